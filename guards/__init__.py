@@ -1,0 +1,1 @@
+"""The guard engine: budgets, breakers, validation, routing. No Slack, no aiohttp here."""

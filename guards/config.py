@@ -1,0 +1,408 @@
+"""The policy file (YAML): budgets, breakers, validation, alerts, on-call, jobs, routing.
+
+Every key is checked at load; an unknown key or a bad value raises :class:`PolicyError`
+naming the key path and the problem, and the process does not start.
+
+Example:
+    >>> policy = Policy.model_validate({"budgets": {"defaults": {"agent": {"day": "10.00"}}}})
+    >>> policy.budgets.defaults["agent"]["day"]
+    10000000
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from guards.money import parse_usd
+from guards.scopes import LEVELS, Scope, ScopeError
+
+__all__ = ["Policy", "PolicyError", "load_policy", "parse_duration"]
+
+log = logging.getLogger(__name__)
+
+WINDOWS = ("day", "week", "month", "total")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class PolicyError(Exception):
+    """The policy file is unusable; the message names the key and the problem."""
+
+
+def parse_duration(value: object) -> int:
+    """``30s``, ``5m``, ``2h``, ``1d`` (or a plain number of seconds) to whole seconds.
+
+    >>> parse_duration("5m")
+    300
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 30s, 5m, 2h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
+    if seconds < 0 or seconds > 366 * 86400:
+        raise ValueError(f"{value!r} is out of range (0 to 366 days)")
+    return int(seconds)
+
+
+def _check_tz(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a time zone is a name like Europe/Berlin")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+    return value
+
+
+Micros = Annotated[int, BeforeValidator(parse_usd)]
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
+TimeZone = Annotated[str, BeforeValidator(_check_tz)]
+Tier = Literal["P0", "P1", "P2"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_windows(value: dict[str, int]) -> dict[str, int]:
+    for key in value:
+        if key not in WINDOWS:
+            raise ValueError(f"unknown window {key!r}; windows are {', '.join(WINDOWS)}")
+    return value
+
+
+Limits = Annotated[dict[str, Micros], BeforeValidator(lambda v: v if v is not None else {})]
+
+
+class ScopeBudget(_Model):
+    """Limits of one scope, and for a namespace optionally its time zone."""
+
+    day: Micros | None = None
+    week: Micros | None = None
+    month: Micros | None = None
+    total: Micros | None = None
+    timezone: TimeZone | None = None
+
+    def limits(self) -> dict[str, int]:
+        return {w: v for w in WINDOWS if (v := getattr(self, w)) is not None}
+
+
+class Budgets(_Model):
+    defaults: dict[str, Limits] = Field(default_factory=dict)
+    scopes: dict[str, ScopeBudget] = Field(default_factory=dict)
+    warn_at: list[float] = Field(default_factory=lambda: [0.8])
+
+    @field_validator("defaults")
+    @classmethod
+    def _levels(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for level, limits in value.items():
+            if level not in LEVELS:
+                raise ValueError(f"unknown level {level!r}; levels are {', '.join(LEVELS)}")
+            _check_windows(limits)
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: dict[str, ScopeBudget]) -> dict[str, ScopeBudget]:
+        for path, budget in value.items():
+            try:
+                scope = Scope.parse(path)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+            if budget.timezone is not None and scope.depth != 1:
+                raise ValueError(f"{path}: only a namespace can set a timezone")
+        return value
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("warn_at fractions are between 0 and 1, e.g. [0.8]")
+        return sorted(value)
+
+
+class Reservations(_Model):
+    ttl_seconds: Seconds = 600
+    max_ttl_seconds: Seconds = 86400
+
+
+class FailureTrip(_Model):
+    consecutive: int = Field(5, ge=1, le=10_000)
+    rate: float = Field(0.5, gt=0, le=1)
+    window_calls: int = Field(20, ge=1, le=10_000)
+    min_calls: int = Field(10, ge=1, le=10_000)
+
+
+class SpendRate(_Model):
+    max: Micros = 2_000_000
+    per_seconds: Seconds = 600
+
+
+class HalfOpen(_Model):
+    mode: Literal["approval", "auto"] = "approval"
+    trial_calls: int = Field(3, ge=1, le=1000)
+    trial_budget: Micros = 500_000
+
+
+class Breakers(_Model):
+    enabled: bool = True
+    failures: FailureTrip = FailureTrip()
+    spend_rate: SpendRate | None = SpendRate()
+    namespace_spend_rate: SpendRate | None = None
+    max_attempts_per_task: int = Field(3, ge=1, le=1000)
+    cooldown_seconds: Seconds = 900
+    max_cooldown_seconds: Seconds = 4 * 3600
+    half_open: HalfOpen = HalfOpen()
+    # failures-tripped breakers may use a different half-open mode than spend trips
+    failures_half_open_mode: Literal["approval", "auto"] | None = None
+    model_failures: FailureTrip = FailureTrip(consecutive=10, rate=0.5, window_calls=40, min_calls=20)
+
+
+class NearDuplicate(_Model):
+    method: Literal["simhash"] = "simhash"
+    max_distance: int = Field(3, ge=0, le=32)
+
+
+class Burst(_Model):
+    count: int = Field(5, ge=1, le=100_000)
+    window_seconds: Seconds = 3600
+
+
+class Validation(_Model):
+    window_days: int = Field(7, ge=1, le=365)
+    near_duplicate: NearDuplicate = NearDuplicate()
+    runaway_factor: float = Field(1.5, ge=1.0, le=1000)
+    max_item_chars: int = Field(20_000, ge=1, le=1_000_000)
+    max_items: int = Field(1000, ge=1, le=10_000)
+    burst: Burst = Burst()
+
+
+class Heartbeats(_Model):
+    timeout_seconds: Seconds = 300
+    misses_before_alert: int = Field(2, ge=1, le=1000)
+
+
+DEFAULT_TIERS: dict[str, Tier] = {
+    "breaker_opened_spend": "P0",
+    "runaway": "P0",
+    "heartbeat_missed": "P0",
+    "breaker_opened_failures": "P1",
+    "budget_exhausted": "P1",
+    "overrun": "P1",
+    "duplicate_burst": "P1",
+    "half_open_requested": "P1",
+    "attempts_exhausted": "P2",
+    "scope_violation": "P1",
+    "job_run_cap": "P1",
+    "budget_threshold": "P2",
+    "hold_expired": "P2",
+    "routing_promoted": "P2",
+}
+
+
+class Alerts(_Model):
+    tiers: dict[str, Tier] = Field(default_factory=dict)
+    p1_escalate_after: Seconds = 1800
+    update_interval_seconds: Seconds = 30
+    repeat_escalation: int = Field(1, ge=0, le=100)
+
+    def tier_of(self, kind: str) -> Tier:
+        return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
+
+
+class Rotation(_Model):
+    name: str
+    users: list[str] = Field(min_length=1)
+    period: Literal["day", "week"] = "week"
+    handoff: str = "mon 09:00"
+    start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
+
+    @field_validator("handoff")
+    @classmethod
+    def _handoff(cls, value: str) -> str:
+        if not re.fullmatch(r"((mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r}: write a hand-off as 'mon 09:00' or '09:00'")
+        return value
+
+
+class EscalationStep(_Model):
+    notify: str
+    after: Seconds = 0
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: str) -> str:
+        if value != "channel" and not re.fullmatch(r"(rotation|user):\S+", value):
+            raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")
+        return value
+
+
+class OnCall(_Model):
+    rotations: list[Rotation] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refs(self) -> OnCall:
+        names = {r.name for r in self.rotations}
+        for step in self.escalation:
+            if step.notify.startswith("rotation:") and step.notify[9:] not in names:
+                raise ValueError(f"escalation names unknown rotation {step.notify[9:]!r}")
+        return self
+
+
+class Digest(_Model):
+    time: str = "09:00"
+    enabled: bool = True
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r}: write the digest time as HH:MM")
+        return value
+
+
+class RoutingTier(_Model):
+    model: str
+
+
+class RoutingRule(_Model):
+    tier: Literal["small", "medium", "large"]
+    intent: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+    scope: str | None = None
+
+
+class Routing(_Model):
+    tiers: dict[Literal["small", "medium", "large"], RoutingTier] = Field(
+        default_factory=lambda: {
+            "small": RoutingTier(model="claude-haiku-4-5"),
+            "medium": RoutingTier(model="claude-sonnet-4-5"),
+            "large": RoutingTier(model="claude-opus-4-1"),
+        }
+    )
+    rules: list[RoutingRule] = Field(default_factory=list)
+    min_tiers: dict[str, Literal["small", "medium", "large"]] = Field(default_factory=dict)
+    degrade: dict[str, float] = Field(default_factory=lambda: {"medium": 0.20, "small": 0.05})
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    promote: dict[str, Any] = Field(default_factory=dict)
+
+
+class Job(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    cron: str
+    url: str
+    scope: str
+    timezone: TimeZone | None = None
+    max_runs_per_hour: int = Field(60, ge=1, le=3600)
+    timeout_seconds: Seconds = 300
+    allow_frequent: bool = False
+    secret: str | None = None
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        try:
+            Scope.parse(value, min_depth=3)
+        except ScopeError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"{value!r}: a job url starts with http:// or https://")
+        return value
+
+
+class Price(_Model):
+    input: Annotated[int, BeforeValidator(parse_usd)]  # micros per million tokens
+    output: Annotated[int, BeforeValidator(parse_usd)]
+
+
+class Channels(_Model):
+    alerts: str | None = None
+    digest: str | None = None
+
+
+class Policy(_Model):
+    """The whole policy file. Every key has a default: an empty file is valid."""
+
+    timezone: TimeZone = "UTC"
+    admins: list[str] = Field(default_factory=list)
+    admin_groups: list[str] = Field(default_factory=list)
+    channels: Channels = Channels()
+    budgets: Budgets = Budgets()
+    reservations: Reservations = Reservations()
+    breakers: Breakers = Breakers()
+    validation: Validation = Validation()
+    heartbeats: Heartbeats = Heartbeats()
+    alerts: Alerts = Alerts()
+    oncall: OnCall = OnCall()
+    digest: Digest = Digest()
+    routing: Routing = Routing()
+    jobs: list[Job] = Field(default_factory=list)
+    prices: dict[str, Price] = Field(default_factory=dict)
+
+    def namespace_timezone(self, namespace: str) -> str:
+        budget = self.budgets.scopes.get(namespace)
+        return budget.timezone if budget and budget.timezone else self.timezone
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: the policy is not valid:"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README's policy reference)"
+        lines.append(f"  {path or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_policy(data: Any, *, source: str = "policy") -> Policy:
+    """Validate already-parsed YAML into a :class:`Policy`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping of keys, not {type(data).__name__}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(_format_errors(exc, source)) from None
+
+
+def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
+    """Read and validate the policy file; an absent file gives the built-in defaults."""
+    file = Path(path)
+    if not file.exists():
+        if not missing_ok:
+            raise PolicyError(f"{file}: no such policy file")
+        log.info("no policy file at %s: using built-in defaults", file)
+        return Policy()
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{file}: not valid YAML: {exc}") from None
+    return parse_policy(data, source=str(file))

@@ -1,0 +1,191 @@
+"""Errors of the guard engine, each with a message a user can act on.
+
+The tree::
+
+    GuardError
+    ├── InvalidInput(field)                 400: bad input, nothing changed
+    ├── AuthError                           401: missing or unknown token
+    ├── ScopeForbidden(scope, token_scope)  403: outside the token's subtree
+    ├── NotFound                            404
+    ├── Conflict                            409: a state conflict (settled, released, key reuse)
+    ├── BudgetExceeded(level, scope, ...)   402: the reservation does not fit
+    ├── BreakerOpen(retry_after, reason)    503: the agent's breaker refuses calls
+    └── AttemptsExhausted(task_id, ...)     429: the task used all its attempts
+
+The HTTP layer maps them to status codes in one place (``bot/api.py``); the Slack
+layer renders them in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AttemptsExhausted",
+    "AuthError",
+    "BreakerOpen",
+    "BudgetExceeded",
+    "Conflict",
+    "GuardError",
+    "InvalidInput",
+    "NotFound",
+    "ScopeForbidden",
+]
+
+
+class GuardError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def details(self) -> dict[str, Any]:
+        """Extra JSON fields for the error body."""
+        return {}
+
+
+class InvalidInput(GuardError):
+    status = 400
+    code = "invalid_input"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def details(self) -> dict[str, Any]:
+        return {"field": self.field}
+
+
+class AuthError(GuardError):
+    status = 401
+    code = "unauthorized"
+
+
+class ScopeForbidden(GuardError):
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, *, scope: str, token_scope: str) -> None:
+        super().__init__(
+            f"this token acts only inside {token_scope}; {scope} is outside it. "
+            f"Create a token for that scope with `nightshift token create <scope>`."
+        )
+        self.scope = scope
+        self.token_scope = token_scope
+
+    def details(self) -> dict[str, Any]:
+        return {"scope": self.scope, "token_scope": self.token_scope}
+
+
+class NotFound(GuardError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(GuardError):
+    status = 409
+    code = "conflict"
+
+    def __init__(self, message: str, *, state: str | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+
+    def details(self) -> dict[str, Any]:
+        return {"state": self.state} if self.state else {}
+
+
+class BudgetExceeded(GuardError):
+    status = 402
+    code = "budget_exceeded"
+
+    def __init__(
+        self,
+        *,
+        level: str,
+        scope: str,
+        window: str,
+        limit_micros: int,
+        spent_micros: int,
+        held_micros: int,
+        requested_micros: int,
+    ) -> None:
+        from guards.money import format_usd
+
+        remaining = max(0, limit_micros - spent_micros - held_micros)
+        period = {"day": "today", "week": "this week", "month": "this month"}.get(
+            window, "for good"
+        )
+        super().__init__(
+            f"budget for {scope} ({level}) is spent {period}: {format_usd(spent_micros)} spent "
+            f"and {format_usd(held_micros)} held of {format_usd(limit_micros)}, "
+            f"{format_usd(remaining)} left, {format_usd(requested_micros)} asked; "
+            f"raise it with /agent budget set {scope} <amount> {window}"
+        )
+        self.level = level
+        self.scope = scope
+        self.window = window
+        self.limit_micros = limit_micros
+        self.spent_micros = spent_micros
+        self.held_micros = held_micros
+        self.requested_micros = requested_micros
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "scope": self.scope,
+            "window": self.window,
+            "limit_micros": self.limit_micros,
+            "spent_micros": self.spent_micros,
+            "held_micros": self.held_micros,
+            "requested_micros": self.requested_micros,
+        }
+
+
+class BreakerOpen(GuardError):
+    status = 503
+    code = "breaker_open"
+
+    def __init__(self, *, scope: str, state: str, reason: str, retry_after: int) -> None:
+        super().__init__(
+            f"the breaker for {scope} is {state.replace('_', ' ')} ({reason}); "
+            f"retry after {retry_after}s or ask an operator: /agent breaker {scope} approve"
+        )
+        self.scope = scope
+        self.state = state
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "state": self.state,
+            "reason": self.reason,
+            "retry_after": self.retry_after,
+        }
+
+
+class AttemptsExhausted(GuardError):
+    status = 429
+    code = "attempts_exhausted"
+
+    def __init__(self, *, scope: str, task_id: str, attempts: int, limit: int) -> None:
+        super().__init__(
+            f"task {task_id} of {scope} has used {attempts} of {limit} attempts; "
+            f"give up on it or start a new task"
+        )
+        self.scope = scope
+        self.task_id = task_id
+        self.attempts = attempts
+        self.limit = limit
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "task_id": self.task_id,
+            "attempts": self.attempts,
+            "limit": self.limit,
+        }

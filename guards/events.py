@@ -1,0 +1,244 @@
+"""Typed events the guards announce; the bot turns them into alerts.
+
+Every event is written to the ``events`` table in the same transaction as the
+state change that caused it (so none is lost), then published on the in-process
+:class:`EventBus` once that transaction has committed.
+
+Example:
+    >>> ev = BreakerOpened(at=0.0, scope="acme/a/bot", trip="spend", reason="spend rate", figures={})
+    >>> Event.from_payload(ev.kind, ev.payload()) == ev
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+__all__ = [
+    "AttemptsExhausted",
+    "BreakerClosed",
+    "BreakerOpened",
+    "BudgetExhausted",
+    "BudgetThreshold",
+    "DuplicateBurst",
+    "Event",
+    "EventBus",
+    "HalfOpenRequested",
+    "HeartbeatMissed",
+    "HeartbeatRestored",
+    "HoldExpired",
+    "JobRunCapReached",
+    "Overrun",
+    "RoutingPromoted",
+    "RunawayDetected",
+    "ScopeViolation",
+]
+
+log = logging.getLogger(__name__)
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of all events: when it happened and which scope it is about."""
+
+    kind: ClassVar[str] = "event"
+    at: float
+    scope: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.kind] = cls
+
+    def payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_payload(kind: str, payload: dict[str, Any]) -> Event:
+        cls = _REGISTRY[kind]
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in names})
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetExhausted(Event):
+    """A reservation was refused because a level's window is spent."""
+
+    kind: ClassVar[str] = "budget_exhausted"
+    level: str
+    window: str
+    limit_micros: int
+    spent_micros: int
+    held_micros: int
+    requested_micros: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetThreshold(Event):
+    """A level's window passed a warning fraction (e.g. 80%) of its limit."""
+
+    kind: ClassVar[str] = "budget_threshold"
+    level: str
+    window: str
+    fraction: float
+    limit_micros: int
+    spent_micros: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overrun(Event):
+    """A settle charged more than an active hold covered (late or over the ceiling)."""
+
+    kind: ClassVar[str] = "overrun"
+    reservation_id: str
+    held_micros: int
+    charged_micros: int
+    overrun_micros: int
+    late: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldExpired(Event):
+    """A hold passed its TTL without a settle or release."""
+
+    kind: ClassVar[str] = "hold_expired"
+    reservation_id: str
+    held_micros: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerOpened(Event):
+    """A breaker opened; ``trip`` is ``spend``, ``failures``, ``attempts``, ``trial`` or ``manual``."""
+
+    kind: ClassVar[str] = "breaker_opened"
+    trip: str
+    reason: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    cooldown_seconds: int = 0
+    actor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HalfOpenRequested(Event):
+    """A breaker's cool-down ended and it waits for a human to approve a trial."""
+
+    kind: ClassVar[str] = "half_open_requested"
+    reason: str
+    trial_calls: int
+    trial_budget_micros: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakerClosed(Event):
+    """A breaker closed (clean trial, or forced by an operator)."""
+
+    kind: ClassVar[str] = "breaker_closed"
+    reason: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptsExhausted(Event):
+    """A task asked for more attempts than allowed."""
+
+    kind: ClassVar[str] = "attempts_exhausted"
+    task_id: str
+    attempts: int
+    limit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunawayDetected(Event):
+    """A validation batch had far more items than expected."""
+
+    kind: ClassVar[str] = "runaway"
+    stream: str
+    count: int
+    expected_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateBurst(Event):
+    """A stream's duplicate rejections passed the burst threshold."""
+
+    kind: ClassVar[str] = "duplicate_burst"
+    stream: str
+    rejected: int
+    window_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeartbeatMissed(Event):
+    """An agent missed ``misses`` heartbeats in a row."""
+
+    kind: ClassVar[str] = "heartbeat_missed"
+    last_seen: float | None
+    misses: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeartbeatRestored(Event):
+    """An agent that had missed heartbeats is back."""
+
+    kind: ClassVar[str] = "heartbeat_restored"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScopeViolation(Event):
+    """A token tried to act outside its subtree."""
+
+    kind: ClassVar[str] = "scope_violation"
+    token_id: str
+    token_scope: str
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutingPromoted(Event):
+    """An intent's small-tier calls failed too often; it now routes one tier up."""
+
+    kind: ClassVar[str] = "routing_promoted"
+    intent: str
+    from_tier: str
+    to_tier: str
+    failure_rate: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobRunCapReached(Event):
+    """A scheduled job hit its ``max_runs_per_hour``; further runs this hour are skipped."""
+
+    kind: ClassVar[str] = "job_run_cap"
+    job: str
+    runs: int
+    limit: int
+
+
+Handler = Callable[[int, Event], Awaitable[None]]
+
+
+class EventBus:
+    """In-process publish/subscribe; handlers get ``(event_id, event)`` after commit."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def publish(self, items: list[tuple[int, Event]]) -> None:
+        """Schedule every handler for every item; a failing handler is logged, not fatal."""
+        for event_id, event in items:
+            for handler in self._handlers:
+                task = asyncio.ensure_future(handler(event_id, event))
+                task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("event handler failed", exc_info=task.exception())

@@ -1,0 +1,70 @@
+"""Money is an integer number of micro-dollars (1 USD = 1,000,000 micros).
+
+Example:
+    >>> parse_usd("5.00")
+    5000000
+    >>> format_usd(1_234_567)
+    '$1.23'
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+
+__all__ = ["MICROS_PER_USD", "ceil_div", "format_usd", "parse_usd"]
+
+MICROS_PER_USD = 1_000_000
+MAX_MICROS = 10**15  # one billion dollars: anything above is a typo, not a budget
+
+
+def parse_usd(value: object) -> int:
+    """Parse a USD amount exactly into micros; ``$`` and ``,`` are allowed in strings.
+
+    Raises:
+        ValueError: not a finite, non-negative amount with at most six decimals.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected an amount in USD, got a boolean")
+    if isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int | Decimal):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "").removeprefix("$").strip()
+    else:
+        raise ValueError(f"expected an amount in USD, got {type(value).__name__}")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount in USD (write it like 5.00)") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not a finite amount")
+    if amount < 0:
+        raise ValueError(f"{value!r} is negative")
+    micros = amount * MICROS_PER_USD
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{value!r} has more than six decimals")
+    if micros > MAX_MICROS:
+        raise ValueError(f"{value!r} is more than $1,000,000,000")
+    return int(micros)
+
+
+def format_usd(micros: int, *, exact: bool = False) -> str:
+    """Render micros as dollars: cents by default, every digit with ``exact=True``."""
+    sign = "-" if micros < 0 else ""
+    micros = abs(micros)
+    if exact and micros % 10_000:
+        whole, frac = divmod(micros, MICROS_PER_USD)
+        return f"{sign}${whole:,}.{frac:06d}".rstrip("0")
+    cents = (micros + 5_000) // 10_000
+    return f"{sign}${cents // 100:,}.{cents % 100:02d}"
+
+
+def ceil_div(numerator: int, denominator: int) -> int:
+    """Integer division rounding up (for prices: reservations never round down)."""
+    return -(-numerator // denominator)
+
+
+def usd_to_micros_ceil(value: Decimal) -> int:
+    """A Decimal USD amount to micros, rounding up."""
+    return int((value * MICROS_PER_USD).to_integral_value(rounding=ROUND_CEILING))

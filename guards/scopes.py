@@ -1,0 +1,83 @@
+"""Scopes: paths ``namespace/user/agent[/conversation]`` of the budget hierarchy.
+
+Example:
+    >>> Scope.parse("acme/alice/rss-bot/c42").ancestors()
+    ['acme', 'acme/alice', 'acme/alice/rss-bot', 'acme/alice/rss-bot/c42']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["LEVELS", "Scope", "ScopeError"]
+
+LEVELS = ("namespace", "user", "agent", "conversation")
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class ScopeError(ValueError):
+    """A scope string that is not a valid path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A validated node of the hierarchy."""
+
+    path: str
+
+    @classmethod
+    def parse(cls, text: object, *, min_depth: int = 1) -> Scope:
+        if not isinstance(text, str):
+            raise ScopeError("a scope is a string like acme/alice/rss-bot")
+        segments = text.split("/")
+        if not 1 <= len(segments) <= len(LEVELS):
+            raise ScopeError(
+                f"{text[:80]!r} has {len(segments)} segments; a scope is "
+                "namespace/user/agent[/conversation]"
+            )
+        for segment in segments:
+            if not _SEGMENT.fullmatch(segment) or segment in (".", ".."):
+                raise ScopeError(
+                    f"{text[:80]!r}: each segment is 1-64 of A-Z a-z 0-9 . _ - "
+                    f"(bad: {segment[:80]!r})"
+                )
+        if len(segments) < min_depth:
+            raise ScopeError(
+                f"{text!r} is a {LEVELS[len(segments) - 1]}; this needs at least "
+                f"{'/'.join(LEVELS[:min_depth])}"
+            )
+        return cls(text)
+
+    @property
+    def segments(self) -> list[str]:
+        return self.path.split("/")
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") + 1
+
+    @property
+    def level(self) -> str:
+        return LEVELS[self.depth - 1]
+
+    @property
+    def namespace(self) -> str:
+        return self.segments[0]
+
+    def ancestors(self) -> list[str]:
+        """Every node from the namespace down to this one, inclusive."""
+        parts = self.segments
+        return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+    def agent(self) -> str | None:
+        """The agent scope this belongs to (itself for an agent), or None above agents."""
+        parts = self.segments
+        return "/".join(parts[:3]) if len(parts) >= 3 else None
+
+    def within(self, node: str) -> bool:
+        """True when this scope is ``node`` or below it."""
+        return self.path == node or self.path.startswith(node + "/")
+
+    def __str__(self) -> str:
+        return self.path

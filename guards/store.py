@@ -1,0 +1,332 @@
+"""The SQLite store: migrations, one writer with group commit, and a reader.
+
+Every change goes through :meth:`Store.write`: the function runs on the single
+writer thread inside a ``SAVEPOINT`` of a batch transaction; concurrent callers
+share one ``COMMIT`` (WAL, ``synchronous=FULL``), and each gets its own answer
+only after that commit is on disk. One caller's failure rolls back only its own
+savepoint. aiosqlite's model (one thread per connection, one hop per call) would
+cost a thread hop per statement; a batch here costs one hop however many
+statements and callers it holds.
+
+A function that raises a :class:`~guards.errors.GuardError` keeps what it wrote
+before raising (a refusal may record an event or an attempt); any other
+exception rolls its savepoint back. So validate input before writing anything.
+
+Example:
+    >>> async def demo(path: str) -> int:
+    ...     store = await Store.open(path)
+    ...     n = await store.write(lambda tx: tx.one("SELECT 41 + 1")[0])
+    ...     await store.close()
+    ...     return n
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from guards.clock import Clock, SystemClock
+from guards.errors import GuardError
+from guards.events import Event, EventBus
+
+__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "Store", "Tx", "apply_migrations", "connect"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+MAX_BATCH = 512
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Nightshift than this one."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a connection with the pragmas every connection needs."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    found = []
+    for file in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(file.name)
+        if not m:
+            raise RuntimeError(f"migration file {file.name} is not named NNNN_name.sql")
+        found.append((int(m.group(1)), m.group(2), file))
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
+    return found
+
+
+def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied.
+
+    Raises:
+        SchemaTooNew: the database has migrations this code does not know.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    known = _migrations()
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    newest_known = known[-1][0] if known else 0
+    if applied and max(applied) > newest_known:
+        raise SchemaTooNew(
+            f"the database is at schema version {max(applied)} but this Nightshift knows "
+            f"only up to {newest_known}: upgrade Nightshift, or restore a backup"
+        )
+    done = []
+    for version, name, file in known:
+        if version in applied:
+            continue
+        try:
+            conn.executescript("BEGIN IMMEDIATE;\n" + file.read_text(encoding="utf-8"))
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, now),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        done.append(f"{version:04d}_{name}")
+    return done
+
+
+class Tx:
+    """What a write function gets: the writer's connection inside its savepoint."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.events: list[tuple[int, Event]] = []
+        self.after_commit: list[Callable[[], None]] = []
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        return self.conn.executemany(sql, rows)
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """The first row, or None."""
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def emit(self, event: Event) -> int:
+        """Record an event in this transaction; it is published after the commit."""
+        cur = self.conn.execute(
+            "INSERT INTO events (at, kind, scope, payload) VALUES (?, ?, ?, ?)",
+            (event.at, event.kind, event.scope, json.dumps(event.payload())),
+        )
+        event_id = int(cur.lastrowid or 0)
+        self.events.append((event_id, event))
+        return event_id
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        target: str,
+        before: str | None = None,
+        after: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Append an audit row: who changed what, from what to what."""
+        self.conn.execute(
+            "INSERT INTO audit (at, actor, action, target, before, after, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.clock.now(), actor, action, target, before, after, detail),
+        )
+
+
+class _Failed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class Store:
+    """The database of one Nightshift process."""
+
+    def __init__(
+        self, path: str | Path, *, clock: Clock, bus: EventBus, conn: sqlite3.Connection
+    ) -> None:
+        self.path = str(path)
+        self.clock = clock
+        self.bus = bus
+        self._conn = conn
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nightshift-writer")
+        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._closed = False
+        self.batches = 0
+        self.batched_writes = 0
+        self.before_batch: list[Callable[[Tx], None]] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        bus: EventBus | None = None,
+        migrate: bool = True,
+    ) -> Store:
+        """Open (and by default migrate) the database at ``path``."""
+        clock = clock or SystemClock()
+        conn = await asyncio.to_thread(connect, path)
+        if migrate:
+            applied = await asyncio.to_thread(apply_migrations, conn, now=clock.now())
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        store = cls(path, clock=clock, bus=bus or EventBus(), conn=conn)
+        store._worker = asyncio.create_task(store._run(), name="nightshift-writer")
+        return store
+
+    async def reader(self) -> aiosqlite.Connection:
+        """A read-only aiosqlite connection for queries that need no write lock."""
+        if self._reader is None:
+            self._reader = await aiosqlite.connect(self.path)
+            await self._reader.execute("PRAGMA busy_timeout=10000")
+            self._reader.row_factory = aiosqlite.Row
+        return self._reader
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one read query on the reader connection."""
+        db = await self.reader()
+        return list(await db.execute_fetchall(sql, params))
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in the next batch transaction; return once it is committed."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                fns = [fn for fn, _ in batch]
+                try:
+                    results, events = await loop.run_in_executor(
+                        self._executor, self._run_batch, fns
+                    )
+                except BaseException as exc:  # the COMMIT itself failed: nobody succeeded
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    if fut.done():
+                        continue
+                    if isinstance(result, _Failed):
+                        fut.set_exception(result.exc)
+                    else:
+                        fut.set_result(result)
+                if events:
+                    self.bus.publish(events)
+
+    def _run_batch(self, fns: list[Callable[[Tx], Any]]) -> tuple[list[Any], list[Any]]:
+        conn = self._conn
+        results: list[Any] = []
+        events: list[tuple[int, Event]] = []
+        after: list[Callable[[], None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for hook in self.before_batch:
+                tx = Tx(conn, self.clock)
+                conn.execute("SAVEPOINT hook")
+                try:
+                    hook(tx)
+                    conn.execute("RELEASE hook")
+                    events.extend(tx.events)
+                except Exception:
+                    log.exception("batch hook failed")
+                    conn.execute("ROLLBACK TO hook")
+                    conn.execute("RELEASE hook")
+            for fn in fns:
+                tx = Tx(conn, self.clock)
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = fn(tx)
+                except GuardError as exc:  # a refusal keeps what it recorded
+                    conn.execute("RELEASE op")
+                    events.extend(tx.events)
+                    after.extend(tx.after_commit)
+                    results.append(_Failed(exc))
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append(_Failed(exc))
+                else:
+                    conn.execute("RELEASE op")
+                    events.extend(tx.events)
+                    after.extend(tx.after_commit)
+                    results.append(result)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        for callback in after:
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+        self.batches += 1
+        self.batched_writes += len(fns)
+        return results, events
+
+    async def close(self) -> None:
+        """Finish pending writes, then close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        while self._pending:
+            await asyncio.sleep(0.005)
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+        if self._reader is not None:
+            await self._reader.close()
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,95 @@
+"""Agent tokens: bound to one node of the hierarchy, stored hashed.
+
+A token looks like ``ns_<id>_<secret>``; only the SHA-256 of the whole string is kept.
+
+Example:
+    >>> raw = new_token("tok_abc")
+    >>> raw.startswith("ns_tok_abc_")
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from guards.errors import AuthError, ScopeForbidden
+from guards.events import ScopeViolation
+from guards.scopes import Scope
+from guards.store import Tx
+
+__all__ = ["Token", "authenticate", "authorize", "create_token", "hash_token", "revoke_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    id: str
+    scope: str
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_token(token_id: str) -> str:
+    return f"ns_{token_id}_{secrets.token_urlsafe(24)}"
+
+
+def create_token(tx: Tx, *, scope: str, actor: str = "cli", label: str | None = None) -> tuple[Token, str]:
+    """Create a token for ``scope``; returns it and the raw secret (shown once)."""
+    node = Scope.parse(scope)
+    token_id = "tok_" + secrets.token_hex(6)
+    raw = new_token(token_id)
+    tx.execute(
+        "INSERT INTO tokens (id, scope, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
+        (token_id, node.path, hash_token(raw), label, tx.clock.now()),
+    )
+    tx.audit(actor=actor, action="token.create", target=node.path, after=token_id)
+    return Token(token_id, node.path), raw
+
+
+def revoke_token(tx: Tx, *, token_id: str, actor: str = "cli") -> bool:
+    """Revoke a token; False when no live token has that id."""
+    cur = tx.execute(
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (tx.clock.now(), token_id),
+    )
+    if cur.rowcount:
+        tx.audit(actor=actor, action="token.revoke", target=token_id)
+    return bool(cur.rowcount)
+
+
+def authenticate(tx: Tx, raw: str | None) -> Token:
+    """The live token for a raw bearer string.
+
+    Raises:
+        AuthError: missing, unknown or revoked token.
+    """
+    if not raw:
+        raise AuthError(
+            "missing token: send Authorization: Bearer <token> "
+            "(create one with `nightshift token create <scope>`)"
+        )
+    row = tx.one(
+        "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hash_token(raw),)
+    )
+    if row is None:
+        raise AuthError("unknown or revoked token: create one with `nightshift token create <scope>`")
+    return Token(row[0], row[1])
+
+
+def authorize(tx: Tx, token: Token, scope: Scope, *, path: str) -> None:
+    """Refuse (403, recorded as a ScopeViolation event) a scope outside the token's subtree."""
+    if scope.within(token.scope):
+        return
+    tx.emit(
+        ScopeViolation(
+            at=tx.clock.now(),
+            scope=scope.path,
+            token_id=token.id,
+            token_scope=token.scope,
+            path=path,
+        )
+    )
+    raise ScopeForbidden(scope=scope.path, token_scope=token.scope)
