@@ -174,7 +174,9 @@ class Breakers(_Model):
     half_open: HalfOpen = HalfOpen()
     # failures-tripped breakers may use a different half-open mode than spend trips
     failures_half_open_mode: Literal["approval", "auto"] | None = None
-    model_failures: FailureTrip = FailureTrip(consecutive=10, rate=0.5, window_calls=40, min_calls=20)
+    model_failures: FailureTrip = FailureTrip(
+        consecutive=10, rate=0.5, window_calls=40, min_calls=20
+    )
 
 
 class NearDuplicate(_Model):
@@ -386,7 +388,9 @@ def parse_policy(data: Any, *, source: str = "policy") -> Policy:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: the policy must be a mapping of keys, not {type(data).__name__}")
+        raise PolicyError(
+            f"{source}: the policy must be a mapping of keys, not {type(data).__name__}"
+        )
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

@@ -36,7 +36,9 @@ def new_token(token_id: str) -> str:
     return f"ns_{token_id}_{secrets.token_urlsafe(24)}"
 
 
-def create_token(tx: Tx, *, scope: str, actor: str = "cli", label: str | None = None) -> tuple[Token, str]:
+def create_token(
+    tx: Tx, *, scope: str, actor: str = "cli", label: str | None = None
+) -> tuple[Token, str]:
     """Create a token for ``scope``; returns it and the raw secret (shown once)."""
     node = Scope.parse(scope)
     token_id = "tok_" + secrets.token_hex(6)
@@ -75,7 +77,9 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
         "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hash_token(raw),)
     )
     if row is None:
-        raise AuthError("unknown or revoked token: create one with `nightshift token create <scope>`")
+        raise AuthError(
+            "unknown or revoked token: create one with `nightshift token create <scope>`"
+        )
     return Token(row[0], row[1])
 
 

@@ -43,6 +43,7 @@ CREATE TABLE reservations (
     outcome          TEXT,
     error            TEXT,
     settle_hash      TEXT,
+    route_id         TEXT,
     period_day       TEXT NOT NULL,
     period_week      TEXT NOT NULL,
     period_month     TEXT NOT NULL,
@@ -61,7 +62,7 @@ CREATE TABLE usage (
     window        TEXT NOT NULL,
     period        TEXT NOT NULL,
     spent_micros  INTEGER NOT NULL DEFAULT 0,
-    held_micros   INTEGER NOT NULL DEFAULT 0 CHECK (held_micros >= 0),
+    held_micros   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, window, period)
 ) WITHOUT ROWID;
 

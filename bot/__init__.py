@@ -1,0 +1,1 @@
+"""The Nightshift process: HTTP API, Slack surface, scheduler and command line."""

@@ -1,0 +1,297 @@
+"""The agent API over aiohttp: translation between HTTP and the guard engine, nothing more.
+
+Handlers parse a pydantic body, run one engine operation inside ``store.write`` (so
+authentication, the decision and its record share one transaction), and render the
+answer. GuardErrors become JSON errors in one place: :func:`errors_middleware`.
+Feature endpoints live in ``bot/api_<feature>.py`` modules listed in ``FEATURE_ROUTES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from guards.errors import GuardError, InvalidInput
+from guards.ledger import Estimate, ReserveRequest, SettleRequest
+from guards.scopes import Scope, ScopeError
+from guards.tokens import authenticate, authorize
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["CTX", "bearer", "build_web_app", "read_json", "routes"]
+
+log = logging.getLogger(__name__)
+CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
+MAX_BODY = 1024 * 1024
+M = TypeVar("M", bound=BaseModel)
+routes = web.RouteTableDef()
+
+# Feature modules, each exposing ``routes = web.RouteTableDef()``.
+FEATURE_ROUTES: list[str] = []
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse and validate the JSON body; any problem is a 400 naming the field."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _TooLarge()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _TooLarge() from None
+    try:
+        data = json.loads(raw or b"null", parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "this field is required"
+        raise InvalidInput(field, f"{field}: {msg}") from None
+
+
+class _TooLarge(GuardError):
+    status = 413
+    code = "body_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(f"the body is larger than {MAX_BODY} bytes; send less per request")
+
+
+def bearer(request: web.Request) -> str | None:
+    """The raw token of ``Authorization: Bearer <token>``, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def parse_scope(value: str, *, field: str = "scope", min_depth: int = 1) -> Scope:
+    try:
+        return Scope.parse(value, min_depth=min_depth)
+    except ScopeError as exc:
+        raise InvalidInput(field, f"{field}: {exc}") from None
+
+
+def error_response(exc: GuardError) -> web.Response:
+    body = {"error": exc.code, "message": exc.message, **exc.details()}
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return web.json_response(body, status=exc.status, headers=headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as JSON: GuardErrors with their status, the rest as 500."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except GuardError as exc:
+        status = exc.status
+        return error_response(exc)
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status, "http_error"
+        )
+        return web.json_response(
+            {"error": code, "message": f"{exc.reason}: see DESIGN.md's API table"},
+            status=exc.status,
+        )
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal", "message": "internal error; it is logged"}, status=500
+        )
+    finally:
+        ns = request.app.get(CTX)
+        if ns is not None:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            ns.metrics.observe_request(name, status, time.perf_counter() - started)
+
+
+# -- reservations ---------------------------------------------------------------------
+
+
+class EstimateBody(Body):
+    model: str = Field(min_length=1, max_length=200)
+    input_tokens: StrictInt = Field(ge=0, le=10**9)
+    max_output_tokens: StrictInt = Field(ge=0, le=10**9)
+
+
+class ReserveBody(Body):
+    scope: str = Field(min_length=1, max_length=400)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    max_cost_micros: StrictInt | None = Field(None, ge=1, le=10**15)
+    estimate: EstimateBody | None = None
+    task_id: str | None = Field(None, min_length=1, max_length=200)
+    ttl_seconds: StrictInt | None = Field(None, ge=1, le=366 * 86400)
+    model: str | None = Field(None, min_length=1, max_length=200)
+    route_id: str | None = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> ReserveBody:
+        if (self.max_cost_micros is None) == (self.estimate is None):
+            raise ValueError("send exactly one of max_cost_micros or estimate")
+        return self
+
+
+class UsageBody(Body):
+    model: str = Field(min_length=1, max_length=200)
+    input_tokens: StrictInt = Field(ge=0, le=10**9)
+    output_tokens: StrictInt = Field(ge=0, le=10**9)
+
+
+class SettleBody(Body):
+    actual_cost_micros: StrictInt | None = Field(None, ge=0, le=10**15)
+    usage: UsageBody | None = None
+    outcome: Literal["success", "failure", "timeout"] = "success"
+    error: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _one_cost(self) -> SettleBody:
+        if (self.actual_cost_micros is None) == (self.usage is None):
+            raise ValueError("send exactly one of actual_cost_micros or usage")
+        return self
+
+
+@routes.post("/v1/reservations")
+async def create_reservation(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    body = await read_json(request, ReserveBody)
+    if (scope_error := _scope_error(body.scope, min_depth=3)) is not None:
+        raise scope_error
+    req = ReserveRequest(
+        scope=body.scope,
+        idempotency_key=body.idempotency_key,
+        max_cost_micros=body.max_cost_micros,
+        estimate=Estimate(**body.estimate.model_dump()) if body.estimate else None,
+        task_id=body.task_id,
+        ttl_seconds=body.ttl_seconds,
+        model=body.model,
+        route_id=body.route_id,
+    )
+    raw = bearer(request)
+    try:
+        created, answer = await ns.store.write(
+            lambda tx: ns.ledger.reserve(tx, token=authenticate(tx, raw), req=req)
+        )
+    except GuardError as exc:
+        ns.metrics.reservations.labels(result=exc.code).inc()
+        raise
+    ns.metrics.reservations.labels(result="granted" if created else "replayed").inc()
+    return web.json_response(answer, status=201 if created else 200)
+
+
+def _scope_error(value: str, *, min_depth: int) -> InvalidInput | None:
+    try:
+        parse_scope(value, min_depth=min_depth)
+    except InvalidInput as exc:
+        return exc
+    return None
+
+
+@routes.post("/v1/reservations/{id}/settle")
+async def settle_reservation(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    body = await read_json(request, SettleBody)
+    req = SettleRequest(
+        outcome=body.outcome,
+        actual_cost_micros=body.actual_cost_micros,
+        usage_model=body.usage.model if body.usage else None,
+        input_tokens=body.usage.input_tokens if body.usage else None,
+        output_tokens=body.usage.output_tokens if body.usage else None,
+        error=body.error,
+    )
+    raw = bearer(request)
+    res_id = request.match_info["id"]
+    answer = await ns.store.write(
+        lambda tx: ns.ledger.settle(tx, token=authenticate(tx, raw), res_id=res_id, req=req)
+    )
+    return web.json_response(answer)
+
+
+@routes.post("/v1/reservations/{id}/release")
+async def release_reservation(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    raw = bearer(request)
+    res_id = request.match_info["id"]
+    answer = await ns.store.write(
+        lambda tx: ns.ledger.release(tx, token=authenticate(tx, raw), res_id=res_id)
+    )
+    return web.json_response(answer)
+
+
+@routes.get("/v1/budgets/{scope:.+}")
+async def get_budget(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    scope = parse_scope(request.match_info["scope"])
+    raw = bearer(request)
+
+    def read(tx: Any) -> dict[str, Any]:
+        token = authenticate(tx, raw)
+        authorize(tx, token, scope, path=request.path)
+        return ns.ledger.usage_tree(tx, scope)
+
+    return web.json_response(await ns.store.write(read))
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    await ns.store.write(lambda tx: tx.one("SELECT 1"))
+    return web.json_response({"status": "ok", "transport": ns.settings.transport})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    body, content_type = ns.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def build_web_app(ns: Nightshift) -> web.Application:
+    """The aiohttp application: the agent API plus every feature module's routes."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_middleware])
+    app[CTX] = ns
+    app.add_routes(routes)
+    for module_name in FEATURE_ROUTES:
+        module = importlib.import_module(module_name)
+        app.add_routes(module.routes)
+    return app

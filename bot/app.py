@@ -1,0 +1,129 @@
+"""The process: one store, the guard engine, the HTTP server, the scheduler, the components.
+
+Features plug in as *components*: objects with ``async start(ns)`` and
+``async stop(ns)``, created in :meth:`Nightshift._build_components`. They are
+started in order after the store and engine, and stopped in reverse order after
+the HTTP server stops taking requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.api import build_web_app
+from bot.metrics import Metrics
+from bot.settings import Settings
+from guards.clock import Clock, SystemClock
+from guards.config import Policy
+from guards.events import EventBus
+from guards.ledger import Ledger
+from guards.prices import ModelPrice, PriceTable
+from guards.store import Store
+
+__all__ = ["Component", "Nightshift"]
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 5
+
+
+class Component(Protocol):
+    async def start(self, ns: Nightshift) -> None: ...
+
+    async def stop(self, ns: Nightshift) -> None: ...
+
+
+class Nightshift:
+    """Everything one ``nightshift run`` hosts, wired together."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        policy: Policy,
+        clock: Clock | None = None,
+        serve_http: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.clock: Clock = clock or SystemClock()
+        self.bus = EventBus()
+        self.metrics = Metrics()
+        self.prices = PriceTable(
+            {name: ModelPrice(p.input, p.output) for name, p in policy.prices.items()}
+        )
+        self.ledger = Ledger(policy=policy, prices=self.prices)
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.components: list[Component] = []
+        self.extras: dict[str, Any] = {}
+        self.serve_http = serve_http
+        self.port: int | None = None
+        self._store: Store | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("Nightshift is not started")
+        return self._store
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    def _build_components(self) -> list[Component]:
+        """The features this process hosts, in start order."""
+        return []
+
+    async def start(self) -> None:
+        self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+        self.store.before_batch.append(self.ledger.expire_due)
+        self.components = self._build_components()
+        for component in self.components:
+            await component.start(self)
+        self.scheduler.add_job(
+            self.sweep,
+            "interval",
+            seconds=SWEEP_SECONDS,
+            id="sweep",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.start()
+        if self.serve_http:
+            self._runner = web.AppRunner(build_web_app(self), access_log=None, shutdown_timeout=5)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=1024)
+            await site.start()
+            server = getattr(site, "_server", None)
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+            log.info("listening on %s (transport: %s)", self.url, self.settings.transport)
+
+    async def sweep(self) -> None:
+        """Expire due holds even when no request comes (every write batch does it too)."""
+        await self.store.write(self.ledger.expire_due)
+        self.metrics.write_batches.set(self.store.batches)
+        self.metrics.batched_writes.set(self.store.batched_writes)
+
+    async def stop(self) -> None:
+        """Stop taking work, let components drain, close the database."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for component in reversed(self.components):
+            try:
+                await asyncio.wait_for(component.stop(self), timeout=5)
+            except Exception:
+                log.exception("component %r did not stop cleanly", component)
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+        self._stopped.set()

@@ -1,0 +1,210 @@
+"""The ``nightshift`` command line (DESIGN.md, "The command line")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sqlite3
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bot.logs import setup_logging
+from bot.settings import Settings
+from guards.config import Policy, PolicyError, load_policy
+from guards.ledger import verify
+from guards.store import SchemaTooNew, Store, apply_migrations, connect
+from guards.tokens import create_token, revoke_token
+
+__all__ = ["main"]
+
+log = logging.getLogger("nightshift")
+Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "db", None):
+        overrides["NIGHTSHIFT_DB"] = args.db
+    if getattr(args, "config", None):
+        overrides["NIGHTSHIFT_CONFIG"] = args.config
+    return Settings(**overrides)
+
+
+def _policy(settings: Settings) -> Policy:
+    return load_policy(settings.config)
+
+
+@command("run")
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import Nightshift
+
+    policy = _policy(settings)
+    ns = Nightshift(settings=settings, policy=policy)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await ns.start()
+    print(f"nightshift listening on {ns.url}", flush=True)
+    await stop.wait()
+    log.info("stopping: draining work")
+    await ns.stop()
+    log.info("stopped")
+    return 0
+
+
+@command("migrate")
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    conn = connect(settings.db)
+    try:
+        applied = apply_migrations(conn, now=__import__("time").time())
+    finally:
+        conn.close()
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {settings.db}: {', '.join(applied)}")
+    else:
+        print(f"{settings.db} is up to date")
+    return 0
+
+
+@command("token create")
+async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    store = await Store.open(settings.db)
+    try:
+        token, raw = await store.write(
+            lambda tx: create_token(tx, scope=args.scope, label=args.label)
+        )
+    finally:
+        await store.close()
+    print(f"created {token.id} for {token.scope}; it is shown only once, keep it secret:")
+    print(f"token: {raw}")
+    return 0
+
+
+@command("token list")
+async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    store = await Store.open(settings.db)
+    try:
+        rows = await store.fetch(
+            "SELECT id, scope, label, created_at, revoked_at FROM tokens ORDER BY created_at"
+        )
+    finally:
+        await store.close()
+    if not rows:
+        print("no tokens yet: nightshift token create <scope>")
+        return 0
+    from guards.clock import to_datetime
+
+    print(f"{'id':<18} {'scope':<40} {'created (UTC)':<20} state")
+    for r in rows:
+        created = to_datetime(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+        state = "revoked" if r["revoked_at"] else "active"
+        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state}")
+    return 0
+
+
+@command("token revoke")
+async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    store = await Store.open(settings.db)
+    try:
+        done = await store.write(lambda tx: revoke_token(tx, token_id=args.id))
+    finally:
+        await store.close()
+    if not done:
+        print(f"no active token {args.id} (see nightshift token list)", file=sys.stderr)
+        return 1
+    print(f"revoked {args.id}")
+    return 0
+
+
+@command("ledger verify")
+async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    conn = connect(settings.db)
+    try:
+        apply_migrations(conn, now=__import__("time").time())
+        report = verify(conn)
+    finally:
+        conn.close()
+    print(
+        f"checked {report.reservations} reservations, {report.journal_rows} journal rows, "
+        f"{report.usage_rows} usage counters"
+    )
+    if report.ok:
+        print("ledger OK: every total matches the journal")
+        return 0
+    for problem in report.problems[:50]:
+        print(f"MISMATCH {problem}")
+    print(f"ledger BROKEN: {len(report.problems)} problem(s)")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        default=argparse.SUPPRESS,
+        help="SQLite file (default: $NIGHTSHIFT_DB or ./nightshift.db)",
+    )
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="policy file (default: $NIGHTSHIFT_CONFIG or ./nightshift.yml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="nightshift",
+        parents=[common],
+        description="The on-call teammate for fleets of AI agents.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    sub.add_parser("run", parents=[common], help="serve the API, Slack and the scheduler")
+    sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
+    token = sub.add_parser("token", parents=[common], help="agent tokens").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    create = token.add_parser("create", parents=[common], help="create a token for a scope")
+    create.add_argument("scope", help="namespace[/user[/agent[/conversation]]]")
+    create.add_argument("--label", help="a note to remember it by")
+    token.add_parser("list", parents=[common], help="list tokens")
+    revoke = token.add_parser("revoke", parents=[common], help="revoke a token")
+    revoke.add_argument("id")
+    ledger = sub.add_parser("ledger", parents=[common], help="ledger tools").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    ledger.add_parser("verify", parents=[common], help="recompute totals from the journal")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
+    setup_logging(logging.INFO if args.command == "run" else logging.WARNING)
+    try:
+        settings = _settings(args)
+        return asyncio.run(COMMANDS[name](args, settings))
+    except PolicyError as exc:
+        print(f"nightshift: {exc}", file=sys.stderr)
+        return 2
+    except SchemaTooNew as exc:
+        print(f"nightshift: {exc}", file=sys.stderr)
+        return 2
+    except (sqlite3.Error, OSError) as exc:
+        print(f"nightshift: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"nightshift: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

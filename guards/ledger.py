@@ -1,0 +1,788 @@
+"""The budget ledger: two-phase holds (reserve → settle/release/expire) over the hierarchy.
+
+A reservation holds its ceiling at **every** level of its scope (namespace, user,
+agent, conversation) and every window (day, week, month, total) in one atomic
+step, or at none. ``spent + held <= limit`` holds at every level and window, except
+for money a settle reports as already spent (charged in full, flagged as overrun).
+
+Money follows the hold: a charge lands in the periods (day, week, month of the
+namespace's time zone) in which its hold was taken, so a settle just after
+midnight cannot overspend the new day.
+
+Every change is a journal row (``held_delta``, ``spent_delta``); the ``usage``
+counters are a cache of the journal that :func:`verify` recomputes.
+
+All methods taking a ``tx`` run on the writer thread (see :mod:`guards.store`).
+
+Example:
+    >>> # inside store.write:
+    >>> # ledger.reserve(tx, token=token, req=ReserveRequest(scope="acme/a/bot", ...))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from guards.config import WINDOWS, Policy
+from guards.errors import BudgetExceeded, Conflict, InvalidInput, NotFound
+from guards.events import BudgetExhausted, BudgetThreshold, HoldExpired, Overrun
+from guards.prices import PriceTable, UnknownModel
+from guards.scopes import LEVELS, Scope
+from guards.store import Tx
+from guards.tokens import Token, authorize
+
+__all__ = [
+    "Estimate",
+    "Gate",
+    "Ledger",
+    "Reservation",
+    "ReserveRequest",
+    "SettleRequest",
+    "Usage",
+    "VerifyReport",
+    "periods_at",
+    "verify",
+]
+
+OUTCOMES = ("success", "failure", "timeout")
+_UPSERT_USAGE = (
+    "INSERT INTO usage (scope, window, period, spent_micros, held_micros) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (scope, window, period) DO UPDATE SET"
+    " spent_micros = spent_micros + excluded.spent_micros,"
+    " held_micros = held_micros + excluded.held_micros"
+)
+_RES_COLUMNS = (
+    "id, token_id, scope, task_id, model, state, held_micros, charged_micros, released_micros,"
+    " overrun_micros, outcome, settle_hash, request_hash, period_day, period_week, period_month,"
+    " created_at, expires_at, expired_at, route_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    model: str
+    input_tokens: int
+    max_output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveRequest:
+    scope: str
+    idempotency_key: str
+    max_cost_micros: int | None = None
+    estimate: Estimate | None = None
+    task_id: str | None = None
+    ttl_seconds: int | None = None
+    model: str | None = None
+    route_id: str | None = None
+
+    def fingerprint(self) -> str:
+        """A hash of what was asked, to tell a replay from a reused key."""
+        est = self.estimate
+        parts = [
+            self.scope,
+            self.max_cost_micros,
+            (est.model, est.input_tokens, est.max_output_tokens) if est else None,
+            self.task_id,
+            self.ttl_seconds,
+            self.model,
+            self.route_id,
+        ]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class SettleRequest:
+    outcome: str
+    actual_cost_micros: int | None = None
+    usage_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    id: str
+    token_id: str
+    scope: str
+    task_id: str | None
+    model: str | None
+    state: str
+    held_micros: int
+    charged_micros: int
+    released_micros: int
+    overrun_micros: int
+    outcome: str | None
+    settle_hash: str | None
+    request_hash: str
+    periods: tuple[str, str, str]
+    created_at: float
+    expires_at: float
+    expired_at: float | None
+    route_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Reservation:
+        return cls(
+            id=row[0],
+            token_id=row[1],
+            scope=row[2],
+            task_id=row[3],
+            model=row[4],
+            state=row[5],
+            held_micros=row[6],
+            charged_micros=row[7],
+            released_micros=row[8],
+            overrun_micros=row[9],
+            outcome=row[10],
+            settle_hash=row[11],
+            request_hash=row[12],
+            periods=(row[13], row[14], row[15]),
+            created_at=row[16],
+            expires_at=row[17],
+            expired_at=row[18],
+            route_id=row[19],
+        )
+
+    def window_periods(self) -> list[tuple[str, str]]:
+        return list(zip(WINDOWS, (*self.periods, "all"), strict=True))
+
+    def answer(self) -> dict[str, Any]:
+        """The reserve answer, the same on every replay."""
+        return {
+            "reservation_id": self.id,
+            "scope": self.scope,
+            "held_micros": self.held_micros,
+            "expires_at": _iso(self.expires_at),
+            "state": self.state,
+        }
+
+    def settle_answer(self) -> dict[str, Any]:
+        return {
+            "reservation_id": self.id,
+            "state": self.state,
+            "outcome": self.outcome,
+            "charged_micros": self.charged_micros,
+            "released_micros": self.released_micros,
+            "overrun_micros": self.overrun_micros,
+            "late": self.expired_at is not None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One level and window: what it may spend, has spent and holds now."""
+
+    scope: str
+    level: str
+    window: str
+    period: str
+    limit_micros: int | None
+    spent_micros: int
+    held_micros: int
+
+    @property
+    def remaining_micros(self) -> int | None:
+        if self.limit_micros is None:
+            return None
+        return max(0, self.limit_micros - self.spent_micros - self.held_micros)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "limit_micros": self.limit_micros,
+            "spent_micros": self.spent_micros,
+            "held_micros": self.held_micros,
+            "remaining_micros": self.remaining_micros,
+        }
+
+
+class Gate(Protocol):
+    """Something that may refuse a reservation (breakers, attempt caps) and learns from settles.
+
+    ``before_reserve`` raises a GuardError to refuse (what it wrote is kept);
+    the ``after_*`` methods run in the same transaction as the change they follow.
+    """
+
+    def before_reserve(
+        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
+    ) -> None: ...
+
+    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+
+    def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+
+    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def periods_at(ts: float, tz: ZoneInfo) -> tuple[str, str, str]:
+    """The (day, week, month) period keys of an instant in a time zone."""
+    local = datetime.fromtimestamp(ts, tz=tz)
+    iso = local.isocalendar()
+    return (local.strftime("%Y-%m-%d"), f"{iso.year}-W{iso.week:02d}", local.strftime("%Y-%m"))
+
+
+class Ledger:
+    """Reserve, settle, release and expire holds; answer usage questions."""
+
+    def __init__(self, *, policy: Policy, prices: PriceTable | None = None) -> None:
+        self.policy = policy
+        self.prices = prices or PriceTable()
+        self.gates: list[Gate] = []
+        self._tz: dict[str, ZoneInfo] = {}
+        self._overrides: dict[tuple[str, str], int] | None = None
+        self._known_scopes: set[str] = set()
+
+    # -- limits -------------------------------------------------------------------------
+
+    def timezone(self, namespace: str) -> ZoneInfo:
+        tz = self._tz.get(namespace)
+        if tz is None:
+            tz = self._tz[namespace] = ZoneInfo(self.policy.namespace_timezone(namespace))
+        return tz
+
+    def _load_overrides(self, tx: Tx) -> dict[tuple[str, str], int]:
+        if self._overrides is None:
+            rows = tx.all("SELECT scope, window, limit_micros FROM budget_limits")
+            self._overrides = {(r[0], r[1]): r[2] for r in rows}
+        return self._overrides
+
+    def limits(self, tx: Tx, path: str) -> dict[str, int]:
+        """The limits of one scope per window: run-time overrides, then policy, then defaults."""
+        depth = path.count("/") + 1
+        limits = dict(self.policy.budgets.defaults.get(LEVELS[depth - 1], {}))
+        configured = self.policy.budgets.scopes.get(path)
+        if configured is not None:
+            limits.update(configured.limits())
+        for (scope, window), micros in self._load_overrides(tx).items():
+            if scope == path:
+                limits[window] = micros
+        return limits
+
+    def set_limit(
+        self, tx: Tx, *, scope: str, window: str, limit_micros: int, actor: str
+    ) -> int | None:
+        """Set a run-time limit (``/agent budget set``); returns the limit it replaced."""
+        node = Scope.parse(scope)
+        if window not in WINDOWS:
+            raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
+        if not 0 <= limit_micros <= 10**15:
+            raise InvalidInput("amount", "the amount must be between $0 and $1,000,000,000")
+        before = self.limits(tx, node.path).get(window)
+        tx.execute(
+            "INSERT INTO budget_limits (scope, window, limit_micros, set_by, set_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE SET"
+            " limit_micros = excluded.limit_micros, set_by = excluded.set_by,"
+            " set_at = excluded.set_at",
+            (node.path, window, limit_micros, actor, tx.clock.now()),
+        )
+        tx.audit(
+            actor=actor,
+            action="budget.set",
+            target=f"{node.path} {window}",
+            before=str(before) if before is not None else None,
+            after=str(limit_micros),
+        )
+        overrides = self._load_overrides(tx)
+        tx.after_commit.append(lambda: overrides.__setitem__((node.path, window), limit_micros))
+        return before
+
+    # -- usage --------------------------------------------------------------------------
+
+    def _usage_row(self, tx: Tx, scope: str, window: str, period: str) -> tuple[int, int]:
+        row = tx.one(
+            "SELECT spent_micros, held_micros FROM usage WHERE scope = ? AND window = ? AND period = ?",
+            (scope, window, period),
+        )
+        return (row[0], row[1]) if row else (0, 0)
+
+    def usage(self, tx: Tx, scope: Scope, *, now: float) -> list[Usage]:
+        """Every level from the namespace down to ``scope``, every window with a limit (and day)."""
+        periods = dict(
+            zip(WINDOWS, (*periods_at(now, self.timezone(scope.namespace)), "all"), strict=True)
+        )
+        out = []
+        for path in scope.ancestors():
+            limits = self.limits(tx, path)
+            level = LEVELS[path.count("/")]
+            for window in WINDOWS:
+                if window not in limits and window != "day":
+                    continue
+                spent, held = self._usage_row(tx, path, window, periods[window])
+                out.append(
+                    Usage(path, level, window, periods[window], limits.get(window), spent, held)
+                )
+        return out
+
+    def remaining_fraction(self, tx: Tx, scope: Scope) -> float | None:
+        """The smallest remaining/limit over all levels and limited windows (None: no limits)."""
+        limited = [
+            u for u in self.usage(tx, scope, now=tx.clock.now()) if u.limit_micros is not None
+        ]
+        if not limited:
+            return None
+        return min(
+            (u.remaining_micros or 0) / u.limit_micros if u.limit_micros else 0.0 for u in limited
+        )
+
+    def usage_tree(self, tx: Tx, scope: Scope) -> dict[str, Any]:
+        """The usage of ``scope`` and its ancestors, and of its direct children."""
+        now = tx.clock.now()
+        levels: dict[str, dict[str, Any]] = {}
+        for u in self.usage(tx, scope, now=now):
+            node = levels.setdefault(u.scope, {"scope": u.scope, "level": u.level, "windows": {}})
+            node["windows"][u.window] = u.as_json()
+        children = []
+        for (child,) in tx.all(
+            "SELECT path FROM scopes WHERE parent = ? ORDER BY path LIMIT 200", (scope.path,)
+        ):
+            windows = {
+                u.window: u.as_json()
+                for u in self.usage(tx, Scope(child), now=now)
+                if u.scope == child
+            }
+            children.append({"scope": child, "level": LEVELS[scope.depth], "windows": windows})
+        return {
+            "scope": scope.path,
+            "timezone": self.timezone(scope.namespace).key,
+            "levels": list(levels.values()),
+            "children": children,
+        }
+
+    # -- reserve ------------------------------------------------------------------------
+
+    def _ensure_scopes(self, tx: Tx, scope: Scope, now: float) -> None:
+        if scope.path in self._known_scopes:
+            return
+        paths = scope.ancestors()
+        tx.executemany(
+            "INSERT OR IGNORE INTO scopes (path, parent, depth, created_at) VALUES (?, ?, ?, ?)",
+            [(p, paths[i - 1] if i else None, i + 1, now) for i, p in enumerate(paths)],
+        )
+        known = self._known_scopes
+        tx.after_commit.append(lambda: known.update(paths))
+
+    def ceiling(self, req: ReserveRequest) -> int:
+        """The amount to hold: the given ceiling, or the estimate priced and rounded up."""
+        if req.max_cost_micros is not None:
+            return req.max_cost_micros
+        assert req.estimate is not None
+        try:
+            return self.prices.cost(
+                req.estimate.model,
+                input_tokens=req.estimate.input_tokens,
+                output_tokens=req.estimate.max_output_tokens,
+            )
+        except UnknownModel:
+            raise InvalidInput(
+                "estimate.model",
+                f"no price for model {req.estimate.model!r}; known: {', '.join(self.prices.models())}"
+                " (add it under prices: in the policy, or send max_cost_micros)",
+            ) from None
+
+    def reserve(self, tx: Tx, *, token: Token, req: ReserveRequest) -> tuple[bool, dict[str, Any]]:
+        """Hold the ceiling at every level, or refuse. Returns (created, answer).
+
+        Raises:
+            BudgetExceeded: a level's window cannot take the hold (names the tightest one).
+            Conflict: the idempotency key was used for a different request.
+        """
+        scope = Scope.parse(req.scope, min_depth=3)
+        authorize(tx, token, scope, path="/v1/reservations")
+        fingerprint = req.fingerprint()
+        row = tx.one(
+            f"SELECT {_RES_COLUMNS} FROM reservations WHERE token_id = ? AND idempotency_key = ?",
+            (token.id, req.idempotency_key),
+        )
+        if row is not None:
+            existing = Reservation.from_row(row)
+            if existing.request_hash != fingerprint:
+                raise Conflict(
+                    f"idempotency_key {req.idempotency_key!r} was used for a different request"
+                    f" ({existing.id}); use a new key for a new call",
+                    state=existing.state,
+                )
+            return False, existing.answer()
+        amount = self.ceiling(req)
+        if amount <= 0:
+            raise InvalidInput("max_cost_micros", "the ceiling must be at least 1 micro-dollar")
+        ttl = req.ttl_seconds or self.policy.reservations.ttl_seconds
+        if ttl > self.policy.reservations.max_ttl_seconds:
+            raise InvalidInput(
+                "ttl_seconds",
+                f"ttl_seconds may be at most {self.policy.reservations.max_ttl_seconds}",
+            )
+        now = tx.clock.now()
+        for gate in self.gates:
+            gate.before_reserve(tx, scope=scope, task_id=req.task_id, amount_micros=amount, now=now)
+        periods = periods_at(now, self.timezone(scope.namespace))
+        self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
+        self._ensure_scopes(tx, scope, now)
+        res_id = "res_" + secrets.token_hex(10)
+        tx.execute(
+            "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
+            " model, state, held_micros, period_day, period_week, period_month, created_at,"
+            " expires_at, route_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)",
+            (
+                res_id,
+                token.id,
+                req.idempotency_key,
+                fingerprint,
+                scope.path,
+                req.task_id,
+                req.model or (req.estimate.model if req.estimate else None),
+                amount,
+                *periods,
+                now,
+                now + ttl,
+                req.route_id,
+            ),
+        )
+        self._move(tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now)
+        reservation = Reservation(
+            id=res_id,
+            token_id=token.id,
+            scope=scope.path,
+            task_id=req.task_id,
+            model=req.model or (req.estimate.model if req.estimate else None),
+            state="held",
+            held_micros=amount,
+            charged_micros=0,
+            released_micros=0,
+            overrun_micros=0,
+            outcome=None,
+            settle_hash=None,
+            request_hash=fingerprint,
+            periods=periods,
+            created_at=now,
+            expires_at=now + ttl,
+            expired_at=None,
+            route_id=req.route_id,
+        )
+        for gate in self.gates:
+            gate.after_reserve(tx, reservation=reservation, now=now)
+        return True, reservation.answer()
+
+    def _check_budget(
+        self, tx: Tx, *, scope: Scope, periods: tuple[str, str, str], amount: int, now: float
+    ) -> None:
+        period_of = dict(zip(WINDOWS, (*periods, "all"), strict=True))
+        worst: Usage | None = None
+        for path in scope.ancestors():
+            for window, limit in self.limits(tx, path).items():
+                spent, held = self._usage_row(tx, path, window, period_of[window])
+                if spent + held + amount <= limit:
+                    continue
+                level = LEVELS[path.count("/")]
+                usage = Usage(path, level, window, period_of[window], limit, spent, held)
+                if worst is None or (usage.remaining_micros or 0) <= (worst.remaining_micros or 0):
+                    worst = usage
+        if worst is None:
+            return
+        assert worst.limit_micros is not None
+        tx.emit(
+            BudgetExhausted(
+                at=now,
+                scope=worst.scope,
+                level=worst.level,
+                window=worst.window,
+                limit_micros=worst.limit_micros,
+                spent_micros=worst.spent_micros,
+                held_micros=worst.held_micros,
+                requested_micros=amount,
+            )
+        )
+        raise BudgetExceeded(
+            level=worst.level,
+            scope=worst.scope,
+            window=worst.window,
+            limit_micros=worst.limit_micros,
+            spent_micros=worst.spent_micros,
+            held_micros=worst.held_micros,
+            requested_micros=amount,
+        )
+
+    def _move(
+        self,
+        tx: Tx,
+        res_id: str,
+        scope: str,
+        periods: tuple[str, str, str],
+        kind: str,
+        *,
+        held: int,
+        spent: int,
+        now: float,
+    ) -> None:
+        """Journal one change of money and apply it to every level and window."""
+        tx.execute(
+            "INSERT INTO journal (at, reservation_id, kind, held_delta, spent_delta)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (now, res_id, kind, held, spent),
+        )
+        keys = (*periods, "all")
+        tx.executemany(
+            _UPSERT_USAGE,
+            [
+                (path, window, keys[i], spent, held)
+                for path in Scope(scope).ancestors()
+                for i, window in enumerate(WINDOWS)
+            ],
+        )
+
+    # -- settle, release, expire --------------------------------------------------------
+
+    def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
+        if not isinstance(res_id, str) or not res_id.startswith("res_") or len(res_id) > 64:
+            raise NotFound(f"no reservation {res_id[:64]!r}")
+        row = tx.one(f"SELECT {_RES_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
+        if row is None:
+            raise NotFound(f"no reservation {res_id!r}")
+        reservation = Reservation.from_row(row)
+        authorize(tx, token, Scope(reservation.scope), path=f"/v1/reservations/{res_id}")
+        return reservation
+
+    def actual_cost(self, req: SettleRequest) -> int:
+        if req.actual_cost_micros is not None:
+            return req.actual_cost_micros
+        assert req.usage_model is not None
+        try:
+            return self.prices.cost(
+                req.usage_model,
+                input_tokens=req.input_tokens or 0,
+                output_tokens=req.output_tokens or 0,
+            )
+        except UnknownModel:
+            raise InvalidInput(
+                "usage.model",
+                f"no price for model {req.usage_model!r} (add it under prices: in the policy,"
+                " or send actual_cost_micros)",
+            ) from None
+
+    def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> dict[str, Any]:
+        """Charge what the call really cost and release the rest of the hold.
+
+        A late settle (the hold expired) or one over the ceiling is still charged in
+        full; what no active hold covered is the overrun, and it is flagged.
+        """
+        if req.outcome not in OUTCOMES:
+            raise InvalidInput("outcome", f"outcome is one of {', '.join(OUTCOMES)}")
+        actual = self.actual_cost(req)
+        reservation = self._get(tx, token, res_id)
+        settle_hash = f"{actual}:{req.outcome}"
+        if reservation.state == "settled":
+            if reservation.settle_hash == settle_hash:
+                return reservation.settle_answer()
+            raise Conflict(
+                f"{res_id} was already settled differently ({reservation.settle_hash})",
+                state="settled",
+            )
+        if reservation.state == "released":
+            raise Conflict(f"{res_id} was released; it cannot be settled", state="released")
+        now = tx.clock.now()
+        late = reservation.state == "expired"
+        active = 0 if late else reservation.held_micros
+        covered = min(actual, active)
+        overrun = actual - covered
+        released = reservation.held_micros - covered if not late else reservation.released_micros
+        tx.execute(
+            "UPDATE reservations SET state = 'settled', charged_micros = ?, released_micros = ?,"
+            " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?"
+            " WHERE id = ?",
+            (actual, released, overrun, req.outcome, req.error, settle_hash, now, res_id),
+        )
+        self._move(
+            tx,
+            res_id,
+            reservation.scope,
+            reservation.periods,
+            "settle",
+            held=-active,
+            spent=actual,
+            now=now,
+        )
+        done = Reservation(
+            **{
+                **{f: getattr(reservation, f) for f in Reservation.__slots__},
+                "state": "settled",
+                "charged_micros": actual,
+                "released_micros": released,
+                "overrun_micros": overrun,
+                "outcome": req.outcome,
+                "settle_hash": settle_hash,
+            }
+        )
+        if overrun:
+            tx.emit(
+                Overrun(
+                    at=now,
+                    scope=reservation.scope,
+                    reservation_id=res_id,
+                    held_micros=reservation.held_micros,
+                    charged_micros=actual,
+                    overrun_micros=overrun,
+                    late=late,
+                )
+            )
+        if actual:
+            self._thresholds(tx, done, now)
+        for gate in self.gates:
+            gate.after_settle(tx, reservation=done, now=now)
+        return done.settle_answer()
+
+    def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:
+        """Emit BudgetThreshold when this charge carried a window past a warning fraction."""
+        fractions = self.policy.budgets.warn_at
+        if not fractions:
+            return
+        keys = dict(reservation.window_periods())
+        for path in Scope(reservation.scope).ancestors():
+            for window, limit in self.limits(tx, path).items():
+                if limit <= 0:
+                    continue
+                spent, _ = self._usage_row(tx, path, window, keys[window])
+                before = spent - reservation.charged_micros
+                for fraction in fractions:
+                    mark = limit * fraction
+                    if before < mark <= spent:
+                        tx.emit(
+                            BudgetThreshold(
+                                at=now,
+                                scope=path,
+                                level=LEVELS[path.count("/")],
+                                window=window,
+                                fraction=fraction,
+                                limit_micros=limit,
+                                spent_micros=spent,
+                            )
+                        )
+
+    def release(self, tx: Tx, *, token: Token, res_id: str) -> dict[str, Any]:
+        """Give the whole hold back (the call was not made). Repeating it is harmless."""
+        reservation = self._get(tx, token, res_id)
+        if reservation.state == "settled":
+            raise Conflict(f"{res_id} was settled; it cannot be released", state="settled")
+        if reservation.state in ("released", "expired"):
+            return {
+                "reservation_id": res_id,
+                "state": reservation.state,
+                "released_micros": reservation.released_micros,
+            }
+        now = tx.clock.now()
+        tx.execute(
+            "UPDATE reservations SET state = 'released', released_micros = held_micros,"
+            " finished_at = ? WHERE id = ?",
+            (now, res_id),
+        )
+        self._move(
+            tx,
+            res_id,
+            reservation.scope,
+            reservation.periods,
+            "release",
+            held=-reservation.held_micros,
+            spent=0,
+            now=now,
+        )
+        for gate in self.gates:
+            gate.after_release(tx, reservation=reservation, now=now)
+        return {
+            "reservation_id": res_id,
+            "state": "released",
+            "released_micros": reservation.held_micros,
+        }
+
+    def expire_due(self, tx: Tx) -> int:
+        """Expire every hold past its TTL (runs at the start of every write batch)."""
+        now = tx.clock.now()
+        rows = tx.all(
+            "SELECT id, scope, held_micros, period_day, period_week, period_month FROM reservations"
+            " WHERE state = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
+            (now,),
+        )
+        for res_id, scope, held, day, week, month in rows:
+            tx.execute(
+                "UPDATE reservations SET state = 'expired', released_micros = held_micros,"
+                " expired_at = ? WHERE id = ?",
+                (now, res_id),
+            )
+            self._move(
+                tx, res_id, scope, (day, week, month), "expire", held=-held, spent=0, now=now
+            )
+            tx.emit(HoldExpired(at=now, scope=scope, reservation_id=res_id, held_micros=held))
+        return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    reservations: int
+    journal_rows: int
+    usage_rows: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(conn: sqlite3.Connection) -> VerifyReport:
+    """Recompute every usage counter and every reservation's money from the journal."""
+    problems: list[str] = []
+    res: dict[str, tuple[str, str, int, int, int, int, tuple[str, str, str]]] = {}
+    for row in conn.execute(
+        "SELECT id, scope, state, held_micros, charged_micros, released_micros, overrun_micros,"
+        " period_day, period_week, period_month FROM reservations"
+    ):
+        res[row[0]] = (row[1], row[2], row[3], row[4], row[5], row[6], (row[7], row[8], row[9]))
+    net_held: dict[str, int] = defaultdict(int)
+    net_spent: dict[str, int] = defaultdict(int)
+    usage: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    journal_rows = 0
+    for res_id, held_delta, spent_delta in conn.execute(
+        "SELECT reservation_id, held_delta, spent_delta FROM journal ORDER BY id"
+    ):
+        journal_rows += 1
+        net_held[res_id] += held_delta
+        net_spent[res_id] += spent_delta
+        scope, *_, periods = res[res_id]
+        keys = (*periods, "all")
+        for path in Scope(scope).ancestors():
+            for i, window in enumerate(WINDOWS):
+                cell = usage[(path, window, keys[i])]
+                cell[0] += spent_delta
+                cell[1] += held_delta
+    for res_id, (_scope, state, held, charged, released, overrun, _) in res.items():
+        want_held = held if state == "held" else 0
+        if net_held[res_id] != want_held:
+            problems.append(
+                f"{res_id}: journal holds {net_held[res_id]}, state {state} wants {want_held}"
+            )
+        if net_spent[res_id] != charged:
+            problems.append(f"{res_id}: journal spent {net_spent[res_id]} but charged {charged}")
+        if state != "held" and held != charged - overrun + released:
+            problems.append(
+                f"{res_id}: held {held} != charged {charged} - overrun {overrun} + released {released}"
+            )
+    stored = {
+        (r[0], r[1], r[2]): [r[3], r[4]]
+        for r in conn.execute("SELECT scope, window, period, spent_micros, held_micros FROM usage")
+    }
+    for key in set(stored) | set(usage):
+        want = usage.get(key, [0, 0])
+        have = stored.get(key, [0, 0])
+        if want != have:
+            problems.append(f"usage {'/'.join(key)}: stored spent,held {have}, journal says {want}")
+    return VerifyReport(len(res), journal_rows, len(stored), problems)

@@ -1,0 +1,84 @@
+"""Model prices per million tokens (input, output), in micro-dollars, and cost arithmetic.
+
+Prices ship as data (list prices as published by Anthropic and OpenAI) and are
+overridden by ``prices:`` in the policy file. Costs round **up** to the micro.
+
+Example:
+    >>> PriceTable().cost("claude-haiku-4-5", input_tokens=1200, output_tokens=800)
+    5200
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from guards.money import ceil_div
+
+__all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable", "UnknownModel"]
+
+TOKENS_PER_PRICE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """Micro-dollars per million tokens."""
+
+    input: int
+    output: int
+
+
+def _usd(inp: str, out: str) -> ModelPrice:
+    from guards.money import parse_usd
+
+    return ModelPrice(parse_usd(inp), parse_usd(out))
+
+
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    # Anthropic
+    "claude-opus-4-1": _usd("15", "75"),
+    "claude-opus-4-5": _usd("5", "25"),
+    "claude-sonnet-4-5": _usd("3", "15"),
+    "claude-sonnet-4": _usd("3", "15"),
+    "claude-haiku-4-5": _usd("1", "5"),
+    "claude-3-5-haiku": _usd("0.80", "4"),
+    # OpenAI
+    "gpt-5": _usd("1.25", "10"),
+    "gpt-5-mini": _usd("0.25", "2"),
+    "gpt-5-nano": _usd("0.05", "0.40"),
+    "gpt-4.1": _usd("2", "8"),
+    "gpt-4.1-mini": _usd("0.40", "1.60"),
+    "gpt-4.1-nano": _usd("0.10", "0.40"),
+    "gpt-4o": _usd("2.50", "10"),
+    "gpt-4o-mini": _usd("0.15", "0.60"),
+    "o3": _usd("2", "8"),
+    "o4-mini": _usd("1.10", "4.40"),
+}
+
+
+class UnknownModel(KeyError):
+    """A model that is neither in the shipped table nor in the policy's ``prices``."""
+
+
+class PriceTable:
+    """The shipped prices with the policy's overrides on top."""
+
+    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
+        self._prices = {**DEFAULT_PRICES, **(overrides or {})}
+
+    def __contains__(self, model: str) -> bool:
+        return model in self._prices
+
+    def models(self) -> list[str]:
+        return sorted(self._prices)
+
+    def price(self, model: str) -> ModelPrice:
+        try:
+            return self._prices[model]
+        except KeyError:
+            raise UnknownModel(model) from None
+
+    def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> int:
+        """The cost in micros of a call, rounded up."""
+        p = self.price(model)
+        return ceil_div(input_tokens * p.input + output_tokens * p.output, TOKENS_PER_PRICE)

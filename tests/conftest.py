@@ -1,0 +1,103 @@
+"""Shared fixtures: a real app on 127.0.0.1 with a real SQLite file, driven over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import Nightshift
+from bot.settings import Settings
+from guards.clock import Clock, ManualClock
+from guards.config import parse_policy
+from guards.store import Store
+from guards.tokens import create_token
+
+
+@dataclass
+class RunningApp:
+    ns: Nightshift
+    clock: Clock
+    client: httpx.AsyncClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.ns.url
+
+    @property
+    def store(self) -> Store:
+        return self.ns.store
+
+    async def token(self, scope: str) -> str:
+        """A bearer token for ``scope`` (created once per scope)."""
+        if scope not in self.tokens:
+            _, raw = await self.ns.store.write(lambda tx: create_token(tx, scope=scope))
+            self.tokens[scope] = raw
+        return self.tokens[scope]
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = f"Bearer {token}"
+        return await self.client.request(method, path, json=json, content=content, headers=h)
+
+
+AppFactory = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest.fixture
+async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
+    """Start whole apps in-process; each is stopped when the test ends."""
+    started: list[RunningApp] = []
+
+    async def make(
+        policy: dict[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        env: dict[str, str] | None = None,
+        db: Path | None = None,
+    ) -> RunningApp:
+        settings = Settings(
+            NIGHTSHIFT_DB=str(db or tmp_path / f"app{len(started)}.db"),
+            NIGHTSHIFT_CONFIG=str(tmp_path / "absent.yml"),
+            NIGHTSHIFT_HOST="127.0.0.1",
+            NIGHTSHIFT_PORT=0,
+            **(env or {}),
+        )
+        ns = Nightshift(
+            settings=settings,
+            policy=parse_policy(policy or {}),
+            clock=clock or ManualClock(),
+        )
+        await ns.start()
+        client = httpx.AsyncClient(base_url=ns.url, timeout=30)
+        app = RunningApp(ns=ns, clock=ns.clock, client=client)
+        started.append(app)
+        return app
+
+    yield make
+    for app in reversed(started):
+        await app.client.aclose()
+        await app.ns.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real SQLite store with every migration applied, on a manual clock."""
+    s = await Store.open(tmp_path / "store.db", clock=ManualClock())
+    yield s
+    await s.close()
