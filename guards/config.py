@@ -283,31 +283,136 @@ class Digest(_Model):
         return value
 
 
+RouteTierName = Literal["small", "medium", "large"]
+ROUTE_TIERS: tuple[RouteTierName, ...] = ("small", "medium", "large")
+DEFAULT_ROUTE_MODELS: dict[RouteTierName, str] = {
+    "small": "claude-haiku-4-5",
+    "medium": "claude-sonnet-4-5",
+    "large": "claude-opus-4-1",
+}
+
+
 class RoutingTier(_Model):
-    model: str
+    model: str = Field(min_length=1, max_length=200)
 
 
 class RoutingRule(_Model):
-    tier: Literal["small", "medium", "large"]
-    intent: str | None = None
+    """A policy rule: when every condition it names holds, the task goes to ``tier``.
+
+    ``intent`` matches the request's or the classifier's intent, ``keywords`` match
+    whole words or phrases of the task (any one, case-insensitive), ``pattern`` is a
+    regular expression searched in the task, ``scope`` a scope prefix.
+    """
+
+    tier: RouteTierName
+    name: str | None = Field(None, min_length=1, max_length=80)
+    intent: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     keywords: list[str] = Field(default_factory=list)
     pattern: str | None = None
     scope: str | None = None
 
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords are non-empty words or phrases")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Scope.parse(value)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> RoutingRule:
+        if not (self.intent or self.keywords or self.pattern or self.scope):
+            raise ValueError("a rule needs at least one of intent, keywords, pattern or scope")
+        return self
+
+
+class RoutingPromote(_Model):
+    """Learning: promote an intent one tier when its calls at its lowest tier fail too often."""
+
+    enabled: bool = True
+    rate: float = Field(0.3, gt=0, le=1)
+    window_calls: int = Field(20, ge=1, le=10_000)
+    min_calls: int = Field(10, ge=1, le=10_000)
+    max_tier: RouteTierName = "large"
+
+    @model_validator(mode="after")
+    def _window(self) -> RoutingPromote:
+        if self.min_calls > self.window_calls:
+            raise ValueError("min_calls cannot be larger than window_calls")
+        return self
+
+
+def _default_degrade() -> dict[Literal["small", "medium"], float]:
+    return {"medium": 0.20, "small": 0.05}
+
 
 class Routing(_Model):
-    tiers: dict[Literal["small", "medium", "large"], RoutingTier] = Field(
-        default_factory=lambda: {
-            "small": RoutingTier(model="claude-haiku-4-5"),
-            "medium": RoutingTier(model="claude-sonnet-4-5"),
-            "large": RoutingTier(model="claude-opus-4-1"),
-        }
+    tiers: dict[RouteTierName, RoutingTier] = Field(
+        default_factory=lambda: {t: RoutingTier(model=m) for t, m in DEFAULT_ROUTE_MODELS.items()}
     )
     rules: list[RoutingRule] = Field(default_factory=list)
-    min_tiers: dict[str, Literal["small", "medium", "large"]] = Field(default_factory=dict)
-    degrade: dict[str, float] = Field(default_factory=lambda: {"medium": 0.20, "small": 0.05})
+    # scope prefix -> the lowest tier any task under it may get
+    min_tiers: dict[str, RouteTierName] = Field(default_factory=dict)
+    # cap the tier when the remaining budget fraction falls under these: {medium: 0.2, small: 0.05}
+    degrade: dict[Literal["small", "medium"], float] = Field(default_factory=_default_degrade)
+    # model -> models to try, in order, when its breaker is open
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
-    promote: dict[str, Any] = Field(default_factory=dict)
+    promote: RoutingPromote = RoutingPromote()
+    # the tier of a task the classifier recognises nothing in
+    default_tier: RouteTierName = "medium"
+    # share of input tokens assumed when blending input and output prices into one $/MTok
+    blend_input_share: float = Field(0.75, ge=0, le=1)
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _fill_tiers(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**{t: {"model": m} for t, m in DEFAULT_ROUTE_MODELS.items()}, **value}
+        return value
+
+    @field_validator("min_tiers")
+    @classmethod
+    def _min_tier_scopes(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value:
+            try:
+                Scope.parse(path)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("degrade")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 < f < 1 for f in value.values()):
+            raise ValueError("degrade fractions are between 0 and 1, e.g. {medium: 0.2}")
+        return value
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _chains(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, chain in value.items():
+            if not chain or any(not m.strip() for m in chain):
+                raise ValueError(f"{model}: a fallback chain is a non-empty list of model names")
+        return value
 
 
 class Job(_Model):

@@ -1,0 +1,284 @@
+"""The ``/agent`` command and button seam: transport-neutral registries and replies.
+
+Handlers parse their arguments, call the engine, and return a :class:`Reply`
+(Block Kit blocks plus a plain-text rendering). Transports (Slack Socket Mode,
+Slack HTTP, the shell) only translate: they build a :class:`Context`, call
+:func:`dispatch` or :func:`dispatch_action`, and show the reply. Nothing here
+knows which transport is in use.
+
+A subcommand's docstring is its help text. Feature modules register theirs with
+:func:`subcommand` / :func:`action` and are listed in ``COMMAND_MODULES``.
+
+Example:
+    >>> @subcommand("ping", usage="ping")
+    ... async def ping(ctx: Context, args: list[str]) -> Reply:
+    ...     '''Answers pong.'''
+    ...     return Reply.text_only("pong")
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from guards.errors import GuardError
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = [
+    "ActionResult",
+    "Context",
+    "NotAdmin",
+    "Reply",
+    "UsageError",
+    "action",
+    "dispatch",
+    "dispatch_action",
+    "load_commands",
+    "subcommand",
+]
+
+# Modules that register subcommands and actions; each feature adds its own line.
+COMMAND_MODULES: list[str] = []
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+
+
+@dataclass
+class Reply:
+    """What a command answers: Block Kit blocks and the same content as plain text."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    ephemeral: bool = True
+
+    @classmethod
+    def text_only(cls, text: str, *, ephemeral: bool = True) -> Reply:
+        return cls(text=text, blocks=[section(text)], ephemeral=ephemeral)
+
+    def limited(self) -> Reply:
+        """The reply within Slack's limits: 50 blocks, 3,000 characters per text."""
+        blocks = [_clip_block(b) for b in self.blocks]
+        if len(blocks) > MAX_BLOCKS:
+            hidden = len(blocks) - (MAX_BLOCKS - 1)
+            blocks = [*blocks[: MAX_BLOCKS - 1], context(f"… and {hidden} more")]
+        return Reply(text=clip(self.text, 3000), blocks=blocks, ephemeral=self.ephemeral)
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """Cut ``text`` to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    lines = text.split("\n")
+    kept: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        note = f"\n… and {len(lines) - i} more lines"
+        if size + len(line) + 1 + len(note) > limit:
+            if kept:
+                return "\n".join(kept) + note
+            return text[: limit - 20] + " … (truncated)"
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
+
+
+def _clip_block(block: dict[str, Any]) -> dict[str, Any]:
+    text = block.get("text")
+    if isinstance(text, dict) and isinstance(text.get("text"), str):
+        limit = 150 if block.get("type") == "header" else MAX_TEXT
+        block = {**block, "text": {**text, "text": clip(text["text"], limit)}}
+    return block
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text)}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text)}]}
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, 150)}}
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        b["style"] = style
+    return b
+
+
+def actions(*buttons: dict[str, Any], block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "actions", "elements": list(buttons)}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    """A text bar for a fraction of a budget: ``▓▓▓▓▓░░░░░``."""
+    fraction = min(1.0, max(0.0, fraction))
+    full = round(fraction * width)
+    return "▓" * full + "░" * (width - full)
+
+
+class UsageError(Exception):
+    """Wrong arguments: the reply is the subcommand's usage line."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "")
+        self.detail = detail
+
+
+class NotAdmin(Exception):
+    """A mutating command or button from someone who is not an admin."""
+
+
+@dataclass
+class Context:
+    """Who asked, from where, and the process to act on."""
+
+    ns: Nightshift
+    user_id: str
+    transport: str
+    user_name: str | None = None
+    channel_id: str | None = None
+    is_admin: Callable[[], Awaitable[bool]] | None = None
+
+    @property
+    def actor(self) -> str:
+        return self.user_id
+
+    async def require_admin(self, what: str) -> None:
+        """Raise NotAdmin (after auditing the refusal) unless the user is an admin."""
+        allowed = await self.is_admin() if self.is_admin else False
+        if allowed:
+            return
+        await self.ns.store.write(
+            lambda tx: tx.audit(
+                actor=self.actor, action="refused", target=what, detail="not an admin"
+            )
+        )
+        raise NotAdmin(what)
+
+
+CommandHandler = Callable[[Context, list[str]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    handler: CommandHandler
+
+    @property
+    def help(self) -> str:
+        doc = (self.handler.__doc__ or "").strip()
+        return doc.split("\n\n")[0].replace("\n", " ")
+
+
+@dataclass
+class ActionResult:
+    """What a button click does: replace the original message and/or tell the clicker."""
+
+    update: Reply | None = None
+    ephemeral: str | None = None
+    open_modal: dict[str, Any] | None = None
+
+
+ActionHandler = Callable[[Context, str], Awaitable[ActionResult]]
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+ACTIONS: dict[str, ActionHandler] = {}
+
+
+def subcommand(name: str, *, usage: str) -> Callable[[CommandHandler], CommandHandler]:
+    """Register ``/agent <name> ...``; the handler's docstring is its help text."""
+
+    def register(fn: CommandHandler) -> CommandHandler:
+        SUBCOMMANDS[name] = Subcommand(name, usage, fn)
+        return fn
+
+    return register
+
+
+def action(action_id: str) -> Callable[[ActionHandler], ActionHandler]:
+    """Register a button handler by its ``action_id``; it gets the button's ``value``."""
+
+    def register(fn: ActionHandler) -> ActionHandler:
+        ACTIONS[action_id] = fn
+        return fn
+
+    return register
+
+
+def load_commands() -> None:
+    """Import every module that registers subcommands and actions."""
+    importlib.import_module("bot.commands_core")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+def split_args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def help_reply(note: str | None = None) -> Reply:
+    lines = [
+        f"`/agent {s.usage}` — {s.help}" for s in sorted(SUBCOMMANDS.values(), key=lambda s: s.name)
+    ]
+    text = "\n".join(([note, ""] if note else []) + ["*Nightshift commands*", *lines])
+    return Reply(text=text, blocks=[section(text)])
+
+
+async def dispatch(ctx: Context, text: str) -> Reply:
+    """Run one ``/agent`` command line and return its reply (never raises)."""
+    args = split_args(text.strip())
+    if not args:
+        return help_reply()
+    name = args[0].lower()
+    sub = SUBCOMMANDS.get(name)
+    if sub is None:
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
+        note = f"I don't know `{args[0][:40]}`." + (f" Did you mean `{close[0]}`?" if close else "")
+        return help_reply(note).limited()
+    try:
+        return (await sub.handler(ctx, args[1:])).limited()
+    except UsageError as exc:
+        detail = f"{exc.detail}\n" if exc.detail else ""
+        return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
+    except NotAdmin as exc:
+        return Reply.text_only(
+            f"Only admins can {exc}. Ask one of the admins in the policy file (`admins:`)."
+        )
+    except GuardError as exc:
+        return Reply.text_only(exc.message)
+
+
+async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionResult:
+    """Run one button click (never raises)."""
+    handler = ACTIONS.get(action_id)
+    if handler is None:
+        return ActionResult(ephemeral=f"This button ({action_id}) is not known to this Nightshift.")
+    try:
+        return await handler(ctx, value)
+    except NotAdmin as exc:
+        return ActionResult(ephemeral=f"Only admins can {exc}.")
+    except GuardError as exc:
+        return ActionResult(ephemeral=exc.message)
