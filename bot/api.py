@@ -294,4 +294,5 @@ def build_web_app(ns: Nightshift) -> web.Application:
     for module_name in FEATURE_ROUTES:
         module = importlib.import_module(module_name)
         app.add_routes(module.routes)
+    app.add_routes(ns.extra_routes)
     return app

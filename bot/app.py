@@ -16,6 +16,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.api import build_web_app
+from bot.commands import load_commands
 from bot.metrics import Metrics
 from bot.settings import Settings
 from guards.clock import Clock, SystemClock
@@ -60,6 +61,8 @@ class Nightshift:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.components: list[Component] = []
         self.extras: dict[str, Any] = {}
+        # Routes components add before the HTTP server starts (e.g. POST /slack/events).
+        self.extra_routes: list[web.RouteDef] = []
         self.serve_http = serve_http
         self.port: int | None = None
         self._store: Store | None = None
@@ -83,6 +86,7 @@ class Nightshift:
     async def start(self) -> None:
         self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
         self.store.before_batch.append(self.ledger.expire_due)
+        load_commands()
         self.components = self._build_components()
         for component in self.components:
             await component.start(self)

@@ -192,8 +192,14 @@ class Subcommand:
 
 @dataclass
 class ActionResult:
-    """What a button click does: replace the original message and/or tell the clicker."""
+    """What a button click does.
 
+    ``done`` is a line ("approved by <@U1> at 03:17") that replaces the buttons of the
+    original message, keeping the rest of it; ``update`` replaces the whole message;
+    ``ephemeral`` tells only the clicker; ``open_modal`` is a Block Kit view to open.
+    """
+
+    done: str | None = None
     update: Reply | None = None
     ephemeral: str | None = None
     open_modal: dict[str, Any] | None = None

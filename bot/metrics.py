@@ -12,7 +12,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-disable_created_metrics()  # *_created series only double the output
+disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
 __all__ = ["Metrics"]
 

@@ -187,7 +187,7 @@ class Store:
         self._closed = False
         self.batches = 0
         self.batched_writes = 0
-        self.before_batch: list[Callable[[Tx], None]] = []
+        self.before_batch: list[Callable[[Tx], object]] = []
         self._lock = threading.Lock()
 
     @classmethod

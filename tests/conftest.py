@@ -71,13 +71,14 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
         env: dict[str, str] | None = None,
         db: Path | None = None,
     ) -> RunningApp:
-        settings = Settings(
-            NIGHTSHIFT_DB=str(db or tmp_path / f"app{len(started)}.db"),
-            NIGHTSHIFT_CONFIG=str(tmp_path / "absent.yml"),
-            NIGHTSHIFT_HOST="127.0.0.1",
-            NIGHTSHIFT_PORT=0,
+        values: dict[str, Any] = {
+            "NIGHTSHIFT_DB": str(db or tmp_path / f"app{len(started)}.db"),
+            "NIGHTSHIFT_CONFIG": str(tmp_path / "absent.yml"),
+            "NIGHTSHIFT_HOST": "127.0.0.1",
+            "NIGHTSHIFT_PORT": 0,
             **(env or {}),
-        )
+        }
+        settings = Settings(**values)
         ns = Nightshift(
             settings=settings,
             policy=parse_policy(policy or {}),
