@@ -1,0 +1,345 @@
+"""The ledger through HTTP on a real server: every flow of DESIGN.md's table."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+POLICY = {
+    "budgets": {
+        "defaults": {"agent": {"day": "10.00"}, "conversation": {"total": "2.00"}},
+        "scopes": {"acme": {"day": "200.00"}, "acme/alice/rss-bot": {"day": "5.00"}},
+    }
+}
+
+
+async def reserve(app, token, scope, key, micros, **extra):
+    body = {"scope": scope, "idempotency_key": key, "max_cost_micros": micros, **extra}
+    return await app.request("POST", "/v1/reservations", token=token, json=body)
+
+
+async def tree(app, token, scope):
+    r = await app.request("GET", f"/v1/budgets/{scope}", token=token)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def window(body, scope, name="day"):
+    for level in body["levels"]:
+        if level["scope"] == scope:
+            return level["windows"][name]
+    raise AssertionError(f"{scope} not in {body}")
+
+
+async def test_reserve_settle_release_and_replays(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice")
+    r = await reserve(app, tok, "acme/alice/rss-bot/c1", "k1", 1_000_000)
+    assert r.status_code == 201
+    first = r.json()
+    assert first["held_micros"] == 1_000_000 and first["state"] == "held"
+    assert first["expires_at"].endswith("Z")
+    again = await reserve(app, tok, "acme/alice/rss-bot/c1", "k1", 1_000_000)
+    assert again.status_code == 200 and again.json()["reservation_id"] == first["reservation_id"]
+    other = await reserve(app, tok, "acme/alice/rss-bot/c1", "k1", 2_000_000)
+    assert other.status_code == 409 and other.json()["error"] == "conflict"
+
+    rid = first["reservation_id"]
+    body = {"actual_cost_micros": 250_000, "outcome": "success"}
+    s1 = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=body)
+    assert s1.status_code == 200
+    assert s1.json() | {} == s1.json()
+    assert (
+        s1.json()["charged_micros"],
+        s1.json()["released_micros"],
+        s1.json()["overrun_micros"],
+    ) == (
+        250_000,
+        750_000,
+        0,
+    )
+    s2 = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=body)
+    assert s2.status_code == 200 and s2.json() == s1.json()
+    s3 = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"actual_cost_micros": 1, "outcome": "success"},
+    )
+    assert s3.status_code == 409
+    rel = await app.request("POST", f"/v1/reservations/{rid}/release", token=tok)
+    assert rel.status_code == 409
+
+    r2 = await reserve(app, tok, "acme/alice/rss-bot/c1", "k2", 300_000)
+    rid2 = r2.json()["reservation_id"]
+    rel2 = await app.request("POST", f"/v1/reservations/{rid2}/release", token=tok)
+    assert rel2.status_code == 200 and rel2.json()["released_micros"] == 300_000
+    assert (
+        await app.request("POST", f"/v1/reservations/{rid2}/release", token=tok)
+    ).status_code == 200
+    late = await app.request("POST", f"/v1/reservations/{rid2}/settle", token=tok, json=body)
+    assert late.status_code == 409
+
+    t = await tree(app, tok, "acme/alice/rss-bot")
+    day = window(t, "acme/alice/rss-bot")
+    assert (
+        day["limit_micros"],
+        day["spent_micros"],
+        day["held_micros"],
+        day["remaining_micros"],
+    ) == (
+        5_000_000,
+        250_000,
+        0,
+        4_750_000,
+    )
+
+
+async def test_estimate_is_priced_and_rounded_up(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    body = {
+        "scope": "acme/alice/bot",
+        "idempotency_key": "e1",
+        "estimate": {"model": "claude-haiku-4-5", "input_tokens": 1, "max_output_tokens": 1},
+    }
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201 and r.json()["held_micros"] == 6  # $1 + $5 per M → 6 micros
+    unknown = dict(body, idempotency_key="e2", estimate={**body["estimate"], "model": "gpt-99"})
+    r = await app.request("POST", "/v1/reservations", token=tok, json=unknown)
+    assert r.status_code == 400 and r.json()["field"] == "estimate.model"
+    rid = (
+        await app.request(
+            "POST", "/v1/reservations", token=tok, json=dict(body, idempotency_key="e3")
+        )
+    ).json()["reservation_id"]
+    usage = {"usage": {"model": "claude-haiku-4-5", "input_tokens": 1000, "output_tokens": 100}}
+    s = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=usage)
+    assert s.status_code == 200
+    assert s.json()["charged_micros"] == 1500 and s.json()["overrun_micros"] == 1494
+
+
+async def test_200_concurrent_reservations_against_room_for_50(app_factory):
+    app = await app_factory({"budgets": {"scopes": {"acme/alice/bot": {"day": "0.50"}}}})
+    tok = await app.token("acme/alice/bot")
+    results = await asyncio.gather(
+        *(reserve(app, tok, "acme/alice/bot", f"c{i}", 10_000) for i in range(200))
+    )
+    codes = [r.status_code for r in results]
+    assert codes.count(201) == 50 and codes.count(402) == 150
+    t = await tree(app, tok, "acme/alice/bot")
+    assert window(t, "acme/alice/bot")["held_micros"] == 500_000
+
+
+@pytest.mark.parametrize(
+    ("scope", "level", "at"),
+    [
+        ("acme/alice/rss-bot/c1", "conversation", "acme/alice/rss-bot/c1"),
+        ("acme/alice/rss-bot", "agent", "acme/alice/rss-bot"),
+        ("acme/bob/bot", "namespace", "acme"),
+    ],
+)
+async def test_402_names_the_tightest_level(app_factory, scope, level, at):
+    policy = {
+        "budgets": {
+            "defaults": {"conversation": {"total": "2.00"}},
+            "scopes": {"acme": {"day": "6.00"}, "acme/alice/rss-bot": {"day": "5.00"}},
+        }
+    }
+    app = await app_factory(policy)
+    tok = await app.token("acme")
+    if level == "namespace":
+        assert (await reserve(app, tok, "acme/carol/x", "fill", 5_500_000)).status_code == 201
+    r = await reserve(app, tok, scope, "big", 3_000_000 if level == "conversation" else 5_500_000)
+    assert r.status_code == 402
+    body = r.json()
+    assert body["error"] == "budget_exceeded"
+    assert (body["level"], body["scope"]) == (level, at)
+    assert {"window", "limit_micros", "spent_micros", "held_micros"} <= body.keys()
+    assert "/agent budget set" in body["message"]
+
+
+async def test_a_conversation_at_its_cap_does_not_stop_its_agent(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    assert (await reserve(app, tok, "acme/alice/rss-bot/c1", "a", 2_000_000)).status_code == 201
+    refused = await reserve(app, tok, "acme/alice/rss-bot/c1", "b", 1)
+    assert refused.status_code == 402 and refused.json()["level"] == "conversation"
+    assert (await reserve(app, tok, "acme/alice/rss-bot/c2", "c", 1_000_000)).status_code == 201
+    assert (await reserve(app, tok, "acme/alice/rss-bot", "d", 1_000_000)).status_code == 201
+
+
+async def test_token_acts_only_in_its_subtree(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice")
+    r = await reserve(app, tok, "acme/bob/bot", "x", 1000)
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert (await app.request("GET", "/v1/budgets/acme", token=tok)).status_code == 403
+    bob = await app.token("acme/bob")
+    mine = (await reserve(app, tok, "acme/alice/bot", "y", 1000)).json()["reservation_id"]
+    stolen = await app.request(
+        "POST", f"/v1/reservations/{mine}/settle", token=bob, json={"actual_cost_micros": 0}
+    )
+    assert stolen.status_code == 403
+    rows = await app.store.fetch("SELECT kind, scope FROM events WHERE kind = 'scope_violation'")
+    assert [r["scope"] for r in rows] == ["acme/bob/bot", "acme", "acme/alice/bot"]
+    assert (await reserve(app, None, "acme/alice/bot", "z", 1000)).status_code == 401
+    assert (await reserve(app, "ns_tok_nope_x", "acme/alice/bot", "z", 1000)).status_code == 401
+
+
+async def test_expired_hold_stops_counting_and_a_late_settle_is_charged_and_flagged(app_factory):
+    app = await app_factory({"budgets": {"scopes": {"acme/a/bot": {"day": "1.00"}}}})
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/a/bot", "h", 900_000, ttl_seconds=1)).json()[
+        "reservation_id"
+    ]
+    assert (await reserve(app, tok, "acme/a/bot", "h2", 200_000)).status_code == 402
+    app.clock.advance(1.0)  # no sweeper has run: the hold stops counting at this instant
+    assert window(await tree(app, tok, "acme/a/bot"), "acme/a/bot")["held_micros"] == 0
+    s = await app.request(
+        "POST", f"/v1/reservations/{rid}/settle", token=tok, json={"actual_cost_micros": 700_000}
+    )
+    assert s.status_code == 200
+    assert s.json()["charged_micros"] == 700_000
+    assert s.json()["overrun_micros"] == 700_000 and s.json()["late"] is True
+    day = window(await tree(app, tok, "acme/a/bot"), "acme/a/bot")
+    assert (day["spent_micros"], day["held_micros"]) == (700_000, 0)
+    kinds = {r["kind"] for r in await app.store.fetch("SELECT kind FROM events")}
+    assert {"hold_expired", "overrun"} <= kinds
+
+
+async def test_charge_over_the_ceiling_is_kept_and_flagged(app_factory):
+    app = await app_factory({"budgets": {"scopes": {"acme/a/bot": {"day": "1.00"}}}})
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/a/bot", "h", 900_000)).json()["reservation_id"]
+    s = await app.request(
+        "POST", f"/v1/reservations/{rid}/settle", token=tok, json={"actual_cost_micros": 1_300_000}
+    )
+    assert s.json()["charged_micros"] == 1_300_000 and s.json()["overrun_micros"] == 400_000
+    day = window(await tree(app, tok, "acme/a/bot"), "acme/a/bot")
+    assert day["spent_micros"] == 1_300_000 and day["remaining_micros"] == 0
+
+
+GOOD = {"scope": "acme/alice/bot", "idempotency_key": "k", "max_cost_micros": 1000}
+BAD_BODIES = [
+    ({**GOOD, "max_cost_micros": -5}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": 0}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": "1000"}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": 1.5}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": 10**30}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": True}, "max_cost_micros"),
+    ({k: v for k, v in GOOD.items() if k != "scope"}, "scope"),
+    ({**GOOD, "scope": "acme/../etc"}, "scope"),
+    ({**GOOD, "scope": "acme/alice"}, "scope"),
+    ({**GOOD, "scope": "a/b/c/d/e"}, "scope"),
+    ({**GOOD, "scope": "acme/al ice/bot"}, "scope"),
+    ({**GOOD, "scope": 42}, "scope"),
+    ({**GOOD, "idempotency_key": ""}, "idempotency_key"),
+    ({k: v for k, v in GOOD.items() if k != "idempotency_key"}, "idempotency_key"),
+    ({**GOOD, "surprise": 1}, "surprise"),
+    ({**GOOD, "ttl_seconds": 0}, "ttl_seconds"),
+    (
+        {
+            **GOOD,
+            "estimate": {"model": "claude-haiku-4-5", "input_tokens": 1, "max_output_tokens": 1},
+        },
+        "body",
+    ),
+    ({"scope": "acme/alice/bot", "idempotency_key": "k"}, "body"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_BODIES)
+async def test_bad_reservation_input_is_a_400_naming_the_field_and_changes_nothing(
+    app_factory, body, field
+):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    before = await tree(app, tok, "acme")
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_input"
+    assert r.json()["field"].startswith(field) if field != "body" else r.json()["message"]
+    assert await tree(app, tok, "acme") == before
+    assert (await app.store.fetch("SELECT COUNT(*) AS n FROM reservations"))[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"not json", b'{"scope": NaN}', b"[1, 2]", b"", b'{"max_cost_micros": Infinity}', b"\xff\xfe"],
+)
+async def test_non_json_bodies_are_400(app_factory, raw):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["field"] == "body"
+
+
+async def test_oversized_body_is_refused(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    big = {**GOOD, "task_id": "x" * (2 * 1024 * 1024)}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=big)
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"actual_cost_micros": -1}, "actual_cost_micros"),
+        ({"actual_cost_micros": 10**30}, "actual_cost_micros"),
+        ({"actual_cost_micros": 5, "outcome": "meh"}, "outcome"),
+        ({}, "body"),
+        (
+            {
+                "actual_cost_micros": 5,
+                "usage": {"model": "gpt-4o", "input_tokens": 1, "output_tokens": 1},
+            },
+            "body",
+        ),
+        (
+            {"usage": {"model": "gpt-4o", "input_tokens": -1, "output_tokens": 1}},
+            "usage.input_tokens",
+        ),
+    ],
+)
+async def test_bad_settle_input_changes_nothing(app_factory, body, field):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/alice/bot", "k", 5000)).json()["reservation_id"]
+    r = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=body)
+    assert r.status_code == 400
+    if field != "body":
+        assert r.json()["field"] == field
+    state = await app.store.fetch("SELECT state FROM reservations WHERE id = ?", (rid,))
+    assert state[0]["state"] == "held"
+
+
+async def test_unknown_reservation_and_routes(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    r = await app.request(
+        "POST", "/v1/reservations/res_nope/settle", token=tok, json={"actual_cost_micros": 1}
+    )
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = await app.request("GET", "/v1/nothing-here", token=tok)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = await app.request("GET", "/v1/budgets/acme/al%20ice", token=tok)
+    assert r.status_code == 400 and r.json()["field"] == "scope"
+
+
+async def test_healthz_and_metrics(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    await reserve(app, tok, "acme/alice/bot", "m", 1000)
+    assert (await app.client.get("/healthz")).json()["status"] == "ok"
+    text = (await app.client.get("/metrics")).text
+    assert 'nightshift_reservations_total{result="granted"} 1.0' in text
+    assert "nightshift_http_request_seconds_bucket" in text

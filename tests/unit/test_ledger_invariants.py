@@ -1,0 +1,150 @@
+"""Random interleavings of reserve / settle / release / expire never overspend a level.
+
+The ledger runs on a real SQLite database with every migration applied; the
+transaction wrapper is the same ``Tx`` the writer thread hands out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guards.clock import ManualClock
+from guards.config import WINDOWS, parse_policy
+from guards.errors import BudgetExceeded, Conflict
+from guards.ledger import Ledger, ReserveRequest, SettleRequest, periods_at, verify
+from guards.store import Tx, apply_migrations
+from guards.tokens import Token
+
+SCOPES = [
+    "acme/alice/bot/c1",
+    "acme/alice/bot/c2",
+    "acme/alice/other",
+    "acme/bob/bot/c1",
+    "acme/bob/bot",
+]
+POLICY = parse_policy(
+    {
+        "timezone": "Europe/Berlin",
+        "budgets": {
+            "defaults": {
+                "agent": {"day": "0.50", "total": "2.00"},
+                "conversation": {"total": "0.30"},
+            },
+            "scopes": {"acme": {"day": "1.00", "week": "3.00"}, "acme/alice": {"month": "1.50"}},
+        },
+        "reservations": {"ttl_seconds": 600},
+    }
+)
+
+op = st.one_of(
+    st.tuples(st.just("reserve"), st.sampled_from(SCOPES), st.integers(1, 250_000)),
+    st.tuples(st.just("settle"), st.integers(0, 50), st.integers(0, 300_000)),
+    st.tuples(st.just("release"), st.integers(0, 50), st.just(0)),
+    st.tuples(st.just("advance"), st.sampled_from([1, 60, 599, 601, 3600, 86400]), st.just(0)),
+)
+
+
+def _fresh() -> tuple[sqlite3.Connection, Ledger, ManualClock]:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    apply_migrations(conn, now=0.0)
+    return conn, Ledger(policy=POLICY), ManualClock(1_767_225_600.0 - 3600)
+
+
+def _run(conn: sqlite3.Connection, clock: ManualClock, fn):  # one write, like the writer does
+    conn.execute("BEGIN IMMEDIATE")
+    tx = Tx(conn, clock)
+    conn.execute("SAVEPOINT op")
+    try:
+        result = fn(tx)
+    except (BudgetExceeded, Conflict) as exc:
+        conn.execute("RELEASE op")
+        conn.execute("COMMIT")
+        for cb in tx.after_commit:
+            cb()
+        return exc
+    conn.execute("RELEASE op")
+    conn.execute("COMMIT")
+    for cb in tx.after_commit:
+        cb()
+    return result
+
+
+def _check_limits(conn: sqlite3.Connection, ledger: Ledger) -> None:
+    overrun: dict[tuple[str, str, str], int] = defaultdict(int)
+    for scope, over, day, week, month in conn.execute(
+        "SELECT scope, overrun_micros, period_day, period_week, period_month FROM reservations"
+        " WHERE overrun_micros > 0"
+    ):
+        keys = (day, week, month, "all")
+        parts = scope.split("/")
+        for i in range(len(parts)):
+            for w, window in enumerate(WINDOWS):
+                overrun[("/".join(parts[: i + 1]), window, keys[w])] += over
+    tx = Tx(conn, ManualClock())
+    for scope, window, period, spent, held in conn.execute(
+        "SELECT scope, window, period, spent_micros, held_micros FROM usage"
+    ):
+        limit = ledger.limits(tx, scope).get(window)
+        assert held >= 0
+        if limit is not None:
+            assert spent + held - overrun[(scope, window, period)] <= limit, (scope, window, period)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=1, max_size=60))
+def test_no_level_is_ever_overspent_and_money_is_conserved(ops):
+    conn, ledger, clock = _fresh()
+    token = Token("tok_test", "acme")
+    conn.execute(
+        "INSERT INTO tokens (id, scope, hash, created_at) VALUES ('tok_test', 'acme', 'h', 0)"
+    )
+    reservations: list[str] = []
+    for n, (kind, a, b) in enumerate(ops):
+        if kind == "reserve":
+            req = ReserveRequest(scope=a, idempotency_key=f"k{n}", max_cost_micros=b)
+            result = _run(conn, clock, lambda tx, req=req: ledger.reserve(tx, token=token, req=req))
+            if not isinstance(result, Exception):
+                reservations.append(result[1]["reservation_id"])
+        elif kind in ("settle", "release") and reservations:
+            rid = reservations[a % len(reservations)]
+            if kind == "settle":
+                req2 = SettleRequest(outcome="success", actual_cost_micros=b)
+                _run(
+                    conn,
+                    clock,
+                    lambda tx, rid=rid, req2=req2: ledger.settle(
+                        tx, token=token, res_id=rid, req=req2
+                    ),
+                )
+            else:
+                _run(conn, clock, lambda tx, rid=rid: ledger.release(tx, token=token, res_id=rid))
+        elif kind == "advance":
+            clock.advance(a)
+            _run(conn, clock, ledger.expire_due)
+        _check_limits(conn, ledger)
+    report = verify(conn)
+    assert report.ok, report.problems
+    # every micro held was charged (up to the hold) or released, once the holds are over
+    clock.advance(10**6)
+    _run(conn, clock, ledger.expire_due)
+    for held, charged, overrun, released in conn.execute(
+        "SELECT held_micros, charged_micros, overrun_micros, released_micros FROM reservations"
+    ):
+        assert held == charged - overrun + released
+    assert conn.execute("SELECT COALESCE(SUM(held_micros), 0) FROM usage").fetchone()[0] == 0
+    assert verify(conn).ok
+
+
+def test_periods_follow_the_namespace_time_zone():
+    from zoneinfo import ZoneInfo
+
+    # the night Berlin moves to summer time
+    berlin = ZoneInfo("Europe/Berlin")
+    assert periods_at(1_774_742_400.0, berlin) == ("2026-03-29", "2026-W13", "2026-03")  # 00:00Z
+    # 22:56 UTC on the 31st of March is already April 1st in Berlin
+    assert periods_at(1_775_000_000.0 - 2200, berlin)[0] == "2026-04-01"
+    assert periods_at(1_775_000_000.0 - 2200, ZoneInfo("UTC"))[0] == "2026-03-31"
