@@ -1,0 +1,164 @@
+"""The real ``nightshift`` process: CLI, clean shutdown, and nothing lost on SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+PY = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NIGHTSHIFT_"))}
+    e.update(
+        NIGHTSHIFT_DB=str(tmp_path / "ns.db"),
+        NIGHTSHIFT_CONFIG=str(tmp_path / "nightshift.yml"),
+        NIGHTSHIFT_PORT=str(free_port()),
+    )
+    return e
+
+
+def start(env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [PY, "-m", "bot", "run"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"nightshift exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("nightshift did not start in 20 s")
+
+
+def test_token_cli_and_migrate(env):
+    out = cli("migrate", env=env)
+    assert out.returncode == 0 and "0001_ledger" in out.stdout
+    assert "up to date" in cli("migrate", env=env).stdout
+    created = cli("token", "create", "acme/alice", env=env)
+    assert created.returncode == 0
+    token = created.stdout.strip().split("\n")[-1].split()[-1]
+    assert token.startswith("ns_tok_")
+    listed = cli("token", "list", env=env).stdout
+    token_id = token.split("_")[1] + "_" + token.split("_")[2]
+    assert token_id in listed and "acme/alice" in listed and token not in listed
+    assert cli("token", "revoke", token_id, env=env).returncode == 0
+    assert "revoked" in cli("token", "list", env=env).stdout
+    assert cli("token", "revoke", "tok_nope", env=env).returncode == 1
+    assert cli("token", "create", "acme/../x", env=env).returncode != 0
+    conn = sqlite3.connect(env["NIGHTSHIFT_DB"])
+    assert conn.execute("SELECT COUNT(*) FROM tokens WHERE hash = ?", (token,)).fetchone()[0] == 0
+
+
+def test_bad_policy_stops_startup_naming_the_key(env):
+    Path(env["NIGHTSHIFT_CONFIG"]).write_text("budgets:\n  defaults:\n    agent: {dya: 5}\nbogus: 1\n")
+    out = subprocess.run([PY, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "budgets.defaults" in out.stderr and "dya" in out.stderr and "bogus" in out.stderr
+
+
+def test_refuses_a_database_newer_than_the_code(env):
+    assert cli("migrate", env=env).returncode == 0
+    conn = sqlite3.connect(env["NIGHTSHIFT_DB"])
+    conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 0)")
+    conn.commit()
+    out = cli("run", env=env)
+    assert out.returncode == 2 and "9999" in out.stderr and "upgrade" in out.stderr
+
+
+def test_sigterm_drains_and_exits_zero(env):
+    proc = start(env)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+
+
+async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            key = f"{id(answered)}-{n}-{time.monotonic_ns()}"
+            try:
+                r = await http.post(
+                    "/v1/reservations",
+                    json={"scope": "acme/alice/bot", "idempotency_key": key, "max_cost_micros": 5000},
+                )
+                if r.status_code != 201:
+                    continue
+                rid = r.json()["reservation_id"]
+                s = await http.post(f"/v1/reservations/{rid}/settle", json={"actual_cost_micros": 1234})
+                if s.status_code == 200:
+                    answered.append((rid, s.json()["charged_micros"]))
+            except httpx.HTTPError:
+                return
+
+
+def test_sigkill_mid_load_loses_no_answered_settle(env):
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    answered: list[tuple[str, int]] = []
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(_load(url, token, answered, stop)) for _ in range(16)]
+        await asyncio.sleep(1.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    asyncio.run(drive())
+    proc.wait(timeout=10)
+    assert len(answered) > 20, "the load did not get going"
+    proc = start(env)  # restart on the same file: WAL recovery
+    try:
+        conn = sqlite3.connect(env["NIGHTSHIFT_DB"])
+        states = dict(conn.execute("SELECT id, state FROM reservations WHERE state = 'settled'").fetchall())
+        missing = [rid for rid, _ in answered if states.get(rid) != "settled"]
+        assert not missing, f"{len(missing)} settles answered 200 are not on disk"
+        spent = conn.execute(
+            "SELECT spent_micros FROM usage WHERE scope = 'acme' AND window = 'total'"
+        ).fetchone()[0]
+        assert spent >= sum(c for _, c in answered)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    verify = cli("ledger", "verify", env=env)
+    assert verify.returncode == 0, verify.stdout
+    assert "ledger OK" in verify.stdout
