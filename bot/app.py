@@ -19,6 +19,7 @@ from bot.api import build_web_app
 from bot.commands import load_commands
 from bot.metrics import Metrics
 from bot.settings import Settings
+from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
 from guards.config import Policy
 from guards.events import EventBus
@@ -58,6 +59,8 @@ class Nightshift:
             {name: ModelPrice(p.input, p.output) for name, p in policy.prices.items()}
         )
         self.ledger = Ledger(policy=policy, prices=self.prices)
+        self.breakers = Breakers(policy=policy)
+        self.ledger.gates.append(self.breakers)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.components: list[Component] = []
         self.extras: dict[str, Any] = {}
@@ -81,11 +84,22 @@ class Nightshift:
 
     def _build_components(self) -> list[Component]:
         """The features this process hosts, in start order."""
-        return []
+        from bot.alerts import AlertsComponent
+        from bot.jobs.guard import EngineBreakers
+        from bot.jobs.runner import JobRunner
+        from bot.slack import transport_components
+
+        # Refuses a runaway job (PolicyError, naming it) before anything starts.
+        jobs = JobRunner(self.policy, now=self.clock.now(), breakers=EngineBreakers(self.breakers))
+        # The outbox worker and the Slack/shell transport chosen from settings.transport.
+        # Alerts after the outbox: a restart's backlog of events is handled at start.
+        return [*transport_components(self), AlertsComponent(), jobs]
 
     async def start(self) -> None:
         self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
         self.store.before_batch.append(self.ledger.expire_due)
+        self.store.on_rollback.append(self.ledger.forget)
+        self.breakers.attach(self.store)
         load_commands()
         self.components = self._build_components()
         for component in self.components:
@@ -95,6 +109,15 @@ class Nightshift:
             "interval",
             seconds=SWEEP_SECONDS,
             id="sweep",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self.breakers.sweep,
+            "interval",
+            args=[self.store],
+            seconds=SWEEP_SECONDS,
+            id="breakers",
             coalesce=True,
             max_instances=1,
         )

@@ -14,7 +14,7 @@ from typing import Any
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
-from guards.ledger import verify
+from guards.verify import verify
 from guards.store import SchemaTooNew, Store, apply_migrations, connect
 from guards.tokens import create_token, revoke_token
 
@@ -150,6 +150,41 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
     return 1
 
 
+@command("jobs preview")
+async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
+    """The policy's jobs in words with their next fire times; 1 when any is refused."""
+    import time
+
+    from bot.jobs.lint import lint_jobs
+
+    policy = load_policy(settings.config, missing_ok=False)
+    plans = lint_jobs(policy, now=time.time())
+    if not plans:
+        print(f"{settings.config} has no jobs")
+        return 0
+    secrets: dict[str, str] = {}
+    if args.secrets:
+        from bot.jobs import state
+
+        store = await Store.open(settings.db)
+        try:
+            key = await store.write(state.secret_key)
+        finally:
+            await store.close()
+        secrets = {j.name: j.secret or state.derived_secret(key, j.name) for j in policy.jobs}
+    for plan in plans:
+        print("\n".join(plan.lines()))
+        if plan.name in secrets:
+            print(f"  secret (X-Nightshift-Job-Secret): {secrets[plan.name]}")
+        print()
+    refused = [p.name for p in plans if p.refused]
+    if refused:
+        print(f"{len(refused)} of {len(plans)} job(s) refused: {', '.join(refused)}")
+        return 1
+    print(f"{len(plans)} job(s) OK")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -183,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="action"
     )
     ledger.add_parser("verify", parents=[common], help="recompute totals from the journal")
+    jobs = sub.add_parser("jobs", parents=[common], help="scheduled agent jobs").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    preview = jobs.add_parser(
+        "preview", parents=[common], help="the jobs in words with their next fire times"
+    )
+    preview.add_argument(
+        "--secrets",
+        action="store_true",
+        help="also print each job's X-Nightshift-Job-Secret (reads the database)",
+    )
     return parser
 
 

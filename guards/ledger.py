@@ -9,8 +9,8 @@ Money follows the hold: a charge lands in the periods (day, week, month of the
 namespace's time zone) in which its hold was taken, so a settle just after
 midnight cannot overspend the new day.
 
-Every change is a journal row (``held_delta``, ``spent_delta``); the ``usage``
-counters are a cache of the journal that :func:`verify` recomputes.
+Every change is a journal row (``held_delta``, ``spent_delta``); the daily usage
+counters are a cache of the journal that :func:`guards.verify.verify` recomputes.
 
 All methods taking a ``tx`` run on the writer thread (see :mod:`guards.store`).
 
@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,6 +36,7 @@ from guards.prices import PriceTable, UnknownModel
 from guards.scopes import LEVELS, Scope
 from guards.store import Tx
 from guards.tokens import Token, authorize
+from guards.usage import Usage, UsageCache, period_keys, periods_at
 
 __all__ = [
     "Estimate",
@@ -47,18 +46,10 @@ __all__ = [
     "ReserveRequest",
     "SettleRequest",
     "Usage",
-    "VerifyReport",
     "periods_at",
-    "verify",
 ]
 
 OUTCOMES = ("success", "failure", "timeout")
-_UPSERT_USAGE = (
-    "INSERT INTO usage (scope, window, period, spent_micros, held_micros) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (scope, window, period) DO UPDATE SET"
-    " spent_micros = spent_micros + excluded.spent_micros,"
-    " held_micros = held_micros + excluded.held_micros"
-)
 _RES_COLUMNS = (
     "id, token_id, scope, task_id, model, state, held_micros, charged_micros, released_micros,"
     " overrun_micros, outcome, settle_hash, request_hash, period_day, period_week, period_month,"
@@ -153,9 +144,6 @@ class Reservation:
             route_id=row[19],
         )
 
-    def window_periods(self) -> list[tuple[str, str]]:
-        return list(zip(WINDOWS, (*self.periods, "all"), strict=True))
-
     def answer(self) -> dict[str, Any]:
         """The reserve answer, the same on every replay."""
         return {
@@ -175,34 +163,6 @@ class Reservation:
             "released_micros": self.released_micros,
             "overrun_micros": self.overrun_micros,
             "late": self.expired_at is not None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """One level and window: what it may spend, has spent and holds now."""
-
-    scope: str
-    level: str
-    window: str
-    period: str
-    limit_micros: int | None
-    spent_micros: int
-    held_micros: int
-
-    @property
-    def remaining_micros(self) -> int | None:
-        if self.limit_micros is None:
-            return None
-        return max(0, self.limit_micros - self.spent_micros - self.held_micros)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "period": self.period,
-            "limit_micros": self.limit_micros,
-            "spent_micros": self.spent_micros,
-            "held_micros": self.held_micros,
-            "remaining_micros": self.remaining_micros,
         }
 
 
@@ -228,13 +188,6 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def periods_at(ts: float, tz: ZoneInfo) -> tuple[str, str, str]:
-    """The (day, week, month) period keys of an instant in a time zone."""
-    local = datetime.fromtimestamp(ts, tz=tz)
-    iso = local.isocalendar()
-    return (local.strftime("%Y-%m-%d"), f"{iso.year}-W{iso.week:02d}", local.strftime("%Y-%m"))
-
-
 class Ledger:
     """Reserve, settle, release and expire holds; answer usage questions."""
 
@@ -244,7 +197,16 @@ class Ledger:
         self.gates: list[Gate] = []
         self._tz: dict[str, ZoneInfo] = {}
         self._overrides: dict[tuple[str, str], int] | None = None
+        self._limits: dict[str, dict[str, int]] = {}
         self._known_scopes: set[str] = set()
+        self.counters = UsageCache()
+
+    def forget(self) -> None:
+        """Drop every in-memory cache (writes were rolled back); they reload from the database."""
+        self._overrides = None
+        self._limits.clear()
+        self._known_scopes.clear()
+        self.counters.clear()
 
     # -- limits -------------------------------------------------------------------------
 
@@ -262,6 +224,12 @@ class Ledger:
 
     def limits(self, tx: Tx, path: str) -> dict[str, int]:
         """The limits of one scope per window: run-time overrides, then policy, then defaults."""
+        cached = self._limits.get(path)
+        if cached is None:
+            cached = self._limits[path] = self._compute_limits(tx, path)
+        return cached
+
+    def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
         depth = path.count("/") + 1
         limits = dict(self.policy.budgets.defaults.get(LEVELS[depth - 1], {}))
         configured = self.policy.budgets.scopes.get(path)
@@ -296,24 +264,18 @@ class Ledger:
             before=str(before) if before is not None else None,
             after=str(limit_micros),
         )
-        overrides = self._load_overrides(tx)
-        tx.after_commit.append(lambda: overrides.__setitem__((node.path, window), limit_micros))
+        self._load_overrides(tx)[(node.path, window)] = limit_micros
+        self._limits.clear()
         return before
 
     # -- usage --------------------------------------------------------------------------
 
     def _usage_row(self, tx: Tx, scope: str, window: str, period: str) -> tuple[int, int]:
-        row = tx.one(
-            "SELECT spent_micros, held_micros FROM usage WHERE scope = ? AND window = ? AND period = ?",
-            (scope, window, period),
-        )
-        return (row[0], row[1]) if row else (0, 0)
+        return self.counters.get(tx, scope, window, period)
 
     def usage(self, tx: Tx, scope: Scope, *, now: float) -> list[Usage]:
         """Every level from the namespace down to ``scope``, every window with a limit (and day)."""
-        periods = dict(
-            zip(WINDOWS, (*periods_at(now, self.timezone(scope.namespace)), "all"), strict=True)
-        )
+        periods = period_keys(periods_at(now, self.timezone(scope.namespace)))
         out = []
         for path in scope.ancestors():
             limits = self.limits(tx, path)
@@ -479,7 +441,7 @@ class Ledger:
     def _check_budget(
         self, tx: Tx, *, scope: Scope, periods: tuple[str, str, str], amount: int, now: float
     ) -> None:
-        period_of = dict(zip(WINDOWS, (*periods, "all"), strict=True))
+        period_of = period_keys(periods)
         worst: Usage | None = None
         for path in scope.ancestors():
             for window, limit in self.limits(tx, path).items():
@@ -533,14 +495,8 @@ class Ledger:
             " VALUES (?, ?, ?, ?, ?)",
             (now, res_id, kind, held, spent),
         )
-        keys = (*periods, "all")
-        tx.executemany(
-            _UPSERT_USAGE,
-            [
-                (path, window, keys[i], spent, held)
-                for path in Scope(scope).ancestors()
-                for i, window in enumerate(WINDOWS)
-            ],
+        self.counters.move(
+            tx, paths=Scope(scope).ancestors(), periods=periods, spent=spent, held=held
         )
 
     # -- settle, release, expire --------------------------------------------------------
@@ -648,7 +604,7 @@ class Ledger:
         fractions = self.policy.budgets.warn_at
         if not fractions:
             return
-        keys = dict(reservation.window_periods())
+        keys = period_keys(reservation.periods)
         for path in Scope(reservation.scope).ancestors():
             for window, limit in self.limits(tx, path).items():
                 if limit <= 0:
@@ -724,65 +680,3 @@ class Ledger:
             )
             tx.emit(HoldExpired(at=now, scope=scope, reservation_id=res_id, held_micros=held))
         return len(rows)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyReport:
-    reservations: int
-    journal_rows: int
-    usage_rows: int
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify(conn: sqlite3.Connection) -> VerifyReport:
-    """Recompute every usage counter and every reservation's money from the journal."""
-    problems: list[str] = []
-    res: dict[str, tuple[str, str, int, int, int, int, tuple[str, str, str]]] = {}
-    for row in conn.execute(
-        "SELECT id, scope, state, held_micros, charged_micros, released_micros, overrun_micros,"
-        " period_day, period_week, period_month FROM reservations"
-    ):
-        res[row[0]] = (row[1], row[2], row[3], row[4], row[5], row[6], (row[7], row[8], row[9]))
-    net_held: dict[str, int] = defaultdict(int)
-    net_spent: dict[str, int] = defaultdict(int)
-    usage: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    journal_rows = 0
-    for res_id, held_delta, spent_delta in conn.execute(
-        "SELECT reservation_id, held_delta, spent_delta FROM journal ORDER BY id"
-    ):
-        journal_rows += 1
-        net_held[res_id] += held_delta
-        net_spent[res_id] += spent_delta
-        scope, *_, periods = res[res_id]
-        keys = (*periods, "all")
-        for path in Scope(scope).ancestors():
-            for i, window in enumerate(WINDOWS):
-                cell = usage[(path, window, keys[i])]
-                cell[0] += spent_delta
-                cell[1] += held_delta
-    for res_id, (_scope, state, held, charged, released, overrun, _) in res.items():
-        want_held = held if state == "held" else 0
-        if net_held[res_id] != want_held:
-            problems.append(
-                f"{res_id}: journal holds {net_held[res_id]}, state {state} wants {want_held}"
-            )
-        if net_spent[res_id] != charged:
-            problems.append(f"{res_id}: journal spent {net_spent[res_id]} but charged {charged}")
-        if state != "held" and held != charged - overrun + released:
-            problems.append(
-                f"{res_id}: held {held} != charged {charged} - overrun {overrun} + released {released}"
-            )
-    stored = {
-        (r[0], r[1], r[2]): [r[3], r[4]]
-        for r in conn.execute("SELECT scope, window, period, spent_micros, held_micros FROM usage")
-    }
-    for key in set(stored) | set(usage):
-        want = usage.get(key, [0, 0])
-        have = stored.get(key, [0, 0])
-        if want != have:
-            problems.append(f"usage {'/'.join(key)}: stored spent,held {have}, journal says {want}")
-    return VerifyReport(len(res), journal_rows, len(stored), problems)

@@ -1,4 +1,4 @@
--- The ledger: scopes, tokens, reservations (two-phase holds), usage counters,
+-- The ledger: scopes, tokens, reservations (two-phase holds), daily usage counters,
 -- the append-only journal they are recomputed from, events and the audit log.
 
 CREATE TABLE scopes (
@@ -56,14 +56,14 @@ CREATE TABLE reservations (
 CREATE INDEX reservations_due ON reservations (expires_at) WHERE state = 'held';
 CREATE INDEX reservations_scope_time ON reservations (scope, created_at);
 
--- spent and held per scope, window and period ('2026-11-26', '2026-W48', '2026-11', 'all').
-CREATE TABLE usage (
+-- spent and held per scope and local day (the namespace's time zone). Week, month and
+-- total windows are sums of days; the writer keeps those sums in memory.
+CREATE TABLE usage_daily (
     scope         TEXT NOT NULL,
-    window        TEXT NOT NULL,
-    period        TEXT NOT NULL,
+    day           TEXT NOT NULL,
     spent_micros  INTEGER NOT NULL DEFAULT 0,
     held_micros   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (scope, window, period)
+    PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
 
 -- Append-only: every change of held or spent money, by reservation.

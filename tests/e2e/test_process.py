@@ -84,8 +84,12 @@ def test_token_cli_and_migrate(env):
 
 
 def test_bad_policy_stops_startup_naming_the_key(env):
-    Path(env["NIGHTSHIFT_CONFIG"]).write_text("budgets:\n  defaults:\n    agent: {dya: 5}\nbogus: 1\n")
-    out = subprocess.run([PY, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=30)
+    Path(env["NIGHTSHIFT_CONFIG"]).write_text(
+        "budgets:\n  defaults:\n    agent: {dya: 5}\nbogus: 1\n"
+    )
+    out = subprocess.run(
+        [PY, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 2
     assert "budgets.defaults" in out.stderr and "dya" in out.stderr and "bogus" in out.stderr
 
@@ -108,7 +112,9 @@ def test_sigterm_drains_and_exits_zero(env):
 
 
 async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
         n = 0
         while not stop.is_set():
             n += 1
@@ -116,12 +122,18 @@ async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asy
             try:
                 r = await http.post(
                     "/v1/reservations",
-                    json={"scope": "acme/alice/bot", "idempotency_key": key, "max_cost_micros": 5000},
+                    json={
+                        "scope": "acme/alice/bot",
+                        "idempotency_key": key,
+                        "max_cost_micros": 5000,
+                    },
                 )
                 if r.status_code != 201:
                     continue
                 rid = r.json()["reservation_id"]
-                s = await http.post(f"/v1/reservations/{rid}/settle", json={"actual_cost_micros": 1234})
+                s = await http.post(
+                    f"/v1/reservations/{rid}/settle", json={"actual_cost_micros": 1234}
+                )
                 if s.status_code == 200:
                     answered.append((rid, s.json()["charged_micros"]))
             except httpx.HTTPError:
@@ -149,11 +161,13 @@ def test_sigkill_mid_load_loses_no_answered_settle(env):
     proc = start(env)  # restart on the same file: WAL recovery
     try:
         conn = sqlite3.connect(env["NIGHTSHIFT_DB"])
-        states = dict(conn.execute("SELECT id, state FROM reservations WHERE state = 'settled'").fetchall())
+        states = dict(
+            conn.execute("SELECT id, state FROM reservations WHERE state = 'settled'").fetchall()
+        )
         missing = [rid for rid, _ in answered if states.get(rid) != "settled"]
         assert not missing, f"{len(missing)} settles answered 200 are not on disk"
         spent = conn.execute(
-            "SELECT spent_micros FROM usage WHERE scope = 'acme' AND window = 'total'"
+            "SELECT SUM(spent_micros) FROM usage_daily WHERE scope = 'acme'"
         ).fetchone()[0]
         assert spent >= sum(c for _, c in answered)
     finally:

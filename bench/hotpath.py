@@ -1,0 +1,262 @@
+"""The ledger hot path over HTTP, against a bare aiohttp endpoint measured in the same run.
+
+wrk (64 keep-alive connections, one thread) drives, in turn:
+1. a bare aiohttp JSON endpoint (the floor: parse a JSON body, answer JSON);
+2. ``nightshift run`` with reserve→settle pairs, breakers enabled;
+3. the same with breakers disabled;
+4. reserve-only load, for the reserve latency percentiles.
+
+Every 2xx from Nightshift is on disk before it is sent (WAL, synchronous=FULL).
+Run: ``make bench`` or ``python -m bench.hotpath [--seconds 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PY = sys.executable
+CONNECTIONS = 64
+
+BARE_APP = """
+import json, sys
+from aiohttp import web
+async def handle(request):
+    body = json.loads(await request.read())
+    return web.json_response({"ok": True, "echo": body.get("scope")}, status=201)
+app = web.Application()
+app.router.add_post("/v1/reservations", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+LUA_COMMON = """
+local token = os.getenv("NS_TOKEN") or "x"
+local threads = {}
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+function init(args)
+  prefix = tostring(tid) .. "-" .. tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+  pending = {}
+  n = 0
+  pairs_done = 0
+  reserved = 0
+  refused = 0
+  headers = {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+end
+local function reserve_request()
+  n = n + 1
+  local body = '{"scope": "bench/u' .. (n % 8) .. '/agent' .. (n % 64) .. '", "idempotency_key": "'
+    .. prefix .. '-' .. n .. '", "max_cost_micros": 1000}'
+  return wrk.format("POST", "/v1/reservations", headers, body)
+end
+function done(summary, latency, requests)
+  local p, r, f = 0, 0, 0
+  for _, t in ipairs(threads) do
+    p = p + (t:get("pairs_done") or 0)
+    r = r + (t:get("reserved") or 0)
+    f = f + (t:get("refused") or 0)
+  end
+  io.write(string.format(
+    'RESULT {"requests": %d, "seconds": %f, "errors": %d, "non2xx": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"pairs": %d, "reserved": %d, "refused": %d}\\n',
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(99), p, r, f))
+end
+"""
+
+LUA_PAIRS = (
+    LUA_COMMON
+    + """
+function request()
+  local id = table.remove(pending)
+  if id then
+    return wrk.format("POST", "/v1/reservations/" .. id .. "/settle", headers,
+      '{"actual_cost_micros": 700, "outcome": "success"}')
+  end
+  return reserve_request()
+end
+function response(status, hdrs, body)
+  if status == 201 then
+    reserved = reserved + 1
+    local id = string.match(body, '"reservation_id": "([^"]+)"')
+    if id then table.insert(pending, id) end
+  elseif status == 200 then
+    pairs_done = pairs_done + 1
+  else
+    refused = refused + 1
+  end
+end
+"""
+)
+
+LUA_RESERVE_ONLY = (
+    LUA_COMMON
+    + """
+function request() return reserve_request() end
+function response(status, hdrs, body)
+  if status == 201 then reserved = reserved + 1 else refused = refused + 1 end
+end
+"""
+)
+
+POLICY = """
+budgets:
+  defaults:
+    agent: {day: 100000.00}
+    user: {day: 1000000.00}
+  scopes:
+    bench: {day: 10000000.00, month: 100000000.00}
+reservations: {ttl_seconds: 600}
+breakers:
+  enabled: %s
+  spend_rate: {max: 100000.00, per_seconds: 600}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, script: str, seconds: int, token: str = "") -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "5s", "-s", path, url],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NS_TOKEN": token},
+            timeout=seconds + 60,
+        )
+    finally:
+        os.unlink(path)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[7:])
+            result["rps"] = result["requests"] / result["seconds"]
+            return result
+    raise RuntimeError(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
+
+
+def run_bare(seconds: int) -> dict[str, Any]:
+    port = free_port()
+    proc = subprocess.Popen([PY, "-c", BARE_APP, str(port)])
+    try:
+        wait_up(f"http://127.0.0.1:{port}/", proc)
+        body_script = LUA_RESERVE_ONLY
+        return wrk(f"http://127.0.0.1:{port}", body_script, seconds)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NIGHTSHIFT_"))},
+            "NIGHTSHIFT_DB": str(Path(tmp) / "bench.db"),
+            "NIGHTSHIFT_CONFIG": str(Path(tmp) / "policy.yml"),
+            "NIGHTSHIFT_PORT": str(free_port()),
+        }
+        Path(env["NIGHTSHIFT_CONFIG"]).write_text(POLICY % ("true" if breakers else "false"))
+        made = subprocess.run(
+            [PY, "-m", "bot", "token", "create", "bench"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        token = made.stdout.split()[-1]
+        proc = subprocess.Popen(
+            [PY, "-m", "bot", "run"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+        try:
+            wait_up(url + "/healthz", proc)
+            result = wrk(url, script, seconds, token)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+        verify = subprocess.run(
+            [PY, "-m", "bot", "ledger", "verify"], env=env, capture_output=True, text=True
+        )
+        result["ledger_ok"] = verify.returncode == 0
+        return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk (a Debian package)")
+        return 1
+    s = args.seconds
+    cpu = platform.processor() or platform.machine()
+    print(
+        f"== hot path: {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {cpu}, "
+        f"wrk -t1 -c{CONNECTIONS} -d{s}s"
+    )
+    bare = run_bare(s)
+    print(
+        f"bare aiohttp JSON endpoint   {bare['rps']:8.0f} req/s  p50 {bare['p50_us'] / 1000:.2f} ms"
+        f"  p99 {bare['p99_us'] / 1000:.2f} ms   (load generator floor; must be >= 6000)"
+    )
+    on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
+    off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
+    only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
+    for name, r in (("ledger pairs, breakers on ", on), ("ledger pairs, breakers off", off)):
+        print(
+            f"{name}   {r['rps']:8.0f} req/s  {r['pairs'] / r['seconds']:7.0f} pairs/s"
+            f"  p50 {r['p50_us'] / 1000:.2f} ms  p99 {r['p99_us'] / 1000:.2f} ms"
+            f"  ratio to bare {r['rps'] / bare['rps']:.2f}  non-2xx {r['non2xx'] + r['refused']}"
+            f"  errors {r['errors']}  ledger verify {'OK' if r['ledger_ok'] else 'BROKEN'}"
+        )
+    print(
+        f"reserve only                 {only['rps']:8.0f} req/s  p50 {only['p50_us'] / 1000:.2f} ms"
+        f"  p99 {only['p99_us'] / 1000:.2f} ms  (target p99 <= 25 ms)"
+    )
+    print(f"RATIO ledger/bare            {on['rps'] / bare['rps']:.2f}  (target >= 0.5)")
+    print(f"RATIO breakers on/off        {on['rps'] / off['rps']:.2f}  (target >= 0.9)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

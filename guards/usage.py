@@ -1,0 +1,136 @@
+"""Usage counters: spent and held money per scope and window.
+
+On disk there is one row per scope and local day (``usage_daily``); a week, a month
+and the ``total`` window are sums of days. The writer thread keeps each sum it has
+needed in :class:`UsageCache` and moves it with every change, so the hot path reads
+no usage rows; any rollback clears the cache and it reloads from the database.
+
+Example:
+    >>> from zoneinfo import ZoneInfo
+    >>> periods_at(1_767_225_600.0, ZoneInfo("UTC"))
+    ('2026-01-01', '2026-W01', '2026-01')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from guards.config import WINDOWS
+from guards.store import Tx
+
+__all__ = ["Usage", "UsageCache", "period_keys", "periods_at"]
+
+_UPSERT_DAY = (
+    "INSERT INTO usage_daily (scope, day, spent_micros, held_micros) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (scope, day) DO UPDATE SET"
+    " spent_micros = spent_micros + excluded.spent_micros,"
+    " held_micros = held_micros + excluded.held_micros"
+)
+
+
+def periods_at(ts: float, tz: ZoneInfo) -> tuple[str, str, str]:
+    """The (day, week, month) period keys of an instant in a time zone."""
+    local = datetime.fromtimestamp(ts, tz=tz)
+    iso = local.isocalendar()
+    return (local.strftime("%Y-%m-%d"), f"{iso.year}-W{iso.week:02d}", local.strftime("%Y-%m"))
+
+
+def period_keys(periods: tuple[str, str, str]) -> dict[str, str]:
+    """Window name → period key, ``total`` included."""
+    return dict(zip(WINDOWS, (*periods, "all"), strict=True))
+
+
+def _day_range(window: str, period: str) -> tuple[str, str] | None:
+    """The first and last day (inclusive) of a period; None for ``total``."""
+    if window == "day":
+        return period, period
+    if window == "week":
+        year, week = period.split("-W")
+        first = date.fromisocalendar(int(year), int(week), 1)
+        last = date.fromisocalendar(int(year), int(week), 7)
+        return first.isoformat(), last.isoformat()
+    if window == "month":
+        return f"{period}-01", f"{period}-31"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """One level and window: what it may spend, has spent and holds now."""
+
+    scope: str
+    level: str
+    window: str
+    period: str
+    limit_micros: int | None
+    spent_micros: int
+    held_micros: int
+
+    @property
+    def remaining_micros(self) -> int | None:
+        if self.limit_micros is None:
+            return None
+        return max(0, self.limit_micros - self.spent_micros - self.held_micros)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "limit_micros": self.limit_micros,
+            "spent_micros": self.spent_micros,
+            "held_micros": self.held_micros,
+            "remaining_micros": self.remaining_micros,
+        }
+
+
+class UsageCache:
+    """Window sums per (scope, window, period), owned by the writer thread."""
+
+    MAX_CELLS = 200_000
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[str, str, str], list[int]] = {}
+
+    def clear(self) -> None:
+        self._cells.clear()
+
+    def get(self, tx: Tx, scope: str, window: str, period: str) -> tuple[int, int]:
+        """(spent, held) of one cell, loading it from the daily rows on first use."""
+        key = (scope, window, period)
+        cell = self._cells.get(key)
+        if cell is None:
+            if len(self._cells) >= self.MAX_CELLS:
+                self._cells.clear()
+            cell = self._cells[key] = self._load(tx, scope, window, period)
+        return cell[0], cell[1]
+
+    def _load(self, tx: Tx, scope: str, window: str, period: str) -> list[int]:
+        days = _day_range(window, period)
+        if days is None:
+            row = tx.one(
+                "SELECT SUM(spent_micros), SUM(held_micros) FROM usage_daily WHERE scope = ?",
+                (scope,),
+            )
+        else:
+            row = tx.one(
+                "SELECT SUM(spent_micros), SUM(held_micros) FROM usage_daily"
+                " WHERE scope = ? AND day BETWEEN ? AND ?",
+                (scope, *days),
+            )
+        return [row[0] or 0, row[1] or 0]
+
+    def move(
+        self, tx: Tx, *, paths: list[str], periods: tuple[str, str, str], spent: int, held: int
+    ) -> None:
+        """Add a change of money to the daily rows of every path, and to the loaded sums."""
+        tx.executemany(_UPSERT_DAY, [(path, periods[0], spent, held) for path in paths])
+        keys = (*periods, "all")
+        cells = self._cells
+        for path in paths:
+            for window, period in zip(WINDOWS, keys, strict=True):
+                cell = cells.get((path, window, period))
+                if cell is not None:
+                    cell[0] += spent
+                    cell[1] += held
