@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sqlite3
@@ -57,6 +58,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await ns.start()
+    # Start-up objects live for the whole run: keep them out of every GC pass, and
+    # collect the young generation less often (the hot path allocates many short-lived
+    # objects and no cycles of note); this trims latency spikes under load.
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
     print(f"nightshift listening on {ns.url}", flush=True)
     await stop.wait()
     log.info("stopping: draining work")

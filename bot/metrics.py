@@ -52,9 +52,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
     def observe_request(self, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(route=route, status=str(status)).inc()
-        self.latency.labels(route=route).observe(seconds)
+        children = self._children.get((route, status))
+        if children is None:  # labels() costs a lock and a lookup: once per pair is enough
+            children = self._children[(route, status)] = (
+                self.requests.labels(route=route, status=str(status)),
+                self.latency.labels(route=route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

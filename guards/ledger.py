@@ -36,7 +36,7 @@ from guards.prices import PriceTable, UnknownModel
 from guards.scopes import LEVELS, Scope
 from guards.store import Tx
 from guards.tokens import Token, authorize
-from guards.usage import Usage, UsageCache, period_keys, periods_at
+from guards.usage import PeriodClock, Usage, UsageCache, period_keys, periods_at
 
 __all__ = [
     "Estimate",
@@ -196,6 +196,7 @@ class Ledger:
         self.prices = prices or PriceTable()
         self.gates: list[Gate] = []
         self._tz: dict[str, ZoneInfo] = {}
+        self._period_clocks: dict[str, PeriodClock] = {}
         self._overrides: dict[tuple[str, str], int] | None = None
         self._limits: dict[str, dict[str, int]] = {}
         self._known_scopes: set[str] = set()
@@ -215,6 +216,13 @@ class Ledger:
         if tz is None:
             tz = self._tz[namespace] = ZoneInfo(self.policy.namespace_timezone(namespace))
         return tz
+
+    def periods(self, namespace: str, now: float) -> tuple[str, str, str]:
+        """The (day, week, month) periods of ``now`` in the namespace's time zone."""
+        clock = self._period_clocks.get(namespace)
+        if clock is None:
+            clock = self._period_clocks[namespace] = PeriodClock(self.timezone(namespace))
+        return clock(now)
 
     def _load_overrides(self, tx: Tx) -> dict[tuple[str, str], int]:
         if self._overrides is None:
@@ -275,7 +283,7 @@ class Ledger:
 
     def usage(self, tx: Tx, scope: Scope, *, now: float) -> list[Usage]:
         """Every level from the namespace down to ``scope``, every window with a limit (and day)."""
-        periods = period_keys(periods_at(now, self.timezone(scope.namespace)))
+        periods = period_keys(self.periods(scope.namespace, now))
         out = []
         for path in scope.ancestors():
             limits = self.limits(tx, path)
@@ -390,7 +398,7 @@ class Ledger:
         now = tx.clock.now()
         for gate in self.gates:
             gate.before_reserve(tx, scope=scope, task_id=req.task_id, amount_micros=amount, now=now)
-        periods = periods_at(now, self.timezone(scope.namespace))
+        periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
         res_id = "res_" + secrets.token_hex(10)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from guards.config import WINDOWS
 from guards.store import Tx
 
-__all__ = ["Usage", "UsageCache", "period_keys", "periods_at"]
+__all__ = ["PeriodClock", "Usage", "UsageCache", "period_keys", "periods_at"]
 
 _UPSERT_DAY = (
     "INSERT INTO usage_daily (scope, day, spent_micros, held_micros) VALUES (?, ?, ?, ?)"
@@ -36,6 +36,29 @@ def periods_at(ts: float, tz: ZoneInfo) -> tuple[str, str, str]:
     local = datetime.fromtimestamp(ts, tz=tz)
     iso = local.isocalendar()
     return (local.strftime("%Y-%m-%d"), f"{iso.year}-W{iso.week:02d}", local.strftime("%Y-%m"))
+
+
+class PeriodClock:
+    """``periods_at`` for one time zone, remembering the current local hour.
+
+    Every reservation needs its periods; computing them costs a time-zone
+    conversion and two ``strftime``. Time zones change offset only on whole or
+    half hours, so the periods of any instant in the same UTC quarter-hour are the same.
+    """
+
+    QUANTUM = 900
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._slot = -1
+        self._periods: tuple[str, str, str] = ("", "", "")
+
+    def __call__(self, ts: float) -> tuple[str, str, str]:
+        slot = int(ts // self.QUANTUM)
+        if slot != self._slot:
+            self._periods = periods_at(slot * self.QUANTUM, self.tz)
+            self._slot = slot
+        return self._periods
 
 
 def period_keys(periods: tuple[str, str, str]) -> dict[str, str]:

@@ -153,3 +153,20 @@ def test_periods_follow_the_namespace_time_zone():
     # 22:56 UTC on the 31st of March is already April 1st in Berlin
     assert periods_at(1_775_000_000.0 - 2200, berlin)[0] == "2026-04-01"
     assert periods_at(1_775_000_000.0 - 2200, ZoneInfo("UTC"))[0] == "2026-03-31"
+
+
+@given(
+    st.floats(1_700_000_000, 1_900_000_000),
+    st.sampled_from(
+        ["Europe/Berlin", "Asia/Kathmandu", "America/St_Johns", "UTC", "Australia/Lord_Howe"]
+    ),
+)
+def test_period_clock_agrees_with_periods_at(ts, name):
+    from zoneinfo import ZoneInfo
+
+    from guards.usage import PeriodClock
+
+    tz = ZoneInfo(name)
+    clock = PeriodClock(tz)
+    assert clock(ts) == periods_at(ts, tz)
+    assert clock(ts + 1) == periods_at(ts + 1, tz)
