@@ -1,0 +1,74 @@
+"""``/agent routing``: the model mix, blended cost, learned promotions, and their revert."""
+
+from __future__ import annotations
+
+from bot.api_routing import ensure_routing, routing_stats
+from bot.commands import (
+    ActionResult,
+    Context,
+    Reply,
+    UsageError,
+    action,
+    actions,
+    button,
+    section,
+    subcommand,
+)
+from guards.scopes import Scope, ScopeError
+
+REVERT_ACTION = "routing_revert"
+
+
+@subcommand("routing", usage="routing [scope] | routing revert <intent> [namespace]")
+async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
+    """The last day's model mix in %, blended $ per million tokens, the saving against
+    always using the largest model, and promotions learned from failures."""
+    if args and args[0].lower() == "revert":
+        if len(args) not in (2, 3):
+            raise UsageError("name the intent to revert")
+        return await _revert(ctx, intent=args[1], namespace=args[2] if len(args) == 3 else None)
+    if len(args) > 1:
+        raise UsageError()
+    scope = None
+    if args:
+        try:
+            scope = Scope.parse(args[0]).path
+        except ScopeError as exc:
+            raise UsageError(str(exc)) from None
+    now = ctx.ns.clock.now()
+    stats = await routing_stats(ctx.ns, since=now - 86_400, until=now + 1, scope=scope)
+    text = "\n".join(stats.lines())
+    blocks = [section(f"*Model routing, last 24 h*\n{text}")]
+    for promotion in stats.promotions[:10]:
+        value = f"{promotion.intent} {promotion.namespace}"
+        blocks.append(
+            actions(
+                button(f"Revert {promotion.intent} ({promotion.namespace})", REVERT_ACTION, value)
+            )
+        )
+    return Reply(text=text, blocks=blocks)
+
+
+async def _revert(ctx: Context, *, intent: str, namespace: str | None) -> Reply:
+    await ctx.require_admin("revert a routing promotion")
+    service = ensure_routing(ctx.ns)
+    reverted = await ctx.ns.store.write(
+        lambda tx: service.revert_promotion(tx, intent=intent, actor=ctx.actor, namespace=namespace)
+    )
+    where = ", ".join(sorted({p.namespace for p in reverted}))
+    return Reply.text_only(
+        f"Reverted the promotion of `{intent}` in {where}: it routes by its own rules again.",
+        ephemeral=False,
+    )
+
+
+@action(REVERT_ACTION)
+async def revert_button(ctx: Context, value: str) -> ActionResult:
+    intent, _, namespace = value.partition(" ")
+    reply = await _revert(ctx, intent=intent, namespace=namespace or None)
+    when = ctx.ns.clock.now()
+    from guards.clock import to_datetime
+
+    return ActionResult(
+        done=f"↩️ {reply.text} — <@{ctx.actor}> at {to_datetime(when).strftime('%H:%M')} UTC"
+    )

@@ -1,0 +1,211 @@
+"""The routing tables (``migrations/0007_routing.sql``): one query per function.
+
+Scopes below a node are matched with ``GLOB 'node/*'``: a scope segment may contain
+``_``, which ``LIKE`` would take as a wildcard, but never ``*``, ``?`` or ``[``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guards.routing.router import Decision
+from guards.routing.tiers import TierName
+from guards.store import Tx
+
+__all__ = [
+    "FAILED",
+    "Promotion",
+    "RouteRow",
+    "active_promotion",
+    "find_decision",
+    "insert_decision",
+    "insert_promotion",
+    "last_promotion_change",
+    "latest_success_under",
+    "list_promotions",
+    "mark_rejected",
+    "prune_decisions",
+    "recent_outcomes",
+    "revert_promotions",
+    "set_outcome",
+    "tier_counts",
+]
+
+FAILED = ("failure", "timeout", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    id: str
+    scope: str
+    namespace: str
+    intent: str
+    tier: TierName
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    id: int
+    namespace: str
+    intent: str
+    from_tier: TierName
+    to_tier: TierName
+    failures: int
+    calls: int
+    promoted_at: float
+    reverted_at: float | None = None
+    reverted_by: str | None = None
+
+
+def insert_decision(
+    tx: Tx, *, route_id: str, at: float, scope: str, namespace: str, decision: Decision
+) -> None:
+    tx.execute(
+        "INSERT INTO routing_decisions (id, at, scope, namespace, intent, tier, wanted_tier,"
+        " model, degraded, source, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            route_id,
+            at,
+            scope,
+            namespace,
+            decision.intent,
+            decision.tier,
+            decision.wanted_tier,
+            decision.model,
+            int(decision.degraded),
+            decision.source,
+            decision.reason,
+        ),
+    )
+
+
+def find_decision(tx: Tx, route_id: str) -> RouteRow | None:
+    row = tx.one(
+        "SELECT id, scope, namespace, intent, tier, outcome FROM routing_decisions WHERE id = ?",
+        (route_id,),
+    )
+    return RouteRow(*row) if row else None
+
+
+def set_outcome(tx: Tx, *, route_id: str, outcome: str, at: float) -> bool:
+    """Record the outcome of a decision that has none yet; False when it already had one."""
+    cur = tx.execute(
+        "UPDATE routing_decisions SET outcome = ?, settled_at = ? WHERE id = ? AND outcome IS NULL",
+        (outcome, at, route_id),
+    )
+    return cur.rowcount > 0
+
+
+def latest_success_under(tx: Tx, *, scope: str, since: float) -> RouteRow | None:
+    """The most recently settled successful decision at or below ``scope`` since ``since``."""
+    row = tx.one(
+        "SELECT id, scope, namespace, intent, tier, outcome FROM routing_decisions"
+        " WHERE (scope = ? OR scope GLOB ?) AND outcome = 'success' AND settled_at >= ?"
+        " ORDER BY settled_at DESC LIMIT 1",
+        (scope, scope + "/*", since),
+    )
+    return RouteRow(*row) if row else None
+
+
+def mark_rejected(tx: Tx, *, route_id: str) -> None:
+    tx.execute(
+        "UPDATE routing_decisions SET outcome = 'rejected' WHERE id = ? AND outcome = 'success'",
+        (route_id,),
+    )
+
+
+def recent_outcomes(
+    tx: Tx, *, namespace: str, intent: str, tier: TierName, since: float, limit: int
+) -> list[str]:
+    """The outcomes of the last ``limit`` settled calls of an intent at a tier."""
+    rows = tx.all(
+        "SELECT outcome FROM routing_decisions WHERE namespace = ? AND intent = ? AND tier = ?"
+        " AND outcome IS NOT NULL AND settled_at >= ? ORDER BY settled_at DESC LIMIT ?",
+        (namespace, intent, tier, since, limit),
+    )
+    return [r[0] for r in rows]
+
+
+def active_promotion(tx: Tx, *, namespace: str, intent: str) -> Promotion | None:
+    """The latest promotion of an intent that is not reverted: it sets the intent's floor."""
+    row = tx.one(
+        "SELECT id, namespace, intent, from_tier, to_tier, failures, calls, promoted_at,"
+        " reverted_at, reverted_by FROM routing_promotions"
+        " WHERE namespace = ? AND intent = ? AND reverted_at IS NULL ORDER BY id DESC LIMIT 1",
+        (namespace, intent),
+    )
+    return Promotion(*row) if row else None
+
+
+def last_promotion_change(tx: Tx, *, namespace: str, intent: str) -> float:
+    """When the intent was last promoted or reverted (0 when never): learning starts there."""
+    row = tx.one(
+        "SELECT MAX(MAX(promoted_at, COALESCE(reverted_at, 0))) FROM routing_promotions"
+        " WHERE namespace = ? AND intent = ?",
+        (namespace, intent),
+    )
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def insert_promotion(
+    tx: Tx,
+    *,
+    namespace: str,
+    intent: str,
+    from_tier: TierName,
+    to_tier: TierName,
+    failures: int,
+    calls: int,
+    at: float,
+) -> int:
+    cur = tx.execute(
+        "INSERT INTO routing_promotions (namespace, intent, from_tier, to_tier, failures, calls,"
+        " promoted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (namespace, intent, from_tier, to_tier, failures, calls, at),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def revert_promotions(
+    tx: Tx, *, intent: str, namespace: str | None, actor: str, at: float
+) -> list[Promotion]:
+    """Revert every active promotion of an intent (in one namespace, or in all)."""
+    rows = tx.all(
+        "UPDATE routing_promotions SET reverted_at = ?, reverted_by = ?"
+        " WHERE intent = ? AND reverted_at IS NULL AND (? IS NULL OR namespace = ?)"
+        " RETURNING id, namespace, intent, from_tier, to_tier, failures, calls, promoted_at,"
+        " reverted_at, reverted_by",
+        (at, actor, intent, namespace, namespace),
+    )
+    return sorted((Promotion(*r) for r in rows), key=lambda p: p.id)
+
+
+def list_promotions(tx: Tx, *, namespace: str | None = None) -> list[Promotion]:
+    """Active promotions, oldest first."""
+    rows = tx.all(
+        "SELECT id, namespace, intent, from_tier, to_tier, failures, calls, promoted_at,"
+        " reverted_at, reverted_by FROM routing_promotions WHERE reverted_at IS NULL"
+        " AND (? IS NULL OR namespace = ?) ORDER BY id",
+        (namespace, namespace),
+    )
+    return [Promotion(*r) for r in rows]
+
+
+def prune_decisions(tx: Tx, *, before: float) -> int:
+    """Delete decisions made before ``before``; returns how many."""
+    return int(tx.execute("DELETE FROM routing_decisions WHERE at < ?", (before,)).rowcount)
+
+
+def tier_counts(
+    tx: Tx, *, since: float, until: float, scope: str | None = None
+) -> list[tuple[str, str, int, int, int]]:
+    """Decisions per (tier, model) in ``[since, until)``: (tier, model, calls, degraded, failed)."""
+    rows = tx.all(
+        "SELECT tier, model, COUNT(*), SUM(degraded),"
+        " SUM(CASE WHEN outcome IN ('failure', 'timeout', 'rejected') THEN 1 ELSE 0 END)"
+        " FROM routing_decisions WHERE at >= ? AND at < ?"
+        " AND (? IS NULL OR scope = ? OR scope GLOB ?) GROUP BY tier, model",
+        (since, until, scope, scope, (scope or "") + "/*"),
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in rows]

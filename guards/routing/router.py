@@ -1,0 +1,220 @@
+"""The routing decision itself: a pure function of the task, the policy and a few facts.
+
+In order:
+
+1. **Tier.** The first policy rule that matches decides; otherwise the classifier
+   (with the request's ``intent`` when it is a known one).
+2. **Floors.** The policy's ``min_tiers`` for the scope, the request's ``min_tier``
+   and a learned promotion of the intent raise the tier.
+3. **Budget.** When the remaining budget fraction is under a ``routing.degrade``
+   threshold the tier is capped (``degraded``), but never below an explicit
+   ``min_tier``: an operator who says an agent needs the large model means it, and
+   the ledger still refuses a reservation that does not fit.
+4. **Breakers.** When the tier's model has an open breaker, the ``fallbacks`` chain
+   is tried, then the next tier up (within the budget cap), then the tiers below.
+
+Every step that changed something adds a clause to ``reason``.
+
+Example:
+    >>> from guards.config import Routing
+    >>> from guards.scopes import Scope
+    >>> d = Router(Routing()).decide(task="Translate this into French.", scope=Scope("a/b/c"))
+    >>> (d.tier, d.model, d.degraded)
+    ('small', 'claude-haiku-4-5', False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from guards.config import Routing
+from guards.routing.classifier import Classifier, window
+from guards.routing.rules import compile_rules, match_rule
+from guards.routing.tiers import TIERS, TierName, higher, rank
+from guards.scopes import Scope
+
+__all__ = ["Decision", "Floor", "Router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """A learned promotion: the intent goes at least to ``tier``; ``why`` says since when."""
+
+    tier: TierName
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a task goes, and why."""
+
+    model: str
+    tier: TierName
+    intent: str
+    wanted_tier: TierName  # before the budget cap and breaker fallbacks
+    degraded: bool
+    source: str  # rule, request or classifier
+    reason: str
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%" if fraction >= 0.01 or fraction <= 0 else "under 1%"
+
+
+class Router:
+    """Decides routes for one routing policy; build it once (rules compile here)."""
+
+    def __init__(self, routing: Routing) -> None:
+        self.routing = routing
+        self.classifier = Classifier(default_tier=routing.default_tier)
+        self.rules = compile_rules(routing.rules)
+        self.known_intents = self.classifier.intents | {
+            r.intent for r in routing.rules if r.intent is not None
+        }
+        self._tier_of_model = {t.model: name for name, t in routing.tiers.items()}
+
+    def model_of(self, tier: TierName) -> str:
+        return self.routing.tiers[tier].model
+
+    def decide(
+        self,
+        *,
+        task: str,
+        scope: Scope,
+        intent: str | None = None,
+        min_tier: TierName | None = None,
+        floor: Callable[[str], Floor | None] | None = None,
+        remaining: float | None = None,
+        model_open: Callable[[str], bool] | None = None,
+    ) -> Decision:
+        """Route one task. The arguments are facts; nothing here reads a clock or a database.
+
+        Args:
+            task: the task's text (already validated: non-empty, bounded).
+            scope: where the call is made.
+            intent: the caller's intent, honoured when it is known.
+            min_tier: the caller's floor.
+            floor: the learned promotion of an intent, if any.
+            remaining: the smallest remaining budget fraction over the scope's levels.
+            model_open: whether a model's breaker is open.
+        """
+        text = window(task)
+        reasons: list[str] = []
+        given = intent if intent in self.known_intents else None
+        if intent is not None and given is None:
+            reasons.append(f"intent {intent!r} is not known, so it was read from the task")
+        builtin = given if given in self.classifier.intents else None
+        found = self.classifier.classify(text, intent=builtin)
+        chosen = given or found.intent
+
+        matched = match_rule(self.rules, text=text, intent=chosen, scope=scope)
+        if matched is not None:
+            compiled, why = matched
+            tier: TierName = compiled.rule.tier
+            source = "rule"
+            reasons.append(f"{compiled.label} ({why}) → {tier}")
+        else:
+            tier = found.tier
+            source = "request" if builtin is not None else "classifier"
+            explained = found.explain()
+            reasons.append(("request " + explained) if builtin is not None else explained)
+
+        tier, hard_floor = self._floors(tier, scope, min_tier, chosen, floor, reasons)
+        wanted = tier
+        tier = self._cap(tier, hard_floor, remaining, reasons)
+        model, tier = self._fallback(tier, remaining, hard_floor, model_open, reasons)
+        return Decision(
+            model=model,
+            tier=tier,
+            intent=chosen,
+            wanted_tier=wanted,
+            degraded=rank(tier) < rank(wanted),
+            source=source,
+            reason="; ".join(reasons),
+        )
+
+    def _floors(
+        self,
+        tier: TierName,
+        scope: Scope,
+        min_tier: TierName | None,
+        intent: str,
+        floor: Callable[[str], Floor | None] | None,
+        reasons: list[str],
+    ) -> tuple[TierName, TierName]:
+        """Apply min_tiers, the request's min_tier and a promotion; return (tier, hard floor)."""
+        hard: TierName = "small"
+        for prefix, minimum in self.routing.min_tiers.items():
+            if scope.within(prefix) and rank(minimum) > rank(hard):
+                hard = minimum
+                if rank(minimum) > rank(tier):
+                    reasons.append(f"min_tier {minimum} for {prefix}")
+        if min_tier is not None and rank(min_tier) > rank(hard):
+            hard = min_tier
+            if rank(min_tier) > rank(tier):
+                reasons.append(f"request min_tier {min_tier}")
+        tier = higher(tier, hard)
+        promoted = floor(intent) if floor is not None else None
+        if promoted is not None and rank(promoted.tier) > rank(tier):
+            tier = promoted.tier
+            reasons.append(f"intent {intent} promoted to {promoted.tier} ({promoted.why})")
+        return tier, hard
+
+    def _budget_cap(self, remaining: float | None) -> tuple[TierName, float] | None:
+        """The tier the remaining budget allows, with the threshold that set it."""
+        if remaining is None:
+            return None
+        caps = [(t, f) for t, f in self.routing.degrade.items() if remaining < f]
+        if not caps:
+            return None
+        return min(caps, key=lambda c: rank(c[0]))
+
+    def _cap(
+        self, tier: TierName, hard: TierName, remaining: float | None, reasons: list[str]
+    ) -> TierName:
+        cap = self._budget_cap(remaining)
+        if cap is None or remaining is None or rank(tier) <= rank(cap[0]):
+            return tier
+        capped, threshold = cap
+        left = f"budget {_percent(remaining)} left (under {_percent(threshold)})"
+        if rank(hard) > rank(capped):
+            if rank(hard) < rank(tier):
+                reasons.append(f"{left}: capped at {hard}, the min_tier")
+                return hard
+            reasons.append(f"{left}, but min_tier {hard} holds")
+            return tier
+        reasons.append(f"{left}: capped at {capped}")
+        return capped
+
+    def _fallback(
+        self,
+        tier: TierName,
+        remaining: float | None,
+        hard: TierName,
+        model_open: Callable[[str], bool] | None,
+        reasons: list[str],
+    ) -> tuple[str, TierName]:
+        """The tier's model, or the first candidate whose breaker is closed."""
+        model = self.model_of(tier)
+        if model_open is None or not model_open(model):
+            return model, tier
+        cap = self._budget_cap(remaining)
+        ceiling = rank(TIERS[-1]) if cap is None else max(rank(cap[0]), rank(hard))
+        candidates: list[tuple[str, TierName, str]] = [
+            (m, self._tier_of_model.get(m, tier), "fallback")
+            for m in self.routing.fallbacks.get(model, [])
+        ]
+        up = [t for t in TIERS if rank(tier) < rank(t) <= ceiling]
+        down = [t for t in reversed(TIERS) if rank(hard) <= rank(t) < rank(tier)]
+        candidates += [(self.model_of(t), t, f"next tier {t}") for t in up + down]
+        seen = {model}
+        for candidate, candidate_tier, how in candidates:
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            if not model_open(candidate):
+                reasons.append(f"{model} breaker open → {candidate} ({how})")
+                return candidate, candidate_tier
+        reasons.append(f"{model} breaker open and no fallback is closed")
+        return model, tier

@@ -1,0 +1,33 @@
+"""``/agent routing`` through the transport-neutral dispatcher on a running app."""
+
+from __future__ import annotations
+
+from bot.commands import Context, dispatch
+
+
+async def _admin() -> bool:
+    return True
+
+
+async def _nobody() -> bool:
+    return False
+
+
+async def test_routing_shows_the_mix_and_refuses_bad_arguments(app_factory):
+    app = await app_factory()
+    tok = await app.token("acme")
+    for task in ["Classify this ticket as bug or feature", "Plan a six-month migration of our billing"]:
+        r = await app.request("POST", "/v1/route", token=tok, json={"scope": "acme/a/bot", "task": task})
+        assert r.status_code == 200, r.text
+    ctx = Context(ns=app.ns, user_id="U1", transport="test", is_admin=_nobody)
+    reply = await dispatch(ctx, "routing")
+    assert "2 calls" in reply.text and "small" in reply.text and "large" in reply.text
+    assert "usage" in (await dispatch(ctx, "routing a b c")).text
+    assert "usage" in (await dispatch(ctx, "routing acme/../x")).text
+    refused = await dispatch(ctx, "routing revert summarize")
+    assert "Only admins" in refused.text
+    audit = await app.store.fetch("SELECT actor, action FROM audit WHERE action = 'refused'")
+    assert [(r["actor"], r["action"]) for r in audit] == [("U1", "refused")]
+    admin = Context(ns=app.ns, user_id="U2", transport="test", is_admin=_admin)
+    nothing = await dispatch(admin, "routing revert summarize")
+    assert "no" in nothing.text.lower()

@@ -1,0 +1,275 @@
+"""Recording decisions and learning from outcomes, on a real SQLite store."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from guards.clock import ManualClock
+from guards.config import parse_policy
+from guards.errors import InvalidInput, NotFound
+from guards.routing import Route, RouteRequest, RoutingService
+from guards.store import Store
+
+AGENT = "acme/alice/rss-bot"
+SUMMARY = "Summarize this support thread in two sentences."
+
+
+def service(
+    routing: dict[str, Any] | None = None, *, prefix: str = "rt_", **kwargs: Any
+) -> RoutingService:
+    ids = itertools.count(1)
+    return RoutingService(
+        policy=parse_policy({"routing": routing or {}}),
+        new_id=lambda: f"{prefix}{next(ids)}",
+        **kwargs,
+    )
+
+
+async def route(
+    store: Store, svc: RoutingService, task: str = SUMMARY, scope: str = AGENT, **kw: Any
+) -> Route:
+    req = RouteRequest.parse(scope=scope, task=task, **kw)
+    return await store.write(lambda tx: svc.route(tx, req))
+
+
+async def settle(
+    store: Store, svc: RoutingService, route_id: str | None, outcome: str, scope: str | None = None
+) -> None:
+    await store.write(
+        lambda tx: svc.on_settle(
+            tx, route_id=route_id, outcome=outcome, now=tx.clock.now(), scope=scope
+        )
+    )
+
+
+async def calls(
+    store: Store, svc: RoutingService, outcomes: list[str], task: str = SUMMARY, scope: str = AGENT
+) -> list[Route]:
+    """Route one task per outcome and settle it so; return the routes."""
+    routes = []
+    for outcome in outcomes:
+        r = await route(store, svc, task, scope)
+        await settle(store, svc, r.route_id, outcome)
+        advance(store, 1)
+        routes.append(r)
+    return routes
+
+
+def advance(store: Store, seconds: float) -> None:
+    assert isinstance(store.clock, ManualClock)
+    store.clock.advance(seconds)
+
+
+async def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await store.fetch(sql, params)]
+
+
+async def test_every_decision_is_recorded_with_its_reason(store):
+    svc = service(remaining_fraction=lambda tx, scope: 0.1)
+    r = await route(store, svc, "Plan the migration over two quarters.", scope=AGENT + "/c7")
+    assert r.as_json() == {
+        "model": "claude-sonnet-4-5",
+        "tier": "medium",
+        "reason": r.decision.reason,
+        "degraded": True,
+        "route_id": "rt_1",
+        "intent": "planning",
+    }
+    got = await rows(
+        store,
+        "SELECT id, at, scope, namespace, intent, tier, wanted_tier, model, degraded, source,"
+        " reason, outcome FROM routing_decisions",
+    )
+    assert got == [
+        (
+            "rt_1",
+            store.clock.now(),
+            AGENT + "/c7",
+            "acme",
+            "planning",
+            "medium",
+            "large",
+            "claude-sonnet-4-5",
+            1,
+            "classifier",
+            "intent planning (plan) → large; budget 10% left (under 20%): capped at medium",
+            None,
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scope": "acme/alice", "task": "x"}, "scope"),
+        ({"scope": "acme//x", "task": "x"}, "scope"),
+        ({"scope": AGENT, "task": "   "}, "task"),
+        ({"scope": AGENT, "task": "x" * 100_001}, "task"),
+        ({"scope": AGENT, "task": "x", "intent": "Not An Intent"}, "intent"),
+        ({"scope": AGENT, "task": "x", "min_tier": "huge"}, "min_tier"),
+    ],
+)
+def test_bad_input_names_the_field(body, field):
+    with pytest.raises(InvalidInput) as caught:
+        RouteRequest.parse(**body)
+    assert caught.value.field == field
+    assert caught.value.message.startswith(f"{field}: ")
+
+
+async def test_a_settle_records_the_outcome_once_and_only_from_the_same_agent(store):
+    svc = service()
+    r = await route(store, svc)
+    await settle(store, svc, r.route_id, "failure", scope="acme/bob/other")
+    await settle(store, svc, "rt_unknown", "failure")
+    await settle(store, svc, None, "failure")
+    assert await rows(store, "SELECT outcome FROM routing_decisions") == [(None,)]
+    await settle(store, svc, r.route_id, "success", scope=AGENT + "/c1")
+    await settle(store, svc, r.route_id, "failure")
+    assert await rows(store, "SELECT outcome FROM routing_decisions") == [("success",)]
+
+
+async def promotions(store: Store) -> list[tuple[Any, ...]]:
+    return await rows(
+        store,
+        "SELECT namespace, intent, from_tier, to_tier, failures, calls, reverted_by"
+        " FROM routing_promotions ORDER BY id",
+    )
+
+
+async def test_an_intent_is_promoted_when_its_small_calls_fail_at_the_rate(store):
+    svc = service()
+    await calls(store, svc, ["success"] * 7 + ["failure", "timeout"])
+    assert await promotions(store) == []  # 2 of 9: under min_calls (10)
+    await calls(store, svc, ["failure"])  # 3 of 10 = the rate, 0.3
+    assert await promotions(store) == [("acme", "summary", "small", "medium", 3, 10, None)]
+
+    events = await rows(store, "SELECT kind, scope, payload FROM events")
+    assert [(k, s) for k, s, _ in events] == [("routing_promoted", "acme")]
+    payload = json.loads(events[0][2])
+    assert (payload["intent"], payload["from_tier"], payload["to_tier"]) == (
+        "summary",
+        "small",
+        "medium",
+    )
+    assert payload["failure_rate"] == 0.3
+    audit = await rows(store, "SELECT actor, action, target, before, after, detail FROM audit")
+    assert audit == [
+        (
+            "nightshift",
+            "routing.promote",
+            "acme summary",
+            "small",
+            "medium",
+            "3 of the last 10 small calls failed",
+        )
+    ]
+
+    after = await route(store, svc)
+    assert (after.decision.tier, after.decision.degraded) == ("medium", False)
+    assert after.decision.reason.endswith(
+        "intent summary promoted to medium (3 of the last 10 small calls failed)"
+    )
+    other_namespace = await route(store, svc, scope="globex/bob/bot")
+    assert other_namespace.decision.tier == "small"
+
+
+async def test_under_the_rate_nothing_is_promoted(store):
+    svc = service()
+    await calls(store, svc, ["success"] * 20 + ["failure"] * 5)
+    assert await promotions(store) == []  # 5 of the last 20: 0.25
+    await calls(store, svc, ["failure"])
+    assert [p[4:6] for p in await promotions(store)] == [(6, 20)]
+
+
+async def test_only_the_last_window_of_calls_counts(store):
+    svc = service({"promote": {"rate": 0.5, "window_calls": 4, "min_calls": 4}})
+    await calls(store, svc, ["failure"] * 1 + ["success"] * 3 + ["failure"])
+    assert await promotions(store) == []  # 1 of the last 4
+    await calls(store, svc, ["failure"])
+    assert [p[3] for p in await promotions(store)] == ["medium"]
+
+
+async def test_a_promoted_intent_that_keeps_failing_climbs_to_the_max_tier(store):
+    svc = service({"promote": {"window_calls": 4, "min_calls": 4, "max_tier": "large"}})
+    await calls(store, svc, ["failure"] * 4)
+    await calls(store, svc, ["failure"] * 4)
+    assert [(p[2], p[3]) for p in await promotions(store)] == [
+        ("small", "medium"),
+        ("medium", "large"),
+    ]
+    await calls(store, svc, ["failure"] * 4)
+    assert len(await promotions(store)) == 2
+    capped = service(
+        {"promote": {"window_calls": 4, "min_calls": 4, "max_tier": "medium"}}, prefix="rt_c"
+    )
+    await calls(store, capped, ["failure"] * 4, scope="globex/a/b")
+    await calls(store, capped, ["failure"] * 4, scope="globex/a/b")
+    assert [p[0] for p in await promotions(store)].count("globex") == 1
+
+
+async def test_promotion_can_be_turned_off(store):
+    svc = service({"promote": {"enabled": False}})
+    await calls(store, svc, ["failure"] * 20)
+    assert await promotions(store) == []
+
+
+async def test_an_admin_reverts_a_promotion_and_counting_starts_afresh(store):
+    svc = service()
+    await calls(store, svc, ["failure"] * 10)
+    await calls(store, svc, ["failure"] * 10, scope="globex/a/b")
+    reverted = await store.write(
+        lambda tx: svc.revert_promotion(tx, intent="summary", actor="U0DANA", namespace="acme")
+    )
+    assert [(p.namespace, p.to_tier) for p in reverted] == [("acme", "medium")]
+    assert (await route(store, svc)).decision.tier == "small"
+    assert (await route(store, svc, scope="globex/a/b")).decision.tier == "medium"
+    audit = await rows(
+        store, "SELECT actor, target, before, after FROM audit WHERE action = 'routing.revert'"
+    )
+    assert audit == [("U0DANA", "acme summary", "medium", "small")]
+
+    # the failures before the revert no longer count: nine more are not enough
+    await calls(store, svc, ["failure"] * 9)
+    assert [p[0] for p in await promotions(store) if p[6] is None] == ["globex"]
+    await calls(store, svc, ["failure"])
+    assert [p[0] for p in await promotions(store) if p[6] is None] == ["globex", "acme"]
+
+    with pytest.raises(NotFound, match="no active promotion in globex"):
+        await store.write(
+            lambda tx: (
+                svc.revert_promotion(tx, intent="summary", actor="U0DANA", namespace="globex"),
+                svc.revert_promotion(tx, intent="summary", actor="U0DANA", namespace="globex"),
+            )
+        )
+    everywhere = await store.write(
+        lambda tx: svc.revert_promotion(tx, intent="summary", actor="U0DANA")
+    )
+    assert [p.namespace for p in everywhere] == ["acme"]
+
+
+async def test_a_validation_rejection_counts_against_the_agents_last_successful_call(store):
+    svc = service({"promote": {"window_calls": 4, "min_calls": 4, "rate": 0.5}})
+    routes = await calls(store, svc, ["success"] * 4, scope=AGENT + "/c1")
+    marked = await store.write(lambda tx: svc.on_rejected(tx, scope=AGENT, now=tx.clock.now()))
+    assert marked == routes[-1].route_id
+    marked = await store.write(
+        lambda tx: svc.on_rejected(
+            tx, scope=AGENT + "/c9", now=tx.clock.now(), route_id=routes[0].route_id
+        )
+    )
+    assert marked == routes[0].route_id
+    assert [p[2:4] for p in await promotions(store)] == [("small", "medium")]
+    outcomes = await rows(store, "SELECT outcome FROM routing_decisions ORDER BY at")
+    assert outcomes == [("rejected",), ("success",), ("success",), ("rejected",)]
+
+    # another agent's rejection, or one long after the call, marks nothing
+    foreign = await store.write(
+        lambda tx: svc.on_rejected(tx, scope="acme/alice/other", now=tx.clock.now())
+    )
+    advance(store, 3601)
+    late = await store.write(lambda tx: svc.on_rejected(tx, scope=AGENT, now=tx.clock.now()))
+    assert (foreign, late) == (None, None)
