@@ -36,7 +36,12 @@ M = TypeVar("M", bound=BaseModel)
 routes = web.RouteTableDef()
 
 # Feature modules, each exposing ``routes = web.RouteTableDef()``.
-FEATURE_ROUTES: list[str] = []
+FEATURE_ROUTES: list[str] = [
+    "bot.api_routing",
+    "bot.api_breakers",
+    "bot.api_heartbeats",
+    "bot.api_validation",
+]
 
 
 class Body(BaseModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,7 +70,9 @@ def _check_tz(value: object) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+        ) from None
     return value
 
 
@@ -146,21 +149,31 @@ class Reservations(_Model):
 
 
 class FailureTrip(_Model):
+    """Trip on ``consecutive`` failures in a row, or on ``rate`` of the last ``window_calls``."""
+
     consecutive: int = Field(5, ge=1, le=10_000)
     rate: float = Field(0.5, gt=0, le=1)
     window_calls: int = Field(20, ge=1, le=10_000)
     min_calls: int = Field(10, ge=1, le=10_000)
 
+    @model_validator(mode="after")
+    def _window(self) -> FailureTrip:
+        if self.min_calls > self.window_calls:
+            raise ValueError("min_calls cannot be larger than window_calls")
+        return self
+
 
 class SpendRate(_Model):
-    max: Micros = 2_000_000
-    per_seconds: Seconds = 600
+    """Trip when the money charged within ``per_seconds`` reaches ``max`` (>=, not >)."""
+
+    max: Micros = Field(2_000_000, ge=1)
+    per_seconds: Seconds = Field(600, ge=1)
 
 
 class HalfOpen(_Model):
     mode: Literal["approval", "auto"] = "approval"
     trial_calls: int = Field(3, ge=1, le=1000)
-    trial_budget: Micros = 500_000
+    trial_budget: Micros = Field(500_000, ge=1)
 
 
 class Breakers(_Model):
@@ -177,14 +190,38 @@ class Breakers(_Model):
     model_failures: FailureTrip = FailureTrip(
         consecutive=10, rate=0.5, window_calls=40, min_calls=20
     )
+    # a model breaker trips only when its failures come from at least this many agents
+    model_min_agents: int = Field(2, ge=1, le=10_000)
+    # a model's outage needs no human: its trial starts by itself after the cool-down
+    model_half_open_mode: Literal["approval", "auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _cooldowns(self) -> Breakers:
+        if self.max_cooldown_seconds < self.cooldown_seconds:
+            raise ValueError("max_cooldown_seconds cannot be smaller than cooldown_seconds")
+        return self
 
 
 class NearDuplicate(_Model):
-    method: Literal["simhash"] = "simhash"
-    max_distance: int = Field(3, ge=0, le=32)
+    """How near is a near-duplicate (see guards/validation/index.py).
+
+    ``minhash`` (the default) rejects an item whose estimated similarity to a
+    remembered one reaches ``threshold``; ``simhash`` rejects one within
+    ``max_distance`` bits of 64. On the labelled corpus (tests/data/near_duplicates.tsv)
+    minhash at 0.7 finds far more re-published items at about the same precision.
+    ``enabled: false`` keeps only the exact-duplicate check.
+    """
+
+    enabled: bool = True
+    method: Literal["minhash", "simhash"] = "minhash"
+    threshold: float = Field(0.7, ge=0.3, le=1.0)
+    max_distance: int = Field(3, ge=0, le=11)
 
 
 class Burst(_Model):
+    """DuplicateBurst fires once when a stream's duplicate rejections reach ``count``
+    within ``window_seconds``, and again only after a quiet window."""
+
     count: int = Field(5, ge=1, le=100_000)
     window_seconds: Seconds = 3600
 
@@ -196,6 +233,7 @@ class Validation(_Model):
     max_item_chars: int = Field(20_000, ge=1, le=1_000_000)
     max_items: int = Field(1000, ge=1, le=10_000)
     burst: Burst = Burst()
+    rejections_retention_days: int = Field(30, ge=1, le=3650)
 
 
 class Heartbeats(_Model):
@@ -208,6 +246,7 @@ DEFAULT_TIERS: dict[str, Tier] = {
     "runaway": "P0",
     "heartbeat_missed": "P0",
     "breaker_opened_failures": "P1",
+    "breaker_opened_manual": "P2",
     "budget_exhausted": "P1",
     "overrun": "P1",
     "duplicate_burst": "P1",
@@ -222,10 +261,20 @@ DEFAULT_TIERS: dict[str, Tier] = {
 
 
 class Alerts(_Model):
+    """Tiers per alert kind, and the timers of grouping and escalation.
+
+    ``repeat_escalation``: how many times the chain runs again after its last step
+    (waiting ``repeat_escalation_after`` first) while nobody acknowledges.
+    ``auto_resolve_after``: an alert with no clearing condition (overrun, runaway, ...)
+    resolves after this long without a new firing, unless it is an unacknowledged P0.
+    """
+
     tiers: dict[str, Tier] = Field(default_factory=dict)
     p1_escalate_after: Seconds = 1800
     update_interval_seconds: Seconds = 30
     repeat_escalation: int = Field(1, ge=0, le=100)
+    repeat_escalation_after: Seconds = 900
+    auto_resolve_after: Seconds = 3600
 
     def tier_of(self, kind: str) -> Tier:
         return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
@@ -244,6 +293,22 @@ class Rotation(_Model):
         if not re.fullmatch(r"((mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):[0-5]\d", value):
             raise ValueError(f"{value!r}: write a hand-off as 'mon 09:00' or '09:00'")
         return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r}: write the start as a date, e.g. 2026-01-05") from None
+        return value
+
+    @model_validator(mode="after")
+    def _weekday_needs_week(self) -> Rotation:
+        if self.period == "day" and " " in self.handoff:
+            raise ValueError(f"a daily rotation hands off every day: write '{self.handoff[4:]}'")
+        return self
 
 
 class EscalationStep(_Model):
@@ -353,6 +418,8 @@ class RoutingPromote(_Model):
     window_calls: int = Field(20, ge=1, le=10_000)
     min_calls: int = Field(10, ge=1, le=10_000)
     max_tier: RouteTierName = "large"
+    # a validation rejection counts against the agent's last successful call this recent
+    rejection_window_seconds: Seconds = 3600
 
     @model_validator(mode="after")
     def _window(self) -> RoutingPromote:
@@ -381,6 +448,8 @@ class Routing(_Model):
     default_tier: RouteTierName = "medium"
     # share of input tokens assumed when blending input and output prices into one $/MTok
     blend_input_share: float = Field(0.75, ge=0, le=1)
+    # decisions older than this are deleted by the pruning job (promotions are kept)
+    retention_days: int = Field(90, ge=1, le=3650)
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -416,15 +485,25 @@ class Routing(_Model):
 
 
 class Job(_Model):
+    """An agent's scheduled job: Nightshift POSTs ``{job, run_id, scheduled_for}`` to ``url``.
+
+    ``timezone`` defaults to the job's namespace time zone (the policy's unless the
+    namespace sets one). ``secret`` is sent as ``X-Nightshift-Job-Secret``; without
+    it a secret is derived per database (``nightshift jobs preview --secrets``).
+    ``misfire_grace_seconds``: after downtime, missed fires coalesce into one run if
+    the latest is at most this old; older ones are recorded as missed.
+    """
+
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     cron: str
     url: str
     scope: str
     timezone: TimeZone | None = None
     max_runs_per_hour: int = Field(60, ge=1, le=3600)
-    timeout_seconds: Seconds = 300
+    timeout_seconds: Seconds = Field(300, ge=1)
     allow_frequent: bool = False
-    secret: str | None = None
+    secret: str | None = Field(None, min_length=16, max_length=256)
+    misfire_grace_seconds: Seconds = 3600
 
     @field_validator("scope")
     @classmethod
@@ -449,8 +528,21 @@ class Price(_Model):
 
 
 class Channels(_Model):
+    """Slack channels; ``alerts_by_scope`` sends a subtree's alerts elsewhere (longest prefix)."""
+
     alerts: str | None = None
     digest: str | None = None
+    alerts_by_scope: dict[str, str] = Field(default_factory=dict)
+
+    def alerts_for(self, scope: str) -> str | None:
+        """The channel for alerts about ``scope``: the longest matching prefix, else ``alerts``."""
+        best: tuple[int, str] | None = None
+        for prefix, channel in self.alerts_by_scope.items():
+            if (scope == prefix or scope.startswith(prefix + "/")) and (
+                best is None or len(prefix) > best[0]
+            ):
+                best = (len(prefix), channel)
+        return best[1] if best else self.alerts
 
 
 class Policy(_Model):

@@ -1,0 +1,34 @@
+"""``GET /v1/breakers``: the breakers a token may see, with state and reason.
+
+A token sees the breakers inside its subtree and the namespace and user breakers
+above it (they refuse its reservations too). ``?all=1`` adds closed breakers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.api import CTX, bearer
+from guards.store import Tx
+from guards.tokens import authenticate
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+_TRUE = ("1", "true", "yes")
+
+
+@routes.get("/v1/breakers")
+async def list_breakers(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    raw = bearer(request)
+    include_closed = request.query.get("all", "").lower() in _TRUE
+
+    def read(tx: Tx) -> dict[str, Any]:
+        token = authenticate(tx, raw)
+        rows = ns.breakers.list(tx, include_closed, within=token.scope)
+        return {"scope": token.scope, "breakers": [row.as_json() for row in rows]}
+
+    return web.json_response(await ns.store.write(read))

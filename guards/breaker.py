@@ -1,0 +1,628 @@
+"""Circuit breakers as a pure state machine: plain values and ``now`` in, transitions out.
+
+No SQL and no clock here: :mod:`guards.breakers` loads a :class:`Breaker` from its
+row, calls one method with the current time, and persists what it returns.
+
+The states::
+
+    closed ──trip: failures / spend / attempts──▶ open ──cool-down over──▶ half_open_pending
+      ▲                                            ▲     (approval mode)           │ approve
+      │                                            │                               ▼
+      └──── every trial call succeeded ──── half_open ◀──── (auto mode) ───────────┘
+                                                   │ a trial call failed, or the trial budget hit
+                                                   └──▶ open again, cool-down ×2 (capped)
+    any state ──force_open──▶ forced_open (kill switch, no timer) ──approve──▶ half_open
+    any state ──force_close──▶ closed
+
+Thresholds are inclusive (``>=``), so each figure of the policy is the first value
+that trips, and one unit less never does:
+
+- ``consecutive``: the failures in a row reach it;
+- ``rate``: at least ``min_calls`` of the last ``window_calls`` are known and
+  failures / calls reach it;
+- spend rate: the micros charged in the sliding window ``(now - per_seconds, now]``
+  reach ``max``. "At the threshold" means ``>=``: an agent that has spent exactly
+  the allowance cannot spend more, so ``max`` really is the most it spends.
+
+A trial admits at most ``trial_calls`` reservations whose holds total at most
+``trial_budget`` (a call released unused gives its slot back); it closes the breaker
+once that many trial calls settled as success, and any failure, timeout, expired
+trial hold, or a reservation that would pass the trial budget re-opens it.
+
+The cool-down is ``cooldown_seconds × 2^reopens`` capped at ``max_cooldown_seconds``;
+``reopens`` counts the re-opens since the last clean close (trial passed, or forced
+close) and goes back to 0 with it.
+
+Example:
+    >>> b = Breaker("acme/a/bot", BreakerConfig(consecutive=2))
+    >>> b.record(0.0, failed=True, source="acme/a/bot") is None
+    True
+    >>> b.record(1.0, failed=True, source="acme/a/bot").to_state
+    'open'
+    >>> b.check(2.0, 100).admit
+    False
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guards.errors import Conflict
+from guards.money import format_usd
+
+__all__ = [
+    "CLOSED",
+    "FORCED_OPEN",
+    "HALF_OPEN",
+    "HALF_OPEN_PENDING",
+    "OPEN",
+    "REFUSING",
+    "STATES",
+    "Breaker",
+    "BreakerConfig",
+    "Check",
+    "FailureWindow",
+    "SpendWindow",
+    "Transition",
+    "format_seconds",
+]
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN_PENDING = "half_open_pending"
+HALF_OPEN = "half_open"
+FORCED_OPEN = "forced_open"
+STATES = (CLOSED, OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
+REFUSING = (OPEN, HALF_OPEN_PENDING, FORCED_OPEN)
+
+PENDING_RETRY_SECONDS = 60  # a hint while a human decides
+TRIAL_RETRY_SECONDS = 10  # a hint while the trial's calls are out
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """What one breaker trips on and how it recovers (built from the policy)."""
+
+    consecutive: int | None = None  # None: this breaker does not trip on failures
+    rate: float = 0.5
+    window_calls: int = 20
+    min_calls: int = 10
+    min_sources: int = 1  # failures must come from this many sources (agents) to trip
+    spend_max_micros: int | None = None  # None: no spend-rate trip
+    spend_per_seconds: int = 600
+    cooldown_seconds: int = 900
+    max_cooldown_seconds: int = 4 * 3600
+    trial_calls: int = 3
+    trial_budget_micros: int = 500_000
+    modes: Mapping[str, str] = field(default_factory=dict)  # trip kind -> approval / auto
+    trials_by_id: bool = True  # False (models): every settle in half_open is a trial call
+
+    def cooldown(self, reopens: int) -> int:
+        """The cool-down after ``reopens`` consecutive re-opens."""
+        factor: int = 2 ** min(reopens, 40)
+        return min(self.cooldown_seconds * factor, self.max_cooldown_seconds)
+
+    def mode(self, origin: str | None) -> str:
+        if origin == "manual":
+            return "approval"
+        return self.modes.get(origin or "", "approval")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of state, to be stored as a row and maybe announced as an event."""
+
+    key: str
+    from_state: str
+    to_state: str
+    reason: str
+    actor: str
+    at: float
+    trip: str | None = None
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    cooldown_seconds: int = 0
+    announce: bool = True  # False: no event (e.g. an operator keeping it open)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The answer to "may this reservation go through?"."""
+
+    admit: bool
+    trial: bool = False
+    retry_after: int = 0
+    reason: str = ""
+    transitions: tuple[Transition, ...] = ()
+
+
+def format_seconds(seconds: float) -> str:
+    """``90`` -> ``1m30s``; ``3600`` -> ``1h``."""
+    s = max(0, math.ceil(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            n, s = divmod(s, size)
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+class FailureWindow:
+    """The last ``cap`` outcomes (None: success; a source name: a failure) and the streak."""
+
+    __slots__ = ("cap", "consecutive", "failures", "items", "sources")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.items: deque[str | None] = deque()
+        self.failures = 0
+        self.consecutive = 0
+        self.sources: Counter[str] = Counter()
+
+    def add(self, failed: bool, source: str) -> bool:
+        """Record one outcome; True when the window must be stored again.
+
+        A window without failures is not stored: a healthy agent costs no write. After
+        a restart such a window starts empty, which can only make the rate trip sooner.
+        """
+        had_failures = self.failures > 0
+        if not failed and not had_failures and len(self.items) >= self.cap:
+            return False
+        self.items.append(source if failed else None)
+        if failed:
+            self.failures += 1
+            self.sources[source] += 1
+            self.consecutive += 1
+        else:
+            self.consecutive = 0
+        while len(self.items) > self.cap:
+            old = self.items.popleft()
+            if old is not None:
+                self.failures -= 1
+                self.sources[old] -= 1
+                if not self.sources[old]:
+                    del self.sources[old]
+        return had_failures or self.failures > 0
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.failures = self.consecutive = 0
+        self.sources.clear()
+
+    def encode(self) -> str:
+        return json.dumps(list(self.items), separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, cap: int, text: str, consecutive: int) -> FailureWindow:
+        window = cls(cap)
+        for item in json.loads(text or "[]"):
+            window.add(item is not None, item or "")
+        window.consecutive = consecutive
+        return window
+
+
+class SpendWindow:
+    """Micros charged in the sliding window ``(now - per_seconds, now]``; O(1) amortised."""
+
+    __slots__ = ("items", "per_seconds", "total")
+
+    def __init__(self, per_seconds: int) -> None:
+        self.per_seconds = per_seconds
+        self.items: deque[tuple[float, int]] = deque()
+        self.total = 0
+
+    def add(self, at: float, micros: int) -> None:
+        self.items.append((at, micros))
+        self.total += micros
+
+    def total_at(self, now: float) -> int:
+        """What was charged after ``now - per_seconds`` (older charges leave the window)."""
+        horizon = now - self.per_seconds
+        items = self.items
+        while items and items[0][0] <= horizon:
+            self.total -= items.popleft()[1]
+        return self.total
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.total = 0
+
+
+@dataclass(slots=True, eq=False)
+class Breaker:
+    """One breaker's state; every method takes ``now`` and returns what changed."""
+
+    key: str
+    config: BreakerConfig
+    state: str = CLOSED
+    reason: str = ""
+    trip: str | None = None  # what opened it last (spend, failures, attempts, trial, manual)
+    origin: str | None = None  # what opened it from closed: decides the half-open mode
+    figures: dict[str, Any] = field(default_factory=dict)
+    since: float = 0.0
+    opened_at: float | None = None
+    cooldown_seconds: int = 0
+    reopens: int = 0
+    trial_calls: int = 0
+    trial_budget_micros: int = 0
+    trial_holds: dict[str, int] = field(default_factory=dict)  # trial reservation -> held
+    trial_charged_micros: int = 0
+    trial_succeeded: int = 0
+    spend_reset_at: float | None = None  # charges at or before this do not count
+    window: FailureWindow = field(default_factory=lambda: FailureWindow(1))
+    dirty: bool = False  # changed since it was last stored
+
+    def __post_init__(self) -> None:
+        if self.window.cap != self.config.window_calls:
+            self.window = FailureWindow(max(self.config.window_calls, 1))
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def trial_held_micros(self) -> int:
+        return sum(self.trial_holds.values())
+
+    def deadline(self) -> float | None:
+        """When an open breaker's cool-down ends."""
+        if self.state != OPEN or self.opened_at is None:
+            return None
+        return self.opened_at + self.cooldown_seconds
+
+    def retry_after(self, now: float) -> int:
+        """Seconds a refused caller should wait (a hint when a human must act)."""
+        if self.state == OPEN:
+            return max(1, math.ceil((self.deadline() or now) - now))
+        if self.state == HALF_OPEN_PENDING:
+            return PENDING_RETRY_SECONDS
+        if self.state == HALF_OPEN:
+            return TRIAL_RETRY_SECONDS
+        if self.state == FORCED_OPEN:
+            return self.config.cooldown_seconds
+        return 0
+
+    def is_trial(self, res_id: str | None) -> bool:
+        if self.state != HALF_OPEN:
+            return False
+        return res_id in self.trial_holds if self.config.trials_by_id else True
+
+    # -- transitions --------------------------------------------------------------------
+
+    def _to(
+        self,
+        now: float,
+        state: str,
+        *,
+        reason: str,
+        actor: str = "breaker",
+        trip: str | None = None,
+        figures: Mapping[str, Any] | None = None,
+        announce: bool = True,
+    ) -> Transition:
+        before = self.state
+        self.state = state
+        self.since = now
+        self.reason = reason
+        self.dirty = True
+        if trip is not None:
+            self.trip = trip
+            self.figures = dict(figures or {})
+        return Transition(
+            key=self.key,
+            from_state=before,
+            to_state=state,
+            reason=reason,
+            actor=actor,
+            at=now,
+            trip=trip,
+            figures=dict(figures or {}),
+            cooldown_seconds=self.cooldown_seconds if state == OPEN else 0,
+            announce=announce,
+        )
+
+    def _open(
+        self,
+        now: float,
+        *,
+        trip: str,
+        reason: str,
+        figures: Mapping[str, Any],
+        reopen: bool,
+        actor: str = "breaker",
+        announce: bool = True,
+    ) -> Transition:
+        if reopen:
+            self.reopens += 1
+        else:
+            self.reopens = 0
+            self.origin = trip
+        self.cooldown_seconds = self.config.cooldown(self.reopens)
+        self.opened_at = now
+        self._end_trial()
+        return self._to(
+            now, OPEN, reason=reason, actor=actor, trip=trip, figures=figures, announce=announce
+        )
+
+    def _close(self, now: float, *, reason: str, actor: str = "breaker") -> Transition:
+        self.reopens = 0
+        self.opened_at = None
+        self.cooldown_seconds = 0
+        self.window.clear()
+        self.spend_reset_at = now
+        self._end_trial()
+        return self._to(now, CLOSED, reason=reason, actor=actor)
+
+    def _start_trial(self, calls: int, budget: int) -> None:
+        self.trial_calls = calls
+        self.trial_budget_micros = budget
+        self.trial_holds = {}
+        self.trial_charged_micros = 0
+        self.trial_succeeded = 0
+
+    def _end_trial(self) -> None:
+        self._start_trial(0, 0)
+
+    def expire(self, now: float) -> Transition | None:
+        """Leave ``open`` once the cool-down is over: to a trial, or to wait for a human."""
+        deadline = self.deadline()
+        if deadline is None or now < deadline:
+            return None
+        if self.config.mode(self.origin) == "auto":
+            self._start_trial(self.config.trial_calls, self.config.trial_budget_micros)
+            return self._to(now, HALF_OPEN, reason=f"cool-down over, trial started ({self.reason})")
+        return self._to(now, HALF_OPEN_PENDING, reason=self.reason)
+
+    def check(self, now: float, amount_micros: int) -> Check:
+        """May a reservation of ``amount_micros`` go through now? Call :meth:`admitted` if so."""
+        expired = self.expire(now)
+        done = (expired,) if expired else ()
+        if self.state == CLOSED:
+            return Check(True, transitions=done)
+        if self.state == HALF_OPEN:
+            admitted = len(self.trial_holds)
+            if admitted >= self.trial_calls:
+                reason = (
+                    f"trial in progress: {admitted} of {self.trial_calls} calls admitted,"
+                    " waiting for their results"
+                )
+                return Check(False, retry_after=self.retry_after(now), reason=reason)
+            held = self.trial_held_micros
+            if held + amount_micros > self.trial_budget_micros:
+                reopened = self._open(
+                    now,
+                    trip="trial",
+                    reason=(
+                        f"trial budget hit: {format_usd(held)} held + {format_usd(amount_micros)}"
+                        f" asked is over {format_usd(self.trial_budget_micros)}"
+                    ),
+                    figures={
+                        "trial_held_micros": held,
+                        "requested_micros": amount_micros,
+                        "trial_budget_micros": self.trial_budget_micros,
+                    },
+                    reopen=True,
+                )
+                return Check(
+                    False,
+                    retry_after=self.retry_after(now),
+                    reason=self.reason,
+                    transitions=(*done, reopened),
+                )
+            return Check(True, trial=True, transitions=done)
+        return Check(False, retry_after=self.retry_after(now), reason=self.reason, transitions=done)
+
+    def admitted(self, res_id: str, amount_micros: int) -> None:
+        """A reservation this breaker admitted was granted: count it if it is a trial call."""
+        if self.state == HALF_OPEN and self.config.trials_by_id:
+            self.trial_holds[res_id] = amount_micros
+            self.dirty = True
+
+    def released(self, res_id: str) -> None:
+        """A trial reservation was released unused: its slot and budget are free again."""
+        if self.state == HALF_OPEN and self.trial_holds.pop(res_id, None) is not None:
+            self.dirty = True
+
+    def abandoned(self, now: float, res_id: str) -> Transition | None:
+        """A trial call's hold expired without a settle: the trial failed."""
+        if not self.is_trial(res_id):
+            return None
+        return self._open(
+            now,
+            trip="trial",
+            reason=f"trial call {res_id} expired without a settle",
+            figures={"reservation_id": res_id},
+            reopen=True,
+        )
+
+    def record(
+        self,
+        now: float,
+        *,
+        failed: bool,
+        source: str,
+        res_id: str | None = None,
+        charged_micros: int = 0,
+        signal: str = "call",
+        detail: str = "",
+    ) -> Transition | None:
+        """Learn one outcome (``signal`` ``attempts``: a refused attempt past the task limit)."""
+        if self.state != CLOSED:
+            if self.is_trial(res_id):
+                return self._trial_outcome(
+                    now, failed=failed, res_id=res_id, charged=charged_micros
+                )
+            return None
+        cfg = self.config
+        if cfg.consecutive is None:
+            return None
+        w = self.window
+        if not failed and not w.failures and len(w.items) >= w.cap:
+            return None  # the hot path: a healthy agent's full, clean window stays as it is
+        self.dirty |= w.add(failed, source)
+        if not failed or len(w.sources) < cfg.min_sources:
+            return None
+        trip = "attempts" if signal == "attempts" else "failures"
+        suffix = f"; {detail}" if detail else ""
+        if w.consecutive >= cfg.consecutive:
+            return self._open(
+                now,
+                trip=trip,
+                reason=f"{w.consecutive} failures in a row (limit {cfg.consecutive}){suffix}",
+                figures={"consecutive": w.consecutive, "limit": cfg.consecutive},
+                reopen=False,
+            )
+        calls = len(w.items)
+        if calls >= cfg.min_calls and w.failures >= cfg.rate * calls:
+            return self._open(
+                now,
+                trip=trip,
+                reason=(
+                    f"{w.failures} of the last {calls} calls failed"
+                    f" (limit {cfg.rate:.0%} of at least {cfg.min_calls}){suffix}"
+                ),
+                figures={
+                    "failures": w.failures,
+                    "calls": calls,
+                    "rate": w.failures / calls,
+                    "limit": cfg.rate,
+                },
+                reopen=False,
+            )
+        return None
+
+    def _trial_outcome(
+        self, now: float, *, failed: bool, res_id: str | None, charged: int
+    ) -> Transition | None:
+        figures = {
+            "reservation_id": res_id,
+            "trial_calls": self.trial_calls,
+            "succeeded": self.trial_succeeded,
+        }
+        if failed:
+            return self._open(
+                now,
+                trip="trial",
+                reason=f"trial call {res_id} failed" if res_id else "a trial call failed",
+                figures=figures,
+                reopen=True,
+            )
+        self.trial_charged_micros += charged
+        self.trial_succeeded += 1
+        self.dirty = True
+        if self.trial_charged_micros > self.trial_budget_micros:
+            return self._open(
+                now,
+                trip="trial",
+                reason=(
+                    f"trial budget hit: {format_usd(self.trial_charged_micros)} charged,"
+                    f" over {format_usd(self.trial_budget_micros)}"
+                ),
+                figures={
+                    **figures,
+                    "trial_charged_micros": self.trial_charged_micros,
+                    "trial_budget_micros": self.trial_budget_micros,
+                },
+                reopen=True,
+            )
+        if self.trial_succeeded >= self.trial_calls:
+            return self._close(now, reason=f"all {self.trial_calls} trial calls succeeded")
+        return None
+
+    def on_spend(self, now: float, window_total: int) -> Transition | None:
+        """Trip when the window's charges reach the spend-rate limit (``>=``)."""
+        cfg = self.config
+        if self.state != CLOSED or cfg.spend_max_micros is None:
+            return None
+        if window_total < cfg.spend_max_micros:
+            return None
+        return self._open(
+            now,
+            trip="spend",
+            reason=(
+                f"spent {format_usd(window_total)} in the last"
+                f" {format_seconds(cfg.spend_per_seconds)}"
+                f" (limit {format_usd(cfg.spend_max_micros)})"
+            ),
+            figures={
+                "spent_micros": window_total,
+                "limit_micros": cfg.spend_max_micros,
+                "per_seconds": cfg.spend_per_seconds,
+            },
+            reopen=False,
+        )
+
+    # -- operators ----------------------------------------------------------------------
+
+    def approve(
+        self,
+        now: float,
+        *,
+        actor: str,
+        trial_calls: int | None = None,
+        trial_budget_micros: int | None = None,
+    ) -> Transition:
+        """Start a trial (also before the cool-down ends, or out of a forced open)."""
+        if self.state not in REFUSING:
+            raise Conflict(
+                f"the breaker for {self.key} is {self.state.replace('_', ' ')}; there is"
+                " nothing to approve",
+                state=self.state,
+            )
+        calls = trial_calls if trial_calls is not None else self.config.trial_calls
+        budget = (
+            trial_budget_micros
+            if trial_budget_micros is not None
+            else self.config.trial_budget_micros
+        )
+        self._start_trial(calls, budget)
+        return self._to(
+            now,
+            HALF_OPEN,
+            reason=f"trial of {calls} calls up to {format_usd(budget)} approved by {actor}",
+            actor=actor,
+        )
+
+    def keep_open(self, now: float, *, actor: str) -> Transition:
+        """Refuse a trial (or stop one): open again with the next, longer cool-down."""
+        if self.state not in (OPEN, HALF_OPEN_PENDING, HALF_OPEN):
+            raise Conflict(
+                f"the breaker for {self.key} is {self.state.replace('_', ' ')}; keep-open"
+                " applies to an open breaker, one waiting for a trial, or one in a trial",
+                state=self.state,
+            )
+        cooldown = self.config.cooldown(self.reopens + 1)
+        return self._open(
+            now,
+            trip=self.trip or "manual",
+            reason=f"kept open by {actor} for {format_seconds(cooldown)} ({self.reason})",
+            figures=self.figures,
+            reopen=True,
+            actor=actor,
+            announce=False,
+        )
+
+    def force_open(self, now: float, *, actor: str, reason: str) -> Transition:
+        """The kill switch: refuse everything until an operator approves or closes."""
+        if self.state == FORCED_OPEN:
+            raise Conflict(f"the breaker for {self.key} is already forced open", state=self.state)
+        self.origin = "manual"
+        self.opened_at = now
+        self.cooldown_seconds = 0
+        self._end_trial()
+        return self._to(
+            now,
+            FORCED_OPEN,
+            reason=f"forced open by {actor}: {reason}" if reason else f"forced open by {actor}",
+            actor=actor,
+            trip="manual",
+            figures={},
+        )
+
+    def force_close(self, now: float, *, actor: str) -> Transition:
+        """Close now and forget the failures and the cool-down history."""
+        if self.state == CLOSED:
+            raise Conflict(f"the breaker for {self.key} is already closed", state=self.state)
+        return self._close(now, reason=f"forced closed by {actor}", actor=actor)

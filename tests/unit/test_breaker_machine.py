@@ -1,0 +1,475 @@
+"""The pure breaker state machine: trips, cool-downs, trials, operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from guards.breaker import (
+    CLOSED,
+    FORCED_OPEN,
+    HALF_OPEN,
+    HALF_OPEN_PENDING,
+    OPEN,
+    Breaker,
+    BreakerConfig,
+    FailureWindow,
+    SpendWindow,
+    Transition,
+    format_seconds,
+)
+from guards.errors import Conflict
+
+KEY = "acme/alice/bot"
+
+
+def make(**kw: Any) -> Breaker:
+    base: dict[str, Any] = {
+        "consecutive": 3,
+        "rate": 0.5,
+        "window_calls": 10,
+        "min_calls": 6,
+        "cooldown_seconds": 100,
+        "max_cooldown_seconds": 1000,
+        "trial_calls": 3,
+        "trial_budget_micros": 1_000,
+        "spend_max_micros": 5_000,
+        "spend_per_seconds": 60,
+    }
+    base.update(kw)
+    return Breaker(KEY, BreakerConfig(**base))
+
+
+def fail(b: Breaker, now: float, n: int = 1, source: str = KEY) -> Transition | None:
+    t = None
+    for _ in range(n):
+        t = b.record(now, failed=True, source=source)
+    return t
+
+
+def must(t: Transition | None) -> Transition:
+    assert t is not None
+    return t
+
+
+def deadline(b: Breaker) -> float:
+    when = b.deadline()
+    assert when is not None
+    return when
+
+
+# -- failure trips ---------------------------------------------------------------------
+
+
+def test_consecutive_failures_trip_at_the_limit_not_before():
+    b = make()
+    assert fail(b, 0.0, 2) is None
+    assert b.state == CLOSED
+    t = fail(b, 1.0)
+    assert t is not None and t.to_state == OPEN and t.trip == "failures"
+    assert t.figures == {"consecutive": 3, "limit": 3}
+    assert t.cooldown_seconds == 100
+    assert "3 failures in a row" in b.reason
+
+
+def test_a_success_resets_the_streak():
+    b = make()
+    fail(b, 0.0, 2)
+    b.record(0.0, failed=False, source=KEY)
+    assert fail(b, 0.0, 2) is None
+    assert b.state == CLOSED
+
+
+def test_failure_rate_trips_once_min_calls_are_known():
+    b = make(consecutive=100, window_calls=10, min_calls=6, rate=0.5)
+    # F S F S F: 3 of 5, but fewer than min_calls calls
+    for i, failed in enumerate([True, False, True, False, True]):
+        assert b.record(float(i), failed=failed, source=KEY) is None
+    t = b.record(5.0, failed=False, source=KEY)  # 3 of 6 = 50%: but a success never trips
+    assert t is None
+    t = b.record(6.0, failed=True, source=KEY)  # 4 of 7 >= 50%
+    assert t is not None and t.trip == "failures"
+    assert t.figures["failures"] == 4 and t.figures["calls"] == 7
+
+
+def test_failure_rate_below_the_limit_does_not_trip():
+    b = make(consecutive=100, window_calls=9, min_calls=9, rate=0.5)
+    for i in range(40):  # one failure in three: 33%
+        t = b.record(float(i), failed=i % 3 == 0, source=KEY)
+        assert t is None
+    assert b.state == CLOSED
+
+
+def test_a_model_breaker_needs_failures_from_several_agents():
+    b = make(consecutive=3, min_sources=2)
+    assert fail(b, 0.0, 5, source="acme/a/one") is None
+    t = fail(b, 1.0, 1, source="acme/b/two")
+    assert t is not None and t.to_state == OPEN
+
+
+def test_attempt_signals_trip_with_their_own_kind():
+    b = make()
+    fail(b, 0.0, 2)
+    t = b.record(1.0, failed=True, source=KEY, signal="attempts", detail="task t1 asked past 3")
+    assert t is not None and t.trip == "attempts"
+    assert "task t1" in t.reason
+
+
+def test_failure_window_round_trips_through_its_stored_form():
+    w = FailureWindow(4)
+    for failed, src in [(True, "a"), (False, "a"), (True, "b"), (True, "b"), (True, "a")]:
+        w.add(failed, src)
+    back = FailureWindow.decode(4, w.encode(), w.consecutive)
+    assert list(back.items) == list(w.items) == [None, "b", "b", "a"]
+    assert (back.failures, back.consecutive, dict(back.sources)) == (3, 3, {"b": 2, "a": 1})
+
+
+def test_only_a_window_with_failures_is_stored():
+    w = FailureWindow(3)
+    assert [w.add(False, "a") for _ in range(5)] == [False] * 5
+    assert w.add(True, "a") is True
+    assert [w.add(False, "a") for _ in range(4)] == [True, True, True, False]
+    assert w.failures == 0 and len(w.items) == 3
+
+
+# -- spend rate ------------------------------------------------------------------------
+
+
+def test_spend_rate_trips_exactly_at_the_threshold_not_before():
+    b = make(spend_max_micros=5_000)
+    assert b.on_spend(0.0, 4_999) is None
+    assert b.state == CLOSED
+    t = b.on_spend(0.0, 5_000)
+    assert t is not None and t.trip == "spend" and b.state == OPEN
+    assert t.figures == {"spent_micros": 5_000, "limit_micros": 5_000, "per_seconds": 60}
+    assert "spent $0.01 in the last 1m (limit $0.01)" in t.reason
+
+
+def test_spend_window_forgets_charges_exactly_per_seconds_later():
+    w = SpendWindow(60)
+    w.add(0.0, 100)
+    w.add(30.0, 200)
+    assert w.total_at(59.9) == 300
+    assert w.total_at(60.0) == 200  # the window is (now - 60, now]
+    assert w.total_at(90.0) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    charges=st.lists(
+        st.tuples(st.floats(0, 40, allow_nan=False), st.integers(0, 3_000)), max_size=40
+    ),
+    per=st.integers(1, 120),
+    limit=st.integers(1, 20_000),
+)
+def test_spend_rate_trips_at_the_first_charge_that_reaches_the_limit(charges, per, limit):
+    """Against brute force: the window sum is exact and the trip comes at the first sum >= limit."""
+    b = make(spend_max_micros=limit, spend_per_seconds=per)
+    window = SpendWindow(per)
+    now = 0.0
+    seen: list[tuple[float, int]] = []
+    tripped_at = None
+    for i, (step, micros) in enumerate(charges):
+        now += step
+        seen.append((now, micros))
+        window.add(now, micros)
+        total = window.total_at(now)
+        assert total == sum(m for at, m in seen if at > now - per)
+        t = b.on_spend(now, total)
+        if tripped_at is None:
+            assert (t is not None) == (total >= limit)
+            if t is not None:
+                tripped_at = i
+        else:
+            assert t is None  # an open breaker does not trip again
+
+
+# -- cool-downs ------------------------------------------------------------------------
+
+
+def test_cooldown_doubles_per_reopen_is_capped_and_resets_after_a_clean_close():
+    b = make(cooldown_seconds=100, max_cooldown_seconds=500)
+    now = 0.0
+    fail(b, now, 3)
+    assert b.cooldown_seconds == 100
+    seen = []
+    for _ in range(4):
+        now = deadline(b)
+        assert b.check(now - 0.5, 1).admit is False
+        assert must(b.expire(now)).to_state == HALF_OPEN_PENDING
+        b.approve(now, actor="U1")
+        assert b.check(now, 1).admit
+        b.admitted(f"r{now}", 1)
+        t = must(b.record(now, failed=True, source=KEY, res_id=f"r{now}"))
+        assert t.to_state == OPEN and t.trip == "trial"
+        seen.append(b.cooldown_seconds)
+    assert seen == [200, 400, 500, 500]
+    now = deadline(b)
+    b.expire(now)
+    b.approve(now, actor="U1")
+    for i in range(3):
+        assert b.check(now, 1).admit
+        b.admitted(f"ok{i}", 1)
+    closing = [b.record(now, failed=False, source=KEY, res_id=f"ok{i}") for i in range(3)]
+    assert closing[:2] == [None, None]
+    assert must(closing[2]).to_state == CLOSED and b.reopens == 0
+    fail(b, now, 3)
+    assert b.state == OPEN and b.cooldown_seconds == 100
+
+
+def test_auto_mode_goes_straight_to_a_trial():
+    b = make(modes={"failures": "auto"})
+    fail(b, 0.0, 3)
+    check = b.check(100.0, 1)
+    assert check.admit and check.trial
+    assert [t.to_state for t in check.transitions] == [HALF_OPEN]
+
+
+def test_spend_trips_wait_for_approval_by_default():
+    b = make(modes={"failures": "auto", "spend": "approval"})
+    b.on_spend(0.0, 10_000)
+    check = b.check(100.0, 1)
+    assert not check.admit and b.state == HALF_OPEN_PENDING
+    assert [t.to_state for t in check.transitions] == [HALF_OPEN_PENDING]
+
+
+def test_retry_after_is_the_remaining_cooldown():
+    b = make()
+    fail(b, 10.0, 3)
+    check = b.check(45.2, 1)
+    assert not check.admit and check.retry_after == 65
+
+
+# -- trials ----------------------------------------------------------------------------
+
+
+def open_then_approve(b: Breaker, **kw: Any) -> float:
+    fail(b, 0.0, 3)
+    now = deadline(b)
+    b.approve(now, actor="U1", **kw)
+    return now
+
+
+def test_a_trial_admits_exactly_trial_calls():
+    b = make()
+    now = open_then_approve(b)
+    for i in range(3):
+        assert b.check(now, 10).admit
+        b.admitted(f"r{i}", 10)
+    refused = b.check(now, 10)
+    assert not refused.admit and "3 of 3 calls admitted" in refused.reason
+    assert b.state == HALF_OPEN
+
+
+def test_the_trial_budget_may_be_reached_but_not_passed():
+    b = make(trial_budget_micros=1_000)
+    now = open_then_approve(b)
+    assert b.check(now, 600).admit
+    b.admitted("r1", 600)
+    assert b.check(now, 400).admit  # exactly the budget
+    b.admitted("r2", 400)
+    b.released("r2")
+    check = b.check(now, 401)  # 600 + 401 > 1000: the trial budget is hit
+    assert not check.admit
+    assert b.state == OPEN and b.trip == "trial" and b.cooldown_seconds == 200
+    assert "trial budget hit" in check.reason
+
+
+def test_a_released_trial_call_frees_its_slot():
+    b = make(trial_calls=1)
+    now = open_then_approve(b)
+    assert b.check(now, 1).admit
+    b.admitted("r1", 1)
+    assert not b.check(now, 1).admit
+    b.released("r1")
+    assert b.check(now, 1).admit
+
+
+def test_approval_may_set_its_own_trial():
+    b = make()
+    now = open_then_approve(b, trial_calls=1, trial_budget_micros=50)
+    assert b.check(now, 50).admit
+    b.admitted("r1", 50)
+    t = must(b.record(now, failed=False, source=KEY, res_id="r1"))
+    assert t.to_state == CLOSED
+
+
+def test_settles_of_calls_from_before_the_trip_do_not_decide_the_trial():
+    b = make()
+    now = open_then_approve(b)
+    assert b.record(now, failed=True, source=KEY, res_id="old") is None
+    assert b.state == HALF_OPEN
+
+
+def test_a_trial_charge_over_the_trial_budget_reopens():
+    b = make(trial_budget_micros=100)
+    now = open_then_approve(b)
+    b.check(now, 100)
+    b.admitted("r1", 100)
+    t = must(b.record(now, failed=False, source=KEY, res_id="r1", charged_micros=150))
+    assert t.to_state == OPEN and t.trip == "trial"
+
+
+def test_model_trials_count_every_settle():
+    b = make(trials_by_id=False, modes={"failures": "auto"})
+    fail(b, 0.0, 3)
+    b.expire(100.0)
+    assert b.state == HALF_OPEN
+    for _ in range(2):
+        assert b.record(100.0, failed=False, source="x") is None
+    assert must(b.record(100.0, failed=False, source="y")).to_state == CLOSED
+
+
+def test_an_abandoned_trial_call_reopens():
+    b = make()
+    now = open_then_approve(b)
+    b.check(now, 1)
+    b.admitted("r1", 1)
+    assert b.abandoned(now, "other") is None
+    assert must(b.abandoned(now, "r1")).to_state == OPEN
+
+
+# -- operators -------------------------------------------------------------------------
+
+
+def test_forced_open_refuses_until_approved_or_closed():
+    b = make()
+    t = b.force_open(0.0, actor="U1", reason="runaway")
+    assert t.to_state == FORCED_OPEN and t.trip == "manual" and t.actor == "U1"
+    assert b.expire(10**9) is None  # no timer
+    assert not b.check(10**9, 1).admit
+    with pytest.raises(Conflict):
+        b.force_open(1.0, actor="U1", reason="again")
+    b.force_close(2.0, actor="U2")
+    assert b.state == CLOSED and b.check(2.0, 1).admit
+    with pytest.raises(Conflict):
+        b.force_close(3.0, actor="U2")
+
+
+def test_keep_open_doubles_the_cooldown_without_an_announcement():
+    b = make()
+    fail(b, 0.0, 3)
+    b.expire(100.0)
+    t = b.keep_open(100.0, actor="U1")
+    assert t.to_state == OPEN and not t.announce
+    assert b.cooldown_seconds == 200 and b.deadline() == 300.0
+    assert "kept open by U1" in b.reason
+
+
+def test_nothing_to_approve_on_a_closed_breaker():
+    with pytest.raises(Conflict):
+        make().approve(0.0, actor="U1")
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (0, 59, 60, 3600, 5400, 90061)] == [
+        "0s",
+        "59s",
+        "1m",
+        "1h",
+        "1h30m",
+        "1d1h1m1s",
+    ]
+
+
+# -- invariants over random histories --------------------------------------------------
+
+OPS = st.one_of(
+    st.tuples(st.just("advance"), st.integers(0, 400)),
+    st.tuples(st.just("reserve"), st.integers(1, 600)),
+    st.tuples(st.just("reserve"), st.integers(1, 300)),
+    st.tuples(st.just("settle"), st.integers(0, 20), st.booleans(), st.integers(0, 800)),
+    st.tuples(st.just("settle"), st.integers(0, 20), st.just(False), st.integers(0, 300)),
+    st.tuples(st.just("fail"), st.integers(1, 3)),
+    st.tuples(st.just("release"), st.integers(0, 20)),
+    st.tuples(st.just("spend"), st.integers(0, 8_000)),
+    st.tuples(st.just("approve"), st.one_of(st.none(), st.integers(1, 5))),
+    st.tuples(st.just("keep_open")),
+    st.tuples(st.just("force_open")),
+    st.tuples(st.just("force_close")),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    ops=st.lists(OPS, min_size=20, max_size=120),
+    auto=st.booleans(),
+    trials_by_id=st.booleans(),
+)
+def test_invariants_over_random_histories(ops, auto, trials_by_id):
+    """Nothing admitted while refusing; a trial never passes trial_calls or its budget."""
+    mode = "auto" if auto else "approval"
+    b = make(
+        consecutive=3,
+        modes={"failures": mode, "spend": mode},
+        trials_by_id=trials_by_id,
+        max_cooldown_seconds=700,
+    )
+    cfg = b.config
+    now = 0.0
+    outstanding: list[str] = []
+    serial = 0
+    episode_calls = 0
+    for op in ops:
+        was_half_open = b.state == HALF_OPEN
+        kind = op[0]
+        if kind == "advance":
+            now += op[1]
+        elif kind == "reserve":
+            amount = op[1]
+            before = b.state
+            cooling = before == OPEN and now < (b.deadline() or 0)
+            check = b.check(now, amount)
+            if check.admit:
+                assert before not in (FORCED_OPEN, HALF_OPEN_PENDING) and not cooling
+                assert b.state in (CLOSED, HALF_OPEN)
+                assert not any(t.to_state == OPEN for t in check.transitions)
+                serial += 1
+                res_id = f"r{serial}"
+                b.admitted(res_id, amount)
+                outstanding.append(res_id)
+                if check.trial:
+                    event("a trial call was admitted")
+            else:
+                assert check.retry_after >= 1
+                assert b.state in (OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
+        elif kind == "settle" and outstanding:
+            res_id = outstanding.pop(op[1] % len(outstanding))
+            t = b.record(now, failed=op[2], source=KEY, res_id=res_id, charged_micros=op[3])
+            if t is not None and t.to_state == CLOSED:
+                event("a trial closed the breaker")
+        elif kind == "fail":  # calls from before any trial, failing
+            for _ in range(op[1]):
+                b.record(now, failed=True, source=KEY)
+        elif kind == "release" and outstanding:
+            b.released(outstanding.pop(op[1] % len(outstanding)))
+        elif kind == "spend":
+            b.on_spend(now, op[1])
+        elif kind in ("approve", "keep_open", "force_open", "force_close"):
+            try:
+                if kind == "approve":
+                    b.approve(now, actor="U1", trial_calls=op[1])
+                elif kind == "keep_open":
+                    b.keep_open(now, actor="U1")
+                elif kind == "force_open":
+                    b.force_open(now, actor="U1", reason="test")
+                else:
+                    b.force_close(now, actor="U1")
+            except Conflict:
+                pass
+        if b.state == HALF_OPEN and not was_half_open:
+            episode_calls = 0
+        if b.state == HALF_OPEN:
+            if trials_by_id:
+                episode_calls = len(b.trial_holds)
+                assert episode_calls <= b.trial_calls
+                assert b.trial_held_micros <= b.trial_budget_micros
+            assert b.trial_succeeded < b.trial_calls
+        if b.state == OPEN:
+            assert b.cooldown_seconds == cfg.cooldown(b.reopens)
+            assert cfg.cooldown_seconds <= b.cooldown_seconds <= cfg.max_cooldown_seconds
+        if b.state == CLOSED:
+            assert b.reopens == 0 and not b.trial_holds
