@@ -15,9 +15,9 @@ from typing import Any
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
-from guards.verify import verify
 from guards.store import SchemaTooNew, Store, apply_migrations, connect
 from guards.tokens import create_token, revoke_token
+from guards.verify import verify
 
 __all__ = ["main"]
 

@@ -564,9 +564,19 @@ class Ledger:
         released = reservation.held_micros - covered if not late else reservation.released_micros
         tx.execute(
             "UPDATE reservations SET state = 'settled', charged_micros = ?, released_micros = ?,"
-            " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?"
-            " WHERE id = ?",
-            (actual, released, overrun, req.outcome, req.error, settle_hash, now, res_id),
+            " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?,"
+            " model = COALESCE(model, ?) WHERE id = ?",
+            (
+                actual,
+                released,
+                overrun,
+                req.outcome,
+                req.error,
+                settle_hash,
+                now,
+                req.usage_model,
+                res_id,
+            ),
         )
         self._move(
             tx,
@@ -587,6 +597,7 @@ class Ledger:
                 "overrun_micros": overrun,
                 "outcome": req.outcome,
                 "settle_hash": settle_hash,
+                "model": reservation.model or req.usage_model,
             }
         )
         if overrun:

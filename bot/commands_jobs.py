@@ -1,0 +1,206 @@
+"""``/agent jobs``, ``pause``, ``resume`` (the kill switch) and ``digest``.
+
+Example:
+    >>> # /agent jobs
+    >>> # /agent pause rss-hourly      (admins; audited; survives restarts)
+    >>> # /agent resume all
+    >>> # /agent digest yesterday
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.commands import Context, Reply, UsageError, context, section, subcommand
+from bot.digest.render import SKIP_WORDS, duration
+from bot.jobs import state
+from guards.errors import NotFound
+from guards.scopes import Scope, ScopeError
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.digest.poster import DigestPoster
+    from bot.jobs.runner import JobRunner, JobStatus
+
+__all__ = ["cmd_digest", "cmd_jobs", "cmd_pause", "cmd_resume"]
+
+RUN_MARKS = {
+    "succeeded": "✅",
+    "failed": "❌",
+    "timeout": "⌛",
+    "abandoned": "⚠️",
+    "running": "🏃",
+    "skipped": "⏭",
+}
+
+
+def _runner(ctx: Context) -> JobRunner | None:
+    runner: JobRunner | None = ctx.ns.extras.get("jobs")
+    return runner
+
+
+def _when(ctx: Context, ts: float, tz: ZoneInfo) -> str:
+    now = ctx.ns.clock.now()
+    local = datetime.fromtimestamp(ts, tz)
+    today = datetime.fromtimestamp(now, tz).date()
+    text = local.strftime("%H:%M" if local.date() == today else "%a %d %b %H:%M")
+    delta = ts - now
+    return f"{text} (in {duration(delta)})" if delta > 0 else text
+
+
+def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
+    tz = ZoneInfo(s.plan.timezone)
+    if s.paused_by is not None:
+        who = "all jobs paused" if s.paused_all else "paused"
+        head = f"⏸ *{s.job.name}* {who} by <@{s.paused_by}>"
+    else:
+        head = f"▶️ *{s.job.name}* active"
+    lines = [
+        head,
+        f"`{s.job.cron}` {s.plan.words} ({s.plan.timezone}) → {s.job.scope}",
+    ]
+    if s.next_fires:
+        lines.append("next: " + ", ".join(_when(ctx, t, tz) for t in s.next_fires))
+    if s.last is None:
+        lines.append("last: never ran")
+    else:
+        run = s.last
+        mark = RUN_MARKS.get(run.state, "•")
+        what = run.state
+        if run.state == "skipped":
+            what = f"skipped ({SKIP_WORDS.get(run.reason or '', run.reason)})"
+        took = ""
+        if run.duration_ms is not None:
+            ms = run.duration_ms
+            took = f" in {ms} ms" if ms < 1000 else f" in {duration(ms / 1000)}"
+        lines.append(f"last: {mark} {what} {_when(ctx, run.scheduled_for, tz)}{took}")
+    return lines
+
+
+@subcommand("jobs", usage="jobs")
+async def cmd_jobs(ctx: Context, args: list[str]) -> Reply:
+    """Scheduled agent jobs: state, next runs in words, last run."""
+    runner = _runner(ctx)
+    if runner is None or not runner.jobs:
+        return Reply.text_only("No scheduled jobs: add them under `jobs:` in the policy file.")
+    statuses = await runner.statuses()
+    blocks = [section("\n".join(_status_lines(ctx, s))) for s in statuses]
+    paused = sum(1 for s in statuses if s.paused_by)
+    foot = f"{len(statuses)} jobs, {paused} paused · `/agent pause <job|all>` stops runs"
+    blocks.append(context(foot))
+    text = "\n\n".join("\n".join(_status_lines(ctx, s)) for s in statuses) + f"\n\n{foot}"
+    return Reply(text=text, blocks=blocks)
+
+
+def _target(ctx: Context, args: list[str]) -> str:
+    if len(args) != 1:
+        raise UsageError()
+    name = args[0]
+    if name.lower() == "all":
+        return state.ALL
+    runner = _runner(ctx)
+    names = list(runner.jobs) if runner else []
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        known = f" Jobs: {', '.join(names)}." if names else " The policy has no jobs."
+        raise NotFound(f"There is no job {name[:64]!r}.{hint}{known}")
+    return name
+
+
+def _label(target: str) -> str:
+    return "all jobs" if target == state.ALL else target
+
+
+@subcommand("pause", usage="pause <job|all>")
+async def cmd_pause(ctx: Context, args: list[str]) -> Reply:
+    """Kill switch: stop a job (or all jobs) from running until resumed (admins)."""
+    target = _target(ctx, args)
+    await ctx.require_admin(f"pause {_label(target)}")
+
+    def apply(tx: Tx) -> bool:
+        changed = state.pause(tx, job=target, actor=ctx.actor)
+        if changed:
+            tx.audit(
+                actor=ctx.actor, action="job.pause", target=target, before="active", after="paused"
+            )
+        return changed
+
+    if not await ctx.ns.store.write(apply):
+        return Reply.text_only(f"{_label(target)} was already paused.")
+    at = datetime.fromtimestamp(ctx.ns.clock.now(), ZoneInfo(ctx.ns.policy.timezone))
+    resume = "all" if target == state.ALL else target
+    text = (
+        f"⏸ {_label(target)} paused by <@{ctx.user_id}> at {at:%H:%M}: runs are skipped "
+        f"until `/agent resume {resume}`."
+    )
+    return Reply.text_only(text, ephemeral=False)
+
+
+@subcommand("resume", usage="resume <job|all>")
+async def cmd_resume(ctx: Context, args: list[str]) -> Reply:
+    """Lift the kill switch of a job; `all` lifts every pause (admins)."""
+    target = _target(ctx, args)
+    await ctx.require_admin(f"resume {_label(target)}")
+
+    def apply(tx: Tx) -> tuple[list[str], bool]:
+        lifted = state.resume(tx, job=target)
+        for job in lifted:
+            tx.audit(
+                actor=ctx.actor, action="job.resume", target=job, before="paused", after="active"
+            )
+        return lifted, state.ALL in state.pauses(tx)
+
+    lifted, all_paused = await ctx.ns.store.write(apply)
+    if not lifted:
+        note = " (all jobs are paused: `/agent resume all`)" if all_paused else ""
+        return Reply.text_only(f"{_label(target)} was not paused{note}.")
+    text = f"▶️ {_label(target)} resumed by <@{ctx.user_id}>: the next scheduled run goes ahead."
+    if all_paused:
+        text += " All jobs are still paused, though: `/agent resume all`."
+    return Reply.text_only(text, ephemeral=False)
+
+
+@subcommand("digest", usage="digest [yesterday] [namespace]")
+async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
+    """Today's digest so far (only to you); `yesterday`: the last full day, as posted."""
+    poster: DigestPoster | None = ctx.ns.extras.get("digest")
+    if poster is None:
+        return Reply.text_only("The digest is not running in this Nightshift.")
+    yesterday = False
+    namespace: str | None = None
+    for arg in args:
+        if arg.lower() == "yesterday":
+            yesterday = True
+        elif namespace is None:
+            try:
+                namespace = Scope.parse(arg).namespace
+            except ScopeError as exc:
+                raise UsageError(str(exc)) from None
+        else:
+            raise UsageError()
+    known = [n for n, _ in await poster.namespaces()]
+    if namespace is None:
+        if not known:
+            return Reply.text_only("Nothing to digest yet: no agent has reserved anything.")
+        namespace = known[0]
+    day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
+    others = [n for n in known if n != namespace]
+    note = (
+        f"other namespaces: {', '.join(others[:10])} (`/agent digest {namespace}`)"
+        if others
+        else ""
+    )
+    if yesterday and (posted := await poster.posted(namespace, day)) is not None:
+        tz = poster.builder.timezone(namespace)
+        at = datetime.fromtimestamp(posted.posted_at, tz)
+        foot = f"as posted to <#{posted.channel}> at {at:%H:%M}"
+        blocks = [*posted.blocks, context(foot + (f" · {note}" if note else ""))]
+        return Reply(text=f"{posted.text}\n\n{foot}", blocks=blocks)
+    built = await poster.builder.build(namespace, day, partial=not yesterday)
+    foot = "a preview: the posted digest also carries a chart of the last 7 days"
+    blocks = [*built.blocks, context(foot + (f" · {note}" if note else ""))]
+    return Reply(text=f"{built.text}\n\n{foot}", blocks=blocks)

@@ -1,0 +1,129 @@
+"""Build one digest: read a snapshot, add the alert and heartbeat figures, compute, render.
+
+The heavy reads run in a worker thread on their own read-only connection, so the
+writer (and every agent's reservation) never waits for a digest.
+
+Example:
+    >>> # builder = DigestBuilder(store=ns.store, policy=ns.policy, ledger=ns.ledger,
+    >>> #                         prices=ns.prices, clock=ns.clock)
+    >>> # built = await builder.build("acme", date(2026, 1, 1))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.summary import alert_summary, heartbeat_uptime
+from bot.digest.chart import spend_chart
+from bot.digest.compute import Digest, compute
+from bot.digest.queries import RawDay, read_day, subtree
+from bot.digest.render import render
+from guards.clock import Clock
+from guards.config import Policy
+from guards.ledger import Ledger
+from guards.prices import PriceTable
+from guards.store import Store
+
+__all__ = ["Built", "DigestBuilder", "collect"]
+
+
+@dataclass(frozen=True)
+class Built:
+    digest: Digest
+    text: str
+    blocks: list[dict[str, Any]]
+    png: bytes | None  # None when nobody spent anything in the chart's 7 days
+
+
+def collect(
+    path: str,
+    *,
+    namespace: str,
+    day: date,
+    tz: ZoneInfo,
+    clock: Clock,
+) -> tuple[RawDay, int]:
+    """Read one day's rows in one snapshot: (rows, number of namespaces)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA mmap_size=268435456")  # reads straight from the page cache
+        conn.execute("BEGIN")
+        raw = read_day(conn, namespace=namespace, day=day, tz=tz, now=clock.now())
+        namespaces = conn.execute("SELECT COUNT(*) FROM scopes WHERE depth = 1").fetchone()[0]
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return raw, int(namespaces)
+
+
+class DigestBuilder:
+    """Makes digests from one database and policy."""
+
+    def __init__(
+        self, *, store: Store, policy: Policy, ledger: Ledger, prices: PriceTable, clock: Clock
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.ledger = ledger
+        self.prices = prices
+        self.clock = clock
+
+    def timezone(self, namespace: str) -> ZoneInfo:
+        return ZoneInfo(self.policy.namespace_timezone(namespace))
+
+    async def build(self, namespace: str, day: date, *, partial: bool = False) -> Built:
+        """The digest of ``namespace`` for local ``day`` (``partial``: the day is not over)."""
+        raw, namespaces = await asyncio.to_thread(
+            collect, self.store.path, namespace=namespace, day=day, tz=self.timezone(namespace),
+            clock=self.clock,
+        )  # fmt: skip
+        paths = [namespace, *raw.agent_spent]
+        limits = await self.store.write(
+            lambda tx: {p: self.ledger.limits(tx, p).get("day") for p in paths}
+        )
+        alerts, scoped = await self._alerts(namespace, raw.start, raw.end)
+        uptime = await self._uptime(namespace, raw.start, min(raw.end, raw.now))
+        digest = compute(
+            raw,
+            policy=self.policy,
+            prices=self.prices,
+            limits=limits,
+            alerts=alerts,
+            alerts_all_namespaces=not scoped and namespaces > 1,
+            uptime=uptime,
+            partial=partial,
+        )
+        text, blocks = render(digest)
+        png = None
+        if digest.chart_series:
+            png = spend_chart(digest.chart_labels, digest.chart_series)
+        return Built(digest, text, blocks, png)
+
+    async def _alerts(
+        self, namespace: str, since: float, until: float
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Alert figures by tier, and whether they are this namespace's alone."""
+        scoped = "scope" in inspect.signature(alert_summary).parameters
+        kwargs: dict[str, Any] = {"scope": namespace} if scoped else {}
+        try:
+            summary = await alert_summary(self.store, since=since, until=until, **kwargs)
+        except sqlite3.OperationalError:
+            return None, scoped
+        tiers = summary.get("tiers")
+        return (dict(tiers) if isinstance(tiers, dict) else None), scoped
+
+    async def _uptime(self, namespace: str, since: float, until: float) -> dict[str, float]:
+        try:
+            uptime = await heartbeat_uptime(self.store, since=since, until=until)
+        except sqlite3.OperationalError:
+            return {}
+        lo, hi = subtree(namespace)
+        return {scope: f for scope, f in uptime.items() if lo <= scope < hi}

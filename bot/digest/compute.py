@@ -1,0 +1,271 @@
+"""The digest's figures: pure functions over the rows of :mod:`bot.digest.queries`.
+
+Nothing here reads the database or the clock. Money stays in integer micros; shares
+and uptimes are fractions for display only.
+
+Savings against the largest tier re-price each model's charges at the large tier's
+blended price (``routing.blend_input_share`` of input, the rest output): a charge of
+$1.00 on a model blended at $2/MTok would have cost $7.50 on one blended at $15/MTok.
+
+Example:
+    >>> blended_price(PriceTable(), "claude-haiku-4-5", input_share=0.75)
+    2000000
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from bot.digest.chart import MAX_SERIES
+from bot.digest.queries import RawDay
+from guards.config import Policy
+from guards.prices import PriceTable, UnknownModel
+
+__all__ = [
+    "AgentLine",
+    "BreakerFigures",
+    "Digest",
+    "JobLine",
+    "ModelLine",
+    "blended_price",
+    "breaker_figures",
+    "compute",
+]
+
+TOP_AGENTS = 5
+TIER_ORDER = ("small", "medium", "large", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    scope: str
+    spent_micros: int
+    limit_micros: int | None  # the agent's day limit, when it has one
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLine:
+    model: str
+    tier: str
+    calls: int
+    charged_micros: int
+    failed: int
+    micros_per_mtok: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerFigures:
+    trips: int
+    longest_scope: str | None
+    longest_seconds: float
+    longest_still_open: bool
+    open_now: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class JobLine:
+    job: str
+    runs: dict[str, int]  # state -> count (succeeded, failed, timeout, abandoned, running)
+    skips: dict[str, int]  # reason -> count
+
+
+@dataclass
+class Digest:
+    """Everything one namespace's digest says about one day."""
+
+    namespace: str
+    day: date
+    timezone: str
+    partial: bool
+    generated_at: float
+    spent_micros: int
+    limit_micros: int | None
+    agents: list[AgentLine]
+    agent_count: int
+    models: list[ModelLine]
+    calls: int
+    failed_calls: int
+    tier_shares: dict[str, float]  # by calls; a model's tier from policy.routing.tiers
+    blended_micros_per_mtok: int | None
+    largest_model: str
+    largest_micros_per_mtok: int | None
+    would_cost_micros: int | None  # the charges re-priced at the largest tier
+    overruns: int
+    overrun_micros: int
+    breakers: BreakerFigures
+    rejections: dict[str, int]
+    rejected_items: int
+    top_streams: list[tuple[str, str, int]]
+    alerts: dict[str, dict[str, Any]] | None
+    alerts_all_namespaces: bool
+    uptime: dict[str, float]
+    jobs: list[JobLine]
+    chart_labels: list[str]
+    chart_series: list[tuple[str, list[int]]]
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def saved_micros(self) -> int | None:
+        if self.would_cost_micros is None:
+            return None
+        priced = sum(m.charged_micros for m in self.models if m.micros_per_mtok)
+        return self.would_cost_micros - priced
+
+
+def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int | None:
+    """Micros per million tokens of ``model`` at ``input_share`` input tokens, or None."""
+    try:
+        p = prices.price(model)
+    except UnknownModel:
+        return None
+    return round(p.input * input_share + p.output * (1 - input_share))
+
+
+def breaker_figures(
+    transitions: list[tuple[str, str, str, str, str | None, float]],
+    *,
+    start: float,
+    end: float,
+    now: float,
+) -> BreakerFigures:
+    """Trips in ``[start, end)`` and the longest time a breaker stayed open that day.
+
+    A trip is a move out of ``closed``; a breaker is open from then until it is
+    ``closed`` again (still open: until ``min(end, now)``).
+    """
+    trips = 0
+    opened: dict[str, float] = {}
+    spans: list[tuple[float, str, bool]] = []
+    stop = min(end, now)
+    for scope, before, after, _reason, _trip, at in transitions:
+        if before == "closed" and after != "closed":
+            opened.setdefault(scope, at)
+            if start <= at < end:
+                trips += 1
+        elif after == "closed" and scope in opened:
+            since = opened.pop(scope)
+            if at >= start:
+                spans.append((at - since, scope, False))
+    for scope, since in opened.items():
+        if stop > since:
+            spans.append((stop - since, scope, True))
+    longest = max(spans, default=None)
+    return BreakerFigures(
+        trips=trips,
+        longest_scope=longest[1] if longest else None,
+        longest_seconds=longest[0] if longest else 0.0,
+        longest_still_open=longest[2] if longest else False,
+        open_now=sorted(opened),
+    )
+
+
+def _jobs(rows: list[tuple[str, str, str | None, int]]) -> list[JobLine]:
+    runs: dict[str, dict[str, int]] = defaultdict(dict)
+    skips: dict[str, dict[str, int]] = defaultdict(dict)
+    for job, state, reason, count in rows:
+        if state == "skipped":
+            key = reason or "unknown"
+            skips[job][key] = skips[job].get(key, 0) + count
+        else:
+            runs[job][state] = runs[job].get(state, 0) + count
+    return [JobLine(j, runs.get(j, {}), skips.get(j, {})) for j in sorted(set(runs) | set(skips))]
+
+
+def _chart(raw: RawDay) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    days = [d.isoformat() for d in raw.chart_days]
+    totals = sorted(
+        ((sum(per_day.values()), agent) for agent, per_day in raw.chart.items()),
+        key=lambda t: (-t[0], t[1]),
+    )
+    named = [a for total, a in totals if total > 0][: MAX_SERIES - 1]
+    rest = [a for total, a in totals if total > 0][MAX_SERIES - 1 :]
+    series = [(a, [raw.chart[a].get(d, 0) for d in days]) for a in named]
+    if rest:
+        series.append(
+            (f"{len(rest)} more", [sum(raw.chart[a].get(d, 0) for a in rest) for d in days])
+        )
+    return [d.strftime("%m-%d") for d in raw.chart_days], series
+
+
+def compute(
+    raw: RawDay,
+    *,
+    policy: Policy,
+    prices: PriceTable,
+    limits: dict[str, int | None],
+    alerts: dict[str, Any] | None = None,
+    alerts_all_namespaces: bool = False,
+    uptime: dict[str, float] | None = None,
+    partial: bool = False,
+) -> Digest:
+    """Turn one day's rows into the digest's figures.
+
+    ``limits`` maps a scope to its day limit (the namespace and each agent);
+    ``alerts`` is ``alert_summary(...)["tiers"]``; ``uptime`` maps agents to fractions.
+    """
+    share = policy.routing.blend_input_share
+    tier_of = {t.model: name for name, t in policy.routing.tiers.items()}
+    largest = policy.routing.tiers["large"].model
+    large_price = blended_price(prices, largest, input_share=share)
+    models: list[ModelLine] = []
+    would_cost = 0
+    priced_any = False
+    overruns = overrun_micros = 0
+    for model, calls, charged, failed, n_over, over_micros in raw.models:
+        name = model or "(no model)"
+        price = blended_price(prices, model, input_share=share) if model else None
+        models.append(ModelLine(name, tier_of.get(name, "other"), calls, charged, failed, price))
+        overruns += n_over
+        overrun_micros += over_micros
+        if price and large_price:
+            would_cost += charged * large_price // price
+            priced_any = True
+    models.sort(key=lambda m: (-m.charged_micros, m.model))
+    calls = sum(m.calls for m in models)
+
+    shares: dict[str, float] = {}
+    blended: int | None = None
+    if calls:
+        for m in models:
+            shares[m.tier] = shares.get(m.tier, 0.0) + m.calls / calls
+        priced = [(m.calls, m.micros_per_mtok) for m in models if m.micros_per_mtok]
+        if priced:
+            blended = round(sum(c * p for c, p in priced) / sum(c for c, _ in priced))
+
+    agents = sorted(raw.agent_spent.items(), key=lambda kv: (-kv[1], kv[0]))
+    chart_labels, chart_series = _chart(raw)
+    return Digest(
+        namespace=raw.namespace,
+        day=raw.day,
+        timezone=raw.timezone,
+        partial=partial,
+        generated_at=raw.now,
+        spent_micros=raw.namespace_spent,
+        limit_micros=limits.get(raw.namespace),
+        agents=[AgentLine(a, s, limits.get(a)) for a, s in agents[:TOP_AGENTS] if s > 0],
+        agent_count=sum(1 for _, s in agents if s > 0),
+        models=models,
+        calls=calls,
+        failed_calls=sum(m.failed for m in models),
+        tier_shares={t: shares[t] for t in TIER_ORDER if t in shares},
+        blended_micros_per_mtok=blended,
+        largest_model=largest,
+        largest_micros_per_mtok=large_price,
+        would_cost_micros=would_cost if priced_any else None,
+        overruns=overruns,
+        overrun_micros=overrun_micros,
+        breakers=breaker_figures(raw.transitions, start=raw.start, end=raw.end, now=raw.now),
+        rejections=dict(sorted(raw.rejections.items(), key=lambda kv: -kv[1])),
+        rejected_items=raw.rejected_items,
+        top_streams=raw.streams,
+        alerts=alerts,
+        alerts_all_namespaces=alerts_all_namespaces,
+        uptime=dict(sorted((uptime or {}).items(), key=lambda kv: (kv[1], kv[0]))),
+        jobs=_jobs(raw.jobs),
+        chart_labels=chart_labels,
+        chart_series=chart_series,
+        missing=sorted(set(raw.missing)),
+    )

@@ -1,0 +1,249 @@
+"""The digest as Slack Block Kit and as plain text (the same words in both).
+
+The text stands alone: it names every figure the chart shows, and the chart's
+legend is a line of emoji squares in the agents' colours.
+
+Example:
+    >>> # text, blocks = render(digest)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.commands import bar, context, header, section
+from bot.digest.chart import PALETTE
+from bot.digest.compute import Digest
+from guards.money import format_usd
+
+__all__ = ["chart_legend", "duration", "render", "title"]
+
+MAX_JOBS = 8
+REASON_WORDS = {
+    "duplicate": "duplicates",
+    "near_duplicate": "near-duplicates",
+    "runaway": "runaway batches",
+    "empty": "empty",
+    "too_large": "too large",
+}
+SKIP_WORDS = {
+    "paused": "paused",
+    "overlap": "previous run still going",
+    "run_cap": "run cap",
+    "breaker_open": "breaker open",
+    "budget_spent": "budget spent",
+    "missed": "missed while down",
+}
+
+
+def duration(seconds: float) -> str:
+    """``3h 12m``, ``2h``, ``4m 10s``, ``45s``.
+
+    >>> duration(3 * 3600), duration(250)
+    ('3h', '4m 10s')
+    """
+    s = round(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d {s % 86400 // 3600}h" if s % 86400 >= 3600 else f"{s // 86400}d"
+    if s >= 3600:
+        return f"{s // 3600}h {s % 3600 // 60}m" if s % 3600 >= 60 else f"{s // 3600}h"
+    if s >= 60:
+        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
+    return f"{s}s"
+
+
+def _n(count: int, word: str) -> str:
+    """``1 call``, ``3 calls``, ``1,200 calls``."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction:.0%}" if fraction >= 0.01 or fraction == 0 else "<1%"
+
+
+def title(d: Digest) -> str:
+    day = d.day.strftime("%a %Y-%m-%d")
+    if d.partial:
+        at = datetime.fromtimestamp(d.generated_at, ZoneInfo(d.timezone)).strftime("%H:%M")
+        return f"Nightshift digest · {d.namespace} · {day} so far ({at} {d.timezone})"
+    return f"Nightshift digest · {d.namespace} · {day} ({d.timezone})"
+
+
+def chart_legend(d: Digest) -> str:
+    """``🟦 acme/a/rss-bot · 🟧 acme/b/ops-bot``: which colour is which agent."""
+    return " · ".join(f"{PALETTE[i][0]} {name}" for i, (name, _) in enumerate(d.chart_series))
+
+
+def _spend(d: Digest) -> list[str]:
+    if d.limit_micros:
+        frac = d.spent_micros / d.limit_micros
+        lines = [
+            f"*Spend* {format_usd(d.spent_micros)} of {format_usd(d.limit_micros)} "
+            f"day budget ({_pct(frac)}) `{bar(frac)}`"
+        ]
+    else:
+        lines = [f"*Spend* {format_usd(d.spent_micros)} (no day budget for {d.namespace})"]
+    if not d.agents:
+        lines.append("no agent spent anything")
+        return lines
+    top = max(a.spent_micros for a in d.agents)
+    colours = {name: PALETTE[i][0] for i, (name, _) in enumerate(d.chart_series)}
+    for a in d.agents:
+        mark = colours.get(a.scope, "▫️")
+        if a.limit_micros:
+            frac = a.spent_micros / a.limit_micros
+            of = f" of {format_usd(a.limit_micros)} ({_pct(frac)})"
+        else:
+            frac, of = a.spent_micros / top, ""
+        lines.append(f"{mark} `{bar(frac)}` {a.scope} {format_usd(a.spent_micros)}{of}")
+    if d.agent_count > len(d.agents):
+        lines.append(f"… and {d.agent_count - len(d.agents)} more agents")
+    return lines
+
+
+def _models(d: Digest) -> list[str]:
+    if not d.models:
+        return ["*By model* no charges"]
+    parts = [f"{m.model} {format_usd(m.charged_micros)} ({m.calls:,} calls)" for m in d.models[:6]]
+    lines = ["*By model* " + " · ".join(parts)]
+    if d.failed_calls:
+        lines.append(f"{d.failed_calls:,} of {_n(d.calls, 'call')} failed or timed out")
+    return lines
+
+
+def _mix(d: Digest) -> list[str]:
+    if not d.calls:
+        return ["*Model mix* no calls"]
+    mix = " · ".join(f"{tier} {_pct(share)}" for tier, share in d.tier_shares.items())
+    lines = [f"*Model mix* {mix} of {_n(d.calls, 'call')}"]
+    if d.blended_micros_per_mtok:
+        line = f"blended {format_usd(d.blended_micros_per_mtok)} per million tokens"
+        if d.largest_micros_per_mtok:
+            times = d.largest_micros_per_mtok / d.blended_micros_per_mtok
+            line += (
+                f"; always {d.largest_model}: {format_usd(d.largest_micros_per_mtok)} "
+                f"({times:.1f}x)"
+            )
+        lines.append(line)
+    saved = d.saved_micros
+    if saved is not None and d.would_cost_micros is not None:
+        lines.append(
+            f"saved {format_usd(saved)} against always using {d.largest_model} "
+            f"(it would have cost {format_usd(d.would_cost_micros)})"
+        )
+    return lines
+
+
+def _breakers(d: Digest) -> list[str]:
+    b = d.breakers
+    if not b.trips and not b.longest_scope:
+        return ["*Breakers* no trips"]
+    line = f"*Breakers* {_n(b.trips, 'trip')}"
+    if b.longest_scope:
+        still = " (still open)" if b.longest_still_open else ""
+        line += f"; longest open: {b.longest_scope} {duration(b.longest_seconds)}{still}"
+    lines = [line]
+    if b.open_now:
+        lines.append("not closed now: " + ", ".join(b.open_now[:5]))
+    return lines
+
+
+def _validation(d: Digest) -> list[str]:
+    total = sum(d.rejections.values())
+    if not total:
+        return ["*Validation* no rejections"]
+    kinds = ", ".join(f"{REASON_WORDS.get(r, r)} {n:,}" for r, n in d.rejections.items())
+    lines = [
+        f"*Validation* {_n(total, 'rejection')} ({kinds}); {_n(d.rejected_items, 'item')} kept out"
+    ]
+    if d.top_streams:
+        lines.append(
+            "top streams: "
+            + " · ".join(f"{scope} `{stream}` {n:,}" for scope, stream, n in d.top_streams)
+        )
+    return lines
+
+
+def _alerts(d: Digest) -> list[str]:
+    if d.alerts is None:
+        return []
+    parts = []
+    for tier, t in d.alerts.items():
+        n = t.get("alerts", 0)
+        if not n:
+            continue
+        part = f"{tier} {n}"
+        extra = []
+        if t.get("mtta_seconds") is not None:
+            extra.append(f"MTTA {duration(t['mtta_seconds'])}")
+        unacked = n - t.get("acked", 0)
+        if unacked:
+            extra.append(f"{unacked} not acknowledged")
+        parts.append(part + (f" ({', '.join(extra)})" if extra else ""))
+    where = " (all namespaces)" if d.alerts_all_namespaces else ""
+    if not parts:
+        return [f"*Alerts*{where} none"]
+    return [f"*Alerts*{where} " + " · ".join(parts)]
+
+
+def _uptime(d: Digest) -> list[str]:
+    if not d.uptime:
+        return []
+    worst = list(d.uptime.items())[:5]
+    shown = " · ".join(f"{scope} {fraction:.1%}" for scope, fraction in worst)
+    rest = len(d.uptime) - len(worst)
+    more = f" · {rest} more at or above" if rest > 0 else ""
+    return [f"*Heartbeats* uptime {shown}{more}"]
+
+
+def _overruns(d: Digest) -> list[str]:
+    if not d.overruns:
+        return ["*Overruns* none"]
+    return [
+        f"*Overruns* {_n(d.overruns, 'settle')} charged "
+        f"{format_usd(d.overrun_micros)} beyond their holds"
+    ]
+
+
+def _jobs(d: Digest) -> list[str]:
+    if not d.jobs:
+        return []
+    parts = []
+    for j in d.jobs[:MAX_JOBS]:
+        runs = sum(j.runs.values())
+        ok = j.runs.get("succeeded", 0)
+        bad = runs - ok - j.runs.get("running", 0)
+        text = f"{j.job}: {_n(runs, 'run')}"
+        if bad:
+            text += f" ({bad} failed)"
+        skipped = sum(j.skips.values())
+        if skipped:
+            why = ", ".join(f"{SKIP_WORDS.get(r, r)} {n}" for r, n in sorted(j.skips.items()))
+            text += f", {skipped} skipped ({why})"
+        parts.append(text)
+    if len(d.jobs) > MAX_JOBS:
+        parts.append(f"{len(d.jobs) - MAX_JOBS} more jobs")
+    return ["*Jobs* " + " · ".join(parts)]
+
+
+def render(d: Digest) -> tuple[str, list[dict[str, Any]]]:
+    """The digest as (plain text, Block Kit blocks)."""
+    groups = [
+        _spend(d),
+        _models(d) + _mix(d),
+        _breakers(d) + _validation(d) + _overruns(d),
+        _alerts(d) + _uptime(d) + _jobs(d),
+    ]
+    groups = [g for g in groups if g]
+    legend = chart_legend(d)
+    foot = f"Chart: spend by agent, last 7 days — {legend}" if legend else ""
+    text = "\n\n".join(
+        [f"*{title(d)}*", *("\n".join(g) for g in groups)] + ([foot] if foot else [])
+    )
+    blocks: list[dict[str, Any]] = [header(title(d))]
+    blocks.extend(section("\n".join(g)) for g in groups)
+    if foot:
+        blocks.append(context(foot))
+    return text, blocks

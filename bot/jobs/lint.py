@@ -1,0 +1,238 @@
+"""Cron lint: every job in words, its next fire times, and a refusal when it runs away.
+
+A job is refused (and Nightshift does not start) when its expression fires far more
+often than its name or its ``max_runs_per_hour`` says, unless the policy sets
+``allow_frequent: true`` for it:
+
+- its name says hourly/daily/nightly/weekly/monthly but it fires more than twice in
+  such a period (``* 8 * * *`` named ``report-daily``: 60 runs a day);
+- it fires more often in an hour than its ``max_runs_per_hour`` (the cap would skip
+  runs every hour);
+- it fires more than four times an hour (more often than every 15 minutes).
+
+Example:
+    >>> from guards.config import Policy
+    >>> policy = Policy.model_validate({"jobs": [{"name": "report-daily", "cron": "* 8 * * *",
+    ...     "url": "http://127.0.0.1:9000/run", "scope": "acme/alice/rss-bot"}]})
+    >>> plan = lint_jobs(policy, now=1767225600.0)[0]
+    >>> plan.refusal
+    'every minute from 08:00 to 08:59, 60 runs a day; did you mean `0 8 * * *`?'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.jobs.cron import (
+    CronError,
+    CronSpec,
+    describe,
+    dst_notes,
+    fire_times,
+    format_local,
+    parse_cron,
+)
+from guards.config import Job, Policy, PolicyError
+
+__all__ = ["FREQUENT_PER_HOUR", "JobPlan", "check_jobs", "job_timezone", "lint_job", "lint_jobs"]
+
+FREQUENT_PER_HOUR = 4  # more often than every 15 minutes needs allow_frequent: true
+NAMED_PERIODS = (
+    ("hourly", "hour"),
+    ("daily", "day"),
+    ("nightly", "day"),
+    ("weekly", "week"),
+    ("monthly", "month"),
+)
+NAMED_MAX = 2  # runs per named period before the name and the expression disagree
+
+
+@dataclass
+class JobPlan:
+    """One job as the lint sees it."""
+
+    name: str
+    cron: str
+    timezone: str
+    words: str = ""
+    next_fires: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    suggestion: str | None = None
+    allow_frequent: bool = False
+    error: str | None = None  # the expression is invalid: always refused
+    spec: CronSpec | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.error is not None or (bool(self.problems) and not self.allow_frequent)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the job cannot run, in one line (None when it may)."""
+        if self.error is not None:
+            return self.error
+        if not self.refused:
+            return None
+        hint = f"; did you mean `{self.suggestion}`?" if self.suggestion else ""
+        return f"{self.words}{hint}"
+
+    def lines(self) -> list[str]:
+        """The plan as the CLI and ``/agent jobs`` print it."""
+        tz = ZoneInfo(self.timezone)
+        out = [f"{self.name}  `{self.cron}`  ({self.timezone})"]
+        if self.error:
+            out.append(f"  REFUSED: {self.error}")
+            return out
+        out.append(f"  {self.words}")
+        if self.next_fires:
+            out.append("  next: " + ", ".join(format_local(t, tz) for t in self.next_fires))
+        out.extend(f"  note: {n}" for n in self.notes)
+        if self.refused:
+            out.append(f"  REFUSED: {'; '.join(self.problems)}")
+            if self.suggestion:
+                out.append(f"  did you mean `{self.suggestion}`?")
+            out.append("  (set allow_frequent: true on the job if this is intended)")
+        elif self.problems:
+            out.append(f"  allowed by allow_frequent: {'; '.join(self.problems)}")
+        return out
+
+
+def job_timezone(job: Job, policy: Policy) -> str:
+    """The job's own time zone, else its namespace's, else the policy's."""
+    return job.timezone or policy.namespace_timezone(job.scope.split("/")[0])
+
+
+def _named_period(name: str) -> str | None:
+    lowered = name.lower()
+    for word, period in NAMED_PERIODS:
+        if word in lowered:
+            return period
+    return None
+
+
+def _busiest(spec: CronSpec, period: str, today: date) -> int:
+    """The most runs the expression makes in one hour, day, week or month."""
+    if period == "hour":
+        return spec.per_hour
+    if period == "day":
+        return spec.per_day
+    days = [today + timedelta(days=i) for i in range(366 * 2)]
+    counts: dict[tuple[int, int], int] = {}
+    for d in days:
+        if spec.runs_on(d):
+            key = (
+                (d.isocalendar().year, d.isocalendar().week)
+                if period == "week"
+                else (
+                    d.year,
+                    d.month,
+                )
+            )
+            counts[key] = counts.get(key, 0) + 1
+    return spec.per_day * max(counts.values(), default=0)
+
+
+def _suggest(spec: CronSpec, period: str | None) -> str | None:
+    minute, hour = spec.minutes[0], spec.hours[0]
+    _, hours, dom, month, dow = spec.fields
+    if period == "hour":
+        return f"{minute} * {dom} {month} {dow}"
+    if period == "day":
+        return f"{minute} {hour} {dom} {month} {dow}"
+    if period == "week":
+        first = sorted(spec.weekdays, key=lambda d: (d + 6) % 7)[0] if spec.dow_restricted else 1
+        return f"{minute} {hour} * {month} {first}"
+    if period == "month":
+        return f"{minute} {hour} {spec.days[0]} {month} *"
+    if len(spec.minutes) == 60:  # the classic slip: a * in the minute field
+        return f"0 {hours} {dom} {month} {dow}"
+    return None
+
+
+def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
+    """Describe one job and decide whether it may run."""
+    plan = JobPlan(
+        name=job.name, cron=job.cron, timezone=timezone, allow_frequent=job.allow_frequent
+    )
+    try:
+        spec = parse_cron(job.cron)
+    except CronError as exc:
+        plan.error = str(exc)
+        return plan
+    tz = ZoneInfo(timezone)
+    plan.spec = spec
+    plan.words = describe(spec)
+    plan.next_fires = fire_times(spec, tz, after=now, limit=3)
+    plan.notes = dst_notes(spec, tz, now=now)
+    if spec.dom_restricted and spec.dow_restricted:
+        plan.notes.append(
+            "both day of month and day of week are set: a day must match both "
+            "(classic cron runs when either matches)"
+        )
+    today = datetime.fromtimestamp(now, tz).date()
+    period = _named_period(job.name)
+    runs = {"hour": "an hour", "day": "a day", "week": "a week", "month": "a month"}
+    if period is not None:
+        busiest = _busiest(spec, period, today)
+        if busiest > NAMED_MAX:
+            plan.problems.append(
+                f"its name says {_adverb(period)} but it runs {busiest} times {runs[period]}"
+            )
+        elif period == "hour" and len(spec.hours) < 24:
+            plan.notes.append("its name says hourly but it skips some hours")
+    if spec.per_hour > job.max_runs_per_hour:
+        plan.problems.append(
+            f"it fires {spec.per_hour} times an hour but max_runs_per_hour is "
+            f"{job.max_runs_per_hour}, so runs would be skipped every hour"
+        )
+    if spec.per_hour > FREQUENT_PER_HOUR:
+        plan.problems.append(
+            f"it fires {spec.per_hour} times an hour (more than {FREQUENT_PER_HOUR} "
+            "needs allow_frequent: true)"
+        )
+    if plan.problems:
+        plan.suggestion = _suggest(spec, period)
+    return plan
+
+
+def _adverb(period: str) -> str:
+    return {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}[period]
+
+
+def lint_jobs(policy: Policy, *, now: float) -> list[JobPlan]:
+    """Every job of the policy, in order; a repeated name is refused."""
+    plans: list[JobPlan] = []
+    seen: set[str] = set()
+    for job in policy.jobs:
+        plan = lint_job(job, timezone=job_timezone(job, policy), now=now)
+        if job.name in seen:
+            plan.error = f"another job is already named {job.name!r}; names must be unique"
+        seen.add(job.name)
+        plans.append(plan)
+    return plans
+
+
+def check_jobs(policy: Policy, *, now: float, source: str = "policy") -> list[JobPlan]:
+    """Lint every job; raise :class:`PolicyError` naming each refused job.
+
+    Raises:
+        PolicyError: one or more jobs are refused (the process must not start).
+    """
+    plans = lint_jobs(policy, now=now)
+    refused = [(i, p) for i, p in enumerate(plans) if p.refused]
+    if refused:
+        lines = [f"{source}: {len(refused)} job(s) refused:"]
+        for i, plan in refused:
+            reason = plan.error or "; ".join(plan.problems)
+            lines.append(f"  jobs.{i} ({plan.name}): `{plan.cron}` {plan.words or ''}".rstrip())
+            lines.append(f"    {reason}")
+            if plan.suggestion:
+                lines.append(f"    did you mean `{plan.suggestion}`?")
+            if not plan.error:
+                lines.append("    set allow_frequent: true on the job if this is intended")
+        lines.append("check them with: nightshift jobs preview")
+        raise PolicyError("\n".join(lines))
+    return plans

@@ -1,0 +1,338 @@
+"""The agents' cron jobs: a process component that fires them over HTTP, behind guards.
+
+Each run is ``POST <url>`` with ``{"job", "run_id", "scheduled_for"}`` and the header
+``X-Nightshift-Job-Secret``: the job's ``secret`` from the policy, or else
+HMAC-SHA256 of the job name under a random key kept in this database (stable across
+restarts; ``nightshift jobs preview --secrets`` prints it). A 2xx answer is a
+success; any other answer, a network error or no answer within ``timeout_seconds``
+is a failure (``timeout`` for the latter) and counts towards the agent's breaker.
+
+The schedule is derived from rows: ``job_schedule`` holds the last fire each job
+dealt with. A tick (every second on the APScheduler, and once at start) takes ``now``
+from the process clock and acts on what is due, so a restart continues where it
+stopped and tests drive time with a ManualClock and call :meth:`JobRunner.tick`.
+
+Example:
+    >>> # in Nightshift._build_components:
+    >>> # JobRunner(self.policy, now=self.clock.now())   # raises PolicyError for a bad job
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from bot.jobs import state
+from bot.jobs.cron import fire_times
+from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
+from bot.jobs.lint import JobPlan, check_jobs
+from guards.clock import to_datetime
+from guards.config import Job, Policy
+from guards.scopes import Scope
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["RUN_HEADER", "SECRET_HEADER", "JobRunner", "JobStatus"]
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Nightshift-Job-Secret"
+RUN_HEADER = "X-Nightshift-Run-Id"
+TICK_SECONDS = 1
+RETENTION_SECONDS = 90 * 86400
+RETENTION_EVERY_SECONDS = 3600
+DRAIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job as ``/agent jobs`` shows it."""
+
+    job: Job
+    plan: JobPlan
+    paused_by: str | None
+    paused_all: bool
+    last: state.RunRow | None
+    next_fires: list[float]
+
+
+class JobRunner:
+    """Fires the policy's jobs; ``ns.extras["jobs"]``."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        now: float,
+        breakers: BreakerHooks | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        source: str = "policy",
+    ) -> None:
+        self.plans = {p.name: p for p in check_jobs(policy, now=now, source=source)}
+        self.jobs = {job.name: job for job in policy.jobs}
+        self.tz = {name: ZoneInfo(plan.timezone) for name, plan in self.plans.items()}
+        # check_jobs refused every job whose expression does not parse
+        self.specs = {name: plan.spec for name, plan in self.plans.items() if plan.spec}
+        self.breakers: BreakerHooks = breakers or TableBreakers()
+        self._transport = transport
+        self._ns: Nightshift | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._last: dict[str, float] = {}
+        self._secrets: dict[str, str] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._ticking = asyncio.Lock()
+
+    @property
+    def ns(self) -> Nightshift:
+        if self._ns is None:
+            raise RuntimeError("the job runner is not started")
+        return self._ns
+
+    # -- component ----------------------------------------------------------------------
+
+    async def start(self, ns: Nightshift) -> None:
+        self._ns = ns
+        ns.extras["jobs"] = self
+        self._client = httpx.AsyncClient(
+            transport=self._transport, follow_redirects=False, headers={"User-Agent": "nightshift"}
+        )
+        key, self._last = await ns.store.write(self._recover)
+        for job in self.jobs.values():
+            self._secrets[job.name] = job.secret or state.derived_secret(key, job.name)
+        ns.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=TICK_SECONDS,
+            id="jobs-tick",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        ns.scheduler.add_job(
+            self.prune,
+            "interval",
+            seconds=RETENTION_EVERY_SECONDS,
+            id="jobs-retention",
+            coalesce=True,
+            max_instances=1,
+        )
+        for plan in self.plans.values():
+            log.info("%s", "; ".join(line.strip() for line in plan.lines()))
+        await self.tick()
+        await self.prune()
+
+    def _recover(self, tx: Tx) -> tuple[bytes, dict[str, float]]:
+        """Close runs a previous process left running; start the schedule of new jobs."""
+        abandoned = state.mark_abandoned(tx, detail="Nightshift stopped during the run")
+        if abandoned:
+            log.warning("%d job run(s) were interrupted by a restart", abandoned)
+        now = tx.clock.now()
+        last: dict[str, float] = {}
+        for name in self.jobs:
+            seen = state.last_scheduled(tx, name)
+            if seen is None:
+                state.set_last_scheduled(tx, name, now)
+                seen = now
+            last[name] = seen
+        return state.secret_key(tx), last
+
+    async def stop(self, ns: Nightshift) -> None:
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                await ns.store.write(
+                    lambda tx: state.mark_abandoned(tx, detail="Nightshift stopped during the run")
+                )
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- ticks --------------------------------------------------------------------------
+
+    async def tick(self) -> list[Decision]:
+        """Act on every due fire: record runs and skips, start the runs. Returns them."""
+        async with self._ticking:
+            now = self.ns.clock.now()
+            due_jobs = [
+                name
+                for name, spec in self.specs.items()
+                if fire_times(spec, self.tz[name], after=self._last[name], until=now, limit=1)
+            ]
+            if not due_jobs:
+                return []
+            decisions = await self.ns.store.write(lambda tx: self._decide_all(tx, due_jobs))
+        for decision, job in decisions:
+            if decision.run:
+                task = asyncio.create_task(self._execute(job, decision), name=decision.run_id)
+                self._tasks[decision.run_id] = task
+                task.add_done_callback(self._forget)
+        return [d for d, _ in decisions]
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task.get_name(), None)
+
+    def _decide_all(self, tx: Tx, names: list[str]) -> list[tuple[Decision, Job]]:
+        now = tx.clock.now()
+        out: list[tuple[Decision, Job]] = []
+        for name in names:
+            job, spec, tz = self.jobs[name], self.specs[name], self.tz[name]
+            last = state.last_scheduled(tx, name)
+            if last is None:
+                last = now
+            d = due(spec, tz, last=last, now=now, grace=job.misfire_grace_seconds)
+            if d.fire is not None:
+                out.append(
+                    (
+                        decide(
+                            tx,
+                            job=job,
+                            tz=tz,
+                            scheduled_for=d.fire,
+                            coalesced=d.coalesced,
+                            breakers=self.breakers,
+                            remaining_fraction=self.ns.ledger.remaining_fraction,
+                        ),
+                        job,
+                    )
+                )
+            elif d.last_missed is not None:
+                run_id = state.new_run_id()
+                state.record_run(
+                    tx,
+                    run_id=run_id,
+                    job=name,
+                    scope=job.scope,
+                    scheduled_for=d.last_missed,
+                    state="skipped",
+                    reason="missed",
+                    detail=f"{d.missed} fire(s) passed while Nightshift was not running, "
+                    f"more than misfire_grace_seconds ({job.misfire_grace_seconds}s) ago",
+                )
+                out.append((Decision(run_id, d.last_missed, False, "missed"), job))
+            handled = max(d.fire or 0.0, d.last_missed or 0.0, last)
+            state.set_last_scheduled(tx, name, handled)
+            tx.after_commit.append(_setter(self._last, name, handled))
+        return out
+
+    async def _execute(self, job: Job, decision: Decision) -> None:
+        assert self._client is not None
+        body = {
+            "job": job.name,
+            "run_id": decision.run_id,
+            "scheduled_for": to_datetime(decision.scheduled_for).isoformat().replace("+00:00", "Z"),
+        }
+        headers = {SECRET_HEADER: self._secrets[job.name], RUN_HEADER: decision.run_id}
+        started = time.perf_counter()
+        status: int | None = None
+        detail: str | None = None
+        try:
+            async with asyncio.timeout(job.timeout_seconds):
+                response = await self._client.post(
+                    job.url, json=body, headers=headers, timeout=job.timeout_seconds
+                )
+            status = response.status_code
+            outcome = "succeeded" if 200 <= status < 300 else "failed"
+            if outcome == "failed":
+                detail = f"{job.url} answered {status}: {response.text[:200]}"
+        except (TimeoutError, httpx.TimeoutException):
+            outcome = "timeout"
+            detail = f"no answer from {job.url} within {job.timeout_seconds}s"
+        except httpx.HTTPError as exc:
+            outcome = "failed"
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        if outcome != "succeeded":
+            log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, detail)
+        await self.ns.store.write(
+            lambda tx: self._finish(tx, job, decision, outcome, status, detail, duration_ms)
+        )
+
+    def _finish(
+        self,
+        tx: Tx,
+        job: Job,
+        decision: Decision,
+        outcome: str,
+        status: int | None,
+        detail: str | None,
+        duration_ms: int,
+    ) -> None:
+        closed = state.finish_run(
+            tx,
+            run_id=decision.run_id,
+            state=outcome,
+            http_status=status,
+            detail=detail,
+            duration_ms=duration_ms,
+        )
+        if closed:
+            agent = Scope(job.scope).agent() or job.scope
+            failed = outcome != "succeeded"
+            why = f"job {job.name} run {decision.run_id}: {outcome}" if failed else ""
+            self.breakers.record(tx, agent, failed=failed, now=tx.clock.now(), detail=why)
+
+    async def wait_idle(self) -> None:
+        """Wait until every started run has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def prune(self) -> int:
+        """Retention: delete job runs older than 90 days."""
+        before = self.ns.clock.now() - RETENTION_SECONDS
+        return await self.ns.store.write(lambda tx: state.prune_runs(tx, before=before))
+
+    # -- reading ------------------------------------------------------------------------
+
+    def job(self, name: str) -> Job | None:
+        return self.jobs.get(name)
+
+    def secret(self, name: str) -> str:
+        return self._secrets[name]
+
+    async def statuses(self) -> list[JobStatus]:
+        """Every job with its pause, its last run and its next three fires."""
+        now = self.ns.clock.now()
+
+        def read(tx: Tx) -> tuple[dict[str, state.Pause], dict[str, state.RunRow | None]]:
+            last = {}
+            for name in self.jobs:
+                rows = state.recent_runs(tx, name, 1)
+                last[name] = rows[0] if rows else None
+            return state.pauses(tx), last
+
+        paused, last = await self.ns.store.write(read)
+        out = []
+        for name, job in self.jobs.items():
+            plan = self.plans[name]
+            held = paused.get(name) or paused.get(state.ALL)
+            nxt = fire_times(self.specs[name], self.tz[name], after=now)
+            out.append(
+                JobStatus(
+                    job=job,
+                    plan=plan,
+                    paused_by=held.paused_by if held else None,
+                    paused_all=state.ALL in paused,
+                    last=last[name],
+                    next_fires=nxt,
+                )
+            )
+        return out
+
+
+def _setter(cache: dict[str, float], name: str, value: float) -> Callable[[], None]:
+    def apply() -> None:
+        cache[name] = max(cache.get(name, value), value)
+
+    return apply

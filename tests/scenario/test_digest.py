@@ -1,0 +1,227 @@
+"""The daily digest against a ledger filled through the real API on a ManualClock."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from guards.clock import ManualClock
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ADMIN = "U0ADMIN"
+RSS = "acme/alice/rss-bot"
+OPS = "acme/bob/ops-bot"
+HAIKU, SONNET = "claude-haiku-4-5", "claude-sonnet-4-5"
+POLICY = {
+    "timezone": "Europe/Berlin",
+    "admins": [ADMIN],
+    "channels": {"digest": "C0DIGEST", "alerts": "C0ALERTS"},
+    "budgets": {"defaults": {"agent": {"day": "10.00"}}, "scopes": {"acme": {"day": "200.00"}}},
+    "breakers": {"spend_rate": None},  # the test spends fast on purpose
+}
+
+
+def berlin(y, mo, d, h=0, mi=0) -> float:
+    return datetime(y, mo, d, h, mi, tzinfo=BERLIN).timestamp()
+
+
+async def spend(app, scope, *, hold, charge, model, outcome="success", key):
+    tok = await app.token(scope.rsplit("/", 1)[0])
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={"scope": scope, "idempotency_key": key, "max_cost_micros": hold, "model": model},
+    )
+    assert r.status_code == 201, r.text
+    s = await app.request(
+        "POST",
+        f"/v1/reservations/{r.json()['reservation_id']}/settle",
+        token=tok,
+        json={"actual_cost_micros": charge, "outcome": outcome},
+    )
+    assert s.status_code == 200, s.text
+
+
+async def fill_monday(app):
+    """Sunday: $1 on rss-bot. Monday 2026-01-05: $7.00 in five charges, a breaker trip, a dup."""
+    app.clock.set(berlin(2026, 1, 4, 12))
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="sun")
+    app.clock.set(berlin(2026, 1, 5, 10))
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="m1")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="m2")
+    await spend(app, RSS, hold=500_000, charge=500_000, model=HAIKU, key="m3", outcome="failure")
+    await spend(app, OPS, hold=3_000_000, charge=3_000_000, model=SONNET, key="m4")
+    await spend(app, OPS, hold=1_000_000, charge=1_500_000, model=SONNET, key="m5")  # overrun
+    app.clock.set(berlin(2026, 1, 5, 11))
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, OPS, ADMIN, "looping"))
+    app.clock.set(berlin(2026, 1, 5, 12, 30))
+    await app.store.write(lambda tx: app.ns.breakers.force_close(tx, OPS, ADMIN))
+    tok = await app.token("acme/alice")
+    r = await app.request(
+        "POST",
+        "/v1/validations",
+        token=tok,
+        json={"scope": RSS, "stream": "posts", "items": ["Hello world", "Hello world"]},
+    )
+    assert r.status_code == 200, r.text
+    hb = await app.request("POST", "/v1/heartbeats", token=tok, json={"scope": RSS})
+    assert hb.status_code == 204, hb.text
+
+
+async def digest_rows(app):
+    rows = await app.store.fetch(
+        "SELECT ref, method, channel, args FROM outbox WHERE ref LIKE 'digest:%' ORDER BY id"
+    )
+    return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+
+async def test_the_digest_shows_the_day_s_figures_and_posts_once(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 4, 8)))
+    app.ns.scheduler.pause_job("digest")
+    poster = app.ns.extras["digest"]
+    await fill_monday(app)
+    app.clock.set(berlin(2026, 1, 6, 8, 59))
+    assert await poster.tick() == [("acme", date(2026, 1, 4))]  # Sunday's, due Monday 09:00
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    assert await poster.tick() == [("acme", date(2026, 1, 5))]
+    assert await poster.tick() == []
+
+    rows = await digest_rows(app)
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("digest:acme:2026-01-04", "chat.postMessage", "C0DIGEST"),
+        ("digest:acme:2026-01-04:chart", "files.upload", "C0DIGEST"),
+        ("digest:acme:2026-01-05", "chat.postMessage", "C0DIGEST"),
+        ("digest:acme:2026-01-05:chart", "files.upload", "C0DIGEST"),
+    ]
+    text = rows[2][3]["text"]
+    assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in text
+    assert "*Spend* $7.00 of $200.00 day budget (4%)" in text
+    assert "acme/bob/ops-bot $4.50 of $10.00 (45%)" in text
+    assert "acme/alice/rss-bot $2.50 of $10.00 (25%)" in text
+    assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
+    assert "1 of 5 calls failed or timed out" in text
+    assert "*Model mix* small 60% · medium 40% of 5 calls" in text
+    assert "saved $53.00 against always using claude-opus-4-1 (it would have cost $60.00)" in text
+    assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
+    assert "*Breakers* 1 trip; longest open: acme/bob/ops-bot 1h 30m" in text
+    assert "*Validation* 1 rejection (duplicates 1); 1 item kept out" in text
+    assert "top streams: acme/alice/rss-bot `posts` 1" in text
+    assert "*Alerts*" in text
+    assert "*Heartbeats* uptime acme/alice/rss-bot" in text
+    assert text.endswith("— 🟦 acme/bob/ops-bot · 🟧 acme/alice/rss-bot")
+    blocks = rows[2][3]["blocks"]
+    assert blocks[0]["type"] == "header" and len(blocks) <= 50
+
+    upload = rows[3][3]
+    png = base64.b64decode(upload["content_b64"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert upload["filename"] == "nightshift-spend-acme-2026-01-05.png"
+    assert upload["initial_comment"] == "🟦 acme/bob/ops-bot · 🟧 acme/alice/rss-bot"
+    stored = await app.store.fetch("SELECT namespace, day, chart FROM digests ORDER BY day")
+    assert [tuple(r) for r in stored] == [("acme", "2026-01-04", 1), ("acme", "2026-01-05", 1)]
+
+
+async def test_a_digest_missed_while_down_is_posted_once_on_start(app_factory, tmp_path):
+    db = tmp_path / "digest.db"
+    first = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 10)), db=db)
+    await spend(first, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    await first.ns.stop()
+    # down from Monday 10:00 until Wednesday 12:00: Monday's and Tuesday's digests were due
+    second = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 7, 12)), db=db)
+    rows = await digest_rows(second)
+    assert [r[0] for r in rows] == ["digest:acme:2026-01-06", "digest:acme:2026-01-06:chart"]
+    assert "*Spend* $0.00 of $200.00" in rows[0][3]["text"]
+    await second.ns.stop()
+    third = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 7, 13)), db=db)
+    assert len(await digest_rows(third)) == 2
+
+
+async def test_without_a_digest_channel_nothing_is_posted(app_factory):
+    policy = {**POLICY, "channels": {"alerts": "C0ALERTS"}}
+    app = await app_factory(policy, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 6, 10))
+    assert await app.ns.extras["digest"].tick() == []
+    assert await digest_rows(app) == []
+
+
+async def test_the_digest_and_its_chart_reach_slack(slack_http, fake_slack):
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 6, 9, 1))
+    assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 5))]
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("files.completeUploadExternal", ok=True))
+    post = fake_slack.posts("C0DIGEST")[0]
+    assert "*Spend* $1.00 of $200.00 day budget" in post.args["text"]
+    assert [c.method for c in fake_slack.calls if "upload" in c.method.lower()] == [
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    (png,) = fake_slack.uploads.values()
+    assert png.startswith(b"\x89PNG")
+    complete = fake_slack.calls_of("files.completeUploadExternal")[0]
+    assert complete.args.get("channel_id") == "C0DIGEST"
+
+    reply = await slack.command("digest yesterday")
+    assert "as posted to <#C0DIGEST>" in reply["text"]
+    assert "*Spend* $1.00 of $200.00 day budget" in reply["text"]
+    preview = await slack.command("digest")
+    assert "Tue 2026-01-06 so far (09:01 Europe/Berlin)" in preview["text"]
+    assert preview.get("response_type", "ephemeral") == "ephemeral"
+
+
+async def test_the_text_stands_alone_when_the_upload_fails(slack_http, fake_slack):
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    fake_slack.fail("files.getUploadURLExternal", status=200, error="not_allowed_token_type")
+    app.clock.set(berlin(2026, 1, 6, 9, 1))
+    await app.ns.extras["digest"].tick()
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("files.getUploadURLExternal"))
+    await fake_slack.wait_for(lambda: fake_slack.posts("C0DIGEST"))
+    text = fake_slack.posts("C0DIGEST")[0].args["text"]
+    assert "Chart: spend by agent, last 7 days — 🟦 acme/alice/rss-bot" in text
+    for _ in range(50):
+        states = await app.store.fetch(
+            "SELECT method, state FROM outbox WHERE ref LIKE 'digest:%' ORDER BY id"
+        )
+        if all(s[1] != "pending" for s in states):
+            break
+        await asyncio.sleep(0.05)
+    assert [tuple(s) for s in states] == [
+        ("chat.postMessage", "delivered"),
+        ("files.upload", "failed"),
+    ]
+
+
+async def test_the_digest_counters_match_the_ledger(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 4, 8)))
+    await fill_monday(app)
+    kept = await app.store.fetch(
+        "SELECT namespace, day, model, calls, charged_micros, failed, overruns, overrun_micros"
+        " FROM digest_model_daily ORDER BY day, model"
+    )
+    recomputed = await app.store.fetch(
+        "SELECT substr(scope, 1, instr(scope, '/') - 1), period_day, COALESCE(model, ''),"
+        " COUNT(*), SUM(charged_micros), SUM(outcome != 'success'), SUM(overrun_micros > 0),"
+        " SUM(overrun_micros) FROM reservations WHERE state = 'settled' GROUP BY 1, 2, 3"
+        " ORDER BY 2, 3"
+    )
+    assert [tuple(r) for r in kept] == [tuple(r) for r in recomputed]
+    assert [tuple(r) for r in kept] == [
+        ("acme", "2026-01-04", HAIKU, 1, 1_000_000, 0, 0, 0),
+        ("acme", "2026-01-05", HAIKU, 3, 2_500_000, 1, 0, 0),
+        ("acme", "2026-01-05", SONNET, 2, 4_500_000, 0, 1, 500_000),
+    ]
+    spent = await app.store.fetch(
+        "SELECT day, spent_micros FROM usage_daily WHERE scope = 'acme' ORDER BY day"
+    )
+    assert [tuple(r) for r in spent] == [("2026-01-04", 1_000_000), ("2026-01-05", 7_000_000)]

@@ -1,0 +1,180 @@
+"""The digest's pure parts: figures from rows, the words, the chart, when it is due."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from bot.digest.chart import PALETTE, spend_chart
+from bot.digest.compute import breaker_figures, compute
+from bot.digest.poster import due_day
+from bot.digest.queries import RawDay, day_bounds
+from bot.digest.render import render
+from guards.config import Policy
+from guards.prices import PriceTable
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DAY = date(2026, 1, 5)
+START, END = day_bounds(DAY, BERLIN)
+H = 3600.0
+
+
+def raw(**kw) -> RawDay:
+    r = RawDay("acme", DAY, "Europe/Berlin", START, END, END + 9 * H)
+    r.chart_days = [date(2025, 12, 30 + i) if i < 2 else date(2026, 1, i - 1) for i in range(7)]
+    for k, v in kw.items():
+        setattr(r, k, v)
+    return r
+
+
+def digest(r: RawDay, **kw):
+    return compute(r, policy=Policy(), prices=PriceTable(), limits=kw.pop("limits", {}), **kw)
+
+
+def test_an_empty_day_degrades_section_by_section():
+    d = digest(raw())
+    text, blocks = render(d)
+    assert "*Spend* $0.00 (no day budget for acme)" in text
+    assert "no agent spent anything" in text
+    assert "*By model* no charges" in text
+    assert "*Model mix* no calls" in text
+    assert "*Breakers* no trips" in text
+    assert "*Validation* no rejections" in text
+    assert "*Overruns* none" in text
+    assert "Heartbeats" not in text and "Jobs" not in text and "Alerts" not in text
+    assert "Chart" not in text and d.chart_series == []
+    assert blocks[0]["type"] == "header"
+    assert blocks[0]["text"]["text"] == "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)"
+
+
+def test_spend_models_mix_and_savings_against_the_largest_tier():
+    r = raw(
+        namespace_spent=7_000_000,
+        agent_spent={"acme/alice/rss-bot": 2_500_000, "acme/bob/ops-bot": 4_500_000},
+        chart={
+            "acme/alice/rss-bot": {"2026-01-05": 2_500_000, "2026-01-04": 1_000_000},
+            "acme/bob/ops-bot": {"2026-01-05": 4_500_000},
+        },
+        models=[
+            ("claude-haiku-4-5", 3, 2_500_000, 1, 0, 0),
+            ("claude-sonnet-4-5", 2, 4_500_000, 0, 1, 500_000),
+        ],
+    )
+    d = digest(r, limits={"acme": 200_000_000, "acme/bob/ops-bot": 10_000_000})
+    # blended per MTok at 75% input: haiku $2, sonnet $6, opus $30
+    assert [m.micros_per_mtok for m in d.models] == [6_000_000, 2_000_000]
+    assert d.would_cost_micros == 2_500_000 * 15 + 4_500_000 * 5  # $60.00
+    assert d.saved_micros == 53_000_000
+    assert d.tier_shares == {"small": 0.6, "medium": 0.4}
+    assert d.blended_micros_per_mtok == 3_600_000  # (3 × $2 + 2 × $6) / 5 calls
+    text, _ = render(d)
+    assert "*Spend* $7.00 of $200.00 day budget (4%)" in text
+    # colours follow the 7-day totals: ops-bot $4.50, rss-bot $3.50
+    assert "🟦 `▓▓▓▓░░░░░░` acme/bob/ops-bot $4.50 of $10.00 (45%)" in text
+    assert "🟧 `▓▓▓▓▓▓░░░░` acme/alice/rss-bot $2.50" in text
+    assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
+    assert "1 of 5 calls failed or timed out" in text
+    assert "*Model mix* small 60% · medium 40% of 5 calls" in text
+    assert "blended $3.60 per million tokens; always claude-opus-4-1: $30.00 (8.3x)" in text
+    assert "saved $53.00 against always using claude-opus-4-1 (it would have cost $60.00)" in text
+    assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
+    assert text.endswith(
+        "Chart: spend by agent, last 7 days — 🟦 acme/bob/ops-bot · 🟧 acme/alice/rss-bot"
+    )
+
+
+def test_breaker_trips_and_the_longest_open():
+    t = [
+        ("acme/a/x", "closed", "open", "5 failures", "failures", START - 2 * H),  # before the day
+        ("acme/a/x", "open", "half_open", "trial", None, START - 1 * H),
+        ("acme/a/x", "half_open", "closed", "trial ok", None, START + 1 * H),  # open 3h in all
+        ("acme/b/y", "closed", "forced_open", "kill", "manual", START + 2 * H),
+        ("acme/b/y", "forced_open", "closed", "ok", None, START + 2.5 * H),
+        ("acme/c/z", "closed", "open", "spend", "spend", END - 0.5 * H),  # still open at the end
+    ]
+    b = breaker_figures(t, start=START, end=END, now=END + 9 * H)
+    assert b.trips == 2  # y and z tripped during the day; x before it
+    assert (b.longest_scope, b.longest_seconds, b.longest_still_open) == ("acme/a/x", 3 * H, False)
+    assert b.open_now == ["acme/c/z"]
+    text, _ = render(digest(raw(transitions=t)))
+    assert "*Breakers* 2 trips; longest open: acme/a/x 3h" in text
+    assert "not closed now: acme/c/z" in text
+
+
+def test_rejections_alerts_uptime_and_jobs_in_words():
+    r = raw(
+        rejections={"duplicate": 40, "runaway": 1},
+        rejected_items=52,
+        streams=[("acme/alice/rss-bot", "posts", 38), ("acme/bob/ops-bot", "replies", 3)],
+        jobs=[
+            ("rss-hourly", "succeeded", None, 22),
+            ("rss-hourly", "failed", None, 1),
+            ("rss-hourly", "skipped", "paused", 1),
+        ],
+    )
+    alerts = {
+        "P0": {"alerts": 1, "acked": 1, "mtta_seconds": 240.0},
+        "P1": {"alerts": 3, "acked": 2, "mtta_seconds": 750.0},
+        "P2": {"alerts": 0, "acked": 0, "mtta_seconds": None},
+    }
+    uptime = {"acme/alice/rss-bot": 1.0, "acme/bob/ops-bot": 0.979}
+    text, _ = render(digest(r, alerts=alerts, uptime=uptime))
+    assert (
+        "*Validation* 41 rejections (duplicates 40, runaway batches 1); 52 items kept out" in text
+    )
+    assert "top streams: acme/alice/rss-bot `posts` 38 · acme/bob/ops-bot `replies` 3" in text
+    assert "*Alerts* P0 1 (MTTA 4m) · P1 3 (MTTA 12m 30s, 1 not acknowledged)" in text
+    assert "*Heartbeats* uptime acme/bob/ops-bot 97.9% · acme/alice/rss-bot 100.0%" in text
+    assert "*Jobs* rss-hourly: 23 runs (1 failed), 1 skipped (paused 1)" in text
+
+
+def test_the_chart_folds_agents_past_seven_into_one_series():
+    chart = {f"acme/u/a{i}": {"2026-01-05": (i + 1) * 1_000_000} for i in range(10)}
+    d = digest(raw(chart=chart))
+    names = [n for n, _ in d.chart_series]
+    assert names[:7] == [f"acme/u/a{i}" for i in (9, 8, 7, 6, 5, 4, 3)]
+    assert names[7] == "3 more"
+    assert d.chart_series[7][1][-1] == 6_000_000  # a0 + a1 + a2
+    assert d.chart_labels == ["12-30", "12-31", "01-01", "01-02", "01-03", "01-04", "01-05"]
+
+
+def _decode_png(png: bytes) -> tuple[int, int, bytes]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, size = 8, b"", (0, 0)
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, data = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + data)
+        if kind == b"IHDR":
+            size = struct.unpack(">II", data[:8])
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + length
+    return size[0], size[1], zlib.decompress(idat)
+
+
+def test_the_chart_is_a_valid_png_with_each_agent_colour():
+    png = spend_chart(["01-04", "01-05"], [("a", [1_000_000, 2_000_000]), ("b", [0, 500_000])])
+    width, height, pixels = _decode_png(png)
+    assert (width, height) == (640, 320)
+    assert len(pixels) == height * (1 + width * 3)
+    assert bytes(PALETTE[0][1]) in pixels and bytes(PALETTE[1][1]) in pixels
+    assert bytes(PALETTE[2][1]) not in pixels
+
+
+def test_the_digest_of_a_day_is_due_at_digest_time_the_next_day():
+    at_0859 = day_bounds(date(2026, 1, 6), BERLIN)[0] + 8 * H + 59 * 60
+    assert due_day(at_0859, BERLIN, "09:00") == date(2026, 1, 4)
+    assert due_day(at_0859 + 60, BERLIN, "09:00") == date(2026, 1, 5)
+    # the same instant in Tokyo is already the afternoon of the 6th
+    assert due_day(at_0859, ZoneInfo("Asia/Tokyo"), "09:00") == date(2026, 1, 5)
+
+
+def test_a_dst_day_has_23_or_25_hours():
+    spring = day_bounds(date(2026, 3, 29), BERLIN)
+    autumn = day_bounds(date(2026, 10, 25), BERLIN)
+    assert spring[1] - spring[0] == 23 * H
+    assert autumn[1] - autumn[0] == 25 * H
