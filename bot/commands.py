@@ -44,7 +44,13 @@ __all__ = [
 ]
 
 # Modules that register subcommands and actions; each feature adds its own line.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "bot.commands_routing",
+    "bot.commands_breakers",
+    "bot.commands_dedup",
+    "bot.commands_alerts",
+    "bot.commands_jobs",
+]
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000

@@ -1,0 +1,106 @@
+"""The alerts component: consumes events as they commit and ticks the timers.
+
+Started by the process (``Nightshift._build_components``). It handles the events
+left undispatched by a previous run at start, then every event as soon as the bus
+announces its commit, and runs :meth:`AlertEngine.tick` every ``TICK_SECONDS`` on
+the scheduler. Tests drive it directly: ``await component.process()`` and
+``await component.tick()`` after moving a ManualClock.
+
+Example:
+    >>> # alerts = ns.extras["alerts"]
+    >>> # await alerts.tick()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from bot.alerts.engine import BATCH, AlertEngine
+from guards.events import Event
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+    from guards.store import Store
+
+__all__ = ["TICK_SECONDS", "AlertsComponent"]
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 2
+
+
+class AlertsComponent:
+    """Owns the :class:`AlertEngine` of the process (``ns.extras["alerts"]``)."""
+
+    def __init__(self) -> None:
+        self._engine: AlertEngine | None = None
+        self._store: Store | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def engine(self) -> AlertEngine:
+        if self._engine is None:
+            raise RuntimeError("the alerts component is not started")
+        return self._engine
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the alerts component is not started")
+        return self._store
+
+    async def start(self, ns: Nightshift) -> None:
+        self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
+        self._store = ns.store
+        ns.extras["alerts"] = self
+        ns.bus.subscribe(self._on_event)
+        await self.process()  # what a previous run left undispatched
+        self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
+        ns.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=TICK_SECONDS,
+            id="alerts-tick",
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def stop(self, ns: Nightshift) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _on_event(self, event_id: int, event: Event) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.process()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alerts: processing events failed; the tick retries")
+
+    async def process(self) -> int:
+        """Handle every undispatched event; returns how many."""
+        total = 0
+        while True:
+            n = await self.store.write(self.engine.process_pending)
+            total += n
+            if n < BATCH:
+                return total
+
+    async def tick(self) -> dict[str, int]:
+        """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
+        done = await self.store.write(self.engine.tick)
+        if done["events"] >= BATCH:
+            done["events"] += await self.process()
+        return done

@@ -1,0 +1,101 @@
+"""Escalation chains: which step comes next, when, and whom it notifies.
+
+A chain is the policy's ``oncall.escalation`` list of steps ``{notify, after}``;
+``after`` is measured from the start of the chain. A P0 enters at the first step
+(at once), a P1 enters at the second step once it has gone unacknowledged for
+``alerts.p1_escalate_after``. After the last step the chain runs again, from the
+alert's entry step, ``alerts.repeat_escalation`` more times, waiting
+``alerts.repeat_escalation_after`` first.
+
+The position in the chain is one integer, ``round * len(steps) + step``, stored on the
+alert row with the instant it is due (``esc_step``, ``esc_at``): a restart reads them
+and carries on. Each step taken schedules the next one by the gap between their
+``after`` values, so "Escalate now" (taking the next step early) keeps the gaps
+between the remaining steps.
+
+Without an ``escalation`` list, a policy with rotations pages the first rotation.
+
+Example:
+    >>> from guards.config import Policy
+    >>> chain = Chain.from_policy(Policy.model_validate({"oncall": {
+    ...     "rotations": [{"name": "primary", "users": ["U1"]}],
+    ...     "escalation": [{"notify": "rotation:primary", "after": "0m"},
+    ...                    {"notify": "channel", "after": "15m"}]}}))
+    >>> chain.following(0, entry=0)
+    (1, 900)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.alerts.oncall import Override, on_call, rotation_named
+from guards.config import EscalationStep, OnCall, Policy
+
+__all__ = ["Chain", "notify_target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """The escalation chain of a policy, with its repeat settings."""
+
+    steps: tuple[EscalationStep, ...]
+    repeat: int
+    repeat_after: int
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> Chain:
+        steps = tuple(policy.oncall.escalation)
+        if not steps and policy.oncall.rotations:
+            steps = (EscalationStep(notify=f"rotation:{policy.oncall.rotations[0].name}"),)
+        return cls(
+            steps=steps,
+            repeat=policy.alerts.repeat_escalation,
+            repeat_after=policy.alerts.repeat_escalation_after,
+        )
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def entry(self, tier: str) -> int | None:
+        """The position where an alert of ``tier`` enters the chain (None: it does not)."""
+        if not self.steps or tier == "P2":
+            return None
+        return 0 if tier == "P0" else min(1, len(self.steps) - 1)
+
+    def step(self, position: int) -> EscalationStep:
+        return self.steps[position % len(self.steps)]
+
+    def following(self, position: int, *, entry: int) -> tuple[int, int] | None:
+        """The position after ``position`` and the seconds to wait for it; None at the end."""
+        n = len(self.steps)
+        rnd, idx = divmod(position, n)
+        if idx + 1 < n:
+            gap = self.steps[idx + 1].after - self.steps[idx].after
+            return position + 1, max(0, gap)
+        if rnd < self.repeat:
+            return (rnd + 1) * n + entry, self.repeat_after
+        return None
+
+    def describe(self, position: int) -> str:
+        """ "step 2 of 3" (and "round 2" when the chain repeats)."""
+        rnd, idx = divmod(position, len(self.steps))
+        text = f"step {idx + 1} of {len(self.steps)}"
+        return f"{text}, round {rnd + 1}" if rnd else text
+
+
+def notify_target(
+    step: EscalationStep, *, oncall: OnCall, tz: ZoneInfo, now: float, overrides: Iterable[Override]
+) -> str | None:
+    """The Slack user a step pages (None: the step notifies the channel, or names nobody)."""
+    if step.notify == "channel":
+        return None
+    kind, _, name = step.notify.partition(":")
+    if kind == "user":
+        return name
+    rotation = rotation_named(oncall, name)
+    if rotation is None:
+        return None
+    return on_call(rotation, tz, now, overrides).user

@@ -1,0 +1,100 @@
+"""Agent heartbeats: the last sign of life per agent, the watchdog, and uptime.
+
+An agent calls ``POST /v1/heartbeats`` every so often. The watchdog (run by the
+alerts tick) raises :class:`~guards.events.HeartbeatMissed` for an agent not seen for
+``misses_before_alert × timeout_seconds``, once, and :func:`record` raises
+:class:`~guards.events.HeartbeatRestored` when that agent is back. Both are events
+like any other: they become (and resolve) an alert through the event queue.
+
+An agent that says ``status: "stopped"`` in its last heartbeat is shutting down on
+purpose and is not watched until it beats again.
+
+Example:
+    >>> # inside store.write:
+    >>> # record(tx, scope="acme/alice/rss-bot", status="ok", detail=None, now=now)
+    >>> # watchdog(tx, policy.heartbeats, now=now)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from guards.config import Heartbeats
+from guards.events import HeartbeatMissed, HeartbeatRestored
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from guards.store import Store
+
+__all__ = ["STOPPED", "heartbeat_uptime", "record", "watchdog"]
+
+STOPPED = "stopped"
+
+
+def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: float) -> bool:
+    """Store a heartbeat; returns True when it ends a missed-heartbeat alert."""
+    row = tx.one("SELECT missed_at FROM heartbeats WHERE scope = ?", (scope,))
+    tx.execute(
+        "INSERT INTO heartbeats (scope, last_seen, status, detail, first_seen)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (scope) DO UPDATE SET last_seen = excluded.last_seen,"
+        " status = excluded.status, detail = excluded.detail, beats = beats + 1,"
+        " missed_at = NULL",
+        (scope, now, status, detail, now),
+    )
+    if row is None or row[0] is None:
+        return False
+    tx.execute(
+        "UPDATE heartbeat_gaps SET down_until = ? WHERE scope = ? AND down_until IS NULL",
+        (now, scope),
+    )
+    tx.emit(HeartbeatRestored(at=now, scope=scope))
+    return True
+
+
+def watchdog(tx: Tx, config: Heartbeats, *, now: float) -> int:
+    """Raise HeartbeatMissed for every watched agent overdue; returns how many."""
+    timeout = max(1, config.timeout_seconds)
+    overdue = now - config.misses_before_alert * timeout
+    rows = tx.all(
+        "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
+        " AND (status IS NULL OR status != ?) ORDER BY last_seen LIMIT 500",
+        (overdue, STOPPED),
+    )
+    for scope, last_seen in rows:
+        misses = int((now - last_seen) // timeout)
+        tx.execute("UPDATE heartbeats SET missed_at = ? WHERE scope = ?", (now, scope))
+        tx.execute(
+            "INSERT INTO heartbeat_gaps (scope, down_from) VALUES (?, ?)",
+            (scope, last_seen + timeout),
+        )
+        tx.emit(HeartbeatMissed(at=now, scope=scope, last_seen=last_seen, misses=misses))
+    return len(rows)
+
+
+async def heartbeat_uptime(store: Store, *, since: float, until: float) -> dict[str, float]:
+    """Per agent that sent heartbeats: the fraction of ``[since, until)`` it was up.
+
+    An agent counts from its first heartbeat (or ``since``); it is down from when its
+    first missed beat was due until it came back (the gap the watchdog recorded).
+    """
+    if until <= since:
+        return {}
+    agents = await store.fetch(
+        "SELECT scope, first_seen FROM heartbeats WHERE first_seen < ?", (until,)
+    )
+    gaps = await store.fetch(
+        "SELECT scope, down_from, down_until FROM heartbeat_gaps"
+        " WHERE down_from < ? AND (down_until IS NULL OR down_until > ?)",
+        (until, since),
+    )
+    down: dict[str, float] = defaultdict(float)
+    for scope, start, end in gaps:
+        down[scope] += min(until, end if end is not None else until) - max(since, start)
+    out = {}
+    for scope, first_seen in agents:
+        span = until - max(since, first_seen)
+        if span > 0:
+            out[scope] = max(0.0, min(1.0, 1.0 - down[scope] / span))
+    return out

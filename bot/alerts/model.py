@@ -1,0 +1,157 @@
+"""The alert row and the mapping from guard events to alert kinds and fingerprints.
+
+An alert is a *group*: every firing with the same fingerprint (``kind:scope``) while
+the group is open bumps its count instead of making a new alert.
+
+Example:
+    >>> alert_kind("breaker_opened", {"trip": "spend"})
+    'breaker_opened_spend'
+    >>> fingerprint("heartbeat_missed", "acme/a/bot")
+    'heartbeat_missed:acme/a/bot'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "CLEARED_BY",
+    "CONDITION_KINDS",
+    "Alert",
+    "alert_kind",
+    "fingerprint",
+]
+
+ALERT_COLUMNS = (
+    "id, fingerprint, kind, scope, tier, count, first_at, last_at, facts, silence_id,"
+    " was_silenced, channel, posted_at, updated_at, updates, dirty, oncall_user, esc_step,"
+    " esc_at, acked_at, acked_by, resolved_at, resolved_by, resolve_reason"
+)
+
+BREAKER_KINDS = (
+    "breaker_opened_spend",
+    "breaker_opened_failures",
+    "breaker_opened_manual",
+    "half_open_requested",
+)
+
+# Events that clear a condition: they resolve the open alerts of these kinds at their scope.
+CLEARED_BY: dict[str, tuple[str, ...]] = {
+    "breaker_closed": BREAKER_KINDS,
+    "heartbeat_restored": ("heartbeat_missed",),
+    # a new opening is the answer to a trial request (refused, or the trial failed)
+    "breaker_opened": ("half_open_requested",),
+}
+
+# Kinds that resolve when a condition clears; the others resolve after a quiet period.
+CONDITION_KINDS = frozenset(
+    {*BREAKER_KINDS, "heartbeat_missed", "budget_exhausted", "budget_threshold"}
+)
+
+# Events that only clear conditions and never raise an alert themselves.
+_NOT_ALERTS = frozenset({"breaker_closed", "heartbeat_restored"})
+
+
+def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
+    """The alert kind of an event (None: the event raises no alert).
+
+    A breaker opening is ``breaker_opened_spend`` when it tripped on spend rate,
+    ``breaker_opened_manual`` when an operator forced it, else ``breaker_opened_failures``.
+    """
+    if event_kind in _NOT_ALERTS:
+        return None
+    if event_kind == "breaker_opened":
+        trip = payload.get("trip")
+        if trip == "spend":
+            return "breaker_opened_spend"
+        if trip == "manual":
+            return "breaker_opened_manual"
+        return "breaker_opened_failures"
+    return event_kind
+
+
+def fingerprint(kind: str, scope: str) -> str:
+    return f"{kind}:{scope}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert group as stored."""
+
+    id: int
+    fingerprint: str
+    kind: str
+    scope: str
+    tier: str
+    count: int
+    first_at: float
+    last_at: float
+    facts: dict[str, Any]
+    silence_id: int | None
+    was_silenced: bool
+    channel: str | None
+    posted_at: float | None
+    updated_at: float | None
+    updates: int
+    dirty: bool
+    oncall_user: str | None
+    esc_step: int | None
+    esc_at: float | None
+    acked_at: float | None
+    acked_by: str | None
+    resolved_at: float | None
+    resolved_by: str | None
+    resolve_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Alert:
+        return cls(
+            id=row[0],
+            fingerprint=row[1],
+            kind=row[2],
+            scope=row[3],
+            tier=row[4],
+            count=row[5],
+            first_at=row[6],
+            last_at=row[7],
+            facts=json.loads(row[8]),
+            silence_id=row[9],
+            was_silenced=bool(row[10]),
+            channel=row[11],
+            posted_at=row[12],
+            updated_at=row[13],
+            updates=row[14],
+            dirty=bool(row[15]),
+            oncall_user=row[16],
+            esc_step=row[17],
+            esc_at=row[18],
+            acked_at=row[19],
+            acked_by=row[20],
+            resolved_at=row[21],
+            resolved_by=row[22],
+            resolve_reason=row[23],
+        )
+
+    @property
+    def state(self) -> str:
+        """``resolved``, ``silenced``, ``acked`` or ``open``."""
+        if self.resolved_at is not None:
+            return "resolved"
+        if self.silence_id is not None:
+            return "silenced"
+        if self.acked_at is not None:
+            return "acked"
+        return "open"
+
+    @property
+    def post_ref(self) -> str:
+        """The outbox ref of the channel message."""
+        return f"alert:{self.id}:post"
+
+    @property
+    def mtta(self) -> float | None:
+        """Seconds from the first firing to the acknowledgement."""
+        return None if self.acked_at is None else max(0.0, self.acked_at - self.first_at)

@@ -1,0 +1,143 @@
+"""On-call rotations: who is on call at an instant, and when the next hand-off is.
+
+Pure functions over a :class:`~guards.config.Rotation`, a time zone and an instant.
+A hand-off happens at a local wall-clock time (``"mon 09:00"`` for a weekly
+rotation, ``"09:00"`` for a daily one) in the policy's time zone, so it stays at
+09:00 local across daylight-saving changes: the instants are computed from local
+dates, never by adding 7 × 86,400 seconds. A hand-off time that does not exist on a
+spring-forward day (02:30 in Europe/Berlin) happens at the same UTC instant as the
+offset before the change gives (03:30 local).
+
+The first user of the list is on call from the first hand-off at or after the
+rotation's ``start`` date (default 2026-01-05, a Monday); each hand-off passes to the
+next user, cyclically. An override (``/agent oncall override @user 4h``) puts
+another user on call until it ends; the latest active override wins.
+
+Example:
+    >>> from guards.config import Rotation
+    >>> from zoneinfo import ZoneInfo
+    >>> rot = Rotation(name="primary", users=["U1", "U2"], period="week", handoff="mon 09:00")
+    >>> shift_at(rot, ZoneInfo("Europe/Berlin"), 1_767_600_000.0).user  # Mon 5 Jan 2026, 09:00
+    'U1'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from guards.config import OnCall, Rotation
+
+__all__ = ["OnCallNow", "Override", "Shift", "handoffs", "on_call", "rotation_named", "shift_at"]
+
+DEFAULT_START = date(2026, 1, 5)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """One user's turn of a rotation: from one hand-off to the next."""
+
+    rotation: str
+    user: str
+    index: int
+    starts_at: float
+    ends_at: float
+    next_user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A user who takes a rotation from ``starts_at`` until ``ends_at``."""
+
+    rotation: str
+    user: str
+    starts_at: float
+    ends_at: float
+    created_at: float = 0.0
+
+    def active(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallNow:
+    """Who is on call for a rotation now, by schedule or by override."""
+
+    rotation: str
+    user: str
+    shift: Shift
+    override: Override | None
+
+    @property
+    def until(self) -> float:
+        """When this person stops being on call (the override's end or the hand-off)."""
+        return self.override.ends_at if self.override is not None else self.shift.ends_at
+
+
+def _handoff(rotation: Rotation) -> tuple[int | None, int, int]:
+    day, _, clock = rotation.handoff.rpartition(" ")
+    hour, minute = (int(p) for p in clock.split(":"))
+    return (_WEEKDAYS.index(day) if day else None), hour, minute
+
+
+def _instant(day: date, hour: int, minute: int, tz: ZoneInfo) -> float:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
+
+
+def shift_at(rotation: Rotation, tz: ZoneInfo, now: float) -> Shift:
+    """The scheduled shift of ``rotation`` that contains the instant ``now``."""
+    weekday, hour, minute = _handoff(rotation)
+    start = date.fromisoformat(rotation.start) if rotation.start else DEFAULT_START
+    step = 1 if rotation.period == "day" else 7
+    day = datetime.fromtimestamp(now, tz).date()
+    epoch = start
+    if step == 7:
+        target = weekday if weekday is not None else start.weekday()
+        day -= timedelta(days=(day.weekday() - target) % 7)
+        epoch += timedelta(days=(target - start.weekday()) % 7)
+    if _instant(day, hour, minute, tz) > now:
+        day -= timedelta(days=step)
+    index = (day - epoch).days // step
+    users = rotation.users
+    return Shift(
+        rotation=rotation.name,
+        user=users[index % len(users)],
+        index=index,
+        starts_at=_instant(day, hour, minute, tz),
+        ends_at=_instant(day + timedelta(days=step), hour, minute, tz),
+        next_user=users[(index + 1) % len(users)],
+    )
+
+
+def on_call(
+    rotation: Rotation, tz: ZoneInfo, now: float, overrides: Iterable[Override] = ()
+) -> OnCallNow:
+    """Who is on call for ``rotation`` at ``now``: the latest active override, else the shift."""
+    shift = shift_at(rotation, tz, now)
+    active = [o for o in overrides if o.rotation == rotation.name and o.active(now)]
+    override = max(active, key=lambda o: (o.created_at, o.starts_at)) if active else None
+    return OnCallNow(
+        rotation=rotation.name,
+        user=override.user if override else shift.user,
+        shift=shift,
+        override=override,
+    )
+
+
+def rotation_named(oncall: OnCall, name: str) -> Rotation | None:
+    """The rotation called ``name`` (case-insensitive), or None."""
+    for rotation in oncall.rotations:
+        if rotation.name.lower() == name.lower():
+            return rotation
+    return None
+
+
+def handoffs(rotation: Rotation, tz: ZoneInfo, now: float, count: int) -> Sequence[Shift]:
+    """The current shift and the ``count - 1`` after it (for a preview)."""
+    shifts = [shift_at(rotation, tz, now)]
+    while len(shifts) < count:
+        shifts.append(shift_at(rotation, tz, shifts[-1].ends_at))
+    return shifts

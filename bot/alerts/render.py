@@ -1,0 +1,294 @@
+"""Alert messages as Block Kit, and every user-facing string of the alerts feature.
+
+A channel message shows the tier, what happened with its figures, the count of
+firings, who was paged, the state (acknowledged, silenced, resolved) and the
+buttons that still make sense: Acknowledge, Silence 1h, Escalate now, Resolve; a
+half-open request adds Approve trial / Keep open, a budget alert adds Raise budget.
+
+Example:
+    >>> from zoneinfo import ZoneInfo
+    >>> duration(3725)
+    '1h 2m'
+    >>> clock_time(1_767_600_000.0, ZoneInfo("Europe/Berlin"))
+    '09:00'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.model import Alert
+from bot.commands import actions, button, context, header, section
+from guards.money import format_usd
+
+__all__ = [
+    "KIND_TITLES",
+    "Paged",
+    "alert_line",
+    "alert_message",
+    "clock_time",
+    "duration",
+    "summary",
+    "title",
+]
+
+TIER_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡"}
+KIND_TITLES = {
+    "breaker_opened_spend": "Breaker opened on spend rate",
+    "breaker_opened_failures": "Breaker opened on failures",
+    "breaker_opened_manual": "Breaker forced open",
+    "half_open_requested": "Breaker waits for a trial approval",
+    "budget_exhausted": "Budget spent",
+    "budget_threshold": "Budget warning",
+    "overrun": "Spend over its hold",
+    "hold_expired": "Hold expired without a settle",
+    "runaway": "Runaway output",
+    "duplicate_burst": "Burst of duplicates",
+    "heartbeat_missed": "Heartbeat missed",
+    "attempts_exhausted": "Task out of attempts",
+    "scope_violation": "Token used outside its scope",
+    "job_run_cap": "Job hit its run cap",
+    "routing_promoted": "Routing promoted a tier",
+}
+_PERIODS = {"day": "today", "week": "this week", "month": "this month", "total": "in total"}
+
+
+@dataclass(frozen=True, slots=True)
+class Paged:
+    """One escalation step taken: whom it notified (None: the channel) and when."""
+
+    user: str | None
+    at: float
+    step: str
+    manual_by: str | None = None
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: ``45s``, ``12m``, ``1h 2m``, ``3d 4h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h {m}m" if m else f"{h}h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d}d {h}h" if h else f"{d}d"
+
+
+def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None) -> str:
+    """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``."""
+    local = datetime.fromtimestamp(ts, tz)
+    if now is not None and datetime.fromtimestamp(now, tz).date() != local.date():
+        return local.strftime("%a %d %b %H:%M")
+    return local.strftime("%H:%M")
+
+
+def title(alert: Alert) -> str:
+    return KIND_TITLES.get(alert.kind, alert.kind.replace("_", " ").capitalize())
+
+
+def _usd(value: Any) -> str:
+    return format_usd(int(value)) if isinstance(value, int) else "?"
+
+
+def _breaker(f: dict[str, Any]) -> str:
+    text = f"{f.get('reason') or 'breaker opened'}"
+    if f.get("cooldown_seconds"):
+        text += f"; cool-down {duration(f['cooldown_seconds'])}"
+    if f.get("actor"):
+        text += f"; by <@{f['actor']}>"
+    return text
+
+
+def _budget_exhausted(f: dict[str, Any]) -> str:
+    window = str(f.get("window", ""))
+    return (
+        f"{f.get('level', '')} budget is spent {_PERIODS.get(window, window)}:"
+        f" {_usd(f.get('spent_micros'))} spent + {_usd(f.get('held_micros'))} held"
+        f" of {_usd(f.get('limit_micros'))}; a call asking {_usd(f.get('requested_micros'))}"
+        " was refused"
+    )
+
+
+def _budget_threshold(f: dict[str, Any]) -> str:
+    return (
+        f"{f.get('level', '')} {f.get('window', '')} budget passed"
+        f" {float(f.get('fraction', 0)):.0%}: {_usd(f.get('spent_micros'))} spent"
+        f" of {_usd(f.get('limit_micros'))}"
+    )
+
+
+def _overrun(f: dict[str, Any]) -> str:
+    late = " after its hold expired" if f.get("late") else ""
+    return (
+        f"{f.get('reservation_id', '')} charged {_usd(f.get('charged_micros'))}{late} on a"
+        f" {_usd(f.get('held_micros'))} hold: {_usd(f.get('overrun_micros'))} over"
+    )
+
+
+def _heartbeat(f: dict[str, Any], tz: ZoneInfo) -> str:
+    seen = f.get("last_seen")
+    since = f"since {clock_time(seen, tz)}" if isinstance(seen, int | float) else "ever"
+    return f"no heartbeat {since} ({f.get('misses', '?')} missed)"
+
+
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "half_open_requested": lambda f: (
+        f"cool-down over ({f.get('reason', '')}); approve a trial of"
+        f" {f.get('trial_calls', '?')} calls within {_usd(f.get('trial_budget_micros'))}"
+    ),
+    "budget_exhausted": _budget_exhausted,
+    "budget_threshold": _budget_threshold,
+    "overrun": _overrun,
+    "hold_expired": lambda f: (
+        f"{f.get('reservation_id', '')} held {_usd(f.get('held_micros'))} and never settled;"
+        " the hold was released"
+    ),
+    "runaway": lambda f: (
+        f"stream {f.get('stream', '?')}: {f.get('count', '?')} items where about"
+        f" {f.get('expected_count', '?')} were expected"
+    ),
+    "duplicate_burst": lambda f: (
+        f"stream {f.get('stream', '?')}: {f.get('rejected', '?')} duplicates rejected in"
+        f" {duration(f.get('window_seconds', 0))}"
+    ),
+    "attempts_exhausted": lambda f: (
+        f"task {f.get('task_id', '?')} asked for attempt {f.get('attempts', '?')}"
+        f" of {f.get('limit', '?')}"
+    ),
+    "scope_violation": lambda f: (
+        f"token {f.get('token_id', '?')} of {f.get('token_scope', '?')} called {f.get('path', '?')}"
+    ),
+    "job_run_cap": lambda f: (
+        f"job {f.get('job', '?')} ran {f.get('runs', '?')} times this hour"
+        f" (cap {f.get('limit', '?')}); further runs are skipped"
+    ),
+    "routing_promoted": lambda f: (
+        f"intent {f.get('intent', '?')} now routes {f.get('from_tier', '?')} →"
+        f" {f.get('to_tier', '?')} (failure rate {float(f.get('failure_rate', 0)):.0%})"
+    ),
+}
+
+
+def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
+    """One sentence with the figures of the latest firing."""
+    if kind.startswith("breaker_opened"):
+        return _breaker(facts)
+    if kind == "heartbeat_missed":
+        return _heartbeat(facts, tz)
+    if (fmt := _SUMMARIES.get(kind)) is not None:
+        return fmt(facts)
+    return ", ".join(f"{k}: {v}" for k, v in facts.items() if k not in ("at", "scope")) or kind
+
+
+def _state_line(alert: Alert, tz: ZoneInfo, now: float, silence_until: float | None) -> str | None:
+    if alert.resolved_at is not None:
+        by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+        why = f" — {alert.resolve_reason}" if alert.resolve_reason else ""
+        return f"✅ resolved{by} at {clock_time(alert.resolved_at, tz, now=now)}{why}"
+    if alert.silence_id is not None:
+        until = f" until {clock_time(silence_until, tz, now=now)}" if silence_until else ""
+        return f"🔕 silenced{until}; firings are still counted"
+    if alert.acked_at is not None:
+        at = clock_time(alert.acked_at, tz, now=now)
+        mtta = f" ({duration(alert.mtta or 0)} after it fired)"
+        return f"👀 acknowledged by <@{alert.acked_by}> at {at}{mtta}"
+    return None
+
+
+def _buttons(alert: Alert) -> list[dict[str, Any]]:
+    value = str(alert.id)
+    if alert.resolved_at is not None:
+        return []
+    out: list[dict[str, Any]] = []
+    if alert.state == "open":
+        out.append(button("Acknowledge", "alert_ack", value, style="primary"))
+    if alert.state in ("open", "acked"):
+        out.append(button("Silence 1h", "alert_silence_1h", value))
+    if alert.state == "open" and alert.tier != "P2":
+        out.append(button("Escalate now", "alert_escalate", value))
+    if alert.kind == "half_open_requested":
+        agent = str(alert.facts.get("scope") or alert.scope)
+        out.append(button("Approve trial", "breaker_approve", agent, style="primary"))
+        out.append(button("Keep open", "breaker_keep_open", agent))
+    if alert.kind in ("budget_exhausted", "budget_threshold"):
+        out.append(button("Raise budget", "budget_raise", alert.scope))
+    out.append(button("Resolve", "alert_resolve", value, style="danger"))
+    return out
+
+
+def alert_message(
+    alert: Alert,
+    *,
+    tz: ZoneInfo,
+    now: float,
+    paged: list[Paged] | None = None,
+    silence_until: float | None = None,
+    next_step: str | None = None,
+    dm_reason: str | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """The alert as (fallback text, blocks); ``dm_reason`` makes it the page sent to a person."""
+    icon = "✅" if alert.resolved_at is not None else TIER_ICONS.get(alert.tier, "⚪")
+    head = f"{icon} {alert.tier} · {title(alert)}"
+    what = summary(alert.kind, alert.facts, tz)
+    mention = ""
+    if alert.oncall_user and alert.tier == "P0" and alert.state == "open" and not dm_reason:
+        mention = f"<@{alert.oncall_user}> "
+    text = f"{mention}{head} — {alert.scope}: {what}"
+    if dm_reason:
+        text = f"{dm_reason}: {text}"
+    blocks: list[dict[str, Any]] = [header(head)]
+    if dm_reason:
+        blocks.append(section(f"*{dm_reason}*"))
+    blocks.append(section(f"{mention}*{alert.scope}*\n{what}"))
+    facts = [
+        f"#{alert.id}",
+        f"fired {alert.count}×" if alert.count != 1 else "fired once",
+        f"first {clock_time(alert.first_at, tz, now=now)}",
+    ]
+    if alert.count > 1:
+        facts.append(f"last {clock_time(alert.last_at, tz, now=now)}")
+    facts.append(tz.key)
+    blocks.append(context(" · ".join(facts)))
+    if paged:
+        pages = []
+        for p in paged:
+            who = f"<@{p.user}>" if p.user else "the channel"
+            early = f" (Escalate now by <@{p.manual_by}>)" if p.manual_by else ""
+            pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}")
+        blocks.append(context("paged: " + " · ".join(pages)))
+    state = _state_line(alert, tz, now, silence_until)
+    if state:
+        blocks.append(context(state))
+        text += f" [{state}]"
+    elif next_step:
+        blocks.append(context(f"unacknowledged; next: {next_step}"))
+    if buttons := _buttons(alert):
+        blocks.append(actions(*buttons, block_id=f"alert:{alert.id}"))
+    return text, blocks
+
+
+def channel_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
+    """The escalation step that notifies the whole channel."""
+    return (
+        f"<!channel> {alert.tier} #{alert.id} {title(alert)} on {alert.scope} is unacknowledged"
+        f" since {clock_time(alert.first_at, tz, now=now)}; `/agent ack {alert.id}` takes it"
+    )
+
+
+def alert_line(alert: Alert, *, now: float) -> str:
+    """One line for ``/agent alerts``."""
+    age = duration(now - alert.first_at)
+    count = f" ×{alert.count}" if alert.count > 1 else ""
+    state = {
+        "silenced": " · 🔕 silenced",
+        "acked": f" · 👀 acked by <@{alert.acked_by}>",
+        "resolved": " · ✅ resolved",
+    }.get(alert.state, "")
+    return f"`#{alert.id}` {title(alert)} · {alert.scope}{count} · {age} old{state}"

@@ -1,0 +1,103 @@
+"""Alert figures for a time range: what the daily digest shows.
+
+Example:
+    >>> # figures = await alert_summary(store, since=day_start, until=day_end)
+    >>> # figures["tiers"]["P0"]["mtta_seconds"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.alerts.heartbeats import heartbeat_uptime
+from guards.store import Store
+
+__all__ = ["alert_summary", "heartbeat_uptime"]
+
+TIERS = ("P0", "P1", "P2")
+
+
+async def alert_summary(
+    store: Store, *, since: float, until: float, scope: str | None = None
+) -> dict[str, Any]:
+    """Alerts whose first firing falls in ``[since, until)``, by tier (within ``scope``).
+
+    Returns::
+
+        {"since": ..., "until": ...,
+         "total": 7, "firings": 130, "silenced": 2, "open": 1,
+         "tiers": {"P0": {"alerts": 1, "firings": 3, "silenced": 0, "acked": 1,
+                          "resolved": 1, "open": 0, "mtta_seconds": 240.0}, ...},
+         "top": [{"id": 3, "kind": "budget_exhausted", "scope": "acme/a", "tier": "P1",
+                  "count": 90, "state": "resolved", "silenced": False}, ...]}
+
+    ``mtta_seconds`` is the mean time from first firing to acknowledgement of the
+    acknowledged alerts of that tier (None when none was acknowledged); ``silenced``
+    counts alerts that were silenced at any time (recorded, not posted).
+    """
+    where = "first_at >= ? AND first_at < ?"
+    params: tuple[Any, ...] = (since, until)
+    if scope is not None:
+        where += " AND (scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/')"
+        params = (*params, scope, scope, scope)
+    rows = await store.fetch(
+        "SELECT tier, COUNT(*), SUM(count), SUM(was_silenced),"
+        " SUM(acked_at IS NOT NULL), SUM(resolved_at IS NOT NULL),"
+        " AVG(CASE WHEN acked_at IS NOT NULL THEN MAX(0, acked_at - first_at) END)"
+        f" FROM alerts WHERE {where} GROUP BY tier",
+        params,
+    )
+    tiers: dict[str, dict[str, Any]] = {
+        t: {
+            "alerts": 0,
+            "firings": 0,
+            "silenced": 0,
+            "acked": 0,
+            "resolved": 0,
+            "open": 0,
+            "mtta_seconds": None,
+        }
+        for t in TIERS
+    }
+    for tier, n, firings, silenced, acked, resolved, mtta in rows:
+        tiers[tier] = {
+            "alerts": n,
+            "firings": firings or 0,
+            "silenced": silenced or 0,
+            "acked": acked or 0,
+            "resolved": resolved or 0,
+            "open": n - (resolved or 0),
+            "mtta_seconds": float(mtta) if mtta is not None else None,
+        }
+    top = await store.fetch(
+        "SELECT id, kind, scope, tier, count, resolved_at, acked_at, silence_id, was_silenced"
+        f" FROM alerts WHERE {where} ORDER BY tier, count DESC, id LIMIT 10",
+        params,
+    )
+    return {
+        "since": since,
+        "until": until,
+        "total": sum(t["alerts"] for t in tiers.values()),
+        "firings": sum(t["firings"] for t in tiers.values()),
+        "silenced": sum(t["silenced"] for t in tiers.values()),
+        "open": sum(t["open"] for t in tiers.values()),
+        "tiers": tiers,
+        "top": [
+            {
+                "id": r[0],
+                "kind": r[1],
+                "scope": r[2],
+                "tier": r[3],
+                "count": r[4],
+                "state": "resolved"
+                if r[5] is not None
+                else "silenced"
+                if r[7] is not None
+                else "acked"
+                if r[6] is not None
+                else "open",
+                "silenced": bool(r[8]),
+            }
+            for r in top
+        ],
+    }

@@ -1,0 +1,48 @@
+"""``POST /v1/heartbeats``: an agent says it is alive.
+
+Body: ``scope`` (the agent, ``namespace/user/agent``; a conversation scope counts for
+its agent), optional ``status`` (a short word; ``stopped`` means a deliberate shutdown,
+which the watchdog does not alert on) and ``detail``. Answers ``204``. A heartbeat
+from an agent whose missed-heartbeat alert is raised resolves it.
+
+Example:
+    >>> # curl -X POST -H "Authorization: Bearer $TOKEN" \\
+    >>> #   -d '{"scope": "acme/alice/rss-bot", "status": "ok"}' http://127.0.0.1:3000/v1/heartbeats
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field
+
+from bot.alerts.heartbeats import record
+from bot.api import CTX, Body, bearer, parse_scope, read_json
+from guards.store import Tx
+from guards.tokens import authenticate, authorize
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+class HeartbeatBody(Body):
+    scope: str = Field(min_length=1, max_length=400)
+    status: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    detail: str | None = Field(None, max_length=2000)
+
+
+@routes.post("/v1/heartbeats")
+async def post_heartbeat(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    body = await read_json(request, HeartbeatBody)
+    scope = parse_scope(body.scope, min_depth=3)
+    agent = scope.agent() or scope.path
+    raw = bearer(request)
+
+    def beat(tx: Tx) -> None:
+        token = authenticate(tx, raw)
+        authorize(tx, token, scope, path=request.path)
+        record(tx, scope=agent, status=body.status, detail=body.detail, now=tx.clock.now())
+
+    await ns.store.write(beat)
+    return web.Response(status=204)

@@ -1,0 +1,332 @@
+"""Alerts end to end: the real app in Slack HTTP mode against the fake Slack Web API.
+
+Time is a ManualClock; the alert timers run when the test calls ``tick()`` (the
+scheduler's own tick on the wall clock is harmless: it reads the same manual time).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from guards.clock import ManualClock
+from guards.events import BreakerClosed, BreakerOpened, Event, RunawayDetected
+from guards.store import Tx
+from tests.fakes.slack_api import Call, FakeSlack
+from tests.fakes.slack_signing import block_actions_body
+
+BOT = "acme/alice/rss-bot"
+ALERTS = "C0ALERTS"
+ADMIN = "U0ADMIN"
+POLICY = {
+    "admins": [ADMIN],
+    "channels": {"alerts": ALERTS},
+    "budgets": {"defaults": {"agent": {"day": "100.00"}}},
+    "breakers": {"spend_rate": {"max": "2.00", "per_seconds": "10m"}},
+    "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0},
+    "oncall": {
+        "rotations": [
+            {"name": "primary", "users": ["U01", "U02"], "start": "2025-12-29"},
+            {"name": "secondary", "users": ["U04"], "start": "2025-12-29"},
+        ],
+        "escalation": [
+            {"notify": "rotation:primary", "after": "0m"},
+            {"notify": "rotation:secondary", "after": "5m"},
+            {"notify": "channel", "after": "15m"},
+        ],
+    },
+}
+
+
+def alerts_of(slack: Any) -> Any:
+    return slack.app.ns.extras["alerts"]
+
+
+async def emit(app: Any, *events: Event) -> None:
+    def write(tx: Tx) -> None:
+        for e in events:
+            tx.emit(e)
+
+    await app.store.write(write)
+
+
+async def overspend(app: Any, key: str = "k1") -> None:
+    """An agent spends $2.50 in one call: its spend-rate breaker trips (a P0)."""
+    tok = await app.token(BOT)
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={"scope": BOT, "idempotency_key": key, "max_cost_micros": 3_000_000},
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["reservation_id"]
+    s = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"actual_cost_micros": 2_500_000, "outcome": "success"},
+    )
+    assert s.status_code == 200, s.text
+
+
+def dms(fake: FakeSlack, user: str) -> list[Call]:
+    return fake.posts(user)
+
+
+def channel_message(fake: FakeSlack, ts_index: int = 0) -> dict[str, Any]:
+    """The current content of the n-th message posted in the alerts channel."""
+    posts = [c for c in fake.posts(ALERTS) if not c.args.get("thread_ts")]
+    key = (ALERTS, posts[ts_index].response["ts"])
+    return fake.messages[key]
+
+
+async def test_p0_dms_the_primary_escalates_to_the_secondary_then_the_channel(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await overspend(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+    post = fake.posts(ALERTS)[0]
+    assert post.args["text"].startswith("<@U01> 🔴 P0 · Breaker opened on spend rate")
+    assert BOT in post.args["text"]
+    assert "You are paged (primary" in dms(fake, "U01")[0].args["text"]
+    assert dms(fake, "U04") == []
+
+    app.clock.advance(5 * 60)
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: dms(fake, "U04"))
+    assert "secondary, step 2 of 3" in dms(fake, "U04")[0].args["text"]
+
+    app.clock.advance(10 * 60)
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
+    nudge = next(c for c in fake.posts(ALERTS) if c.args.get("thread_ts"))
+    assert nudge.args["thread_ts"] == post.response["ts"] and "<!channel>" in nudge.args["text"]
+    # the message shows whom it paged
+    await fake.wait_for(lambda: "paged:" in json.dumps(channel_message(fake)["blocks"]))
+
+
+async def test_acknowledge_button_stops_the_chain_and_records_mtta(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await overspend(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+    post = fake.posts(ALERTS)[0]
+    app.clock.advance(170)
+    r = await slack.post(
+        block_actions_body(
+            action_id="alert_ack",
+            value="1",
+            user_id="U01",  # on call, not an admin
+            channel=ALERTS,
+            ts=post.response["ts"],
+            blocks=post.args["blocks"],
+            block_id="alert:1",
+        )
+    )
+    assert r.status_code == 200
+    await fake.wait_for(
+        lambda: "acknowledged by <@U01>" in json.dumps(channel_message(fake)["blocks"])
+    )
+    row = (await app.store.fetch("SELECT acked_by, acked_at - first_at FROM alerts"))[0]
+    assert tuple(row) == ("U01", 170)
+    app.clock.advance(3600)
+    await alerts_of(slack).tick()
+    assert dms(fake, "U04") == []
+    assert not any(c.args.get("thread_ts") for c in fake.posts(ALERTS))
+
+
+async def test_a_stranger_cannot_acknowledge_and_is_audited(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    await emit(
+        slack.app,
+        RunawayDetected(
+            at=slack.app.clock.now(), scope=BOT, stream="rss", count=47, expected_count=1
+        ),
+    )
+    await alerts_of(slack).process()
+    reply = await slack.command("ack 1", user="U0STRANGER")
+    assert "Only admins" in reply["text"]
+    row = (await slack.app.store.fetch("SELECT acked_at FROM alerts"))[0]
+    assert row[0] is None
+    audit = await slack.app.store.fetch("SELECT actor, action FROM audit")
+    assert ("U0STRANGER", "refused") in [tuple(a) for a in audit]
+
+
+async def test_a_restart_in_the_middle_of_a_chain_continues_it(slack_http, tmp_path):
+    db = tmp_path / "restart.db"
+    clock = ManualClock()
+    first = await slack_http(POLICY, clock=clock, db=db)
+    fake = first.fake
+    await overspend(first.app)
+    await alerts_of(first).process()
+    await fake.wait_for(lambda: dms(fake, "U01"))
+    clock.advance(4 * 60)
+    await alerts_of(first).tick()
+    await first.app.ns.stop()
+
+    clock.advance(60)  # step 2 falls due while nothing runs
+    second = await slack_http(POLICY, clock=clock, db=db)
+    await alerts_of(second).tick()
+    await fake.wait_for(lambda: dms(fake, "U04"))
+    assert len(fake.posts(ALERTS)) == 1 and len(dms(fake, "U01")) == 1
+    clock.advance(10 * 60)
+    await alerts_of(second).tick()
+    await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
+
+
+async def test_hundred_firings_make_one_post_and_a_bounded_number_of_updates(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    for i in range(100):
+        await emit(
+            app,
+            RunawayDetected(
+                at=app.clock.now(), scope=BOT, stream="rss", count=40 + i, expected_count=1
+            ),
+        )
+        app.clock.advance(0.6)  # 100 firings in a minute
+        if i % 10 == 0:
+            await alerts_of(slack).tick()
+    await alerts_of(slack).process()
+    app.clock.advance(30)
+    await alerts_of(slack).tick()
+    await fake.wait_for(
+        lambda: "fired 100×" in json.dumps(channel_message(fake)["blocks"], ensure_ascii=False)
+    )
+    assert len([c for c in fake.posts(ALERTS) if not c.args.get("thread_ts")]) == 1
+    updates = fake.calls_of("chat.update", ok=True)
+    assert 1 <= len(updates) <= 60 // 30 + 2
+    assert "139 items" in channel_message(fake)["text"]  # the latest firing's figures
+
+
+async def test_a_silence_survives_five_resolve_refire_cycles(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    reply = await slack.command(f"silence {BOT} 1h", user="U01")
+    assert f"silenced {BOT} and below for 1h" in reply["text"]
+    for _ in range(5):
+        await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+        await alerts_of(slack).process()
+        app.clock.advance(300)
+        await emit(app, BreakerClosed(at=app.clock.now(), scope=BOT, reason="trial ok"))
+        await alerts_of(slack).process()
+        app.clock.advance(300)
+        await alerts_of(slack).tick()
+    assert fake.posts(ALERTS) == [] and dms(fake, "U01") == []
+    rows = await app.store.fetch("SELECT was_silenced, resolved_at FROM alerts")
+    assert len(rows) == 5 and all(r[0] == 1 and r[1] is not None for r in rows)
+    digest = await slack.command("alerts")
+    assert f"{BOT} and below" in digest["text"]  # the silence is listed
+    app.clock.advance(1200)  # an hour after the silence was made: it expired
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+
+
+async def test_alerts_lists_open_groups_by_tier_with_counts(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    for _ in range(3):
+        await emit(
+            app,
+            RunawayDetected(at=app.clock.now(), scope=BOT, stream="rss", count=9, expected_count=1),
+        )
+    await emit(
+        app,
+        BreakerOpened(
+            at=app.clock.now(), scope="acme/bob/x", trip="failures", reason="5 failures in a row"
+        ),
+    )
+    await alerts_of(slack).process()
+    app.clock.advance(600)
+    reply = await slack.command("alerts")
+    text = reply["text"]
+    assert text.index("P0:") < text.index("P1:")
+    assert f"`#1` Runaway output · {BOT} ×3 · 10m old" in text
+    assert "`#2` Breaker opened on failures · acme/bob/x · 10m old" in text
+
+
+async def test_oncall_hands_off_at_nine_local_across_the_dst_change(slack_http):
+    berlin = {
+        **POLICY,
+        "timezone": "Europe/Berlin",
+        "oncall": {
+            "rotations": [
+                {"name": "primary", "users": ["U01", "U02"], "handoff": "mon 09:00"},
+            ],
+            "escalation": [{"notify": "rotation:primary", "after": "0m"}],
+        },
+    }
+    # Mon 30 Mar 2026, the day after Berlin moved to summer time: 08:59 CEST = 06:59 UTC
+    clock = ManualClock(datetime(2026, 3, 30, 6, 59, tzinfo=UTC).timestamp())
+    slack = await slack_http(berlin, clock=clock)
+    before = (await slack.command("oncall"))["text"]
+    assert "*primary* (weekly, hand-off mon 09:00): <@U02>" in before  # week 13 of the cycle
+    assert "next hand-off Mon 30 Mar 09:00 CEST → <@U01>" in before
+    clock.advance(60)
+    after = (await slack.command("oncall"))["text"]
+    assert "<@U01>" in after.split("\n")[1]
+    await emit(slack.app, BreakerOpened(at=clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await slack.fake.wait_for(lambda: dms(slack.fake, "U01"))
+    assert dms(slack.fake, "U02") == []
+
+
+async def test_override_puts_someone_else_on_call_and_they_are_paged(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    reply = await slack.command("oncall override <@U09|dana> 4h", user="U01")
+    assert "<@U09> is on call for primary until 04:00" in reply["text"]
+    text = (await slack.command("oncall"))["text"]
+    assert "<@U09> (override until 04:00)" in text
+    await emit(
+        slack.app, BreakerOpened(at=slack.app.clock.now(), scope=BOT, trip="spend", reason="r")
+    )
+    await alerts_of(slack).process()
+    await slack.fake.wait_for(lambda: dms(slack.fake, "U09"))
+    assert slack.fake.posts(ALERTS)[0].args["text"].startswith("<@U09>")
+
+
+async def test_resolve_and_escalate_buttons(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    post = fake.posts(ALERTS)[0]
+    common = {
+        "channel": ALERTS,
+        "ts": post.response["ts"],
+        "blocks": post.args["blocks"],
+        "block_id": "alert:1",
+        "user_id": ADMIN,
+    }
+    await slack.post(block_actions_body(action_id="alert_escalate", value="1", **common))
+    await fake.wait_for(lambda: dms(fake, "U04"))
+    await slack.post(block_actions_body(action_id="alert_resolve", value="1", **common))
+    await fake.wait_for(lambda: "resolved by <@U0ADMIN>" in json.dumps(channel_message(fake)))
+    app.clock.advance(3600)
+    await alerts_of(slack).tick()
+    assert not any(c.args.get("thread_ts") for c in fake.posts(ALERTS))
+
+
+async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await overspend(app)
+    tok = await app.token("acme/bob")
+    r = await app.request(
+        "POST", "/v1/heartbeats", token=tok, json={"scope": "acme/bob/helper", "status": "ok"}
+    )
+    assert r.status_code == 204
+    await alerts_of(slack).process()
+    app.clock.advance(30)
+    text = (await slack.command("status"))["text"]
+    lines = text.split("\n")
+    assert lines[0].startswith("Fleet: 2 agent(s), 1 need a look · open alerts: P0 1")
+    assert lines[1].startswith(f"🔴 `{BOT}` · no heartbeats · ⛔ breaker open")
+    assert "$2.50 today · 1 open alert(s)" in lines[1]
+    assert lines[2] == "🟢 `acme/bob/helper` · ♥ 30s ago (ok) · breaker closed · $0.00 today"

@@ -1,0 +1,110 @@
+"""Heartbeats through HTTP: recorded, watched, alerted when missed, resolved when back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.alerts import heartbeat_uptime
+from guards.clock import ManualClock
+
+BOT = "acme/alice/rss-bot"
+ALERTS = "C0ALERTS"
+POLICY = {
+    "channels": {"alerts": ALERTS},
+    "heartbeats": {"timeout_seconds": "60s", "misses_before_alert": 2},
+    "oncall": {"rotations": [{"name": "ops", "users": ["U01"]}]},
+}
+
+
+async def beat(app: Any, scope: str = BOT, token: str | None = None, **body: Any) -> httpx.Response:
+    tok = token or await app.token("acme/alice")
+    r: httpx.Response = await app.request(
+        "POST", "/v1/heartbeats", token=tok, json={"scope": scope, **body}
+    )
+    return r
+
+
+async def test_heartbeat_is_recorded_and_answers_204(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    r = await beat(app, status="ok", detail="polling 3 feeds")
+    assert r.status_code == 204 and r.content == b""
+    app.clock.advance(10)
+    assert (await beat(app, scope=f"{BOT}/c42")).status_code == 204  # counts for the agent
+    row = (await app.store.fetch("SELECT scope, last_seen, status, beats FROM heartbeats"))[0]
+    assert tuple(row) == (BOT, app.clock.now(), None, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "scope"),
+        ({"scope": "acme"}, "scope"),
+        ({"scope": "acme/alice/bot/c1/x"}, "scope"),
+        ({"scope": BOT, "status": "not a word!"}, "status"),
+        ({"scope": BOT, "detail": "x" * 2001}, "detail"),
+        ({"scope": BOT, "extra": 1}, "extra"),
+    ],
+)
+async def test_bad_heartbeats_are_400_naming_the_field(app_factory, body, field):
+    app = await app_factory(POLICY, clock=ManualClock())
+    tok = await app.token("acme")
+    r = await app.request("POST", "/v1/heartbeats", token=tok, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field
+    assert await app.store.fetch("SELECT * FROM heartbeats") == []
+
+
+async def test_heartbeats_need_a_token_for_the_scope(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    r = await app.request("POST", "/v1/heartbeats", json={"scope": BOT})
+    assert r.status_code == 401
+    other = await app.token("acme/bob")
+    r = await beat(app, token=other)
+    assert r.status_code == 403
+    assert await app.store.fetch("SELECT * FROM heartbeats") == []
+
+
+async def test_missed_heartbeat_alerts_and_resolves_when_it_is_back(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    alerts = app.ns.extras["alerts"]
+    start = app.clock.now()
+    assert (await beat(app)).status_code == 204
+    app.clock.advance(119)  # 2 × 60 s not yet passed
+    await alerts.tick()
+    assert await app.store.fetch("SELECT * FROM alerts") == []
+    status = (await slack.command("status"))["text"]
+    assert BOT in status and "♥ 1m ago" in status and "⚠️ late" in status
+
+    app.clock.advance(1)
+    await alerts.tick()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and fake.posts("U01"))
+    post = fake.posts(ALERTS)[0]
+    assert "Heartbeat missed" in post.args["text"] and "(2 missed)" in post.args["text"]
+    app.clock.advance(60)
+    await alerts.tick()  # still missing: no second alert
+    assert len(fake.posts(ALERTS)) == 1
+    assert "💔 heartbeat missed" in (await slack.command("status"))["text"]
+
+    assert (await beat(app, status="ok")).status_code == 204
+    await alerts.process()
+    key = (ALERTS, post.response["ts"])
+    await fake.wait_for(lambda: "resolved" in json.dumps(fake.messages[key]))
+    assert "heartbeat is back" in fake.messages[key]["text"]
+    assert len(fake.posts(ALERTS)) == 1
+
+    # down from when the first beat was overdue (60 s) until it came back (180 s)
+    uptime = await heartbeat_uptime(app.store, since=start, until=start + 240)
+    assert uptime == {BOT: pytest.approx(1 - 120 / 240)}
+
+
+async def test_a_stopped_agent_is_not_watched(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    await beat(app, status="stopped")
+    app.clock.advance(3600)
+    await app.ns.extras["alerts"].tick()
+    assert await app.store.fetch("SELECT * FROM alerts") == []

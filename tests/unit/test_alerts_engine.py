@@ -1,0 +1,480 @@
+"""The alert engine on a real SQLite store: events in, alert rows and outbox rows out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.alerts import operations as ops
+from bot.alerts.engine import AlertEngine
+from bot.alerts.summary import alert_summary
+from guards.config import Policy
+from guards.errors import InvalidInput, NotFound
+from guards.events import (
+    BreakerClosed,
+    BreakerOpened,
+    BudgetExhausted,
+    Event,
+    HalfOpenRequested,
+    HoldExpired,
+    Overrun,
+    RunawayDetected,
+)
+from guards.ledger import Ledger
+from guards.store import Store, Tx
+
+AGENT = "acme/alice/rss-bot"
+POLICY = {
+    "timezone": "Europe/Berlin",
+    "channels": {"alerts": "C0ALERTS"},
+    "budgets": {"defaults": {"agent": {"day": "5.00"}, "namespace": {"day": "0.000001"}}},
+    "alerts": {"update_interval_seconds": "30s", "p1_escalate_after": "30m"},
+    "oncall": {
+        "rotations": [
+            {"name": "primary", "users": ["U01", "U02"], "start": "2025-12-29"},
+            {"name": "secondary", "users": ["U04"]},
+        ],
+        "escalation": [
+            {"notify": "rotation:primary", "after": "0m"},
+            {"notify": "rotation:secondary", "after": "5m"},
+            {"notify": "channel", "after": "15m"},
+        ],
+    },
+}
+
+
+def make(extra: dict[str, Any] | None = None) -> AlertEngine:
+    policy = Policy.model_validate({**POLICY, **(extra or {})})
+    return AlertEngine(policy=policy, ledger=Ledger(policy=policy))
+
+
+def opened(store: Store, scope: str = AGENT, trip: str = "spend") -> BreakerOpened:
+    return BreakerOpened(
+        at=store.clock.now(), scope=scope, trip=trip, reason="spend rate $2.40 in 10m"
+    )
+
+
+async def emit(store: Store, *events: Event) -> None:
+    def write(tx: Tx) -> None:
+        for e in events:
+            tx.emit(e)
+
+    await store.write(write)
+
+
+async def run(store: Store, engine: AlertEngine) -> int:
+    return await store.write(engine.process_pending)
+
+
+async def outbox(store: Store) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    rows = await store.fetch("SELECT method, channel, args, ref FROM outbox ORDER BY id")
+    return [(r["method"], r["channel"], json.loads(r["args"]), r["ref"]) for r in rows]
+
+
+async def alerts(store: Store) -> list[Any]:
+    return await store.fetch("SELECT * FROM alerts ORDER BY id")
+
+
+async def test_p0_posts_with_a_mention_dms_the_primary_and_arms_the_chain(store):
+    engine = make()
+    await emit(store, opened(store))
+    assert await run(store, engine) == 1
+    out = await outbox(store)
+    assert [(m, c) for m, c, _, _ in out] == [
+        ("chat.postMessage", "C0ALERTS"),
+        ("chat.postMessage", "U01"),
+    ]
+    post = out[0][2]
+    assert post["text"].startswith(
+        "<@U01> 🔴 P0 · Breaker opened on spend rate — acme/alice/rss-bot"
+    )
+    assert "spend rate $2.40 in 10m" in post["text"]
+    actions = next(b for b in post["blocks"] if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "alert_ack",
+        "alert_silence_1h",
+        "alert_escalate",
+        "alert_resolve",
+    ]
+    assert {e["value"] for e in actions["elements"]} == {"1"}
+    assert out[0][3] == "alert:1:post"
+    assert out[1][2]["text"].startswith("You are paged (primary, step 1 of 3)")
+    [row] = await alerts(store)
+    assert (row["tier"], row["esc_step"], row["esc_at"]) == ("P0", 1, store.clock.now() + 300)
+    events = await store.fetch("SELECT dispatched_at FROM events")
+    assert all(e[0] is not None for e in events)
+    assert await run(store, engine) == 0  # idempotent: nothing left
+
+
+async def test_unacknowledged_p0_escalates_to_secondary_then_channel_then_the_chain_ends(store):
+    engine = make({"alerts": {"repeat_escalation": 0}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(299)
+    await store.write(engine.tick)
+    assert len(await outbox(store)) == 2
+    store.clock.advance(1)
+    await store.write(engine.tick)
+    out = await outbox(store)
+    assert out[2][:2] == ("chat.postMessage", "U04")
+    store.clock.advance(600)
+    await store.write(engine.tick)
+    out = await outbox(store)
+    nudge = [o for o in out if o[2].get("thread_ts")]
+    assert len(nudge) == 1
+    assert nudge[0][2]["thread_ts"] == "$ref:alert:1:post.ts"
+    assert "<!channel>" in nudge[0][2]["text"]
+    # the chain ran out (no repeat): nobody else is notified however long we wait
+    store.clock.advance(7200)
+    await store.write(engine.tick)
+    posts = [o for o in await outbox(store) if o[0] == "chat.postMessage"]
+    assert len(posts) == 4
+    assert (await alerts(store))[0]["esc_at"] is None
+
+
+async def test_the_chain_repeats_after_its_last_step(store):
+    engine = make({"alerts": {"repeat_escalation": 1, "repeat_escalation_after": "10m"}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    for _ in range(4):
+        store.clock.advance(300)
+        await store.write(engine.tick)
+    store.clock.advance(600)
+    await store.write(engine.tick)
+    targets = await store.fetch("SELECT target, step FROM escalations ORDER BY id")
+    assert [tuple(t) for t in targets] == [("U01", 0), ("U04", 1), (None, 2), ("U01", 3)]
+
+
+async def test_ack_stops_the_chain_records_mtta_and_updates_post_and_dms(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(120)
+    alert, new = await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
+    assert new and alert.mtta == 120 and alert.esc_at is None
+    out = await outbox(store)
+    updates = [o for o in out if o[0] == "chat.update"]
+    assert {u[2]["ts"] for u in updates} == {"$ref:alert:1:post.ts", "$ref:alert:1:dm:1.ts"}
+    assert all("acknowledged by <@U01>" in u[2]["text"] for u in updates)
+    assert all(
+        "alert_ack" not in json.dumps(u[2]["blocks"]) for u in updates
+    )  # no Acknowledge button any more
+    store.clock.advance(3600)
+    await store.write(engine.tick)
+    assert len([o for o in await outbox(store) if o[0] == "chat.postMessage"]) == 2
+    _, again = await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U02"))
+    assert not again
+    audit = await store.fetch("SELECT actor, action FROM audit")
+    assert [tuple(a) for a in audit] == [("U01", "alert.ack")]
+
+
+async def test_hundred_firings_make_one_post_and_bounded_updates(store):
+    engine = make()
+    for _ in range(100):
+        await emit(store, opened(store))
+        await run(store, engine)
+        store.clock.advance(0.5)  # 100 firings in 50 s
+        await store.write(engine.tick)
+    store.clock.advance(30)
+    await store.write(engine.tick)
+    out = await outbox(store)
+    channel = [o for o in out if o[1] == "C0ALERTS"]
+    posts = [o for o in channel if o[0] == "chat.postMessage" and not o[2].get("thread_ts")]
+    updates = [o for o in channel if o[0] == "chat.update"]
+    assert len(posts) == 1
+    assert 1 <= len(updates) <= 50 // 30 + 2
+    assert "fired 100×" in json.dumps(updates[-1][2]["blocks"], ensure_ascii=False)
+    [row] = await alerts(store)
+    assert row["count"] == 100
+
+
+async def test_p2_is_recorded_not_posted(store):
+    engine = make()
+    await emit(
+        store,
+        HoldExpired(at=store.clock.now(), scope=AGENT, reservation_id="res_1", held_micros=10),
+    )
+    await run(store, engine)
+    assert await outbox(store) == []
+    [row] = await alerts(store)
+    assert (row["kind"], row["tier"], row["posted_at"]) == ("hold_expired", "P2", None)
+
+
+async def test_p1_posts_and_enters_the_chain_at_its_second_step(store):
+    engine = make()
+    await emit(store, opened(store, trip="failures"))
+    await run(store, engine)
+    out = await outbox(store)
+    assert [(m, c) for m, c, _, _ in out] == [("chat.postMessage", "C0ALERTS")]
+    assert "<@" not in out[0][2]["text"]
+    store.clock.advance(1799)
+    await store.write(engine.tick)
+    assert len(await outbox(store)) == 1
+    store.clock.advance(1)
+    await store.write(engine.tick)
+    dms = [o for o in await outbox(store) if o[1] == "U04"]
+    assert len(dms) == 1 and "secondary, step 2 of 3" in dms[0][2]["text"]
+
+
+async def test_breaker_closed_resolves_and_the_message_turns_resolved(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(60)
+    await emit(store, BreakerClosed(at=store.clock.now(), scope=AGENT, reason="clean trial"))
+    await run(store, engine)
+    [row] = await alerts(store)
+    assert row["resolved_at"] == store.clock.now() and row["esc_at"] is None
+    update = next(o for o in await outbox(store) if o[0] == "chat.update")
+    assert update[2]["text"].startswith("✅")
+    assert "resolved" in update[2]["text"] and "clean trial" in update[2]["text"]
+    assert not [b for b in update[2]["blocks"] if b["type"] == "actions"]
+    # a new opening is a new alert with a new post
+    await emit(store, opened(store))
+    await run(store, engine)
+    assert [r["id"] for r in await alerts(store)] == [1, 2]
+
+
+async def test_a_silence_by_scope_holds_across_five_resolve_refire_cycles(store):
+    engine = make()
+    made = await store.write(
+        lambda tx: ops.silence(engine, tx, target="acme/alice", seconds=3600, actor="U01")
+    )
+    assert made.matches == "acme/alice and below"
+    for _ in range(5):
+        await emit(store, opened(store))
+        await run(store, engine)
+        store.clock.advance(60)
+        await emit(store, BreakerClosed(at=store.clock.now(), scope=AGENT, reason="ok"))
+        await run(store, engine)
+        store.clock.advance(60)
+    assert await outbox(store) == []
+    rows = await alerts(store)
+    assert len(rows) == 5 and all(r["was_silenced"] and r["resolved_at"] for r in rows)
+    figures = await alert_summary(store, since=0, until=store.clock.now() + 1)
+    assert figures["silenced"] == 5 and figures["tiers"]["P0"]["alerts"] == 5
+    # after the silence expires, the next opening pages again
+    store.clock.advance(3600)
+    await emit(store, opened(store))
+    await run(store, engine)
+    assert [o[1] for o in await outbox(store)] == ["C0ALERTS", "U01"]
+
+
+async def test_silence_button_on_an_open_alert_stops_its_chain_and_expiry_posts_again(store):
+    engine = make()
+    await emit(
+        store,
+        RunawayDetected(
+            at=store.clock.now(), scope=AGENT, stream="rss", count=47, expected_count=1
+        ),
+    )
+    await run(store, engine)
+    made = await store.write(
+        lambda tx: ops.silence(engine, tx, target="#1", seconds=3600, actor="U1")
+    )
+    assert made.silenced == [1] and made.matches == f"runaway:{AGENT}"
+    before = await outbox(store)
+    assert "silenced until" in before[-1][2]["text"]
+    store.clock.advance(1800)
+    await store.write(engine.tick)
+    assert len(await outbox(store)) == len(before)  # no escalation while silenced
+    # it keeps firing; when the silence ends it is shown and paged again
+    await emit(
+        store,
+        RunawayDetected(
+            at=store.clock.now(), scope=AGENT, stream="rss", count=50, expected_count=1
+        ),
+    )
+    await run(store, engine)
+    store.clock.advance(1801)
+    await store.write(engine.tick)
+    after = (await outbox(store))[len(before) :]
+    assert ("chat.update", "C0ALERTS") in [(m, c) for m, c, _, _ in after]
+    assert ("chat.postMessage", "U01") in [(m, c) for m, c, _, _ in after]
+
+
+async def test_budget_alert_resolves_when_the_limit_is_raised(store):
+    engine = make()
+    exhausted = BudgetExhausted(
+        at=store.clock.now(),
+        scope=AGENT,
+        level="agent",
+        window="day",
+        limit_micros=5_000_000,
+        spent_micros=5_000_000,
+        held_micros=0,
+        requested_micros=100_000,
+    )
+    await emit(store, exhausted)
+    await run(store, engine)
+    post = (await outbox(store))[0][2]
+    assert "budget_raise" in json.dumps(post["blocks"])
+    await store.write(engine.tick)
+    assert (await alerts(store))[0]["resolved_at"] is None
+    ledger = engine.ledger
+    assert ledger is not None
+    await store.write(
+        lambda tx: ledger.set_limit(
+            tx, scope=AGENT, window="day", limit_micros=8_000_000, actor="U1"
+        )
+    )
+    await store.write(engine.tick)
+    row = (await alerts(store))[0]
+    assert row["resolved_at"] is not None and "raised to $8.00" in row["resolve_reason"]
+
+
+async def test_budget_alert_resolves_when_its_window_turns(store):
+    engine = make()
+    await emit(
+        store,
+        BudgetExhausted(
+            at=store.clock.now(),
+            scope="acme",
+            level="namespace",
+            window="day",
+            limit_micros=1,
+            spent_micros=1,
+            held_micros=0,
+            requested_micros=1,
+        ),
+    )
+    await run(store, engine)
+    store.clock.advance(22 * 3600)  # 2026-01-01 22:00 UTC is 23:00 in Berlin
+    await store.write(engine.tick)
+    assert (await alerts(store))[0]["resolved_at"] is None
+    store.clock.advance(3600)
+    await store.write(engine.tick)
+    assert (await alerts(store))[0]["resolve_reason"] == "a new day began"
+
+
+async def test_event_without_a_condition_resolves_after_a_quiet_hour_unless_unacked_p0(store):
+    engine = make()
+    await emit(
+        store,
+        Overrun(
+            at=store.clock.now(),
+            scope=AGENT,
+            reservation_id="res_1",
+            held_micros=1,
+            charged_micros=3,
+            overrun_micros=2,
+            late=False,
+        ),
+    )
+    await emit(
+        store,
+        RunawayDetected(at=store.clock.now(), scope=AGENT, stream="s", count=9, expected_count=1),
+    )
+    await run(store, engine)
+    store.clock.advance(3600)
+    await store.write(engine.tick)
+    rows = {r["kind"]: r for r in await alerts(store)}
+    assert rows["overrun"]["resolved_at"] is not None
+    assert rows["runaway"]["resolved_at"] is None
+
+
+async def test_half_open_request_offers_trial_buttons_and_a_reopening_resolves_it(store):
+    engine = make()
+    await emit(
+        store,
+        HalfOpenRequested(
+            at=store.clock.now(),
+            scope=AGENT,
+            reason="cool-down",
+            trial_calls=3,
+            trial_budget_micros=500_000,
+        ),
+    )
+    await run(store, engine)
+    post = (await outbox(store))[0][2]
+    buttons = {
+        e["action_id"]: e["value"]
+        for b in post["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+    assert buttons["breaker_approve"] == AGENT and buttons["breaker_keep_open"] == AGENT
+    await emit(store, opened(store, trip="trial"))
+    await run(store, engine)
+    rows = await alerts(store)
+    assert rows[0]["resolved_at"] is not None and rows[1]["kind"] == "breaker_opened_failures"
+
+
+async def test_a_broken_event_does_not_block_the_queue(store):
+    engine = make()
+
+    def bad(tx):
+        tx.execute(
+            "INSERT INTO events (at, kind, scope, payload) VALUES (0, 'runaway', ?, '[]')", (AGENT,)
+        )
+
+    await store.write(bad)
+    await emit(store, opened(store))
+    assert await run(store, engine) == 2
+    assert len(await alerts(store)) == 1
+
+
+async def test_escalate_now_jumps_to_the_next_step_and_keeps_the_gaps(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(10)
+    who = await store.write(lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U01"))
+    assert who == "U04"
+    row = (await alerts(store))[0]
+    assert row["esc_step"] == 2 and row["esc_at"] == store.clock.now() + 600
+    esc = await store.fetch("SELECT target, manual_by FROM escalations ORDER BY id")
+    assert [tuple(e) for e in esc] == [("U01", None), ("U04", "U01")]
+
+
+async def test_summary_counts_tiers_and_mtta(store):
+    engine = make()
+    await emit(store, opened(store), opened(store, scope="acme/bob/x"))
+    await run(store, engine)
+    store.clock.advance(60)
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
+    store.clock.advance(60)
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
+    figures = await alert_summary(store, since=0, until=store.clock.now())
+    p0 = figures["tiers"]["P0"]
+    assert (p0["alerts"], p0["acked"], p0["mtta_seconds"]) == (2, 2, 90.0)
+    assert figures["tiers"]["P1"]["mtta_seconds"] is None
+
+
+async def test_summary_of_one_namespace(store):
+    engine = make()
+    await emit(
+        store, opened(store), opened(store, scope="acme2/bob/x"), opened(store, scope="acme")
+    )
+    await run(store, engine)
+    figures = await alert_summary(store, since=0, until=store.clock.now() + 1, scope="acme")
+    assert figures["total"] == 2
+    assert {t["scope"] for t in figures["top"]} == {AGENT, "acme"}
+
+
+async def test_a_failed_trial_bumps_the_breaker_alert_it_belongs_to(store):
+    engine = make()
+    await emit(store, opened(store, trip="spend"))
+    await emit(store, opened(store, trip="trial"))
+    await run(store, engine)
+    [row] = await alerts(store)
+    assert (row["kind"], row["count"]) == ("breaker_opened_spend", 2)
+
+
+async def test_silence_targets_are_validated(store):
+    engine = make()
+    made = await store.write(
+        lambda tx: ops.silence(engine, tx, target="model:claude-haiku-4-5", seconds=60, actor="U1")
+    )
+    assert made.matches == "model:claude-haiku-4-5 and below"
+    for target, seconds in (("not a scope!", 60), (AGENT, 0), ("runaway:bad path", 60)):
+        with pytest.raises(InvalidInput):
+            await store.write(
+                lambda tx, t=target, s=seconds: ops.silence(
+                    engine, tx, target=t, seconds=s, actor="U1"
+                )
+            )
+    with pytest.raises(NotFound):
+        await store.write(lambda tx: ops.silence(engine, tx, target="#99", seconds=60, actor="U1"))
