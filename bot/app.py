@@ -85,25 +85,40 @@ class Nightshift:
     def _build_components(self) -> list[Component]:
         """The features this process hosts, in start order."""
         from bot.alerts import AlertsComponent
+        from bot.digest.poster import DigestPoster
         from bot.jobs.guard import EngineBreakers
         from bot.jobs.runner import JobRunner
         from bot.slack import transport_components
 
         # Refuses a runaway job (PolicyError, naming it) before anything starts.
-        jobs = JobRunner(self.policy, now=self.clock.now(), breakers=EngineBreakers(self.breakers))
+        jobs = JobRunner(
+            self.policy,
+            now=self.clock.now(),
+            breakers=EngineBreakers(self.breakers),
+            source=self.settings.config,
+        )
         # The outbox worker and the Slack/shell transport chosen from settings.transport.
         # Alerts after the outbox: a restart's backlog of events is handled at start.
-        return [*transport_components(self), AlertsComponent(), jobs]
+        return [*transport_components(self), AlertsComponent(), jobs, DigestPoster()]
 
     async def start(self) -> None:
+        """Open the store, start every component, then serve. A failure undoes what started."""
+        load_commands()
+        # Built before the database is opened: a refused job or a bad policy stops here.
+        self.components = self._build_components()
         self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
         self.store.before_batch.append(self.ledger.expire_due)
         self.store.on_rollback.append(self.ledger.forget)
         self.breakers.attach(self.store)
-        load_commands()
-        self.components = self._build_components()
-        for component in self.components:
-            await component.start(self)
+        started: list[Component] = []
+        try:
+            for component in self.components:
+                await component.start(self)
+                started.append(component)
+        except BaseException:
+            self.components = started
+            await self.stop()
+            raise
         self.scheduler.add_job(
             self.sweep,
             "interval",

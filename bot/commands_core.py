@@ -1,11 +1,332 @@
-"""Core ``/agent`` subcommands: help, budget, status, audit."""
+"""Core ``/agent`` subcommands: help, budget, budget set, audit; the Raise budget modal.
+
+Example:
+    >>> # /agent budget acme/alice/rss-bot
+    >>> # /agent budget set acme/alice/rss-bot $5 day
+    >>> # /agent audit 20
+"""
 
 from __future__ import annotations
 
-from bot.commands import Context, Reply, help_reply, subcommand
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.commands import (
+    ActionResult,
+    Context,
+    Reply,
+    UsageError,
+    action,
+    bar,
+    clip,
+    context,
+    header,
+    help_reply,
+    section,
+    subcommand,
+)
+from guards.config import WINDOWS
+from guards.errors import InvalidInput
+from guards.ledger import Usage
+from guards.money import format_usd, parse_usd
+from guards.scopes import Scope, ScopeError
+from guards.store import Tx
+
+__all__ = [
+    "VIEW_SUBMISSIONS",
+    "budget_raise_view",
+    "by_whom",
+    "clock_time",
+    "parse_scope_arg",
+    "submit_budget_raise",
+]
+
+MAX_AUDIT = 50
+BUDGET_RAISE_MODAL = "budget_raise_modal"
+
+
+# -- shared helpers -----------------------------------------------------------------------
+
+
+def clock_time(ctx: Context, ts: float | None = None) -> str:
+    """``03:17`` in the policy's time zone (with the date when it is not today)."""
+    tz = ZoneInfo(ctx.ns.policy.timezone)
+    now = datetime.fromtimestamp(ctx.ns.clock.now(), tz=tz)
+    when = datetime.fromtimestamp(ts if ts is not None else ctx.ns.clock.now(), tz=tz)
+    return when.strftime("%H:%M" if when.date() == now.date() else "%b %d %H:%M")
+
+
+def by_whom(ctx: Context) -> str:
+    """``by <@U1> at 03:17``: the tail of every "done" line."""
+    return f"by <@{ctx.user_id}> at {clock_time(ctx)}"
+
+
+def parse_scope_arg(text: str, *, min_depth: int = 1) -> Scope:
+    try:
+        return Scope.parse(text, min_depth=min_depth)
+    except ScopeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _parse_amount(text: str) -> int:
+    try:
+        micros = parse_usd(text)
+    except ValueError as exc:
+        raise InvalidInput("amount", f"{text[:40]!r} is not an amount: {exc}") from None
+    return micros
+
+
+def _parse_window(text: str) -> str:
+    window = text.lower()
+    if window not in WINDOWS:
+        raise InvalidInput(
+            "window", f"the window is one of {', '.join(WINDOWS)}, not {text[:20]!r}"
+        )
+    return window
+
+
+# -- help -------------------------------------------------------------------------------
 
 
 @subcommand("help", usage="help")
 async def cmd_help(ctx: Context, args: list[str]) -> Reply:
     """Lists the subcommands."""
     return help_reply()
+
+
+# -- budget -----------------------------------------------------------------------------
+
+
+def window_line(window: str, u: dict[str, Any]) -> str:
+    """One window of one level, e.g. ``day ▓▓▓▓░░░░░░ 42% · $4.20 of $10.00 · $5.50 left``."""
+    spent, held, limit = u["spent_micros"], u["held_micros"], u["limit_micros"]
+    name = f"`{window:<5}`"
+    held_note = f" + {format_usd(held)} held" if held else ""
+    if limit is None:
+        return f"{name} no limit · {format_usd(spent)} spent{held_note}"
+    used = spent + held
+    pct = min(999, round(100 * used / limit)) if limit else 100
+    return (
+        f"{name} {bar(used / limit if limit else 1.0)} {pct}% · {format_usd(spent)}{held_note}"
+        f" of {format_usd(limit)} · {format_usd(u['remaining_micros'] or 0)} left"
+    )
+
+
+def _tightest(windows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    limited = [(w, u) for w, u in windows.items() if u["limit_micros"]]
+    if limited:
+        return max(
+            limited,
+            key=lambda wu: (wu[1]["spent_micros"] + wu[1]["held_micros"]) / wu[1]["limit_micros"],
+        )
+    return ("day", windows.get("day") or next(iter(windows.values())))
+
+
+def _tree_reply(tree: dict[str, Any]) -> Reply:
+    blocks = [
+        header(f"Budget: {tree['scope']}"),
+        context(f"windows follow {tree['timezone']} · most restrictive level governs"),
+    ]
+    lines = [f"*Budget: {tree['scope']}*"]
+    for level in tree["levels"]:
+        body = "\n".join(window_line(w, u) for w, u in level["windows"].items())
+        text = f"*{level['scope']}* · {level['level']}\n{body}"
+        blocks.append(section(text))
+        lines.append(text)
+    children = tree["children"]
+    if children:
+        rows = []
+        for child in children:
+            if not child["windows"]:
+                continue
+            window, u = _tightest(child["windows"])
+            rows.append(f"• `{child['scope'].rsplit('/', 1)[-1]}` {window_line(window, u)}")
+        text = clip(f"*Below {tree['scope']}* ({len(children)})\n" + "\n".join(rows))
+        blocks.append(section(text))
+        lines.append(text)
+    return Reply(text="\n".join(lines), blocks=blocks)
+
+
+def _namespaces(ctx: Context, tx: Tx) -> list[dict[str, Any]]:
+    known = {r[0] for r in tx.all("SELECT path FROM scopes WHERE depth = 1")}
+    known.update(p for p in ctx.ns.policy.budgets.scopes if "/" not in p)
+    now = tx.clock.now()
+    out = []
+    for path in sorted(known)[:40]:
+        usages: list[Usage] = ctx.ns.ledger.usage(tx, Scope(path), now=now)
+        out.append({"scope": path, "windows": {u.window: u.as_json() for u in usages}})
+    return out
+
+
+@subcommand("budget", usage="budget [scope] · budget set <scope> <amount> <day|week|month|total>")
+async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
+    """Limit, spent, held and remaining per level and window, with bars; `set` changes one."""
+    if args and args[0].lower() == "set":
+        return await _budget_set(ctx, args[1:])
+    if len(args) > 1:
+        raise UsageError("`budget` takes at most one scope")
+    if not args:
+        spaces = await ctx.ns.store.write(lambda tx: _namespaces(ctx, tx))
+        if not spaces:
+            return Reply.text_only(
+                "No budgets or agent activity yet. Agents appear with their first reservation;"
+                " limits come from the policy file or `/agent budget set`."
+            )
+        lines = ["*Budgets by namespace* (details: `/agent budget <scope>`)"]
+        for ns in spaces:
+            body = "\n".join(window_line(w, u) for w, u in ns["windows"].items())
+            lines.append(f"*{ns['scope']}*\n{body}")
+        return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
+    scope = parse_scope_arg(args[0])
+    tree = await ctx.ns.store.write(lambda tx: ctx.ns.ledger.usage_tree(tx, scope))
+    return _tree_reply(tree)
+
+
+async def _budget_set(ctx: Context, args: list[str]) -> Reply:
+    if len(args) != 3:
+        raise UsageError("`budget set` needs a scope, an amount and a window")
+    scope = parse_scope_arg(args[0])
+    try:
+        micros = _parse_amount(args[1])
+        window = _parse_window(args[2])
+    except InvalidInput as exc:
+        raise UsageError(exc.message) from None
+    await ctx.require_admin("change budgets")
+    before = await ctx.ns.store.write(
+        lambda tx: ctx.ns.ledger.set_limit(
+            tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor
+        )
+    )
+    was = format_usd(before) if before is not None else "no limit"
+    text = (
+        f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
+        f" to *{format_usd(micros)}* (was {was})"
+    )
+    return Reply.text_only(text, ephemeral=False)
+
+
+# -- audit ------------------------------------------------------------------------------
+
+
+def _audit_value(action: str, value: str | None) -> str:
+    if value is None:
+        return "—"
+    if action.startswith("budget") and value.isdigit():
+        return format_usd(int(value))
+    return value
+
+
+@subcommand("audit", usage="audit [n]")
+async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
+    """The last changes and refusals: who, what, before → after, when."""
+    if len(args) > 1:
+        raise UsageError()
+    n = 10
+    if args:
+        if not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_AUDIT:
+            raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
+        n = int(args[0])
+    rows = await ctx.ns.store.fetch(
+        "SELECT at, actor, action, target, before, after, detail FROM audit"
+        " ORDER BY id DESC LIMIT ?",
+        (n,),
+    )
+    if not rows:
+        return Reply.text_only("No changes recorded yet.")
+    lines = [f"*Last {len(rows)} change{'s' if len(rows) != 1 else ''}*"]
+    for at, actor, act, target, before, after, detail in rows:
+        line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{target}`"
+        if before is not None or after is not None:
+            line += f": {_audit_value(act, before)} → {_audit_value(act, after)}"
+        if detail:
+            line += f" ({detail})"
+        lines.append(line)
+    text = clip("\n".join(lines))
+    return Reply(text=text, blocks=[section(text)])
+
+
+# -- Raise budget button and modal ----------------------------------------------------------
+
+
+def budget_raise_view(scope: str, limits: dict[str, int]) -> dict[str, Any]:
+    """The modal of the Raise budget button: amount and window, for one scope."""
+    current = ", ".join(f"{w} {format_usd(v)}" for w, v in limits.items()) or "no limits"
+    options = [{"text": {"type": "plain_text", "text": w}, "value": w} for w in WINDOWS]
+    return {
+        "type": "modal",
+        "callback_id": BUDGET_RAISE_MODAL,
+        "private_metadata": scope,
+        "title": {"type": "plain_text", "text": "Raise budget"},
+        "submit": {"type": "plain_text", "text": "Raise"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"*{scope}*\nnow: {current}"),
+            {
+                "type": "input",
+                "block_id": "amount",
+                "label": {"type": "plain_text", "text": "New limit (USD)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "amount",
+                    "placeholder": {"type": "plain_text", "text": "e.g. 10.00"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "window",
+                "label": {"type": "plain_text", "text": "Window"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "window",
+                    "initial_option": options[0],
+                    "options": options,
+                },
+            },
+        ],
+    }
+
+
+@action("budget_raise")
+async def act_budget_raise(ctx: Context, value: str) -> ActionResult:
+    """Raise budget: admins get the modal (the value is the scope)."""
+    try:
+        scope = Scope.parse(value)
+    except ScopeError as exc:
+        return ActionResult(ephemeral=f"This button names a bad scope: {exc}")
+    await ctx.require_admin("raise budgets")
+    limits = await ctx.ns.store.write(lambda tx: ctx.ns.ledger.limits(tx, scope.path))
+    return ActionResult(open_modal=budget_raise_view(scope.path, limits))
+
+
+async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) -> ActionResult:
+    """The modal's Raise: validate, set the limit, and say so on the original message.
+
+    Raises:
+        InvalidInput: ``field`` is the modal block to show the message under.
+        NotAdmin: the submitter is not an admin (audited).
+    """
+    micros = _parse_amount(values.get("amount", "").strip())
+    if micros <= 0:
+        raise InvalidInput("amount", "a raised budget is more than $0")
+    window = _parse_window(values.get("window") or "day")
+    try:
+        node = Scope.parse(scope)
+    except ScopeError as exc:
+        raise InvalidInput("amount", str(exc)) from None
+    await ctx.require_admin("raise budgets")
+    before = await ctx.ns.store.write(
+        lambda tx: ctx.ns.ledger.set_limit(
+            tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor
+        )
+    )
+    was = f" (was {format_usd(before)})" if before is not None else ""
+    return ActionResult(
+        done=f"💰 {window} budget of `{node.path}` set to {format_usd(micros)}{was} {by_whom(ctx)}"
+    )
+
+
+ViewSubmit = Callable[[Context, str, dict[str, str]], Awaitable[ActionResult]]
+# Modal submissions by callback_id: (ctx, private_metadata, {block_id: value}) -> result.
+VIEW_SUBMISSIONS: dict[str, ViewSubmit] = {BUDGET_RAISE_MODAL: submit_budget_raise}

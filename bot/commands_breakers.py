@@ -1,0 +1,154 @@
+"""``/agent breakers``, ``/agent breaker <scope> approve|open|close`` and the trial buttons.
+
+Example:
+    >>> # /agent breakers            -> breakers that are not closed
+    >>> # /agent breaker acme/alice/rss-bot open    (the kill switch)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands import (
+    ActionResult,
+    Context,
+    Reply,
+    UsageError,
+    action,
+    actions,
+    button,
+    clip,
+    context,
+    section,
+    subcommand,
+)
+from bot.commands_core import by_whom, clock_time
+from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
+from guards.breakers import BreakerRow, parse_key
+from guards.errors import InvalidInput
+from guards.money import format_usd
+
+__all__ = ["breaker_line"]
+
+STATE_ICONS = {
+    OPEN: "🔴",
+    HALF_OPEN_PENDING: "🟡",
+    HALF_OPEN: "🟠",
+    FORCED_OPEN: "⛔",
+    CLOSED: "🟢",
+}
+STATE_WORDS = {
+    OPEN: "open",
+    HALF_OPEN_PENDING: "waiting for a trial approval",
+    HALF_OPEN: "trial running",
+    FORCED_OPEN: "forced open",
+    CLOSED: "closed",
+}
+OPERATIONS = {"approve": "approve", "open": "force_open", "close": "force_close"}
+MAX_LISTED = 40
+
+
+def breaker_line(ctx: Context, row: BreakerRow) -> str:
+    """One breaker on two short lines, readable on a phone."""
+    icon = STATE_ICONS.get(row.state, "•")
+    head = f"{icon} *{row.scope}* {STATE_WORDS.get(row.state, row.state)}"
+    if row.state != CLOSED and row.since:
+        head += f" since {clock_time(ctx, row.since)}"
+    details: list[str] = []
+    if row.state != CLOSED and row.reason:
+        details.append(row.reason)
+    if row.trial:
+        t = row.trial
+        details.append(
+            f"trial {t['admitted']}/{t['calls']} calls, {t['succeeded']} ok,"
+            f" {format_usd(t['charged_micros'])} of {format_usd(t['budget_micros'])}"
+        )
+    if row.state == OPEN and row.retry_after:
+        details.append(f"cool-down ends in {format_seconds(row.retry_after)}")
+    if row.state == CLOSED and row.recent_calls:
+        details.append(f"{row.recent_failures} failures in the last {row.recent_calls} calls")
+    return head + (f"\n      {' · '.join(details)}" if details else "")
+
+
+def _trial_buttons(row: BreakerRow) -> dict[str, Any]:
+    return actions(
+        button("Approve trial", "breaker_approve", row.scope, style="primary"),
+        button("Keep open", "breaker_keep_open", row.scope, style="danger"),
+        block_id=f"breaker:{row.scope}"[:255],
+    )
+
+
+@subcommand("breakers", usage="breakers [all]")
+async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
+    """Breakers that are not closed; `breakers all` lists every one."""
+    if len(args) > 1 or (args and args[0].lower() != "all"):
+        raise UsageError()
+    include_closed = bool(args)
+    rows = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.list(tx, include_closed))
+    if not rows:
+        return Reply.text_only("🟢 Every breaker is closed: all agents may call.")
+    not_closed = sum(1 for r in rows if r.state != CLOSED)
+    title = f"*Breakers* — {not_closed} not closed" + (f" of {len(rows)}" if include_closed else "")
+    blocks: list[dict[str, Any]] = [section(title)]
+    lines = [title]
+    for row in rows[:MAX_LISTED]:
+        line = breaker_line(ctx, row)
+        lines.append(line)
+        blocks.append(section(line))
+        if row.state == HALF_OPEN_PENDING:
+            blocks.append(_trial_buttons(row))
+    if len(rows) > MAX_LISTED:
+        more = f"… and {len(rows) - MAX_LISTED} more"
+        lines.append(more)
+        blocks.append(context(more))
+    blocks.append(context("`/agent breaker <scope> approve|open|close`"))
+    return Reply(text=clip("\n".join(lines)), blocks=blocks)
+
+
+@subcommand("breaker", usage="breaker <scope> approve|open|close [reason]")
+async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
+    """Approve a half-open trial, force a breaker open (kill switch), or force it closed."""
+    if len(args) < 2:
+        raise UsageError()
+    scope, verb = args[0], args[1].lower()
+    if verb not in OPERATIONS:
+        raise UsageError(f"`{verb[:20]}` is not one of approve, open, close")
+    if verb != "open" and len(args) > 2:
+        raise UsageError(f"`breaker {verb}` takes no reason")
+    try:
+        parse_key(scope)
+    except InvalidInput as exc:
+        raise UsageError(exc.message) from None
+    reason = " ".join(args[2:])
+    await ctx.require_admin("operate breakers")
+    breakers = ctx.ns.breakers
+
+    def operate(tx: Any) -> BreakerRow:
+        if verb == "approve":
+            return breakers.approve(tx, scope, ctx.actor)
+        if verb == "open":
+            return breakers.force_open(tx, scope, ctx.actor, reason)
+        return breakers.force_close(tx, scope, ctx.actor)
+
+    row = await ctx.ns.store.write(operate)
+    done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
+    text = f"<@{ctx.user_id}> {done} `{row.scope}`\n{breaker_line(ctx, row)}"
+    return Reply.text_only(text, ephemeral=False)
+
+
+@action("breaker_approve")
+async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
+    """Approve trial (the value is the agent scope)."""
+    await ctx.require_admin("approve breaker trials")
+    row = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.approve(tx, value, ctx.actor))
+    calls = f" ({row.trial['calls']} calls)" if row.trial else ""
+    return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
+
+
+@action("breaker_keep_open")
+async def act_breaker_keep_open(ctx: Context, value: str) -> ActionResult:
+    """Keep open (the value is the agent scope)."""
+    await ctx.require_admin("keep breakers open")
+    row = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.keep_open(tx, value, ctx.actor))
+    wait = f" for {format_seconds(row.retry_after)}" if row.retry_after else ""
+    return ActionResult(done=f"🔒 kept open{wait} {by_whom(ctx)}")

@@ -1,0 +1,464 @@
+"""Shell mode: Slack as plain text in the terminal (Errbot's text backend, Hubot's shell).
+
+The outbox is delivered by printing: alerts and updates show as readable text, and
+their buttons as numbered choices (``[1] Acknowledge  [2] Silence 1h``). On a TTY
+the operator types ``/agent ...`` (or just ``budget acme``) at the prompt, or a
+button's number to click it; a modal becomes questions asked one by one. Without a
+TTY nothing is read: the console only prints. The terminal's operator acts as an
+admin (they hold the database anyway).
+
+Example:
+    >>> print(render_text([{"type": "section", "text": {"type": "mrkdwn", "text": "hi <@U1>"}}]))
+    hi @U1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import itertools
+import os
+import re
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from bot.commands import (
+    ActionResult,
+    Context,
+    NotAdmin,
+    Reply,
+    dispatch,
+    dispatch_action,
+)
+from bot.commands_core import VIEW_SUBMISSIONS
+from bot.outbox import Delivered, enqueue
+from bot.slack.render import replace_actions
+from guards.errors import GuardError, InvalidInput
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["ShellConsole", "render_text"]
+
+PROMPT = "nightshift> "
+BANNER_DELAY = 0.3
+SHELL_USER = "shell"
+MAX_MESSAGES = 200
+MAX_FILE_LINES = 60
+_USER = re.compile(r"<@([A-Z0-9a-z._-]+)(?:\|([^>]+))?>")
+_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
+
+
+def plain(text: str) -> str:
+    """Slack mrkdwn markup to terminal text (mentions, channels, links)."""
+    text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+@dataclass
+class Button:
+    number: int
+    label: str
+    action_id: str
+    value: str
+    block_id: str | None
+    message: ShellMessage | None
+
+
+@dataclass
+class ShellMessage:
+    channel: str | None
+    ts: str | None
+    blocks: list[dict[str, Any]]
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+
+
+def _text_of(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return plain(str(obj.get("text") or ""))
+    return ""
+
+
+def render_text(
+    blocks: list[dict[str, Any]],
+    text: str = "",
+    *,
+    on_button: Callable[[dict[str, Any], str | None], int] | None = None,
+) -> str:
+    """Block Kit as terminal lines; ``on_button`` numbers each button (else unnumbered)."""
+
+    def label(element: dict[str, Any], block_id: str | None) -> str:
+        name = _text_of(element.get("text")) or element.get("action_id", "?")
+        if on_button is None:
+            return f"[{name}]"
+        return f"[{on_button(element, block_id)}] {name}"
+
+    if not blocks:
+        return plain(text)
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        block_id = block.get("block_id")
+        if kind == "header":
+            lines.append(f"■ {_text_of(block.get('text'))}")
+        elif kind == "section":
+            body = _text_of(block.get("text"))
+            if body:
+                lines.append(body)
+            lines.extend("  " + _text_of(f) for f in block.get("fields") or [])
+            accessory = block.get("accessory") or {}
+            if accessory.get("type") == "button":
+                lines.append("  " + label(accessory, block_id))
+        elif kind == "context":
+            parts = [_text_of(e) for e in block.get("elements") or [] if e.get("type") != "image"]
+            lines.append("  " + " · ".join(p for p in parts if p))
+        elif kind == "divider":
+            lines.append("─" * 40)
+        elif kind == "actions":
+            buttons = [
+                label(e, block_id) for e in block.get("elements") or [] if e.get("type") == "button"
+            ]
+            if buttons:
+                lines.append("  " + "   ".join(buttons))
+        elif kind == "image":
+            lines.append(f"[image: {block.get('alt_text', '')}]")
+        elif text and not lines:
+            lines.append(plain(text))
+    return "\n".join(lines)
+
+
+def _where(channel: str | None) -> str:
+    if not channel:
+        return "you"
+    if channel[:1] in ("U", "W"):
+        return f"DM @{channel}"
+    return f"#{channel}"
+
+
+class ShellConsole:
+    """The shell transport: a component, and the outbox's deliverer in shell mode."""
+
+    def __init__(
+        self,
+        *,
+        out: TextIO | None = None,
+        interactive: bool = False,
+        user_id: str = SHELL_USER,
+        stdin_fd: int = 0,
+    ) -> None:
+        self.out = out or sys.stdout
+        self.interactive = interactive
+        self.user_id = user_id
+        self.stdin_fd = stdin_fd
+        self._ns: Nightshift | None = None
+        self._messages: OrderedDict[str, ShellMessage] = OrderedDict()
+        self._buttons: dict[int, Button] = {}
+        self._numbers = itertools.count(1)
+        self._ts = itertools.count(1)
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._buffer = b""
+        self._task: asyncio.Task[None] | None = None
+        self._reading = False
+
+    # -- component ------------------------------------------------------------------
+
+    async def start(self, ns: Nightshift) -> None:
+        self._ns = ns
+        ns.extras["shell"] = self
+        if not self.interactive:
+            return
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.stdin_fd, self._on_readable)
+        self._reading = True
+        self._task = asyncio.create_task(self._consume(), name="nightshift-shell")
+        # after the process has said where it listens, so the prompt is the last line
+        loop.call_later(BANNER_DELAY, self._banner)
+
+    def _banner(self) -> None:
+        self.say("Shell mode: type /agent help, or a button's number. Ctrl-C stops.")
+        self._prompt()
+
+    async def stop(self, ns: Nightshift) -> None:
+        self._stop_reading()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self.stdin_fd)
+            self._reading = False
+
+    @property
+    def ns(self) -> Nightshift:
+        if self._ns is None:
+            raise RuntimeError("the shell console is not started")
+        return self._ns
+
+    def context(self) -> Context:
+        async def is_admin() -> bool:
+            return True
+
+        return Context(ns=self.ns, user_id=self.user_id, transport="shell", is_admin=is_admin)
+
+    # -- output ------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        prefix = "\r" if self.interactive else ""
+        self.out.write(prefix + text + "\n")
+        self.out.flush()
+
+    def _prompt(self) -> None:
+        if self.interactive:
+            self.out.write(PROMPT)
+            self.out.flush()
+
+    def show(self, message: ShellMessage, title: str, *, prompt: bool = True) -> None:
+        """Print a message with numbered buttons; earlier numbers of it stop working."""
+        for old in message.buttons:
+            self._buttons.pop(old.number, None)
+        message.buttons = []
+
+        def number(element: dict[str, Any], block_id: str | None) -> int:
+            n = next(self._numbers)
+            button = Button(
+                number=n,
+                label=_text_of(element.get("text")),
+                action_id=str(element.get("action_id") or ""),
+                value=str(element.get("value") or ""),
+                block_id=block_id,
+                message=message,
+            )
+            message.buttons.append(button)
+            self._buttons[n] = button
+            return n
+
+        body = render_text(message.blocks, message.text, on_button=number)
+        self.say(f"── {title} ──\n{body}")
+        if prompt:
+            self._prompt()
+
+    # -- outbox deliverer --------------------------------------------------------------
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        channel = args.get("channel")
+        blocks = list(args.get("blocks") or [])
+        text = str(args.get("text") or "")
+        if method == "chat.postMessage":
+            ts = f"shell.{next(self._ts)}"
+            message = ShellMessage(channel, ts, blocks, text)
+            self._remember(message)
+            self.show(
+                message, _where(channel) + (" (in a thread)" if args.get("thread_ts") else "")
+            )
+            return Delivered(channel, ts)
+        if method == "chat.update":
+            ts = str(args.get("ts") or "")
+            message = self._messages.get(ts) or ShellMessage(channel, ts, blocks, text)
+            message.blocks, message.text = blocks, text
+            self._remember(message)
+            self.show(message, f"updated in {_where(channel)}")
+            return Delivered(channel, ts)
+        if method == "chat.postEphemeral":
+            self.show(ShellMessage(None, None, blocks, text), f"only for @{args.get('user')}")
+            return Delivered(channel)
+        if method == "files.upload":
+            self.say(self._file(args))
+            self._prompt()
+            return Delivered(channel)
+        if method == "response_url":
+            payload = args.get("payload") or {}
+            self.show(
+                ShellMessage(
+                    None, None, list(payload.get("blocks") or []), str(payload.get("text") or "")
+                ),
+                "reply",
+            )
+            return Delivered()
+        self.say(f"── {method} ── {args}")
+        return Delivered(channel)
+
+    def _remember(self, message: ShellMessage) -> None:
+        if message.ts:
+            self._messages[message.ts] = message
+            self._messages.move_to_end(message.ts)
+            while len(self._messages) > MAX_MESSAGES:
+                self._messages.popitem(last=False)
+
+    @staticmethod
+    def _file(args: dict[str, Any]) -> str:
+        where = _where(args.get("channel"))
+        lines = [f"── file {args.get('filename')} ({args.get('title') or ''}) to {where} ──"]
+        if args.get("initial_comment"):
+            lines.append(plain(str(args["initial_comment"])))
+        try:
+            content = base64.b64decode(str(args.get("content_b64") or ""), validate=True)
+            body = content.decode("utf-8").splitlines()
+        except (binascii.Error, ValueError):
+            body = ["(binary content)"]
+        lines.extend(body[:MAX_FILE_LINES])
+        if len(body) > MAX_FILE_LINES:
+            lines.append(f"… and {len(body) - MAX_FILE_LINES} more lines")
+        return "\n".join(lines)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self.stdin_fd, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._stop_reading()
+            if self._buffer:
+                self._lines.put_nowait(self._buffer.decode("utf-8", "replace"))
+                self._buffer = b""
+            self._lines.put_nowait(None)
+            return
+        self._buffer += chunk
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            self._lines.put_nowait(line.decode("utf-8", "replace").rstrip("\r"))
+
+    async def _consume(self) -> None:
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                self.say("(input closed: still serving; Ctrl-C stops)")
+                return
+            try:
+                await self.handle_line(line)
+            except Exception as exc:
+                self.say(f"that failed: {exc!r}")
+            self._prompt()
+
+    async def handle_line(self, line: str) -> None:
+        """One typed line: a button number or an ``/agent`` command."""
+        line = line.strip()
+        if not line:
+            return
+        if line.isdigit():
+            button = self._buttons.get(int(line))
+            if button is None:
+                self.say(f"There is no button [{line}] (any more).")
+                return
+            await self.click(button)
+            return
+        text = re.sub(r"^/?agent\b", "", line).strip()
+        reply = await dispatch(self.context(), text)
+        self._show_reply(reply)
+
+    def _show_reply(self, reply: Reply) -> None:
+        self.show(ShellMessage(None, None, reply.blocks, reply.text), "reply", prompt=False)
+
+    def find_button(self, action_id: str, value: str | None = None) -> Button | None:
+        """The newest button still shown with this ``action_id`` (and ``value``), or None."""
+        for number in sorted(self._buttons, reverse=True):
+            button = self._buttons[number]
+            if button.action_id == action_id and (value is None or button.value == value):
+                return button
+        return None
+
+    async def click(self, button: Button) -> None:
+        ctx = self.context()
+        self.say(f"(clicked {button.label})")
+        result = await dispatch_action(ctx, button.action_id, button.value)
+        if result.open_modal is not None:
+            submitted = await self.fill_modal(ctx, result.open_modal)
+            if submitted is None:
+                return
+            result = submitted
+        await self.apply(result, button)
+
+    async def apply(self, result: ActionResult, button: Button) -> None:
+        message = button.message
+        if result.done is not None and message is not None:
+            blocks = replace_actions(message.blocks, button.block_id, result.done)
+            await self._update(message, blocks, message.text or result.done)
+        if result.update is not None and message is not None:
+            limited = result.update.limited()
+            await self._update(message, limited.blocks, limited.text)
+        if result.ephemeral is not None:
+            self.say(f"── only for you ──\n{plain(result.ephemeral)}")
+
+    async def _update(self, message: ShellMessage, blocks: list[dict[str, Any]], text: str) -> None:
+        if message.channel and message.ts:
+            args = {"channel": message.channel, "ts": message.ts, "text": text, "blocks": blocks}
+
+            def write(tx: Tx) -> int:
+                return enqueue(tx, method="chat.update", args=args)
+
+            await self.ns.store.write(write)
+            return
+        message.blocks, message.text = blocks, text
+        self.show(message, "updated", prompt=False)
+
+    async def _ask(self, question: str) -> str | None:
+        self.out.write(question)
+        self.out.flush()
+        answer = await self._lines.get()
+        if answer is None or answer.strip().lower() == "cancel":
+            return None
+        return answer.strip()
+
+    async def fill_modal(self, ctx: Context, view: dict[str, Any]) -> ActionResult | None:
+        """A modal as questions; 'cancel' or end of input gives up."""
+        handler = VIEW_SUBMISSIONS.get(str(view.get("callback_id") or ""))
+        if handler is None:
+            self.say("This form cannot be filled in the shell.")
+            return None
+        title = _text_of(view.get("title"))
+        intro = [b for b in view.get("blocks") or [] if b.get("type") != "input"]
+        self.say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
+        inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+        for _ in range(3):
+            values: dict[str, str] = {}
+            for block in inputs:
+                answer = await self._answer(block)
+                if answer is None:
+                    self.say("(cancelled)")
+                    return None
+                values[str(block.get("block_id"))] = answer
+            try:
+                return await handler(ctx, str(view.get("private_metadata") or ""), values)
+            except InvalidInput as exc:
+                self.say(f"✗ {exc.message}")
+            except NotAdmin as exc:
+                self.say(f"Only admins can {exc}.")
+                return None
+            except GuardError as exc:
+                self.say(f"✗ {exc.message}")
+        return None
+
+    async def _answer(self, block: dict[str, Any]) -> str | None:
+        element = block.get("element") or {}
+        question = _text_of(block.get("label"))
+        if element.get("type") == "static_select":
+            options = element.get("options") or []
+            initial = (element.get("initial_option") or {}).get("value")
+            choices = "  ".join(
+                f"[{i}] {_text_of(o.get('text'))}" for i, o in enumerate(options, 1)
+            )
+            answer = await self._ask(f"{question}: {choices} (default {initial}): ")
+            if answer is None:
+                return None
+            if not answer:
+                return str(initial or "")
+            if answer.isdigit() and 1 <= int(answer) <= len(options):
+                return str(options[int(answer) - 1].get("value"))
+            return answer
+        return await self._ask(f"{question}: ")

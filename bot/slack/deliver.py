@@ -1,0 +1,110 @@
+"""Deliver outbox rows to Slack: the Web API, the file upload flow, response URLs.
+
+Slack's answers are sorted into three outcomes for the outbox worker: delivered
+(with the message's channel and ``ts``), retry later (``429`` with its
+``Retry-After``, 5xx, network errors, Slack's transient error codes) or failed for
+good (every other Slack error, e.g. ``channel_not_found``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.outbox import Delivered, DeliveryFailed, RetryLater
+
+__all__ = ["SlackDeliverer"]
+
+# ok=false error codes that are worth another try
+TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+    except AttributeError:
+        return None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _classify(exc: SlackApiError) -> Exception:
+    response = exc.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
+    headers = getattr(response, "headers", {}) or {}
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    if status == 429 or error == "ratelimited":
+        return RetryLater("rate limited (429)", after=_retry_after(headers), kind="ratelimited")
+    if status >= 500:
+        return RetryLater(f"Slack answered {status}", kind="server_error")
+    if error in TRANSIENT:
+        return RetryLater(f"Slack error {error}", kind="server_error")
+    return DeliveryFailed(f"Slack error {error or status}")
+
+
+class SlackDeliverer:
+    """Performs outbox rows with the real AsyncWebClient (pointed anywhere by base_url)."""
+
+    def __init__(self, client: AsyncWebClient, *, timeout: float = 15) -> None:
+        self.client = client
+        self.timeout = timeout
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        try:
+            if method == "response_url":
+                return await self._response_url(args)
+            if method == "files.upload":
+                return await self._upload(args)
+            response = await self.client.api_call(method, json=args)
+        except SlackApiError as exc:
+            raise _classify(exc) from None
+        except SlackRequestError as exc:
+            raise RetryLater(f"request failed: {exc}", kind="network") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"network error: {exc!r}", kind="network") from None
+        data = response.data if isinstance(response.data, dict) else {}
+        return Delivered(
+            channel=data.get("channel") or args.get("channel"),
+            ts=data.get("ts") or data.get("message_ts"),
+        )
+
+    async def _upload(self, args: dict[str, Any]) -> Delivered:
+        try:
+            content = base64.b64decode(args.get("content_b64", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise DeliveryFailed("files.upload: content_b64 is not base64") from None
+        await self.client.files_upload_v2(
+            channel=args.get("channel"),
+            filename=args.get("filename") or "nightshift.txt",
+            title=args.get("title"),
+            initial_comment=args.get("initial_comment"),
+            content=content,
+        )
+        return Delivered(channel=args.get("channel"))
+
+    async def _response_url(self, args: dict[str, Any]) -> Delivered:
+        url, payload = args.get("url"), args.get("payload")
+        if not isinstance(url, str) or not isinstance(payload, dict):
+            raise DeliveryFailed("response_url needs args url and payload")
+        hook = AsyncWebhookClient(url, timeout=int(self.timeout), retry_handlers=[])
+        response = await hook.send_dict(payload)
+        status = response.status_code
+        if status == 429:
+            after = _retry_after(response.headers)
+            raise RetryLater("rate limited (429)", after=after, kind="ratelimited")
+        if status >= 500:
+            raise RetryLater(f"response_url answered {status}", kind="server_error")
+        if status >= 400:
+            raise DeliveryFailed(f"response_url answered {status}: {response.body[:200]}")
+        return Delivered()

@@ -1,0 +1,293 @@
+"""The Bolt app: slash commands, button clicks and modal submissions, translated to the seam.
+
+Handlers only translate. A slash command runs :func:`bot.commands.dispatch`; if the
+answer is ready within ``ACK_BUDGET`` seconds it *is* the ack, otherwise the ack
+says "working on it" and the answer follows through the ``response_url``. A click
+is acked at once and then runs :func:`bot.commands.dispatch_action`; its
+:class:`~bot.commands.ActionResult` is applied here:
+
+- ``done``: the original message keeps its blocks, the clicked buttons become a
+  context line, via ``chat.update`` through the outbox (so it survives restarts);
+- ``update``: the whole message is replaced, the same way;
+- ``ephemeral``: only the clicker sees it (``response_url`` or ``chat.postEphemeral``);
+- ``open_modal``: ``views.open`` with the click's ``trigger_id``, immediately.
+
+Both HTTP mode and Socket Mode feed the same :class:`SlackSurface`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.admins import Admins
+from bot.commands import (
+    ActionResult,
+    Context,
+    NotAdmin,
+    Reply,
+    dispatch,
+    dispatch_action,
+)
+from bot.commands_core import VIEW_SUBMISSIONS
+from bot.outbox import enqueue
+from bot.slack.render import replace_actions, reply_payload
+from guards.errors import GuardError, InvalidInput
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["ACK_BUDGET", "SlackSurface", "view_values"]
+
+log = logging.getLogger(__name__)
+ACK_BUDGET = 2.0  # seconds a command may take before the ack goes out without its answer
+MAX_ORIGINS = 500
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The message a click came from, to update it later."""
+
+    channel: str | None
+    ts: str | None
+    blocks: list[dict[str, Any]]
+    text: str
+    block_id: str | None
+    response_url: str | None
+    ephemeral: bool
+
+    @classmethod
+    def of(cls, body: dict[str, Any], block_id: str | None) -> Origin:
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        return cls(
+            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
+            ts=container.get("message_ts") or message.get("ts"),
+            blocks=list(message.get("blocks") or []),
+            text=str(message.get("text") or ""),
+            block_id=block_id,
+            response_url=body.get("response_url"),
+            ephemeral=bool(container.get("is_ephemeral")),
+        )
+
+
+def view_values(view: dict[str, Any]) -> dict[str, str]:
+    """``{block_id: value}`` from a submitted view's state (text inputs and selects)."""
+    out: dict[str, str] = {}
+    for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
+        for element in elements.values():
+            if element.get("selected_option"):
+                out[block_id] = str(element["selected_option"].get("value") or "")
+            else:
+                out[block_id] = str(element.get("value") or "")
+            break
+    return out
+
+
+class SlackSurface:
+    """One Bolt AsyncApp wired to the command seam; shared by HTTP and Socket Mode."""
+
+    def __init__(
+        self, ns: Nightshift, client: AsyncWebClient, *, signing_secret: str | None
+    ) -> None:
+        self.ns = ns
+        self.client = client
+        self.admins = Admins(policy=ns.policy, client=client, clock=ns.clock)
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=signing_secret is not None,
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt.nightshift"),
+        )
+        self.app.command("/agent")(self.on_command)
+        self.app.action(re.compile(".+"))(self.on_action)
+        self.app.view(re.compile(".+"))(self.on_view)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._origins: OrderedDict[str, Origin] = OrderedDict()
+
+    def context(self, user: str, *, name: str | None = None, channel: str | None = None) -> Context:
+        async def is_admin() -> bool:
+            return await self.admins.is_admin(user)
+
+        return Context(
+            ns=self.ns,
+            user_id=user,
+            transport="slack",
+            user_name=name,
+            channel_id=channel,
+            is_admin=is_admin,
+        )
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack follow-up failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        """Let follow-ups finish (briefly), then cancel the rest."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _enqueue(self, **kwargs: Any) -> None:
+        def write(tx: Tx) -> int:
+            return enqueue(tx, **kwargs)
+
+        await self.ns.store.write(write)
+
+    # -- slash command ---------------------------------------------------------------
+
+    async def on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        ctx = self.context(
+            str(body.get("user_id") or ""),
+            name=body.get("user_name"),
+            channel=body.get("channel_id"),
+        )
+        task = asyncio.ensure_future(self._run_command(ctx, str(body.get("text") or "")))
+        done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
+        if task in done:
+            await ack(**reply_payload(task.result()))
+            return
+        await ack(response_type="ephemeral", text="⏳ Working on it…")
+        self.spawn(self._follow_up(task, ctx, body.get("response_url")))
+
+    async def _run_command(self, ctx: Context, text: str) -> Reply:
+        try:
+            return await dispatch(ctx, text)
+        except Exception:
+            log.exception("/agent %s failed", text[:80])
+            return Reply.text_only("Something went wrong answering that; the error is logged.")
+
+    async def _follow_up(self, task: asyncio.Task[Reply], ctx: Context, url: str | None) -> None:
+        reply = await task
+        await self._say_to(ctx, url, reply_payload(reply))
+
+    async def _say_to(self, ctx: Context, url: str | None, payload: dict[str, Any]) -> None:
+        if url:
+            await self._enqueue(method="response_url", args={"url": url, "payload": payload})
+        elif ctx.channel_id:
+            args = {"channel": ctx.channel_id, "user": ctx.user_id, **payload}
+            args.pop("response_type", None)
+            await self._enqueue(method="chat.postEphemeral", args=args)
+        else:
+            await self._enqueue(
+                method="chat.postMessage", args={"channel": ctx.user_id, "text": payload["text"]}
+            )
+
+    # -- buttons ------------------------------------------------------------------------
+
+    async def on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self.spawn(self._click(body))
+
+    async def _click(self, body: dict[str, Any]) -> None:
+        actions = body.get("actions") or []
+        if not actions:
+            return
+        clicked = actions[0]
+        value = clicked.get("value") or (clicked.get("selected_option") or {}).get("value") or ""
+        user = body.get("user") or {}
+        origin = Origin.of(body, clicked.get("block_id"))
+        ctx = self.context(
+            str(user.get("id") or ""),
+            name=user.get("username") or user.get("name"),
+            channel=origin.channel,
+        )
+        result = await dispatch_action(ctx, str(clicked.get("action_id") or ""), str(value))
+        await self.apply(ctx, result, origin, trigger_id=body.get("trigger_id"))
+
+    async def apply(
+        self, ctx: Context, result: ActionResult, origin: Origin, *, trigger_id: str | None
+    ) -> None:
+        """Carry out what a click's handler asked for."""
+        if result.open_modal is not None:
+            await self._open_modal(ctx, result.open_modal, origin, trigger_id)
+        if result.done is not None:
+            blocks = replace_actions(origin.blocks, origin.block_id, result.done)
+            await self._update(origin, blocks=blocks, text=origin.text or result.done)
+        if result.update is not None:
+            limited = result.update.limited()
+            await self._update(origin, blocks=limited.blocks, text=limited.text)
+        if result.ephemeral is not None:
+            payload = {
+                "response_type": "ephemeral",
+                "replace_original": False,
+                "text": result.ephemeral,
+            }
+            await self._say_to(ctx, origin.response_url, payload)
+
+    async def _update(self, origin: Origin, *, blocks: list[dict[str, Any]], text: str) -> None:
+        if origin.channel and origin.ts and not origin.ephemeral:
+            args = {"channel": origin.channel, "ts": origin.ts, "text": text, "blocks": blocks}
+            await self._enqueue(method="chat.update", args=args)
+        elif origin.response_url:
+            payload = {"replace_original": True, "text": text, "blocks": blocks}
+            await self._enqueue(
+                method="response_url", args={"url": origin.response_url, "payload": payload}
+            )
+
+    async def _open_modal(
+        self, ctx: Context, view: dict[str, Any], origin: Origin, trigger_id: str | None
+    ) -> None:
+        try:
+            response = await self.client.views_open(trigger_id=trigger_id or "", view=view)
+        except Exception as exc:
+            log.warning("views.open failed: %s", exc)
+            payload = {"response_type": "ephemeral", "text": "The form did not open; click again."}
+            await self._say_to(ctx, origin.response_url, payload)
+            return
+        view_id = str((response.get("view") or {}).get("id") or "")
+        if view_id:
+            self._origins[view_id] = origin
+            while len(self._origins) > MAX_ORIGINS:
+                self._origins.popitem(last=False)
+
+    # -- modal submissions ----------------------------------------------------------------
+
+    async def on_view(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        handler = VIEW_SUBMISSIONS.get(str(view.get("callback_id") or ""))
+        if handler is None:
+            await ack()
+            return
+        values = view_values(view)
+        user = body.get("user") or {}
+        ctx = self.context(str(user.get("id") or ""), name=user.get("username"))
+        first = next(iter(values), "amount")
+        try:
+            result = await handler(ctx, str(view.get("private_metadata") or ""), values)
+        except InvalidInput as exc:
+            field = exc.field if exc.field in values else first
+            await ack(response_action="errors", errors={field: exc.message[:150]})
+            return
+        except NotAdmin as exc:
+            await ack(response_action="errors", errors={first: f"Only admins can {exc}."})
+            return
+        except GuardError as exc:
+            await ack(response_action="errors", errors={first: exc.message[:150]})
+            return
+        await ack()
+        origin = self._origins.pop(str(view.get("id") or ""), None)
+        if origin is not None:
+            self.spawn(self.apply(ctx, result, origin, trigger_id=None))
+        elif result.done:
+            self.spawn(
+                self._enqueue(
+                    method="chat.postMessage", args={"channel": ctx.user_id, "text": result.done}
+                )
+            )

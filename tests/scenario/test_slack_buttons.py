@@ -1,0 +1,214 @@
+"""Buttons and the Raise budget modal, as signed block_actions / view_submission requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.commands import actions, button, header, section
+from bot.outbox import enqueue
+
+ADMIN = "U0ADMIN"
+STRANGER = "U0STRANGER"
+SCOPE = "acme/alice/rss-bot"
+POLICY = {"admins": [ADMIN], "budgets": {"defaults": {"agent": {"day": "10.00"}}}}
+
+
+def alert_blocks(*buttons: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        header(f"Breaker opened: {SCOPE}"),
+        section("spend rate $2.40 in 10m (limit $2.00) since 03:10"),
+        actions(*buttons, block_id="alert:7:actions"),
+    ]
+
+
+async def post_alert(slack: Any, blocks: Any, *, ref: str = "alert:7:post") -> tuple[str, str]:
+    """Post a message with buttons through the outbox; returns (channel, ts)."""
+    args = {"channel": "C0ALERTS", "text": f"Breaker opened: {SCOPE}", "blocks": blocks}
+    await slack.app.store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args=args, ref=ref)
+    )
+    await slack.fake.wait_for(lambda: slack.fake.posts("C0ALERTS"))
+    call = slack.fake.posts("C0ALERTS")[-1]
+    return "C0ALERTS", call.response["ts"]
+
+
+async def click(
+    slack: Any,
+    action_id: str,
+    value: str,
+    channel: str,
+    ts: str,
+    *,
+    user: str = ADMIN,
+    **kwargs: Any,
+) -> None:
+    blocks = slack.fake.messages[(channel, ts)]["blocks"]
+    r = await slack.click(
+        action_id=action_id,
+        value=value,
+        user_id=user,
+        channel=channel,
+        ts=ts,
+        blocks=blocks,
+        block_id="alert:7:actions",
+        text=f"Breaker opened: {SCOPE}",
+        **kwargs,
+    )
+    assert r.status_code == 200 and r.text == "", r.text
+
+
+async def force_open(slack: Any) -> None:
+    await slack.app.store.write(
+        lambda tx: slack.app.ns.breakers.force_open(tx, SCOPE, "U0OTHER", "test")
+    )
+
+
+async def test_approve_trial_updates_the_message_in_place(slack_http):
+    slack = await slack_http(POLICY)
+    await force_open(slack)
+    blocks = alert_blocks(
+        button("Approve trial", "breaker_approve", SCOPE),
+        button("Keep open", "breaker_keep_open", SCOPE),
+    )
+    channel, ts = await post_alert(slack, blocks)
+    await click(slack, "breaker_approve", SCOPE, channel, ts)
+    await slack.fake.wait_for(lambda: slack.fake.calls_of("chat.update", ok=True))
+    (update,) = slack.fake.calls_of("chat.update")
+    assert update.args["channel"] == channel and update.args["ts"] == ts
+    after = slack.fake.messages[(channel, ts)]["blocks"]
+    assert after[:2] == blocks[:2]  # the facts stay
+    assert after[2] == {
+        "type": "context",
+        "elements": [
+            {"type": "mrkdwn", "text": "✅ trial (3 calls) approved by <@U0ADMIN> at 00:00"}
+        ],
+    }
+    assert not [b for b in after if b["type"] == "actions"]
+    row = await slack.app.store.write(lambda tx: slack.app.ns.breakers.get(tx, SCOPE))
+    assert row.state == "half_open"
+    audit = await slack.app.store.fetch(
+        "SELECT actor, action FROM audit WHERE action LIKE 'breaker%'"
+    )
+    assert [tuple(r) for r in audit] == [
+        ("U0OTHER", "breaker.force_open"),
+        (ADMIN, "breaker.approve"),
+    ]
+
+
+async def test_keep_open_by_a_non_admin_is_refused_to_them_only(slack_http):
+    slack = await slack_http(POLICY)
+    await force_open(slack)
+    blocks = alert_blocks(button("Keep open", "breaker_keep_open", SCOPE))
+    channel, ts = await post_alert(slack, blocks)
+    await click(slack, "breaker_keep_open", SCOPE, channel, ts, user=STRANGER)
+    await slack.fake.wait_for(lambda: slack.fake.responses["click"])
+    (refusal,) = slack.fake.responses["click"]
+    assert refusal == {
+        "response_type": "ephemeral",
+        "replace_original": False,
+        "text": "Only admins can keep breakers open.",
+    }
+    assert slack.fake.calls_of("chat.update") == []
+    assert slack.fake.messages[(channel, ts)]["blocks"] == blocks
+    audit = await slack.app.store.fetch("SELECT actor, action, target FROM audit ORDER BY id")
+    assert tuple(audit[-1]) == (STRANGER, "refused", "keep breakers open")
+
+
+async def test_a_stale_button_says_why_to_the_clicker(slack_http):
+    slack = await slack_http(POLICY)  # the breaker is closed: nothing to approve
+    channel, ts = await post_alert(slack, alert_blocks(button("Approve", "breaker_approve", SCOPE)))
+    await click(slack, "breaker_approve", SCOPE, channel, ts)
+    await slack.fake.wait_for(lambda: slack.fake.responses["click"])
+    assert "is closed; there is nothing to approve" in slack.fake.responses["click"][0]["text"]
+    assert slack.fake.calls_of("chat.update") == []
+
+
+async def test_an_unknown_button(slack_http):
+    slack = await slack_http(POLICY)
+    channel, ts = await post_alert(slack, alert_blocks(button("?", "mystery", "x")))
+    await click(slack, "mystery", "x", channel, ts)
+    await slack.fake.wait_for(lambda: slack.fake.responses["click"])
+    assert "not known" in slack.fake.responses["click"][0]["text"]
+
+
+async def test_a_click_on_an_ephemeral_reply_replaces_it_through_response_url(slack_http):
+    slack = await slack_http(POLICY)
+    await force_open(slack)
+    blocks = alert_blocks(button("Approve trial", "breaker_approve", SCOPE))
+    r = await slack.click(
+        action_id="breaker_approve",
+        value=SCOPE,
+        blocks=blocks,
+        block_id="alert:7:actions",
+        ephemeral=True,
+    )
+    assert r.status_code == 200
+    await slack.fake.wait_for(lambda: slack.fake.responses["click"])
+    (replaced,) = slack.fake.responses["click"]
+    assert replaced["replace_original"] is True
+    assert replaced["blocks"][-1]["elements"][0]["text"].startswith("✅ trial (3 calls) approved")
+    assert slack.fake.calls_of("chat.update") == []
+
+
+# -- Raise budget -------------------------------------------------------------------------
+
+
+async def open_raise_modal(slack: Any) -> tuple[str, str, list[dict[str, Any]]]:
+    blocks = alert_blocks(button("Raise budget", "budget_raise", SCOPE))
+    channel, ts = await post_alert(slack, blocks)
+    await click(slack, "budget_raise", SCOPE, channel, ts, trigger_id="777.888.trigger")
+    await slack.fake.wait_for(lambda: slack.fake.views)
+    return channel, ts, blocks
+
+
+async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
+    slack = await slack_http(POLICY)
+    channel, ts, blocks = await open_raise_modal(slack)
+    (opened,) = slack.fake.calls_of("views.open")
+    assert opened.args["trigger_id"] == "777.888.trigger"
+    view = slack.fake.views[0]
+    assert view["callback_id"] == "budget_raise_modal"
+    assert view["private_metadata"] == SCOPE
+    assert "day $10.00" in view["blocks"][0]["text"]["text"]
+    assert [b.get("block_id") for b in view["blocks"][1:]] == ["amount", "window"]
+
+    async def submit(amount: str, window: str = "day", user: str = ADMIN) -> Any:
+        return await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=SCOPE,
+            values={"amount": amount, "window": {"selected": window}},
+            view_id=view["id"],
+            user_id=user,
+        )
+
+    bad = await submit("lots")
+    assert bad.status_code == 200
+    assert bad.json()["response_action"] == "errors"
+    assert "'lots' is not an amount" in bad.json()["errors"]["amount"]
+    zero = await submit("0")
+    assert zero.json()["errors"] == {"amount": "a raised budget is more than $0"}
+    refused = await submit("25", user=STRANGER)
+    assert refused.json()["errors"] == {"amount": "Only admins can raise budgets."}
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+    good = await submit("$25")
+    assert good.status_code == 200 and good.text == ""
+    limits = await slack.app.store.fetch(
+        "SELECT scope, window, limit_micros, set_by FROM budget_limits"
+    )
+    assert [tuple(r) for r in limits] == [(SCOPE, "day", 25_000_000, ADMIN)]
+    await slack.fake.wait_for(lambda: slack.fake.calls_of("chat.update", ok=True))
+    after = slack.fake.messages[(channel, ts)]["blocks"]
+    assert after[:2] == blocks[:2]
+    assert after[2]["elements"][0]["text"] == (
+        f"💰 day budget of `{SCOPE}` set to $25.00 (was $10.00) by <@U0ADMIN> at 00:00"
+    )
+
+
+async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
+    slack = await slack_http(POLICY)
+    channel, ts = await post_alert(slack, alert_blocks(button("Raise", "budget_raise", SCOPE)))
+    await click(slack, "budget_raise", SCOPE, channel, ts, user=STRANGER)
+    await slack.fake.wait_for(lambda: slack.fake.responses["click"])
+    assert slack.fake.responses["click"][0]["text"] == "Only admins can raise budgets."
+    assert slack.fake.views == []

@@ -1,0 +1,325 @@
+"""Every ``/agent`` subcommand of the Slack issue, as signed slash commands in HTTP mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from guards.clock import ManualClock
+from tests.fakes.slack_signing import command_body, signed_headers
+
+ADMIN = "U0ADMIN"
+STRANGER = "U0STRANGER"
+POLICY = {
+    "admins": [ADMIN],
+    "budgets": {
+        "defaults": {"agent": {"day": "10.00"}},
+        "scopes": {"acme": {"day": "200.00", "month": "4000.00"}},
+    },
+}
+
+
+async def spend(app: Any, scope: str, *, micros: int, key: str) -> None:
+    tok = await app.token(scope.rsplit("/", 1)[0] if scope.count("/") > 2 else scope)
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={"scope": scope, "idempotency_key": key, "max_cost_micros": micros},
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["reservation_id"]
+    s = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"actual_cost_micros": micros, "outcome": "success"},
+    )
+    assert s.status_code == 200, s.text
+
+
+async def audit_rows(app: Any) -> list[tuple[Any, ...]]:
+    rows = await app.store.fetch("SELECT actor, action, target, before, after, detail FROM audit")
+    return [tuple(r) for r in rows]
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tamper", ["bad_secret", "stale", "missing", "body_changed"])
+async def test_unverified_requests_are_401_and_change_nothing(slack_http, tamper):
+    slack = await slack_http(POLICY)
+    body = command_body("budget set acme/alice/rss-bot $1 day", user_id=ADMIN)
+    if tamper == "bad_secret":
+        headers = signed_headers("not-the-secret", body)
+    elif tamper == "stale":
+        import time
+
+        headers = signed_headers(slack.secret, body, timestamp=int(time.time()) - 6 * 60)
+    elif tamper == "missing":
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    else:
+        headers = signed_headers(slack.secret, body)
+        body = body.replace("%241", "%24999")
+    r = await slack.post(body, headers=headers)
+    assert r.status_code == 401
+    assert await audit_rows(slack.app) == []
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+
+# -- help and the parser --------------------------------------------------------------------
+
+
+async def test_help_lists_every_subcommand(slack_http):
+    slack = await slack_http(POLICY)
+    reply = await slack.command("help")
+    assert reply["response_type"] == "ephemeral"
+    for name in ("budget", "breakers", "breaker", "dedup", "audit", "help"):
+        assert f"`/agent {name}" in reply["text"]
+    assert reply["blocks"][0]["type"] == "section"
+    assert "Nightshift commands" in (await slack.command(""))["text"]
+
+
+async def test_unknown_subcommand_suggests_the_nearest(slack_http):
+    slack = await slack_http(POLICY)
+    reply = await slack.command("budgte acme")
+    assert "I don't know `budgte`" in reply["text"]
+    assert "Did you mean `budget`?" in reply["text"]
+
+
+# -- budget -------------------------------------------------------------------------------
+
+
+async def test_budget_tree_with_bars(slack_http):
+    slack = await slack_http(POLICY)
+    await spend(slack.app, "acme/alice/rss-bot", micros=4_200_000, key="k1")
+    reply = await slack.command("budget acme/alice/rss-bot")
+    text = reply["text"]
+    assert "*acme/alice/rss-bot* · agent" in text
+    assert "▓▓▓▓░░░░░░ 42% · $4.20 of $10.00 · $5.80 left" in text
+    assert "$4.20 of $200.00" in text and "`month` ░░░░░░░░░░ 0% · $4.20 of $4,000.00" in text
+    assert reply["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Budget: acme/alice/rss-bot"},
+    }
+    assert len(reply["blocks"]) <= 50
+    overview = await slack.command("budget")
+    assert "*acme*" in overview["text"] and "$4.20 of $200.00" in overview["text"]
+    children = await slack.command("budget acme/alice")
+    assert "*Below acme/alice* (1)" in children["text"] and "`rss-bot`" in children["text"]
+
+
+async def test_budget_bad_arguments_show_the_usage(slack_http):
+    slack = await slack_http(POLICY)
+    for text in ("budget acme/al ice", "budget a/b/c/d/e", "budget acme extra"):
+        reply = await slack.command(text)
+        assert "usage: `/agent budget [scope]" in reply["text"], text
+
+
+async def test_budget_set_by_an_admin_changes_the_limit_and_is_audited(slack_http):
+    slack = await slack_http(POLICY)
+    reply = await slack.command("budget set acme/alice/rss-bot $5 day")
+    assert reply["response_type"] == "in_channel"
+    assert "set the *day* budget of `acme/alice/rss-bot` to *$5.00* (was $10.00)" in reply["text"]
+    tree = await slack.command("budget acme/alice/rss-bot")
+    assert "$0.00 of $5.00" in tree["text"]
+    assert await audit_rows(slack.app) == [
+        (ADMIN, "budget.set", "acme/alice/rss-bot day", "10000000", "5000000", None)
+    ]
+    log = await slack.command("audit")
+    assert "<@U0ADMIN> *budget.set* `acme/alice/rss-bot day`: $10.00 → $5.00" in log["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("budget set acme/alice/rss-bot $5", "needs a scope, an amount and a window"),
+        ("budget set acme/alice/rss-bot five day", "is not an amount"),
+        ("budget set acme/alice/rss-bot $5.0000001 day", "more than six decimals"),
+        ("budget set acme/alice/rss-bot $5 fortnight", "the window is one of day, week"),
+        ("budget set acme//rss-bot $5 day", "each segment"),
+    ],
+)
+async def test_budget_set_bad_arguments(slack_http, text, detail):
+    slack = await slack_http(POLICY)
+    reply = await slack.command(text)
+    assert detail in reply["text"]
+    assert "usage: `/agent budget" in reply["text"]
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+
+async def test_budget_set_by_a_non_admin_is_refused_and_audited(slack_http):
+    slack = await slack_http(POLICY)
+    reply = await slack.command("budget set acme/alice/rss-bot $500 day", user=STRANGER)
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"].startswith("Only admins can change budgets.")
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+    assert await audit_rows(slack.app) == [
+        (STRANGER, "refused", "change budgets", None, None, "not an admin")
+    ]
+
+
+async def test_admin_groups_are_resolved_through_slack_and_cached(slack_http, fake_slack):
+    clock = ManualClock()
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]}, clock=clock)
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    ok = await slack.command("budget set acme/alice/rss-bot $6 day", user="U0GROUPIE")
+    assert "to *$6.00*" in ok["text"]
+    await slack.command("budget set acme/alice/rss-bot $7 day", user="U0GROUPIE")
+    assert len(fake_slack.calls_of("usergroups.users.list")) == 1  # cached
+    fake_slack.groups["S0OPS"] = []  # removed from the group
+    clock.advance(301)  # past the cache's TTL
+    refused = await slack.command("budget set acme/alice/rss-bot $8 day", user="U0GROUPIE")
+    assert refused["text"].startswith("Only admins can change budgets.")
+    assert len(fake_slack.calls_of("usergroups.users.list")) == 2
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+async def test_audit_shows_the_last_n(slack_http):
+    slack = await slack_http(POLICY)
+    for amount in (1, 2, 3):
+        await slack.command(f"budget set acme/alice/rss-bot ${amount} day")
+    await slack.command("budget set acme/alice/rss-bot $9 day", user=STRANGER)
+    two = await slack.command("audit 2")
+    assert two["text"].startswith("*Last 2 changes*")
+    assert "<@U0STRANGER> *refused* `change budgets` (not an admin)" in two["text"]
+    assert "$2.00 → $3.00" in two["text"]
+    assert "$1.00 → $2.00" not in two["text"]
+    for bad in ("audit 0", "audit 51", "audit many", "audit 1 2"):
+        assert "usage: `/agent audit [n]`" in (await slack.command(bad))["text"]
+
+
+async def test_audit_when_empty(slack_http):
+    slack = await slack_http(POLICY)
+    assert (await slack.command("audit"))["text"] == "No changes recorded yet."
+
+
+# -- breakers -----------------------------------------------------------------------------
+
+
+async def test_breaker_kill_switch_approve_and_close(slack_http):
+    slack = await slack_http(POLICY)
+    assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
+    opened = await slack.command("breaker acme/alice/rss-bot open runaway posting")
+    assert opened["response_type"] == "in_channel"
+    assert "<@U0ADMIN> forced open `acme/alice/rss-bot`" in opened["text"]
+    listed = await slack.command("breakers")
+    assert "⛔ *acme/alice/rss-bot* forced open" in listed["text"]
+    assert "runaway posting" in listed["text"]
+    tok = await slack.app.token("acme/alice")
+    refused = await slack.app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={"scope": "acme/alice/rss-bot", "idempotency_key": "x", "max_cost_micros": 10},
+    )
+    assert refused.status_code == 503
+    approved = await slack.command("breaker acme/alice/rss-bot approve")
+    assert "approved a trial of `acme/alice/rss-bot`" in approved["text"]
+    assert "🟠" in approved["text"] and "trial" in approved["text"]
+    closed = await slack.command("breaker acme/alice/rss-bot close")
+    assert "closed `acme/alice/rss-bot`" in closed["text"]
+    assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
+    every = await slack.command("breakers all")
+    assert "🟢 *acme/alice/rss-bot* closed" in every["text"]
+    actions = [r[1] for r in await audit_rows(slack.app) if r[1].startswith("breaker")]
+    assert actions == ["breaker.force_open", "breaker.approve", "breaker.force_close"]
+
+
+async def test_breaker_conflicts_and_bad_arguments(slack_http):
+    slack = await slack_http(POLICY)
+    conflict = await slack.command("breaker acme/alice/rss-bot close")
+    assert "already closed" in conflict["text"]
+    for text in (
+        "breaker",
+        "breaker acme/alice/rss-bot",
+        "breaker acme/alice/rss-bot explode",
+        "breaker acme/al!ce/bot open",
+        "breaker acme/alice/rss-bot close now",
+    ):
+        reply = await slack.command(text)
+        assert "usage: `/agent breaker <scope> approve|open|close" in reply["text"], text
+    for text in ("breakers some", "breakers all more"):
+        assert "usage: `/agent breakers [all]`" in (await slack.command(text))["text"]
+    assert await audit_rows(slack.app) == []
+
+
+async def test_breaker_by_a_non_admin_is_refused(slack_http):
+    slack = await slack_http(POLICY)
+    reply = await slack.command("breaker acme/alice/rss-bot open", user=STRANGER)
+    assert reply["text"].startswith("Only admins can operate breakers.")
+    assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
+    assert [r[1] for r in await audit_rows(slack.app)] == ["refused"]
+
+
+# -- dedup --------------------------------------------------------------------------------
+
+
+async def test_dedup_lists_recent_rejections(slack_http):
+    slack = await slack_http(POLICY)
+    assert "No output rejected in every namespace" in (await slack.command("dedup"))["text"]
+    tok = await slack.app.token("acme/alice/rss-bot")
+    items = ["Breaking: the river rose 2 m overnight", "Breaking: the river rose 2 m overnight"]
+    r = await slack.app.request(
+        "POST",
+        "/v1/validations",
+        token=tok,
+        json={"scope": "acme/alice/rss-bot", "stream": "posts", "items": items},
+    )
+    assert r.status_code == 200 and r.json()["verdict"] == "partial", r.text
+    reply = await slack.command("dedup acme/alice/rss-bot 24h")
+    assert "*Rejected output* in `acme/alice/rss-bot`, last 24h: 1 duplicate" in reply["text"]
+    assert "*duplicate* `acme/alice/rss-bot` posts — “Breaking: the river rose" in reply["text"]
+    assert "1 duplicate" in (await slack.command("dedup"))["text"]
+    assert "1 duplicate" in (await slack.command("dedup 1h acme"))["text"]
+    elsewhere = await slack.command("dedup acme/bob 24h")
+    assert "No output rejected in `acme/bob` in the last 24h" in elsewhere["text"]
+
+
+async def test_dedup_bad_arguments(slack_http):
+    slack = await slack_http(POLICY)
+    for text in ("dedup acme bob", "dedup acme 24h extra", "dedup 0s", "dedup acme/b@d"):
+        reply = await slack.command(text)
+        assert "usage: `/agent dedup [scope] [since" in reply["text"], text
+
+
+# -- slow answers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_subcommand():
+    """A test-only ``/agent slowpoke`` that takes 0.3 s (removed again afterwards)."""
+    import asyncio
+
+    from bot.commands import SUBCOMMANDS, Reply, subcommand
+
+    @subcommand("slowpoke", usage="slowpoke")
+    async def slowpoke(ctx, args):
+        """Answers slowly."""
+        await asyncio.sleep(0.3)
+        return Reply.text_only("finally")
+
+    yield
+    SUBCOMMANDS.pop("slowpoke", None)
+
+
+async def test_a_slow_command_acks_at_once_and_answers_through_response_url(
+    slack_http, fake_slack, monkeypatch, slow_subcommand
+):
+    import time
+
+    import bot.slack.surface as surface
+
+    monkeypatch.setattr(surface, "ACK_BUDGET", 0.05)
+    slack = await slack_http(POLICY)
+    started = time.monotonic()
+    ack = await slack.command("slowpoke", response_url=fake_slack.response_url("slow"))
+    assert time.monotonic() - started < 0.25
+    assert ack == {"text": "⏳ Working on it…", "response_type": "ephemeral"}
+    await fake_slack.wait_for(lambda: fake_slack.responses["slow"])
+    (answer,) = fake_slack.responses["slow"]
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"] == "finally" and answer["blocks"]

@@ -1,0 +1,187 @@
+"""The outbox against the fake Slack: rate limits, errors, order, references, files, metrics."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import Any
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.outbox import DeliveryFailed, RetryLater, delivered, enqueue, outbox_health
+from bot.slack.deliver import SlackDeliverer
+from tests.fakes.slack_api import BOT_TOKEN
+
+POLICY = {"admins": ["U0ADMIN"]}
+
+
+async def put(slack: Any, method: str, args: dict[str, Any], **kwargs: Any) -> int:
+    row_id: int = await slack.app.store.write(
+        lambda tx: enqueue(tx, method=method, args=args, **kwargs)
+    )
+    return row_id
+
+
+async def rows(slack: Any) -> list[tuple[Any, ...]]:
+    found = await slack.app.store.fetch(
+        "SELECT method, state, attempts, last_error FROM outbox ORDER BY id"
+    )
+    return [tuple(r) for r in found]
+
+
+async def metric(slack: Any, name: str) -> list[str]:
+    r = await slack.app.client.get("/metrics")
+    return sorted(line for line in r.text.splitlines() if line.startswith(name))
+
+
+async def test_a_429_on_the_first_post_delivers_later_exactly_once(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1)
+    await put(slack, "chat.postMessage", {"channel": "C0ALERTS", "text": "budget spent"}, ref="a1")
+    await fake_slack.wait_for(lambda: fake_slack.posts("C0ALERTS"), within=5)
+    limited, ok = fake_slack.calls_of("chat.postMessage")
+    assert limited.status == 429 and ok.ok
+    assert ok.at - limited.at >= 0.95  # Retry-After was honoured
+    await slack.outbox.drain(0.3)
+    assert fake_slack.texts("C0ALERTS") == ["budget spent"]
+    assert await rows(slack) == [("chat.postMessage", "delivered", 2, None)]
+    assert await delivered(slack.app.store, "a1") == ("C0ALERTS", ok.response["ts"])
+    assert await metric(slack, "nightshift_outbox_retried_total") == [
+        'nightshift_outbox_retried_total{method="chat.postMessage",reason="ratelimited"} 1.0'
+    ]
+    assert await metric(slack, "nightshift_outbox_delivered_total") == [
+        'nightshift_outbox_delivered_total{method="chat.postMessage"} 1.0'
+    ]
+
+
+async def test_server_errors_are_retried_with_backoff(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    fake_slack.fail("chat.postMessage", status=503, retry_after=None)
+    await put(slack, "chat.postMessage", {"channel": "C1", "text": "hello"})
+    await fake_slack.wait_for(lambda: fake_slack.posts("C1"), within=5)
+    failed, ok = fake_slack.calls_of("chat.postMessage")
+    assert failed.status == 503 and ok.at - failed.at >= 0.95  # backoff(1) = 1 s
+    await slack.outbox.drain(0.3)
+    assert (await rows(slack))[0][:3] == ("chat.postMessage", "delivered", 2)
+
+
+async def test_order_per_channel_and_references_wait_for_their_post(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1)
+
+    def write(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C0ALERTS", "text": "v1"}, ref="p")
+        enqueue(
+            tx,
+            method="chat.update",
+            args={"channel": "$ref:p.channel", "ts": "$ref:p.ts", "text": "v2"},
+        )
+        enqueue(tx, method="chat.postMessage", args={"channel": "C0ALERTS", "text": "second"})
+
+    await slack.app.store.write(write)
+    await fake_slack.wait_for(lambda: len(fake_slack.posts("C0ALERTS")) == 2, within=6)
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("chat.update", ok=True), within=3)
+    ok_calls = [c for c in fake_slack.calls if c.ok]
+    assert [c.args.get("text") for c in ok_calls] == ["v1", "v2", "second"] or [
+        c.args.get("text") for c in ok_calls
+    ] == ["v1", "second", "v2"]
+    first_post = fake_slack.posts("C0ALERTS")[0]
+    assert first_post.args["text"] == "v1"
+    (update,) = fake_slack.calls_of("chat.update")
+    assert update.args["ts"] == first_post.response["ts"]
+    assert update.args["channel"] == "C0ALERTS"
+    assert fake_slack.messages[("C0ALERTS", first_post.response["ts"])]["text"] == "v2"
+
+
+async def test_a_permanent_error_fails_the_row_and_its_dependents(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    fake_slack.fail("chat.postMessage", status=200, retry_after=None, error="channel_not_found")
+
+    def write(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C0GONE", "text": "x"}, ref="g")
+        enqueue(
+            tx, method="chat.update", args={"channel": "C0GONE", "ts": "$ref:g.ts", "text": "y"}
+        )
+
+    await slack.app.store.write(write)
+    await slack.outbox.drain(1.0)
+    states = await rows(slack)
+    assert [s[1] for s in states] == ["failed", "failed"]
+    assert states[0][3] == "Slack error channel_not_found"
+    assert "refers to 'g', which failed" in states[1][3]
+    assert fake_slack.calls_of("chat.update") == []
+    health = await outbox_health(slack.app.store)
+    assert (health.pending, health.failed, health.ok) == (0, 2, False)
+    assert "chat.update to C0GONE" in (health.last_error or "")
+    assert await metric(slack, "nightshift_outbox_failed_total") == [
+        'nightshift_outbox_failed_total{method="chat.postMessage"} 1.0',
+        'nightshift_outbox_failed_total{method="chat.update"} 1.0',
+    ]
+
+
+async def test_each_channel_is_paced_and_others_are_not_held_back(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    slack.outbox.pace_seconds = 1.0
+    fake_slack.rate_limit_per_channel = True  # more than 1 msg/s in a channel → 429
+
+    def write(tx):
+        for i in range(3):
+            enqueue(tx, method="chat.postMessage", args={"channel": "C0BUSY", "text": f"m{i}"})
+        enqueue(tx, method="chat.postMessage", args={"channel": "C0QUIET", "text": "q"})
+
+    await slack.app.store.write(write)
+    await fake_slack.wait_for(lambda: len(fake_slack.posts("C0BUSY")) == 3, within=6)
+    busy = fake_slack.posts("C0BUSY")
+    assert [c.args["text"] for c in busy] == ["m0", "m1", "m2"]
+    assert all(b.at - a.at >= 0.95 for a, b in itertools.pairwise(busy))
+    assert fake_slack.posts("C0QUIET")[0].at < busy[1].at
+    assert [c for c in fake_slack.calls if c.status == 429] == []
+
+
+async def test_files_upload_uses_the_external_upload_flow(slack_http, fake_slack):
+    slack = await slack_http(POLICY)
+    content = "# Digest\n3 alerts, 1 P0\n"
+    args = {
+        "channel": "C0DIGEST",
+        "filename": "digest.md",
+        "title": "Digest 2026-01-01",
+        "initial_comment": "Yesterday in one page",
+        "content_b64": base64.b64encode(content.encode()).decode(),
+    }
+    await put(slack, "files.upload", args, ref="digest")
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("files.completeUploadExternal"))
+    methods = [c.method for c in fake_slack.calls if c.method != "auth.test"]
+    assert methods == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    assert list(fake_slack.uploads.values()) == [content.encode()]
+    complete = fake_slack.calls_of("files.completeUploadExternal")[0]
+    assert complete.args["channel_id"] == "C0DIGEST"
+    assert complete.args["initial_comment"] == "Yesterday in one page"
+    await slack.outbox.drain(0.3)
+    assert (await rows(slack))[0][1] == "delivered"
+
+
+async def test_the_deliverer_sorts_slack_answers(fake_slack):
+    deliver = SlackDeliverer(AsyncWebClient(token=BOT_TOKEN, base_url=fake_slack.url)).deliver
+    ok = await deliver("chat.postMessage", {"channel": "U0DANA", "text": "you are paged"})
+    assert ok.channel == "U0DANA" and ok.ts
+    fake_slack.fail("chat.update", status=429, retry_after=7)
+    with pytest.raises(RetryLater) as limited:
+        await deliver("chat.update", {"channel": "C", "ts": "1", "text": "x"})
+    assert (limited.value.after, limited.value.kind) == (7.0, "ratelimited")
+    with pytest.raises(DeliveryFailed, match="message_not_found"):
+        await deliver("chat.update", {"channel": "C", "ts": "1", "text": "x"})
+    with pytest.raises(DeliveryFailed, match="answered 404"):
+        await deliver(
+            "response_url", {"url": f"{fake_slack.root}/nowhere", "payload": {"text": "x"}}
+        )
+    hook = await deliver(
+        "response_url", {"url": fake_slack.response_url("h"), "payload": {"text": "x"}}
+    )
+    assert hook.ts is None and fake_slack.responses["h"] == [{"text": "x"}]
+    with pytest.raises(DeliveryFailed, match="not base64"):
+        await deliver("files.upload", {"channel": "C", "content_b64": "%%%"})
+    down = SlackDeliverer(AsyncWebClient(token=BOT_TOKEN, base_url="http://127.0.0.1:9/api/"))
+    with pytest.raises(RetryLater) as network:
+        await down.deliver("chat.postMessage", {"channel": "C", "text": "x"})
+    assert network.value.kind == "network"

@@ -1,0 +1,211 @@
+"""Pure pieces of the Slack surface: Block Kit plumbing, text rendering, parsing, admins."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.admins import Admins
+from bot.commands import Reply, UsageError, actions, button, context, header, section
+from bot.commands_core import budget_raise_view, window_line
+from bot.commands_dedup import _parse
+from bot.shell import plain, render_text
+from bot.slack.deliver import _retry_after
+from bot.slack.render import replace_actions, reply_payload
+from bot.slack.surface import view_values
+from guards.clock import ManualClock
+from guards.config import Policy
+
+
+def test_reply_payload_keeps_within_slack_limits():
+    reply = Reply(
+        text="x" * 5000, blocks=[section(f"line {i}") for i in range(60)], ephemeral=False
+    )
+    payload = reply_payload(reply)
+    assert payload["response_type"] == "in_channel"
+    assert len(payload["blocks"]) == 50
+    assert payload["blocks"][-1] == context("… and 11 more")
+    assert len(payload["text"]) <= 3000
+
+
+def test_replace_actions_keeps_the_facts_and_swaps_the_clicked_buttons():
+    blocks = [
+        header("Breaker opened"),
+        section("spend rate"),
+        actions(button("Ack", "alert_ack", "1"), block_id="first"),
+        actions(button("Approve", "breaker_approve", "s"), block_id="second"),
+    ]
+    out = replace_actions(blocks, "second", "✅ approved")
+    assert out[:3] == blocks[:3] and out[3] == context("✅ approved")
+    fallback = replace_actions(blocks, "unknown", "done")
+    assert [b["type"] for b in fallback] == ["header", "section", "context"]
+
+
+def test_render_text_numbers_buttons_and_reads_markup():
+    blocks = [
+        header("Budget spent"),
+        section("*acme/alice/rss-bot* by <@U1|dana> in <#C1|alerts>, see <https://x.io|docs>"),
+        {"type": "divider"},
+        context("since 03:10"),
+        actions(
+            button("Acknowledge", "alert_ack", "1"), button("Silence 1h", "alert_silence_1h", "1")
+        ),
+    ]
+    numbers = iter(range(7, 100))
+    seen = []
+
+    def number(element, block_id):
+        seen.append(element["action_id"])
+        return next(numbers)
+
+    text = render_text(blocks, on_button=number)
+    assert text.splitlines() == [
+        "■ Budget spent",
+        "*acme/alice/rss-bot* by @dana in #alerts, see docs (https://x.io)",
+        "─" * 40,
+        "  since 03:10",
+        "  [7] Acknowledge   [8] Silence 1h",
+    ]
+    assert seen == ["alert_ack", "alert_silence_1h"]
+    assert render_text([], "plain <@U2> &amp; <!here>") == "plain @U2 & @here"
+    assert plain("<mailto:a@b.c>") == "mailto:a@b.c"
+
+
+def test_window_lines_have_bars_and_figures():
+    limited = {
+        "spent_micros": 4_200_000,
+        "held_micros": 300_000,
+        "limit_micros": 10_000_000,
+        "remaining_micros": 5_500_000,
+    }
+    assert window_line("day", limited) == (
+        "`day  ` ▓▓▓▓░░░░░░ 45% · $4.20 + $0.30 held of $10.00 · $5.50 left"
+    )
+    over = {
+        "spent_micros": 12_000_000,
+        "held_micros": 0,
+        "limit_micros": 10_000_000,
+        "remaining_micros": 0,
+    }
+    assert window_line("total", over).startswith("`total` ▓▓▓▓▓▓▓▓▓▓ 120% ·")
+    free = {
+        "spent_micros": 1_000_000,
+        "held_micros": 0,
+        "limit_micros": None,
+        "remaining_micros": None,
+    }
+    assert window_line("day", free) == "`day  ` no limit · $1.00 spent"
+
+
+def test_budget_raise_view_and_submitted_values():
+    view = budget_raise_view("acme/a/b", {"day": 10_000_000})
+    assert view["callback_id"] == "budget_raise_modal" and view["private_metadata"] == "acme/a/b"
+    assert len(view["title"]["text"]) <= 24
+    state = {
+        "values": {
+            "amount": {"amount": {"type": "plain_text_input", "value": "12.50"}},
+            "window": {"window": {"type": "static_select", "selected_option": {"value": "week"}}},
+        }
+    }
+    assert view_values({"state": state}) == {"amount": "12.50", "window": "week"}
+
+
+def test_dedup_arguments():
+    assert _parse([]) == (None, 86400, "24h")
+    assert _parse(["acme/alice", "2h"]) == ("acme/alice", 7200, "2h")
+    assert _parse(["30m", "acme"]) == ("acme", 1800, "30m")
+    for bad in (["acme", "bob"], ["a", "b", "c"], ["0s"], ["ac me"]):
+        with pytest.raises(UsageError):
+            _parse(bad)
+
+
+def test_retry_after_header_parsing():
+    assert _retry_after({"Retry-After": "7"}) == 7.0
+    assert _retry_after({"retry-after": "0.5"}) == 0.5
+    assert _retry_after({"Retry-After": "soon"}) is None
+    assert _retry_after({}) is None
+
+
+class GroupsClient:
+    """Answers usergroups.users.list like Slack (a fake, counting calls)."""
+
+    def __init__(self, groups: dict[str, list[str]]) -> None:
+        self.groups = groups
+        self.calls = 0
+        self.down = False
+
+    async def usergroups_users_list(self, *, usergroup):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("slack is down")
+        return {"ok": True, "users": self.groups.get(usergroup, [])}
+
+
+async def test_admins_from_ids_and_cached_groups():
+    clock = ManualClock()
+    client = GroupsClient({"S1": ["U2"]})
+    policy = Policy.model_validate({"admins": ["U1"], "admin_groups": ["S1"]})
+    admins = Admins(policy=policy, client=client, clock=clock, ttl_seconds=60)
+    assert await admins.is_admin("U1") and client.calls == 0
+    assert await admins.is_admin("U2") and not await admins.is_admin("U3")
+    assert client.calls == 1
+    clock.advance(61)
+    client.down = True  # Slack unreachable: the last known members still count
+    assert await admins.is_admin("U2")
+    fresh = Admins(policy=policy, client=client, clock=clock)
+    assert not await fresh.is_admin("U2")  # nothing known: fail closed
+    nobody = Admins(policy=policy, client=None, clock=clock)
+    assert not await nobody.is_admin("U2") and await nobody.is_admin("U1")
+
+
+def test_manifest_declares_the_command_and_only_the_scopes_used():
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/agent" and command["usage_hint"].startswith("help")
+    assert command["should_escape"] is True  # mentions arrive as <@U…> for `oncall override`
+    # chat.postMessage/update/postEphemeral, the slash command, usergroups.users.list, files.*
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "chat:write",
+        "commands",
+        "usergroups:read",
+        "files:write",
+    }
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert len(manifest["display_information"]["description"]) <= 140
+
+
+async def test_shell_console_prints_messages_and_tracks_their_buttons():
+    import base64
+    import io
+
+    from bot.shell import ShellConsole
+
+    out = io.StringIO()
+    console = ShellConsole(out=out)
+    blocks = [
+        section("*P0* breaker opened"),
+        actions(button("Ack", "alert_ack", "7"), button("Silence 1h", "alert_silence_1h", "7")),
+    ]
+    posted = await console.deliver(
+        "chat.postMessage", {"channel": "C0A", "text": "t", "blocks": blocks}
+    )
+    assert (posted.channel, posted.ts) == ("C0A", "shell.1")
+    assert "── #C0A ──\n*P0* breaker opened\n  [1] Ack   [2] Silence 1h\n" in out.getvalue()
+    found = console.find_button("alert_silence_1h", "7")
+    assert found is not None and found.number == 2
+    done = [blocks[0], context("acked by @dana")]
+    await console.deliver(
+        "chat.update", {"channel": "C0A", "ts": "shell.1", "text": "t", "blocks": done}
+    )
+    assert "── updated in #C0A ──\n*P0* breaker opened\n  acked by @dana" in out.getvalue()
+    assert console.find_button("alert_ack") is None
+    await console.deliver("chat.postMessage", {"channel": "U0DANA", "text": "you are paged"})
+    assert "── DM @U0DANA ──\nyou are paged" in out.getvalue()
+    content = base64.b64encode(b"# Digest\n3 alerts").decode()
+    args = {"channel": "C0D", "filename": "d.md", "title": "Digest", "content_b64": content}
+    await console.deliver("files.upload", args)
+    assert "── file d.md (Digest) to #C0D ──\n# Digest\n3 alerts" in out.getvalue()

@@ -1,0 +1,263 @@
+"""The outbox worker on a real SQLite store, with a recording deliverer and a manual wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.metrics import Metrics
+from bot.outbox import (
+    Delivered,
+    DeliveryFailed,
+    OutboxWorker,
+    RetryLater,
+    backoff,
+    delivered,
+    enqueue,
+    outbox_health,
+)
+from guards.clock import ManualClock
+from guards.store import Store
+
+
+class Recorder:
+    """A deliverer that records calls and fails on cue."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.script: list[Exception] = []
+        self.n = 0
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        self.calls.append((method, args))
+        if self.script:
+            raise self.script.pop(0)
+        self.n += 1
+        return Delivered(channel=args.get("channel"), ts=f"ts{self.n}")
+
+
+async def start(
+    store: Store, deliverer: Any, *, pace: float = 1.0
+) -> tuple[OutboxWorker, ManualClock]:
+    wall = ManualClock(1000.0)
+    ns = SimpleNamespace(store=store, metrics=Metrics(), extras={})
+    worker = OutboxWorker(deliverer, wall=wall, pace_seconds=pace)
+    await worker.start(cast(Any, ns))
+    halt_loop(worker)  # the test drives the passes
+    return worker, wall
+
+
+def halt_loop(worker: OutboxWorker) -> None:
+    """Stop the worker's own loop: the test drives the passes."""
+    assert worker._task is not None
+    worker._task.cancel()
+
+
+async def settle(worker: OutboxWorker) -> None:
+    """One pass, and wait for what it started."""
+    await worker.pass_once()
+    while worker._in_flight:
+        await asyncio.wait(list(worker._in_flight.values()))
+
+
+async def states(store: Store) -> list[tuple[Any, ...]]:
+    rows = await store.fetch("SELECT state, attempts, last_error FROM outbox ORDER BY id")
+    return [tuple(r) for r in rows]
+
+
+# -- enqueue ------------------------------------------------------------------------------
+
+
+async def test_enqueue_keys_refs_and_validation(store):
+    def write(tx):
+        a = enqueue(tx, method="chat.postMessage", args={"channel": "C1", "text": "x"}, ref="r")
+        again = enqueue(tx, method="chat.postMessage", args={"channel": "C1", "text": "y"}, ref="r")
+        dm = enqueue(
+            tx, method="chat.postMessage", args={"channel": "U1", "text": "x"}, channel="K"
+        )
+        hook = enqueue(tx, method="response_url", args={"url": "https://h/1", "payload": {}})
+        return a, again, dm, hook
+
+    a, again, _, _ = await store.write(write)
+    assert a == again
+    rows = await store.fetch("SELECT channel, method FROM outbox ORDER BY id")
+    assert [r[0] for r in rows][:2] == ["C1", "K"]
+    assert rows[2][0].startswith("response:")
+    with pytest.raises(ValueError, match="not a Slack Web API method"):
+        await store.write(lambda tx: enqueue(tx, method="DROP TABLE", args={"channel": "C"}))
+    with pytest.raises(ValueError, match="give a channel"):
+        await store.write(lambda tx: enqueue(tx, method="chat.postMessage", args={"text": "x"}))
+
+
+def test_backoff_doubles_up_to_five_minutes():
+    assert [backoff(n) for n in (1, 2, 3, 4, 9, 10, 30)] == [1, 2, 4, 8, 256, 300, 300]
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+
+async def test_order_and_pacing_per_channel(store):
+    rec = Recorder()
+    worker, wall = await start(store, rec)
+
+    def write(tx):
+        for text in ("a1", "a2"):
+            enqueue(tx, method="chat.postMessage", args={"channel": "A", "text": text})
+        enqueue(tx, method="chat.postMessage", args={"channel": "B", "text": "b1"})
+
+    await store.write(write)
+    await settle(worker)
+    assert sorted(a["text"] for _, a in rec.calls) == ["a1", "b1"]
+    await settle(worker)
+    assert len(rec.calls) == 2  # a2 waits for A's pace
+    delay = await worker.pass_once()
+    assert delay == pytest.approx(1.0)
+    wall.advance(1.0)
+    await settle(worker)
+    assert [a["text"] for _, a in rec.calls][-1] == "a2"
+    assert [s[0] for s in await states(store)] == ["delivered"] * 3
+    await worker.stop(cast(Any, None))
+
+
+async def test_retry_after_and_backoff_are_stored_on_the_row(store):
+    rec = Recorder()
+    rec.script = [RetryLater("429", after=30, kind="ratelimited"), RetryLater("503")]
+    worker, wall = await start(store, rec)
+    await store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "x"})
+    )
+    await settle(worker)
+    row = (await store.fetch("SELECT due_at, attempts, last_error FROM outbox"))[0]
+    assert tuple(row) == (1030.0, 1, "429")
+    wall.advance(29)
+    await settle(worker)
+    assert len(rec.calls) == 1
+    wall.advance(1)
+    await settle(worker)  # the 503: backoff(2) = 2 s
+    assert (await store.fetch("SELECT due_at FROM outbox"))[0][0] == 1032.0
+    wall.advance(2)
+    await settle(worker)
+    assert await states(store) == [("delivered", 3, None)]
+    await worker.stop(cast(Any, None))
+
+
+async def test_unexpected_errors_retry_and_old_rows_give_up(store):
+    rec = Recorder()
+    rec.script = [KeyError("bug"), RetryLater("503")]
+    worker, wall = await start(store, rec)
+    worker.max_age_seconds = 60
+    await store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "x"})
+    )
+    await settle(worker)
+    assert (await states(store))[0][:2] == ("pending", 1)
+    wall.advance(61)
+    await settle(worker)
+    state, attempts, error = (await states(store))[0]
+    assert (state, attempts) == ("failed", 2)
+    assert error.startswith("gave up after 2 attempts: 503")
+    health = await outbox_health(store)
+    assert health.failed == 1 and "gave up" in (health.last_error or "")
+    await worker.stop(cast(Any, None))
+
+
+async def test_references_wait_substitute_and_fail_together(store):
+    rec = Recorder()
+    worker, _ = await start(store, rec, pace=0)
+
+    def write(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "p"}, ref="post.2026")
+        enqueue(
+            tx,
+            method="chat.update",
+            args={"channel": "$ref:post.2026.channel", "ts": "$ref:post.2026.ts", "text": "u"},
+            channel="other",
+        )
+        enqueue(tx, method="chat.update", args={"channel": "C", "ts": "$ref:nope.ts"}, channel="x")
+
+    await store.write(write)
+    await settle(worker)  # the update waits: its post is not delivered yet
+    assert [m for m, _ in rec.calls] == ["chat.postMessage"]
+    await settle(worker)
+    assert rec.calls[-1] == ("chat.update", {"channel": "C", "ts": "ts1", "text": "u"})
+    assert await delivered(store, "post.2026") == ("C", "ts1")
+    assert (await states(store))[2][0] == "failed"
+    assert "not in the outbox" in (await states(store))[2][2]
+    await worker.stop(cast(Any, None))
+
+
+async def test_permanent_failures_and_drain_on_stop(store):
+    rec = Recorder()
+    rec.script = [DeliveryFailed("channel_not_found")]
+    worker, _ = await start(store, rec, pace=0)
+
+    def write(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "gone"})
+        enqueue(tx, method="chat.postMessage", args={"channel": "D", "text": "fine"})
+
+    await store.write(write)
+    await worker.stop(cast(Any, None))
+    assert [s[0] for s in await states(store)] == ["failed", "delivered"]
+    assert await delivered(store, "missing") is None
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plan=st.lists(
+        st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(min_value=0, max_value=2)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_row_goes_out_once_in_channel_order(plan):
+    """Whatever transient failures happen, each row is delivered once, in order per channel."""
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await Store.open(Path(tmp) / "o.db", clock=ManualClock())
+            rec = Recorder()
+            failures: dict[str, int] = {}
+
+            class Flaky(Recorder):
+                async def deliver(self, method, args):
+                    left = failures.get(args["text"], 0)
+                    if left:
+                        failures[args["text"]] = left - 1
+                        rec.calls.append(("failed", args))
+                        raise RetryLater("flaky", after=1)
+                    return await rec.deliver(method, args)
+
+            worker, wall = await start(store, Flaky(), pace=0.5)
+
+            def write(tx):
+                for i, (channel, fails) in enumerate(plan):
+                    failures[f"m{i}"] = fails
+                    enqueue(
+                        tx, method="chat.postMessage", args={"channel": channel, "text": f"m{i}"}
+                    )
+
+            await store.write(write)
+            for _ in range(200):
+                await settle(worker)
+                if not (await outbox_health(store)).pending:
+                    break
+                wall.advance(0.5)
+            ok = [a["text"] for m, a in rec.calls if m == "chat.postMessage"]
+            assert sorted(ok) == sorted(f"m{i}" for i in range(len(plan)))
+            for channel in "ABC":
+                sent = [
+                    a["text"] for m, a in rec.calls if m != "failed" and a["channel"] == channel
+                ]
+                wanted = [f"m{i}" for i, (c, _) in enumerate(plan) if c == channel]
+                assert sent == wanted
+            await worker.stop(cast(Any, None))
+            await store.close()
+
+    asyncio.run(run())
