@@ -329,8 +329,10 @@ async def act_ack(ctx: Context, value: str) -> ActionResult:
         return ActionResult(
             ephemeral=f"#{alert_id} was already acknowledged by <@{alert.acked_by}>."
         )
+    # the engine has re-rendered every copy of the alert (channel and DMs) in the same
+    # transaction; replacing the clicked copy's buttons here would undo that with stale text
     return ActionResult(
-        done=f"👀 acknowledged by <@{ctx.actor}> at {_local(alert.acked_at or 0, ctx)}"
+        ephemeral=f"👀 you acknowledged #{alert_id} at {_local(alert.acked_at or 0, ctx)}"
     )
 
 
@@ -345,7 +347,7 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
         )
     )
     return ActionResult(
-        done=f"🔕 silenced for 1h by <@{ctx.actor}> (until {_local(made.expires_at, ctx)})"
+        ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {_local(made.expires_at, ctx)})"
     )
 
 
@@ -371,5 +373,7 @@ async def act_resolve(ctx: Context, value: str) -> ActionResult:
     )
     at = _local(alert.resolved_at or 0, ctx)
     if alert.resolved_by:
-        return ActionResult(done=f"✅ resolved by <@{alert.resolved_by}> at {at}")
-    return ActionResult(done=f"✅ resolved at {at} ({alert.resolve_reason or 'condition cleared'})")
+        return ActionResult(ephemeral=f"✅ #{alert_id} resolved by <@{alert.resolved_by}> at {at}")
+    return ActionResult(
+        ephemeral=f"✅ #{alert_id} resolved at {at} ({alert.resolve_reason or 'condition cleared'})"
+    )

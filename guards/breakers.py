@@ -56,7 +56,7 @@ from guards.breaker import (
 from guards.config import Policy, SpendRate
 from guards.errors import AttemptsExhausted, BreakerOpen, Conflict, InvalidInput
 from guards.events import AttemptsExhausted as AttemptsExhaustedEvent
-from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested
+from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested, TrialAnswered
 from guards.ledger import Reservation
 from guards.scopes import LEVELS, Scope, ScopeError
 from guards.store import Store, Tx
@@ -660,6 +660,7 @@ class Breakers:
         )
         self._apply(tx, b, kind, (t,), now)
         self._audit(tx, "approve", b, before, t)
+        tx.emit(TrialAnswered(at=now, scope=b.key, decision="approved", actor=actor))
         return self._row(b, kind, now)
 
     def keep_open(self, tx: Tx, scope: str, actor: str) -> BreakerRow:
@@ -669,6 +670,7 @@ class Breakers:
         t = b.keep_open(now, actor=actor)
         self._apply(tx, b, kind, (t,), now)
         self._audit(tx, "keep_open", b, before, t)
+        tx.emit(TrialAnswered(at=now, scope=b.key, decision="kept open", actor=actor))
         return self._row(b, kind, now)
 
     def force_open(self, tx: Tx, scope: str, actor: str, reason: str = "") -> BreakerRow:

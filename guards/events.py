@@ -5,7 +5,7 @@ state change that caused it (so none is lost), then published on the in-process
 :class:`EventBus` once that transaction has committed.
 
 Example:
-    >>> ev = BreakerOpened(at=0.0, scope="acme/a/bot", trip="spend", reason="spend rate", figures={})
+    >>> ev = BreakerOpened(at=0.0, scope="acme/a/bot", trip="spend", reason="spend rate")
     >>> Event.from_payload(ev.kind, ev.payload()) == ev
     True
 """
@@ -37,6 +37,7 @@ __all__ = [
     "RoutingPromoted",
     "RunawayDetected",
     "ScopeViolation",
+    "TrialAnswered",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class HoldExpired(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class BreakerOpened(Event):
-    """A breaker opened; ``trip`` is ``spend``, ``failures``, ``attempts``, ``trial`` or ``manual``."""
+    """A breaker opened; ``trip``: ``spend``, ``failures``, ``attempts``, ``trial``, ``manual``."""
 
     kind: ClassVar[str] = "breaker_opened"
     trip: str
@@ -242,3 +243,12 @@ class EventBus:
 def _log_failure(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("event handler failed", exc_info=task.exception())
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialAnswered(Event):
+    """An operator answered a half-open request: ``approved`` a trial or ``kept_open``."""
+
+    kind: ClassVar[str] = "trial_answered"
+    decision: str
+    actor: str

@@ -44,6 +44,8 @@ CLEARED_BY: dict[str, tuple[str, ...]] = {
     "heartbeat_restored": ("heartbeat_missed",),
     # a new opening is the answer to a trial request (refused, or the trial failed)
     "breaker_opened": ("half_open_requested",),
+    # an operator approved the trial or kept the breaker open: the request is answered
+    "trial_answered": ("half_open_requested",),
 }
 
 # Kinds that resolve when a condition clears; the others resolve after a quiet period.
@@ -52,7 +54,7 @@ CONDITION_KINDS = frozenset(
 )
 
 # Events that only clear conditions and never raise an alert themselves.
-_NOT_ALERTS = frozenset({"breaker_closed", "heartbeat_restored"})
+_NOT_ALERTS = frozenset({"breaker_closed", "heartbeat_restored", "trial_answered"})
 
 
 def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
