@@ -71,6 +71,16 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("demo")
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import run_demo
+
+    if args.interactive and not sys.stdin.isatty():
+        print("nightshift: --interactive needs a terminal to type into", file=sys.stderr)
+        return 2
+    return await run_demo(interactive=args.interactive)
+
+
 @command("migrate")
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(settings.db)
@@ -210,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("run", parents=[common], help="serve the API, Slack and the scheduler")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="a simulated day of a misbehaving fleet, in shell mode"
+    )
+    demo.add_argument(
+        "--interactive", action="store_true", help="press the buttons yourself at the prompt"
+    )
     sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
     token = sub.add_parser("token", parents=[common], help="agent tokens").add_subparsers(
         dest="action", required=True, metavar="action"

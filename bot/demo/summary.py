@@ -1,0 +1,112 @@
+"""The demo's closing table: what was stopped, and what it saved, read from the database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.demo.fleet import Tally
+from guards.money import format_usd
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["summary_table"]
+
+LOOP_COST_PER_MINUTE = 700_000  # two calls of about $0.35 a minute
+NIGHT_ENDS_MINUTE = 8 * 60  # when someone would have noticed without Nightshift
+
+
+async def _one(ns: Nightshift, sql: str, params: tuple[object, ...] = ()) -> int:
+    rows = await ns.store.fetch(sql, params)
+    return int(rows[0][0] or 0) if rows else 0
+
+
+async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs: int) -> list[str]:
+    """Rows of ``what happened | what Nightshift did | what it saved``."""
+    rows: list[tuple[str, str, str]] = []
+
+    opened = await ns.store.fetch(
+        "SELECT at FROM breaker_transitions WHERE scope = 'acme/carol/looper' AND to_state = 'open'"
+        " ORDER BY at LIMIT 1"
+    )
+    looper_spent = await _one(
+        ns,
+        "SELECT SUM(charged_micros) FROM reservations WHERE scope = 'acme/carol/looper'"
+        " AND model = 'claude-opus-4-1'",
+    )
+    if opened:
+        tripped_minute = int((opened[0]["at"] - start) // 60)
+        unstopped = max(0, NIGHT_ENDS_MINUTE - 185) * LOOP_COST_PER_MINUTE
+        rows.append(
+            (
+                "looper stuck re-planning with the largest model",
+                f"spend breaker opened at {tripped_minute // 60:02d}:{tripped_minute % 60:02d} "
+                f"after {format_usd(looper_spent)}; one page, trial approved",
+                f"~{format_usd(max(0, unstopped - looper_spent))} by 08:00",
+            )
+        )
+    rows.append(
+        (
+            "rss-bot re-publishing old items",
+            f"{tally.rejected} duplicates rejected, {tally.published} new items published",
+            f"{tally.rejected} duplicate posts",
+        )
+    )
+    if tally.conversation_capped:
+        capped = tally.conversation_capped.rsplit("/", 1)[-1]
+        spent = await _one(
+            ns,
+            "SELECT SUM(charged_micros) FROM reservations WHERE scope = ?",
+            (tally.conversation_capped,),
+        )
+        rows.append(
+            (
+                f"chat-bot conversation {capped} running long",
+                f"capped at its $2.00 total ({format_usd(spent)} spent); the agent carried on",
+                "the agent's other work",
+            )
+        )
+    model_trips = await _one(
+        ns,
+        "SELECT COUNT(*) FROM breaker_transitions WHERE scope LIKE 'model:%' AND to_state = 'open'",
+    )
+    rows.append(
+        (
+            "claude-haiku-4-5 outage (40 min)",
+            f"model breaker opened {model_trips}x; {tally.fallbacks} calls routed to the fallback",
+            "failed calls and retries",
+        )
+    )
+    missed = await _one(ns, "SELECT COUNT(*) FROM alerts WHERE kind = 'heartbeat_missed'")
+    rows.append(
+        (
+            "summarizer went quiet for 90 min",
+            f"{missed} heartbeat alert, resolved when it came back",
+            "finding out at breakfast",
+        )
+    )
+    rows.append(
+        (
+            "daily job written `* 8 * * *`",
+            f"refused at load; the fixed `0 8 * * *` ran {job_runs}x (once a day)",
+            f"{59 * job_runs} runs",
+        )
+    )
+    pages = await _one(ns, "SELECT COUNT(*) FROM escalations")
+    by_tier = await ns.store.fetch("SELECT tier, COUNT(*) AS n FROM alerts GROUP BY tier")
+    tiers = ", ".join(f"{r['tier']} {r['n']}" for r in by_tier)
+    rows.append(("alerts", f"{tiers}; P2 only in the digest", f"{pages} notifications in all"))
+
+    width = [
+        max(len(r[i]) for r in [*rows, ("what happened", "what Nightshift did", "saved")])
+        for i in range(3)
+    ]
+    line = "+".join("-" * (w + 2) for w in width)
+    out = [line, _row(("what happened", "what Nightshift did", "saved"), width), line]
+    out += [_row(r, width) for r in rows]
+    out.append(line)
+    return out
+
+
+def _row(cells: tuple[str, str, str], width: list[int]) -> str:
+    return "|".join(f" {c:<{w}} " for c, w in zip(cells, width, strict=True))

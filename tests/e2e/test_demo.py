@@ -1,0 +1,103 @@
+"""``nightshift demo`` as a newcomer runs it: the story told by its output.
+
+The second test follows the README's quick start on a fresh clone: ``make demo``
+creates the virtual environment, installs the project and plays the day.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+STORY = [
+    # the job that would have run 60 times is refused before anything starts
+    "REFUSED report-daily: every minute from 08:00 to 08:59, 60 runs a day; "
+    "did you mean `0 8 * * *`?",
+    # the looping agent trips its spend breaker: one P0 page, to the primary, by DM
+    "P0 · Breaker opened on spend rate",
+    "── DM @U0DANA ──",
+    "You are paged (primary, step 1 of 3)",
+    # nobody acknowledged within 5 minutes: the secondary is paged
+    "── DM @U0SAM ──",
+    "You are paged (secondary, step 2 of 3)",
+    "acknowledged by @U0DANA at 03:17",
+    "looper's next call is refused before it starts: 503 breaker_open",
+    # the careful restart: a trial, approved by a human, that closes the breaker
+    "Breaker waits for a trial approval",
+    "approved by @U0DANA",
+    "breaker closed: all 3 trial calls succeeded",
+    # duplicates rejected, and one burst alert for them
+    "near-duplicate rejected, 0 published",
+    "P1 · Burst of duplicates",
+    # a conversation at its cap while its agent carries on
+    "hit its cap (conversation total): 402; the agent starts a fresh conversation",
+    # the provider outage: a model breaker, and routing falls back
+    "model:claude-haiku-4-5",
+    "routed to gpt-4.1-mini",
+    # the agent that went quiet
+    "P1 · Heartbeat missed",
+    "resolved at 05:30 — heartbeat is back",
+    # the morning numbers, then what was stopped
+    "Nightshift digest · acme · Wed 2026-11-25",
+    "*Model mix*",
+    "What Nightshift stopped",
+    "refused at load; the fixed `0 8 * * *` ran 2x",
+]
+
+
+def _check_story(out: str) -> None:
+    missing = [line for line in STORY if line not in out]
+    assert not missing, f"the demo did not tell: {missing}\n\n{out[-3000:]}"
+    positions = [out.index(line) for line in STORY[:4]]
+    assert positions == sorted(positions), "the page came before the refusal"
+    wall = re.search(r"one simulated day in (\d+) s of wall time", out)
+    assert wall is not None and int(wall.group(1)) <= 60
+    # P2 alerts are for the digest: none is posted to a channel
+    assert "P2 ·" not in out.split("Nightshift digest")[0]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NIGHTSHIFT_"))}
+
+
+def test_demo_tells_the_whole_story():
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_story(done.stdout)
+
+
+def test_readme_quick_start_on_a_fresh_clone(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "make demo" in quick and "make test" in quick
+    clone = tmp_path / "nightshift"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    assert not (clone / ".venv").exists()
+    env = _env()
+    env.pop("VIRTUAL_ENV", None)
+    python = shutil.which("python3", path=env.get("PATH")) or "python3"
+    done = subprocess.run(
+        ["make", "demo", f"PY={python}"],
+        cwd=clone,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    assert (clone / ".venv" / "bin" / "nightshift").exists()
+    _check_story(done.stdout)
