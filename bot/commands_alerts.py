@@ -28,6 +28,7 @@ from bot.commands import (
     section,
     subcommand,
 )
+from bot.outbox import OutboxHealth, outbox_health
 from guards.config import Policy, parse_duration
 from guards.errors import InvalidInput
 from guards.money import format_usd
@@ -285,7 +286,7 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
 
 @subcommand("status", usage="status")
 async def cmd_status(ctx: Context, args: list[str]) -> Reply:
-    """The fleet: agents, last heartbeat, breaker state, spend today."""
+    """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery."""
     now = ctx.ns.clock.now()
     ledger = ctx.ns.ledger
 
@@ -294,9 +295,10 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         return fleet(tx, ledger=ledger, now=now), counts
 
     agents, counts = await ctx.ns.store.write(read)
+    delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
     if not agents:
         return Reply.text_only(
-            "No agents yet: an agent appears with its first reservation or heartbeat."
+            "No agents yet: an agent appears with its first reservation or heartbeat.\n" + delivery
         )
     bad = sum(1 for a in agents if not a.healthy)
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
@@ -304,8 +306,22 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     lines = [_agent_line(a, ctx, now) for a in agents[:40]]
     if len(agents) > 40:
         lines.append(f"… and {len(agents) - 40} more")
-    blocks = [header("Fleet status"), section(head), section("\n".join(lines))]
-    return Reply(text=head + "\n" + "\n".join(lines), blocks=blocks)
+    blocks = [header("Fleet status"), section(head), section("\n".join(lines)), context(delivery)]
+    return Reply(text="\n".join([head, *lines, delivery]), blocks=blocks)
+
+
+def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:
+    """How the outbox is doing: what waits, what failed for good, the last error."""
+    if health.ok and not health.pending:
+        return "Slack delivery: ✅ nothing waiting"
+    parts = [f"{health.pending} waiting"]
+    if health.oldest_pending_at is not None:
+        parts.append(f"oldest since {_local(health.oldest_pending_at, ctx)}")
+    if health.failed:
+        parts.append(f"⚠️ {health.failed} failed for good")
+    if health.last_error:
+        parts.append(f"last error: {health.last_error[:120]}")
+    return "Slack delivery: " + " · ".join(parts)
 
 
 # -- buttons --------------------------------------------------------------------------

@@ -330,3 +330,4 @@ async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
     assert lines[1].startswith(f"🔴 `{BOT}` · no heartbeats · ⛔ breaker open")
     assert "$2.50 today · 1 open alert(s)" in lines[1]
     assert lines[2] == "🟢 `acme/bob/helper` · ♥ 30s ago (ok) · breaker closed · $0.00 today"
+    assert lines[3].startswith("Slack delivery: ")
