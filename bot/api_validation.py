@@ -1,0 +1,107 @@
+"""``POST /v1/validations``: is this output new, and is there a sane amount of it?
+
+Body: ``scope`` (an agent or deeper), ``stream`` (a name the agent picks),
+``items`` (strings or ``{id, text}`` objects), optional ``expected_count``.
+Answer: ``200 {verdict: ok|partial|rejected, accepted: [i...], rejected: [{index,
+reason, duplicate_of?, matched_at?, similarity?, matched_index?}]}``; a malformed
+batch is a ``400`` naming the field, and nothing of it is stored.
+
+The handler normalises and sketches the items on a worker thread
+(:meth:`~guards.validation.Validator.prepare`), then runs one operation inside
+``store.write``: authenticate, authorise, look up, remember the accepted items,
+store the rejections, emit the events.
+
+Wiring: :class:`ValidationComponent` builds the :class:`~guards.validation.Validator`
+at start-up, keeps it in ``ns.extras["validation"]`` and schedules
+:meth:`~guards.validation.Validator.prune` hourly. If the component is not listed,
+the first request builds the validator (without the pruning job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import Field, StrictInt, StrictStr
+
+from bot.api import CTX, Body, bearer, read_json
+from guards.store import Tx
+from guards.validation import Batch, Outcome, Pruned, Validator
+from guards.validation.types import parse_items
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["EXTRAS_KEY", "ValidationBody", "ValidationComponent", "ensure_validation", "routes"]
+
+log = logging.getLogger(__name__)
+EXTRAS_KEY = "validation"
+PRUNE_EVERY_SECONDS = 3600
+routes = web.RouteTableDef()
+
+
+class ValidationBody(Body):
+    scope: StrictStr = Field(max_length=400)
+    stream: StrictStr = Field(max_length=200)  # the engine checks the name, with its message
+    items: list[Any]  # each item is checked by the engine, naming items.<i>
+    expected_count: StrictInt | None = Field(None, ge=1, le=10**9)
+
+
+def ensure_validation(ns: Nightshift) -> Validator:
+    """The process's validator, built and attached to the store on first use."""
+    validator = ns.extras.get(EXTRAS_KEY)
+    if isinstance(validator, Validator):
+        return validator
+    validator = Validator(ns.policy.validation)
+    validator.attach(ns.store)
+    ns.extras[EXTRAS_KEY] = validator
+    return validator
+
+
+@routes.post("/v1/validations")
+async def create_validation(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    validator = ensure_validation(ns)
+    body = await read_json(request, ValidationBody)
+    batch = Batch(
+        scope=body.scope,
+        stream=body.stream,
+        items=parse_items(body.items),
+        expected_count=body.expected_count,
+    )
+    prepared = await asyncio.to_thread(validator.prepare, batch)
+    raw = bearer(request)
+
+    def op(tx: Tx) -> Outcome:
+        return validator.validate(tx, token=raw, batch=prepared)
+
+    outcome = await ns.store.write(op)
+    return web.json_response(outcome.as_json())
+
+
+async def prune_now(ns: Nightshift) -> Pruned:
+    """Forget items past the window and old rejections (the hourly job)."""
+    validator = ensure_validation(ns)
+    return await ns.store.write(lambda tx: validator.prune(tx, ns.clock.now()))
+
+
+class ValidationComponent:
+    """Builds the validator at start-up and schedules its pruning (list it in
+    ``Nightshift._build_components``)."""
+
+    async def start(self, ns: Nightshift) -> None:
+        ensure_validation(ns)
+        ns.scheduler.add_job(
+            prune_now,
+            "interval",
+            args=[ns],
+            seconds=PRUNE_EVERY_SECONDS,
+            id="validation-prune",
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def stop(self, ns: Nightshift) -> None:
+        return None

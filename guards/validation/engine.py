@@ -1,0 +1,371 @@
+"""The validation operation: is this output new, and is there a sane amount of it?
+
+:meth:`Validator.validate` runs inside ``store.write``: it authenticates the
+token, authorises the scope, checks the batch, remembers only the accepted items,
+stores every rejection and emits the events, all in the caller's transaction, so a
+batch is stored whole or not at all. The order of the checks:
+
+1. the batch as a whole: no items is a 400; more than ``expected_count ×
+   runaway_factor`` items rejects every item as ``runaway`` (one stored rejection
+   and one :class:`~guards.events.RunawayDetected`); otherwise more than
+   ``max_items`` is a 400;
+2. each item in turn: ``too_large`` (over ``max_item_chars``), ``empty`` (nothing
+   left after normalisation), ``duplicate`` (same normalised text as an item
+   remembered in the window, or accepted earlier in this batch), ``near_duplicate``
+   (the sketch is near one remembered in the window); otherwise it is accepted
+   and remembered.
+
+A stream whose duplicate rejections reach ``burst.count`` within
+``burst.window_seconds`` emits one :class:`~guards.events.DuplicateBurst` (scope:
+the agent, which owns the stream), and another only after a window without
+duplicates. ``RunawayDetected`` carries the scope the batch was sent for.
+
+Example:
+    >>> from guards.config import Validation
+    >>> validator = Validator(Validation())
+    >>> validator.sketcher.kind
+    'minhash32'
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from guards.config import Validation
+from guards.errors import InvalidInput
+from guards.events import DuplicateBurst, RunawayDetected
+from guards.scopes import Scope, ScopeError
+from guards.store import Store, Tx
+from guards.tokens import authenticate, authorize
+from guards.validation import repo
+from guards.validation.index import MinHashSketcher, SimHashSketcher, Sketcher, StreamIndex
+from guards.validation.prepared import Prepared, prepare_batch
+from guards.validation.types import (
+    DUPLICATE_REASONS,
+    Batch,
+    Item,
+    Outcome,
+    Reason,
+    Rejected,
+    preview,
+)
+
+__all__ = ["API_PATH", "Prepared", "Pruned", "Validator", "prune", "sketcher_for"]
+
+log = logging.getLogger(__name__)
+API_PATH = "/v1/validations"
+DAY = 86_400.0
+
+
+def sketcher_for(config: Validation) -> Sketcher:
+    """The sketch the policy asks for."""
+    near = config.near_duplicate
+    if near.method == "simhash":
+        return SimHashSketcher(max_distance=near.max_distance)
+    return MinHashSketcher(threshold=near.threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    items: int
+    rejections: int
+
+
+def prune(
+    tx: Tx, now: float, *, window_days: int = 7, rejections_retention_days: int = 30
+) -> Pruned:
+    """Forget items older than the window and rejections older than their retention."""
+    return Pruned(
+        items=repo.prune_items(tx, before=now - window_days * DAY),
+        rejections=repo.prune_rejections(tx, before=now - rejections_retention_days * DAY),
+    )
+
+
+class Validator:
+    """The engine behind ``POST /v1/validations``, with its per-stream index cache.
+
+    Attach it to the store (:meth:`attach`) so that the cache forgets what a
+    rolled-back transaction had added.
+    """
+
+    def __init__(self, config: Validation) -> None:
+        self.config = config
+        self.sketcher = sketcher_for(config)
+        self._indexes: dict[tuple[int, str], StreamIndex] = {}
+        # indexes that hold inserts (or rows loaded) not yet known to be committed
+        self._unconfirmed: set[tuple[int, str]] = set()
+
+    def attach(self, store: Store) -> None:
+        store.on_rollback.append(self.forget)
+
+    def reconfigure(self, config: Validation) -> None:
+        """Use a new policy section (a changed sketch starts its indexes afresh)."""
+        self.config = config
+        self.sketcher = sketcher_for(config)
+        self._indexes.clear()
+        self._unconfirmed.clear()
+
+    def forget(self) -> None:
+        """Writes were rolled back: drop every index that may hold some of them."""
+        for key in self._unconfirmed:
+            self._indexes.pop(key, None)
+        self._unconfirmed.clear()
+
+    def _confirm(self) -> None:
+        for key in self._unconfirmed:
+            index = self._indexes.get(key)
+            if index is not None:
+                index.commit()
+        self._unconfirmed.clear()
+
+    def remembered(self) -> int:
+        """Items held in memory across all cached streams (safe from any thread)."""
+        return sum(len(index) for index in list(self._indexes.values()))
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the cached indexes (for metrics; safe from any thread)."""
+        return sum(index.nbytes() for index in list(self._indexes.values()))
+
+    # -- the operation -------------------------------------------------------------------
+
+    def prepare(self, batch: Batch) -> Prepared:
+        """Check the batch as a whole and normalise and sketch its items.
+
+        Pure work, no database: the HTTP handler runs it off the writer thread, so
+        the transaction only looks up and inserts (see :func:`prepare_batch`).
+        """
+        return prepare_batch(batch, config=self.config, sketcher=self.sketcher)
+
+    def validate(self, tx: Tx, *, token: str | None, batch: Batch | Prepared) -> Outcome:
+        """Authenticate, authorise and :meth:`check` one batch (the HTTP operation)."""
+        tok = authenticate(tx, token)
+        scope_text = batch.batch.scope if isinstance(batch, Prepared) else batch.scope
+        try:
+            scope = Scope.parse(scope_text, min_depth=3)
+        except ScopeError as exc:
+            raise InvalidInput("scope", f"scope: {exc}") from None
+        authorize(tx, tok, scope, path=API_PATH)
+        return self.check(tx, scope=scope, batch=batch)
+
+    def check(self, tx: Tx, *, scope: Scope, batch: Batch | Prepared) -> Outcome:
+        """Validate, remember and record one batch for an already authorised scope."""
+        prepared = batch if isinstance(batch, Prepared) else self.prepare(batch)
+        if prepared.kind != self.sketcher.kind:  # the policy changed since it was prepared
+            prepared = self.prepare(prepared.batch)
+        now = tx.clock.now()
+        agent = scope.agent()
+        if agent is None:
+            raise InvalidInput("scope", "scope: validation needs an agent scope or deeper")
+        n = len(prepared.batch.items)
+        stream = repo.stream_row(tx, agent=agent, name=prepared.stream, now=now)
+        run = _Run(
+            tx=tx,
+            now=now,
+            stream=stream,
+            expected=prepared.batch.expected_count,
+            base={
+                "stream_id": stream.id,
+                "scope": scope.path,
+                "stream": prepared.stream,
+                "batch_size": n,
+            },
+        )
+        if prepared.runaway:
+            return self._runaway(run, prepared)
+        return self._items(run, prepared)
+
+    def _runaway(self, run: _Run, prepared: Prepared) -> Outcome:
+        items = prepared.batch.items
+        expected = run.expected or 0
+        run.record(reason="runaway", preview=preview(items[0].text))
+        repo.add_rejections(run.tx, run.stored)
+        run.tx.emit(
+            RunawayDetected(
+                at=run.now,
+                scope=run.base["scope"],
+                stream=run.base["stream"],
+                count=len(items),
+                expected_count=expected,
+            )
+        )
+        return Outcome([], [Rejected(i, "runaway") for i in range(len(items))])
+
+    def _items(self, run: _Run, prepared: Prepared) -> Outcome:
+        tx, now, stream_id = run.tx, run.now, run.stream.id
+        not_before = now - self.config.window_days * DAY
+        index = None
+        if self.config.near_duplicate.enabled:
+            index = self._index(tx, stream_id, not_before)
+        for i, p in enumerate(prepared.items):
+            if p.rejected is not None:
+                run.reject(i, p.item, p.rejected)
+                continue
+            same = repo.find_exact(tx, stream_id=stream_id, exact=p.exact, not_before=not_before)
+            if same is not None:
+                run.reject(i, p.item, "duplicate", _Hit(same.id, same.ref, same.at, 1.0))
+                continue
+            near = index.best(p.sketch, not_before=not_before) if index is not None else None
+            if near is not None:
+                item_id, at, similarity = near
+                ref = repo.item_ref(tx, item_id)
+                run.reject(i, p.item, "near_duplicate", _Hit(item_id, ref, at, similarity))
+                continue
+            item_id = repo.add_item(
+                tx,
+                stream_id=stream_id,
+                at=now,
+                exact=p.exact,
+                kind=prepared.kind,
+                sketch=p.sketch,
+                ref=p.item.ref,
+            )
+            if index is not None:
+                index.add(p.sketch, rowid=item_id, at=now)
+                self._unconfirmed.add((stream_id, prepared.kind))
+            run.accept(i, item_id)
+        repo.add_rejections(tx, run.stored)
+        if any(r.reason in DUPLICATE_REASONS for r in run.rejected):
+            self._burst(run)
+        tx.after_commit.append(self._confirm)
+        return Outcome(run.accepted, run.rejected)
+
+    def _burst(self, run: _Run) -> None:
+        """One DuplicateBurst per burst: when the count reaches the threshold, then quiet."""
+        window = self.config.burst.window_seconds
+        row, now = run.stream, run.now
+        in_burst = row.in_burst
+        if in_burst and (row.last_duplicate_at is None or now - row.last_duplicate_at > window):
+            in_burst = False  # a whole window passed without duplicates: that burst is over
+        count = repo.count_duplicates(run.tx, stream_id=row.id, since=now - window)
+        if not in_burst and count >= self.config.burst.count:
+            scope = Scope(run.base["scope"])
+            run.tx.emit(
+                DuplicateBurst(
+                    at=now,
+                    scope=scope.agent() or scope.path,
+                    stream=run.base["stream"],
+                    rejected=count,
+                    window_seconds=window,
+                )
+            )
+            in_burst = True
+        repo.set_burst(run.tx, stream_id=row.id, last_duplicate_at=now, in_burst=in_burst)
+
+    def _index(self, tx: Tx, stream_id: int, not_before: float) -> StreamIndex:
+        """The stream's index, loaded from its rows on first use."""
+        key = (stream_id, self.sketcher.kind)
+        index = self._indexes.get(key)
+        if index is None:
+            index = StreamIndex(self.sketcher)
+            for item_id, at, sketch in repo.iter_sketches(
+                tx, stream_id=stream_id, kind=self.sketcher.kind, not_before=not_before
+            ):
+                index.add(sketch, rowid=item_id, at=at)
+            self._indexes[key] = index
+            self._unconfirmed.add(key)  # loaded inside a transaction that may yet fail
+            log.info("validation: loaded %d items of stream %d", len(index), stream_id)
+        return index
+
+    # -- retention -----------------------------------------------------------------------
+
+    def prune(self, tx: Tx, now: float) -> Pruned:
+        """:func:`prune` with this policy; after the commit, shrink indexes that are half dead."""
+        cfg = self.config
+        done = prune(
+            tx,
+            now,
+            window_days=cfg.window_days,
+            rejections_retention_days=cfg.rejections_retention_days,
+        )
+        not_before = now - cfg.window_days * DAY
+
+        def compact() -> None:
+            for key, index in list(self._indexes.items()):
+                if key in self._unconfirmed or index.uncommitted:
+                    continue
+                if index.expired(not_before) * 2 >= len(index) > 0:
+                    self._indexes[key] = index.compact(not_before)
+
+        tx.after_commit.append(compact)
+        return done
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """The remembered item a rejected one matched."""
+
+    item_id: int
+    ref: str | None
+    at: float
+    similarity: float
+
+    @property
+    def name(self) -> str:
+        """The agent's id for the item, or ``#<item id>`` when it gave none."""
+        return self.ref if self.ref is not None else f"#{self.item_id}"
+
+
+@dataclass
+class _Run:
+    """What one batch has decided so far, and the rejection rows to store."""
+
+    tx: Tx
+    now: float
+    stream: repo.StreamRow
+    expected: int | None
+    base: dict[str, Any]
+    accepted: list[int] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    by_item: dict[int, int] = field(default_factory=dict)  # item id -> index in this batch
+
+    def accept(self, index: int, item_id: int) -> None:
+        self.accepted.append(index)
+        self.by_item[item_id] = index
+
+    def reject(self, index: int, item: Item, reason: Reason, hit: _Hit | None = None) -> None:
+        if hit is None:
+            self.rejected.append(Rejected(index, reason))
+            self.record(
+                reason=reason, preview=preview(item.text), item_index=index, item_ref=item.ref
+            )
+            return
+        self.rejected.append(
+            Rejected(
+                index,
+                reason,
+                duplicate_of=hit.name,
+                matched_at=hit.at,
+                matched_index=self.by_item.get(hit.item_id),
+                similarity=hit.similarity,
+            )
+        )
+        self.record(
+            reason=reason,
+            preview=preview(item.text),
+            item_index=index,
+            item_ref=item.ref,
+            matched_item_id=hit.item_id,
+            matched_ref=hit.ref,  # the agent's own id, or NULL (then matched_item_id names it)
+            matched_at=hit.at,
+            similarity=hit.similarity,
+        )
+
+    def record(self, **fields: Any) -> None:
+        """A rejection row (the columns of ``validation_rejections``)."""
+        self.stored.append(
+            {
+                "item_index": None,
+                "item_ref": None,
+                "matched_item_id": None,
+                "matched_ref": None,
+                "matched_at": None,
+                "similarity": None,
+                "expected_count": self.expected,
+                "at": self.now,
+                **self.base,
+                **fields,
+            }
+        )

@@ -1,0 +1,143 @@
+"""Normalisation: the text two items must share to count as the same output.
+
+Applied in order:
+
+1. Unicode NFKC (full-width letters, ligatures and composed accents become one form);
+2. invisible format characters (zero-width space, joiners, BOM) are dropped;
+3. URL tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ...) are removed from
+   every ``http(s)://`` link, keeping the other parameters in their order;
+4. case-folding (``ß`` and ``SS`` compare equal);
+5. runs of white space collapse to one space, and the ends are stripped.
+
+Two items are *exact duplicates* when their normalised texts are equal;
+:func:`exact_fingerprint` is the 64-bit hash of that text that the store keeps.
+
+Example:
+    >>> normalize("  Read  THIS: https://x.example/a?utm_source=tw&id=7&fbclid=Q  ")
+    'read this: https://x.example/a?id=7'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "exact_fingerprint",
+    "is_tracking_param",
+    "normalize",
+    "strip_tracking",
+]
+
+#: Query parameters that only say where a click came from (exact names, case-insensitive).
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "igshid",
+        "igsh",
+        "mc_cid",
+        "mc_eid",
+        "mkt_tok",
+        "_hsenc",
+        "_hsmi",
+        "__hssc",
+        "__hstc",
+        "__hsfp",
+        "hsctatracking",
+        "oly_anon_id",
+        "oly_enc_id",
+        "rb_clickid",
+        "s_cid",
+        "vero_conv",
+        "vero_id",
+        "wickedid",
+        "ref_src",
+        "ref_url",
+        "_ga",
+        "_gl",
+        "si",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
+
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_URL_TRAILING = ".,;:!?)]}»”’'\""
+_SPACE = re.compile(r"\s+")
+
+
+def is_tracking_param(name: str) -> bool:
+    """True for a query parameter name that only tracks the click."""
+    key = name.casefold()
+    return key in TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES)
+
+
+def strip_tracking(url: str) -> str:
+    """Remove tracking parameters from one URL; other parameters keep their order and spelling.
+
+    >>> strip_tracking("https://a.example/p?utm_medium=x&page=2#top")
+    'https://a.example/p?page=2#top'
+    """
+    base, sep, rest = url.partition("?")
+    if not sep:
+        return url
+    query, hash_sign, fragment = rest.partition("#")
+    kept = [p for p in query.split("&") if p and not is_tracking_param(p.partition("=")[0])]
+    out = base + ("?" + "&".join(kept) if kept else "")
+    return out + hash_sign + fragment
+
+
+def _strip_url(match: re.Match[str]) -> str:
+    url = match.group(0)
+    trailing = len(url) - len(url.rstrip(_URL_TRAILING))
+    tail = url[len(url) - trailing :] if trailing else ""
+    return strip_tracking(url[: len(url) - trailing]) + tail
+
+
+def _drop_format_chars(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def prepare(text: str) -> str:
+    """Every normalisation step but case-folding (the sketch reads case as a hint).
+
+    >>> prepare("Ｃafe\\u0301\\u200b  OPEN")
+    'Café OPEN'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _drop_format_chars(text)
+    if "://" in text:
+        text = _URL.sub(_strip_url, text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def normalize(text: str) -> str:
+    """The normalised form of an item (see the module docstring for the steps).
+
+    >>> normalize("Ｃafe\\u0301\\u200b  OPEN")
+    'café open'
+    """
+    return prepare(text).casefold()
+
+
+def exact_fingerprint(normalized: str) -> int:
+    """A signed 64-bit hash of a normalised text (SQLite's INTEGER range).
+
+    >>> exact_fingerprint("a") == exact_fingerprint("a")
+    True
+    """
+    digest = hashlib.blake2b(normalized.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)

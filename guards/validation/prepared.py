@@ -1,0 +1,91 @@
+"""Batch preparation: the pure half of a validation, done before the transaction.
+
+Checking a batch as a whole and normalising and sketching its items needs no
+database, so the HTTP handler does it on a worker thread and the writer thread
+only looks up and inserts.
+
+Example:
+    >>> from guards.config import Validation
+    >>> from guards.validation.index import MinHashSketcher
+    >>> from guards.validation.types import Batch, Item
+    >>> p = prepare_batch(
+    ...     Batch("acme/a/bot", "posts", [Item("Hello"), Item(" ")]),
+    ...     config=Validation(),
+    ...     sketcher=MinHashSketcher(threshold=0.7),
+    ... )
+    >>> [item.rejected for item in p.items]
+    [None, 'empty']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guards.config import Validation
+from guards.errors import InvalidInput
+from guards.validation.features import features
+from guards.validation.index import Sketcher
+from guards.validation.normalize import exact_fingerprint, prepare
+from guards.validation.types import Batch, Item, Reason, parse_stream
+
+__all__ = ["Prepared", "PreparedItem", "prepare_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItem:
+    """One item, normalised and sketched, or already rejected without a lookup."""
+
+    item: Item
+    rejected: Reason | None  # too_large or empty
+    exact: int = 0
+    sketch: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch checked as a whole, its items normalised and sketched."""
+
+    batch: Batch
+    stream: str
+    runaway: bool
+    kind: str  # the sketch kind the items were sketched with
+    items: list[PreparedItem]
+
+
+def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Prepared:
+    """Check the batch as a whole, then normalise and sketch each item.
+
+    A runaway batch (more than ``expected_count × runaway_factor`` items) is not
+    sketched: all of it will be rejected.
+
+    Raises:
+        InvalidInput: no items, too many, a bad stream name or expected_count.
+    """
+    stream = parse_stream(batch.stream)
+    n = len(batch.items)
+    if n == 0:
+        raise InvalidInput("items", "items: the batch is empty; send at least one item")
+    expected = batch.expected_count
+    if expected is not None and (isinstance(expected, bool) or expected < 1):
+        raise InvalidInput("expected_count", "expected_count: a whole number of at least 1")
+    runaway = expected is not None and n > expected * config.runaway_factor
+    if n > config.max_items and not runaway:
+        raise InvalidInput(
+            "items",
+            f"items: {n} items is more than the {config.max_items} allowed per batch; "
+            "split the batch",
+        )
+    items = [] if runaway else [_prepare_item(item, config, sketcher) for item in batch.items]
+    return Prepared(batch=batch, stream=stream, runaway=runaway, kind=sketcher.kind, items=items)
+
+
+def _prepare_item(item: Item, config: Validation, sketcher: Sketcher) -> PreparedItem:
+    if len(item.text) > config.max_item_chars:
+        return PreparedItem(item, "too_large")
+    prepared = prepare(item.text)
+    normalized = prepared.casefold()
+    if not normalized:
+        return PreparedItem(item, "empty")
+    return PreparedItem(
+        item, None, exact_fingerprint(normalized), sketcher.sketch(features(prepared))
+    )

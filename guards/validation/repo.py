@@ -1,0 +1,172 @@
+"""The validation tables (migrations/0003_validation.sql): one query per function.
+
+Write functions take the :class:`~guards.store.Tx` of the operation they belong to;
+:func:`rejections` reads through the store's reader connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guards.store import Store, Tx
+from guards.validation.types import DUPLICATE_REASONS, Rejection
+
+__all__ = [
+    "ItemRow",
+    "add_item",
+    "add_rejections",
+    "count_duplicates",
+    "find_exact",
+    "item_ref",
+    "iter_sketches",
+    "prune_items",
+    "prune_rejections",
+    "rejections",
+    "set_burst",
+    "stream_row",
+]
+
+_FETCH_CHUNK = 50_000
+_END_OF_TIME = 1e15
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    id: int
+    last_duplicate_at: float | None
+    in_burst: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    id: int
+    at: float
+    ref: str | None
+
+
+def stream_row(tx: Tx, *, agent: str, name: str, now: float) -> StreamRow:
+    """The stream of ``agent`` called ``name``, created on first use."""
+    tx.execute(
+        "INSERT INTO validation_streams (agent, name, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (agent, name) DO NOTHING",
+        (agent, name, now),
+    )
+    row = tx.one(
+        "SELECT id, last_duplicate_at, in_burst FROM validation_streams"
+        " WHERE agent = ? AND name = ?",
+        (agent, name),
+    )
+    return StreamRow(row[0], row[1], bool(row[2]))
+
+
+def find_exact(tx: Tx, *, stream_id: int, exact: int, not_before: float) -> ItemRow | None:
+    """The newest remembered item with this exact fingerprint inside the window."""
+    row = tx.one(
+        "SELECT id, at, ref FROM validation_items"
+        " WHERE stream_id = ? AND exact = ? AND at >= ? ORDER BY id DESC LIMIT 1",
+        (stream_id, exact, not_before),
+    )
+    return ItemRow(row[0], row[1], row[2]) if row else None
+
+
+def item_ref(tx: Tx, item_id: int) -> str | None:
+    row = tx.one("SELECT ref FROM validation_items WHERE id = ?", (item_id,))
+    return row[0] if row else None
+
+
+def add_item(
+    tx: Tx, *, stream_id: int, at: float, exact: int, kind: str, sketch: bytes, ref: str | None
+) -> int:
+    """Remember an accepted item; returns its id."""
+    cur = tx.execute(
+        "INSERT INTO validation_items (stream_id, at, exact, kind, sketch, ref)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (stream_id, at, exact, kind, sketch, ref),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def iter_sketches(
+    tx: Tx, *, stream_id: int, kind: str, not_before: float
+) -> Iterator[tuple[int, float, bytes]]:
+    """Every live ``(id, at, sketch)`` of a stream, oldest first, fetched in chunks."""
+    cur = tx.execute(
+        "SELECT id, at, sketch FROM validation_items"
+        " WHERE stream_id = ? AND kind = ? AND at >= ? ORDER BY id",
+        (stream_id, kind, not_before),
+    )
+    while rows := cur.fetchmany(_FETCH_CHUNK):
+        yield from rows
+
+
+def add_rejections(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
+    """Store rejections (keys are the column names of ``validation_rejections``)."""
+    if rows:
+        tx.executemany(
+            "INSERT INTO validation_rejections (at, stream_id, scope, stream, reason,"
+            " item_index, item_ref, preview, matched_item_id, matched_ref, matched_at,"
+            " similarity, batch_size, expected_count) VALUES (:at, :stream_id, :scope,"
+            " :stream, :reason, :item_index, :item_ref, :preview, :matched_item_id,"
+            " :matched_ref, :matched_at, :similarity, :batch_size, :expected_count)",
+            rows,  # type: ignore[arg-type]  # sqlite3 takes a sequence of mappings
+        )
+
+
+def count_duplicates(tx: Tx, *, stream_id: int, since: float) -> int:
+    """Duplicate and near-duplicate rejections of a stream after ``since``."""
+    row = tx.one(
+        "SELECT count(*) FROM validation_rejections"
+        " WHERE stream_id = ? AND at > ? AND reason IN (?, ?)",
+        (stream_id, since, *DUPLICATE_REASONS),
+    )
+    return int(row[0])
+
+
+def set_burst(tx: Tx, *, stream_id: int, last_duplicate_at: float, in_burst: bool) -> None:
+    tx.execute(
+        "UPDATE validation_streams SET last_duplicate_at = ?, in_burst = ? WHERE id = ?",
+        (last_duplicate_at, int(in_burst), stream_id),
+    )
+
+
+def prune_items(tx: Tx, *, before: float) -> int:
+    """Forget items remembered before ``before``; returns how many."""
+    return int(tx.execute("DELETE FROM validation_items WHERE at < ?", (before,)).rowcount)
+
+
+def prune_rejections(tx: Tx, *, before: float) -> int:
+    return int(tx.execute("DELETE FROM validation_rejections WHERE at < ?", (before,)).rowcount)
+
+
+_REJECTION_COLUMNS = (
+    "id, at, scope, stream, reason, preview, item_index, item_ref, matched_item_id,"
+    " matched_ref, matched_at, similarity, batch_size, expected_count"
+)
+
+
+async def rejections(
+    store: Store, *, scope: str, since: float, until: float | None = None, limit: int = 50
+) -> list[Rejection]:
+    """Rejections at ``scope`` or below it, from ``since`` up to ``until``, newest first.
+
+    Example:
+        >>> async def last_day(store: Store, now: float) -> list[Rejection]:
+        ...     return await rejections(store, scope="acme/alice", since=now - 86400)
+    """
+    # scope or anything under "scope/": '/' + 1 is '0', so [scope/, scope0) is the subtree
+    rows = await store.fetch(
+        f"SELECT {_REJECTION_COLUMNS} FROM validation_rejections"
+        " WHERE (scope = ? OR (scope >= ? AND scope < ?)) AND at >= ? AND at <= ?"
+        " ORDER BY at DESC, id DESC LIMIT ?",
+        (
+            scope,
+            scope + "/",
+            scope + "0",
+            since,
+            until if until is not None else _END_OF_TIME,
+            max(0, limit),
+        ),
+    )
+    return [Rejection(*tuple(row)) for row in rows]

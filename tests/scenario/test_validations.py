@@ -1,0 +1,230 @@
+"""``POST /v1/validations`` through HTTP against the whole app on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+import httpx
+
+from guards.clock import ManualClock
+from tests.conftest import RunningApp
+
+AGENT = "acme/alice/rss-bot"
+PATH = "/v1/validations"
+
+
+def distinct(n: int, seed: int = 0) -> list[str]:
+    """``n`` texts no two of which are near-duplicates (made-up words)."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "pe", "zu", "ga", "do"]
+    return [
+        " ".join("".join(rng.choice(syllables) for _ in range(3)) for _ in range(5))
+        for _ in range(n)
+    ]
+
+
+async def post(
+    app: RunningApp,
+    token: str | None,
+    items: Any,
+    *,
+    scope: str = AGENT,
+    stream: str = "posts",
+    **extra: Any,
+) -> httpx.Response:
+    body = {"scope": scope, "stream": stream, "items": items, **extra}
+    return await app.request("POST", PATH, token=token, json=body)
+
+
+async def stored(app: RunningApp) -> tuple[int, int]:
+    items = await app.store.fetch("SELECT count(*) FROM validation_items")
+    rejected = await app.store.fetch("SELECT count(*) FROM validation_rejections")
+    return items[0][0], rejected[0][0]
+
+
+async def events(app: RunningApp, kind: str) -> list[dict[str, Any]]:
+    rows = await app.store.fetch("SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,))
+    return [json.loads(r[0]) for r in rows]
+
+
+async def test_the_rss_agent_that_published_47_duplicates(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    item = {"id": "guid-1", "text": "Heavy snow closes schools across Vermont and New Hampshire"}
+    first = await post(app, tok, [item])
+    assert first.status_code == 200
+    assert first.json() == {"verdict": "ok", "accepted": [0], "rejected": []}
+    published = 1
+    for _ in range(46):
+        app.clock.advance(600)  # its job ran every 10 minutes
+        r = await post(app, tok, [item["text"]])
+        published += len(r.json()["accepted"])
+    assert published == 1
+    bursts = await events(app, "duplicate_burst")
+    assert len(bursts) == 1  # one alert for the burst, not 46
+    rows = await app.store.fetch(
+        "SELECT reason, matched_ref FROM validation_rejections ORDER BY id LIMIT 1"
+    )
+    assert tuple(rows[0]) == ("duplicate", "guid-1")
+
+
+async def test_each_rejection_kind(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    await post(app, tok, ["Alert: error rate for checkout-service above threshold (5.2%)"])
+    r = await post(
+        app,
+        tok,
+        [
+            "alert: ERROR rate for checkout-service above threshold (5.2%)",  # case only
+            "Alert: error rate for checkout-service above threshold (6.8%)",  # counter
+            "   \n\t ",
+            "z" * 20_001,
+            "Resolved: error rate for checkout-service back below threshold",
+        ],
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["verdict"] == "partial"
+    assert body["accepted"] == [4]
+    reasons = {x["index"]: x["reason"] for x in body["rejected"]}
+    assert reasons == {0: "duplicate", 1: "near_duplicate", 2: "empty", 3: "too_large"}
+    near = body["rejected"][1]
+    assert near["duplicate_of"] == "#1"
+    assert near["matched_at"] == app.clock.now()
+    assert near["similarity"] == 1.0  # only the masked counter changed
+
+    runaway = await post(app, tok, distinct(20), expected_count=4)
+    assert runaway.status_code == 200
+    assert runaway.json()["verdict"] == "rejected"
+    assert {x["reason"] for x in runaway.json()["rejected"]} == {"runaway"}
+    (event,) = await events(app, "runaway")
+    assert (event["scope"], event["count"], event["expected_count"]) == (AGENT, 20, 4)
+    assert await stored(app) == (2, 5)
+
+
+async def test_streams_agents_and_namespaces_do_not_affect_each_other(app_factory):
+    app = await app_factory(clock=ManualClock())
+    text = "Our spring sale starts today, 20% off all plants"
+    alice = await app.token("acme/alice")
+    bob = await app.token("acme/bob/rss-bot")
+    other = await app.token("globex/alice/rss-bot")
+    assert (await post(app, alice, [text])).json()["verdict"] == "ok"
+    for token, scope, stream in [
+        (alice, AGENT, "replies"),
+        (alice, "acme/alice/ops-bot", "posts"),
+        (bob, "acme/bob/rss-bot", "posts"),
+        (other, "globex/alice/rss-bot", "posts"),
+    ]:
+        r = await post(app, token, [text], scope=scope, stream=stream)
+        assert r.json()["verdict"] == "ok", (scope, stream)
+    again = await post(app, alice, [text], scope=AGENT + "/c7")
+    assert again.json()["rejected"][0]["reason"] == "duplicate"  # same agent, same stream
+
+
+async def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    cases = [
+        ({"scope": AGENT, "stream": "posts", "items": []}, "items"),
+        ({"scope": AGENT, "stream": "posts", "items": distinct(10_000)}, "items"),
+        ({"scope": AGENT, "stream": "posts", "items": ["ok", 42]}, "items.1"),
+        ({"scope": AGENT, "stream": "posts", "items": ["ok", None]}, "items.1"),
+        ({"scope": AGENT, "stream": "posts", "items": [["nested"]]}, "items.0"),
+        ({"scope": AGENT, "stream": "posts", "items": [{"id": "x"}]}, "items.0.text"),
+        ({"scope": AGENT, "stream": "posts", "items": [{"text": "t", "id": True}]}, "items.0.id"),
+        ({"scope": AGENT, "stream": "posts", "items": [{"text": "t", "x": 1}]}, "items.0.x"),
+        ({"scope": AGENT, "stream": "posts", "items": "just a string"}, "items"),
+        ({"scope": AGENT, "stream": "posts"}, "items"),
+        ({"scope": AGENT, "items": ["a"]}, "stream"),
+        ({"scope": AGENT, "stream": "has spaces", "items": ["a"]}, "stream"),
+        ({"scope": AGENT, "stream": "", "items": ["a"]}, "stream"),
+        ({"scope": "acme/alice", "stream": "posts", "items": ["a"]}, "scope"),
+        ({"scope": "acme//x", "stream": "posts", "items": ["a"]}, "scope"),
+        (
+            {"scope": AGENT, "stream": "posts", "items": ["a"], "expected_count": 0},
+            "expected_count",
+        ),
+        (
+            {"scope": AGENT, "stream": "posts", "items": ["a"], "expected_count": "3"},
+            "expected_count",
+        ),
+        ({"scope": AGENT, "stream": "posts", "items": ["a"], "extra": 1}, "extra"),
+    ]
+    for body, field in cases:
+        r = await app.request("POST", PATH, token=tok, json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error"] == "invalid_input"
+        assert r.json()["field"] == field, (field, r.json())
+    r = await app.request("POST", PATH, token=tok, content=b"{not json")
+    assert r.status_code == 400
+    assert await stored(app) == (0, 0)
+
+
+async def test_huge_items_are_rejected_per_item_and_huge_bodies_refused(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    r = await post(app, tok, ["w" * 600_000, "a normal short post about rivers"])
+    assert r.status_code == 200
+    assert r.json()["accepted"] == [1]
+    assert r.json()["rejected"] == [{"index": 0, "reason": "too_large"}]
+    preview = await app.store.fetch("SELECT length(preview) FROM validation_rejections")
+    assert preview[0][0] <= 200
+    r = await post(app, tok, ["w" * 1_100_000])
+    assert r.status_code == 413
+    assert await stored(app) == (1, 1)
+
+
+async def test_auth_is_checked_and_violations_recorded(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    r = await post(app, None, ["a"])
+    assert r.status_code == 401
+    r = await post(app, "ns_tok_nope_secret", ["a"])
+    assert r.status_code == 401
+    r = await post(app, tok, ["a"], scope="acme/alice/ops-bot")
+    assert r.status_code == 403
+    assert len(await events(app, "scope_violation")) == 1
+    assert await stored(app) == (0, 0)
+
+
+async def test_concurrent_batches_with_the_same_item_accept_it_once(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    text = "Ukraine and Russia exchange prisoners in UAE-brokered deal"
+    answers = await asyncio.gather(*(post(app, tok, [text]) for _ in range(12)))
+    accepted = sum(len(r.json()["accepted"]) for r in answers)
+    assert accepted == 1
+    assert await stored(app) == (1, 11)
+
+
+async def test_a_restart_keeps_what_was_remembered(app_factory, tmp_path):
+    db = tmp_path / "keep.db"
+    app = await app_factory(clock=ManualClock(), db=db)
+    tok = await app.token(AGENT)
+    await post(app, tok, [{"id": "n-9", "text": "Mars rover finds signs of ancient river delta"}])
+    await app.client.aclose()
+    await app.ns.stop()
+    again = await app_factory(clock=ManualClock(), db=db)
+    r = await post(again, tok, ["Mars rover finds signs of an ancient river delta - NASA"])
+    assert r.json()["rejected"][0]["duplicate_of"] == "n-9"
+
+
+async def test_lone_surrogates_in_json_are_handled(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    headers = {"Content-Type": "application/json"}
+
+    def body(items: list[Any]) -> bytes:  # json escapes a lone surrogate as \ud800
+        return json.dumps({"scope": AGENT, "stream": "posts", "items": items}).encode()
+
+    r = await app.request("POST", PATH, token=tok, content=body(["a\ud800b"] * 2), headers=headers)
+    assert r.status_code == 200
+    assert [x["reason"] for x in r.json()["rejected"]] == ["duplicate"]
+    bad_id = body([{"id": "\udc00", "text": "t"}])
+    r = await app.request("POST", PATH, token=tok, content=bad_id, headers=headers)
+    assert r.status_code == 400
+    assert r.json()["field"] == "items.0.id"
