@@ -27,6 +27,7 @@ from aiohttp import web
 from pydantic import Field, StrictInt, StrictStr
 
 from bot.api import CTX, Body, bearer, read_json
+from bot.api_routing import ensure_routing
 from guards.store import Tx
 from guards.validation import Batch, Outcome, Pruned, Validator
 from guards.validation.types import parse_items
@@ -74,8 +75,14 @@ async def create_validation(request: web.Request) -> web.Response:
     prepared = await asyncio.to_thread(validator.prepare, batch)
     raw = bearer(request)
 
+    routing = ensure_routing(ns)
+
     def op(tx: Tx) -> Outcome:
-        return validator.validate(tx, token=raw, batch=prepared)
+        outcome = validator.validate(tx, token=raw, batch=prepared)
+        if outcome.verdict == "rejected":
+            # output nobody can use counts against the model that wrote it (routing learns)
+            routing.on_rejected(tx, scope=prepared.batch.scope, now=tx.clock.now())
+        return outcome
 
     outcome = await ns.store.write(op)
     return web.json_response(outcome.as_json())

@@ -85,6 +85,8 @@ class Nightshift:
     def _build_components(self) -> list[Component]:
         """The features this process hosts, in start order."""
         from bot.alerts import AlertsComponent
+        from bot.api_routing import RoutingComponent
+        from bot.api_validation import ValidationComponent
         from bot.digest.poster import DigestPoster
         from bot.jobs.guard import EngineBreakers
         from bot.jobs.runner import JobRunner
@@ -99,7 +101,14 @@ class Nightshift:
         )
         # The outbox worker and the Slack/shell transport chosen from settings.transport.
         # Alerts after the outbox: a restart's backlog of events is handled at start.
-        return [*transport_components(self), AlertsComponent(), jobs, DigestPoster()]
+        return [
+            *transport_components(self),
+            AlertsComponent(),
+            ValidationComponent(),
+            RoutingComponent(),
+            jobs,
+            DigestPoster(),
+        ]
 
     async def start(self) -> None:
         """Open the store, start every component, then serve. A failure undoes what started."""

@@ -228,3 +228,37 @@ async def test_lone_surrogates_in_json_are_handled(app_factory):
     r = await app.request("POST", PATH, token=tok, content=bad_id, headers=headers)
     assert r.status_code == 400
     assert r.json()["field"] == "items.0.id"
+
+
+async def test_a_rejected_batch_counts_against_the_routed_call_that_wrote_it(app_factory):
+    app = await app_factory()
+    tok = await app.token("acme/alice/rss-bot")
+    scope = "acme/alice/rss-bot"
+    route = await app.request(
+        "POST", "/v1/route", token=tok, json={"scope": scope, "task": "Summarize this article"}
+    )
+    route_id = route.json()["route_id"]
+    held = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={
+            "scope": scope,
+            "idempotency_key": "r1",
+            "max_cost_micros": 1000,
+            "route_id": route_id,
+        },
+    )
+    rid = held.json()["reservation_id"]
+    await app.request(
+        "POST", f"/v1/reservations/{rid}/settle", token=tok, json={"actual_cost_micros": 900}
+    )
+    body = {"scope": scope, "stream": "posts", "items": ["Rates held at 3.5% as inflation cools"]}
+    first = await app.request("POST", "/v1/validations", token=tok, json=body)
+    assert first.json()["verdict"] == "ok"
+    rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
+    assert rows[0]["outcome"] == "success"
+    again = await app.request("POST", "/v1/validations", token=tok, json=body)
+    assert again.json()["verdict"] == "rejected"
+    rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
+    assert rows[0]["outcome"] == "rejected"
