@@ -51,7 +51,8 @@ function setup(thread)
   table.insert(threads, thread)
 end
 function init(args)
-  prefix = tostring(tid) .. "-" .. tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+  prefix = tostring(tid) .. "-" .. tostring(os.time()) .. "-"
+    .. tostring(math.random(1, 1000000000))
   pending = {}
   n = 0
   pairs_done = 0
@@ -73,8 +74,8 @@ function done(summary, latency, requests)
     f = f + (t:get("refused") or 0)
   end
   io.write(string.format(
-    'RESULT {"requests": %d, "seconds": %f, "errors": %d, "non2xx": %d, "p50_us": %d, "p99_us": %d, '
-    .. '"pairs": %d, "reserved": %d, "refused": %d}\\n',
+    'RESULT {"requests": %d, "seconds": %f, "errors": %d, "non2xx": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "pairs": %d, "reserved": %d, "refused": %d}\\n',
     summary.requests, summary.duration / 1e6,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.errors.status, latency:percentile(50), latency:percentile(99), p, r, f))

@@ -10,8 +10,9 @@ Example:
 
 Inside ``reserve``: an exception settles the hold as a failure (charging what
 ``hold.settle`` reported, or nothing, so the rest of the hold goes back and the
-breaker sees the failure); leaving the block without settling releases the hold. Transport errors are retried with
-the same idempotency key, so a retry never holds money twice.
+breaker sees the failure); leaving the block without settling releases the hold.
+Transport errors are retried with the same idempotency key, so a retry never holds
+money twice.
 """
 
 from __future__ import annotations

@@ -359,8 +359,9 @@ class Ledger:
         except UnknownModel:
             raise InvalidInput(
                 "estimate.model",
-                f"no price for model {req.estimate.model!r}; known: {', '.join(self.prices.models())}"
-                " (add it under prices: in the policy, or send max_cost_micros)",
+                f"no price for model {req.estimate.model!r}; known: "
+                f"{', '.join(self.prices.models())} (add it under prices: in the policy,"
+                " or send max_cost_micros)",
             ) from None
 
     def reserve(self, tx: Tx, *, token: Token, req: ReserveRequest) -> tuple[bool, dict[str, Any]]:

@@ -106,7 +106,8 @@ async def test_estimate_is_priced_and_rounded_up(app_factory):
     }
     r = await app.request("POST", "/v1/reservations", token=tok, json=body)
     assert r.status_code == 201 and r.json()["held_micros"] == 6  # $1 + $5 per M → 6 micros
-    unknown = dict(body, idempotency_key="e2", estimate={**body["estimate"], "model": "gpt-99"})
+    estimate = {"model": "gpt-99", "input_tokens": 1, "max_output_tokens": 1}
+    unknown = dict(body, idempotency_key="e2", estimate=estimate)
     r = await app.request("POST", "/v1/reservations", token=tok, json=unknown)
     assert r.status_code == 400 and r.json()["field"] == "estimate.model"
     rid = (

@@ -16,8 +16,13 @@ async def _nobody() -> bool:
 async def test_routing_shows_the_mix_and_refuses_bad_arguments(app_factory):
     app = await app_factory()
     tok = await app.token("acme")
-    for task in ["Classify this ticket as bug or feature", "Plan a six-month migration of our billing"]:
-        r = await app.request("POST", "/v1/route", token=tok, json={"scope": "acme/a/bot", "task": task})
+    for task in [
+        "Classify this ticket as bug or feature",
+        "Plan a six-month migration of our billing",
+    ]:
+        r = await app.request(
+            "POST", "/v1/route", token=tok, json={"scope": "acme/a/bot", "task": task}
+        )
         assert r.status_code == 200, r.text
     ctx = Context(ns=app.ns, user_id="U1", transport="test", is_admin=_nobody)
     reply = await dispatch(ctx, "routing")
