@@ -464,19 +464,7 @@ class Ledger:
         if worst is None:
             return
         assert worst.limit_micros is not None
-        tx.emit(
-            BudgetExhausted(
-                at=now,
-                scope=worst.scope,
-                level=worst.level,
-                window=worst.window,
-                limit_micros=worst.limit_micros,
-                spent_micros=worst.spent_micros,
-                held_micros=worst.held_micros,
-                requested_micros=amount,
-            )
-        )
-        raise BudgetExceeded(
+        refusal = BudgetExceeded(
             level=worst.level,
             scope=worst.scope,
             window=worst.window,
@@ -485,6 +473,8 @@ class Ledger:
             held_micros=worst.held_micros,
             requested_micros=amount,
         )
+        tx.emit(BudgetExhausted(at=now, **refusal.details()))
+        raise refusal
 
     def _move(
         self,

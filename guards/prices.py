@@ -78,6 +78,16 @@ class PriceTable:
         except KeyError:
             raise UnknownModel(model) from None
 
+    def blended(self, model: str, *, input_share: float) -> int | None:
+        """Micros per million tokens of ``model`` when ``input_share`` of them are input.
+
+        None for a model without a price.
+        """
+        p = self._prices.get(model)
+        if p is None:
+            return None
+        return round(p.input * input_share + p.output * (1 - input_share))
+
     def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> int:
         """The cost in micros of a call, rounded up."""
         p = self.price(model)

@@ -22,7 +22,7 @@ from typing import Any
 from bot.digest.chart import MAX_SERIES
 from bot.digest.queries import RawDay
 from guards.config import Policy
-from guards.prices import PriceTable, UnknownModel
+from guards.prices import PriceTable
 
 __all__ = [
     "AgentLine",
@@ -117,11 +117,7 @@ class Digest:
 
 def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int | None:
     """Micros per million tokens of ``model`` at ``input_share`` input tokens, or None."""
-    try:
-        p = prices.price(model)
-    except UnknownModel:
-        return None
-    return round(p.input * input_share + p.output * (1 - input_share))
+    return prices.blended(model, input_share=input_share)
 
 
 def breaker_figures(

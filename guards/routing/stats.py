@@ -20,7 +20,7 @@ from typing import Any
 from guards.clock import to_datetime
 from guards.config import Routing
 from guards.money import format_usd
-from guards.prices import PriceTable, UnknownModel
+from guards.prices import PriceTable
 from guards.routing import records
 from guards.routing.records import Promotion
 from guards.routing.tiers import TIERS
@@ -31,11 +31,7 @@ __all__ = ["ModelMix", "RoutingStats", "blended_price", "routing_stats"]
 
 def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int | None:
     """Micro-dollars per million tokens of ``model`` at the given input share, or None."""
-    try:
-        p = prices.price(model)
-    except UnknownModel:
-        return None
-    return round(p.input * input_share + p.output * (1 - input_share))
+    return prices.blended(model, input_share=input_share)
 
 
 @dataclass(frozen=True, slots=True)
