@@ -34,6 +34,7 @@ from bot.demo.fleet import Fleet, Outage, PretendLLM
 from bot.demo.story import DANA, DEMO_DAY, Narrator, demo_policy, refused_job
 from bot.demo.summary import summary_table
 from bot.jobs.lint import lint_jobs
+from bot.outbox import outbox_health
 from bot.settings import Settings
 from guards.clock import ManualClock
 from guards.config import parse_policy
@@ -55,6 +56,11 @@ DAY_MINUTES = 24 * HOUR
 DIGEST_MINUTE = DAY_MINUTES + 9 * HOUR + 1
 NIGHT_STEP = 5  # minutes per step once the day's story is over
 HUMAN_WAIT_SECONDS = 120
+SLACK_DRAIN_SECONDS = 600
+SLACK_HELP = """With Slack variables set, the demo plays in a real workspace. Also set
+  NIGHTSHIFT_DEMO_CHANNEL  the id of a channel the bot is in (alerts and the digest go there)
+  NIGHTSHIFT_DEMO_USER     your member id, to be paged as Dana (optional)
+"""
 
 
 class JobTarget:
@@ -87,8 +93,9 @@ class JobTarget:
 class Operator:
     """Dana, on call: she acknowledges what pages her and approves the careful restart."""
 
-    def __init__(self, ns: Nightshift, *, interactive: bool, say: Any) -> None:
+    def __init__(self, ns: Nightshift, *, user: str, interactive: bool, say: Any) -> None:
         self.ns = ns
+        self.user = user
         self.interactive = interactive
         self.say = say
         self.console = ns.extras.get("shell")
@@ -105,7 +112,7 @@ class Operator:
         async def admin() -> bool:
             return True
 
-        ctx = Context(ns=self.ns, user_id=DANA, transport="demo", is_admin=admin)
+        ctx = Context(ns=self.ns, user_id=self.user, transport="demo", is_admin=admin)
         await dispatch_action(ctx, action_id, value)
         return True
 
@@ -162,28 +169,33 @@ async def _story(
         narrator.out.write(f"  REFUSED report-daily: {plan.refusal}\n")
     narrator.say("Fixed to `0 8 * * *`; Nightshift starts.")
 
-    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL", "C0ALERTS")
-    policy_text = demo_policy(job_url=target.url, alerts_channel=channel, digest_channel=channel)
-    (tmp / "nightshift.yml").write_text(policy_text)
-    policy = parse_policy(yaml.safe_load(policy_text))
     values: dict[str, Any] = {
         "NIGHTSHIFT_DB": str(tmp / "demo.db"),
         "NIGHTSHIFT_CONFIG": str(tmp / "nightshift.yml"),
         "NIGHTSHIFT_HOST": "127.0.0.1",
         "NIGHTSHIFT_PORT": 0,
     }
-    ns = Nightshift(settings=Settings(**values), policy=policy, clock=clock)
+    settings = Settings(**values)  # with SLACK_* variables set: a real workspace
+    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL")
+    if settings.transport != "shell" and not channel:
+        narrator.out.write(SLACK_HELP)
+        return 2
+    dana = os.environ.get("NIGHTSHIFT_DEMO_USER", DANA)
+    policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", primary=dana)
+    (tmp / "nightshift.yml").write_text(policy_text)
+    policy = parse_policy(yaml.safe_load(policy_text))
+    ns = Nightshift(settings=settings, policy=policy, clock=clock)
     await ns.start()
     fleet: Fleet | None = None
     try:
         if "shell" in ns.extras:
-            ns.extras["shell"].user_id = DANA  # the person at the keyboard is Dana
+            ns.extras["shell"].user_id = dana  # the person at the keyboard is Dana
         tokens: dict[str, str] = {}
         for agent in AGENTS:
             _, tokens[agent] = await ns.store.write(partial(_token, scope=agent))
         outage = Outage("claude-haiku-4-5", start + 13 * 3600, start + 13 * 3600 + 40 * 60)
         fleet = Fleet(url=ns.url, tokens=tokens, llm=PretendLLM([outage]), say=narrator.say)
-        operator = Operator(ns, interactive=interactive, say=narrator.say)
+        operator = Operator(ns, user=dana, interactive=interactive, say=narrator.say)
         narrator.say(f"API on {ns.url}; 5 agents start work. One simulated minute per step.")
         await _simulate(ns, clock, narrator, fleet, operator, start=start)
         narrator.title("What Nightshift stopped")
@@ -193,11 +205,26 @@ async def _story(
             f"\n(one simulated day in {time.monotonic() - started:.0f} s of wall time)\n"
         )
         narrator.out.flush()
+        if settings.transport != "shell":
+            await _wait_for_slack(ns, narrator)
         return 0
     finally:
         if fleet is not None:
             await fleet.aclose()
         await ns.stop()
+
+
+async def _wait_for_slack(ns: Nightshift, narrator: Narrator) -> None:
+    """Slack takes about one message a second per channel: let the outbox finish."""
+    deadline = time.monotonic() + SLACK_DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        health = await outbox_health(ns.store)
+        if not health.pending:
+            return
+        narrator.out.write(f"\r(waiting for Slack: {health.pending} messages to deliver)   ")
+        narrator.out.flush()
+        await asyncio.sleep(1)
+    narrator.out.write("\nSlack did not take every message in time; see nightshift_outbox_*\n")
 
 
 def _token(tx: Tx, *, scope: str) -> tuple[Token, str]:

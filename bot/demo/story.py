@@ -19,12 +19,12 @@ DANA = "U0DANA"
 SAM = "U0SAM"
 
 
-def demo_policy(*, job_url: str, alerts_channel: str, digest_channel: str) -> str:
+def demo_policy(*, job_url: str, channel: str, primary: str = DANA, secondary: str = SAM) -> str:
     """The demo's policy file, every key as an operator would write it."""
     return f"""
 timezone: Europe/Berlin
-admins: [{DANA}]
-channels: {{alerts: {alerts_channel}, digest: {digest_channel}}}
+admins: [{primary}]
+channels: {{alerts: {channel}, digest: {channel}}}
 budgets:
   defaults:
     agent: {{day: 10.00}}
@@ -49,9 +49,9 @@ alerts:
   tiers: {{breaker_opened_spend: P0, heartbeat_missed: P1, duplicate_burst: P1}}
 oncall:
   rotations:
-    - {{name: primary, users: [{DANA}, U0LEE], period: week, handoff: "mon 09:00",
+    - {{name: primary, users: [{primary}, U0LEE], period: week, handoff: "mon 09:00",
        start: "2026-11-23"}}
-    - {{name: secondary, users: [{SAM}], period: week, handoff: "mon 09:00"}}
+    - {{name: secondary, users: [{secondary}], period: week, handoff: "mon 09:00"}}
   escalation:
     - {{notify: "rotation:primary", after: 0m}}
     - {{notify: "rotation:secondary", after: 5m}}

@@ -101,3 +101,58 @@ def test_readme_quick_start_on_a_fresh_clone(tmp_path):
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
     assert (clone / ".venv" / "bin" / "nightshift").exists()
     _check_story(done.stdout)
+
+
+def _read_until(fd: int, buffer: list[str], pattern: str, timeout: float = 120) -> re.Match[str]:
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, "".join(buffer))
+        if found:
+            return found
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buffer.append(chunk.decode(errors="replace"))
+    raise AssertionError(f"no {pattern!r} in the output:\n{''.join(buffer)[-3000:]}")
+
+
+def _button(text: str, label: str, must_contain: str) -> str:
+    """The number of the last shown button ``label`` in a message that mentions ``must_contain``."""
+    messages = [m for m in text.split("── ") if must_contain in m and f"] {label}" in m]
+    assert messages, f"no message with {label!r} and {must_contain!r}"
+    numbers = re.findall(rf"\[(\d+)\] {re.escape(label)}", messages[-1])
+    return numbers[-1]
+
+
+def test_interactive_demo_waits_for_the_person_at_the_keyboard():
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the demo on a terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "bot", "demo", "--interactive"], _env())
+    buffer: list[str] = []
+    try:
+        turn = _read_until(fd, buffer, r"your turn: acknowledge alert #(\d+)")
+        number = _button("".join(buffer), "Acknowledge", f"#{turn.group(1)} ·")
+        os.write(fd, f"{number}\n".encode())
+        _read_until(fd, buffer, r"your turn: approve a trial for acme/carol/looper")
+        number = _button("".join(buffer), "Approve trial", "acme/carol/looper")
+        os.write(fd, f"{number}\n".encode())
+        _read_until(fd, buffer, r"one simulated day in \d+ s of wall time", timeout=180)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    out = "".join(buffer)
+    assert os.WEXITSTATUS(status) == 0, out[-3000:]
+    # the person pressed the buttons: Dana did not have to step in
+    assert "no answer: Dana takes it from here" not in out
+    assert "(clicked Acknowledge)" in out and "(clicked Approve trial)" in out
+    assert "breaker closed: all 3 trial calls succeeded" in out
