@@ -65,10 +65,12 @@ MAX_BACKOFF_SECONDS = 300.0
 MAX_AGE_SECONDS = 24 * 3600.0
 _METHOD = re.compile(r"[a-z]+(\.[A-Za-z]+)+|response_url")
 _REF = re.compile(r"\$ref:(.+?)\.(ts|channel)(?![A-Za-z0-9_])")
+# The head of each channel's queue: its most urgent pending row, oldest first.
 _HEADS = (
-    "SELECT id, ref, method, channel, args, attempts, due_at, first_try_at FROM outbox"
-    " WHERE id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY channel)"
-    " ORDER BY id LIMIT 500"
+    "SELECT id, ref, method, channel, args, attempts, due_at, first_try_at FROM ("
+    " SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY priority, id) AS place"
+    " FROM outbox WHERE state = 'pending')"
+    " WHERE place = 1 ORDER BY priority, id LIMIT 500"
 )
 _MARK_DONE = (
     "UPDATE outbox SET attempts = attempts + 1, state = 'delivered', finished_at = ?,"
@@ -94,6 +96,7 @@ def enqueue(
     args: dict[str, Any],
     channel: str | None = None,
     ref: str | None = None,
+    urgent: bool = False,
 ) -> int:
     """Write one outgoing Slack call in the caller's transaction; returns the row id.
 
@@ -102,6 +105,8 @@ def enqueue(
     initial_comment, content_b64) or ``response_url`` (args: url, payload).
     ``channel`` is the ordering/pacing key (default: ``args["channel"]``).
     Enqueueing an existing ``ref`` again returns the existing row and adds nothing.
+    Rows go out in order per channel, except that an ``urgent`` row (a P0 page)
+    overtakes the ordinary ones still waiting there.
 
     Raises:
         ValueError: an unknown method shape or no channel key.
@@ -114,8 +119,16 @@ def enqueue(
         if row is not None:
             return int(row[0])
     cur = tx.execute(
-        "INSERT INTO outbox (ref, method, channel, args, created_at) VALUES (?, ?, ?, ?, ?)",
-        (ref, method, key, json.dumps(args, separators=(",", ":")), tx.clock.now()),
+        "INSERT INTO outbox (ref, method, channel, args, created_at, priority)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            ref,
+            method,
+            key,
+            json.dumps(args, separators=(",", ":")),
+            tx.clock.now(),
+            0 if urgent else 1,
+        ),
     )
     tx.after_commit.append(_wake_workers)
     return int(cur.lastrowid or 0)

@@ -330,6 +330,7 @@ class AlertEngine:
             args={"channel": channel, "text": text, "blocks": blocks},
             channel=channel,
             ref=alert.post_ref,
+            urgent=alert.tier == "P0",  # a page does not wait behind P1 posts
         )
 
     def touch(self, tx: Tx, alert: Alert, now: float, *, urgent: bool = False) -> None:
@@ -444,6 +445,7 @@ class AlertEngine:
                 args={"channel": target, "text": text, "blocks": blocks},
                 channel=target,
                 ref=f"alert:{alert.id}:dm:{esc_id}",
+                urgent=alert.tier == "P0",
             )
         elif alert.posted_at is not None and alert.channel is not None:
             ref = alert.post_ref

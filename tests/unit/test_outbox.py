@@ -126,6 +126,32 @@ async def test_order_and_pacing_per_channel(store):
     await worker.stop(cast(Any, None))
 
 
+async def test_a_page_overtakes_the_posts_waiting_in_its_channel(store):
+    rec = Recorder()
+    worker, wall = await start(store, rec)
+
+    def write(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "A", "text": "p1"}, ref="p1")
+        enqueue(tx, method="chat.postMessage", args={"channel": "A", "text": "p2"})
+        update = {"channel": "$ref:page.channel", "ts": "$ref:page.ts", "text": "page, updated"}
+        enqueue(tx, method="chat.update", args=update, channel="A")
+        enqueue(
+            tx,
+            method="chat.postMessage",
+            args={"channel": "A", "text": "page"},
+            ref="page",
+            urgent=True,
+        )
+
+    await store.write(write)
+    for _ in range(4):
+        await settle(worker)
+        wall.advance(1.0)
+    # the page goes first; the rest keep their order, the update after its message
+    assert [a["text"] for _, a in rec.calls] == ["page", "p1", "p2", "page, updated"]
+    await worker.stop(cast(Any, None))
+
+
 async def test_retry_after_and_backoff_are_stored_on_the_row(store):
     rec = Recorder()
     rec.script = [RetryLater("429", after=30, kind="ratelimited"), RetryLater("503")]
