@@ -176,3 +176,11 @@ def test_sigkill_mid_load_loses_no_answered_settle(env):
     verify = cli("ledger", "verify", env=env)
     assert verify.returncode == 0, verify.stdout
     assert "ledger OK" in verify.stdout
+
+
+def test_jobs_preview_of_the_design_example(env):
+    example = str(Path(__file__).resolve().parents[2] / "examples" / "nightshift.yml")
+    out = cli("jobs", "preview", "--config", example, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "rss-hourly" in out.stdout and "health-sweep" in out.stdout
+    assert "Europe/Berlin" in out.stdout

@@ -1,0 +1,121 @@
+"""The policy file: DESIGN.md's example loads, amounts are exact, and every mistake is named."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guards.config import PolicyError, load_policy, parse_duration, parse_policy
+from guards.money import format_usd, parse_usd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_design_example_loads_with_exact_amounts():
+    policy = load_policy(ROOT / "examples" / "nightshift.yml", missing_ok=False)
+    assert policy.timezone == "Europe/Berlin"
+    assert policy.budgets.defaults["agent"] == {"day": 10_000_000}
+    assert policy.budgets.defaults["conversation"] == {"total": 2_000_000}
+    assert policy.budgets.scopes["acme"].limits() == {"day": 200_000_000, "month": 4_000_000_000}
+    assert policy.breakers.spend_rate is not None
+    assert policy.breakers.spend_rate.max == 2_000_000
+    assert policy.breakers.spend_rate.per_seconds == 600
+    assert policy.breakers.half_open.trial_budget == 500_000
+    assert [s.after for s in policy.oncall.escalation] == [0, 300, 900]
+    assert policy.alerts.tier_of("breaker_opened_spend") == "P0"
+    assert policy.alerts.tier_of("hold_expired") == "P2"
+    assert policy.validation.near_duplicate.method == "simhash"
+    assert [j.name for j in policy.jobs] == ["rss-hourly", "health-sweep"]
+    assert policy.routing.tiers["large"].model == "claude-opus-4-1"
+
+
+def test_an_absent_file_gives_the_defaults(tmp_path):
+    policy = load_policy(tmp_path / "nope.yml")
+    assert policy.timezone == "UTC" and policy.reservations.ttl_seconds == 600
+    with pytest.raises(PolicyError, match="no such policy file"):
+        load_policy(tmp_path / "nope.yml", missing_ok=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        ({"budgets": {"defaults": {"agent": {"dya": 5}}}}, ["budgets.defaults", "dya"]),
+        ({"budgets": {"defaults": {"robot": {"day": 5}}}}, ["budgets.defaults", "robot"]),
+        ({"budgets": {"scopes": {"acme/../x": {"day": 5}}}}, ["budgets.scopes", "acme/../x"]),
+        ({"budgets": {"scopes": {"acme": {"day": -1}}}}, ["budgets.scopes.acme.day", "negative"]),
+        ({"budgets": {"scopes": {"acme": {"day": "1.0000001"}}}}, ["six decimals"]),
+        ({"budgets": {"scopes": {"acme": {"day": "lots"}}}}, ["acme.day", "not an amount"]),
+        ({"breakers": {"cooldown_seconds": "soon"}}, ["breakers.cooldown_seconds", "duration"]),
+        (
+            {"breakers": {"spend_rate": {"max": "2.00", "per_second": 60}}},
+            ["per_second", "unknown"],
+        ),
+        ({"timezone": "Mars/Olympus"}, ["timezone", "Mars/Olympus"]),
+        ({"oncall": {"escalation": [{"notify": "rotation:ghost"}]}}, ["oncall", "ghost"]),
+        ({"oncall": {"escalation": [{"notify": "pager"}]}}, ["notify", "pager"]),
+        ({"digest": {"time": "25:00"}}, ["digest.time"]),
+        ({"alerts": {"tiers": {"runaway": "P9"}}}, ["alerts.tiers.runaway"]),
+        (
+            {"jobs": [{"name": "x", "cron": "0 * * * *", "url": "ftp://x", "scope": "a/b/c"}]},
+            ["jobs.0.url"],
+        ),
+        ({"wat": 1}, ["wat", "unknown key"]),
+    ],
+)
+def test_a_bad_value_names_its_key(data, names):
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data, source="nightshift.yml")
+    message = str(caught.value)
+    assert message.startswith("nightshift.yml")
+    for name in names:
+        assert name in message, message
+
+
+def test_not_yaml_and_not_a_mapping_are_refused(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("budgets: [unclosed\n")
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        load_policy(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(PolicyError, match="mapping"):
+        load_policy(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("0m", 0), (90, 90), ("1.5h", 5400)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "-5m", "1y", True, None, "400d"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False))
+def test_usd_amounts_are_exact_micros(amount):
+    micros = parse_usd(str(amount))
+    assert Decimal(micros) == amount * 1_000_000
+    assert parse_usd(f"${amount:,}") == micros
+
+
+@pytest.mark.parametrize(
+    "value", ["NaN", "Infinity", "-0.01", "1e30", "abc", True, [], "0.0000001"]
+)
+def test_bad_amounts(value):
+    with pytest.raises(ValueError):
+        parse_usd(value)
+
+
+def test_amounts_render_in_cents_or_exactly():
+    assert format_usd(1_234_567) == "$1.23"
+    assert format_usd(4_000_000_000) == "$4,000.00"
+    assert format_usd(1_500, exact=True) == "$0.0015"
+    assert parse_usd(0.1) == 100_000  # a YAML float is read by its shortest repr
