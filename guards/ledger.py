@@ -21,18 +21,23 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from guards.config import WINDOWS, Policy
 from guards.errors import BudgetExceeded, Conflict, InvalidInput, NotFound
 from guards.events import BudgetExhausted, BudgetThreshold, HoldExpired, Overrun
 from guards.prices import PriceTable, UnknownModel
+from guards.reservation import (
+    OUTCOMES,
+    RESERVATION_COLUMNS,
+    Estimate,
+    Gate,
+    Reservation,
+    ReserveRequest,
+    SettleRequest,
+)
 from guards.scopes import LEVELS, Scope
 from guards.store import Tx
 from guards.tokens import Token, authorize
@@ -48,144 +53,6 @@ __all__ = [
     "Usage",
     "periods_at",
 ]
-
-OUTCOMES = ("success", "failure", "timeout")
-_RES_COLUMNS = (
-    "id, token_id, scope, task_id, model, state, held_micros, charged_micros, released_micros,"
-    " overrun_micros, outcome, settle_hash, request_hash, period_day, period_week, period_month,"
-    " created_at, expires_at, expired_at, route_id"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    model: str
-    input_tokens: int
-    max_output_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveRequest:
-    scope: str
-    idempotency_key: str
-    max_cost_micros: int | None = None
-    estimate: Estimate | None = None
-    task_id: str | None = None
-    ttl_seconds: int | None = None
-    model: str | None = None
-    route_id: str | None = None
-
-    def fingerprint(self) -> str:
-        """A hash of what was asked, to tell a replay from a reused key."""
-        est = self.estimate
-        parts = [
-            self.scope,
-            self.max_cost_micros,
-            (est.model, est.input_tokens, est.max_output_tokens) if est else None,
-            self.task_id,
-            self.ttl_seconds,
-            self.model,
-            self.route_id,
-        ]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True, slots=True)
-class SettleRequest:
-    outcome: str
-    actual_cost_micros: int | None = None
-    usage_model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    id: str
-    token_id: str
-    scope: str
-    task_id: str | None
-    model: str | None
-    state: str
-    held_micros: int
-    charged_micros: int
-    released_micros: int
-    overrun_micros: int
-    outcome: str | None
-    settle_hash: str | None
-    request_hash: str
-    periods: tuple[str, str, str]
-    created_at: float
-    expires_at: float
-    expired_at: float | None
-    route_id: str | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> Reservation:
-        return cls(
-            id=row[0],
-            token_id=row[1],
-            scope=row[2],
-            task_id=row[3],
-            model=row[4],
-            state=row[5],
-            held_micros=row[6],
-            charged_micros=row[7],
-            released_micros=row[8],
-            overrun_micros=row[9],
-            outcome=row[10],
-            settle_hash=row[11],
-            request_hash=row[12],
-            periods=(row[13], row[14], row[15]),
-            created_at=row[16],
-            expires_at=row[17],
-            expired_at=row[18],
-            route_id=row[19],
-        )
-
-    def answer(self) -> dict[str, Any]:
-        """The reserve answer, the same on every replay."""
-        return {
-            "reservation_id": self.id,
-            "scope": self.scope,
-            "held_micros": self.held_micros,
-            "expires_at": _iso(self.expires_at),
-            "state": self.state,
-        }
-
-    def settle_answer(self) -> dict[str, Any]:
-        return {
-            "reservation_id": self.id,
-            "state": self.state,
-            "outcome": self.outcome,
-            "charged_micros": self.charged_micros,
-            "released_micros": self.released_micros,
-            "overrun_micros": self.overrun_micros,
-            "late": self.expired_at is not None,
-        }
-
-
-class Gate(Protocol):
-    """Something that may refuse a reservation (breakers, attempt caps) and learns from settles.
-
-    ``before_reserve`` raises a GuardError to refuse (what it wrote is kept);
-    the ``after_*`` methods run in the same transaction as the change they follow.
-    """
-
-    def before_reserve(
-        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
-    ) -> None: ...
-
-    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
-
-    def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
-
-    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 class Ledger:
@@ -375,7 +242,8 @@ class Ledger:
         authorize(tx, token, scope, path="/v1/reservations")
         fingerprint = req.fingerprint()
         row = tx.one(
-            f"SELECT {_RES_COLUMNS} FROM reservations WHERE token_id = ? AND idempotency_key = ?",
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations"
+            " WHERE token_id = ? AND idempotency_key = ?",
             (token.id, req.idempotency_key),
         )
         if row is not None:
@@ -503,7 +371,7 @@ class Ledger:
     def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
         if not isinstance(res_id, str) or not res_id.startswith("res_") or len(res_id) > 64:
             raise NotFound(f"no reservation {res_id[:64]!r}")
-        row = tx.one(f"SELECT {_RES_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
+        row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
         if row is None:
             raise NotFound(f"no reservation {res_id!r}")
         reservation = Reservation.from_row(row)
