@@ -156,3 +156,46 @@ def test_interactive_demo_waits_for_the_person_at_the_keyboard():
     assert "no answer: Dana takes it from here" not in out
     assert "(clicked Acknowledge)" in out and "(clicked Approve trial)" in out
     assert "breaker closed: all 3 trial calls succeeded" in out
+
+
+async def test_with_slack_variables_the_demo_plays_in_the_workspace():
+    """The same story against a (fake) Slack: pages by DM, the channel, the digest and its chart.
+
+    Slack takes about one message a second per channel, so this run takes a minute or two.
+    """
+    import asyncio
+
+    from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+    from tests.fakes.slack_signing import SECRET
+
+    fake = await FakeSlack().start()
+    try:
+        env = _env()
+        env.update(
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=fake.url,
+            NIGHTSHIFT_DEMO_CHANNEL="C0DEMO",
+            NIGHTSHIFT_DEMO_USER="U0ME",
+        )
+        env.pop("SLACK_APP_TOKEN", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "demo",
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=600)
+    finally:
+        await fake.stop()
+    text = out.decode()
+    assert proc.returncode == 0, (text[-2000:], err.decode()[-2000:])
+    assert "What Nightshift stopped" in text
+    dms = [c for c in fake.posts("U0ME") if "Breaker opened on spend rate" in str(c.args)]
+    assert dms, "the primary was not paged by DM"
+    channel = " ".join(str(c.args) for c in fake.posts("C0DEMO"))
+    assert "Breaker opened on spend rate" in channel and "Nightshift digest" in channel
+    assert fake.calls_of("chat.update", ok=True), "no message was updated in place"
+    assert fake.calls_of("files.completeUploadExternal", ok=True), "the chart was not uploaded"
+    assert not [c for c in fake.calls if not c.ok], "a Slack call failed"
