@@ -129,7 +129,7 @@ def _button(text: str, label: str, must_contain: str) -> str:
     messages = [m for m in text.split("── ") if must_contain in m and f"] {label}" in m]
     assert messages, f"no message with {label!r} and {must_contain!r}"
     numbers = re.findall(rf"\[(\d+)\] {re.escape(label)}", messages[-1])
-    return numbers[-1]
+    return str(numbers[-1])
 
 
 def test_interactive_demo_waits_for_the_person_at_the_keyboard():
