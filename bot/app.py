@@ -137,6 +137,14 @@ class Nightshift:
             max_instances=1,
         )
         self.scheduler.add_job(
+            self.prune_breakers,
+            "interval",
+            seconds=3600,
+            id="breakers-prune",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
             self.breakers.sweep,
             "interval",
             args=[self.store],
@@ -161,6 +169,10 @@ class Nightshift:
         await self.store.write(self.ledger.expire_due)
         self.metrics.write_batches.set(self.store.batches)
         self.metrics.batched_writes.set(self.store.batched_writes)
+
+    async def prune_breakers(self) -> int:
+        """Retention: forget old task attempt counts."""
+        return await self.store.write(self.breakers.prune)
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""

@@ -84,6 +84,10 @@ _UPSERT = (
 )
 
 
+# A task's attempts are counted for a week after its last attempt.
+ATTEMPTS_RETENTION_SECONDS = 7 * 86400
+
+
 def parse_key(text: object) -> tuple[str, str]:
     """An operator's scope text to ``(key, kind)``: a conversation means its agent.
 
@@ -599,6 +603,14 @@ class Breakers:
             if self._abandoned(tx, self._entry(tx, key, kind), kind, now) is not None:
                 moved += 1
         return moved
+
+    def prune(self, tx: Tx, *, older_than_seconds: int = ATTEMPTS_RETENTION_SECONDS) -> int:
+        """Forget task attempt counts nobody has touched for a while (an hourly job)."""
+        cur = tx.execute(
+            "DELETE FROM breaker_attempts WHERE last_at < ?",
+            (tx.clock.now() - older_than_seconds,),
+        )
+        return cur.rowcount
 
     async def sweep(self, store: Store) -> int:
         """Run :meth:`tick` in its own write (the scheduler's job)."""

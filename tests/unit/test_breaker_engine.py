@@ -420,3 +420,15 @@ async def test_list_shows_the_subtree_and_the_breakers_above_it(engine):
     assert [(r.scope, r.state) for r in rows] == [("acme", "forced_open"), (OTHER, "open")]
     everything = await engine.store.write(lambda tx: engine.breakers.list(tx, True))
     assert {r.scope for r in everything} >= {"acme", OTHER, BOT}
+
+
+async def test_attempt_counts_are_forgotten_a_week_after_the_last_attempt(engine):
+    for _ in range(3):
+        await engine.reserve(task_id="old")
+    engine.clock.advance(6 * 86400)
+    await engine.reserve(task_id="recent")
+    engine.clock.advance(86400 + 1)
+    assert await engine.store.write(engine.breakers.prune) == 1
+    rows = await engine.store.fetch("SELECT task_id FROM breaker_attempts")
+    assert [r["task_id"] for r in rows] == ["recent"]
+    await engine.reserve(task_id="old")  # a forgotten task starts counting again
