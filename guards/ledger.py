@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -447,17 +448,15 @@ class Ledger:
             spent=actual,
             now=now,
         )
-        done = Reservation(
-            **{
-                **{f: getattr(reservation, f) for f in Reservation.__slots__},
-                "state": "settled",
-                "charged_micros": actual,
-                "released_micros": released,
-                "overrun_micros": overrun,
-                "outcome": req.outcome,
-                "settle_hash": settle_hash,
-                "model": reservation.model or req.usage_model,
-            }
+        done = dataclasses.replace(
+            reservation,
+            state="settled",
+            charged_micros=actual,
+            released_micros=released,
+            overrun_micros=overrun,
+            outcome=req.outcome,
+            settle_hash=settle_hash,
+            model=reservation.model or req.usage_model,
         )
         if overrun:
             tx.emit(
