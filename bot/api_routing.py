@@ -85,15 +85,7 @@ class RoutingComponent:
 
     async def start(self, ns: Nightshift) -> None:
         ensure_routing(ns, is_model_open=self.is_model_open)
-        ns.scheduler.add_job(
-            prune_now,
-            "interval",
-            args=[ns],
-            seconds=PRUNE_EVERY_SECONDS,
-            id="routing-prune",
-            coalesce=True,
-            max_instances=1,
-        )
+        ns.every(PRUNE_EVERY_SECONDS, prune_now, name="routing-prune", args=[ns])
 
     async def stop(self, ns: Nightshift) -> None:
         return None

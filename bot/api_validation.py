@@ -100,15 +100,7 @@ class ValidationComponent:
 
     async def start(self, ns: Nightshift) -> None:
         ensure_validation(ns)
-        ns.scheduler.add_job(
-            prune_now,
-            "interval",
-            args=[ns],
-            seconds=PRUNE_EVERY_SECONDS,
-            id="validation-prune",
-            coalesce=True,
-            max_instances=1,
-        )
+        ns.every(PRUNE_EVERY_SECONDS, prune_now, name="validation-prune", args=[ns])
 
     async def stop(self, ns: Nightshift) -> None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -128,31 +129,9 @@ class Nightshift:
             self.components = started
             await self.stop()
             raise
-        self.scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=SWEEP_SECONDS,
-            id="sweep",
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.prune_breakers,
-            "interval",
-            seconds=3600,
-            id="breakers-prune",
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self.breakers.sweep,
-            "interval",
-            args=[self.store],
-            seconds=SWEEP_SECONDS,
-            id="breakers",
-            coalesce=True,
-            max_instances=1,
-        )
+        self.every(SWEEP_SECONDS, self.sweep, name="sweep")
+        self.every(3600, self.prune_breakers, name="breakers-prune")
+        self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
         self.scheduler.start()
         if self.serve_http:
             self._runner = web.AppRunner(build_web_app(self), access_log=None, shutdown_timeout=5)
@@ -163,6 +142,15 @@ class Nightshift:
             sockets = getattr(server, "sockets", None) or []
             self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
             log.info("listening on %s (transport: %s)", self.url, self.settings.transport)
+
+    def every(self, seconds: float, job: Callable[..., Any], *, name: str, **options: Any) -> None:
+        """Run ``job`` every ``seconds`` on the scheduler: one at a time, missed runs coalesced.
+
+        Every upkeep job derives its work from rows, so a skipped or late run loses nothing.
+        """
+        self.scheduler.add_job(
+            job, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
+        )
 
     async def sweep(self) -> None:
         """Expire due holds even when no request comes (every write batch does it too)."""

@@ -59,14 +59,7 @@ class AlertsComponent:
         ns.bus.subscribe(self._on_event)
         await self.process()  # what a previous run left undispatched
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
-        ns.scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=TICK_SECONDS,
-            id="alerts-tick",
-            coalesce=True,
-            max_instances=1,
-        )
+        ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
 
     async def stop(self, ns: Nightshift) -> None:
         if self._task is not None:

@@ -97,14 +97,7 @@ class DigestPoster:
         if not ns.policy.digest.enabled:
             log.info("the daily digest is disabled (digest.enabled: false)")
             return
-        ns.scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=TICK_SECONDS,
-            id="digest",
-            coalesce=True,
-            max_instances=1,
-        )
+        ns.every(TICK_SECONDS, self.tick, name="digest")
         try:
             await self.tick()  # a digest missed while we were down
         except Exception:

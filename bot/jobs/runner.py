@@ -107,23 +107,8 @@ class JobRunner:
         key, self._last = await ns.store.write(self._recover)
         for job in self.jobs.values():
             self._secrets[job.name] = job.secret or state.derived_secret(key, job.name)
-        ns.scheduler.add_job(
-            self.tick,
-            "interval",
-            seconds=TICK_SECONDS,
-            id="jobs-tick",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        ns.scheduler.add_job(
-            self.prune,
-            "interval",
-            seconds=RETENTION_EVERY_SECONDS,
-            id="jobs-retention",
-            coalesce=True,
-            max_instances=1,
-        )
+        ns.every(TICK_SECONDS, self.tick, name="jobs-tick", misfire_grace_time=None)
+        ns.every(RETENTION_EVERY_SECONDS, self.prune, name="jobs-retention")
         for plan in self.plans.values():
             log.info("%s", "; ".join(line.strip() for line in plan.lines()))
         await self.tick()
