@@ -10,6 +10,12 @@ one after another, so a batch costs two thread hops however many statements and
 callers it holds. (aiosqlite's model, one hop per statement, measured 4-5x slower
 here: each statement paid a GIL hand-off to the busy event loop.)
 
+Counters that many operations of a batch add to (daily usage, the digest's
+rollup) go through :meth:`Tx.add`: the batch's additions to one row become one
+upsert just before the commit. :attr:`Tx.memo` is a cache of rows shared by
+every batch; it is dropped whenever writes are rolled back or another process
+(``nightshift token revoke``, say) committed to the file since the last batch.
+
 A function that raises a :class:`~guards.errors.GuardError` keeps what it wrote
 before raising (a refusal may record an event or an attempt); any other
 exception rolls its savepoint back. So validate input before writing anything.
@@ -29,7 +35,6 @@ import json
 import logging
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -114,14 +119,53 @@ def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
     return done
 
 
+Sums = dict[str, dict[tuple[Any, ...], list[int]]]
+
+
 class Tx:
     """What a write function gets: the writer connection inside its own savepoint."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        *,
+        memo: dict[str, Any] | None = None,
+        batch_sums: Sums | None = None,
+    ) -> None:
         self.conn = conn
         self.clock = clock
         self.events: list[tuple[int, Event]] = []
         self.after_commit: list[Callable[[], None]] = []
+        self.memo: dict[str, Any] = {} if memo is None else memo
+        self.sums: Sums = {}
+        self._batch_sums: Sums = {} if batch_sums is None else batch_sums
+
+    def add(self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int]) -> None:
+        """Add ``amounts`` to the counter row ``key``, written when the batch commits.
+
+        ``upsert`` is an ``INSERT ... ON CONFLICT DO UPDATE`` adding the excluded
+        amounts, with the key's columns first; it runs once per row and batch.
+        """
+        rows = self.sums.get(upsert)
+        if rows is None:
+            rows = self.sums[upsert] = {}
+        row = rows.get(key)
+        if row is None:
+            rows[key] = list(amounts)
+        else:
+            for i, amount in enumerate(amounts):
+                row[i] += amount
+
+    def flush(self) -> None:
+        """Write this operation's counter additions now (for a Tx used without a Store)."""
+        _write_sums(self.conn, self.sums)
+
+    def unwritten(self, upsert: str) -> list[tuple[tuple[Any, ...], list[int]]]:
+        """Additions to ``upsert``'s rows not in the database yet (for a reader of those rows)."""
+        out = list(self._batch_sums.get(upsert, {}).items())
+        out.extend(self.sums.get(upsert, {}).items())
+        return out
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -164,6 +208,12 @@ class Tx:
         )
 
 
+def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
+    for upsert, rows in sums.items():
+        conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
+    sums.clear()
+
+
 class _Failed:
     __slots__ = ("exc",)
 
@@ -193,7 +243,9 @@ class Store:
         # Called on the writer thread whenever writes are rolled back, so that
         # in-memory caches of the database can drop what they may have seen.
         self.on_rollback: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
+        self.memo: dict[str, Any] = {}
+        self._sums: Sums = {}  # the batch's counter additions, not written yet
+        self._data_version: int | None = None
 
     @classmethod
     async def open(
@@ -248,7 +300,11 @@ class Store:
                 try:
                     # BEGIN and COMMIT may wait for a lock or fsync: off the loop. The
                     # operations themselves are short and run here, without a thread hop.
-                    await self._in_writer(loop, "BEGIN IMMEDIATE")
+                    version = await loop.run_in_executor(self._executor, self._begin)
+                    if version != self._data_version:
+                        if self._data_version is not None:  # another process wrote
+                            self._rolled_back()
+                        self._data_version = version
                     results, events, after = self._apply([fn for fn, _ in batch])
                     await self._in_writer(loop, "COMMIT")
                 except BaseException as exc:  # nobody's change is on disk
@@ -283,6 +339,26 @@ class Store:
     async def _in_writer(self, loop: asyncio.AbstractEventLoop, sql: str) -> None:
         await loop.run_in_executor(self._executor, self._conn.execute, sql)
 
+    def _begin(self) -> int:
+        """Start the batch transaction; return the file's data version (others' commits move it)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _merge(self, sums: Sums) -> None:
+        for upsert, rows in sums.items():
+            pending = self._sums.setdefault(upsert, {})
+            for key, amounts in rows.items():
+                row = pending.get(key)
+                if row is None:
+                    pending[key] = amounts
+                else:
+                    for i, amount in enumerate(amounts):
+                        row[i] += amount
+
+    def _flush(self) -> None:
+        """Write the batch's counter additions: one upsert per row."""
+        _write_sums(self._conn, self._sums)
+
     def _apply(
         self, fns: list[Callable[[Tx], Any]]
     ) -> tuple[list[Any], list[tuple[int, Event]], list[Callable[[], None]]]:
@@ -291,20 +367,22 @@ class Store:
         results: list[Any] = []
         events: list[tuple[int, Event]] = []
         after: list[Callable[[], None]] = []
+        self._sums.clear()
         for hook in self.before_batch:
-            tx = Tx(conn, self.clock)
+            tx = Tx(conn, self.clock, memo=self.memo, batch_sums=self._sums)
             conn.execute("SAVEPOINT hook")
             try:
                 hook(tx)
                 conn.execute("RELEASE hook")
                 events.extend(tx.events)
+                self._merge(tx.sums)
             except Exception:
                 log.exception("batch hook failed")
                 conn.execute("ROLLBACK TO hook")
                 conn.execute("RELEASE hook")
                 self._rolled_back()
         for fn in fns:
-            tx = Tx(conn, self.clock)
+            tx = Tx(conn, self.clock, memo=self.memo, batch_sums=self._sums)
             conn.execute("SAVEPOINT op")
             try:
                 result = fn(tx)
@@ -312,6 +390,7 @@ class Store:
                 conn.execute("RELEASE op")
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
+                self._merge(tx.sums)
                 results.append(_Failed(exc))
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
@@ -322,10 +401,14 @@ class Store:
                 conn.execute("RELEASE op")
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
+                if tx.sums:
+                    self._merge(tx.sums)
                 results.append(result)
+        self._flush()
         return results, events, after
 
     def _rolled_back(self) -> None:
+        self.memo.clear()
         for hook in self.on_rollback:
             hook()
 

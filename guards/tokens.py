@@ -21,6 +21,9 @@ from guards.store import Tx
 
 __all__ = ["Token", "authenticate", "authorize", "create_token", "hash_token", "revoke_token"]
 
+_MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
+_MEMO_MAX = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -59,11 +62,15 @@ def revoke_token(tx: Tx, *, token_id: str, actor: str = "cli") -> bool:
     )
     if cur.rowcount:
         tx.audit(actor=actor, action="token.revoke", target=token_id)
+        tx.memo.pop(_MEMO, None)
     return bool(cur.rowcount)
 
 
 def authenticate(tx: Tx, raw: str | None) -> Token:
     """The live token for a raw bearer string.
+
+    Live tokens are remembered in ``tx.memo``, which the store drops when another
+    process (``nightshift token revoke``) commits; a revoke here drops it too.
 
     Raises:
         AuthError: missing, unknown or revoked token.
@@ -73,6 +80,12 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
             "missing token: send Authorization: Bearer <token> "
             "(create one with `nightshift token create <scope>`)"
         )
+    known: dict[str, Token] | None = tx.memo.get(_MEMO)
+    if known is None:
+        known = tx.memo[_MEMO] = {}
+    token = known.get(raw)
+    if token is not None:
+        return token
     row = tx.one(
         "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hash_token(raw),)
     )
@@ -80,7 +93,10 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
         raise AuthError(
             "unknown or revoked token: create one with `nightshift token create <scope>`"
         )
-    return Token(row[0], row[1])
+    if len(known) >= _MEMO_MAX:
+        known.clear()
+    token = known[raw] = Token(row[0], row[1])
+    return token
 
 
 def authorize(tx: Tx, token: Token, scope: Scope, *, path: str) -> None:

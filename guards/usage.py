@@ -1,9 +1,11 @@
 """Usage counters: spent and held money per scope and window.
 
 On disk there is one row per scope and local day (``usage_daily``); a week, a month
-and the ``total`` window are sums of days. The writer thread keeps each sum it has
+and the ``total`` window are sums of days. The writer keeps each sum it has
 needed in :class:`UsageCache` and moves it with every change, so the hot path reads
 no usage rows; any rollback clears the cache and it reloads from the database.
+The daily rows are written once per batch (:meth:`guards.store.Tx.add`); a sum
+loaded in between adds what the batch has not written yet.
 
 Example:
     >>> from zoneinfo import ZoneInfo
@@ -21,9 +23,9 @@ from zoneinfo import ZoneInfo
 from guards.config import WINDOWS
 from guards.store import Tx
 
-__all__ = ["PeriodClock", "Usage", "UsageCache", "period_keys", "periods_at"]
+__all__ = ["UPSERT_DAY", "PeriodClock", "Usage", "UsageCache", "period_keys", "periods_at"]
 
-_UPSERT_DAY = (
+UPSERT_DAY = (
     "INSERT INTO usage_daily (scope, day, spent_micros, held_micros) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (scope, day) DO UPDATE SET"
     " spent_micros = spent_micros + excluded.spent_micros,"
@@ -142,16 +144,21 @@ class UsageCache:
                 " WHERE scope = ? AND day BETWEEN ? AND ?",
                 (scope, *days),
             )
-        return [row[0] or 0, row[1] or 0]
+        cell = [row[0] or 0, row[1] or 0]
+        for (row_scope, day), (spent, held) in tx.unwritten(UPSERT_DAY):
+            if row_scope == scope and (days is None or days[0] <= day <= days[1]):
+                cell[0] += spent
+                cell[1] += held
+        return cell
 
     def move(
         self, tx: Tx, *, paths: list[str], periods: tuple[str, str, str], spent: int, held: int
     ) -> None:
         """Add a change of money to the daily rows of every path, and to the loaded sums."""
-        tx.executemany(_UPSERT_DAY, [(path, periods[0], spent, held) for path in paths])
         keys = (*periods, "all")
         cells = self._cells
         for path in paths:
+            tx.add(UPSERT_DAY, (path, periods[0]), (spent, held))
             for window, period in zip(WINDOWS, keys, strict=True):
                 cell = cells.get((path, window, period))
                 if cell is not None:

@@ -83,6 +83,25 @@ def test_token_cli_and_migrate(env):
     assert conn.execute("SELECT COUNT(*) FROM tokens WHERE hash = ?", (token,)).fetchone()[0] == 0
 
 
+def test_a_token_revoked_from_the_cli_is_refused_by_the_running_server_at_once(env):
+    token = cli("token", "create", "acme/alice", env=env).stdout.split()[-1]
+    token_id = "_".join(token.split("_")[1:3])
+    proc = start(env)
+    try:
+        url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"scope": "acme/alice/bot", "max_cost_micros": 100}
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
+            assert http.post("/v1/reservations", json={**body, "idempotency_key": "a"}).is_success
+            assert cli("token", "revoke", token_id, env=env).returncode == 0
+            refused = http.post("/v1/reservations", json={**body, "idempotency_key": "b"})
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"] == "unauthorized"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
 def test_bad_policy_stops_startup_naming_the_key(env):
     Path(env["NIGHTSHIFT_CONFIG"]).write_text(
         "budgets:\n  defaults:\n    agent: {dya: 5}\nbogus: 1\n"

@@ -63,11 +63,13 @@ def _run(conn: sqlite3.Connection, clock: ManualClock, fn):  # one write, like t
     try:
         result = fn(tx)
     except (BudgetExceeded, Conflict) as exc:
+        tx.flush()
         conn.execute("RELEASE op")
         conn.execute("COMMIT")
         for cb in tx.after_commit:
             cb()
         return exc
+    tx.flush()
     conn.execute("RELEASE op")
     conn.execute("COMMIT")
     for cb in tx.after_commit:

@@ -1,0 +1,120 @@
+"""The store's group commit: counter additions per batch, rollbacks, and other writers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from guards.clock import ManualClock
+from guards.config import parse_policy
+from guards.errors import BudgetExceeded
+from guards.ledger import Ledger, ReserveRequest
+from guards.scopes import Scope
+from guards.store import Store, Tx
+from guards.tokens import authenticate, create_token
+from guards.usage import UPSERT_DAY, UsageCache
+
+ROW = ("acme", "2026-01-01")
+
+
+def _add(tx: Tx, spent: int, held: int) -> None:
+    tx.add(UPSERT_DAY, ROW, (spent, held))
+
+
+def _fail(tx: Tx) -> None:
+    _add(tx, 1000, 1000)
+    raise RuntimeError("boom")
+
+
+def _refuse(tx: Tx) -> None:
+    _add(tx, 7, 0)
+    raise BudgetExceeded(
+        level="agent",
+        scope="acme/a/b",
+        window="day",
+        limit_micros=1,
+        spent_micros=1,
+        held_micros=0,
+        requested_micros=1,
+    )
+
+
+def _row(path: Path) -> tuple[int, int] | None:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT spent_micros, held_micros FROM usage_daily WHERE scope = ? AND day = ?", ROW
+        ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+async def test_a_batch_writes_each_counter_row_once_with_every_kept_addition(tmp_path):
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    try:
+        ops = [store.write(lambda tx: _add(tx, 1, 2)) for _ in range(50)]
+        results = await asyncio.gather(
+            *ops, store.write(_fail), store.write(_refuse), return_exceptions=True
+        )
+        assert isinstance(results[50], RuntimeError)  # rolled back: its 1000s are not written
+        assert isinstance(results[51], BudgetExceeded)  # a refusal keeps what it recorded
+        assert store.batches <= 3
+        assert _row(path) == (50 + 7, 100)
+    finally:
+        await store.close()
+
+
+async def test_a_sum_loaded_mid_batch_counts_what_the_batch_has_not_written_yet(tmp_path):
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock(1_767_225_600.0))
+    ledger = Ledger(policy=parse_policy({}))  # no limits: reserve loads no sum
+    store.on_rollback.append(ledger.forget)
+    token, _ = await store.write(lambda tx: create_token(tx, scope="acme"))
+    scope = Scope("acme/alice/bot")
+
+    def reserve(key: str, amount: int):
+        req = ReserveRequest(scope=scope.path, idempotency_key=key, max_cost_micros=amount)
+        return lambda tx: ledger.reserve(tx, token=token, req=req)
+
+    def held(tx: Tx) -> dict[str, int]:
+        return {u.window: u.held_micros for u in ledger.usage(tx, scope, now=tx.clock.now())}
+
+    try:
+        results: list[object] = await asyncio.gather(
+            store.write(reserve("a", 300)),
+            store.write(_fail),  # drops every cache mid-batch
+            store.write(reserve("b", 200)),
+            store.write(held),
+            return_exceptions=True,
+        )
+        first, failed, after_rollback, seen = results
+        assert isinstance(failed, RuntimeError)
+        assert isinstance(first, tuple) and first[0]  # created
+        assert isinstance(after_rollback, tuple) and after_rollback[0]
+        assert seen == {"day": 500}
+        with sqlite3.connect(path) as conn:
+            fresh = UsageCache()
+            tx = Tx(conn, store.clock)
+            for window, period in (("day", "2026-01-01"), ("week", "2026-W01"), ("total", "all")):
+                on_disk = fresh.get(tx, "acme/alice", window, period)
+                assert on_disk == (0, 500)
+                assert ledger.counters.get(tx, "acme/alice", window, period) == on_disk
+    finally:
+        await store.close()
+
+
+async def test_a_commit_by_another_process_drops_what_the_store_remembers(tmp_path):
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    try:
+        _, raw = await store.write(lambda tx: create_token(tx, scope="acme"))
+        assert (await store.write(lambda tx: authenticate(tx, raw))).scope == "acme"
+        assert "tokens" in store.memo
+        with sqlite3.connect(path) as other:
+            other.execute("UPDATE tokens SET revoked_at = 1")
+        with pytest.raises(Exception, match="unknown or revoked token"):
+            await store.write(lambda tx: authenticate(tx, raw))
+    finally:
+        await store.close()
