@@ -39,7 +39,7 @@ from guards.reservation import (
     ReserveRequest,
     SettleRequest,
 )
-from guards.scopes import LEVELS, Scope
+from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.tokens import Token, authorize
 from guards.usage import PeriodClock, Usage, UsageCache, period_keys, periods_at
@@ -69,6 +69,10 @@ class Ledger:
         self._limits: dict[str, dict[str, int]] = {}
         self._known_scopes: set[str] = set()
         self.counters = UsageCache()
+        # Reservation ids: random per process, then counting (ids are not secrets:
+        # a token reaches only its subtree). Rows go in at the end of the index.
+        self._id_prefix = secrets.token_hex(6)
+        self._issued = 0
 
     def forget(self) -> None:
         """Drop every in-memory cache (writes were rolled back); they reload from the database."""
@@ -146,9 +150,6 @@ class Ledger:
 
     # -- usage --------------------------------------------------------------------------
 
-    def _usage_row(self, tx: Tx, scope: str, window: str, period: str) -> tuple[int, int]:
-        return self.counters.get(tx, scope, window, period)
-
     def usage(self, tx: Tx, scope: Scope, *, now: float) -> list[Usage]:
         """Every level from the namespace down to ``scope``, every window with a limit (and day)."""
         periods = period_keys(self.periods(scope.namespace, now))
@@ -159,7 +160,7 @@ class Ledger:
             for window in WINDOWS:
                 if window not in limits and window != "day":
                     continue
-                spent, held = self._usage_row(tx, path, window, periods[window])
+                spent, held = self.counters.get(tx, path, window, periods[window])
                 out.append(
                     Usage(path, level, window, periods[window], limits.get(window), spent, held)
                 )
@@ -271,7 +272,8 @@ class Ledger:
         periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
-        res_id = "res_" + secrets.token_hex(10)
+        self._issued += 1
+        res_id = f"res_{self._id_prefix}{self._issued:08x}"
         tx.execute(
             "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
             " model, state, held_micros, period_day, period_week, period_month, created_at,"
@@ -321,9 +323,9 @@ class Ledger:
     ) -> None:
         period_of = period_keys(periods)
         worst: Usage | None = None
-        for path in scope.ancestors():
+        for path in ancestors_of(scope.path):
             for window, limit in self.limits(tx, path).items():
-                spent, held = self._usage_row(tx, path, window, period_of[window])
+                spent, held = self.counters.get(tx, path, window, period_of[window])
                 if spent + held + amount <= limit:
                     continue
                 level = LEVELS[path.count("/")]
@@ -363,9 +365,7 @@ class Ledger:
             " VALUES (?, ?, ?, ?, ?)",
             (now, res_id, kind, held, spent),
         )
-        self.counters.move(
-            tx, paths=Scope(scope).ancestors(), periods=periods, spent=spent, held=held
-        )
+        self.counters.move(tx, paths=ancestors_of(scope), periods=periods, spent=spent, held=held)
 
     # -- settle, release, expire --------------------------------------------------------
 
@@ -482,11 +482,11 @@ class Ledger:
         if not fractions:
             return
         keys = period_keys(reservation.periods)
-        for path in Scope(reservation.scope).ancestors():
+        for path in ancestors_of(reservation.scope):
             for window, limit in self.limits(tx, path).items():
                 if limit <= 0:
                     continue
-                spent, _ = self._usage_row(tx, path, window, keys[window])
+                spent, _ = self.counters.get(tx, path, window, keys[window])
                 before = spent - reservation.charged_micros
                 for fraction in fractions:
                     mark = limit * fraction

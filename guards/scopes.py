@@ -7,10 +7,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["LEVELS", "Scope", "ScopeError"]
+__all__ = ["LEVELS", "Scope", "ScopeError", "ancestors_of"]
 
 LEVELS = ("namespace", "user", "agent", "conversation")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -18,6 +19,30 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 class ScopeError(ValueError):
     """A scope string that is not a valid path."""
+
+
+@functools.lru_cache(maxsize=8192)
+def _depth(text: str) -> int:
+    """The number of segments of a valid path (remembered: agents send the same few)."""
+    segments = text.split("/")
+    if not 1 <= len(segments) <= len(LEVELS):
+        raise ScopeError(
+            f"{text[:80]!r} has {len(segments)} segments; a scope is "
+            "namespace/user/agent[/conversation]"
+        )
+    for segment in segments:
+        if not _SEGMENT.fullmatch(segment) or segment in (".", ".."):
+            raise ScopeError(
+                f"{text[:80]!r}: each segment is 1-64 of A-Z a-z 0-9 . _ - (bad: {segment[:80]!r})"
+            )
+    return len(segments)
+
+
+@functools.lru_cache(maxsize=8192)
+def ancestors_of(path: str) -> tuple[str, ...]:
+    """Every node from the namespace down to ``path``, inclusive."""
+    parts = path.split("/")
+    return tuple("/".join(parts[: i + 1]) for i in range(len(parts)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +55,10 @@ class Scope:
     def parse(cls, text: object, *, min_depth: int = 1) -> Scope:
         if not isinstance(text, str):
             raise ScopeError("a scope is a string like acme/alice/rss-bot")
-        segments = text.split("/")
-        if not 1 <= len(segments) <= len(LEVELS):
+        depth = _depth(text)
+        if depth < min_depth:
             raise ScopeError(
-                f"{text[:80]!r} has {len(segments)} segments; a scope is "
-                "namespace/user/agent[/conversation]"
-            )
-        for segment in segments:
-            if not _SEGMENT.fullmatch(segment) or segment in (".", ".."):
-                raise ScopeError(
-                    f"{text[:80]!r}: each segment is 1-64 of A-Z a-z 0-9 . _ - "
-                    f"(bad: {segment[:80]!r})"
-                )
-        if len(segments) < min_depth:
-            raise ScopeError(
-                f"{text!r} is a {LEVELS[len(segments) - 1]}; this needs at least "
+                f"{text!r} is a {LEVELS[depth - 1]}; this needs at least "
                 f"{'/'.join(LEVELS[:min_depth])}"
             )
         return cls(text)
@@ -67,8 +81,7 @@ class Scope:
 
     def ancestors(self) -> list[str]:
         """Every node from the namespace down to this one, inclusive."""
-        parts = self.segments
-        return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        return list(ancestors_of(self.path))
 
     def agent(self) -> str | None:
         """The agent scope this belongs to (itself for an agent), or None above agents."""

@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -63,8 +65,9 @@ class PeriodClock:
         return self._periods
 
 
+@functools.lru_cache(maxsize=256)
 def period_keys(periods: tuple[str, str, str]) -> dict[str, str]:
-    """Window name → period key, ``total`` included."""
+    """Window name → period key, ``total`` included (shared: do not change it)."""
     return dict(zip(WINDOWS, (*periods, "all"), strict=True))
 
 
@@ -152,7 +155,7 @@ class UsageCache:
         return cell
 
     def move(
-        self, tx: Tx, *, paths: list[str], periods: tuple[str, str, str], spent: int, held: int
+        self, tx: Tx, *, paths: Sequence[str], periods: tuple[str, str, str], spent: int, held: int
     ) -> None:
         """Add a change of money to the daily rows of every path, and to the loaded sums."""
         keys = (*periods, "all")
