@@ -27,7 +27,7 @@ from guards.tokens import authenticate, authorize
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["CTX", "bearer", "build_web_app", "read_json", "routes"]
+__all__ = ["CTX", "bearer", "build_web_app", "json_answer", "read_json", "routes"]
 
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
@@ -52,6 +52,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def json_answer(data: Any, *, status: int = 200) -> web.Response:
+    """A JSON response (what ``web.json_response`` makes, for a little less work)."""
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=_JSON)
+
+
 async def read_json(request: web.Request, model: type[M]) -> M:
     """Parse and validate the JSON body; any problem is a 400 naming the field."""
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -61,7 +70,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     except web.HTTPRequestEntityTooLarge:
         raise _TooLarge() from None
     try:
-        data = json.loads(raw or b"null", parse_constant=_reject_constant)
+        data = _DECODER.decode(raw.decode() if raw else "null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -105,11 +114,11 @@ def parse_scope(value: str, *, field: str = "scope", min_depth: int = 1) -> Scop
 
 def error_response(exc: GuardError) -> web.Response:
     body = {"error": exc.code, "message": exc.message, **exc.details()}
-    headers = {}
+    headers = dict(_JSON)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return web.json_response(body, status=exc.status, headers=headers)
+    return web.Response(body=json.dumps(body).encode(), status=exc.status, headers=headers)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -217,10 +226,10 @@ async def create_reservation(request: web.Request) -> web.Response:
             lambda tx: ns.ledger.reserve(tx, token=authenticate(tx, raw), req=req)
         )
     except GuardError as exc:
-        ns.metrics.reservations.labels(result=exc.code).inc()
+        ns.metrics.reservation(exc.code)
         raise
-    ns.metrics.reservations.labels(result="granted" if created else "replayed").inc()
-    return web.json_response(answer, status=201 if created else 200)
+    ns.metrics.reservation("granted" if created else "replayed")
+    return json_answer(answer, status=201 if created else 200)
 
 
 @routes.post("/v1/reservations/{id}/settle")
@@ -240,7 +249,7 @@ async def settle_reservation(request: web.Request) -> web.Response:
     answer = await ns.store.write(
         lambda tx: ns.ledger.settle(tx, token=authenticate(tx, raw), res_id=res_id, req=req)
     )
-    return web.json_response(answer)
+    return json_answer(answer)
 
 
 @routes.post("/v1/reservations/{id}/release")
@@ -251,7 +260,7 @@ async def release_reservation(request: web.Request) -> web.Response:
     answer = await ns.store.write(
         lambda tx: ns.ledger.release(tx, token=authenticate(tx, raw), res_id=res_id)
     )
-    return web.json_response(answer)
+    return json_answer(answer)
 
 
 @routes.get("/v1/budgets/{scope:.+}")

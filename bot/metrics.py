@@ -53,6 +53,14 @@ class Metrics:
         )
 
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._results: dict[str, Counter] = {}
+
+    def reservation(self, result: str) -> None:
+        """Count one reservation answer by result."""
+        child = self._results.get(result)
+        if child is None:
+            child = self._results[result] = self.reservations.labels(result=result)
+        child.inc()
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         children = self._children.get((route, status))
