@@ -40,6 +40,7 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,})$"
 _TIER_NAMES = {"P0": "P0 — pages on-call", "P1": "P1 — posted", "P2": "P2 — for the digest"}
 _PERIODS = {"day": "daily", "week": "weekly"}
 SILENCE_BUTTON_SECONDS = 3600
+LIFT_WORDS = ("off", "lift", "end")
 
 
 def engine_of(ctx: Context) -> AlertEngine:
@@ -130,7 +131,10 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         )
         blocks.append(context(text))
         lines.append(text)
-    blocks.append(context("`/agent ack <id>` · `/agent silence <id or scope> <duration>`"))
+    hint = "`/agent ack <id>` · `/agent silence <id or scope> <duration>`"
+    if silences:
+        hint += " · `/agent silence <target> off` lifts a silence"
+    blocks.append(context(hint))
     return Reply(text="\n".join(lines), blocks=blocks)
 
 
@@ -157,11 +161,23 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
     )
 
 
-@subcommand("silence", usage="silence <id or scope> <duration>")
+@subcommand("silence", usage="silence <id or scope> <duration|off>")
 async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
-    """Silences an alert (its kind and scope) or a whole scope for a while, across re-fires."""
+    """Silences an alert or scope for a while, across re-fires; `off` lifts it: alerts notify again.
+
+    `off` (also `lift`, `end`) ends the active silences on that target now. The target is
+    an alert id (`12`, `#12`), `kind:scope`, or a scope (`acme/alice`: it and everything
+    below it), as for silencing. A lift ends the silences made on exactly that target (a
+    silence on a wider scope still holds and is named in the reply). Open alerts the
+    lifted silences held are posted (or their message updated) and put back on the
+    escalation chain at once, as when a silence expires: a P0 pages on-call again unless
+    it was acknowledged. Later firings notify as usual. Firings recorded while silenced
+    stay counted; `/agent alerts` lists the active silences.
+    """
     if len(args) != 2:
         raise UsageError()
+    if args[1].lower() in LIFT_WORDS:
+        return await _lift(ctx, args[0])
     seconds = _seconds(args[1])
     await require_responder(ctx, "silence alerts")
     engine = engine_of(ctx)
@@ -173,6 +189,45 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
         f"🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"
         f" (until {_local(made.expires_at, ctx)}){also}. Firings are still recorded.",
         ephemeral=False,
+    )
+
+
+async def _lift(ctx: Context, target: str) -> Reply:
+    await require_responder(ctx, "lift silences")
+    engine = engine_of(ctx)
+    done = await ctx.ns.store.write(lambda tx: ops.lift(engine, tx, target=target, actor=ctx.actor))
+    what = done.target
+    on = what.scope or what.fingerprint
+    if what.alert_id is not None:
+        on = f"#{what.alert_id} ({what.fingerprint})"
+    covered = ""
+    if done.covered_by is not None:
+        wider, by = done.covered_by
+        covered = (
+            f" {what.name} is still silenced by {wider.matches} (set by <@{by}>):"
+            f" `/agent silence {wider.name} off` lifts that one."
+        )
+    if not done.lifted:
+        return Reply.text_only(
+            f"There is no active silence on {on}; nothing changed.{covered}"
+            " `/agent alerts` lists the active silences."
+        )
+    setters = " and ".join(dict.fromkeys(f"<@{s.created_by}>" for s in done.lifted))
+    left = duration(max(s.left for s in done.lifted))
+    head = (
+        f"the silence on {on} (set by {setters}, had {left} left)"
+        if len(done.lifted) == 1
+        else f"{len(done.lifted)} silences on {on} (set by {setters}, up to {left} left)"
+    )
+    if done.notify_again:
+        after = f"{len(done.notify_again)} open alert(s) notify again now"
+    else:
+        after = "the next firing notifies as usual"
+    still = ""
+    if done.still_silenced:
+        still = f" {len(done.still_silenced)} open alert(s) stay silenced by another silence."
+    return Reply.text_only(
+        f"🔔 <@{ctx.actor}> lifted {head}; {after}.{still}{covered}", ephemeral=False
     )
 
 

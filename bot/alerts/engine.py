@@ -470,7 +470,7 @@ class AlertEngine:
         now = tx.clock.now()
         done = {"missed": heartbeats.watchdog(tx, self.policy.heartbeats, now=now)}
         done["events"] = self.process_pending(tx)
-        done["unsilenced"] = self._end_silences(tx, now)
+        done["unsilenced"] = self.end_silences(tx, now)
         done["resolved"] = self._resolve_cleared(tx, now)
         done["escalated"] = self.run_chains(tx, now)
         done["updated"] = self._flush_updates(tx, now)
@@ -485,8 +485,11 @@ class AlertEngine:
             self._update(tx, Alert.from_row(row), now)
         return len(rows)
 
-    def _end_silences(self, tx: Tx, now: float) -> int:
-        """Open alerts whose silence ended: another silence, or back to posting and paging."""
+    def end_silences(self, tx: Tx, now: float) -> int:
+        """Open alerts whose silence ended: another silence, or back to posting and paging.
+
+        Run by the tick for silences that expired, and at once by a lift (ended_at set).
+        """
         rows = tx.all(
             _OPEN + " AND silence_id IN (SELECT id FROM silences"
             " WHERE ended_at IS NOT NULL OR expires_at <= ?)",

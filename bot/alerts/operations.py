@@ -1,4 +1,4 @@
-"""What people do to alerts: acknowledge, resolve, escalate now, silence; on-call overrides.
+"""What people do to alerts: acknowledge, resolve, escalate, silence and lift; on-call overrides.
 
 Each function runs inside ``store.write`` on the engine's rows and audits who did it.
 
@@ -20,13 +20,18 @@ from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
 __all__ = [
+    "LiftedSilence",
+    "SilenceLifted",
     "SilenceMade",
+    "SilenceTarget",
     "ack",
     "end_overrides",
     "escalate_now",
+    "lift",
     "override",
     "resolve",
     "silence",
+    "silence_target",
 ]
 
 MODEL_PREFIX = "model:"
@@ -94,6 +99,80 @@ def escalate_now(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> s
     return engine.escalate(tx, alert, now, manual_by=actor)
 
 
+@dataclass(frozen=True, slots=True)
+class SilenceTarget:
+    """What a silence command names: one fingerprint, or a scope and everything below it."""
+
+    fingerprint: str | None
+    scope: str | None
+    alert_id: int | None = None
+
+    @property
+    def matches(self) -> str:
+        return self.fingerprint or f"{self.scope} and below"
+
+    @property
+    def name(self) -> str:
+        """The target as the operator would type it again (``#12``, ``acme/alice``)."""
+        if self.alert_id is not None:
+            return f"#{self.alert_id}"
+        return self.fingerprint or str(self.scope)
+
+    @property
+    def where(self) -> str:
+        """The scope the target is about (for an alert, its scope)."""
+        if self.scope is not None:
+            return self.scope
+        return (self.fingerprint or "").partition(":")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class LiftedSilence:
+    """One silence a lift ended: who set it and how much of it was left."""
+
+    id: int
+    created_by: str
+    expires_at: float
+    left: float
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceLifted:
+    """The outcome of a lift: the silences ended and what their open alerts do now.
+
+    ``notify_again``: open alerts back to posting and paging. ``still_silenced``: open
+    alerts another silence still holds. ``covered_by``: a silence that still matches the
+    target (a wider scope, or one made on the alert itself) and who set it.
+    """
+
+    target: SilenceTarget
+    lifted: list[LiftedSilence]
+    notify_again: list[int]
+    still_silenced: list[int]
+    covered_by: tuple[SilenceTarget, str] | None
+
+
+def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
+    """Resolve ``42``, ``#42``, ``kind:scope``, ``model:<name>`` or a scope.
+
+    Raises:
+        InvalidInput: a target that is neither an alert nor a scope.
+        NotFound: no alert with that id.
+    """
+    text = target.strip()
+    if text.lstrip("#").isdigit():
+        alert = engine.get(tx, int(text.lstrip("#")))
+        return SilenceTarget(alert.fingerprint, None, alert.id)
+    if text.startswith(MODEL_PREFIX):
+        return SilenceTarget(None, text)  # a model's breaker: model:<name>
+    if ":" in text:
+        kind, _, path = text.partition(":")
+        if not path.startswith(MODEL_PREFIX):
+            _scope_or_raise(path)
+        return SilenceTarget(fingerprint(kind, path), None)
+    return SilenceTarget(None, _scope_or_raise(text))
+
+
 def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: str) -> SilenceMade:
     """Silence an alert's fingerprint (``42``, ``#42``, ``kind:scope``) or a scope subtree.
 
@@ -104,35 +183,20 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
     if seconds <= 0:
         raise InvalidInput("duration", "a silence lasts at least a second, e.g. 30m or 2h")
     now = tx.clock.now()
-    fp: str | None = None
-    scope: str | None = None
-    alert_id: int | None = None
-    text = target.strip()
-    if text.lstrip("#").isdigit():
-        alert = engine.get(tx, int(text.lstrip("#")))
-        fp, alert_id = alert.fingerprint, alert.id
-    elif text.startswith(MODEL_PREFIX):
-        scope = text  # a model's breaker: model:<name>
-    elif ":" in text:
-        kind, _, path = text.partition(":")
-        if not path.startswith(MODEL_PREFIX):
-            _scope_or_raise(path)
-        fp = fingerprint(kind, path)
-    else:
-        scope = _scope_or_raise(text)
+    what = silence_target(engine, tx, target)
     expires = now + seconds
     cur = tx.execute(
         "INSERT INTO silences (fingerprint, scope, alert_id, created_by, created_at,"
         " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (fp, scope, alert_id, actor, now, expires),
+        (what.fingerprint, what.scope, what.alert_id, actor, now, expires),
     )
     silence_id = int(cur.lastrowid or 0)
-    matches = fp or f"{scope} and below"
+    matches = what.matches
     tx.audit(
         actor=actor,
         action="alert.silence",
         target=matches,
-        after=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"),
+        after=_iso(expires),
     )
     silenced = []
     for row in tx.all(_OPEN + " AND silence_id IS NULL"):
@@ -146,6 +210,60 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
         engine.touch(tx, engine.get(tx, alert.id), now, urgent=True)
         silenced.append(alert.id)
     return SilenceMade(silence_id, matches, expires, silenced)
+
+
+def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLifted:
+    """End now every active silence made on ``target`` (an expire, as in Alertmanager).
+
+    ``target`` is resolved as :func:`silence` resolves it, and a silence matches when it
+    was made on the same thing: ``#42`` and ``kind:scope`` lift the silences of that
+    fingerprint, a scope lifts the silences of that scope (not narrower or wider ones,
+    which are reported in ``covered_by`` / ``still_silenced``). Open alerts the lifted
+    silences held are posted (or updated) and put back on the escalation chain at once,
+    as when a silence expires; later firings notify as usual. Each lifted silence gets
+    ``ended_at``/``ended_by`` and a ``silence.lift`` audit row. Nothing matching: nothing
+    is written and ``lifted`` is empty.
+
+    Raises:
+        InvalidInput: a target that is neither an alert nor a scope.
+        NotFound: no alert with that id.
+    """
+    now = tx.clock.now()
+    what = silence_target(engine, tx, target)
+    rows = tx.all(
+        "SELECT id, created_by, expires_at FROM silences WHERE ended_at IS NULL"
+        " AND expires_at > ? AND fingerprint IS ? AND scope IS ? ORDER BY id",
+        (now, what.fingerprint, what.scope),
+    )
+    lifted = [LiftedSilence(r[0], r[1], r[2], r[2] - now) for r in rows]
+    held: list[int] = []
+    for s in lifted:
+        tx.execute(
+            "UPDATE silences SET ended_at = ?, ended_by = ? WHERE id = ?", (now, actor, s.id)
+        )
+        tx.audit(
+            actor=actor,
+            action="silence.lift",
+            target=what.matches,
+            before=_iso(s.expires_at),
+            after=_iso(now),
+            detail=f"silence {s.id} set by {s.created_by}, {duration(s.left)} left",
+        )
+        held += [r[0] for r in tx.all(_OPEN + " AND silence_id = ?", (s.id,))]
+    if lifted:
+        engine.end_silences(tx, now)
+    again: list[int] = []
+    still: list[int] = []
+    for alert_id in sorted(held):
+        (again if engine.get(tx, alert_id).silence_id is None else still).append(alert_id)
+    covered = None
+    other = engine.silence_for(tx, what.fingerprint or "", what.where, now)
+    if other is not None:
+        row = tx.one(
+            "SELECT fingerprint, scope, created_by FROM silences WHERE id = ?", (other[0],)
+        )
+        covered = (SilenceTarget(row[0], row[1]), row[2])
+    return SilenceLifted(what, lifted, again, still, covered)
 
 
 def override(
@@ -179,6 +297,10 @@ def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> 
     if cur.rowcount:
         tx.audit(actor=actor, action="oncall.override.end", target=rotation)
     return cur.rowcount
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def _scope_or_raise(text: str) -> str:
