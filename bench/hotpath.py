@@ -1,12 +1,13 @@
 """The ledger hot path over HTTP, against a bare aiohttp endpoint measured in the same run.
 
-wrk (64 keep-alive connections, one thread) drives, in turn:
+wrk (64 keep-alive connections, one thread) drives, in turn, for each of three rounds:
 1. a bare aiohttp JSON endpoint (the floor: parse a JSON body, answer JSON);
 2. ``nightshift run`` with reserve→settle pairs, breakers enabled;
 3. the same with breakers disabled;
 4. reserve-only load, for the reserve latency percentiles.
 
 Every 2xx from Nightshift is on disk before it is sent (WAL, synchronous=FULL).
+Ratios are taken within a round (the shared machine's speed drifts); medians are quoted.
 Run: ``make bench`` or ``python -m bench.hotpath [--seconds 10]``.
 """
 
@@ -18,6 +19,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -222,9 +224,22 @@ def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, An
         return result
 
 
+def _line(name: str, r: dict[str, Any], bare: float) -> str:
+    pairs = f"{r['pairs'] / r['seconds']:7.0f} pairs/s" if r["pairs"] else " " * 15
+    return (
+        f"{name:<27} {r['rps']:8.0f} req/s  {pairs}  p50 {r['p50_us'] / 1000:6.2f} ms"
+        f"  p99 {r['p99_us'] / 1000:6.2f} ms  ratio to bare {r['rps'] / bare:.2f}"
+        f"  non-2xx {r['non2xx'] + r['refused']}  errors {r['errors']}"
+        f"  ledger verify {'OK' if r.get('ledger_ok', True) else 'BROKEN'}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the four runs; medians are reported"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (a Debian package)")
@@ -233,30 +248,53 @@ def main(argv: list[str] | None = None) -> int:
     cpu = platform.processor() or platform.machine()
     print(
         f"== hot path: {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {cpu}, "
-        f"wrk -t1 -c{CONNECTIONS} -d{s}s"
+        f"wrk -t1 -c{CONNECTIONS} -d{s}s, {args.rounds} rounds"
     )
-    bare = run_bare(s)
-    print(
-        f"bare aiohttp JSON endpoint   {bare['rps']:8.0f} req/s  p50 {bare['p50_us'] / 1000:.2f} ms"
-        f"  p99 {bare['p99_us'] / 1000:.2f} ms   (load generator floor; must be >= 6000)"
-    )
-    on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
-    off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
-    only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
-    for name, r in (("ledger pairs, breakers on ", on), ("ledger pairs, breakers off", off)):
-        print(
-            f"{name}   {r['rps']:8.0f} req/s  {r['pairs'] / r['seconds']:7.0f} pairs/s"
-            f"  p50 {r['p50_us'] / 1000:.2f} ms  p99 {r['p99_us'] / 1000:.2f} ms"
-            f"  ratio to bare {r['rps'] / bare['rps']:.2f}  non-2xx {r['non2xx'] + r['refused']}"
-            f"  errors {r['errors']}  ledger verify {'OK' if r['ledger_ok'] else 'BROKEN'}"
+    # The machine is shared and its speed drifts: the runs of a round follow each other,
+    # ratios are taken within a round, and the medians over rounds are what to quote.
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "on": [], "off": [], "only": []}
+    for n in range(1, args.rounds + 1):
+        bare = run_bare(s)
+        on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
+        off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
+        only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
+        for key, r in (("bare", bare), ("on", on), ("off", off), ("only", only)):
+            runs[key].append(r)
+        print(f"-- round {n}")
+        print(_line("bare aiohttp JSON endpoint", bare, bare["rps"]))
+        print(_line("ledger pairs, breakers on", on, bare["rps"]))
+        print(_line("ledger pairs, breakers off", off, bare["rps"]))
+        print(_line("reserve only", only, bare["rps"]))
+
+    def med(key: str, field: str) -> float:
+        return float(statistics.median(r[field] for r in runs[key]))
+
+    def med_ratio(a: str, b: str) -> float:
+        return float(
+            statistics.median(x["rps"] / y["rps"] for x, y in zip(runs[a], runs[b], strict=True))
         )
+
+    pairs = statistics.median(r["pairs"] / r["seconds"] for r in runs["on"])
+    broken = sum(not r["ledger_ok"] for key in ("on", "off", "only") for r in runs[key])
+    print(f"== medians over {args.rounds} rounds")
     print(
-        f"reserve only                 {only['rps']:8.0f} req/s  p50 {only['p50_us'] / 1000:.2f} ms"
-        f"  p99 {only['p99_us'] / 1000:.2f} ms  (target p99 <= 25 ms)"
+        f"bare aiohttp JSON endpoint   {med('bare', 'rps'):8.0f} req/s"
+        "   (load generator floor; must be >= 6000)"
     )
-    print(f"RATIO ledger/bare            {on['rps'] / bare['rps']:.2f}  (target >= 0.5)")
-    print(f"RATIO breakers on/off        {on['rps'] / off['rps']:.2f}  (target >= 0.9)")
-    return 0
+    print(
+        f"ledger pairs, breakers on    {med('on', 'rps'):8.0f} req/s  {pairs:7.0f} pairs/s"
+        f"  p50 {med('on', 'p50_us') / 1000:.2f} ms  p99 {med('on', 'p99_us') / 1000:.2f} ms"
+    )
+    print(f"ledger pairs, breakers off   {med('off', 'rps'):8.0f} req/s")
+    print(
+        f"reserve only                 {med('only', 'rps'):8.0f} req/s"
+        f"  p50 {med('only', 'p50_us') / 1000:.2f} ms  p99 {med('only', 'p99_us') / 1000:.2f} ms"
+        "  (target p99 <= 25 ms)"
+    )
+    print(f"ledger verify after every run: {'OK' if not broken else f'{broken} BROKEN'}")
+    print(f"RATIO ledger/bare            {med_ratio('on', 'bare'):.2f}  (target >= 0.5)")
+    print(f"RATIO breakers on/off        {med_ratio('on', 'off'):.2f}  (target >= 0.9)")
+    return 0 if not broken else 1
 
 
 if __name__ == "__main__":

@@ -69,9 +69,9 @@ class Ledger:
         self._limits: dict[str, dict[str, int]] = {}
         self._known_scopes: set[str] = set()
         self.counters = UsageCache()
-        # Reservation ids: random per process, then counting (ids are not secrets:
-        # a token reaches only its subtree). Rows go in at the end of the index.
-        self._id_prefix = secrets.token_hex(6)
+        # Reservation ids: a prefix per process and a count (rows go in at the end of
+        # the index), then random bits so that nobody can guess another tenant's ids.
+        self._id_prefix = secrets.token_hex(2)
         self._issued = 0
 
     def forget(self) -> None:
@@ -273,7 +273,7 @@ class Ledger:
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
         self._issued += 1
-        res_id = f"res_{self._id_prefix}{self._issued:08x}"
+        res_id = f"res_{self._id_prefix}{self._issued:08x}{secrets.token_hex(4)}"
         tx.execute(
             "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
             " model, state, held_micros, period_day, period_week, period_month, created_at,"
