@@ -2,9 +2,10 @@
 
 wrk (64 keep-alive connections, one thread) drives, in turn, for each of three rounds:
 1. a bare aiohttp JSON endpoint (the floor: parse a JSON body, answer JSON);
-2. ``nightshift run`` with reserve→settle pairs, breakers enabled;
-3. the same with breakers disabled;
-4. reserve-only load, for the reserve latency percentiles.
+2. the same plus group commit of one INSERT per request (the issue's prototype);
+3. ``nightshift run`` with reserve→settle pairs, breakers enabled;
+4. the same with breakers disabled;
+5. reserve-only load, for the reserve latency percentiles.
 
 Every 2xx from Nightshift is on disk before it is sent (WAL, synchronous=FULL).
 Ratios are taken within a round (the shared machine's speed drifts); medians are quoted.
@@ -39,6 +40,52 @@ async def handle(request):
     body = json.loads(await request.read())
     return web.json_response({"ok": True, "echo": body.get("scope")}, status=201)
 app = web.Application()
+app.router.add_post("/v1/reservations", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+# The prototype the issue describes: the bare endpoint, plus group commit of one INSERT
+# per request (WAL, synchronous=FULL, BEGIN/COMMIT on a writer thread, a reply after
+# its batch is on disk). What is left between this and Nightshift is the ledger itself.
+GROUP_APP = """
+import asyncio, json, sqlite3, sys
+from concurrent.futures import ThreadPoolExecutor
+from aiohttp import web
+writer = ThreadPoolExecutor(1)
+conn = sqlite3.connect(sys.argv[2], isolation_level=None, check_same_thread=False)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=FULL")
+conn.execute("CREATE TABLE holds (scope TEXT, key TEXT, micros INTEGER)")
+pending = []
+async def batches(app):
+    loop = asyncio.get_running_loop()
+    wake = app["wake"] = asyncio.Event()
+    async def run():
+        while True:
+            await wake.wait()
+            wake.clear()
+            while pending:
+                batch = pending[:]
+                del pending[:]
+                await loop.run_in_executor(writer, conn.execute, "BEGIN IMMEDIATE")
+                for _, body in batch:
+                    conn.execute("INSERT INTO holds VALUES (?, ?, ?)",
+                                 (body.get("scope"), body.get("idempotency_key"),
+                                  body.get("max_cost_micros")))
+                await loop.run_in_executor(writer, conn.execute, "COMMIT")
+                for fut, body in batch:
+                    fut.set_result(body.get("scope"))
+    task = asyncio.create_task(run())
+    yield
+    task.cancel()
+async def handle(request):
+    body = json.loads(await request.read())
+    fut = asyncio.get_running_loop().create_future()
+    pending.append((fut, body))
+    request.app["wake"].set()
+    return web.json_response({"ok": True, "echo": await fut}, status=201)
+app = web.Application()
+app.cleanup_ctx.append(batches)
 app.router.add_post("/v1/reservations", handle)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
@@ -174,16 +221,17 @@ def wrk(url: str, script: str, seconds: int, token: str = "") -> dict[str, Any]:
     raise RuntimeError(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
 
 
-def run_bare(seconds: int) -> dict[str, Any]:
+def run_floor(seconds: int, app: str) -> dict[str, Any]:
+    """One of the floors (``BARE_APP``, ``GROUP_APP``) under the reserve-only script."""
     port = free_port()
-    proc = subprocess.Popen([PY, "-c", BARE_APP, str(port)])
-    try:
-        wait_up(f"http://127.0.0.1:{port}/", proc)
-        body_script = LUA_RESERVE_ONLY
-        return wrk(f"http://127.0.0.1:{port}", body_script, seconds)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([PY, "-c", app, str(port), str(Path(tmp) / "floor.db")])
+        try:
+            wait_up(f"http://127.0.0.1:{port}/", proc)
+            return wrk(f"http://127.0.0.1:{port}", LUA_RESERVE_ONLY, seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, Any]:
@@ -227,7 +275,7 @@ def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, An
 def _line(name: str, r: dict[str, Any], bare: float) -> str:
     pairs = f"{r['pairs'] / r['seconds']:7.0f} pairs/s" if r["pairs"] else " " * 15
     return (
-        f"{name:<27} {r['rps']:8.0f} req/s  {pairs}  p50 {r['p50_us'] / 1000:6.2f} ms"
+        f"{name:<30} {r['rps']:8.0f} req/s  {pairs}  p50 {r['p50_us'] / 1000:6.2f} ms"
         f"  p99 {r['p99_us'] / 1000:6.2f} ms  ratio to bare {r['rps'] / bare:.2f}"
         f"  non-2xx {r['non2xx'] + r['refused']}  errors {r['errors']}"
         f"  ledger verify {'OK' if r.get('ledger_ok', True) else 'BROKEN'}"
@@ -252,16 +300,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     # The machine is shared and its speed drifts: the runs of a round follow each other,
     # ratios are taken within a round, and the medians over rounds are what to quote.
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "on": [], "off": [], "only": []}
+    runs: dict[str, list[dict[str, Any]]] = {
+        "bare": [],
+        "group": [],
+        "on": [],
+        "off": [],
+        "only": [],
+    }
     for n in range(1, args.rounds + 1):
-        bare = run_bare(s)
+        bare = run_floor(s, BARE_APP)
+        group = run_floor(s, GROUP_APP)
         on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
         off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
         only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
-        for key, r in (("bare", bare), ("on", on), ("off", off), ("only", only)):
+        for key, r in (("bare", bare), ("group", group), ("on", on), ("off", off), ("only", only)):
             runs[key].append(r)
         print(f"-- round {n}")
         print(_line("bare aiohttp JSON endpoint", bare, bare["rps"]))
+        print(_line("bare + group commit, 1 INSERT", group, bare["rps"]))
         print(_line("ledger pairs, breakers on", on, bare["rps"]))
         print(_line("ledger pairs, breakers off", off, bare["rps"]))
         print(_line("reserve only", only, bare["rps"]))
@@ -280,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"bare aiohttp JSON endpoint   {med('bare', 'rps'):8.0f} req/s"
         "   (load generator floor; must be >= 6000)"
+    )
+    print(
+        f"bare + group commit, 1 INSERT {med('group', 'rps'):7.0f} req/s"
+        f"   ratio to bare {med_ratio('group', 'bare'):.2f}  (the issue's prototype)"
     )
     print(
         f"ledger pairs, breakers on    {med('on', 'rps'):8.0f} req/s  {pairs:7.0f} pairs/s"
