@@ -70,7 +70,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     except web.HTTPRequestEntityTooLarge:
         raise _TooLarge() from None
     try:
-        data = _DECODER.decode(raw.decode() if raw else "null")
+        data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -150,12 +150,7 @@ class Tx:
         rows = self.sums.get(upsert)
         if rows is None:
             rows = self.sums[upsert] = {}
-        row = rows.get(key)
-        if row is None:
-            rows[key] = list(amounts)
-        else:
-            for i, amount in enumerate(amounts):
-                row[i] += amount
+        _accumulate(rows, key, amounts)
 
     def flush(self) -> None:
         """Write this operation's counter additions now (for a Tx used without a Store)."""
@@ -206,6 +201,17 @@ class Tx:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.clock.now(), actor, action, target, before, after, detail),
         )
+
+
+def _accumulate(
+    rows: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...], amounts: Sequence[int]
+) -> None:
+    row = rows.get(key)
+    if row is None:
+        rows[key] = list(amounts)
+    else:
+        for i, amount in enumerate(amounts):
+            row[i] += amount
 
 
 def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
@@ -348,12 +354,7 @@ class Store:
         for upsert, rows in sums.items():
             pending = self._sums.setdefault(upsert, {})
             for key, amounts in rows.items():
-                row = pending.get(key)
-                if row is None:
-                    pending[key] = amounts
-                else:
-                    for i, amount in enumerate(amounts):
-                        row[i] += amount
+                _accumulate(pending, key, amounts)
 
     def _flush(self) -> None:
         """Write the batch's counter additions: one upsert per row."""

@@ -16,9 +16,10 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,9 +67,9 @@ class PeriodClock:
 
 
 @functools.lru_cache(maxsize=256)
-def period_keys(periods: tuple[str, str, str]) -> dict[str, str]:
-    """Window name → period key, ``total`` included (shared: do not change it)."""
-    return dict(zip(WINDOWS, (*periods, "all"), strict=True))
+def period_keys(periods: tuple[str, str, str]) -> Mapping[str, str]:
+    """Window name → period key, ``total`` included (one read-only mapping per periods)."""
+    return MappingProxyType(dict(zip(WINDOWS, (*periods, "all"), strict=True)))
 
 
 def _day_range(window: str, period: str) -> tuple[str, str] | None:

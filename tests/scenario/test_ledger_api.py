@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -281,6 +282,20 @@ async def test_non_json_bodies_are_400(app_factory, raw):
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 400 and r.json()["field"] == "body"
+
+
+async def test_a_body_with_a_utf8_byte_order_mark_is_read(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    raw = b"\xef\xbb\xbf" + json.dumps(GOOD).encode()
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 201, r.text
 
 
 async def test_oversized_body_is_refused(app_factory):
