@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from guards.config import parse_policy
 from guards.errors import BudgetExceeded
 from guards.ledger import Ledger, ReserveRequest
 from guards.scopes import Scope
-from guards.store import Store, Tx
+from guards.store import Store, Tx, connect
 from guards.tokens import authenticate, create_token
 from guards.usage import UPSERT_DAY, UsageCache
 
@@ -40,6 +41,11 @@ def _refuse(tx: Tx) -> None:
         held_micros=0,
         requested_micros=1,
     )
+
+
+def _hit(tx: Tx) -> None:
+    tx.execute("INSERT INTO hits VALUES (1)")
+    time.sleep(0.0001)  # an operation's work on the loop, so that callers queue meanwhile
 
 
 def _row(path: Path) -> tuple[int, int] | None:
@@ -117,4 +123,48 @@ async def test_a_commit_by_another_process_drops_what_the_store_remembers(tmp_pa
         with pytest.raises(Exception, match="unknown or revoked token"):
             await store.write(lambda tx: authenticate(tx, raw))
     finally:
+        await store.close()
+
+
+async def test_another_process_gets_the_write_lock_while_the_store_is_under_load(tmp_path):
+    """Batches begin in their predecessor's commit hop, but not forever: others get a turn."""
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+    stop = asyncio.Event()
+
+    async def load() -> int:  # a flood: callers arrive while every batch runs
+        writes = []
+        while not stop.is_set():
+            writes.append(asyncio.ensure_future(store.write(_hit)))
+            await asyncio.sleep(0.0005)
+        await asyncio.gather(*writes)
+        return len(writes)
+
+    def other_process() -> float:
+        started = time.monotonic()
+        conn = connect(path)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO tokens (id, scope, hash, created_at) VALUES ('t', 'a', 'h', 0)"
+            )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return time.monotonic() - started
+
+    try:
+        loaders = [asyncio.create_task(load()) for _ in range(8)]
+        await asyncio.sleep(0.3)
+        waited = await asyncio.to_thread(other_process)
+        stop.set()
+        written = sum(await asyncio.gather(*loaders))
+        assert waited < 5.0
+        assert store.batches > 10 and written > 100
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == written
+            assert conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1
+    finally:
+        stop.set()
         await store.close()
