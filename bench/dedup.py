@@ -41,8 +41,9 @@ from typing import Any
 
 from guards.clock import ManualClock
 from guards.config import Validation
+from guards.migrations import connect
 from guards.scopes import Scope
-from guards.store import Store, Tx, connect
+from guards.store import Store, Tx
 from guards.validation import Batch, Item, Outcome, Validator, minhash
 from guards.validation.engine import sketcher_for
 from guards.validation.features import features

@@ -37,8 +37,9 @@ from bot.digest.rollup import DigestRollup, rebuild
 from guards.clock import ManualClock
 from guards.config import Policy
 from guards.ledger import Ledger, Reservation
+from guards.migrations import apply_migrations, connect
 from guards.prices import PriceTable
-from guards.store import Store, Tx, apply_migrations, connect
+from guards.store import Store, Tx
 from guards.usage import periods_at
 
 TZ = ZoneInfo("Europe/Berlin")

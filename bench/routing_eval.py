@@ -43,11 +43,12 @@ from typing import Any
 
 from guards.clock import ManualClock
 from guards.config import Policy
+from guards.migrations import apply_migrations, connect
 from guards.prices import PriceTable
 from guards.routing import Router, RouteRequest, RoutingService
 from guards.routing.tiers import TIERS
 from guards.scopes import Scope
-from guards.store import Tx, apply_migrations, connect
+from guards.store import Tx
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "routing_eval.jsonl"
 # assumed tokens (input, output) of a task by the tier it needs, or the same for every task

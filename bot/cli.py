@@ -15,7 +15,8 @@ from typing import Any
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
-from guards.store import SchemaTooNew, Store, apply_migrations, connect
+from guards.migrations import SchemaTooNew, apply_migrations, connect
+from guards.store import Store
 from guards.tokens import create_token, revoke_token
 from guards.verify import verify
 

@@ -12,7 +12,7 @@ midnight cannot overspend the new day.
 Every change is a journal row (``held_delta``, ``spent_delta``); the daily usage
 counters are a cache of the journal that :func:`guards.verify.verify` recomputes.
 
-All methods taking a ``tx`` run on the writer thread (see :mod:`guards.store`).
+All methods taking a ``tx`` run inside ``store.write``, one at a time (see :mod:`guards.store`).
 
 Example:
     >>> # inside store.write:
@@ -24,11 +24,11 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from guards.config import WINDOWS, Policy
-from guards.errors import BudgetExceeded, Conflict, InvalidInput, NotFound
-from guards.events import BudgetExhausted, BudgetThreshold, HoldExpired, Overrun
+from guards.budgets import Budgets
+from guards.config import Policy
+from guards.errors import Conflict, InvalidInput, NotFound
+from guards.events import HoldExpired, Overrun
 from guards.prices import PriceTable, UnknownModel
 from guards.reservation import (
     OUTCOMES,
@@ -39,10 +39,10 @@ from guards.reservation import (
     ReserveRequest,
     SettleRequest,
 )
-from guards.scopes import LEVELS, Scope, ancestors_of
+from guards.scopes import Scope, ancestors_of
 from guards.store import Tx
 from guards.tokens import Token, authorize
-from guards.usage import PeriodClock, Usage, UsageCache, period_keys, periods_at
+from guards.usage import Usage, periods_at
 
 __all__ = [
     "Estimate",
@@ -56,19 +56,14 @@ __all__ = [
 ]
 
 
-class Ledger:
-    """Reserve, settle, release and expire holds; answer usage questions."""
+class Ledger(Budgets):
+    """Reserve, settle, release and expire holds (usage questions: :class:`Budgets`)."""
 
     def __init__(self, *, policy: Policy, prices: PriceTable | None = None) -> None:
-        self.policy = policy
+        super().__init__(policy=policy)
         self.prices = prices or PriceTable()
         self.gates: list[Gate] = []
-        self._tz: dict[str, ZoneInfo] = {}
-        self._period_clocks: dict[str, PeriodClock] = {}
-        self._overrides: dict[tuple[str, str], int] | None = None
-        self._limits: dict[str, dict[str, int]] = {}
         self._known_scopes: set[str] = set()
-        self.counters = UsageCache()
         # Reservation ids: a prefix per process and a count (rows go in at the end of
         # the index), then random bits so that nobody can guess another tenant's ids.
         self._id_prefix = secrets.token_hex(2)
@@ -76,130 +71,8 @@ class Ledger:
 
     def forget(self) -> None:
         """Drop every in-memory cache (writes were rolled back); they reload from the database."""
-        self._overrides = None
-        self._limits.clear()
+        super().forget()
         self._known_scopes.clear()
-        self.counters.clear()
-
-    # -- limits -------------------------------------------------------------------------
-
-    def timezone(self, namespace: str) -> ZoneInfo:
-        tz = self._tz.get(namespace)
-        if tz is None:
-            tz = self._tz[namespace] = ZoneInfo(self.policy.namespace_timezone(namespace))
-        return tz
-
-    def periods(self, namespace: str, now: float) -> tuple[str, str, str]:
-        """The (day, week, month) periods of ``now`` in the namespace's time zone."""
-        clock = self._period_clocks.get(namespace)
-        if clock is None:
-            clock = self._period_clocks[namespace] = PeriodClock(self.timezone(namespace))
-        return clock(now)
-
-    def _load_overrides(self, tx: Tx) -> dict[tuple[str, str], int]:
-        if self._overrides is None:
-            rows = tx.all("SELECT scope, window, limit_micros FROM budget_limits")
-            self._overrides = {(r[0], r[1]): r[2] for r in rows}
-        return self._overrides
-
-    def limits(self, tx: Tx, path: str) -> dict[str, int]:
-        """The limits of one scope per window: run-time overrides, then policy, then defaults."""
-        cached = self._limits.get(path)
-        if cached is None:
-            cached = self._limits[path] = self._compute_limits(tx, path)
-        return cached
-
-    def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
-        depth = path.count("/") + 1
-        limits = dict(self.policy.budgets.defaults.get(LEVELS[depth - 1], {}))
-        configured = self.policy.budgets.scopes.get(path)
-        if configured is not None:
-            limits.update(configured.limits())
-        for (scope, window), micros in self._load_overrides(tx).items():
-            if scope == path:
-                limits[window] = micros
-        return limits
-
-    def set_limit(
-        self, tx: Tx, *, scope: str, window: str, limit_micros: int, actor: str
-    ) -> int | None:
-        """Set a run-time limit (``/agent budget set``); returns the limit it replaced."""
-        node = Scope.parse(scope)
-        if window not in WINDOWS:
-            raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
-        if not 0 <= limit_micros <= 10**15:
-            raise InvalidInput("amount", "the amount must be between $0 and $1,000,000,000")
-        before = self.limits(tx, node.path).get(window)
-        tx.execute(
-            "INSERT INTO budget_limits (scope, window, limit_micros, set_by, set_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE SET"
-            " limit_micros = excluded.limit_micros, set_by = excluded.set_by,"
-            " set_at = excluded.set_at",
-            (node.path, window, limit_micros, actor, tx.clock.now()),
-        )
-        tx.audit(
-            actor=actor,
-            action="budget.set",
-            target=f"{node.path} {window}",
-            before=str(before) if before is not None else None,
-            after=str(limit_micros),
-        )
-        self._load_overrides(tx)[(node.path, window)] = limit_micros
-        self._limits.clear()
-        return before
-
-    # -- usage --------------------------------------------------------------------------
-
-    def usage(self, tx: Tx, scope: Scope, *, now: float) -> list[Usage]:
-        """Every level from the namespace down to ``scope``, every window with a limit (and day)."""
-        periods = period_keys(self.periods(scope.namespace, now))
-        out = []
-        for path in scope.ancestors():
-            limits = self.limits(tx, path)
-            level = LEVELS[path.count("/")]
-            for window in WINDOWS:
-                if window not in limits and window != "day":
-                    continue
-                spent, held = self.counters.get(tx, path, window, periods[window])
-                out.append(
-                    Usage(path, level, window, periods[window], limits.get(window), spent, held)
-                )
-        return out
-
-    def remaining_fraction(self, tx: Tx, scope: Scope) -> float | None:
-        """The smallest remaining/limit over all levels and limited windows (None: no limits)."""
-        limited = [
-            u for u in self.usage(tx, scope, now=tx.clock.now()) if u.limit_micros is not None
-        ]
-        if not limited:
-            return None
-        return min(
-            (u.remaining_micros or 0) / u.limit_micros if u.limit_micros else 0.0 for u in limited
-        )
-
-    def usage_tree(self, tx: Tx, scope: Scope) -> dict[str, Any]:
-        """The usage of ``scope`` and its ancestors, and of its direct children."""
-        now = tx.clock.now()
-        levels: dict[str, dict[str, Any]] = {}
-        for u in self.usage(tx, scope, now=now):
-            node = levels.setdefault(u.scope, {"scope": u.scope, "level": u.level, "windows": {}})
-            node["windows"][u.window] = u.as_json()
-        children = []
-        for (child,) in tx.all(
-            "SELECT path FROM scopes WHERE parent = ? ORDER BY path LIMIT 200", (scope.path,)
-        ):
-            windows = {
-                u.window: u.as_json()
-                for u in self.usage(tx, Scope(child), now=now)
-                if u.scope == child
-            }
-            children.append({"scope": child, "level": LEVELS[scope.depth], "windows": windows})
-        return {
-            "scope": scope.path,
-            "timezone": self.timezone(scope.namespace).key,
-            "levels": list(levels.values()),
-            "children": children,
-        }
 
     # -- reserve ------------------------------------------------------------------------
 
@@ -317,35 +190,6 @@ class Ledger:
         for gate in self.gates:
             gate.after_reserve(tx, reservation=reservation, now=now)
         return True, reservation.answer()
-
-    def _check_budget(
-        self, tx: Tx, *, scope: Scope, periods: tuple[str, str, str], amount: int, now: float
-    ) -> None:
-        period_of = period_keys(periods)
-        worst: Usage | None = None
-        for path in ancestors_of(scope.path):
-            for window, limit in self.limits(tx, path).items():
-                spent, held = self.counters.get(tx, path, window, period_of[window])
-                if spent + held + amount <= limit:
-                    continue
-                level = LEVELS[path.count("/")]
-                usage = Usage(path, level, window, period_of[window], limit, spent, held)
-                if worst is None or (usage.remaining_micros or 0) <= (worst.remaining_micros or 0):
-                    worst = usage
-        if worst is None:
-            return
-        assert worst.limit_micros is not None
-        refusal = BudgetExceeded(
-            level=worst.level,
-            scope=worst.scope,
-            window=worst.window,
-            limit_micros=worst.limit_micros,
-            spent_micros=worst.spent_micros,
-            held_micros=worst.held_micros,
-            requested_micros=amount,
-        )
-        tx.emit(BudgetExhausted(at=now, **refusal.details()))
-        raise refusal
 
     def _move(
         self,
@@ -475,33 +319,6 @@ class Ledger:
         for gate in self.gates:
             gate.after_settle(tx, reservation=done, now=now)
         return done.settle_answer()
-
-    def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:
-        """Emit BudgetThreshold when this charge carried a window past a warning fraction."""
-        fractions = self.policy.budgets.warn_at
-        if not fractions:
-            return
-        keys = period_keys(reservation.periods)
-        for path in ancestors_of(reservation.scope):
-            for window, limit in self.limits(tx, path).items():
-                if limit <= 0:
-                    continue
-                spent, _ = self.counters.get(tx, path, window, keys[window])
-                before = spent - reservation.charged_micros
-                for fraction in fractions:
-                    mark = limit * fraction
-                    if before < mark <= spent:
-                        tx.emit(
-                            BudgetThreshold(
-                                at=now,
-                                scope=path,
-                                level=LEVELS[path.count("/")],
-                                window=window,
-                                fraction=fraction,
-                                limit_micros=limit,
-                                spent_micros=spent,
-                            )
-                        )
 
     def release(self, tx: Tx, *, token: Token, res_id: str) -> dict[str, Any]:
         """Give the whole hold back (the call was not made). Repeating it is harmless."""

@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, one writer with group commit, and a reader.
+"""The SQLite store: one writer with group commit, and a reader.
 
 Every change goes through :meth:`Store.write`: the function joins the next batch
 and runs inside its own ``SAVEPOINT`` of the batch transaction; concurrent callers
@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,79 +45,14 @@ import aiosqlite
 from guards.clock import Clock, SystemClock
 from guards.errors import GuardError
 from guards.events import Event, EventBus
+from guards.migrations import apply_migrations, connect
 
-__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "Store", "Tx", "apply_migrations", "connect"]
+__all__ = ["Store", "Tx"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer Nightshift than this one."""
-
-
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open a connection with the pragmas every connection needs."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    return conn
-
-
-def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
-    found = []
-    for file in sorted(directory.glob("*.sql")):
-        m = _MIGRATION_NAME.match(file.name)
-        if not m:
-            raise RuntimeError(f"migration file {file.name} is not named NNNN_name.sql")
-        found.append((int(m.group(1)), m.group(2), file))
-    versions = [v for v, _, _ in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a number: {versions}")
-    return found
-
-
-def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
-    """Apply pending migrations, each in its own transaction; return the names applied.
-
-    Raises:
-        SchemaTooNew: the database has migrations this code does not know.
-    """
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    known = _migrations()
-    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    newest_known = known[-1][0] if known else 0
-    if applied and max(applied) > newest_known:
-        raise SchemaTooNew(
-            f"the database is at schema version {max(applied)} but this Nightshift knows "
-            f"only up to {newest_known}: upgrade Nightshift, or restore a backup"
-        )
-    done = []
-    for version, name, file in known:
-        if version in applied:
-            continue
-        try:
-            conn.executescript("BEGIN IMMEDIATE;\n" + file.read_text(encoding="utf-8"))
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (version, name, now),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        done.append(f"{version:04d}_{name}")
-    return done
 
 
 Sums = dict[str, dict[tuple[Any, ...], list[int]]]

@@ -115,7 +115,7 @@ class Usage:
 
 
 class UsageCache:
-    """Window sums per (scope, window, period), owned by the writer thread."""
+    """Window sums per (scope, window, period), owned by the store's writer."""
 
     MAX_CELLS = 200_000
 

@@ -19,7 +19,8 @@ from guards.clock import ManualClock
 from guards.config import WINDOWS, parse_policy
 from guards.errors import BudgetExceeded, Conflict
 from guards.ledger import Ledger, ReserveRequest, SettleRequest
-from guards.store import Tx, apply_migrations
+from guards.migrations import apply_migrations
+from guards.store import Tx
 from guards.tokens import Token
 from guards.usage import UsageCache, periods_at
 from guards.verify import verify

@@ -13,8 +13,9 @@ from guards.clock import ManualClock
 from guards.config import parse_policy
 from guards.errors import BudgetExceeded
 from guards.ledger import Ledger, ReserveRequest
+from guards.migrations import connect
 from guards.scopes import Scope
-from guards.store import Store, Tx, connect
+from guards.store import Store, Tx
 from guards.tokens import authenticate, create_token
 from guards.usage import UPSERT_DAY, UsageCache
 

@@ -1,0 +1,86 @@
+"""The database file: connection settings and the schema migrations.
+
+``migrations/NNNN_name.sql`` files are applied in order, each in its own
+transaction, and recorded in ``schema_migrations``; a database that has a
+migration this code does not know is refused (it was written by a newer version).
+
+Example:
+    >>> conn = connect(":memory:")
+    >>> "0001_ledger" in apply_migrations(conn, now=0.0)
+    True
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "apply_migrations", "connect"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Nightshift than this one."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a connection with the pragmas every connection needs."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    found = []
+    for file in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(file.name)
+        if not m:
+            raise RuntimeError(f"migration file {file.name} is not named NNNN_name.sql")
+        found.append((int(m.group(1)), m.group(2), file))
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number: {versions}")
+    return found
+
+
+def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
+    """Apply pending migrations, each in its own transaction; return the names applied.
+
+    Raises:
+        SchemaTooNew: the database has migrations this code does not know.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    known = _migrations()
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    newest_known = known[-1][0] if known else 0
+    if applied and max(applied) > newest_known:
+        raise SchemaTooNew(
+            f"the database is at schema version {max(applied)} but this Nightshift knows "
+            f"only up to {newest_known}: upgrade Nightshift, or restore a backup"
+        )
+    done = []
+    for version, name, file in known:
+        if version in applied:
+            continue
+        try:
+            conn.executescript("BEGIN IMMEDIATE;\n" + file.read_text(encoding="utf-8"))
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, now),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        done.append(f"{version:04d}_{name}")
+    return done
