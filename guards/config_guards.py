@@ -1,0 +1,315 @@
+"""The policy's sections for the guard engine: budgets, reservations, breakers,
+validation, routing and prices (see the README's policy reference)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from guards.config_types import WINDOWS, Limits, Micros, Seconds, Section, TimeZone, check_windows
+from guards.money import parse_usd
+from guards.scopes import LEVELS, Scope, ScopeError
+
+__all__ = [
+    "DEFAULT_ROUTE_MODELS",
+    "ROUTE_TIERS",
+    "Breakers",
+    "Budgets",
+    "Burst",
+    "FailureTrip",
+    "HalfOpen",
+    "NearDuplicate",
+    "Price",
+    "Reservations",
+    "RouteTierName",
+    "Routing",
+    "RoutingPromote",
+    "RoutingRule",
+    "RoutingTier",
+    "ScopeBudget",
+    "SpendRate",
+    "Validation",
+]
+
+
+class ScopeBudget(Section):
+    """Limits of one scope, and for a namespace optionally its time zone."""
+
+    day: Micros | None = None
+    week: Micros | None = None
+    month: Micros | None = None
+    total: Micros | None = None
+    timezone: TimeZone | None = None
+
+    def limits(self) -> dict[str, int]:
+        return {w: v for w in WINDOWS if (v := getattr(self, w)) is not None}
+
+
+class Budgets(Section):
+    defaults: dict[str, Limits] = Field(default_factory=dict)
+    scopes: dict[str, ScopeBudget] = Field(default_factory=dict)
+    warn_at: list[float] = Field(default_factory=lambda: [0.8])
+
+    @field_validator("defaults")
+    @classmethod
+    def _levels(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for level, limits in value.items():
+            if level not in LEVELS:
+                raise ValueError(f"unknown level {level!r}; levels are {', '.join(LEVELS)}")
+            check_windows(limits)
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: dict[str, ScopeBudget]) -> dict[str, ScopeBudget]:
+        for path, budget in value.items():
+            try:
+                scope = Scope.parse(path)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+            if budget.timezone is not None and scope.depth != 1:
+                raise ValueError(f"{path}: only a namespace can set a timezone")
+        return value
+
+    @field_validator("warn_at")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < f < 1 for f in value):
+            raise ValueError("warn_at fractions are between 0 and 1, e.g. [0.8]")
+        return sorted(value)
+
+
+class Reservations(Section):
+    ttl_seconds: Seconds = 600
+    max_ttl_seconds: Seconds = 86400
+
+
+class FailureTrip(Section):
+    """Trip on ``consecutive`` failures in a row, or on ``rate`` of the last ``window_calls``."""
+
+    consecutive: int = Field(5, ge=1, le=10_000)
+    rate: float = Field(0.5, gt=0, le=1)
+    window_calls: int = Field(20, ge=1, le=10_000)
+    min_calls: int = Field(10, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _window(self) -> FailureTrip:
+        if self.min_calls > self.window_calls:
+            raise ValueError("min_calls cannot be larger than window_calls")
+        return self
+
+
+class SpendRate(Section):
+    """Trip when the money charged within ``per_seconds`` reaches ``max`` (>=, not >)."""
+
+    max: Micros = Field(2_000_000, ge=1)
+    per_seconds: Seconds = Field(600, ge=1)
+
+
+class HalfOpen(Section):
+    mode: Literal["approval", "auto"] = "approval"
+    trial_calls: int = Field(3, ge=1, le=1000)
+    trial_budget: Micros = Field(500_000, ge=1)
+
+
+class Breakers(Section):
+    enabled: bool = True
+    failures: FailureTrip = FailureTrip()
+    spend_rate: SpendRate | None = SpendRate()
+    namespace_spend_rate: SpendRate | None = None
+    max_attempts_per_task: int = Field(3, ge=1, le=1000)
+    cooldown_seconds: Seconds = 900
+    max_cooldown_seconds: Seconds = 4 * 3600
+    half_open: HalfOpen = HalfOpen()
+    # failures-tripped breakers may use a different half-open mode than spend trips
+    failures_half_open_mode: Literal["approval", "auto"] | None = None
+    model_failures: FailureTrip = FailureTrip(
+        consecutive=10, rate=0.5, window_calls=40, min_calls=20
+    )
+    # a model breaker trips only when its failures come from at least this many agents
+    model_min_agents: int = Field(2, ge=1, le=10_000)
+    # a model's outage needs no human: its trial starts by itself after the cool-down
+    model_half_open_mode: Literal["approval", "auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _cooldowns(self) -> Breakers:
+        if self.max_cooldown_seconds < self.cooldown_seconds:
+            raise ValueError("max_cooldown_seconds cannot be smaller than cooldown_seconds")
+        return self
+
+
+class NearDuplicate(Section):
+    """How near is a near-duplicate (see guards/validation/index.py).
+
+    ``minhash`` (the default) rejects an item whose estimated similarity to a
+    remembered one reaches ``threshold``; ``simhash`` rejects one within
+    ``max_distance`` bits of 64. On the labelled corpus (tests/data/near_duplicates.tsv)
+    minhash at 0.7 finds far more re-published items at about the same precision.
+    ``enabled: false`` keeps only the exact-duplicate check.
+    """
+
+    enabled: bool = True
+    method: Literal["minhash", "simhash"] = "minhash"
+    threshold: float = Field(0.7, ge=0.3, le=1.0)
+    max_distance: int = Field(3, ge=0, le=11)
+
+
+class Burst(Section):
+    """DuplicateBurst fires once when a stream's duplicate rejections reach ``count``
+    within ``window_seconds``, and again only after a quiet window."""
+
+    count: int = Field(5, ge=1, le=100_000)
+    window_seconds: Seconds = 3600
+
+
+class Validation(Section):
+    window_days: int = Field(7, ge=1, le=365)
+    near_duplicate: NearDuplicate = NearDuplicate()
+    runaway_factor: float = Field(1.5, ge=1.0, le=1000)
+    max_item_chars: int = Field(20_000, ge=1, le=1_000_000)
+    max_items: int = Field(1000, ge=1, le=10_000)
+    burst: Burst = Burst()
+    rejections_retention_days: int = Field(30, ge=1, le=3650)
+
+
+RouteTierName = Literal["small", "medium", "large"]
+ROUTE_TIERS: tuple[RouteTierName, ...] = ("small", "medium", "large")
+DEFAULT_ROUTE_MODELS: dict[RouteTierName, str] = {
+    "small": "claude-haiku-4-5",
+    "medium": "claude-sonnet-4-5",
+    "large": "claude-opus-4-1",
+}
+
+
+class RoutingTier(Section):
+    model: str = Field(min_length=1, max_length=200)
+
+
+class RoutingRule(Section):
+    """A policy rule: when every condition it names holds, the task goes to ``tier``.
+
+    ``intent`` matches the request's or the classifier's intent, ``keywords`` match
+    whole words or phrases of the task (any one, case-insensitive), ``pattern`` is a
+    regular expression searched in the task, ``scope`` a scope prefix.
+    """
+
+    tier: RouteTierName
+    name: str | None = Field(None, min_length=1, max_length=80)
+    intent: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    keywords: list[str] = Field(default_factory=list)
+    pattern: str | None = None
+    scope: str | None = None
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords are non-empty words or phrases")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Scope.parse(value)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> RoutingRule:
+        if not (self.intent or self.keywords or self.pattern or self.scope):
+            raise ValueError("a rule needs at least one of intent, keywords, pattern or scope")
+        return self
+
+
+class RoutingPromote(Section):
+    """Learning: promote an intent one tier when its calls at its lowest tier fail too often."""
+
+    enabled: bool = True
+    rate: float = Field(0.3, gt=0, le=1)
+    window_calls: int = Field(20, ge=1, le=10_000)
+    min_calls: int = Field(10, ge=1, le=10_000)
+    max_tier: RouteTierName = "large"
+    # a validation rejection counts against the agent's last successful call this recent
+    rejection_window_seconds: Seconds = 3600
+
+    @model_validator(mode="after")
+    def _window(self) -> RoutingPromote:
+        if self.min_calls > self.window_calls:
+            raise ValueError("min_calls cannot be larger than window_calls")
+        return self
+
+
+def _default_degrade() -> dict[Literal["small", "medium"], float]:
+    return {"medium": 0.20, "small": 0.05}
+
+
+class Routing(Section):
+    tiers: dict[RouteTierName, RoutingTier] = Field(
+        default_factory=lambda: {t: RoutingTier(model=m) for t, m in DEFAULT_ROUTE_MODELS.items()}
+    )
+    rules: list[RoutingRule] = Field(default_factory=list)
+    # scope prefix -> the lowest tier any task under it may get
+    min_tiers: dict[str, RouteTierName] = Field(default_factory=dict)
+    # cap the tier when the remaining budget fraction falls under these: {medium: 0.2, small: 0.05}
+    degrade: dict[Literal["small", "medium"], float] = Field(default_factory=_default_degrade)
+    # model -> models to try, in order, when its breaker is open
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    promote: RoutingPromote = RoutingPromote()
+    # the tier of a task the classifier recognises nothing in
+    default_tier: RouteTierName = "medium"
+    # share of input tokens assumed when blending input and output prices into one $/MTok
+    blend_input_share: float = Field(0.75, ge=0, le=1)
+    # decisions older than this are deleted by the pruning job (promotions are kept)
+    retention_days: int = Field(90, ge=1, le=3650)
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _fill_tiers(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {**{t: {"model": m} for t, m in DEFAULT_ROUTE_MODELS.items()}, **value}
+        return value
+
+    @field_validator("min_tiers")
+    @classmethod
+    def _min_tier_scopes(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value:
+            try:
+                Scope.parse(path)
+            except ScopeError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("degrade")
+    @classmethod
+    def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 < f < 1 for f in value.values()):
+            raise ValueError("degrade fractions are between 0 and 1, e.g. {medium: 0.2}")
+        return value
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _chains(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for model, chain in value.items():
+            if not chain or any(not m.strip() for m in chain):
+                raise ValueError(f"{model}: a fallback chain is a non-empty list of model names")
+        return value
+
+
+class Price(Section):
+    input: Annotated[int, BeforeValidator(parse_usd)]  # micros per million tokens
+    output: Annotated[int, BeforeValidator(parse_usd)]

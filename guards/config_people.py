@@ -1,0 +1,193 @@
+"""The policy's sections for people and schedules: heartbeats, alert tiers, on-call
+rotations and escalation, the digest, scheduled jobs and Slack channels."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from guards.config_types import Seconds, Section, Tier, TimeZone
+from guards.scopes import Scope, ScopeError
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "Alerts",
+    "Channels",
+    "Digest",
+    "EscalationStep",
+    "Heartbeats",
+    "Job",
+    "OnCall",
+    "Rotation",
+]
+
+
+class Heartbeats(Section):
+    timeout_seconds: Seconds = 300
+    misses_before_alert: int = Field(2, ge=1, le=1000)
+
+
+DEFAULT_TIERS: dict[str, Tier] = {
+    "breaker_opened_spend": "P0",
+    "runaway": "P0",
+    "heartbeat_missed": "P0",
+    "breaker_opened_failures": "P1",
+    "breaker_opened_manual": "P2",
+    "budget_exhausted": "P1",
+    "overrun": "P1",
+    "duplicate_burst": "P1",
+    "half_open_requested": "P1",
+    "attempts_exhausted": "P2",
+    "scope_violation": "P1",
+    "job_run_cap": "P1",
+    "budget_threshold": "P2",
+    "hold_expired": "P2",
+    "routing_promoted": "P2",
+}
+
+
+class Alerts(Section):
+    """Tiers per alert kind, and the timers of grouping and escalation.
+
+    ``repeat_escalation``: how many times the chain runs again after its last step
+    (waiting ``repeat_escalation_after`` first) while nobody acknowledges.
+    ``auto_resolve_after``: an alert with no clearing condition (overrun, runaway, ...)
+    resolves after this long without a new firing, unless it is an unacknowledged P0.
+    """
+
+    tiers: dict[str, Tier] = Field(default_factory=dict)
+    p1_escalate_after: Seconds = 1800
+    update_interval_seconds: Seconds = 30
+    repeat_escalation: int = Field(1, ge=0, le=100)
+    repeat_escalation_after: Seconds = 900
+    auto_resolve_after: Seconds = 3600
+
+    def tier_of(self, kind: str) -> Tier:
+        return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
+
+
+class Rotation(Section):
+    name: str
+    users: list[str] = Field(min_length=1)
+    period: Literal["day", "week"] = "week"
+    handoff: str = "mon 09:00"
+    start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
+
+    @field_validator("handoff")
+    @classmethod
+    def _handoff(cls, value: str) -> str:
+        if not re.fullmatch(r"((mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r}: write a hand-off as 'mon 09:00' or '09:00'")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r}: write the start as a date, e.g. 2026-01-05") from None
+        return value
+
+    @model_validator(mode="after")
+    def _weekday_needs_week(self) -> Rotation:
+        if self.period == "day" and " " in self.handoff:
+            raise ValueError(f"a daily rotation hands off every day: write '{self.handoff[4:]}'")
+        return self
+
+
+class EscalationStep(Section):
+    notify: str
+    after: Seconds = 0
+
+    @field_validator("notify")
+    @classmethod
+    def _notify(cls, value: str) -> str:
+        if value != "channel" and not re.fullmatch(r"(rotation|user):\S+", value):
+            raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")
+        return value
+
+
+class OnCall(Section):
+    rotations: list[Rotation] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refs(self) -> OnCall:
+        names = {r.name for r in self.rotations}
+        for step in self.escalation:
+            if step.notify.startswith("rotation:") and step.notify[9:] not in names:
+                raise ValueError(f"escalation names unknown rotation {step.notify[9:]!r}")
+        return self
+
+
+class Digest(Section):
+    time: str = "09:00"
+    enabled: bool = True
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r}: write the digest time as HH:MM")
+        return value
+
+
+class Job(Section):
+    """An agent's scheduled job: Nightshift POSTs ``{job, run_id, scheduled_for}`` to ``url``.
+
+    ``timezone`` defaults to the job's namespace time zone (the policy's unless the
+    namespace sets one). ``secret`` is sent as ``X-Nightshift-Job-Secret``; without
+    it a secret is derived per database (``nightshift jobs preview --secrets``).
+    ``misfire_grace_seconds``: after downtime, missed fires coalesce into one run if
+    the latest is at most this old; older ones are recorded as missed.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    cron: str
+    url: str
+    scope: str
+    timezone: TimeZone | None = None
+    max_runs_per_hour: int = Field(60, ge=1, le=3600)
+    timeout_seconds: Seconds = Field(300, ge=1)
+    allow_frequent: bool = False
+    secret: str | None = Field(None, min_length=16, max_length=256)
+    misfire_grace_seconds: Seconds = 3600
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str) -> str:
+        try:
+            Scope.parse(value, min_depth=3)
+        except ScopeError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"{value!r}: a job url starts with http:// or https://")
+        return value
+
+
+class Channels(Section):
+    """Slack channels; ``alerts_by_scope`` sends a subtree's alerts elsewhere (longest prefix)."""
+
+    alerts: str | None = None
+    digest: str | None = None
+    alerts_by_scope: dict[str, str] = Field(default_factory=dict)
+
+    def alerts_for(self, scope: str) -> str | None:
+        """The channel for alerts about ``scope``: the longest matching prefix, else ``alerts``."""
+        best: tuple[int, str] | None = None
+        for prefix, channel in self.alerts_by_scope.items():
+            if (scope == prefix or scope.startswith(prefix + "/")) and (
+                best is None or len(prefix) > best[0]
+            ):
+                best = (len(prefix), channel)
+        return best[1] if best else self.alerts
