@@ -33,6 +33,11 @@ The cool-down is ``cooldown_seconds × 2^reopens`` capped at ``max_cooldown_seco
 ``reopens`` counts the re-opens since the last clean close (trial passed, or forced
 close) and goes back to 0 with it.
 
+The machine is in three modules: :mod:`guards.breaker_windows` (the windows it
+counts in), :mod:`guards.breaker_state` (the states, the config, the fields and the
+primitive moves) and this one (the rules: when to trip, how a trial goes, what an
+operator may do). Every name is importable from here.
+
 Example:
     >>> b = Breaker("acme/a/bot", BreakerConfig(consecutive=2))
     >>> b.record(0.0, failed=True, source="acme/a/bot") is None
@@ -45,13 +50,24 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-from collections import Counter, deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from guards.breaker_state import (
+    CLOSED,
+    FORCED_OPEN,
+    HALF_OPEN,
+    HALF_OPEN_PENDING,
+    OPEN,
+    REFUSING,
+    STATES,
+    BreakerConfig,
+    BreakerState,
+    Transition,
+)
+from guards.breaker_state import PENDING_RETRY_SECONDS as PENDING_RETRY_SECONDS
+from guards.breaker_state import TRIAL_RETRY_SECONDS as TRIAL_RETRY_SECONDS
+from guards.breaker_windows import FailureWindow, SpendWindow
 from guards.errors import Conflict
 from guards.money import format_usd
 
@@ -71,62 +87,6 @@ __all__ = [
     "Transition",
     "format_seconds",
 ]
-
-CLOSED = "closed"
-OPEN = "open"
-HALF_OPEN_PENDING = "half_open_pending"
-HALF_OPEN = "half_open"
-FORCED_OPEN = "forced_open"
-STATES = (CLOSED, OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
-REFUSING = (OPEN, HALF_OPEN_PENDING, FORCED_OPEN)
-
-PENDING_RETRY_SECONDS = 60  # a hint while a human decides
-TRIAL_RETRY_SECONDS = 10  # a hint while the trial's calls are out
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerConfig:
-    """What one breaker trips on and how it recovers (built from the policy)."""
-
-    consecutive: int | None = None  # None: this breaker does not trip on failures
-    rate: float = 0.5
-    window_calls: int = 20
-    min_calls: int = 10
-    min_sources: int = 1  # failures must come from this many sources (agents) to trip
-    spend_max_micros: int | None = None  # None: no spend-rate trip
-    spend_per_seconds: int = 600
-    cooldown_seconds: int = 900
-    max_cooldown_seconds: int = 4 * 3600
-    trial_calls: int = 3
-    trial_budget_micros: int = 500_000
-    modes: Mapping[str, str] = field(default_factory=dict)  # trip kind -> approval / auto
-    trials_by_id: bool = True  # False (models): every settle in half_open is a trial call
-
-    def cooldown(self, reopens: int) -> int:
-        """The cool-down after ``reopens`` consecutive re-opens."""
-        factor: int = 2 ** min(reopens, 40)
-        return min(self.cooldown_seconds * factor, self.max_cooldown_seconds)
-
-    def mode(self, origin: str | None) -> str:
-        if origin == "manual":
-            return "approval"
-        return self.modes.get(origin or "", "approval")
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """One change of state, to be stored as a row and maybe announced as an event."""
-
-    key: str
-    from_state: str
-    to_state: str
-    reason: str
-    actor: str
-    at: float
-    trip: str | None = None
-    figures: Mapping[str, Any] = field(default_factory=dict)
-    cooldown_seconds: int = 0
-    announce: bool = True  # False: no event (e.g. an operator keeping it open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,219 +111,10 @@ def format_seconds(seconds: float) -> str:
     return "".join(parts)
 
 
-class FailureWindow:
-    """The last ``cap`` outcomes (None: success; a source name: a failure) and the streak."""
-
-    __slots__ = ("cap", "consecutive", "failures", "items", "sources")
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.items: deque[str | None] = deque()
-        self.failures = 0
-        self.consecutive = 0
-        self.sources: Counter[str] = Counter()
-
-    def add(self, failed: bool, source: str) -> bool:
-        """Record one outcome; True when the window must be stored again.
-
-        A window without failures is not stored: a healthy agent costs no write. After
-        a restart such a window starts empty, which can only make the rate trip sooner.
-        """
-        had_failures = self.failures > 0
-        if not failed and not had_failures and len(self.items) >= self.cap:
-            return False
-        self.items.append(source if failed else None)
-        if failed:
-            self.failures += 1
-            self.sources[source] += 1
-            self.consecutive += 1
-        else:
-            self.consecutive = 0
-        while len(self.items) > self.cap:
-            old = self.items.popleft()
-            if old is not None:
-                self.failures -= 1
-                self.sources[old] -= 1
-                if not self.sources[old]:
-                    del self.sources[old]
-        return had_failures or self.failures > 0
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.failures = self.consecutive = 0
-        self.sources.clear()
-
-    def encode(self) -> str:
-        return json.dumps(list(self.items), separators=(",", ":"))
-
-    @classmethod
-    def decode(cls, cap: int, text: str, consecutive: int) -> FailureWindow:
-        window = cls(cap)
-        for item in json.loads(text or "[]"):
-            window.add(item is not None, item or "")
-        window.consecutive = consecutive
-        return window
-
-
-class SpendWindow:
-    """Micros charged in the sliding window ``(now - per_seconds, now]``; O(1) amortised."""
-
-    __slots__ = ("items", "per_seconds", "total")
-
-    def __init__(self, per_seconds: int) -> None:
-        self.per_seconds = per_seconds
-        self.items: deque[tuple[float, int]] = deque()
-        self.total = 0
-
-    def add(self, at: float, micros: int) -> None:
-        self.items.append((at, micros))
-        self.total += micros
-
-    def total_at(self, now: float) -> int:
-        """What was charged after ``now - per_seconds`` (older charges leave the window)."""
-        horizon = now - self.per_seconds
-        items = self.items
-        while items and items[0][0] <= horizon:
-            self.total -= items.popleft()[1]
-        return self.total
-
-    def clear(self) -> None:
-        self.items.clear()
-        self.total = 0
-
-
-@dataclass(slots=True, eq=False)
-class Breaker:
+class Breaker(BreakerState):
     """One breaker's state; every method takes ``now`` and returns what changed."""
 
-    key: str
-    config: BreakerConfig
-    state: str = CLOSED
-    reason: str = ""
-    trip: str | None = None  # what opened it last (spend, failures, attempts, trial, manual)
-    origin: str | None = None  # what opened it from closed: decides the half-open mode
-    figures: dict[str, Any] = field(default_factory=dict)
-    since: float = 0.0
-    opened_at: float | None = None
-    cooldown_seconds: int = 0
-    reopens: int = 0
-    trial_calls: int = 0
-    trial_budget_micros: int = 0
-    trial_holds: dict[str, int] = field(default_factory=dict)  # trial reservation -> held
-    trial_charged_micros: int = 0
-    trial_succeeded: int = 0
-    spend_reset_at: float | None = None  # charges at or before this do not count
-    window: FailureWindow = field(default_factory=lambda: FailureWindow(1))
-    dirty: bool = False  # changed since it was last stored
-
-    def __post_init__(self) -> None:
-        if self.window.cap != self.config.window_calls:
-            self.window = FailureWindow(max(self.config.window_calls, 1))
-
-    # -- reading ------------------------------------------------------------------------
-
-    @property
-    def trial_held_micros(self) -> int:
-        return sum(self.trial_holds.values())
-
-    def deadline(self) -> float | None:
-        """When an open breaker's cool-down ends."""
-        if self.state != OPEN or self.opened_at is None:
-            return None
-        return self.opened_at + self.cooldown_seconds
-
-    def retry_after(self, now: float) -> int:
-        """Seconds a refused caller should wait (a hint when a human must act)."""
-        if self.state == OPEN:
-            return max(1, math.ceil((self.deadline() or now) - now))
-        if self.state == HALF_OPEN_PENDING:
-            return PENDING_RETRY_SECONDS
-        if self.state == HALF_OPEN:
-            return TRIAL_RETRY_SECONDS
-        if self.state == FORCED_OPEN:
-            return self.config.cooldown_seconds
-        return 0
-
-    def is_trial(self, res_id: str | None) -> bool:
-        if self.state != HALF_OPEN:
-            return False
-        return res_id in self.trial_holds if self.config.trials_by_id else True
-
-    # -- transitions --------------------------------------------------------------------
-
-    def _to(
-        self,
-        now: float,
-        state: str,
-        *,
-        reason: str,
-        actor: str = "breaker",
-        trip: str | None = None,
-        figures: Mapping[str, Any] | None = None,
-        announce: bool = True,
-    ) -> Transition:
-        before = self.state
-        self.state = state
-        self.since = now
-        self.reason = reason
-        self.dirty = True
-        if trip is not None:
-            self.trip = trip
-            self.figures = dict(figures or {})
-        return Transition(
-            key=self.key,
-            from_state=before,
-            to_state=state,
-            reason=reason,
-            actor=actor,
-            at=now,
-            trip=trip,
-            figures=dict(figures or {}),
-            cooldown_seconds=self.cooldown_seconds if state == OPEN else 0,
-            announce=announce,
-        )
-
-    def _open(
-        self,
-        now: float,
-        *,
-        trip: str,
-        reason: str,
-        figures: Mapping[str, Any],
-        reopen: bool,
-        actor: str = "breaker",
-        announce: bool = True,
-    ) -> Transition:
-        if reopen:
-            self.reopens += 1
-        else:
-            self.reopens = 0
-            self.origin = trip
-        self.cooldown_seconds = self.config.cooldown(self.reopens)
-        self.opened_at = now
-        self._end_trial()
-        return self._to(
-            now, OPEN, reason=reason, actor=actor, trip=trip, figures=figures, announce=announce
-        )
-
-    def _close(self, now: float, *, reason: str, actor: str = "breaker") -> Transition:
-        self.reopens = 0
-        self.opened_at = None
-        self.cooldown_seconds = 0
-        self.window.clear()
-        self.spend_reset_at = now
-        self._end_trial()
-        return self._to(now, CLOSED, reason=reason, actor=actor)
-
-    def _start_trial(self, calls: int, budget: int) -> None:
-        self.trial_calls = calls
-        self.trial_budget_micros = budget
-        self.trial_holds = {}
-        self.trial_charged_micros = 0
-        self.trial_succeeded = 0
-
-    def _end_trial(self) -> None:
-        self._start_trial(0, 0)
+    __slots__ = ()
 
     def expire(self, now: float) -> Transition | None:
         """Leave ``open`` once the cool-down is over: to a trial, or to wait for a human."""

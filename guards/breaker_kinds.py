@@ -1,0 +1,113 @@
+"""Which breakers there are: their keys, the ones governing a scope, each kind's config.
+
+A breaker is named by a key and has a kind:
+
+- ``namespace`` (``acme``), ``user`` (``acme/alice``) and ``agent``
+  (``acme/alice/rss-bot``): the three that govern a reservation's scope (a
+  conversation is governed by its agent's);
+- ``model`` (``model:claude-haiku-4-5``): a model failing for several agents.
+
+:func:`configs_for` turns the policy's ``breakers`` section into one
+:class:`~guards.breaker.BreakerConfig` per kind.
+
+Example:
+    >>> governing("acme/alice/bot/c42")
+    (('acme', 'namespace'), ('acme/alice', 'user'), ('acme/alice/bot', 'agent'))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guards.breaker import BreakerConfig
+from guards.config import Policy, SpendRate
+from guards.errors import InvalidInput
+from guards.scopes import LEVELS, Scope, ScopeError
+
+__all__ = ["MODEL_PREFIX", "configs_for", "governing", "parse_key"]
+
+MODEL_PREFIX = "model:"
+
+
+def parse_key(text: object) -> tuple[str, str]:
+    """An operator's scope text to ``(key, kind)``: a conversation means its agent.
+
+    >>> parse_key("acme/alice/bot/c42")
+    ('acme/alice/bot', 'agent')
+    >>> parse_key("model:claude-haiku-4-5")
+    ('model:claude-haiku-4-5', 'model')
+    """
+    if isinstance(text, str) and text.startswith(MODEL_PREFIX):
+        name = text[len(MODEL_PREFIX) :]
+        if not name or len(name) > 200 or any(c.isspace() for c in name):
+            raise InvalidInput("scope", f"{text[:80]!r}: write a model breaker as model:<name>")
+        return text, "model"
+    try:
+        scope = Scope.parse(text)
+    except ScopeError as exc:
+        raise InvalidInput("scope", f"scope: {exc} (or model:<name>)") from None
+    key = scope.agent() or scope.path
+    return key, LEVELS[key.count("/")]
+
+
+_GOVERNING: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
+def governing(path: str) -> tuple[tuple[str, str], ...]:
+    """The breakers that govern a reservation's scope: namespace, user, agent."""
+    keys = _GOVERNING.get(path)
+    if keys is None:
+        parts = path.split("/")
+        keys = (
+            (parts[0], "namespace"),
+            (f"{parts[0]}/{parts[1]}", "user"),
+            (f"{parts[0]}/{parts[1]}/{parts[2]}", "agent"),
+        )
+        if len(_GOVERNING) >= 50_000:  # conversations come and go: keep the cache bounded
+            _GOVERNING.clear()
+        _GOVERNING[path] = keys
+    return keys
+
+
+def configs_for(policy: Policy) -> dict[str, BreakerConfig]:
+    """One breaker config per kind (agent, namespace, user, model) from the policy."""
+    cfg = policy.breakers
+    common: dict[str, Any] = {
+        "cooldown_seconds": cfg.cooldown_seconds,
+        "max_cooldown_seconds": cfg.max_cooldown_seconds,
+        "trial_calls": cfg.half_open.trial_calls,
+        "trial_budget_micros": cfg.half_open.trial_budget,
+    }
+
+    def spend(rate: SpendRate | None) -> dict[str, Any]:
+        if rate is None:
+            return {}
+        return {"spend_max_micros": rate.max, "spend_per_seconds": rate.per_seconds}
+
+    failures_mode = cfg.failures_half_open_mode or cfg.half_open.mode
+    f, m = cfg.failures, cfg.model_failures
+    return {
+        "agent": BreakerConfig(
+            consecutive=f.consecutive,
+            rate=f.rate,
+            window_calls=f.window_calls,
+            min_calls=f.min_calls,
+            modes={"spend": cfg.half_open.mode, "failures": failures_mode},
+            **spend(cfg.spend_rate),
+            **common,
+        ),
+        "namespace": BreakerConfig(
+            modes={"spend": cfg.half_open.mode}, **spend(cfg.namespace_spend_rate), **common
+        ),
+        "user": BreakerConfig(**common),
+        "model": BreakerConfig(
+            consecutive=m.consecutive,
+            rate=m.rate,
+            window_calls=m.window_calls,
+            min_calls=m.min_calls,
+            min_sources=cfg.model_min_agents,
+            modes={"failures": cfg.model_half_open_mode},
+            trials_by_id=False,
+            **common,
+        ),
+    }

@@ -1,0 +1,204 @@
+"""How breakers follow their rows: loaded into memory, changed there, written back at once.
+
+Every change is a row: the ``breakers`` row holds the state (an open breaker's
+cool-down ends at ``opened_at + cooldown_seconds``, so a restart loses no timer),
+``breaker_transitions`` one row per transition, and events go out with ``tx.emit``
+in the same transaction.
+
+:class:`BreakerRecords` keeps the breakers in memory on the writer thread, so a
+closed breaker costs no SQL. A change is made in memory and written to its row in
+the same step (:meth:`BreakerRecords.apply`), so later writes of the same batch see
+it; when the store rolls writes back, :meth:`BreakerRecords.forget` drops the memory
+and it reloads from the rows.
+
+Example:
+    >>> # records = BreakerRecords(configs_for(policy), on_close=spend.clear)
+    >>> # b = records.entry(tx, "acme/alice/bot", "agent")
+    >>> # records.apply(tx, b, "agent", (b.force_close(now, actor="U01"),), now)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from guards.breaker import (
+    CLOSED,
+    FORCED_OPEN,
+    HALF_OPEN_PENDING,
+    OPEN,
+    Breaker,
+    BreakerConfig,
+    FailureWindow,
+    Transition,
+)
+from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested
+from guards.store import Tx
+
+__all__ = ["BreakerRecords"]
+
+_COLUMNS = (
+    "state, reason, trip, origin, figures, since, opened_at, cooldown_seconds, reopens,"
+    " trial_calls, trial_budget_micros, trial_holds, trial_charged_micros, trial_succeeded,"
+    " recent, consecutive, spend_reset_at"
+)
+_UPSERT = (
+    f"INSERT INTO breakers (key, kind, {_COLUMNS}, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
+    " trip = excluded.trip, origin = excluded.origin, figures = excluded.figures,"
+    " since = excluded.since, opened_at = excluded.opened_at,"
+    " cooldown_seconds = excluded.cooldown_seconds, reopens = excluded.reopens,"
+    " trial_calls = excluded.trial_calls, trial_budget_micros = excluded.trial_budget_micros,"
+    " trial_holds = excluded.trial_holds, trial_charged_micros = excluded.trial_charged_micros,"
+    " trial_succeeded = excluded.trial_succeeded, recent = excluded.recent,"
+    " consecutive = excluded.consecutive, spend_reset_at = excluded.spend_reset_at,"
+    " updated_at = excluded.updated_at"
+)
+
+
+class BreakerRecords:
+    """The breakers of one process in memory, each written to its row as it changes."""
+
+    def __init__(
+        self, configs: Mapping[str, BreakerConfig], *, on_close: Callable[[str], None]
+    ) -> None:
+        self.configs = configs
+        self.on_close = on_close  # told a breaker's key when it closes (its spend starts over)
+        self.entries: dict[str, Breaker] = {}
+        self.not_closed: set[str] | None = None  # every key not closed, once loaded
+
+    def forget(self) -> None:
+        """Drop every breaker from memory; they reload from rows."""
+        self.entries.clear()
+        self.not_closed = None
+
+    def load_not_closed(self, tx: Tx) -> set[str]:
+        """The keys of the breakers not closed: read once, then kept by :meth:`apply`."""
+        if self.not_closed is None:
+            rows = tx.all("SELECT key FROM breakers WHERE state != 'closed'")
+            self.not_closed = {key for (key,) in rows}
+        return self.not_closed
+
+    def entry(self, tx: Tx, key: str, kind: str) -> Breaker:
+        """The breaker ``key`` from memory, or from its row (closed when it has none)."""
+        breaker = self.entries.get(key)
+        if breaker is None:
+            row = tx.one(f"SELECT {_COLUMNS} FROM breakers WHERE key = ?", (key,))
+            breaker = self.entries[key] = self._from_row(key, kind, row)
+        return breaker
+
+    def _from_row(self, key: str, kind: str, row: Any) -> Breaker:
+        config = self.configs[kind]
+        if row is None:
+            return Breaker(key, config)
+        return Breaker(
+            key,
+            config,
+            state=row[0],
+            reason=row[1],
+            trip=row[2],
+            origin=row[3],
+            figures=json.loads(row[4]),
+            since=row[5],
+            opened_at=row[6],
+            cooldown_seconds=row[7],
+            reopens=row[8],
+            trial_calls=row[9],
+            trial_budget_micros=row[10],
+            trial_holds=json.loads(row[11]),
+            trial_charged_micros=row[12],
+            trial_succeeded=row[13],
+            window=FailureWindow.decode(max(config.window_calls, 1), row[14], row[15]),
+            spend_reset_at=row[16],
+        )
+
+    def _save(self, tx: Tx, b: Breaker, kind: str, now: float) -> None:
+        tx.execute(
+            _UPSERT,
+            (
+                b.key,
+                kind,
+                b.state,
+                b.reason,
+                b.trip,
+                b.origin,
+                json.dumps(b.figures),
+                b.since,
+                b.opened_at,
+                b.cooldown_seconds,
+                b.reopens,
+                b.trial_calls,
+                b.trial_budget_micros,
+                json.dumps(b.trial_holds),
+                b.trial_charged_micros,
+                b.trial_succeeded,
+                b.window.encode(),
+                b.window.consecutive,
+                b.spend_reset_at,
+                now,
+            ),
+        )
+        b.dirty = False
+
+    def apply(
+        self, tx: Tx, b: Breaker, kind: str, transitions: tuple[Transition | None, ...], now: float
+    ) -> None:
+        """Store the breaker if it changed, one row per transition, and their events."""
+        for t in transitions:
+            if t is None:
+                continue
+            tx.execute(
+                "INSERT INTO breaker_transitions"
+                " (scope, from_state, to_state, reason, trip, figures, actor, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t.key,
+                    t.from_state,
+                    t.to_state,
+                    t.reason,
+                    t.trip,
+                    json.dumps(dict(t.figures)),
+                    t.actor,
+                    t.at,
+                ),
+            )
+            if t.to_state == CLOSED:
+                self.on_close(t.key)
+            if t.announce:
+                self._announce(tx, b, t)
+        if b.dirty:
+            self._save(tx, b, kind, now)
+        not_closed = self.load_not_closed(tx)
+        if b.state == CLOSED:
+            not_closed.discard(b.key)
+        else:
+            not_closed.add(b.key)
+
+    def _announce(self, tx: Tx, b: Breaker, t: Transition) -> None:
+        actor = None if t.actor == "breaker" else t.actor
+        if t.to_state in (OPEN, FORCED_OPEN) and t.trip is not None:
+            tx.emit(
+                BreakerOpened(
+                    at=t.at,
+                    scope=t.key,
+                    trip=t.trip,
+                    reason=t.reason,
+                    figures=dict(t.figures),
+                    cooldown_seconds=t.cooldown_seconds,
+                    actor=actor,
+                )
+            )
+        elif t.to_state == HALF_OPEN_PENDING:
+            tx.emit(
+                HalfOpenRequested(
+                    at=t.at,
+                    scope=t.key,
+                    reason=t.reason,
+                    trial_calls=b.config.trial_calls,
+                    trial_budget_micros=b.config.trial_budget_micros,
+                )
+            )
+        elif t.to_state == CLOSED:
+            tx.emit(BreakerClosed(at=t.at, scope=t.key, reason=t.reason, actor=actor))

@@ -1,0 +1,229 @@
+"""One breaker's state: the states, what it is configured with, and the moves between them.
+
+:class:`BreakerState` holds the fields of one breaker (those its row stores) and the
+primitive moves (open, close, start and end a trial) that change them and return a
+:class:`Transition`. The rules that decide *when* to move (trips, trials, operators)
+are :class:`guards.breaker.Breaker`'s, which builds on this class; the states and
+their diagram are drawn in :mod:`guards.breaker`.
+
+Example:
+    >>> s = BreakerState("acme/a/bot", BreakerConfig(cooldown_seconds=60))
+    >>> s.state, s.retry_after(0.0)
+    ('closed', 0)
+    >>> BreakerConfig(cooldown_seconds=60, max_cooldown_seconds=200).cooldown(2)
+    200
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from guards.breaker_windows import FailureWindow
+
+__all__ = [
+    "CLOSED",
+    "FORCED_OPEN",
+    "HALF_OPEN",
+    "HALF_OPEN_PENDING",
+    "OPEN",
+    "PENDING_RETRY_SECONDS",
+    "REFUSING",
+    "STATES",
+    "TRIAL_RETRY_SECONDS",
+    "BreakerConfig",
+    "BreakerState",
+    "Transition",
+]
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN_PENDING = "half_open_pending"
+HALF_OPEN = "half_open"
+FORCED_OPEN = "forced_open"
+STATES = (CLOSED, OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
+REFUSING = (OPEN, HALF_OPEN_PENDING, FORCED_OPEN)
+
+PENDING_RETRY_SECONDS = 60  # a hint while a human decides
+TRIAL_RETRY_SECONDS = 10  # a hint while the trial's calls are out
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """What one breaker trips on and how it recovers (built from the policy)."""
+
+    consecutive: int | None = None  # None: this breaker does not trip on failures
+    rate: float = 0.5
+    window_calls: int = 20
+    min_calls: int = 10
+    min_sources: int = 1  # failures must come from this many sources (agents) to trip
+    spend_max_micros: int | None = None  # None: no spend-rate trip
+    spend_per_seconds: int = 600
+    cooldown_seconds: int = 900
+    max_cooldown_seconds: int = 4 * 3600
+    trial_calls: int = 3
+    trial_budget_micros: int = 500_000
+    modes: Mapping[str, str] = field(default_factory=dict)  # trip kind -> approval / auto
+    trials_by_id: bool = True  # False (models): every settle in half_open is a trial call
+
+    def cooldown(self, reopens: int) -> int:
+        """The cool-down after ``reopens`` consecutive re-opens."""
+        factor: int = 2 ** min(reopens, 40)
+        return min(self.cooldown_seconds * factor, self.max_cooldown_seconds)
+
+    def mode(self, origin: str | None) -> str:
+        if origin == "manual":
+            return "approval"
+        return self.modes.get(origin or "", "approval")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One change of state, to be stored as a row and maybe announced as an event."""
+
+    key: str
+    from_state: str
+    to_state: str
+    reason: str
+    actor: str
+    at: float
+    trip: str | None = None
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    cooldown_seconds: int = 0
+    announce: bool = True  # False: no event (e.g. an operator keeping it open)
+
+
+@dataclass(slots=True, eq=False)
+class BreakerState:
+    """One breaker's fields and its primitive moves (the rules are in :mod:`guards.breaker`)."""
+
+    key: str
+    config: BreakerConfig
+    state: str = CLOSED
+    reason: str = ""
+    trip: str | None = None  # what opened it last (spend, failures, attempts, trial, manual)
+    origin: str | None = None  # what opened it from closed: decides the half-open mode
+    figures: dict[str, Any] = field(default_factory=dict)
+    since: float = 0.0
+    opened_at: float | None = None
+    cooldown_seconds: int = 0
+    reopens: int = 0
+    trial_calls: int = 0
+    trial_budget_micros: int = 0
+    trial_holds: dict[str, int] = field(default_factory=dict)  # trial reservation -> held
+    trial_charged_micros: int = 0
+    trial_succeeded: int = 0
+    spend_reset_at: float | None = None  # charges at or before this do not count
+    window: FailureWindow = field(default_factory=lambda: FailureWindow(1))
+    dirty: bool = False  # changed since it was last stored
+
+    def __post_init__(self) -> None:
+        if self.window.cap != self.config.window_calls:
+            self.window = FailureWindow(max(self.config.window_calls, 1))
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def trial_held_micros(self) -> int:
+        return sum(self.trial_holds.values())
+
+    def deadline(self) -> float | None:
+        """When an open breaker's cool-down ends."""
+        if self.state != OPEN or self.opened_at is None:
+            return None
+        return self.opened_at + self.cooldown_seconds
+
+    def retry_after(self, now: float) -> int:
+        """Seconds a refused caller should wait (a hint when a human must act)."""
+        if self.state == OPEN:
+            return max(1, math.ceil((self.deadline() or now) - now))
+        if self.state == HALF_OPEN_PENDING:
+            return PENDING_RETRY_SECONDS
+        if self.state == HALF_OPEN:
+            return TRIAL_RETRY_SECONDS
+        if self.state == FORCED_OPEN:
+            return self.config.cooldown_seconds
+        return 0
+
+    def is_trial(self, res_id: str | None) -> bool:
+        if self.state != HALF_OPEN:
+            return False
+        return res_id in self.trial_holds if self.config.trials_by_id else True
+
+    # -- transitions --------------------------------------------------------------------
+
+    def _to(
+        self,
+        now: float,
+        state: str,
+        *,
+        reason: str,
+        actor: str = "breaker",
+        trip: str | None = None,
+        figures: Mapping[str, Any] | None = None,
+        announce: bool = True,
+    ) -> Transition:
+        before = self.state
+        self.state = state
+        self.since = now
+        self.reason = reason
+        self.dirty = True
+        if trip is not None:
+            self.trip = trip
+            self.figures = dict(figures or {})
+        return Transition(
+            key=self.key,
+            from_state=before,
+            to_state=state,
+            reason=reason,
+            actor=actor,
+            at=now,
+            trip=trip,
+            figures=dict(figures or {}),
+            cooldown_seconds=self.cooldown_seconds if state == OPEN else 0,
+            announce=announce,
+        )
+
+    def _open(
+        self,
+        now: float,
+        *,
+        trip: str,
+        reason: str,
+        figures: Mapping[str, Any],
+        reopen: bool,
+        actor: str = "breaker",
+        announce: bool = True,
+    ) -> Transition:
+        if reopen:
+            self.reopens += 1
+        else:
+            self.reopens = 0
+            self.origin = trip
+        self.cooldown_seconds = self.config.cooldown(self.reopens)
+        self.opened_at = now
+        self._end_trial()
+        return self._to(
+            now, OPEN, reason=reason, actor=actor, trip=trip, figures=figures, announce=announce
+        )
+
+    def _close(self, now: float, *, reason: str, actor: str = "breaker") -> Transition:
+        self.reopens = 0
+        self.opened_at = None
+        self.cooldown_seconds = 0
+        self.window.clear()
+        self.spend_reset_at = now
+        self._end_trial()
+        return self._to(now, CLOSED, reason=reason, actor=actor)
+
+    def _start_trial(self, calls: int, budget: int) -> None:
+        self.trial_calls = calls
+        self.trial_budget_micros = budget
+        self.trial_holds = {}
+        self.trial_charged_micros = 0
+        self.trial_succeeded = 0
+
+    def _end_trial(self) -> None:
+        self._start_trial(0, 0)

@@ -1,0 +1,116 @@
+"""What an operator sees of a breaker: :class:`BreakerRow`, and which breakers a list shows.
+
+``GET /v1/breakers`` and ``/agent breakers`` show the same rows: the state, why, since
+when, when a refused caller may retry, the figures of the trip, the trial in
+progress and the recent failures.
+
+Example:
+    >>> from guards.breaker import Breaker, BreakerConfig
+    >>> row = row_of(Breaker("acme/alice/bot", BreakerConfig()), "agent", 0.0)
+    >>> row.as_json()["state"], row.as_json()["failures"]
+    ('closed', {'consecutive': 0, 'recent': 0, 'calls': 0})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guards.breaker import CLOSED, HALF_OPEN, Breaker
+from guards.scopes import Scope
+from guards.store import Tx
+
+__all__ = ["BreakerRow", "listed", "row_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRow:
+    """One breaker as ``GET /v1/breakers`` and ``/agent breakers`` show it."""
+
+    scope: str
+    kind: str
+    state: str
+    reason: str
+    trip: str | None
+    since: float | None
+    retry_after: int | None
+    cooldown_ends_at: float | None
+    cooldown_seconds: int
+    reopens: int
+    figures: dict[str, Any]
+    trial: dict[str, int] | None
+    consecutive_failures: int
+    recent_failures: int
+    recent_calls: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "kind": self.kind,
+            "state": self.state,
+            "reason": self.reason,
+            "trip": self.trip,
+            "since": self.since,
+            "retry_after": self.retry_after,
+            "cooldown_ends_at": self.cooldown_ends_at,
+            "cooldown_seconds": self.cooldown_seconds,
+            "reopens": self.reopens,
+            "figures": self.figures,
+            "trial": self.trial,
+            "failures": {
+                "consecutive": self.consecutive_failures,
+                "recent": self.recent_failures,
+                "calls": self.recent_calls,
+            },
+        }
+
+
+def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
+    """The row of breaker ``b`` (of ``kind``) as of ``now``."""
+    trial = None
+    if b.state == HALF_OPEN:
+        trial = {
+            "calls": b.trial_calls,
+            "admitted": len(b.trial_holds),
+            "succeeded": b.trial_succeeded,
+            "budget_micros": b.trial_budget_micros,
+            "held_micros": b.trial_held_micros,
+            "charged_micros": b.trial_charged_micros,
+        }
+    return BreakerRow(
+        scope=b.key,
+        kind=kind,
+        state=b.state,
+        reason=b.reason,
+        trip=b.trip if b.state != CLOSED else None,
+        since=b.since or None,
+        retry_after=b.retry_after(now) if b.state != CLOSED else None,
+        cooldown_ends_at=b.deadline(),
+        cooldown_seconds=b.cooldown_seconds,
+        reopens=b.reopens,
+        figures=dict(b.figures) if b.state != CLOSED else {},
+        trial=trial,
+        consecutive_failures=b.window.consecutive,
+        recent_failures=b.window.failures,
+        recent_calls=len(b.window.items),
+    )
+
+
+def listed(tx: Tx, *, include_closed: bool, within: str | None) -> list[tuple[str, str]]:
+    """The ``(key, kind)`` of the breakers a list shows, by key (see ``Breakers.list``)."""
+    if include_closed:
+        rows = tx.all("SELECT key, kind FROM breakers ORDER BY key")
+    else:
+        rows = tx.all("SELECT key, kind FROM breakers WHERE state != 'closed' ORDER BY key")
+    found = {key: kind for key, kind in rows}
+    if include_closed:
+        for (path,) in tx.all("SELECT path FROM scopes WHERE depth = 3"):
+            found.setdefault(path, "agent")
+    if within is not None:
+        node = Scope.parse(within)
+        found = {
+            key: kind
+            for key, kind in found.items()
+            if kind != "model" and (Scope(key).within(node.path) or node.within(key))
+        }
+    return sorted(found.items())
