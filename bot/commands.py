@@ -49,6 +49,8 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_breakers",
     "bot.commands_dedup",
     "bot.commands_alerts",
+    "bot.commands_oncall",
+    "bot.commands_alert_buttons",
     "bot.commands_jobs",
 ]
 

@@ -7,6 +7,10 @@ button's number to click it; a modal becomes questions asked one by one. Without
 TTY nothing is read: the console only prints. The terminal's operator acts as an
 admin (they hold the database anyway).
 
+This module holds the console: the component, the outbox deliverer, the prompt and
+its buttons. Beside it, and re-exported here: :mod:`bot.shell_render` (Block Kit as
+text) and :mod:`bot.shell_modal` (a modal as questions).
+
 Example:
     >>> print(render_text([{"type": "section", "text": {"type": "mrkdwn", "text": "hi <@U1>"}}]))
     hi @U1
@@ -15,136 +19,39 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import itertools
 import os
 import re
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.commands import (
-    ActionResult,
-    Context,
-    NotAdmin,
-    Reply,
-    dispatch,
-    dispatch_action,
-)
-from bot.commands_core import VIEW_SUBMISSIONS
+from bot import shell_modal
+from bot.commands import ActionResult, Context, Reply, dispatch, dispatch_action
 from bot.outbox import Delivered, enqueue
+from bot.shell_render import (
+    MAX_FILE_LINES,
+    Button,
+    ShellMessage,
+    destination,
+    file_text,
+    plain,
+    render_text,
+    text_of,
+)
 from bot.slack.render import replace_actions
-from guards.errors import GuardError, InvalidInput
 from guards.store import Tx
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["ShellConsole", "render_text"]
+__all__ = ["MAX_FILE_LINES", "Button", "ShellConsole", "ShellMessage", "plain", "render_text"]
 
 PROMPT = "nightshift> "
 BANNER_DELAY = 0.3
 SHELL_USER = "shell"
 MAX_MESSAGES = 200
-MAX_FILE_LINES = 60
-_USER = re.compile(r"<@([A-Z0-9a-z._-]+)(?:\|([^>]+))?>")
-_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^>]*))?>")
-_SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
-_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|([^>]+))?>")
-
-
-def plain(text: str) -> str:
-    """Slack mrkdwn markup to terminal text (mentions, channels, links)."""
-    text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
-    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
-    text = _SPECIAL.sub(lambda m: "@" + m.group(1), text)
-    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-@dataclass
-class Button:
-    number: int
-    label: str
-    action_id: str
-    value: str
-    block_id: str | None
-    message: ShellMessage | None
-
-
-@dataclass
-class ShellMessage:
-    channel: str | None
-    ts: str | None
-    blocks: list[dict[str, Any]]
-    text: str
-    buttons: list[Button] = field(default_factory=list)
-
-
-def _text_of(obj: Any) -> str:
-    if isinstance(obj, dict):
-        return plain(str(obj.get("text") or ""))
-    return ""
-
-
-def render_text(
-    blocks: list[dict[str, Any]],
-    text: str = "",
-    *,
-    on_button: Callable[[dict[str, Any], str | None], int] | None = None,
-) -> str:
-    """Block Kit as terminal lines; ``on_button`` numbers each button (else unnumbered)."""
-
-    def label(element: dict[str, Any], block_id: str | None) -> str:
-        name = _text_of(element.get("text")) or element.get("action_id", "?")
-        if on_button is None:
-            return f"[{name}]"
-        return f"[{on_button(element, block_id)}] {name}"
-
-    if not blocks:
-        return plain(text)
-    lines: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        block_id = block.get("block_id")
-        if kind == "header":
-            lines.append(f"■ {_text_of(block.get('text'))}")
-        elif kind == "section":
-            body = _text_of(block.get("text"))
-            if body:
-                lines.append(body)
-            lines.extend("  " + _text_of(f) for f in block.get("fields") or [])
-            accessory = block.get("accessory") or {}
-            if accessory.get("type") == "button":
-                lines.append("  " + label(accessory, block_id))
-        elif kind == "context":
-            parts = [_text_of(e) for e in block.get("elements") or [] if e.get("type") != "image"]
-            lines.append("  " + " · ".join(p for p in parts if p))
-        elif kind == "divider":
-            lines.append("─" * 40)
-        elif kind == "actions":
-            buttons = [
-                label(e, block_id) for e in block.get("elements") or [] if e.get("type") == "button"
-            ]
-            if buttons:
-                lines.append("  " + "   ".join(buttons))
-        elif kind == "image":
-            lines.append(f"[image: {block.get('alt_text', '')}]")
-        elif text and not lines:
-            lines.append(plain(text))
-    return "\n".join(lines)
-
-
-def _where(channel: str | None) -> str:
-    if not channel:
-        return "you"
-    if channel[:1] in ("U", "W"):
-        return f"DM @{channel}"
-    return f"#{channel}"
 
 
 class ShellConsole:
@@ -237,7 +144,7 @@ class ShellConsole:
             n = next(self._numbers)
             button = Button(
                 number=n,
-                label=_text_of(element.get("text")),
+                label=text_of(element.get("text")),
                 action_id=str(element.get("action_id") or ""),
                 value=str(element.get("value") or ""),
                 block_id=block_id,
@@ -263,7 +170,7 @@ class ShellConsole:
             message = ShellMessage(channel, ts, blocks, text)
             self._remember(message)
             self.show(
-                message, _where(channel) + (" (in a thread)" if args.get("thread_ts") else "")
+                message, destination(channel) + (" (in a thread)" if args.get("thread_ts") else "")
             )
             return Delivered(channel, ts)
         if method == "chat.update":
@@ -271,13 +178,13 @@ class ShellConsole:
             message = self._messages.get(ts) or ShellMessage(channel, ts, blocks, text)
             message.blocks, message.text = blocks, text
             self._remember(message)
-            self.show(message, f"updated in {_where(channel)}")
+            self.show(message, f"updated in {destination(channel)}")
             return Delivered(channel, ts)
         if method == "chat.postEphemeral":
             self.show(ShellMessage(None, None, blocks, text), f"only for @{args.get('user')}")
             return Delivered(channel)
         if method == "files.upload":
-            self.say(self._file(args))
+            self.say(file_text(args))
             self._prompt()
             return Delivered(channel)
         if method == "response_url":
@@ -298,22 +205,6 @@ class ShellConsole:
             self._messages.move_to_end(message.ts)
             while len(self._messages) > MAX_MESSAGES:
                 self._messages.popitem(last=False)
-
-    @staticmethod
-    def _file(args: dict[str, Any]) -> str:
-        where = _where(args.get("channel"))
-        lines = [f"── file {args.get('filename')} ({args.get('title') or ''}) to {where} ──"]
-        if args.get("initial_comment"):
-            lines.append(plain(str(args["initial_comment"])))
-        try:
-            content = base64.b64decode(str(args.get("content_b64") or ""), validate=True)
-            body = content.decode("utf-8").splitlines()
-        except (binascii.Error, ValueError):
-            body = ["(binary content)"]
-        lines.extend(body[:MAX_FILE_LINES])
-        if len(body) > MAX_FILE_LINES:
-            lines.append(f"… and {len(body) - MAX_FILE_LINES} more lines")
-        return "\n".join(lines)
 
     # -- input ---------------------------------------------------------------------------
 
@@ -417,48 +308,4 @@ class ShellConsole:
 
     async def fill_modal(self, ctx: Context, view: dict[str, Any]) -> ActionResult | None:
         """A modal as questions; 'cancel' or end of input gives up."""
-        handler = VIEW_SUBMISSIONS.get(str(view.get("callback_id") or ""))
-        if handler is None:
-            self.say("This form cannot be filled in the shell.")
-            return None
-        title = _text_of(view.get("title"))
-        intro = [b for b in view.get("blocks") or [] if b.get("type") != "input"]
-        self.say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
-        inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
-        for _ in range(3):
-            values: dict[str, str] = {}
-            for block in inputs:
-                answer = await self._answer(block)
-                if answer is None:
-                    self.say("(cancelled)")
-                    return None
-                values[str(block.get("block_id"))] = answer
-            try:
-                return await handler(ctx, str(view.get("private_metadata") or ""), values)
-            except InvalidInput as exc:
-                self.say(f"✗ {exc.message}")
-            except NotAdmin as exc:
-                self.say(f"Only admins can {exc}.")
-                return None
-            except GuardError as exc:
-                self.say(f"✗ {exc.message}")
-        return None
-
-    async def _answer(self, block: dict[str, Any]) -> str | None:
-        element = block.get("element") or {}
-        question = _text_of(block.get("label"))
-        if element.get("type") == "static_select":
-            options = element.get("options") or []
-            initial = (element.get("initial_option") or {}).get("value")
-            choices = "  ".join(
-                f"[{i}] {_text_of(o.get('text'))}" for i, o in enumerate(options, 1)
-            )
-            answer = await self._ask(f"{question}: {choices} (default {initial}): ")
-            if answer is None:
-                return None
-            if not answer:
-                return str(initial or "")
-            if answer.isdigit() and 1 <= int(answer) <= len(options):
-                return str(options[int(answer) - 1].get("value"))
-            return answer
-        return await self._ask(f"{question}: ")
+        return await shell_modal.fill_modal(ctx, view, ask=self._ask, say=self.say)

@@ -1,6 +1,8 @@
 """Tiered alerts, grouping, silences, on-call rotations, escalation and heartbeats.
 
 - :mod:`bot.alerts.engine`: events → alerts (tiers, grouping, silences, escalation);
+- :mod:`bot.alerts.messages`, :mod:`bot.alerts.paging`: the engine's alert messages and
+  its escalation-chain runs;
 - :mod:`bot.alerts.operations`: acknowledge, resolve, escalate now, silence, overrides;
 - :mod:`bot.alerts.fleet`: the fleet at a glance (``/agent status``);
 - :mod:`bot.alerts.render`: Block Kit messages and the feature's wording;

@@ -21,6 +21,11 @@ in the same transaction, so an event is handled exactly once even across a crash
   of resolve/re-fire cycles. When the silence ends and the alert still fires, it is
   posted (or updated) and escalated as if new.
 
+:class:`AlertEngine` holds the events, silences, resolution and the tick; it builds
+on :class:`~bot.alerts.paging.AlertPaging` (the escalation chain), which builds on
+:class:`~bot.alerts.messages.AlertMessages` (reading alerts, posting and updating
+their messages).
+
 Every method taking ``tx`` runs inside ``store.write`` and takes ``now`` from the
 store's clock.
 
@@ -34,26 +39,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.alerts import heartbeats
-from bot.alerts.escalation import Chain, notify_target
-from bot.alerts.model import (
-    ALERT_COLUMNS,
-    CLEARED_BY,
-    CONDITION_KINDS,
-    Alert,
-    alert_kind,
-    fingerprint,
-)
-from bot.alerts.oncall import Override, on_call
-from bot.alerts.render import Paged, alert_message, channel_nudge, duration
-from bot.outbox import enqueue
-from guards.config import Policy
-from guards.errors import NotFound
-from guards.ledger import Ledger, periods_at
+from bot.alerts.messages import DEFAULT_CHANNEL, OPEN_ALERTS
+from bot.alerts.model import CLEARED_BY, CONDITION_KINDS, Alert, alert_kind, fingerprint
+from bot.alerts.paging import AlertPaging
+from bot.alerts.render import duration
+from guards.ledger import periods_at
 from guards.money import format_usd
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -61,103 +54,12 @@ from guards.store import Tx
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
-DEFAULT_CHANNEL = "#alerts"
 BATCH = 500
-_MAX_CHAIN_PASSES = 50
 _BUDGET_KINDS = ("budget_exhausted", "budget_threshold")
-_OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 
-class AlertEngine:
+class AlertEngine(AlertPaging):
     """Turns events into alerts and drives their timers; stateless beyond the policy."""
-
-    def __init__(self, *, policy: Policy, ledger: Ledger | None = None) -> None:
-        self.policy = policy
-        self.ledger = ledger
-        self.tz = ZoneInfo(policy.timezone)
-        self.chain = Chain.from_policy(policy)
-
-    # -- reading ------------------------------------------------------------------------
-
-    def get(self, tx: Tx, alert_id: int) -> Alert:
-        row = tx.one(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
-        if row is None:
-            raise NotFound(f"there is no alert #{alert_id}; `/agent alerts` lists the open ones")
-        return Alert.from_row(row)
-
-    def open_alerts(self, tx: Tx) -> list[Alert]:
-        rows = tx.all(_OPEN + " ORDER BY tier, first_at")
-        return [Alert.from_row(r) for r in rows]
-
-    def overrides(self, tx: Tx, now: float) -> list[Override]:
-        rows = tx.all(
-            "SELECT rotation, user_id, starts_at, ends_at, created_at FROM oncall_overrides"
-            " WHERE ends_at > ? ORDER BY id",
-            (now,),
-        )
-        return [Override(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-
-    def channel_for(self, scope: str) -> str:
-        return self.policy.channels.alerts_for(scope) or DEFAULT_CHANNEL
-
-    def first_responder(self, tx: Tx, now: float) -> str | None:
-        """Whom a P0 mentions: whom the chain's first step pages, else the first rotation's."""
-        overrides = self.overrides(tx, now)
-        if self.chain.steps:
-            user = notify_target(
-                self.chain.steps[0],
-                oncall=self.policy.oncall,
-                tz=self.tz,
-                now=now,
-                overrides=overrides,
-            )
-            if user:
-                return user
-        if self.policy.oncall.rotations:
-            return on_call(self.policy.oncall.rotations[0], self.tz, now, overrides).user
-        return None
-
-    def silence_for(self, tx: Tx, fp: str, scope: str, now: float) -> tuple[int, float] | None:
-        row = tx.one(
-            "SELECT id, expires_at FROM silences WHERE ended_at IS NULL AND created_at <= ?"
-            " AND expires_at > ? AND (fingerprint = ? OR scope = ?"
-            " OR (scope IS NOT NULL AND substr(?, 1, length(scope) + 1) = scope || '/'))"
-            " ORDER BY expires_at DESC LIMIT 1",
-            (now, now, fp, scope, scope),
-        )
-        return (row[0], row[1]) if row else None
-
-    def silence_until(self, tx: Tx, alert: Alert) -> float | None:
-        if alert.silence_id is None:
-            return None
-        row = tx.one("SELECT expires_at FROM silences WHERE id = ?", (alert.silence_id,))
-        return float(row[0]) if row else None
-
-    def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
-        rows = tx.all(
-            "SELECT target, at, step, manual_by FROM escalations WHERE alert_id = ? ORDER BY id",
-            (alert_id,),
-        )
-        chain = self.chain
-        return [Paged(r[0], r[1], chain.describe(r[2]) if chain.steps else "", r[3]) for r in rows]
-
-    def render(
-        self, tx: Tx, alert: Alert, now: float, *, dm_reason: str | None = None
-    ) -> tuple[str, list[dict[str, Any]]]:
-        next_step = None
-        if alert.esc_at is not None and alert.esc_step is not None and self.chain.steps:
-            step = self.chain.step(alert.esc_step)
-            who = "the channel" if step.notify == "channel" else step.notify
-            next_step = f"{who} at {datetime.fromtimestamp(alert.esc_at, self.tz):%H:%M}"
-        return alert_message(
-            alert,
-            tz=self.tz,
-            now=now,
-            paged=self.paged(tx, alert.id),
-            silence_until=self.silence_until(tx, alert),
-            next_step=next_step,
-            dm_reason=dm_reason,
-        )
 
     # -- events -------------------------------------------------------------------------
 
@@ -306,184 +208,23 @@ class AlertEngine:
     ) -> int:
         """Resolve the open alerts of ``kinds`` at ``scope``; returns how many."""
         marks = ", ".join("?" for _ in kinds)
-        rows = tx.all(f"{_OPEN} AND scope = ? AND kind IN ({marks})", (scope, *kinds))
+        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *kinds))
         now = tx.clock.now()
         for row in rows:
             self.resolve_alert(tx, Alert.from_row(row), now, by=by, reason=reason)
         return len(rows)
 
-    # -- messages -----------------------------------------------------------------------
+    # -- silences -----------------------------------------------------------------------
 
-    def _post(self, tx: Tx, alert: Alert, now: float) -> None:
-        channel = self.channel_for(alert.scope)
-        oncall = self.first_responder(tx, now) if alert.tier == "P0" else None
-        tx.execute(
-            "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
-            " oncall_user = ? WHERE id = ?",
-            (channel, now, now, oncall, alert.id),
+    def silence_for(self, tx: Tx, fp: str, scope: str, now: float) -> tuple[int, float] | None:
+        row = tx.one(
+            "SELECT id, expires_at FROM silences WHERE ended_at IS NULL AND created_at <= ?"
+            " AND expires_at > ? AND (fingerprint = ? OR scope = ?"
+            " OR (scope IS NOT NULL AND substr(?, 1, length(scope) + 1) = scope || '/'))"
+            " ORDER BY expires_at DESC LIMIT 1",
+            (now, now, fp, scope, scope),
         )
-        alert = self.get(tx, alert.id)
-        text, blocks = self.render(tx, alert, now)
-        enqueue(
-            tx,
-            method="chat.postMessage",
-            args={"channel": channel, "text": text, "blocks": blocks},
-            channel=channel,
-            ref=alert.post_ref,
-            urgent=alert.tier == "P0",  # a page does not wait behind P1 posts
-        )
-
-    def touch(self, tx: Tx, alert: Alert, now: float, *, urgent: bool = False) -> None:
-        """Show a change in the posted message: now if urgent or the interval has passed."""
-        if alert.posted_at is None:
-            return
-        interval = self.policy.alerts.update_interval_seconds
-        if urgent or alert.updated_at is None or now - alert.updated_at >= interval:
-            self._update(tx, alert, now)
-        elif not alert.dirty:
-            tx.execute("UPDATE alerts SET dirty = 1 WHERE id = ?", (alert.id,))
-
-    def _update(self, tx: Tx, alert: Alert, now: float) -> None:
-        text, blocks = self.render(tx, alert, now)
-        ref = alert.post_ref
-        enqueue(
-            tx,
-            method="chat.update",
-            args={
-                "channel": f"$ref:{ref}.channel",
-                "ts": f"$ref:{ref}.ts",
-                "text": text,
-                "blocks": blocks,
-            },
-            channel=alert.channel,
-        )
-        tx.execute(
-            "UPDATE alerts SET updated_at = ?, updates = updates + 1, dirty = 0 WHERE id = ?",
-            (now, alert.id),
-        )
-
-    def update_pages(self, tx: Tx, alert: Alert, now: float) -> None:
-        """Show an acknowledgement or resolution in the DMs this alert sent."""
-        rows = tx.all(
-            "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL",
-            (alert.id,),
-        )
-        if not rows:
-            return
-        text, blocks = self.render(tx, alert, now, dm_reason="You were paged for this alert")
-        for esc_id, target in rows:
-            ref = f"alert:{alert.id}:dm:{esc_id}"
-            enqueue(
-                tx,
-                method="chat.update",
-                args={
-                    "channel": f"$ref:{ref}.channel",
-                    "ts": f"$ref:{ref}.ts",
-                    "text": text,
-                    "blocks": blocks,
-                },
-                channel=target,
-            )
-
-    # -- escalation ---------------------------------------------------------------------
-
-    def run_chains(self, tx: Tx, now: float, *, alert_id: int | None = None) -> int:
-        """Take every escalation step that is due; returns how many were taken."""
-        taken = 0
-        where = _OPEN + (
-            " AND esc_at IS NOT NULL AND esc_at <= ? AND acked_at IS NULL AND silence_id IS NULL"
-        )
-        params: tuple[Any, ...] = (now,)
-        if alert_id is not None:
-            where += " AND id = ?"
-            params = (now, alert_id)
-        for _ in range(_MAX_CHAIN_PASSES):
-            rows = tx.all(where + " ORDER BY esc_at LIMIT 200", params)
-            if not rows:
-                break
-            for row in rows:
-                self.escalate(tx, Alert.from_row(row), now)
-                taken += 1
-        return taken
-
-    def escalate(self, tx: Tx, alert: Alert, now: float, *, manual_by: str | None = None) -> str:
-        """Take the alert's next step now; returns who was notified (a user id or 'channel')."""
-        assert alert.esc_step is not None
-        position = alert.esc_step
-        step = self.chain.step(position)
-        target = notify_target(
-            step,
-            oncall=self.policy.oncall,
-            tz=self.tz,
-            now=now,
-            overrides=self.overrides(tx, now),
-        )
-        cur = tx.execute(
-            "INSERT INTO escalations (alert_id, step, notify, target, at, manual_by)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (alert.id, position, step.notify, target, now, manual_by),
-        )
-        esc_id = int(cur.lastrowid or 0)
-        following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
-        next_step, next_at = (None, None)
-        if following is not None:
-            next_step, next_at = following[0], now + following[1]
-        if alert.acked_at is not None:
-            next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
-        tx.execute(
-            "UPDATE alerts SET esc_step = ?, esc_at = ? WHERE id = ?",
-            (next_step, next_at, alert.id),
-        )
-        alert = self.get(tx, alert.id)
-        if target is not None:
-            name = step.notify.partition(":")[2]
-            why = f"You are paged ({name}, {self.chain.describe(position)})"
-            text, blocks = self.render(tx, alert, now, dm_reason=why)
-            enqueue(
-                tx,
-                method="chat.postMessage",
-                args={"channel": target, "text": text, "blocks": blocks},
-                channel=target,
-                ref=f"alert:{alert.id}:dm:{esc_id}",
-                urgent=alert.tier == "P0",
-            )
-        elif alert.posted_at is not None and alert.channel is not None:
-            ref = alert.post_ref
-            enqueue(
-                tx,
-                method="chat.postMessage",
-                args={
-                    "channel": f"$ref:{ref}.channel",
-                    "thread_ts": f"$ref:{ref}.ts",
-                    "reply_broadcast": True,
-                    "text": channel_nudge(alert, tz=self.tz, now=now),
-                },
-                channel=alert.channel,
-            )
-        self.touch(tx, alert, now, urgent=manual_by is not None)
-        return target or "channel"
-
-    # -- the tick -----------------------------------------------------------------------
-
-    def tick(self, tx: Tx) -> dict[str, int]:
-        """Everything time-driven, from rows: watchdog, events, silences, resolution, chains."""
-        now = tx.clock.now()
-        done = {"missed": heartbeats.watchdog(tx, self.policy.heartbeats, now=now)}
-        done["events"] = self.process_pending(tx)
-        done["unsilenced"] = self.end_silences(tx, now)
-        done["resolved"] = self._resolve_cleared(tx, now)
-        done["escalated"] = self.run_chains(tx, now)
-        done["updated"] = self._flush_updates(tx, now)
-        return done
-
-    def _flush_updates(self, tx: Tx, now: float) -> int:
-        rows = tx.all(
-            _OPEN + " AND dirty = 1 AND posted_at IS NOT NULL AND updated_at <= ? LIMIT 500",
-            (now - self.policy.alerts.update_interval_seconds,),
-        )
-        for row in rows:
-            self._update(tx, Alert.from_row(row), now)
-        return len(rows)
+        return (row[0], row[1]) if row else None
 
     def end_silences(self, tx: Tx, now: float) -> int:
         """Open alerts whose silence ended: another silence, or back to posting and paging.
@@ -491,7 +232,7 @@ class AlertEngine:
         Run by the tick for silences that expired, and at once by a lift (ended_at set).
         """
         rows = tx.all(
-            _OPEN + " AND silence_id IN (SELECT id FROM silences"
+            OPEN_ALERTS + " AND silence_id IN (SELECT id FROM silences"
             " WHERE ended_at IS NOT NULL OR expires_at <= ?)",
             (now,),
         )
@@ -506,10 +247,25 @@ class AlertEngine:
                 self._start(tx, self.get(tx, alert.id), now)
         return len(rows)
 
+    # -- the tick -----------------------------------------------------------------------
+
+    def tick(self, tx: Tx) -> dict[str, int]:
+        """Everything time-driven, from rows: watchdog, events, silences, resolution, chains."""
+        now = tx.clock.now()
+        done = {"missed": heartbeats.watchdog(tx, self.policy.heartbeats, now=now)}
+        done["events"] = self.process_pending(tx)
+        done["unsilenced"] = self.end_silences(tx, now)
+        done["resolved"] = self._resolve_cleared(tx, now)
+        done["escalated"] = self.run_chains(tx, now)
+        done["updated"] = self._flush_updates(tx, now)
+        return done
+
+    # -- resolution ---------------------------------------------------------------------
+
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
         marks = ", ".join("?" for _ in _BUDGET_KINDS)
-        for row in tx.all(f"{_OPEN} AND kind IN ({marks})", _BUDGET_KINDS):
+        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", _BUDGET_KINDS):
             alert = Alert.from_row(row)
             reason = self._budget_cleared(tx, alert, now)
             if reason:
@@ -519,7 +275,7 @@ class AlertEngine:
         kinds = sorted(CONDITION_KINDS)
         marks = ", ".join("?" for _ in kinds)
         rows = tx.all(
-            f"{_OPEN} AND kind NOT IN ({marks}) AND last_at <= ? LIMIT 500",
+            f"{OPEN_ALERTS} AND kind NOT IN ({marks}) AND last_at <= ? LIMIT 500",
             (*kinds, now - quiet),
         )
         for row in rows:

@@ -1,0 +1,207 @@
+"""An alert's Slack messages: what they show, posting them, keeping them current.
+
+:class:`AlertMessages` is the base of the alert engine: it reads an alert with what
+its message shows (whom it paged, its silence, the next escalation step) and owns the
+messages themselves.
+
+- **Posting**: a P0/P1 is posted once to the alerts channel of its scope; a P0
+  mentions the first responder and overtakes ordinary posts in the outbox.
+- **Updates**: a later change updates the message in place at once when urgent,
+  else at most once per ``update_interval_seconds``: :meth:`AlertMessages.touch`
+  marks it dirty and the tick sends the trailing update
+  (:meth:`AlertMessages._flush_updates`).
+- **Pages**: an acknowledgement or a resolution also updates the DMs the alert sent.
+
+Every method taking ``tx`` runs inside ``store.write``.
+
+Example:
+    >>> # alert = engine.get(tx, 42)
+    >>> # engine.touch(tx, alert, tx.clock.now(), urgent=True)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.escalation import Chain, notify_target
+from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.oncall import Override, on_call
+from bot.alerts.render import Paged, alert_message
+from bot.outbox import enqueue
+from guards.config import Policy
+from guards.errors import NotFound
+from guards.ledger import Ledger
+from guards.store import Tx
+
+__all__ = ["DEFAULT_CHANNEL", "OPEN_ALERTS", "AlertMessages"]
+
+DEFAULT_CHANNEL = "#alerts"
+# Every open alert; callers append " AND ..." conditions.
+OPEN_ALERTS = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
+
+
+class AlertMessages:
+    """Reads alerts and keeps their Slack messages current; stateless beyond the policy."""
+
+    def __init__(self, *, policy: Policy, ledger: Ledger | None = None) -> None:
+        self.policy = policy
+        self.ledger = ledger
+        self.tz = ZoneInfo(policy.timezone)
+        self.chain = Chain.from_policy(policy)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, tx: Tx, alert_id: int) -> Alert:
+        row = tx.one(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
+        if row is None:
+            raise NotFound(f"there is no alert #{alert_id}; `/agent alerts` lists the open ones")
+        return Alert.from_row(row)
+
+    def open_alerts(self, tx: Tx) -> list[Alert]:
+        rows = tx.all(OPEN_ALERTS + " ORDER BY tier, first_at")
+        return [Alert.from_row(r) for r in rows]
+
+    def overrides(self, tx: Tx, now: float) -> list[Override]:
+        rows = tx.all(
+            "SELECT rotation, user_id, starts_at, ends_at, created_at FROM oncall_overrides"
+            " WHERE ends_at > ? ORDER BY id",
+            (now,),
+        )
+        return [Override(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def channel_for(self, scope: str) -> str:
+        return self.policy.channels.alerts_for(scope) or DEFAULT_CHANNEL
+
+    def first_responder(self, tx: Tx, now: float) -> str | None:
+        """Whom a P0 mentions: whom the chain's first step pages, else the first rotation's."""
+        overrides = self.overrides(tx, now)
+        if self.chain.steps:
+            user = notify_target(
+                self.chain.steps[0],
+                oncall=self.policy.oncall,
+                tz=self.tz,
+                now=now,
+                overrides=overrides,
+            )
+            if user:
+                return user
+        if self.policy.oncall.rotations:
+            return on_call(self.policy.oncall.rotations[0], self.tz, now, overrides).user
+        return None
+
+    def silence_until(self, tx: Tx, alert: Alert) -> float | None:
+        if alert.silence_id is None:
+            return None
+        row = tx.one("SELECT expires_at FROM silences WHERE id = ?", (alert.silence_id,))
+        return float(row[0]) if row else None
+
+    def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
+        rows = tx.all(
+            "SELECT target, at, step, manual_by FROM escalations WHERE alert_id = ? ORDER BY id",
+            (alert_id,),
+        )
+        chain = self.chain
+        return [Paged(r[0], r[1], chain.describe(r[2]) if chain.steps else "", r[3]) for r in rows]
+
+    def render(
+        self, tx: Tx, alert: Alert, now: float, *, dm_reason: str | None = None
+    ) -> tuple[str, list[dict[str, Any]]]:
+        next_step = None
+        if alert.esc_at is not None and alert.esc_step is not None and self.chain.steps:
+            step = self.chain.step(alert.esc_step)
+            who = "the channel" if step.notify == "channel" else step.notify
+            next_step = f"{who} at {datetime.fromtimestamp(alert.esc_at, self.tz):%H:%M}"
+        return alert_message(
+            alert,
+            tz=self.tz,
+            now=now,
+            paged=self.paged(tx, alert.id),
+            silence_until=self.silence_until(tx, alert),
+            next_step=next_step,
+            dm_reason=dm_reason,
+        )
+
+    # -- messages -----------------------------------------------------------------------
+
+    def _post(self, tx: Tx, alert: Alert, now: float) -> None:
+        channel = self.channel_for(alert.scope)
+        oncall = self.first_responder(tx, now) if alert.tier == "P0" else None
+        tx.execute(
+            "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
+            " oncall_user = ? WHERE id = ?",
+            (channel, now, now, oncall, alert.id),
+        )
+        alert = self.get(tx, alert.id)
+        text, blocks = self.render(tx, alert, now)
+        enqueue(
+            tx,
+            method="chat.postMessage",
+            args={"channel": channel, "text": text, "blocks": blocks},
+            channel=channel,
+            ref=alert.post_ref,
+            urgent=alert.tier == "P0",  # a page does not wait behind P1 posts
+        )
+
+    def touch(self, tx: Tx, alert: Alert, now: float, *, urgent: bool = False) -> None:
+        """Show a change in the posted message: now if urgent or the interval has passed."""
+        if alert.posted_at is None:
+            return
+        interval = self.policy.alerts.update_interval_seconds
+        if urgent or alert.updated_at is None or now - alert.updated_at >= interval:
+            self._update(tx, alert, now)
+        elif not alert.dirty:
+            tx.execute("UPDATE alerts SET dirty = 1 WHERE id = ?", (alert.id,))
+
+    def _update(self, tx: Tx, alert: Alert, now: float) -> None:
+        text, blocks = self.render(tx, alert, now)
+        ref = alert.post_ref
+        enqueue(
+            tx,
+            method="chat.update",
+            args={
+                "channel": f"$ref:{ref}.channel",
+                "ts": f"$ref:{ref}.ts",
+                "text": text,
+                "blocks": blocks,
+            },
+            channel=alert.channel,
+        )
+        tx.execute(
+            "UPDATE alerts SET updated_at = ?, updates = updates + 1, dirty = 0 WHERE id = ?",
+            (now, alert.id),
+        )
+
+    def _flush_updates(self, tx: Tx, now: float) -> int:
+        """Send the trailing update of every message whose interval has passed."""
+        rows = tx.all(
+            OPEN_ALERTS + " AND dirty = 1 AND posted_at IS NOT NULL AND updated_at <= ? LIMIT 500",
+            (now - self.policy.alerts.update_interval_seconds,),
+        )
+        for row in rows:
+            self._update(tx, Alert.from_row(row), now)
+        return len(rows)
+
+    def update_pages(self, tx: Tx, alert: Alert, now: float) -> None:
+        """Show an acknowledgement or resolution in the DMs this alert sent."""
+        rows = tx.all(
+            "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL",
+            (alert.id,),
+        )
+        if not rows:
+            return
+        text, blocks = self.render(tx, alert, now, dm_reason="You were paged for this alert")
+        for esc_id, target in rows:
+            ref = f"alert:{alert.id}:dm:{esc_id}"
+            enqueue(
+                tx,
+                method="chat.update",
+                args={
+                    "channel": f"$ref:{ref}.channel",
+                    "ts": f"$ref:{ref}.ts",
+                    "text": text,
+                    "blocks": blocks,
+                },
+                channel=target,
+            )

@@ -1,0 +1,109 @@
+"""Paging: taking an alert's escalation steps when they fall due, or by hand.
+
+:class:`AlertPaging` adds the running of the escalation chain
+(:class:`~bot.alerts.escalation.Chain`, policy ``oncall.escalation``) to
+:class:`~bot.alerts.messages.AlertMessages`. An open alert that is neither
+acknowledged nor silenced carries its next step (``esc_step``) and when it is due
+(``esc_at``). Taking a step records an ``escalations`` row, DMs the person the step
+names (on-call of a rotation, or a user) or, for a ``channel`` step, nudges the
+alert's thread with a broadcast reply, then arms the step after it.
+
+Example:
+    >>> # taken = engine.run_chains(tx, tx.clock.now())
+    >>> # who = engine.escalate(tx, alert, now, manual_by="U1")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.alerts.escalation import notify_target
+from bot.alerts.messages import OPEN_ALERTS, AlertMessages
+from bot.alerts.model import Alert
+from bot.alerts.render import channel_nudge
+from bot.outbox import enqueue
+from guards.store import Tx
+
+__all__ = ["AlertPaging"]
+
+_MAX_CHAIN_PASSES = 50
+
+
+class AlertPaging(AlertMessages):
+    """Runs escalation chains over the alerts' rows; stateless beyond the policy."""
+
+    def run_chains(self, tx: Tx, now: float, *, alert_id: int | None = None) -> int:
+        """Take every escalation step that is due; returns how many were taken."""
+        taken = 0
+        where = OPEN_ALERTS + (
+            " AND esc_at IS NOT NULL AND esc_at <= ? AND acked_at IS NULL AND silence_id IS NULL"
+        )
+        params: tuple[Any, ...] = (now,)
+        if alert_id is not None:
+            where += " AND id = ?"
+            params = (now, alert_id)
+        for _ in range(_MAX_CHAIN_PASSES):
+            rows = tx.all(where + " ORDER BY esc_at LIMIT 200", params)
+            if not rows:
+                break
+            for row in rows:
+                self.escalate(tx, Alert.from_row(row), now)
+                taken += 1
+        return taken
+
+    def escalate(self, tx: Tx, alert: Alert, now: float, *, manual_by: str | None = None) -> str:
+        """Take the alert's next step now; returns who was notified (a user id or 'channel')."""
+        assert alert.esc_step is not None
+        position = alert.esc_step
+        step = self.chain.step(position)
+        target = notify_target(
+            step,
+            oncall=self.policy.oncall,
+            tz=self.tz,
+            now=now,
+            overrides=self.overrides(tx, now),
+        )
+        cur = tx.execute(
+            "INSERT INTO escalations (alert_id, step, notify, target, at, manual_by)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (alert.id, position, step.notify, target, now, manual_by),
+        )
+        esc_id = int(cur.lastrowid or 0)
+        following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
+        next_step, next_at = (None, None)
+        if following is not None:
+            next_step, next_at = following[0], now + following[1]
+        if alert.acked_at is not None:
+            next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
+        tx.execute(
+            "UPDATE alerts SET esc_step = ?, esc_at = ? WHERE id = ?",
+            (next_step, next_at, alert.id),
+        )
+        alert = self.get(tx, alert.id)
+        if target is not None:
+            name = step.notify.partition(":")[2]
+            why = f"You are paged ({name}, {self.chain.describe(position)})"
+            text, blocks = self.render(tx, alert, now, dm_reason=why)
+            enqueue(
+                tx,
+                method="chat.postMessage",
+                args={"channel": target, "text": text, "blocks": blocks},
+                channel=target,
+                ref=f"alert:{alert.id}:dm:{esc_id}",
+                urgent=alert.tier == "P0",
+            )
+        elif alert.posted_at is not None and alert.channel is not None:
+            ref = alert.post_ref
+            enqueue(
+                tx,
+                method="chat.postMessage",
+                args={
+                    "channel": f"$ref:{ref}.channel",
+                    "thread_ts": f"$ref:{ref}.ts",
+                    "reply_broadcast": True,
+                    "text": channel_nudge(alert, tz=self.tz, now=now),
+                },
+                channel=alert.channel,
+            )
+        self.touch(tx, alert, now, urgent=manual_by is not None)
+        return target or "channel"

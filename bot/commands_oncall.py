@@ -1,0 +1,184 @@
+"""``/agent oncall`` and ``/agent status``: who answers now, and how the fleet is doing.
+
+``oncall`` shows each rotation's person on call and the next hand-off, and the
+escalation chain; ``oncall override`` lets a responder take a shift (or end the
+overrides). ``status`` shows every agent's last heartbeat, breaker and spend today,
+and how Slack delivery (the outbox) is doing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from bot.alerts import operations as ops
+from bot.alerts.fleet import AgentStatus, fleet
+from bot.alerts.oncall import handoffs, on_call, rotation_named
+from bot.alerts.render import duration
+from bot.commands import Context, Reply, UsageError, context, header, section, subcommand
+from bot.outbox import OutboxHealth, outbox_health
+from bot.responders import duration_arg, engine_of, local_time, require_responder
+from guards.config import Policy
+from guards.money import format_usd
+from guards.store import Tx
+
+__all__: list[str] = []
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,})$")
+_PERIODS = {"day": "daily", "week": "weekly"}
+
+
+def _user(text: str) -> str:
+    m = _MENTION.match(text.strip())
+    if not m:
+        raise UsageError(f"{text[:40]!r} is not a user: mention them, e.g. @dana")
+    return m.group(1) or m.group(2)
+
+
+# -- on-call --------------------------------------------------------------------------
+
+
+@subcommand("oncall", usage="oncall [override @user <duration> [rotation] | override clear]")
+async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
+    """Who is on call now per rotation, and the next hand-off; `override` takes a shift."""
+    if args and args[0].lower() == "override":
+        return await _override(ctx, args[1:])
+    if args:
+        raise UsageError()
+    policy = ctx.ns.policy
+    if not policy.oncall.rotations:
+        return Reply.text_only("No rotations: add `oncall.rotations` to the policy file.")
+    engine = engine_of(ctx)
+    now = ctx.ns.clock.now()
+    overrides = await ctx.ns.store.write(lambda tx: engine.overrides(tx, now))
+    tz = engine.tz
+    lines = []
+    for rotation in policy.oncall.rotations:
+        who = on_call(rotation, tz, now, overrides)
+        shifts = handoffs(rotation, tz, now, 2)
+        every = f"{_PERIODS[rotation.period]}, hand-off {rotation.handoff}"
+        line = f"*{rotation.name}* ({every}): <@{who.user}>"
+        if who.override is not None:
+            line += f" (override until {local_time(who.override.ends_at, ctx)})"
+        when = datetime.fromtimestamp(shifts[0].ends_at, tz).strftime("%a %d %b %H:%M %Z")
+        line += f"\n    next hand-off {when} → <@{shifts[1].user}>"
+        lines.append(line)
+    chain = engine.chain
+    if chain.steps:
+        steps = " → ".join(
+            f"{s.notify}" + (f" after {duration(s.after)}" if s.after else "") for s in chain.steps
+        )
+        repeat = f"; repeats {chain.repeat}×" if chain.repeat else ""
+        lines.append(f"Escalation: {steps}{repeat}")
+    text = f"*On call* ({tz.key})\n" + "\n".join(lines)
+    return Reply(text=text, blocks=[header("On call"), section("\n".join(lines)), context(tz.key)])
+
+
+async def _override(ctx: Context, args: list[str]) -> Reply:
+    policy = ctx.ns.policy
+    if not policy.oncall.rotations:
+        return Reply.text_only("No rotations: add `oncall.rotations` to the policy file.")
+    engine = engine_of(ctx)
+    if args and args[0].lower() == "clear":
+        rotation = _rotation(policy, args[1] if len(args) > 1 else None)
+        await require_responder(ctx, "change who is on call")
+        n = await ctx.ns.store.write(
+            lambda tx: ops.end_overrides(engine, tx, rotation=rotation, actor=ctx.actor)
+        )
+        return Reply.text_only(
+            f"Ended {n} override(s) of {rotation}; the schedule applies again.", ephemeral=False
+        )
+    if len(args) not in (2, 3):
+        raise UsageError()
+    user = _user(args[0])
+    seconds = duration_arg(args[1])
+    rotation = _rotation(policy, args[2] if len(args) == 3 else None)
+    await require_responder(ctx, "change who is on call")
+    made = await ctx.ns.store.write(
+        lambda tx: ops.override(
+            engine, tx, rotation=rotation, user=user, seconds=seconds, actor=ctx.actor
+        )
+    )
+    return Reply.text_only(
+        f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
+        f" (set by <@{ctx.actor}>).",
+        ephemeral=False,
+    )
+
+
+def _rotation(policy: Policy, name: str | None) -> str:
+    if name is None:
+        return policy.oncall.rotations[0].name
+    rotation = rotation_named(policy.oncall, name)
+    if rotation is None:
+        known = ", ".join(r.name for r in policy.oncall.rotations)
+        raise UsageError(f"no rotation {name[:40]!r}; rotations: {known}")
+    return rotation.name
+
+
+# -- status ---------------------------------------------------------------------------
+
+
+def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
+    config = ctx.ns.policy.heartbeats
+    if agent.last_seen is None:
+        beat = "no heartbeats"
+    elif agent.heartbeat_missed:
+        beat = f"💔 heartbeat missed (last {local_time(agent.last_seen, ctx)})"
+    else:
+        late = " ⚠️ late" if agent.heartbeat_overdue(config, now) else ""
+        status = f" ({agent.heartbeat_status})" if agent.heartbeat_status else ""
+        beat = f"♥ {duration(now - agent.last_seen)} ago{status}{late}"
+    if agent.breaker_state == "closed":
+        breaker = "breaker closed"
+    else:
+        where = f" at {agent.breaker_scope}" if agent.breaker_scope else ""
+        reason = f": {agent.breaker_reason}" if agent.breaker_reason else ""
+        breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
+    icon = "🟢" if agent.healthy else "🔴"
+    alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""
+    return (
+        f"{icon} `{agent.scope}` · {beat} · {breaker} ·"
+        f" {format_usd(agent.spent_today_micros)} today{alerts}"
+    )
+
+
+@subcommand("status", usage="status")
+async def cmd_status(ctx: Context, args: list[str]) -> Reply:
+    """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery."""
+    now = ctx.ns.clock.now()
+    ledger = ctx.ns.ledger
+
+    def read(tx: Tx) -> tuple[list[AgentStatus], list[Any]]:
+        counts = tx.all("SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier")
+        return fleet(tx, ledger=ledger, now=now), counts
+
+    agents, counts = await ctx.ns.store.write(read)
+    delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
+    if not agents:
+        return Reply.text_only(
+            "No agents yet: an agent appears with its first reservation or heartbeat.\n" + delivery
+        )
+    bad = sum(1 for a in agents if not a.healthy)
+    open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
+    head = f"Fleet: {len(agents)} agent(s), {bad} need a look · open alerts: {open_alerts}"
+    lines = [_agent_line(a, ctx, now) for a in agents[:40]]
+    if len(agents) > 40:
+        lines.append(f"… and {len(agents) - 40} more")
+    blocks = [header("Fleet status"), section(head), section("\n".join(lines)), context(delivery)]
+    return Reply(text="\n".join([head, *lines, delivery]), blocks=blocks)
+
+
+def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:
+    """How the outbox is doing: what waits, what failed for good, the last error."""
+    if health.ok and not health.pending:
+        return "Slack delivery: ✅ nothing waiting"
+    parts = [f"{health.pending} waiting"]
+    if health.oldest_pending_at is not None:
+        parts.append(f"oldest since {local_time(health.oldest_pending_at, ctx)}")
+    if health.failed:
+        parts.append(f"⚠️ {health.failed} failed for good")
+    if health.last_error:
+        parts.append(f"last error: {health.last_error[:120]}")
+    return "Slack delivery: " + " · ".join(parts)

@@ -1,0 +1,296 @@
+"""The outbox worker: one process component delivering every outbox row.
+
+:class:`OutboxWorker` reads the head of each channel key's queue (its most urgent
+pending row, oldest first), waits out the channel's pace and the row's ``due_at``,
+fills in ``$ref:`` references (:mod:`bot.outbox_refs`) and hands the call to its
+:class:`~bot.outbox_delivery.Deliverer`, at most ``max_in_flight`` channels at a
+time and one row at a time per channel. The answer marks the row delivered, due
+again later (:class:`~bot.outbox_delivery.RetryLater`: ``Retry-After`` or backoff),
+or failed for good. All state is in the rows: a restarted worker resumes where it
+stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
+(:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
+
+On stop it drains what is due for up to ``DRAIN_SECONDS``; what is left stays pending.
+
+Example:
+    >>> # worker = OutboxWorker(SlackDeliverer(client))  # a component: start(ns) / stop(ns)
+    >>> # await worker.pass_once()  # start every due delivery now
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from bot.outbox_delivery import (
+    MAX_AGE_SECONDS,
+    PACE_SECONDS,
+    Delivered,
+    Deliverer,
+    DeliveryFailed,
+    RetryLater,
+    backoff,
+)
+from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
+from guards.clock import Clock, SystemClock
+from guards.store import Store
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["DRAIN_SECONDS", "POLL_SECONDS", "OutboxWorker", "wake_workers"]
+
+log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger name
+
+POLL_SECONDS = 1.0
+DRAIN_SECONDS = 3.0
+
+# The head of each channel's queue: its most urgent pending row, oldest first.
+_HEADS = (
+    "SELECT id, ref, method, channel, args, attempts, due_at, first_try_at FROM ("
+    " SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY priority, id) AS place"
+    " FROM outbox WHERE state = 'pending')"
+    " WHERE place = 1 ORDER BY priority, id LIMIT 500"
+)
+_MARK_DONE = (
+    "UPDATE outbox SET attempts = attempts + 1, state = 'delivered', finished_at = ?,"
+    " result_channel = ?, result_ts = ?, last_error = NULL,"
+    " first_try_at = COALESCE(first_try_at, ?) WHERE id = ? AND state = 'pending'"
+)
+_MARK_RETRY = (
+    "UPDATE outbox SET attempts = attempts + 1, due_at = ?, first_try_at = ?, last_error = ?"
+    " WHERE id = ? AND state = 'pending'"
+)
+_MARK_FAILED = (
+    "UPDATE outbox SET attempts = attempts + 1, state = 'failed', finished_at = ?,"
+    " first_try_at = COALESCE(first_try_at, ?), last_error = ? WHERE id = ? AND state = 'pending'"
+)
+
+# Wake-up callbacks of running workers; enqueue() calls them after its commit.
+_WAKERS: list[Callable[[], None]] = []
+
+
+def wake_workers() -> None:
+    """Wake every running worker (enqueue runs this after its transaction commits)."""
+    for wake in list(_WAKERS):
+        with contextlib.suppress(RuntimeError):  # a loop that is already closed
+            wake()
+
+
+class _Metrics:
+    """The worker's Prometheus counters and pending gauge."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.delivered = Counter(
+            "nightshift_outbox_delivered",
+            "Slack calls delivered by the outbox, by method",
+            ["method"],
+            registry=registry,
+        )
+        self.retried = Counter(
+            "nightshift_outbox_retried",
+            "Slack calls put back for a retry, by method and reason",
+            ["method", "reason"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "nightshift_outbox_failed",
+            "Slack calls given up for good, by method",
+            ["method"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "nightshift_outbox_pending", "Outbox rows not yet delivered", registry=registry
+        )
+
+
+class OutboxWorker:
+    """Delivers outbox rows; a process component (``ns.extras["outbox"]``)."""
+
+    def __init__(
+        self,
+        deliverer: Deliverer,
+        *,
+        wall: Clock | None = None,
+        pace_seconds: float = PACE_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        max_age_seconds: float = MAX_AGE_SECONDS,
+        max_in_flight: int = 8,
+    ) -> None:
+        self.deliverer = deliverer
+        self.wall: Clock = wall or SystemClock()
+        self.pace_seconds = pace_seconds
+        self.poll_seconds = poll_seconds
+        self.max_age_seconds = max_age_seconds
+        self.max_in_flight = max_in_flight
+        self._store: Store | None = None
+        self._metrics: _Metrics | None = None
+        self._wakeup = asyncio.Event()
+        self._waker: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._last_sent: dict[str, float] = {}
+        self._pass_lock = asyncio.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the outbox worker is not started")
+        return self._store
+
+    async def start(self, ns: Nightshift) -> None:
+        self._store = ns.store
+        self._metrics = _Metrics(ns.metrics.registry)
+        ns.extras["outbox"] = self
+        loop = asyncio.get_running_loop()
+
+        def waker() -> None:
+            loop.call_soon_threadsafe(self._wakeup.set)
+
+        self._waker = waker
+        _WAKERS.append(waker)
+        self._task = asyncio.create_task(self._run(), name="nightshift-outbox")
+
+    async def stop(self, ns: Nightshift) -> None:
+        """Stop the loop, deliver what is due for up to DRAIN_SECONDS, then give up."""
+        if self._waker in _WAKERS:
+            _WAKERS.remove(self._waker)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.drain(DRAIN_SECONDS)
+        for task in list(self._in_flight.values()):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=1)
+
+    async def drain(self, seconds: float) -> None:
+        """Deliver whatever is due now (and whatever becomes due) for up to ``seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            delay = await self.pass_once()
+            if not self._in_flight:
+                if delay >= self.poll_seconds or delay > left:
+                    return
+                await asyncio.sleep(delay)
+                continue
+            await asyncio.wait(
+                list(self._in_flight.values()),
+                timeout=min(left, delay),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+    async def _run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                delay = await self.pass_once()
+            except Exception:
+                log.exception("outbox pass failed")
+                delay = self.poll_seconds
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), max(0.005, delay))
+
+    async def pass_once(self) -> float:
+        """Start delivering every due channel head; return seconds until the next is due."""
+        async with self._pass_lock:  # the loop and a drain must not both start one row
+            return await self._pass()
+
+    async def _pass(self) -> float:
+        rows = await self.store.fetch(_HEADS)
+        if self._metrics is not None:
+            count = await self.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+            self._metrics.pending.set(count[0][0])
+        now = self.wall.now()
+        delay = self.poll_seconds
+        for row in rows:
+            key = row["channel"]
+            if key in self._in_flight:
+                continue
+            if len(self._in_flight) >= self.max_in_flight:
+                break
+            ready_at = max(row["due_at"], self._last_sent.get(key, 0.0) + self.pace_seconds)
+            if ready_at > now:
+                delay = min(delay, ready_at - now)
+                continue
+            args = json.loads(row["args"])
+            refs = refs_in(args, set())
+            if refs:
+                try:
+                    args = substitute(args, await resolve_refs(self.store, refs))
+                except Blocked:
+                    continue
+                except DeliveryFailed as exc:
+                    await self._fail(row, exc.reason)
+                    continue
+            self._last_sent[key] = now
+            self._in_flight[key] = asyncio.create_task(self._deliver(row, args))
+        return delay
+
+    async def _deliver(self, row: Any, args: dict[str, Any]) -> None:
+        key, method = row["channel"], row["method"]
+        try:
+            try:
+                result = await self.deliverer.deliver(method, args)
+            except RetryLater as exc:
+                await self._retry(row, exc)
+            except DeliveryFailed as exc:
+                await self._fail(row, exc.reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("outbox delivery of row %s raised", row["id"])
+                await self._retry(row, RetryLater(f"unexpected error: {exc!r}"))
+            else:
+                await self._done(row, result)
+        except RuntimeError as exc:  # the store closed under us (shutdown): the row stays
+            log.warning("outbox row %s left pending: %s", row["id"], exc)
+        finally:
+            self._last_sent[key] = self.wall.now()  # pace from the answer, not the request
+            self._in_flight.pop(key, None)
+            self._wakeup.set()
+
+    async def _mark(self, row: Any, sql: str, params: tuple[Any, ...]) -> bool:
+        """Run one of the _MARK_* updates; False when the row was no longer pending."""
+        count: int = await self.store.write(
+            lambda tx: tx.execute(sql, (*params, row["id"])).rowcount
+        )
+        return count > 0
+
+    async def _done(self, row: Any, result: Delivered) -> None:
+        now = self.wall.now()
+        if await self._mark(row, _MARK_DONE, (now, result.channel, result.ts, now)):
+            self._count("delivered", row["method"])
+
+    async def _retry(self, row: Any, exc: RetryLater) -> None:
+        now = self.wall.now()
+        first = row["first_try_at"] or now
+        if now - first > self.max_age_seconds:
+            await self._fail(row, f"gave up after {row['attempts'] + 1} attempts: {exc.reason}")
+            return
+        after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
+        log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
+        if await self._mark(row, _MARK_RETRY, (now + after, first, exc.reason[:500])):
+            self._count("retried", row["method"], exc.kind)
+
+    async def _fail(self, row: Any, reason: str) -> None:
+        log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
+        now = self.wall.now()
+        if await self._mark(row, _MARK_FAILED, (now, now, reason[:500])):
+            self._count("failed", row["method"])
+
+    def _count(self, outcome: str, method: str, reason: str | None = None) -> None:
+        if self._metrics is None:
+            return
+        if outcome == "retried":
+            self._metrics.retried.labels(method=method, reason=reason or "other").inc()
+        else:
+            getattr(self._metrics, outcome).labels(method=method).inc()

@@ -1,0 +1,61 @@
+"""Who may act on alerts, and what the alert commands and buttons share.
+
+Who may act: admins, and the responders of the policy (every user of a rotation and
+every ``user:`` of the escalation chain), since the person woken up at 3:17 must be
+able to acknowledge without being an admin. Anyone may look.
+
+The handlers of :mod:`bot.commands_alerts`, :mod:`bot.commands_oncall` and
+:mod:`bot.commands_alert_buttons` act through :func:`engine_of`, check
+:func:`require_responder`, read durations with :func:`duration_arg` and show times
+with :func:`local_time` (the policy's time zone).
+
+Example:
+    >>> # await require_responder(ctx, "acknowledge alerts")  # raises NotAdmin if not allowed
+"""
+
+from __future__ import annotations
+
+from bot.alerts.engine import AlertEngine
+from bot.alerts.render import clock_time
+from bot.commands import Context, UsageError
+from guards.config import Policy, parse_duration
+
+__all__ = ["duration_arg", "engine_of", "local_time", "require_responder", "responders"]
+
+
+def engine_of(ctx: Context) -> AlertEngine:
+    """The running engine, or one built from the policy (it holds no state of its own)."""
+    component = ctx.ns.extras.get("alerts")
+    if component is not None:
+        engine: AlertEngine = component.engine
+        return engine
+    return AlertEngine(policy=ctx.ns.policy, ledger=ctx.ns.ledger)
+
+
+def responders(policy: Policy) -> set[str]:
+    users = {u for r in policy.oncall.rotations for u in r.users}
+    users.update(s.notify[5:] for s in policy.oncall.escalation if s.notify.startswith("user:"))
+    return users
+
+
+async def require_responder(ctx: Context, what: str) -> None:
+    """Pass for responders of the policy; anyone else must be an admin (refusals audited)."""
+    if ctx.user_id in responders(ctx.ns.policy):
+        return
+    await ctx.require_admin(what)
+
+
+def duration_arg(text: str) -> int:
+    """A typed duration (``30m``, ``2h``) in seconds; a UsageError when it is not one."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if seconds <= 0:
+        raise UsageError("the duration must be more than zero, e.g. 30m or 2h")
+    return seconds
+
+
+def local_time(ts: float, ctx: Context) -> str:
+    """``ts`` as a clock time in the policy's time zone (with the day when not today)."""
+    return clock_time(ts, engine_of(ctx).tz, now=ctx.ns.clock.now())

@@ -1,0 +1,77 @@
+"""Shell mode's modals: a Block Kit modal asked as questions, one input at a time.
+
+A button that opens a modal in Slack asks its inputs at the prompt instead: a text
+input is a question, a select lists its options by number (Enter keeps the
+default). The answers go to the modal's view-submission handler
+(``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
+the questions start over (three rounds at most). ``cancel`` or the end of input
+gives up.
+
+Example:
+    >>> # result = await fill_modal(ctx, view, ask=ask_at_the_prompt, say=print)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.commands import ActionResult, Context, NotAdmin
+from bot.commands_core import VIEW_SUBMISSIONS
+from bot.shell_render import render_text, text_of
+from guards.errors import GuardError, InvalidInput
+
+__all__ = ["fill_modal"]
+
+Ask = Callable[[str], Awaitable[str | None]]
+"""Print a question and wait for the typed answer (None: cancelled or input closed)."""
+
+
+async def fill_modal(
+    ctx: Context, view: dict[str, Any], *, ask: Ask, say: Callable[[str], None]
+) -> ActionResult | None:
+    """A modal as questions; 'cancel' or end of input gives up."""
+    handler = VIEW_SUBMISSIONS.get(str(view.get("callback_id") or ""))
+    if handler is None:
+        say("This form cannot be filled in the shell.")
+        return None
+    title = text_of(view.get("title"))
+    intro = [b for b in view.get("blocks") or [] if b.get("type") != "input"]
+    say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
+    inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+    for _ in range(3):
+        values: dict[str, str] = {}
+        for block in inputs:
+            answer = await _answer(block, ask)
+            if answer is None:
+                say("(cancelled)")
+                return None
+            values[str(block.get("block_id"))] = answer
+        try:
+            return await handler(ctx, str(view.get("private_metadata") or ""), values)
+        except InvalidInput as exc:
+            say(f"✗ {exc.message}")
+        except NotAdmin as exc:
+            say(f"Only admins can {exc}.")
+            return None
+        except GuardError as exc:
+            say(f"✗ {exc.message}")
+    return None
+
+
+async def _answer(block: dict[str, Any], ask: Ask) -> str | None:
+    element = block.get("element") or {}
+    question = text_of(block.get("label"))
+    if element.get("type") == "static_select":
+        options = element.get("options") or []
+        initial = (element.get("initial_option") or {}).get("value")
+        choices = "  ".join(f"[{i}] {text_of(o.get('text'))}" for i, o in enumerate(options, 1))
+        answer = await ask(f"{question}: {choices} (default {initial}): ")
+        if answer is None:
+            return None
+        if not answer:
+            return str(initial or "")
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return str(options[int(answer) - 1].get("value"))
+        return answer
+    return await ask(f"{question}: ")
