@@ -156,18 +156,7 @@ class AlertMessages:
 
     def _update(self, tx: Tx, alert: Alert, now: float) -> None:
         text, blocks = self.render(tx, alert, now)
-        ref = alert.post_ref
-        enqueue(
-            tx,
-            method="chat.update",
-            args={
-                "channel": f"$ref:{ref}.channel",
-                "ts": f"$ref:{ref}.ts",
-                "text": text,
-                "blocks": blocks,
-            },
-            channel=alert.channel,
-        )
+        _edit(tx, alert.post_ref, channel=alert.channel, text=text, blocks=blocks)
         tx.execute(
             "UPDATE alerts SET updated_at = ?, updates = updates + 1, dirty = 0 WHERE id = ?",
             (now, alert.id),
@@ -193,15 +182,21 @@ class AlertMessages:
             return
         text, blocks = self.render(tx, alert, now, dm_reason="You were paged for this alert")
         for esc_id, target in rows:
-            ref = f"alert:{alert.id}:dm:{esc_id}"
-            enqueue(
-                tx,
-                method="chat.update",
-                args={
-                    "channel": f"$ref:{ref}.channel",
-                    "ts": f"$ref:{ref}.ts",
-                    "text": text,
-                    "blocks": blocks,
-                },
-                channel=target,
-            )
+            _edit(tx, f"alert:{alert.id}:dm:{esc_id}", channel=target, text=text, blocks=blocks)
+
+
+def _edit(
+    tx: Tx, ref: str, *, channel: str | None, text: str, blocks: list[dict[str, Any]]
+) -> None:
+    """Queue an in-place edit of the message the outbox posted as ``ref``."""
+    enqueue(
+        tx,
+        method="chat.update",
+        args={
+            "channel": f"$ref:{ref}.channel",
+            "ts": f"$ref:{ref}.ts",
+            "text": text,
+            "blocks": blocks,
+        },
+        channel=channel,
+    )
