@@ -1,26 +1,69 @@
-"""The alert message buttons: Acknowledge, Silence 1h, Escalate now, Resolve.
+"""The alert message buttons: Acknowledge, Silence 1h (Unsilence), Escalate now, Resolve.
 
 Each button's ``value`` is the alert id; the clicker must be a responder of the
 policy or an admin (:func:`bot.responders.require_responder`). The answer goes to
 the clicker only: the engine re-renders every copy of the alert itself.
+
+A silenced alert shows Unsilence instead of Silence 1h. It lifts the silences made on
+that alert (its ``#id`` or fingerprint), as ``/agent silence <id> off`` does; a
+silence on a wider scope holds other alerts too, so the button names it and the
+command that lifts it instead. :func:`lifted_silences` and :func:`still_silenced`
+word a lift for the button and the command alike.
+
+Example:
+    >>> # the click: await dispatch_action(ctx, "alert_unsilence", "12")
+    >>> # -> "🔔 you lifted the silence on #12 (set by <@U1>, had 50m left); it notifies again."
 """
 
 from __future__ import annotations
 
 from bot.alerts import operations as ops
+from bot.alerts.model import Alert
+from bot.alerts.render import duration
 from bot.commands import ActionResult, Context, action
 from bot.responders import engine_of, local_time, require_responder
 from guards.errors import InvalidInput
+from guards.store import Tx
 
-__all__: list[str] = []
+__all__ = ["lifted_silences", "still_silenced"]
 
 SILENCE_BUTTON_SECONDS = 3600
+_MAX_ID_DIGITS = 18  # an alert id fits SQLite's 64-bit INTEGER
 
 
 def _button_id(value: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_ID_DIGITS:
         raise InvalidInput("value", "this button does not name an alert")
     return int(value)
+
+
+def lifted_silences(done: ops.SilenceLifted, on: str) -> str:
+    """What a lift ended, for a reply: ``the silence on #12 (set by <@U1>, had 50m left)``.
+
+    ``done.lifted`` must not be empty.
+    """
+    setters = " and ".join(dict.fromkeys(f"<@{s.created_by}>" for s in done.lifted))
+    left = duration(max(s.left for s in done.lifted))
+    if len(done.lifted) == 1:
+        return f"the silence on {on} (set by {setters}, had {left} left)"
+    return f"{len(done.lifted)} silences on {on} (set by {setters}, up to {left} left)"
+
+
+def still_silenced(
+    name: str, covered: tuple[ops.SilenceTarget, str], *, until: str | None = None
+) -> str:
+    """The silence that still holds ``name`` after a lift, and the command that lifts it.
+
+    Example:
+        ``#12 is still silenced by acme/alice and below (set by <@U1>, until 08:00):
+        `/agent silence acme/alice off` lifts that one.``
+    """
+    wider, by = covered
+    when = f", until {until}" if until else ""
+    return (
+        f"{name} is still silenced by {wider.matches} (set by <@{by}>{when}):"
+        f" `/agent silence {wider.name} off` lifts that one."
+    )
 
 
 @action("alert_ack")
@@ -55,6 +98,44 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
     return ActionResult(
         ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {local_time(made.expires_at, ctx)})"
     )
+
+
+@action("alert_unsilence")
+async def act_unsilence(ctx: Context, value: str) -> ActionResult:
+    alert_id = _button_id(value)
+    await require_responder(ctx, "lift silences")
+    engine = engine_of(ctx)
+
+    def unsilence(tx: Tx) -> tuple[ops.SilenceLifted, Alert]:
+        # a lift by alert id ends only the silences made on this alert's fingerprint;
+        # a scope's silence comes back in covered_by, untouched
+        done = ops.lift(engine, tx, target=str(alert_id), actor=ctx.actor)
+        return done, engine.get(tx, alert_id)
+
+    done, alert = await ctx.ns.store.write(unsilence)
+    name = f"#{alert_id}"
+    held = None
+    if done.covered_by is not None:
+        until = local_time(done.covered_until, ctx) if done.covered_until else None
+        held = still_silenced(name, done.covered_by, until=until)
+    if not done.lifted:
+        if held:
+            return ActionResult(
+                ephemeral=f"Nothing changed: this button lifts only a silence set on {name}"
+                f" itself, and {held}"
+            )
+        return ActionResult(ephemeral=f"{name} is not silenced any more; nothing changed.")
+    # as for the other buttons, the engine has re-rendered the message (Silence 1h is back)
+    head = f"🔔 you lifted {lifted_silences(done, name)}"
+    if held:
+        return ActionResult(ephemeral=f"{head}, but {held}")
+    if alert.resolved_at is not None:
+        after = "it is resolved, and its next firing notifies as usual"
+    elif alert.acked_at is not None:
+        after = f"it is acknowledged by <@{alert.acked_by}>, so its escalation stays stopped"
+    else:
+        after = "it notifies again"
+    return ActionResult(ephemeral=f"{head}; {after}.")
 
 
 @action("alert_escalate")

@@ -21,6 +21,8 @@ from bot.commands_alert_buttons import act_ack as act_ack
 from bot.commands_alert_buttons import act_escalate as act_escalate
 from bot.commands_alert_buttons import act_resolve as act_resolve
 from bot.commands_alert_buttons import act_silence as act_silence
+from bot.commands_alert_buttons import act_unsilence as act_unsilence
+from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.responders import duration_arg, local_time
@@ -146,28 +148,16 @@ async def _lift(ctx: Context, target: str) -> Reply:
     engine = engine_of(ctx)
     done = await ctx.ns.store.write(lambda tx: ops.lift(engine, tx, target=target, actor=ctx.actor))
     what = done.target
-    on = what.scope or what.fingerprint
-    if what.alert_id is not None:
-        on = f"#{what.alert_id} ({what.fingerprint})"
+    on = what.name if what.alert_id is None else f"{what.name} ({what.fingerprint})"
     covered = ""
     if done.covered_by is not None:
-        wider, by = done.covered_by
-        covered = (
-            f" {what.name} is still silenced by {wider.matches} (set by <@{by}>):"
-            f" `/agent silence {wider.name} off` lifts that one."
-        )
+        covered = f" {still_silenced(what.name, done.covered_by)}"
     if not done.lifted:
         return Reply.text_only(
             f"There is no active silence on {on}; nothing changed.{covered}"
             " `/agent alerts` lists the active silences."
         )
-    setters = " and ".join(dict.fromkeys(f"<@{s.created_by}>" for s in done.lifted))
-    left = duration(max(s.left for s in done.lifted))
-    head = (
-        f"the silence on {on} (set by {setters}, had {left} left)"
-        if len(done.lifted) == 1
-        else f"{len(done.lifted)} silences on {on} (set by {setters}, up to {left} left)"
-    )
+    head = lifted_silences(done, on)
     if done.notify_again:
         after = f"{len(done.notify_again)} open alert(s) notify again now"
     else:

@@ -142,7 +142,8 @@ class SilenceLifted:
 
     ``notify_again``: open alerts back to posting and paging. ``still_silenced``: open
     alerts another silence still holds. ``covered_by``: a silence that still matches the
-    target (a wider scope, or one made on the alert itself) and who set it.
+    target (a wider scope, or one made on the alert itself) and who set it;
+    ``covered_until``: when that silence expires.
     """
 
     target: SilenceTarget
@@ -150,6 +151,7 @@ class SilenceLifted:
     notify_again: list[int]
     still_silenced: list[int]
     covered_by: tuple[SilenceTarget, str] | None
+    covered_until: float | None = None
 
 
 def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
@@ -263,7 +265,7 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
             "SELECT fingerprint, scope, created_by FROM silences WHERE id = ?", (other[0],)
         )
         covered = (SilenceTarget(row[0], row[1]), row[2])
-    return SilenceLifted(what, lifted, again, still, covered)
+    return SilenceLifted(what, lifted, again, still, covered, other[1] if other else None)
 
 
 def override(

@@ -2,8 +2,9 @@
 
 A channel message shows the tier, what happened with its figures, the count of
 firings, who was paged, the state (acknowledged, silenced, resolved) and the
-buttons that still make sense: Acknowledge, Silence 1h, Escalate now, Resolve; a
-half-open request adds Approve trial / Keep open, a budget alert adds Raise budget.
+buttons that still make sense: Acknowledge, Silence 1h (Unsilence while silenced),
+Escalate now, Resolve; a half-open request adds Approve trial / Keep open, a budget
+alert adds Raise budget.
 
 Example:
     >>> from zoneinfo import ZoneInfo
@@ -211,6 +212,8 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
         out.append(button("Acknowledge", "alert_ack", value, style="primary"))
     if alert.state in ("open", "acked"):
         out.append(button("Silence 1h", "alert_silence_1h", value))
+    elif alert.state == "silenced":
+        out.append(button("Unsilence", "alert_unsilence", value))
     if alert.state == "open" and alert.tier != "P2":
         out.append(button("Escalate now", "alert_escalate", value))
     if alert.kind == "half_open_requested":
