@@ -256,6 +256,10 @@ class ShellConsole:
     def _show_reply(self, reply: Reply) -> None:
         self.show(ShellMessage(None, None, reply.blocks, reply.text), "reply", prompt=False)
 
+    def shown(self) -> list[ShellMessage]:
+        """The messages still shown (with their buttons), oldest first."""
+        return list(self._messages.values())
+
     def find_button(self, action_id: str, value: str | None = None) -> Button | None:
         """The newest button still shown with this ``action_id`` (and ``value``), or None."""
         for number in sorted(self._buttons, reverse=True):

@@ -245,6 +245,7 @@ class AlertEngine(AlertPaging):
             )
             if other is None:
                 self._start(tx, self.get(tx, alert.id), now)
+                self.update_pages(tx, self.get(tx, alert.id), now)
         return len(rows)
 
     # -- the tick -----------------------------------------------------------------------

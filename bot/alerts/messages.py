@@ -173,7 +173,7 @@ class AlertMessages:
         return len(rows)
 
     def update_pages(self, tx: Tx, alert: Alert, now: float) -> None:
-        """Show an acknowledgement or resolution in the DMs this alert sent."""
+        """Show an acknowledgement, a silence or a resolution in the DMs this alert sent."""
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL",
             (alert.id,),

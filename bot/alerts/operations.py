@@ -209,7 +209,9 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
             "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
             (silence_id, alert.id),
         )
-        engine.touch(tx, engine.get(tx, alert.id), now, urgent=True)
+        held = engine.get(tx, alert.id)
+        engine.touch(tx, held, now, urgent=True)
+        engine.update_pages(tx, held, now)  # the pages it sent show it silenced too
         silenced.append(alert.id)
     return SilenceMade(silence_id, matches, expires, silenced)
 

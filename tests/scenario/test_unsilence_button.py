@@ -40,6 +40,22 @@ def shown(slack: Any) -> list[tuple[str, str, str]]:
     return buttons(channel_message(slack.fake)["blocks"])
 
 
+def paged(slack: Any, n: int = 0) -> list[tuple[str, str, str]]:
+    """The buttons of the n-th page DMed to U01 as Slack now shows it."""
+    call = dms(slack.fake, "U01")[n]
+    return buttons(slack.fake.messages[(call.response["channel"], call.response["ts"])]["blocks"])
+
+
+async def delivered(app: Any) -> None:
+    """Wait until the outbox has delivered everything queued so far."""
+    for _ in range(500):
+        rows = await app.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+        if rows[0][0] == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the outbox did not drain")
+
+
 async def posted_p0(slack: Any) -> None:
     """The spend breaker of BOT trips: P0 #1 is posted and pages U01."""
     await trip(slack.app)
@@ -82,7 +98,7 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     await posted_p0(slack)
     assert await click(slack, "alert_silence_1h") == "🔕 you silenced #1 for 1h (until 01:00)"
     # the engine re-renders the message: Unsilence in place of Silence 1h, no Ack/Escalate
-    await fake.wait_for(lambda: shown(slack) == SILENCED_BUTTONS)
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
     last = fake.calls_of("chat.update", ok=True)[-1]
     assert buttons(last.args["blocks"]) == SILENCED_BUTTONS
     assert "silenced until 01:00" in json.dumps(last.args["blocks"])
@@ -103,11 +119,12 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     assert await silenced_alert(app) == (None, None)
     # as the lift does: paged again at once, and the message shows Silence 1h again
     await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)
-    await fake.wait_for(lambda: shown(slack) == OPEN_BUTTONS)
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == OPEN_BUTTONS)  # the old page too
     assert "silenced until" not in json.dumps(channel_message(fake)["blocks"])
     app.clock.advance(5 * 60)  # and the chain goes on to the secondary
     await alerts_of(slack).tick()
     await fake.wait_for(lambda: dms(fake, "U04"))
+    await delivered(app)
 
     # a second click on a stale Unsilence: nothing left to lift
     updates = len(fake.calls_of("chat.update"))
@@ -132,7 +149,7 @@ async def test_a_scope_silence_is_named_with_its_command_not_lifted(slack_http):
     fake, app = slack.fake, slack.app
     await posted_p0(slack)
     await slack.command(f"silence {SCOPE} 2h", user="U01")
-    await fake.wait_for(lambda: shown(slack) == SILENCED_BUTTONS)
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
     app.clock.advance(60)
     before = await silences(app)
 
@@ -169,7 +186,8 @@ async def test_a_stranger_is_refused_and_audited(slack_http):
     fake, app = slack.fake, slack.app
     await posted_p0(slack)
     await slack.command("silence #1 1h", user="U01")
-    await fake.wait_for(lambda: shown(slack) == SILENCED_BUTTONS)
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
+    await delivered(app)
     before = await silences(app)
     updates = len(fake.calls_of("chat.update"))
 
@@ -189,7 +207,8 @@ async def test_a_bogus_value_is_refused_clearly_and_changes_nothing(slack_http):
     fake, app = slack.fake, slack.app
     await posted_p0(slack)
     await slack.command("silence #1 1h", user="U01")
-    await fake.wait_for(lambda: shown(slack) == SILENCED_BUTTONS)
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
+    await delivered(app)
     before = await silences(app)
     updates = len(fake.calls_of("chat.update"))
 
@@ -228,9 +247,12 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
     await console.click(console.find_button("alert_silence_1h", "1"))
     await until(lambda: console.find_button("alert_unsilence", "1"))
     unsilence = console.find_button("alert_unsilence", "1")
-    channel = unsilence.message  # the channel's copy; the DM page is not re-rendered
-    assert channel.channel == ALERTS
-    assert [b.label for b in channel.buttons] == ["Unsilence", "Resolve"]
+
+    def labels(channel: str) -> list[list[str]]:  # the buttons of every copy shown there
+        return [[b.label for b in m.buttons] for m in console.shown() if m.channel == channel]
+
+    # both copies show it silenced: the channel's message and the page DMed to U01
+    assert labels(ALERTS) == labels("U01") == [["Unsilence", "Resolve"]]
     assert f"[{unsilence.number}] Unsilence" in out.getvalue()
 
     await console.handle_line(str(unsilence.number))  # the operator types the number
@@ -238,7 +260,10 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
         "── only for you ──\n🔔 you lifted the silence on #1 (set by @shell, had 1h left);"
         " it notifies again." in out.getvalue()
     )
-    await until(lambda: [b.label for b in channel.buttons] == [b[0] for b in OPEN_BUTTONS])
+    open_labels = [b[0] for b in OPEN_BUTTONS]
+    # both copies are back to the open buttons, and U01 is paged again (a new DM)
+    await until(lambda: labels(ALERTS) == [open_labels] and len(labels("U01")) == 2)
+    assert labels("U01") == [open_labels, open_labels]
     assert console.find_button("alert_unsilence", "1") is None
     [(actor, *_)] = await audit(app, "silence.lift")
     assert actor == "shell"
