@@ -64,6 +64,18 @@ async def posted_p0(slack: Any) -> None:
     assert shown(slack) == OPEN_BUTTONS
 
 
+async def silenced_p0(slack: Any) -> tuple[Any, int]:
+    """P0 #1 posted, then silenced for 1h with the command, every update delivered.
+
+    Returns the silences rows and the number of chat.update calls at that point.
+    """
+    await posted_p0(slack)
+    await slack.command("silence #1 1h", user="U01")
+    await slack.fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
+    await delivered(slack.app)
+    return await silences(slack.app), len(slack.fake.calls_of("chat.update"))
+
+
 async def click(slack: Any, action_id: str, value: str = "1", *, user: str = "U01") -> str:
     """Click a button on the alert's channel message; returns the answer only the clicker sees."""
     fake = slack.fake
@@ -184,12 +196,7 @@ async def test_a_scope_silence_is_named_with_its_command_not_lifted(slack_http):
 async def test_a_stranger_is_refused_and_audited(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
-    await posted_p0(slack)
-    await slack.command("silence #1 1h", user="U01")
-    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
-    await delivered(app)
-    before = await silences(app)
-    updates = len(fake.calls_of("chat.update"))
+    before, updates = await silenced_p0(slack)
 
     assert await click(slack, "alert_unsilence", user="U0STRANGER") == (
         "Only admins can lift silences."
@@ -205,12 +212,7 @@ async def test_a_stranger_is_refused_and_audited(slack_http):
 async def test_a_bogus_value_is_refused_clearly_and_changes_nothing(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
-    await posted_p0(slack)
-    await slack.command("silence #1 1h", user="U01")
-    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
-    await delivered(app)
-    before = await silences(app)
-    updates = len(fake.calls_of("chat.update"))
+    before, updates = await silenced_p0(slack)
 
     not_an_alert = "this button does not name an alert"
     for value in ("abc", "", "#1", "²", "9" * 40):
