@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
-from guards.errors import GuardError, InvalidInput
+from guards.errors import AuthError, GuardError, InvalidInput
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.scopes import Scope, ScopeError
-from guards.tokens import authenticate, authorize
+from guards.tokens import MISSING_TOKEN, authenticate, authorize
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -62,7 +62,12 @@ def json_answer(data: Any, *, status: int = 200) -> web.Response:
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse and validate the JSON body; any problem is a 400 naming the field."""
+    """Parse and validate the JSON body; any problem is a 400 naming the field.
+
+    A request without a bearer token is refused (401) before its body is looked at.
+    """
+    if bearer(request) is None:
+        raise AuthError(MISSING_TOKEN)
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _TooLarge()
     try:
@@ -73,6 +78,10 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(
+            "body", "the body is nested too deeply; send a flat JSON object"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("body", "the body must be a JSON object")
     try:
@@ -143,10 +152,15 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status, "http_error"
         )
-        return web.json_response(
-            {"error": code, "message": f"{exc.reason}: see DESIGN.md's API table"},
-            status=exc.status,
-        )
+        message = f"{exc.reason}: {request.method} {request.path[:200]} is not part of the API"
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            message = (
+                f"{exc.reason}: {request.path[:200]} takes {', '.join(sorted(exc.allowed_methods))}"
+            )
+        response = web.json_response({"error": code, "message": message}, status=exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.json_response(
@@ -208,6 +222,16 @@ class SettleBody(Body):
 @routes.post("/v1/reservations")
 async def create_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    try:
+        created, answer = await _reserve(ns, request)
+    except GuardError as exc:  # every refusal is counted, a malformed body's too
+        ns.metrics.reservation(exc.code)
+        raise
+    ns.metrics.reservation("granted" if created else "replayed")
+    return json_answer(answer, status=201 if created else 200)
+
+
+async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, dict[str, Any]]:
     body = await read_json(request, ReserveBody)
     parse_scope(body.scope, min_depth=3)  # a 400 naming `scope` before anything is written
     req = ReserveRequest(
@@ -221,15 +245,9 @@ async def create_reservation(request: web.Request) -> web.Response:
         route_id=body.route_id,
     )
     raw = bearer(request)
-    try:
-        created, answer = await ns.store.write(
-            lambda tx: ns.ledger.reserve(tx, token=authenticate(tx, raw), req=req)
-        )
-    except GuardError as exc:
-        ns.metrics.reservation(exc.code)
-        raise
-    ns.metrics.reservation("granted" if created else "replayed")
-    return json_answer(answer, status=201 if created else 200)
+    return await ns.store.write(
+        lambda tx: ns.ledger.reserve(tx, token=authenticate(tx, raw), req=req)
+    )
 
 
 @routes.post("/v1/reservations/{id}/settle")

@@ -39,7 +39,7 @@ from guards.errors import (
 )
 from guards.ledger import Estimate
 
-__all__ = ["Estimate", "GuardClient", "Hold", "Usage"]
+__all__ = ["Estimate", "GuardClient", "Hold", "Usage", "as_usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,7 @@ class Hold:
     reservation_id: str
     held_micros: int
     expires_at: str
+    model: str | None = None  # the model reserved for: the default of a usage without one
     _usage: Usage | None = None
     _actual: int | None = None
     _outcome: str = "success"
@@ -67,20 +68,24 @@ class Hold:
     def settle(
         self,
         *,
-        usage: Usage | None = None,
+        usage: Any = None,
         actual_cost_micros: int | None = None,
         outcome: str = "success",
         error: str | None = None,
     ) -> None:
-        """Say what the call cost; it is sent when the ``async with`` block ends."""
+        """Say what the call cost; it is sent when the ``async with`` block ends.
+
+        ``usage`` is a :class:`Usage`, a mapping, or an LLM SDK's usage object: token
+        counts named ``input_tokens``/``output_tokens`` (Anthropic) or
+        ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
+        the model reserved for. A usage that cannot be read raises here, inside the block.
+        """
         if (usage is None) == (actual_cost_micros is None):
             raise ValueError("pass exactly one of usage or actual_cost_micros")
-        self._usage, self._actual, self._outcome, self._error = (
-            usage,
-            actual_cost_micros,
-            outcome,
-            error,
-        )
+        if outcome not in ("success", "failure", "timeout"):
+            raise ValueError("outcome is one of success, failure, timeout")
+        self._usage = None if usage is None else as_usage(usage, default_model=self.model)
+        self._actual, self._outcome, self._error = actual_cost_micros, outcome, error
 
     @property
     def settled(self) -> bool:
@@ -100,6 +105,29 @@ class Hold:
         if error or self._error:
             b["error"] = (error or self._error or "")[:2000]
         return b
+
+
+def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
+    """A :class:`Usage` from a Usage, a mapping or an SDK usage object (see ``Hold.settle``)."""
+    if isinstance(usage, Usage):
+        return usage
+
+    def read(*names: str) -> Any:
+        for name in names:
+            value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
+            if value is not None:
+                return value
+        return None
+
+    model = read("model") or default_model
+    input_tokens = read("input_tokens", "prompt_tokens")
+    output_tokens = read("output_tokens", "completion_tokens")
+    if not isinstance(model, str) or not model:
+        raise ValueError("usage has no model, and the hold was not reserved for one")
+    for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
+    return Usage(model, input_tokens, output_tokens)
 
 
 _ERRORS: dict[str, type[GuardError]] = {
@@ -265,17 +293,30 @@ class GuardClient:
         task_id: str | None = None,
         ttl_seconds: int | None = None,
         route_id: str | None = None,
+        model: str | None = None,
+        idempotency_key: str | None = None,
     ) -> AsyncIterator[Hold]:
-        """Hold the ceiling for one call; settle or release when the block ends."""
+        """Hold the ceiling for one call; settle or release when the block ends.
+
+        Pass your own ``idempotency_key`` to make a retried call (after a crash, say)
+        find its earlier hold instead of taking a second one.
+        """
         answer = await self.create_reservation(
             scope,
+            idempotency_key=idempotency_key,
             estimate=estimate,
             max_cost_micros=max_cost_micros,
             task_id=task_id,
             ttl_seconds=ttl_seconds,
+            model=model,
             route_id=route_id,
         )
-        hold = Hold(answer["reservation_id"], answer["held_micros"], answer["expires_at"])
+        hold = Hold(
+            answer["reservation_id"],
+            answer["held_micros"],
+            answer["expires_at"],
+            model=model or (estimate.model if estimate else None),
+        )
         try:
             yield hold
         except BaseException as exc:
@@ -283,7 +324,11 @@ class GuardClient:
             # spent: then it charges 0 and the whole hold goes back.
             if not hold.settled:
                 hold.settle(actual_cost_micros=0, outcome="failure")
-            hold.result = await self.settle(hold.reservation_id, hold.body("failure", repr(exc)))
+            try:
+                body = hold.body("failure", repr(exc))
+                hold.result = await self.settle(hold.reservation_id, body)
+            except (GuardError, httpx.HTTPError) as report:  # the caller's error comes first
+                exc.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
             raise
         if hold.settled:
             hold.result = await self.settle(hold.reservation_id, hold.body())

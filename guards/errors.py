@@ -117,13 +117,24 @@ class BudgetExceeded(GuardError):
 
         remaining = max(0, limit_micros - spent_micros - held_micros)
         period = {"day": "today", "week": "this week", "month": "this month"}.get(
-            window, "for good"
+            window, "in total"
         )
+        # Cents unless rounding would hide why the request does not fit ("$1.00 left, $1.00 asked").
+        exact = any(m % 10_000 for m in (spent_micros, held_micros, remaining, requested_micros))
+
+        def usd(micros: int) -> str:
+            return format_usd(micros, exact=exact)
+
+        if requested_micros > limit_micros:
+            why = f"asks {usd(requested_micros)}, more than its whole limit of {usd(limit_micros)}"
+        else:
+            why = (
+                f"cannot take {usd(requested_micros)} more: {usd(spent_micros)} spent and"
+                f" {usd(held_micros)} held of {usd(limit_micros)}, {usd(remaining)} left"
+            )
         super().__init__(
-            f"budget for {scope} ({level}) is spent {period}: {format_usd(spent_micros)} spent "
-            f"and {format_usd(held_micros)} held of {format_usd(limit_micros)}, "
-            f"{format_usd(remaining)} left, {format_usd(requested_micros)} asked; "
-            f"raise it with /agent budget set {scope} <amount> {window}"
+            f"budget for {scope} ({level}) {period}: this call {why}; wait for running calls"
+            f" to settle, or raise it with /agent budget set {scope} <amount> {window}"
         )
         self.level = level
         self.scope = scope

@@ -132,6 +132,12 @@ class Ledger(Budgets):
             return False, existing.answer()
         amount = self.ceiling(req)
         if amount <= 0:
+            if req.estimate is not None:
+                raise InvalidInput(
+                    "estimate",
+                    "estimate: this estimate prices to $0; an estimate must cost at least"
+                    " 1 micro-dollar (send its tokens, or max_cost_micros)",
+                )
             raise InvalidInput("max_cost_micros", "the ceiling must be at least 1 micro-dollar")
         ttl = req.ttl_seconds or self.policy.reservations.ttl_seconds
         if ttl > self.policy.reservations.max_ttl_seconds:
@@ -254,12 +260,17 @@ class Ledger(Budgets):
         if reservation.state == "settled":
             if reservation.settle_hash == settle_hash:
                 return reservation.settle_answer()
+            charged, _, outcome = (reservation.settle_hash or "").partition(":")
             raise Conflict(
-                f"{res_id} was already settled differently ({reservation.settle_hash})",
+                f"{res_id} was already settled: charged {charged} micros, outcome {outcome};"
+                " a reservation settles once (reserve again for a new call)",
                 state="settled",
             )
         if reservation.state == "released":
-            raise Conflict(f"{res_id} was released; it cannot be settled", state="released")
+            raise Conflict(
+                f"{res_id} was released, so nothing was spent on it; reserve again for a new call",
+                state="released",
+            )
         now = tx.clock.now()
         late = reservation.state == "expired"
         active = 0 if late else reservation.held_micros
@@ -324,7 +335,10 @@ class Ledger(Budgets):
         """Give the whole hold back (the call was not made). Repeating it is harmless."""
         reservation = self._get(tx, token, res_id)
         if reservation.state == "settled":
-            raise Conflict(f"{res_id} was settled; it cannot be released", state="settled")
+            raise Conflict(
+                f"{res_id} was settled already; its unused hold was released then",
+                state="settled",
+            )
         if reservation.state in ("released", "expired"):
             return {
                 "reservation_id": res_id,

@@ -19,7 +19,15 @@ from guards.events import ScopeViolation
 from guards.scopes import Scope
 from guards.store import Tx
 
-__all__ = ["Token", "authenticate", "authorize", "create_token", "hash_token", "revoke_token"]
+__all__ = [
+    "MISSING_TOKEN",
+    "Token",
+    "authenticate",
+    "authorize",
+    "create_token",
+    "hash_token",
+    "revoke_token",
+]
 
 _MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
 _MEMO_MAX = 10_000
@@ -66,6 +74,12 @@ def revoke_token(tx: Tx, *, token_id: str, actor: str = "cli") -> bool:
     return bool(cur.rowcount)
 
 
+MISSING_TOKEN = (
+    "missing token: send Authorization: Bearer <token> "
+    "(create one with `nightshift token create <scope>`)"
+)
+
+
 def authenticate(tx: Tx, raw: str | None) -> Token:
     """The live token for a raw bearer string.
 
@@ -76,10 +90,7 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
         AuthError: missing, unknown or revoked token.
     """
     if not raw:
-        raise AuthError(
-            "missing token: send Authorization: Bearer <token> "
-            "(create one with `nightshift token create <scope>`)"
-        )
+        raise AuthError(MISSING_TOKEN)
     known: dict[str, Token] | None = tx.memo.get(_MEMO)
     if known is None:
         known = tx.memo[_MEMO] = {}

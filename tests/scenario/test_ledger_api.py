@@ -359,3 +359,84 @@ async def test_healthz_and_metrics(app_factory):
     text = (await app.client.get("/metrics")).text
     assert 'nightshift_reservations_total{result="granted"} 1.0' in text
     assert "nightshift_http_request_seconds_bucket" in text
+
+
+async def test_a_deeply_nested_body_is_a_400_not_a_crash(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    raw = b'{"scope": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for path in ("/v1/reservations", "/v1/validations", "/v1/route", "/v1/heartbeats"):
+        r = await app.request(
+            "POST", path, token=tok, content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["field"] == "body" and "nested" in r.json()["message"]
+
+
+async def test_a_request_without_a_token_is_401_before_its_body_is_read(app_factory):
+    app = await app_factory(POLICY)
+    for path in ("/v1/reservations", "/v1/reservations/res_x/settle", "/v1/validations"):
+        r = await app.request(
+            "POST", path, content=b"junk", headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 401, (path, r.text)
+        assert "nightshift token create" in r.json()["message"]
+
+
+async def test_wrong_method_is_405_with_allow_and_a_message_that_helps(app_factory):
+    app = await app_factory(POLICY)
+    r = await app.client.put("/v1/reservations")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert r.headers["Allow"] == "POST" and "takes POST" in r.json()["message"]
+    r = await app.client.get("/v1/nothing")
+    assert r.status_code == 404 and "DESIGN" not in r.json()["message"]
+
+
+async def test_an_estimate_that_prices_to_nothing_names_the_estimate(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    est = {"model": "claude-haiku-4-5", "input_tokens": 0, "max_output_tokens": 0}
+    body = {"scope": "acme/alice/bot", "idempotency_key": "z", "estimate": est}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 400 and r.json()["field"] == "estimate", r.text
+    assert "max_cost_micros" in r.json()["message"]  # what to send instead
+
+
+async def test_a_402_message_shows_why_when_cents_would_hide_it(app_factory):
+    app = await app_factory({"budgets": {"scopes": {"acme/bob": {"day": "1.00"}}}})
+    tok = await app.token("acme")
+    assert (await reserve(app, tok, "acme/bob/x", "a", 102)).status_code == 201
+    r = await reserve(app, tok, "acme/bob/x", "b", 999_899)
+    assert r.status_code == 402 and r.json()["held_micros"] == 102
+    message = r.json()["message"]
+    assert "$0.999899" in message and "$0.999898 left" in message, message
+    r = await reserve(app, tok, "acme/bob/x", "c", 2_000_000)
+    assert "more than its whole limit of $1.00" in r.json()["message"]
+
+
+async def test_every_refused_reservation_is_counted_in_the_metrics(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    for body in (b"junk", b"[]", json.dumps({**GOOD, "max_cost_micros": -1}).encode()):
+        r = await app.request(
+            "POST",
+            "/v1/reservations",
+            token=tok,
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 400
+    text = (await app.client.get("/metrics")).text
+    assert 'nightshift_reservations_total{result="invalid_input"} 3.0' in text
+
+
+async def test_conflicts_say_what_happened_and_what_to_do(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/alice/bot", "k", 5000)).json()["reservation_id"]
+    settle = f"/v1/reservations/{rid}/settle"
+    await app.request("POST", settle, token=tok, json={"actual_cost_micros": 4300})
+    r = await app.request("POST", settle, token=tok, json={"actual_cost_micros": 1})
+    assert r.status_code == 409 and r.json()["state"] == "settled"
+    assert "charged 4300 micros, outcome success" in r.json()["message"]
+    assert "reserve again" in r.json()["message"]

@@ -1,0 +1,86 @@
+"""The Python client (``guards.client``) against the real server, as DESIGN.md shows it."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from guards.client import Estimate, GuardClient, Usage
+from guards.errors import BudgetExceeded
+
+POLICY = {"budgets": {"defaults": {"conversation": {"total": "2.00"}}}}
+HAIKU = Estimate("claude-haiku-4-5", 1200, 800)
+
+
+async def held_and_spent(app, token, scope):
+    r = await app.request("GET", f"/v1/budgets/{scope}", token=token)
+    total = r.json()["levels"][-1]["windows"]["total"]
+    return total["held_micros"], total["spent_micros"]
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        Usage("claude-haiku-4-5", 1100, 640),
+        {"model": "claude-haiku-4-5", "input_tokens": 1100, "output_tokens": 640},
+        types.SimpleNamespace(input_tokens=1100, output_tokens=640),  # an Anthropic SDK usage
+        types.SimpleNamespace(prompt_tokens=1100, completion_tokens=640),  # an OpenAI one
+    ],
+    ids=["Usage", "dict", "anthropic-style", "openai-style"],
+)
+async def test_settle_takes_the_usage_an_llm_sdk_returns(app_factory, usage):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        async with guard.reserve("acme/alice/rss-bot/c42", estimate=HAIKU) as hold:
+            hold.settle(usage=usage)
+        assert hold.result["charged_micros"] == 4300 and hold.result["released_micros"] == 900
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c42") == (0, 4300)
+
+
+async def test_an_unreadable_usage_raises_inside_the_block_and_leaks_no_hold(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(ValueError, match="input_tokens"):
+            async with guard.reserve("acme/alice/rss-bot/c1", max_cost_micros=4321) as hold:
+                hold.settle(usage={"model": "claude-haiku-4-5", "input_tokens": "many"})
+        assert hold.result["outcome"] == "failure" and hold.result["charged_micros"] == 0
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c1") == (0, 0)
+
+
+async def test_the_callers_exception_survives_a_settle_that_fails(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(KeyError, match="original") as raised:
+            async with guard.reserve("acme/alice/rss-bot/c2", max_cost_micros=1000) as hold:
+                await guard.release(hold.reservation_id)
+                raise KeyError("original")
+    assert any("settling" in note for note in raised.value.__notes__)
+
+
+async def test_a_callers_idempotency_key_finds_the_earlier_hold(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        first = await guard.create_reservation(
+            "acme/alice/rss-bot/c3", idempotency_key="run-17-call-3", max_cost_micros=1000
+        )
+        async with guard.reserve(
+            "acme/alice/rss-bot/c3", idempotency_key="run-17-call-3", max_cost_micros=1000
+        ) as hold:
+            assert hold.reservation_id == first["reservation_id"]
+            hold.settle(actual_cost_micros=700)
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c3") == (0, 700)
+
+
+async def test_refusals_raise_typed_errors(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(BudgetExceeded) as refused:
+            async with guard.reserve("acme/alice/rss-bot/c4", max_cost_micros=3_000_000):
+                raise AssertionError("the block must not run")
+    assert refused.value.level == "conversation" and refused.value.limit_micros == 2_000_000
