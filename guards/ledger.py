@@ -115,6 +115,8 @@ class Ledger(Budgets):
         """
         scope = Scope.parse(req.scope, min_depth=3)
         authorize(tx, token, scope, path="/v1/reservations")
+        if req.ttl_seconds == self.policy.reservations.ttl_seconds:  # the default, said aloud
+            req = dataclasses.replace(req, ttl_seconds=None)
         fingerprint = req.fingerprint()
         row = tx.one(
             f"SELECT {RESERVATION_COLUMNS} FROM reservations"

@@ -440,3 +440,14 @@ async def test_conflicts_say_what_happened_and_what_to_do(app_factory):
     assert r.status_code == 409 and r.json()["state"] == "settled"
     assert "charged 4300 micros, outcome success" in r.json()["message"]
     assert "reserve again" in r.json()["message"]
+
+
+async def test_sending_the_default_ttl_is_the_same_request_as_leaving_it_out(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    first = await reserve(app, tok, "acme/alice/bot", "t", 1000)
+    again = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=600)
+    assert again.status_code == 200, again.text
+    assert again.json()["reservation_id"] == first.json()["reservation_id"]
+    other = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=60)
+    assert other.status_code == 409
