@@ -1,8 +1,9 @@
 """Who may act on alerts, and what the alert commands and buttons share.
 
-Who may act: admins, and the responders of the policy (every user of a rotation and
-every ``user:`` of the escalation chain), since the person woken up at 3:17 must be
-able to acknowledge without being an admin. Anyone may look.
+Who may act: admins, the responders of the policy (every user of a rotation and
+every ``user:`` of the escalation chain), and whoever an ``oncall override`` puts on
+call while it lasts, since the person woken up at 3:17 must be able to acknowledge
+without being an admin. Anyone may look.
 
 The handlers of :mod:`bot.commands_alerts`, :mod:`bot.commands_oncall` and
 :mod:`bot.commands_alert_buttons` act through :func:`engine_of`, check
@@ -39,8 +40,18 @@ def responders(policy: Policy) -> set[str]:
 
 
 async def require_responder(ctx: Context, what: str) -> None:
-    """Pass for responders of the policy; anyone else must be an admin (refusals audited)."""
+    """Pass for responders and people on call by override; anyone else must be an admin.
+
+    Refusals are audited (by ``require_admin``).
+    """
     if ctx.user_id in responders(ctx.ns.policy):
+        return
+    overrides = await ctx.ns.store.fetch(
+        "SELECT 1 FROM oncall_overrides WHERE user_id = ? AND starts_at <= ? AND ends_at > ?"
+        " LIMIT 1",
+        (ctx.user_id, ctx.ns.clock.now(), ctx.ns.clock.now()),
+    )
+    if overrides:
         return
     await ctx.require_admin(what)
 

@@ -290,6 +290,24 @@ async def test_override_puts_someone_else_on_call_and_they_are_paged(slack_http)
     assert slack.fake.posts(ALERTS)[0].args["text"].startswith("<@U09>")
 
 
+async def test_someone_on_call_by_override_may_acknowledge_while_it_lasts(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    clock = slack.app.clock
+    await slack.command("oncall override <@U09|dana> 4h", user="U01")
+    await emit(slack.app, BreakerOpened(at=clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await slack.fake.wait_for(lambda: dms(slack.fake, "U09"))
+    reply = await slack.command("ack 1", user="U09")
+    assert "acknowledged" in reply["text"].lower() and "only admins" not in reply["text"].lower()
+    clock.advance(5 * 3600)  # the override is over: dana is nobody's responder any more
+    await emit(
+        slack.app, BreakerOpened(at=clock.now(), scope="acme/bob/x", trip="spend", reason="r")
+    )
+    await alerts_of(slack).process()
+    refused = await slack.command("ack 2", user="U09")
+    assert "only admins" in refused["text"].lower()
+
+
 async def test_resolve_and_escalate_buttons(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
