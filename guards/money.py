@@ -9,12 +9,15 @@ Example:
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 __all__ = ["MICROS_PER_USD", "ceil_div", "format_usd", "parse_usd"]
 
 MICROS_PER_USD = 1_000_000
 MAX_MICROS = 10**15  # one billion dollars: anything above is a typo, not a budget
+# What a person types: digits, maybe a point and decimals (no exponent, no "_", ASCII only).
+_TYPED = re.compile(r"-?[0-9]+(\.[0-9]+)?|-?\.[0-9]+", re.ASCII)
 
 
 def parse_usd(value: object) -> int:
@@ -31,6 +34,8 @@ def parse_usd(value: object) -> int:
         text = str(value)
     elif isinstance(value, str):
         text = value.strip().replace(",", "").removeprefix("$").strip()
+        if not _TYPED.fullmatch(text):
+            raise ValueError(f"{value!r} is not an amount in USD (write it like 5.00 or $5)")
     else:
         raise ValueError(f"expected an amount in USD, got {type(value).__name__}")
     try:
