@@ -47,8 +47,9 @@ def transport_components(ns: Nightshift) -> list[Component]:
     if mode == "http":
         from bot.slack.http import HttpTransport
 
-        surface = SlackSurface(ns, client, signing_secret=ns.settings.slack_signing_secret)
-        return [worker, HttpTransport(surface)]
+        secret = ns.settings.slack_signing_secret or ""
+        surface = SlackSurface(ns, client, signing_secret=secret)
+        return [worker, HttpTransport(surface, signing_secret=secret)]
 
     from bot.slack.socket_mode import SocketModeTransport
 

@@ -1,17 +1,21 @@
 """HTTP mode: ``POST /slack/events`` on the agent API's aiohttp server.
 
-Two translation functions (bolt's own aiohttp adapter) carry the request into the
-Bolt app and its answer back; Bolt checks the signature and the timestamp (a
-request older than five minutes, or signed with another secret, is a 401 and
-reaches no handler).
+Every request is verified first, on its raw bytes: the signature with the signing
+secret and a timestamp within five minutes (``SignatureVerifier``, what Bolt uses).
+Anything else is a ``401`` that reaches no handler, whatever its body holds. A
+verified request is carried into the Bolt app (bolt's own aiohttp adapter) and its
+answer back; a verified body that does not parse is a ``400``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.surface import SlackSurface
 
@@ -20,21 +24,45 @@ if TYPE_CHECKING:
 
 __all__ = ["EVENTS_PATH", "HttpTransport"]
 
+log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 
 
 class HttpTransport:
     """A component: adds the Slack route before the server starts."""
 
-    def __init__(self, surface: SlackSurface) -> None:
+    def __init__(self, surface: SlackSurface, *, signing_secret: str) -> None:
         self.surface = surface
+        self.verifier = SignatureVerifier(signing_secret)
 
     async def start(self, ns: Nightshift) -> None:
         ns.extras["slack"] = self.surface
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 
     async def handle(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
+        body = await request.read()
+        try:
+            verified = self.verifier.is_valid_request(body, dict(request.headers))
+        except ValueError:  # a timestamp that is not a number
+            verified = False
+        if not verified:
+            return web.json_response(
+                {"error": "invalid_request", "message": "not signed by Slack (or too old)"},
+                status=401,
+            )
+        try:
+            text = body.decode("utf-8")
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+        except ValueError as exc:  # JSON, form or UTF-8 that does not parse
+            log.warning("a signed Slack request did not parse: %s", exc)
+            return web.json_response(
+                {"error": "invalid_body", "message": "the request body does not parse"},
+                status=400,
+            )
         bolt_response = await self.surface.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 

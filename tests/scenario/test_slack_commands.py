@@ -68,6 +68,39 @@ async def test_unverified_requests_are_401_and_change_nothing(slack_http, tamper
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
 
 
+@pytest.mark.parametrize(
+    ("body", "signed", "status"),
+    [
+        ("payload=notjson", False, 401),
+        ("payload=%7B", False, 401),
+        ("{bad json", False, 401),
+        ("ssl_check=1&token=x", False, 401),
+        ("payload=notjson", True, 400),  # signed by Slack but broken: a clear 400, no crash
+    ],
+)
+async def test_malformed_requests_are_refused_before_anything_parses_them(
+    slack_http, body, signed, status
+):
+    slack = await slack_http(POLICY)
+    headers = (
+        signed_headers(slack.secret, body)
+        if signed
+        else {"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    r = await slack.post(body, headers=headers)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] in ("invalid_request", "invalid_body")
+    assert await audit_rows(slack.app) == []
+
+
+async def test_a_timestamp_that_is_not_a_number_is_401(slack_http):
+    slack = await slack_http(POLICY)
+    body = command_body("help", user_id=ADMIN)
+    headers = {**signed_headers(slack.secret, body), "X-Slack-Request-Timestamp": "abc"}
+    r = await slack.post(body, headers=headers)
+    assert r.status_code == 401
+
+
 # -- help and the parser --------------------------------------------------------------------
 
 
