@@ -268,9 +268,10 @@ class AlertEngine(AlertPaging):
         marks = ", ".join("?" for _ in _BUDGET_KINDS)
         for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", _BUDGET_KINDS):
             alert = Alert.from_row(row)
-            reason = self._budget_cleared(tx, alert, now)
-            if reason:
-                self.resolve_alert(tx, alert, now, by=None, reason=reason)
+            cleared = self._budget_cleared(tx, alert, now)
+            if cleared:
+                reason, by = cleared
+                self.resolve_alert(tx, alert, now, by=by, reason=reason)
                 resolved += 1
         quiet = self.policy.alerts.auto_resolve_after
         kinds = sorted(CONDITION_KINDS)
@@ -289,8 +290,8 @@ class AlertEngine(AlertPaging):
             resolved += 1
         return resolved
 
-    def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> str | None:
-        """Why a budget alert no longer holds (None: it still does).
+    def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
+        """Why a budget alert no longer holds, and who cleared it (None: it still holds).
 
         It clears when the window it was about has turned (a new day, week or month in
         the namespace's time zone) or when that window's limit was raised above the
@@ -309,14 +310,19 @@ class AlertEngine(AlertPaging):
         if window != "total":
             index = ("day", "week", "month").index(window)
             if periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]:
-                return f"a new {window} began"
+                return f"a new {window} began", None
         if self.ledger is None:
             return None
         limit_now = self.ledger.limits(tx, scope.path).get(window)
-        if limit_now is None:
-            return f"the {window} limit was removed"
-        if limit_now > limit_then:
-            return f"the {window} budget was raised to {format_usd(limit_now)}"
+        if limit_now is None or limit_now > limit_then:
+            row = tx.one(  # who set it at run time (None: the policy file changed)
+                "SELECT set_by FROM budget_limits WHERE scope = ? AND window = ?",
+                (scope.path, window),
+            )
+            by = row[0] if row is not None else None
+            if limit_now is None:
+                return f"the {window} limit was removed", by
+            return f"the {window} budget was raised to {format_usd(limit_now)}", by
         return None
 
     def resolve_alert(

@@ -43,7 +43,7 @@ KIND_TITLES = {
     "breaker_opened_failures": "Breaker opened on failures",
     "breaker_opened_manual": "Breaker forced open",
     "half_open_requested": "Breaker waits for a trial approval",
-    "budget_exhausted": "Budget spent",
+    "budget_exhausted": "Budget refused a call",
     "budget_threshold": "Budget warning",
     "overrun": "Spend over its hold",
     "hold_expired": "Hold expired without a settle",
@@ -109,11 +109,28 @@ def _breaker(f: dict[str, Any]) -> str:
 
 def _budget_exhausted(f: dict[str, Any]) -> str:
     window = str(f.get("window", ""))
+    level = f"the {f.get('level', '')} {window} budget"
+    amounts = [
+        f.get(k) for k in ("limit_micros", "spent_micros", "held_micros", "requested_micros")
+    ]
+    if not all(isinstance(a, int) for a in amounts):
+        return f"{level}: a call was refused"
+    limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
+    left = max(0, limit - spent - held)
+    # Cents, unless rounding would hide why the call did not fit.
+    exact = any(m % 10_000 for m in (spent, held, left, asked))
+
+    def usd(micros: int) -> str:
+        return format_usd(micros, exact=exact)
+
+    if asked > limit:
+        return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}"
+    if spent >= limit:
+        spent_of = f"{usd(spent)} of {usd(limit)}"
+        return f"{level} is spent ({spent_of}); a call asking {usd(asked)} was refused"
     return (
-        f"{f.get('level', '')} budget is spent {_PERIODS.get(window, window)}:"
-        f" {_usd(f.get('spent_micros'))} spent + {_usd(f.get('held_micros'))} held"
-        f" of {_usd(f.get('limit_micros'))}; a call asking {_usd(f.get('requested_micros'))}"
-        " was refused"
+        f"a call asking {usd(asked)} was refused: {level} has {usd(left)} left"
+        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)})"
     )
 
 

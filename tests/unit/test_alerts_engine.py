@@ -323,6 +323,36 @@ async def test_budget_alert_resolves_when_the_limit_is_raised(store):
     await store.write(engine.tick)
     row = (await alerts(store))[0]
     assert row["resolved_at"] is not None and "raised to $8.00" in row["resolve_reason"]
+    assert row["resolved_by"] == "U1"  # the message keeps who raised it
+    updated = json.dumps((await outbox(store))[-1][2])
+    assert "resolved by <@U1>" in updated, updated
+
+
+@pytest.mark.parametrize(
+    ("asked", "spent", "says"),
+    [
+        (
+            11_000_000,
+            0,
+            "a call asking $11.00 was refused: more than the agent day budget of $10.00",
+        ),
+        (4_950_000, 5_100_000, "$4.95 was refused: the agent day budget has $4.90 left"),
+        (1_000, 10_000_000, "the agent day budget is spent ($10.00 of $10.00)"),
+        (999_899, 9_000_102, "$0.999899 was refused: the agent day budget has $0.999898 left"),
+    ],
+)
+def test_a_budget_alert_says_why_the_call_did_not_fit(asked, spent, says):
+    from bot.alerts.render import _budget_exhausted
+
+    facts = {
+        "level": "agent",
+        "window": "day",
+        "limit_micros": 10_000_000,
+        "spent_micros": spent,
+        "held_micros": 0,
+        "requested_micros": asked,
+    }
+    assert says in _budget_exhausted(facts)
 
 
 async def test_budget_alert_resolves_when_its_window_turns(store):
