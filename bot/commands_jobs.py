@@ -187,6 +187,13 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
         if not known:
             return Reply.text_only("Nothing to digest yet: no agent has reserved anything.")
         namespace = known[0]
+    elif namespace not in known:  # a typo ("yesterdy") must not read as an empty day
+        close = difflib.get_close_matches(namespace, [*known, "yesterday"], n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        listed = ", ".join(known[:10]) or "none yet"
+        raise UsageError(
+            f"No namespace `{namespace}` has reserved anything (known: {listed}).{hint}"
+        )
     day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
     others = [n for n in known if n != namespace]
     note = (

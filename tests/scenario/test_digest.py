@@ -175,6 +175,9 @@ async def test_the_digest_and_its_chart_reach_slack(slack_http, fake_slack):
     preview = await slack.command("digest")
     assert "Tue 2026-01-06 so far (09:01 Europe/Berlin)" in preview["text"]
     assert preview.get("response_type", "ephemeral") == "ephemeral"
+    typo = await slack.command("digest yesterdy")
+    assert "No namespace `yesterdy`" in typo["text"] and "Did you mean `yesterday`?" in typo["text"]
+    assert "known: acme" in typo["text"] and "Spend" not in typo["text"]
 
 
 async def test_the_text_stands_alone_when_the_upload_fails(slack_http, fake_slack):
