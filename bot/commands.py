@@ -195,7 +195,7 @@ class Subcommand:
     @property
     def help(self) -> str:
         doc = (self.handler.__doc__ or "").strip()
-        return doc.split("\n\n")[0].replace("\n", " ")
+        return " ".join(doc.split("\n\n")[0].split())
 
 
 @dataclass

@@ -130,7 +130,8 @@ async def cmd_pause(ctx: Context, args: list[str]) -> Reply:
         return changed
 
     if not await ctx.ns.store.write(apply):
-        return Reply.text_only(f"{_label(target)} was already paused.")
+        verb = "were" if target == state.ALL else "was"
+        return Reply.text_only(f"{_label(target)} {verb} already paused.")
     at = datetime.fromtimestamp(ctx.ns.clock.now(), ZoneInfo(ctx.ns.policy.timezone))
     resume = "all" if target == state.ALL else target
     text = (
@@ -157,7 +158,9 @@ async def cmd_resume(ctx: Context, args: list[str]) -> Reply:
     lifted, all_paused = await ctx.ns.store.write(apply)
     if not lifted:
         note = " (all jobs are paused: `/agent resume all`)" if all_paused else ""
-        return Reply.text_only(f"{_label(target)} was not paused{note}.")
+        if target == state.ALL:
+            return Reply.text_only("No job was paused.")
+        return Reply.text_only(f"{target} was not paused{note}.")
     text = f"▶️ {_label(target)} resumed by <@{ctx.user_id}>: the next scheduled run goes ahead."
     if all_paused:
         text += " All jobs are still paused, though: `/agent resume all`."

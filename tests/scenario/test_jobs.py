@@ -213,6 +213,9 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     await slack.command("resume all")
     await fire(app, 3600)
     assert len(target.calls) == 1
+    assert (await slack.command("resume all"))["text"] == "No job was paused."
+    await slack.command("pause all")
+    assert (await slack.command("pause all"))["text"] == "all jobs were already paused."
 
 
 async def test_a_pause_survives_a_restart(app_factory, target, tmp_path):
