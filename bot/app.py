@@ -134,7 +134,15 @@ class Nightshift:
         self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
         self.scheduler.start()
         if self.serve_http:
-            self._runner = web.AppRunner(build_web_app(self), access_log=None, shutdown_timeout=5)
+            self._runner = web.AppRunner(
+                build_web_app(self),
+                access_log=None,
+                shutdown_timeout=5,
+                # Lines and headers up to 64 KiB reach the API (and get its JSON errors);
+                # aiohttp's own plain-text 400 is left for anything larger.
+                max_line_size=65536,
+                max_field_size=65536,
+            )
             await self._runner.setup()
             site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=1024)
             await site.start()

@@ -451,3 +451,12 @@ async def test_sending_the_default_ttl_is_the_same_request_as_leaving_it_out(app
     assert again.json()["reservation_id"] == first.json()["reservation_id"]
     other = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=60)
     assert other.status_code == 409
+
+
+async def test_long_headers_and_paths_still_get_json_errors(app_factory):
+    app = await app_factory(POLICY)
+    r = await app.client.get("/v1/budgets/acme", headers={"Authorization": "Bearer " + "x" * 9000})
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized", r.text
+    tok = await app.token("acme")
+    r = await app.request("GET", "/v1/budgets/acme/" + "a" * 9000, token=tok)
+    assert r.status_code == 400 and r.json()["field"] == "scope"
