@@ -4,6 +4,11 @@ Each button's ``value`` is the alert id; the clicker must be a responder of the
 policy or an admin (:func:`bot.responders.require_responder`). The answer goes to
 the clicker only: the engine re-renders every copy of the alert itself.
 
+Escalate now's value also names the step it was rendered at (``"20:1"``; a plain
+``"20"`` from older messages means the current step): a double click, or a click on
+an alert that was acknowledged or escalated meanwhile, pages nobody and tells the
+clicker what happened (:func:`bot.alerts.operations.escalate_now`).
+
 A silenced alert shows Unsilence instead of Silence 1h. It lifts the silences made on
 that alert (its ``#id`` or fingerprint), as ``/agent silence <id> off`` does; a
 silence on a wider scope holds other alerts too, so the button names it and the
@@ -35,6 +40,16 @@ def _button_id(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or len(value) > _MAX_ID_DIGITS:
         raise InvalidInput("value", "this button does not name an alert")
     return int(value)
+
+
+def _escalate_value(value: str) -> tuple[int, int | None]:
+    """``"20:1"`` -> ``(20, 1)``; the plain ``"20"`` of older messages -> ``(20, None)``."""
+    alert, sep, step = value.partition(":")
+    if not sep:
+        return _button_id(alert), None
+    if not (step.isascii() and step.isdigit()) or len(step) > _MAX_ID_DIGITS:
+        raise InvalidInput("value", "this button does not name an escalation step")
+    return _button_id(alert), int(step)
 
 
 def lifted_silences(done: ops.SilenceLifted, on: str) -> str:
@@ -140,11 +155,13 @@ async def act_unsilence(ctx: Context, value: str) -> ActionResult:
 
 @action("alert_escalate")
 async def act_escalate(ctx: Context, value: str) -> ActionResult:
-    alert_id = _button_id(value)
+    alert_id, step = _escalate_value(value)
     await require_responder(ctx, "escalate alerts")
     engine = engine_of(ctx)
+    # a click that comes too late (acknowledged, or past that step) raises Conflict,
+    # which tells the clicker why; nothing is paged or audited
     who = await ctx.ns.store.write(
-        lambda tx: ops.escalate_now(engine, tx, alert_id=alert_id, actor=ctx.actor)
+        lambda tx: ops.escalate_now(engine, tx, alert_id=alert_id, actor=ctx.actor, at_step=step)
     )
     target = "the channel" if who == "channel" else f"<@{who}>"
     return ActionResult(ephemeral=f"Escalated #{alert_id}: notified {target}.")

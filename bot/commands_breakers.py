@@ -1,5 +1,10 @@
 """``/agent breakers``, ``/agent breaker <scope> approve|open|close`` and the trial buttons.
 
+The Keep open button answers one trial request: it acts only while the breaker waits
+for a human (``half_open_pending``). A second or late click changes nothing and tells
+the clicker what happened instead ("already kept open by @dana at 03:17", "the trial
+was approved by @eve"); the kill switch for a running trial is ``breaker <scope> open``.
+
 Example:
     >>> # /agent breakers            -> breakers that are not closed
     >>> # /agent breaker acme/alice/rss-bot open    (the kill switch)
@@ -7,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bot.commands import (
@@ -27,6 +33,7 @@ from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OP
 from guards.breakers import BreakerRow, parse_key
 from guards.errors import InvalidInput
 from guards.money import format_usd
+from guards.store import Tx
 
 __all__ = ["breaker_line"]
 
@@ -145,10 +152,72 @@ async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
     return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """The latest transition of a breaker: where to, who made it and when."""
+
+    to_state: str
+    actor: str
+    at: float
+
+    @property
+    def by_a_person(self) -> bool:
+        return self.actor != "breaker"  # the machine's own moves (timers, trials)
+
+
+def _last_move(tx: Tx, key: str) -> _Move | None:
+    row = tx.one(
+        "SELECT to_state, actor, at FROM breaker_transitions WHERE scope = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (key,),
+    )
+    return None if row is None else _Move(str(row[0]), str(row[1]), float(row[2]))
+
+
+def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
+    """Why a Keep open click changed nothing: what the breaker did since the request."""
+    scope = f"`{row.scope}`"
+    made = last if last is not None and last.to_state == row.state else None  # the state's move
+    person = made is not None and made.by_a_person
+    by = ""
+    if made is not None:
+        by = (f" by <@{made.actor}>" if person else "") + f" at {clock_time(ctx, made.at)}"
+    if row.state == OPEN:
+        ends = f"its cool-down ends in {format_seconds(row.retry_after or 0)}"
+        if person:
+            return f"🔒 {scope} was already kept open{by}; {ends}. Nothing changed."
+        return (
+            f"🔴 {scope} opened again{by} ({row.reason}); {ends} and there is no trial"
+            " request to answer. Nothing changed."
+        )
+    stop = f"`/agent breaker {row.scope} open` stops it"
+    if row.state == HALF_OPEN:
+        if person:
+            return f"🟠 The trial of {scope} was approved{by}; {stop}. Nothing changed."
+        return f"🟠 A trial of {scope} is running (started{by}); {stop}. Nothing changed."
+    if row.state == FORCED_OPEN:
+        return (
+            f"⛔ {scope} was forced open{by}; it stays open until someone approves a trial"
+            " or closes it. Nothing changed."
+        )
+    return f"🟢 {scope} {'was' if by else 'is'} closed{by}; there is nothing to keep open."
+
+
 @action("breaker_keep_open")
 async def act_breaker_keep_open(ctx: Context, value: str) -> ActionResult:
-    """Keep open (the value is the agent scope)."""
+    """Keep open (the value is the agent scope): refuse the trial a breaker waits for."""
     await ctx.require_admin("keep breakers open")
-    row = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.keep_open(tx, value, ctx.actor))
+    breakers = ctx.ns.breakers
+
+    def keep_open(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
+        # one transaction: a second click sees what the first one did
+        row = breakers.get(tx, value)
+        if row.state != HALF_OPEN_PENDING:
+            return row, _last_move(tx, row.scope), False
+        return breakers.keep_open(tx, value, ctx.actor), None, True
+
+    row, last, kept = await ctx.ns.store.write(keep_open)
+    if not kept:
+        return ActionResult(ephemeral=_not_waiting(ctx, row, last))
     wait = f" for {format_seconds(row.retry_after)}" if row.retry_after else ""
     return ActionResult(done=f"🔒 kept open{wait} {by_whom(ctx)}")

@@ -51,6 +51,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from guards.breaker_state import (
@@ -86,7 +87,15 @@ __all__ = [
     "SpendWindow",
     "Transition",
     "format_seconds",
+    "trip_reason",
 ]
+
+# The wrappers an operator or a timer puts around the reason a breaker opened for; they
+# are peeled off before a new one is put on, so a reason never nests.
+_WRAPPED = re.compile(
+    r"(?:kept open by .+? for [0-9dhms]+|cool-down over, trial started) \((?P<inner>.*)\)",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,18 @@ def format_seconds(seconds: float) -> str:
     return "".join(parts)
 
 
+def trip_reason(reason: str) -> str:
+    """The reason a breaker opened for, without the "kept open by ..." wrappers around it.
+
+    Example:
+        >>> trip_reason("kept open by U2 for 1h (kept open by U1 for 30m (3 failures in a row))")
+        '3 failures in a row'
+    """
+    while (m := _WRAPPED.fullmatch(reason)) is not None:
+        reason = m["inner"]
+    return reason
+
+
 class Breaker(BreakerState):
     """One breaker's state; every method takes ``now`` and returns what changed."""
 
@@ -123,7 +144,8 @@ class Breaker(BreakerState):
             return None
         if self.config.mode(self.origin) == "auto":
             self._start_trial(self.config.trial_calls, self.config.trial_budget_micros)
-            return self._to(now, HALF_OPEN, reason=f"cool-down over, trial started ({self.reason})")
+            why = trip_reason(self.reason)
+            return self._to(now, HALF_OPEN, reason=f"cool-down over, trial started ({why})")
         return self._to(now, HALF_OPEN_PENDING, reason=self.reason)
 
     def check(self, now: float, amount_micros: int) -> Check:
@@ -337,7 +359,12 @@ class Breaker(BreakerState):
         )
 
     def keep_open(self, now: float, *, actor: str) -> Transition:
-        """Refuse a trial (or stop one): open again with the next, longer cool-down."""
+        """Refuse a trial (or stop one): open again with the next, longer cool-down.
+
+        Each call re-opens and doubles the cool-down, so a caller that answers a trial
+        request (the Keep open button) acts only while the state is ``half_open_pending``.
+        The new reason wraps the trip's own reason once, however often it is kept open.
+        """
         if self.state not in (OPEN, HALF_OPEN_PENDING, HALF_OPEN):
             raise Conflict(
                 f"the breaker for {self.key} is {self.state.replace('_', ' ')}; keep-open"
@@ -348,7 +375,9 @@ class Breaker(BreakerState):
         return self._open(
             now,
             trip=self.trip or "manual",
-            reason=f"kept open by {actor} for {format_seconds(cooldown)} ({self.reason})",
+            reason=(
+                f"kept open by {actor} for {format_seconds(cooldown)} ({trip_reason(self.reason)})"
+            ),
             figures=self.figures,
             reopen=True,
             actor=actor,

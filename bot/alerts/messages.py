@@ -11,6 +11,9 @@ messages themselves.
   marks it dirty and the tick sends the trailing update
   (:meth:`AlertMessages._flush_updates`).
 - **Pages**: an acknowledgement or a resolution also updates the DMs the alert sent.
+- **Escalate now** carries the step it was rendered at (value ``"<id>:<step>"``, see
+  :func:`escalate_value`), so a second or late click can tell that the alert has moved
+  on; before the chain is armed (an alert's first post) the value is the plain id.
 
 Every method taking ``tx`` runs inside ``store.write``.
 
@@ -35,11 +38,22 @@ from guards.errors import NotFound
 from guards.ledger import Ledger
 from guards.store import Tx
 
-__all__ = ["DEFAULT_CHANNEL", "OPEN_ALERTS", "AlertMessages"]
+__all__ = ["DEFAULT_CHANNEL", "ESCALATE_ACTION", "OPEN_ALERTS", "AlertMessages", "escalate_value"]
 
 DEFAULT_CHANNEL = "#alerts"
 # Every open alert; callers append " AND ..." conditions.
 OPEN_ALERTS = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
+ESCALATE_ACTION = "alert_escalate"
+
+
+def escalate_value(alert: Alert) -> str:
+    """The Escalate now button's value: ``"<id>:<step>"``, the step a click would take.
+
+    Example:
+        ``"20:1"`` for #20 whose next step is the second of the chain; ``"20"`` while it
+        has no next step (not armed yet, or through its chain).
+    """
+    return str(alert.id) if alert.esc_step is None else f"{alert.id}:{alert.esc_step}"
 
 
 class AlertMessages:
@@ -113,7 +127,7 @@ class AlertMessages:
             step = self.chain.step(alert.esc_step)
             who = "the channel" if step.notify == "channel" else step.notify
             next_step = f"{who} at {datetime.fromtimestamp(alert.esc_at, self.tz):%H:%M}"
-        return alert_message(
+        text, blocks = alert_message(
             alert,
             tz=self.tz,
             now=now,
@@ -122,6 +136,8 @@ class AlertMessages:
             next_step=next_step,
             dm_reason=dm_reason,
         )
+        _stamp_step(blocks, alert)
+        return text, blocks
 
     # -- messages -----------------------------------------------------------------------
 
@@ -183,6 +199,16 @@ class AlertMessages:
         text, blocks = self.render(tx, alert, now, dm_reason="You were paged for this alert")
         for esc_id, target in rows:
             _edit(tx, f"alert:{alert.id}:dm:{esc_id}", channel=target, text=text, blocks=blocks)
+
+
+def _stamp_step(blocks: list[dict[str, Any]], alert: Alert) -> None:
+    """Put the alert's step in its Escalate now button (the renderer puts the plain id)."""
+    for block in blocks:
+        if block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or ():
+            if element.get("action_id") == ESCALATE_ACTION:
+                element["value"] = escalate_value(alert)
 
 
 def _edit(

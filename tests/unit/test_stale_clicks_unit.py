@@ -1,0 +1,126 @@
+"""Repeated Keep open and Escalate now: the breaker's reason and the escalation step."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.alerts import operations as ops
+from bot.alerts.messages import escalate_value
+from bot.commands_alert_buttons import _escalate_value
+from guards.breaker import (
+    HALF_OPEN_PENDING,
+    OPEN,
+    Breaker,
+    BreakerConfig,
+    format_seconds,
+    trip_reason,
+)
+from guards.errors import Conflict, InvalidInput
+from tests.unit.test_alerts_engine import alerts, emit, make, opened, outbox, run
+
+KEY = "acme/alice/bot"
+
+
+def tripped(**kw):
+    b = Breaker(KEY, BreakerConfig(consecutive=1, cooldown_seconds=100, **kw))
+    b.record(0.0, failed=True, source=KEY)
+    return b
+
+
+# -- the breaker's reason -----------------------------------------------------------------
+
+
+def test_trip_reason_peels_every_wrapper():
+    assert trip_reason("1 failures in a row (limit 1)") == "1 failures in a row (limit 1)"
+    nested = "kept open by U2 for 4m (kept open by U1 for 2m (1 failures in a row (limit 1)))"
+    assert trip_reason(nested) == "1 failures in a row (limit 1)"
+    auto = "cool-down over, trial started (kept open by U1 for 2m (spent $3.00 (limit $2.00)))"
+    assert trip_reason(auto) == "spent $3.00 (limit $2.00)"
+    assert trip_reason("kept open by U1 (no duration)") == "kept open by U1 (no duration)"
+
+
+def test_keep_open_on_every_request_wraps_the_reason_once():
+    b = tripped()
+    now = 0.0
+    for n in range(1, 6):
+        now += b.cooldown_seconds
+        assert b.expire(now) is not None and b.state == HALF_OPEN_PENDING
+        b.keep_open(now, actor=f"U{n}")
+        assert b.state == OPEN and b.reopens == n
+        wait = format_seconds(b.cooldown_seconds)
+        assert b.reason == f"kept open by U{n} for {wait} (1 failures in a row (limit 1))"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["keep_open", "expire", "approve", "fail_trial"]), max_size=40))
+def test_no_history_nests_the_reason(moves):
+    b = tripped(modes={"failures": "auto"}, max_cooldown_seconds=10_000)
+    now = 0.0
+    for move in moves:
+        now += 1
+        try:
+            if move == "keep_open":
+                b.keep_open(now, actor="U1")
+            elif move == "expire":
+                now += b.cooldown_seconds
+                b.expire(now)
+            elif move == "approve":
+                b.approve(now, actor="U1")
+            elif b.state == "half_open":
+                b.admitted("r1", 1)
+                b.record(now, failed=True, source=KEY, res_id="r1")
+        except Conflict:
+            pass
+        assert b.reason.count("kept open by") <= 1
+        assert b.reason.count("cool-down over") <= 1
+
+
+# -- the Escalate now value ---------------------------------------------------------------
+
+
+def test_escalate_button_values():
+    assert _escalate_value("20") == (20, None)
+    assert _escalate_value("20:1") == (20, 1)
+    for bad in ("20:", "20:x", ":1", "20:1:2", "20:-1", "20:١"):
+        with pytest.raises(InvalidInput):
+            _escalate_value(bad)
+
+
+async def test_the_rendered_button_carries_the_step_it_takes(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    alert = await store.write(lambda tx: engine.get(tx, 1))
+    assert alert.esc_step == 1 and escalate_value(alert) == "1:1"
+    page = (await outbox(store))[1][2]  # the DM, rendered once step 1 was taken
+    values = {
+        e["action_id"]: e["value"]
+        for b in page["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+    assert values["alert_escalate"] == "1:1" and values["alert_ack"] == "1"
+
+
+async def test_a_stale_step_writes_nothing(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    who = await store.write(
+        lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U01", at_step=1)
+    )
+    assert who == "U04"
+    queued = len(await outbox(store))
+    with pytest.raises(Conflict, match="already escalated to step 2 of 3 by <@U01>"):
+        await store.write(
+            lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U02", at_step=1)
+        )
+    with pytest.raises(Conflict, match="already escalated to step 2 of 3 by <@U01>"):
+        await store.write(lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U02"))
+    assert len(await outbox(store)) == queued
+    audit = await store.fetch("SELECT actor FROM audit WHERE action = 'alert.escalate'")
+    assert [r[0] for r in audit] == ["U01"]
+    [row] = await alerts(store)
+    assert row["esc_step"] == 2
