@@ -110,9 +110,11 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
             engine, tx, target=str(alert_id), seconds=SILENCE_BUTTON_SECONDS, actor=ctx.actor
         )
     )
-    return ActionResult(
-        ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {local_time(made.expires_at, ctx)})"
-    )
+    until = local_time(made.expires_at, ctx)
+    if made.made_by is not None:
+        by = "you" if made.made_by == ctx.actor else f"<@{made.made_by}>"
+        return ActionResult(ephemeral=f"🔕 #{alert_id} is already silenced by {by} until {until}")
+    return ActionResult(ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {until})")
 
 
 @action("alert_unsilence")

@@ -135,6 +135,11 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     made = await ctx.ns.store.write(
         lambda tx: ops.silence(engine, tx, target=args[0], seconds=seconds, actor=ctx.actor)
     )
+    if made.made_by is not None:
+        return Reply.text_only(
+            f"🔕 {made.matches} is already silenced by <@{made.made_by}>"
+            f" until {local_time(made.expires_at, ctx)}; nothing changed."
+        )
     also = f"; {len(made.silenced)} open alert(s) silenced now" if made.silenced else ""
     return Reply.text_only(
         f"🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"

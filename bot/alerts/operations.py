@@ -42,12 +42,17 @@ _OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 @dataclass(frozen=True, slots=True)
 class SilenceMade:
-    """A new silence: what it matches, until when, and the open alerts it silenced."""
+    """A new silence: what it matches, until when, and the open alerts it silenced.
+
+    ``made_by`` is set when no new silence was needed: an active one on the same
+    target already lasts as long (a double click); it is that silence.
+    """
 
     id: int
     matches: str
     expires_at: float
     silenced: list[int]
+    made_by: str | None = None
 
 
 def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Alert, bool]:
@@ -266,6 +271,13 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
     now = tx.clock.now()
     what = silence_target(engine, tx, target)
     expires = now + seconds
+    same = tx.one(  # a double click, or a repeat: the silence there already does it
+        "SELECT id, expires_at, created_by FROM silences WHERE ended_at IS NULL"
+        " AND fingerprint IS ? AND scope IS ? AND expires_at >= ? ORDER BY expires_at DESC",
+        (what.fingerprint, what.scope, expires - REPEAT_CLICK_SECONDS),
+    )
+    if same is not None:
+        return SilenceMade(int(same[0]), what.matches, float(same[1]), [], made_by=str(same[2]))
     cur = tx.execute(
         "INSERT INTO silences (fingerprint, scope, alert_id, created_by, created_at,"
         " expires_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -165,3 +165,19 @@ async def test_malformed_lifts_are_refused_with_a_clear_message_and_change_nothi
     help_text = (await slack.command("help"))["text"]
     assert "`/agent silence <id or scope> <duration|off>` — Silences an alert or scope" in help_text
     assert "`off` lifts it" in help_text
+
+
+async def test_silencing_twice_makes_one_silence(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await slack.command(f"silence {SCOPE} 1h", user="U01")
+    app.clock.advance(5)  # the same again a moment later: a double submit
+    again = await slack.command(f"silence {SCOPE} 1h", user="U02")
+    assert again["text"] == (
+        f"🔕 {SCOPE} and below is already silenced by <@U01> until 01:00; nothing changed."
+    )
+    assert again.get("response_type", "ephemeral") == "ephemeral"
+    assert len(await silences(app)) == 1 and len(await audit(app, "alert.silence")) == 1
+    longer = await slack.command(f"silence {SCOPE} 4h", user="U02")  # a longer one is new
+    assert "silenced acme/alice and below for 4h" in longer["text"]
+    assert len(await silences(app)) == 2
