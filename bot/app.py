@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -112,44 +113,63 @@ class Nightshift:
         ]
 
     async def start(self) -> None:
-        """Open the store, start every component, then serve. A failure undoes what started."""
+        """Bind, open the store, start every component, then serve.
+
+        The listening socket is bound first: a port in use or an address that cannot be
+        bound stops start-up before the database is touched. Any later failure undoes
+        what started (components, scheduler, store) and is raised.
+        """
         load_commands()
         # Built before the database is opened: a refused job or a bad policy stops here.
         self.components = self._build_components()
-        self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
-        self.store.before_batch.append(self.ledger.expire_due)
-        self.store.on_rollback.append(self.ledger.forget)
-        self.breakers.attach(self.store)
+        sock = self._listen() if self.serve_http else None
         started: list[Component] = []
         try:
+            self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+            self.store.before_batch.append(self.ledger.expire_due)
+            self.store.on_rollback.append(self.ledger.forget)
+            self.breakers.attach(self.store)
             for component in self.components:
                 await component.start(self)
                 started.append(component)
+            self.every(SWEEP_SECONDS, self.sweep, name="sweep")
+            self.every(3600, self.prune_breakers, name="breakers-prune")
+            self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
+            self.scheduler.start()
+            if sock is not None:
+                await self._serve(sock)
         except BaseException:
             self.components = started
             await self.stop()
+            if sock is not None:
+                sock.close()
             raise
-        self.every(SWEEP_SECONDS, self.sweep, name="sweep")
-        self.every(3600, self.prune_breakers, name="breakers-prune")
-        self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
-        self.scheduler.start()
-        if self.serve_http:
-            self._runner = web.AppRunner(
-                build_web_app(self),
-                access_log=None,
-                shutdown_timeout=5,
-                # Lines and headers up to 64 KiB reach the API (and get its JSON errors);
-                # aiohttp's own plain-text 400 is left for anything larger.
-                max_line_size=65536,
-                max_field_size=65536,
-            )
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port, backlog=1024)
-            await site.start()
-            server = getattr(site, "_server", None)
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
-            log.info("listening on %s (transport: %s)", self.url, self.settings.transport)
+
+    def _listen(self) -> socket.socket:
+        """The bound listening socket (OSError naming the address when it cannot be bound)."""
+        host, port = self.settings.host, self.settings.port
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            return socket.create_server((host, port), family=family, backlog=1024)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        except UnicodeError:  # a host name no resolver could take
+            raise OSError(f"cannot listen on {host!r}: not a host name") from None
+
+    async def _serve(self, sock: socket.socket) -> None:
+        self._runner = web.AppRunner(
+            build_web_app(self),
+            access_log=None,
+            shutdown_timeout=5,
+            # Lines and headers up to 64 KiB reach the API (and get its JSON errors);
+            # aiohttp's own plain-text 400 is left for anything larger.
+            max_line_size=65536,
+            max_field_size=65536,
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self.port = sock.getsockname()[1]
+        log.info("listening on %s (transport: %s)", self.url, self.settings.transport)
 
     def every(self, seconds: float, job: Callable[..., Any], *, name: str, **options: Any) -> None:
         """Run ``job`` every ``seconds`` on the scheduler: one at a time, missed runs coalesced.

@@ -10,7 +10,10 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from bot.logs import setup_logging
 from bot.settings import Settings
@@ -23,6 +26,17 @@ from guards.verify import verify
 __all__ = ["main"]
 
 log = logging.getLogger("nightshift")
+# Settings fields by the variable an operator sets (for error messages).
+_ENV_NAMES = {
+    "db": "NIGHTSHIFT_DB",
+    "NIGHTSHIFT_DB": "NIGHTSHIFT_DB",
+    "config": "NIGHTSHIFT_CONFIG",
+    "NIGHTSHIFT_CONFIG": "NIGHTSHIFT_CONFIG",
+    "host": "NIGHTSHIFT_HOST",
+    "NIGHTSHIFT_HOST": "NIGHTSHIFT_HOST",
+    "port": "NIGHTSHIFT_PORT",
+    "NIGHTSHIFT_PORT": "NIGHTSHIFT_PORT",
+}
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 COMMANDS: dict[str, Command] = {}
 
@@ -37,21 +51,47 @@ def command(name: str) -> Callable[[Command], Command]:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    if getattr(args, "db", None):
+    if getattr(args, "db", None) is not None:
         overrides["NIGHTSHIFT_DB"] = args.db
-    if getattr(args, "config", None):
+    if getattr(args, "config", None) is not None:
         overrides["NIGHTSHIFT_CONFIG"] = args.config
     return Settings(**overrides)
 
 
 def _policy(settings: Settings) -> Policy:
+    if not Path(settings.config).exists() and "config" in settings.model_fields_set:
+        # named on purpose (--config, NIGHTSHIFT_CONFIG) but absent: probably a typo
+        log.warning("no policy file at %s: running on the built-in defaults", settings.config)
     return load_policy(settings.config)
+
+
+def _slack(settings: Settings) -> None:
+    """Refuse a partial or contradictory set of Slack variables (it would mean shell mode)."""
+    problem = settings.slack_problem()
+    if problem is not None:
+        raise ValueError(problem)
+    if settings.transport == "socket" and settings.slack_signing_secret:
+        log.info("SLACK_SIGNING_SECRET is not used: Socket Mode (SLACK_APP_TOKEN) is")
+
+
+def _absent(path: str) -> bool:
+    return not Path(path).exists()
+
+
+def _existing_db(settings: Settings) -> None:
+    """For commands that only read or change what is there: a missing file is a typo."""
+    if _absent(settings.db):
+        raise FileNotFoundError(
+            f"no database at {settings.db}: check --db / NIGHTSHIFT_DB"
+            " (`nightshift migrate` creates one)"
+        )
 
 
 @command("run")
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
 
+    _slack(settings)
     policy = _policy(settings)
     ns = Nightshift(settings=settings, policy=policy)
     stop = asyncio.Event()
@@ -79,6 +119,7 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.interactive and not sys.stdin.isatty():
         print("nightshift: --interactive needs a terminal to type into", file=sys.stderr)
         return 2
+    _slack(settings)
     return await run_demo(interactive=args.interactive)
 
 
@@ -112,6 +153,7 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token list")
 async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    _existing_db(settings)
     store = await Store.open(settings.db)
     try:
         rows = await store.fetch(
@@ -124,16 +166,17 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from guards.clock import to_datetime
 
-    print(f"{'id':<18} {'scope':<40} {'created (UTC)':<20} state")
+    print(f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'state':<8} label")
     for r in rows:
         created = to_datetime(r["created_at"]).strftime("%Y-%m-%d %H:%M")
         state = "revoked" if r["revoked_at"] else "active"
-        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state}")
+        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state:<8} {r['label'] or ''}")
     return 0
 
 
 @command("token revoke")
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    _existing_db(settings)
     store = await Store.open(settings.db)
     try:
         done = await store.write(lambda tx: revoke_token(tx, token_id=args.id))
@@ -148,6 +191,7 @@ async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("ledger verify")
 async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    _existing_db(settings)
     conn = connect(settings.db)
     try:
         apply_migrations(conn, now=__import__("time").time())
@@ -174,7 +218,10 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.jobs.lint import lint_jobs
 
-    policy = load_policy(settings.config, missing_ok=False)
+    if _absent(settings.config):
+        print(f"no policy file at {settings.config}: the built-in defaults have no jobs")
+        return 0
+    policy = load_policy(settings.config)
     plans = lint_jobs(policy, now=time.time())
     if not plans:
         print(f"{settings.config} has no jobs")
@@ -262,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.INFO if args.command == "run" else logging.WARNING)
     try:
         settings = _settings(args)
+    except ValidationError as exc:  # the environment or --db/--config
+        for err in exc.errors():
+            name = _ENV_NAMES.get(str(err["loc"][0]) if err["loc"] else "", "setting")
+            shown = str(err.get("input"))[:80]
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)
+        return 2
+    try:
         return asyncio.run(COMMANDS[name](args, settings))
     except PolicyError as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
@@ -269,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     except SchemaTooNew as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 2
-    except (sqlite3.Error, OSError) as exc:
+    except sqlite3.Error as exc:  # name the file: it may come from an environment not in view
+        print(f"nightshift: {settings.db}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -24,6 +24,37 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
 
+    @field_validator("db", "config")
+    @classmethod
+    def _a_path(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty: give a file path (unset it for the default)")
+        if value.strip() == ":memory:":
+            raise ValueError("must be a file: an in-memory database would lose everything")
+        return value
+
+    def slack_problem(self) -> str | None:
+        """What is wrong with the Slack variables, or None (a full pair, or none at all).
+
+        A partial set would silently mean shell mode: nobody would be paged.
+        """
+        bot, app, secret = self.slack_bot_token, self.slack_app_token, self.slack_signing_secret
+        if not (bot or app or secret):
+            return None
+        if bot and not bot.startswith("xoxb-"):
+            return "SLACK_BOT_TOKEN must be the bot token (xoxb-...), not " + _kind(bot)
+        if app and not app.startswith("xapp-"):
+            return "SLACK_APP_TOKEN must be an app-level token (xapp-...), not " + _kind(app)
+        if not bot:
+            given = "SLACK_APP_TOKEN" if app else "SLACK_SIGNING_SECRET"
+            return f"{given} is set but SLACK_BOT_TOKEN (xoxb-...) is not: set it, or unset {given}"
+        if not (app or secret):
+            return (
+                "SLACK_BOT_TOKEN is set but neither SLACK_APP_TOKEN (Socket Mode) nor"
+                " SLACK_SIGNING_SECRET (HTTP mode) is: set one, or unset it for shell mode"
+            )
+        return None
+
     @property
     def transport(self) -> Literal["socket", "http", "shell"]:
         """Bot + app token: Socket Mode; bot token + signing secret: HTTP; else the shell."""
@@ -32,3 +63,9 @@ class Settings(BaseSettings):
         if self.slack_bot_token and self.slack_signing_secret:
             return "http"
         return "shell"
+
+
+def _kind(token: str) -> str:
+    """What a Slack token looks like, by its prefix (never the token itself)."""
+    prefix = token.split("-", 1)[0] + "-" if "-" in token else "a string without a prefix"
+    return f"a {prefix}... token" if prefix.endswith("-") else prefix

@@ -132,7 +132,7 @@ def destination(channel: str | None) -> str:
         return "you"
     if channel[:1] in ("U", "W"):
         return f"DM @{channel}"
-    return f"#{channel}"
+    return channel if channel.startswith("#") else f"#{channel}"
 
 
 def file_text(args: dict[str, Any]) -> str:

@@ -203,3 +203,53 @@ def test_jobs_preview_of_the_design_example(env):
     assert out.returncode == 0, out.stderr
     assert "rss-hourly" in out.stdout and "health-sweep" in out.stdout
     assert "Europe/Berlin" in out.stdout
+
+
+def test_a_port_in_use_stops_startup_at_once_before_the_database_is_touched(env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["NIGHTSHIFT_PORT"] = str(taken.getsockname()[1])
+        started = time.monotonic()
+        out = cli("run", env=env)
+    assert out.returncode == 1, out.stderr
+    assert time.monotonic() - started < 20
+    assert f"cannot listen on 127.0.0.1:{env['NIGHTSHIFT_PORT']}" in out.stderr
+    assert not Path(env["NIGHTSHIFT_DB"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("slack", "says"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "neither SLACK_APP_TOKEN"),
+        ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN (xoxb-...) is not"),
+        ({"SLACK_BOT_TOKEN": "xapp-1", "SLACK_APP_TOKEN": "xoxb-2"}, "must be the bot token"),
+    ],
+)
+def test_a_partial_or_swapped_set_of_slack_variables_is_refused(env, slack, says):
+    out = cli("run", env={**env, **slack})
+    assert out.returncode == 2 and says in out.stderr, out.stderr
+    assert "xoxb-1" not in out.stderr  # a token is never printed
+    assert not Path(env["NIGHTSHIFT_DB"]).exists()
+
+
+def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path):
+    out = cli("token", "create", "acme", env={**env, "NIGHTSHIFT_DB": ""})
+    assert out.returncode == 2 and "NIGHTSHIFT_DB" in out.stderr and "empty" in out.stderr
+    out = cli("token", "list", env={**env, "NIGHTSHIFT_PORT": "abc"})
+    assert out.returncode == 2 and "NIGHTSHIFT_PORT='abc'" in out.stderr
+    assert "pydantic" not in out.stderr
+    typo = tmp_path / "typo.db"
+    for args in (("ledger", "verify"), ("token", "list"), ("token", "revoke", "tok_x")):
+        out = cli(*args, "--db", str(typo), env=env)
+        assert out.returncode == 1 and "no database at" in out.stderr, (args, out.stderr)
+    assert not typo.exists()
+    junk = tmp_path / "junk.db"
+    junk.write_text("not sqlite")
+    out = cli("ledger", "verify", "--db", str(junk), env=env)
+    assert out.returncode == 1 and f"{junk}: file is not a database" in out.stderr
+
+
+def test_jobs_preview_without_a_policy_file_uses_the_defaults(env):
+    out = cli("jobs", "preview", env=env)
+    assert out.returncode == 0 and "built-in defaults have no jobs" in out.stdout
