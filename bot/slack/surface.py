@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
@@ -92,6 +93,16 @@ def view_values(view: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _not_the_token_warning(record: logging.LogRecord) -> bool:
+    # Bolt reads SLACK_BOT_TOKEN itself, then warns that the client we give it wins:
+    # it is the same token, so the warning on every start would only alarm.
+    return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.nightshift")
+_BOLT_LOG.addFilter(_not_the_token_warning)
+
+
 class SlackSurface:
     """One Bolt AsyncApp wired to the command seam; shared by HTTP and Socket Mode."""
 
@@ -106,7 +117,7 @@ class SlackSurface:
             signing_secret=signing_secret or "",
             request_verification_enabled=signing_secret is not None,
             process_before_response=True,
-            logger=logging.getLogger("slack_bolt.nightshift"),
+            logger=_BOLT_LOG,
         )
         self.app.command("/agent")(self.on_command)
         self.app.action(re.compile(".+"))(self.on_action)

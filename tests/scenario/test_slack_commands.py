@@ -356,3 +356,14 @@ async def test_a_slow_command_acks_at_once_and_answers_through_response_url(
     (answer,) = fake_slack.responses["slow"]
     assert answer["response_type"] == "ephemeral"
     assert answer["text"] == "finally" and answer["blocks"]
+
+
+async def test_start_up_logs_no_warning_about_the_token_bolt_reads_itself(
+    slack_http, monkeypatch, caplog
+):
+    from tests.fakes.slack_api import BOT_TOKEN
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)  # as in production: Bolt reads it too
+    await slack_http(POLICY)
+    assert "will be unused" not in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING" and "slack_bolt" in r.name]
