@@ -229,9 +229,9 @@ def check_jobs(policy: Policy, *, now: float, source: str = "policy") -> list[Jo
             reason = plan.error or "; ".join(plan.problems)
             lines.append(f"  jobs.{i} ({plan.name}): `{plan.cron}` {plan.words or ''}".rstrip())
             lines.append(f"    {reason}")
-            if plan.suggestion:
-                lines.append(f"    did you mean `{plan.suggestion}`?")
-            if not plan.error:
+            if not plan.error:  # a schedule problem (a repeated name has nothing to suggest)
+                if plan.suggestion:
+                    lines.append(f"    did you mean `{plan.suggestion}`?")
                 lines.append("    set allow_frequent: true on the job if this is intended")
         lines.append("check them with: nightshift jobs preview")
         raise PolicyError("\n".join(lines))
