@@ -86,6 +86,8 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
         n = await ctx.ns.store.write(
             lambda tx: ops.end_overrides(engine, tx, rotation=rotation, actor=ctx.actor)
         )
+        if not n:
+            return Reply.text_only(f"No override of {rotation} to end; the schedule applies.")
         return Reply.text_only(
             f"Ended {n} override(s) of {rotation}; the schedule applies again.", ephemeral=False
         )

@@ -290,6 +290,17 @@ async def test_override_puts_someone_else_on_call_and_they_are_paged(slack_http)
     assert slack.fake.posts(ALERTS)[0].args["text"].startswith("<@U09>")
 
 
+async def test_clearing_overrides_says_what_it_ended(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    nothing = await slack.command("oncall override clear", user="U01")
+    assert nothing["text"] == "No override of primary to end; the schedule applies."
+    assert nothing.get("response_type", "ephemeral") == "ephemeral"
+    await slack.command("oncall override <@U09|dana> 4h", user="U01")
+    ended = await slack.command("oncall override clear", user="U01")
+    assert ended["text"].startswith("Ended 1 override(s) of primary")
+    assert ended["response_type"] == "in_channel"
+
+
 async def test_someone_on_call_by_override_may_acknowledge_while_it_lasts(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     clock = slack.app.clock
