@@ -180,8 +180,20 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
             lines.append(f"*{ns['scope']}*\n{body}")
         return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
     scope = parse_scope_arg(args[0])
-    tree = await ctx.ns.store.write(lambda tx: ctx.ns.ledger.usage_tree(tx, scope))
-    return _tree_reply(tree)
+
+    def read(tx: Tx) -> tuple[dict[str, Any], bool]:
+        known = tx.one("SELECT 1 FROM scopes WHERE path = ?", (scope.path,)) is not None
+        return ctx.ns.ledger.usage_tree(tx, scope), known
+
+    tree, known = await ctx.ns.store.write(read)
+    reply = _tree_reply(tree)
+    if not known and scope.path not in ctx.ns.policy.budgets.scopes:
+        note = (
+            f"_No agent has reserved under `{scope.path}` yet (a typo?); the limits shown are"
+            " what it would get._"
+        )
+        reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
+    return reply
 
 
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:

@@ -141,6 +141,9 @@ async def test_budget_tree_with_bars(slack_http):
     assert "*acme*" in overview["text"] and "$4.20 of $200.00" in overview["text"]
     children = await slack.command("budget acme/alice")
     assert "*Below acme/alice* (1)" in children["text"] and "`rss-bot`" in children["text"]
+    assert "No agent has reserved" not in children["text"]
+    typo = await slack.command("budget acme/alcie")
+    assert "No agent has reserved under `acme/alcie` yet (a typo?)" in typo["text"]
 
 
 async def test_budget_bad_arguments_show_the_usage(slack_http):
