@@ -11,12 +11,14 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from guards.config_guards import (
     Breakers,
@@ -36,6 +38,7 @@ from guards.config_guards import (
     Validation,
 )
 from guards.config_people import (
+    ALERT_KINDS,
     DEFAULT_TIERS,
     Alerts,
     Channels,
@@ -46,9 +49,11 @@ from guards.config_people import (
     OnCall,
     Rotation,
 )
-from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration
+from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
+from guards.prices import DEFAULT_PRICES
 
 __all__ = [
+    "ALERT_KINDS",
     "DEFAULT_TIERS",
     "WINDOWS",
     "Alerts",
@@ -103,19 +108,51 @@ class Policy(Section):
     jobs: list[Job] = Field(default_factory=list)
     prices: dict[str, Price] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _routed_models_have_prices(self) -> Policy:
+        """A model that routing hands out must have a price, or every estimate for it fails."""
+        known = {*DEFAULT_PRICES, *self.prices}
+        problems = [
+            (("routing", *loc), _no_price(model, known))
+            for loc, model in _routed_models(self.routing)
+            if model not in known
+        ]
+        if problems:
+            refuse("Policy", problems)
+        return self
+
     def namespace_timezone(self, namespace: str) -> str:
         budget = self.budgets.scopes.get(namespace)
         return budget.timezone if budget and budget.timezone else self.timezone
 
 
+def _routed_models(routing: Routing) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every model routing may hand out, with its key path under ``routing``."""
+    for tier, spec in routing.tiers.items():
+        yield ("tiers", tier, "model"), spec.model
+    for model, chain in routing.fallbacks.items():
+        yield ("fallbacks", model), model
+        for i, fallback in enumerate(chain):
+            yield ("fallbacks", model, i), fallback
+
+
+def _no_price(model: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(model, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"no price for {model!r}{hint}; add it under prices: (known: {', '.join(sorted(known))})"
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: the policy is not valid:"]
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
         msg = err["msg"].removeprefix("Value error, ")
+        if loc and loc[-1] == "[key]":  # pydantic's marker: the key itself is wrong
+            loc.pop()
+            msg = f"not allowed as a key here: {msg}"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README's policy reference)"
-        lines.append(f"  {path or '(top level)'}: {msg}")
+        lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
     return "\n".join(lines)
 
 
@@ -133,16 +170,93 @@ def parse_policy(data: Any, *, source: str = "policy") -> Policy:
         raise PolicyError(_format_errors(exc, source)) from None
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _DuplicateKeys(yaml.YAMLError):
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        super().__init__(problems)
+        self.problems = [p for _, p in sorted(problems)]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, except that no mapping may repeat a key.
+
+    PyYAML keeps the last of two equal keys and drops the first without a word: an
+    operator who appends a second ``budgets:`` block would lose the first one.
+    """
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        problems = list(self._repeated_keys(node))
+        if problems:
+            raise _DuplicateKeys(problems)
+        return self.construct_document(node)
+
+    def _repeated_keys(self, root: yaml.Node) -> Iterator[tuple[int, str]]:
+        """``(9, "budgets.scopes: line 9: key 'acme' appears twice ...")`` per repeat."""
+        seen: set[int] = set()
+        stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
+        while stack:
+            node, where = stack.pop()
+            if id(node) in seen:  # an alias: checked where its anchor is
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((item, (*where, str(i))) for i, item in enumerate(node.value))
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            first: dict[object, int] = {}
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+                stack.append((value, (*where, name)))
+                if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+                    continue  # a merge (<<) may be overridden; complex keys PyYAML refuses
+                line = key.start_mark.line + 1
+                # compare values, not spellings: 1 and 1.0, or true and True, are one key
+                constructed = self.construct_object(key)
+                if constructed not in first:
+                    first[constructed] = line
+                    continue
+                problem = (
+                    f"line {line}: key {name!r} appears twice (first at line"
+                    f" {first[constructed]}); write it once, with everything it holds under it"
+                )
+                yield line, f"{'.'.join(where)}: {problem}" if where else problem
+
+
+def _read_yaml(file: Path) -> Any:
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PolicyError(
+            f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line});"
+            " save the file as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: plain data only
+    except _DuplicateKeys as exc:
+        raise PolicyError(
+            "\n".join([f"{file}: the policy is not valid:", *(f"  {p}" for p in exc.problems)])
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{file}: not valid YAML: {exc}") from None
+
+
 def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
-    """Read and validate the policy file; an absent file gives the built-in defaults."""
+    """Read and validate the policy file; an absent file gives the built-in defaults.
+
+    Besides what :func:`parse_policy` checks, the file must be UTF-8 and no mapping
+    may repeat a key.
+    """
     file = Path(path)
     if not file.exists():
         if not missing_ok:
             raise PolicyError(f"{file}: no such policy file")
         log.info("no policy file at %s: using built-in defaults", file)
         return Policy()
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{file}: not valid YAML: {exc}") from None
-    return parse_policy(data, source=str(file))
+    return parse_policy(_read_yaml(file), source=str(file))

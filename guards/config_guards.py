@@ -8,7 +8,18 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from guards.config_types import WINDOWS, Limits, Micros, Seconds, Section, TimeZone, check_windows
+from guards.config_types import (
+    WINDOWS,
+    Limits,
+    Micros,
+    PositiveSeconds,
+    Seconds,
+    Section,
+    TimeZone,
+    check_windows,
+    in_words,
+    refuse,
+)
 from guards.money import parse_usd
 from guards.scopes import LEVELS, Scope, ScopeError
 
@@ -78,12 +89,37 @@ class Budgets(Section):
     def _fractions(cls, value: list[float]) -> list[float]:
         if any(not 0 < f < 1 for f in value):
             raise ValueError("warn_at fractions are between 0 and 1, e.g. [0.8]")
+        twice = sorted({f for f in value if value.count(f) > 1})
+        if twice:
+            raise ValueError(
+                f"{', '.join(map(str, twice))} appears more than once; list each fraction once,"
+                " e.g. [0.5, 0.8]"
+            )
         return sorted(value)
 
 
 class Reservations(Section):
-    ttl_seconds: Seconds = 600
-    max_ttl_seconds: Seconds = 86400
+    """A hold's lifetime when the request names none, and the most a request may ask."""
+
+    ttl_seconds: PositiveSeconds = 600
+    max_ttl_seconds: PositiveSeconds = 86400
+
+    @model_validator(mode="after")
+    def _ttl_within_max(self) -> Reservations:
+        if self.ttl_seconds > self.max_ttl_seconds:
+            ttl, most = in_words(self.ttl_seconds), in_words(self.max_ttl_seconds)
+            refuse(
+                "Reservations",
+                [
+                    (
+                        ("ttl_seconds",),
+                        f"{ttl} is longer than max_ttl_seconds ({most}), so every hold without"
+                        f" its own ttl would be refused; lower ttl_seconds to at most {most}"
+                        f" or raise max_ttl_seconds to at least {ttl}",
+                    )
+                ],
+            )
+        return self
 
 
 class FailureTrip(Section):

@@ -3,16 +3,18 @@ rotations and escalation, the digest, scheduled jobs and Slack channels."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import date
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from guards.config_types import Seconds, Section, Tier, TimeZone
+from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
 from guards.scopes import Scope, ScopeError
 
 __all__ = [
+    "ALERT_KINDS",
     "DEFAULT_TIERS",
     "Alerts",
     "Channels",
@@ -26,7 +28,7 @@ __all__ = [
 
 
 class Heartbeats(Section):
-    timeout_seconds: Seconds = 300
+    timeout_seconds: PositiveSeconds = 300
     misses_before_alert: int = Field(2, ge=1, le=1000)
 
 
@@ -47,6 +49,14 @@ DEFAULT_TIERS: dict[str, Tier] = {
     "hold_expired": "P2",
     "routing_promoted": "P2",
 }
+# Every alert kind there is (bot/alerts/model.py maps guard events onto these names).
+ALERT_KINDS: tuple[str, ...] = tuple(DEFAULT_TIERS)
+
+
+def _unknown_kind(kind: str) -> str:
+    close = difflib.get_close_matches(kind, ALERT_KINDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown alert kind {kind!r}{hint}; the kinds are {', '.join(sorted(ALERT_KINDS))}"
 
 
 class Alerts(Section):
@@ -64,6 +74,14 @@ class Alerts(Section):
     repeat_escalation: int = Field(1, ge=0, le=100)
     repeat_escalation_after: Seconds = 900
     auto_resolve_after: Seconds = 3600
+
+    @field_validator("tiers")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, Tier]) -> dict[str, Tier]:
+        unknown = [k for k in value if k not in DEFAULT_TIERS]
+        if unknown:
+            refuse("Alerts", [((k,), _unknown_kind(k)) for k in unknown])
+        return value
 
     def tier_of(self, kind: str) -> Tier:
         return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
@@ -118,7 +136,21 @@ class OnCall(Section):
 
     @model_validator(mode="after")
     def _refs(self) -> OnCall:
-        names = {r.name for r in self.rotations}
+        first: dict[str, int] = {}
+        twice: list[tuple[tuple[str | int, ...], str]] = []
+        for i, rotation in enumerate(self.rotations):
+            if rotation.name in first:
+                twice.append(
+                    (
+                        ("rotations", i, "name"),
+                        f"the name {rotation.name!r} is already taken by oncall.rotations."
+                        f"{first[rotation.name]}; give each rotation its own name",
+                    )
+                )
+            first.setdefault(rotation.name, i)
+        if twice:
+            refuse("OnCall", twice)
+        names = set(first)
         for step in self.escalation:
             if step.notify.startswith("rotation:") and step.notify[9:] not in names:
                 raise ValueError(f"escalation names unknown rotation {step.notify[9:]!r}")

@@ -8,10 +8,13 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated, Literal, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guards.money import parse_usd
 
@@ -20,12 +23,15 @@ __all__ = [
     "Limits",
     "Micros",
     "PolicyError",
+    "PositiveSeconds",
     "Seconds",
     "Section",
     "Tier",
     "TimeZone",
     "check_windows",
+    "in_words",
     "parse_duration",
+    "refuse",
 ]
 
 WINDOWS = ("day", "week", "month", "total")
@@ -40,20 +46,67 @@ class PolicyError(Exception):
 def parse_duration(value: object) -> int:
     """``30s``, ``5m``, ``2h``, ``1d`` (or a plain number of seconds) to whole seconds.
 
+    A fraction is taken exactly when it makes whole seconds (``1.5h`` is 5400) and
+    refused when it does not (``1.5s``): nothing is silently rounded.
+
     >>> parse_duration("5m")
     300
     """
     if isinstance(value, bool):
         raise ValueError("expected a duration like 30s, 5m, 2h or 1d")
-    if isinstance(value, int | float):
-        seconds = float(value)
+    if isinstance(value, int):
+        seconds = Decimal(value)
+    elif isinstance(value, float):
+        seconds = Decimal(repr(value))  # the number as written in the file
+        if not seconds.is_finite():
+            raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        seconds = Decimal(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     if seconds < 0 or seconds > 366 * 86400:
         raise ValueError(f"{value!r} is out of range (0 to 366 days)")
+    if seconds != seconds.to_integral_value():
+        low = int(seconds)
+        choices = f"{in_words(low)} or {in_words(low + 1)}" if low else "1s"
+        raise ValueError(f"{value!r} is not a whole number of seconds (write {choices})")
     return int(seconds)
+
+
+def in_words(seconds: int) -> str:
+    """A duration as the policy file writes it, in its largest exact unit.
+
+    >>> in_words(86400), in_words(90)
+    ('1d', '90s')
+    """
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _at_least_one_second(seconds: int) -> int:
+    if seconds < 1:
+        raise ValueError(
+            "must be at least 1s: at 0 it would run out the moment it starts (write e.g. 5m)"
+        )
+    return seconds
+
+
+def refuse(title: str, problems: Sequence[tuple[tuple[str | int, ...], str]]) -> NoReturn:
+    """Refuse a value from a validator, naming each problem's own key path.
+
+    A plain ``ValueError`` is reported at the validator's key; this reports
+    ``(("tiers", "small", "model"), "no price ...")`` under that key instead, e.g.
+    ``routing.tiers.small.model: no price ...``.
+    """
+    raise ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(type=PydanticCustomError("policy", message), loc=loc, input=None)
+            for loc, message in problems
+        ],
+    )
 
 
 def _check_tz(value: object) -> str:
@@ -70,6 +123,10 @@ def _check_tz(value: object) -> str:
 
 Micros = Annotated[int, BeforeValidator(parse_usd)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
+# a duration for which 0 makes no sense (a hold's lifetime, a heartbeat's timeout)
+PositiveSeconds = Annotated[
+    int, BeforeValidator(parse_duration), AfterValidator(_at_least_one_second)
+]
 TimeZone = Annotated[str, BeforeValidator(_check_tz)]
 Tier = Literal["P0", "P1", "P2"]
 

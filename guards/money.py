@@ -18,10 +18,15 @@ MICROS_PER_USD = 1_000_000
 MAX_MICROS = 10**15  # one billion dollars: anything above is a typo, not a budget
 # What a person types: digits, maybe a point and decimals (no exponent, no "_", ASCII only).
 _TYPED = re.compile(r"-?[0-9]+(\.[0-9]+)?|-?\.[0-9]+", re.ASCII)
+# Commas only as thousands separators: 5,000.00 and 1,234,567, never 1,50 or 5,0,0.
+_GROUPED = re.compile(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", re.ASCII)
 
 
 def parse_usd(value: object) -> int:
-    """Parse a USD amount exactly into micros; ``$`` and ``,`` are allowed in strings.
+    """Parse a USD amount exactly into micros; strings may carry ``$`` and thousands commas.
+
+    A comma only separates thousands (``"$1,234.50"``): ``"1,50"`` is refused rather
+    than read as 150 or as 1.50.
 
     Raises:
         ValueError: not a finite, non-negative amount with at most six decimals.
@@ -33,7 +38,14 @@ def parse_usd(value: object) -> int:
     elif isinstance(value, int | Decimal):
         text = str(value)
     elif isinstance(value, str):
-        text = value.strip().replace(",", "").removeprefix("$").strip()
+        text = value.strip().removeprefix("$").strip()
+        if "," in text:
+            if not _GROUPED.fullmatch(text):
+                raise ValueError(
+                    f"{value!r} is not an amount in USD: a comma only separates thousands"
+                    " (5,000.00); use a dot for decimals (1.50)"
+                )
+            text = text.replace(",", "")
         if not _TYPED.fullmatch(text):
             raise ValueError(f"{value!r} is not an amount in USD (write it like 5.00 or $5)")
     else:

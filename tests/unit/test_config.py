@@ -93,7 +93,9 @@ def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5 minutes", "-5m", "1y", True, None, "400d"])
+@pytest.mark.parametrize(
+    "text", ["", "5 minutes", "-5m", "1y", True, None, "400d", "1.5s", 0.5, float("nan")]
+)
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -112,6 +114,8 @@ def test_usd_amounts_are_exact_micros(amount):
         *["NaN", "Infinity", "-0.01", "1e30", "abc", True, [], "0.0000001"],
         # what a person types is digits and a point: no exponent, no "_", no other scripts' digits
         *["$1e9", "1e3", "1_000", "\uff15", "\u0665", "+5", "5.", "$-5"],
+        # a comma only separates thousands: a decimal comma is not read as 150 or 1.50
+        *["1,50", "5,0,0", "1,5000"],
     ],
 )
 def test_bad_amounts(value):

@@ -80,9 +80,13 @@ async def test_the_period_bounds_the_mix(store):
 
 
 async def test_an_empty_period_and_an_unpriced_model_are_said(store):
-    svc = RoutingService(
-        policy=parse_policy({"routing": {"tiers": {"small": {"model": "local-llama"}}}})
-    )
+    # A policy routes only to priced models; decisions recorded under an earlier policy (or
+    # a price table without the model, as here: the service gets no prices) can still name one.
+    policy = {
+        "routing": {"tiers": {"small": {"model": "local-llama"}}},
+        "prices": {"local-llama": {"input": "1", "output": "1"}},
+    }
+    svc = RoutingService(policy=parse_policy(policy))
     empty = await stats(store, svc)
     assert empty.lines() == ["routing: no decisions in this period", "promotions: none"]
     await mix(store, svc, "acme/alice/bot", [(SMALL, 1), (MEDIUM, 1)])
