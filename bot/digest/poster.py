@@ -53,6 +53,14 @@ def due_day(now: float, tz: ZoneInfo, at: str) -> date:
     return local.date() - timedelta(days=back)
 
 
+def _before_todays_digest(created_at: float, now: float, tz: ZoneInfo, at: str) -> bool:
+    """Whether a namespace began today before today's digest time, which has passed."""
+    local = datetime.fromtimestamp(now, tz)
+    hour, minute = (int(p) for p in at.split(":"))
+    digest_at = datetime.combine(local.date(), time(hour, minute), tz).timestamp()
+    return created_at < digest_at <= now
+
+
 class PostedDigest:
     """A ``digests`` row: what was posted for one namespace and day."""
 
@@ -125,8 +133,9 @@ class DigestPoster:
             for namespace, created_at in await self.namespaces():
                 tz = self.builder.timezone(namespace)
                 day = due_day(now, tz, policy.digest.time)
-                if created_at >= day_bounds(day, tz)[1]:
-                    continue  # the namespace did not exist yet on that day
+                first_day = created_at >= day_bounds(day, tz)[1]  # not there on the due day
+                if first_day and not _before_todays_digest(created_at, now, tz, policy.digest.time):
+                    continue  # its first full day's digest comes tomorrow
                 if await self.posted(namespace, day) is not None:
                     continue
                 if channel is None:
@@ -134,22 +143,31 @@ class DigestPoster:
                         log.warning("no digest channel (channels.digest): digests are not posted")
                         self._warned.add(namespace)
                     continue
-                built = await self.builder.build(namespace, day)
-                if await self.ns.store.write(partial(self._post, built=built, channel=channel)):
+                if first_day:
+                    # A namespace that began today, before the digest time: its day so far,
+                    # so a new install sees its digest at the time it set. Recorded under the
+                    # due day, so tomorrow's digest of the whole of today still posts.
+                    built = await self.builder.build(
+                        namespace, day + timedelta(days=1), partial=True
+                    )
+                else:
+                    built = await self.builder.build(namespace, day)
+                post = partial(self._post, built=built, channel=channel, day=day)
+                if await self.ns.store.write(post):
                     posted.append((namespace, day))
                     log.info("posted the digest of %s for %s", namespace, day)
         return posted
 
-    def _post(self, tx: Tx, *, built: Built, channel: str) -> bool:
-        """Record the digest and queue its messages, unless it was posted already."""
+    def _post(self, tx: Tx, *, built: Built, channel: str, day: date) -> bool:
+        """Record ``day``'s digest and queue its messages, unless it was posted already."""
         d = built.digest
-        day = d.day.isoformat()
+        shown = d.day.isoformat()
         cur = tx.execute(
             "INSERT OR IGNORE INTO digests (namespace, day, posted_at, channel, text, blocks,"
             " chart) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 d.namespace,
-                day,
+                day.isoformat(),
                 tx.clock.now(),
                 channel,
                 built.text,
@@ -159,7 +177,7 @@ class DigestPoster:
         )
         if cur.rowcount == 0:
             return False
-        ref = f"digest:{d.namespace}:{day}"
+        ref = f"digest:{d.namespace}:{day.isoformat()}"
         enqueue(
             tx,
             method="chat.postMessage",
@@ -172,8 +190,8 @@ class DigestPoster:
                 method="files.upload",
                 args={
                     "channel": channel,
-                    "filename": f"nightshift-spend-{d.namespace}-{day}.png",
-                    "title": f"Spend by agent, last 7 days ({d.namespace}, to {day})",
+                    "filename": f"nightshift-spend-{d.namespace}-{shown}.png",
+                    "title": f"Spend by agent, last 7 days ({d.namespace}, to {shown})",
                     "initial_comment": chart_legend(d),
                     "content_b64": base64.b64encode(built.png).decode("ascii"),
                 },

@@ -228,3 +228,31 @@ async def test_the_digest_counters_match_the_ledger(app_factory):
         "SELECT day, spent_micros FROM usage_daily WHERE scope = 'acme' ORDER BY day"
     )
     assert [tuple(r) for r in spent] == [("2026-01-04", 1_000_000), ("2026-01-05", 7_000_000)]
+
+
+async def test_a_namespace_that_began_today_gets_its_day_so_far_at_the_digest_time(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 8, 30)))
+    app.ns.scheduler.pause_job("digest")
+    poster = app.ns.extras["digest"]
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 5, 8, 59))
+    assert await poster.tick() == []  # not the digest time yet
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    assert await poster.tick() == [("acme", date(2026, 1, 4))]  # recorded under the due day
+    assert await poster.tick() == []
+    rows = await digest_rows(app)
+    assert rows[0][0] == "digest:acme:2026-01-04"
+    assert "Nightshift digest · acme · Mon 2026-01-05 so far (09:00" in rows[0][3]["text"]
+    assert "*Spend* $1.00 of $200.00" in rows[0][3]["text"]
+    app.clock.set(berlin(2026, 1, 6, 9, 0))  # the next day: the whole of Monday, as usual
+    assert await poster.tick() == [("acme", date(2026, 1, 5))]
+    full = (await digest_rows(app))[-2][3]["text"]
+    assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in full
+
+
+async def test_a_namespace_that_began_after_the_digest_time_waits_for_tomorrow(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 15)))
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 5, 23, 59))
+    assert await app.ns.extras["digest"].tick() == []
