@@ -72,7 +72,10 @@ class AlertPaging(AlertMessages):
         following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
         next_step, next_at = (None, None)
         if following is not None:
-            next_step, next_at = following[0], now + following[1]
+            # Steps keep the chain's own times: a step that fired late (a tick, a restart)
+            # does not push the next one back. By hand, the chain goes on from now.
+            due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
+            next_step, next_at = following[0], due + following[1]
         if alert.acked_at is not None:
             next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
         tx.execute(

@@ -138,13 +138,27 @@ async def test_the_chain_repeats_after_its_last_step(store):
     engine = make({"alerts": {"repeat_escalation": 1, "repeat_escalation_after": "10m"}})
     await emit(store, opened(store))
     await run(store, engine)
-    for _ in range(4):
+    for _ in range(5):  # 5m: secondary, 15m: channel, 25m: the primary again (10m later)
         store.clock.advance(300)
         await store.write(engine.tick)
-    store.clock.advance(600)
-    await store.write(engine.tick)
     targets = await store.fetch("SELECT target, step FROM escalations ORDER BY id")
     assert [tuple(t) for t in targets] == [("U01", 0), ("U04", 1), (None, 2), ("U01", 3)]
+
+
+async def test_late_steps_do_not_push_the_chain_back(store):
+    """Each step keeps the chain's time: a tick (or a restart) that comes late for one step
+    does not delay the next; steps that both fell due meanwhile are both taken."""
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    start = store.clock.now()
+    store.clock.advance(7 * 60)  # the secondary was due at 5m; this tick is 2m late
+    await store.write(engine.tick)
+    assert (await alerts(store))[0]["esc_at"] == start + 15 * 60  # the channel: still 15m
+    store.clock.advance(8 * 60)
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT step, at FROM escalations ORDER BY id")
+    assert [(r["step"], r["at"] - start) for r in rows] == [(0, 0), (1, 420), (2, 900)]
 
 
 async def test_ack_stops_the_chain_records_mtta_and_updates_post_and_dms(store):
