@@ -54,6 +54,7 @@ class AlertsComponent:
 
     async def start(self, ns: Nightshift) -> None:
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
+        self._engine.watching_since = ns.clock.now()  # no heartbeat is overdue for our downtime
         self._store = ns.store
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)

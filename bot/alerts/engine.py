@@ -253,7 +253,10 @@ class AlertEngine(AlertPaging):
     def tick(self, tx: Tx) -> dict[str, int]:
         """Everything time-driven, from rows: watchdog, events, silences, resolution, chains."""
         now = tx.clock.now()
-        done = {"missed": heartbeats.watchdog(tx, self.policy.heartbeats, now=now)}
+        missed = heartbeats.watchdog(
+            tx, self.policy.heartbeats, now=now, watching_since=self.watching_since
+        )
+        done = {"missed": missed}
         done["events"] = self.process_pending(tx)
         done["unsilenced"] = self.end_silences(tx, now)
         done["resolved"] = self._resolve_cleared(tx, now)

@@ -53,10 +53,17 @@ def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: f
     return True
 
 
-def watchdog(tx: Tx, config: Heartbeats, *, now: float) -> int:
-    """Raise HeartbeatMissed for every watched agent overdue; returns how many."""
+def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | None = None) -> int:
+    """Raise HeartbeatMissed for every watched agent overdue; returns how many.
+
+    ``watching_since`` is when this process began watching: beats an agent sent while
+    Nightshift was down were lost, not missed, so nobody is overdue until a whole
+    detection window (``misses_before_alert`` timeouts) has passed since then.
+    """
     timeout = max(1, config.timeout_seconds)
     overdue = now - config.misses_before_alert * timeout
+    if watching_since is not None and watching_since > overdue:
+        return 0
     rows = tx.all(
         "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
         " AND (status IS NULL OR status != ?) ORDER BY last_seen LIMIT 500",

@@ -64,6 +64,8 @@ class AlertMessages:
         self.ledger = ledger
         self.tz = ZoneInfo(policy.timezone)
         self.chain = Chain.from_policy(policy)
+        # When this process began watching heartbeats (set by the component at start).
+        self.watching_since: float | None = None
 
     # -- reading ------------------------------------------------------------------------
 

@@ -108,3 +108,23 @@ async def test_a_stopped_agent_is_not_watched(app_factory):
     app.clock.advance(3600)
     await app.ns.extras["alerts"].tick()
     assert await app.store.fetch("SELECT * FROM alerts") == []
+
+
+async def test_beats_lost_while_nightshift_was_down_are_not_missed(app_factory, tmp_path):
+    db = tmp_path / "hb.db"
+    first = await app_factory(POLICY, clock=ManualClock(), db=db)
+    assert (await beat(first)).status_code == 204
+    start = first.clock.now()
+    await first.ns.stop()
+    # down for 10 minutes: the agent kept beating into a closed port
+    second = await app_factory(POLICY, clock=ManualClock(start + 600), db=db)
+    alerts = second.ns.extras["alerts"]
+    await alerts.tick()
+    assert await second.store.fetch("SELECT * FROM alerts") == []  # no page for our downtime
+    second.clock.advance(119)
+    await alerts.tick()
+    assert await second.store.fetch("SELECT * FROM alerts") == []
+    second.clock.advance(1)  # a whole window (2 × 60s) since the restart, still silent
+    await alerts.tick()
+    rows = await second.store.fetch("SELECT kind, scope FROM alerts")
+    assert [tuple(r) for r in rows] == [("heartbeat_missed", BOT)]
