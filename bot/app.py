@@ -136,6 +136,7 @@ class Nightshift:
             self.every(3600, self.prune_breakers, name="breakers-prune")
             self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
             self.scheduler.start()
+            await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             if sock is not None:
                 await self._serve(sock)
         except BaseException:

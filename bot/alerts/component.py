@@ -59,6 +59,7 @@ class AlertsComponent:
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)
         await self.process()  # what a previous run left undispatched
+        await self.tick()  # timers that fell due while we were down run now, not a tick later
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
 
