@@ -20,6 +20,12 @@ async def reserve(app, token, scope, key, micros, **extra):
     return await app.request("POST", "/v1/reservations", token=token, json=body)
 
 
+async def post_raw(app, token, raw, path="/v1/reservations"):
+    """POST ``raw`` bytes as a JSON body (malformed on purpose, as a test needs)."""
+    headers = {"Content-Type": "application/json"}
+    return await app.request("POST", path, token=token, content=raw, headers=headers)
+
+
 async def tree(app, token, scope):
     r = await app.request("GET", f"/v1/budgets/{scope}", token=token)
     assert r.status_code == 200, r.text
@@ -274,13 +280,7 @@ async def test_bad_reservation_input_is_a_400_naming_the_field_and_changes_nothi
 async def test_non_json_bodies_are_400(app_factory, raw):
     app = await app_factory(POLICY)
     tok = await app.token("acme")
-    r = await app.request(
-        "POST",
-        "/v1/reservations",
-        token=tok,
-        content=raw,
-        headers={"Content-Type": "application/json"},
-    )
+    r = await post_raw(app, tok, raw)
     assert r.status_code == 400 and r.json()["field"] == "body"
 
 
@@ -288,13 +288,7 @@ async def test_a_body_with_a_utf8_byte_order_mark_is_read(app_factory):
     app = await app_factory(POLICY)
     tok = await app.token("acme")
     raw = b"\xef\xbb\xbf" + json.dumps(GOOD).encode()
-    r = await app.request(
-        "POST",
-        "/v1/reservations",
-        token=tok,
-        content=raw,
-        headers={"Content-Type": "application/json"},
-    )
+    r = await post_raw(app, tok, raw)
     assert r.status_code == 201, r.text
 
 
@@ -366,9 +360,7 @@ async def test_a_deeply_nested_body_is_a_400_not_a_crash(app_factory):
     tok = await app.token("acme")
     raw = b'{"scope": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     for path in ("/v1/reservations", "/v1/validations", "/v1/route", "/v1/heartbeats"):
-        r = await app.request(
-            "POST", path, token=tok, content=raw, headers={"Content-Type": "application/json"}
-        )
+        r = await post_raw(app, tok, raw, path)
         assert r.status_code == 400, (path, r.text)
         assert r.json()["field"] == "body" and "nested" in r.json()["message"]
 
@@ -376,9 +368,7 @@ async def test_a_deeply_nested_body_is_a_400_not_a_crash(app_factory):
 async def test_a_request_without_a_token_is_401_before_its_body_is_read(app_factory):
     app = await app_factory(POLICY)
     for path in ("/v1/reservations", "/v1/reservations/res_x/settle", "/v1/validations"):
-        r = await app.request(
-            "POST", path, content=b"junk", headers={"Content-Type": "application/json"}
-        )
+        r = await post_raw(app, None, b"junk", path)
         assert r.status_code == 401, (path, r.text)
         assert "nightshift token create" in r.json()["message"]
 
@@ -418,13 +408,7 @@ async def test_every_refused_reservation_is_counted_in_the_metrics(app_factory):
     app = await app_factory(POLICY)
     tok = await app.token("acme")
     for body in (b"junk", b"[]", json.dumps({**GOOD, "max_cost_micros": -1}).encode()):
-        r = await app.request(
-            "POST",
-            "/v1/reservations",
-            token=tok,
-            content=body,
-            headers={"Content-Type": "application/json"},
-        )
+        r = await post_raw(app, tok, body)
         assert r.status_code == 400
     text = (await app.client.get("/metrics")).text
     assert 'nightshift_reservations_total{result="invalid_input"} 3.0' in text
