@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 WINDOWS = ("day", "week", "month", "total")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.ASCII | re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -61,7 +61,7 @@ def parse_duration(value: object) -> int:
         if not seconds.is_finite():
             raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = Decimal(m.group(1)) * _UNITS[m.group(2)]
+        seconds = Decimal(m.group(1)) * _UNITS[m.group(2).lower()]
     else:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     if seconds < 0 or seconds > 366 * 86400:

@@ -87,14 +87,18 @@ def test_not_yaml_and_not_a_mapping_are_refused(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("0m", 0), (90, 90), ("1.5h", 5400)],
+    [
+        *[("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("0m", 0), (90, 90)],
+        *[("1.5h", 5400), ("2H", 7200), (" 30 S ", 30)],  # typed at 3 a.m.: any case, spaces
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize(
-    "text", ["", "5 minutes", "-5m", "1y", True, None, "400d", "1.5s", 0.5, float("nan")]
+    "text",
+    ["", "5 minutes", "-5m", "1y", True, None, "400d", "1.5s", 0.5, float("nan"), "\u0665m"],
 )
 def test_bad_durations(text):
     with pytest.raises(ValueError):
