@@ -335,6 +335,11 @@ class Routing(Section):
     def _fractions(cls, value: dict[str, float]) -> dict[str, float]:
         if any(not 0 < f < 1 for f in value.values()):
             raise ValueError("degrade fractions are between 0 and 1, e.g. {medium: 0.2}")
+        if "small" in value and "medium" in value and value["small"] >= value["medium"]:
+            raise ValueError(
+                f"small ({value['small']}) must be below medium ({value['medium']}): the cap"
+                " drops to medium first, then to small as the budget runs out"
+            )
         return value
 
     @field_validator("fallbacks")
