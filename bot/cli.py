@@ -230,6 +230,7 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
     if args.secrets:
         from bot.jobs import state
 
+        _existing_db(settings)  # the secrets derive from the key in the server's database
         store = await Store.open(settings.db)
         try:
             key = await store.write(state.secret_key)

@@ -152,7 +152,11 @@ class UsageError(Exception):
 
 
 class NotAdmin(Exception):
-    """A mutating command or button from someone who is not an admin."""
+    """A mutating command or button from someone not allowed: ``who`` may (admins by default)."""
+
+    def __init__(self, what: str, *, who: str = "admins") -> None:
+        super().__init__(what)
+        self.who = who
 
 
 @dataclass
@@ -279,7 +283,7 @@ async def dispatch(ctx: Context, text: str) -> Reply:
         return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
     except NotAdmin as exc:
         return Reply.text_only(
-            f"Only admins can {exc}. Ask one of the admins in the policy file (`admins:`)."
+            f"Only {exc.who} can {exc}. Ask one of the admins in the policy file (`admins:`)."
         )
     except GuardError as exc:
         return Reply.text_only(exc.message)
@@ -293,6 +297,6 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     try:
         return await handler(ctx, value)
     except NotAdmin as exc:
-        return ActionResult(ephemeral=f"Only admins can {exc}.")
+        return ActionResult(ephemeral=f"Only {exc.who} can {exc}.")
     except GuardError as exc:
         return ActionResult(ephemeral=exc.message)

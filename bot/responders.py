@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from bot.alerts.engine import AlertEngine
 from bot.alerts.render import clock_time
-from bot.commands import Context, UsageError
+from bot.commands import Context, NotAdmin, UsageError
 from guards.config import Policy, parse_duration
+
+RESPONDERS = "admins and the people on call (rotations, escalation users, overrides)"
 
 __all__ = ["duration_arg", "engine_of", "local_time", "require_responder", "responders"]
 
@@ -53,7 +55,10 @@ async def require_responder(ctx: Context, what: str) -> None:
     )
     if overrides:
         return
-    await ctx.require_admin(what)
+    try:
+        await ctx.require_admin(what)
+    except NotAdmin:
+        raise NotAdmin(what, who=RESPONDERS) from None
 
 
 def duration_arg(text: str) -> int:

@@ -52,7 +52,7 @@ async def fill_modal(
         except InvalidInput as exc:
             say(f"✗ {exc.message}")
         except NotAdmin as exc:
-            say(f"Only admins can {exc}.")
+            say(f"Only {exc.who} can {exc}.")
             return None
         except GuardError as exc:
             say(f"✗ {exc.message}")

@@ -4,7 +4,7 @@ validation, routing and prices (see the README's policy reference)."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -150,6 +150,15 @@ class HalfOpen(Section):
     trial_budget: Micros = Field(500_000, ge=1)
 
 
+# A model fails for many agents at once: it takes more to trip than one agent's failures.
+_MODEL_FAILURES: dict[str, Any] = {
+    "consecutive": 10,
+    "rate": 0.5,
+    "window_calls": 40,
+    "min_calls": 20,
+}
+
+
 class Breakers(Section):
     enabled: bool = True
     failures: FailureTrip = FailureTrip()
@@ -161,13 +170,17 @@ class Breakers(Section):
     half_open: HalfOpen = HalfOpen()
     # failures-tripped breakers may use a different half-open mode than spend trips
     failures_half_open_mode: Literal["approval", "auto"] | None = None
-    model_failures: FailureTrip = FailureTrip(
-        consecutive=10, rate=0.5, window_calls=40, min_calls=20
-    )
+    model_failures: FailureTrip = FailureTrip(**_MODEL_FAILURES)
     # a model breaker trips only when its failures come from at least this many agents
     model_min_agents: int = Field(2, ge=1, le=10_000)
     # a model's outage needs no human: its trial starts by itself after the cool-down
     model_half_open_mode: Literal["approval", "auto"] = "auto"
+
+    @field_validator("model_failures", mode="before")
+    @classmethod
+    def _model_defaults(cls, value: object) -> object:
+        # a model breaker's own defaults stand for the keys a policy leaves out
+        return {**_MODEL_FAILURES, **value} if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _cooldowns(self) -> Breakers:

@@ -287,7 +287,7 @@ class SlackSurface:
             await ack(response_action="errors", errors={field: exc.message[:150]})
             return
         except NotAdmin as exc:
-            await ack(response_action="errors", errors={first: f"Only admins can {exc}."})
+            await ack(response_action="errors", errors={first: f"Only {exc.who} can {exc}."})
             return
         except GuardError as exc:
             await ack(response_action="errors", errors={first: exc.message[:150]})

@@ -141,7 +141,10 @@ async def test_a_stranger_cannot_lift_a_silence_and_is_audited(slack_http):
     await slack.command(f"silence {SCOPE} 8h", user="U01")
     before = await silences(app)
     reply = await slack.command(f"silence {SCOPE} off", user="U0STRANGER")
-    assert reply["text"].startswith("Only admins can lift silences.")
+    assert reply["text"].startswith(
+        "Only admins and the people on call (rotations, escalation users, overrides)"
+        " can lift silences."
+    )
     assert await silences(app) == before
     refusals = await app.store.fetch("SELECT actor, action, target FROM audit")
     assert ("U0STRANGER", "refused", "lift silences") in [tuple(r) for r in refusals]

@@ -132,3 +132,14 @@ def test_amounts_render_in_cents_or_exactly():
     assert format_usd(4_000_000_000) == "$4,000.00"
     assert format_usd(1_500, exact=True) == "$0.0015"
     assert parse_usd(0.1) == 100_000  # a YAML float is read by its shortest repr
+
+
+def test_model_breakers_keep_their_own_defaults_for_the_keys_left_out():
+    model = parse_policy({"breakers": {"model_failures": {"consecutive": 7}}}).breakers
+    assert model.model_failures.model_dump() == {
+        "consecutive": 7,
+        "rate": 0.5,
+        "window_calls": 40,
+        "min_calls": 20,
+    }
+    assert parse_policy({}).breakers.model_failures.consecutive == 10

@@ -52,6 +52,12 @@ def test_preview_with_a_runaway_job_exits_1_and_says_why(tmp_path, capsys):
 
 
 def test_preview_prints_stable_derived_secrets_on_request(tmp_path, capsys):
+    # the secrets come from the key in the server's database: a missing one is a typo
+    assert run(tmp_path, GOOD, "--secrets") == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "n.db").exists()
+    assert main(["migrate", "--db", str(tmp_path / "n.db")]) == 0
+    capsys.readouterr()
     assert run(tmp_path, GOOD, "--secrets") == 0
     first = re.findall(
         r"secret \(X-Nightshift-Job-Secret\): ([0-9a-f]{64})", capsys.readouterr().out
