@@ -214,6 +214,16 @@ class Channels(Section):
     digest: str | None = None
     alerts_by_scope: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("alerts_by_scope")
+    @classmethod
+    def _scopes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix in value:  # a typo would silently never match
+            try:
+                Scope.parse(prefix)
+            except ScopeError as exc:
+                raise ValueError(f"{prefix!r} is not a scope: {exc}") from None
+        return value
+
     def alerts_for(self, scope: str) -> str | None:
         """The channel for alerts about ``scope``: the longest matching prefix, else ``alerts``."""
         best: tuple[int, str] | None = None

@@ -398,3 +398,10 @@ def test_routing_degrade_steps_down_in_order():
     message = refusal({"routing": {"degrade": {"medium": 0.1, "small": 0.3}}})
     assert "routing.degrade: small (0.3) must be below medium (0.1)" in message
     assert parse_policy({"routing": {"degrade": {"medium": 0.3, "small": 0.1}}})
+
+
+def test_alert_routing_by_scope_names_real_scopes():
+    message = refusal({"channels": {"alerts_by_scope": {"acme/ali ce": "C1"}}})
+    assert "channels.alerts_by_scope" in message and "'acme/ali ce' is not a scope" in message
+    ok = parse_policy({"channels": {"alerts_by_scope": {"acme/alice": "C1"}}})
+    assert ok.channels.alerts_for("acme/alice/bot") == "C1"
