@@ -27,7 +27,7 @@ from typing import Any
 
 from guards.budgets import Budgets
 from guards.config import Policy
-from guards.errors import Conflict, InvalidInput, NotFound
+from guards.errors import Conflict, InvalidInput, NotFound, ScopeForbidden
 from guards.events import HoldExpired, Overrun
 from guards.prices import PriceTable, UnknownModel
 from guards.reservation import (
@@ -228,7 +228,10 @@ class Ledger(Budgets):
         if row is None:
             raise NotFound(f"no reservation {res_id!r}")
         reservation = Reservation.from_row(row)
-        authorize(tx, token, Scope(reservation.scope), path=f"/v1/reservations/{res_id}")
+        try:
+            authorize(tx, token, Scope(reservation.scope), path=f"/v1/reservations/{res_id}")
+        except ScopeForbidden:  # recorded with the real scope; the caller is not told it
+            raise ScopeForbidden(scope=f"reservation {res_id}", token_scope=token.scope) from None
         return reservation
 
     def actual_cost(self, req: SettleRequest) -> int:

@@ -190,6 +190,8 @@ async def test_token_acts_only_in_its_subtree(app_factory):
         "POST", f"/v1/reservations/{mine}/settle", token=bob, json={"actual_cost_micros": 0}
     )
     assert stolen.status_code == 403
+    assert "acme/alice" not in stolen.text  # another tenant's id does not reveal its scope
+    assert stolen.json()["scope"] == f"reservation {mine}"
     rows = await app.store.fetch("SELECT kind, scope FROM events WHERE kind = 'scope_violation'")
     assert [r["scope"] for r in rows] == ["acme/bob/bot", "acme", "acme/alice/bot"]
     assert (await reserve(app, None, "acme/alice/bot", "z", 1000)).status_code == 401
