@@ -50,6 +50,8 @@ def _alert_id(text: str) -> int:
 @subcommand("alerts", usage="alerts")
 async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     """Open alerts by tier, with their counts and age; silenced ones are marked."""
+    if args:
+        raise UsageError("`alerts` takes nothing more (act on one with `ack <id>` or `silence`)")
     engine = engine_of(ctx)
     now = ctx.ns.clock.now()
 

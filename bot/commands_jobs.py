@@ -83,6 +83,8 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
 @subcommand("jobs", usage="jobs")
 async def cmd_jobs(ctx: Context, args: list[str]) -> Reply:
     """Scheduled agent jobs: state, next runs in words, last run."""
+    if args:
+        raise UsageError("`jobs` takes nothing more (`pause <job>` and `resume <job>` act on one)")
     runner = _runner(ctx)
     if runner is None or not runner.jobs:
         return Reply.text_only("No scheduled jobs: add them under `jobs:` in the policy file.")

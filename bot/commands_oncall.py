@@ -149,6 +149,8 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
 @subcommand("status", usage="status")
 async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery."""
+    if args:
+        raise UsageError("`status` takes nothing more (`budget <scope>` shows one scope)")
     now = ctx.ns.clock.now()
     ledger = ctx.ns.ledger
 

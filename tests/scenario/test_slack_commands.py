@@ -153,6 +153,13 @@ async def test_budget_bad_arguments_show_the_usage(slack_http):
         assert "usage: `/agent budget [scope]" in reply["text"], text
 
 
+@pytest.mark.parametrize("text", ["status extra", "alerts now", "jobs all", "oncall bob"])
+async def test_commands_that_take_nothing_refuse_extra_words(slack_http, text):
+    slack = await slack_http(POLICY)
+    reply = await slack.command(text)
+    assert f"usage: `/agent {text.split()[0]}" in reply["text"], reply["text"]
+
+
 async def test_budget_set_by_an_admin_changes_the_limit_and_is_audited(slack_http):
     slack = await slack_http(POLICY)
     reply = await slack.command("budget set acme/alice/rss-bot $5 day")
