@@ -29,12 +29,13 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         "SELECT at FROM breaker_transitions WHERE scope = 'acme/carol/looper' AND to_state = 'open'"
         " ORDER BY at LIMIT 1"
     )
-    looper_spent = await _one(
-        ns,
-        "SELECT SUM(charged_micros) FROM reservations WHERE scope = 'acme/carol/looper'"
-        " AND model = 'claude-opus-4-1'",
-    )
     if opened:
+        looper_spent = await _one(  # what it had spent when the breaker opened
+            ns,
+            "SELECT SUM(charged_micros) FROM reservations WHERE scope = 'acme/carol/looper'"
+            " AND model = 'claude-opus-4-1' AND finished_at <= ?",
+            (opened[0]["at"],),
+        )
         tripped_minute = int((opened[0]["at"] - start) // 60)
         unstopped = max(0, NIGHT_ENDS_MINUTE - 185) * LOOP_COST_PER_MINUTE
         rows.append(
@@ -93,8 +94,14 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         )
     )
     pages = await _one(ns, "SELECT COUNT(*) FROM escalations")
-    by_tier = await ns.store.fetch("SELECT tier, COUNT(*) AS n FROM alerts GROUP BY tier")
-    tiers = ", ".join(f"{r['tier']} {r['n']}" for r in by_tier)
+    by_tier = await ns.store.fetch(
+        "SELECT tier, COUNT(*) AS n, SUM(scope LIKE 'model:%') AS models FROM alerts GROUP BY tier"
+    )
+    # a model's alert belongs to no namespace, so the digest does not count it
+    tiers = ", ".join(
+        f"{r['tier']} {r['n']}" + (f" ({r['models']} a model's)" if r["models"] else "")
+        for r in by_tier
+    )
     rows.append(("alerts", f"{tiers}; P2 only in the digest", f"{pages} notifications in all"))
 
     width = [
