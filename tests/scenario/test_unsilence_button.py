@@ -201,7 +201,8 @@ async def test_a_stranger_is_refused_and_audited(slack_http):
     before, updates = await silenced_p0(slack)
 
     assert await click(slack, "alert_unsilence", user="U0STRANGER") == (
-        "Only admins can lift silences."
+        "Only admins and the people on call (rotations, escalation users, overrides)"
+        " can lift silences."
     )
     refusals = await app.store.fetch("SELECT actor, action, target FROM audit")
     assert ("U0STRANGER", "refused", "lift silences") in [tuple(r) for r in refusals]

@@ -320,7 +320,8 @@ async def test_the_attempt_past_the_limit_is_refused_and_counts_as_a_failure(eng
 
 async def test_a_model_failing_for_several_agents_trips_its_own_breaker(tmp_path):
     model = "claude-haiku-4-5"
-    policy = {"breakers": {"model_failures": {"consecutive": 3, "window_calls": 10}}}
+    trip = {"consecutive": 3, "window_calls": 10, "min_calls": 10}  # smaller than the defaults
+    policy = {"breakers": {"model_failures": trip}}
     e = await start(tmp_path / "m.db", policy)
     is_open = lambda tx: e.breakers.is_model_open(tx, model)  # noqa: E731
     for _ in range(4):  # one agent failing alone does not trip the model
