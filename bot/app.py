@@ -33,6 +33,7 @@ __all__ = ["Component", "Nightshift"]
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
+BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
 
 
 class Component(Protocol):
@@ -134,7 +135,9 @@ class Nightshift:
                 started.append(component)
             self.every(SWEEP_SECONDS, self.sweep, name="sweep")
             self.every(3600, self.prune_breakers, name="breakers-prune")
-            self.every(SWEEP_SECONDS, self.breakers.sweep, name="breakers", args=[self.store])
+            self.every(
+                BREAKER_TICK_SECONDS, self.breakers.sweep, name="breakers", args=[self.store]
+            )
             self.scheduler.start()
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             if sock is not None:
