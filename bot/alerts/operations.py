@@ -1,6 +1,7 @@
 """What people do to alerts: acknowledge, resolve, escalate, silence and lift; on-call overrides.
 
 Each function runs inside ``store.write`` on the engine's rows and audits who did it.
+Escalate now lives in :mod:`bot.alerts.escalate_now` (re-exported here).
 
 Example:
     >>> # alert, new = await store.write(lambda tx: ack(engine, tx, alert_id=42, actor="U1"))
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.alerts.engine import AlertEngine
+from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
 from bot.alerts.oncall import Override
-from bot.alerts.render import clock_time, duration
+from bot.alerts.render import duration
 from guards.errors import Conflict, InvalidInput
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 MODEL_PREFIX = "model:"
-REPEAT_CLICK_SECONDS = 60  # a stepless Escalate now click this soon after one by hand repeats it
 _OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 
@@ -83,104 +84,6 @@ def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:
     tx.audit(actor=actor, action="alert.resolve", target=f"#{alert_id} {alert.fingerprint}")
     engine.resolve_alert(tx, alert, now, by=actor, reason=None)
     return engine.get(tx, alert_id)
-
-
-def escalate_now(
-    engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, at_step: int | None = None
-) -> str:
-    """Take the next step of the chain at once; returns who was notified (or ``channel``).
-
-    ``at_step`` is the step the clicked Escalate now button was rendered at (its value
-    ``"<id>:<step>"``): the click pages only while the alert is still at that step, so
-    a double click, or a click on a copy the timer or someone else has overtaken, pages
-    nobody. ``None`` (a button posted before values carried the step, or an alert's
-    first post, rendered before its chain was armed) means the current step; such a
-    click within ``REPEAT_CLICK_SECONDS`` of an escalation by hand is taken for the same
-    click again. Only an escalation that happens is audited.
-
-    Example:
-        >>> # who = escalate_now(engine, tx, alert_id=20, actor="U1", at_step=1)  # "U04"
-
-    Raises:
-        Conflict: the alert is resolved, acknowledged, silenced, P2, through its chain,
-            or no longer at ``at_step``; the message tells the clicker what happened,
-            and nothing was written.
-    """
-    now = tx.clock.now()
-    alert = engine.get(tx, alert_id)
-    name = f"#{alert_id}"
-    if alert.resolved_at is not None:
-        by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
-        at = clock_time(alert.resolved_at, engine.tz, now=now)
-        raise Conflict(
-            f"{name} was already resolved{by} at {at}; nobody was paged.", state="resolved"
-        )
-    if alert.acked_at is not None:
-        at = clock_time(alert.acked_at, engine.tz, now=now)
-        raise Conflict(
-            f"{name} was acknowledged by <@{alert.acked_by}> at {at}, so its escalation"
-            " stopped; nobody was paged.",
-            state="acked",
-        )
-    if alert.silence_id is not None:
-        raise Conflict(f"alert {name} is silenced; it does not page anyone", state="silenced")
-    if not engine.chain.steps:
-        raise Conflict("there is no escalation chain: add oncall.escalation to the policy")
-    if alert.tier == "P2":
-        raise Conflict(f"alert {name} is P2: it is collected for the digest, not paged")
-    if at_step is not None and alert.esc_step != at_step:
-        raise Conflict(_moved_on(engine, tx, alert, at_step, now), state="escalated")
-    if alert.esc_step is None:
-        raise Conflict(
-            f"alert {name} has been through its whole escalation chain; everyone in it was notified"
-        )
-    if at_step is None:
-        last = _last_escalation(tx, alert.id, manual=True)
-        if last is not None and now - last[1] < REPEAT_CLICK_SECONDS:
-            raise Conflict(_already(engine, alert, last, now), state="escalated")
-    tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}")
-    return engine.escalate(tx, alert, now, manual_by=actor)
-
-
-# (step, at, manual_by) of an escalations row
-_Escalation = tuple[int, float, str | None]
-
-
-def _last_escalation(
-    tx: Tx, alert_id: int, *, step: int | None = None, manual: bool = False
-) -> _Escalation | None:
-    """The latest step taken for the alert (at ``step``; by hand only with ``manual``)."""
-    row = tx.one(
-        "SELECT step, at, manual_by FROM escalations WHERE alert_id = ?"
-        " AND (? IS NULL OR step = ?) AND (? = 0 OR manual_by IS NOT NULL)"
-        " ORDER BY id DESC LIMIT 1",
-        (alert_id, step, step, int(manual)),
-    )
-    return None if row is None else (int(row[0]), float(row[1]), row[2])
-
-
-def _already(engine: AlertEngine, alert: Alert, taken: _Escalation, now: float) -> str:
-    """``#20 was already escalated to step 2 of 3 by <@U1> at 03:17; nobody else was paged.``"""
-    step, at, by = taken
-    who = f"by <@{by}>" if by else "on its timer"
-    when = clock_time(at, engine.tz, now=now)
-    return (
-        f"#{alert.id} was already escalated to {engine.chain.describe(step)} {who} at {when};"
-        " nobody else was paged."
-    )
-
-
-def _moved_on(engine: AlertEngine, tx: Tx, alert: Alert, at_step: int, now: float) -> str:
-    """Why a click on a button rendered at ``at_step`` pages nobody: the alert moved on."""
-    taken = _last_escalation(tx, alert.id, step=at_step)
-    if taken is not None:
-        return _already(engine, alert, taken, now)
-    if alert.esc_step is None:
-        return f"#{alert.id} has been through its whole escalation chain; nobody else was paged."
-    return (
-        f"This button of #{alert.id} is out of date: the alert is at"
-        f" {engine.chain.describe(alert.esc_step)} now. Nobody was paged."
-    )
 
 
 @dataclass(frozen=True, slots=True)
