@@ -50,8 +50,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 from guards.breaker_state import (
@@ -65,6 +63,8 @@ from guards.breaker_state import (
     BreakerConfig,
     BreakerState,
     Transition,
+    format_seconds,
+    trip_reason,
 )
 from guards.breaker_state import PENDING_RETRY_SECONDS as PENDING_RETRY_SECONDS
 from guards.breaker_state import TRIAL_RETRY_SECONDS as TRIAL_RETRY_SECONDS
@@ -90,13 +90,6 @@ __all__ = [
     "trip_reason",
 ]
 
-# The wrappers an operator or a timer puts around the reason a breaker opened for; they
-# are peeled off before a new one is put on, so a reason never nests.
-_WRAPPED = re.compile(
-    r"(?:kept open by .+? for [0-9dhms]+|cool-down over, trial started) \((?P<inner>.*)\)",
-    re.DOTALL,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -107,29 +100,6 @@ class Check:
     retry_after: int = 0
     reason: str = ""
     transitions: tuple[Transition, ...] = ()
-
-
-def format_seconds(seconds: float) -> str:
-    """``90`` -> ``1m30s``; ``3600`` -> ``1h``."""
-    s = max(0, math.ceil(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size or (unit == "s" and not parts):
-            n, s = divmod(s, size)
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
-
-
-def trip_reason(reason: str) -> str:
-    """The reason a breaker opened for, without the "kept open by ..." wrappers around it.
-
-    Example:
-        >>> trip_reason("kept open by U2 for 1h (kept open by U1 for 30m (3 failures in a row))")
-        '3 failures in a row'
-    """
-    while (m := _WRAPPED.fullmatch(reason)) is not None:
-        reason = m["inner"]
-    return reason
 
 
 class Breaker(BreakerState):

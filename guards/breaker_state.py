@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ __all__ = [
     "BreakerConfig",
     "BreakerState",
     "Transition",
+    "format_seconds",
+    "trip_reason",
 ]
 
 CLOSED = "closed"
@@ -227,3 +230,34 @@ class BreakerState:
 
     def _end_trial(self) -> None:
         self._start_trial(0, 0)
+
+
+# The wrappers an operator or a timer puts around the reason a breaker opened for; they
+# are peeled off before a new one is put on, so a reason never nests.
+_WRAPPED = re.compile(
+    r"(?:kept open by .+? for [0-9dhms]+|cool-down over, trial started) \((?P<inner>.*)\)",
+    re.DOTALL,
+)
+
+
+def format_seconds(seconds: float) -> str:
+    """``90`` -> ``1m30s``; ``3600`` -> ``1h``."""
+    s = max(0, math.ceil(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            n, s = divmod(s, size)
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
+
+
+def trip_reason(reason: str) -> str:
+    """The reason a breaker opened for, without the "kept open by ..." wrappers around it.
+
+    Example:
+        >>> trip_reason("kept open by U2 for 1h (kept open by U1 for 30m (3 failures in a row))")
+        '3 failures in a row'
+    """
+    while (m := _WRAPPED.fullmatch(reason)) is not None:
+        reason = m["inner"]
+    return reason
