@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 
-__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "apply_migrations", "connect"]
+__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "apply_migrations", "begin_immediate", "connect"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -32,8 +33,38 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+BUSY_TIMEOUT_MS = 10_000
+LOCK_POLL_SECONDS = 0.0005
+
+
+def begin_immediate(conn: sqlite3.Connection, *, timeout: float = 30.0) -> None:
+    """``BEGIN IMMEDIATE``, trying for the write lock every half millisecond until ``timeout``.
+
+    SQLite's own busy handler backs off to one try per 100 ms. Against a writer that
+    holds the lock nearly all the time and lets go for well under a millisecond between
+    batches (the server under load), those sparse tries keep missing the gaps: a
+    ``nightshift token revoke`` waited seconds. Polling finds a gap within milliseconds.
+
+    Raises:
+        sqlite3.OperationalError: still locked after ``timeout`` seconds (or another error).
+    """
+    deadline = time.monotonic() + timeout
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(LOCK_POLL_SECONDS)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

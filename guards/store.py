@@ -45,7 +45,7 @@ import aiosqlite
 from guards.clock import Clock, SystemClock
 from guards.errors import GuardError
 from guards.events import Event, EventBus
-from guards.migrations import apply_migrations, connect
+from guards.migrations import apply_migrations, begin_immediate, connect
 
 __all__ = ["Store", "Tx"]
 
@@ -293,7 +293,7 @@ class Store:
 
     def _begin(self) -> int:
         """Start the batch transaction; return the file's data version (others' commits move it)."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        begin_immediate(self._conn)
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:

@@ -13,7 +13,7 @@ from guards.clock import ManualClock
 from guards.config import parse_policy
 from guards.errors import BudgetExceeded
 from guards.ledger import Ledger, ReserveRequest
-from guards.migrations import connect
+from guards.migrations import begin_immediate, connect
 from guards.scopes import Scope
 from guards.store import Store, Tx
 from guards.tokens import authenticate, create_token
@@ -142,11 +142,11 @@ async def test_another_process_gets_the_write_lock_while_the_store_is_under_load
         await asyncio.gather(*writes)
         return len(writes)
 
-    def other_process() -> float:
+    def other_process() -> float:  # as the CLI takes the lock (`nightshift token revoke`)
         started = time.monotonic()
         conn = connect(path)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            begin_immediate(conn)
             conn.execute(
                 "INSERT INTO tokens (id, scope, hash, created_at) VALUES ('t', 'a', 'h', 0)"
             )
@@ -161,7 +161,8 @@ async def test_another_process_gets_the_write_lock_while_the_store_is_under_load
         waited = await asyncio.to_thread(other_process)
         stop.set()
         written = sum(await asyncio.gather(*loaders))
-        assert waited < 5.0
+        print(f"the other process waited {waited * 1000:.1f} ms for the write lock")
+        assert waited < 1.0
         assert store.batches > 10 and written > 100
         with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == written
