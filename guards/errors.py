@@ -113,18 +113,13 @@ class BudgetExceeded(GuardError):
         held_micros: int,
         requested_micros: int,
     ) -> None:
-        from guards.money import format_usd
+        from guards.money import usd_for
 
         remaining = max(0, limit_micros - spent_micros - held_micros)
         period = {"day": "today", "week": "this week", "month": "this month"}.get(
             window, "in total"
         )
-        # Cents unless rounding would hide why the request does not fit ("$1.00 left, $1.00 asked").
-        exact = any(m % 10_000 for m in (spent_micros, held_micros, remaining, requested_micros))
-
-        def usd(micros: int) -> str:
-            return format_usd(micros, exact=exact)
-
+        usd = usd_for(spent_micros, held_micros, remaining, requested_micros)
         if requested_micros > limit_micros:
             why = f"asks {usd(requested_micros)}, more than its whole limit of {usd(limit_micros)}"
         else:

@@ -10,9 +10,10 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
-__all__ = ["MICROS_PER_USD", "ceil_div", "format_usd", "parse_usd"]
+__all__ = ["MICROS_PER_USD", "ceil_div", "format_usd", "parse_usd", "usd_for"]
 
 MICROS_PER_USD = 1_000_000
 MAX_MICROS = 10**15  # one billion dollars: anything above is a typo, not a budget
@@ -75,6 +76,18 @@ def format_usd(micros: int, *, exact: bool = False) -> str:
         return f"{sign}${whole:,}.{frac:06d}".rstrip("0")
     cents = (micros + 5_000) // 10_000
     return f"{sign}${cents // 100:,}.{cents % 100:02d}"
+
+
+def usd_for(*amounts: int) -> Callable[[int], str]:
+    """A ``format_usd`` for a sentence about ``amounts``: cents, unless rounding any of
+    them to cents would hide the point ("$1.00 left, $1.00 asked" when 999,899 > 999,898).
+
+    >>> usd = usd_for(999_899, 999_898)
+    >>> usd(999_899), usd(1_000_000)
+    ('$0.999899', '$1.00')
+    """
+    exact = any(m % 10_000 for m in amounts)
+    return lambda micros: format_usd(micros, exact=exact)
 
 
 def ceil_div(numerator: int, denominator: int) -> int:

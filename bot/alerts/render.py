@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.model import Alert
 from bot.commands import actions, button, context, header, section
-from guards.money import format_usd
+from guards.money import format_usd, usd_for
 
 __all__ = [
     "KIND_TITLES",
@@ -117,11 +117,7 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
         return f"{level}: a call was refused"
     limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
     left = max(0, limit - spent - held)
-    # Cents, unless rounding would hide why the call did not fit.
-    exact = any(m % 10_000 for m in (spent, held, left, asked))
-
-    def usd(micros: int) -> str:
-        return format_usd(micros, exact=exact)
+    usd = usd_for(spent, held, left, asked)
 
     if asked > limit:
         return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}"

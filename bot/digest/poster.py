@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 20
 
 
+def _clock(at: str) -> time:
+    """``digest.time`` (``"09:00"``) as a time of day."""
+    hour, minute = (int(p) for p in at.split(":"))
+    return time(hour, minute)
+
+
 def due_day(now: float, tz: ZoneInfo, at: str) -> date:
     """The latest local day whose digest is due at ``now`` (it is due at ``at`` next day).
 
@@ -48,16 +54,14 @@ def due_day(now: float, tz: ZoneInfo, at: str) -> date:
     datetime.date(2025, 12, 31)
     """
     local = datetime.fromtimestamp(now, tz)
-    hour, minute = (int(p) for p in at.split(":"))
-    back = 1 if local.time() >= time(hour, minute) else 2
+    back = 1 if local.time() >= _clock(at) else 2
     return local.date() - timedelta(days=back)
 
 
 def _before_todays_digest(created_at: float, now: float, tz: ZoneInfo, at: str) -> bool:
     """Whether a namespace began today before today's digest time, which has passed."""
     local = datetime.fromtimestamp(now, tz)
-    hour, minute = (int(p) for p in at.split(":"))
-    digest_at = datetime.combine(local.date(), time(hour, minute), tz).timestamp()
+    digest_at = datetime.combine(local.date(), _clock(at), tz).timestamp()
     return created_at < digest_at <= now
 
 
