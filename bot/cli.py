@@ -26,17 +26,6 @@ from guards.verify import verify
 __all__ = ["main"]
 
 log = logging.getLogger("nightshift")
-# Settings fields by the variable an operator sets (for error messages).
-_ENV_NAMES = {
-    "db": "NIGHTSHIFT_DB",
-    "NIGHTSHIFT_DB": "NIGHTSHIFT_DB",
-    "config": "NIGHTSHIFT_CONFIG",
-    "NIGHTSHIFT_CONFIG": "NIGHTSHIFT_CONFIG",
-    "host": "NIGHTSHIFT_HOST",
-    "NIGHTSHIFT_HOST": "NIGHTSHIFT_HOST",
-    "port": "NIGHTSHIFT_PORT",
-    "NIGHTSHIFT_PORT": "NIGHTSHIFT_PORT",
-}
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 COMMANDS: dict[str, Command] = {}
 
@@ -312,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
     except ValidationError as exc:  # the environment or --db/--config
         for err in exc.errors():
-            name = _ENV_NAMES.get(str(err["loc"][0]) if err["loc"] else "", "setting")
+            name = str(err["loc"][0]) if err["loc"] else "setting"  # the variable's name
             shown = str(err.get("input"))[:80]
             msg = str(err["msg"]).removeprefix("Value error, ")
             print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)
