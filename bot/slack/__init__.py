@@ -47,11 +47,11 @@ def transport_components(ns: Nightshift) -> list[Component]:
     if mode == "http":
         from bot.slack.http import HttpTransport
 
+        surface = SlackSurface(ns, client)  # the transport verifies each request first
         secret = ns.settings.slack_signing_secret or ""
-        surface = SlackSurface(ns, client, signing_secret=secret)
         return [worker, HttpTransport(surface, signing_secret=secret)]
 
     from bot.slack.socket_mode import SocketModeTransport
 
-    surface = SlackSurface(ns, client, signing_secret=None)
+    surface = SlackSurface(ns, client)
     return [worker, SocketModeTransport(surface, app_token=ns.settings.slack_app_token or "")]
