@@ -25,15 +25,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.jobs.cron import (
-    CronError,
-    CronSpec,
-    describe,
-    dst_notes,
-    fire_times,
-    format_local,
-    parse_cron,
-)
+from bot.jobs.cron import CronError, CronSpec, fire_times, parse_cron
+from bot.jobs.cron_words import describe, dst_notes, format_local
 from guards.config import Job, Policy, PolicyError
 
 __all__ = ["FREQUENT_PER_HOUR", "JobPlan", "check_jobs", "job_timezone", "lint_job", "lint_jobs"]

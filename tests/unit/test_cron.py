@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.jobs.cron import CronError, describe, dst_notes, fire_times, format_local, parse_cron
+from bot.jobs.cron import CronError, fire_times, parse_cron
+from bot.jobs.cron_words import describe, dst_notes, format_local
 from bot.jobs.guard import due
 from bot.jobs.lint import check_jobs, lint_jobs
 from guards.config import Policy, PolicyError
