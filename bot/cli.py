@@ -9,6 +9,7 @@ import logging
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(settings.db)
     try:
-        applied = apply_migrations(conn, now=__import__("time").time())
+        applied = apply_migrations(conn, now=time.time())
     finally:
         conn.close()
     if applied:
@@ -183,7 +184,7 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
     _existing_db(settings)
     conn = connect(settings.db)
     try:
-        apply_migrations(conn, now=__import__("time").time())
+        apply_migrations(conn, now=time.time())
         report = verify(conn)
     finally:
         conn.close()

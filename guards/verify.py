@@ -3,6 +3,9 @@
 Checks, for every reservation, that the journal's held and spent money matches its
 state and that ``held = charged - overrun + released`` once it is over; and for
 every scope and day, that the stored counters equal the journal's sums.
+
+It reads in one transaction, so a server writing meanwhile does not matter: WAL gives
+the check one consistent snapshot of the file.
 """
 
 from __future__ import annotations
@@ -29,7 +32,18 @@ class VerifyReport:
 
 
 def verify(conn: sqlite3.Connection) -> VerifyReport:
-    """Recompute every usage counter and every reservation's money from the journal."""
+    """Recompute every usage counter and every reservation's money from the journal.
+
+    Reads one snapshot (a read transaction), so it may run beside a running server.
+    """
+    conn.execute("BEGIN")  # deferred: the first SELECT fixes the snapshot, no lock is taken
+    try:
+        return _verify(conn)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _verify(conn: sqlite3.Connection) -> VerifyReport:
     problems: list[str] = []
     res: dict[str, tuple[str, str, int, int, int, int, str]] = {}
     for row in conn.execute(
@@ -47,6 +61,9 @@ def verify(conn: sqlite3.Connection) -> VerifyReport:
         journal_rows += 1
         net_held[res_id] += held_delta
         net_spent[res_id] += spent_delta
+        if res_id not in res:
+            problems.append(f"journal row for {res_id}: no such reservation")
+            continue
         scope, *_, day = res[res_id]
         for path in Scope(scope).ancestors():
             cell = days[(path, day)]

@@ -1,0 +1,75 @@
+"""`ledger verify` reads one snapshot: a server committing between its reads changes nothing."""
+
+from __future__ import annotations
+
+from guards.clock import ManualClock
+from guards.config import parse_policy
+from guards.ledger import Ledger, ReserveRequest, SettleRequest
+from guards.migrations import apply_migrations, connect
+from guards.store import Tx
+from guards.tokens import Token
+from guards.verify import verify
+
+POLICY = parse_policy({"budgets": {"defaults": {"agent": {"day": "10.00"}}}})
+TOKEN = Token("tok_test", "acme")
+
+
+class Server:
+    """Another connection to the same file, committing ledger writes as the server would."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = connect(path)
+        apply_migrations(self.conn, now=0.0)
+        self.conn.execute(
+            "INSERT INTO tokens (id, scope, hash, created_at) VALUES ('tok_test', 'acme', 'h', 0)"
+        )
+        self.ledger = Ledger(policy=POLICY)
+        self.clock = ManualClock(1_767_225_600.0)
+        self.n = 0
+
+    def write(self, fn):
+        self.conn.execute("BEGIN IMMEDIATE")
+        tx = Tx(self.conn, self.clock)
+        result = fn(tx)
+        tx.flush()
+        self.conn.execute("COMMIT")
+        for callback in tx.after_commit:
+            callback()
+        return result
+
+    def reserve_and_settle(self) -> None:
+        self.n += 1
+        req = ReserveRequest(scope="acme/a/bot", idempotency_key=f"k{self.n}", max_cost_micros=900)
+        _, answer = self.write(lambda tx: self.ledger.reserve(tx, token=TOKEN, req=req))
+        done = SettleRequest(outcome="success", actual_cost_micros=700)
+        rid = answer["reservation_id"]
+        self.write(lambda tx: self.ledger.settle(tx, token=TOKEN, res_id=rid, req=done))
+
+
+class Interleaved:
+    """The checker's connection; the server commits after each of its queries."""
+
+    def __init__(self, conn, server: Server) -> None:
+        self.conn = conn
+        self.server = server
+
+    def execute(self, sql, params=()):
+        cursor = self.conn.execute(sql, params)
+        if sql.lstrip().upper().startswith("SELECT"):
+            rows = cursor.fetchall()  # read it all before the next commit, as SQLite steps
+            self.server.reserve_and_settle()
+            return iter(rows)
+        return cursor
+
+
+def test_verify_reads_one_snapshot_while_another_connection_commits(tmp_path):
+    path = str(tmp_path / "live.db")
+    server = Server(path)
+    for _ in range(5):
+        server.reserve_and_settle()
+    checker = connect(path)
+    report = verify(Interleaved(checker, server))
+    assert report.problems == []
+    assert report.reservations == 5  # the snapshot taken at its first read
+    assert verify(checker).reservations == 8  # three more committed during the first check
+    assert verify(checker).ok
