@@ -204,7 +204,6 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
 @command("jobs preview")
 async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
     """The policy's jobs in words with their next fire times; 1 when any is refused."""
-    import time
 
     from bot.jobs.lint import lint_jobs
 
