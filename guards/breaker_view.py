@@ -111,6 +111,6 @@ def listed(tx: Tx, *, include_closed: bool, within: str | None) -> list[tuple[st
         found = {
             key: kind
             for key, kind in found.items()
-            if kind != "model" and (Scope(key).within(node.path) or node.within(key))
+            if kind == "model" or Scope(key).within(node.path) or node.within(key)
         }
     return sorted(found.items())

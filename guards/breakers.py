@@ -9,11 +9,13 @@ Which breakers exist:
 - one per **model** (``model:claude-haiku-4-5``): trips when a model fails for
   several agents (``breakers.model_failures``, ``model_min_agents``).
 
-A model breaker does **not** refuse reservations. The ledger's gate is not told the
-model before it reserves, and the routing engine falls back to another model when
-:meth:`Breakers.is_model_open` says so; refusing an agent that pinned the model would
-strand it with nothing to fall back to. It is listed, alerted on and audited like
-the others, and its half-open trial counts the model's next settles.
+A model breaker that tripped on its own does **not** refuse reservations: the routing
+engine falls back to another model when :meth:`Breakers.is_model_open` says so, and
+refusing an agent that pinned the model would strand it with nothing to fall back
+to. A model breaker an operator **forced open** (the kill switch during a provider
+incident) refuses every reservation naming that model (``model`` or
+``estimate.model``). Model breakers are listed, alerted on and audited like the
+others, and a half-open trial counts the model's next settles.
 
 Every change is a row: the ``breakers`` row holds the state (an open breaker's
 cool-down ends at ``opened_at + cooldown_seconds``, so a restart loses no timer),
@@ -45,7 +47,7 @@ import builtins
 import json
 from collections.abc import Callable
 
-from guards.breaker import CLOSED, HALF_OPEN, REFUSING, Breaker, Transition
+from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS as ATTEMPTS_RETENTION_SECONDS
 from guards.breaker_attempts import check_attempts, count_attempt, prune_attempts
 from guards.breaker_kinds import MODEL_PREFIX as MODEL_PREFIX
@@ -89,13 +91,23 @@ class Breakers:
     # -- the gate -----------------------------------------------------------------------
 
     def before_reserve(
-        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
+        self,
+        tx: Tx,
+        *,
+        scope: Scope,
+        task_id: str | None,
+        amount_micros: int,
+        now: float,
+        model: str | None = None,
     ) -> None:
-        """Refuse (503) while a governing breaker is open, or (429) an attempt past the limit."""
+        """Refuse (503) while a governing breaker is open, or the model's is forced open;
+        or (429) an attempt past the limit."""
         if not self.enabled:
             return
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
+        if model is not None and MODEL_PREFIX + model in not_closed:
+            self._model_kill_switch(tx, MODEL_PREFIX + model, now)
         for key, kind in governing(scope.path) if not_closed else ():
             if key not in not_closed:
                 continue
@@ -116,6 +128,13 @@ class Breakers:
             limit = self.policy.breakers.max_attempts_per_task
             agent = governing(scope.path)[2][0]
             check_attempts(tx, records, agent=agent, task_id=task_id, limit=limit, now=now)
+
+    def _model_kill_switch(self, tx: Tx, key: str, now: float) -> None:
+        b = self._records.entries.get(key) or self._records.entry(tx, key, "model")
+        if b.state == FORCED_OPEN:
+            raise BreakerOpen(
+                scope=key, state=b.state, reason=b.reason, retry_after=b.retry_after(now)
+            )
 
     def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
         """Count a trial call where a breaker is half open; count the task's attempt."""
@@ -373,8 +392,9 @@ class Breakers:
     ) -> builtins.list[BreakerRow]:
         """Breakers that are not closed (every known one with ``include_closed``).
 
-        ``within``: only breakers inside that subtree, and the namespace and user
-        breakers above it (they refuse its reservations too); no model breakers.
+        ``within``: only breakers inside that subtree, the namespace and user breakers
+        above it (they refuse its reservations too), and the model breakers (shared by
+        every tenant; they steer routing and a forced-open one refuses its model).
         """
         self.tick(tx)
         now = tx.clock.now()

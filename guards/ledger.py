@@ -148,8 +148,11 @@ class Ledger(Budgets):
                 f"ttl_seconds may be at most {self.policy.reservations.max_ttl_seconds}",
             )
         now = tx.clock.now()
+        model = req.model or (req.estimate.model if req.estimate else None)
         for gate in self.gates:
-            gate.before_reserve(tx, scope=scope, task_id=req.task_id, amount_micros=amount, now=now)
+            gate.before_reserve(
+                tx, scope=scope, task_id=req.task_id, amount_micros=amount, now=now, model=model
+            )
         periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
@@ -166,7 +169,7 @@ class Ledger(Budgets):
                 fingerprint,
                 scope.path,
                 req.task_id,
-                req.model or (req.estimate.model if req.estimate else None),
+                model,
                 amount,
                 *periods,
                 now,
@@ -180,7 +183,7 @@ class Ledger(Budgets):
             token_id=token.id,
             scope=scope.path,
             task_id=req.task_id,
-            model=req.model or (req.estimate.model if req.estimate else None),
+            model=model,
             state="held",
             held_micros=amount,
             charged_micros=0,

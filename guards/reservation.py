@@ -148,12 +148,21 @@ class Reservation:
 class Gate(Protocol):
     """Something that may refuse a reservation (breakers, attempt caps) and learns from settles.
 
+    ``model`` is the model the reservation names (``model`` or ``estimate.model``), if any.
+
     ``before_reserve`` raises a GuardError to refuse (what it wrote is kept);
     the ``after_*`` methods run in the same transaction as the change they follow.
     """
 
     def before_reserve(
-        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
+        self,
+        tx: Tx,
+        *,
+        scope: Scope,
+        task_id: str | None,
+        amount_micros: int,
+        now: float,
+        model: str | None = None,
     ) -> None: ...
 
     def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...

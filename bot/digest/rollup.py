@@ -43,7 +43,14 @@ class DigestRollup:
     """A ledger gate that only counts: refuses nothing, adds every settle's charge."""
 
     def before_reserve(
-        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
+        self,
+        tx: Tx,
+        *,
+        scope: Scope,
+        task_id: str | None,
+        amount_micros: int,
+        now: float,
+        model: str | None = None,
     ) -> None:
         return None
 

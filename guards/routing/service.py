@@ -213,7 +213,14 @@ class RoutingGate:
         self.learner = learner
 
     def before_reserve(
-        self, tx: Tx, *, scope: Scope, task_id: str | None, amount_micros: int, now: float
+        self,
+        tx: Tx,
+        *,
+        scope: Scope,
+        task_id: str | None,
+        amount_micros: int,
+        now: float,
+        model: str | None = None,
     ) -> None:
         return None
 

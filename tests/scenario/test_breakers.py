@@ -242,3 +242,54 @@ async def test_breakers_disabled_in_the_policy_refuse_nothing(app_factory):
     for _ in range(5):
         assert (await bot.reserve(task_id="same")).status_code == 201
     assert [b["state"] for b in await bot.breakers("?all=1")] == ["closed"]
+
+
+async def test_a_model_forced_open_refuses_reservations_naming_it_and_is_listed(app_factory):
+    app, bot, helper = await fleet(app_factory)
+    haiku = "model:claude-haiku-4-5"
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, haiku, "U_OPS", "incident"))
+
+    async def reserve(key: str, **body: Any) -> Any:
+        body = {"scope": BOT, "idempotency_key": key, **body}
+        return await app.request("POST", "/v1/reservations", token=bot.token, json=body)
+
+    estimate = {"model": "claude-haiku-4-5", "input_tokens": 1000, "max_output_tokens": 500}
+    for key, body in (
+        ("by-estimate", {"estimate": estimate}),
+        ("by-model", {"max_cost_micros": 5000, "model": "claude-haiku-4-5"}),
+    ):
+        refused = await reserve(key, **body)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["scope"] == haiku and refused.json()["state"] == "forced_open"
+        assert int(refused.headers["Retry-After"]) > 0
+    other = await reserve("other-model", max_cost_micros=5000, model="claude-sonnet-4-5")
+    assert other.status_code == 201, other.text
+    unnamed = await reserve("no-model", max_cost_micros=5000)
+    assert unnamed.status_code == 201, unnamed.text
+    # every tenant sees the model breakers (they carry no tenant's data)
+    for agent in (bot, helper):
+        [listed] = await agent.breakers()
+        assert (listed["scope"], listed["state"]) == (haiku, "forced_open")
+    await app.store.write(lambda tx: app.ns.breakers.force_close(tx, haiku, "U_OPS"))
+    again = await reserve("after-close", estimate=estimate)
+    assert again.status_code == 201, again.text
+
+
+async def test_a_model_breaker_that_tripped_on_its_own_does_not_refuse_a_pinned_model(
+    app_factory,
+):
+    app, bot, _ = await fleet(app_factory)
+    haiku = {"max_cost_micros": 5000, "model": "claude-haiku-4-5"}
+    n = 0
+    for _ in range(2):  # ten failures in a row, spread over five agents
+        for a in range(5):
+            n += 1
+            body = {"scope": f"acme/alice/a{a}", "idempotency_key": f"f{n}", **haiku}
+            r = await app.request("POST", "/v1/reservations", token=bot.token, json=body)
+            assert r.status_code == 201, r.text
+            await bot.settle(r.json()["reservation_id"], "failure", 1000)
+    [model] = [b for b in await bot.breakers() if b["scope"] == "model:claude-haiku-4-5"]
+    assert model["state"] == "open"
+    body = {"scope": BOT, "idempotency_key": "pinned", **haiku}
+    r = await app.request("POST", "/v1/reservations", token=bot.token, json=body)
+    assert r.status_code == 201, r.text  # routing steers around it; a pinned call may still try
