@@ -1,8 +1,9 @@
 """``POST /v1/heartbeats``: an agent says it is alive.
 
 Body: ``scope`` (the agent, ``namespace/user/agent``; a conversation scope counts for
-its agent), optional ``status`` (a short word; ``stopped`` means a deliberate shutdown,
-which the watchdog does not alert on) and ``detail``. Answers ``204``. A heartbeat
+its agent), optional ``status`` (a short word; ``stopped``, ``stopping``, ``shutdown``,
+``shutting_down`` or ``paused``, in any case, mean a deliberate shutdown, which the
+watchdog does not alert on) and ``detail``. Answers ``204``. A heartbeat
 from an agent whose missed-heartbeat alert is raised resolves it.
 
 Example:
@@ -12,8 +13,10 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bot.alerts.heartbeats import record
 from bot.api import CTX, Body, bearer, parse_scope, read_json
@@ -23,12 +26,23 @@ from guards.tokens import authenticate, authorize
 __all__ = ["routes"]
 
 routes = web.RouteTableDef()
+_WORD = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class HeartbeatBody(Body):
     scope: str = Field(min_length=1, max_length=400)
-    status: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    status: str | None = Field(None, min_length=1, max_length=64)
     detail: str | None = Field(None, max_length=2000)
+
+    @field_validator("status")
+    @classmethod
+    def _one_word(cls, value: str | None) -> str | None:
+        if value is not None and not _WORD.fullmatch(value):
+            raise ValueError(
+                "a short word of letters, digits, _ . or - (ok, degraded, stopped, ...);"
+                " put sentences in detail"
+            )
+        return value
 
 
 @routes.post("/v1/heartbeats")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.alerts.heartbeats import STOPPED
+from bot.alerts.heartbeats import is_stopped
 from guards.config import Heartbeats
 from guards.ledger import Ledger
 from guards.scopes import Scope
@@ -42,7 +42,7 @@ class AgentStatus:
 
     def heartbeat_overdue(self, config: Heartbeats, now: float) -> bool:
         """Late by more than one timeout (not yet an alert, which waits for more misses)."""
-        if self.last_seen is None or self.heartbeat_status == STOPPED:
+        if self.last_seen is None or is_stopped(self.heartbeat_status):
             return False
         return now - self.last_seen > config.timeout_seconds
 

@@ -6,8 +6,9 @@ alerts tick) raises :class:`~guards.events.HeartbeatMissed` for an agent not see
 :class:`~guards.events.HeartbeatRestored` when that agent is back. Both are events
 like any other: they become (and resolve) an alert through the event queue.
 
-An agent that says ``status: "stopped"`` in its last heartbeat is shutting down on
-purpose and is not watched until it beats again.
+An agent whose last heartbeat says it is going away on purpose (``status`` one of
+:data:`STOPPED_STATUSES`, in any case: ``stopped``, ``stopping``, ``shutdown``,
+``shutting_down``, ``paused``) is not watched until it beats again.
 
 Example:
     >>> # inside store.write:
@@ -27,9 +28,15 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from guards.store import Store
 
-__all__ = ["STOPPED", "heartbeat_uptime", "record", "watchdog"]
+__all__ = ["STOPPED", "STOPPED_STATUSES", "heartbeat_uptime", "is_stopped", "record", "watchdog"]
 
 STOPPED = "stopped"
+STOPPED_STATUSES = (STOPPED, "stopping", "shutdown", "shutting_down", "paused")
+
+
+def is_stopped(status: str | None) -> bool:
+    """Does this heartbeat status mean the agent is going away on purpose?"""
+    return status is not None and status.lower() in STOPPED_STATUSES
 
 
 def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: float) -> bool:
@@ -66,8 +73,9 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
         return 0
     rows = tx.all(
         "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
-        " AND (status IS NULL OR status != ?) ORDER BY last_seen LIMIT 500",
-        (overdue, STOPPED),
+        " AND (status IS NULL OR lower(status) NOT IN (?, ?, ?, ?, ?))"  # STOPPED_STATUSES
+        " ORDER BY last_seen LIMIT 500",
+        (overdue, *STOPPED_STATUSES),
     )
     for scope, last_seen in rows:
         misses = int((now - last_seen) // timeout)

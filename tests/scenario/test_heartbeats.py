@@ -105,9 +105,22 @@ async def test_missed_heartbeat_alerts_and_resolves_when_it_is_back(slack_http):
 async def test_a_stopped_agent_is_not_watched(app_factory):
     app = await app_factory(POLICY, clock=ManualClock())
     await beat(app, status="stopped")
+    for status in ("Stopped", "SHUTDOWN", "shutting_down", "paused", "stopping"):
+        assert (await beat(app, scope=f"acme/alice/{status}", status=status)).status_code == 204
+    await beat(app, scope="acme/alice/busy", status="Working")
     app.clock.advance(3600)
     await app.ns.extras["alerts"].tick()
-    assert await app.store.fetch("SELECT * FROM alerts") == []
+    rows = await app.store.fetch("SELECT scope FROM alerts")
+    assert [r[0] for r in rows] == ["acme/alice/busy"]  # only the one that did not say goodbye
+
+
+async def test_a_status_sentence_is_refused_with_what_to_send_instead(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    r = await beat(app, status="shutting down")
+    assert r.status_code == 400
+    assert r.json()["field"] == "status"
+    assert "put sentences in detail" in r.json()["message"]
+    assert "pattern" not in r.json()["message"]
 
 
 async def test_beats_lost_while_nightshift_was_down_are_not_missed(app_factory, tmp_path):
