@@ -118,10 +118,14 @@ class Ledger(Budgets):
         if req.ttl_seconds == self.policy.reservations.ttl_seconds:  # the default, said aloud
             req = dataclasses.replace(req, ttl_seconds=None)
         fingerprint = req.fingerprint()
+        # A key names one call of one scope: the token's own use first, then another
+        # token's for the same scope (a rotated token retrying, a parent token's key).
         row = tx.one(
             f"SELECT {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE token_id = ? AND idempotency_key = ?",
-            (token.id, req.idempotency_key),
+            " WHERE token_id = ? AND idempotency_key = ?"
+            f" UNION ALL SELECT {RESERVATION_COLUMNS} FROM reservations"
+            " WHERE scope = ? AND idempotency_key = ? LIMIT 1",
+            (token.id, req.idempotency_key, scope.path, req.idempotency_key),
         )
         if row is not None:
             existing = Reservation.from_row(row)

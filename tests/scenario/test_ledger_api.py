@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from guards.tokens import revoke_token
+
 POLICY = {
     "budgets": {
         "defaults": {"agent": {"day": "10.00"}, "conversation": {"total": "2.00"}},
@@ -446,3 +448,30 @@ async def test_long_headers_and_paths_still_get_json_errors(app_factory):
     tok = await app.token("acme")
     r = await app.request("GET", "/v1/budgets/acme/" + "a" * 9000, token=tok)
     assert r.status_code == 400 and r.json()["field"] == "scope"
+
+
+async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_factory):
+    app = await app_factory(POLICY)
+    parent, child = await app.token("acme"), await app.token("acme/alice")
+    first = await reserve(app, child, "acme/alice/bot", "call-1", 500)
+    assert first.status_code == 201
+    again = await reserve(app, parent, "acme/alice/bot", "call-1", 500)  # a parent token's retry
+    assert again.status_code == 200
+    assert again.json()["reservation_id"] == first.json()["reservation_id"]
+    other = await reserve(app, parent, "acme/alice/bot", "call-1", 900)
+    assert other.status_code == 409
+    # the same key for another scope is another call
+    assert (await reserve(app, parent, "acme/alice/other", "call-1", 500)).status_code == 201
+    # a rotated token: the old one revoked, the retry comes with the new one
+    rid = first.json()["reservation_id"]
+    old_id = (await app.store.fetch("SELECT token_id FROM reservations WHERE id = ?", (rid,)))[0][0]
+    await app.store.write(lambda tx: revoke_token(tx, token_id=old_id))
+    app.tokens.pop("acme/alice")
+    fresh = await app.token("acme/alice")
+    retry = await reserve(app, fresh, "acme/alice/bot", "call-1", 500)
+    assert retry.status_code == 200 and retry.json()["reservation_id"] == rid
+    assert window(await tree(app, parent, "acme/alice/bot"), "acme/alice/bot")["held_micros"] == 500
+    [[count, total]] = await app.store.fetch(
+        "SELECT COUNT(*), SUM(held_micros) FROM reservations WHERE scope = 'acme/alice/bot'"
+    )
+    assert (count, total) == (1, 500)
