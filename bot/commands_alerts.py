@@ -38,10 +38,10 @@ LIFT_WORDS = ("off", "lift", "end")
 
 
 def _alert_id(text: str) -> int:
-    digits = text.strip().lstrip("#")
-    if not digits.isdigit():
+    number = ops.alert_number(text)
+    if number is None:
         raise UsageError(f"{text[:40]!r} is not an alert id; `/agent alerts` lists them")
-    return int(digits)
+    return number
 
 
 # -- alerts, ack, silence -------------------------------------------------------------

@@ -237,7 +237,7 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         raise UsageError()
     n = 10
     if args:
-        if not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_AUDIT:
+        if not (args[0].isascii() and args[0].isdigit()) or not 1 <= int(args[0]) <= MAX_AUDIT:
             raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
         n = int(args[0])
     rows = await ctx.ns.store.fetch(

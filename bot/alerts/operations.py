@@ -17,7 +17,7 @@ from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
 from bot.alerts.oncall import Override
 from bot.alerts.render import duration
-from guards.errors import Conflict, InvalidInput
+from guards.errors import Conflict, InvalidInput, NotFound
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -28,6 +28,7 @@ __all__ = [
     "SilenceMade",
     "SilenceTarget",
     "ack",
+    "alert_number",
     "end_overrides",
     "escalate_now",
     "lift",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 MODEL_PREFIX = "model:"
+MAX_ALERT_ID_DIGITS = 18  # every alert id fits SQLite's 64-bit INTEGER
 _OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 
@@ -141,6 +143,20 @@ class SilenceLifted:
     covered_until: float | None = None
 
 
+def alert_number(text: str) -> int | None:
+    """``42`` or ``#42`` as an alert id (ASCII digits only); None when it is not one.
+
+    Raises:
+        NotFound: digits too many for any alert id.
+    """
+    digits = text.strip().removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if len(digits) > MAX_ALERT_ID_DIGITS:
+        raise NotFound(f"there is no alert #{digits[:20]}…; `/agent alerts` lists the open ones")
+    return int(digits)
+
+
 def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
     """Resolve ``42``, ``#42``, ``kind:scope``, ``model:<name>`` or a scope.
 
@@ -149,8 +165,9 @@ def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
         NotFound: no alert with that id.
     """
     text = target.strip()
-    if text.lstrip("#").isdigit():
-        alert = engine.get(tx, int(text.lstrip("#")))
+    number = alert_number(text)
+    if number is not None:
+        alert = engine.get(tx, number)
         return SilenceTarget(alert.fingerprint, None, alert.id)
     if text.startswith(MODEL_PREFIX):
         return SilenceTarget(None, text)  # a model's breaker: model:<name>

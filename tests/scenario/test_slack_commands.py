@@ -377,3 +377,23 @@ async def test_start_up_logs_no_warning_about_the_token_bolt_reads_itself(
     await slack_http(POLICY)
     assert "will be unused" not in caplog.text
     assert not [r for r in caplog.records if r.levelname == "WARNING" and "slack_bolt" in r.name]
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("ack 99999999999999999999", "there is no alert #99999999999999999999"),
+        ("silence 9999999999999999999999 1h", "there is no alert #"),
+        ("ack ١٢", "is not an alert id"),
+        ("ack 12", "there is no alert #12"),
+        ("audit ١٢", "n is a number from 1 to"),
+    ],
+)
+async def test_alert_ids_out_of_range_or_in_other_digits_get_a_clear_answer(
+    slack_http, text, answer
+):
+    slack = await slack_http(POLICY)
+    reply = await slack.command(text)
+    assert answer in reply["text"], reply["text"]
+    assert "went wrong" not in reply["text"]
+    assert await slack.app.store.fetch("SELECT * FROM silences") == []
