@@ -2,8 +2,10 @@
 
 The handler authenticates, authorizes the scope, decides and records the decision
 in one transaction, and answers ``200 {model, tier, reason, degraded, route_id,
-intent}``. The agent passes ``route_id`` on its reservation so that the settle
-teaches the router whether the tier was enough.
+intent}``. An ``intent`` that is neither built in nor named by a policy rule is a
+``400`` on ``intent`` whose message lists the known ones. The agent passes
+``route_id`` on its reservation so that the settle teaches the router whether the
+tier was enough.
 
 Wiring: :class:`RoutingComponent` builds the :class:`~guards.routing.RoutingService`
 at start-up, registers its ledger gate (so settles of routed calls are learned
@@ -107,6 +109,7 @@ async def route(request: web.Request) -> web.Response:
         scope=body.scope, task=body.task, intent=body.intent, min_tier=body.min_tier
     )
     service = ensure_routing(ns)
+    service.check(req)
     raw = bearer(request)
 
     def decide(tx: Tx) -> dict[str, Any]:

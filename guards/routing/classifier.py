@@ -1,7 +1,9 @@
 """The built-in intent classifier: keyword and feature scoring, no network, no model.
 
 A task is cut into lowercase words; every term of the :mod:`~guards.routing.lexicon`
-it contains adds its weight to its intent, and a few structural features add more
+it contains adds its weight to its intent (except nouns that only name the text an
+explicit task verb works on: "Summarise this *blog post*" is a summary, not
+drafting), and a few structural features add more
 (a list of options "billing, technical or other" points to classification, three
 or more distinct tool verbs to a multi-step tool workflow, a short question to a
 lookup). The best-scoring intent gives the base tier; modifiers then move it: high
@@ -26,7 +28,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from guards.routing.lexicon import INTENT_TIERS, LEXICON, TOOL_VERBS
+from guards.routing.lexicon import (
+    AUTHORING_VERBS,
+    INTENT_TIERS,
+    LEXICON,
+    OBJECT_NOUNS,
+    TASK_VERBS,
+    TOOL_VERBS,
+)
 from guards.routing.tiers import TierName, rank, shift
 
 __all__ = ["GENERAL", "Classification", "Classifier", "window"]
@@ -116,8 +125,21 @@ class Classifier:
         lexicon: Mapping[str, Mapping[str, float]] = LEXICON,
         intent_tiers: Mapping[str, TierName] = INTENT_TIERS,
         default_tier: TierName = "medium",
+        task_verbs: frozenset[str] = TASK_VERBS,
+        authoring_verbs: frozenset[str] = AUTHORING_VERBS,
+        object_nouns: frozenset[str] = OBJECT_NOUNS,
     ) -> None:
         self.intent_tiers: dict[str, TierName] = {**intent_tiers, GENERAL: default_tier}
+        self._task_verbs = task_verbs
+        self._authoring_verbs = authoring_verbs
+        self._object_nouns = object_nouns
+        # "into a blog post", "as an article": the noun is what the task writes
+        nouns = sorted(
+            (" ".join(_WORD.findall(n)) for n in object_nouns), key=lambda n: (-len(n), n)
+        )
+        self._written_noun = re.compile(
+            r"\b(?:into|as) an? (?:" + "|".join(map(re.escape, nouns)) + r")\b"
+        )
         self._words: dict[str, list[Hit]] = {}
         self._prefixes: dict[str, list[Hit]] = {}
         self._phrases: dict[str, list[Hit]] = {}
@@ -178,13 +200,29 @@ class Classifier:
                     found.update(phrases.get(" ".join(words[i : i + length]), ()))
         return found
 
+    def _only_the_task(self, hits: set[Hit], words: list[str]) -> set[Hit]:
+        """``hits`` without the nouns that only name the object of an explicit task verb.
+
+        "Summarise this blog post" keeps ``summar*`` and drops ``blog post``; "Write a
+        blog post summarising ..." and "Summarise our quarter as a blog post" keep it.
+        """
+        terms = {term for _, _, term in hits}
+        if (
+            terms.isdisjoint(self._task_verbs)
+            or terms.isdisjoint(self._object_nouns)
+            or not terms.isdisjoint(self._authoring_verbs)
+            or self._written_noun.search(" ".join(words))
+        ):
+            return hits
+        return {h for h in hits if h[2] not in self._object_nouns or h[0].startswith("_")}
+
     def classify(self, task: str, *, intent: str | None = None) -> Classification:
         """Classify ``task``; a known ``intent`` is taken as given and only the modifiers apply."""
         lower = window(task).lower().replace("tl;dr", "tldr")
         words = _WORD.findall(lower)
         scores: dict[str, float] = {}
         evidence: dict[str, list[tuple[float, str]]] = {}
-        for group, weight, term in self._hits(words):
+        for group, weight, term in self._only_the_task(self._hits(words), words):
             scores[group] = scores.get(group, 0.0) + weight
             evidence.setdefault(group, []).append((weight, term))
         self._structure(lower, words, scores, evidence)

@@ -48,7 +48,10 @@ class Learner:
         active = records.active_promotion(tx, namespace=namespace, intent=intent)
         if active is None:
             return None
-        why = f"{active.failures} of the last {active.calls} {active.from_tier} calls failed"
+        why = (
+            f"{active.failures} of the last {active.calls} {active.from_tier} calls"
+            " failed or were rejected by validation"
+        )
         return Floor(tier=active.to_tier, why=why)
 
     def on_settle(
@@ -142,7 +145,10 @@ class Learner:
             target=f"{row.namespace} {row.intent}",
             before=lowest,
             after=promoted,
-            detail=f"{failures} of the last {len(outcomes)} {lowest} calls failed",
+            detail=(
+                f"{failures} of the last {len(outcomes)} {lowest} calls"
+                " failed or were rejected by validation"
+            ),
         )
         tx.emit(
             RoutingPromoted(

@@ -10,6 +10,14 @@ tier of whatever intent wins: ``_stakes`` and ``_complexity`` up, ``_brevity`` d
 (for intents whose tier is above small), ``_short_horizon`` down for planning and
 reasoning.
 
+Some drafting terms only name a kind of text (``blog post``, ``article``,
+``newsletter``, ``email``): in "Summarise this blog post" the post is what the task
+works *on*, not what it writes. When a task says what to do with an explicit verb
+of a small-tier intent (:data:`TASK_VERBS`: summar*, tl;dr, translat*, classify,
+extract, ...) and nothing says a new text is written (:data:`AUTHORING_VERBS`:
+write, draft, compose, ...; or "into a blog post", "as an article"), the
+:data:`OBJECT_NOUNS` do not count.
+
 The tier of each intent is in :data:`INTENT_TIERS`. The weights were set by hand on
 the ``dev`` and ``holdout`` splits of ``tests/data/routing_eval.jsonl``; its ``blind``
 split was written afterwards to measure what they are worth on tasks never tuned
@@ -23,7 +31,7 @@ from typing import Final
 
 from guards.routing.tiers import TierName
 
-__all__ = ["INTENT_TIERS", "LEXICON", "TOOL_VERBS"]
+__all__ = ["AUTHORING_VERBS", "INTENT_TIERS", "LEXICON", "OBJECT_NOUNS", "TASK_VERBS", "TOOL_VERBS"]
 
 INTENT_TIERS: Final[dict[str, TierName]] = {
     "classification": "small",
@@ -263,6 +271,40 @@ TOOL_VERBS: Final[frozenset[str]] = frozenset(
         "log", "refund", "reply", "load", "create", "collect", "check", "find", "look",
         "read", "write", "build", "hold", "notify", "roll", "record", "enrich", "clean",
         "skip", "group", "compare", "watch", "investigate", "prepare", "reconcile",
+    }
+)
+# fmt: on
+
+# Explicit verbs of small-tier intents: a task that says one of these says what to do
+# with the text it names (see OBJECT_NOUNS).
+# fmt: off
+TASK_VERBS: Final[frozenset[str]] = frozenset(
+    {
+        "summar*", "tl dr", "tldr", "recap", "condense", "sum up", "shorten",
+        "translat*", "localize", "localise",
+        "classify", "classif*", "categoriz*", "categoris*",
+        "extract", "extracts", "extracting", "pull out", "pick out",
+        "reformat", "proofread",
+    }
+)
+# fmt: on
+
+# Drafting terms that say a new text is being written: with one of these, the
+# OBJECT_NOUNS name what is written and count as usual.
+AUTHORING_VERBS: Final[frozenset[str]] = frozenset(
+    {"draft", "drafts", "write", "compose", "respond to", "respond", "reply"}
+)
+
+# Drafting terms that only name a kind of text. They do not count when a TASK_VERB is
+# present and no AUTHORING_VERB is (nor "into a" / "as a" before them).
+# fmt: off
+OBJECT_NOUNS: Final[frozenset[str]] = frozenset(
+    {
+        "article", "help center article", "blog post", "post about", "newsletter", "email",
+        "emails", "letter", "cover letter", "announcement", "story", "release notes",
+        "press release", "product description", "job description", "status update",
+        "tweet thread", "linkedin", "landing page", "readme", "faq", "speech", "bio",
+        "headline", "caption", "meeting minutes", "invitation", "welcome message",
     }
 )
 # fmt: on

@@ -3,7 +3,8 @@
 In order:
 
 1. **Tier.** The first policy rule that matches decides; otherwise the classifier
-   (with the request's ``intent`` when it is a known one).
+   (with the request's ``intent``, which must be a known one: a built-in intent or
+   one a policy rule names).
 2. **Floors.** The policy's ``min_tiers`` for the scope, the request's ``min_tier``
    and a learned promotion of the intent raise the tier.
 3. **Budget.** When the remaining budget fraction is under a ``routing.degrade``
@@ -11,7 +12,9 @@ In order:
    ``min_tier``: an operator who says an agent needs the large model means it, and
    the ledger still refuses a reservation that does not fit.
 4. **Breakers.** When the tier's model has an open breaker, the ``fallbacks`` chain
-   is tried, then the next tier up (within the budget cap), then the tiers below.
+   is tried, then the next tier up (within the budget cap), then the tiers below
+   (down to the floor). When none of them is closed the tier's own model is
+   returned, ``degraded``, and the reason says what kept the closed ones out.
 
 Every step that changed something adds a clause to ``reason``.
 
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guards.config import Routing
+from guards.errors import InvalidInput
 from guards.routing.classifier import Classifier, window
 from guards.routing.rules import compile_rules, match_rule
 from guards.routing.tiers import TIERS, TierName, higher, rank
@@ -77,6 +81,22 @@ class Router:
     def model_of(self, tier: TierName) -> str:
         return self.routing.tiers[tier].model
 
+    def check_intent(self, intent: str | None) -> None:
+        """Refuse an intent that neither the classifier nor a policy rule knows.
+
+        A typo ("planing") would otherwise lose the caller's instruction silently.
+
+        Raises:
+            InvalidInput: on ``intent``, listing the known intents.
+        """
+        if intent is None or intent in self.known_intents:
+            return
+        raise InvalidInput(
+            "intent",
+            f"intent: {intent!r} is not a known intent; use one of "
+            f"{', '.join(sorted(self.known_intents))} (or leave it out to classify the task)",
+        )
+
     def decide(
         self,
         *,
@@ -93,20 +113,18 @@ class Router:
         Args:
             task: the task's text (already validated: non-empty, bounded).
             scope: where the call is made.
-            intent: the caller's intent, honoured when it is known.
+            intent: the caller's intent (``InvalidInput`` when it is not known).
             min_tier: the caller's floor.
             floor: the learned promotion of an intent, if any.
             remaining: the smallest remaining budget fraction over the scope's levels.
             model_open: whether a model's breaker is open.
         """
+        self.check_intent(intent)
         text = window(task)
         reasons: list[str] = []
-        given = intent if intent in self.known_intents else None
-        if intent is not None and given is None:
-            reasons.append(f"intent {intent!r} is not known, so it was read from the task")
-        builtin = given if given in self.classifier.intents else None
+        builtin = intent if intent in self.classifier.intents else None
         found = self.classifier.classify(text, intent=builtin)
-        chosen = given or found.intent
+        chosen = intent or found.intent
 
         matched = match_rule(self.rules, text=text, intent=chosen, scope=scope)
         if matched is not None:
@@ -123,13 +141,14 @@ class Router:
         tier, hard_floor = self._floors(tier, scope, min_tier, chosen, floor, reasons)
         wanted = tier
         tier = self._cap(tier, hard_floor, remaining, reasons)
-        model, tier = self._fallback(tier, remaining, hard_floor, model_open, reasons)
+        model, tier, still_open = self._fallback(tier, remaining, hard_floor, model_open, reasons)
         return Decision(
             model=model,
             tier=tier,
             intent=chosen,
             wanted_tier=wanted,
-            degraded=rank(tier) < rank(wanted),
+            # a lower tier than wanted, or a model whose breaker is open: degraded service
+            degraded=still_open or rank(tier) < rank(wanted),
             source=source,
             reason="; ".join(reasons),
         )
@@ -194,11 +213,14 @@ class Router:
         hard: TierName,
         model_open: Callable[[str], bool] | None,
         reasons: list[str],
-    ) -> tuple[str, TierName]:
-        """The tier's model, or the first candidate whose breaker is closed."""
+    ) -> tuple[str, TierName, bool]:
+        """The tier's model, or the first candidate whose breaker is closed.
+
+        Returns (model, tier, whether the returned model's breaker is open).
+        """
         model = self.model_of(tier)
         if model_open is None or not model_open(model):
-            return model, tier
+            return model, tier, False
         cap = self._budget_cap(remaining)
         ceiling = rank(TIERS[-1]) if cap is None else max(rank(cap[0]), rank(hard))
         candidates: list[tuple[str, TierName, str]] = [
@@ -215,6 +237,26 @@ class Router:
             seen.add(candidate)
             if not model_open(candidate):
                 reasons.append(f"{model} breaker open → {candidate} ({how})")
-                return candidate, candidate_tier
-        reasons.append(f"{model} breaker open and no fallback is closed")
-        return model, tier
+                return candidate, candidate_tier, False
+        reasons.append(f"{model} breaker open{self._kept_out(tier, hard, ceiling, model_open)}")
+        return model, tier, True
+
+    def _kept_out(
+        self, tier: TierName, hard: TierName, ceiling: int, model_open: Callable[[str], bool]
+    ) -> str:
+        """Why no closed model was taken: the floor, the budget cap, or none is closed."""
+        below = [t for t in TIERS if rank(t) < rank(hard) and not model_open(self.model_of(t))]
+        above = [
+            t
+            for t in TIERS
+            if ceiling < rank(t) and rank(t) > rank(tier) and not model_open(self.model_of(t))
+        ]
+        limits = []
+        if below:
+            limits.append(f"min_tier {hard}")
+        if above:
+            limits.append(f"the budget cap at {TIERS[ceiling]}")
+        if not limits:
+            return " and no fallback is closed"
+        allow = "allows" if len(limits) == 1 else "allow"
+        return f"; {' and '.join(limits)} {allow} no other model"

@@ -11,6 +11,7 @@ Example (inside ``store.write``)::
     routing = RoutingService(policy=policy, prices=prices,
                              remaining_fraction=ledger.remaining_fraction)
     req = RouteRequest.parse(scope="acme/alice/rss-bot", task="Summarize this post")
+    routing.check(req)   # an unknown intent is a 400 before anything is authorized
     route = routing.route(tx, req)
     route.as_json()   # {"model": ..., "tier": ..., "reason": ..., "degraded": ..., "route_id": ...}
 """
@@ -98,8 +99,22 @@ class RoutingService:
         self.new_id = new_id
         self.gate = RoutingGate(self.learner)
 
+    def check(self, req: RouteRequest) -> None:
+        """What only the policy can say about a parsed request: is its ``intent`` known?
+
+        Call it before authorizing, like :meth:`RouteRequest.parse`; nothing is written.
+
+        Raises:
+            InvalidInput: on ``intent``, listing the built-in and the policy's intents.
+        """
+        self.router.check_intent(req.intent)
+
     def route(self, tx: Tx, req: RouteRequest) -> Route:
-        """Decide where a validated task goes and record the decision."""
+        """Decide where a validated task goes and record the decision.
+
+        Raises:
+            InvalidInput: an unknown ``intent`` (see :meth:`check`).
+        """
         namespace = req.scope.namespace
         remaining = self.remaining_fraction(tx, req.scope) if self.remaining_fraction else None
         is_open = self.is_model_open

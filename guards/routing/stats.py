@@ -102,7 +102,7 @@ class RoutingStats:
             when = to_datetime(p.promoted_at).strftime("%Y-%m-%d %H:%M UTC")
             out.append(
                 f"promoted: {p.intent} in {p.namespace} {p.from_tier} → {p.to_tier} since {when} "
-                f"({p.failures} of {p.calls} calls failed); "
+                f"({p.failures} of {p.calls} calls failed or were rejected by validation); "
                 f"revert: /agent routing revert {p.intent}"
             )
         return out

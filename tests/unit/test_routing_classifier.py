@@ -2,7 +2,7 @@
 
 The thresholds are what the classifier can defend, not 100%:
 
-- on the whole set (405 tasks) it reaches 90% tier accuracy with 0.5% under-routing;
+- on the whole set (423 tasks) it reaches 91% tier accuracy with 0.5% under-routing;
   the test asks for 88% and at most 3%;
 - the ``blind`` split was written after the lexicon was tuned and scored once
   (78% accuracy, 5% under-routing before two generic vocabulary additions, 80% and
@@ -23,7 +23,13 @@ from pathlib import Path
 import pytest
 
 from guards.routing.classifier import GENERAL, Classifier
-from guards.routing.lexicon import INTENT_TIERS
+from guards.routing.lexicon import (
+    AUTHORING_VERBS,
+    INTENT_TIERS,
+    LEXICON,
+    OBJECT_NOUNS,
+    TASK_VERBS,
+)
 from guards.routing.tiers import TIERS
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "routing_eval.jsonl"
@@ -92,6 +98,54 @@ def test_accuracy_and_under_routing_on_tasks_never_tuned_on(classifier):
 def test_each_family_of_the_issue_lands_on_its_tier(classifier, task, intent, tier):
     got = classifier.classify(task)
     assert (got.intent, got.tier) == (intent, tier)
+
+
+@pytest.mark.parametrize(
+    ("task", "intent", "evidence"),
+    [
+        ("Summarise this blog post in three sentences.", "summary", "summar*"),
+        ("Summarize the following article for our newsletter.", "summary", "summar*"),
+        ("Give me a TL;DR of this blog post.", "summary", "tldr"),
+        ("Recap this newsletter issue in five bullet points.", "summary", "recap"),
+        ("Summarize this status update for the exec channel.", "summary", "summar*"),
+        ("Translate this blog post and the newsletter intro into German.", "translation", None),
+        ("Classify this article as news, opinion or sponsored content.", "classification", None),
+        ("Extract every product name mentioned in this newsletter.", "extraction", None),
+    ],
+)
+def test_a_noun_naming_the_text_an_explicit_task_works_on_does_not_win(
+    classifier, task, intent, evidence
+):
+    got = classifier.classify(task)
+    assert (got.intent, got.tier) == (intent, "small")
+    assert "drafting" not in got.scores  # the nouns did not count at all
+    if evidence is not None:
+        assert got.explain() == f"intent {intent} ({evidence}) → small"
+
+
+@pytest.mark.parametrize(
+    ("task", "tiers"),
+    [
+        ("Write a 2,000-word blog post about our migration to Kubernetes.", {"large", "medium"}),
+        ("Write a blog post summarizing our Q3 product updates for customers.", {"medium"}),
+        ("Draft this month's newsletter: summarize the three releases.", {"medium"}),
+        ("Summarize our Q3 results as a blog post for customers.", {"medium"}),
+        ("Summarise the quarter into a newsletter for investors.", {"medium", "large"}),
+        ("Write a blog post announcing our new pricing.", {"medium"}),
+    ],
+)
+def test_a_text_that_is_written_still_counts_as_drafting(classifier, task, tiers):
+    got = classifier.classify(task)
+    assert got.intent == "drafting"
+    assert got.tier in tiers
+
+
+def test_the_lists_that_keep_object_nouns_out_name_terms_of_the_right_groups():
+    small_terms = {t for g, tier in INTENT_TIERS.items() if tier == "small" for t in LEXICON[g]}
+    assert TASK_VERBS.issubset(small_terms)
+    assert AUTHORING_VERBS.issubset(LEXICON["drafting"])
+    assert OBJECT_NOUNS.issubset(LEXICON["drafting"])
+    assert OBJECT_NOUNS.isdisjoint(AUTHORING_VERBS)
 
 
 def test_the_explanation_names_the_intent_and_the_words_that_decided(classifier):

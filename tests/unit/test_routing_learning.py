@@ -157,21 +157,16 @@ async def test_an_intent_is_promoted_when_its_small_calls_fail_at_the_rate(store
     )
     assert payload["failure_rate"] == 0.3
     audit = await rows(store, "SELECT actor, action, target, before, after, detail FROM audit")
-    assert audit == [
-        (
-            "nightshift",
-            "routing.promote",
-            "acme summary",
-            "small",
-            "medium",
-            "3 of the last 10 small calls failed",
-        )
+    assert [row[:5] for row in audit] == [
+        ("nightshift", "routing.promote", "acme summary", "small", "medium")
     ]
+    # the wording after the figures belongs to the promotion engine (learning.py)
+    assert audit[0][5].startswith("3 of the last 10 small calls failed")
 
     after = await route(store, svc)
     assert (after.decision.tier, after.decision.degraded) == ("medium", False)
-    assert after.decision.reason.endswith(
-        "intent summary promoted to medium (3 of the last 10 small calls failed)"
+    assert "; intent summary promoted to medium (3 of the last 10 small calls failed" in (
+        after.decision.reason
     )
     other_namespace = await route(store, svc, scope="globex/bob/bot")
     assert other_namespace.decision.tier == "small"

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.config import PolicyError, Routing, parse_policy
+from guards.errors import InvalidInput
 from guards.routing.router import Floor, Router
 from guards.routing.tiers import TIERS, rank
 from guards.scopes import Scope
@@ -77,14 +78,29 @@ def test_a_rule_can_define_an_intent_the_classifier_does_not_know():
     assert (d.intent, d.tier, d.source) == ("legal_review", "large", "rule")
 
 
-def test_a_known_request_intent_is_honoured_and_an_unknown_one_is_said():
-    r = router()
-    d = r.decide(task=SMALL_TASK, scope=AGENT, intent="code")
+def test_a_known_request_intent_is_honoured():
+    d = router().decide(task=SMALL_TASK, scope=AGENT, intent="code")
     assert (d.intent, d.tier, d.source) == ("code", "medium", "request")
     assert d.reason.startswith("request intent code")
-    d = r.decide(task=SMALL_TASK, scope=AGENT, intent="poetry")
-    assert (d.intent, d.tier, d.source) == ("translation", "small", "classifier")
-    assert d.reason.startswith("intent 'poetry' is not known, so it was read from the task; ")
+
+
+def test_an_unknown_intent_is_refused_naming_the_field_and_listing_the_known_ones():
+    r = router(rules=[{"tier": "large", "intent": "legal_review"}])
+    with pytest.raises(InvalidInput) as caught:
+        r.decide(task=SMALL_TASK, scope=AGENT, intent="planing")
+    assert caught.value.field == "intent"
+    known = (
+        "analysis, classification, code, drafting, extraction, formatting, general, "
+        "legal_review, planning, qa, reasoning, review, summary, tool_use, translation"
+    )
+    assert str(caught.value) == (
+        f"intent: 'planing' is not a known intent; use one of {known} "
+        "(or leave it out to classify the task)"
+    )
+    r.check_intent(None)
+    r.check_intent("legal_review")
+    with pytest.raises(InvalidInput):
+        router().check_intent("legal_review")  # only known where a rule names it
 
 
 # -- floors -----------------------------------------------------------------------------
@@ -203,14 +219,38 @@ def test_fallback_does_not_climb_over_the_budget_cap_or_fall_under_min_tier():
     d = router().decide(task=LARGE_TASK, scope=AGENT, remaining=0.1, model_open=opened(SONNET))
     assert (d.model, d.tier) == (HAIKU, "small")
     d = router().decide(task=LARGE_TASK, scope=AGENT, min_tier="large", model_open=opened(OPUS))
-    assert (d.model, d.tier) == (OPUS, "large")
-    assert d.reason.endswith(f"{OPUS} breaker open and no fallback is closed")
+    assert (d.model, d.tier, d.degraded) == (OPUS, "large", True)
+    assert d.reason.endswith(f"{OPUS} breaker open; min_tier large allows no other model")
 
 
-def test_every_model_open_keeps_the_choice_and_says_so():
+def test_an_open_model_kept_by_the_budget_cap_says_so_and_is_degraded():
+    d = router().decide(
+        task=LARGE_TASK, scope=AGENT, remaining=0.1, model_open=opened(SONNET, HAIKU)
+    )
+    assert (d.model, d.tier, d.degraded) == (SONNET, "medium", True)
+    assert d.reason.endswith(
+        f"{SONNET} breaker open; the budget cap at medium allows no other model"
+    )
+    d = router().decide(
+        task=LARGE_TASK,
+        scope=AGENT,
+        remaining=0.1,
+        min_tier="medium",
+        model_open=opened(SONNET),
+    )
+    assert (d.model, d.degraded) == (SONNET, True)
+    assert d.reason.endswith(
+        f"{SONNET} breaker open; min_tier medium and the budget cap at medium allow no other model"
+    )
+
+
+def test_every_model_open_keeps_the_choice_says_so_and_is_degraded():
     d = router().decide(task=SMALL_TASK, scope=AGENT, model_open=lambda _: True)
-    assert (d.model, d.tier) == (HAIKU, "small")
-    assert d.reason.endswith("breaker open and no fallback is closed")
+    assert (d.model, d.tier, d.degraded) == (HAIKU, "small", True)
+    assert d.reason.endswith(f"{HAIKU} breaker open and no fallback is closed")
+    d = router().decide(task=LARGE_TASK, scope=AGENT, min_tier="large", model_open=lambda _: True)
+    assert (d.model, d.degraded) == (OPUS, True)
+    assert d.reason.endswith(f"{OPUS} breaker open and no fallback is closed")
 
 
 # -- config -----------------------------------------------------------------------------
@@ -269,7 +309,15 @@ def test_the_tier_respects_the_floor_and_the_cap(task, remaining, min_tier, open
         assert rank(d.tier) >= rank(min_tier)
     if remaining is not None and remaining < 0.05 and min_tier in (None, "small"):
         assert d.tier == "small"
-    assert d.degraded == (rank(d.tier) < rank(d.wanted_tier))
+    assert d.degraded == (rank(d.tier) < rank(d.wanted_tier) or d.model in open_models)
     assert d.model == r.model_of(d.tier)
     if d.model in open_models:
-        assert "no fallback is closed" in d.reason
+        # either nothing is closed, or what is closed lies outside the floor or the cap
+        closed = {t for t in TIERS if r.model_of(t) not in open_models}
+        if not closed:
+            assert d.reason.endswith("breaker open and no fallback is closed")
+        else:
+            assert d.reason.endswith("allows no other model") or d.reason.endswith(
+                "allow no other model"
+            )
+            assert min_tier is not None or remaining is not None

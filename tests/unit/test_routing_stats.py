@@ -114,5 +114,6 @@ async def test_degraded_calls_and_promotions_are_listed(store):
     assert "degraded (budget pressure or open breakers): 2 calls" in lines
     assert lines[-1] == (
         "promoted: translation in acme small → medium since 2026-01-01 00:00 UTC "
-        "(2 of 2 calls failed); revert: /agent routing revert translation"
+        "(2 of 2 calls failed or were rejected by validation); "
+        "revert: /agent routing revert translation"
     )
