@@ -41,7 +41,7 @@ class Engine:
         self.n += 1
         req = ReserveRequest(
             scope=scope,
-            idempotency_key=f"k{self.n}",
+            idempotency_key=f"{self.token.id}-{self.n}",  # a new call, also after a restart
             max_cost_micros=micros,
             task_id=task_id,
             model=model,

@@ -68,7 +68,7 @@ def test_verify_reads_one_snapshot_while_another_connection_commits(tmp_path):
     for _ in range(5):
         server.reserve_and_settle()
     checker = connect(path)
-    report = verify(Interleaved(checker, server))
+    report = verify(Interleaved(checker, server))  # type: ignore[arg-type]
     assert report.problems == []
     assert report.reservations == 5  # the snapshot taken at its first read
     assert verify(checker).reservations == 8  # three more committed during the first check
