@@ -6,6 +6,12 @@ Answer: ``200 {verdict: ok|partial|rejected, accepted: [i...], rejected: [{index
 reason, duplicate_of?, matched_at?, similarity?, matched_index?}]}``; a malformed
 batch is a ``400`` naming the field, and nothing of it is stored.
 
+A stream belongs to the agent, not to the conversation the ``scope`` may name, so
+an RSS agent's runs in different conversations still dedup; put the conversation
+in the stream name to dedup per conversation. Send ids to make retries safe: an
+item sent again with the same ``id`` and text is accepted once more and not
+stored twice; without an id it is a ``duplicate`` the second time.
+
 The handler normalises and sketches the items on a worker thread
 (:meth:`~guards.validation.Validator.prepare`), then runs one operation inside
 ``store.write``: authenticate, authorise, look up, remember the accepted items,

@@ -7,18 +7,20 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from bot.commands import Context, Reply, UsageError, clip, context, section, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from guards.config import parse_duration
-from guards.validation.repo import rejections
+from guards.validation.repo import count_rejections, rejections
 from guards.validation.types import Rejection
 
-__all__ = ["rejection_line"]
+__all__ = ["group", "matched_name", "rejection_line"]
 
 DEFAULT_SINCE = 24 * 3600
-LIMIT = 50
-SHOWN = 25
+LIMIT = 200
+SHOWN = 10
+MATCHED_CHARS = 40
 REASONS = {
     "duplicate": "duplicate",
     "near_duplicate": "near-duplicate",
@@ -28,19 +30,62 @@ REASONS = {
 }
 
 
-def rejection_line(ctx: Context, r: Rejection) -> str:
-    """``03:12 duplicate acme/alice/rss-bot/posts — "Breaking: ..." (same as #42, 01:10)``."""
+def matched_name(r: Rejection) -> str:
+    """What a rejection matched: its text if kept, the agent's id quoted, else ``#N``.
+
+    The agent's own ids are quoted (“guid-777”) so that an id ``17`` and internal
+    item #17 never look the same.
+    """
+    if r.matched_preview:
+        return f"“{_short(r.matched_preview)}”"
+    if r.matched_ref is not None:
+        return f"“{_short(r.matched_ref)}”"
+    return f"#{r.matched_item_id}"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MATCHED_CHARS else text[: MATCHED_CHARS - 1] + "…"
+
+
+def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
+    """``03:12 duplicate acme/alice/rss-bot posts — “Bitcoin…” (same as “Bitcoin…”, 01:10)``.
+
+    ``times`` > 1 prefixes ``46×`` (identical rejections grouped; the time is the newest).
+    """
     what = REASONS.get(r.reason, r.reason)
-    line = f"`{clock_time(ctx, r.at)}` *{what}* `{r.scope}` {r.stream}"
+    many = f"{times}× " if times > 1 else ""
+    line = f"`{clock_time(ctx, r.at)}` {many}*{what}* `{r.scope}` {r.stream}"
     if r.reason == "runaway":
         expected = f", expected {r.expected_count}" if r.expected_count is not None else ""
         return f"{line} — {r.batch_size} items{expected}"
     line += f" — “{r.preview[:120]}”"
     if r.matched_item_id is not None:
         like = f"{round(r.similarity * 100)}% like" if r.similarity is not None else "same as"
+        if r.reason == "duplicate":
+            like = "same as"
         when = f", {clock_time(ctx, r.matched_at)}" if r.matched_at else ""
-        line += f" ({like} #{r.matched_ref or r.matched_item_id}{when})"
+        line += f" ({like} {matched_name(r)}{when})"
     return line
+
+
+def group(found: list[Rejection]) -> list[tuple[Rejection, int]]:
+    """Identical rejections (same scope, stream, reason, text and matched item) as one
+    line with a count, in the order of their newest."""
+    out: dict[tuple[object, ...], list[Any]] = {}
+    for r in found:
+        key: tuple[object, ...] = (
+            r.scope,
+            r.stream,
+            r.reason,
+            r.preview,
+            r.matched_item_id,
+            r.matched_ref,
+        )
+        if r.reason == "runaway":
+            key = (r.id,)
+        entry = out.setdefault(key, [r, 0])
+        entry[1] += 1
+    return [(r, n) for r, n in out.values()]
 
 
 def _parse(args: list[str]) -> tuple[str | None, int, str]:
@@ -76,25 +121,28 @@ async def cmd_dedup(ctx: Context, args: list[str]) -> Reply:
     """Recent validation rejections: duplicates, near-duplicates and runaway batches."""
     scope, seconds, since_text = _parse(args)
     since = ctx.ns.clock.now() - seconds
-    if scope is not None:
-        found = await rejections(ctx.ns.store, scope=scope, since=since, limit=LIMIT)
-    else:
-        found = []
-        for namespace in await _namespaces(ctx):
-            found += await rejections(ctx.ns.store, scope=namespace, since=since, limit=LIMIT)
-        found.sort(key=lambda r: (r.at, r.id), reverse=True)
-        found = found[:LIMIT]
+    scopes = [scope] if scope is not None else await _namespaces(ctx)
+    found: list[Rejection] = []
+    counts: Counter[str] = Counter()
+    for where_scope in scopes:
+        found += await rejections(ctx.ns.store, scope=where_scope, since=since, limit=LIMIT)
+        counts.update(await count_rejections(ctx.ns.store, scope=where_scope, since=since))
+    found.sort(key=lambda r: (r.at, r.id), reverse=True)
+    found = found[:LIMIT]
     where = f"`{scope}`" if scope else "every namespace"
     if not found:
         return Reply.text_only(f"✅ No output rejected in {where} in the last {since_text}.")
-    counts = Counter(REASONS.get(r.reason, r.reason) for r in found)
-    summary = ", ".join(f"{n} {what}" for what, n in counts.most_common())
-    more = " (the newest 50)" if len(found) >= LIMIT else ""
+    named = Counter({REASONS.get(reason, reason): n for reason, n in counts.items()})
+    summary = ", ".join(f"{n} {what}" for what, n in named.most_common())
+    more = f" (lines for the newest {LIMIT})" if sum(counts.values()) > len(found) else ""
     title = f"*Rejected output* in {where}, last {since_text}: {summary}{more}"
-    lines = [rejection_line(ctx, r) for r in found[:SHOWN]]
+    grouped = group(found)
+    lines = [rejection_line(ctx, r, n) for r, n in grouped[:SHOWN]]
     blocks = [section(title), section(clip("\n".join(lines)))]
-    if len(found) > SHOWN:
+    if len(grouped) > SHOWN:
         blocks.append(
-            context(f"… and {len(found) - SHOWN} more; narrow with a scope or a shorter since")
+            context(
+                f"… and {len(grouped) - SHOWN} more lines; narrow with a scope or a shorter since"
+            )
         )
     return Reply(text=clip("\n".join([title, *lines])), blocks=blocks)

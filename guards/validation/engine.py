@@ -12,8 +12,20 @@ batch is stored whole or not at all. The order of the checks:
 2. each item in turn: ``too_large`` (over ``max_item_chars``), ``empty`` (nothing
    left after normalisation), ``duplicate`` (same normalised text as an item
    remembered in the window, or accepted earlier in this batch), ``near_duplicate``
-   (the sketch is near one remembered in the window); otherwise it is accepted
-   and remembered.
+   (the sketch is near one remembered in the window, similarity at most
+   :data:`NEAR_SIMILARITY_CAP`: the texts differ); otherwise it is accepted and
+   remembered, with a short preview so a later rejection can show what it matched.
+
+**Send ids to make retries safe.** An item with an ``id`` whose normalised text
+equals a remembered item *with the same id* in the stream is the same item sent
+again (a retry after a timeout): it is accepted, not stored twice, and nothing is
+rejected or counted. An item without an id has nothing to tell a retry from a
+repeat, so sent again it is a ``duplicate``. Two items of one batch with the same
+id and different texts are a 400 naming ``items.<i>.id``.
+
+A stream belongs to the agent (``scope.agent()``), not to the conversation, so
+an RSS agent's runs in different conversations still dedup; put the conversation
+in the stream name to dedup per conversation.
 
 A stream whose duplicate rejections reach ``burst.count`` within
 ``burst.window_seconds`` emits one :class:`~guards.events.DuplicateBurst` (scope:
@@ -44,6 +56,7 @@ from guards.validation.index import MinHashSketcher, SimHashSketcher, Sketcher, 
 from guards.validation.prepared import Prepared, prepare_batch
 from guards.validation.types import (
     DUPLICATE_REASONS,
+    ITEM_PREVIEW_CHARS,
     Batch,
     Item,
     Outcome,
@@ -52,11 +65,21 @@ from guards.validation.types import (
     preview,
 )
 
-__all__ = ["API_PATH", "Prepared", "Pruned", "Validator", "prune", "sketcher_for"]
+__all__ = [
+    "API_PATH",
+    "NEAR_SIMILARITY_CAP",
+    "Prepared",
+    "Pruned",
+    "Validator",
+    "prune",
+    "sketcher_for",
+]
 
 log = logging.getLogger(__name__)
 API_PATH = "/v1/validations"
 DAY = 86_400.0
+#: a near-duplicate never reports 1.0: its normalised text differs (1.0 means identical)
+NEAR_SIMILARITY_CAP = 0.99
 
 
 def sketcher_for(config: Validation) -> Sketcher:
@@ -202,15 +225,24 @@ class Validator:
             if p.rejected is not None:
                 run.reject(i, p.item, p.rejected)
                 continue
-            same = repo.find_exact(tx, stream_id=stream_id, exact=p.exact, not_before=not_before)
+            ref = p.item.ref
+            same = repo.find_exact(
+                tx, stream_id=stream_id, exact=p.exact, not_before=not_before, ref=ref
+            )
+            if same is not None and ref is not None and same.ref == ref:
+                run.accept(i, same.id)  # the same item sent again: already remembered
+                continue
             if same is not None:
-                run.reject(i, p.item, "duplicate", _Hit(same.id, same.ref, same.at, 1.0))
+                hit = _Hit(same.id, same.ref, same.at, 1.0, same.preview)
+                run.reject(i, p.item, "duplicate", hit)
                 continue
             near = index.best(p.sketch, not_before=not_before) if index is not None else None
             if near is not None:
                 item_id, at, similarity = near
-                ref = repo.item_ref(tx, item_id)
-                run.reject(i, p.item, "near_duplicate", _Hit(item_id, ref, at, similarity))
+                matched_ref, matched_preview = repo.item_info(tx, item_id)
+                similarity = min(similarity, NEAR_SIMILARITY_CAP)
+                hit = _Hit(item_id, matched_ref, at, similarity, matched_preview)
+                run.reject(i, p.item, "near_duplicate", hit)
                 continue
             item_id = repo.add_item(
                 tx,
@@ -219,7 +251,8 @@ class Validator:
                 exact=p.exact,
                 kind=prepared.kind,
                 sketch=p.sketch,
-                ref=p.item.ref,
+                ref=ref,
+                preview=preview(p.item.text, ITEM_PREVIEW_CHARS),
             )
             if index is not None:
                 index.add(p.sketch, rowid=item_id, at=now)
@@ -300,6 +333,7 @@ class _Hit:
     ref: str | None
     at: float
     similarity: float
+    preview: str | None = None
 
     @property
     def name(self) -> str:
@@ -351,6 +385,7 @@ class _Run:
             matched_ref=hit.ref,  # the agent's own id, or NULL (then matched_item_id names it)
             matched_at=hit.at,
             similarity=hit.similarity,
+            matched_preview=hit.preview,
         )
 
     def record(self, **fields: Any) -> None:
@@ -363,6 +398,7 @@ class _Run:
                 "matched_ref": None,
                 "matched_at": None,
                 "similarity": None,
+                "matched_preview": None,
                 "expected_count": self.expected,
                 "at": self.now,
                 **self.base,

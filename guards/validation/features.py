@@ -20,9 +20,15 @@ becomes a bag of weighted features:
   (after tracking parameters are gone), host names, ``#123`` ids, codes mixing
   letters and digits (``INC-4821``, ``db-01``, ``v2.3.1``) and a number right after
   an id noun (``order 48213``). Two texts that differ in one are different output;
-* **masked**: times, dates, relative times (``5 minutes ago``), counters, number
-  words, prices, percentages and measures are dropped, so a changed timestamp or
-  counter does not count as a change.
+* **numbers that carry the news** (weight :data:`NUMBER`): money (``$70,000``,
+  ``20 EUR``), percentages, decimals (``magnitude 6.1``), magnitudes (``9 million``,
+  ``10k``) and quantities of :data:`LARGE_QUANTITY` or more (``40,000 homes``), each
+  in two overlapping logarithmic buckets: a value that barely moved (``$64,000`` →
+  ``$64,500``) keeps its features, one that moved far (``$50,000`` → ``$70,000``)
+  does not. Near a bucket edge a small move costs half the number's weight;
+* **masked**: times, dates, years, relative times (``5 minutes ago``), small whole
+  numbers (``3 new comments``, ``12 units left``, ``12°C``) and number words are
+  dropped, so a changed timestamp or counter does not count as a change.
 
 A text with no feature left (``12:30``, an emoji, ``ok``) gets its whole
 normalised text as its only feature: it can then only match an identical text.
@@ -36,15 +42,33 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["GRAM", "IDENTITY", "NAME", "SKETCH_CHARS", "STOP_WORDS", "WORD", "features"]
+__all__ = [
+    "GRAM",
+    "IDENTITY",
+    "LARGE_QUANTITY",
+    "NAME",
+    "NUMBER",
+    "NUMBER_STEP",
+    "SKETCH_CHARS",
+    "STOP_WORDS",
+    "WORD",
+    "features",
+]
 
 WORD = 4
 NAME = 8
 GRAM = 1
 IDENTITY = 12
+NUMBER = 12
+#: a counted number's bucket width: values within this factor mostly share features
+NUMBER_STEP = 1.25
+#: a whole number from here up counts as a quantity (below, it is a counter)
+LARGE_QUANTITY = 1000
 SKETCH_CHARS = 4000
+_LOG_STEP = math.log(NUMBER_STEP)
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -92,7 +116,26 @@ _TIME = re.compile(
     r"|\d{4}-\d{2}-\d{2}(?:t[\d:.]+(?:z|[+-]\d{2}:?\d{2})?)?"  # 2026-03-04, 2026-03-04t09:15z
     r"|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"  # 04.03.2026, 3/4/26
 )
-_COUNTER = re.compile(r"[$€£¥+-]?\d+(?:[.,]\d+)*(?:[a-z%°]{0,3}|°[a-z])")
+_QUANTITY = re.compile(
+    r"(?P<cur>[$€£¥])?[+-]?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:[.,](?P<frac>\d+))?"
+    r"(?P<suffix>[a-z%°]{0,3}|°[a-z])"
+)
+_CURRENCIES = _wordset(
+    "usd eur gbp chf jpy cny inr cad aud sek nok dkk btc eth dollar dollars euro euros "
+    "pound pounds yen yuan"
+)
+_PERCENT_WORDS = _wordset("percent per-cent pct percentage")
+_MAGNITUDES = {
+    "k": 1e3,
+    "thousand": 1e3,
+    "mn": 1e6,
+    "million": 1e6,
+    "millions": 1e6,
+    "bn": 1e9,
+    "billion": 1e9,
+    "billions": 1e9,
+    "trillion": 1e12,
+}
 _HASH_ID = re.compile(r"#\d+")
 _ALNUM = re.compile(r"[\w.-]*\d[\w.-]*")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -183,7 +226,7 @@ def features(prepared: str) -> list[tuple[str, int]]:
             if _relative_time(folded, chunks, position):
                 skip_to = position + 1 + (_word_at(chunks, position + 2) == "ago")
             else:
-                _number(folded, previous, bag)
+                _number(folded, previous, _word_at(chunks, position + 1), bag)
             previous = ""
             continue
         if _ACRONYM.fullmatch(folded):
@@ -245,16 +288,19 @@ def _relative_time(folded: str, chunks: list[str], position: int) -> bool:
     return number and _word_at(chunks, position + 1) in _RELATIVE_UNITS
 
 
-def _number(folded: str, previous: str, bag: _Bag) -> None:
-    """A chunk holding a digit: masked (time, counter, number word) or an identity."""
+def _number(folded: str, previous: str, following: str, bag: _Bag) -> None:
+    """A chunk holding a digit: masked (time, counter, number word), a quantity or an identity."""
     if folded in _NUMBER_WORDS or _TIME.fullmatch(folded):
         return
     if _HASH_ID.fullmatch(folded):
         bag.identity(folded)
         return
-    if _COUNTER.fullmatch(folded):
+    quantity = _QUANTITY.fullmatch(folded)
+    if quantity is not None:
         if previous in _ID_NOUNS and folded.isdigit():
             bag.identity(previous + " " + folded)
+        else:
+            _quantity(quantity, previous, following, bag)
         return
     if _ALNUM.fullmatch(folded) and _LETTER.search(folded):
         bag.identity(folded)
@@ -262,3 +308,37 @@ def _number(folded: str, previous: str, bag: _Bag) -> None:
     # digits glued to other symbols ("12°c/15", "3m12s"): keep only the words in it
     for word in re.split(r"[\W\d_]+", folded):
         bag.word(word)
+
+
+def _quantity(match: re.Match[str], previous: str, following: str, bag: _Bag) -> None:
+    """A number that carries the news becomes a feature; a small counter is masked.
+
+    Money, percentages, decimals, magnitudes (``9 million``, ``10k``) and large
+    quantities (``40,000``) count; a year and a small whole number (``3 new
+    comments``, ``12 units left``, ``12°C``) do not. A counted value is put in
+    two overlapping logarithmic buckets of width :data:`NUMBER_STEP`, so a value
+    that barely moved (``$64,000`` → ``$64,500``, magnitude ``6.1`` → ``6.2``)
+    keeps its features and one that moved far (``$50,000`` → ``$70,000``) does not.
+    """
+    whole, fraction, suffix = match["int"], match["frac"], match["suffix"]
+    value = float(whole.replace(",", "") + ("." + fraction if fraction else ""))
+    if match["cur"] or previous in _CURRENCIES or following in _CURRENCIES:
+        kind = "$"
+    elif suffix == "%" or following in _PERCENT_WORDS:
+        kind = "%"
+    else:
+        kind = ""
+        scale = _MAGNITUDES.get(suffix) or _MAGNITUDES.get(following)
+        if scale is not None:
+            value *= scale
+        elif fraction is None and (
+            value < LARGE_QUANTITY or ("," not in whole and 1900 <= value <= 2100)
+        ):
+            return  # a small counter or a year
+    if value <= 0:
+        bag.out.append((f"n:{kind}0", NUMBER))
+        return
+    position = math.log(value) / _LOG_STEP
+    half = NUMBER // 2
+    bag.out.append((f"n:{kind}{math.floor(position)}", half))
+    bag.out.append((f"n:{kind}~{math.floor(position + 0.5)}", NUMBER - half))

@@ -59,7 +59,8 @@ def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Pr
     sketched: all of it will be rejected.
 
     Raises:
-        InvalidInput: no items, too many, a bad stream name or expected_count.
+        InvalidInput: no items, too many, a bad stream name or expected_count, or one
+            id given to two different texts.
     """
     stream = parse_stream(batch.stream)
     n = len(batch.items)
@@ -76,7 +77,29 @@ def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Pr
             "split the batch",
         )
     items = [] if runaway else [_prepare_item(item, config, sketcher) for item in batch.items]
+    _check_ids(items)
     return Prepared(batch=batch, stream=stream, runaway=runaway, kind=sketcher.kind, items=items)
+
+
+def _check_ids(items: list[PreparedItem]) -> None:
+    """An id names one item: the same id twice in a batch must carry the same text.
+
+    Raises:
+        InvalidInput: naming ``items.<i>.id`` of the second item.
+    """
+    seen: dict[str, tuple[int, int | str]] = {}
+    for i, p in enumerate(items):
+        ref = p.item.ref
+        if ref is None:
+            continue
+        text: int | str = p.exact if p.rejected is None else p.item.text
+        first, first_text = seen.setdefault(ref, (i, text))
+        if first_text != text:
+            raise InvalidInput(
+                f"items.{i}.id",
+                f"items.{i}.id: id {ref[:40]!r} is also the id of items.{first}, which has"
+                " another text; an id names one item (give each item its own id)",
+            )
 
 
 def _prepare_item(item: Item, config: Validation, sketcher: Sketcher) -> PreparedItem:

@@ -1,4 +1,6 @@
-"""The validation tables (migrations/0003_validation.sql): one query per function.
+"""The validation tables (migrations/0003_validation.sql, 0009_validation_preview.sql).
+
+One query per function.
 
 Write functions take the :class:`~guards.store.Tx` of the operation they belong to;
 :func:`rejections` reads through the store's reader connection.
@@ -18,8 +20,9 @@ __all__ = [
     "add_item",
     "add_rejections",
     "count_duplicates",
+    "count_rejections",
     "find_exact",
-    "item_ref",
+    "item_info",
     "iter_sketches",
     "prune_items",
     "prune_rejections",
@@ -44,6 +47,7 @@ class ItemRow:
     id: int
     at: float
     ref: str | None
+    preview: str | None = None
 
 
 def stream_row(tx: Tx, *, agent: str, name: str, now: float) -> StreamRow:
@@ -61,29 +65,44 @@ def stream_row(tx: Tx, *, agent: str, name: str, now: float) -> StreamRow:
     return StreamRow(row[0], row[1], bool(row[2]))
 
 
-def find_exact(tx: Tx, *, stream_id: int, exact: int, not_before: float) -> ItemRow | None:
-    """The newest remembered item with this exact fingerprint inside the window."""
+def find_exact(
+    tx: Tx, *, stream_id: int, exact: int, not_before: float, ref: str | None = None
+) -> ItemRow | None:
+    """The remembered item with this exact fingerprint inside the window.
+
+    One with the id ``ref`` if there is one (the same item sent again), else the newest.
+    """
     row = tx.one(
-        "SELECT id, at, ref FROM validation_items"
-        " WHERE stream_id = ? AND exact = ? AND at >= ? ORDER BY id DESC LIMIT 1",
-        (stream_id, exact, not_before),
+        "SELECT id, at, ref, preview FROM validation_items"
+        " WHERE stream_id = ? AND exact = ? AND at >= ?"
+        " ORDER BY ref = ? DESC, id DESC LIMIT 1",
+        (stream_id, exact, not_before, ref),
     )
-    return ItemRow(row[0], row[1], row[2]) if row else None
+    return ItemRow(row[0], row[1], row[2], row[3]) if row else None
 
 
-def item_ref(tx: Tx, item_id: int) -> str | None:
-    row = tx.one("SELECT ref FROM validation_items WHERE id = ?", (item_id,))
-    return row[0] if row else None
+def item_info(tx: Tx, item_id: int) -> tuple[str | None, str | None]:
+    """An item's ``(ref, preview)``."""
+    row = tx.one("SELECT ref, preview FROM validation_items WHERE id = ?", (item_id,))
+    return (row[0], row[1]) if row else (None, None)
 
 
 def add_item(
-    tx: Tx, *, stream_id: int, at: float, exact: int, kind: str, sketch: bytes, ref: str | None
+    tx: Tx,
+    *,
+    stream_id: int,
+    at: float,
+    exact: int,
+    kind: str,
+    sketch: bytes,
+    ref: str | None,
+    preview: str | None = None,
 ) -> int:
-    """Remember an accepted item; returns its id."""
+    """Remember an accepted item (with a short preview for people); returns its id."""
     cur = tx.execute(
-        "INSERT INTO validation_items (stream_id, at, exact, kind, sketch, ref)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (stream_id, at, exact, kind, sketch, ref),
+        "INSERT INTO validation_items (stream_id, at, exact, kind, sketch, ref, preview)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (stream_id, at, exact, kind, sketch, ref, preview),
     )
     return int(cur.lastrowid or 0)
 
@@ -107,9 +126,10 @@ def add_rejections(tx: Tx, rows: Sequence[dict[str, Any]]) -> None:
         tx.executemany(
             "INSERT INTO validation_rejections (at, stream_id, scope, stream, reason,"
             " item_index, item_ref, preview, matched_item_id, matched_ref, matched_at,"
-            " similarity, batch_size, expected_count) VALUES (:at, :stream_id, :scope,"
-            " :stream, :reason, :item_index, :item_ref, :preview, :matched_item_id,"
-            " :matched_ref, :matched_at, :similarity, :batch_size, :expected_count)",
+            " similarity, batch_size, expected_count, matched_preview) VALUES (:at,"
+            " :stream_id, :scope, :stream, :reason, :item_index, :item_ref, :preview,"
+            " :matched_item_id, :matched_ref, :matched_at, :similarity, :batch_size,"
+            " :expected_count, :matched_preview)",
             rows,  # type: ignore[arg-type]  # sqlite3 takes a sequence of mappings
         )
 
@@ -142,8 +162,9 @@ def prune_rejections(tx: Tx, *, before: float) -> int:
 
 _REJECTION_COLUMNS = (
     "id, at, scope, stream, reason, preview, item_index, item_ref, matched_item_id,"
-    " matched_ref, matched_at, similarity, batch_size, expected_count"
+    " matched_ref, matched_at, similarity, batch_size, expected_count, matched_preview"
 )
+_SUBTREE = "(scope = ? OR (scope >= ? AND scope < ?))"
 
 
 async def rejections(
@@ -158,7 +179,7 @@ async def rejections(
     # scope or anything under "scope/": '/' + 1 is '0', so [scope/, scope0) is the subtree
     rows = await store.fetch(
         f"SELECT {_REJECTION_COLUMNS} FROM validation_rejections"
-        " WHERE (scope = ? OR (scope >= ? AND scope < ?)) AND at >= ? AND at <= ?"
+        f" WHERE {_SUBTREE} AND at >= ? AND at <= ?"
         " ORDER BY at DESC, id DESC LIMIT ?",
         (
             scope,
@@ -170,3 +191,19 @@ async def rejections(
         ),
     )
     return [Rejection(*tuple(row)) for row in rows]
+
+
+async def count_rejections(store: Store, *, scope: str, since: float) -> dict[str, int]:
+    """Rejected items at ``scope`` or below it since ``since``, by reason (a runaway
+    batch counts once).
+
+    Example:
+        >>> async def counts(store: Store, now: float) -> dict[str, int]:
+        ...     return await count_rejections(store, scope="acme", since=now - 86400)
+    """
+    rows = await store.fetch(
+        f"SELECT reason, count(*) FROM validation_rejections WHERE {_SUBTREE} AND at >= ?"
+        " GROUP BY reason",
+        (scope, scope + "/", scope + "0", since),
+    )
+    return {str(r[0]): int(r[1]) for r in rows}

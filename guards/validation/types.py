@@ -16,6 +16,7 @@ from guards.errors import InvalidInput
 
 __all__ = [
     "DUPLICATE_REASONS",
+    "ITEM_PREVIEW_CHARS",
     "Batch",
     "Item",
     "Outcome",
@@ -32,6 +33,8 @@ Verdict = Literal["ok", "partial", "rejected"]
 #: The reasons that count towards a DuplicateBurst.
 DUPLICATE_REASONS: tuple[Reason, ...] = ("duplicate", "near_duplicate")
 PREVIEW_CHARS = 200
+#: what an accepted item keeps of its text, to show what a rejection matched
+ITEM_PREVIEW_CHARS = 120
 MAX_REF_CHARS = 200
 _STREAM = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SPACE = re.compile(r"\s+")
@@ -116,20 +119,23 @@ class Rejection:
     similarity: float | None
     batch_size: int
     expected_count: int | None
+    matched_preview: str | None = None  # the matched item's text (NULL before 0009)
 
 
-def preview(text: str) -> str:
-    """At most 200 characters of an item, white space collapsed, for people to read.
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """At most ``limit`` (200) characters of an item, white space collapsed, for people.
 
     >>> preview("a  b" + "c" * 300)[-3:]
     'cc…'
+    >>> len(preview("x" * 300, ITEM_PREVIEW_CHARS))
+    120
     """
-    flat = _SPACE.sub(" ", text[: PREVIEW_CHARS * 4]).strip()
+    flat = _SPACE.sub(" ", text[: limit * 4]).strip()
     # JSON may carry lone surrogates ("\ud800"); SQLite stores UTF-8 only
     flat = flat.encode("utf-8", "replace").decode("utf-8")
-    if len(flat) <= PREVIEW_CHARS:
+    if len(flat) <= limit:
         return flat
-    return flat[: PREVIEW_CHARS - 1] + "…"
+    return flat[: limit - 1] + "…"
 
 
 def parse_stream(value: object) -> str:

@@ -366,3 +366,86 @@ def test_any_batch_is_decided_whole_and_recorded_once(tmp_path_factory, first, s
             await store.close()
 
     asyncio.run(scenario())
+
+
+# -- audit G: retries, ids, previews, similarity (findings 1, 4, 6, 17) -----------------
+
+
+async def test_a_retried_batch_with_ids_is_accepted_once_and_counts_nothing(env):
+    store, v, clock = env
+    texts = distinct(5, seed=11)
+    sent = batch(*[(f"post-{i}", t) for i, t in enumerate(texts)], stream="retry")
+    assert (await run(store, v, sent))["verdict"] == "ok"
+    clock.advance(5)
+    again = await run(store, v, sent)  # the client saw a timeout and sent it again
+    assert again == {"verdict": "ok", "accepted": [0, 1, 2, 3, 4], "rejected": []}
+    assert await count(store, "validation_items") == 5
+    assert await count(store, "validation_rejections") == 0
+    assert await events(store, "duplicate_burst") == []
+
+
+async def test_the_same_text_under_another_id_or_none_is_still_a_duplicate(env):
+    store, v, _ = env
+    await run(store, v, batch(("a", "Volcano erupts in Iceland, flights grounded")))
+    out = await run(
+        store,
+        v,
+        batch(
+            ("b", "Volcano erupts in Iceland, flights grounded"),
+            "Volcano erupts in Iceland, flights grounded",
+        ),
+    )
+    assert [(r["reason"], r["duplicate_of"]) for r in out["rejected"]] == [
+        ("duplicate", "a"),
+        ("duplicate", "a"),
+    ]
+    no_id = "Scientists discover new species of deep sea octopus"
+    await run(store, v, batch(no_id))
+    resent = await run(store, v, batch(no_id))  # without an id a retry is a repeat
+    assert resent["verdict"] == "rejected"
+
+
+async def test_one_id_for_two_texts_in_a_batch_is_a_400_naming_the_item(env):
+    store, v, _ = env
+    bad = batch(("a", "Same text"), ("b", "Other"), ("a", "Different text entirely here"))
+    with pytest.raises(InvalidInput) as exc:
+        await run(store, v, bad)
+    assert exc.value.field == "items.2.id"
+    assert "items.0" in str(exc.value)
+    assert await count(store, "validation_items") == 0
+    same_twice = await run(store, v, batch(("a", "Same text"), ("a", "same  text")))
+    assert same_twice == {"verdict": "ok", "accepted": [0, 1], "rejected": []}
+    assert await count(store, "validation_items") == 1
+
+
+async def test_rejections_keep_what_they_matched_and_near_is_never_1(env):
+    store, v, _ = env
+    long_text = "Storm leaves homes without power in Ireland " + "and more words " * 20
+    await run(store, v, batch(long_text, "Bitcoin hits $70,000 for the first time"))
+    items = await store.fetch("SELECT preview FROM validation_items ORDER BY id")
+    assert len(items[0][0]) == 120 and items[0][0].endswith("…")
+    out = await run(store, v, batch("bitcoin hits $70,000 for the first time!!", long_text))
+    near, same = out["rejected"]
+    assert near["reason"] == "near_duplicate" and near["similarity"] <= 0.99
+    assert same["reason"] == "duplicate" and same["similarity"] == 1.0
+    found = await rejections(store, scope=AGENT, since=0)
+    by_reason = {r.reason: r for r in found}
+    assert by_reason["near_duplicate"].matched_preview == "Bitcoin hits $70,000 for the first time"
+    assert by_reason["duplicate"].matched_preview == items[0][0]
+
+
+async def test_numbers_that_carry_the_news_are_new_output(env):
+    store, v, _ = env
+    out = await run(
+        store,
+        v,
+        batch(
+            "Bitcoin hits $70,000 for the first time",
+            "Bitcoin hits $50,000 for the first time",
+            "Stocks fall 3% as tech sells off",
+            "Stocks fall 10% as tech sells off",
+            "Stocks fall 3% as tech sells off, 14:35",  # a timestamp is not news
+        ),
+    )
+    assert out["accepted"] == [0, 1, 2, 3]
+    assert [(r["index"], r["matched_index"]) for r in out["rejected"]] == [(4, 2)]

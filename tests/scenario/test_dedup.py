@@ -1,0 +1,54 @@
+"""``/agent dedup`` over signed slash commands: counts, grouping, what was matched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AGENT = "acme/alice/rss-bot"
+POLICY = {"admins": ["U0ADMIN"]}
+
+
+async def validate(app: Any, tok: str, items: list[Any], stream: str = "posts") -> Any:
+    r = await app.request(
+        "POST",
+        "/v1/validations",
+        token=tok,
+        json={"scope": AGENT, "stream": stream, "items": items},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_dedup_groups_repeats_counts_everything_and_shows_the_match(slack_http):
+    slack = await slack_http(POLICY)
+    tok = await slack.app.token(AGENT)
+    await validate(slack.app, tok, [{"id": "guid-777", "text": "Weekly roundup: ten links"}])
+    await validate(slack.app, tok, ["Bitcoin hits $70,000 for the first time"], "prices")
+    for _ in range(60):  # one post sent again and again: 60 identical rejections
+        await validate(slack.app, tok, ["Weekly roundup: ten links"])
+    await validate(slack.app, tok, ["bitcoin hits $70,000 for the first time!"], "prices")
+
+    reply = await slack.command("dedup acme/alice/rss-bot 24h")
+    text = reply["text"]
+    assert "last 24h: 60 duplicate, 1 near-duplicate" in text  # the whole range, not 50
+    assert "60× *duplicate* `acme/alice/rss-bot` posts — “Weekly roundup: ten links”" in text
+    assert "(same as “Weekly roundup: ten links”" in text
+    assert "*near-duplicate* `acme/alice/rss-bot` prices" in text
+    assert "99% like “Bitcoin hits $70,000 for the first time”" in text
+    assert text.count("\n") <= 4  # two grouped lines, not sixty
+    everywhere = await slack.command("dedup")
+    assert "60 duplicate, 1 near-duplicate" in everywhere["text"]
+
+
+async def test_old_rows_without_a_preview_name_the_id_quoted_or_the_row(slack_http):
+    slack = await slack_http(POLICY)
+    tok = await slack.app.token(AGENT)
+    await validate(slack.app, tok, [{"id": "17", "text": "First post of the day"}, "Second one"])
+    await validate(slack.app, tok, ["First post of the day", "Second one"])
+    # rows written before migration 0009 have no preview
+    await slack.app.store.write(
+        lambda tx: tx.execute("UPDATE validation_rejections SET matched_preview = NULL")
+    )
+    text = (await slack.command("dedup acme 1h"))["text"]
+    assert "(same as “17”" in text
+    assert "(same as #2" in text
