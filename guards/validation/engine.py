@@ -28,9 +28,10 @@ an RSS agent's runs in different conversations still dedup; put the conversation
 in the stream name to dedup per conversation.
 
 A stream whose duplicate rejections reach ``burst.count`` within
-``burst.window_seconds`` emits one :class:`~guards.events.DuplicateBurst` (scope:
-the agent, which owns the stream), and another only after a window without
-duplicates. ``RunawayDetected`` carries the scope the batch was sent for.
+``burst.window_seconds`` emits a :class:`~guards.events.DuplicateBurst` (scope: the
+agent, which owns the stream); while duplicates keep coming it fires again at most
+every quarter window, so its alert stays open and counts; a whole window without
+duplicates ends the burst. ``RunawayDetected`` carries the scope the batch was sent for.
 
 Example:
     >>> from guards.config import Validation
@@ -265,22 +266,30 @@ class Validator:
         return Outcome(run.accepted, run.rejected)
 
     def _burst(self, run: _Run) -> None:
-        """One DuplicateBurst per burst: when the count reaches the threshold, then quiet."""
+        """A DuplicateBurst when the count reaches the threshold; again while it goes on.
+
+        A burst that goes on fires again at most every quarter window, so its alert
+        counts the firings and stays open for as long as duplicates keep coming (it
+        resolves once they stop), without an update per rejected batch.
+        """
         window = self.config.burst.window_seconds
         row, now = run.stream, run.now
         in_burst = row.in_burst
         if in_burst and (row.last_duplicate_at is None or now - row.last_duplicate_at > window):
             in_burst = False  # a whole window passed without duplicates: that burst is over
         count = repo.count_duplicates(run.tx, stream_id=row.id, since=now - window)
-        if not in_burst and count >= self.config.burst.count:
-            scope = Scope(run.base["scope"])
+        scope = Scope(run.base["scope"])
+        agent = scope.agent() or scope.path
+        stream = run.base["stream"]
+        if in_burst:
+            fired = repo.last_burst_at(run.tx, scope=agent, stream=stream)
+            fire = fired is None or now - fired >= window / 4
+        else:
+            fire = count >= self.config.burst.count
+        if fire:
             run.tx.emit(
                 DuplicateBurst(
-                    at=now,
-                    scope=scope.agent() or scope.path,
-                    stream=run.base["stream"],
-                    rejected=count,
-                    window_seconds=window,
+                    at=now, scope=agent, stream=stream, rejected=count, window_seconds=window
                 )
             )
             in_burst = True

@@ -24,6 +24,7 @@ __all__ = [
     "find_exact",
     "item_info",
     "iter_sketches",
+    "last_burst_at",
     "prune_items",
     "prune_rejections",
     "rejections",
@@ -142,6 +143,16 @@ def count_duplicates(tx: Tx, *, stream_id: int, since: float) -> int:
         (stream_id, since, *DUPLICATE_REASONS),
     )
     return int(row[0])
+
+
+def last_burst_at(tx: Tx, *, scope: str, stream: str) -> float | None:
+    """When the stream's last DuplicateBurst was recorded (None: never)."""
+    row = tx.one(
+        "SELECT max(at) FROM events WHERE kind = 'duplicate_burst' AND scope = ?"
+        " AND json_extract(payload, '$.stream') = ?",
+        (scope, stream),
+    )
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def set_burst(tx: Tx, *, stream_id: int, last_duplicate_at: float, in_burst: bool) -> None:

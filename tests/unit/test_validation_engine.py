@@ -188,21 +188,31 @@ async def test_bad_batches_change_nothing(env):
     assert await count(store, "validation_streams") == 0
 
 
-async def test_duplicate_burst_is_one_event_per_burst(env):
+async def test_duplicate_burst_fires_once_then_each_quarter_window_while_it_goes_on(env):
     store, v, clock = env
-    await run(store, v, batch("The one post that keeps coming back"))
+    post = "The one post that keeps coming back"
+    await run(store, v, batch(post))
     for _ in range(9):
         clock.advance(60)
-        await run(store, v, batch("The one post that keeps coming back"))
+        await run(store, v, batch(post))
     bursts = await events(store, "duplicate_burst")
-    assert len(bursts) == 1
+    assert len(bursts) == 1  # not one per rejected batch
     assert bursts[0]["rejected"] == 5
     assert bursts[0]["scope"] == AGENT
-    clock.advance(HOUR + 1)  # a quiet hour ends the burst
-    for _ in range(5):
-        clock.advance(60)
-        await run(store, v, batch("The one post that keeps coming back"))
+    clock.advance(HOUR / 4)  # the storm goes on: its alert hears of it again
+    await run(store, v, batch(post))
+    assert [b["rejected"] for b in await events(store, "duplicate_burst")] == [5, 10]
+    clock.advance(60)
+    await run(store, v, batch(post))
     assert len(await events(store, "duplicate_burst")) == 2
+    clock.advance(HOUR + 1)  # a quiet hour ends the burst
+    for _ in range(4):
+        clock.advance(60)
+        await run(store, v, batch(post))
+    assert len(await events(store, "duplicate_burst")) == 2  # 4 is under the threshold
+    clock.advance(60)
+    await run(store, v, batch(post))
+    assert [b["rejected"] for b in await events(store, "duplicate_burst")] == [5, 10, 5]
 
 
 async def test_duplicates_spread_out_make_no_burst(env):
