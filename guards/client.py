@@ -79,6 +79,9 @@ class Hold:
         counts named ``input_tokens``/``output_tokens`` (Anthropic) or
         ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
         the model reserved for. A usage that cannot be read raises here, inside the block.
+        Anthropic's prompt-cache tokens, which its ``input_tokens`` leaves out, count
+        as input: cache writes at 1.25x (their price), cache reads in full (they cost
+        a tenth; the price table has no cache prices, so this errs on the side of more).
         """
         if (usage is None) == (actual_cost_micros is None):
             raise ValueError("pass exactly one of usage or actual_cost_micros")
@@ -122,12 +125,20 @@ def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
     model = read("model") or default_model
     input_tokens = read("input_tokens", "prompt_tokens")
     output_tokens = read("output_tokens", "completion_tokens")
+    cache_writes = read("cache_creation_input_tokens") or 0
+    cache_reads = read("cache_read_input_tokens") or 0
     if not isinstance(model, str) or not model:
         raise ValueError("usage has no model, and the hold was not reserved for one")
-    for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("cache_creation_input_tokens", cache_writes),
+        ("cache_read_input_tokens", cache_reads),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
-    return Usage(model, input_tokens, output_tokens)
+    cached = -(-cache_writes * 5 // 4) + cache_reads  # writes cost 1.25x input, rounded up
+    return Usage(model, input_tokens + cached, output_tokens)
 
 
 _ERRORS: dict[str, type[GuardError]] = {
@@ -299,7 +310,13 @@ class GuardClient:
         """Hold the ceiling for one call; settle or release when the block ends.
 
         Pass your own ``idempotency_key`` to make a retried call (after a crash, say)
-        find its earlier hold instead of taking a second one.
+        find its earlier hold instead of taking a second one. When that call is over
+        already (settled, released or expired), this raises :class:`Conflict` before
+        the block runs: the block would spend money nothing holds.
+
+        If the server refuses the settle the block reported (a model with no price,
+        say), the hold is settled for its whole ceiling instead, so the money spent
+        is not dropped, and the refusal is raised.
         """
         answer = await self.create_reservation(
             scope,
@@ -311,6 +328,13 @@ class GuardClient:
             model=model,
             route_id=route_id,
         )
+        if answer.get("state", "held") != "held":
+            raise Conflict(
+                f"idempotency_key {idempotency_key!r} names reservation"
+                f" {answer['reservation_id']}, which is {answer['state']} already: that call"
+                " is over; use a new key for a new call",
+                state=answer["state"],
+            )
         hold = Hold(
             answer["reservation_id"],
             answer["held_micros"],
@@ -330,10 +354,19 @@ class GuardClient:
             except (GuardError, httpx.HTTPError) as report:  # the caller's error comes first
                 exc.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
             raise
-        if hold.settled:
-            hold.result = await self.settle(hold.reservation_id, hold.body())
-        else:
+        if not hold.settled:
             hold.result = await self.release(hold.reservation_id)
+            return
+        try:
+            hold.result = await self.settle(hold.reservation_id, hold.body())
+        except InvalidInput as refused:  # the money was spent: charge the whole ceiling
+            ceiling = {"outcome": hold.body()["outcome"], "actual_cost_micros": hold.held_micros}
+            ceiling["error"] = f"settled at the ceiling: {refused.message}"[:2000]
+            try:
+                hold.result = await self.settle(hold.reservation_id, ceiling)
+            except (GuardError, httpx.HTTPError) as report:
+                refused.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
+            raise
 
     async def validate(
         self, scope: str, stream: str, items: list[Any], *, expected_count: int | None = None

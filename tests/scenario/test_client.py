@@ -7,7 +7,7 @@ import types
 import pytest
 
 from guards.client import Estimate, GuardClient, Usage
-from guards.errors import BudgetExceeded
+from guards.errors import BudgetExceeded, Conflict, InvalidInput
 
 POLICY = {"budgets": {"defaults": {"conversation": {"total": "2.00"}}}}
 HAIKU = Estimate("claude-haiku-4-5", 1200, 800)
@@ -74,6 +74,55 @@ async def test_a_callers_idempotency_key_finds_the_earlier_hold(app_factory):
             assert hold.reservation_id == first["reservation_id"]
             hold.settle(actual_cost_micros=700)
     assert await held_and_spent(app, tok, "acme/alice/rss-bot/c3") == (0, 700)
+
+
+async def test_anthropic_prompt_cache_tokens_are_charged_not_dropped(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    usage = types.SimpleNamespace(  # what anthropic.types.Usage carries with prompt caching
+        input_tokens=100,
+        output_tokens=640,
+        cache_creation_input_tokens=400,
+        cache_read_input_tokens=50_000,
+    )
+    async with (
+        GuardClient(app.url, tok) as guard,
+        guard.reserve(
+            "acme/alice/rss-bot/c5", max_cost_micros=100_000, model="claude-haiku-4-5"
+        ) as hold,
+    ):
+        hold.settle(usage=usage)
+    # haiku: $1/M input, $5/M output; writes at 1.25x (500), reads in full: 50,600 input
+    assert hold.result["charged_micros"] == 50_600 + 640 * 5
+
+
+async def test_a_settle_the_server_refuses_charges_the_ceiling_and_raises(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(InvalidInput, match="no price for model 'gpt-9-ultra'"):
+            async with guard.reserve("acme/alice/rss-bot/c6", estimate=HAIKU) as hold:
+                hold.settle(usage=Usage("gpt-9-ultra", 100, 100))  # the call was made
+    assert hold.result["charged_micros"] == 5200  # the whole ceiling, not nothing
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c6") == (0, 5200)
+
+
+async def test_a_key_whose_call_is_over_does_not_run_the_block_again(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    ran = []
+    async with GuardClient(app.url, tok) as guard:
+        async with guard.reserve(
+            "acme/alice/rss-bot/c7", idempotency_key="call-9", max_cost_micros=1000
+        ) as hold:
+            hold.settle(actual_cost_micros=600)
+        with pytest.raises(Conflict, match="settled already") as over:
+            async with guard.reserve(
+                "acme/alice/rss-bot/c7", idempotency_key="call-9", max_cost_micros=1000
+            ):
+                ran.append("the LLM call")
+    assert ran == [] and over.value.state == "settled"
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c7") == (0, 600)
 
 
 async def test_refusals_raise_typed_errors(app_factory):
