@@ -262,10 +262,19 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
 # -- Raise budget button and modal ----------------------------------------------------------
 
 
-def budget_raise_view(scope: str, limits: dict[str, int]) -> dict[str, Any]:
-    """The modal of the Raise budget button: amount and window, for one scope."""
+def budget_raise_view(
+    scope: str, limits: dict[str, int], window: str | None = None
+) -> dict[str, Any]:
+    """The modal of the Raise budget button: amount and window, for one scope.
+
+    The window starts on ``window`` (the one that refused the call), else on the only
+    window with a limit, else on ``day``.
+    """
     current = ", ".join(f"{w} {format_usd(v)}" for w, v in limits.items()) or "no limits"
     options = [{"text": {"type": "plain_text", "text": w}, "value": w} for w in WINDOWS]
+    if window not in WINDOWS:
+        window = next(iter(limits)) if len(limits) == 1 else WINDOWS[0]
+    initial = options[WINDOWS.index(window)]
     return {
         "type": "modal",
         "callback_id": BUDGET_RAISE_MODAL,
@@ -292,7 +301,7 @@ def budget_raise_view(scope: str, limits: dict[str, int]) -> dict[str, Any]:
                 "element": {
                     "type": "static_select",
                     "action_id": "window",
-                    "initial_option": options[0],
+                    "initial_option": initial,
                     "options": options,
                 },
             },
@@ -302,14 +311,15 @@ def budget_raise_view(scope: str, limits: dict[str, int]) -> dict[str, Any]:
 
 @action("budget_raise")
 async def act_budget_raise(ctx: Context, value: str) -> ActionResult:
-    """Raise budget: admins get the modal (the value is the scope)."""
+    """Raise budget: admins get the modal (the value is the scope, then the window)."""
+    text, _, window = value.partition(" ")
     try:
-        scope = Scope.parse(value)
+        scope = Scope.parse(text)
     except ScopeError as exc:
         return ActionResult(ephemeral=f"This button names a bad scope: {exc}")
     await ctx.require_admin("raise budgets")
     limits = await ctx.ns.store.write(lambda tx: ctx.ns.ledger.limits(tx, scope.path))
-    return ActionResult(open_modal=budget_raise_view(scope.path, limits))
+    return ActionResult(open_modal=budget_raise_view(scope.path, limits, window or None))
 
 
 async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) -> ActionResult:

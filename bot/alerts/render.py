@@ -234,7 +234,10 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
         out.append(button("Approve trial", "breaker_approve", agent, style="primary"))
         out.append(button("Keep open", "breaker_keep_open", agent))
     if alert.kind in ("budget_exhausted", "budget_threshold"):
-        out.append(button("Raise budget", "budget_raise", alert.scope))
+        # the scope and the window that refused: the modal opens on that window
+        window = str(alert.facts.get("window") or "")
+        value = f"{alert.scope} {window}" if window.isalpha() else alert.scope
+        out.append(button("Raise budget", "budget_raise", value))
     out.append(button("Resolve", "alert_resolve", value, style="danger"))
     return out
 

@@ -212,3 +212,50 @@ async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
     await slack.fake.wait_for(lambda: slack.fake.responses["click"])
     assert slack.fake.responses["click"][0]["text"] == "Only admins can raise budgets."
     assert slack.fake.views == []
+
+
+async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http):
+    policy = {
+        "admins": [ADMIN],
+        "channels": {"alerts": "C0ALERTS"},
+        "budgets": {"defaults": {"conversation": {"total": "2.00"}}},
+    }
+    slack = await slack_http(policy)
+    app = slack.app
+    tok = await app.token("acme/bob")
+    body = {"scope": "acme/bob/chat/c11", "idempotency_key": "big", "max_cost_micros": 2_100_000}
+    refused = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert refused.status_code == 402 and refused.json()["window"] == "total"
+
+    def raise_button() -> dict[str, Any] | None:
+        for post in slack.fake.posts("C0ALERTS"):
+            for block in post.args.get("blocks") or []:
+                for element in block.get("elements") or []:
+                    if element.get("action_id") == "budget_raise":
+                        return {"post": post, "button": element}
+        return None
+
+    await slack.fake.wait_for(lambda: raise_button() is not None)
+    found = raise_button()
+    assert found is not None
+    value, post = found["button"]["value"], found["post"]
+    assert value == "acme/bob/chat/c11 total"
+    channel, ts = "C0ALERTS", post.response["ts"]
+    blocks = slack.fake.messages[(channel, ts)]["blocks"]
+    r = await slack.click(
+        action_id="budget_raise",
+        value=value,
+        user_id=ADMIN,
+        channel=channel,
+        ts=ts,
+        blocks=blocks,
+        block_id=blocks[-1].get("block_id", "actions"),
+        text="Budget refused a call",
+        trigger_id="1.2.trigger",
+    )
+    assert r.status_code == 200, r.text
+    await slack.fake.wait_for(lambda: slack.fake.views)
+    [view] = slack.fake.views
+    assert view["private_metadata"] == "acme/bob/chat/c11"
+    window = next(b for b in view["blocks"] if b.get("block_id") == "window")
+    assert window["element"]["initial_option"]["value"] == "total"

@@ -209,3 +209,14 @@ async def test_shell_console_prints_messages_and_tracks_their_buttons():
     args = {"channel": "C0D", "filename": "d.md", "title": "Digest", "content_b64": content}
     await console.deliver("files.upload", args)
     assert "── file d.md (Digest) to #C0D ──\n# Digest\n3 alerts" in out.getvalue()
+
+
+def test_budget_raise_view_starts_on_the_window_that_matters():
+    def initial(view):
+        block = next(b for b in view["blocks"] if b.get("block_id") == "window")
+        return block["element"]["initial_option"]["value"]
+
+    assert initial(budget_raise_view("acme/a/b/c", {"total": 2_000_000})) == "total"
+    assert initial(budget_raise_view("acme/a/b", {"day": 1, "month": 9}, "month")) == "month"
+    assert initial(budget_raise_view("acme/a/b", {"day": 1, "month": 9})) == "day"
+    assert initial(budget_raise_view("acme/a/b", {}, "nonsense")) == "day"
