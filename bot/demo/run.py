@@ -203,6 +203,9 @@ async def _story(
         narrator.out.write("\n".join(out_lines) + "\n")
         narrator.out.write(
             f"\n(one simulated day in {time.monotonic() - started:.0f} s of wall time)\n"
+            "\nNext: `nightshift demo --interactive` to press the buttons yourself;\n"
+            "      `nightshift run` for the real thing in shell mode (type /agent help);\n"
+            '      README, "Connecting an agent", to point your agents at it.\n'
         )
         narrator.out.flush()
         if settings.transport != "shell":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from bot.demo.fleet import Tally
@@ -21,28 +22,33 @@ async def _one(ns: Nightshift, sql: str, params: tuple[object, ...] = ()) -> int
     return int(rows[0][0] or 0) if rows else 0
 
 
+def _people(n: int) -> str:
+    return "one person" if n == 1 else f"{n} people"
+
+
 async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs: int) -> list[str]:
     """Rows of ``what happened | what Nightshift did | what it saved``."""
     rows: list[tuple[str, str, str]] = []
 
     opened = await ns.store.fetch(
-        "SELECT at FROM breaker_transitions WHERE scope = 'acme/carol/looper' AND to_state = 'open'"
-        " ORDER BY at LIMIT 1"
+        "SELECT at, figures FROM breaker_transitions WHERE scope = 'acme/carol/looper'"
+        " AND to_state = 'open' ORDER BY at LIMIT 1"
     )
     if opened:
-        looper_spent = await _one(  # what it had spent when the breaker opened
-            ns,
-            "SELECT SUM(charged_micros) FROM reservations WHERE scope = 'acme/carol/looper'"
-            " AND model = 'claude-opus-4-1' AND finished_at <= ?",
-            (opened[0]["at"],),
+        # what it had spent when the breaker opened: the breaker's own figure, as its alert says
+        looper_spent = int(json.loads(opened[0]["figures"]).get("spent_micros") or 0)
+        paged = await ns.store.fetch(
+            "SELECT COUNT(DISTINCT e.target) FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+            " WHERE a.scope = 'acme/carol/looper' AND e.target IS NOT NULL"
         )
+        people = int(paged[0][0] or 0) if paged else 0
         tripped_minute = int((opened[0]["at"] - start) // 60)
         unstopped = max(0, NIGHT_ENDS_MINUTE - 185) * LOOP_COST_PER_MINUTE
         rows.append(
             (
                 "looper stuck re-planning with the largest model",
                 f"spend breaker opened at {tripped_minute // 60:02d}:{tripped_minute % 60:02d} "
-                f"after {format_usd(looper_spent)}; one page, trial approved",
+                f"after {format_usd(looper_spent)}; {_people(people)} paged, trial approved",
                 f"~{format_usd(max(0, unstopped - looper_spent))} by 08:00",
             )
         )
