@@ -345,11 +345,14 @@ class GuardClient:
             yield hold
         except BaseException as exc:
             # A failure is recorded (breakers learn from it) even when nothing was reported
-            # spent: then it charges 0 and the whole hold goes back.
+            # spent: then it charges 0 and the whole hold goes back. A timed-out call (the
+            # LLM's, or the caller's asyncio.timeout) is a timeout.
+            timed_out = isinstance(exc, (TimeoutError, httpx.TimeoutException))
+            outcome = "timeout" if timed_out else "failure"
             if not hold.settled:
-                hold.settle(actual_cost_micros=0, outcome="failure")
+                hold.settle(actual_cost_micros=0, outcome=outcome)
             try:
-                body = hold.body("failure", repr(exc))
+                body = hold.body(outcome, repr(exc))
                 hold.result = await self.settle(hold.reservation_id, body)
             except (GuardError, httpx.HTTPError) as report:  # the caller's error comes first
                 exc.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 
 import pytest
@@ -123,6 +124,19 @@ async def test_a_key_whose_call_is_over_does_not_run_the_block_again(app_factory
                 ran.append("the LLM call")
     assert ran == [] and over.value.state == "settled"
     assert await held_and_spent(app, tok, "acme/alice/rss-bot/c7") == (0, 600)
+
+
+async def test_a_call_that_timed_out_settles_as_a_timeout(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(TimeoutError):
+            async with (
+                guard.reserve("acme/alice/rss-bot/c8", max_cost_micros=1000) as hold,
+                asyncio.timeout(0.01),
+            ):
+                await asyncio.sleep(5)  # the LLM call that never answers
+    assert hold.result["outcome"] == "timeout" and hold.result["charged_micros"] == 0
 
 
 async def test_refusals_raise_typed_errors(app_factory):
