@@ -127,9 +127,15 @@ class BudgetExceeded(GuardError):
                 f"cannot take {usd(requested_micros)} more: {usd(spent_micros)} spent and"
                 f" {usd(held_micros)} held of {usd(limit_micros)}, {usd(remaining)} left"
             )
+        # waiting helps only when running calls hold money this call could use
+        wait = (
+            "wait for running calls to settle, or "
+            if 0 < held_micros and (requested_micros <= limit_micros - spent_micros)
+            else ""
+        )
         super().__init__(
-            f"budget for {scope} ({level}) {period}: this call {why}; wait for running calls"
-            f" to settle, or raise it with /agent budget set {scope} <amount> {window}"
+            f"budget for {scope} ({level}) {period}: this call {why}; {wait}raise it with"
+            f" /agent budget set {scope} <amount> {window}"
         )
         self.level = level
         self.scope = scope
