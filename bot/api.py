@@ -228,7 +228,10 @@ async def create_reservation(request: web.Request) -> web.Response:
         ns.metrics.reservation(exc.code)
         raise
     ns.metrics.reservation("granted" if created else "replayed")
-    return json_answer(answer, status=201 if created else 200)
+    response = json_answer(answer, status=201)
+    if not created:  # the same answer again, as Stripe does; the header tells them apart
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, dict[str, Any]]:

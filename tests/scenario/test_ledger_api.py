@@ -50,7 +50,8 @@ async def test_reserve_settle_release_and_replays(app_factory):
     assert first["held_micros"] == 1_000_000 and first["state"] == "held"
     assert first["expires_at"].endswith("Z")
     again = await reserve(app, tok, "acme/alice/rss-bot/c1", "k1", 1_000_000)
-    assert again.status_code == 200 and again.json()["reservation_id"] == first["reservation_id"]
+    assert again.status_code == 201 and again.json()["reservation_id"] == first["reservation_id"]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in r.headers
     other = await reserve(app, tok, "acme/alice/rss-bot/c1", "k1", 2_000_000)
     assert other.status_code == 409 and other.json()["error"] == "conflict"
 
@@ -438,7 +439,7 @@ async def test_sending_the_default_ttl_is_the_same_request_as_leaving_it_out(app
     tok = await app.token("acme")
     first = await reserve(app, tok, "acme/alice/bot", "t", 1000)
     again = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=600)
-    assert again.status_code == 200, again.text
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true", again.text
     assert again.json()["reservation_id"] == first.json()["reservation_id"]
     other = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=60)
     assert other.status_code == 409
@@ -459,7 +460,7 @@ async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_fact
     first = await reserve(app, child, "acme/alice/bot", "call-1", 500)
     assert first.status_code == 201
     again = await reserve(app, parent, "acme/alice/bot", "call-1", 500)  # a parent token's retry
-    assert again.status_code == 200
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["reservation_id"] == first.json()["reservation_id"]
     other = await reserve(app, parent, "acme/alice/bot", "call-1", 900)
     assert other.status_code == 409
@@ -472,7 +473,7 @@ async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_fact
     app.tokens.pop("acme/alice")
     fresh = await app.token("acme/alice")
     retry = await reserve(app, fresh, "acme/alice/bot", "call-1", 500)
-    assert retry.status_code == 200 and retry.json()["reservation_id"] == rid
+    assert retry.status_code == 201 and retry.json()["reservation_id"] == rid
     assert window(await tree(app, parent, "acme/alice/bot"), "acme/alice/bot")["held_micros"] == 500
     [[count, total]] = await app.store.fetch(
         "SELECT COUNT(*), SUM(held_micros) FROM reservations WHERE scope = 'acme/alice/bot'"
