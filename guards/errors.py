@@ -130,7 +130,7 @@ class BudgetExceeded(GuardError):
         # waiting helps only when running calls hold money this call could use
         wait = (
             "wait for running calls to settle, or "
-            if 0 < held_micros and (requested_micros <= limit_micros - spent_micros)
+            if held_micros > 0 and requested_micros <= limit_micros - spent_micros
             else ""
         )
         super().__init__(
