@@ -10,6 +10,13 @@ or failed for good. All state is in the rows: a restarted worker resumes where i
 stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
 (:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
 
+Each row starts at most once per read: a pass reads the heads, then awaits (the
+pending count, ``$ref:`` look-ups) before it starts them, and a delivery of the same
+channel that ended meanwhile makes those rows stale. Such a channel is skipped and
+read again at once (:meth:`OutboxWorker._claim`), so a row just delivered is never
+sent again from an old read, and a row just put back waits its ``Retry-After``.
+Across a crash delivery stays at-least-once (see :mod:`bot.outbox`).
+
 On stop it drains what is due for up to ``DRAIN_SECONDS``; what is left stays pending.
 
 Example:
@@ -136,6 +143,10 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._last_sent: dict[str, float] = {}
+        # Deliveries ended so far, and the count when each channel's last one ended:
+        # a pass's rows of a channel whose delivery ended after the read are stale.
+        self._ended = 0
+        self._ended_at: dict[str, int] = {}
         self._pass_lock = asyncio.Lock()
 
     @property
@@ -205,6 +216,7 @@ class OutboxWorker:
             return await self._pass()
 
     async def _pass(self) -> float:
+        read_at = self._ended  # before the read: a delivery ending after it makes rows stale
         rows = await self.store.fetch(_HEADS)
         if self._metrics is not None:
             count = await self.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
@@ -214,6 +226,9 @@ class OutboxWorker:
         for row in rows:
             key = row["channel"]
             if key in self._in_flight:
+                continue
+            if not self._claim(key, read_at):
+                delay = 0.0  # this row may be done already: read the channel again
                 continue
             if len(self._in_flight) >= self.max_in_flight:
                 break
@@ -231,9 +246,21 @@ class OutboxWorker:
                 except DeliveryFailed as exc:
                     await self._fail(row, exc.reason)
                     continue
+            if not self._claim(key, read_at):  # again: no await from here to the start
+                delay = 0.0
+                continue
             self._last_sent[key] = now
             self._in_flight[key] = asyncio.create_task(self._deliver(row, args))
         return delay
+
+    def _claim(self, key: str, read_at: int) -> bool:
+        """May the channel's head, read when ``read_at`` deliveries had ended, start now?
+
+        Called with no await between it and the start, after every await of the pass:
+        False when the channel is in flight, or when one of its deliveries ended after
+        the read (that row is delivered, failed or put back: the read is stale).
+        """
+        return key not in self._in_flight and self._ended_at.get(key, -1) < read_at
 
     async def _deliver(self, row: Any, args: dict[str, Any]) -> None:
         key, method = row["channel"], row["method"]
@@ -255,6 +282,8 @@ class OutboxWorker:
             log.warning("outbox row %s left pending: %s", row["id"], exc)
         finally:
             self._last_sent[key] = self.wall.now()  # pace from the answer, not the request
+            self._ended_at[key] = self._ended
+            self._ended += 1
             self._in_flight.pop(key, None)
             self._wakeup.set()
 

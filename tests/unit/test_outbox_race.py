@@ -1,0 +1,210 @@
+"""The outbox worker never starts a row again that finished while its pass was reading.
+
+A pass reads the channel heads, then awaits (the pending COUNT for the metrics, the
+``$ref:`` lookups of an update) before it starts deliveries. A delivery that ends
+during those awaits must not be started again from the pass's stale rows: the demo
+once printed an on-call page twice (audit 4, M7). These tests make that happen on
+purpose, on the real worker and a real SQLite store: the deliverer's call finishes
+exactly when the pass is between reading and starting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, cast
+
+from bot.metrics import Metrics
+from bot.outbox import Delivered, OutboxWorker, RetryLater, enqueue
+from guards.clock import ManualClock
+from guards.store import Store
+
+HEADS = "ROW_NUMBER()"  # the worker's query of the channel heads
+REFS = "WHERE ref = ?"  # resolve_refs' query of a referenced row
+
+
+class Gated:
+    """A deliverer whose calls on ``held`` channels wait until the test opens the gate."""
+
+    def __init__(self, *held: str) -> None:
+        self.held = set(held)
+        self.gate = asyncio.Event()
+        self.calls: list[str] = []
+        self.answers: list[Exception] = []  # raised, in order, by the held calls
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        self.calls.append(str(args.get("text")))
+        if args.get("channel") in self.held:
+            await self.gate.wait()
+            if self.answers:
+                raise self.answers.pop(0)
+        return Delivered(args.get("channel"), f"ts{len(self.calls)}")
+
+
+class Interposed:
+    """The real store; ``hook`` runs once, right after the first read whose SQL has ``at``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.at = ""
+        self.hook: Callable[[], Awaitable[None]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
+        rows = await self._store.fetch(sql, params)
+        if self.hook is not None and self.at in sql:
+            hook, self.hook = self.hook, None
+            await hook()
+        return rows
+
+
+async def start(store: Store, deliverer: Any, *, pace: float) -> tuple[OutboxWorker, Interposed]:
+    seam = Interposed(store)
+    ns = SimpleNamespace(store=seam, metrics=Metrics(), extras={})
+    worker = OutboxWorker(deliverer, wall=ManualClock(1000.0), pace_seconds=pace)
+    await worker.start(cast(Any, ns))
+    assert worker._task is not None
+    worker._task.cancel()  # the test drives the passes
+    return worker, seam
+
+
+def finish_during_the_pass(worker: OutboxWorker, deliverer: Gated, channel: str):
+    """A hook: open the gate and wait until the channel's delivery has ended."""
+
+    async def hook() -> None:
+        task = worker._in_flight[channel]
+        deliverer.gate.set()
+        await task
+        assert channel not in worker._in_flight
+
+    return hook
+
+
+async def settle(worker: OutboxWorker) -> None:
+    while worker._in_flight:
+        await asyncio.wait(list(worker._in_flight.values()))
+
+
+async def rows(store: Store) -> list[tuple[Any, ...]]:
+    got = await store.fetch("SELECT args, state, attempts FROM outbox ORDER BY id")
+    return [(r["args"], r["state"], r["attempts"]) for r in got]
+
+
+def post(channel: str, text: str, **kw: Any) -> Callable[[Any], int]:
+    args = {"channel": channel, "text": text}
+    return lambda tx: enqueue(tx, method="chat.postMessage", args=args, **kw)
+
+
+async def test_a_delivery_ending_after_the_heads_are_read_is_not_started_again(store):
+    sender = Gated("D")
+    worker, seam = await start(store, sender, pace=0.0)  # shell mode: no pacing
+    await store.write(post("D", "You are paged"))
+    await worker.pass_once()
+    await asyncio.sleep(0)
+    assert sender.calls == ["You are paged"]  # in flight, waiting at the gate
+
+    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    await worker.pass_once()  # read the heads (the page, still pending); then it ends
+    await settle(worker)
+    assert sender.calls == ["You are paged"]  # printed once
+    assert [r[1:] for r in await rows(store)] == [("delivered", 1)]
+    await worker.stop(cast(Any, None))
+
+
+async def test_a_delivery_ending_while_a_reference_is_looked_up_is_not_started_again(store):
+    sender = Gated("D")
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("C", "alert", ref="alert"))
+    await worker.pass_once()
+    await settle(worker)  # the alert is out; an update of it may now go
+    update = {"channel": "$ref:alert.channel", "ts": "$ref:alert.ts", "text": "acked"}
+    await store.write(lambda tx: enqueue(tx, method="chat.update", args=update, channel="C"))
+    await store.write(post("D", "You are paged"))
+    # the page starts first, in a pass of its own (the update is not due yet)
+    await store.write(lambda tx: tx.execute("UPDATE outbox SET due_at = 2000 WHERE channel = 'C'"))
+    await worker.pass_once()
+    await asyncio.sleep(0)
+    assert sender.calls == ["alert", "You are paged"]
+    await store.write(lambda tx: tx.execute("UPDATE outbox SET due_at = 0 WHERE channel = 'C'"))
+
+    # the update's reference is looked up after the heads were read: the page ends then
+    seam.at, seam.hook = REFS, finish_during_the_pass(worker, sender, "D")
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["alert", "You are paged", "acked"]
+    assert [r[1:] for r in await rows(store)] == [("delivered", 1)] * 3
+    await worker.stop(cast(Any, None))
+
+
+async def test_a_retry_ending_during_the_pass_waits_its_retry_after(store):
+    sender = Gated("D")
+    sender.answers = [RetryLater("429", after=30, kind="ratelimited")]
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("D", "You are paged"))
+    await worker.pass_once()
+    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    delay = await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["You are paged"]  # not again at once: Slack said 30 s
+    assert [r[1:] for r in await rows(store)] == [("pending", 1)]
+    assert delay == 0.0  # the channel is looked at again at once, with fresh rows
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["You are paged"]
+    assert (await store.fetch("SELECT due_at FROM outbox"))[0][0] == 1030.0
+    cast(ManualClock, worker.wall).advance(30)
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["You are paged"] * 2  # the retry, when Slack allows it
+    await worker.stop(cast(Any, None))
+
+
+async def test_the_next_row_of_the_channel_goes_out_right_after(store):
+    """Skipping the stale head costs nothing: the next pass (no wait) sends what follows."""
+    sender = Gated("D")
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("D", "page 1"))
+    await store.write(post("D", "page 2"))
+    await worker.pass_once()
+    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    assert await worker.pass_once() == 0.0
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["page 1", "page 2"]
+    assert [r[1:] for r in await rows(store)] == [("delivered", 1)] * 2
+    await worker.stop(cast(Any, None))
+
+
+async def test_slack_pacing_is_unchanged_by_the_check(store):
+    """Slack mode (1 s a channel): the same race waits out the pace, as it always did."""
+    sender = Gated("D")
+    worker, seam = await start(store, sender, pace=1.0)
+    await store.write(post("D", "m1"))
+    await store.write(post("D", "m2"))
+    await worker.pass_once()
+    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["m1"]
+    assert await worker.pass_once() == 1.0  # m2 waits for the channel's pace
+    wall = cast(ManualClock, worker.wall)
+    wall.advance(1.0)
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["m1", "m2"]
+    await worker.stop(cast(Any, None))
+
+
+async def test_a_drain_on_stop_still_delivers_what_follows_a_stale_head(store):
+    sender = Gated("D")
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("D", "page 1"))
+    await store.write(post("D", "page 2"))
+    await worker.pass_once()
+    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    await worker.stop(cast(Any, None))  # the drain's first pass meets the race
+    assert sender.calls == ["page 1", "page 2"]
+    assert [r[1:] for r in await rows(store)] == [("delivered", 1)] * 2
