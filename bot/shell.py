@@ -3,9 +3,14 @@
 The outbox is delivered by printing: alerts and updates show as readable text, and
 their buttons as numbered choices (``[1] Acknowledge  [2] Silence 1h``). On a TTY
 the operator types ``/agent ...`` (or just ``budget acme``) at the prompt, or a
-button's number to click it; a modal becomes questions asked one by one. Without a
-TTY nothing is read: the console only prints. The terminal's operator acts as an
-admin (they hold the database anyway).
+button's number to click it; a modal becomes questions asked one by one. From a
+pipe or a file (``printf '/agent status\n' | nightshift run``) the lines are read
+the same way, once the process serves, each echoed after ``nightshift> ``. When
+the input ends (Ctrl-D, the pipe's end) the console says so and keeps serving;
+with stdin closed (``/dev/null``, a service) nothing is read: it only prints (a
+program may still click, as the demo does). After the input ended, buttons show
+without numbers. The terminal's operator acts as an admin (they hold the database
+anyway).
 
 This module holds the console: the component, the outbox deliverer, the prompt and
 its buttons. Beside it, and re-exported here: :mod:`bot.shell_render` (Block Kit as
@@ -21,11 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import re
 import sys
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, TextIO
+
+from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 
 from bot import shell_modal
 from bot.commands import ActionResult, Context, Reply, dispatch, dispatch_action
@@ -48,25 +56,37 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_FILE_LINES", "Button", "ShellConsole", "ShellMessage", "plain", "render_text"]
 
+log = logging.getLogger(__name__)
+
 PROMPT = "nightshift> "
-BANNER_DELAY = 0.3
 SHELL_USER = "shell"
 MAX_MESSAGES = 200
+MAX_QUEUED_LINES = 64  # read no more input until the commands already read are done
+MAX_LINE_BYTES = 65536
+BANNER_DELAY = 0.3  # after "listening on", which follows the scheduler's start
+INPUT_ENDED = "(input ended: commands are no longer read; still serving, Ctrl-C stops)"
 
 
 class ShellConsole:
-    """The shell transport: a component, and the outbox's deliverer in shell mode."""
+    """The shell transport: a component, and the outbox's deliverer in shell mode.
+
+    ``interactive``: stdin is a terminal (a prompt, a banner). ``read_input``: read
+    commands from ``stdin_fd`` at all (a terminal, a pipe or a file; default: when
+    interactive).
+    """
 
     def __init__(
         self,
         *,
         out: TextIO | None = None,
         interactive: bool = False,
+        read_input: bool | None = None,
         user_id: str = SHELL_USER,
         stdin_fd: int = 0,
     ) -> None:
         self.out = out or sys.stdout
         self.interactive = interactive
+        self.read_input = interactive if read_input is None else read_input
         self.user_id = user_id
         self.stdin_fd = stdin_fd
         self._ns: Nightshift | None = None
@@ -76,26 +96,40 @@ class ShellConsole:
         self._ts = itertools.count(1)
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._buffer = b""
+        self._skipping = False  # dropping a line longer than MAX_LINE_BYTES, up to its end
         self._task: asyncio.Task[None] | None = None
-        self._reading = False
+        self._reading = False  # stdin is watched (until its end)
+        self._ended = False  # the input ended (EOF): its buttons show no numbers
+        self._paused = False  # MAX_QUEUED_LINES wait: not watching stdin for now
+        self._watch: str | None = None  # "reader" (a tty, pipe, socket) or "file"
 
     # -- component ------------------------------------------------------------------
 
     async def start(self, ns: Nightshift) -> None:
         self._ns = ns
         ns.extras["shell"] = self
-        if not self.interactive:
+        if not self.read_input:
+            log.info("shell mode: stdin is closed, so /agent commands are not read")
             return
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.stdin_fd, self._on_readable)
         self._reading = True
-        self._task = asyncio.create_task(self._consume(), name="nightshift-shell")
-        # after the process has said where it listens, so the prompt is the last line
-        loop.call_later(BANNER_DELAY, self._banner)
+        self._resume()
+        started = asyncio.Event()
+        if ns.scheduler.running:
+            started.set()
+        else:  # the scheduler starts once every component has
+
+            def on_start(event: SchedulerEvent) -> None:
+                started.set()
+
+            ns.scheduler.add_listener(on_start, EVENT_SCHEDULER_STARTED)
+        self._task = asyncio.create_task(self._consume(started), name="nightshift-shell")
 
     def _banner(self) -> None:
-        self.say("Shell mode: type /agent help, or a button's number. Ctrl-C stops.")
-        self._prompt()
+        if self.interactive:
+            self.say("Shell mode: type /agent help, or a button's number. Ctrl-C stops.")
+            self._prompt()
+        else:
+            self.say("Shell mode: reading /agent commands from stdin (not a terminal).")
 
     async def stop(self, ns: Nightshift) -> None:
         self._stop_reading()
@@ -104,10 +138,39 @@ class ShellConsole:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _stop_reading(self) -> None:
-        if self._reading:
+    def _resume(self) -> None:
+        """Watch stdin (again): a reader on the loop, or reads in turn for a plain file."""
+        self._paused = False
+        loop = asyncio.get_running_loop()
+        if self._watch == "file":
+            loop.call_soon(self._read_file)
+            return
+        try:
+            loop.add_reader(self.stdin_fd, self._on_readable)
+            self._watch = "reader"
+        except PermissionError:  # a regular file (`< commands.txt`): epoll refuses it
+            self._watch = "file"
+            loop.call_soon(self._read_file)
+        except (OSError, ValueError):  # not a file descriptor any more
+            self._end()
+
+    def _pause(self) -> None:
+        self._paused = True
+        if self._watch == "reader":
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self.stdin_fd)
+
+    def _read_file(self) -> None:
+        """A regular file never blocks: read a chunk, and the next one in a later turn."""
+        if self._reading and not self._paused:
+            self._on_readable()
+            if self._reading and not self._paused:
+                asyncio.get_running_loop().call_soon(self._read_file)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            if not self._paused:
+                self._pause()
             self._reading = False
 
     @property
@@ -140,7 +203,7 @@ class ShellConsole:
             self._buttons.pop(old.number, None)
         message.buttons = []
 
-        def number(element: dict[str, Any], block_id: str | None) -> int:
+        def number(element: dict[str, Any], block_id: str | None) -> int | None:
             n = next(self._numbers)
             button = Button(
                 number=n,
@@ -152,7 +215,7 @@ class ShellConsole:
             )
             message.buttons.append(button)
             self._buttons[n] = button
-            return n
+            return None if self._ended else n  # after "input ended", nothing can type it
 
         body = render_text(message.blocks, message.text, on_button=number)
         self.say(f"── {title} ──\n{body}")
@@ -211,26 +274,60 @@ class ShellConsole:
     def _on_readable(self) -> None:
         try:
             chunk = os.read(self.stdin_fd, 65536)
+        except BlockingIOError:  # someone else read it first
+            return
         except OSError:
             chunk = b""
         if not chunk:
-            self._stop_reading()
-            if self._buffer:
-                self._lines.put_nowait(self._buffer.decode("utf-8", "replace"))
-                self._buffer = b""
-            self._lines.put_nowait(None)
+            self._end()
             return
         self._buffer += chunk
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
+            if self._skipping:  # the end of a line too long to keep
+                self._skipping = False
+                continue
             self._lines.put_nowait(line.decode("utf-8", "replace").rstrip("\r"))
+        if len(self._buffer) > MAX_LINE_BYTES:
+            if not self._skipping:
+                self.say(f"(a line longer than {MAX_LINE_BYTES} bytes was dropped)")
+            self._buffer = b""
+            self._skipping = True
+        if self._lines.qsize() >= MAX_QUEUED_LINES:
+            self._pause()
 
-    async def _consume(self) -> None:
+    def _end(self) -> None:
+        """The input ended: what is left is the last line, then None."""
+        self._stop_reading()
+        self._ended = True
+        if self._buffer and not self._skipping:
+            self._lines.put_nowait(self._buffer.decode("utf-8", "replace"))
+            self._buffer = b""
+        self._lines.put_nowait(None)
+
+    async def _next_line(self) -> str | None:
+        """The next line read, or None at the end of the input (which stays the end)."""
+        if not self._reading and self._lines.empty():
+            return None
+        line = await self._lines.get()
+        if self._paused and self._reading and self._lines.qsize() < MAX_QUEUED_LINES // 2:
+            self._resume()
+        if line is None:
+            self._lines.put_nowait(None)  # a question asked at the end leaves it for the loop
+        return line
+
+    async def _consume(self, started: asyncio.Event) -> None:
+        # Commands run once every component is up; the banner after "listening on".
+        await started.wait()
+        await asyncio.sleep(BANNER_DELAY)
+        self._banner()
         while True:
-            line = await self._lines.get()
+            line = await self._next_line()
             if line is None:
-                self.say("(input closed: still serving; Ctrl-C stops)")
+                self.say(INPUT_ENDED)
                 return
+            if not self.interactive and line.strip():
+                self.say(PROMPT + line.strip())  # a piped command, shown before its answer
             try:
                 await self.handle_line(line)
             except Exception as exc:
@@ -305,7 +402,10 @@ class ShellConsole:
     async def _ask(self, question: str) -> str | None:
         self.out.write(question)
         self.out.flush()
-        answer = await self._lines.get()
+        answer = await self._next_line()
+        if not self.interactive:  # a terminal echoes what is typed; a pipe does not
+            self.out.write((answer or "").strip() + "\n")
+            self.out.flush()
         if answer is None or answer.strip().lower() == "cancel":
             return None
         return answer.strip()

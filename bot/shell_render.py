@@ -2,7 +2,7 @@
 
 Slack mrkdwn becomes plain text (:func:`plain`: mentions, channels, links), Block
 Kit blocks become lines (:func:`render_text`), with each button as ``[label]`` or,
-when the caller numbers them, ``[1] label``; a file upload shows its first lines.
+when the caller numbers it, ``[1] label``; a file upload shows its first lines.
 :class:`ShellMessage` and :class:`Button` are what the console remembers of a
 message it printed, so a typed number can click its button.
 
@@ -82,15 +82,14 @@ def render_text(
     blocks: list[dict[str, Any]],
     text: str = "",
     *,
-    on_button: Callable[[dict[str, Any], str | None], int] | None = None,
+    on_button: Callable[[dict[str, Any], str | None], int | None] | None = None,
 ) -> str:
-    """Block Kit as terminal lines; ``on_button`` numbers each button (else unnumbered)."""
+    """Block Kit as terminal lines; ``on_button`` numbers each button (None: unnumbered)."""
 
     def label(element: dict[str, Any], block_id: str | None) -> str:
         name = text_of(element.get("text")) or element.get("action_id", "?")
-        if on_button is None:
-            return f"[{name}]"
-        return f"[{on_button(element, block_id)}] {name}"
+        number = None if on_button is None else on_button(element, block_id)
+        return f"[{name}]" if number is None else f"[{number}] {name}"
 
     if not blocks:
         return plain(text)

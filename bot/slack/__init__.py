@@ -2,7 +2,8 @@
 
 Bot token + app token → Socket Mode; bot token + signing secret → HTTP mode at
 ``POST /slack/events``; no Slack variables → the shell. Each transport comes with
-the one outbox worker that delivers through it.
+the one outbox worker that delivers through it. The shell reads commands from a
+terminal, a pipe or a file on stdin; closed stdin (or ``/dev/null``) is not read.
 
 Example:
     >>> # in Nightshift._build_components:
@@ -11,20 +12,39 @@ Example:
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from bot.app import Component, Nightshift
 
-__all__ = ["stdin_is_tty", "transport_components"]
+__all__ = ["stdin_is_tty", "stdin_kind", "transport_components"]
 
 
 def stdin_is_tty() -> bool:
+    return stdin_kind() == "tty"
+
+
+def stdin_kind() -> Literal["tty", "stream", "closed"]:
+    """What stdin is: a terminal, a stream of lines (a pipe, socket or file), or closed.
+
+    ``/dev/null`` and other devices count as closed. So does a process started with
+    fd 0 closed (``sys.stdin`` is None): the next file it opens may take fd 0.
+    """
     try:
-        return sys.stdin is not None and sys.stdin.isatty()
+        if sys.stdin is None:
+            return "closed"
+        fd = sys.stdin.fileno()
+        if os.isatty(fd):
+            return "tty"
+        mode = os.fstat(fd).st_mode
     except (ValueError, OSError, AttributeError):
-        return False
+        return "closed"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISREG(mode):
+        return "stream"
+    return "closed"
 
 
 def transport_components(ns: Nightshift) -> list[Component]:
@@ -35,7 +55,8 @@ def transport_components(ns: Nightshift) -> list[Component]:
     if mode == "shell":
         from bot.shell import ShellConsole
 
-        console = ShellConsole(interactive=stdin_is_tty())
+        kind = stdin_kind()
+        console = ShellConsole(interactive=kind == "tty", read_input=kind != "closed")
         return [OutboxWorker(console, pace_seconds=0.0), console]
 
     from bot.slack.client import web_client

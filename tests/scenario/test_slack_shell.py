@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import pty
 import signal
@@ -11,7 +12,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO, Any
 
+import httpx
 import pytest
 
 from bot.commands import actions, button, section
@@ -143,27 +146,131 @@ async def test_shell_on_a_tty_runs_commands_and_numbered_buttons(env):
         assert term.close() == 0
 
 
-async def test_shell_without_a_tty_only_prints(env):
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    out = ""
+class Piped:
+    """The process with stdin from ``stdin`` (a pipe by default) and stdout read line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.out = ""
+        self.seen = 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    @classmethod
+    async def start(cls, env: dict[str, str], stdin: int | IO[Any] = asyncio.subprocess.PIPE):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=env,
+            stdin=stdin,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(proc)
+
+    async def expect(self, text: str, within: float = 15) -> str:
+        """Wait for ``text`` after what was already matched; returns the output up to it."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + within
+        while (at := self.out.find(text, self.seen)) < 0:
+            left = deadline - time.monotonic()
+            try:
+                data = await asyncio.wait_for(self.proc.stdout.read(65536), max(0.01, left))
+            except TimeoutError:
+                data = b""
+            if not data and (time.monotonic() > deadline or self.proc.returncode is not None):
+                raise AssertionError(f"no {text!r} in:\n{self.out[self.seen :]}")
+            self.out += self.decoder.decode(data)  # a character may span two reads
+        chunk = self.out[self.seen : at + len(text)]
+        self.seen = at + len(text)
+        return chunk
+
+    async def type(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        await self.proc.stdin.drain()
+
+    def end_input(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    async def serves(self, env: dict[str, str]) -> bool:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz")
+        return answer.status_code == 200
+
+    async def close(self) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), 15)
+
+
+async def test_shell_with_stdin_closed_only_prints(env):
+    shell = await Piped.start(env, stdin=asyncio.subprocess.DEVNULL)
     try:
-        out += (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        assert "nightshift listening on" in out
+        await shell.expect("nightshift listening on")
         await post_alert(env["NIGHTSHIFT_DB"])
-        while "[1] Raise budget" not in out:
-            out += (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
-        assert "── #C0ALERTS ──" in out
-        assert "nightshift> " not in out  # nothing is read, so no prompt
+        shown = await shell.expect("[1] Raise budget")
+        assert "── #C0ALERTS ──" in shown
+        await asyncio.sleep(0.5)  # past the banner's moment: nothing about input is said
+        assert await shell.serves(env)
+        assert "nightshift> " not in shell.out  # nothing is read, so no prompt
+        assert "input ended" not in shell.out and "Shell mode:" not in shell.out
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert await shell.close() == 0
+
+
+async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(env):
+    shell = await Piped.start(env)
+    try:
+        await shell.type("/agent help")  # typed before the process serves: read once it does
+        first = await shell.expect("Nightshift commands")
+        assert first.index("nightshift listening on") < first.index("nightshift> /agent help")
+        assert "Shell mode: reading /agent commands from stdin (not a terminal)." in first
+        await shell.type("budgte")
+        await shell.expect("nightshift> budgte")
+        await shell.expect("Did you mean `budget`?")
+        await post_alert(env["NIGHTSHIFT_DB"])
+        shown = await shell.expect("[1] Raise budget")  # the pipe is open: it can click
+        assert "── #C0ALERTS ──" in shown
+        await shell.type("1")
+        await shell.expect("New limit (USD): ")
+        await shell.type("25")
+        await shell.expect("25\n")  # the answer is echoed after its question
+        await shell.expect("[2] week")
+        await shell.type("2")
+        await shell.expect(f"week budget of `{SCOPE}` set to $25.00 by @shell")
+        shell.end_input()
+        await shell.expect("(input ended: commands are no longer read; still serving")
+        await post_alert(env["NIGHTSHIFT_DB"])
+        later = await shell.expect("[Raise budget]")  # no number: nothing can be typed now
+        assert "── #C0ALERTS ──" in later
+        assert await shell.serves(env)
+    finally:
+        assert await shell.close() == 0
+    assert "Traceback" not in shell.out
+
+
+async def test_a_script_piped_in_is_answered_then_the_process_serves_on(env, tmp_path):
+    """`printf '/agent help\\n/agent audit\\n' | nightshift run`, and the same from a file."""
+    script = tmp_path / "commands.txt"
+    script.write_text("/agent help\n\n/agent audit")  # a blank line; no newline at the end
+    for source in ("pipe", "file"):
+        if source == "pipe":
+            shell = await Piped.start(env)
+            await shell.type(script.read_text())
+            shell.end_input()
+        else:
+            with script.open("rb") as stdin:
+                shell = await Piped.start(env, stdin=stdin)
+        try:
+            await shell.expect("nightshift> /agent help")
+            await shell.expect("Nightshift commands")
+            await shell.expect("nightshift> /agent audit")
+            await shell.expect("(input ended")
+            assert await shell.serves(env)
+            assert shell.proc.returncode is None
+        finally:
+            assert await shell.close() == 0
+        assert shell.out.count("nightshift> ") == 2, shell.out  # the blank line is no command
