@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FILE_LINES", "Button", "ShellConsole", "ShellMessage", "plain", "render_text"]
 
 log = logging.getLogger(__name__)
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]")  # terminal key codes
 
 PROMPT = "nightshift> "
 SHELL_USER = "shell"
@@ -336,17 +337,17 @@ class ShellConsole:
 
     async def handle_line(self, line: str) -> None:
         """One typed line: a button number or an ``/agent`` command."""
-        line = line.strip()
+        line = _ESCAPES.sub("", line).strip()  # an arrow key typed at a raw prompt
         if not line:
             return
-        if line.isdigit():
+        if line.isascii() and line.isdigit():
             button = self._buttons.get(int(line))
             if button is None:
                 self.say(f"There is no button [{line}] (any more).")
                 return
             await self.click(button)
             return
-        text = re.sub(r"^/?agent\b", "", line).strip()
+        text = re.sub(r"^/?agent\b", "", line, flags=re.IGNORECASE).strip()
         reply = await dispatch(self.context(), text)
         self._show_reply(reply)
 

@@ -118,6 +118,8 @@ async def test_shell_on_a_tty_runs_commands_and_numbered_buttons(env):
         await term.expect("nightshift> ")
         term.type("/agent help")
         await term.expect("Nightshift commands")
+        term.type("/AGENT \x1b[A STATUS")  # caps lock, and an arrow key the prompt let through
+        await term.expect("Slack delivery: ")
         term.type("budgte")
         await term.expect("Did you mean `budget`?")
         await post_alert(env["NIGHTSHIFT_DB"])
