@@ -69,12 +69,13 @@ class Paged:
 
 
 def duration(seconds: float) -> str:
-    """A short human duration: ``45s``, ``12m``, ``1h 2m``, ``3d 4h``."""
+    """A short human duration: ``45s``, ``12m``, ``1m 30s``, ``1h 2m``, ``3d 4h``."""
     s = max(0, int(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
-        return f"{s // 60}m"
+        m, rest = divmod(s, 60)
+        return f"{m}m {rest}s" if rest else f"{m}m"
     if s < 86400:
         h, m = divmod(s // 60, 60)
         return f"{h}h {m}m" if m else f"{h}h"
@@ -140,9 +141,14 @@ def _budget_threshold(f: dict[str, Any]) -> str:
 
 def _overrun(f: dict[str, Any]) -> str:
     late = " after its hold expired" if f.get("late") else ""
+    amounts = [f.get(k) for k in ("charged_micros", "held_micros", "overrun_micros")]
+    if not all(isinstance(a, int) for a in amounts):
+        return f"{f.get('reservation_id', '')} was charged more than it held{late}"
+    charged, held, over = (int(a) for a in amounts)  # type: ignore[arg-type]
+    usd = usd_for(charged, held, over)  # exact when cents would say "$0.00 over"
     return (
-        f"{f.get('reservation_id', '')} charged {_usd(f.get('charged_micros'))}{late} on a"
-        f" {_usd(f.get('held_micros'))} hold: {_usd(f.get('overrun_micros'))} over"
+        f"{f.get('reservation_id', '')} charged {usd(charged)}{late} on a"
+        f" {usd(held)} hold: {usd(over)} over"
     )
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.commands import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
-from guards.money import format_usd
+from guards.money import format_usd, usd_for
 
 __all__ = ["chart_legend", "duration", "render", "title"]
 
@@ -106,7 +106,9 @@ def _spend(d: Digest) -> list[str]:
 def _models(d: Digest) -> list[str]:
     if not d.models:
         return ["*By model* no charges"]
-    parts = [f"{m.model} {format_usd(m.charged_micros)} ({m.calls:,} calls)" for m in d.models[:6]]
+    parts = [
+        f"{m.model} {format_usd(m.charged_micros)} ({_n(m.calls, 'call')})" for m in d.models[:6]
+    ]
     lines = ["*By model* " + " · ".join(parts)]
     if d.failed_calls:
         lines.append(f"{d.failed_calls:,} of {_n(d.calls, 'call')} failed or timed out")
@@ -146,7 +148,9 @@ def _breakers(d: Digest) -> list[str]:
         line += f"; longest open: {b.longest_scope} {duration(b.longest_seconds)}{still}"
     lines = [line]
     if b.open_now:
-        lines.append("not closed now: " + ", ".join(b.open_now[:5]))
+        rest = len(b.open_now) - 5
+        more = f" … and {rest} more (`/agent breakers`)" if rest > 0 else ""
+        lines.append("not closed now: " + ", ".join(b.open_now[:5]) + more)
     return lines
 
 
@@ -203,7 +207,7 @@ def _overruns(d: Digest) -> list[str]:
         return ["*Overruns* none"]
     return [
         f"*Overruns* {_n(d.overruns, 'settle')} charged "
-        f"{format_usd(d.overrun_micros)} beyond their holds"
+        f"{usd_for(d.overrun_micros)(d.overrun_micros)} beyond their holds"
     ]
 
 

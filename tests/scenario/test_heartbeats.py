@@ -78,7 +78,7 @@ async def test_missed_heartbeat_alerts_and_resolves_when_it_is_back(slack_http):
     await alerts.tick()
     assert await app.store.fetch("SELECT * FROM alerts") == []
     status = (await slack.command("status"))["text"]
-    assert BOT in status and "♥ 1m ago" in status and "⚠️ late" in status
+    assert BOT in status and "♥ 1m 59s ago" in status and "⚠️ late" in status
 
     app.clock.advance(1)
     await alerts.tick()

@@ -178,3 +178,14 @@ def test_a_dst_day_has_23_or_25_hours():
     autumn = day_bounds(date(2026, 10, 25), BERLIN)
     assert spring[1] - spring[0] == 23 * H
     assert autumn[1] - autumn[0] == 25 * H
+
+
+def test_open_breakers_past_five_are_counted_and_overruns_are_exact():
+    t = [(f"acme/a/b{i}", "closed", "open", "spend", "spend", START + i * H) for i in range(7)]
+    text, _ = render(digest(raw(transitions=t)))
+    assert "not closed now: acme/a/b0, acme/a/b1, acme/a/b2, acme/a/b3, acme/a/b4" in text
+    assert "… and 2 more (`/agent breakers`)" in text
+    d = digest(raw())
+    d.overruns, d.overrun_micros = 1, 4_000
+    text, _ = render(d)
+    assert "*Overruns* 1 settle charged $0.004 beyond their holds" in text

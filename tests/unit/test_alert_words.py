@@ -1,0 +1,33 @@
+"""Alert words that carry money or time: exact when rounding would hide the point."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from bot.alerts.render import duration, summary
+
+UTC = ZoneInfo("UTC")
+
+
+def test_an_overrun_under_a_cent_is_shown_exactly_not_as_zero():
+    facts = {
+        "reservation_id": "res_1",
+        "charged_micros": 52_000,
+        "held_micros": 50_000,
+        "overrun_micros": 2_000,
+    }
+    assert summary("overrun", facts, UTC) == "res_1 charged $0.052 on a $0.05 hold: $0.002 over"
+    whole = {**facts, "charged_micros": 1_500_000, "held_micros": 1_000_000}
+    whole["overrun_micros"] = 500_000
+    assert summary("overrun", whole, UTC).endswith("$1.50 on a $1.00 hold: $0.50 over")
+
+
+def test_durations_under_an_hour_keep_their_seconds():
+    assert [duration(s) for s in (45, 60, 90, 719, 3600, 3660)] == [
+        "45s",
+        "1m",
+        "1m 30s",
+        "11m 59s",
+        "1h",
+        "1h 1m",
+    ]
