@@ -24,6 +24,7 @@ __all__ = [
     "Job",
     "OnCall",
     "Rotation",
+    "unknown_kind",
 ]
 
 
@@ -53,7 +54,8 @@ DEFAULT_TIERS: dict[str, Tier] = {
 ALERT_KINDS: tuple[str, ...] = tuple(DEFAULT_TIERS)
 
 
-def _unknown_kind(kind: str) -> str:
+def unknown_kind(kind: str) -> str:
+    """What to say about an alert kind that does not exist (with the closest one)."""
     close = difflib.get_close_matches(kind, ALERT_KINDS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown alert kind {kind!r}{hint}; the kinds are {', '.join(sorted(ALERT_KINDS))}"
@@ -80,7 +82,7 @@ class Alerts(Section):
     def _known_kinds(cls, value: dict[str, Tier]) -> dict[str, Tier]:
         unknown = [k for k in value if k not in DEFAULT_TIERS]
         if unknown:
-            refuse("Alerts", [((k,), _unknown_kind(k)) for k in unknown])
+            refuse("Alerts", [((k,), unknown_kind(k)) for k in unknown])
         return value
 
     def tier_of(self, kind: str) -> Tier:

@@ -17,6 +17,7 @@ from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
 from bot.alerts.oncall import Override
 from bot.alerts.render import duration
+from guards.config_people import ALERT_KINDS, unknown_kind
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -173,6 +174,8 @@ def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
         return SilenceTarget(None, text)  # a model's breaker: model:<name>
     if ":" in text:
         kind, _, path = text.partition(":")
+        if kind not in ALERT_KINDS:  # a typo would silence nothing, and say it did
+            raise InvalidInput("target", f"{unknown_kind(kind)}; or silence the scope itself")
         if not path.startswith(MODEL_PREFIX):
             _scope_or_raise(path)
         return SilenceTarget(fingerprint(kind, path), None)

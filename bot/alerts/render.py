@@ -316,4 +316,5 @@ def alert_line(alert: Alert, *, now: float) -> str:
         "acked": f" · 👀 acked by <@{alert.acked_by}>",
         "resolved": " · ✅ resolved",
     }.get(alert.state, "")
-    return f"`#{alert.id}` {title(alert)} · {alert.scope}{count} · {age} old{state}"
+    # the kind is what `silence <kind>:<scope>` takes
+    return f"`#{alert.id}` {title(alert)} · `{alert.kind}:{alert.scope}`{count} · {age} old{state}"

@@ -246,8 +246,16 @@ async def test_alerts_lists_open_groups_by_tier_with_counts(slack_http):
     reply = await slack.command("alerts")
     text = reply["text"]
     assert text.index("P0:") < text.index("P1:")
-    assert f"`#1` Runaway output · {BOT} ×3 · 10m old" in text
-    assert "`#2` Breaker opened on failures · acme/bob/x · 10m old" in text
+    assert f"`#1` Runaway output · `runaway:{BOT}` ×3 · 10m old" in text
+    kind = "breaker_opened_failures"
+    assert f"`#2` Breaker opened on failures · `{kind}:acme/bob/x` · 10m old" in text
+    # what the listing shows is what silence takes; a kind that does not exist is refused
+    typo = await slack.command("silence breaker_opened:acme/bob/x 5m")
+    assert "unknown alert kind 'breaker_opened'" in typo["text"]
+    assert "did you mean 'breaker_opened_" in typo["text"]
+    assert await app.store.fetch("SELECT * FROM silences") == []
+    done = await slack.command(f"silence {kind}:acme/bob/x 5m")
+    assert "silenced" in done["text"], done["text"]
 
 
 async def test_oncall_hands_off_at_nine_local_across_the_dst_change(slack_http):
