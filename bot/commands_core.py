@@ -222,12 +222,16 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
 # -- audit ------------------------------------------------------------------------------
 
 
-def _audit_value(action: str, value: str | None) -> str:
+def _audit_value(ctx: Context, action: str, value: str | None) -> str:
     if value is None:
         return "—"
     if action.startswith("budget") and value.isdigit():
         return format_usd(int(value))
-    return value
+    try:  # a time (a silence's end): on the same clock as the row's own time
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return clock_time(ctx, when.timestamp()) if when.tzinfo is not None else value
 
 
 @subcommand("audit", usage="audit [n]")
@@ -251,7 +255,7 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
     for at, actor, act, target, before, after, detail in rows:
         line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{target}`"
         if before is not None or after is not None:
-            line += f": {_audit_value(act, before)} → {_audit_value(act, after)}"
+            line += f": {_audit_value(ctx, act, before)} → {_audit_value(ctx, act, after)}"
         if detail:
             line += f" ({detail})"
         lines.append(line)

@@ -10,7 +10,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
@@ -212,7 +213,7 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
         actor=actor,
         action="alert.silence",
         target=matches,
-        after=_iso(expires),
+        after=_iso(expires, engine.tz),
     )
     silenced = []
     for row in tx.all(_OPEN + " AND silence_id IS NULL"):
@@ -263,8 +264,8 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
             actor=actor,
             action="silence.lift",
             target=what.matches,
-            before=_iso(s.expires_at),
-            after=_iso(now),
+            before=_iso(s.expires_at, engine.tz),
+            after=_iso(now, engine.tz),
             detail=f"silence {s.id} set by {s.created_by}, {duration(s.left)} left",
         )
         held += [r[0] for r in tx.all(_OPEN + " AND silence_id = ?", (s.id,))]
@@ -317,8 +318,9 @@ def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> 
     return cur.rowcount
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+def _iso(ts: float, tz: ZoneInfo) -> str:
+    """An audit row's time: ISO 8601 with the policy time zone's offset, as people read it."""
+    return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
 
 
 def _scope_or_raise(text: str) -> str:

@@ -368,3 +368,16 @@ async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
     assert "$2.50 today · 1 open alert(s)" in lines[1]
     assert lines[2] == "🟢 `acme/bob/helper` · ♥ 30s ago (ok) · breaker closed · $0.00 today"
     assert lines[3].startswith("Slack delivery: ")
+
+
+async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
+    policy = {**POLICY, "timezone": "Europe/Berlin"}
+    clock = ManualClock(datetime(2026, 1, 5, 3, 37, tzinfo=UTC).timestamp())  # 04:37 in Berlin
+    slack = await slack_http(policy, clock=clock)
+    done = await slack.command(f"silence {BOT} 1h")
+    assert "until 05:37" in done["text"], done["text"]
+    audit = await slack.command("audit 1")
+    assert "*alert.silence*" in audit["text"]
+    assert "— → 05:37" in audit["text"], audit["text"]  # not 04:37 in UTC beside a Berlin time
+    row = await slack.app.store.fetch("SELECT after FROM audit WHERE action = 'alert.silence'")
+    assert row[0][0] == "2026-01-05T05:37:00+01:00"
