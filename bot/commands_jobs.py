@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands import Context, Reply, UsageError, context, section, subcommand
+from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
 from bot.jobs import state
 from guards.errors import NotFound
@@ -187,7 +188,8 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
                 raise UsageError(str(exc)) from None
         else:
             raise UsageError()
-    known = [n for n, _ in await poster.namespaces()]
+    began = dict(await poster.namespaces())  # namespace -> when it first reserved
+    known = list(began)
     if namespace is None:
         if not known:
             return Reply.text_only("Nothing to digest yet: no agent has reserved anything.")
@@ -202,12 +204,20 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
     day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
     others = [n for n in known if n != namespace]
     note = (
-        f"other namespaces: {', '.join(others[:10])} (`/agent digest {namespace}`)"
+        f"other namespaces: {', '.join(others[:10])} (`/agent digest {others[0]}`)"
         if others
         else ""
     )
+    tz = poster.builder.timezone(namespace)
+    if yesterday and began[namespace] >= day_bounds(day, tz)[1]:
+        # it began today: the digest posted under yesterday's date is today's first part
+        since = datetime.fromtimestamp(began[namespace], tz)
+        return Reply.text_only(
+            f"`{namespace}` began today at {since:%H:%M}: it has no full day yet. Its first"
+            f" whole day's digest is posted tomorrow at {ctx.ns.policy.digest.time};"
+            " `/agent digest` shows today so far."
+        )
     if yesterday and (posted := await poster.posted(namespace, day)) is not None:
-        tz = poster.builder.timezone(namespace)
         at = datetime.fromtimestamp(posted.posted_at, tz)
         foot = f"as posted to <#{posted.channel}> at {at:%H:%M}"
         blocks = [*posted.blocks, context(foot + (f" · {note}" if note else ""))]

@@ -256,3 +256,19 @@ async def test_a_namespace_that_began_after_the_digest_time_waits_for_tomorrow(a
     await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
     app.clock.set(berlin(2026, 1, 5, 23, 59))
     assert await app.ns.extras["digest"].tick() == []
+
+
+async def test_digest_yesterday_on_a_namespace_s_first_day_says_there_is_no_full_day(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 8, 30)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 4))]  # today so far
+    reply = await slack.command("digest yesterday")
+    assert "`acme` began today at 08:30: it has no full day yet" in reply["text"], reply["text"]
+    assert "Nightshift digest" not in reply["text"]  # not today's partial passed off as yesterday
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    await app.ns.extras["digest"].tick()
+    reply = await slack.command("digest yesterday")
+    assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in reply["text"]
