@@ -289,7 +289,7 @@ def override(
     engine: AlertEngine, tx: Tx, *, rotation: str, user: str, seconds: int, actor: str
 ) -> Override:
     """Put ``user`` on call for ``rotation`` from now for ``seconds``."""
-    if seconds <= 0:
+    if seconds < 60:  # "30s" for "30m" is a typo nobody means
         raise InvalidInput("duration", "an override lasts at least a minute, e.g. 4h")
     now = tx.clock.now()
     tx.execute(

@@ -302,6 +302,9 @@ async def test_clearing_overrides_says_what_it_ended(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     nothing = await slack.command("oncall override clear", user="U01")
     assert nothing["text"] == "No override of primary to end; the schedule applies."
+    typo = await slack.command("oncall override <@U09|dana> 30s", user="U01")  # meant 30m
+    assert "an override lasts at least a minute" in typo["text"]
+    assert await slack.app.store.fetch("SELECT * FROM oncall_overrides") == []
     assert nothing.get("response_type", "ephemeral") == "ephemeral"
     await slack.command("oncall override <@U09|dana> 4h", user="U01")
     ended = await slack.command("oncall override clear", user="U01")
