@@ -348,8 +348,9 @@ async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) 
         )
     )
     was = f" (was {format_usd(before)})" if before is not None else ""
+    verb = "lowered to" if before is not None and micros < before else "set to"
     return ActionResult(
-        done=f"💰 {window} budget of `{node.path}` set to {format_usd(micros)}{was} {by_whom(ctx)}"
+        done=f"💰 {window} budget of `{node.path}` {verb} {format_usd(micros)}{was} {by_whom(ctx)}"
     )
 
 

@@ -64,7 +64,8 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
         f"`{s.job.cron}` {s.plan.words} ({s.plan.timezone}) → {s.job.scope}",
     ]
     if s.next_fires:
-        lines.append("next: " + ", ".join(_when(ctx, t, tz) for t in s.next_fires))
+        label = "next (skipped while paused)" if s.paused_by is not None else "next"
+        lines.append(f"{label}: " + ", ".join(_when(ctx, t, tz) for t in s.next_fires))
     if s.last is None:
         lines.append("last: never ran")
     else:

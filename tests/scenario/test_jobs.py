@@ -204,6 +204,7 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     assert "⏸ *rss-hourly* paused by <@U0ADMIN>" in listing["text"]
     assert "every hour at :00, 24 runs a day (UTC)" in listing["text"]
     assert "last: ⏭ skipped (paused) 01:00" in listing["text"]
+    assert "next (skipped while paused): " in listing["text"]
 
     await slack.command("pause all")
     await slack.command("resume rss-hourly")

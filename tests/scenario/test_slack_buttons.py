@@ -203,6 +203,11 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     assert after[2]["elements"][0]["text"] == (
         f"💰 day budget of `{SCOPE}` set to $25.00 (was $10.00) by <@U0ADMIN> at 00:00"
     )
+    lower = await submit("5")  # the Raise form may lower a budget, and says so
+    assert lower.status_code == 200 and lower.text == ""
+    await slack.fake.wait_for(
+        lambda: any("lowered to $5.00" in str(c.args) for c in slack.fake.calls)
+    )
 
 
 async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
