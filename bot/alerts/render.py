@@ -242,8 +242,8 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
     if alert.kind in ("budget_exhausted", "budget_threshold"):
         # the scope and the window that refused: the modal opens on that window
         window = str(alert.facts.get("window") or "")
-        value = f"{alert.scope} {window}" if window.isalpha() else alert.scope
-        out.append(button("Raise budget", "budget_raise", value))
+        raise_value = f"{alert.scope} {window}" if window.isalpha() else alert.scope
+        out.append(button("Raise budget", "budget_raise", raise_value))
     out.append(button("Resolve", "alert_resolve", value, style="danger"))
     return out
 

@@ -264,3 +264,28 @@ async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http
     assert view["private_metadata"] == "acme/bob/chat/c11"
     window = next(b for b in view["blocks"] if b.get("block_id") == "window")
     assert window["element"]["initial_option"]["value"] == "total"
+    # the other buttons of the same message still name the alert: Resolve resolves it
+    [resolve] = [
+        e
+        for block in blocks
+        for e in block.get("elements") or []
+        if e.get("action_id") == "alert_resolve"
+    ]
+    r = await slack.click(
+        action_id="alert_resolve",
+        value=resolve["value"],
+        user_id=ADMIN,
+        channel=channel,
+        ts=ts,
+        blocks=blocks,
+        block_id=blocks[-1].get("block_id", "actions"),
+        text="Budget refused a call",
+    )
+    assert r.status_code == 200, r.text
+    await slack.fake.wait_for(
+        lambda: "resolved" in str(slack.fake.messages[(channel, ts)]["blocks"])
+    )
+    [(resolved_at,)] = await app.store.fetch(
+        "SELECT resolved_at FROM alerts WHERE kind = 'budget_exhausted'"
+    )
+    assert resolved_at is not None
