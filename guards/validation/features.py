@@ -338,6 +338,9 @@ def _quantity(match: re.Match[str], previous: str, following: str, bag: _Bag) ->
     if value <= 0:
         bag.out.append((f"n:{kind}0", NUMBER))
         return
+    if not math.isfinite(value):  # hundreds of digits (runaway output): one huge value
+        bag.out.append((f"n:{kind}inf", NUMBER))
+        return
     position = math.log(value) / _LOG_STEP
     half = NUMBER // 2
     bag.out.append((f"n:{kind}{math.floor(position)}", half))

@@ -285,3 +285,11 @@ async def test_a_client_retry_with_ids_is_safe_over_http(app_factory):
     r = await post(app, tok, clash)
     assert r.status_code == 400 and r.json()["field"] == "items.1.id", r.text
     assert await stored(app) == (2, 0)
+
+
+async def test_runaway_digits_are_judged_not_a_500(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    r = await post(app, tok, ["Bitcoin hits $" + "9" * 400 + " today"])
+    assert r.status_code == 200, r.text
+    assert r.json()["verdict"] == "ok"

@@ -205,3 +205,8 @@ def test_simhash_decides_the_corpus_precisely_but_misses_more(capsys):
     assert recall >= 0.65  # 3 of 64 bits catches little on short texts (README, policy)
     minhash_recall = evaluate(MinHashSketcher(threshold=0.7))[1]
     assert minhash_recall > recall + 0.1  # why minhash is the default
+
+
+def test_a_number_too_large_for_a_float_is_still_a_feature():
+    for text in ("Bitcoin hits $" + "9" * 400 + " today", "Profit " + "9" * 320 + " trillion"):
+        assert any(f.startswith("n:") for f, _ in features(prepare(text)))
