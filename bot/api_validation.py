@@ -1,16 +1,18 @@
 """``POST /v1/validations``: is this output new, and is there a sane amount of it?
 
 Body: ``scope`` (an agent or deeper), ``stream`` (a name the agent picks),
-``items`` (strings or ``{id, text}`` objects), optional ``expected_count``.
+``items`` (strings or ``{id, text}`` objects), optional ``expected_count`` and
+``idempotency_key``.
 Answer: ``200 {verdict: ok|partial|rejected, accepted: [i...], rejected: [{index,
 reason, duplicate_of?, matched_at?, similarity?, matched_index?}]}``; a malformed
 batch is a ``400`` naming the field, and nothing of it is stored.
 
 A stream belongs to the agent, not to the conversation the ``scope`` may name, so
 an RSS agent's runs in different conversations still dedup; put the conversation
-in the stream name to dedup per conversation. Send ids to make retries safe: an
-item sent again with the same ``id`` and text is accepted once more and not
-stored twice; without an id it is a ``duplicate`` the second time.
+in the stream name to dedup per conversation. Send an ``idempotency_key`` to make
+retries safe: the same batch sent again with it gets the first answer, and nothing
+is stored or counted twice (another batch with that key is a ``409``); without a
+key a re-sent item is a ``duplicate``.
 
 The handler normalises and sketches the items on a worker thread
 (:meth:`~guards.validation.Validator.prepare`), then runs one operation inside
@@ -54,6 +56,7 @@ class ValidationBody(Body):
     stream: StrictStr = Field(max_length=200)  # the engine checks the name, with its message
     items: list[Any]  # each item is checked by the engine, naming items.<i>
     expected_count: StrictInt | None = Field(None, ge=1, le=10**9)
+    idempotency_key: StrictStr | None = Field(None, min_length=1, max_length=200)
 
 
 def ensure_validation(ns: Nightshift) -> Validator:
@@ -77,6 +80,7 @@ async def create_validation(request: web.Request) -> web.Response:
         stream=body.stream,
         items=parse_items(body.items),
         expected_count=body.expected_count,
+        idempotency_key=body.idempotency_key,
     )
     prepared = await asyncio.to_thread(validator.prepare, batch)
     raw = bearer(request)
@@ -85,7 +89,7 @@ async def create_validation(request: web.Request) -> web.Response:
 
     def op(tx: Tx) -> Outcome:
         outcome = validator.validate(tx, token=raw, batch=prepared)
-        if outcome.verdict == "rejected":
+        if outcome.verdict == "rejected" and not outcome.replayed:
             # output nobody can use counts against the model that wrote it (routing learns)
             routing.on_rejected(tx, scope=prepared.batch.scope, now=tx.clock.now())
         return outcome

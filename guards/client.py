@@ -372,9 +372,21 @@ class GuardClient:
             raise
 
     async def validate(
-        self, scope: str, stream: str, items: list[Any], *, expected_count: int | None = None
+        self,
+        scope: str,
+        stream: str,
+        items: list[Any],
+        *,
+        expected_count: int | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"scope": scope, "stream": stream, "items": items}
+        """Validate a batch; a transport retry sends the same key, so it gets the first answer."""
+        body: dict[str, Any] = {
+            "scope": scope,
+            "stream": stream,
+            "items": items,
+            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+        }
         if expected_count is not None:
             body["expected_count"] = expected_count
         result: dict[str, Any] = await self._call("POST", "/v1/validations", body)

@@ -16,12 +16,13 @@ batch is stored whole or not at all. The order of the checks:
    :data:`NEAR_SIMILARITY_CAP`: the texts differ); otherwise it is accepted and
    remembered, with a short preview so a later rejection can show what it matched.
 
-**Send ids to make retries safe.** An item with an ``id`` whose normalised text
-equals a remembered item *with the same id* in the stream is the same item sent
-again (a retry after a timeout): it is accepted, not stored twice, and nothing is
-rejected or counted. An item without an id has nothing to tell a retry from a
-repeat, so sent again it is a ``duplicate``. Two items of one batch with the same
-id and different texts are a 400 naming ``items.<i>.id``.
+**Send an ``idempotency_key`` to make retries safe.** A batch sent again with the
+key of an earlier one (a retry after a timeout) gets the answer the first send got,
+and nothing is stored, rejected or counted again; the same key with another batch is
+a 409. Without a key a re-sent item is a ``duplicate`` (of its own ``id``, when it
+has one): an RSS agent that sends its feed's guid on every run is stopped on the
+second. Two items of one batch with the same id and different texts are a 400
+naming ``items.<i>.id``.
 
 A stream belongs to the agent (``scope.agent()``), not to the conversation, so
 an RSS agent's runs in different conversations still dedup; put the conversation
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guards.config import Validation
-from guards.errors import InvalidInput
+from guards.errors import Conflict, InvalidInput
 from guards.events import DuplicateBurst, RunawayDetected
 from guards.scopes import Scope, ScopeError
 from guards.store import Store, Tx
@@ -100,7 +101,8 @@ class Pruned:
 def prune(
     tx: Tx, now: float, *, window_days: int = 7, rejections_retention_days: int = 30
 ) -> Pruned:
-    """Forget items older than the window and rejections older than their retention."""
+    """Forget items (and calls' answers) older than the window, rejections older than theirs."""
+    repo.prune_calls(tx, before=now - window_days * DAY)
     return Pruned(
         items=repo.prune_items(tx, before=now - window_days * DAY),
         rejections=repo.prune_rejections(tx, before=now - rejections_retention_days * DAY),
@@ -182,8 +184,34 @@ class Validator:
         agent = scope.agent()
         if agent is None:
             raise InvalidInput("scope", "scope: validation needs an agent scope or deeper")
-        n = len(prepared.batch.items)
         stream = repo.stream_row(tx, agent=agent, name=prepared.stream, now=now)
+        key = prepared.batch.idempotency_key
+        if key is not None:
+            request_hash = prepared.batch.fingerprint()
+            earlier = repo.find_call(tx, stream_id=stream.id, key=key)
+            if earlier is not None:
+                if earlier[0] != request_hash:
+                    raise Conflict(
+                        f"idempotency_key {key!r} was used for another batch of stream"
+                        f" {prepared.stream!r}; use a new key for a new batch"
+                    )
+                return Outcome.from_json(earlier[1], replayed=True)
+            outcome = self._decide(tx, scope=scope, prepared=prepared, stream=stream, now=now)
+            repo.add_call(
+                tx,
+                stream_id=stream.id,
+                key=key,
+                request_hash=request_hash,
+                answer=outcome.as_json(),
+                at=now,
+            )
+            return outcome
+        return self._decide(tx, scope=scope, prepared=prepared, stream=stream, now=now)
+
+    def _decide(
+        self, tx: Tx, *, scope: Scope, prepared: Prepared, stream: repo.StreamRow, now: float
+    ) -> Outcome:
+        n = len(prepared.batch.items)
         run = _Run(
             tx=tx,
             now=now,
@@ -230,10 +258,7 @@ class Validator:
             same = repo.find_exact(
                 tx, stream_id=stream_id, exact=p.exact, not_before=not_before, ref=ref
             )
-            if same is not None and ref is not None and same.ref == ref:
-                run.accept(i, same.id)  # the same item sent again: already remembered
-                continue
-            if same is not None:
+            if same is not None:  # duplicate_of is the item's own id when it was sent before
                 hit = _Hit(same.id, same.ref, same.at, 1.0, same.preview)
                 run.reject(i, p.item, "duplicate", hit)
                 continue

@@ -8,6 +8,7 @@ Write functions take the :class:`~guards.store.Tx` of the operation they belong 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,14 +18,17 @@ from guards.validation.types import DUPLICATE_REASONS, Rejection
 
 __all__ = [
     "ItemRow",
+    "add_call",
     "add_item",
     "add_rejections",
     "count_duplicates",
     "count_rejections",
+    "find_call",
     "find_exact",
     "item_info",
     "iter_sketches",
     "last_burst_at",
+    "prune_calls",
     "prune_items",
     "prune_rejections",
     "rejections",
@@ -160,6 +164,30 @@ def set_burst(tx: Tx, *, stream_id: int, last_duplicate_at: float, in_burst: boo
         "UPDATE validation_streams SET last_duplicate_at = ?, in_burst = ? WHERE id = ?",
         (last_duplicate_at, int(in_burst), stream_id),
     )
+
+
+def find_call(tx: Tx, *, stream_id: int, key: str) -> tuple[str, dict[str, Any]] | None:
+    """An earlier call's ``(request_hash, answer)`` under this idempotency key, or None."""
+    row = tx.one(
+        "SELECT request_hash, answer FROM validation_calls"
+        " WHERE stream_id = ? AND idempotency_key = ?",
+        (stream_id, key),
+    )
+    return (str(row[0]), json.loads(row[1])) if row else None
+
+
+def add_call(
+    tx: Tx, *, stream_id: int, key: str, request_hash: str, answer: dict[str, Any], at: float
+) -> None:
+    tx.execute(
+        "INSERT INTO validation_calls (stream_id, idempotency_key, request_hash, answer, at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (stream_id, key, request_hash, json.dumps(answer), at),
+    )
+
+
+def prune_calls(tx: Tx, *, before: float) -> int:
+    return int(tx.execute("DELETE FROM validation_calls WHERE at < ?", (before,)).rowcount)
 
 
 def prune_items(tx: Tx, *, before: float) -> int:

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,6 +58,12 @@ class Batch:
     stream: str
     items: list[Item]
     expected_count: int | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What makes two sends the same request (for ``idempotency_key``)."""
+        body = [self.scope, self.stream, [[i.ref, i.text] for i in self.items], self.expected_count]
+        return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,12 @@ class Outcome:
 
     accepted: list[int]
     rejected: list[Rejected] = field(default_factory=list)
+    replayed: bool = False  # the stored answer to an earlier send with the same key
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, replayed: bool = False) -> Outcome:
+        rejected = [Rejected(**r) for r in data["rejected"]]
+        return cls(list(data["accepted"]), rejected, replayed=replayed)
 
     @property
     def verdict(self) -> Verdict:

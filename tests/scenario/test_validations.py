@@ -270,7 +270,7 @@ async def test_a_rejected_batch_counts_against_the_routed_call_that_wrote_it(app
     assert rows[0]["outcome"] == "rejected"
 
 
-async def test_a_client_retry_with_ids_is_safe_over_http(app_factory):
+async def test_a_client_retry_with_its_key_is_safe_over_http(app_factory):
     app = await app_factory()
     tok = await app.token(AGENT)
     items = [
@@ -278,8 +278,13 @@ async def test_a_client_retry_with_ids_is_safe_over_http(app_factory):
         {"id": "post-101", "text": "Scientists discover new species of deep sea octopus"},
     ]
     for _ in range(2):
-        r = await post(app, tok, items, stream="retry", expected_count=2)
+        r = await post(app, tok, items, stream="retry", expected_count=2, idempotency_key="r1")
         assert r.json() == {"verdict": "ok", "accepted": [0, 1], "rejected": []}, r.text
+    assert await stored(app) == (2, 0)
+    other = await post(app, tok, items[:1], stream="retry", idempotency_key="r1")
+    assert other.status_code == 409 and other.json()["error"] == "conflict", other.text
+    bad = await post(app, tok, items, stream="retry", idempotency_key="")
+    assert bad.status_code == 400 and bad.json()["field"] == "idempotency_key"
     assert await stored(app) == (2, 0)
     clash = [{"id": "a", "text": "Same text"}, {"id": "a", "text": "Different text entirely"}]
     r = await post(app, tok, clash)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from guards.clock import ManualClock
 from guards.config import Validation
-from guards.errors import AuthError, InvalidInput, ScopeForbidden
+from guards.errors import AuthError, Conflict, InvalidInput, ScopeForbidden
 from guards.scopes import Scope
 from guards.store import Store
 from guards.tokens import create_token
@@ -381,17 +382,38 @@ def test_any_batch_is_decided_whole_and_recorded_once(tmp_path_factory, first, s
 # -- audit G: retries, ids, previews, similarity (findings 1, 4, 6, 17) -----------------
 
 
-async def test_a_retried_batch_with_ids_is_accepted_once_and_counts_nothing(env):
+async def test_a_batch_sent_again_with_its_key_gets_the_first_answer_and_counts_nothing(env):
     store, v, clock = env
     texts = distinct(5, seed=11)
-    sent = batch(*[(f"post-{i}", t) for i, t in enumerate(texts)], stream="retry")
-    assert (await run(store, v, sent))["verdict"] == "ok"
+    items = [(f"post-{i}", t) for i, t in enumerate(texts)]
+    sent = replace(batch(*items, stream="retry"), idempotency_key="run-7")
+    first = await run(store, v, sent)
+    assert first["verdict"] == "ok"
     clock.advance(5)
     again = await run(store, v, sent)  # the client saw a timeout and sent it again
-    assert again == {"verdict": "ok", "accepted": [0, 1, 2, 3, 4], "rejected": []}
+    assert again == first
     assert await count(store, "validation_items") == 5
     assert await count(store, "validation_rejections") == 0
     assert await events(store, "duplicate_burst") == []
+    other = replace(batch("something else entirely", stream="retry"), idempotency_key="run-7")
+    with pytest.raises(Conflict, match="use a new key for a new batch"):
+        await run(store, v, other)
+    # without the key it is a repeat: each item a duplicate of its own id
+    repeat = await run(store, v, batch(*items, stream="retry"))
+    assert repeat["verdict"] == "rejected"
+    assert [r["duplicate_of"] for r in repeat["rejected"]] == [f"post-{i}" for i in range(5)]
+
+
+async def test_a_feed_guid_sent_on_every_run_is_stopped_on_the_second(env):
+    store, v, clock = env
+    post = ("guid-1", "Heavy snow closes schools across Vermont and New Hampshire")
+    published = 0
+    for _ in range(47):
+        out = await run(store, v, batch(post))
+        published += len(out["accepted"])
+        clock.advance(600)
+    assert published == 1
+    assert len(await events(store, "duplicate_burst")) >= 1
 
 
 async def test_the_same_text_under_another_id_or_none_is_still_a_duplicate(env):
@@ -424,7 +446,8 @@ async def test_one_id_for_two_texts_in_a_batch_is_a_400_naming_the_item(env):
     assert "items.0" in str(exc.value)
     assert await count(store, "validation_items") == 0
     same_twice = await run(store, v, batch(("a", "Same text"), ("a", "same  text")))
-    assert same_twice == {"verdict": "ok", "accepted": [0, 1], "rejected": []}
+    assert same_twice["accepted"] == [0]  # one id, one text: the second is its duplicate
+    assert same_twice["rejected"][0]["matched_index"] == 0
     assert await count(store, "validation_items") == 1
 
 
