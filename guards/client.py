@@ -80,8 +80,8 @@ class Hold:
         ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
         the model reserved for. A usage that cannot be read raises here, inside the block.
         Anthropic's prompt-cache tokens, which its ``input_tokens`` leaves out, count
-        as input: cache writes at 1.25x (their price), cache reads in full (they cost
-        a tenth; the price table has no cache prices, so this errs on the side of more).
+        as input tokens at their price relative to input: cache writes at 1.25x, cache
+        reads at 0.1x, each rounded up.
         """
         if (usage is None) == (actual_cost_micros is None):
             raise ValueError("pass exactly one of usage or actual_cost_micros")
@@ -137,7 +137,8 @@ def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
-    cached = -(-cache_writes * 5 // 4) + cache_reads  # writes cost 1.25x input, rounded up
+    # Anthropic's prices relative to input: writes 1.25x, reads 0.1x (both rounded up)
+    cached = -(-cache_writes * 5 // 4) + -(-cache_reads // 10)
     return Usage(model, input_tokens + cached, output_tokens)
 
 
@@ -352,19 +353,26 @@ class GuardClient:
             if not hold.settled:
                 hold.settle(actual_cost_micros=0, outcome=outcome)
             try:
-                body = hold.body(outcome, repr(exc))
-                hold.result = await self.settle(hold.reservation_id, body)
+                await self._settle_spent(hold, hold.body(outcome, repr(exc)))
             except (GuardError, httpx.HTTPError) as report:  # the caller's error comes first
                 exc.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
             raise
         if not hold.settled:
             hold.result = await self.release(hold.reservation_id)
             return
+        await self._settle_spent(hold, hold.body())
+
+    async def _settle_spent(self, hold: Hold, body: dict[str, Any]) -> None:
+        """Settle ``body``; if the server refuses it (a model with no price, say), charge
+        the whole ceiling instead, since the money was spent, and raise the refusal."""
         try:
-            hold.result = await self.settle(hold.reservation_id, hold.body())
-        except InvalidInput as refused:  # the money was spent: charge the whole ceiling
-            ceiling = {"outcome": hold.body()["outcome"], "actual_cost_micros": hold.held_micros}
-            ceiling["error"] = f"settled at the ceiling: {refused.message}"[:2000]
+            hold.result = await self.settle(hold.reservation_id, body)
+        except InvalidInput as refused:
+            ceiling = {
+                "outcome": body["outcome"],
+                "actual_cost_micros": hold.held_micros,
+                "error": f"settled at the ceiling: {refused.message}"[:2000],
+            }
             try:
                 hold.result = await self.settle(hold.reservation_id, ceiling)
             except (GuardError, httpx.HTTPError) as report:

@@ -93,8 +93,8 @@ async def test_anthropic_prompt_cache_tokens_are_charged_not_dropped(app_factory
         ) as hold,
     ):
         hold.settle(usage=usage)
-    # haiku: $1/M input, $5/M output; writes at 1.25x (500), reads in full: 50,600 input
-    assert hold.result["charged_micros"] == 50_600 + 640 * 5
+    # haiku: $1/M input, $5/M output; 100 fresh + writes at 1.25x (500) + reads at 0.1x (5,000)
+    assert hold.result["charged_micros"] == 5_600 + 640 * 5
 
 
 async def test_a_settle_the_server_refuses_charges_the_ceiling_and_raises(app_factory):
@@ -106,6 +106,19 @@ async def test_a_settle_the_server_refuses_charges_the_ceiling_and_raises(app_fa
                 hold.settle(usage=Usage("gpt-9-ultra", 100, 100))  # the call was made
     assert hold.result["charged_micros"] == 5200  # the whole ceiling, not nothing
     assert await held_and_spent(app, tok, "acme/alice/rss-bot/c6") == (0, 5200)
+
+
+async def test_a_refused_settle_after_the_block_raised_still_charges_the_ceiling(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(KeyError, match="parse") as raised:
+            async with guard.reserve("acme/alice/rss-bot/c9", estimate=HAIKU) as hold:
+                hold.settle(usage=Usage("gpt-9-ultra", 100, 100))  # the LLM answered
+                raise KeyError("parse")  # then reading its answer failed
+    assert any("no price for model" in note for note in raised.value.__notes__)
+    assert hold.result["charged_micros"] == 5200 and hold.result["outcome"] == "failure"
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c9") == (0, 5200)
 
 
 async def test_a_key_whose_call_is_over_does_not_run_the_block_again(app_factory):
