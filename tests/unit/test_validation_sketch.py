@@ -202,7 +202,10 @@ def test_simhash_decides_the_corpus_precisely_but_misses_more(capsys):
     with capsys.disabled():
         print(f"\nsimhash max_distance 3: precision {precision:.3f} recall {recall:.3f}")
     assert precision >= 0.97
-    assert recall >= 0.65  # 3 of 64 bits catches little on short texts (README, policy)
+    # 0.70 before numbers counted (audit G, 4): a changed figure now moves a sketch's
+    # bits, so re-posts with an updated number ("4%" -> "5%") are missed by SimHash at
+    # distance 3 (0.763 -> 0.671 on the pairs that were there before). Stated in the README.
+    assert recall >= 0.65
     minhash_recall = evaluate(MinHashSketcher(threshold=0.7))[1]
     assert minhash_recall > recall + 0.1  # why minhash is the default
 
