@@ -109,12 +109,12 @@ async def route(request: web.Request) -> web.Response:
         scope=body.scope, task=body.task, intent=body.intent, min_tier=body.min_tier
     )
     service = ensure_routing(ns)
-    service.check(req)
     raw = bearer(request)
 
     def decide(tx: Tx) -> dict[str, Any]:
         token = authenticate(tx, raw)
         authorize(tx, token, req.scope, path=request.path)
+        service.check(req)  # after the 403: the policy's intents are for its own tenants
         return service.route(tx, req).as_json()
 
     return web.json_response(await ns.store.write(decide))

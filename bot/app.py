@@ -52,8 +52,11 @@ class Nightshift:
         policy: Policy,
         clock: Clock | None = None,
         serve_http: bool = True,
+        shell_reads_pipe: bool = True,
     ) -> None:
         self.settings = settings
+        # shell mode: read /agent commands piped to stdin (the demo narrates, so it does not)
+        self.shell_reads_pipe = shell_reads_pipe
         self.policy = policy
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()

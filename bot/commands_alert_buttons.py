@@ -33,11 +33,10 @@ from guards.store import Tx
 __all__ = ["lifted_silences", "still_silenced"]
 
 SILENCE_BUTTON_SECONDS = 3600
-_MAX_ID_DIGITS = 18  # an alert id fits SQLite's 64-bit INTEGER
 
 
 def _button_id(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_ID_DIGITS:
+    if not (value.isascii() and value.isdigit()) or len(value) > ops.MAX_ALERT_ID_DIGITS:
         raise InvalidInput("value", "this button does not name an alert")
     return int(value)
 
@@ -47,7 +46,7 @@ def _escalate_value(value: str) -> tuple[int, int | None]:
     alert, sep, step = value.partition(":")
     if not sep:
         return _button_id(alert), None
-    if not (step.isascii() and step.isdigit()) or len(step) > _MAX_ID_DIGITS:
+    if not (step.isascii() and step.isdigit()) or len(step) > ops.MAX_ALERT_ID_DIGITS:
         raise InvalidInput("value", "this button does not name an escalation step")
     return _button_id(alert), int(step)
 

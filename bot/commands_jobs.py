@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.commands import Context, Reply, UsageError, context, section, subcommand
+from bot.commands_core import clock_time
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
 from bot.jobs import state
@@ -212,10 +213,9 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
     tz = poster.builder.timezone(namespace)
     if yesterday and began[namespace] >= day_bounds(day, tz)[1]:
         # it began today: the digest posted under yesterday's date is today's first part
-        since = datetime.fromtimestamp(began[namespace], tz)
         return Reply.text_only(
-            f"`{namespace}` began today at {since:%H:%M}: it has no full day yet. Its first"
-            f" whole day's digest is posted tomorrow at {ctx.ns.policy.digest.time};"
+            f"`{namespace}` began today at {clock_time(ctx, began[namespace])}: it has no"
+            f" full day yet. Today's digest is posted tomorrow at {ctx.ns.policy.digest.time};"
             " `/agent digest` shows today so far."
         )
     if yesterday and (posted := await poster.posted(namespace, day)) is not None:

@@ -121,14 +121,14 @@ class Ledger(Budgets):
         # A key names one call of one scope: the token's own use first, then another
         # token's for the same scope (a rotated token retrying, a parent token's key).
         row = tx.one(
-            f"SELECT {RESERVATION_COLUMNS} FROM reservations"
+            f"SELECT 0, {RESERVATION_COLUMNS} FROM reservations"
             " WHERE token_id = ? AND idempotency_key = ?"
-            f" UNION ALL SELECT {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE scope = ? AND idempotency_key = ? LIMIT 1",
+            f" UNION ALL SELECT 1, {RESERVATION_COLUMNS} FROM reservations"
+            " WHERE scope = ? AND idempotency_key = ? ORDER BY 1 LIMIT 1",
             (token.id, req.idempotency_key, scope.path, req.idempotency_key),
         )
         if row is not None:
-            existing = Reservation.from_row(row)
+            existing = Reservation.from_row(row[1:])
             if existing.request_hash != fingerprint:
                 raise Conflict(
                     f"idempotency_key {req.idempotency_key!r} was used for a different request"

@@ -32,6 +32,7 @@ __all__ = ["STOPPED", "STOPPED_STATUSES", "heartbeat_uptime", "is_stopped", "rec
 
 STOPPED = "stopped"
 STOPPED_STATUSES = (STOPPED, "stopping", "shutdown", "shutting_down", "paused")
+_STOPPED_MARKS = ", ".join("?" for _ in STOPPED_STATUSES)  # one bound parameter each
 
 
 def is_stopped(status: str | None) -> bool:
@@ -73,7 +74,7 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
         return 0
     rows = tx.all(
         "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
-        " AND (status IS NULL OR lower(status) NOT IN (?, ?, ?, ?, ?))"  # STOPPED_STATUSES
+        f" AND (status IS NULL OR lower(status) NOT IN ({_STOPPED_MARKS}))"
         " ORDER BY last_seen LIMIT 500",
         (overdue, *STOPPED_STATUSES),
     )

@@ -24,6 +24,7 @@ from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
 __all__ = [
+    "MAX_ALERT_ID_DIGITS",
     "REPEAT_CLICK_SECONDS",
     "LiftedSilence",
     "SilenceLifted",

@@ -184,7 +184,7 @@ async def _story(
     policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", primary=dana)
     (tmp / "nightshift.yml").write_text(policy_text)
     policy = parse_policy(yaml.safe_load(policy_text))
-    ns = Nightshift(settings=settings, policy=policy, clock=clock)
+    ns = Nightshift(settings=settings, policy=policy, clock=clock, shell_reads_pipe=False)
     await ns.start()
     fleet: Fleet | None = None
     try:

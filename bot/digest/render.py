@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.render import duration
 from bot.commands import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
@@ -36,22 +37,6 @@ SKIP_WORDS = {
     "budget_spent": "budget spent",
     "missed": "missed while down",
 }
-
-
-def duration(seconds: float) -> str:
-    """``3h 12m``, ``2h``, ``4m 10s``, ``45s``.
-
-    >>> duration(3 * 3600), duration(250)
-    ('3h', '4m 10s')
-    """
-    s = round(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d {s % 86400 // 3600}h" if s % 86400 >= 3600 else f"{s // 86400}d"
-    if s >= 3600:
-        return f"{s // 3600}h {s % 3600 // 60}m" if s % 3600 >= 60 else f"{s // 3600}h"
-    if s >= 60:
-        return f"{s // 60}m {s % 60}s" if s % 60 else f"{s // 60}m"
-    return f"{s}s"
 
 
 def _n(count: int, word: str) -> str:

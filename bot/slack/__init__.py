@@ -56,7 +56,8 @@ def transport_components(ns: Nightshift) -> list[Component]:
         from bot.shell import ShellConsole
 
         kind = stdin_kind()
-        console = ShellConsole(interactive=kind == "tty", read_input=kind != "closed")
+        pipe = kind == "stream" and ns.shell_reads_pipe
+        console = ShellConsole(interactive=kind == "tty", read_input=kind == "tty" or pipe)
         return [OutboxWorker(console, pace_seconds=0.0), console]
 
     from bot.slack.client import web_client

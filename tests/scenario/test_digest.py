@@ -267,6 +267,7 @@ async def test_digest_yesterday_on_a_namespace_s_first_day_says_there_is_no_full
     assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 4))]  # today so far
     reply = await slack.command("digest yesterday")
     assert "`acme` began today at 08:30: it has no full day yet" in reply["text"], reply["text"]
+    assert "Today's digest is posted tomorrow at 09:00" in reply["text"]
     assert "Nightshift digest" not in reply["text"]  # not today's partial passed off as yesterday
     app.clock.set(berlin(2026, 1, 6, 9, 0))
     await app.ns.extras["digest"].tick()

@@ -163,6 +163,9 @@ async def test_an_unknown_intent_is_a_400_listing_the_known_ones_and_a_rule_inte
     assert body["message"].startswith("intent: 'planing' is not a known intent; use one of ")
     assert "legal_review, planning, qa" in body["message"]
     assert await count_decisions(app) == 0
+    outsider = await app.token("other/bob")  # another tenant learns nothing of this policy
+    r = await route(app, outsider, SMALL, intent="planing")
+    assert r.status_code == 403 and "legal_review" not in r.text, r.text
 
     r = await route(app, token, SMALL, intent="legal_review")
     assert r.status_code == 200, r.text

@@ -54,7 +54,6 @@ def test_the_corpus_is_big_enough_and_written_both_ways():
         ("CPU at 97% as of 03:14 UTC", "CPU at 98% as of 03:19 UTC"),
         ("[2026-03-04 09:15:02] backup done", "[2026-03-05 09:15:44] backup done"),
         ("Posted 5 minutes ago: jam on A9", "Posted two hours ago: jam on A9"),
-        ("1,204 likes and 88 comments", "1,391 likes and 102 comments"),
         ("Police arrest two men", "Police arrest 2 men"),
         ("The plan to cut bills", "A plan to cut bills!"),
         ("we couldn't do it", "we could not do it"),
@@ -84,7 +83,12 @@ def test_a_value_that_barely_moved_keeps_at_least_half_its_features():
     def numbers(text):
         return {f for f, _ in features(prepare(text)) if f.startswith("n:")}
 
-    for a, b in [("$64,000", "$64,500"), ("magnitude 6.1", "magnitude 6.2"), ("97%", "98%")]:
+    for a, b in [
+        ("$64,000", "$64,500"),
+        ("magnitude 6.1", "magnitude 6.2"),
+        ("97%", "98%"),
+        ("1,204 likes", "1,391 likes"),
+    ]:
         assert len(numbers(a) & numbers(b)) >= 1, (a, b)
     assert not numbers("3 new comments") and not numbers("in 2026") and not numbers("12°C")
 
