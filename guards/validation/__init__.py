@@ -8,6 +8,7 @@ Modules, from the pure core out:
 * :mod:`~guards.validation.index`: the in-memory banded index of one stream;
 * :mod:`~guards.validation.types`: batches, verdicts and stored rejections;
 * :mod:`~guards.validation.repo`: the SQL;
+* :mod:`~guards.validation.batch_run`: one batch's decisions and rejection rows;
 * :mod:`~guards.validation.engine`: :class:`Validator`, the operation ``POST
   /v1/validations`` runs inside ``store.write``, and :func:`prune`.
 

@@ -44,8 +44,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from guards.config import Validation
 from guards.errors import Conflict, InvalidInput
@@ -54,15 +53,14 @@ from guards.scopes import Scope, ScopeError
 from guards.store import Store, Tx
 from guards.tokens import authenticate, authorize
 from guards.validation import repo
+from guards.validation.batch_run import BatchRun, Hit
 from guards.validation.index import MinHashSketcher, SimHashSketcher, Sketcher, StreamIndex
 from guards.validation.prepared import Prepared, prepare_batch
 from guards.validation.types import (
     DUPLICATE_REASONS,
     ITEM_PREVIEW_CHARS,
     Batch,
-    Item,
     Outcome,
-    Reason,
     Rejected,
     preview,
 )
@@ -212,7 +210,7 @@ class Validator:
         self, tx: Tx, *, scope: Scope, prepared: Prepared, stream: repo.StreamRow, now: float
     ) -> Outcome:
         n = len(prepared.batch.items)
-        run = _Run(
+        run = BatchRun(
             tx=tx,
             now=now,
             stream=stream,
@@ -228,7 +226,7 @@ class Validator:
             return self._runaway(run, prepared)
         return self._items(run, prepared)
 
-    def _runaway(self, run: _Run, prepared: Prepared) -> Outcome:
+    def _runaway(self, run: BatchRun, prepared: Prepared) -> Outcome:
         items = prepared.batch.items
         expected = run.expected or 0
         run.record(reason="runaway", preview=preview(items[0].text))
@@ -244,7 +242,7 @@ class Validator:
         )
         return Outcome([], [Rejected(i, "runaway") for i in range(len(items))])
 
-    def _items(self, run: _Run, prepared: Prepared) -> Outcome:
+    def _items(self, run: BatchRun, prepared: Prepared) -> Outcome:
         tx, now, stream_id = run.tx, run.now, run.stream.id
         not_before = now - self.config.window_days * DAY
         index = None
@@ -259,7 +257,7 @@ class Validator:
                 tx, stream_id=stream_id, exact=p.exact, not_before=not_before, ref=ref
             )
             if same is not None:  # duplicate_of is the item's own id when it was sent before
-                hit = _Hit(same.id, same.ref, same.at, 1.0, same.preview)
+                hit = Hit(same.id, same.ref, same.at, 1.0, same.preview)
                 run.reject(i, p.item, "duplicate", hit)
                 continue
             near = index.best(p.sketch, not_before=not_before) if index is not None else None
@@ -267,7 +265,7 @@ class Validator:
                 item_id, at, similarity = near
                 matched_ref, matched_preview = repo.item_info(tx, item_id)
                 similarity = min(similarity, NEAR_SIMILARITY_CAP)
-                hit = _Hit(item_id, matched_ref, at, similarity, matched_preview)
+                hit = Hit(item_id, matched_ref, at, similarity, matched_preview)
                 run.reject(i, p.item, "near_duplicate", hit)
                 continue
             item_id = repo.add_item(
@@ -290,7 +288,7 @@ class Validator:
         tx.after_commit.append(self._confirm)
         return Outcome(run.accepted, run.rejected)
 
-    def _burst(self, run: _Run) -> None:
+    def _burst(self, run: BatchRun) -> None:
         """A DuplicateBurst when the count reaches the threshold; again while it goes on.
 
         A burst that goes on fires again at most every quarter window, so its alert
@@ -357,85 +355,3 @@ class Validator:
 
         tx.after_commit.append(compact)
         return done
-
-
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    """The remembered item a rejected one matched."""
-
-    item_id: int
-    ref: str | None
-    at: float
-    similarity: float
-    preview: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The agent's id for the item, or ``#<item id>`` when it gave none."""
-        return self.ref if self.ref is not None else f"#{self.item_id}"
-
-
-@dataclass
-class _Run:
-    """What one batch has decided so far, and the rejection rows to store."""
-
-    tx: Tx
-    now: float
-    stream: repo.StreamRow
-    expected: int | None
-    base: dict[str, Any]
-    accepted: list[int] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    stored: list[dict[str, Any]] = field(default_factory=list)
-    by_item: dict[int, int] = field(default_factory=dict)  # item id -> index in this batch
-
-    def accept(self, index: int, item_id: int) -> None:
-        self.accepted.append(index)
-        self.by_item[item_id] = index
-
-    def reject(self, index: int, item: Item, reason: Reason, hit: _Hit | None = None) -> None:
-        if hit is None:
-            self.rejected.append(Rejected(index, reason))
-            self.record(
-                reason=reason, preview=preview(item.text), item_index=index, item_ref=item.ref
-            )
-            return
-        self.rejected.append(
-            Rejected(
-                index,
-                reason,
-                duplicate_of=hit.name,
-                matched_at=hit.at,
-                matched_index=self.by_item.get(hit.item_id),
-                similarity=hit.similarity,
-            )
-        )
-        self.record(
-            reason=reason,
-            preview=preview(item.text),
-            item_index=index,
-            item_ref=item.ref,
-            matched_item_id=hit.item_id,
-            matched_ref=hit.ref,  # the agent's own id, or NULL (then matched_item_id names it)
-            matched_at=hit.at,
-            similarity=hit.similarity,
-            matched_preview=hit.preview,
-        )
-
-    def record(self, **fields: Any) -> None:
-        """A rejection row (the columns of ``validation_rejections``)."""
-        self.stored.append(
-            {
-                "item_index": None,
-                "item_ref": None,
-                "matched_item_id": None,
-                "matched_ref": None,
-                "matched_at": None,
-                "similarity": None,
-                "matched_preview": None,
-                "expected_count": self.expected,
-                "at": self.now,
-                **self.base,
-                **fields,
-            }
-        )
