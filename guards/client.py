@@ -21,11 +21,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from guards.client_hold import Hold, Usage, as_usage
 from guards.errors import (
     AttemptsExhausted,
     AuthError,
@@ -40,106 +40,6 @@ from guards.errors import (
 from guards.ledger import Estimate
 
 __all__ = ["Estimate", "GuardClient", "Hold", "Usage", "as_usage"]
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Tokens a call really used."""
-
-    model: str
-    input_tokens: int
-    output_tokens: int
-
-
-@dataclass
-class Hold:
-    """A granted reservation inside ``GuardClient.reserve``."""
-
-    reservation_id: str
-    held_micros: int
-    expires_at: str
-    model: str | None = None  # the model reserved for: the default of a usage without one
-    _usage: Usage | None = None
-    _actual: int | None = None
-    _outcome: str = "success"
-    _error: str | None = None
-    result: dict[str, Any] = field(default_factory=dict)
-
-    def settle(
-        self,
-        *,
-        usage: Any = None,
-        actual_cost_micros: int | None = None,
-        outcome: str = "success",
-        error: str | None = None,
-    ) -> None:
-        """Say what the call cost; it is sent when the ``async with`` block ends.
-
-        ``usage`` is a :class:`Usage`, a mapping, or an LLM SDK's usage object: token
-        counts named ``input_tokens``/``output_tokens`` (Anthropic) or
-        ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
-        the model reserved for. A usage that cannot be read raises here, inside the block.
-        Anthropic's prompt-cache tokens, which its ``input_tokens`` leaves out, count
-        as input tokens at their price relative to input: cache writes at 1.25x, cache
-        reads at 0.1x, each rounded up.
-        """
-        if (usage is None) == (actual_cost_micros is None):
-            raise ValueError("pass exactly one of usage or actual_cost_micros")
-        if outcome not in ("success", "failure", "timeout"):
-            raise ValueError("outcome is one of success, failure, timeout")
-        self._usage = None if usage is None else as_usage(usage, default_model=self.model)
-        self._actual, self._outcome, self._error = actual_cost_micros, outcome, error
-
-    @property
-    def settled(self) -> bool:
-        return self._usage is not None or self._actual is not None
-
-    def body(self, outcome: str | None = None, error: str | None = None) -> dict[str, Any]:
-        b: dict[str, Any] = {"outcome": outcome or self._outcome}
-        if self._usage is not None:
-            u = self._usage
-            b["usage"] = {
-                "model": u.model,
-                "input_tokens": u.input_tokens,
-                "output_tokens": u.output_tokens,
-            }
-        else:
-            b["actual_cost_micros"] = self._actual
-        if error or self._error:
-            b["error"] = (error or self._error or "")[:2000]
-        return b
-
-
-def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
-    """A :class:`Usage` from a Usage, a mapping or an SDK usage object (see ``Hold.settle``)."""
-    if isinstance(usage, Usage):
-        return usage
-
-    def read(*names: str) -> Any:
-        for name in names:
-            value = usage.get(name) if isinstance(usage, dict) else getattr(usage, name, None)
-            if value is not None:
-                return value
-        return None
-
-    model = read("model") or default_model
-    input_tokens = read("input_tokens", "prompt_tokens")
-    output_tokens = read("output_tokens", "completion_tokens")
-    cache_writes = read("cache_creation_input_tokens") or 0
-    cache_reads = read("cache_read_input_tokens") or 0
-    if not isinstance(model, str) or not model:
-        raise ValueError("usage has no model, and the hold was not reserved for one")
-    for name, value in (
-        ("input_tokens", input_tokens),
-        ("output_tokens", output_tokens),
-        ("cache_creation_input_tokens", cache_writes),
-        ("cache_read_input_tokens", cache_reads),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
-    # Anthropic's prices relative to input: writes 1.25x, reads 0.1x (both rounded up)
-    cached = -(-cache_writes * 5 // 4) + -(-cache_reads // 10)
-    return Usage(model, input_tokens + cached, output_tokens)
 
 
 _ERRORS: dict[str, type[GuardError]] = {
