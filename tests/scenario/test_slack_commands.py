@@ -352,15 +352,14 @@ def slow_subcommand():
 async def test_a_slow_command_acks_at_once_and_answers_through_response_url(
     slack_http, fake_slack, monkeypatch, slow_subcommand
 ):
-    import time
-
     import bot.slack.surface as surface
 
     monkeypatch.setattr(surface, "ACK_BUDGET", 0.05)
     slack = await slack_http(POLICY)
-    started = time.monotonic()
     ack = await slack.command("slowpoke", response_url=fake_slack.response_url("slow"))
-    assert time.monotonic() - started < 0.25
+    # acked while the command still runs (by order, not by a wall-clock bound: the
+    # machine is shared), and answered later through the response_url
+    assert fake_slack.responses["slow"] == []
     assert ack == {"text": "⏳ Working on it…", "response_type": "ephemeral"}
     await fake_slack.wait_for(lambda: fake_slack.responses["slow"])
     (answer,) = fake_slack.responses["slow"]

@@ -16,7 +16,6 @@ more tightly than accuracy because it costs quality; over-routing only costs mon
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -177,13 +176,10 @@ def test_a_given_known_intent_is_honoured_and_modifiers_still_apply(classifier):
     assert (got.intent, got.tier) == ("summary", "medium")
 
 
-def test_only_the_head_and_tail_of_a_huge_task_are_read_and_it_stays_fast(classifier):
+def test_only_the_head_and_tail_of_a_huge_task_are_read(classifier):
     filler = "lorem ipsum dolor sit amet " * 1800  # ~50 KB on each side
     middle = "Please help.\n" + filler + " prove this theorem " + filler + "\nThanks."
     assert classifier.classify(middle).intent == GENERAL
     tail = "Please help.\n" + filler + filler + "\nTranslate the above into French."
-    started = time.perf_counter()
-    got = classifier.classify(tail)
-    elapsed = time.perf_counter() - started
+    got = classifier.classify(tail)  # its speed is measured by bench/routing_eval.py
     assert (got.intent, got.tier) == ("translation", "small")
-    assert elapsed < 0.01
