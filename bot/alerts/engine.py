@@ -244,8 +244,13 @@ class AlertEngine(AlertPaging):
                 (other[0] if other else None, alert.id),
             )
             if other is None:
+                # pages sent before the silence show it ended; the ones _start sends are new
+                paged = tx.one(
+                    "SELECT COALESCE(MAX(id), 0) FROM escalations WHERE alert_id = ?", (alert.id,)
+                )[0]
                 self._start(tx, self.get(tx, alert.id), now)
-                self.update_pages(tx, self.get(tx, alert.id), now)
+                if paged:
+                    self.update_pages(tx, self.get(tx, alert.id), now, up_to=int(paged))
         return len(rows)
 
     # -- the tick -----------------------------------------------------------------------

@@ -190,11 +190,13 @@ class AlertMessages:
             self._update(tx, Alert.from_row(row), now)
         return len(rows)
 
-    def update_pages(self, tx: Tx, alert: Alert, now: float) -> None:
-        """Show an acknowledgement, a silence or a resolution in the DMs this alert sent."""
+    def update_pages(self, tx: Tx, alert: Alert, now: float, *, up_to: int | None = None) -> None:
+        """Show an acknowledgement, a silence or a resolution in the DMs this alert sent
+        (those up to escalation ``up_to``, when given)."""
         rows = tx.all(
-            "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL",
-            (alert.id,),
+            "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"
+            " AND id <= ?",
+            (alert.id, up_to if up_to is not None else 2**62),
         )
         if not rows:
             return

@@ -6,6 +6,7 @@ a ManualClock (starts 2026-01-01 00:00 UTC); alert timers run when the test tick
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -97,6 +98,19 @@ async def test_lifting_by_alert_id_posts_the_open_alert_and_its_chain_resumes(sl
     # the open alert is shown unsilenced and its chain starts again: the primary now,
     await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)
     await fake.wait_for(lambda: "silenced until" not in json.dumps(channel_message(fake)))
+
+    # the new page reads as a page, not at once as an old one ("You were paged")
+    def page(n: int) -> str:
+        call = dms(fake, "U01")[n]
+        return json.dumps(fake.messages[(call.response["channel"], call.response["ts"])])
+
+    for _ in range(200):  # every queued edit delivered (the fake answers at once)
+        pending = await app.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+        if pending[0][0] == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert "You were paged" in page(0)
+    assert "You are paged" in page(1) and "You were paged" not in page(1)
     row = (await app.store.fetch("SELECT silence_id, was_silenced, resolved_at FROM alerts"))[0]
     assert tuple(row) == (None, 1, None)
     # then the secondary five minutes later, as for a new alert
