@@ -13,8 +13,9 @@ without numbers. The terminal's operator acts as an admin (they hold the databas
 anyway).
 
 This module holds the console: the component, the outbox deliverer, the prompt and
-its buttons. Beside it, and re-exported here: :mod:`bot.shell_render` (Block Kit as
-text) and :mod:`bot.shell_modal` (a modal as questions).
+its buttons. Beside it: :mod:`bot.shell_input` (the lines read from stdin),
+:mod:`bot.shell_render` (Block Kit as text, re-exported here) and
+:mod:`bot.shell_modal` (a modal as questions).
 
 Example:
     >>> print(render_text([{"type": "section", "text": {"type": "mrkdwn", "text": "hi <@U1>"}}]))
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import re
 import sys
 from collections import OrderedDict
@@ -38,6 +38,7 @@ from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from bot import shell_modal
 from bot.commands import ActionResult, Context, Reply, dispatch, dispatch_action
 from bot.outbox import Delivered, enqueue
+from bot.shell_input import StdinLines
 from bot.shell_render import (
     MAX_FILE_LINES,
     Button,
@@ -62,8 +63,6 @@ _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]")  # terminal ke
 PROMPT = "nightshift> "
 SHELL_USER = "shell"
 MAX_MESSAGES = 200
-MAX_QUEUED_LINES = 64  # read no more input until the commands already read are done
-MAX_LINE_BYTES = 65536
 BANNER_DELAY = 0.3  # after "listening on", which follows the scheduler's start
 INPUT_ENDED = "(input ended: commands are no longer read; still serving, Ctrl-C stops)"
 
@@ -95,14 +94,8 @@ class ShellConsole:
         self._buttons: dict[int, Button] = {}
         self._numbers = itertools.count(1)
         self._ts = itertools.count(1)
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
-        self._buffer = b""
-        self._skipping = False  # dropping a line longer than MAX_LINE_BYTES, up to its end
+        self.input = StdinLines(stdin_fd, say=self.say)
         self._task: asyncio.Task[None] | None = None
-        self._reading = False  # stdin is watched (until its end)
-        self._ended = False  # the input ended (EOF): its buttons show no numbers
-        self._paused = False  # MAX_QUEUED_LINES wait: not watching stdin for now
-        self._watch: str | None = None  # "reader" (a tty, pipe, socket) or "file"
 
     # -- component ------------------------------------------------------------------
 
@@ -112,8 +105,7 @@ class ShellConsole:
         if not self.read_input:
             log.info("shell mode: stdin is closed, so /agent commands are not read")
             return
-        self._reading = True
-        self._resume()
+        self.input.start()
         started = asyncio.Event()
         if ns.scheduler.running:
             started.set()
@@ -133,46 +125,11 @@ class ShellConsole:
             self.say("Shell mode: reading /agent commands from stdin (not a terminal).")
 
     async def stop(self, ns: Nightshift) -> None:
-        self._stop_reading()
+        self.input.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    def _resume(self) -> None:
-        """Watch stdin (again): a reader on the loop, or reads in turn for a plain file."""
-        self._paused = False
-        loop = asyncio.get_running_loop()
-        if self._watch == "file":
-            loop.call_soon(self._read_file)
-            return
-        try:
-            loop.add_reader(self.stdin_fd, self._on_readable)
-            self._watch = "reader"
-        except PermissionError:  # a regular file (`< commands.txt`): epoll refuses it
-            self._watch = "file"
-            loop.call_soon(self._read_file)
-        except (OSError, ValueError):  # not a file descriptor any more
-            self._end()
-
-    def _pause(self) -> None:
-        self._paused = True
-        if self._watch == "reader":
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self.stdin_fd)
-
-    def _read_file(self) -> None:
-        """A regular file never blocks: read a chunk, and the next one in a later turn."""
-        if self._reading and not self._paused:
-            self._on_readable()
-            if self._reading and not self._paused:
-                asyncio.get_running_loop().call_soon(self._read_file)
-
-    def _stop_reading(self) -> None:
-        if self._reading:
-            if not self._paused:
-                self._pause()
-            self._reading = False
 
     @property
     def ns(self) -> Nightshift:
@@ -216,7 +173,7 @@ class ShellConsole:
             )
             message.buttons.append(button)
             self._buttons[n] = button
-            return None if self._ended else n  # after "input ended", nothing can type it
+            return None if self.input.ended else n  # after "input ended", nothing can type it
 
         body = render_text(message.blocks, message.text, on_button=number)
         self.say(f"── {title} ──\n{body}")
@@ -270,60 +227,13 @@ class ShellConsole:
             while len(self._messages) > MAX_MESSAGES:
                 self._messages.popitem(last=False)
 
-    # -- input ---------------------------------------------------------------------------
-
-    def _on_readable(self) -> None:
-        try:
-            chunk = os.read(self.stdin_fd, 65536)
-        except BlockingIOError:  # someone else read it first
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self._end()
-            return
-        self._buffer += chunk
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            if self._skipping:  # the end of a line too long to keep
-                self._skipping = False
-                continue
-            self._lines.put_nowait(line.decode("utf-8", "replace").rstrip("\r"))
-        if len(self._buffer) > MAX_LINE_BYTES:
-            if not self._skipping:
-                self.say(f"(a line longer than {MAX_LINE_BYTES} bytes was dropped)")
-            self._buffer = b""
-            self._skipping = True
-        if self._lines.qsize() >= MAX_QUEUED_LINES:
-            self._pause()
-
-    def _end(self) -> None:
-        """The input ended: what is left is the last line, then None."""
-        self._stop_reading()
-        self._ended = True
-        if self._buffer and not self._skipping:
-            self._lines.put_nowait(self._buffer.decode("utf-8", "replace"))
-            self._buffer = b""
-        self._lines.put_nowait(None)
-
-    async def _next_line(self) -> str | None:
-        """The next line read, or None at the end of the input (which stays the end)."""
-        if not self._reading and self._lines.empty():
-            return None
-        line = await self._lines.get()
-        if self._paused and self._reading and self._lines.qsize() < MAX_QUEUED_LINES // 2:
-            self._resume()
-        if line is None:
-            self._lines.put_nowait(None)  # a question asked at the end leaves it for the loop
-        return line
-
     async def _consume(self, started: asyncio.Event) -> None:
         # Commands run once every component is up; the banner after "listening on".
         await started.wait()
         await asyncio.sleep(BANNER_DELAY)
         self._banner()
         while True:
-            line = await self._next_line()
+            line = await self.input.next_line()
             if line is None:
                 self.say(INPUT_ENDED)
                 return
@@ -403,7 +313,7 @@ class ShellConsole:
     async def _ask(self, question: str) -> str | None:
         self.out.write(question)
         self.out.flush()
-        answer = await self._next_line()
+        answer = await self.input.next_line()
         if not self.interactive:  # a terminal echoes what is typed; a pipe does not
             self.out.write((answer or "").strip() + "\n")
             self.out.flush()

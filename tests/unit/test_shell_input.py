@@ -19,7 +19,8 @@ import pytest
 
 import bot.shell
 from bot.commands import actions, button, section
-from bot.shell import INPUT_ENDED, MAX_LINE_BYTES, MAX_QUEUED_LINES, ShellConsole
+from bot.shell import INPUT_ENDED, ShellConsole
+from bot.shell_input import MAX_LINE_BYTES, MAX_QUEUED_LINES
 from bot.slack import stdin_kind
 
 
@@ -93,10 +94,10 @@ async def test_a_pipe_is_read_in_order_with_backpressure_and_its_end_is_said():
     try:
         await console.start(fake_ns())
         os.write(w, "".join(f"cmd {i}\n" for i in range(MAX_QUEUED_LINES + 10)).encode())
-        await until(lambda: console._paused)
+        await until(lambda: console.input.paused)
         os.write(w, b"cmd late\n")  # stays in the pipe while the queue is full
         await asyncio.sleep(0.05)
-        assert console._lines.qsize() == MAX_QUEUED_LINES + 9  # all but the one at the gate
+        assert console.input.lines.qsize() == MAX_QUEUED_LINES + 9  # all but the one at the gate
         console.gate.set()
         os.close(w)
         await until(lambda: INPUT_ENDED in console.printed)
@@ -117,7 +118,7 @@ async def test_a_file_on_stdin_is_read_to_its_end(tmp_path: Path):
     try:
         await console.start(fake_ns())
         await until(lambda: INPUT_ENDED in console.printed)
-        assert console._watch == "file"  # epoll refuses plain files: read in turns
+        assert console.input.watch == "file"  # epoll refuses plain files: read in turns
         assert console.handled == ["/agent help", "", "/agent audit"]
         assert console.printed.count("nightshift> ") == 2
     finally:
