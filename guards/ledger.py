@@ -118,17 +118,25 @@ class Ledger(Budgets):
         if req.ttl_seconds == self.policy.reservations.ttl_seconds:  # the default, said aloud
             req = dataclasses.replace(req, ttl_seconds=None)
         fingerprint = req.fingerprint()
-        # A key names one call of one scope: the token's own use first, then another
-        # token's for the same scope (a rotated token retrying, a parent token's key).
+        # A key names one call: of its scope, whichever token sends it (a rotated token
+        # retrying, a parent token's key), and of its token (unique per token, as the
+        # table says). The scope's use first, then the token's own in another scope.
         row = tx.one(
             f"SELECT 0, {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE token_id = ? AND idempotency_key = ?"
+            " WHERE scope = ? AND idempotency_key = ?"
             f" UNION ALL SELECT 1, {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE scope = ? AND idempotency_key = ? ORDER BY 1 LIMIT 1",
-            (token.id, req.idempotency_key, scope.path, req.idempotency_key),
+            " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1 LIMIT 1",
+            (scope.path, req.idempotency_key, token.id, req.idempotency_key),
         )
         if row is not None:
             existing = Reservation.from_row(row[1:])
+            if existing.scope != scope.path:
+                raise Conflict(
+                    f"idempotency_key {req.idempotency_key!r} was used by this token for a call"
+                    f" in {existing.scope} ({existing.id}); a key names one call of a token:"
+                    " use a new key for a new call",
+                    state=existing.state,
+                )
             if existing.request_hash != fingerprint:
                 raise Conflict(
                     f"idempotency_key {req.idempotency_key!r} was used for a different request"
@@ -153,9 +161,15 @@ class Ledger(Budgets):
             )
         now = tx.clock.now()
         model = req.model or (req.estimate.model if req.estimate else None)
+        named = {m.strip() for m in (req.model, req.estimate and req.estimate.model) if m}
         for gate in self.gates:
             gate.before_reserve(
-                tx, scope=scope, task_id=req.task_id, amount_micros=amount, now=now, model=model
+                tx,
+                scope=scope,
+                task_id=req.task_id,
+                amount_micros=amount,
+                now=now,
+                models=tuple(sorted(named)),
             )
         periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)

@@ -464,8 +464,16 @@ async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_fact
     assert again.json()["reservation_id"] == first.json()["reservation_id"]
     other = await reserve(app, parent, "acme/alice/bot", "call-1", 900)
     assert other.status_code == 409
-    # the same key for another scope is another call
-    assert (await reserve(app, parent, "acme/alice/other", "call-1", 500)).status_code == 201
+    # a key names one call of a token too: the same token may not reuse it in another scope
+    reused = await reserve(app, child, "acme/alice/other", "call-1", 500)
+    assert reused.status_code == 409
+    assert "used by this token for a call in acme/alice/bot" in reused.json()["message"]
+    # another token may use it for another scope; then a retry there finds that call
+    elsewhere = await reserve(app, parent, "acme/alice/other", "call-1", 500)
+    assert elsewhere.status_code == 201
+    retry = await reserve(app, child, "acme/alice/other", "call-1", 500)
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["reservation_id"] == elsewhere.json()["reservation_id"]
     # a rotated token: the old one revoked, the retry comes with the new one
     rid = first.json()["reservation_id"]
     old_id = (await app.store.fetch("SELECT token_id FROM reservations WHERE id = ?", (rid,)))[0][0]
