@@ -98,7 +98,7 @@ class Breakers:
         task_id: str | None,
         amount_micros: int,
         now: float,
-        model: str | None = None,
+        models: tuple[str, ...] = (),
     ) -> None:
         """Refuse (503) while a governing breaker is open, or the model's is forced open;
         or (429) an attempt past the limit."""
@@ -106,8 +106,9 @@ class Breakers:
             return
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
-        if model is not None and MODEL_PREFIX + model in not_closed:
-            self._model_kill_switch(tx, MODEL_PREFIX + model, now)
+        for model in models:  # both `model` and `estimate.model`: either may be the call's
+            if MODEL_PREFIX + model in not_closed:
+                self._model_kill_switch(tx, MODEL_PREFIX + model, now)
         for key, kind in governing(scope.path) if not_closed else ():
             if key not in not_closed:
                 continue

@@ -162,9 +162,14 @@ class BreakerOpen(GuardError):
     code = "breaker_open"
 
     def __init__(self, *, scope: str, state: str, reason: str, retry_after: int) -> None:
+        if state == "forced_open":  # a kill switch: no timer, an operator's close undoes it
+            what_to_do = f"it stays open until an operator runs /agent breaker {scope} close"
+        else:
+            what_to_do = (
+                f"retry after {retry_after}s or ask an operator: /agent breaker {scope} approve"
+            )
         super().__init__(
-            f"the breaker for {scope} is {state.replace('_', ' ')} ({reason}); "
-            f"retry after {retry_after}s or ask an operator: /agent breaker {scope} approve"
+            f"the breaker for {scope} is {state.replace('_', ' ')} ({reason}); {what_to_do}"
         )
         self.scope = scope
         self.state = state

@@ -148,7 +148,7 @@ class Reservation:
 class Gate(Protocol):
     """Something that may refuse a reservation (breakers, attempt caps) and learns from settles.
 
-    ``model`` is the model the reservation names (``model`` or ``estimate.model``), if any.
+    ``models`` are the models the reservation names (``model`` and ``estimate.model``).
 
     ``before_reserve`` raises a GuardError to refuse (what it wrote is kept);
     the ``after_*`` methods run in the same transaction as the change they follow.
@@ -162,7 +162,7 @@ class Gate(Protocol):
         task_id: str | None,
         amount_micros: int,
         now: float,
-        model: str | None = None,
+        models: tuple[str, ...] = (),
     ) -> None: ...
 
     def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...

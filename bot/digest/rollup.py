@@ -50,7 +50,7 @@ class DigestRollup:
         task_id: str | None,
         amount_micros: int,
         now: float,
-        model: str | None = None,
+        models: tuple[str, ...] = (),
     ) -> None:
         return None
 

@@ -235,7 +235,7 @@ class RoutingGate:
         task_id: str | None,
         amount_micros: int,
         now: float,
-        model: str | None = None,
+        models: tuple[str, ...] = (),
     ) -> None:
         return None
 
