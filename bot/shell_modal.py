@@ -27,6 +27,9 @@ Ask = Callable[[str], Awaitable[str | None]]
 """Print a question and wait for the typed answer (None: cancelled or input closed)."""
 
 
+TRIES = 3  # rounds of answers before a form gives up
+
+
 async def fill_modal(
     ctx: Context, view: dict[str, Any], *, ask: Ask, say: Callable[[str], None]
 ) -> ActionResult | None:
@@ -39,7 +42,7 @@ async def fill_modal(
     intro = [b for b in view.get("blocks") or [] if b.get("type") != "input"]
     say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
     inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
-    for _ in range(3):
+    for _ in range(TRIES):
         values: dict[str, str] = {}
         for block in inputs:
             answer = await _answer(block, ask)
@@ -56,6 +59,7 @@ async def fill_modal(
             return None
         except GuardError as exc:
             say(f"✗ {exc.message}")
+    say(f"(form closed after {TRIES} tries; nothing changed)")
     return None
 
 

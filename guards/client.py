@@ -246,9 +246,12 @@ class GuardClient:
             yield hold
         except BaseException as exc:
             # A failure is recorded (breakers learn from it) even when nothing was reported
-            # spent: then it charges 0 and the whole hold goes back. A timed-out call (the
-            # LLM's, or the caller's asyncio.timeout) is a timeout.
-            timed_out = isinstance(exc, (TimeoutError, httpx.TimeoutException))
+            # spent: then it charges 0 and the whole hold goes back. A timed-out call is a
+            # timeout: the LLM client's TimeoutError, or a cancellation, which is what a
+            # caller's asyncio.timeout around the block delivers inside it.
+            timed_out = isinstance(
+                exc, (TimeoutError, httpx.TimeoutException, asyncio.CancelledError)
+            )
             outcome = "timeout" if timed_out else "failure"
             if not hold.settled:
                 hold.settle(actual_cost_micros=0, outcome=outcome)

@@ -150,6 +150,14 @@ async def test_a_call_that_timed_out_settles_as_a_timeout(app_factory):
             ):
                 await asyncio.sleep(5)  # the LLM call that never answers
     assert hold.result["outcome"] == "timeout" and hold.result["charged_micros"] == 0
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(TimeoutError):
+            async with (
+                asyncio.timeout(0.01),  # around the block: inside, it is a cancellation
+                guard.reserve("acme/alice/rss-bot/c8", max_cost_micros=1000) as hold,
+            ):
+                await asyncio.sleep(5)
+    assert hold.result["outcome"] == "timeout"
 
 
 async def test_refusals_raise_typed_errors(app_factory):
