@@ -95,7 +95,10 @@ async def create_validation(request: web.Request) -> web.Response:
         return outcome
 
     outcome = await ns.store.write(op)
-    return web.json_response(outcome.as_json())
+    response = web.json_response(outcome.as_json())
+    if outcome.replayed:  # the first answer to this idempotency_key, as reservations say it
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 async def prune_now(ns: Nightshift) -> Pruned:

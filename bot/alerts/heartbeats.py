@@ -8,7 +8,7 @@ like any other: they become (and resolve) an alert through the event queue.
 
 An agent whose last heartbeat says it is going away on purpose (``status`` one of
 :data:`STOPPED_STATUSES`, in any case: ``stopped``, ``stopping``, ``shutdown``,
-``shutting_down``, ``paused``) is not watched until it beats again.
+``shutting_down`` or ``shutting-down``, ``paused``) is not watched until it beats again.
 
 Example:
     >>> # inside store.write:
@@ -37,7 +37,7 @@ _STOPPED_MARKS = ", ".join("?" for _ in STOPPED_STATUSES)  # one bound parameter
 
 def is_stopped(status: str | None) -> bool:
     """Does this heartbeat status mean the agent is going away on purpose?"""
-    return status is not None and status.lower() in STOPPED_STATUSES
+    return status is not None and status.lower().replace("-", "_") in STOPPED_STATUSES
 
 
 def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: float) -> bool:
@@ -74,7 +74,7 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
         return 0
     rows = tx.all(
         "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
-        f" AND (status IS NULL OR lower(status) NOT IN ({_STOPPED_MARKS}))"
+        f" AND (status IS NULL OR replace(lower(status), '-', '_') NOT IN ({_STOPPED_MARKS}))"
         " ORDER BY last_seen LIMIT 500",
         (overdue, *STOPPED_STATUSES),
     )

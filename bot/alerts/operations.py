@@ -176,6 +176,8 @@ def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
         return SilenceTarget(None, text)  # a model's breaker: model:<name>
     if ":" in text:
         kind, _, path = text.partition(":")
+        if not kind:
+            raise InvalidInput("target", "an alert kind goes before the colon: kind:scope")
         if kind not in ALERT_KINDS:  # a typo would silence nothing, and say it did
             raise InvalidInput("target", f"{unknown_kind(kind)}; or silence the scope itself")
         if not path.startswith(MODEL_PREFIX):

@@ -254,6 +254,8 @@ async def test_alerts_lists_open_groups_by_tier_with_counts(slack_http):
     assert "unknown alert kind 'breaker_opened'" in typo["text"]
     assert "did you mean 'breaker_opened_" in typo["text"]
     assert await app.store.fetch("SELECT * FROM silences") == []
+    no_kind = await slack.command("silence :acme/bob/x 5m")
+    assert "an alert kind goes before the colon" in no_kind["text"]
     done = await slack.command(f"silence {kind}:acme/bob/x 5m")
     assert "silenced" in done["text"], done["text"]
 

@@ -105,7 +105,7 @@ async def test_missed_heartbeat_alerts_and_resolves_when_it_is_back(slack_http):
 async def test_a_stopped_agent_is_not_watched(app_factory):
     app = await app_factory(POLICY, clock=ManualClock())
     await beat(app, status="stopped")
-    for status in ("Stopped", "SHUTDOWN", "shutting_down", "paused", "stopping"):
+    for status in ("Stopped", "SHUTDOWN", "shutting_down", "Shutting-Down", "paused", "stopping"):
         assert (await beat(app, scope=f"acme/alice/{status}", status=status)).status_code == 204
     await beat(app, scope="acme/alice/busy", status="Working")
     app.clock.advance(3600)

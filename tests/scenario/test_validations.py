@@ -277,9 +277,12 @@ async def test_a_client_retry_with_its_key_is_safe_over_http(app_factory):
         {"id": "post-100", "text": "Volcano erupts in Iceland, flights grounded across Europe"},
         {"id": "post-101", "text": "Scientists discover new species of deep sea octopus"},
     ]
+    replayed = []
     for _ in range(2):
         r = await post(app, tok, items, stream="retry", expected_count=2, idempotency_key="r1")
         assert r.json() == {"verdict": "ok", "accepted": [0, 1], "rejected": []}, r.text
+        replayed.append(r.headers.get("Idempotent-Replayed"))
+    assert replayed == [None, "true"]
     assert await stored(app) == (2, 0)
     other = await post(app, tok, items[:1], stream="retry", idempotency_key="r1")
     assert other.status_code == 409 and other.json()["error"] == "conflict", other.text
