@@ -58,7 +58,12 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FILE_LINES", "Button", "ShellConsole", "ShellMessage", "plain", "render_text"]
 
 log = logging.getLogger(__name__)
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]")  # terminal key codes
+# terminal key codes (an arrow key), other escape sequences, and control characters:
+# never echoed back to the terminal, never read as a command
+_ESCAPES = re.compile(
+    r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 PROMPT = "nightshift> "
 SHELL_USER = "shell"
@@ -238,7 +243,7 @@ class ShellConsole:
                 self.say(INPUT_ENDED)
                 return
             if not self.interactive and line.strip():
-                self.say(PROMPT + line.strip())  # a piped command, shown before its answer
+                self.say(PROMPT + _ESCAPES.sub("", line).strip())  # shown before its answer
             try:
                 await self.handle_line(line)
             except Exception as exc:
@@ -247,7 +252,7 @@ class ShellConsole:
 
     async def handle_line(self, line: str) -> None:
         """One typed line: a button number or an ``/agent`` command."""
-        line = _ESCAPES.sub("", line).strip()  # an arrow key typed at a raw prompt
+        line = _ESCAPES.sub("", line).strip()
         if not line:
             return
         if line.isascii() and line.isdigit():

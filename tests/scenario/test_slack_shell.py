@@ -233,6 +233,9 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.type("budgte")
         await shell.expect("nightshift> budgte")
         await shell.expect("Did you mean `budget`?")
+        await shell.type("/agent \x1b]0;PWNED\x07sta\x1b[2Jtus\x00")  # escapes in a pipe
+        echoed = await shell.expect("Slack delivery: ")
+        assert "nightshift> /agent status" in echoed and "\x1b" not in echoed
         await post_alert(env["NIGHTSHIFT_DB"])
         shown = await shell.expect("[1] Raise budget")  # the pipe is open: it can click
         assert "── #C0ALERTS ──" in shown
