@@ -73,7 +73,8 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
     if row.state == OPEN and row.retry_after:
         details.append(f"cool-down ends in {format_seconds(row.retry_after)}")
     if row.state == CLOSED and row.recent_calls:
-        details.append(f"{row.recent_failures} failures in the last {row.recent_calls} calls")
+        failures = "failure" if row.recent_failures == 1 else "failures"
+        details.append(f"{row.recent_failures} {failures} in the last {row.recent_calls} calls")
     return head + (f"\n      {' · '.join(details)}" if details else "")
 
 

@@ -487,3 +487,24 @@ async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_fact
         "SELECT COUNT(*), SUM(held_micros) FROM reservations WHERE scope = 'acme/alice/bot'"
     )
     assert (count, total) == (1, 500)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/reservations",
+        "/v1/reservations/res_x/settle",
+        "/v1/validations",
+        "/v1/route",
+        "/v1/heartbeats",
+    ],
+)
+async def test_a_bad_token_with_a_bad_body_is_401_and_learns_nothing(app_factory, path):
+    app = await app_factory(POLICY)
+    good = await app.token("acme")
+    for body in ({}, {"scope": "acme/a/b", "estimate": {"model": "nope"}}):
+        r = await app.request("POST", path, token="not-a-token", json=body)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"] == "unauthorized"
+        assert "claude" not in r.text and "field" not in r.json()
+    assert (await app.request("POST", path, token=good, json={})).status_code == 400
