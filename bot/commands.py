@@ -273,7 +273,7 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     name = args[0].lower()
     sub = SUBCOMMANDS.get(name)
     if sub is None:
-        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
         note = f"I don't know `{args[0][:40]}`." + (f" Did you mean `{close[0]}`?" if close else "")
         return help_reply(note).limited()
     try:

@@ -119,6 +119,9 @@ async def test_unknown_subcommand_suggests_the_nearest(slack_http):
     reply = await slack.command("budgte acme")
     assert "I don't know `budgte`" in reply["text"]
     assert "Did you mean `budget`?" in reply["text"]
+    nonsense = await slack.command("frobnicate")
+    assert "I don't know `frobnicate`." in nonsense["text"]
+    assert "Did you mean" not in nonsense["text"]  # no guess is better than a wild one
 
 
 # -- budget -------------------------------------------------------------------------------
