@@ -50,6 +50,7 @@ class Prepared:
     runaway: bool
     kind: str  # the sketch kind the items were sketched with
     items: list[PreparedItem]
+    fingerprint: str | None = None  # of the request, when it carries an idempotency_key
 
 
 def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Prepared:
@@ -78,7 +79,15 @@ def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Pr
         )
     items = [] if runaway else [_prepare_item(item, config, sketcher) for item in batch.items]
     _check_ids(items)
-    return Prepared(batch=batch, stream=stream, runaway=runaway, kind=sketcher.kind, items=items)
+    return Prepared(
+        batch=batch,
+        stream=stream,
+        runaway=runaway,
+        kind=sketcher.kind,
+        items=items,
+        # hashed here, off the writer's path: a batch may hold megabytes of text
+        fingerprint=batch.fingerprint() if batch.idempotency_key is not None else None,
+    )
 
 
 def _check_ids(items: list[PreparedItem]) -> None:
