@@ -64,29 +64,12 @@ def json_answer(data: Any, *, status: int = 200) -> web.Response:
 async def read_json(request: web.Request, model: type[M]) -> M:
     """Parse and validate the JSON body; any problem is a 400 naming the field.
 
-    A request without a bearer token is refused (401) before its body is looked at,
-    and one whose body is refused is refused for its token first when that token is
-    unknown or revoked (401): a bad token learns nothing of what the API checks. A good
-    body's token is checked with the operation, in its transaction.
+    A request without a bearer token is refused (401) before its body is looked at;
+    one with a bad token whose input is refused gets its 401 from
+    :func:`errors_middleware`.
     """
     if bearer(request) is None:
         raise AuthError(MISSING_TOKEN)
-    try:
-        return await _parse_json(request, model)
-    except GuardError:
-        await _authenticated(request)
-        raise
-
-
-async def _authenticated(request: web.Request) -> None:
-    """Raise AuthError unless the request's bearer token is a live one (a read)."""
-    ns = request.app.get(CTX)
-    if ns is not None:
-        raw = bearer(request)
-        await ns.store.write(lambda tx: authenticate(tx, raw))
-
-
-async def _parse_json(request: web.Request, model: type[M]) -> M:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _TooLarge()
     try:
@@ -122,6 +105,19 @@ class _TooLarge(GuardError):
 
     def __init__(self) -> None:
         super().__init__(f"the body is larger than {MAX_BODY} bytes; send less per request")
+
+
+async def _token_refusal(request: web.Request) -> AuthError | None:
+    """The AuthError for the request's token when it is missing, unknown or revoked."""
+    ns = request.app.get(CTX)
+    if ns is None:
+        return None
+    raw = bearer(request)
+    try:
+        await ns.store.write(lambda tx: authenticate(tx, raw))
+    except AuthError as refused:
+        return refused
+    return None
 
 
 def bearer(request: web.Request) -> str | None:
@@ -162,6 +158,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         status = response.status
         return response
     except GuardError as exc:
+        if exc.status in (400, 413) and request.path.startswith("/v1/"):
+            # Input is checked before the token is (in the operation's transaction): a
+            # bad token must not learn what the API checks, so it gets its 401 instead.
+            exc = await _token_refusal(request) or exc
         status = exc.status
         return error_response(exc)
     except web.HTTPException as exc:

@@ -100,6 +100,7 @@ class ShellConsole:
         self._numbers = itertools.count(1)
         self._ts = itertools.count(1)
         self.input = StdinLines(stdin_fd, say=self.say)
+        self._after_form = False  # a piped form gave up: skip the numbers meant for it
         self._task: asyncio.Task[None] | None = None
 
     # -- component ------------------------------------------------------------------
@@ -244,6 +245,10 @@ class ShellConsole:
                 return
             if not self.interactive and line.strip():
                 self.say(PROMPT + _ESCAPES.sub("", line).strip())  # shown before its answer
+            if self._after_form and line.strip().isdigit():
+                self.say("(not clicked: the form before it closed, so this was its answer)")
+                continue
+            self._after_form = False
             try:
                 await self.handle_line(line)
             except Exception as exc:
@@ -319,6 +324,8 @@ class ShellConsole:
         self.out.write(question)
         self.out.flush()
         answer = await self.input.next_line()
+        if answer is not None:
+            answer = _ESCAPES.sub("", answer)
         if not self.interactive:  # a terminal echoes what is typed; a pipe does not
             self.out.write((answer or "").strip() + "\n")
             self.out.flush()
@@ -327,5 +334,11 @@ class ShellConsole:
         return answer.strip()
 
     async def fill_modal(self, ctx: Context, view: dict[str, Any]) -> ActionResult | None:
-        """A modal as questions; 'cancel' or end of input gives up."""
-        return await shell_modal.fill_modal(ctx, view, ask=self._ask, say=self.say)
+        """A modal as questions; 'cancel' or end of input gives up.
+
+        From a pipe, the numbers that follow a form that gave up were its answers, not
+        clicks: they are skipped up to the next line that is not a number.
+        """
+        result = await shell_modal.fill_modal(ctx, view, ask=self._ask, say=self.say)
+        self._after_form = result is None and not self.interactive
+        return result

@@ -247,8 +247,15 @@ class GuardClient:
         except BaseException as exc:
             # A failure is recorded (breakers learn from it) even when nothing was reported
             # spent: then it charges 0 and the whole hold goes back. A timed-out call is a
-            # timeout: the LLM client's TimeoutError, or a cancellation, which is what a
-            # caller's asyncio.timeout around the block delivers inside it.
+            # timeout. A cancellation (a shutdown, or an asyncio.timeout around the block)
+            # says nothing about the model or the agent: with nothing reported spent the
+            # hold is released, so cancelled calls do not trip the agent's breaker.
+            if isinstance(exc, asyncio.CancelledError) and not hold.settled:
+                try:
+                    hold.result = await self.release(hold.reservation_id)
+                except (GuardError, httpx.HTTPError) as report:
+                    exc.add_note(f"nightshift: releasing {hold.reservation_id} failed: {report!r}")
+                raise
             timed_out = isinstance(
                 exc, (TimeoutError, httpx.TimeoutException, asyncio.CancelledError)
             )

@@ -161,7 +161,7 @@ class Ledger(Budgets):
             )
         now = tx.clock.now()
         model = req.model or (req.estimate.model if req.estimate else None)
-        named = {m.strip() for m in (req.model, req.estimate and req.estimate.model) if m}
+        named = {m.strip().lower() for m in (req.model, req.estimate and req.estimate.model) if m}
         for gate in self.gates:
             gate.before_reserve(
                 tx,

@@ -265,7 +265,7 @@ async def test_a_model_forced_open_refuses_reservations_naming_it_and_is_listed(
     # either name is the call's; a padded name is the same name
     both = await reserve("both", model="claude-sonnet-4-5", estimate=estimate)
     assert both.status_code == 503, both.text
-    padded = await reserve("padded", max_cost_micros=5000, model=" claude-haiku-4-5 ")
+    padded = await reserve("padded", max_cost_micros=5000, model=" Claude-Haiku-4-5 ")
     assert padded.status_code == 503, padded.text
     assert "until an operator runs /agent breaker model:claude-haiku-4-5 close" in padded.text
     other = await reserve("other-model", max_cost_micros=5000, model="claude-sonnet-4-5")

@@ -490,21 +490,28 @@ async def test_a_key_names_one_call_of_a_scope_whichever_token_sends_it(app_fact
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("method", "path", "bodies"),
     [
-        "/v1/reservations",
-        "/v1/reservations/res_x/settle",
-        "/v1/validations",
-        "/v1/route",
-        "/v1/heartbeats",
+        (
+            "POST",
+            "/v1/reservations",
+            [{}, {"scope": "acme", "idempotency_key": "k", "max_cost_micros": 1}],
+        ),
+        ("POST", "/v1/reservations/res_x/settle", [{}]),
+        ("POST", "/v1/validations", [{}, {"scope": "acme/a/b", "stream": "s", "items": [5]}]),
+        ("POST", "/v1/route", [{}, {"scope": "acme", "task": "x"}]),
+        ("POST", "/v1/heartbeats", [{}, {"scope": "acme"}]),
+        ("GET", "/v1/budgets/acme/not%20a%20scope", [None]),
     ],
 )
-async def test_a_bad_token_with_a_bad_body_is_401_and_learns_nothing(app_factory, path):
+async def test_a_bad_token_with_bad_input_is_401_and_learns_nothing(
+    app_factory, method, path, bodies
+):
     app = await app_factory(POLICY)
     good = await app.token("acme")
-    for body in ({}, {"scope": "acme/a/b", "estimate": {"model": "nope"}}):
-        r = await app.request("POST", path, token="not-a-token", json=body)
+    for body in bodies:
+        r = await app.request(method, path, token="not-a-token", json=body)
         assert r.status_code == 401, r.text
         assert r.json()["error"] == "unauthorized"
         assert "claude" not in r.text and "field" not in r.json()
-    assert (await app.request("POST", path, token=good, json={})).status_code == 400
+        assert (await app.request(method, path, token=good, json=body)).status_code == 400

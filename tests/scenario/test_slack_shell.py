@@ -6,6 +6,7 @@ import asyncio
 import codecs
 import os
 import pty
+import re
 import signal
 import socket
 import subprocess
@@ -246,6 +247,16 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.expect("[2] week")
         await shell.type("2")
         await shell.expect(f"week budget of `{SCOPE}` set to $25.00 by @shell")
+        await post_alert(env["NIGHTSHIFT_DB"])
+        again = await shell.expect("] Raise budget")
+        number = re.findall(r"\[(\d+)\] Raise budget", again)[-1]  # its button's number
+        await shell.type(number)
+        for _ in range(3):  # three rounds of a bad amount: the form gives up
+            await shell.type("lots")
+            await shell.type("")
+        await shell.expect("(form closed after 3 tries; nothing changed)")
+        await shell.type("2")  # meant for the form: not a click on button [2]
+        await shell.expect("(not clicked: the form before it closed, so this was its answer)")
         shell.end_input()
         await shell.expect("(input ended: commands are no longer read; still serving")
         await post_alert(env["NIGHTSHIFT_DB"])
