@@ -122,14 +122,14 @@ class Ledger(Budgets):
         # retrying, a parent token's key), and of its token (unique per token, as the
         # table says). The scope's use first, then the token's own in another scope.
         row = tx.one(
-            f"SELECT 0, {RESERVATION_COLUMNS} FROM reservations"
+            f"SELECT 0, token_id = ?, {RESERVATION_COLUMNS} FROM reservations"
             " WHERE scope = ? AND idempotency_key = ?"
-            f" UNION ALL SELECT 1, {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1 LIMIT 1",
-            (scope.path, req.idempotency_key, token.id, req.idempotency_key),
+            f" UNION ALL SELECT 1, 1, {RESERVATION_COLUMNS} FROM reservations"
+            " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1, 2 DESC LIMIT 1",
+            (token.id, scope.path, req.idempotency_key, token.id, req.idempotency_key),
         )
         if row is not None:
-            existing = Reservation.from_row(row[1:])
+            existing = Reservation.from_row(row[2:])
             if existing.scope != scope.path:
                 raise Conflict(
                     f"idempotency_key {req.idempotency_key!r} was used by this token for a call"

@@ -104,11 +104,12 @@ async def test_lifting_by_alert_id_posts_the_open_alert_and_its_chain_resumes(sl
         call = dms(fake, "U01")[n]
         return json.dumps(fake.messages[(call.response["channel"], call.response["ts"])])
 
-    for _ in range(200):  # every queued edit delivered (the fake answers at once)
+    for _ in range(500):  # every queued edit delivered (the fake answers at once)
         pending = await app.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
         if pending[0][0] == 0:
             break
         await asyncio.sleep(0.02)
+    assert pending[0][0] == 0, "the outbox did not drain"
     assert "You were paged" in page(0)
     assert "You are paged" in page(1) and "You were paged" not in page(1)
     row = (await app.store.fetch("SELECT silence_id, was_silenced, resolved_at FROM alerts"))[0]

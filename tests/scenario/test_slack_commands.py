@@ -337,18 +337,20 @@ async def test_dedup_bad_arguments(slack_http):
 
 @pytest.fixture
 def slow_subcommand():
-    """A test-only ``/agent slowpoke`` that takes 0.3 s (removed again afterwards)."""
+    """A test-only ``/agent slowpoke`` that answers when the test lets it (removed afterwards)."""
     import asyncio
 
     from bot.commands import SUBCOMMANDS, Reply, subcommand
 
+    done = asyncio.Event()
+
     @subcommand("slowpoke", usage="slowpoke")
     async def slowpoke(ctx, args):
         """Answers slowly."""
-        await asyncio.sleep(0.3)
+        await done.wait()
         return Reply.text_only("finally")
 
-    yield
+    yield done
     SUBCOMMANDS.pop("slowpoke", None)
 
 
@@ -360,10 +362,11 @@ async def test_a_slow_command_acks_at_once_and_answers_through_response_url(
     monkeypatch.setattr(surface, "ACK_BUDGET", 0.05)
     slack = await slack_http(POLICY)
     ack = await slack.command("slowpoke", response_url=fake_slack.response_url("slow"))
-    # acked while the command still runs (by order, not by a wall-clock bound: the
-    # machine is shared), and answered later through the response_url
+    # acked while the command still runs (it answers only when the test lets it),
+    # and answered later through the response_url
     assert fake_slack.responses["slow"] == []
     assert ack == {"text": "⏳ Working on it…", "response_type": "ephemeral"}
+    slow_subcommand.set()
     await fake_slack.wait_for(lambda: fake_slack.responses["slow"])
     (answer,) = fake_slack.responses["slow"]
     assert answer["response_type"] == "ephemeral"
