@@ -185,7 +185,8 @@ class Validator:
         stream = repo.stream_row(tx, agent=agent, name=prepared.stream, now=now)
         key = prepared.batch.idempotency_key
         if key is not None:
-            request_hash = prepared.fingerprint or prepared.batch.fingerprint()
+            request_hash = prepared.fingerprint
+            assert request_hash is not None  # prepare_batch hashes every batch with a key
             earlier = repo.find_call(tx, stream_id=stream.id, key=key)
             if earlier is not None:
                 if earlier[0] != request_hash:
