@@ -232,56 +232,44 @@ async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http
     refused = await app.request("POST", "/v1/reservations", token=tok, json=body)
     assert refused.status_code == 402 and refused.json()["window"] == "total"
 
-    def raise_button() -> dict[str, Any] | None:
-        for post in slack.fake.posts("C0ALERTS"):
-            for block in post.args.get("blocks") or []:
-                for element in block.get("elements") or []:
-                    if element.get("action_id") == "budget_raise":
-                        return {"post": post, "button": element}
-        return None
+    def button(blocks: list[dict[str, Any]], action_id: str) -> dict[str, Any] | None:
+        elements = (e for block in blocks for e in block.get("elements") or [])
+        return next((e for e in elements if e.get("action_id") == action_id), None)
 
-    await slack.fake.wait_for(lambda: raise_button() is not None)
-    found = raise_button()
-    assert found is not None
-    value, post = found["button"]["value"], found["post"]
-    assert value == "acme/bob/chat/c11 total"
-    channel, ts = "C0ALERTS", post.response["ts"]
+    def alert_post() -> Any:  # the budget alert, once posted with its buttons
+        posts = slack.fake.posts("C0ALERTS")
+        return next((p for p in posts if button(p.args.get("blocks") or [], "budget_raise")), None)
+
+    await slack.fake.wait_for(lambda: alert_post() is not None)
+    channel, ts = "C0ALERTS", alert_post().response["ts"]
     blocks = slack.fake.messages[(channel, ts)]["blocks"]
-    r = await slack.click(
-        action_id="budget_raise",
-        value=value,
-        user_id=ADMIN,
-        channel=channel,
-        ts=ts,
-        blocks=blocks,
-        block_id=blocks[-1].get("block_id", "actions"),
-        text="Budget refused a call",
-        trigger_id="1.2.trigger",
-    )
-    assert r.status_code == 200, r.text
+
+    async def press(action_id: str, **extra: Any) -> dict[str, Any]:
+        pressed = button(blocks, action_id)
+        assert pressed is not None, action_id
+        r = await slack.click(
+            action_id=action_id,
+            value=pressed["value"],
+            user_id=ADMIN,
+            channel=channel,
+            ts=ts,
+            blocks=blocks,
+            block_id=blocks[-1].get("block_id", "actions"),
+            text="Budget refused a call",
+            **extra,
+        )
+        assert r.status_code == 200, r.text
+        return pressed
+
+    raised = await press("budget_raise", trigger_id="1.2.trigger")
+    assert raised["value"] == "acme/bob/chat/c11 total"
     await slack.fake.wait_for(lambda: slack.fake.views)
     [view] = slack.fake.views
     assert view["private_metadata"] == "acme/bob/chat/c11"
     window = next(b for b in view["blocks"] if b.get("block_id") == "window")
     assert window["element"]["initial_option"]["value"] == "total"
     # the other buttons of the same message still name the alert: Resolve resolves it
-    [resolve] = [
-        e
-        for block in blocks
-        for e in block.get("elements") or []
-        if e.get("action_id") == "alert_resolve"
-    ]
-    r = await slack.click(
-        action_id="alert_resolve",
-        value=resolve["value"],
-        user_id=ADMIN,
-        channel=channel,
-        ts=ts,
-        blocks=blocks,
-        block_id=blocks[-1].get("block_id", "actions"),
-        text="Budget refused a call",
-    )
-    assert r.status_code == 200, r.text
+    await press("alert_resolve")
     await slack.fake.wait_for(
         lambda: "resolved" in str(slack.fake.messages[(channel, ts)]["blocks"])
     )

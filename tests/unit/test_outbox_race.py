@@ -162,14 +162,20 @@ async def test_a_retry_ending_during_the_pass_waits_its_retry_after(store):
     await worker.stop(cast(Any, None))
 
 
-async def test_the_next_row_of_the_channel_goes_out_right_after(store):
-    """Skipping the stale head costs nothing: the next pass (no wait) sends what follows."""
+async def stale_head(store, *, pace: float) -> tuple[Any, Gated]:
+    """Pages 1 and 2 in channel D; page 1's delivery ends while the next pass reads."""
     sender = Gated("D")
-    worker, seam = await start(store, sender, pace=0.0)
+    worker, seam = await start(store, sender, pace=pace)
     await store.write(post("D", "page 1"))
     await store.write(post("D", "page 2"))
     await worker.pass_once()
     seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    return worker, sender
+
+
+async def test_the_next_row_of_the_channel_goes_out_right_after(store):
+    """Skipping the stale head costs nothing: the next pass (no wait) sends what follows."""
+    worker, sender = await stale_head(store, pace=0.0)
     assert await worker.pass_once() == 0.0
     await worker.pass_once()
     await settle(worker)
@@ -180,31 +186,21 @@ async def test_the_next_row_of_the_channel_goes_out_right_after(store):
 
 async def test_slack_pacing_is_unchanged_by_the_check(store):
     """Slack mode (1 s a channel): the same race waits out the pace, as it always did."""
-    sender = Gated("D")
-    worker, seam = await start(store, sender, pace=1.0)
-    await store.write(post("D", "m1"))
-    await store.write(post("D", "m2"))
-    await worker.pass_once()
-    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    worker, sender = await stale_head(store, pace=1.0)
     await worker.pass_once()
     await settle(worker)
-    assert sender.calls == ["m1"]
-    assert await worker.pass_once() == 1.0  # m2 waits for the channel's pace
+    assert sender.calls == ["page 1"]
+    assert await worker.pass_once() == 1.0  # page 2 waits for the channel's pace
     wall = cast(ManualClock, worker.wall)
     wall.advance(1.0)
     await worker.pass_once()
     await settle(worker)
-    assert sender.calls == ["m1", "m2"]
+    assert sender.calls == ["page 1", "page 2"]
     await worker.stop(cast(Any, None))
 
 
 async def test_a_drain_on_stop_still_delivers_what_follows_a_stale_head(store):
-    sender = Gated("D")
-    worker, seam = await start(store, sender, pace=0.0)
-    await store.write(post("D", "page 1"))
-    await store.write(post("D", "page 2"))
-    await worker.pass_once()
-    seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
+    worker, sender = await stale_head(store, pace=0.0)
     await worker.stop(cast(Any, None))  # the drain's first pass meets the race
     assert sender.calls == ["page 1", "page 2"]
     assert [r[1:] for r in await rows(store)] == [("delivered", 1)] * 2
