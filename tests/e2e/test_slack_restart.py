@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from bot.outbox import enqueue
 from guards.store import Store
+from tests.fakes.ports import free_port
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_signing import SECRET
 
@@ -24,12 +24,6 @@ async def fake():
     server = await FakeSlack().start()
     yield server
     await server.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start(env: dict[str, str]) -> asyncio.subprocess.Process:

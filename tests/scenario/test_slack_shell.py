@@ -8,7 +8,6 @@ import os
 import pty
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,14 +20,9 @@ import pytest
 from bot.commands import actions, button, section
 from bot.outbox import enqueue
 from guards.store import Store
+from tests.fakes.ports import free_port
 
 SCOPE = "acme/alice/rss-bot"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
