@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.commands import (
+    MAX_TEXT,
     ActionResult,
     Context,
     Reply,
@@ -30,7 +31,7 @@ from bot.commands import (
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
 from guards.ledger import Usage
-from guards.money import format_usd, parse_usd
+from guards.money import format_usd, parse_usd, usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 MAX_AUDIT = 50
+MAX_NAMESPACES = 40  # namespaces in `/agent budget` (one section each; Slack allows 50 blocks)
 BUDGET_RAISE_MODAL = "budget_raise_modal"
 
 
@@ -100,17 +102,23 @@ async def cmd_help(ctx: Context, args: list[str]) -> Reply:
 
 
 def window_line(window: str, u: dict[str, Any]) -> str:
-    """One window of one level, e.g. ``day ▓▓▓▓░░░░░░ 42% · $4.20 of $10.00 · $5.50 left``."""
+    """One window of one level, e.g. ``day ▓▓▓▓░░░░░░ 42% · $4.20 of $10.00 · $5.50 left``.
+
+    Amounts are in cents unless one of them is not a whole cent: then every digit
+    shows (``$0.001 held``), so a hold or a spend is never rendered as ``$0.00``.
+    """
     spent, held, limit = u["spent_micros"], u["held_micros"], u["limit_micros"]
+    left = u["remaining_micros"] or 0
+    usd = usd_for(spent, held, left, *([] if limit is None else [limit]))
     name = f"`{window:<5}`"
-    held_note = f" + {format_usd(held)} held" if held else ""
+    held_note = f" + {usd(held)} held" if held else ""
     if limit is None:
-        return f"{name} no limit · {format_usd(spent)} spent{held_note}"
+        return f"{name} no limit · {usd(spent)} spent{held_note}"
     used = spent + held
     pct = min(999, round(100 * used / limit)) if limit else 100
     return (
-        f"{name} {bar(used / limit if limit else 1.0)} {pct}% · {format_usd(spent)}{held_note}"
-        f" of {format_usd(limit)} · {format_usd(u['remaining_micros'] or 0)} left"
+        f"{name} {bar(used / limit if limit else 1.0)} {pct}% · {usd(spent)}{held_note}"
+        f" of {usd(limit)} · {usd(left)} left"
     )
 
 
@@ -124,6 +132,35 @@ def _tightest(windows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     return ("day", windows.get("day") or next(iter(windows.values())))
 
 
+def _children_text(tree: dict[str, Any], rows: list[str], room: int) -> str:
+    """``*Below <scope>* (<count>)`` and as many child rows as fit in ``room`` characters.
+
+    The children come busiest first; when some are left out, the title says how many
+    are shown and a last line how many are not: ``(260; the 40 that spent most today)``
+    … ``… and 220 more``.
+    """
+    scope = tree["scope"]
+    total = max(int(tree.get("children_total", len(rows))), len(rows))
+
+    def title(shown: int) -> str:
+        if 0 < shown < total:
+            return f"*Below {scope}* ({total}; the {shown} that spent most today)"
+        return f"*Below {scope}* ({total})"
+
+    def more(shown: int) -> str:
+        if shown == total:
+            return ""
+        return f"\n… and {total - shown} more (`/agent budget {scope}/<name>` shows one)"
+
+    ends = [0]
+    for row in rows:
+        ends.append(ends[-1] + 1 + len(row))
+    shown = len(rows)
+    while shown and len(title(shown)) + ends[shown] + len(more(shown)) > room:
+        shown -= 1
+    return title(shown) + "".join("\n" + row for row in rows[:shown]) + more(shown)
+
+
 def _tree_reply(tree: dict[str, Any]) -> Reply:
     blocks = [
         header(f"Budget: {tree['scope']}"),
@@ -135,29 +172,35 @@ def _tree_reply(tree: dict[str, Any]) -> Reply:
         text = f"*{level['scope']}* · {level['level']}\n{body}"
         blocks.append(section(text))
         lines.append(text)
-    children = tree["children"]
-    if children:
-        rows = []
-        for child in children:
-            if not child["windows"]:
-                continue
-            window, u = _tightest(child["windows"])
-            rows.append(f"• `{child['scope'].rsplit('/', 1)[-1]}` {window_line(window, u)}")
-        text = clip(f"*Below {tree['scope']}* ({len(children)})\n" + "\n".join(rows))
-        blocks.append(section(text))
-        lines.append(text)
+    rows = []
+    for child in tree["children"]:
+        if not child["windows"]:
+            continue
+        window, u = _tightest(child["windows"])
+        rows.append(f"• `{child['scope'].rsplit('/', 1)[-1]}` {window_line(window, u)}")
+    if rows:
+        blocks.append(section(_children_text(tree, rows, MAX_TEXT)))
+        # The plain text holds the levels too and is cut at MAX_TEXT as a whole: fewer rows.
+        used = sum(len(line) + 1 for line in lines)
+        lines.append(_children_text(tree, rows, MAX_TEXT - used))
     return Reply(text="\n".join(lines), blocks=blocks)
 
 
-def _namespaces(ctx: Context, tx: Tx) -> list[dict[str, Any]]:
+def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:
+    """The :data:`MAX_NAMESPACES` namespaces that spent + hold most today, and how many exist."""
     known = {r[0] for r in tx.all("SELECT path FROM scopes WHERE depth = 1")}
     known.update(p for p in ctx.ns.policy.budgets.scopes if "/" not in p)
     now = tx.clock.now()
     out = []
-    for path in sorted(known)[:40]:
+    for path in known:
         usages: list[Usage] = ctx.ns.ledger.usage(tx, Scope(path), now=now)
         out.append({"scope": path, "windows": {u.window: u.as_json() for u in usages}})
-    return out
+
+    def busiest_first(ns: dict[str, Any]) -> tuple[int, str]:
+        day = ns["windows"]["day"]
+        return -(day["spent_micros"] + day["held_micros"]), ns["scope"]
+
+    return sorted(out, key=busiest_first)[:MAX_NAMESPACES], len(known)
 
 
 @subcommand("budget", usage="budget [scope] · budget set <scope> <amount> <day|week|month|total>")
@@ -168,17 +211,7 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     if len(args) > 1:
         raise UsageError("`budget` takes at most one scope")
     if not args:
-        spaces = await ctx.ns.store.write(lambda tx: _namespaces(ctx, tx))
-        if not spaces:
-            return Reply.text_only(
-                "No budgets or agent activity yet. Agents appear with their first reservation;"
-                " limits come from the policy file or `/agent budget set`."
-            )
-        lines = ["*Budgets by namespace* (details: `/agent budget <scope>`)"]
-        for ns in spaces:
-            body = "\n".join(window_line(w, u) for w, u in ns["windows"].items())
-            lines.append(f"*{ns['scope']}*\n{body}")
-        return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
+        return await _budget_overview(ctx)
     scope = parse_scope_arg(args[0])
 
     def read(tx: Tx) -> tuple[dict[str, Any], bool]:
@@ -194,6 +227,24 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
         )
         reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
     return reply
+
+
+async def _budget_overview(ctx: Context) -> Reply:
+    """``/agent budget``: every namespace (the busiest today first when they do not all fit)."""
+    spaces, total = await ctx.ns.store.write(lambda tx: _namespaces(ctx, tx))
+    if not spaces:
+        return Reply.text_only(
+            "No budgets or agent activity yet. Agents appear with their first reservation;"
+            " limits come from the policy file or `/agent budget set`."
+        )
+    shown = f"{total}; the {len(spaces)} that spent most today; " if len(spaces) < total else ""
+    lines = [f"*Budgets by namespace* ({shown}details: `/agent budget <scope>`)"]
+    for ns in spaces:
+        body = "\n".join(window_line(w, u) for w, u in ns["windows"].items())
+        lines.append(f"*{ns['scope']}*\n{body}")
+    if len(spaces) < total:
+        lines.append(f"… and {total - len(spaces)} more namespaces (`/agent budget <namespace>`)")
+    return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
 
 
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:

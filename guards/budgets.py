@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,9 +24,19 @@ from guards.events import BudgetExhausted, BudgetThreshold
 from guards.reservation import Reservation
 from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
-from guards.usage import PeriodClock, Usage, UsageCache, period_keys
+from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
-__all__ = ["Budgets"]
+__all__ = ["MAX_CHILDREN", "Budgets"]
+
+MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
+# A scope's direct children, busiest today first, with how many there are. ``path`` between
+# "<parent>/" and "<parent>0" ("0" follows "/") walks only the parent's subtree of the key.
+_CHILDREN_BY_DAY = (
+    "SELECT s.path, COUNT(*) OVER () FROM scopes AS s"
+    " LEFT JOIN usage_daily AS u ON u.scope = s.path AND u.day = ?"
+    " WHERE s.path > ? AND s.path < ? AND s.parent = ?"
+    " ORDER BY COALESCE(u.spent_micros + u.held_micros, 0) DESC, s.path LIMIT ?"
+)
 
 
 class Budgets:
@@ -119,15 +130,19 @@ class Budgets:
         periods = period_keys(self.periods(scope.namespace, now))
         out = []
         for path in scope.ancestors():
-            limits = self.limits(tx, path)
-            level = LEVELS[path.count("/")]
-            for window in WINDOWS:
-                if window not in limits and window != "day":
-                    continue
-                spent, held = self.counters.get(tx, path, window, periods[window])
-                out.append(
-                    Usage(path, level, window, periods[window], limits.get(window), spent, held)
-                )
+            out.extend(self._node_usage(tx, path, periods))
+        return out
+
+    def _node_usage(self, tx: Tx, path: str, periods: Mapping[str, str]) -> list[Usage]:
+        """One scope's windows: every window with a limit, and ``day`` always."""
+        limits = self.limits(tx, path)
+        level = LEVELS[path.count("/")]
+        out = []
+        for window in WINDOWS:
+            if window not in limits and window != "day":
+                continue
+            spent, held = self.counters.get(tx, path, window, periods[window])
+            out.append(Usage(path, level, window, periods[window], limits.get(window), spent, held))
         return out
 
     def remaining_fraction(self, tx: Tx, scope: Scope) -> float | None:
@@ -142,28 +157,64 @@ class Budgets:
         )
 
     def usage_tree(self, tx: Tx, scope: Scope) -> dict[str, Any]:
-        """The usage of ``scope`` and its ancestors, and of its direct children."""
+        """The usage of ``scope`` and its ancestors, and of its busiest direct children.
+
+        ``children`` lists at most :data:`MAX_CHILDREN`, those that spent + hold most in
+        today's window first (then by path); ``children_total`` counts them all and
+        ``children_truncated`` says whether some are left out.
+        """
         now = tx.clock.now()
         levels: dict[str, dict[str, Any]] = {}
         for u in self.usage(tx, scope, now=now):
             node = levels.setdefault(u.scope, {"scope": u.scope, "level": u.level, "windows": {}})
             node["windows"][u.window] = u.as_json()
-        children = []
-        for (child,) in tx.all(
-            "SELECT path FROM scopes WHERE parent = ? ORDER BY path LIMIT 200", (scope.path,)
-        ):
-            windows = {
-                u.window: u.as_json()
-                for u in self.usage(tx, Scope(child), now=now)
-                if u.scope == child
+        periods = period_keys(self.periods(scope.namespace, now))
+        busiest, total = self._busiest_children(tx, scope.path, day=periods["day"])
+        children = [
+            {
+                "scope": child,
+                "level": LEVELS[scope.depth],
+                "windows": {u.window: u.as_json() for u in self._node_usage(tx, child, periods)},
             }
-            children.append({"scope": child, "level": LEVELS[scope.depth], "windows": windows})
+            for child in busiest
+        ]
         return {
             "scope": scope.path,
             "timezone": self.timezone(scope.namespace).key,
             "levels": list(levels.values()),
             "children": children,
+            "children_total": total,
+            "children_truncated": len(children) < total,
         }
+
+    def _busiest_children(
+        self, tx: Tx, parent: str, *, day: str, limit: int = MAX_CHILDREN
+    ) -> tuple[list[str], int]:
+        """The ``limit`` children of ``parent`` that spent + hold most on ``day``, and the count.
+
+        One query ranks them on the written daily rows. Counter additions of this batch
+        are not written yet (:meth:`Tx.unwritten`), so the children they touch are ranked
+        again here on the exact cached sums, with as many extra rows from the query: a
+        child the query left out then spent no more than each of ``limit`` others.
+        """
+        touched = {
+            key[0]
+            for key, _ in tx.unwritten(UPSERT_DAY)
+            if key[1] == day and key[0].rpartition("/")[0] == parent
+        }
+        rows = tx.all(
+            _CHILDREN_BY_DAY, (day, parent + "/", parent + "0", parent, limit + len(touched))
+        )
+        if not rows:
+            return [], 0
+        total = int(rows[0][1])
+        candidates = {row[0] for row in rows} | touched
+
+        def busiest_first(path: str) -> tuple[int, str]:
+            spent, held = self.counters.get(tx, path, "day", day)
+            return -(spent + held), path
+
+        return sorted(candidates, key=busiest_first)[:limit], total
 
     # -- checks -------------------------------------------------------------------------
 
