@@ -68,6 +68,9 @@ class Alerts(Section):
     (waiting ``repeat_escalation_after`` first) while nobody acknowledges.
     ``auto_resolve_after``: an alert with no clearing condition (overrun, runaway, ...)
     resolves after this long without a new firing, unless it is an unacknowledged P0.
+    ``fold_after``: when this many alert messages already wait to go out in one lane (a
+    person's DMs, an alerts channel), new pages and posts there join one summary message
+    instead (an alert storm buzzes once); 0 never folds.
     """
 
     tiers: dict[str, Tier] = Field(default_factory=dict)
@@ -76,6 +79,7 @@ class Alerts(Section):
     repeat_escalation: int = Field(1, ge=0, le=100)
     repeat_escalation_after: Seconds = 900
     auto_resolve_after: Seconds = 3600
+    fold_after: int = Field(10, ge=0, le=10_000)
 
     @field_validator("tiers")
     @classmethod

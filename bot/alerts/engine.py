@@ -10,7 +10,10 @@ in the same transaction, so an event is handled exactly once even across a crash
   recorded only (``/agent alerts``, the digest).
 - **Grouping**: one open alert per fingerprint ``kind:scope``; a new firing bumps its
   count and updates the message in place at most once per ``update_interval_seconds``
-  (the tick sends the trailing update).
+  (the tick sends the trailing update). Overruns and expired holds group at their
+  agent (the conversation is in the facts). In a storm, posts and pages that would
+  queue behind ``alerts.fold_after`` others fold into one summary per channel or
+  person (:mod:`bot.alerts.folding`).
 - **Resolution** when the condition clears: a breaker alert on ``BreakerClosed``, a
   missed heartbeat on ``HeartbeatRestored``, a budget alert when its limit is raised
   above the one that was hit or its window turns (a new day, week or month); kinds with
@@ -56,6 +59,8 @@ __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 log = logging.getLogger(__name__)
 BATCH = 500
 _BUDGET_KINDS = ("budget_exhausted", "budget_threshold")
+# Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
+_PER_AGENT = frozenset({"overrun", "hold_expired"})
 
 
 class AlertEngine(AlertPaging):
@@ -119,6 +124,10 @@ class AlertEngine(AlertPaging):
         akind = alert_kind(kind, payload)
         if akind is None:
             return None
+        if akind in _PER_AGENT and scope.count("/") > 2:
+            # one agent overrunning in 260 conversations is one problem, not 260 alerts
+            payload = {**payload, "conversation": scope}
+            scope = "/".join(scope.split("/")[:3])
         if kind == "breaker_opened" and payload.get("trip") == "trial":
             # a failed trial reopens the breaker for the reason it first opened
             row = tx.one(
@@ -342,5 +351,5 @@ class AlertEngine(AlertPaging):
             (now, by, reason, alert.id),
         )
         alert = self.get(tx, alert.id)
+        self.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
         self.touch(tx, alert, now, urgent=True)
-        self.update_pages(tx, alert, now)

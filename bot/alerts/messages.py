@@ -29,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.escalation import Chain, notify_target
+from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import Paged, alert_message
@@ -115,11 +116,21 @@ class AlertMessages:
 
     def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
         rows = tx.all(
-            "SELECT target, at, step, manual_by FROM escalations WHERE alert_id = ? ORDER BY id",
+            "SELECT target, at, step, manual_by, withdrawn_at, folded_into FROM escalations"
+            " WHERE alert_id = ? ORDER BY id",
             (alert_id,),
         )
         chain = self.chain
-        return [Paged(r[0], r[1], chain.describe(r[2]) if chain.steps else "", r[3]) for r in rows]
+        return [
+            Paged(
+                r[0],
+                r[1],
+                chain.describe(r[2]) if chain.steps else "",
+                r[3],
+                note="withdrawn" if r[4] is not None else "folded" if r[5] else None,
+            )
+            for r in rows
+        ]
 
     def render(
         self, tx: Tx, alert: Alert, now: float, *, dm_reason: str | None = None
@@ -145,6 +156,9 @@ class AlertMessages:
 
     def _post(self, tx: Tx, alert: Alert, now: float) -> None:
         channel = self.channel_for(alert.scope)
+        if lane_is_full(tx, self.policy, channel):  # a storm: one summary, not a post each
+            fold_post(self, tx, alert=alert, lane=channel, now=now)
+            return
         oncall = self.first_responder(tx, now) if alert.tier == "P0" else None
         tx.execute(
             "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
@@ -192,10 +206,17 @@ class AlertMessages:
 
     def update_pages(self, tx: Tx, alert: Alert, now: float, *, up_to: int | None = None) -> None:
         """Show an acknowledgement, a silence or a resolution in the DMs this alert sent
-        (those up to escalation ``up_to``, when given)."""
+        (those up to escalation ``up_to``, when given).
+
+        Pages that have not gone out yet are withdrawn instead (the alert no longer
+        pages anyone), and storm summaries still waiting drop it (:mod:`bot.alerts.folding`).
+        """
+        if alert.state != "open":
+            withdraw_pages(tx, alert, now)
+        refresh_folds_of(self, tx, alert, now)
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"
-            " AND id <= ?",
+            " AND id <= ? AND withdrawn_at IS NULL AND folded_into IS NULL",
             (alert.id, up_to if up_to is not None else 2**62),
         )
         if not rows:

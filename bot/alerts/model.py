@@ -28,7 +28,7 @@ __all__ = [
 ALERT_COLUMNS = (
     "id, fingerprint, kind, scope, tier, count, first_at, last_at, facts, silence_id,"
     " was_silenced, channel, posted_at, updated_at, updates, dirty, oncall_user, esc_step,"
-    " esc_at, acked_at, acked_by, resolved_at, resolved_by, resolve_reason"
+    " esc_at, acked_at, acked_by, resolved_at, resolved_by, resolve_reason, folded_into"
 )
 
 BREAKER_KINDS = (
@@ -107,6 +107,7 @@ class Alert:
     resolved_at: float | None
     resolved_by: str | None
     resolve_reason: str | None
+    folded_into: str | None = None  # the storm summary that carried it instead of a post
 
     @classmethod
     def from_row(cls, row: Any) -> Alert:
@@ -135,6 +136,7 @@ class Alert:
             resolved_at=row[21],
             resolved_by=row[22],
             resolve_reason=row[23],
+            folded_into=row[24],
         )
 
     @property

@@ -75,8 +75,8 @@ def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Aler
     )
     tx.audit(actor=actor, action="alert.ack", target=f"#{alert_id} {alert.fingerprint}")
     alert = engine.get(tx, alert_id)
+    engine.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
     engine.touch(tx, alert, now, urgent=True)
-    engine.update_pages(tx, alert, now)
     return alert, True
 
 
@@ -228,8 +228,8 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
             (silence_id, alert.id),
         )
         held = engine.get(tx, alert.id)
-        engine.touch(tx, held, now, urgent=True)
         engine.update_pages(tx, held, now)  # the pages it sent show it silenced too
+        engine.touch(tx, held, now, urgent=True)
         silenced.append(alert.id)
     return SilenceMade(silence_id, matches, expires, silenced)
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.alerts.escalation import notify_target
+from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import Alert
-from bot.alerts.render import channel_nudge
+from bot.alerts.render import channel_nudge, storm_nudge
 from bot.outbox import enqueue
 from guards.store import Tx
 
@@ -86,15 +87,20 @@ class AlertPaging(AlertMessages):
         if target is not None:
             name = step.notify.partition(":")[2]
             why = f"You are paged ({name}, {self.chain.describe(position)})"
-            text, blocks = self.render(tx, alert, now, dm_reason=why)
-            enqueue(
-                tx,
-                method="chat.postMessage",
-                args={"channel": target, "text": text, "blocks": blocks},
-                channel=target,
-                ref=f"alert:{alert.id}:dm:{esc_id}",
-                urgent=alert.tier == "P0",
-            )
+            if manual_by is None and lane_is_full(tx, self.policy, target):
+                fold_page(self, tx, lane=target, esc_id=esc_id, now=now)  # a storm
+            else:
+                text, blocks = self.render(tx, alert, now, dm_reason=why)
+                enqueue(
+                    tx,
+                    method="chat.postMessage",
+                    args={"channel": target, "text": text, "blocks": blocks},
+                    channel=target,
+                    ref=f"alert:{alert.id}:dm:{esc_id}",
+                    urgent=alert.tier == "P0",
+                )
+        elif alert.posted_at is None and alert.folded_into is not None:
+            nudge_storm(tx, alert, position, text=storm_nudge(alert, tz=self.tz, now=now))
         elif alert.posted_at is not None and alert.channel is not None:
             ref = alert.post_ref
             enqueue(

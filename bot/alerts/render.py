@@ -33,6 +33,8 @@ __all__ = [
     "alert_message",
     "clock_time",
     "duration",
+    "fold_message",
+    "storm_nudge",
     "summary",
     "title",
 ]
@@ -66,6 +68,7 @@ class Paged:
     at: float
     step: str
     manual_by: str | None = None
+    note: str | None = None  # "withdrawn": never sent; "folded": sent in a storm summary
 
 
 def duration(seconds: float) -> str:
@@ -139,15 +142,24 @@ def _budget_threshold(f: dict[str, Any]) -> str:
     )
 
 
+def _in_conversation(f: dict[str, Any]) -> str:
+    """ " in conversation c42" for an alert grouped at its agent (its conversation's firing)."""
+    conversation = f.get("conversation")
+    if not isinstance(conversation, str) or "/" not in conversation:
+        return ""
+    return f" in conversation {conversation.rsplit('/', 1)[1]}"
+
+
 def _overrun(f: dict[str, Any]) -> str:
     late = " after its hold expired" if f.get("late") else ""
     amounts = [f.get(k) for k in ("charged_micros", "held_micros", "overrun_micros")]
     if not all(isinstance(a, int) for a in amounts):
-        return f"{f.get('reservation_id', '')} was charged more than it held{late}"
+        where = _in_conversation(f)
+        return f"{f.get('reservation_id', '')}{where} was charged more than it held{late}"
     charged, held, over = (int(a) for a in amounts)  # type: ignore[arg-type]
     usd = usd_for(charged, held, over)  # exact when cents would say "$0.00 over"
     return (
-        f"{f.get('reservation_id', '')} charged {usd(charged)}{late} on a"
+        f"{f.get('reservation_id', '')}{_in_conversation(f)} charged {usd(charged)}{late} on a"
         f" {usd(held)} hold: {usd(over)} over"
     )
 
@@ -167,7 +179,8 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "budget_threshold": _budget_threshold,
     "overrun": _overrun,
     "hold_expired": lambda f: (
-        f"{f.get('reservation_id', '')} held {_usd(f.get('held_micros'))} and never settled;"
+        f"{f.get('reservation_id', '')}{_in_conversation(f)} held {_usd(f.get('held_micros'))}"
+        " and never settled;"
         " the hold was released"
     ),
     "runaway": lambda f: (
@@ -286,7 +299,10 @@ def alert_message(
         for p in paged:
             who = f"<@{p.user}>" if p.user else "the channel"
             early = f" (Escalate now by <@{p.manual_by}>)" if p.manual_by else ""
-            pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}")
+            note = {"withdrawn": " (withdrawn unsent)", "folded": " (in a storm summary)"}.get(
+                p.note or "", ""
+            )
+            pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}{note}")
         blocks.append(context("paged: " + " · ".join(pages)))
     state = _state_line(alert, tz, now, silence_until)
     if state:
@@ -307,6 +323,16 @@ def channel_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     )
 
 
+def storm_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
+    """The channel step for alerts folded into a storm summary (one nudge for them all)."""
+    return (
+        f"<!channel> this alert storm is unacknowledged since"
+        f" {clock_time(alert.first_at, tz, now=now)} (#{alert.id} {title(alert)} on"
+        f" {alert.scope} and others): `/agent alerts` lists them, `/agent ack <id>` takes one,"
+        " `/agent silence <scope> 1h` quiets a subtree"
+    )
+
+
 def alert_line(alert: Alert, *, now: float) -> str:
     """One line for ``/agent alerts``."""
     age = duration(now - alert.first_at)
@@ -316,5 +342,60 @@ def alert_line(alert: Alert, *, now: float) -> str:
         "acked": f" · 👀 acked by <@{alert.acked_by}>",
         "resolved": " · ✅ resolved",
     }.get(alert.state, "")
+    folded = " · in a storm summary" if alert.folded_into and alert.posted_at is None else ""
     # the kind is what `silence <kind>:<scope>` takes
-    return f"`#{alert.id}` {title(alert)} · `{alert.kind}:{alert.scope}`{count} · {age} old{state}"
+    return (
+        f"`#{alert.id}` {title(alert)} · `{alert.kind}:{alert.scope}`{count} · {age} old"
+        f"{state}{folded}"
+    )
+
+
+FOLD_KINDS_SHOWN = 8
+FOLD_SCOPES_SHOWN = 6
+
+
+def fold_message(
+    alerts: list[Alert], *, paged: bool, mention: str | None, tz: ZoneInfo, now: float
+) -> tuple[str, list[dict[str, Any]]]:
+    """One message for many alerts of a storm (pages to a person, or posts to a channel).
+
+    Alerts are grouped by tier and kind, the largest group first; each group names a
+    few scopes with their alert ids, and says how many more it holds.
+    """
+    groups: dict[tuple[str, str], list[Alert]] = {}
+    for alert in alerts:
+        groups.setdefault((alert.tier, alert.kind), []).append(alert)
+    order = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1]))
+    top = "P0" if any(a.tier == "P0" for a in alerts) else min(a.tier for a in alerts)
+    head = f"{TIER_ICONS.get(top, '⚪')} Alert storm · {len(alerts)} alerts"
+    if paged:
+        lead = f"*You are paged for {len(alerts)} alerts at once*: they came while your earlier"
+        lead += " pages were still on their way, so they are folded into this one message."
+    else:
+        lead = f"*{len(alerts)} alerts* came while this channel's earlier alert messages were"
+        lead += " still on their way, so they are folded into this one message."
+    if mention:
+        lead = f"<@{mention}> {lead}"
+    blocks: list[dict[str, Any]] = [header(head), section(lead)]
+    lines = []
+    for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
+        first = members[0]
+        shown = " · ".join(f"`#{a.id}` {a.scope}" for a in members[:FOLD_SCOPES_SHOWN])
+        more = len(members) - FOLD_SCOPES_SHOWN
+        rest = f" · … and {more} more" if more > 0 else ""
+        line = f"{TIER_ICONS.get(tier, '⚪')} {tier} · *{title(first)}* × {len(members)}"
+        lines.append(line)
+        blocks.append(section(f"{line}\n{shown}{rest}"))
+    hidden = order[FOLD_KINDS_SHOWN:]
+    if hidden:
+        count = sum(len(m) for _, m in hidden)
+        blocks.append(context(f"… and {count} more alerts of {len(hidden)} other kinds"))
+    blocks.append(
+        context(
+            "`/agent alerts` lists them · `/agent ack <id>` takes one ·"
+            " `/agent silence <scope> 1h` quiets a namespace, user or agent"
+            f" · {clock_time(now, tz, now=now)} {tz.key}"
+        )
+    )
+    text = f"{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
+    return text, blocks

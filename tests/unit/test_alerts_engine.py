@@ -73,6 +73,16 @@ async def outbox(store: Store) -> list[tuple[str, str, dict[str, Any], str | Non
     return [(r["method"], r["channel"], json.loads(r["args"]), r["ref"]) for r in rows]
 
 
+async def deliver_all(store: Store) -> None:
+    """What the outbox worker does: every waiting row is sent (Slack answers a ts)."""
+    await store.write(
+        lambda tx: tx.execute(
+            "UPDATE outbox SET state = 'delivered', result_channel = channel,"
+            " result_ts = '1.' || id WHERE state = 'pending'"
+        )
+    )
+
+
 async def alerts(store: Store) -> list[Any]:
     return await store.fetch("SELECT * FROM alerts ORDER BY id")
 
@@ -165,6 +175,7 @@ async def test_ack_stops_the_chain_records_mtta_and_updates_post_and_dms(store):
     engine = make()
     await emit(store, opened(store))
     await run(store, engine)
+    await deliver_all(store)  # the post and the page reached Slack
     store.clock.advance(120)
     alert, new = await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
     assert new and alert.mtta == 120 and alert.esc_at is None

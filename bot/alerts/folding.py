@@ -1,0 +1,200 @@
+"""Alert storms: folding pages and posts into one message per lane; withdrawing stale pages.
+
+When a network blip stops 240 heartbeats at once, every alert would post to the
+channel and page the on-call person on its own: hundreds of messages, paced at one
+per second, with a new and unrelated P0 waiting minutes behind them. Like
+Alertmanager's grouping, Nightshift folds instead. A *lane* is an outbox channel key:
+a person's DMs (pages) or an alerts channel (posts). When ``alerts.fold_after``
+alert messages already wait to go out in a lane, a new page or post there joins one
+summary message for that lane (outbox ref ``fold:<pages|posts>:<lane>:<n>``) instead
+of queueing on its own. While the summary waits it is rebuilt: alerts join it, and
+acknowledged, silenced or resolved ones leave it (it is withdrawn when none is
+left). Once sent it is a snapshot, and the next fold in that lane starts a new one.
+Every alert keeps its own row, count, escalation chain and ``/agent alerts`` line.
+
+A page still waiting when its alert is acknowledged, silenced or resolved is
+withdrawn (its outbox row and the edits queued for it are deleted, the escalation
+row keeps ``withdrawn_at``), so "escalation stopped" is true on the person's phone.
+
+A summary (or page) that the outbox worker is sending at the very moment it changes
+goes out as it was read: one Slack round trip of a window, in which an alert that
+joined is shown by its channel post and its next escalation step instead.
+
+Every function taking ``tx`` runs inside ``store.write``.
+
+Example:
+    >>> # if lane_is_full(tx, policy, "U02"):
+    >>> #     fold_page(engine, tx, lane="U02", esc_id=esc_id, now=now)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.render import fold_message
+from bot.outbox import enqueue
+from guards.config import Policy
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.alerts.messages import AlertMessages
+
+__all__ = [
+    "fold_page",
+    "fold_post",
+    "lane_is_full",
+    "nudge_storm",
+    "refresh",
+    "refresh_folds_of",
+    "withdraw_pages",
+]
+
+_WAITING = (
+    "SELECT COUNT(*) FROM outbox WHERE channel = ? AND state = 'pending'"
+    " AND method = 'chat.postMessage' AND ref LIKE 'alert:%'"
+)
+_ALERT_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
+# The alerts a summary carries, and still should: pages of open alerts nobody acknowledged
+# or silenced; posts of alerts not resolved.
+_FOLDED = {
+    "pages": (
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
+        " WHERE folded_into = ? AND withdrawn_at IS NULL) AND a.resolved_at IS NULL"
+        " AND a.acked_at IS NULL AND a.silence_id IS NULL ORDER BY a.id"
+    ),
+    "posts": (
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ?"
+        " AND a.resolved_at IS NULL ORDER BY a.id"
+    ),
+}
+
+
+def lane_is_full(tx: Tx, policy: Policy, lane: str) -> bool:
+    """True when ``alerts.fold_after`` alert messages already wait in ``lane``."""
+    limit = policy.alerts.fold_after
+    return limit > 0 and int(tx.one(_WAITING, (lane,))[0]) >= limit
+
+
+def _summary_ref(tx: Tx, what: str, lane: str, *, seed: int) -> str:
+    """The ref of the lane's waiting summary, or of a new one named after ``seed``."""
+    row = tx.one(
+        "SELECT ref FROM outbox WHERE channel = ? AND state = 'pending' AND ref LIKE ?"
+        " ORDER BY id DESC LIMIT 1",
+        (lane, f"fold:{what}:%"),
+    )
+    return str(row[0]) if row else f"fold:{what}:{lane}:{seed}"
+
+
+def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
+    """Carry escalation ``esc_id``'s page in the lane's summary instead of its own DM."""
+    ref = _summary_ref(tx, "pages", lane, seed=esc_id)
+    tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (ref, esc_id))
+    refresh(engine, tx, ref, now)
+    return ref
+
+
+def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: float) -> str:
+    """Carry ``alert``'s channel post in the lane's summary instead of its own message."""
+    ref = _summary_ref(tx, "posts", lane, seed=alert.id)
+    tx.execute("UPDATE alerts SET folded_into = ? WHERE id = ?", (ref, alert.id))
+    refresh(engine, tx, ref, now)
+    return ref
+
+
+def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
+    """Rebuild a waiting summary from what it still carries; withdraw it when empty."""
+    row = tx.one("SELECT id, state FROM outbox WHERE ref = ?", (ref,))
+    if row is not None and row[1] != "pending":
+        return  # sent: what it said stays as it was
+    _, what, rest = ref.split(":", 2)
+    lane = rest.rpartition(":")[0]
+    alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
+    if not alerts:
+        if row is not None:
+            tx.execute("DELETE FROM outbox WHERE id = ? AND state = 'pending'", (row[0],))
+        return
+    mention = None
+    if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
+        mention = engine.first_responder(tx, now)
+    text, blocks = fold_message(
+        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now
+    )
+    args = {"channel": lane, "text": text, "blocks": blocks}
+    urgent = any(a.tier == "P0" for a in alerts)
+    if row is None:
+        enqueue(tx, method="chat.postMessage", args=args, channel=lane, ref=ref, urgent=urgent)
+    else:
+        tx.execute(
+            "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
+            (json.dumps(args, separators=(",", ":")), 0 if urgent else 1, row[0]),
+        )
+
+
+def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> None:
+    """Rebuild the waiting summaries that carry ``alert`` (its state changed)."""
+    refs = {
+        r[0]
+        for r in tx.all(
+            "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
+            " AND folded_into IS NOT NULL",
+            (alert.id,),
+        )
+    }
+    if alert.folded_into:
+        refs.add(alert.folded_into)
+    for ref in sorted(refs):
+        refresh(engine, tx, ref, now)
+
+
+def nudge_storm(tx: Tx, alert: Alert, position: int, *, text: str) -> None:
+    """The chain's channel step for a folded alert: one nudge per summary and step.
+
+    It goes in the summary's thread (broadcast to the channel); the other alerts of
+    the summary that reach the same step add nothing (the ref is taken).
+    """
+    ref = alert.folded_into
+    assert ref is not None
+    lane = ref.split(":", 2)[2].rpartition(":")[0]
+    enqueue(
+        tx,
+        method="chat.postMessage",
+        args={
+            "channel": f"$ref:{ref}.channel",
+            "thread_ts": f"$ref:{ref}.ts",
+            "reply_broadcast": True,
+            "text": text,
+        },
+        channel=lane,
+        ref=f"nudge:{ref}:{position}",
+    )
+
+
+def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:
+    """Delete ``alert``'s pages that still wait to go out (and edits queued for them).
+
+    Returns how many were withdrawn; their escalation rows keep ``withdrawn_at``.
+    """
+    rows = tx.all(
+        "SELECT e.id, e.target FROM escalations e JOIN outbox o"
+        " ON o.ref = 'alert:' || e.alert_id || ':dm:' || e.id"
+        " WHERE e.alert_id = ? AND o.state = 'pending' AND e.withdrawn_at IS NULL",
+        (alert.id,),
+    )
+    by_lane: dict[str, list[str]] = defaultdict(list)
+    for esc_id, target in rows:
+        by_lane[target].append(f"alert:{alert.id}:dm:{esc_id}")
+    for lane, refs in by_lane.items():
+        for ref in refs:
+            tx.execute(
+                "DELETE FROM outbox WHERE channel = ? AND state = 'pending'"
+                " AND method = 'chat.update' AND instr(args, ?) > 0",
+                (lane, f"$ref:{ref}."),
+            )
+            tx.execute("DELETE FROM outbox WHERE ref = ? AND state = 'pending'", (ref,))
+    tx.executemany(
+        "UPDATE escalations SET withdrawn_at = ? WHERE id = ?", [(now, r[0]) for r in rows]
+    )
+    return len(rows)

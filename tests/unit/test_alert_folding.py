@@ -1,0 +1,189 @@
+"""Alert storms on a real SQLite store: per-agent grouping, folded posts and pages,
+and pages withdrawn when nobody needs them any more (audit6_scale F2, F3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.alerts import operations as ops
+from bot.alerts.engine import AlertEngine
+from guards.events import Overrun
+from guards.store import Store
+from tests.unit.test_alerts_engine import AGENT, deliver_all, emit, make, opened, outbox, run
+
+
+def storm_engine(fold_after: int = 3) -> AlertEngine:
+    return make(
+        {
+            "alerts": {
+                "update_interval_seconds": "30s",
+                "p1_escalate_after": "30m",
+                "fold_after": fold_after,
+            }
+        }
+    )
+
+
+async def storm(store: Store, engine: AlertEngine, agents: int) -> None:
+    """``agents`` agents trip on spend at once: a P0 each."""
+    await emit(store, *(opened(store, scope=f"acme/team/bot-{i:03d}") for i in range(agents)))
+    await run(store, engine)
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def posts(rows: list[Any], lane: str) -> list[Any]:
+    return [r for r in rows if r[0] == "chat.postMessage" and r[1] == lane]
+
+
+async def pending(store: Store, ref: str) -> dict[str, Any] | None:
+    rows = await store.fetch("SELECT args FROM outbox WHERE ref = ? AND state = 'pending'", (ref,))
+    return json.loads(rows[0]["args"]) if rows else None
+
+
+async def test_overruns_in_many_conversations_are_one_alert_of_their_agent(store):
+    engine = make()
+    await emit(
+        store,
+        *(
+            Overrun(
+                at=store.clock.now(),
+                scope=f"{AGENT}/conv-{i:04d}",
+                reservation_id=f"res_{i}",
+                held_micros=1_000,
+                charged_micros=1_001,
+                overrun_micros=1,
+                late=False,
+            )
+            for i in range(260)
+        ),
+    )
+    await run(store, engine)
+    rows = await store.fetch("SELECT scope, count, facts FROM alerts")
+    assert [(r["scope"], r["count"]) for r in rows] == [(AGENT, 260)]
+    assert json.loads(rows[0]["facts"])["conversation"] == f"{AGENT}/conv-0259"
+    out = await outbox(store)
+    assert len(posts(out, "C0ALERTS")) == 1  # one P1 post, not 260
+    text = out[0][2]["text"]
+    assert "in conversation conv-0000" in text and "$0.000001 over" in text
+
+
+async def test_a_storm_folds_posts_and_pages_into_one_message_per_lane(store):
+    engine = storm_engine(fold_after=3)
+    await storm(store, engine, agents=40)
+    out = await outbox(store)
+    channel = posts(out, "C0ALERTS")
+    pages = posts(out, "U01")
+    # three alerts went out on their own in each lane; the other 37 joined one summary
+    assert [r[3] for r in channel[:3]] == ["alert:1:post", "alert:2:post", "alert:3:post"]
+    assert len(channel) == 4 and channel[3][3].startswith("fold:posts:C0ALERTS:")
+    assert len(pages) == 4 and pages[3][3].startswith("fold:pages:U01:")
+    summary = await pending(store, pages[3][3])
+    assert summary is not None
+    assert "You are paged for 37 alerts at once" in dump(summary["blocks"])
+    assert "Breaker opened on spend rate* × 37" in dump(summary["blocks"])
+    assert "… and 31 more" in dump(summary["blocks"])  # 6 scopes named, 31 more
+    channel_summary = await pending(store, channel[3][3])
+    assert channel_summary is not None
+    assert channel_summary["text"].startswith("<@U01> 🔴 Alert storm · 37 alerts")
+    # every alert still is its own alert, on its own chain
+    rows = await store.fetch("SELECT COUNT(*) AS n FROM alerts WHERE esc_at IS NOT NULL")
+    assert rows[0]["n"] == 40
+    folded = await store.fetch("SELECT COUNT(*) AS n FROM alerts WHERE folded_into IS NOT NULL")
+    assert folded[0]["n"] == 37
+    # the Slack limits hold however big the storm
+    assert len(summary["blocks"]) <= 50
+    assert all(len(json.dumps(b)) < 3000 for b in summary["blocks"])
+
+
+async def test_a_folded_summary_drops_what_was_acked_and_is_withdrawn_when_empty(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # #1 on its own; #2 and #3 folded
+    ref = posts(await outbox(store), "U01")[1][3]
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
+    summary = await pending(store, ref)
+    assert summary is not None and "You are paged for 1 alerts" in dump(summary["blocks"])
+    assert "#2`" not in dump(summary["blocks"]) and "#3`" in dump(summary["blocks"])
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=3, actor="U01"))
+    assert await pending(store, ref) is None
+    assert not await store.fetch("SELECT id FROM outbox WHERE ref = ?", (ref,))
+
+
+async def test_a_sent_summary_stays_and_the_next_fold_starts_a_new_one(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=2)
+    first = posts(await outbox(store), "U01")[1][3]
+    await deliver_all(store)
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
+    sent = await store.fetch("SELECT state, args FROM outbox WHERE ref = ?", (first,))
+    assert sent[0]["state"] == "delivered" and "#2`" in sent[0]["args"]  # as it was sent
+    await emit(store, opened(store, scope="acme/team/late-1"), opened(store, scope="acme/team/l2"))
+    await run(store, engine)
+    refs = [r[3] for r in posts(await outbox(store), "U01")]
+    assert refs[-1].startswith("fold:pages:U01:") and refs[-1] != first
+
+
+async def test_fold_after_zero_never_folds(store):
+    engine = storm_engine(fold_after=0)
+    await storm(store, engine, agents=12)
+    out = await outbox(store)
+    assert len(posts(out, "C0ALERTS")) == 12 and len(posts(out, "U01")) == 12
+    assert not [r for r in out if (r[3] or "").startswith("fold:")]
+
+
+async def test_a_page_still_waiting_when_the_alert_is_acked_is_withdrawn(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(300)
+    await store.write(engine.tick)  # the secondary's page is queued too
+    assert {r[1] for r in posts(await outbox(store), "U01") + posts(await outbox(store), "U04")}
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
+    out = await outbox(store)
+    assert not [r for r in out if (r[3] or "").startswith("alert:1:dm:")]  # never sent
+    assert not [r for r in out if "$ref:alert:1:dm:" in json.dumps(r[2])]  # nor edited
+    rows = await store.fetch("SELECT target, withdrawn_at FROM escalations ORDER BY id")
+    assert [(r["target"], r["withdrawn_at"] is not None) for r in rows] == [
+        ("U01", True),
+        ("U04", True),
+    ]
+    post_edit = [r for r in out if r[0] == "chat.update"][-1]
+    assert "(withdrawn unsent)" in dump(post_edit[2]["blocks"])
+
+
+async def test_a_silence_withdraws_waiting_pages_but_not_sent_ones(store):
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    await deliver_all(store)  # the first page reached U01
+    store.clock.advance(300)
+    await store.write(engine.tick)  # U04's page waits
+    await store.write(lambda tx: ops.silence(engine, tx, target="acme", seconds=3600, actor="U01"))
+    rows = await store.fetch("SELECT target, withdrawn_at FROM escalations ORDER BY id")
+    assert [(r["target"], r["withdrawn_at"] is not None) for r in rows] == [
+        ("U01", False),
+        ("U04", True),
+    ]
+    edits = [r for r in await outbox(store) if r[0] == "chat.update"]
+    assert any(e[2]["ts"] == "$ref:alert:1:dm:1.ts" for e in edits)  # the sent page shows it
+    assert not any("alert:1:dm:2" in json.dumps(e[2]) for e in edits)
+
+
+async def test_the_channel_step_nudges_a_storm_once_not_per_alert(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=4)  # #1 posted on its own; #2-#4 in one summary
+    store.clock.advance(15 * 60)
+    await store.write(engine.tick)  # the chain's third step: the channel
+    out = await outbox(store)
+    nudges = [r for r in out if r[0] == "chat.postMessage" and "thread_ts" in r[2]]
+    assert [n[2]["thread_ts"] for n in nudges] == [
+        "$ref:alert:1:post.ts",
+        f"$ref:{nudges[1][3].split(':', 1)[1].rsplit(':', 1)[0]}.ts",
+    ]
+    assert nudges[1][3].startswith("nudge:fold:posts:C0ALERTS:")
+    assert nudges[1][2]["text"].startswith("<!channel> this alert storm is unacknowledged")
+    steps = await store.fetch("SELECT COUNT(*) AS n FROM escalations WHERE step = 2")
+    assert steps[0]["n"] == 4  # every alert took its step; the storm was nudged once
