@@ -386,3 +386,40 @@ async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
     assert "— → 05:37" in audit["text"], audit["text"]  # not 04:37 in UTC beside a Berlin time
     row = await slack.app.store.fetch("SELECT after FROM audit WHERE action = 'alert.silence'")
     assert row[0][0] == "2026-01-05T05:37:00+01:00"
+
+
+async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(slack_http):
+    """40 agents trip at once: Slack gets the first posts and pages on their own, then one
+    "Alert storm" summary per lane with the rest (audit6_scale F2)."""
+    policy = {**POLICY, "alerts": {**POLICY["alerts"], "fold_after": 3}}
+    slack = await slack_http(policy, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    outbox = app.ns.extras["outbox"]
+    outbox.pace_seconds = 0.3  # slow enough that a backlog builds while the storm arrives
+    await emit(
+        app,
+        *(
+            BreakerOpened(
+                at=app.clock.now(), scope=f"acme/team/bot-{i:02d}", trip="spend", reason="r"
+            )
+            for i in range(40)
+        ),
+    )
+    await alerts_of(slack).process()
+    await fake.wait_for(
+        lambda: (
+            any("Alert storm" in c.args["text"] for c in dms(fake, "U01"))
+            and any("Alert storm" in c.args["text"] for c in fake.posts(ALERTS))
+        ),
+        within=15,
+    )
+    posts = [c.args["text"] for c in fake.posts(ALERTS)]
+    pages = [c.args["text"] for c in dms(fake, "U01")]
+    # one transaction took all 40: three went out on their own per lane, 37 in one summary
+    assert len(posts) == 4 and len(pages) == 4  # not 40 of each
+    assert posts[3].startswith("<@U01> 🔴 Alert storm · 37 alerts")
+    assert pages[3].startswith("🔴 Alert storm · 37 alerts: 🔴 P0 · *Breaker opened on spend")
+    stored = await app.store.fetch(
+        "SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL AND esc_at IS NOT NULL"
+    )
+    assert stored[0][0] == 40  # every alert is still its own, on its chain
