@@ -28,6 +28,7 @@ from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
 __all__ = ["MAX_CHILDREN", "Budgets"]
 
+MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
 MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
 # A scope's direct children, busiest today first, with how many there are. ``path`` between
 # "<parent>/" and "<parent>0" ("0" follows "/") walks only the parent's subtree of the key.
@@ -81,6 +82,8 @@ class Budgets:
         """The limits of one scope per window: run-time overrides, then policy, then defaults."""
         cached = self._limits.get(path)
         if cached is None:
+            if len(self._limits) >= MAX_CACHED_LIMITS:  # conversations come and go
+                self._limits.clear()
             cached = self._limits[path] = self._compute_limits(tx, path)
         return cached
 

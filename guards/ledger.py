@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 
+MAX_KNOWN_SCOPES = 100_000  # scope rows known to exist, kept to skip their INSERT OR IGNORE
+
+
 class Ledger(Budgets):
     """Reserve, settle, release and expire holds (usage questions: :class:`Budgets`)."""
 
@@ -85,6 +88,8 @@ class Ledger(Budgets):
             [(p, paths[i - 1] if i else None, i + 1, now) for i, p in enumerate(paths)],
         )
         known = self._known_scopes
+        if len(known) >= MAX_KNOWN_SCOPES:  # conversations come and go: start over
+            known.clear()
         tx.after_commit.append(lambda: known.update(paths))
 
     def ceiling(self, req: ReserveRequest) -> int:
