@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,12 +71,18 @@ class Reply:
         return cls(text=text, blocks=[section(text)], ephemeral=ephemeral)
 
     def limited(self) -> Reply:
-        """The reply within Slack's limits: 50 blocks, 3,000 characters per text."""
+        """The reply within Slack's limits: 50 blocks, 3,000 characters per text.
+
+        Handlers build lists within these limits themselves and say "… and N more
+        <items>" in their own units; this cut is only a safety net, and its note counts
+        what it drops: blocks.
+        """
         blocks = [_clip_block(b) for b in self.blocks]
         if len(blocks) > MAX_BLOCKS:
             hidden = len(blocks) - (MAX_BLOCKS - 1)
-            blocks = [*blocks[: MAX_BLOCKS - 1], context(f"… and {hidden} more")]
-        return Reply(text=clip(self.text, 3000), blocks=blocks, ephemeral=self.ephemeral)
+            note = f"… and {hidden} more block{'s' if hidden != 1 else ''} not shown (too long)"
+            blocks = [*blocks[: MAX_BLOCKS - 1], context(note)]
+        return Reply(text=clip(self.text, MAX_TEXT), blocks=blocks, ephemeral=self.ephemeral)
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -95,6 +101,90 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
         kept.append(line)
         size += len(line) + 1
     return "\n".join(kept)
+
+
+def line_sections(
+    lines: Sequence[str],
+    *,
+    per_section: int = 15,
+    max_sections: int | None = None,
+    limit: int = MAX_TEXT,
+) -> tuple[list[dict[str, Any]], int]:
+    """Section blocks holding whole ``lines``, and how many of the lines they hold.
+
+    At most ``per_section`` lines and ``limit`` characters go in one section, so no clip
+    cuts a list mid-way (only a single over-long line is clipped); with
+    ``max_sections`` the lines that do not fit are left out, for the caller to count
+    in its own "… and N more <items>".
+
+    Example:
+        >>> blocks, placed = line_sections([f"agent {i}" for i in range(40)], max_sections=2)
+        >>> len(blocks), placed
+        (2, 30)
+    """
+    out: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    size = placed = 0
+    for line in lines:
+        line = clip(line, limit)
+        if chunk and (len(chunk) >= per_section or size + 1 + len(line) > limit):
+            out.append(section("\n".join(chunk)))
+            chunk, size = [], 0
+            if max_sections is not None and len(out) >= max_sections:
+                return out, placed
+        size += len(line) + (1 if chunk else 0)
+        chunk.append(line)
+        placed += 1
+    if chunk:
+        out.append(section("\n".join(chunk)))
+    return out, placed
+
+
+def fit_text(
+    head: Sequence[str],
+    items: Sequence[str],
+    *,
+    more: Callable[[int], str],
+    total: int | None = None,
+    tail: Sequence[str] = (),
+    limit: int = MAX_TEXT,
+) -> str:
+    """The plain-text rendering of a list within ``limit`` characters, by construction.
+
+    ``head`` and ``tail`` are always kept; then as many whole ``items`` as fit, and
+    ``more(n)`` where ``n`` counts the items left out (of ``total``, when the caller
+    already dropped some).
+
+    Example:
+        >>> more = lambda n: f"… and {n} more"
+        >>> fit_text(["3 jobs"], ["alpha", "beta", "gamma"], more=more, limit=30)
+        '3 jobs\\nalpha\\n… and 2 more'
+    """
+    total = len(items) if total is None else total
+    fixed = [clip(line, limit // 4) for line in (*head, *tail)]
+    room = limit - sum(len(line) + 1 for line in fixed)
+    kept: list[str] = []
+    for i, item in enumerate(items):
+        rest = total - i - 1
+        note = len(more(total)) + 1 if rest else 0  # room for the note, if one follows
+        if len(item) + 1 + note > room:
+            break
+        kept.append(item)
+        room -= len(item) + 1
+    hidden = total - len(kept)
+    lines = [*fixed[: len(head)], *kept, *([more(hidden)] if hidden else []), *fixed[len(head) :]]
+    return clip("\n".join(lines), limit)
+
+
+def echo(text: str, limit: int = 40) -> str:
+    """User text quoted back in a reply: short, and unable to mention anyone or break markup.
+
+    Example:
+        >>> echo("<!channel> `x`")
+        "&lt;!channel&gt; 'x'"
+    """
+    short = text[:limit] + ("…" if len(text) > limit else "")
+    return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
 
 
 def _clip_block(block: dict[str, Any]) -> dict[str, Any]:

@@ -10,12 +10,24 @@ responder helpers, stay importable from here.
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts import operations as ops
 from bot.alerts.model import Alert
-from bot.alerts.render import alert_line, duration
-from bot.commands import Context, Reply, UsageError, context, header, section, subcommand
+from bot.alerts.render import alert_line, duration, title
+from bot.commands import (
+    Context,
+    Reply,
+    UsageError,
+    context,
+    echo,
+    fit_text,
+    header,
+    line_sections,
+    subcommand,
+)
 from bot.commands_alert_buttons import SILENCE_BUTTON_SECONDS as SILENCE_BUTTON_SECONDS
 from bot.commands_alert_buttons import act_ack as act_ack
 from bot.commands_alert_buttons import act_escalate as act_escalate
@@ -29,12 +41,20 @@ from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
 from bot.responders import responders as responders
+from guards.config import ALERT_KINDS
+from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
 __all__: list[str] = []
 
 _TIER_NAMES = {"P0": "P0 — pages on-call", "P1": "P1 — posted", "P2": "P2 — for the digest"}
 LIFT_WORDS = ("off", "lift", "end")
+MAX_FILTER = 200  # characters of an `alerts` filter (a kind:scope is far shorter)
+GROUP_AT = 5  # more alerts of one kind in a tier than this: one line for the kind
+GROUP_SHOWN = 3  # alerts named on a kind's line
+PER_SECTION = 11  # lines in a section: the tier's title and 10 alerts
+SECTIONS_PER_TIER = 2
+MAX_SILENCES = 10
 
 
 def _alert_id(text: str) -> int:
@@ -47,48 +67,189 @@ def _alert_id(text: str) -> int:
 # -- alerts, ack, silence -------------------------------------------------------------
 
 
-@subcommand("alerts", usage="alerts")
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """What ``alerts <filter>`` keeps: one kind (or a family), a scope and below, or both."""
+
+    text: str
+    kinds: tuple[str, ...] = ()
+    scope: str | None = None
+
+    def keeps(self, alert: Alert) -> bool:
+        if self.kinds and alert.kind not in self.kinds:
+            return False
+        return self.scope is None or (
+            alert.scope == self.scope or alert.scope.startswith(self.scope + "/")
+        )
+
+
+def _refuse_filter(text: str, why: str) -> UsageError:
+    close = difflib.get_close_matches(text.lower(), ALERT_KINDS, n=1, cutoff=0.7)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    kinds = ", ".join(f"`{k}`" for k in sorted(ALERT_KINDS))
+    return UsageError(
+        f"`{echo(text)}` {why}.{hint} `alerts` takes one filter: a scope and everything"
+        " below it (`acme`, `acme/alice`, `acme/alice/rss-bot`, `model:<name>`), an alert"
+        f" kind, or `kind:scope`. The kinds: {kinds} (`breaker_opened` takes all three"
+        " breaker kinds)."
+    )
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    text = text.lower()
+    if text in ALERT_KINDS:
+        return (text,)
+    return tuple(k for k in ALERT_KINDS if k.startswith(text + "_"))  # a family
+
+
+def _known_scope(tx: Tx, path: str) -> bool:
+    """Whether Nightshift has seen ``path`` or anything below it (a scope, beat or alert)."""
+    # scope characters are never GLOB wildcards; a model's name may hold some: exact only
+    below = path if path.startswith("model:") else path + "/*"
+    return any(
+        tx.one(sql, (path, below)) is not None
+        for sql in (
+            "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
+            "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
+            "SELECT 1 FROM alerts WHERE scope = ? OR scope GLOB ? LIMIT 1",
+        )
+    )
+
+
+def _parse_filter(tx: Tx, text: str) -> _Filter:
+    """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
+    if len(text) > MAX_FILTER:
+        raise _refuse_filter(text, f"is too long for a filter (at most {MAX_FILTER} characters)")
+    kind_text, colon, scope_text = text.partition(":")
+    if colon and kind_text == "model":  # a model's breaker alerts: `model:<name>`
+        kind_text, scope_text = "", text
+    elif not colon:
+        kinds = _kinds(text)
+        if kinds:
+            return _Filter(text, kinds=kinds)
+        kind_text, scope_text = "", text
+    kinds = _kinds(kind_text) if kind_text else ()
+    if kind_text and not kinds:
+        raise _refuse_filter(text, f"names no alert kind before the colon ({echo(kind_text)})")
+    if scope_text.startswith("model:"):
+        scope = scope_text if len(scope_text) > len("model:") else None
+    else:
+        try:
+            scope = Scope.parse(scope_text).path
+        except ScopeError:
+            scope = None
+    if scope is None or not _known_scope(tx, scope):
+        raise _refuse_filter(text, "is neither a scope Nightshift knows nor an alert kind")
+    return _Filter(text, kinds=kinds, scope=scope)
+
+
+def _lines(alerts: list[Alert], *, now: float, flt: _Filter | None) -> list[tuple[str, int]]:
+    """One line per alert, or per kind when a kind has many (with how many alerts it covers)."""
+    by_kind: dict[str, list[Alert]] = {}
+    for a in alerts:
+        by_kind.setdefault(a.kind, []).append(a)
+    grouped = {k for k, group in by_kind.items() if len(group) > GROUP_AT}
+    if flt is not None and len(flt.kinds) == 1:
+        grouped = set()  # filtered to one kind: list them one by one
+    out: list[tuple[str, int]] = []
+    for a in alerts:
+        if a.kind not in grouped:
+            out.append((alert_line(a, now=now), 1))
+        elif a is by_kind[a.kind][0]:
+            out.append((_group_line(by_kind[a.kind], flt=flt), len(by_kind[a.kind])))
+    return out
+
+
+def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
+    first = group[0]
+    named = ", ".join(f"`#{a.id}` {a.scope}" for a in group[:GROUP_SHOWN])
+    rest = len(group) - GROUP_SHOWN
+    narrow = f"{first.kind}:{flt.scope}" if flt is not None and flt.scope else first.kind
+    return (
+        f"{title(first)} × {len(group)}: {named}, … and {rest} more"
+        f" (`/agent alerts {narrow}` lists them)"
+    )
+
+
+def _more_alerts(n: int, tier: str = "") -> str:
+    return f"… and {n} more{' ' + tier if tier else ''} alert{'s' if n != 1 else ''}"
+
+
+@subcommand("alerts", usage="alerts [scope|kind]")
 async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
-    """Open alerts by tier, with their counts and age; silenced ones are marked."""
-    if args:
-        raise UsageError("`alerts` takes nothing more (act on one with `ack <id>` or `silence`)")
+    """Open alerts by tier, with counts and age; a scope or kind narrows: `alerts acme/alice`."""
+    if len(args) > 1:
+        raise UsageError(
+            "`alerts` takes one filter: a scope, an alert kind or `kind:scope`"
+            " (act on an alert with `ack <id>` or `silence`)"
+        )
     engine = engine_of(ctx)
     now = ctx.ns.clock.now()
 
-    def read(tx: Tx) -> tuple[list[Alert], list[Any]]:
+    def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any]]:
+        flt = _parse_filter(tx, args[0]) if args else None
         silences = tx.all(
             "SELECT id, fingerprint, scope, created_by, expires_at FROM silences"
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
             (now,),
         )
-        return engine.open_alerts(tx), silences
+        return flt, engine.open_alerts(tx), silences
 
-    alerts, silences = await ctx.ns.store.write(read)
+    flt, every, silences = await ctx.ns.store.write(read)
+    alerts = [a for a in every if flt.keeps(a)] if flt else every
+    if flt is not None and not alerts:
+        return Reply.text_only(
+            f"No open alerts match `{echo(flt.text)}` ({len(every)} open in all: `/agent alerts`)."
+        )
     if not alerts and not silences:
         return Reply.text_only("No open alerts. 🌙")
-    blocks: list[dict[str, Any]] = [header(f"Open alerts: {len(alerts)}")]
-    lines = [f"*Open alerts: {len(alerts)}*"]
+    what = f"Open alerts: {len(alerts)}" + (
+        f" matching `{echo(flt.text)}` (of {len(every)})" if flt else ""
+    )
+    hint = "`/agent ack <id>` · `/agent silence <id or scope> <duration>`"
+    if silences:
+        hint += " · `/agent silence <target> off` lifts a silence"
+    if flt is None:
+        hint += " · `/agent alerts <scope|kind>` narrows"
+    # the count and what to do first; then each tier within its own block budget
+    blocks: list[dict[str, Any]] = [header(what), context(hint)]
+    entries: list[tuple[str, int]] = []  # the plain text: (line, alerts it covers)
     for tier in ("P0", "P1", "P2"):
         mine = [a for a in alerts if a.tier == tier]
         if not mine:
             continue
-        body = "\n".join(alert_line(a, now=now) for a in mine[:25])
-        if len(mine) > 25:
-            body += f"\n… and {len(mine) - 25} more"
-        blocks.append(section(f"*{_TIER_NAMES[tier]}*\n{body}"))
-        lines += [f"{tier}:", body]
-    if silences:
-        text = "\n".join(
-            f"🔕 {fp or (scope + ' and below')} until {local_time(until, ctx)} (by <@{by}>)"
-            for _, fp, scope, by, until in silences
+        lines = _lines(mine, now=now, flt=flt)
+        listed, placed = line_sections(
+            [f"*{_TIER_NAMES[tier]}* ({len(mine)})", *(line for line, _ in lines)],
+            per_section=PER_SECTION,
+            max_sections=SECTIONS_PER_TIER,
         )
-        blocks.append(context(text))
-        lines.append(text)
-    hint = "`/agent ack <id>` · `/agent silence <id or scope> <duration>`"
-    if silences:
-        hint += " · `/agent silence <target> off` lifts a silence"
-    blocks.append(context(hint))
-    return Reply(text="\n".join(lines), blocks=blocks)
+        shown = lines[: max(0, placed - 1)]
+        blocks += listed
+        hidden = len(mine) - sum(n for _, n in shown)
+        if hidden:
+            blocks.append(context(_more_alerts(hidden, tier)))
+        entries += [
+            (f"{tier}:", 0),
+            *shown,
+            *([(_more_alerts(hidden, tier), hidden)] if hidden else []),
+        ]
+    shown_silences = [
+        f"🔕 {fp or (scope + ' and below')} until {local_time(until, ctx)} (by <@{by}>)"
+        for _, fp, scope, by, until in silences[:MAX_SILENCES]
+    ]
+    if len(silences) > MAX_SILENCES:
+        shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
+    if shown_silences:
+        blocks.append(context("\n".join(shown_silences)))
+
+    def more(n: int) -> str:
+        return _more_alerts(sum(covered for _, covered in entries[len(entries) - n :]))
+
+    text = fit_text(
+        [f"*{what}*"], [line for line, _ in entries], more=more, tail=[*shown_silences, hint]
+    )
+    return Reply(text=text, blocks=blocks)
 
 
 @subcommand("ack", usage="ack <id>")

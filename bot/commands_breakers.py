@@ -23,8 +23,8 @@ from bot.commands import (
     action,
     actions,
     button,
-    clip,
     context,
+    fit_text,
     section,
     subcommand,
 )
@@ -53,6 +53,8 @@ STATE_WORDS = {
 }
 OPERATIONS = {"approve": "approve", "open": "force_open", "close": "force_close"}
 MAX_LISTED = 40
+MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its buttons)
+USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
 
 
 def breaker_line(ctx: Context, row: BreakerRow) -> str:
@@ -97,20 +99,28 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         return Reply.text_only("🟢 Every breaker is closed: all agents may call.")
     not_closed = sum(1 for r in rows if r.state != CLOSED)
     title = f"*Breakers* — {not_closed} not closed" + (f" of {len(rows)}" if include_closed else "")
-    blocks: list[dict[str, Any]] = [section(title)]
-    lines = [title]
+    # the count and the usage hint first, then as many rows as the block budget holds
+    blocks: list[dict[str, Any]] = [section(title), context(USAGE_HINT)]
+    lines: list[str] = []
+    budget = MAX_BLOCKS_USED - len(blocks) - 1  # one left for "… and N more breakers"
     for row in rows[:MAX_LISTED]:
         line = breaker_line(ctx, row)
-        lines.append(line)
-        blocks.append(section(line))
+        row_blocks = [section(line)]
         if row.state == HALF_OPEN_PENDING:
-            blocks.append(_trial_buttons(row))
-    if len(rows) > MAX_LISTED:
-        more = f"… and {len(rows) - MAX_LISTED} more"
-        lines.append(more)
-        blocks.append(context(more))
-    blocks.append(context("`/agent breaker <scope> approve|open|close`"))
-    return Reply(text=clip("\n".join(lines)), blocks=blocks)
+            row_blocks.append(_trial_buttons(row))  # a waiting trial: its buttons, one block more
+        if len(row_blocks) > budget:
+            break
+        budget -= len(row_blocks)
+        blocks += row_blocks
+        lines.append(line)
+    if len(lines) < len(rows):
+        blocks.append(context(_more_breakers(len(rows) - len(lines))))
+    text = fit_text([title, USAGE_HINT], lines, more=_more_breakers, total=len(rows))
+    return Reply(text=text, blocks=blocks)
+
+
+def _more_breakers(hidden: int) -> str:
+    return f"… and {hidden} more breaker{'s' if hidden != 1 else ''}"
 
 
 @subcommand("breaker", usage="breaker <scope> approve|open|close [reason]")

@@ -10,11 +10,12 @@ Example:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.commands import Context, Reply, UsageError, context, section, subcommand
+from bot.commands import Context, Reply, UsageError, context, echo, fit_text, section, subcommand
 from bot.commands_core import clock_time
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
@@ -37,6 +38,8 @@ RUN_MARKS = {
     "running": "🏃",
     "skipped": "⏭",
 }
+FAILING = {"failed", "timeout", "abandoned"}
+MAX_JOBS = 30  # job sections in /agent jobs (about 250 characters each)
 
 
 def _runner(ctx: Context) -> JobRunner | None:
@@ -83,20 +86,69 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
     return lines
 
 
-@subcommand("jobs", usage="jobs")
+def _failing(s: JobStatus) -> bool:
+    return s.last is not None and s.last.state in FAILING
+
+
+def _jobs_footer(statuses: list[JobStatus], *, of: int, namespace: str | None) -> str:
+    paused = sum(1 for s in statuses if s.paused_by)
+    failing = sum(1 for s in statuses if _failing(s))
+    where = f" in {namespace} (of {of})" if namespace else ""
+    also = f", {failing} failing" if failing else ""
+    return (
+        f"{len(statuses)} jobs{where}, {paused} paused{also} · `/agent pause <job|all>` stops runs"
+    )
+
+
+def _more_jobs(statuses: list[JobStatus], *, narrow: bool) -> Callable[[int], str]:
+    """The line for the N jobs left out of the end of ``statuses`` (counted in jobs)."""
+
+    def more(hidden: int) -> str:
+        left = statuses[len(statuses) - hidden :]
+        paused = sum(1 for s in left if s.paused_by)
+        failing = sum(1 for s in left if _failing(s) and not s.paused_by)
+        notes = [f"{paused} paused"] if paused else []
+        notes += [f"{failing} failing"] if failing else []
+        what = f" ({', '.join(notes)})" if notes else ""
+        hint = " · `/agent jobs <namespace>` lists one namespace" if narrow else ""
+        return f"… and {hidden} more job{'s' if hidden != 1 else ''}{what}{hint}"
+
+    return more
+
+
+def _namespace_of(s: JobStatus) -> str:
+    return s.job.scope.split("/", 1)[0]
+
+
+@subcommand("jobs", usage="jobs [namespace]")
 async def cmd_jobs(ctx: Context, args: list[str]) -> Reply:
-    """Scheduled agent jobs: state, next runs in words, last run."""
-    if args:
-        raise UsageError("`jobs` takes nothing more (`pause <job>` and `resume <job>` act on one)")
+    """Scheduled agent jobs: paused and failing first, next runs in words, last run."""
+    if len(args) > 1:
+        raise UsageError("`jobs` takes at most a namespace (`pause <job>` acts on one job)")
+    namespace = args[0] if args else None
     runner = _runner(ctx)
     if runner is None or not runner.jobs:
+        if namespace is not None:
+            raise UsageError("there are no scheduled jobs: add them under `jobs:` in the policy")
         return Reply.text_only("No scheduled jobs: add them under `jobs:` in the policy file.")
-    statuses = await runner.statuses()
-    blocks = [section("\n".join(_status_lines(ctx, s))) for s in statuses]
-    paused = sum(1 for s in statuses if s.paused_by)
-    foot = f"{len(statuses)} jobs, {paused} paused · `/agent pause <job|all>` stops runs"
-    blocks.append(context(foot))
-    text = "\n\n".join("\n".join(_status_lines(ctx, s)) for s in statuses) + f"\n\n{foot}"
+    every = await runner.statuses()
+    statuses = every
+    if namespace is not None:
+        statuses = [s for s in every if _namespace_of(s) == namespace]
+        if not statuses:
+            known = sorted({_namespace_of(s) for s in every})
+            listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if known[20:] else "")
+            raise UsageError(f"no job runs in namespace `{echo(namespace)}`; jobs run in: {listed}")
+    # what needs a hand first: paused, then failing; otherwise the policy's order
+    statuses = sorted(statuses, key=lambda s: (not s.paused_by, not _failing(s)))
+    foot = _jobs_footer(statuses, of=len(every), namespace=namespace)
+    more = _more_jobs(statuses, narrow=namespace is None)
+    texts = ["\n".join(_status_lines(ctx, s)) for s in statuses]
+    # the footer first: no cut can drop the kill-switch state
+    blocks = [context(foot), *(section(t) for t in texts[:MAX_JOBS])]
+    if len(statuses) > MAX_JOBS:
+        blocks.append(context(more(len(statuses) - MAX_JOBS)))
+    text = fit_text([foot], [f"\n{t}" for t in texts[:MAX_JOBS]], more=more, total=len(texts))
     return Reply(text=text, blocks=blocks)
 
 

@@ -9,14 +9,25 @@ and how Slack delivery (the outbox) is doing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from bot.alerts import operations as ops
-from bot.alerts.fleet import AgentStatus, fleet
+from bot.alerts.fleet import AgentStatus, Fleet, fleet
 from bot.alerts.oncall import handoffs, on_call, rotation_named
 from bot.alerts.render import duration
-from bot.commands import Context, Reply, UsageError, context, header, section, subcommand
+from bot.commands import (
+    Context,
+    Reply,
+    UsageError,
+    context,
+    fit_text,
+    header,
+    line_sections,
+    section,
+    subcommand,
+)
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
@@ -27,6 +38,7 @@ __all__: list[str] = []
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,})$")
 _PERIODS = {"day": "daily", "week": "weekly"}
+MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 
 
 def _user(text: str) -> str:
@@ -146,6 +158,23 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
     )
 
 
+def _more_agents(fleet: Fleet) -> Callable[[int], str]:
+    """The line for the N agents left out of the end of the list (unhealthy ones first)."""
+
+    def more(hidden: int) -> str:
+        shown = fleet.total - hidden
+        bad = fleet.need_a_look - min(shown, fleet.need_a_look)
+        agents = "agent" if hidden == 1 else "agents"
+        if not bad:
+            return f"… and {hidden} more {agents} (healthy)"
+        if bad == hidden:
+            why = "`/agent alerts` and `/agent breakers` say why"
+            return f"… and {hidden} more {agents}, all need a look ({why})"
+        return f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy"
+
+    return more
+
+
 @subcommand("status", usage="status")
 async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery."""
@@ -154,24 +183,29 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     now = ctx.ns.clock.now()
     ledger = ctx.ns.ledger
 
-    def read(tx: Tx) -> tuple[list[AgentStatus], list[Any]]:
+    def read(tx: Tx) -> tuple[Fleet, list[Any]]:
         counts = tx.all("SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier")
-        return fleet(tx, ledger=ledger, now=now), counts
+        return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts
 
-    agents, counts = await ctx.ns.store.write(read)
+    view, counts = await ctx.ns.store.write(read)
     delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
-    if not agents:
+    if not view.total:
         return Reply.text_only(
             "No agents yet: an agent appears with its first reservation or heartbeat.\n" + delivery
         )
-    bad = sum(1 for a in agents if not a.healthy)
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
-    head = f"Fleet: {len(agents)} agent(s), {bad} need a look · open alerts: {open_alerts}"
-    lines = [_agent_line(a, ctx, now) for a in agents[:40]]
-    if len(agents) > 40:
-        lines.append(f"… and {len(agents) - 40} more")
-    blocks = [header("Fleet status"), section(head), section("\n".join(lines)), context(delivery)]
-    return Reply(text="\n".join([head, *lines, delivery]), blocks=blocks)
+    head = (
+        f"Fleet: {view.total} agent(s), {view.need_a_look} need a look · open alerts: {open_alerts}"
+    )
+    lines = [_agent_line(a, ctx, now) for a in view.agents]
+    more = _more_agents(view)
+    listed, placed = line_sections(lines, per_section=15, max_sections=3)
+    # the counts and the delivery line first: nothing below can push them out
+    blocks = [header("Fleet status"), section(head), context(delivery), *listed]
+    if placed < view.total:
+        blocks.append(context(more(view.total - placed)))
+    text = fit_text([head], lines[:placed], more=more, total=view.total, tail=[delivery])
+    return Reply(text=text, blocks=blocks)
 
 
 def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:

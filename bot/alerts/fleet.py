@@ -4,8 +4,13 @@ An agent is any agent-level scope the ledger has seen or that sent a heartbeat. 
 breaker state is its own breaker's, or an ancestor's (user, namespace) when that one
 is not closed, since it refuses the agent's calls too.
 
+Every agent is counted and sorted (the ones that need a look first, then by spend
+today) before the list is cut to ``limit``, so an unhealthy agent is never left out
+while a healthy one is shown, and the counts are of the whole fleet.
+
 Example:
-    >>> # rows = await store.write(lambda tx: fleet(tx, ledger=ns.ledger, now=now))
+    >>> # view = await store.write(lambda tx: fleet(tx, ledger=ns.ledger, now=now, limit=45))
+    >>> # view.total, view.need_a_look, view.agents[:3]
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from guards.ledger import Ledger
 from guards.scopes import Scope
 from guards.store import Tx
 
-__all__ = ["AgentStatus", "fleet"]
+__all__ = ["AgentStatus", "Fleet", "fleet"]
 
-MAX_AGENTS = 500
+_AGENTS = "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,40 +60,40 @@ def _breakers(tx: Tx) -> dict[str, tuple[str, str]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def fleet(tx: Tx, *, ledger: Ledger, now: float) -> list[AgentStatus]:
-    """Every agent's status, the ones that need a look first, then by spend today."""
-    agents = {
-        r[0]
-        for r in tx.all(
-            "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats LIMIT ?",
-            (MAX_AGENTS,),
-        )
-    }
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """The whole fleet's counts and its first ``limit`` agents, the unhealthy ones first."""
+
+    total: int
+    need_a_look: int
+    agents: list[AgentStatus]
+
+
+def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
+    """Every agent counted and sorted; the first ``limit`` of them in full.
+
+    The whole fleet is read (no LIMIT in SQL): the order needs every agent's health and
+    spend, and the counts are of every agent, not of the rows shown.
+    """
     beats = {
         r[0]: (r[1], r[2], r[3], r[4] is not None)
         for r in tx.all("SELECT scope, last_seen, status, detail, missed_at FROM heartbeats")
     }
     alerts: dict[str, int] = {}
-    for (alert_scope,) in tx.all("SELECT scope FROM alerts WHERE resolved_at IS NULL"):
+    for alert_scope, n in tx.all(
+        "SELECT scope, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY scope"
+    ):
         agent = "/".join(str(alert_scope).split("/")[:3])
-        alerts[agent] = alerts.get(agent, 0) + 1
+        alerts[agent] = alerts.get(agent, 0) + int(n)
     breakers = _breakers(tx)
     out = []
-    for path in agents:
+    for (path,) in tx.all(_AGENTS):
         try:
             scope = Scope.parse(path)
         except ValueError:
-            continue
-        spent = next(
-            (
-                u.spent_micros
-                for u in ledger.usage(tx, scope, now=now)
-                if u.scope == path and u.window == "day"
-            ),
-            0,
-        )
+            scope = None  # not a scope (never written by the API): counted, shown as is
         state, reason, where = "closed", "", None
-        for node in reversed(scope.ancestors()):
+        for node in reversed(scope.ancestors() if scope else [path]):
             if node in breakers:
                 (state, reason), where = breakers[node], node
                 break
@@ -103,9 +108,17 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float) -> list[AgentStatus]:
                 breaker_state=state,
                 breaker_reason=reason,
                 breaker_scope=where if where != path else None,
-                spent_today_micros=spent,
+                spent_today_micros=_spent_today(tx, ledger, scope, now) if scope else 0,
                 open_alerts=alerts.get(path, 0),
             )
         )
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))
-    return out
+    need_a_look = sum(1 for a in out if not a.healthy)
+    return Fleet(total=len(out), need_a_look=need_a_look, agents=out[:limit])
+
+
+def _spent_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> int:
+    """The agent's spend in its namespace's day (one cached counter, not its whole tree)."""
+    day = ledger.periods(scope.namespace, now)[0]
+    spent, _ = ledger.counters.get(tx, scope.path, "day", day)
+    return spent

@@ -31,6 +31,7 @@ import httpx
 
 from bot.jobs import state
 from bot.jobs.cron import fire_times
+from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import JobPlan, check_jobs
 from guards.clock import to_datetime
@@ -109,10 +110,25 @@ class JobRunner:
             self._secrets[job.name] = job.secret or state.derived_secret(key, job.name)
         ns.every(TICK_SECONDS, self.tick, name="jobs-tick", misfire_grace_time=None)
         ns.every(RETENTION_EVERY_SECONDS, self.prune, name="jobs-retention")
-        for plan in self.plans.values():
-            log.info("%s", "; ".join(line.strip() for line in plan.lines()))
+        self._log_schedule()
         await self.tick()
         await self.prune()
+
+    def _log_schedule(self) -> None:
+        """One start-up line for all jobs (each job's plan at debug level)."""
+        for plan in self.plans.values():
+            log.debug("%s", "; ".join(line.strip() for line in plan.lines()))
+        if not self.plans:
+            return
+        fires = [(p.next_fires[0], p.name, p.timezone) for p in self.plans.values() if p.next_fires]
+        noted = sum(1 for p in self.plans.values() if p.notes or p.problems)
+        line = f"{len(self.plans)} job(s) scheduled"
+        if fires:
+            at, name, timezone = min(fires)
+            line += f"; next: {name} at {format_local(at, ZoneInfo(timezone))}"
+        if noted:
+            line += f"; {noted} with notes"
+        log.info("%s (`nightshift jobs preview` shows each)", line)
 
     def _recover(self, tx: Tx) -> tuple[bytes, dict[str, float]]:
         """Close runs a previous process left running; start the schedule of new jobs."""

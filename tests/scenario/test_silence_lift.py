@@ -53,8 +53,8 @@ async def test_lifting_a_scope_silence_makes_the_next_firing_page_again(slack_ht
 
     listing = (await slack.command("alerts"))["text"]
     assert f"🔕 {SCOPE} and below until 08:00 (by <@U01>)" in listing
-    footer = (await slack.command("alerts"))["blocks"][-1]["elements"][0]["text"]
-    assert "`/agent silence <target> off`" in footer
+    hint = (await slack.command("alerts"))["blocks"][1]["elements"][0]["text"]  # first: no cut
+    assert "`/agent silence <target> off`" in hint
 
     app.clock.advance(2 * 3600 + 48 * 60)  # 02:48: 5h 12m of the silence left
     reply = await slack.command(f"silence {SCOPE} off", user="U02")

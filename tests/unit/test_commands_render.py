@@ -23,7 +23,7 @@ def test_reply_payload_keeps_within_slack_limits():
     payload = reply_payload(reply)
     assert payload["response_type"] == "in_channel"
     assert len(payload["blocks"]) == 50
-    assert payload["blocks"][-1] == context("… and 11 more")
+    assert payload["blocks"][-1] == context("… and 11 more blocks not shown (too long)")
     assert len(payload["text"]) <= 3000
 
 
@@ -220,3 +220,57 @@ def test_budget_raise_view_starts_on_the_window_that_matters():
     assert initial(budget_raise_view("acme/a/b", {"day": 1, "month": 9}, "month")) == "month"
     assert initial(budget_raise_view("acme/a/b", {"day": 1, "month": 9})) == "day"
     assert initial(budget_raise_view("acme/a/b", {}, "nonsense")) == "day"
+
+
+# -- lists built within Slack's limits (fleet-sized answers) -----------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bot.commands import MAX_TEXT, echo, fit_text, line_sections  # noqa: E402
+
+_lines = st.lists(st.text(st.characters(blacklist_characters="\n"), max_size=400), max_size=80)
+_items = st.lists(st.text("abc xyz", max_size=300), max_size=80)
+
+
+@given(_items, st.integers(0, 30), st.integers(200, 3000))
+def test_fit_text_keeps_whole_items_and_counts_the_rest(items, dropped, limit):
+    total = len(items) + dropped
+    text = fit_text(
+        ["HEAD"],
+        items,
+        more=lambda n: f"… and {n} more items",
+        total=total,
+        tail=["TAIL"],
+        limit=limit,
+    )
+    assert len(text) <= limit
+    lines = text.split("\n")
+    assert lines[0] == "HEAD" and lines[-1] == "TAIL"
+    shown = lines[1:-1]
+    hidden = 0
+    if shown and shown[-1].startswith("… and "):
+        hidden = int(shown.pop().split(" ")[2])
+        assert hidden > 0
+    assert shown == items[: len(shown)]  # whole items, in order
+    assert hidden == total - len(shown)  # the note counts items
+
+
+@given(_lines, st.integers(1, 20), st.none() | st.integers(1, 5))
+def test_line_sections_never_cut_a_line_and_say_how_many_they_hold(lines, per, most):
+    blocks, placed = line_sections(lines, per_section=per, max_sections=most)
+    texts = [b["text"]["text"] for b in blocks]
+    assert all(len(t) <= MAX_TEXT and len(t.split("\n")) <= per for t in texts)
+    assert most is None or len(blocks) <= most
+    assert "\n".join(texts) == "\n".join(lines[:placed])
+    assert most is not None or placed == len(lines)
+
+
+def test_a_fleet_list_fits_in_sections_of_fifteen_lines():
+    lines = [
+        f"🔴 `acme/u{i:03d}/translation-pipeline-worker` · 💔 heartbeat missed" for i in range(50)
+    ]
+    blocks, placed = line_sections(lines, max_sections=3)
+    assert (len(blocks), placed) == (3, 45)
+    assert fit_text(["3 jobs"], ["a", "b"], more=str) == "3 jobs\na\nb"
+    assert echo("<!here> & `code`" + "x" * 50) == "&lt;!here&gt; &amp; 'code'" + "x" * 24 + "…"
