@@ -252,13 +252,17 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
         close = difflib.get_close_matches(namespace, [*known, "yesterday"], n=1)
         hint = f" Did you mean `{close[0]}`?" if close else ""
         listed = ", ".join(known[:10]) or "none yet"
+        if len(known) > 10:
+            listed += f" and {len(known) - 10} more"
         raise UsageError(
             f"No namespace `{namespace}` has reserved anything (known: {listed}).{hint}"
         )
     day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
     others = [n for n in known if n != namespace]
     note = (
-        f"other namespaces: {', '.join(others[:10])} (`/agent digest {others[0]}`)"
+        f"other namespaces: {', '.join(others[:10])}"
+        f"{f' and {len(others) - 10} more' if len(others) > 10 else ''}"
+        f" (`/agent digest {others[0]}`)"
         if others
         else ""
     )

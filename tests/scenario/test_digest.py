@@ -273,3 +273,20 @@ async def test_digest_yesterday_on_a_namespace_s_first_day_says_there_is_no_full
     await app.ns.extras["digest"].tick()
     reply = await slack.command("digest yesterday")
     assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in reply["text"]
+
+
+async def test_the_digest_names_ten_other_namespaces_and_counts_the_rest(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    now = slack.app.clock.now()
+    await slack.app.store.write(
+        lambda tx: tx.executemany(
+            "INSERT INTO scopes (path, parent, depth, created_at) VALUES (?, NULL, 1, ?)",
+            [(f"team-{i:02d}", now) for i in range(13)],
+        )
+    )
+    reply = await slack.command("digest team-00")
+    text = json.dumps(reply, ensure_ascii=False)
+    assert "other namespaces: team-01, team-02" in text
+    assert "team-10 and 2 more (`/agent digest team-01`)" in text  # 12 others: 10 named
+    typo = await slack.command("digest team-99")
+    assert "team-09 and 3 more)" in typo["text"]  # 13 known, 10 named
