@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -33,6 +34,7 @@ __all__ = ["Component", "Nightshift"]
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
+FIRST_RUN_SECONDS = 30  # an upkeep job's first run after start (then every interval)
 BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
 
 
@@ -96,6 +98,7 @@ class Nightshift:
         from bot.digest.poster import DigestPoster
         from bot.jobs.guard import EngineBreakers
         from bot.jobs.runner import JobRunner
+        from bot.retention import Retention
         from bot.slack import transport_components
 
         # Refuses a runaway job (PolicyError, naming it) before anything starts.
@@ -114,6 +117,7 @@ class Nightshift:
             RoutingComponent(),
             jobs,
             DigestPoster(),
+            Retention(),  # old events, outbox rows, validation items...: in small chunks
         ]
 
     async def start(self) -> None:
@@ -181,8 +185,14 @@ class Nightshift:
     def every(self, seconds: float, job: Callable[..., Any], *, name: str, **options: Any) -> None:
         """Run ``job`` every ``seconds`` on the scheduler: one at a time, missed runs coalesced.
 
-        Every upkeep job derives its work from rows, so a skipped or late run loses nothing.
+        The first run comes at most ``FIRST_RUN_SECONDS`` after this call, not a whole
+        interval later: an hourly or daily prune still runs in a process restarted more
+        often than that. Every upkeep job derives its work from rows, so a skipped, late
+        or early run loses nothing.
         """
+        # APScheduler fires on the wall clock (so does the injected clock outside tests)
+        first = datetime.now(UTC) + timedelta(seconds=min(seconds, FIRST_RUN_SECONDS))
+        options.setdefault("next_run_time", first)
         self.scheduler.add_job(
             job, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
         )

@@ -19,10 +19,17 @@ from guards.errors import AttemptsExhausted
 from guards.events import AttemptsExhausted as AttemptsExhaustedEvent
 from guards.store import Tx
 
-__all__ = ["ATTEMPTS_RETENTION_SECONDS", "check_attempts", "count_attempt", "prune_attempts"]
+__all__ = [
+    "ATTEMPTS_RETENTION_SECONDS",
+    "PRUNE_LIMIT",
+    "check_attempts",
+    "count_attempt",
+    "prune_attempts",
+]
 
 # A task's attempts are counted for a week after its last attempt.
 ATTEMPTS_RETENTION_SECONDS = 7 * 86400
+PRUNE_LIMIT = 2000  # rows per prune call (one write on the shared writer)
 
 
 def check_attempts(
@@ -69,10 +76,12 @@ def count_attempt(tx: Tx, *, agent: str, task_id: str, now: float) -> None:
     )
 
 
-def prune_attempts(tx: Tx, *, older_than_seconds: int) -> int:
-    """Forget the counts of tasks nobody has touched for ``older_than_seconds``."""
+def prune_attempts(tx: Tx, *, older_than_seconds: int, limit: int = PRUNE_LIMIT) -> int:
+    """Forget the counts of tasks nobody has touched for ``older_than_seconds``, the
+    longest untouched first, at most ``limit``; returns how many (call again for more)."""
     cur = tx.execute(
-        "DELETE FROM breaker_attempts WHERE last_at < ?",
-        (tx.clock.now() - older_than_seconds,),
+        "DELETE FROM breaker_attempts WHERE (agent, task_id) IN (SELECT agent, task_id"
+        " FROM breaker_attempts WHERE last_at < ? ORDER BY last_at LIMIT ?)",
+        (tx.clock.now() - older_than_seconds, limit),
     )
     return cur.rowcount

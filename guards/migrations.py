@@ -34,10 +34,14 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # After a checkpoint, a WAL that a big transaction (a migration, a backlog) grew is
+    # truncated back to this size instead of keeping its peak size on disk until shutdown.
+    conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
     return conn
 
 
 BUSY_TIMEOUT_MS = 10_000
+JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 LOCK_POLL_SECONDS = 0.0005
 
 

@@ -19,6 +19,7 @@ from guards.store import Tx
 
 __all__ = [
     "ALL",
+    "PRUNE_LIMIT",
     "RUN_STATES",
     "Pause",
     "RunRow",
@@ -208,9 +209,17 @@ def mark_abandoned(tx: Tx, *, detail: str) -> int:
     return cur.rowcount
 
 
-def prune_runs(tx: Tx, *, before: float) -> int:
-    """Delete runs decided before ``before`` (retention)."""
-    cur = tx.execute("DELETE FROM job_runs WHERE decided_at < ? AND state != 'running'", (before,))
+PRUNE_LIMIT = 2000  # rows per prune call (one write on the shared writer)
+
+
+def prune_runs(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
+    """Delete the oldest runs decided before ``before`` (retention), at most ``limit``;
+    returns how many (call again for more). A run still marked running is kept."""
+    cur = tx.execute(
+        "DELETE FROM job_runs WHERE seq IN (SELECT seq FROM job_runs"
+        " WHERE decided_at < ? AND state != 'running' ORDER BY decided_at LIMIT ?)",
+        (before, limit),
+    )
     return cur.rowcount
 
 

@@ -14,6 +14,7 @@ from guards.store import Tx
 
 __all__ = [
     "FAILED",
+    "PRUNE_LIMIT",
     "Promotion",
     "RouteRow",
     "active_promotion",
@@ -192,9 +193,20 @@ def list_promotions(tx: Tx, *, namespace: str | None = None) -> list[Promotion]:
     return [Promotion(*r) for r in rows]
 
 
-def prune_decisions(tx: Tx, *, before: float) -> int:
-    """Delete decisions made before ``before``; returns how many."""
-    return int(tx.execute("DELETE FROM routing_decisions WHERE at < ?", (before,)).rowcount)
+PRUNE_LIMIT = 2000  # rows per prune call (one write on the shared writer)
+
+
+def prune_decisions(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
+    """Delete the oldest decisions made before ``before``, at most ``limit``; returns how many.
+
+    The writer is shared: a backlog is deleted by calling again, one write each.
+    """
+    cur = tx.execute(
+        "DELETE FROM routing_decisions WHERE id IN (SELECT id FROM routing_decisions"
+        " WHERE at < ? ORDER BY at LIMIT ?)",
+        (before, limit),
+    )
+    return int(cur.rowcount)
 
 
 def tier_counts(

@@ -156,10 +156,11 @@ class RoutingService:
         """See :meth:`Learner.revert_promotion`."""
         return self.learner.revert_promotion(tx, intent=intent, actor=actor, namespace=namespace)
 
-    def prune(self, tx: Tx) -> int:
-        """Delete decisions past ``routing.retention_days`` (a daily job); returns how many."""
+    def prune(self, tx: Tx, *, limit: int = records.PRUNE_LIMIT) -> int:
+        """Delete the oldest decisions past ``routing.retention_days``, at most ``limit``;
+        returns how many (call again while it returns ``limit``: see :mod:`bot.retention`)."""
         days = self.policy.routing.retention_days
-        return records.prune_decisions(tx, before=tx.clock.now() - days * 86400)
+        return records.prune_decisions(tx, before=tx.clock.now() - days * 86400, limit=limit)
 
     def stats(
         self, tx: Tx, *, since: float, until: float, scope: str | None = None

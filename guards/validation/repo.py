@@ -17,6 +17,7 @@ from guards.store import Store, Tx
 from guards.validation.types import DUPLICATE_REASONS, Rejection
 
 __all__ = [
+    "PRUNE_LIMIT",
     "ItemRow",
     "add_call",
     "add_item",
@@ -186,17 +187,39 @@ def add_call(
     )
 
 
-def prune_calls(tx: Tx, *, before: float) -> int:
-    return int(tx.execute("DELETE FROM validation_calls WHERE at < ?", (before,)).rowcount)
+# Prunes delete the oldest rows first, at most ``limit`` per call (the writer is shared:
+# a backlog is deleted by calling again, one write each, until fewer come back).
+PRUNE_LIMIT = 2000
 
 
-def prune_items(tx: Tx, *, before: float) -> int:
-    """Forget items remembered before ``before``; returns how many."""
-    return int(tx.execute("DELETE FROM validation_items WHERE at < ?", (before,)).rowcount)
+def prune_calls(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
+    """Forget the answers of calls made before ``before`` (up to ``limit``); returns how many."""
+    cur = tx.execute(
+        "DELETE FROM validation_calls WHERE rowid IN (SELECT rowid FROM validation_calls"
+        " WHERE at < ? ORDER BY at LIMIT ?)",
+        (before, limit),
+    )
+    return int(cur.rowcount)
 
 
-def prune_rejections(tx: Tx, *, before: float) -> int:
-    return int(tx.execute("DELETE FROM validation_rejections WHERE at < ?", (before,)).rowcount)
+def prune_items(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
+    """Forget items remembered before ``before`` (up to ``limit``); returns how many."""
+    cur = tx.execute(
+        "DELETE FROM validation_items WHERE id IN (SELECT id FROM validation_items"
+        " WHERE at < ? ORDER BY at LIMIT ?)",
+        (before, limit),
+    )
+    return int(cur.rowcount)
+
+
+def prune_rejections(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
+    """Forget rejections recorded before ``before`` (up to ``limit``); returns how many."""
+    cur = tx.execute(
+        "DELETE FROM validation_rejections WHERE id IN (SELECT id FROM validation_rejections"
+        " WHERE at < ? ORDER BY at LIMIT ?)",
+        (before, limit),
+    )
+    return int(cur.rowcount)
 
 
 _REJECTION_COLUMNS = (
