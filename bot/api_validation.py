@@ -15,7 +15,8 @@ is stored or counted twice (another batch with that key is a ``409``); without a
 key a re-sent item is a ``duplicate``.
 
 The handler normalises and sketches the items on a worker thread
-(:meth:`~guards.validation.Validator.prepare`), then runs one operation inside
+(:meth:`~guards.validation.Validator.prepare`), reads a cold stream's window off the
+writer (:meth:`~guards.validation.Validator.warm`), then runs one operation inside
 ``store.write``: authenticate, authorise, look up, remember the accepted items,
 store the rejections, emit the events.
 
@@ -66,6 +67,7 @@ def ensure_validation(ns: Nightshift) -> Validator:
         return validator
     validator = Validator(ns.policy.validation)
     validator.attach(ns.store)
+    ns.metrics.watch_validation(validator)
     ns.extras[EXTRAS_KEY] = validator
     return validator
 
@@ -83,6 +85,7 @@ async def create_validation(request: web.Request) -> web.Response:
         idempotency_key=body.idempotency_key,
     )
     prepared = await asyncio.to_thread(validator.prepare, batch)
+    await validator.warm(ns.store, prepared)  # a cold stream's window is read off the writer
     raw = bearer(request)
 
     routing = ensure_routing(ns)

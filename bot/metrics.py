@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -11,10 +14,68 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
-__all__ = ["Metrics"]
+__all__ = ["IndexMemory", "Metrics"]
+
+
+class IndexMemory(Protocol):
+    """What the validation index cache tells (:class:`guards.validation.Validator`)."""
+
+    @property
+    def loads(self) -> int: ...
+
+    @property
+    def evictions(self) -> int: ...
+
+    def memory_bytes(self) -> int: ...
+
+    def remembered(self) -> int: ...
+
+    def streams(self) -> int: ...
+
+
+class _ValidationIndex:
+    """The validation index's size, read when /metrics is scraped (zeros until watched)."""
+
+    def __init__(self) -> None:
+        self.source: IndexMemory | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.source)
+
+    @staticmethod
+    def _families(source: IndexMemory | None) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "nightshift_validation_index_bytes",
+            "Bytes held by the in-memory near-duplicate indexes (capped by index_memory_mb)",
+            value=source.memory_bytes() if source else 0,
+        )
+        yield GaugeMetricFamily(
+            "nightshift_validation_index_streams",
+            "Validation streams whose index is held in memory",
+            value=source.streams() if source else 0,
+        )
+        yield GaugeMetricFamily(
+            "nightshift_validation_index_items",
+            "Items held in the in-memory near-duplicate indexes",
+            value=source.remembered() if source else 0,
+        )
+        yield CounterMetricFamily(
+            "nightshift_validation_index_loads",
+            "Stream windows loaded from SQLite into memory (first use, or again after eviction)",
+            value=source.loads if source else 0,
+        )
+        yield CounterMetricFamily(
+            "nightshift_validation_index_evictions",
+            "Stream indexes dropped to stay within validation.index_memory_mb",
+            value=source.evictions if source else 0,
+        )
 
 
 class Metrics:
@@ -52,8 +113,15 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._validation = _ValidationIndex()
+        self.registry.register(self._validation)
+
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._results: dict[str, Counter] = {}
+
+    def watch_validation(self, source: IndexMemory) -> None:
+        """Export ``source``'s index memory (read at each scrape; no per-stream labels)."""
+        self._validation.source = source
 
     def reservation(self, result: str) -> None:
         """Count one reservation answer by result."""

@@ -221,6 +221,9 @@ class Validation(Section):
     max_items: int = Field(1000, ge=1, le=10_000)
     burst: Burst = Burst()
     rejections_retention_days: int = Field(30, ge=1, le=3650)
+    # the near-duplicate indexes held in memory; past it the least recently used streams
+    # are dropped and reload their window from SQLite on their next batch
+    index_memory_mb: int = Field(256, ge=1, le=1_000_000)
 
 
 RouteTierName = Literal["small", "medium", "large"]

@@ -34,6 +34,14 @@ agent, which owns the stream); while duplicates keep coming it fires again at mo
 every quarter window, so its alert stays open and counts; a whole window without
 duplicates ends the burst. ``RunawayDetected`` carries the scope the batch was sent for.
 
+**The indexes in memory are bounded.** A stream's near-duplicate index lives in an
+:class:`~guards.validation.index.IndexCache` of ``validation.index_memory_mb``; past
+it the least recently used streams are dropped, and a dropped stream loads its window
+again on its next batch, with the same verdicts (the rows are in SQLite).
+:meth:`Validator.warm` does that load before the write, on a worker thread with a
+read connection of its own, so the write only adds the rows committed since; a batch
+that comes without it (or after it failed) loads inside the write, as it always did.
+
 Example:
     >>> from guards.config import Validation
     >>> validator = Validator(Validation())
@@ -43,7 +51,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
+import time
 from dataclasses import dataclass
 
 from guards.config import Validation
@@ -54,7 +65,14 @@ from guards.store import Store, Tx
 from guards.tokens import authenticate, authorize
 from guards.validation import repo
 from guards.validation.batch_run import BatchRun, Hit
-from guards.validation.index import MinHashSketcher, SimHashSketcher, Sketcher, StreamIndex
+from guards.validation.index import (
+    IndexCache,
+    IndexKey,
+    MinHashSketcher,
+    SimHashSketcher,
+    Sketcher,
+    StreamIndex,
+)
 from guards.validation.prepared import Prepared, prepare_batch
 from guards.validation.types import (
     DUPLICATE_REASONS,
@@ -72,14 +90,50 @@ __all__ = [
     "Pruned",
     "Validator",
     "prune",
+    "read_window",
     "sketcher_for",
 ]
 
 log = logging.getLogger(__name__)
 API_PATH = "/v1/validations"
 DAY = 86_400.0
+HOUR = 3600.0
+MB = 1 << 20
 #: a near-duplicate never reports 1.0: its normalised text differs (1.0 means identical)
 NEAR_SIMILARITY_CAP = 0.99
+#: (agent, stream name) -> stream id, remembered so a warm stream costs no query; cleared
+#: when full (streams are per agent, so this is the fleet's size, not traffic's)
+_STREAM_IDS_MAX = 100_000
+#: windows read off the writer at once (each holds a thread and, at most, one index)
+_CONCURRENT_LOADS = 2
+# a window read off the writer is indexed 1,000 rows at a time with a pause between, so
+# the event loop and the writer thread get the GIL every few ms: a 50k-item window kept
+# other writes waiting up to ~50 ms in 10k-row chunks, ~10 ms like this, for +25 ms
+_LOAD_CHUNK = 1000
+_LOAD_PAUSE = 0.0005
+#: a catch-up reads the rows added since by id while there are at most this many
+#: (any stream's); past that, the stream's own rows through its index
+_CATCH_UP_BY_ID = 20_000
+_LOGGED_LOAD = 10_000
+
+# The window's reads. They sit here rather than in repo.py while that module's retention
+# changes land; they read nothing repo.py does not already write.
+_STREAM_ID = "SELECT id FROM validation_streams WHERE agent = ? AND name = ?"
+_NEWEST_ITEM = "SELECT max(id) FROM validation_items"
+_WINDOW = (
+    "SELECT id, at, sketch FROM validation_items"
+    " WHERE stream_id = ? AND kind = ? AND at >= ? ORDER BY id"
+)
+# rows added since ``id``: by the primary key (the unary + keeps the planner off the
+# stream index), or through the stream's own index when many streams added many rows
+_SINCE_BY_ID = (
+    "SELECT id, at, sketch FROM validation_items"
+    " WHERE id > ? AND +stream_id = ? AND kind = ? AND at >= ? ORDER BY id"
+)
+_SINCE_IN_STREAM = (
+    "SELECT id, at, sketch FROM validation_items"
+    " WHERE stream_id = ? AND kind = ? AND at >= ? AND id > ? ORDER BY id"
+)
 
 
 def sketcher_for(config: Validation) -> Sketcher:
@@ -107,19 +161,56 @@ def prune(
     )
 
 
+def read_window(
+    path: str, *, agent: str, name: str, sketcher: Sketcher, not_before: float
+) -> tuple[int, StreamIndex] | None:
+    """A stream's id and its live items' index, read through a connection of its own.
+
+    Blocking: run it on a worker thread. The reads share one snapshot, and the index's
+    :attr:`~guards.validation.index.StreamIndex.behind` is the newest item id of that
+    snapshot, from which a write catches up. None when the stream does not exist yet.
+    """
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("BEGIN")
+        row = conn.execute(_STREAM_ID, (agent, name)).fetchone()
+        if row is None:
+            return None
+        index = StreamIndex(sketcher)
+        index.behind = int(conn.execute(_NEWEST_ITEM).fetchone()[0] or 0)
+        cur = conn.execute(_WINDOW, (row[0], sketcher.kind, not_before))
+        while rows := cur.fetchmany(_LOAD_CHUNK):
+            index.extend(rows)
+            time.sleep(_LOAD_PAUSE)  # not a clock read: it hands over the GIL
+        index.commit()
+        return int(row[0]), index
+    finally:
+        conn.close()
+
+
 class Validator:
     """The engine behind ``POST /v1/validations``, with its per-stream index cache.
 
     Attach it to the store (:meth:`attach`) so that the cache forgets what a
-    rolled-back transaction had added.
+    rolled-back transaction had added. :meth:`memory_bytes`, :meth:`remembered`,
+    :meth:`streams`, :attr:`loads` and :attr:`evictions` describe the cache (the
+    process exports them as metrics).
     """
 
     def __init__(self, config: Validation) -> None:
         self.config = config
         self.sketcher = sketcher_for(config)
-        self._indexes: dict[tuple[int, str], StreamIndex] = {}
+        self._indexes = IndexCache(max_bytes=config.index_memory_mb * MB)
         # indexes that hold inserts (or rows loaded) not yet known to be committed
-        self._unconfirmed: set[tuple[int, str]] = set()
+        self._unconfirmed: set[IndexKey] = set()
+        self._stream_ids: dict[tuple[str, str], int] = {}
+        self._loading: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._load_slots: asyncio.Semaphore | None = None
+        self._generation = 0  # a reconfigure discards the loads under way
+        #: windows loaded from rows since the start (off the writer or in it)
+        self.loads = 0
+        self._warned: tuple[float, int] | None = None  # when, and at how many evictions
 
     def attach(self, store: Store) -> None:
         store.on_rollback.append(self.forget)
@@ -129,28 +220,133 @@ class Validator:
         self.config = config
         self.sketcher = sketcher_for(config)
         self._indexes.clear()
+        self._indexes.max_bytes = config.index_memory_mb * MB
         self._unconfirmed.clear()
+        self._generation += 1
 
     def forget(self) -> None:
         """Writes were rolled back: drop every index that may hold some of them."""
         for key in self._unconfirmed:
-            self._indexes.pop(key, None)
+            self._indexes.pop(key)
         self._unconfirmed.clear()
 
     def _confirm(self) -> None:
         for key in self._unconfirmed:
-            index = self._indexes.get(key)
+            index = self._indexes.peek(key)
             if index is not None:
                 index.commit()
         self._unconfirmed.clear()
 
     def remembered(self) -> int:
         """Items held in memory across all cached streams (safe from any thread)."""
-        return sum(len(index) for index in list(self._indexes.values()))
+        return sum(len(index) for _, index in self._indexes.items_held())
 
     def memory_bytes(self) -> int:
         """Bytes held by the cached indexes (for metrics; safe from any thread)."""
-        return sum(index.nbytes() for index in list(self._indexes.values()))
+        return sum(index.nbytes() for _, index in self._indexes.items_held())
+
+    def streams(self) -> int:
+        """Streams whose index is held in memory."""
+        return len(self._indexes)
+
+    @property
+    def indexes(self) -> IndexCache:
+        """The per-stream index cache (its ``max_bytes`` is ``index_memory_mb`` in bytes)."""
+        return self._indexes
+
+    @property
+    def evictions(self) -> int:
+        """Indexes dropped to stay within ``index_memory_mb``, since the start."""
+        return self._indexes.evictions
+
+    # -- loading a window off the writer -------------------------------------------------
+
+    async def warm(self, store: Store, prepared: Prepared) -> None:
+        """Load the stream's window before the write that checks ``prepared``.
+
+        A stream whose index is in memory costs two dict lookups. Otherwise its live
+        items are read and indexed on a worker thread (:func:`read_window`), so the write
+        only catches up on the rows added since instead of holding every other writer
+        while it reads the whole window. Concurrent batches of one stream share one
+        load. Nothing here decides anything: a failed or skipped warm-up only means the
+        write loads the window itself.
+        """
+        if not self.config.near_duplicate.enabled or prepared.runaway:
+            return
+        if prepared.kind != self.sketcher.kind:
+            return
+        try:
+            agent = Scope.parse(prepared.batch.scope, min_depth=3).agent()
+        except ScopeError:
+            return  # the write answers the 400
+        if agent is None:
+            return
+        ident = (agent, prepared.stream)
+        stream_id = self._stream_ids.get(ident)
+        if stream_id is not None and self._indexes.get((stream_id, prepared.kind)) is not None:
+            return
+        loading = (agent, prepared.stream, prepared.kind)
+        task = self._loading.get(loading)
+        if task is None:
+            task = asyncio.create_task(self._load(store, ident))
+            self._loading[loading] = task
+            task.add_done_callback(lambda _: self._loading.pop(loading, None))
+        await asyncio.shield(task)
+
+    async def _load(self, store: Store, ident: tuple[str, str]) -> None:
+        generation, sketcher = self._generation, self.sketcher
+        now = store.clock.now()
+        not_before = now - self.config.window_days * DAY
+        if self._load_slots is None:
+            self._load_slots = asyncio.Semaphore(_CONCURRENT_LOADS)
+        try:
+            async with self._load_slots:
+                loaded = await asyncio.to_thread(
+                    read_window,
+                    store.path,
+                    agent=ident[0],
+                    name=ident[1],
+                    sketcher=sketcher,
+                    not_before=not_before,
+                )
+        except sqlite3.Error:
+            log.warning("validation: could not read stream %s/%s ahead", *ident, exc_info=True)
+            return
+        if loaded is None or generation != self._generation:
+            return  # a new stream (nothing to load), or the policy changed meanwhile
+        stream_id, index = loaded
+        self._remember_stream(ident, stream_id)
+        key = (stream_id, sketcher.kind)
+        if key in self._indexes:
+            return  # a write loaded it meanwhile: that one is up to date
+        self._indexes.put(key, index)
+        self.loads += 1
+        level = logging.INFO if len(index) >= _LOGGED_LOAD else logging.DEBUG
+        log.log(level, "validation: read %d items of stream %d ahead", len(index), stream_id)
+        self._warn_if_tight(now)
+
+    def _warn_if_tight(self, now: float) -> None:
+        """At most hourly: say so when streams are being evicted (and so read again)."""
+        evictions = self._indexes.evictions
+        if evictions == 0 or (self._warned is not None and now - self._warned[0] < HOUR):
+            return
+        if self._warned is not None and evictions == self._warned[1]:
+            return
+        self._warned = (now, evictions)
+        log.warning(
+            "validation: index_memory_mb (%d) holds %d streams; %d evicted since the start,"
+            " each read again on its next batch (%d loads): if nightshift_validation_index"
+            "_loads_total keeps climbing, raise validation.index_memory_mb",
+            self.config.index_memory_mb,
+            len(self._indexes),
+            evictions,
+            self.loads,
+        )
+
+    def _remember_stream(self, ident: tuple[str, str], stream_id: int) -> None:
+        if len(self._stream_ids) >= _STREAM_IDS_MAX:
+            self._stream_ids.clear()
+        self._stream_ids[ident] = stream_id
 
     # -- the operation -------------------------------------------------------------------
 
@@ -183,6 +379,9 @@ class Validator:
         if agent is None:
             raise InvalidInput("scope", "scope: validation needs an agent scope or deeper")
         stream = repo.stream_row(tx, agent=agent, name=prepared.stream, now=now)
+        ident = (agent, prepared.stream)
+        if self._stream_ids.get(ident) != stream.id:  # a stream row is kept once committed
+            tx.after_commit.append(lambda: self._remember_stream(ident, stream.id))
         key = prepared.batch.idempotency_key
         if key is not None:
             request_hash = prepared.fingerprint
@@ -247,6 +446,7 @@ class Validator:
         tx, now, stream_id = run.tx, run.now, run.stream.id
         not_before = now - self.config.window_days * DAY
         index = None
+        key = (stream_id, prepared.kind)
         if self.config.near_duplicate.enabled:
             index = self._index(tx, stream_id, not_before)
         for i, p in enumerate(prepared.items):
@@ -281,8 +481,10 @@ class Validator:
             )
             if index is not None:
                 index.add(p.sketch, rowid=item_id, at=now)
-                self._unconfirmed.add((stream_id, prepared.kind))
+                self._unconfirmed.add(key)
             run.accept(i, item_id)
+        if index is not None:
+            self._indexes.measure(key)  # it grew: maybe past the budget
         repo.add_rejections(tx, run.stored)
         if any(r.reason in DUPLICATE_REASONS for r in run.rejected):
             self._burst(run)
@@ -320,19 +522,38 @@ class Validator:
         repo.set_burst(run.tx, stream_id=row.id, last_duplicate_at=now, in_burst=in_burst)
 
     def _index(self, tx: Tx, stream_id: int, not_before: float) -> StreamIndex:
-        """The stream's index, loaded from its rows on first use."""
-        key = (stream_id, self.sketcher.kind)
+        """The stream's index: from memory, caught up if it was read ahead, else loaded."""
+        kind = self.sketcher.kind
+        key = (stream_id, kind)
         index = self._indexes.get(key)
-        if index is None:
-            index = StreamIndex(self.sketcher)
-            for item_id, at, sketch in repo.iter_sketches(
-                tx, stream_id=stream_id, kind=self.sketcher.kind, not_before=not_before
-            ):
-                index.add(sketch, rowid=item_id, at=at)
-            self._indexes[key] = index
-            self._unconfirmed.add(key)  # loaded inside a transaction that may yet fail
-            log.info("validation: loaded %d items of stream %d", len(index), stream_id)
+        if index is not None:
+            if index.behind is not None:
+                self._catch_up(tx, key, index, not_before)
+            return index
+        index = StreamIndex(self.sketcher)  # not warmed: load it here, holding the writer
+        index.extend(repo.iter_sketches(tx, stream_id=stream_id, kind=kind, not_before=not_before))
+        self._indexes.put(key, index)
+        self._unconfirmed.add(key)  # loaded inside a transaction that may yet fail
+        self.loads += 1
+        level = logging.INFO if len(index) >= _LOGGED_LOAD else logging.DEBUG
+        log.log(level, "validation: loaded %d items of stream %d", len(index), stream_id)
         return index
+
+    def _catch_up(self, tx: Tx, key: IndexKey, index: StreamIndex, not_before: float) -> None:
+        """Add the stream's rows written since the index was read off the writer."""
+        through = index.behind or 0
+        newest = int(tx.one(_NEWEST_ITEM)[0] or 0)
+        if newest > through:
+            stream_id, kind = key
+            if newest - through <= _CATCH_UP_BY_ID:
+                rows = tx.execute(_SINCE_BY_ID, (through, stream_id, kind, not_before))
+            else:  # read ahead long ago (its batch was refused, say): walk the stream instead
+                rows = tx.execute(_SINCE_IN_STREAM, (stream_id, kind, not_before, through))
+            before = len(index)
+            index.extend(rows)
+            if len(index) > before:
+                self._unconfirmed.add(key)  # some may be this batch's, not committed yet
+        index.behind = None
 
     # -- retention -----------------------------------------------------------------------
 
@@ -348,11 +569,15 @@ class Validator:
         not_before = now - cfg.window_days * DAY
 
         def compact() -> None:
-            for key, index in list(self._indexes.items()):
-                if key in self._unconfirmed or index.uncommitted:
+            for key, index in self._indexes.items_held():
+                if key in self._unconfirmed or index.uncommitted or index.behind is not None:
                     continue
                 if index.expired(not_before) * 2 >= len(index) > 0:
-                    self._indexes[key] = index.compact(not_before)
+                    fresh = index.compact(not_before)
+                    if len(fresh):
+                        self._indexes.replace(key, fresh)
+                    else:  # an idle stream: nothing left to hold
+                        self._indexes.pop(key)
 
         tx.after_commit.append(compact)
         return done

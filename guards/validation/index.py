@@ -21,13 +21,15 @@ bands name, so it touches about ``bands × n / 65536`` items instead of ``n``.
 Memory per remembered item: the sketch (32 or 8 bytes), its row id and time (16
 bytes), and per band a chain link (4 bytes) and, for MinHash, a tag (2 bytes):
 96 bytes an item with MinHash, 40 with SimHash. A band's bucket heads sit in a
-dict while the stream is small and in a flat 256 KB array once it uses more than
-8,192 buckets.
+dict while the stream is small and in a flat 256 KB array once the dict would be
+bigger (about 3,600 buckets): a MinHash stream's heads never pass 2 MB.
 
 The index is a cache: SQLite holds every row, and an index is rebuilt from rows
 after a restart. It counts the inserts not yet known to be committed
 (:meth:`StreamIndex.commit` clears the count); the engine drops an index whose
-inserts a rollback may have undone and reloads it from the rows.
+inserts a rollback may have undone and reloads it from the rows. :class:`IndexCache`
+keeps a process's indexes within a byte budget (``validation.index_memory_mb``): past
+it, the least recently used streams are dropped, and each reloads on its next batch.
 
 Example:
     >>> sk = MinHashSketcher(threshold=0.7)
@@ -41,20 +43,33 @@ Example:
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations
 from typing import Any, Protocol, TypeAlias
 
 from guards.validation import minhash, simhash
 
-__all__ = ["MinHashSketcher", "SimHashSketcher", "Sketcher", "StreamIndex"]
+__all__ = [
+    "IndexCache",
+    "IndexKey",
+    "MinHashSketcher",
+    "SimHashSketcher",
+    "Sketcher",
+    "StreamIndex",
+]
 
 _BUCKETS = 1 << 16
-# a band's heads live in a dict while few buckets are used, then in a flat array
-_DENSE_AT = 8192
+# a dict entry of heads, int key and value included (tracemalloc measured about 65)
+_DICT_ENTRY_BYTES = 72
+# a band's heads live in a dict while few buckets are used, then in a flat array of
+# 4-byte slots, from where the dict would take more room than the array
+_DENSE_AT = _BUCKETS * 4 // _DICT_ENTRY_BYTES
 _MIX32 = 0x9E3779B1  # odd: multiplying by it permutes 32-bit values
 Scorer = Callable[[bytes | bytearray], float | None]
 Heads: TypeAlias = "dict[int, int] | array[int]"
+#: a cached index's key: the stream's id and the sketch kind it holds
+IndexKey: TypeAlias = tuple[int, str]
 
 
 class Sketcher(Protocol):
@@ -180,6 +195,9 @@ class StreamIndex:
             [array("H") for _ in range(sketcher.bands)] if sketcher.tagged else None
         )
         self._uncommitted = 0
+        #: set when the rows were read off the writer: the largest item id of that read.
+        #: Rows with a larger id may be missing until a write catches up and clears it.
+        self.behind: int | None = None
 
     def __len__(self) -> int:
         return len(self._rowids)
@@ -211,16 +229,24 @@ class StreamIndex:
                 self._tags[band].append(tag)
         self._uncommitted += 1
 
+    def extend(self, rows: Iterable[tuple[int, float, bytes]]) -> None:
+        """Remember ``(rowid, at, sketch)`` rows, as loaded from the database."""
+        for rowid, at, sketch in rows:
+            self.add(sketch, rowid=rowid, at=at)
+
     def commit(self) -> None:
         """The inserts so far are on disk: keep them."""
         self._uncommitted = 0
 
     def nbytes(self) -> int:
-        """Bytes held by the index's buffers (dict heads counted at ~100 bytes an entry)."""
+        """Bytes held by the index's buffers (a dict of heads at ~72 bytes an entry)."""
         arrays: list[array[Any]] = [self._rowids, self._ats, *self._next, *(self._tags or [])]
         total = len(self._sketches) + sum(len(a) * a.itemsize for a in arrays)
         for heads in self._heads:
-            total += len(heads) * 100 if isinstance(heads, dict) else len(heads) * heads.itemsize
+            if isinstance(heads, dict):
+                total += len(heads) * _DICT_ENTRY_BYTES
+            else:
+                total += len(heads) * heads.itemsize
         return total
 
     def candidates(self, sketch: bytes) -> list[int]:
@@ -278,6 +304,114 @@ class StreamIndex:
                 )
         fresh.commit()
         return fresh
+
+
+class IndexCache:
+    """Streams' indexes within a byte budget; past it, the least recently used go.
+
+    An index is a cache of rows, so dropping one is always safe: its stream's next
+    batch loads it again. Sizes are measured when an index is stored and when the
+    engine says it grew (:meth:`measure`); :attr:`nbytes` and :attr:`items` are their
+    sums, so keeping the budget costs nothing per lookup. The index just stored or
+    measured is never the one dropped: one stream bigger than the whole budget stays
+    until another is used.
+
+    Example:
+        >>> sk = SimHashSketcher(max_distance=3)
+        >>> cache = IndexCache(max_bytes=1000)
+        >>> for stream_id in (1, 2):
+        ...     index = StreamIndex(sk)
+        ...     index.add(bytes(8), rowid=stream_id, at=0.0)
+        ...     cache.put((stream_id, sk.kind), index)
+        >>> cache.nbytes
+        656
+        >>> cache.get((1, sk.kind)) is not None  # stream 1 is now the most recently used
+        True
+        >>> cache.max_bytes = 500  # stream 2 goes at the next put or measure
+        >>> cache.measure((1, sk.kind))
+        >>> cache.keys(), cache.evictions
+        ([(1, 'simhash64')], 1)
+    """
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._indexes: OrderedDict[IndexKey, StreamIndex] = OrderedDict()
+        self._sizes: dict[IndexKey, tuple[int, int]] = {}
+        #: the measured items and bytes of every index held
+        self.items = 0
+        self.nbytes = 0
+        #: indexes dropped to stay within the budget, since the start
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._indexes
+
+    def keys(self) -> list[IndexKey]:
+        """The keys, least recently used first (a copy: safe from any thread)."""
+        return list(self._indexes)
+
+    def items_held(self) -> list[tuple[IndexKey, StreamIndex]]:
+        """``(key, index)`` pairs, least recently used first (a copy)."""
+        return list(self._indexes.items())
+
+    def get(self, key: IndexKey) -> StreamIndex | None:
+        """The index, now the most recently used; None when it is not held."""
+        index = self._indexes.get(key)
+        if index is not None:
+            self._indexes.move_to_end(key)
+        return index
+
+    def peek(self, key: IndexKey) -> StreamIndex | None:
+        """The index, leaving the order alone."""
+        return self._indexes.get(key)
+
+    def put(self, key: IndexKey, index: StreamIndex) -> None:
+        """Hold ``index`` as the most recently used, then drop others past the budget."""
+        self.pop(key)
+        self._indexes[key] = index
+        self.measure(key)
+
+    def replace(self, key: IndexKey, index: StreamIndex) -> None:
+        """Swap a held index for another (a compacted one), keeping its place."""
+        if key in self._indexes:
+            self._indexes[key] = index
+            self.measure(key)
+
+    def measure(self, key: IndexKey) -> None:
+        """Take the index's size again (it grew), then drop others past the budget."""
+        index = self._indexes.get(key)
+        if index is None:
+            return
+        items, nbytes = self._sizes.get(key, (0, 0))
+        size = (len(index), index.nbytes())
+        self._sizes[key] = size
+        self.items += size[0] - items
+        self.nbytes += size[1] - nbytes
+        self._evict(keep=key)
+
+    def pop(self, key: IndexKey) -> StreamIndex | None:
+        index = self._indexes.pop(key, None)
+        items, nbytes = self._sizes.pop(key, (0, 0))
+        self.items -= items
+        self.nbytes -= nbytes
+        return index
+
+    def clear(self) -> None:
+        self._indexes.clear()
+        self._sizes.clear()
+        self.items = self.nbytes = 0
+
+    def _evict(self, *, keep: IndexKey) -> None:
+        while self.nbytes > self.max_bytes and len(self._indexes) > 1:
+            oldest = next(iter(self._indexes))
+            if oldest == keep:  # only when ``keep`` was not used last: spare it once
+                self._indexes.move_to_end(oldest)
+                oldest = next(iter(self._indexes))
+            self.pop(oldest)
+            self.evictions += 1
 
 
 def _dense(heads: dict[int, int]) -> array[int]:
