@@ -111,7 +111,8 @@ def _known_scope(tx: Tx, path: str) -> bool:
         for sql in (
             "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
             "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
-            "SELECT 1 FROM alerts WHERE scope = ? OR scope GLOB ? LIMIT 1",
+            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
+            " LIMIT 1",
         )
     )
 

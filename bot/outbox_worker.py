@@ -10,6 +10,10 @@ or failed for good. All state is in the rows: a restarted worker resumes where i
 stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
 (:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
 
+A row is marked tried in the database before it is sent (``first_try_at``), and sent
+with its args as they are then: writers change or withdraw only rows not tried yet,
+so what Slack receives is what the row says.
+
 Each row starts at most once per read: a pass reads the heads, then awaits (the
 pending count, ``$ref:`` look-ups) before it starts them, and a delivery of the same
 channel that ended meanwhile makes those rows stale. Such a channel is skipped and
@@ -265,6 +269,10 @@ class OutboxWorker:
     async def _deliver(self, row: Any, args: dict[str, Any]) -> None:
         key, method = row["channel"], row["method"]
         try:
+            claimed = await self._claim_row(row, args)
+            if claimed is None:
+                return  # withdrawn, or changed and waiting for a reference: read again
+            row, args = claimed
             try:
                 result = await self.deliverer.deliver(method, args)
             except RetryLater as exc:
@@ -286,6 +294,36 @@ class OutboxWorker:
             self._ended += 1
             self._in_flight.pop(key, None)
             self._wakeup.set()
+
+    async def _claim_row(self, row: Any, args: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+        """Mark the row tried (``first_try_at``) before it is sent; its args as they are now.
+
+        From then on the writers leave it alone (a storm summary is not rebuilt, a page
+        not withdrawn: :mod:`bot.alerts.folding`). None when the row is gone or no longer
+        pending (withdrawn since the read), or when its args changed and now wait for a
+        reference: the next pass reads it again.
+        """
+        now = self.wall.now()
+        rows = await self.store.write(  # all(): a RETURNING statement is read to its end
+            lambda tx: tx.all(
+                "UPDATE outbox SET first_try_at = COALESCE(first_try_at, ?)"
+                " WHERE id = ? AND state = 'pending' RETURNING args",
+                (now, row["id"]),
+            )
+        )
+        if not rows:
+            return None
+        current = rows[0]
+        if current[0] == row["args"]:
+            return row, args
+        fresh = json.loads(current[0])
+        refs = refs_in(fresh, set())
+        if refs:
+            try:
+                fresh = substitute(fresh, await resolve_refs(self.store, refs))
+            except Blocked:
+                return None
+        return {**dict(row), "args": current[0]}, fresh
 
     async def _mark(self, row: Any, sql: str, params: tuple[Any, ...]) -> bool:
         """Run one of the _MARK_* updates; False when the row was no longer pending."""

@@ -170,8 +170,8 @@ def ref_owner(ref: str) -> tuple[str, str]:
     ``("free", "")`` (nothing) or ``("unknown", "")`` (kept).
 
     Example:
-        >>> ref_owner("alert:42:dm:7"), ref_owner("nudge:fold:posts:C1:9:2")
-        (('alert', '42'), ('fold', 'fold:posts:C1:9'))
+        >>> ref_owner("alert:42:dm:7"), ref_owner("nudge:fold:posts:C1:9-1:2:1767225600")
+        (('alert', '42'), ('fold', 'fold:posts:C1:9-1'))
     """
     if ref.startswith(_FREE_REF_PREFIXES):
         return ("free", "")
@@ -182,7 +182,8 @@ def ref_owner(ref: str) -> tuple[str, str]:
     if kind == "fold":
         return ("fold", ref)
     if kind == "nudge" and rest.startswith("fold:"):
-        return ("fold", rest.rpartition(":")[0])  # nudge:<summary ref>:<step>
+        # nudge:fold:<pages|posts>:<lane>:<seed>:<step>:<due> (a lane holds no ":")
+        return ("fold", ":".join(rest.split(":")[:4]))
     return ("unknown", "")
 
 

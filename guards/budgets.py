@@ -30,12 +30,13 @@ __all__ = ["MAX_CHILDREN", "Budgets"]
 
 MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
 MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
-# A scope's direct children, busiest today first, with how many there are. ``path`` between
-# "<parent>/" and "<parent>0" ("0" follows "/") walks only the parent's subtree of the key.
+# A scope's direct children, busiest today first, with how many there are. ``depth`` and
+# ``path`` between "<parent>/" and "<parent>0" ("0" follows "/") walk only the children
+# in the scopes_depth index, not the conversations below them.
 _CHILDREN_BY_DAY = (
     "SELECT s.path, COUNT(*) OVER () FROM scopes AS s"
     " LEFT JOIN usage_daily AS u ON u.scope = s.path AND u.day = ?"
-    " WHERE s.path > ? AND s.path < ? AND s.parent = ?"
+    " WHERE s.depth = ? AND s.path > ? AND s.path < ? AND s.parent = ?"
     " ORDER BY COALESCE(u.spent_micros + u.held_micros, 0) DESC, s.path LIMIT ?"
 )
 
@@ -206,7 +207,8 @@ class Budgets:
             if key[1] == day and key[0].rpartition("/")[0] == parent
         }
         rows = tx.all(
-            _CHILDREN_BY_DAY, (day, parent + "/", parent + "0", parent, limit + len(touched))
+            _CHILDREN_BY_DAY,
+            (day, parent.count("/") + 2, parent + "/", parent + "0", parent, limit + len(touched)),
         )
         if not rows:
             return [], 0

@@ -124,8 +124,13 @@ class AlertEngine(AlertPaging):
         akind = alert_kind(kind, payload)
         if akind is None:
             return None
-        if akind in _PER_AGENT and scope.count("/") > 2:
+        if (
+            akind in _PER_AGENT
+            and scope.count("/") > 2
+            and self.silence_for(tx, fingerprint(akind, scope), scope, now) is None
+        ):
             # one agent overrunning in 260 conversations is one problem, not 260 alerts
+            # (unless that conversation is silenced: then it stays its own, silenced)
             payload = {**payload, "conversation": scope}
             scope = "/".join(scope.split("/")[:3])
         if kind == "breaker_opened" and payload.get("trip") == "trial":

@@ -16,9 +16,10 @@ A page still waiting when its alert is acknowledged, silenced or resolved is
 withdrawn (its outbox row and the edits queued for it are deleted, the escalation
 row keeps ``withdrawn_at``), so "escalation stopped" is true on the person's phone.
 
-A summary (or page) that the outbox worker is sending at the very moment it changes
-goes out as it was read: one Slack round trip of a window, in which an alert that
-joined is shown by its channel post and its next escalation step instead.
+Only rows nobody has started sending change: the outbox worker marks a row tried
+(``first_try_at``) before it sends it, with its args as they are then. A summary
+being sent takes no new alert (the next fold starts a new summary); a page being sent
+is not withdrawn (it goes out, and its acknowledgement edits it right after).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -72,20 +73,32 @@ _FOLDED = {
 }
 
 
-def lane_is_full(tx: Tx, policy: Policy, lane: str) -> bool:
-    """True when ``alerts.fold_after`` alert messages already wait in ``lane``."""
+def lane_is_full(tx: Tx, policy: Policy, lane: str, *, urgent: bool = False) -> bool:
+    """True when ``alerts.fold_after`` alert messages already wait in ``lane`` (for an
+    urgent one, a P0's: it overtakes the others anyway)."""
     limit = policy.alerts.fold_after
-    return limit > 0 and int(tx.one(_WAITING, (lane,))[0]) >= limit
+    sql = _WAITING + (" AND priority = 0" if urgent else "")
+    return limit > 0 and int(tx.one(sql, (lane,))[0]) >= limit
+
+
+# A summary may still change while it waits and nobody has started sending it.
+_OPEN_SUMMARY = "state = 'pending' AND first_try_at IS NULL"
 
 
 def _summary_ref(tx: Tx, what: str, lane: str, *, seed: int) -> str:
-    """The ref of the lane's waiting summary, or of a new one named after ``seed``."""
+    """The ref of the lane's waiting summary, or a new, unused one named after ``seed``."""
     row = tx.one(
-        "SELECT ref FROM outbox WHERE channel = ? AND state = 'pending' AND ref LIKE ?"
+        f"SELECT ref FROM outbox WHERE channel = ? AND {_OPEN_SUMMARY} AND ref LIKE ?"
         " ORDER BY id DESC LIMIT 1",
         (lane, f"fold:{what}:%"),
     )
-    return str(row[0]) if row else f"fold:{what}:{lane}:{seed}"
+    if row:
+        return str(row[0])
+    ref, n = f"fold:{what}:{lane}:{seed}", 0
+    while tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)):  # a sent one of that seed
+        n += 1
+        ref = f"fold:{what}:{lane}:{seed}-{n}"
+    return ref
 
 
 def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
@@ -106,15 +119,24 @@ def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: fl
 
 def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     """Rebuild a waiting summary from what it still carries; withdraw it when empty."""
-    row = tx.one("SELECT id, state FROM outbox WHERE ref = ?", (ref,))
-    if row is not None and row[1] != "pending":
-        return  # sent: what it said stays as it was
+    row = tx.one("SELECT id, state, first_try_at FROM outbox WHERE ref = ?", (ref,))
+    if row is not None and (row[1] != "pending" or row[2] is not None):
+        return  # sent, or being sent: what it says stays as it is
     _, what, rest = ref.split(":", 2)
     lane = rest.rpartition(":")[0]
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
     if not alerts:
-        if row is not None:
-            tx.execute("DELETE FROM outbox WHERE id = ? AND state = 'pending'", (row[0],))
+        if row is not None:  # nothing left to say: it goes, with what waits on it
+            tx.execute(
+                f"DELETE FROM outbox WHERE channel = ? AND {_OPEN_SUMMARY} AND instr(args, ?) > 0",
+                (lane, f"$ref:{ref}."),
+            )
+            tx.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
+            tx.execute(
+                "UPDATE escalations SET withdrawn_at = ? WHERE folded_into = ?"
+                " AND withdrawn_at IS NULL",
+                (now, ref),
+            )
         return
     mention = None
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
@@ -149,11 +171,11 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
         refresh(engine, tx, ref, now)
 
 
-def nudge_storm(tx: Tx, alert: Alert, position: int, *, text: str) -> None:
-    """The chain's channel step for a folded alert: one nudge per summary and step.
+def nudge_storm(tx: Tx, alert: Alert, position: int, *, due: float, text: str) -> None:
+    """The chain's channel step for a folded alert: one nudge per summary, step and time.
 
     It goes in the summary's thread (broadcast to the channel); the other alerts of
-    the summary that reach the same step add nothing (the ref is taken).
+    the summary that reach the same step at the same time add nothing (the ref is taken).
     """
     ref = alert.folded_into
     assert ref is not None
@@ -168,7 +190,7 @@ def nudge_storm(tx: Tx, alert: Alert, position: int, *, text: str) -> None:
             "text": text,
         },
         channel=lane,
-        ref=f"nudge:{ref}:{position}",
+        ref=f"nudge:{ref}:{position}:{int(due)}",
     )
 
 
@@ -180,9 +202,17 @@ def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:
     rows = tx.all(
         "SELECT e.id, e.target FROM escalations e JOIN outbox o"
         " ON o.ref = 'alert:' || e.alert_id || ':dm:' || e.id"
-        " WHERE e.alert_id = ? AND o.state = 'pending' AND e.withdrawn_at IS NULL",
+        " WHERE e.alert_id = ? AND o.state = 'pending' AND o.first_try_at IS NULL"
+        " AND e.withdrawn_at IS NULL",
         (alert.id,),
     )
+    # its pages in storm summaries not sent yet leave them (refresh_folds_of rebuilds them)
+    folded = tx.execute(
+        "UPDATE escalations SET withdrawn_at = ? WHERE alert_id = ? AND withdrawn_at IS NULL"
+        f" AND folded_into IN (SELECT ref FROM outbox WHERE {_OPEN_SUMMARY}"
+        " AND ref LIKE 'fold:pages:%')",
+        (now, alert.id),
+    ).rowcount
     by_lane: dict[str, list[str]] = defaultdict(list)
     for esc_id, target in rows:
         by_lane[target].append(f"alert:{alert.id}:dm:{esc_id}")
@@ -197,4 +227,4 @@ def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:
     tx.executemany(
         "UPDATE escalations SET withdrawn_at = ? WHERE id = ?", [(now, r[0]) for r in rows]
     )
-    return len(rows)
+    return len(rows) + int(folded)

@@ -156,7 +156,7 @@ class AlertMessages:
 
     def _post(self, tx: Tx, alert: Alert, now: float) -> None:
         channel = self.channel_for(alert.scope)
-        if lane_is_full(tx, self.policy, channel):  # a storm: one summary, not a post each
+        if lane_is_full(tx, self.policy, channel, urgent=alert.tier == "P0"):  # a storm
             fold_post(self, tx, alert=alert, lane=channel, now=now)
             return
         oncall = self.first_responder(tx, now) if alert.tier == "P0" else None

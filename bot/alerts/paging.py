@@ -56,6 +56,7 @@ class AlertPaging(AlertMessages):
         """Take the alert's next step now; returns who was notified (a user id or 'channel')."""
         assert alert.esc_step is not None
         position = alert.esc_step
+        due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
         step = self.chain.step(position)
         target = notify_target(
             step,
@@ -75,7 +76,6 @@ class AlertPaging(AlertMessages):
         if following is not None:
             # Steps keep the chain's own times: a step that fired late (a tick, a restart)
             # does not push the next one back. By hand, the chain goes on from now.
-            due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
             next_step, next_at = following[0], due + following[1]
         if alert.acked_at is not None:
             next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
@@ -87,7 +87,8 @@ class AlertPaging(AlertMessages):
         if target is not None:
             name = step.notify.partition(":")[2]
             why = f"You are paged ({name}, {self.chain.describe(position)})"
-            if manual_by is None and lane_is_full(tx, self.policy, target):
+            urgent = alert.tier == "P0"
+            if manual_by is None and lane_is_full(tx, self.policy, target, urgent=urgent):
                 fold_page(self, tx, lane=target, esc_id=esc_id, now=now)  # a storm
             else:
                 text, blocks = self.render(tx, alert, now, dm_reason=why)
@@ -97,10 +98,11 @@ class AlertPaging(AlertMessages):
                     args={"channel": target, "text": text, "blocks": blocks},
                     channel=target,
                     ref=f"alert:{alert.id}:dm:{esc_id}",
-                    urgent=alert.tier == "P0",
+                    urgent=urgent,
                 )
         elif alert.posted_at is None and alert.folded_into is not None:
-            nudge_storm(tx, alert, position, text=storm_nudge(alert, tz=self.tz, now=now))
+            text = storm_nudge(alert, tz=self.tz, now=now)
+            nudge_storm(tx, alert, position, due=due, text=text)
         elif alert.posted_at is not None and alert.channel is not None:
             ref = alert.post_ref
             enqueue(

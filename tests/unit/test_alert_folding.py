@@ -179,11 +179,107 @@ async def test_the_channel_step_nudges_a_storm_once_not_per_alert(store):
     await store.write(engine.tick)  # the chain's third step: the channel
     out = await outbox(store)
     nudges = [r for r in out if r[0] == "chat.postMessage" and "thread_ts" in r[2]]
-    assert [n[2]["thread_ts"] for n in nudges] == [
-        "$ref:alert:1:post.ts",
-        f"$ref:{nudges[1][3].split(':', 1)[1].rsplit(':', 1)[0]}.ts",
-    ]
+    summary = posts(out, "C0ALERTS")[1][3]  # the channel's storm summary
+    assert summary.startswith("fold:posts:C0ALERTS:")
+    assert [n[2]["thread_ts"] for n in nudges] == ["$ref:alert:1:post.ts", f"$ref:{summary}.ts"]
     assert nudges[1][3].startswith("nudge:fold:posts:C0ALERTS:")
     assert nudges[1][2]["text"].startswith("<!channel> this alert storm is unacknowledged")
     steps = await store.fetch("SELECT COUNT(*) AS n FROM escalations WHERE step = 2")
     assert steps[0]["n"] == 4  # every alert took its step; the storm was nudged once
+
+
+async def test_a_silenced_conversation_keeps_its_overruns_silenced(store):
+    """A silence made on one conversation (before or after the upgrade) still holds it."""
+    engine = make()
+    conv = f"{AGENT}/c1"
+    await store.write(lambda tx: ops.silence(engine, tx, target=conv, seconds=3600, actor="U01"))
+    await emit(
+        store,
+        *(
+            Overrun(
+                at=store.clock.now(),
+                scope=scope,
+                reservation_id=f"res_{i}",
+                held_micros=1_000,
+                charged_micros=2_000,
+                overrun_micros=1_000,
+                late=False,
+            )
+            for i, scope in enumerate([conv, f"{AGENT}/c2"])
+        ),
+    )
+    await run(store, engine)
+    rows = await store.fetch("SELECT scope, silence_id IS NOT NULL AS quiet FROM alerts")
+    assert [(r["scope"], bool(r["quiet"])) for r in rows] == [(conv, True), (AGENT, False)]
+    assert len(posts(await outbox(store), "C0ALERTS")) == 1  # only c2's, at the agent
+
+
+async def test_a_summary_being_sent_takes_no_new_alert(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=2)  # #1 on its own, #2 in a summary
+    first = posts(await outbox(store), "U01")[1][3]
+    # the worker has marked it tried and is sending it now
+    await store.write(
+        lambda tx: tx.execute("UPDATE outbox SET first_try_at = 1 WHERE ref = ?", (first,))
+    )
+    await emit(store, opened(store, scope="acme/team/late"))
+    await run(store, engine)
+    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (first,))
+    assert "acme/team/late" not in sent[0]["args"]  # what is being sent stays as it is
+    refs = [r[3] for r in posts(await outbox(store), "U01")]
+    assert refs[-1] != first and refs[-1].startswith("fold:pages:U01:")
+    newer = await pending(store, refs[-1])
+    assert newer is not None and "acme/team/late" in dump(newer["blocks"])
+    # nor is a page being sent withdrawn: it goes out, and the ack edits it after
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
+    assert (await store.fetch("SELECT state FROM outbox WHERE ref = ?", (first,)))[0][0] == (
+        "pending"
+    )
+
+
+async def test_a_summary_with_nothing_left_goes_with_the_nudges_waiting_on_it(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # #1 posted; #2 and #3 in one channel summary
+    store.clock.advance(15 * 60)
+    await store.write(engine.tick)  # the channel step: a nudge waits on the summary
+    assert [r for r in await outbox(store) if (r[3] or "").startswith("nudge:fold:")]
+    for alert_id in (2, 3):
+        await store.write(lambda tx, a=alert_id: ops.resolve(engine, tx, alert_id=a, actor="U01"))
+    out = await outbox(store)
+    assert not [r for r in out if "fold:posts" in (r[3] or "")]  # summary and nudge gone
+    assert not [r for r in out if "$ref:fold:" in json.dumps(r[2])]  # nothing refers to it
+    notes = await store.fetch(
+        "SELECT COUNT(*) FROM escalations WHERE folded_into IS NOT NULL AND withdrawn_at IS NULL"
+    )
+    assert notes[0][0] == 0  # their pages say "withdrawn unsent", not "in a storm summary"
+
+
+async def test_a_lifted_silence_posts_again_an_alert_whose_summary_was_sent(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=2)  # #2 seeds fold:posts:C0ALERTS:2
+    await deliver_all(store)
+    await store.write(lambda tx: ops.silence(engine, tx, target="2", seconds=600, actor="U01"))
+    # the lane fills again before the silence is lifted
+    await emit(store, opened(store, scope="acme/team/x1"), opened(store, scope="acme/team/x2"))
+    await run(store, engine)
+    await store.write(lambda tx: ops.lift(engine, tx, target="2", actor="U01"))
+    row = (await store.fetch("SELECT folded_into FROM alerts WHERE id = 2"))[0]
+    assert row[0] != "fold:posts:C0ALERTS:2"  # not the sent one: a summary that goes out
+    waiting = await pending(store, row[0])
+    assert waiting is not None and "`#2`" in dump(waiting["blocks"])
+
+
+async def test_a_page_silenced_in_a_waiting_summary_does_not_come_back_twice(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # U01: #1 on its own; #2, #3 in a summary
+    ref = posts(await outbox(store), "U01")[1][3]
+    await store.write(lambda tx: ops.silence(engine, tx, target="2", seconds=600, actor="U01"))
+    summary = await pending(store, ref)
+    assert summary is not None and "`#2`" not in dump(summary["blocks"])
+    await store.write(lambda tx: ops.lift(engine, tx, target="2", actor="U01"))
+    summary = await pending(store, ref)
+    pages_of_2 = await store.fetch(
+        "SELECT COUNT(*) FROM escalations WHERE alert_id = 2 AND withdrawn_at IS NULL"
+    )
+    assert summary is not None and "`#2`" in dump(summary["blocks"])  # paged again, once:
+    assert pages_of_2[0][0] == 1  # the new page; the one in the summary before was withdrawn

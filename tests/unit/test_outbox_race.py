@@ -83,6 +83,14 @@ def finish_during_the_pass(worker: OutboxWorker, deliverer: Gated, channel: str)
     return hook
 
 
+async def sent(deliverer: Gated, n: int) -> None:
+    """Wait until ``n`` calls reached the deliverer (each row is marked tried first)."""
+    for _ in range(400):
+        if len(deliverer.calls) >= n:
+            return
+        await asyncio.sleep(0.005)
+
+
 async def settle(worker: OutboxWorker) -> None:
     while worker._in_flight:
         await asyncio.wait(list(worker._in_flight.values()))
@@ -103,7 +111,7 @@ async def test_a_delivery_ending_after_the_heads_are_read_is_not_started_again(s
     worker, seam = await start(store, sender, pace=0.0)  # shell mode: no pacing
     await store.write(post("D", "You are paged"))
     await worker.pass_once()
-    await asyncio.sleep(0)
+    await sent(sender, 1)
     assert sender.calls == ["You are paged"]  # in flight, waiting at the gate
 
     seam.at, seam.hook = HEADS, finish_during_the_pass(worker, sender, "D")
@@ -126,7 +134,7 @@ async def test_a_delivery_ending_while_a_reference_is_looked_up_is_not_started_a
     # the page starts first, in a pass of its own (the update is not due yet)
     await store.write(lambda tx: tx.execute("UPDATE outbox SET due_at = 2000 WHERE channel = 'C'"))
     await worker.pass_once()
-    await asyncio.sleep(0)
+    await sent(sender, 2)
     assert sender.calls == ["alert", "You are paged"]
     await store.write(lambda tx: tx.execute("UPDATE outbox SET due_at = 0 WHERE channel = 'C'"))
 

@@ -298,7 +298,7 @@ def test_ref_owner_names_what_keeps_a_row():
     assert ref_owner("alert:42:post") == ("alert", "42")
     assert ref_owner("alert:42:dm:7") == ("alert", "42")
     assert ref_owner("fold:pages:U02:9") == ("fold", "fold:pages:U02:9")
-    assert ref_owner("nudge:fold:posts:C1:9:2") == ("fold", "fold:posts:C1:9")
+    assert ref_owner("nudge:fold:posts:C1:9:2:1767225600") == ("fold", "fold:posts:C1:9")
     assert ref_owner("digest:acme:2026-01-01:chart") == ("free", "")
     assert ref_owner("hi") == ("unknown", "")
     assert ref_owner("alert:x") == ("unknown", "")
@@ -371,7 +371,7 @@ async def test_old_delivered_and_failed_rows_go_and_what_alerts_still_need_stays
         "alert:2:post": 8,  # its alert resolved 8 days ago
         "alert:2:dm:1": 8,
         "fold:posts:C1:6": 30,  # every alert it carried resolved long ago
-        "nudge:fold:posts:C1:6:2": 30,
+        "nudge:fold:posts:C1:6:2:1767225600": 30,
         "fold:pages:U1:1": 30,
     }
     kept = {
@@ -379,7 +379,7 @@ async def test_old_delivered_and_failed_rows_go_and_what_alerts_still_need_stays
         "alert:1:dm:3": 40,
         "alert:3:post": 40,  # resolved only 2 days ago
         "fold:posts:C1:4": 40,  # carries open alert 5
-        "nudge:fold:posts:C1:4:2": 40,
+        "nudge:fold:posts:C1:4:2:1767225600": 40,
         "alert:9:post": 40,  # no such alert: not ours to judge
         "hi": 40,  # a ref of a kind retention does not know
     }
