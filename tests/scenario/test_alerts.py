@@ -391,7 +391,10 @@ async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
 async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(slack_http):
     """40 agents trip at once: Slack gets the first posts and pages on their own, then one
     "Alert storm" summary per lane with the rest (audit6_scale F2)."""
-    policy = {**POLICY, "alerts": {**POLICY["alerts"], "fold_after": 3}}
+    policy: dict[str, Any] = {
+        **POLICY,
+        "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0, "fold_after": 3},
+    }
     slack = await slack_http(policy, clock=ManualClock())
     fake, app = slack.fake, slack.app
     outbox = app.ns.extras["outbox"]

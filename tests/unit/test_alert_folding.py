@@ -182,7 +182,7 @@ async def test_the_channel_step_nudges_a_storm_once_not_per_alert(store):
     summary = posts(out, "C0ALERTS")[1][3]  # the channel's storm summary
     assert summary.startswith("fold:posts:C0ALERTS:")
     assert [n[2]["thread_ts"] for n in nudges] == ["$ref:alert:1:post.ts", f"$ref:{summary}.ts"]
-    assert nudges[1][3].startswith("nudge:fold:posts:C0ALERTS:")
+    assert str(nudges[1][3]).startswith("nudge:fold:posts:C0ALERTS:")
     assert nudges[1][2]["text"].startswith("<!channel> this alert storm is unacknowledged")
     steps = await store.fetch("SELECT COUNT(*) AS n FROM escalations WHERE step = 2")
     assert steps[0]["n"] == 4  # every alert took its step; the storm was nudged once
