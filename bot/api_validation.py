@@ -37,7 +37,9 @@ from pydantic import Field, StrictInt, StrictStr
 
 from bot.api import CTX, Body, bearer, read_json
 from bot.api_routing import ensure_routing
+from guards.scopes import Scope
 from guards.store import Tx
+from guards.tokens import hash_token
 from guards.validation import Batch, Outcome, Pruned, Validator
 from guards.validation.types import parse_items
 
@@ -85,8 +87,17 @@ async def create_validation(request: web.Request) -> web.Response:
         idempotency_key=body.idempotency_key,
     )
     prepared = await asyncio.to_thread(validator.prepare, batch)
-    await validator.warm(ns.store, prepared)  # a cold stream's window is read off the writer
     raw = bearer(request)
+
+    async def covers() -> bool:  # asked only before a window is read: a stranger reads none
+        rows = await ns.store.fetch(
+            "SELECT scope FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+            (hash_token(raw or ""),),
+        )
+        return bool(rows) and Scope(body.scope).within(str(rows[0][0]))
+
+    # a cold stream's window is read off the writer
+    await validator.warm(ns.store, prepared, allowed=covers)
 
     routing = ensure_routing(ns)
 

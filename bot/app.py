@@ -193,6 +193,8 @@ class Nightshift:
         # APScheduler fires on the wall clock (so does the injected clock outside tests)
         first = datetime.now(UTC) + timedelta(seconds=min(seconds, FIRST_RUN_SECONDS))
         options.setdefault("next_run_time", first)
+        if seconds > FIRST_RUN_SECONDS:  # a busy start must not skip it for a whole interval
+            options.setdefault("misfire_grace_time", None)
         self.scheduler.add_job(
             job, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
         )

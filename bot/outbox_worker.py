@@ -10,9 +10,10 @@ or failed for good. All state is in the rows: a restarted worker resumes where i
 stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
 (:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
 
-A row is marked tried in the database before it is sent (``first_try_at``), and sent
-with its args as they are then: writers change or withdraw only rows not tried yet,
-so what Slack receives is what the row says.
+A row is marked in the database while it is being sent (``claimed_at``, cleared when
+it is put back for a retry, and at start for rows a stopped process was sending), and
+it is sent with its args as they are then: writers change or withdraw only unmarked
+rows, so what Slack receives is what the row says.
 
 Each row starts at most once per read: a pass reads the heads, then awaits (the
 pending count, ``$ref:`` look-ups) before it starts them, and a delivery of the same
@@ -75,8 +76,15 @@ _MARK_DONE = (
     " first_try_at = COALESCE(first_try_at, ?) WHERE id = ? AND state = 'pending'"
 )
 _MARK_RETRY = (
-    "UPDATE outbox SET attempts = attempts + 1, due_at = ?, first_try_at = ?, last_error = ?"
-    " WHERE id = ? AND state = 'pending'"
+    "UPDATE outbox SET attempts = attempts + 1, due_at = ?, first_try_at = ?, last_error = ?,"
+    " claimed_at = NULL WHERE id = ? AND state = 'pending'"
+)
+# The row as it was read, by what it is as well as its id (a withdrawn row's id may have
+# been given to the next row written): marked as being sent, its args as they are now.
+_CLAIM = (
+    "UPDATE outbox SET claimed_at = ?, first_try_at = COALESCE(first_try_at, ?)"
+    " WHERE id = ? AND state = 'pending' AND method = ? AND channel = ? AND ref IS ?"
+    " RETURNING args, first_try_at"
 )
 _MARK_FAILED = (
     "UPDATE outbox SET attempts = attempts + 1, state = 'failed', finished_at = ?,"
@@ -170,6 +178,13 @@ class OutboxWorker:
 
         self._waker = waker
         _WAKERS.append(waker)
+        # rows a stopped (or killed) process was sending: sent again (at least once)
+        await self.store.write(
+            lambda tx: tx.execute(
+                "UPDATE outbox SET claimed_at = NULL"
+                " WHERE state = 'pending' AND claimed_at IS NOT NULL"
+            )
+        )
         self._task = asyncio.create_task(self._run(), name="nightshift-outbox")
 
     async def stop(self, ns: Nightshift) -> None:
@@ -296,34 +311,42 @@ class OutboxWorker:
             self._wakeup.set()
 
     async def _claim_row(self, row: Any, args: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
-        """Mark the row tried (``first_try_at``) before it is sent; its args as they are now.
+        """Mark the row as being sent (``claimed_at``); its args as they are now.
 
-        From then on the writers leave it alone (a storm summary is not rebuilt, a page
-        not withdrawn: :mod:`bot.alerts.folding`). None when the row is gone or no longer
-        pending (withdrawn since the read), or when its args changed and now wait for a
-        reference: the next pass reads it again.
+        While it is marked the writers leave it alone (a storm summary is not rebuilt,
+        a page not withdrawn: :mod:`bot.alerts.folding`); a retry clears the mark. None
+        when the row is gone or no longer the one read (withdrawn since the read), or
+        when its args changed and now wait for a reference: the next pass reads it again.
         """
         now = self.wall.now()
-        rows = await self.store.write(  # all(): a RETURNING statement is read to its end
-            lambda tx: tx.all(
-                "UPDATE outbox SET first_try_at = COALESCE(first_try_at, ?)"
-                " WHERE id = ? AND state = 'pending' RETURNING args",
-                (now, row["id"]),
-            )
-        )
+        claim = (now, now, row["id"], row["method"], row["channel"], row["ref"])
+        rows = await self.store.write(lambda tx: tx.all(_CLAIM, claim))  # all(): RETURNING
         if not rows:
             return None
-        current = rows[0]
-        if current[0] == row["args"]:
-            return row, args
-        fresh = json.loads(current[0])
+        current, first_try_at = rows[0][0], rows[0][1]
+        claimed = {**dict(row), "args": current, "first_try_at": first_try_at}
+        if current == row["args"]:
+            return claimed, args
+        fresh = json.loads(current)
         refs = refs_in(fresh, set())
         if refs:
             try:
                 fresh = substitute(fresh, await resolve_refs(self.store, refs))
             except Blocked:
+                await self._release(row)
                 return None
-        return {**dict(row), "args": current[0]}, fresh
+            except DeliveryFailed as exc:
+                await self._fail(claimed, exc.reason)
+                return None
+        return claimed, fresh
+
+    async def _release(self, row: Any) -> None:
+        await self.store.write(
+            lambda tx: tx.execute(
+                "UPDATE outbox SET claimed_at = NULL WHERE id = ? AND state = 'pending'",
+                (row["id"],),
+            )
+        )
 
     async def _mark(self, row: Any, sql: str, params: tuple[Any, ...]) -> bool:
         """Run one of the _MARK_* updates; False when the row was no longer pending."""

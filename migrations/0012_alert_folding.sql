@@ -1,6 +1,6 @@
 -- Folding in an alert storm: when messages already wait in a person's DM lane (pages) or
 -- in an alerts channel (posts), a new page or post is not queued on its own: it joins one
--- summary message for that lane, named by its outbox ref (`fold:<pages|posts>:<lane>:<n>`).
+-- summary message for that lane, named by its outbox ref (`fold:<lane>:<n>`).
 ALTER TABLE escalations ADD COLUMN folded_into TEXT;
 ALTER TABLE alerts ADD COLUMN folded_into TEXT;
 CREATE INDEX escalations_folded ON escalations (folded_into) WHERE folded_into IS NOT NULL;

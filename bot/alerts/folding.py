@@ -16,10 +16,11 @@ A page still waiting when its alert is acknowledged, silenced or resolved is
 withdrawn (its outbox row and the edits queued for it are deleted, the escalation
 row keeps ``withdrawn_at``), so "escalation stopped" is true on the person's phone.
 
-Only rows nobody has started sending change: the outbox worker marks a row tried
-(``first_try_at``) before it sends it, with its args as they are then. A summary
-being sent takes no new alert (the next fold starts a new summary); a page being sent
-is not withdrawn (it goes out, and its acknowledgement edits it right after).
+Only rows nobody is sending change: the outbox worker marks the row it sends
+(``claimed_at``, cleared when Slack asks to retry later) and sends its args as they
+are then. A summary being sent takes no new alert (the next fold starts a new one)
+and stays as sent; a page being sent is not withdrawn (it goes out, and the
+acknowledgement edits it right after).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -82,7 +83,7 @@ def lane_is_full(tx: Tx, policy: Policy, lane: str, *, urgent: bool = False) -> 
 
 
 # A summary may still change while it waits and nobody has started sending it.
-_OPEN_SUMMARY = "state = 'pending' AND first_try_at IS NULL"
+_OPEN_SUMMARY = "state = 'pending' AND claimed_at IS NULL"
 
 
 def _summary_ref(tx: Tx, what: str, lane: str, *, seed: int) -> str:
@@ -119,7 +120,7 @@ def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: fl
 
 def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     """Rebuild a waiting summary from what it still carries; withdraw it when empty."""
-    row = tx.one("SELECT id, state, first_try_at FROM outbox WHERE ref = ?", (ref,))
+    row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
     if row is not None and (row[1] != "pending" or row[2] is not None):
         return  # sent, or being sent: what it says stays as it is
     _, what, rest = ref.split(":", 2)
@@ -171,15 +172,23 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
         refresh(engine, tx, ref, now)
 
 
-def nudge_storm(tx: Tx, alert: Alert, position: int, *, due: float, text: str) -> None:
-    """The chain's channel step for a folded alert: one nudge per summary, step and time.
+def nudge_storm(tx: Tx, alert: Alert, position: int, *, now: float, every: int, text: str) -> None:
+    """The chain's channel step for a folded alert: one nudge per summary and step.
 
-    It goes in the summary's thread (broadcast to the channel); the other alerts of
-    the summary that reach the same step at the same time add nothing (the ref is taken).
+    It goes in the summary's thread (broadcast to the channel). The summary's other
+    alerts reaching the same step within ``every`` seconds (``repeat_escalation_after``)
+    add nothing, however their firings were spread over the storm.
     """
     ref = alert.folded_into
     assert ref is not None
     lane = ref.split(":", 2)[2].rpartition(":")[0]
+    prefix = f"nudge:{ref}:{position}:"
+    recent = tx.one(
+        "SELECT 1 FROM outbox WHERE ref > ? AND ref < ? AND created_at > ? LIMIT 1",
+        (prefix, prefix + "\uffff", now - every),
+    )
+    if recent is not None:
+        return
     enqueue(
         tx,
         method="chat.postMessage",
@@ -190,7 +199,7 @@ def nudge_storm(tx: Tx, alert: Alert, position: int, *, due: float, text: str) -
             "text": text,
         },
         channel=lane,
-        ref=f"nudge:{ref}:{position}:{int(due)}",
+        ref=f"{prefix}{int(now)}",
     )
 
 
@@ -202,7 +211,7 @@ def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:
     rows = tx.all(
         "SELECT e.id, e.target FROM escalations e JOIN outbox o"
         " ON o.ref = 'alert:' || e.alert_id || ':dm:' || e.id"
-        " WHERE e.alert_id = ? AND o.state = 'pending' AND o.first_try_at IS NULL"
+        " WHERE e.alert_id = ? AND o.state = 'pending' AND o.claimed_at IS NULL"
         " AND e.withdrawn_at IS NULL",
         (alert.id,),
     )

@@ -55,6 +55,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from guards.config import Validation
@@ -261,8 +262,17 @@ class Validator:
 
     # -- loading a window off the writer -------------------------------------------------
 
-    async def warm(self, store: Store, prepared: Prepared) -> None:
+    async def warm(
+        self,
+        store: Store,
+        prepared: Prepared,
+        *,
+        allowed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         """Load the stream's window before the write that checks ``prepared``.
+
+        ``allowed`` is asked before a load starts (the caller's token must cover the
+        scope: a stranger must not make Nightshift read windows and evict others).
 
         A stream whose index is in memory costs two dict lookups. Otherwise its live
         items are read and indexed on a worker thread (:func:`read_window`), so the write
@@ -285,6 +295,8 @@ class Validator:
         stream_id = self._stream_ids.get(ident)
         if stream_id is not None and self._indexes.get((stream_id, prepared.kind)) is not None:
             return
+        if allowed is not None and not await allowed():
+            return  # the write answers the 401 or 403
         loading = (agent, prepared.stream, prepared.kind)
         task = self._loading.get(loading)
         if task is None:

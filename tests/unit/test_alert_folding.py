@@ -3,11 +3,16 @@ and pages withdrawn when nobody needs them any more (audit6_scale F2, F3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
+from bot.metrics import Metrics
+from bot.outbox import Delivered, OutboxWorker, RetryLater
+from guards.clock import ManualClock
 from guards.events import Overrun
 from guards.store import Store
 from tests.unit.test_alerts_engine import AGENT, deliver_all, emit, make, opened, outbox, run
@@ -220,7 +225,7 @@ async def test_a_summary_being_sent_takes_no_new_alert(store):
     first = posts(await outbox(store), "U01")[1][3]
     # the worker has marked it tried and is sending it now
     await store.write(
-        lambda tx: tx.execute("UPDATE outbox SET first_try_at = 1 WHERE ref = ?", (first,))
+        lambda tx: tx.execute("UPDATE outbox SET claimed_at = 1 WHERE ref = ?", (first,))
     )
     await emit(store, opened(store, scope="acme/team/late"))
     await run(store, engine)
@@ -283,3 +288,54 @@ async def test_a_page_silenced_in_a_waiting_summary_does_not_come_back_twice(sto
     )
     assert summary is not None and "`#2`" in dump(summary["blocks"])  # paged again, once:
     assert pages_of_2[0][0] == 1  # the new page; the one in the summary before was withdrawn
+
+
+async def test_a_storm_spread_over_ticks_is_nudged_once(store):
+    """Alerts fold over several ticks (a blip's heartbeats miss seconds apart): the
+    channel step still nudges the summary once, not once per second they fired (review7 H1)."""
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=1)  # #1 posted on its own
+    for i in range(3):  # #2-#4, two seconds apart, one tick each: all in one summary
+        store.clock.advance(2)
+        await emit(store, opened(store, scope=f"acme/team/late-{i}"))
+        await run(store, engine)
+    store.clock.advance(15 * 60)
+    await store.write(engine.tick)
+    nudges = [r for r in await outbox(store) if (r[3] or "").startswith("nudge:fold:")]
+    assert len(nudges) == 1
+    steps = await store.fetch("SELECT COUNT(*) FROM escalations WHERE step = 2")
+    assert steps[0][0] == 4
+
+
+class RetryPages:
+    """Slack: posts go out; pages get 429 (Retry-After 30 s)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        channel = str(args.get("channel"))
+        self.calls.append(channel)
+        if channel.startswith("U"):
+            raise RetryLater("ratelimited", after=30, kind="ratelimited")
+        return Delivered(channel, f"1.{len(self.calls)}")
+
+
+async def test_a_page_waiting_out_a_429_is_withdrawn_by_the_ack(store):
+    """A page Slack put back (429) is not being sent: acknowledging the alert withdraws
+    it, so the phone does not buzz half a minute later (review7 M1)."""
+    engine = make()
+    await emit(store, opened(store))
+    await run(store, engine)
+    slack = RetryPages()
+    worker = OutboxWorker(slack, wall=ManualClock(1000.0), pace_seconds=0.0)
+    await worker.start(cast(Any, SimpleNamespace(store=store, metrics=Metrics(), extras={})))
+    await worker.pass_once()
+    while worker._in_flight:
+        await asyncio.wait(list(worker._in_flight.values()))
+    assert "U01" in slack.calls  # tried once, put back for 30 s
+    page = await store.fetch("SELECT state, claimed_at FROM outbox WHERE ref = 'alert:1:dm:1'")
+    assert tuple(page[0]) == ("pending", None)
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
+    assert not await store.fetch("SELECT 1 FROM outbox WHERE ref = 'alert:1:dm:1'")
+    await worker.stop(cast(Any, None))

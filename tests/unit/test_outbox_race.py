@@ -212,3 +212,29 @@ async def test_a_drain_on_stop_still_delivers_what_follows_a_stale_head(store):
     await worker.stop(cast(Any, None))  # the drain's first pass meets the race
     assert sender.calls == ["page 1", "page 2"]
     assert [r[1:] for r in await rows(store)] == [("delivered", 1)] * 2
+
+
+async def test_a_row_withdrawn_after_the_read_is_not_sent_even_if_its_id_is_reused(store):
+    """An ack withdraws the page just read, and the edit it queues takes the page's id
+    (the newest row's): the worker must not send that edit as the page (review7 M2)."""
+    sender = Gated()
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("D", "You are paged", ref="alert:1:dm:1"))
+
+    async def ack() -> None:
+        def withdraw_and_edit(tx: Any) -> int:
+            tx.execute("DELETE FROM outbox WHERE ref = 'alert:1:dm:1'")
+            edit = {"channel": "C", "ts": "1.1", "text": "acknowledged"}
+            return enqueue(tx, method="chat.update", args=edit, channel="C")
+
+        reused = await store.write(withdraw_and_edit)
+        assert reused == 1  # the page's id, given to the edit
+
+    seam.at, seam.hook = HEADS, ack
+    await worker.pass_once()  # read the page's head; then the ack; then the claim
+    await settle(worker)
+    assert sender.calls == []  # neither the page (withdrawn) nor the edit as the page
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["acknowledged"]  # the edit, as itself, on its own channel
+    await worker.stop(cast(Any, None))

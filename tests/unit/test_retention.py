@@ -385,13 +385,16 @@ async def test_old_delivered_and_failed_rows_go_and_what_alerts_still_need_stays
     }
     for ref, days in [*gone.items(), *kept.items()]:
         await add_row(store, ref, days_ago=days)
-    await add_row(store, "waited:for", days_ago=40)
+    await add_row(store, "digest:acme:2026-01-02", days_ago=40)  # would go, but:
     await add_row(
         store,
         None,
         days_ago=0,
         state="pending",
-        args={"channel": "$ref:waited:for.channel", "ts": "$ref:waited:for.ts"},
+        args={
+            "channel": "$ref:digest:acme:2026-01-02.channel",
+            "ts": "$ref:digest:acme:2026-01-02.ts",
+        },
     )
     await add_row(store, None, days_ago=6)  # delivered 6 days ago
     await add_row(store, None, days_ago=20, state="failed")
@@ -406,7 +409,7 @@ async def test_old_delivered_and_failed_rows_go_and_what_alerts_still_need_stays
     assert left == sorted(
         [(ref, "delivered", days) for ref, days in kept.items()]
         + [
-            ("waited:for", "delivered", 40),  # a waiting row refers to it
+            ("digest:acme:2026-01-02", "delivered", 40),  # a waiting row refers to it
             ("", "pending", 0),
             ("", "delivered", 6),
             ("", "failed", 20),

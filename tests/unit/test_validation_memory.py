@@ -272,3 +272,25 @@ async def test_the_index_memory_is_in_the_metrics(app_factory, tmp_path):
     text = (await again.client.get("/metrics")).text
     assert gauge(text, "nightshift_validation_index_loads_total") == 1
     assert gauge(text, "nightshift_validation_index_items") == 4
+
+
+async def test_a_stranger_s_batch_reads_no_window(app_factory, tmp_path):
+    """The read-ahead comes after the token check: a made-up token, or one for another
+    subtree, gets its 401/403 without reading (and caching) anybody's window (review7 M3)."""
+    db = tmp_path / "s.db"
+    app = await app_factory(clock=ManualClock(), db=db)
+    tok = await app.token(AGENT)
+    body = {"scope": AGENT, "stream": "posts", "items": distinct(5, seed=30)}
+    assert (await app.request("POST", "/v1/validations", token=tok, json=body)).is_success
+    await app.ns.stop()
+    again = await app_factory(clock=ManualClock(), db=db)  # the stream is cold again
+    validator = again.ns.extras["validation"]
+    other = await again.token("globex/bob/bot")
+    probe = {"scope": AGENT, "stream": "posts", "items": ["anything"]}
+    made_up = await again.request("POST", "/v1/validations", token="ns_made_up", json=probe)
+    elsewhere = await again.request("POST", "/v1/validations", token=other, json=probe)
+    assert (made_up.status_code, elsewhere.status_code) == (401, 403)
+    assert validator.loads == 0 and validator.streams() == 0
+    mine = await again.token(AGENT)
+    assert (await again.request("POST", "/v1/validations", token=mine, json=probe)).is_success
+    assert validator.loads == 1
