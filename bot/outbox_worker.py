@@ -160,6 +160,7 @@ class OutboxWorker:
         self._ended = 0
         self._ended_at: dict[str, int] = {}
         self._pass_lock = asyncio.Lock()
+        self._stopping = False
 
     @property
     def store(self) -> Store:
@@ -178,6 +179,7 @@ class OutboxWorker:
 
         self._waker = waker
         _WAKERS.append(waker)
+        self._stopping = False
         # rows a stopped (or killed) process was sending: sent again (at least once)
         await self.store.write(
             lambda tx: tx.execute(
@@ -191,7 +193,9 @@ class OutboxWorker:
         """Stop the loop, deliver what is due for up to DRAIN_SECONDS, then give up."""
         if self._waker in _WAKERS:
             _WAKERS.remove(self._waker)
+        self._stopping = True
         if self._task is not None:
+            self._wakeup.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -219,7 +223,9 @@ class OutboxWorker:
             )
 
     async def _run(self) -> None:
-        while True:
+        # A flag as well as the cancel: asyncio.wait_for (3.11) may swallow a cancel
+        # that comes as its wait ends, and the loop would then never stop.
+        while not self._stopping:
             self._wakeup.clear()
             try:
                 delay = await self.pass_once()
