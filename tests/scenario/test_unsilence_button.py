@@ -267,8 +267,9 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
     )
     open_labels = [b[0] for b in OPEN_BUTTONS]
     # both copies are back to the open buttons, and U01 is paged again (a new DM)
+    # (the new page overtakes the edit of the old one: wait for both, not the first)
     await until(lambda: labels(ALERTS) == [open_labels] and len(labels("U01")) == 2)
-    assert labels("U01") == [open_labels, open_labels]
+    await until(lambda: labels("U01") == [open_labels, open_labels])
     assert console.find_button("alert_unsilence", "1") is None
     [(actor, *_)] = await audit(app, "silence.lift")
     assert actor == "shell"
