@@ -172,12 +172,15 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
         refresh(engine, tx, ref, now)
 
 
-def nudge_storm(tx: Tx, alert: Alert, position: int, *, now: float, every: int, text: str) -> None:
+def nudge_storm(
+    tx: Tx, alert: Alert, position: int, *, now: float, every: int, text: str, manual: bool
+) -> None:
     """The chain's channel step for a folded alert: one nudge per summary and step.
 
     It goes in the summary's thread (broadcast to the channel). The summary's other
     alerts reaching the same step within ``every`` seconds (``repeat_escalation_after``)
-    add nothing, however their firings were spread over the storm.
+    add nothing, however their firings were spread over the storm; an Escalate now
+    (``manual``) always nudges.
     """
     ref = alert.folded_into
     assert ref is not None
@@ -187,7 +190,7 @@ def nudge_storm(tx: Tx, alert: Alert, position: int, *, now: float, every: int, 
         "SELECT 1 FROM outbox WHERE ref > ? AND ref < ? AND created_at > ? LIMIT 1",
         (prefix, prefix + "\uffff", now - every),
     )
-    if recent is not None:
+    if recent is not None and not manual:
         return
     enqueue(
         tx,

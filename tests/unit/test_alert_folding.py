@@ -339,3 +339,22 @@ async def test_a_page_waiting_out_a_429_is_withdrawn_by_the_ack(store):
     await store.write(lambda tx: ops.ack(engine, tx, alert_id=1, actor="U01"))
     assert not await store.fetch("SELECT 1 FROM outbox WHERE ref = 'alert:1:dm:1'")
     await worker.stop(cast(Any, None))
+
+
+async def test_escalate_now_to_the_channel_always_nudges(store):
+    """The storm's channel step nudged its summary a minute ago; an operator presses
+    Escalate now on another of its alerts at that step: that nudge goes out (review8 M1)."""
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # #2 and #3 in one summary
+    store.clock.advance(10 * 60)
+    await emit(store, opened(store, scope="acme/team/later"))  # #4 joins the summary
+    await run(store, engine)
+    store.clock.advance(5 * 60)
+    await store.write(engine.tick)  # #2, #3 at the channel step (one nudge); #4 at step 2
+    nudges = lambda rows: [r for r in rows if (r[3] or "").startswith("nudge:fold:")]  # noqa: E731
+    assert len(nudges(await outbox(store))) == 1
+    store.clock.advance(60)
+    await store.write(
+        lambda tx: engine.escalate(tx, engine.get(tx, 4), tx.clock.now(), manual_by="U01")
+    )
+    assert len(nudges(await outbox(store))) == 2

@@ -238,3 +238,14 @@ async def test_a_row_withdrawn_after_the_read_is_not_sent_even_if_its_id_is_reus
     await settle(worker)
     assert sender.calls == ["acknowledged"]  # the edit, as itself, on its own channel
     await worker.stop(cast(Any, None))
+
+
+async def test_stop_while_the_loop_waits_ends_the_loop(store):
+    """stop() wakes the loop and cancels it in one turn, while it waits for work: 3.11's
+    asyncio.wait_for then returns the finished wait and swallows the cancel, so the loop
+    must end on its flag (without it, this stop never returns)."""
+    worker = OutboxWorker(Gated(), wall=ManualClock(1000.0), pace_seconds=0.0)
+    await worker.start(cast(Any, SimpleNamespace(store=store, metrics=Metrics(), extras={})))
+    await asyncio.sleep(0.2)  # the loop waits in wait_for(wakeup.wait(), poll)
+    await asyncio.wait_for(worker.stop(cast(Any, None)), timeout=30)
+    assert worker._task is not None and worker._task.done()
