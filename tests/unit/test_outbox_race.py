@@ -11,6 +11,7 @@ exactly when the pass is between reading and starting.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
@@ -249,3 +250,58 @@ async def test_stop_while_the_loop_waits_ends_the_loop(store):
     await asyncio.sleep(0.2)  # the loop waits in wait_for(wakeup.wait(), poll)
     await asyncio.wait_for(worker.stop(cast(Any, None)), timeout=30)
     assert worker._task is not None and worker._task.done()
+
+
+async def test_a_row_a_stopped_process_was_sending_goes_out_after_the_start(store):
+    await store.write(post("D", "You are paged"))
+    await store.write(lambda tx: tx.execute("UPDATE outbox SET claimed_at = 999"))  # killed
+    sender = Gated()
+    worker, _ = await start(store, sender, pace=0.0)
+    assert (await store.fetch("SELECT claimed_at FROM outbox"))[0][0] is None
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == ["You are paged"]
+    await worker.stop(cast(Any, None))
+
+
+def change_args(store: Store, ref: str, args: dict[str, Any]) -> Callable[[], Awaitable[None]]:
+    """A hook: the row's args change after the heads were read (a summary rebuilt)."""
+
+    async def hook() -> None:
+        await store.write(
+            lambda tx: tx.execute(
+                "UPDATE outbox SET args = ? WHERE ref = ?", (json.dumps(args), ref)
+            )
+        )
+
+    return hook
+
+
+async def test_a_row_changed_to_wait_for_a_reference_is_put_back_unsent(store):
+    sender = Gated()
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("C", "the post", ref="post"))
+    await store.write(lambda tx: tx.execute("UPDATE outbox SET due_at = 5000 WHERE ref = 'post'"))
+    await store.write(post("D", "summary", ref="fold"))
+    edit = {"channel": "$ref:post.channel", "thread_ts": "$ref:post.ts", "text": "now a reply"}
+    seam.at, seam.hook = HEADS, change_args(store, "fold", edit)
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == []  # its reference is not sent yet: it waits, unclaimed
+    row = await store.fetch("SELECT state, claimed_at FROM outbox WHERE ref = 'fold'")
+    assert tuple(row[0]) == ("pending", None)
+    await worker.stop(cast(Any, None))
+
+
+async def test_a_row_changed_to_refer_to_nothing_fails_cleanly(store):
+    sender = Gated()
+    worker, seam = await start(store, sender, pace=0.0)
+    await store.write(post("D", "summary", ref="fold"))
+    broken = {"channel": "$ref:gone.channel", "ts": "$ref:gone.ts", "text": "edit"}
+    seam.at, seam.hook = HEADS, change_args(store, "fold", broken)
+    await worker.pass_once()
+    await settle(worker)
+    assert sender.calls == []
+    row = await store.fetch("SELECT state, last_error FROM outbox WHERE ref = 'fold'")
+    assert row[0][0] == "failed" and "gone" in row[0][1]
+    await worker.stop(cast(Any, None))
