@@ -25,16 +25,6 @@ HOUR = 3600.0
 DAY = 86400.0
 
 
-@pytest.fixture
-async def env(tmp_path):
-    clock = ManualClock()
-    store = await Store.open(tmp_path / "v.db", clock=clock)
-    validator = Validator(Validation())
-    validator.attach(store)
-    yield store, validator, clock
-    await store.close()
-
-
 def distinct(n: int, seed: int = 0) -> list[str]:
     """``n`` texts no two of which are near-duplicates (made-up words)."""
     rng = random.Random(seed)

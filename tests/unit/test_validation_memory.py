@@ -7,7 +7,6 @@ few bytes makes every other stream's batch evict, so each reload is exercised.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from typing import Any
 
@@ -21,32 +20,10 @@ from guards.config import Validation
 from guards.scopes import Scope
 from guards.store import Store
 from guards.validation import Batch, Item, Validator
+from tests.unit.test_validation_engine import AGENT, DAY, HOUR, distinct
 
-AGENT = "acme/alice/rss-bot"
-HOUR = 3600.0
-DAY = 86400.0
 NEWS = "Volcano erupts in Iceland for the fifth time since December"
 NEWS_AGAIN = "Volcano erupts in Iceland for fifth time since December"  # a near-duplicate
-
-
-@pytest.fixture
-async def env(tmp_path):
-    clock = ManualClock()
-    store = await Store.open(tmp_path / "v.db", clock=clock)
-    validator = Validator(Validation())
-    validator.attach(store)
-    yield store, validator, clock
-    await store.close()
-
-
-def distinct(n: int, seed: int = 0) -> list[str]:
-    """``n`` texts no two of which are near-duplicates (made-up words)."""
-    rng = random.Random(seed)
-    syllables = ["ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "pe", "zu", "ga", "do"]
-    return [
-        " ".join("".join(rng.choice(syllables) for _ in range(3)) for _ in range(5))
-        for _ in range(n)
-    ]
 
 
 def batch(*texts: str, stream: str = "posts") -> Batch:
