@@ -68,6 +68,7 @@ __all__ = [
     "backoff",
     "delivered",
     "enqueue",
+    "enqueue_thread_reply",
     "outbox_health",
 ]
 
@@ -117,6 +118,25 @@ def enqueue(
     )
     tx.after_commit.append(wake_workers)
     return int(cur.lastrowid or 0)
+
+
+def enqueue_thread_reply(
+    tx: Tx, *, parent: str, text: str, channel: str, ref: str | None = None
+) -> int:
+    """Queue a reply in the thread of the message posted as ``parent``, also shown in
+    the channel (``reply_broadcast``); it waits until the parent is delivered."""
+    return enqueue(
+        tx,
+        method="chat.postMessage",
+        args={
+            "channel": f"$ref:{parent}.channel",
+            "thread_ts": f"$ref:{parent}.ts",
+            "reply_broadcast": True,
+            "text": text,
+        },
+        channel=channel,
+        ref=ref,
+    )
 
 
 def _default_channel(method: str, args: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.render import fold_message
-from bot.outbox import enqueue
+from bot.outbox import enqueue, enqueue_thread_reply
 from guards.config import Policy
 from guards.store import Tx
 
@@ -102,6 +102,12 @@ def _summary_ref(tx: Tx, what: str, lane: str, *, seed: int) -> str:
     return ref
 
 
+def _summary_parts(ref: str) -> tuple[str, str]:
+    """``fold:<pages|posts>:<lane>:<seed>`` -> (pages or posts, lane); a lane holds no ":"."""
+    _, what, rest = ref.split(":", 2)
+    return what, rest.rpartition(":")[0]
+
+
 def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
     """Carry escalation ``esc_id``'s page in the lane's summary instead of its own DM."""
     ref = _summary_ref(tx, "pages", lane, seed=esc_id)
@@ -123,8 +129,7 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
     if row is not None and (row[1] != "pending" or row[2] is not None):
         return  # sent, or being sent: what it says stays as it is
-    _, what, rest = ref.split(":", 2)
-    lane = rest.rpartition(":")[0]
+    what, lane = _summary_parts(ref)
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
     if not alerts:
         if row is not None:  # nothing left to say: it goes, with what waits on it
@@ -184,7 +189,6 @@ def nudge_storm(
     """
     ref = alert.folded_into
     assert ref is not None
-    lane = ref.split(":", 2)[2].rpartition(":")[0]
     prefix = f"nudge:{ref}:{position}:"
     recent = tx.one(
         "SELECT 1 FROM outbox WHERE ref > ? AND ref < ? AND created_at > ? LIMIT 1",
@@ -192,18 +196,8 @@ def nudge_storm(
     )
     if recent is not None and not manual:
         return
-    enqueue(
-        tx,
-        method="chat.postMessage",
-        args={
-            "channel": f"$ref:{ref}.channel",
-            "thread_ts": f"$ref:{ref}.ts",
-            "reply_broadcast": True,
-            "text": text,
-        },
-        channel=lane,
-        ref=f"{prefix}{int(now)}",
-    )
+    _, lane = _summary_parts(ref)
+    enqueue_thread_reply(tx, parent=ref, text=text, channel=lane, ref=f"{prefix}{int(now)}")
 
 
 def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:

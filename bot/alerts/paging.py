@@ -22,7 +22,7 @@ from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.render import channel_nudge, storm_nudge
-from bot.outbox import enqueue
+from bot.outbox import enqueue, enqueue_thread_reply
 from guards.store import Tx
 
 __all__ = ["AlertPaging"]
@@ -106,16 +106,10 @@ class AlertPaging(AlertMessages):
             manual = manual_by is not None
             nudge_storm(tx, alert, position, now=now, every=every, text=text, manual=manual)
         elif alert.posted_at is not None and alert.channel is not None:
-            ref = alert.post_ref
-            enqueue(
+            enqueue_thread_reply(
                 tx,
-                method="chat.postMessage",
-                args={
-                    "channel": f"$ref:{ref}.channel",
-                    "thread_ts": f"$ref:{ref}.ts",
-                    "reply_broadcast": True,
-                    "text": channel_nudge(alert, tz=self.tz, now=now),
-                },
+                parent=alert.post_ref,
+                text=channel_nudge(alert, tz=self.tz, now=now),
                 channel=alert.channel,
             )
         self.touch(tx, alert, now, urgent=manual_by is not None)
