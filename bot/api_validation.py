@@ -39,7 +39,7 @@ from bot.api import CTX, Body, bearer, read_json
 from bot.api_routing import ensure_routing
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import hash_token
+from guards.tokens import LIVE_TOKEN, hash_token
 from guards.validation import Batch, Outcome, Pruned, Validator
 from guards.validation.types import parse_items
 
@@ -90,11 +90,8 @@ async def create_validation(request: web.Request) -> web.Response:
     raw = bearer(request)
 
     async def covers() -> bool:  # asked only before a window is read: a stranger reads none
-        rows = await ns.store.fetch(
-            "SELECT scope FROM tokens WHERE hash = ? AND revoked_at IS NULL",
-            (hash_token(raw or ""),),
-        )
-        return bool(rows) and Scope(body.scope).within(str(rows[0][0]))
+        rows = await ns.store.fetch(LIVE_TOKEN, (hash_token(raw or ""),))
+        return bool(rows) and Scope(body.scope).within(str(rows[0][1]))
 
     # a cold stream's window is read off the writer
     await validator.warm(ns.store, prepared, allowed=covers)

@@ -20,6 +20,7 @@ from guards.scopes import Scope
 from guards.store import Tx
 
 __all__ = [
+    "LIVE_TOKEN",
     "MISSING_TOKEN",
     "Token",
     "authenticate",
@@ -29,6 +30,8 @@ __all__ = [
     "revoke_token",
 ]
 
+#: a live token's id and scope, by the hash of its raw bearer string
+LIVE_TOKEN = "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL"
 _MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
 _MEMO_MAX = 10_000
 
@@ -97,9 +100,7 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
     token = known.get(raw)
     if token is not None:
         return token
-    row = tx.one(
-        "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL", (hash_token(raw),)
-    )
+    row = tx.one(LIVE_TOKEN, (hash_token(raw),))
     if row is None:
         raise AuthError(
             "unknown or revoked token: create one with `nightshift token create <scope>`"
