@@ -74,8 +74,10 @@ class Tx:
         self.events: list[tuple[int, Event]] = []
         self.after_commit: list[Callable[[], None]] = []
         self.memo: dict[str, Any] = {} if memo is None else memo
-        self.sums: Sums = {}
-        self._batch_sums: Sums = {} if batch_sums is None else batch_sums
+        # The batch's counter additions (this operation's included), and what this
+        # operation added, to take back if its savepoint is rolled back.
+        self.sums: Sums = {} if batch_sums is None else batch_sums
+        self._added: list[tuple[list[int], Sequence[int]]] = []
 
     def add(self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int]) -> None:
         """Add ``amounts`` to the counter row ``key``, written when the batch commits.
@@ -86,17 +88,28 @@ class Tx:
         rows = self.sums.get(upsert)
         if rows is None:
             rows = self.sums[upsert] = {}
-        _accumulate(rows, key, amounts)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = [0] * len(amounts)
+        for i, amount in enumerate(amounts):
+            row[i] += amount
+        self._added.append((row, amounts))
+
+    def take_back(self) -> None:
+        """Undo this operation's counter additions (its savepoint was rolled back)."""
+        for row, amounts in reversed(self._added):
+            for i, amount in enumerate(amounts):
+                row[i] -= amount
+        self._added.clear()
 
     def flush(self) -> None:
-        """Write this operation's counter additions now (for a Tx used without a Store)."""
+        """Write the counter additions now (for a Tx used without a Store)."""
         _write_sums(self.conn, self.sums)
+        self._added.clear()
 
     def unwritten(self, upsert: str) -> list[tuple[tuple[Any, ...], list[int]]]:
         """Additions to ``upsert``'s rows not in the database yet (for a reader of those rows)."""
-        out = list(self._batch_sums.get(upsert, {}).items())
-        out.extend(self.sums.get(upsert, {}).items())
-        return out
+        return list(self.sums.get(upsert, {}).items())
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -139,20 +152,10 @@ class Tx:
         )
 
 
-def _accumulate(
-    rows: dict[tuple[Any, ...], list[int]], key: tuple[Any, ...], amounts: Sequence[int]
-) -> None:
-    row = rows.get(key)
-    if row is None:
-        rows[key] = list(amounts)
-    else:
-        for i, amount in enumerate(amounts):
-            row[i] += amount
-
-
 def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
     for upsert, rows in sums.items():
-        conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
+        changed = [(*key, *amounts) for key, amounts in rows.items() if any(amounts)]
+        conn.executemany(upsert, changed)  # a row added to and taken back: nothing to write
     sums.clear()
 
 
@@ -308,12 +311,6 @@ class Store:
                 self._conn.execute("ROLLBACK")
             return None
 
-    def _merge(self, sums: Sums) -> None:
-        for upsert, rows in sums.items():
-            pending = self._sums.setdefault(upsert, {})
-            for key, amounts in rows.items():
-                _accumulate(pending, key, amounts)
-
     def _flush(self) -> None:
         """Write the batch's counter additions: one upsert per row."""
         _write_sums(self._conn, self._sums)
@@ -334,9 +331,9 @@ class Store:
                 hook(tx)
                 conn.execute("RELEASE hook")
                 events.extend(tx.events)
-                self._merge(tx.sums)
             except Exception:
                 log.exception("batch hook failed")
+                tx.take_back()
                 conn.execute("ROLLBACK TO hook")
                 conn.execute("RELEASE hook")
                 self._rolled_back()
@@ -349,9 +346,9 @@ class Store:
                 conn.execute("RELEASE op")
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
-                self._merge(tx.sums)
                 results.append(_Failed(exc))
             except Exception as exc:
+                tx.take_back()
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 self._rolled_back()
@@ -360,8 +357,6 @@ class Store:
                 conn.execute("RELEASE op")
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
-                if tx.sums:
-                    self._merge(tx.sums)
                 results.append(result)
         self._flush()
         return results, events, after
