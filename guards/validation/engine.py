@@ -54,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -83,6 +82,7 @@ from guards.validation.types import (
     Rejected,
     preview,
 )
+from guards.validation.window import catch_up, read_window
 
 __all__ = [
     "API_PATH",
@@ -91,7 +91,6 @@ __all__ = [
     "Pruned",
     "Validator",
     "prune",
-    "read_window",
     "sketcher_for",
 ]
 
@@ -107,34 +106,7 @@ NEAR_SIMILARITY_CAP = 0.99
 _STREAM_IDS_MAX = 100_000
 #: windows read off the writer at once (each holds a thread and, at most, one index)
 _CONCURRENT_LOADS = 2
-# a window read off the writer is indexed 1,000 rows at a time with a pause between, so
-# the event loop and the writer thread get the GIL every few ms: a 50k-item window kept
-# other writes waiting up to ~50 ms in 10k-row chunks, ~10 ms like this, for +25 ms
-_LOAD_CHUNK = 1000
-_LOAD_PAUSE = 0.0005
-#: a catch-up reads the rows added since by id while there are at most this many
-#: (any stream's); past that, the stream's own rows through its index
-_CATCH_UP_BY_ID = 20_000
 _LOGGED_LOAD = 10_000
-
-# The window's reads. They sit here rather than in repo.py while that module's retention
-# changes land; they read nothing repo.py does not already write.
-_STREAM_ID = "SELECT id FROM validation_streams WHERE agent = ? AND name = ?"
-_NEWEST_ITEM = "SELECT max(id) FROM validation_items"
-_WINDOW = (
-    "SELECT id, at, sketch FROM validation_items"
-    " WHERE stream_id = ? AND kind = ? AND at >= ? ORDER BY id"
-)
-# rows added since ``id``: by the primary key (the unary + keeps the planner off the
-# stream index), or through the stream's own index when many streams added many rows
-_SINCE_BY_ID = (
-    "SELECT id, at, sketch FROM validation_items"
-    " WHERE id > ? AND +stream_id = ? AND kind = ? AND at >= ? ORDER BY id"
-)
-_SINCE_IN_STREAM = (
-    "SELECT id, at, sketch FROM validation_items"
-    " WHERE stream_id = ? AND kind = ? AND at >= ? AND id > ? ORDER BY id"
-)
 
 
 def sketcher_for(config: Validation) -> Sketcher:
@@ -160,34 +132,6 @@ def prune(
         items=repo.prune_items(tx, before=now - window_days * DAY),
         rejections=repo.prune_rejections(tx, before=now - rejections_retention_days * DAY),
     )
-
-
-def read_window(
-    path: str, *, agent: str, name: str, sketcher: Sketcher, not_before: float
-) -> tuple[int, StreamIndex] | None:
-    """A stream's id and its live items' index, read through a connection of its own.
-
-    Blocking: run it on a worker thread. The reads share one snapshot, and the index's
-    :attr:`~guards.validation.index.StreamIndex.behind` is the newest item id of that
-    snapshot, from which a write catches up. None when the stream does not exist yet.
-    """
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
-    try:
-        conn.execute("PRAGMA query_only = 1")
-        conn.execute("BEGIN")
-        row = conn.execute(_STREAM_ID, (agent, name)).fetchone()
-        if row is None:
-            return None
-        index = StreamIndex(sketcher)
-        index.behind = int(conn.execute(_NEWEST_ITEM).fetchone()[0] or 0)
-        cur = conn.execute(_WINDOW, (row[0], sketcher.kind, not_before))
-        while rows := cur.fetchmany(_LOAD_CHUNK):
-            index.extend(rows)
-            time.sleep(_LOAD_PAUSE)  # not a clock read: it hands over the GIL
-        index.commit()
-        return int(row[0]), index
-    finally:
-        conn.close()
 
 
 class Validator:
@@ -553,19 +497,8 @@ class Validator:
 
     def _catch_up(self, tx: Tx, key: IndexKey, index: StreamIndex, not_before: float) -> None:
         """Add the stream's rows written since the index was read off the writer."""
-        through = index.behind or 0
-        newest = int(tx.one(_NEWEST_ITEM)[0] or 0)
-        if newest > through:
-            stream_id, kind = key
-            if newest - through <= _CATCH_UP_BY_ID:
-                rows = tx.execute(_SINCE_BY_ID, (through, stream_id, kind, not_before))
-            else:  # read ahead long ago (its batch was refused, say): walk the stream instead
-                rows = tx.execute(_SINCE_IN_STREAM, (stream_id, kind, not_before, through))
-            before = len(index)
-            index.extend(rows)
-            if len(index) > before:
-                self._unconfirmed.add(key)  # some may be this batch's, not committed yet
-        index.behind = None
+        if catch_up(tx, key, index, not_before):
+            self._unconfirmed.add(key)  # some may be this batch's, not committed yet
 
     # -- retention -----------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import guards.validation.engine as engine
+import guards.validation.window as window
 from guards.clock import ManualClock
 from guards.config import Validation
 from guards.scopes import Scope
@@ -93,7 +93,7 @@ async def test_rows_written_after_the_read_ahead_are_caught_up(env, monkeypatch,
     """Another writer adds to the stream between the read-ahead and the write."""
     store, v, clock = env
     if not by_id:  # the path for an index read ahead long ago
-        monkeypatch.setattr(engine, "_CATCH_UP_BY_ID", 0)
+        monkeypatch.setattr(window, "CATCH_UP_BY_ID", 0)
     await send(store, v, batch(*distinct(5, seed=2)))
     v.indexes.clear()
     await v.warm(store, v.prepare(batch("anything at all")))
