@@ -10,10 +10,14 @@ or failed for good. All state is in the rows: a restarted worker resumes where i
 stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
 (:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
 
-A row is marked in the database while it is being sent (``claimed_at``, cleared when
-it is put back for a retry, and at start for rows a stopped process was sending), and
-it is sent with its args as they are then: writers change or withdraw only unmarked
-rows, so what Slack receives is what the row says.
+A row is marked in the database while it is being sent (``claimed_at``), and it is
+sent with its args as they are then: writers change or withdraw only unmarked rows,
+so what Slack receives is what the row says. The mark stays until the row is
+delivered or failed, unless Slack surely did not show it: a 429 (or the row put back
+before its call) clears it. After a network error, a 5xx, or a process killed
+mid-call, the message may be on someone's screen, so the row keeps its mark and is
+sent again as it was: a page acknowledged meanwhile still goes out and is then edited
+to say so, instead of being withdrawn while the person reads it.
 
 Each row starts at most once per read: a pass reads the heads, then awaits (the
 pending count, ``$ref:`` look-ups) before it starts them, and a delivery of the same
@@ -75,10 +79,13 @@ _MARK_DONE = (
     " result_channel = ?, result_ts = ?, last_error = NULL,"
     " first_try_at = COALESCE(first_try_at, ?) WHERE id = ? AND state = 'pending'"
 )
+# The mark is cleared only when Slack surely showed nothing (see the module docstring).
 _MARK_RETRY = (
     "UPDATE outbox SET attempts = attempts + 1, due_at = ?, first_try_at = ?, last_error = ?,"
-    " claimed_at = NULL WHERE id = ? AND state = 'pending'"
+    " claimed_at = CASE WHEN ? THEN NULL ELSE claimed_at END WHERE id = ? AND state = 'pending'"
 )
+# RetryLater kinds after which the message was surely not shown
+_NOT_SHOWN = frozenset({"ratelimited"})
 # The row as it was read, by what it is as well as its id (a withdrawn row's id may have
 # been given to the next row written): marked as being sent, its args as they are now.
 _CLAIM = (
@@ -180,13 +187,8 @@ class OutboxWorker:
         self._waker = waker
         _WAKERS.append(waker)
         self._stopping = False
-        # rows a stopped (or killed) process was sending: sent again (at least once)
-        await self.store.write(
-            lambda tx: tx.execute(
-                "UPDATE outbox SET claimed_at = NULL"
-                " WHERE state = 'pending' AND claimed_at IS NOT NULL"
-            )
-        )
+        # Rows a stopped (or killed) process was sending keep their mark: they may have
+        # been shown. They are sent again as they are (at least once).
         self._task = asyncio.create_task(self._run(), name="nightshift-outbox")
 
     async def stop(self, ns: Nightshift) -> None:
@@ -320,7 +322,7 @@ class OutboxWorker:
         """Mark the row as being sent (``claimed_at``); its args as they are now.
 
         While it is marked the writers leave it alone (a storm summary is not rebuilt,
-        a page not withdrawn: :mod:`bot.alerts.folding`); a retry clears the mark. None
+        a page not withdrawn: :mod:`bot.alerts.folding`); a 429 clears the mark. None
         when the row is gone or no longer the one read (withdrawn since the read), or
         when its args changed and now wait for a reference: the next pass reads it again.
         """
@@ -374,7 +376,8 @@ class OutboxWorker:
             return
         after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
         log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
-        if await self._mark(row, _MARK_RETRY, (now + after, first, exc.reason[:500])):
+        unshown = exc.kind in _NOT_SHOWN
+        if await self._mark(row, _MARK_RETRY, (now + after, first, exc.reason[:500], unshown)):
             self._count("retried", row["method"], exc.kind)
 
     async def _fail(self, row: Any, reason: str) -> None:

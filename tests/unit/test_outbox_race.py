@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
 from bot.metrics import Metrics
 from bot.outbox import Delivered, OutboxWorker, RetryLater, enqueue
 from guards.clock import ManualClock
@@ -257,10 +259,37 @@ async def test_a_row_a_stopped_process_was_sending_goes_out_after_the_start(stor
     await store.write(lambda tx: tx.execute("UPDATE outbox SET claimed_at = 999"))  # killed
     sender = Gated()
     worker, _ = await start(store, sender, pace=0.0)
-    assert (await store.fetch("SELECT claimed_at FROM outbox"))[0][0] is None
+    # it may have been shown before the kill: it keeps its mark, so nobody withdraws it
+    assert (await store.fetch("SELECT claimed_at FROM outbox"))[0][0] == 999
     await worker.pass_once()
     await settle(worker)
     assert sender.calls == ["You are paged"]
+    row = await store.fetch("SELECT state, claimed_at FROM outbox")
+    assert tuple(row[0]) == ("delivered", 1000.0)
+    await worker.stop(cast(Any, None))
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        (RetryLater("network error: reset", kind="network"), True),  # it may be on screen
+        (RetryLater("Slack answered 503", kind="server_error"), True),
+        (RetryLater("rate limited (429)", after=1.0, kind="ratelimited"), False),  # refused
+    ],
+)
+async def test_a_retry_keeps_the_mark_unless_slack_surely_showed_nothing(store, answer, kept):
+    """review8 L1: a page whose call ended in a network error may already be on the
+    person's phone; an ack must not withdraw it (its "acknowledged" edit would be lost)."""
+    sender = Gated("D")
+    sender.answers.append(answer)
+    sender.gate.set()
+    worker, _ = await start(store, sender, pace=0.0)
+    await store.write(post("D", "You are paged", ref="alert:1:dm:1"))
+    await worker.pass_once()
+    await settle(worker)
+    row = await store.fetch("SELECT state, attempts, claimed_at FROM outbox")
+    assert (row[0][0], row[0][1]) == ("pending", 1)
+    assert (row[0][2] is not None) is kept
     await worker.stop(cast(Any, None))
 
 
