@@ -1,4 +1,5 @@
-"""The alert message buttons: Acknowledge, Silence 1h (Unsilence), Escalate now, Resolve.
+"""The alert message buttons: Acknowledge, Silence 1h (Unsilence), Escalate now, Resolve;
+and Acknowledge all on an alert storm summary.
 
 Each button's ``value`` is the alert id; the clicker must be a responder of the
 policy or an admin (:func:`bot.responders.require_responder`). The answer goes to
@@ -15,6 +16,12 @@ silence on a wider scope holds other alerts too, so the button names it and the
 command that lifts it instead. :func:`lifted_silences` and :func:`still_silenced`
 word a lift for the button and the command alike.
 
+Acknowledge all's value is the storm summary's outbox ref (``fold:pages:U02:17``),
+not its alert ids. It acknowledges the summary's alerts still open, as the clicker,
+in one write (:func:`bot.alerts.operations.ack_storm`), and the summary then says who
+acknowledged how many, without the button. A second click, or one on a summary whose
+alerts are all handled, changes nothing and tells the clicker what became of them.
+
 Example:
     >>> # the click: await dispatch_action(ctx, "alert_unsilence", "12")
     >>> # -> "🔔 you lifted the silence on #12 (set by <@U1>, had 50m left); it notifies again."
@@ -23,8 +30,10 @@ Example:
 from __future__ import annotations
 
 from bot.alerts import operations as ops
+from bot.alerts.folding import storm_ref
 from bot.alerts.model import Alert
 from bot.alerts.render import duration
+from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.commands import ActionResult, Context, action
 from bot.responders import engine_of, local_time, require_responder
 from guards.errors import InvalidInput
@@ -182,3 +191,18 @@ async def act_resolve(ctx: Context, value: str) -> ActionResult:
     return ActionResult(
         ephemeral=f"✅ #{alert_id} resolved at {at} ({alert.resolve_reason or 'condition cleared'})"
     )
+
+
+@action(STORM_ACK_ACTION)
+async def act_storm_ack(ctx: Context, value: str) -> ActionResult:
+    ref = storm_ref(value)
+    await require_responder(ctx, "acknowledge alerts")
+    engine = engine_of(ctx)
+    done = await ctx.ns.store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor=ctx.actor))
+    if not done.acked:
+        return ActionResult(ephemeral=storm_handled(done))
+    # the summary's button became the line saying so, in the same transaction
+    count = len(done.acked)
+    what = "1 alert" if count == 1 else f"{count} alerts"
+    head = f"✅ you acknowledged {what} of this storm at {local_time(done.at, ctx)}"
+    return ActionResult(ephemeral="; ".join([head, *storm_others(done)]) + ".")

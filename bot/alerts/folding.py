@@ -12,15 +12,23 @@ acknowledged, silenced or resolved ones leave it (it is withdrawn when none is
 left). Once sent it is a snapshot, and the next fold in that lane starts a new one.
 Every alert keeps its own row, count, escalation chain and ``/agent alerts`` line.
 
+A summary carries an Acknowledge all button whose value is its ref. What it holds
+(:func:`storm_alerts`) is read from the ``folded_into`` columns: for pages, the
+escalations folded into it and not withdrawn (what the sent message listed); for
+posts, the alerts folded into it. :func:`storm_ref` checks a clicked value,
+:func:`sent_summary` that the summary went out, and :func:`mark_storm` edits it
+once its alerts were acknowledged (``bot.alerts.operations.ack_storm``).
+
 A page still waiting when its alert is acknowledged, silenced or resolved is
 withdrawn (its outbox row and the edits queued for it are deleted, the escalation
 row keeps ``withdrawn_at``), so "escalation stopped" is true on the person's phone.
 
 Only rows nobody is sending change: the outbox worker marks the row it sends
-(``claimed_at``, cleared when Slack asks to retry later) and sends its args as they
-are then. A summary being sent takes no new alert (the next fold starts a new one)
-and stays as sent; a page being sent is not withdrawn (it goes out, and the
-acknowledgement edits it right after).
+(``claimed_at``; the mark stays through a retry that Slack may have shown, and only a
+429 clears it: :mod:`bot.outbox_worker`) and sends its args as they are then. A
+summary being sent takes no new alert (the next fold starts a new one) and stays as
+sent; a page being sent is not withdrawn (it goes out, and the acknowledgement edits
+it right after).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -32,13 +40,19 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.render import fold_message
+from bot.alerts.render_storm import fold_message
 from bot.outbox import enqueue, enqueue_thread_reply
+from bot.slack.render import replace_actions
 from guards.config import Policy
+from guards.errors import Conflict, InvalidInput, NotFound
 from guards.store import Tx
 
 if TYPE_CHECKING:
@@ -48,9 +62,14 @@ __all__ = [
     "fold_page",
     "fold_post",
     "lane_is_full",
+    "mark_storm",
     "nudge_storm",
+    "one_refresh_each",
     "refresh",
     "refresh_folds_of",
+    "sent_summary",
+    "storm_alerts",
+    "storm_ref",
     "withdraw_pages",
 ]
 
@@ -72,6 +91,20 @@ _FOLDED = {
         " AND a.resolved_at IS NULL ORDER BY a.id"
     ),
 }
+
+
+# What a storm summary held, whatever became of its alerts since.
+_HELD = {
+    "pages": (
+        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
+        " WHERE folded_into = ? AND withdrawn_at IS NULL) ORDER BY a.id"
+    ),
+    "posts": f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ? ORDER BY a.id",
+}
+# Inside one_refresh_each: the summaries to rebuild once it ends.
+_DEFERRED: ContextVar[set[str] | None] = ContextVar("nightshift_fold_refreshes", default=None)
+# fold:<pages|posts>:<lane>:<seed>[-<n>], as _summary_ref names them (a lane holds no ":")
+_SUMMARY_REF = re.compile(r"fold:(?:pages|posts):[^:\s]{1,200}:[0-9]{1,18}(?:-[0-9]{1,9})?")
 
 
 def lane_is_full(tx: Tx, policy: Policy, lane: str, *, urgent: bool = False) -> bool:
@@ -148,7 +181,7 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
         mention = engine.first_responder(tx, now)
     text, blocks = fold_message(
-        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now
+        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now, ref=ref
     )
     args = {"channel": lane, "text": text, "blocks": blocks}
     urgent = any(a.tier == "P0" for a in alerts)
@@ -159,6 +192,93 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
             "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
             (json.dumps(args, separators=(",", ":")), 0 if urgent else 1, row[0]),
         )
+
+
+def storm_ref(value: str) -> str:
+    """The summary ref an Acknowledge all button names; InvalidInput when it names none.
+
+    Example:
+        >>> storm_ref("fold:pages:U02:17")
+        'fold:pages:U02:17'
+    """
+    if not (value.isascii() and _SUMMARY_REF.fullmatch(value)):
+        raise InvalidInput("value", "this button does not name an alert storm summary")
+    return value
+
+
+def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
+    """The lane and the args (as sent) of the storm summary ``ref``, which went out.
+
+    Raises:
+        NotFound: no such summary (never made, withdrawn empty, or long gone).
+        Conflict: it has not gone out (nobody saw it) or never reached Slack.
+    """
+    row = tx.one(
+        "SELECT channel, args, state, claimed_at FROM outbox WHERE ref = ?"
+        " AND method = 'chat.postMessage'",
+        (ref,),
+    )
+    if row is None:
+        raise NotFound(
+            "this alert storm summary is not known (any more); `/agent alerts`"
+            " lists the open alerts"
+        )
+    lane, args, state, claimed_at = row
+    if state == "failed" or (state == "pending" and claimed_at is None):
+        raise Conflict(
+            "this alert storm summary has not reached Slack; nothing changed", state=str(state)
+        )
+    return str(lane), dict(json.loads(args))
+
+
+def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
+    """The alerts folded into summary ``ref`` (for pages, those not withdrawn before it
+    went out: what it listed), as they are now."""
+    what, _ = _summary_parts(ref)
+    return [Alert.from_row(r) for r in tx.all(_HELD[what], (ref,))]
+
+
+def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) -> None:
+    """Edit the sent summary ``ref``: its buttons become ``line`` (who acknowledged what).
+
+    Its channel nudges still waiting to go out go: nobody need be woken for it now.
+    """
+    prefix = f"nudge:{ref}:"
+    tx.execute(  # the ones nobody is sending yet
+        f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {_OPEN_SUMMARY}",
+        (prefix, prefix + "\uffff"),
+    )
+    blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
+    enqueue(
+        tx,
+        method="chat.update",
+        args={
+            "channel": f"$ref:{ref}.channel",
+            "ts": f"$ref:{ref}.ts",
+            "text": f"{sent.get('text') or ''} [{line}]",
+            "blocks": blocks,
+        },
+        channel=lane,  # after the summary in its lane (an urgent edit could overtake it)
+    )
+
+
+@contextmanager
+def one_refresh_each(engine: AlertMessages, tx: Tx) -> Iterator[None]:
+    """Within it, a waiting summary whose alerts change is rebuilt once, at the end.
+
+    Acknowledging a storm's 240 alerts one after the other would rebuild the other
+    lane's waiting summary 240 times (each time from all it still holds); this
+    rebuilds it once, to the same result.
+    """
+    refs: set[str] = set()
+    token = _DEFERRED.set(refs)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+        now = tx.clock.now()
+        for ref in sorted(refs):
+            refresh(engine, tx, ref, now)
 
 
 def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> None:
@@ -173,6 +293,10 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
     }
     if alert.folded_into:
         refs.add(alert.folded_into)
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.update(refs)
+        return
     for ref in sorted(refs):
         refresh(engine, tx, ref, now)
 

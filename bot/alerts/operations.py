@@ -1,5 +1,8 @@
 """What people do to alerts: acknowledge, resolve, escalate, silence and lift; on-call overrides.
 
+Acknowledge all on a storm summary (:func:`ack_storm`) acknowledges, in one write,
+each alert the summary held that is still open, as :func:`ack` does one.
+
 Each function runs inside ``store.write`` on the engine's rows and audits who did it.
 Escalate now lives in :mod:`bot.alerts.escalate_now` (re-exported here).
 
@@ -9,15 +12,18 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.alerts import folding
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
 from bot.alerts.oncall import Override
 from bot.alerts.render import duration
+from bot.alerts.render_storm import storm_acked_line, storm_others
 from guards.config_people import ALERT_KINDS, unknown_kind
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.scopes import Scope, ScopeError
@@ -30,7 +36,9 @@ __all__ = [
     "SilenceLifted",
     "SilenceMade",
     "SilenceTarget",
+    "StormAck",
     "ack",
+    "ack_storm",
     "alert_number",
     "end_overrides",
     "escalate_now",
@@ -78,6 +86,66 @@ def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Aler
     engine.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
     engine.touch(tx, alert, now, urgent=True)
     return alert, True
+
+
+@dataclass(frozen=True, slots=True)
+class StormAck:
+    """What Acknowledge all did to the alerts of storm summary ``ref``.
+
+    ``acked``: the alerts ``actor`` acknowledged now; the others were left as they
+    were: ``earlier`` (acknowledged before, how many by whom), ``resolved``,
+    ``silenced`` (and not acknowledged).
+    """
+
+    ref: str
+    actor: str
+    at: float
+    acked: tuple[int, ...]
+    earlier: dict[str, int]
+    resolved: int
+    silenced: int
+
+    @property
+    def total(self) -> int:
+        """How many alerts the summary held."""
+        return len(self.acked) + sum(self.earlier.values()) + self.resolved + self.silenced
+
+
+def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
+    """Acknowledge every open alert the storm summary ``ref`` held, then edit the summary.
+
+    Each is acknowledged as :func:`ack` does it (its chain stops, its waiting pages are
+    withdrawn, its messages show it, an ``alert.ack`` audit row); one ``alert.ack_storm``
+    row records the click, and the summary's button becomes a line saying who
+    acknowledged how many. Nothing left to acknowledge: nothing is written.
+
+    Raises:
+        NotFound: no such summary.
+        Conflict: the summary has not reached Slack.
+    """
+    now = tx.clock.now()
+    lane, sent = folding.sent_summary(tx, ref)
+    acked: list[int] = []
+    earlier: Counter[str] = Counter()
+    resolved = silenced = 0
+    with folding.one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
+        for alert in folding.storm_alerts(tx, ref):
+            if alert.resolved_at is not None:
+                resolved += 1
+            elif alert.acked_at is not None:
+                earlier[alert.acked_by or "?"] += 1
+            elif alert.silence_id is not None:
+                silenced += 1  # its Acknowledge button is not shown either
+            else:
+                ack(engine, tx, alert_id=alert.id, actor=actor)
+                acked.append(alert.id)
+    done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced)
+    if acked:
+        line = storm_acked_line(done, tz=engine.tz, now=now)
+        folding.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
+        detail = "; ".join([f"{len(acked)} acknowledged", *storm_others(done)])
+        tx.audit(actor=actor, action="alert.ack_storm", target=ref, detail=detail)
+    return done
 
 
 def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:

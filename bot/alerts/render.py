@@ -4,7 +4,7 @@ A channel message shows the tier, what happened with its figures, the count of
 firings, who was paged, the state (acknowledged, silenced, resolved) and the
 buttons that still make sense: Acknowledge, Silence 1h (Unsilence while silenced),
 Escalate now, Resolve; a half-open request adds Approve trial / Keep open, a budget
-alert adds Raise budget.
+alert adds Raise budget. Storm summaries render in :mod:`bot.alerts.render_storm`.
 
 Example:
     >>> from zoneinfo import ZoneInfo
@@ -33,7 +33,6 @@ __all__ = [
     "alert_message",
     "clock_time",
     "duration",
-    "fold_message",
     "storm_nudge",
     "summary",
     "title",
@@ -348,54 +347,3 @@ def alert_line(alert: Alert, *, now: float) -> str:
         f"`#{alert.id}` {title(alert)} · `{alert.kind}:{alert.scope}`{count} · {age} old"
         f"{state}{folded}"
     )
-
-
-FOLD_KINDS_SHOWN = 8
-FOLD_SCOPES_SHOWN = 6
-
-
-def fold_message(
-    alerts: list[Alert], *, paged: bool, mention: str | None, tz: ZoneInfo, now: float
-) -> tuple[str, list[dict[str, Any]]]:
-    """One message for many alerts of a storm (pages to a person, or posts to a channel).
-
-    Alerts are grouped by tier and kind, the largest group first; each group names a
-    few scopes with their alert ids, and says how many more it holds.
-    """
-    groups: dict[tuple[str, str], list[Alert]] = {}
-    for alert in alerts:
-        groups.setdefault((alert.tier, alert.kind), []).append(alert)
-    order = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1]))
-    top = "P0" if any(a.tier == "P0" for a in alerts) else min(a.tier for a in alerts)
-    head = f"{TIER_ICONS.get(top, '⚪')} Alert storm · {len(alerts)} alerts"
-    if paged:
-        lead = f"*You are paged for {len(alerts)} alerts at once*: they came while your earlier"
-        lead += " pages were still on their way, so they are folded into this one message."
-    else:
-        lead = f"*{len(alerts)} alerts* came while this channel's earlier alert messages were"
-        lead += " still on their way, so they are folded into this one message."
-    if mention:
-        lead = f"<@{mention}> {lead}"
-    blocks: list[dict[str, Any]] = [header(head), section(lead)]
-    lines = []
-    for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
-        first = members[0]
-        shown = " · ".join(f"`#{a.id}` {a.scope}" for a in members[:FOLD_SCOPES_SHOWN])
-        more = len(members) - FOLD_SCOPES_SHOWN
-        rest = f" · … and {more} more" if more > 0 else ""
-        line = f"{TIER_ICONS.get(tier, '⚪')} {tier} · *{title(first)}* × {len(members)}"
-        lines.append(line)
-        blocks.append(section(f"{line}\n{shown}{rest}"))
-    hidden = order[FOLD_KINDS_SHOWN:]
-    if hidden:
-        count = sum(len(m) for _, m in hidden)
-        blocks.append(context(f"… and {count} more alerts of {len(hidden)} other kinds"))
-    blocks.append(
-        context(
-            "`/agent alerts` lists them · `/agent ack <id>` takes one ·"
-            " `/agent silence <scope> 1h` quiets a namespace, user or agent"
-            f" · {clock_time(now, tz, now=now)} {tz.key}"
-        )
-    )
-    text = f"{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
-    return text, blocks

@@ -8,13 +8,19 @@ import json
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.alerts import folding
 from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from bot.metrics import Metrics
 from bot.outbox import Delivered, OutboxWorker, RetryLater
 from guards.clock import ManualClock
+from guards.errors import Conflict, InvalidInput, NotFound
 from guards.events import Overrun
-from guards.store import Store
+from guards.store import Store, Tx
 from tests.unit.test_alerts_engine import AGENT, deliver_all, emit, make, opened, outbox, run
 
 
@@ -358,3 +364,133 @@ async def test_escalate_now_to_the_channel_always_nudges(store):
         lambda tx: engine.escalate(tx, engine.get(tx, 4), tx.clock.now(), manual_by="U01")
     )
     assert len(nudges(await outbox(store))) == 2
+
+
+# -- Acknowledge all ----------------------------------------------------------------------
+
+
+def storm_button(args: dict[str, Any]) -> dict[str, Any] | None:
+    elements = [e for b in args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert len(elements) <= 1
+    return elements[0] if elements else None
+
+
+async def test_a_summary_offers_acknowledge_all_while_one_of_its_alerts_is_open(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # #1 on its own; #2 and #3 in a summary per lane
+    ref = posts(await outbox(store), "C0ALERTS")[1][3]
+    summary = await pending(store, ref)
+    assert summary is not None
+    assert storm_button(summary) == {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Acknowledge all"},
+        "action_id": "storm_ack",
+        "value": ref,  # the summary, not its ids
+        "style": "primary",
+    }
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
+    summary = await pending(store, ref)
+    assert summary is not None and storm_button(summary) is not None  # #3 is open
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=3, actor="U01"))
+    summary = await pending(store, ref)  # a channel's summary keeps acknowledged alerts
+    assert summary is not None and "`#3`" in dump(summary["blocks"])
+    assert storm_button(summary) is None  # nothing left to acknowledge
+
+
+async def test_acknowledge_all_refuses_a_summary_that_has_not_gone_out(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)
+    ref = posts(await outbox(store), "U01")[1][3]
+    with pytest.raises(Conflict, match="has not reached Slack"):
+        await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
+    with pytest.raises(NotFound):
+        await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref + "-9", actor="U01"))
+    rows = await store.fetch("SELECT COUNT(*) FROM alerts WHERE acked_at IS NOT NULL")
+    assert rows[0][0] == 0 and not await store.fetch("SELECT 1 FROM audit")
+
+
+async def storm_state(store: Store) -> list[Any]:
+    """What acknowledging changes: the alerts, their pages, the outbox (edits aside)."""
+    alerts = await store.fetch("SELECT id, acked_by, esc_at FROM alerts ORDER BY id")
+    pages = await store.fetch("SELECT id, withdrawn_at FROM escalations ORDER BY id")
+    sent = await store.fetch(
+        "SELECT ref, state, args FROM outbox WHERE ref IS NOT NULL ORDER BY id"
+    )
+    return [[tuple(r) for r in rows] for rows in (alerts, pages, sent)]
+
+
+async def acknowledged_storm(path: Any, way: str) -> list[Any]:
+    """30 agents trip; U01 takes the 27 of their page summary ``way``: "each" or "all"."""
+    store = await Store.open(path, clock=ManualClock())
+    try:
+        return await acknowledge_storm(store, way)
+    finally:
+        await store.close()
+
+
+async def acknowledge_storm(store: Store, way: str) -> list[Any]:
+    engine = storm_engine(fold_after=3)
+    await storm(store, engine, agents=30)
+    out = await outbox(store)
+    page, channel = posts(out, "U01")[3][3], posts(out, "C0ALERTS")[3][3]
+    await store.write(  # the page summary was sent; the channel's waits (Slack's pace)
+        lambda tx: tx.execute(
+            "UPDATE outbox SET state = 'delivered', result_channel = channel,"
+            " result_ts = '1.' || id WHERE state = 'pending' AND ref != ?",
+            (channel,),
+        )
+    )
+    cast(ManualClock, store.clock).advance(60)
+    if way == "all":
+        done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=page, actor="U01"))
+        assert done.acked == tuple(range(4, 31)) and done.total == 27
+        edit = [r for r in await outbox(store) if "$ref:" + page in dump(r[2])]
+        assert len(edit) == 1 and edit[0][1] == "U01"  # in the summary's lane, after it
+        assert edit[0][2]["blocks"][-1]["elements"][0]["text"] == (
+            "✅ 27 acknowledged by <@U01> at 01:01"
+        )
+    else:
+        for alert_id in range(4, 31):
+
+            def take(tx: Tx, a: int = alert_id) -> None:
+                ops.ack(engine, tx, alert_id=a, actor="U01")
+
+            await store.write(take)
+    waiting = await pending(store, channel)
+    assert waiting is not None and storm_button(waiting) is None
+    return await storm_state(store)
+
+
+async def test_acknowledge_all_is_acknowledging_each_in_one_write(tmp_path):
+    """Acknowledging all ends as acknowledging each one does (the channel's waiting
+    summary, rebuilt once instead of 27 times, included)."""
+    each = await acknowledged_storm(tmp_path / "each.db", "each")
+    assert await acknowledged_storm(tmp_path / "all.db", "all") == each
+
+
+@given(st.text(max_size=80) | st.from_regex(r"fold:(pages|posts):[#A-Za-z0-9_-]{1,20}:[0-9]{1,4}"))
+def test_storm_ref_takes_only_what_a_summary_is_named(value):
+    try:
+        ref = folding.storm_ref(value)
+    except InvalidInput as exc:
+        assert exc.message == "this button does not name an alert storm summary"
+        return
+    assert ref == value and value.isascii() and len(value) < 300
+    kind, _, rest = value.partition(":")[2].partition(":")
+    assert kind in ("pages", "posts") and ":" in rest and not any(c.isspace() for c in value)
+
+
+async def test_acknowledge_all_withdraws_the_storms_nudge_still_waiting(store):
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=3)  # #2 and #3 in the channel's summary
+    ref = posts(await outbox(store), "C0ALERTS")[1][3]
+    await deliver_all(store)
+    store.clock.advance(15 * 60)
+    await store.write(engine.tick)  # the channel step: "this alert storm is unacknowledged"
+    nudge = "SELECT ref FROM outbox WHERE ref LIKE 'nudge:fold:%' AND state = 'pending'"
+    assert len(await store.fetch(nudge)) == 1
+    done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U04"))
+    assert done.acked == (2, 3)
+    assert await store.fetch(nudge) == []  # nobody is woken for a storm somebody took
+    rows = await store.fetch("SELECT COUNT(*) FROM alerts WHERE esc_at IS NOT NULL")
+    assert rows[0][0] == 1  # only #1, posted on its own, is still on its chain

@@ -1,0 +1,147 @@
+"""Alert storm summaries: one message for many alerts, its Acknowledge all, and what a click did.
+
+:func:`fold_message` renders the summary :mod:`bot.alerts.folding` keeps for a lane;
+it carries Acknowledge all while one of its alerts is open, and once clicked
+:func:`storm_acked_line` replaces the button (:func:`bot.alerts.operations.ack_storm`).
+
+Example:
+    >>> _people({"U1": 3, "U2": 1})
+    '<@U1> and <@U2>'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.model import Alert
+from bot.alerts.render import TIER_ICONS, clock_time, title
+from bot.commands import actions, button, context, header, section
+
+if TYPE_CHECKING:
+    from bot.alerts.operations import StormAck
+
+__all__ = [
+    "STORM_ACK_ACTION",
+    "fold_message",
+    "storm_acked_line",
+    "storm_handled",
+    "storm_others",
+]
+
+FOLD_KINDS_SHOWN = 8
+FOLD_SCOPES_SHOWN = 6
+STORM_ACK_ACTION = "storm_ack"
+
+
+def fold_message(
+    alerts: list[Alert],
+    *,
+    paged: bool,
+    mention: str | None,
+    tz: ZoneInfo,
+    now: float,
+    ref: str | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """One message for many alerts of a storm (pages to a person, or posts to a channel).
+
+    Alerts are grouped by tier and kind, the largest group first; each group names a
+    few scopes with their alert ids, and says how many more it holds. With the
+    summary's outbox ``ref``, and while one of its alerts is open, it ends with an
+    Acknowledge all button whose value is that ref (not the ids: a value holds at
+    most 2,000 characters, a storm hundreds of ids).
+    """
+    groups: dict[tuple[str, str], list[Alert]] = {}
+    for alert in alerts:
+        groups.setdefault((alert.tier, alert.kind), []).append(alert)
+    order = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1]))
+    top = "P0" if any(a.tier == "P0" for a in alerts) else min(a.tier for a in alerts)
+    head = f"{TIER_ICONS.get(top, '⚪')} Alert storm · {len(alerts)} alerts"
+    if paged:
+        lead = f"*You are paged for {len(alerts)} alerts at once*: they came while your earlier"
+        lead += " pages were still on their way, so they are folded into this one message."
+    else:
+        lead = f"*{len(alerts)} alerts* came while this channel's earlier alert messages were"
+        lead += " still on their way, so they are folded into this one message."
+    if mention:
+        lead = f"<@{mention}> {lead}"
+    blocks: list[dict[str, Any]] = [header(head), section(lead)]
+    lines = []
+    for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
+        first = members[0]
+        shown = " · ".join(f"`#{a.id}` {a.scope}" for a in members[:FOLD_SCOPES_SHOWN])
+        more = len(members) - FOLD_SCOPES_SHOWN
+        rest = f" · … and {more} more" if more > 0 else ""
+        line = f"{TIER_ICONS.get(tier, '⚪')} {tier} · *{title(first)}* × {len(members)}"
+        lines.append(line)
+        blocks.append(section(f"{line}\n{shown}{rest}"))
+    hidden = order[FOLD_KINDS_SHOWN:]
+    if hidden:
+        count = sum(len(m) for _, m in hidden)
+        blocks.append(context(f"… and {count} more alerts of {len(hidden)} other kinds"))
+    blocks.append(
+        context(
+            "`/agent alerts` lists them · `/agent ack <id>` takes one ·"
+            " `/agent silence <scope> 1h` quiets a namespace, user or agent"
+            f" · {clock_time(now, tz, now=now)} {tz.key}"
+        )
+    )
+    if ref is not None and any(a.state == "open" for a in alerts):
+        take = button("Acknowledge all", STORM_ACK_ACTION, ref, style="primary")
+        blocks.append(actions(take, block_id="storm"))
+    text = f"{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
+    return text, blocks
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _people(counts: dict[str, int]) -> str:
+    """``<@U1>``, ``<@U1> and <@U2>``, ``<@U1>, <@U2> and 3 others`` (most acks first)."""
+    names = [f"<@{u}>" for u, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if len(names) > 3:
+        return f"{', '.join(names[:2])} and {len(names) - 2} others"
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+
+
+def storm_others(done: StormAck) -> list[str]:
+    """What Acknowledge all left as it was: ``["2 were already resolved", ...]``."""
+    out = []
+    if done.earlier:
+        count = sum(done.earlier.values())
+        out.append(f"{_n(count, 'was', 'were')} already acknowledged by {_people(done.earlier)}")
+    if done.resolved:
+        out.append(f"{_n(done.resolved, 'was', 'were')} already resolved")
+    if done.silenced:
+        out.append(f"{_n(done.silenced, 'is', 'are')} silenced")
+    return out
+
+
+def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
+    """The line that replaces a summary's Acknowledge all once clicked.
+
+    Example:
+        ``✅ 238 acknowledged by <@U1> at 03:20; 2 were already resolved``
+    """
+    at = clock_time(done.at, tz, now=now)
+    head = f"✅ {len(done.acked)} acknowledged by <@{done.actor}> at {at}"
+    return "; ".join([head, *storm_others(done)])
+
+
+def storm_handled(done: StormAck) -> str:
+    """The answer to an Acknowledge all that found nothing left to acknowledge."""
+    if done.total == 0:
+        return "This storm summary holds no alert any more. Nothing changed."
+    parts = []
+    if done.earlier:
+        parts.append(f"{sum(done.earlier.values())} acknowledged by {_people(done.earlier)}")
+    if done.resolved:
+        parts.append(f"{done.resolved} resolved")
+    if done.silenced:
+        parts.append(f"{done.silenced} silenced")
+    every = "its alert is" if done.total == 1 else f"all {done.total} of its alerts are"
+    return (
+        f"Nothing to acknowledge in this storm: {every} already handled"
+        f" ({', '.join(parts)}). Nothing changed."
+    )

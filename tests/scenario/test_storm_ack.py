@@ -1,0 +1,349 @@
+"""Acknowledge all on an alert storm summary, as signed block_actions against the real app.
+
+The real app in Slack HTTP mode against the fake Slack Web API, a ManualClock (starts
+2026-01-01 00:00 UTC). Agents trip on spend at once (a P0 each); with
+``alerts.fold_after: 3`` the first three pages and posts of a lane go out on their
+own, the rest fold into one "Alert storm" summary per lane. Its Acknowledge all
+button acknowledges what it holds, once; the summary then says who did it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+from bot.alerts import operations as ops
+from guards.clock import ManualClock
+from guards.events import BreakerOpened
+from tests.scenario.test_alerts import ALERTS, POLICY, alerts_of, dms, emit
+from tests.scenario.test_stale_clicks import answer, audit, buttons, click, message, settled
+from tests.scenario.test_unsilence_button import until
+
+ADMIN = "U0ADMIN"
+STRANGER = "U0STRANGER"
+STORM_POLICY: dict[str, Any] = {
+    **POLICY,
+    "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0, "fold_after": 3},
+}
+TEAMS = 4  # the mixed storm: each team's alerts post to its own channel, three each
+
+
+def team_channel(team: int) -> str:
+    return f"C0TEAM{team}"
+
+
+MIXED_POLICY: dict[str, Any] = {
+    **STORM_POLICY,
+    "channels": {
+        "alerts": ALERTS,
+        "alerts_by_scope": {f"acme/team-{t}": team_channel(t) for t in range(TEAMS)},
+    },
+}
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+async def storm(app: Any, scopes: list[str]) -> None:
+    """Every agent of ``scopes`` trips on spend at once; the engine takes them in one go."""
+    now = app.clock.now()
+    await emit(app, *(BreakerOpened(at=now, scope=s, trip="spend", reason="r") for s in scopes))
+    await alerts_of_app(app).process()
+
+
+def alerts_of_app(app: Any) -> Any:
+    return app.ns.extras["alerts"]
+
+
+def summary_in(slack: Any, channel: str) -> str | None:
+    """The ts of the storm summary posted to ``channel`` (None: not yet)."""
+    posts = [c for c in slack.fake.posts(channel) if "Alert storm" in str(c.args.get("text"))]
+    return str(posts[0].response["ts"]) if posts else None
+
+
+async def summary_of(slack: Any, channel: str) -> str:
+    await slack.fake.wait_for(lambda: summary_in(slack, channel) is not None)
+    return str(summary_in(slack, channel))
+
+
+async def one_storm(slack: Any, agents: int = 40) -> None:
+    """``agents`` agents of one team: both lanes (C0ALERTS, U01's DMs) fold all but 3."""
+    await storm(slack.app, [f"acme/team/bot-{i:02d}" for i in range(agents)])
+
+
+async def acked(app: Any) -> dict[int, tuple[str | None, bool]]:
+    """``{alert id: (acked_by, escalation still armed)}``."""
+    rows = await app.store.fetch("SELECT id, acked_by, esc_at IS NOT NULL FROM alerts")
+    return {int(r[0]): (r[1], bool(r[2])) for r in rows}
+
+
+def context_lines(msg: dict[str, Any]) -> list[str]:
+    return [e["text"] for b in msg["blocks"] if b["type"] == "context" for e in b["elements"]]
+
+
+async def summary_edits(app: Any) -> list[str]:
+    """The chat.update rows queued for storm summaries."""
+    rows = await app.store.fetch(
+        "SELECT args FROM outbox WHERE method = 'chat.update' AND args LIKE '%$ref:fold:%'"
+    )
+    return [str(r[0]) for r in rows]
+
+
+# -- the click ----------------------------------------------------------------------------
+
+
+async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_message(
+    slack_http,
+):
+    """12 agents of 4 teams: each team channel posts its 3 alerts on its own, U01 is paged
+    for 3 and the other 9 fold into one page summary. U01 clicks Acknowledge all in it."""
+    slack = await slack_http(MIXED_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await storm(app, [f"acme/team-{t}/bot-{i}" for t in range(TEAMS) for i in range(3)])
+    ts = await summary_of(slack, "U01")
+    shown = message(slack, "U01", ts)
+    assert shown["text"].startswith("🔴 Alert storm · 9 alerts")
+    value, block_id = buttons(shown)["storm_ack"]
+    assert block_id == "storm" and value.startswith("fold:pages:U01:")  # the ref, not ids
+    assert [a for a in buttons(shown)] == ["storm_ack"]
+    await settled(slack)  # every post and page is out: their edits can be told apart
+    updates_before = len(fake.calls_of("chat.update"))
+
+    app.clock.advance(120)
+    await click(slack, "storm_ack", "U01", ts, user="U01")
+    assert await answer(slack, "U01") == "✅ you acknowledged 9 alerts of this storm at 00:02."
+    state = await acked(app)
+    assert {i for i, (by, _) in state.items() if by == "U01"} == set(range(4, 13))
+    assert all(not armed for i, (_, armed) in state.items() if i >= 4)  # their chains stopped
+    assert all(state[i] == (None, True) for i in (1, 2, 3))  # paged on their own: untouched
+
+    # the summary says who took how many, and its button is gone
+    await fake.wait_for(lambda: "storm_ack" not in buttons(message(slack, "U01", ts)))
+    after = message(slack, "U01", ts)
+    assert after["blocks"][:-1] == shown["blocks"][:-1]  # what it listed stays
+    assert context_lines(after)[-1] == "✅ 9 acknowledged by <@U01> at 00:02"
+    assert after["text"].endswith(" [✅ 9 acknowledged by <@U01> at 00:02]")
+    # each alert's own channel message shows its acknowledgement, as a single ack does
+    await settled(slack)
+    for team in range(1, TEAMS):
+        for call in fake.posts(team_channel(team)):
+            msg = message(slack, team_channel(team), call.response["ts"])
+            assert "acknowledged by <@U01> at 00:02" in json.dumps(msg["blocks"])
+            assert "alert_ack" not in buttons(msg)
+    edits = fake.calls_of("chat.update")[updates_before:]
+    assert len(edits) == 1 + 9  # the summary, and the channel post of each alert it held
+
+    # one audit row per alert, as acking each one writes, and one for the click
+    rows = await app.store.fetch("SELECT actor, target FROM audit WHERE action = 'alert.ack'")
+    assert [r[0] for r in rows] == ["U01"] * 9
+    assert [r[1].split(" ")[0] for r in rows] == [f"#{i}" for i in range(4, 13)]
+    assert await audit(app, "alert.ack_storm") == [("U01", None, None, "9 acknowledged")]
+    times = await app.store.fetch("SELECT DISTINCT acked_at FROM alerts WHERE acked_at IS NOT NULL")
+    assert len(times) == 1  # one write took them all
+
+    # the chain goes on for the three nobody took: U04 is paged for those only
+    app.clock.advance(5 * 60)
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: len(dms(fake, "U04")) == 3)
+    steps = await app.store.fetch("SELECT alert_id FROM escalations WHERE step = 1 ORDER BY 1")
+    assert [r[0] for r in steps] == [1, 2, 3]
+
+
+async def test_acknowledge_all_skips_and_counts_what_was_handled_before(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack)  # #4-#40 in the channel's summary and in U01's
+    ts = await summary_of(slack, ALERTS)
+    page = await summary_of(slack, "U01")  # both sent: what they hold is settled
+    engine = alerts_of(slack).engine
+    for alert_id in (5, 6):
+        await app.store.write(
+            lambda tx, a=alert_id: ops.resolve(engine, tx, alert_id=a, actor=ADMIN)
+        )
+    done = await slack.command("ack 7", user="U02")
+    assert "acknowledged #7" in done["text"], done
+    blocks = message(slack, ALERTS, ts)["blocks"]
+
+    app.clock.advance(60)
+    await click(slack, "storm_ack", ALERTS, ts, user=ADMIN)  # an admin, not on call
+    assert await answer(slack, ADMIN) == (
+        "✅ you acknowledged 34 alerts of this storm at 00:01;"
+        " 1 was already acknowledged by <@U02>; 2 were already resolved."
+    )
+    line = (
+        "✅ 34 acknowledged by <@U0ADMIN> at 00:01; 1 was already acknowledged by <@U02>;"
+        " 2 were already resolved"
+    )
+    await fake.wait_for(lambda: context_lines(message(slack, ALERTS, ts))[-1] == line)
+    state = await acked(app)
+    assert state[7] == ("U02", False) and state[5][0] is None and state[6][0] is None
+    assert sum(by == ADMIN for by, _ in state.values()) == 34
+
+    # a second click, on the summary as it was, changes nothing
+    await settled(slack)
+    updates = len(fake.calls_of("chat.update"))
+    await click(slack, "storm_ack", ALERTS, ts, user="U01", blocks=blocks)
+    assert await answer(slack, "U01") == (
+        "Nothing to acknowledge in this storm: all 37 of its alerts are already handled"
+        " (35 acknowledged by <@U0ADMIN> and <@U02>, 2 resolved). Nothing changed."
+    )
+    # so does one on U01's page summary, which held the same alerts
+    await click(slack, "storm_ack", "U01", page, user="U01")
+    assert await answer(slack, "U01", 2) == await answer(slack, "U01")
+    await settled(slack)
+    assert len(fake.calls_of("chat.update")) == updates
+    assert len(await audit(app, "alert.ack_storm")) == 1
+    assert "storm_ack" in buttons(message(slack, "U01", page))  # nothing edited there
+
+
+async def test_two_clicks_at_once_acknowledge_once(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=8)  # #4-#8 folded
+    ts = await summary_of(slack, ALERTS)
+    blocks = message(slack, ALERTS, ts)["blocks"]
+    await asyncio.gather(
+        click(slack, "storm_ack", ALERTS, ts, user="U01", blocks=blocks),
+        click(slack, "storm_ack", ALERTS, ts, user="U02", blocks=blocks),
+    )
+    await fake.wait_for(lambda: fake.responses["U01"] and fake.responses["U02"])
+    [(by, *_)] = await audit(app, "alert.ack_storm")
+    late = "U02" if by == "U01" else "U01"
+    assert await answer(slack, by) == "✅ you acknowledged 5 alerts of this storm at 00:00."
+    assert await answer(slack, late) == (
+        "Nothing to acknowledge in this storm: all 5 of its alerts are already handled"
+        f" (5 acknowledged by <@{by}>). Nothing changed."
+    )
+    await settled(slack)
+    assert len(await summary_edits(app)) == 1
+    assert context_lines(message(slack, ALERTS, ts))[-1] == f"✅ 5 acknowledged by <@{by}> at 00:00"
+    assert len(await audit(app, "alert.ack")) == 5
+
+
+async def test_a_storm_with_one_alert_left_says_so_in_the_singular(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    app = slack.app
+    await one_storm(slack, agents=5)  # #4, #5 folded
+    ts = await summary_of(slack, "U01")
+    await slack.command("ack 4", user="U01")
+    await click(slack, "storm_ack", "U01", ts, user="U02")
+    assert await answer(slack, "U02") == (
+        "✅ you acknowledged 1 alert of this storm at 00:00; 1 was already acknowledged by <@U01>."
+    )
+    await slack.fake.wait_for(
+        lambda: (
+            context_lines(message(slack, "U01", ts))[-1]
+            == "✅ 1 acknowledged by <@U02> at 00:00; 1 was already acknowledged by <@U01>"
+        )
+    )
+    assert (await acked(app))[5] == ("U02", False)
+
+
+# -- refusals -----------------------------------------------------------------------------
+
+
+async def test_garbage_unknown_and_other_refs_are_refused_and_change_nothing(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=6)
+    ts = await summary_of(slack, ALERTS)
+    ref = buttons(message(slack, ALERTS, ts))["storm_ack"][0]
+    await settled(slack)
+    updates = len(fake.calls_of("chat.update"))
+    not_a_storm = "this button does not name an alert storm summary"
+    unknown = (
+        "this alert storm summary is not known (any more); `/agent alerts` lists the open alerts"
+    )
+    cases = {
+        "": not_a_storm,
+        "garbage": not_a_storm,
+        "4": not_a_storm,  # an alert id: the Acknowledge button's value
+        "alert:1:post": not_a_storm,  # a ref of another kind
+        f"nudge:{ref}:2:0": not_a_storm,
+        f"{ref}; DROP TABLE alerts": not_a_storm,
+        f"{ref}\n": not_a_storm,
+        ref.replace("4", "４"): not_a_storm,  # a fullwidth digit
+        "fold:pages:U01:" + "9" * 2000: not_a_storm,
+        "fold:posts:C0ALERTS:999": unknown,
+        ref.replace("fold:posts:", "fold:pages:"): unknown,  # no such page summary
+        ref + "-1": unknown,
+    }
+    for n, (value, expected) in enumerate(cases.items(), start=1):
+        await click(slack, "storm_ack", ALERTS, ts, value=value)
+        assert await answer(slack, ADMIN, n) == expected, value
+    await settled(slack)
+    assert all(by is None for by, _ in (await acked(app)).values())
+    assert await audit(app, "alert.ack") == [] and await audit(app, "alert.ack_storm") == []
+    assert len(fake.calls_of("chat.update")) == updates
+
+
+async def test_a_summary_that_never_reached_slack_is_refused(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    fake.fail("chat.postMessage", status=200, error="channel_not_found", times=100)  # for good
+    await one_storm(slack, agents=5)
+    rows: list[Any] = []
+
+    async def failed() -> None:
+        while not rows:
+            rows.extend(
+                await app.store.fetch(
+                    "SELECT ref FROM outbox WHERE ref LIKE 'fold:posts:%' AND state = 'failed'"
+                )
+            )
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(failed(), 5)
+    fake.heal()
+    r = await slack.click(  # a click forged with its ref: no such message exists
+        action_id="storm_ack",
+        value=rows[0][0],
+        channel=ALERTS,
+        response_url=fake.response_url(ADMIN),
+    )
+    assert r.status_code == 200
+    assert await answer(slack, ADMIN) == (
+        "this alert storm summary has not reached Slack; nothing changed"
+    )
+    assert all(by is None for by, _ in (await acked(app)).values())
+
+
+async def test_someone_not_on_call_is_refused(slack_http):
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    app = slack.app
+    await one_storm(slack, agents=6)
+    ts = await summary_of(slack, ALERTS)
+    await click(slack, "storm_ack", ALERTS, ts, user=STRANGER)
+    assert await answer(slack, STRANGER) == (
+        "Only admins and the people on call (rotations, escalation users, overrides)"
+        " can acknowledge alerts."
+    )
+    assert all(by is None for by, _ in (await acked(app)).values())
+    rows = await app.store.fetch("SELECT actor, action, target FROM audit ORDER BY id")
+    assert [tuple(r) for r in rows] == [(STRANGER, "refused", "acknowledge alerts")]
+    assert "storm_ack" in buttons(message(slack, ALERTS, ts))
+
+
+# -- shell mode ---------------------------------------------------------------------------
+
+
+async def test_shell_shows_acknowledge_all_as_a_numbered_choice(app_factory):
+    app = await app_factory(STORM_POLICY, clock=ManualClock())  # no SLACK_*: the shell
+    console = app.ns.extras["shell"]
+    console.out = out = io.StringIO()
+    await storm(app, [f"acme/team/bot-{i}" for i in range(7)])  # #4-#7 folded
+    await until(lambda: console.find_button("storm_ack") is not None)
+    take = console.find_button("storm_ack")
+    assert take is not None and take.value.startswith("fold:")
+    assert f"[{take.number}] Acknowledge all" in out.getvalue()
+
+    await console.handle_line(str(take.number))  # the operator types its number
+    assert "── only for you ──\n✅ you acknowledged 4 alerts of this storm at 00:00." in (
+        out.getvalue()
+    )
+    await until(lambda: console.find_button("storm_ack", take.value) is None)
+    assert "✅ 4 acknowledged by @shell at 00:00" in out.getvalue()
+    rows = await app.store.fetch("SELECT COUNT(*) FROM alerts WHERE acked_by = 'shell'")
+    assert rows[0][0] == 4
