@@ -9,9 +9,9 @@ tier was enough.
 
 Wiring: :class:`RoutingComponent` builds the :class:`~guards.routing.RoutingService`
 at start-up, registers its ledger gate (so settles of routed calls are learned
-from, even those routed before a restart), keeps it in ``ns.extras["routing"]`` and
-prunes old decisions daily. If the component is not listed, the first request builds
-the service instead (without the pruning job).
+from, even those routed before a restart) and keeps it in ``ns.extras["routing"]``;
+the ``retention`` job (bot/retention.py) deletes old decisions. If the component is
+not listed, the first request builds the service instead.
 """
 
 from __future__ import annotations
@@ -35,13 +35,11 @@ __all__ = [
     "RouteBody",
     "RoutingComponent",
     "ensure_routing",
-    "prune_now",
     "routes",
     "routing_stats",
 ]
 
 EXTRAS_KEY = "routing"
-PRUNE_EVERY_SECONDS = 86400
 routes = web.RouteTableDef()
 
 
@@ -72,22 +70,15 @@ def ensure_routing(ns: Nightshift, *, is_model_open: ModelOpen | None = None) ->
     return service
 
 
-async def prune_now(ns: Nightshift) -> int:
-    """Delete decisions past ``routing.retention_days`` (the daily job)."""
-    service = ensure_routing(ns)
-    return await ns.store.write(service.prune)
-
-
 class RoutingComponent:
-    """Builds the routing service at start-up and schedules its daily pruning (list it
-    in ``Nightshift._build_components``)."""
+    """Builds the routing service at start-up (list it in
+    ``Nightshift._build_components``); its decisions are pruned by the ``retention`` job."""
 
     def __init__(self, *, is_model_open: ModelOpen | None = None) -> None:
         self.is_model_open = is_model_open
 
     async def start(self, ns: Nightshift) -> None:
         ensure_routing(ns, is_model_open=self.is_model_open)
-        ns.every(PRUNE_EVERY_SECONDS, prune_now, name="routing-prune", args=[ns])
 
     async def stop(self, ns: Nightshift) -> None:
         return None

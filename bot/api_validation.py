@@ -21,9 +21,10 @@ writer (:meth:`~guards.validation.Validator.warm`), then runs one operation insi
 store the rejections, emit the events.
 
 Wiring: :class:`ValidationComponent` builds the :class:`~guards.validation.Validator`
-at start-up, keeps it in ``ns.extras["validation"]`` and schedules
-:meth:`~guards.validation.Validator.prune` hourly. If the component is not listed,
-the first request builds the validator (without the pruning job).
+at start-up and keeps it in ``ns.extras["validation"]``, where the ``retention`` job
+(bot/retention.py) finds it: that job deletes old items, call answers and rejections
+and lets the validator compact its indexes. If the component is not listed, the first
+request builds the validator.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from bot.api_routing import ensure_routing
 from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import LIVE_TOKEN, hash_token
-from guards.validation import Batch, Outcome, Pruned, Validator
+from guards.validation import Batch, Outcome, Validator
 from guards.validation.types import parse_items
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ __all__ = ["EXTRAS_KEY", "ValidationBody", "ValidationComponent", "ensure_valida
 
 log = logging.getLogger(__name__)
 EXTRAS_KEY = "validation"
-PRUNE_EVERY_SECONDS = 3600
 routes = web.RouteTableDef()
 
 
@@ -112,19 +112,12 @@ async def create_validation(request: web.Request) -> web.Response:
     return response
 
 
-async def prune_now(ns: Nightshift) -> Pruned:
-    """Forget items past the window and old rejections (the hourly job)."""
-    validator = ensure_validation(ns)
-    return await ns.store.write(lambda tx: validator.prune(tx, ns.clock.now()))
-
-
 class ValidationComponent:
-    """Builds the validator at start-up and schedules its pruning (list it in
-    ``Nightshift._build_components``)."""
+    """Builds the validator at start-up (list it in ``Nightshift._build_components``);
+    its rows are pruned by the ``retention`` job."""
 
     async def start(self, ns: Nightshift) -> None:
         ensure_validation(ns)
-        ns.every(PRUNE_EVERY_SECONDS, prune_now, name="validation-prune", args=[ns])
 
     async def stop(self, ns: Nightshift) -> None:
         return None

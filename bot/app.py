@@ -141,7 +141,6 @@ class Nightshift:
                 await component.start(self)
                 started.append(component)
             self.every(SWEEP_SECONDS, self.sweep, name="sweep")
-            self.every(3600, self.prune_breakers, name="breakers-prune")
             self.every(
                 BREAKER_TICK_SECONDS, self.breakers.sweep, name="breakers", args=[self.store]
             )
@@ -204,10 +203,6 @@ class Nightshift:
         await self.store.write(self.ledger.expire_due)
         self.metrics.write_batches.set(self.store.batches)
         self.metrics.batched_writes.set(self.store.batched_writes)
-
-    async def prune_breakers(self) -> int:
-        """Retention: forget old task attempt counts."""
-        return await self.store.write(self.breakers.prune)
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""

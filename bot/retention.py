@@ -1,40 +1,52 @@
 """Retention: old rows are deleted in small chunks, so a process running for months stays bounded.
 
 One job, ``retention``, runs about half a minute after start and then hourly (a process
-restarted nightly still prunes). It deletes, oldest first:
+restarted nightly still prunes); it is the only prune job. It deletes, oldest first,
+what is older than the policy's ``retention:`` periods (guards/config_retention.py):
 
 ==========================  ===============================================================
 rows                        kept for
 ==========================  ===============================================================
-``events``                  30 days once dispatched to the alerts (longer if
-                            ``validation.burst.window_seconds`` is); never while undispatched
-``outbox``, delivered       7 days (Slack calls with their args: blocks, ``response_url``)
-``outbox``, failed          30 days
+``events``                  ``retention.events`` (30 days) once dispatched to the alerts
+                            (longer if ``validation.burst.window_seconds`` is); never while
+                            undispatched
+``outbox``, delivered       ``retention.outbox_delivered`` (7 days): Slack calls with their
+                            args (blocks, ``response_url``)
+``outbox``, failed          ``retention.outbox_failed`` (30 days)
+``alerts`` (resolved)       ``retention.alerts_resolved`` (90 days) after ``resolved_at``,
+                            with their ``escalations``; never while open
+``heartbeat_gaps`` (closed) ``retention.alerts_resolved`` after the agent came back
 ``validation_*``            ``validation.window_days`` (items, call answers) and
                             ``validation.rejections_retention_days`` (rejections)
 ``routing_decisions``       ``routing.retention_days``
-``breaker_attempts``        7 days after the task's last attempt
-``job_runs``                90 days
+``breaker_attempts``        ``retention.breaker_attempts`` (7 days) after the task's last
+                            attempt
+``job_runs``                ``retention.job_runs`` (90 days)
 ==========================  ===============================================================
 
 An outbox row that a later message may still point at (``$ref:<ref>.ts``) is kept
 longer: an alert's channel post and pages (``alert:<id>:post``, ``alert:<id>:dm:<n>``)
-until the alert has been resolved for 7 days, a storm summary (``fold:...``) and its
-nudges until every alert it carried has, any row a waiting row refers to for as long as
-that one waits, and a ref of a kind this module does not know, forever. A chat.update of
-an open alert's message therefore always finds the message it edits.
+until the alert has been resolved for ``outbox_delivered``, a storm summary
+(``fold:...``) and its nudges until every alert it carried has, any row a waiting row
+refers to for as long as that one waits, and a ref of a kind this module does not know,
+forever. A chat.update of an open alert's message therefore always finds the message it
+edits. The outbox goes first, and a resolved alert is kept while any outbox row still
+names it (its own ``alert:<id>:...`` rows, or the summary it or one of its pages was
+folded into), so an alert outlives its messages, never the reverse. The newest alert is
+kept, as the newest event is, so ids never come back: a button on an old message acts on
+its own alert or says it is gone, never on a new one.
 
 **Chunks.** The store has one writer, and a prune's write function runs on the event
 loop: deleting a 300,000-row backlog in one write held every request for 1.3 s and left
 a 58 MB WAL. Here every write deletes at most :data:`CHUNK_ROWS` rows (about 15 ms), and
 the next chunk is a new write after a 5 ms pause, so requests that arrived meanwhile
 commit in between, in batches of their own. The other prunes
-(``guards.validation.repo.prune_items`` and co.) take the same ``limit``: the
-per-feature jobs that call them delete one chunk per run, and this job drains the rest.
+(``guards.validation.repo.prune_items`` and co.) take the same ``limit``; this job
+drives them (the features schedule no prune job of their own).
 
 Example:
     >>> # retention = ns.extras["retention"]; deleted = await retention.run()
-    >>> # deleted["events"], deleted["outbox"]
+    >>> # deleted["events"], deleted["outbox"], deleted["alerts"]
 """
 
 from __future__ import annotations
@@ -49,9 +61,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.api_validation import EXTRAS_KEY as VALIDATION_KEY
 from bot.jobs import state as job_state
-from bot.jobs.runner import RETENTION_SECONDS as JOB_RUNS_RETENTION_SECONDS
 from bot.outbox_refs import refs_in
-from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS, prune_attempts
+from guards.breaker_attempts import prune_attempts
 from guards.routing import records as routing_records
 from guards.store import Store, Tx
 from guards.validation import Validator
@@ -62,15 +73,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_ROWS",
-    "EVENTS_RETENTION_DAYS",
-    "OUTBOX_DELIVERED_DAYS",
-    "OUTBOX_FAILED_DAYS",
     "RETENTION_EVERY_SECONDS",
     "Chunk",
     "Retention",
     "drain",
+    "prune_alerts",
     "prune_events",
+    "prune_gaps",
     "prune_outbox",
+    "ref_owner",
     "scan",
 ]
 
@@ -80,9 +91,6 @@ DAY = 86400
 RETENTION_EVERY_SECONDS = 3600
 CHUNK_ROWS = 2000  # rows per write: ~15 ms of the single writer (measured, see the README)
 PAUSE_SECONDS = 0.005  # between chunks: writes that came meanwhile get a batch of their own
-EVENTS_RETENTION_DAYS = 30
-OUTBOX_DELIVERED_DAYS = 7
-OUTBOX_FAILED_DAYS = 30
 
 # Refs whose rows nothing points at later (a digest's ref only stops a second post).
 _FREE_REF_PREFIXES = ("digest:",)
@@ -229,6 +237,69 @@ def _needed(tx: Tx, refs: Iterable[str], *, resolved_before: float) -> set[str]:
     return {ref for ref, (kind, key) in owners.items() if keep(ref, kind, key)}
 
 
+# The alerts of an id range resolved before a time that no outbox row names: not its own
+# messages (alert:<id>:..., the refs from "alert:<id>:" up to "alert:<id>;"), nor a storm
+# summary it or one of its pages joined. The newest alert stays (ids are never reused).
+_DOOMED_ALERTS = (
+    "SELECT a.id FROM alerts a WHERE a.id > ? AND a.id <= ? AND a.resolved_at < ?"
+    " AND a.id < (SELECT max(id) FROM alerts)"
+    " AND NOT EXISTS (SELECT 1 FROM outbox o"
+    "  WHERE o.ref >= 'alert:' || a.id || ':' AND o.ref < 'alert:' || a.id || ';')"
+    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ref = a.folded_into)"
+    " AND NOT EXISTS (SELECT 1 FROM escalations e JOIN outbox o ON o.ref = e.folded_into"
+    "  WHERE e.alert_id = a.id)"
+)
+
+
+def prune_alerts(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS) -> Chunk:
+    """Delete alerts resolved before ``before``, with their escalation rows, among the
+    ``limit`` alerts after id ``after``.
+
+    An open alert is never deleted; a resolved one is kept while an outbox row still
+    names it (run :func:`prune_outbox` first: it lets those rows go by its own rules),
+    and the newest alert is kept so that alert ids never come back. Alerts are written
+    in the order they first fire, so the scan ends at the first chunk that reaches
+    ``before``.
+    """
+    seen, last, newest = tx.one(
+        "SELECT count(*), max(id), max(first_at) FROM"
+        " (SELECT id, first_at FROM alerts WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, limit),
+    )
+    if not seen:
+        return Chunk(0, None)
+    doomed = json.dumps([r[0] for r in tx.all(_DOOMED_ALERTS, (after, last, before))])
+    # escalations.alert_id REFERENCES alerts(id): the children go first
+    tx.execute(
+        "DELETE FROM escalations WHERE alert_id IN (SELECT value FROM json_each(?))", (doomed,)
+    )
+    cur = tx.execute("DELETE FROM alerts WHERE id IN (SELECT value FROM json_each(?))", (doomed,))
+    more = seen == limit and newest < before
+    return Chunk(int(cur.rowcount), int(last) if more else None)
+
+
+def prune_gaps(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS) -> Chunk:
+    """Delete heartbeat gaps that ended before ``before`` among the ``limit`` gaps after
+    id ``after``; a gap still open (the agent has not come back) is kept.
+
+    Gaps are written when they begin, in about the order of ``down_from``, so the scan
+    ends at the first chunk that reaches ``before`` (no gap after it can have ended).
+    """
+    seen, last, newest = tx.one(
+        "SELECT count(*), max(id), max(down_from) FROM"
+        " (SELECT id, down_from FROM heartbeat_gaps WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, limit),
+    )
+    if not seen:
+        return Chunk(0, None)
+    cur = tx.execute(
+        "DELETE FROM heartbeat_gaps WHERE id > ? AND id <= ? AND down_until < ?",
+        (after, last, before),
+    )
+    more = seen == limit and newest < before
+    return Chunk(int(cur.rowcount), int(last) if more else None)
+
+
 # -- driving them, one write per chunk ----------------------------------------------------
 
 
@@ -324,12 +395,17 @@ class Retention:
         return deleted
 
     def _scans(self, ns: Nightshift, now: float) -> list[tuple[str, Callable[[Tx, int], Chunk]]]:
-        """The tables pruned by id ranges (no index on their time), with their cut-offs."""
+        """The tables pruned by id ranges (no index on their time), with their cut-offs.
+
+        The outbox goes before the alerts: an alert is kept while a row names it.
+        """
+        keep = ns.policy.retention
         # validation's last_burst_at reads the stream's last duplicate_burst event
         burst = ns.policy.validation.burst.window_seconds
-        events_before = now - max(EVENTS_RETENTION_DAYS * DAY, burst)
-        delivered_before = now - OUTBOX_DELIVERED_DAYS * DAY
-        failed_before = now - OUTBOX_FAILED_DAYS * DAY
+        events_before = now - max(keep.events, burst)
+        delivered_before = now - keep.outbox_delivered
+        failed_before = now - keep.outbox_failed
+        resolved_before = now - keep.alerts_resolved
         n = self.chunk
         return [
             ("events", lambda tx, a: prune_events(tx, before=events_before, after=a, limit=n)),
@@ -343,15 +419,20 @@ class Retention:
                     limit=n,
                 ),
             ),
+            ("alerts", lambda tx, a: prune_alerts(tx, before=resolved_before, after=a, limit=n)),
+            (
+                "heartbeat_gaps",
+                lambda tx, a: prune_gaps(tx, before=resolved_before, after=a, limit=n),
+            ),
         ]
 
     def _drains(self, ns: Nightshift, now: float) -> list[tuple[str, Callable[[Tx, int], int]]]:
         """The tables pruned oldest first through their time index, with their cut-offs."""
-        val, routing = ns.policy.validation, ns.policy.routing
+        val, routing, keep = ns.policy.validation, ns.policy.routing, ns.policy.retention
         window = now - val.window_days * DAY
         rejections = now - val.rejections_retention_days * DAY
         decisions = now - routing.retention_days * DAY
-        runs = now - JOB_RUNS_RETENTION_SECONDS
+        runs = now - keep.job_runs
         return [
             ("validation_calls", lambda tx, n: vrepo.prune_calls(tx, before=window, limit=n)),
             ("validation_items", lambda tx, n: vrepo.prune_items(tx, before=window, limit=n)),
@@ -365,9 +446,7 @@ class Retention:
             ),
             (
                 "breaker_attempts",
-                lambda tx, n: prune_attempts(
-                    tx, older_than_seconds=ATTEMPTS_RETENTION_SECONDS, limit=n
-                ),
+                lambda tx, n: prune_attempts(tx, older_than_seconds=keep.breaker_attempts, limit=n),
             ),
             ("job_runs", lambda tx, n: job_state.prune_runs(tx, before=runs, limit=n)),
         ]

@@ -48,8 +48,7 @@ import json
 from collections.abc import Callable
 
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
-from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS as ATTEMPTS_RETENTION_SECONDS
-from guards.breaker_attempts import check_attempts, count_attempt, prune_attempts
+from guards.breaker_attempts import check_attempts, count_attempt
 from guards.breaker_kinds import MODEL_PREFIX as MODEL_PREFIX
 from guards.breaker_kinds import configs_for, governing, parse_key
 from guards.breaker_records import BreakerRecords
@@ -261,10 +260,6 @@ class Breakers:
             if self._abandoned(tx, self._records.entry(tx, key, kind), kind, now) is not None:
                 moved += 1
         return moved
-
-    def prune(self, tx: Tx, *, older_than_seconds: int = ATTEMPTS_RETENTION_SECONDS) -> int:
-        """Forget task attempt counts nobody has touched for a while (an hourly job)."""
-        return prune_attempts(tx, older_than_seconds=older_than_seconds)
 
     async def sweep(self, store: Store) -> int:
         """Run :meth:`tick` in its own write (the scheduler's job)."""

@@ -1,4 +1,5 @@
-"""The policy file (YAML): budgets, breakers, validation, alerts, on-call, jobs, routing.
+"""The policy file (YAML): budgets, breakers, validation, alerts, on-call, jobs, routing,
+retention.
 
 Every key is checked at load; an unknown key or a bad value raises :class:`PolicyError`
 naming the key path and the problem, and the process does not start.
@@ -49,6 +50,7 @@ from guards.config_people import (
     OnCall,
     Rotation,
 )
+from guards.config_retention import RetentionPeriods
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
 from guards.prices import DEFAULT_PRICES
 
@@ -73,6 +75,7 @@ __all__ = [
     "PolicyError",
     "Price",
     "Reservations",
+    "RetentionPeriods",
     "Rotation",
     "Routing",
     "RoutingPromote",
@@ -105,6 +108,7 @@ class Policy(Section):
     oncall: OnCall = OnCall()
     digest: Digest = Digest()
     routing: Routing = Routing()
+    retention: RetentionPeriods = RetentionPeriods()
     jobs: list[Job] = Field(default_factory=list)
     prices: dict[str, Price] = Field(default_factory=dict)
 

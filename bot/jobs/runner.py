@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Nightshift-Job-Secret"
 RUN_HEADER = "X-Nightshift-Run-Id"
 TICK_SECONDS = 1
-RETENTION_SECONDS = 90 * 86400
-RETENTION_EVERY_SECONDS = 3600
 DRAIN_SECONDS = 3.0
 
 
@@ -109,10 +107,8 @@ class JobRunner:
         for job in self.jobs.values():
             self._secrets[job.name] = job.secret or state.derived_secret(key, job.name)
         ns.every(TICK_SECONDS, self.tick, name="jobs-tick", misfire_grace_time=None)
-        ns.every(RETENTION_EVERY_SECONDS, self.prune, name="jobs-retention")
         self._log_schedule()
         await self.tick()
-        await self.prune()
 
     def _log_schedule(self) -> None:
         """One start-up line for all jobs (each job's plan at debug level)."""
@@ -290,8 +286,9 @@ class JobRunner:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def prune(self) -> int:
-        """Retention: delete job runs older than 90 days."""
-        before = self.ns.clock.now() - RETENTION_SECONDS
+        """Delete one chunk of job runs older than ``retention.job_runs`` (the ``retention``
+        job drains them all, hourly; see bot/retention.py)."""
+        before = self.ns.clock.now() - self.ns.policy.retention.job_runs
         return await self.ns.store.write(lambda tx: state.prune_runs(tx, before=before))
 
     # -- reading ------------------------------------------------------------------------

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS, prune_attempts
 from guards.breakers import Breakers, parse_key
 from guards.clock import ManualClock
 from guards.config import parse_policy
@@ -429,7 +431,8 @@ async def test_attempt_counts_are_forgotten_a_week_after_the_last_attempt(engine
     engine.clock.advance(6 * 86400)
     await engine.reserve(task_id="recent")
     engine.clock.advance(86400 + 1)
-    assert await engine.store.write(engine.breakers.prune) == 1
+    forget = partial(prune_attempts, older_than_seconds=ATTEMPTS_RETENTION_SECONDS)
+    assert await engine.store.write(forget) == 1  # what the retention job runs
     rows = await engine.store.fetch("SELECT task_id FROM breaker_attempts")
     assert [r["task_id"] for r in rows] == ["recent"]
     await engine.reserve(task_id="old")  # a forgotten task starts counting again

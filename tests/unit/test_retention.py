@@ -1,4 +1,5 @@
-"""Retention on a real SQLite store: chunked prunes, events, and the outbox rule."""
+"""Retention on a real SQLite store: chunked prunes, events, the outbox rule, resolved
+alerts and closed heartbeat gaps."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 import pytest
 
 from bot.jobs import state as job_state
-from bot.retention import drain, prune_events, prune_outbox, ref_owner, scan
+from bot.retention import (
+    drain,
+    prune_alerts,
+    prune_events,
+    prune_gaps,
+    prune_outbox,
+    ref_owner,
+    scan,
+)
 from guards.breaker_attempts import prune_attempts
 from guards.routing import records as routing_records
 from guards.store import Store, Tx
@@ -304,14 +313,23 @@ def test_ref_owner_names_what_keeps_a_row():
     assert ref_owner("alert:x") == ("unknown", "")
 
 
-async def add_alert(store: Store, alert_id: int, *, resolved_days_ago: float | None) -> None:
+async def add_alert(
+    store: Store,
+    alert_id: int,
+    *,
+    resolved_days_ago: float | None,
+    fired_days_ago: float | None = None,
+) -> None:
     now = store.clock.now()
     resolved = None if resolved_days_ago is None else now - resolved_days_ago * DAY
+    # by default, it first fired a day before its end (and at least 60 days ago)
+    fired = fired_days_ago or max(60.0, (resolved_days_ago or 0) + 1)
+    first = now - fired * DAY
     await run_sql(
         store,
         "INSERT INTO alerts (id, fingerprint, kind, scope, tier, first_at, last_at, facts,"
         " resolved_at) VALUES (?, ?, 'runaway', 'acme/a/b', 'P1', ?, ?, '{}', ?)",
-        [(alert_id, f"fp{alert_id}", now - 60 * DAY, now - 60 * DAY, resolved)],
+        [(alert_id, f"fp{alert_id}", first, first, resolved)],
     )
 
 
@@ -423,3 +441,107 @@ async def test_the_outbox_scan_stops_at_the_first_recent_chunk(store):
         await add_row(store, None, days_ago=days)
     assert await prune_all_outbox(store, limit=3) == 4
     assert await count(store, "outbox") == 20
+
+
+# -- resolved alerts and closed heartbeat gaps ---------------------------------------------
+
+
+async def alert_ids(store: Store) -> list[int]:
+    return [r[0] for r in await store.fetch("SELECT id FROM alerts ORDER BY id")]
+
+
+async def prune_all_alerts(store: Store, *, days: float = 90, limit: int = 3) -> int:
+    before = store.clock.now() - days * DAY
+    return await scan(store, lambda tx, a: prune_alerts(tx, before=before, after=a, limit=limit))
+
+
+async def add_escalation(store: Store, alert_id: int, folded_into: str | None = None) -> None:
+    await run_sql(
+        store,
+        "INSERT INTO escalations (alert_id, step, notify, target, at, folded_into)"
+        " VALUES (?, 0, 'rotation:primary', 'U1', 0, ?)",
+        [(alert_id, folded_into)],
+    )
+
+
+async def test_resolved_alerts_past_the_period_go_with_their_escalations(store):
+    # in id order, as they first fired
+    await add_alert(store, 1, resolved_days_ago=100, fired_days_ago=130)
+    await add_alert(store, 2, resolved_days_ago=None, fired_days_ago=125)  # still open
+    await add_alert(store, 3, resolved_days_ago=91, fired_days_ago=120)
+    await add_alert(store, 4, resolved_days_ago=89, fired_days_ago=110)  # resolved since
+    await add_alert(store, 5, resolved_days_ago=95, fired_days_ago=100)
+    await add_alert(store, 6, resolved_days_ago=None, fired_days_ago=1)
+    for alert_id in (1, 2, 3, 4, 5):
+        await add_escalation(store, alert_id)
+
+    # foreign keys are on: the escalation rows go first, in the same write
+    assert await prune_all_alerts(store, limit=2) == 3
+    assert await alert_ids(store) == [2, 4, 6]
+    rows = await store.fetch("SELECT alert_id FROM escalations ORDER BY alert_id")
+    assert [r[0] for r in rows] == [2, 4]
+    assert (await store.fetch("PRAGMA foreign_key_check"))[:1] == []
+
+
+async def test_an_alert_is_kept_while_an_outbox_row_still_names_it(store):
+    for alert_id in range(1, 7):
+        await add_alert(store, alert_id, resolved_days_ago=100)
+    await add_row(store, "alert:1:post", days_ago=1)  # its channel message
+    await add_row(store, "alert:2:dm:7", days_ago=1, state="failed")  # a page
+    await run_sql(store, "UPDATE alerts SET folded_into = ? WHERE id = 3", [("fold:posts:C1:3-1",)])
+    await add_row(store, "fold:posts:C1:3-1", days_ago=1)  # the storm summary it joined
+    await add_escalation(store, 4, folded_into="fold:pages:U1:4-1")  # its page joined one
+    await add_row(store, "fold:pages:U1:4-1", days_ago=1)
+    await add_row(store, "alert:55:post", days_ago=1)  # alert:5 is not alert:55's prefix
+
+    assert await prune_all_alerts(store) == 1
+    assert await alert_ids(store) == [1, 2, 3, 4, 6]  # 6: the newest stays (ids never reused)
+
+    await store.write(lambda tx: tx.execute("DELETE FROM outbox"))
+    assert await prune_all_alerts(store) == 4
+    assert await alert_ids(store) == [6]
+    await add_alert(store, 7, resolved_days_ago=None)
+    assert await prune_all_alerts(store) == 1
+    assert await alert_ids(store) == [7]
+
+
+async def test_the_alert_scan_stops_at_the_first_recent_chunk(store):
+    now = store.clock.now()
+    await run_sql(
+        store,
+        "INSERT INTO alerts (id, fingerprint, kind, scope, tier, first_at, last_at, facts,"
+        " resolved_at) VALUES (?, ?, 'runaway', 'acme/a/b', 'P1', ?, ?, '{}', ?)",
+        [
+            (i, f"fp{i}", at, at, at + 60)
+            for i, at in enumerate([now - 200 * DAY] * 3 + [now - DAY] * 20, start=1)
+        ],
+    )
+    steps: list[int] = []
+
+    def step(tx: Tx, after: int) -> Any:
+        steps.append(after)
+        return prune_alerts(tx, before=now - 90 * DAY, after=after, limit=5)
+
+    assert await scan(store, step) == 3
+    assert steps == [0]  # the first five reach recent ones: nothing further is read
+
+
+async def add_gaps(store: Store, gaps: list[tuple[float, float | None]]) -> None:
+    """(down_from, down_until) in days ago; None: still down."""
+    now = store.clock.now()
+    await run_sql(
+        store,
+        "INSERT INTO heartbeat_gaps (scope, down_from, down_until) VALUES ('acme/a/b', ?, ?)",
+        [(now - f * DAY, None if u is None else now - u * DAY) for f, u in gaps],
+    )
+
+
+async def test_closed_heartbeat_gaps_past_the_period_go_and_open_ones_stay(store):
+    await add_gaps(store, [(120, 110), (100, None), (95, 91), (92, 89), (5, 4), (1, None)])
+    before = store.clock.now() - 90 * DAY
+    deleted = await scan(store, lambda tx, a: prune_gaps(tx, before=before, after=a, limit=2))
+    assert deleted == 2
+    rows = await store.fetch("SELECT down_from, down_until FROM heartbeat_gaps ORDER BY id")
+    now = store.clock.now()
+    left = [(round((now - f) / DAY), u if u is None else round((now - u) / DAY)) for f, u in rows]
+    assert left == [(100, None), (92, 89), (5, 4), (1, None)]

@@ -1,0 +1,161 @@
+"""The policy's ``retention:`` section: defaults that keep the old behaviour, durations
+as everywhere else in the file, and refusals that name the key and stop start-up."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main
+from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS
+from guards.config import PolicyError, RetentionPeriods, load_policy, parse_policy
+
+DAY = 86400
+KEYS = ("events", "outbox_delivered", "outbox_failed", "breaker_attempts", "job_runs")
+# the floors: the digest reads the day before's job runs, alerts and heartbeat gaps
+FLOORS = {key: DAY for key in KEYS} | {"job_runs": 3 * DAY, "alerts_resolved": 3 * DAY}
+
+
+def refusal(data: dict[str, Any]) -> str:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(data, source="nightshift.yml")
+    message = str(caught.value)
+    assert message.startswith("nightshift.yml: the policy is not valid:\n"), message
+    return message
+
+
+@pytest.fixture
+def keep_logging():
+    """The CLI sets up the root logger for a process; put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_defaults_are_what_retention_kept_before_the_section_existed():
+    keep = parse_policy({}).retention
+    assert keep == RetentionPeriods()
+    assert keep.events == 30 * DAY  # bot/retention.py's EVENTS_RETENTION_DAYS
+    assert keep.outbox_delivered == 7 * DAY  # OUTBOX_DELIVERED_DAYS
+    assert keep.outbox_failed == 30 * DAY  # OUTBOX_FAILED_DAYS
+    assert keep.breaker_attempts == 7 * DAY == ATTEMPTS_RETENTION_SECONDS
+    assert keep.job_runs == 90 * DAY  # bot/jobs/runner.py's RETENTION_SECONDS
+    assert keep.alerts_resolved == 90 * DAY  # new: alerts were kept forever
+
+
+def test_an_empty_section_is_the_defaults():
+    assert parse_policy({"retention": {}}).retention == RetentionPeriods()
+
+
+def test_periods_are_written_as_durations_like_the_rest_of_the_file():
+    keep = parse_policy(
+        {
+            "retention": {
+                "events": "14d",
+                "outbox_delivered": "36h",
+                "outbox_failed": "2w",
+                "breaker_attempts": 86400,
+                "job_runs": "180d",
+                "alerts_resolved": "72h",
+            }
+        }
+    ).retention
+    assert (
+        keep.events,
+        keep.outbox_delivered,
+        keep.outbox_failed,
+        keep.breaker_attempts,
+        keep.job_runs,
+        keep.alerts_resolved,
+    ) == (14 * DAY, 36 * 3600, 14 * DAY, DAY, 180 * DAY, 3 * DAY)
+
+
+@pytest.mark.parametrize("key", sorted(FLOORS))
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0d", "0s is too short: keep at least"),
+        ("-1d", "'-1d' is not a duration (write 30s, 5m, 2h or 1d)"),
+        ("abc", "'abc' is not a duration (write 30s, 5m, 2h or 1d)"),
+        ("400d", "'400d' is out of range (0 to 366 days)"),
+        (True, "expected a duration like 30s, 5m, 2h or 1d"),
+    ],
+)
+def test_a_bad_period_is_refused_naming_its_key(key, value, problem):
+    message = refusal({"retention": {key: value}})
+    assert f"  retention.{key}: {problem}" in message
+    assert message.count("\n") == 1  # that key alone
+
+
+@pytest.mark.parametrize("key", sorted(FLOORS))
+def test_a_period_under_its_floor_is_refused_saying_what_it_would_break(key):
+    floor = FLOORS[key]
+    assert getattr(parse_policy({"retention": {key: floor}}).retention, key) == floor
+    message = refusal({"retention": {key: floor - 1}})
+    days = floor // DAY
+    assert f"retention.{key}: {floor - 1}s is too short: keep at least {days}d, " in message
+    assert "(write e.g. 30d)" in message
+
+
+def test_what_each_floor_protects_is_named():
+    assert "the daily digest shows the alerts and uptime" in refusal(
+        {"retention": {"alerts_resolved": "2d"}}
+    )
+    assert "the daily digest counts the runs" in refusal({"retention": {"job_runs": "1d"}})
+    assert "point at these rows" in refusal({"retention": {"outbox_delivered": "12h"}})
+    assert "fresh max_attempts_per_task" in refusal({"retention": {"breaker_attempts": "1h"}})
+
+
+def test_an_unknown_key_under_retention_is_refused():
+    message = refusal({"retention": {"alert_resolved": "30d", "events": "30d"}})
+    assert "  retention.alert_resolved: unknown key (check the spelling;" in message
+    assert "retention.events" not in message
+
+
+def test_the_section_must_be_a_mapping():
+    assert "  retention: " in refusal({"retention": "30d"})
+
+
+def test_validation_and_routing_keep_their_own_keys():
+    for key in ("window_days", "rejections_retention_days", "retention_days"):
+        assert f"retention.{key}: unknown key" in refusal({"retention": {key: 7}})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    file = tmp_path / "nightshift.yml"
+    file.write_text(textwrap.dedent(text), encoding="utf-8")
+    return file
+
+
+def test_a_bad_period_in_the_file_stops_start_up_before_the_database(
+    tmp_path, capsys, keep_logging, monkeypatch
+):
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    file = write(
+        tmp_path,
+        """\
+        retention:
+          events: 0d
+          outbox_failed: 45d
+          heartbeats: 30d
+        """,
+    )
+    db = tmp_path / "nightshift.db"
+    assert main(["run", "--config", str(file), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert f"{file}: the policy is not valid:" in err
+    assert "retention.events: 0s is too short: keep at least 1d" in err
+    assert "retention.heartbeats: unknown key" in err
+    assert "outbox_failed" not in err
+    assert not db.exists()
+    # the same file with good values loads
+    good = write(tmp_path, "retention: {events: 14d, outbox_failed: 45d}\n")
+    keep = load_policy(good).retention
+    assert (keep.events, keep.outbox_failed, keep.job_runs) == (14 * DAY, 45 * DAY, 90 * DAY)
