@@ -76,6 +76,8 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _TooLarge() from None
+    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
+        raise InvalidInput("body", "the connection closed before the body arrived") from None
     try:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except (ValueError, UnicodeDecodeError) as exc:

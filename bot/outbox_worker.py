@@ -86,6 +86,9 @@ _MARK_RETRY = (
 )
 # RetryLater kinds after which the message was surely not shown
 _NOT_SHOWN = frozenset({"ratelimited"})
+# the metrics' label values shown at 0 before anything happened
+_USUAL_METHODS = ("chat.postMessage", "chat.update")
+_RETRY_KINDS = ("ratelimited", "server_error", "network", "other")
 # The row as it was read, by what it is as well as its id (a withdrawn row's id may have
 # been given to the next row written): marked as being sent, its args as they are now.
 _CLAIM = (
@@ -134,6 +137,12 @@ class _Metrics:
         self.pending = Gauge(
             "nightshift_outbox_pending", "Outbox rows not yet delivered", registry=registry
         )
+        # the usual series exist at 0 from the start, so `increase(...) > 0` has a series
+        for method in _USUAL_METHODS:
+            self.delivered.labels(method=method)
+            self.failed.labels(method=method)
+            for reason in _RETRY_KINDS:
+                self.retried.labels(method=method, reason=reason)
 
 
 class OutboxWorker:

@@ -261,6 +261,6 @@ def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
     if not file.exists():
         if not missing_ok:
             raise PolicyError(f"{file}: no such policy file")
-        log.info("no policy file at %s: using built-in defaults", file)
+        log.debug("no policy file at %s: using built-in defaults", file)  # the CLI says so
         return Policy()
     return parse_policy(_read_yaml(file), source=str(file))

@@ -31,7 +31,9 @@ def _depth(text: str) -> int:
             "namespace/user/agent[/conversation]"
         )
     for segment in segments:
-        if not _SEGMENT.fullmatch(segment) or segment in (".", ".."):
+        if segment in (".", ".."):
+            raise ScopeError(f"{text[:80]!r}: the segments . and .. are reserved (path syntax)")
+        if not _SEGMENT.fullmatch(segment):
             raise ScopeError(
                 f"{text[:80]!r}: each segment is 1-64 of A-Z a-z 0-9 . _ - (bad: {segment[:80]!r})"
             )

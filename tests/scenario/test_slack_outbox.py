@@ -30,9 +30,27 @@ async def rows(slack: Any) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in found]
 
 
-async def metric(slack: Any, name: str) -> list[str]:
+async def series(slack: Any, name: str) -> list[str]:
     r = await slack.app.client.get("/metrics")
     return sorted(line for line in r.text.splitlines() if line.startswith(name))
+
+
+async def metric(slack: Any, name: str) -> list[str]:
+    """The series of ``name`` that counted something (the usual ones start at 0)."""
+    return [line for line in await series(slack, name) if not line.endswith(" 0.0")]
+
+
+async def test_the_usual_outbox_series_exist_at_zero_before_anything_happens(slack_http):
+    """An alert rule on `increase(nightshift_outbox_failed_total[5m]) > 0` needs a series."""
+    slack = await slack_http(POLICY)
+    for method in ("chat.postMessage", "chat.update"):
+        assert f'nightshift_outbox_failed_total{{method="{method}"}} 0.0' in await series(
+            slack, "nightshift_outbox_failed_total"
+        )
+        retried = await series(slack, "nightshift_outbox_retried_total")
+        assert f'nightshift_outbox_retried_total{{method="{method}",reason="network"}} 0.0' in (
+            retried
+        )
 
 
 async def test_a_429_on_the_first_post_delivers_later_exactly_once(slack_http, fake_slack):
