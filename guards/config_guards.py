@@ -16,7 +16,6 @@ from guards.config_types import (
     Seconds,
     Section,
     TimeZone,
-    check_windows,
     in_words,
     refuse,
 )
@@ -63,14 +62,25 @@ class Budgets(Section):
     scopes: dict[str, ScopeBudget] = Field(default_factory=dict)
     warn_at: list[float] = Field(default_factory=lambda: [0.8])
 
-    @field_validator("defaults")
-    @classmethod
-    def _levels(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        for level, limits in value.items():
+    @model_validator(mode="after")
+    def _levels(self) -> Budgets:
+        """Each unknown level or window is named with its own key path."""
+        levels, windows = ", ".join(LEVELS), ", ".join(WINDOWS)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for level, limits in self.defaults.items():
             if level not in LEVELS:
-                raise ValueError(f"unknown level {level!r}; levels are {', '.join(LEVELS)}")
-            check_windows(limits)
-        return value
+                problems.append(
+                    (("defaults", level), f"unknown level {level!r}; levels are {levels}")
+                )
+                continue
+            problems.extend(
+                (("defaults", level, window), f"unknown window {window!r}; windows are {windows}")
+                for window in limits
+                if window not in WINDOWS
+            )
+        if problems:
+            refuse("Budgets", problems)
+        return self
 
     @field_validator("scopes")
     @classmethod

@@ -136,6 +136,12 @@ class EscalationStep(Section):
         return value
 
 
+def _known(names: set[str]) -> str:
+    if not names:
+        return "; oncall.rotations defines none"
+    return f"; rotations are {', '.join(sorted(names))}"
+
+
 class OnCall(Section):
     rotations: list[Rotation] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
@@ -157,9 +163,13 @@ class OnCall(Section):
         if twice:
             refuse("OnCall", twice)
         names = set(first)
-        for step in self.escalation:
-            if step.notify.startswith("rotation:") and step.notify[9:] not in names:
-                raise ValueError(f"escalation names unknown rotation {step.notify[9:]!r}")
+        unknown = [
+            (("escalation", i, "notify"), f"unknown rotation {step.notify[9:]!r}{_known(names)}")
+            for i, step in enumerate(self.escalation)
+            if step.notify.startswith("rotation:") and step.notify[9:] not in names
+        ]
+        if unknown:
+            refuse("OnCall", unknown)
         return self
 
 

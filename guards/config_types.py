@@ -28,7 +28,6 @@ __all__ = [
     "Section",
     "Tier",
     "TimeZone",
-    "check_windows",
     "in_words",
     "parse_duration",
     "refuse",
@@ -135,13 +134,6 @@ class Section(BaseModel):
     """A section of the policy: unknown keys are errors; values never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def check_windows(value: dict[str, int]) -> dict[str, int]:
-    for key in value:
-        if key not in WINDOWS:
-            raise ValueError(f"unknown window {key!r}; windows are {', '.join(WINDOWS)}")
-    return value
 
 
 Limits = Annotated[dict[str, Micros], BeforeValidator(lambda v: v if v is not None else {})]

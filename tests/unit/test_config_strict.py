@@ -87,6 +87,37 @@ def test_a_kind_like_nothing_known_gets_the_list_without_a_guess():
     assert "did you mean" not in message
 
 
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (
+            {"budgets": {"defaults": {"bot": {"day": 10}}}},
+            "  budgets.defaults.bot: unknown level 'bot'; levels are namespace, user, agent,",
+        ),
+        (
+            {"budgets": {"defaults": {"agent": {"daily": 10, "week": 50}}}},
+            "  budgets.defaults.agent.daily: unknown window 'daily'; windows are day, week,",
+        ),
+        (
+            {"oncall": {"escalation": [{"notify": "channel"}, {"notify": "rotation:nope"}]}},
+            "  oncall.escalation.1.notify: unknown rotation 'nope'; oncall.rotations defines none",
+        ),
+        (
+            {
+                "oncall": {
+                    "rotations": [{"name": "primary", "users": ["U1"]}],
+                    "escalation": [{"notify": "rotation:primry"}],
+                }
+            },
+            "  oncall.escalation.0.notify: unknown rotation 'primry'; rotations are primary",
+        ),
+    ],
+)
+def test_an_unknown_name_inside_a_section_is_refused_at_its_own_key_path(data, line):
+    """audit7 L3: not just `budgets.defaults` or `oncall`."""
+    assert line in refusal(data)
+
+
 def test_every_known_kind_takes_a_tier():
     tiers = {kind: "P2" for kind in ALERT_KINDS}
     policy = parse_policy({"alerts": {"tiers": tiers}})
