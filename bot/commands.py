@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.slack.limits import MESSAGE_BLOCKS, fit
 from guards.errors import GuardError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_jobs",
 ]
 
-MAX_BLOCKS = 50
+MAX_BLOCKS = MESSAGE_BLOCKS
 MAX_TEXT = 3000
 
 
@@ -71,18 +72,14 @@ class Reply:
         return cls(text=text, blocks=[section(text)], ephemeral=ephemeral)
 
     def limited(self) -> Reply:
-        """The reply within Slack's limits: 50 blocks, 3,000 characters per text.
+        """The reply within Slack's limits (:func:`bot.slack.limits.fit`), text at 3,000.
 
         Handlers build lists within these limits themselves and say "… and N more
         <items>" in their own units; this cut is only a safety net, and its note counts
         what it drops: blocks.
         """
-        blocks = [_clip_block(b) for b in self.blocks]
-        if len(blocks) > MAX_BLOCKS:
-            hidden = len(blocks) - (MAX_BLOCKS - 1)
-            note = f"… and {hidden} more block{'s' if hidden != 1 else ''} not shown (too long)"
-            blocks = [*blocks[: MAX_BLOCKS - 1], context(note)]
-        return Reply(text=clip(self.text, MAX_TEXT), blocks=blocks, ephemeral=self.ephemeral)
+        blocks, text = fit(self.blocks, clip(self.text, MAX_TEXT))
+        return Reply(text=text, blocks=blocks, ephemeral=self.ephemeral)
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -185,14 +182,6 @@ def echo(text: str, limit: int = 40) -> str:
     """
     short = text[:limit] + ("…" if len(text) > limit else "")
     return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
-
-
-def _clip_block(block: dict[str, Any]) -> dict[str, Any]:
-    text = block.get("text")
-    if isinstance(text, dict) and isinstance(text.get("text"), str):
-        limit = 150 if block.get("type") == "header" else MAX_TEXT
-        block = {**block, "text": {**text, "text": clip(text["text"], limit)}}
-    return block
 
 
 def section(text: str) -> dict[str, Any]:

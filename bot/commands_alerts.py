@@ -21,6 +21,7 @@ from bot.commands import (
     Context,
     Reply,
     UsageError,
+    clip,
     context,
     echo,
     fit_text,
@@ -54,7 +55,9 @@ GROUP_AT = 5  # more alerts of one kind in a tier than this: one line for the ki
 GROUP_SHOWN = 3  # alerts named on a kind's line
 PER_SECTION = 11  # lines in a section: the tier's title and 10 alerts
 SECTIONS_PER_TIER = 2
+SECTION_CHARS = 1_400  # at most: 6 sections, the silences and the rest in one Slack message
 MAX_SILENCES = 10
+SILENCES_CHARS = 1_000
 
 
 def _alert_id(text: str) -> int:
@@ -224,6 +227,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
             [f"*{_TIER_NAMES[tier]}* ({len(mine)})", *(line for line, _ in lines)],
             per_section=PER_SECTION,
             max_sections=SECTIONS_PER_TIER,
+            limit=SECTION_CHARS,
         )
         shown = lines[: max(0, placed - 1)]
         blocks += listed
@@ -242,7 +246,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     if len(silences) > MAX_SILENCES:
         shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
     if shown_silences:
-        blocks.append(context("\n".join(shown_silences)))
+        blocks.append(context(clip("\n".join(shown_silences), SILENCES_CHARS)))
 
     def more(n: int) -> str:
         return _more_alerts(sum(covered for _, covered in entries[len(entries) - n :]))

@@ -29,6 +29,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.commands_core import by_whom, clock_time
+from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
 from guards.breakers import BreakerRow, parse_key
 from guards.errors import InvalidInput
@@ -103,14 +104,17 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
     blocks: list[dict[str, Any]] = [section(title), context(USAGE_HINT)]
     lines: list[str] = []
     budget = MAX_BLOCKS_USED - len(blocks) - 1  # one left for "… and N more breakers"
+    room = LIST_TEXT  # and the characters one Slack message takes
     for row in rows[:MAX_LISTED]:
         line = breaker_line(ctx, row)
         row_blocks = [section(line)]
         if row.state == HALF_OPEN_PENDING:
             row_blocks.append(_trial_buttons(row))  # a waiting trial: its buttons, one block more
-        if len(row_blocks) > budget:
+        size = text_chars(row_blocks)
+        if len(row_blocks) > budget or size > room:
             break
         budget -= len(row_blocks)
+        room -= size
         blocks += row_blocks
         lines.append(line)
     if len(lines) < len(rows):

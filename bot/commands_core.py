@@ -28,6 +28,7 @@ from bot.commands import (
     section,
     subcommand,
 )
+from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
 from guards.ledger import Usage
@@ -237,13 +238,19 @@ async def _budget_overview(ctx: Context) -> Reply:
             "No budgets or agent activity yet. Agents appear with their first reservation;"
             " limits come from the policy file or `/agent budget set`."
         )
-    shown = f"{total}; the {len(spaces)} that spent most today; " if len(spaces) < total else ""
-    lines = [f"*Budgets by namespace* ({shown}details: `/agent budget <scope>`)"]
-    for ns in spaces:
+    rows: list[str] = []
+    room = LIST_TEXT
+    for ns in spaces:  # as many as one Slack message takes: 40, or fewer long ones
         body = "\n".join(window_line(w, u) for w, u in ns["windows"].items())
-        lines.append(f"*{ns['scope']}*\n{body}")
-    if len(spaces) < total:
-        lines.append(f"… and {total - len(spaces)} more namespaces (`/agent budget <namespace>`)")
+        row = f"*{ns['scope']}*\n{body}"
+        if len(row) > room:
+            break
+        rows.append(row)
+        room -= len(row)
+    shown = f"{total}; the {len(rows)} that spent most today; " if len(rows) < total else ""
+    lines = [f"*Budgets by namespace* ({shown}details: `/agent budget <scope>`)", *rows]
+    if len(rows) < total:
+        lines.append(f"… and {total - len(rows)} more namespaces (`/agent budget <namespace>`)")
     return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
 
 

@@ -20,6 +20,7 @@ from bot.commands_core import clock_time
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
 from bot.jobs import state
+from bot.slack.limits import LIST_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -144,11 +145,15 @@ async def cmd_jobs(ctx: Context, args: list[str]) -> Reply:
     foot = _jobs_footer(statuses, of=len(every), namespace=namespace)
     more = _more_jobs(statuses, narrow=namespace is None)
     texts = ["\n".join(_status_lines(ctx, s)) for s in statuses]
+    shown, room = 0, LIST_TEXT  # MAX_JOBS, or fewer long ones: what one Slack message takes
+    while shown < min(len(texts), MAX_JOBS) and len(texts[shown]) <= room:
+        room -= len(texts[shown])
+        shown += 1
     # the footer first: no cut can drop the kill-switch state
-    blocks = [context(foot), *(section(t) for t in texts[:MAX_JOBS])]
-    if len(statuses) > MAX_JOBS:
-        blocks.append(context(more(len(statuses) - MAX_JOBS)))
-    text = fit_text([foot], [f"\n{t}" for t in texts[:MAX_JOBS]], more=more, total=len(texts))
+    blocks = [context(foot), *(section(t) for t in texts[:shown])]
+    if len(statuses) > shown:
+        blocks.append(context(more(len(statuses) - shown)))
+    text = fit_text([foot], [f"\n{t}" for t in texts[:shown]], more=more, total=len(texts))
     return Reply(text=text, blocks=blocks)
 
 

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.outbox import Delivered, DeliveryFailed, RetryLater
+from bot.slack.limits import fit_args
 
 __all__ = ["SlackDeliverer"]
 
@@ -61,6 +62,7 @@ class SlackDeliverer:
         self.timeout = timeout
 
     async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        args = fit_args(method, args)  # every message leaves within Slack's limits
         try:
             if method == "response_url":
                 return await self._response_url(args)

@@ -39,6 +39,7 @@ from bot.commands import (
 )
 from bot.commands_core import VIEW_SUBMISSIONS
 from bot.outbox import enqueue
+from bot.slack.limits import fit_view
 from bot.slack.render import replace_actions, reply_payload
 from guards.errors import GuardError, InvalidInput
 from guards.store import Tx
@@ -257,7 +258,9 @@ class SlackSurface:
         self, ctx: Context, view: dict[str, Any], origin: Origin, trigger_id: str | None
     ) -> None:
         try:
-            response = await self.client.views_open(trigger_id=trigger_id or "", view=view)
+            response = await self.client.views_open(
+                trigger_id=trigger_id or "", view=fit_view(view)
+            )
         except Exception as exc:
             log.warning("views.open failed: %s", exc)
             payload = {"response_type": "ephemeral", "text": "The form did not open; click again."}

@@ -38,6 +38,9 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     fake = await FakeSlack().start()
     yield fake
     await fake.stop()
+    # Slack would have refused these messages: the test passed on a reply nobody saw.
+    refused = [f"{r.method}: {r.error} {r.messages[:3]}" for r in fake.rejections]
+    assert not refused, f"Slack would refuse {len(refused)} message(s): {refused}"
 
 
 def slack_env(fake: FakeSlack, *, mode: str = "http") -> dict[str, str]:
@@ -70,7 +73,9 @@ class SlackDriver:
         kwargs.setdefault("response_url", self.fake.response_url("cmd"))
         r = await self.post(command_body(text, user_id=user, **kwargs))
         assert r.status_code == 200, r.text
-        return dict(r.json()) if r.content else {}
+        body = dict(r.json()) if r.content else {}
+        self.fake.check_reply("ack", body)  # Slack reads the reply from the ack: same limits
+        return body
 
     async def click(self, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("user_id", ADMIN)

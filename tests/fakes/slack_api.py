@@ -8,6 +8,14 @@ and can misbehave on purpose:
     fake.fail("chat.postMessage", status=503, times=3)
     fake.rate_limit_per_channel = True                             # >1 msg/s → 429
 
+Like Slack, it refuses messages past Slack's limits (:mod:`tests.fakes.block_kit`):
+``chat.postMessage``, ``chat.update`` and ``chat.postEphemeral`` answer
+``invalid_blocks`` (with Slack's ``response_metadata.messages``), ``msg_too_long``
+or ``msg_blocks_too_long``; ``views.*`` answer ``invalid_arguments``; the
+response_url answers ``400 invalid_blocks``. Every refusal is also kept in
+``fake.rejections``; the ``fake_slack`` fixture fails a test that leaves one
+there (a test that provokes them on purpose clears the list).
+
 Socket Mode: ``apps.connections.open`` hands out ``ws://.../socket``; the test sends
 envelopes with :meth:`FakeSlack.send_envelope` and reads the app's answer with
 :meth:`FakeSlack.envelope_reply`.
@@ -28,7 +36,17 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
-__all__ = ["APP_TOKEN", "BOT_TOKEN", "Call", "FakeSlack"]
+from tests.fakes.block_kit import MESSAGE_METHODS, message_errors, view_errors
+
+__all__ = [
+    "APP_TOKEN",
+    "BOT_TOKEN",
+    "Call",
+    "FakeSlack",
+    "Rejection",
+    "message_errors",
+    "view_errors",
+]
 
 BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
@@ -47,6 +65,16 @@ class Call:
     @property
     def ok(self) -> bool:
         return self.status == 200 and bool(self.response.get("ok"))
+
+
+@dataclass
+class Rejection:
+    """A message Slack would refuse: where it went, the error code and Slack's messages."""
+
+    method: str
+    error: str
+    messages: list[str]
+    args: dict[str, Any]
 
 
 @dataclass
@@ -80,6 +108,7 @@ class FakeSlack:
         self.socket_connected = asyncio.Event()
         self.socket_connections = 0
         self._envelope_replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.rejections: list[Rejection] = []
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -207,11 +236,51 @@ class FakeSlack:
             if last is not None and time.monotonic() - last < 1.0:
                 body = {"ok": False, "error": "ratelimited"}
                 return self._answer(method, args, body, status=429, headers={"Retry-After": "1"})
+        refused = self._refusal(method, args)
+        if refused is not None:
+            return self._answer(method, args, refused)
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         body = handler(args) if handler else {"ok": False, "error": "unknown_method"}
         if method == "chat.postMessage" and body.get("ok"):
             self._last_post[channel] = time.monotonic()
         return self._answer(method, args, body)
+
+    # -- Slack's limits -------------------------------------------------------------------
+
+    def _reject(
+        self, method: str, error: str, messages: list[str], args: dict[str, Any]
+    ) -> Rejection:
+        rejection = Rejection(method, error, messages, args)
+        self.rejections.append(rejection)
+        return rejection
+
+    def _refusal(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's answer to a message or view past its limits (recorded), or None."""
+        if method in MESSAGE_METHODS:
+            found = message_errors(args)
+            if found is None:
+                return None
+            error, messages = found
+        elif method.startswith("views."):
+            messages = view_errors(args.get("view"))
+            if not messages:
+                return None
+            error = "invalid_arguments"
+        else:
+            return None
+        self._reject(method, error, messages, args)
+        return {"ok": False, "error": error, "response_metadata": {"messages": messages}}
+
+    def check_reply(self, kind: str, payload: dict[str, Any]) -> Rejection | None:
+        """Check a reply Slack reads from an answer (a slash command's ack, a response_url).
+
+        Returns (and records) the rejection when Slack would refuse it. Slack applies the
+        message limits there too, except the undocumented total of block text.
+        """
+        found = message_errors(payload)
+        if found is None or found[0] == "msg_blocks_too_long":
+            return None
+        return self._reject(kind, found[0], found[1], payload)
 
     def _answer(
         self,
@@ -313,6 +382,11 @@ class FakeSlack:
     async def _response(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         payload = json.loads(await request.read() or b"{}")
+        rejected = self.check_reply("response_url", payload)
+        if rejected is not None:  # Slack answers a refused response_url post with a 400
+            body = {"ok": False, "error": rejected.error}
+            self._record(Call("response_url", {"name": name, **payload}, 400, response=body))
+            return web.Response(status=400, text=rejected.error, content_type="text/plain")
         self.responses[name].append(payload)
         self._record(Call("response_url", {"name": name, **payload}, 200, response={"ok": True}))
         return web.Response(text="ok", content_type="text/plain")
@@ -332,6 +406,9 @@ class FakeSlack:
             if msg.type != WSMsgType.TEXT:
                 continue
             data = json.loads(msg.data)
+            ack = data.get("payload")
+            if isinstance(ack, dict) and ("blocks" in ack or "text" in ack):
+                self.check_reply("ack", ack)
             future = self._envelope_replies.get(str(data.get("envelope_id")))
             if future is not None and not future.done():
                 future.set_result(data)
