@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,10 @@ from bot.commands import (
     section,
     subcommand,
 )
-from bot.commands_core import by_whom, clock_time
+from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
 from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
+from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
 from guards.errors import InvalidInput
 from guards.money import format_usd
@@ -138,24 +140,47 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     if verb != "open" and len(args) > 2:
         raise UsageError(f"`breaker {verb}` takes no reason")
     try:
-        parse_key(scope)
+        key, kind = parse_key(scope)
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
     reason = " ".join(args[2:])
     await ctx.require_admin("operate breakers")
     breakers = ctx.ns.breakers
 
-    def operate(tx: Any) -> BreakerRow:
+    def operate(tx: Tx) -> tuple[BreakerRow, str | None]:
         if verb == "approve":
-            return breakers.approve(tx, scope, ctx.actor)
+            return breakers.approve(tx, key, ctx.actor), None
         if verb == "open":
-            return breakers.force_open(tx, scope, ctx.actor, reason)
-        return breakers.force_close(tx, scope, ctx.actor)
+            return breakers.force_open(tx, key, ctx.actor, reason), _typo(ctx, tx, key, kind)
+        return breakers.force_close(tx, key, ctx.actor), None
 
-    row = await ctx.ns.store.write(operate)
+    row, typo = await ctx.ns.store.write(operate)
     done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
     text = f"<@{ctx.user_id}> {done} `{row.scope}`\n{breaker_line(ctx, row)}"
+    if typo:  # the kill switch is on, but maybe not for what they meant
+        text = f"⚠️ {typo}\n{text}"
     return Reply.text_only(text, ephemeral=False)
+
+
+def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
+    """What to say when a kill switch names a model or scope nothing uses (a typo?)."""
+    if kind != "model":
+        if is_known_scope(ctx, tx, key):
+            return None
+        return f"{unseen(key)}: this breaker stops only agents under exactly that scope."
+    name = key.removeprefix(MODEL_PREFIX)
+    routing = ctx.ns.policy.routing
+    known = set(ctx.ns.ledger.prices.models()) | {t.model for t in routing.tiers.values()}
+    known |= {m for model, rest in routing.fallbacks.items() for m in (model, *rest)}
+    known = {m.lower() for m in known}
+    if name in known:
+        return None
+    near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    guess = f" Did you mean `model:{near[0]}`?" if near else ""
+    return (
+        f"`{name}` is not a model Nightshift prices or routes to (a typo?): this stops only"
+        f" reservations that name exactly `{name}`.{guess}"
+    )
 
 
 @action("breaker_approve")

@@ -216,18 +216,26 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     scope = parse_scope_arg(args[0])
 
     def read(tx: Tx) -> tuple[dict[str, Any], bool]:
-        known = tx.one("SELECT 1 FROM scopes WHERE path = ?", (scope.path,)) is not None
-        return ctx.ns.ledger.usage_tree(tx, scope), known
+        return ctx.ns.ledger.usage_tree(tx, scope), is_known_scope(ctx, tx, scope.path)
 
     tree, known = await ctx.ns.store.write(read)
     reply = _tree_reply(tree)
-    if not known and scope.path not in ctx.ns.policy.budgets.scopes:
-        note = (
-            f"_No agent has reserved under `{scope.path}` yet (a typo?); the limits shown are"
-            " what it would get._"
-        )
+    if not known:
+        note = f"_{unseen(scope.path)}; the limits shown are what it would get._"
         reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
     return reply
+
+
+def unseen(path: str) -> str:
+    """What to say about a scope no agent has used: it may be a typo."""
+    return f"No agent has reserved under `{path}` yet (a typo?)"
+
+
+def is_known_scope(ctx: Context, tx: Tx, path: str) -> bool:
+    """Has an agent reserved under ``path``, or does the policy name it?"""
+    if path in ctx.ns.policy.budgets.scopes:
+        return True
+    return tx.one("SELECT 1 FROM scopes WHERE path = ?", (path,)) is not None
 
 
 async def _budget_overview(ctx: Context) -> Reply:
@@ -264,16 +272,22 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
     await ctx.require_admin("change budgets")
-    before = await ctx.ns.store.write(
-        lambda tx: ctx.ns.ledger.set_limit(
+
+    def apply(tx: Tx) -> tuple[int | None, bool]:
+        known = is_known_scope(ctx, tx, scope.path)
+        limit = ctx.ns.ledger.set_limit(
             tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor
         )
-    )
+        return limit, known
+
+    before, known = await ctx.ns.store.write(apply)
     was = format_usd(before) if before is not None else "no limit"
     text = (
         f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
         f" to *{format_usd(micros)}* (was {was})"
     )
+    if not known:
+        text += f"\n⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
     return Reply.text_only(text, ephemeral=False)
 
 

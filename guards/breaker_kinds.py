@@ -34,14 +34,16 @@ def parse_key(text: object) -> tuple[str, str]:
 
     >>> parse_key("acme/alice/bot/c42")
     ('acme/alice/bot', 'agent')
-    >>> parse_key("model:claude-haiku-4-5")
+    >>> parse_key("model:Claude-Haiku-4-5")
     ('model:claude-haiku-4-5', 'model')
+
+    A model's name is compared in lower case, as reservations name it.
     """
     if isinstance(text, str) and text.startswith(MODEL_PREFIX):
         name = text[len(MODEL_PREFIX) :]
         if not name or len(name) > 200 or any(c.isspace() for c in name):
             raise InvalidInput("scope", f"{text[:80]!r}: write a model breaker as model:<name>")
-        return text, "model"
+        return MODEL_PREFIX + name.lower(), "model"
     try:
         scope = Scope.parse(text)
     except ScopeError as exc:

@@ -275,6 +275,38 @@ async def test_breaker_kill_switch_approve_and_close(slack_http):
     assert actions == ["breaker.force_open", "breaker.approve", "breaker.force_close"]
 
 
+async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_http):
+    """audit7 M1: at 3 a.m. a mistyped model or agent must not pass for a stopped one."""
+    slack = await slack_http(POLICY)
+    tok = await slack.app.token("acme/alice")
+    await spend(slack.app, "acme/alice/rss-bot", micros=10, key="seen")
+
+    typo = await slack.command("breaker model:claude-haiku-4.5 open outage")
+    assert typo["text"].startswith("⚠️ `claude-haiku-4.5` is not a model Nightshift prices")
+    assert "Did you mean `model:claude-haiku-4-5`?" in typo["text"]
+    assert "forced open `model:claude-haiku-4.5`" in typo["text"]  # done, as asked
+
+    exact = await slack.command("breaker model:Claude-Haiku-4-5 open outage")
+    assert exact["text"].startswith("<@U0ADMIN> forced open `model:claude-haiku-4-5`")
+    body = {"scope": "acme/alice/rss-bot", "max_cost_micros": 10, "model": "claude-haiku-4-5"}
+    refused = await slack.app.request(
+        "POST", "/v1/reservations", token=tok, json={**body, "idempotency_key": "h"}
+    )
+    assert refused.status_code == 503  # the name as typed, in any case, is the one stopped
+
+    unseen = await slack.command("breaker acme/alcie/rss-bot open")
+    assert unseen["text"].startswith(
+        "⚠️ No agent has reserved under `acme/alcie/rss-bot` yet (a typo?)"
+    )
+    seen = await slack.command("breaker acme/alice/rss-bot open")
+    assert seen["text"].startswith("<@U0ADMIN> forced open `acme/alice/rss-bot`")
+
+    unseen_budget = await slack.command("budget set acme/alcie $5 day")
+    assert "⚠️ No agent has reserved under `acme/alcie` yet (a typo?)" in unseen_budget["text"]
+    seen_budget = await slack.command("budget set acme/alice $5 day")
+    assert "⚠️" not in seen_budget["text"]
+
+
 async def test_breaker_conflicts_and_bad_arguments(slack_http):
     slack = await slack_http(POLICY)
     conflict = await slack.command("breaker acme/alice/rss-bot close")
