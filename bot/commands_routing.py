@@ -14,6 +14,7 @@ from bot.commands import (
     section,
     subcommand,
 )
+from bot.slack.limits import BUTTON_TEXT
 from guards.scopes import Scope, ScopeError
 
 REVERT_ACTION = "routing_revert"
@@ -41,11 +42,10 @@ async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
     blocks = [section(f"*Model routing, last 24 h*\n{text}")]
     for promotion in stats.promotions[:10]:
         value = f"{promotion.intent} {promotion.namespace}"
-        blocks.append(
-            actions(
-                button(f"Revert {promotion.intent} ({promotion.namespace})", REVERT_ACTION, value)
-            )
-        )
+        label = f"Revert {promotion.intent} ({promotion.namespace})"
+        if len(label) > BUTTON_TEXT:  # Slack's limit for a button: the intent, then as it fits
+            label = f"{label[: BUTTON_TEXT - 2]}…)"
+        blocks.append(actions(button(label, REVERT_ACTION, value)))
     return Reply(text=text, blocks=blocks)
 
 

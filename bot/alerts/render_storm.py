@@ -31,6 +31,7 @@ __all__ = [
 
 FOLD_KINDS_SHOWN = 8
 FOLD_SCOPES_SHOWN = 6
+FOLD_GROUP_CHARS = 600  # per group: 8 groups stay well within one message
 STORM_ACK_ACTION = "storm_ack"
 
 
@@ -69,8 +70,9 @@ def fold_message(
     lines = []
     for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
         first = members[0]
-        shown = " · ".join(f"`#{a.id}` {a.scope}" for a in members[:FOLD_SCOPES_SHOWN])
-        more = len(members) - FOLD_SCOPES_SHOWN
+        named = _named(members)
+        shown = " · ".join(named)
+        more = len(members) - len(named)
         rest = f" · … and {more} more" if more > 0 else ""
         line = f"{TIER_ICONS.get(tier, '⚪')} {tier} · *{title(first)}* × {len(members)}"
         lines.append(line)
@@ -91,6 +93,20 @@ def fold_message(
         blocks.append(actions(take, block_id="storm"))
     text = f"{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
     return text, blocks
+
+
+def _named(members: list[Alert]) -> list[str]:
+    """The first few of a group (``#12 acme/alice/bot``), within FOLD_GROUP_CHARS: eight
+    groups of six long scopes would pass the text Slack takes in one message."""
+    named: list[str] = []
+    room = FOLD_GROUP_CHARS
+    for alert in members[:FOLD_SCOPES_SHOWN]:
+        item = f"`#{alert.id}` {alert.scope}"
+        if named and len(item) + 3 > room:
+            break
+        named.append(item)
+        room -= len(item) + 3
+    return named
 
 
 def _n(count: int, one: str, many: str) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "BLOCKS_TEXT",
+    "BUTTON_TEXT",
     "LIST_TEXT",
     "MESSAGE_BLOCKS",
     "MESSAGE_TEXT",
