@@ -42,6 +42,7 @@ from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
 from bot.responders import responders as responders
+from guards.breaker_kinds import model_key
 from guards.config import ALERT_KINDS
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -136,7 +137,7 @@ def _parse_filter(tx: Tx, text: str) -> _Filter:
     if kind_text and not kinds:
         raise _refuse_filter(text, f"names no alert kind before the colon ({echo(kind_text)})")
     if scope_text.startswith("model:"):
-        scope = scope_text if len(scope_text) > len("model:") else None
+        scope = model_key(scope_text[len("model:") :]) if len(scope_text) > len("model:") else None
     else:
         try:
             scope = Scope.parse(scope_text).path

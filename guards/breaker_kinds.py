@@ -29,6 +29,15 @@ __all__ = ["MODEL_PREFIX", "configs_for", "governing", "parse_key"]
 MODEL_PREFIX = "model:"
 
 
+def model_key(name: str) -> str:
+    """A model's breaker key: its name in lower case, as reservations and routing name it.
+
+    >>> model_key("GPT-4o")
+    'model:gpt-4o'
+    """
+    return MODEL_PREFIX + name.strip().lower()
+
+
 def parse_key(text: object) -> tuple[str, str]:
     """An operator's scope text to ``(key, kind)``: a conversation means its agent.
 
@@ -43,7 +52,7 @@ def parse_key(text: object) -> tuple[str, str]:
         name = text[len(MODEL_PREFIX) :]
         if not name or len(name) > 200 or any(c.isspace() for c in name):
             raise InvalidInput("scope", f"{text[:80]!r}: write a model breaker as model:<name>")
-        return MODEL_PREFIX + name.lower(), "model"
+        return model_key(name), "model"
     try:
         scope = Scope.parse(text)
     except ScopeError as exc:

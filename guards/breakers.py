@@ -50,7 +50,7 @@ from collections.abc import Callable
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_attempts import check_attempts, count_attempt
 from guards.breaker_kinds import MODEL_PREFIX as MODEL_PREFIX
-from guards.breaker_kinds import configs_for, governing, parse_key
+from guards.breaker_kinds import configs_for, governing, model_key, parse_key
 from guards.breaker_records import BreakerRecords
 from guards.breaker_spend import SpendRates
 from guards.breaker_view import BreakerRow, listed, row_of
@@ -106,8 +106,8 @@ class Breakers:
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
         for model in models:  # both `model` and `estimate.model`: either may be the call's
-            if MODEL_PREFIX + model in not_closed:
-                self._model_kill_switch(tx, MODEL_PREFIX + model, now)
+            if model_key(model) in not_closed:
+                self._model_kill_switch(tx, model_key(model), now)
         for key, kind in governing(scope.path) if not_closed else ():
             if key not in not_closed:
                 continue
@@ -167,7 +167,7 @@ class Breakers:
             if t is not None or b.dirty:
                 records.apply(tx, b, kind, (t,), now)
         if res.model:
-            key = MODEL_PREFIX + res.model
+            key = model_key(res.model)
             b = records.entries.get(key) or records.entry(tx, key, "model")
             t = b.record(
                 now, failed=failed, source=agent, res_id=res.id, charged_micros=res.charged_micros
@@ -271,7 +271,7 @@ class Breakers:
         """True while the model's breaker refuses it (open, waiting, forced): route elsewhere."""
         if not self.enabled:
             return False
-        key = MODEL_PREFIX + model
+        key = model_key(model)
         b = self._records.entries.get(key) or self._records.entry(tx, key, "model")
         if b.state == CLOSED:
             return False

@@ -24,6 +24,7 @@ from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
 from bot.alerts.oncall import Override
 from bot.alerts.render import duration
 from bot.alerts.render_storm import storm_acked_line, storm_others
+from guards.breaker_kinds import model_key
 from guards.config_people import ALERT_KINDS, unknown_kind
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.scopes import Scope, ScopeError
@@ -241,14 +242,16 @@ def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
         alert = engine.get(tx, number)
         return SilenceTarget(alert.fingerprint, None, alert.id)
     if text.startswith(MODEL_PREFIX):
-        return SilenceTarget(None, text)  # a model's breaker: model:<name>
+        return SilenceTarget(None, model_key(text[len(MODEL_PREFIX) :]))  # a model's breaker
     if ":" in text:
         kind, _, path = text.partition(":")
         if not kind:
             raise InvalidInput("target", "an alert kind goes before the colon: kind:scope")
         if kind not in ALERT_KINDS:  # a typo would silence nothing, and say it did
             raise InvalidInput("target", f"{unknown_kind(kind)}; or silence the scope itself")
-        if not path.startswith(MODEL_PREFIX):
+        if path.startswith(MODEL_PREFIX):
+            path = model_key(path[len(MODEL_PREFIX) :])
+        else:
             _scope_or_raise(path)
         return SilenceTarget(fingerprint(kind, path), None)
     return SilenceTarget(None, _scope_or_raise(text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
@@ -436,3 +437,40 @@ async def test_attempt_counts_are_forgotten_a_week_after_the_last_attempt(engine
     rows = await engine.store.fetch("SELECT task_id FROM breaker_attempts")
     assert [r["task_id"] for r in rows] == ["recent"]
     await engine.reserve(task_id="old")  # a forgotten task starts counting again
+
+
+async def test_a_model_is_one_breaker_whatever_the_case_it_is_named_in(tmp_path):
+    """review9 H1: a breaker tripped by `GPT-4o` calls is the one the list shows, the one
+    `model:GPT-4o close` closes and the one routing asks about; a kill switch typed in
+    another case stops the model and steers routing away from it."""
+    trip = {"consecutive": 3, "window_calls": 10, "min_calls": 10}
+    policy = {"breakers": {"model_failures": trip, "model_half_open_mode": "approval"}}
+    e = await start(tmp_path / "m.db", policy)
+    for _ in range(4):
+        await e.call(outcome="failure", model="GPT-4o")
+    await e.call(scope=OTHER, outcome="failure", model="gpt-4O")  # a second agent trips it
+    rows = await e.store.write(lambda tx: e.breakers.list(tx))
+    assert [(r.scope, r.state) for r in rows if r.kind == "model"] == [("model:gpt-4o", "open")]
+    assert await e.store.write(lambda tx: e.breakers.is_model_open(tx, "gpt-4o"))
+    row = await e.store.write(lambda tx: e.breakers.force_close(tx, "model:GPT-4o", "U1"))
+    assert (row.scope, row.state) == ("model:gpt-4o", "closed")
+    assert not await e.store.write(lambda tx: e.breakers.is_model_open(tx, "GPT-4o"))
+
+    await e.store.write(lambda tx: e.breakers.force_open(tx, "model:Claude-X", "U1", "kill"))
+    assert await e.store.write(lambda tx: e.breakers.is_model_open(tx, "claude-x"))
+    with pytest.raises(BreakerOpen):
+        await e.reserve(model="CLAUDE-X")
+    await e.store.close()
+
+
+async def test_model_keys_an_earlier_version_wrote_in_another_case_move_to_lower_case(tmp_path):
+    e = await start(tmp_path / "m.db")
+    await e.store.write(lambda tx: e.breakers.force_open(tx, "model:kept", "U1", "x"))
+    await e.store.close()
+    with sqlite3.connect(tmp_path / "m.db") as conn:  # as 0016's code left them
+        conn.execute("UPDATE breakers SET key = 'model:Kept'")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 17")
+    e = await start(tmp_path / "m.db")  # migrates
+    keys = await e.store.fetch("SELECT key, state FROM breakers")
+    assert [tuple(r) for r in keys] == [("model:kept", "forced_open")]
+    await e.store.close()
