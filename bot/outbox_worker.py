@@ -17,7 +17,10 @@ delivered or failed, unless Slack surely did not show it: a 429 (or the row put 
 before its call) clears it. After a network error, a 5xx, or a process killed
 mid-call, the message may be on someone's screen, so the row keeps its mark and is
 sent again as it was: a page acknowledged meanwhile still goes out and is then edited
-to say so, instead of being withdrawn while the person reads it.
+to say so, instead of being withdrawn while the person reads it. A storm summary is
+unmarked either way, so that it is rebuilt (or withdrawn) as its alerts are handled:
+nothing edits a summary after it goes out. A row Slack refused for good is unmarked
+when it fails; one given up after such errors keeps its mark.
 
 Each row starts at most once per read: a pass reads the heads, then awaits (the
 pending count, ``$ref:`` look-ups) before it starts them, and a delivery of the same
@@ -96,9 +99,12 @@ _CLAIM = (
     " WHERE id = ? AND state = 'pending' AND method = ? AND channel = ? AND ref IS ?"
     " RETURNING args, first_try_at"
 )
+# A row Slack refused for good (or that never left) is unmarked: nobody saw it. One given
+# up after errors that may have shown it keeps its mark.
 _MARK_FAILED = (
     "UPDATE outbox SET attempts = attempts + 1, state = 'failed', finished_at = ?,"
-    " first_try_at = COALESCE(first_try_at, ?), last_error = ? WHERE id = ? AND state = 'pending'"
+    " first_try_at = COALESCE(first_try_at, ?), last_error = ?,"
+    " claimed_at = CASE WHEN ? THEN claimed_at END WHERE id = ? AND state = 'pending'"
 )
 
 # Wake-up callbacks of running workers; enqueue() calls them after its commit.
@@ -381,18 +387,21 @@ class OutboxWorker:
         now = self.wall.now()
         first = row["first_try_at"] or now
         if now - first > self.max_age_seconds:
-            await self._fail(row, f"gave up after {row['attempts'] + 1} attempts: {exc.reason}")
+            reason = f"gave up after {row['attempts'] + 1} attempts: {exc.reason}"
+            await self._fail(row, reason, maybe_shown=exc.kind not in _NOT_SHOWN)
             return
         after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
         log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
-        unshown = exc.kind in _NOT_SHOWN
+        # a storm summary is unmarked either way, so that it is rebuilt (or withdrawn) as
+        # its alerts are handled: unlike a page, nothing edits it after it goes out
+        unshown = exc.kind in _NOT_SHOWN or str(row["ref"] or "").startswith("fold:")
         if await self._mark(row, _MARK_RETRY, (now + after, first, exc.reason[:500], unshown)):
             self._count("retried", row["method"], exc.kind)
 
-    async def _fail(self, row: Any, reason: str) -> None:
+    async def _fail(self, row: Any, reason: str, *, maybe_shown: bool = False) -> None:
         log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
         now = self.wall.now()
-        if await self._mark(row, _MARK_FAILED, (now, now, reason[:500])):
+        if await self._mark(row, _MARK_FAILED, (now, now, reason[:500], maybe_shown)):
             self._count("failed", row["method"])
 
     def _count(self, outcome: str, method: str, reason: str | None = None) -> None:

@@ -107,7 +107,7 @@ def prune_outbox(
             (json.dumps(doomed),),
         )
         deleted = int(cur.rowcount)
-    more = len(rows) == limit and rows[-1][3] < delivered_before
+    more = len(rows) == limit and rows[-1][3] < max(delivered_before, failed_before)
     return Chunk(deleted, int(rows[-1][0]) if more else None)
 
 
@@ -186,6 +186,9 @@ _DOOMED_ALERTS = (
     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.ref = a.folded_into)"
     " AND NOT EXISTS (SELECT 1 FROM escalations e JOIN outbox o ON o.ref = e.folded_into"
     "  WHERE e.alert_id = a.id)"
+    # nor the newest escalation's alert: storm page summaries are named after escalation ids
+    " AND NOT EXISTS (SELECT 1 FROM escalations e"
+    "  WHERE e.alert_id = a.id AND e.id = (SELECT max(id) FROM escalations))"
 )
 
 

@@ -55,7 +55,8 @@ MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
 
 
-Sums = dict[str, dict[tuple[Any, ...], list[int]]]
+SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
+Sums = dict[str, SumRows]  # by upsert statement
 
 
 class Tx:
@@ -77,7 +78,9 @@ class Tx:
         # The batch's counter additions (this operation's included), and what this
         # operation added, to take back if its savepoint is rolled back.
         self.sums: Sums = {} if batch_sums is None else batch_sums
-        self._added: list[tuple[list[int], Sequence[int]]] = []
+        self._added: list[
+            tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...], Sequence[int]]
+        ] = []
 
     def add(self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int]) -> None:
         """Add ``amounts`` to the counter row ``key``, written when the batch commits.
@@ -91,13 +94,18 @@ class Tx:
         row = rows.get(key)
         if row is None:
             row = rows[key] = [0] * len(amounts)
+            self._added.append((rows, key, ()))  # made here: taken back, it goes
         for i, amount in enumerate(amounts):
             row[i] += amount
-        self._added.append((row, amounts))
+        self._added.append((rows, key, amounts))
 
     def take_back(self) -> None:
         """Undo this operation's counter additions (its savepoint was rolled back)."""
-        for row, amounts in reversed(self._added):
+        for rows, key, amounts in reversed(self._added):
+            if not amounts:
+                del rows[key]
+                continue
+            row = rows[key]
             for i, amount in enumerate(amounts):
                 row[i] -= amount
         self._added.clear()
@@ -154,8 +162,7 @@ class Tx:
 
 def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
     for upsert, rows in sums.items():
-        changed = [(*key, *amounts) for key, amounts in rows.items() if any(amounts)]
-        conn.executemany(upsert, changed)  # a row added to and taken back: nothing to write
+        conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
     sums.clear()
 
 

@@ -224,7 +224,7 @@ def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
             " lists the open alerts"
         )
     lane, args, state, claimed_at = row
-    if state == "failed" or (state == "pending" and claimed_at is None):
+    if claimed_at is None and state in ("failed", "pending"):  # unmarked: nobody saw it
         raise Conflict(
             "this alert storm summary has not reached Slack; nothing changed", state=str(state)
         )
@@ -276,9 +276,9 @@ def one_refresh_each(engine: AlertMessages, tx: Tx) -> Iterator[None]:
         yield
     finally:
         _DEFERRED.reset(token)
-        now = tx.clock.now()
-        for ref in sorted(refs):
-            refresh(engine, tx, ref, now)
+    now = tx.clock.now()  # not after a failure: its writes are rolled back anyway
+    for ref in sorted(refs):
+        refresh(engine, tx, ref, now)
 
 
 def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> None:

@@ -19,7 +19,7 @@ from typing import Any, cast
 import pytest
 
 from bot.metrics import Metrics
-from bot.outbox import Delivered, OutboxWorker, RetryLater, enqueue
+from bot.outbox import Delivered, DeliveryFailed, OutboxWorker, RetryLater, enqueue
 from guards.clock import ManualClock
 from guards.store import Store
 
@@ -270,21 +270,23 @@ async def test_a_row_a_stopped_process_was_sending_goes_out_after_the_start(stor
 
 
 @pytest.mark.parametrize(
-    ("answer", "kept"),
+    ("answer", "ref", "kept"),
     [
-        (RetryLater("network error: reset", kind="network"), True),  # it may be on screen
-        (RetryLater("Slack answered 503", kind="server_error"), True),
-        (RetryLater("rate limited (429)", after=1.0, kind="ratelimited"), False),  # refused
+        (RetryLater("network error: reset", kind="network"), "alert:1:dm:1", True),  # on screen?
+        (RetryLater("Slack answered 503", kind="server_error"), "alert:1:dm:1", True),
+        (RetryLater("rate limited (429)", after=1.0, kind="ratelimited"), "alert:1:dm:1", False),
+        # a storm summary is rebuilt while it waits (nothing edits it once sent): unmarked
+        (RetryLater("network error: reset", kind="network"), "fold:pages:D:1", False),
     ],
 )
-async def test_a_retry_keeps_the_mark_unless_slack_surely_showed_nothing(store, answer, kept):
+async def test_a_retry_keeps_the_mark_unless_slack_surely_showed_nothing(store, answer, ref, kept):
     """review8 L1: a page whose call ended in a network error may already be on the
     person's phone; an ack must not withdraw it (its "acknowledged" edit would be lost)."""
     sender = Gated("D")
     sender.answers.append(answer)
     sender.gate.set()
     worker, _ = await start(store, sender, pace=0.0)
-    await store.write(post("D", "You are paged", ref="alert:1:dm:1"))
+    await store.write(post("D", "You are paged", ref=ref))
     await worker.pass_once()
     await settle(worker)
     row = await store.fetch("SELECT state, attempts, claimed_at FROM outbox")
@@ -333,4 +335,27 @@ async def test_a_row_changed_to_refer_to_nothing_fails_cleanly(store):
     assert sender.calls == []
     row = await store.fetch("SELECT state, last_error FROM outbox WHERE ref = 'fold'")
     assert row[0][0] == "failed" and "gone" in row[0][1]
+    await worker.stop(cast(Any, None))
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        (DeliveryFailed("Slack error channel_not_found"), False),  # refused: nobody saw it
+        (RetryLater("network error: reset", kind="network"), True),  # given up: maybe seen
+        (RetryLater("rate limited (429)", kind="ratelimited"), False),
+    ],
+)
+async def test_a_failed_row_keeps_its_mark_only_when_it_may_have_been_shown(store, answer, kept):
+    sender = Gated("D")
+    sender.answers.append(answer)
+    sender.gate.set()
+    worker, _ = await start(store, sender, pace=0.0)
+    await store.write(post("D", "the summary", ref="fold:pages:D:1"))
+    await store.write(lambda tx: tx.execute("UPDATE outbox SET first_try_at = -1e9"))  # old
+    await worker.pass_once()
+    await settle(worker)
+    row = await store.fetch("SELECT state, claimed_at FROM outbox")
+    assert row[0][0] == "failed"
+    assert (row[0][1] is not None) is kept
     await worker.stop(cast(Any, None))

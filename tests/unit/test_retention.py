@@ -472,14 +472,14 @@ async def test_resolved_alerts_past_the_period_go_with_their_escalations(store):
     await add_alert(store, 4, resolved_days_ago=89, fired_days_ago=110)  # resolved since
     await add_alert(store, 5, resolved_days_ago=95, fired_days_ago=100)
     await add_alert(store, 6, resolved_days_ago=None, fired_days_ago=1)
-    for alert_id in (1, 2, 3, 4, 5):
+    for alert_id in (1, 2, 3, 4, 5, 6):
         await add_escalation(store, alert_id)
 
     # foreign keys are on: the escalation rows go first, in the same write
     assert await prune_all_alerts(store, limit=2) == 3
     assert await alert_ids(store) == [2, 4, 6]
     rows = await store.fetch("SELECT alert_id FROM escalations ORDER BY alert_id")
-    assert [r[0] for r in rows] == [2, 4]
+    assert [r[0] for r in rows] == [2, 4, 6]
     assert (await store.fetch("PRAGMA foreign_key_check"))[:1] == []
 
 
@@ -491,6 +491,7 @@ async def test_an_alert_is_kept_while_an_outbox_row_still_names_it(store):
     await run_sql(store, "UPDATE alerts SET folded_into = ? WHERE id = 3", [("fold:posts:C1:3-1",)])
     await add_row(store, "fold:posts:C1:3-1", days_ago=1)  # the storm summary it joined
     await add_escalation(store, 4, folded_into="fold:pages:U1:4-1")  # its page joined one
+    await add_escalation(store, 6)  # the newest escalation is another's (kept, see below)
     await add_row(store, "fold:pages:U1:4-1", days_ago=1)
     await add_row(store, "alert:55:post", days_ago=1)  # alert:5 is not alert:55's prefix
 
@@ -501,8 +502,37 @@ async def test_an_alert_is_kept_while_an_outbox_row_still_names_it(store):
     assert await prune_all_alerts(store) == 4
     assert await alert_ids(store) == [6]
     await add_alert(store, 7, resolved_days_ago=None)
+    await add_escalation(store, 7)
     assert await prune_all_alerts(store) == 1
     assert await alert_ids(store) == [7]
+
+
+async def test_the_newest_escalation_is_kept_so_storm_summary_names_never_come_back(store):
+    """review9 L2: page summaries are named after escalation ids (fold:pages:<lane>:<id>);
+    a reused id would let an old summary's Acknowledge all act on a new storm."""
+    await add_alert(store, 1, resolved_days_ago=100, fired_days_ago=130)
+    await add_alert(store, 2, resolved_days_ago=None, fired_days_ago=1)
+    await add_escalation(store, 2)
+    await add_escalation(store, 1)  # the old alert was paged last
+    assert await prune_all_alerts(store) == 0
+    await add_escalation(store, 2)
+    assert await prune_all_alerts(store) == 1
+    assert await alert_ids(store) == [2]
+
+
+async def test_failed_rows_go_after_their_own_period_when_it_is_the_shorter(store):
+    """review9 L1: the scan goes on while rows are older than either period."""
+    for days in [5] * 6 + [1] * 10:
+        await add_row(store, None, days_ago=days, state="failed")
+    now = store.clock.now()
+    deleted = await scan(
+        store,
+        lambda tx, a: prune_outbox(
+            tx, delivered_before=now - 7 * DAY, failed_before=now - 3 * DAY, after=a, limit=3
+        ),
+    )
+    assert deleted == 6
+    assert await count(store, "outbox") == 10
 
 
 async def test_the_alert_scan_stops_at_the_first_recent_chunk(store):

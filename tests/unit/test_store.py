@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +70,43 @@ async def test_a_batch_writes_each_counter_row_once_with_every_kept_addition(tmp
         assert isinstance(results[51], BudgetExceeded)  # a refusal keeps what it recorded
         assert store.batches <= 3
         assert _row(path) == (50 + 7, 100)
+    finally:
+        await store.close()
+
+
+async def test_what_a_failed_hook_or_operation_added_is_taken_back_and_leaves_no_row(tmp_path):
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    other = ("acme", "2026-01-02")
+
+    def bad_hook(tx: Tx) -> None:
+        _add(tx, 5, 5)
+        raise RuntimeError("hook")
+
+    def fail_on_a_row_of_its_own(tx: Tx) -> None:
+        tx.add(UPSERT_DAY, other, (7, 0))
+        _add(tx, 1000, 0)
+        raise RuntimeError("boom")
+
+    seen: list[list[Any]] = []
+
+    def add_and_look(tx: Tx) -> None:
+        _add(tx, 1, 0)
+        seen.append(tx.unwritten(UPSERT_DAY))
+
+    store.before_batch.append(bad_hook)
+    try:
+        results = await asyncio.gather(
+            store.write(add_and_look),
+            store.write(fail_on_a_row_of_its_own),
+            store.write(add_and_look),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], RuntimeError)
+        assert _row(path) == (2, 0)  # the hook's 5s and the failure's 1000 are not written
+        with sqlite3.connect(path) as conn:  # nor a row for what only the failure touched
+            assert conn.execute("SELECT scope, day FROM usage_daily").fetchall() == [ROW]
+        assert seen[-1] == [(ROW, [2, 0])]  # a reader mid-batch sees only what is kept
     finally:
         await store.close()
 
