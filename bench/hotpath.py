@@ -4,7 +4,7 @@ wrk (64 keep-alive connections, one thread) drives, in turn, for each of three r
 1. a bare aiohttp JSON endpoint (the floor: parse a JSON body, answer JSON);
 2. the same plus group commit of one INSERT per request (the issue's prototype);
 3. ``nightshift run`` with reserve→settle pairs, breakers enabled;
-4. the same with breakers disabled;
+4. the same with breakers disabled (3 and 4 swap places every other round);
 5. reserve-only load, for the reserve latency percentiles.
 
 Every 2xx from Nightshift is on disk before it is sent (WAL, synchronous=FULL).
@@ -310,8 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     for n in range(1, args.rounds + 1):
         bare = run_floor(s, BARE_APP)
         group = run_floor(s, GROUP_APP)
-        on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
-        off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
+        # on and off swap places every round, so neither always runs in the same slot
+        if n % 2:
+            on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
+            off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
+        else:
+            off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
+            on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
         only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
         for key, r in (("bare", bare), ("group", group), ("on", on), ("off", off), ("only", only)):
             runs[key].append(r)
