@@ -68,6 +68,7 @@ __all__ = [
     "backoff",
     "delivered",
     "enqueue",
+    "enqueue_edit",
     "enqueue_thread_reply",
     "outbox_health",
 ]
@@ -118,6 +119,24 @@ def enqueue(
     )
     tx.after_commit.append(wake_workers)
     return int(cur.lastrowid or 0)
+
+
+def enqueue_edit(
+    tx: Tx, ref: str, *, text: str, blocks: list[dict[str, Any]], channel: str | None
+) -> int:
+    """Queue an in-place edit (chat.update) of the message the outbox posted as ``ref``;
+    it waits until that message is delivered. ``channel``: the lane to queue it in."""
+    return enqueue(
+        tx,
+        method="chat.update",
+        args={
+            "channel": f"$ref:{ref}.channel",
+            "ts": f"$ref:{ref}.ts",
+            "text": text,
+            "blocks": blocks,
+        },
+        channel=channel,
+    )
 
 
 def enqueue_thread_reply(

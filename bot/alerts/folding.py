@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.render_storm import fold_message
-from bot.outbox import enqueue, enqueue_thread_reply
+from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
 from guards.config import Policy
 from guards.errors import Conflict, InvalidInput, NotFound
@@ -249,17 +249,9 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
         (prefix, prefix + "\uffff"),
     )
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
-    enqueue(
-        tx,
-        method="chat.update",
-        args={
-            "channel": f"$ref:{ref}.channel",
-            "ts": f"$ref:{ref}.ts",
-            "text": f"{sent.get('text') or ''} [{line}]",
-            "blocks": blocks,
-        },
-        channel=lane,  # after the summary in its lane (an urgent edit could overtake it)
-    )
+    text = f"{sent.get('text') or ''} [{line}]"
+    # in the summary's lane, after it (an urgent edit could overtake it)
+    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane)
 
 
 @contextmanager

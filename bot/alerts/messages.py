@@ -33,7 +33,7 @@ from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdr
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import Paged, alert_message
-from bot.outbox import enqueue
+from bot.outbox import enqueue, enqueue_edit
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.ledger import Ledger
@@ -188,7 +188,7 @@ class AlertMessages:
 
     def _update(self, tx: Tx, alert: Alert, now: float) -> None:
         text, blocks = self.render(tx, alert, now)
-        _edit(tx, alert.post_ref, channel=alert.channel, text=text, blocks=blocks)
+        enqueue_edit(tx, alert.post_ref, channel=alert.channel, text=text, blocks=blocks)
         tx.execute(
             "UPDATE alerts SET updated_at = ?, updates = updates + 1, dirty = 0 WHERE id = ?",
             (now, alert.id),
@@ -223,7 +223,8 @@ class AlertMessages:
             return
         text, blocks = self.render(tx, alert, now, dm_reason="You were paged for this alert")
         for esc_id, target in rows:
-            _edit(tx, f"alert:{alert.id}:dm:{esc_id}", channel=target, text=text, blocks=blocks)
+            ref = f"alert:{alert.id}:dm:{esc_id}"
+            enqueue_edit(tx, ref, channel=target, text=text, blocks=blocks)
 
 
 def _stamp_step(blocks: list[dict[str, Any]], alert: Alert) -> None:
@@ -234,20 +235,3 @@ def _stamp_step(blocks: list[dict[str, Any]], alert: Alert) -> None:
         for element in block.get("elements") or ():
             if element.get("action_id") == ESCALATE_ACTION:
                 element["value"] = escalate_value(alert)
-
-
-def _edit(
-    tx: Tx, ref: str, *, channel: str | None, text: str, blocks: list[dict[str, Any]]
-) -> None:
-    """Queue an in-place edit of the message the outbox posted as ``ref``."""
-    enqueue(
-        tx,
-        method="chat.update",
-        args={
-            "channel": f"$ref:{ref}.channel",
-            "ts": f"$ref:{ref}.ts",
-            "text": text,
-            "blocks": blocks,
-        },
-        channel=channel,
-    )

@@ -1,8 +1,10 @@
-"""Fixtures shared by unit tests: a store with a validator attached (the validation tests)."""
+"""Fixtures shared by unit tests: a store with a validator attached (the validation tests),
+and the root logger put back after a CLI run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,13 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[Store, Validator, ManualClo
     validator.attach(store)
     yield store, validator, clock
     await store.close()
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """The CLI sets up the root logger for a process; put it back for the next test."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -8,7 +8,6 @@ price failed every estimate.
 
 from __future__ import annotations
 
-import logging
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -217,16 +216,6 @@ def test_merge_keys_and_anchors_still_work(tmp_path):
     defaults = load_policy(file).budgets.defaults
     assert defaults["user"] == {"day": 6_000_000, "total": 50_000_000}
     assert defaults["conversation"] == defaults["agent"] == {"day": 5_000_000, "total": 50_000_000}
-
-
-@pytest.fixture
-def keep_logging():
-    """The CLI sets up the root logger for a process; put it back for the next test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_command_line_shows_the_refusal_and_exits_2(tmp_path, capsys, keep_logging):

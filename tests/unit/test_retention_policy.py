@@ -3,7 +3,6 @@ as everywhere else in the file, and refusals that name the key and stop start-up
 
 from __future__ import annotations
 
-import logging
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,6 @@ def refusal(data: dict[str, Any]) -> str:
     message = str(caught.value)
     assert message.startswith("nightshift.yml: the policy is not valid:\n"), message
     return message
-
-
-@pytest.fixture
-def keep_logging():
-    """The CLI sets up the root logger for a process; put it back for the next test."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_the_defaults_are_what_retention_kept_before_the_section_existed():
