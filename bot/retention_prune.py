@@ -46,6 +46,19 @@ class Chunk:
 # -- the chunked deletes (each runs inside store.write) -----------------------------------
 
 
+def _ids_after(
+    tx: Tx, table: str, time_column: str, after: int, limit: int
+) -> tuple[int, int, float]:
+    """The next ``limit`` rows of ``table`` after id ``after``: how many, the last id, and
+    the newest time among them (the scan stops at the first chunk that reaches its cut-off)."""
+    seen, last, newest = tx.one(
+        f"SELECT count(*), max(id), max({time_column}) FROM"
+        f" (SELECT id, {time_column} FROM {table} WHERE id > ? ORDER BY id LIMIT ?)",
+        (after, limit),
+    )
+    return int(seen), int(last or 0), float(newest or 0.0)
+
+
 def prune_events(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS) -> Chunk:
     """Delete dispatched events older than ``before`` among the ``limit`` rows after id ``after``.
 
@@ -53,11 +66,7 @@ def prune_events(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_RO
     ``before``. An undispatched event is kept (the alerts have not seen it), and so is
     the newest row, so that event ids never come back (alerts name their events).
     """
-    seen, last, newest = tx.one(
-        "SELECT count(*), max(id), max(at) FROM"
-        " (SELECT id, at FROM events WHERE id > ? ORDER BY id LIMIT ?)",
-        (after, limit),
-    )
+    seen, last, newest = _ids_after(tx, "events", "at", after, limit)
     if not seen:
         return Chunk(0, None)
     cur = tx.execute(
@@ -66,7 +75,7 @@ def prune_events(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_RO
         (after, last, before),
     )
     more = seen == limit and newest < before
-    return Chunk(int(cur.rowcount), int(last) if more else None)
+    return Chunk(int(cur.rowcount), last if more else None)
 
 
 def prune_outbox(
@@ -202,11 +211,7 @@ def prune_alerts(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_RO
     in the order they first fire, so the scan ends at the first chunk that reaches
     ``before``.
     """
-    seen, last, newest = tx.one(
-        "SELECT count(*), max(id), max(first_at) FROM"
-        " (SELECT id, first_at FROM alerts WHERE id > ? ORDER BY id LIMIT ?)",
-        (after, limit),
-    )
+    seen, last, newest = _ids_after(tx, "alerts", "first_at", after, limit)
     if not seen:
         return Chunk(0, None)
     doomed = json.dumps([r[0] for r in tx.all(_DOOMED_ALERTS, (after, last, before))])
@@ -216,7 +221,7 @@ def prune_alerts(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_RO
     )
     cur = tx.execute("DELETE FROM alerts WHERE id IN (SELECT value FROM json_each(?))", (doomed,))
     more = seen == limit and newest < before
-    return Chunk(int(cur.rowcount), int(last) if more else None)
+    return Chunk(int(cur.rowcount), last if more else None)
 
 
 def prune_gaps(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS) -> Chunk:
@@ -226,11 +231,7 @@ def prune_gaps(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS
     Gaps are written when they begin, in about the order of ``down_from``, so the scan
     ends at the first chunk that reaches ``before`` (no gap after it can have ended).
     """
-    seen, last, newest = tx.one(
-        "SELECT count(*), max(id), max(down_from) FROM"
-        " (SELECT id, down_from FROM heartbeat_gaps WHERE id > ? ORDER BY id LIMIT ?)",
-        (after, limit),
-    )
+    seen, last, newest = _ids_after(tx, "heartbeat_gaps", "down_from", after, limit)
     if not seen:
         return Chunk(0, None)
     cur = tx.execute(
@@ -238,4 +239,4 @@ def prune_gaps(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS
         (after, last, before),
     )
     more = seen == limit and newest < before
-    return Chunk(int(cur.rowcount), int(last) if more else None)
+    return Chunk(int(cur.rowcount), last if more else None)
