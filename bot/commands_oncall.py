@@ -187,7 +187,7 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         counts = tx.all("SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier")
         return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts
 
-    view, counts = await ctx.ns.store.write(read)
+    view, counts = await ctx.ns.store.read(read)  # the whole fleet: off the writer
     delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
     if not view.total:
         return Reply.text_only(

