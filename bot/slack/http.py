@@ -40,7 +40,13 @@ class HttpTransport:
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        try:
+            body = await request.read()
+        except ConnectionResetError:  # the client went away: an answer nobody receives
+            return web.json_response(
+                {"error": "invalid_body", "message": "the connection closed before the body"},
+                status=400,
+            )
         try:
             verified = self.verifier.is_valid_request(body, dict(request.headers))
         except ValueError:  # a timestamp that is not a number
