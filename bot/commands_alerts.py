@@ -36,6 +36,7 @@ from bot.commands_alert_buttons import act_resolve as act_resolve
 from bot.commands_alert_buttons import act_silence as act_silence
 from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_alert_buttons import lifted_silences, still_silenced
+from bot.commands_core import seen_scope
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.responders import duration_arg, local_time
@@ -106,21 +107,6 @@ def _kinds(text: str) -> tuple[str, ...]:
     return tuple(k for k in ALERT_KINDS if k.startswith(text + "_"))  # a family
 
 
-def _known_scope(tx: Tx, path: str) -> bool:
-    """Whether Nightshift has seen ``path`` or anything below it (a scope, beat or alert)."""
-    # scope characters are never GLOB wildcards; a model's name may hold some: exact only
-    below = path if path.startswith("model:") else path + "/*"
-    return any(
-        tx.one(sql, (path, below)) is not None
-        for sql in (
-            "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
-            "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
-            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
-            " LIMIT 1",
-        )
-    )
-
-
 def _parse_filter(tx: Tx, text: str) -> _Filter:
     """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
     if len(text) > MAX_FILTER:
@@ -143,7 +129,7 @@ def _parse_filter(tx: Tx, text: str) -> _Filter:
             scope = Scope.parse(scope_text).path
         except ScopeError:
             scope = None
-    if scope is None or not _known_scope(tx, scope):
+    if scope is None or not seen_scope(tx, scope):
         raise _refuse_filter(text, "is neither a scope Nightshift knows nor an alert kind")
     return _Filter(text, kinds=kinds, scope=scope)
 

@@ -179,7 +179,7 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
     guess = f" Did you mean `model:{near[0]}`?" if near else ""
     return (
         f"`{name}` is not a model Nightshift prices or routes to (a typo?): this stops only"
-        f" reservations that name exactly `{name}`.{guess}"
+        f" reservations that name `{name}` (in any case).{guess}"
     )
 
 

@@ -228,14 +228,27 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
 
 def unseen(path: str) -> str:
     """What to say about a scope no agent has used: it may be a typo."""
-    return f"No agent has reserved under `{path}` yet (a typo?)"
+    return f"No agent has reserved or sent a heartbeat under `{path}` yet (a typo?)"
 
 
 def is_known_scope(ctx: Context, tx: Tx, path: str) -> bool:
-    """Has an agent reserved under ``path``, or does the policy name it?"""
-    if path in ctx.ns.policy.budgets.scopes:
-        return True
-    return tx.one("SELECT 1 FROM scopes WHERE path = ?", (path,)) is not None
+    """Has Nightshift seen ``path`` (:func:`seen_scope`), or does the policy name it?"""
+    return path in ctx.ns.policy.budgets.scopes or seen_scope(tx, path)
+
+
+def seen_scope(tx: Tx, path: str) -> bool:
+    """Whether Nightshift has seen ``path`` or anything below it (a scope, beat or alert)."""
+    # scope characters are never GLOB wildcards; a model's name may hold some: exact only
+    below = path if path.startswith("model:") else path + "/*"
+    return any(
+        tx.one(sql, (path, below)) is not None
+        for sql in (
+            "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
+            "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
+            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
+            " LIMIT 1",
+        )
+    )
 
 
 async def _budget_overview(ctx: Context) -> Reply:

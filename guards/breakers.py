@@ -362,7 +362,7 @@ class Breakers:
             scope,
             actor,
             action="force_open",
-            move=lambda b, now: b.force_open(now, actor=actor, reason=reason.strip()[:500]),
+            move=lambda b, now: b.force_open(now, actor=actor, reason=_clip(reason.strip(), 500)),
         )
 
     def force_close(self, tx: Tx, scope: str, actor: str) -> BreakerRow:
@@ -399,3 +399,8 @@ class Breakers:
             row_of(entries.get(key) or entry(tx, key, kind), kind, now)
             for key, kind in listed(tx, include_closed=include_closed, within=within)
         ]
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, ending in "…" when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -115,11 +115,11 @@ class Policy(Section):
     @model_validator(mode="after")
     def _routed_models_have_prices(self) -> Policy:
         """A model that routing hands out must have a price, or every estimate for it fails."""
-        known = {*DEFAULT_PRICES, *self.prices}
+        known = {m.lower() for m in (*DEFAULT_PRICES, *self.prices)}  # as PriceTable compares
         problems = [
             (("routing", *loc), _no_price(model, known))
             for loc, model in _routed_models(self.routing)
-            if model not in known
+            if model.strip().lower() not in known
         ]
         if problems:
             refuse("Policy", problems)

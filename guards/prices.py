@@ -61,20 +61,25 @@ class UnknownModel(KeyError):
 
 
 class PriceTable:
-    """The shipped prices with the policy's overrides on top."""
+    """The shipped prices with the policy's overrides on top.
+
+    Model names are compared in lower case, as breakers compare them: ``GPT-4o`` is
+    ``gpt-4o``.
+    """
 
     def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
-        self._prices = {**DEFAULT_PRICES, **(overrides or {})}
+        prices = {**DEFAULT_PRICES, **(overrides or {})}
+        self._prices = {_name(model): price for model, price in prices.items()}
 
     def __contains__(self, model: str) -> bool:
-        return model in self._prices
+        return _name(model) in self._prices
 
     def models(self) -> list[str]:
         return sorted(self._prices)
 
     def price(self, model: str) -> ModelPrice:
         try:
-            return self._prices[model]
+            return self._prices[_name(model)]
         except KeyError:
             raise UnknownModel(model) from None
 
@@ -83,7 +88,7 @@ class PriceTable:
 
         None for a model without a price.
         """
-        p = self._prices.get(model)
+        p = self._prices.get(_name(model))
         if p is None:
             return None
         return round(p.input * input_share + p.output * (1 - input_share))
@@ -92,3 +97,7 @@ class PriceTable:
         """The cost in micros of a call, rounded up."""
         p = self.price(model)
         return ceil_div(input_tokens * p.input + output_tokens * p.output, TOKENS_PER_PRICE)
+
+
+def _name(model: str) -> str:
+    return model.strip().lower()

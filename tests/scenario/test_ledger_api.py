@@ -116,6 +116,10 @@ async def test_estimate_is_priced_and_rounded_up(app_factory):
     }
     r = await app.request("POST", "/v1/reservations", token=tok, json=body)
     assert r.status_code == 201 and r.json()["held_micros"] == 6  # $1 + $5 per M → 6 micros
+    shouted = dict(body, idempotency_key="e1b")
+    shouted["estimate"] = {"model": "Claude-Haiku-4-5", "input_tokens": 1, "max_output_tokens": 1}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=shouted)
+    assert r.status_code == 201 and r.json()["held_micros"] == 6  # a model name in any case
     estimate = {"model": "gpt-99", "input_tokens": 1, "max_output_tokens": 1}
     unknown = dict(body, idempotency_key="e2", estimate=estimate)
     r = await app.request("POST", "/v1/reservations", token=tok, json=unknown)

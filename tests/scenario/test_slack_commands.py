@@ -146,7 +146,9 @@ async def test_budget_tree_with_bars(slack_http):
     assert "*Below acme/alice* (1)" in children["text"] and "`rss-bot`" in children["text"]
     assert "No agent has reserved" not in children["text"]
     typo = await slack.command("budget acme/alcie")
-    assert "No agent has reserved under `acme/alcie` yet (a typo?)" in typo["text"]
+    assert (
+        "No agent has reserved or sent a heartbeat under `acme/alcie` yet (a typo?)" in typo["text"]
+    )
 
 
 async def test_budget_bad_arguments_show_the_usage(slack_http):
@@ -296,13 +298,20 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
 
     unseen = await slack.command("breaker acme/alcie/rss-bot open")
     assert unseen["text"].startswith(
-        "⚠️ No agent has reserved under `acme/alcie/rss-bot` yet (a typo?)"
+        "⚠️ No agent has reserved or sent a heartbeat under `acme/alcie/rss-bot` yet (a typo?)"
     )
     seen = await slack.command("breaker acme/alice/rss-bot open")
     assert seen["text"].startswith("<@U0ADMIN> forced open `acme/alice/rss-bot`")
+    beat = await slack.app.request(  # an agent that only sends heartbeats is known too
+        "POST", "/v1/heartbeats", token=tok, json={"scope": "acme/alice/watcher"}
+    )
+    assert beat.status_code == 204
+    watched = await slack.command("breaker acme/alice/watcher open")
+    assert watched["text"].startswith("<@U0ADMIN> forced open `acme/alice/watcher`")
 
-    unseen_budget = await slack.command("budget set acme/alcie $5 day")
-    assert "⚠️ No agent has reserved under `acme/alcie` yet (a typo?)" in unseen_budget["text"]
+    unseen_budget = await slack.command("budget set acme/bobb $5 day")  # (alcie has an alert now)
+    note = "⚠️ No agent has reserved or sent a heartbeat under `acme/bobb` yet (a typo?)"
+    assert note in unseen_budget["text"]
     seen_budget = await slack.command("budget set acme/alice $5 day")
     assert "⚠️" not in seen_budget["text"]
 
