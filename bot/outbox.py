@@ -122,10 +122,17 @@ def enqueue(
 
 
 def enqueue_edit(
-    tx: Tx, ref: str, *, text: str, blocks: list[dict[str, Any]], channel: str | None
+    tx: Tx,
+    ref: str,
+    *,
+    text: str,
+    blocks: list[dict[str, Any]],
+    channel: str | None,
+    edit_ref: str | None = None,
 ) -> int:
     """Queue an in-place edit (chat.update) of the message the outbox posted as ``ref``;
-    it waits until that message is delivered. ``channel``: the lane to queue it in."""
+    it waits until that message is delivered. ``channel``: the lane to queue it in;
+    ``edit_ref``: the edit's own ref, if it needs one."""
     return enqueue(
         tx,
         method="chat.update",
@@ -136,6 +143,7 @@ def enqueue_edit(
             "blocks": blocks,
         },
         channel=channel,
+        ref=edit_ref,
     )
 
 

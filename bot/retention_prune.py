@@ -136,6 +136,8 @@ def ref_owner(ref: str) -> tuple[str, str]:
         return ("alert", alert_id) if alert_id.isdigit() else ("unknown", "")
     if kind == "fold":
         return ("fold", ref)
+    if kind == "done" and rest.startswith("fold:"):  # a summary's "handled" edit
+        return ("fold", rest)
     if kind == "nudge" and rest.startswith("fold:"):
         # nudge:fold:<pages|posts>:<lane>:<seed>:<step>:<due> (a lane holds no ":")
         return ("fold", ":".join(rest.split(":")[:4]))

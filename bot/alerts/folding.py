@@ -9,7 +9,9 @@ alert messages already wait to go out in a lane, a new page or post there joins 
 summary message for that lane (outbox ref ``fold:<pages|posts>:<lane>:<n>``) instead
 of queueing on its own. While the summary waits it is rebuilt: alerts join it, and
 acknowledged, silenced or resolved ones leave it (it is withdrawn when none is
-left). Once sent it is a snapshot, and the next fold in that lane starts a new one.
+left). Once sent it is a snapshot, and the next fold in that lane starts a new one;
+when none of its alerts is left open, its button becomes a line saying how they were
+handled (one edit, ref ``done:<summary ref>``).
 Every alert keeps its own row, count, escalation chain and ``/agent alerts`` line.
 
 A summary carries an Acknowledge all button whose value is its ref. What it holds
@@ -48,7 +50,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.render_storm import fold_message
+from bot.alerts.render_storm import fold_message, storm_done_line
 from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
 from guards.config import Policy
@@ -158,10 +160,12 @@ def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: fl
 
 
 def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
-    """Rebuild a waiting summary from what it still carries; withdraw it when empty."""
+    """Rebuild a waiting summary from what it still carries; withdraw it when empty. A
+    sent one stays as it is, until all its alerts are handled (:func:`_mark_if_handled`)."""
     row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
     if row is not None and (row[1] != "pending" or row[2] is not None):
-        return  # sent, or being sent: what it says stays as it is
+        _mark_if_handled(engine, tx, ref, row[1], now)  # sent, or being sent: it stays
+        return
     what, lane = _summary_parts(ref)
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
     if not alerts:
@@ -250,8 +254,26 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     )
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
     text = f"{sent.get('text') or ''} [{line}]"
+    done = _done_ref(ref)  # the first edit says the storm was handled (see _mark_if_handled)
+    first = tx.one("SELECT 1 FROM outbox WHERE ref = ?", (done,)) is None
     # in the summary's lane, after it (an urgent edit could overtake it)
-    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane)
+    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done if first else None)
+
+
+def _done_ref(ref: str) -> str:
+    return f"done:{ref}"
+
+
+def _mark_if_handled(engine: AlertMessages, tx: Tx, ref: str, state: str, now: float) -> None:
+    """A summary that went out, once none of its alerts waits for anyone: its button
+    becomes a line saying so, as a single alert's messages show its acknowledgement."""
+    if state == "failed" or tx.one("SELECT 1 FROM outbox WHERE ref = ?", (_done_ref(ref),)):
+        return  # nothing to edit, or edited already
+    alerts = storm_alerts(tx, ref)
+    if not alerts or any(a.state == "open" for a in alerts):
+        return
+    lane, sent = sent_summary(tx, ref)
+    mark_storm(tx, ref, lane=lane, sent=sent, line=storm_done_line(alerts, tz=engine.tz, now=now))
 
 
 @contextmanager

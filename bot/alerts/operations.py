@@ -140,12 +140,12 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
             else:
                 ack(engine, tx, alert_id=alert.id, actor=actor)
                 acked.append(alert.id)
-    done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced)
-    if acked:
-        line = storm_acked_line(done, tz=engine.tz, now=now)
-        folding.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
-        detail = "; ".join([f"{len(acked)} acknowledged", *storm_others(done)])
-        tx.audit(actor=actor, action="alert.ack_storm", target=ref, detail=detail)
+        done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced)
+        if acked:  # before the summaries are refreshed: this one says who did it
+            line = storm_acked_line(done, tz=engine.tz, now=now)
+            folding.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
+            detail = "; ".join([f"{len(acked)} acknowledged", *storm_others(done)])
+            tx.audit(actor=actor, action="alert.ack_storm", target=ref, detail=detail)
     return done
 
 

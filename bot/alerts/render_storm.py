@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ __all__ = [
     "STORM_ACK_ACTION",
     "fold_message",
     "storm_acked_line",
+    "storm_done_line",
     "storm_handled",
     "storm_others",
 ]
@@ -132,6 +134,27 @@ def storm_others(done: StormAck) -> list[str]:
     if done.silenced:
         out.append(f"{_n(done.silenced, 'is', 'are')} silenced")
     return out
+
+
+def storm_done_line(alerts: list[Alert], *, tz: ZoneInfo, now: float) -> str:
+    """The line that replaces a sent summary's Acknowledge all once none of its alerts
+    is open (acknowledged one by one, from the other lane's summary, or resolved).
+
+    Example:
+        ``✅ all 28 alerts handled by 03:20: 26 acknowledged by <@U1>, 2 resolved``
+    """
+    acked = Counter(a.acked_by or "?" for a in alerts if a.state == "acked")
+    resolved = sum(1 for a in alerts if a.state == "resolved")
+    silenced = sum(1 for a in alerts if a.state == "silenced")
+    parts = []
+    if acked:
+        parts.append(f"{sum(acked.values())} acknowledged by {_people(dict(acked))}")
+    if resolved:
+        parts.append(f"{resolved} resolved")
+    if silenced:
+        parts.append(f"{silenced} silenced")
+    every = "its alert" if len(alerts) == 1 else f"all {len(alerts)} alerts"
+    return f"✅ {every} handled by {clock_time(now, tz, now=now)}: {', '.join(parts)}"
 
 
 def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
