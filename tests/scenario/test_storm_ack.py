@@ -183,8 +183,7 @@ async def test_acknowledge_all_skips_and_counts_what_was_handled_before(slack_ht
 
     # U01's page summary held the same alerts: none is left open, so its button goes too
     page_line = (
-        "✅ all 37 alerts handled by 00:01: 35 acknowledged by <@U0ADMIN> and <@U02>,"
-        " 2 resolved"
+        "✅ all 37 alerts handled by 00:01: 35 acknowledged by <@U0ADMIN> and <@U02>, 2 resolved"
     )
     await fake.wait_for(lambda: context_lines(message(slack, "U01", page))[-1] == page_line)
     assert "storm_ack" not in buttons(message(slack, "U01", page))

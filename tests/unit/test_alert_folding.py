@@ -458,8 +458,8 @@ async def acknowledge_storm(store: Store, way: str) -> list[Any]:
 
             await store.write(take)
         # the last one leaves the sent summary nothing to ask: its button goes, once
-        [edit] = [r for r in await outbox(store) if "$ref:" + page in dump(r[2])]
-        assert edit[2]["blocks"][-1]["elements"][0]["text"] == (
+        [handled] = [r for r in await outbox(store) if "$ref:" + page in dump(r[2])]
+        assert handled[2]["blocks"][-1]["elements"][0]["text"] == (
             "✅ all 27 alerts handled by 01:01: 27 acknowledged by <@U01>"
         )
     waiting = await pending(store, channel)
