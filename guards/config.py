@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -146,6 +147,39 @@ def _no_price(model: str, known: set[str]) -> str:
     return f"no price for {model!r}{hint}; add it under prices: (known: {', '.join(sorted(known))})"
 
 
+def _keys_at(loc: Sequence[Any]) -> list[str] | None:
+    """The keys the section at ``loc`` (a pydantic error location) takes; None if unsure."""
+    kind: Any = Policy
+    for part in loc:
+        kind = _unwrap(kind)
+        fields = getattr(kind, "model_fields", None)
+        if fields is not None:
+            if part not in fields:
+                return None
+            kind = fields[part].annotation
+        elif get_origin(kind) in (dict, list) and get_args(kind):
+            kind = get_args(kind)[-1]  # a mapping's value or a list's item
+        else:
+            return None
+    fields = getattr(_unwrap(kind), "model_fields", None)
+    return list(fields) if fields else None
+
+
+def _unwrap(kind: Any) -> Any:
+    """``X`` from ``Annotated[X, ...]`` and ``X | None``."""
+    while True:
+        args = get_args(kind)
+        if get_origin(kind) is Annotated:
+            kind = args[0]
+        elif (
+            get_origin(kind) in (Union, UnionType)
+            and len(real := [a for a in args if a is not type(None)]) == 1
+        ):
+            kind = real[0]
+        else:
+            return kind
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: the policy is not valid:"]
     for err in exc.errors():
@@ -156,6 +190,10 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             msg = f"not allowed as a key here: {msg}"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README's policy reference)"
+            keys = _keys_at(err["loc"][:-1]) or []
+            close = difflib.get_close_matches(str(loc[-1]), keys, n=1) if loc else []
+            if close:
+                msg = f"unknown key (did you mean {close[0]!r}?); the keys here: {', '.join(keys)}"
         lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
     return "\n".join(lines)
 

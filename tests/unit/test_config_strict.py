@@ -117,6 +117,25 @@ def test_an_unknown_name_inside_a_section_is_refused_at_its_own_key_path(data, l
     assert line in refusal(data)
 
 
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (
+            {"budgets": {"scopes": {"acme": {"daily": "5"}}}},
+            "  budgets.scopes.acme.daily: unknown key (did you mean 'day'?); the keys here: day,"
+            " week, month, total, timezone",
+        ),
+        (
+            {"oncall": {"rotations": [{"name": "p", "users": ["U1"], "handof": "1d"}]}},
+            "  oncall.rotations.0.handof: unknown key (did you mean 'handoff'?)",
+        ),
+        ({"zzz": 1}, "  zzz: unknown key (check the spelling; see the README's policy reference)"),
+    ],
+)
+def test_a_misspelt_key_gets_the_nearest_key_of_its_section(data, line):
+    assert line in refusal(data)
+
+
 def test_every_known_kind_takes_a_tier():
     tiers = {kind: "P2" for kind in ALERT_KINDS}
     policy = parse_policy({"alerts": {"tiers": tiers}})

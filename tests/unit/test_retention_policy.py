@@ -103,7 +103,11 @@ def test_what_each_floor_protects_is_named():
 
 def test_an_unknown_key_under_retention_is_refused():
     message = refusal({"retention": {"alert_resolved": "30d", "events": "30d"}})
-    assert "  retention.alert_resolved: unknown key (check the spelling;" in message
+    assert (
+        "  retention.alert_resolved: unknown key (did you mean 'alerts_resolved'?); the keys"
+        " here: events, outbox_delivered, outbox_failed, breaker_attempts, job_runs,"
+        " alerts_resolved"
+    ) in message
     assert "retention.events" not in message
 
 
