@@ -61,6 +61,8 @@ def parse_duration(value: object) -> int:
             raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = Decimal(m.group(1)) * _UNITS[m.group(2).lower()]
+    elif value is None:  # `key:` or `key: null` in the file
+        raise ValueError("no value given (write 30s, 5m, 2h or 1d, or leave the key out)")
     else:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     if seconds < 0 or seconds > 366 * 86400:

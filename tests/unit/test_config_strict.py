@@ -136,6 +136,15 @@ def test_a_misspelt_key_gets_the_nearest_key_of_its_section(data, line):
     assert line in refusal(data)
 
 
+def test_an_empty_duration_says_so_in_the_file_s_words():
+    message = refusal({"retention": {"events": None}, "breakers": {"cooldown_seconds": None}})
+    assert "  retention.events: no value given (write 30s, 5m, 2h or 1d, or leave the key out)" in (
+        message
+    )
+    assert "breakers.cooldown_seconds: no value given" in message
+    assert "None" not in message  # a YAML file says null, or nothing
+
+
 def test_every_known_kind_takes_a_tier():
     tiers = {kind: "P2" for kind in ALERT_KINDS}
     policy = parse_policy({"alerts": {"tiers": tiers}})
