@@ -272,7 +272,10 @@ def _mark_if_handled(engine: AlertMessages, tx: Tx, ref: str, state: str, now: f
     alerts = storm_alerts(tx, ref)
     if not alerts or any(a.state == "open" for a in alerts):
         return
-    lane, sent = sent_summary(tx, ref)
+    try:
+        lane, sent = sent_summary(tx, ref)
+    except (NotFound, Conflict):  # not sent after all: nothing to edit (never fails an ack)
+        return
     mark_storm(tx, ref, lane=lane, sent=sent, line=storm_done_line(alerts, tz=engine.tz, now=now))
 
 
