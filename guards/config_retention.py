@@ -22,6 +22,11 @@ from guards.config_types import Section, in_words, parse_duration
 __all__ = ["RetentionPeriods"]
 
 DAY = 86400
+MAX_DAYS = 3650  # history may be kept for ten years (the other durations: one)
+
+
+def _long_duration(value: object) -> int:
+    return parse_duration(value, max_days=MAX_DAYS)
 
 
 def _at_least(floor: int, why: str) -> AfterValidator:
@@ -40,28 +45,28 @@ def _at_least(floor: int, why: str) -> AfterValidator:
 
 EventsPeriod = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_long_duration),
     _at_least(DAY, "because alerts and the duplicate-burst check look back at recent events"),
 ]
 OutboxPeriod = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_long_duration),
     _at_least(DAY, "because later Slack messages (edits, thread replies) point at these rows"),
 ]
 AttemptsPeriod = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_long_duration),
     _at_least(DAY, "or a task retried the next day would get a fresh max_attempts_per_task"),
 ]
 # A day's digest is posted the next day, as late as 23:59 local: up to 49 h (a DST day).
 RunsPeriod = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_long_duration),
     _at_least(3 * DAY, "because the daily digest counts the runs of the day before"),
 ]
 AlertsPeriod = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_long_duration),
     _at_least(3 * DAY, "because the daily digest shows the alerts and uptime of the day before"),
 ]
 

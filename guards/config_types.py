@@ -42,7 +42,7 @@ class PolicyError(Exception):
     """The policy file is unusable; the message names the key and the problem."""
 
 
-def parse_duration(value: object) -> int:
+def parse_duration(value: object, *, max_days: int = 366) -> int:
     """``30s``, ``5m``, ``2h``, ``1d`` (or a plain number of seconds) to whole seconds.
 
     A fraction is taken exactly when it makes whole seconds (``1.5h`` is 5400) and
@@ -65,8 +65,8 @@ def parse_duration(value: object) -> int:
         raise ValueError("no value given (write 30s, 5m, 2h or 1d, or leave the key out)")
     else:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
-    if seconds < 0 or seconds > 366 * 86400:
-        raise ValueError(f"{value!r} is out of range (0 to 366 days)")
+    if seconds < 0 or seconds > max_days * 86400:
+        raise ValueError(f"{value!r} is out of range (0 to {max_days} days)")
     if seconds != seconds.to_integral_value():
         low = int(seconds)
         choices = f"{in_words(low)} or {in_words(low + 1)}" if low else "1s"

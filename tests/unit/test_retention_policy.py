@@ -66,13 +66,19 @@ def test_periods_are_written_as_durations_like_the_rest_of_the_file():
 
 
 @pytest.mark.parametrize("key", sorted(FLOORS))
+def test_history_may_be_kept_for_years(key):
+    """Unlike the file's other durations (a year at most): two years of alerts, say."""
+    assert getattr(parse_policy({"retention": {key: "730d"}}).retention, key) == 730 * DAY
+
+
+@pytest.mark.parametrize("key", sorted(FLOORS))
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
         ("0d", "0s is too short: keep at least"),
         ("-1d", "'-1d' is not a duration (write 30s, 5m, 2h or 1d)"),
         ("abc", "'abc' is not a duration (write 30s, 5m, 2h or 1d)"),
-        ("400d", "'400d' is out of range (0 to 366 days)"),
+        ("4000d", "'4000d' is out of range (0 to 3650 days)"),
         (True, "expected a duration like 30s, 5m, 2h or 1d"),
     ],
 )
