@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+
+async def hang_up(url: SplitResult, request: str, *, times: int) -> None:
+    """Send ``request`` (its body shorter than its Content-Length) and close, ``times``."""
+    for _ in range(times):
+        _reader, writer = await asyncio.open_connection(url.hostname, url.port)
+        writer.write(request.encode())  # and then nothing
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+
+async def counted(app: Any, series: str) -> None:
+    """Wait (up to 5 s) until /metrics shows ``series``: the server has dealt with them."""
+    for _ in range(100):
+        if series in (await app.client.get("/metrics")).text:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"/metrics never showed {series}")
 
 
 async def test_a_body_cut_short_by_the_client_logs_no_error_and_changes_nothing(
@@ -19,20 +39,9 @@ async def test_a_body_cut_short_by_the_client_logs_no_error_and_changes_nothing(
         "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
     )
     with caplog.at_level(logging.INFO):
-        for _ in range(3):
-            _reader, writer = await asyncio.open_connection(url.hostname, url.port)
-            writer.write(head.encode() + b'{"scope": "acme/a/bot", "idem')  # and then nothing
-            await writer.drain()
-            writer.close()
-            await writer.wait_closed()
+        await hang_up(url, head + '{"scope": "acme/a/bot", "idem', times=3)
         # the server has dealt with all three once it has counted them (as bad input)
-        counted = 'nightshift_reservations_total{result="invalid_input"} 3.0'
-        for _ in range(100):
-            metrics = (await app.client.get("/metrics")).text
-            if counted in metrics:
-                break
-            await asyncio.sleep(0.05)
-        assert counted in metrics
+        await counted(app, 'nightshift_reservations_total{result="invalid_input"} 3.0')
         r = await app.request(
             "POST",
             "/v1/reservations",
@@ -56,17 +65,8 @@ async def test_a_slack_request_cut_short_logs_no_error(slack_http, caplog):
         f"Host: {url.hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
     )
     with caplog.at_level(logging.INFO):
-        for _ in range(3):
-            _reader, writer = await asyncio.open_connection(url.hostname, url.port)
-            writer.write(head.encode() + b'{"scope":')  # and then nothing
-            await writer.drain()
-            writer.close()
-            await writer.wait_closed()
-        counted = 'nightshift_http_requests_total{route="/slack/events",status="400"} 3.0'
-        for _ in range(100):
-            metrics = (await slack.app.client.get("/metrics")).text
-            if counted in metrics:
-                break
-            await asyncio.sleep(0.05)
-        assert counted in metrics
+        await hang_up(url, head + '{"scope":', times=3)
+        await counted(
+            slack.app, 'nightshift_http_requests_total{route="/slack/events",status="400"} 3.0'
+        )
     assert [rec for rec in caplog.records if rec.levelno >= logging.ERROR] == []

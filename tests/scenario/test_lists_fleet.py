@@ -244,31 +244,37 @@ async def test_jobs_puts_the_footer_first_and_paused_and_failing_jobs_before_the
 # -- /agent breakers ------------------------------------------------------------------------
 
 
-async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
-    policy = {
-        "admins": [ADMIN],
-        "breakers": {
-            "failures": {"consecutive": 3},
-            "cooldown_seconds": "60s",
-            "half_open": {"mode": "approval"},
-        },
-    }
-    slack = await slack_http(policy, clock=ManualClock(T0))
-    app = slack.app
+# three failures in a row trip an agent; after 60 s its trial waits for an approval
+APPROVAL_POLICY: dict[str, Any] = {
+    "admins": [ADMIN],
+    "breakers": {
+        "failures": {"consecutive": 3},
+        "cooldown_seconds": "60s",
+        "half_open": {"mode": "approval"},
+    },
+}
+
+
+def trip(app: Any, agents: list[str]) -> Any:
+    """A write: each of ``agents`` fails three times (its breaker opens)."""
     breakers = app.ns.breakers
 
-    def fail(agents: list[str]):
-        def write(tx: Tx) -> None:
-            for agent in agents:
-                for _ in range(3):
-                    breakers.record_outcome(tx, agent, failed=True, now=tx.clock.now())
+    def write(tx: Tx) -> None:
+        for agent in agents:
+            for _ in range(3):
+                breakers.record_outcome(tx, agent, failed=True, now=tx.clock.now())
 
-        return write
+    return write
 
-    await app.store.write(fail(AGENTS[:45]))
+
+async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
+    slack = await slack_http(APPROVAL_POLICY, clock=ManualClock(T0))
+    app = slack.app
+    breakers = app.ns.breakers
+    await app.store.write(trip(app, AGENTS[:45]))
     app.clock.advance(61)
     await app.store.write(breakers.tick)  # cool-down over: 45 wait for a trial approval
-    await app.store.write(fail(AGENTS[100:105]))  # 5 more, still cooling down
+    await app.store.write(trip(app, AGENTS[100:105]))  # 5 more, still cooling down
     waiting = await app.store.fetch(
         "SELECT COUNT(*) FROM breakers WHERE state = ?", ("half_open_pending",)
     )

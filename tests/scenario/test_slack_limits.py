@@ -24,6 +24,7 @@ from guards.events import BreakerOpened, Event, HeartbeatMissed, RunawayDetected
 from guards.store import Tx
 from tests.fakes.block_kit import message_errors
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.scenario.test_lists_fleet import APPROVAL_POLICY, texts_of, trip
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 ADMIN = "U0ADMIN"
@@ -35,13 +36,7 @@ AGENTS = [
 
 
 def texts(reply: dict[str, Any]) -> list[str]:
-    out = []
-    for block in reply.get("blocks") or []:
-        if block["type"] == "context":
-            out += [e["text"] for e in block["elements"]]
-        elif isinstance(block.get("text"), dict):
-            out.append(block["text"]["text"])
-    return out
+    return [text for block in reply.get("blocks") or [] for text in texts_of(block)]
 
 
 def hidden(reply: dict[str, Any]) -> int:
@@ -75,25 +70,10 @@ async def follow_ups(slack: Any, monkeypatch: Any, command: str) -> list[dict[st
 
 
 async def test_sixty_waiting_trials_fit_every_way_the_reply_leaves(slack_http, monkeypatch):
-    policy = {
-        "admins": [ADMIN],
-        "breakers": {
-            "failures": {"consecutive": 3},
-            "cooldown_seconds": "60s",
-            "half_open": {"mode": "approval"},
-        },
-    }
-    slack = await slack_http(policy, clock=ManualClock(T0))
+    slack = await slack_http(APPROVAL_POLICY, clock=ManualClock(T0))
     app, fake = slack.app, slack.fake
     breakers = app.ns.breakers
-    waiting = AGENTS[:60]
-
-    def fail(tx: Tx) -> None:
-        for agent in waiting:
-            for _ in range(3):
-                breakers.record_outcome(tx, agent, failed=True, now=tx.clock.now())
-
-    await app.store.write(fail)
+    await app.store.write(trip(app, AGENTS[:60]))
     app.clock.advance(61)
     await app.store.write(breakers.tick)  # the cool-downs end: 60 wait for an approval
     rows = await app.store.fetch("SELECT COUNT(*) FROM breakers WHERE state = 'half_open_pending'")

@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.cli import main
 from guards.breaker_attempts import ATTEMPTS_RETENTION_SECONDS
-from guards.config import PolicyError, RetentionPeriods, load_policy, parse_policy
+from guards.config import RetentionPeriods, load_policy, parse_policy
+from tests.unit.test_config_strict import refusal
 
 DAY = 86400
 KEYS = ("events", "outbox_delivered", "outbox_failed", "breaker_attempts", "job_runs")
 # the floors: the digest reads the day before's job runs, alerts and heartbeat gaps
 FLOORS = {key: DAY for key in KEYS} | {"job_runs": 3 * DAY, "alerts_resolved": 3 * DAY}
-
-
-def refusal(data: dict[str, Any]) -> str:
-    with pytest.raises(PolicyError) as caught:
-        parse_policy(data, source="nightshift.yml")
-    message = str(caught.value)
-    assert message.startswith("nightshift.yml: the policy is not valid:\n"), message
-    return message
 
 
 def test_the_defaults_are_what_retention_kept_before_the_section_existed():
