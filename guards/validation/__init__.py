@@ -9,6 +9,8 @@ Modules, from the pure core out:
 * :mod:`~guards.validation.types`: batches, verdicts and stored rejections;
 * :mod:`~guards.validation.repo`: the SQL;
 * :mod:`~guards.validation.batch_run`: one batch's decisions and rejection rows;
+* :mod:`~guards.validation.window`, :mod:`~guards.validation.streams`: a stream's
+  window read into an index, and the bounded cache of those indexes;
 * :mod:`~guards.validation.engine`: :class:`Validator`, the operation ``POST
   /v1/validations`` runs inside ``store.write``, and :func:`prune`.
 

@@ -34,13 +34,8 @@ agent, which owns the stream); while duplicates keep coming it fires again at mo
 every quarter window, so its alert stays open and counts; a whole window without
 duplicates ends the burst. ``RunawayDetected`` carries the scope the batch was sent for.
 
-**The indexes in memory are bounded.** A stream's near-duplicate index lives in an
-:class:`~guards.validation.index.IndexCache` of ``validation.index_memory_mb``; past
-it the least recently used streams are dropped, and a dropped stream loads its window
-again on its next batch, with the same verdicts (the rows are in SQLite).
-:meth:`Validator.warm` does that load before the write, on a worker thread with a
-read connection of its own, so the write only adds the rows committed since; a batch
-that comes without it (or after it failed) loads inside the write, as it always did.
+The near-duplicate indexes, and how they are loaded ahead of the write, are
+:class:`~guards.validation.streams.StreamIndexes`.
 
 Example:
     >>> from guards.config import Validation
@@ -51,29 +46,18 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from guards.config import Validation
 from guards.errors import Conflict, InvalidInput
 from guards.events import DuplicateBurst, RunawayDetected
 from guards.scopes import Scope, ScopeError
-from guards.store import Store, Tx
+from guards.store import Tx
 from guards.tokens import authenticate, authorize
 from guards.validation import repo
 from guards.validation.batch_run import BatchRun, Hit
-from guards.validation.index import (
-    IndexCache,
-    IndexKey,
-    MinHashSketcher,
-    SimHashSketcher,
-    Sketcher,
-    StreamIndex,
-)
 from guards.validation.prepared import Prepared, prepare_batch
+from guards.validation.streams import DAY, StreamIndexes, sketcher_for
 from guards.validation.types import (
     DUPLICATE_REASONS,
     ITEM_PREVIEW_CHARS,
@@ -82,7 +66,6 @@ from guards.validation.types import (
     Rejected,
     preview,
 )
-from guards.validation.window import catch_up, read_window
 
 __all__ = [
     "API_PATH",
@@ -96,25 +79,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 API_PATH = "/v1/validations"
-DAY = 86_400.0
-HOUR = 3600.0
-MB = 1 << 20
 #: a near-duplicate never reports 1.0: its normalised text differs (1.0 means identical)
 NEAR_SIMILARITY_CAP = 0.99
-#: (agent, stream name) -> stream id, remembered so a warm stream costs no query; cleared
-#: when full (streams are per agent, so this is the fleet's size, not traffic's)
-_STREAM_IDS_MAX = 100_000
-#: windows read off the writer at once (each holds a thread and, at most, one index)
-_CONCURRENT_LOADS = 2
-_LOGGED_LOAD = 10_000
-
-
-def sketcher_for(config: Validation) -> Sketcher:
-    """The sketch the policy asks for."""
-    near = config.near_duplicate
-    if near.method == "simhash":
-        return SimHashSketcher(max_distance=near.max_distance)
-    return MinHashSketcher(threshold=near.threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,175 +100,12 @@ def prune(
     )
 
 
-class Validator:
-    """The engine behind ``POST /v1/validations``, with its per-stream index cache.
+class Validator(StreamIndexes):
+    """The engine behind ``POST /v1/validations``, over its per-stream indexes.
 
     Attach it to the store (:meth:`attach`) so that the cache forgets what a
-    rolled-back transaction had added. :meth:`memory_bytes`, :meth:`remembered`,
-    :meth:`streams`, :attr:`loads` and :attr:`evictions` describe the cache (the
-    process exports them as metrics).
+    rolled-back transaction had added.
     """
-
-    def __init__(self, config: Validation) -> None:
-        self.config = config
-        self.sketcher = sketcher_for(config)
-        self._indexes = IndexCache(max_bytes=config.index_memory_mb * MB)
-        # indexes that hold inserts (or rows loaded) not yet known to be committed
-        self._unconfirmed: set[IndexKey] = set()
-        self._stream_ids: dict[tuple[str, str], int] = {}
-        self._loading: dict[tuple[str, str, str], asyncio.Task[None]] = {}
-        self._load_slots: asyncio.Semaphore | None = None
-        self._generation = 0  # a reconfigure discards the loads under way
-        #: windows loaded from rows since the start (off the writer or in it)
-        self.loads = 0
-        self._warned: tuple[float, int] | None = None  # when, and at how many evictions
-
-    def attach(self, store: Store) -> None:
-        store.on_rollback.append(self.forget)
-
-    def reconfigure(self, config: Validation) -> None:
-        """Use a new policy section (a changed sketch starts its indexes afresh)."""
-        self.config = config
-        self.sketcher = sketcher_for(config)
-        self._indexes.clear()
-        self._indexes.max_bytes = config.index_memory_mb * MB
-        self._unconfirmed.clear()
-        self._generation += 1
-
-    def forget(self) -> None:
-        """Writes were rolled back: drop every index that may hold some of them."""
-        for key in self._unconfirmed:
-            self._indexes.pop(key)
-        self._unconfirmed.clear()
-
-    def _confirm(self) -> None:
-        for key in self._unconfirmed:
-            index = self._indexes.peek(key)
-            if index is not None:
-                index.commit()
-        self._unconfirmed.clear()
-
-    def remembered(self) -> int:
-        """Items held in memory across all cached streams (safe from any thread)."""
-        return sum(len(index) for _, index in self._indexes.items_held())
-
-    def memory_bytes(self) -> int:
-        """Bytes held by the cached indexes (for metrics; safe from any thread)."""
-        return sum(index.nbytes() for _, index in self._indexes.items_held())
-
-    def streams(self) -> int:
-        """Streams whose index is held in memory."""
-        return len(self._indexes)
-
-    @property
-    def indexes(self) -> IndexCache:
-        """The per-stream index cache (its ``max_bytes`` is ``index_memory_mb`` in bytes)."""
-        return self._indexes
-
-    @property
-    def evictions(self) -> int:
-        """Indexes dropped to stay within ``index_memory_mb``, since the start."""
-        return self._indexes.evictions
-
-    # -- loading a window off the writer -------------------------------------------------
-
-    async def warm(
-        self,
-        store: Store,
-        prepared: Prepared,
-        *,
-        allowed: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """Load the stream's window before the write that checks ``prepared``.
-
-        ``allowed`` is asked before a load starts (the caller's token must cover the
-        scope: a stranger must not make Nightshift read windows and evict others).
-
-        A stream whose index is in memory costs two dict lookups. Otherwise its live
-        items are read and indexed on a worker thread (:func:`read_window`), so the write
-        only catches up on the rows added since instead of holding every other writer
-        while it reads the whole window. Concurrent batches of one stream share one
-        load. Nothing here decides anything: a failed or skipped warm-up only means the
-        write loads the window itself.
-        """
-        if not self.config.near_duplicate.enabled or prepared.runaway:
-            return
-        if prepared.kind != self.sketcher.kind:
-            return
-        try:
-            agent = Scope.parse(prepared.batch.scope, min_depth=3).agent()
-        except ScopeError:
-            return  # the write answers the 400
-        if agent is None:
-            return
-        ident = (agent, prepared.stream)
-        stream_id = self._stream_ids.get(ident)
-        if stream_id is not None and self._indexes.get((stream_id, prepared.kind)) is not None:
-            return
-        if allowed is not None and not await allowed():
-            return  # the write answers the 401 or 403
-        loading = (agent, prepared.stream, prepared.kind)
-        task = self._loading.get(loading)
-        if task is None:
-            task = asyncio.create_task(self._load(store, ident))
-            self._loading[loading] = task
-            task.add_done_callback(lambda _: self._loading.pop(loading, None))
-        await asyncio.shield(task)
-
-    async def _load(self, store: Store, ident: tuple[str, str]) -> None:
-        generation, sketcher = self._generation, self.sketcher
-        now = store.clock.now()
-        not_before = now - self.config.window_days * DAY
-        if self._load_slots is None:
-            self._load_slots = asyncio.Semaphore(_CONCURRENT_LOADS)
-        try:
-            async with self._load_slots:
-                loaded = await asyncio.to_thread(
-                    read_window,
-                    store.path,
-                    agent=ident[0],
-                    name=ident[1],
-                    sketcher=sketcher,
-                    not_before=not_before,
-                )
-        except sqlite3.Error:
-            log.warning("validation: could not read stream %s/%s ahead", *ident, exc_info=True)
-            return
-        if loaded is None or generation != self._generation:
-            return  # a new stream (nothing to load), or the policy changed meanwhile
-        stream_id, index = loaded
-        self._remember_stream(ident, stream_id)
-        key = (stream_id, sketcher.kind)
-        if key in self._indexes:
-            return  # a write loaded it meanwhile: that one is up to date
-        self._indexes.put(key, index)
-        self.loads += 1
-        level = logging.INFO if len(index) >= _LOGGED_LOAD else logging.DEBUG
-        log.log(level, "validation: read %d items of stream %d ahead", len(index), stream_id)
-        self._warn_if_tight(now)
-
-    def _warn_if_tight(self, now: float) -> None:
-        """At most hourly: say so when streams are being evicted (and so read again)."""
-        evictions = self._indexes.evictions
-        if evictions == 0 or (self._warned is not None and now - self._warned[0] < HOUR):
-            return
-        if self._warned is not None and evictions == self._warned[1]:
-            return
-        self._warned = (now, evictions)
-        log.warning(
-            "validation: index_memory_mb (%d) holds %d streams; %d evicted since the start,"
-            " each read again on its next batch (%d loads): if nightshift_validation_index"
-            "_loads_total keeps climbing, raise validation.index_memory_mb",
-            self.config.index_memory_mb,
-            len(self._indexes),
-            evictions,
-            self.loads,
-        )
-
-    def _remember_stream(self, ident: tuple[str, str], stream_id: int) -> None:
-        if len(self._stream_ids) >= _STREAM_IDS_MAX:
-            self._stream_ids.clear()
-        self._stream_ids[ident] = stream_id
 
     # -- the operation -------------------------------------------------------------------
 
@@ -477,29 +280,6 @@ class Validator:
             in_burst = True
         repo.set_burst(run.tx, stream_id=row.id, last_duplicate_at=now, in_burst=in_burst)
 
-    def _index(self, tx: Tx, stream_id: int, not_before: float) -> StreamIndex:
-        """The stream's index: from memory, caught up if it was read ahead, else loaded."""
-        kind = self.sketcher.kind
-        key = (stream_id, kind)
-        index = self._indexes.get(key)
-        if index is not None:
-            if index.behind is not None:
-                self._catch_up(tx, key, index, not_before)
-            return index
-        index = StreamIndex(self.sketcher)  # not warmed: load it here, holding the writer
-        index.extend(repo.iter_sketches(tx, stream_id=stream_id, kind=kind, not_before=not_before))
-        self._indexes.put(key, index)
-        self._unconfirmed.add(key)  # loaded inside a transaction that may yet fail
-        self.loads += 1
-        level = logging.INFO if len(index) >= _LOGGED_LOAD else logging.DEBUG
-        log.log(level, "validation: loaded %d items of stream %d", len(index), stream_id)
-        return index
-
-    def _catch_up(self, tx: Tx, key: IndexKey, index: StreamIndex, not_before: float) -> None:
-        """Add the stream's rows written since the index was read off the writer."""
-        if catch_up(tx, key, index, not_before):
-            self._unconfirmed.add(key)  # some may be this batch's, not committed yet
-
     # -- retention -----------------------------------------------------------------------
 
     def prune(self, tx: Tx, now: float) -> Pruned:
@@ -513,16 +293,5 @@ class Validator:
         )
         not_before = now - cfg.window_days * DAY
 
-        def compact() -> None:
-            for key, index in self._indexes.items_held():
-                if key in self._unconfirmed or index.uncommitted or index.behind is not None:
-                    continue
-                if index.expired(not_before) * 2 >= len(index) > 0:
-                    fresh = index.compact(not_before)
-                    if len(fresh):
-                        self._indexes.replace(key, fresh)
-                    else:  # an idle stream: nothing left to hold
-                        self._indexes.pop(key)
-
-        tx.after_commit.append(compact)
+        tx.after_commit.append(lambda: self._compact(not_before))
         return done

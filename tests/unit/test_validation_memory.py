@@ -158,7 +158,7 @@ async def test_a_budget_too_small_is_reported_at_most_hourly(env, caplog):
     texts = distinct(8, seed=30)
     for i in range(4):
         await send(store, v, batch(texts[i], stream=f"s{i}"))
-    with caplog.at_level("WARNING", logger="guards.validation.engine"):
+    with caplog.at_level("WARNING", logger="guards.validation.streams"):
         await send(store, v, batch(texts[4], stream="s0"))  # evicted: read again
         await send(store, v, batch(texts[5], stream="s1"))
         clock.advance(HOUR)
