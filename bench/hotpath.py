@@ -5,7 +5,10 @@ wrk (64 keep-alive connections, one thread) drives, in turn, for each of three r
 2. the same plus group commit of one INSERT per request (the issue's prototype);
 3. ``nightshift run`` with reserve→settle pairs, breakers enabled;
 4. the same with breakers disabled (3 and 4 swap places every other round);
-5. reserve-only load, for the reserve latency percentiles.
+5. reserve-only load, for the reserve latency percentiles;
+6. ``nightshift run`` with the ledger's reserve and settle replaced by canned answers
+   (HTTP, validation, authentication, group commit and the answer all real): the
+   ceiling of everything around the ledger, which no ledger can beat.
 
 Every 2xx from Nightshift is on disk before it is sent (WAL, synchronous=FULL).
 Ratios are taken within a round (the shared machine's speed drifts); medians are quoted.
@@ -88,6 +91,23 @@ app = web.Application()
 app.cleanup_ctx.append(batches)
 app.router.add_post("/v1/reservations", handle)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+# Experiment 6: the process as it runs, but reserve and settle answer at once (inside
+# the batch, after authentication) without touching the ledger. Bench-only patching.
+CANNED_RUN = """
+import itertools, sys
+from guards.ledger import Ledger
+ids = itertools.count()
+def reserve(self, tx, *, token, req):
+    return True, {"reservation_id": f"res_canned{next(ids):08x}", "held_micros": 1000,
+                  "expires_at": "2026-01-01T00:10:00Z", "state": "held"}
+def settle(self, tx, *, token, res_id, req):
+    return {"reservation_id": res_id, "state": "settled", "charged_micros": 700,
+            "released_micros": 300, "overrun_micros": 0}
+Ledger.reserve, Ledger.settle = reserve, settle
+from bot.cli import main
+sys.exit(main(["run"]))
 """
 
 LUA_COMMON = """
@@ -234,7 +254,9 @@ def run_floor(seconds: int, app: str) -> dict[str, Any]:
             proc.wait(timeout=10)
 
 
-def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, Any]:
+def run_nightshift(
+    seconds: int, *, breakers: bool, script: str, canned: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NIGHTSHIFT_"))},
@@ -252,7 +274,7 @@ def run_nightshift(seconds: int, *, breakers: bool, script: str) -> dict[str, An
         )
         token = made.stdout.split()[-1]
         proc = subprocess.Popen(
-            [PY, "-m", "bot", "run"],
+            [PY, "-c", CANNED_RUN] if canned else [PY, "-m", "bot", "run"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -306,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "on": [],
         "off": [],
         "only": [],
+        "canned": [],
     }
     for n in range(1, args.rounds + 1):
         bare = run_floor(s, BARE_APP)
@@ -318,7 +341,15 @@ def main(argv: list[str] | None = None) -> int:
             off = run_nightshift(s, breakers=False, script=LUA_PAIRS)
             on = run_nightshift(s, breakers=True, script=LUA_PAIRS)
         only = run_nightshift(s, breakers=True, script=LUA_RESERVE_ONLY)
-        for key, r in (("bare", bare), ("group", group), ("on", on), ("off", off), ("only", only)):
+        canned = run_nightshift(s, breakers=True, script=LUA_PAIRS, canned=True)
+        for key, r in (
+            ("bare", bare),
+            ("group", group),
+            ("on", on),
+            ("off", off),
+            ("only", only),
+            ("canned", canned),
+        ):
             runs[key].append(r)
         print(f"-- round {n}")
         print(_line("bare aiohttp JSON endpoint", bare, bare["rps"]))
@@ -326,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_line("ledger pairs, breakers on", on, bare["rps"]))
         print(_line("ledger pairs, breakers off", off, bare["rps"]))
         print(_line("reserve only", only, bare["rps"]))
+        print(_line("pairs, ledger canned", canned, bare["rps"]))
 
     def med(key: str, field: str) -> float:
         return float(statistics.median(r[field] for r in runs[key]))
@@ -355,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         f"reserve only                 {med('only', 'rps'):8.0f} req/s"
         f"  p50 {med('only', 'p50_us') / 1000:.2f} ms  p99 {med('only', 'p99_us') / 1000:.2f} ms"
         "  (target p99 <= 25 ms)"
+    )
+    print(
+        f"pairs, ledger canned         {med('canned', 'rps'):8.0f} req/s"
+        f"   ratio to bare {med_ratio('canned', 'bare'):.2f}"
+        "  (the ceiling of everything around the ledger)"
     )
     print(f"ledger verify after every run: {'OK' if not broken else f'{broken} BROKEN'}")
     print(f"RATIO ledger/bare            {med_ratio('on', 'bare'):.2f}  (target >= 0.5)")
