@@ -175,6 +175,13 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
     known = {m.lower() for m in known}
     if name in known:
         return None
+    priced_as = ctx.ns.ledger.prices.priced_as(name)
+    if priced_as is not None:  # a dated snapshot of a known model
+        return (
+            f"`{name}` is priced as `{priced_as}`, but a kill switch compares names exactly:"
+            f" this stops only reservations that name `{name}`; `model:{priced_as}` stops"
+            f" those that name `{priced_as}`."
+        )
     near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     guess = f" Did you mean `model:{near[0]}`?" if near else ""
     return (

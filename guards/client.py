@@ -11,101 +11,70 @@ Example:
 Inside ``reserve``: an exception settles the hold as a failure (charging what
 ``hold.settle`` reported, or nothing, so the rest of the hold goes back and the
 breaker sees the failure); leaving the block without settling releases the hold.
+
 Transport errors are retried with the same idempotency key, so a retry never holds
-money twice.
+money twice: ``retries`` times (0.1, 0.2, 0.4 s apart) for a plain call; for what a
+``reserve`` block sends when it ends (its settle or release), for ``patience``
+seconds (60 by default, the pauses growing to 2 s), since that money was spent and a
+restart of Nightshift takes a few seconds. A cancellation (a shutdown, or an
+``asyncio.timeout`` around the block) does not cut that send short: it goes on in the
+background, and :meth:`GuardClient.aclose` waits for it (at most ``patience``). A
+reserve cut short the same way, whose hold the server may have made, is looked up in
+the background by its idempotency key and released. When the server cannot be
+reached, the call raises :class:`~guards.errors.Unavailable`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from guards.client_hold import Hold, Usage, as_usage
+from guards.client_hold import Hold, Usage, as_usage, settle_body
+from guards.client_wire import raise_for, reservation_body, said
 from guards.errors import (
-    AttemptsExhausted,
-    AuthError,
-    BreakerOpen,
-    BudgetExceeded,
     Conflict,
     GuardError,
     InvalidInput,
-    NotFound,
-    ScopeForbidden,
+    Unavailable,
 )
 from guards.ledger import Estimate
 
-__all__ = ["Estimate", "GuardClient", "Hold", "Usage", "as_usage"]
+__all__ = ["Estimate", "GuardClient", "Hold", "Unavailable", "Usage", "as_usage"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_PAUSE = 2.0  # seconds between two tries of a patient call
+# the request cannot work however often it is tried (the URL or the token is malformed)
+_HOPELESS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# the request did not reach the server
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-_ERRORS: dict[str, type[GuardError]] = {
-    "budget_exceeded": BudgetExceeded,
-    "breaker_open": BreakerOpen,
-    "attempts_exhausted": AttemptsExhausted,
-}
+def _log_failure(task: asyncio.Task[Any], what: str) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("nightshift: %s failed: %s", what, said(task.exception() or Exception()))
 
 
-def _raise_for(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        body = response.json()
-    except ValueError:
-        body = {"error": "http_error", "message": response.text[:500]}
-    code, message = body.get("error", ""), body.get("message", "")
-    details = {k: v for k, v in body.items() if k not in ("error", "message")}
-    cls = _ERRORS.get(code)
-    if cls is BudgetExceeded:
-        raise BudgetExceeded(
-            **{
-                k: details[k]
-                for k in (
-                    "level",
-                    "scope",
-                    "window",
-                    "limit_micros",
-                    "spent_micros",
-                    "held_micros",
-                    "requested_micros",
-                )
-            }
-        )
-    if cls is BreakerOpen:
-        raise BreakerOpen(
-            scope=details.get("scope", ""),
-            state=details.get("state", "open"),
-            reason=details.get("reason", ""),
-            retry_after=int(details.get("retry_after", 0)),
-        )
-    if cls is AttemptsExhausted:
-        raise AttemptsExhausted(
-            scope=details.get("scope", ""),
-            task_id=details.get("task_id", ""),
-            attempts=int(details.get("attempts", 0)),
-            limit=int(details.get("limit", 0)),
-        )
-    status = response.status_code
-    if status == 400:
-        raise InvalidInput(details.get("field", "body"), message)
-    if status == 401:
-        raise AuthError(message)
-    if status == 403:
-        raise ScopeForbidden(
-            scope=details.get("scope", ""), token_scope=details.get("token_scope", "")
-        )
-    if status == 404:
-        raise NotFound(message)
-    if status == 409:
-        raise Conflict(message, state=details.get("state"))
-    raise GuardError(f"{status} {code}: {message}")
+def _settling(hold: Hold, body: dict[str, Any]) -> str:
+    return f"settling {hold.reservation_id} ({body})"
 
 
 class GuardClient:
-    """An async client of one Nightshift server, for one token."""
+    """An async client of one Nightshift server, for one token.
+
+    Args:
+        url: the server, ``http://host:port``.
+        token: as ``nightshift token create`` printed it.
+        retries: how often a call is tried again after a transport error.
+        timeout: seconds to wait for each answer.
+        patience: seconds a ``reserve`` block's settle or release keeps trying.
+    """
 
     def __init__(
         self,
@@ -114,8 +83,18 @@ class GuardClient:
         *,
         retries: int = 3,
         timeout: float = 10.0,
+        patience: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url {url[:200]!r} must start with http:// or https://")
+        token = token.strip()
+        if not token or not token.isprintable() or any(c.isspace() for c in token):
+            # never echoed: it is a secret, and messages end up in logs
+            raise ValueError(
+                "the token has spaces or control characters inside it: pass it as"
+                " `nightshift token create` printed it"
+            )
         self._http = httpx.AsyncClient(
             base_url=url,
             headers={"Authorization": f"Bearer {token}"},
@@ -123,6 +102,8 @@ class GuardClient:
             transport=transport,
         )
         self._retries = retries
+        self._patience = patience
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> GuardClient:
         return self
@@ -131,22 +112,60 @@ class GuardClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Wait (at most ``patience``) for settles and releases still being sent; close."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=self._patience)
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        delay = 0.1
-        for attempt in range(self._retries + 1):
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        patient: bool = False,
+    ) -> Any:
+        """One call, tried again after transport errors (and 502/504 from a proxy)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._patience if patient else None
+        pause = 0.1
+        tries = 0
+        while True:
+            tries += 1
             try:
                 response = await self._http.request(method, path, json=body)
-            except httpx.TransportError:
-                if attempt == self._retries:
-                    raise
-                await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            _raise_for(response)
-            return response.json() if response.content else None
-        raise AssertionError("unreachable")
+            except _HOPELESS:
+                raise
+            except httpx.TransportError as exc:
+                failure: httpx.TransportError | None = exc
+            else:
+                failure = None
+                if response.status_code not in (502, 504):
+                    raise_for(response)
+                    return response.json() if response.content else None
+            more = tries <= self._retries or (deadline is not None and loop.time() < deadline)
+            if not more:
+                cause = f"{response.status_code} from a proxy" if failure is None else said(failure)
+                raise Unavailable(
+                    url=str(self._http.base_url),
+                    attempts=tries,
+                    cause=cause,
+                    maybe_sent=failure is None or not isinstance(failure, _NOT_SENT),
+                ) from failure
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)
+
+    async def _shielded(self, coro: Coroutine[Any, Any, T], what: str) -> T:
+        """Run ``coro`` to its end even if the caller is cancelled meanwhile."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():  # the caller went; the send goes on, and says if it fails
+                task.add_done_callback(lambda t: _log_failure(t, what))
+            raise
 
     async def create_reservation(
         self,
@@ -160,36 +179,42 @@ class GuardClient:
         model: str | None = None,
         route_id: str | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "scope": scope,
-            "idempotency_key": idempotency_key or uuid.uuid4().hex,
-        }
-        if max_cost_micros is not None:
-            body["max_cost_micros"] = max_cost_micros
-        if estimate is not None:
-            body["estimate"] = {
-                "model": estimate.model,
-                "input_tokens": estimate.input_tokens,
-                "max_output_tokens": estimate.max_output_tokens,
-            }
-        for key, value in (
-            ("task_id", task_id),
-            ("ttl_seconds", ttl_seconds),
-            ("model", model),
-            ("route_id", route_id),
-        ):
-            if value is not None:
-                body[key] = value
+        """``POST /v1/reservations``: the answer (``reservation_id``, ``held_micros``, ...)."""
+        body = reservation_body(
+            scope,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
+            max_cost_micros=max_cost_micros,
+            estimate=estimate,
+            task_id=task_id,
+            ttl_seconds=ttl_seconds,
+            model=model,
+            route_id=route_id,
+        )
         result: dict[str, Any] = await self._call("POST", "/v1/reservations", body)
         return result
 
-    async def settle(self, reservation_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def settle(
+        self,
+        reservation_id: str,
+        body: dict[str, Any] | None = None,
+        *,
+        usage: Any = None,
+        actual_cost_micros: int | None = None,
+        outcome: str = "success",
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST .../settle`` with the keywords of ``Hold.settle`` (or a JSON ``body``)."""
+        if body is None:
+            body = settle_body(
+                usage=usage, actual_cost_micros=actual_cost_micros, outcome=outcome, error=error
+            )
         result: dict[str, Any] = await self._call(
             "POST", f"/v1/reservations/{reservation_id}/settle", body
         )
         return result
 
     async def release(self, reservation_id: str) -> dict[str, Any]:
+        """``POST .../release``: the whole hold goes back (the call was not made)."""
         result: dict[str, Any] = await self._call(
             "POST", f"/v1/reservations/{reservation_id}/release"
         )
@@ -215,13 +240,17 @@ class GuardClient:
         already (settled, released or expired), this raises :class:`Conflict` before
         the block runs: the block would spend money nothing holds.
 
+        ``task_id`` names the tries of one piece of work: every reservation with it is
+        an attempt, successful or not, and the one past ``max_attempts_per_task`` is
+        refused (429). Give each step of a multi-step job its own task id.
+
         If the server refuses the settle the block reported (a model with no price,
         say), the hold is settled for its whole ceiling instead, so the money spent
         is not dropped, and the refusal is raised.
         """
-        answer = await self.create_reservation(
+        body = reservation_body(
             scope,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key or uuid.uuid4().hex,
             estimate=estimate,
             max_cost_micros=max_cost_micros,
             task_id=task_id,
@@ -229,6 +258,14 @@ class GuardClient:
             model=model,
             route_id=route_id,
         )
+        try:
+            answer: dict[str, Any] = await self._call("POST", "/v1/reservations", body)
+        except (asyncio.CancelledError, Unavailable) as exc:
+            # The server may have made the hold (the answer was lost): find it by its
+            # key and give it back, in the background (a cancellation must not wait).
+            if not isinstance(exc, Unavailable) or exc.maybe_sent:
+                self._in_background(self._undo_reserve(body), f"releasing the hold of {scope}")
+            raise
         if answer.get("state", "held") != "held":
             raise Conflict(
                 f"idempotency_key {idempotency_key!r} names reservation"
@@ -245,38 +282,62 @@ class GuardClient:
         try:
             yield hold
         except BaseException as exc:
-            # A failure is recorded (breakers learn from it) even when nothing was reported
-            # spent: then it charges 0 and the whole hold goes back. A timed-out call is a
-            # timeout. A cancellation (a shutdown, or an asyncio.timeout around the block)
-            # says nothing about the model or the agent: with nothing reported spent the
-            # hold is released, so cancelled calls do not trip the agent's breaker.
-            if isinstance(exc, asyncio.CancelledError) and not hold.settled:
-                try:
-                    hold.result = await self.release(hold.reservation_id)
-                except (GuardError, httpx.HTTPError) as report:
-                    exc.add_note(f"nightshift: releasing {hold.reservation_id} failed: {report!r}")
-                raise
+            hold.close()
+            await self._finish_failed(hold, exc)
+            raise
+        hold.close()
+        if not hold.settled:
+            await self._shielded(self._release(hold), f"releasing {hold.reservation_id}")
+            return
+        await self._shielded(self._settle_spent(hold, hold.body()), _settling(hold, hold.body()))
+
+    async def _finish_failed(self, hold: Hold, exc: BaseException) -> None:
+        """The block raised: settle the failure (or release a cancelled call's hold).
+
+        A failure is recorded (breakers learn from it) even when nothing was reported
+        spent: then it charges 0 and the whole hold goes back. A timed-out call is a
+        timeout. A cancellation (a shutdown, or an asyncio.timeout around the block)
+        says nothing about the model or the agent: with nothing reported spent the
+        hold is released, so cancelled calls do not trip the agent's breaker. The
+        caller's error comes first: what goes wrong here is a note on it.
+        """
+        if isinstance(exc, asyncio.CancelledError) and not hold.settled:
+            send = self._release(hold)
+            what = f"releasing {hold.reservation_id}"
+        else:
             timed_out = isinstance(
                 exc, (TimeoutError, httpx.TimeoutException, asyncio.CancelledError)
             )
             outcome = "timeout" if timed_out else "failure"
-            if not hold.settled:
-                hold.settle(actual_cost_micros=0, outcome=outcome)
-            try:
-                await self._settle_spent(hold, hold.body(outcome, repr(exc)))
-            except (GuardError, httpx.HTTPError) as report:  # the caller's error comes first
-                exc.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
-            raise
-        if not hold.settled:
-            hold.result = await self.release(hold.reservation_id)
-            return
-        await self._settle_spent(hold, hold.body())
+            if hold.settled:
+                body = hold.body(outcome, repr(exc))
+            else:
+                body = {"outcome": outcome, "actual_cost_micros": 0, "error": repr(exc)[:2000]}
+            send = self._settle_spent(hold, body)
+            what = _settling(hold, body)
+        try:
+            await self._shielded(send, what)
+        except (GuardError, httpx.HTTPError) as report:
+            exc.add_note(f"nightshift: {what} failed: {report!r}")
+
+    async def _release(self, hold: Hold) -> None:
+        """Give the hold back, patiently; one settled meanwhile (by id) is done."""
+        try:
+            hold.result = await self._call(
+                "POST", f"/v1/reservations/{hold.reservation_id}/release", patient=True
+            )
+        except Conflict as exc:
+            if exc.state != "settled":
+                raise
+            hold.result = {"reservation_id": hold.reservation_id, "state": "settled"}
 
     async def _settle_spent(self, hold: Hold, body: dict[str, Any]) -> None:
-        """Settle ``body``; if the server refuses it (a model with no price, say), charge
-        the whole ceiling instead, since the money was spent, and raise the refusal."""
+        """Settle ``body``, patiently; if the server refuses it (a model with no price,
+        say), charge the whole ceiling instead, since the money was spent, and raise
+        the refusal."""
+        path = f"/v1/reservations/{hold.reservation_id}/settle"
         try:
-            hold.result = await self.settle(hold.reservation_id, body)
+            hold.result = await self._call("POST", path, body, patient=True)
         except InvalidInput as refused:
             ceiling = {
                 "outcome": body["outcome"],
@@ -284,10 +345,30 @@ class GuardClient:
                 "error": f"settled at the ceiling: {refused.message}"[:2000],
             }
             try:
-                hold.result = await self.settle(hold.reservation_id, ceiling)
+                hold.result = await self._call("POST", path, ceiling, patient=True)
             except (GuardError, httpx.HTTPError) as report:
                 refused.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
             raise
+        except Unavailable as exc:
+            exc.add_note(
+                f"nightshift: {hold.reservation_id}'s settle was not recorded; send it again"
+                f" when Nightshift is back: await guard.settle({hold.reservation_id!r}, {body!r})"
+            )
+            raise
+
+    async def _undo_reserve(self, body: dict[str, Any]) -> None:
+        """Find the hold a lost reserve may have made (by its key) and release it."""
+        answer = await self._call("POST", "/v1/reservations", body, patient=True)
+        if answer.get("state") == "held":
+            await self._call(
+                "POST", f"/v1/reservations/{answer['reservation_id']}/release", patient=True
+            )
+
+    def _in_background(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(lambda t: _log_failure(t, what))
 
     async def validate(
         self,
@@ -335,5 +416,6 @@ class GuardClient:
         result: dict[str, Any] = await self._call("GET", f"/v1/budgets/{scope}")
         return result
 
-    async def breakers(self) -> Any:
-        return await self._call("GET", "/v1/breakers")
+    async def breakers(self, *, all: bool = False) -> Any:
+        """``GET /v1/breakers``: those not closed, or with ``all=True`` every one."""
+        return await self._call("GET", "/v1/breakers?all=1" if all else "/v1/breakers")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Hold", "Usage", "as_usage"]
+__all__ = ["Hold", "Usage", "as_usage", "read_cost", "settle_body"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Hold:
     _actual: int | None = None
     _outcome: str = "success"
     _error: str | None = None
+    _closed: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
     def settle(
@@ -49,17 +50,39 @@ class Hold:
         ``usage`` is a :class:`Usage`, a mapping, or an LLM SDK's usage object: token
         counts named ``input_tokens``/``output_tokens`` (Anthropic) or
         ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
-        the model reserved for. A usage that cannot be read raises here, inside the block.
-        Anthropic's prompt-cache tokens, which its ``input_tokens`` leaves out, count
-        as input tokens at their price relative to input: cache writes at 1.25x, cache
-        reads at 0.1x, each rounded up.
+        the model reserved for. ``actual_cost_micros`` is whole micro-dollars. What
+        cannot be read raises here, inside the block. Anthropic's prompt-cache tokens,
+        which its ``input_tokens`` leaves out, count as input tokens at their price
+        relative to input: cache writes at 1.25x, cache reads at 0.1x, each rounded up.
+
+        A hold settles once: saying the same again is harmless, saying something else
+        raises, and so does settling after the block ended (what it held went back then).
         """
-        if (usage is None) == (actual_cost_micros is None):
-            raise ValueError("pass exactly one of usage or actual_cost_micros")
+        if self._closed:
+            raise RuntimeError(
+                f"the reserve block of {self.reservation_id} has ended, and its hold with it"
+                f" ({self.result.get('state', 'given back')}): call hold.settle inside the block"
+            )
+        new_usage, new_actual = read_cost(
+            usage=usage, actual_cost_micros=actual_cost_micros, default_model=self.model
+        )
         if outcome not in ("success", "failure", "timeout"):
             raise ValueError("outcome is one of success, failure, timeout")
-        self._usage = None if usage is None else as_usage(usage, default_model=self.model)
-        self._actual, self._outcome, self._error = actual_cost_micros, outcome, error
+        said = (new_usage, new_actual, outcome, error)
+        if self.settled and said != (self._usage, self._actual, self._outcome, self._error):
+            raise RuntimeError(
+                f"{self.reservation_id} was settled already in this block"
+                f" ({self._describe()}); a hold settles once"
+            )
+        self._usage, self._actual, self._outcome, self._error = said
+
+    def _describe(self) -> str:
+        cost = f"usage {self._usage}" if self._usage else f"{self._actual} micros"
+        return f"{cost}, {self._outcome}"
+
+    def close(self) -> None:
+        """The block ended: a later :meth:`settle` raises instead of being dropped."""
+        self._closed = True
 
     @property
     def settled(self) -> bool:
@@ -79,6 +102,40 @@ class Hold:
         if error or self._error:
             b["error"] = (error or self._error or "")[:2000]
         return b
+
+
+def read_cost(
+    *, usage: Any, actual_cost_micros: Any, default_model: str | None
+) -> tuple[Usage | None, int | None]:
+    """Exactly one of a usage (read by :func:`as_usage`) or whole micro-dollars, checked."""
+    if (usage is None) == (actual_cost_micros is None):
+        raise ValueError("pass exactly one of usage or actual_cost_micros")
+    if usage is not None:
+        return as_usage(usage, default_model=default_model), None
+    if (
+        not isinstance(actual_cost_micros, int)
+        or isinstance(actual_cost_micros, bool)
+        or actual_cost_micros < 0
+    ):
+        raise ValueError(
+            f"actual_cost_micros is whole micro-dollars (0 or more), not {actual_cost_micros!r}:"
+            " from dollars, math.ceil(usd * 1_000_000)"
+        )
+    return None, actual_cost_micros
+
+
+def settle_body(
+    *,
+    usage: Any = None,
+    actual_cost_micros: int | None = None,
+    outcome: str = "success",
+    error: str | None = None,
+    default_model: str | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a settle, from the keywords :meth:`Hold.settle` takes."""
+    hold = Hold("", 0, "", model=default_model)
+    hold.settle(usage=usage, actual_cost_micros=actual_cost_micros, outcome=outcome, error=error)
+    return hold.body()
 
 
 def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:

@@ -10,7 +10,8 @@ The tree::
     ├── Conflict                            409: a state conflict (settled, released, key reuse)
     ├── BudgetExceeded(level, scope, ...)   402: the reservation does not fit
     ├── BreakerOpen(retry_after, reason)    503: the agent's breaker refuses calls
-    └── AttemptsExhausted(task_id, ...)     429: the task used all its attempts
+    ├── AttemptsExhausted(task_id, ...)     429: the task used all its attempts
+    └── Unavailable(url, attempts)          the client's own: the server did not answer
 
 The HTTP layer maps them to status codes in one place (``bot/api.py``); the Slack
 layer renders them in one place.
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "ScopeForbidden",
+    "Unavailable",
 ]
 
 
@@ -206,3 +208,23 @@ class AttemptsExhausted(GuardError):
             "attempts": self.attempts,
             "limit": self.limit,
         }
+
+
+class Unavailable(GuardError):
+    """Raised by :mod:`guards.client` (never by the server): no answer after its retries.
+
+    ``maybe_sent`` is False when no attempt reached the server (the connection was
+    refused), True when one may have (it went unanswered): the change may be done.
+    """
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, *, url: str, attempts: int, cause: str, maybe_sent: bool) -> None:
+        super().__init__(
+            f"Nightshift at {url} did not answer ({attempts} attempts; the last: {cause});"
+            " is it running, and is that its URL?"
+        )
+        self.url = url
+        self.attempts = attempts
+        self.maybe_sent = maybe_sent

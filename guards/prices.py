@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from guards.money import ceil_div
 __all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable", "UnknownModel"]
 
 TOKENS_PER_PRICE = 1_000_000
+# what the SDKs add to a model's name: a snapshot's date (20251001, 2024-08-06) or -latest
+_SNAPSHOT = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,12 @@ class PriceTable:
     """The shipped prices with the policy's overrides on top.
 
     Model names are compared in lower case, as breakers compare them: ``GPT-4o`` is
-    ``gpt-4o``.
+    ``gpt-4o``. A dated snapshot or an alias that the SDKs report (``gpt-4o-2024-08-06``,
+    ``claude-haiku-4-5-20251001``, ``claude-3-5-haiku-latest``) costs what its model
+    costs, unless the table names it itself.
+
+    >>> PriceTable().price("claude-haiku-4-5-20251001") == PriceTable().price("claude-haiku-4-5")
+    True
     """
 
     def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
@@ -72,23 +80,35 @@ class PriceTable:
         self._prices = {_name(model): price for model, price in prices.items()}
 
     def __contains__(self, model: str) -> bool:
-        return _name(model) in self._prices
+        return self._find(model) is not None
+
+    def priced_as(self, model: str) -> str | None:
+        """The table's name for ``model`` (``gpt-4o`` for ``GPT-4o-2024-08-06``), or None."""
+        name = _name(model)
+        if name in self._prices:
+            return name
+        undated = _SNAPSHOT.sub("", name)
+        return undated if undated in self._prices else None
+
+    def _find(self, model: str) -> ModelPrice | None:
+        name = self.priced_as(model)
+        return None if name is None else self._prices[name]
 
     def models(self) -> list[str]:
         return sorted(self._prices)
 
     def price(self, model: str) -> ModelPrice:
-        try:
-            return self._prices[_name(model)]
-        except KeyError:
-            raise UnknownModel(model) from None
+        found = self._find(model)
+        if found is None:
+            raise UnknownModel(model)
+        return found
 
     def blended(self, model: str, *, input_share: float) -> int | None:
         """Micros per million tokens of ``model`` when ``input_share`` of them are input.
 
         None for a model without a price.
         """
-        p = self._prices.get(_name(model))
+        p = self._find(model)
         if p is None:
             return None
         return round(p.input * input_share + p.output * (1 - input_share))

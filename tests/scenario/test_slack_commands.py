@@ -296,6 +296,11 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
     )
     assert refused.status_code == 503  # the name as typed, in any case, is the one stopped
 
+    dated = await slack.command("breaker model:gpt-4o-2024-08-06 open outage")
+    assert dated["text"].startswith(
+        "⚠️ `gpt-4o-2024-08-06` is priced as `gpt-4o`, but a kill switch compares names exactly"
+    )
+
     unseen = await slack.command("breaker acme/alcie/rss-bot open")
     assert unseen["text"].startswith(
         "⚠️ No agent has reserved or sent a heartbeat under `acme/alcie/rss-bot` yet (a typo?)"

@@ -1,0 +1,130 @@
+"""What the client sends and how it reads what comes back (for :mod:`guards.client`).
+
+:func:`reservation_body` builds ``POST /v1/reservations``' body; :func:`raise_for`
+turns an error answer into the :mod:`guards.errors` exception it stands for, with
+its fields; :func:`said` words a transport error that has no text of its own.
+
+Example:
+    >>> reservation_body("acme/a/bot", idempotency_key="k1", max_cost_micros=5000)
+    {'scope': 'acme/a/bot', 'idempotency_key': 'k1', 'max_cost_micros': 5000}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from guards.errors import (
+    AttemptsExhausted,
+    AuthError,
+    BreakerOpen,
+    BudgetExceeded,
+    Conflict,
+    GuardError,
+    InvalidInput,
+    NotFound,
+    ScopeForbidden,
+)
+from guards.reservation import Estimate
+
+__all__ = ["raise_for", "reservation_body", "said"]
+
+
+_ERRORS: dict[str, type[GuardError]] = {
+    "budget_exceeded": BudgetExceeded,
+    "breaker_open": BreakerOpen,
+    "attempts_exhausted": AttemptsExhausted,
+}
+
+
+def said(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": "http_error", "message": response.text[:500]}
+    code, message = body.get("error", ""), body.get("message", "")
+    details = {k: v for k, v in body.items() if k not in ("error", "message")}
+    cls = _ERRORS.get(code)
+    if cls is BudgetExceeded:
+        raise BudgetExceeded(
+            **{
+                k: details[k]
+                for k in (
+                    "level",
+                    "scope",
+                    "window",
+                    "limit_micros",
+                    "spent_micros",
+                    "held_micros",
+                    "requested_micros",
+                )
+            }
+        )
+    if cls is BreakerOpen:
+        raise BreakerOpen(
+            scope=details.get("scope", ""),
+            state=details.get("state", "open"),
+            reason=details.get("reason", ""),
+            retry_after=int(details.get("retry_after", 0)),
+        )
+    if cls is AttemptsExhausted:
+        raise AttemptsExhausted(
+            scope=details.get("scope", ""),
+            task_id=details.get("task_id", ""),
+            attempts=int(details.get("attempts", 0)),
+            limit=int(details.get("limit", 0)),
+        )
+    status = response.status_code
+    if status == 400:
+        raise InvalidInput(details.get("field", "body"), message)
+    if status == 401:
+        raise AuthError(message)
+    if status == 403:
+        raise ScopeForbidden(
+            scope=details.get("scope", ""), token_scope=details.get("token_scope", "")
+        )
+    if status == 404:
+        raise NotFound(message)
+    if status == 409:
+        raise Conflict(message, state=details.get("state"))
+    raise GuardError(f"{status} {code}: {message}")
+
+
+def reservation_body(
+    scope: str,
+    *,
+    idempotency_key: str,
+    max_cost_micros: int | None = None,
+    estimate: Estimate | None = None,
+    task_id: str | None = None,
+    ttl_seconds: int | None = None,
+    model: str | None = None,
+    route_id: str | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/reservations``, with only the fields given."""
+    body: dict[str, Any] = {"scope": scope, "idempotency_key": idempotency_key}
+    if max_cost_micros is not None:
+        body["max_cost_micros"] = max_cost_micros
+    if estimate is not None:
+        body["estimate"] = {
+            "model": estimate.model,
+            "input_tokens": estimate.input_tokens,
+            "max_output_tokens": estimate.max_output_tokens,
+        }
+    for key, value in (
+        ("task_id", task_id),
+        ("ttl_seconds", ttl_seconds),
+        ("model", model),
+        ("route_id", route_id),
+    ):
+        if value is not None:
+            body[key] = value
+    return body
