@@ -130,6 +130,7 @@ class GuardClient:
         deadline = loop.time() + self._patience if patient else None
         pause = 0.1
         tries = 0
+        maybe_sent = False  # whether any try may have reached the server
         while True:
             tries += 1
             try:
@@ -138,8 +139,10 @@ class GuardClient:
                 raise
             except httpx.TransportError as exc:
                 failure: httpx.TransportError | None = exc
+                maybe_sent = maybe_sent or not isinstance(exc, _NOT_SENT)
             else:
                 failure = None
+                maybe_sent = True
                 if response.status_code not in (502, 504):
                     raise_for(response)
                     return response.json() if response.content else None
@@ -150,7 +153,7 @@ class GuardClient:
                     url=str(self._http.base_url),
                     attempts=tries,
                     cause=cause,
-                    maybe_sent=failure is None or not isinstance(failure, _NOT_SENT),
+                    maybe_sent=maybe_sent,
                 ) from failure
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_PAUSE)
