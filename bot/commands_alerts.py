@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts import operations as ops
-from bot.alerts.model import Alert
+from bot.alerts.model import Alert, kinds_named
 from bot.alerts.render import alert_line, duration, title
 from bot.commands import (
     Context,
@@ -36,9 +36,9 @@ from bot.commands_alert_buttons import act_resolve as act_resolve
 from bot.commands_alert_buttons import act_silence as act_silence
 from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_alert_buttons import lifted_silences, still_silenced
-from bot.commands_core import seen_scope
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
+from bot.known_scopes import close_scope, did_you_mean, seen_scope
 from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
@@ -100,13 +100,6 @@ def _refuse_filter(text: str, why: str) -> UsageError:
     )
 
 
-def _kinds(text: str) -> tuple[str, ...]:
-    text = text.lower()
-    if text in ALERT_KINDS:
-        return (text,)
-    return tuple(k for k in ALERT_KINDS if k.startswith(text + "_"))  # a family
-
-
 def _parse_filter(tx: Tx, text: str) -> _Filter:
     """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
     if len(text) > MAX_FILTER:
@@ -115,11 +108,11 @@ def _parse_filter(tx: Tx, text: str) -> _Filter:
     if colon and kind_text == "model":  # a model's breaker alerts: `model:<name>`
         kind_text, scope_text = "", text
     elif not colon:
-        kinds = _kinds(text)
+        kinds = kinds_named(text)
         if kinds:
             return _Filter(text, kinds=kinds)
         kind_text, scope_text = "", text
-    kinds = _kinds(kind_text) if kind_text else ()
+    kinds = kinds_named(kind_text) if kind_text else ()
     if kind_text and not kinds:
         raise _refuse_filter(text, f"names no alert kind before the colon ({echo(kind_text)})")
     if scope_text.startswith("model:"):
@@ -180,7 +173,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any]]:
         flt = _parse_filter(tx, args[0]) if args else None
         silences = tx.all(
-            "SELECT id, fingerprint, scope, created_by, expires_at FROM silences"
+            "SELECT id, fingerprint, scope, kind, created_by, expires_at FROM silences"
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
             (now,),
         )
@@ -197,7 +190,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     what = f"Open alerts: {len(alerts)}" + (
         f" matching `{echo(flt.text)}` (of {len(every)})" if flt else ""
     )
-    hint = "`/agent ack <id>` · `/agent silence <id or scope> <duration>`"
+    hint = "`/agent ack <id>` · `/agent silence <id, kind or scope> <duration>`"
     if silences:
         hint += " · `/agent silence <target> off` lifts a silence"
     if flt is None:
@@ -227,8 +220,9 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
             *([(_more_alerts(hidden, tier), hidden)] if hidden else []),
         ]
     shown_silences = [
-        f"🔕 {fp or (scope + ' and below')} until {local_time(until, ctx)} (by <@{by}>)"
-        for _, fp, scope, by, until in silences[:MAX_SILENCES]
+        f"🔕 {ops.SilenceTarget(fp, scope, kind=kind).matches} until {local_time(until, ctx)}"
+        f" (by <@{by}>)"
+        for _, fp, scope, kind, by, until in silences[:MAX_SILENCES]
     ]
     if len(silences) > MAX_SILENCES:
         shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
@@ -267,18 +261,24 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
     )
 
 
-@subcommand("silence", usage="silence <id or scope> <duration|off>")
+@subcommand("silence", usage="silence <id, kind[:scope] or scope> <duration|off>")
 async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
-    """Silences an alert or scope for a while, across re-fires; `off` lifts it: alerts notify again.
+    """Silences an alert, a kind of alert or a scope for a while, across re-fires; `off` lifts it.
 
-    `off` (also `lift`, `end`) ends the active silences on that target now. The target is
-    an alert id (`12`, `#12`), `kind:scope`, or a scope (`acme/alice`: it and everything
-    below it), as for silencing. A lift ends the silences made on exactly that target (a
-    silence on a wider scope still holds and is named in the reply). Open alerts the
-    lifted silences held are posted (or their message updated) and put back on the
-    escalation chain at once, as when a silence expires: a P0 pages on-call again unless
-    it was acknowledged. Later firings notify as usual. Firings recorded while silenced
-    stay counted; `/agent alerts` lists the active silences.
+    The target is read as `alerts` reads its filter: an alert id (`12`, `#12`); an alert
+    kind (`heartbeat_missed`, or `breaker_opened` for the three breaker kinds) on every
+    scope; `kind:scope` (`heartbeat_missed:acme`): that kind on the scope and below it; a
+    scope (`acme/alice`: it and everything below it); `model:<name>` for a model's
+    breaker alerts. A scope or model Nightshift has not seen is refused (a silence there
+    would silence nothing), with the scope probably meant.
+
+    `off` (also `lift`, `end`) ends the active silences on that target now. A lift ends
+    the silences made on exactly that target (`#12` and its `kind:scope` are the same
+    target; a silence on a wider scope still holds and is named in the reply). Open
+    alerts the lifted silences held are posted (or their message updated) and put back
+    on the escalation chain at once, as when a silence expires: a P0 pages on-call again
+    unless it was acknowledged. Later firings notify as usual. Firings recorded while
+    silenced stay counted; `/agent alerts` lists the active silences.
     """
     if len(args) != 2:
         raise UsageError()
@@ -287,9 +287,20 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     seconds = duration_arg(args[1])
     await require_responder(ctx, "silence alerts")
     engine = engine_of(ctx)
-    made = await ctx.ns.store.write(
-        lambda tx: ops.silence(engine, tx, target=args[0], seconds=seconds, actor=ctx.actor)
-    )
+    try:
+        made = await ctx.ns.store.write(
+            lambda tx: ops.silence(engine, tx, target=args[0], seconds=seconds, actor=ctx.actor)
+        )
+    except ops.UnseenTarget as exc:
+        unseen_path, prefix, said = exc.path, exc.prefix, exc.message
+    else:
+        return _silenced(ctx, made, seconds)
+    # the scope probably meant, read off the writer
+    close = await ctx.ns.store.read(lambda tx: close_scope(tx, unseen_path))
+    return Reply.text_only(said + did_you_mean(close, prefix=prefix))
+
+
+def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int) -> Reply:
     if made.made_by is not None:
         return Reply.text_only(
             f"🔕 {made.matches} is already silenced by <@{made.made_by}>"

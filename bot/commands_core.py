@@ -28,6 +28,7 @@ from bot.commands import (
     section,
     subcommand,
 )
+from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
@@ -41,8 +42,11 @@ __all__ = [
     "budget_raise_view",
     "by_whom",
     "clock_time",
+    "is_known_scope",
     "parse_scope_arg",
+    "seen_scope",
     "submit_budget_raise",
+    "unseen",
 ]
 
 MAX_AUDIT = 50
@@ -226,29 +230,9 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     return reply
 
 
-def unseen(path: str) -> str:
-    """What to say about a scope no agent has used: it may be a typo."""
-    return f"No agent has reserved or sent a heartbeat under `{path}` yet (a typo?)"
-
-
 def is_known_scope(ctx: Context, tx: Tx, path: str) -> bool:
-    """Has Nightshift seen ``path`` (:func:`seen_scope`), or does the policy name it?"""
-    return path in ctx.ns.policy.budgets.scopes or seen_scope(tx, path)
-
-
-def seen_scope(tx: Tx, path: str) -> bool:
-    """Whether Nightshift has seen ``path`` or anything below it (a scope, beat or alert)."""
-    # scope characters are never GLOB wildcards; a model's name may hold some: exact only
-    below = path if path.startswith("model:") else path + "/*"
-    return any(
-        tx.one(sql, (path, below)) is not None
-        for sql in (
-            "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
-            "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
-            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
-            " LIMIT 1",
-        )
-    )
+    """Has Nightshift seen ``path``, or does the policy name it (:func:`known_scope`)?"""
+    return known_scope(ctx.ns.policy, tx, path)
 
 
 async def _budget_overview(ctx: Context) -> Reply:

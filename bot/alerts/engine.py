@@ -19,9 +19,10 @@ in the same transaction, so an event is handled exactly once even across a crash
   above the one that was hit or its window turns (a new day, week or month); kinds with
   no clearing condition after ``auto_resolve_after`` without a firing (an unacknowledged
   P0 stays until a human acts).
-- **Silences** match a fingerprint or a scope subtree until they expire; a silenced
-  alert is recorded and counted but neither posted nor escalated, across any number
-  of resolve/re-fire cycles. When the silence ends and the alert still fires, it is
+- **Silences** match a fingerprint, a scope subtree, or an alert kind (or family) on
+  every scope or on a subtree, until they expire; a silenced alert is recorded and
+  counted but neither posted nor escalated, across any number of resolve/re-fire
+  cycles. When the silence ends and the alert still fires, it is
   posted (or updated) and escalated as if new.
 
 :class:`AlertEngine` holds the events, silences, resolution and the tick; it builds
@@ -124,15 +125,17 @@ class AlertEngine(AlertPaging):
         akind = alert_kind(kind, payload)
         if akind is None:
             return None
-        if (
-            akind in _PER_AGENT
-            and scope.count("/") > 2
-            and self.silence_for(tx, fingerprint(akind, scope), scope, now) is None
-        ):
+        if akind in _PER_AGENT and scope.count("/") > 2:
+            agent = "/".join(scope.split("/")[:3])
             # one agent overrunning in 260 conversations is one problem, not 260 alerts
-            # (unless that conversation is silenced: then it stays its own, silenced)
-            payload = {**payload, "conversation": scope}
-            scope = "/".join(scope.split("/")[:3])
+            # (unless a silence holds that conversation and not its agent: then it stays
+            # its own, silenced)
+            if (
+                self.silence_for(tx, kind=akind, scope=scope, now=now) is None
+                or self.silence_for(tx, kind=akind, scope=agent, now=now) is not None
+            ):
+                payload = {**payload, "conversation": scope}
+                scope = agent
         if kind == "breaker_opened" and payload.get("trip") == "trial":
             # a failed trial reopens the breaker for the reason it first opened
             row = tx.one(
@@ -168,7 +171,7 @@ class AlertEngine(AlertPaging):
             self.touch(tx, self.get(tx, row[0]), now)
             return int(row[0])
         tier = self.policy.alerts.tier_of(kind)
-        silence = self.silence_for(tx, fp, scope, now)
+        silence = self.silence_for(tx, kind=kind, scope=scope, now=now)
         cur = tx.execute(
             "INSERT INTO alerts (fingerprint, kind, scope, tier, first_event_id, last_event_id,"
             " first_at, last_at, facts, silence_id, was_silenced)"
@@ -230,13 +233,25 @@ class AlertEngine(AlertPaging):
 
     # -- silences -----------------------------------------------------------------------
 
-    def silence_for(self, tx: Tx, fp: str, scope: str, now: float) -> tuple[int, float] | None:
+    def silence_for(
+        self, tx: Tx, *, kind: str | None, scope: str, now: float
+    ) -> tuple[int, float] | None:
+        """The active silence that holds an alert of ``kind`` at ``scope`` (the one that
+        lasts longest): (id, expires_at), or None.
+
+        A silence holds it when made on its fingerprint, or when its kind (NULL: any;
+        a family such as ``breaker_opened``: its kinds) and its scope (NULL: any; else
+        that scope and below) both match. ``kind`` None asks about a whole scope: only
+        silences without a kind hold it.
+        """
         row = tx.one(
             "SELECT id, expires_at FROM silences WHERE ended_at IS NULL AND created_at <= ?"
-            " AND expires_at > ? AND (fingerprint = ? OR scope = ?"
-            " OR (scope IS NOT NULL AND substr(?, 1, length(scope) + 1) = scope || '/'))"
+            " AND expires_at > ? AND (fingerprint = ? OR (fingerprint IS NULL"
+            " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
+            " AND (scope IS NULL OR scope = ?"
+            " OR substr(?, 1, length(scope) + 1) = scope || '/')))"
             " ORDER BY expires_at DESC LIMIT 1",
-            (now, now, fp, scope, scope),
+            (now, now, fingerprint(kind, scope) if kind else None, kind, kind, scope, scope),
         )
         return (row[0], row[1]) if row else None
 
@@ -252,7 +267,7 @@ class AlertEngine(AlertPaging):
         )
         for row in rows:
             alert = Alert.from_row(row)
-            other = self.silence_for(tx, alert.fingerprint, alert.scope, now)
+            other = self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now)
             tx.execute(
                 "UPDATE alerts SET silence_id = ? WHERE id = ?",
                 (other[0] if other else None, alert.id),

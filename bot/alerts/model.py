@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from guards.config_people import ALERT_KINDS
+
 __all__ = [
     "ALERT_COLUMNS",
     "CLEARED_BY",
@@ -23,6 +25,7 @@ __all__ = [
     "Alert",
     "alert_kind",
     "fingerprint",
+    "kinds_named",
 ]
 
 ALERT_COLUMNS = (
@@ -159,3 +162,19 @@ class Alert:
     def mtta(self) -> float | None:
         """Seconds from the first firing to the acknowledgement."""
         return None if self.acked_at is None else max(0.0, self.acked_at - self.first_at)
+
+
+def kinds_named(text: str) -> tuple[str, ...]:
+    """The alert kinds ``text`` names, in any case: one kind, or a family of them.
+
+    A family is the start of kind names up to an underscore: ``breaker_opened`` names
+    the three breaker kinds, ``budget`` both budget kinds. Nothing: no kind.
+
+    Example:
+        >>> kinds_named("HEARTBEAT_MISSED"), kinds_named("budget"), kinds_named("beat")
+        (('heartbeat_missed',), ('budget_exhausted', 'budget_threshold'), ())
+    """
+    text = text.lower()
+    if text in ALERT_KINDS:
+        return (text,)
+    return tuple(k for k in ALERT_KINDS if k.startswith(text + "_"))  # a family

@@ -20,14 +20,18 @@ from zoneinfo import ZoneInfo
 from bot.alerts import folding
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
-from bot.alerts.model import ALERT_COLUMNS, Alert, fingerprint
+from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override
 from bot.alerts.render import duration
 from bot.alerts.render_storm import storm_acked_line, storm_others
-from guards.breaker_kinds import model_key
-from guards.config_people import ALERT_KINDS, unknown_kind
-from guards.errors import Conflict, InvalidInput, NotFound
-from guards.scopes import Scope, ScopeError
+from bot.alerts.targets import (
+    MAX_ALERT_ID_DIGITS,
+    SilenceTarget,
+    UnseenTarget,
+    alert_number,
+    silence_target,
+)
+from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "SilenceMade",
     "SilenceTarget",
     "StormAck",
+    "UnseenTarget",
     "ack",
     "ack_storm",
     "alert_number",
@@ -50,8 +55,6 @@ __all__ = [
     "silence_target",
 ]
 
-MODEL_PREFIX = "model:"
-MAX_ALERT_ID_DIGITS = 18  # every alert id fits SQLite's 64-bit INTEGER
 _OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 
@@ -161,33 +164,6 @@ def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class SilenceTarget:
-    """What a silence command names: one fingerprint, or a scope and everything below it."""
-
-    fingerprint: str | None
-    scope: str | None
-    alert_id: int | None = None
-
-    @property
-    def matches(self) -> str:
-        return self.fingerprint or f"{self.scope} and below"
-
-    @property
-    def name(self) -> str:
-        """The target as the operator would type it again (``#12``, ``acme/alice``)."""
-        if self.alert_id is not None:
-            return f"#{self.alert_id}"
-        return self.fingerprint or str(self.scope)
-
-    @property
-    def where(self) -> str:
-        """The scope the target is about (for an alert, its scope)."""
-        if self.scope is not None:
-            return self.scope
-        return (self.fingerprint or "").partition(":")[2]
-
-
-@dataclass(frozen=True, slots=True)
 class LiftedSilence:
     """One silence a lift ended: who set it and how much of it was left."""
 
@@ -215,71 +191,32 @@ class SilenceLifted:
     covered_until: float | None = None
 
 
-def alert_number(text: str) -> int | None:
-    """``42`` or ``#42`` as an alert id (ASCII digits only); None when it is not one.
-
-    Raises:
-        NotFound: digits too many for any alert id.
-    """
-    digits = text.strip().removeprefix("#")
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    if len(digits) > MAX_ALERT_ID_DIGITS:
-        raise NotFound(f"there is no alert #{digits[:20]}…; `/agent alerts` lists the open ones")
-    return int(digits)
-
-
-def silence_target(engine: AlertEngine, tx: Tx, target: str) -> SilenceTarget:
-    """Resolve ``42``, ``#42``, ``kind:scope``, ``model:<name>`` or a scope.
-
-    Raises:
-        InvalidInput: a target that is neither an alert nor a scope.
-        NotFound: no alert with that id.
-    """
-    text = target.strip()
-    number = alert_number(text)
-    if number is not None:
-        alert = engine.get(tx, number)
-        return SilenceTarget(alert.fingerprint, None, alert.id)
-    if text.startswith(MODEL_PREFIX):
-        return SilenceTarget(None, model_key(text[len(MODEL_PREFIX) :]))  # a model's breaker
-    if ":" in text:
-        kind, _, path = text.partition(":")
-        if not kind:
-            raise InvalidInput("target", "an alert kind goes before the colon: kind:scope")
-        if kind not in ALERT_KINDS:  # a typo would silence nothing, and say it did
-            raise InvalidInput("target", f"{unknown_kind(kind)}; or silence the scope itself")
-        if path.startswith(MODEL_PREFIX):
-            path = model_key(path[len(MODEL_PREFIX) :])
-        else:
-            _scope_or_raise(path)
-        return SilenceTarget(fingerprint(kind, path), None)
-    return SilenceTarget(None, _scope_or_raise(text))
-
-
 def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: str) -> SilenceMade:
-    """Silence an alert's fingerprint (``42``, ``#42``, ``kind:scope``) or a scope subtree.
+    """Silence an alert (``42``, ``#42``), a kind (everywhere, or ``kind:scope`` and below),
+    a scope subtree or a model's alerts (:mod:`bot.alerts.targets`).
 
     Raises:
-        InvalidInput: a target that is neither, or a duration that is not positive.
+        InvalidInput: a target that is none of those, one that would silence nothing
+            (:class:`UnseenTarget`), or a duration that is not positive.
         NotFound: no alert with that id.
     """
     if seconds <= 0:
         raise InvalidInput("duration", "a silence lasts at least a second, e.g. 30m or 2h")
     now = tx.clock.now()
-    what = silence_target(engine, tx, target)
+    what = silence_target(engine, tx, target, known=True)
     expires = now + seconds
     same = tx.one(  # a double click, or a repeat: the silence there already does it
         "SELECT id, expires_at, created_by FROM silences WHERE ended_at IS NULL"
-        " AND fingerprint IS ? AND scope IS ? AND expires_at >= ? ORDER BY expires_at DESC",
-        (what.fingerprint, what.scope, expires - REPEAT_CLICK_SECONDS),
+        " AND fingerprint IS ? AND kind IS ? AND scope IS ? AND expires_at >= ?"
+        " ORDER BY expires_at DESC",
+        (what.fingerprint, what.kind, what.scope, expires - REPEAT_CLICK_SECONDS),
     )
     if same is not None:
         return SilenceMade(int(same[0]), what.matches, float(same[1]), [], made_by=str(same[2]))
     cur = tx.execute(
-        "INSERT INTO silences (fingerprint, scope, alert_id, created_by, created_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (what.fingerprint, what.scope, what.alert_id, actor, now, expires),
+        "INSERT INTO silences (fingerprint, kind, scope, alert_id, created_by, created_at,"
+        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (what.fingerprint, what.kind, what.scope, what.alert_id, actor, now, expires),
     )
     silence_id = int(cur.lastrowid or 0)
     matches = what.matches
@@ -292,7 +229,7 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
     silenced = []
     for row in tx.all(_OPEN + " AND silence_id IS NULL"):
         alert = Alert.from_row(row)
-        if engine.silence_for(tx, alert.fingerprint, alert.scope, now) is None:
+        if engine.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
             continue
         tx.execute(
             "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
@@ -308,25 +245,29 @@ def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: st
 def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLifted:
     """End now every active silence made on ``target`` (an expire, as in Alertmanager).
 
-    ``target`` is resolved as :func:`silence` resolves it, and a silence matches when it
-    was made on the same thing: ``#42`` and ``kind:scope`` lift the silences of that
-    fingerprint, a scope lifts the silences of that scope (not narrower or wider ones,
-    which are reported in ``covered_by`` / ``still_silenced``). Open alerts the lifted
-    silences held are posted (or updated) and put back on the escalation chain at once,
-    as when a silence expires; later firings notify as usual. Each lifted silence gets
-    ``ended_at``/``ended_by`` and a ``silence.lift`` audit row. Nothing matching: nothing
-    is written and ``lifted`` is empty.
+    ``target`` is read as :func:`silence` reads it (any well-formed one: a silence made
+    on a typo can be lifted), and a silence matches when it was made on the same thing:
+    ``#42`` lifts the silences of that alert's fingerprint and those made on its
+    ``kind:scope``, and ``kind:scope`` lifts those too; a kind lifts the silences of that
+    kind on every scope; a scope lifts the silences of that scope (not narrower or wider
+    ones, which are reported in ``covered_by`` / ``still_silenced``). Open alerts the
+    lifted silences held are posted (or updated) and put back on the escalation chain at
+    once, as when a silence expires; later firings notify as usual. Each lifted silence
+    gets ``ended_at``/``ended_by`` and a ``silence.lift`` audit row. Nothing matching:
+    nothing is written and ``lifted`` is empty.
 
     Raises:
-        InvalidInput: a target that is neither an alert nor a scope.
+        InvalidInput: a target that is neither an alert, a kind nor a scope.
         NotFound: no alert with that id.
     """
     now = tx.clock.now()
     what = silence_target(engine, tx, target)
+    kind, where = what.alert_kind, what.where
     rows = tx.all(
         "SELECT id, created_by, expires_at FROM silences WHERE ended_at IS NULL"
-        " AND expires_at > ? AND fingerprint IS ? AND scope IS ? ORDER BY id",
-        (now, what.fingerprint, what.scope),
+        " AND expires_at > ? AND ((fingerprint IS NULL AND kind IS ? AND scope IS ?)"
+        " OR fingerprint = ?) ORDER BY id",
+        (now, kind, where, what.same_as),
     )
     lifted = [LiftedSilence(r[0], r[1], r[2], r[2] - now) for r in rows]
     held: list[int] = []
@@ -350,12 +291,13 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
     for alert_id in sorted(held):
         (again if engine.get(tx, alert_id).silence_id is None else still).append(alert_id)
     covered = None
-    other = engine.silence_for(tx, what.fingerprint or "", what.where, now)
+    # a scope of "" is under no scope silence: only those on every scope can cover it
+    other = engine.silence_for(tx, kind=kind, scope=where or "", now=now)
     if other is not None:
         row = tx.one(
-            "SELECT fingerprint, scope, created_by FROM silences WHERE id = ?", (other[0],)
+            "SELECT fingerprint, scope, kind, created_by FROM silences WHERE id = ?", (other[0],)
         )
-        covered = (SilenceTarget(row[0], row[1]), row[2])
+        covered = (SilenceTarget(row[0], row[1], kind=row[2]), row[3])
     return SilenceLifted(what, lifted, again, still, covered, other[1] if other else None)
 
 
@@ -395,12 +337,3 @@ def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> 
 def _iso(ts: float, tz: ZoneInfo) -> str:
     """An audit row's time: ISO 8601 with the policy time zone's offset, as people read it."""
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
-
-
-def _scope_or_raise(text: str) -> str:
-    try:
-        return Scope.parse(text).path
-    except ScopeError as exc:
-        raise InvalidInput(
-            "target", f"silence an alert id (`42`) or a scope (`acme/alice`): {exc}"
-        ) from None

@@ -71,6 +71,18 @@ async def overspend(app: Any, key: str = "k1") -> None:
     assert s.status_code == 200, s.text
 
 
+async def used(app: Any, scope: str = BOT) -> None:
+    """An agent reserves and releases under ``scope``: Nightshift has seen it there (a
+    silence on a scope nothing has used is refused)."""
+    tok = await app.token(scope)
+    body = {"scope": scope, "idempotency_key": f"seen:{scope}", "max_cost_micros": 1}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201, r.text
+    rid = r.json()["reservation_id"]
+    released = await app.request("POST", f"/v1/reservations/{rid}/release", token=tok)
+    assert released.status_code == 200, released.text
+
+
 def dms(fake: FakeSlack, user: str) -> list[Call]:
     return fake.posts(user)
 
@@ -206,6 +218,7 @@ async def test_hundred_firings_make_one_post_and_a_bounded_number_of_updates(sla
 async def test_a_silence_survives_five_resolve_refire_cycles(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
+    await used(app)
     reply = await slack.command(f"silence {BOT} 1h", user="U01")
     assert f"silenced {BOT} and below for 1h" in reply["text"]
     for _ in range(5):
@@ -250,9 +263,9 @@ async def test_alerts_lists_open_groups_by_tier_with_counts(slack_http):
     kind = "breaker_opened_failures"
     assert f"`#2` Breaker opened on failures · `{kind}:acme/bob/x` · 10m old" in text
     # what the listing shows is what silence takes; a kind that does not exist is refused
-    typo = await slack.command("silence breaker_opened:acme/bob/x 5m")
-    assert "unknown alert kind 'breaker_opened'" in typo["text"]
-    assert "did you mean 'breaker_opened_" in typo["text"]
+    typo = await slack.command("silence breaker_opend_failures:acme/bob/x 5m")
+    assert "unknown alert kind 'breaker_opend_failures'" in typo["text"]
+    assert "did you mean 'breaker_opened_failures'" in typo["text"]
     assert await app.store.fetch("SELECT * FROM silences") == []
     no_kind = await slack.command("silence :acme/bob/x 5m")
     assert "an alert kind goes before the colon" in no_kind["text"]
@@ -379,6 +392,7 @@ async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
     policy = {**POLICY, "timezone": "Europe/Berlin"}
     clock = ManualClock(datetime(2026, 1, 5, 3, 37, tzinfo=UTC).timestamp())  # 04:37 in Berlin
     slack = await slack_http(policy, clock=clock)
+    await used(slack.app)
     done = await slack.command(f"silence {BOT} 1h")
     assert "until 05:37" in done["text"], done["text"]
     audit = await slack.command("audit 1")

@@ -1,4 +1,4 @@
-"""Lifting a silence from Slack: ``/agent silence <id or scope> off`` (also ``lift``, ``end``).
+"""Lifting a silence from Slack: ``/agent silence <target> off`` (also ``lift``, ``end``).
 
 The real app in Slack HTTP mode against the fake Slack Web API, signed slash commands,
 a ManualClock (starts 2026-01-01 00:00 UTC); alert timers run when the test ticks.
@@ -12,7 +12,16 @@ from typing import Any
 
 from guards.clock import ManualClock
 from guards.events import BreakerClosed, BreakerOpened
-from tests.scenario.test_alerts import ALERTS, BOT, POLICY, alerts_of, channel_message, dms, emit
+from tests.scenario.test_alerts import (
+    ALERTS,
+    BOT,
+    POLICY,
+    alerts_of,
+    channel_message,
+    dms,
+    emit,
+    used,
+)
 
 SCOPE = "acme/alice"  # BOT is acme/alice/rss-bot
 
@@ -40,6 +49,7 @@ async def audit(app: Any, action: str) -> list[tuple[Any, ...]]:
 async def test_lifting_a_scope_silence_makes_the_next_firing_page_again(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
+    await used(app)
     made = await slack.command(f"silence {SCOPE} 8h", user="U01")  # unchanged behaviour
     assert made["response_type"] == "in_channel"
     assert made["text"] == (
@@ -125,6 +135,7 @@ async def test_lifting_by_alert_id_posts_the_open_alert_and_its_chain_resumes(sl
 async def test_lifting_when_nothing_is_silenced_says_so_and_changes_nothing(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     app = slack.app
+    await used(app)
     reply = await slack.command(f"silence {SCOPE} end", user="U01")
     assert reply["response_type"] == "ephemeral"
     assert reply["text"] == (
@@ -153,8 +164,10 @@ async def test_lifting_when_nothing_is_silenced_says_so_and_changes_nothing(slac
 async def test_a_stranger_cannot_lift_a_silence_and_is_audited(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     app = slack.app
+    await used(app)
     await slack.command(f"silence {SCOPE} 8h", user="U01")
     before = await silences(app)
+    assert len(before) == 1
     reply = await slack.command(f"silence {SCOPE} off", user="U0STRANGER")
     assert reply["text"].startswith(
         "Only admins and the people on call (rotations, escalation users, overrides)"
@@ -169,25 +182,32 @@ async def test_a_stranger_cannot_lift_a_silence_and_is_audited(slack_http):
 async def test_malformed_lifts_are_refused_with_a_clear_message_and_change_nothing(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     app = slack.app
+    await used(app)
     await slack.command(f"silence {SCOPE} 8h", user="U01")
     before = await silences(app)
-    usage = "usage: `/agent silence <id or scope> <duration|off>`"
+    usage = "usage: `/agent silence <id, kind[:scope] or scope> <duration|off>`"
     assert (await slack.command("silence", user="U01"))["text"] == usage
     assert (await slack.command(f"silence {SCOPE} off extra", user="U01"))["text"] == usage
     reply = await slack.command("silence #99999 off", user="U01")
     assert reply["text"] == "there is no alert #99999; `/agent alerts` lists the open ones"
     reply = await slack.command("silence ../x off", user="U01")
-    assert reply["text"].startswith("silence an alert id (`42`) or a scope (`acme/alice`)")
+    assert reply["text"].startswith(
+        "silence an alert id (`42`), an alert kind (`heartbeat_missed`), `kind:scope`"
+    )
     assert await silences(app) == before
     assert await audit(app, "silence.lift") == []
     help_text = (await slack.command("help"))["text"]
-    assert "`/agent silence <id or scope> <duration|off>` — Silences an alert or scope" in help_text
+    assert (
+        "`/agent silence <id, kind[:scope] or scope> <duration|off>` — Silences an alert,"
+        " a kind of alert or a scope" in help_text
+    )
     assert "`off` lifts it" in help_text
 
 
 async def test_silencing_twice_makes_one_silence(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     app = slack.app
+    await used(app)
     await slack.command(f"silence {SCOPE} 1h", user="U01")
     app.clock.advance(5)  # the same again a moment later: a double submit
     again = await slack.command(f"silence {SCOPE} 1h", user="U02")

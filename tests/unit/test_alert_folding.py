@@ -21,7 +21,16 @@ from guards.clock import ManualClock
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.events import Overrun
 from guards.store import Store, Tx
-from tests.unit.test_alerts_engine import AGENT, deliver_all, emit, make, opened, outbox, run
+from tests.unit.test_alerts_engine import (
+    AGENT,
+    deliver_all,
+    emit,
+    make,
+    opened,
+    outbox,
+    run,
+    seen,
+)
 
 
 def storm_engine(fold_after: int = 3) -> AlertEngine:
@@ -203,6 +212,7 @@ async def test_a_silenced_conversation_keeps_its_overruns_silenced(store):
     """A silence made on one conversation (before or after the upgrade) still holds it."""
     engine = make()
     conv = f"{AGENT}/c1"
+    await seen(store, conv)
     await store.write(lambda tx: ops.silence(engine, tx, target=conv, seconds=3600, actor="U01"))
     await emit(
         store,

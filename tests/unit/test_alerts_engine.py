@@ -23,6 +23,7 @@ from guards.events import (
     RunawayDetected,
 )
 from guards.ledger import Ledger
+from guards.scopes import Scope
 from guards.store import Store, Tx
 
 AGENT = "acme/alice/rss-bot"
@@ -60,6 +61,22 @@ async def emit(store: Store, *events: Event) -> None:
     def write(tx: Tx) -> None:
         for e in events:
             tx.emit(e)
+
+    await store.write(write)
+
+
+async def seen(store: Store, *paths: str) -> None:
+    """Scopes an agent has used: the rows its first reservation writes (a silence there
+    is allowed; one on a scope nothing uses is refused)."""
+
+    def write(tx: Tx) -> None:
+        for path in paths:
+            up = Scope.parse(path).ancestors()
+            tx.executemany(
+                "INSERT OR IGNORE INTO scopes (path, parent, depth, created_at)"
+                " VALUES (?, ?, ?, 0)",
+                [(p, up[i - 1] if i else None, i + 1) for i, p in enumerate(up)],
+            )
 
     await store.write(write)
 
@@ -264,6 +281,7 @@ async def test_breaker_closed_resolves_and_the_message_turns_resolved(store):
 
 async def test_a_silence_by_scope_holds_across_five_resolve_refire_cycles(store):
     engine = make()
+    await seen(store, AGENT)
     made = await store.write(
         lambda tx: ops.silence(engine, tx, target="acme/alice", seconds=3600, actor="U01")
     )

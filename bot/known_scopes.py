@@ -1,0 +1,110 @@
+"""Which scopes Nightshift knows, and the known scope an operator probably meant.
+
+A scope is *seen* when an agent reserved, sent a heartbeat or had output validated
+under it, or an open alert is about it; it is *known* when it is seen or the policy
+names it (a budget or a job). Commands that act on a scope nothing uses warn or refuse
+(a typo at 3 a.m. must not pass for the real thing), and :func:`close_scope` finds what
+was probably meant: the same path in another case, the agent's full path for its last
+segment, or a near spelling.
+
+Example:
+    >>> # await store.read(lambda tx: close_scope(tx, "rss-bot"))
+    >>> # 'acme/alice/rss-bot'
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from guards.config import Policy
+from guards.store import Tx
+
+__all__ = ["close_scope", "did_you_mean", "known_scope", "seen_scope", "unseen"]
+
+MAX_CANDIDATES = 200_000  # scopes read for a suggestion (it runs on a read connection)
+NEAR = 0.8  # how alike a near spelling must be (difflib's ratio)
+
+
+def unseen(path: str) -> str:
+    """What to say about a scope no agent has used: it may be a typo."""
+    return f"No agent has reserved or sent a heartbeat under `{path}` yet (a typo?)"
+
+
+def seen_scope(tx: Tx, path: str) -> bool:
+    """Whether Nightshift has seen ``path`` or anything below it.
+
+    Seen: a scope of the hierarchy (a reservation), a heartbeat, a validated stream, or
+    an open alert.
+    """
+    # scope characters are never GLOB wildcards; a model's name may hold some: exact only
+    below = path if path.startswith("model:") else path + "/*"
+    return any(
+        tx.one(sql, (path, below)) is not None
+        for sql in (
+            "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
+            "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
+            "SELECT 1 FROM validation_streams WHERE agent = ? OR agent GLOB ? LIMIT 1",
+            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
+            " LIMIT 1",
+        )
+    )
+
+
+def known_scope(policy: Policy, tx: Tx, path: str) -> bool:
+    """Seen (:func:`seen_scope`), or named by the policy: a budget or a job at or below it."""
+    named = [*policy.budgets.scopes, *(job.scope for job in policy.jobs)]
+    if any(p == path or p.startswith(path + "/") for p in named):
+        return True
+    return seen_scope(tx, path)
+
+
+def close_scope(tx: Tx, text: str) -> str | None:
+    """The seen scope ``text`` most probably meant, or None.
+
+    In this order: the same path in another case (``Acme/alice`` → ``acme/alice``);
+    a path that ends in ``text`` (``rss-bot`` → ``acme/alice/rss-bot``, the shallowest
+    first); a near spelling at the same depth (``acme/alice/rss_bot``); for one word,
+    a near spelling of a last segment.
+
+    Example:
+        >>> # close_scope(tx, "Acme/alice")
+        >>> # 'acme/alice'
+    """
+    text = text.strip().rstrip("/")
+    if not text or text.startswith("model:"):
+        return None
+    rows = tx.all(
+        "SELECT path FROM scopes UNION SELECT scope FROM heartbeats"
+        " UNION SELECT agent FROM validation_streams"
+        " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL LIMIT ?",
+        (MAX_CANDIDATES,),
+    )
+    paths = sorted(
+        (str(r[0]) for r in rows if not str(r[0]).startswith("model:")),
+        key=lambda p: (p.count("/"), p),
+    )
+    low = text.lower()
+    for path in paths:
+        if path.lower() == low:
+            return path
+    for path in paths:  # the shallowest first: the agent before a conversation of that name
+        if path.lower().endswith("/" + low):
+            return path
+    depth = text.count("/")
+    peers = {p.lower(): p for p in reversed(paths) if p.count("/") == depth}
+    near = difflib.get_close_matches(low, list(peers), n=1, cutoff=NEAR)
+    if near:
+        return peers[near[0]]
+    if depth == 0:
+        names: dict[str, str] = {}
+        for path in paths:
+            names.setdefault(path.rsplit("/", 1)[-1].lower(), path)
+        near = difflib.get_close_matches(low, list(names), n=1, cutoff=NEAR)
+        if near:
+            return names[near[0]]
+    return None
+
+
+def did_you_mean(close: str | None, *, prefix: str = "") -> str:
+    """`` Did you mean `acme/alice/rss-bot`?`` (with ``prefix``, e.g. a kind), or nothing."""
+    return f" Did you mean `{prefix}{close}`?" if close else ""

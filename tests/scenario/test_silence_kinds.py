@@ -1,0 +1,229 @@
+"""``/agent silence <kind>`` and ``<kind>:<scope>``: read as ``/agent alerts`` reads them
+(audit9 H1), and a silence that would silence nothing is refused with what was meant.
+
+The real app in Slack HTTP mode against the fake Slack Web API, signed slash commands,
+a ManualClock (starts 2026-01-01 00:00 UTC); alert timers run when the test ticks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guards.clock import ManualClock
+from guards.events import BreakerOpened, HeartbeatMissed, RunawayDetected
+from tests.scenario.test_alerts import ALERTS, BOT, POLICY, alerts_of, dms, emit, used
+
+NEWBOT = "acme/dave/newbot"
+ELSEWHERE = "globex/bob/x"
+
+
+async def missed(app: Any, *scopes: str) -> None:
+    """These agents' heartbeats stopped: a P0 each."""
+    await emit(
+        app,
+        *(HeartbeatMissed(at=app.clock.now(), scope=s, last_seen=None, misses=2) for s in scopes),
+    )
+
+
+async def held(app: Any) -> list[tuple[str, str, bool]]:
+    """Every alert: its kind, its scope, and whether a silence holds it."""
+    rows = await app.store.fetch(
+        "SELECT kind, scope, silence_id IS NOT NULL FROM alerts ORDER BY id"
+    )
+    return [(r[0], r[1], bool(r[2])) for r in rows]
+
+
+async def outgoing(app: Any) -> str:
+    """Everything written to the outbox (posts, pages and edits), as one text."""
+    rows = await app.store.fetch("SELECT channel, args FROM outbox ORDER BY id")
+    return "\n".join(f"{r[0]} {r[1]}" for r in rows)
+
+
+async def test_a_kind_is_silenced_on_every_scope_and_nothing_else_is(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await missed(app, BOT)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+
+    reply = await slack.command("silence HEARTBEAT_MISSED 1h", user="U01")  # any case
+    assert reply["response_type"] == "in_channel"
+    assert reply["text"] == (
+        "🔕 <@U01> silenced heartbeat_missed alerts on every scope for 1h (until 01:00);"
+        " 1 open alert(s) silenced now. Firings are still recorded."
+    )
+    # a new agent goes quiet, in another namespace too: nobody is paged, nothing posted
+    await missed(app, NEWBOT, ELSEWHERE)
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    assert await held(app) == [
+        ("heartbeat_missed", BOT, True),
+        ("heartbeat_missed", NEWBOT, True),
+        ("heartbeat_missed", ELSEWHERE, True),
+        ("breaker_opened_spend", BOT, False),  # another kind still pages
+    ]
+    sent = await outgoing(app)
+    assert NEWBOT not in sent and ELSEWHERE not in sent
+    await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)
+    assert "Breaker opened on spend rate" in dms(fake, "U01")[1].args["text"]
+    listing = (await slack.command("alerts"))["text"]
+    assert "🔕 heartbeat_missed alerts on every scope until 01:00 (by <@U01>)" in listing
+    [(target, after)] = await app.store.fetch(
+        "SELECT target, after FROM audit WHERE action = 'alert.silence'"
+    )
+    assert (target, after) == (
+        "heartbeat_missed alerts on every scope",
+        "2026-01-01T01:00:00+00:00",
+    )
+
+
+async def test_kind_colon_scope_silences_that_kind_there_and_below_only(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await missed(app, BOT)
+    await alerts_of(slack).process()
+    filtered = await slack.command("alerts heartbeat_missed:acme")  # the filter alerts takes
+    assert "Open alerts: 1 matching `heartbeat_missed:acme`" in filtered["text"]
+
+    reply = await slack.command("silence heartbeat_missed:acme 1h", user="U01")
+    assert reply["text"] == (
+        "🔕 <@U01> silenced heartbeat_missed alerts on acme and below for 1h (until 01:00);"
+        " 1 open alert(s) silenced now. Firings are still recorded."
+    )
+    await missed(app, NEWBOT, ELSEWHERE)
+    await emit(
+        app,
+        RunawayDetected(at=app.clock.now(), scope=BOT, stream="rss", count=9, expected_count=1),
+    )
+    await alerts_of(slack).process()
+    assert await held(app) == [
+        ("heartbeat_missed", BOT, True),
+        ("heartbeat_missed", NEWBOT, True),
+        ("heartbeat_missed", ELSEWHERE, False),  # not under acme
+        ("runaway", BOT, False),  # not that kind
+    ]
+    sent = await outgoing(app)
+    assert NEWBOT not in sent and ELSEWHERE in sent
+
+
+async def test_a_family_of_kinds_is_silenced_as_alerts_filters_it(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await used(app)
+    reply = await slack.command("silence breaker_opened:acme/alice 30m", user="U01")
+    assert reply["text"] == (
+        "🔕 <@U01> silenced breaker_opened_* alerts on acme/alice and below for 30m"
+        " (until 00:30). Firings are still recorded."
+    )
+    await emit(
+        app,
+        BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"),
+        BreakerOpened(at=app.clock.now(), scope="acme/alice/other", trip="failures", reason="r"),
+        RunawayDetected(at=app.clock.now(), scope=BOT, stream="rss", count=9, expected_count=1),
+    )
+    await alerts_of(slack).process()
+    assert await held(app) == [
+        ("breaker_opened_spend", BOT, True),
+        ("breaker_opened_failures", "acme/alice/other", True),
+        ("runaway", BOT, False),
+    ]
+
+
+async def test_a_silence_that_would_silence_nothing_is_refused_with_what_was_meant(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await used(app)  # acme/alice/rss-bot
+    reply = await slack.command("silence rss-bot 1h", user="U01")
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"] == (
+        "No agent has reserved or sent a heartbeat under `rss-bot` yet (a typo?), and it is"
+        " not an alert kind: a silence on `rss-bot` would silence nothing, so none was made."
+        " Did you mean `acme/alice/rss-bot`?"
+    )
+    cases = {
+        "Acme/alice": "Did you mean `acme/alice`?",
+        "heartbeat_missed:Acme": "Did you mean `heartbeat_missed:acme`?",
+        "acme/alice/rss_bot": "Did you mean `acme/alice/rss-bot`?",
+        "rss_bot": "Did you mean `acme/alice/rss-bot`?",
+        "hearbeat_missed": "not an alert kind (did you mean `heartbeat_missed`?)",
+        "acme/alice/rss-bot/c1": "a silence on `acme/alice/rss-bot/c1` would silence nothing",
+        "nosuch": "a silence on `nosuch` would silence nothing, so none was made.",
+        "model:claude-haiku-4.5": "Did you mean `model:claude-haiku-4-5`?",
+    }
+    for target, said in cases.items():
+        refused = await slack.command(f"silence {target} 1h", user="U01")
+        assert refused["response_type"] == "ephemeral", target
+        assert said in refused["text"], (target, refused["text"])
+        assert "🔕" not in refused["text"]
+    assert "Did you mean" not in (await slack.command("silence nosuch 1h"))["text"]
+    assert await app.store.fetch("SELECT * FROM silences") == []
+    assert await app.store.fetch("SELECT * FROM audit WHERE action = 'alert.silence'") == []
+    # what was meant works
+    for target in ("acme/alice/rss-bot", "heartbeat_missed:acme", "model:claude-haiku-4-5"):
+        done = await slack.command(f"silence {target} 1h", user="U01")
+        assert done["response_type"] == "in_channel", done["text"]
+
+
+async def test_a_kind_silence_is_lifted_by_its_own_words_and_its_alerts_notify_again(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await missed(app, BOT)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+    await slack.command("silence heartbeat_missed 2h", user="U02")
+
+    narrower = await slack.command("silence heartbeat_missed:acme off", user="U01")
+    assert narrower["text"] == (
+        "There is no active silence on heartbeat_missed:acme; nothing changed."
+        " heartbeat_missed:acme is still silenced by heartbeat_missed alerts on every scope"
+        " (set by <@U02>): `/agent silence heartbeat_missed off` lifts that one."
+        " `/agent alerts` lists the active silences."
+    )
+    app.clock.advance(30 * 60)
+    lifted = await slack.command("silence Heartbeat_Missed off", user="U01")
+    assert lifted["response_type"] == "in_channel"
+    assert lifted["text"] == (
+        "🔔 <@U01> lifted the silence on heartbeat_missed (set by <@U02>, had 1h 30m left);"
+        " 1 open alert(s) notify again now."
+    )
+    await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)  # paged again
+
+    # `kind:scope` on the alert's own scope and the alert's id name the same thing
+    await slack.command(f"silence heartbeat_missed:{BOT} 1h", user="U01")
+    by_id = await slack.command("silence #1 off", user="U01")
+    assert by_id["text"].startswith(
+        f"🔔 <@U01> lifted the silence on #1 (heartbeat_missed:{BOT}) (set by <@U01>"
+    )
+    assert await held(app) == [("heartbeat_missed", BOT, False)]
+
+
+async def test_silences_made_before_kinds_existed_still_hold_and_can_be_lifted(slack_http):
+    """Rows as earlier versions wrote them: a scope nothing used, and `kind:scope` as the
+    exact fingerprint. They keep their meaning and a lift by the same words ends them."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    now = app.clock.now()
+
+    def earlier(tx: Any) -> None:
+        tx.executemany(
+            "INSERT INTO silences (fingerprint, scope, created_by, created_at, expires_at)"
+            " VALUES (?, ?, 'U02', ?, ?)",
+            [(None, "rss-bot", now, now + 3600), (f"heartbeat_missed:{BOT}", None, now, now + 60)],
+        )
+
+    await app.store.write(earlier)
+    await missed(app, BOT)
+    await alerts_of(slack).process()
+    assert await held(app) == [("heartbeat_missed", BOT, True)]
+    listing = (await slack.command("alerts"))["text"]
+    assert "🔕 rss-bot and below until 01:00 (by <@U02>)" in listing
+    typo = await slack.command("silence rss-bot off", user="U01")
+    assert typo["text"].startswith("🔔 <@U01> lifted the silence on rss-bot (set by <@U02>")
+    exact = await slack.command(f"silence heartbeat_missed:{BOT} off", user="U01")
+    assert exact["text"].startswith(
+        f"🔔 <@U01> lifted the silence on heartbeat_missed:{BOT} (set by <@U02>, had 1m left);"
+        " 1 open alert(s) notify again now."
+    )
+    ended = await app.store.fetch("SELECT ended_by FROM silences ORDER BY id")
+    assert [r[0] for r in ended] == ["U01", "U01"]
+    assert await held(app) == [("heartbeat_missed", BOT, False)]
