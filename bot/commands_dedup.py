@@ -11,7 +11,9 @@ from typing import Any
 
 from bot.commands import Context, Reply, UsageError, clip, context, section, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
+from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
 from guards.config import parse_duration
+from guards.store import Tx
 from guards.validation.repo import count_rejections, rejections
 from guards.validation.types import Rejection
 
@@ -107,6 +109,18 @@ def _parse(args: list[str]) -> tuple[str | None, int, str]:
     return scope, seconds, since_text
 
 
+def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
+    """What to say about a scope Nightshift does not know (None: it knows it)."""
+    if known_scope(ctx.ns.policy, tx, scope):
+        return None
+    close = close_scope(tx, scope)
+    again = f" (`/agent dedup {close}`)" if close else ""
+    return (
+        f"{unseen(scope)}: no output was checked under it, so there is nothing to show."
+        f"{did_you_mean(close)}{again}"
+    )
+
+
 async def _namespaces(ctx: Context) -> list[str]:
     """Namespaces with agents: from the hierarchy and from validated streams."""
     rows = await ctx.ns.store.fetch(
@@ -130,6 +144,10 @@ async def cmd_dedup(ctx: Context, args: list[str]) -> Reply:
     found.sort(key=lambda r: (r.at, r.id), reverse=True)
     found = found[:LIMIT]
     where = f"`{scope}`" if scope else "every namespace"
+    if not found and scope is not None:
+        unknown = await ctx.ns.store.read(lambda tx: _unknown(ctx, tx, scope))
+        if unknown is not None:  # not an all-clear: nothing was ever checked there
+            return Reply.text_only(unknown)
     if not found:
         return Reply.text_only(f"✅ No output rejected in {where} in the last {since_text}.")
     named = Counter({REASONS.get(reason, reason): n for reason, n in counts.items()})

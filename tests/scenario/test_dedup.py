@@ -52,3 +52,31 @@ async def test_old_rows_without_a_preview_name_the_id_quoted_or_the_row(slack_ht
     text = (await slack.command("dedup acme 1h"))["text"]
     assert "(same as “17”" in text
     assert "(same as #2" in text
+
+
+async def test_a_scope_nothing_has_used_is_not_an_all_clear(slack_http):
+    """audit9 M1: a mistyped agent got "✅ No output rejected" while it published duplicates."""
+    slack = await slack_http(POLICY)
+    tok = await slack.app.token(AGENT)
+    await validate(slack.app, tok, ["Breaking: the river rose", "Breaking: the river rose"])
+    assert "1 duplicate" in (await slack.command(f"dedup {AGENT}"))["text"]
+
+    reply = await slack.command("dedup rss-bot")
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"] == (
+        "No agent has reserved or sent a heartbeat under `rss-bot` yet (a typo?): no output"
+        f" was checked under it, so there is nothing to show. Did you mean `{AGENT}`?"
+        f" (`/agent dedup {AGENT}`)"
+    )
+    for typo in ("acme/alice/rss_bot", "Acme/alice/rss-bot 24h", "24h ACME/ALICE/RSS-BOT"):
+        text = (await slack.command(f"dedup {typo}"))["text"]
+        assert "✅" not in text and f"Did you mean `{AGENT}`?" in text, (typo, text)
+    nothing = (await slack.command("dedup nosuch"))["text"]
+    assert nothing.startswith("No agent has reserved or sent a heartbeat under `nosuch`")
+    assert "Did you mean" not in nothing
+    # a scope Nightshift knows, with nothing rejected lately, is still an all-clear
+    slack.app.clock.advance(120)
+    clear = await slack.command("dedup acme/alice 1m")
+    assert clear["text"] == "✅ No output rejected in `acme/alice` in the last 1m."
+    named = await slack_http({**POLICY, "budgets": {"scopes": {"globex": {"day": "5.00"}}}})
+    assert "✅ No output rejected in `globex`" in (await named.command("dedup globex"))["text"]
