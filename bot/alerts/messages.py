@@ -32,7 +32,7 @@ from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override, on_call
-from bot.alerts.render import Paged, alert_message
+from bot.alerts.render import Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
 from guards.config import Policy
 from guards.errors import NotFound
@@ -108,11 +108,15 @@ class AlertMessages:
             return on_call(self.policy.oncall.rotations[0], self.tz, now, overrides).user
         return None
 
-    def silence_until(self, tx: Tx, alert: Alert) -> float | None:
+    def silenced(self, tx: Tx, alert: Alert) -> Silenced | None:
+        """The silence that holds ``alert``: who made it, when, until when (None: none)."""
         if alert.silence_id is None:
             return None
-        row = tx.one("SELECT expires_at FROM silences WHERE id = ?", (alert.silence_id,))
-        return float(row[0]) if row else None
+        row = tx.one(
+            "SELECT created_by, created_at, expires_at FROM silences WHERE id = ?",
+            (alert.silence_id,),
+        )
+        return Silenced(str(row[0]), float(row[1]), float(row[2])) if row else None
 
     def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
         rows = tx.all(
@@ -145,7 +149,7 @@ class AlertMessages:
             tz=self.tz,
             now=now,
             paged=self.paged(tx, alert.id),
-            silence_until=self.silence_until(tx, alert),
+            silenced=self.silenced(tx, alert),
             next_step=next_step,
             dm_reason=dm_reason,
         )

@@ -29,6 +29,7 @@ from guards.money import format_usd, usd_for
 __all__ = [
     "KIND_TITLES",
     "Paged",
+    "Silenced",
     "alert_line",
     "alert_message",
     "clock_time",
@@ -219,14 +220,25 @@ def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
     return ", ".join(f"{k}: {v}" for k, v in facts.items() if k not in ("at", "scope")) or kind
 
 
-def _state_line(alert: Alert, tz: ZoneInfo, now: float, silence_until: float | None) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Silenced:
+    """The silence that holds an alert: who made it, when, and until when."""
+
+    by: str
+    at: float
+    until: float
+
+
+def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | None) -> str | None:
     if alert.resolved_at is not None:
         by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
         why = f" — {alert.resolve_reason}" if alert.resolve_reason else ""
         return f"✅ resolved{by} at {clock_time(alert.resolved_at, tz, now=now)}{why}"
     if alert.silence_id is not None:
-        until = f" until {clock_time(silence_until, tz, now=now)}" if silence_until else ""
-        return f"🔕 silenced{until}; firings are still counted"
+        if silenced is None:
+            return "🔕 silenced; firings are still counted"
+        at, until = clock_time(silenced.at, tz, now=now), clock_time(silenced.until, tz, now=now)
+        return f"🔕 silenced by <@{silenced.by}> at {at} until {until}; firings are still counted"
     if alert.acked_at is not None:
         at = clock_time(alert.acked_at, tz, now=now)
         mtta = f" ({duration(alert.mtta or 0)} after it fired)"
@@ -266,7 +278,7 @@ def alert_message(
     tz: ZoneInfo,
     now: float,
     paged: list[Paged] | None = None,
-    silence_until: float | None = None,
+    silenced: Silenced | None = None,
     next_step: str | None = None,
     dm_reason: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -303,7 +315,7 @@ def alert_message(
             )
             pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}{note}")
         blocks.append(context("paged: " + " · ".join(pages)))
-    state = _state_line(alert, tz, now, silence_until)
+    state = _state_line(alert, tz, now, silenced)
     if state:
         blocks.append(context(state))
         text += f" [{state}]"

@@ -104,6 +104,28 @@ async def silenced_alert(app: Any) -> tuple[Any, ...]:
     return tuple(row[0])
 
 
+async def test_silence_1h_says_in_place_who_silenced_and_when(slack_http):
+    """audit9 M3: like every other button, the message (and the page) names the clicker."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await posted_p0(slack)
+    app.clock.advance(17 * 60)
+    assert await click(slack, "alert_silence_1h", user="U02") == (
+        "🔕 you silenced #1 for 1h (until 01:17)"
+    )
+    line = "🔕 silenced by <@U02> at 00:17 until 01:17; firings are still counted"
+
+    def page() -> dict[str, Any]:
+        call = dms(fake, "U01")[0]
+        return dict(fake.messages[(call.response["channel"], call.response["ts"])])
+
+    await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
+    for message in (channel_message(fake), page()):
+        context = [b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context"]
+        assert line in context
+        assert message["text"].endswith(f"[{line}]")
+
+
 async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
@@ -113,7 +135,7 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     await fake.wait_for(lambda: shown(slack) == paged(slack) == SILENCED_BUTTONS)
     last = fake.calls_of("chat.update", ok=True)[-1]
     assert buttons(last.args["blocks"]) == SILENCED_BUTTONS
-    assert "silenced until 01:00" in json.dumps(last.args["blocks"])
+    assert "silenced by <@U01> at 00:00 until 01:00" in json.dumps(last.args["blocks"])
     app.clock.advance(10 * 60)
     await alerts_of(slack).tick()
     assert len(dms(fake, "U01")) == 1 and dms(fake, "U04") == []  # silenced: nobody paged
@@ -134,7 +156,7 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     # the old page too; Escalate now carries the step a click would take (1: the secondary)
     redrawn = [(*b[:2], "1:1") if b[1] == "alert_escalate" else b for b in OPEN_BUTTONS]
     await fake.wait_for(lambda: shown(slack) == paged(slack) == redrawn)
-    assert "silenced until" not in json.dumps(channel_message(fake)["blocks"])
+    assert "silenced by" not in json.dumps(channel_message(fake)["blocks"])
     app.clock.advance(5 * 60)  # and the chain goes on to the secondary
     await alerts_of(slack).tick()
     await fake.wait_for(lambda: dms(fake, "U04"))

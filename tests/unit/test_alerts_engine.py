@@ -319,7 +319,7 @@ async def test_silence_button_on_an_open_alert_stops_its_chain_and_expiry_posts_
     )
     assert made.silenced == [1] and made.matches == f"runaway:{AGENT}"
     before = await outbox(store)
-    assert "silenced until" in before[-1][2]["text"]
+    assert "🔕 silenced by <@U1> at 01:00 until 02:00" in before[-1][2]["text"]
     store.clock.advance(1800)
     await store.write(engine.tick)
     assert len(await outbox(store)) == len(before)  # no escalation while silenced
