@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.model import Alert
 from bot.commands import (
     MAX_TEXT,
     ActionResult,
@@ -29,6 +30,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.known_scopes import known_scope, seen_scope, unseen
+from bot.responders import engine_of
 from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
@@ -270,11 +272,14 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         raise UsageError(exc.message) from None
     await ctx.require_admin("change budgets")
 
+    engine = engine_of(ctx)
+
     def apply(tx: Tx) -> tuple[int | None, bool]:
         known = is_known_scope(ctx, tx, scope.path)
         limit = ctx.ns.ledger.set_limit(
             tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor
         )
+        engine.budget_changed(tx, scope=scope.path)  # its alerts resolve, or show the change
         return limit, known
 
     before, known = await ctx.ns.store.write(apply)
@@ -411,16 +416,36 @@ async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) 
     except ScopeError as exc:
         raise InvalidInput("amount", str(exc)) from None
     await ctx.require_admin("raise budgets")
-    before = await ctx.ns.store.write(
-        lambda tx: ctx.ns.ledger.set_limit(
+    engine = engine_of(ctx)
+
+    def apply(tx: Tx) -> tuple[int | None, list[Alert]]:
+        before = ctx.ns.ledger.set_limit(
             tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor
         )
-    )
+        return before, engine.budget_changed(tx, scope=node.path)
+
+    before, alerts = await ctx.ns.store.write(apply)
     was = f" (was {format_usd(before)})" if before is not None else ""
     verb = "lowered to" if before is not None and micros < before else "set to"
-    return ActionResult(
-        done=f"💰 {window} budget of `{node.path}` {verb} {format_usd(micros)}{was} {by_whom(ctx)}"
-    )
+    line = f"💰 {window} budget of `{node.path}` {verb} {format_usd(micros)}{was} {by_whom(ctx)}"
+    if not alerts:  # a message that is no alert: the line takes the place of its buttons
+        return ActionResult(done=line)
+    # the engine redrew the alert's messages in the same write: resolved, or still open
+    # with its buttons and the change shown; replacing them here would undo that
+    return ActionResult(ephemeral=f"{line}; {_after_raise(alerts, window)}.")
+
+
+def _after_raise(alerts: list[Alert], window: str) -> str:
+    """What became of the budget alerts of the scope: ``#30 is resolved``, ``#31 stays open``."""
+    out = []
+    for alert in alerts:
+        if alert.resolved_at is not None:
+            out.append(f"#{alert.id} is resolved")
+            continue
+        hit = alert.facts.get("window")
+        about = f" (it is about the {hit} budget)" if hit in WINDOWS and hit != window else ""
+        out.append(f"#{alert.id} stays open{about}")
+    return "; ".join(out)
 
 
 ViewSubmit = Callable[[Context, str, dict[str, str]], Awaitable[ActionResult]]

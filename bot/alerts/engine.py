@@ -46,7 +46,7 @@ import logging
 from typing import Any
 
 from bot.alerts import heartbeats
-from bot.alerts.messages import DEFAULT_CHANNEL, OPEN_ALERTS
+from bot.alerts.messages import BUDGET_KINDS, DEFAULT_CHANNEL, OPEN_ALERTS
 from bot.alerts.model import CLEARED_BY, CONDITION_KINDS, Alert, alert_kind, fingerprint
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render import duration
@@ -59,7 +59,7 @@ __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
 BATCH = 500
-_BUDGET_KINDS = ("budget_exhausted", "budget_threshold")
+_BUDGET_KINDS = BUDGET_KINDS
 # Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
 _PER_AGENT = frozenset({"overrun", "hold_expired"})
 
@@ -230,6 +230,28 @@ class AlertEngine(AlertPaging):
         for row in rows:
             self.resolve_alert(tx, Alert.from_row(row), now, by=by, reason=reason)
         return len(rows)
+
+    def budget_changed(self, tx: Tx, *, scope: str) -> list[Alert]:
+        """A limit of ``scope`` was set (``budget set``, Raise budget): settle its alerts now.
+
+        Each open budget alert of ``scope`` resolves at once if the change cleared it (as
+        the tick would), else its messages are redrawn at once: they keep their buttons
+        and show the change (:meth:`AlertMessages.budget_set`). Returns those alerts as
+        they are now (none: nothing to show it on).
+        """
+        now = tx.clock.now()
+        marks = ", ".join("?" for _ in _BUDGET_KINDS)
+        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *_BUDGET_KINDS))
+        for row in rows:
+            alert = Alert.from_row(row)
+            cleared = self._budget_cleared(tx, alert, now)
+            if cleared:
+                reason, by = cleared
+                self.resolve_alert(tx, alert, now, by=by, reason=reason)
+            else:
+                self.update_pages(tx, alert, now)
+                self.touch(tx, alert, now, urgent=True)
+        return [self.get(tx, int(row[0])) for row in rows]
 
     # -- silences -----------------------------------------------------------------------
 

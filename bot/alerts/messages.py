@@ -11,6 +11,8 @@ messages themselves.
   marks it dirty and the tick sends the trailing update
   (:meth:`AlertMessages._flush_updates`).
 - **Pages**: an acknowledgement or a resolution also updates the DMs the alert sent.
+- **Budget changes**: an open budget alert shows the limits set on its scope since it
+  fired (who, when), from ``budget_limits``, so every redraw keeps saying so.
 - **Escalate now** carries the step it was rendered at (value ``"<id>:<step>"``, see
   :func:`escalate_value`), so a second or late click can tell that the alert has moved
   on; before the chain is armed (an alert's first post) the value is the plain id.
@@ -32,19 +34,27 @@ from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override, on_call
-from bot.alerts.render import Paged, Silenced, alert_message
+from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.ledger import Ledger
 from guards.store import Tx
 
-__all__ = ["DEFAULT_CHANNEL", "ESCALATE_ACTION", "OPEN_ALERTS", "AlertMessages", "escalate_value"]
+__all__ = [
+    "BUDGET_KINDS",
+    "DEFAULT_CHANNEL",
+    "ESCALATE_ACTION",
+    "OPEN_ALERTS",
+    "AlertMessages",
+    "escalate_value",
+]
 
 DEFAULT_CHANNEL = "#alerts"
 # Every open alert; callers append " AND ..." conditions.
 OPEN_ALERTS = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 ESCALATE_ACTION = "alert_escalate"
+BUDGET_KINDS = ("budget_exhausted", "budget_threshold")
 
 
 def escalate_value(alert: Alert) -> str:
@@ -118,6 +128,17 @@ class AlertMessages:
         )
         return Silenced(str(row[0]), float(row[1]), float(row[2])) if row else None
 
+    def budget_set(self, tx: Tx, alert: Alert) -> list[BudgetSet]:
+        """The limits set on a budget alert's scope since it first fired (at run time)."""
+        if alert.kind not in BUDGET_KINDS or alert.resolved_at is not None:
+            return []
+        rows = tx.all(
+            "SELECT window, limit_micros, set_by, set_at FROM budget_limits"
+            " WHERE scope = ? AND set_at >= ? ORDER BY set_at",
+            (alert.scope, alert.first_at),
+        )
+        return [BudgetSet(str(r[0]), int(r[1]), str(r[2]), float(r[3])) for r in rows]
+
     def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
         rows = tx.all(
             "SELECT target, at, step, manual_by, withdrawn_at, folded_into FROM escalations"
@@ -152,6 +173,7 @@ class AlertMessages:
             silenced=self.silenced(tx, alert),
             next_step=next_step,
             dm_reason=dm_reason,
+            budget_set=self.budget_set(tx, alert),
         )
         _stamp_step(blocks, alert)
         return text, blocks

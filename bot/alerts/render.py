@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ from guards.money import format_usd, usd_for
 
 __all__ = [
     "KIND_TITLES",
+    "BudgetSet",
     "Paged",
     "Silenced",
     "alert_line",
@@ -229,6 +230,23 @@ class Silenced:
     until: float
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetSet:
+    """A limit set on a budget alert's scope since it fired: its window, by whom, when."""
+
+    window: str
+    limit_micros: int
+    by: str
+    at: float
+
+
+def _budget_set_line(alert: Alert, change: BudgetSet, tz: ZoneInfo, now: float) -> str:
+    """``💰 week budget of `acme/erin/e-bot` set to $20.00 by <@U1> at 11:03``."""
+    usd = usd_for(change.limit_micros)(change.limit_micros)
+    at = clock_time(change.at, tz, now=now)
+    return f"💰 {change.window} budget of `{alert.scope}` set to {usd} by <@{change.by}> at {at}"
+
+
 def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | None) -> str | None:
     if alert.resolved_at is not None:
         by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
@@ -281,8 +299,13 @@ def alert_message(
     silenced: Silenced | None = None,
     next_step: str | None = None,
     dm_reason: str | None = None,
+    budget_set: Sequence[BudgetSet] = (),
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The alert as (fallback text, blocks); ``dm_reason`` makes it the page sent to a person."""
+    """The alert as (fallback text, blocks); ``dm_reason`` makes it the page sent to a person.
+
+    ``budget_set``: limits set on a budget alert's scope since it fired, shown while it
+    is open (the alert keeps its buttons: the change did not clear it).
+    """
     icon = "✅" if alert.resolved_at is not None else TIER_ICONS.get(alert.tier, "⚪")
     head = f"{icon} {alert.tier} · {title(alert)}"
     what = summary(alert.kind, alert.facts, tz)
@@ -321,6 +344,8 @@ def alert_message(
         text += f" [{state}]"
     elif next_step:
         blocks.append(context(f"unacknowledged; next: {next_step}"))
+    if budget_set and alert.resolved_at is None:
+        blocks.append(context("\n".join(_budget_set_line(alert, c, tz, now) for c in budget_set)))
     if buttons := _buttons(alert):
         blocks.append(actions(*buttons, block_id=f"alert:{alert.id}"))
     return text, blocks

@@ -299,9 +299,6 @@ class SlackSurface:
         origin = self._origins.pop(str(view.get("id") or ""), None)
         if origin is not None:
             self.spawn(self.apply(ctx, result, origin, trigger_id=None))
-        elif result.done:
-            self.spawn(
-                self._enqueue(
-                    method="chat.postMessage", args={"channel": ctx.user_id, "text": result.done}
-                )
-            )
+        elif result.done or result.ephemeral:  # the form outlived a restart: a DM says so
+            args = {"channel": ctx.user_id, "text": result.done or result.ephemeral}
+            self.spawn(self._enqueue(method="chat.postMessage", args=args))

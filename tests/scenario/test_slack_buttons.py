@@ -277,3 +277,83 @@ async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http
         "SELECT resolved_at FROM alerts WHERE kind = 'budget_exhausted'"
     )
     assert resolved_at is not None
+
+
+async def test_a_raise_that_leaves_the_alert_open_keeps_its_buttons_and_shows_the_change(
+    slack_http,
+):
+    """audit9 M2: a raise of another window left an open, escalating alert with no button."""
+    policy = {
+        "admins": [ADMIN],
+        "channels": {"alerts": "C0ALERTS"},
+        "budgets": {"defaults": {"agent": {"day": "10.00"}}},
+    }
+    slack = await slack_http(policy)
+    app, fake = slack.app, slack.fake
+    agent = "acme/erin/e-bot"
+    tok = await app.token(agent)
+    for key, micros, status in (("hold", 9_500_000, 201), ("ask", 1_000_000, 402)):
+        body = {"scope": agent, "idempotency_key": key, "max_cost_micros": micros}
+        r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+        assert r.status_code == status, r.text
+
+    def message() -> dict[str, Any]:
+        post = next(p for p in fake.posts("C0ALERTS") if "budget_raise" in str(p.args))
+        return dict(fake.messages[("C0ALERTS", post.response["ts"])])
+
+    def labels() -> list[str]:
+        elements = (e for b in message()["blocks"] if b["type"] == "actions" for e in b["elements"])
+        return [e["text"]["text"] for e in elements]
+
+    def contexts() -> list[str]:
+        return [b["elements"][0]["text"] for b in message()["blocks"] if b["type"] == "context"]
+
+    await fake.wait_for(lambda: any("budget_raise" in str(p.args) for p in fake.posts("C0ALERTS")))
+    every = ["Acknowledge", "Silence 1h", "Escalate now", "Raise budget", "Resolve"]
+    assert labels() == every
+    ts = fake.posts("C0ALERTS")[0].response["ts"]
+
+    async def raise_to(amount: str, window: str) -> str:
+        blocks = message()["blocks"]
+        views, answers = len(fake.views), len(fake.responses["click"])
+        r = await slack.click(
+            action_id="budget_raise",
+            value=f"{agent} day",
+            channel="C0ALERTS",
+            ts=ts,
+            blocks=blocks,
+            block_id=blocks[-1]["block_id"],
+            text="Budget refused a call",
+            trigger_id="1.2.trigger",
+        )
+        assert r.status_code == 200, r.text
+        await fake.wait_for(lambda: len(fake.views) > views)
+        done = await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=agent,
+            values={"amount": amount, "window": {"selected": window}},
+            view_id=fake.views[-1]["id"],
+        )
+        assert done.status_code == 200 and done.text == "", done.text
+        await fake.wait_for(lambda: len(fake.responses["click"]) > answers)
+        return str(fake.responses["click"][-1]["text"])
+
+    said = await raise_to("20", "week")  # the day limit refused the call: still refused
+    line = f"💰 week budget of `{agent}` set to $20.00 by <@{ADMIN}> at 00:00"
+    assert said == f"{line}; #1 stays open (it is about the day budget)."  # week had no limit
+    await fake.wait_for(lambda: line in contexts())
+    assert labels() == every  # still open, still escalating: every button stays
+    [(resolved_at,)] = await app.store.fetch("SELECT resolved_at FROM alerts")
+    assert resolved_at is None
+
+    said = await raise_to("30", "day")  # this one clears it: resolved at once
+    assert said == (
+        f"💰 day budget of `{agent}` set to $30.00 (was $10.00) by <@{ADMIN}> at 00:00;"
+        " #1 is resolved."
+    )
+    await fake.wait_for(lambda: labels() == [])
+    assert any(
+        c.startswith(f"✅ resolved by <@{ADMIN}> at 00:00 — the day budget was raised to $30.00")
+        for c in contexts()
+    )
+    assert line not in contexts()  # resolved: the change is the reason, said once

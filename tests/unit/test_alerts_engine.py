@@ -371,6 +371,47 @@ async def test_budget_alert_resolves_when_the_limit_is_raised(store):
     assert "resolved by <@U1>" in updated, updated
 
 
+async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(store):
+    """audit9 M2: the alert stays open with its buttons, and every redraw shows the change."""
+    engine = make()
+    exhausted = BudgetExhausted(
+        at=store.clock.now(),
+        scope=AGENT,
+        level="agent",
+        window="day",
+        limit_micros=5_000_000,
+        spent_micros=5_000_000,
+        held_micros=0,
+        requested_micros=100_000,
+    )
+    await emit(store, exhausted)
+    await run(store, engine)
+    ledger = engine.ledger
+    assert ledger is not None
+    store.clock.advance(600)
+
+    def change(tx: Tx) -> list[Any]:
+        ledger.set_limit(tx, scope=AGENT, window="week", limit_micros=20_000_500, actor="U1")
+        return engine.budget_changed(tx, scope=AGENT)
+
+    [alert] = await store.write(change)
+    assert alert.resolved_at is None
+    line = f"💰 week budget of `{AGENT}` set to $20.0005 by <@U1> at 01:10"
+    redrawn = (await outbox(store))[-1]
+    assert redrawn[0] == "chat.update" and line in json.dumps(redrawn[2], ensure_ascii=False)
+    assert "budget_raise" in json.dumps(redrawn[2]["blocks"]) and "alert_ack" in json.dumps(
+        redrawn[2]["blocks"]
+    )
+    store.clock.advance(60)
+    await emit(store, exhausted)  # refused again: the redraw still says it
+    await run(store, engine)
+    store.clock.advance(60)
+    await store.write(engine.tick)
+    again = (await outbox(store))[-1]
+    assert again[0] == "chat.update" and line in json.dumps(again[2], ensure_ascii=False)
+    assert "fired 2×" in json.dumps(again[2], ensure_ascii=False)
+
+
 @pytest.mark.parametrize(
     ("asked", "spent", "says"),
     [
