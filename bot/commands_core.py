@@ -35,7 +35,7 @@ from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
 from guards.ledger import Usage
-from guards.money import format_usd, parse_usd, usd_for
+from guards.money import parse_usd, usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -283,10 +283,11 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         return limit, known
 
     before, known = await ctx.ns.store.write(apply)
-    was = format_usd(before) if before is not None else "no limit"
+    usd = _exact(micros, before)
+    was = usd(before) if before is not None else "no limit"
     text = (
         f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
-        f" to *{format_usd(micros)}* (was {was})"
+        f" to *{usd(micros)}* (was {was})"
     )
     if not known:
         text += f"\n⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
@@ -296,11 +297,30 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
 # -- audit ------------------------------------------------------------------------------
 
 
-def _audit_value(ctx: Context, action: str, value: str | None) -> str:
+def _exact(*amounts: int | None) -> Callable[[int], str]:
+    """Dollars as they are (``$2.505``, ``$0.004``), in cents when every amount is whole
+    cents: a limit is shown as it was set, never rounded (:func:`usd_for`)."""
+    return usd_for(*(a for a in amounts if a is not None))
+
+
+def _audit_values(ctx: Context, action: str, before: str | None, after: str | None) -> str:
+    """``$10.00 → $2.505`` for a budget row (both exact when one is); else each as
+    :func:`_audit_value` shows it."""
+    if action.startswith("budget"):
+        amounts = [int(v) for v in (before, after) if v is not None and v.isdigit()]
+        usd = usd_for(*amounts)
+
+        def money(value: str | None) -> str:
+            return usd(int(value)) if value is not None and value.isdigit() else "—"
+
+        if amounts:
+            return f"{money(before)} → {money(after)}"
+    return f"{_audit_value(ctx, before)} → {_audit_value(ctx, after)}"
+
+
+def _audit_value(ctx: Context, value: str | None) -> str:
     if value is None:
         return "—"
-    if action.startswith("budget") and value.isdigit():
-        return format_usd(int(value))
     try:  # a time (a silence's end): on the same clock as the row's own time
         when = datetime.fromisoformat(value)
     except ValueError:
@@ -329,7 +349,7 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
     for at, actor, act, target, before, after, detail in rows:
         line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{target}`"
         if before is not None or after is not None:
-            line += f": {_audit_value(ctx, act, before)} → {_audit_value(ctx, act, after)}"
+            line += f": {_audit_values(ctx, act, before, after)}"
         if detail:
             line += f" ({detail})"
         lines.append(line)
@@ -348,7 +368,7 @@ def budget_raise_view(
     The window starts on ``window`` (the one that refused the call), else on the only
     window with a limit, else on ``day``.
     """
-    current = ", ".join(f"{w} {format_usd(v)}" for w, v in limits.items()) or "no limits"
+    current = ", ".join(f"{w} {_exact(v)(v)}" for w, v in limits.items()) or "no limits"
     options = [{"text": {"type": "plain_text", "text": w}, "value": w} for w in WINDOWS]
     if window not in WINDOWS:
         window = next(iter(limits)) if len(limits) == 1 else WINDOWS[0]
@@ -425,9 +445,10 @@ async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) 
         return before, engine.budget_changed(tx, scope=node.path)
 
     before, alerts = await ctx.ns.store.write(apply)
-    was = f" (was {format_usd(before)})" if before is not None else ""
+    usd = _exact(micros, before)
+    was = f" (was {usd(before)})" if before is not None else ""
     verb = "lowered to" if before is not None and micros < before else "set to"
-    line = f"💰 {window} budget of `{node.path}` {verb} {format_usd(micros)}{was} {by_whom(ctx)}"
+    line = f"💰 {window} budget of `{node.path}` {verb} {usd(micros)}{was} {by_whom(ctx)}"
     if not alerts:  # a message that is no alert: the line takes the place of its buttons
         return ActionResult(done=line)
     # the engine redrew the alert's messages in the same write: resolved, or still open

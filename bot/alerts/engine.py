@@ -51,7 +51,7 @@ from bot.alerts.model import CLEARED_BY, CONDITION_KINDS, Alert, alert_kind, fin
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render import duration
 from guards.ledger import periods_at
-from guards.money import format_usd
+from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -381,7 +381,8 @@ class AlertEngine(AlertPaging):
             by = row[0] if row is not None else None
             if limit_now is None:
                 return f"the {window} limit was removed", by
-            return f"the {window} budget was raised to {format_usd(limit_now)}", by
+            usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
+            return f"the {window} budget was raised to {usd(limit_now)}", by
         return None
 
     def resolve_alert(

@@ -210,6 +210,26 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     )
 
 
+async def test_raise_budget_says_the_amount_as_set_never_rounded(slack_http):
+    """audit9 L1: $0.001 on a $10 limit read "lowered to $0.00 (was $10.00)"."""
+    slack = await slack_http(POLICY)
+    channel, ts, _ = await open_raise_modal(slack)
+    done = await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=SCOPE,
+        values={"amount": "0.001", "window": {"selected": "day"}},
+        view_id=slack.fake.views[0]["id"],
+    )
+    assert done.status_code == 200 and done.text == ""
+    await slack.fake.wait_for(lambda: slack.fake.calls_of("chat.update", ok=True))
+    after = slack.fake.messages[(channel, ts)]["blocks"]
+    assert after[2]["elements"][0]["text"] == (
+        f"💰 day budget of `{SCOPE}` lowered to $0.001 (was $10.00) by <@U0ADMIN> at 00:00"
+    )
+    log = (await slack.command("audit 1"))["text"]
+    assert f"`{SCOPE} day`: $10.00 → $0.001" in log
+
+
 async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
     slack = await slack_http(POLICY)
     channel, ts = await post_alert(slack, alert_blocks(button("Raise", "budget_raise", SCOPE)))

@@ -179,6 +179,21 @@ async def test_budget_set_by_an_admin_changes_the_limit_and_is_audited(slack_htt
     assert "<@U0ADMIN> *budget.set* `acme/alice/rss-bot day`: $10.00 → $5.00" in log["text"]
 
 
+async def test_budget_amounts_are_shown_as_they_were_set_never_rounded(slack_http):
+    """audit9 L1: $2.505 was confirmed and audited as $2.51, $0.004 as $0.00."""
+    slack = await slack_http(POLICY)
+    odd = await slack.command("budget set acme/alice/rss-bot 2.505 day")
+    assert "to *$2.505* (was $10.00)" in odd["text"]
+    tiny = await slack.command("budget set acme/alice/rss-bot 0.004 week")
+    assert "the *week* budget of `acme/alice/rss-bot` to *$0.004* (was no limit)" in tiny["text"]
+    back = await slack.command("budget set acme/alice/rss-bot 3 day")
+    assert "to *$3.00* (was $2.505)" in back["text"]
+    log = (await slack.command("audit 3"))["text"]
+    assert "`acme/alice/rss-bot day`: $10.00 → $2.505" in log
+    assert "`acme/alice/rss-bot week`: — → $0.004" in log
+    assert "`acme/alice/rss-bot day`: $2.505 → $3.00" in log
+
+
 @pytest.mark.parametrize(
     ("text", "detail"),
     [

@@ -411,6 +411,14 @@ async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(stor
     assert again[0] == "chat.update" and line in json.dumps(again[2], ensure_ascii=False)
     assert "fired 2×" in json.dumps(again[2], ensure_ascii=False)
 
+    def clear(tx: Tx) -> list[Any]:  # a raise of the window that refused: resolved at once
+        ledger.set_limit(tx, scope=AGENT, window="day", limit_micros=5_000_500, actor="U2")
+        return engine.budget_changed(tx, scope=AGENT)
+
+    [alert] = await store.write(clear)
+    assert alert.resolved_by == "U2"
+    assert alert.resolve_reason == "the day budget was raised to $5.0005"  # as set (audit9 L1)
+
 
 @pytest.mark.parametrize(
     ("asked", "spent", "says"),
