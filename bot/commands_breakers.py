@@ -129,9 +129,10 @@ def _more_breakers(hidden: int) -> str:
     return f"… and {hidden} more breaker{'s' if hidden != 1 else ''}"
 
 
-@subcommand("breaker", usage="breaker <scope> approve|open|close [reason]")
+@subcommand("breaker", usage="breaker <scope> open [reason] | approve | close")
 async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
-    """Approve a half-open trial, force a breaker open (kill switch), or force it closed."""
+    """Force a breaker open (the kill switch, with a reason for the record), approve a
+    half-open trial, or force it closed."""
     if len(args) < 2:
         raise UsageError()
     scope, verb = args[0], args[1].lower()

@@ -348,7 +348,14 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
         "breaker acme/alice/rss-bot close now",
     ):
         reply = await slack.command(text)
-        assert "usage: `/agent breaker <scope> approve|open|close" in reply["text"], text
+        usage = "usage: `/agent breaker <scope> open [reason] | approve | close`"
+        assert reply["text"].endswith(usage), (text, reply["text"])
+    close_why = await slack.command("breaker acme/alice/rss-bot close it's fine now")
+    assert close_why["text"] == f"`breaker close` takes no reason\n{usage}"
+    help_text = (await slack.command("help"))["text"]
+    assert "`/agent breaker <scope> open [reason] | approve | close` — Force a breaker open" in (
+        help_text
+    )
     for text in ("breakers some", "breakers all more"):
         assert "usage: `/agent breakers [all]`" in (await slack.command(text))["text"]
     assert await audit_rows(slack.app) == []
