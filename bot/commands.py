@@ -330,10 +330,30 @@ def load_commands() -> None:
 
 
 def split_args(text: str) -> list[str]:
+    """The words of a command line, each as :func:`tidy` leaves it (empty ones dropped),
+    without a leading ``/agent`` (``/agent /agent status`` typed in Slack)."""
     try:
-        return shlex.split(text)
+        words = shlex.split(text)
     except ValueError:
-        return text.split()
+        words = text.split()
+    args = [w for w in map(tidy, words) if w]
+    if args and args[0].lower() in ("/agent", "agent"):
+        args = args[1:]
+    return args
+
+
+def tidy(word: str) -> str:
+    """A word as copied from a reply: without the backticks or asterisks around it, a
+    sentence's ``.`` or ``,`` after it, or a scope's trailing ``/``.
+
+    Example:
+        >>> [tidy(w) for w in ("`acme/alice/rss-bot`", "*day*.", "7,", "acme/alice/", "1.5h")]
+        ['acme/alice/rss-bot', 'day', '7', 'acme/alice', '1.5h']
+    """
+    word = word.rstrip(".,").strip("`*").rstrip(".,")
+    if "/" in word:
+        word = word.rstrip("/")
+    return word
 
 
 def help_reply(note: str | None = None) -> Reply:
@@ -352,8 +372,11 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     name = args[0].lower()
     sub = SUBCOMMANDS.get(name)
     if sub is None:
-        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
-        note = f"I don't know `{args[0][:40]}`." + (f" Did you mean `{close[0]}`?" if close else "")
+        joined = name + args[1].lower() if len(args) > 1 else ""  # `on call`: `oncall`
+        close = [joined] if joined in SUBCOMMANDS else []
+        close = close or difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
+        guess = f" Did you mean `{close[0]}`?" if close else ""
+        note = f"I don't know `{echo(args[0])}`.{guess}"
         return help_reply(note).limited()
     try:
         return (await sub.handler(ctx, args[1:])).limited()

@@ -124,6 +124,31 @@ async def test_unknown_subcommand_suggests_the_nearest(slack_http):
     assert "Did you mean" not in nonsense["text"]  # no guess is better than a wild one
 
 
+async def test_text_copied_from_the_bots_own_replies_is_read_as_meant(slack_http):
+    """audit9 L4: scopes and ids in backticks, a sentence's full stop, a scope's trailing
+    slash and a repeated `/agent` were refused."""
+    slack = await slack_http(POLICY)
+    await spend(slack.app, "acme/alice/rss-bot", micros=1_000_000, key="k1")
+    for text in (
+        "budget `acme/alice/rss-bot`",
+        "budget *acme/alice/rss-bot*.",
+        "budget acme/alice/rss-bot/",
+        "/agent budget acme/alice/rss-bot",
+        "agent budget `acme/alice/rss-bot`,",
+    ):
+        reply = await slack.command(text)
+        assert "*acme/alice/rss-bot* · agent" in reply["text"], (text, reply["text"])
+    done = await slack.command("budget set `acme/alice/rss-bot` $5 *day*.")
+    assert "set the *day* budget of `acme/alice/rss-bot` to *$5.00*" in done["text"]
+    assert "there is no alert #21" in (await slack.command("ack `#21`"))["text"]
+    assert "there is no alert #7" in (await slack.command("ack 7."))["text"]
+    silenced = await slack.command("silence `acme/alice/` 1h.")
+    assert "silenced acme/alice and below for 1h" in silenced["text"], silenced["text"]
+    assert "Nightshift commands" in (await slack.command("/agent"))["text"]  # help
+    assert "Did you mean `oncall`?" in (await slack.command("on call"))["text"]
+
+
+# -- budget -------------------------------------------------------------------------------
 # -- budget -------------------------------------------------------------------------------
 
 
