@@ -248,20 +248,23 @@ class Context:
     user_name: str | None = None
     channel_id: str | None = None
     is_admin: Callable[[], Awaitable[bool]] | None = None
+    # What the user tried, for the audit row of a refusal: the command line, the button
+    # clicked (set by dispatch and dispatch_action), or what a form asked.
+    attempt: str | None = None
 
     @property
     def actor(self) -> str:
         return self.user_id
 
     async def require_admin(self, what: str) -> None:
-        """Raise NotAdmin (after auditing the refusal) unless the user is an admin."""
+        """Raise NotAdmin (after auditing the refusal, with the attempt) unless the user is
+        an admin."""
         allowed = await self.is_admin() if self.is_admin else False
         if allowed:
             return
+        detail = "not an admin" + (f": {echo(self.attempt, 120)}" if self.attempt else "")
         await self.ns.store.write(
-            lambda tx: tx.audit(
-                actor=self.actor, action="refused", target=what, detail="not an admin"
-            )
+            lambda tx: tx.audit(actor=self.actor, action="refused", target=what, detail=detail)
         )
         raise NotAdmin(what)
 
@@ -378,6 +381,7 @@ async def dispatch(ctx: Context, text: str) -> Reply:
         guess = f" Did you mean `{close[0]}`?" if close else ""
         note = f"I don't know `{echo(args[0])}`.{guess}"
         return help_reply(note).limited()
+    ctx.attempt = " ".join([name, *args[1:]])
     try:
         return (await sub.handler(ctx, args[1:])).limited()
     except UsageError as exc:
@@ -396,6 +400,7 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     handler = ACTIONS.get(action_id)
     if handler is None:
         return ActionResult(ephemeral=f"This button ({action_id}) is not known to this Nightshift.")
+    ctx.attempt = f"button {action_id} {value}"
     try:
         return await handler(ctx, value)
     except NotAdmin as exc:

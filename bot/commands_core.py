@@ -435,6 +435,7 @@ async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) 
         node = Scope.parse(scope)
     except ScopeError as exc:
         raise InvalidInput("amount", str(exc)) from None
+    ctx.attempt = f"Raise budget: {node.path} {window} {_exact(micros)(micros)}"
     await ctx.require_admin("raise budgets")
     engine = engine_of(ctx)
 

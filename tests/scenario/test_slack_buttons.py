@@ -110,8 +110,15 @@ async def test_keep_open_by_a_non_admin_is_refused_to_them_only(slack_http):
     }
     assert slack.fake.calls_of("chat.update") == []
     assert slack.fake.messages[(channel, ts)]["blocks"] == blocks
-    audit = await slack.app.store.fetch("SELECT actor, action, target FROM audit ORDER BY id")
-    assert tuple(audit[-1]) == (STRANGER, "refused", "keep breakers open")
+    audit = await slack.app.store.fetch(
+        "SELECT actor, action, target, detail FROM audit ORDER BY id"
+    )
+    assert tuple(audit[-1]) == (
+        STRANGER,
+        "refused",
+        "keep breakers open",
+        f"not an admin: button breaker_keep_open {SCOPE}",  # what was clicked (audit9 L6)
+    )
 
 
 async def test_a_stale_button_says_why_to_the_clicker(slack_http):
@@ -190,6 +197,10 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     refused = await submit("25", user=STRANGER)
     assert refused.json()["errors"] == {"amount": "Only admins can raise budgets."}
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+    [tried] = await slack.app.store.fetch(
+        "SELECT detail FROM audit WHERE actor = ? AND action = 'refused'", (STRANGER,)
+    )
+    assert tried[0] == f"not an admin: Raise budget: {SCOPE} day $25.00"
 
     good = await submit("$25")
     assert good.status_code == 200 and good.text == ""

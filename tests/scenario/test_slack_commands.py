@@ -244,7 +244,14 @@ async def test_budget_set_by_a_non_admin_is_refused_and_audited(slack_http):
     assert reply["text"].startswith("Only admins can change budgets.")
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
     assert await audit_rows(slack.app) == [
-        (STRANGER, "refused", "change budgets", None, None, "not an admin")
+        (
+            STRANGER,
+            "refused",
+            "change budgets",
+            None,
+            None,
+            "not an admin: budget set acme/alice/rss-bot $500 day",
+        )
     ]
 
 
@@ -273,7 +280,10 @@ async def test_audit_shows_the_last_n(slack_http):
     await slack.command("budget set acme/alice/rss-bot $9 day", user=STRANGER)
     two = await slack.command("audit 2")
     assert two["text"].startswith("*Last 2 changes*")
-    assert "<@U0STRANGER> *refused* `change budgets` (not an admin)" in two["text"]
+    assert (
+        "<@U0STRANGER> *refused* `change budgets` (not an admin: budget set"
+        " acme/alice/rss-bot $9 day)" in two["text"]
+    )
     assert "$2.00 → $3.00" in two["text"]
     assert "$1.00 → $2.00" not in two["text"]
     for bad in ("audit 0", "audit 51", "audit many", "audit 1 2"):
@@ -388,10 +398,13 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
 
 async def test_breaker_by_a_non_admin_is_refused(slack_http):
     slack = await slack_http(POLICY)
-    reply = await slack.command("breaker acme/alice/rss-bot open", user=STRANGER)
+    reply = await slack.command("breaker acme/alice/rss-bot open <!channel> now", user=STRANGER)
     assert reply["text"].startswith("Only admins can operate breakers.")
     assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
-    assert [r[1] for r in await audit_rows(slack.app)] == ["refused"]
+    [(_, action, target, _, _, detail)] = await audit_rows(slack.app)
+    assert (action, target) == ("refused", "operate breakers")
+    # what was tried, quoted as user text is (audit9 L6)
+    assert detail == "not an admin: breaker acme/alice/rss-bot open &lt;!channel&gt; now"
 
 
 # -- dedup --------------------------------------------------------------------------------
