@@ -11,10 +11,12 @@ from bot.commands import (
     action,
     actions,
     button,
+    echo,
     section,
     subcommand,
 )
 from bot.slack.limits import BUTTON_TEXT
+from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
 
 REVERT_ACTION = "routing_revert"
@@ -52,9 +54,18 @@ async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
 async def _revert(ctx: Context, *, intent: str, namespace: str | None) -> Reply:
     await ctx.require_admin("revert a routing promotion")
     service = ensure_routing(ctx.ns)
-    reverted = await ctx.ns.store.write(
-        lambda tx: service.revert_promotion(tx, intent=intent, actor=ctx.actor, namespace=namespace)
-    )
+    try:
+        reverted = await ctx.ns.store.write(
+            lambda tx: service.revert_promotion(
+                tx, intent=intent, actor=ctx.actor, namespace=namespace
+            )
+        )
+    except NotFound:  # its message quotes the intent as typed: quoted here as user text is
+        where = f" in `{echo(namespace)}`" if namespace else ""
+        raise NotFound(
+            f"Intent `{echo(intent)}` has no active promotion{where};"
+            " `/agent routing` lists the current ones."
+        ) from None
     where = ", ".join(sorted({p.namespace for p in reverted}))
     return Reply.text_only(
         f"Reverted the promotion of `{intent}` in {where}: it routes by its own rules again.",

@@ -35,4 +35,12 @@ async def test_routing_shows_the_mix_and_refuses_bad_arguments(app_factory):
     assert [(r["actor"], r["action"]) for r in audit] == [("U1", "refused")]
     admin = Context(ns=app.ns, user_id="U2", transport="test", is_admin=_admin)
     nothing = await dispatch(admin, "routing revert summarize")
-    assert "no" in nothing.text.lower()
+    assert nothing.text == (
+        "Intent `summarize` has no active promotion; `/agent routing` lists the current ones."
+    )
+    # user text comes back as all of it does: escaped and clipped (audit9 L7)
+    hostile = await dispatch(admin, f"routing revert <!channel>{'x' * 6_000} acme")
+    assert hostile.text == (
+        f"Intent `&lt;!channel&gt;{'x' * 30}…` has no active promotion in `acme`;"
+        " `/agent routing` lists the current ones."
+    )
