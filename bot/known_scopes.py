@@ -91,7 +91,10 @@ def close_scope(tx: Tx, text: str) -> str | None:
         if path.lower().endswith("/" + low):
             return path
     depth = text.count("/")
-    peers = {p.lower(): p for p in reversed(paths) if p.count("/") == depth}
+    peers: dict[str, str] = {}
+    for path in paths:
+        if path.count("/") == depth:
+            peers.setdefault(path.lower(), path)
     near = difflib.get_close_matches(low, list(peers), n=1, cutoff=NEAR)
     if near:
         return peers[near[0]]
