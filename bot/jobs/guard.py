@@ -182,6 +182,12 @@ def decide(
     elif (busy := state.running_run(tx, job.name)) is not None:
         reason = "overlap"
         detail = f"{busy.id} (started {_iso(busy.decided_at)}) is still running"
+    elif (cut := state.interrupted_run(tx, job.name, since=now - job.timeout_seconds)) is not None:
+        reason = "overlap"
+        detail = (
+            f"{cut.id} (started {_iso(cut.decided_at)}) was interrupted by a restart and may"
+            f" still be running, until {_iso(cut.decided_at + job.timeout_seconds)} (its timeout)"
+        )
     elif (why := breakers.open_reason(tx, agent)) is not None:
         reason, detail = "breaker_open", why
     elif remaining_fraction(tx, Scope(job.scope)) == 0.0:

@@ -25,6 +25,7 @@ __all__ = [
     "RunRow",
     "derived_secret",
     "finish_run",
+    "interrupted_run",
     "last_scheduled",
     "mark_abandoned",
     "new_run_id",
@@ -157,11 +158,15 @@ def finish_run(
     detail: str | None,
     duration_ms: int,
 ) -> bool:
-    """Close a running run; False when it was no longer running (abandoned meanwhile)."""
+    """Close a running run; False when it was no longer running (abandoned meanwhile).
+
+    ``detail`` joins what the run said when it began (the missed fires it stands for).
+    """
     cur = tx.execute(
-        "UPDATE job_runs SET state = ?, http_status = ?, detail = ?, finished_at = ?,"
+        "UPDATE job_runs SET state = ?, http_status = ?, detail = CASE WHEN ? IS NULL THEN detail"
+        " WHEN detail IS NULL THEN ? ELSE detail || '; ' || ? END, finished_at = ?,"
         " duration_ms = ? WHERE id = ? AND state = 'running'",
-        (state, http_status, detail, tx.clock.now(), duration_ms, run_id),
+        (state, http_status, detail, detail, detail, tx.clock.now(), duration_ms, run_id),
     )
     return cur.rowcount > 0
 
@@ -169,6 +174,17 @@ def finish_run(
 def running_run(tx: Tx, job: str) -> RunRow | None:
     row = tx.one(
         f"SELECT {_RUN_COLUMNS} FROM job_runs WHERE job = ? AND state = 'running' LIMIT 1", (job,)
+    )
+    return RunRow.from_row(row) if row else None
+
+
+def interrupted_run(tx: Tx, job: str, *, since: float) -> RunRow | None:
+    """The newest run begun at or after ``since`` that a restart interrupted: its target
+    did not hear of it (a cancelled request does not stop the work), so it may still run."""
+    row = tx.one(
+        f"SELECT {_RUN_COLUMNS} FROM job_runs WHERE job = ? AND decided_at >= ?"
+        " AND state = 'abandoned' ORDER BY decided_at DESC LIMIT 1",
+        (job, since),
     )
     return RunRow.from_row(row) if row else None
 

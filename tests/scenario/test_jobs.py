@@ -219,6 +219,31 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     assert (await slack.command("pause all"))["text"] == "all jobs were already paused."
 
 
+async def test_a_run_a_restart_interrupted_blocks_the_next_until_its_timeout(
+    app_factory, target, tmp_path, monkeypatch
+):
+    """audit9 M3: a deploy cancels Nightshift's request, not the target's work."""
+    monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
+    db = tmp_path / "deploy.db"
+    jobs = [job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200)]
+    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
+    first.ns.scheduler.pause_job("jobs-tick")
+    await fire(first, 15 * 60, wait=False)  # 00:15: the target starts a 20-minute job
+    await asyncio.wait_for(target.arrived.wait(), 5)
+    await first.ns.stop()
+    second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
+    second.ns.scheduler.pause_job("jobs-tick")
+    await second.ns.extras["jobs"].wait_idle()  # 00:30 fired at start: skipped
+    assert await runs(second, "sync") == [("abandoned", None), ("skipped", "overlap")]
+    skipped = (await run_rows(second, "sync"))[1]
+    assert "was interrupted by a restart and may still be running, until" in skipped["detail"]
+    assert len(target.calls) == 1
+    target.gate.set()
+    await fire(second, 15 * 60)  # 00:45: past the interrupted run's timeout
+    assert (await runs(second, "sync"))[-1] == ("succeeded", None)
+    assert len(target.calls) == 2
+
+
 async def test_a_pause_survives_a_restart(app_factory, target, tmp_path):
     from bot.commands import Context, dispatch
 
@@ -341,7 +366,7 @@ async def test_fires_missed_while_down_coalesce_into_one_run(app_factory, target
     assert target.calls[0]["json"]["scheduled_for"] == "2026-01-01T01:00:00Z"
     row = (await run_rows(second, "sync"))[0]
     assert row["state"] == "succeeded"
-    assert row["detail"] is None or "coalesced 3 missed" in row["detail"]
+    assert row["detail"] == "coalesced 3 missed fire(s) into this run"  # kept by its success
 
 
 async def test_a_fire_older_than_the_grace_is_recorded_as_missed(app_factory, target, tmp_path):
