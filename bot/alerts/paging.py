@@ -8,6 +8,13 @@ acknowledged nor silenced carries its next step (``esc_step``) and when it is du
 names (on-call of a rotation, or a user) or, for a ``channel`` step, nudges the
 alert's thread with a broadcast reply, then arms the step after it.
 
+Steps keep the chain's own times: one taken a little late (a tick) does not push the
+next back. One taken more than :data:`LATE` after it fell due (Nightshift was down)
+catches up instead: of the steps due by now only the latest (with any steps due at the
+same instant) is taken, and the rest are skipped. Paging each of them, and every
+repeat round, in the same second would give nobody time to acknowledge, and would
+use the chain up.
+
 Example:
     >>> # taken = engine.run_chains(tx, tx.clock.now())
     >>> # who = engine.escalate(tx, alert, now, manual_by="U1")
@@ -15,6 +22,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import Any
 
 from bot.alerts.escalation import notify_target
@@ -25,9 +34,12 @@ from bot.alerts.render import channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
 from guards.store import Tx
 
-__all__ = ["AlertPaging"]
+__all__ = ["LATE", "AlertPaging"]
 
+log = logging.getLogger(__name__)
 _MAX_CHAIN_PASSES = 50
+#: seconds past its time after which a step catches up rather than replaying the chain
+LATE = 60.0
 
 
 class AlertPaging(AlertMessages):
@@ -48,9 +60,36 @@ class AlertPaging(AlertMessages):
             if not rows:
                 break
             for row in rows:
-                self.escalate(tx, Alert.from_row(row), now)
+                self.escalate(tx, self._caught_up(Alert.from_row(row), now), now)
                 taken += 1
         return taken
+
+    def _caught_up(self, alert: Alert, now: float) -> Alert:
+        """``alert`` at the latest step due by ``now``, when its own fell due long ago."""
+        position, due = alert.esc_step, alert.esc_at
+        assert position is not None and due is not None
+        if now - due <= LATE:
+            return alert
+        entry = self.chain.entry(alert.tier) or 0
+        start, start_due = position, due  # the first step of the latest instant due
+        skipped = 0
+        for walked in range(1, _MAX_CHAIN_PASSES * 10):
+            following = self.chain.following(position, entry=entry)
+            if following is None or due + following[1] > now:
+                break
+            position, due = following[0], due + following[1]
+            if following[1] > 0:  # a later instant; steps 0 s apart are taken together
+                start, start_due, skipped = position, due, walked
+        if not skipped:
+            return alert
+        log.info(
+            "alert #%d: %d escalation step(s) fell due while Nightshift was not running;"
+            " skipped, taking the latest (%s)",
+            alert.id,
+            skipped,
+            self.chain.describe(start),
+        )
+        return dataclasses.replace(alert, esc_step=start, esc_at=start_due)
 
     def escalate(self, tx: Tx, alert: Alert, now: float, *, manual_by: str | None = None) -> str:
         """Take the alert's next step now; returns who was notified (a user id or 'channel')."""

@@ -188,6 +188,44 @@ async def test_late_steps_do_not_push_the_chain_back(store):
     assert [(r["step"], r["at"] - start) for r in rows] == [(0, 0), (1, 420), (2, 900)]
 
 
+async def test_after_downtime_only_the_latest_due_step_is_taken(store):
+    """audit9 M2: steps that fell due while Nightshift was down are not replayed in one
+    second (every round's pages and nudges at once, then a chain used up): the latest
+    due is taken, and the next keeps its own time."""
+    engine = make({"alerts": {"repeat_escalation": 1, "repeat_escalation_after": "15m"}})
+    await emit(store, opened(store))
+    await run(store, engine)  # 0m: the primary
+    start = store.clock.now()
+    store.clock.advance(40 * 60)  # down from 0m to 40m: 5m, 15m, 30m and 35m fell due
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT target, step, at FROM escalations ORDER BY id")
+    assert [(r["target"], r["step"], r["at"] - start) for r in rows] == [
+        ("U01", 0, 0),
+        ("U04", 4, 2400),  # round 2's secondary (due at 35m), not four steps at once
+    ]
+    assert (await alerts(store))[0]["esc_at"] == start + 45 * 60  # round 2's channel
+    store.clock.advance(5 * 60)
+    await store.write(engine.tick)
+    steps = [r["step"] for r in await store.fetch("SELECT step FROM escalations ORDER BY id")]
+    assert steps == [0, 4, 5]
+
+
+async def test_steps_due_at_one_instant_are_all_taken_after_downtime(store):
+    chain = [
+        {"notify": "rotation:primary", "after": "0m"},
+        {"notify": "rotation:secondary", "after": "5m"},
+        {"notify": "channel", "after": "5m"},  # the same instant as the secondary
+    ]
+    alerts_policy = {**POLICY["alerts"], "repeat_escalation": 0}
+    engine = make({"alerts": alerts_policy, "oncall": {**POLICY["oncall"], "escalation": chain}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(30 * 60)
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT target, step FROM escalations ORDER BY id")
+    assert [tuple(r) for r in rows] == [("U01", 0), ("U04", 1), (None, 2)]
+
+
 async def test_ack_stops_the_chain_records_mtta_and_updates_post_and_dms(store):
     engine = make()
     await emit(store, opened(store))
