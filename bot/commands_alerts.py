@@ -269,8 +269,9 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     kind (`heartbeat_missed`, or `breaker_opened` for the three breaker kinds) on every
     scope; `kind:scope` (`heartbeat_missed:acme`): that kind on the scope and below it; a
     scope (`acme/alice`: it and everything below it); `model:<name>` for a model's
-    breaker alerts. A scope or model Nightshift has not seen is refused (a silence there
-    would silence nothing), with the scope probably meant.
+    breaker alerts. A scope or model Nightshift has not seen is silenced as asked (ahead
+    of an agent's first call, say) and the reply says so first, with the scope probably
+    meant (a typo would silence nothing).
 
     `off` (also `lift`, `end`) ends the active silences on that target now. A lift ends
     the silences made on exactly that target (`#12` and its `kind:scope` are the same
@@ -292,23 +293,31 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
             lambda tx: ops.silence(engine, tx, target=args[0], seconds=seconds, actor=ctx.actor)
         )
     except ops.UnseenTarget as exc:
-        unseen_path, prefix, said = exc.path, exc.prefix, exc.message
+        unseen_path, prefix, guess = exc.path, exc.prefix, exc.suggestion
+        warning = f"⚠️ {exc.message}: this silence covers it"
     else:
         return _silenced(ctx, made, seconds)
-    # the scope probably meant, read off the writer
-    close = await ctx.ns.store.read(lambda tx: close_scope(tx, unseen_path))
-    return Reply.text_only(said + did_you_mean(close, prefix=prefix))
+    if unseen_path is not None:  # the scope probably meant, read off the writer
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, unseen_path))
+        guess = did_you_mean(close, prefix=prefix)
+    made = await ctx.ns.store.write(
+        lambda tx: ops.silence(
+            engine, tx, target=args[0], seconds=seconds, actor=ctx.actor, unseen_ok=True
+        )
+    )
+    return _silenced(ctx, made, seconds, note=f"{warning} once something there alerts.{guess}")
 
 
-def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int) -> Reply:
+def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int, *, note: str = "") -> Reply:
+    first = f"{note}\n" if note else ""
     if made.made_by is not None:
         return Reply.text_only(
-            f"🔕 {made.matches} is already silenced by <@{made.made_by}>"
+            f"{first}🔕 {made.matches} is already silenced by <@{made.made_by}>"
             f" until {local_time(made.expires_at, ctx)}; nothing changed."
         )
     also = f"; {len(made.silenced)} open alert(s) silenced now" if made.silenced else ""
     return Reply.text_only(
-        f"🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"
+        f"{first}🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"
         f" (until {local_time(made.expires_at, ctx)}){also}. Firings are still recorded.",
         ephemeral=False,
     )

@@ -191,19 +191,28 @@ class SilenceLifted:
     covered_until: float | None = None
 
 
-def silence(engine: AlertEngine, tx: Tx, *, target: str, seconds: int, actor: str) -> SilenceMade:
+def silence(
+    engine: AlertEngine,
+    tx: Tx,
+    *,
+    target: str,
+    seconds: int,
+    actor: str,
+    unseen_ok: bool = False,
+) -> SilenceMade:
     """Silence an alert (``42``, ``#42``), a kind (everywhere, or ``kind:scope`` and below),
     a scope subtree or a model's alerts (:mod:`bot.alerts.targets`).
 
     Raises:
-        InvalidInput: a target that is none of those, one that would silence nothing
-            (:class:`UnseenTarget`), or a duration that is not positive.
+        InvalidInput: a target that is none of those, or a duration that is not positive;
+            :class:`UnseenTarget` (unless ``unseen_ok``): a scope or model nothing has
+            used, which may be a typo.
         NotFound: no alert with that id.
     """
     if seconds <= 0:
         raise InvalidInput("duration", "a silence lasts at least a second, e.g. 30m or 2h")
     now = tx.clock.now()
-    what = silence_target(engine, tx, target, known=True)
+    what = silence_target(engine, tx, target, known=not unseen_ok)
     expires = now + seconds
     same = tx.one(  # a double click, or a repeat: the silence there already does it
         "SELECT id, expires_at, created_by FROM silences WHERE ended_at IS NULL"

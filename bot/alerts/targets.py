@@ -9,11 +9,13 @@ A target is one of:
   (``heartbeat_missed:acme``); ``kind:model:<name>`` for a model's breaker alerts;
 - a scope (``acme/alice``): every alert on it and below it; ``model:<name>``: a model's.
 
-A silence that would silence nothing is refused when it is made (``known=True``): a
-scope Nightshift has not seen (:mod:`bot.known_scopes`), or a model it neither prices,
-routes to nor has a breaker for. :class:`UnseenTarget` carries what the command needs
-to suggest the scope probably meant. Lifting takes any well-formed target, so a
-silence made on a typo before this check can still be lifted.
+A silence on something Nightshift has not seen may be a typo that would silence
+nothing: with ``known=True`` such a target raises :class:`UnseenTarget` (a scope no
+agent has used, :mod:`bot.known_scopes`; a model it neither prices, routes to nor has a
+breaker for), which carries what the command needs to say so and to suggest what was
+probably meant; the command then makes the silence as asked (an agent about to be
+deployed may be silenced ahead of time) with that warning first. An unknown kind before
+a colon is refused. Lifting takes any well-formed target.
 
 Example:
     >>> # silence_target(engine, tx, "heartbeat_missed:acme", known=True)
@@ -115,16 +117,20 @@ class SilenceTarget:
 
 
 class UnseenTarget(InvalidInput):
-    """A silence on a scope or model nothing has used: it would silence nothing.
+    """A silence on a scope or model nothing has used: it may silence nothing (a typo?).
 
-    ``path`` is the scope as parsed, ``prefix`` what went before it (``kind:``), so a
-    suggestion reads as the operator would type it.
+    ``path`` is the scope as parsed (None for a model, whose ``suggestion`` is known
+    already), ``prefix`` what went before it (``kind:``), so a suggestion reads as the
+    operator would type it.
     """
 
-    def __init__(self, message: str, *, path: str, prefix: str = "") -> None:
+    def __init__(
+        self, message: str, *, path: str | None, prefix: str = "", suggestion: str = ""
+    ) -> None:
         super().__init__("target", message)
         self.path = path
         self.prefix = prefix
+        self.suggestion = suggestion
 
 
 def alert_number(text: str) -> int | None:
@@ -176,7 +182,8 @@ def _scope(engine: AlertEngine, tx: Tx, text: str, *, known: bool, prefix: str =
     if text.startswith(MODEL_PREFIX):
         key = model_key(text[len(MODEL_PREFIX) :])
         if known and key != MODEL_PREFIX and not _model_known(engine, tx, key):
-            raise InvalidInput("target", _unknown_model(engine, key, prefix))
+            message, suggestion = _unknown_model(engine, key, prefix)
+            raise UnseenTarget(message, path=None, prefix=prefix, suggestion=suggestion)
         if key != MODEL_PREFIX:
             return key
     try:
@@ -184,16 +191,12 @@ def _scope(engine: AlertEngine, tx: Tx, text: str, *, known: bool, prefix: str =
     except ScopeError as exc:
         raise InvalidInput("target", f"silence {TARGETS}: {exc}") from None
     if known and not known_scope(engine.policy, tx, path):
-        also = "" if prefix else ", and it is not an alert kind"
+        one_word = not prefix and "/" not in path  # it could have been meant as a kind
+        also = ", and it is not an alert kind" if one_word else ""
         kind = difflib.get_close_matches(text.lower(), ALERT_KINDS, n=1, cutoff=0.7)
-        if kind and not prefix:
+        if kind and one_word:
             also = f", and it is not an alert kind (did you mean `{kind[0]}`?)"
-        raise UnseenTarget(
-            f"{unseen(path)}{also}: a silence on `{prefix}{echo(path, 80)}` would silence"
-            " nothing, so none was made.",
-            path=path,
-            prefix=prefix,
-        )
+        raise UnseenTarget(f"{unseen(path)}{also}", path=path, prefix=prefix)
     return path
 
 
@@ -216,11 +219,10 @@ def _model_known(engine: AlertEngine, tx: Tx, key: str) -> bool:
     return tx.one("SELECT 1 FROM alerts WHERE scope = ? LIMIT 1", (key,)) is not None
 
 
-def _unknown_model(engine: AlertEngine, key: str, prefix: str) -> str:
+def _unknown_model(engine: AlertEngine, key: str, prefix: str) -> tuple[str, str]:
+    """What to say of a model nothing knows, and the one probably meant (or "")."""
     name = key.removeprefix(MODEL_PREFIX)
     near = difflib.get_close_matches(name, sorted(_models(engine)), n=1, cutoff=0.75)
     guess = f" Did you mean `{prefix}model:{near[0]}`?" if near else ""
-    return (
-        f"`{echo(name, 80)}` is not a model Nightshift prices, routes to or has a breaker for"
-        f" (a typo?): a silence on it would silence nothing, so none was made.{guess}"
-    )
+    said = f"`{echo(name, 80)}` is not a model Nightshift prices, routes to or has a breaker for"
+    return f"{said} (a typo?)", guess

@@ -1,5 +1,5 @@
 """``/agent silence <kind>`` and ``<kind>:<scope>``: read as ``/agent alerts`` reads them
-(audit9 H1), and a silence that would silence nothing is refused with what was meant.
+(audit9 H1), and a silence on something nothing has used warns first, with what was meant.
 
 The real app in Slack HTTP mode against the fake Slack Web API, signed slash commands,
 a ManualClock (starts 2026-01-01 00:00 UTC); alert timers run when the test ticks.
@@ -129,35 +129,39 @@ async def test_a_family_of_kinds_is_silenced_as_alerts_filters_it(slack_http):
     ]
 
 
-async def test_a_silence_that_would_silence_nothing_is_refused_with_what_was_meant(slack_http):
+async def test_a_silence_nothing_has_used_says_so_first_with_what_was_meant(slack_http):
+    """A typo would silence nothing: the reply says so before anything else. The silence
+    is still made as asked (an agent about to be deployed may be silenced ahead)."""
     slack = await slack_http(POLICY, clock=ManualClock())
     app = slack.app
     await used(app)  # acme/alice/rss-bot
     reply = await slack.command("silence rss-bot 1h", user="U01")
-    assert reply["response_type"] == "ephemeral"
-    assert reply["text"] == (
-        "No agent has reserved or sent a heartbeat under `rss-bot` yet (a typo?), and it is"
-        " not an alert kind: a silence on `rss-bot` would silence nothing, so none was made."
+    assert reply["response_type"] == "in_channel"
+    first, second = reply["text"].split("\n")
+    assert first == (
+        "⚠️ No agent has reserved or sent a heartbeat under `rss-bot` yet (a typo?), and it is"
+        " not an alert kind: this silence covers it once something there alerts."
         " Did you mean `acme/alice/rss-bot`?"
     )
+    assert second.startswith("🔕 <@U01> silenced rss-bot and below for 1h")
     cases = {
         "Acme/alice": "Did you mean `acme/alice`?",
         "heartbeat_missed:Acme": "Did you mean `heartbeat_missed:acme`?",
         "acme/alice/rss_bot": "Did you mean `acme/alice/rss-bot`?",
         "rss_bot": "Did you mean `acme/alice/rss-bot`?",
         "hearbeat_missed": "not an alert kind (did you mean `heartbeat_missed`?)",
-        "acme/alice/rss-bot/c1": "a silence on `acme/alice/rss-bot/c1` would silence nothing",
-        "nosuch": "a silence on `nosuch` would silence nothing, so none was made.",
+        "acme/alice/rss-bot/c1": "under `acme/alice/rss-bot/c1` yet (a typo?): this silence",
+        "nosuch": "under `nosuch` yet (a typo?), and it is not an alert kind: this silence",
         "model:claude-haiku-4.5": "Did you mean `model:claude-haiku-4-5`?",
     }
     for target, said in cases.items():
-        refused = await slack.command(f"silence {target} 1h", user="U01")
-        assert refused["response_type"] == "ephemeral", target
-        assert said in refused["text"], (target, refused["text"])
-        assert "🔕" not in refused["text"]
-    assert "Did you mean" not in (await slack.command("silence nosuch 1h"))["text"]
-    assert await app.store.fetch("SELECT * FROM silences") == []
-    assert await app.store.fetch("SELECT * FROM audit WHERE action = 'alert.silence'") == []
+        warned = await slack.command(f"silence {target} 1h", user="U01")
+        assert warned["text"].startswith("⚠️"), target
+        assert said in warned["text"], (target, warned["text"])
+        assert "🔕 <@U01> silenced" in warned["text"]
+    assert "Did you mean" not in (await slack.command("silence nosuch2 1h"))["text"]
+    made = await app.store.fetch("SELECT COUNT(*) FROM silences")
+    assert made[0][0] == 1 + len(cases) + 1
     # what was meant works
     for target in ("acme/alice/rss-bot", "heartbeat_missed:acme", "model:claude-haiku-4-5"):
         done = await slack.command(f"silence {target} 1h", user="U01")
