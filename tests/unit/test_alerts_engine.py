@@ -216,8 +216,8 @@ async def test_steps_due_at_one_instant_are_all_taken_after_downtime(store):
         {"notify": "rotation:secondary", "after": "5m"},
         {"notify": "channel", "after": "5m"},  # the same instant as the secondary
     ]
-    alerts_policy = {**POLICY["alerts"], "repeat_escalation": 0}
-    engine = make({"alerts": alerts_policy, "oncall": {**POLICY["oncall"], "escalation": chain}})
+    oncall = {"rotations": POLICY["oncall"]["rotations"], "escalation": chain}  # type: ignore[index]
+    engine = make({"alerts": {"repeat_escalation": 0}, "oncall": oncall})
     await emit(store, opened(store))
     await run(store, engine)
     store.clock.advance(30 * 60)
