@@ -205,8 +205,12 @@ class SlackSurface:
     # -- buttons ------------------------------------------------------------------------
 
     async def on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        # The click's change is on disk before Slack hears the 200, as a slash command's
+        # is: a crash just after the answer must not lose an acknowledgement. A click
+        # slower than the ack budget goes on after the ack.
+        click = self.spawn(self._click(body))
+        await asyncio.wait({click}, timeout=ACK_BUDGET)
         await ack()
-        self.spawn(self._click(body))
 
     async def _click(self, body: dict[str, Any]) -> None:
         actions = body.get("actions") or []

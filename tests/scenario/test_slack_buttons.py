@@ -95,6 +95,20 @@ async def test_approve_trial_updates_the_message_in_place(slack_http):
     ]
 
 
+async def test_a_click_is_on_disk_before_slack_hears_its_200(slack_http):
+    """audit9 restart M1: a kill -9 just after the answer must not lose the click."""
+    slack = await slack_http(POLICY)
+    await force_open(slack)
+    blocks = alert_blocks(button("Approve trial", "breaker_approve", SCOPE))
+    channel, ts = await post_alert(slack, blocks)
+    await click(slack, "breaker_approve", SCOPE, channel, ts)
+    # at once, on a connection of its own: what a process started now would find
+    audit = await slack.app.store.fetch("SELECT actor FROM audit WHERE action = 'breaker.approve'")
+    assert [r[0] for r in audit] == [ADMIN]
+    edits = await slack.app.store.fetch("SELECT args FROM outbox WHERE method = 'chat.update'")
+    assert len(edits) == 1 and "approved by <@U0ADMIN>" in edits[0][0]
+
+
 async def test_keep_open_by_a_non_admin_is_refused_to_them_only(slack_http):
     slack = await slack_http(POLICY)
     await force_open(slack)
