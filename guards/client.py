@@ -18,10 +18,12 @@ money twice: ``retries`` times (0.1, 0.2, 0.4 s apart) for a plain call; for wha
 seconds (60 by default, the pauses growing to 2 s), since that money was spent and a
 restart of Nightshift takes a few seconds. A cancellation (a shutdown, or an
 ``asyncio.timeout`` around the block) does not cut that send short: it goes on in the
-background, and :meth:`GuardClient.aclose` waits for it (at most ``patience``). A
-reserve cut short the same way, whose hold the server may have made, is looked up in
-the background by its idempotency key and released. When the server cannot be
-reached, the call raises :class:`~guards.errors.Unavailable`.
+background, and :meth:`GuardClient.aclose` waits for it. A reserve cut short the same
+way, whose hold the server may have made, is sent again in the background and that
+hold released, when the client made its key and it names no task (whose attempts a
+replay would count); otherwise a note on the exception names the key to reserve again
+with. When the server cannot be reached, the call raises
+:class:`~guards.errors.Unavailable`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, TypeVar
 import httpx
 
 from guards.client_hold import Hold, Usage, as_usage, settle_body
-from guards.client_wire import raise_for, reservation_body, said
+from guards.client_wire import from_a_proxy, raise_for, reservation_body, said
 from guards.errors import (
     Conflict,
     GuardError,
@@ -102,6 +104,7 @@ class GuardClient:
             transport=transport,
         )
         self._retries = retries
+        self._timeout = timeout
         self._patience = patience
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -112,9 +115,10 @@ class GuardClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Wait (at most ``patience``) for settles and releases still being sent; close."""
+        """Wait for settles and releases still being sent (each may take ``patience``
+        and a last try, twice for a settle refused and sent at its ceiling); close."""
         if self._background:
-            await asyncio.wait(set(self._background), timeout=self._patience)
+            await asyncio.wait(set(self._background), timeout=2 * (self._patience + self._timeout))
         await self._http.aclose()
 
     async def _call(
@@ -125,7 +129,7 @@ class GuardClient:
         *,
         patient: bool = False,
     ) -> Any:
-        """One call, tried again after transport errors (and 502/504 from a proxy)."""
+        """One call, tried again after transport errors (and a proxy's 502, 503 or 504)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._patience if patient else None
         pause = 0.1
@@ -143,7 +147,7 @@ class GuardClient:
             else:
                 failure = None
                 maybe_sent = True
-                if response.status_code not in (502, 504):
+                if not from_a_proxy(response):
                     raise_for(response)
                     return response.json() if response.content else None
             more = tries <= self._retries or (deadline is not None and loop.time() < deadline)
@@ -264,10 +268,20 @@ class GuardClient:
         try:
             answer: dict[str, Any] = await self._call("POST", "/v1/reservations", body)
         except (asyncio.CancelledError, Unavailable) as exc:
-            # The server may have made the hold (the answer was lost): find it by its
+            if isinstance(exc, Unavailable) and not exc.maybe_sent:
+                raise  # it never reached the server: nothing is held
+            # The server may have made the hold, and its answer was lost. With a key of
+            # our own and no task (whose attempts a replay would count), find it by its
             # key and give it back, in the background (a cancellation must not wait).
-            if not isinstance(exc, Unavailable) or exc.maybe_sent:
+            # The caller's own key may be sent again by the caller, to use that hold.
+            if idempotency_key is None and task_id is None:
                 self._in_background(self._undo_reserve(body), f"releasing the hold of {scope}")
+            else:
+                exc.add_note(
+                    f"nightshift: the reserve of {scope} may have held money under"
+                    f" idempotency_key {body['idempotency_key']!r}: reserve again with that key"
+                    " to use it; otherwise it goes back when it expires"
+                )
             raise
         if answer.get("state", "held") != "held":
             raise Conflict(
@@ -304,6 +318,7 @@ class GuardClient:
         hold is released, so cancelled calls do not trip the agent's breaker. The
         caller's error comes first: what goes wrong here is a note on it.
         """
+        send: Coroutine[Any, Any, None]
         if isinstance(exc, asyncio.CancelledError) and not hold.settled:
             send = self._release(hold)
             what = f"releasing {hold.reservation_id}"
@@ -318,10 +333,15 @@ class GuardClient:
                 body = {"outcome": outcome, "actual_cost_micros": 0, "error": repr(exc)[:2000]}
             send = self._settle_spent(hold, body)
             what = _settling(hold, body)
+        if isinstance(exc, asyncio.CancelledError):  # the caller must not wait: it goes on
+            self._in_background(send, what)
+            return
         try:
             await self._shielded(send, what)
         except (GuardError, httpx.HTTPError) as report:
             exc.add_note(f"nightshift: {what} failed: {report!r}")
+            for note in getattr(report, "__notes__", ()):  # what to send again, say
+                exc.add_note(note)
 
     async def _release(self, hold: Hold) -> None:
         """Give the hold back, patiently; one settled meanwhile (by id) is done."""

@@ -28,7 +28,7 @@ from guards.errors import (
 )
 from guards.reservation import Estimate
 
-__all__ = ["raise_for", "reservation_body", "said"]
+__all__ = ["from_a_proxy", "raise_for", "reservation_body", "said"]
 
 
 _ERRORS: dict[str, type[GuardError]] = {
@@ -41,6 +41,18 @@ _ERRORS: dict[str, type[GuardError]] = {
 def said(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def from_a_proxy(response: httpx.Response) -> bool:
+    """A 502, 503 or 504 that Nightshift did not write (its errors are JSON with a code):
+    a proxy in front of it, while it restarts. Worth trying again."""
+    if response.status_code not in (502, 503, 504):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return not (isinstance(body, dict) and "error" in body)
 
 
 def raise_for(response: httpx.Response) -> None:

@@ -107,6 +107,74 @@ async def test_a_reserve_cut_short_gives_back_the_hold_the_server_made(app_facto
     assert [r[0] for r in rows] == ["released"]
 
 
+async def test_a_reserve_cut_short_with_the_callers_key_is_left_for_the_caller(app_factory):
+    """review10 H1: the caller may send its key again to use the hold: it is not undone."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    scope = "acme/alice/rss-bot/c9"
+    async with GuardClient(app.url, tok, transport=Late("/v1/reservations", 0.4)) as guard:
+        with pytest.raises(TimeoutError) as raised:
+            async with (
+                asyncio.timeout(0.2),
+                guard.reserve(scope, max_cost_micros=5000, idempotency_key="run-1"),
+            ):
+                raise AssertionError("the block never runs")
+        notes = " ".join(getattr(raised.value.__context__, "__notes__", ()))
+        assert "idempotency_key 'run-1': reserve again with that key to use it" in notes
+        async with guard.reserve(scope, max_cost_micros=5000, idempotency_key="run-1") as hold:
+            hold.settle(actual_cost_micros=3000)
+        assert hold.result["charged_micros"] == 3000
+    assert await held_and_spent(app, tok, scope) == (0, 3000)
+    rows = await app.store.fetch("SELECT state FROM reservations WHERE scope = ?", (scope,))
+    assert [r[0] for r in rows] == ["settled"]
+
+
+async def test_a_cancelled_block_gives_its_hold_back_without_making_the_caller_wait(app_factory):
+    """review10 M2: the release goes on in the background; the caller's timeout holds."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    loop = asyncio.get_running_loop()
+    async with GuardClient(app.url, tok, transport=Late("/release", 1.0)) as guard:
+        began = loop.time()
+        with pytest.raises(TimeoutError):
+            async with (
+                asyncio.timeout(0.2),
+                guard.reserve("acme/alice/rss-bot/c10", max_cost_micros=5000),
+            ):
+                await asyncio.sleep(5)  # the LLM call the timeout cuts short
+        assert loop.time() - began < 0.9  # not the release's 1 s answer
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c10") == (0, 0)
+
+
+class ProxyRestarting(httpx.AsyncBaseTransport):
+    """A proxy in front of Nightshift answers 503 (an HTML page) ``times`` times first."""
+
+    def __init__(self, times: int) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.left = times
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.left > 0:
+            self.left -= 1
+            return httpx.Response(503, text="<html>503 Service Temporarily Unavailable</html>")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_proxys_503_is_tried_again_but_nightshifts_own_is_a_refusal(app_factory):
+    """review10 M3: a proxy's 503 while Nightshift restarts is not a breaker."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok, transport=ProxyRestarting(2)) as guard:
+        answer = await guard.budget("acme/alice/rss-bot")
+    assert answer["levels"]
+    async with GuardClient(app.url, tok, transport=ProxyRestarting(9), retries=1) as guard:
+        with pytest.raises(Unavailable, match="503 from a proxy"):
+            await guard.budget("acme/alice/rss-bot")
+
+
 async def test_nothing_listening_is_unavailable_naming_the_url():
     url = f"http://127.0.0.1:{free_port()}"
     async with GuardClient(url, "ns_tok_x", retries=1) as guard:
