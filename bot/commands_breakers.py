@@ -36,6 +36,7 @@ from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
 from guards.errors import InvalidInput
 from guards.money import format_usd
+from guards.prices import undated
 from guards.store import Tx
 
 __all__ = ["breaker_line"]
@@ -176,12 +177,11 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
     known = {m.lower() for m in known}
     if name in known:
         return None
-    priced_as = ctx.ns.ledger.prices.priced_as(name)
-    if priced_as is not None:  # a dated snapshot of a known model
+    base = undated(name)
+    if base != name and base in known:  # a dated snapshot of a known model
         return (
-            f"`{name}` is priced as `{priced_as}`, but a kill switch compares names exactly:"
-            f" this stops only reservations that name `{name}`; `model:{priced_as}` stops"
-            f" those that name `{priced_as}`."
+            f"`{name}` is a snapshot of `{base}`: this stops only reservations that name"
+            f" `{name}`; `model:{base}` stops `{base}` and every snapshot of it."
         )
     near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     guess = f" Did you mean `model:{near[0]}`?" if near else ""

@@ -58,6 +58,7 @@ from guards.config import Policy
 from guards.errors import BreakerOpen, Conflict, InvalidInput
 from guards.events import TrialAnswered
 from guards.ledger import Reservation
+from guards.prices import undated
 from guards.scopes import Scope
 from guards.store import Store, Tx
 
@@ -106,8 +107,9 @@ class Breakers:
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
         for model in models:  # both `model` and `estimate.model`: either may be the call's
-            if model_key(model) in not_closed:
-                self._model_kill_switch(tx, model_key(model), now)
+            for key in {model_key(model), model_key(undated(model))}:  # a snapshot: its model's
+                if key in not_closed:
+                    self._model_kill_switch(tx, key, now)
         for key, kind in governing(scope.path) if not_closed else ():
             if key not in not_closed:
                 continue

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from guards.money import ceil_div
 
-__all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable", "UnknownModel"]
+__all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable", "UnknownModel", "undated"]
 
 TOKENS_PER_PRICE = 1_000_000
 # what the SDKs add to a model's name: a snapshot's date (20251001, 2024-08-06) or -latest
@@ -53,6 +53,7 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
     "gpt-4.1-mini": _usd("0.40", "1.60"),
     "gpt-4.1-nano": _usd("0.10", "0.40"),
     "gpt-4o": _usd("2.50", "10"),
+    "gpt-4o-2024-05-13": _usd("5", "15"),  # a snapshot priced apart from its model
     "gpt-4o-mini": _usd("0.15", "0.60"),
     "o3": _usd("2", "8"),
     "o4-mini": _usd("1.10", "4.40"),
@@ -87,8 +88,8 @@ class PriceTable:
         name = _name(model)
         if name in self._prices:
             return name
-        undated = _SNAPSHOT.sub("", name)
-        return undated if undated in self._prices else None
+        base = undated(name)
+        return base if base in self._prices else None
 
     def _find(self, model: str) -> ModelPrice | None:
         name = self.priced_as(model)
@@ -117,6 +118,15 @@ class PriceTable:
         """The cost in micros of a call, rounded up."""
         p = self.price(model)
         return ceil_div(input_tokens * p.input + output_tokens * p.output, TOKENS_PER_PRICE)
+
+
+def undated(model: str) -> str:
+    """``model`` without a snapshot's date or ``-latest`` (lower case).
+
+    >>> undated("GPT-4o-2024-08-06"), undated("claude-3-5-haiku-latest"), undated("o3")
+    ('gpt-4o', 'claude-3-5-haiku', 'o3')
+    """
+    return _SNAPSHOT.sub("", _name(model))
 
 
 def _name(model: str) -> str:

@@ -348,8 +348,14 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
 
     dated = await slack.command("breaker model:gpt-4o-2024-08-06 open outage")
     assert dated["text"].startswith(
-        "⚠️ `gpt-4o-2024-08-06` is priced as `gpt-4o`, but a kill switch compares names exactly"
+        "⚠️ `gpt-4o-2024-08-06` is a snapshot of `gpt-4o`: this stops only reservations that"
+        " name `gpt-4o-2024-08-06`; `model:gpt-4o` stops `gpt-4o` and every snapshot of it."
     )
+    base = await slack.command("breaker model:gpt-4o open outage")
+    assert base["text"].startswith("<@U0ADMIN> forced open `model:gpt-4o`")
+    snapshot = {**body, "model": "GPT-4o-2024-11-20", "idempotency_key": "s"}
+    refused = await slack.app.request("POST", "/v1/reservations", token=tok, json=snapshot)
+    assert refused.status_code == 503  # the model's kill switch stops its snapshots too
 
     unseen = await slack.command("breaker acme/alcie/rss-bot open")
     assert unseen["text"].startswith(
