@@ -218,9 +218,9 @@ def recent_runs(tx: Tx, job: str, limit: int = 1) -> list[RunRow]:
 def mark_abandoned(tx: Tx, *, detail: str) -> int:
     """Close every run still marked running (the process that ran it is gone)."""
     cur = tx.execute(
-        "UPDATE job_runs SET state = 'abandoned', detail = ?, finished_at = ?"
-        " WHERE state = 'running'",
-        (detail, tx.clock.now()),
+        "UPDATE job_runs SET state = 'abandoned', detail = CASE WHEN detail IS NULL THEN ?"
+        " ELSE detail || '; ' || ? END, finished_at = ? WHERE state = 'running'",
+        (detail, detail, tx.clock.now()),
     )
     return cur.rowcount
 

@@ -3,8 +3,9 @@
 Handlers only translate. A slash command runs :func:`bot.commands.dispatch`; if the
 answer is ready within ``ACK_BUDGET`` seconds it *is* the ack, otherwise the ack
 says "working on it" and the answer follows through the ``response_url``. A click
-is acked at once and then runs :func:`bot.commands.dispatch_action`; its
-:class:`~bot.commands.ActionResult` is applied here:
+runs :func:`bot.commands.dispatch_action` and is acked once its change is on disk (or
+after ``ACK_BUDGET``, when it is slow); its :class:`~bot.commands.ActionResult` is
+applied here:
 
 - ``done``: the original message keeps its blocks, the clicked buttons become a
   context line, via ``chat.update`` through the outbox (so it survives restarts);
