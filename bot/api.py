@@ -81,6 +81,10 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except (ValueError, UnicodeDecodeError) as exc:
+        if "integer string conversion" in str(exc):  # Python's own limit, not advice for them
+            raise InvalidInput(
+                "body", "a number in the body is too long (amounts are at most 10^15)"
+            ) from None
         raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidInput(
@@ -144,6 +148,8 @@ def error_response(exc: GuardError) -> web.Response:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    if exc.status == 401:  # RFC 9110: a 401 says which scheme it wants
+        headers["WWW-Authenticate"] = 'Bearer realm="nightshift"'
     return web.Response(body=json.dumps(body).encode(), status=exc.status, headers=headers)
 
 
@@ -305,7 +311,7 @@ async def release_reservation(request: web.Request) -> web.Response:
     return json_answer(answer)
 
 
-@routes.get("/v1/budgets/{scope:.+}")
+@routes.get("/v1/budgets/{scope:[\\s\\S]+}")  # any character: the scope parser says what is wrong
 async def get_budget(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     scope = parse_scope(request.match_info["scope"])

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.api import CTX, bearer
+from guards.errors import InvalidInput
 from guards.store import Tx
 from guards.tokens import authenticate
 
@@ -18,13 +19,17 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 _TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
 
 
 @routes.get("/v1/breakers")
 async def list_breakers(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     raw = bearer(request)
-    include_closed = request.query.get("all", "").lower() in _TRUE
+    said = request.query.get("all", "").lower()
+    if said not in (*_TRUE, *_FALSE):
+        raise InvalidInput("all", "all is 1 (every breaker, closed ones too) or 0")
+    include_closed = said in _TRUE
 
     def read(tx: Tx) -> dict[str, Any]:
         token = authenticate(tx, raw)

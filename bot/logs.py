@@ -7,7 +7,25 @@ import logging
 import sys
 import time
 
-__all__ = ["setup_logging"]
+from aiohttp.http_exceptions import HttpProcessingError
+
+__all__ = ["MalformedRequestsQuietly", "quiet_malformed_requests", "setup_logging"]
+
+
+class MalformedRequestsQuietly(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad header byte, say) as an ERROR with a
+    traceback that quotes the offending line: anyone who can reach the port could fill
+    the error log, and a header may carry a token. It is the client's fault, answered
+    400: one INFO line naming the peer, quoting nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "malformed HTTP request from %s (answered 400)", (peer,)
+            record.exc_info = record.exc_text = None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,3 +54,11 @@ def setup_logging(level: int = logging.INFO, *, stream: object = None) -> None:
     root.setLevel(level)
     for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_malformed_requests()
+
+
+def quiet_malformed_requests() -> None:
+    """Install :class:`MalformedRequestsQuietly` on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestsQuietly) for f in server.filters):
+        server.addFilter(MalformedRequestsQuietly())

@@ -70,3 +70,32 @@ async def test_a_slack_request_cut_short_logs_no_error(slack_http, caplog):
             slack.app, 'nightshift_http_requests_total{route="/slack/events",status="400"} 3.0'
         )
     assert [rec for rec in caplog.records if rec.levelno >= logging.ERROR] == []
+
+
+async def test_a_malformed_request_is_one_info_line_that_quotes_nothing(app_factory, caplog):
+    """audit10 L6: a bad header byte was an ERROR with a traceback quoting the header."""
+    from bot.logs import MalformedRequestsQuietly, quiet_malformed_requests
+
+    app = await app_factory()
+    url = urlsplit(app.url)
+    quiet_malformed_requests()
+    server = logging.getLogger("aiohttp.server")
+    try:
+        with caplog.at_level(logging.INFO):
+            reader, writer = await asyncio.open_connection(url.hostname, url.port)
+            writer.write(
+                b"GET /v1/breakers HTTP/1.1\r\nAuthorization: Bearer ns_tok\x01secret\r\n\r\n"
+            )
+            await writer.drain()
+            answer = await reader.read(100)
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        for f in [f for f in server.filters if isinstance(f, MalformedRequestsQuietly)]:
+            server.removeFilter(f)
+    assert answer.startswith(b"HTTP/1.0 400")
+    mine = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelno, r.getMessage()) for r in mine] == [
+        (logging.INFO, "malformed HTTP request from 127.0.0.1 (answered 400)")
+    ]
+    assert not any("secret" in r.getMessage() or r.exc_info for r in caplog.records)

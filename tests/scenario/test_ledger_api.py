@@ -380,6 +380,22 @@ async def test_a_request_without_a_token_is_401_before_its_body_is_read(app_fact
         r = await post_raw(app, None, b"junk", path)
         assert r.status_code == 401, (path, r.text)
         assert "nightshift token create" in r.json()["message"]
+        assert r.headers["WWW-Authenticate"] == 'Bearer realm="nightshift"'  # RFC 9110
+
+
+async def test_edge_inputs_of_audit10_get_a_400_that_helps(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    huge = b'{"scope": "acme/a/b", "idempotency_key": "k", "max_cost_micros": ' + b"9" * 5000 + b"}"
+    r = await post_raw(app, tok, huge)
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    assert "too long" in r.json()["message"] and "sys." not in r.json()["message"]
+    for said, status in (("banana", 400), ("0", 200), ("true", 200), ("1", 200)):
+        r = await app.request("GET", f"/v1/breakers?all={said}", token=tok)
+        assert r.status_code == status, (said, r.text)
+    assert (await app.request("GET", "/v1/breakers?all=2", token=tok)).json()["field"] == "all"
+    r = await app.request("GET", "/v1/budgets/acme/alice/%0a", token=tok)
+    assert r.status_code == 400 and r.json()["field"] == "scope", r.text
 
 
 async def test_wrong_method_is_405_with_allow_and_a_message_that_helps(app_factory):
