@@ -124,7 +124,7 @@ def _sketch_chunk(args: tuple[int, int, Validation]) -> tuple[array[int], bytes,
         text = make()
         prepared = prepare(text)
         exacts.append(exact_fingerprint(prepared.casefold()))
-        sketches += sketcher.sketch(features(prepared))
+        sketches += sketcher.sketch(features(prepared, names=sketcher.names))
         if i < SAMPLE_PER_CHUNK:
             sample.append(text)
     return exacts, bytes(sketches), sample
@@ -374,7 +374,7 @@ def _brute(stored: list[int], text: str, sketcher: Sketcher, config: Validation)
     """Is any remembered sketch a near-duplicate of ``text``'s? A full scan in pure Python
     over the sketches as integers, like the index's search for the best match (no early
     exit)."""
-    query = int.from_bytes(sketcher.sketch(features(prepare(text))), "big")
+    query = int.from_bytes(sketcher.sketch(features(prepare(text), names=sketcher.names)), "big")
     hits = 0
     if config.near_duplicate.method == "simhash":
         limit = config.near_duplicate.max_distance

@@ -184,15 +184,16 @@ class _Bag:
         self.out.extend(("g:" + g, GRAM) for g in _trigrams(word))
 
 
-def features(prepared: str) -> list[tuple[str, int]]:
+def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
     """The weighted features of a prepared text (:func:`~guards.validation.normalize.prepare`).
 
     Returns ``(feature, weight)`` pairs; a feature may repeat (a word said twice
-    weighs twice).
+    weighs twice). With ``names``, a capitalised word inside a sentence-case text
+    weighs as a name; without, every word weighs the same in any case.
     """
     text = prepared[:SKETCH_CHARS]
     chunks = text.split(" ")
-    hint = _case_is_a_hint(chunks)
+    hint = names and _case_is_a_hint(chunks)
     bag = _Bag()
     previous = ""
     sentence_start = True

@@ -81,6 +81,8 @@ class Sketcher(Protocol):
     bands: int
     #: whether two sketches in one bucket may differ in the band (then tags tell them apart)
     tagged: bool
+    #: whether the features weigh a capitalised word as a name (see ``features``)
+    names: bool
 
     def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes: ...
 
@@ -105,6 +107,7 @@ class MinHashSketcher:
     width = minhash.BINS
     bands = 8
     tagged = True
+    names = True
 
     def __init__(self, *, threshold: float) -> None:
         self.threshold = threshold
@@ -150,10 +153,16 @@ def _flips(radius: int) -> tuple[int, ...]:
 class SimHashSketcher:
     """64-bit SimHash (:mod:`guards.validation.simhash`) in 4 blocks of 16 bits."""
 
-    kind = "simhash64"
+    # "-nocase": sketched without name weights since 2026-11-27, so a text in capitals
+    # is near its sentence-case original; sketches made before are not compared
+    kind = "simhash64-nocase"
     width = 8
     bands = 4
     tagged = False  # the bucket is the whole block
+    # A capital's name weight moves a 64-bit sketch by more bits than max_distance when
+    # the text is re-posted in capitals (the weights depend on case); MinHash, which
+    # scores overlap, keeps them and the precision they buy.
+    names = False
 
     def __init__(self, *, max_distance: int) -> None:
         self.max_distance = max_distance
@@ -330,7 +339,7 @@ class IndexCache:
         >>> cache.max_bytes = 500  # stream 2 goes at the next put or measure
         >>> cache.measure((1, sk.kind))
         >>> cache.keys(), cache.evictions
-        ([(1, 'simhash64')], 1)
+        ([(1, 'simhash64-nocase')], 1)
     """
 
     def __init__(self, *, max_bytes: int) -> None:

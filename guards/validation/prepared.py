@@ -119,5 +119,8 @@ def _prepare_item(item: Item, config: Validation, sketcher: Sketcher) -> Prepare
     if not normalized:
         return PreparedItem(item, "empty")
     return PreparedItem(
-        item, None, exact_fingerprint(normalized), sketcher.sketch(features(prepared))
+        item,
+        None,
+        exact_fingerprint(normalized),
+        sketcher.sketch(features(prepared, names=sketcher.names)),
     )

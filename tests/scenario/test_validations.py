@@ -301,3 +301,23 @@ async def test_runaway_digits_are_judged_not_a_500(app_factory):
     r = await post(app, tok, ["Bitcoin hits $" + "9" * 400 + " today"])
     assert r.status_code == 200, r.text
     assert r.json()["verdict"] == "ok"
+
+
+async def test_a_re_post_in_capitals_with_a_bang_is_a_near_duplicate_with_designs_simhash(
+    app_factory,
+):
+    """audit10 M1: with DESIGN's example (simhash, 3 bits), a case change plus a '!' got
+    through, because a capital's name weight moved the sketch."""
+    policy = {"validation": {"near_duplicate": {"method": "simhash", "max_distance": 3}}}
+    app = await app_factory(policy)
+    tok = await app.token("acme")
+    text = (
+        "Apple unveils new MacBook Pro with M5 chip, promising twice the battery life"
+        " and faster graphics for creative professionals"
+    )
+    for n, variant in enumerate((text.upper() + "!", text.title() + "!")):
+        stream = f"s{n}"
+        assert (await post(app, tok, [text], stream=stream)).json()["verdict"] == "ok"
+        out = (await post(app, tok, [variant], stream=stream)).json()
+        assert out["verdict"] == "rejected", (variant, out)
+        assert out["rejected"][0]["reason"] == "near_duplicate"

@@ -178,8 +178,8 @@ def evaluate(sketcher: Sketcher) -> tuple[float, float, list[str]]:
     tp = fp = fn = 0
     wrong = []
     for match, kind, a, b in load_corpus():
-        sa = sketcher.sketch(features(prepare(a)))
-        sb = sketcher.sketch(features(prepare(b)))
+        sa = sketcher.sketch(features(prepare(a), names=sketcher.names))
+        sb = sketcher.sketch(features(prepare(b), names=sketcher.names))
         said = sketcher.scorer(sa)(sb) is not None
         tp += match and said
         fp += (not match) and said
