@@ -134,6 +134,7 @@ class Nightshift:
         started: list[Component] = []
         try:
             self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+            self.metrics.watch_store(self._store)
             self.store.before_batch.append(self.ledger.expire_due)
             self.store.on_rollback.append(self.ledger.forget)
             self.breakers.attach(self.store)
@@ -201,8 +202,6 @@ class Nightshift:
     async def sweep(self) -> None:
         """Expire due holds even when no request comes (every write batch does it too)."""
         await self.store.write(self.ledger.expire_due)
-        self.metrics.write_batches.set(self.store.batches)
-        self.metrics.batched_writes.set(self.store.batched_writes)
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""

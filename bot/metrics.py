@@ -9,7 +9,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -18,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
-__all__ = ["IndexMemory", "Metrics"]
+__all__ = ["GroupCommit", "IndexMemory", "Metrics"]
 
 
 class IndexMemory(Protocol):
@@ -35,6 +34,39 @@ class IndexMemory(Protocol):
     def remembered(self) -> int: ...
 
     def streams(self) -> int: ...
+
+
+class GroupCommit(Protocol):
+    """What the group-commit writer counts (:class:`guards.store.Store`)."""
+
+    batches: int
+    batched_writes: int
+
+
+class _GroupCommitCounts:
+    """The writer's counts since the start, read when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self.source: GroupCommit | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return self._families(None)
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(self.source)
+
+    @staticmethod
+    def _families(source: GroupCommit | None) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "nightshift_write_batches",
+            "Write transactions committed by the group-commit writer",
+            value=source.batches if source else 0,
+        )
+        yield CounterMetricFamily(
+            "nightshift_batched_writes",
+            "Write operations carried by those transactions",
+            value=source.batched_writes if source else 0,
+        )
 
 
 class _ValidationIndex:
@@ -102,22 +134,18 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.write_batches = Gauge(
-            "nightshift_write_batches",
-            "Write transactions committed by the group-commit writer",
-            registry=self.registry,
-        )
-        self.batched_writes = Gauge(
-            "nightshift_batched_writes",
-            "Write operations carried by those transactions",
-            registry=self.registry,
-        )
+        self._group_commit = _GroupCommitCounts()
+        self.registry.register(self._group_commit)
 
         self._validation = _ValidationIndex()
         self.registry.register(self._validation)
 
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._results: dict[str, Counter] = {}
+
+    def watch_store(self, source: GroupCommit) -> None:
+        """Export the writer's batch counts (``*_total`` counters) from ``source``."""
+        self._group_commit.source = source
 
     def watch_validation(self, source: IndexMemory) -> None:
         """Export ``source``'s index memory (read at each scrape; no per-stream labels)."""

@@ -362,6 +362,11 @@ async def test_healthz_and_metrics(app_factory):
     text = (await app.client.get("/metrics")).text
     assert 'nightshift_reservations_total{result="granted"} 1.0' in text
     assert "nightshift_http_request_seconds_bucket" in text
+    # the writer's counts since the start are counters, read at the scrape (audit10 L3)
+    assert "# TYPE nightshift_write_batches_total counter" in text
+    batches = [line for line in text.splitlines() if line.startswith("nightshift_write_batches_")]
+    assert batches and float(batches[0].split()[-1]) >= 1  # the reservation's batch, at least
+    assert "# TYPE nightshift_batched_writes_total counter" in text
 
 
 async def test_a_deeply_nested_body_is_a_400_not_a_crash(app_factory):
