@@ -136,6 +136,11 @@ class AlertEngine(AlertPaging):
             ):
                 payload = {**payload, "conversation": scope}
                 scope = agent
+        if akind == "scope_violation" and payload.get("token_scope"):
+            # A token probing 200 scopes is one problem, its own (revoke it), not 200
+            # alerts: the alert is on the token's node, and says the scope it last tried.
+            payload = {**payload, "tried": scope}
+            scope = str(payload["token_scope"])
         if kind == "breaker_opened" and payload.get("trip") == "trial":
             # a failed trial reopens the breaker for the reason it first opened
             row = tx.one(

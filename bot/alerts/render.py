@@ -198,6 +198,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "scope_violation": lambda f: (
         f"token {f.get('token_id', '?')} of {f.get('token_scope', '?')} called {f.get('path', '?')}"
+        + (f" for {f['tried']}" if f.get("tried") else "")
     ),
     "job_run_cap": lambda f: (
         f"job {f.get('job', '?')} ran {f.get('runs', '?')} times this hour"

@@ -21,6 +21,7 @@ from guards.events import (
     HoldExpired,
     Overrun,
     RunawayDetected,
+    ScopeViolation,
 )
 from guards.ledger import Ledger
 from guards.scopes import Scope
@@ -224,6 +225,31 @@ async def test_steps_due_at_one_instant_are_all_taken_after_downtime(store):
     await store.write(engine.tick)
     rows = await store.fetch("SELECT target, step FROM escalations ORDER BY id")
     assert [tuple(r) for r in rows] == [("U01", 0), ("U04", 1), (None, 2)]
+
+
+async def test_one_token_probing_many_scopes_is_one_alert_on_its_node(store):
+    """audit10 L1: 200 random scopes from one token made 208 alerts."""
+    engine = make()
+    probes = [
+        ScopeViolation(
+            at=store.clock.now(),
+            scope=f"acme/zz{i}/x",
+            token_id="tok1",
+            token_scope="acme/alice",
+            path="/v1/heartbeats",
+        )
+        for i in range(20)
+    ]
+    await emit(store, *probes)
+    await run(store, engine)
+    (alert,) = await alerts(store)
+    assert (alert["kind"], alert["scope"], alert["count"]) == ("scope_violation", "acme/alice", 20)
+    assert json.loads(alert["facts"])["tried"] == "acme/zz19/x"
+    posts = [o for o in await outbox(store) if o[0] == "chat.postMessage"]
+    assert len(posts) == 1
+    assert "token tok1 of acme/alice called /v1/heartbeats for acme/zz" in posts[0][2][
+        "text"
+    ] + str(posts[0][2]["blocks"])
 
 
 async def test_ack_stops_the_chain_records_mtta_and_updates_post_and_dms(store):
