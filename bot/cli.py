@@ -49,9 +49,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _policy(settings: Settings) -> Policy:
-    if not Path(settings.config).exists() and "config" in settings.model_fields_set:
-        # named on purpose (--config, NIGHTSHIFT_CONFIG) but absent: probably a typo
-        log.warning("no policy file at %s: running on the built-in defaults", settings.config)
+    if not Path(settings.config).exists():
+        # named on purpose (--config, NIGHTSHIFT_CONFIG) but absent: probably a typo; the
+        # default absent: said too, or a service started elsewhere runs with no budgets
+        named = "config" in settings.model_fields_set
+        log.log(
+            logging.WARNING if named else logging.INFO,
+            "no policy file at %s: running on the built-in defaults",
+            settings.config,
+        )
     return load_policy(settings.config)
 
 

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
 
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if not value.strip():  # aiohttp would listen on every interface
+            raise ValueError("is empty: give an address (unset it for 127.0.0.1)")
+        return value.strip()
+
     @field_validator("db", "config")
     @classmethod
     def _a_path(cls, value: str) -> str:

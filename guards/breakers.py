@@ -270,10 +270,15 @@ class Breakers:
     # -- routing ------------------------------------------------------------------------
 
     def is_model_open(self, tx: Tx, model: str) -> bool:
-        """True while the model's breaker refuses it (open, waiting, forced): route elsewhere."""
+        """True while the model's breaker refuses it (open, waiting, forced), or, for a
+        dated snapshot, its model's does: route elsewhere."""
         if not self.enabled:
             return False
-        key = model_key(model)
+        return any(
+            self._model_refuses(tx, key) for key in {model_key(model), model_key(undated(model))}
+        )
+
+    def _model_refuses(self, tx: Tx, key: str) -> bool:
         b = self._records.entries.get(key) or self._records.entry(tx, key, "model")
         if b.state == CLOSED:
             return False

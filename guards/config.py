@@ -53,7 +53,7 @@ from guards.config_people import (
 )
 from guards.config_retention import RetentionPeriods
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
-from guards.prices import DEFAULT_PRICES
+from guards.prices import DEFAULT_PRICES, undated
 
 __all__ = [
     "ALERT_KINDS",
@@ -120,7 +120,7 @@ class Policy(Section):
         problems = [
             (("routing", *loc), _no_price(model, known))
             for loc, model in _routed_models(self.routing)
-            if model.strip().lower() not in known
+            if model.strip().lower() not in known and undated(model) not in known
         ]
         if problems:
             refuse("Policy", problems)
@@ -142,7 +142,7 @@ def _routed_models(routing: Routing) -> Iterator[tuple[tuple[str | int, ...], st
 
 
 def _no_price(model: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(model, known, n=1)
+    close = difflib.get_close_matches(undated(model), known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"no price for {model!r}{hint}; add it under prices: (known: {', '.join(sorted(known))})"
 
@@ -299,6 +299,6 @@ def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
     if not file.exists():
         if not missing_ok:
             raise PolicyError(f"{file}: no such policy file")
-        log.debug("no policy file at %s: using built-in defaults", file)  # the CLI says so
+        log.debug("no policy file at %s: using built-in defaults", file)  # the CLI logs it
         return Policy()
     return parse_policy(_read_yaml(file), source=str(file))

@@ -175,8 +175,8 @@ class Breakers(Section):
     spend_rate: SpendRate | None = SpendRate()
     namespace_spend_rate: SpendRate | None = None
     max_attempts_per_task: int = Field(3, ge=1, le=1000)
-    cooldown_seconds: Seconds = 900
-    max_cooldown_seconds: Seconds = 4 * 3600
+    cooldown_seconds: PositiveSeconds = 900  # 0 would let a tripped spend breaker pass every call
+    max_cooldown_seconds: PositiveSeconds = 4 * 3600
     half_open: HalfOpen = HalfOpen()
     # failures-tripped breakers may use a different half-open mode than spend trips
     failures_half_open_mode: Literal["approval", "auto"] | None = None

@@ -78,7 +78,7 @@ class Alerts(Section):
     update_interval_seconds: Seconds = 30
     repeat_escalation: int = Field(1, ge=0, le=100)
     repeat_escalation_after: Seconds = 900
-    auto_resolve_after: Seconds = 3600
+    auto_resolve_after: PositiveSeconds = 3600  # 0 would resolve every alert at once
     fold_after: int = Field(10, ge=0, le=10_000)
 
     @field_validator("tiers")
@@ -106,6 +106,12 @@ class Rotation(Section):
         if not re.fullmatch(r"((mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):[0-5]\d", value):
             raise ValueError(f"{value!r}: write a hand-off as 'mon 09:00' or '09:00'")
         return value
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_as_written(cls, value: object) -> object:
+        """YAML reads an unquoted ``2026-01-05`` as a date: take it as written."""
+        return value.isoformat() if isinstance(value, date) else value
 
     @field_validator("start")
     @classmethod

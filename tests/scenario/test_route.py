@@ -13,10 +13,8 @@ from tests.conftest import RunningApp
 AGENT = "acme/alice/rss-bot"
 SMALL = "Summarize this support thread in two sentences."
 LARGE = "Plan the migration of the monolith over two quarters, with phases and risks."
-POLICY = {
-    "budgets": {"scopes": {AGENT: {"day": "1.00"}}},
-    "routing": {"promote": {"window_calls": 4, "min_calls": 4, "rate": 0.5}},
-}
+PROMOTE = {"window_calls": 4, "min_calls": 4, "rate": 0.5}
+POLICY = {"budgets": {"scopes": {AGENT: {"day": "1.00"}}}, "routing": {"promote": PROMOTE}}
 
 
 async def route(
@@ -148,6 +146,21 @@ async def test_an_open_model_breaker_is_routed_around(app_factory: Any) -> None:
     )
     await app.store.write(lambda tx: app.ns.breakers.force_close(tx, opus, "U0OPS"))
     assert (await route(app, token, LARGE)).json()["model"] == "claude-opus-4-1"
+
+
+async def test_a_tier_pinned_to_a_snapshot_is_routed_around_when_its_model_is_killed(
+    app_factory: Any,
+) -> None:
+    """audit10 M5: a tier may name a dated snapshot; the model's kill switch covers it."""
+    large = {"large": {"model": "claude-opus-4-1-20250805"}}
+    pinned = {**POLICY, "routing": {"promote": PROMOTE, "tiers": large}}
+    app = await app_factory(pinned)
+    token = await app.token(AGENT)
+    assert (await route(app, token, LARGE)).json()["model"] == "claude-opus-4-1-20250805"
+    opus = "model:claude-opus-4-1"
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, opus, "U0OPS", "outage"))
+    body = (await route(app, token, LARGE)).json()
+    assert (body["model"], body["degraded"]) == ("claude-sonnet-4-5", True)
 
 
 async def test_an_unknown_intent_is_a_400_listing_the_known_ones_and_a_rule_intent_works(

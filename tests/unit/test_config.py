@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
             ["jobs.0.url"],
         ),
         ({"wat": 1}, ["wat", "unknown key"]),
+        # zeros that would switch a safety off (audit10 M4)
+        ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
+        ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
     ],
 )
 def test_a_bad_value_names_its_key(data, names):
@@ -143,3 +147,47 @@ def test_model_breakers_keep_their_own_defaults_for_the_keys_left_out():
         "min_calls": 20,
     }
     assert parse_policy({}).breakers.model_failures.consecutive == 10
+
+
+def test_the_readmes_unquoted_rotation_start_is_a_date(tmp_path):
+    """audit10 M1: YAML reads `start: 2026-01-05` as a date, as the README writes it."""
+    path = tmp_path / "p.yml"
+    path.write_text(
+        "oncall:\n  rotations:\n"
+        "    - {name: p, users: [U1, U2], period: week, handoff: 'mon 09:00', start: 2026-01-05}\n"
+    )
+    assert load_policy(path).oncall.rotations[0].start == "2026-01-05"
+
+
+def test_routing_may_name_a_dated_snapshot_of_a_priced_model():
+    """audit10 M5: the engine prices snapshots, so the policy check takes them too."""
+    policy = parse_policy(
+        {
+            "routing": {
+                "tiers": {
+                    "small": {"model": "claude-haiku-4-5-20251001"},
+                    "medium": {"model": "claude-sonnet-4-5-latest"},
+                    "large": {"model": "gpt-4o-2024-08-06"},
+                },
+                "fallbacks": {"gpt-4o-2024-08-06": ["claude-sonnet-4-5-20250929"]},
+            }
+        }
+    )
+    assert policy.routing.tiers["small"].model == "claude-haiku-4-5-20251001"
+    with pytest.raises(PolicyError, match="did you mean 'claude-haiku-4-5'"):
+        parse_policy({"routing": {"tiers": {"small": {"model": "claude-haiku-4.5-20251001"}}}})
+
+
+def test_the_default_policy_file_absent_is_said_in_the_log(tmp_path, monkeypatch, caplog):
+    """audit10 M3: DESIGN: 'when absent, built-in defaults apply and the log says so'."""
+    from bot.cli import _policy
+    from bot.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NIGHTSHIFT_CONFIG", raising=False)
+    with caplog.at_level(logging.INFO, logger="nightshift"):
+        _policy(Settings())
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "nightshift"]
+    assert said == [
+        (logging.INFO, "no policy file at ./nightshift.yml: running on the built-in defaults")
+    ]
