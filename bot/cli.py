@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
+import re
 import signal
 import sqlite3
 import sys
@@ -173,15 +175,18 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 @command("token revoke")
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     _existing_db(settings)
+    # the whole token pasted instead of its id: the id is inside; the secret is never shown
+    whole = re.match(r"ns_(tok_[0-9a-f]+)_", args.id)
+    token_id = whole.group(1) if whole else args.id
     store = await Store.open(settings.db)
     try:
-        done = await store.write(lambda tx: revoke_token(tx, token_id=args.id))
+        done = await store.write(lambda tx: revoke_token(tx, token_id=token_id))
     finally:
         await store.close()
     if not done:
-        print(f"no active token {args.id} (see nightshift token list)", file=sys.stderr)
+        print(f"no active token {token_id[:80]} (see nightshift token list)", file=sys.stderr)
         return 1
-    print(f"revoked {args.id}")
+    print(f"revoked {token_id}")
     return 0
 
 
@@ -323,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.Error as exc:  # name the file: it may come from an environment not in view
         print(f"nightshift: {settings.db}: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `nightshift token list | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush
+        return 0
     except OSError as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """``nightshift ledger verify``: recompute every total from the journal and compare.
 
 Checks, for every reservation, that the journal's held and spent money matches its
-state and that ``held = charged - overrun + released`` once it is over; and for
+state, that only a settled one is charged, and that ``held = charged - overrun +
+released`` once it is over; and for
 every scope and day, that the stored counters equal the journal's sums.
 
 It reads in one transaction, so a server writing meanwhile does not matter: WAL gives
@@ -77,6 +78,8 @@ def _verify(conn: sqlite3.Connection) -> VerifyReport:
             )
         if net_spent[res_id] != charged:
             problems.append(f"{res_id}: the journal spent {net_spent[res_id]}, charged {charged}")
+        if state in ("held", "released", "expired") and charged:  # only a settle charges
+            problems.append(f"{res_id}: state {state} but charged {charged}; only a settle charges")
         if state != "held" and held != charged - overrun + released:
             problems.append(
                 f"{res_id}: held {held} is not charged {charged} - overrun {overrun}"

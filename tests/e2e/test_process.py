@@ -74,6 +74,23 @@ def test_token_cli_and_migrate(env):
     assert cli("token", "revoke", token_id, env=env).returncode == 0
     assert "revoked" in cli("token", "list", env=env).stdout
     assert cli("token", "revoke", "tok_nope", env=env).returncode == 1
+    # the whole token pasted instead of its id: revoked by the id inside, the secret unsaid
+    pasted = cli("token", "create", "acme/bob", env=env).stdout.strip().split()[-1]
+    out = cli("token", "revoke", pasted, env=env)
+    assert out.returncode == 0 and pasted not in out.stdout + out.stderr
+    assert out.stdout.strip() == f"revoked {pasted.split('_')[1]}_{pasted.split('_')[2]}"
+    again = cli("token", "revoke", pasted, env=env)
+    assert again.returncode == 1 and pasted not in again.stdout + again.stderr
+    # a reader that stops early (| head) is not an error: a list longer than a pipe holds
+    with sqlite3.connect(env["NIGHTSHIFT_DB"]) as many:
+        many.executemany(
+            "INSERT INTO tokens (id, scope, hash, created_at) VALUES (?, 'acme/x', ?, 0)",
+            [(f"tok_{i:012x}", f"h{i}") for i in range(3000)],
+        )
+    piped = subprocess.run(
+        f"{PY} -m bot token list | head -1", shell=True, env=env, capture_output=True, text=True
+    )
+    assert piped.returncode == 0 and "Broken pipe" not in piped.stderr, piped.stderr
     assert cli("token", "create", "acme/../x", env=env).returncode != 0
     conn = sqlite3.connect(env["NIGHTSHIFT_DB"])
     assert conn.execute("SELECT COUNT(*) FROM tokens WHERE hash = ?", (token,)).fetchone()[0] == 0

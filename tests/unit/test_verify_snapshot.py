@@ -73,3 +73,15 @@ def test_verify_reads_one_snapshot_while_another_connection_commits(tmp_path):
     assert report.reservations == 5  # the snapshot taken at its first read
     assert verify(checker).reservations == 8  # three more committed during the first check
     assert verify(checker).ok
+
+
+def test_a_settled_call_relabelled_as_released_is_caught(tmp_path):
+    """audit10 L6: its money still added up, so only the state gave it away."""
+    server = Server(str(tmp_path / "ledger.db"))
+    server.reserve_and_settle()
+    server.conn.execute("UPDATE reservations SET state = 'released'")
+    report = verify(connect(str(tmp_path / "ledger.db")))
+    assert not report.ok
+    assert any(
+        "state released but charged 700; only a settle charges" in p for p in report.problems
+    )
