@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import UnionType
@@ -221,12 +222,36 @@ class _DuplicateKeys(yaml.YAMLError):
         self.problems = [p for _, p in sorted(problems)]
 
 
+# YAML 1.2's core schema for booleans and numbers: PyYAML follows YAML 1.1, where
+# `010` is octal ($8), `0x10` hex, `1:30` base 60 (90) and `yes`/`on` are true, so a
+# slip would load as another value without a word. These stay strings (and are then
+# refused, or read as written: `time: 10:30`).
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")
+_FLOAT = re.compile(  # PyYAML's, without base 60
+    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_CORE = {"tag:yaml.org,2002:bool": _BOOL, "tag:yaml.org,2002:int": _INT}
+_CORE["tag:yaml.org,2002:float"] = _FLOAT
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader, except that no mapping may repeat a key.
+    """``yaml.safe_load``'s loader, except that no mapping may repeat a key, and that
+    booleans and numbers are read as YAML 1.2 reads them (decimal only, true/false).
 
     PyYAML keeps the last of two equal keys and drops the first without a word: an
     operator who appends a second ``budgets:`` block would lose the first one.
     """
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML reads it off the class)
+        first: [(tag, _CORE.get(tag, pattern)) for tag, pattern in resolvers]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # base 10, whatever it begins with (`010` is ten)
+        return int(str(self.construct_scalar(node)).replace("_", ""))
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
@@ -302,3 +327,6 @@ def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
         log.debug("no policy file at %s: using built-in defaults", file)  # the CLI logs it
         return Policy()
     return parse_policy(_read_yaml(file), source=str(file))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
