@@ -10,10 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Literal, NoReturn
+from types import UnionType
+from typing import Annotated, Literal, NoReturn, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from guards.money import parse_usd
@@ -114,6 +122,8 @@ def _check_tz(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("a time zone is a name like Europe/Berlin")
     try:
+        if value.lower() in ("localtime", "factory"):  # the host's setting, or a placeholder
+            raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
@@ -133,9 +143,38 @@ Tier = Literal["P0", "P1", "P2"]
 
 
 class Section(BaseModel):
-    """A section of the policy: unknown keys are errors; values never change."""
+    """A section of the policy: unknown keys are errors; values never change.
+
+    ``true``/``false`` is refused where a number goes (pydantic would read it as 1 or 0:
+    ``min_calls: true`` would mean one call).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: object) -> object:
+        """A boolean where no boolean goes becomes the word it was, which the field then
+        refuses under its own key."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            key: (
+                str(value).lower()
+                if isinstance(value, bool)
+                and key in fields
+                and not _takes_bool(fields[key].annotation)
+                else value
+            )
+            for key, value in data.items()
+        }
+
+
+def _takes_bool(annotation: object) -> bool:
+    if annotation is bool:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and bool in get_args(annotation)
 
 
 Limits = Annotated[dict[str, Micros], BeforeValidator(lambda v: v if v is not None else {})]

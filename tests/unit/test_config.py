@@ -69,6 +69,10 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         # zeros that would switch a safety off (audit10 M4)
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
+        # a boolean where a count goes would be read as 1 (audit10 L2)
+        ({"breakers": {"failures": {"min_calls": True}}}, ["breakers.failures.min_calls"]),
+        ({"validation": {"window_days": True}}, ["validation.window_days"]),
+        ({"timezone": "localtime"}, ["timezone", "localtime", "IANA"]),  # the host's, not a place
     ],
 )
 def test_a_bad_value_names_its_key(data, names):
