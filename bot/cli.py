@@ -303,6 +303,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _why_not_open(db: str, exc: sqlite3.Error) -> str:
+    """What SQLite's "unable to open database file" leaves out: why."""
+    if "unable to open" not in str(exc):
+        return ""
+    folder = Path(db).resolve().parent
+    if not folder.is_dir():
+        return f" (the folder {folder} does not exist)"
+    if not os.access(folder, os.W_OK):
+        return (
+            f" (the folder {folder} is not writable: SQLite keeps its -wal and -shm files"
+            " beside the database)"
+        )
+    if Path(db).exists() and not os.access(db, os.R_OK | os.W_OK):
+        return " (the file is not readable and writable by this user)"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -326,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:  # name the file: it may come from an environment not in view
-        print(f"nightshift: {settings.db}: {exc}", file=sys.stderr)
+        print(f"nightshift: {settings.db}: {exc}{_why_not_open(settings.db, exc)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `nightshift token list | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush
