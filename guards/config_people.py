@@ -221,11 +221,21 @@ class Job(Section):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value.lower() == "all":  # `/agent pause all` means every job
+            raise ValueError("'all' names every job in `pause all`: give this one another name")
+        return value
+
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://", value):
-            raise ValueError(f"{value!r}: a job url starts with http:// or https://")
+        if not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError(
+                f"{value[:200]!r}: a job url is http:// or https://, then a host"
+                " (http://127.0.0.1:9000/run)"
+            )
         return value
 
 

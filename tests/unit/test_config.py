@@ -73,6 +73,14 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         ({"breakers": {"failures": {"min_calls": True}}}, ["breakers.failures.min_calls"]),
         ({"validation": {"window_days": True}}, ["validation.window_days"]),
         ({"timezone": "localtime"}, ["timezone", "localtime", "IANA"]),  # the host's, not a place
+        (
+            {"jobs": [{"name": "all", "cron": "0 * * * *", "url": "http://h/r", "scope": "a/b/c"}]},
+            ["jobs.0.name", "pause all"],
+        ),
+        (
+            {"jobs": [{"name": "x", "cron": "0 * * * *", "url": "http:///run", "scope": "a/b/c"}]},
+            ["jobs.0.url", "then a host"],
+        ),
     ],
 )
 def test_a_bad_value_names_its_key(data, names):
