@@ -10,8 +10,10 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from guards.config_types import (
     WINDOWS,
+    Days,
     Limits,
     Micros,
+    PositiveMicros,
     PositiveSeconds,
     Seconds,
     Section,
@@ -150,14 +152,14 @@ class FailureTrip(Section):
 class SpendRate(Section):
     """Trip when the money charged within ``per_seconds`` reaches ``max`` (>=, not >)."""
 
-    max: Micros = Field(2_000_000, ge=1)
+    max: PositiveMicros = 2_000_000
     per_seconds: Seconds = Field(600, ge=1)
 
 
 class HalfOpen(Section):
     mode: Literal["approval", "auto"] = "approval"
     trial_calls: int = Field(3, ge=1, le=1000)
-    trial_budget: Micros = Field(500_000, ge=1)
+    trial_budget: PositiveMicros = 500_000
 
 
 # A model fails for many agents at once: it takes more to trip than one agent's failures.
@@ -224,13 +226,13 @@ class Burst(Section):
 
 
 class Validation(Section):
-    window_days: int = Field(7, ge=1, le=365)
+    window_days: Days = Field(7, ge=1, le=365)
     near_duplicate: NearDuplicate = NearDuplicate()
     runaway_factor: float = Field(1.5, ge=1.0, le=1000)
     max_item_chars: int = Field(20_000, ge=1, le=1_000_000)
     max_items: int = Field(1000, ge=1, le=10_000)
     burst: Burst = Burst()
-    rejections_retention_days: int = Field(30, ge=1, le=3650)
+    rejections_retention_days: Days = Field(30, ge=1, le=3650)
     # the near-duplicate indexes held in memory; past it the least recently used streams
     # are dropped and reload their window from SQLite on their next batch
     index_memory_mb: int = Field(256, ge=1, le=1_000_000)
@@ -337,7 +339,7 @@ class Routing(Section):
     # share of input tokens assumed when blending input and output prices into one $/MTok
     blend_input_share: float = Field(0.75, ge=0, le=1)
     # decisions older than this are deleted by the pruning job (promotions are kept)
-    retention_days: int = Field(90, ge=1, le=3650)
+    retention_days: Days = Field(90, ge=1, le=3650)
 
     @field_validator("tiers", mode="before")
     @classmethod

@@ -28,9 +28,11 @@ from guards.money import parse_usd
 
 __all__ = [
     "WINDOWS",
+    "Days",
     "Limits",
     "Micros",
     "PolicyError",
+    "PositiveMicros",
     "PositiveSeconds",
     "Seconds",
     "Section",
@@ -133,6 +135,26 @@ def _check_tz(value: object) -> str:
 
 
 Micros = Annotated[int, BeforeValidator(parse_usd)]
+
+
+def _more_than_nothing(micros: int) -> int:
+    if micros < 1:
+        raise ValueError("must be more than $0 (at least $0.000001)")
+    return micros
+
+
+# an amount for which $0 makes no sense (a spend-rate limit, a trial's budget)
+PositiveMicros = Annotated[int, BeforeValidator(parse_usd), AfterValidator(_more_than_nothing)]
+
+
+def _whole_days(value: object) -> object:
+    """A count of days, also written as a duration in days (``7d``)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*d\s*", value):
+        return int(value.strip()[:-1])
+    return value
+
+
+Days = Annotated[int, BeforeValidator(_whole_days)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 # a duration for which 0 makes no sense (a hold's lifetime, a heartbeat's timeout)
 PositiveSeconds = Annotated[

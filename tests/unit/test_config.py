@@ -69,6 +69,7 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         # zeros that would switch a safety off (audit10 M4)
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
+        ({"breakers": {"spend_rate": {"max": 0}}}, ["breakers.spend_rate.max", "more than $0"]),
         # a boolean where a count goes would be read as 1 (audit10 L2)
         ({"breakers": {"failures": {"min_calls": True}}}, ["breakers.failures.min_calls"]),
         ({"validation": {"window_days": True}}, ["validation.window_days"]),
@@ -221,3 +222,9 @@ def test_numbers_and_booleans_are_read_as_yaml_1_2_reads_them(tmp_path):
         path.write_text(line + "\n")
         with pytest.raises(PolicyError, match=re.escape(key)):
             load_policy(path)
+
+
+def test_a_count_of_days_may_be_written_as_days():
+    """audit10 L3: every other duration takes `7d`; the day counts do too."""
+    policy = parse_policy({"validation": {"window_days": "7d", "rejections_retention_days": "30d"}})
+    assert (policy.validation.window_days, policy.validation.rejections_retention_days) == (7, 30)
