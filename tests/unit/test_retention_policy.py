@@ -71,7 +71,7 @@ def test_history_may_be_kept_for_years(key):
         ("-1d", "'-1d' is not a duration (write 30s, 5m, 2h or 1d)"),
         ("abc", "'abc' is not a duration (write 30s, 5m, 2h or 1d)"),
         ("4000d", "'4000d' is out of range (0 to 3650 days)"),
-        (True, "expected a duration like 30s, 5m, 2h or 1d"),
+        (True, "'true' is not a duration (write 30s, 5m, 2h or 1d)"),  # not 1 second
     ],
 )
 def test_a_bad_period_is_refused_naming_its_key(key, value, problem):
