@@ -334,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             msg = str(err["msg"]).removeprefix("Value error, ")
             print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)
         return 2
+    if name == "run" and (problem := settings.host_problem()) is not None:
+        print(f"nightshift: {problem}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(COMMANDS[name](args, settings))
     except PolicyError as exc:

@@ -24,12 +24,11 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
 
-    @field_validator("host")
-    @classmethod
-    def _an_address(cls, value: str) -> str:
-        if not value.strip():  # aiohttp would listen on every interface
-            raise ValueError("is empty: give an address (unset it for 127.0.0.1)")
-        return value.strip()
+    def host_problem(self) -> str | None:
+        """What is wrong with the listen address (``nightshift run`` asks), or None."""
+        if not self.host.strip():  # aiohttp would listen on every interface
+            return "NIGHTSHIFT_HOST='': is empty: give an address (unset it for 127.0.0.1)"
+        return None
 
     @field_validator("db", "config")
     @classmethod

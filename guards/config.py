@@ -227,7 +227,7 @@ class _DuplicateKeys(yaml.YAMLError):
 # slip would load as another value without a word. These stay strings (and are then
 # refused, or read as written: `time: 10:30`).
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$")  # `0800` stays text: a name, or a time
 _FLOAT = re.compile(  # PyYAML's, without base 60
     r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
@@ -250,8 +250,13 @@ class _StrictLoader(yaml.SafeLoader):
     }
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        # base 10, whatever it begins with (`010` is ten)
-        return int(str(self.construct_scalar(node)).replace("_", ""))
+        text = str(self.construct_scalar(node)).replace("_", "")
+        try:
+            return int(text)
+        except ValueError:  # Python's limit on digits; its own advice is not for them
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(text)} digits is too long", node.start_mark
+            ) from None
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()

@@ -7,6 +7,7 @@ import difflib
 import re
 from datetime import date
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -231,7 +232,7 @@ class Job(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/?#\s]+", value):
+        if not re.match(r"^https?://", value) or not urlsplit(value).hostname:
             raise ValueError(
                 f"{value[:200]!r}: a job url is http:// or https://, then a host"
                 " (http://127.0.0.1:9000/run)"

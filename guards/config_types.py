@@ -149,7 +149,7 @@ PositiveMicros = Annotated[int, BeforeValidator(parse_usd), AfterValidator(_more
 
 def _whole_days(value: object) -> object:
     """A count of days, also written as a duration in days (``7d``)."""
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*d\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*[dD]\s*", value):
         return int(value.strip()[:-1])
     return value
 
@@ -184,19 +184,19 @@ class Section(BaseModel):
         return {
             key: (
                 str(value).lower()
-                if isinstance(value, bool)
-                and key in fields
-                and not _takes_bool(fields[key].annotation)
+                if isinstance(value, bool) and key in fields and _a_number(fields[key].annotation)
                 else value
             )
             for key, value in data.items()
         }
 
 
-def _takes_bool(annotation: object) -> bool:
-    if annotation is bool:
-        return True
-    return get_origin(annotation) in (Union, UnionType) and bool in get_args(annotation)
+def _a_number(annotation: object) -> bool:
+    """Whether a field takes a number (and no boolean): ``int``, ``float``, ``int | None``."""
+    kinds = (
+        set(get_args(annotation)) if get_origin(annotation) in (Union, UnionType) else {annotation}
+    )
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 Limits = Annotated[dict[str, Micros], BeforeValidator(lambda v: v if v is not None else {})]

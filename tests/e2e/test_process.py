@@ -87,8 +87,11 @@ def test_token_cli_and_migrate(env):
             "INSERT INTO tokens (id, scope, hash, created_at) VALUES (?, 'acme/x', ?, 0)",
             [(f"tok_{i:012x}", f"h{i}") for i in range(3000)],
         )
-    piped = subprocess.run(
-        f"{PY} -m bot token list | head -1", shell=True, env=env, capture_output=True, text=True
+    piped = subprocess.run(  # pipefail: the exit code is nightshift's, not head's
+        ["bash", "-o", "pipefail", "-c", f"{PY} -m bot token list | head -1"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert piped.returncode == 0 and "Broken pipe" not in piped.stderr, piped.stderr
     assert cli("token", "create", "acme/../x", env=env).returncode != 0
@@ -251,6 +254,7 @@ def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path)
     assert out.returncode == 2 and "NIGHTSHIFT_DB" in out.stderr and "empty" in out.stderr
     out = cli("run", env={**env, "NIGHTSHIFT_HOST": ""})  # it would listen everywhere
     assert out.returncode == 2 and "NIGHTSHIFT_HOST" in out.stderr and "empty" in out.stderr
+    assert cli("migrate", env={**env, "NIGHTSHIFT_HOST": ""}).returncode == 0  # it listens not
     out = cli("token", "list", env={**env, "NIGHTSHIFT_PORT": "abc"})
     assert out.returncode == 2 and "NIGHTSHIFT_PORT='abc'" in out.stderr
     assert "pydantic" not in out.stderr

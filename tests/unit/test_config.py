@@ -73,6 +73,7 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         # a boolean where a count goes would be read as 1 (audit10 L2)
         ({"breakers": {"failures": {"min_calls": True}}}, ["breakers.failures.min_calls"]),
         ({"validation": {"window_days": True}}, ["validation.window_days"]),
+        ({"channels": {"alerts": False}}, ["channels.alerts"]),  # not a channel named 'false'
         ({"timezone": "localtime"}, ["timezone", "localtime", "IANA"]),  # the host's, not a place
         (
             {"jobs": [{"name": "all", "cron": "0 * * * *", "url": "http://h/r", "scope": "a/b/c"}]},
@@ -210,10 +211,13 @@ def test_the_default_policy_file_absent_is_said_in_the_log(tmp_path, monkeypatch
 def test_numbers_and_booleans_are_read_as_yaml_1_2_reads_them(tmp_path):
     """audit10 L1: YAML 1.1 read `010` as 8, `0x10` as 16, `1:30` as 90 and `yes` as true."""
     path = tmp_path / "p.yml"
-    path.write_text("budgets:\n  scopes:\n    acme: {day: 010}\ndigest: {time: 10:30}\n")
+    path.write_text(
+        "admins: [0800]\nbudgets:\n  scopes:\n    acme: {day: 010}\ndigest: {time: 10:30}\n"
+    )
     policy = load_policy(path)
     assert policy.budgets.scopes["acme"].limits() == {"day": 10_000_000}  # ten dollars
     assert policy.digest.time == "10:30"  # unquoted, as a person writes a time
+    assert policy.admins == ["0800"]  # a leading zero keeps it text
     for line, key in (
         ("budgets: {scopes: {acme: {day: 0x10}}}", "budgets.scopes.acme.day"),
         ("oncall: {escalation: [{notify: channel, after: 1:30}]}", "oncall.escalation.0.after"),
