@@ -402,9 +402,9 @@ async def test_silence_button_on_an_open_alert_stops_its_chain_and_expiry_posts_
     assert ("chat.postMessage", "U01") in [(m, c) for m, c, _, _ in after]
 
 
-async def test_budget_alert_resolves_when_the_limit_is_raised(store):
-    engine = make()
-    exhausted = BudgetExhausted(
+def day_budget_spent(store: Store) -> BudgetExhausted:
+    """The agent's $5.00 day budget refused a $0.10 call."""
+    return BudgetExhausted(
         at=store.clock.now(),
         scope=AGENT,
         level="agent",
@@ -414,7 +414,11 @@ async def test_budget_alert_resolves_when_the_limit_is_raised(store):
         held_micros=0,
         requested_micros=100_000,
     )
-    await emit(store, exhausted)
+
+
+async def test_budget_alert_resolves_when_the_limit_is_raised(store):
+    engine = make()
+    await emit(store, day_budget_spent(store))
     await run(store, engine)
     post = (await outbox(store))[0][2]
     assert "budget_raise" in json.dumps(post["blocks"])
@@ -438,17 +442,7 @@ async def test_budget_alert_resolves_when_the_limit_is_raised(store):
 async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(store):
     """audit9 M2: the alert stays open with its buttons, and every redraw shows the change."""
     engine = make()
-    exhausted = BudgetExhausted(
-        at=store.clock.now(),
-        scope=AGENT,
-        level="agent",
-        window="day",
-        limit_micros=5_000_000,
-        spent_micros=5_000_000,
-        held_micros=0,
-        requested_micros=100_000,
-    )
-    await emit(store, exhausted)
+    await emit(store, day_budget_spent(store))
     await run(store, engine)
     ledger = engine.ledger
     assert ledger is not None
@@ -467,7 +461,7 @@ async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(stor
         redrawn[2]["blocks"]
     )
     store.clock.advance(60)
-    await emit(store, exhausted)  # refused again: the redraw still says it
+    await emit(store, day_budget_spent(store))  # refused again: the redraw still says it
     await run(store, engine)
     store.clock.advance(60)
     await store.write(engine.tick)
