@@ -93,7 +93,8 @@ class Budgets(Section):
             except ScopeError as exc:
                 raise ValueError(str(exc)) from None
             if budget.timezone is not None and scope.depth != 1:
-                raise ValueError(f"{path}: only a namespace can set a timezone")
+                said = f"only a namespace sets a timezone: {path} follows {scope.namespace}'s"
+                refuse("Budgets", [((path, "timezone"), said)])
         return value
 
     @field_validator("warn_at")
@@ -145,7 +146,7 @@ class FailureTrip(Section):
     @model_validator(mode="after")
     def _window(self) -> FailureTrip:
         if self.min_calls > self.window_calls:
-            raise ValueError("min_calls cannot be larger than window_calls")
+            refuse("FailureTrip", [(("min_calls",), "cannot be larger than window_calls")])
         return self
 
 
@@ -197,7 +198,9 @@ class Breakers(Section):
     @model_validator(mode="after")
     def _cooldowns(self) -> Breakers:
         if self.max_cooldown_seconds < self.cooldown_seconds:
-            raise ValueError("max_cooldown_seconds cannot be smaller than cooldown_seconds")
+            refuse(
+                "Breakers", [(("max_cooldown_seconds",), "cannot be smaller than cooldown_seconds")]
+            )
         return self
 
 
@@ -314,7 +317,7 @@ class RoutingPromote(Section):
     @model_validator(mode="after")
     def _window(self) -> RoutingPromote:
         if self.min_calls > self.window_calls:
-            raise ValueError("min_calls cannot be larger than window_calls")
+            refuse("RoutingPromote", [(("min_calls",), "cannot be larger than window_calls")])
         return self
 
 

@@ -127,7 +127,8 @@ class Rotation(Section):
     @model_validator(mode="after")
     def _weekday_needs_week(self) -> Rotation:
         if self.period == "day" and " " in self.handoff:
-            raise ValueError(f"a daily rotation hands off every day: write '{self.handoff[4:]}'")
+            said = f"a daily rotation hands off every day: write '{self.handoff[4:]}'"
+            refuse("Rotation", [(("handoff",), said)])
         return self
 
 

@@ -70,6 +70,29 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
         ({"breakers": {"spend_rate": {"max": 0}}}, ["breakers.spend_rate.max", "more than $0"]),
+        # cross-checks name the key to change, not its section (audit10 L3)
+        (
+            {"budgets": {"scopes": {"acme/alice": {"day": 5, "timezone": "Europe/Berlin"}}}},
+            ["budgets.scopes.acme/alice.timezone: only a namespace sets a timezone"],
+        ),
+        (
+            {"breakers": {"cooldown_seconds": 100, "max_cooldown_seconds": 50}},
+            ["breakers.max_cooldown_seconds: cannot be smaller"],
+        ),
+        (
+            {"breakers": {"failures": {"min_calls": 30, "window_calls": 20}}},
+            ["breakers.failures.min_calls: cannot be larger"],
+        ),
+        (
+            {
+                "oncall": {
+                    "rotations": [
+                        {"name": "p", "users": ["U1"], "period": "day", "handoff": "mon 09:00"}
+                    ]
+                }
+            },
+            ["oncall.rotations.0.handoff: a daily rotation hands off every day"],
+        ),
         # a boolean where a count goes would be read as 1 (audit10 L2)
         ({"breakers": {"failures": {"min_calls": True}}}, ["breakers.failures.min_calls"]),
         ({"validation": {"window_days": True}}, ["validation.window_days"]),

@@ -275,7 +275,7 @@ def test_the_design_md_keys_work_and_missing_tiers_keep_their_defaults():
         ({"degrade": {"medium": 1.5}}, "degrade fractions are between 0 and 1"),
         ({"degrade": {"large": 0.1}}, "routing.degrade.large"),
         ({"fallbacks": {OPUS: []}}, "a fallback chain is a non-empty list"),
-        ({"promote": {"min_calls": 30}}, "min_calls cannot be larger than window_calls"),
+        ({"promote": {"min_calls": 30}}, "routing.promote.min_calls: cannot be larger than window"),
         ({"promote": {"rate": 0}}, "routing.promote.rate"),
     ],
 )
