@@ -330,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # the environment or --db/--config
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "setting"  # the variable's name
+            flag = {"NIGHTSHIFT_DB": "db", "NIGHTSHIFT_CONFIG": "config"}.get(name)
+            if flag is not None and getattr(args, flag, None) is not None:
+                name = f"--{flag}"  # it came from the command line, not the environment
             shown = str(err.get("input"))[:80]
             msg = str(err["msg"]).removeprefix("Value error, ")
             print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)

@@ -252,6 +252,8 @@ def test_a_partial_or_swapped_set_of_slack_variables_is_refused(env, slack, says
 def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path):
     out = cli("token", "create", "acme", env={**env, "NIGHTSHIFT_DB": ""})
     assert out.returncode == 2 and "NIGHTSHIFT_DB" in out.stderr and "empty" in out.stderr
+    out = cli("token", "create", "acme", "--db", "", env=env)
+    assert out.returncode == 2 and "--db=''" in out.stderr and "NIGHTSHIFT_DB" not in out.stderr
     out = cli("run", env={**env, "NIGHTSHIFT_HOST": ""})  # it would listen everywhere
     assert out.returncode == 2 and "NIGHTSHIFT_HOST" in out.stderr and "empty" in out.stderr
     assert cli("migrate", env={**env, "NIGHTSHIFT_HOST": ""}).returncode == 0  # it listens not
