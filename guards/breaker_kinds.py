@@ -22,9 +22,10 @@ from typing import Any
 from guards.breaker import BreakerConfig
 from guards.config import Policy, SpendRate
 from guards.errors import InvalidInput
+from guards.prices import undated
 from guards.scopes import LEVELS, Scope, ScopeError
 
-__all__ = ["MODEL_PREFIX", "configs_for", "governing", "parse_key"]
+__all__ = ["MODEL_PREFIX", "configs_for", "governing", "model_key", "model_keys", "parse_key"]
 
 MODEL_PREFIX = "model:"
 
@@ -36,6 +37,16 @@ def model_key(name: str) -> str:
     'model:gpt-4o'
     """
     return MODEL_PREFIX + name.strip().lower()
+
+
+def model_keys(name: str) -> set[str]:
+    """The breakers that govern calls naming ``name``: its own, and for a dated snapshot
+    its model's (``model:gpt-4o`` stops ``gpt-4o-2024-08-06``).
+
+    >>> sorted(model_keys("GPT-4o-2024-08-06"))
+    ['model:gpt-4o', 'model:gpt-4o-2024-08-06']
+    """
+    return {model_key(name), model_key(undated(name))}
 
 
 def parse_key(text: object) -> tuple[str, str]:

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_attempts import check_attempts, count_attempt
 from guards.breaker_kinds import MODEL_PREFIX as MODEL_PREFIX
-from guards.breaker_kinds import configs_for, governing, model_key, parse_key
+from guards.breaker_kinds import configs_for, governing, model_key, model_keys, parse_key
 from guards.breaker_records import BreakerRecords
 from guards.breaker_spend import SpendRates
 from guards.breaker_view import BreakerRow, listed, row_of
@@ -58,7 +58,6 @@ from guards.config import Policy
 from guards.errors import BreakerOpen, Conflict, InvalidInput
 from guards.events import TrialAnswered
 from guards.ledger import Reservation
-from guards.prices import undated
 from guards.scopes import Scope
 from guards.store import Store, Tx
 
@@ -107,7 +106,7 @@ class Breakers:
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
         for model in models:  # both `model` and `estimate.model`: either may be the call's
-            for key in {model_key(model), model_key(undated(model))}:  # a snapshot: its model's
+            for key in model_keys(model):
                 if key in not_closed:
                     self._model_kill_switch(tx, key, now)
         for key, kind in governing(scope.path) if not_closed else ():
@@ -274,9 +273,7 @@ class Breakers:
         dated snapshot, its model's does: route elsewhere."""
         if not self.enabled:
             return False
-        return any(
-            self._model_refuses(tx, key) for key in {model_key(model), model_key(undated(model))}
-        )
+        return any(self._model_refuses(tx, key) for key in model_keys(model))
 
     def _model_refuses(self, tx: Tx, key: str) -> bool:
         b = self._records.entries.get(key) or self._records.entry(tx, key, "model")

@@ -164,9 +164,7 @@ class GuardClient:
 
     async def _shielded(self, coro: Coroutine[Any, Any, T], what: str) -> T:
         """Run ``coro`` to its end even if the caller is cancelled meanwhile."""
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task = self._track(coro)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -388,10 +386,14 @@ class GuardClient:
             )
 
     def _in_background(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
+        self._track(coro).add_done_callback(lambda t: _log_failure(t, what))
+
+    def _track(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task for ``coro`` that :meth:`aclose` waits for."""
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        task.add_done_callback(lambda t: _log_failure(t, what))
+        return task
 
     async def validate(
         self,
