@@ -189,6 +189,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         if loc and loc[-1] == "[key]":  # pydantic's marker: the key itself is wrong
             loc.pop()
             msg = f"not allowed as a key here: {msg}"
+        if err.get("input", ...) is None and (err["type"].endswith("_type") or "NoneType" in msg):
+            # `key:` or `key: null` in YAML: pydantic would say "got NoneType"
+            msg = "no value given (give one, or leave the key out for the default)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README's policy reference)"
             keys = _keys_at(err["loc"][:-1]) or []

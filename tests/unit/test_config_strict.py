@@ -145,6 +145,21 @@ def test_an_empty_duration_says_so_in_the_file_s_words():
     assert "None" not in message  # a YAML file says null, or nothing
 
 
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"budgets": {"defaults": {"agent": {"day": None}}}}, "budgets.defaults.agent.day"),
+        ({"alerts": None}, "alerts"),
+        ({"breakers": {"failures": {"min_calls": None}}}, "breakers.failures.min_calls"),
+        ({"budgets": {"scopes": {"acme": None}}}, "budgets.scopes.acme"),
+    ],
+)
+def test_a_key_left_empty_says_no_value_was_given(data, key):
+    message = refusal(data)
+    assert f"  {key}: no value given (give one, or leave the key out for the default)" in message
+    assert "None" not in message and "NoneType" not in message
+
+
 def test_every_known_kind_takes_a_tier():
     tiers = {kind: "P2" for kind in ALERT_KINDS}
     policy = parse_policy({"alerts": {"tiers": tiers}})
