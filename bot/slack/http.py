@@ -49,7 +49,7 @@ class HttpTransport:
             )
         try:
             verified = self.verifier.is_valid_request(body, dict(request.headers))
-        except ValueError:  # a timestamp that is not a number
+        except (ValueError, OverflowError):  # a timestamp that is not a number of seconds
             verified = False
         if not verified:
             return web.json_response(
@@ -63,7 +63,7 @@ class HttpTransport:
                 query=request.query_string,
                 headers=dict(request.headers),
             )
-        except ValueError as exc:  # JSON, form or UTF-8 that does not parse
+        except (ValueError, RecursionError) as exc:  # JSON, form or UTF-8 that does not parse
             log.warning("a signed Slack request did not parse: %s", exc)
             return web.json_response(
                 {"error": "invalid_body", "message": "the request body does not parse"},

@@ -93,12 +93,28 @@ async def test_malformed_requests_are_refused_before_anything_parses_them(
     assert await audit_rows(slack.app) == []
 
 
-async def test_a_timestamp_that_is_not_a_number_is_401(slack_http):
+@pytest.mark.parametrize("timestamp", ["abc", "9" * 400, "1e999", "-" + "9" * 400])
+async def test_a_timestamp_that_is_not_a_number_is_401(slack_http, timestamp):
+    """audit11 M4: a 400-digit timestamp overflowed a float: a 500 and a traceback."""
     slack = await slack_http(POLICY)
     body = command_body("help", user_id=ADMIN)
-    headers = {**signed_headers(slack.secret, body), "X-Slack-Request-Timestamp": "abc"}
+    headers = {**signed_headers(slack.secret, body), "X-Slack-Request-Timestamp": timestamp}
     r = await slack.post(body, headers=headers)
     assert r.status_code == 401
+    assert r.json()["error"] == "invalid_request"
+
+
+async def test_a_signed_body_nested_too_deeply_is_a_400(slack_http):
+    slack = await slack_http(POLICY)
+    for body, kind in (
+        ("payload=" + "%5B" * 100_000, "application/x-www-form-urlencoded"),
+        ("[" * 100_000, "application/json"),
+    ):
+        headers = {**signed_headers(slack.secret, body), "Content-Type": kind}
+        r = await slack.post(body, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_body"
+    assert await audit_rows(slack.app) == []
 
 
 # -- help and the parser --------------------------------------------------------------------
