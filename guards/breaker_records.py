@@ -38,6 +38,8 @@ from guards.store import Tx
 
 __all__ = ["BreakerRecords"]
 
+MAX_ENTRIES = 50_000  # breakers kept in memory before the idle ones are dropped
+
 _COLUMNS = (
     "state, reason, trip, origin, figures, since, opened_at, cooldown_seconds, reopens,"
     " trial_calls, trial_budget_micros, trial_holds, trial_charged_micros, trial_succeeded,"
@@ -68,6 +70,7 @@ class BreakerRecords:
         self.on_close = on_close  # told a breaker's key when it closes (its spend starts over)
         self.entries: dict[str, Breaker] = {}
         self.not_closed: set[str] | None = None  # every key not closed, once loaded
+        self._evict_at = MAX_ENTRIES
 
     def forget(self) -> None:
         """Drop every breaker from memory; they reload from rows."""
@@ -85,9 +88,29 @@ class BreakerRecords:
         """The breaker ``key`` from memory, or from its row (closed when it has none)."""
         breaker = self.entries.get(key)
         if breaker is None:
+            if len(self.entries) >= self._evict_at:
+                self._evict_idle()
             row = tx.one(f"SELECT {_COLUMNS} FROM breakers WHERE key = ?", (key,))
             breaker = self.entries[key] = self._from_row(key, kind, row)
         return breaker
+
+    def _evict_idle(self) -> None:
+        """Drop the closed breakers with nothing in memory that their row lacks.
+
+        Agents, conversations and model names come and go (a token may make up any
+        number): memory must not grow with them. What goes is a closed breaker without
+        failures in its window, as a restart would leave it (see
+        :meth:`guards.breaker_windows.FailureWindow.add`); it reloads from its row.
+        """
+        idle = [
+            key
+            for key, b in self.entries.items()
+            if b.state == CLOSED and not b.dirty and not b.window.failures
+        ]
+        for key in idle:
+            del self.entries[key]
+        # Breakers that must stay (open, or failing) are not scanned again at every new key.
+        self._evict_at = max(MAX_ENTRIES, 2 * len(self.entries))
 
     def _from_row(self, key: str, kind: str, row: Any) -> Breaker:
         config = self.configs[kind]

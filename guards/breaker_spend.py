@@ -27,6 +27,14 @@ from guards.store import Tx
 
 __all__ = ["SpendRates"]
 
+MAX_WINDOWS = 50_000  # windows kept before those with nothing left in them are dropped
+
+
+def _drop_empty(windows: dict[str, SpendWindow], now: float) -> None:
+    """Forget the windows whose charges have all aged out (agents that stopped spending)."""
+    for key in [k for k, w in windows.items() if w.total_at(now) == 0]:
+        del windows[key]
+
 
 class SpendRates:
     """The spend-rate windows of agents and namespaces, one per breaker key."""
@@ -65,6 +73,8 @@ class SpendRates:
                 continue
             window = windows.get(key)
             if window is None:
+                if len(windows) >= MAX_WINDOWS:
+                    _drop_empty(windows, now)
                 window = windows[key] = SpendWindow(rate.per_seconds)
             window.add(now, res.charged_micros)
             t = b.on_spend(now, window.total_at(now))

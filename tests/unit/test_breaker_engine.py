@@ -474,3 +474,30 @@ async def test_model_keys_an_earlier_version_wrote_in_another_case_move_to_lower
     keys = await e.store.fetch("SELECT key, state FROM breakers")
     assert [tuple(r) for r in keys] == [("model:kept", "forced_open")]
     await e.store.close()
+
+
+async def test_made_up_agents_and_models_do_not_grow_memory_but_failures_are_kept(
+    tmp_path, monkeypatch
+):
+    """audit11 security M3: every agent or model name a token made up stayed in memory."""
+    import guards.breaker_records
+    import guards.breaker_spend
+
+    monkeypatch.setattr(guards.breaker_records, "MAX_ENTRIES", 40)
+    monkeypatch.setattr(guards.breaker_spend, "MAX_WINDOWS", 20)
+    e = await start(tmp_path / "mem.db")
+    await e.call(outcome="failure")  # BOT has a failure in its window: it must stay
+    await e.call(outcome="failure")
+    await e.call(scope=OTHER, micros=10_000)  # OTHER's spend rate trips: open, kept
+    assert await e.state(OTHER) == "open"
+    for i in range(300):
+        e.clock.advance(1)
+        await e.call(scope=f"acme/mallory/a{i}", model=f"made-up-{i}", micros=1)
+    records = e.breakers._records
+    assert len(records.entries) <= 2 * 40 + 10
+    spend = e.breakers._spend._spend
+    assert spend is not None and len(spend) <= 60 + 10
+    assert await e.state(OTHER) == "open"
+    await e.call(outcome="failure")  # the third failure in a row trips BOT, as without eviction
+    assert await e.state() == "open"
+    await e.store.close()
