@@ -34,6 +34,7 @@ __all__ = ["Component", "Nightshift"]
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
+IDLE_CONNECTION_SECONDS = 75.0  # as nginx's keepalive_timeout; see _serve
 FIRST_RUN_SECONDS = 30  # an upkeep job's first run after start (then every interval)
 BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
 
@@ -176,6 +177,10 @@ class Nightshift:
             # aiohttp's own plain-text 400 is left for anything larger.
             max_line_size=65536,
             max_field_size=65536,
+            # A connection that sends no complete request for this long is closed: idle
+            # keep-alives (clients reconnect) and half-sent headers alike, which would
+            # otherwise hold a file descriptor each for an hour (aiohttp's default).
+            keepalive_timeout=IDLE_CONNECTION_SECONDS,
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()

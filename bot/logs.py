@@ -9,7 +9,12 @@ import time
 
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["MalformedRequestsQuietly", "quiet_malformed_requests", "setup_logging"]
+__all__ = [
+    "AcceptErrorsQuietly",
+    "MalformedRequestsQuietly",
+    "quiet_malformed_requests",
+    "setup_logging",
+]
 
 
 class MalformedRequestsQuietly(logging.Filter):
@@ -25,6 +30,35 @@ class MalformedRequestsQuietly(logging.Filter):
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.msg, record.args = "malformed HTTP request from %s (answered 400)", (peer,)
             record.exc_info = record.exc_text = None
+        return True
+
+
+class AcceptErrorsQuietly(logging.Filter):
+    """asyncio logs every failed ``accept()`` (out of file descriptors: thousands of
+    half-open connections, say) as an ERROR with a traceback, hundreds of times a
+    second: the log would fill the disk while the port is flooded. One WARNING a
+    minute says it is happening and how often."""
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = float("-inf")
+        self._held_back = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("socket.accept() out of system resource"):
+            return True
+        if record.created - self._last < self.EVERY_SECONDS:
+            self._held_back += 1
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        since = f"; {self._held_back} more since the last report" if self._held_back else ""
+        self._last, self._held_back = record.created, 0
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "cannot accept connections: %s (said once a minute%s)"
+        record.args = (exc or "out of resources", since)
+        record.exc_info = record.exc_text = None
         return True
 
 
@@ -58,7 +92,12 @@ def setup_logging(level: int = logging.INFO, *, stream: object = None) -> None:
 
 
 def quiet_malformed_requests() -> None:
-    """Install :class:`MalformedRequestsQuietly` on aiohttp's server logger (once)."""
-    server = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, MalformedRequestsQuietly) for f in server.filters):
-        server.addFilter(MalformedRequestsQuietly())
+    """Install :class:`MalformedRequestsQuietly` on aiohttp's server logger and
+    :class:`AcceptErrorsQuietly` on asyncio's (once each)."""
+    for name, kind in (
+        ("aiohttp.server", MalformedRequestsQuietly),
+        ("asyncio", AcceptErrorsQuietly),
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())

@@ -18,6 +18,14 @@ async def hang_up(url: SplitResult, request: str, *, times: int) -> None:
         await writer.wait_closed()
 
 
+def drop_accept_filters() -> None:
+    from bot.logs import AcceptErrorsQuietly
+
+    logger = logging.getLogger("asyncio")
+    for f in [f for f in logger.filters if isinstance(f, AcceptErrorsQuietly)]:
+        logger.removeFilter(f)
+
+
 async def counted(app: Any, series: str) -> None:
     """Wait (up to 5 s) until /metrics shows ``series``: the server has dealt with them."""
     for _ in range(100):
@@ -93,9 +101,63 @@ async def test_a_malformed_request_is_one_info_line_that_quotes_nothing(app_fact
     finally:
         for f in [f for f in server.filters if isinstance(f, MalformedRequestsQuietly)]:
             server.removeFilter(f)
+        drop_accept_filters()
     assert answer.startswith(b"HTTP/1.0 400")
     mine = [r for r in caplog.records if r.name == "aiohttp.server"]
     assert [(r.levelno, r.getMessage()) for r in mine] == [
         (logging.INFO, "malformed HTTP request from 127.0.0.1 (answered 400)")
     ]
     assert not any("secret" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_closed(app_factory, monkeypatch):
+    """audit11 M2: half-sent headers held a file descriptor each for an hour; 20,000 of
+    them stopped the API."""
+    monkeypatch.setattr("bot.app.IDLE_CONNECTION_SECONDS", 1.0)
+    app = await app_factory()
+    url = urlsplit(app.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    await writer.drain()
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # closed, unanswered
+    waited = asyncio.get_running_loop().time() - started
+    writer.close()
+    assert 0.5 < waited < 5
+    assert (await app.client.get("/healthz")).status_code == 200
+
+
+def test_failed_accepts_are_one_warning_a_minute_without_a_traceback(caplog):
+    from bot.logs import AcceptErrorsQuietly
+
+    quiet = AcceptErrorsQuietly()
+    logger = logging.getLogger("asyncio")
+    logger.addFilter(quiet)
+    err = OSError(24, "Too many open files")
+    try:
+        with caplog.at_level(logging.INFO, logger="asyncio"):
+            for _ in range(500):
+                logger.error(
+                    "socket.accept() out of system resource", exc_info=(OSError, err, None)
+                )
+            quiet._last -= 61  # a minute later
+            logger.error("socket.accept() out of system resource", exc_info=(OSError, err, None))
+            logger.error("Task exception was never retrieved")  # anything else is untouched
+    finally:
+        logger.removeFilter(quiet)
+    got = [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert got == [
+        (
+            logging.WARNING,
+            "cannot accept connections: [Errno 24] Too many open files"
+            " (said once a minute)",
+            None,
+        ),
+        (
+            logging.WARNING,
+            "cannot accept connections: [Errno 24] Too many open files"
+            " (said once a minute; 499 more since the last report)",
+            None,
+        ),
+        (logging.ERROR, "Task exception was never retrieved", None),
+    ]
