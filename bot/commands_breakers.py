@@ -30,6 +30,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
+from bot.escape import slack_text
 from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
 from guards.breaker_kinds import MODEL_PREFIX
@@ -68,8 +69,8 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
     if row.state != CLOSED and row.since:
         head += f" since {clock_time(ctx, row.since)}"
     details: list[str] = []
-    if row.state != CLOSED and row.reason:
-        details.append(row.reason)
+    if row.state != CLOSED and row.reason:  # a kill switch's reason, an agent's task id
+        details.append(slack_text(row.reason))
     if row.trial:
         t = row.trial
         details.append(
@@ -235,7 +236,7 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
         if person:
             return f"🔒 {scope} was already kept open{by}; {ends}. Nothing changed."
         return (
-            f"🔴 {scope} opened again{by} ({row.reason}); {ends} and there is no trial"
+            f"🔴 {scope} opened again{by} ({slack_text(row.reason)}); {ends} and there is no trial"
             " request to answer. Nothing changed."
         )
     stop = f"`/agent breaker {row.scope} open` stops it"

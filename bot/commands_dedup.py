@@ -1,5 +1,8 @@
 """``/agent dedup [scope] [since]``: recent validation rejections (duplicates, runaways).
 
+The items' texts and ids are the agent's: they are cut, then escaped
+(:func:`bot.escape.slack_text`), so a ``<http://…|…>`` cut in half or whole shows as text.
+
 Example:
     >>> # /agent dedup acme/alice/rss-bot 24h
 """
@@ -11,6 +14,7 @@ from typing import Any
 
 from bot.commands import Context, Reply, UsageError, clip, context, section, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
+from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
 from guards.config import parse_duration
 from guards.store import Tx
@@ -36,7 +40,7 @@ def matched_name(r: Rejection) -> str:
     """What a rejection matched: its text if kept, the agent's id quoted, else ``#N``.
 
     The agent's own ids are quoted (“guid-777”) so that an id ``17`` and internal
-    item #17 never look the same.
+    item #17 never look the same. Text and ids are cut to MATCHED_CHARS, then escaped.
     """
     if r.matched_preview:
         return f"“{_short(r.matched_preview)}”"
@@ -46,7 +50,8 @@ def matched_name(r: Rejection) -> str:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= MATCHED_CHARS else text[: MATCHED_CHARS - 1] + "…"
+    cut = text if len(text) <= MATCHED_CHARS else text[: MATCHED_CHARS - 1] + "…"
+    return slack_text(cut)
 
 
 def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
@@ -60,7 +65,7 @@ def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
     if r.reason == "runaway":
         expected = f", expected {r.expected_count}" if r.expected_count is not None else ""
         return f"{line} — {r.batch_size} items{expected}"
-    line += f" — “{r.preview[:120]}”"
+    line += f" — “{slack_text(r.preview[:120])}”"
     if r.matched_item_id is not None:
         like = f"{round(r.similarity * 100)}% like" if r.similarity is not None else "same as"
         if r.reason == "duplicate":

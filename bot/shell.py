@@ -59,9 +59,11 @@ __all__ = ["MAX_FILE_LINES", "Button", "ShellConsole", "ShellMessage", "plain", 
 
 log = logging.getLogger(__name__)
 # terminal key codes (an arrow key), other escape sequences, and control characters:
-# never echoed back to the terminal, never read as a command
+# never echoed back to the terminal, never read as a command, and never printed (an
+# agent's task id or model name in an alert could set the title, clear the screen or
+# overwrite a line with \r). An unterminated title sequence ends at its line.
 _ESCAPES = re.compile(
-    r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"\x1b\[[0-9;?]*[A-Za-z~]|\x1b[O][A-Za-z]|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
 )
 
@@ -152,8 +154,9 @@ class ShellConsole:
     # -- output ------------------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        prefix = "\r" if self.interactive else ""
-        self.out.write(prefix + text + "\n")
+        """Print ``text`` (alerts, replies, notes) without its escape sequences."""
+        prefix = "\r" if self.interactive else ""  # ours: over the prompt
+        self.out.write(prefix + _ESCAPES.sub("", text) + "\n")
         self.out.flush()
 
     def _prompt(self) -> None:
@@ -321,7 +324,7 @@ class ShellConsole:
         self.show(message, "updated", prompt=False)
 
     async def _ask(self, question: str) -> str | None:
-        self.out.write(question)
+        self.out.write(_ESCAPES.sub("", question))
         self.out.flush()
         answer = await self.input.next_line()
         if answer is not None:

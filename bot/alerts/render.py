@@ -6,6 +6,10 @@ buttons that still make sense: Acknowledge, Silence 1h (Unsilence while silenced
 Escalate now, Resolve; a half-open request adds Approve trial / Keep open, a budget
 alert adds Raise budget. Storm summaries render in :mod:`bot.alerts.render_storm`.
 
+What an agent chose (the scope, which for a model breaker is ``model:<its model
+name>``, a task id, a reason) is shown through :func:`bot.escape.slack_text`: on one
+line and escaped, so ``<!channel>`` or a ``<http://…|link>`` shows as text.
+
 Example:
     >>> from zoneinfo import ZoneInfo
     >>> duration(3725)
@@ -24,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.model import Alert
 from bot.commands import actions, button, context, header, section
+from bot.escape import slack_text
 from guards.money import format_usd, usd_for
 
 __all__ = [
@@ -59,6 +64,7 @@ KIND_TITLES = {
     "routing_promoted": "Routing promoted a tier",
 }
 _PERIODS = {"day": "today", "week": "this week", "month": "this month", "total": "in total"}
+FACT_CHARS = 600  # one string of a firing in the sentence: a task id, a reason, a path
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,15 +217,35 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def _scope(alert: Alert) -> str:
+    """The alert's scope as mrkdwn (a model breaker's holds the agent's model name)."""
+    return slack_text(alert.scope)
+
+
 def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
-    """One sentence with the figures of the latest firing."""
+    """One sentence with the figures of the latest firing.
+
+    Every string fact is put on one line and escaped first (a task id, a reason):
+    the agent chose it, so it must not mention anyone, link or start a line.
+
+    Example:
+        >>> facts = {"task_id": "<!here>\\nall clear", "attempts": 3, "limit": 3}
+        >>> summary("attempts_exhausted", facts, ZoneInfo("UTC"))
+        'task &lt;!here&gt; all clear asked for attempt 3 of 3'
+    """
+    f = {k: slack_text(v, FACT_CHARS) if isinstance(v, str) else v for k, v in facts.items()}
     if kind.startswith("breaker_opened"):
-        return _breaker(facts)
+        return _breaker(f)
     if kind == "heartbeat_missed":
-        return _heartbeat(facts, tz)
+        return _heartbeat(f, tz)
     if (fmt := _SUMMARIES.get(kind)) is not None:
-        return fmt(facts)
-    return ", ".join(f"{k}: {v}" for k, v in facts.items() if k not in ("at", "scope")) or kind
+        return fmt(f)
+    shown = [
+        f"{k}: {slack_text(str(v), FACT_CHARS)}"
+        for k, v in facts.items()
+        if k not in ("at", "scope")
+    ]
+    return ", ".join(shown) or kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +271,7 @@ def _budget_set_line(alert: Alert, change: BudgetSet, tz: ZoneInfo, now: float) 
     """``💰 week budget of `acme/erin/e-bot` set to $20.00 by <@U1> at 11:03``."""
     usd = usd_for(change.limit_micros)(change.limit_micros)
     at = clock_time(change.at, tz, now=now)
-    return f"💰 {change.window} budget of `{alert.scope}` set to {usd} by <@{change.by}> at {at}"
+    return f"💰 {change.window} budget of `{_scope(alert)}` set to {usd} by <@{change.by}> at {at}"
 
 
 def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | None) -> str | None:
@@ -313,13 +339,14 @@ def alert_message(
     mention = ""
     if alert.oncall_user and alert.tier == "P0" and alert.state == "open" and not dm_reason:
         mention = f"<@{alert.oncall_user}> "
-    text = f"{mention}{head} — {alert.scope}: {what}"
+    scope = _scope(alert)
+    text = f"{mention}{head} — {scope}: {what}"
     if dm_reason:
         text = f"{dm_reason}: {text}"
     blocks: list[dict[str, Any]] = [header(head)]
     if dm_reason:
         blocks.append(section(f"*{dm_reason}*"))
-    blocks.append(section(f"{mention}*{alert.scope}*\n{what}"))
+    blocks.append(section(f"{mention}*{scope}*\n{what}"))
     facts = [
         f"#{alert.id}",
         f"fired {alert.count}×" if alert.count != 1 else "fired once",
@@ -355,7 +382,7 @@ def alert_message(
 def channel_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     """The escalation step that notifies the whole channel."""
     return (
-        f"<!channel> {alert.tier} #{alert.id} {title(alert)} on {alert.scope} is unacknowledged"
+        f"<!channel> {alert.tier} #{alert.id} {title(alert)} on {_scope(alert)} is unacknowledged"
         f" since {clock_time(alert.first_at, tz, now=now)}; `/agent ack {alert.id}` takes it"
     )
 
@@ -365,7 +392,7 @@ def storm_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     return (
         f"<!channel> this alert storm is unacknowledged since"
         f" {clock_time(alert.first_at, tz, now=now)} (#{alert.id} {title(alert)} on"
-        f" {alert.scope} and others): `/agent alerts` lists them, `/agent ack <id>` takes one,"
+        f" {_scope(alert)} and others): `/agent alerts` lists them, `/agent ack <id>` takes one,"
         " `/agent silence <scope> 1h` quiets a subtree"
     )
 
@@ -382,6 +409,6 @@ def alert_line(alert: Alert, *, now: float) -> str:
     folded = " · in a storm summary" if alert.folded_into and alert.posted_at is None else ""
     # the kind is what `silence <kind>:<scope>` takes
     return (
-        f"`#{alert.id}` {title(alert)} · `{alert.kind}:{alert.scope}`{count} · {age} old"
+        f"`#{alert.id}` {title(alert)} · `{alert.kind}:{_scope(alert)}`{count} · {age} old"
         f"{state}{folded}"
     )

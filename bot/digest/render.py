@@ -1,7 +1,9 @@
 """The digest as Slack Block Kit and as plain text (the same words in both).
 
 The text stands alone: it names every figure the chart shows, and the chart's
-legend is a line of emoji squares in the agents' colours.
+legend is a line of emoji squares in the agents' colours. Names an agent chose (its
+scope, a model name, a stream) go through :func:`bot.escape.slack_text`: the digest
+is posted to a channel, and a model named ``<!channel>`` must not ping it.
 
 Example:
     >>> # text, blocks = render(digest)
@@ -17,6 +19,7 @@ from bot.alerts.render import duration
 from bot.commands import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
+from bot.escape import slack_text
 from guards.money import format_usd, usd_for
 
 __all__ = ["chart_legend", "duration", "render", "title"]
@@ -58,7 +61,9 @@ def title(d: Digest) -> str:
 
 def chart_legend(d: Digest) -> str:
     """``🟦 acme/a/rss-bot · 🟧 acme/b/ops-bot``: which colour is which agent."""
-    return " · ".join(f"{PALETTE[i][0]} {name}" for i, (name, _) in enumerate(d.chart_series))
+    return " · ".join(
+        f"{PALETTE[i][0]} {slack_text(name)}" for i, (name, _) in enumerate(d.chart_series)
+    )
 
 
 def _spend(d: Digest) -> list[str]:
@@ -82,7 +87,8 @@ def _spend(d: Digest) -> list[str]:
             of = f" of {format_usd(a.limit_micros)} ({_pct(frac)})"
         else:
             frac, of = a.spent_micros / top, ""
-        lines.append(f"{mark} `{bar(frac)}` {a.scope} {format_usd(a.spent_micros)}{of}")
+        scope = slack_text(a.scope)
+        lines.append(f"{mark} `{bar(frac)}` {scope} {format_usd(a.spent_micros)}{of}")
     if d.agent_count > len(d.agents):
         lines.append(f"… and {d.agent_count - len(d.agents)} more agents")
     return lines
@@ -92,7 +98,8 @@ def _models(d: Digest) -> list[str]:
     if not d.models:
         return ["*By model* no charges"]
     parts = [
-        f"{m.model} {format_usd(m.charged_micros)} ({_n(m.calls, 'call')})" for m in d.models[:6]
+        f"{slack_text(m.model)} {format_usd(m.charged_micros)} ({_n(m.calls, 'call')})"
+        for m in d.models[:6]
     ]
     lines = ["*By model* " + " · ".join(parts)]
     if d.failed_calls:
@@ -130,12 +137,13 @@ def _breakers(d: Digest) -> list[str]:
     line = f"*Breakers* {_n(b.trips, 'trip')}"
     if b.longest_scope:
         still = " (still open)" if b.longest_still_open else ""
-        line += f"; longest open: {b.longest_scope} {duration(b.longest_seconds)}{still}"
+        longest = slack_text(b.longest_scope)
+        line += f"; longest open: {longest} {duration(b.longest_seconds)}{still}"
     lines = [line]
     if b.open_now:
         rest = len(b.open_now) - 5
         more = f" … and {rest} more (`/agent breakers`)" if rest > 0 else ""
-        lines.append("not closed now: " + ", ".join(b.open_now[:5]) + more)
+        lines.append("not closed now: " + ", ".join(map(slack_text, b.open_now[:5])) + more)
     return lines
 
 
@@ -150,7 +158,10 @@ def _validation(d: Digest) -> list[str]:
     if d.top_streams:
         lines.append(
             "top streams: "
-            + " · ".join(f"{scope} `{stream}` {n:,}" for scope, stream, n in d.top_streams)
+            + " · ".join(
+                f"{slack_text(scope)} `{slack_text(stream)}` {n:,}"
+                for scope, stream, n in d.top_streams
+            )
         )
     return lines
 
@@ -181,7 +192,7 @@ def _uptime(d: Digest) -> list[str]:
     if not d.uptime:
         return []
     worst = list(d.uptime.items())[:5]
-    shown = " · ".join(f"{scope} {fraction:.1%}" for scope, fraction in worst)
+    shown = " · ".join(f"{slack_text(scope)} {fraction:.1%}" for scope, fraction in worst)
     rest = len(d.uptime) - len(worst)
     more = f" · {rest} more at or above" if rest > 0 else ""
     return [f"*Heartbeats* uptime {shown}{more}"]

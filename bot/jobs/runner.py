@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.escape import printable
 from bot.jobs import state
 from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
@@ -250,8 +251,9 @@ class JobRunner:
             outcome = "failed"
             detail = f"{type(exc).__name__}: {exc}"[:300]
         duration_ms = int((time.perf_counter() - started) * 1000)
-        if outcome != "succeeded":
-            log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, detail)
+        if outcome != "succeeded":  # the endpoint's answer, escaped: it cannot forge log lines
+            why = printable(detail or "")
+            log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, why)
         await self.ns.store.write(
             lambda tx: self._finish(tx, job, decision, outcome, status, detail, duration_ms)
         )

@@ -1,0 +1,79 @@
+"""Text an agent controls, made safe where people read it: Slack mrkdwn, a terminal, a log.
+
+Agents choose their model names, task ids, item ids and texts, and a model breaker's
+scope is ``model:<the agent's string>``. Pasted raw into Slack, ``<!channel>`` pings a
+whole channel, ``<@U…>`` a person, and ``<http://evil.example|Acknowledge>`` is a link
+that looks like Nightshift's own words; a newline starts a line that looks like
+Nightshift's own ("🟢 all clear"). On a terminal, escape sequences set the title, clear
+the screen, and ``\\r`` overwrites a line.
+
+- :func:`slack_text`: for mrkdwn and a message's ``text``. One line, cut to a limit
+  *before* escaping (a cut never leaves half an entity or half a ``<…|…>``), then
+  ``&``, ``<`` and ``>`` escaped as Slack documents, and backticks as ``'`` so a code
+  span cannot be closed (:func:`bot.commands.echo` does the cut and the escaping).
+- :func:`one_line`: control characters, line and paragraph separators and bidi
+  overrides as spaces.
+- :func:`printable`: the same characters as visible escapes (``\\n``, ``\\x1b``), for
+  a log line.
+
+Ordinary names are unchanged:
+
+Example:
+    >>> slack_text("acme/alice/rss-bot"), slack_text("claude-haiku-4-5")
+    ('acme/alice/rss-bot', 'claude-haiku-4-5')
+    >>> slack_text("model:<!channel>-<http://evil.example|open-me>")
+    'model:&lt;!channel&gt;-&lt;http://evil.example|open-me&gt;'
+    >>> slack_text("<http://evil.example|Click>", limit=22)
+    '&lt;http://evil.example|C…'
+    >>> slack_text("t1\\nfake: 🟢 all clear")
+    't1 fake: 🟢 all clear'
+    >>> printable("oops\\n2026-11-27 INFO fake\\x1b[2K")
+    'oops\\\\n2026-11-27 INFO fake\\\\x1b[2K'
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.commands import echo
+
+__all__ = ["one_line", "printable", "slack_text"]
+
+# C0 and C1 controls (newline, \r, ESC, BEL, ...), U+2028/U+2029 (line and paragraph
+# separators) and the bidi embeddings, overrides and isolates (they reorder what
+# follows them, so a name could show as a different name)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character as a space: it cannot start a line.
+
+    Example:
+        >>> one_line("a\\r\\nb\\x1b]0;t\\x07")
+        'a  b ]0;t '
+    """
+    return _CONTROL.sub(" ", text)
+
+
+def slack_text(text: str, limit: int | None = None) -> str:
+    """Agent text for Slack mrkdwn or ``text``: one line, cut, then escaped.
+
+    ``limit``: at most that many characters of ``text`` are kept, and "…" says it
+    was cut (None: all of it). The cut comes before the escaping.
+
+    Example:
+        >>> slack_text("<!here> `x`\\n*done*")
+        "&lt;!here&gt; 'x' *done*"
+    """
+    line = one_line(text)
+    return echo(line, len(line) if limit is None else limit)
+
+
+def printable(text: str) -> str:
+    """``text`` for one log or terminal line: control characters as Python escapes.
+
+    Example:
+        >>> printable("a\\rb")
+        'a\\\\rb'
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -1,0 +1,224 @@
+"""Agent-controlled text shown in Slack and on the terminal: escaped, on one line, cut first.
+
+audit11 security H1, L1, L2: a model named ``<!channel>-<http://evil.example|open-me>``,
+a task id with a newline, an item's text cut in the middle of ``<…|…>``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.alerts.model import Alert
+from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nudge, summary
+from bot.commands import echo
+from bot.digest.render import render
+from bot.escape import one_line, printable, slack_text
+from bot.shell import ShellConsole
+from tests.unit.test_digest import digest, raw
+
+UTC = ZoneInfo("UTC")
+EVIL_MODEL = "<!channel>-<http://evil.example|open-me>"
+EVIL_ESCAPED = "&lt;!channel&gt;-&lt;http://evil.example|open-me&gt;"
+ORDINARY = [
+    "acme/alice/rss-bot",
+    "acme/bob/ops_bot.v2",
+    "model:claude-haiku-4-5",
+    "claude-sonnet-4-5",
+    "gpt-4o",
+    "gpt-4o-2024-08-06",
+    "fetch-feed-17",
+    "forced open by U0ADMIN: looping on the same feed (see the runbook)",
+]
+# what Slack reads as markup: a mention, a special mention, a link
+MARKUP = re.compile(r"<[@#!]|<https?:|<mailto:")
+
+
+def alert(scope: str, kind: str = "breaker_opened_failures", **facts: Any) -> Alert:
+    return Alert(
+        id=7,
+        fingerprint=f"{kind}:{scope}",
+        kind=kind,
+        scope=scope,
+        tier="P1",
+        count=1,
+        first_at=0.0,
+        last_at=0.0,
+        facts=facts,
+        silence_id=None,
+        was_silenced=False,
+        channel=None,
+        posted_at=None,
+        updated_at=None,
+        updates=0,
+        dirty=False,
+        oncall_user=None,
+        esc_step=None,
+        esc_at=None,
+        acked_at=None,
+        acked_by=None,
+        resolved_at=None,
+        resolved_by=None,
+        resolve_reason=None,
+    )
+
+
+# -- the helper ---------------------------------------------------------------------------
+
+
+def test_ordinary_names_are_unchanged():
+    for name in ORDINARY:
+        assert slack_text(name) == name
+        assert one_line(name) == name and printable(name) == name
+
+
+def test_mentions_links_and_code_spans_are_escaped_as_slack_documents():
+    assert slack_text(EVIL_MODEL) == EVIL_ESCAPED
+    assert slack_text("<@U0ADMIN> & <!here> `x`") == "&lt;@U0ADMIN&gt; &amp; &lt;!here&gt; 'x'"
+    assert slack_text("&lt;") == "&amp;lt;"  # shows as typed, not as "<"
+
+
+def test_control_characters_never_start_a_line():
+    text = "t1\nfake: 🟢 all clear\r\x1b]0;title\x07\u2028x\u202eevil\t."
+    assert one_line(text) == "t1 fake: 🟢 all clear  ]0;title  x evil ."
+    assert slack_text(text) == one_line(text)
+    assert "\n" not in slack_text("a\n\n*P0* fake")
+
+
+def test_the_cut_comes_before_the_escaping():
+    # cut inside <…|…>: the half link is text, and no entity is cut in half
+    assert slack_text("<http://evil.example|Click me>", 22) == "&lt;http://evil.example|C…"
+    assert slack_text("a<b", 2) == "a&lt;…"
+    assert slack_text("&&&&", 2) == "&amp;&amp;…"
+    # the same cut as echo() (whose words a command quotes back)
+    assert slack_text("<!here> `x`", 5) == echo("<!here> `x`", 5)
+
+
+@given(st.text(), st.one_of(st.none(), st.integers(min_value=0, max_value=300)))
+def test_nothing_an_agent_sends_is_markup_or_a_new_line(text: str, limit: int | None):
+    out = slack_text(text, limit)
+    assert "<" not in out and ">" not in out and "`" not in out
+    assert re.sub(r"&(?:amp|lt|gt);", "", out).count("&") == 0  # only whole entities
+    assert one_line(out) == out
+    # and it reads back as the agent's text, cut
+    back = out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    shown = one_line(text).replace("`", "'")
+    if limit is not None and len(text) > limit:
+        assert back == shown[:limit] + "…"
+    else:
+        assert back == shown
+
+
+@given(st.text())
+def test_printable_is_one_line_with_visible_escapes(text: str):
+    out = printable(text)
+    assert one_line(out) == out
+
+
+def test_printable_shows_what_was_escaped():
+    body = "oops\n2026-11-27 12:00:00,000 INFO  bot.app: all jobs healthy\x1b[2K"
+    assert printable(body) == (
+        "oops\\n2026-11-27 12:00:00,000 INFO  bot.app: all jobs healthy\\x1b[2K"
+    )
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def test_a_model_breaker_named_by_an_agent_alerts_as_text():
+    a = alert(f"model:{EVIL_MODEL}", reason="10 failures in a row (limit 10)")
+    text, blocks = alert_message(a, tz=UTC, now=0.0)
+    shown = text + json.dumps(blocks, ensure_ascii=False)
+    assert not MARKUP.search(shown), shown
+    assert f"model:{EVIL_ESCAPED}: 10 failures in a row (limit 10)" in text
+    assert blocks[1]["text"]["text"].startswith(f"*model:{EVIL_ESCAPED}*\n")
+    for line in (
+        channel_nudge(a, tz=UTC, now=0.0),
+        storm_nudge(a, tz=UTC, now=0.0),
+        alert_line(a, now=0.0),
+    ):
+        assert EVIL_ESCAPED in line
+        assert line.count("<!channel>") == line.startswith("<!channel>")  # only our own
+
+
+def test_an_ordinary_alert_reads_as_before():
+    a = alert("acme/alice/rss-bot", reason="5 failures in a row (limit 5)", actor="U0ADMIN")
+    text, blocks = alert_message(a, tz=UTC, now=0.0)
+    assert text == (
+        "🟠 P1 · Breaker opened on failures — acme/alice/rss-bot: 5 failures in a row"
+        " (limit 5); by <@U0ADMIN>"
+    )
+    assert blocks[1]["text"]["text"] == (
+        "*acme/alice/rss-bot*\n5 failures in a row (limit 5); by <@U0ADMIN>"
+    )
+
+
+def test_a_task_id_with_mentions_and_a_new_line_is_one_escaped_line():
+    task = "<!here> <@U0ADMIN> <http://evil.example|click here>\nfake: 🟢 all clear"
+    a = replace(
+        alert("acme/alice/inj", "attempts_exhausted", task_id=task, attempts=3, limit=3),
+        tier="P0",
+        oncall_user="U0ONCALL",
+    )
+    text, blocks = alert_message(a, tz=UTC, now=0.0)
+    assert text.startswith("<@U0ONCALL> 🔴 P0 · Task out of attempts — acme/alice/inj: task ")
+    assert text.count("<@") == 1  # the on-call person, nobody else
+    assert "\n" not in text and not MARKUP.search(text.removeprefix("<@U0ONCALL>"))
+    assert blocks[1]["text"]["text"] == (
+        "<@U0ONCALL> *acme/alice/inj*\ntask &lt;!here&gt; &lt;@U0ADMIN&gt;"
+        " &lt;http://evil.example|click here&gt; fake: 🟢 all clear asked for attempt 3 of 3"
+    )
+
+
+def test_an_admin_s_kill_switch_reason_is_escaped_in_the_alert():
+    why = "forced open by U0ADMIN: <!channel> see <http://evil.example|the runbook>"
+    what = summary("breaker_opened_manual", {"reason": why, "actor": "U0ADMIN"}, UTC)
+    assert what == (
+        "forced open by U0ADMIN: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;;"
+        " by <@U0ADMIN>"
+    )
+
+
+def test_facts_of_an_unknown_kind_are_escaped_too():
+    what = summary("new_kind", {"name": "<!channel>\nx", "n": ["<@U1>"], "scope": "s"}, UTC)
+    assert what == "name: &lt;!channel&gt; x, n: ['&lt;@U1&gt;']"
+
+
+# -- the digest ---------------------------------------------------------------------------
+
+
+def test_the_digest_by_model_line_shows_an_agent_s_model_name_as_text():
+    r = raw(
+        namespace_spent=3_000_000,
+        agent_spent={"acme/alice/rss-bot": 3_000_000},
+        models=[(EVIL_MODEL, 12, 2_000_000, 0, 0, 0), ("claude-haiku-4-5", 3, 1_000_000, 0, 0, 0)],
+    )
+    text, blocks = render(digest(r))
+    assert f"*By model* {EVIL_ESCAPED} $2.00 (12 calls) · claude-haiku-4-5 $1.00 (3 calls)" in (
+        text
+    )
+    assert not MARKUP.search(text + json.dumps(blocks, ensure_ascii=False))
+
+
+# -- shell mode ---------------------------------------------------------------------------
+
+
+async def test_the_shell_prints_no_terminal_escape_sequences():
+    out = io.StringIO()
+    console = ShellConsole(out=out, interactive=True)
+    evil = "\x1b]0;pwned-title\x07\x1b[2J\x1b[31mRED\x1b[0m\rOVERWRITE\x9b2J"
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"task {evil} asked"}}]
+    await console.deliver("chat.postMessage", {"channel": "C0A", "text": evil, "blocks": blocks})
+    await console.deliver("chat.postMessage", {"channel": "C0A", "text": f"{evil}\x1b]0;rest"})
+    printed = out.getvalue()
+    assert "task REDOVERWRITE2J asked" in printed  # 8-bit CSI \x9b is dropped, "2J" is text
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", printed.replace("\r──", "──"))
+    assert "pwned-title" not in printed and "rest" not in printed
+    assert printed.count("\r") == 2  # our own, once per message, over the prompt
