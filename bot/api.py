@@ -12,12 +12,21 @@ import importlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from guards.errors import AuthError, GuardError, InvalidInput
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
@@ -204,8 +213,26 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 # -- reservations ---------------------------------------------------------------------
 
 
+# Every provider's names fit: gpt-4o, claude-haiku-4-5-20251001, anthropic/claude-3.5-sonnet,
+# us.anthropic.claude-3-5-sonnet-20241022-v2:0, llama3:8b, a fine-tune's ft:gpt-4o:org@x.
+# Nothing else: a model name is shown to operators (Slack, the digest, /v1/breakers).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+
+
+def _model_name(value: str) -> str:
+    if not _MODEL_NAME.fullmatch(value.strip()):
+        raise ValueError(
+            "a model name is letters, digits and . _ - : / @ + (as gpt-4o or"
+            " anthropic/claude-3.5-sonnet), starting with a letter or digit"
+        )
+    return value
+
+
+ModelName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_model_name)]
+
+
 class EstimateBody(Body):
-    model: str = Field(min_length=1, max_length=200)
+    model: ModelName
     input_tokens: StrictInt = Field(ge=0, le=10**9)
     max_output_tokens: StrictInt = Field(ge=0, le=10**9)
 
@@ -217,7 +244,7 @@ class ReserveBody(Body):
     estimate: EstimateBody | None = None
     task_id: str | None = Field(None, min_length=1, max_length=200)
     ttl_seconds: StrictInt | None = Field(None, ge=1, le=366 * 86400)
-    model: str | None = Field(None, min_length=1, max_length=200)
+    model: ModelName | None = None
     route_id: str | None = Field(None, min_length=1, max_length=100)
 
     @model_validator(mode="after")
@@ -228,7 +255,7 @@ class ReserveBody(Body):
 
 
 class UsageBody(Body):
-    model: str = Field(min_length=1, max_length=200)
+    model: ModelName
     input_tokens: StrictInt = Field(ge=0, le=10**9)
     output_tokens: StrictInt = Field(ge=0, le=10**9)
 

@@ -264,6 +264,20 @@ BAD_BODIES = [
         "body",
     ),
     ({"scope": "acme/alice/bot", "idempotency_key": "k"}, "body"),
+    # a model name is shown to operators: nothing that could ping or forge a line (audit11)
+    ({**GOOD, "model": "<!channel>"}, "model"),
+    ({**GOOD, "model": "gpt-4o\nfake: all clear"}, "model"),
+    ({**GOOD, "model": "gpt 4o"}, "model"),
+    ({**GOOD, "model": "-gpt-4o"}, "model"),
+    ({**GOOD, "model": "x" * 201}, "model"),
+    (
+        {
+            "scope": "acme/alice/bot",
+            "idempotency_key": "k",
+            "estimate": {"model": "<http://evil|x>", "input_tokens": 1, "max_output_tokens": 1},
+        },
+        "estimate.model",
+    ),
 ]
 
 
@@ -327,6 +341,10 @@ async def test_oversized_body_is_refused(app_factory):
             {"usage": {"model": "gpt-4o", "input_tokens": -1, "output_tokens": 1}},
             "usage.input_tokens",
         ),
+        (
+            {"usage": {"model": "<!here>", "input_tokens": 1, "output_tokens": 1}},
+            "usage.model",
+        ),
     ],
 )
 async def test_bad_settle_input_changes_nothing(app_factory, body, field):
@@ -339,6 +357,25 @@ async def test_bad_settle_input_changes_nothing(app_factory, body, field):
         assert r.json()["field"] == field
     state = await app.store.fetch("SELECT state FROM reservations WHERE id = ?", (rid,))
     assert state[0]["state"] == "held"
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gpt-4o",
+        " GPT-4o ",
+        "anthropic/claude-3.5-sonnet",
+        "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "llama3:8b",
+        "ft:gpt-4o-mini:acme@bot",
+        "meta-llama/Llama-3-70b-chat-hf",
+    ],
+)
+async def test_every_provider_s_model_names_are_taken(app_factory, model):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    r = await app.request("POST", "/v1/reservations", token=tok, json={**GOOD, "model": model})
+    assert r.status_code == 201, r.text
 
 
 async def test_unknown_reservation_and_routes(app_factory):
