@@ -38,6 +38,7 @@ from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
+from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, seen_scope
 from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
@@ -146,7 +147,7 @@ def _lines(alerts: list[Alert], *, now: float, flt: _Filter | None) -> list[tupl
 
 def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
     first = group[0]
-    named = ", ".join(f"`#{a.id}` {a.scope}" for a in group[:GROUP_SHOWN])
+    named = ", ".join(f"`#{a.id}` {slack_text(a.scope)}" for a in group[:GROUP_SHOWN])
     rest = len(group) - GROUP_SHOWN
     narrow = f"{first.kind}:{flt.scope}" if flt is not None and flt.scope else first.kind
     return (
@@ -255,8 +256,8 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
             f" at {local_time(alert.acked_at or 0, ctx)}."
         )
     return Reply.text_only(
-        f"👀 <@{ctx.actor}> acknowledged #{alert_id} ({alert.scope}); escalation stopped,"
-        f" {duration(alert.mtta or 0)} after it fired.",
+        f"👀 <@{ctx.actor}> acknowledged #{alert_id} ({slack_text(alert.scope)});"
+        f" escalation stopped, {duration(alert.mtta or 0)} after it fired.",
         ephemeral=False,
     )
 

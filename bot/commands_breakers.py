@@ -65,7 +65,7 @@ USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
 def breaker_line(ctx: Context, row: BreakerRow) -> str:
     """One breaker on two short lines, readable on a phone."""
     icon = STATE_ICONS.get(row.state, "•")
-    head = f"{icon} *{row.scope}* {STATE_WORDS.get(row.state, row.state)}"
+    head = f"{icon} *{slack_text(row.scope)}* {STATE_WORDS.get(row.state, row.state)}"
     if row.state != CLOSED and row.since:
         head += f" since {clock_time(ctx, row.since)}"
     details: list[str] = []
@@ -159,7 +159,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
 
     row, typo = await ctx.ns.store.write(operate)
     done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
-    text = f"<@{ctx.user_id}> {done} `{row.scope}`\n{breaker_line(ctx, row)}"
+    text = f"<@{ctx.user_id}> {done} `{slack_text(row.scope)}`\n{breaker_line(ctx, row)}"
     if typo:  # the kill switch is on, but maybe not for what they meant
         text = f"⚠️ {typo}\n{text}"
     return Reply.text_only(text, ephemeral=False)
@@ -225,7 +225,7 @@ def _last_move(tx: Tx, key: str) -> _Move | None:
 
 def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
     """Why a Keep open click changed nothing: what the breaker did since the request."""
-    scope = f"`{row.scope}`"
+    scope = f"`{slack_text(row.scope)}`"
     made = last if last is not None and last.to_state == row.state else None  # the state's move
     person = made is not None and made.by_a_person
     by = ""
@@ -239,7 +239,7 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
             f"🔴 {scope} opened again{by} ({slack_text(row.reason)}); {ends} and there is no trial"
             " request to answer. Nothing changed."
         )
-    stop = f"`/agent breaker {row.scope} open` stops it"
+    stop = f"`/agent breaker {slack_text(row.scope)} open` stops it"
     if row.state == HALF_OPEN:
         if person:
             return f"🟠 The trial of {scope} was approved{by}; {stop}. Nothing changed."

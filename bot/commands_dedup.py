@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from bot.commands import Context, Reply, UsageError, clip, context, section, subcommand
+from bot.commands import Context, Reply, UsageError, clip, context, echo, section, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
@@ -107,7 +107,7 @@ def _parse(args: list[str]) -> tuple[str | None, int, str]:
         except ValueError:
             pass
         if scope is not None:
-            raise UsageError(f"`{arg[:40]}` is neither a scope nor a duration like 24h")
+            raise UsageError(f"`{echo(arg, 40)}` is neither a scope nor a duration like 24h")
         scope = parse_scope_arg(arg).path
     if seconds <= 0:
         raise UsageError("since is a duration like 30m, 24h or 7d")

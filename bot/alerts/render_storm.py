@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts.model import Alert
 from bot.alerts.render import TIER_ICONS, clock_time, title
 from bot.commands import actions, button, context, header, section
+from bot.escape import slack_text
 
 if TYPE_CHECKING:
     from bot.alerts.operations import StormAck
@@ -103,7 +104,7 @@ def _named(members: list[Alert]) -> list[str]:
     named: list[str] = []
     room = FOLD_GROUP_CHARS
     for alert in members[:FOLD_SCOPES_SHOWN]:
-        item = f"`#{alert.id}` {alert.scope}"
+        item = f"`#{alert.id}` {slack_text(alert.scope)}"
         if named and len(item) + 3 > room:
             break
         named.append(item)

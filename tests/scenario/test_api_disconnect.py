@@ -149,8 +149,7 @@ def test_failed_accepts_are_one_warning_a_minute_without_a_traceback(caplog):
     assert got == [
         (
             logging.WARNING,
-            "cannot accept connections: [Errno 24] Too many open files"
-            " (said once a minute)",
+            "cannot accept connections: [Errno 24] Too many open files (said once a minute)",
             None,
         ),
         (
