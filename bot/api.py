@@ -8,6 +8,7 @@ Feature endpoints live in ``bot/api_<feature>.py`` modules listed in ``FEATURE_R
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
@@ -28,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from guards.errors import AuthError, GuardError, InvalidInput
+from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.scopes import Scope, ScopeError
 from guards.tokens import MISSING_TOKEN, authenticate, authorize
@@ -41,6 +42,7 @@ __all__ = ["CTX", "bearer", "build_web_app", "json_answer", "read_json", "routes
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
 MAX_BODY = 1024 * 1024
+HEALTH_SECONDS = 5.0  # /healthz answers 503 when the writer has not answered by then
 M = TypeVar("M", bound=BaseModel)
 routes = web.RouteTableDef()
 
@@ -355,7 +357,10 @@ async def get_budget(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
-    await ns.store.write(lambda tx: tx.one("SELECT 1"))
+    try:  # the writer answers, and within seconds: a probe must not hang with it
+        await asyncio.wait_for(ns.store.write(lambda tx: tx.one("SELECT 1")), HEALTH_SECONDS)
+    except TimeoutError:
+        raise StorageUnavailable(f"no write went through in {HEALTH_SECONDS:g}s") from None
     return web.json_response({"status": "ok", "transport": ns.settings.transport})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from bot.settings import Settings
 from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
 from guards.config import Policy
+from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
 from guards.prices import ModelPrice, PriceTable
@@ -187,7 +188,9 @@ class Nightshift:
         self.port = sock.getsockname()[1]
         log.info("listening on %s (transport: %s)", self.url, self.settings.transport)
 
-    def every(self, seconds: float, job: Callable[..., Any], *, name: str, **options: Any) -> None:
+    def every(
+        self, seconds: float, job: Callable[..., Awaitable[Any]], *, name: str, **options: Any
+    ) -> None:
         """Run ``job`` every ``seconds`` on the scheduler: one at a time, missed runs coalesced.
 
         The first run comes at most ``FIRST_RUN_SECONDS`` after this call, not a whole
@@ -200,8 +203,21 @@ class Nightshift:
         options.setdefault("next_run_time", first)
         if seconds > FIRST_RUN_SECONDS:  # a busy start must not skip it for a whole interval
             options.setdefault("misfire_grace_time", None)
+        args = options.pop("args", ())
+
+        async def upkeep() -> None:
+            # Its failure is logged here and never reaches APScheduler, which would
+            # clear the frames of its traceback (see guards.store: that once stopped
+            # the writer for good); the next run tries again.
+            try:
+                await job(*args)
+            except StorageUnavailable:
+                pass  # the store reports it, once a minute
+            except Exception:
+                log.exception("upkeep job %s failed; it runs again in %ss", name, seconds)
+
         self.scheduler.add_job(
-            job, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
+            upkeep, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
         )
 
     async def sweep(self) -> None:

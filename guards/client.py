@@ -58,6 +58,17 @@ _HOPELESS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+def _answered(response: httpx.Response) -> str:
+    """What a 502, 503 or 504 worth retrying said: Nightshift's own message, or a proxy's."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error") == "storage_unavailable":
+        return f"{response.status_code}: {body.get('message', '')}"
+    return f"{response.status_code} from a proxy"
+
+
 def _log_failure(task: asyncio.Task[Any], what: str) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("nightshift: %s failed: %s", what, said(task.exception() or Exception()))
@@ -152,7 +163,7 @@ class GuardClient:
                     return response.json() if response.content else None
             more = tries <= self._retries or (deadline is not None and loop.time() < deadline)
             if not more:
-                cause = f"{response.status_code} from a proxy" if failure is None else said(failure)
+                cause = said(failure) if failure is not None else _answered(response)
                 raise Unavailable(
                     url=str(self._http.base_url),
                     attempts=tries,

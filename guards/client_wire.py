@@ -25,6 +25,7 @@ from guards.errors import (
     InvalidInput,
     NotFound,
     ScopeForbidden,
+    said,
 )
 from guards.reservation import Estimate
 
@@ -38,21 +39,19 @@ _ERRORS: dict[str, type[GuardError]] = {
 }
 
 
-def said(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def from_a_proxy(response: httpx.Response) -> bool:
-    """A 502, 503 or 504 that Nightshift did not write (its errors are JSON with a code):
-    a proxy in front of it, while it restarts. Worth trying again."""
+    """A 502, 503 or 504 worth trying again: one Nightshift did not write (its errors
+    are JSON with a code), from a proxy in front of it while it restarts, or its own
+    ``storage_unavailable`` (the database refused the write; nothing was changed)."""
     if response.status_code not in (502, 503, 504):
         return False
     try:
         body = response.json()
     except ValueError:
         return True
-    return not (isinstance(body, dict) and "error" in body)
+    if not isinstance(body, dict) or "error" not in body:
+        return True
+    return bool(body["error"] == "storage_unavailable")
 
 
 def raise_for(response: httpx.Response) -> None:

@@ -11,6 +11,7 @@ The tree::
     ├── BudgetExceeded(level, scope, ...)   402: the reservation does not fit
     ├── BreakerOpen(retry_after, reason)    503: the agent's breaker refuses calls
     ├── AttemptsExhausted(task_id, ...)     429: the task used all its attempts
+    ├── StorageUnavailable                  503: the database refused a batch (full, locked)
     └── Unavailable(url, attempts)          the client's own: the server did not answer
 
 The HTTP layer maps them to status codes in one place (``bot/api.py``); the Slack
@@ -31,8 +32,16 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "ScopeForbidden",
+    "StorageUnavailable",
     "Unavailable",
+    "said",
 ]
+
+
+def said(exc: BaseException) -> str:
+    """An exception in one line: its type, and its message when it has one."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class GuardError(Exception):
@@ -208,6 +217,22 @@ class AttemptsExhausted(GuardError):
             "attempts": self.attempts,
             "limit": self.limit,
         }
+
+
+class StorageUnavailable(GuardError):
+    """The database refused a whole write batch (the disk is full, another process held
+    the write lock too long, an I/O error): nothing of the request was written, so it is
+    safe to send again. The store makes one for each caller, never sharing one object."""
+
+    status = 503
+    code = "storage_unavailable"
+    retry_after = 5
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(
+            f"the database could not take this write ({cause}); nothing was changed:"
+            f" send it again in a few seconds (the operator is told in the log)"
+        )
 
 
 class Unavailable(GuardError):

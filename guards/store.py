@@ -35,6 +35,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,7 +44,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from guards.clock import Clock, SystemClock
-from guards.errors import GuardError
+from guards.errors import GuardError, StorageUnavailable, said
 from guards.events import Event, EventBus
 from guards.migrations import apply_migrations, begin_immediate, connect
 
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
+LOCK_WAIT_SECONDS = 30.0  # another process holding the write lock longer: the batch gets 503s
+REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 
 
 SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
@@ -198,6 +201,9 @@ class Store:
         self.memo: dict[str, Any] = {}
         self._sums: Sums = {}  # the batch's counter additions, not written yet
         self._data_version: int | None = None
+        self.failed_batches = 0
+        self._reported_at = float("-inf")
+        self._unreported = 0
 
     @classmethod
     async def open(
@@ -291,11 +297,18 @@ class Store:
                     if self._conn.in_transaction:
                         await self._in_writer(loop, "ROLLBACK")
                     self._rolled_back()
+                    if isinstance(exc, asyncio.CancelledError):
+                        for _, fut in batch:
+                            fut.cancel()
+                        raise
+                    self._report(exc, len(batch))
                     for _, fut in batch:
                         if not fut.done():
-                            fut.set_exception(exc)
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
+                            # Each caller gets an exception of its own, made here and not
+                            # raised: exc's traceback holds this coroutine's frame, and a
+                            # caller clearing it (APScheduler clears every job's traceback)
+                            # would finalize the writer, and no write would end again.
+                            fut.set_exception(StorageUnavailable(said(exc)))
                     continue
                 self.batches += 1
                 self.batched_writes += len(batch)
@@ -316,12 +329,32 @@ class Store:
             if self._closed:
                 return
 
+    def _report(self, exc: BaseException, writes: int) -> None:
+        """Log a failed batch: the first with its traceback, then one line a minute."""
+        self.failed_batches += 1
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_EVERY_SECONDS:
+            self._unreported += writes
+            return
+        since = (
+            f" ({self._unreported} more refused since the last report)" if self._unreported else ""
+        )
+        first = self._reported_at == float("-inf")
+        self._reported_at, self._unreported = now, 0
+        log.error(
+            "the database refused a write batch: %s; %d write(s) answered 503%s",
+            said(exc),
+            writes,
+            since,
+            exc_info=exc if first else None,
+        )
+
     async def _in_writer(self, loop: asyncio.AbstractEventLoop, sql: str) -> None:
         await loop.run_in_executor(self._executor, self._conn.execute, sql)
 
     def _begin(self) -> int:
         """Start the batch transaction; return the file's data version (others' commits move it)."""
-        begin_immediate(self._conn)
+        begin_immediate(self._conn, timeout=LOCK_WAIT_SECONDS)
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:

@@ -208,3 +208,41 @@ async def test_another_process_gets_the_write_lock_while_the_store_is_under_load
     finally:
         stop.set()
         await store.close()
+
+
+async def test_a_batch_the_database_refuses_is_a_503_for_each_caller_and_the_store_recovers(
+    tmp_path, monkeypatch, caplog
+):
+    """audit11 day-2 H1: the writer handed its own exception to every caller; APScheduler
+    cleared that traceback's frames, which finalized the writer: no write ever ended
+    again, not even once the other process let go of the lock."""
+    import traceback
+
+    from guards.errors import StorageUnavailable
+
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+    other = connect(path)
+    try:
+        begin_immediate(other)  # another process holds the write lock past the wait
+        got = await asyncio.gather(*(store.write(_hit) for _ in range(3)), return_exceptions=True)
+        assert all(isinstance(e, StorageUnavailable) for e in got), got
+        assert len({id(e) for e in got}) == 3  # one each: none shares the writer's frames
+        for exc in got:
+            assert exc.status == 503 and exc.code == "storage_unavailable"
+            assert "database is locked" in exc.message and "nothing was changed" in exc.message
+            assert exc.__cause__ is None and exc.__context__ is None
+            traceback.clear_frames(exc.__traceback__)  # as APScheduler does with a job's error
+        with pytest.raises(StorageUnavailable):  # still locked: refused again, not hung
+            await asyncio.wait_for(store.write(_hit), 5)
+        other.execute("ROLLBACK")
+        await asyncio.wait_for(store.write(_hit), 5)  # the lock is free: writes go through
+    finally:
+        other.close()
+        await asyncio.wait_for(store.close(), 5)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == 1
+    refused = [r for r in caplog.records if "refused a write batch" in r.getMessage()]
+    assert len(refused) == 1 and store.failed_batches == 2  # the second within the minute: quiet

@@ -1,0 +1,61 @@
+"""The database refusing writes (another process holds the lock; a full disk): every
+caller gets a 503 it can retry, nothing hangs, and the server recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+
+from guards.client import GuardClient
+from guards.migrations import begin_immediate, connect
+
+BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
+
+
+async def test_a_locked_database_is_a_503_with_retry_after_and_the_server_recovers(
+    app_factory, monkeypatch
+):
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr("bot.api.HEALTH_SECONDS", 1.0)
+    app = await app_factory()
+    tok = await app.token("acme")
+    other = connect(app.ns.settings.db)
+    try:
+        begin_immediate(other)  # e.g. an operator's sqlite3 shell inside a transaction
+        r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "storage_unavailable"
+        assert "nothing was changed" in r.json()["message"]
+        assert r.headers["Retry-After"] == "5"
+        health = await app.client.get("/healthz")
+        assert health.status_code == 503 and health.json()["error"] == "storage_unavailable"
+        await asyncio.sleep(2.5)  # the upkeep jobs fail meanwhile; the writer must live on
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await app.client.get("/healthz")).status_code == 200
+    r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
+    assert r.status_code == 201, r.text
+    assert "Idempotent-Replayed" not in r.headers  # the 503 wrote nothing
+
+
+async def test_the_client_tries_a_storage_503_again_until_the_write_goes_through(
+    app_factory, monkeypatch
+):
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    app = await app_factory()
+    tok = await app.token("acme")
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+
+    async def let_go() -> None:
+        await asyncio.sleep(1.0)
+        other.execute("ROLLBACK")
+        other.close()
+
+    release = asyncio.create_task(let_go())
+    async with GuardClient(app.url, tok, retries=20) as guard:
+        answer = await guard.create_reservation("acme/alice/bot", max_cost_micros=1000)
+    await release
+    assert answer["state"] == "held"
+    rows = await app.store.fetch("SELECT COUNT(*) FROM reservations")
+    assert rows[0][0] == 1
