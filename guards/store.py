@@ -169,6 +169,17 @@ def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
     sums.clear()
 
 
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (primary codes)
+_STORAGE_CODES = frozenset({5, 6, 10, 13, 14})
+
+
+def _storage_trouble(exc: BaseException) -> bool:
+    """The database could not do the work (full, locked, an I/O error), as opposed to a
+    statement that is wrong (a bug: it stays a 500 with its traceback)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
+
+
 class _Failed:
     __slots__ = ("exc",)
 
@@ -390,8 +401,10 @@ class Store:
                 conn.execute("RELEASE hook")
                 events.extend(tx.events)
             except Exception:
-                log.exception("batch hook failed")
                 tx.take_back()
+                if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
+                    raise
+                log.exception("batch hook failed")
                 conn.execute("ROLLBACK TO hook")
                 conn.execute("RELEASE hook")
                 self._rolled_back()
@@ -407,9 +420,14 @@ class Store:
                 results.append(_Failed(exc))
             except Exception as exc:
                 tx.take_back()
+                if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
+                    raise
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 self._rolled_back()
+                if _storage_trouble(exc):  # not the caller's fault, nor a bug of ours
+                    self._report(exc, 1)
+                    exc = StorageUnavailable(said(exc))
                 results.append(_Failed(exc))
             else:
                 conn.execute("RELEASE op")

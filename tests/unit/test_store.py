@@ -246,3 +246,31 @@ async def test_a_batch_the_database_refuses_is_a_503_for_each_caller_and_the_sto
         assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == 1
     refused = [r for r in caplog.records if "refused a write batch" in r.getMessage()]
     assert len(refused) == 1 and store.failed_batches == 2  # the second within the minute: quiet
+
+
+async def test_a_full_database_is_a_503_for_the_write_that_hit_it_and_passes_when_room_returns(
+    tmp_path,
+):
+    """A full disk (here: SQLite's max_page_count) is no fault of the caller's: a 503 it
+    may retry, not a 500. A wrong statement stays an error of its own."""
+    from guards.errors import StorageUnavailable
+
+    store = await Store.open(tmp_path / "s.db", clock=ManualClock())
+    try:
+        await store.write(lambda tx: tx.execute("CREATE TABLE blobs (b BLOB)"))
+        pages = await store.write(lambda tx: tx.one("PRAGMA page_count")[0])
+        await store.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages + 2}"))
+        big = b"x" * 200_000
+
+        def put(tx: Tx) -> None:
+            tx.execute("INSERT INTO blobs VALUES (?)", (big,))
+
+        with pytest.raises(StorageUnavailable, match="database or disk is full"):
+            await store.write(put)
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await store.write(lambda tx: tx.execute("INSERT INTO nope VALUES (1)"))
+        await store.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))
+        await store.write(put)
+        assert await store.write(lambda tx: tx.one("SELECT COUNT(*) FROM blobs")[0]) == 1
+    finally:
+        await store.close()
