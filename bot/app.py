@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.api import build_web_app
 from bot.commands import load_commands
 from bot.metrics import Metrics
+from bot.run_lock import RunLock
 from bot.settings import Settings
 from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
@@ -80,6 +81,7 @@ class Nightshift:
         self.port: int | None = None
         self._store: Store | None = None
         self._runner: web.AppRunner | None = None
+        self._lock: RunLock | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -135,6 +137,8 @@ class Nightshift:
         sock = self._listen() if self.serve_http else None
         started: list[Component] = []
         try:
+            if self.settings.db != ":memory:":
+                self._lock = RunLock.take(self.settings.db)  # before migrations run
             self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
             self.metrics.watch_store(self._store)
             self.store.before_batch.append(self.ledger.expire_due)
@@ -226,11 +230,11 @@ class Nightshift:
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""
+        if self.scheduler.running:  # first: no upkeep starts while requests drain
+            self.scheduler.shutdown(wait=False)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
         for component in reversed(self.components):
             try:
                 await asyncio.wait_for(component.stop(self), timeout=5)
@@ -239,4 +243,7 @@ class Nightshift:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         self._stopped.set()

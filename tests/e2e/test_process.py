@@ -276,3 +276,25 @@ def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path)
 def test_jobs_preview_without_a_policy_file_uses_the_defaults(env):
     out = cli("jobs", "preview", env=env)
     assert out.returncode == 0 and "built-in defaults have no jobs" in out.stdout
+
+
+def test_a_second_nightshift_on_the_same_database_is_refused(env):
+    """audit11 races H1: a second `run` (another port, another pod) started without a
+    word, and both sent every alert, and ran every job."""
+    first = start(env)
+    try:
+        second = cli("run", env={**env, "NIGHTSHIFT_PORT": str(free_port())})
+        assert second.returncode == 1, second.stderr
+        assert f"another Nightshift (pid {first.pid}, started " in second.stderr
+        assert "stop it first" in second.stderr
+        port = env["NIGHTSHIFT_PORT"]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=15)
+    killed = start(env)  # once it is gone, the next one starts (after SIGKILL as well)
+    killed.kill()
+    killed.wait(timeout=15)
+    again = start(env)
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=15) == 0

@@ -1,0 +1,65 @@
+"""One Nightshift per database: a second one would send every Slack message twice.
+
+Two processes on one file keep the money right (SQLite serialises their writes), but
+each delivers the outbox, runs the agents' jobs and keeps its own duplicate index: every
+page goes out twice, a shell-mode second process swallows pages, and a job's run is
+abandoned by the other. So the process that serves holds an exclusive ``flock`` on
+``<db>.lock`` while it runs; the kernel lets go when it exits, even on SIGKILL. The CLI's
+short commands (``token``, ``ledger verify``) do not take it.
+
+Example:
+    >>> # lock = RunLock.take("nightshift.db")  # raises AlreadyRunning
+    >>> # ...; lock.release()
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+__all__ = ["AlreadyRunning", "RunLock"]
+
+
+class AlreadyRunning(OSError):
+    """Another process serves this database."""
+
+
+class RunLock:
+    """The exclusive lock of the process that serves one database."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self._fd: int | None = fd
+        self.path = path
+
+    @classmethod
+    def take(cls, db: str) -> RunLock | None:
+        """Lock ``<db>.lock`` for this process, or raise AlreadyRunning naming the holder.
+
+        None when the lock file cannot be made (the folder is missing or not writable):
+        opening the database then says why, in its own words.
+        """
+        path = f"{db}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another Nightshift ({holder}) is running on {db}; stop it first:"
+                " two on one database would send every alert twice and run every job twice"
+            ) from None
+        os.ftruncate(fd, 0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        return cls(fd, path)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        os.close(fd)  # closing lets go of the lock (the file stays, as SQLite's -shm does)
