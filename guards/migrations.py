@@ -106,8 +106,17 @@ def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
     for version, name, file in known:
         if version in applied:
             continue
+        begin_immediate(conn)
         try:
-            conn.executescript("BEGIN IMMEDIATE;\n" + file.read_text(encoding="utf-8"))
+            # Looked at again under the write lock: another process (`migrate` while a
+            # `run` starts) may have applied it since the list above was read.
+            if conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            for statement in statements(file.read_text(encoding="utf-8")):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, now),
@@ -119,3 +128,24 @@ def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
             raise
         done.append(f"{version:04d}_{name}")
     return done
+
+
+def statements(script: str) -> list[str]:
+    """The statements of an SQL script, one by one (``executescript`` would commit the
+    transaction they must run in); a trigger's ``BEGIN ... END`` and a ``;`` in a string
+    stay inside their statement.
+
+    Example:
+        >>> statements("CREATE TABLE t (x); INSERT INTO t VALUES (';'); -- done")
+        ['CREATE TABLE t (x);', "INSERT INTO t VALUES (';');"]
+    """
+    found: list[str] = []
+    begun = 0
+    for at, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[begun : at + 1]):
+            found.append(script[begun : at + 1].strip())
+            begun = at + 1
+    rest = [line for line in script[begun:].splitlines() if not line.strip().startswith("--")]
+    if "".join(rest).strip():
+        raise RuntimeError(f"an SQL statement is not finished: {''.join(rest).strip()[:80]!r}")
+    return found

@@ -1,0 +1,47 @@
+"""Migrations: applied once each, also when two processes start on one file at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from guards.migrations import _migrations, apply_migrations, connect, statements
+
+
+def _apply(path: Path, results: list[object], ready: threading.Barrier) -> None:
+    conn = connect(path)
+    try:
+        ready.wait()
+        results.append(apply_migrations(conn, now=0.0))
+    except Exception as exc:  # what the test looks for
+        results.append(exc)
+    finally:
+        conn.close()
+
+
+def test_two_processes_migrating_one_file_at_once_both_succeed(tmp_path):
+    """audit11 day-2 M6: `nightshift migrate` beside a starting `run` failed with
+    'duplicate column name' or a UNIQUE error: both had read the list before the lock."""
+    newest = _migrations()[-1][0]
+    for attempt in range(5):
+        path = tmp_path / f"m{attempt}.db"
+        results: list[object] = []
+        ready = threading.Barrier(3)
+        threads = [threading.Thread(target=_apply, args=(path, results, ready)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        applied = [name for r in results for name in r]  # type: ignore[attr-defined]
+        assert len(applied) == len(set(applied)) == len(_migrations())  # each once, in all
+        with sqlite3.connect(path) as conn:
+            versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
+        assert max(versions) == newest and len(versions) == len(_migrations())
+
+
+def test_every_shipped_migration_splits_into_whole_statements():
+    for _, _, file in _migrations():
+        for statement in statements(file.read_text(encoding="utf-8")):
+            assert sqlite3.complete_statement(statement), (file.name, statement)
