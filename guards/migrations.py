@@ -17,7 +17,15 @@ import sqlite3
 import time
 from pathlib import Path
 
-__all__ = ["MIGRATIONS_DIR", "SchemaTooNew", "apply_migrations", "begin_immediate", "connect"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SchemaTooNew",
+    "apply_migrations",
+    "begin_immediate",
+    "connect",
+    "schema_behind",
+    "statements",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -82,6 +90,35 @@ def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a number: {versions}")
     return found
+
+
+def schema_behind(conn: sqlite3.Connection) -> str | None:
+    """Why a command that only reads cannot use this database as it is, or None.
+
+    It says so rather than migrating it: verifying a backup must not change it, nor
+    upgrade the file a running older version serves.
+
+    Raises:
+        SchemaTooNew: the database has migrations this code does not know.
+    """
+    try:
+        applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+    except sqlite3.OperationalError:
+        applied = set()
+    known = [v for v, _, _ in _migrations()]
+    newest = known[-1] if known else 0
+    if applied and max(applied) > newest:
+        raise SchemaTooNew(
+            f"the database is at schema version {max(applied)} but this Nightshift knows "
+            f"only up to {newest}: upgrade Nightshift, or restore a backup"
+        )
+    missing = [v for v in known if v not in applied]
+    if not missing:
+        return None
+    return (
+        f"the database is at schema version {max(applied, default=0)}, this Nightshift at"
+        f" {newest}: run `nightshift migrate` first (this command does not change the file)"
+    )
 
 
 def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:

@@ -298,3 +298,54 @@ def test_a_second_nightshift_on_the_same_database_is_refused(env):
     again = start(env)
     again.send_signal(signal.SIGTERM)
     assert again.wait(timeout=15) == 0
+
+
+def test_backup_under_load_is_a_consistent_copy_that_verifies(env, tmp_path):
+    """audit11 day-2 H2: the sqlite3 shell's `.backup` never ended under load."""
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    answered: list[tuple[str, int]] = []
+    copy = tmp_path / "copy.db"
+
+    async def drive() -> subprocess.CompletedProcess[str]:
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(_load(url, token, answered, stop)) for _ in range(8)]
+        await asyncio.sleep(1.0)
+        done = await asyncio.to_thread(cli, "backup", str(copy), env=env)
+        stop.set()
+        await asyncio.gather(*workers, return_exceptions=True)
+        return done
+
+    try:
+        done = asyncio.run(drive())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"backed up {env['NIGHTSHIFT_DB']} to {copy}: ")
+    assert len(answered) > 20, "the load did not get going"
+    verify = cli("ledger", "verify", "--db", str(copy), env=env)
+    assert verify.returncode == 0 and "ledger OK" in verify.stdout, verify.stdout
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM reservations").fetchone()[0] > 0
+    again = cli("backup", str(copy), env=env)
+    assert again.returncode == 2 and "exists" in again.stderr  # never over another file
+
+
+def test_ledger_verify_reads_only_and_asks_for_migrate_on_an_older_database(env):
+    """audit11 day-2 M5: verifying a backup upgraded it, and a new version's verify
+    upgraded the file of an older running server."""
+    cli("token", "create", "acme", env=env)
+    db = env["NIGHTSHIFT_DB"]
+    with sqlite3.connect(db) as conn:  # as a database an earlier version left
+        conn.execute(
+            "DELETE FROM schema_migrations"
+            " WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+        )
+        behind = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+    out = cli("ledger", "verify", env=env)
+    assert out.returncode == 2, out.stdout
+    assert f"schema version {behind}" in out.stderr and "nightshift migrate" in out.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == behind
