@@ -19,6 +19,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.api import build_web_app
+from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
 from bot.metrics import Metrics
 from bot.run_lock import RunLock
@@ -82,6 +83,7 @@ class Nightshift:
         self._store: Store | None = None
         self._runner: web.AppRunner | None = None
         self._lock: RunLock | None = None
+        self._clock_watch: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
 
     @property
@@ -152,6 +154,9 @@ class Nightshift:
                 BREAKER_TICK_SECONDS, self.breakers.sweep, name="breakers", args=[self.store]
             )
             self.scheduler.start()
+            self._clock_watch = asyncio.create_task(
+                ClockWatch(self.scheduler).run(), name="nightshift-clock-watch"
+            )
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             if sock is not None:
                 await self._serve(sock)
@@ -230,6 +235,9 @@ class Nightshift:
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""
+        if self._clock_watch is not None:
+            self._clock_watch.cancel()
+            self._clock_watch = None
         if self.scheduler.running:  # first: no upkeep starts while requests drain
             self.scheduler.shutdown(wait=False)
         if self._runner is not None:

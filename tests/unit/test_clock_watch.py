@@ -1,0 +1,50 @@
+"""A step back of the wall clock makes the upkeep jobs due now (audit11 day-2 M1:
+after a one-hour step back, expiry, escalations, jobs and the digest waited an hour)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock_watch import ClockWatch
+
+
+async def _noop() -> None:
+    return None
+
+
+async def test_a_step_back_makes_every_interval_job_due_now_and_a_paused_one_stays(caplog):
+    wall, mono = [1_800_000_000.0], [100.0]
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.start(paused=True)  # nothing runs: the test only reads the plan
+    try:
+        before = datetime.fromtimestamp(wall[0], UTC)
+        for name in ("sweep", "alerts-tick", "digest"):
+            scheduler.add_job(
+                _noop, "interval", seconds=5, id=name, next_run_time=before + timedelta(seconds=5)
+            )
+        scheduler.pause_job("digest")
+        watch = ClockWatch(scheduler, wall=lambda: wall[0], mono=lambda: mono[0])
+        wall[0] += 1.0
+        mono[0] += 1.0
+        assert watch.check() == 0.0  # time went on: nothing to do
+        wall[0] += 0.5
+        mono[0] += 1.0  # half a second of drift back: not a step
+        assert watch.check() == 0.0
+        with caplog.at_level(logging.WARNING):
+            wall[0] -= 3600
+            mono[0] += 1.0
+            assert watch.check() > 3598
+        now = datetime.fromtimestamp(wall[0], UTC)
+        assert scheduler.get_job("sweep").next_run_time == now  # not an hour away
+        assert scheduler.get_job("alerts-tick").next_run_time == now
+        assert scheduler.get_job("digest").next_run_time is None  # paused stays paused
+        assert "the system clock went back 3601 s" in caplog.text  # and 1 s passed
+        assert "(alerts-tick, sweep)" in caplog.text
+        wall[0] += 1.0
+        mono[0] += 1.0
+        assert watch.check() == 0.0  # once
+    finally:
+        scheduler.shutdown(wait=False)
