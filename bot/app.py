@@ -220,6 +220,7 @@ class Nightshift:
             # the writer for good); the next run tries again.
             try:
                 await job(*args)
+                self.metrics.upkeep.labels(job=name).set_to_current_time()
             except StorageUnavailable:
                 pass  # the store reports it, once a minute
             except Exception:

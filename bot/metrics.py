@@ -9,7 +9,9 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -41,6 +43,11 @@ class GroupCommit(Protocol):
 
     batches: int
     batched_writes: int
+    failed_batches: int
+    last_commit_at: float | None
+
+    @property
+    def waiting(self) -> int: ...
 
 
 class _GroupCommitCounts:
@@ -66,6 +73,21 @@ class _GroupCommitCounts:
             "nightshift_batched_writes",
             "Write operations carried by those transactions",
             value=source.batched_writes if source else 0,
+        )
+        yield CounterMetricFamily(
+            "nightshift_write_failed_batches",
+            "Write transactions the database refused (disk full, lock held): answered 503",
+            value=source.failed_batches if source else 0,
+        )
+        yield GaugeMetricFamily(
+            "nightshift_write_waiting",
+            "Writes waiting for the writer (it grows when the database stops answering)",
+            value=source.waiting if source else 0,
+        )
+        yield GaugeMetricFamily(
+            "nightshift_last_commit_timestamp_seconds",
+            "When the writer last committed (the breaker tick commits every second, even idle)",
+            value=(source.last_commit_at or 0) if source else 0,
         )
 
 
@@ -136,6 +158,14 @@ class Metrics:
         )
         self._group_commit = _GroupCommitCounts()
         self.registry.register(self._group_commit)
+        self.upkeep = Gauge(
+            "nightshift_upkeep_last_success_timestamp_seconds",
+            "When each upkeep job (sweep, breakers, alerts-tick, jobs-tick, digest, retention)"
+            " last ran to its end",
+            ["job"],
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)  # memory, open files, start time (restarts)
 
         self._validation = _ValidationIndex()
         self.registry.register(self._validation)

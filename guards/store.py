@@ -213,6 +213,7 @@ class Store:
         self._sums: Sums = {}  # the batch's counter additions, not written yet
         self._data_version: int | None = None
         self.failed_batches = 0
+        self.last_commit_at: float | None = None
         self._reported_at = float("-inf")
         self._unreported = 0
 
@@ -266,6 +267,11 @@ class Store:
             return fn(Tx(conn, self.clock))
         finally:
             conn.close()
+
+    @property
+    def waiting(self) -> int:
+        """Writes not yet taken into a batch."""
+        return len(self._pending)
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run ``fn`` in the next batch transaction; return once it is committed."""
@@ -323,6 +329,7 @@ class Store:
                     continue
                 self.batches += 1
                 self.batched_writes += len(batch)
+                self.last_commit_at = time.time()
                 for callback in after:
                     try:
                         callback()

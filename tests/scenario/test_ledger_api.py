@@ -404,6 +404,12 @@ async def test_healthz_and_metrics(app_factory):
     batches = [line for line in text.splitlines() if line.startswith("nightshift_write_batches_")]
     assert batches and float(batches[0].split()[-1]) >= 1  # the reservation's batch, at least
     assert "# TYPE nightshift_batched_writes_total counter" in text
+    # what says Nightshift itself is unwell (audit11 day-2 M3)
+    assert "nightshift_write_waiting 0.0" in text
+    assert "nightshift_write_failed_batches_total 0.0" in text
+    last = [line for line in text.splitlines() if line.startswith("nightshift_last_commit_")]
+    assert last and float(last[0].split()[-1]) > 1.7e9
+    assert "process_resident_memory_bytes" in text and "process_open_fds" in text
 
 
 async def test_a_deeply_nested_body_is_a_400_not_a_crash(app_factory):
