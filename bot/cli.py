@@ -102,6 +102,12 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def hang_up() -> None:  # a closed terminal, or a reload reflex: stop cleanly, say why
+        log.warning("SIGHUP: stopping (the policy is read at start: start again to reload it)")
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGHUP, hang_up)
     await ns.start()
     # Start-up objects live for the whole run: keep them out of every GC pass, and
     # collect the young generation less often (the hot path allocates many short-lived
