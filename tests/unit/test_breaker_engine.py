@@ -476,6 +476,29 @@ async def test_model_keys_an_earlier_version_wrote_in_another_case_move_to_lower
     await e.store.close()
 
 
+async def test_a_model_row_in_another_case_beside_its_lower_case_row_goes(tmp_path):
+    """audit11 day-2 L2: 0017 left `model:GPT-4o` beside `model:gpt-4o`: listed as open
+    for good, and `breaker model:GPT-4o close` closed the other one."""
+    e = await start(tmp_path / "m.db")
+    await e.store.write(lambda tx: e.breakers.force_open(tx, "model:gpt-4o", "U1", "x"))
+    await e.store.write(lambda tx: e.breakers.force_open(tx, "model:other", "U1", "y"))
+    await e.store.close()
+    with sqlite3.connect(tmp_path / "m.db") as conn:  # what 0016's code could leave
+        conn.execute(
+            "INSERT INTO breakers (key, kind, state, since, updated_at)"
+            " SELECT 'model:GPT-4o', kind, 'open', since, updated_at FROM breakers"
+            " WHERE key = 'model:gpt-4o'"
+        )
+        conn.execute("DELETE FROM schema_migrations WHERE version IN (17, 19)")
+    e = await start(tmp_path / "m.db")  # migrates
+    keys = await e.store.fetch("SELECT key, state FROM breakers ORDER BY key")
+    assert [tuple(r) for r in keys] == [
+        ("model:gpt-4o", "forced_open"),
+        ("model:other", "forced_open"),
+    ]
+    await e.store.close()
+
+
 async def test_made_up_agents_and_models_do_not_grow_memory_but_failures_are_kept(
     tmp_path, monkeypatch
 ):
