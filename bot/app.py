@@ -37,6 +37,7 @@ __all__ = ["Component", "Nightshift"]
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
+STORE_CLOSE_SECONDS = 3.0  # a stop waits no longer for the last writes (exit within 10 s)
 IDLE_CONNECTION_SECONDS = 75.0  # as nginx's keepalive_timeout; see _serve
 FIRST_RUN_SECONDS = 30  # an upkeep job's first run after start (then every interval)
 BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
@@ -250,7 +251,7 @@ class Nightshift:
             except Exception:
                 log.exception("component %r did not stop cleanly", component)
         if self._store is not None:
-            await self._store.close()
+            await self._store.close(within=STORE_CLOSE_SECONDS)
             self._store = None
         if self._lock is not None:
             self._lock.release()

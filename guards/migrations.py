@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -53,7 +54,9 @@ JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 LOCK_POLL_SECONDS = 0.0005
 
 
-def begin_immediate(conn: sqlite3.Connection, *, timeout: float = 30.0) -> None:
+def begin_immediate(
+    conn: sqlite3.Connection, *, timeout: float = 30.0, give_up: threading.Event | None = None
+) -> None:
     """``BEGIN IMMEDIATE``, trying for the write lock every half millisecond until ``timeout``.
 
     SQLite's own busy handler backs off to one try per 100 ms. Against a writer that
@@ -62,7 +65,8 @@ def begin_immediate(conn: sqlite3.Connection, *, timeout: float = 30.0) -> None:
     ``nightshift token revoke`` waited seconds. Polling finds a gap within milliseconds.
 
     Raises:
-        sqlite3.OperationalError: still locked after ``timeout`` seconds (or another error).
+        sqlite3.OperationalError: still locked after ``timeout`` seconds, or once
+            ``give_up`` is set (a shutdown that cannot wait), or another error.
     """
     deadline = time.monotonic() + timeout
     conn.execute("PRAGMA busy_timeout=0")
@@ -73,6 +77,8 @@ def begin_immediate(conn: sqlite3.Connection, *, timeout: float = 30.0) -> None:
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                if give_up is not None and give_up.is_set():
                     raise
             time.sleep(LOCK_POLL_SECONDS)
     finally:

@@ -35,6 +35,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -213,6 +214,7 @@ class Store:
         self._sums: Sums = {}  # the batch's counter additions, not written yet
         self._data_version: int | None = None
         self.failed_batches = 0
+        self._give_up = threading.Event()  # set by close(): stop waiting for the lock
         self.last_commit_at: float | None = None
         self._reported_at = float("-inf")
         self._unreported = 0
@@ -372,7 +374,7 @@ class Store:
 
     def _begin(self) -> int:
         """Start the batch transaction; return the file's data version (others' commits move it)."""
-        begin_immediate(self._conn, timeout=LOCK_WAIT_SECONDS)
+        begin_immediate(self._conn, timeout=LOCK_WAIT_SECONDS, give_up=self._give_up)
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:
@@ -449,14 +451,27 @@ class Store:
         for hook in self.on_rollback:
             hook()
 
-    async def close(self) -> None:
-        """Finish pending writes, then close both connections."""
+    async def close(self, within: float | None = None) -> None:
+        """Finish pending writes, then close both connections.
+
+        With ``within`` (seconds): writes not committed by then (another process holds the write
+        lock) are refused, as a failed batch's are: a shutdown must end in time.
+        """
         if self._closed:
             return
         self._closed = True
         self._wakeup.set()
         if self._worker is not None:
-            await self._worker  # it returns once every pending write is committed
+            try:  # it returns once every pending write is committed (or refused)
+                await asyncio.wait_for(asyncio.shield(self._worker), within)
+            except TimeoutError:
+                log.warning(
+                    "the database did not take the last writes within %gs (is another"
+                    " process holding its lock?): they are refused, none is written",
+                    within,
+                )
+                self._give_up.set()
+                await self._worker
         if self._reader is not None:
             await self._reader.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)

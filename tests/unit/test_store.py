@@ -274,3 +274,28 @@ async def test_a_full_database_is_a_503_for_the_write_that_hit_it_and_passes_whe
         assert await store.write(lambda tx: tx.one("SELECT COUNT(*) FROM blobs")[0]) == 1
     finally:
         await store.close()
+
+
+async def test_close_within_a_deadline_refuses_what_the_locked_database_cannot_take(tmp_path):
+    """audit11 day-2 M4: with another process holding the lock, SIGTERM took 20 s (the
+    writer waited 30 s for the lock); `docker stop` would have killed it."""
+    from guards.errors import StorageUnavailable
+
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+    other = connect(path)
+    try:
+        begin_immediate(other)
+        pending = asyncio.ensure_future(store.write(_hit))
+        await asyncio.sleep(0.1)  # the writer is waiting for the lock
+        started = time.monotonic()
+        await store.close(within=0.5)
+        assert time.monotonic() - started < 2
+        with pytest.raises(StorageUnavailable):
+            await pending
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == 0
