@@ -89,6 +89,18 @@ def setup_logging(level: int = logging.INFO, *, stream: object = None) -> None:
     for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet_malformed_requests()
+    sys.unraisablehook = _log_unraisable  # Python's own "Exception ignored in ..." lines:
+    # through the handler, so a JSON-lines log stays JSON lines where it matters most
+
+
+def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    exc = unraisable.exc_value
+    logging.getLogger("python").error(
+        "%s: %s",
+        unraisable.err_msg or "Exception ignored in",
+        repr(unraisable.object),
+        exc_info=(type(exc), exc, unraisable.exc_traceback) if exc is not None else None,
+    )
 
 
 def quiet_malformed_requests() -> None:
