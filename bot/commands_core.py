@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import Alert
+from bot.alerts.messages import BUDGET_KINDS
+from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.commands import (
     MAX_TEXT,
     ActionResult,
@@ -30,6 +31,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.known_scopes import known_scope, seen_scope, unseen
+from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of
 from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
@@ -376,7 +378,7 @@ def budget_raise_view(
     return {
         "type": "modal",
         "callback_id": BUDGET_RAISE_MODAL,
-        "private_metadata": scope,
+        "private_metadata": RaiseForm(scope, dict(limits)).encode(),  # what it showed
         "title": {"type": "plain_text", "text": "Raise budget"},
         "submit": {"type": "plain_text", "text": "Raise"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -420,41 +422,96 @@ async def act_budget_raise(ctx: Context, value: str) -> ActionResult:
     return ActionResult(open_modal=budget_raise_view(scope.path, limits, window or None))
 
 
-async def submit_budget_raise(ctx: Context, scope: str, values: dict[str, str]) -> ActionResult:
-    """The modal's Raise: validate, set the limit, and say so on the original message.
+async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str]) -> ActionResult:
+    """The modal's Raise: validate, check the limit is still the one the form showed, set it.
+
+    Another person may have set the limit while the form was open: then nothing changes
+    and :class:`~bot.raise_form.StaleForm` says what it is now (a second submit sets it).
+    The form came from a budget alert's message; the engine redraws those itself in the
+    same write (resolved, or still open with the change shown), so the answer goes to
+    the submitter only. On any other message the line takes the place of its buttons.
 
     Raises:
         InvalidInput: ``field`` is the modal block to show the message under.
+        StaleForm: the window's limit is not the one the form showed.
         NotAdmin: the submitter is not an admin (audited).
     """
+    form = RaiseForm.decode(metadata)
     micros = _parse_amount(values.get("amount", "").strip())
     if micros <= 0:
         raise InvalidInput("amount", "a raised budget is more than $0")
     window = _parse_window(values.get("window") or "day")
     try:
-        node = Scope.parse(scope)
+        node = Scope.parse(form.scope)
     except ScopeError as exc:
         raise InvalidInput("amount", str(exc)) from None
     ctx.attempt = f"Raise budget: {node.path} {window} {_exact(micros)(micros)}"
     await ctx.require_admin("raise budgets")
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, list[Alert]]:
+    def apply(tx: Tx) -> tuple[int | None, list[Alert], Alert | None] | StaleForm:
+        limits = ctx.ns.ledger.limits(tx, node.path)
+        now = limits.get(window)
+        if form.shown is not None and now != form.limit(window) and now != micros:
+            return _stale(ctx, tx, form, node.path, window, limits, micros)
         before = ctx.ns.ledger.set_limit(
             tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor
         )
-        return before, engine.budget_changed(tx, scope=node.path)
+        alerts = engine.budget_changed(tx, scope=node.path)
+        return before, alerts, None if alerts else _last_budget_alert(tx, node.path)
 
-    before, alerts = await ctx.ns.store.write(apply)
+    done = await ctx.ns.store.write(apply)
+    if isinstance(done, StaleForm):
+        raise done
+    before, alerts, resolved = done
     usd = _exact(micros, before)
     was = f" (was {usd(before)})" if before is not None else ""
     verb = "lowered to" if before is not None and micros < before else "set to"
     line = f"💰 {window} budget of `{node.path}` {verb} {usd(micros)}{was} {by_whom(ctx)}"
-    if not alerts:  # a message that is no alert: the line takes the place of its buttons
-        return ActionResult(done=line)
-    # the engine redrew the alert's messages in the same write: resolved, or still open
-    # with its buttons and the change shown; replacing them here would undo that
-    return ActionResult(ephemeral=f"{line}; {_after_raise(alerts, window)}.")
+    if alerts:  # redrawn by the engine: replacing them here would undo that
+        return ActionResult(ephemeral=f"{line}; {_after_raise(alerts, window)}.")
+    if resolved is not None:  # resolved while the form was open: its message says so already
+        return ActionResult(ephemeral=f"{line}; {_resolved_before(ctx, resolved)}.")
+    return ActionResult(done=line)  # a message that is no alert: the line takes its buttons
+
+
+def _stale(
+    ctx: Context,
+    tx: Tx,
+    form: RaiseForm,
+    scope: str,
+    window: str,
+    limits: dict[str, int],
+    micros: int,
+) -> StaleForm:
+    row = tx.one(
+        "SELECT set_by, set_at, limit_micros FROM budget_limits WHERE scope = ? AND window = ?",
+        (scope, window),
+    )
+    by = at = None
+    if row is not None and row[2] == limits.get(window):  # else the policy file's limit
+        by, at = str(row[0]), clock_time(ctx, float(row[1]))
+    return limit_changed(
+        form, window=window, limits=limits, amount_micros=micros, set_by=by, set_at=at
+    )
+
+
+def _last_budget_alert(tx: Tx, scope: str) -> Alert | None:
+    """The newest budget alert of ``scope``: the Raise budget button is only on theirs."""
+    marks = ", ".join("?" for _ in BUDGET_KINDS)
+    row = tx.one(
+        f"SELECT {ALERT_COLUMNS} FROM alerts WHERE scope = ? AND kind IN ({marks})"
+        " ORDER BY id DESC LIMIT 1",
+        (scope, *BUDGET_KINDS),
+    )
+    return None if row is None else Alert.from_row(row)
+
+
+def _resolved_before(ctx: Context, alert: Alert) -> str:
+    """``#1 was already resolved by <@U1> at 12:16 (the day budget was raised to $5.00)``."""
+    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+    why = f" ({alert.resolve_reason})" if alert.resolve_reason else ""
+    return f"#{alert.id} was already resolved{by} at {clock_time(ctx, alert.resolved_at)}{why}"
 
 
 def _after_raise(alerts: list[Alert], window: str) -> str:

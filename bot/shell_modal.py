@@ -4,7 +4,9 @@ A button that opens a modal in Slack asks its inputs at the prompt instead: a te
 input is a question, a select lists its options by number (Enter keeps the
 default). The answers go to the modal's view-submission handler
 (``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
-the questions start over (three rounds at most). ``cancel`` or the end of input
+the questions start over (three rounds at most). A form whose subject changed while
+it was asked (:class:`~bot.raise_form.StaleForm`: another limit was set) says what
+it is now, and the next round's answers go through. ``cancel`` or the end of input
 gives up.
 
 Example:
@@ -18,7 +20,8 @@ from typing import Any
 
 from bot.commands import ActionResult, Context, NotAdmin
 from bot.commands_core import VIEW_SUBMISSIONS
-from bot.shell_render import render_text, text_of
+from bot.raise_form import StaleForm
+from bot.shell_render import plain, render_text, text_of
 from guards.errors import GuardError, InvalidInput
 
 __all__ = ["fill_modal"]
@@ -42,6 +45,7 @@ async def fill_modal(
     intro = [b for b in view.get("blocks") or [] if b.get("type") != "input"]
     say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
     inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
+    metadata = str(view.get("private_metadata") or "")
     for _ in range(TRIES):
         values: dict[str, str] = {}
         for block in inputs:
@@ -51,7 +55,10 @@ async def fill_modal(
                 return None
             values[str(block.get("block_id"))] = answer
         try:
-            return await handler(ctx, str(view.get("private_metadata") or ""), values)
+            return await handler(ctx, metadata, values)
+        except StaleForm as exc:  # changed while the questions were asked: say so, ask again
+            metadata = exc.metadata
+            say(f"✗ {plain(exc.now)}; answer again to {exc.retry}")
         except InvalidInput as exc:
             say(f"✗ {exc.message}")
         except NotAdmin as exc:

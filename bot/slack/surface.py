@@ -13,6 +13,12 @@ applied here:
 - ``ephemeral``: only the clicker sees it (``response_url`` or ``chat.postEphemeral``);
 - ``open_modal``: ``views.open`` with the click's ``trigger_id``, immediately.
 
+A modal submission runs its handler (``VIEW_SUBMISSIONS``) with the view's
+``private_metadata``; a bad value is an error under its field. A form whose subject
+changed since it opened (:class:`~bot.raise_form.StaleForm`) is told so the same way,
+and its next submit reads the metadata the error carried (kept here by view id, as
+Slack cannot change it along with errors), so the same submit again goes through.
+
 Both HTTP mode and Socket Mode feed the same :class:`SlackSurface`.
 """
 
@@ -40,6 +46,7 @@ from bot.commands import (
 )
 from bot.commands_core import VIEW_SUBMISSIONS
 from bot.outbox import enqueue
+from bot.raise_form import StaleForm
 from bot.slack.limits import fit_view
 from bot.slack.render import replace_actions, reply_payload
 from guards.errors import GuardError, InvalidInput
@@ -126,6 +133,8 @@ class SlackSurface:
         self.app.view(re.compile(".+"))(self.on_view)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._origins: OrderedDict[str, Origin] = OrderedDict()
+        # forms answered with StaleForm: their metadata from then on, by view id
+        self._metadata: OrderedDict[str, str] = OrderedDict()
 
     def context(self, user: str, *, name: str | None = None, channel: str | None = None) -> Context:
         async def is_admin() -> bool:
@@ -273,9 +282,7 @@ class SlackSurface:
             return
         view_id = str((response.get("view") or {}).get("id") or "")
         if view_id:
-            self._origins[view_id] = origin
-            while len(self._origins) > MAX_ORIGINS:
-                self._origins.popitem(last=False)
+            _remember(self._origins, view_id, origin)
 
     # -- modal submissions ----------------------------------------------------------------
 
@@ -288,8 +295,17 @@ class SlackSurface:
         user = body.get("user") or {}
         ctx = self.context(str(user.get("id") or ""), name=user.get("username"))
         first = next(iter(values), "amount")
+        view_id = str(view.get("id") or "")
+        metadata = self._metadata.get(view_id, str(view.get("private_metadata") or ""))
         try:
-            result = await handler(ctx, str(view.get("private_metadata") or ""), values)
+            result = await handler(ctx, metadata, values)
+        except StaleForm as exc:
+            # the form stays open as it is; its next submit reads the metadata it would
+            # show now, so the same submit again goes through
+            _remember(self._metadata, view_id, exc.metadata)
+            field = exc.field if exc.field in values else first
+            await ack(response_action="errors", errors={field: exc.message[:150]})
+            return
         except InvalidInput as exc:
             field = exc.field if exc.field in values else first
             await ack(response_action="errors", errors={field: exc.message[:150]})
@@ -301,9 +317,20 @@ class SlackSurface:
             await ack(response_action="errors", errors={first: exc.message[:150]})
             return
         await ack()
-        origin = self._origins.pop(str(view.get("id") or ""), None)
+        self._metadata.pop(view_id, None)
+        origin = self._origins.pop(view_id, None)
         if origin is not None:
             self.spawn(self.apply(ctx, result, origin, trigger_id=None))
         elif result.done or result.ephemeral:  # the form outlived a restart: a DM says so
             args = {"channel": ctx.user_id, "text": result.done or result.ephemeral}
             self.spawn(self._enqueue(method="chat.postMessage", args=args))
+
+
+def _remember(memory: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """Keep ``value`` under ``key``, forgetting the oldest past ``MAX_ORIGINS``."""
+    if not key:
+        return
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > MAX_ORIGINS:
+        memory.popitem(last=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.commands import actions, button, header, section
@@ -189,7 +190,8 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     assert opened.args["trigger_id"] == "777.888.trigger"
     view = slack.fake.views[0]
     assert view["callback_id"] == "budget_raise_modal"
-    assert view["private_metadata"] == SCOPE
+    # the form carries what it showed: a limit set meanwhile is not overwritten unseen
+    assert json.loads(view["private_metadata"]) == {"scope": SCOPE, "shown": {"day": 10_000_000}}
     assert "day $10.00" in view["blocks"][0]["text"]["text"]
     assert [b.get("block_id") for b in view["blocks"][1:]] == ["amount", "window"]
 
@@ -310,7 +312,10 @@ async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http
     assert raised["value"] == "acme/bob/chat/c11 total"
     await slack.fake.wait_for(lambda: slack.fake.views)
     [view] = slack.fake.views
-    assert view["private_metadata"] == "acme/bob/chat/c11"
+    assert json.loads(view["private_metadata"]) == {
+        "scope": "acme/bob/chat/c11",
+        "shown": {"total": 2_000_000},
+    }
     window = next(b for b in view["blocks"] if b.get("block_id") == "window")
     assert window["element"]["initial_option"]["value"] == "total"
     # the other buttons of the same message still name the alert: Resolve resolves it

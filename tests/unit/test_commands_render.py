@@ -98,7 +98,8 @@ def test_window_lines_have_bars_and_figures():
 
 def test_budget_raise_view_and_submitted_values():
     view = budget_raise_view("acme/a/b", {"day": 10_000_000})
-    assert view["callback_id"] == "budget_raise_modal" and view["private_metadata"] == "acme/a/b"
+    assert view["callback_id"] == "budget_raise_modal"
+    assert view["private_metadata"] == '{"scope":"acme/a/b","shown":{"day":10000000}}'
     assert len(view["title"]["text"]) <= 24
     state = {
         "values": {

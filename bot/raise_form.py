@@ -1,0 +1,116 @@
+"""What the Raise budget form showed, and the refusal when a limit changed since.
+
+The form carries the limits it showed in its ``private_metadata``, as JSON:
+``{"scope": "acme/m/bot", "shown": {"day": 50000}}`` (micros per window; a window
+without a limit is absent). On submit, a window whose limit is no longer the one the
+form showed changes nothing: the handler raises :class:`StaleForm`, which says what
+the limit is now and who set it when. The transport shows that under the amount and
+keeps :attr:`StaleForm.metadata` (the form showing the limits as they are now) as the
+form's metadata, so the same submit again goes through: the person has seen the new
+limit by then. A form opened before forms carried their limits (its metadata is the
+bare scope) is not checked.
+
+Example:
+    >>> form = RaiseForm("acme/m/bot", {"day": 50_000})
+    >>> RaiseForm.decode(form.encode()) == form
+    True
+    >>> RaiseForm.decode("acme/m/bot").shown is None
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from guards.errors import InvalidInput
+from guards.money import usd_for
+
+__all__ = ["RaiseForm", "StaleForm", "limit_changed"]
+
+
+@dataclass(frozen=True)
+class RaiseForm:
+    """The scope of a Raise budget form and the limits it showed (None: not known)."""
+
+    scope: str
+    shown: dict[str, int] | None = None
+
+    def encode(self) -> str:
+        return json.dumps({"scope": self.scope, "shown": self.shown}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> RaiseForm:
+        """The form's metadata back; anything but our JSON is a bare scope (older forms)."""
+        if not text.startswith("{"):
+            return cls(text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return cls(text)
+        shown = data.get("shown") if isinstance(data, dict) else None
+        if not isinstance(shown, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in shown.items()
+        ):
+            shown = None
+        scope = data.get("scope") if isinstance(data, dict) else None
+        return cls(scope if isinstance(scope, str) else text, shown)
+
+    def limit(self, window: str) -> int | None:
+        """The limit the form showed for ``window`` (None: no limit)."""
+        return (self.shown or {}).get(window)
+
+
+class StaleForm(InvalidInput):
+    """A form was submitted on something that changed after it opened; nothing changed.
+
+    ``now`` says what it is now ("the day limit is now $5.00 (set by <@U1> at 12:16)"),
+    ``retry`` what a second submit does ("set $1.00 anyway"); ``metadata`` is the
+    form's metadata from now on, with which that second submit goes through.
+    """
+
+    def __init__(self, field: str, *, now: str, retry: str, metadata: str) -> None:
+        super().__init__(field, f"{now}; submit again to {retry}")
+        self.now = now
+        self.retry = retry
+        self.metadata = metadata
+
+
+def limit_changed(
+    form: RaiseForm,
+    *,
+    window: str,
+    limits: dict[str, int],
+    amount_micros: int,
+    set_by: str | None,
+    set_at: str | None,
+) -> StaleForm:
+    """The refusal of a submit whose ``window`` limit is no longer the one ``form`` showed.
+
+    ``limits``: the scope's limits now; ``set_by`` / ``set_at`` (a clock time): who set
+    the window's limit at run time (None: it comes from the policy file).
+
+    Example:
+        >>> stale = limit_changed(
+        ...     RaiseForm("acme/m/bot", {"day": 50_000}), window="day", limits={"day": 5_000_000},
+        ...     amount_micros=1_000_000, set_by="U0DANA", set_at="12:16")
+        >>> stale.now
+        'the day limit is now $5.00 (set by <@U0DANA> at 12:16)'
+        >>> stale.retry
+        'lower it to $1.00 anyway'
+    """
+    now = limits.get(window)
+    usd = usd_for(amount_micros, *(m for m in (now, form.limit(window)) if m is not None))
+    if now is None:
+        said = f"the {window} budget has no limit now"
+    else:
+        said = f"the {window} limit is now {usd(now)}"
+        if set_by is not None:
+            said += f" (set by <@{set_by}>" + (f" at {set_at})" if set_at else ")")
+        else:
+            said += " (from the policy file)"
+    verb = "lower it to" if now is not None and amount_micros < now else "set"
+    metadata = RaiseForm(form.scope, dict(limits)).encode()
+    return StaleForm(
+        "amount", now=said, retry=f"{verb} {usd(amount_micros)} anyway", metadata=metadata
+    )

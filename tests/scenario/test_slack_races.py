@@ -1,0 +1,234 @@
+"""Two people at once (audit11 races): the Raise budget form against a budget set meanwhile,
+a lost Approve trial race, an acknowledgement beside a silence or resolve, a Silence 1h
+on an alert that has just resolved, and a pause during a run.
+
+The real app in Slack HTTP mode against the fake Slack Web API, signed requests, a
+ManualClock (2026-01-01 00:00 UTC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+from bot.commands import Context, dispatch
+from guards.clock import ManualClock
+from tests.scenario.test_agent_text_escaped import until
+from tests.scenario.test_stale_clicks import answer, buttons, click, message, settled
+
+ADMIN, DANA = "U0ADMIN", "U0DANA"
+ALERTS = "C0ALERTS"
+AGENT = "acme/m/bot"
+BUDGET_POLICY: dict[str, Any] = {
+    "admins": [ADMIN, DANA],
+    "channels": {"alerts": ALERTS},
+    "budgets": {"defaults": {"agent": {"day": "0.05"}}},
+}
+
+
+# -- the Raise budget form against a budget set meanwhile (M1) ------------------------------
+
+
+async def refused_call(app: Any, key: str = "k1") -> None:
+    """AGENT asks $0.06 of its $0.05 day: refused, a budget alert fires."""
+    tok = await app.token(AGENT)
+    body = {"scope": AGENT, "idempotency_key": key, "max_cost_micros": 60_000}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 402, r.text
+    await app.ns.extras["alerts"].process()
+
+
+async def budget_alert(slack: Any) -> str:
+    """The budget alert's ts in the alerts channel, once posted with its buttons."""
+    fake = slack.fake
+    await refused_call(slack.app)
+    await fake.wait_for(lambda: any("budget_raise" in str(c.args) for c in fake.posts(ALERTS)))
+    return str(next(c for c in fake.posts(ALERTS) if "budget_raise" in str(c.args)).response["ts"])
+
+
+async def open_form(slack: Any, ts: str, *, user: str = ADMIN) -> dict[str, Any]:
+    """``user`` clicks Raise budget on the alert: the form Slack opened."""
+    opened = len(slack.fake.views)
+    await click(slack, "budget_raise", ALERTS, ts, user=user)
+    await slack.fake.wait_for(lambda: len(slack.fake.views) > opened)
+    return dict(slack.fake.views[-1])
+
+
+async def submit(slack: Any, view: dict[str, Any], amount: str, *, user: str = ADMIN) -> Any:
+    """Submit the form as Slack does: with the metadata it was opened with."""
+    r = await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=view["private_metadata"],
+        values={"amount": amount, "window": {"selected": "day"}},
+        view_id=view["id"],
+        user_id=user,
+    )
+    assert r.status_code == 200, r.text
+    return r
+
+
+async def limits(app: Any) -> list[tuple[Any, ...]]:
+    rows = await app.store.fetch("SELECT scope, window, limit_micros, set_by FROM budget_limits")
+    return [tuple(r) for r in rows]
+
+
+async def budget_audit(app: Any) -> list[tuple[Any, ...]]:
+    rows = await app.store.fetch(
+        "SELECT actor, before, after FROM audit WHERE action = 'budget.set' ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+def contexts(msg: dict[str, Any]) -> list[str]:
+    return [b["elements"][0]["text"] for b in msg["blocks"] if b["type"] == "context"]
+
+
+async def test_a_raise_form_submitted_after_someone_set_the_limit_says_so_and_asks_again(
+    slack_http,
+):
+    """The auditor's repro: the form showed $0.05; Dana set $5.00 meanwhile, which resolved
+    the alert; the form's $1.00 lowered it without a word and redrew the alert as open."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    ts = await budget_alert(slack)
+    view = await open_form(slack, ts)
+    assert "now: day $0.05" in json.dumps(view["blocks"])
+    app.clock.advance(120)
+    said = await slack.command(f"budget set {AGENT} 5 day", user=DANA)
+    assert "set the *day* budget" in said["text"]
+    resolved = f"✅ resolved by <@{DANA}> at 00:02 — the day budget was raised to $5.00"
+    await fake.wait_for(lambda: resolved in contexts(message(slack, ALERTS, ts)))
+    await settled(slack)
+    edits = len(fake.calls_of("chat.update"))
+
+    app.clock.advance(60)
+    first = await submit(slack, view, "1.00")
+    assert first.json() == {
+        "response_action": "errors",
+        "errors": {
+            "amount": f"the day limit is now $5.00 (set by <@{DANA}> at 00:02);"
+            " submit again to lower it to $1.00 anyway"
+        },
+    }
+    assert await limits(app) == [(AGENT, "day", 5_000_000, DANA)]  # nothing changed
+    assert await budget_audit(app) == [(DANA, "50000", "5000000")]
+
+    again = await submit(slack, view, "1.00")  # Slack sends the same form again
+    assert again.text == ""  # the form closes
+    assert await limits(app) == [(AGENT, "day", 1_000_000, ADMIN)]
+    assert await budget_audit(app) == [(DANA, "50000", "5000000"), (ADMIN, "5000000", "1000000")]
+    assert await answer(slack, ADMIN) == (
+        f"💰 day budget of `{AGENT}` lowered to $1.00 (was $5.00) by <@{ADMIN}> at 00:03;"
+        f" #1 was already resolved by <@{DANA}> at 00:02 (the day budget was raised to $5.00)."
+    )
+    await settled(slack)
+    # the alert's message is the engine's: still resolved, not redrawn from the form's click
+    assert len(fake.calls_of("chat.update")) == edits
+    shown = message(slack, ALERTS, ts)
+    assert shown["blocks"][0]["text"]["text"].startswith("✅ P1")
+    assert resolved in contexts(shown) and buttons(shown) == {}
+    assert "lowered" not in json.dumps(shown)
+    [(resolved_at,)] = await app.store.fetch("SELECT resolved_at FROM alerts")
+    assert resolved_at is not None
+
+
+async def test_a_raise_form_on_an_alert_resolved_meanwhile_leaves_its_message_alone(slack_http):
+    """The limit did not change (the alert was resolved by hand): the raise goes through,
+    and the submitter is told; the resolved message is not redrawn from the click's copy."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    ts = await budget_alert(slack)
+    view = await open_form(slack, ts)
+    app.clock.advance(60)
+    await click(slack, "alert_resolve", ALERTS, ts, user=DANA)
+    assert await answer(slack, DANA) == f"✅ #1 resolved by <@{DANA}> at 00:01"
+    await fake.wait_for(lambda: buttons(message(slack, ALERTS, ts)) == {})
+    await settled(slack)
+    edits = len(fake.calls_of("chat.update"))
+
+    done = await submit(slack, view, "2")
+    assert done.text == ""
+    assert await limits(app) == [(AGENT, "day", 2_000_000, ADMIN)]
+    assert await answer(slack, ADMIN) == (
+        f"💰 day budget of `{AGENT}` set to $2.00 (was $0.05) by <@{ADMIN}> at 00:01;"
+        f" #1 was already resolved by <@{DANA}> at 00:01."
+    )
+    await settled(slack)
+    assert len(fake.calls_of("chat.update")) == edits
+    assert f"✅ resolved by <@{DANA}> at 00:01" in contexts(message(slack, ALERTS, ts))
+
+
+async def test_a_limit_set_to_the_same_amount_meanwhile_is_no_conflict(slack_http):
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    ts = await budget_alert(slack)
+    view = await open_form(slack, ts)
+    await slack.command(f"budget set {AGENT} 3 day", user=DANA)
+    done = await submit(slack, view, "3.00")  # what Dana set: nothing to warn about
+    assert done.text == ""
+    assert await limits(slack.app) == [(AGENT, "day", 3_000_000, ADMIN)]
+
+
+async def test_a_raise_form_on_another_window_is_checked_on_that_window(slack_http):
+    """The form showed no week limit; one was set meanwhile: a week raise asks first, a day
+    raise (unchanged) goes through."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app = slack.app
+    ts = await budget_alert(slack)
+    view = await open_form(slack, ts)
+    await slack.command(f"budget set {AGENT} 20 week", user=DANA)
+
+    async def raise_week() -> Any:
+        return await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=view["private_metadata"],
+            values={"amount": "30", "window": {"selected": "week"}},
+            view_id=view["id"],
+        )
+
+    refused = (await raise_week()).json()
+    assert refused["errors"] == {
+        "amount": f"the week limit is now $20.00 (set by <@{DANA}> at 00:00);"
+        " submit again to set $30.00 anyway"
+    }
+    assert (await raise_week()).text == ""
+    assert (AGENT, "week", 30_000_000, ADMIN) in await limits(app)
+
+
+async def test_the_shell_form_says_a_limit_set_meanwhile_and_takes_the_next_answers(app_factory):
+    """Shell mode asks the same form as questions; a limit set while they are answered is
+    shown in the shell's words, and the next round's answers set it."""
+    policy = {**BUDGET_POLICY, "channels": {}}
+    app = await app_factory(policy, clock=ManualClock())  # no SLACK_*: the shell
+    console = app.ns.extras["shell"]
+    console.out = out = io.StringIO()
+    console.input.reading = True  # its answers come from the test, not from stdin
+    await refused_call(app)
+    await until(lambda: console.find_button("budget_raise") is not None)
+    raise_budget = console.find_button("budget_raise")
+    assert raise_budget is not None
+    clicked = asyncio.ensure_future(console.handle_line(str(raise_budget.number)))
+    await until(lambda: "New limit (USD): " in out.getvalue())
+
+    async def is_admin() -> bool:
+        return True
+
+    dana = Context(app.ns, user_id=DANA, transport="test", is_admin=is_admin)
+    await dispatch(dana, f"budget set {AGENT} 5 day")  # while the shell's form is open
+    for line in ("1", ""):  # the amount, and the window (Enter keeps day)
+        console.input.lines.put_nowait(line)
+    await until(lambda: out.getvalue().count("New limit (USD): ") == 2)
+    assert (
+        f"✗ the day limit is now $5.00 (set by @{DANA} at 00:00);"
+        " answer again to lower it to $1.00 anyway"
+    ) in out.getvalue()
+    assert await limits(app) == [(AGENT, "day", 5_000_000, DANA)]
+    for line in ("1", ""):
+        console.input.lines.put_nowait(line)
+    await asyncio.wait_for(clicked, 5)
+    assert await limits(app) == [(AGENT, "day", 1_000_000, "shell")]
+    assert (
+        f"💰 day budget of `{AGENT}` lowered to $1.00 (was $5.00) by @shell at 00:00;"
+        f" #1 was already resolved by @{DANA} at 00:00"
+    ) in out.getvalue()
