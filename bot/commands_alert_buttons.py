@@ -10,6 +10,10 @@ Escalate now's value also names the step it was rendered at (``"20:1"``; a plain
 an alert that was acknowledged or escalated meanwhile, pages nobody and tells the
 clicker what happened (:func:`bot.alerts.operations.escalate_now`).
 
+Silence 1h on an alert that resolved before the click (a stale copy) still silences
+its fingerprint, as ``/agent silence <id>`` does, and says so: the silence holds the
+alert's next firings, and how to lift it.
+
 A silenced alert shows Unsilence instead of Silence 1h. It lifts the silences made on
 that alert (its ``#id`` or fingerprint), as ``/agent silence <id> off`` does; a
 silence on a wider scope holds other alerts too, so the button names it and the
@@ -113,16 +117,31 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
     await require_responder(ctx, "silence alerts")
     engine = engine_of(ctx)
-    made = await ctx.ns.store.write(
-        lambda tx: ops.silence(
+
+    def silence(tx: Tx) -> tuple[ops.SilenceMade, Alert]:
+        made = ops.silence(
             engine, tx, target=str(alert_id), seconds=SILENCE_BUTTON_SECONDS, actor=ctx.actor
         )
-    )
+        return made, engine.get(tx, alert_id)
+
+    made, alert = await ctx.ns.store.write(silence)
     until = local_time(made.expires_at, ctx)
     if made.made_by is not None:
         by = "you" if made.made_by == ctx.actor else f"<@{made.made_by}>"
         return ActionResult(ephemeral=f"🔕 #{alert_id} is already silenced by {by} until {until}")
+    if alert.resolved_at is not None:  # gone before the click: the silence waits for the next
+        return ActionResult(
+            ephemeral=f"🔕 #{alert_id} {_resolved(ctx, alert)}; this silence holds its next"
+            f" firings until {until} — `/agent silence {alert_id} off` lifts it."
+        )
     return ActionResult(ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {until})")
+
+
+def _resolved(ctx: Context, alert: Alert) -> str:
+    """``was resolved at 12:19 (no new firing for 4s)``, or ``... by <@U1> at 12:19``."""
+    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+    why = f" ({alert.resolve_reason})" if alert.resolve_reason else ""
+    return f"was resolved{by} at {local_time(alert.resolved_at or 0, ctx)}{why}"
 
 
 @action("alert_unsilence")

@@ -4,6 +4,8 @@ The Keep open button answers one trial request: it acts only while the breaker w
 for a human (``half_open_pending``). A second or late click changes nothing and tells
 the clicker what happened instead ("already kept open by @dana at 03:17", "the trial
 was approved by @eve"); the kill switch for a running trial is ``breaker <scope> open``.
+Approve trial on a trial that is running already (two clicks at once) changes nothing
+either and says who approved it when.
 
 Example:
     >>> # /agent breakers            -> breakers that are not closed
@@ -196,7 +198,18 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
 async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
     """Approve trial (the value is the agent scope)."""
     await ctx.require_admin("approve breaker trials")
-    row = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.approve(tx, value, ctx.actor))
+    breakers = ctx.ns.breakers
+
+    def approve(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
+        # one transaction: the second of two clicks sees the trial the first one started
+        row = breakers.get(tx, value)
+        if row.state == HALF_OPEN:
+            return row, _last_move(tx, row.scope), False
+        return breakers.approve(tx, value, ctx.actor), None, True
+
+    row, last, approved = await ctx.ns.store.write(approve)
+    if not approved:
+        return ActionResult(ephemeral=_not_waiting(ctx, row, last))
     calls = f" ({row.trial['calls']} calls)" if row.trial else ""
     return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
 
@@ -224,7 +237,8 @@ def _last_move(tx: Tx, key: str) -> _Move | None:
 
 
 def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
-    """Why a Keep open click changed nothing: what the breaker did since the request."""
+    """Why a Keep open (or a second Approve trial) click changed nothing: what the breaker
+    did since the request."""
     scope = f"`{slack_text(row.scope)}`"
     made = last if last is not None and last.to_state == row.state else None  # the state's move
     person = made is not None and made.by_a_person

@@ -183,15 +183,20 @@ async def cmd_pause(ctx: Context, args: list[str]) -> Reply:
     target = _target(ctx, args)
     await ctx.require_admin(f"pause {_label(target)}")
 
-    def apply(tx: Tx) -> bool:
+    runner = _runner(ctx)
+    names = [target] if target != state.ALL else list(runner.jobs) if runner else []
+
+    def apply(tx: Tx) -> tuple[bool, list[state.RunRow]]:
         changed = state.pause(tx, job=target, actor=ctx.actor)
         if changed:
             tx.audit(
                 actor=ctx.actor, action="job.pause", target=target, before="active", after="paused"
             )
-        return changed
+        going = (state.running_run(tx, name) for name in names)
+        return changed, [run for run in going if run is not None]
 
-    if not await ctx.ns.store.write(apply):
+    changed, going = await ctx.ns.store.write(apply)
+    if not changed:
         verb = "were" if target == state.ALL else "was"
         return Reply.text_only(f"{_label(target)} {verb} already paused.")
     at = datetime.fromtimestamp(ctx.ns.clock.now(), ZoneInfo(ctx.ns.policy.timezone))
@@ -200,7 +205,34 @@ async def cmd_pause(ctx: Context, args: list[str]) -> Reply:
         f"⏸ {_label(target)} paused by <@{ctx.user_id}> at {at:%H:%M}: runs are skipped "
         f"until `/agent resume {resume}`."
     )
+    if going:
+        text += "\n" + _still_going(ctx, going, one=target != state.ALL)
     return Reply.text_only(text, ephemeral=False)
+
+
+def _still_going(ctx: Context, runs: list[state.RunRow], *, one: bool) -> str:
+    """The runs a pause leaves going, e.g. ``The run started at 00:15 goes on: a pause does
+    not stop a run; its 5m timeout ends it by 00:20 at the latest.``"""
+    runner = _runner(ctx)
+
+    def started(r: state.RunRow) -> str:
+        return f"started at {clock_time(ctx, r.decided_at)}"
+
+    def ends(r: state.RunRow) -> str:
+        job = runner.jobs.get(r.job) if runner else None
+        if job is None:
+            return ""
+        at = clock_time(ctx, r.decided_at + job.timeout_seconds)
+        return f"its {duration(job.timeout_seconds)} timeout ends it by {at} at the latest"
+
+    if one:
+        limit = f"; {ends(runs[0])}" if ends(runs[0]) else ""
+        return f"The run {started(runs[0])} goes on: a pause does not stop a run{limit}."
+    listed = "; ".join(
+        f"`{r.job}` {started(r)}" + (f" ({ends(r)})" if ends(r) else "") for r in runs[:10]
+    )
+    more = f"; and {len(runs) - 10} more" if len(runs) > 10 else ""
+    return f"Runs going on (a pause does not stop a run): {listed}{more}."
 
 
 @subcommand("resume", usage="resume <job|all>")

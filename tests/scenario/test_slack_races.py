@@ -1,6 +1,6 @@
 """Two people at once (audit11 races): the Raise budget form against a budget set meanwhile,
-a lost Approve trial race, an acknowledgement beside a silence or resolve, a Silence 1h
-on an alert that has just resolved, and a pause during a run.
+a lost Approve trial race, a Silence 1h on an alert that has just resolved, and a pause
+during a run.
 
 The real app in Slack HTTP mode against the fake Slack Web API, signed requests, a
 ManualClock (2026-01-01 00:00 UTC).
@@ -15,8 +15,23 @@ from typing import Any
 
 from bot.commands import Context, dispatch
 from guards.clock import ManualClock
+from guards.events import BreakerClosed
 from tests.scenario.test_agent_text_escaped import until
-from tests.scenario.test_stale_clicks import answer, buttons, click, message, settled
+from tests.scenario.test_alerts import BOT, alerts_of, emit
+from tests.scenario.test_jobs import T0, Target, fire, job, runs, target
+from tests.scenario.test_stale_clicks import (
+    STALE_POLICY,
+    answer,
+    audit,
+    buttons,
+    click,
+    half_open_request,
+    message,
+    p1_posted,
+    settled,
+)
+
+__all__ = ["target"]  # the job target fixture, shared with test_jobs
 
 ADMIN, DANA = "U0ADMIN", "U0DANA"
 ALERTS = "C0ALERTS"
@@ -232,3 +247,132 @@ async def test_the_shell_form_says_a_limit_set_meanwhile_and_takes_the_next_answ
         f"💰 day budget of `{AGENT}` lowered to $1.00 (was $5.00) by @shell at 00:00;"
         f" #1 was already resolved by @{DANA} at 00:00"
     ) in out.getvalue()
+
+
+# -- two Approve trial clicks at once (L2) --------------------------------------------------
+
+
+async def test_the_second_of_two_approve_trial_clicks_is_told_who_approved_it(slack_http):
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    ts = await half_open_request(slack)
+    blocks = message(slack, ALERTS, ts)["blocks"]
+    await asyncio.gather(
+        click(slack, "breaker_approve", ALERTS, ts, user=ADMIN, blocks=blocks),
+        click(slack, "breaker_approve", ALERTS, ts, user="U0ADMIN2", blocks=blocks),
+    )
+    fake = slack.fake
+    await fake.wait_for(lambda: fake.responses[ADMIN] or fake.responses["U0ADMIN2"])
+    await settled(slack)
+    [(by, before, after, _)] = await audit(slack.app, "breaker.approve")
+    late = "U0ADMIN2" if by == ADMIN else ADMIN
+    assert (before, after) == ("half_open_pending", "half_open")
+    assert fake.responses[by] == []  # the first clicker's answer is the message itself
+    assert await answer(slack, late) == (
+        f"🟠 The trial of `{BOT}` was approved by <@{by}> at 00:01;"
+        f" `/agent breaker {BOT} open` stops it. Nothing changed."
+    )
+    shown = json.dumps(message(slack, ALERTS, ts), ensure_ascii=False)
+    assert f"approved by <@{by}>" in shown and f"<@{late}>" not in shown
+    assert "breaker_approve" not in shown
+
+
+# -- Silence 1h on an alert that has just resolved (L4) -------------------------------------
+
+
+async def test_silence_on_an_alert_resolved_a_moment_ago_says_it_holds_the_next_firings(
+    slack_http,
+):
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app = slack.app
+    ts = await p1_posted(slack)
+    blocks = message(slack, ALERTS, ts)["blocks"]  # as the clicker's screen still shows it
+    app.clock.advance(120)
+    await emit(app, BreakerClosed(at=app.clock.now(), scope=BOT, reason="trial ok"))
+    await alerts_of(slack).process()
+    [(reason,)] = await app.store.fetch("SELECT resolve_reason FROM alerts WHERE id = 1")
+    assert reason
+    await settled(slack)
+    resolved_message = message(slack, ALERTS, ts)
+
+    app.clock.advance(60)
+    await click(slack, "alert_silence_1h", ALERTS, ts, user="U01", blocks=blocks)
+    assert await answer(slack, "U01") == (
+        f"🔕 #1 was resolved at 00:02 ({reason}); this silence holds its next firings"
+        " until 01:03 — `/agent silence 1 off` lifts it."
+    )
+    [(actor, _, until, _)] = await audit(app, "alert.silence")
+    assert actor == "U01" and until.startswith("2026-01-01T01:03")
+    await settled(slack)
+    assert message(slack, ALERTS, ts) == resolved_message
+
+    lifted = await slack.command("silence 1 off", user="U01")  # what the reply says works
+    assert "lifted" in lifted["text"]
+    assert len(await audit(app, "silence.lift")) == 1
+
+
+async def test_silence_on_an_alert_someone_resolved_names_them(slack_http):
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    ts = await p1_posted(slack)
+    blocks = message(slack, ALERTS, ts)["blocks"]
+    await click(slack, "alert_resolve", ALERTS, ts, user=ADMIN)
+    assert await answer(slack, ADMIN) == f"✅ #1 resolved by <@{ADMIN}> at 00:00"
+    await click(slack, "alert_silence_1h", ALERTS, ts, user="U01", blocks=blocks)
+    assert await answer(slack, "U01") == (
+        f"🔕 #1 was resolved by <@{ADMIN}> at 00:00; this silence holds its next firings"
+        " until 01:00 — `/agent silence 1 off` lifts it."
+    )
+
+
+# -- pause during a run (L5) ----------------------------------------------------------------
+
+
+async def test_pause_during_a_run_says_the_run_goes_on_and_until_when(slack_http, target: Target):
+    policy = {"admins": [ADMIN], "jobs": [job(target, "sync", "*/15 * * * *", "/slow")]}
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")  # the test drives the ticks
+    await fire(app, 15 * 60, wait=False)  # 00:15: the run starts and waits for its target
+    await asyncio.wait_for(target.arrived.wait(), 5)
+    app.clock.advance(60)
+    paused = await slack.command("pause sync")
+    assert paused["text"] == (
+        "⏸ sync paused by <@U0ADMIN> at 00:16: runs are skipped until `/agent resume sync`.\n"
+        "The run started at 00:15 goes on: a pause does not stop a run; its 5m timeout"
+        " ends it by 00:20 at the latest."
+    )
+    target.gate.set()
+    await app.ns.extras["jobs"].wait_idle()
+    await fire(app, 14 * 60)  # 00:30: skipped, paused
+    assert await runs(app, "sync") == [("succeeded", None), ("skipped", "paused")]
+    assert (await slack.command("resume sync"))["text"].startswith("▶️ sync resumed")
+    # no run going: the reply says only the pause
+    again = await slack.command("pause sync")
+    assert again["text"] == (
+        "⏸ sync paused by <@U0ADMIN> at 00:30: runs are skipped until `/agent resume sync`."
+    )
+
+
+async def test_pause_all_during_runs_lists_the_runs_that_go_on(slack_http, target: Target):
+    policy = {
+        "admins": [ADMIN],
+        "jobs": [
+            job(target, "sync", "*/15 * * * *", "/slow"),
+            job(target, "sweep", "*/15 * * * *", "/slow", timeout_seconds=600),
+            job(target, "daily", "0 6 * * *"),  # not running: not listed
+        ],
+    }
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")
+    await fire(app, 15 * 60, wait=False)
+    await until(lambda: len(target.calls) == 2)
+    paused = await slack.command("pause all")
+    assert paused["text"] == (
+        "⏸ all jobs paused by <@U0ADMIN> at 00:15: runs are skipped until `/agent resume all`.\n"
+        "Runs going on (a pause does not stop a run): `sync` started at 00:15 (its 5m timeout"
+        " ends it by 00:20 at the latest); `sweep` started at 00:15 (its 10m timeout ends it"
+        " by 00:25 at the latest)."
+    )
+    target.gate.set()
+    await app.ns.extras["jobs"].wait_idle()
+    assert await runs(app, "sync") == await runs(app, "sweep") == [("succeeded", None)]
