@@ -284,11 +284,15 @@ def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | Non
             return "🔕 silenced; firings are still counted"
         at, until = clock_time(silenced.at, tz, now=now), clock_time(silenced.until, tz, now=now)
         return f"🔕 silenced by <@{silenced.by}> at {at} until {until}; firings are still counted"
-    if alert.acked_at is not None:
-        at = clock_time(alert.acked_at, tz, now=now)
-        mtta = f" ({duration(alert.mtta or 0)} after it fired)"
-        return f"👀 acknowledged by <@{alert.acked_by}> at {at}{mtta}"
-    return None
+    return _ack_line(alert, tz, now)
+
+
+def _ack_line(alert: Alert, tz: ZoneInfo, now: float) -> str | None:
+    if alert.acked_at is None:
+        return None
+    at = clock_time(alert.acked_at, tz, now=now)
+    mtta = f" ({duration(alert.mtta or 0)} after it fired)"
+    return f"👀 acknowledged by <@{alert.acked_by}> at {at}{mtta}"
 
 
 def _buttons(alert: Alert) -> list[dict[str, Any]]:
@@ -367,6 +371,10 @@ def alert_message(
             pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}{note}")
         blocks.append(context("paged: " + " · ".join(pages)))
     state = _state_line(alert, tz, now, silenced)
+    acked = _ack_line(alert, tz, now)
+    if state and acked and state != acked:  # silenced or resolved too: who took it stays
+        blocks.append(context(acked))
+        text += f" [{acked}]"
     if state:
         blocks.append(context(state))
         text += f" [{state}]"
