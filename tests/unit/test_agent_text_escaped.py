@@ -22,6 +22,7 @@ from bot.commands import echo
 from bot.digest.render import render
 from bot.escape import one_line, printable, slack_text
 from bot.shell import ShellConsole
+from tests.fakes.alerts import new_alert
 from tests.unit.test_digest import digest, raw
 
 UTC = ZoneInfo("UTC")
@@ -42,32 +43,7 @@ MARKUP = re.compile(r"<[@#!]|<https?:|<mailto:")
 
 
 def alert(scope: str, kind: str = "breaker_opened_failures", **facts: Any) -> Alert:
-    return Alert(
-        id=7,
-        fingerprint=f"{kind}:{scope}",
-        kind=kind,
-        scope=scope,
-        tier="P1",
-        count=1,
-        first_at=0.0,
-        last_at=0.0,
-        facts=facts,
-        silence_id=None,
-        was_silenced=False,
-        channel=None,
-        posted_at=None,
-        updated_at=None,
-        updates=0,
-        dirty=False,
-        oncall_user=None,
-        esc_step=None,
-        esc_at=None,
-        acked_at=None,
-        acked_by=None,
-        resolved_at=None,
-        resolved_by=None,
-        resolve_reason=None,
-    )
+    return new_alert(7, kind, scope, **facts)
 
 
 # -- the helper ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts.model import Alert
 from bot.alerts.render_storm import fold_message
 from bot.slack.limits import text_chars
+from tests.fakes.alerts import new_alert
 from tests.fakes.block_kit import message_errors
 
 KINDS = [
@@ -22,32 +23,7 @@ KINDS = [
 
 
 def alert(n: int, kind: str, scope: str) -> Alert:
-    return Alert(
-        id=n,
-        fingerprint=f"{kind}:{scope}",
-        kind=kind,
-        scope=scope,
-        tier="P1",
-        count=1,
-        first_at=0.0,
-        last_at=0.0,
-        facts={},
-        silence_id=None,
-        was_silenced=False,
-        channel=None,
-        posted_at=None,
-        updated_at=None,
-        updates=0,
-        dirty=False,
-        oncall_user=None,
-        esc_step=None,
-        esc_at=None,
-        acked_at=None,
-        acked_by=None,
-        resolved_at=None,
-        resolved_by=None,
-        resolve_reason=None,
-    )
+    return new_alert(n, kind, scope)
 
 
 def test_eight_kinds_of_the_longest_scopes_fit_and_say_how_many_are_not_named():
