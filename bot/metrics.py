@@ -43,7 +43,7 @@ class GroupCommit(Protocol):
 
     batches: int
     batched_writes: int
-    failed_batches: int
+    storage_refusals: int
     last_commit_at: float | None
 
     @property
@@ -75,9 +75,10 @@ class _GroupCommitCounts:
             value=source.batched_writes if source else 0,
         )
         yield CounterMetricFamily(
-            "nightshift_write_failed_batches",
-            "Write transactions the database refused (disk full, lock held): answered 503",
-            value=source.failed_batches if source else 0,
+            "nightshift_storage_refusals",
+            "Write batches, or single writes, the database refused (disk full, lock held):"
+            " each answered 503",
+            value=source.storage_refusals if source else 0,
         )
         yield GaugeMetricFamily(
             "nightshift_write_waiting",

@@ -213,7 +213,7 @@ class Store:
         self.memo: dict[str, Any] = {}
         self._sums: Sums = {}  # the batch's counter additions, not written yet
         self._data_version: int | None = None
-        self.failed_batches = 0
+        self.storage_refusals = 0  # batches, or single writes, the database refused
         self._give_up = threading.Event()  # set by close(): stop waiting for the lock
         self.last_commit_at: float | None = None
         self._reported_at = float("-inf")
@@ -320,14 +320,22 @@ class Store:
                         for _, fut in batch:
                             fut.cancel()
                         raise
-                    self._report(exc, len(batch))
+                    storage = _storage_trouble(exc)
+                    if storage:
+                        self._report(exc, len(batch))
+                    else:  # a bug (a constraint the flush broke, say): a 500, not "retry"
+                        log.error("a write batch failed", exc_info=exc)
                     for _, fut in batch:
                         if not fut.done():
                             # Each caller gets an exception of its own, made here and not
                             # raised: exc's traceback holds this coroutine's frame, and a
                             # caller clearing it (APScheduler clears every job's traceback)
                             # would finalize the writer, and no write would end again.
-                            fut.set_exception(StorageUnavailable(said(exc)))
+                            fut.set_exception(
+                                StorageUnavailable(said(exc))
+                                if storage
+                                else RuntimeError(f"the write batch failed: {said(exc)}")
+                            )
                     continue
                 self.batches += 1
                 self.batched_writes += len(batch)
@@ -350,8 +358,9 @@ class Store:
                 return
 
     def _report(self, exc: BaseException, writes: int) -> None:
-        """Log a failed batch: the first with its traceback, then one line a minute."""
-        self.failed_batches += 1
+        """Log writes the database refused: the first with its traceback, then one line a
+        minute."""
+        self.storage_refusals += 1
         now = time.monotonic()
         if now - self._reported_at < REPORT_EVERY_SECONDS:
             self._unreported += writes
@@ -362,7 +371,7 @@ class Store:
         first = self._reported_at == float("-inf")
         self._reported_at, self._unreported = now, 0
         log.error(
-            "the database refused a write batch: %s; %d write(s) answered 503%s",
+            "the database refused writes: %s; %d write(s) answered 503%s",
             said(exc),
             writes,
             since,

@@ -268,6 +268,10 @@ BAD_BODIES = [
     ({**GOOD, "model": "<!channel>"}, "model"),
     ({**GOOD, "model": "gpt-4o\nfake: all clear"}, "model"),
     ({**GOOD, "model": "gpt 4o"}, "model"),
+    ({**GOOD, "model": "gpt-4o\n"}, "model"),
+    ({**GOOD, "model": "\tgpt-4o"}, "model"),
+    ({**GOOD, "model": "gpt-4o\x85"}, "model"),
+    ({**GOOD, "model": "gpt-4o\u2028"}, "model"),
     ({**GOOD, "model": "-gpt-4o"}, "model"),
     ({**GOOD, "model": "x" * 201}, "model"),
     (
@@ -406,7 +410,7 @@ async def test_healthz_and_metrics(app_factory):
     assert "# TYPE nightshift_batched_writes_total counter" in text
     # what says Nightshift itself is unwell (audit11 day-2 M3)
     assert "nightshift_write_waiting 0.0" in text
-    assert "nightshift_write_failed_batches_total 0.0" in text
+    assert "nightshift_storage_refusals_total 0.0" in text
     last = [line for line in text.splitlines() if line.startswith("nightshift_last_commit_")]
     assert last and float(last[0].split()[-1]) > 1.7e9
     assert "process_resident_memory_bytes" in text and "process_open_fds" in text

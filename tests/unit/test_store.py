@@ -247,8 +247,8 @@ async def test_a_batch_the_database_refuses_is_a_503_for_each_caller_and_the_sto
         await asyncio.wait_for(store.close(), 5)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == 1
-    refused = [r for r in caplog.records if "refused a write batch" in r.getMessage()]
-    assert len(refused) == 1 and store.failed_batches == 2  # the second within the minute: quiet
+    refused = [r for r in caplog.records if "refused writes" in r.getMessage()]
+    assert len(refused) == 1 and store.storage_refusals == 2  # the second within the minute: quiet
 
 
 async def test_a_full_database_is_a_503_for_the_write_that_hit_it_and_passes_when_room_returns(
@@ -302,3 +302,32 @@ async def test_close_within_a_deadline_refuses_what_the_locked_database_cannot_t
         other.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM hits").fetchone()[0] == 0
+
+
+async def test_a_batch_broken_by_a_bug_is_an_error_not_a_503_to_retry(tmp_path):
+    """review12 M1: a constraint the counter flush broke was answered 503 'send it again',
+    so the client sent the bad write again and again, failing its neighbours each time."""
+    from guards.errors import StorageUnavailable
+
+    upsert = "INSERT INTO c VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET n = n + excluded.n"
+    store = await Store.open(tmp_path / "s.db", clock=ManualClock())
+    try:
+        await store.write(
+            lambda tx: tx.execute("CREATE TABLE c (k TEXT PRIMARY KEY, n INTEGER CHECK (n >= 0))")
+        )
+        await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+
+        def poison(tx: Tx) -> None:
+            tx.add(upsert, ("x",), (-5,))  # breaks the CHECK only when the batch flushes
+
+        answers = await asyncio.gather(
+            store.write(poison), store.write(_hit), return_exceptions=True
+        )
+        assert all(isinstance(a, RuntimeError) for a in answers), answers
+        assert not any(isinstance(a, StorageUnavailable) for a in answers)
+        assert "CHECK constraint failed" in str(answers[0])
+        assert store.storage_refusals == 0
+        await store.write(_hit)  # the writer goes on
+        assert await store.write(lambda tx: tx.one("SELECT COUNT(*) FROM hits")[0]) == 1
+    finally:
+        await store.close()
