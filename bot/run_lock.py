@@ -15,10 +15,13 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 
 __all__ = ["AlreadyRunning", "RunLock"]
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyRunning(OSError):
@@ -36,13 +39,19 @@ class RunLock:
     def take(cls, db: str) -> RunLock | None:
         """Lock ``<db>.lock`` for this process, or raise AlreadyRunning naming the holder.
 
-        None when the lock file cannot be made (the folder is missing or not writable):
-        opening the database then says why, in its own words.
+        The path is the database's real one, so a symlink or another spelling of it finds
+        the same lock. None when there is no lock to take: the folder is missing (opening
+        the database then says so in its own words), or the lock file cannot be made or
+        locked (said in a WARNING: the process runs, unguarded).
         """
-        path = f"{db}.lock"
+        real = os.path.realpath(db)
+        path = f"{real}.lock"
+        if not os.path.isdir(os.path.dirname(real)):
+            return None
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
+        except OSError as exc:
+            log.warning("running without the one-process lock %s: %s", path, exc.strerror)
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -53,6 +62,10 @@ class RunLock:
                 f"another Nightshift ({holder}) is running on {db}; stop it first:"
                 " two on one database would send every alert twice and run every job twice"
             ) from None
+        except OSError as exc:  # no flock here (some network file systems)
+            os.close(fd)
+            log.warning("running without the one-process lock %s: %s", path, exc.strerror)
+            return None
         os.ftruncate(fd, 0)
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
         os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
