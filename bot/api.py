@@ -222,7 +222,7 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
 
 
 def _model_name(value: str) -> str:
-    if not _MODEL_NAME.fullmatch(value.strip()):
+    if not _MODEL_NAME.fullmatch(value.strip(" ")):  # spaces around it are forgiven; no more
         raise ValueError(
             "a model name is letters, digits and . _ - : / @ + (as gpt-4o or"
             " anthropic/claude-3.5-sonnet), starting with a letter or digit"
