@@ -33,10 +33,17 @@ from guards.breaker import (
     FailureWindow,
     Transition,
 )
+from guards.breaker_windows import drop_idle
 from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested
 from guards.store import Tx
 
 __all__ = ["BreakerRecords"]
+
+
+def _idle(b: Breaker) -> bool:
+    """Nothing in memory that the breaker's row lacks."""
+    return b.state == CLOSED and not b.dirty and not b.window.failures
+
 
 MAX_ENTRIES = 50_000  # breakers kept in memory before the idle ones are dropped
 
@@ -89,28 +96,12 @@ class BreakerRecords:
         breaker = self.entries.get(key)
         if breaker is None:
             if len(self.entries) >= self._evict_at:
-                self._evict_idle()
+                # What goes is a closed breaker without failures in its window, as a
+                # restart would leave it (FailureWindow.add); it reloads from its row.
+                self._evict_at = drop_idle(self.entries, _idle, MAX_ENTRIES)
             row = tx.one(f"SELECT {_COLUMNS} FROM breakers WHERE key = ?", (key,))
             breaker = self.entries[key] = self._from_row(key, kind, row)
         return breaker
-
-    def _evict_idle(self) -> None:
-        """Drop the closed breakers with nothing in memory that their row lacks.
-
-        Agents, conversations and model names come and go (a token may make up any
-        number): memory must not grow with them. What goes is a closed breaker without
-        failures in its window, as a restart would leave it (see
-        :meth:`guards.breaker_windows.FailureWindow.add`); it reloads from its row.
-        """
-        idle = [
-            key
-            for key, b in self.entries.items()
-            if b.state == CLOSED and not b.dirty and not b.window.failures
-        ]
-        for key in idle:
-            del self.entries[key]
-        # Breakers that must stay (open, or failing) are not scanned again at every new key.
-        self._evict_at = max(MAX_ENTRIES, 2 * len(self.entries))
 
     def _from_row(self, key: str, kind: str, row: Any) -> Breaker:
         config = self.configs[kind]

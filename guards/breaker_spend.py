@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from guards.breaker import SpendWindow
 from guards.breaker_kinds import governing
 from guards.breaker_records import BreakerRecords
+from guards.breaker_windows import drop_idle
 from guards.config import SpendRate
 from guards.ledger import Reservation
 from guards.store import Tx
@@ -30,18 +31,13 @@ __all__ = ["SpendRates"]
 MAX_WINDOWS = 50_000  # windows kept before those with nothing left in them are dropped
 
 
-def _drop_empty(windows: dict[str, SpendWindow], now: float) -> None:
-    """Forget the windows whose charges have all aged out (agents that stopped spending)."""
-    for key in [k for k, w in windows.items() if w.total_at(now) == 0]:
-        del windows[key]
-
-
 class SpendRates:
     """The spend-rate windows of agents and namespaces, one per breaker key."""
 
     def __init__(self, rates: Mapping[str, SpendRate | None]) -> None:
         self._rates = dict(rates)  # kind (agent, namespace) -> its limit, None: no limit
         self._spend: dict[str, SpendWindow] | None = None
+        self._drop_at = MAX_WINDOWS
 
     def forget(self) -> None:
         """Drop the windows; they are rebuilt from settled reservations on next use."""
@@ -73,8 +69,8 @@ class SpendRates:
                 continue
             window = windows.get(key)
             if window is None:
-                if len(windows) >= MAX_WINDOWS:
-                    _drop_empty(windows, now)
+                if len(windows) >= self._drop_at:  # agents that stopped spending go
+                    self._drop_at = drop_idle(windows, lambda w: w.total_at(now) == 0, MAX_WINDOWS)
                 window = windows[key] = SpendWindow(rate.per_seconds)
             window.add(now, res.charged_micros)
             t = b.on_spend(now, window.total_at(now))

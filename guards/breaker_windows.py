@@ -19,8 +19,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter, deque
+from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["FailureWindow", "SpendWindow"]
+__all__ = ["FailureWindow", "SpendWindow", "drop_idle"]
+
+T = TypeVar("T")
+
+
+def drop_idle(entries: dict[str, T], idle: Callable[[T], bool], floor: int) -> int:
+    """Drop the idle entries of an in-memory cache that reached its size; return the size
+    at which to look again. Agents, conversations and model names come and go (a token
+    may make up any number): memory must not grow with them. Entries that must stay are
+    not scanned again at every new key: the next look comes at twice what is left."""
+    for key in [k for k, v in entries.items() if idle(v)]:
+        del entries[key]
+    return max(floor, 2 * len(entries))
 
 
 class FailureWindow:
