@@ -224,6 +224,8 @@ class Nightshift:
                 self.metrics.upkeep.labels(job=name).set_to_current_time()
             except StorageUnavailable:
                 pass  # the store reports it, once a minute
+            except asyncio.CancelledError:
+                return  # stopping: its write, if any, is committed or refused by the store
             except Exception:
                 log.exception("upkeep job %s failed; it runs again in %ss", name, seconds)
 

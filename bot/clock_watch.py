@@ -69,4 +69,7 @@ class ClockWatch:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(EVERY_SECONDS)
-            self.check()
+            try:
+                self.check()
+            except Exception:  # the watch must outlive one bad look
+                log.exception("the clock watch failed; it looks again in %gs", EVERY_SECONDS)
