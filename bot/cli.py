@@ -260,7 +260,12 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
         print(f"nightshift: {target} exists; name a new file", file=sys.stderr)
         return 2
     started = time.monotonic()
-    check, size = await asyncio.to_thread(_backup, settings.db, target)
+    try:
+        check, size = await asyncio.to_thread(_backup, settings.db, target)
+    except sqlite3.Error as exc:  # the copy's fault, not the database's: say so
+        why = _why_not_open(args.file, exc)
+        print(f"nightshift: cannot write the copy {target}: {exc}{why}", file=sys.stderr)
+        return 1
     if check != "ok":
         print(f"nightshift: the copy {target} does not check: {check}", file=sys.stderr)
         return 1

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import httpx
 
 from guards.client_hold import Hold, Usage, as_usage, settle_body
-from guards.client_wire import from_a_proxy, raise_for, reservation_body, said
+from guards.client_wire import error_code, from_a_proxy, raise_for, reservation_body, said
 from guards.errors import (
     Conflict,
     GuardError,
@@ -60,12 +60,8 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 def _answered(response: httpx.Response) -> str:
     """What a 502, 503 or 504 worth retrying said: Nightshift's own message, or a proxy's."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("error") == "storage_unavailable":
-        return f"{response.status_code}: {body.get('message', '')}"
+    if error_code(response) == "storage_unavailable":
+        return f"{response.status_code}: {response.json().get('message', '')}"
     return f"{response.status_code} from a proxy"
 
 

@@ -29,7 +29,7 @@ from guards.errors import (
 )
 from guards.reservation import Estimate
 
-__all__ = ["from_a_proxy", "raise_for", "reservation_body", "said"]
+__all__ = ["error_code", "from_a_proxy", "raise_for", "reservation_body", "said"]
 
 
 _ERRORS: dict[str, type[GuardError]] = {
@@ -39,19 +39,23 @@ _ERRORS: dict[str, type[GuardError]] = {
 }
 
 
+def error_code(response: httpx.Response) -> str | None:
+    """The ``error`` code of a Nightshift answer; None for anything else (a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
 def from_a_proxy(response: httpx.Response) -> bool:
     """A 502, 503 or 504 worth trying again: one Nightshift did not write (its errors
     are JSON with a code), from a proxy in front of it while it restarts, or its own
     ``storage_unavailable`` (the database refused the write; nothing was changed)."""
     if response.status_code not in (502, 503, 504):
         return False
-    try:
-        body = response.json()
-    except ValueError:
-        return True
-    if not isinstance(body, dict) or "error" not in body:
-        return True
-    return bool(body["error"] == "storage_unavailable")
+    return error_code(response) in (None, "storage_unavailable")
 
 
 def raise_for(response: httpx.Response) -> None:

@@ -98,6 +98,17 @@ def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]
     return found
 
 
+def _not_newer(applied: set[int], known: list[int]) -> int:
+    """The newest version this code knows; SchemaTooNew if the database is past it."""
+    newest = known[-1] if known else 0
+    if applied and max(applied) > newest:
+        raise SchemaTooNew(
+            f"the database is at schema version {max(applied)} but this Nightshift knows "
+            f"only up to {newest}: upgrade Nightshift, or restore a backup"
+        )
+    return newest
+
+
 def schema_behind(conn: sqlite3.Connection) -> str | None:
     """Why a command that only reads cannot use this database as it is, or None.
 
@@ -112,12 +123,7 @@ def schema_behind(conn: sqlite3.Connection) -> str | None:
     except sqlite3.OperationalError:
         applied = set()
     known = [v for v, _, _ in _migrations()]
-    newest = known[-1] if known else 0
-    if applied and max(applied) > newest:
-        raise SchemaTooNew(
-            f"the database is at schema version {max(applied)} but this Nightshift knows "
-            f"only up to {newest}: upgrade Nightshift, or restore a backup"
-        )
+    newest = _not_newer(applied, known)
     missing = [v for v in known if v not in applied]
     if not missing:
         return None
@@ -139,12 +145,7 @@ def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
     )
     known = _migrations()
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    newest_known = known[-1][0] if known else 0
-    if applied and max(applied) > newest_known:
-        raise SchemaTooNew(
-            f"the database is at schema version {max(applied)} but this Nightshift knows "
-            f"only up to {newest_known}: upgrade Nightshift, or restore a backup"
-        )
+    _not_newer(applied, [v for v, _, _ in known])
     done = []
     for version, name, file in known:
         if version in applied:
@@ -176,11 +177,11 @@ def apply_migrations(conn: sqlite3.Connection, *, now: float) -> list[str]:
 def statements(script: str) -> list[str]:
     """The statements of an SQL script, one by one (``executescript`` would commit the
     transaction they must run in); a trigger's ``BEGIN ... END`` and a ``;`` in a string
-    stay inside their statement.
+    or a comment stay inside their statement.
 
     Example:
         >>> statements("CREATE TABLE t (x); INSERT INTO t VALUES (';'); -- done")
-        ['CREATE TABLE t (x);', "INSERT INTO t VALUES (';');"]
+        ['CREATE TABLE t (x);', "INSERT INTO t VALUES (';');", '-- done']
     """
     found: list[str] = []
     begun = 0
@@ -188,7 +189,7 @@ def statements(script: str) -> list[str]:
         if char == ";" and sqlite3.complete_statement(script[begun : at + 1]):
             found.append(script[begun : at + 1].strip())
             begun = at + 1
-    rest = [line for line in script[begun:].splitlines() if not line.strip().startswith("--")]
-    if "".join(rest).strip():
-        raise RuntimeError(f"an SQL statement is not finished: {''.join(rest).strip()[:80]!r}")
+    if script[begun:].strip():  # comments after the last `;`, or a last statement
+        # without one: SQLite runs the one, skips the other, and refuses a half statement
+        found.append(script[begun:].strip())
     return found

@@ -45,3 +45,19 @@ def test_every_shipped_migration_splits_into_whole_statements():
     for _, _, file in _migrations():
         for statement in statements(file.read_text(encoding="utf-8")):
             assert sqlite3.complete_statement(statement), (file.name, statement)
+
+
+def test_a_script_s_last_words_run_or_are_refused_as_sqlite_reads_them():
+    import pytest
+
+    conn = sqlite3.connect(":memory:")
+    script = (
+        "CREATE TABLE t (x); -- a note; with a semicolon\nINSERT INTO t VALUES (';')\n/* done */"
+    )
+    for statement in statements(script):
+        conn.execute(statement)
+    assert conn.execute("SELECT x FROM t").fetchall() == [(";",)]
+    assert statements("SELECT 1;\n/* trailing */") == ["SELECT 1;", "/* trailing */"]
+    with pytest.raises(sqlite3.OperationalError, match="incomplete input"):
+        for statement in statements("CREATE TABLE u (x);\nCREATE TABLE v ("):
+            conn.execute(statement)
