@@ -34,7 +34,9 @@ async def test_a_locked_database_is_a_503_with_retry_after_and_the_server_recove
         other.close()
     assert (await app.client.get("/healthz")).status_code == 200
     metrics = (await app.client.get("/metrics")).text
-    failed = [line for line in metrics.splitlines() if line.startswith("nightshift_storage_refusals")]
+    failed = [
+        line for line in metrics.splitlines() if line.startswith("nightshift_storage_refusals")
+    ]
     assert failed and float(failed[0].split()[-1]) >= 2  # the reservation and the probe
     upkeep = 'nightshift_upkeep_last_success_timestamp_seconds{job="breakers"}'
     for _ in range(30):  # the 1 s breaker tick runs to its end again
