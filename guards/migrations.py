@@ -39,10 +39,21 @@ class SchemaTooNew(RuntimeError):
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open a connection with the pragmas every connection needs."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Two processes opening a new file at once (`migrate` beside a starting `run`): the
+    # switch to WAL can be refused at once, without SQLite's busy handler: try again.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # After a checkpoint, a WAL that a big transaction (a migration, a backlog) grew is
     # truncated back to this size instead of keeping its peak size on disk until shutdown.
     conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")

@@ -10,21 +10,22 @@ from guards.migrations import _migrations, apply_migrations, connect, statements
 
 
 def _apply(path: Path, results: list[object], ready: threading.Barrier) -> None:
-    conn = connect(path)
     try:
         ready.wait()
-        results.append(apply_migrations(conn, now=0.0))
+        conn = connect(path)  # at once: the first switch to WAL races too (CI saw it)
+        try:
+            results.append(apply_migrations(conn, now=0.0))
+        finally:
+            conn.close()
     except Exception as exc:  # what the test looks for
         results.append(exc)
-    finally:
-        conn.close()
 
 
 def test_two_processes_migrating_one_file_at_once_both_succeed(tmp_path):
     """audit11 day-2 M6: `nightshift migrate` beside a starting `run` failed with
     'duplicate column name' or a UNIQUE error: both had read the list before the lock."""
     newest = _migrations()[-1][0]
-    for attempt in range(5):
+    for attempt in range(10):
         path = tmp_path / f"m{attempt}.db"
         results: list[object] = []
         ready = threading.Barrier(3)
