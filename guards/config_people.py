@@ -101,6 +101,15 @@ class Rotation(Section):
     handoff: str = "mon 09:00"
     start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
 
+    @model_validator(mode="before")
+    @classmethod
+    def _daily_hands_off_at_nine(cls, data: object) -> object:
+        """A daily rotation left without a hand-off hands off at 09:00 (the weekly
+        default names a weekday, which a daily rotation refuses)."""
+        if isinstance(data, dict) and data.get("period") == "day" and "handoff" not in data:
+            return {**data, "handoff": "09:00"}
+        return data
+
     @field_validator("handoff")
     @classmethod
     def _handoff(cls, value: str) -> str:

@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.alerts.engine import BATCH, AlertEngine
+from bot.alerts.messages import DEFAULT_CHANNEL
 from guards.events import Event
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ class AlertsComponent:
         return self._store
 
     async def start(self, ns: Nightshift) -> None:
+        if ns.settings.transport != "shell" and not ns.policy.channels.alerts:
+            log.warning(
+                "no alerts channel (channels.alerts): alerts go to a channel named %s;"
+                " invite the bot there, or name yours in the policy",
+                DEFAULT_CHANNEL,
+            )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
         self._engine.watching_since = ns.clock.now()  # no heartbeat is overdue for our downtime
         self._store = ns.store

@@ -440,3 +440,18 @@ async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(sla
         "SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL AND esc_at IS NOT NULL"
     )
     assert stored[0][0] == 40  # every alert is still its own, on its chain
+
+
+async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_http, caplog):
+    """audit12 L3: alerts went to a channel named #alerts without a word."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        await slack_http({})
+    assert "no alerts channel (channels.alerts): alerts go to a channel named #alerts" in (
+        caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await slack_http({"channels": {"alerts": "C0ALERTS"}})
+    assert "no alerts channel" not in caplog.text

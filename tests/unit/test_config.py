@@ -255,3 +255,13 @@ def test_a_count_of_days_may_be_written_as_days():
     """audit10 L3: every other duration takes `7d`; the day counts do too."""
     policy = parse_policy({"validation": {"window_days": "7d", "rejections_retention_days": "30d"}})
     assert (policy.validation.window_days, policy.validation.rejections_retention_days) == (7, 30)
+
+
+def test_a_daily_rotation_without_a_handoff_hands_off_at_nine():
+    """audit12 L2: the weekly default ('mon 09:00') refused a daily rotation that set none."""
+    policy = parse_policy(
+        {"oncall": {"rotations": [{"name": "d", "users": ["U1"], "period": "day"}]}}
+    )
+    assert policy.oncall.rotations[0].handoff == "09:00"
+    weekly = parse_policy({"oncall": {"rotations": [{"name": "w", "users": ["U1"]}]}})
+    assert weekly.oncall.rotations[0].handoff == "mon 09:00"
