@@ -5,7 +5,8 @@ agent and task). Once a task has used ``breakers.max_attempts_per_task`` attempt
 the next reservation for it is refused (429, :class:`~guards.errors.AttemptsExhausted`);
 the first refusal is announced with an ``AttemptsExhausted`` event, and every
 refusal is a failure signal for the agent's breaker (an agent looping on a task).
-A task's counts are kept for a week after its last attempt (:func:`prune_attempts`).
+A task's counts are kept for ``retention.breaker_attempts`` (a week by default) after its
+last attempt (:func:`prune_attempts`).
 
 Example:
     >>> # check_attempts(tx, records, agent="acme/alice/bot", task_id="t1", limit=5, now=now)
@@ -27,7 +28,8 @@ __all__ = [
     "prune_attempts",
 ]
 
-# A task's attempts are counted for a week after its last attempt.
+# A task's attempts are counted this long after its last attempt, unless the policy's
+# retention.breaker_attempts says otherwise.
 ATTEMPTS_RETENTION_SECONDS = 7 * 86400
 PRUNE_LIMIT = 2000  # rows per prune call (one write on the shared writer)
 
