@@ -230,7 +230,14 @@ class Nightshift:
                 log.exception("upkeep job %s failed; it runs again in %ss", name, seconds)
 
         self.scheduler.add_job(
-            upkeep, "interval", seconds=seconds, id=name, coalesce=True, max_instances=1, **options
+            upkeep,
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,  # APScheduler's own lines name the job, not the wrapper
+            coalesce=True,
+            max_instances=1,
+            **options,
         )
 
     async def sweep(self) -> None:
