@@ -390,7 +390,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
-    setup_logging(logging.INFO if args.command == "run" else logging.WARNING)
     try:
         settings = _settings(args)
     except ValidationError as exc:  # the environment or --db/--config
@@ -403,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             msg = str(err["msg"]).removeprefix("Value error, ")
             print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)
         return 2
+    level = settings.log_level.upper() if args.command == "run" else "WARNING"
+    setup_logging(logging.getLevelNamesMapping()[level])
     if name == "run" and (problem := settings.host_problem()) is not None:
         print(f"nightshift: {problem}", file=sys.stderr)
         return 2

@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     slack_app_token: str | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_signing_secret: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str | None = Field(None, validation_alias="SLACK_API_URL")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", validation_alias="NIGHTSHIFT_LOG_LEVEL"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _a_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     def host_problem(self) -> str | None:
         """What is wrong with the listen address (``nightshift run`` asks), or None."""

@@ -355,3 +355,15 @@ def test_ledger_verify_reads_only_and_asks_for_migrate_on_an_older_database(env)
     assert f"schema version {behind}" in out.stderr and "nightshift migrate" in out.stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0] == behind
+
+
+def test_the_log_level_comes_from_the_environment(env):
+    """audit11 day-2 L3: the level was fixed at INFO."""
+    proc = start({**env, "NIGHTSHIFT_LOG_LEVEL": "Warning"})
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "nightshift listening on" in out  # printed, whatever the level
+    assert "(transport: shell)" not in out and "stopping: draining work" not in out  # INFO
+    bad = cli("run", env={**env, "NIGHTSHIFT_LOG_LEVEL": "loud"})
+    assert bad.returncode == 2 and "NIGHTSHIFT_LOG_LEVEL='loud'" in bad.stderr, bad.stderr
