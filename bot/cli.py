@@ -240,6 +240,9 @@ def _backup(db: str, target: Path) -> tuple[str, int]:
     conn = _read_only(db)
     try:
         conn.execute("VACUUM INTO ?", (str(target),))
+    except sqlite3.Error:
+        target.unlink(missing_ok=True)  # half a copy (a full disk) is no backup
+        raise
     finally:
         conn.close()
     copy = _read_only(str(target))
