@@ -39,7 +39,7 @@ from bot.alerts.model import Alert
 from bot.alerts.render import duration
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.commands import ActionResult, Context, action
-from bot.responders import engine_of, local_time, require_responder
+from bot.responders import engine_of, local_time, require_responder, resolved_words
 from guards.errors import InvalidInput
 from guards.store import Tx
 
@@ -131,17 +131,10 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
         return ActionResult(ephemeral=f"🔕 #{alert_id} is already silenced by {by} until {until}")
     if alert.resolved_at is not None:  # gone before the click: the silence waits for the next
         return ActionResult(
-            ephemeral=f"🔕 #{alert_id} {_resolved(ctx, alert)}; this silence holds its next"
-            f" firings until {until} — `/agent silence {alert_id} off` lifts it."
+            ephemeral=f"🔕 #{alert_id} was {resolved_words(ctx, alert)}; this silence holds its"
+            f" next firings until {until} — `/agent silence {alert_id} off` lifts it."
         )
     return ActionResult(ephemeral=f"🔕 you silenced #{alert_id} for 1h (until {until})")
-
-
-def _resolved(ctx: Context, alert: Alert) -> str:
-    """``was resolved at 12:19 (no new firing for 4s)``, or ``... by <@U1> at 12:19``."""
-    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
-    why = f" ({alert.resolve_reason})" if alert.resolve_reason else ""
-    return f"was resolved{by} at {local_time(alert.resolved_at or 0, ctx)}{why}"
 
 
 @action("alert_unsilence")

@@ -32,7 +32,7 @@ from bot.commands import (
 )
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
-from bot.responders import engine_of
+from bot.responders import engine_of, resolved_words
 from bot.slack.limits import LIST_TEXT
 from guards.config import WINDOWS
 from guards.errors import InvalidInput
@@ -471,7 +471,9 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
     if alerts:  # redrawn by the engine: replacing them here would undo that
         return ActionResult(ephemeral=f"{line}; {_after_raise(alerts, window)}.")
     if resolved is not None:  # resolved while the form was open: its message says so already
-        return ActionResult(ephemeral=f"{line}; {_resolved_before(ctx, resolved)}.")
+        return ActionResult(
+            ephemeral=f"{line}; #{resolved.id} was already {resolved_words(ctx, resolved)}."
+        )
     return ActionResult(done=line)  # a message that is no alert: the line takes its buttons
 
 
@@ -505,13 +507,6 @@ def _last_budget_alert(tx: Tx, scope: str) -> Alert | None:
         (scope, *BUDGET_KINDS),
     )
     return None if row is None else Alert.from_row(row)
-
-
-def _resolved_before(ctx: Context, alert: Alert) -> str:
-    """``#1 was already resolved by <@U1> at 12:16 (the day budget was raised to $5.00)``."""
-    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
-    why = f" ({alert.resolve_reason})" if alert.resolve_reason else ""
-    return f"#{alert.id} was already resolved{by} at {clock_time(ctx, alert.resolved_at)}{why}"
 
 
 def _after_raise(alerts: list[Alert], window: str) -> str:

@@ -17,13 +17,21 @@ Example:
 from __future__ import annotations
 
 from bot.alerts.engine import AlertEngine
+from bot.alerts.model import Alert
 from bot.alerts.render import clock_time
 from bot.commands import Context, NotAdmin, UsageError
 from guards.config import Policy, parse_duration
 
 RESPONDERS = "admins and the people on call (rotations, escalation users, overrides)"
 
-__all__ = ["duration_arg", "engine_of", "local_time", "require_responder", "responders"]
+__all__ = [
+    "duration_arg",
+    "engine_of",
+    "local_time",
+    "require_responder",
+    "resolved_words",
+    "responders",
+]
 
 
 def engine_of(ctx: Context) -> AlertEngine:
@@ -75,3 +83,10 @@ def duration_arg(text: str) -> int:
 def local_time(ts: float, ctx: Context) -> str:
     """``ts`` as a clock time in the policy's time zone (with the day when not today)."""
     return clock_time(ts, engine_of(ctx).tz, now=ctx.ns.clock.now())
+
+
+def resolved_words(ctx: Context, alert: Alert) -> str:
+    """``resolved at 12:19 (no new firing for 4s)``, or ``resolved by <@U1> at 12:19``."""
+    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+    why = f" ({alert.resolve_reason})" if alert.resolve_reason else ""
+    return f"resolved{by} at {local_time(alert.resolved_at or 0, ctx)}{why}"
