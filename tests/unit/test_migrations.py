@@ -28,12 +28,17 @@ def test_two_processes_migrating_one_file_at_once_both_succeed(tmp_path):
     for attempt in range(10):
         path = tmp_path / f"m{attempt}.db"
         results: list[object] = []
-        ready = threading.Barrier(3)
-        threads = [threading.Thread(target=_apply, args=(path, results, ready)) for _ in range(3)]
+        ready = threading.Barrier(3, timeout=30)
+        # daemon threads: one stuck would otherwise keep the whole test run from exiting
+        threads = [
+            threading.Thread(target=_apply, args=(path, results, ready), daemon=True)
+            for _ in range(3)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "a migration thread is stuck"
         assert not [r for r in results if isinstance(r, Exception)], results
         applied = [name for r in results for name in r]  # type: ignore[attr-defined]
         assert len(applied) == len(set(applied)) == len(_migrations())  # each once, in all
