@@ -42,16 +42,11 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Two processes opening a new file at once (`migrate` beside a starting `run`): the
     # switch to WAL can be refused at once, without SQLite's busy handler: try again.
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                conn.close()
-                raise
-            time.sleep(0.01)
+    try:
+        _while_locked(conn, "PRAGMA journal_mode=WAL", BUSY_TIMEOUT_MS / 1000, pause=0.01)
+    except sqlite3.Error:
+        conn.close()
+        raise
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     # After a checkpoint, a WAL that a big transaction (a migration, a backlog) grew is
@@ -79,21 +74,38 @@ def begin_immediate(
         sqlite3.OperationalError: still locked after ``timeout`` seconds, or once
             ``give_up`` is set (a shutdown that cannot wait), or another error.
     """
-    deadline = time.monotonic() + timeout
     conn.execute("PRAGMA busy_timeout=0")
     try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-                if give_up is not None and give_up.is_set():
-                    raise
-            time.sleep(LOCK_POLL_SECONDS)
+        _while_locked(conn, "BEGIN IMMEDIATE", timeout, pause=LOCK_POLL_SECONDS, give_up=give_up)
     finally:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def _while_locked(
+    conn: sqlite3.Connection,
+    sql: str,
+    timeout: float,
+    *,
+    pause: float,
+    give_up: threading.Event | None = None,
+) -> None:
+    """Run ``sql``, trying again every ``pause`` seconds while the database is locked.
+
+    Raises:
+        sqlite3.OperationalError: still locked after ``timeout`` seconds, or once
+            ``give_up`` is set, or another error.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            if give_up is not None and give_up.is_set():
+                raise
+        time.sleep(pause)
 
 
 def _migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
