@@ -140,8 +140,7 @@ class Nightshift:
         sock = self._listen() if self.serve_http else None
         started: list[Component] = []
         try:
-            if self.settings.db != ":memory:":
-                self._lock = RunLock.take(self.settings.db)  # before migrations run
+            self._lock = RunLock.take(self.settings.db)  # before migrations run
             self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
             self.metrics.watch_store(self._store)
             self.store.before_batch.append(self.ledger.expire_due)
