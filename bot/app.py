@@ -24,12 +24,14 @@ from bot.commands import load_commands
 from bot.metrics import Metrics
 from bot.run_lock import RunLock
 from bot.settings import Settings
+from guards.breaker import format_seconds
 from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
 from guards.config import Policy
 from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
+from guards.money import format_usd
 from guards.prices import ModelPrice, PriceTable
 from guards.store import Store
 
@@ -158,6 +160,7 @@ class Nightshift:
                 ClockWatch(self.scheduler).run(), name="nightshift-clock-watch"
             )
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
+            await self._say_if_nothing_is_limited()
             if sock is not None:
                 await self._serve(sock)
         except BaseException:
@@ -166,6 +169,29 @@ class Nightshift:
             if sock is not None:
                 sock.close()
             raise
+
+    async def _say_if_nothing_is_limited(self) -> None:
+        """A WARNING when no budget limits any scope (none in the policy, none set in Slack):
+        then nothing refuses a call before it starts (audit13 incidents H1)."""
+        budgets = self.policy.budgets
+        if any(budgets.defaults.values()) or any(b.limits() for b in budgets.scopes.values()):
+            return
+        if await self.store.fetch("SELECT 1 FROM budget_limits LIMIT 1"):
+            return
+        rate = self.policy.breakers.spend_rate if self.policy.breakers.enabled else None
+        after = (
+            f"the spend-rate breaker ({format_usd(rate.max)} per"
+            f" {format_seconds(rate.per_seconds)}) stops an agent only after its money is"
+            " charged, and calls already granted still go through"
+            if rate is not None
+            else "no spend-rate breaker stops an agent either"
+        )
+        log.warning(
+            "no budgets: nothing refuses a call before it starts, at any level; %s."
+            " Set budgets.defaults in the policy (README: The policy file)"
+            " or /agent budget set",
+            after,
+        )
 
     def _listen(self) -> socket.socket:
         """The bound listening socket (OSError naming the address when it cannot be bound)."""
@@ -191,6 +217,8 @@ class Nightshift:
             # keep-alives (clients reconnect) and half-sent headers alike, which would
             # otherwise hold a file descriptor each for an hour (aiohttp's default).
             keepalive_timeout=IDLE_CONNECTION_SECONDS,
+            # Bodies are read as sent: a Content-Encoding is refused (415), never inflated.
+            auto_decompress=False,
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()

@@ -262,7 +262,10 @@ class Context:
         allowed = await self.is_admin() if self.is_admin else False
         if allowed:
             return
-        detail = "not an admin" + (f": {echo(self.attempt, 120)}" if self.attempt else "")
+        # what was tried, as typed (cut): `/agent audit` escapes it when it shows it
+        tried = self.attempt or ""
+        tried = tried[:120] + ("…" if len(tried) > 120 else "")
+        detail = "not an admin" + (f": {tried}" if tried else "")
         await self.ns.store.write(
             lambda tx: tx.audit(actor=self.actor, action="refused", target=what, detail=detail)
         )
@@ -399,7 +402,9 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     """Run one button click (never raises)."""
     handler = ACTIONS.get(action_id)
     if handler is None:
-        return ActionResult(ephemeral=f"This button ({action_id}) is not known to this Nightshift.")
+        return ActionResult(
+            ephemeral=f"This button ({echo(action_id)}) is not known to this Nightshift."
+        )
     ctx.attempt = f"button {action_id} {value}"
     try:
         return await handler(ctx, value)

@@ -27,6 +27,7 @@ from bot.commands import (
     actions,
     button,
     context,
+    echo,
     fit_text,
     section,
     subcommand,
@@ -141,7 +142,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
         raise UsageError()
     scope, verb = args[0], args[1].lower()
     if verb not in OPERATIONS:
-        raise UsageError(f"`{verb[:20]}` is not one of approve, open, close")
+        raise UsageError(f"`{echo(verb, 20)}` is not one of approve, open, close")
     if verb != "open" and len(args) > 2:
         raise UsageError(f"`breaker {verb}` takes no reason")
     try:
@@ -173,7 +174,7 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
         if is_known_scope(ctx, tx, key):
             return None
         return f"{unseen(key)}: this breaker stops only agents under exactly that scope."
-    name = key.removeprefix(MODEL_PREFIX)
+    name = key.removeprefix(MODEL_PREFIX)  # parse_key's charset: nothing for Slack to read
     routing = ctx.ns.policy.routing
     known = set(ctx.ns.ledger.prices.models()) | {t.model for t in routing.tiers.values()}
     known |= {m for model, rest in routing.fallbacks.items() for m in (model, *rest)}
@@ -201,15 +202,17 @@ async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
     breakers = ctx.ns.breakers
 
     def approve(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
-        # one transaction: the second of two clicks sees the trial the first one started
+        # One transaction: the second of two clicks sees the trial the first one started.
+        # The button answers one request: a breaker forced open since (the kill switch),
+        # opened again or closed is not lifted by an old click (`breaker … approve` is).
         row = breakers.get(tx, value)
-        if row.state == HALF_OPEN:
+        if row.state != HALF_OPEN_PENDING:
             return row, _last_move(tx, row.scope), False
         return breakers.approve(tx, value, ctx.actor), None, True
 
     row, last, approved = await ctx.ns.store.write(approve)
     if not approved:
-        return ActionResult(ephemeral=_not_waiting(ctx, row, last))
+        return ActionResult(ephemeral=_not_waiting(ctx, row, last, verb="approve"))
     calls = f" ({row.trial['calls']} calls)" if row.trial else ""
     return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
 
@@ -236,9 +239,11 @@ def _last_move(tx: Tx, key: str) -> _Move | None:
     return None if row is None else _Move(str(row[0]), str(row[1]), float(row[2]))
 
 
-def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
-    """Why a Keep open (or a second Approve trial) click changed nothing: what the breaker
-    did since the request."""
+def _not_waiting(
+    ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str = "keep open"
+) -> str:
+    """Why a Keep open or Approve trial click changed nothing: what the breaker did since
+    the request."""
     scope = f"`{slack_text(row.scope)}`"
     made = last if last is not None and last.to_state == row.state else None  # the state's move
     person = made is not None and made.by_a_person
@@ -259,11 +264,17 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None) -> str:
             return f"🟠 The trial of {scope} was approved{by}; {stop}. Nothing changed."
         return f"🟠 A trial of {scope} is running (started{by}); {stop}. Nothing changed."
     if row.state == FORCED_OPEN:
+        if verb == "approve":  # the kill switch came after the request: lift it on purpose
+            return (
+                f"⛔ {scope} was forced open{by}, so this request no longer stands;"
+                f" `/agent breaker {slack_text(row.scope)} approve` starts a trial if that is"
+                " what you mean. Nothing changed."
+            )
         return (
             f"⛔ {scope} was forced open{by}; it stays open until someone approves a trial"
             " or closes it. Nothing changed."
         )
-    return f"🟢 {scope} {'was' if by else 'is'} closed{by}; there is nothing to keep open."
+    return f"🟢 {scope} {'was' if by else 'is'} closed{by}; there is nothing to {verb}."
 
 
 @action("breaker_keep_open")

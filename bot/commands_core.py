@@ -30,6 +30,7 @@ from bot.commands import (
     section,
     subcommand,
 )
+from bot.escape import slack_text
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of, resolved_words
@@ -337,7 +338,8 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         raise UsageError()
     n = 10
     if args:
-        if not (args[0].isascii() and args[0].isdigit()) or not 1 <= int(args[0]) <= MAX_AUDIT:
+        digits = args[0].isascii() and args[0].isdigit() and len(args[0]) <= 3
+        if not digits or not 1 <= int(args[0]) <= MAX_AUDIT:
             raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
         n = int(args[0])
     rows = await ctx.ns.store.fetch(
@@ -349,11 +351,12 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         return Reply.text_only("No changes recorded yet.")
     lines = [f"*Last {len(rows)} change{'s' if len(rows) != 1 else ''}*"]
     for at, actor, act, target, before, after, detail in rows:
-        line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{target}`"
+        # targets, values and details hold what people and agents typed: shown, never read
+        line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{slack_text(target)}`"
         if before is not None or after is not None:
-            line += f": {_audit_values(ctx, act, before, after)}"
+            line += f": {slack_text(_audit_values(ctx, act, before, after))}"
         if detail:
-            line += f" ({detail})"
+            line += f" ({slack_text(detail)})"
         lines.append(line)
     text = clip("\n".join(lines))
     return Reply(text=text, blocks=[section(text)])

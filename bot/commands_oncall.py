@@ -22,12 +22,14 @@ from bot.commands import (
     Reply,
     UsageError,
     context,
+    echo,
     fit_text,
     header,
     line_sections,
     section,
     subcommand,
 )
+from bot.escape import slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
@@ -36,7 +38,8 @@ from guards.store import Tx
 
 __all__: list[str] = []
 
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,})$")
+# a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,20})$")
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 
@@ -44,7 +47,7 @@ MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 def _user(text: str) -> str:
     m = _MENTION.match(text.strip())
     if not m:
-        raise UsageError(f"{text[:40]!r} is not a user: mention them, e.g. @dana")
+        raise UsageError(f"`{echo(text)}` is not a user: mention them, e.g. @dana")
     return m.group(1) or m.group(2)
 
 
@@ -148,7 +151,7 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         breaker = "breaker closed"
     else:
         where = f" at {agent.breaker_scope}" if agent.breaker_scope else ""
-        reason = f": {agent.breaker_reason}" if agent.breaker_reason else ""
+        reason = f": {slack_text(agent.breaker_reason)}" if agent.breaker_reason else ""
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
     alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""

@@ -22,7 +22,7 @@ from typing import Any
 from guards.breaker import BreakerConfig
 from guards.config import Policy, SpendRate
 from guards.errors import InvalidInput
-from guards.prices import undated
+from guards.prices import MODEL_NAME_RULE, is_model_name, undated
 from guards.scopes import LEVELS, Scope, ScopeError
 
 __all__ = ["MODEL_PREFIX", "configs_for", "governing", "model_key", "model_keys", "parse_key"]
@@ -61,8 +61,10 @@ def parse_key(text: object) -> tuple[str, str]:
     """
     if isinstance(text, str) and text.startswith(MODEL_PREFIX):
         name = text[len(MODEL_PREFIX) :]
-        if not name or len(name) > 200 or any(c.isspace() for c in name):
-            raise InvalidInput("scope", f"{text[:80]!r}: write a model breaker as model:<name>")
+        if not name:
+            raise InvalidInput("scope", "write a model breaker as model:<name>")
+        if not is_model_name(name):  # no reservation could name it, so nothing to stop
+            raise InvalidInput("scope", f"model:<name>: {MODEL_NAME_RULE}")
         return model_key(name), "model"
     try:
         scope = Scope.parse(text)

@@ -59,6 +59,8 @@ def parse_usd(value: object) -> int:
         raise ValueError(f"{value!r} is not a finite amount")
     if amount < 0:
         raise ValueError(f"{value!r} is negative")
+    if amount.is_signed():  # -0: a sign that says something else was meant
+        raise ValueError(f"{value!r} has a minus sign (amounts are never negative)")
     micros = amount * MICROS_PER_USD
     if micros != micros.to_integral_value():
         raise ValueError(f"{value!r} has more than six decimals")

@@ -16,11 +16,36 @@ from dataclasses import dataclass
 
 from guards.money import ceil_div
 
-__all__ = ["DEFAULT_PRICES", "ModelPrice", "PriceTable", "UnknownModel", "undated"]
+__all__ = [
+    "DEFAULT_PRICES",
+    "MODEL_NAME_RULE",
+    "ModelPrice",
+    "PriceTable",
+    "UnknownModel",
+    "is_model_name",
+    "undated",
+]
 
 TOKENS_PER_PRICE = 1_000_000
 # what the SDKs add to a model's name: a snapshot's date (20251001, 2024-08-06) or -latest
 _SNAPSHOT = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$")
+# Every provider's names fit: gpt-4o, claude-haiku-4-5-20251001, anthropic/claude-3.5-sonnet,
+# us.anthropic.claude-3-5-sonnet-20241022-v2:0, llama3:8b, a fine-tune's ft:gpt-4o:org@x.
+# Nothing else: a model name is shown to operators (Slack, the digest, /v1/breakers).
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+MODEL_NAME_RULE = (
+    "a model name is letters, digits and . _ - : / @ + (as gpt-4o or"
+    " anthropic/claude-3.5-sonnet), starting with a letter or digit"
+)
+
+
+def is_model_name(name: str) -> bool:
+    """Whether ``name`` may name a model (what reservations, breakers and silences take).
+
+    >>> is_model_name("anthropic/claude-3.5-sonnet"), is_model_name("<!channel>")
+    (True, False)
+    """
+    return _MODEL_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from bot.known_scopes import known_scope, unseen
 from guards.breaker_kinds import MODEL_PREFIX, model_key
 from guards.config_people import ALERT_KINDS, unknown_kind
 from guards.errors import InvalidInput, NotFound
+from guards.prices import MODEL_NAME_RULE, is_model_name
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -180,7 +181,10 @@ def silence_target(
 def _scope(engine: AlertEngine, tx: Tx, text: str, *, known: bool, prefix: str = "") -> str:
     """A scope or ``model:<name>`` as its path; with ``known``, one Nightshift knows."""
     if text.startswith(MODEL_PREFIX):
-        key = model_key(text[len(MODEL_PREFIX) :])
+        name = text[len(MODEL_PREFIX) :]
+        if name and not is_model_name(name):  # no alert could be about it
+            raise InvalidInput("target", f"{prefix}model:<name>: {MODEL_NAME_RULE}")
+        key = model_key(name)
         if known and key != MODEL_PREFIX and not _model_known(engine, tx, key):
             message, suggestion = _unknown_model(engine, key, prefix)
             raise UnseenTarget(message, path=None, prefix=prefix, suggestion=suggestion)

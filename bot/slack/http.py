@@ -10,11 +10,12 @@ answer back; a verified body that does not parse is a ``400``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.surface import SlackSurface
@@ -26,6 +27,62 @@ __all__ = ["EVENTS_PATH", "HttpTransport"]
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+
+
+_OBJECTS = ("user", "channel", "container", "message", "view", "event")
+_TEXTS = ("type", "response_url", "trigger_id", "token", "callback_id", "api_app_id")
+
+
+def malformed(body: Any) -> str | None:
+    """What is wrong with a parsed request body that Slack would never send, or None.
+
+    Only the fields Bolt and the handlers read are checked (an object where one is
+    read as an object, text where text is read), so that a signed but odd body is a
+    400 rather than a 500 with a traceback.
+
+    >>> malformed({"type": "block_actions", "actions": [{"action_id": "x"}]}) is None
+    True
+    >>> malformed({"type": "block_actions", "actions": ["x"]})
+    'actions must be a list of objects with an action_id'
+    """
+    if not isinstance(body, dict):
+        return "the payload is not an object"
+    for key in _OBJECTS:
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            return f"{key} must be an object"
+    for key in _TEXTS:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return f"{key} must be text"
+    authorizations = body.get("authorizations")
+    if authorizations is not None and not (
+        isinstance(authorizations, list) and all(isinstance(a, dict) for a in authorizations)
+    ):
+        return "authorizations must be a list of objects"
+    actions = body.get("actions")
+    if actions is not None and (
+        not isinstance(actions, list)
+        or not actions
+        or not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions)
+    ):
+        return "actions must be a list of objects with an action_id"
+    view = body.get("view")
+    if isinstance(view, dict):
+        for key in ("id", "callback_id", "private_metadata"):
+            if view.get(key) is not None and not isinstance(view[key], str):
+                return f"view.{key} must be text"
+        state = view.get("state")
+        if state is not None and not isinstance(state, dict):
+            return "view.state must be an object"
+        values = (state or {}).get("values")
+        if values is not None and not (
+            isinstance(values, dict)
+            and all(
+                isinstance(block, dict) and all(isinstance(e, dict) for e in block.values())
+                for block in values.values()
+            )
+        ):
+            return "view.state.values must map block ids to objects of elements"
+    return None
 
 
 class HttpTransport:
@@ -58,15 +115,24 @@ class HttpTransport:
             )
         try:
             text = body.decode("utf-8")
-            bolt_request = AsyncBoltRequest(
-                body=text,
-                query=request.query_string,
-                headers=dict(request.headers),
-            )
+            wrong = malformed(parse_body(text, request.headers.get("Content-Type")))
         except (ValueError, RecursionError) as exc:  # JSON, form or UTF-8 that does not parse
             log.warning("a signed Slack request did not parse: %s", exc)
             return web.json_response(
                 {"error": "invalid_body", "message": "the request body does not parse"},
+                status=400,
+            )
+        if wrong is None:
+            try:  # Bolt reads its context (team, enterprise, ...) from the body here
+                bolt_request = AsyncBoltRequest(
+                    body=text, query=request.query_string, headers=dict(request.headers)
+                )
+            except (AttributeError, TypeError, KeyError, IndexError) as exc:
+                wrong = f"{type(exc).__name__}: {exc}"
+        if wrong is not None:  # signed, but not a shape Slack sends: reach no handler
+            log.warning("a signed Slack request has the wrong shape: %s", wrong)
+            return web.json_response(
+                {"error": "invalid_body", "message": f"the request body is malformed: {wrong}"},
                 status=400,
             )
         bolt_response = await self.surface.app.async_dispatch(bolt_request)

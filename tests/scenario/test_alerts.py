@@ -71,6 +71,16 @@ async def overspend(app: Any, key: str = "k1") -> None:
     assert s.status_code == 200, s.text
 
 
+async def waiting_for_a_trial(app: Any) -> None:
+    """BOT's spend breaker trips ($2.50 in one call: the policy's spend rate must allow
+    less; the app on a ManualClock) and its cool-down ends: a trial waits for a human."""
+    await overspend(app, key="trip")
+    app.clock.advance(app.ns.policy.breakers.cooldown_seconds + 1)
+    await app.ns.breakers.sweep(app.store)
+    row = await app.store.write(lambda tx: app.ns.breakers.get(tx, BOT))
+    assert row.state == "half_open_pending", row.state
+
+
 async def used(app: Any, scope: str = BOT) -> None:
     """An agent reserves and releases under ``scope``: Nightshift has seen it there (a
     silence on a scope nothing has used is refused)."""
@@ -311,6 +321,12 @@ async def test_override_puts_someone_else_on_call_and_they_are_paged(slack_http)
     await alerts_of(slack).process()
     await slack.fake.wait_for(lambda: dms(slack.fake, "U09"))
     assert slack.fake.posts(ALERTS)[0].args["text"].startswith("<@U09>")
+    # no member id is 5,000 characters long, nor a channel (audit13 Slack L4)
+    for who in ("<@U" + "0" * 5000 + ">", "<!channel>", "dana"):
+        refused = await slack.command(f"oncall override {who} 1h", user="U01")
+        assert "is not a user: mention them, e.g. @dana" in refused["text"], who
+        assert "<!channel>" not in refused["text"]
+    assert "override until 04:00" in (await slack.command("oncall"))["text"]
 
 
 async def test_clearing_overrides_says_what_it_ended(slack_http):
@@ -455,3 +471,28 @@ async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_ht
     with caplog.at_level(logging.WARNING):
         await slack_http({"channels": {"alerts": "C0ALERTS"}})
     assert "no alerts channel" not in caplog.text
+
+
+async def test_a_start_without_any_budget_says_that_nothing_is_limited(
+    app_factory, caplog, tmp_path
+):
+    """audit13 incidents H1: on the defaults nothing refused a $500 call, and nothing said so."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        app = await app_factory({}, db=tmp_path / "limits.db")
+    assert (
+        "no budgets: nothing refuses a call before it starts, at any level; the spend-rate"
+        " breaker ($2.00 per 10m) stops an agent only after its money is charged"
+    ) in caplog.text
+    await app.store.write(
+        lambda tx: app.ns.ledger.set_limit(
+            tx, scope="acme", window="day", limit_micros=5_000_000, actor="U0ADMIN"
+        )
+    )
+    await app.ns.stop()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await app_factory({}, db=tmp_path / "limits.db")  # a limit set in Slack counts
+        await app_factory(POLICY)
+    assert "no budgets" not in caplog.text

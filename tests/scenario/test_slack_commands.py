@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from guards.clock import ManualClock
-from tests.fakes.slack_signing import command_body, signed_headers
+from tests.fakes.slack_signing import (
+    block_actions_payload,
+    command_body,
+    signed_headers,
+    view_submission_payload,
+)
 
 ADMIN = "U0ADMIN"
 STRANGER = "U0STRANGER"
@@ -115,6 +123,57 @@ async def test_a_signed_body_nested_too_deeply_is_a_400(slack_http):
         assert r.status_code == 400, r.text
         assert r.json()["error"] == "invalid_body"
     assert await audit_rows(slack.app) == []
+
+
+def _click() -> dict[str, Any]:
+    return block_actions_payload(action_id="alert_ack", value="1")
+
+
+def _submit() -> dict[str, Any]:
+    return view_submission_payload(
+        callback_id="budget_raise_modal", private_metadata="acme", values={"amount": "3"}
+    )
+
+
+def _reshaped(make: Callable[[], dict[str, Any]], change: Callable[[Any], None]) -> Any:
+    payload = make()
+    change(payload)
+    return payload
+
+
+# Signed, well-formed JSON, but not a shape Slack sends (audit13 Slack M2: each was a 500)
+WRONG_SHAPES: list[Any] = [
+    [],
+    None,
+    1,
+    "text",
+    _reshaped(_click, lambda p: p.update(actions=[])),
+    _reshaped(_click, lambda p: p.update(actions="x")),
+    _reshaped(_click, lambda p: p.update(actions=[None])),
+    _reshaped(_click, lambda p: p["actions"][0].update(action_id=5)),
+    _reshaped(_click, lambda p: p.update(user="U0ADMIN")),
+    _reshaped(_click, lambda p: p.update(container="C0ALERTS")),
+    _reshaped(_click, lambda p: p.update(response_url=5)),
+    _reshaped(_submit, lambda p: p.update(view="x")),
+    _reshaped(_submit, lambda p: p["view"].update(state="x")),
+    _reshaped(_submit, lambda p: p["view"]["state"].update(values=[1])),
+    _reshaped(_submit, lambda p: p["view"]["state"].update(values={"amount": "3"})),
+    _reshaped(_submit, lambda p: p["view"].update(callback_id=5)),
+]
+
+
+@pytest.mark.parametrize("payload", WRONG_SHAPES)
+async def test_a_signed_payload_of_a_shape_slack_never_sends_is_a_400(slack_http, payload):
+    slack = await slack_http(POLICY)
+    body = urlencode({"payload": json.dumps(payload)})
+    r = await slack.post(body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_body" and "malformed" in r.json()["message"]
+    assert await audit_rows(slack.app) == []
+    event = json.dumps({"type": "event_callback", "event": "x"})
+    headers = {**signed_headers(slack.secret, event), "Content-Type": "application/json"}
+    r = await slack.post(event, headers=headers)
+    assert r.status_code == 400 and r.json()["message"].endswith("event must be an object")
 
 
 # -- help and the parser --------------------------------------------------------------------
@@ -302,7 +361,7 @@ async def test_audit_shows_the_last_n(slack_http):
     )
     assert "$2.00 → $3.00" in two["text"]
     assert "$1.00 → $2.00" not in two["text"]
-    for bad in ("audit 0", "audit 51", "audit many", "audit 1 2"):
+    for bad in ("audit 0", "audit 51", "audit many", "audit 1 2", "audit " + "9" * 5000):
         assert "usage: `/agent audit [n]`" in (await slack.command(bad))["text"]
 
 
@@ -393,6 +452,24 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
     assert "⚠️" not in seen_budget["text"]
 
 
+async def test_a_model_name_no_agent_could_send_is_refused(slack_http):
+    """audit13 Slack M1: `model:<!channel>` pinged the whole channel from a public reply."""
+    slack = await slack_http(POLICY)
+    for text in (
+        "breaker model:<!channel> open",
+        "breaker model:x\u202e open",
+        "silence model:<!here>zz 1h",
+        "silence breaker_opened:model:<!here> 1h",
+        "silence model:<!here>zz off",
+    ):
+        reply = await slack.command(text)
+        assert reply["response_type"] == "ephemeral", (text, reply)
+        assert "a model name is letters, digits and . _ - : / @ +" in reply["text"], text
+        assert "<!" not in reply["text"], text
+    assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
+    assert await audit_rows(slack.app) == []
+
+
 async def test_breaker_conflicts_and_bad_arguments(slack_http):
     slack = await slack_http(POLICY)
     conflict = await slack.command("breaker acme/alice/rss-bot close")
@@ -425,8 +502,10 @@ async def test_breaker_by_a_non_admin_is_refused(slack_http):
     assert "Every breaker is closed" in (await slack.command("breakers"))["text"]
     [(_, action, target, _, _, detail)] = await audit_rows(slack.app)
     assert (action, target) == ("refused", "operate breakers")
-    # what was tried, quoted as user text is (audit9 L6)
-    assert detail == "not an admin: breaker acme/alice/rss-bot open &lt;!channel&gt; now"
+    # what was tried, as typed (audit9 L6); shown escaped (audit13 Slack L2)
+    assert detail == "not an admin: breaker acme/alice/rss-bot open <!channel> now"
+    shown = (await slack.command("audit 1"))["text"]
+    assert "(not an admin: breaker acme/alice/rss-bot open &lt;!channel&gt; now)" in shown
 
 
 # -- dedup --------------------------------------------------------------------------------

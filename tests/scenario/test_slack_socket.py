@@ -6,14 +6,20 @@ import asyncio
 
 from bot.commands import actions, button, section
 from bot.outbox import enqueue
+from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env
 from tests.fakes.slack_signing import block_actions_payload, command_payload
+from tests.scenario.test_alerts import waiting_for_a_trial
 
 SCOPE = "acme/alice/rss-bot"
 
 
 async def test_socket_mode_commands_and_buttons(app_factory, fake_slack):
-    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake_slack, mode="socket"))
+    policy = {
+        "admins": ["U0ADMIN"],
+        "breakers": {"spend_rate": {"max": "2.00", "per_seconds": "10m"}, "cooldown_seconds": "1m"},
+    }
+    app = await app_factory(policy, env=slack_env(fake_slack, mode="socket"), clock=ManualClock())
     assert app.ns.settings.transport == "socket"
     await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
     (opened,) = fake_slack.calls_of("apps.connections.open")
@@ -32,7 +38,7 @@ async def test_socket_mode_commands_and_buttons(app_factory, fake_slack):
     refused = await fake_slack.envelope_reply(envelope)
     assert refused["payload"]["text"].startswith("Only admins can change budgets.")
 
-    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, SCOPE, "U0ADMIN", "test"))
+    await waiting_for_a_trial(app)
     blocks = [
         section("breaker open"),
         actions(button("Approve", "breaker_approve", SCOPE), block_id="b"),

@@ -214,6 +214,26 @@ async def test_keep_open_after_the_trial_was_approved_leaves_the_trial_running(s
     assert await audit(slack.app, "breaker.keep_open") == []
 
 
+async def test_an_old_approve_trial_click_does_not_lift_the_kill_switch(slack_http):
+    """audit13 Slack H1: the button answers its request, not whatever came after it."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    ts = await half_open_request(slack)
+    blocks = message(slack, ALERTS, ts)["blocks"]
+    reply = await slack.command(f"breaker {BOT} open runaway", user=ADMIN2)
+    assert "forced open" in reply["text"]
+    await click(slack, "breaker_approve", ALERTS, ts, user=ADMIN, blocks=blocks)
+    assert await answer(slack, ADMIN) == (
+        f"⛔ `{BOT}` was forced open by <@{ADMIN2}> at 00:01, so this request no longer"
+        f" stands; `/agent breaker {BOT} approve` starts a trial if that is what you mean."
+        " Nothing changed."
+    )
+    row = await breaker(slack.app)
+    assert row.state == "forced_open" and row.trial is None
+    assert await audit(slack.app, "breaker.approve") == []
+    await slack.command(f"breaker {BOT} approve", user=ADMIN)  # on purpose, it still may
+    assert (await breaker(slack.app)).state == "half_open"
+
+
 # -- Escalate now -------------------------------------------------------------------------
 
 

@@ -160,6 +160,8 @@ def test_usd_amounts_are_exact_micros(amount):
         *["NaN", "Infinity", "-0.01", "1e30", "abc", True, [], "0.0000001"],
         # what a person types is digits and a point: no exponent, no "_", no other scripts' digits
         *["$1e9", "1e3", "1_000", "\uff15", "\u0665", "+5", "5.", "$-5"],
+        # a minus sign says something else was meant, even on nothing (audit13 Slack L5)
+        *["-0", "$-0.00", -0.0],
         # a comma only separates thousands: a decimal comma is not read as 150 or 1.50
         *["1,50", "5,0,0", "1,5000"],
     ],
