@@ -13,7 +13,6 @@ import importlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -31,6 +30,7 @@ from pydantic import (
 
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
+from guards.prices import MODEL_NAME_RULE, is_model_name
 from guards.scopes import Scope, ScopeError
 from guards.tokens import MISSING_TOKEN, authenticate, authorize
 
@@ -63,7 +63,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _Repeated(Exception):
+    """A JSON object names one field twice (json would keep the last one silently)."""
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Repeated(key)
+            seen.add(key)
+    return fields
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_once_each)
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -101,6 +116,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise InvalidInput(
             "body", "the body is nested too deeply; send a flat JSON object"
         ) from None
+    except _Repeated as exc:
+        field = str(exc)[:80]
+        raise InvalidInput(field, f"{field}: given twice; send each field once") from None
     if not isinstance(data, dict):
         raise InvalidInput("body", "the body must be a JSON object")
     try:
@@ -114,6 +132,16 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         elif err["type"] == "missing":
             msg = "this field is required"
         raise InvalidInput(field, f"{field}: {msg}") from None
+
+
+class _Encoded(GuardError):
+    status = 415
+    code = "unsupported_encoding"
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed"
+        )
 
 
 class _TooLarge(GuardError):
@@ -167,12 +195,25 @@ def error_response(exc: GuardError) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _check_headers(request: web.Request) -> None:
+    """Refuse what would be read two ways: two tokens, or a body that would need decoding
+    (the server never decompresses: a bomb or a body mislabelled gzip is not its work)."""
+    if not request.path.startswith("/v1/"):
+        return
+    if len(request.headers.getall("Authorization", ())) > 1:
+        raise AuthError("two Authorization headers: send one, Authorization: Bearer <token>")
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise _Encoded(encoding)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as JSON: GuardErrors with their status, the rest as 500."""
     started = time.perf_counter()
     status = 500
     try:
+        _check_headers(request)
         response = await handler(request)
         status = response.status
         return response
@@ -215,19 +256,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 # -- reservations ---------------------------------------------------------------------
 
 
-# Every provider's names fit: gpt-4o, claude-haiku-4-5-20251001, anthropic/claude-3.5-sonnet,
-# us.anthropic.claude-3-5-sonnet-20241022-v2:0, llama3:8b, a fine-tune's ft:gpt-4o:org@x.
-# Nothing else: a model name is shown to operators (Slack, the digest, /v1/breakers).
-_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
-
-
 def _model_name(value: str) -> str:
-    if not _MODEL_NAME.fullmatch(value.strip(" ")):  # spaces around it are forgiven; no more
-        raise ValueError(
-            "a model name is letters, digits and . _ - : / @ + (as gpt-4o or"
-            " anthropic/claude-3.5-sonnet), starting with a letter or digit"
-        )
-    return value
+    name = value.strip(" ")  # spaces around it are forgiven (and dropped); no more
+    if not is_model_name(name):
+        raise ValueError(MODEL_NAME_RULE)
+    return name
 
 
 ModelName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_model_name)]

@@ -20,9 +20,9 @@ batch is stored whole or not at all. The order of the checks:
 key of an earlier one (a retry after a timeout) gets the answer the first send got,
 and nothing is stored, rejected or counted again; the same key with another batch is
 a 409. Without a key a re-sent item is a ``duplicate`` (of its own ``id``, when it
-has one): an RSS agent that sends its feed's guid on every run is stopped on the
-second. Two items of one batch with the same id and different texts are a 400
-naming ``items.<i>.id``.
+has one): an RSS agent that re-publishes its feed on every run is stopped on the
+second. Items are compared by text; the ``id`` only names them. Two items of one
+batch with the same id and different texts are a 400 naming ``items.<i>.id``.
 
 A stream belongs to the agent (``scope.agent()``), not to the conversation, so
 an RSS agent's runs in different conversations still dedup; put the conversation

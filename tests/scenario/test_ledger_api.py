@@ -382,6 +382,85 @@ async def test_every_provider_s_model_names_are_taken(app_factory, model):
     assert r.status_code == 201, r.text
 
 
+async def test_a_model_name_is_kept_without_the_spaces_around_it(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    r = await app.request("POST", "/v1/reservations", token=tok, json={**GOOD, "model": " gpt-4o "})
+    assert r.status_code == 201, r.text
+    rows = await app.store.fetch("SELECT model FROM reservations")
+    assert [row[0] for row in rows] == ["gpt-4o"]  # audit13 fuzz F5
+
+
+async def test_a_field_given_twice_is_a_400_naming_it(app_factory):
+    """audit13 fuzz F3: json kept the last of two, so the ledger held 7777 for "1"."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    before = await tree(app, tok, "acme")
+    for raw, field in (
+        (
+            b'{"scope": "acme/a/bot", "idempotency_key": "k", "max_cost_micros": 1,'
+            b' "max_cost_micros": 7777}',
+            "max_cost_micros",
+        ),
+        (
+            b'{"scope": "acme/a/bot", "scope": "acme/b/bot", "idempotency_key": "k",'
+            b' "max_cost_micros": 1}',
+            "scope",
+        ),
+        (
+            b'{"scope": "acme/a/bot", "idempotency_key": "k", "estimate": {"model": "gpt-4o",'
+            b' "model": "o3", "input_tokens": 1, "max_output_tokens": 1}}',
+            "model",
+        ),
+    ):
+        r = await post_raw(app, tok, raw)
+        assert r.status_code == 400, r.text
+        assert r.json()["field"] == field
+        assert r.json()["message"] == f"{field}: given twice; send each field once"
+    assert await tree(app, tok, "acme") == before
+
+
+async def test_a_compressed_body_is_refused_not_inflated(app_factory):
+    """audit13 fuzz F1: a body labelled gzip but plain was a 500 with two tracebacks."""
+    import gzip
+
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    before = await tree(app, tok, "acme")
+    plain = json.dumps(GOOD).encode()
+    for encoding, raw in (
+        ("gzip", plain),
+        ("gzip", gzip.compress(plain)),
+        ("br", plain),
+        ("deflate", b"[" * 400_000),
+    ):
+        for path in ("/v1/reservations", "/v1/heartbeats", "/v1/reservations/res_x/release"):
+            headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+            r = await app.request("POST", path, token=tok, content=raw, headers=headers)
+            assert r.status_code == 415, (encoding, path, r.text)
+            assert r.json()["error"] == "unsupported_encoding"
+            assert "send the body uncompressed" in r.json()["message"]
+    assert await tree(app, tok, "acme") == before
+    headers = {"Content-Type": "application/json", "Content-Encoding": "identity"}
+    r = await app.request("POST", "/v1/reservations", token=tok, content=plain, headers=headers)
+    assert r.status_code == 201, r.text
+
+
+async def test_two_authorization_headers_are_refused(app_factory):
+    """audit13 fuzz F4: the first of two was used without a word."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    for first, second in ((tok, "Bearer nope"), ("Bearer nope", tok)):
+        headers = [
+            ("Authorization", f"Bearer {first}" if first == tok else first),
+            ("Authorization", f"Bearer {second}" if second == tok else second),
+        ]
+        r = await app.client.post("/v1/reservations", json=GOOD, headers=headers)
+        assert r.status_code == 401, r.text
+        assert r.json()["message"].startswith("two Authorization headers: send one")
+    assert await app.store.fetch("SELECT id FROM reservations") == []
+
+
 async def test_unknown_reservation_and_routes(app_factory):
     app = await app_factory(POLICY)
     tok = await app.token("acme")
