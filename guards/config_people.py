@@ -72,6 +72,9 @@ class Alerts(Section):
     ``fold_after``: when this many alert messages already wait to go out in one lane (a
     person's DMs, an alerts channel), new pages and posts there join one summary message
     instead (an alert storm buzzes once); 0 never folds.
+    ``page_conversation_budgets``: whether a conversation refused by its own budget (the
+    guard working: its agent carries on) is paged like its tier says; by default it is
+    posted at its tier and pages nobody.
     """
 
     tiers: dict[str, Tier] = Field(default_factory=dict)
@@ -81,6 +84,7 @@ class Alerts(Section):
     repeat_escalation_after: Seconds = 900
     auto_resolve_after: PositiveSeconds = 3600  # 0 would resolve every alert at once
     fold_after: int = Field(10, ge=0, le=10_000)
+    page_conversation_budgets: bool = False
 
     @field_validator("tiers")
     @classmethod

@@ -7,7 +7,9 @@ in the same transaction, so an event is handled exactly once even across a crash
 - **Tier** (policy ``alerts.tiers``): P0 posts to the alerts channel mentioning the
   on-call person and runs the escalation chain from its first step (which DMs them);
   P1 posts and enters the chain at its second step after ``p1_escalate_after``; P2 is
-  recorded only (``/agent alerts``, the digest).
+  recorded only (``/agent alerts``, the digest). A conversation refused by its own
+  budget is posted and paged to nobody (``alerts.page_conversation_budgets``); a P1 on
+  an agent whose P0 is open waits for it (:meth:`AlertPaging._covered`).
 - **Grouping**: one open alert per fingerprint ``kind:scope``; a new firing bumps its
   count and updates the message in place at most once per ``update_interval_seconds``
   (the tick sends the trailing update). Overruns and expired holds group at their
@@ -209,7 +211,7 @@ class AlertEngine(AlertPaging):
         else:
             self.touch(tx, alert, now, urgent=True)
         entry = self.chain.entry(alert.tier)
-        if entry is None or alert.acked_at is not None:
+        if entry is None or alert.acked_at is not None or not self._pages(alert):
             return
         if alert.tier == "P1":
             delay = self.policy.alerts.p1_escalate_after
@@ -224,6 +226,13 @@ class AlertEngine(AlertPaging):
             tx.execute(
                 "UPDATE alerts SET dirty = 0 WHERE id = ? AND posted_at = ?", (alert.id, now)
             )
+
+    def _pages(self, alert: Alert) -> bool:
+        """Whether the alert runs the escalation chain: not a conversation stopped by its
+        own budget (the cap doing its work), unless the policy asks for that too."""
+        if alert.kind == "budget_exhausted" and alert.facts.get("level") == "conversation":
+            return self.policy.alerts.page_conversation_budgets
+        return True
 
     def clear(
         self, tx: Tx, *, kinds: tuple[str, ...], scope: str, reason: str, by: str | None = None

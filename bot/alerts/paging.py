@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _MAX_CHAIN_PASSES = 50
 #: seconds past its time after which a step catches up rather than replaying the chain
 LATE = 60.0
+#: seconds a step covered by its agent's open P0 waits before it looks again
+COVERED_WAIT = 60.0
 
 
 class AlertPaging(AlertMessages):
@@ -60,9 +62,30 @@ class AlertPaging(AlertMessages):
             if not rows:
                 break
             for row in rows:
-                self.escalate(tx, self._caught_up(Alert.from_row(row), now), now)
+                alert = Alert.from_row(row)
+                if self._covered(tx, alert):  # its agent's P0 pages for it: look again soon
+                    tx.execute(
+                        "UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id)
+                    )
+                    continue
+                self.escalate(tx, self._caught_up(alert, now), now)
                 taken += 1
         return taken
+
+    def _covered(self, tx: Tx, alert: Alert) -> bool:
+        """Whether an open P0 on the same agent covers this P1's page (one agent, one
+        incident, one chain: Alertmanager's inhibition). The step waits until it resolves;
+        a silenced P0 pages nobody, so it covers nothing."""
+        parts = alert.scope.split("/")
+        if alert.tier == "P0" or len(parts) < 3:
+            return False
+        agent = "/".join(parts[:3])
+        row = tx.one(
+            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND tier = 'P0' AND id != ?"
+            " AND silence_id IS NULL AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1",
+            (alert.id, agent, agent + "/", agent + "0"),
+        )
+        return row is not None
 
     def _caught_up(self, alert: Alert, now: float) -> Alert:
         """``alert`` at the latest step due by ``now``, when its own fell due long ago."""
