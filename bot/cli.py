@@ -149,6 +149,8 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token create")
 async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    # It may come before the first `run`, so it makes the database; naming it shows a typo
+    new = _absent(settings.db)
     store = await Store.open(settings.db)
     try:
         token, raw = await store.write(
@@ -156,7 +158,9 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         await store.close()
-    print(f"created {token.id} for {token.scope}; it is shown only once, keep it secret:")
+    where = f"{settings.db} (a new database)" if new else settings.db
+    print(f"created {token.id} for {token.scope} in {where};")
+    print("it is shown only once, keep it secret (a server on another database refuses it):")
     print(f"token: {raw}")
     return 0
 
@@ -285,6 +289,12 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
 
     if _absent(settings.config):
         print(f"no policy file at {settings.config}: the built-in defaults have no jobs")
+        if "config" in settings.model_fields_set:  # named, yet absent: a typo, probably
+            print(
+                f"nightshift: warning: {settings.config} was named (NIGHTSHIFT_CONFIG or"
+                " --config) but does not exist: check the path",
+                file=sys.stderr,
+            )
         return 0
     policy = load_policy(settings.config)
     plans = lint_jobs(policy, now=time.time())

@@ -292,8 +292,8 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
         f" to *{usd(micros)}* (was {was})"
     )
-    if not known:
-        text += f"\n⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
+    if not known:  # said first, as the kill switch says it (a typo?)
+        text = f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it.\n{text}"
     return Reply.text_only(text, ephemeral=False)
 
 

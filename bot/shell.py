@@ -103,6 +103,7 @@ class ShellConsole:
         self._ts = itertools.count(1)
         self.input = StdinLines(stdin_fd, say=self.say)
         self._after_form = False  # a piped form gave up: skip the numbers meant for it
+        self._cancelled = False  # the last form ended on a typed `cancel`
         self._task: asyncio.Task[None] | None = None
 
     # -- component ------------------------------------------------------------------
@@ -333,15 +334,18 @@ class ShellConsole:
             self.out.write((answer or "").strip() + "\n")
             self.out.flush()
         if answer is None or answer.strip().lower() == "cancel":
+            self._cancelled = answer is not None
             return None
         return answer.strip()
 
     async def fill_modal(self, ctx: Context, view: dict[str, Any]) -> ActionResult | None:
         """A modal as questions; 'cancel' or end of input gives up.
 
-        From a pipe, the numbers that follow a form that gave up were its answers, not
-        clicks: they are skipped up to the next line that is not a number.
+        From a pipe, the numbers that follow a form that gave up (its tries used up) were
+        its answers, not clicks: they are skipped up to the next line that is not a number.
+        After a typed ``cancel`` the next number is a click again.
         """
+        self._cancelled = False
         result = await shell_modal.fill_modal(ctx, view, ask=self._ask, say=self.say)
-        self._after_form = result is None and not self.interactive
+        self._after_form = result is None and not self.interactive and not self._cancelled
         return result

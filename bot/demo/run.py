@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -121,7 +122,8 @@ class Operator:
         if not self.interactive:
             return False
         self.say(
-            f"your turn: {what} (type its number at the prompt; I wait {HUMAN_WAIT_SECONDS} s)"
+            f"your turn: {what} (type the number of its button, shown as [n], at the prompt;"
+            f" I wait {HUMAN_WAIT_SECONDS} s)"
         )
         deadline = time.monotonic() + HUMAN_WAIT_SECONDS
         while time.monotonic() < deadline:
@@ -201,10 +203,12 @@ async def _story(
         narrator.title("What Nightshift stopped")
         out_lines = await summary_table(ns, fleet.tally, start=start, job_runs=len(target.runs))
         narrator.out.write("\n".join(out_lines) + "\n")
+        # `make demo` runs it from .venv without activating it: name the command it can run
+        cli = "nightshift" if shutil.which("nightshift") else ".venv/bin/nightshift"
         narrator.out.write(
             f"\n(one simulated day in {time.monotonic() - started:.0f} s of wall time)\n"
-            "\nNext: `nightshift demo --interactive` to press the buttons yourself;\n"
-            "      `nightshift run` for the real thing in shell mode (type /agent help);\n"
+            f"\nNext: `{cli} demo --interactive` to press the buttons yourself;\n"
+            f"      `{cli} run` for the real thing in shell mode (type /agent help);\n"
             '      README, "Connecting an agent", to point your agents at it.\n'
         )
         narrator.out.flush()

@@ -66,6 +66,11 @@ def test_token_cli_and_migrate(env):
     assert "up to date" in cli("migrate", env=env).stdout
     created = cli("token", "create", "acme/alice", env=env)
     assert created.returncode == 0
+    # which database holds it: a mistyped --db would show (audit13 newcomer N12)
+    assert f"in {env['NIGHTSHIFT_DB']};" in created.stdout and "new database" not in created.stdout
+    fresh = env["NIGHTSHIFT_DB"].replace("ns.db", "fresh.db")
+    made = cli("token", "create", "acme/alice", "--db", fresh, env=env)
+    assert f"in {fresh} (a new database);" in made.stdout
     token = created.stdout.strip().split("\n")[-1].split()[-1]
     assert token.startswith("ns_tok_")
     listed = cli("token", "list", env=env).stdout
@@ -279,9 +284,22 @@ def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path)
     assert out.returncode == 1 and f"{junk}: file is not a database" in out.stderr
 
 
-def test_jobs_preview_without_a_policy_file_uses_the_defaults(env):
+def test_jobs_preview_without_a_policy_file_uses_the_defaults(env, tmp_path):
     out = cli("jobs", "preview", env=env)
     assert out.returncode == 0 and "built-in defaults have no jobs" in out.stdout
+    # the file was named, so its absence may be a typo: said (audit13 newcomer N11)
+    assert "was named (NIGHTSHIFT_CONFIG or --config) but does not exist" in out.stderr
+    unnamed = {k: v for k, v in env.items() if k != "NIGHTSHIFT_CONFIG"}
+    out = subprocess.run(
+        [PY, "-m", "bot", "jobs", "preview"],
+        env=unnamed,
+        cwd=tmp_path,  # no ./nightshift.yml here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "built-in defaults have no jobs" in out.stdout
+    assert out.stderr == ""
 
 
 def test_a_second_nightshift_on_the_same_database_is_refused(env):

@@ -251,6 +251,16 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.expect("(form closed after 3 tries; nothing changed)")
         await shell.type("2")  # meant for the form: not a click on button [2]
         await shell.expect("(not clicked: the form before it closed, so this was its answer)")
+        await shell.type("/agent help")  # a line that is not a number ends the skipping
+        await shell.expect("Nightshift commands")
+        await shell.type(number)
+        await shell.expect("New limit (USD): ")
+        await shell.type("cancel")
+        await shell.expect("(cancelled)")
+        await shell.type(number)  # after a typed cancel a number is a click again (audit13 N4)
+        await shell.expect("New limit (USD): ")
+        await shell.type("cancel")
+        await shell.expect("(cancelled)")
         shell.end_input()
         await shell.expect("(input ended: commands are no longer read; still serving")
         await post_alert(env["NIGHTSHIFT_DB"])
