@@ -17,9 +17,11 @@ becomes a bag of weighted features:
 * **word trigrams** (weight :data:`GRAM`): the character 3-grams of each content
   word, so a typo (``goverment``) moves the sketch a little, not a word's worth;
 * **identities** (weight :data:`IDENTITY`): tokens that name one thing: links
-  (after tracking parameters are gone), host names, ``#123`` ids, codes mixing
-  letters and digits (``INC-4821``, ``db-01``, ``v2.3.1``) and a number right after
-  an id noun (``order 48213``). Two texts that differ in one are different output;
+  (after tracking parameters are gone, without their scheme, ``www.``, ``#fragment``
+  or trailing ``/``: ``http://www.x.example/a/`` is ``x.example/a``), host names,
+  ``#123`` ids, codes mixing letters and digits (``INC-4821``, ``db-01``, ``v2.3.1``)
+  and a number right after an id noun (``order 48213``). Two texts that differ in
+  one are different output;
 * **numbers that carry the news** (weight :data:`NUMBER`): money (``$70,000``,
   ``20 EUR``), percentages, decimals (``magnitude 6.1``), magnitudes (``9 million``,
   ``10k``) and quantities of :data:`LARGE_QUANTITY` or more (``40,000 homes``), each
@@ -29,6 +31,11 @@ becomes a bag of weighted features:
 * **masked**: times, dates, years, relative times (``5 minutes ago``), small whole
   numbers (``3 new comments``, ``12 units left``, ``12°C``) and number words are
   dropped, so a changed timestamp or counter does not count as a change.
+
+Markup is read as the text it shows: HTML tags go (a link's ``href`` stays, as a
+link), entities are decoded (``&amp;`` is ``&``), and a Markdown link ``[title](url)``
+is its title and its link, so the same post rendered as HTML, Markdown or plain text
+has one bag (exact duplicates still compare the text as sent).
 
 A text with no feature left (``12:30``, an emoji, ``ok``) gets its whole
 normalised text as its only feature: it can then only match an identical text.
@@ -42,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import math
 import re
 
@@ -184,6 +192,43 @@ class _Bag:
         self.out.extend(("g:" + g, GRAM) for g in _trigrams(word))
 
 
+_HREF = r"""<a\b[^<>]*?\bhref\s*=\s*["']?([^"'\s<>]+)[^<>]*>"""
+_ANCHOR = re.compile(_HREF + r"(.{0,2000}?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_OPEN_ANCHOR = re.compile(_HREF, re.IGNORECASE)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,500})?/?>")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\[\]]{0,500})\]\((\S{1,2000}?)(?:\s+\"[^\"]*\")?\)")
+_SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?")
+
+
+def _shown(text: str) -> str:
+    """``text`` as a reader sees it: HTML tags and Markdown link syntax gone (links kept)."""
+    if "<" in text:
+        text = _TAG.sub(" ", _OPEN_ANCHOR.sub(r" \1 ", _ANCHOR.sub(_anchor, text)))
+    if "](" in text:
+        text = _MARKDOWN_LINK.sub(r"\1 \2", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
+
+
+def _anchor(match: re.Match[str]) -> str:
+    """A link as shown: its text and its target (once, when the text is the target)."""
+    href, shown = match.group(1), match.group(2).strip()
+    if not shown or _link(shown.casefold()) == _link(href.casefold()):
+        return f" {href} "
+    return f" {shown} {href} "
+
+
+def _link(url: str) -> str:
+    """A link as an identity: no scheme, ``www.``, fragment or trailing ``/``.
+
+    >>> _link("https://www.news.example/a/b/?id=7#comments")
+    'news.example/a/b?id=7'
+    """
+    base, _, query = _SCHEME.sub("", url, count=1).partition("#")[0].partition("?")
+    return base.rstrip("/") + (f"?{query}" if query else "")
+
+
 def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
     """The weighted features of a prepared text (:func:`~guards.validation.normalize.prepare`).
 
@@ -192,6 +237,8 @@ def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
     weighs as a name; without, every word weighs the same in any case.
     """
     text = prepared[:SKETCH_CHARS]
+    if "<" in text or "](" in text or "&" in text:
+        text = _shown(text)
     chunks = text.split(" ")
     hint = names and _case_is_a_hint(chunks)
     bag = _Bag()
@@ -210,7 +257,7 @@ def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
                 previous = _cached_words(folded, bag, name=name) or previous
                 continue
         if raw.lower().startswith(("http://", "https://", "www.")):
-            bag.identity(raw.casefold().rstrip(_EDGE_PUNCT))
+            bag.identity(_link(raw.casefold().rstrip(_EDGE_PUNCT)))
             previous = ""
             continue
         chunk = raw.strip(_EDGE_PUNCT)

@@ -321,3 +321,28 @@ async def test_a_re_post_in_capitals_with_a_bang_is_a_near_duplicate_with_design
         out = (await post(app, tok, [variant], stream=stream)).json()
         assert out["verdict"] == "rejected", (variant, out)
         assert out["rejected"][0]["reason"] == "near_duplicate"
+
+
+async def test_a_feed_re_rendered_as_html_markdown_or_another_link_is_stopped(app_factory):
+    """audit13 incidents M2: the same post as HTML, Markdown, http:// or www. got through."""
+    app = await app_factory()
+    tok = await app.token(AGENT)
+    post_ = "Fed holds rates steady as inflation cools https://news.example/2026/fed-holds"
+    first = await post(app, tok, [{"id": "guid-1", "text": post_}])
+    assert first.json()["verdict"] == "ok"
+    for i, rendering in enumerate(
+        [
+            '<p>Fed holds rates steady as inflation cools <a href="http://news.example/2026/'
+            'fed-holds?utm_source=rss">link</a></p>',
+            "[Fed holds rates steady as inflation cools](https://www.news.example/2026/fed-holds/)",
+            "Fed holds rates steady as inflation cools http://news.example/2026/fed-holds#top",
+        ]
+    ):
+        r = await post(app, tok, [{"id": "guid-1", "text": rendering}], stream="posts")
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["verdict"] == "rejected", (i, answer)
+        assert answer["rejected"][0]["reason"] == "near_duplicate"
+        assert answer["rejected"][0]["duplicate_of"] == "guid-1"
+    other = "Fed holds rates steady as inflation cools https://news.example/2026/ecb-holds"
+    assert (await post(app, tok, [other])).json()["verdict"] == "ok"  # another article

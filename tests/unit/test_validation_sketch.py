@@ -214,6 +214,48 @@ def test_simhash_decides_the_corpus_precisely_but_misses_more(capsys):
     assert minhash_recall > recall + 0.1  # why minhash is the default
 
 
+POST = "Fed holds rates steady as inflation cools https://news.example/2026/fed-holds"
+# the same post as feeds and templates render it (audit13 incidents M2: each got through)
+RENDERINGS = [
+    "Fed holds rates steady as inflation cools http://news.example/2026/fed-holds",
+    "Fed holds rates steady as inflation cools https://www.news.example/2026/fed-holds/",
+    "Fed holds rates steady as inflation cools https://news.example/2026/fed-holds#comments",
+    "<p>Fed holds rates steady as inflation cools https://news.example/2026/fed-holds</p>",
+    '<p>Fed holds rates steady as inflation cools <a href="http://news.example/2026/fed-holds">'
+    "https://news.example/2026/fed-holds</a></p>",
+    "[Fed holds rates steady as inflation cools](https://www.news.example/2026/fed-holds)",
+    "Fed holds rates steady as inflation cools &mdash; https://news.example/2026/fed-holds",
+]
+
+
+@pytest.mark.parametrize("rendering", RENDERINGS)
+def test_the_same_post_rendered_as_html_markdown_or_another_link_form_is_near(rendering):
+    for sketcher in (MinHashSketcher(threshold=0.7), SimHashSketcher(max_distance=3)):
+        a = sketcher.sketch(features(prepare(POST), names=sketcher.names))
+        b = sketcher.sketch(features(prepare(rendering), names=sketcher.names))
+        assert sketcher.scorer(a)(b) is not None, (type(sketcher).__name__, rendering)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "Fed holds rates steady as inflation cools https://news.example/2026/fed-cuts",
+        "[Fed holds rates steady as inflation cools](https://news.example/2026/ecb-holds)",
+        '<a href="https://other.example/2026/fed-holds">Fed holds rates steady</a>',
+    ],
+)
+def test_another_link_is_still_another_post(other):
+    links = {f for f, _ in features(prepare(POST)) if f.startswith("i:")}
+    assert links == {"i:news.example/2026/fed-holds"}
+    assert not links & {f for f, _ in features(prepare(other))}
+
+
+def test_markup_that_is_not_a_tag_stays_text():
+    assert "w:beat" in words("AT&amp;T beats &lt;b&gt; estimates")  # escaped: shown as text
+    kept = words("if 5 < 6 and 7 > 3 then the check fails")
+    assert {"w:check", "w:fail"} <= kept
+
+
 def test_a_number_too_large_for_a_float_is_still_a_feature():
     for text in ("Bitcoin hits $" + "9" * 400 + " today", "Profit " + "9" * 320 + " trillion"):
         assert any(f.startswith("n:") for f, _ in features(prepare(text)))
