@@ -39,7 +39,6 @@ RUN_MARKS = {
     "running": "🏃",
     "skipped": "⏭",
 }
-FAILING = {"failed", "timeout", "abandoned"}
 MAX_JOBS = 30  # job sections in /agent jobs (about 250 characters each)
 
 
@@ -84,11 +83,15 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
             ms = run.duration_ms
             took = f" in {ms} ms" if ms < 1000 else f" in {duration(ms / 1000)}"
         lines.append(f"last: {mark} {what} {_when(ctx, run.scheduled_for, tz)}{took}")
+        done = s.finished
+        if run.state in ("skipped", "running") and done is not None:  # and how the last ended
+            mark = RUN_MARKS.get(done.state, "•")
+            lines.append(f"last run: {mark} {done.state} {_when(ctx, done.scheduled_for, tz)}")
     return lines
 
 
 def _failing(s: JobStatus) -> bool:
-    return s.last is not None and s.last.state in FAILING
+    return s.failing
 
 
 def _jobs_footer(statuses: list[JobStatus], *, of: int, namespace: str | None) -> str:

@@ -238,6 +238,26 @@ class Breaker(BreakerState):
             )
         return None
 
+    def trial_run(self, now: float, *, failed: bool, detail: str) -> Transition | None:
+        """A run that is not a reservation (a scheduled job's) during a trial: one of its
+        calls, since an agent that only runs jobs makes no others. A failure re-opens the
+        breaker; a success counts towards closing it."""
+        if self.state != HALF_OPEN:
+            return None
+        if failed:
+            return self._open(
+                now,
+                trip="trial",
+                reason=f"a trial run failed ({detail})" if detail else "a trial run failed",
+                figures={"trial_calls": self.trial_calls, "succeeded": self.trial_succeeded},
+                reopen=True,
+            )
+        self.trial_succeeded += 1
+        self.dirty = True
+        if self.trial_succeeded >= self.trial_calls:
+            return self._close(now, reason=f"all {self.trial_calls} trial calls succeeded")
+        return None
+
     def _trial_outcome(
         self, now: float, *, failed: bool, res_id: str | None, charged: int
     ) -> Transition | None:

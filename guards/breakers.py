@@ -184,7 +184,8 @@ class Breakers:
         """Learn an outcome that is not a reservation's (e.g. a scheduled job's run).
 
         It moves the agent's failure window like a settle does and may trip the
-        breaker; only a closed breaker learns from it (trials are decided by calls).
+        breaker; during a trial it is one of the trial's calls (a job-only agent makes
+        no others, and its trial would never end).
         """
         if not self.enabled:
             return
@@ -192,9 +193,12 @@ class Breakers:
         if kind != "agent":
             raise InvalidInput("scope", f"{agent!r} is not an agent scope")
         b = self._records.entries.get(key) or self._records.entry(tx, key, kind)
-        if b.state != CLOSED:
+        if b.state == HALF_OPEN:
+            t = b.trial_run(now, failed=failed, detail=detail)
+        elif b.state != CLOSED:
             return
-        t = b.record(now, failed=failed, source=key, detail=detail if failed else "")
+        else:
+            t = b.record(now, failed=failed, source=key, detail=detail if failed else "")
         if t is not None or b.dirty:
             self._records.apply(tx, b, kind, (t,), now)
 

@@ -246,11 +246,31 @@ class Job(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://", value) or not urlsplit(value).hostname:
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or parts.port >= 0  # reading it checks 0-65535
+        except ValueError:
+            port_ok = False
+        if not re.match(r"^https?://", value) or not port_ok or not parts.hostname:
             raise ValueError(
-                f"{value[:200]!r}: a job url is http:// or https://, then a host"
-                " (http://127.0.0.1:9000/run)"
+                f"{value[:200]!r}: a job url is http:// or https://, then a host and"
+                " maybe a port up to 65535 (http://127.0.0.1:9000/run)"
             )
+        if parts.username is not None or parts.password is not None:
+            # it would be written to the log and to every run's record
+            raise ValueError(
+                "a job url carries no user or password: the job's `secret` is sent as the"
+                " X-Nightshift-Job-Secret header instead"
+            )
+        if not value.isascii() or any(c.isspace() for c in value):
+            raise ValueError(f"{value[:200]!r}: write the url percent-encoded (ASCII, no spaces)")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isascii() and value.isprintable()):
+            raise ValueError("a secret is printable ASCII: it is sent as an HTTP header")
         return value
 
 

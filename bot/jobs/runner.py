@@ -35,6 +35,7 @@ from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import JobPlan, check_jobs
+from guards.breaker import format_seconds
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.scopes import Scope
@@ -50,6 +51,27 @@ SECRET_HEADER = "X-Nightshift-Job-Secret"
 RUN_HEADER = "X-Nightshift-Run-Id"
 TICK_SECONDS = 1
 DRAIN_SECONDS = 3.0
+# A job's last fire this far ahead of the clock means the clock went back (NTP, a VM
+# resumed, a wrong time corrected): its schedule goes on from now, not from then.
+AHEAD_SECONDS = 5.0
+# A fire the tick reaches this late is on time, whatever misfire_grace_seconds says (the
+# tick comes a second or so after the fire; more on a busy machine): the grace is for
+# fires that passed while Nightshift was down.
+ON_TIME_SECONDS = 60
+
+
+FAILING = frozenset({"failed", "timeout", "abandoned"})
+EXCERPT_BYTES = 1024  # of a failed run's answer, kept for its record and the log
+
+
+async def _excerpt(response: httpx.Response) -> str:
+    """The start of an answer's body (up to 200 characters), never more read than that."""
+    data = b""
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= EXCERPT_BYTES:
+            break
+    return data[:EXCERPT_BYTES].decode("utf-8", "replace")[:200]
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,17 @@ class JobStatus:
     paused_all: bool
     last: state.RunRow | None
     next_fires: list[float]
+    finished: state.RunRow | None = None  # the last run that went out and ended
+
+    @property
+    def failing(self) -> bool:
+        """Its last run failed, or its breaker (opened by its failures) holds it."""
+        if self.last is not None and (self.last.state, self.last.reason) == (
+            "skipped",
+            "breaker_open",
+        ):
+            return True
+        return self.finished is not None and self.finished.state in FAILING
 
 
 class JobRunner:
@@ -102,7 +135,12 @@ class JobRunner:
         self._ns = ns
         ns.extras["jobs"] = self
         self._client = httpx.AsyncClient(
-            transport=self._transport, follow_redirects=False, headers={"User-Agent": "nightshift"}
+            transport=self._transport,
+            follow_redirects=False,
+            headers={"User-Agent": "nightshift"},
+            # every run gets its connection: a hundred hung targets must not leave the
+            # other jobs waiting for a slot (and time out without being sent)
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
         key, self._last = await ns.store.write(self._recover)
         for job in self.jobs.values():
@@ -166,7 +204,8 @@ class JobRunner:
             due_jobs = [
                 name
                 for name, spec in self.specs.items()
-                if fire_times(spec, self.tz[name], after=self._last[name], until=now, limit=1)
+                if self._last[name] > now + AHEAD_SECONDS
+                or fire_times(spec, self.tz[name], after=self._last[name], until=now, limit=1)
             ]
             if not due_jobs:
                 return []
@@ -189,8 +228,20 @@ class JobRunner:
             last = state.last_scheduled(tx, name)
             if last is None:
                 last = now
-            d = due(spec, tz, last=last, now=now, grace=job.misfire_grace_seconds)
-            if d.fire is not None:
+            elif last > now + AHEAD_SECONDS:
+                log.warning(
+                    "job %s: its last fire (%s) is %s ahead of the clock, which went back:"
+                    " its schedule goes on from now (a fire it already ran is not run again)",
+                    name,
+                    to_datetime(last).isoformat(timespec="seconds"),
+                    format_seconds(last - now),
+                )
+                last = now
+            grace = max(job.misfire_grace_seconds, ON_TIME_SECONDS)
+            d = due(spec, tz, last=last, now=now, grace=grace)
+            if d.fire is not None and state.ran_at(tx, name, d.fire):
+                pass  # the clock went back over a fire that ran: once is enough
+            elif d.fire is not None:
                 out.append(
                     (
                         decide(
@@ -216,7 +267,7 @@ class JobRunner:
                     state="skipped",
                     reason="missed",
                     detail=f"{d.missed} fire(s) passed while Nightshift was not running, "
-                    f"more than misfire_grace_seconds ({job.misfire_grace_seconds}s) ago",
+                    f"more than {format_seconds(grace)} ago (misfire_grace_seconds)",
                 )
                 out.append((Decision(run_id, d.last_missed, False, "missed"), job))
             handled = max(d.fire or 0.0, d.last_missed or 0.0, last)
@@ -236,18 +287,20 @@ class JobRunner:
         status: int | None = None
         detail: str | None = None
         try:
-            async with asyncio.timeout(job.timeout_seconds):
-                response = await self._client.post(
-                    job.url, json=body, headers=headers, timeout=job.timeout_seconds
-                )
-            status = response.status_code
-            outcome = "succeeded" if 200 <= status < 300 else "failed"
-            if outcome == "failed":
-                detail = f"{job.url} answered {status}: {response.text[:200]}"
+            async with (
+                asyncio.timeout(job.timeout_seconds),
+                self._client.stream(
+                    "POST", job.url, json=body, headers=headers, timeout=job.timeout_seconds
+                ) as response,
+            ):
+                status = response.status_code
+                outcome = "succeeded" if 200 <= status < 300 else "failed"
+                if outcome == "failed":  # what it said, not all of it: a body may be huge
+                    detail = f"{job.url} answered {status}: {await _excerpt(response)}"
         except (TimeoutError, httpx.TimeoutException):
             outcome = "timeout"
             detail = f"no answer from {job.url} within {job.timeout_seconds}s"
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # any failure ends the run, recorded (never left "running")
             outcome = "failed"
             detail = f"{type(exc).__name__}: {exc}"[:300]
         duration_ms = int((time.perf_counter() - started) * 1000)
@@ -305,11 +358,13 @@ class JobRunner:
         """Every job with its pause, its last run and its next three fires."""
         now = self.ns.clock.now()
 
-        def read(tx: Tx) -> tuple[dict[str, state.Pause], dict[str, state.RunRow | None]]:
-            last = {}
+        Last = dict[str, tuple[state.RunRow | None, state.RunRow | None]]
+
+        def read(tx: Tx) -> tuple[dict[str, state.Pause], Last]:
+            last: Last = {}
             for name in self.jobs:
                 rows = state.recent_runs(tx, name, 1)
-                last[name] = rows[0] if rows else None
+                last[name] = (rows[0] if rows else None, state.last_finished(tx, name))
             return state.pauses(tx), last
 
         paused, last = await self.ns.store.write(read)
@@ -324,8 +379,9 @@ class JobRunner:
                     plan=plan,
                     paused_by=held.paused_by if held else None,
                     paused_all=state.ALL in paused,
-                    last=last[name],
+                    last=last[name][0],
                     next_fires=nxt,
+                    finished=last[name][1],
                 )
             )
         return out

@@ -171,6 +171,15 @@ def finish_run(
     return cur.rowcount > 0
 
 
+def ran_at(tx: Tx, job: str, scheduled_for: float) -> bool:
+    """Whether a run (of any outcome, not a skip) was made for that fire of the job."""
+    row = tx.one(
+        "SELECT 1 FROM job_runs WHERE job = ? AND scheduled_for = ? AND state != 'skipped' LIMIT 1",
+        (job, scheduled_for),
+    )
+    return row is not None
+
+
 def running_run(tx: Tx, job: str) -> RunRow | None:
     row = tx.one(
         f"SELECT {_RUN_COLUMNS} FROM job_runs WHERE job = ? AND state = 'running' LIMIT 1", (job,)
@@ -205,6 +214,17 @@ def skipped_since(tx: Tx, job: str, since: float, reason: str) -> int:
         (job, since, reason),
     )
     return int(row[0])
+
+
+def last_finished(tx: Tx, job: str, *, within: int = 500) -> RunRow | None:
+    """The job's newest run that went out and ended (skips and a run going on aside),
+    among its last ``within`` rows."""
+    row = tx.one(
+        f"SELECT {_RUN_COLUMNS} FROM (SELECT * FROM job_runs WHERE job = ?"
+        " ORDER BY seq DESC LIMIT ?) WHERE state NOT IN ('skipped', 'running') LIMIT 1",
+        (job, within),
+    )
+    return RunRow.from_row(row) if row else None
 
 
 def recent_runs(tx: Tx, job: str, limit: int = 1) -> list[RunRow]:

@@ -32,6 +32,7 @@ class Target:
     calls: list[dict[str, Any]] = field(default_factory=list)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    big_written: int = 0  # bytes of /big's 500 answer the client took before it left
 
     def paths(self) -> list[str]:
         return [c["path"] for c in self.calls]
@@ -41,7 +42,7 @@ class Target:
 async def target():
     t = Target()
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         t.calls.append(
             {
                 "path": request.path,
@@ -57,6 +58,14 @@ async def target():
                 await asyncio.wait_for(t.gate.wait(), 5)
         if request.path == "/fail":
             return web.json_response({"error": "boom"}, status=500)
+        if request.path == "/big":  # a 500 with 64 MB of body, streamed
+            response = web.StreamResponse(status=500)
+            await response.prepare(request)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                for _ in range(1024):
+                    await response.write(b"x" * 65536)
+                    t.big_written += 65536
+            return response
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -410,3 +419,166 @@ async def test_the_scheduler_fires_jobs_on_its_own(app_factory, target):
     minutes = {int(c["json"]["scheduled_for"][14:16]) % 5 for c in target.calls}
     assert minutes == {0}
     await app.ns.extras["jobs"].wait_idle()
+
+
+# -- audit13 jobs -------------------------------------------------------------------------
+
+
+async def test_after_the_clock_goes_back_jobs_keep_firing_and_do_not_run_a_fire_twice(
+    app_factory, target
+):
+    """J1: a step back froze every job for the length of the step (a day, for a short
+    excursion forward)."""
+    app = await start(app_factory, [job(target, "minutely", "* * * * *", allow_frequent=True)])
+    await fire(app, 60)  # 00:01 runs
+    await fire(app, 86400)  # the clock jumps a day ahead: one (coalesced) run, tomorrow 00:01
+    assert len(target.calls) == 2
+    app.clock.set(T0 + 90)  # ... and is put right: 00:01:30 today
+    assert [d.run for d in await fire(app, 0)] == []  # nothing due now: the mark came back
+    await fire(app, 30)  # 00:02 runs, not tomorrow
+    assert len(target.calls) == 3
+    assert target.calls[-1]["json"]["scheduled_for"] == "2026-01-01T00:02:00Z"
+    app.clock.set(T0 + 30)  # back over 00:01, which ran: not run again
+    await fire(app, 0)
+    await fire(app, 45)  # 00:01:15
+    assert len(target.calls) == 3
+    await fire(app, 60)  # 00:02:15: 00:02 ran too
+    await fire(app, 60)  # 00:03:15: a new fire
+    assert len(target.calls) == 4
+
+
+async def test_a_hundred_hung_targets_do_not_keep_another_job_from_being_sent(app_factory, target):
+    """J2: runs shared a pool of 100 connections; the 101st job timed out unsent and
+    tripped a healthy agent's breaker."""
+    hung = [
+        {**job(target, f"h{i}", "* * * * *", "/slow", allow_frequent=True), "scope": f"acme/h/b{i}"}
+        for i in range(100)
+    ]
+    probe = job(target, "probe", "* * * * *", "/ok", allow_frequent=True, timeout_seconds=5)
+    app = await start(app_factory, [*hung, probe])
+    await fire(app, 60, wait=False)
+    for _ in range(200):
+        if "/ok" in target.paths():
+            break
+        await asyncio.sleep(0.05)
+    assert "/ok" in target.paths()
+    target.gate.set()
+    await app.ns.extras["jobs"].wait_idle()
+    assert await runs(app, "probe") == [("succeeded", None)]
+
+
+async def test_a_huge_answer_is_not_read_whole(app_factory, target):
+    """J4: a 500 MB answer was read into memory, for 200 characters of it."""
+    app = await start(app_factory, [job(target, "big", "0 * * * *", "/big", timeout_seconds=30)])
+    await fire(app, 3600)
+    row = (await run_rows(app, "big"))[0]
+    assert (row["state"], row["http_status"]) == ("failed", 500)
+    assert row["detail"].endswith("answered 500: " + "x" * 200)
+    assert target.big_written < 32 * 1024 * 1024  # it stopped reading, so the target stopped
+
+
+async def test_a_run_that_fails_in_an_unexpected_way_is_recorded_and_not_left_running(
+    app_factory, target
+):
+    """J3: an error other than httpx's left the run "running" for good, and every later
+    fire was skipped as an overlap."""
+    import httpx
+
+    app = await start(app_factory, [job(target, "odd", "0 * * * *")])
+    jobs = app.ns.extras["jobs"]
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise UnicodeEncodeError("ascii", "é", 0, 1, "a header that cannot be sent")
+
+    real = jobs._client
+    jobs._client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    try:
+        await fire(app, 3600)
+    finally:
+        await jobs._client.aclose()
+        jobs._client = real
+    [(state, reason, detail, *_)] = await run_rows(app, "odd")
+    assert (state, reason) == ("failed", None) and detail.startswith("UnicodeEncodeError")
+    await fire(app, 3600)  # the next fire goes out
+    assert await runs(app, "odd") == [("failed", None), ("succeeded", None)]
+
+
+@pytest.mark.parametrize(
+    "url, secret, problem",
+    [
+        ("http://127.0.0.1:99999/x", None, "a port up to 65535"),
+        ("http://deploy:pw@127.0.0.1:9/x", None, "carries no user or password"),
+        ("http://127.0.0.1:9/a b", None, "percent-encoded"),
+        ("http://127.0.0.1:9/x", "pässwört-0123456789ab", "printable ASCII"),
+    ],
+)
+async def test_a_job_that_could_not_be_sent_stops_start_up(app_factory, url, secret, problem):
+    spec = {"name": "x", "cron": "0 * * * *", "url": url, "scope": AGENT}
+    if secret:
+        spec["secret"] = secret
+    with pytest.raises(PolicyError, match=problem) as refused:
+        await app_factory({"jobs": [spec]})
+    assert "pw@" not in str(refused.value) and "pässwört" not in str(refused.value)
+
+
+async def test_a_grace_of_zero_still_runs_fires_on_time(app_factory, target):
+    """J5: with misfire_grace_seconds 0 every fire was "missed" while Nightshift ran."""
+    app = await start(
+        app_factory,
+        [job(target, "strict", "* * * * *", allow_frequent=True, misfire_grace_seconds=0)],
+    )
+    await fire(app, 61)  # the tick comes a second after the fire
+    await fire(app, 62)
+    assert await runs(app, "strict") == [("succeeded", None), ("succeeded", None)]
+
+
+async def test_a_job_only_agent_s_trial_is_decided_by_its_job_runs(app_factory, target):
+    """J6: after a trip, the automatic trial never ended for an agent that only runs jobs:
+    its job failed every minute with no further alert."""
+    app = await start(
+        app_factory,
+        [job(target, "flaky", "0 * * * *", "/fail")],
+        breakers={
+            "failures": {"consecutive": 2, "min_calls": 2, "window_calls": 20},
+            "cooldown_seconds": "10m",
+            "half_open": {"mode": "auto", "trial_calls": 2},
+        },
+    )
+
+    async def breaker() -> Any:
+        return await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
+
+    await fire(app, 3600)
+    await fire(app, 3600)
+    assert (await breaker()).state == "open"
+    app.clock.advance(600)
+    await app.ns.breakers.sweep(app.store)
+    assert (await breaker()).state == "half_open"
+    await fire(app, 3000)  # 03:00: the trial's run fails: open again, for twice as long
+    row = await breaker()
+    assert (row.state, row.cooldown_seconds) == ("open", 1200)
+    assert "a trial run failed" in row.reason
+    rows = await app.store.fetch("SELECT kind FROM events WHERE kind = 'breaker_opened'")
+    assert len(rows) == 2  # the re-opening is an event again (its alert fires again)
+
+
+async def test_a_job_its_breaker_stopped_still_counts_as_failing(slack_http, target):
+    """J7: `/agent jobs` judged "failing" by the newest row: once the breaker opened, the
+    job's skips hid its failures."""
+    slack = await slack_http(
+        {
+            "admins": [ADMIN],
+            "jobs": [job(target, "flaky", "0 * * * *", "/fail")],
+            "breakers": {"failures": {"consecutive": 2, "min_calls": 2, "window_calls": 20}},
+        },
+        clock=ManualClock(T0),
+    )
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")
+    for _ in range(3):
+        await fire(app, 3600)
+    assert (await runs(app, "flaky"))[-1] == ("skipped", "breaker_open")
+    listing = (await slack.command("jobs"))["text"]
+    assert "1 failing" in listing
+    assert "last: ⏭ skipped (breaker open) 03:00" in listing
+    assert "last run: ❌ failed 02:00" in listing
