@@ -218,7 +218,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         status = response.status
         return response
     except GuardError as exc:
-        if exc.status in (400, 413) and request.path.startswith("/v1/"):
+        if exc.status in (400, 413, 415) and request.path.startswith("/v1/"):
             # Input is checked before the token is (in the operation's transaction): a
             # bad token must not learn what the API checks, so it gets its 401 instead.
             exc = await _token_refusal(request) or exc

@@ -29,7 +29,9 @@ that trips, and one unit less never does:
 A trial admits at most ``trial_calls`` reservations whose holds total at most
 ``trial_budget`` (a call released unused gives its slot back); it closes the breaker
 once that many trial calls settled as success, and any failure, timeout, expired
-trial hold, or a reservation that would pass the trial budget re-opens it.
+trial hold, or a reservation that would pass the trial budget re-opens it. An agent
+that only runs scheduled jobs makes no reservation: while its trial has admitted none,
+its job runs started in the trial are its trial calls (:meth:`Breaker.trial_run`).
 
 The cool-down is ``cooldown_seconds × 2^reopens`` capped at ``max_cooldown_seconds``;
 ``reopens`` counts the re-opens since the last clean close (trial passed, or forced
@@ -238,28 +240,26 @@ class Breaker(BreakerState):
             )
         return None
 
-    def trial_run(self, now: float, *, failed: bool, detail: str) -> Transition | None:
-        """A run that is not a reservation (a scheduled job's) during a trial: one of its
-        calls, since an agent that only runs jobs makes no others. A failure re-opens the
-        breaker; a success counts towards closing it."""
-        if self.state != HALF_OPEN:
+    def trial_run(
+        self, now: float, *, failed: bool, started: float, detail: str = ""
+    ) -> Transition | None:
+        """A run that is not a reservation (a scheduled job's), started at ``started``,
+        as a trial call: only for an agent whose trial has admitted no reservation (one
+        that only runs jobs makes none, and its trial would never end otherwise), and only
+        for a run that began in the trial. Reservations decide every other trial."""
+        if self.state != HALF_OPEN or self.trial_holds or started < self.since:
             return None
-        if failed:
-            return self._open(
-                now,
-                trip="trial",
-                reason=f"a trial run failed ({detail})" if detail else "a trial run failed",
-                figures={"trial_calls": self.trial_calls, "succeeded": self.trial_succeeded},
-                reopen=True,
-            )
-        self.trial_succeeded += 1
-        self.dirty = True
-        if self.trial_succeeded >= self.trial_calls:
-            return self._close(now, reason=f"all {self.trial_calls} trial calls succeeded")
-        return None
+        why = f"a trial run failed ({detail})" if detail else "a trial run failed"
+        return self._trial_outcome(now, failed=failed, res_id=None, charged=0, failure=why)
 
     def _trial_outcome(
-        self, now: float, *, failed: bool, res_id: str | None, charged: int
+        self,
+        now: float,
+        *,
+        failed: bool,
+        res_id: str | None,
+        charged: int,
+        failure: str | None = None,
     ) -> Transition | None:
         figures = {
             "reservation_id": res_id,
@@ -267,10 +267,12 @@ class Breaker(BreakerState):
             "succeeded": self.trial_succeeded,
         }
         if failed:
+            if failure is None:
+                failure = f"trial call {res_id} failed" if res_id else "a trial call failed"
             return self._open(
                 now,
                 trip="trial",
-                reason=f"trial call {res_id} failed" if res_id else "a trial call failed",
+                reason=failure,
                 figures=figures,
                 reopen=True,
             )

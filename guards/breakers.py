@@ -179,13 +179,20 @@ class Breakers:
             self._spend.observe(tx, records, res, keys, now)
 
     def record_outcome(
-        self, tx: Tx, agent: str, *, failed: bool, now: float, detail: str = ""
+        self,
+        tx: Tx,
+        agent: str,
+        *,
+        failed: bool,
+        now: float,
+        detail: str = "",
+        started: float | None = None,
     ) -> None:
-        """Learn an outcome that is not a reservation's (e.g. a scheduled job's run).
+        """Learn an outcome that is not a reservation's (e.g. a scheduled job's run that
+        began at ``started``).
 
-        It moves the agent's failure window like a settle does and may trip the
-        breaker; during a trial it is one of the trial's calls (a job-only agent makes
-        no others, and its trial would never end).
+        It moves a closed breaker's failure window like a settle does, and may trip it;
+        during a trial it may be a trial call (:meth:`Breaker.trial_run`).
         """
         if not self.enabled:
             return
@@ -194,7 +201,9 @@ class Breakers:
             raise InvalidInput("scope", f"{agent!r} is not an agent scope")
         b = self._records.entries.get(key) or self._records.entry(tx, key, kind)
         if b.state == HALF_OPEN:
-            t = b.trial_run(now, failed=failed, detail=detail)
+            t = b.trial_run(
+                now, failed=failed, started=now if started is None else started, detail=detail
+            )
         elif b.state != CLOSED:
             return
         else:

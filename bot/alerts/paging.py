@@ -74,15 +74,20 @@ class AlertPaging(AlertMessages):
 
     def _covered(self, tx: Tx, alert: Alert) -> bool:
         """Whether an open P0 on the same agent covers this P1's page (one agent, one
-        incident, one chain: Alertmanager's inhibition). The step waits until it resolves;
-        a silenced P0 pages nobody, so it covers nothing."""
+        incident, one chain: Alertmanager's inhibition). The step waits while that P0 is
+        acknowledged (someone is on it) or still paging; one silenced, or whose chain ran
+        out unanswered, covers nothing. A trial request is never covered: it is the
+        answer to the P0 (the breaker's), and waits for a person."""
+        if alert.tier == "P0" or alert.kind == "half_open_requested":
+            return False
         parts = alert.scope.split("/")
-        if alert.tier == "P0" or len(parts) < 3:
+        if alert.scope.startswith("model:") or len(parts) < 3:
             return False
         agent = "/".join(parts[:3])
         row = tx.one(
             "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND tier = 'P0' AND id != ?"
-            " AND silence_id IS NULL AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1",
+            " AND silence_id IS NULL AND (acked_at IS NOT NULL OR esc_at IS NOT NULL)"
+            " AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1",
             (alert.id, agent, agent + "/", agent + "0"),
         )
         return row is not None

@@ -85,8 +85,10 @@ class BreakerHooks(Protocol):
         """Why the agent's breaker (or an ancestor's) refuses calls; None when it admits."""
         ...
 
-    def record(self, tx: Tx, agent: str, *, failed: bool, now: float, detail: str = "") -> None:
-        """Count a run's outcome towards the agent's failure window."""
+    def record(
+        self, tx: Tx, agent: str, *, failed: bool, now: float, started: float, detail: str = ""
+    ) -> None:
+        """Count the outcome of a run that began at ``started`` towards the agent's breaker."""
         ...
 
 
@@ -109,7 +111,9 @@ class TableBreakers:
                 raise
         return None
 
-    def record(self, tx: Tx, agent: str, *, failed: bool, now: float, detail: str = "") -> None:
+    def record(
+        self, tx: Tx, agent: str, *, failed: bool, now: float, started: float, detail: str = ""
+    ) -> None:
         return None
 
 
@@ -118,7 +122,8 @@ class EngineBreakers:
 
     A run's outcome counts like a call's (``Breakers.record_outcome``): failures and
     timeouts move the agent's failure window (and may trip it), successes reset the
-    run of failures. Only a closed breaker learns from runs; trials are left to calls.
+    run of failures. During a trial they are its calls only for an agent that has made
+    no reservation in it (:meth:`guards.breaker.Breaker.trial_run`).
     """
 
     def __init__(self, engine: Breakers) -> None:
@@ -135,8 +140,12 @@ class EngineBreakers:
                 )
         return None
 
-    def record(self, tx: Tx, agent: str, *, failed: bool, now: float, detail: str = "") -> None:
-        self.engine.record_outcome(tx, agent, failed=failed, now=now, detail=detail)
+    def record(
+        self, tx: Tx, agent: str, *, failed: bool, now: float, started: float, detail: str = ""
+    ) -> None:
+        self.engine.record_outcome(
+            tx, agent, failed=failed, now=now, started=started, detail=detail
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,9 +65,13 @@ EXCERPT_BYTES = 1024  # of a failed run's answer, kept for its record and the lo
 
 
 async def _excerpt(response: httpx.Response) -> str:
-    """The start of an answer's body (up to 200 characters), never more read than that."""
+    """The start of an answer's body (up to 200 characters), never more read than that
+    (a compressed answer is not inflated: it is named, not shown)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return f"(a {encoding[:20]}-encoded answer)"
     data = b""
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         data += chunk
         if len(data) >= EXCERPT_BYTES:
             break
@@ -283,6 +287,7 @@ class JobRunner:
             "scheduled_for": to_datetime(decision.scheduled_for).isoformat().replace("+00:00", "Z"),
         }
         headers = {SECRET_HEADER: self._secrets[job.name], RUN_HEADER: decision.run_id}
+        began = self.ns.clock.now()  # a trial counts only runs that began in it
         started = time.perf_counter()
         status: int | None = None
         detail: str | None = None
@@ -308,7 +313,9 @@ class JobRunner:
             why = printable(detail or "")
             log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, why)
         await self.ns.store.write(
-            lambda tx: self._finish(tx, job, decision, outcome, status, detail, duration_ms)
+            lambda tx: self._finish(
+                tx, job, decision, outcome, status, detail, duration_ms, began=began
+            )
         )
 
     def _finish(
@@ -320,6 +327,8 @@ class JobRunner:
         status: int | None,
         detail: str | None,
         duration_ms: int,
+        *,
+        began: float,
     ) -> None:
         closed = state.finish_run(
             tx,
@@ -333,7 +342,9 @@ class JobRunner:
             agent = Scope(job.scope).agent() or job.scope
             failed = outcome != "succeeded"
             why = f"job {job.name} run {decision.run_id}: {outcome}" if failed else ""
-            self.breakers.record(tx, agent, failed=failed, now=tx.clock.now(), detail=why)
+            self.breakers.record(
+                tx, agent, failed=failed, now=tx.clock.now(), started=began, detail=why
+            )
 
     async def wait_idle(self) -> None:
         """Wait until every started run has finished (tests, shutdown)."""

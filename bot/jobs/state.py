@@ -221,7 +221,8 @@ def last_finished(tx: Tx, job: str, *, within: int = 500) -> RunRow | None:
     among its last ``within`` rows."""
     row = tx.one(
         f"SELECT {_RUN_COLUMNS} FROM (SELECT * FROM job_runs WHERE job = ?"
-        " ORDER BY seq DESC LIMIT ?) WHERE state NOT IN ('skipped', 'running') LIMIT 1",
+        " ORDER BY seq DESC LIMIT ?) WHERE state NOT IN ('skipped', 'running')"
+        " ORDER BY seq DESC LIMIT 1",
         (job, within),
     )
     return RunRow.from_row(row) if row else None

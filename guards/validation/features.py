@@ -192,11 +192,15 @@ class _Bag:
         self.out.extend(("g:" + g, GRAM) for g in _trigrams(word))
 
 
-_HREF = r"""<a\b[^<>]*?\bhref\s*=\s*["']?([^"'\s<>]+)[^<>]*>"""
+# Bounded, and possessive where parts could match the same characters: an item of
+# "<a href=href=href=..." must not make the engine try every split (it held the GIL 11 s).
+_HREF = r"""<a\b[^<>]{0,500}?\bhref\s*=\s*["']?([^"'\s<>]{1,2000}+)[^<>]{0,500}+>"""
 _ANCHOR = re.compile(_HREF + r"(.{0,2000}?)</a\s*>", re.IGNORECASE | re.DOTALL)
 _OPEN_ANCHOR = re.compile(_HREF, re.IGNORECASE)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,500})?/?>")
-_MARKDOWN_LINK = re.compile(r"!?\[([^\[\]]{0,500})\]\((\S{1,2000}?)(?:\s+\"[^\"]*\")?\)")
+_MARKDOWN_LINK = re.compile(
+    r"!?\[([^\[\]]{0,500}+)\]\(([^\s()]{1,2000}+)(?:\s+\"[^\"]{0,500}+\")?\)"
+)
 _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?")
 
 

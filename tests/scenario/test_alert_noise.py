@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from guards.clock import ManualClock
-from guards.events import BreakerClosed, BreakerOpened, BudgetExhausted
+from guards.events import BreakerClosed, BreakerOpened, BudgetExhausted, HalfOpenRequested
 from tests.scenario.test_alerts import ALERTS, BOT, POLICY, alerts_of, dms, emit
 
 CONVERSATION = f"{BOT}/c42"
@@ -84,17 +84,50 @@ async def test_a_p1_on_an_agent_with_an_open_p0_waits_for_the_p0(slack_http):
     await emit(app, refusal(app, BOT, "agent", "day"))
     await alerts_of(slack).process()
     await fake.wait_for(lambda: dms(fake, "U01"))  # the P0 pages at once
+    reply = await slack.command("ack 1", user="U01")  # someone is on it
+    assert "acknowledged" in reply["text"].lower(), reply["text"]
     for _ in range(8):  # 40 minutes: the P1's step falls due while the P0 is open
         app.clock.advance(5 * 60)
         await alerts_of(slack).tick()
     assert await paged(app, "budget_exhausted") == []
-    assert [who for _, who in await paged(app, "breaker_opened_spend")] == [
-        "U01",
-        "U04",
-        None,  # the channel
-    ]
+    assert [who for _, who in await paged(app, "breaker_opened_spend")] == ["U01"]
     await emit(app, BreakerClosed(at=app.clock.now(), scope=BOT, reason="trial passed"))
     await alerts_of(slack).process()
     app.clock.advance(61)
     await alerts_of(slack).tick()  # the P0 resolved: the P1's page goes now
     assert await paged(app, "budget_exhausted") == [(BOT, "U04")]
+
+
+async def test_a_p0_whose_chain_ran_out_unanswered_covers_nothing(slack_http):
+    slack = await slack_http(CAPPED, clock=ManualClock())  # repeat_escalation: 0
+    app, fake = slack.app, slack.fake
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await emit(app, refusal(app, BOT, "agent", "day"))
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: dms(fake, "U01"))
+    for _ in range(8):  # the P0 pages U01, U04, the channel, then nobody answers
+        app.clock.advance(5 * 60)
+        await alerts_of(slack).tick()
+    assert [who for _, who in await paged(app, "breaker_opened_spend")] == ["U01", "U04", None]
+    # so the P1 runs its own chain: the secondary at 30 min, the channel 10 min later
+    assert await paged(app, "budget_exhausted") == [(BOT, "U04"), (BOT, None)]
+
+
+async def test_a_trial_request_is_paged_although_its_breaker_s_p0_is_open(slack_http):
+    """review13 M1: the spend P0 stays open until the breaker closes, so the request to
+    approve a trial (a P1, the answer to that P0) waited for it, and nobody was asked."""
+    slack = await slack_http(CAPPED, clock=ManualClock())
+    app = slack.app
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await slack.fake.wait_for(lambda: dms(slack.fake, "U01"))
+    await alerts_of(slack).tick()
+    app.clock.advance(15 * 60)  # the P0 chain has paged the secondary and the channel
+    request = HalfOpenRequested(
+        at=app.clock.now(), scope=BOT, reason="r", trial_calls=3, trial_budget_micros=500_000
+    )
+    await emit(app, request)
+    await alerts_of(slack).process()
+    app.clock.advance(31 * 60)
+    await alerts_of(slack).tick()
+    assert [who for _, who in await paged(app, "half_open_requested")] == ["U04"]

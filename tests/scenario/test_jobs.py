@@ -454,7 +454,8 @@ async def test_a_hundred_hung_targets_do_not_keep_another_job_from_being_sent(ap
         {**job(target, f"h{i}", "* * * * *", "/slow", allow_frequent=True), "scope": f"acme/h/b{i}"}
         for i in range(100)
     ]
-    probe = job(target, "probe", "* * * * *", "/ok", allow_frequent=True, timeout_seconds=5)
+    # the hung runs hold their connections 5 s: a probe waiting for one would time out
+    probe = job(target, "probe", "* * * * *", "/ok", allow_frequent=True, timeout_seconds=2)
     app = await start(app_factory, [*hung, probe])
     await fire(app, 60, wait=False)
     for _ in range(200):
@@ -560,6 +561,57 @@ async def test_a_job_only_agent_s_trial_is_decided_by_its_job_runs(app_factory, 
     assert "a trial run failed" in row.reason
     rows = await app.store.fetch("SELECT kind FROM events WHERE kind = 'breaker_opened'")
     assert len(rows) == 2  # the re-opening is an event again (its alert fires again)
+
+
+async def test_job_runs_decide_only_a_trial_no_reservation_is_in(app_factory, target):
+    """review13 H2: job runs closed a trial that reservations were deciding, and counted
+    runs that began before the trial."""
+    app = await start(
+        app_factory,
+        [job(target, "ping", "*/5 * * * *", "/slow", allow_frequent=True)],
+        breakers={"half_open": {"mode": "approval", "trial_calls": 2}},
+    )
+    jobs = app.ns.extras["jobs"]
+
+    async def breaker() -> Any:
+        return await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
+
+    await fire(app, 300, wait=False)  # 00:05: a run begins while the breaker is closed
+    await target.arrived.wait()
+    app.clock.advance(10)
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, AGENT, ADMIN, "runaway"))
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, AGENT, ADMIN))
+    target.gate.set()
+    await jobs.wait_idle()  # it ends well, but it began before the trial: not a trial call
+    assert ((await breaker()).state, (await breaker()).trial["succeeded"]) == ("half_open", 0)
+
+    tok = await app.token(AGENT)  # a reservation enters the trial: reservations decide it
+    body = {"scope": AGENT, "idempotency_key": "t1", "max_cost_micros": 1000}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201, r.text
+    for _ in range(3):
+        await fire(app, 300)
+    row = await breaker()
+    assert (row.state, row.trial["succeeded"]) == ("half_open", 0)
+    rid = r.json()["reservation_id"]
+    settle = {"actual_cost_micros": 500, "outcome": "success"}
+    await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=settle)
+    assert (await breaker()).trial["succeeded"] == 1  # one call of two: still a trial
+    assert (await breaker()).state == "half_open"
+
+
+async def test_a_job_only_agent_s_trial_closes_on_its_runs(app_factory, target):
+    app = await start(
+        app_factory,
+        [job(target, "ping", "*/5 * * * *", allow_frequent=True)],
+        breakers={"half_open": {"mode": "approval", "trial_calls": 2}},
+    )
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, AGENT, ADMIN, "checking"))
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, AGENT, ADMIN))
+    await fire(app, 300)
+    await fire(app, 300)
+    row = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
+    assert (row.state, row.reason) == ("closed", "all 2 trial calls succeeded")
 
 
 async def test_a_job_its_breaker_stopped_still_counts_as_failing(slack_http, target):

@@ -441,6 +441,9 @@ async def test_a_compressed_body_is_refused_not_inflated(app_factory):
             assert r.json()["error"] == "unsupported_encoding"
             assert "send the body uncompressed" in r.json()["message"]
     assert await tree(app, tok, "acme") == before
+    gz = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    r = await app.request("POST", "/v1/reservations", token="nope", content=plain, headers=gz)
+    assert r.status_code == 401  # a bad token learns nothing of what the API checks
     headers = {"Content-Type": "application/json", "Content-Encoding": "identity"}
     r = await app.request("POST", "/v1/reservations", token=tok, content=plain, headers=headers)
     assert r.status_code == 201, r.text

@@ -8,6 +8,7 @@ test prints precision and recall of both sketches and asserts minimums.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,24 @@ def test_another_link_is_still_another_post(other):
     links = {f for f, _ in features(prepare(POST)) if f.startswith("i:")}
     assert links == {"i:news.example/2026/fed-holds"}
     assert not links & {f for f, _ in features(prepare(other))}
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<a " + "href=" * 4000,
+        "<a " + "href=x" * 660,
+        "[](" * 1333,
+        "<a href=x>" * 2000,
+        "<p " * 7000,
+    ],
+)
+def test_hostile_markup_costs_milliseconds_not_seconds(hostile):
+    """review13 H1: "<a href=href=..." made the link pattern try every split: 22 s for one
+    item, with the GIL held (every request waited)."""
+    started = time.perf_counter()
+    features(prepare(hostile))
+    assert time.perf_counter() - started < 2.0  # milliseconds here; 22 s before
 
 
 def test_markup_that_is_not_a_tag_stays_text():
