@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 MAX_ALERT_ID_DIGITS = 18  # every alert id fits SQLite's 64-bit INTEGER
+_NUMBERISH = re.compile(r"#?[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 TARGETS = (
     "an alert id (`42`), an alert kind (`heartbeat_missed`), `kind:scope`"
     " (`heartbeat_missed:acme`) or a scope (`acme/alice`)"
@@ -162,6 +164,12 @@ def silence_target(
     if number is not None:
         alert = engine.get(tx, number)
         return SilenceTarget(alert.fingerprint, None, alert.id)
+    if _NUMBERISH.fullmatch(text):  # meant as an id, surely: not a scope named "-1"
+        raise InvalidInput(
+            "target",
+            f"`{echo(text, 20)}` is not an alert id: ids are whole numbers (`/agent alerts`"
+            " lists them)",
+        )
     kind_text, colon, path = text.partition(":")
     if not colon or kind_text == "model":  # a scope, a kind, or model:<name>
         kinds = kinds_named(text) if not colon else ()

@@ -145,6 +145,10 @@ def _suggest(spec: CronSpec, period: str | None) -> str | None:
     return None
 
 
+# Legacy zone names that look like a region's but never change for summer.
+_FIXED_OFFSET_ZONES = {"EST": "America/New_York", "MST": "America/Denver (Phoenix keeps MST)"}
+
+
 def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
     """Describe one job and decide whether it may run."""
     plan = JobPlan(
@@ -160,6 +164,12 @@ def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
     plan.words = describe(spec)
     plan.next_fires = fire_times(spec, tz, after=now, limit=3)
     plan.notes = dst_notes(spec, tz, now=now)
+    meant = _FIXED_OFFSET_ZONES.get(timezone)
+    if meant is not None:  # the incident's other half: the wrong time zone
+        plan.notes.append(
+            f"{timezone} is a fixed offset with no daylight saving time: for the clock"
+            f" people keep there write {meant}"
+        )
     if spec.dom_restricted and spec.dow_restricted:
         plan.notes.append(
             "both day of month and day of week are set: a day must match both "

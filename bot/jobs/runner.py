@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -151,7 +152,21 @@ class JobRunner:
             self._secrets[job.name] = job.secret or state.derived_secret(key, job.name)
         ns.every(TICK_SECONDS, self.tick, name="jobs-tick", misfire_grace_time=None)
         self._log_schedule()
+        self._warn_if_calling_itself(ns.settings.host, ns.settings.port)
         await self.tick()
+
+    def _warn_if_calling_itself(self, host: str, port: int) -> None:
+        """A job whose url is Nightshift's own API sends no token: every run is a 401."""
+        here = {host.lower(), "127.0.0.1", "localhost", "::1", "0.0.0.0"}
+        for job in self.jobs.values():
+            url = urlsplit(job.url)
+            if port and url.port == port and (url.hostname or "").lower() in here:
+                log.warning(
+                    "job %s calls Nightshift's own address (%s): a job's url is the agent's"
+                    " endpoint, and this one will answer every run 401 (no token is sent)",
+                    job.name,
+                    printable(job.url[:200]),
+                )
 
     def _log_schedule(self) -> None:
         """One start-up line for all jobs (each job's plan at debug level)."""

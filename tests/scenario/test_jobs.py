@@ -634,3 +634,20 @@ async def test_a_job_its_breaker_stopped_still_counts_as_failing(slack_http, tar
     assert "1 failing" in listing
     assert "last: ⏭ skipped (breaker open) 03:00" in listing
     assert "last run: ❌ failed 02:00" in listing
+
+
+async def test_a_job_calling_nightshift_itself_is_warned_about(app_factory, caplog):
+    """audit13 jobs J9: it can never succeed (no token is sent) and trips its breaker."""
+    import logging
+
+    from tests.fakes.ports import free_port
+
+    port = free_port()
+    own = {"name": "own", "cron": "0 * * * *", "url": f"http://localhost:{port}/v1/heartbeats"}
+    with caplog.at_level(logging.WARNING):
+        await app_factory(
+            {"jobs": [{**own, "scope": AGENT}]},
+            clock=ManualClock(T0),
+            env={"NIGHTSHIFT_PORT": str(port)},
+        )
+    assert "job own calls Nightshift's own address" in caplog.text

@@ -231,3 +231,13 @@ async def test_silences_made_before_kinds_existed_still_hold_and_can_be_lifted(s
     ended = await app.store.fetch("SELECT ended_by FROM silences ORDER BY id")
     assert [r[0] for r in ended] == ["U01", "U01"]
     assert await held(app) == [("heartbeat_missed", BOT, False)]
+
+
+async def test_a_number_that_is_not_an_alert_id_is_refused_not_made_a_scope(slack_http):
+    """audit13 Slack L3: `silence -1 1h` silenced a scope named "-1" for an hour."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    for target in ("-1", "1.5", "1e3", "#-2"):
+        reply = await slack.command(f"silence {target} 1h")
+        assert reply["response_type"] == "ephemeral", reply
+        assert "is not an alert id: ids are whole numbers" in reply["text"], reply["text"]
+    assert await slack.app.store.fetch("SELECT id FROM silences") == []

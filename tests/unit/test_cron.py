@@ -207,6 +207,23 @@ def test_time_zone_is_the_job_s_then_the_namespace_s_then_the_policy_s():
     assert plans[0].lines()[2].startswith("  next: Thu 2026-01-01 08:00 EST")
 
 
+def test_a_zone_with_no_summer_time_that_reads_like_a_region_s_gets_a_note():
+    """audit13 jobs J9: `EST` is New York's winter offset all year (an hour off in summer)."""
+    plan = lint_jobs(
+        policy({"name": "report", "cron": "0 8 * * *", "timezone": "EST"}), now=ts(2026, 1, 1)
+    )[0]
+    assert not plan.refused
+    assert (
+        "EST is a fixed offset with no daylight saving time: for the clock people keep"
+        " there write America/New_York"
+    ) in plan.notes
+    plain = lint_jobs(
+        policy({"name": "r", "cron": "0 8 * * *", "timezone": "America/New_York"}),
+        now=ts(2026, 1, 1),
+    )[0]
+    assert not any("fixed offset" in n for n in plain.notes)
+
+
 def test_a_bad_expression_and_a_repeated_name_are_refused():
     plans = lint_jobs(
         policy(
