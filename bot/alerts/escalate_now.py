@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render import clock_time
@@ -67,9 +69,15 @@ def escalate_now(
     if at_step is not None and alert.esc_step != at_step:
         raise Conflict(_moved_on(engine, tx, alert, at_step, now), state="escalated")
     if alert.esc_step is None:
-        raise Conflict(
-            f"alert {name} has been through its whole escalation chain; everyone in it was notified"
-        )
+        entry = engine.chain.entry(alert.tier)
+        if _last_escalation(tx, alert.id) is not None or entry is None:
+            raise Conflict(
+                f"alert {name} has been through its whole escalation chain; everyone in it"
+                " was notified"
+            )
+        # never put on the chain (a conversation stopped by its own budget pages nobody
+        # by itself): by hand it starts where its tier enters the chain
+        alert = dataclasses.replace(alert, esc_step=entry)
     if at_step is None:
         last = _last_escalation(tx, alert.id, manual=True)
         if last is not None and now - last[1] < REPEAT_CLICK_SECONDS:

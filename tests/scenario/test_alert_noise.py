@@ -131,3 +131,19 @@ async def test_a_trial_request_is_paged_although_its_breaker_s_p0_is_open(slack_
     app.clock.advance(31 * 60)
     await alerts_of(slack).tick()
     assert [who for _, who in await paged(app, "half_open_requested")] == ["U04"]
+
+
+async def test_escalate_now_pages_a_conversation_s_cap_that_paged_nobody(slack_http):
+    """By hand, the chain starts where its tier enters it (it said "has been through its
+    whole escalation chain; everyone in it was notified", and nobody had been)."""
+    from tests.scenario.test_stale_clicks import answer, click
+
+    slack = await slack_http(CAPPED, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    await emit(app, refusal(app, CONVERSATION, "conversation", "total"))
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    ts = str(fake.posts(ALERTS)[0].response["ts"])
+    await click(slack, "alert_escalate", ALERTS, ts, user="U01")
+    assert await answer(slack, "U01") == "Escalated #1: notified <@U04>."
+    assert await paged(app, "budget_exhausted") == [(CONVERSATION, "U04")]
