@@ -17,8 +17,9 @@ becomes a bag of weighted features:
 * **word trigrams** (weight :data:`GRAM`): the character 3-grams of each content
   word, so a typo (``goverment``) moves the sketch a little, not a word's worth;
 * **identities** (weight :data:`IDENTITY`): tokens that name one thing: links
-  (after tracking parameters are gone, without their scheme, ``www.``, ``#fragment``
-  or trailing ``/``: ``http://www.x.example/a/`` is ``x.example/a``), host names,
+  (after tracking parameters are gone, without their scheme, ``www.``, trailing ``/``
+  or a ``#fragment`` that only points into the page: ``http://www.x.example/a/#top`` is
+  ``x.example/a``), host names,
   ``#123`` ids, codes mixing letters and digits (``INC-4821``, ``db-01``, ``v2.3.1``)
   and a number right after an id noun (``order 48213``). Two texts that differ in
   one are different output;
@@ -224,13 +225,19 @@ def _anchor(match: re.Match[str]) -> str:
 
 
 def _link(url: str) -> str:
-    """A link as an identity: no scheme, ``www.``, fragment or trailing ``/``.
+    """A link as an identity: no scheme, ``www.`` or trailing ``/``, and no fragment
+    that only points into the page (one that routes, ``#/job/5``, ``#!/s/9``, or names a
+    numbered post, ``#post-12``, names another item and stays).
 
     >>> _link("https://www.news.example/a/b/?id=7#comments")
     'news.example/a/b?id=7'
+    >>> _link("https://jobs.example/#/job/17"), _link("https://x.example/live#post-3")
+    ('jobs.example#/job/17', 'x.example/live#post-3')
     """
-    base, _, query = _SCHEME.sub("", url, count=1).partition("#")[0].partition("?")
-    return base.rstrip("/") + (f"?{query}" if query else "")
+    rest, _, fragment = _SCHEME.sub("", url, count=1).partition("#")
+    base, _, query = rest.partition("?")
+    names = fragment[:1] in ("/", "!") or any(c.isdigit() for c in fragment)
+    return base.rstrip("/") + (f"?{query}" if query else "") + (f"#{fragment}" if names else "")
 
 
 def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
