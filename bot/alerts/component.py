@@ -60,6 +60,11 @@ class AlertsComponent:
                 " invite the bot there, or name yours in the policy",
                 DEFAULT_CHANNEL,
             )
+        if ns.settings.transport != "shell" and not ns.policy.oncall.escalation:
+            log.warning(
+                "no escalation chain (oncall.escalation): alerts are posted to the channel"
+                " and nobody is paged; name rotations and steps in the policy"
+            )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
         self._engine.watching_since = ns.clock.now()  # no heartbeat is overdue for our downtime
         self._store = ns.store

@@ -467,10 +467,15 @@ async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_ht
     assert "no alerts channel (channels.alerts): alerts go to a channel named #alerts" in (
         caplog.text
     )
+    assert "no escalation chain (oncall.escalation): alerts are posted" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         await slack_http({"channels": {"alerts": "C0ALERTS"}})
     assert "no alerts channel" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await slack_http(POLICY)  # a chain: pages go out
+    assert "no escalation chain" not in caplog.text
 
 
 async def test_a_start_without_any_budget_says_that_nothing_is_limited(
