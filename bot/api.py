@@ -79,6 +79,40 @@ def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_once_each)
+
+
+class _Twice(dict[str, Any]):
+    """An object that named ``key`` twice (only while looking for where, after a refusal)."""
+
+    key = ""
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    try:
+        return _once_each(pairs)
+    except _Repeated as exc:
+        marked = _Twice(pairs)
+        marked.key = str(exc)
+        return marked
+
+
+def _repeated_at(data: Any, path: tuple[str, ...] = ()) -> str | None:
+    """The dotted path of the first field given twice (``estimate.model``), or None."""
+    if isinstance(data, _Twice):
+        return ".".join((*path, data.key))
+    if isinstance(data, dict):
+        children: Any = data.items()
+    elif isinstance(data, list):
+        children = enumerate(data)
+    else:
+        return None
+    for name, value in children:
+        found = _repeated_at(value, (*path, str(name)))
+        if found is not None:
+            return found
+    return None
+
+
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -116,8 +150,9 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise InvalidInput(
             "body", "the body is nested too deeply; send a flat JSON object"
         ) from None
-    except _Repeated as exc:
-        field = str(exc)[:80]
+    except _Repeated as exc:  # where it is, for the message: read again, marking it
+        marking = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_marked)
+        field = (_repeated_at(marking.decode(raw.decode("utf-8-sig"))) or str(exc))[:80]
         raise InvalidInput(field, f"{field}: given twice; send each field once") from None
     if not isinstance(data, dict):
         raise InvalidInput("body", "the body must be a JSON object")

@@ -410,8 +410,9 @@ async def test_a_field_given_twice_is_a_400_naming_it(app_factory):
         (
             b'{"scope": "acme/a/bot", "idempotency_key": "k", "estimate": {"model": "gpt-4o",'
             b' "model": "o3", "input_tokens": 1, "max_output_tokens": 1}}',
-            "model",
+            "estimate.model",  # where it is (review13 L5)
         ),
+        (b'{"items": [{"id": "a", "id": "b"}]}', "items.0.id"),
     ):
         r = await post_raw(app, tok, raw)
         assert r.status_code == 400, r.text
