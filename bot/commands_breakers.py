@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,21 +201,34 @@ async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
     """Approve trial (the value is the agent scope)."""
     await ctx.require_admin("approve breaker trials")
     breakers = ctx.ns.breakers
+    answered = await _answer_request(
+        ctx, value, lambda tx: breakers.approve(tx, value, ctx.actor), verb="approve"
+    )
+    if isinstance(answered, str):
+        return ActionResult(ephemeral=answered)
+    calls = f" ({answered.trial['calls']} calls)" if answered.trial else ""
+    return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
 
-    def approve(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
-        # One transaction: the second of two clicks sees the trial the first one started.
-        # The button answers one request: a breaker forced open since (the kill switch),
-        # opened again or closed is not lifted by an old click (`breaker … approve` is).
-        row = breakers.get(tx, value)
+
+async def _answer_request(
+    ctx: Context, scope: str, answer: Callable[[Tx], BreakerRow], *, verb: str
+) -> BreakerRow | str:
+    """Answer the trial request ``scope``'s breaker waits for: the breaker as ``answer``
+    left it, or why an old click changed nothing (:func:`_not_waiting`).
+
+    One transaction: the second of two clicks sees what the first one did. The buttons
+    answer one request: a breaker forced open since (the kill switch), opened again or
+    closed is not moved by an old click (`breaker … approve` is how to lift it).
+    """
+
+    def write(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
+        row = ctx.ns.breakers.get(tx, scope)
         if row.state != HALF_OPEN_PENDING:
             return row, _last_move(tx, row.scope), False
-        return breakers.approve(tx, value, ctx.actor), None, True
+        return answer(tx), None, True
 
-    row, last, approved = await ctx.ns.store.write(approve)
-    if not approved:
-        return ActionResult(ephemeral=_not_waiting(ctx, row, last, verb="approve"))
-    calls = f" ({row.trial['calls']} calls)" if row.trial else ""
-    return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
+    row, last, answered = await ctx.ns.store.write(write)
+    return row if answered else _not_waiting(ctx, row, last, verb=verb)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +253,7 @@ def _last_move(tx: Tx, key: str) -> _Move | None:
     return None if row is None else _Move(str(row[0]), str(row[1]), float(row[2]))
 
 
-def _not_waiting(
-    ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str = "keep open"
-) -> str:
+def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str) -> str:
     """Why a Keep open or Approve trial click changed nothing: what the breaker did since
     the request."""
     scope = f"`{slack_text(row.scope)}`"
@@ -282,16 +294,10 @@ async def act_breaker_keep_open(ctx: Context, value: str) -> ActionResult:
     """Keep open (the value is the agent scope): refuse the trial a breaker waits for."""
     await ctx.require_admin("keep breakers open")
     breakers = ctx.ns.breakers
-
-    def keep_open(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
-        # one transaction: a second click sees what the first one did
-        row = breakers.get(tx, value)
-        if row.state != HALF_OPEN_PENDING:
-            return row, _last_move(tx, row.scope), False
-        return breakers.keep_open(tx, value, ctx.actor), None, True
-
-    row, last, kept = await ctx.ns.store.write(keep_open)
-    if not kept:
-        return ActionResult(ephemeral=_not_waiting(ctx, row, last))
-    wait = f" for {format_seconds(row.retry_after)}" if row.retry_after else ""
+    answered = await _answer_request(
+        ctx, value, lambda tx: breakers.keep_open(tx, value, ctx.actor), verb="keep open"
+    )
+    if isinstance(answered, str):
+        return ActionResult(ephemeral=answered)
+    wait = f" for {format_seconds(answered.retry_after)}" if answered.retry_after else ""
     return ActionResult(done=f"🔒 kept open{wait} {by_whom(ctx)}")

@@ -90,13 +90,9 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
     return lines
 
 
-def _failing(s: JobStatus) -> bool:
-    return s.failing
-
-
 def _jobs_footer(statuses: list[JobStatus], *, of: int, namespace: str | None) -> str:
     paused = sum(1 for s in statuses if s.paused_by)
-    failing = sum(1 for s in statuses if _failing(s))
+    failing = sum(1 for s in statuses if s.failing)
     where = f" in {namespace} (of {of})" if namespace else ""
     also = f", {failing} failing" if failing else ""
     return (
@@ -110,7 +106,7 @@ def _more_jobs(statuses: list[JobStatus], *, narrow: bool) -> Callable[[int], st
     def more(hidden: int) -> str:
         left = statuses[len(statuses) - hidden :]
         paused = sum(1 for s in left if s.paused_by)
-        failing = sum(1 for s in left if _failing(s) and not s.paused_by)
+        failing = sum(1 for s in left if s.failing and not s.paused_by)
         notes = [f"{paused} paused"] if paused else []
         notes += [f"{failing} failing"] if failing else []
         what = f" ({', '.join(notes)})" if notes else ""
@@ -144,7 +140,7 @@ async def cmd_jobs(ctx: Context, args: list[str]) -> Reply:
             listed = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if known[20:] else "")
             raise UsageError(f"no job runs in namespace `{echo(namespace)}`; jobs run in: {listed}")
     # what needs a hand first: paused, then failing; otherwise the policy's order
-    statuses = sorted(statuses, key=lambda s: (not s.paused_by, not _failing(s)))
+    statuses = sorted(statuses, key=lambda s: (not s.paused_by, not s.failing))
     foot = _jobs_footer(statuses, of=len(every), namespace=namespace)
     more = _more_jobs(statuses, narrow=namespace is None)
     texts = ["\n".join(_status_lines(ctx, s)) for s in statuses]
