@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.alerts.render import parse_trial_request, trial_request_value
 from bot.commands import (
     ActionResult,
     Context,
@@ -90,9 +91,10 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
 
 
 def _trial_buttons(row: BreakerRow) -> dict[str, Any]:
+    request = trial_request_value(row.scope, row.since or 0.0)
     return actions(
-        button("Approve trial", "breaker_approve", row.scope, style="primary"),
-        button("Keep open", "breaker_keep_open", row.scope, style="danger"),
+        button("Approve trial", "breaker_approve", request, style="primary"),
+        button("Keep open", "breaker_keep_open", request, style="danger"),
         block_id=f"breaker:{row.scope}"[:255],
     )
 
@@ -198,11 +200,11 @@ def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
 
 @action("breaker_approve")
 async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
-    """Approve trial (the value is the agent scope)."""
+    """Approve trial (the value names the agent and its request)."""
     await ctx.require_admin("approve breaker trials")
     breakers = ctx.ns.breakers
     answered = await _answer_request(
-        ctx, value, lambda tx: breakers.approve(tx, value, ctx.actor), verb="approve"
+        ctx, value, lambda tx, scope: breakers.approve(tx, scope, ctx.actor), verb="approve"
     )
     if isinstance(answered, str):
         return ActionResult(ephemeral=answered)
@@ -211,24 +213,43 @@ async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
 
 
 async def _answer_request(
-    ctx: Context, scope: str, answer: Callable[[Tx], BreakerRow], *, verb: str
+    ctx: Context, value: str, answer: Callable[[Tx, str], BreakerRow], *, verb: str
 ) -> BreakerRow | str:
-    """Answer the trial request ``scope``'s breaker waits for: the breaker as ``answer``
-    left it, or why an old click changed nothing (:func:`_not_waiting`).
+    """Answer the trial request a button names (:func:`parse_trial_request`): the breaker
+    as ``answer`` left it, or why an old click changed nothing (:func:`_not_waiting`).
 
     One transaction: the second of two clicks sees what the first one did. The buttons
     answer one request: a breaker forced open since (the kill switch), opened again or
-    closed is not moved by an old click (`breaker … approve` is how to lift it).
+    closed is not moved by an old click (`breaker … approve` is how to lift it), nor is
+    a newer request that waits now.
     """
+    scope, requested_at = parse_trial_request(value)
 
     def write(tx: Tx) -> tuple[BreakerRow, _Move | None, bool]:
         row = ctx.ns.breakers.get(tx, scope)
         if row.state != HALF_OPEN_PENDING:
             return row, _last_move(tx, row.scope), False
-        return answer(tx), None, True
+        if requested_at is not None and row.since != requested_at:
+            return row, None, False
+        return answer(tx, scope), None, True
 
     row, last, answered = await ctx.ns.store.write(write)
-    return row if answered else _not_waiting(ctx, row, last, verb=verb)
+    if answered:
+        return row
+    if row.state == HALF_OPEN_PENDING and requested_at is not None:
+        return _newer_request(ctx, row, requested_at)
+    return _not_waiting(ctx, row, last, verb=verb)
+
+
+def _newer_request(ctx: Context, row: BreakerRow, requested_at: float) -> str:
+    """An old request's button, while a newer request of the same breaker waits."""
+    scope = slack_text(row.scope)
+    return (
+        f"🟡 This request of `{scope}` (from {clock_time(ctx, requested_at)}) was answered;"
+        f" the breaker waits on a newer one since {clock_time(ctx, row.since or 0.0)}."
+        f" Answer that one with its own buttons, or `/agent breaker {scope} approve`."
+        " Nothing changed."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,11 +312,12 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str
 
 @action("breaker_keep_open")
 async def act_breaker_keep_open(ctx: Context, value: str) -> ActionResult:
-    """Keep open (the value is the agent scope): refuse the trial a breaker waits for."""
+    """Keep open (the value names the agent and its request): refuse the trial it waits
+    for."""
     await ctx.require_admin("keep breakers open")
     breakers = ctx.ns.breakers
     answered = await _answer_request(
-        ctx, value, lambda tx: breakers.keep_open(tx, value, ctx.actor), verb="keep open"
+        ctx, value, lambda tx, scope: breakers.keep_open(tx, scope, ctx.actor), verb="keep open"
     )
     if isinstance(answered, str):
         return ActionResult(ephemeral=answered)

@@ -40,9 +40,11 @@ __all__ = [
     "alert_message",
     "clock_time",
     "duration",
+    "parse_trial_request",
     "storm_nudge",
     "summary",
     "title",
+    "trial_request_value",
 ]
 
 TIER_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡"}
@@ -295,6 +297,24 @@ def _ack_line(alert: Alert, tz: ZoneInfo, now: float) -> str | None:
     return f"👀 acknowledged by <@{alert.acked_by}> at {at}{mtta}"
 
 
+def trial_request_value(scope: str, requested_at: float) -> str:
+    """The value of the Approve trial and Keep open buttons: the breaker and the request
+    they answer (the instant it began to wait), so an old message cannot answer a newer
+    request (:func:`parse_trial_request`)."""
+    return f"{scope} {requested_at!r}"
+
+
+def parse_trial_request(value: str) -> tuple[str, float | None]:
+    """``(scope, requested_at)`` of a trial button; ``None``: a button from before the
+    request was named in it (it answers whichever request waits)."""
+    scope, _, at = value.partition(" ")
+    try:
+        requested_at = float(at) if at else None
+    except ValueError:
+        requested_at = None
+    return scope, requested_at
+
+
 def _buttons(alert: Alert) -> list[dict[str, Any]]:
     value = str(alert.id)
     if alert.resolved_at is not None:
@@ -309,9 +329,9 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
     if alert.state == "open" and alert.tier != "P2":
         out.append(button("Escalate now", "alert_escalate", value))
     if alert.kind == "half_open_requested":
-        agent = str(alert.facts.get("scope") or alert.scope)
-        out.append(button("Approve trial", "breaker_approve", agent, style="primary"))
-        out.append(button("Keep open", "breaker_keep_open", agent))
+        request = trial_request_value(str(alert.facts.get("scope") or alert.scope), alert.last_at)
+        out.append(button("Approve trial", "breaker_approve", request, style="primary"))
+        out.append(button("Keep open", "breaker_keep_open", request))
     if alert.kind in ("budget_exhausted", "budget_threshold"):
         # the scope and the window that refused: the modal opens on that window
         window = str(alert.facts.get("window") or "")

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import yaml
 from aiohttp import web
 
+from bot.alerts.render import trial_request_value
 from bot.app import Nightshift
 from bot.commands import Context, dispatch_action
 from bot.demo.fleet import Fleet, Outage, PretendLLM
@@ -326,7 +327,7 @@ async def _ack_the_page(operator: Operator, narrator: Narrator) -> bool:
 
 async def _approve_trial(operator: Operator, narrator: Narrator, fleet: Fleet, minute: int) -> bool:
     rows = await operator.ns.store.fetch(
-        "SELECT key FROM breakers WHERE state = 'half_open_pending' AND key = ?",
+        "SELECT key, since FROM breakers WHERE state = 'half_open_pending' AND key = ?",
         ("acme/carol/looper",),
     )
     if not rows or minute < 3 * HOUR + 30:
@@ -341,7 +342,8 @@ async def _approve_trial(operator: Operator, narrator: Narrator, fleet: Fleet, m
     if await operator.wait_for_human(f"approve a trial for {scope}", approved):
         return True
     narrator.say("Dana fixed looper's prompt; she approves a careful trial of 3 calls")
-    return await operator.click("breaker_approve", scope) or await approved()
+    request = trial_request_value(scope, rows[0]["since"])
+    return await operator.click("breaker_approve", request) or await approved()
 
 
 async def _ack_the_rest(operator: Operator, now: float) -> None:

@@ -234,6 +234,54 @@ async def test_an_old_approve_trial_click_does_not_lift_the_kill_switch(slack_ht
     assert (await breaker(slack.app)).state == "half_open"
 
 
+async def test_an_old_request_s_buttons_do_not_answer_a_newer_request(slack_http):
+    """review13 L2: request 1 kept open, request 2 waits; request 1's Approve trial (left on
+    its message, or a stale client) changes nothing, and request 2's own buttons work."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    first = await half_open_request(slack)
+    old_blocks = message(slack, ALERTS, first)["blocks"]
+    await click(slack, "breaker_keep_open", ALERTS, first)
+    await fake.wait_for(lambda: "kept open" in json.dumps(message(slack, ALERTS, first)))
+    app.clock.advance(120)  # the doubled cool-down is over: request 2, at 00:03
+    await app.ns.breakers.sweep(app.store)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: sum(REQUEST in c.args["text"] for c in fake.posts(ALERTS)) == 2)
+    second = [c for c in fake.posts(ALERTS) if REQUEST in c.args["text"]][1].response["ts"]
+    for n, action_id in enumerate(("breaker_approve", "breaker_keep_open"), start=1):
+        await click(slack, action_id, ALERTS, first, user=ADMIN2, blocks=old_blocks)
+        assert await answer(slack, ADMIN2, n) == (
+            f"🟡 This request of `{BOT}` (from 00:01) was answered; the breaker waits on a"
+            f" newer one since 00:03. Answer that one with its own buttons, or"
+            f" `/agent breaker {BOT} approve`. Nothing changed."
+        )
+    row = await breaker(app)
+    assert row.state == "half_open_pending" and row.reopens == 1
+    assert await audit(app, "breaker.approve") == []
+    assert len(await audit(app, "breaker.keep_open")) == 1
+    # /agent breakers shows request 2's buttons, and they name it
+    listed = await slack.command("breakers", user=ADMIN2)
+    values = buttons(listed)
+    assert (
+        values["breaker_approve"][0]
+        == buttons(message(slack, ALERTS, second))["breaker_approve"][0]
+    )
+    await click(slack, "breaker_approve", ALERTS, second, user=ADMIN2)
+    await fake.wait_for(lambda: "approved by" in json.dumps(message(slack, ALERTS, second)))
+    assert (await breaker(app)).state == "half_open"
+    assert len(await audit(app, "breaker.approve")) == 1
+
+
+async def test_a_trial_button_from_before_requests_were_named_still_answers(slack_http):
+    """Messages posted by an older version carry the bare scope: they answer the request
+    that waits (the only one they can mean)."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    ts = await half_open_request(slack)
+    await click(slack, "breaker_approve", ALERTS, ts, value=BOT)
+    await slack.fake.wait_for(lambda: "approved by" in json.dumps(message(slack, ALERTS, ts)))
+    assert (await breaker(slack.app)).state == "half_open"
+
+
 # -- Escalate now -------------------------------------------------------------------------
 
 

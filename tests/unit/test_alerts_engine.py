@@ -575,7 +575,9 @@ async def test_half_open_request_offers_trial_buttons_and_a_reopening_resolves_i
         if b["type"] == "actions"
         for e in b["elements"]
     }
-    assert buttons["breaker_approve"] == AGENT and buttons["breaker_keep_open"] == AGENT
+    # the buttons name the agent and the request they answer: the instant it began
+    request = f"{AGENT} {store.clock.now()!r}"
+    assert buttons["breaker_approve"] == request and buttons["breaker_keep_open"] == request
     await emit(store, opened(store, trip="trial"))
     await run(store, engine)
     rows = await alerts(store)
