@@ -10,6 +10,10 @@ often than its name or its ``max_runs_per_hour`` says, unless the policy sets
   runs every hour);
 - it fires more than four times an hour (more often than every 15 minutes).
 
+A job whose name reads like a daily one (``morning-report``) but fixes only a minute
+that reads as an hour (``8 * * * *``: every hour at :08) is not refused, but its plan
+carries a note with the expression it probably meant.
+
 Example:
     >>> from guards.config import Policy
     >>> policy = Policy.model_validate({"jobs": [{"name": "report-daily", "cron": "* 8 * * *",
@@ -40,6 +44,9 @@ NAMED_PERIODS = (
     ("monthly", "month"),
 )
 NAMED_MAX = 2  # runs per named period before the name and the expression disagree
+# Names of jobs people mean to run once a day, though the name does not say "daily":
+# with only the minute fixed (`8 * * * *`), the hour and the minute were likely swapped.
+DAY_HINTS = ("morning", "evening", "night", "report", "digest", "summary", "briefing", "standup")
 
 
 @dataclass
@@ -186,6 +193,9 @@ def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
             )
         elif period == "hour" and len(spec.hours) < 24:
             plan.notes.append("its name says hourly but it skips some hours")
+    swapped = _swapped_hour(spec, job.name) if period is None else None
+    if swapped is not None:
+        plan.notes.append(swapped)
     if spec.per_hour > job.max_runs_per_hour:
         plan.problems.append(
             f"it fires {spec.per_hour} times an hour but max_runs_per_hour is "
@@ -199,6 +209,22 @@ def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
     if plan.problems:
         plan.suggestion = _suggest(spec, period)
     return plan
+
+
+def _swapped_hour(spec: CronSpec, name: str) -> str | None:
+    """A note when a job named like a daily one fixes only its minute, with a value that
+    reads as an hour: `8 * * * *` named ``morning-report`` runs 24 times a day."""
+    minute, hour, dom, month, dow = spec.fields
+    if hour != "*" or not minute.isdigit() or not 1 <= int(minute) <= 23:
+        return None
+    lowered = name.lower()
+    if not any(word in lowered for word in DAY_HINTS):
+        return None
+    return (
+        f"its name reads like a daily job, but it runs every hour at :{int(minute):02d}"
+        f" ({spec.per_day} runs a day); for {int(minute):02d}:00 each day write"
+        f" `0 {int(minute)} {dom} {month} {dow}`"
+    )
 
 
 def _adverb(period: str) -> str:

@@ -155,6 +155,34 @@ def test_the_classic_slip_is_refused_even_without_a_telling_name():
     assert plan.refused and plan.suggestion == "0 8 * * *"
 
 
+@pytest.mark.parametrize("name", ["report", "morning-report", "Evening_Summary", "standup"])
+def test_a_daily_sounding_job_with_minute_and_hour_swapped_gets_a_note(name):
+    """audit13 incidents L1: `8 * * * *` named like a daily job runs 24 times a day."""
+    plan = lint_jobs(policy({"name": name, "cron": "8 * * * *"}), now=ts(2026, 1, 1))[0]
+    assert not plan.refused  # 24 runs a day is no runaway: said, not stopped
+    assert plan.notes == [
+        "its name reads like a daily job, but it runs every hour at :08 (24 runs a day);"
+        " for 08:00 each day write `0 8 * * *`"
+    ]
+    assert "  note: its name reads like a daily job" in "\n".join(plan.lines())
+
+
+@pytest.mark.parametrize(
+    ("name", "cron"),
+    [
+        ("rss-poll", "8 * * * *"),  # nothing in the name says once a day
+        ("report", "0 * * * *"),  # :00 reads as no hour
+        ("report", "30 * * * *"),  # :30 is no hour
+        ("report", "8 9 * * *"),  # the hour is set
+        ("report", "8 */2 * * *"),
+        ("report", "8,20 * * * *"),
+    ],
+)
+def test_hourly_jobs_that_do_not_look_swapped_get_no_such_note(name, cron):
+    plan = lint_jobs(policy({"name": name, "cron": cron}), now=ts(2026, 1, 1))[0]
+    assert not any("reads like a daily job" in n for n in plan.notes)
+
+
 def test_hourly_on_the_hour_is_fine():
     plan = lint_jobs(
         policy({"name": "rss-hourly", "cron": "0 * * * *", "max_runs_per_hour": 2}),
