@@ -250,7 +250,8 @@ class JobRunner:
             elif last > now + AHEAD_SECONDS:
                 log.warning(
                     "job %s: its last fire (%s) is %s ahead of the clock, which went back:"
-                    " its schedule goes on from now (a fire it already ran is not run again)",
+                    " its schedule goes on from now (a fire already run or skipped is not"
+                    " decided again)",
                     name,
                     to_datetime(last).isoformat(timespec="seconds"),
                     format_seconds(last - now),
@@ -258,8 +259,8 @@ class JobRunner:
                 last = now
             grace = max(job.misfire_grace_seconds, ON_TIME_SECONDS)
             d = due(spec, tz, last=last, now=now, grace=grace)
-            if d.fire is not None and state.ran_at(tx, name, d.fire):
-                pass  # the clock went back over a fire that ran: once is enough
+            if d.fire is not None and state.decided(tx, name, d.fire):
+                pass  # the clock went back over a fire run or skipped: once is enough
             elif d.fire is not None:
                 out.append(
                     (

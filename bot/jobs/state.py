@@ -171,11 +171,12 @@ def finish_run(
     return cur.rowcount > 0
 
 
-def ran_at(tx: Tx, job: str, scheduled_for: float) -> bool:
-    """Whether a run (of any outcome, not a skip) was made for that fire of the job."""
+def decided(tx: Tx, job: str, scheduled_for: float) -> bool:
+    """Whether that fire of the job was decided already: run (any outcome) or skipped
+    (paused, capped, breaker open…). A fire is decided once, even when the clock goes
+    back over it."""
     row = tx.one(
-        "SELECT 1 FROM job_runs WHERE job = ? AND scheduled_for = ? AND state != 'skipped' LIMIT 1",
-        (job, scheduled_for),
+        "SELECT 1 FROM job_runs WHERE job = ? AND scheduled_for = ? LIMIT 1", (job, scheduled_for)
     )
     return row is not None
 

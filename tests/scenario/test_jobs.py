@@ -447,6 +447,27 @@ async def test_after_the_clock_goes_back_jobs_keep_firing_and_do_not_run_a_fire_
     assert len(target.calls) == 4
 
 
+async def test_after_the_clock_goes_back_a_skipped_fire_is_not_decided_again(app_factory, target):
+    """review13 L7: a fire skipped while paused ran after the clock went back over it,
+    once the job was resumed. A fire is decided once."""
+    from bot.jobs import state
+
+    app = await start(app_factory, [job(target, "minutely", "* * * * *", allow_frequent=True)])
+    await app.store.write(lambda tx: state.pause(tx, job="minutely", actor="U0ADMIN"))
+    await fire(app, 60)  # 00:01, paused: skipped
+    await app.store.write(lambda tx: state.resume(tx, job="minutely"))
+    await fire(app, 60)  # 00:02 runs
+    assert await runs(app, "minutely") == [("skipped", "paused"), ("succeeded", None)]
+    app.clock.set(T0 + 30)  # back to 00:00:30, before both fires
+    await fire(app, 0)
+    await fire(app, 45)  # 00:01:15: 00:01 was decided (skipped) already
+    await fire(app, 60)  # 00:02:15: 00:02 ran
+    assert len(target.calls) == 1
+    assert await runs(app, "minutely") == [("skipped", "paused"), ("succeeded", None)]
+    await fire(app, 60)  # 00:03:15: a new fire
+    assert len(target.calls) == 2
+
+
 async def test_a_hundred_hung_targets_do_not_keep_another_job_from_being_sent(app_factory, target):
     """J2: runs shared a pool of 100 connections; the 101st job timed out unsent and
     tripped a healthy agent's breaker."""
