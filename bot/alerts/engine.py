@@ -9,7 +9,7 @@ in the same transaction, so an event is handled exactly once even across a crash
   P1 posts and enters the chain at its second step after ``p1_escalate_after``; P2 is
   recorded only (``/agent alerts``, the digest). A conversation refused by its own
   budget is posted and paged to nobody (``alerts.page_conversation_budgets``); a P1 on
-  an agent whose P0 is open waits for it (:meth:`AlertPaging._covered`).
+  an agent whose P0 is open waits for it (:meth:`AlertPaging._agent_p0`).
 - **Grouping**: one open alert per fingerprint ``kind:scope``; a new firing bumps its
   count and updates the message in place at most once per ``update_interval_seconds``
   (the tick sends the trailing update). Overruns and expired holds group at their

@@ -63,34 +63,37 @@ class AlertPaging(AlertMessages):
                 break
             for row in rows:
                 alert = Alert.from_row(row)
-                if self._covered(tx, alert):  # its agent's P0 pages for it: look again soon
+                p0 = self._agent_p0(tx, alert)
+                if p0 is not None and p0[1]:  # its agent's P0 pages for it: look again soon
                     tx.execute(
                         "UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id)
                     )
                     continue
-                self.escalate(tx, self._caught_up(alert, now), now)
+                part_of = None if p0 is None else p0[0]
+                self.escalate(tx, self._caught_up(alert, now), now, part_of=part_of)
                 taken += 1
         return taken
 
-    def _covered(self, tx: Tx, alert: Alert) -> bool:
-        """Whether an open P0 on the same agent covers this P1's page (one agent, one
-        incident, one chain: Alertmanager's inhibition). The step waits while that P0 is
-        acknowledged (someone is on it) or still paging; one silenced, or whose chain ran
-        out unanswered, covers nothing. A trial request is never covered: it is the
+    def _agent_p0(self, tx: Tx, alert: Alert) -> tuple[int, bool] | None:
+        """The open P0 on the same agent as this P1, and whether it covers the P1's page
+        (one agent, one incident, one chain: Alertmanager's inhibition). The step waits
+        while that P0 is acknowledged (someone is on it) or still paging; one silenced
+        is not looked at, and one whose chain ran out unanswered covers nothing: the P1
+        pages, saying it belongs to that P0. A trial request is never covered: it is the
         answer to the P0 (the breaker's), and waits for a person."""
         if alert.tier == "P0" or alert.kind == "half_open_requested":
-            return False
+            return None
         parts = alert.scope.split("/")
         if alert.scope.startswith("model:") or len(parts) < 3:
-            return False
+            return None
         agent = "/".join(parts[:3])
         row = tx.one(
-            "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND tier = 'P0' AND id != ?"
-            " AND silence_id IS NULL AND (acked_at IS NOT NULL OR esc_at IS NOT NULL)"
-            " AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1",
+            "SELECT id, acked_at IS NOT NULL OR esc_at IS NOT NULL AS covers FROM alerts"
+            " WHERE resolved_at IS NULL AND tier = 'P0' AND id != ? AND silence_id IS NULL"
+            " AND (scope = ? OR (scope > ? AND scope < ?)) ORDER BY covers DESC, id DESC LIMIT 1",
             (alert.id, agent, agent + "/", agent + "0"),
         )
-        return row is not None
+        return None if row is None else (int(row[0]), bool(row[1]))
 
     def _caught_up(self, alert: Alert, now: float) -> Alert:
         """``alert`` at the latest step due by ``now``, when its own fell due long ago."""
@@ -119,8 +122,19 @@ class AlertPaging(AlertMessages):
         )
         return dataclasses.replace(alert, esc_step=start, esc_at=start_due)
 
-    def escalate(self, tx: Tx, alert: Alert, now: float, *, manual_by: str | None = None) -> str:
-        """Take the alert's next step now; returns who was notified (a user id or 'channel')."""
+    def escalate(
+        self,
+        tx: Tx,
+        alert: Alert,
+        now: float,
+        *,
+        manual_by: str | None = None,
+        part_of: int | None = None,
+    ) -> str:
+        """Take the alert's next step now; returns who was notified (a user id or 'channel').
+
+        ``part_of``: the id of the agent's P0 whose pages went unanswered, which this
+        page belongs to (the page says so)."""
         assert alert.esc_step is not None
         position = alert.esc_step
         due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
@@ -154,6 +168,8 @@ class AlertPaging(AlertMessages):
         if target is not None:
             name = step.notify.partition(":")[2]
             why = f"You are paged ({name}, {self.chain.describe(position)})"
+            if part_of is not None:
+                why += f", part of P0 #{part_of} on this agent, whose pages went unanswered"
             urgent = alert.tier == "P0"
             if manual_by is None and lane_is_full(tx, self.policy, target, urgent=urgent):
                 fold_page(self, tx, lane=target, esc_id=esc_id, now=now)  # a storm

@@ -111,6 +111,14 @@ async def test_a_p0_whose_chain_ran_out_unanswered_covers_nothing(slack_http):
     assert [who for _, who in await paged(app, "breaker_opened_spend")] == ["U01", "U04", None]
     # so the P1 runs its own chain: the secondary at 30 min, the channel 10 min later
     assert await paged(app, "budget_exhausted") == [(BOT, "U04"), (BOT, None)]
+    # and its page says it is the same incident (recheck N2)
+    await fake.wait_for(lambda: len(dms(fake, "U04")) == 2)
+    p1_page = dms(fake, "U04")[-1].args["text"]
+    assert p1_page.startswith(
+        "You are paged (secondary, step 2 of 3), part of P0 #1 on this agent,"
+        " whose pages went unanswered: "
+    ), p1_page
+    assert "part of P0" not in dms(fake, "U04")[0].args["text"]  # the P0's own page
 
 
 async def test_a_trial_request_is_paged_although_its_breaker_s_p0_is_open(slack_http):
