@@ -23,8 +23,9 @@ that trips, and one unit less never does:
 - spend rate: the micros charged in the sliding window ``(now - per_seconds, now]``
   reach ``max``. "At the threshold" means ``>=``: an agent that has spent exactly
   the allowance starts no more calls. It counts charges, not holds: calls granted
-  before the trip still settle, and so can one call larger than ``max``; capping
-  money before it is spent is the budgets' work.
+  before the trip still settle (each is told to the breaker's alert as
+  :class:`~guards.events.SpentWhileOpen`), and so can one call larger than ``max``;
+  capping money before it is spent is the budgets' work.
 
 A trial admits at most ``trial_calls`` reservations whose holds total at most
 ``trial_budget`` (a call released unused gives its slot back); it closes the breaker

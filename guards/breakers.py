@@ -56,7 +56,7 @@ from guards.breaker_spend import SpendRates
 from guards.breaker_view import BreakerRow, listed, row_of
 from guards.config import Policy
 from guards.errors import BreakerOpen, Conflict, InvalidInput
-from guards.events import TrialAnswered
+from guards.events import SpentWhileOpen, TrialAnswered
 from guards.ledger import Reservation
 from guards.scopes import Scope
 from guards.store import Store, Tx
@@ -158,6 +158,8 @@ class Breakers:
         agent = keys[2][0]
         records = self._records
         not_closed = records.not_closed or records.load_not_closed(tx)
+        if res.charged_micros > 0 and not_closed:
+            self._spent_while_open(tx, res, keys, not_closed, now)
         for key, kind in keys:
             if kind != "agent" and key not in not_closed:
                 continue  # namespaces and users learn only from their trials
@@ -177,6 +179,27 @@ class Breakers:
                 records.apply(tx, b, "model", (t,), now)
         if res.charged_micros > 0:
             self._spend.observe(tx, records, res, keys, now)
+
+    def _spent_while_open(
+        self,
+        tx: Tx,
+        res: Reservation,
+        keys: tuple[tuple[str, str], ...],
+        not_closed: set[str],
+        now: float,
+    ) -> None:
+        """A charge that lands on a breaker already refusing (granted before it opened):
+        said to the breaker's alert, which shows what the trip did not stop."""
+        for key, kind in keys:
+            if key not in not_closed:
+                continue
+            b = self._records.entries.get(key) or self._records.entry(tx, key, kind)
+            if b.state in REFUSING:
+                tx.emit(
+                    SpentWhileOpen(
+                        at=now, scope=key, reservation_id=res.id, charged_micros=res.charged_micros
+                    )
+                )
 
     def record_outcome(
         self,

@@ -37,6 +37,7 @@ __all__ = [
     "RoutingPromoted",
     "RunawayDetected",
     "ScopeViolation",
+    "SpentWhileOpen",
     "TrialAnswered",
 ]
 
@@ -122,6 +123,16 @@ class BreakerOpened(Event):
     figures: dict[str, Any] = field(default_factory=dict)
     cooldown_seconds: int = 0
     actor: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpentWhileOpen(Event):
+    """A call granted before its breaker opened settled with a charge while the breaker
+    refuses: money the trip did not stop (it was already in flight)."""
+
+    kind: ClassVar[str] = "spent_while_open"
+    reservation_id: str
+    charged_micros: int
 
 
 @dataclass(frozen=True, kw_only=True)

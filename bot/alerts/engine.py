@@ -49,7 +49,16 @@ from typing import Any
 
 from bot.alerts import heartbeats
 from bot.alerts.messages import BUDGET_KINDS, DEFAULT_CHANNEL, OPEN_ALERTS
-from bot.alerts.model import CLEARED_BY, CONDITION_KINDS, Alert, alert_kind, fingerprint
+from bot.alerts.model import (
+    AFTER_CALLS,
+    AFTER_MICROS,
+    CLEARED_BY,
+    CONDITION_KINDS,
+    OPENED_KINDS,
+    Alert,
+    alert_kind,
+    fingerprint,
+)
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render import duration
 from guards.ledger import periods_at
@@ -124,6 +133,8 @@ class AlertEngine(AlertPaging):
             if kind == "breaker_closed" and payload.get("reason"):
                 reason = f"breaker closed: {payload['reason']}"
             self.clear(tx, kinds=cleared, scope=scope, reason=reason, by=payload.get("actor"))
+        if kind == "spent_while_open":
+            return self._spent_while_open(tx, scope, payload, now)
         akind = alert_kind(kind, payload)
         if akind is None:
             return None
@@ -154,6 +165,29 @@ class AlertEngine(AlertPaging):
             akind = row[0] if row else akind
         return self.fire(tx, kind=akind, scope=scope, at=at, facts=payload, event_id=event_id)
 
+    def _spent_while_open(
+        self, tx: Tx, scope: str, payload: dict[str, Any], now: float
+    ) -> int | None:
+        """Add a charge that landed after the trip to the breaker's open alert: the page
+        said what tripped it, the message then says what the trip did not stop."""
+        row = tx.one(
+            "SELECT id, facts FROM alerts WHERE resolved_at IS NULL AND scope = ?"
+            f" AND kind IN ({', '.join(repr(k) for k in OPENED_KINDS)}) ORDER BY id DESC LIMIT 1",
+            (scope,),
+        )
+        charged = payload.get("charged_micros")
+        if row is None or not isinstance(charged, int) or charged <= 0:
+            return None
+        facts = json.loads(row[1])
+        facts[AFTER_MICROS] = int(facts.get(AFTER_MICROS) or 0) + charged
+        facts[AFTER_CALLS] = int(facts.get(AFTER_CALLS) or 0) + 1
+        tx.execute(
+            "UPDATE alerts SET facts = ? WHERE id = ?",
+            (json.dumps(facts, separators=(",", ":")), row[0]),
+        )
+        self.touch(tx, self.get(tx, row[0]), now)
+        return int(row[0])
+
     def fire(
         self,
         tx: Tx,
@@ -168,8 +202,14 @@ class AlertEngine(AlertPaging):
         now = tx.clock.now()
         fp = fingerprint(kind, scope)
         facts_json = json.dumps(facts, separators=(",", ":"))
-        row = tx.one("SELECT id FROM alerts WHERE fingerprint = ? AND resolved_at IS NULL", (fp,))
+        row = tx.one(
+            "SELECT id, facts FROM alerts WHERE fingerprint = ? AND resolved_at IS NULL", (fp,)
+        )
         if row is not None:
+            before = json.loads(row[1])
+            if before.get(AFTER_MICROS):  # a breaker tripping again: keep what got through
+                carried = {k: before[k] for k in (AFTER_MICROS, AFTER_CALLS) if k in before}
+                facts_json = json.dumps({**facts, **carried}, separators=(",", ":"))
             tx.execute(
                 "UPDATE alerts SET count = count + 1, last_at = MAX(last_at, ?), facts = ?,"
                 " last_event_id = ? WHERE id = ?",

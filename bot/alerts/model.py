@@ -19,9 +19,12 @@ from typing import Any
 from guards.config_people import ALERT_KINDS
 
 __all__ = [
+    "AFTER_CALLS",
+    "AFTER_MICROS",
     "ALERT_COLUMNS",
     "CLEARED_BY",
     "CONDITION_KINDS",
+    "OPENED_KINDS",
     "Alert",
     "alert_kind",
     "fingerprint",
@@ -41,6 +44,11 @@ BREAKER_KINDS = (
     "half_open_requested",
 )
 
+# The alerts of a breaker that opened (a charge that lands after the trip is added to them).
+OPENED_KINDS = BREAKER_KINDS[:3]
+# Their facts for what the trip did not stop: charges of calls granted before it.
+AFTER_MICROS, AFTER_CALLS = "after_trip_micros", "after_trip_calls"
+
 # Events that clear a condition: they resolve the open alerts of these kinds at their scope.
 CLEARED_BY: dict[str, tuple[str, ...]] = {
     "breaker_closed": BREAKER_KINDS,
@@ -57,7 +65,9 @@ CONDITION_KINDS = frozenset(
 )
 
 # Events that only clear conditions and never raise an alert themselves.
-_NOT_ALERTS = frozenset({"breaker_closed", "heartbeat_restored", "trial_answered"})
+_NOT_ALERTS = frozenset(
+    {"breaker_closed", "heartbeat_restored", "trial_answered", "spent_while_open"}
+)
 
 
 def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:

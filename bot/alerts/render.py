@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import Alert
+from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, Alert
 from bot.commands import actions, button, context, header, section
 from bot.escape import slack_text
 from guards.money import format_usd, usd_for
@@ -117,6 +117,10 @@ def _breaker(f: dict[str, Any]) -> str:
         text += f"; cool-down {duration(f['cooldown_seconds'])}"
     if f.get("actor"):
         text += f"; by <@{f['actor']}>"
+    after, calls = f.get(AFTER_MICROS), f.get(AFTER_CALLS)
+    if isinstance(after, int) and isinstance(calls, int) and after > 0:
+        granted = "call" if calls == 1 else "calls"
+        text += f"; since then {_usd(after)} more from {calls} {granted} granted before it opened"
     return text
 
 
