@@ -173,10 +173,7 @@ class Nightshift:
     async def _say_if_nothing_is_limited(self) -> None:
         """A WARNING when no budget limits any scope (none in the policy, none set in Slack):
         then nothing refuses a call before it starts (audit13 incidents H1)."""
-        budgets = self.policy.budgets
-        if any(budgets.defaults.values()) or any(b.limits() for b in budgets.scopes.values()):
-            return
-        if await self.store.fetch("SELECT 1 FROM budget_limits LIMIT 1"):
+        if await self.store.read(self.ledger.limits_anything):
             return
         rate = self.policy.breakers.spend_rate if self.policy.breakers.enabled else None
         after = (

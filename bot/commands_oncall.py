@@ -186,16 +186,17 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     now = ctx.ns.clock.now()
     ledger = ctx.ns.ledger
 
-    def read(tx: Tx) -> tuple[Fleet, list[Any]]:
+    def read(tx: Tx) -> tuple[Fleet, list[Any], bool]:
         counts = tx.all("SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier")
-        return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts
+        limited = ledger.limits_anything(tx)
+        return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts, limited
 
-    view, counts = await ctx.ns.store.read(read)  # the whole fleet: off the writer
+    view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
     delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
+    warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
     if not view.total:
-        return Reply.text_only(
-            "No agents yet: an agent appears with its first reservation or heartbeat.\n" + delivery
-        )
+        empty = "No agents yet: an agent appears with its first reservation or heartbeat."
+        return Reply.text_only("\n".join([empty, delivery, *warnings]))
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
     head = (
         f"Fleet: {view.total} agent(s), {view.need_a_look} need a look · open alerts: {open_alerts}"
@@ -204,11 +205,30 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     more = _more_agents(view)
     listed, placed = line_sections(lines, per_section=15, max_sections=3)
     # the counts and the delivery line first: nothing below can push them out
-    blocks = [header("Fleet status"), section(head), context(delivery), *listed]
+    blocks = [header("Fleet status"), section(head), context(delivery)]
+    blocks += [context(w) for w in warnings] + listed
     if placed < view.total:
         blocks.append(context(more(view.total - placed)))
-    text = fit_text([head], lines[:placed], more=more, total=view.total, tail=[delivery])
+    text = fit_text([head, *warnings], lines[:placed], more=more, total=view.total, tail=[delivery])
     return Reply(text=text, blocks=blocks)
+
+
+def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
+    """What the set-up leaves unguarded, said where the operator looks (the start-up
+    WARNINGs scroll away): no budget anywhere, nobody paged."""
+    lines = []
+    if not limited:
+        lines.append(
+            "⚠️ No budgets: nothing refuses a call before it starts (the spend-rate breaker"
+            " acts only after money is charged). `/agent budget set <scope> <amount> day`"
+            " or `budgets.defaults` in the policy"
+        )
+    if transport != "shell" and not policy.oncall.escalation:
+        lines.append(
+            "⚠️ Nobody is paged: there is no escalation chain (`oncall.escalation` in the"
+            " policy); alerts are only posted"
+        )
+    return lines
 
 
 def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:

@@ -88,6 +88,15 @@ class Budgets:
             cached = self._limits[path] = self._compute_limits(tx, path)
         return cached
 
+    def limits_anything(self, tx: Tx) -> bool:
+        """Whether any budget limits any scope (the policy's, or one set at run time).
+        With none, nothing refuses a call before it starts. Reads no cache: any
+        connection may ask."""
+        budgets = self.policy.budgets
+        if any(budgets.defaults.values()) or any(b.limits() for b in budgets.scopes.values()):
+            return True
+        return tx.one("SELECT 1 FROM budget_limits LIMIT 1") is not None
+
     def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
         depth = path.count("/") + 1
         limits = dict(self.policy.budgets.defaults.get(LEVELS[depth - 1], {}))

@@ -404,6 +404,39 @@ async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
     assert lines[3].startswith("Slack delivery: ")
 
 
+async def test_status_says_when_nothing_is_limited_and_nobody_is_paged(slack_http):
+    """audit13 incidents H1(b): the start-up WARNINGs scroll away; /agent status is where
+    the operator looks."""
+    bare = {"admins": [ADMIN], "channels": {"alerts": ALERTS}}
+    slack = await slack_http(bare, clock=ManualClock())
+    no_budget = (
+        "⚠️ No budgets: nothing refuses a call before it starts (the spend-rate breaker acts"
+        " only after money is charged). `/agent budget set <scope> <amount> day` or"
+        " `budgets.defaults` in the policy"
+    )
+    nobody = (
+        "⚠️ Nobody is paged: there is no escalation chain (`oncall.escalation` in the policy);"
+        " alerts are only posted"
+    )
+    lines = (await slack.command("status"))["text"].split("\n")
+    assert lines[0].startswith("No agents yet") and lines[-2:] == [no_budget, nobody]
+    await overspend(slack.app)
+    reply = await slack.command("status")
+    assert reply["text"].split("\n")[1:3] == [no_budget, nobody]
+    shown = [b["elements"][0]["text"] for b in reply["blocks"] if b["type"] == "context"]
+    assert shown[1:3] == [no_budget, nobody]  # right after the delivery line
+    # a budget set from Slack is a budget: the first line goes
+    await slack.command(f"budget set {BOT} $5 day")
+    lines = (await slack.command("status"))["text"].split("\n")
+    assert no_budget not in lines and nobody in lines
+
+
+async def test_status_with_budgets_and_a_chain_warns_of_nothing(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    await overspend(slack.app)
+    assert "⚠️" not in (await slack.command("status"))["text"]
+
+
 async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
     policy = {**POLICY, "timezone": "Europe/Berlin"}
     clock = ManualClock(datetime(2026, 1, 5, 3, 37, tzinfo=UTC).timestamp())  # 04:37 in Berlin
