@@ -64,6 +64,9 @@ STATE_WORDS = {
 OPERATIONS = {"approve": "approve", "open": "force_open", "close": "force_close"}
 MAX_LISTED = 40
 MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its buttons)
+# What needs a human first: a trial to approve (its buttons), then breakers that trip
+# on their own, running trials, kill switches (someone's on purpose), closed ones.
+LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
 USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
 
 
@@ -106,6 +109,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         raise UsageError()
     include_closed = bool(args)
     rows = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.list(tx, include_closed))
+    rows.sort(key=lambda r: LIST_ORDER.get(r.state, len(LIST_ORDER)))  # by key within a state
     if not rows:
         return Reply.text_only("🟢 Every breaker is closed: all agents may call.")
     not_closed = sum(1 for r in rows if r.state != CLOSED)

@@ -300,6 +300,36 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     assert texts_of(every["blocks"][-1]) == [f"… and {total - len(shown)} more breakers"]
 
 
+async def test_breakers_lists_trials_waiting_for_approval_before_kill_switches(slack_http):
+    """audit14 acceptance F2: by key alone, 50 kill switches on scopes that sort first hid
+    the trials waiting for approval, and their buttons, behind "… and N more"."""
+    slack = await slack_http(APPROVAL_POLICY, clock=ManualClock(T0))
+    app = slack.app
+    breakers = app.ns.breakers
+    switched = [f"acme/aa/switch-{i:02d}" for i in range(50)]  # they sort before AGENTS[-3:]
+
+    def kill(tx: Tx) -> None:
+        for scope in switched:
+            breakers.force_open(tx, scope, ADMIN, "maintenance")
+
+    await app.store.write(kill)
+    waiting = AGENTS[-3:]
+    await app.store.write(trip(app, waiting))
+    app.clock.advance(61)
+    await app.store.write(breakers.tick)
+    await app.store.write(trip(app, [AGENTS[-4]]))  # open, cooling down
+
+    reply = await slack.command("breakers")
+    assert_fits(reply)
+    lines = reply["text"].split("\n")
+    shown = [line for line in lines if line.startswith(("🟡", "🔴", "⛔"))]
+    assert [line[0] for line in shown[:4]] == ["🟡", "🟡", "🟡", "🔴"]
+    assert [line.split("*")[1] for line in shown[:3]] == sorted(waiting)  # by key within a state
+    buttons = [b for b in reply["blocks"] if b["type"] == "actions"]
+    assert len(buttons) == 3
+    assert all(line.startswith("⛔") for line in shown[4:])
+
+
 # -- /agent alerts --------------------------------------------------------------------------
 
 
