@@ -26,14 +26,15 @@ async def alert_summary(
 
         {"since": ..., "until": ...,
          "total": 7, "firings": 130, "silenced": 2, "open": 1,
-         "tiers": {"P0": {"alerts": 1, "firings": 3, "silenced": 0, "acked": 1,
-                          "resolved": 1, "open": 0, "mtta_seconds": 240.0}, ...},
+         "tiers": {"P0": {"alerts": 1, "firings": 3, "silenced": 0, "silenced_unacked": 0,
+                          "acked": 1, "resolved": 1, "open": 0, "mtta_seconds": 240.0}, ...},
          "top": [{"id": 3, "kind": "budget_exhausted", "scope": "acme/a", "tier": "P1",
                   "count": 90, "state": "resolved", "silenced": False}, ...]}
 
     ``mtta_seconds`` is the mean time from first firing to acknowledgement of the
     acknowledged alerts of that tier (None when none was acknowledged); ``silenced``
-    counts alerts that were silenced at any time (recorded, not posted).
+    counts alerts that were silenced at any time (recorded, not posted), and
+    ``silenced_unacked`` those of them nobody acknowledged (nobody was asked to).
     """
     where = "first_at >= ? AND first_at < ?"
     params: tuple[Any, ...] = (since, until)
@@ -43,6 +44,7 @@ async def alert_summary(
     rows = await store.fetch(
         "SELECT tier, COUNT(*), SUM(count), SUM(was_silenced),"
         " SUM(acked_at IS NOT NULL), SUM(resolved_at IS NOT NULL),"
+        " SUM(was_silenced AND acked_at IS NULL),"
         " AVG(CASE WHEN acked_at IS NOT NULL THEN MAX(0, acked_at - first_at) END)"
         f" FROM alerts WHERE {where} GROUP BY tier",
         params,
@@ -52,6 +54,7 @@ async def alert_summary(
             "alerts": 0,
             "firings": 0,
             "silenced": 0,
+            "silenced_unacked": 0,
             "acked": 0,
             "resolved": 0,
             "open": 0,
@@ -59,11 +62,12 @@ async def alert_summary(
         }
         for t in TIERS
     }
-    for tier, n, firings, silenced, acked, resolved, mtta in rows:
+    for tier, n, firings, silenced, acked, resolved, quiet, mtta in rows:
         tiers[tier] = {
             "alerts": n,
             "firings": firings or 0,
             "silenced": silenced or 0,
+            "silenced_unacked": quiet or 0,
             "acked": acked or 0,
             "resolved": resolved or 0,
             "open": n - (resolved or 0),

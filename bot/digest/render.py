@@ -178,9 +178,12 @@ def _alerts(d: Digest) -> list[str]:
         extra = []
         if t.get("mtta_seconds") is not None:
             extra.append(f"MTTA {duration(t['mtta_seconds'])}")
-        unacked = n - t.get("acked", 0)
+        # a silenced alert asked nobody: it is counted as silenced, not as unanswered
+        unacked = n - t.get("acked", 0) - t.get("silenced_unacked", 0)
         if unacked:
             extra.append(f"{unacked} not acknowledged")
+        if t.get("silenced"):
+            extra.append(f"{t['silenced']} silenced")
         parts.append(part + (f" ({', '.join(extra)})" if extra else ""))
     where = " (all namespaces)" if d.alerts_all_namespaces else ""
     if not parts:

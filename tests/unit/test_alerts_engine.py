@@ -362,6 +362,7 @@ async def test_a_silence_by_scope_holds_across_five_resolve_refire_cycles(store)
     assert len(rows) == 5 and all(r["was_silenced"] and r["resolved_at"] for r in rows)
     figures = await alert_summary(store, since=0, until=store.clock.now() + 1)
     assert figures["silenced"] == 5 and figures["tiers"]["P0"]["alerts"] == 5
+    assert figures["tiers"]["P0"]["silenced_unacked"] == 5  # nobody was asked: none answered
     # after the silence expires, the next opening pages again
     store.clock.advance(3600)
     await emit(store, opened(store))

@@ -119,6 +119,9 @@ def test_rejections_alerts_uptime_and_jobs_in_words():
         "P1": {"alerts": 3, "acked": 2, "mtta_seconds": 750.0},
         "P2": {"alerts": 0, "acked": 0, "mtta_seconds": None},
     }
+    quiet = {**alerts, "P0": {"alerts": 3, "acked": 1, "silenced": 2, "silenced_unacked": 1}}
+    text, _ = render(digest(raw(), alerts=quiet))  # audit14 acceptance F1
+    assert "*Alerts* P0 3 (1 not acknowledged, 2 silenced) · P1 3" in text
     uptime = {"acme/alice/rss-bot": 1.0, "acme/bob/ops-bot": 0.979}
     text, _ = render(digest(r, alerts=alerts, uptime=uptime))
     assert (
