@@ -70,8 +70,13 @@ class AlertsComponent:
         self._store = ns.store
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)
-        await self.process()  # what a previous run left undispatched
-        await self.tick()  # timers that fell due while we were down run now, not a tick later
+        try:
+            await self.process()  # what a previous run left undispatched
+            await self.tick()  # timers that fell due while we were down run now, not later
+        except Exception:  # rows an earlier run or policy left must not stop the start
+            log.exception(
+                "alerts: catching up at start failed; the tick retries every %ss", TICK_SECONDS
+            )
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
 

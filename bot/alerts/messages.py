@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +50,8 @@ __all__ = [
     "AlertMessages",
     "escalate_value",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "#alerts"
 # Every open alert; callers append " AND ..." conditions.
@@ -227,7 +230,15 @@ class AlertMessages:
             (now - self.policy.alerts.update_interval_seconds,),
         )
         for row in rows:
-            self._update(tx, Alert.from_row(row), now)
+            alert = Alert.from_row(row)
+            tx.execute("SAVEPOINT alert_update")
+            try:
+                self._update(tx, alert, now)
+            except Exception:  # one message that cannot be drawn must not stop the tick
+                log.exception("alert #%d: its message could not be updated", alert.id)
+                tx.execute("ROLLBACK TO alert_update")
+                tx.execute("UPDATE alerts SET dirty = 0 WHERE id = ?", (alert.id,))
+            tx.execute("RELEASE alert_update")
         return len(rows)
 
     def update_pages(self, tx: Tx, alert: Alert, now: float, *, up_to: int | None = None) -> None:

@@ -48,7 +48,15 @@ class AlertPaging(AlertMessages):
     """Runs escalation chains over the alerts' rows; stateless beyond the policy."""
 
     def run_chains(self, tx: Tx, now: float, *, alert_id: int | None = None) -> int:
-        """Take every escalation step that is due; returns how many were taken."""
+        """Take every escalation step that is due; returns how many were taken.
+
+        Each alert's step is its own savepoint: one that fails is logged and tried again
+        a minute later, and the tick (the heartbeat watchdog, silences, the other alerts)
+        goes on. Without a chain in the policy (taken out, or the policy file missing
+        after a reboot) nothing is taken: the steps the alerts carry wait, and go on if a
+        chain comes back."""
+        if not self.chain.steps:
+            return 0
         taken = 0
         where = OPEN_ALERTS + (
             " AND esc_at IS NOT NULL AND esc_at <= ? AND acked_at IS NULL AND silence_id IS NULL"
@@ -63,16 +71,31 @@ class AlertPaging(AlertMessages):
                 break
             for row in rows:
                 alert = Alert.from_row(row)
-                p0 = self._agent_p0(tx, alert)
-                if p0 is not None and p0[1]:  # its agent's P0 pages for it: look again soon
+                tx.execute("SAVEPOINT chain_step")
+                try:
+                    taken += self._take_step(tx, alert, now)
+                except Exception:
+                    log.exception(
+                        "alert #%d: its escalation step failed; tried again in %ds",
+                        alert.id,
+                        COVERED_WAIT,
+                    )
+                    tx.execute("ROLLBACK TO chain_step")
                     tx.execute(
                         "UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id)
                     )
-                    continue
-                part_of = None if p0 is None else p0[0]
-                self.escalate(tx, self._caught_up(alert, now), now, part_of=part_of)
-                taken += 1
+                tx.execute("RELEASE chain_step")
         return taken
+
+    def _take_step(self, tx: Tx, alert: Alert, now: float) -> int:
+        """Take the alert's due step (1), or put it off while its agent's P0 pages (0)."""
+        p0 = self._agent_p0(tx, alert)
+        if p0 is not None and p0[1]:  # its agent's P0 pages for it: look again soon
+            tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id))
+            return 0
+        part_of = None if p0 is None else p0[0]
+        self.escalate(tx, self._caught_up(alert, now), now, part_of=part_of)
+        return 1
 
     def _agent_p0(self, tx: Tx, alert: Alert) -> tuple[int, bool] | None:
         """The open P0 on the same agent as this P1, and whether it covers the P1's page
@@ -96,12 +119,14 @@ class AlertPaging(AlertMessages):
         return None if row is None else (int(row[0]), bool(row[1]))
 
     def _caught_up(self, alert: Alert, now: float) -> Alert:
-        """``alert`` at the latest step due by ``now``, when its own fell due long ago."""
+        """``alert`` at the latest step due by ``now``, when its own fell due long ago or
+        the step after it is due too (Nightshift was down)."""
         position, due = alert.esc_step, alert.esc_at
         assert position is not None and due is not None
-        if now - due <= LATE:
-            return alert
         entry = self.chain.entry(alert.tier) or 0
+        following = self.chain.following(position, entry=entry)
+        if now - due <= LATE and (following is None or due + following[1] > now):
+            return alert  # on time, and the next step is not due yet
         start, start_due = position, due  # the first step of the latest instant due
         skipped = 0
         for walked in range(1, _MAX_CHAIN_PASSES * 10):

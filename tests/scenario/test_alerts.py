@@ -200,6 +200,39 @@ async def test_a_restart_in_the_middle_of_a_chain_continues_it(slack_http, tmp_p
     await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
 
 
+async def test_a_restart_without_a_chain_starts_and_the_chain_goes_on_when_it_is_back(
+    slack_http, tmp_path
+):
+    """audit14 crash 1: an alert mid-chain, then a restart on a policy with no oncall (taken
+    out, or the file missing after a reboot): start-up died on a division by zero, every
+    time, and took the agent API with it."""
+    db = tmp_path / "no-chain.db"
+    clock = ManualClock()
+    first = await slack_http(POLICY, clock=clock, db=db)
+    fake = first.fake
+    await overspend(first.app)
+    await alerts_of(first).process()
+    await fake.wait_for(lambda: dms(fake, "U01"))
+    await first.app.ns.stop()
+
+    clock.advance(10 * 60)  # the secondary's step fell due while nothing ran
+    no_oncall = {k: v for k, v in POLICY.items() if k != "oncall"}
+    second = await slack_http(no_oncall, clock=clock, db=db)  # starts
+    assert (await second.app.client.get("/healthz")).status_code == 200
+    await alerts_of(second).tick()  # and ticks: nobody to page, nothing fails
+    clock.advance(60)
+    await alerts_of(second).tick()
+    assert not dms(fake, "U04")
+    row = (await second.app.store.fetch("SELECT esc_step, esc_at FROM alerts"))[0]
+    assert row["esc_step"] == 1  # the step waits
+    await second.app.ns.stop()
+
+    third = await slack_http(POLICY, clock=clock, db=db)  # the chain is back: it goes on
+    await alerts_of(third).tick()
+    await fake.wait_for(lambda: dms(fake, "U04"))
+    assert len(dms(fake, "U01")) == 1
+
+
 async def test_hundred_firings_make_one_post_and_a_bounded_number_of_updates(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app

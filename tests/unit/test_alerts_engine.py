@@ -227,6 +227,57 @@ async def test_steps_due_at_one_instant_are_all_taken_after_downtime(store):
     assert [tuple(r) for r in rows] == [("U01", 0), ("U04", 1), (None, 2)]
 
 
+async def test_a_short_downtime_over_two_steps_takes_only_the_latest(store):
+    """audit14 crash 3: the first due step less than LATE late was taken, and the next,
+    due as well, right after it: two pages in one second."""
+    chain = [
+        {"notify": "rotation:primary", "after": "0s"},
+        {"notify": "rotation:secondary", "after": "20s"},
+        {"notify": "channel", "after": "40s"},
+    ]
+    oncall = {"rotations": POLICY["oncall"]["rotations"], "escalation": chain}  # type: ignore[index]
+    engine = make({"alerts": {"repeat_escalation": 0}, "oncall": oncall})
+    await emit(store, opened(store))
+    await run(store, engine)
+    store.clock.advance(50)  # down from 5 s to 50 s: 20 s and 40 s fell due
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT target, step FROM escalations ORDER BY id")
+    assert [tuple(r) for r in rows] == [("U01", 0), (None, 2)]
+
+
+async def test_one_alert_whose_step_fails_does_not_stop_the_others(store, caplog):
+    """audit14 crash 1 (c): the tick was one transaction, so one failing step rolled back
+    the watchdog, silences and every other alert's step, every 2 s."""
+    engine = make()
+    await emit(store, opened(store, scope="acme/alice/a"), opened(store, scope="acme/bob/b"))
+    await run(store, engine)
+    broken = engine.escalate
+
+    def escalate(tx: Tx, alert: Any, now: float, **kw: Any) -> str:
+        if alert.scope == "acme/alice/a":
+            raise RuntimeError("a row nobody foresaw")
+        return broken(tx, alert, now, **kw)
+
+    engine.escalate = escalate  # type: ignore[method-assign]
+    store.clock.advance(5 * 60)
+    await store.write(engine.tick)
+    rows = await store.fetch(
+        "SELECT a.scope, e.step FROM escalations e JOIN alerts a ON a.id = e.alert_id ORDER BY e.id"
+    )
+    assert [tuple(r) for r in rows] == [("acme/alice/a", 0), ("acme/bob/b", 0), ("acme/bob/b", 1)]
+    assert "its escalation step failed; tried again in 60s" in caplog.text
+    due = await store.fetch("SELECT esc_at FROM alerts WHERE scope = 'acme/alice/a'")
+    assert due[0][0] == store.clock.now() + 60
+    engine.escalate = broken  # type: ignore[method-assign]
+    store.clock.advance(60)
+    await store.write(engine.tick)
+    steps = await store.fetch(
+        "SELECT e.step FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+        " WHERE a.scope = 'acme/alice/a' ORDER BY e.id"
+    )
+    assert [r[0] for r in steps] == [0, 1]
+
+
 async def test_one_token_probing_many_scopes_is_one_alert_on_its_node(store):
     """audit10 L1: 200 random scopes from one token made 208 alerts."""
     engine = make()
