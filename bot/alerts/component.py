@@ -18,6 +18,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from bot.alerts import heartbeats
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.messages import DEFAULT_CHANNEL
 from guards.events import Event
@@ -66,7 +67,11 @@ class AlertsComponent:
                 " and nobody is paged; name rotations and steps in the policy"
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
-        self._engine.watching_since = ns.clock.now()  # no heartbeat is overdue for our downtime
+        # beats lost while we were down are not missed: the downtime is taken off each
+        # agent's silence (a database with no mark of its last run forgives a window)
+        now = ns.clock.now()
+        known = await ns.store.write(lambda tx: heartbeats.started(tx, now=now))
+        self._engine.watching_since = None if known else now
         self._store = ns.store
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)

@@ -363,6 +363,7 @@ class AlertEngine(AlertPaging):
     def tick(self, tx: Tx) -> dict[str, int]:
         """Everything time-driven, from rows: watchdog, events, silences, resolution, chains."""
         now = tx.clock.now()
+        heartbeats.alive(tx, now=now)
         missed = heartbeats.watchdog(
             tx, self.policy.heartbeats, now=now, watching_since=self.watching_since
         )

@@ -28,11 +28,21 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from guards.store import Store
 
-__all__ = ["STOPPED", "STOPPED_STATUSES", "heartbeat_uptime", "is_stopped", "record", "watchdog"]
+__all__ = [
+    "STOPPED",
+    "STOPPED_STATUSES",
+    "alive",
+    "heartbeat_uptime",
+    "is_stopped",
+    "record",
+    "started",
+    "watchdog",
+]
 
 STOPPED = "stopped"
 STOPPED_STATUSES = (STOPPED, "stopping", "shutdown", "shutting_down", "paused")
 _STOPPED_MARKS = ", ".join("?" for _ in STOPPED_STATUSES)  # one bound parameter each
+DOWNTIME_KEPT = 30 * 86400  # downtimes older than this forgive nobody any more
 
 
 def is_stopped(status: str | None) -> bool:
@@ -61,15 +71,43 @@ def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: f
     return True
 
 
+def started(tx: Tx, *, now: float) -> bool:
+    """A run starts watching: the gap since the last run was alive is a downtime.
+
+    Returns False when no earlier run left its mark (a new database, or one from before
+    marks were kept): the caller then forgives a whole window from now, as before.
+    """
+    row = tx.one("SELECT alive_at FROM watchdog_alive WHERE id = 1")
+    if row is not None and row[0] < now:
+        tx.execute(
+            "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)", (row[0], now)
+        )
+    tx.execute("DELETE FROM watchdog_downtime WHERE down_until < ?", (now - DOWNTIME_KEPT,))
+    alive(tx, now=now)
+    return row is not None
+
+
+def alive(tx: Tx, *, now: float) -> None:
+    """This run is alive at ``now`` (the alerts tick says so every few seconds)."""
+    tx.execute(
+        "INSERT INTO watchdog_alive (id, alive_at) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET alive_at = excluded.alive_at",
+        (now,),
+    )
+
+
 def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | None = None) -> int:
     """Raise HeartbeatMissed for every watched agent overdue; returns how many.
 
-    ``watching_since`` is when this process began watching: beats an agent sent while
-    Nightshift was down were lost, not missed, so nobody is overdue until a whole
-    detection window (``misses_before_alert`` timeouts) has passed since then.
+    Beats an agent sent while Nightshift was down were lost, not missed: an agent is
+    overdue once it has been silent for a whole detection window (``misses_before_alert``
+    timeouts) of the time Nightshift was up (the downtimes :func:`started` recorded are
+    taken off its silence). ``watching_since``: when the downtimes are not known (see
+    :func:`started`), nobody is overdue until a whole window has passed since then.
     """
     timeout = max(1, config.timeout_seconds)
-    overdue = now - config.misses_before_alert * timeout
+    window = config.misses_before_alert * timeout
+    overdue = now - window
     if watching_since is not None and watching_since > overdue:
         return 0
     rows = tx.all(
@@ -78,15 +116,30 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
         " ORDER BY last_seen LIMIT 500",
         (overdue, *STOPPED_STATUSES),
     )
+    downtimes: list[tuple[float, float]] = []
+    if rows:
+        downtimes = tx.all(
+            "SELECT down_from, down_until FROM watchdog_downtime WHERE down_until > ?",
+            (rows[0][1],),
+        )
+    missed = 0
     for scope, last_seen in rows:
-        misses = int((now - last_seen) // timeout)
+        silent = (
+            now
+            - last_seen
+            - sum(max(0.0, min(until, now) - max(since, last_seen)) for since, until in downtimes)
+        )
+        if silent < window:
+            continue  # part of its silence was our downtime
+        misses = int(silent // timeout)
         tx.execute("UPDATE heartbeats SET missed_at = ? WHERE scope = ?", (now, scope))
         tx.execute(
             "INSERT INTO heartbeat_gaps (scope, down_from) VALUES (?, ?)",
             (scope, last_seen + timeout),
         )
         tx.emit(HeartbeatMissed(at=now, scope=scope, last_seen=last_seen, misses=misses))
-    return len(rows)
+        missed += 1
+    return missed
 
 
 async def heartbeat_uptime(store: Store, *, since: float, until: float) -> dict[str, float]:

@@ -141,3 +141,49 @@ async def test_beats_lost_while_nightshift_was_down_are_not_missed(app_factory, 
     await alerts.tick()
     rows = await second.store.fetch("SELECT kind, scope FROM alerts")
     assert [tuple(r) for r in rows] == [("heartbeat_missed", BOT)]
+
+
+async def test_a_crash_loop_does_not_hide_a_dead_agent(app_factory, tmp_path):
+    """audit14 crash 2: each start forgave a whole detection window, so a process that
+    restarted more often than that never paged for an agent that had died. Now only the
+    downtime itself is forgiven."""
+    db = tmp_path / "loop.db"
+    clock = ManualClock()
+    app = await app_factory(POLICY, clock=clock, db=db)
+    assert (await beat(app)).status_code == 204
+    start = clock.now()
+    for _ in range(5):  # up 29 s, down 1 s, five times: 5 s of downtime in 150 s
+        clock.advance(29)
+        await app.ns.extras["alerts"].tick()
+        await app.ns.stop()
+        clock.advance(1)
+        app = await app_factory(POLICY, clock=clock, db=db)
+        await app.ns.extras["alerts"].tick()
+    assert clock.now() - start == 150  # 145 s of it up: more than the 2 × 60 s window
+    rows = await app.store.fetch("SELECT kind, scope, facts FROM alerts")
+    assert [(r["kind"], r["scope"]) for r in rows] == [("heartbeat_missed", BOT)]
+    assert json.loads(rows[0]["facts"])["misses"] == 2
+    downtimes = await app.store.fetch("SELECT down_until - down_from FROM watchdog_downtime")
+    assert [round(r[0]) for r in downtimes] == [1, 1, 1, 1, 1]
+
+
+async def test_silence_before_a_restart_counts_and_the_downtime_does_not(app_factory, tmp_path):
+    db = tmp_path / "gap.db"
+    clock = ManualClock()
+    first = await app_factory(POLICY, clock=clock, db=db)
+    assert (await beat(first)).status_code == 204
+    clock.advance(100)  # silent for 100 s while Nightshift was up
+    await first.ns.extras["alerts"].tick()
+    await first.ns.stop()
+    clock.advance(300)  # down for 5 minutes
+    second = await app_factory(POLICY, clock=clock, db=db)
+    alerts = second.ns.extras["alerts"]
+    await alerts.tick()
+    assert await second.store.fetch("SELECT * FROM alerts") == []  # 100 s up: not yet
+    clock.advance(19)
+    await alerts.tick()
+    assert await second.store.fetch("SELECT * FROM alerts") == []  # 119 s
+    clock.advance(1)
+    await alerts.tick()  # 120 s of silence while up: missed, 20 s after the restart
+    rows = await second.store.fetch("SELECT kind FROM alerts")
+    assert [r[0] for r in rows] == ["heartbeat_missed"]
