@@ -41,7 +41,7 @@ Example:
     >>> from guards.config import Validation
     >>> validator = Validator(Validation())
     >>> validator.sketcher.kind
-    'minhash32'
+    'minhash32-links'
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ from guards.store import Tx
 from guards.tokens import authenticate, authorize
 from guards.validation import repo
 from guards.validation.batch_run import BatchRun, Hit
-from guards.validation.prepared import Prepared, prepare_batch
-from guards.validation.streams import DAY, StreamIndexes, sketcher_for
+from guards.validation.features import features
+from guards.validation.normalize import prepare
+from guards.validation.prepared import Prepared, PreparedItem, prepare_batch
+from guards.validation.streams import DAY, LEGACY_NEWEST, StreamIndexes, sketcher_for
 from guards.validation.types import (
     DUPLICATE_REASONS,
     ITEM_PREVIEW_CHARS,
@@ -221,6 +223,8 @@ class Validator(StreamIndexes):
                 run.reject(i, p.item, "duplicate", hit)
                 continue
             near = index.best(p.sketch, not_before=not_before) if index is not None else None
+            if near is None and index is not None:
+                near = self._legacy_near(tx, stream_id, not_before, p)
             if near is not None:
                 item_id, at, similarity = near
                 matched_ref, matched_preview = repo.item_info(tx, item_id)
@@ -249,6 +253,42 @@ class Validator(StreamIndexes):
             self._burst(run)
         tx.after_commit.append(self._confirm)
         return Outcome(run.accepted, run.rejected)
+
+    def _legacy_near(
+        self, tx: Tx, stream_id: int, not_before: float, p: PreparedItem
+    ) -> tuple[int, float, float] | None:
+        """The best near-duplicate among the rows an older version remembered with its own
+        features (:data:`~guards.validation.index.LEGACY_MINHASH`), while any are in the
+        window: the item is compared sketched both ways (such rows were written with the
+        old features, and, for a few hours of 2026-11-27, with the new)."""
+        legacy_kind = self.sketcher.legacy_kind
+        if legacy_kind is None or not self._legacy_in_window(tx, legacy_kind, not_before):
+            return None
+        index = self._index(tx, stream_id, not_before, kind=legacy_kind)
+        if not len(index):
+            return None
+        old_way = self.sketcher.sketch(
+            features(prepare(p.item.text), names=self.sketcher.names, legacy=True)
+        )
+        found = [
+            hit
+            for hit in (
+                index.best(p.sketch, not_before=not_before),
+                index.best(old_way, not_before=not_before),
+            )
+            if hit is not None
+        ]
+        return max(found, key=lambda hit: hit[2]) if found else None
+
+    def _legacy_in_window(self, tx: Tx, kind: str, not_before: float) -> bool:
+        """Whether rows of the older ``kind`` may still be in a window (looked up once a
+        process, ahead by :meth:`warm`: no new ones are written, so the answer only turns
+        False)."""
+        if self._legacy_until is None:  # not warmed (the API looks it up ahead)
+            row = tx.one(LEGACY_NEWEST, (not_before, kind))
+            newest = float("-inf") if row is None or row[0] is None else float(row[0])
+            self._legacy_until = newest + self.config.window_days * DAY
+        return tx.clock.now() < self._legacy_until
 
     def _burst(self, run: BatchRun) -> None:
         """A DuplicateBurst when the count reaches the threshold; again while it goes on.

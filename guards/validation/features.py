@@ -240,15 +240,18 @@ def _link(url: str) -> str:
     return base.rstrip("/") + (f"?{query}" if query else "") + (f"#{fragment}" if names else "")
 
 
-def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
+def features(prepared: str, *, names: bool = True, legacy: bool = False) -> list[tuple[str, int]]:
     """The weighted features of a prepared text (:func:`~guards.validation.normalize.prepare`).
 
     Returns ``(feature, weight)`` pairs; a feature may repeat (a word said twice
     weighs twice). With ``names``, a capitalised word inside a sentence-case text
-    weighs as a name; without, every word weighs the same in any case.
+    weighs as a name; without, every word weighs the same in any case. ``legacy``: the
+    features of versions before 2026-11-27 15:00 (markup read as written, a link as it
+    was sent), to compare a new item with the items they remembered
+    (:data:`~guards.validation.index.LEGACY_MINHASH`).
     """
     text = prepared[:SKETCH_CHARS]
-    if "<" in text or "](" in text or "&" in text:
+    if not legacy and ("<" in text or "](" in text or "&" in text):
         text = _shown(text)
     chunks = text.split(" ")
     hint = names and _case_is_a_hint(chunks)
@@ -268,7 +271,8 @@ def features(prepared: str, *, names: bool = True) -> list[tuple[str, int]]:
                 previous = _cached_words(folded, bag, name=name) or previous
                 continue
         if raw.lower().startswith(("http://", "https://", "www.")):
-            bag.identity(_link(raw.casefold().rstrip(_EDGE_PUNCT)))
+            link = raw.casefold().rstrip(_EDGE_PUNCT)
+            bag.identity(link if legacy else _link(link))
             previous = ""
             continue
         chunk = raw.strip(_EDGE_PUNCT)

@@ -51,6 +51,7 @@ from typing import Any, Protocol, TypeAlias
 from guards.validation import minhash, simhash
 
 __all__ = [
+    "LEGACY_MINHASH",
     "IndexCache",
     "IndexKey",
     "MinHashSketcher",
@@ -77,6 +78,8 @@ class Sketcher(Protocol):
 
     #: stored with every row; rows of another kind are not loaded into this index
     kind: str
+    #: an older kind whose rows a new item is also checked against (sketched the old way)
+    legacy_kind: str | None
     width: int
     bands: int
     #: whether two sketches in one bucket may differ in the band (then tags tell them apart)
@@ -100,10 +103,17 @@ class Sketcher(Protocol):
         ...
 
 
+#: the kind of MinHash rows written before links were read without scheme, ``www.`` or
+#: trailing ``/`` and markup as shown (2026-11-27): a new item is also checked against
+#: them, sketched both ways, until they leave the window (``Validator._legacy``)
+LEGACY_MINHASH = f"minhash{minhash.BINS}"
+
+
 class MinHashSketcher:
     """MinHash signatures (:mod:`guards.validation.minhash`), 8 bands × 4 bins."""
 
-    kind = f"minhash{minhash.BINS}"
+    kind = f"minhash{minhash.BINS}-links"
+    legacy_kind: str | None = LEGACY_MINHASH
     width = minhash.BINS
     bands = 8
     tagged = True
@@ -156,6 +166,7 @@ class SimHashSketcher:
     # "-nocase": sketched without name weights since 2026-11-27, so a text in capitals
     # is near its sentence-case original; sketches made before are not compared
     kind = "simhash64-nocase"
+    legacy_kind: str | None = None  # older SimHash rows are not compared (README: Limits)
     width = 8
     bands = 4
     tagged = False  # the bucket is the whole block

@@ -62,6 +62,9 @@ def sketcher_for(config: Validation) -> Sketcher:
     return MinHashSketcher(threshold=near.threshold)
 
 
+LEGACY_NEWEST = "SELECT max(at) FROM validation_items WHERE at >= ? AND kind = ?"
+
+
 class StreamIndexes:
     """Each stream's index of sketches, in a bounded cache, loaded ahead or in the write.
 
@@ -82,6 +85,8 @@ class StreamIndexes:
         #: windows loaded from rows since the start (off the writer or in it)
         self.loads = 0
         self._warned: tuple[float, int] | None = None  # when, and at how many evictions
+        # until when rows of the sketcher's legacy kind may be in a window (None: unknown)
+        self._legacy_until: float | None = None
 
     def attach(self, store: Store) -> None:
         store.on_rollback.append(self.forget)
@@ -94,6 +99,7 @@ class StreamIndexes:
         self._indexes.max_bytes = config.index_memory_mb * MB
         self._unconfirmed.clear()
         self._generation += 1
+        self._legacy_until = None
 
     def forget(self) -> None:
         """Writes were rolled back: drop every index that may hold some of them."""
@@ -167,6 +173,16 @@ class StreamIndexes:
             return
         if allowed is not None and not await allowed():
             return  # the write answers the 401 or 403
+        legacy = self.sketcher.legacy_kind
+        if legacy is not None and self._legacy_until is None:  # once a process, off the writer
+            not_before = store.clock.now() - self.config.window_days * DAY
+            try:
+                until = await asyncio.to_thread(_legacy_until, store.path, legacy, not_before)
+            except sqlite3.Error:  # the write looks it up itself
+                log.warning("validation: could not look for older sketches ahead", exc_info=True)
+            else:
+                if self._legacy_until is None:
+                    self._legacy_until = until + self.config.window_days * DAY
         loading = (agent, prepared.stream, prepared.kind)
         task = self._loading.get(loading)
         if task is None:
@@ -232,9 +248,13 @@ class StreamIndexes:
 
     # -- the index a write uses -----------------------------------------------------
 
-    def _index(self, tx: Tx, stream_id: int, not_before: float) -> StreamIndex:
-        """The stream's index: from memory, caught up if it was read ahead, else loaded."""
-        kind = self.sketcher.kind
+    def _index(
+        self, tx: Tx, stream_id: int, not_before: float, *, kind: str | None = None
+    ) -> StreamIndex:
+        """The stream's index: from memory, caught up if it was read ahead, else loaded.
+
+        ``kind``: the index of the stream's rows of another (older) kind."""
+        kind = kind or self.sketcher.kind
         key = (stream_id, kind)
         index = self._indexes.get(key)
         if index is not None:
@@ -266,3 +286,16 @@ class StreamIndexes:
                     self._indexes.replace(key, fresh)
                 else:  # an idle stream: nothing left to hold
                     self._indexes.pop(key)
+
+
+def _legacy_until(path: str, kind: str, not_before: float) -> float:
+    """When the newest row of ``kind`` in the window was written (-inf: none is).
+
+    Blocking (it may read a whole window): run it on a worker thread."""
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None)
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        row = conn.execute(LEGACY_NEWEST, (not_before, kind)).fetchone()
+        return float("-inf") if row is None or row[0] is None else float(row[0])
+    finally:
+        conn.close()

@@ -346,3 +346,99 @@ async def test_a_feed_re_rendered_as_html_markdown_or_another_link_is_stopped(ap
         assert answer["rejected"][0]["duplicate_of"] == "guid-1"
     other = "Fed holds rates steady as inflation cools https://news.example/2026/ecb-holds"
     assert (await post(app, tok, [other])).json()["verdict"] == "ok"  # another article
+
+
+# -- items remembered by a version before links and markup were read as shown ------------
+
+OLD_KIND = "minhash32"  # the MinHash kind before 2026-11-27 15:00
+
+
+async def remembered_by_an_older_version(
+    app: RunningApp, texts: list[str], *, at: float, old_features: bool = True
+) -> None:
+    """Rows as the older version wrote them: its kind, sketched with its features (or,
+    ``old_features=False``, with today's, as the same kind held for a few hours)."""
+    from guards.validation import repo
+    from guards.validation.features import features
+    from guards.validation.index import MinHashSketcher
+    from guards.validation.normalize import exact_fingerprint, prepare
+
+    sketcher = MinHashSketcher(threshold=0.7)
+
+    def write(tx: Any) -> None:
+        stream = repo.stream_row(tx, agent=AGENT, name="posts", now=at)
+        for text in texts:
+            prepared = prepare(text)
+            repo.add_item(
+                tx,
+                stream_id=stream.id,
+                at=at,
+                exact=exact_fingerprint(prepared.casefold()),
+                kind=OLD_KIND,
+                sketch=sketcher.sketch(features(prepared, legacy=old_features)),
+                ref=None,
+            )
+
+    await app.store.write(write)
+
+
+async def test_items_remembered_before_the_upgrade_still_stop_their_near_duplicates(app_factory):
+    """audit14 upgrade F1: a link's identity changed (no scheme, www., trailing /), so an
+    item remembered with the old sketch looked 0.56-0.69 alike to its own re-post with
+    the time changed: every remembered item with a link let its near-duplicates through
+    for the whole window."""
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    now = app.clock.now()
+    await remembered_by_an_older_version(
+        app,
+        [
+            "CI build 4821 failed on main at 03:17 https://ci.example/builds/4821",
+            "Backup report: all volumes healthy https://www.status.example/backups/",
+        ],
+        at=now - 3600,
+    )
+    await remembered_by_an_older_version(
+        app,
+        ["Heavy snow closes schools https://news.example/snow"],
+        at=now - 60,
+        old_features=False,
+    )
+    r = await post(
+        app,
+        tok,
+        [
+            "CI build 4821 failed on main at 04:02 https://ci.example/builds/4821",
+            "Backup report: all volumes healthy today https://www.status.example/backups/",
+            "Heavy snow closes schools at 9:00 https://news.example/snow",
+            "CI build 4822 passed on main https://ci.example/builds/4822",  # news
+        ],
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == [3]
+    assert [(x["index"], x["reason"]) for x in body["rejected"]] == [
+        (0, "near_duplicate"),
+        (1, "near_duplicate"),
+        (2, "near_duplicate"),
+    ]
+    # the exact text is still the exact duplicate it was
+    again = await post(
+        app, tok, ["CI build 4821 failed on main at 03:17 https://ci.example/builds/4821"]
+    )
+    assert again.json()["rejected"][0]["reason"] == "duplicate"
+
+
+async def test_once_the_older_items_left_the_window_they_are_not_looked_for(app_factory):
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    window = 7 * 86400
+    await remembered_by_an_older_version(
+        app,
+        ["CI build 4821 failed on main at 03:17 https://ci.example/builds/4821"],
+        at=app.clock.now() - window - 1,
+    )
+    r = await post(
+        app, tok, ["CI build 4821 failed on main at 04:02 https://ci.example/builds/4821"]
+    )
+    assert r.json()["verdict"] == "ok"  # as before: past the window, nothing is remembered
