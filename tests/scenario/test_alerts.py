@@ -178,14 +178,20 @@ async def test_a_stranger_cannot_acknowledge_and_is_audited(slack_http):
     assert ("U0STRANGER", "refused") in [tuple(a) for a in audit]
 
 
+async def p0_paged(slack_http: Any, db: Any, clock: ManualClock) -> Any:
+    """An app on ``db`` whose P0 is posted and has paged U01 (step 1 of 3)."""
+    first = await slack_http(POLICY, clock=clock, db=db)
+    await overspend(first.app)
+    await alerts_of(first).process()
+    await first.fake.wait_for(lambda: dms(first.fake, "U01"))
+    return first
+
+
 async def test_a_restart_in_the_middle_of_a_chain_continues_it(slack_http, tmp_path):
     db = tmp_path / "restart.db"
     clock = ManualClock()
-    first = await slack_http(POLICY, clock=clock, db=db)
+    first = await p0_paged(slack_http, db, clock)
     fake = first.fake
-    await overspend(first.app)
-    await alerts_of(first).process()
-    await fake.wait_for(lambda: dms(fake, "U01"))
     clock.advance(4 * 60)
     await alerts_of(first).tick()
     await first.app.ns.stop()
@@ -208,11 +214,8 @@ async def test_a_restart_without_a_chain_starts_and_the_chain_goes_on_when_it_is
     time, and took the agent API with it."""
     db = tmp_path / "no-chain.db"
     clock = ManualClock()
-    first = await slack_http(POLICY, clock=clock, db=db)
+    first = await p0_paged(slack_http, db, clock)
     fake = first.fake
-    await overspend(first.app)
-    await alerts_of(first).process()
-    await fake.wait_for(lambda: dms(fake, "U01"))
     await first.app.ns.stop()
 
     clock.advance(10 * 60)  # the secondary's step fell due while nothing ran
