@@ -223,10 +223,10 @@ def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
             " acts only after money is charged). `/agent budget set <scope> <amount> day`"
             " or `budgets.defaults` in the policy"
         )
-    if transport != "shell" and not policy.oncall.escalation:
+    if transport != "shell" and not (policy.oncall.escalation or policy.oncall.rotations):
         lines.append(
-            "⚠️ Nobody is paged: there is no escalation chain (`oncall.escalation` in the"
-            " policy); alerts are only posted"
+            "⚠️ Nobody is paged: there is no on-call rotation nor escalation chain"
+            " (`oncall` in the policy); alerts are only posted"
         )
     return lines
 

@@ -61,10 +61,11 @@ class AlertsComponent:
                 " invite the bot there, or name yours in the policy",
                 DEFAULT_CHANNEL,
             )
-        if ns.settings.transport != "shell" and not ns.policy.oncall.escalation:
+        oncall = ns.policy.oncall
+        if ns.settings.transport != "shell" and not (oncall.escalation or oncall.rotations):
             log.warning(
-                "no escalation chain (oncall.escalation): alerts are posted to the channel"
-                " and nobody is paged; name rotations and steps in the policy"
+                "no on-call rotation nor escalation chain (oncall): alerts are posted to the"
+                " channel and nobody is paged; name rotations and steps in the policy"
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
         # beats lost while we were down are not missed: the downtime is taken off each

@@ -451,8 +451,8 @@ async def test_status_says_when_nothing_is_limited_and_nobody_is_paged(slack_htt
         " `budgets.defaults` in the policy"
     )
     nobody = (
-        "⚠️ Nobody is paged: there is no escalation chain (`oncall.escalation` in the policy);"
-        " alerts are only posted"
+        "⚠️ Nobody is paged: there is no on-call rotation nor escalation chain (`oncall` in"
+        " the policy); alerts are only posted"
     )
     lines = (await slack.command("status"))["text"].split("\n")
     assert lines[0].startswith("No agents yet") and lines[-2:] == [no_budget, nobody]
@@ -471,6 +471,19 @@ async def test_status_with_budgets_and_a_chain_warns_of_nothing(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     await overspend(slack.app)
     assert "⚠️" not in (await slack.command("status"))["text"]
+
+
+async def test_rotations_without_steps_page_the_first_rotation_and_status_does_not_warn(
+    slack_http,
+):
+    """audit14 docs 1: with rotations and no escalation list the first rotation is paged
+    (a one-step chain); saying "nobody is paged" then was false."""
+    rotations = {"rotations": POLICY["oncall"]["rotations"]}  # type: ignore[index]
+    slack = await slack_http({**POLICY, "oncall": rotations}, clock=ManualClock())
+    await overspend(slack.app)
+    await alerts_of(slack).process()
+    await slack.fake.wait_for(lambda: dms(slack.fake, "U01"))
+    assert "Nobody is paged" not in (await slack.command("status"))["text"]
 
 
 async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
@@ -536,7 +549,8 @@ async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_ht
     assert "no alerts channel (channels.alerts): alerts go to a channel named #alerts" in (
         caplog.text
     )
-    assert "no escalation chain (oncall.escalation): alerts are posted" in caplog.text
+    nobody = "no on-call rotation nor escalation chain (oncall): alerts are posted"
+    assert nobody in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         await slack_http({"channels": {"alerts": "C0ALERTS"}})
@@ -544,7 +558,11 @@ async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_ht
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         await slack_http(POLICY)  # a chain: pages go out
-    assert "no escalation chain" not in caplog.text
+    assert nobody not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # rotations alone page the first (audit14 docs 1)
+        await slack_http({"oncall": {"rotations": [{"name": "ops", "users": ["U01"]}]}})
+    assert nobody not in caplog.text
 
 
 async def test_a_start_without_any_budget_says_that_nothing_is_limited(
