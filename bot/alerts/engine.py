@@ -170,10 +170,11 @@ class AlertEngine(AlertPaging):
     ) -> int | None:
         """Add a charge that landed after the trip to the breaker's open alert: the page
         said what tripped it, the message then says what the trip did not stop."""
+        marks = ", ".join("?" for _ in OPENED_KINDS)
         row = tx.one(
             "SELECT id, facts FROM alerts WHERE resolved_at IS NULL AND scope = ?"
-            f" AND kind IN ({', '.join(repr(k) for k in OPENED_KINDS)}) ORDER BY id DESC LIMIT 1",
-            (scope,),
+            f" AND kind IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (scope, *OPENED_KINDS),
         )
         charged = payload.get("charged_micros")
         if row is None or not isinstance(charged, int) or charged <= 0:

@@ -116,7 +116,11 @@ class AlertPaging(AlertMessages):
             " AND (scope = ? OR (scope > ? AND scope < ?)) ORDER BY covers DESC, id DESC LIMIT 1",
             (alert.id, agent, agent + "/", agent + "0"),
         )
-        return None if row is None else (int(row[0]), bool(row[1]))
+        if row is None:
+            return None
+        if not row[1] and tx.one("SELECT 1 FROM escalations WHERE alert_id = ?", (row[0],)) is None:
+            return None  # it never paged anyone (no chain then): this page is not a second one
+        return int(row[0]), bool(row[1])
 
     def _caught_up(self, alert: Alert, now: float) -> Alert:
         """``alert`` at the latest step due by ``now``, when its own fell due long ago or

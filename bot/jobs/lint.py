@@ -220,9 +220,10 @@ def _swapped_hour(spec: CronSpec, name: str) -> str | None:
     lowered = name.lower()
     if not any(word in lowered for word in DAY_HINTS):
         return None
+    days = "each day" if (dom, month, dow) == ("*", "*", "*") else "on those days"
     return (
         f"its name reads like a daily job, but it runs every hour at :{int(minute):02d}"
-        f" ({spec.per_day} runs a day); for {int(minute):02d}:00 each day write"
+        f" ({spec.per_day} runs a day); for {int(minute):02d}:00 {days} write"
         f" `0 {int(minute)} {dom} {month} {dow}`"
     )
 

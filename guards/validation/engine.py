@@ -56,9 +56,8 @@ from guards.store import Tx
 from guards.tokens import authenticate, authorize
 from guards.validation import repo
 from guards.validation.batch_run import BatchRun, Hit
-from guards.validation.features import features
 from guards.validation.normalize import prepare
-from guards.validation.prepared import Prepared, PreparedItem, prepare_batch
+from guards.validation.prepared import Prepared, PreparedItem, legacy_sketch, prepare_batch
 from guards.validation.streams import DAY, LEGACY_NEWEST, StreamIndexes, sketcher_for
 from guards.validation.types import (
     DUPLICATE_REASONS,
@@ -117,7 +116,12 @@ class Validator(StreamIndexes):
         Pure work, no database: the HTTP handler runs it off the writer thread, so
         the transaction only looks up and inserts (see :func:`prepare_batch`).
         """
-        return prepare_batch(batch, config=self.config, sketcher=self.sketcher)
+        return prepare_batch(
+            batch,
+            config=self.config,
+            sketcher=self.sketcher,
+            legacy=self._legacy_until is None or self._legacy_until > float("-inf"),
+        )
 
     def validate(self, tx: Tx, *, token: str | None, batch: Batch | Prepared) -> Outcome:
         """Authenticate, authorise and :meth:`check` one batch (the HTTP operation)."""
@@ -267,9 +271,7 @@ class Validator(StreamIndexes):
         index = self._index(tx, stream_id, not_before, kind=legacy_kind)
         if not len(index):
             return None
-        old_way = self.sketcher.sketch(
-            features(prepare(p.item.text), names=self.sketcher.names, legacy=True)
-        )
+        old_way = p.legacy_sketch or legacy_sketch(prepare(p.item.text), self.sketcher)
         found = [
             hit
             for hit in (
@@ -288,7 +290,10 @@ class Validator(StreamIndexes):
             row = tx.one(LEGACY_NEWEST, (not_before, kind))
             newest = float("-inf") if row is None or row[0] is None else float(row[0])
             self._legacy_until = newest + self.config.window_days * DAY
-        return tx.clock.now() < self._legacy_until
+        if tx.clock.now() < self._legacy_until:
+            return True
+        self._legacy_until = float("-inf")  # they have all left: nothing more to sketch twice
+        return False
 
     def _burst(self, run: BatchRun) -> None:
         """A DuplicateBurst when the count reaches the threshold; again while it goes on.

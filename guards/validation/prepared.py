@@ -28,7 +28,7 @@ from guards.validation.index import Sketcher
 from guards.validation.normalize import exact_fingerprint, prepare
 from guards.validation.types import Batch, Item, Reason, parse_stream
 
-__all__ = ["Prepared", "PreparedItem", "prepare_batch"]
+__all__ = ["Prepared", "PreparedItem", "legacy_sketch", "prepare_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,8 @@ class PreparedItem:
     rejected: Reason | None  # too_large or empty
     exact: int = 0
     sketch: bytes = b""
+    #: sketched the way older versions did (``legacy``): b"" when not asked for
+    legacy_sketch: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,11 @@ class Prepared:
     fingerprint: str | None = None  # of the request, when it carries an idempotency_key
 
 
-def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Prepared:
-    """Check the batch as a whole, then normalise and sketch each item.
+def prepare_batch(
+    batch: Batch, *, config: Validation, sketcher: Sketcher, legacy: bool = False
+) -> Prepared:
+    """Check the batch as a whole, then normalise and sketch each item (with ``legacy``,
+    also the way older versions did, for the rows they remembered: ``legacy_kind``).
 
     A runaway batch (more than ``expected_count × runaway_factor`` items) is not
     sketched: all of it will be rejected.
@@ -77,7 +82,10 @@ def prepare_batch(batch: Batch, *, config: Validation, sketcher: Sketcher) -> Pr
             f"items: {n} items is more than the {config.max_items} allowed per batch; "
             "split the batch",
         )
-    items = [] if runaway else [_prepare_item(item, config, sketcher) for item in batch.items]
+    legacy = legacy and sketcher.legacy_kind is not None
+    items = (
+        [] if runaway else [_prepare_item(item, config, sketcher, legacy) for item in batch.items]
+    )
     _check_ids(items)
     return Prepared(
         batch=batch,
@@ -111,7 +119,9 @@ def _check_ids(items: list[PreparedItem]) -> None:
             )
 
 
-def _prepare_item(item: Item, config: Validation, sketcher: Sketcher) -> PreparedItem:
+def _prepare_item(
+    item: Item, config: Validation, sketcher: Sketcher, legacy: bool = False
+) -> PreparedItem:
     if len(item.text) > config.max_item_chars:
         return PreparedItem(item, "too_large")
     prepared = prepare(item.text)
@@ -123,4 +133,11 @@ def _prepare_item(item: Item, config: Validation, sketcher: Sketcher) -> Prepare
         None,
         exact_fingerprint(normalized),
         sketcher.sketch(features(prepared, names=sketcher.names)),
+        legacy_sketch(prepared, sketcher) if legacy else b"",
     )
+
+
+def legacy_sketch(prepared: str, sketcher: Sketcher) -> bytes:
+    """A prepared text sketched as versions before 2026-11-27 15:00 did (see
+    :data:`~guards.validation.index.LEGACY_MINHASH`)."""
+    return sketcher.sketch(features(prepared, names=sketcher.names, legacy=True))

@@ -87,6 +87,7 @@ class StreamIndexes:
         self._warned: tuple[float, int] | None = None  # when, and at how many evictions
         # until when rows of the sketcher's legacy kind may be in a window (None: unknown)
         self._legacy_until: float | None = None
+        self._legacy_lookup: asyncio.Task[float] | None = None
 
     def attach(self, store: Store) -> None:
         store.on_rollback.append(self.forget)
@@ -100,6 +101,7 @@ class StreamIndexes:
         self._unconfirmed.clear()
         self._generation += 1
         self._legacy_until = None
+        self._legacy_lookup = None
 
     def forget(self) -> None:
         """Writes were rolled back: drop every index that may hold some of them."""
@@ -169,29 +171,63 @@ class StreamIndexes:
             return
         ident = (agent, prepared.stream)
         stream_id = self._stream_ids.get(ident)
-        if stream_id is not None and self._indexes.get((stream_id, prepared.kind)) is not None:
+        now = store.clock.now()
+        legacy = self.sketcher.legacy_kind if self.legacy_live(now) is not False else None
+        kinds = [prepared.kind] + ([legacy] if legacy else [])
+        if stream_id is not None and all(self._indexes.get((stream_id, k)) for k in kinds):
             return
         if allowed is not None and not await allowed():
             return  # the write answers the 401 or 403
-        legacy = self.sketcher.legacy_kind
-        if legacy is not None and self._legacy_until is None:  # once a process, off the writer
-            not_before = store.clock.now() - self.config.window_days * DAY
-            try:
-                until = await asyncio.to_thread(_legacy_until, store.path, legacy, not_before)
-            except sqlite3.Error:  # the write looks it up itself
-                log.warning("validation: could not look for older sketches ahead", exc_info=True)
-            else:
-                if self._legacy_until is None:
-                    self._legacy_until = until + self.config.window_days * DAY
-        loading = (agent, prepared.stream, prepared.kind)
-        task = self._loading.get(loading)
-        if task is None:
-            task = asyncio.create_task(self._load(store, ident))
-            self._loading[loading] = task
-            task.add_done_callback(lambda _: self._loading.pop(loading, None))
-        await asyncio.shield(task)
+        if legacy is not None and self.legacy_live(now) is None:
+            await self._look_for_legacy(store, legacy, now)
+            if not self.legacy_live(now):
+                kinds = [prepared.kind]
+        tasks = []
+        for kind in kinds:
+            loading = (agent, prepared.stream, kind)
+            task = self._loading.get(loading)
+            if task is None:
+                task = asyncio.create_task(self._load(store, ident, kind))
+                self._loading[loading] = task
+                task.add_done_callback(self._loaded(loading))
+            tasks.append(asyncio.shield(task))
+        await asyncio.gather(*tasks)
 
-    async def _load(self, store: Store, ident: tuple[str, str]) -> None:
+    def _loaded(self, loading: tuple[str, str, str]) -> Callable[[object], None]:
+        """The done-callback of a load: it is no longer under way."""
+
+        def done(_: object) -> None:
+            self._loading.pop(loading, None)
+
+        return done
+
+    def legacy_live(self, now: float) -> bool | None:
+        """Whether rows of the sketcher's legacy kind may be in a window at ``now``
+        (None: not looked up yet; no new ones are written, so it only turns False)."""
+        if self.sketcher.legacy_kind is None:
+            return False
+        return None if self._legacy_until is None else now < self._legacy_until
+
+    async def _look_for_legacy(self, store: Store, kind: str, now: float) -> None:
+        """Find when the newest row of ``kind`` leaves the window: once a process, off the
+        writer, one look-up shared by the batches that ask at once."""
+        if self._legacy_lookup is None:
+            not_before = now - self.config.window_days * DAY
+            self._legacy_lookup = asyncio.create_task(
+                asyncio.to_thread(_legacy_newest, store.path, kind, not_before)
+            )
+        lookup = self._legacy_lookup
+        try:
+            newest = await asyncio.shield(lookup)
+        except sqlite3.Error:  # the write looks it up itself
+            log.warning("validation: could not look for older sketches ahead", exc_info=True)
+            if self._legacy_lookup is lookup:
+                self._legacy_lookup = None
+            return
+        if self._legacy_until is None:
+            self._legacy_until = newest + self.config.window_days * DAY
+
+    async def _load(self, store: Store, ident: tuple[str, str], kind: str) -> None:
         generation, sketcher = self._generation, self.sketcher
         now = store.clock.now()
         not_before = now - self.config.window_days * DAY
@@ -206,6 +242,7 @@ class StreamIndexes:
                     name=ident[1],
                     sketcher=sketcher,
                     not_before=not_before,
+                    kind=kind,
                 )
         except sqlite3.Error:
             log.warning("validation: could not read stream %s/%s ahead", *ident, exc_info=True)
@@ -214,7 +251,7 @@ class StreamIndexes:
             return  # a new stream (nothing to load), or the policy changed meanwhile
         stream_id, index = loaded
         self._remember_stream(ident, stream_id)
-        key = (stream_id, sketcher.kind)
+        key = (stream_id, kind)
         if key in self._indexes:
             return  # a write loaded it meanwhile: that one is up to date
         self._indexes.put(key, index)
@@ -288,7 +325,7 @@ class StreamIndexes:
                     self._indexes.pop(key)
 
 
-def _legacy_until(path: str, kind: str, not_before: float) -> float:
+def _legacy_newest(path: str, kind: str, not_before: float) -> float:
     """When the newest row of ``kind`` in the window was written (-inf: none is).
 
     Blocking (it may read a whole window): run it on a worker thread."""

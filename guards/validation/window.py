@@ -52,13 +52,20 @@ _SINCE_IN_STREAM = (
 
 
 def read_window(
-    path: str, *, agent: str, name: str, sketcher: Sketcher, not_before: float
+    path: str,
+    *,
+    agent: str,
+    name: str,
+    sketcher: Sketcher,
+    not_before: float,
+    kind: str | None = None,
 ) -> tuple[int, StreamIndex] | None:
     """A stream's id and its live items' index, read through a connection of its own.
 
     Blocking: run it on a worker thread. The reads share one snapshot, and the index's
     :attr:`~guards.validation.index.StreamIndex.behind` is the newest item id of that
     snapshot, from which a write catches up. None when the stream does not exist yet.
+    ``kind``: the rows of another (older) kind than the sketcher's.
     """
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
@@ -69,7 +76,7 @@ def read_window(
             return None
         index = StreamIndex(sketcher)
         index.behind = int(conn.execute(_NEWEST_ITEM).fetchone()[0] or 0)
-        cur = conn.execute(_WINDOW, (row[0], sketcher.kind, not_before))
+        cur = conn.execute(_WINDOW, (row[0], kind or sketcher.kind, not_before))
         while rows := cur.fetchmany(LOAD_CHUNK):
             index.extend(rows)
             time.sleep(LOAD_PAUSE)  # not a clock read: it hands over the GIL

@@ -442,3 +442,45 @@ async def test_once_the_older_items_left_the_window_they_are_not_looked_for(app_
         app, tok, ["CI build 4821 failed on main at 04:02 https://ci.example/builds/4821"]
     )
     assert r.json()["verdict"] == "ok"  # as before: past the window, nothing is remembered
+
+
+async def test_the_older_rows_are_read_and_sketched_off_the_writer(app_factory):
+    """review14 M2: the second sketch and the older rows' index were made inside the
+    write, holding every reservation behind them."""
+    from bot.api_validation import ensure_validation
+    from guards.validation.types import Batch, Item
+
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    await remembered_by_an_older_version(
+        app, ["CI build 4821 failed on main https://ci.example/builds/4821"], at=app.clock.now()
+    )
+    validator = ensure_validation(app.ns)
+    batch = Batch(AGENT, "posts", [Item("CI build 4821 failed again https://ci.example/b/4821")])
+    prepared = validator.prepare(batch)
+    assert prepared.items[0].legacy_sketch  # sketched both ways before the write
+    await validator.warm(app.store, prepared)
+    stream_id = (await app.store.fetch("SELECT id FROM validation_streams"))[0][0]
+    assert validator.indexes.get((stream_id, OLD_KIND)) is not None  # read ahead
+    writes = app.ns.store.batches
+    r = await post(
+        app, tok, ["CI build 4821 failed on main at 5:00 https://ci.example/builds/4821"]
+    )
+    assert r.json()["rejected"][0]["reason"] == "near_duplicate"
+    assert app.ns.store.batches == writes + 1
+    # a week on, the older rows have left the window: one sketch again
+    app.clock.advance(7 * 86400 + 1)
+    assert (await post(app, tok, ["Something else entirely new"])).json()["verdict"] == "ok"
+    assert not validator.prepare(batch).items[0].legacy_sketch
+
+
+async def test_a_database_with_no_older_rows_sketches_once(app_factory):
+    from bot.api_validation import ensure_validation
+    from guards.validation.types import Batch, Item
+
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    assert (await post(app, tok, ["First post https://ex.example/1"])).json()["verdict"] == "ok"
+    validator = ensure_validation(app.ns)
+    batch = Batch(AGENT, "posts", [Item("Second post https://ex.example/2")])
+    assert not validator.prepare(batch).items[0].legacy_sketch

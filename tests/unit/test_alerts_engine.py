@@ -278,6 +278,20 @@ async def test_one_alert_whose_step_fails_does_not_stop_the_others(store, caplog
     assert [r[0] for r in steps] == [0, 1]
 
 
+async def test_a_p1_page_is_not_part_of_a_p0_that_never_paged(store):
+    """review14 L1: a P0 raised while there was no chain paged nobody; a later P1 of the
+    agent said it was part of that P0 "whose pages went unanswered"."""
+    await emit(store, opened(store))
+    await run(store, make({"oncall": {}}))  # no chain then: posted, nobody paged
+    engine = make()  # the chain is back (a restart on the fuller policy)
+    await emit(store, opened(store, trip="failures"))  # a P1 on the same agent
+    await run(store, engine)
+    store.clock.advance(31 * 60)
+    await store.write(engine.tick)
+    pages = [o for o in await outbox(store) if o[1] == "U04"]
+    assert len(pages) == 1 and "part of P0" not in pages[0][2]["text"]
+
+
 async def test_one_token_probing_many_scopes_is_one_alert_on_its_node(store):
     """audit10 L1: 200 random scopes from one token made 208 alerts."""
     engine = make()

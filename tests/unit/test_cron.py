@@ -167,6 +167,11 @@ def test_a_daily_sounding_job_with_minute_and_hour_swapped_gets_a_note(name):
     assert "  note: its name reads like a daily job" in "\n".join(plan.lines())
 
 
+def test_the_swap_note_on_weekdays_says_on_those_days():
+    plan = lint_jobs(policy({"name": "standup", "cron": "9 * * * 1-5"}), now=ts(2026, 1, 1))[0]
+    assert plan.notes[-1].endswith("for 09:00 on those days write `0 9 * * 1-5`")
+
+
 @pytest.mark.parametrize(
     ("name", "cron"),
     [
