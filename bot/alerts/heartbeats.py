@@ -123,6 +123,8 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
             (rows[0][1],),
         )
     missed = 0
+    # Oldest first: an agent's silence less the downtimes within it never grows with a
+    # later last beat, so if the oldest 500 are forgiven, so is everyone after them.
     for scope, last_seen in rows:
         silent = (
             now
