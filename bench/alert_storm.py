@@ -10,9 +10,11 @@ than 1 s after the previous one to that channel is answered ``429`` with
 ``Retry-After: 1``. Every fifth fingerprint is a P0 (runaway), the rest P1; the very
 first event of the storm is a P0.
 
-Targets (issue 6): every group's first post delivered; ≤ 50 posts plus a bounded number
-of updates; 0 events lost (every event dispatched, the groups' counts add up to the
-events sent); 0 requests answered 429; the first P0 post within 2 s of its event.
+Targets (issue 6): every group's first post delivered (its own, or its line in its
+channel's "Alert storm" summary when posts fold: ``alerts.fold_after``); ≤ 50 posts
+plus a bounded number of updates; 0 events lost (every event dispatched, the groups'
+counts add up to the events sent); 0 requests answered 429; the first P0 post within
+2 s of its event.
 
 Run: ``python -m bench.alert_storm [--events 10000] [--seconds 60]`` (``--seconds``
 compresses or stretches the storm; the outbox still paces at Slack's real 1 msg/s).
@@ -212,6 +214,15 @@ async def figures(
     first_event_group = min(first_sent, key=lambda fp: first_sent[fp])
     first_event_alert = next((r[0] for r in alerts if r[1] == first_event_group), None)
     posted_groups = [r for r in alerts if r[2] != "P2"]
+    # a group posted in its channel's "Alert storm" summary (alerts.fold_after) is delivered
+    # too: the summary names it, with its own line in /agent alerts
+    in_summary = {
+        r[0]
+        for r in await ns.store.fetch(
+            "SELECT a.id FROM alerts AS a JOIN outbox AS o ON o.ref = a.folded_into"
+            " WHERE o.state = 'delivered'"
+        )
+    }
     return {
         "events_sent": sent,
         "events_counted": sum(r[3] for r in alerts),
@@ -219,7 +230,8 @@ async def figures(
         "dispatch_lag_p50_ms": 1000 * statistics.median(lag) if lag else None,
         "dispatch_lag_max_ms": 1000 * max(lag) if lag else None,
         "groups": len(alerts),
-        "groups_posted": len(first_post),
+        "groups_posted": len(set(first_post) | in_summary),
+        "groups_in_summary": len(in_summary - set(first_post)),
         "groups_expected_posts": len(posted_groups),
         "posts": len(posts),
         "updates": len(fake.calls_of("chat.update", ok=True)),
@@ -253,7 +265,7 @@ def report(f: dict[str, Any], args: argparse.Namespace) -> bool:
     )
     print(
         f"  groups: {f['groups']}; first posts delivered: {f['groups_posted']} of "
-        f"{f['groups_expected_posts']}"
+        f"{f['groups_expected_posts']} ({f['groups_in_summary']} of them in a storm summary)"
     )
     print(f"  channel posts: {f['posts']}; updates: {f['updates']}; on-call DMs: {f['dms']}")
     print(

@@ -71,7 +71,9 @@ class Alerts(Section):
     resolves after this long without a new firing, unless it is an unacknowledged P0.
     ``fold_after``: when this many alert messages already wait to go out in one lane (a
     person's DMs, an alerts channel), new pages and posts there join one summary message
-    instead (an alert storm buzzes once); 0 never folds.
+    instead (an alert storm buzzes once); 0 never folds. ``fold_pages_after``: the same for
+    pages to one person, sooner (six pages due in the same second buzz twice, not six
+    times: the first, then one summary); 0 leaves pages to ``fold_after``.
     ``page_conversation_budgets``: whether a conversation refused by its own budget (the
     guard working: its agent carries on) is paged like its tier says; by default it is
     posted at its tier and pages nobody.
@@ -84,6 +86,7 @@ class Alerts(Section):
     repeat_escalation_after: Seconds = 900
     auto_resolve_after: PositiveSeconds = 3600  # 0 would resolve every alert at once
     fold_after: int = Field(10, ge=0, le=10_000)
+    fold_pages_after: int = Field(1, ge=0, le=10_000)
     page_conversation_budgets: bool = False
 
     @field_validator("tiers")

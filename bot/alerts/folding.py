@@ -109,10 +109,15 @@ _DEFERRED: ContextVar[set[str] | None] = ContextVar("nightshift_fold_refreshes",
 _SUMMARY_REF = re.compile(r"fold:(?:pages|posts):[^:\s]{1,200}:[0-9]{1,18}(?:-[0-9]{1,9})?")
 
 
-def lane_is_full(tx: Tx, policy: Policy, lane: str, *, urgent: bool = False) -> bool:
+def lane_is_full(
+    tx: Tx, policy: Policy, lane: str, *, urgent: bool = False, pages: bool = False
+) -> bool:
     """True when ``alerts.fold_after`` alert messages already wait in ``lane`` (for an
-    urgent one, a P0's: it overtakes the others anyway)."""
+    urgent one, a P0's: it overtakes the others anyway); for ``pages`` to a person,
+    ``alerts.fold_pages_after`` when it is lower."""
     limit = policy.alerts.fold_after
+    if pages and policy.alerts.fold_pages_after:
+        limit = min(limit, policy.alerts.fold_pages_after) if limit else 0
     sql = _WAITING + (" AND priority = 0" if urgent else "")
     return limit > 0 and int(tx.one(sql, (lane,))[0]) >= limit
 

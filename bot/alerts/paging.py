@@ -200,7 +200,8 @@ class AlertPaging(AlertMessages):
             if part_of is not None:
                 why += f", part of P0 #{part_of} on this agent, whose pages went unanswered"
             urgent = alert.tier == "P0"
-            if manual_by is None and lane_is_full(tx, self.policy, target, urgent=urgent):
+            full = lane_is_full(tx, self.policy, target, urgent=urgent, pages=True)
+            if manual_by is None and full:
                 fold_page(self, tx, lane=target, esc_id=esc_id, now=now)  # a storm
             else:
                 text, blocks = self.render(tx, alert, now, dm_reason=why)

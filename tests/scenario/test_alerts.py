@@ -505,7 +505,12 @@ async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(sla
     "Alert storm" summary per lane with the rest (audit6_scale F2)."""
     policy: dict[str, Any] = {
         **POLICY,
-        "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0, "fold_after": 3},
+        "alerts": {
+            "update_interval_seconds": "30s",
+            "repeat_escalation": 0,
+            "fold_after": 3,
+            "fold_pages_after": 0,  # pages follow fold_after too
+        },
     }
     slack = await slack_http(policy, clock=ManualClock())
     fake, app = slack.fake, slack.app
@@ -538,6 +543,33 @@ async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(sla
         "SELECT COUNT(*) FROM alerts WHERE resolved_at IS NULL AND esc_at IS NOT NULL"
     )
     assert stored[0][0] == 40  # every alert is still its own, on its chain
+
+
+async def test_pages_due_at_once_buzz_twice_the_first_then_one_summary(slack_http):
+    """audit13 incidents L2: six P1s falling due in the same second paged the secondary six
+    times (pages folded only past fold_after, 10, waiting in the lane)."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await emit(
+        app,
+        *(
+            BreakerOpened(
+                at=app.clock.now(), scope=f"acme/team/bot-{i}", trip="failures", reason="r"
+            )
+            for i in range(6)
+        ),
+    )
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: len(fake.posts(ALERTS)) == 6)  # posts: under fold_after
+    app.clock.advance(31 * 60)  # all six P1s enter the chain in the same tick
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: any("Alert storm" in c.args["text"] for c in dms(fake, "U04")))
+    pages = [c.args["text"] for c in dms(fake, "U04")]
+    assert len(pages) == 2, pages
+    assert pages[0].startswith("You are paged (secondary, step 2 of 3): 🟠 P1")
+    assert pages[1].startswith("🟠 Alert storm · 5 alerts")
+    steps = await app.store.fetch("SELECT COUNT(*) FROM escalations WHERE target = 'U04'")
+    assert steps[0][0] == 6  # every alert took its step: folded, not dropped
 
 
 async def test_without_an_alerts_channel_the_start_says_where_alerts_go(slack_http, caplog):

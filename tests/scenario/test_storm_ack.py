@@ -25,7 +25,12 @@ ADMIN = "U0ADMIN"
 STRANGER = "U0STRANGER"
 STORM_POLICY: dict[str, Any] = {
     **POLICY,
-    "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0, "fold_after": 3},
+    "alerts": {
+        "update_interval_seconds": "30s",
+        "repeat_escalation": 0,
+        "fold_after": 3,
+        "fold_pages_after": 0,  # pages follow fold_after, as posts do
+    },
 }
 TEAMS = 4  # the mixed storm: each team's alerts post to its own channel, three each
 

@@ -40,6 +40,7 @@ def storm_engine(fold_after: int = 3) -> AlertEngine:
                 "update_interval_seconds": "30s",
                 "p1_escalate_after": "30m",
                 "fold_after": fold_after,
+                "fold_pages_after": 0,  # pages follow fold_after, as posts do
             }
         }
     )
