@@ -158,9 +158,11 @@ class Decision:
 
 
 def hour_start(now: float, tz: ZoneInfo) -> float:
-    """The start of the clock hour containing ``now`` in ``tz``."""
+    """The start of the clock hour containing ``now`` in ``tz``: the local minutes and
+    seconds counted back in real time. (Going by the wall clock's hh:00 would reach 75
+    minutes back in the half hour that repeats on Lord Howe's fall-back night.)"""
     local = datetime.fromtimestamp(now, tz)
-    return local.replace(minute=0, second=0, microsecond=0).timestamp()
+    return now - (local.minute * 60 + local.second + local.microsecond / 1e6)
 
 
 def _iso(ts: float) -> str:

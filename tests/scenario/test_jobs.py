@@ -361,6 +361,27 @@ async def test_on_the_night_clocks_go_back_a_fixed_time_job_runs_once(app_factor
     assert target.calls[0]["json"]["scheduled_for"] == "2026-10-25T00:30:00Z"  # 02:30 CEST
 
 
+async def test_the_run_cap_s_hour_on_a_half_hour_fall_back_night(app_factory, target):
+    """audit14 time M2: on Lord Howe's fall-back night (02:00 +11 -> 01:30 +10:30) "this
+    hour" reached 75 minutes back, so a */15 job capped at 4 an hour was skipped twice and
+    raised a run-cap alert."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Australia/Lord_Howe")
+    start_at = datetime(2026, 4, 5, 0, 50, tzinfo=zone).timestamp()
+    sweep = job(target, "health-sweep", "*/15 * * * *", max_runs_per_hour=4)
+    app = await app_factory(
+        {"timezone": "Australia/Lord_Howe", "jobs": [sweep]}, clock=ManualClock(start_at)
+    )
+    app.ns.scheduler.pause_job("jobs-tick")
+    for _ in range(120):  # two real hours, minute by minute, through the repeated half hour
+        await fire(app, 60)
+    assert all(state != "skipped" for state, _ in await runs(app, "health-sweep"))
+    caps = await app.store.fetch("SELECT COUNT(*) FROM events WHERE kind = 'job_run_cap'")
+    assert caps[0][0] == 0
+
+
 # -- restarts -----------------------------------------------------------------------------
 
 
