@@ -174,7 +174,8 @@ class StreamIndexes:
         now = store.clock.now()
         legacy = self.sketcher.legacy_kind if self.legacy_live(now) is not False else None
         kinds = [prepared.kind] + ([legacy] if legacy else [])
-        if stream_id is not None and all(self._indexes.get((stream_id, k)) for k in kinds):
+        held = self._indexes.get
+        if stream_id is not None and all(held((stream_id, k)) is not None for k in kinds):
             return
         if allowed is not None and not await allowed():
             return  # the write answers the 401 or 403

@@ -484,3 +484,31 @@ async def test_a_database_with_no_older_rows_sketches_once(app_factory):
     validator = ensure_validation(app.ns)
     batch = Batch(AGENT, "posts", [Item("Second post https://ex.example/2")])
     assert not validator.prepare(batch).items[0].legacy_sketch
+
+
+async def test_a_stream_with_no_older_rows_is_read_ahead_once(app_factory, monkeypatch):
+    """review of b4159cc: an empty index is falsy, so a stream with no older rows (while
+    another has some) was read again before every batch."""
+    from bot.api_validation import ensure_validation
+    from guards.validation import streams
+    from guards.validation.types import Batch, Item
+
+    reads: list[str | None] = []
+    real = streams.read_window
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("kind"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streams, "read_window", counted)
+
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    await remembered_by_an_older_version(app, ["Old post https://ex.example/o"], at=app.clock.now())
+    assert (await post(app, tok, ["News one"], stream="other")).json()["verdict"] == "ok"
+    validator = ensure_validation(app.ns)
+    read_before = len(reads)
+    for i in range(3):
+        batch = Batch(AGENT, "other", [Item(f"News number {i} of many, all new")])
+        await validator.warm(app.store, validator.prepare(batch))
+    assert len(reads) == read_before  # both indexes of "other" stay in memory
