@@ -490,17 +490,16 @@ async def test_a_stream_with_no_older_rows_is_read_ahead_once(app_factory, monke
     """review of b4159cc: an empty index is falsy, so a stream with no older rows (while
     another has some) was read again before every batch."""
     from bot.api_validation import ensure_validation
-    from guards.validation import streams
     from guards.validation.types import Batch, Item
+    from guards.validation.window import read_window
 
     reads: list[str | None] = []
-    real = streams.read_window
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         reads.append(kwargs.get("kind"))
-        return real(*args, **kwargs)
+        return read_window(*args, **kwargs)
 
-    monkeypatch.setattr(streams, "read_window", counted)
+    monkeypatch.setattr("guards.validation.streams.read_window", counted)
 
     app = await app_factory(clock=ManualClock())
     tok = await app.token(AGENT)
