@@ -10,7 +10,10 @@ explicit lists, so both agree on what runs. The words for an expression are in
 Two rules differ from Vixie cron and are stated in the description when they matter:
 when both day-of-month and day-of-week are restricted, a day must match **both**
 (APScheduler's rule); and on the night clocks go back, a job with fixed hours runs
-once, not twice (a wildcard-hour job runs every real hour).
+once, not twice (a wildcard-hour job runs every real hour). Fire times of a job with
+fixed hours are computed here, day by local day, so a wall time the clocks jump over
+(even midnight) runs at the same offset after the jump; a wildcard-hour job's come
+from the trigger.
 
 Example:
     >>> spec = parse_cron("* 8 * * *")
@@ -238,6 +241,8 @@ def fire_times(
     clocks go back; a wall time skipped when clocks go forward fires at the same
     offset after the jump (02:30 → 03:30).
     """
+    if not spec.wildcard_hours:
+        return _fixed_hour_fires(spec, tz, after=after, until=until, limit=limit)
     trigger = spec.trigger(tz)
     out: list[float] = []
     cursor = aware(after) + timedelta(microseconds=1)
@@ -250,7 +255,44 @@ def fire_times(
         ts = nxt.timestamp()
         if until is not None and ts > until:
             break
-        if spec.wildcard_hours or not repeated(aware(ts).astimezone(tz)):
-            out.append(ts)
+        out.append(ts)  # every hour: the hour that repeats runs in both passes
         cursor = aware(ts) + timedelta(microseconds=1)
     return out
+
+
+def _fixed_hour_fires(
+    spec: CronSpec, tz: ZoneInfo, *, after: float, until: float | None, limit: int
+) -> list[float]:
+    """:func:`fire_times` for an expression with fixed hours, day by local day.
+
+    Each wall time is read as it is first reached (``fold=0``): one that happens twice
+    fires once, and one that does not exist (the clocks jumped over it) fires at the same
+    offset after the jump, including at midnight (Santiago's ``0 0 * * *`` on the day
+    its clocks go from 00:00 to 01:00 runs at 01:00, where APScheduler skipped the day).
+    """
+    out: list[float] = []
+    day = aware(after).astimezone(tz).date() - timedelta(days=1)  # a jump may cross midnight
+    for _ in range(MAX_SCAN):
+        if len(out) >= limit or (until is not None and _midnight(day, tz) > until):
+            break
+        if spec.runs_on(day):
+            times = sorted(
+                {
+                    datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
+                    for hour in spec.hours
+                    for minute in spec.minutes
+                }
+            )
+            for ts in times:
+                if ts <= after:
+                    continue
+                if (until is not None and ts > until) or len(out) >= limit:
+                    break
+                out.append(ts)
+        day += timedelta(days=1)
+    return out
+
+
+def _midnight(day: date, tz: ZoneInfo) -> float:
+    """00:00 of a local day read as first reached: no fire of that day comes earlier."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()

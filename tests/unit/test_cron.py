@@ -129,6 +129,36 @@ def test_fall_back_runs_a_fixed_time_once_and_a_wildcard_hour_in_both_passes():
     )
 
 
+def test_a_midnight_that_does_not_exist_runs_at_the_end_of_the_jump():
+    """audit14 time M1: Santiago's clocks go from 00:00 to 01:00 on 2026-09-06; a
+    `0 0 * * *` job skipped that day (APScheduler's next fire), while the preview said it
+    runs at 01:00."""
+    santiago = ZoneInfo("America/Santiago")
+    before = ts(2026, 9, 5, 12, tz=santiago)
+    for expr in ("0 0 * * *", "@daily"):
+        daily = fire_times(parse_cron(expr), santiago, after=before, limit=3)
+        assert [local(t, santiago) for t in daily] == [
+            "Sun 2026-09-06 01:00 -03",
+            "Mon 2026-09-07 00:00 -03",
+            "Tue 2026-09-08 00:00 -03",
+        ]
+    notes = dst_notes(parse_cron("0 0 * * *"), santiago, now=before)
+    assert "00:00 does not exist, so the job runs once at 01:00 instead" in notes[0]
+
+
+def test_fixed_times_inside_and_after_a_jump_run_once_each_in_order():
+    fires = fire_times(
+        parse_cron("0,30 2,3 * * *"), BERLIN, after=ts(2026, 3, 29, 0, tz=BERLIN), limit=4
+    )
+    # 02:00 and 02:30 do not exist: they run at 03:00 and 03:30, once with their namesakes
+    assert [local(t) for t in fires] == [
+        "Sun 2026-03-29 03:00 CEST",
+        "Sun 2026-03-29 03:30 CEST",
+        "Mon 2026-03-30 02:00 CEST",
+        "Mon 2026-03-30 02:30 CEST",
+    ]
+
+
 def test_a_time_zone_without_dst_has_no_notes():
     assert dst_notes(parse_cron("30 2 * * *"), UTC_TZ, now=ts(2026, 1, 1)) == []
 
