@@ -500,6 +500,19 @@ async def test_a_silence_in_the_audit_ends_on_the_policy_clock(slack_http):
     assert row[0][0] == "2026-01-05T05:37:00+01:00"
 
 
+async def trip_team(app: Any, agents: int, trip: str) -> None:
+    """``agents`` breakers of acme/team open at the same instant (P0 on spend, P1 on
+    failures)."""
+    now = app.clock.now()
+    await emit(
+        app,
+        *(
+            BreakerOpened(at=now, scope=f"acme/team/bot-{i:02d}", trip=trip, reason="r")
+            for i in range(agents)
+        ),
+    )
+
+
 async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(slack_http):
     """40 agents trip at once: Slack gets the first posts and pages on their own, then one
     "Alert storm" summary per lane with the rest (audit6_scale F2)."""
@@ -516,15 +529,7 @@ async def test_a_storm_reaches_slack_as_a_few_posts_and_one_summary_per_lane(sla
     fake, app = slack.fake, slack.app
     outbox = app.ns.extras["outbox"]
     outbox.pace_seconds = 0.3  # Slack's pace, shortened: the summary waits its turn
-    await emit(
-        app,
-        *(
-            BreakerOpened(
-                at=app.clock.now(), scope=f"acme/team/bot-{i:02d}", trip="spend", reason="r"
-            )
-            for i in range(40)
-        ),
-    )
+    await trip_team(app, 40, "spend")
     await alerts_of(slack).process()
     await fake.wait_for(
         lambda: (
@@ -550,15 +555,7 @@ async def test_pages_due_at_once_buzz_twice_the_first_then_one_summary(slack_htt
     times (pages folded only past fold_after, 10, waiting in the lane)."""
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
-    await emit(
-        app,
-        *(
-            BreakerOpened(
-                at=app.clock.now(), scope=f"acme/team/bot-{i}", trip="failures", reason="r"
-            )
-            for i in range(6)
-        ),
-    )
+    await trip_team(app, 6, "failures")
     await alerts_of(slack).process()
     await fake.wait_for(lambda: len(fake.posts(ALERTS)) == 6)  # posts: under fold_after
     app.clock.advance(31 * 60)  # all six P1s enter the chain in the same tick
