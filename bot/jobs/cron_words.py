@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.jobs.cron import (
@@ -143,6 +143,28 @@ def describe(spec: CronSpec) -> str:
     return ", ".join(p for p in (_time_words(spec), _day_words(spec), count) if p)
 
 
+def _changed(day: date, tz: ZoneInfo, gap: timedelta) -> str:
+    """The wall times a clock change on ``day`` skips (``gap`` > 0) or repeats: "the hour
+    from 02:00", or "02:45 to 03:45" and "01:30 to 02:00" where changes are not hour-long
+    on the hour (Chatham, Lord Howe)."""
+    lo = datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() - 3 * 3600
+    hi = lo + 30 * 3600
+    offset = aware(lo).astimezone(tz).utcoffset()
+    while hi - lo > 1:  # the last second of the old offset
+        mid = (lo + hi) // 2
+        if aware(mid).astimezone(tz).utcoffset() == offset:
+            lo = mid
+        else:
+            hi = mid
+    # skipped: from the old offset's reading of the change; repeated: from the new one's
+    start = aware(hi).astimezone(tz) - (gap if gap > timedelta(0) else timedelta(0))
+    first = _hhmm(start.hour, start.minute)
+    if abs(gap) == timedelta(hours=1) and start.minute == 0:
+        return f"the hour from {first}"
+    end = start + abs(gap)
+    return f"{first} to {_hhmm(end.hour, end.minute)}"
+
+
 def format_local(ts: float, tz: ZoneInfo) -> str:
     """``Thu 2026-01-01 08:00 CET``: a fire time as the job's time zone shows it."""
     local = aware(ts).astimezone(tz)
@@ -179,8 +201,8 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
         wall, moved = hit[0]
         if gap > timedelta(0) and spec.wildcard_hours:
             notes.append(
-                f"on {label} clocks go forward in {tz.key}: the hour from "
-                f"{_hhmm(wall.hour, 0)} does not exist, so "
+                f"on {label} clocks go forward in {tz.key}: {_changed(day, tz, gap)} does not"
+                " exist, so "
                 + ("its run is skipped" if len(hit) == 1 else f"its {len(hit)} runs are skipped")
             )
         elif gap > timedelta(0):
@@ -192,8 +214,8 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
             )
         elif spec.wildcard_hours:
             notes.append(
-                f"on {label} clocks go back in {tz.key}: the hour from "
-                f"{_hhmm(wall.hour, 0)} happens twice and the job runs in both"
+                f"on {label} clocks go back in {tz.key}: {_changed(day, tz, gap)} happens"
+                " twice and the job runs in both"
             )
         else:
             notes.append(

@@ -159,6 +159,23 @@ def test_fixed_times_inside_and_after_a_jump_run_once_each_in_order():
     ]
 
 
+def test_notes_name_the_span_a_change_that_is_not_an_hour_on_the_hour_skips():
+    """audit14 time L1: the notes said "the hour from 02:00" wherever the clocks moved."""
+    every = parse_cron("*/15 * * * *")
+    chatham, lord_howe = ZoneInfo("Pacific/Chatham"), ZoneInfo("Australia/Lord_Howe")
+    forward = dst_notes(every, chatham, now=ts(2026, 9, 1, tz=chatham))[0]
+    assert forward == (
+        "on Sun 2026-09-27 clocks go forward in Pacific/Chatham: 02:45 to 03:45 does not"
+        " exist, so its 4 runs are skipped"
+    )
+    back = dst_notes(every, lord_howe, now=ts(2026, 3, 1, tz=lord_howe))[0]
+    assert back.startswith(
+        "on Sun 2026-04-05 clocks go back in Australia/Lord_Howe: 01:30 to 02:00"
+    )
+    berlin = dst_notes(every, BERLIN, now=ts(2026, 3, 1, tz=BERLIN))[0]
+    assert "the hour from 02:00 does not exist" in berlin
+
+
 def test_a_time_zone_without_dst_has_no_notes():
     assert dst_notes(parse_cron("30 2 * * *"), UTC_TZ, now=ts(2026, 1, 1)) == []
 
