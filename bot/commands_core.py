@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.messages import BUDGET_KINDS
 from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.render import wall_time
 from bot.commands import (
     MAX_TEXT,
     ActionResult,
@@ -67,7 +68,7 @@ def clock_time(ctx: Context, ts: float | None = None) -> str:
     tz = ZoneInfo(ctx.ns.policy.timezone)
     now = datetime.fromtimestamp(ctx.ns.clock.now(), tz=tz)
     when = datetime.fromtimestamp(ts if ts is not None else ctx.ns.clock.now(), tz=tz)
-    return when.strftime("%H:%M" if when.date() == now.date() else "%b %d %H:%M")
+    return wall_time(when, "%H:%M" if when.date() == now.date() else "%b %d %H:%M")
 
 
 def by_whom(ctx: Context) -> str:

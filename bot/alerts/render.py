@@ -45,6 +45,7 @@ __all__ = [
     "summary",
     "title",
     "trial_request_value",
+    "wall_time",
 ]
 
 TIER_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡"}
@@ -99,8 +100,17 @@ def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None) -> str:
     """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``."""
     local = datetime.fromtimestamp(ts, tz)
     if now is not None and datetime.fromtimestamp(now, tz).date() != local.date():
-        return local.strftime("%a %d %b %H:%M")
-    return local.strftime("%H:%M")
+        return wall_time(local, "%a %d %b %H:%M")
+    return wall_time(local, "%H:%M")
+
+
+def wall_time(local: datetime, fmt: str) -> str:
+    """``local`` as ``fmt`` shows it, with its zone's abbreviation when the clocks show that
+    time twice (the night they go back: "until 02:50 CET", not the other 02:50)."""
+    text = local.strftime(fmt)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        text += f" {local.tzname()}"
+    return text
 
 
 def title(alert: Alert) -> str:

@@ -275,3 +275,19 @@ def test_a_fleet_list_fits_in_sections_of_fifteen_lines():
     assert (len(blocks), placed) == (3, 45)
     assert fit_text(["3 jobs"], ["a", "b"], more=str) == "3 jobs\na\nb"
     assert echo("<!here> & `code`" + "x" * 50) == "&lt;!here&gt; &amp; 'code'" + "x" * 24 + "…"
+
+
+def test_a_time_the_clocks_show_twice_carries_its_zone():
+    """audit14 time L3: "until 02:50" on the night clocks go back named neither 02:50."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.alerts.render import clock_time
+
+    berlin = ZoneInfo("Europe/Berlin")
+    first, second = (
+        datetime(2026, 10, 25, 2, 50, tzinfo=berlin, fold=fold).timestamp() for fold in (0, 1)
+    )
+    assert (clock_time(first, berlin), clock_time(second, berlin)) == ("02:50 CEST", "02:50 CET")
+    assert clock_time(first - 3600, berlin) == "01:50"  # shown once: no zone needed
+    assert clock_time(second, berlin, now=second - 86400) == "Sun 25 Oct 02:50 CET"
