@@ -10,10 +10,11 @@ explicit lists, so both agree on what runs. The words for an expression are in
 Two rules differ from Vixie cron and are stated in the description when they matter:
 when both day-of-month and day-of-week are restricted, a day must match **both**
 (APScheduler's rule); and on the night clocks go back, a job with fixed hours runs
-once, not twice (a wildcard-hour job runs every real hour). Fire times of a job with
-fixed hours are computed here, day by local day, so a wall time the clocks jump over
-(even midnight) runs at the same offset after the jump; a wildcard-hour job's come
-from the trigger.
+once, not twice (a wildcard-hour job runs every real hour). Fire times are computed here,
+not by the trigger: a job with fixed hours day by local day, so a wall time the clocks
+jump over (even midnight) runs at the same offset after the jump; a wildcard-hour job
+in real time, so clock changes of any size (Chatham's, Lord Howe's) repeat or skip
+exactly the wall times they do.
 
 Example:
     >>> spec = parse_cron("* 8 * * *")
@@ -23,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -243,20 +245,37 @@ def fire_times(
     """
     if not spec.wildcard_hours:
         return _fixed_hour_fires(spec, tz, after=after, until=until, limit=limit)
-    trigger = spec.trigger(tz)
+    return _every_hour_fires(spec, tz, after=after, until=until, limit=limit)
+
+
+QUARTER = 900  # clocks change at whole quarter hours of UTC (offsets are quarter hours)
+
+
+def _every_hour_fires(
+    spec: CronSpec, tz: ZoneInfo, *, after: float, until: float | None, limit: int
+) -> list[float]:
+    """:func:`fire_times` for a wildcard-hour expression, in real time: every instant whose
+    local minute and day match, so the hour that repeats runs in both passes and the one
+    skipped not at all, whatever the size of the change (Chatham's 45-minute offset, Lord
+    Howe's half hour). From one instant the scan jumps to the next matching minute, but
+    never over a quarter hour of UTC, where a clock change could move the minutes."""
+    minutes = spec.minutes
     out: list[float] = []
-    cursor = aware(after) + timedelta(microseconds=1)
-    for _ in range(MAX_SCAN):
-        if len(out) >= limit:
+    t = (math.floor(after) // 60 + 1) * 60  # the first whole minute after ``after``
+    for _ in range(MAX_SCAN * 8):
+        if len(out) >= limit or (until is not None and t > until):
             break
-        nxt = trigger.get_next_fire_time(None, cursor)
-        if nxt is None:
-            break
-        ts = nxt.timestamp()
-        if until is not None and ts > until:
-            break
-        out.append(ts)  # every hour: the hour that repeats runs in both passes
-        cursor = aware(ts) + timedelta(microseconds=1)
+        local = datetime.fromtimestamp(t, tz)
+        if not spec.runs_on(local.date()):
+            day = local.date() + timedelta(days=1)
+            t = max(t + 60, math.ceil(_midnight(day, tz) / 60) * 60)
+            continue
+        if local.minute in minutes:
+            out.append(float(t))
+            t += 60
+            continue
+        wait = min((m - local.minute) % 60 for m in minutes) * 60
+        t = min(t + wait, (t // QUARTER + 1) * QUARTER)
     return out
 
 

@@ -176,6 +176,33 @@ def test_notes_name_the_span_a_change_that_is_not_an_hour_on_the_hour_skips():
     assert "the hour from 02:00 does not exist" in berlin
 
 
+def test_a_wildcard_hour_job_runs_in_real_time_across_odd_clock_changes():
+    """audit14 time M3: on Chatham's fall-back night (03:45 +13:45 -> 02:45 +12:45) the
+    trigger dropped the repeated 02:45-03:45: a */15 job had no run for 75 real minutes."""
+    every = parse_cron("*/15 * * * *")
+    chatham, lord_howe = ZoneInfo("Pacific/Chatham"), ZoneInfo("Australia/Lord_Howe")
+    start = datetime(2026, 4, 4, 13, 20, tzinfo=UTC).timestamp()  # 03:05 +1345
+    fires = fire_times(every, chatham, after=start, until=start + 2 * 3600, limit=99)
+    assert [t - start for t in fires] == [600 + 900 * i for i in range(8)]  # every 15 min
+    assert [local(t, chatham)[15:] for t in fires[:4]] == [
+        "03:15 +1345",
+        "03:30 +1345",
+        "02:45 +1245",  # the repeated 02:45 to 03:45 runs again
+        "03:00 +1245",
+    ]
+    start = datetime(2026, 10, 3, 14, 40, tzinfo=UTC).timestamp()  # 01:10 +1030
+    fires = fire_times(every, lord_howe, after=start, until=start + 5400, limit=99)
+    # 02:00 to 02:30 does not exist: its two runs are skipped, nothing else
+    assert [local(t, lord_howe)[15:] for t in fires] == [
+        "01:15 +1030",
+        "01:30 +1030",
+        "01:45 +1030",
+        "02:30 +11",
+        "02:45 +11",
+        "03:00 +11",
+    ]
+
+
 def test_a_time_zone_without_dst_has_no_notes():
     assert dst_notes(parse_cron("30 2 * * *"), UTC_TZ, now=ts(2026, 1, 1)) == []
 
