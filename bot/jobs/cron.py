@@ -2,19 +2,17 @@
 
 Expressions are the five classic fields ``minute hour day-of-month month day-of-week``
 (or ``@hourly``, ``@daily``, ``@weekly``, ``@monthly``, ``@yearly``). Day-of-week
-numbers follow crontab (0 or 7 = Sunday), not APScheduler 3.x (0 = Monday): the
-fields are expanded here and handed to APScheduler's :class:`CronTrigger` as
-explicit lists, so both agree on what runs. The words for an expression are in
-:mod:`bot.jobs.cron_words`.
+numbers follow crontab (0 or 7 = Sunday). Fields are expanded here to explicit lists
+and fire times computed from them (the jobs tick decides what runs; no APScheduler
+trigger is involved). The words for an expression are in :mod:`bot.jobs.cron_words`.
 
 Two rules differ from Vixie cron and are stated in the description when they matter:
 when both day-of-month and day-of-week are restricted, a day must match **both**
-(APScheduler's rule); and on the night clocks go back, a job with fixed hours runs
-once, not twice (a wildcard-hour job runs every real hour). Fire times are computed here,
-not by the trigger: a job with fixed hours day by local day, so a wall time the clocks
-jump over (even midnight) runs at the same offset after the jump; a wildcard-hour job
-in real time, so clock changes of any size (Chatham's, Lord Howe's) repeat or skip
-exactly the wall times they do.
+(as in APScheduler); and on the night clocks go back, a job with fixed hours runs
+once, not twice (a wildcard-hour job runs every real hour). A job with fixed hours is
+timed day by local day, so a wall time the clocks jump over (even midnight) runs at
+the same offset after the jump; a wildcard-hour job in real time, so clock changes of
+any size (Chatham's, Lord Howe's) repeat or skip exactly the wall times they do.
 
 Example:
     >>> spec = parse_cron("* 8 * * *")
@@ -30,8 +28,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
-
-from apscheduler.triggers.cron import CronTrigger
 
 __all__ = [
     "MONTH_NAMES",
@@ -71,7 +67,6 @@ MONTH_NAMES = (
 )
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab order: 0 = Sunday
 WEEKDAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_APS_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # names are unambiguous
 _FIELDS = (
     ("minute", 0, 59, ()),
     ("hour", 0, 23, ()),
@@ -123,26 +118,6 @@ class CronSpec:
         """True when the expression fires on this calendar day (both day rules hold)."""
         weekday = (day.weekday() + 1) % 7
         return day.day in self.days and day.month in self.months and weekday in self.weekdays
-
-    def trigger(self, tz: ZoneInfo) -> CronTrigger:
-        """The APScheduler trigger for this expression in a time zone."""
-
-        def joined(values: tuple[int, ...], size: int) -> str:
-            return "*" if len(values) == size else ",".join(str(v) for v in values)
-
-        weekdays = (
-            "*"
-            if not self.dow_restricted
-            else ",".join(_APS_WEEKDAYS[d] for d in sorted(self.weekdays))
-        )
-        return CronTrigger(
-            minute=joined(self.minutes, 60),
-            hour=joined(self.hours, 24),
-            day=joined(self.days, 31),
-            month=joined(self.months, 12),
-            day_of_week=weekdays,
-            timezone=tz,
-        )
 
 
 def _value(token: str, lo: int, hi: int, names: tuple[str, ...], field: str) -> int:
