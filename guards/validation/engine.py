@@ -288,12 +288,8 @@ class Validator(StreamIndexes):
         False)."""
         if self._legacy_until is None:  # not warmed (the API looks it up ahead)
             row = tx.one(LEGACY_NEWEST, (not_before, kind))
-            newest = float("-inf") if row is None or row[0] is None else float(row[0])
-            self._legacy_until = newest + self.config.window_days * DAY
-        if tx.clock.now() < self._legacy_until:
-            return True
-        self._legacy_until = float("-inf")  # they have all left: nothing more to sketch twice
-        return False
+            self._legacy_newest_is(None if row is None else row[0])
+        return bool(self.legacy_live(tx.clock.now()))
 
     def _burst(self, run: BatchRun) -> None:
         """A DuplicateBurst when the count reaches the threshold; again while it goes on.

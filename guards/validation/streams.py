@@ -87,7 +87,7 @@ class StreamIndexes:
         self._warned: tuple[float, int] | None = None  # when, and at how many evictions
         # until when rows of the sketcher's legacy kind may be in a window (None: unknown)
         self._legacy_until: float | None = None
-        self._legacy_lookup: asyncio.Task[float] | None = None
+        self._legacy_lookup: asyncio.Task[float | None] | None = None
 
     def attach(self, store: Store) -> None:
         store.on_rollback.append(self.forget)
@@ -207,7 +207,19 @@ class StreamIndexes:
         (None: not looked up yet; no new ones are written, so it only turns False)."""
         if self.sketcher.legacy_kind is None:
             return False
-        return None if self._legacy_until is None else now < self._legacy_until
+        if self._legacy_until is None:
+            return None
+        if now < self._legacy_until:
+            return True
+        self._legacy_until = float("-inf")  # they have all left: nothing more to sketch twice
+        return False
+
+    def _legacy_newest_is(self, newest: float | None) -> None:
+        """The newest row of the legacy kind in a window was written at ``newest`` (None:
+        there is none): they all leave the window a window after it."""
+        if self._legacy_until is None:
+            at = float("-inf") if newest is None else float(newest)
+            self._legacy_until = at + self.config.window_days * DAY
 
     async def _look_for_legacy(self, store: Store, kind: str, now: float) -> None:
         """Find when the newest row of ``kind`` leaves the window: once a process, off the
@@ -225,8 +237,7 @@ class StreamIndexes:
             if self._legacy_lookup is lookup:
                 self._legacy_lookup = None
             return
-        if self._legacy_until is None:
-            self._legacy_until = newest + self.config.window_days * DAY
+        self._legacy_newest_is(newest)
 
     async def _load(self, store: Store, ident: tuple[str, str], kind: str) -> None:
         generation, sketcher = self._generation, self.sketcher
@@ -326,14 +337,14 @@ class StreamIndexes:
                     self._indexes.pop(key)
 
 
-def _legacy_newest(path: str, kind: str, not_before: float) -> float:
-    """When the newest row of ``kind`` in the window was written (-inf: none is).
+def _legacy_newest(path: str, kind: str, not_before: float) -> float | None:
+    """When the newest row of ``kind`` in the window was written (None: none is).
 
     Blocking (it may read a whole window): run it on a worker thread."""
     conn = sqlite3.connect(path, timeout=10, isolation_level=None)
     try:
         conn.execute("PRAGMA query_only = 1")
         row = conn.execute(LEGACY_NEWEST, (not_before, kind)).fetchone()
-        return float("-inf") if row is None or row[0] is None else float(row[0])
+        return None if row is None else row[0]
     finally:
         conn.close()
