@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot.alerts import heartbeats
 from bot.alerts.engine import BATCH, AlertEngine
+from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
 from guards.events import Event
 
@@ -61,8 +62,7 @@ class AlertsComponent:
                 " invite the bot there, or name yours in the policy",
                 DEFAULT_CHANNEL,
             )
-        oncall = ns.policy.oncall
-        if ns.settings.transport != "shell" and not (oncall.escalation or oncall.rotations):
+        if ns.settings.transport != "shell" and not Chain.from_policy(ns.policy).steps:
             log.warning(
                 "no on-call rotation nor escalation chain (oncall): alerts are posted to the"
                 " channel and nobody is paged; name rotations and steps in the policy"
