@@ -1,10 +1,11 @@
 """``POST /v1/heartbeats``: an agent says it is alive.
 
 Body: ``scope`` (the agent, ``namespace/user/agent``; a conversation scope counts for
-its agent), optional ``status`` (a short word; ``stopped``, ``stopping``, ``shutdown``,
-``shutting_down`` or ``paused``, in any case, mean a deliberate shutdown, which the
-watchdog does not alert on) and ``detail``. Answers ``204``. A heartbeat
-from an agent whose missed-heartbeat alert is raised resolves it.
+its agent, so the token must reach the agent: a token of one conversation may not say
+whether its agent is alive or stopped), optional ``status`` (a short word; ``stopped``,
+``stopping``, ``shutdown``, ``shutting_down`` or ``paused``, in any case, mean a
+deliberate shutdown, which the watchdog does not alert on) and ``detail``. Answers
+``204``. A heartbeat from an agent whose missed-heartbeat alert is raised resolves it.
 
 Example:
     >>> # curl -X POST -H "Authorization: Bearer $TOKEN" \\
@@ -20,6 +21,7 @@ from pydantic import Field, field_validator
 
 from bot.alerts.heartbeats import record
 from bot.api import CTX, Body, bearer, parse_scope, read_json
+from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import authenticate, authorize
 
@@ -50,13 +52,14 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     body = await read_json(request, HeartbeatBody)
     scope = parse_scope(body.scope, min_depth=3)
-    agent = scope.agent() or scope.path
+    agent = Scope(scope.agent() or scope.path)
+    why = "" if agent == scope else f" (a heartbeat of {scope.path} is its agent's)"
     raw = bearer(request)
 
     def beat(tx: Tx) -> None:
         token = authenticate(tx, raw)
-        authorize(tx, token, scope, path=request.path)
-        record(tx, scope=agent, status=body.status, detail=body.detail, now=tx.clock.now())
+        authorize(tx, token, agent, path=request.path, why=why)
+        record(tx, scope=agent.path, status=body.status, detail=body.detail, now=tx.clock.now())
 
     await ns.store.write(beat)
     return web.Response(status=204)

@@ -36,6 +36,7 @@ from bot.commands import (
 )
 from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
 from bot.escape import slack_text
+from bot.known_scopes import close_scope, did_you_mean
 from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
 from guards.breaker_kinds import MODEL_PREFIX
@@ -168,6 +169,9 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
         return breakers.force_close(tx, key, ctx.actor), None
 
     row, typo = await ctx.ns.store.write(operate)
+    if typo and kind != "model":
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, key))
+        typo += did_you_mean(close)
     done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
     text = f"<@{ctx.user_id}> {done} `{slack_text(row.scope)}`\n{breaker_line(ctx, row)}"
     if typo:  # the kill switch is on, but maybe not for what they meant

@@ -32,7 +32,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.escape import slack_text
-from bot.known_scopes import known_scope, seen_scope, unseen
+from bot.known_scopes import close_scope, did_you_mean, known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of, resolved_words
 from bot.slack.limits import LIST_TEXT
@@ -231,7 +231,9 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     tree, known = await ctx.ns.store.write(read)
     reply = _tree_reply(tree)
     if not known:
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
         note = f"_{unseen(scope.path)}; the limits shown are what it would get._"
+        note += did_you_mean(close)
         reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
     return reply
 
@@ -294,7 +296,11 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         f" to *{usd(micros)}* (was {was})"
     )
     if not known:  # said first, as the kill switch says it (a typo?)
-        text = f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it.\n{text}"
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+        text = (
+            f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
+            f"{did_you_mean(close)}\n{text}"
+        )
     return Reply.text_only(text, ephemeral=False)
 
 

@@ -80,9 +80,9 @@ class ScopeForbidden(GuardError):
     status = 403
     code = "forbidden"
 
-    def __init__(self, *, scope: str, token_scope: str) -> None:
+    def __init__(self, *, scope: str, token_scope: str, why: str = "") -> None:
         super().__init__(
-            f"this token acts only inside {token_scope}; {scope} is outside it. "
+            f"this token acts only inside {token_scope}; {scope} is outside it{why}. "
             f"Create a token for that scope with `nightshift token create <scope>`."
         )
         self.scope = scope

@@ -202,12 +202,17 @@ class HeartbeatRestored(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ScopeViolation(Event):
-    """A token tried to act outside its subtree."""
+    """A token tried to act outside its subtree.
+
+    ``scope`` is the node it reached for; ``tried`` what the caller named, when that was
+    not the scope itself (a reservation's id: its scope is not the caller's to learn).
+    """
 
     kind: ClassVar[str] = "scope_violation"
     token_id: str
     token_scope: str
     path: str
+    tried: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -111,8 +111,16 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
     return token
 
 
-def authorize(tx: Tx, token: Token, scope: Scope, *, path: str) -> None:
-    """Refuse (403, recorded as a ScopeViolation event) a scope outside the token's subtree."""
+def authorize(
+    tx: Tx, token: Token, scope: Scope, *, path: str, why: str = "", named: str | None = None
+) -> None:
+    """Refuse (403, recorded as a ScopeViolation event) a scope outside the token's subtree.
+
+    ``why`` ends the sentence "<scope> is outside it" when the scope is not the one the
+    caller named (a conversation's heartbeat counts for its agent, say). ``named``: what
+    the caller named instead of a scope (``reservation res_...``), said in the refusal and
+    its alert in place of the scope, which the caller is not told.
+    """
     if scope.within(token.scope):
         return
     tx.emit(
@@ -122,6 +130,7 @@ def authorize(tx: Tx, token: Token, scope: Scope, *, path: str) -> None:
             token_id=token.id,
             token_scope=token.scope,
             path=path,
+            tried=named,
         )
     )
-    raise ScopeForbidden(scope=scope.path, token_scope=token.scope)
+    raise ScopeForbidden(scope=named or scope.path, token_scope=token.scope, why=why)

@@ -151,8 +151,11 @@ class AlertEngine(AlertPaging):
                 scope = agent
         if akind == "scope_violation" and payload.get("token_scope"):
             # A token probing 200 scopes is one problem, its own (revoke it), not 200
-            # alerts: the alert is on the token's node, and says the scope it last tried.
-            payload = {**payload, "tried": scope}
+            # alerts: the alert is on the token's node, and says the scope it last tried
+            # (or what it named: a reservation's scope is not the prober's to learn).
+            if payload.get("tried"):  # the real scope stays in the event, not the alert
+                payload = {k: v for k, v in payload.items() if k != "scope"}
+            payload = {**payload, "tried": payload.get("tried") or scope}
             scope = str(payload["token_scope"])
         if kind == "breaker_opened" and payload.get("trip") == "trial":
             # a failed trial reopens the breaker for the reason it first opened

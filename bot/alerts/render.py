@@ -220,7 +220,11 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     ),
     "scope_violation": lambda f: (
         f"token {f.get('token_id', '?')} of {f.get('token_scope', '?')} called {f.get('path', '?')}"
-        + (f" for {f['tried']}" if f.get("tried") else "")
+        + (
+            f" for {f['tried']}"
+            if f.get("tried") and f["tried"].split()[-1] not in f.get("path", "")
+            else ""
+        )
     ),
     "job_run_cap": lambda f: (
         f"job {f.get('job', '?')} ran {f.get('runs', '?')} times this hour"

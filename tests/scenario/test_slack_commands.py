@@ -249,6 +249,7 @@ async def test_budget_tree_with_bars(slack_http):
     assert (
         "No agent has reserved or sent a heartbeat under `acme/alcie` yet (a typo?)" in typo["text"]
     )
+    assert "Did you mean `acme/alice`?" in typo["text"]  # the one probably meant (audit15 6)
 
 
 async def test_budget_bad_arguments_show_the_usage(slack_http):
@@ -436,6 +437,7 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
     assert unseen["text"].startswith(
         "⚠️ No agent has reserved or sent a heartbeat under `acme/alcie/rss-bot` yet (a typo?)"
     )
+    assert "Did you mean `acme/alice/rss-bot`?" in unseen["text"]
     seen = await slack.command("breaker acme/alice/rss-bot open")
     assert seen["text"].startswith("<@U0ADMIN> forced open `acme/alice/rss-bot`")
     beat = await slack.app.request(  # an agent that only sends heartbeats is known too
@@ -448,6 +450,9 @@ async def test_a_kill_switch_on_a_name_nothing_uses_says_it_may_be_a_typo(slack_
     unseen_budget = await slack.command("budget set acme/bobb $5 day")  # (alcie has an alert now)
     note = "⚠️ No agent has reserved or sent a heartbeat under `acme/bobb` yet (a typo?)"
     assert unseen_budget["text"].startswith(note)  # first, as the kill switch says it
+    upper = await slack.command("budget set ACME $5 day")  # another case: another namespace
+    assert "under `ACME` yet (a typo?)" in upper["text"]
+    assert "Did you mean `acme`?" in upper["text"]
     seen_budget = await slack.command("budget set acme/alice $5 day")
     assert "⚠️" not in seen_budget["text"]
 
