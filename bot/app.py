@@ -22,6 +22,7 @@ from bot.api import build_web_app
 from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
 from bot.metrics import Metrics
+from bot.reload import inherited_socket
 from bot.run_lock import RunLock
 from bot.settings import Settings
 from guards.breaker import format_seconds
@@ -85,6 +86,7 @@ class Nightshift:
         self.port: int | None = None
         self._store: Store | None = None
         self._runner: web.AppRunner | None = None
+        self.listening: socket.socket | None = None  # the agent API's socket, once bound
         self._lock: RunLock | None = None
         self._clock_watch: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -191,11 +193,20 @@ class Nightshift:
         )
 
     def _listen(self) -> socket.socket:
-        """The bound listening socket (OSError naming the address when it cannot be bound)."""
+        """The bound listening socket (OSError naming the address when it cannot be bound).
+
+        After a reload (SIGHUP), the socket the process before handed over: it listened
+        all along, so calls made during the restart wait in its queue.
+        """
+        inherited = inherited_socket()
+        if inherited is not None:
+            self.listening = inherited
+            return inherited
         host, port = self.settings.host, self.settings.port
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            return socket.create_server((host, port), family=family, backlog=1024)
+            self.listening = socket.create_server((host, port), family=family, backlog=1024)
+            return self.listening
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
         except UnicodeError:  # a host name no resolver could take

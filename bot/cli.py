@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.logs import setup_logging
+from bot.reload import check_reload, hand_over, restart
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
 from guards.migrations import (
@@ -103,8 +104,17 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def hang_up() -> None:  # a closed terminal, or a reload reflex: stop cleanly, say why
-        log.warning("SIGHUP: stopping (the policy is read at start: start again to reload it)")
+    had_file = not _absent(settings.config)
+    reload_to: list[int | None] = []  # the listening socket to hand over, once a reload is due
+
+    def hang_up() -> None:
+        if _in_terminal():  # the terminal closed (or ^Z-less job control): stop, say why
+            log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")
+            stop.set()
+            return
+        if reload_to or check_reload(settings.config, policy, had_file=had_file) is None:
+            return
+        reload_to.append(hand_over(ns.listening) if ns.listening is not None else None)
         stop.set()
 
     loop.add_signal_handler(signal.SIGHUP, hang_up)
@@ -118,8 +128,19 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     await stop.wait()
     log.info("stopping: draining work")
     await ns.stop()
+    if reload_to:
+        log.info("stopped; starting again on the new policy")
+        restart(reload_to[0])
     log.info("stopped")
     return 0
+
+
+def _in_terminal() -> bool:
+    """Whether this process reads a terminal (then SIGHUP means it hung up)."""
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (ValueError, OSError):  # stdin closed
+        return False
 
 
 @command("demo")

@@ -192,6 +192,10 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         if err.get("input", ...) is None and (err["type"].endswith("_type") or "NoneType" in msg):
             # `key:` or `key: null` in YAML: pydantic would say "got NoneType"
             msg = "no value given (give one, or leave the key out for the default)"
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            # `budgets: 5`: pydantic would name the class (instance of Budgets)
+            got = type(err.get("input")).__name__
+            msg = f"a mapping of keys (`key: value` lines indented under it), not {got}"
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the README's policy reference)"
             keys = _keys_at(err["loc"][:-1]) or []
@@ -303,7 +307,10 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _read_yaml(file: Path) -> Any:
-    raw = file.read_bytes()
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:  # a directory, no permission: the file's problem, said as one
+        raise PolicyError(f"{file}: cannot read the policy file: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

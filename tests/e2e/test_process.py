@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
 import signal
 import socket
 import sqlite3
@@ -143,9 +144,8 @@ def test_refuses_a_database_newer_than_the_code(env):
     assert out.returncode == 2 and "9999" in out.stderr and "upgrade" in out.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_drains_and_exits_zero(env, sig):
-    """SIGHUP too (audit11 day-2 L3: a closed terminal killed it at once, undrained)."""
     proc = start(env)
     started = time.monotonic()
     proc.send_signal(sig)
@@ -153,8 +153,102 @@ def test_a_stop_signal_drains_and_exits_zero(env, sig):
     assert time.monotonic() - started < 10
     out = proc.stdout.read() if proc.stdout else ""
     assert "stopped" in out
-    if sig == signal.SIGHUP:
-        assert "SIGHUP: stopping" in out and "start again to reload" in out
+
+
+def test_sighup_in_a_terminal_means_it_hung_up_and_stops_cleanly(env):
+    """audit11 day-2 L3: a closed terminal killed it at once, undrained."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [PY, "-m", "bot", "run"],
+        env=env,
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    os.close(follower)
+    try:
+        url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
+        _wait_healthy(url, proc)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=10) == 0
+        out = proc.stdout.read() if proc.stdout else ""
+        assert "SIGHUP in a terminal: stopping" in out and "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "nightshift exited"
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("nightshift did not start in 20 s")
+
+
+def _day_limit(url: str, token: str) -> int | None:
+    tree = httpx.get(
+        f"{url}/v1/budgets/acme/alice/bot", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    agent = next(lv for lv in tree["levels"] if lv["level"] == "agent")
+    limit: int | None = agent["windows"]["day"]["limit_micros"]
+    return limit
+
+
+def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(env):
+    """audit15 reload M1: SIGHUP stopped the server, even when the new file was invalid."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    try:
+        assert _day_limit(url, token) == 1_000_000
+        policy.write_text("budgets: 5\n")  # a mistake: nothing changes, nothing stops
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert proc.poll() is None
+        assert _day_limit(url, token) == 1_000_000
+
+        policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
+        answered: list[int] = []
+
+        async def call_through_the_restart() -> None:
+            async with httpx.AsyncClient(
+                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ) as http:
+                for i in range(40):
+                    if i == 5:
+                        proc.send_signal(signal.SIGHUP)
+                    r = await http.post(
+                        "/v1/reservations",
+                        json={
+                            "scope": "acme/alice/bot",
+                            "idempotency_key": f"through-{i}",
+                            "max_cost_micros": 1000,
+                        },
+                    )
+                    answered.append(r.status_code)
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(call_through_the_restart())
+        assert answered == [201] * 40  # none refused: they waited in the socket's queue
+        assert proc.poll() is None  # the same process (a supervisor sees no exit)
+        assert _day_limit(url, token) == 2_000_000
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "budgets: a mapping of keys" in out
+    assert "is not valid; still running on the policy read at start" in out
+    assert "changed (budgets): restarting in place" in out
+    assert out.count("nightshift listening on") == 2
 
 
 async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asyncio.Event) -> None:

@@ -35,6 +35,11 @@ def test_the_design_example_loads_with_exact_amounts():
     assert policy.routing.tiers["large"].model == "claude-opus-4-1"
 
 
+def test_a_policy_path_that_cannot_be_read_is_a_policy_error(tmp_path):
+    with pytest.raises(PolicyError, match="cannot read the policy file: Is a directory"):
+        load_policy(tmp_path)
+
+
 def test_an_absent_file_gives_the_defaults(tmp_path):
     policy = load_policy(tmp_path / "nope.yml")
     assert policy.timezone == "UTC" and policy.reservations.ttl_seconds == 600
@@ -66,6 +71,9 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
             ["jobs.0.url"],
         ),
         ({"wat": 1}, ["wat", "unknown key"]),
+        # a section given a value (audit15 reload L2: "instance of Budgets")
+        ({"budgets": 5}, ["budgets: a mapping of keys", "not int"]),
+        ({"alerts": {"tiers": ["P0"]}}, ["alerts.tiers: a mapping of keys", "not list"]),
         # zeros that would switch a safety off (audit10 M4)
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),

@@ -1,0 +1,117 @@
+"""SIGHUP: apply an edited policy file by restarting in place, or keep running.
+
+The policy is read once, at start, and many parts hold what they made of it (budgets,
+breakers, the escalation chain, the agents' jobs). So a reload is a restart: the file is
+read and checked first, in the running process; an invalid file is logged (naming the
+key, as at start-up) and changes nothing. A valid, changed file makes the process drain
+as on SIGTERM and then ``exec`` itself: the same PID (a supervisor's ``ExecReload=kill
+-HUP $MAINPID`` sees no exit), and the same listening socket, handed over open, so that
+agents calling meanwhile wait in its queue for the new process instead of being refused.
+Every timer is derived from rows, so the restart loses nothing.
+
+In a terminal, SIGHUP means the terminal closed: the process stops instead (see
+``bot.cli``).
+
+Example:
+    >>> import os, signal
+    >>> # os.kill(pid_of_nightshift, signal.SIGHUP)   # after editing nightshift.yml
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from guards.config import Policy, PolicyError, load_policy
+
+__all__ = [
+    "INHERITED_FD",
+    "changed_sections",
+    "check_reload",
+    "hand_over",
+    "inherited_socket",
+    "restart",
+]
+
+log = logging.getLogger("nightshift")
+INHERITED_FD = "NIGHTSHIFT_LISTEN_FD"  # set for the process a reload starts, by the one before
+
+
+def changed_sections(old: Policy, new: Policy) -> list[str]:
+    """The top-level keys whose values differ, in the file's order."""
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return [key for key in after if before.get(key) != after[key]]
+
+
+def check_reload(config: str, current: Policy, *, had_file: bool) -> Policy | None:
+    """The policy to restart on, or None (said in the log) when there is nothing to apply."""
+    from bot.jobs.lint import check_jobs  # the jobs' schedules are checked as at start
+
+    if had_file and not Path(config).exists():
+        log.error(
+            "SIGHUP: the policy file %s is gone; still running on the policy read at start"
+            " (a restart now would run on the built-in defaults, with no budgets)",
+            config,
+        )
+        return None
+    try:
+        new = load_policy(config)
+        check_jobs(new, now=time.time(), source=config)
+    except (PolicyError, OSError, ValueError) as exc:
+        log.error(
+            "SIGHUP: %s is not valid; still running on the policy read at start. %s",
+            config,
+            exc,
+        )
+        return None
+    changed = changed_sections(current, new)
+    if not changed:
+        log.info("SIGHUP: %s has not changed since it was read; nothing to apply", config)
+        return None
+    log.warning(
+        "SIGHUP: %s changed (%s): restarting in place to apply it (agents' calls wait meanwhile)",
+        config,
+        ", ".join(changed),
+    )
+    return new
+
+
+def inherited_socket() -> socket.socket | None:
+    """The listening socket handed over by the process before a reload, if any."""
+    fd = os.environ.pop(INHERITED_FD, None)
+    if fd is None:
+        return None
+    try:
+        sock = socket.socket(fileno=int(fd))
+    except (ValueError, OSError) as exc:
+        log.warning("the listening socket handed over (fd %s) is unusable: %s", fd, exc)
+        return None
+    sock.set_inheritable(False)
+    return sock
+
+
+def hand_over(listening: socket.socket) -> int:
+    """A descriptor of ``listening`` that outlives the server's close of it: while it is
+    open the socket keeps listening, and connections queue for the next process."""
+    fd = os.dup(listening.fileno())
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def restart(fd: int | None) -> NoReturn:
+    """Replace this process with a new run of the same command, handing it ``fd``.
+
+    Called once everything has stopped (the database closed): only the socket lives on.
+    """
+    env = dict(os.environ)
+    if fd is not None:
+        env[INHERITED_FD] = str(fd)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, env)
