@@ -38,6 +38,16 @@ from typing import Any, TypeVar
 import httpx
 
 from guards.client_hold import Hold, Usage, as_usage, settle_body
+from guards.client_types import (
+    BreakerInfo,
+    BreakersAnswer,
+    RejectedItem,
+    ReleaseAnswer,
+    ReservationAnswer,
+    RouteDecision,
+    SettleAnswer,
+    ValidationAnswer,
+)
 from guards.client_wire import error_code, from_a_proxy, raise_for, reservation_body, said
 from guards.errors import (
     Conflict,
@@ -47,15 +57,41 @@ from guards.errors import (
 )
 from guards.ledger import Estimate
 
-__all__ = ["Estimate", "GuardClient", "Hold", "Unavailable", "Usage", "as_usage"]
+__all__ = [
+    "BreakerInfo",
+    "BreakersAnswer",
+    "Estimate",
+    "GuardClient",
+    "Hold",
+    "RejectedItem",
+    "ReleaseAnswer",
+    "ReservationAnswer",
+    "RouteDecision",
+    "SettleAnswer",
+    "Unavailable",
+    "Usage",
+    "ValidationAnswer",
+    "as_usage",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PAUSE = 2.0  # seconds between two tries of a patient call
+MAX_RETRY_AFTER = 5.0  # at most this long, when an answer asks to wait before trying again
 # the request cannot work however often it is tried (the URL or the token is malformed)
 _HOPELESS = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # the request did not reach the server
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# what ends a block without saying anything of the call: a cancellation, a Ctrl-C, an exit
+_NOT_THE_CALLS_FAULT = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The answer's ``Retry-After`` in seconds (0 when absent or not a number of seconds)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
 
 
 def _answered(response: httpx.Response) -> str:
@@ -153,7 +189,8 @@ class GuardClient:
                 maybe_sent = maybe_sent or not isinstance(exc, _NOT_SENT)
             else:
                 failure = None
-                maybe_sent = True
+                refused = error_code(response) == "storage_unavailable"
+                maybe_sent = maybe_sent or not refused  # refused: nothing of it was written
                 if not from_a_proxy(response):
                     raise_for(response)
                     return response.json() if response.content else None
@@ -165,8 +202,14 @@ class GuardClient:
                     attempts=tries,
                     cause=cause,
                     maybe_sent=maybe_sent,
+                    answered=failure is None,
                 ) from failure
-            await asyncio.sleep(pause)
+            wait = pause
+            if failure is None:  # the server (or a proxy) said when to come back
+                wait = max(pause, min(_retry_after(response), MAX_RETRY_AFTER))
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - loop.time()))
+            await asyncio.sleep(wait)
             pause = min(pause * 2, MAX_PAUSE)
 
     async def _shielded(self, coro: Coroutine[Any, Any, T], what: str) -> T:
@@ -190,7 +233,7 @@ class GuardClient:
         ttl_seconds: int | None = None,
         model: str | None = None,
         route_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ReservationAnswer:
         """``POST /v1/reservations``: the answer (``reservation_id``, ``held_micros``, ...)."""
         body = reservation_body(
             scope,
@@ -202,7 +245,7 @@ class GuardClient:
             model=model,
             route_id=route_id,
         )
-        result: dict[str, Any] = await self._call("POST", "/v1/reservations", body)
+        result: ReservationAnswer = await self._call("POST", "/v1/reservations", body)
         return result
 
     async def settle(
@@ -214,20 +257,20 @@ class GuardClient:
         actual_cost_micros: int | None = None,
         outcome: str = "success",
         error: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> SettleAnswer:
         """``POST .../settle`` with the keywords of ``Hold.settle`` (or a JSON ``body``)."""
         if body is None:
             body = settle_body(
                 usage=usage, actual_cost_micros=actual_cost_micros, outcome=outcome, error=error
             )
-        result: dict[str, Any] = await self._call(
+        result: SettleAnswer = await self._call(
             "POST", f"/v1/reservations/{reservation_id}/settle", body
         )
         return result
 
-    async def release(self, reservation_id: str) -> dict[str, Any]:
+    async def release(self, reservation_id: str) -> ReleaseAnswer:
         """``POST .../release``: the whole hold goes back (the call was not made)."""
-        result: dict[str, Any] = await self._call(
+        result: ReleaseAnswer = await self._call(
             "POST", f"/v1/reservations/{reservation_id}/release"
         )
         return result
@@ -318,13 +361,14 @@ class GuardClient:
 
         A failure is recorded (breakers learn from it) even when nothing was reported
         spent: then it charges 0 and the whole hold goes back. A timed-out call is a
-        timeout. A cancellation (a shutdown, or an asyncio.timeout around the block)
-        says nothing about the model or the agent: with nothing reported spent the
-        hold is released, so cancelled calls do not trip the agent's breaker. The
+        timeout. A cancellation (a shutdown, or an asyncio.timeout around the block),
+        a ``KeyboardInterrupt`` or a ``SystemExit`` says nothing about the model or the
+        agent: with nothing reported spent the hold is released, so stopped calls do not
+        trip the agent's breaker (nor the model's, which every tenant shares). The
         caller's error comes first: what goes wrong here is a note on it.
         """
         send: Coroutine[Any, Any, None]
-        if isinstance(exc, asyncio.CancelledError) and not hold.settled:
+        if isinstance(exc, _NOT_THE_CALLS_FAULT) and not hold.settled:
             send = self._release(hold)
             what = f"releasing {hold.reservation_id}"
         else:
@@ -410,7 +454,7 @@ class GuardClient:
         *,
         expected_count: int | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ValidationAnswer:
         """Validate a batch; a transport retry sends the same key, so it gets the first answer."""
         body: dict[str, Any] = {
             "scope": scope,
@@ -420,7 +464,7 @@ class GuardClient:
         }
         if expected_count is not None:
             body["expected_count"] = expected_count
-        result: dict[str, Any] = await self._call("POST", "/v1/validations", body)
+        result: ValidationAnswer = await self._call("POST", "/v1/validations", body)
         return result
 
     async def heartbeat(
@@ -435,19 +479,23 @@ class GuardClient:
 
     async def route(
         self, scope: str, task: str, *, intent: str | None = None, min_tier: str | None = None
-    ) -> dict[str, Any]:
+    ) -> RouteDecision:
+        """``POST /v1/route``: the model for ``task`` (pass its ``route_id`` to the reserve)."""
         body: dict[str, Any] = {"scope": scope, "task": task}
         if intent is not None:
             body["intent"] = intent
         if min_tier is not None:
             body["min_tier"] = min_tier
-        result: dict[str, Any] = await self._call("POST", "/v1/route", body)
+        result: RouteDecision = await self._call("POST", "/v1/route", body)
         return result
 
     async def budget(self, scope: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("GET", f"/v1/budgets/{scope}")
         return result
 
-    async def breakers(self, *, all: bool = False) -> Any:
+    async def breakers(self, *, all: bool = False) -> BreakersAnswer:
         """``GET /v1/breakers``: those not closed, or with ``all=True`` every one."""
-        return await self._call("GET", "/v1/breakers?all=1" if all else "/v1/breakers")
+        result: BreakersAnswer = await self._call(
+            "GET", "/v1/breakers?all=1" if all else "/v1/breakers"
+        )
+        return result

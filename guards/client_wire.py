@@ -39,6 +39,14 @@ _ERRORS: dict[str, type[GuardError]] = {
 }
 
 
+_BUDGET_AMOUNTS = ("limit_micros", "spent_micros", "held_micros", "requested_micros")
+
+
+def _micros(value: Any) -> int:
+    """An amount of a refusal's body (0 when a partial body left it out)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def error_code(response: httpx.Response) -> str | None:
     """The ``error`` code of a Nightshift answer; None for anything else (a proxy's page)."""
     try:
@@ -70,18 +78,10 @@ def raise_for(response: httpx.Response) -> None:
     cls = _ERRORS.get(code)
     if cls is BudgetExceeded:
         raise BudgetExceeded(
-            **{
-                k: details[k]
-                for k in (
-                    "level",
-                    "scope",
-                    "window",
-                    "limit_micros",
-                    "spent_micros",
-                    "held_micros",
-                    "requested_micros",
-                )
-            }
+            level=str(details.get("level", "")),
+            scope=str(details.get("scope", "")),
+            window=str(details.get("window", "")),
+            **{k: _micros(details.get(k)) for k in _BUDGET_AMOUNTS},
         )
     if cls is BreakerOpen:
         raise BreakerOpen(
@@ -110,7 +110,9 @@ def raise_for(response: httpx.Response) -> None:
         raise NotFound(message)
     if status == 409:
         raise Conflict(message, state=details.get("state"))
-    raise GuardError(f"{status} {code}: {message}")
+    other = GuardError(f"{status} {code}: {message}")
+    other.status, other.code = status, code or "http_error"  # what came, not a made-up 500
+    raise other
 
 
 def reservation_body(

@@ -239,17 +239,25 @@ class Unavailable(GuardError):
     """Raised by :mod:`guards.client` (never by the server): no answer after its retries.
 
     ``maybe_sent`` is False when no attempt reached the server (the connection was
-    refused), True when one may have (it went unanswered): the change may be done.
+    refused) or the server said nothing was written (``503 storage_unavailable``), True
+    when one may have (it went unanswered): the change may be done. ``answered``: the
+    last try got an answer (the database refused the write, or a proxy's 502/503/504).
     """
 
     status = 503
     code = "unavailable"
 
-    def __init__(self, *, url: str, attempts: int, cause: str, maybe_sent: bool) -> None:
+    def __init__(
+        self, *, url: str, attempts: int, cause: str, maybe_sent: bool, answered: bool = False
+    ) -> None:
         super().__init__(
-            f"Nightshift at {url} did not answer ({attempts} attempts; the last: {cause});"
+            f"Nightshift at {url} could not take the request ({attempts} attempts; the last:"
+            f" {cause}); try again later (its log says why)"
+            if answered
+            else f"Nightshift at {url} did not answer ({attempts} attempts; the last: {cause});"
             " is it running, and is that its URL?"
         )
         self.url = url
         self.attempts = attempts
         self.maybe_sent = maybe_sent
+        self.answered = answered

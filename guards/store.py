@@ -55,7 +55,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
-LOCK_WAIT_SECONDS = 30.0  # another process holding the write lock longer: the batch gets 503s
+# Another process holding the write lock longer: the batch gets 503s. Under the Python
+# client's default timeout (10 s), so that it reads the 503 rather than timing out.
+LOCK_WAIT_SECONDS = 8.0
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 
 

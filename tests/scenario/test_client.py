@@ -166,6 +166,28 @@ async def test_a_call_that_timed_out_settles_as_a_timeout(app_factory):
     assert tuple(rows[0]) == ("released", None)
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+async def test_a_ctrl_c_or_an_exit_inside_the_block_releases_and_trips_nothing(app_factory, stop):
+    """audit15 devx 3: they were settled as failures, and tripped the agent's breaker and
+    the model's, which every tenant shares."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    holds = []
+    async with GuardClient(app.url, tok) as guard:
+        for i in range(12):  # more than the agent's and the model's failure limits
+            with pytest.raises(stop):
+                async with guard.reserve(
+                    f"acme/alice/rss-bot/c{i}", estimate=Estimate("gpt-4o-mini", 100, 100)
+                ) as hold:
+                    holds.append(hold)
+                    raise stop()
+        breakers = await guard.breakers()
+    assert all(h.result["state"] == "released" for h in holds)
+    rows = await app.store.fetch("SELECT DISTINCT state, outcome FROM reservations")
+    assert [tuple(r) for r in rows] == [("released", None)]
+    assert breakers["breakers"] == []  # nothing tripped
+
+
 async def test_refusals_raise_typed_errors(app_factory):
     app = await app_factory(POLICY)
     tok = await app.token("acme/alice/rss-bot")

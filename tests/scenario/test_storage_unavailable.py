@@ -4,8 +4,11 @@ caller gets a 503 it can retry, nothing hangs, and the server recovers by itself
 from __future__ import annotations
 
 import asyncio
+import time
 
-from guards.client import GuardClient
+import pytest
+
+from guards.client import GuardClient, Unavailable
 from guards.migrations import begin_immediate, connect
 
 BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
@@ -70,3 +73,43 @@ async def test_the_client_tries_a_storage_503_again_until_the_write_goes_through
     assert answer["state"] == "held"
     rows = await app.store.fetch("SELECT COUNT(*) FROM reservations")
     assert rows[0][0] == 1
+
+
+async def test_a_storage_503_is_said_as_such_waited_on_and_not_counted_as_maybe_sent(
+    app_factory, monkeypatch
+):
+    """audit15 devx 2: the client retried 0.1 s apart despite Retry-After, then said the
+    server "did not answer ... is that its URL?" and that the write may have been done."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("guards.client.MAX_RETRY_AFTER", 0.5)  # Retry-After: 5, capped
+    app = await app_factory()
+    tok = await app.token("acme")
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+    try:
+        async with GuardClient(app.url, tok, retries=2) as guard:
+            started = time.monotonic()
+            with pytest.raises(Unavailable) as raised:
+                await guard.create_reservation("acme/alice/bot", max_cost_micros=1000)
+            waited = time.monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert raised.value.attempts == 3 and waited >= 2 * 0.5  # two pauses of Retry-After
+    assert raised.value.maybe_sent is False and raised.value.answered is True
+    assert "could not take the request" in str(raised.value)
+    assert "503: the database could not take this write" in str(raised.value)
+    assert "is that its URL" not in str(raised.value)
+    assert (await app.store.fetch("SELECT COUNT(*) FROM reservations"))[0][0] == 0
+
+
+async def test_an_answer_the_client_has_no_class_for_keeps_its_status(app_factory):
+    """audit15 devx 6: a 413 came back as a GuardError with status 500."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(Exception) as raised:
+            await guard.validate("acme/alice/bot", "posts", ["x" * 600_000, "y" * 600_000])
+    assert type(raised.value).__name__ == "GuardError"
+    assert getattr(raised.value, "status", None) == 413
+    assert getattr(raised.value, "code", None) == "body_too_large"
