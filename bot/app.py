@@ -22,7 +22,7 @@ from bot.api import build_web_app
 from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
 from bot.metrics import Metrics
-from bot.reload import inherited_socket
+from bot.reload import audit_policy_load, inherited_socket
 from bot.run_lock import RunLock
 from bot.settings import Settings
 from guards.breaker import format_seconds
@@ -146,6 +146,9 @@ class Nightshift:
         try:
             self._lock = RunLock.take(self.settings.db)  # before migrations run
             self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+            await self._store.write(
+                lambda tx: audit_policy_load(tx, path=self.settings.config, policy=self.policy)
+            )
             self.metrics.watch_store(self._store)
             self.store.before_batch.append(self.ledger.expire_due)
             self.store.on_rollback.append(self.ledger.forget)

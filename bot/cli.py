@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import getpass
 import logging
 import os
 import re
@@ -135,6 +136,15 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cli_actor() -> str:
+    """Who the audit log says made a change from the command line: ``cli:<login>``."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        who = f"uid{os.getuid()}"
+    return f"cli:{who}"
+
+
 def _in_terminal() -> bool:
     """Whether this process reads a terminal (then SIGHUP means it hung up)."""
     try:
@@ -175,7 +185,7 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.db)
     try:
         token, raw = await store.write(
-            lambda tx: create_token(tx, scope=args.scope, label=args.label)
+            lambda tx: create_token(tx, scope=args.scope, label=args.label, actor=cli_actor())
         )
     finally:
         await store.close()
@@ -217,7 +227,7 @@ async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     token_id = whole.group(1) if whole else args.id
     store = await Store.open(settings.db)
     try:
-        done = await store.write(lambda tx: revoke_token(tx, token_id=token_id))
+        done = await store.write(lambda tx: revoke_token(tx, token_id=token_id, actor=cli_actor()))
     finally:
         await store.close()
     if not done:

@@ -53,6 +53,7 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_oncall",
     "bot.commands_alert_buttons",
     "bot.commands_jobs",
+    "bot.commands_audit",
 ]
 
 MAX_BLOCKS = MESSAGE_BLOCKS
@@ -256,16 +257,17 @@ class Context:
     def actor(self) -> str:
         return self.user_id
 
-    async def require_admin(self, what: str) -> None:
+    async def require_admin(self, what: str, *, not_a: str = "not an admin") -> None:
         """Raise NotAdmin (after auditing the refusal, with the attempt) unless the user is
-        an admin."""
+        an admin. ``not_a`` says in the audit row what the user is not (an admin, or on
+        call, for the alert buttons)."""
         allowed = await self.is_admin() if self.is_admin else False
         if allowed:
             return
         # what was tried, as typed (cut): `/agent audit` escapes it when it shows it
         tried = self.attempt or ""
         tried = tried[:120] + ("…" if len(tried) > 120 else "")
-        detail = "not an admin" + (f": {tried}" if tried else "")
+        detail = not_a + (f": {tried}" if tried else "")
         await self.ns.store.write(
             lambda tx: tx.audit(actor=self.actor, action="refused", target=what, detail=detail)
         )

@@ -146,6 +146,7 @@ def _more_breakers(hidden: int) -> str:
 async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     """Force a breaker open (the kill switch, with a reason for the record), approve a
     half-open trial, or force it closed."""
+    await ctx.require_admin("operate breakers")  # first: a refusal is audited, typo or not
     if len(args) < 2:
         raise UsageError()
     scope, verb = args[0], args[1].lower()
@@ -158,7 +159,6 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
     reason = " ".join(args[2:])
-    await ctx.require_admin("operate breakers")
     breakers = ctx.ns.breakers
 
     def operate(tx: Tx) -> tuple[BreakerRow, str | None]:

@@ -1,9 +1,8 @@
-"""Core ``/agent`` subcommands: help, budget, budget set, audit; the Raise budget modal.
+"""Core ``/agent`` subcommands: help, budget, budget set; the Raise budget modal.
 
 Example:
     >>> # /agent budget acme/alice/rss-bot
     >>> # /agent budget set acme/alice/rss-bot $5 day
-    >>> # /agent audit 20
 """
 
 from __future__ import annotations
@@ -24,14 +23,12 @@ from bot.commands import (
     UsageError,
     action,
     bar,
-    clip,
     context,
     header,
     help_reply,
     section,
     subcommand,
 )
-from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of, resolved_words
@@ -55,7 +52,6 @@ __all__ = [
     "unseen",
 ]
 
-MAX_AUDIT = 50
 MAX_NAMESPACES = 40  # namespaces in `/agent budget` (one section each; Slack allows 50 blocks)
 BUDGET_RAISE_MODAL = "budget_raise_modal"
 
@@ -268,6 +264,7 @@ async def _budget_overview(ctx: Context) -> Reply:
 
 
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:
+    await ctx.require_admin("change budgets")  # first: a refusal is audited, typo or not
     if len(args) != 3:
         raise UsageError("`budget set` needs a scope, an amount and a window")
     scope = parse_scope_arg(args[0])
@@ -276,7 +273,6 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         window = _parse_window(args[2])
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
-    await ctx.require_admin("change budgets")
 
     engine = engine_of(ctx)
 
@@ -304,69 +300,13 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
     return Reply.text_only(text, ephemeral=False)
 
 
-# -- audit ------------------------------------------------------------------------------
+# -- amounts -----------------------------------------------------------------------------
 
 
 def _exact(*amounts: int | None) -> Callable[[int], str]:
     """Dollars as they are (``$2.505``, ``$0.004``), in cents when every amount is whole
     cents: a limit is shown as it was set, never rounded (:func:`usd_for`)."""
     return usd_for(*(a for a in amounts if a is not None))
-
-
-def _audit_values(ctx: Context, action: str, before: str | None, after: str | None) -> str:
-    """``$10.00 → $2.505`` for a budget row (both exact when one is); else each as
-    :func:`_audit_value` shows it."""
-    if action.startswith("budget"):
-        amounts = [int(v) for v in (before, after) if v is not None and v.isdigit()]
-        usd = usd_for(*amounts)
-
-        def money(value: str | None) -> str:
-            return usd(int(value)) if value is not None and value.isdigit() else "—"
-
-        if amounts:
-            return f"{money(before)} → {money(after)}"
-    return f"{_audit_value(ctx, before)} → {_audit_value(ctx, after)}"
-
-
-def _audit_value(ctx: Context, value: str | None) -> str:
-    if value is None:
-        return "—"
-    try:  # a time (a silence's end): on the same clock as the row's own time
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    return clock_time(ctx, when.timestamp()) if when.tzinfo is not None else value
-
-
-@subcommand("audit", usage="audit [n]")
-async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
-    """The last changes and refusals: who, what, before → after, when."""
-    if len(args) > 1:
-        raise UsageError()
-    n = 10
-    if args:
-        digits = args[0].isascii() and args[0].isdigit() and len(args[0]) <= 3
-        if not digits or not 1 <= int(args[0]) <= MAX_AUDIT:
-            raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
-        n = int(args[0])
-    rows = await ctx.ns.store.fetch(
-        "SELECT at, actor, action, target, before, after, detail FROM audit"
-        " ORDER BY id DESC LIMIT ?",
-        (n,),
-    )
-    if not rows:
-        return Reply.text_only("No changes recorded yet.")
-    lines = [f"*Last {len(rows)} change{'s' if len(rows) != 1 else ''}*"]
-    for at, actor, act, target, before, after, detail in rows:
-        # targets, values and details hold what people and agents typed: shown, never read
-        line = f"`{clock_time(ctx, at)}` <@{actor}> *{act}* `{slack_text(target)}`"
-        if before is not None or after is not None:
-            line += f": {slack_text(_audit_values(ctx, act, before, after))}"
-        if detail:
-            line += f" ({slack_text(detail)})"
-        lines.append(line)
-    text = clip("\n".join(lines))
-    return Reply(text=text, blocks=[section(text)])
 
 
 # -- Raise budget button and modal ----------------------------------------------------------

@@ -179,8 +179,8 @@ def _label(target: str) -> str:
 @subcommand("pause", usage="pause <job|all>")
 async def cmd_pause(ctx: Context, args: list[str]) -> Reply:
     """Kill switch: stop a job (or all jobs) from running until resumed (admins)."""
+    await ctx.require_admin("pause jobs")  # first: a refusal is audited, typo or not
     target = _target(ctx, args)
-    await ctx.require_admin(f"pause {_label(target)}")
 
     runner = _runner(ctx)
     names = [target] if target != state.ALL else list(runner.jobs) if runner else []
@@ -237,8 +237,8 @@ def _still_going(ctx: Context, runs: list[state.RunRow], *, one: bool) -> str:
 @subcommand("resume", usage="resume <job|all>")
 async def cmd_resume(ctx: Context, args: list[str]) -> Reply:
     """Lift the kill switch of a job; `all` lifts every pause (admins)."""
+    await ctx.require_admin("resume jobs")  # first: a refusal is audited, typo or not
     target = _target(ctx, args)
-    await ctx.require_admin(f"resume {_label(target)}")
 
     def apply(tx: Tx) -> tuple[list[str], bool]:
         lifted = state.resume(tx, job=target)

@@ -30,7 +30,7 @@ from bot.commands import (
     section,
     subcommand,
 )
-from bot.escape import slack_text
+from bot.escape import MEMBER_ID, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
@@ -39,8 +39,7 @@ from guards.store import Tx
 
 __all__: list[str] = []
 
-# a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$|^@?([UW][A-Z0-9]{2,20})$")
+_MENTION = re.compile(rf"^<@({MEMBER_ID.pattern})(?:\|[^>]*)?>$|^@?({MEMBER_ID.pattern})$")
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 

@@ -37,7 +37,10 @@ import re
 
 from bot.commands import echo
 
-__all__ = ["one_line", "printable", "slack_text"]
+__all__ = ["MEMBER_ID", "member_or_name", "one_line", "printable", "slack_text"]
+
+# a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
+MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 # C0 and C1 controls (newline, \r, ESC, BEL, ...), U+2028/U+2029 (line and paragraph
 # separators) and the bidi embeddings, overrides and isolates (they reorder what
@@ -77,3 +80,12 @@ def printable(text: str) -> str:
         'a\\\\rb'
     """
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def member_or_name(actor: str) -> str:
+    """``<@U0123>`` for a Slack member id (Slack shows the name); any other actor
+    (``nightshift``, ``cli:ops``, ``shell``) as plain, escaped text after an ``@``:
+    ``<@cli>`` would mention nobody."""
+    if MEMBER_ID.fullmatch(actor):
+        return f"<@{actor}>"
+    return "@" + slack_text(actor)

@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -28,9 +30,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from guards.config import Policy, PolicyError, load_policy
+from guards.store import Tx
 
 __all__ = [
     "INHERITED_FD",
+    "audit_policy_load",
     "changed_sections",
     "check_reload",
     "hand_over",
@@ -115,3 +119,37 @@ def restart(fd: int | None) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, sys.orig_argv, env)
+
+
+def section_digests(policy: Policy) -> dict[str, str]:
+    """A digest of each top-level key's value (what ``policy_loads`` keeps)."""
+    return {
+        key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+        for key, value in policy.model_dump(mode="json").items()
+    }
+
+
+def audit_policy_load(tx: Tx, *, path: str, policy: Policy) -> list[str]:
+    """Record the policy this start runs on; audit it when it changed since the last start.
+
+    Returns the top-level keys that changed (none on the first start: nothing changed
+    then, and nothing is audited).
+    """
+    digests = section_digests(policy)
+    row = tx.one("SELECT digests FROM policy_loads ORDER BY id DESC LIMIT 1")
+    before: dict[str, str] = json.loads(row[0]) if row is not None else digests
+    changed = [key for key, digest in digests.items() if before.get(key) != digest]
+    if row is not None and not changed:
+        return []
+    tx.execute(
+        "INSERT INTO policy_loads (at, path, digests) VALUES (?, ?, ?)",
+        (tx.clock.now(), path, json.dumps(digests, sort_keys=True)),
+    )
+    if changed:
+        tx.audit(
+            actor="nightshift",
+            action="policy.load",
+            target=path,
+            detail=f"changed since the last start: {', '.join(changed)}",
+        )
+    return changed

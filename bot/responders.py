@@ -64,7 +64,7 @@ async def require_responder(ctx: Context, what: str) -> None:
     if overrides:
         return
     try:
-        await ctx.require_admin(what)
+        await ctx.require_admin(what, not_a="not an admin nor on call")
     except NotAdmin:
         raise NotAdmin(what, who=RESPONDERS) from None
 

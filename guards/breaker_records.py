@@ -26,6 +26,7 @@ from typing import Any
 from guards.breaker import (
     CLOSED,
     FORCED_OPEN,
+    HALF_OPEN,
     HALF_OPEN_PENDING,
     OPEN,
     Breaker,
@@ -38,6 +39,17 @@ from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested
 from guards.store import Tx
 
 __all__ = ["BreakerRecords"]
+
+AUTOMATIC = "breaker"  # the actor of a transition the breaker made on its own
+# the audit action of each automatic transition (actor ``nightshift``): the night's
+# timeline in `/agent audit` beside what people did
+_AUTOMATIC_ACTIONS = {
+    (CLOSED, OPEN): "breaker.trip",
+    (HALF_OPEN, OPEN): "breaker.trial_failed",
+    (OPEN, HALF_OPEN_PENDING): "breaker.trial_requested",
+    (OPEN, HALF_OPEN): "breaker.trial",
+    (HALF_OPEN, CLOSED): "breaker.close",
+}
 
 
 def _idle(b: Breaker) -> bool:
@@ -180,6 +192,17 @@ class BreakerRecords:
             )
             if t.to_state == CLOSED:
                 self.on_close(t.key)
+            if t.actor == AUTOMATIC:  # an operator's move is audited by the operation
+                tx.audit(
+                    actor="nightshift",
+                    action=_AUTOMATIC_ACTIONS.get(
+                        (t.from_state, t.to_state), f"breaker.{t.to_state}"
+                    ),
+                    target=t.key,
+                    before=t.from_state,
+                    after=t.to_state,
+                    detail=t.reason,
+                )
             if t.announce:
                 self._announce(tx, b, t)
         if b.dirty:
@@ -191,7 +214,7 @@ class BreakerRecords:
             not_closed.add(b.key)
 
     def _announce(self, tx: Tx, b: Breaker, t: Transition) -> None:
-        actor = None if t.actor == "breaker" else t.actor
+        actor = None if t.actor == AUTOMATIC else t.actor
         if t.to_state in (OPEN, FORCED_OPEN) and t.trip is not None:
             tx.emit(
                 BreakerOpened(

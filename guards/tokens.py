@@ -66,15 +66,17 @@ def create_token(
 
 
 def revoke_token(tx: Tx, *, token_id: str, actor: str = "cli") -> bool:
-    """Revoke a token; False when no live token has that id."""
-    cur = tx.execute(
-        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-        (tx.clock.now(), token_id),
-    )
-    if cur.rowcount:
-        tx.audit(actor=actor, action="token.revoke", target=token_id)
-        tx.memo.pop(_MEMO, None)
-    return bool(cur.rowcount)
+    """Revoke a token; False when no live token has that id.
+
+    Audited as its creation was: on its scope, the token's id going (``tok_... → —``).
+    """
+    row = tx.one("SELECT scope FROM tokens WHERE id = ? AND revoked_at IS NULL", (token_id,))
+    if row is None:
+        return False
+    tx.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (tx.clock.now(), token_id))
+    tx.audit(actor=actor, action="token.revoke", target=row[0], before=token_id)
+    tx.memo.pop(_MEMO, None)
+    return True
 
 
 MISSING_TOKEN = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import pty
 import signal
@@ -79,6 +80,13 @@ def test_token_cli_and_migrate(env):
     assert token_id in listed and "acme/alice" in listed and token not in listed
     assert cli("token", "revoke", token_id, env=env).returncode == 0
     assert "revoked" in cli("token", "list", env=env).stdout
+    with sqlite3.connect(env["NIGHTSHIFT_DB"]) as log:  # who, from the command line
+        rows = log.execute("SELECT actor, action, target, before, after FROM audit").fetchall()
+    me = f"cli:{getpass.getuser()}"
+    assert rows[:2] == [
+        (me, "token.create", "acme/alice", None, token_id),
+        (me, "token.revoke", "acme/alice", token_id, None),
+    ]
     assert cli("token", "revoke", "tok_nope", env=env).returncode == 1
     # the whole token pasted instead of its id: revoked by the id inside, the secret unsaid
     pasted = cli("token", "create", "acme/bob", env=env).stdout.strip().split()[-1]

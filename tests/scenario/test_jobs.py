@@ -197,7 +197,7 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     app = slack.app
     app.ns.scheduler.pause_job("jobs-tick")
     refused = await slack.command("pause rss-hourly", user="U0STRANGER")
-    assert "Only admins can pause rss-hourly" in refused["text"]
+    assert "Only admins can pause jobs" in refused["text"]
     answer = await slack.command("pause rss-hourly")
     assert "rss-hourly paused by <@U0ADMIN>" in answer["text"]
     assert answer.get("response_type") == "in_channel"
@@ -206,7 +206,7 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     assert await runs(app, "rss-hourly") == [("skipped", "paused")]
     audit = await app.store.fetch("SELECT actor, action, target FROM audit ORDER BY id")
     assert [tuple(a) for a in audit] == [
-        ("U0STRANGER", "refused", "pause rss-hourly"),
+        ("U0STRANGER", "refused", "pause jobs"),
         ("U0ADMIN", "job.pause", "rss-hourly"),
     ]
     listing = await slack.command("jobs")

@@ -362,8 +362,14 @@ async def test_audit_shows_the_last_n(slack_http):
     )
     assert "$2.00 → $3.00" in two["text"]
     assert "$1.00 → $2.00" not in two["text"]
-    for bad in ("audit 0", "audit 51", "audit many", "audit 1 2", "audit " + "9" * 5000):
-        assert "usage: `/agent audit [n]`" in (await slack.command(bad))["text"]
+    for bad in ("audit 0", "audit 51", "audit -1", "audit 1.5", "audit 1 2", "audit " + "9" * 5000):
+        assert "n is a number from 1 to 50" in (await slack.command(bad))["text"]
+    for bad in ("audit a b", "audit <!channel>"):
+        assert (
+            "usage: `/agent audit [n] [@user | change | scope]`"
+            in (await slack.command(bad))["text"]
+        )
+    assert "No changes matching `many` recorded." in (await slack.command("audit many"))["text"]
 
 
 async def test_audit_when_empty(slack_http):

@@ -204,7 +204,10 @@ async def test_approval_admits_exactly_the_trial_calls_then_closes(engine):
     await engine.call()
     audit = await engine.store.fetch("SELECT actor, action, target, before, after FROM audit")
     assert [tuple(a) for a in audit if a[1].startswith("breaker.")] == [
-        ("U_DANA", "breaker.approve", BOT, "half_open_pending", "half_open")
+        ("nightshift", "breaker.trip", BOT, "closed", "open"),
+        ("nightshift", "breaker.trial_requested", BOT, "open", "half_open_pending"),
+        ("U_DANA", "breaker.approve", BOT, "half_open_pending", "half_open"),
+        ("nightshift", "breaker.close", BOT, "half_open", "closed"),
     ]
     [(_, closed)] = await engine.events("breaker_closed")
     assert closed["reason"] == "all 2 trial calls succeeded"

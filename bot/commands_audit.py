@@ -1,0 +1,210 @@
+"""``/agent audit [n] [who or what]``: the last changes, who made them, and the refusals.
+
+Each line is one change: when, who (a Slack user, or ``nightshift`` for what it did on
+its own, ``cli:<user>`` for the command line), what, on what, before → after. Runs of
+refusals, and of acknowledgements, silences and resolutions, by one person within ten
+minutes fold into one line with a count (60 refused clicks, the 240 acknowledgements of
+an "Acknowledge all"), so a burst never pushes the other changes out of reach; ``n``
+counts lines. A word narrows the list to
+one person (``@dana``), one kind of change (``budget``, ``breaker.trip``, ``refused``) or
+one target (``acme/alice``: the scope and everything below it).
+
+Example:
+    >>> # /agent audit 20
+    >>> # /agent audit @dana
+    >>> # /agent audit 50 acme/alice/rss-bot
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.commands import (
+    Context,
+    Reply,
+    UsageError,
+    clip,
+    context,
+    line_sections,
+    subcommand,
+)
+from bot.commands_core import clock_time
+from bot.escape import MEMBER_ID, member_or_name, slack_text
+from guards.money import usd_for
+
+__all__ = ["fold_rows"]
+
+MAX_AUDIT = 50  # lines in one reply
+DEFAULT_AUDIT = 10
+FOLD_SECONDS = 600  # one person doing one thing again within this folds into one line
+READ_ROWS = 5000  # rows read to make the lines (a fold of more still counts them all)
+DETAIL_CHARS = 300  # of a row's detail shown (the whole is in the database)
+# what one person does many of at a time: a run of them is one line
+BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", "refused"})
+_MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
+_WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
+
+
+@dataclass
+class Entry:
+    """One line of the listing: a row, or a run of rows folded into one."""
+
+    first: Any  # the newest row of the run
+    at_oldest: float
+    count: int = 1
+    targets: list[str] = field(default_factory=list)
+
+    @property
+    def actor(self) -> str:
+        return str(self.first["actor"])
+
+    @property
+    def action(self) -> str:
+        return str(self.first["action"])
+
+
+def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
+    """Rows (newest first) as at most ``limit`` entries; True when rows were left over."""
+    entries: list[Entry] = []
+    for row in rows:
+        last = entries[-1] if entries else None
+        if (
+            last is not None
+            and row["actor"] == last.actor
+            and row["action"] == last.action
+            and last.action in BULK
+            and float(last.first["at"]) - float(row["at"]) <= FOLD_SECONDS
+        ):
+            last.count += 1
+            last.at_oldest = float(row["at"])
+            if row["target"] not in last.targets:
+                last.targets.append(str(row["target"]))
+            continue
+        if len(entries) == limit:
+            return entries, True
+        entries.append(Entry(first=row, at_oldest=float(row["at"]), targets=[str(row["target"])]))
+    return entries, False
+
+
+def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
+    """SQL for ``word``: a person, a kind of change, or a target (and what is below it)."""
+    mention = _MENTION.fullmatch(word)
+    if mention is not None:
+        user = mention.group(1) or mention.group(2)
+        return "actor = ?", (user,), f"by <@{user}>"
+    if not _WORD.fullmatch(word):
+        raise UsageError(f"`{slack_text(word[:40])}` is not a person, a change or a scope")
+    return (
+        "(actor = ? OR action = ? OR substr(action, 1, length(?) + 1) = ? || '.'"
+        " OR target = ? OR substr(target, 1, length(?) + 1) = ? || '/'"
+        " OR instr(target, ?) > 0)",
+        (word,) * 8,
+        f"matching `{slack_text(word)}`",
+    )
+
+
+def _values(ctx: Context, action: str, before: str | None, after: str | None) -> str:
+    """``$10.00 → $2.505`` for a budget row (both exact when one is); else each as
+    :func:`_value` shows it."""
+    if action.startswith("budget"):
+        amounts = [int(v) for v in (before, after) if v is not None and v.isdigit()]
+        usd = usd_for(*amounts)
+
+        def money(value: str | None) -> str:
+            return usd(int(value)) if value is not None and value.isdigit() else "—"
+
+        if amounts:
+            return f"{money(before)} → {money(after)}"
+    return f"{_value(ctx, before)} → {_value(ctx, after)}"
+
+
+def _value(ctx: Context, value: str | None) -> str:
+    if value is None:
+        return "—"
+    try:  # a time (a silence's end): on the same clock as the row's own time
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return clock_time(ctx, when.timestamp()) if when.tzinfo is not None else value
+
+
+def _line(ctx: Context, e: Entry) -> str:
+    # targets, values and details hold what people and agents typed: shown, never read
+    row = e.first
+    when = clock_time(ctx, float(row["at"]))
+    if e.count > 1:
+        when = f"{clock_time(ctx, e.at_oldest)}–{when}"
+    line = f"`{when}` {member_or_name(e.actor)} *{slack_text(e.action)}*"
+    if e.count > 1:
+        shown = ", ".join(f"`{slack_text(t, 80)}`" for t in e.targets[:3])
+        more = f" and {len(e.targets) - 3} more" if len(e.targets) > 3 else ""
+        line += f" ×{e.count}: {shown}{more}"
+        if row["detail"]:
+            line += f" (the last: {slack_text(str(row['detail']), DETAIL_CHARS)})"
+        return line
+    line += f" `{slack_text(str(row['target']), 200)}`"
+    if row["before"] is not None or row["after"] is not None:
+        values = _values(ctx, e.action, row["before"], row["after"])
+        line += f": {slack_text(values, DETAIL_CHARS)}"
+    if row["detail"]:
+        line += f" ({slack_text(str(row['detail']), DETAIL_CHARS)})"
+    return line
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d*)?(?:e\d+)?", re.IGNORECASE)
+
+
+def _args(args: list[str]) -> tuple[int, str | None]:
+    """``[n] [word]`` in either order: how many lines, and what narrows them."""
+    n: int | None = None
+    word: str | None = None
+    for arg in args:
+        if _NUMBER.fullmatch(arg) or arg.isnumeric():  # ١٢ and ５ too: said, not searched
+            if n is not None or not (arg.isascii() and arg.isdigit() and len(arg) <= 3):
+                raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
+            n = int(arg)
+            if not 1 <= n <= MAX_AUDIT:
+                raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
+        elif word is None:
+            word = arg
+        else:
+            raise UsageError()
+    return n or DEFAULT_AUDIT, word
+
+
+@subcommand("audit", usage="audit [n] [@user | change | scope]")
+async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
+    """The last changes and refusals: who, what, before → after, when."""
+    if len(args) > 2:
+        raise UsageError()
+    n, word = _args(args)
+    where, params, narrowed = ("1", (), "") if word is None else _filter(word)
+    rows = await ctx.ns.store.fetch(
+        "SELECT at, actor, action, target, before, after, detail FROM audit"
+        f" WHERE {where} ORDER BY id DESC LIMIT ?",
+        (*params, READ_ROWS),
+    )
+    if not rows:
+        return Reply.text_only(
+            f"No changes {narrowed} recorded." if word else "No changes recorded yet."
+        )
+    entries, older = fold_rows(list(rows), n)
+    lines = [_line(ctx, e) for e in entries]
+    zone = datetime.fromtimestamp(ctx.ns.clock.now(), ZoneInfo(ctx.ns.policy.timezone))
+    title = (
+        f"*Last {len(entries)} change{'s' if len(entries) != 1 else ''}*"
+        + (f" {narrowed}" if narrowed else "")
+        + f" (times {zone:%Z})"
+    )
+    blocks, _ = line_sections([title, *lines], per_section=10)  # ≤ 700 characters a line
+    if older:
+        more = "`/agent audit 50`, or " if n < MAX_AUDIT else ""
+        blocks.append(
+            context(f"Older changes: {more}narrow it (`/agent audit @user`, a scope or a change)")
+        )
+    text = clip("\n".join([title, *lines]))
+    return Reply(text=text, blocks=blocks)

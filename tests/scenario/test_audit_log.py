@@ -1,0 +1,163 @@
+"""`/agent audit`: who did what, readable at 3 a.m., complete, and out of anyone's reach
+to rewrite or drown (audit 15, accountability)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+
+from guards.clock import ManualClock
+
+ADMIN = "U0ADMIN"
+ONCALL = "U0ONCALL"
+STRANGER = "U0STRANGER"
+BOT = "acme/alice/rss-bot"
+POLICY: dict[str, Any] = {
+    "admins": [ADMIN],
+    "budgets": {"defaults": {"agent": {"day": "10.00"}}},
+    "breakers": {"failures": {"consecutive": 2}, "half_open": {"mode": "approval"}},
+    "oncall": {"rotations": [{"name": "primary", "users": [ONCALL]}]},
+}
+
+
+def blocks_text(reply: dict[str, Any]) -> str:
+    return "\n".join(
+        b["text"]["text"] for b in reply.get("blocks", []) if b.get("type") == "section"
+    )
+
+
+async def test_long_rows_are_all_shown_and_each_is_cut_not_the_listing(slack_http):
+    """audit15 H1: the reply was cut at 3,000 characters after the header counted every
+    row: `audit 10` said "Last 10 changes" and showed 4."""
+    slack = await slack_http(POLICY)
+    reason = "provider incident INC-4711, see the runbook " + "x" * 480
+    for i in range(10):
+        await slack.command(f"breaker acme/long/bot{i} open {reason}")
+    reply = await slack.command("audit 10")
+    shown = blocks_text(reply)
+    assert reply["blocks"][0]["text"]["text"].startswith("*Last 10 changes* (times UTC)")
+    assert all(f"`acme/long/bot{i}`" in shown for i in range(10))
+    assert shown.count("*breaker.force_open*") == 10
+    assert "…" in shown  # each 500-character reason cut, the rows all there
+
+
+async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_reach(
+    slack_http,
+):
+    """audit15 M1: 60 refused commands pushed an admin's budget change out of `audit 50`."""
+    slack = await slack_http(POLICY)
+    await slack.command(f"budget set {BOT} $9 day")
+    for _ in range(60):
+        await slack.command("pause all", user=STRANGER)
+    reply = await slack.command("audit 5")
+    shown = blocks_text(reply)
+    assert "<@U0STRANGER> *refused* ×60: `pause jobs` (the last: not an admin: pause all)" in shown
+    assert f"<@U0ADMIN> *budget.set* `{BOT} day`: $10.00 → $9.00" in shown
+    assert reply["blocks"][0]["text"]["text"].startswith("*Last 2 changes*")
+    rows = await slack.app.store.fetch("SELECT COUNT(*) FROM audit WHERE action = 'refused'")
+    assert rows[0][0] == 60  # every refusal is kept; only the listing folds them
+
+
+async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
+    slack = await slack_http(POLICY)
+    await slack.command(f"budget set {BOT} $9 day")
+    await slack.command("budget set acme/bob/bot $3 day")
+    await slack.command("budget set acme/bob/bot $4 day", user=STRANGER)
+    mine = blocks_text(await slack.command(f"audit <@{ADMIN}|admin>"))
+    assert "by <@U0ADMIN>" in mine and "refused" not in mine and "$10.00 → $3.00" in mine
+    alice = blocks_text(await slack.command("audit 50 acme/alice"))
+    assert "rss-bot" in alice and "acme/bob" not in alice
+    refused = blocks_text(await slack.command("audit refused"))
+    assert "*refused*" in refused and "budget.set" not in refused
+    budget = blocks_text(await slack.command("audit budget"))
+    assert budget.count("*budget.set*") == 2
+    none = await slack.command("audit acme/nobody")
+    assert none["text"] == "No changes matching `acme/nobody` recorded."
+
+
+async def test_a_malformed_admin_command_from_a_non_admin_is_refused_and_audited(slack_http):
+    """audit15 L4: a usage error answered, and nothing was audited."""
+    slack = await slack_http(POLICY)
+    for text in (f"budget set {BOT} $abc day", f"breaker {BOT} explode", "pause nosuchjob"):
+        reply = await slack.command(text, user=STRANGER)
+        assert "Only admins" in reply["text"], reply["text"]
+    rows = await slack.app.store.fetch("SELECT target, detail FROM audit")
+    assert [tuple(r) for r in rows] == [
+        ("change budgets", f"not an admin: budget set {BOT} $abc day"),
+        ("operate breakers", f"not an admin: breaker {BOT} explode"),
+        ("pause jobs", "not an admin: pause nosuchjob"),
+    ]
+
+
+async def test_an_alert_action_refused_says_who_may(slack_http):
+    """audit15 L3: the row said "not an admin" of an action open to the people on call."""
+    slack = await slack_http(POLICY)
+    reply = await slack.command("silence acme 1h", user=STRANGER)
+    assert "on call" in reply["text"]
+    rows = await slack.app.store.fetch("SELECT detail FROM audit WHERE action = 'refused'")
+    assert rows[0][0] == "not an admin nor on call: silence acme 1h"
+
+
+async def test_what_a_breaker_does_on_its_own_is_in_the_log_beside_what_people_did(
+    slack_http,
+):
+    """audit15 M2: trips, trial requests and closes were only in breaker_transitions."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    tok = await slack.app.token(BOT)
+    for i in range(2):
+        r = await slack.app.request(
+            "POST",
+            "/v1/reservations",
+            token=tok,
+            json={"scope": BOT, "idempotency_key": f"f{i}", "max_cost_micros": 1000},
+        )
+        rid = r.json()["reservation_id"]
+        s = await slack.app.request(
+            "POST",
+            f"/v1/reservations/{rid}/settle",
+            token=tok,
+            json={"actual_cost_micros": 10, "outcome": "failure"},
+        )
+        assert s.status_code == 200
+    rows = await slack.app.store.fetch(
+        "SELECT actor, action, target, before, after FROM audit WHERE action LIKE 'breaker.%'"
+    )
+    assert [tuple(r) for r in rows] == [("nightshift", "breaker.trip", BOT, "closed", "open")]
+    shown = blocks_text(await slack.command("audit"))
+    assert "@nightshift *breaker.trip* `acme/alice/rss-bot`: closed → open" in shown
+    assert "<@nightshift>" not in shown  # a mention of nobody
+
+
+async def test_the_audit_log_cannot_be_rewritten(app_factory):
+    """audit15 L2: unlike the journal, audit rows could be updated or deleted."""
+    app = await app_factory(POLICY)
+    await app.token("acme")  # token.create is audited
+    conn = sqlite3.connect(app.ns.settings.db)
+    try:
+        for sql in ("UPDATE audit SET actor = 'someone-else'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    finally:
+        conn.close()
+
+
+async def test_a_start_on_a_changed_policy_is_audited_with_the_keys_that_changed(
+    app_factory, tmp_path
+):
+    """audit15 L6: a limit or an admin changed in the file left no trace."""
+    db = tmp_path / "same.db"
+    first = await app_factory(POLICY, db=db)
+    await first.ns.stop()
+    again = await app_factory(POLICY, db=db)  # the same policy: nothing to say
+    await again.ns.stop()
+    changed = {**POLICY, "admins": [ADMIN, "U0NEW"]}
+    third = await app_factory(changed, db=db)
+    rows = await third.store.fetch("SELECT actor, action, detail FROM audit")
+    assert [tuple(r) for r in rows] == [
+        ("nightshift", "policy.load", "changed since the last start: admins")
+    ]
+    loads = await third.store.fetch("SELECT digests FROM policy_loads")
+    assert len(loads) == 2 and "budgets" in json.loads(loads[-1][0])
