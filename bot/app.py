@@ -32,7 +32,7 @@ from guards.config import Policy
 from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
-from guards.money import format_usd
+from guards.money import format_usd, usd_for
 from guards.prices import ModelPrice, PriceTable
 from guards.store import Store
 
@@ -166,6 +166,7 @@ class Nightshift:
             )
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             await self._say_if_nothing_is_limited()
+            await self._say_what_slack_overrides()
             if sock is not None:
                 await self._serve(sock)
         except BaseException:
@@ -193,6 +194,27 @@ class Nightshift:
             " Set budgets.defaults in the policy (README: The policy file)"
             " or /agent budget set",
             after,
+        )
+
+    async def _say_what_slack_overrides(self) -> None:
+        """A WARNING naming the limits set in Slack that differ from the policy file's:
+        they win, restarts included, and an operator who edited the file should know
+        (audit15 reload M2)."""
+        rows = await self.store.read(self.ledger.run_time_overrides)
+        if not rows:
+            return
+        listed = "; ".join(
+            f"{scope} {window} {usd_for(micros)(micros)} (the file: "
+            f"{usd_for(policy)(policy) if policy is not None else 'no limit'}; set by {by})"
+            for scope, window, micros, policy, by, _ in rows[:5]
+        )
+        more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
+        log.warning(
+            "%d budget limit(s) set in Slack override the policy file: %s%s."
+            " `/agent budget set <scope> default <window>` goes back to the file's",
+            len(rows),
+            listed,
+            more,
         )
 
     def _listen(self) -> socket.socket:

@@ -87,6 +87,37 @@ def _parse_amount(text: str) -> int:
     return micros
 
 
+BACK_TO_POLICY = ("default", "policy")  # `budget set <scope> default <window>`
+
+
+async def _budget_default(ctx: Context, scope: Scope, window: str) -> Reply:
+    """Drop the limit set in Slack: the policy file's applies again."""
+    engine = engine_of(ctx)
+
+    def apply(tx: Tx) -> tuple[int, int | None] | None:
+        cleared = ctx.ns.ledger.clear_limit(tx, scope=scope.path, window=window, actor=ctx.actor)
+        if cleared is not None:
+            engine.budget_changed(tx, scope=scope.path)
+        return cleared
+
+    cleared = await ctx.ns.store.write(apply)
+    policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
+    if cleared is None:
+        follows = _exact(policy)(policy) if policy is not None else "no limit"
+        return Reply.text_only(
+            f"No *{window}* budget of `{scope.path}` was set in Slack: it follows the"
+            f" policy file ({follows}). Nothing changed."
+        )
+    before, after = cleared
+    usd = _exact(before, after)
+    now = usd(after) if after is not None else "no limit"
+    return Reply.text_only(
+        f"↩️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}` back to the"
+        f" policy file's: *{now}* (was {usd(before)})",
+        ephemeral=False,
+    )
+
+
 def _parse_window(text: str) -> str:
     window = text.lower()
     if window not in WINDOWS:
@@ -266,11 +297,13 @@ async def _budget_overview(ctx: Context) -> Reply:
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:
     await ctx.require_admin("change budgets")  # first: a refusal is audited, typo or not
     if len(args) != 3:
-        raise UsageError("`budget set` needs a scope, an amount and a window")
+        raise UsageError("`budget set` needs a scope, an amount (or `default`) and a window")
     scope = parse_scope_arg(args[0])
     try:
-        micros = _parse_amount(args[1])
         window = _parse_window(args[2])
+        if args[1].lower() in BACK_TO_POLICY:
+            return await _budget_default(ctx, scope, window)
+        micros = _parse_amount(args[1])
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
 
@@ -285,12 +318,18 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         return limit, known
 
     before, known = await ctx.ns.store.write(apply)
-    usd = _exact(micros, before)
+    policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
+    usd = _exact(micros, before, policy)
     was = usd(before) if before is not None else "no limit"
     text = (
         f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
         f" to *{usd(micros)}* (was {was})"
     )
+    if policy is not None and policy != micros:  # the file says otherwise: which one wins
+        text += (
+            f"\nIt overrides the policy file's {usd(policy)}, restarts included, until"
+            f" `/agent budget set {scope.path} default {window}`."
+        )
     if not known:  # said first, as the kill switch says it (a typo?)
         close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
         text = (

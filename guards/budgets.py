@@ -97,12 +97,18 @@ class Budgets:
             return True
         return tx.one("SELECT 1 FROM budget_limits LIMIT 1") is not None
 
-    def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
+    def policy_limits(self, path: str) -> dict[str, int]:
+        """The limits the policy file gives one scope per window (its level's defaults,
+        then its own entry), before any set at run time."""
         depth = path.count("/") + 1
         limits = dict(self.policy.budgets.defaults.get(LEVELS[depth - 1], {}))
         configured = self.policy.budgets.scopes.get(path)
         if configured is not None:
             limits.update(configured.limits())
+        return limits
+
+    def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
+        limits = self.policy_limits(path)
         for (scope, window), micros in self._load_overrides(tx).items():
             if scope == path:
                 limits[window] = micros
@@ -135,6 +141,46 @@ class Budgets:
         self._load_overrides(tx)[(node.path, window)] = limit_micros
         self._limits.clear()
         return before
+
+    def clear_limit(
+        self, tx: Tx, *, scope: str, window: str, actor: str
+    ) -> tuple[int, int | None] | None:
+        """Drop a limit set at run time, so the policy's applies again (``budget set
+        <scope> default <window>``). Returns (the limit it was, the policy's), or None
+        when none was set at run time (nothing changes)."""
+        node = Scope.parse(scope)
+        if window not in WINDOWS:
+            raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
+        overrides = self._load_overrides(tx)
+        if (node.path, window) not in overrides:
+            return None
+        before = overrides.pop((node.path, window))
+        tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (node.path, window))
+        after = self.policy_limits(node.path).get(window)
+        tx.audit(
+            actor=actor,
+            action="budget.set",
+            target=f"{node.path} {window}",
+            before=str(before),
+            after=str(after) if after is not None else None,
+            detail="back to the policy's",
+        )
+        self._limits.clear()
+        return before, after
+
+    def run_time_overrides(self, tx: Tx) -> list[tuple[str, str, int, int | None, str, float]]:
+        """Limits set at run time that differ from the policy file's: (scope, window, limit,
+        the policy's, who set it, when), the most recent first."""
+        rows = tx.all(
+            "SELECT scope, window, limit_micros, set_by, set_at FROM budget_limits"
+            " ORDER BY set_at DESC"
+        )
+        out = []
+        for scope, window, micros, by, at in rows:
+            policy = self.policy_limits(scope).get(window)
+            if policy != micros:
+                out.append((scope, window, micros, policy, by, at))
+        return out
 
     # -- usage --------------------------------------------------------------------------
 
