@@ -298,7 +298,10 @@ async def test_budget_amounts_are_shown_as_they_were_set_never_rounded(slack_htt
 @pytest.mark.parametrize(
     ("text", "detail"),
     [
-        ("budget set acme/alice/rss-bot $5", "needs a scope, an amount (or `default`) and a window"),
+        (
+            "budget set acme/alice/rss-bot $5",
+            "needs a scope, an amount (or `default`) and a window",
+        ),
         ("budget set acme/alice/rss-bot five day", "is not an amount"),
         ("budget set acme/alice/rss-bot $5.0000001 day", "more than six decimals"),
         ("budget set acme/alice/rss-bot $5 fortnight", "the window is one of day, week"),
