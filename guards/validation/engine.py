@@ -223,7 +223,7 @@ class Validator(StreamIndexes):
                 tx, stream_id=stream_id, exact=p.exact, not_before=not_before, ref=ref
             )
             if same is not None:  # duplicate_of is the item's own id when it was sent before
-                hit = Hit(same.id, same.ref, same.at, 1.0, same.preview)
+                hit = Hit(same.id, same.ref, same.at, 1.0, same.preview, exact=p.exact)
                 run.reject(i, p.item, "duplicate", hit)
                 continue
             near = index.best(p.sketch, not_before=not_before) if index is not None else None
@@ -231,9 +231,9 @@ class Validator(StreamIndexes):
                 near = self._legacy_near(tx, stream_id, not_before, p)
             if near is not None:
                 item_id, at, similarity = near
-                matched_ref, matched_preview = repo.item_info(tx, item_id)
+                matched_ref, matched_preview, exact = repo.item_info(tx, item_id)
                 similarity = min(similarity, NEAR_SIMILARITY_CAP)
-                hit = Hit(item_id, matched_ref, at, similarity, matched_preview)
+                hit = Hit(item_id, matched_ref, at, similarity, matched_preview, exact=exact)
                 run.reject(i, p.item, "near_duplicate", hit)
                 continue
             item_id = repo.add_item(

@@ -87,10 +87,10 @@ def find_exact(
     return ItemRow(row[0], row[1], row[2], row[3]) if row else None
 
 
-def item_info(tx: Tx, item_id: int) -> tuple[str | None, str | None]:
-    """An item's ``(ref, preview)``."""
-    row = tx.one("SELECT ref, preview FROM validation_items WHERE id = ?", (item_id,))
-    return (row[0], row[1]) if row else (None, None)
+def item_info(tx: Tx, item_id: int) -> tuple[str | None, str | None, int | None]:
+    """An item's ``(ref, preview, exact)``."""
+    row = tx.one("SELECT ref, preview, exact FROM validation_items WHERE id = ?", (item_id,))
+    return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
 def add_item(

@@ -70,3 +70,31 @@ async def test_the_probe_alert_does_not_name_the_other_tenants_scope(app_factory
     assert scope == "globex/gina"
     assert json.loads(facts)["tried"] == f"reservation {rid}"
     assert "acme" not in facts
+
+
+async def validate(app, token: str, scope: str, stream: str, items: list[str]) -> dict:
+    r = await app.request(
+        "POST",
+        "/v1/validations",
+        token=token,
+        json={"scope": scope, "stream": stream, "items": items},
+    )
+    assert r.status_code == 200, r.text
+    body: dict = r.json()
+    return body
+
+
+async def test_the_name_of_a_matched_item_does_not_count_other_tenants_items(app_factory):
+    """audit15 tenancy 1: `#<n>` was the fleet-wide row number of the item."""
+    app = await app_factory(POLICY, clock=ManualClock())
+    globex, acme = await app.token("globex"), await app.token("acme")
+    text = "Quarterly numbers are out: revenue up, churn down"
+    await validate(app, globex, "globex/g/bot", "first", [text])
+    before = (await validate(app, globex, "globex/g/bot", "first", [text]))["rejected"][0]
+    await validate(
+        app, acme, "acme/a/bot", "posts", [f"acme news item {i} " * 3 for i in range(35)]
+    )
+    await validate(app, globex, "globex/g/bot", "second", [text])
+    after = (await validate(app, globex, "globex/g/bot", "second", [text]))["rejected"][0]
+    assert before["reason"] == after["reason"] == "duplicate"
+    assert before["duplicate_of"] == after["duplicate_of"]  # a name of the text, no count
