@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from guards.clock import ManualClock
 
@@ -72,7 +73,9 @@ async def test_the_probe_alert_does_not_name_the_other_tenants_scope(app_factory
     assert "acme" not in facts
 
 
-async def validate(app, token: str, scope: str, stream: str, items: list[str]) -> dict:
+async def validate(
+    app: Any, token: str, scope: str, stream: str, items: list[str]
+) -> dict[str, Any]:
     r = await app.request(
         "POST",
         "/v1/validations",
@@ -80,7 +83,7 @@ async def validate(app, token: str, scope: str, stream: str, items: list[str]) -
         json={"scope": scope, "stream": stream, "items": items},
     )
     assert r.status_code == 200, r.text
-    body: dict = r.json()
+    body: dict[str, Any] = r.json()
     return body
 
 
