@@ -82,8 +82,10 @@ def escalate_now(
         last = _last_escalation(tx, alert.id, manual=True)
         if last is not None and now - last[1] < REPEAT_CLICK_SECONDS:
             raise Conflict(_already(engine, alert, last, now), state="escalated")
-    tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}")
-    return engine.escalate(tx, alert, now, manual_by=actor)
+    who = engine.escalate(tx, alert, now, manual_by=actor)
+    # after it: the row says who was notified (a user, or the channel)
+    tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}", after=who)
+    return who
 
 
 # (step, at, manual_by) of an escalations row

@@ -334,12 +334,21 @@ def override(
 def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> int:
     """End the active overrides of ``rotation`` now; returns how many."""
     now = tx.clock.now()
+    users = [
+        str(r[0])
+        for r in tx.all(
+            "SELECT user_id FROM oncall_overrides WHERE rotation = ? AND ends_at > ?",
+            (rotation, now),
+        )
+    ]
     cur = tx.execute(
         "UPDATE oncall_overrides SET ends_at = ? WHERE rotation = ? AND ends_at > ?",
         (now, rotation, now),
     )
-    if cur.rowcount:
-        tx.audit(actor=actor, action="oncall.override.end", target=rotation)
+    if cur.rowcount:  # whose shift ended, as the override's own row said who began it
+        tx.audit(
+            actor=actor, action="oncall.override.end", target=rotation, before=", ".join(users)
+        )
     return cur.rowcount
 
 

@@ -377,6 +377,10 @@ async def test_clearing_overrides_says_what_it_ended(slack_http):
     ended = await slack.command("oncall override clear", user="U01")
     assert ended["text"].startswith("Ended 1 override(s) of primary")
     assert ended["response_type"] == "in_channel"
+    rows = await slack.app.store.fetch(
+        "SELECT actor, target, before FROM audit WHERE action = 'oncall.override.end'"
+    )
+    assert [tuple(r) for r in rows] == [("U01", "primary", "U09")]  # whose shift ended
 
 
 async def test_someone_on_call_by_override_may_acknowledge_while_it_lasts(slack_http):
