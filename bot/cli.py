@@ -102,22 +102,29 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     ns = Nightshift(settings=settings, policy=policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
     had_file = not _absent(settings.config)
     reload_to: list[int | None] = []  # the listening socket to hand over, once a reload is due
 
+    def terminate() -> None:  # SIGTERM, SIGINT: stop, even when a reload was under way
+        if reload_to:
+            log.info("a stop signal came during the reload: stopping, not starting again")
+            reload_to.clear()
+        stop.set()
+
     def hang_up() -> None:
+        if stop.is_set():  # stopping (or already reloading): a reload now would undo a stop
+            return
         if _in_terminal():  # the terminal closed (or ^Z-less job control): stop, say why
             log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")
             stop.set()
             return
-        if reload_to or check_reload(settings.config, policy, had_file=had_file) is None:
+        if check_reload(settings.config, policy, had_file=had_file) is None:
             return
         reload_to.append(hand_over(ns.listening) if ns.listening is not None else None)
         stop.set()
 
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, terminate)
     loop.add_signal_handler(signal.SIGHUP, hang_up)
     await ns.start()
     # Start-up objects live for the whole run: keep them out of every GC pass, and
@@ -146,11 +153,14 @@ def cli_actor() -> str:
 
 
 def _in_terminal() -> bool:
-    """Whether this process reads a terminal (then SIGHUP means it hung up)."""
-    try:
-        return os.isatty(sys.stdin.fileno())
-    except (ValueError, OSError):  # stdin closed
-        return False
+    """Whether this process reads or writes a terminal (then SIGHUP means it hung up)."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        try:
+            if os.isatty(stream.fileno()):
+                return True
+        except (ValueError, OSError, AttributeError):  # closed, or replaced
+            continue
+    return False
 
 
 @command("demo")

@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.commands import (
     Context,
@@ -41,10 +40,12 @@ __all__ = ["fold_rows"]
 MAX_AUDIT = 50  # lines in one reply
 DEFAULT_AUDIT = 10
 FOLD_SECONDS = 600  # one person doing one thing again within this folds into one line
-READ_ROWS = 5000  # rows read to make the lines (a fold of more still counts them all)
+READ_ROWS = 5000  # rows read to make the lines: a fold reaching it shows "×5000+"
 DETAIL_CHARS = 300  # of a row's detail shown (the whole is in the database)
-# what one person does many of at a time: a run of them is one line
+# what one person does many of at a time: a run of them is one line (and a run of any one
+# thing Nightshift did on its own: a breaker storm trips 200 agents)
 BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", "refused"})
+AUTOMATIC = "nightshift"
 _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
 _WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
 
@@ -76,7 +77,7 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
             last is not None
             and row["actor"] == last.actor
             and row["action"] == last.action
-            and last.action in BULK
+            and (last.action in BULK or last.actor == AUTOMATIC)
             and float(last.first["at"]) - float(row["at"]) <= FOLD_SECONDS
         ):
             last.count += 1
@@ -87,7 +88,7 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
         if len(entries) == limit:
             return entries, True
         entries.append(Entry(first=row, at_oldest=float(row["at"]), targets=[str(row["target"])]))
-    return entries, False
+    return entries, len(rows) >= READ_ROWS  # not all read: there are older ones
 
 
 def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
@@ -98,11 +99,14 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
         return "actor = ?", (user,), f"by <@{user}>"
     if not _WORD.fullmatch(word):
         raise UsageError(f"`{slack_text(word[:40])}` is not a person, a change or a scope")
+    if word.startswith("@"):  # as the listing shows them: @nightshift, @cli:ops
+        return "actor = ?", (word[1:],), f"by {member_or_name(word[1:])}"
+    # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`)
     return (
         "(actor = ? OR action = ? OR substr(action, 1, length(?) + 1) = ? || '.'"
-        " OR target = ? OR substr(target, 1, length(?) + 1) = ? || '/'"
-        " OR instr(target, ?) > 0)",
-        (word,) * 8,
+        " OR target = ? OR substr(target, 1, length(?) + 1) IN (? || '/', ? || ' ')"
+        " OR instr(target, ':' || ? || '/') > 0 OR substr(target, -length(?) - 1) = ':' || ?)",
+        (word,) * 11,
         f"matching `{slack_text(word)}`",
     )
 
@@ -194,11 +198,10 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         )
     entries, older = fold_rows(list(rows), n)
     lines = [_line(ctx, e) for e in entries]
-    zone = datetime.fromtimestamp(ctx.ns.clock.now(), ZoneInfo(ctx.ns.policy.timezone))
     title = (
         f"*Last {len(entries)} change{'s' if len(entries) != 1 else ''}*"
         + (f" {narrowed}" if narrowed else "")
-        + f" (times {zone:%Z})"
+        + f" (times in {ctx.ns.policy.timezone})"
     )
     blocks, _ = line_sections([title, *lines], per_section=10)  # ≤ 700 characters a line
     if older:

@@ -23,11 +23,12 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from guards.config import Policy, PolicyError, load_policy
 from guards.store import Tx
@@ -46,17 +47,29 @@ log = logging.getLogger("nightshift")
 INHERITED_FD = "NIGHTSHIFT_LISTEN_FD"  # set for the process a reload starts, by the one before
 
 
+def _as_written(policy: Policy) -> dict[str, Any]:
+    """The keys the file set (a release's new defaults are no change of the file's)."""
+    written: dict[str, Any] = policy.model_dump(mode="json", exclude_unset=True)
+    return written
+
+
 def changed_sections(old: Policy, new: Policy) -> list[str]:
-    """The top-level keys whose values differ, in the file's order."""
-    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
-    return [key for key in after if before.get(key) != after[key]]
+    """The top-level keys whose values differ (set, changed or left out), in order."""
+    before, after = _as_written(old), _as_written(new)
+    keys = [*after, *(key for key in before if key not in after)]
+    return [key for key in keys if before.get(key) != after.get(key)]
 
 
 def check_reload(config: str, current: Policy, *, had_file: bool) -> Policy | None:
     """The policy to restart on, or None (said in the log) when there is nothing to apply."""
     from bot.jobs.lint import check_jobs  # the jobs' schedules are checked as at start
 
-    if had_file and not Path(config).exists():
+    try:
+        gone = had_file and not Path(config).exists()
+    except OSError as exc:  # a directory on the way that this user may not read
+        log.error("SIGHUP: cannot look at %s (%s); still running", config, exc.strerror)
+        return None
+    if gone:
         log.error(
             "SIGHUP: the policy file %s is gone; still running on the policy read at start"
             " (a restart now would run on the built-in defaults, with no budgets)",
@@ -118,14 +131,24 @@ def restart(fd: int | None) -> NoReturn:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, sys.orig_argv, env)
+    # Ignored across the exec, until the new process handles it: another SIGHUP meanwhile
+    # (a file watcher, `systemctl reload` twice) would otherwise end it (its default).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        os.execve(sys.executable, sys.orig_argv, env)
+    except OSError as exc:  # the interpreter is gone (an old release's venv removed, say)
+        raise OSError(
+            exc.errno,
+            f"could not start again after SIGHUP ({sys.executable}: {exc.strerror});"
+            " start nightshift by hand",
+        ) from None
 
 
 def section_digests(policy: Policy) -> dict[str, str]:
-    """A digest of each top-level key's value (what ``policy_loads`` keeps)."""
+    """A digest of each top-level key the file sets (what ``policy_loads`` keeps)."""
     return {
         key: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
-        for key, value in policy.model_dump(mode="json").items()
+        for key, value in _as_written(policy).items()
     }
 
 
@@ -138,7 +161,8 @@ def audit_policy_load(tx: Tx, *, path: str, policy: Policy) -> list[str]:
     digests = section_digests(policy)
     row = tx.one("SELECT digests FROM policy_loads ORDER BY id DESC LIMIT 1")
     before: dict[str, str] = json.loads(row[0]) if row is not None else digests
-    changed = [key for key, digest in digests.items() if before.get(key) != digest]
+    keys = [*digests, *(key for key in before if key not in digests)]
+    changed = [key for key in keys if before.get(key) != digests.get(key)]
     if row is not None and not changed:
         return []
     tx.execute(

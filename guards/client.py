@@ -39,6 +39,7 @@ import httpx
 
 from guards.client_hold import Hold, Usage, as_usage, settle_body
 from guards.client_types import (
+    BreakerFailures,
     BreakerInfo,
     BreakersAnswer,
     RejectedItem,
@@ -58,6 +59,7 @@ from guards.errors import (
 from guards.ledger import Estimate
 
 __all__ = [
+    "BreakerFailures",
     "BreakerInfo",
     "BreakersAnswer",
     "Estimate",
@@ -180,6 +182,7 @@ class GuardClient:
         maybe_sent = False  # whether any try may have reached the server
         while True:
             tries += 1
+            refused = False  # the database refused the write: nothing of it was written
             try:
                 response = await self._http.request(method, path, json=body)
             except _HOPELESS:
@@ -202,7 +205,7 @@ class GuardClient:
                     attempts=tries,
                     cause=cause,
                     maybe_sent=maybe_sent,
-                    answered=failure is None,
+                    answered=refused,
                 ) from failure
             wait = pause
             if failure is None:  # the server (or a proxy) said when to come back

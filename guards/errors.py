@@ -241,7 +241,8 @@ class Unavailable(GuardError):
     ``maybe_sent`` is False when no attempt reached the server (the connection was
     refused) or the server said nothing was written (``503 storage_unavailable``), True
     when one may have (it went unanswered): the change may be done. ``answered``: the
-    last try got an answer (the database refused the write, or a proxy's 502/503/504).
+    last try got Nightshift's own ``503 storage_unavailable`` (it runs; its database
+    refused the write); a proxy's 502/503/504 is not that (is Nightshift running?).
     """
 
     status = 503

@@ -55,9 +55,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
-# Another process holding the write lock longer: the batch gets 503s. Under the Python
-# client's default timeout (10 s), so that it reads the 503 rather than timing out.
+# Another process holding the write lock longer: the batch gets 503s. Counted from the
+# arrival of the batch's first write (one queued behind a batch that waited gets what is
+# left), and under the Python client's default timeout (10 s), so that it reads the 503
+# rather than timing out.
 LOCK_WAIT_SECONDS = 8.0
+MIN_LOCK_WAIT_SECONDS = 0.5  # a batch that waited its whole time in the queue still tries
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 
 
@@ -201,7 +204,8 @@ class Store:
         self.bus = bus
         self._conn = conn
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nightshift-writer")
-        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        # each write, the future its caller awaits, and when it came (time.monotonic())
+        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any], float]] = []
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -282,7 +286,7 @@ class Store:
         if self._closed:
             raise RuntimeError("the store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future))
+        self._pending.append((fn, future, time.monotonic()))
         self._wakeup.set()
         return await future
 
@@ -302,12 +306,14 @@ class Store:
                     version = begun
                     begun = None
                     if version is None:
-                        version = await loop.run_in_executor(self._executor, self._begin)
+                        waited = time.monotonic() - batch[0][2]
+                        wait = max(MIN_LOCK_WAIT_SECONDS, LOCK_WAIT_SECONDS - waited)
+                        version = await loop.run_in_executor(self._executor, self._begin, wait)
                     if version != self._data_version:
                         if self._data_version is not None:  # another process wrote
                             self._rolled_back()
                         self._data_version = version
-                    results, events, after = self._apply([fn for fn, _ in batch])
+                    results, events, after = self._apply([fn for fn, _, _ in batch])
                     # Callers that came during this batch: begin theirs in the same hop,
                     # but not forever: between hops other processes get the write lock.
                     chain = bool(self._pending) and chained < MAX_CHAINED
@@ -319,7 +325,7 @@ class Store:
                         await self._in_writer(loop, "ROLLBACK")
                     self._rolled_back()
                     if isinstance(exc, asyncio.CancelledError):
-                        for _, fut in batch:
+                        for _, fut, _ in batch:
                             fut.cancel()
                         raise
                     storage = _storage_trouble(exc)
@@ -327,7 +333,7 @@ class Store:
                         self._report(exc, len(batch))
                     else:  # a bug (a constraint the flush broke, say): a 500, not "retry"
                         log.error("a write batch failed", exc_info=exc)
-                    for _, fut in batch:
+                    for _, fut, _ in batch:
                         if not fut.done():
                             # Each caller gets an exception of its own, made here and not
                             # raised: exc's traceback holds this coroutine's frame, and a
@@ -347,7 +353,7 @@ class Store:
                         callback()
                     except Exception:
                         log.exception("after-commit callback failed")
-                for (_, fut), result in zip(batch, results, strict=True):
+                for (_, fut, _), result in zip(batch, results, strict=True):
                     if fut.done():
                         continue
                     if isinstance(result, _Failed):
@@ -383,9 +389,12 @@ class Store:
     async def _in_writer(self, loop: asyncio.AbstractEventLoop, sql: str) -> None:
         await loop.run_in_executor(self._executor, self._conn.execute, sql)
 
-    def _begin(self) -> int:
-        """Start the batch transaction; return the file's data version (others' commits move it)."""
-        begin_immediate(self._conn, timeout=LOCK_WAIT_SECONDS, give_up=self._give_up)
+    def _begin(self, wait: float | None = None) -> int:
+        """Start the batch transaction (waiting up to ``wait`` seconds for the write lock,
+        ``LOCK_WAIT_SECONDS`` by default); return the file's data version (others'
+        commits move it)."""
+        timeout = LOCK_WAIT_SECONDS if wait is None else wait
+        begin_immediate(self._conn, timeout=timeout, give_up=self._give_up)
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:

@@ -259,6 +259,44 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
     assert out.count("nightshift listening on") == 2
 
 
+def test_sighups_in_a_row_never_end_the_server(env):
+    """review15 H1: a SIGHUP landing between the exec and the new handler killed it."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  defaults:\n    agent: {day: 1.00}\n")
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
+    try:
+        policy.write_text("budgets:\n  defaults:\n    agent: {day: 2.00}\n")
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:  # a file watcher gone wild
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.02)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        _wait_healthy(url, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize("order", ["reload then stop", "stop then reload"])
+def test_a_stop_signal_and_a_reload_crossing_end_in_a_stop(env, order):
+    """review15 M1: a SIGTERM during a reload's drain was lost (or a SIGHUP undid it)."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  defaults:\n    agent: {day: 1.00}\n")
+    proc = start(env)
+    policy.write_text("budgets:\n  defaults:\n    agent: {day: 2.00}\n")
+    first, then = (
+        (signal.SIGHUP, signal.SIGTERM)
+        if order == "reload then stop"
+        else (signal.SIGTERM, signal.SIGHUP)
+    )
+    proc.send_signal(first)
+    proc.send_signal(then)
+    assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert out.count("nightshift listening on") == 1  # it did not start again
+
+
 async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {token}"}

@@ -38,7 +38,7 @@ async def test_long_rows_are_all_shown_and_each_is_cut_not_the_listing(slack_htt
         await slack.command(f"breaker acme/long/bot{i} open {reason}")
     reply = await slack.command("audit 10")
     shown = blocks_text(reply)
-    assert reply["blocks"][0]["text"]["text"].startswith("*Last 10 changes* (times UTC)")
+    assert reply["blocks"][0]["text"]["text"].startswith("*Last 10 changes* (times in UTC)")
     assert all(f"`acme/long/bot{i}`" in shown for i in range(10))
     assert shown.count("*breaker.force_open*") == 10
     assert "…" in shown  # each 500-character reason cut, the rows all there
@@ -66,14 +66,17 @@ async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
     await slack.command(f"budget set {BOT} $9 day")
     await slack.command("budget set acme/bob/bot $3 day")
     await slack.command("budget set acme/bob/bot $4 day", user=STRANGER)
+    await slack.command("budget set acme/alice-x/bot $5 day")
     mine = blocks_text(await slack.command(f"audit <@{ADMIN}|admin>"))
     assert "by <@U0ADMIN>" in mine and "refused" not in mine and "$10.00 → $3.00" in mine
     alice = blocks_text(await slack.command("audit 50 acme/alice"))
     assert "rss-bot" in alice and "acme/bob" not in alice
+    assert "alice-x" not in alice  # the scope and below, not every target that starts so
+    assert "alice-x" in blocks_text(await slack.command("audit acme/alice-x/bot"))
     refused = blocks_text(await slack.command("audit refused"))
     assert "*refused*" in refused and "budget.set" not in refused
     budget = blocks_text(await slack.command("audit budget"))
-    assert budget.count("*budget.set*") == 2
+    assert budget.count("*budget.set*") == 3
     none = await slack.command("audit acme/nobody")
     assert none["text"] == "No changes matching `acme/nobody` recorded."
 
@@ -161,3 +164,27 @@ async def test_a_start_on_a_changed_policy_is_audited_with_the_keys_that_changed
     ]
     loads = await third.store.fetch("SELECT digests FROM policy_loads")
     assert len(loads) == 2 and "budgets" in json.loads(loads[-1][0])
+
+
+async def test_a_breaker_storm_is_one_line_and_leaves_peoples_changes_in_reach(slack_http):
+    """review15 M2: 300 automatic trips filled `audit 50`, pushing a budget change out."""
+    slack = await slack_http(POLICY)
+    await slack.command(f"budget set {BOT} $9 day")
+
+    def storm(tx: Any) -> None:
+        for i in range(300):
+            tx.audit(
+                actor="nightshift",
+                action="breaker.trip",
+                target=f"acme/fleet/bot{i}",
+                before="closed",
+                after="open",
+                detail="5 failures in a row",
+            )
+
+    await slack.app.store.write(storm)
+    shown = blocks_text(await slack.command("audit 5"))
+    assert "@nightshift *breaker.trip* ×300: `acme/fleet/bot299`, `acme/fleet/bot298`" in shown
+    assert f"<@U0ADMIN> *budget.set* `{BOT} day`" in shown
+    by_nightshift = blocks_text(await slack.command("audit @nightshift"))
+    assert "by @nightshift" in by_nightshift and "budget.set" not in by_nightshift

@@ -331,3 +331,34 @@ async def test_a_batch_broken_by_a_bug_is_an_error_not_a_503_to_retry(tmp_path):
         assert await store.write(lambda tx: tx.one("SELECT COUNT(*) FROM hits")[0]) == 1
     finally:
         await store.close()
+
+
+async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_wait(
+    tmp_path, monkeypatch
+):
+    """review15 L4: the lock wait was counted per batch, so a write queued behind a batch
+    that waited got no answer for twice the wait (past the client's timeout)."""
+    from guards.errors import StorageUnavailable
+
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr("guards.store.MIN_LOCK_WAIT_SECONDS", 0.1)
+    path = tmp_path / "q.db"
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+    other = connect(path)
+    try:
+        begin_immediate(other)
+        started = time.monotonic()
+        first = asyncio.ensure_future(store.write(_hit))
+        await asyncio.sleep(0.3)  # while the first batch waits for the lock
+        with pytest.raises(StorageUnavailable):
+            await store.write(_hit)
+        queued_for = time.monotonic() - started
+        with pytest.raises(StorageUnavailable):
+            await first
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
+    # its own 1 s from when it came (0.3 s), not a second whole wait after the first's
+    assert queued_for < 1.7, queued_for  # it was 2.0: the first's 1 s, then 1 s again
