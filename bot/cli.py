@@ -113,6 +113,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     def hang_up() -> None:
         if stop.is_set():  # stopping (or already reloading): a reload now would undo a stop
+            log.info("SIGHUP while stopping or reloading: ignored (send it again once it runs)")
             return
         if _in_terminal():  # the terminal closed (or ^Z-less job control): stop, say why
             log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")

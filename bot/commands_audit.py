@@ -2,12 +2,13 @@
 
 Each line is one change: when, who (a Slack user, or ``nightshift`` for what it did on
 its own, ``cli:<user>`` for the command line), what, on what, before → after. Runs of
-refusals, and of acknowledgements, silences and resolutions, by one person within ten
-minutes fold into one line with a count (60 refused clicks, the 240 acknowledgements of
-an "Acknowledge all"), so a burst never pushes the other changes out of reach; ``n``
-counts lines. A word narrows the list to
-one person (``@dana``), one kind of change (``budget``, ``breaker.trip``, ``refused``) or
-one target (``acme/alice``: the scope and everything below it).
+acknowledgements, silences and resolutions by one person, of refusals (by anyone) and of
+one thing Nightshift did on its own, within ten minutes, fold into one line with a count
+(60 refused clicks, the 240 acknowledgements of an "Acknowledge all", a breaker storm),
+so a burst never pushes the other changes out of reach; ``n`` counts lines. A word
+narrows the list to one person (``@dana``, ``@nightshift``), one kind of change
+(``budget``, ``breaker.trip``, ``refused``) or one target (``acme/alice``: the scope,
+everything below it, and their alerts).
 
 Example:
     >>> # /agent audit 20
@@ -44,7 +45,8 @@ READ_ROWS = 5000  # rows read to make the lines: a fold reaching it shows "×500
 DETAIL_CHARS = 300  # of a row's detail shown (the whole is in the database)
 # what one person does many of at a time: a run of them is one line (and a run of any one
 # thing Nightshift did on its own: a breaker storm trips 200 agents)
-BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", "refused"})
+REFUSED = "refused"
+BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", REFUSED})
 AUTOMATIC = "nightshift"
 _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
 _WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
@@ -58,6 +60,7 @@ class Entry:
     at_oldest: float
     count: int = 1
     targets: list[str] = field(default_factory=list)
+    actors: list[str] = field(default_factory=list)  # of a run of refusals, every one
 
     @property
     def actor(self) -> str:
@@ -75,8 +78,9 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
         last = entries[-1] if entries else None
         if (
             last is not None
-            and row["actor"] == last.actor
             and row["action"] == last.action
+            # refusals by anyone: two accounts taking turns must not drown the log either
+            and (row["actor"] == last.actor or last.action == REFUSED)
             and (last.action in BULK or last.actor == AUTOMATIC)
             and float(last.first["at"]) - float(row["at"]) <= FOLD_SECONDS
         ):
@@ -84,10 +88,19 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
             last.at_oldest = float(row["at"])
             if row["target"] not in last.targets:
                 last.targets.append(str(row["target"]))
+            if row["actor"] not in last.actors:
+                last.actors.append(str(row["actor"]))
             continue
         if len(entries) == limit:
             return entries, True
-        entries.append(Entry(first=row, at_oldest=float(row["at"]), targets=[str(row["target"])]))
+        entries.append(
+            Entry(
+                first=row,
+                at_oldest=float(row["at"]),
+                targets=[str(row["target"])],
+                actors=[str(row["actor"])],
+            )
+        )
     return entries, len(rows) >= READ_ROWS  # not all read: there are older ones
 
 
@@ -142,7 +155,10 @@ def _line(ctx: Context, e: Entry) -> str:
     when = clock_time(ctx, float(row["at"]))
     if e.count > 1:
         when = f"{clock_time(ctx, e.at_oldest)}–{when}"
-    line = f"`{when}` {member_or_name(e.actor)} *{slack_text(e.action)}*"
+    who = ", ".join(member_or_name(a) for a in e.actors[:3])
+    if len(e.actors) > 3:
+        who += f" and {len(e.actors) - 3} more"
+    line = f"`{when}` {who} *{slack_text(e.action)}*"
     if e.count > 1:
         shown = ", ".join(f"`{slack_text(t, 80)}`" for t in e.targets[:3])
         more = f" and {len(e.targets) - 3} more" if len(e.targets) > 3 else ""
@@ -150,7 +166,8 @@ def _line(ctx: Context, e: Entry) -> str:
         if row["detail"]:
             line += f" (the last: {slack_text(str(row['detail']), DETAIL_CHARS)})"
         return line
-    line += f" `{slack_text(str(row['target']), 200)}`"
+    target = "all jobs" if e.action.startswith("job.") and row["target"] == "*" else row["target"]
+    line += f" `{slack_text(str(target), 200)}`"
     if row["before"] is not None or row["after"] is not None:
         values = _values(ctx, e.action, row["before"], row["after"])
         line += f": {slack_text(values, DETAIL_CHARS)}"

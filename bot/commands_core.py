@@ -241,7 +241,9 @@ def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:
     return sorted(out, key=busiest_first)[:MAX_NAMESPACES], len(known)
 
 
-@subcommand("budget", usage="budget [scope] · budget set <scope> <amount> <day|week|month|total>")
+@subcommand(
+    "budget", usage="budget [scope] · budget set <scope> <amount|default> <day|week|month|total>"
+)
 async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     """Limit, spent, held and remaining per level and window, with bars; `set` changes one."""
     if args and args[0].lower() == "set":

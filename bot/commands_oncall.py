@@ -95,9 +95,10 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
     if not policy.oncall.rotations:
         return Reply.text_only("No rotations: add `oncall.rotations` to the policy file.")
     engine = engine_of(ctx)
+    # first: a refusal is audited, typo or not (audit15 L4)
+    await require_responder(ctx, "change who is on call")
     if args and args[0].lower() == "clear":
         rotation = _rotation(policy, args[1] if len(args) > 1 else None)
-        await require_responder(ctx, "change who is on call")
         n = await ctx.ns.store.write(
             lambda tx: ops.end_overrides(engine, tx, rotation=rotation, actor=ctx.actor)
         )
@@ -111,7 +112,6 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
     user = _user(args[0])
     seconds = duration_arg(args[1])
     rotation = _rotation(policy, args[2] if len(args) == 3 else None)
-    await require_responder(ctx, "change who is on call")
     made = await ctx.ns.store.write(
         lambda tx: ops.override(
             engine, tx, rotation=rotation, user=user, seconds=seconds, actor=ctx.actor

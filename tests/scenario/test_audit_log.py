@@ -59,6 +59,11 @@ async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_r
     assert reply["blocks"][0]["text"]["text"].startswith("*Last 2 changes*")
     rows = await slack.app.store.fetch("SELECT COUNT(*) FROM audit WHERE action = 'refused'")
     assert rows[0][0] == 60  # every refusal is kept; only the listing folds them
+    for i in range(20):  # two accounts taking turns (audit15 recheck N7)
+        await slack.command("pause all", user=STRANGER if i % 2 else "U0OTHER")
+    shown = blocks_text(await slack.command("audit 5"))
+    assert "<@U0STRANGER>, <@U0OTHER> *refused* ×80" in shown
+    assert f"<@U0ADMIN> *budget.set* `{BOT} day`" in shown
 
 
 async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
@@ -84,7 +89,12 @@ async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
 async def test_a_malformed_admin_command_from_a_non_admin_is_refused_and_audited(slack_http):
     """audit15 L4: a usage error answered, and nothing was audited."""
     slack = await slack_http(POLICY)
-    for text in (f"budget set {BOT} $abc day", f"breaker {BOT} explode", "pause nosuchjob"):
+    for text in (
+        f"budget set {BOT} $abc day",
+        f"breaker {BOT} explode",
+        "pause nosuchjob",
+        "oncall override <@U0STRANGER> 10y",
+    ):
         reply = await slack.command(text, user=STRANGER)
         assert "Only admins" in reply["text"], reply["text"]
     rows = await slack.app.store.fetch("SELECT target, detail FROM audit")
@@ -92,6 +102,10 @@ async def test_a_malformed_admin_command_from_a_non_admin_is_refused_and_audited
         ("change budgets", f"not an admin: budget set {BOT} $abc day"),
         ("operate breakers", f"not an admin: breaker {BOT} explode"),
         ("pause jobs", "not an admin: pause nosuchjob"),
+        (
+            "change who is on call",
+            "not an admin nor on call: oncall override <@U0STRANGER> 10y",
+        ),
     ]
 
 
