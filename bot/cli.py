@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import getpass
 import logging
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.logs import setup_logging
-from bot.reload import check_reload, hand_over, restart
+from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
 from guards.migrations import (
@@ -98,16 +99,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
 
     _slack(settings)
-    policy = _policy(settings)
+    reloaded = reloaded_policy(settings.config)  # the one a reload checked, if this is one
+    policy = reloaded if reloaded is not None else _policy(settings)
     ns = Nightshift(settings=settings, policy=policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     had_file = not _absent(settings.config)
-    reload_to: list[int | None] = []  # the listening socket to hand over, once a reload is due
+    # once a reload is due: the listening socket to hand over, and the policy checked
+    reload_to: list[tuple[int | None, str]] = []
 
     def terminate() -> None:  # SIGTERM, SIGINT: stop, even when a reload was under way
         if reload_to:
             log.info("a stop signal came during the reload: stopping, not starting again")
+            with contextlib.suppress(OSError):
+                os.unlink(reload_to[0][1])
             reload_to.clear()
         stop.set()
 
@@ -119,14 +124,17 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")
             stop.set()
             return
-        if check_reload(settings.config, policy, had_file=had_file) is None:
+        snapshot = check_reload(settings.config, policy, had_file=had_file)
+        if snapshot is None:
             return
-        reload_to.append(hand_over(ns.listening) if ns.listening is not None else None)
+        reload_to.append((hand_over(ns.listening) if ns.listening else None, snapshot))
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, terminate)
     loop.add_signal_handler(signal.SIGHUP, hang_up)
+    # a reload blocked SIGHUP across its exec: one that came meanwhile is handled now
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     await ns.start()
     # Start-up objects live for the whole run: keep them out of every GC pass, and
     # collect the young generation less often (the hot path allocates many short-lived
@@ -139,7 +147,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     await ns.stop()
     if reload_to:
         log.info("stopped; starting again on the new policy")
-        restart(reload_to[0])
+        restart(*reload_to[0])
     log.info("stopped")
     return 0
 

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -40,11 +42,13 @@ __all__ = [
     "check_reload",
     "hand_over",
     "inherited_socket",
+    "reloaded_policy",
     "restart",
 ]
 
 log = logging.getLogger("nightshift")
 INHERITED_FD = "NIGHTSHIFT_LISTEN_FD"  # set for the process a reload starts, by the one before
+RELOAD_POLICY = "NIGHTSHIFT_RELOAD_POLICY"  # the snapshot of the policy checked at the SIGHUP
 
 
 def _as_written(policy: Policy) -> dict[str, Any]:
@@ -60,34 +64,48 @@ def changed_sections(old: Policy, new: Policy) -> list[str]:
     return [key for key in keys if before.get(key) != after.get(key)]
 
 
-def check_reload(config: str, current: Policy, *, had_file: bool) -> Policy | None:
-    """The policy to restart on, or None (said in the log) when there is nothing to apply."""
+def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
+    """Check the policy file; return a snapshot of it to restart on, or None (said in the
+    log) when there is nothing to apply.
+
+    The snapshot (a private copy in the temporary directory) is what was checked: the new
+    process starts on it, not on the file as it is by then (a second save during the drain
+    is not read unchecked).
+    """
     from bot.jobs.lint import check_jobs  # the jobs' schedules are checked as at start
 
     try:
-        gone = had_file and not Path(config).exists()
-    except OSError as exc:  # a directory on the way that this user may not read
-        log.error("SIGHUP: cannot look at %s (%s); still running", config, exc.strerror)
+        raw = Path(config).read_bytes()
+    except FileNotFoundError:
+        if had_file:
+            log.error(
+                "SIGHUP: the policy file %s is gone; still running on the policy read at"
+                " start (a restart now would run on the built-in defaults, with no budgets)",
+                config,
+            )
+        else:
+            log.info("SIGHUP: there is still no policy file at %s; nothing to apply", config)
         return None
-    if gone:
-        log.error(
-            "SIGHUP: the policy file %s is gone; still running on the policy read at start"
-            " (a restart now would run on the built-in defaults, with no budgets)",
-            config,
-        )
+    except OSError as exc:  # a directory, no permission
+        log.error("SIGHUP: cannot read %s (%s); still running", config, exc.strerror)
         return None
+    fd, snapshot = tempfile.mkstemp(prefix="nightshift-policy-", suffix=".yml")
+    with os.fdopen(fd, "wb") as out:
+        out.write(raw)
     try:
-        new = load_policy(config)
+        new = load_policy(snapshot)
         check_jobs(new, now=time.time(), source=config)
+        changed = changed_sections(current, new)
     except (PolicyError, OSError, ValueError) as exc:
+        os.unlink(snapshot)
         log.error(
             "SIGHUP: %s is not valid; still running on the policy read at start. %s",
             config,
-            exc,
+            str(exc).replace(snapshot, config),
         )
         return None
-    changed = changed_sections(current, new)
     if not changed:
+        os.unlink(snapshot)
         log.info("SIGHUP: %s has not changed since it was read; nothing to apply", config)
         return None
     log.warning(
@@ -95,7 +113,31 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> Policy | No
         config,
         ", ".join(changed),
     )
-    return new
+    return snapshot
+
+
+def reloaded_policy(config: str) -> Policy | None:
+    """In the process a reload started: the policy checked at the SIGHUP (None otherwise)."""
+    snapshot = os.environ.pop(RELOAD_POLICY, None)
+    if snapshot is None:
+        return None
+    try:
+        raw = Path(snapshot).read_bytes()
+        policy = load_policy(snapshot, missing_ok=False)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(snapshot)
+    try:
+        again = Path(config).read_bytes() != raw
+    except OSError:
+        again = True
+    if again:
+        log.warning(
+            "%s changed again since the SIGHUP: this run uses the version checked then;"
+            " send SIGHUP again to apply the file as it is now",
+            config,
+        )
+    return policy
 
 
 def inherited_socket() -> socket.socket | None:
@@ -120,23 +162,29 @@ def hand_over(listening: socket.socket) -> int:
     return fd
 
 
-def restart(fd: int | None) -> NoReturn:
-    """Replace this process with a new run of the same command, handing it ``fd``.
+def restart(fd: int | None, snapshot: str) -> NoReturn:
+    """Replace this process with a new run of the same command, handing it ``fd`` and the
+    checked policy ``snapshot``.
 
     Called once everything has stopped (the database closed): only the socket lives on.
     """
     env = dict(os.environ)
+    env[RELOAD_POLICY] = snapshot
     if fd is not None:
         env[INHERITED_FD] = str(fd)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Ignored across the exec, until the new process handles it: another SIGHUP meanwhile
-    # (a file watcher, `systemctl reload` twice) would otherwise end it (its default).
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Blocked across the exec (the mask survives it) until the new process handles it:
+    # another SIGHUP meanwhile (a file watcher, `systemctl reload` twice) would otherwise
+    # end it, its default; blocked, it waits and is handled then (see bot.cli).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         os.execve(sys.executable, sys.orig_argv, env)
     except OSError as exc:  # the interpreter is gone (an old release's venv removed, say)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+        with contextlib.suppress(OSError):
+            os.unlink(snapshot)
         raise OSError(
             exc.errno,
             f"could not start again after SIGHUP ({sys.executable}: {exc.strerror});"

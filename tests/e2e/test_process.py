@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -278,6 +279,34 @@ def test_sighups_in_a_row_never_end_the_server(env):
         assert proc.wait(timeout=15) == 0
 
 
+def test_a_reload_starts_on_the_file_it_checked_not_on_a_later_save(env):
+    """audit15 recheck N2: a broken save during the drain was read unchecked: exit 2."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+
+    def snapshots() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("nightshift-policy-*.yml"))
+
+    before = snapshots()
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    try:
+        policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.05)  # checked; the new process has not read anything yet
+        policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {dya: 3.00}\n")
+        time.sleep(1.0)
+        _wait_healthy(f"{url}/healthz", proc)
+        assert _day_limit(url, token) == 2_000_000  # the version checked at the SIGHUP
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "changed again since the SIGHUP: this run uses the version checked then" in out
+    assert snapshots() == before  # the snapshot the new process started on is gone
+
+
 @pytest.mark.parametrize("order", ["reload then stop", "stop then reload"])
 def test_a_stop_signal_and_a_reload_crossing_end_in_a_stop(env, order):
     """review15 M1: a SIGTERM during a reload's drain was lost (or a SIGHUP undid it)."""
@@ -290,9 +319,14 @@ def test_a_stop_signal_and_a_reload_crossing_end_in_a_stop(env, order):
         if order == "reload then stop"
         else (signal.SIGTERM, signal.SIGHUP)
     )
-    proc.send_signal(first)
-    proc.send_signal(then)
-    assert proc.wait(timeout=15) == 0
+    try:
+        proc.send_signal(first)
+        proc.send_signal(then)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:  # it started again: stopped here, not left running
+            proc.kill()
+            proc.wait(timeout=10)
     out = proc.stdout.read() if proc.stdout else ""
     assert out.count("nightshift listening on") == 1  # it did not start again
 
