@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
 STORE_CLOSE_SECONDS = 3.0  # a stop waits no longer for the last writes (exit within 10 s)
 IDLE_CONNECTION_SECONDS = 75.0  # as nginx's keepalive_timeout; see _serve
+SHUTDOWN_SECONDS = 2.0  # a request in flight when a stop or reload begins has this long
 FIRST_RUN_SECONDS = 30  # an upkeep job's first run after start (then every interval)
 BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
 
@@ -241,7 +242,10 @@ class Nightshift:
         self._runner = web.AppRunner(
             build_web_app(self),
             access_log=None,
-            shutdown_timeout=5,
+            # In-flight requests get this long; one whose body had not all come when the
+            # drain began waits for the rest in vain (aiohttp drops data read after that:
+            # aiohttp#2298) and is cut then, never run: the client sends it again.
+            shutdown_timeout=SHUTDOWN_SECONDS,
             # Lines and headers up to 64 KiB reach the API (and get its JSON errors);
             # aiohttp's own plain-text 400 is left for anything larger.
             max_line_size=65536,
