@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
 STORE_CLOSE_SECONDS = 3.0  # a stop waits no longer for the last writes (exit within 10 s)
 IDLE_CONNECTION_SECONDS = 75.0  # as nginx's keepalive_timeout; see _serve
-SHUTDOWN_SECONDS = 2.0  # a request in flight when a stop or reload begins has this long
+# a request in flight when a stop or reload begins has this long: past the 2 s a Slack
+# request takes at most to be acknowledged (bot.slack.surface), within Slack's 3 s
+SHUTDOWN_SECONDS = 2.5
 FIRST_RUN_SECONDS = 30  # an upkeep job's first run after start (then every interval)
 BREAKER_TICK_SECONDS = 1  # a cool-down's end asks a human for the trial within a second
 

@@ -61,6 +61,7 @@ class Entry:
     count: int = 1
     targets: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)  # of a run of refusals, every one
+    actions: list[str] = field(default_factory=list)  # of a run of Nightshift's, every one
 
     @property
     def actor(self) -> str:
@@ -71,25 +72,36 @@ class Entry:
         return str(self.first["action"])
 
 
+def _folds(last: Entry, row: Any) -> bool:
+    """Whether ``row`` (older) joins the run ``last`` ends with."""
+    if float(last.first["at"]) - float(row["at"]) > FOLD_SECONDS:
+        return False
+    if last.actor == AUTOMATIC:  # a storm trips, asks for trials, fails them: one line
+        return bool(row["actor"] == AUTOMATIC and _family(row["action"]) == _family(last.action))
+    if row["action"] != last.action or last.action not in BULK:
+        return False
+    # refusals by anyone: two accounts taking turns must not drown the log either
+    return bool(row["actor"] == last.actor or last.action == REFUSED)
+
+
+def _family(action: str) -> str:
+    return action.partition(".")[0]
+
+
 def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
     """Rows (newest first) as at most ``limit`` entries; True when rows were left over."""
     entries: list[Entry] = []
     for row in rows:
         last = entries[-1] if entries else None
-        if (
-            last is not None
-            and row["action"] == last.action
-            # refusals by anyone: two accounts taking turns must not drown the log either
-            and (row["actor"] == last.actor or last.action == REFUSED)
-            and (last.action in BULK or last.actor == AUTOMATIC)
-            and float(last.first["at"]) - float(row["at"]) <= FOLD_SECONDS
-        ):
+        if last is not None and _folds(last, row):
             last.count += 1
             last.at_oldest = float(row["at"])
             if row["target"] not in last.targets:
                 last.targets.append(str(row["target"]))
             if row["actor"] not in last.actors:
                 last.actors.append(str(row["actor"]))
+            if row["action"] not in last.actions:
+                last.actions.append(str(row["action"]))
             continue
         if len(entries) == limit:
             return entries, True
@@ -99,6 +111,7 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
                 at_oldest=float(row["at"]),
                 targets=[str(row["target"])],
                 actors=[str(row["actor"])],
+                actions=[str(row["action"])],
             )
         )
     return entries, len(rows) >= READ_ROWS  # not all read: there are older ones
@@ -158,7 +171,10 @@ def _line(ctx: Context, e: Entry) -> str:
     who = ", ".join(member_or_name(a) for a in e.actors[:3])
     if len(e.actors) > 3:
         who += f" and {len(e.actors) - 3} more"
-    line = f"`{when}` {who} *{slack_text(e.action)}*"
+    action = e.action
+    if len(e.actions) > 1:  # breaker.trip, breaker.trial_failed: breaker.trip/trial_failed
+        action += "/" + "/".join(a.partition(".")[2] or a for a in e.actions[1:])
+    line = f"`{when}` {who} *{slack_text(action)}*"
     if e.count > 1:
         shown = ", ".join(f"`{slack_text(t, 80)}`" for t in e.targets[:3])
         more = f" and {len(e.targets) - 3} more" if len(e.targets) > 3 else ""

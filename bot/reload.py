@@ -89,9 +89,18 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     except OSError as exc:  # a directory, no permission
         log.error("SIGHUP: cannot read %s (%s); still running", config, exc.strerror)
         return None
-    fd, snapshot = tempfile.mkstemp(prefix="nightshift-policy-", suffix=".yml")
-    with os.fdopen(fd, "wb") as out:
-        out.write(raw)
+    try:
+        fd, snapshot = tempfile.mkstemp(prefix="nightshift-policy-", suffix=".yml")
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
+    except OSError as exc:  # no writable temporary directory, a full disk
+        log.error(
+            "SIGHUP: cannot keep a copy of %s to restart on (%s: %s); still running",
+            config,
+            tempfile.gettempdir(),
+            exc.strerror,
+        )
+        return None
     try:
         new = load_policy(snapshot)
         check_jobs(new, now=time.time(), source=config)

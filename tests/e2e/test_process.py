@@ -11,13 +11,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from guards.client import GuardClient
 from tests.fakes.ports import free_port
 
 PY = sys.executable
@@ -226,28 +226,39 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
         assert _day_limit(url, token) == 1_000_000
 
         policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
-        answered: list[int] = []
+        answered: list[str] = []
+
+        failures: list[str] = []
 
         async def call_through_the_restart() -> None:
-            async with httpx.AsyncClient(
-                base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as http:
+            async with GuardClient(url, token) as guard:  # it retries what a drain cuts
                 for i in range(40):
                     if i == 5:
                         proc.send_signal(signal.SIGHUP)
-                    r = await http.post(
-                        "/v1/reservations",
-                        json={
-                            "scope": "acme/alice/bot",
-                            "idempotency_key": f"through-{i}",
-                            "max_cost_micros": 1000,
-                        },
+                    answer = await guard.create_reservation(
+                        "acme/alice/bot", idempotency_key=f"through-{i}", max_cost_micros=1000
                     )
-                    answered.append(r.status_code)
+                    answered.append(answer["state"])
                     await asyncio.sleep(0.05)
 
-        asyncio.run(call_through_the_restart())
-        assert answered == [201] * 40  # none refused: they waited in the socket's queue
+        async def connect_through_the_restart() -> None:  # a new connection each time
+            limits = httpx.Limits(max_keepalive_connections=0)
+            async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+                for _ in range(60):
+                    try:
+                        await http.get("/healthz")
+                    except httpx.HTTPError as exc:
+                        failures.append(type(exc).__name__)
+                    await asyncio.sleep(0.03)
+
+        async def both() -> None:
+            await asyncio.gather(call_through_the_restart(), connect_through_the_restart())
+
+        asyncio.run(both())
+        assert answered == ["held"] * 40
+        assert "ConnectError" not in failures  # none refused: they waited in the queue
+        with sqlite3.connect(env["NIGHTSHIFT_DB"]) as db:  # a retried call held once
+            assert db.execute("SELECT COUNT(*) FROM reservations").fetchone()[0] == 40
         assert proc.poll() is None  # the same process (a supervisor sees no exit)
         assert _day_limit(url, token) == 2_000_000
     finally:
@@ -284,9 +295,12 @@ def test_a_reload_starts_on_the_file_it_checked_not_on_a_later_save(env):
     policy = Path(env["NIGHTSHIFT_CONFIG"])
     policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
     token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    private = Path(env["NIGHTSHIFT_DB"]).parent / "tmp"  # its snapshots, and no one else's
+    private.mkdir()
+    env["TMPDIR"] = str(private)
 
     def snapshots() -> set[Path]:
-        return set(Path(tempfile.gettempdir()).glob("nightshift-policy-*.yml"))
+        return set(private.glob("nightshift-policy-*.yml"))
 
     before = snapshots()
     proc = start(env)

@@ -186,10 +186,10 @@ async def test_a_breaker_storm_is_one_line_and_leaves_peoples_changes_in_reach(s
     await slack.command(f"budget set {BOT} $9 day")
 
     def storm(tx: Any) -> None:
-        for i in range(300):
+        for i in range(300):  # trips and failed trials, taking turns (review15b L8)
             tx.audit(
                 actor="nightshift",
-                action="breaker.trip",
+                action="breaker.trip" if i % 2 else "breaker.trial_failed",
                 target=f"acme/fleet/bot{i}",
                 before="closed",
                 after="open",
@@ -198,7 +198,10 @@ async def test_a_breaker_storm_is_one_line_and_leaves_peoples_changes_in_reach(s
 
     await slack.app.store.write(storm)
     shown = blocks_text(await slack.command("audit 5"))
-    assert "@nightshift *breaker.trip* ×300: `acme/fleet/bot299`, `acme/fleet/bot298`" in shown
+    assert (
+        "@nightshift *breaker.trip/trial_failed* ×300: `acme/fleet/bot299`, `acme/fleet/bot298`"
+        in shown
+    )
     assert f"<@U0ADMIN> *budget.set* `{BOT} day`" in shown
     by_nightshift = blocks_text(await slack.command("audit @nightshift"))
     assert "by @nightshift" in by_nightshift and "budget.set" not in by_nightshift

@@ -362,3 +362,29 @@ async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_w
         await store.close()
     # its own 1 s from when it came (0.3 s), not a second whole wait after the first's
     assert queued_for < 1.7, queued_for  # it was 2.0: the first's 1 s, then 1 s again
+
+
+async def test_a_flood_queued_behind_a_held_lock_is_refused_within_the_wait(tmp_path, monkeypatch):
+    """review15b M1: 512 writes a batch were refused per minimum wait, so a flood fell
+    further behind with each batch, past the client's timeout."""
+    from guards.errors import StorageUnavailable
+
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr("guards.store.MIN_LOCK_WAIT_SECONDS", 0.5)
+    path = tmp_path / "f.db"
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
+    other = connect(path)
+    try:
+        begin_immediate(other)
+        started = time.monotonic()
+        answers = await asyncio.gather(
+            *(store.write(_hit) for _ in range(4 * 512)), return_exceptions=True
+        )
+        took = time.monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
+    assert all(isinstance(a, StorageUnavailable) for a in answers)
+    assert took < 1.6, took  # it was 2.5: 1 s, then 0.5 s for each next batch of 512
