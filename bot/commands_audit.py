@@ -3,12 +3,12 @@
 Each line is one change: when, who (a Slack user, or ``nightshift`` for what it did on
 its own, ``cli:<user>`` for the command line), what, on what, before → after. Runs of
 acknowledgements, silences and resolutions by one person, of refusals (by anyone) and of
-one thing Nightshift did on its own, within ten minutes, fold into one line with a count
-(60 refused clicks, the 240 acknowledgements of an "Acknowledge all", a breaker storm),
-so a burst never pushes the other changes out of reach; ``n`` counts lines. A word
-narrows the list to one person (``@dana``, ``@nightshift``), one kind of change
-(``budget``, ``breaker.trip``, ``refused``) or one target (``acme/alice``: the scope,
-everything below it, and their alerts).
+what Nightshift did on its own to one kind of thing, within ten minutes, fold into one line
+with a count (60 refused clicks, the 240 acknowledgements of an "Acknowledge all", a
+breaker storm), so a burst never pushes the other changes out of reach; ``n`` counts
+lines. A word narrows the list to one person (``@dana``, ``@nightshift``), one kind of
+change (``budget``, ``breaker.trip``, ``refused``) or one target (``acme/alice``: the
+scope, everything below it, and alerts and silences named ``kind:scope`` on them).
 
 Example:
     >>> # /agent audit 20
