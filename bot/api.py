@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, is_model_name
@@ -358,7 +359,7 @@ async def create_reservation(request: web.Request) -> web.Response:
     return response
 
 
-async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, dict[str, Any]]:
+async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, ReservationAnswer]:
     body = await read_json(request, ReserveBody)
     parse_scope(body.scope, min_depth=3)  # a 400 naming `scope` before anything is written
     req = ReserveRequest(

@@ -16,12 +16,13 @@ not listed, the first request builds the service instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from pydantic import Field, StrictStr
 
 from bot.api import CTX, Body, bearer, read_json
+from guards.client_types import RouteDecision
 from guards.routing import RouteRequest, RoutingService, RoutingStats
 from guards.routing.service import ModelOpen
 from guards.store import Tx
@@ -102,7 +103,7 @@ async def route(request: web.Request) -> web.Response:
     service = ensure_routing(ns)
     raw = bearer(request)
 
-    def decide(tx: Tx) -> dict[str, Any]:
+    def decide(tx: Tx) -> RouteDecision:
         token = authenticate(tx, raw)
         authorize(tx, token, req.scope, path=request.path)
         service.check(req)  # after the 403: the policy's intents are for its own tenants

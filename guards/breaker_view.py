@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guards.breaker import CLOSED, HALF_OPEN, Breaker
+from guards.client_types import BreakerInfo
 from guards.scopes import Scope
 from guards.store import Tx
 
@@ -43,7 +44,8 @@ class BreakerRow:
     recent_failures: int
     recent_calls: int
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> BreakerInfo:
+        """The wire shape (the client's :class:`~guards.client_types.BreakerInfo`)."""
         return {
             "scope": self.scope,
             "kind": self.kind,

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from typing import Any
 
 from guards.budgets import Budgets
+from guards.client_types import ReleaseAnswer, ReservationAnswer, SettleAnswer
 from guards.config import Policy
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.events import HoldExpired, Overrun
@@ -117,7 +117,9 @@ class Ledger(Budgets):
                 " or send max_cost_micros)",
             ) from None
 
-    def reserve(self, tx: Tx, *, token: Token, req: ReserveRequest) -> tuple[bool, dict[str, Any]]:
+    def reserve(
+        self, tx: Tx, *, token: Token, req: ReserveRequest
+    ) -> tuple[bool, ReservationAnswer]:
         """Hold the ceiling at every level, or refuse. Returns (created, answer).
 
         Raises:
@@ -286,7 +288,7 @@ class Ledger(Budgets):
                 " or send actual_cost_micros)",
             ) from None
 
-    def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> dict[str, Any]:
+    def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> SettleAnswer:
         """Charge what the call really cost and release the rest of the hold.
 
         A late settle (the hold expired) or one over the ceiling is still charged in
@@ -371,7 +373,7 @@ class Ledger(Budgets):
             gate.after_settle(tx, reservation=done, now=now)
         return done.settle_answer()
 
-    def release(self, tx: Tx, *, token: Token, res_id: str) -> dict[str, Any]:
+    def release(self, tx: Tx, *, token: Token, res_id: str) -> ReleaseAnswer:
         """Give the whole hold back (the call was not made). Repeating it is harmless."""
         reservation = self._get(tx, token, res_id)
         if reservation.state == "settled":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from guards.client_types import ReservationAnswer, SettleAnswer
 from guards.scopes import Scope
 from guards.store import Tx
 
@@ -123,7 +124,7 @@ class Reservation:
             route_id=row[19],
         )
 
-    def answer(self) -> dict[str, Any]:
+    def answer(self) -> ReservationAnswer:
         """The reserve answer, the same on every replay."""
         return {
             "reservation_id": self.id,
@@ -133,7 +134,7 @@ class Reservation:
             "state": self.state,
         }
 
-    def settle_answer(self) -> dict[str, Any]:
+    def settle_answer(self) -> SettleAnswer:
         return {
             "reservation_id": self.id,
             "state": self.state,

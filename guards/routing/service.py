@@ -22,8 +22,9 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from guards.client_types import RouteDecision
 from guards.config import Policy
 from guards.errors import InvalidInput
 from guards.prices import PriceTable
@@ -66,7 +67,7 @@ class Route:
     route_id: str
     decision: Decision
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> RouteDecision:
         d = self.decision
         return {
             "model": d.model,

@@ -9,7 +9,7 @@ Write functions take the :class:`~guards.store.Tx` of the operation they belong 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,7 +178,7 @@ def find_call(tx: Tx, *, stream_id: int, key: str) -> tuple[str, dict[str, Any]]
 
 
 def add_call(
-    tx: Tx, *, stream_id: int, key: str, request_hash: str, answer: dict[str, Any], at: float
+    tx: Tx, *, stream_id: int, key: str, request_hash: str, answer: Mapping[str, Any], at: float
 ) -> None:
     tx.execute(
         "INSERT INTO validation_calls (stream_id, idempotency_key, request_hash, answer, at)"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from guards.client_types import RejectedItem, ValidationAnswer
 from guards.errors import InvalidInput
 
 __all__ = [
@@ -77,12 +78,14 @@ class Rejected:
     matched_index: int | None = None
     similarity: float | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "reason": self.reason}
+    def as_json(self) -> RejectedItem:
+        out: RejectedItem = {"index": self.index, "reason": self.reason}
         if self.duplicate_of is not None:
             out["duplicate_of"] = self.duplicate_of
-            out["matched_at"] = self.matched_at
-            out["similarity"] = self.similarity
+            if self.matched_at is not None:
+                out["matched_at"] = self.matched_at
+            if self.similarity is not None:
+                out["similarity"] = self.similarity
         if self.matched_index is not None:
             out["matched_index"] = self.matched_index
         return out
@@ -107,7 +110,7 @@ class Outcome:
             return "ok"
         return "partial" if self.accepted else "rejected"
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> ValidationAnswer:
         return {
             "verdict": self.verdict,
             "accepted": self.accepted,

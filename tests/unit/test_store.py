@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 
 from guards.clock import ManualClock
 from guards.config import parse_policy
-from guards.errors import BudgetExceeded
+from guards.errors import BudgetExceeded, StorageUnavailable
 from guards.ledger import Ledger, ReserveRequest
 from guards.migrations import begin_immediate, connect
 from guards.scopes import Scope
@@ -333,21 +335,29 @@ async def test_a_batch_broken_by_a_bug_is_an_error_not_a_503_to_retry(tmp_path):
         await store.close()
 
 
-async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_wait(
-    tmp_path, monkeypatch
-):
-    """review15 L4: the lock wait was counted per batch, so a write queued behind a batch
-    that waited got no answer for twice the wait (past the client's timeout)."""
-    from guards.errors import StorageUnavailable
-
-    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)
-    monkeypatch.setattr("guards.store.MIN_LOCK_WAIT_SECONDS", 0.1)
-    path = tmp_path / "q.db"
+@asynccontextmanager
+async def _lock_held_elsewhere(path: Path) -> AsyncIterator[Store]:
+    """A store whose database another process holds the write lock of, all along."""
     store = await Store.open(path, clock=ManualClock())
     await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
     other = connect(path)
     try:
         begin_immediate(other)
+        yield store
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
+
+
+async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_wait(
+    tmp_path, monkeypatch
+):
+    """review15 L4: the lock wait was counted per batch, so a write queued behind a batch
+    that waited got no answer for twice the wait (past the client's timeout)."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr("guards.store.MIN_LOCK_WAIT_SECONDS", 0.1)
+    async with _lock_held_elsewhere(tmp_path / "q.db") as store:
         started = time.monotonic()
         first = asyncio.ensure_future(store.write(_hit))
         await asyncio.sleep(0.3)  # while the first batch waits for the lock
@@ -356,10 +366,6 @@ async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_w
         queued_for = time.monotonic() - started
         with pytest.raises(StorageUnavailable):
             await first
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        await store.close()
     # its own 1 s from when it came (0.3 s), not a second whole wait after the first's
     assert queued_for < 1.7, queued_for  # it was 2.0: the first's 1 s, then 1 s again
 
@@ -367,24 +373,13 @@ async def test_a_write_queued_behind_a_locked_batch_is_answered_within_its_own_w
 async def test_a_flood_queued_behind_a_held_lock_is_refused_within_the_wait(tmp_path, monkeypatch):
     """review15b M1: 512 writes a batch were refused per minimum wait, so a flood fell
     further behind with each batch, past the client's timeout."""
-    from guards.errors import StorageUnavailable
-
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)
     monkeypatch.setattr("guards.store.MIN_LOCK_WAIT_SECONDS", 0.5)
-    path = tmp_path / "f.db"
-    store = await Store.open(path, clock=ManualClock())
-    await store.write(lambda tx: tx.execute("CREATE TABLE hits (n INTEGER)"))
-    other = connect(path)
-    try:
-        begin_immediate(other)
+    async with _lock_held_elsewhere(tmp_path / "f.db") as store:
         started = time.monotonic()
         answers = await asyncio.gather(
             *(store.write(_hit) for _ in range(4 * 512)), return_exceptions=True
         )
         took = time.monotonic() - started
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        await store.close()
     assert all(isinstance(a, StorageUnavailable) for a in answers)
     assert took < 1.6, took  # it was 2.5: 1 s, then 0.5 s for each next batch of 512

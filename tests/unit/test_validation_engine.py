@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from guards.client_types import ValidationAnswer
 from guards.clock import ManualClock
 from guards.config import Validation
 from guards.errors import AuthError, Conflict, InvalidInput, ScopeForbidden
@@ -45,7 +46,7 @@ def batch(
     return Batch(scope=scope, stream=stream, items=items, expected_count=expected)
 
 
-async def run(store: Store, validator: Validator, b: Batch) -> dict[str, Any]:
+async def run(store: Store, validator: Validator, b: Batch) -> ValidationAnswer:
     out = await store.write(lambda tx: validator.check(tx, scope=Scope.parse(b.scope), batch=b))
     return out.as_json()
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import guards.validation.window as window
+from guards.client_types import ValidationAnswer
 from guards.clock import ManualClock
 from guards.config import Validation
 from guards.scopes import Scope
@@ -30,7 +30,7 @@ def batch(*texts: str, stream: str = "posts") -> Batch:
     return Batch(scope=AGENT, stream=stream, items=[Item(t) for t in texts])
 
 
-async def send(store: Store, v: Validator, b: Batch, *, warm: bool = True) -> dict[str, Any]:
+async def send(store: Store, v: Validator, b: Batch, *, warm: bool = True) -> ValidationAnswer:
     """One batch the way the HTTP handler sends it: warm-up off the writer, then the write."""
     prepared = v.prepare(b)
     if warm:
