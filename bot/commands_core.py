@@ -455,17 +455,26 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
     if isinstance(done, StaleForm):
         raise done
     before, alerts, resolved = done
-    usd = _exact(micros, before)
+    policy = ctx.ns.ledger.policy_limits(node.path).get(window)
+    usd = _exact(micros, before, policy)
     was = f" (was {usd(before)})" if before is not None else ""
     verb = "lowered to" if before is not None and micros < before else "set to"
     line = f"💰 {window} budget of `{node.path}` {verb} {usd(micros)}{was} {by_whom(ctx)}"
+    # which one wins, as `budget set` says it: to the submitter (the alert shows the change)
+    wins = (
+        f"It overrides the policy file's {usd(policy)}, restarts included, until"
+        f" `/agent budget set {node.path} default {window}`."
+        if policy is not None and policy != micros
+        else None
+    )
     if alerts:  # redrawn by the engine: replacing them here would undo that
-        return ActionResult(ephemeral=f"{line}; {_after_raise(alerts, window)}.")
+        told = f"{line}; {_after_raise(alerts, window)}."
+        return ActionResult(ephemeral=f"{told} {wins}" if wins else told)
     if resolved is not None:  # resolved while the form was open: its message says so already
-        return ActionResult(
-            ephemeral=f"{line}; #{resolved.id} was already {resolved_words(ctx, resolved)}."
-        )
-    return ActionResult(done=line)  # a message that is no alert: the line takes its buttons
+        told = f"{line}; #{resolved.id} was already {resolved_words(ctx, resolved)}."
+        return ActionResult(ephemeral=f"{told} {wins}" if wins else told)
+    # a message that is no alert: the line takes its buttons
+    return ActionResult(done=line, ephemeral=wins)
 
 
 def _stale(

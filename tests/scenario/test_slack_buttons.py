@@ -408,7 +408,8 @@ async def test_a_raise_that_leaves_the_alert_open_keeps_its_buttons_and_shows_th
     said = await raise_to("30", "day")  # this one clears it: resolved at once
     assert said == (
         f"💰 day budget of `{agent}` set to $30.00 (was $10.00) by <@{ADMIN}> at 00:00;"
-        " #1 is resolved."
+        " #1 is resolved. It overrides the policy file's $10.00, restarts included, until"
+        f" `/agent budget set {agent} default day`."  # which one wins, as `budget set` says
     )
     await fake.wait_for(lambda: labels() == [])
     assert any(

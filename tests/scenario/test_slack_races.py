@@ -137,6 +137,8 @@ async def test_a_raise_form_submitted_after_someone_set_the_limit_says_so_and_as
     assert await answer(slack, ADMIN) == (
         f"💰 day budget of `{AGENT}` lowered to $1.00 (was $5.00) by <@{ADMIN}> at 00:03;"
         f" #1 was already resolved by <@{DANA}> at 00:02 (the day budget was raised to $5.00)."
+        f" It overrides the policy file's $0.05, restarts included, until"
+        f" `/agent budget set {AGENT} default day`."
     )
     await settled(slack)
     # the alert's message is the engine's: still resolved, not redrawn from the form's click
@@ -168,7 +170,8 @@ async def test_a_raise_form_on_an_alert_resolved_meanwhile_leaves_its_message_al
     assert await limits(app) == [(AGENT, "day", 2_000_000, ADMIN)]
     assert await answer(slack, ADMIN) == (
         f"💰 day budget of `{AGENT}` set to $2.00 (was $0.05) by <@{ADMIN}> at 00:01;"
-        f" #1 was already resolved by <@{DANA}> at 00:01."
+        f" #1 was already resolved by <@{DANA}> at 00:01. It overrides the policy file's"
+        f" $0.05, restarts included, until `/agent budget set {AGENT} default day`."
     )
     await settled(slack)
     assert len(fake.calls_of("chat.update")) == edits
