@@ -133,6 +133,12 @@ def reloaded_policy(config: str) -> Policy | None:
     try:
         raw = Path(snapshot).read_bytes()
         policy = load_policy(snapshot, missing_ok=False)
+    except PolicyError as exc:  # the code installed now refuses what the one before accepted
+        raise PolicyError(
+            f"{str(exc).replace(snapshot, config)}\n(the version installed since the last"
+            " start refuses this policy, which the one before accepted: fix the file, then"
+            " start nightshift again)"
+        ) from None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(snapshot)

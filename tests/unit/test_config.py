@@ -275,3 +275,17 @@ def test_a_daily_rotation_without_a_handoff_hands_off_at_nine():
     assert policy.oncall.rotations[0].handoff == "09:00"
     weekly = parse_policy({"oncall": {"rotations": [{"name": "w", "users": ["U1"]}]}})
     assert weekly.oncall.rotations[0].handoff == "mon 09:00"
+
+
+def test_a_reload_refused_by_newer_code_names_the_file_not_its_copy(tmp_path, monkeypatch):
+    """review15b L1: the error named the private copy, deleted by then."""
+    from bot.reload import RELOAD_POLICY, reloaded_policy
+
+    copy = tmp_path / "nightshift-policy-x.yml"
+    copy.write_text("budgets: 5\n")
+    monkeypatch.setenv(RELOAD_POLICY, str(copy))
+    with pytest.raises(PolicyError) as raised:
+        reloaded_policy("/etc/nightshift.yml")
+    assert "/etc/nightshift.yml" in str(raised.value) and str(copy) not in str(raised.value)
+    assert "refuses this policy, which the one before accepted" in str(raised.value)
+    assert not copy.exists()
