@@ -33,7 +33,7 @@ from bot.commands import (
     subcommand,
 )
 from bot.commands_core import clock_time
-from bot.escape import MEMBER_ID, member_or_name, slack_text
+from bot.escape import member_or_name, mentioned, slack_text
 from guards.money import usd_for
 
 __all__ = ["fold_rows"]
@@ -48,7 +48,6 @@ DETAIL_CHARS = 300  # of a row's detail shown (the whole is in the database)
 REFUSED = "refused"
 BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", REFUSED})
 AUTOMATIC = "nightshift"
-_MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
 _WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
 
 
@@ -58,10 +57,22 @@ class Entry:
 
     first: Any  # the newest row of the run
     at_oldest: float
-    count: int = 1
+    count: int = 0
     targets: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)  # of a run of refusals, every one
     actions: list[str] = field(default_factory=list)  # of a run of Nightshift's, every one
+
+    def take(self, row: Any) -> None:
+        """Add ``row`` (the next older one) to the run."""
+        self.count += 1
+        self.at_oldest = float(row["at"])
+        for seen, value in (
+            (self.targets, row["target"]),
+            (self.actors, row["actor"]),
+            (self.actions, row["action"]),
+        ):
+            if str(value) not in seen:
+                seen.append(str(value))
 
     @property
     def actor(self) -> str:
@@ -93,35 +104,19 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
     entries: list[Entry] = []
     for row in rows:
         last = entries[-1] if entries else None
-        if last is not None and _folds(last, row):
-            last.count += 1
-            last.at_oldest = float(row["at"])
-            if row["target"] not in last.targets:
-                last.targets.append(str(row["target"]))
-            if row["actor"] not in last.actors:
-                last.actors.append(str(row["actor"]))
-            if row["action"] not in last.actions:
-                last.actions.append(str(row["action"]))
-            continue
-        if len(entries) == limit:
-            return entries, True
-        entries.append(
-            Entry(
-                first=row,
-                at_oldest=float(row["at"]),
-                targets=[str(row["target"])],
-                actors=[str(row["actor"])],
-                actions=[str(row["action"])],
-            )
-        )
+        if last is None or not _folds(last, row):
+            if len(entries) == limit:
+                return entries, True
+            last = Entry(first=row, at_oldest=float(row["at"]))
+            entries.append(last)
+        last.take(row)
     return entries, len(rows) >= READ_ROWS  # not all read: there are older ones
 
 
 def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
     """SQL for ``word``: a person, a kind of change, or a target (and what is below it)."""
-    mention = _MENTION.fullmatch(word)
-    if mention is not None:
-        user = mention.group(1) or mention.group(2)
+    user = mentioned(word)
+    if user is not None:
         return "actor = ?", (user,), f"by <@{user}>"
     if not _WORD.fullmatch(word):
         raise UsageError(f"`{slack_text(word[:40])}` is not a person, a change or a scope")

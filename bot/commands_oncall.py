@@ -8,7 +8,6 @@ and how Slack delivery (the outbox) is doing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -30,7 +29,7 @@ from bot.commands import (
     section,
     subcommand,
 )
-from bot.escape import MEMBER_ID, slack_text
+from bot.escape import mentioned, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
@@ -39,16 +38,15 @@ from guards.store import Tx
 
 __all__: list[str] = []
 
-_MENTION = re.compile(rf"^<@({MEMBER_ID.pattern})(?:\|[^>]*)?>$|^@?({MEMBER_ID.pattern})$")
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 
 
 def _user(text: str) -> str:
-    m = _MENTION.match(text.strip())
-    if not m:
+    user = mentioned(text)
+    if user is None:
         raise UsageError(f"`{echo(text)}` is not a user: mention them, e.g. @dana")
-    return m.group(1) or m.group(2)
+    return user
 
 
 # -- on-call --------------------------------------------------------------------------

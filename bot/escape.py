@@ -37,10 +37,11 @@ import re
 
 from bot.commands import echo
 
-__all__ = ["MEMBER_ID", "member_or_name", "one_line", "printable", "slack_text"]
+__all__ = ["MEMBER_ID", "member_or_name", "mentioned", "one_line", "printable", "slack_text"]
 
 # a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
 MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+_MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
 
 # C0 and C1 controls (newline, \r, ESC, BEL, ...), U+2028/U+2029 (line and paragraph
 # separators) and the bidi embeddings, overrides and isolates (they reorder what
@@ -89,3 +90,10 @@ def member_or_name(actor: str) -> str:
     if MEMBER_ID.fullmatch(actor):
         return f"<@{actor}>"
     return "@" + slack_text(actor)
+
+
+def mentioned(text: str) -> str | None:
+    """The member id of a mention as Slack sends it (``<@U0123|dana>``), or typed
+    (``@U0123``, ``U0123``); None for anything else."""
+    m = _MENTION.fullmatch(text.strip())
+    return (m.group(1) or m.group(2)) if m else None

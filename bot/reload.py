@@ -29,6 +29,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -57,11 +58,15 @@ def _as_written(policy: Policy) -> dict[str, Any]:
     return written
 
 
-def changed_sections(old: Policy, new: Policy) -> list[str]:
-    """The top-level keys whose values differ (set, changed or left out), in order."""
-    before, after = _as_written(old), _as_written(new)
+def _differing(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ (set, changed or left out), in ``after``'s order."""
     keys = [*after, *(key for key in before if key not in after)]
     return [key for key in keys if before.get(key) != after.get(key)]
+
+
+def changed_sections(old: Policy, new: Policy) -> list[str]:
+    """The top-level keys the file sets differently."""
+    return _differing(_as_written(old), _as_written(new))
 
 
 def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
@@ -223,9 +228,7 @@ def audit_policy_load(tx: Tx, *, path: str, policy: Policy) -> list[str]:
     """
     digests = section_digests(policy)
     row = tx.one("SELECT digests FROM policy_loads ORDER BY id DESC LIMIT 1")
-    before: dict[str, str] = json.loads(row[0]) if row is not None else digests
-    keys = [*digests, *(key for key in before if key not in digests)]
-    changed = [key for key in keys if before.get(key) != digests.get(key)]
+    changed = _differing(json.loads(row[0]), digests) if row is not None else []
     if row is not None and not changed:
         return []
     tx.execute(

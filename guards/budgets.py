@@ -119,8 +119,7 @@ class Budgets:
     ) -> int | None:
         """Set a run-time limit (``/agent budget set``); returns the limit it replaced."""
         node = Scope.parse(scope)
-        if window not in WINDOWS:
-            raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
+        _check_window(window)
         if not 0 <= limit_micros <= 10**15:
             raise InvalidInput("amount", "the amount must be between $0 and $1,000,000,000")
         before = self.limits(tx, node.path).get(window)
@@ -149,8 +148,7 @@ class Budgets:
         <scope> default <window>``). Returns (the limit it was, the policy's), or None
         when none was set at run time (nothing changes)."""
         node = Scope.parse(scope)
-        if window not in WINDOWS:
-            raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
+        _check_window(window)
         overrides = self._load_overrides(tx)
         if (node.path, window) not in overrides:
             return None
@@ -333,3 +331,8 @@ class Budgets:
                                 spent_micros=spent,
                             )
                         )
+
+
+def _check_window(window: str) -> None:
+    if window not in WINDOWS:
+        raise InvalidInput("window", f"window is one of {', '.join(WINDOWS)}, not {window!r}")
