@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -21,6 +22,7 @@ from aiohttp import web
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -31,14 +33,14 @@ from pydantic import (
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
-from guards.prices import MODEL_NAME_RULE, is_model_name
+from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
 from guards.scopes import Scope, ScopeError
 from guards.tokens import MISSING_TOKEN, authenticate, authorize
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["CTX", "bearer", "build_web_app", "json_answer", "read_json", "routes"]
+__all__ = ["CTX", "FreeText", "bearer", "build_web_app", "json_answer", "read_json", "routes"]
 
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
@@ -58,6 +60,20 @@ FEATURE_ROUTES: list[str] = [
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _mend(value: Any) -> Any:
+    """Free text cut inside a character keeps the rest: JSON may carry a lone UTF-16
+    surrogate (``"\\ud83d"``, what JavaScript's ``slice`` leaves of an emoji); it becomes
+    U+FFFD. A settle's error text must not cost the settle."""
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+# A text only shown to people (a settle's ``error``, a heartbeat's ``detail``).
+FreeText = Annotated[str | None, BeforeValidator(_mend)]
 
 
 def _reject_constant(name: str) -> Any:
@@ -167,6 +183,8 @@ async def read_json(request: web.Request, model: type[M]) -> M:
             msg = "unknown field"
         elif err["type"] == "missing":
             msg = "this field is required"
+        elif err["type"] == "string_unicode":
+            msg = "not valid Unicode (a lone surrogate: a string cut inside a character)"
         raise InvalidInput(field, f"{field}: {msg}") from None
 
 
@@ -268,6 +286,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             exc.status, "http_error"
         )
         message = f"{exc.reason}: {request.method} {request.path[:200]} is not part of the API"
+        if exc.status == 404 and ("//" in request.path or request.path.endswith("/")):
+            message += " (no path here has '//' or a trailing '/': does the base URL end in '/'?)"
         if isinstance(exc, web.HTTPMethodNotAllowed):
             message = (
                 f"{exc.reason}: {request.path[:200]} takes {', '.join(sorted(exc.allowed_methods))}"
@@ -329,13 +349,22 @@ class UsageBody(Body):
     model: ModelName
     input_tokens: StrictInt = Field(ge=0, le=10**9)
     output_tokens: StrictInt = Field(ge=0, le=10**9)
+    # Anthropic's prompt cache, as its usage names them (not in input_tokens there)
+    cache_creation_input_tokens: StrictInt | None = Field(None, ge=0, le=10**9)
+    cache_read_input_tokens: StrictInt | None = Field(None, ge=0, le=10**9)
+
+    def priced_input(self) -> int:
+        """Input tokens, the cache's counted at their price as input."""
+        return self.input_tokens + cached_input_tokens(
+            self.cache_creation_input_tokens or 0, self.cache_read_input_tokens or 0
+        )
 
 
 class SettleBody(Body):
     actual_cost_micros: StrictInt | None = Field(None, ge=0, le=10**15)
     usage: UsageBody | None = None
-    outcome: Literal["success", "failure", "timeout"] = "success"
-    error: str | None = Field(None, max_length=2000)
+    outcome: Literal["success", "failure", "timeout"] | None = None  # None: success
+    error: FreeText = Field(None, max_length=2000)
 
     @model_validator(mode="after")
     def _one_cost(self) -> SettleBody:
@@ -383,10 +412,10 @@ async def settle_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     body = await read_json(request, SettleBody)
     req = SettleRequest(
-        outcome=body.outcome,
+        outcome=body.outcome or "success",
         actual_cost_micros=body.actual_cost_micros,
         usage_model=body.usage.model if body.usage else None,
-        input_tokens=body.usage.input_tokens if body.usage else None,
+        input_tokens=body.usage.priced_input() if body.usage else None,
         output_tokens=body.usage.output_tokens if body.usage else None,
         error=body.error,
     )

@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from bot.alerts.heartbeats import record
-from bot.api import CTX, Body, bearer, parse_scope, read_json
+from bot.api import CTX, Body, FreeText, bearer, parse_scope, read_json
 from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import authenticate, authorize
@@ -34,7 +34,7 @@ _WORD = re.compile(r"[A-Za-z0-9_.-]+")
 class HeartbeatBody(Body):
     scope: str = Field(min_length=1, max_length=400)
     status: str | None = Field(None, min_length=1, max_length=64)
-    detail: str | None = Field(None, max_length=2000)
+    detail: FreeText = Field(None, max_length=2000)
 
     @field_validator("status")
     @classmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from guards.prices import cached_input_tokens
+
 __all__ = ["Hold", "Usage", "as_usage", "read_cost", "settle_body"]
 
 
@@ -165,6 +167,5 @@ def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
-    # Anthropic's prices relative to input: writes 1.25x, reads 0.1x (both rounded up)
-    cached = -(-cache_writes * 5 // 4) + -(-cache_reads // 10)
+    cached = cached_input_tokens(cache_writes, cache_reads)
     return Usage(model, input_tokens + cached, output_tokens)

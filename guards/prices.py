@@ -22,6 +22,7 @@ __all__ = [
     "ModelPrice",
     "PriceTable",
     "UnknownModel",
+    "cached_input_tokens",
     "is_model_name",
     "undated",
 ]
@@ -46,6 +47,16 @@ def is_model_name(name: str) -> bool:
     (True, False)
     """
     return _MODEL_NAME.fullmatch(name) is not None
+
+
+def cached_input_tokens(writes: int, reads: int) -> int:
+    """Anthropic's prompt-cache tokens as input tokens of the same price: a cache write
+    costs 1.25x an input token, a read 0.1x (each rounded up).
+
+    >>> cached_input_tokens(1000, 5001)
+    1751
+    """
+    return ceil_div(writes * 5, 4) + ceil_div(reads, 10)
 
 
 @dataclass(frozen=True, slots=True)
