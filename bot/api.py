@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.alerts import heartbeats
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
@@ -456,7 +457,10 @@ async def get_budget(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     try:  # the writer answers, and within seconds: a probe must not hang with it
-        await asyncio.wait_for(ns.store.write(lambda tx: tx.one("SELECT 1")), HEALTH_SECONDS)
+        # A row really written: an empty transaction commits on a full disk too.
+        await asyncio.wait_for(
+            ns.store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())), HEALTH_SECONDS
+        )
     except TimeoutError:
         raise StorageUnavailable(f"no write went through in {HEALTH_SECONDS:g}s") from None
     return web.json_response({"status": "ok", "transport": ns.settings.transport})

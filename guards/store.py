@@ -221,7 +221,7 @@ class Store:
         self._data_version: int | None = None
         self.storage_refusals = 0  # batches, or single writes, the database refused
         self._give_up = threading.Event()  # set by close(): stop waiting for the lock
-        self.last_commit_at: float | None = None
+        self.last_commit_at: float | None = None  # of the last commit that wrote a row
         self._reported_at = float("-inf")
         self._unreported = 0
 
@@ -313,7 +313,9 @@ class Store:
                         if self._data_version is not None:  # another process wrote
                             self._rolled_back()
                         self._data_version = version
+                    changes = self._conn.total_changes
                     results, events, after = self._apply([fn for fn, _, _ in batch])
+                    changed = self._conn.total_changes != changes
                     # Callers that came during this batch: begin theirs in the same hop,
                     # but not forever: between hops other processes get the write lock.
                     chain = bool(self._pending) and chained < MAX_CHAINED
@@ -350,7 +352,8 @@ class Store:
                     continue
                 self.batches += 1
                 self.batched_writes += len(batch)
-                self.last_commit_at = time.time()
+                if changed:  # an empty commit succeeds on a full disk too
+                    self.last_commit_at = time.time()
                 for callback in after:
                     try:
                         callback()
