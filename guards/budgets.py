@@ -26,10 +26,13 @@ from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
-__all__ = ["MAX_CHILDREN", "Budgets"]
+__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "Budgets"]
 
 MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
 MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
+# A namespace's books, spent and held over all time, stay under $1 trillion: SQLite's
+# integers end at 9.2 * 10^18, and a sum past that would be stored as an inexact REAL.
+MAX_BOOKED_MICROS = 10**18
 # A scope's direct children, busiest today first, with how many there are. ``depth`` and
 # ``path`` between "<parent>/" and "<parent>0" ("0" follows "/") walk only the children
 # in the scopes_depth index, not the conversations below them.
@@ -304,6 +307,19 @@ class Budgets:
         )
         tx.emit(BudgetExhausted(at=now, **refusal.details()))
         raise refusal
+
+    def _check_books(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:
+        """Refuse an amount that would take the namespace's books (spent and held, all
+        time) past :data:`MAX_BOOKED_MICROS`: no real spend comes near, so it is a wrong
+        amount (in another unit, say), and taking it would corrupt every sum above it."""
+        spent, held = self.counters.get(tx, namespace, "total", "all")
+        if spent + held + more > MAX_BOOKED_MICROS:
+            raise InvalidInput(
+                field,
+                f"{field}: {namespace} would have more than $1,000,000,000,000 spent and held"
+                " in all, which no real spend reaches; check the amount (micro-dollars:"
+                " 1 USD = 1,000,000)",
+            )
 
     def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:
         """Emit BudgetThreshold when this charge carried a window past a warning fraction."""

@@ -186,6 +186,8 @@ class Ledger(Budgets):
             )
         periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
+        field = "max_cost_micros" if req.max_cost_micros is not None else "estimate"
+        self._check_books(tx, namespace=scope.namespace, more=amount, field=field)
         self._ensure_scopes(tx, scope, now)
         res_id = reservation_id(now)
         tx.execute(
@@ -319,6 +321,12 @@ class Ledger(Budgets):
         covered = min(actual, active)
         overrun = actual - covered
         released = reservation.held_micros - covered if not late else reservation.released_micros
+        self._check_books(
+            tx,
+            namespace=Scope(reservation.scope).namespace,
+            more=actual - active,
+            field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
+        )
         tx.execute(
             "UPDATE reservations SET state = 'settled', charged_micros = ?, released_micros = ?,"
             " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?,"

@@ -92,7 +92,12 @@ def _verify(conn: sqlite3.Connection) -> VerifyReport:
     for key in sorted(set(stored) | set(days)):
         want = days.get(key, [0, 0])
         have = stored.get(key, [0, 0])
-        if want != have:
+        if not all(type(amount) is int for amount in have):  # a sum SQLite made a REAL
+            problems.append(
+                f"usage {key[0]} on {key[1]}: stored spent,held {have} are not whole"
+                f" micro-dollars (an integer overflowed); the journal says {want}"
+            )
+        elif want != have:
             problems.append(
                 f"usage {key[0]} on {key[1]}: stored spent,held {have}; the journal says {want}"
             )
