@@ -29,7 +29,7 @@ from guards.client_types import ReleaseAnswer, ReservationAnswer, SettleAnswer
 from guards.config import Policy
 from guards.errors import Conflict, InvalidInput, NotFound
 from guards.events import HoldExpired, Overrun
-from guards.prices import PriceTable, UnknownModel
+from guards.prices import PriceTable, UnknownModel, undated
 from guards.reservation import (
     OUTCOMES,
     RESERVATION_COLUMNS,
@@ -67,6 +67,12 @@ def reservation_id(now: float) -> str:
     many calls the others make.
     """
     return f"res_{max(0, int(now * 1000)):011x}{secrets.token_hex(5)}"
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Whether two names are one model (``claude-haiku-4-5`` and its dated snapshot, in
+    any case): a settle naming the model reserved keeps the reservation's name."""
+    return undated(a) == undated(b)
 
 
 class Ledger(Budgets):
@@ -327,21 +333,14 @@ class Ledger(Budgets):
             more=actual - active,
             field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
         )
+        model = reservation.model
+        if req.usage_model and not (model and _same_model(model, req.usage_model)):
+            model = req.usage_model  # what was called (and priced), for the books and breakers
         tx.execute(
             "UPDATE reservations SET state = 'settled', charged_micros = ?, released_micros = ?,"
             " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?,"
-            " model = COALESCE(model, ?) WHERE id = ?",
-            (
-                actual,
-                released,
-                overrun,
-                req.outcome,
-                req.error,
-                settle_hash,
-                now,
-                req.usage_model,
-                res_id,
-            ),
+            " model = ? WHERE id = ?",
+            (actual, released, overrun, req.outcome, req.error, settle_hash, now, model, res_id),
         )
         self._move(
             tx,
@@ -361,7 +360,7 @@ class Ledger(Budgets):
             overrun_micros=overrun,
             outcome=req.outcome,
             settle_hash=settle_hash,
-            model=reservation.model or req.usage_model,
+            model=model,
         )
         if overrun:
             tx.emit(

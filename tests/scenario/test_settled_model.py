@@ -1,0 +1,57 @@
+"""The books name the model a settle reports (audit16 money M2).
+
+A call reserved for claude-haiku-4-5 but settled with Opus's usage was charged at Opus's
+price and booked as Haiku: the digest's spend by model and routing's savings were wrong,
+and Opus's breaker never heard of the call.
+"""
+
+from __future__ import annotations
+
+from tests.scenario.test_ledger_api import POLICY
+
+
+async def settle_with(app, tok, key, reserved, used):
+    body = {
+        "scope": "acme/alice/bot",
+        "idempotency_key": key,
+        "estimate": {"model": reserved, "input_tokens": 10, "max_output_tokens": 10},
+    }
+    rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+        "reservation_id"
+    ]
+    usage = {"model": used, "input_tokens": 10_000, "output_tokens": 2_000}
+    r = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"usage": usage, "outcome": "failure"},
+    )
+    assert r.status_code == 200, r.text
+    rows = await app.store.fetch(
+        "SELECT model, charged_micros FROM reservations WHERE id = ?", (rid,)
+    )
+    return rows[0]["model"], rows[0]["charged_micros"]
+
+
+async def test_a_settle_with_another_model_is_booked_under_the_model_it_names(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    model, charged = await settle_with(app, tok, "k1", "claude-haiku-4-5", "claude-opus-4-1")
+    # Opus: $15 per million input, $75 per million output
+    assert (model, charged) == ("claude-opus-4-1", 300_000)
+    daily = await app.store.fetch(
+        "SELECT model, charged_micros FROM digest_model_daily WHERE namespace = 'acme'"
+    )
+    assert [(r["model"], r["charged_micros"]) for r in daily] == [("claude-opus-4-1", 300_000)]
+    r = await app.request("GET", "/v1/breakers?all=1", token=tok)
+    failures = {b["scope"]: b["failures"]["recent"] for b in r.json()["breakers"]}
+    assert failures.get("model:claude-opus-4-1") == 1, failures  # the model that failed
+    assert failures.get("model:claude-haiku-4-5", 0) == 0
+
+
+async def test_a_settle_naming_the_reserved_model_dated_keeps_the_reserved_name(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    used = "Claude-Haiku-4-5-20251001"  # as an SDK reports it
+    model, _ = await settle_with(app, tok, "k1", "claude-haiku-4-5", used)
+    assert model == "claude-haiku-4-5"
