@@ -282,19 +282,24 @@ class Budgets:
     def _check_budget(
         self, tx: Tx, *, scope: Scope, periods: tuple[str, str, str], amount: int, now: float
     ) -> None:
+        """Refuse ``amount`` when a level's window cannot take it, naming the level it
+        overshoots most (the one a single raise must cover) and listing the others, so
+        that one look shows every limit in the way."""
         period_of = period_keys(periods)
-        worst: Usage | None = None
-        for path in ancestors_of(scope.path):
+        refusing: list[tuple[int, int, Usage]] = []
+        for depth, path in enumerate(ancestors_of(scope.path)):
             for window, limit in self.limits(tx, path).items():
                 spent, held = self.counters.get(tx, path, window, period_of[window])
-                if spent + held + amount <= limit:
+                short = spent + held + amount - limit
+                if short <= 0:
                     continue
                 level = LEVELS[path.count("/")]
                 usage = Usage(path, level, window, period_of[window], limit, spent, held)
-                if worst is None or (usage.remaining_micros or 0) <= (worst.remaining_micros or 0):
-                    worst = usage
-        if worst is None:
+                refusing.append((-short, -depth, usage))
+        if not refusing:
             return
+        refusing.sort(key=lambda r: (r[0], r[1]))
+        worst = refusing[0][2]
         assert worst.limit_micros is not None
         refusal = BudgetExceeded(
             level=worst.level,
@@ -304,6 +309,17 @@ class Budgets:
             spent_micros=worst.spent_micros,
             held_micros=worst.held_micros,
             requested_micros=amount,
+            also=[
+                {
+                    "level": u.level,
+                    "scope": u.scope,
+                    "window": u.window,
+                    "limit_micros": u.limit_micros,
+                    "spent_micros": u.spent_micros,
+                    "held_micros": u.held_micros,
+                }
+                for _, _, u in refusing[1:]
+            ],
         )
         tx.emit(BudgetExhausted(at=now, **refusal.details()))
         raise refusal

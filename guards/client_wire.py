@@ -42,6 +42,13 @@ _ERRORS: dict[str, type[GuardError]] = {
 _BUDGET_AMOUNTS = ("limit_micros", "spent_micros", "held_micros", "requested_micros")
 
 
+def _is_level(value: Any) -> bool:
+    """Whether a 402's ``also`` entry has what its message needs."""
+    return isinstance(value, dict) and all(
+        isinstance(value.get(k), int) for k in ("limit_micros", "spent_micros", "held_micros")
+    )
+
+
 def _micros(value: Any) -> int:
     """An amount of a refusal's body (0 when a partial body left it out)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
@@ -77,11 +84,17 @@ def raise_for(response: httpx.Response) -> None:
     details = {k: v for k, v in body.items() if k not in ("error", "message")}
     cls = _ERRORS.get(code)
     if cls is BudgetExceeded:
+        amounts = {k: _micros(details.get(k)) for k in _BUDGET_AMOUNTS}
+        also = details.get("also")
         raise BudgetExceeded(
             level=str(details.get("level", "")),
             scope=str(details.get("scope", "")),
             window=str(details.get("window", "")),
-            **{k: _micros(details.get(k)) for k in _BUDGET_AMOUNTS},
+            limit_micros=amounts["limit_micros"],
+            spent_micros=amounts["spent_micros"],
+            held_micros=amounts["held_micros"],
+            requested_micros=amounts["requested_micros"],
+            also=[o for o in also if _is_level(o)] if isinstance(also, list) else None,
         )
     if cls is BreakerOpen:
         raise BreakerOpen(

@@ -123,6 +123,7 @@ class BudgetExceeded(GuardError):
         spent_micros: int,
         held_micros: int,
         requested_micros: int,
+        also: list[dict[str, Any]] | None = None,
     ) -> None:
         from guards.money import usd_for
 
@@ -144,10 +145,12 @@ class BudgetExceeded(GuardError):
             if held_micros > 0 and requested_micros <= limit_micros - spent_micros
             else ""
         )
+        others = "".join(f"; {_over(o, requested_micros)}" for o in also or ())
         super().__init__(
             f"budget for {scope} ({level}) {period}: this call {why}; {wait}raise it with"
-            f" /agent budget set {scope} <amount> {window}"
+            f" /agent budget set {scope} <amount> {window}{others}"
         )
+        self.also = list(also or ())
         self.level = level
         self.scope = scope
         self.window = window
@@ -165,7 +168,25 @@ class BudgetExceeded(GuardError):
             "spent_micros": self.spent_micros,
             "held_micros": self.held_micros,
             "requested_micros": self.requested_micros,
+            **({"also": self.also} if self.also else {}),
         }
+
+
+def _over(level: dict[str, Any], requested: int) -> str:
+    """Another level in the way, in a 402's message: ``also acme (namespace) today:
+    $1.00 short``."""
+    from guards.money import format_usd
+
+    period = {"day": "today", "week": "this week", "month": "this month"}.get(
+        str(level.get("window")), "in total"
+    )
+    short = (
+        int(level["spent_micros"])
+        + int(level["held_micros"])
+        + requested
+        - int(level["limit_micros"])
+    )
+    return f"also {level['scope']} ({level['level']}) {period}: {format_usd(short)} short"
 
 
 class BreakerOpen(GuardError):

@@ -78,6 +78,8 @@ class BudgetExhausted(Event):
     spent_micros: int
     held_micros: int
     requested_micros: int
+    # the other levels that refused it too: {level, scope, window, limit/spent/held micros}
+    also: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

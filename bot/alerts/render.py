@@ -145,15 +145,21 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
     limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
     left = max(0, limit - spent - held)
     usd = usd_for(spent, held, left, asked)
-
+    others = [o for o in f.get("also") or () if isinstance(o, dict)]
+    also = (
+        "; also over: "
+        + ", ".join(f"{o.get('scope')} ({o.get('level')} {o.get('window')})" for o in others)
+        if others
+        else ""
+    )
     if asked > limit:
-        return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}"
+        return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}{also}"
     if spent >= limit:
         spent_of = f"{usd(spent)} of {usd(limit)}"
-        return f"{level} is spent ({spent_of}); a call asking {usd(asked)} was refused"
+        return f"{level} is spent ({spent_of}); a call asking {usd(asked)} was refused{also}"
     return (
         f"a call asking {usd(asked)} was refused: {level} has {usd(left)} left"
-        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)})"
+        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){also}"
     )
 
 

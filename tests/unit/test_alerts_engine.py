@@ -571,6 +571,27 @@ def test_a_budget_alert_says_why_the_call_did_not_fit(asked, spent, says):
     assert says in _budget_exhausted(facts)
 
 
+def test_a_budget_alert_lists_the_other_levels_in_the_way():
+    """audit16 money M4: one look shows every limit to raise."""
+    from bot.alerts.render import _budget_exhausted
+
+    facts = {
+        "level": "user",
+        "window": "day",
+        "limit_micros": 500_000,
+        "spent_micros": 3_000_000,
+        "held_micros": 0,
+        "requested_micros": 100_000,
+        "also": [
+            {"level": "agent", "scope": "acme/alice/bot", "window": "day"},
+            {"level": "namespace", "scope": "acme", "window": "month"},
+        ],
+    }
+    assert _budget_exhausted(facts).endswith(
+        "; also over: acme/alice/bot (agent day), acme (namespace month)"
+    )
+
+
 async def test_budget_alert_resolves_when_its_window_turns(store):
     engine = make()
     await emit(
