@@ -54,6 +54,7 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_alert_buttons",
     "bot.commands_jobs",
     "bot.commands_audit",
+    "bot.commands_holds",
 ]
 
 MAX_BLOCKS = MESSAGE_BLOCKS

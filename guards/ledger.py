@@ -418,6 +418,50 @@ class Ledger(Budgets):
             "released_micros": reservation.held_micros,
         }
 
+    def end_hold(self, tx: Tx, *, res_id: str, actor: str) -> Reservation:
+        """An operator ends a hold now, as its TTL would (``/agent release``): a stuck
+        call's hold that keeps its siblings from their budget. A settle that comes later
+        is still charged in full, flagged late: the call may yet have spent. Audited.
+        Returns the reservation as it was.
+
+        Raises:
+            NotFound: no such reservation.
+        """
+        row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
+        if row is None:
+            raise NotFound(f"no reservation {res_id[:64]!r}")
+        reservation = Reservation.from_row(row)
+        if reservation.state == "held":  # (holds past their TTL expired as the batch began)
+            r = reservation
+            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, tx.clock.now())
+            tx.audit(
+                actor=actor,
+                action="reservation.end",
+                target=r.scope,
+                before=f"{r.id} held {r.held_micros}",
+                after="expired",
+            )
+        return reservation
+
+    def held_under(self, tx: Tx, scope: Scope, *, limit: int) -> tuple[list[Reservation], int, int]:
+        """The holds counting now at ``scope`` and below, the largest first (at most
+        ``limit``), with how many there are and their sum."""
+        now = tx.clock.now()
+        under = (scope.path + "/", scope.path + "0")  # "0" follows "/"
+        where = (
+            " FROM reservations WHERE state = 'held' AND expires_at > ?"
+            " AND (scope = ? OR (scope > ? AND scope < ?))"
+        )
+        count, total = tx.one(
+            f"SELECT COUNT(*), COALESCE(SUM(held_micros), 0){where}", (now, scope.path, *under)
+        )
+        rows = tx.all(
+            f"SELECT {RESERVATION_COLUMNS}{where} ORDER BY held_micros DESC, expires_at DESC"
+            " LIMIT ?",
+            (now, scope.path, *under, limit),
+        )
+        return [Reservation.from_row(r) for r in rows], int(count), int(total)
+
     def expire_due(self, tx: Tx) -> int:
         """Expire every hold past its TTL (runs at the start of every write batch)."""
         now = tx.clock.now()
@@ -427,13 +471,16 @@ class Ledger(Budgets):
             (now,),
         )
         for res_id, scope, held, day, week, month in rows:
-            tx.execute(
-                "UPDATE reservations SET state = 'expired', released_micros = held_micros,"
-                " expired_at = ? WHERE id = ?",
-                (now, res_id),
-            )
-            self._move(
-                tx, res_id, scope, (day, week, month), "expire", held=-held, spent=0, now=now
-            )
+            self._expire(tx, res_id, scope, held, (day, week, month), now)
             tx.emit(HoldExpired(at=now, scope=scope, reservation_id=res_id, held_micros=held))
         return len(rows)
+
+    def _expire(
+        self, tx: Tx, res_id: str, scope: str, held: int, periods: tuple[str, str, str], now: float
+    ) -> None:
+        tx.execute(
+            "UPDATE reservations SET state = 'expired', released_micros = held_micros,"
+            " expired_at = ? WHERE id = ?",
+            (now, res_id),
+        )
+        self._move(tx, res_id, scope, periods, "expire", held=-held, spent=0, now=now)

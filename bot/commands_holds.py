@@ -1,0 +1,99 @@
+"""``/agent holds <scope>`` and ``/agent release <reservation id>``: the holds in the way.
+
+A stuck call's hold counts against every level above it until its TTL (up to
+``reservations.max_ttl_seconds``, a day by default), and its siblings meet a 402 that
+says "wait for running calls to settle". ``holds`` shows which reservations hold the
+money, the largest first, and until when; ``release`` (admins) ends one now, as its TTL
+would: the money goes back at once, and a settle that still comes is charged in full and
+flagged late, since the call may yet have spent.
+
+Example:
+    >>> # /agent holds acme/alice/bot
+    >>> # /agent release res_0196c8f3a2b41f0e2d7c9a
+"""
+
+from __future__ import annotations
+
+from bot.commands import Context, Reply, UsageError, echo, subcommand
+from bot.commands_core import clock_time, parse_scope_arg
+from bot.escape import slack_text
+from bot.slack.limits import LIST_TEXT
+from guards.breaker import format_seconds
+from guards.errors import NotFound
+from guards.ledger import Reservation
+from guards.money import format_usd
+from guards.store import Tx
+
+__all__ = ["MAX_HOLDS"]
+
+MAX_HOLDS = 20  # holds listed, the largest first
+
+
+def _hold_line(ctx: Context, r: Reservation, now: float) -> str:
+    task = f" · task `{slack_text(r.task_id)}`" if r.task_id else ""
+    model = f" · {slack_text(r.model)}" if r.model else ""
+    return (
+        f"• `{r.id}` `{slack_text(r.scope)}` *{format_usd(r.held_micros)}*{model}{task}"
+        f" · taken {format_seconds(now - r.created_at)} ago, ends in"
+        f" {format_seconds(r.expires_at - now)} ({clock_time(ctx, r.expires_at)})"
+    )
+
+
+@subcommand("holds", usage="holds <scope>")
+async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
+    """The holds counting now at a scope and below, the largest first: which calls hold
+    the money a 402 says is held, and until when."""
+    if len(args) != 1:
+        raise UsageError("`holds` takes one scope")
+    scope = parse_scope_arg(args[0])
+
+    def read(tx: Tx) -> tuple[list[Reservation], int, int, float]:
+        return (*ctx.ns.ledger.held_under(tx, scope, limit=MAX_HOLDS), tx.clock.now())
+
+    holds, count, total, now = await ctx.ns.store.read(read)
+    if not holds:
+        return Reply.text_only(f"No hold counts now at `{scope.path}` or below.")
+    lines = [
+        f"*Holds at `{scope.path}` and below:* {count}, {format_usd(total)} in all"
+        + (f"; the {len(holds)} largest" if count > len(holds) else "")
+    ]
+    room = LIST_TEXT - len(lines[0])
+    for r in holds:
+        line = _hold_line(ctx, r, now)
+        if len(line) + 1 > room:
+            break
+        lines.append(line)
+        room -= len(line) + 1
+    lines.append("_An admin ends one with `/agent release <id>`; a later settle is still charged._")
+    return Reply.text_only("\n".join(lines))
+
+
+@subcommand("release", usage="release <reservation id>")
+async def cmd_release(ctx: Context, args: list[str]) -> Reply:
+    """End a hold now, as its TTL would (admins): its money goes back to every level at
+    once; a settle that still comes is charged in full and flagged late."""
+    await ctx.require_admin("end holds")  # first: a refusal is audited, typo or not
+    if len(args) != 1:
+        raise UsageError("`release` takes one reservation id (`/agent holds <scope>` lists them)")
+    res_id = args[0].strip("`")
+    if not res_id.startswith("res_") or len(res_id) > 64:
+        raise UsageError(
+            f"`{echo(res_id, 64)}` is not a reservation id (`res_…`:"
+            " `/agent holds <scope>` lists them)"
+        )
+
+    def end(tx: Tx) -> Reservation:
+        return ctx.ns.ledger.end_hold(tx, res_id=res_id, actor=ctx.actor)
+
+    try:
+        r = await ctx.ns.store.write(end)
+    except NotFound:
+        return Reply.text_only(f"There is no reservation `{echo(res_id, 64)}`.")
+    if r.state != "held":
+        return Reply.text_only(f"`{r.id}` of `{slack_text(r.scope)}` is {r.state}: nothing to end.")
+    return Reply.text_only(
+        f"<@{ctx.user_id}> ended the hold `{r.id}` of `{slack_text(r.scope)}`:"
+        f" {format_usd(r.held_micros)} back to its budgets. If the call still settles, it is"
+        " charged in full and flagged late.",
+        ephemeral=False,
+    )

@@ -1,0 +1,80 @@
+"""Holds in the way: which calls hold the money, and ending one (audit16 money M3).
+
+Two conversations' holds of a day's TTL kept every sibling from its agent's budget until
+the next evening; the operator could see how much was held but not by which call, and
+nothing but SQL could end it (revoking the token does not).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.scenario.test_ledger_api import reserve, tree, window
+
+ADMIN = "U0ADMIN"
+BOT = "zz/u/bot"
+POLICY: dict[str, Any] = {
+    "admins": [ADMIN],
+    "budgets": {"defaults": {"agent": {"day": "3.00"}}},
+}
+
+
+async def test_holds_lists_who_holds_the_money_and_release_ends_one(slack_http):
+    slack = await slack_http(POLICY)
+    app = slack.app
+    tok = await app.token(BOT)
+    hog = await reserve(app, tok, f"{BOT}/hog", "a", 2_000_000, ttl_seconds=86_400)
+    small = await reserve(app, tok, f"{BOT}/hog2", "b", 1_000_000, ttl_seconds=86_400)
+    hog_id, small_id = hog.json()["reservation_id"], small.json()["reservation_id"]
+    assert (await reserve(app, tok, f"{BOT}/other", "c", 1000)).status_code == 402
+
+    listed = (await slack.command(f"holds {BOT}"))["text"]
+    assert f"*Holds at `{BOT}` and below:* 2, $3.00 in all" in listed
+    first, second = listed.splitlines()[1:3]
+    assert first.startswith(f"• `{hog_id}` `{BOT}/hog` *$2.00*") and "ends in 1d" in first
+    assert second.startswith(f"• `{small_id}` `{BOT}/hog2` *$1.00*")
+    assert "`/agent release <id>`" in listed
+    assert "No hold counts now at `zz/other`" in (await slack.command("holds zz/other"))["text"]
+
+    refused = await slack.command(f"release {hog_id}", user="U0STRANGER")
+    assert "Only admins" in refused["text"]
+    assert window(await tree(app, tok, BOT), BOT)["held_micros"] == 3_000_000
+
+    ended = await slack.command(f"release {hog_id}")
+    assert ended["response_type"] == "in_channel"
+    assert f"ended the hold `{hog_id}` of `{BOT}/hog`: $2.00 back to its budgets" in ended["text"]
+    assert window(await tree(app, tok, BOT), BOT)["held_micros"] == 1_000_000
+    assert (await reserve(app, tok, f"{BOT}/other", "c", 1000)).status_code == 201
+    again = await slack.command(f"release {hog_id}")
+    assert again["text"] == f"`{hog_id}` of `{BOT}/hog` is expired: nothing to end."
+    rows = await app.store.fetch(
+        "SELECT actor, action, target, before, after FROM audit WHERE action = 'reservation.end'"
+    )
+    assert [tuple(r) for r in rows] == [
+        (ADMIN, "reservation.end", f"{BOT}/hog", f"{hog_id} held 2000000", "expired")
+    ]
+
+    # the stuck call comes back after all: what it spent is charged, flagged late
+    settle = {"actual_cost_micros": 1_500_000}
+    r = await app.request("POST", f"/v1/reservations/{hog_id}/settle", token=tok, json=settle)
+    assert r.status_code == 200, r.text
+    assert r.json()["late"] is True and r.json()["overrun_micros"] == 1_500_000
+    assert window(await tree(app, tok, BOT), BOT)["spent_micros"] == 1_500_000
+
+
+async def test_release_refuses_what_is_not_a_reservation_and_changes_nothing(slack_http):
+    slack = await slack_http(POLICY)
+    tok = await slack.app.token(BOT)
+    rid = (await reserve(slack.app, tok, BOT, "a", 1000)).json()["reservation_id"]
+    for text, says in (
+        ("release", "`release` takes one reservation id"),
+        ("release <!channel>", "is not a reservation id"),
+        ("release res_nope", "There is no reservation `res_nope`."),
+        (f"release {rid} {rid}", "`release` takes one reservation id"),
+        ("holds", "`holds` takes one scope"),
+        ("holds acme/al ice", ""),
+    ):
+        answer = (await slack.command(text))["text"]
+        assert says in answer, (text, answer)
+        assert "<!channel>" not in answer
+    assert window(await tree(slack.app, tok, BOT), BOT)["held_micros"] == 1000
