@@ -456,6 +456,9 @@ async def get_budget(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    lost = ns.store.file_lost()
+    if lost:
+        raise StorageUnavailable(lost)
     try:  # the writer answers, and within seconds: a probe must not hang with it
         # A row really written: an empty transaction commits on a full disk too.
         await asyncio.wait_for(

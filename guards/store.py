@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -169,6 +170,15 @@ class Tx:
         )
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
     for upsert, rows in sums.items():
         conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
@@ -224,6 +234,8 @@ class Store:
         self.last_commit_at: float | None = None  # of the last commit that wrote a row
         self._reported_at = float("-inf")
         self._unreported = 0
+        self._file = _identity(self.path)  # the file opened, to tell if the path still names it
+        self._lost_reported_at = float("-inf")
 
     @classmethod
     async def open(
@@ -275,6 +287,30 @@ class Store:
             return fn(Tx(conn, self.clock))
         finally:
             conn.close()
+
+    def file_lost(self) -> str | None:
+        """Why the path no longer names the database this store writes (deleted, or another
+        file put there), or None. Writes would go on into the open file and be lost at the
+        next start, so ``/healthz`` fails and the sweep logs an ERROR once a minute."""
+        if self._file is None:
+            return None
+        now = _identity(self.path)
+        if now == self._file:
+            return None
+        why = "was deleted" if now is None else "is now another file"
+        return (
+            f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
+            " to the file it opened, which is gone at the next start; put the file back, or"
+            " restart it on purpose"
+        )
+
+    def report_if_lost(self) -> None:
+        """Log :meth:`file_lost` (an ERROR, at most once a minute)."""
+        lost = self.file_lost()
+        now = time.monotonic()
+        if lost and now - self._lost_reported_at >= REPORT_EVERY_SECONDS:
+            self._lost_reported_at = now
+            log.error("%s", lost)
 
     @property
     def waiting(self) -> int:

@@ -4,7 +4,9 @@ caller gets a 503 it can retry, nothing hangs, and the server recovers by itself
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,32 @@ async def test_an_answer_the_client_has_no_class_for_keeps_its_status(app_factor
     assert type(raised.value).__name__ == "GuardError"
     assert getattr(raised.value, "status", None) == 413
     assert getattr(raised.value, "code", None) == "body_too_large"
+
+
+async def test_a_database_file_deleted_or_replaced_under_the_server_is_said(
+    app_factory, caplog, tmp_path
+):
+    """audit16 observability M1: writes went on into the unlinked file, 2xx and healthz 200,
+    and were lost at the next start; nothing was logged."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    assert (await app.client.get("/healthz")).status_code == 200
+    db = Path(app.ns.settings.db)
+    moved = tmp_path / "moved-away.db"
+    db.rename(moved)  # a clean-up script, a wrong volume mount ...
+    health = await app.client.get("/healthz")
+    assert health.status_code == 503, health.text
+    assert f"the database file {db} was deleted while Nightshift runs" in health.json()["message"]
+    with caplog.at_level(logging.ERROR, logger="guards.store"):
+        await app.ns.sweep()
+        await app.ns.sweep()  # once a minute, not per sweep
+    said = [r.getMessage() for r in caplog.records if "was deleted" in r.getMessage()]
+    assert len(said) == 1 and "put the file back" in said[0]
+    db.write_bytes(b"")  # another file at the path
+    health = await app.client.get("/healthz")
+    assert "is now another file" in health.json()["message"]
+    db.unlink()
+    moved.rename(db)  # put back: healthy again
+    assert (await app.client.get("/healthz")).status_code == 200
+    r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
+    assert r.status_code == 201, r.text
