@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -128,7 +129,7 @@ async def test_a_database_file_deleted_or_replaced_under_the_server_is_said(
     assert (await app.client.get("/healthz")).status_code == 200
     db = Path(app.ns.settings.db)
     moved = tmp_path / "moved-away.db"
-    db.rename(moved)  # a clean-up script, a wrong volume mount ...
+    _move(db, moved)  # a clean-up script, a wrong volume mount ...
     health = await app.client.get("/healthz")
     assert health.status_code == 503, health.text
     assert f"the database file {db} was deleted while Nightshift runs" in health.json()["message"]
@@ -137,11 +138,18 @@ async def test_a_database_file_deleted_or_replaced_under_the_server_is_said(
         await app.ns.sweep()  # once a minute, not per sweep
     said = [r.getMessage() for r in caplog.records if "was deleted" in r.getMessage()]
     assert len(said) == 1 and "put the file back" in said[0]
-    db.write_bytes(b"")  # another file at the path
+    _move(Path(__file__), db, copy=True)  # another file at the path
     health = await app.client.get("/healthz")
     assert "is now another file" in health.json()["message"]
-    db.unlink()
-    moved.rename(db)  # put back: healthy again
+    _move(moved, db)  # put back: healthy again
     assert (await app.client.get("/healthz")).status_code == 200
     r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
     assert r.status_code == 201, r.text
+
+
+def _move(src: Path, dst: Path, *, copy: bool = False) -> None:
+    """(Blocking, so not in the test's coroutine.)"""
+    if copy:
+        shutil.copyfile(src, dst)
+    else:
+        src.replace(dst)
