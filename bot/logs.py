@@ -12,53 +12,101 @@ from aiohttp.http_exceptions import HttpProcessingError
 __all__ = [
     "AcceptErrorsQuietly",
     "MalformedRequestsQuietly",
+    "SkippedRunsQuietly",
     "quiet_malformed_requests",
     "setup_logging",
 ]
 
 
-class MalformedRequestsQuietly(logging.Filter):
+class _OnceAMinute(logging.Filter):
+    """Lets through the first record of a kind each minute, and holds back the rest,
+    counting them: the next one let through says how many it stands for."""
+
+    EVERY_SECONDS = 60.0
+    MAX_KINDS = 100
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}
+        self._held_back: dict[str, int] = {}
+
+    def _let_through(self, kind: str, record: logging.LogRecord) -> str | None:
+        """None to hold ``record`` back; else what to add to it (``; 12 more since ...``)."""
+        if record.created - self._last.get(kind, float("-inf")) < self.EVERY_SECONDS:
+            self._held_back[kind] = self._held_back.get(kind, 0) + 1
+            return None
+        if len(self._last) >= self.MAX_KINDS:
+            self._last.clear()
+        self._last[kind] = record.created
+        held = self._held_back.pop(kind, 0)
+        return f"; {held} more since the last report" if held else ""
+
+
+class MalformedRequestsQuietly(_OnceAMinute):
     """aiohttp logs a request it cannot parse (a bad header byte, say) as an ERROR with a
     traceback that quotes the offending line: anyone who can reach the port could fill
-    the error log, and a header may carry a token. It is the client's fault, answered
-    400: one INFO line naming the peer, quoting nothing."""
+    the log, and a header may carry a token. It is the client's fault, answered 400: one
+    INFO line a minute naming the last peer, quoting nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
-            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = "malformed HTTP request from %s (answered 400)", (peer,)
-            record.exc_info = record.exc_text = None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        since = self._let_through("malformed", record)
+        if since is None:
+            return False
+        peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg = "malformed HTTP request from %s (answered 400; said once a minute%s)"
+        record.args = (peer, since)
+        record.exc_info = record.exc_text = None
         return True
 
 
-class AcceptErrorsQuietly(logging.Filter):
+class AcceptErrorsQuietly(_OnceAMinute):
     """asyncio logs every failed ``accept()`` (out of file descriptors: thousands of
     half-open connections, say) as an ERROR with a traceback, hundreds of times a
     second: the log would fill the disk while the port is flooded. One WARNING a
     minute says it is happening and how often."""
 
-    EVERY_SECONDS = 60.0
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._last = float("-inf")
-        self._held_back = 0
-
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith("socket.accept() out of system resource"):
             return True
-        if record.created - self._last < self.EVERY_SECONDS:
-            self._held_back += 1
+        since = self._let_through("accept", record)
+        if since is None:
             return False
         exc = record.exc_info[1] if record.exc_info else None
-        since = f"; {self._held_back} more since the last report" if self._held_back else ""
-        self._last, self._held_back = record.created, 0
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.msg = "cannot accept connections: %s (said once a minute%s)"
         record.args = (exc or "out of resources", since)
         record.exc_info = record.exc_text = None
+        return True
+
+
+class SkippedRunsQuietly(_OnceAMinute):
+    """APScheduler warns each time an upkeep job's tick is skipped because its last run
+    has not ended (waiting on a database another process locked, say), or ran late:
+    every second for the breaker tick, burying the one ERROR a minute that says what is
+    wrong. One WARNING a minute per job says it instead."""
+
+    SKIPPED = "maximum number of running instances reached"
+    LATE = "was missed by"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        if self.SKIPPED in text:
+            what = "is still running (waiting on the database?): its next runs are skipped"
+        elif self.LATE in text:
+            what = "ran late (the process was busy or asleep)"
+        else:
+            return True
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        name = str(getattr(job, "name", job))
+        since = self._let_through(f"{what}:{name}", record)
+        if since is None:
+            return False
+        record.msg = "upkeep job %s %s (said once a minute%s)"
+        record.args = (name, what, since)
         return True
 
 
@@ -104,11 +152,14 @@ def _log_unraisable(unraisable: sys.UnraisableHookArgs) -> None:
 
 
 def quiet_malformed_requests() -> None:
-    """Install :class:`MalformedRequestsQuietly` on aiohttp's server logger and
-    :class:`AcceptErrorsQuietly` on asyncio's (once each)."""
+    """Install :class:`MalformedRequestsQuietly` on aiohttp's server logger,
+    :class:`AcceptErrorsQuietly` on asyncio's and :class:`SkippedRunsQuietly` on
+    APScheduler's (once each)."""
     for name, kind in (
         ("aiohttp.server", MalformedRequestsQuietly),
         ("asyncio", AcceptErrorsQuietly),
+        ("apscheduler.scheduler", SkippedRunsQuietly),
+        ("apscheduler.executors.default", SkippedRunsQuietly),
     ):
         logger = logging.getLogger(name)
         if not any(isinstance(f, kind) for f in logger.filters):

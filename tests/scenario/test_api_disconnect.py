@@ -90,14 +90,15 @@ async def test_a_malformed_request_is_one_info_line_that_quotes_nothing(app_fact
     server = logging.getLogger("aiohttp.server")
     try:
         with caplog.at_level(logging.INFO):
-            reader, writer = await asyncio.open_connection(url.hostname, url.port)
-            writer.write(
-                b"GET /v1/breakers HTTP/1.1\r\nAuthorization: Bearer ns_tok\x01secret\r\n\r\n"
-            )
-            await writer.drain()
-            answer = await reader.read(100)
-            writer.close()
-            await writer.wait_closed()
+            for _ in range(3):  # audit16 observability M6: one line each, 3,460 a second
+                reader, writer = await asyncio.open_connection(url.hostname, url.port)
+                writer.write(
+                    b"GET /v1/breakers HTTP/1.1\r\nAuthorization: Bearer ns_tok\x01secret\r\n\r\n"
+                )
+                await writer.drain()
+                answer = await reader.read(100)
+                writer.close()
+                await writer.wait_closed()
     finally:
         for f in [f for f in server.filters if isinstance(f, MalformedRequestsQuietly)]:
             server.removeFilter(f)
@@ -105,7 +106,7 @@ async def test_a_malformed_request_is_one_info_line_that_quotes_nothing(app_fact
     assert answer.startswith(b"HTTP/1.0 400")
     mine = [r for r in caplog.records if r.name == "aiohttp.server"]
     assert [(r.levelno, r.getMessage()) for r in mine] == [
-        (logging.INFO, "malformed HTTP request from 127.0.0.1 (answered 400)")
+        (logging.INFO, "malformed HTTP request from 127.0.0.1 (answered 400; said once a minute)")
     ]
     assert not any("secret" in r.getMessage() or r.exc_info for r in caplog.records)
 
@@ -140,7 +141,7 @@ def test_failed_accepts_are_one_warning_a_minute_without_a_traceback(caplog):
                 logger.error(
                     "socket.accept() out of system resource", exc_info=(OSError, err, None)
                 )
-            quiet._last -= 61  # a minute later
+            quiet._last["accept"] -= 61  # a minute later
             logger.error("socket.accept() out of system resource", exc_info=(OSError, err, None))
             logger.error("Task exception was never retrieved")  # anything else is untouched
     finally:
@@ -159,4 +160,36 @@ def test_failed_accepts_are_one_warning_a_minute_without_a_traceback(caplog):
             None,
         ),
         (logging.ERROR, "Task exception was never retrieved", None),
+    ]
+
+
+async def test_skipped_upkeep_runs_are_one_warning_a_minute_per_job(caplog):
+    """audit16 observability M7: while another process held the write lock, APScheduler
+    warned at every tick of every upkeep job (95 lines in 70 s), burying the one ERROR a
+    minute that says what is wrong."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.logs import SkippedRunsQuietly, quiet_malformed_requests
+
+    async def stuck() -> None:
+        await asyncio.sleep(2)
+
+    quiet_malformed_requests()
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(stuck, "interval", seconds=0.1, name="breakers", max_instances=1)
+    try:
+        with caplog.at_level(logging.WARNING, logger="apscheduler"):
+            scheduler.start()
+            await asyncio.sleep(1.0)
+    finally:
+        scheduler.shutdown(wait=False)
+        for name in ("apscheduler.scheduler", "apscheduler.executors.default"):
+            logger = logging.getLogger(name)
+            for f in [f for f in logger.filters if isinstance(f, SkippedRunsQuietly)]:
+                logger.removeFilter(f)
+        drop_accept_filters()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")]
+    assert said == [
+        "upkeep job breakers is still running (waiting on the database?): its next runs are"
+        " skipped (said once a minute)"
     ]
