@@ -13,33 +13,45 @@ __all__ = [
     "AcceptErrorsQuietly",
     "MalformedRequestsQuietly",
     "SkippedRunsQuietly",
+    "Throttle",
     "quiet_malformed_requests",
     "setup_logging",
 ]
 
 
-class _OnceAMinute(logging.Filter):
-    """Lets through the first record of a kind each minute, and holds back the rest,
-    counting them: the next one let through says how many it stands for."""
+class Throttle:
+    """Says the first event of a kind each minute, and counts the rest held back, so that
+    the next one said tells how many it stands for."""
 
     EVERY_SECONDS = 60.0
     MAX_KINDS = 100
 
     def __init__(self) -> None:
-        super().__init__()
-        self._last: dict[str, float] = {}
+        self.last: dict[str, float] = {}
         self._held_back: dict[str, int] = {}
 
-    def _let_through(self, kind: str, record: logging.LogRecord) -> str | None:
-        """None to hold ``record`` back; else what to add to it (``; 12 more since ...``)."""
-        if record.created - self._last.get(kind, float("-inf")) < self.EVERY_SECONDS:
+    def let_through(self, kind: str, at: float) -> str | None:
+        """None to hold the event back; else what to add to its line (``; 12 more since
+        the last report``, or nothing)."""
+        if at - self.last.get(kind, float("-inf")) < self.EVERY_SECONDS:
             self._held_back[kind] = self._held_back.get(kind, 0) + 1
             return None
-        if len(self._last) >= self.MAX_KINDS:
-            self._last.clear()
-        self._last[kind] = record.created
+        if len(self.last) >= self.MAX_KINDS:
+            self.last.clear()
+        self.last[kind] = at
         held = self._held_back.pop(kind, 0)
         return f"; {held} more since the last report" if held else ""
+
+
+class _OnceAMinute(logging.Filter):
+    """A filter letting through the first record of a kind each minute (:class:`Throttle`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttle = Throttle()
+
+    def _let_through(self, kind: str, record: logging.LogRecord) -> str | None:
+        return self.throttle.let_through(kind, record.created)
 
 
 class MalformedRequestsQuietly(_OnceAMinute):

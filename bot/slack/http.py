@@ -10,6 +10,8 @@ answer back; a verified body that does not parse is a ``400``.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,6 +20,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
+from bot.logs import Throttle
 from bot.slack.surface import SlackSurface
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ __all__ = ["EVENTS_PATH", "HttpTransport"]
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+MAX_SKEW_SECONDS = 300  # what SignatureVerifier allows between a request's time and ours
 
 
 _OBJECTS = ("user", "channel", "container", "message", "view", "event")
@@ -91,10 +95,45 @@ class HttpTransport:
     def __init__(self, surface: SlackSurface, *, signing_secret: str) -> None:
         self.surface = surface
         self.verifier = SignatureVerifier(signing_secret)
+        self._refusals = Throttle()
 
     async def start(self, ns: Nightshift) -> None:
         ns.extras["slack"] = self.surface
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
+
+    def _say_refused(self, request: web.Request) -> None:
+        """A request that carries Slack's signature but does not verify: every command and
+        button fails for everyone, so say why (once a minute). Unsigned ones are the
+        internet's noise: not said."""
+        signature = request.headers.get("X-Slack-Signature")
+        stamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not signature or not stamp:
+            return
+        now = time.time()
+        try:
+            off = now - float(stamp)
+        except ValueError:
+            off = 0.0
+        if math.isfinite(off) and abs(off) > MAX_SKEW_SECONDS:
+            kind = "clock"
+            why = (
+                f"signed {abs(off):.0f}s {'before' if off > 0 else 'after'} this machine's"
+                " time: Slack refuses more than five minutes; check the clock (NTP)"
+            )
+        else:
+            kind = "secret"
+            why = (
+                "its signature does not match SLACK_SIGNING_SECRET: check it (the app's Basic"
+                " Information, Signing Secret; not the bot token), or someone forges requests"
+            )
+        since = self._refusals.let_through(kind, now)
+        if since is not None:
+            log.warning(
+                "refused a request to %s as not Slack's (answered 401): %s (said once a minute%s)",
+                EVENTS_PATH,
+                why,
+                since,
+            )
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -109,6 +148,7 @@ class HttpTransport:
         except (ValueError, OverflowError):  # a timestamp that is not a number of seconds
             verified = False
         if not verified:
+            self._say_refused(request)
             return web.json_response(
                 {"error": "invalid_request", "message": "not signed by Slack (or too old)"},
                 status=401,

@@ -141,7 +141,7 @@ def test_failed_accepts_are_one_warning_a_minute_without_a_traceback(caplog):
                 logger.error(
                     "socket.accept() out of system resource", exc_info=(OSError, err, None)
                 )
-            quiet._last["accept"] -= 61  # a minute later
+            quiet.throttle.last["accept"] -= 61  # a minute later
             logger.error("socket.accept() out of system resource", exc_info=(OSError, err, None))
             logger.error("Task exception was never retrieved")  # anything else is untouched
     finally:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -74,6 +76,29 @@ async def test_unverified_requests_are_401_and_change_nothing(slack_http, tamper
     assert r.status_code == 401
     assert await audit_rows(slack.app) == []
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+
+async def test_refused_signatures_are_said_once_a_minute_with_the_likely_cause(slack_http, caplog):
+    """audit16 observability M3: a mistyped SLACK_SIGNING_SECRET, or a clock more than five
+    minutes off, refused every command and button with a 401 and logged nothing."""
+    import time
+
+    slack = await slack_http(POLICY)
+    body = command_body("status", user_id=ADMIN)
+    with caplog.at_level(logging.WARNING, logger="bot.slack.http"):
+        for _ in range(3):
+            r = await slack.post(body, headers=signed_headers("not-the-secret", body))
+            assert r.status_code == 401
+        skewed = signed_headers(slack.secret, body, timestamp=int(time.time()) - 600)
+        assert (await slack.post(body, headers=skewed)).status_code == 401
+        unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert (await slack.post(body, headers=unsigned)).status_code == 401
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.http"]
+    assert len(said) == 2, said  # one per cause; the unsigned one is noise
+    assert "does not match SLACK_SIGNING_SECRET" in said[0]
+    assert "(said once a minute)" in said[0]
+    assert re.search(r"signed 60[01]s before this machine's time", said[1]), said[1]
+    assert "check the clock" in said[1]
 
 
 @pytest.mark.parametrize(
