@@ -90,6 +90,7 @@ class Nightshift:
         self._store: Store | None = None
         self._runner: web.AppRunner | None = None
         self.listening: socket.socket | None = None  # the agent API's socket, once bound
+        self.reloaded = False  # started by a reload (SIGHUP), on the socket handed over
         self._lock: RunLock | None = None
         self._clock_watch: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
@@ -229,6 +230,7 @@ class Nightshift:
         inherited = inherited_socket()
         if inherited is not None:
             self.listening = inherited
+            self.reloaded = True
             return inherited
         host, port = self.settings.host, self.settings.port
         try:

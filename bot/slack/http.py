@@ -21,6 +21,7 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
 from bot.logs import Throttle
+from bot.slack.client import check_bot_token
 from bot.slack.surface import SlackSurface
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class HttpTransport:
         self._refusals = Throttle()
 
     async def start(self, ns: Nightshift) -> None:
+        await check_bot_token(self.surface.client, refuse=not ns.reloaded)
         ns.extras["slack"] = self.surface
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
+from bot.slack.client import check_bot_token
 from bot.slack.surface import SlackSurface
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class SocketModeTransport:
         self._connect: asyncio.Task[None] | None = None
 
     async def start(self, ns: Nightshift) -> None:
+        await check_bot_token(self.surface.client, refuse=not ns.reloaded)
         ns.extras["slack"] = self.surface
         self.handler = AsyncSocketModeHandler(
             self.surface.app, self.app_token, web_client=self.surface.client

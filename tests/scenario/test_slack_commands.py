@@ -648,3 +648,26 @@ async def test_alert_ids_out_of_range_or_in_other_digits_get_a_clear_answer(
     assert answer in reply["text"], reply["text"]
     assert "went wrong" not in reply["text"]
     assert await slack.app.store.fetch("SELECT * FROM silences") == []
+
+
+async def test_a_bot_token_slack_refuses_stops_start_up_saying_so(slack_http, fake_slack):
+    """audit16 observability M2: a wrong or revoked bot token started cleanly and healthy;
+    the first alert of the night failed to post, and nobody was paged."""
+    from bot.slack.client import SlackTokenRefused
+
+    fake_slack.fail("auth.test", status=200, retry_after=None, error="token_revoked")
+    with pytest.raises(SlackTokenRefused) as refused:
+        await slack_http(POLICY)
+    assert "Slack refuses SLACK_BOT_TOKEN (token_revoked)" in str(refused.value)
+    assert "copy the Bot User OAuth Token again" in str(refused.value)
+
+
+async def test_slack_out_of_reach_at_start_is_a_warning_and_start_goes_on(
+    slack_http, fake_slack, caplog
+):
+    fake_slack.fail("auth.test", status=500, retry_after=None, error="internal_error")
+    with caplog.at_level(logging.WARNING, logger="bot.slack.client"):
+        slack = await slack_http(POLICY)
+    assert (await slack.app.client.get("/healthz")).status_code == 200
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
+    assert any("could not check SLACK_BOT_TOKEN" in m for m in said), said
