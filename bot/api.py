@@ -472,6 +472,9 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    outbox = ns.extras.get("outbox")
+    if outbox is not None:  # what waits, read now (a stuck worker would not say)
+        await outbox.refresh_gauges()
     body, content_type = ns.metrics.render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

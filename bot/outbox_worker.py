@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from bot.logs import Throttle
 from bot.outbox_delivery import (
     MAX_AGE_SECONDS,
     PACE_SECONDS,
@@ -57,6 +58,7 @@ from bot.outbox_delivery import (
     backoff,
 )
 from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
+from guards.breaker import format_seconds
 from guards.clock import Clock, SystemClock
 from guards.store import Store
 
@@ -69,6 +71,7 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 
 POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
+STUCK_SECONDS = 300.0  # a message retried this long after its first try: a WARNING (a minute)
 
 # The head of each channel's queue: its most urgent pending row, oldest first.
 _HEADS = (
@@ -143,6 +146,16 @@ class _Metrics:
         self.pending = Gauge(
             "nightshift_outbox_pending", "Outbox rows not yet delivered", registry=registry
         )
+        self.oldest = Gauge(
+            "nightshift_outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row not yet delivered (0 when none waits)",
+            registry=registry,
+        )
+        self.last_pass = Gauge(
+            "nightshift_outbox_last_pass_timestamp_seconds",
+            "When the outbox worker last looked for rows to deliver",
+            registry=registry,
+        )
         # the usual series exist at 0 from the start, so `increase(...) > 0` has a series
         for method in _USUAL_METHODS:
             self.delivered.labels(method=method)
@@ -183,6 +196,7 @@ class OutboxWorker:
         self._ended_at: dict[str, int] = {}
         self._pass_lock = asyncio.Lock()
         self._stopping = False
+        self._stuck = Throttle()  # "Slack has not taken a message for ...", once a minute
 
     @property
     def store(self) -> Store:
@@ -252,6 +266,19 @@ class OutboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), max(0.005, delay))
 
+    async def refresh_gauges(self) -> None:
+        """Read what waits (``/metrics`` asks at each scrape): not from the worker's own
+        passes, which a hung worker would leave at its last value."""
+        if self._metrics is None or self._store is None:
+            return
+        count, oldest = (
+            await self.store.fetch(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'"
+            )
+        )[0]
+        self._metrics.pending.set(count)
+        self._metrics.oldest.set(max(0.0, self.store.clock.now() - oldest) if oldest else 0.0)
+
     async def pass_once(self) -> float:
         """Start delivering every due channel head; return seconds until the next is due."""
         async with self._pass_lock:  # the loop and a drain must not both start one row
@@ -261,8 +288,7 @@ class OutboxWorker:
         read_at = self._ended  # before the read: a delivery ending after it makes rows stale
         rows = await self.store.fetch(_HEADS)
         if self._metrics is not None:
-            count = await self.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
-            self._metrics.pending.set(count[0][0])
+            self._metrics.last_pass.set_to_current_time()
         now = self.wall.now()
         delay = self.poll_seconds
         for row in rows:
@@ -392,6 +418,18 @@ class OutboxWorker:
             return
         after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
         log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
+        if now - first >= STUCK_SECONDS and (since := self._stuck.let_through("", now)) is not None:
+            log.warning(
+                "Slack has not taken a message for %s (outbox row %s, %s: %s); it is tried"
+                " again until %s after its first try, and what waits behind it waits too"
+                " (said once a minute%s)",
+                format_seconds(now - first),
+                row["id"],
+                row["method"],
+                exc.reason,
+                format_seconds(self.max_age_seconds),
+                since,
+            )
         # a storm summary is unmarked either way, so that it is rebuilt (or withdrawn) as
         # its alerts are handled: unlike a page, nothing edits it after it goes out
         unshown = exc.kind in _NOT_SHOWN or str(row["ref"] or "").startswith("fold:")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -287,3 +288,46 @@ def test_every_row_goes_out_once_in_channel_order(plan):
             await store.close()
 
     asyncio.run(run())
+
+
+async def test_what_waits_is_read_at_each_scrape_even_with_the_worker_stuck(store):
+    """audit16 observability M5: the pending gauge was set by the worker's own passes, so a
+    hung worker left it at 0 while messages waited."""
+    metrics = Metrics()
+    ns = SimpleNamespace(store=store, metrics=metrics, extras={})
+    worker = OutboxWorker(Recorder(), wall=ManualClock(1000.0))
+    await worker.start(cast(Any, ns))
+    halt_loop(worker)  # stuck: it passes no more
+    for text in ("a", "b"):
+        await store.write(
+            lambda tx, text=text: enqueue(
+                tx, method="chat.postMessage", args={"channel": "C", "text": text}
+            )
+        )
+    cast(ManualClock, store.clock).advance(90)
+    await worker.refresh_gauges()
+    scraped = metrics.render()[0].decode()
+    assert "nightshift_outbox_pending 2.0" in scraped
+    assert "nightshift_outbox_oldest_pending_age_seconds 90.0" in scraped
+    await worker.stop(cast(Any, None))
+
+
+async def test_slack_not_taking_messages_for_minutes_is_a_warning_once_a_minute(store, caplog):
+    """audit16 observability M4: Slack out of reach was INFO lines only, for up to 24 h."""
+    rec = Recorder()
+    rec.script = [RetryLater("network error: Slack unreachable", kind="network")] * 5
+    worker, wall = await start(store, rec)
+    await store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "x"})
+    )
+    with caplog.at_level(logging.INFO, logger="bot.outbox"):
+        await settle(worker)  # the first try
+        wall.advance(301)
+        await settle(worker)  # five minutes on: said
+        wall.advance(20)
+        await settle(worker)  # not again within the minute
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("Slack has not taken a message for 5m1s (outbox row 1,")
+    assert "network error: Slack unreachable" in warned[0]
+    await worker.stop(cast(Any, None))
