@@ -361,6 +361,7 @@ class Budgets:
                                 fraction=fraction,
                                 limit_micros=limit,
                                 spent_micros=spent,
+                                period=keys[window],
                             )
                         )
 

@@ -92,6 +92,7 @@ class BudgetThreshold(Event):
     fraction: float
     limit_micros: int
     spent_micros: int
+    period: str = ""  # the window's period (2026-05-31, 2026-W22, ...): a late charge's may be past
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -164,8 +164,10 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
 
 
 def _budget_threshold(f: dict[str, Any]) -> str:
+    period = f.get("period")
+    of = f" ({period})" if isinstance(period, str) and period and period != "all" else ""
     return (
-        f"{f.get('level', '')} {f.get('window', '')} budget passed"
+        f"{f.get('level', '')} {f.get('window', '')} budget{of} passed"
         f" {float(f.get('fraction', 0)):.0%}: {_usd(f.get('spent_micros'))} spent"
         f" of {_usd(f.get('limit_micros'))}"
     )

@@ -106,6 +106,8 @@ class Digest:
     chart_labels: list[str]
     chart_series: list[tuple[str, list[int]]]
     missing: list[str] = field(default_factory=list)
+    # charges to earlier days after their digest: (agent, settles, micros), largest first
+    late: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def saved_micros(self) -> int | None:
@@ -264,4 +266,5 @@ def compute(
         chart_labels=chart_labels,
         chart_series=chart_series,
         missing=sorted(set(raw.missing)),
+        late=raw.late,
     )

@@ -57,6 +57,9 @@ class RawDay:
     # (job, state, reason, count)
     jobs: list[tuple[str, str, str | None, int]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # tables this database lacks
+    # Charges that landed on an earlier day after that day's digest went out, since the
+    # digest before this one: (agent, settles, micros). No digest of their day shows them.
+    late: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def subtree(namespace: str) -> tuple[str, str]:
@@ -171,4 +174,39 @@ def read_day(
             (start, end, lo, hi),
         )
     ]
+    raw.late = _late_charges(conn, raw, namespace=namespace, day=iso)
     return raw
+
+
+def _late_charges(
+    conn: sqlite3.Connection, raw: RawDay, *, namespace: str, day: str
+) -> list[tuple[str, int, int]]:
+    """Settles charged to a day whose digest was already posted (a long hold, a late
+    settle), made since the digest before ``day``'s and until now: (agent, settles, micros),
+    the largest first."""
+    lo, hi = subtree(namespace)
+    since_row = _rows(
+        conn,
+        raw,
+        "digests",
+        "SELECT MAX(posted_at) FROM digests WHERE namespace = ? AND day < ?",
+        (namespace, day),
+    )
+    since = float(since_row[0][0]) if since_row and since_row[0][0] is not None else raw.start
+    by_agent: dict[str, list[int]] = {}
+    for scope, charged in _rows(
+        conn,
+        raw,
+        "reservations",
+        "SELECT r.scope, r.charged_micros FROM reservations AS r"
+        " JOIN digests AS d ON d.namespace = ? AND d.day = r.period_day"
+        " WHERE r.state = 'settled' AND r.finished_at > ? AND r.finished_at <= ?"
+        " AND r.finished_at > d.posted_at AND r.charged_micros > 0"
+        " AND r.scope >= ? AND r.scope < ?",
+        (namespace, since, raw.now, lo, hi),
+    ):
+        agent = "/".join(str(scope).split("/")[:3])
+        cell = by_agent.setdefault(agent, [0, 0])
+        cell[0] += 1
+        cell[1] += int(charged)
+    return sorted(((a, n, m) for a, (n, m) in by_agent.items()), key=lambda t: (-t[2], t[0]))

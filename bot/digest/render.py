@@ -210,6 +210,21 @@ def _overruns(d: Digest) -> list[str]:
     ]
 
 
+def _late(d: Digest) -> list[str]:
+    """Charges no digest of their day shows: it had gone out when they landed."""
+    if not d.late:
+        return []
+    settles = sum(n for _, n, _ in d.late)
+    total = sum(m for _, _, m in d.late)
+    usd = usd_for(total, *(m for _, _, m in d.late))
+    top = ", ".join(f"{agent} {usd(m)}" for agent, _, m in d.late[:3])
+    more = f", {len(d.late) - 3} more agents" if len(d.late) > 3 else ""
+    return [
+        f"*Charged to earlier days* {usd(total)} from {_n(settles, 'settle')} that came after"
+        f" their day's digest ({top}{more})"
+    ]
+
+
 def _jobs(d: Digest) -> list[str]:
     if not d.jobs:
         return []
@@ -236,7 +251,7 @@ def render(d: Digest) -> tuple[str, list[dict[str, Any]]]:
     groups = [
         _spend(d),
         _models(d) + _mix(d),
-        _breakers(d) + _validation(d) + _overruns(d),
+        _breakers(d) + _validation(d) + _overruns(d) + _late(d),
         _alerts(d) + _uptime(d) + _jobs(d),
     ]
     groups = [g for g in groups if g]

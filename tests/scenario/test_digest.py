@@ -290,3 +290,51 @@ async def test_the_digest_names_ten_other_namespaces_and_counts_the_rest(slack_h
     assert "team-10 and 2 more (`/agent digest team-01`)" in text  # 12 others: 10 named
     typo = await slack.command("digest team-99")
     assert "team-09 and 3 more)" in typo["text"]  # 13 known, 10 named
+
+
+async def test_a_charge_to_a_day_whose_digest_went_out_is_in_the_next_digest(app_factory):
+    """audit16 money M5: a long hold settled after its day's digest was posted was in no
+    digest at all (its day's had gone out; the next day's counts that day only)."""
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 4, 8)))
+    app.ns.scheduler.pause_job("digest")
+    poster = app.ns.extras["digest"]
+    tok = await app.token("acme/alice")
+    app.clock.set(berlin(2026, 1, 4, 23, 57))  # Sunday: a hold of a day's TTL, not settled
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={
+            "scope": f"{RSS}/c2",
+            "idempotency_key": "long",
+            "max_cost_micros": 2_000_000,
+            "ttl_seconds": 86_400,
+        },
+    )
+    rid = r.json()["reservation_id"]
+    await spend(app, RSS, hold=1_000_000, charge=800_000, model=HAIKU, key="sun")
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    assert await poster.tick() == [("acme", date(2026, 1, 4))]
+    app.clock.set(berlin(2026, 1, 5, 10, 0))  # after Sunday's digest: charged to Sunday
+    s = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"actual_cost_micros": 1_500_000},
+    )
+    assert s.status_code == 200, s.text
+    sunday = (await digest_rows(app))[0][3]["text"]
+    assert "*Spend* $0.80" in sunday and "earlier days" not in sunday
+    so_far = await poster.builder.build("acme", date(2026, 1, 5), partial=True)
+    assert (
+        "*Charged to earlier days* $1.50 from 1 settle that came after their day's digest"
+        f" ({RSS} $1.50)" in so_far.text
+    )
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    assert await poster.tick() == [("acme", date(2026, 1, 5))]
+    monday = (await digest_rows(app))[2][3]["text"]
+    assert "*Charged to earlier days* $1.50 from 1 settle" in monday
+    app.clock.set(berlin(2026, 1, 7, 9, 0))  # said once: not again in Tuesday's
+    assert await poster.tick() == [("acme", date(2026, 1, 6))]
+    tuesday = next(r for r in await digest_rows(app) if r[0] == "digest:acme:2026-01-06")[3]
+    assert "earlier days" not in tuesday["text"]

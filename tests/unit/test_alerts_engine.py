@@ -592,6 +592,25 @@ def test_a_budget_alert_lists_the_other_levels_in_the_way():
     )
 
 
+def test_a_budget_warning_names_the_period_it_is_about():
+    """audit16 money M5: a late charge warned on Monday of Sunday's window, unsaid."""
+    from bot.alerts.render import _budget_threshold
+
+    facts = {
+        "level": "namespace",
+        "window": "day",
+        "fraction": 0.8,
+        "limit_micros": 10_000_000,
+        "spent_micros": 9_800_000,
+        "period": "2026-05-31",
+    }
+    assert _budget_threshold(facts) == (
+        "namespace day budget (2026-05-31) passed 80%: $9.80 spent of $10.00"
+    )
+    older = {k: v for k, v in facts.items() if k != "period"}  # an event from before
+    assert _budget_threshold(older).startswith("namespace day budget passed 80%")
+
+
 async def test_budget_alert_resolves_when_its_window_turns(store):
     engine = make()
     await emit(
