@@ -380,8 +380,10 @@ async def create_reservation(request: web.Request) -> web.Response:
     try:
         created, answer = await _reserve(ns, request)
     except GuardError as exc:  # every refusal is counted, a malformed body's too
+        if exc.status in (400, 413, 415):  # a bad token gets its 401 (errors_middleware)
+            exc = await _token_refusal(request) or exc
         ns.metrics.reservation(exc.code)
-        raise
+        raise exc from None
     ns.metrics.reservation("granted" if created else "replayed")
     response = json_answer(answer, status=201)
     if not created:  # the same answer again, as Stripe does; the header tells them apart

@@ -65,9 +65,13 @@ FAILING = frozenset({"failed", "timeout", "abandoned"})
 EXCERPT_BYTES = 1024  # of a failed run's answer, kept for its record and the log
 
 
-async def _excerpt(response: httpx.Response) -> str:
+SECRET_MASK = "[the job's secret]"
+
+
+async def _excerpt(response: httpx.Response, *, hide: str) -> str:
     """The start of an answer's body (up to 200 characters), never more read than that
-    (a compressed answer is not inflated: it is named, not shown)."""
+    (a compressed answer is not inflated: it is named, not shown), without ``hide`` (the
+    job's secret, which a debug page may echo), even cut at the end of what was read."""
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         return f"(a {encoding[:20]}-encoded answer)"
@@ -76,7 +80,16 @@ async def _excerpt(response: httpx.Response) -> str:
         data += chunk
         if len(data) >= EXCERPT_BYTES:
             break
-    return data[:EXCERPT_BYTES].decode("utf-8", "replace")[:200]
+    return _hidden(data[:EXCERPT_BYTES].decode("utf-8", "replace"), hide)[:200]
+
+
+def _hidden(text: str, secret: str) -> str:
+    """``text`` with every ``secret`` in it, and a start of it at its end, masked."""
+    masked = text.replace(secret, SECRET_MASK)
+    for n in range(len(secret) - 1, 3, -1):
+        if masked.endswith(secret[:n]):
+            return masked[:-n] + SECRET_MASK
+    return masked
 
 
 @dataclass(frozen=True)
@@ -317,7 +330,8 @@ class JobRunner:
                 status = response.status_code
                 outcome = "succeeded" if 200 <= status < 300 else "failed"
                 if outcome == "failed":  # what it said, not all of it: a body may be huge
-                    detail = f"{job.url} answered {status}: {await _excerpt(response)}"
+                    said = await _excerpt(response, hide=headers[SECRET_HEADER])
+                    detail = f"{job.url} answered {status}: {said}"
         except (TimeoutError, httpx.TimeoutException):
             outcome = "timeout"
             detail = f"no answer from {job.url} within {job.timeout_seconds}s"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,9 @@ async def target():
                 await asyncio.wait_for(t.gate.wait(), 5)
         if request.path == "/fail":
             return web.json_response({"error": "boom"}, status=500)
+        if request.path == "/echo":  # a debug page that shows what it was sent
+            headers = dict(request.headers)
+            return web.Response(text=f"debug: headers={headers}", status=500)
         if request.path == "/big":  # a 500 with 64 MB of body, streamed
             response = web.StreamResponse(status=500)
             await response.prepare(request)
@@ -693,3 +697,16 @@ async def test_a_job_calling_nightshift_itself_is_warned_about(app_factory, capl
             env={"NIGHTSHIFT_PORT": str(port)},
         )
     assert "job own calls Nightshift's own address" in caplog.text
+
+
+async def test_a_failed_run_s_answer_never_shows_the_job_s_secret(app_factory, target, caplog):
+    """audit16 observability L2: a target echoing its request headers put the secret in the
+    log and the run's record."""
+    app = await start(app_factory, [job(target, "echo", "0 * * * *", "/echo")])
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.runner"):
+        await fire(app, 3600)
+    secret = target.calls[0]["secret"]
+    assert secret and len(secret) >= 16
+    detail = (await run_rows(app, "echo"))[0]["detail"]
+    assert "[the job's secret]" in detail and secret[:8] not in detail  # not even cut
+    assert not any(secret[:8] in r.getMessage() for r in caplog.records)

@@ -573,8 +573,12 @@ async def test_every_refused_reservation_is_counted_in_the_metrics(app_factory):
     for body in (b"junk", b"[]", json.dumps({**GOOD, "max_cost_micros": -1}).encode()):
         r = await post_raw(app, tok, body)
         assert r.status_code == 400
+    # a bad token with a bad body is answered 401, and counted so (audit16 observability L1)
+    r = await post_raw(app, "ns_tok_nope_nope", b"{}")
+    assert r.status_code == 401
     text = (await app.client.get("/metrics")).text
     assert 'nightshift_reservations_total{result="invalid_input"} 3.0' in text
+    assert 'nightshift_reservations_total{result="unauthorized"} 1.0' in text
 
 
 async def test_conflicts_say_what_happened_and_what_to_do(app_factory):
