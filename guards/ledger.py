@@ -164,6 +164,8 @@ class Ledger(Budgets):
                 )
             return False, existing.answer()
         amount = self.ceiling(req)
+        if amount <= 0 and req.estimate is not None and self.prices.free(req.estimate.model):
+            amount = 1  # a free model's call (a local one) still reserves: breakers, routing
         if amount <= 0:
             if req.estimate is not None:
                 raise InvalidInput(

@@ -150,6 +150,11 @@ class PriceTable:
             return None
         return round(p.input * input_share + p.output * (1 - input_share))
 
+    def free(self, model: str) -> bool:
+        """Whether ``model`` is priced at nothing (a local model, say)."""
+        p = self._find(model)
+        return p is not None and p.input == 0 and p.output == 0
+
     def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> int:
         """The cost in micros of a call, rounded up."""
         p = self.price(model)

@@ -552,6 +552,24 @@ async def test_an_estimate_that_prices_to_nothing_names_the_estimate(app_factory
     assert "max_cost_micros" in r.json()["message"]  # what to send instead
 
 
+async def test_an_estimate_of_a_free_model_holds_one_micro(app_factory):
+    """audit16 money L2: a routed model priced at $0 (a local one) could not be reserved by
+    estimate, so the README's route, estimate, reserve flow broke for it."""
+    app = await app_factory({**POLICY, "prices": {"llama3:8b": {"input": 0, "output": 0}}})
+    tok = await app.token("acme")
+    est = {"model": "llama3:8b", "input_tokens": 1000, "max_output_tokens": 1000}
+    body = {"scope": "acme/alice/bot", "idempotency_key": "free", "estimate": est}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["held_micros"] == 1
+    usage = {"model": "llama3:8b", "input_tokens": 900, "output_tokens": 700}
+    rid = r.json()["reservation_id"]
+    s = await app.request(
+        "POST", f"/v1/reservations/{rid}/settle", token=tok, json={"usage": usage}
+    )
+    assert s.status_code == 200 and s.json()["charged_micros"] == 0, s.text
+
+
 async def test_a_402_message_shows_why_when_cents_would_hide_it(app_factory):
     app = await app_factory({"budgets": {"scopes": {"acme/bob": {"day": "1.00"}}}})
     tok = await app.token("acme")
