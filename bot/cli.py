@@ -436,6 +436,8 @@ def _why_not_open(db: str, exc: sqlite3.Error) -> str:
     """What SQLite's "unable to open database file" leaves out: why."""
     if "unable to open" not in str(exc):
         return ""
+    if Path(db).is_dir():
+        return " (it is a folder: name a database file in it, e.g. nightshift.db)"
     folder = Path(db).resolve().parent
     if not folder.is_dir():
         return f" (the folder {folder} does not exist)"

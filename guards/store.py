@@ -170,6 +170,21 @@ class Tx:
         )
 
 
+def _likely_cause(exc: BaseException) -> str:
+    """What an operator can do about a refusal, from SQLite's primary code."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in (5, 6):  # BUSY, LOCKED
+        return (
+            " (another process holds its write lock: a sqlite3 shell or a backup tool in a"
+            " transaction? Nightshift's own commands let go within milliseconds)"
+        )
+    if code == 13:  # FULL
+        return " (the disk holding it is full: free space; Nightshift goes on by itself)"
+    if code == 10:  # IOERR
+        return " (an I/O error: check the disk and the file's permissions)"
+    return ""
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``, or None when there is none."""
     try:
@@ -429,8 +444,10 @@ class Store:
         first = self._reported_at == float("-inf")
         self._reported_at, self._unreported = now, 0
         log.error(
-            "the database refused writes: %s; %d write(s) answered 503%s",
+            "the database %s refused writes: %s%s; %d write(s) answered 503%s",
+            self.path,
             said(exc),
+            _likely_cause(exc),
             writes,
             since,
             exc_info=exc if first else None,

@@ -74,7 +74,11 @@ class SlackDeliverer:
         except SlackRequestError as exc:
             raise RetryLater(f"request failed: {exc}", kind="network") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"network error: {exc!r}", kind="network") from None
+            raise RetryLater(
+                f"network error: cannot reach Slack at {self.client.base_url}"
+                f" ({type(exc).__name__}{f': {exc}' if str(exc) else ''})",
+                kind="network",
+            ) from None
         data = response.data if isinstance(response.data, dict) else {}
         return Delivered(
             channel=data.get("channel") or args.get("channel"),

@@ -466,6 +466,8 @@ def test_settings_that_would_lose_data_or_hide_a_typo_are_refused(env, tmp_path)
     assert not typo.exists()
     out = cli("token", "create", "acme", "--db", str(tmp_path / "missing" / "x.db"), env=env)
     assert out.returncode == 1 and f"the folder {tmp_path / 'missing'} does not exist" in out.stderr
+    out = cli("token", "create", "acme", "--db", str(tmp_path), env=env)  # audit16 obs L6
+    assert out.returncode == 1 and "(it is a folder: name a database file in it" in out.stderr
     junk = tmp_path / "junk.db"
     junk.write_text("not sqlite")
     out = cli("ledger", "verify", "--db", str(junk), env=env)

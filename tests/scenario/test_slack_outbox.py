@@ -203,3 +203,8 @@ async def test_the_deliverer_sorts_slack_answers(fake_slack):
     with pytest.raises(RetryLater) as network:
         await down.deliver("chat.postMessage", {"channel": "C", "text": "x"})
     assert network.value.kind == "network"
+    # where it tried, in words (audit16 observability L3: a repr of ConnectionKey(...))
+    assert network.value.reason.startswith(
+        "network error: cannot reach Slack at http://127.0.0.1:9/api/ (ClientConnectorError"
+    )
+    assert "ConnectionKey" not in network.value.reason

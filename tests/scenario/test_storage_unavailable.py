@@ -18,7 +18,7 @@ BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1
 
 
 async def test_a_locked_database_is_a_503_with_retry_after_and_the_server_recovers(
-    app_factory, monkeypatch
+    app_factory, monkeypatch, caplog
 ):
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.3)
     monkeypatch.setattr("bot.api.HEALTH_SECONDS", 1.0)
@@ -27,7 +27,11 @@ async def test_a_locked_database_is_a_503_with_retry_after_and_the_server_recove
     other = connect(app.ns.settings.db)
     try:
         begin_immediate(other)  # e.g. an operator's sqlite3 shell inside a transaction
-        r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
+        with caplog.at_level(logging.ERROR, logger="guards.store"):
+            r = await app.request("POST", "/v1/reservations", token=tok, json=BODY)
+        said = [rec.getMessage() for rec in caplog.records if rec.name == "guards.store"]
+        assert said and said[0].startswith(f"the database {app.ns.settings.db} refused writes")
+        assert "another process holds its write lock: a sqlite3 shell" in said[0]  # obs L3
         assert r.status_code == 503, r.text
         assert r.json()["error"] == "storage_unavailable"
         assert "nothing was changed" in r.json()["message"]
