@@ -477,6 +477,7 @@ async def metrics(request: web.Request) -> web.Response:
     outbox = ns.extras.get("outbox")
     if outbox is not None:  # what waits, read now (a stuck worker would not say)
         await outbox.refresh_gauges()
+    await ns.metrics.refresh_state(ns.store)
     body, content_type = ns.metrics.render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

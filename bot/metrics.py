@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,9 +17,15 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+if TYPE_CHECKING:
+    from guards.store import Store
+
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
 __all__ = ["GroupCommit", "IndexMemory", "Metrics"]
+
+NOT_CLOSED = ("open", "half_open_pending", "half_open", "forced_open")
+TIERS = ("P0", "P1", "P2")
 
 
 class IndexMemory(Protocol):
@@ -173,6 +179,75 @@ class Metrics:
 
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._results: dict[str, Counter] = {}
+
+        # The guard engine's state, read from the database at each scrape (refresh_state):
+        # what an operator alerts on (a breaker open for an hour, a P0 nobody took).
+        self.breakers = Gauge(
+            "nightshift_breakers",
+            "Breakers that are not closed, by state",
+            ["state"],
+            registry=self.registry,
+        )
+        self.breaker_longest = Gauge(
+            "nightshift_breaker_open_longest_seconds",
+            "How long the breaker not closed for the longest has been so (0 when none)",
+            registry=self.registry,
+        )
+        self.alerts_open = Gauge(
+            "nightshift_alerts_open", "Open alerts, by tier", ["tier"], registry=self.registry
+        )
+        self.alerts_unacked = Gauge(
+            "nightshift_alerts_unacknowledged",
+            "Open alerts nobody acknowledged, by tier",
+            ["tier"],
+            registry=self.registry,
+        )
+        self.holds = Gauge(
+            "nightshift_holds", "Reservations holding money now", registry=self.registry
+        )
+        self.held = Gauge(
+            "nightshift_held_micros",
+            "Money held now by reservations, in micro-dollars",
+            registry=self.registry,
+        )
+        for state in NOT_CLOSED:
+            self.breakers.labels(state=state)
+        for tier in TIERS:
+            self.alerts_open.labels(tier=tier)
+            self.alerts_unacked.labels(tier=tier)
+
+    async def refresh_state(self, store: Store) -> None:
+        """Read the breakers, alerts and holds now (``/metrics`` calls it at each scrape)."""
+        now = store.clock.now()
+        breakers = dict.fromkeys(NOT_CLOSED, 0)
+        longest = 0.0
+        for state, count, since in await store.fetch(
+            "SELECT state, COUNT(*), MIN(since) FROM breakers WHERE state != 'closed'"
+            " GROUP BY state"
+        ):
+            breakers[state] = count
+            longest = max(longest, now - since)
+        for state, count in breakers.items():
+            self.breakers.labels(state=state).set(count)
+        self.breaker_longest.set(longest)
+        alerts = {tier: [0, 0] for tier in TIERS}
+        for tier, count, unacked in await store.fetch(
+            "SELECT tier, COUNT(*), SUM(acked_at IS NULL) FROM alerts WHERE resolved_at IS NULL"
+            " GROUP BY tier"
+        ):
+            alerts[tier] = [count, unacked or 0]
+        for tier, (count, unacked) in alerts.items():
+            self.alerts_open.labels(tier=tier).set(count)
+            self.alerts_unacked.labels(tier=tier).set(unacked)
+        count, held = (
+            await store.fetch(
+                "SELECT COUNT(*), COALESCE(SUM(held_micros), 0) FROM reservations"
+                " WHERE state = 'held' AND expires_at > ?",
+                (now,),
+            )
+        )[0]
+        self.holds.set(count)
+        self.held.set(held)
 
     def watch_store(self, source: GroupCommit) -> None:
         """Export the writer's batch counts (``*_total`` counters) from ``source``."""

@@ -1,0 +1,43 @@
+"""The guard engine's state in /metrics (audit16 observability L5): what an operator
+alerts on from Prometheus, read from the database at each scrape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.scenario.test_ledger_api import reserve
+
+ADMIN = "U0ADMIN"
+AGENT = "acme/alice/bot"
+POLICY: dict[str, Any] = {"admins": [ADMIN], "budgets": {"defaults": {"agent": {"day": "1.00"}}}}
+
+
+def value(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no {series} in /metrics")
+
+
+async def test_breakers_alerts_and_holds_are_in_the_metrics(app_factory):
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    quiet = (await app.client.get("/metrics")).text
+    assert value(quiet, 'nightshift_breakers{state="forced_open"}') == 0
+    assert value(quiet, 'nightshift_alerts_open{tier="P0"}') == 0
+    assert value(quiet, "nightshift_holds") == 0
+
+    assert (await reserve(app, tok, AGENT, "a", 600_000)).status_code == 201
+    assert (await reserve(app, tok, f"{AGENT}/c1", "b", 300_000)).status_code == 201
+    assert (await reserve(app, tok, AGENT, "c", 600_000)).status_code == 402  # an alert
+    await app.ns.extras["alerts"].tick()
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, AGENT, ADMIN, "looping"))
+    app.clock.advance(120)
+    text = (await app.client.get("/metrics")).text
+    assert value(text, 'nightshift_breakers{state="forced_open"}') == 1
+    assert value(text, 'nightshift_breakers{state="open"}') == 0
+    assert value(text, "nightshift_breaker_open_longest_seconds") == 120
+    assert value(text, 'nightshift_alerts_open{tier="P1"}') >= 1
+    assert value(text, 'nightshift_alerts_unacknowledged{tier="P1"}') >= 1
+    assert value(text, "nightshift_holds") == 2
+    assert value(text, "nightshift_held_micros") == 900_000
