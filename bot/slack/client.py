@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from guards.errors import said
 
-__all__ = ["SlackTokenRefused", "check_bot_token", "web_client"]
+__all__ = ["SlackTokenRefused", "check_at_start", "check_bot_token", "slack_error", "web_client"]
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 15
@@ -40,6 +40,16 @@ def web_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def slack_error(exc: SlackApiError) -> tuple[int, str | None]:
+    """(HTTP status, Slack's ``error`` code or None) of a refused call, whatever its body
+    was: JSON, text from a proxy, or JSON that did not parse."""
+    response = exc.response
+    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    return int(status), str(error) if error is not None else None
+
+
 async def check_bot_token(client: AsyncWebClient, *, refuse: bool) -> None:
     """Ask Slack who the bot token is (``auth.test``) before anything is sent with it.
 
@@ -52,24 +62,40 @@ async def check_bot_token(client: AsyncWebClient, *, refuse: bool) -> None:
     try:
         answer = await asyncio.wait_for(client.auth_test(), CHECK_SECONDS)
     except SlackApiError as exc:
-        error = str(exc.response.get("error", "")) if exc.response is not None else ""
+        status, error = slack_error(exc)
         if error in REFUSED_TOKEN:
-            said = (
+            refused = (
                 f"Slack refuses SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again"
                 " (the app's OAuth & Permissions page), or reinstall the app; with it nobody"
                 " can be paged"
             )
             if refuse:
-                raise SlackTokenRefused(said) from None
-            log.error("%s", said)
+                raise SlackTokenRefused(refused) from None
+            log.error("%s", refused)
             return
-        log.warning("could not check SLACK_BOT_TOKEN: Slack answered %s; going on", error or exc)
+        log.warning(
+            "could not check SLACK_BOT_TOKEN: Slack (or a proxy) answered %s%s; going on:"
+            " messages wait in the outbox until Slack answers",
+            status,
+            f" {error}" if error else "",
+        )
         return
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except Exception as exc:  # out of reach, a timeout, a body no client reads: not the token
         log.warning(
             "could not reach Slack to check SLACK_BOT_TOKEN (%s); going on: messages wait"
             " in the outbox until Slack answers",
-            exc or type(exc).__name__,
+            said(exc),
         )
         return
-    log.info("Slack: the bot is @%s in %s", answer.get("user"), answer.get("team"))
+    data = answer.data if isinstance(answer.data, dict) else {}
+    log.info("Slack: the bot is @%s in %s", data.get("user"), data.get("team"))
+
+
+async def check_at_start(client: AsyncWebClient, *, reloaded: bool) -> asyncio.Task[None] | None:
+    """:func:`check_bot_token` for a transport's start: awaited on a first start (a refused
+    token stops it); after a reload, run beside the server (its answer is only logged, and
+    the agents' API must not wait a Slack round trip for it). Returns that task to keep."""
+    if not reloaded:
+        await check_bot_token(client, refuse=True)
+        return None
+    return asyncio.create_task(check_bot_token(client, refuse=False), name="slack-token-check")

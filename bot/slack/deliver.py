@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.outbox import Delivered, DeliveryFailed, RetryLater
+from bot.slack.client import slack_error
 from bot.slack.limits import fit_args
 
 __all__ = ["SlackDeliverer"]
@@ -40,11 +41,8 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _classify(exc: SlackApiError) -> Exception:
-    response = exc.response
-    status = getattr(response, "status_code", None) or getattr(response, "status", None) or 0
-    headers = getattr(response, "headers", {}) or {}
-    data = getattr(response, "data", None)
-    error = data.get("error") if isinstance(data, dict) else None
+    status, error = slack_error(exc)
+    headers = getattr(exc.response, "headers", {}) or {}
     if status == 429 or error == "ratelimited":
         return RetryLater("rate limited (429)", after=_retry_after(headers), kind="ratelimited")
     if status >= 500:

@@ -9,6 +9,7 @@ answer back; a verified body that does not parse is a ``400``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -21,7 +22,7 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
 from bot.logs import Throttle
-from bot.slack.client import check_bot_token
+from bot.slack.client import check_at_start
 from bot.slack.surface import SlackSurface
 
 if TYPE_CHECKING:
@@ -97,9 +98,10 @@ class HttpTransport:
         self.surface = surface
         self.verifier = SignatureVerifier(signing_secret)
         self._refusals = Throttle()
+        self._token_check: asyncio.Task[None] | None = None
 
     async def start(self, ns: Nightshift) -> None:
-        await check_bot_token(self.surface.client, refuse=not ns.reloaded)
+        self._token_check = await check_at_start(self.surface.client, reloaded=ns.reloaded)
         ns.extras["slack"] = self.surface
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 
@@ -181,4 +183,6 @@ class HttpTransport:
         return await to_aiohttp_response(bolt_response)
 
     async def stop(self, ns: Nightshift) -> None:
+        if self._token_check is not None:
+            self._token_check.cancel()
         await self.surface.close()

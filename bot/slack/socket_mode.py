@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-from bot.slack.client import check_bot_token
+from bot.slack.client import check_at_start
 from bot.slack.surface import SlackSurface
 
 if TYPE_CHECKING:
@@ -33,9 +33,10 @@ class SocketModeTransport:
         self.app_token = app_token
         self.handler: AsyncSocketModeHandler | None = None
         self._connect: asyncio.Task[None] | None = None
+        self._token_check: asyncio.Task[None] | None = None
 
     async def start(self, ns: Nightshift) -> None:
-        await check_bot_token(self.surface.client, refuse=not ns.reloaded)
+        self._token_check = await check_at_start(self.surface.client, reloaded=ns.reloaded)
         ns.extras["slack"] = self.surface
         self.handler = AsyncSocketModeHandler(
             self.surface.app, self.app_token, web_client=self.surface.client
@@ -50,6 +51,8 @@ class SocketModeTransport:
         return self._connect is not None and self._connect.done() and not self._connect.cancelled()
 
     async def stop(self, ns: Nightshift) -> None:
+        if self._token_check is not None:
+            self._token_check.cancel()
         if self._connect is not None and not self._connect.done():
             self._connect.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -671,3 +671,55 @@ async def test_slack_out_of_reach_at_start_is_a_warning_and_start_goes_on(
     assert (await slack.app.client.get("/healthz")).status_code == 200
     said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
     assert any("could not check SLACK_BOT_TOKEN" in m for m in said), said
+
+
+async def test_an_answer_that_is_not_json_at_start_is_a_warning(caplog):
+    """review16 H1: a proxy's text/plain 503 (or a 404 from a mistyped SLACK_API_URL) made
+    the start-up check raise AttributeError: a valid setup did not start during an outage."""
+    from aiohttp import web
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.client import check_bot_token
+
+    async def proxy(request: web.Request) -> web.Response:
+        if request.path.endswith("garbled"):
+            return web.Response(text="{not json", content_type="application/json", status=502)
+        return web.Response(text="upstream connect error", status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        for base in (f"http://127.0.0.1:{port}/api/", f"http://127.0.0.1:{port}/garbled/"):
+            client = AsyncWebClient(token="xoxb-x", base_url=base, retry_handlers=[])
+            with caplog.at_level(logging.WARNING, logger="bot.slack.client"):
+                await check_bot_token(client, refuse=True)  # does not raise
+    finally:
+        await runner.cleanup()
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
+    assert len(said) == 2 and all("going on" in m for m in said), said
+
+
+async def test_after_a_reload_a_refused_token_is_an_error_and_nothing_waits_for_it(
+    fake_slack, caplog
+):
+    from bot.slack.client import check_at_start
+    from bot.slack.client import web_client as make_client
+
+    fake_slack.fail("auth.test", status=200, retry_after=None, error="invalid_auth")
+
+    class Env:
+        slack_api_url = fake_slack.url
+        slack_bot_token = "xoxb-test-bot-token"
+
+    client = make_client(Env())  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="bot.slack.client"):
+        task = await check_at_start(client, reloaded=True)  # returns at once
+        assert task is not None
+        await task
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
+    assert said and said[0].startswith("Slack refuses SLACK_BOT_TOKEN (invalid_auth)")
