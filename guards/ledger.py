@@ -435,7 +435,10 @@ class Ledger(Budgets):
         reservation = Reservation.from_row(row)
         if reservation.state == "held":  # (holds past their TTL expired as the batch began)
             r = reservation
-            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, tx.clock.now())
+            now = tx.clock.now()
+            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now)
+            for gate in self.gates:  # a trial call's slot is freed, as by a release
+                gate.after_release(tx, reservation=r, now=now)
             tx.audit(
                 actor=actor,
                 action="reservation.end",

@@ -78,3 +78,26 @@ async def test_release_refuses_what_is_not_a_reservation_and_changes_nothing(sla
         assert says in answer, (text, answer)
         assert "<!channel>" not in answer
     assert window(await tree(slack.app, tok, BOT), BOT)["held_micros"] == 1000
+
+
+async def test_ending_a_trial_call_s_hold_frees_its_slot_and_keeps_the_trial(app_factory):
+    """review16 M1: the breaker found the trial hold expired and opened again, its cool-down
+    doubled, "expired without a settle", while the operator meant to let the trial go on."""
+    from tests.scenario.test_breakers import BOT as TRIAL_BOT
+    from tests.scenario.test_breakers import events, fleet, trip_on_failures
+
+    app, bot, _ = await fleet(app_factory)
+    await trip_on_failures(bot)
+    app.clock.advance(900)
+    await app.store.write(app.ns.breakers.tick)
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, TRIAL_BOT, "U_DANA"))
+    opened = len(await events(app, "breaker_opened"))
+    r = await bot.reserve(150_000)
+    assert r.status_code == 201, r.text
+    rid = r.json()["reservation_id"]
+    await app.store.write(lambda tx: app.ns.ledger.end_hold(tx, res_id=rid, actor=ADMIN))
+    await app.store.write(app.ns.breakers.tick)
+    assert len(await events(app, "breaker_opened")) == opened  # not opened again
+    row = await app.store.write(lambda tx: app.ns.breakers.get(tx, TRIAL_BOT))
+    assert row.state == "half_open" and row.trial is not None and row.trial["admitted"] == 0
+    assert (await bot.reserve(1)).status_code == 201  # the trial goes on
