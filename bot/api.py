@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -31,8 +32,9 @@ from pydantic import (
 )
 
 from bot.alerts import heartbeats
+from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
-from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable
+from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
 from guards.scopes import Scope, ScopeError
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
 MAX_BODY = 1024 * 1024
 HEALTH_SECONDS = 5.0  # /healthz answers 503 when the writer has not answered by then
+STATE_SECONDS = 2.0  # /metrics' reads of the engine's state, at most (else the last values)
+_STATE_ERRORS = Throttle()
 M = TypeVar("M", bound=BaseModel)
 routes = web.RouteTableDef()
 
@@ -471,13 +475,27 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "transport": ns.settings.transport})
 
 
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    ns = request.app[CTX]
+async def _read_state(ns: Nightshift) -> None:
     outbox = ns.extras.get("outbox")
     if outbox is not None:  # what waits, read now (a stuck worker would not say)
         await outbox.refresh_gauges()
     await ns.metrics.refresh_state(ns.store)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ns = request.app[CTX]
+    try:  # a database in trouble must not cost the scrape the series that say so
+        await asyncio.wait_for(_read_state(ns), STATE_SECONDS)
+    except (sqlite3.Error, TimeoutError) as exc:
+        ns.metrics.state_errors.inc()
+        if (since := _STATE_ERRORS.let_through("", time.time())) is not None:
+            log.warning(
+                "/metrics could not read the guard engine's state: %s; its gauges keep the"
+                " last values read (said once a minute%s)",
+                said(exc),
+                since,
+            )
     body, content_type = ns.metrics.render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 

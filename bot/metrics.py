@@ -190,7 +190,7 @@ class Metrics:
         )
         self.breaker_longest = Gauge(
             "nightshift_breaker_open_longest_seconds",
-            "How long the breaker not closed for the longest has been so (0 when none)",
+            "Seconds since the breaker away from closed the longest left it (0 when none)",
             registry=self.registry,
         )
         self.alerts_open = Gauge(
@@ -198,7 +198,7 @@ class Metrics:
         )
         self.alerts_unacked = Gauge(
             "nightshift_alerts_unacknowledged",
-            "Open alerts nobody acknowledged, by tier",
+            "Open alerts nobody acknowledged nor silenced, by tier",
             ["tier"],
             registry=self.registry,
         )
@@ -208,6 +208,12 @@ class Metrics:
         self.held = Gauge(
             "nightshift_held_micros",
             "Money held now by reservations, in micro-dollars",
+            registry=self.registry,
+        )
+        self.state_errors = Counter(
+            "nightshift_state_refresh_errors",
+            "Scrapes whose read of the breakers, alerts, holds or outbox failed or was slow"
+            " (their gauges keep the last values read)",
             registry=self.registry,
         )
         for state in NOT_CLOSED:
@@ -222,8 +228,10 @@ class Metrics:
         breakers = dict.fromkeys(NOT_CLOSED, 0)
         longest = 0.0
         for state, count, since in await store.fetch(
-            "SELECT state, COUNT(*), MIN(since) FROM breakers WHERE state != 'closed'"
-            " GROUP BY state"
+            # since it left closed (its state's own `since` restarts at every move)
+            "SELECT b.state, COUNT(*), MIN(COALESCE((SELECT MAX(t.at) FROM breaker_transitions"
+            " AS t WHERE t.scope = b.key AND t.from_state = 'closed'), b.since))"
+            " FROM breakers AS b WHERE b.state != 'closed' GROUP BY b.state"
         ):
             breakers[state] = count
             longest = max(longest, now - since)
@@ -232,8 +240,8 @@ class Metrics:
         self.breaker_longest.set(longest)
         alerts = {tier: [0, 0] for tier in TIERS}
         for tier, count, unacked in await store.fetch(
-            "SELECT tier, COUNT(*), SUM(acked_at IS NULL) FROM alerts WHERE resolved_at IS NULL"
-            " GROUP BY tier"
+            "SELECT tier, COUNT(*), SUM(acked_at IS NULL AND silence_id IS NULL) FROM alerts"
+            " WHERE resolved_at IS NULL GROUP BY tier"
         ):
             alerts[tier] = [count, unacked or 0]
         for tier, (count, unacked) in alerts.items():
@@ -241,7 +249,7 @@ class Metrics:
             self.alerts_unacked.labels(tier=tier).set(unacked)
         count, held = (
             await store.fetch(
-                "SELECT COUNT(*), COALESCE(SUM(held_micros), 0) FROM reservations"
+                "SELECT COUNT(*), TOTAL(held_micros) FROM reservations"  # TOTAL: no overflow
                 " WHERE state = 'held' AND expires_at > ?",
                 (now,),
             )

@@ -3,6 +3,7 @@ alerts on from Prometheus, read from the database at each scrape."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from tests.scenario.test_ledger_api import reserve
@@ -41,3 +42,32 @@ async def test_breakers_alerts_and_holds_are_in_the_metrics(app_factory):
     assert value(text, 'nightshift_alerts_unacknowledged{tier="P1"}') >= 1
     assert value(text, "nightshift_holds") == 2
     assert value(text, "nightshift_held_micros") == 900_000
+
+
+async def test_longest_counts_from_leaving_closed_through_later_moves(app_factory):
+    """review16 M3: a breaker's `since` restarts at every move; a kill switch lifted into a
+    trial (still not closed) read 0 again."""
+    app = await app_factory(POLICY)
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, AGENT, ADMIN, "looping"))
+    app.clock.advance(120)
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, AGENT, ADMIN))  # a trial
+    app.clock.advance(60)
+    text = (await app.client.get("/metrics")).text
+    assert value(text, 'nightshift_breakers{state="half_open"}') == 1
+    assert value(text, "nightshift_breaker_open_longest_seconds") == 180
+
+
+async def test_a_database_read_that_fails_does_not_cost_the_scrape(app_factory):
+    """review16 M4: /metrics read the database with no guard; the series that say the
+    database is in trouble went with a failed read."""
+    app = await app_factory(POLICY)
+    with sqlite3.connect(app.ns.settings.db, isolation_level=None, timeout=10) as other:
+        other.execute("ALTER TABLE alerts RENAME TO alerts_away")  # a read that fails
+        try:
+            r = await app.client.get("/metrics")
+        finally:
+            other.execute("ALTER TABLE alerts_away RENAME TO alerts")
+    assert r.status_code == 200
+    assert value(r.text, "nightshift_state_refresh_errors_total") == 1
+    assert "nightshift_storage_refusals_total" in r.text
+    assert value((await app.client.get("/metrics")).text, "nightshift_holds") == 0
