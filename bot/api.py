@@ -277,7 +277,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         status = response.status
         return response
     except GuardError as exc:
-        if exc.status in (400, 413, 415) and request.path.startswith("/v1/"):
+        if (
+            exc.status in (400, 413, 415)
+            and request.path.startswith("/v1/")
+            and not exc.token_checked
+        ):
             # Input is checked before the token is (in the operation's transaction): a
             # bad token must not learn what the API checks, so it gets its 401 instead.
             exc = await _token_refusal(request) or exc
@@ -384,8 +388,9 @@ async def create_reservation(request: web.Request) -> web.Response:
     try:
         created, answer = await _reserve(ns, request)
     except GuardError as exc:  # every refusal is counted, a malformed body's too
-        if exc.status in (400, 413, 415):  # a bad token gets its 401 (errors_middleware)
+        if exc.status in (400, 413, 415):  # a bad token gets its 401, counted as such
             exc = await _token_refusal(request) or exc
+            exc.token_checked = True  # errors_middleware need not look again
         ns.metrics.reservation(exc.code)
         raise exc from None
     ns.metrics.reservation("granted" if created else "replayed")

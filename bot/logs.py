@@ -109,7 +109,7 @@ class SkippedRunsQuietly(_OnceAMinute):
         if self.SKIPPED in text:
             what = "is still running (waiting on the database?): its next runs are skipped"
         elif self.LATE in text:
-            what = "ran late (the process was busy or asleep)"
+            what = "missed a run (the process was busy or asleep)"
         else:
             return True
         job = record.args[0] if isinstance(record.args, tuple) and record.args else "?"

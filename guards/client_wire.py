@@ -44,8 +44,12 @@ _BUDGET_AMOUNTS = ("limit_micros", "spent_micros", "held_micros", "requested_mic
 
 def _is_level(value: Any) -> bool:
     """Whether a 402's ``also`` entry has what its message needs."""
-    return isinstance(value, dict) and all(
-        isinstance(value.get(k), int) for k in ("limit_micros", "spent_micros", "held_micros")
+    return (
+        isinstance(value, dict)
+        and all(isinstance(value.get(k), str) for k in ("scope", "level", "window"))
+        and all(
+            isinstance(value.get(k), int) for k in ("limit_micros", "spent_micros", "held_micros")
+        )
     )
 
 

@@ -49,6 +49,8 @@ class GuardError(Exception):
 
     status = 500
     code = "internal"
+    # the API looked at the request's token already for this refusal (see bot.api)
+    token_checked = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

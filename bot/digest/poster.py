@@ -172,7 +172,9 @@ class DigestPoster:
             (
                 d.namespace,
                 day.isoformat(),
-                tx.clock.now(),
+                # when its figures were read: the next digest's late charges start there,
+                # so none that lands while this one is built falls between the two
+                d.generated_at,
                 channel,
                 built.text,
                 json.dumps(built.blocks),

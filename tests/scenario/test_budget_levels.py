@@ -67,3 +67,27 @@ async def test_one_level_in_the_way_has_no_also(app_factory):
     assert r.status_code == 402
     assert r.json()["scope"] == "acme/alice" and "also" not in r.json()
     assert "also" not in r.json()["message"]
+
+
+def test_a_402_with_an_also_entry_the_client_cannot_read_is_still_budget_exceeded():
+    """review16 L4: an `also` entry without its scope (a proxy, an older server) made the
+    client raise KeyError instead of BudgetExceeded."""
+    import httpx
+
+    from guards.client_wire import raise_for
+
+    body = {
+        "error": "budget_exceeded",
+        "message": "budget for acme/alice (user) today: ...",
+        "level": "user",
+        "scope": "acme/alice",
+        "window": "day",
+        "limit_micros": 500_000,
+        "spent_micros": 3_000_000,
+        "held_micros": 0,
+        "requested_micros": 100_000,
+        "also": [{"limit_micros": 1, "spent_micros": 1, "held_micros": 0}, "junk"],
+    }
+    with pytest.raises(BudgetExceeded) as refused:
+        raise_for(httpx.Response(402, json=body))
+    assert refused.value.scope == "acme/alice" and refused.value.also == []
