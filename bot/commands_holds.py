@@ -53,18 +53,19 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
     holds, count, total, now = await ctx.ns.store.read(read)
     if not holds:
         return Reply.text_only(f"No hold counts now at `{scope.path}` or below.")
-    lines = [
-        f"*Holds at `{scope.path}` and below:* {count}, {format_usd(total)} in all"
-        + (f"; the {len(holds)} largest" if count > len(holds) else "")
-    ]
-    room = LIST_TEXT - len(lines[0])
+    head = f"*Holds at `{scope.path}` and below:* {count}, {format_usd(total)} in all"
+    shown: list[str] = []
+    room = LIST_TEXT - len(head) - 40
     for r in holds:
         line = _hold_line(ctx, r, now)
         if len(line) + 1 > room:
             break
-        lines.append(line)
+        shown.append(line)
         room -= len(line) + 1
-    lines.append("_An admin ends one with `/agent release <id>`; a later settle is still charged._")
+    if count > len(shown):
+        head += f"; the {len(shown)} largest"
+    tail = "_An admin ends one with `/agent release <id>`; a later settle is still charged._"
+    lines = [head, *shown, tail]
     return Reply.text_only("\n".join(lines))
 
 
