@@ -309,9 +309,7 @@ class Nightshift:
         )
 
     async def sweep(self) -> None:
-        """Expire due holds even when no request comes (every write batch does it too);
-        say if the database file was deleted or replaced under the running process."""
-        self.store.report_if_lost()
+        """Expire due holds even when no request comes (every write batch does it too)."""
         await self.store.write(self.ledger.expire_due)
 
     async def stop(self) -> None:

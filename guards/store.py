@@ -63,6 +63,7 @@ MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
 LOCK_WAIT_SECONDS = 8.0
 MIN_LOCK_WAIT_SECONDS = 0.5  # a batch that waited its whole time in the queue still tries
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
+LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
 
 
 SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
@@ -211,6 +212,16 @@ def _storage_trouble(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
 
 
+def _cause(exc: BaseException) -> str:
+    """Why the database refused, in a line (a lost file says it all by itself)."""
+    return str(exc) if isinstance(exc, _FileLost) else said(exc)
+
+
+class _FileLost(Exception):
+    """The database file was deleted or replaced under the running process: writes are
+    refused (503), as a full disk's are, instead of answered 2xx into a file that is gone."""
+
+
 class _Failed:
     __slots__ = ("exc",)
 
@@ -250,7 +261,8 @@ class Store:
         self._reported_at = float("-inf")
         self._unreported = 0
         self._file = _identity(self.path)  # the file opened, to tell if the path still names it
-        self._lost_reported_at = float("-inf")
+        self._lost_checked_at = float("-inf")
+        self._lost: str | None = None
 
     @classmethod
     async def open(
@@ -305,27 +317,28 @@ class Store:
 
     def file_lost(self) -> str | None:
         """Why the path no longer names the database this store writes (deleted, or another
-        file put there), or None. Writes would go on into the open file and be lost at the
-        next start, so ``/healthz`` fails and the sweep logs an ERROR once a minute."""
+        file put there), or None. Writes would go into the open file and be lost at the
+        next start: they are refused (503, logged once a minute) and ``/healthz`` fails."""
+        self._lost_checked_at = time.monotonic()
+        self._lost = None
         if self._file is None:
             return None
         now = _identity(self.path)
         if now == self._file:
             return None
         why = "was deleted" if now is None else "is now another file"
-        return (
+        self._lost = (
             f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
             " to the file it opened, which is gone at the next start; put the file back, or"
             " restart it on purpose"
         )
+        return self._lost
 
-    def report_if_lost(self) -> None:
-        """Log :meth:`file_lost` (an ERROR, at most once a minute)."""
-        lost = self.file_lost()
-        now = time.monotonic()
-        if lost and now - self._lost_reported_at >= REPORT_EVERY_SECONDS:
-            self._lost_reported_at = now
-            log.error("%s", lost)
+    def _lost_lately(self) -> str | None:
+        """:meth:`file_lost`, looked at most every :data:`LOST_CHECK_SECONDS` (a batch asks)."""
+        if time.monotonic() - self._lost_checked_at >= LOST_CHECK_SECONDS:
+            return self.file_lost()
+        return self._lost
 
     @property
     def waiting(self) -> int:
@@ -352,6 +365,9 @@ class Store:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
                 try:
+                    lost = self._lost_lately()
+                    if lost:  # a 2xx means on disk: not in a file gone at the next start
+                        raise _FileLost(lost)
                     # BEGIN and COMMIT may wait for a lock or fsync: off the loop. The
                     # operations themselves are short and run here, without a thread hop.
                     version = begun
@@ -381,7 +397,7 @@ class Store:
                         for _, fut, _ in batch:
                             fut.cancel()
                         raise
-                    storage = _storage_trouble(exc)
+                    storage = _storage_trouble(exc) or isinstance(exc, _FileLost)
                     if storage:
                         # Writes still queued whose wait is (nearly) over are refused with
                         # it: at a thousand writes a second, 512 a batch would fall behind.
@@ -396,7 +412,7 @@ class Store:
                             # caller clearing it (APScheduler clears every job's traceback)
                             # would finalize the writer, and no write would end again.
                             fut.set_exception(
-                                StorageUnavailable(said(exc))
+                                StorageUnavailable(_cause(exc))
                                 if storage
                                 else RuntimeError(f"the write batch failed: {said(exc)}")
                             )
@@ -446,7 +462,7 @@ class Store:
         log.error(
             "the database %s refused writes: %s%s; %d write(s) answered 503%s",
             self.path,
-            said(exc),
+            _cause(exc),
             _likely_cause(exc),
             writes,
             since,

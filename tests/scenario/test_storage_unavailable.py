@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from guards.client import GuardClient, Unavailable
+from guards.errors import StorageUnavailable
 from guards.migrations import begin_immediate, connect
 
 BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
@@ -137,11 +138,18 @@ async def test_a_database_file_deleted_or_replaced_under_the_server_is_said(
     health = await app.client.get("/healthz")
     assert health.status_code == 503, health.text
     assert f"the database file {db} was deleted while Nightshift runs" in health.json()["message"]
+    refused = await app.request(  # not a 2xx into a file gone at the next start
+        "POST", "/v1/reservations", token=tok, json={**BODY, "idempotency_key": "lost"}
+    )
+    assert refused.status_code == 503 and refused.json()["error"] == "storage_unavailable"
+    assert "was deleted while Nightshift runs" in refused.json()["message"]
     with caplog.at_level(logging.ERROR, logger="guards.store"):
-        await app.ns.sweep()
-        await app.ns.sweep()  # once a minute, not per sweep
+        for _ in range(2):  # said once a minute, not per sweep; its write is refused
+            with pytest.raises(StorageUnavailable):
+                await app.ns.sweep()
     said = [r.getMessage() for r in caplog.records if "was deleted" in r.getMessage()]
     assert len(said) == 1 and "put the file back" in said[0]
+    assert "_FileLost" not in said[0]
     _move(Path(__file__), db, copy=True)  # another file at the path
     health = await app.client.get("/healthz")
     assert "is now another file" in health.json()["message"]
