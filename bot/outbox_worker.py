@@ -290,6 +290,7 @@ class OutboxWorker:
         if self._metrics is not None:
             self._metrics.last_pass.set_to_current_time()
         now = self.wall.now()
+        self._say_if_stuck(rows, now)
         delay = self.poll_seconds
         for row in rows:
             key = row["channel"]
@@ -320,6 +321,29 @@ class OutboxWorker:
             self._last_sent[key] = now
             self._in_flight[key] = asyncio.create_task(self._deliver(row, args))
         return delay
+
+    def _say_if_stuck(self, heads: list[Any], now: float) -> None:
+        """A WARNING, once a minute, while a message Slack was first offered
+        :data:`STUCK_SECONDS` ago or more still waits (retries back off to minutes apart:
+        every pass looks, not only a retry)."""
+        tried = [(row["first_try_at"], row) for row in heads if row["first_try_at"]]
+        if not tried:
+            return
+        first, row = min(tried, key=lambda t: t[0])
+        if now - first < STUCK_SECONDS:
+            return
+        if self._stuck.let_through("", now) is None:  # (a pass is not an event: no count)
+            return
+        log.warning(
+            "Slack has not taken a message for %s (outbox row %s, %s; %d channel(s) waiting;"
+            " the last error is on the row and in /agent status); it is tried again until %s"
+            " after its first try (said once a minute)",
+            format_seconds(now - first),
+            row["id"],
+            row["method"],
+            len(tried),
+            format_seconds(self.max_age_seconds),
+        )
 
     def _claim(self, key: str, read_at: int) -> bool:
         """May the channel's head, read when ``read_at`` deliveries had ended, start now?
@@ -418,18 +442,6 @@ class OutboxWorker:
             return
         after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
         log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
-        if now - first >= STUCK_SECONDS and (since := self._stuck.let_through("", now)) is not None:
-            log.warning(
-                "Slack has not taken a message for %s (outbox row %s, %s: %s); it is tried"
-                " again until %s after its first try, and what waits behind it waits too"
-                " (said once a minute%s)",
-                format_seconds(now - first),
-                row["id"],
-                row["method"],
-                exc.reason,
-                format_seconds(self.max_age_seconds),
-                since,
-            )
         # a storm summary is unmarked either way, so that it is rebuilt (or withdrawn) as
         # its alerts are handled: unlike a page, nothing edits it after it goes out
         unshown = exc.kind in _NOT_SHOWN or str(row["ref"] or "").startswith("fold:")
