@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from guards.config import WINDOWS, Policy
 from guards.errors import BudgetExceeded, InvalidInput
 from guards.events import BudgetExhausted, BudgetThreshold
+from guards.money import format_usd
 from guards.reservation import Reservation
 from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
@@ -326,16 +327,18 @@ class Budgets:
 
     def _check_books(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:
         """Refuse an amount that would take the namespace's books (spent and held, all
-        time) past :data:`MAX_BOOKED_MICROS`: no real spend comes near, so it is a wrong
-        amount (in another unit, say), and taking it would corrupt every sum above it."""
+        time) past :data:`MAX_BOOKED_MICROS`: no real spend comes near, so absurd costs
+        were reported, and taking more would corrupt every sum above it."""
         spent, held = self.counters.get(tx, namespace, "total", "all")
-        if spent + held + more > MAX_BOOKED_MICROS:
-            raise InvalidInput(
-                field,
-                f"{field}: {namespace} would have more than $1,000,000,000,000 spent and held"
-                " in all, which no real spend reaches; check the amount (micro-dollars:"
-                " 1 USD = 1,000,000)",
-            )
+        if spent + held + more <= MAX_BOOKED_MICROS:
+            return
+        raise InvalidInput(  # (one amount is at most 10^15: absurd ones came before it)
+            field,
+            f"{field}: {namespace}'s books are full ({format_usd(spent + held)} spent and held"
+            " in all, near the $1,000,000,000,000 Nightshift counts): an agent reported"
+            " absurd costs (its overrun alerts name it; revoke its token). Nothing more can"
+            f" be held or charged in {namespace} (README: Limits)",
+        )
 
     def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:
         """Emit BudgetThreshold when this charge carried a window past a warning fraction."""

@@ -177,7 +177,7 @@ class BudgetExceeded(GuardError):
 def _over(level: dict[str, Any], requested: int) -> str:
     """Another level in the way, in a 402's message: ``also acme (namespace) today:
     $1.00 short``."""
-    from guards.money import format_usd
+    from guards.money import usd_for
 
     period = {"day": "today", "week": "this week", "month": "this month"}.get(
         str(level.get("window")), "in total"
@@ -188,7 +188,7 @@ def _over(level: dict[str, Any], requested: int) -> str:
         + requested
         - int(level["limit_micros"])
     )
-    return f"also {level['scope']} ({level['level']}) {period}: {format_usd(short)} short"
+    return f"also {level['scope']} ({level['level']}) {period}: {usd_for(short)(short)} short"
 
 
 class BreakerOpen(GuardError):

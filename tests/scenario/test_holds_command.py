@@ -46,7 +46,10 @@ async def test_holds_lists_who_holds_the_money_and_release_ends_one(slack_http):
     assert window(await tree(app, tok, BOT), BOT)["held_micros"] == 1_000_000
     assert (await reserve(app, tok, f"{BOT}/other", "c", 1000)).status_code == 201
     again = await slack.command(f"release {hog_id}")
-    assert again["text"] == f"`{hog_id}` of `{BOT}/hog` is expired: nothing to end."
+    assert again["text"] == (
+        f"`{hog_id}` of `{BOT}/hog` is expired (its TTL passed, or it was ended already):"
+        " nothing to end."
+    )
     rows = await app.store.fetch(
         "SELECT actor, action, target, before, after FROM audit WHERE action = 'reservation.end'"
     )
@@ -78,6 +81,8 @@ async def test_release_refuses_what_is_not_a_reservation_and_changes_nothing(sla
         assert says in answer, (text, answer)
         assert "<!channel>" not in answer
     assert window(await tree(slack.app, tok, BOT), BOT)["held_micros"] == 1000
+    listed = (await slack.command(f"holds {BOT}"))["text"]  # not "$0.00" (audit16 NEW-4)
+    assert "1, $0.001 in all" in listed and f"`{BOT}` *$0.001*" in listed
 
 
 async def test_ending_a_trial_call_s_hold_frees_its_slot_and_keeps_the_trial(app_factory):
