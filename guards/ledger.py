@@ -331,7 +331,7 @@ class Ledger(Budgets):
         released = reservation.held_micros - covered if not late else reservation.released_micros
         self._check_books(
             tx,
-            namespace=Scope(reservation.scope).namespace,
+            namespace=reservation.scope.partition("/")[0],
             more=actual - active,
             field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
         )
