@@ -20,6 +20,7 @@ from __future__ import annotations
 from guards.config import RoutingPromote
 from guards.errors import InvalidInput, NotFound
 from guards.events import RoutingPromoted
+from guards.prices import undated
 from guards.routing import records
 from guards.routing.records import FAILED, Promotion, RouteRow
 from guards.routing.router import Floor
@@ -62,12 +63,15 @@ class Learner:
         outcome: str,
         now: float,
         scope: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Record how a routed call ended; the ledger calls this from its settle.
 
-        A settle without a route, with an unknown route, or from another agent than
-        the one that asked for the route (when ``scope`` is given) changes nothing;
-        neither does a second settle of the same route.
+        A settle without a route, with an unknown route, from another agent than the one
+        that asked for the route (when ``scope`` is given), or of a call made with
+        another model than the one routed to (when ``model`` is given: its outcome says
+        nothing of the route) changes nothing; neither does a second settle of the same
+        route.
         """
         if route_id is None or outcome not in OUTCOMES:
             return
@@ -75,6 +79,8 @@ class Learner:
         if row is None or row.outcome is not None:
             return
         if scope is not None and _agent(scope) != _agent(row.scope):
+            return
+        if model is not None and undated(model) != undated(row.model):
             return
         records.set_outcome(tx, route_id=route_id, outcome=outcome, at=now)
         if outcome in FAILED:

@@ -43,6 +43,7 @@ class RouteRow:
     intent: str
     tier: TierName
     outcome: str | None
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,8 @@ def insert_decision(
 
 def find_decision(tx: Tx, route_id: str) -> RouteRow | None:
     row = tx.one(
-        "SELECT id, scope, namespace, intent, tier, outcome FROM routing_decisions WHERE id = ?",
+        "SELECT id, scope, namespace, intent, tier, outcome, model FROM routing_decisions"
+        " WHERE id = ?",
         (route_id,),
     )
     return RouteRow(*row) if row else None
@@ -101,7 +103,7 @@ def set_outcome(tx: Tx, *, route_id: str, outcome: str, at: float) -> bool:
 def latest_success_under(tx: Tx, *, scope: str, since: float) -> RouteRow | None:
     """The most recently settled successful decision at or below ``scope`` since ``since``."""
     row = tx.one(
-        "SELECT id, scope, namespace, intent, tier, outcome FROM routing_decisions"
+        "SELECT id, scope, namespace, intent, tier, outcome, model FROM routing_decisions"
         " WHERE (scope = ? OR scope GLOB ?) AND outcome = 'success' AND settled_at >= ?"
         " ORDER BY settled_at DESC LIMIT 1",
         (scope, scope + "/*", since),

@@ -251,6 +251,7 @@ class RoutingGate:
             outcome=reservation.outcome or "",
             now=now,
             scope=reservation.scope,
+            model=reservation.model,
         )
 
     def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None:

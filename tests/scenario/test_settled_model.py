@@ -55,3 +55,42 @@ async def test_a_settle_naming_the_reserved_model_dated_keeps_the_reserved_name(
     used = "Claude-Haiku-4-5-20251001"  # as an SDK reports it
     model, _ = await settle_with(app, tok, "k1", "claude-haiku-4-5", used)
     assert model == "claude-haiku-4-5"
+
+
+async def test_a_routed_call_made_with_another_model_teaches_routing_nothing(app_factory):
+    """review16 L8: the route's tier was credited (or blamed) for a call made with another
+    model than the one it routed to."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    outcomes = {}
+    for used in ("routed", "claude-opus-4-1"):
+        r = await app.request(
+            "POST",
+            "/v1/route",
+            token=tok,
+            json={"scope": "acme/alice/bot", "task": "Summarize these 12 headlines"},
+        )
+        decision = r.json()
+        model = decision["model"] if used == "routed" else used
+        body = {
+            "scope": "acme/alice/bot",
+            "idempotency_key": f"k-{used}",
+            "max_cost_micros": 500_000,
+            "route_id": decision["route_id"],
+        }
+        rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+            "reservation_id"
+        ]
+        usage = {"model": model, "input_tokens": 100, "output_tokens": 10}
+        s = await app.request(
+            "POST",
+            f"/v1/reservations/{rid}/settle",
+            token=tok,
+            json={"usage": usage, "outcome": "failure"},
+        )
+        assert s.status_code == 200, s.text
+        rows = await app.store.fetch(
+            "SELECT outcome FROM routing_decisions WHERE id = ?", (decision["route_id"],)
+        )
+        outcomes[used] = rows[0]["outcome"]
+    assert outcomes == {"routed": "failure", "claude-opus-4-1": None}
