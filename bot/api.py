@@ -1,8 +1,9 @@
 """The agent API over aiohttp: translation between HTTP and the guard engine, nothing more.
 
-Handlers parse a pydantic body, run one engine operation inside ``store.write`` (so
-authentication, the decision and its record share one transaction), and render the
-answer. GuardErrors become JSON errors in one place: :func:`errors_middleware`.
+Handlers parse a pydantic body (:func:`bot.api_body.read_json`), run one engine
+operation inside ``store.write`` (so authentication, the decision and its record share
+one transaction), and render the answer. GuardErrors become JSON errors in one place:
+:func:`errors_middleware`.
 Feature endpoints live in ``bot/api_<feature>.py`` modules listed in ``FEATURE_ROUTES``.
 """
 
@@ -13,45 +14,39 @@ import importlib
 import json
 import logging
 import math
-import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     StrictInt,
-    ValidationError,
     model_validator,
 )
 
 from bot.alerts import heartbeats
+from bot.api_body import MAX_BODY, Body, FreeText, bearer, read_json
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
 from guards.scopes import Scope, ScopeError
-from guards.tokens import MISSING_TOKEN, authenticate, authorize
+from guards.tokens import authenticate, authorize
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["CTX", "FreeText", "bearer", "build_web_app", "json_answer", "read_json", "routes"]
+__all__ = ["CTX", "build_web_app", "json_answer", "parse_scope", "routes"]
 
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
-MAX_BODY = 1024 * 1024
 HEALTH_SECONDS = 5.0  # /healthz answers 503 when the writer has not answered by then
 STATE_SECONDS = 2.0  # /metrics' reads of the engine's state, at most (else the last values)
 _STATE_ERRORS = Throttle()
-M = TypeVar("M", bound=BaseModel)
 routes = web.RouteTableDef()
 
 # Feature modules, each exposing ``routes = web.RouteTableDef()``.
@@ -63,134 +58,12 @@ FEATURE_ROUTES: list[str] = [
 ]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _mend(value: Any) -> Any:
-    """Free text cut inside a character keeps the rest: JSON may carry a lone UTF-16
-    surrogate (``"\\ud83d"``, what JavaScript's ``slice`` leaves of an emoji); it becomes
-    U+FFFD. A settle's error text must not cost the settle."""
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
-
-
-# A text only shown to people (a settle's ``error``, a heartbeat's ``detail``).
-FreeText = Annotated[str | None, BeforeValidator(_mend)]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-class _Repeated(Exception):
-    """A JSON object names one field twice (json would keep the last one silently)."""
-
-
-def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Repeated(key)
-            seen.add(key)
-    return fields
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_once_each)
-
-
-class _Twice(dict[str, Any]):
-    """An object that named ``key`` twice (only while looking for where, after a refusal)."""
-
-    key = ""
-
-
-def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    try:
-        return _once_each(pairs)
-    except _Repeated as exc:
-        marked = _Twice(pairs)
-        marked.key = str(exc)
-        return marked
-
-
-def _repeated_at(data: Any, path: tuple[str, ...] = ()) -> str | None:
-    """The dotted path of the first field given twice (``estimate.model``), or None."""
-    if isinstance(data, _Twice):
-        return ".".join((*path, data.key))
-    if isinstance(data, dict):
-        children: Any = data.items()
-    elif isinstance(data, list):
-        children = enumerate(data)
-    else:
-        return None
-    for name, value in children:
-        found = _repeated_at(value, (*path, str(name)))
-        if found is not None:
-            return found
-    return None
-
-
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def json_answer(data: Any, *, status: int = 200) -> web.Response:
     """A JSON response (what ``web.json_response`` makes, for a little less work)."""
     return web.Response(body=json.dumps(data).encode(), status=status, headers=_JSON)
-
-
-async def read_json(request: web.Request, model: type[M]) -> M:
-    """Parse and validate the JSON body; any problem is a 400 naming the field.
-
-    A request without a bearer token is refused (401) before its body is looked at;
-    one with a bad token whose input is refused gets its 401 from
-    :func:`errors_middleware`.
-    """
-    if bearer(request) is None:
-        raise AuthError(MISSING_TOKEN)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _TooLarge()
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _TooLarge() from None
-    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
-        raise InvalidInput("body", "the connection closed before the body arrived") from None
-    try:
-        data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        if "integer string conversion" in str(exc):  # Python's own limit, not advice for them
-            raise InvalidInput(
-                "body", "a number in the body is too long (amounts are at most 10^15)"
-            ) from None
-        raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidInput(
-            "body", "the body is nested too deeply; send a flat JSON object"
-        ) from None
-    except _Repeated as exc:  # where it is, for the message: read again, marking it
-        marking = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_marked)
-        field = (_repeated_at(marking.decode(raw.decode("utf-8-sig"))) or str(exc))[:80]
-        raise InvalidInput(field, f"{field}: given twice; send each field once") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body", "the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "this field is required"
-        elif err["type"] == "string_unicode":
-            msg = "not valid Unicode (a lone surrogate: a string cut inside a character)"
-        raise InvalidInput(field, f"{field}: {msg}") from None
 
 
 class _Encoded(GuardError):
@@ -201,14 +74,6 @@ class _Encoded(GuardError):
         super().__init__(
             f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed"
         )
-
-
-class _TooLarge(GuardError):
-    status = 413
-    code = "body_too_large"
-
-    def __init__(self) -> None:
-        super().__init__(f"the body is larger than {MAX_BODY} bytes; send less per request")
 
 
 async def _token_refusal(request: web.Request) -> AuthError | None:
@@ -222,15 +87,6 @@ async def _token_refusal(request: web.Request) -> AuthError | None:
     except AuthError as refused:
         return refused
     return None
-
-
-def bearer(request: web.Request) -> str | None:
-    """The raw token of ``Authorization: Bearer <token>``, or None."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
 
 
 def parse_scope(value: str, *, field: str = "scope", min_depth: int = 1) -> Scope:

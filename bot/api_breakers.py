@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api import CTX, bearer
+from bot.api import CTX
+from bot.api_body import bearer
 from guards.errors import InvalidInput
 from guards.store import Tx
 from guards.tokens import authenticate

@@ -20,7 +20,8 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from bot.alerts.heartbeats import record
-from bot.api import CTX, Body, FreeText, bearer, parse_scope, read_json
+from bot.api import CTX, parse_scope
+from bot.api_body import Body, FreeText, bearer, read_json
 from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import authenticate, authorize

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from pydantic import Field, StrictStr
 
-from bot.api import CTX, Body, bearer, read_json
+from bot.api import CTX
+from bot.api_body import Body, bearer, read_json
 from guards.client_types import RouteDecision
 from guards.routing import RouteRequest, RoutingService, RoutingStats
 from guards.routing.service import ModelOpen

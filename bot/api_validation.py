@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import Field, StrictInt, StrictStr
 
-from bot.api import CTX, Body, bearer, read_json
+from bot.api import CTX
+from bot.api_body import Body, bearer, read_json
 from bot.api_routing import ensure_routing
 from guards.scopes import Scope
 from guards.store import Tx
