@@ -27,13 +27,16 @@ from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
-__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "Budgets"]
+__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "MAX_SPENT_MICROS", "Budgets"]
 
 MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
 MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
-# A namespace's books, spent and held over all time, stay under $1 trillion: SQLite's
-# integers end at 9.2 * 10^18, and a sum past that would be stored as an inexact REAL.
+# A namespace's books stay within SQLite's integers (9.2 * 10^18; past that a sum would
+# be stored as an inexact REAL): a reservation finds at most $1 trillion spent and held in
+# all (then a 402), a settle at most $8 trillion spent (then a 400). So holds stay under
+# 10^18 and spend under 8 * 10^18, and nobody's holds ever refuse another call's spend.
 MAX_BOOKED_MICROS = 10**18
+MAX_SPENT_MICROS = 8 * 10**18
 # A scope's direct children, busiest today first, with how many there are. ``depth`` and
 # ``path`` between "<parent>/" and "<parent>0" ("0" follows "/") walk only the children
 # in the scopes_depth index, not the conversations below them.
@@ -325,19 +328,39 @@ class Budgets:
         tx.emit(BudgetExhausted(at=now, **refusal.details()))
         raise refusal
 
-    def _check_books(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:
-        """Refuse an amount that would take the namespace's books (spent and held, all
-        time) past :data:`MAX_BOOKED_MICROS`: no real spend comes near, so absurd costs
-        were reported, and taking more would corrupt every sum above it."""
+    def _check_room(self, tx: Tx, *, namespace: str, amount: int, now: float) -> None:
+        """Refuse a hold that would take the namespace's books (spent and held, all time)
+        past :data:`MAX_BOOKED_MICROS` (a 402 naming the namespace, and its alert): only
+        absurd amounts get there, as no limit does when no budget is set."""
         spent, held = self.counters.get(tx, namespace, "total", "all")
-        if spent + held + more <= MAX_BOOKED_MICROS:
+        if spent + held + amount <= MAX_BOOKED_MICROS:
             return
-        raise InvalidInput(  # (one amount is at most 10^15: absurd ones came before it)
+        refusal = BudgetExceeded(
+            level="namespace",
+            scope=namespace,
+            window="total",
+            limit_micros=MAX_BOOKED_MICROS,
+            spent_micros=spent,
+            held_micros=held,
+            requested_micros=amount,
+            books_full=True,
+        )
+        tx.emit(BudgetExhausted(at=now, **refusal.details()))
+        raise refusal
+
+    def _check_spend(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:
+        """Refuse a charge that would take the namespace's spend past
+        :data:`MAX_SPENT_MICROS`: no real spend comes near (a thousand settles of the
+        largest amount reach $1 trillion), and more would corrupt every sum above it."""
+        spent, _ = self.counters.get(tx, namespace, "total", "all")
+        if spent + more <= MAX_SPENT_MICROS:
+            return
+        raise InvalidInput(
             field,
-            f"{field}: {namespace}'s books are full ({format_usd(spent + held)} spent and held"
-            " in all, near the $1,000,000,000,000 Nightshift counts): an agent reported"
-            " absurd costs (its overrun alerts name it; revoke its token). Nothing more can"
-            f" be held or charged in {namespace} (README: Limits)",
+            f"{field}: {namespace} has {format_usd(spent)} spent in all, near the most"
+            " Nightshift can count: only absurd reported costs get there (the overrun alerts"
+            " name the agent; revoke its token), and this charge cannot be recorded"
+            " (README: Limits)",
         )
 
     def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:

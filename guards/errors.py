@@ -126,6 +126,7 @@ class BudgetExceeded(GuardError):
         held_micros: int,
         requested_micros: int,
         also: list[dict[str, Any]] | None = None,
+        books_full: bool = False,
     ) -> None:
         from guards.money import usd_for
 
@@ -148,10 +149,17 @@ class BudgetExceeded(GuardError):
             else ""
         )
         others = "".join(f"; {_over(o, requested_micros)}" for o in also or ())
-        super().__init__(
-            f"budget for {scope} ({level}) {period}: this call {why}; {wait}raise it with"
-            f" /agent budget set {scope} <amount> {window}{others}"
-        )
+        if books_full:  # no limit anyone set: the most Nightshift counts
+            super().__init__(
+                f"{scope}'s books are full: {usd(spent_micros)} spent and {usd(held_micros)}"
+                f" held in all, near the {usd(limit_micros)} Nightshift counts; `/agent holds"
+                f" {scope}` shows who holds it (an admin ends holds with `/agent release`)"
+            )
+        else:
+            super().__init__(
+                f"budget for {scope} ({level}) {period}: this call {why}; {wait}raise it with"
+                f" /agent budget set {scope} <amount> {window}{others}"
+            )
         self.also = list(also or ())
         self.level = level
         self.scope = scope

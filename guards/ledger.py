@@ -194,8 +194,7 @@ class Ledger(Budgets):
             )
         periods = self.periods(scope.namespace, now)
         self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
-        field = "max_cost_micros" if req.max_cost_micros is not None else "estimate"
-        self._check_books(tx, namespace=scope.namespace, more=amount, field=field)
+        self._check_room(tx, namespace=scope.namespace, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
         res_id = reservation_id(now)
         tx.execute(
@@ -329,10 +328,10 @@ class Ledger(Budgets):
         covered = min(actual, active)
         overrun = actual - covered
         released = reservation.held_micros - covered if not late else reservation.released_micros
-        self._check_books(
+        self._check_spend(
             tx,
             namespace=reservation.scope.partition("/")[0],
-            more=actual - active,
+            more=actual,
             field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
         )
         model = reservation.model

@@ -1,9 +1,12 @@
-"""A namespace's books stay whole integers (audit16 money M1).
+"""A namespace's books stay whole integers (audit16 money M1), and nobody's holds refuse
+another call's spend (audit16 DESIGN check F2).
 
 Each amount is at most 10^15 micros, but nothing bounded their sums: 9,300 settles of 10^15
 took acme's counters past SQLite's largest integer, they were stored as REALs, and after a
 restart every reservation in the namespace was a 500, while ``ledger verify`` said OK. The
-ceiling (``MAX_BOOKED_MICROS``, $1 trillion) is lowered here so that a few calls reach it.
+ceilings (``MAX_BOOKED_MICROS``, $1 trillion held and spent at a reservation;
+``MAX_SPENT_MICROS``, $8 trillion spent at a settle) are lowered here so that a few calls
+reach them.
 """
 
 from __future__ import annotations
@@ -13,42 +16,73 @@ import sqlite3
 from guards.verify import verify
 from tests.scenario.test_ledger_api import reserve, tree, window
 
-CEILING = 3 * 10**15
+BOOKED = 3 * 10**15
 
 
-async def test_an_amount_past_the_books_ceiling_is_a_400_that_changes_nothing(
+async def settle(app, tok, rid, micros):
+    body = {"actual_cost_micros": micros}
+    return await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=body)
+
+
+async def test_holds_past_the_books_ceiling_are_a_402_and_never_refuse_a_settle(
     app_factory, monkeypatch
 ):
-    monkeypatch.setattr("guards.budgets.MAX_BOOKED_MICROS", CEILING)
+    monkeypatch.setattr("guards.budgets.MAX_BOOKED_MICROS", BOOKED)
     app = await app_factory()  # no budgets: nothing else refuses
-    tok = await app.token("acme")
-    ids = []
-    for i in range(4):
-        r = await reserve(app, tok, "acme/alice/bot", f"k{i}", 1)
+    alice = await app.token("acme/alice")
+    mallory = await app.token("acme/mallory")
+    mine = (await reserve(app, alice, "acme/alice/bot", "a", 1000)).json()["reservation_id"]
+    for i in range(2):  # holds of the largest amount, as a units bug in a retry loop makes
+        r = await reserve(app, mallory, "acme/mallory/bot", f"m{i}", 10**15, ttl_seconds=86_400)
         assert r.status_code == 201, r.text
-        ids.append(r.json()["reservation_id"])
-    for rid in ids[:2]:  # 2 * 10^15 (+ 2 micros held)
-        settle = {"actual_cost_micros": 10**15}
-        r = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=settle)
-        assert r.status_code == 200, r.text
+    r = await reserve(app, mallory, "acme/mallory/bot", "m2", 10**15)  # 3e15 + 1000 > 3e15
+    assert r.status_code == 402, r.text
+    body = r.json()
+    assert (body["error"], body["level"], body["scope"], body["window"]) == (
+        "budget_exceeded",
+        "namespace",
+        "acme",
+        "total",
+    )
+    assert body["message"].startswith("acme's books are full: $0.00 spent and")
+    assert "`/agent holds acme` shows who holds it" in body["message"]
+    assert (await reserve(app, alice, "acme/alice/bot", "b", 10**15)).status_code == 402
+    # alice's call was made: its spend is recorded, whatever mallory holds
+    s = await settle(app, alice, mine, 2000)
+    assert s.status_code == 200 and s.json()["charged_micros"] == 2000, s.text
+    rows = await app.store.fetch("SELECT payload FROM events WHERE kind = 'budget_exhausted'")
+    assert rows, "the refusal raised no alert"
+    # ending mallory's holds gives the room back
+    held = await app.store.fetch("SELECT id FROM reservations WHERE scope = 'acme/mallory/bot'")
+    for row in held:
+        await app.store.write(
+            lambda tx, rid=row[0]: app.ns.ledger.end_hold(tx, res_id=rid, actor="U0ADMIN")
+        )
+    assert (await reserve(app, alice, "acme/alice/bot", "c", 10**15)).status_code == 201
+
+
+async def test_a_settle_past_the_spend_ceiling_is_a_400_that_changes_nothing(
+    app_factory, monkeypatch
+):
+    monkeypatch.setattr("guards.budgets.MAX_SPENT_MICROS", 2 * 10**15 + 5)
+    app = await app_factory()
+    tok = await app.token("acme")
+    ids = [
+        (await reserve(app, tok, "acme/alice/bot", f"k{i}", 1)).json()["reservation_id"]
+        for i in range(4)
+    ]
+    for rid in ids[:2]:
+        assert (await settle(app, tok, rid, 10**15)).status_code == 200
     before = await tree(app, tok, "acme/alice/bot")
-    over = {"actual_cost_micros": 10**15}
-    r = await app.request("POST", f"/v1/reservations/{ids[2]}/settle", token=tok, json=over)
+    r = await settle(app, tok, ids[2], 10)
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "actual_cost_micros"
-    assert r.json()["message"].startswith("actual_cost_micros: acme's books are full")
-    assert "an agent reported absurd costs (its overrun alerts name it" in r.json()["message"]
-    r = await reserve(app, tok, "acme/bob/bot", "big", 10**15)  # another user of acme
-    assert r.status_code == 400 and r.json()["field"] == "max_cost_micros", r.text
+    assert r.json()["message"].startswith("actual_cost_micros: acme has $2,000,000,000.00 spent")
+    assert "cannot be recorded" in r.json()["message"]
     assert await tree(app, tok, "acme/alice/bot") == before
-    # what fits still goes through, for every user of the namespace
-    fits = {"actual_cost_micros": 10**15 - 10}
-    r = await app.request("POST", f"/v1/reservations/{ids[2]}/settle", token=tok, json=fits)
-    assert r.status_code == 200, r.text
-    assert (await reserve(app, tok, "acme/bob/bot", "small", 5)).status_code == 201
-    assert (await reserve(app, tok, "beta/x/bot", "other-ns", 10**15)).status_code == 403
+    assert (await settle(app, tok, ids[2], 5)).status_code == 200  # what fits is charged
     spent = window(await tree(app, tok, "acme/alice/bot"), "acme")["spent_micros"]
-    assert spent == 3 * 10**15 - 10 and type(spent) is int
+    assert spent == 2 * 10**15 + 5 and type(spent) is int
     rows = await app.store.fetch("SELECT DISTINCT typeof(spent_micros) FROM usage_daily")
     assert [r[0] for r in rows] == ["integer"]
     with sqlite3.connect(app.ns.settings.db) as conn:
@@ -62,10 +96,7 @@ async def test_verify_fails_on_a_counter_stored_as_a_real(app_factory):
     app = await app_factory()
     tok = await app.token("acme")
     rid = (await reserve(app, tok, "acme/alice/bot", "k", 1)).json()["reservation_id"]
-    r = await app.request(
-        "POST", f"/v1/reservations/{rid}/settle", token=tok, json={"actual_cost_micros": 10**15}
-    )
-    assert r.status_code == 200, r.text
+    assert (await settle(app, tok, rid, 10**15)).status_code == 200
     await app.ns.stop()
     big = 3_100_000_000_000_000_000  # three of these pass SQLite's largest integer
     with sqlite3.connect(app.ns.settings.db) as conn:
