@@ -436,6 +436,8 @@ class Ledger(Budgets):
             r = reservation
             now = tx.clock.now()
             self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now)
+            # its answers say it ended now (a replay showed the TTL's end still to come)
+            tx.execute("UPDATE reservations SET expires_at = ? WHERE id = ?", (now, r.id))
             for gate in self.gates:  # a trial call's slot is freed, as by a release
                 gate.after_release(tx, reservation=r, now=now)
             tx.audit(

@@ -7,6 +7,7 @@ nothing but SQL could end it (revoking the token does not).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tests.scenario.test_ledger_api import reserve, tree, window
@@ -45,6 +46,10 @@ async def test_holds_lists_who_holds_the_money_and_release_ends_one(slack_http):
     assert f"ended the hold `{hog_id}` of `{BOT}/hog`: $2.00 back to its budgets" in ended["text"]
     assert window(await tree(app, tok, BOT), BOT)["held_micros"] == 1_000_000
     assert (await reserve(app, tok, f"{BOT}/other", "c", 1000)).status_code == 201
+    replay = await reserve(app, tok, f"{BOT}/hog", "a", 2_000_000, ttl_seconds=86_400)
+    assert replay.json()["state"] == "expired"  # and no end still to come (audit16 F4)
+    ended = datetime.fromisoformat(replay.json()["expires_at"].replace("Z", "+00:00"))
+    assert ended.timestamp() <= app.clock.now()
     again = await slack.command(f"release {hog_id}")
     assert again["text"] == (
         f"`{hog_id}` of `{BOT}/hog` is expired (its TTL passed, or it was ended already):"
