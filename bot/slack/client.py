@@ -12,7 +12,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.settings import Settings
 from guards.errors import said
 
-__all__ = ["SlackTokenRefused", "check_at_start", "check_bot_token", "slack_error", "web_client"]
+__all__ = [
+    "SlackTokenRefused",
+    "check_app_token",
+    "check_at_start",
+    "check_bot_token",
+    "slack_error",
+    "web_client",
+]
 
 log = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 15
@@ -91,11 +98,49 @@ async def check_bot_token(client: AsyncWebClient, *, refuse: bool) -> None:
     log.info("Slack: the bot is @%s in %s", data.get("user"), data.get("team"))
 
 
-async def check_at_start(client: AsyncWebClient, *, reloaded: bool) -> asyncio.Task[None] | None:
-    """:func:`check_bot_token` for a transport's start: awaited on a first start (a refused
-    token stops it); after a reload, run beside the server (its answer is only logged, and
-    the agents' API must not wait a Slack round trip for it). Returns that task to keep."""
+async def check_app_token(client: AsyncWebClient, app_token: str, *, refuse: bool) -> None:
+    """Ask Slack for a Socket Mode connection with the app token (``apps.connections.open``,
+    as Bolt does next): a token Slack refuses would leave every command and button
+    unheard while alerts still go out, so it stops start-up as a refused bot token does."""
+    try:
+        await asyncio.wait_for(client.apps_connections_open(app_token=app_token), CHECK_SECONDS)
+    except SlackApiError as exc:
+        status, error = slack_error(exc)
+        if error in REFUSED_TOKEN or error == "not_allowed_token_type":
+            refused = (
+                f"Slack refuses SLACK_APP_TOKEN ({error}): make an app-level token with the"
+                " connections:write scope (the app's Basic Information, App-Level Tokens) and"
+                " copy it again; with it no command or button reaches Nightshift"
+            )
+            if refuse:
+                raise SlackTokenRefused(refused) from None
+            log.error("%s", refused)
+            return
+        log.warning(
+            "could not check SLACK_APP_TOKEN: Slack (or a proxy) answered %s%s; going on",
+            status,
+            f" {error}" if error else "",
+        )
+    except Exception as exc:  # out of reach, a timeout: not the token
+        log.warning("could not reach Slack to check SLACK_APP_TOKEN (%s); going on", said(exc))
+
+
+async def _check_tokens(client: AsyncWebClient, app_token: str | None, *, refuse: bool) -> None:
+    await check_bot_token(client, refuse=refuse)
+    if app_token:
+        await check_app_token(client, app_token, refuse=refuse)
+
+
+async def check_at_start(
+    client: AsyncWebClient, *, reloaded: bool, app_token: str | None = None
+) -> asyncio.Task[None] | None:
+    """:func:`check_bot_token` (and :func:`check_app_token` in Socket Mode) for a
+    transport's start: awaited on a first start (a refused token stops it); after a
+    reload, run beside the server (its answer is only logged, and the agents' API must not
+    wait a Slack round trip for it). Returns that task to keep."""
     if not reloaded:
-        await check_bot_token(client, refuse=True)
+        await _check_tokens(client, app_token, refuse=True)
         return None
-    return asyncio.create_task(check_bot_token(client, refuse=False), name="slack-token-check")
+    return asyncio.create_task(
+        _check_tokens(client, app_token, refuse=False), name="slack-token-check"
+    )

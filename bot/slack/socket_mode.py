@@ -36,7 +36,9 @@ class SocketModeTransport:
         self._token_check: asyncio.Task[None] | None = None
 
     async def start(self, ns: Nightshift) -> None:
-        self._token_check = await check_at_start(self.surface.client, reloaded=ns.reloaded)
+        self._token_check = await check_at_start(
+            self.surface.client, reloaded=ns.reloaded, app_token=self.app_token
+        )
         ns.extras["slack"] = self.surface
         self.handler = AsyncSocketModeHandler(
             self.surface.app, self.app_token, web_client=self.surface.client

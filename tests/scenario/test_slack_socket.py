@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.commands import actions, button, section
 from bot.outbox import enqueue
 from guards.clock import ManualClock
@@ -22,8 +24,9 @@ async def test_socket_mode_commands_and_buttons(app_factory, fake_slack):
     app = await app_factory(policy, env=slack_env(fake_slack, mode="socket"), clock=ManualClock())
     assert app.ns.settings.transport == "socket"
     await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
-    (opened,) = fake_slack.calls_of("apps.connections.open")
-    assert opened.ok  # the app token was used for it
+    # the start's check of the app token, then Bolt's own connection
+    checked, opened = fake_slack.calls_of("apps.connections.open")
+    assert checked.ok and opened.ok  # the app token was used for both
 
     envelope = await fake_slack.send_envelope(
         "slash_commands", command_payload("budget set acme/alice/rss-bot 3 day")
@@ -57,3 +60,14 @@ async def test_socket_mode_commands_and_buttons(app_factory, fake_slack):
     after = fake_slack.messages[("C0ALERTS", ts)]["blocks"]
     assert after[0] == blocks[0]
     assert after[1]["elements"][0]["text"].startswith("✅ trial (3 calls) approved by <@U0ADMIN>")
+
+
+async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, fake_slack):
+    """audit16 DESIGN check F1: a refused app token started 'healthy' in Socket Mode: alerts
+    went out, but no command or button reached Nightshift, and the log never named it."""
+    from bot.slack.client import SlackTokenRefused
+
+    fake_slack.fail("apps.connections.open", status=200, retry_after=None, error="invalid_auth")
+    with pytest.raises(SlackTokenRefused) as refused:
+        await app_factory({}, env=slack_env(fake_slack, mode="socket"))
+    assert "Slack refuses SLACK_APP_TOKEN (invalid_auth)" in str(refused.value)
