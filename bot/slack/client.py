@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -57,6 +59,32 @@ def slack_error(exc: SlackApiError) -> tuple[int, str | None]:
     return int(status), str(error) if error is not None else None
 
 
+async def _ask(
+    call: Awaitable[Any], *, token: str, fix: str, refused: frozenset[str], refuse: bool
+) -> Any | None:
+    """Make ``call``, Slack's check of the token named ``token``: its answer, or None.
+
+    An error code in ``refused`` (the token is wrong or revoked) raises
+    :class:`SlackTokenRefused` saying ``fix`` (with ``refuse=False``, a reload, it is an
+    ERROR instead); anything else (Slack out of reach, a proxy's page) is a WARNING.
+    """
+    try:
+        return await asyncio.wait_for(call, CHECK_SECONDS)
+    except SlackApiError as exc:
+        status, error = slack_error(exc)
+        if error in refused:
+            said_so = f"Slack refuses {token} ({error}): {fix}"
+            if refuse:
+                raise SlackTokenRefused(said_so) from None
+            log.error("%s", said_so)
+            return None
+        why = f"Slack (or a proxy) answered {status}{f' {error}' if error else ''}"
+        log.warning("could not check %s: %s; going on", token, why)
+    except Exception as exc:  # out of reach, a timeout, a body no client reads: not the token
+        log.warning("could not reach Slack to check %s (%s); going on", token, said(exc))
+    return None
+
+
 async def check_bot_token(client: AsyncWebClient, *, refuse: bool) -> None:
     """Ask Slack who the bot token is (``auth.test``) before anything is sent with it.
 
@@ -66,63 +94,32 @@ async def check_bot_token(client: AsyncWebClient, *, refuse: bool) -> None:
     it is an ERROR instead. Slack out of reach or failing is a WARNING: messages wait in
     the outbox until it answers.
     """
-    try:
-        answer = await asyncio.wait_for(client.auth_test(), CHECK_SECONDS)
-    except SlackApiError as exc:
-        status, error = slack_error(exc)
-        if error in REFUSED_TOKEN:
-            refused = (
-                f"Slack refuses SLACK_BOT_TOKEN ({error}): copy the Bot User OAuth Token again"
-                " (the app's OAuth & Permissions page), or reinstall the app; with it nobody"
-                " can be paged"
-            )
-            if refuse:
-                raise SlackTokenRefused(refused) from None
-            log.error("%s", refused)
-            return
-        log.warning(
-            "could not check SLACK_BOT_TOKEN: Slack (or a proxy) answered %s%s; going on:"
-            " messages wait in the outbox until Slack answers",
-            status,
-            f" {error}" if error else "",
-        )
-        return
-    except Exception as exc:  # out of reach, a timeout, a body no client reads: not the token
-        log.warning(
-            "could not reach Slack to check SLACK_BOT_TOKEN (%s); going on: messages wait"
-            " in the outbox until Slack answers",
-            said(exc),
-        )
-        return
-    data = answer.data if isinstance(answer.data, dict) else {}
-    log.info("Slack: the bot is @%s in %s", data.get("user"), data.get("team"))
+    answer = await _ask(
+        client.auth_test(),
+        token="SLACK_BOT_TOKEN",
+        fix="copy the Bot User OAuth Token again (the app's OAuth & Permissions page), or"
+        " reinstall the app; with it nobody can be paged",
+        refused=REFUSED_TOKEN,
+        refuse=refuse,
+    )
+    if answer is not None:
+        data = answer.data if isinstance(answer.data, dict) else {}
+        log.info("Slack: the bot is @%s in %s", data.get("user"), data.get("team"))
 
 
 async def check_app_token(client: AsyncWebClient, app_token: str, *, refuse: bool) -> None:
     """Ask Slack for a Socket Mode connection with the app token (``apps.connections.open``,
     as Bolt does next): a token Slack refuses would leave every command and button
     unheard while alerts still go out, so it stops start-up as a refused bot token does."""
-    try:
-        await asyncio.wait_for(client.apps_connections_open(app_token=app_token), CHECK_SECONDS)
-    except SlackApiError as exc:
-        status, error = slack_error(exc)
-        if error in REFUSED_TOKEN or error == "not_allowed_token_type":
-            refused = (
-                f"Slack refuses SLACK_APP_TOKEN ({error}): make an app-level token with the"
-                " connections:write scope (the app's Basic Information, App-Level Tokens) and"
-                " copy it again; with it no command or button reaches Nightshift"
-            )
-            if refuse:
-                raise SlackTokenRefused(refused) from None
-            log.error("%s", refused)
-            return
-        log.warning(
-            "could not check SLACK_APP_TOKEN: Slack (or a proxy) answered %s%s; going on",
-            status,
-            f" {error}" if error else "",
-        )
-    except Exception as exc:  # out of reach, a timeout: not the token
-        log.warning("could not reach Slack to check SLACK_APP_TOKEN (%s); going on", said(exc))
+    await _ask(
+        client.apps_connections_open(app_token=app_token),
+        token="SLACK_APP_TOKEN",
+        fix="make an app-level token with the connections:write scope (the app's Basic"
+        " Information, App-Level Tokens) and copy it again; with it no command or button"
+        " reaches Nightshift",
+        refused=REFUSED_TOKEN | {"not_allowed_token_type"},
+        refuse=refuse,
+    )
 
 
 async def _check_tokens(client: AsyncWebClient, app_token: str | None, *, refuse: bool) -> None:
