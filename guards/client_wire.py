@@ -99,6 +99,7 @@ def raise_for(response: httpx.Response) -> None:
             held_micros=amounts["held_micros"],
             requested_micros=amounts["requested_micros"],
             also=[o for o in also if _is_level(o)] if isinstance(also, list) else None,
+            books_full=details.get("books_full") is True,
         )
     if cls is BreakerOpen:
         raise BreakerOpen(

@@ -161,6 +161,7 @@ class BudgetExceeded(GuardError):
                 f" /agent budget set {scope} <amount> {window}{others}"
             )
         self.also = list(also or ())
+        self.books_full = books_full
         self.level = level
         self.scope = scope
         self.window = window
@@ -179,6 +180,7 @@ class BudgetExceeded(GuardError):
             "held_micros": self.held_micros,
             "requested_micros": self.requested_micros,
             **({"also": self.also} if self.also else {}),
+            **({"books_full": True} if self.books_full else {}),
         }
 
 

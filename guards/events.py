@@ -80,6 +80,7 @@ class BudgetExhausted(Event):
     requested_micros: int
     # the other levels that refused it too: {level, scope, window, limit/spent/held micros}
     also: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    books_full: bool = False  # refused at the most Nightshift counts, not a limit set
 
 
 @dataclass(frozen=True, kw_only=True)

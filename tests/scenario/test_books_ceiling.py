@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
+from guards.client import GuardClient
+from guards.errors import BudgetExceeded
 from guards.verify import verify
 from tests.scenario.test_ledger_api import reserve, tree, window
 
@@ -46,6 +50,11 @@ async def test_holds_past_the_books_ceiling_are_a_402_and_never_refuse_a_settle(
     )
     assert body["message"].startswith("acme's books are full: $0.00 spent and")
     assert "`/agent holds acme` shows who holds it" in body["message"]
+    assert body["books_full"] is True
+    async with GuardClient(app.url, mallory) as guard:  # the Python client says the same
+        with pytest.raises(BudgetExceeded) as refused:
+            await guard.create_reservation("acme/mallory/bot", max_cost_micros=10**15)
+    assert str(refused.value).startswith("acme's books are full")
     assert (await reserve(app, alice, "acme/alice/bot", "b", 10**15)).status_code == 402
     # alice's call was made: its spend is recorded, whatever mallory holds
     s = await settle(app, alice, mine, 2000)
