@@ -55,6 +55,7 @@ from bot.alerts.model import (
     CLEARED_BY,
     CONDITION_KINDS,
     OPENED_KINDS,
+    OVERRUN_TOTAL,
     Alert,
     alert_kind,
     fingerprint,
@@ -205,10 +206,14 @@ class AlertEngine(AlertPaging):
         """Record one firing: bump the open group of its fingerprint, or open a new one."""
         now = tx.clock.now()
         fp = fingerprint(kind, scope)
-        facts_json = json.dumps(facts, separators=(",", ":"))
         row = tx.one(
             "SELECT id, facts FROM alerts WHERE fingerprint = ? AND resolved_at IS NULL", (fp,)
         )
+        if kind == "overrun":  # the latest overrun's facts, and the sum of all of them
+            earlier = json.loads(row[1]) if row is not None else {}
+            summed = int(earlier.get(OVERRUN_TOTAL) or earlier.get("overrun_micros") or 0)
+            facts = {**facts, OVERRUN_TOTAL: summed + int(facts.get("overrun_micros") or 0)}
+        facts_json = json.dumps(facts, separators=(",", ":"))
         if row is not None:
             before = json.loads(row[1])
             if before.get(AFTER_MICROS):  # a breaker tripping again: keep what got through

@@ -48,6 +48,8 @@ BREAKER_KINDS = (
 OPENED_KINDS = BREAKER_KINDS[:3]
 # Their facts for what the trip did not stop: charges of calls granted before it.
 AFTER_MICROS, AFTER_CALLS = "after_trip_micros", "after_trip_calls"
+# An overrun alert's firings, summed (each firing's facts are the latest overrun's)
+OVERRUN_TOTAL = "overrun_total_micros"
 
 # Events that clear a condition: they resolve the open alerts of these kinds at their scope.
 CLEARED_BY: dict[str, tuple[str, ...]] = {

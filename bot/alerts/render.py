@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, Alert
+from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL, Alert
 from bot.commands import actions, button, context, header, section
 from bot.escape import slack_text
 from guards.money import format_usd, usd_for
@@ -188,10 +188,13 @@ def _overrun(f: dict[str, Any]) -> str:
         where = _in_conversation(f)
         return f"{f.get('reservation_id', '')}{where} was charged more than it held{late}"
     charged, held, over = (int(a) for a in amounts)  # type: ignore[arg-type]
-    usd = usd_for(charged, held, over)  # exact when cents would say "$0.00 over"
+    total = f.get(OVERRUN_TOTAL)
+    total = int(total) if isinstance(total, int) else over
+    usd = usd_for(charged, held, over, total)  # exact when cents would say "$0.00 over"
+    in_all = f"; {usd(total)} over in all since it opened" if total > over else ""
     return (
         f"{f.get('reservation_id', '')}{_in_conversation(f)} charged {usd(charged)}{late} on a"
-        f" {usd(held)} hold: {usd(over)} over"
+        f" {usd(held)} hold: {usd(over)} over{in_all}"
     )
 
 

@@ -94,3 +94,32 @@ async def test_a_routed_call_made_with_another_model_teaches_routing_nothing(app
         )
         outcomes[used] = rows[0]["outcome"]
     assert outcomes == {"routed": "failure", "claude-opus-4-1": None}
+
+
+async def test_an_overrun_alert_sums_its_firings(app_factory):
+    """audit16 money L3: 'fired 9300x' showed one call's overrun; $1 of overruns and $9
+    trillion read the same."""
+    import json
+
+    from bot.alerts.render import _overrun
+
+    app = await app_factory({**POLICY, "breakers": {"spend_rate": None}})
+    tok = await app.token("acme")
+    for i, charged in enumerate((3_000, 5_000)):
+        body = {"scope": "acme/alice/bot", "idempotency_key": f"o{i}", "max_cost_micros": 1_000}
+        rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+            "reservation_id"
+        ]
+        s = await app.request(
+            "POST",
+            f"/v1/reservations/{rid}/settle",
+            token=tok,
+            json={"actual_cost_micros": charged},
+        )
+        assert s.json()["overrun_micros"] == charged - 1_000
+    await app.ns.extras["alerts"].tick()
+    rows = await app.store.fetch("SELECT count, facts FROM alerts WHERE kind = 'overrun'")
+    assert len(rows) == 1 and rows[0]["count"] == 2
+    facts = json.loads(rows[0]["facts"])
+    assert facts["overrun_total_micros"] == 2_000 + 4_000
+    assert _overrun(facts).endswith(": $0.004 over; $0.006 over in all since it opened")
