@@ -442,6 +442,15 @@ async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
     assert "$2.50 today · 1 open alert(s)" in lines[1]
     assert lines[2] == "🟢 `acme/bob/helper` · ♥ 30s ago (ok) · breaker closed · $0.00 today"
     assert lines[3].startswith("Slack delivery: ")
+    # a spend under a cent is shown, not rounded to $0.00 (audit16 observability L4)
+    body = {"scope": "acme/bob/helper", "idempotency_key": "tiny", "max_cost_micros": 100}
+    rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+        "reservation_id"
+    ]
+    settle = {"actual_cost_micros": 30}
+    await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=settle)
+    text = (await slack.command("status"))["text"]
+    assert "breaker closed · $0.00003 today" in text
 
 
 async def test_status_says_when_nothing_is_limited_and_nobody_is_paged(slack_http):
