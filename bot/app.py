@@ -32,7 +32,7 @@ from guards.config import Policy
 from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
-from guards.money import format_usd, usd_for
+from guards.money import format_usd
 from guards.prices import ModelPrice, PriceTable
 from guards.store import Store
 
@@ -208,8 +208,8 @@ class Nightshift:
         if not rows:
             return
         listed = "; ".join(
-            f"{scope} {window} {usd_for(micros)(micros)} (the file: "
-            f"{usd_for(policy)(policy) if policy is not None else 'no limit'}; set by {by})"
+            f"{scope} {window} {format_usd(micros, exact=True)} (the file: "
+            f"{format_usd(policy, exact=True) if policy is not None else 'no limit'}; set by {by})"
             for scope, window, micros, policy, by, _ in rows[:5]
         )
         more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""

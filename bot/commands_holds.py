@@ -21,7 +21,7 @@ from bot.slack.limits import LIST_TEXT
 from guards.breaker import format_seconds
 from guards.errors import NotFound
 from guards.ledger import Reservation
-from guards.money import usd_for
+from guards.money import format_usd
 from guards.store import Tx
 
 __all__ = ["MAX_HOLDS"]
@@ -29,16 +29,12 @@ __all__ = ["MAX_HOLDS"]
 MAX_HOLDS = 20  # holds listed, the largest first
 
 
-def _usd(micros: int) -> str:
-    """Dollars, with every digit when cents would show a small hold as $0.00."""
-    return usd_for(micros)(micros)
-
-
 def _hold_line(ctx: Context, r: Reservation, now: float) -> str:
     task = f" · task `{slack_text(r.task_id)}`" if r.task_id else ""
     model = f" · {slack_text(r.model)}" if r.model else ""
     return (
-        f"• `{r.id}` `{slack_text(r.scope)}` *{_usd(r.held_micros)}*{model}{task}"
+        f"• `{r.id}` `{slack_text(r.scope)}` *{format_usd(r.held_micros, exact=True)}*"
+        f"{model}{task}"
         f" · taken {format_seconds(now - r.created_at)} ago, ends in"
         f" {format_seconds(r.expires_at - now)} ({clock_time(ctx, r.expires_at)})"
     )
@@ -58,7 +54,8 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
     holds, count, total, now = await ctx.ns.store.read(read)
     if not holds:
         return Reply.text_only(f"No hold counts now at `{scope.path}` or below.")
-    head = f"*Holds at `{scope.path}` and below:* {count}, {_usd(total)} in all"
+    held = format_usd(total, exact=True)
+    head = f"*Holds at `{scope.path}` and below:* {count}, {held} in all"
     shown: list[str] = []
     room = LIST_TEXT - len(head) - 40
     for r in holds:
@@ -102,7 +99,7 @@ async def cmd_release(ctx: Context, args: list[str]) -> Reply:
         )
     return Reply.text_only(
         f"<@{ctx.user_id}> ended the hold `{r.id}` of `{slack_text(r.scope)}`:"
-        f" {_usd(r.held_micros)} back to its budgets. If the call still settles, it is"
-        " charged in full and flagged late.",
+        f" {format_usd(r.held_micros, exact=True)} back to its budgets. If the call still"
+        " settles, it is charged in full and flagged late.",
         ephemeral=False,
     )

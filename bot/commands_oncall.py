@@ -33,7 +33,7 @@ from bot.escape import mentioned, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
-from guards.money import usd_for
+from guards.money import format_usd
 from guards.store import Tx
 
 __all__: list[str] = []
@@ -153,8 +153,8 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
     alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""
-    spent = agent.spent_today_micros  # every digit when cents would show it as $0.00
-    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {usd_for(spent)(spent)} today{alerts}"
+    spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
+    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
 
 
 def _more_agents(fleet: Fleet) -> Callable[[int], str]:

@@ -187,7 +187,7 @@ class BudgetExceeded(GuardError):
 def _over(level: dict[str, Any], requested: int) -> str:
     """Another level in the way, in a 402's message: ``also acme (namespace) today:
     $1.00 short``."""
-    from guards.money import usd_for
+    from guards.money import format_usd
 
     period = {"day": "today", "week": "this week", "month": "this month"}.get(
         str(level.get("window")), "in total"
@@ -198,7 +198,9 @@ def _over(level: dict[str, Any], requested: int) -> str:
         + requested
         - int(level["limit_micros"])
     )
-    return f"also {level['scope']} ({level['level']}) {period}: {usd_for(short)(short)} short"
+    return (
+        f"also {level['scope']} ({level['level']}) {period}: {format_usd(short, exact=True)} short"
+    )
 
 
 class BreakerOpen(GuardError):

@@ -209,13 +209,12 @@ class AlertEngine(AlertPaging):
         row = tx.one(
             "SELECT id, facts FROM alerts WHERE fingerprint = ? AND resolved_at IS NULL", (fp,)
         )
+        before = json.loads(row[1]) if row is not None else {}
         if kind == "overrun":  # the latest overrun's facts, and the sum of all of them
-            earlier = json.loads(row[1]) if row is not None else {}
-            summed = int(earlier.get(OVERRUN_TOTAL) or earlier.get("overrun_micros") or 0)
+            summed = int(before.get(OVERRUN_TOTAL) or before.get("overrun_micros") or 0)
             facts = {**facts, OVERRUN_TOTAL: summed + int(facts.get("overrun_micros") or 0)}
         facts_json = json.dumps(facts, separators=(",", ":"))
         if row is not None:
-            before = json.loads(row[1])
             if before.get(AFTER_MICROS):  # a breaker tripping again: keep what got through
                 carried = {k: before[k] for k in (AFTER_MICROS, AFTER_CALLS) if k in before}
                 facts_json = json.dumps({**facts, **carried}, separators=(",", ":"))

@@ -300,7 +300,7 @@ class BudgetSet:
 
 def _budget_set_line(alert: Alert, change: BudgetSet, tz: ZoneInfo, now: float) -> str:
     """``💰 week budget of `acme/erin/e-bot` set to $20.00 by <@U1> at 11:03``."""
-    usd = usd_for(change.limit_micros)(change.limit_micros)
+    usd = format_usd(change.limit_micros, exact=True)
     at = clock_time(change.at, tz, now=now)
     return f"💰 {change.window} budget of `{_scope(alert)}` set to {usd} by <@{change.by}> at {at}"
 

@@ -206,7 +206,7 @@ def _overruns(d: Digest) -> list[str]:
         return ["*Overruns* none"]
     return [
         f"*Overruns* {_n(d.overruns, 'settle')} charged "
-        f"{usd_for(d.overrun_micros)(d.overrun_micros)} beyond their holds"
+        f"{format_usd(d.overrun_micros, exact=True)} beyond their holds"
     ]
 
 
