@@ -39,7 +39,7 @@ from guards.reservation import (
     ReserveRequest,
     SettleRequest,
 )
-from guards.scopes import Scope, ancestors_of
+from guards.scopes import Scope, ancestors_of, subtree
 from guards.store import Tx
 from guards.tokens import Token, authorize
 from guards.usage import Usage, periods_at
@@ -453,7 +453,7 @@ class Ledger(Budgets):
         """The holds counting now at ``scope`` and below, the largest first (at most
         ``limit``), with how many there are and their sum."""
         now = tx.clock.now()
-        under = (scope.path + "/", scope.path + "0")  # "0" follows "/"
+        under = subtree(scope.path)
         where = (
             " FROM reservations WHERE state = 'held' AND expires_at > ?"
             " AND (scope = ? OR (scope > ? AND scope < ?))"

@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["LEVELS", "Scope", "ScopeError", "ancestors_of"]
+__all__ = ["LEVELS", "Scope", "ScopeError", "ancestors_of", "subtree"]
 
 LEVELS = ("namespace", "user", "agent", "conversation")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -38,6 +38,12 @@ def _depth(text: str) -> int:
                 f"{text[:80]!r}: each segment is 1-64 of A-Z a-z 0-9 . _ - (bad: {segment[:80]!r})"
             )
     return len(segments)
+
+
+def subtree(path: str) -> tuple[str, str]:
+    """The half-open text range of every path below ``path``: ``acme/`` to ``acme0``
+    (``"0"`` sorts right after ``"/"``), for ``path > ? AND path < ?`` on an index."""
+    return path + "/", path + "0"
 
 
 @functools.lru_cache(maxsize=8192)

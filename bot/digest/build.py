@@ -22,12 +22,13 @@ from zoneinfo import ZoneInfo
 from bot.alerts.summary import alert_summary, heartbeat_uptime
 from bot.digest.chart import spend_chart
 from bot.digest.compute import Digest, compute
-from bot.digest.queries import RawDay, read_day, subtree
+from bot.digest.queries import RawDay, read_day
 from bot.digest.render import render
 from guards.clock import Clock
 from guards.config import Policy
 from guards.ledger import Ledger
 from guards.prices import PriceTable
+from guards.scopes import subtree
 from guards.store import Store
 
 __all__ = ["Built", "DigestBuilder", "collect"]

@@ -27,7 +27,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["CHART_DAYS", "RawDay", "day_bounds", "read_day", "subtree"]
+from guards.scopes import subtree
+
+__all__ = ["CHART_DAYS", "RawDay", "day_bounds", "read_day"]
 
 CHART_DAYS = 7
 BREAKER_LOOKBACK_SECONDS = 30 * 86400  # how far back an open breaker's opening is looked for
@@ -60,11 +62,6 @@ class RawDay:
     # Charges that landed on an earlier day after that day's digest went out, since the
     # digest before this one: (agent, settles, micros). No digest of their day shows them.
     late: list[tuple[str, int, int]] = field(default_factory=list)
-
-
-def subtree(namespace: str) -> tuple[str, str]:
-    """The half-open text range of every path under a namespace: ``acme/`` to ``acme0``."""
-    return namespace + "/", namespace + "0"  # "0" sorts right after "/"
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[float, float]:
