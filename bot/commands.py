@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.chat_words import split_args
 from bot.slack.limits import MESSAGE_BLOCKS, fit
 from guards.errors import GuardError
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
+    from guards.config import Policy
 
 __all__ = [
     "ActionResult",
@@ -338,33 +339,6 @@ def load_commands() -> None:
         importlib.import_module(name)
 
 
-def split_args(text: str) -> list[str]:
-    """The words of a command line, each as :func:`tidy` leaves it (empty ones dropped),
-    without a leading ``/agent`` (``/agent /agent status`` typed in Slack)."""
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        words = text.split()
-    args = [w for w in map(tidy, words) if w]
-    if args and args[0].lower() in ("/agent", "agent"):
-        args = args[1:]
-    return args
-
-
-def tidy(word: str) -> str:
-    """A word as copied from a reply: without the backticks or asterisks around it, a
-    sentence's ``.`` or ``,`` after it, or a scope's trailing ``/``.
-
-    Example:
-        >>> [tidy(w) for w in ("`acme/alice/rss-bot`", "*day*.", "7,", "acme/alice/", "1.5h")]
-        ['acme/alice/rss-bot', 'day', '7', 'acme/alice', '1.5h']
-    """
-    word = word.rstrip(".,").strip("`*").rstrip(".,")
-    if "/" in word:
-        word = word.rstrip("/")
-    return word
-
-
 def help_reply(note: str | None = None) -> Reply:
     lines = [
         f"`/agent {s.usage}` — {s.help}" for s in sorted(SUBCOMMANDS.values(), key=lambda s: s.name)
@@ -373,20 +347,53 @@ def help_reply(note: str | None = None) -> Reply:
     return Reply(text=text, blocks=[section(text)])
 
 
+def ask_admins(policy: Policy) -> str:
+    """Whom to ask, by name (the person refused is on a phone at 3 a.m.)."""
+    names = [f"<@{u}>" for u in policy.admins[:3]]
+    names += [f"<!subteam^{g}>" for g in policy.admin_groups[:2]]
+    if not names:
+        return "The policy names no admins: add member ids under `admins:` in the policy file."
+    more = " (or another admin)" if len(policy.admins) > 3 or len(policy.admin_groups) > 2 else ""
+    return f"Ask {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}{more}."
+
+
+# the words of the alert buttons, typed as commands
+BUTTON_ONLY = {"resolve": "Resolve", "escalate": "Escalate now"}
+
+
+def _aliased(args: list[str]) -> list[str]:
+    """A command typed as people say it: ``acknowledge 4`` is ``ack 4`` (the button's
+    word), ``unsilence 4`` is ``silence 4 off``, ``on call`` is ``oncall``."""
+    if not args:
+        return args
+    name = args[0].lower()
+    if name in ("acknowledge", "acknowledged"):
+        return ["ack", *args[1:]]
+    if name == "unsilence":
+        return ["silence", *args[1:], "off"]
+    if name not in SUBCOMMANDS and len(args) > 1 and name + args[1].lower() in SUBCOMMANDS:
+        return [name + args[1].lower(), *args[2:]]
+    return args
+
+
 async def dispatch(ctx: Context, text: str) -> Reply:
     """Run one ``/agent`` command line and return its reply (never raises)."""
-    args = split_args(text.strip())
+    args = _aliased(split_args(text.strip()))
     if not args:
         return help_reply()
     name = args[0].lower()
     sub = SUBCOMMANDS.get(name)
-    if sub is None:
-        joined = name + args[1].lower() if len(args) > 1 else ""  # `on call`: `oncall`
-        close = [joined] if joined in SUBCOMMANDS else []
-        close = close or difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
+    if sub is None:  # one line, not the whole help: it is read on a phone
+        if name in BUTTON_ONLY:
+            return Reply.text_only(
+                f"`{name}` is the {BUTTON_ONLY[name]} button on the alert's message, not a"
+                " command (`/agent ack <id>` acknowledges; `/agent alerts` lists the open ones)."
+            )
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
         guess = f" Did you mean `{close[0]}`?" if close else ""
-        note = f"I don't know `{echo(args[0])}`.{guess}"
-        return help_reply(note).limited()
+        return Reply.text_only(
+            f"I don't know `{echo(args[0])}`.{guess} `/agent help` lists the commands."
+        )
     ctx.attempt = " ".join([name, *args[1:]])
     try:
         return (await sub.handler(ctx, args[1:])).limited()
@@ -394,9 +401,7 @@ async def dispatch(ctx: Context, text: str) -> Reply:
         detail = f"{exc.detail}\n" if exc.detail else ""
         return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
     except NotAdmin as exc:
-        return Reply.text_only(
-            f"Only {exc.who} can {exc}. Ask one of the admins in the policy file (`admins:`)."
-        )
+        return Reply.text_only(f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
     except GuardError as exc:
         return Reply.text_only(exc.message)
 
@@ -412,6 +417,6 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     try:
         return await handler(ctx, value)
     except NotAdmin as exc:
-        return ActionResult(ephemeral=f"Only {exc.who} can {exc}.")
+        return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
     except GuardError as exc:
         return ActionResult(ephemeral=exc.message)

@@ -17,6 +17,7 @@ from typing import Any
 from bot.alerts import operations as ops
 from bot.alerts.model import Alert, kinds_named
 from bot.alerts.render import alert_line, duration, title
+from bot.chat_words import join_duration
 from bot.commands import (
     Context,
     Reply,
@@ -282,6 +283,7 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     unless it was acknowledged. Later firings notify as usual. Firings recorded while
     silenced stay counted; `/agent alerts` lists the active silences.
     """
+    args = join_duration(args, 1)  # `2 h`, `2 hours`
     if len(args) != 2:
         raise UsageError()
     if args[1].lower() in LIFT_WORDS:

@@ -120,14 +120,18 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
         return "actor = ?", (user,), f"by <@{user}>"
     if not _WORD.fullmatch(word):
         raise UsageError(f"`{slack_text(word[:40])}` is not a person, a change or a scope")
+    # in any case: a phone writes `Refused` and `@Nightshift` (a search: more is harmless)
     if word.startswith("@"):  # as the listing shows them: @nightshift, @cli:ops
-        return "actor = ?", (word[1:],), f"by {member_or_name(word[1:])}"
+        return "lower(actor) = ?", (word[1:].lower(),), f"by {member_or_name(word[1:])}"
     # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`)
     return (
-        "(actor = ? OR action = ? OR substr(action, 1, length(?) + 1) = ? || '.'"
-        " OR target = ? OR substr(target, 1, length(?) + 1) IN (? || '/', ? || ' ')"
-        " OR instr(target, ':' || ? || '/') > 0 OR substr(target, -length(?) - 1) = ':' || ?)",
-        (word,) * 11,
+        "(lower(actor) = ?1 OR lower(action) = ?1"
+        " OR substr(lower(action), 1, length(?1) + 1) = ?1 || '.'"
+        " OR lower(target) = ?1"
+        " OR substr(lower(target), 1, length(?1) + 1) IN (?1 || '/', ?1 || ' ')"
+        " OR instr(lower(target), ':' || ?1 || '/') > 0"
+        " OR substr(lower(target), -length(?1) - 1) = ':' || ?1)",
+        (word.lower(),),
         f"matching `{slack_text(word)}`",
     )
 

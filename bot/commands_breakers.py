@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts.render import parse_trial_request, trial_request_value
+from bot.chat_words import typed
 from bot.commands import (
     ActionResult,
     Context,
@@ -158,7 +159,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
         key, kind = parse_key(scope)
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
-    reason = " ".join(args[2:])
+    reason = typed(args[2:])  # as typed: its commas too
     breakers = ctx.ns.breakers
 
     def operate(tx: Tx) -> tuple[BreakerRow, str | None]:

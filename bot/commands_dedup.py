@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, clip, context, echo, section, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from bot.escape import slack_text
@@ -96,11 +97,14 @@ def group(found: list[Rejection]) -> list[tuple[Rejection, int]]:
 
 
 def _parse(args: list[str]) -> tuple[str | None, int, str]:
+    args = join_duration(join_duration(args, 1), 0)  # `24 h`, `24 hours`, `90min`
     if len(args) > 2:
         raise UsageError()
     scope: str | None = None
     seconds, since_text = DEFAULT_SINCE, "24h"
     for arg in args:
+        if arg.isascii() and arg.isdigit():
+            raise UsageError(f"`{arg}` what? Write `{arg}h` for hours (or `{arg}m`, `{arg}d`)")
         try:
             seconds, since_text = parse_duration(arg), arg
             continue

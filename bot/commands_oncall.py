@@ -17,6 +17,7 @@ from bot.alerts.escalation import Chain
 from bot.alerts.fleet import AgentStatus, Fleet, fleet
 from bot.alerts.oncall import handoffs, on_call, rotation_named
 from bot.alerts.render import duration
+from bot.chat_words import join_duration
 from bot.commands import (
     Context,
     Reply,
@@ -105,6 +106,7 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
         return Reply.text_only(
             f"Ended {n} override(s) of {rotation}; the schedule applies again.", ephemeral=False
         )
+    args = join_duration(args, 1)  # `2 h`, `2 hours`
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render import clock_time
+from bot.chat_words import duration_word
 from bot.commands import Context, NotAdmin, UsageError
 from guards.config import Policy, parse_duration
 
@@ -70,7 +71,11 @@ async def require_responder(ctx: Context, what: str) -> None:
 
 
 def duration_arg(text: str) -> int:
-    """A typed duration (``30m``, ``2h``) in seconds; a UsageError when it is not one."""
+    """A typed duration (``30m``, ``2h``, ``90min``) in seconds; a UsageError when it is not
+    one, or when it is a bare number (``30``: minutes or seconds? it asks)."""
+    text = duration_word(text)
+    if text.isascii() and text.replace(".", "", 1).isdigit():
+        raise UsageError(f"`{text}` what? Write `{text}m` for minutes (or `{text}h`, `{text}s`)")
     try:
         seconds = parse_duration(text)
     except ValueError as exc:

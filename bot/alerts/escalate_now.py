@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from bot.alerts.engine import AlertEngine
+from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
 from bot.alerts.render import clock_time
 from guards.errors import Conflict
@@ -82,10 +83,33 @@ def escalate_now(
         last = _last_escalation(tx, alert.id, manual=True)
         if last is not None and now - last[1] < REPEAT_CLICK_SECONDS:
             raise Conflict(_already(engine, alert, last, now), state="escalated")
+    _not_the_clicker(engine, tx, alert, actor, now)
     who = engine.escalate(tx, alert, now, manual_by=actor)
     # after it: the row says who was notified (a user, or the channel)
     tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}", after=who)
     return who
+
+
+def _not_the_clicker(engine: AlertEngine, tx: Tx, alert: Alert, actor: str, now: float) -> None:
+    """Refuse a click that would page the clicker (the person on call asking for help, with
+    a chain of one step: the README's default) and say how to reach someone else."""
+    assert alert.esc_step is not None
+    step = engine.chain.step(alert.esc_step)
+    target = notify_target(
+        step,
+        oncall=engine.policy.oncall,
+        tz=engine.tz,
+        now=now,
+        overrides=engine.overrides(tx, now),
+    )
+    if target != actor:
+        return
+    raise Conflict(
+        f"Escalate now would page you again: the next step of #{alert.id}"
+        f" ({engine.chain.describe(alert.esc_step)}) notifies {step.notify}, and that is you;"
+        " nobody was paged. Hand it over with `/agent oncall override @someone 1h` (then"
+        " Escalate now pages them), or add a step to `oncall.escalation` in the policy."
+    )
 
 
 # (step, at, manual_by) of an escalations row

@@ -130,7 +130,7 @@ async def test_keep_open_by_a_non_admin_is_refused_to_them_only(slack_http):
     assert refusal == {
         "response_type": "ephemeral",
         "replace_original": False,
-        "text": "Only admins can keep breakers open.",
+        "text": "Only admins can keep breakers open. Ask <@U0ADMIN>.",
     }
     assert slack.fake.calls_of("chat.update") == []
     assert slack.fake.messages[(channel, ts)]["blocks"] == blocks
@@ -271,7 +271,8 @@ async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
     channel, ts = await post_alert(slack, alert_blocks(button("Raise", "budget_raise", SCOPE)))
     await click(slack, "budget_raise", SCOPE, channel, ts, user=STRANGER)
     await slack.fake.wait_for(lambda: slack.fake.responses["click"])
-    assert slack.fake.responses["click"][0]["text"] == "Only admins can raise budgets."
+    refusal = slack.fake.responses["click"][0]["text"]
+    assert refusal == "Only admins can raise budgets. Ask <@U0ADMIN>."  # whom, by name
     assert slack.fake.views == []
 
 

@@ -245,7 +245,7 @@ async def test_text_copied_from_the_bots_own_replies_is_read_as_meant(slack_http
     silenced = await slack.command("silence `acme/alice/` 1h.")
     assert "silenced acme/alice and below for 1h" in silenced["text"], silenced["text"]
     assert "Nightshift commands" in (await slack.command("/agent"))["text"]  # help
-    assert "Did you mean `oncall`?" in (await slack.command("on call"))["text"]
+    assert "No rotations" in (await slack.command("on call"))["text"]  # `oncall`, run
 
 
 # -- budget -------------------------------------------------------------------------------

@@ -124,3 +124,26 @@ async def test_a_stale_step_writes_nothing(store):
     assert [r[0] for r in audit] == ["U01"]
     [row] = await alerts(store)
     assert row["esc_step"] == 2
+
+
+async def test_escalate_now_never_pages_the_clicker_again(store):
+    """audit17 phone M5: with the README's default set-up (a rotation, no chain), the person
+    paged tapping Escalate now was paged again, told "Escalated", and nobody else woke."""
+    engine = make({"oncall": {"rotations": [{"name": "primary", "users": ["U01", "U02"]}]}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    paged = await store.write(lambda tx: engine.first_responder(tx, store.clock.now()))
+    assert paged is not None
+    queued = len(await outbox(store))
+    with pytest.raises(Conflict, match="Escalate now would page you again") as refused:
+        await store.write(
+            lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor=paged, at_step=1)
+        )
+    assert "`/agent oncall override @someone 1h`" in refused.value.message
+    assert len(await outbox(store)) == queued
+    assert await store.fetch("SELECT 1 FROM audit WHERE action = 'alert.escalate'") == []
+    # anyone else (an admin, a colleague) still escalates: it pages the person on call
+    who = await store.write(
+        lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U0ADMIN", at_step=1)
+    )
+    assert who == paged
