@@ -32,6 +32,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import yaml
 
 from guards.config import Policy, PolicyError, load_policy
 from guards.store import Tx
@@ -94,6 +97,14 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     except OSError as exc:  # a directory, no permission
         log.error("SIGHUP: cannot read %s (%s); still running", config, exc.strerror)
         return None
+    if had_file and _says_nothing(raw):
+        log.error(
+            "SIGHUP: the policy file %s is empty (a save still being written?); still running"
+            " on the policy read at start. To run on the built-in defaults (no budgets, nobody"
+            " paged) on purpose, write {} in it",
+            config,
+        )
+        return None
     try:
         fd, snapshot = tempfile.mkstemp(prefix="nightshift-policy-", suffix=".yml")
         with os.fdopen(fd, "wb") as out:
@@ -127,7 +138,47 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         config,
         ", ".join(changed),
     )
+    if "oncall" in changed or "timezone" in changed:
+        for line in oncall_moves(current, new, now=time.time()):
+            log.warning("SIGHUP: %s", line)
     return snapshot
+
+
+def _says_nothing(raw: bytes) -> bool:
+    """Whether the file holds no YAML at all (empty, blank, or comments only)."""
+    try:
+        return yaml.safe_load(raw) is None
+    except yaml.YAMLError:
+        return False  # said as the file's error when it is read
+
+
+def oncall_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
+    """What an edit of the rotations changes about who is on call now: a shift is counted
+    from ``start`` in the order of ``users``, so adding, removing or reordering a user
+    can hand tonight's pages to someone else; and overrides made for a rotation that is
+    gone (renamed) no longer apply."""
+    from bot.alerts.oncall import rotation_named, shift_at
+
+    moves = []
+    old_tz, new_tz = ZoneInfo(old.timezone), ZoneInfo(new.timezone)
+    for before in old.oncall.rotations:
+        after = rotation_named(new.oncall, before.name)
+        if after is None:
+            moves.append(
+                f"rotation {before.name} is gone from the policy: its `/agent oncall override`s,"
+                " if any, no longer apply"
+            )
+            continue
+        was, now_is = shift_at(before, old_tz, now).user, shift_at(after, new_tz, now)
+        if was != now_is.user:
+            left = int(now_is.ends_at - now)
+            moves.append(
+                f"rotation {after.name}: on call now is {now_is.user}, no longer {was} (shifts"
+                " are counted from `start` in the order of `users`, so the edit moved them);"
+                f" `/agent oncall override <@{was}> {max(left // 60, 1)}m {after.name}` keeps"
+                f" {was} on call until the hand-off"
+            )
+    return moves
 
 
 def reloaded_policy(config: str) -> Policy | None:

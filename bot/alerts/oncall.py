@@ -117,7 +117,8 @@ def on_call(
 ) -> OnCallNow:
     """Who is on call for ``rotation`` at ``now``: the latest active override, else the shift."""
     shift = shift_at(rotation, tz, now)
-    active = [o for o in overrides if o.rotation == rotation.name and o.active(now)]
+    name = rotation.name.lower()  # `oncall override … Secondary` names `secondary`
+    active = [o for o in overrides if o.rotation.lower() == name and o.active(now)]
     override = max(active, key=lambda o: (o.created_at, o.starts_at)) if active else None
     return OnCallNow(
         rotation=rotation.name,

@@ -337,12 +337,12 @@ def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> 
     users = [
         str(r[0])
         for r in tx.all(
-            "SELECT user_id FROM oncall_overrides WHERE rotation = ? AND ends_at > ?",
+            "SELECT user_id FROM oncall_overrides WHERE lower(rotation) = lower(?) AND ends_at > ?",
             (rotation, now),
         )
     ]
     cur = tx.execute(
-        "UPDATE oncall_overrides SET ends_at = ? WHERE rotation = ? AND ends_at > ?",
+        "UPDATE oncall_overrides SET ends_at = ? WHERE lower(rotation) = lower(?) AND ends_at > ?",
         (now, rotation, now),
     )
     if cur.rowcount:  # whose shift ended, as the override's own row said who began it

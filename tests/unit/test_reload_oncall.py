@@ -1,0 +1,98 @@
+"""A SIGHUP's checks of what an edit does to who is on call, and of a half-written file
+(audit17 policy H2, H3, M1): the checks run on real files, as `check_reload` does."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.alerts.oncall import Override, on_call
+from bot.reload import check_reload, oncall_moves
+from guards.config import Policy, load_policy
+
+TWO = "oncall:\n  rotations:\n    - {name: primary, users: [U01, U02], period: day}\n"
+
+
+def policy_file(tmp_path: Path, text: str) -> tuple[str, Policy]:
+    path = tmp_path / "nightshift.yml"
+    path.write_text(text)
+    return str(path), load_policy(path)
+
+
+def reload(config: str, current: Policy, text: str) -> str | None:
+    Path(config).write_text(text)
+    snapshot = check_reload(config, current, had_file=True)
+    if snapshot is not None:
+        os.unlink(snapshot)
+    return snapshot
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n", "# all commented out\n# budgets:\n"])
+def test_an_empty_file_at_a_sighup_is_not_applied(tmp_path, caplog, text):
+    """M1: an editor writing in place leaves the file empty for a moment; a SIGHUP then
+    ran the process on the built-in defaults: no budgets, nobody paged."""
+    config, current = policy_file(tmp_path, TWO)
+    with caplog.at_level(logging.ERROR, logger="nightshift"):
+        assert reload(config, current, text) is None
+    [said] = [r.getMessage() for r in caplog.records]
+    assert f"the policy file {config} is empty (a save still being written?)" in said
+    assert "write {} in it" in said
+    assert reload(config, current, "{}\n") is not None  # the defaults, on purpose
+
+
+def test_an_edit_that_moves_who_is_on_call_now_is_said(tmp_path, caplog):
+    """H2: swapping (or adding) users moved tonight's pages to someone else, and the log
+    said only "changed (oncall)"."""
+    config, current = policy_file(tmp_path, TWO)
+    shift = on_call(
+        current.oncall.rotations[0], ZoneInfo(current.timezone), datetime.now(UTC).timestamp()
+    )
+    was = shift.user
+    other = "U02" if was == "U01" else "U01"
+    swapped = "oncall:\n  rotations:\n    - {name: primary, users: [U02, U01], period: day}\n"
+    with caplog.at_level(logging.WARNING, logger="nightshift"):
+        assert reload(config, current, swapped) is not None
+    said = [r.getMessage() for r in caplog.records]
+    assert any(
+        f"rotation primary: on call now is {other}, no longer {was}" in line for line in said
+    ), said
+    assert any(f"`/agent oncall override <@{was}> " in line for line in said), said
+
+
+def rotations(*rows: dict[str, Any]) -> Policy:
+    return Policy.model_validate({"oncall": {"rotations": list(rows)}})
+
+
+def test_moves_name_a_rotation_that_is_gone_and_nothing_else():
+    primary = {"name": "primary", "users": ["U01", "U02", "U03"], "start": "2026-01-05"}
+    old = rotations(primary, {"name": "secondary", "users": ["U04"]})
+    now = datetime(2026, 1, 6, 12, tzinfo=UTC).timestamp()  # the first week: U01's
+    added = rotations(
+        {**primary, "users": ["U01", "U02", "U03", "U06"]},  # the new hire, at the end
+        {"name": "secondary", "users": ["U04"]},
+    )
+    renamed = rotations(primary, {"name": "backup", "users": ["U04"]})
+    assert oncall_moves(old, added, now=now) == []  # U01 still: nothing to say
+    assert oncall_moves(old, old, now=now) == []
+    [gone] = oncall_moves(old, renamed, now=now)
+    assert gone.startswith("rotation secondary is gone from the policy")
+
+
+def test_an_override_holds_when_its_rotation_is_renamed_in_another_case():
+    """H3: `Secondary` in the file after an override of `secondary`: the override was
+    silently dropped and the person who handed over was paged again."""
+    policy = Policy.model_validate(
+        {"oncall": {"rotations": [{"name": "Secondary", "users": ["U04"]}]}}
+    )
+    now = datetime(2026, 3, 2, 3, tzinfo=UTC).timestamp()
+    covering = Override("secondary", "U07", now - 60, now + 3600, now - 60)
+    assert (
+        on_call(policy.oncall.rotations[0], ZoneInfo(policy.timezone), now, [covering]).user
+        == "U07"
+    )
