@@ -93,6 +93,9 @@ class Nightshift:
         self.reloaded = False  # started by a reload (SIGHUP), on the socket handed over
         self._lock: RunLock | None = None
         self._clock_watch: asyncio.Task[None] | None = None
+        # the system clock against the monotonic one (components may listen to its steps)
+        self.clock_watch = ClockWatch(self.scheduler)
+        self.clock_watch.on_step_back.append(self.breakers.clock_stepped_back)
         self._stopped = asyncio.Event()
 
     @property
@@ -166,7 +169,7 @@ class Nightshift:
             )
             self.scheduler.start()
             self._clock_watch = asyncio.create_task(
-                ClockWatch(self.scheduler).run(), name="nightshift-clock-watch"
+                self.clock_watch.run(), name="nightshift-clock-watch"
             )
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             await self._say_if_nothing_is_limited()

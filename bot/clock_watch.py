@@ -4,10 +4,12 @@ stop the upkeep timers for as long as the step.
 APScheduler's interval jobs fire at *previous run + interval* on the wall clock, and it
 sleeps until then on the loop's monotonic timer: after a step back of an hour, hold
 expiry, escalations, the heartbeat watchdog, the agents' jobs, the digest and retention
-would all wait an hour, even once the clock is put right. A step forward needs nothing:
-every job reads the time and catches up. :class:`ClockWatch` compares the wall clock
-with the monotonic one every second and, on a step back, makes every interval job due
-now (each then goes on from there).
+would all wait an hour, even once the clock is put right. :class:`ClockWatch` compares
+the wall clock with the monotonic one every second and, on a step back, makes every
+interval job due now (each then goes on from there) and tells the breakers (their
+spend windows keep their charges' real age). A step forward needs nothing for the
+jobs (every job reads the time and catches up), but the heartbeat watchdog must not
+read it as every agent's silence: it is told, and takes it off as a downtime.
 
 Example:
     >>> # watch = ClockWatch(scheduler); task = asyncio.create_task(watch.run())
@@ -42,6 +44,10 @@ class ClockWatch:
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scheduler = scheduler
+        # told the step (seconds) on the event loop: state in memory kept on the wall clock
+        self.on_step_back: list[Callable[[float], None]] = []
+        # told (wall time before, wall time after) of a step forward: time nobody lived
+        self.on_step_forward: list[Callable[[float, float], None]] = []
         self._wall = wall
         self._mono = mono
         self._offset = wall() - mono()
@@ -50,6 +56,16 @@ class ClockWatch:
         """Look once; the step back in seconds (0.0 when there was none worth acting on)."""
         offset = self._wall() - self._mono()
         step, self._offset = self._offset - offset, offset
+        if -step >= STEP_SECONDS:
+            until = self._wall()
+            log.warning(
+                "the system clock went forward %.0f s (NTP putting it right, a VM resumed):"
+                " that time is not counted as agents' silence",
+                -step,
+            )
+            for on_forward in self.on_step_forward:
+                on_forward(until + step, until)
+            return 0.0
         if step < STEP_SECONDS:
             return 0.0
         now = datetime.fromtimestamp(self._wall(), UTC)
@@ -64,6 +80,8 @@ class ClockWatch:
             step,
             ", ".join(moved) or "none",
         )
+        for listener in self.on_step_back:
+            listener(step)
         return step
 
     async def run(self) -> None:

@@ -43,6 +43,11 @@ class SpendRates:
         """Drop the windows; they are rebuilt from settled reservations on next use."""
         self._spend = None
 
+    def clock_stepped_back(self, seconds: float) -> None:
+        """Move the charges in memory back with the wall clock (see SpendWindow.shift_back)."""
+        for window in (self._spend or {}).values():
+            window.shift_back(seconds)
+
     def clear(self, key: str) -> None:
         """The breaker ``key`` closed: its window starts over."""
         if self._spend is not None and key in self._spend:

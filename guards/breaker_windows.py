@@ -113,6 +113,20 @@ class SpendWindow:
             self.total -= items.popleft()[1]
         return self.total
 
+    def shift_back(self, seconds: float) -> None:
+        """The wall clock stepped back ``seconds``: the charges made before the step move
+        back with it, so that they keep their real age (else they would stay in the
+        window for the step as well, and trip the breaker on spend long gone). Charges
+        already made after the step (a settle just before this call) stay where they are:
+        they follow a drop in the times."""
+        items = list(self.items)
+        before = len(items)
+        for i in range(len(items) - 1, 0, -1):
+            if items[i - 1][0] > items[i][0]:  # the step: everything up to here is older
+                before = i
+                break
+        self.items = deque([(at - seconds, m) for at, m in items[:before]] + items[before:])
+
     def clear(self) -> None:
         self.items.clear()
         self.total = 0

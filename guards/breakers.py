@@ -82,6 +82,12 @@ class Breakers:
         """Forget the in-memory state whenever the store rolls writes back."""
         store.on_rollback.append(self.forget)
 
+    def clock_stepped_back(self, seconds: float) -> None:
+        """The wall clock went back ``seconds`` (:class:`bot.clock_watch.ClockWatch`): the
+        spend windows keep their charges' real age, rather than count them for the step
+        too and trip on spend long gone."""
+        self._spend.clock_stepped_back(seconds)
+
     def forget(self) -> None:
         """Drop every breaker and spend window from memory; they reload from rows."""
         self._records.forget()

@@ -26,7 +26,8 @@ from guards.events import Event
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
-    from guards.store import Store
+    from bot.clock_watch import ClockWatch
+    from guards.store import Store, Tx
 
 __all__ = ["TICK_SECONDS", "AlertsComponent"]
 
@@ -42,6 +43,8 @@ class AlertsComponent:
         self._store: Store | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch: ClockWatch | None = None
+        self._unwatched: list[tuple[float, float]] = []  # clock steps forward, not recorded yet
 
     @property
     def engine(self) -> AlertEngine:
@@ -68,6 +71,10 @@ class AlertsComponent:
                 " channel and nobody is paged; name rotations and steps in the policy"
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
+        self._watch = ns.clock_watch
+        self._watch.on_step_forward.append(
+            lambda since, until: self._unwatched.append((since, until))
+        )
         # beats lost while we were down are not missed: the downtime is taken off each
         # agent's silence (a database with no mark of its last run forgives a window)
         now = ns.clock.now()
@@ -118,7 +125,20 @@ class AlertsComponent:
 
     async def tick(self) -> dict[str, int]:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
-        done = await self.store.write(self.engine.tick)
+        if self._watch is not None:  # a step forward since the last look: before the watchdog
+            self._watch.check()
+        steps, self._unwatched = self._unwatched, []
+
+        def tick(tx: Tx) -> dict[str, int]:
+            for since, until in steps:
+                heartbeats.not_watched(tx, since, until)
+            return self.engine.tick(tx)
+
+        try:
+            done = await self.store.write(tick)
+        except BaseException:
+            self._unwatched[:0] = steps  # recorded with the next tick
+            raise
         if done["events"] >= BATCH:
             done["events"] += await self.process()
         return done

@@ -34,6 +34,7 @@ __all__ = [
     "alive",
     "heartbeat_uptime",
     "is_stopped",
+    "not_watched",
     "record",
     "started",
     "watchdog",
@@ -85,6 +86,14 @@ def started(tx: Tx, *, now: float) -> bool:
     tx.execute("DELETE FROM watchdog_downtime WHERE down_until < ?", (now - DOWNTIME_KEPT,))
     alive(tx, now=now)
     return row is not None
+
+
+def not_watched(tx: Tx, since: float, until: float) -> None:
+    """Record ``since``..``until`` as a downtime: the wall clock stepped forward over it
+    (:class:`bot.clock_watch.ClockWatch`), so it is nobody's silence."""
+    tx.execute(
+        "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)", (since, until)
+    )
 
 
 def alive(tx: Tx, *, now: float) -> None:

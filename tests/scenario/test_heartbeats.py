@@ -187,3 +187,28 @@ async def test_silence_before_a_restart_counts_and_the_downtime_does_not(app_fac
     await alerts.tick()  # 120 s of silence while up: missed, 20 s after the restart
     rows = await second.store.fetch("SELECT kind FROM alerts")
     assert [r[0] for r in rows] == ["heartbeat_missed"]
+
+
+async def test_a_step_forward_of_the_wall_clock_is_nobodys_silence(app_factory):
+    """audit17 time H3: NTP putting a slow clock right (or a VM resumed) by an hour paged
+    every agent that had beaten seconds before: "Heartbeat missed (12 missed)"."""
+    app = await app_factory(POLICY, clock=ManualClock())
+    alerts = app.ns.extras["alerts"]
+    watch = app.ns.clock_watch  # read from the test's clocks instead of the machine's
+    mono = [1000.0]
+    watch._wall, watch._mono = app.clock.now, lambda: mono[0]
+    watch._offset = app.clock.now() - mono[0]
+    assert (await beat(app)).status_code == 204
+    app.clock.advance(3600)  # the step: an hour on the wall, two seconds lived
+    mono[0] += 2
+    await alerts.tick()
+    assert await app.store.fetch("SELECT * FROM alerts") == []
+    app.clock.advance(117)  # then the agent really goes quiet: 2 + 117 s, not yet 2 × 60
+    mono[0] += 117
+    await alerts.tick()
+    assert await app.store.fetch("SELECT * FROM alerts") == []
+    app.clock.advance(3)
+    mono[0] += 3
+    await alerts.tick()
+    [row] = await app.store.fetch("SELECT kind, scope FROM alerts")
+    assert tuple(row) == ("heartbeat_missed", BOT)

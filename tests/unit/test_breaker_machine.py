@@ -473,3 +473,23 @@ def test_invariants_over_random_histories(ops, auto, trials_by_id):
             assert cfg.cooldown_seconds <= b.cooldown_seconds <= cfg.max_cooldown_seconds
         if b.state == CLOSED:
             assert b.reopens == 0 and not b.trial_holds
+
+
+def test_a_step_back_of_the_clock_keeps_charges_their_real_age():
+    """audit17 time H2: after a step back of an hour, $1.50 and $1.00 charged 37 s apart
+    against a 30 s window read as "spent $2.50 in the last 30s": a false trip and page."""
+    window = SpendWindow(30)
+    w0 = 1_800_000_000.0
+    window.add(w0 - 5, 1_000)
+    window.add(w0, 1_500_000)
+    window.shift_back(3600)  # the clock watch saw the step a second after it
+    later = w0 - 3600 + 37
+    window.add(later, 1_000_000)
+    assert window.total_at(later) == 1_000_000
+    # a settle that came between the step and the watch's look stays where it is
+    racing = SpendWindow(30)
+    racing.add(w0, 1_500_000)
+    racing.add(w0 - 3600 + 0.5, 700_000)  # after the step, before the look
+    racing.shift_back(3600)
+    assert [at for at, _ in racing.items] == [w0 - 3600, w0 - 3600 + 0.5]
+    assert racing.total_at(w0 - 3600 + 1) == 2_200_000  # both within 30 s, really
