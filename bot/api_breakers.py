@@ -35,6 +35,10 @@ async def list_breakers(request: web.Request) -> web.Response:
     def read(tx: Tx) -> dict[str, Any]:
         token = authenticate(tx, raw)
         rows = ns.breakers.list(tx, include_closed, within=token.scope)
-        return {"scope": token.scope, "breakers": [row.as_json() for row in rows]}
+        return {
+            "scope": token.scope,
+            "enabled": ns.policy.breakers.enabled,  # false: no breaker stops a call
+            "breakers": [row.as_json() for row in rows],
+        }
 
     return web.json_response(await ns.store.write(read))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.alerts.fleet import DISABLED_BREAKERS
 from bot.alerts.render import parse_trial_request, trial_request_value
 from bot.chat_words import typed
 from bot.commands import (
@@ -112,12 +113,15 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
     include_closed = bool(args)
     rows = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.list(tx, include_closed))
     rows.sort(key=lambda r: LIST_ORDER.get(r.state, len(LIST_ORDER)))  # by key within a state
+    disabled = [] if ctx.ns.policy.breakers.enabled else [DISABLED_BREAKERS]
     if not rows:
-        return Reply.text_only("🟢 Every breaker is closed: all agents may call.")
+        return Reply.text_only(
+            "\n".join([*disabled, "🟢 Every breaker is closed: all agents may call."])
+        )
     not_closed = sum(1 for r in rows if r.state != CLOSED)
     title = f"*Breakers* — {not_closed} not closed" + (f" of {len(rows)}" if include_closed else "")
     # the count and the usage hint first, then as many rows as the block budget holds
-    blocks: list[dict[str, Any]] = [section(title), context(USAGE_HINT)]
+    blocks: list[dict[str, Any]] = [section(title), *map(context, disabled), context(USAGE_HINT)]
     lines: list[str] = []
     budget = MAX_BLOCKS_USED - len(blocks) - 1  # one left for "… and N more breakers"
     room = LIST_TEXT  # and the characters one Slack message takes
@@ -135,7 +139,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         lines.append(line)
     if len(lines) < len(rows):
         blocks.append(context(_more_breakers(len(rows) - len(lines))))
-    text = fit_text([title, USAGE_HINT], lines, more=_more_breakers, total=len(rows))
+    text = fit_text([title, *disabled, USAGE_HINT], lines, more=_more_breakers, total=len(rows))
     return Reply(text=text, blocks=blocks)
 
 

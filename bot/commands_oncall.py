@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
-from bot.alerts.fleet import AgentStatus, Fleet, fleet
+from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
 from bot.alerts.oncall import handoffs, on_call, rotation_named
 from bot.alerts.render import duration
 from bot.chat_words import join_duration
@@ -221,6 +221,8 @@ def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
             " acts only after money is charged). `/agent budget set <scope> <amount> day`"
             " or `budgets.defaults` in the policy"
         )
+    if not policy.breakers.enabled:
+        lines.append(DISABLED_BREAKERS)
     if transport != "shell" and not Chain.from_policy(policy).steps:  # whom a page goes to
         lines.append(
             "⚠️ Nobody is paged: there is no on-call rotation nor escalation chain"

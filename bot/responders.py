@@ -51,18 +51,23 @@ def responders(policy: Policy) -> set[str]:
 
 
 async def require_responder(ctx: Context, what: str) -> None:
-    """Pass for responders and people on call by override; anyone else must be an admin.
+    """Pass for responders, people on call by override and anyone paged for an alert still
+    open; anyone else must be an admin.
 
     Refusals are audited (by ``require_admin``).
     """
     if ctx.user_id in responders(ctx.ns.policy):
         return
-    overrides = await ctx.ns.store.fetch(
+    now = ctx.ns.clock.now()
+    # on call by override; or paged for an alert still open (taken out of the rotation
+    # since, by a reload: the person paged at 3 a.m. can still acknowledge it)
+    on_call = await ctx.ns.store.fetch(
         "SELECT 1 FROM oncall_overrides WHERE user_id = ? AND starts_at <= ? AND ends_at > ?"
-        " LIMIT 1",
-        (ctx.user_id, ctx.ns.clock.now(), ctx.ns.clock.now()),
+        " UNION ALL SELECT 1 FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+        " WHERE e.target = ? AND a.resolved_at IS NULL LIMIT 1",
+        (ctx.user_id, now, now, ctx.user_id),
     )
-    if overrides:
+    if on_call:
         return
     try:
         await ctx.require_admin(what, not_a="not an admin nor on call")

@@ -27,9 +27,15 @@ from guards.scopes import Scope
 from guards.store import Tx
 from guards.usage import periods_at
 
-__all__ = ["AgentStatus", "Fleet", "fleet"]
+__all__ = ["DISABLED_BREAKERS", "AgentStatus", "Fleet", "fleet"]
 
 _AGENTS = "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats"
+
+# said above breaker states while breakers.enabled is false (audit17 policy M4)
+DISABLED_BREAKERS = (
+    "⚠️ Breakers are disabled (`breakers.enabled: false` in the policy): no breaker stops a"
+    " call; the states shown are as they were left"
+)
 
 
 @dataclass(frozen=True, slots=True)
