@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -141,7 +142,36 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     if "oncall" in changed or "timezone" in changed:
         for line in oncall_moves(current, new, now=time.time()):
             log.warning("SIGHUP: %s", line)
+    if "budgets" in changed or "timezone" in changed:
+        for line in day_moves(current, new, now=time.time()):
+            log.warning("SIGHUP: %s", line)
     return snapshot
+
+
+def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
+    """What a change of time zone does to the budget windows of the namespaces it moves:
+    charges are booked in the day (week, month) of the zone they were made in, so a
+    zone where it is already tomorrow starts the day afresh, and one where it is still
+    yesterday adds today's charges to that day's."""
+    named = {*old.budgets.scopes, *new.budgets.scopes}
+    namespaces = sorted(p for p in named if "/" not in p)
+    others = "every other namespace" if namespaces else "every namespace"
+    lines = []
+    for namespace, label in [*((n, n) for n in namespaces), ("", others)]:
+        was = old.namespace_timezone(namespace) if namespace else old.timezone
+        is_now = new.namespace_timezone(namespace) if namespace else new.timezone
+        if was == is_now:
+            continue
+        before = datetime.fromtimestamp(now, ZoneInfo(was)).date()
+        after = datetime.fromtimestamp(now, ZoneInfo(is_now)).date()
+        what = (
+            f"today is still {after}, and its budget day goes on"
+            if before == after
+            else f"the budget day is now {after} (it was {before}): charges stay in the day they"
+            f" were booked in, so {after} starts from what is booked in it"
+        )
+        lines.append(f"budgets of {label} follow {is_now} now (they followed {was}): {what}")
+    return lines
 
 
 def _says_nothing(raw: bytes) -> bool:

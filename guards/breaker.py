@@ -113,7 +113,17 @@ class Breaker(BreakerState):
     __slots__ = ()
 
     def expire(self, now: float) -> Transition | None:
-        """Leave ``open`` once the cool-down is over: to a trial, or to wait for a human."""
+        """Leave ``open`` once the cool-down is over: to a trial, or to wait for a human.
+
+        A breaker waiting for a human whose policy now starts trials by itself (the mode
+        became ``auto`` at a reload) starts its trial: the operator who switched to
+        ``auto`` meant the fleet to recover without them."""
+        if self.state == HALF_OPEN_PENDING and self.config.mode(self.origin) == "auto":
+            self._start_trial(self.config.trial_calls, self.config.trial_budget_micros)
+            why = trip_reason(self.reason)
+            return self._to(
+                now, HALF_OPEN, reason=f"trial started: the policy starts trials now ({why})"
+            )
         deadline = self.deadline()
         if deadline is None or now < deadline:
             return None

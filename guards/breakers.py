@@ -291,7 +291,8 @@ class Breakers:
         moved = 0
         for key, kind in tx.all(
             "SELECT key, kind FROM breakers WHERE state = 'open'"
-            " AND opened_at + cooldown_seconds <= ?",
+            " AND opened_at + cooldown_seconds <= ? UNION ALL"  # and the waiting ones:
+            " SELECT key, kind FROM breakers WHERE state = 'half_open_pending'",  # (now auto?)
             (now,),
         ):
             b = self._records.entry(tx, key, kind)

@@ -528,3 +528,25 @@ async def test_made_up_agents_and_models_do_not_grow_memory_but_failures_are_kep
     await e.call(outcome="failure")  # the third failure in a row trips BOT, as without eviction
     assert await e.state() == "open"
     await e.store.close()
+
+
+async def test_a_breaker_waiting_for_approval_starts_its_trial_once_the_policy_says_auto(
+    tmp_path,
+):
+    """audit17 policy M3: an operator going offline switched half_open.mode to auto and
+    reloaded; the breaker already waiting for an approval kept waiting, its agent stopped."""
+    e = await start(tmp_path / "m.db")
+    for _ in range(3):
+        await e.call(outcome="failure")
+    e.clock.advance(100)
+    assert await e.store.write(e.breakers.tick) == 1
+    assert await e.state() == "half_open_pending"
+    await e.store.close()
+    auto = {"breakers": {**BASE["breakers"], "half_open": {"mode": "auto", "trial_calls": 2}}}
+    e = await start(tmp_path / "m.db", auto, clock=e.clock)  # the reload
+    assert await e.store.write(e.breakers.tick) == 1
+    assert await e.state() == "half_open"
+    [*_, last] = await e.transitions()
+    assert last[:2] == ("half_open_pending", "half_open")
+    await e.call()  # a trial call goes through
+    await e.store.close()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.alerts.oncall import Override, on_call
-from bot.reload import check_reload, oncall_moves
+from bot.reload import check_reload, day_moves, oncall_moves
 from guards.config import Policy, load_policy
 
 TWO = "oncall:\n  rotations:\n    - {name: primary, users: [U01, U02], period: day}\n"
@@ -96,3 +96,30 @@ def test_an_override_holds_when_its_rotation_is_renamed_in_another_case():
         on_call(policy.oncall.rotations[0], ZoneInfo(policy.timezone), now, [covering]).user
         == "U07"
     )
+
+
+def test_a_change_of_time_zone_says_what_happens_to_the_budget_day():
+    """audit17 policy M2: a namespace moved to Pacific/Kiritimati mid-day got a second full
+    day's budget within the hour, and the reload said only "changed (budgets)"."""
+    old = Policy.model_validate({"budgets": {"scopes": {"acme": {"day": "2.00"}}}})
+    moved = Policy.model_validate(
+        {"budgets": {"scopes": {"acme": {"day": "2.00", "timezone": "Pacific/Kiritimati"}}}}
+    )
+    now = datetime(2026, 11, 27, 23, 1, tzinfo=UTC).timestamp()
+    [line] = day_moves(old, moved, now=now)
+    assert line == (
+        "budgets of acme follow Pacific/Kiritimati now (they followed UTC): the budget day is"
+        " now 2026-11-28 (it was 2026-11-27): charges stay in the day they were booked in, so"
+        " 2026-11-28 starts from what is booked in it"
+    )
+    assert day_moves(old, old, now=now) == []
+    everyone = Policy.model_validate(
+        {**old.model_dump(exclude_unset=True), "timezone": "Europe/Berlin"}
+    )
+    noon = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
+    [acme, rest] = day_moves(old, everyone, now=noon)  # acme has no zone of its own
+    assert acme.startswith("budgets of acme follow Europe/Berlin now (they followed UTC): today")
+    assert rest.startswith("budgets of every other namespace follow Europe/Berlin now")
+    [acme, rest] = day_moves(old, everyone.model_copy(update={"budgets": moved.budgets}), now=now)
+    assert acme.startswith("budgets of acme follow Pacific/Kiritimati")
+    assert rest.startswith("budgets of every other namespace follow Europe/Berlin now")
