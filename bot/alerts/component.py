@@ -22,6 +22,7 @@ from bot.alerts import heartbeats
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
+from bot.alerts.repost import repost_failed
 from guards.events import Event
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class AlertsComponent:
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)
         try:
+            # a post Slack refused for good (a wrong channel, fixed since): posted again
+            await self.store.write(lambda tx: repost_failed(self.engine, tx, now=tx.clock.now()))
             await self.process()  # what a previous run left undispatched
             await self.tick()  # timers that fell due while we were down run now, not later
         except Exception:  # rows an earlier run or policy left must not stop the start

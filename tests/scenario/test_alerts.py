@@ -6,6 +6,7 @@ scheduler's own tick on the wall clock is harmless: it reads the same manual tim
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -630,3 +631,39 @@ async def test_a_start_without_any_budget_says_that_nothing_is_limited(
         await app_factory({}, db=tmp_path / "limits.db")  # a limit set in Slack counts
         await app_factory(POLICY)
     assert "no budgets" not in caplog.text
+
+
+async def test_a_post_refused_for_a_wrong_channel_is_posted_again_once_it_is_fixed(
+    slack_http, tmp_path
+):
+    """audit17 policy H1: the README's fix for channel_not_found (correct `channels.alerts`,
+    reload) left the open P0 unposted for good, and the chain's channel step (a reply in
+    its thread) failed with it: nobody was told."""
+    db = tmp_path / "channel.db"
+    clock = ManualClock()
+    wrong = {**POLICY, "channels": {"alerts": "C0WRONG"}}
+    first = await slack_http(wrong, clock=clock, db=db)
+    fake = first.fake
+    fake.fail("chat.postMessage", status=200, error="channel_not_found", times=1)
+    await overspend(first.app)
+    await alerts_of(first).process()
+    await fake.wait_for(lambda: dms(fake, "U01"))  # the page went out; the post did not
+
+    async def post_state() -> str:
+        rows = await first.app.store.fetch("SELECT state FROM outbox WHERE ref = 'alert:1:post'")
+        return str(rows[0][0])
+
+    for _ in range(100):
+        if await post_state() == "failed":
+            break
+        await asyncio.sleep(0.05)
+    assert await post_state() == "failed"
+    await first.app.ns.stop()
+
+    second = await slack_http(POLICY, clock=clock, db=db)  # the channel put right: a reload
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    [post] = fake.posts(ALERTS)
+    assert "Breaker opened" in post.args["text"]
+    clock.advance(15 * 60)  # the chain's channel step: a reply in the new post's thread
+    await alerts_of(second).tick()
+    await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
