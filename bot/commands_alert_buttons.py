@@ -96,15 +96,14 @@ def still_silenced(
 @action("alert_ack")
 async def act_ack(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
-    await require_responder(ctx, "acknowledge alerts")
+    await require_responder(ctx, "acknowledge alerts", alert_id=alert_id)
     engine = engine_of(ctx)
     alert, new = await ctx.ns.store.write(
         lambda tx: ops.ack(engine, tx, alert_id=alert_id, actor=ctx.actor)
     )
     if not new:
-        return ActionResult(
-            ephemeral=f"#{alert_id} was already acknowledged by <@{alert.acked_by}>."
-        )
+        by = "you" if alert.acked_by == ctx.actor else f"<@{alert.acked_by}>"
+        return ActionResult(ephemeral=f"#{alert_id} was already acknowledged by {by}.")
     # the engine has re-rendered every copy of the alert (channel and DMs) in the same
     # transaction; replacing the clicked copy's buttons here would undo that with stale text
     return ActionResult(
@@ -115,7 +114,7 @@ async def act_ack(ctx: Context, value: str) -> ActionResult:
 @action("alert_silence_1h")
 async def act_silence(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
-    await require_responder(ctx, "silence alerts")
+    await require_responder(ctx, "silence alerts", alert_id=alert_id)
     engine = engine_of(ctx)
 
     def silence(tx: Tx) -> tuple[ops.SilenceMade, Alert]:
@@ -140,7 +139,7 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
 @action("alert_unsilence")
 async def act_unsilence(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
-    await require_responder(ctx, "lift silences")
+    await require_responder(ctx, "lift silences", alert_id=alert_id)
     engine = engine_of(ctx)
 
     def unsilence(tx: Tx) -> tuple[ops.SilenceLifted, Alert]:
@@ -178,7 +177,7 @@ async def act_unsilence(ctx: Context, value: str) -> ActionResult:
 @action("alert_escalate")
 async def act_escalate(ctx: Context, value: str) -> ActionResult:
     alert_id, step = _escalate_value(value)
-    await require_responder(ctx, "escalate alerts")
+    await require_responder(ctx, "escalate alerts", alert_id=alert_id)
     engine = engine_of(ctx)
     # a click that comes too late (acknowledged, or past that step) raises Conflict,
     # which tells the clicker why; nothing is paged or audited
@@ -192,7 +191,7 @@ async def act_escalate(ctx: Context, value: str) -> ActionResult:
 @action("alert_resolve")
 async def act_resolve(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
-    await require_responder(ctx, "resolve alerts")
+    await require_responder(ctx, "resolve alerts", alert_id=alert_id)
     engine = engine_of(ctx)
     alert = await ctx.ns.store.write(
         lambda tx: ops.resolve(engine, tx, alert_id=alert_id, actor=ctx.actor)

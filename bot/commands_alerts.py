@@ -246,7 +246,7 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
     if len(args) != 1:
         raise UsageError()
     alert_id = _alert_id(args[0])
-    await require_responder(ctx, "acknowledge alerts")
+    await require_responder(ctx, "acknowledge alerts", alert_id=alert_id)
     engine = engine_of(ctx)
     alert, new = await ctx.ns.store.write(
         lambda tx: ops.ack(engine, tx, alert_id=alert_id, actor=ctx.actor)

@@ -83,7 +83,8 @@ def _parse_amount(text: str) -> int:
     try:
         micros = parse_usd(text)
     except ValueError as exc:
-        raise InvalidInput("amount", f"{text[:40]!r} is not an amount: {exc}") from None
+        said = str(exc) if len(text) <= 40 else f"{text[:40]!r}… is not an amount in USD"
+        raise InvalidInput("amount", said) from None  # (it names the text: once is enough)
     return micros
 
 

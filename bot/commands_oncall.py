@@ -46,7 +46,10 @@ MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 def _user(text: str) -> str:
     user = mentioned(text)
     if user is None:
-        raise UsageError(f"`{echo(text)}` is not a user: mention them, e.g. @dana")
+        raise UsageError(
+            f"`{echo(text)}` is not a user: pick them from the list Slack shows as you type @"
+            " (a name typed in full is not a mention)"
+        )
     return user
 
 

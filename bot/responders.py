@@ -50,22 +50,22 @@ def responders(policy: Policy) -> set[str]:
     return users
 
 
-async def require_responder(ctx: Context, what: str) -> None:
-    """Pass for responders, people on call by override and anyone paged for an alert still
-    open; anyone else must be an admin.
+async def require_responder(ctx: Context, what: str, *, alert_id: int | None = None) -> None:
+    """Pass for responders, people on call by override and, for ``alert_id``, anyone it
+    paged while it is open; anyone else must be an admin.
 
     Refusals are audited (by ``require_admin``).
     """
     if ctx.user_id in responders(ctx.ns.policy):
         return
     now = ctx.ns.clock.now()
-    # on call by override; or paged for an alert still open (taken out of the rotation
-    # since, by a reload: the person paged at 3 a.m. can still acknowledge it)
+    # on call by override; or paged for this alert, still open (and taken out of the
+    # rotation since, by a reload: the person paged at 3 a.m. can still acknowledge it)
     on_call = await ctx.ns.store.fetch(
         "SELECT 1 FROM oncall_overrides WHERE user_id = ? AND starts_at <= ? AND ends_at > ?"
         " UNION ALL SELECT 1 FROM escalations e JOIN alerts a ON a.id = e.alert_id"
-        " WHERE e.target = ? AND a.resolved_at IS NULL LIMIT 1",
-        (ctx.user_id, now, now, ctx.user_id),
+        " WHERE e.alert_id = ? AND e.target = ? AND a.resolved_at IS NULL LIMIT 1",
+        (ctx.user_id, now, now, alert_id, ctx.user_id),
     )
     if on_call:
         return

@@ -379,6 +379,8 @@ async def test_escalate_after_an_acknowledgement_pages_nobody(slack_http):
     app.clock.advance(120)
     await click(slack, "alert_ack", ALERTS, ts, user="U02")
     assert (await answer(slack, "U02")).startswith("👀 you acknowledged #1 at 00:02")
+    await click(slack, "alert_ack", ALERTS, ts, user="U02")  # tapped twice (audit17 phone L10)
+    assert await answer(slack, "U02", 2) == "#1 was already acknowledged by you."
     acked = "#1 was acknowledged by <@U02> at 00:02, so its escalation stopped; nobody was paged."
     # stale copies: the channel post (plain id) and the page (with its step)
     await click(slack, "alert_escalate", ALERTS, ts, user=ADMIN, blocks=channel_blocks)

@@ -329,7 +329,7 @@ async def test_someone_not_on_call_is_refused(slack_http):
     await click(slack, "storm_ack", ALERTS, ts, user=STRANGER)
     assert await answer(slack, STRANGER) == (
         "Only admins and the people on call (rotations, escalation users, overrides)"
-        " can acknowledge alerts."
+        " can acknowledge alerts. Ask <@U0ADMIN>."
     )
     assert all(by is None for by, _ in (await acked(app)).values())
     rows = await app.store.fetch("SELECT actor, action, target FROM audit ORDER BY id")
