@@ -80,6 +80,9 @@ class Word(str):
         word.typed = typed
         return word
 
+    def __reduce__(self) -> tuple[type[Word], tuple[str, str]]:  # copy, deepcopy, pickle
+        return Word, (str(self), self.typed)
+
 
 def normalize(text: str) -> str:
     """``text`` as it was typed: Slack's links and escapes undone, spaces and quotes plain."""

@@ -98,7 +98,7 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     except OSError as exc:  # a directory, no permission
         log.error("SIGHUP: cannot read %s (%s); still running", config, exc.strerror)
         return None
-    if had_file and _says_nothing(raw):
+    if had_file and _says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
         log.error(
             "SIGHUP: the policy file %s is empty (a save still being written?); still running"
             " on the policy read at start. To run on the built-in defaults (no budgets, nobody"
@@ -203,8 +203,9 @@ def oncall_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
         if was != now_is.user:
             left = int(now_is.ends_at - now)
             moves.append(
-                f"rotation {after.name}: on call now is {now_is.user}, no longer {was} (shifts"
-                " are counted from `start` in the order of `users`, so the edit moved them);"
+                f"rotation {after.name}: by its schedule, on call now is {now_is.user}, no"
+                f" longer {was} (shifts are counted from `start` in the order of `users`, so"
+                f" the edit moved them; an `/agent oncall override` still wins over both);"
                 f" `/agent oncall override <@{was}> {max(left // 60, 1)}m {after.name}` keeps"
                 f" {was} on call until the hand-off"
             )

@@ -35,12 +35,13 @@ from guards.breaker import (
     Transition,
 )
 from guards.breaker_windows import drop_idle
-from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested
+from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested, TrialAnswered
 from guards.store import Tx
 
 __all__ = ["BreakerRecords"]
 
 AUTOMATIC = "breaker"  # the actor of a transition the breaker made on its own
+AUTO_STARTED = "started: the policy starts trials itself now"  # a waiting trial, at a reload
 # the audit action of each automatic transition (actor ``nightshift``): the night's
 # timeline in `/agent audit` beside what people did
 _AUTOMATIC_ACTIONS = {
@@ -48,6 +49,7 @@ _AUTOMATIC_ACTIONS = {
     (HALF_OPEN, OPEN): "breaker.trial_failed",
     (OPEN, HALF_OPEN_PENDING): "breaker.trial_requested",
     (OPEN, HALF_OPEN): "breaker.trial",
+    (HALF_OPEN_PENDING, HALF_OPEN): "breaker.trial",
     (HALF_OPEN, CLOSED): "breaker.close",
 }
 
@@ -205,6 +207,14 @@ class BreakerRecords:
                 )
             if t.announce:
                 self._announce(tx, b, t)
+            if t.actor == AUTOMATIC and (t.from_state, t.to_state) == (
+                HALF_OPEN_PENDING,
+                HALF_OPEN,
+            ):
+                # nobody approved: the policy starts trials itself now; the request is answered
+                tx.emit(
+                    TrialAnswered(at=now, scope=t.key, decision=AUTO_STARTED, actor="nightshift")
+                )
         if b.dirty:
             self._save(tx, b, kind, now)
         not_closed = self.load_not_closed(tx)

@@ -92,11 +92,13 @@ class SpendRates:
             tx.all("SELECT key, spend_reset_at FROM breakers WHERE spend_reset_at > ?", (horizon,))
         )
         windows: dict[str, SpendWindow] = {}
+        # not charges "after now": the wall clock stepped back since they were made, and
+        # they would count for the step as well (a false trip); their real age is unknown
         for scope, at, micros in tx.all(
             "SELECT scope, finished_at, charged_micros FROM reservations"
-            " WHERE state = 'settled' AND finished_at > ? AND charged_micros > 0 AND id != ?"
-            " ORDER BY finished_at",
-            (horizon, exclude),
+            " WHERE state = 'settled' AND finished_at > ? AND finished_at <= ?"
+            " AND charged_micros > 0 AND id != ? ORDER BY finished_at",
+            (horizon, now, exclude),
         ):
             keys = governing(scope)
             for index, rate in rates:

@@ -129,7 +129,10 @@ class AlertEngine(AlertPaging):
                 "breaker_closed": "breaker closed",
                 "heartbeat_restored": "heartbeat is back",
                 "breaker_opened": "breaker opened again",
-                "trial_answered": f"trial {payload.get('decision')} by <@{payload.get('actor')}>",
+                "trial_answered": f"trial {payload.get('decision')}"
+                + (
+                    "" if payload.get("actor") == "nightshift" else f" by <@{payload.get('actor')}>"
+                ),
             }[kind]
             if kind == "breaker_closed" and payload.get("reason"):
                 reason = f"breaker closed: {payload['reason']}"

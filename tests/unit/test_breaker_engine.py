@@ -548,5 +548,24 @@ async def test_a_breaker_waiting_for_approval_starts_its_trial_once_the_policy_s
     assert await e.state() == "half_open"
     [*_, last] = await e.transitions()
     assert last[:2] == ("half_open_pending", "half_open")
+    # the request for a trial is answered: its alert resolves (review17 M3: it kept paging)
+    [(scope, answered)] = await e.events("trial_answered")
+    assert scope == BOT and answered["actor"] == "nightshift"
+    assert answered["decision"] == "started: the policy starts trials itself now"
     await e.call()  # a trial call goes through
+    await e.store.close()
+
+
+async def test_windows_rebuilt_after_a_step_back_leave_out_charges_from_the_future(tmp_path):
+    """review17 M2: a restart (a reload) after the wall clock stepped back rebuilt the
+    spend window with the charges made before the step, "after now": a false trip."""
+    e = await start(tmp_path / "s.db")
+    await e.call(micros=6_000)  # of the 10,000 a minute allowed
+    await e.store.close()
+    e.clock.advance(-3600 + 61)  # an hour back, a minute lived
+    e = await start(tmp_path / "s.db", clock=e.clock)
+    await e.call(micros=6_000)
+    assert await e.state() == "closed"
+    await e.call(micros=5_000)  # and what is spent after the step still counts
+    assert await e.state() == "open"
     await e.store.close()

@@ -44,6 +44,11 @@ def test_an_empty_file_at_a_sighup_is_not_applied(tmp_path, caplog, text):
     assert f"the policy file {config} is empty (a save still being written?)" in said
     assert "write {} in it" in said
     assert reload(config, current, "{}\n") is not None  # the defaults, on purpose
+    (tmp_path / "e").mkdir()
+    empty_config, empty = policy_file(tmp_path / "e", "")
+    caplog.clear()
+    assert reload(empty_config, empty, text) is None  # it ran on an empty one: no change
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_an_edit_that_moves_who_is_on_call_now_is_said(tmp_path, caplog):
@@ -60,7 +65,8 @@ def test_an_edit_that_moves_who_is_on_call_now_is_said(tmp_path, caplog):
         assert reload(config, current, swapped) is not None
     said = [r.getMessage() for r in caplog.records]
     assert any(
-        f"rotation primary: on call now is {other}, no longer {was}" in line for line in said
+        f"rotation primary: by its schedule, on call now is {other}, no longer {was}" in line
+        for line in said
     ), said
     assert any(f"`/agent oncall override <@{was}> " in line for line in said), said
 
@@ -123,3 +129,15 @@ def test_a_change_of_time_zone_says_what_happens_to_the_budget_day():
     [acme, rest] = day_moves(old, everyone.model_copy(update={"budgets": moved.budgets}), now=now)
     assert acme.startswith("budgets of acme follow Pacific/Kiritimati")
     assert rest.startswith("budgets of every other namespace follow Europe/Berlin now")
+
+
+def test_words_copy_and_pickle_with_what_was_typed():
+    """review17 L: a Word (a str subclass) could not be copied, deep-copied or pickled."""
+    import copy
+    import pickle
+
+    from bot.chat_words import split_args, typed
+
+    words = split_args("breaker a/b/c open don't, stop.")
+    for again in (copy.copy(words), copy.deepcopy(words), pickle.loads(pickle.dumps(words))):
+        assert again == words and typed(again[3:]) == "don't, stop."
