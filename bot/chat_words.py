@@ -3,8 +3,9 @@
 :func:`split_args` turns ``/agent`` text into words. Before splitting it undoes what
 Slack and phones do to text:
 
-- Slack's escapes (``&amp;`` ``&lt;`` ``&gt;``) and its links: a typed ``acme.io/alice``
-  arrives as ``<http://acme.io/alice|acme.io/alice>`` and is read as typed;
+- Slack's escapes (``&amp;`` ``&lt;`` ``&gt;``) and the links it makes of typed text: a
+  typed ``acme.io/alice`` arrives as ``<http://acme.io/alice|acme.io/alice>`` and is read
+  as typed (a link labelled otherwise was made on purpose and stays as it came);
 - any Unicode space (a non-breaking one from a paste or a French keyboard) is a space;
 - smart quotes are quotes, and a quote groups words only at a word's edges, so the
   apostrophes of ``don't restart, it's looping`` stay in the text.
@@ -30,8 +31,9 @@ import re
 
 __all__ = ["join_duration", "split_args", "tidy", "typed"]
 
-# <http://acme.io/alice|acme.io/alice>, <mailto:a@b.c|a@b.c>: the label is what was typed
-_LABELLED_LINK = re.compile(r"<(?:https?://|mailto:)[^<>|]*\|([^<>]*)>", re.IGNORECASE)
+# <http://acme.io/alice|acme.io/alice>, <mailto:a@b.c|a@b.c>: text Slack made a link of;
+# the label is what was typed (a link with another label was made on purpose: it stays)
+_LABELLED_LINK = re.compile(r"<(?:https?://|mailto:)([^<>|]*)\|([^<>]*)>", re.IGNORECASE)
 _BARE_LINK = re.compile(r"<((?:https?://)[^<>|]*)>", re.IGNORECASE)
 _BARE_MAILTO = re.compile(r"<mailto:([^<>|]*)>", re.IGNORECASE)
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‟": '"', "‘": "'", "’": "'", "‚": "'"})
@@ -86,12 +88,17 @@ class Word(str):
 
 def normalize(text: str) -> str:
     """``text`` as it was typed: Slack's links and escapes undone, spaces and quotes plain."""
-    text = _LABELLED_LINK.sub(r"\1", text)
+    text = _LABELLED_LINK.sub(_typed_link, text)
     text = _BARE_LINK.sub(r"\1", text)
     text = _BARE_MAILTO.sub(r"\1", text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = re.sub(r"\s", " ", text)  # \s matches every Unicode space in a str pattern
     return text.translate(_QUOTES)
+
+
+def _typed_link(m: re.Match[str]) -> str:
+    target, label = m.group(1), m.group(2)
+    return label if target.rstrip("/") == label.rstrip("/") else m.group(0)
 
 
 def split_args(text: str) -> list[str]:

@@ -224,7 +224,7 @@ async def test_a_stranger_is_refused_and_audited(slack_http):
 
     assert await click(slack, "alert_unsilence", user="U0STRANGER") == (
         "Only admins and the people on call (rotations, escalation users, overrides)"
-        " can lift silences."
+        " can lift silences. Ask <@U0ADMIN>."
     )
     refusals = await app.store.fetch("SELECT actor, action, target FROM audit")
     assert ("U0STRANGER", "refused", "lift silences") in [tuple(r) for r in refusals]
