@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 from bot.alerts.engine import AlertEngine
-from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
 from bot.alerts.render import clock_time
 from guards.errors import Conflict
@@ -94,14 +93,7 @@ def _not_the_clicker(engine: AlertEngine, tx: Tx, alert: Alert, actor: str, now:
     """Refuse a click that would page the clicker (the person on call asking for help, with
     a chain of one step: the README's default) and say how to reach someone else."""
     assert alert.esc_step is not None
-    step = engine.chain.step(alert.esc_step)
-    target = notify_target(
-        step,
-        oncall=engine.policy.oncall,
-        tz=engine.tz,
-        now=now,
-        overrides=engine.overrides(tx, now),
-    )
+    step, target = engine.step_target(tx, alert.esc_step, now)
     if target != actor:
         return
     raise Conflict(

@@ -32,6 +32,7 @@ from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.render import channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
+from guards.config import EscalationStep
 from guards.store import Tx
 
 __all__ = ["LATE", "AlertPaging"]
@@ -151,6 +152,17 @@ class AlertPaging(AlertMessages):
         )
         return dataclasses.replace(alert, esc_step=start, esc_at=start_due)
 
+    def step_target(self, tx: Tx, position: int, now: float) -> tuple[EscalationStep, str | None]:
+        """The chain's step at ``position`` and whom it pages now (None: the channel)."""
+        step = self.chain.step(position)
+        return step, notify_target(
+            step,
+            oncall=self.policy.oncall,
+            tz=self.tz,
+            now=now,
+            overrides=self.overrides(tx, now),
+        )
+
     def escalate(
         self,
         tx: Tx,
@@ -167,14 +179,7 @@ class AlertPaging(AlertMessages):
         assert alert.esc_step is not None
         position = alert.esc_step
         due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
-        step = self.chain.step(position)
-        target = notify_target(
-            step,
-            oncall=self.policy.oncall,
-            tz=self.tz,
-            now=now,
-            overrides=self.overrides(tx, now),
-        )
+        step, target = self.step_target(tx, position, now)
         cur = tx.execute(
             "INSERT INTO escalations (alert_id, step, notify, target, at, manual_by)"
             " VALUES (?, ?, ?, ?, ?, ?)",
