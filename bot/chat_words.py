@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["join_duration", "split_args", "tidy", "typed"]
+__all__ = ["Word", "duration_word", "join_duration", "normalize", "split_args", "tidy", "typed"]
 
 # <http://acme.io/alice|acme.io/alice>, <mailto:a@b.c|a@b.c>: text Slack made a link of;
 # the label is what was typed (a link with another label was made on purpose: it stays)
