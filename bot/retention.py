@@ -70,6 +70,8 @@ from bot.retention_prune import (
     ref_owner,
 )
 from guards.breaker_attempts import prune_attempts
+from guards.budget_warnings import KEEP_SECONDS as WARNINGS_KEPT
+from guards.budget_warnings import prune_warnings
 from guards.routing import records as routing_records
 from guards.store import Store, Tx
 from guards.validation import Validator
@@ -247,6 +249,10 @@ class Retention:
                 lambda tx, n: prune_attempts(tx, older_than_seconds=keep.breaker_attempts, limit=n),
             ),
             ("job_runs", lambda tx, n: job_state.prune_runs(tx, before=runs, limit=n)),
+            (
+                "budget_warnings",
+                lambda tx, n: prune_warnings(tx, before=now - WARNINGS_KEPT, limit=n),
+            ),
         ]
 
     def _halt(self) -> bool:

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from guards.budget_warnings import BudgetWarnings
 from guards.config import WINDOWS, Policy
 from guards.errors import BudgetExceeded, InvalidInput
-from guards.events import BudgetExhausted, BudgetThreshold
+from guards.events import BudgetExhausted
 from guards.money import format_usd
-from guards.reservation import Reservation
 from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
@@ -58,12 +58,14 @@ class Budgets:
         self._overrides: dict[tuple[str, str], int] | None = None
         self._limits: dict[str, dict[str, int]] = {}
         self.counters = UsageCache()
+        self.warnings = BudgetWarnings()
 
     def forget(self) -> None:
         """Drop the cached limits and sums; they reload from the database."""
         self._overrides = None
         self._limits.clear()
         self.counters.clear()
+        self.warnings.forget()
 
     # -- limits -------------------------------------------------------------------------
 
@@ -362,34 +364,6 @@ class Budgets:
             " name the agent; revoke its token), and this charge cannot be recorded"
             " (README: Limits)",
         )
-
-    def _thresholds(self, tx: Tx, reservation: Reservation, now: float) -> None:
-        """Emit BudgetThreshold when this charge carried a window past a warning fraction."""
-        fractions = self.policy.budgets.warn_at
-        if not fractions:
-            return
-        keys = period_keys(reservation.periods)
-        for path in ancestors_of(reservation.scope):
-            for window, limit in self.limits(tx, path).items():
-                if limit <= 0:
-                    continue
-                spent, _ = self.counters.get(tx, path, window, keys[window])
-                before = spent - reservation.charged_micros
-                for fraction in fractions:
-                    mark = limit * fraction
-                    if before < mark <= spent:
-                        tx.emit(
-                            BudgetThreshold(
-                                at=now,
-                                scope=path,
-                                level=LEVELS[path.count("/")],
-                                window=window,
-                                fraction=fraction,
-                                limit_micros=limit,
-                                spent_micros=spent,
-                                period=keys[window],
-                            )
-                        )
 
 
 def _check_window(window: str) -> None:

@@ -376,7 +376,7 @@ class Ledger(Budgets):
                 )
             )
         if actual:
-            self._thresholds(tx, done, now)
+            self.warnings.check(tx, self, done, now)
         for gate in self.gates:
             gate.after_settle(tx, reservation=done, now=now)
         return done.settle_answer()
