@@ -82,25 +82,35 @@ def escalate_now(
         last = _last_escalation(tx, alert.id, manual=True)
         if last is not None and now - last[1] < REPEAT_CLICK_SECONDS:
             raise Conflict(_already(engine, alert, last, now), state="escalated")
-    _not_the_clicker(engine, tx, alert, actor, now)
+    alert = _past_the_clicker(engine, tx, alert, actor, now)
     who = engine.escalate(tx, alert, now, manual_by=actor)
     # after it: the row says who was notified (a user, or the channel)
     tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}", after=who)
     return who
 
 
-def _not_the_clicker(engine: AlertEngine, tx: Tx, alert: Alert, actor: str, now: float) -> None:
-    """Refuse a click that would page the clicker (the person on call asking for help, with
-    a chain of one step: the README's default) and say how to reach someone else."""
+def _past_the_clicker(engine: AlertEngine, tx: Tx, alert: Alert, actor: str, now: float) -> Alert:
+    """The alert at the first step from its next one that notifies someone other than the
+    clicker (the person paged asking for help must not be paged again): steps that would
+    page only the clicker are passed over. With none left, the click is refused with how to
+    reach someone else (a chain of one step is the README's default)."""
     assert alert.esc_step is not None
-    step, target = engine.step_target(tx, alert.esc_step, now)
-    if target != actor:
-        return
+    position: int | None = alert.esc_step
+    entry = engine.chain.entry(alert.tier) or 0
+    while position is not None:
+        _, target = engine.step_target(tx, position, now)
+        if target != actor:
+            return dataclasses.replace(alert, esc_step=position)
+        following = engine.chain.following(position, entry=entry)
+        position = following[0] if following is not None else None
+    step = engine.chain.step(alert.esc_step)
+    later = engine.chain.following(alert.esc_step, entry=entry) is not None
     raise Conflict(
         f"Escalate now would page you again: the next step of #{alert.id}"
-        f" ({engine.chain.describe(alert.esc_step)}) notifies {step.notify}, and that is you;"
-        " nobody was paged. Hand it over with `/agent oncall override @someone 1h` (then"
-        " Escalate now pages them), or add a step to `oncall.escalation` in the policy."
+        f" ({engine.chain.describe(alert.esc_step)}) notifies {step.notify}, and that is you"
+        f"{' (so does every step after it)' if later else ''}; nobody was paged. Hand it over with"
+        " `/agent oncall override @someone 1h` (then Escalate now pages them), or add a step"
+        " to `oncall.escalation` in the policy."
     )
 
 

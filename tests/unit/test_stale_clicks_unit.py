@@ -147,3 +147,31 @@ async def test_escalate_now_never_pages_the_clicker_again(store):
         lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor="U0ADMIN", at_step=1)
     )
     assert who == paged
+
+
+async def test_escalate_now_passes_over_steps_that_would_page_the_clicker(store):
+    """Closing13: a chain paging the primary twice refused the primary's Escalate now,
+    though a later step reached someone else."""
+    chain = [
+        {"notify": "rotation:primary", "after": "0m"},
+        {"notify": "rotation:primary", "after": "5m"},  # paged again before anyone else
+        {"notify": "rotation:secondary", "after": "10m"},
+        {"notify": "channel", "after": "15m"},
+    ]
+    rotations = [
+        {"name": "primary", "users": ["U01", "U02"], "start": "2025-12-29"},
+        {"name": "secondary", "users": ["U04"]},
+    ]
+    engine = make({"oncall": {"rotations": rotations, "escalation": chain}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    paged = await store.write(lambda tx: engine.first_responder(tx, store.clock.now()))
+    assert paged in ("U01", "U02")
+    who = await store.write(
+        lambda tx: ops.escalate_now(engine, tx, alert_id=1, actor=paged, at_step=1)
+    )
+    assert who == "U04"
+    [row] = await alerts(store)
+    assert row["esc_step"] == 3  # the channel is next, on the chain's times from now
+    steps = await store.fetch("SELECT step, target, manual_by FROM escalations ORDER BY id")
+    assert [tuple(r) for r in steps] == [(0, paged, None), (2, "U04", paged)]
