@@ -61,6 +61,7 @@ class Entry:
     targets: list[str] = field(default_factory=list)
     actors: list[str] = field(default_factory=list)  # of a run of refusals, every one
     actions: list[str] = field(default_factory=list)  # of a run of Nightshift's, every one
+    details: list[str] = field(default_factory=list)  # every one, oldest last
 
     def take(self, row: Any) -> None:
         """Add ``row`` (the next older one) to the run."""
@@ -70,6 +71,7 @@ class Entry:
             (self.targets, row["target"]),
             (self.actors, row["actor"]),
             (self.actions, row["action"]),
+            (self.details, row["detail"] or ""),
         ):
             if str(value) not in seen:
                 seen.append(str(value))
@@ -178,7 +180,12 @@ def _line(ctx: Context, e: Entry) -> str:
         shown = ", ".join(f"`{slack_text(t, 80)}`" for t in e.targets[:3])
         more = f" and {len(e.targets) - 3} more" if len(e.targets) > 3 else ""
         line += f" ×{e.count}: {shown}{more}"
-        if row["detail"]:
+        if e.action == "policy.load":  # each start names what changed: all of them
+            keys = dict.fromkeys(
+                key for d in e.details for key in d.rpartition(": ")[2].split(", ") if key
+            )
+            line += f" (changed: {slack_text(', '.join(keys), DETAIL_CHARS)})"
+        elif row["detail"]:
             line += f" (the last: {slack_text(str(row['detail']), DETAIL_CHARS)})"
         return line
     target = "all jobs" if e.action.startswith("job.") and row["target"] == "*" else row["target"]

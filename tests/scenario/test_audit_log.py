@@ -205,3 +205,24 @@ async def test_a_breaker_storm_is_one_line_and_leaves_peoples_changes_in_reach(s
     assert f"<@U0ADMIN> *budget.set* `{BOT} day`" in shown
     by_nightshift = blocks_text(await slack.command("audit @nightshift"))
     assert "by @nightshift" in by_nightshift and "budget.set" not in by_nightshift
+
+
+async def test_restarts_on_a_changed_policy_fold_into_one_line_naming_every_change(slack_http):
+    """audit17 policy L2: 22 reloads folded into one line that named the last change only."""
+    slack = await slack_http(POLICY)
+
+    def reloads(tx: Any) -> None:
+        for keys in ("budgets", "oncall, budgets", "alerts"):  # oldest first
+            tx.audit(
+                actor="nightshift",
+                action="policy.load",
+                target="/etc/nightshift/p.yml",
+                detail=f"changed since the last start: {keys}",
+            )
+
+    await slack.app.store.write(reloads)
+    shown = blocks_text(await slack.command("audit 5"))
+    assert (
+        "@nightshift *policy.load* ×3: `/etc/nightshift/p.yml` (changed: alerts, oncall, budgets)"
+        in shown
+    )
