@@ -54,7 +54,10 @@ def due_day(now: float, tz: ZoneInfo, at: str) -> date:
     datetime.date(2025, 12, 31)
     """
     local = datetime.fromtimestamp(now, tz)
-    back = 1 if local.time() >= _clock(at) else 2
+    # today's digest time as an instant: on the fall-back night the local hour after it
+    # comes round again, and 01:29 the second time is after 01:30 the first (audit17 time L5)
+    todays = datetime.combine(local.date(), _clock(at), tz).timestamp()
+    back = 1 if todays <= now else 2
     return local.date() - timedelta(days=back)
 
 

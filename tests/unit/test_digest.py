@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from datetime import date
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.digest.chart import PALETTE, spend_chart
@@ -192,3 +192,18 @@ def test_open_breakers_past_five_are_counted_and_overruns_are_exact():
     d.overruns, d.overrun_micros = 1, 4_000
     text, _ = render(d)
     assert "*Overruns* 1 settle charged $0.004 beyond their holds" in text
+
+
+def test_the_repeated_hour_of_the_fall_back_night_is_after_that_night_s_digest():
+    """audit17 time L5: at 01:29 EST, the hour after a 01:30 EDT digest, the day due went
+    back to the day before (a second, bogus "so far" digest of a finished day)."""
+    new_york = ZoneInfo("America/New_York")
+    first_0130 = datetime(2027, 11, 7, 5, 30, tzinfo=UTC).timestamp()  # 01:30 EDT
+    assert due_day(first_0130 - 60, new_york, "01:30") == date(2027, 11, 5)
+    assert due_day(first_0130, new_york, "01:30") == date(2027, 11, 6)
+    second_0129 = datetime(2027, 11, 7, 6, 29, tzinfo=UTC).timestamp()  # 01:29 EST
+    assert due_day(second_0129, new_york, "01:30") == date(2027, 11, 6)
+    # spring forward: 02:30 does not exist that night; the digest is due at 03:30 EDT
+    three_thirty = datetime(2027, 3, 14, 7, 30, tzinfo=UTC).timestamp()
+    assert due_day(three_thirty - 60, new_york, "02:30") == date(2027, 3, 12)
+    assert due_day(three_thirty, new_york, "02:30") == date(2027, 3, 13)
