@@ -96,6 +96,7 @@ class Nightshift:
         # the system clock against the monotonic one (components may listen to its steps)
         self.clock_watch = ClockWatch(self.scheduler)
         self.clock_watch.on_step_back.append(self.breakers.clock_stepped_back)
+        self.clock_watch.deadlines += [self.ledger.clock_stepped, self.breakers.clock_stepped]
         self._stopped = asyncio.Event()
 
     @property
@@ -157,6 +158,8 @@ class Nightshift:
                 lambda tx: audit_policy_load(tx, path=self.settings.config, policy=self.policy)
             )
             self.metrics.watch_store(self._store)
+            # the clock's steps first: holds must not expire by a step the watch has not seen
+            self.store.before_batch.append(self.clock_watch.shift_deadlines)
             self.store.before_batch.append(self.ledger.expire_due)
             self.store.on_rollback.append(self.ledger.forget)
             self.breakers.attach(self.store)

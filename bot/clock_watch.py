@@ -11,6 +11,12 @@ spend windows keep their charges' real age). A step forward needs nothing for th
 jobs (every job reads the time and catches up), but the heartbeat watchdog must not
 read it as every agent's silence: it is told, and takes it off as a downtime.
 
+Deadlines stored as wall-clock instants (a hold's end, an escalation's next step, a
+silence's end, a breaker's cool-down) keep their length in real time: every write batch
+first looks at the clock (:meth:`ClockWatch.shift_deadlines`) and moves them by each
+step, before anything reads them, so a step back does not keep a 60 s hold for an hour
+and a step forward does not end every hold in flight (or page the next step at once).
+
 Example:
     >>> # watch = ClockWatch(scheduler); task = asyncio.create_task(watch.run())
 """
@@ -25,6 +31,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+
+from guards.store import Tx
 
 __all__ = ["ClockWatch"]
 
@@ -48,8 +56,16 @@ class ClockWatch:
         self.on_step_back: list[Callable[[float], None]] = []
         # told (wall time before, wall time after) of a step forward: time nobody lived
         self.on_step_forward: list[Callable[[float, float], None]] = []
+        # each moves one kind of stored deadline by the seconds given (+: later), in the tx
+        self.deadlines: list[Callable[[Tx, float], None]] = []
+        self.unapplied = 0.0  # the steps' seconds the stored deadlines have yet to move by
         self._wall = wall
         self._mono = mono
+        self._offset = wall() - mono()
+
+    def read_from(self, wall: Callable[[], float], mono: Callable[[], float]) -> None:
+        """Watch these clocks from now on (a test's, instead of the machine's)."""
+        self._wall, self._mono = wall, mono
         self._offset = wall() - mono()
 
     def check(self) -> float:
@@ -63,12 +79,14 @@ class ClockWatch:
                 " that time is not counted as agents' silence",
                 -step,
             )
+            self.unapplied -= step
             for on_forward in self.on_step_forward:
                 on_forward(until + step, until)
             return 0.0
         if step < STEP_SECONDS:
             return 0.0
-        now = datetime.fromtimestamp(self._wall(), UTC)
+        self.unapplied -= step
+        now = datetime.now(UTC)  # the scheduler's own clock (the machine's)
         moved = []
         for job in self.scheduler.get_jobs():
             if isinstance(job.trigger, IntervalTrigger) and job.next_run_time is not None:
@@ -83,6 +101,22 @@ class ClockWatch:
         for listener in self.on_step_back:
             listener(step)
         return step
+
+    def shift_deadlines(self, tx: Tx) -> None:
+        """A write batch's first hook: look at the clock, and move the stored deadlines by
+        the steps they have not been moved by yet (again in the next batch if this one is
+        rolled back)."""
+        self.check()
+        shift = self.unapplied
+        if not shift:
+            return
+        for move in self.deadlines:
+            move(tx, shift)
+        log.info("the stored deadlines moved %+.0f s with the clock", shift)
+        tx.after_commit.append(lambda: self._applied(shift))
+
+    def _applied(self, shift: float) -> None:
+        self.unapplied -= shift
 
     async def run(self) -> None:
         while True:

@@ -88,6 +88,17 @@ class Breakers:
         too and trip on spend long gone."""
         self._spend.clock_stepped_back(seconds)
 
+    def clock_stepped(self, tx: Tx, seconds: float) -> None:
+        """Move every cool-down's start by ``seconds`` (the wall clock stepped that much,
+        :class:`bot.clock_watch.ClockWatch`): a cool-down keeps its length in real time."""
+        tx.execute(
+            "UPDATE breakers SET opened_at = opened_at + ? WHERE opened_at IS NOT NULL",
+            (seconds,),
+        )
+        for breaker in self._records.entries.values():
+            if breaker.opened_at is not None:
+                breaker.opened_at += seconds
+
     def forget(self) -> None:
         """Drop every breaker and spend window from memory; they reload from rows."""
         self._records.forget()

@@ -468,6 +468,14 @@ class Ledger(Budgets):
         )
         return [Reservation.from_row(r) for r in rows], int(count), int(total)
 
+    def clock_stepped(self, tx: Tx, seconds: float) -> None:
+        """Move every hold's end by ``seconds`` (the wall clock stepped that much): a hold
+        keeps its TTL in real time, and a step forward does not end the calls in flight."""
+        tx.execute(
+            "UPDATE reservations SET expires_at = expires_at + ? WHERE state = 'held'",
+            (seconds,),
+        )
+
     def expire_due(self, tx: Tx) -> int:
         """Expire every hold past its TTL (runs at the start of every write batch)."""
         now = tx.clock.now()

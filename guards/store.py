@@ -512,6 +512,7 @@ class Store:
                 hook(tx)
                 conn.execute("RELEASE hook")
                 events.extend(tx.events)
+                after.extend(tx.after_commit)
             except Exception:
                 tx.take_back()
                 if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)

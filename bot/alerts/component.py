@@ -18,7 +18,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from bot.alerts import heartbeats
+from bot.alerts import heartbeats, paging
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
@@ -76,6 +76,7 @@ class AlertsComponent:
         self._watch.on_step_forward.append(
             lambda since, until: self._unwatched.append((since, until))
         )
+        self._watch.deadlines.append(self._clock_stepped)
         # beats lost while we were down are not missed: the downtime is taken off each
         # agent's silence (a database with no mark of its last run forgives a window)
         now = ns.clock.now()
@@ -95,6 +96,19 @@ class AlertsComponent:
             )
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
+
+    def _clock_stepped(self, tx: Tx, seconds: float) -> None:
+        """Move the alerts' and the watchdog's stored times with a step of the wall clock."""
+        paging.clock_stepped(tx, seconds)
+        heartbeats.clock_stepped(tx, seconds)
+        engine = self.engine
+        if seconds < 0 and engine.watching_since is not None:
+            moved = engine.watching_since + seconds
+
+            def move() -> None:
+                engine.watching_since = moved
+
+            tx.after_commit.append(move)
 
     async def stop(self, ns: Nightshift) -> None:
         if self._task is not None:

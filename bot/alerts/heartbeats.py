@@ -88,6 +88,19 @@ def started(tx: Tx, *, now: float) -> bool:
     return row is not None
 
 
+def clock_stepped(tx: Tx, seconds: float) -> None:
+    """The wall clock stepped ``seconds`` (:class:`bot.clock_watch.ClockWatch`). A step back
+    moves the last beats back with it, so that an agent that stops just after it is missed
+    on time, not an hour late; a step forward is time nobody lived (:func:`not_watched`)."""
+    if seconds < 0:  # every time the watchdog compares, in the clock's new frame
+        tx.execute("UPDATE heartbeats SET last_seen = last_seen + ?", (seconds,))
+        tx.execute(
+            "UPDATE watchdog_downtime SET down_from = down_from + ?1, down_until = down_until + ?1",
+            (seconds,),
+        )
+        tx.execute("UPDATE watchdog_alive SET alive_at = alive_at + ?", (seconds,))
+
+
 def not_watched(tx: Tx, since: float, until: float) -> None:
     """Record ``since``..``until`` as a downtime: the wall clock stepped forward over it
     (:class:`bot.clock_watch.ClockWatch`), so it is nobody's silence."""

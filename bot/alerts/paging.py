@@ -232,3 +232,14 @@ class AlertPaging(AlertMessages):
             )
         self.touch(tx, alert, now, urgent=manual_by is not None)
         return target or "channel"
+
+
+def clock_stepped(tx: Tx, seconds: float) -> None:
+    """Move the open alerts' next steps and the silences' ends by ``seconds`` (the wall
+    clock stepped that much, :class:`bot.clock_watch.ClockWatch`): a 5-minute step and a
+    one-hour silence keep their length in real time."""
+    tx.execute(
+        "UPDATE alerts SET esc_at = esc_at + ? WHERE esc_at IS NOT NULL AND resolved_at IS NULL",
+        (seconds,),
+    )
+    tx.execute("UPDATE silences SET expires_at = expires_at + ? WHERE ended_at IS NULL", (seconds,))

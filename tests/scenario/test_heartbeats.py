@@ -196,8 +196,7 @@ async def test_a_step_forward_of_the_wall_clock_is_nobodys_silence(app_factory):
     alerts = app.ns.extras["alerts"]
     watch = app.ns.clock_watch  # read from the test's clocks instead of the machine's
     mono = [1000.0]
-    watch._wall, watch._mono = app.clock.now, lambda: mono[0]
-    watch._offset = app.clock.now() - mono[0]
+    watch.read_from(app.clock.now, lambda: mono[0])
     assert (await beat(app)).status_code == 204
     app.clock.advance(3600)  # the step: an hour on the wall, two seconds lived
     mono[0] += 2
