@@ -22,6 +22,7 @@ from guards.config_types import (
     refuse,
 )
 from guards.money import parse_usd
+from guards.patterns import nested_repeat
 from guards.scopes import LEVELS, Scope, ScopeError
 
 __all__ = [
@@ -284,6 +285,12 @@ class RoutingRule(Section):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+            if nested_repeat(value):
+                raise ValueError(
+                    f"{value!r} repeats a part that itself repeats (like `(\\w+\\s?)*`):"
+                    " on a task it does not match it can run for hours, and every agent"
+                    " waits; write it with one repeat (`^[\\w\\s]*$`), or use keywords"
+                )
         return value
 
     @field_validator("scope")
