@@ -65,6 +65,7 @@ __all__ = [
     "STOP_WORDS",
     "WORD",
     "features",
+    "shows_anything",
 ]
 
 WORD = 4
@@ -214,6 +215,25 @@ def _shown(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
     return " ".join(text.split())
+
+
+_IMAGE = re.compile(r"<img\b[^<>]{0,500}?\bsrc\s*=\s*[\"']?[^\"'\s<>]", re.IGNORECASE)
+
+
+def shows_anything(prepared: str) -> bool:
+    """Whether a reader sees anything of a prepared text: a character once markup, Markdown
+    link syntax, entities, control characters and spaces go, or an image.
+
+    >>> shows_anything("<p>&nbsp;</p>"), shows_anything("<div><br/></div>")
+    (False, False)
+    >>> shows_anything("<img src='chart.png'>"), shows_anything("<b>ok</b>")
+    (True, True)
+    """
+    head = prepared[:SKETCH_CHARS]
+    if "<" in head and _IMAGE.search(head):
+        return True
+    shown = _shown(head) if ("<" in head or "](" in head or "&" in head) else head
+    return any(c.isprintable() and not c.isspace() for c in shown) or len(prepared) > len(head)
 
 
 def _anchor(match: re.Match[str]) -> str:

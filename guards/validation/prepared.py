@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from guards.config import Validation
 from guards.errors import InvalidInput
-from guards.validation.features import features
+from guards.validation.features import features, shows_anything
 from guards.validation.index import Sketcher
 from guards.validation.normalize import exact_fingerprint, prepare
 from guards.validation.types import Batch, Item, Reason, parse_stream
@@ -126,7 +126,7 @@ def _prepare_item(
         return PreparedItem(item, "too_large")
     prepared = prepare(item.text)
     normalized = prepared.casefold()
-    if not normalized:
+    if not normalized or not shows_anything(prepared):  # `<p>&nbsp;</p>` is a blank post
         return PreparedItem(item, "empty")
     return PreparedItem(
         item,

@@ -514,3 +514,18 @@ async def test_a_stream_with_no_older_rows_is_read_ahead_once(app_factory, monke
         batch = Batch(AGENT, "other", [Item(f"News number {i} of many, all new")])
         await validator.warm(app.store, validator.prepare(batch))
     assert len(reads) == read_before  # both indexes of "other" stay in memory
+
+
+async def test_markup_with_nothing_in_it_is_empty(app_factory):
+    """audit18 routing finding 4: `<p></p>`, `<p>&nbsp;</p>` and `<div><br/></div>` were
+    accepted as new posts (each variant once): a template wrapping an empty answer."""
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    blank = ["<p></p>", "<div><br/></div>", "<p>&nbsp;</p>", "&nbsp;", "<b> </b>", "\x00"]
+    r = await post(app, tok, [*blank, "<p>Fed holds rates</p>", "<img src='chart.png'>"])
+    assert r.status_code == 200
+    body = r.json()
+    assert {x["index"]: x["reason"] for x in body["rejected"]} == dict.fromkeys(
+        range(len(blank)), "empty"
+    )
+    assert body["accepted"] == [len(blank), len(blank) + 1]  # a text, an image
