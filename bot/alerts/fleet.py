@@ -97,7 +97,7 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
         alerts[agent] = alerts.get(agent, 0) + int(n)
     breakers = _breakers(tx)
     out = []
-    for (path,) in tx.all(_AGENTS):
+    for path in _agent_paths(tx, ledger, [*breakers, *alerts]):
         try:
             scope = Scope.parse(path)
         except ValueError:
@@ -125,6 +125,22 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))
     need_a_look = sum(1 for a in out if not a.healthy)
     return Fleet(total=len(out), need_a_look=need_a_look, agents=out[:limit])
+
+
+def _agent_paths(tx: Tx, ledger: Ledger, named: list[str]) -> list[str]:
+    """Every agent: those that reserved or beat, and those known otherwise (an agent that
+    only runs jobs never reserves, yet its breaker may hold it, audit18 fleet finding 1):
+    a job's, and the agent of a breaker or an open alert in ``named``."""
+    paths = {str(r[0]) for r in tx.all(_AGENTS)}
+    for name in [*(job.scope for job in ledger.policy.jobs), *named]:
+        try:
+            scope = Scope.parse(name)
+        except ValueError:
+            continue  # a model's breaker or alert (`model:gpt-5`), not an agent's
+        agent = scope.agent()
+        if agent is not None:
+            paths.add(agent)
+    return sorted(paths)
 
 
 def _spent_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> int:

@@ -449,3 +449,23 @@ async def test_alerts_filter_refuses_bad_input_clearly_and_changes_nothing(slack
     two = await slack.command("alerts acme hooli")
     assert "takes one filter" in two["text"]
     assert await state() == before
+
+
+async def test_status_counts_agents_that_only_run_jobs_and_lists_them_when_held(slack_http):
+    """audit18 fleet finding 1: an agent that only runs jobs never reserves nor beats, so
+    with its breaker open (and alerts open) `status` neither counted nor listed it."""
+    jobs = [
+        {"name": f"sync-{n}", "cron": "0 3 * * *", "url": "http://127.0.0.1:9/run", "scope": s}
+        for n, s in enumerate(["acme/ops/sync-bot", "acme/ops/report-bot"])
+    ]
+    slack = await slack_http({"admins": [ADMIN], "jobs": jobs}, clock=ManualClock(T0))
+    app = slack.app
+    await heartbeats(app, AGENTS[:3], missed=set())
+    await app.store.write(
+        lambda tx: app.ns.breakers.force_open(tx, "acme/ops/sync-bot", ADMIN, "test")
+    )
+    reply = await slack.command("status")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 5 agent(s), 1 need a look")
+    lines = agent_lines(reply)
+    assert lines[0].startswith("🔴") and "acme/ops/sync-bot" in lines[0]
+    assert any("acme/ops/report-bot" in line for line in lines)  # healthy, still counted
