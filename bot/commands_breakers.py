@@ -120,6 +120,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         )
     not_closed = sum(1 for r in rows if r.state != CLOSED)
     title = f"*Breakers* — {not_closed} not closed" + (f" of {len(rows)}" if include_closed else "")
+    title += _by_state(rows)
     # the count and the usage hint first, then as many rows as the block budget holds
     blocks: list[dict[str, Any]] = [section(title), *map(context, disabled), context(USAGE_HINT)]
     lines: list[str] = []
@@ -138,9 +139,29 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         blocks += row_blocks
         lines.append(line)
     if len(lines) < len(rows):
-        blocks.append(context(_more_breakers(len(rows) - len(lines))))
+        hidden = rows[len(lines) :]
+        waiting = sum(1 for r in hidden if r.state == HALF_OPEN_PENDING)
+        more = _more_breakers(len(hidden))
+        if waiting:  # a person is waited for: say where those are (their alerts have buttons)
+            more += (
+                f", {waiting} of them waiting for a trial approval"
+                " (`/agent alerts half_open_requested` has their buttons)"
+            )
+        blocks.append(context(more))
     text = fit_text([title, *disabled, USAGE_HINT], lines, more=_more_breakers, total=len(rows))
     return Reply(text=text, blocks=blocks)
+
+
+def _by_state(rows: list[BreakerRow]) -> str:
+    """`` (12 waiting for a trial approval · 3 open)``: the count of each state not closed,
+    in the listing's order; nothing when only one state is there."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.state != CLOSED:
+            counts[row.state] = counts.get(row.state, 0) + 1
+    if len(counts) < 2:
+        return ""
+    return " (" + " · ".join(f"{n} {STATE_WORDS.get(s, s)}" for s, n in counts.items()) + ")"
 
 
 def _more_breakers(hidden: int) -> str:

@@ -78,8 +78,9 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
         line = f"*{rotation.name}* ({every}): <@{who.user}>"
         if who.override is not None:
             line += f" (override until {local_time(who.override.ends_at, ctx)})"
-        when = datetime.fromtimestamp(shifts[0].ends_at, tz).strftime("%a %d %b %H:%M %Z")
-        line += f"\n    next hand-off {when} → <@{shifts[1].user}>"
+        if len(set(rotation.users)) > 1:  # one person: never handed off (audit18 fleet)
+            when = datetime.fromtimestamp(shifts[0].ends_at, tz).strftime("%a %d %b %H:%M %Z")
+            line += f"\n    next hand-off {when} → <@{shifts[1].user}>"
         lines.append(line)
     chain = engine.chain
     if chain.steps:

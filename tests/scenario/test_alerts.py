@@ -669,3 +669,23 @@ async def test_a_post_refused_for_a_wrong_channel_is_posted_again_once_it_is_fix
     clock.advance(15 * 60)  # the chain's channel step: a reply in the new post's thread
     await alerts_of(second).tick()
     await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
+
+
+async def test_a_one_person_rotation_has_no_hand_off_to_show(slack_http):
+    """audit18 fleet: `secondary` (one user) said "next hand-off … → <@U04>", to the
+    person already on call."""
+    policy = {
+        **POLICY,
+        "oncall": {
+            "rotations": [
+                {"name": "primary", "users": ["U01", "U02"]},
+                {"name": "secondary", "users": ["U04"]},
+            ]
+        },
+    }
+    slack = await slack_http(policy, clock=ManualClock())
+    lines = (await slack.command("oncall"))["text"].split("\n")
+    secondary = lines.index(next(line for line in lines if line.startswith("*secondary*")))
+    assert lines[secondary].endswith("<@U04>")
+    assert secondary + 1 == len(lines) or "next hand-off" not in lines[secondary + 1]
+    assert any("next hand-off" in line for line in lines[:secondary])  # primary still has one

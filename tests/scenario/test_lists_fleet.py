@@ -284,20 +284,33 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     assert_fits(reply)
     blocks = reply["blocks"]
     assert len(blocks) <= 48
-    assert texts_of(blocks[0]) == ["*Breakers* — 50 not closed"]
+    # the count of each state first (audit18 fleet finding 3)
+    assert texts_of(blocks[0]) == [
+        "*Breakers* — 50 not closed (45 waiting for a trial approval · 5 open)"
+    ]
     assert texts_of(blocks[1]) == ["`/agent breaker <scope> approve|open|close`"]
     rows = [b for b in blocks[2:] if b["type"] == "section"]
     buttons = [b for b in blocks if b["type"] == "actions"]
     assert len(rows) == len(buttons) == 22  # two blocks each
-    assert texts_of(blocks[-1]) == [f"… and {50 - len(rows)} more breakers"]
+    # and what the tail hides that waits for a person, with where to find their buttons
+    assert texts_of(blocks[-1]) == [
+        f"… and {50 - len(rows)} more breakers, {45 - len(rows)} of them waiting for a trial"
+        " approval (`/agent alerts half_open_requested` has their buttons)"
+    ]
     assert more_count(reply["text"]) == 50 - reply["text"].count("\n🟡")
 
     every = await slack.command("breakers all")
     assert_fits(every)
     total = len(await app.store.write(lambda tx: breakers.list(tx, True)))
     shown = [b for b in every["blocks"][2:] if b["type"] == "section"]
-    assert texts_of(every["blocks"][0]) == [f"*Breakers* — 50 not closed of {total}"]
-    assert texts_of(every["blocks"][-1]) == [f"… and {total - len(shown)} more breakers"]
+    assert texts_of(every["blocks"][0]) == [
+        f"*Breakers* — 50 not closed of {total} (45 waiting for a trial approval · 5 open)"
+    ]
+    assert len(shown) == 22  # the waiting ones first, as above
+    assert texts_of(every["blocks"][-1]) == [
+        f"… and {total - len(shown)} more breakers, {45 - len(shown)} of them waiting for a"
+        " trial approval (`/agent alerts half_open_requested` has their buttons)"
+    ]
 
 
 async def test_breakers_lists_trials_waiting_for_approval_before_kill_switches(slack_http):
