@@ -22,11 +22,31 @@ from guards.breaker import format_seconds
 from guards.errors import NotFound
 from guards.ledger import Reservation
 from guards.money import format_usd
+from guards.scopes import Scope, subtree
 from guards.store import Tx
 
 __all__ = ["MAX_HOLDS"]
 
 MAX_HOLDS = 20  # holds listed, the largest first
+MAX_AGENTS = 5  # agents summed up when the holds listed are not all of them
+
+
+def _by_agent(tx: Tx, scope: Scope, now: float) -> list[tuple[str, int, int]]:
+    """(agent, holds, micros) of the agents holding most at ``scope`` and below: a stuck
+    loop takes many small holds, which the largest ones listed would never name."""
+    rows = tx.all(
+        "SELECT scope, COUNT(*), SUM(held_micros) FROM reservations WHERE state = 'held'"
+        " AND expires_at > ? AND (scope = ? OR (scope > ? AND scope < ?)) GROUP BY scope",
+        (now, scope.path, *subtree(scope.path)),
+    )
+    agents: dict[str, list[int]] = {}
+    for path, n, micros in rows:
+        agent = "/".join(str(path).split("/")[:3])
+        sums = agents.setdefault(agent, [0, 0])
+        sums[0] += int(n)
+        sums[1] += int(micros)
+    ranked = sorted(agents.items(), key=lambda kv: (-kv[1][1], kv[0]))
+    return [(agent, n, micros) for agent, (n, micros) in ranked[:MAX_AGENTS]]
 
 
 def _hold_line(ctx: Context, r: Reservation, now: float) -> str:
@@ -48,10 +68,13 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
         raise UsageError("`holds` takes one scope")
     scope = parse_scope_arg(args[0])
 
-    def read(tx: Tx) -> tuple[list[Reservation], int, int, float]:
-        return (*ctx.ns.ledger.held_under(tx, scope, limit=MAX_HOLDS), tx.clock.now())
+    def read(tx: Tx) -> tuple[list[Reservation], int, int, float, list[tuple[str, int, int]]]:
+        now = tx.clock.now()
+        holds, count, total = ctx.ns.ledger.held_under(tx, scope, limit=MAX_HOLDS)
+        agents = _by_agent(tx, scope, now) if count > len(holds) and scope.depth < 3 else []
+        return holds, count, total, now, agents
 
-    holds, count, total, now = await ctx.ns.store.read(read)
+    holds, count, total, now, agents = await ctx.ns.store.read(read)
     if not holds:
         return Reply.text_only(f"No hold counts now at `{scope.path}` or below.")
     held = format_usd(total, exact=True)
@@ -66,6 +89,11 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
         room -= len(line) + 1
     if count > len(shown):
         head += f"; the {len(shown)} largest"
+    if len(agents) > 1:  # who holds it, when the largest holds do not say
+        head += "\nBy agent: " + " · ".join(
+            f"`{slack_text(a)}` {n} hold{'s' if n != 1 else ''}, {format_usd(m, exact=True)}"
+            for a, n, m in agents
+        )
     tail = "_An admin ends one with `/agent release <id>`; a later settle is still charged._"
     lines = [head, *shown, tail]
     return Reply.text_only("\n".join(lines))

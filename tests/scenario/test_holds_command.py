@@ -111,3 +111,26 @@ async def test_ending_a_trial_call_s_hold_frees_its_slot_and_keeps_the_trial(app
     row = await app.store.write(lambda tx: app.ns.breakers.get(tx, TRIAL_BOT))
     assert row.state == "half_open" and row.trial is not None and row.trial["admitted"] == 0
     assert (await bot.reserve(1)).status_code == 201  # the trial goes on
+
+
+async def test_many_small_holds_are_named_by_agent_when_the_largest_do_not_say(slack_http):
+    """audit18 fleet finding 2: 400 small holds of a looping agent never appeared among
+    "the 20 largest" (two other agents' larger holds), so `holds` did not say who held."""
+    slack = await slack_http({"admins": [ADMIN]})
+    app = slack.app
+    tok = await app.token("zz")
+    for i in range(30):  # the loop: many small holds
+        assert (await reserve(app, tok, f"zz/u9/holder/c{i}", f"h{i}", 1_000)).status_code == 201
+    for i in range(22):  # two agents' larger holds fill the list
+        bot = f"zz/u{i % 2}/big"
+        assert (await reserve(app, tok, f"{bot}/c{i}", f"b{i}", 450_000)).status_code == 201
+    listed = (await slack.command("holds zz"))["text"]
+    head, by_agent = listed.splitlines()[:2]
+    assert head == "*Holds at `zz` and below:* 52, $9.93 in all; the 20 largest"
+    assert by_agent == (
+        "By agent: `zz/u0/big` 11 holds, $4.95 · `zz/u1/big` 11 holds, $4.95"
+        " · `zz/u9/holder` 30 holds, $0.03"
+    )
+    assert "zz/u9/holder/c" not in listed  # none of its holds is among the largest
+    # one agent's own holds need no summary
+    assert "By agent" not in (await slack.command("holds zz/u9/holder"))["text"]
