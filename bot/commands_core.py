@@ -175,7 +175,7 @@ def _children_text(tree: dict[str, Any], rows: list[str], room: int) -> str:
     """``*Below <scope>* (<count>)`` and as many child rows as fit in ``room`` characters.
 
     The children come busiest first; when some are left out, the title says how many
-    are shown and a last line how many are not: ``(260; the 40 that spent most today)``
+    are shown and a last line how many are not: ``(260; the 40 that spent and hold most today)``
     … ``… and 220 more``.
     """
     scope = tree["scope"]
@@ -183,7 +183,7 @@ def _children_text(tree: dict[str, Any], rows: list[str], room: int) -> str:
 
     def title(shown: int) -> str:
         if 0 < shown < total:
-            return f"*Below {scope}* ({total}; the {shown} that spent most today)"
+            return f"*Below {scope}* ({total}; the {shown} that spent and hold most today)"
         return f"*Below {scope}* ({total})"
 
     def more(shown: int) -> str:
@@ -290,7 +290,9 @@ async def _budget_overview(ctx: Context) -> Reply:
             break
         rows.append(row)
         room -= len(row)
-    shown = f"{total}; the {len(rows)} that spent most today; " if len(rows) < total else ""
+    shown = (
+        f"{total}; the {len(rows)} that spent and hold most today; " if len(rows) < total else ""
+    )
     lines = [f"*Budgets by namespace* ({shown}details: `/agent budget <scope>`)", *rows]
     if len(rows) < total:
         lines.append(f"… and {total - len(rows)} more namespaces (`/agent budget <namespace>`)")

@@ -181,7 +181,7 @@ async def test_slack_shows_the_hot_conversation_first_and_counts_the_rest(slack_
     rows = [line for line in lines if line.startswith("• ")]
     shown = len(rows)
     assert shown >= 25, shown  # as many as fit in one section
-    assert lines[0] == f"*Below {AGENT}* (260; the {shown} that spent most today)"
+    assert lines[0] == f"*Below {AGENT}* (260; the {shown} that spent and hold most today)"
     assert rows[0].startswith("• `conv-0255` `day  ` no limit · $1.95 spent")
     assert rows[1].startswith("• `conv-0010` `day  ` no limit · $0.0011 spent + $0.003 held")
     assert lines[-1] == f"… and {260 - shown} more (`/agent budget {AGENT}/<name>` shows one)"
@@ -193,7 +193,7 @@ async def test_slack_shows_the_hot_conversation_first_and_counts_the_rest(slack_
     below = fallback[fallback.index(f"*Below {AGENT}*") :].split("\n")
     in_text = sum(line.startswith("• ") for line in below)
     assert 0 < in_text <= shown
-    assert below[0] == f"*Below {AGENT}* (260; the {in_text} that spent most today)"
+    assert below[0] == f"*Below {AGENT}* (260; the {in_text} that spent and hold most today)"
     assert below[-1].startswith(f"… and {260 - in_text} more")
 
 
@@ -211,7 +211,7 @@ async def test_the_namespace_overview_says_how_many_more_namespaces_exist(slack_
     texts = [b["text"]["text"] for b in reply["blocks"]]
     assert len(reply["blocks"]) == 42  # title, 40 namespaces, the rest
     assert texts[0] == (
-        "*Budgets by namespace* (45; the 40 that spent most today;"
+        "*Budgets by namespace* (45; the 40 that spent and hold most today;"
         " details: `/agent budget <scope>`)"
     )
     assert texts[1].startswith("*team-44*\n") and "$2.00 of $10.00" in texts[1]
