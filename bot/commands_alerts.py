@@ -157,6 +157,13 @@ def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
     )
 
 
+def _narrower(flt: _Filter | None) -> str:
+    """How to see the alerts a kind's list leaves out: the same kind under one scope."""
+    if flt is None or not flt.kinds or flt.scope is not None:
+        return ""  # the whole list groups them; a scope's narrows by a scope below
+    return f" (`/agent alerts {flt.text}:<namespace or agent>` lists those of one)"
+
+
 def _more_alerts(n: int, tier: str = "") -> str:
     return f"… and {n} more{' ' + tier if tier else ''} alert{'s' if n != 1 else ''}"
 
@@ -215,7 +222,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         blocks += listed
         hidden = len(mine) - sum(n for _, n in shown)
         if hidden:
-            blocks.append(context(_more_alerts(hidden, tier)))
+            blocks.append(context(_more_alerts(hidden, tier) + _narrower(flt)))
         entries += [
             (f"{tier}:", 0),
             *shown,

@@ -410,7 +410,10 @@ async def test_alerts_group_many_of_a_kind_and_narrow_by_kind_or_scope(slack_htt
     assert 15 <= len(listed) <= 21 and all(
         "Heartbeat missed · `heartbeat_missed:" in line for line in listed
     )
-    assert texts_of(by_kind["blocks"][-1]) == [f"… and {240 - len(listed)} more P2 alerts"]
+    assert texts_of(by_kind["blocks"][-1]) == [  # and how to see them (audit18 fleet)
+        f"… and {240 - len(listed)} more P2 alerts"
+        " (`/agent alerts heartbeat_missed:<namespace or agent>` lists those of one)"
+    ]
     assert more_count(by_kind["text"]) == 240 - by_kind["text"].count("\n`#")
 
     family = await slack.command("alerts breaker_opened")
