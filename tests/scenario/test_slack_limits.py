@@ -84,7 +84,10 @@ async def test_sixty_waiting_trials_fit_every_way_the_reply_leaves(slack_http, m
     shown = [b for b in reply["blocks"] if b["type"] == "section"][1:]
     buttons = [b for b in reply["blocks"] if b["type"] == "actions"]
     assert len(shown) == len(buttons) >= 20  # each waiting trial with its two buttons
-    assert texts(reply)[-1] == f"… and {60 - len(shown)} more breakers"
+    assert texts(reply)[-1] == (
+        f"… and {60 - len(shown)} more breakers, {60 - len(shown)} of them waiting for a trial"
+        " approval (`/agent alerts half_open_requested` has their buttons)"
+    )
     assert hidden(reply) + len(shown) == 60
     assert MORE.search(reply["text"]) and len(reply["text"]) <= 3000
 
@@ -155,7 +158,10 @@ async def test_five_hundred_open_alerts_fit_and_say_how_many_are_not_shown(slack
     slack_accepts(fake, one_kind)
     listed = [line for t in texts(one_kind) for line in t.split("\n") if line.startswith("`#")]
     assert 10 <= len(listed) < 440
-    assert texts(one_kind)[-1] == f"… and {440 - len(listed)} more P2 alerts"
+    assert texts(one_kind)[-1] == (
+        f"… and {440 - len(listed)} more P2 alerts"
+        " (`/agent alerts heartbeat_missed:<namespace or agent>` lists those of one)"
+    )
     assert MORE.search(one_kind["text"])
 
     for late in await follow_ups(slack, monkeypatch, "alerts heartbeat_missed"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -22,6 +23,7 @@ from bot.outbox import (
     backoff,
     delivered,
     enqueue,
+    enqueue_edit,
     outbox_health,
 )
 from guards.clock import ManualClock
@@ -333,4 +335,32 @@ async def test_slack_not_taking_messages_for_minutes_is_a_warning_once_a_minute(
     assert warned[0].startswith("Slack has not taken a message for 5m1s (outbox row 1,")
     assert warned[1].startswith("Slack has not taken a message for 6m21s (outbox row 1,")
     assert warned[1].endswith("(said once a minute)")
+    await worker.stop(cast(Any, None))
+
+
+async def test_a_message_has_at_most_one_edit_waiting_and_it_is_the_latest(store):
+    """audit18 soak finding 1: each touch of a firing alert queued another chat.update of
+    its message (192 edits waiting for 59 messages); the lane fell further behind every
+    minute, posts and acknowledgements with it."""
+    rec = Recorder()
+    worker, _ = await start(store, rec, pace=0)
+
+    def post_and_edit(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "p"}, ref="a:1")
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "q"}, ref="a:2")
+        for n in range(4):
+            enqueue_edit(tx, "a:1", text=f"a:1 v{n}", blocks=[], channel="C")
+        enqueue_edit(tx, "a:2", text="a:2 v0", blocks=[], channel="C")
+
+    await store.write(post_and_edit)
+    rows = await store.fetch("SELECT method, args FROM outbox WHERE method = 'chat.update'")
+    assert [json.loads(r[1])["text"] for r in rows] == ["a:1 v3", "a:2 v0"]
+    for _ in range(4):  # one row a pass in the lane: two posts, two edits
+        await settle(worker)
+    texts = [args["text"] for method, args in rec.calls if method == "chat.update"]
+    assert texts == ["a:1 v3", "a:2 v0"]
+    # an edit already sent (or being sent) is not rewritten: the next one is a row of its own
+    await store.write(lambda tx: enqueue_edit(tx, "a:1", text="a:1 v4", blocks=[], channel="C"))
+    await settle(worker)
+    assert rec.calls[-1][1]["text"] == "a:1 v4"
     await worker.stop(cast(Any, None))
