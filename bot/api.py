@@ -224,6 +224,11 @@ class UsageBody(Body):
             self.cache_creation_input_tokens or 0, self.cache_read_input_tokens or 0
         )
 
+    def prompt_tokens(self) -> int:
+        """The prompt's length, every cached token counted (a long-context price's test)."""
+        writes, reads = self.cache_creation_input_tokens or 0, self.cache_read_input_tokens or 0
+        return self.input_tokens + writes + reads
+
 
 class SettleBody(Body):
     actual_cost_micros: StrictInt | None = Field(None, ge=0, le=10**15)
@@ -285,6 +290,7 @@ async def settle_reservation(request: web.Request) -> web.Response:
         usage_model=body.usage.model if body.usage else None,
         input_tokens=body.usage.priced_input() if body.usage else None,
         output_tokens=body.usage.output_tokens if body.usage else None,
+        prompt_tokens=body.usage.prompt_tokens() if body.usage else None,
         error=body.error,
     )
     raw = bearer(request)

@@ -5,7 +5,8 @@ in one transaction, and answers ``200 {model, tier, reason, degraded, route_id,
 intent}``. An ``intent`` that is neither built in nor named by a policy rule is a
 ``400`` on ``intent`` whose message lists the known ones. The agent passes
 ``route_id`` on its reservation so that the settle teaches the router whether the
-tier was enough.
+tier was enough, and on the validation of the call's output (``POST /v1/validations``)
+so that output the model got wrong counts against that call.
 
 Wiring: :class:`RoutingComponent` builds the :class:`~guards.routing.RoutingService`
 at start-up, registers its ledger gate (so settles of routed calls are learned

@@ -1,8 +1,8 @@
 """``POST /v1/validations``: is this output new, and is there a sane amount of it?
 
 Body: ``scope`` (an agent or deeper), ``stream`` (a name the agent picks),
-``items`` (strings or ``{id, text}`` objects), optional ``expected_count`` and
-``idempotency_key``.
+``items`` (strings or ``{id, text}`` objects), optional ``expected_count``,
+``idempotency_key`` and ``route_id`` (the routed call whose output the items are).
 Answer: ``200 {verdict: ok|partial|rejected, accepted: [i...], rejected: [{index,
 reason, duplicate_of?, matched_at?, similarity?, matched_index?}]}``; a malformed
 batch is a ``400`` naming the field, and nothing of it is stored.
@@ -13,6 +13,12 @@ in the stream name to dedup per conversation. Send an ``idempotency_key`` to mak
 retries safe: the same batch sent again with it gets the first answer, and nothing
 is stored or counted twice (another batch with that key is a ``409``); without a
 key a re-sent item is a ``duplicate``.
+
+Routing learns from a rejected batch only when it names the ``route_id`` of the call
+that wrote it (a decision in the token's subtree), and only for reasons that speak of
+the model's output (``empty``, ``runaway``, ``too_large``: see
+:data:`guards.routing.learning.MODEL_REASONS`); a batch without one teaches nothing,
+since any other call of the agent did not write it.
 
 The handler normalises and sketches the items on a worker thread
 (:meth:`~guards.validation.Validator.prepare`), reads a cold stream's window off the
@@ -41,7 +47,7 @@ from bot.api_body import Body, bearer, read_json
 from bot.api_routing import ensure_routing
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import LIVE_TOKEN, hash_token
+from guards.tokens import LIVE_TOKEN, authenticate, hash_token
 from guards.validation import Batch, Outcome, Validator
 from guards.validation.types import parse_items
 
@@ -61,6 +67,7 @@ class ValidationBody(Body):
     items: list[Any]  # each item is checked by the engine, naming items.<i>
     expected_count: StrictInt | None = Field(None, ge=1, le=10**9)
     idempotency_key: StrictStr | None = Field(None, min_length=1, max_length=200)
+    route_id: str | None = Field(None, min_length=1, max_length=100)  # as on a reservation
 
 
 def ensure_validation(ns: Nightshift) -> Validator:
@@ -101,9 +108,15 @@ async def create_validation(request: web.Request) -> web.Response:
 
     def op(tx: Tx) -> Outcome:
         outcome = validator.validate(tx, token=raw, batch=prepared)
-        if outcome.verdict == "rejected" and not outcome.replayed:
-            # output nobody can use counts against the model that wrote it (routing learns)
-            routing.on_rejected(tx, scope=prepared.batch.scope, now=tx.clock.now())
+        if body.route_id is not None and outcome.verdict == "rejected" and not outcome.replayed:
+            # output nobody can use counts against the call that wrote it (routing learns)
+            routing.on_rejected(
+                tx,
+                route_id=body.route_id,
+                within=authenticate(tx, raw).scope,  # validate() authenticated it already
+                reasons=[r.reason for r in outcome.rejected],
+                now=tx.clock.now(),
+            )
         return outcome
 
     outcome = await ns.store.write(op)

@@ -33,7 +33,8 @@ from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
 from guards.money import format_usd
-from guards.prices import ModelPrice, PriceTable
+from guards.prices import PriceTable
+from guards.routing.tiers import tier_problems
 from guards.store import Store
 
 __all__ = ["Component", "Nightshift"]
@@ -74,9 +75,7 @@ class Nightshift:
         self.clock: Clock = clock or SystemClock()
         self.bus = EventBus()
         self.metrics = Metrics()
-        self.prices = PriceTable(
-            {name: ModelPrice(p.input, p.output) for name, p in policy.prices.items()}
-        )
+        self.prices = PriceTable({name: p.model_price() for name, p in policy.prices.items()})
         self.ledger = Ledger(policy=policy, prices=self.prices)
         self.breakers = Breakers(policy=policy)
         self.ledger.gates.append(self.breakers)
@@ -177,6 +176,7 @@ class Nightshift:
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
             await self._say_if_nothing_is_limited()
             await self._say_what_slack_overrides()
+            self._say_if_tiers_look_wrong()
             if sock is not None:
                 await self._serve(sock)
         except BaseException:
@@ -226,6 +226,19 @@ class Nightshift:
             listed,
             more,
         )
+
+    def _say_if_tiers_look_wrong(self) -> None:
+        """A WARNING per routing tier or fallback that looks like a typo: a lower tier
+        dearer than a higher one, two tiers on one model, a model its own fallback
+        (audit18 routing 8). A reload (SIGHUP) starts again, so it says so then too."""
+        routing = self.policy.routing
+        for problem in tier_problems(
+            tiers={tier: spec.model for tier, spec in routing.tiers.items()},
+            fallbacks=routing.fallbacks,
+            prices=self.prices,
+            input_share=routing.blend_input_share,
+        ):
+            log.warning("routing: %s (the policy is used as written)", problem)
 
     def _listen(self) -> socket.socket:
         """The bound listening socket (OSError naming the address when it cannot be bound).

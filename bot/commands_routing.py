@@ -1,4 +1,5 @@
-"""``/agent routing``: the model mix, blended cost, learned promotions, and their revert."""
+"""``/agent routing``: route decisions, the calls that followed them and what they were
+charged, learned promotions (and when they lapse), and their revert."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ REVERT_ACTION = "routing_revert"
 
 @subcommand("routing", usage="routing [scope] | routing revert <intent> [namespace]")
 async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
-    """The last day's model mix in %, blended $ per million tokens, the saving against
-    always using the largest model, and promotions learned from failures."""
+    """The last day's route decisions, the calls that followed them by the model charged,
+    what they cost against the largest model, and promotions learned from failures."""
     if args and args[0].lower() == "revert":
         if len(args) not in (2, 3):
             raise UsageError("name the intent to revert")

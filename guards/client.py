@@ -457,8 +457,10 @@ class GuardClient:
         *,
         expected_count: int | None = None,
         idempotency_key: str | None = None,
+        route_id: str | None = None,
     ) -> ValidationAnswer:
-        """Validate a batch; a transport retry sends the same key, so it gets the first answer."""
+        """Validate a batch; a transport retry sends the same key, so it gets the first answer.
+        ``route_id``: the routed call that wrote the items (routing learns from a rejection)."""
         body: dict[str, Any] = {
             "scope": scope,
             "stream": stream,
@@ -467,6 +469,8 @@ class GuardClient:
         }
         if expected_count is not None:
             body["expected_count"] = expected_count
+        if route_id is not None:
+            body["route_id"] = route_id
         result: ValidationAnswer = await self._call("POST", "/v1/validations", body)
         return result
 

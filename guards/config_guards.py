@@ -23,6 +23,7 @@ from guards.config_types import (
 )
 from guards.money import parse_usd
 from guards.patterns import nested_repeat
+from guards.prices import LongContext, ModelPrice
 from guards.scopes import LEVELS, Scope, ScopeError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Burst",
     "FailureTrip",
     "HalfOpen",
+    "LongContextPrice",
     "NearDuplicate",
     "Price",
     "Reservations",
@@ -247,7 +249,7 @@ ROUTE_TIERS: tuple[RouteTierName, ...] = ("small", "medium", "large")
 DEFAULT_ROUTE_MODELS: dict[RouteTierName, str] = {
     "small": "claude-haiku-4-5",
     "medium": "claude-sonnet-4-5",
-    "large": "claude-opus-4-1",
+    "large": "claude-opus-4-5",
 }
 
 
@@ -311,15 +313,21 @@ class RoutingRule(Section):
 
 
 class RoutingPromote(Section):
-    """Learning: promote an intent one tier when its calls at its lowest tier fail too often."""
+    """Learning: promote an intent one tier when its calls at its lowest tier fail too often.
+
+    A promotion is reviewed ``review_after`` it was made: it lapses, the intent goes back
+    to its own tier and learns again (``null``: it stays until an admin reverts it).
+    """
 
     enabled: bool = True
     rate: float = Field(0.3, gt=0, le=1)
     window_calls: int = Field(20, ge=1, le=10_000)
     min_calls: int = Field(10, ge=1, le=10_000)
     max_tier: RouteTierName = "large"
-    # a validation rejection counts against the agent's last successful call this recent
+    # a validation rejection naming a route_id counts when that call settled this recently
     rejection_window_seconds: Seconds = 3600
+    # a bad week (an outage, a burst of rate limits) must not cost a tier up for good
+    review_after: PositiveSeconds | None = 7 * 86400
 
     @model_validator(mode="after")
     def _window(self) -> RoutingPromote:
@@ -389,6 +397,26 @@ class Routing(Section):
         return value
 
 
+class LongContextPrice(Section):
+    """The rates of a request whose prompt has more than ``above_input_tokens`` input
+    tokens; they price the whole request (Anthropic's 1M-token window for Sonnet 4/4.5)."""
+
+    above_input_tokens: int = Field(200_000, ge=1, le=10**9)
+    input: Annotated[int, BeforeValidator(parse_usd)]  # micros per million tokens
+    output: Annotated[int, BeforeValidator(parse_usd)]
+
+
 class Price(Section):
     input: Annotated[int, BeforeValidator(parse_usd)]  # micros per million tokens
     output: Annotated[int, BeforeValidator(parse_usd)]
+    # left out: a model with a shipped long-context price keeps it (see guards.prices)
+    long_context: LongContextPrice | None = None
+
+    def model_price(self) -> ModelPrice:
+        """The price as :class:`guards.prices.PriceTable` takes it."""
+        long = self.long_context
+        return ModelPrice(
+            self.input,
+            self.output,
+            None if long is None else LongContext(long.above_input_tokens, long.input, long.output),
+        )

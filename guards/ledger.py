@@ -289,6 +289,7 @@ class Ledger(Budgets):
                 req.usage_model,
                 input_tokens=req.input_tokens or 0,
                 output_tokens=req.output_tokens or 0,
+                prompt_tokens=req.prompt_tokens,
             )
         except UnknownModel:
             raise InvalidInput(

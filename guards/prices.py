@@ -3,6 +3,10 @@
 Prices ship as data (list prices as published by Anthropic and OpenAI) and are
 overridden by ``prices:`` in the policy file. Costs round **up** to the micro.
 
+A model may also have a long-context price (:class:`LongContext`): a request whose
+prompt is longer than its threshold is priced at those rates, all of it, as Anthropic
+bills Claude Sonnet 4 and 4.5 prompts over 200,000 input tokens (the 1M-token window).
+
 Example:
     >>> PriceTable().cost("claude-haiku-4-5", input_tokens=1200, output_tokens=800)
     5200
@@ -12,13 +16,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from guards.money import ceil_div
 
 __all__ = [
     "DEFAULT_PRICES",
     "MODEL_NAME_RULE",
+    "LongContext",
     "ModelPrice",
     "PriceTable",
     "UnknownModel",
@@ -60,25 +65,56 @@ def cached_input_tokens(writes: int, reads: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelPrice:
-    """Micro-dollars per million tokens."""
+class LongContext:
+    """The rates (micro-dollars per million tokens) of a request whose prompt has more than
+    ``above_input_tokens`` input tokens: they price the whole request, not the part above."""
 
+    above_input_tokens: int
     input: int
     output: int
 
 
-def _usd(inp: str, out: str) -> ModelPrice:
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """Micro-dollars per million tokens, and optionally the long-context rates.
+
+    >>> sonnet = DEFAULT_PRICES["claude-sonnet-4-5"]
+    >>> sonnet.rates(prompt_tokens=200_000), sonnet.rates(prompt_tokens=200_001)
+    ((3000000, 15000000), (6000000, 22500000))
+    """
+
+    input: int
+    output: int
+    long_context: LongContext | None = None
+
+    def rates(self, *, prompt_tokens: int) -> tuple[int, int]:
+        """The (input, output) rates of a request whose prompt has ``prompt_tokens``."""
+        long = self.long_context
+        if long is not None and prompt_tokens > long.above_input_tokens:
+            return long.input, long.output
+        return self.input, self.output
+
+
+def _usd(inp: str, out: str, long_context: tuple[int, str, str] | None = None) -> ModelPrice:
     from guards.money import parse_usd
 
-    return ModelPrice(parse_usd(inp), parse_usd(out))
+    long = None
+    if long_context is not None:
+        above, long_in, long_out = long_context
+        long = LongContext(above, parse_usd(long_in), parse_usd(long_out))
+    return ModelPrice(parse_usd(inp), parse_usd(out), long)
+
+
+# Anthropic: Sonnet 4 and 4.5 prompts over 200K input tokens (the 1M-token context window)
+_SONNET_LONG = (200_000, "6", "22.50")
 
 
 DEFAULT_PRICES: dict[str, ModelPrice] = {
     # Anthropic
     "claude-opus-4-1": _usd("15", "75"),
     "claude-opus-4-5": _usd("5", "25"),
-    "claude-sonnet-4-5": _usd("3", "15"),
-    "claude-sonnet-4": _usd("3", "15"),
+    "claude-sonnet-4-5": _usd("3", "15", _SONNET_LONG),
+    "claude-sonnet-4": _usd("3", "15", _SONNET_LONG),
     "claude-haiku-4-5": _usd("1", "5"),
     "claude-3-5-haiku": _usd("0.80", "4"),
     # OpenAI
@@ -113,8 +149,17 @@ class PriceTable:
     """
 
     def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
-        prices = {**DEFAULT_PRICES, **(overrides or {})}
-        self._prices = {_name(model): price for model, price in prices.items()}
+        self._prices = {_name(model): price for model, price in DEFAULT_PRICES.items()}
+        shipped = dict(self._prices)
+        for model, price in (overrides or {}).items():
+            name = _name(model)
+            if price.long_context is None:
+                # new rates for a model with a shipped long-context price keep that price:
+                # an override that names none must not drop the premium (pessimistic)
+                base = shipped.get(name) or shipped.get(undated(name))
+                if base is not None and base.long_context is not None:
+                    price = replace(price, long_context=base.long_context)
+            self._prices[name] = price
 
     def __contains__(self, model: str) -> bool:
         return self._find(model) is not None
@@ -155,10 +200,28 @@ class PriceTable:
         p = self._find(model)
         return p is not None and p.input == 0 and p.output == 0
 
-    def cost(self, model: str, *, input_tokens: int, output_tokens: int) -> int:
-        """The cost in micros of a call, rounded up."""
-        p = self.price(model)
-        return ceil_div(input_tokens * p.input + output_tokens * p.output, TOKENS_PER_PRICE)
+    def cost(
+        self,
+        model: str,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        prompt_tokens: int | None = None,
+    ) -> int:
+        """The cost in micros of a call, rounded up (one division for the whole call).
+
+        A prompt longer than the model's long-context threshold prices the whole call at
+        the long-context rates. ``prompt_tokens`` is the prompt's length for that test
+        when ``input_tokens`` is not it (cached tokens counted at their price); it is
+        ``input_tokens`` when not given.
+
+        >>> PriceTable().cost("claude-sonnet-4-5", input_tokens=500_000, output_tokens=10_000)
+        3225000
+        """
+        rate_in, rate_out = self.price(model).rates(
+            prompt_tokens=input_tokens if prompt_tokens is None else prompt_tokens
+        )
+        return ceil_div(input_tokens * rate_in + output_tokens * rate_out, TOKENS_PER_PRICE)
 
 
 def undated(model: str) -> str:

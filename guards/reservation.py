@@ -77,6 +77,8 @@ class SettleRequest:
     usage_model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # the prompt's length with every cached token counted, when input_tokens weighs them
+    prompt_tokens: int | None = None
     error: str | None = None
 
 

@@ -4,7 +4,8 @@ Rules first, then a built-in intent classifier (:mod:`.classifier`, no network, 
 model download); floors from ``min_tier`` and learned promotions; a cap under budget
 pressure; fallbacks around open breakers (:mod:`.router`). Every decision is
 recorded, outcomes feed promotions (:mod:`.learning`), and :mod:`.stats` reports the
-mix, the blended price and the saving against always using the large model.
+decisions, the calls that followed them (by the model charged) and their saving
+against the large tier's model.
 
 Example:
     >>> from guards.config import Routing

@@ -1,14 +1,20 @@
 """Learning from outcomes: an intent whose cheap calls keep failing is promoted a tier.
 
 Each route decision is a row; when the call settles (the reservation carries the
-``route_id``), :meth:`Learner.on_settle` records the outcome, and a validation
-rejection of the agent's output marks its last successful call ``rejected``.
+``route_id``), :meth:`Learner.on_settle` records the outcome. A validation batch
+that names the ``route_id`` of the call that wrote it, and is rejected for a reason
+that speaks of the model's output (:data:`MODEL_REASONS`), marks that call
+``rejected`` (:meth:`Learner.on_rejected`); a batch naming no call teaches nothing.
 After a failed call, the intent's last ``promote.window_calls`` settled calls at its
-lowest tier (small, or the tier it was promoted to) since its last promotion or
-revert are counted; with at least ``min_calls`` of them and a failure rate of at
+lowest tier (small, or the tier it was promoted to) since its last promotion,
+revert or lapse are counted, leaving out degraded decisions (the router knew the
+model's breaker was open, or the budget capped the tier: such a call's failure says
+nothing of the tier); with at least ``min_calls`` of them and a failure rate of at
 least ``rate``, the intent is promoted one tier in that namespace: recorded,
 audited, and announced as :class:`~guards.events.RoutingPromoted` (a P2 alert).
-An admin reverts it with :meth:`Learner.revert_promotion`; counting starts afresh.
+An admin reverts it with :meth:`Learner.revert_promotion`; left alone, it lapses
+``promote.review_after`` after it was made (audited as Nightshift's own action).
+Either way the intent goes back to its own tier and counting starts afresh.
 
 Example (inside ``store.write``)::
 
@@ -17,21 +23,37 @@ Example (inside ``store.write``)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from guards.clock import to_datetime
 from guards.config import RoutingPromote
-from guards.errors import InvalidInput, NotFound
+from guards.config_types import in_words
+from guards.errors import NotFound
 from guards.events import RoutingPromoted
 from guards.prices import undated
 from guards.routing import records
 from guards.routing.records import FAILED, Promotion, RouteRow
 from guards.routing.router import Floor
 from guards.routing.tiers import TierName, rank, shift
-from guards.scopes import Scope, ScopeError
+from guards.scopes import Scope
 from guards.store import Tx
 
-__all__ = ["Learner"]
+__all__ = ["MODEL_REASONS", "Learner"]
 
 OUTCOMES = ("success", "failure", "timeout")
 SYSTEM_ACTOR = "nightshift"
+
+# The validation reasons that say the call's own output was unusable, so they count
+# against the tier that wrote it:
+# - ``empty``: nothing was left of the answer (a refusal, a cut-off reply, bare markup);
+# - ``runaway``: far more items than the agent asked of this call: the model did not
+#   keep to the instruction (a loop, a list that never ends);
+# - ``too_large``: an item over ``validation.max_item_chars``: the model did not keep
+#   to the length it was given.
+# ``duplicate`` and ``near_duplicate`` do not count: they compare the output with what
+# the agent published before, so they say the input came again (a feed re-sending a
+# story) or the agent ran twice; a bigger model would have written the same thing.
+MODEL_REASONS = frozenset({"empty", "runaway", "too_large"})
 
 
 def _agent(scope: str) -> str:
@@ -45,8 +67,9 @@ class Learner:
         self.promote = promote
 
     def floor(self, tx: Tx, *, namespace: str, intent: str) -> Floor | None:
-        """The tier an intent was promoted to in a namespace, if it was."""
-        active = records.active_promotion(tx, namespace=namespace, intent=intent)
+        """The tier an intent was promoted to in a namespace, if it was (and it has not
+        lapsed)."""
+        active = self._active(tx, namespace=namespace, intent=intent)
         if active is None:
             return None
         why = (
@@ -54,6 +77,16 @@ class Learner:
             " failed or were rejected by validation"
         )
         return Floor(tier=active.to_tier, why=why)
+
+    def lapses_at(self, promotion: Promotion) -> float | None:
+        """When an active promotion lapses (``promote.review_after``), or None: never."""
+        review = self.promote.review_after
+        return None if review is None else promotion.promoted_at + review
+
+    def promotions(self, tx: Tx, *, namespace: str | None = None) -> list[Promotion]:
+        """The active promotions (in one namespace, or everywhere), lapsing the ones due."""
+        self._lapse_due(tx)
+        return records.list_promotions(tx, namespace=namespace)
 
     def on_settle(
         self,
@@ -87,28 +120,30 @@ class Learner:
             self._check(tx, row, now)
 
     def on_rejected(
-        self, tx: Tx, *, scope: str, now: float, route_id: str | None = None
+        self, tx: Tx, *, route_id: str, within: str, reasons: Iterable[str], now: float
     ) -> str | None:
-        """Count a validation rejection against the call that produced the output.
+        """Count a rejected validation batch against the routed call that wrote it.
 
-        That call is ``route_id`` when the agent sent it, else the agent's most recent
-        successful routed call within ``promote.rejection_window_seconds``. Returns the
-        route id marked ``rejected``, or None when there was none.
+        Args:
+            route_id: the call the batch names (a batch naming none teaches nothing:
+                the agent's other calls did not write it).
+            within: the node of the token that sent the batch; a decision outside its
+                subtree is not its to judge.
+            reasons: the batch's rejection reasons; only :data:`MODEL_REASONS` count.
+            now: the time of the batch.
+
+        The call must have settled ``success`` within
+        ``promote.rejection_window_seconds`` (a failed one counts already). Returns the
+        route id marked ``rejected``, or None when nothing was counted.
         """
-        try:
-            agent = _agent(Scope.parse(scope).path)
-        except ScopeError as exc:
-            raise InvalidInput("scope", f"scope: {exc}") from None
-        row: RouteRow | None
-        if route_id is not None:
-            row = records.find_decision(tx, route_id)
-            if row is None or row.outcome != "success" or _agent(row.scope) != agent:
-                return None
-        else:
-            since = now - self.promote.rejection_window_seconds
-            row = records.latest_success_under(tx, scope=agent, since=since)
-            if row is None:
-                return None
+        if not MODEL_REASONS.intersection(reasons):
+            return None
+        row = records.find_decision(tx, route_id)
+        if row is None or row.outcome != "success" or not Scope(row.scope).within(within):
+            return None
+        settled = row.settled_at if row.settled_at is not None else now
+        if now - settled > self.promote.rejection_window_seconds:
+            return None
         records.mark_rejected(tx, route_id=row.id)
         self._check(tx, row, now)
         return row.id
@@ -116,9 +151,9 @@ class Learner:
     def _check(self, tx: Tx, row: RouteRow, now: float) -> None:
         """Promote the row's intent when its calls at its lowest tier fail too often."""
         cfg = self.promote
-        if not cfg.enabled:
+        if not cfg.enabled or row.degraded:  # a degraded call is no evidence (see above)
             return
-        active = records.active_promotion(tx, namespace=row.namespace, intent=row.intent)
+        active = self._active(tx, namespace=row.namespace, intent=row.intent)
         lowest: TierName = active.to_tier if active is not None else "small"
         if row.tier != lowest or rank(lowest) >= rank(cfg.max_tier):
             return
@@ -173,8 +208,9 @@ class Learner:
         """Undo an intent's promotions (in one namespace, or everywhere); audited.
 
         Raises:
-            NotFound: the intent has no active promotion there.
+            NotFound: the intent has no active promotion there (a lapsed one is not).
         """
+        self._lapse_due(tx)
         reverted = records.revert_promotions(
             tx, intent=intent, namespace=namespace, actor=actor, at=tx.clock.now()
         )
@@ -196,3 +232,49 @@ class Learner:
                 after=promotions[0].from_tier,
             )
         return reverted
+
+    def _active(self, tx: Tx, *, namespace: str, intent: str) -> Promotion | None:
+        """The intent's active promotion, after lapsing it if its review is due."""
+        active = records.active_promotion(tx, namespace=namespace, intent=intent)
+        if active is None:
+            return None
+        due = self.lapses_at(active)
+        if due is None or due > tx.clock.now():
+            return active
+        self._lapse(tx, active, at=due)
+        return None
+
+    def _lapse_due(self, tx: Tx) -> None:
+        """Lapse every promotion whose review is due (the latest of each intent decides)."""
+        if self.promote.review_after is None:
+            return
+        latest: dict[tuple[str, str], Promotion] = {}
+        for p in records.list_promotions(tx):  # oldest first: the last one wins
+            latest[(p.namespace, p.intent)] = p
+        now = tx.clock.now()
+        for p in latest.values():
+            due = self.lapses_at(p)
+            if due is not None and due <= now:
+                self._lapse(tx, p, at=due)
+
+    def _lapse(self, tx: Tx, latest: Promotion, *, at: float) -> None:
+        """End an intent's promotions (a climb lapses whole): audited, learning restarts."""
+        lapsed = records.lapse_promotions(
+            tx, namespace=latest.namespace, intent=latest.intent, at=at
+        )
+        if not lapsed:
+            return
+        back_to = lapsed[0].from_tier
+        since = to_datetime(latest.promoted_at).strftime("%Y-%m-%d %H:%M UTC")
+        review = in_words(self.promote.review_after or 0)
+        tx.audit(
+            actor=SYSTEM_ACTOR,
+            action="routing.lapse",
+            target=f"{latest.namespace} {latest.intent}",
+            before=latest.to_tier,
+            after=back_to,
+            detail=(
+                f"promoted {since}; lapsed after {review} (routing.promote.review_after):"
+                f" back to {back_to}, learning again"
+            ),
+        )

@@ -1,5 +1,8 @@
 """The routing tables (``migrations/0007_routing.sql``): one query per function.
 
+A decision's calls are the reservations that name its ``route_id``
+(``migrations/0025_reservations_by_route.sql`` indexes them).
+
 Scopes below a node are matched with ``GLOB 'node/*'``: a scope segment may contain
 ``_``, which ``LIKE`` would take as a wildcard, but never ``*``, ``?`` or ``[``.
 """
@@ -15,14 +18,17 @@ from guards.store import Tx
 __all__ = [
     "FAILED",
     "PRUNE_LIMIT",
+    "CallCount",
+    "DecisionCount",
     "Promotion",
     "RouteRow",
     "active_promotion",
+    "call_counts",
     "find_decision",
     "insert_decision",
     "insert_promotion",
+    "lapse_promotions",
     "last_promotion_change",
-    "latest_success_under",
     "list_promotions",
     "mark_rejected",
     "prune_decisions",
@@ -31,6 +37,8 @@ __all__ = [
     "set_outcome",
     "tier_counts",
 ]
+
+LAPSED_BY = "nightshift"  # reverted_by of a promotion that lapsed on its own (review_after)
 
 FAILED = ("failure", "timeout", "rejected")
 
@@ -44,6 +52,8 @@ class RouteRow:
     tier: TierName
     outcome: str | None
     model: str
+    degraded: bool
+    settled_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +94,23 @@ def insert_decision(
 
 def find_decision(tx: Tx, route_id: str) -> RouteRow | None:
     row = tx.one(
-        "SELECT id, scope, namespace, intent, tier, outcome, model FROM routing_decisions"
-        " WHERE id = ?",
+        "SELECT id, scope, namespace, intent, tier, outcome, model, degraded, settled_at"
+        " FROM routing_decisions WHERE id = ?",
         (route_id,),
     )
-    return RouteRow(*row) if row else None
+    if not row:
+        return None
+    return RouteRow(
+        id=row[0],
+        scope=row[1],
+        namespace=row[2],
+        intent=row[3],
+        tier=row[4],
+        outcome=row[5],
+        model=row[6],
+        degraded=bool(row[7]),
+        settled_at=row[8],
+    )
 
 
 def set_outcome(tx: Tx, *, route_id: str, outcome: str, at: float) -> bool:
@@ -98,17 +120,6 @@ def set_outcome(tx: Tx, *, route_id: str, outcome: str, at: float) -> bool:
         (outcome, at, route_id),
     )
     return cur.rowcount > 0
-
-
-def latest_success_under(tx: Tx, *, scope: str, since: float) -> RouteRow | None:
-    """The most recently settled successful decision at or below ``scope`` since ``since``."""
-    row = tx.one(
-        "SELECT id, scope, namespace, intent, tier, outcome, model FROM routing_decisions"
-        " WHERE (scope = ? OR scope GLOB ?) AND outcome = 'success' AND settled_at >= ?"
-        " ORDER BY settled_at DESC LIMIT 1",
-        (scope, scope + "/*", since),
-    )
-    return RouteRow(*row) if row else None
 
 
 def mark_rejected(tx: Tx, *, route_id: str) -> None:
@@ -121,10 +132,15 @@ def mark_rejected(tx: Tx, *, route_id: str) -> None:
 def recent_outcomes(
     tx: Tx, *, namespace: str, intent: str, tier: TierName, since: float, limit: int
 ) -> list[str]:
-    """The outcomes of the last ``limit`` settled calls of an intent at a tier."""
+    """The outcomes of the last ``limit`` settled calls of an intent at a tier.
+
+    Degraded decisions are left out: the router knew the tier's model had an open breaker
+    (or the budget capped the tier), so how such a call ended says nothing of the tier.
+    """
     rows = tx.all(
         "SELECT outcome FROM routing_decisions WHERE namespace = ? AND intent = ? AND tier = ?"
-        " AND outcome IS NOT NULL AND settled_at >= ? ORDER BY settled_at DESC LIMIT ?",
+        " AND outcome IS NOT NULL AND settled_at >= ? AND degraded = 0"
+        " ORDER BY settled_at DESC LIMIT ?",
         (namespace, intent, tier, since, limit),
     )
     return [r[0] for r in rows]
@@ -184,6 +200,18 @@ def revert_promotions(
     return sorted((Promotion(*r) for r in rows), key=lambda p: p.id)
 
 
+def lapse_promotions(tx: Tx, *, namespace: str, intent: str, at: float) -> list[Promotion]:
+    """End an intent's active promotions in a namespace as lapsed at ``at``, oldest first."""
+    rows = tx.all(
+        "UPDATE routing_promotions SET reverted_at = ?, reverted_by = ?"
+        " WHERE namespace = ? AND intent = ? AND reverted_at IS NULL"
+        " RETURNING id, namespace, intent, from_tier, to_tier, failures, calls, promoted_at,"
+        " reverted_at, reverted_by",
+        (at, LAPSED_BY, namespace, intent),
+    )
+    return sorted((Promotion(*r) for r in rows), key=lambda p: p.id)
+
+
 def list_promotions(tx: Tx, *, namespace: str | None = None) -> list[Promotion]:
     """Active promotions, oldest first."""
     rows = tx.all(
@@ -211,15 +239,59 @@ def prune_decisions(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
     return int(cur.rowcount)
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionCount:
+    """Route decisions of one tier in a period, and how many a settled call followed."""
+
+    tier: TierName
+    decisions: int
+    degraded: int
+    followed: int
+
+
 def tier_counts(
     tx: Tx, *, since: float, until: float, scope: str | None = None
-) -> list[tuple[str, str, int, int, int]]:
-    """Decisions per (tier, model) in ``[since, until)``: (tier, model, calls, degraded, failed)."""
+) -> list[DecisionCount]:
+    """Decisions per tier made in ``[since, until)``, under ``scope`` when given.
+
+    A decision is *followed* when a settled reservation of its namespace names it.
+    """
     rows = tx.all(
-        "SELECT tier, model, COUNT(*), SUM(degraded),"
-        " SUM(CASE WHEN outcome IN ('failure', 'timeout', 'rejected') THEN 1 ELSE 0 END)"
-        " FROM routing_decisions WHERE at >= ? AND at < ?"
-        " AND (? IS NULL OR scope = ? OR scope GLOB ?) GROUP BY tier, model",
+        "SELECT d.tier, COUNT(*), SUM(d.degraded), SUM(EXISTS (SELECT 1 FROM reservations AS r"
+        " WHERE r.route_id = d.id AND r.state = 'settled' AND r.scope GLOB d.namespace || '/*'))"
+        " FROM routing_decisions AS d WHERE d.at >= ? AND d.at < ?"
+        " AND (? IS NULL OR d.scope = ? OR d.scope GLOB ?) GROUP BY d.tier",
         (since, until, scope, scope, (scope or "") + "/*"),
     )
-    return [(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0)) for r in rows]
+    return [DecisionCount(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CallCount:
+    """Settled calls that followed decisions of one tier and model, by the model charged."""
+
+    tier: TierName  # the tier routed to
+    routed_model: str
+    model: str | None  # the model the reservation (or its settle's usage) named
+    calls: int
+    charged_micros: int
+    failed: int  # settled as failure or timeout
+
+
+def call_counts(tx: Tx, *, since: float, until: float, scope: str | None = None) -> list[CallCount]:
+    """The settled calls that followed the decisions made in ``[since, until)``.
+
+    A call follows a decision when its reservation names the ``route_id``; one
+    decision may be followed by several (a retry reserves again). Only reservations
+    of the decision's namespace count: a route id is no key to another tenant's books.
+    """
+    rows = tx.all(
+        "SELECT d.tier, d.model, r.model, COUNT(*), SUM(r.charged_micros),"
+        " SUM(CASE WHEN r.outcome IN ('failure', 'timeout') THEN 1 ELSE 0 END)"
+        " FROM routing_decisions AS d JOIN reservations AS r ON r.route_id = d.id"
+        " WHERE d.at >= ? AND d.at < ? AND (? IS NULL OR d.scope = ? OR d.scope GLOB ?)"
+        " AND r.state = 'settled' AND r.scope GLOB d.namespace || '/*'"
+        " GROUP BY d.tier, d.model, r.model",
+        (since, until, scope, scope, (scope or "") + "/*"),
+    )
+    return [CallCount(r[0], r[1], r[2], int(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows]

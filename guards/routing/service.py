@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -146,10 +146,12 @@ class RoutingService:
         self.learner.on_settle(tx, route_id=route_id, outcome=outcome, now=now, scope=scope)
 
     def on_rejected(
-        self, tx: Tx, *, scope: str, now: float, route_id: str | None = None
+        self, tx: Tx, *, route_id: str, within: str, reasons: Iterable[str], now: float
     ) -> str | None:
         """See :meth:`Learner.on_rejected`."""
-        return self.learner.on_rejected(tx, scope=scope, now=now, route_id=route_id)
+        return self.learner.on_rejected(
+            tx, route_id=route_id, within=within, reasons=reasons, now=now
+        )
 
     def revert_promotion(
         self, tx: Tx, *, intent: str, actor: str, namespace: str | None = None
@@ -166,7 +168,10 @@ class RoutingService:
     def stats(
         self, tx: Tx, *, since: float, until: float, scope: str | None = None
     ) -> RoutingStats:
-        """The mix for the digest and ``/agent routing``."""
+        """The decisions, the calls that followed them and the promotions, for
+        ``/agent routing`` (promotions whose review is due lapse first)."""
+        namespace = scope.split("/", 1)[0] if scope else None
+        promotions = self.learner.promotions(tx, namespace=namespace)
         return routing_stats(
             tx,
             routing=self.policy.routing,
@@ -174,6 +179,7 @@ class RoutingService:
             since=since,
             until=until,
             scope=scope,
+            promotions=promotions,
         )
 
 

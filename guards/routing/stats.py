@@ -1,9 +1,18 @@
-"""The routing mix for the digest and ``/agent routing``: shares, blended price, saving.
+"""What routing did in a period, for ``/agent routing``: decisions, calls, money, promotions.
 
-The blended price of a model is one price per million tokens, mixing its input and
-output prices at ``routing.blend_input_share`` (0.75: three input tokens per output
-token, typical of agent calls). The mix's blended price weighs each call equally;
-the saving compares it with sending every call to the large tier's model.
+Two things are counted apart, because they differ:
+
+- **Route decisions**: answers of ``POST /v1/route``. Many are never followed by a
+  call (an agent asks and then does nothing, or calls without passing the
+  ``route_id``), so they say what the router chose, not what was spent.
+- **Calls**: the settled reservations that name a decision's ``route_id``. Their mix
+  is by the model the settle charged (an agent may call another model than the one
+  routed to), and their money is what the ledger charged.
+
+The saving re-prices each call's charge at the large tier's blended price (one price
+per million tokens, ``routing.blend_input_share`` of input, the rest output), as the
+digest does: $1.00 charged on a model blended at $2/MTok would have cost about $15.00
+on one blended at $30/MTok. Calls on a model without a price are left out of it.
 
 Example (inside ``store.write``)::
 
@@ -19,14 +28,17 @@ from typing import Any
 
 from guards.clock import to_datetime
 from guards.config import Routing
-from guards.money import format_usd
-from guards.prices import PriceTable
+from guards.money import usd_for
+from guards.prices import PriceTable, undated
 from guards.routing import records
 from guards.routing.records import Promotion
 from guards.routing.tiers import TIERS
 from guards.store import Tx
 
-__all__ = ["ModelMix", "RoutingStats", "blended_price", "routing_stats"]
+__all__ = ["OTHER", "UNNAMED", "RoutingStats", "blended_price", "routing_stats"]
+
+OTHER = "other"  # a call charged to a model no tier names (a fallback, the agent's own)
+UNNAMED = "unnamed"  # a call whose reservation and settle named no model
 
 
 def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int | None:
@@ -35,39 +47,42 @@ def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int 
 
 
 @dataclass(frozen=True, slots=True)
-class ModelMix:
-    tier: str
-    model: str
-    calls: int
-    share: float
-    degraded: int
-    failed: int
-    micros_per_mtok: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class RoutingStats:
-    """The routing mix over ``[since, until)``, optionally under one scope."""
+    """Routing over ``[since, until)``, optionally under one scope.
+
+    ``decisions`` are route decisions made in the period; ``calls`` the settled calls
+    that followed them (by ``route_id``), ``call_shares`` by the tier of the model
+    charged, ``charged_micros`` what the ledger charged for them.
+    """
 
     since: float
     until: float
     scope: str | None
-    calls: int
-    models: list[ModelMix]
-    tier_shares: dict[str, float]
+    decisions: int
+    decision_shares: dict[str, float]
     degraded: int
-    blended_micros_per_mtok: int | None
+    followed: int  # decisions followed by at least one settled call
+    calls: int
+    call_shares: dict[str, float]
+    failed: int
+    off_route: int  # calls charged to another model than the one routed to
+    unnamed: int  # calls whose reservation and settle named no model (no tier, no price)
+    charged_micros: int
     largest_model: str
-    largest_micros_per_mtok: int | None
+    # the calls on priced models: what they were charged, and about what the large
+    # tier's model would have charged for them (None when no call had a price)
+    priced_charged_micros: int = 0
+    would_cost_micros: int | None = None
     promotions: list[Promotion] = field(default_factory=list)
+    review_after: int | None = None  # seconds after which a promotion lapses
     unpriced: list[str] = field(default_factory=list)
 
     @property
     def saving(self) -> float | None:
-        """The fraction saved against always using the large tier (0.8 = 80% cheaper)."""
-        if not self.blended_micros_per_mtok or not self.largest_micros_per_mtok:
+        """The fraction saved against the large tier's model for every call (0.8 = 80%)."""
+        if not self.would_cost_micros:
             return None
-        return 1 - self.blended_micros_per_mtok / self.largest_micros_per_mtok
+        return 1 - self.priced_charged_micros / self.would_cost_micros
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -75,37 +90,77 @@ class RoutingStats:
         return data
 
     def lines(self) -> list[str]:
-        """Plain-text lines; the Slack and shell layers render them as they like."""
+        """Plain-text lines, short enough for a phone; Slack and the shell render them."""
         where = f" under {self.scope}" if self.scope else ""
-        if not self.calls:
-            out = [f"routing{where}: no decisions in this period"]
+        if not self.decisions:
+            out = [f"routing{where}: no route decisions in this period"]
         else:
-            mix = " · ".join(f"{t} {self.tier_shares.get(t, 0.0):.0%}" for t in TIERS)
-            out = [f"routing{where}: {self.calls:,} calls: {mix}"]
-            if self.blended_micros_per_mtok is not None:
-                line = f"blended {format_usd(self.blended_micros_per_mtok)} per million tokens"
-                largest = self.largest_micros_per_mtok
-                if largest is not None and self.saving is not None:
-                    times = largest / self.blended_micros_per_mtok
-                    line += (
-                        f"; always {self.largest_model}: {format_usd(largest)} "
-                        f"(saving {self.saving:.0%}, {times:.1f}x cheaper)"
-                    )
-                out.append(line)
+            followed = f"{self.followed:,}" if self.followed else "none"
+            out = [
+                f"routing{where}: {_n(self.decisions, 'route decision')}"
+                f" ({_mix(self.decision_shares)}), {followed} followed by a call"
+            ]
+            out.extend(self._call_lines())
             if self.degraded:
-                out.append(f"degraded (budget pressure or open breakers): {self.degraded:,} calls")
-            if self.unpriced:
-                out.append(f"no price for {', '.join(self.unpriced)}: left out of the blend")
+                out.append(
+                    f"{_n(self.degraded, 'decision')} degraded (budget pressure or open breakers)"
+                )
+        out.extend(self._promotion_lines())
+        return out
+
+    def _call_lines(self) -> list[str]:
+        if not self.calls:
+            return []
+        out = [f"{_n(self.calls, 'call')}, by model charged: {_mix(self.call_shares)}"]
+        usd = usd_for(self.charged_micros, self.would_cost_micros or 0)  # cents unless tiny
+        money = f"charged {usd(self.charged_micros)}"
+        if self.would_cost_micros and self.saving is not None:
+            money += (
+                f"; all on {self.largest_model}: about {usd(self.would_cost_micros)}"
+                f" (saving {self.saving:.0%})"
+            )
+        out.append(money)
+        if self.off_route:
+            out.append(f"{_n(self.off_route, 'call')} charged another model than routed to")
+        if self.unnamed:
+            out.append(f"{_n(self.unnamed, 'call')} named no model: left out of the saving")
+        if self.failed:
+            out.append(f"{_n(self.failed, 'call')} failed or timed out")
+        if self.unpriced:
+            out.append(f"no price for {', '.join(self.unpriced)}: left out of the saving")
+        return out
+
+    def _promotion_lines(self) -> list[str]:
         if not self.promotions:
-            out.append("promotions: none")
+            return ["promotions: none"]
+        out = []
         for p in self.promotions:
-            when = to_datetime(p.promoted_at).strftime("%Y-%m-%d %H:%M UTC")
+            since = _when(p.promoted_at)
+            lapses = (
+                f"lapses {_when(p.promoted_at + self.review_after)}"
+                if self.review_after is not None
+                else "until reverted"
+            )
             out.append(
-                f"promoted: {p.intent} in {p.namespace} {p.from_tier} → {p.to_tier} since {when} "
-                f"({p.failures} of {p.calls} calls failed or were rejected by validation); "
-                f"revert: /agent routing revert {p.intent}"
+                f"promoted: {p.intent} in {p.namespace} {p.from_tier} → {p.to_tier}"
+                f" since {since}, {lapses} ({p.failures} of {p.calls} calls failed or were"
+                f" rejected by validation); revert: /agent routing revert {p.intent}"
             )
         return out
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _mix(shares: dict[str, float]) -> str:
+    parts = [f"{t} {shares.get(t, 0.0):.0%}" for t in TIERS]
+    parts.extend(f"{extra} {shares[extra]:.0%}" for extra in (OTHER, UNNAMED) if extra in shares)
+    return " · ".join(parts)
+
+
+def _when(at: float) -> str:
+    return to_datetime(at).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def routing_stats(
@@ -116,39 +171,62 @@ def routing_stats(
     since: float,
     until: float,
     scope: str | None = None,
+    promotions: list[Promotion] | None = None,
 ) -> RoutingStats:
-    """The mix of decisions made in ``[since, until)`` (under ``scope`` when given)."""
-    rows = records.tier_counts(tx, since=since, until=until, scope=scope)
+    """Decisions made in ``[since, until)`` (under ``scope`` when given) and their calls.
+
+    ``promotions`` are the active ones to list (the caller lapses those due first);
+    when left out they are read as they stand.
+    """
+    counts = records.tier_counts(tx, since=since, until=until, scope=scope)
+    decisions = sum(c.decisions for c in counts)
+    calls = records.call_counts(tx, since=since, until=until, scope=scope)
+    n_calls = sum(c.calls for c in calls)
+    tier_of = {undated(t.model): name for name, t in routing.tiers.items()}
     share = routing.blend_input_share
-    total = sum(r[2] for r in rows)
-    models = []
-    tier_calls: dict[str, int] = {}
-    priced_calls = weighted = 0
-    unpriced = []
-    for tier, model, calls, degraded, failed in sorted(
-        rows, key=lambda r: (TIERS.index(r[0]), r[1])
-    ):
-        price = blended_price(prices, model, input_share=share)
-        models.append(ModelMix(tier, model, calls, calls / total, degraded, failed, price))
-        tier_calls[tier] = tier_calls.get(tier, 0) + calls
-        if price is None:
-            unpriced.append(model)
-        else:
-            priced_calls += calls
-            weighted += calls * price
     largest = routing.tiers["large"].model
-    namespace = scope.split("/", 1)[0] if scope else None
+    large_price = blended_price(prices, largest, input_share=share)
+    call_tiers: dict[str, int] = {}
+    priced = would_cost = 0
+    unpriced: set[str] = set()
+    for c in calls:
+        # the model charged, never the one routed to: an agent may call another
+        tier = tier_of.get(undated(c.model), OTHER) if c.model else UNNAMED
+        call_tiers[tier] = call_tiers.get(tier, 0) + c.calls
+        if c.model is None:
+            continue
+        price = blended_price(prices, c.model, input_share=share)
+        if not price or not large_price:  # unpriced, or free: nothing to compare
+            if price is None:
+                unpriced.add(c.model)
+            continue
+        priced += c.charged_micros
+        would_cost += c.charged_micros * large_price // price
+    if promotions is None:
+        namespace = scope.split("/", 1)[0] if scope else None
+        promotions = records.list_promotions(tx, namespace=namespace)
     return RoutingStats(
         since=since,
         until=until,
         scope=scope,
-        calls=total,
-        models=models,
-        tier_shares={t: c / total for t, c in tier_calls.items()},
-        degraded=sum(m.degraded for m in models),
-        blended_micros_per_mtok=round(weighted / priced_calls) if priced_calls else None,
+        decisions=decisions,
+        decision_shares={c.tier: c.decisions / decisions for c in counts},
+        degraded=sum(c.degraded for c in counts),
+        followed=sum(c.followed for c in counts),
+        calls=n_calls,
+        call_shares={t: n / n_calls for t, n in call_tiers.items()},
+        failed=sum(c.failed for c in calls),
+        off_route=sum(c.calls for c in calls if _off_route(c)),
+        unnamed=sum(c.calls for c in calls if c.model is None),
+        charged_micros=sum(c.charged_micros for c in calls),
         largest_model=largest,
-        largest_micros_per_mtok=blended_price(prices, largest, input_share=share),
-        promotions=records.list_promotions(tx, namespace=namespace),
-        unpriced=unpriced,
+        priced_charged_micros=priced,
+        would_cost_micros=would_cost if priced else None,
+        promotions=promotions,
+        review_after=routing.promote.review_after,
+        unpriced=sorted(unpriced),
     )
+
+
+def _off_route(c: records.CallCount) -> bool:
+    return c.model is not None and undated(c.model) != undated(c.routed_model)

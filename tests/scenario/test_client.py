@@ -196,3 +196,21 @@ async def test_refusals_raise_typed_errors(app_factory):
             async with guard.reserve("acme/alice/rss-bot/c4", max_cost_micros=3_000_000):
                 raise AssertionError("the block must not run")
     assert refused.value.level == "conversation" and refused.value.limit_micros == 2_000_000
+
+
+async def test_a_validation_names_the_routed_call_that_wrote_its_items(app_factory):
+    """A rejection teaches routing only when it names the call (audit18 routing finding 1):
+    the client passes the decision's route_id with the items."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        decision = await guard.route("acme/alice/rss-bot", "Summarize this feed item")
+        route_id = decision["route_id"]
+        async with guard.reserve(
+            "acme/alice/rss-bot/c1", max_cost_micros=1000, route_id=route_id
+        ) as hold:
+            hold.settle(actual_cost_micros=10)
+        answer = await guard.validate("acme/alice/rss-bot", "posts", ["<p></p>"], route_id=route_id)
+    assert answer["verdict"] == "rejected" and answer["rejected"][0]["reason"] == "empty"
+    rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
+    assert rows[0][0] == "rejected"

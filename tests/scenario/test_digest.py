@@ -105,7 +105,7 @@ async def test_the_digest_shows_the_day_s_figures_and_posts_once(app_factory):
     assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
-    assert "saved $53.00 against always using claude-opus-4-1 (it would have cost $60.00)" in text
+    assert "saved $13.00 against always using claude-opus-4-5 (it would have cost $20.00)" in text
     assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
     assert "*Breakers* 1 trip; longest open: acme/bob/ops-bot 1h 30m" in text
     assert "*Validation* 1 rejection (duplicates 1); 1 item kept out" in text

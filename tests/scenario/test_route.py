@@ -45,7 +45,7 @@ async def test_a_task_is_routed_and_the_answer_explains_itself(app_factory):
     assert body["route_id"].startswith("rt_")
 
     r = await route(app, token, SMALL, intent="review", min_tier="medium")
-    assert (r.json()["tier"], r.json()["model"]) == ("large", "claude-opus-4-1")
+    assert (r.json()["tier"], r.json()["model"]) == ("large", "claude-opus-4-5")
     assert r.json()["reason"].startswith("request intent review")
     assert await count_decisions(app) == 2
 
@@ -133,7 +133,7 @@ async def test_the_tier_is_capped_as_the_budget_runs_out(app_factory):
 async def test_an_open_model_breaker_is_routed_around(app_factory: Any) -> None:
     app = await app_factory(POLICY)
     token = await app.token(AGENT)
-    opus = "model:claude-opus-4-1"
+    opus = "model:claude-opus-4-5"
     await app.store.write(lambda tx: app.ns.breakers.force_open(tx, opus, "U0OPS", "outage"))
     body = (await route(app, token, LARGE)).json()
     assert (body["model"], body["tier"], body["degraded"]) == (
@@ -142,10 +142,10 @@ async def test_an_open_model_breaker_is_routed_around(app_factory: Any) -> None:
         True,
     )
     assert body["reason"].endswith(
-        "claude-opus-4-1 breaker open → claude-sonnet-4-5 (next tier medium)"
+        "claude-opus-4-5 breaker open → claude-sonnet-4-5 (next tier medium)"
     )
     await app.store.write(lambda tx: app.ns.breakers.force_close(tx, opus, "U0OPS"))
-    assert (await route(app, token, LARGE)).json()["model"] == "claude-opus-4-1"
+    assert (await route(app, token, LARGE)).json()["model"] == "claude-opus-4-5"
 
 
 async def test_a_tier_pinned_to_a_snapshot_is_routed_around_when_its_model_is_killed(
@@ -190,12 +190,12 @@ async def test_an_unknown_intent_is_a_400_listing_the_known_ones_and_a_rule_inte
 async def test_min_tier_on_a_force_opened_model_is_degraded_and_says_why(app_factory):
     app = await app_factory(POLICY)
     token = await app.token(AGENT)
-    opus = "model:claude-opus-4-1"
+    opus = "model:claude-opus-4-5"
     await app.store.write(lambda tx: app.ns.breakers.force_open(tx, opus, "U0OPS", "outage"))
     body = (await route(app, token, LARGE, min_tier="large")).json()
-    assert (body["model"], body["tier"], body["degraded"]) == ("claude-opus-4-1", "large", True)
+    assert (body["model"], body["tier"], body["degraded"]) == ("claude-opus-4-5", "large", True)
     assert body["reason"].endswith(
-        "claude-opus-4-1 breaker open; min_tier large allows no other model"
+        "claude-opus-4-5 breaker open; min_tier large allows no other model"
     )
     assert "no fallback is closed" not in body["reason"]
 
@@ -256,4 +256,9 @@ async def test_settles_of_routed_calls_teach_the_router_and_an_admin_reverts(app
     assert (await route(app, token, SMALL)).json()["tier"] == "small"
     now = app.clock.now()
     stats = await app.store.write(lambda tx: routing.stats(tx, since=now - 60, until=now + 1))
-    assert stats.lines()[0] == "routing: 6 calls: small 83% · medium 17% · large 0%"
+    assert stats.lines()[:4] == [
+        "routing: 6 route decisions (small 83% · medium 17% · large 0%), 4 followed by a call",
+        "4 calls, by model charged: small 0% · medium 0% · large 0% · unnamed 100%",
+        "charged $0.004",
+        "4 calls named no model: left out of the saving",
+    ]

@@ -26,7 +26,11 @@ async def test_routing_shows_the_mix_and_refuses_bad_arguments(app_factory):
         assert r.status_code == 200, r.text
     ctx = Context(ns=app.ns, user_id="U1", transport="test", is_admin=_nobody)
     reply = await dispatch(ctx, "routing")
-    assert "2 calls" in reply.text and "small" in reply.text and "large" in reply.text
+    # decisions no call followed are not "calls" (audit18 finding 3)
+    assert reply.text.startswith(
+        "routing: 2 route decisions (small 50% · medium 0% · large 50%), none followed by a call"
+    )
+    assert "calls" not in reply.text
     assert "usage" in (await dispatch(ctx, "routing a b c")).text
     assert "usage" in (await dispatch(ctx, "routing acme/../x")).text
     refused = await dispatch(ctx, "routing revert summarize")

@@ -267,8 +267,16 @@ async def test_a_rejected_batch_counts_against_the_routed_call_that_wrote_it(app
     assert first.json()["verdict"] == "ok"
     rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
     assert rows[0]["outcome"] == "success"
-    again = await app.request("POST", "/v1/validations", token=tok, json=body)
+    # a duplicate says the input came again, not that the model failed (audit18 finding 1)
+    again = await app.request(
+        "POST", "/v1/validations", token=tok, json={**body, "route_id": route_id}
+    )
     assert again.json()["verdict"] == "rejected"
+    rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
+    assert rows[0]["outcome"] == "success"
+    blank = {**body, "items": ["   "], "route_id": route_id}
+    empty = await app.request("POST", "/v1/validations", token=tok, json=blank)
+    assert [r["reason"] for r in empty.json()["rejected"]] == ["empty"]
     rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
     assert rows[0]["outcome"] == "rejected"
 

@@ -63,10 +63,10 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
         ],
     )
     d = digest(r, limits={"acme": 200_000_000, "acme/bob/ops-bot": 10_000_000})
-    # blended per MTok at 75% input: haiku $2, sonnet $6, opus $30
+    # blended per MTok at 75% input: haiku $2, sonnet $6, opus-4-5 (the large tier) $10
     assert [m.micros_per_mtok for m in d.models] == [6_000_000, 2_000_000]
-    assert d.would_cost_micros == 2_500_000 * 15 + 4_500_000 * 5  # $60.00
-    assert d.saved_micros == 53_000_000
+    assert d.would_cost_micros == 2_500_000 * 5 + 4_500_000 * 10 // 6  # $20.00
+    assert d.saved_micros == 13_000_000
     assert d.tier_shares == {"small": 0.6, "medium": 0.4}
     assert d.blended_micros_per_mtok == 3_600_000  # (3 × $2 + 2 × $6) / 5 calls
     text, _ = render(d)
@@ -77,8 +77,8 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
     assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
-    assert "blended $3.60 per million tokens; always claude-opus-4-1: $30.00 (8.3x)" in text
-    assert "saved $53.00 against always using claude-opus-4-1 (it would have cost $60.00)" in text
+    assert "blended $3.60 per million tokens; always claude-opus-4-5: $10.00 (2.8x)" in text
+    assert "saved $13.00 against always using claude-opus-4-5 (it would have cost $20.00)" in text
     assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
     assert text.endswith(
         "Chart: spend by agent, last 7 days — 🟦 acme/bob/ops-bot · 🟧 acme/alice/rss-bot"

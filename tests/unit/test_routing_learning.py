@@ -246,25 +246,39 @@ async def test_an_admin_reverts_a_promotion_and_counting_starts_afresh(store):
     assert [p.namespace for p in everywhere] == ["acme"]
 
 
-async def test_a_validation_rejection_counts_against_the_agents_last_successful_call(store):
-    svc = service({"promote": {"window_calls": 4, "min_calls": 4, "rate": 0.5}})
-    routes = await calls(store, svc, ["success"] * 4, scope=AGENT + "/c1")
-    marked = await store.write(lambda tx: svc.on_rejected(tx, scope=AGENT, now=tx.clock.now()))
-    assert marked == routes[-1].route_id
-    marked = await store.write(
+async def reject(
+    store: Store, svc: RoutingService, route_id: str, *reasons: str, within: str = "acme"
+) -> str | None:
+    return await store.write(
         lambda tx: svc.on_rejected(
-            tx, scope=AGENT + "/c9", now=tx.clock.now(), route_id=routes[0].route_id
+            tx, route_id=route_id, within=within, reasons=reasons, now=tx.clock.now()
         )
     )
-    assert marked == routes[0].route_id
+
+
+async def test_a_validation_rejection_counts_only_against_the_call_it_names(store):
+    """audit18 finding 1: a rejection is the named call's, and only for its output."""
+    svc = service({"promote": {"window_calls": 4, "min_calls": 4, "rate": 0.5}})
+    routes = await calls(store, svc, ["success"] * 4, scope=AGENT + "/c1")
+    ids = [r.route_id for r in routes]
+    # a duplicate says the input came again, not that the model failed
+    assert await reject(store, svc, ids[0], "duplicate") is None
+    assert await reject(store, svc, ids[0], "near_duplicate", "duplicate") is None
+    assert await reject(store, svc, ids[0], "duplicate", "empty") == ids[0]
+    assert await reject(store, svc, ids[0], "empty") is None  # counted once
+    assert await promotions(store) == []
+    assert await reject(store, svc, ids[1], "runaway") == ids[1]  # 2 of 4: the rate
     assert [p[2:4] for p in await promotions(store)] == [("small", "medium")]
     outcomes = await rows(store, "SELECT outcome FROM routing_decisions ORDER BY at")
-    assert outcomes == [("rejected",), ("success",), ("success",), ("rejected",)]
+    assert outcomes == [("rejected",), ("rejected",), ("success",), ("success",)]
 
-    # another agent's rejection, or one long after the call, marks nothing
-    foreign = await store.write(
-        lambda tx: svc.on_rejected(tx, scope="acme/alice/other", now=tx.clock.now())
-    )
+    # a decision outside the token's subtree, an unknown one, or one settled long ago:
+    # nothing is counted
+    assert await reject(store, svc, ids[2], "too_large", within="acme/bob") is None
+    assert await reject(store, svc, ids[2], "too_large", within=AGENT + "/c2") is None
+    assert await reject(store, svc, "rt_unknown", "empty") is None
     advance(store, 3601)
-    late = await store.write(lambda tx: svc.on_rejected(tx, scope=AGENT, now=tx.clock.now()))
-    assert (foreign, late) == (None, None)
+    assert await reject(store, svc, ids[3], "empty") is None
+    assert await reject(store, svc, ids[2], "too_large", within=AGENT) is None
+    outcomes = await rows(store, "SELECT outcome FROM routing_decisions ORDER BY at")
+    assert outcomes[2:] == [("success",), ("success",)]

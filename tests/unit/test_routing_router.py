@@ -18,7 +18,8 @@ from guards.scopes import Scope
 AGENT = Scope("acme/alice/rss-bot")
 SMALL_TASK = "Translate this reply into Spanish."
 LARGE_TASK = "Plan the migration of the monolith over two quarters, with phases and risks."
-HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1"
+# the default tiers' models
+HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"
 
 
 def router(**routing: Any) -> Router:
