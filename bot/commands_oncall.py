@@ -159,6 +159,8 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
     alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""
+    if agent.unanswered:
+        alerts += f", {agent.unanswered} not acknowledged"
     spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
     return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
 

@@ -31,6 +31,13 @@ __all__ = ["DISABLED_BREAKERS", "AgentStatus", "Fleet", "fleet"]
 
 _AGENTS = "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats"
 
+# per scope: the open alerts, and those of them a person is waited for on (P0, P1 not
+# acknowledged nor silenced: an agent with one needs a look, audit18 soak finding 2)
+_OPEN_ALERTS = (
+    "SELECT scope, COUNT(*), SUM(tier IN ('P0', 'P1') AND acked_at IS NULL"
+    " AND silence_id IS NULL) FROM alerts WHERE resolved_at IS NULL GROUP BY scope"
+)
+
 # said above breaker states while breakers.enabled is false (audit17 policy M4)
 DISABLED_BREAKERS = (
     "⚠️ Breakers are disabled (`breakers.enabled: false` in the policy): no breaker stops a"
@@ -50,10 +57,12 @@ class AgentStatus:
     breaker_scope: str | None
     spent_today_micros: int
     open_alerts: int
+    unanswered: int = 0  # open P0 and P1 alerts nobody acknowledged or silenced
 
     @property
     def healthy(self) -> bool:
-        return not self.heartbeat_missed and self.breaker_state == "closed"
+        """No missed heartbeat, no breaker holding it, no page waiting for an answer."""
+        return not self.heartbeat_missed and self.breaker_state == "closed" and not self.unanswered
 
     def heartbeat_overdue(self, config: Heartbeats, now: float) -> bool:
         """Late by more than one timeout (not yet an alert, which waits for more misses)."""
@@ -89,12 +98,12 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
         r[0]: (r[1], r[2], r[3], r[4] is not None)
         for r in tx.all("SELECT scope, last_seen, status, detail, missed_at FROM heartbeats")
     }
-    alerts: dict[str, int] = {}
-    for alert_scope, n in tx.all(
-        "SELECT scope, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY scope"
-    ):
+    alerts: dict[str, list[int]] = {}  # agent -> [open, unanswered]
+    for alert_scope, n, unanswered in tx.all(_OPEN_ALERTS):
         agent = "/".join(str(alert_scope).split("/")[:3])
-        alerts[agent] = alerts.get(agent, 0) + int(n)
+        counts = alerts.setdefault(agent, [0, 0])
+        counts[0] += int(n)
+        counts[1] += int(unanswered)
     breakers = _breakers(tx)
     out = []
     for path in _agent_paths(tx, ledger, [*breakers, *alerts]):
@@ -119,7 +128,8 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
                 breaker_reason=reason,
                 breaker_scope=where if where != path else None,
                 spent_today_micros=_spent_today(tx, ledger, scope, now) if scope else 0,
-                open_alerts=alerts.get(path, 0),
+                open_alerts=alerts.get(path, [0, 0])[0],
+                unanswered=alerts.get(path, [0, 0])[1],
             )
         )
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))

@@ -485,3 +485,25 @@ async def test_status_counts_agents_that_only_run_jobs_and_lists_them_when_held(
     lines = agent_lines(reply)
     assert lines[0].startswith("🔴") and "acme/ops/sync-bot" in lines[0]
     assert any("acme/ops/report-bot" in line for line in lines)  # healthy, still counted
+
+
+async def test_status_puts_an_agent_with_an_unanswered_page_among_those_that_need_a_look(
+    slack_http,
+):
+    """audit18 soak finding 2: an agent with three open, unacknowledged P1s was listed 🟢
+    and counted healthy; only its heartbeat and its breaker decided."""
+    slack = await slack_http({"admins": [ADMIN]}, clock=ManualClock(T0))
+    app = slack.app
+    await heartbeats(app, AGENTS[:3], missed=set())
+    now = app.clock.now()
+    runaway = RunawayDetected(at=now, scope=AGENTS[1], stream="posts", count=90, expected_count=3)
+    await emit(app, [runaway])
+    await app.ns.extras["alerts"].process()
+    reply = await slack.command("status")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 1 need a look")
+    first = agent_lines(reply)[0]
+    assert first.startswith(f"🔴 `{AGENTS[1]}`") and "1 open alert(s), 1 not acknowledged" in first
+    [row] = await app.store.fetch("SELECT id FROM alerts")
+    await slack.command(f"ack {row[0]}")
+    reply = await slack.command("status")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 0 need a look")
