@@ -115,7 +115,11 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
     "claude-opus-4-5": _usd("5", "25"),
     "claude-sonnet-4-5": _usd("3", "15", _SONNET_LONG),
     "claude-sonnet-4": _usd("3", "15", _SONNET_LONG),
+    "claude-sonnet-4-0": _usd("3", "15", _SONNET_LONG),  # Anthropic's alias of claude-sonnet-4
+    "claude-opus-4": _usd("15", "75"),
+    "claude-opus-4-0": _usd("15", "75"),  # the alias of claude-opus-4
     "claude-haiku-4-5": _usd("1", "5"),
+    "claude-3-7-sonnet": _usd("3", "15"),
     "claude-3-5-haiku": _usd("0.80", "4"),
     # OpenAI
     "gpt-5": _usd("1.25", "10"),
@@ -128,6 +132,7 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
     "gpt-4o-2024-05-13": _usd("5", "15"),  # a snapshot priced apart from its model
     "gpt-4o-mini": _usd("0.15", "0.60"),
     "o3": _usd("2", "8"),
+    "o3-mini": _usd("1.10", "4.40"),
     "o4-mini": _usd("1.10", "4.40"),
 }
 

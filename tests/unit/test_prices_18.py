@@ -248,3 +248,16 @@ async def test_the_default_policy_starts_without_a_routing_warning(app_factory, 
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         await app_factory({})
     assert not [r for r in caplog.records if r.getMessage().startswith("routing: ")]
+
+
+def test_the_aliases_and_models_agents_name_most_have_a_price():
+    """audit18 routing L: `claude-sonnet-4-0`, `claude-opus-4-0`, `claude-opus-4-20250514`,
+    `claude-3-7-sonnet-latest` and `o3-mini` were each a 400 at the agent's first estimate."""
+    table = PriceTable()
+    million = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    assert table.cost("claude-opus-4-0", **million) == 90_000_000
+    assert table.cost("claude-opus-4-20250514", **million) == 90_000_000
+    assert table.cost("claude-3-7-sonnet-latest", **million) == 18_000_000
+    assert table.cost("o3-mini", **million) == 5_500_000
+    short = {"input_tokens": 1_000, "output_tokens": 1_000}
+    assert table.cost("claude-sonnet-4-0", **short) == table.cost("claude-sonnet-4", **short)
