@@ -68,6 +68,7 @@ class RejectedItem(TypedDict):
     matched_at: NotRequired[float]
     similarity: NotRequired[float]
     matched_index: NotRequired[int]
+    max_items: NotRequired[int]  # of a runaway batch: the most its expected_count allows
 
 
 class ValidationAnswer(TypedDict):

@@ -47,6 +47,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from guards.errors import Conflict, InvalidInput
@@ -205,7 +206,9 @@ class Validator(StreamIndexes):
                 expected_count=expected,
             )
         )
-        return Outcome([], [Rejected(i, "runaway") for i in range(len(items))])
+        # the agent is told how many its expected_count allows, not only that it sent too many
+        allowed = math.floor(expected * self.config.runaway_factor)
+        return Outcome([], [Rejected(i, "runaway", max_items=allowed) for i in range(len(items))])
 
     def _items(self, run: BatchRun, prepared: Prepared) -> Outcome:
         tx, now, stream_id = run.tx, run.now, run.stream.id

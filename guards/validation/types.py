@@ -77,6 +77,7 @@ class Rejected:
     matched_at: float | None = None
     matched_index: int | None = None
     similarity: float | None = None
+    max_items: int | None = None  # a runaway batch's: how many its expected_count allows
 
     def as_json(self) -> RejectedItem:
         out: RejectedItem = {"index": self.index, "reason": self.reason}
@@ -88,6 +89,8 @@ class Rejected:
                 out["similarity"] = self.similarity
         if self.matched_index is not None:
             out["matched_index"] = self.matched_index
+        if self.max_items is not None:
+            out["max_items"] = self.max_items
         return out
 
 

@@ -110,6 +110,8 @@ async def test_each_rejection_kind(app_factory):
     assert runaway.status_code == 200
     assert runaway.json()["verdict"] == "rejected"
     assert {x["reason"] for x in runaway.json()["rejected"]} == {"runaway"}
+    # and how many it may send (4 x runaway_factor 1.5), not only that it sent too many
+    assert {x["max_items"] for x in runaway.json()["rejected"]} == {6}
     (event,) = await events(app, "runaway")
     assert (event["scope"], event["count"], event["expected_count"]) == (AGENT, 20, 4)
     assert await stored(app) == (2, 5)
