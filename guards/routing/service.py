@@ -214,6 +214,8 @@ class RouteRequest:
                 f"task: {len(task):,} characters is more than {MAX_TASK_CHARS:,}; "
                 "send the instructions, not the whole document",
             )
+        if isinstance(intent, str):  # `Summary` and ` summary` are summary
+            intent = intent.strip().lower()
         if intent is not None and not (isinstance(intent, str) and _INTENT.fullmatch(intent)):
             raise InvalidInput(
                 "intent", "intent: a lowercase name like summary, code or review (a-z, 0-9, _)"

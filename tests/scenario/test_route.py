@@ -262,3 +262,12 @@ async def test_settles_of_routed_calls_teach_the_router_and_an_admin_reverts(app
         "charged $0.004",
         "4 calls named no model: left out of the saving",
     ]
+
+
+async def test_an_intent_is_read_in_any_case(app_factory):
+    """audit18 routing L: `Summary` was a 400 ("a lowercase name like summary")."""
+    app = await app_factory(POLICY)
+    token = await app.token("acme/alice")
+    r = await route(app, token, "Write a haiku about the sea", intent=" Summary")
+    assert r.status_code == 200, r.text
+    assert (r.json()["intent"], r.json()["tier"]) == ("summary", "small")
