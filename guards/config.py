@@ -29,14 +29,8 @@ from guards.config_guards import (
     Burst,
     FailureTrip,
     HalfOpen,
-    LongContextPrice,
     NearDuplicate,
-    Price,
     Reservations,
-    Routing,
-    RoutingPromote,
-    RoutingRule,
-    RoutingTier,
     ScopeBudget,
     SpendRate,
     Validation,
@@ -54,6 +48,14 @@ from guards.config_people import (
     Rotation,
 )
 from guards.config_retention import RetentionPeriods
+from guards.config_routing import (
+    LongContextPrice,
+    Price,
+    Routing,
+    RoutingPromote,
+    RoutingRule,
+    RoutingTier,
+)
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
 from guards.prices import DEFAULT_PRICES, undated
 

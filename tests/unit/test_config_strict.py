@@ -386,7 +386,7 @@ def test_a_routing_tier_model_without_a_price_is_refused():
     line = message.splitlines()[1]
     assert line.startswith(
         "  routing.tiers.small.model: no price for 'gpt-nine' (did you mean 'gpt-5-nano'?);"
-        " add it under prices: (known: claude-3-5-haiku, claude-haiku-4-5,"
+        " add it under prices: (known: claude-3-5-haiku, claude-3-7-sonnet, claude-haiku-4-5,"
     )
     assert len(message.splitlines()) == 2  # medium and large keep their priced defaults
 

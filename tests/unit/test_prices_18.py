@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from guards.config import PolicyError, parse_policy
-from guards.config_guards import DEFAULT_ROUTE_MODELS
+from guards.config_routing import DEFAULT_ROUTE_MODELS
 from guards.prices import DEFAULT_PRICES, LongContext, ModelPrice, PriceTable
 from guards.routing.tiers import tier_problems
 
