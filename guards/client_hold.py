@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from guards.prices import cached_input_tokens
-
 __all__ = ["Hold", "Usage", "as_usage", "read_cost", "settle_body"]
 
 
@@ -22,6 +20,10 @@ class Usage:
     model: str
     input_tokens: int
     output_tokens: int
+    # Anthropic's prompt cache, as its usage names them (not in input_tokens there): sent
+    # as they are, so that the server counts the whole prompt against a long-context price
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
 
 
 @dataclass
@@ -99,6 +101,10 @@ class Hold:
                 "input_tokens": u.input_tokens,
                 "output_tokens": u.output_tokens,
             }
+            if u.cache_creation_input_tokens:
+                b["usage"]["cache_creation_input_tokens"] = u.cache_creation_input_tokens
+            if u.cache_read_input_tokens:
+                b["usage"]["cache_read_input_tokens"] = u.cache_read_input_tokens
         else:
             b["actual_cost_micros"] = self._actual
         if error or self._error:
@@ -167,5 +173,4 @@ def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
     ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"usage.{name} must be a whole number of tokens, not {value!r}")
-    cached = cached_input_tokens(cache_writes, cache_reads)
-    return Usage(model, input_tokens + cached, output_tokens)
+    return Usage(model, input_tokens, output_tokens, cache_writes, cache_reads)

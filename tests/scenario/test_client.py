@@ -214,3 +214,28 @@ async def test_a_validation_names_the_routed_call_that_wrote_its_items(app_facto
     assert answer["verdict"] == "rejected" and answer["rejected"][0]["reason"] == "empty"
     rows = await app.store.fetch("SELECT outcome FROM routing_decisions WHERE id = ?", (route_id,))
     assert rows[0][0] == "rejected"
+
+
+async def test_a_long_prompt_read_mostly_from_the_cache_is_charged_as_anthropic_bills_it(
+    app_factory,
+):
+    """review18 H1: the client folded cache tokens into a priced input (39,000 for a
+    300,000-token prompt), so the server never saw the prompt pass 200K: charged at half."""
+    policy = {**POLICY, "breakers": {"spend_rate": {"max": "100.00"}}}
+    app = await app_factory(policy)
+    tok = await app.token("acme/alice/rss-bot")
+    usage = {
+        "input_tokens": 10_000,
+        "output_tokens": 2_000,
+        "cache_read_input_tokens": 290_000,
+    }
+    async with (
+        GuardClient(app.url, tok) as guard,
+        guard.reserve(
+            "acme/alice/rss-bot/c6", max_cost_micros=1_000_000, model="claude-sonnet-4-5"
+        ) as hold,
+    ):
+        hold.settle(usage=usage)
+    # the whole 300K-token prompt is over 200K: 10,000 + 29,000 (reads at 0.1x) input at
+    # $6 a million, 2,000 output at $22.50: 234,000 + 45,000 micro-dollars
+    assert hold.result["charged_micros"] == 279_000
