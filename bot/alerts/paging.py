@@ -235,11 +235,15 @@ class AlertPaging(AlertMessages):
 
 
 def clock_stepped(tx: Tx, seconds: float) -> None:
-    """Move the open alerts' next steps and the silences' ends by ``seconds`` (the wall
+    """Move the open alerts' next steps and the silences' times by ``seconds`` (the wall
     clock stepped that much, :class:`bot.clock_watch.ClockWatch`): a 5-minute step and a
     one-hour silence keep their length in real time."""
     tx.execute(
         "UPDATE alerts SET esc_at = esc_at + ? WHERE esc_at IS NOT NULL AND resolved_at IS NULL",
         (seconds,),
     )
-    tx.execute("UPDATE silences SET expires_at = expires_at + ? WHERE ended_at IS NULL", (seconds,))
+    tx.execute(  # both ends: a silence holds from when it was made (AlertEngine.silence_for)
+        "UPDATE silences SET created_at = created_at + ?1, expires_at = expires_at + ?1"
+        " WHERE ended_at IS NULL",
+        (seconds,),
+    )

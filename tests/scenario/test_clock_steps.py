@@ -148,3 +148,36 @@ async def test_an_agent_that_stops_after_a_step_back_is_missed_on_time(app_facto
     await alerts.tick()  # 121 s of real silence: missed twice, not an hour later
     [row] = await app.store.fetch("SELECT kind, scope FROM alerts")
     assert tuple(row) == ("heartbeat_missed", AGENT)
+
+
+async def test_a_silence_made_before_a_step_back_still_holds_after_it(app_factory):
+    """review18 M1: its end moved with the clock but not its start, and a silence is held
+    only from when it was made: for the length of the step it held nothing."""
+    app = await app_factory(POLICY, clock=ManualClock())
+    clocks = Clocks(app)
+    engine = app.ns.extras["alerts"].engine
+    now = app.clock.now()
+
+    def silence(tx: Any) -> None:
+        tx.execute(
+            "INSERT INTO silences (scope, created_by, created_at, expires_at)"
+            " VALUES (?, 'U1', ?, ?)",
+            (AGENT, now, now + 3600),
+        )
+
+    await app.store.write(silence)
+
+    async def held() -> Any:
+        return await app.store.write(
+            lambda tx: engine.silence_for(
+                tx, kind="heartbeat_missed", scope=AGENT, now=tx.clock.now()
+            )
+        )
+
+    clocks.live(60)
+    clocks.step(-3600)
+    assert await held() is not None  # the first write after the step moved it, whole
+    clocks.live(3600 - 60 - 1)
+    assert await held() is not None  # still, a second before its hour is over
+    clocks.live(2)
+    assert await held() is None
