@@ -150,13 +150,28 @@ def enqueue_edit(
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])
         )
-        if waiting is not None:
+        if waiting is not None and not _edited_since(tx, ref, int(waiting[0])):
             tx.execute(
                 "UPDATE outbox SET args = ? WHERE id = ?",
                 (json.dumps(args, separators=(",", ":")), waiting[0]),
             )
             return int(waiting[0])
     return enqueue(tx, method="chat.update", args=args, channel=channel, ref=edit_ref)
+
+
+def _edited_since(tx: Tx, ref: str, row_id: int) -> bool:
+    """Whether a chat.update queued after row ``row_id`` edits the message posted as
+    ``ref`` by its own ``ts`` (a button click's): an edit merged into the earlier row
+    would go out before it, and the click's older blocks would be what stays shown."""
+    posted = tx.one("SELECT result_ts FROM outbox WHERE ref = ? AND state = 'delivered'", (ref,))
+    if posted is None or posted[0] is None:
+        return False  # not posted yet: nobody has clicked on it
+    later = tx.one(
+        "SELECT 1 FROM outbox WHERE id > ? AND state = 'pending' AND method = 'chat.update'"
+        " AND json_extract(args, '$.ts') = ? LIMIT 1",
+        (row_id, posted[0]),
+    )
+    return later is not None
 
 
 # the waiting edit of one message in a lane; the worker reads a row's args again as it

@@ -364,3 +364,32 @@ async def test_a_message_has_at_most_one_edit_waiting_and_it_is_the_latest(store
     await settle(worker)
     assert rec.calls[-1][1]["text"] == "a:1 v4"
     await worker.stop(cast(Any, None))
+
+
+async def test_an_edit_is_not_merged_ahead_of_a_click_s_edit_of_the_same_message(store):
+    """review18 M2: merged into the waiting edit, the newer render went out before a
+    button click's update of the message (by its own ts), and the click's older blocks
+    were what stayed shown."""
+    rec = Recorder()
+    worker, _ = await start(store, rec, pace=0)
+    await store.write(
+        lambda tx: enqueue(
+            tx, method="chat.postMessage", args={"channel": "C", "text": "p"}, ref="a:1"
+        )
+    )
+    await settle(worker)  # posted: ts1
+
+    def edits(tx):
+        enqueue_edit(tx, "a:1", text="v0", blocks=[], channel="C")
+        enqueue(tx, method="chat.update", args={"channel": "C", "ts": "ts1", "text": "click"})
+        enqueue_edit(tx, "a:1", text="v1", blocks=[], channel="C")
+
+    await store.write(edits)
+    for _ in range(3):
+        await settle(worker)
+    assert [args["text"] for method, args in rec.calls if method == "chat.update"] == [
+        "v0",
+        "click",
+        "v1",  # the latest render is the last word
+    ]
+    await worker.stop(cast(Any, None))
