@@ -159,11 +159,13 @@ class PriceTable:
         for model, price in (overrides or {}).items():
             name = _name(model)
             if price.long_context is None:
-                # new rates for a model with a shipped long-context price keep that price:
-                # an override that names none must not drop the premium (pessimistic)
+                # new rates for a model with a shipped long-context price keep its premium,
+                # as the same multiple of the rates (Sonnet: 2x input, 1.5x output): an
+                # override that names none does not drop it, a discount is discounted
+                # there too, and 0 / 0 stays free
                 base = shipped.get(name) or shipped.get(undated(name))
                 if base is not None and base.long_context is not None:
-                    price = replace(price, long_context=base.long_context)
+                    price = replace(price, long_context=_scaled(base, price))
             self._prices[name] = price
 
     def __contains__(self, model: str) -> bool:
@@ -227,6 +229,21 @@ class PriceTable:
             prompt_tokens=input_tokens if prompt_tokens is None else prompt_tokens
         )
         return ceil_div(input_tokens * rate_in + output_tokens * rate_out, TOKENS_PER_PRICE)
+
+
+def _scaled(base: ModelPrice, price: ModelPrice) -> LongContext:
+    """``base``'s long-context rates in proportion to ``price``'s rates (rounded up)."""
+    long = base.long_context
+    assert long is not None
+
+    def scale(premium: int, new: int, old: int) -> int:
+        return ceil_div(premium * new, old) if old else premium
+
+    return LongContext(
+        long.above_input_tokens,
+        scale(long.input, price.input, base.input),
+        scale(long.output, price.output, base.output),
+    )
 
 
 def undated(model: str) -> str:

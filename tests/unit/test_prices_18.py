@@ -70,8 +70,11 @@ def test_the_policy_sets_long_context_prices_and_the_old_shape_stays_valid():
             },
         }
     )
-    # an override without long_context keeps the shipped one (never priced lower than billed)
-    assert prices.price("claude-sonnet-4-5") == ModelPrice(2_400_000, 12_000_000, SONNET_LONG)
+    # an override without long_context keeps the shipped premium, as the same multiple of
+    # its rates (2x input, 1.5x output): a 20% discount is 20% off there too (review18 M4)
+    assert prices.price("claude-sonnet-4-5") == ModelPrice(
+        2_400_000, 12_000_000, LongContext(200_000, 4_800_000, 18_000_000)
+    )
     assert prices.cost("claude-sonnet-4-5", input_tokens=100, output_tokens=0) == 240
     assert prices.price("my-model").long_context == LongContext(1000, 2_000_000, 4_500_000)
     assert prices.cost("my-model", input_tokens=1000, output_tokens=1000) == 3000
@@ -261,3 +264,11 @@ def test_the_aliases_and_models_agents_name_most_have_a_price():
     assert table.cost("o3-mini", **million) == 5_500_000
     short = {"input_tokens": 1_000, "output_tokens": 1_000}
     assert table.cost("claude-sonnet-4-0", **short) == table.cost("claude-sonnet-4", **short)
+
+
+def test_a_model_priced_free_stays_free_past_the_long_context_threshold():
+    """review18 M4: `claude-sonnet-4-5: {input: 0, output: 0}` (a flat-rate gateway) held 1
+    micro-dollar for an estimate, then charged $6/$22.50 a million for a long prompt."""
+    prices = table({"claude-sonnet-4-5": {"input": 0, "output": 0}})
+    assert prices.free("claude-sonnet-4-5")
+    assert prices.cost("claude-sonnet-4-5", input_tokens=250_000, output_tokens=1_000) == 0
