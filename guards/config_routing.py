@@ -17,7 +17,7 @@ from guards.config_types import (
     refuse,
 )
 from guards.money import parse_usd
-from guards.patterns import nested_repeat
+from guards.patterns import exponential
 from guards.prices import LongContext, ModelPrice
 from guards.scopes import Scope, ScopeError
 
@@ -77,11 +77,13 @@ class RoutingRule(Section):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
-            if nested_repeat(value):
+            why = exponential(value)
+            if why:
                 raise ValueError(
-                    f"{value!r} repeats a part that itself repeats (like `(\\w+\\s?)*`):"
-                    " on a task it does not match it can run for hours, and every agent"
-                    " waits; write it with one repeat (`^[\\w\\s]*$`), or use keywords"
+                    f"{value!r} can take exponential time on a task it does not match ({why}):"
+                    " it runs on the writer every agent waits on; write it so that each part"
+                    " of the text matches one way (`^[\\w\\s]*$` for `^(\\w+\\s?)*$`, `(ab?)*`"
+                    " for `(a|ab)*`), or use keywords"
                 )
         return value
 

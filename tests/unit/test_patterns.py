@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from guards.config import Policy
-from guards.patterns import nested_repeat
+from guards.patterns import exponential
 
 
 def rules(pattern: str) -> dict[str, object]:
@@ -19,16 +19,28 @@ def test_the_audit_s_pattern_is_refused_with_the_way_out():
         Policy.model_validate(rules(r"^(\w+\s?)*$"))
     [error] = refused.value.errors()
     assert error["loc"] == ("routing", "rules", 0, "pattern")
-    assert "repeats a part that itself repeats" in error["msg"]
+    assert "can take exponential time" in error["msg"] and "repeat inside a repeat" in error["msg"]
     assert "use keywords" in error["msg"]
 
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"(a+)+", r"(a*)*", r"((ab)*c)+", r"x(?=(a+)+)", r"(\w+\s)*$", r"(a|b+){2,9}"],
+    [
+        r"(a+)+",
+        r"(a*)*",
+        r"x(?=(a+)+)",
+        r"\s*(\w+\s*)*",
+        r"(a|b+){2,9}",
+        # alternations in a repeat (review18 M3: 2 to 5 s for 24 characters, accepted)
+        r"^(.|\s)*x$",
+        r"^(a|a?)*$",
+        r"^(a|a)*$",
+        r"^(a|aa)*$",
+        r"^(?:invoice|inv|in|i|n|v|o|c|e)*$",
+    ],
 )
-def test_repeats_inside_repeats_are_found(pattern: str):
-    assert nested_repeat(pattern)
+def test_parts_that_match_one_text_more_than_one_way_in_a_repeat_are_found(pattern: str):
+    assert exponential(pattern)
 
 
 @pytest.mark.parametrize(
@@ -37,12 +49,19 @@ def test_repeats_inside_repeats_are_found(pattern: str):
         r"\b(invoice|receipt)s?\b",
         r"(ab)*",
         r"(a{2})*",
+        r"(a|b)*",  # re makes it one character set
         r"(?>a+)+",  # atomic: never backtracks
         r"(a++)*",  # possessive
         r"[a-z]+@[a-z]+\.com",
         r"^(translate|traduire)\b.*\b(french|german)\b",
+        # a repeat ended by what it cannot match is linear (review18 M3: these were refused)
+        r"^(\w+\.)*com$",
+        r"^(\w+\s)*end$",
+        r"(\d+,)*\d+",
+        r"((ab)*c)+",
+        r"(?:https?://)?(\w+\.)+\w+",
     ],
 )
 def test_ordinary_patterns_load(pattern: str):
-    assert not nested_repeat(pattern)
+    assert exponential(pattern) is None
     Policy.model_validate(rules(pattern))
