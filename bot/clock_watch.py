@@ -110,8 +110,18 @@ class ClockWatch:
         shift = self.unapplied
         if not shift:
             return
-        for move in self.deadlines:
-            move(tx, shift)
+        try:
+            for move in self.deadlines:
+                move(tx, shift)
+        except Exception:
+            # The batch goes on (the store rolls this hook back alone) and its writes are
+            # in the clock's new frame: moving everything again later would move those
+            # twice. So the deadlines keep their times, as without this watch.
+            self.unapplied -= shift
+            log.exception(
+                "the stored deadlines could not move with the clock; they keep their times"
+            )
+            raise
         log.info("the stored deadlines moved %+.0f s with the clock", shift)
         tx.after_commit.append(lambda: self._applied(shift))
 

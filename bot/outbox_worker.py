@@ -60,7 +60,7 @@ from bot.outbox_delivery import (
 from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
 from guards.breaker import format_seconds
 from guards.clock import Clock, SystemClock
-from guards.store import Store
+from guards.store import Store, Tx
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -215,6 +215,9 @@ class OutboxWorker:
 
         self._waker = waker
         _WAKERS.append(waker)
+        watch = getattr(ns, "clock_watch", None)
+        if watch is not None:
+            watch.deadlines.append(self._clock_stepped)
         self._stopping = False
         # Rows a stopped (or killed) process was sending keep their mark: they may have
         # been shown. They are sent again as they are (at least once).
@@ -224,6 +227,9 @@ class OutboxWorker:
         """Stop the loop, deliver what is due for up to DRAIN_SECONDS, then give up."""
         if self._waker in _WAKERS:
             _WAKERS.remove(self._waker)
+        watch = getattr(ns, "clock_watch", None)
+        if watch is not None and self._clock_stepped in watch.deadlines:
+            watch.deadlines.remove(self._clock_stepped)
         self._stopping = True
         if self._task is not None:
             self._wakeup.set()
@@ -382,6 +388,22 @@ class OutboxWorker:
             self._ended += 1
             self._in_flight.pop(key, None)
             self._wakeup.set()
+
+    def _clock_stepped(self, tx: Tx, seconds: float) -> None:
+        """The wall clock stepped ``seconds`` (:class:`bot.clock_watch.ClockWatch`): a retry
+        keeps its wait and each channel its pace in real time (after a step back of an hour
+        every channel waited an hour for its next message)."""
+        tx.execute(
+            "UPDATE outbox SET due_at = due_at + ? WHERE state = 'pending' AND due_at > 0",
+            (seconds,),
+        )
+
+        def pace() -> None:
+            for key in self._last_sent:
+                self._last_sent[key] += seconds
+            self._wakeup.set()
+
+        tx.after_commit.append(pace)
 
     async def _claim_row(self, row: Any, args: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
         """Mark the row as being sent (``claimed_at``); its args as they are now.

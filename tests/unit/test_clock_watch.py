@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -74,3 +75,24 @@ def test_steps_are_told_to_listeners_forward_as_the_time_skipped(caplog):
     mono[0] += 1.0
     assert watch.check() == 601.0 and back == [601.0]
     assert len(forward) == 1
+
+
+async def test_a_shift_that_fails_is_dropped_not_applied_twice(store, caplog):
+    """review18 L1: the batch's writes go on in the clock's new frame when moving the
+    deadlines fails; moving everything in the next batch would move those twice."""
+    wall, mono = [1_800_000_000.0], [100.0]
+    watch = ClockWatch(AsyncIOScheduler(timezone="UTC"), wall=lambda: wall[0], mono=lambda: mono[0])
+    moved: list[float] = []
+
+    def fails(tx: Any, seconds: float) -> None:
+        moved.append(seconds)
+        raise RuntimeError("no such table")
+
+    watch.deadlines.append(fails)
+    store.before_batch.insert(0, watch.shift_deadlines)
+    wall[0] -= 3600
+    mono[0] += 1
+    assert await store.write(lambda tx: 42) == 42  # the batch's own work is done
+    assert await store.write(lambda tx: 43) == 43
+    assert moved == [-3601.0] and watch.unapplied == 0  # tried once, then dropped
+    assert "could not move with the clock" in caplog.text

@@ -11,9 +11,11 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.clock_watch import ClockWatch
 from bot.metrics import Metrics
 from bot.outbox import (
     Delivered,
@@ -393,3 +395,42 @@ async def test_an_edit_is_not_merged_ahead_of_a_click_s_edit_of_the_same_message
         "v1",  # the latest render is the last word
     ]
     await worker.stop(cast(Any, None))
+
+
+async def test_a_step_of_the_wall_clock_moves_retries_and_the_pace_with_it(store):
+    """review18 L2: after a step back of an hour, a retry waited an hour more, and each
+    channel's pace (the time of its last message, kept on the wall clock) an hour too."""
+    t0 = 1_800_000_000.0
+    wall, mono = [t0], [50.0]
+    watch = ClockWatch(AsyncIOScheduler(timezone="UTC"), wall=lambda: wall[0], mono=lambda: mono[0])
+    store.before_batch.insert(0, watch.shift_deadlines)
+    ns = SimpleNamespace(store=store, metrics=Metrics(), extras={}, clock_watch=watch)
+    rec = Recorder()
+    clock = ManualClock(t0)
+    worker = OutboxWorker(rec, wall=clock, pace_seconds=1.0)
+    await worker.start(cast(Any, ns))
+    halt_loop(worker)
+
+    def queue(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "a"})
+        row = enqueue(tx, method="chat.postMessage", args={"channel": "D", "text": "b"})
+        tx.execute("UPDATE outbox SET due_at = ? WHERE id = ?", (t0 + 30, row))  # a retry
+
+    await store.write(queue)
+    await settle(worker)  # C's message goes: C's pace runs from t0
+    assert [args["text"] for _, args in rec.calls] == ["a"]
+    wall[0] -= 3600  # the step back
+    mono[0] += 1
+    clock.set(t0 + 1 - 3600)
+    await store.write(lambda tx: None)  # the next write moves what is stored
+    rows = await store.fetch("SELECT due_at FROM outbox WHERE args LIKE '%\"b\"%'")
+    assert rows[0][0] == t0 + 30 - 3601
+    await store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "c"})
+    )
+    clock.advance(1)  # a second after the last message, in real time
+    await settle(worker)
+    assert [args["text"] for _, args in rec.calls] == ["a", "c"]  # not an hour later
+    assert watch.unapplied == 0
+    await worker.stop(cast(Any, ns))
+    assert watch.deadlines == []
