@@ -116,6 +116,7 @@ async def create_validation(request: web.Request) -> web.Response:
                 within=authenticate(tx, raw).scope,  # validate() authenticated it already
                 reasons=[r.reason for r in outcome.rejected],
                 now=tx.clock.now(),
+                scope=prepared.batch.scope,  # the agent's own output judges its call
             )
         return outcome
 

@@ -120,7 +120,14 @@ class Learner:
             self._check(tx, row, now)
 
     def on_rejected(
-        self, tx: Tx, *, route_id: str, within: str, reasons: Iterable[str], now: float
+        self,
+        tx: Tx,
+        *,
+        route_id: str,
+        within: str,
+        reasons: Iterable[str],
+        now: float,
+        scope: str | None = None,
     ) -> str | None:
         """Count a rejected validation batch against the routed call that wrote it.
 
@@ -131,6 +138,8 @@ class Learner:
                 subtree is not its to judge.
             reasons: the batch's rejection reasons; only :data:`MODEL_REASONS` count.
             now: the time of the batch.
+            scope: the batch's scope: its agent must be the one that asked for the route
+                (as a settle's must), or another agent's output would judge the call.
 
         The call must have settled ``success`` within
         ``promote.rejection_window_seconds`` (a failed one counts already). Returns the
@@ -140,6 +149,8 @@ class Learner:
             return None
         row = records.find_decision(tx, route_id)
         if row is None or row.outcome != "success" or not Scope(row.scope).within(within):
+            return None
+        if scope is not None and _agent(scope) != _agent(row.scope):
             return None
         settled = row.settled_at if row.settled_at is not None else now
         if now - settled > self.promote.rejection_window_seconds:

@@ -146,11 +146,18 @@ class RoutingService:
         self.learner.on_settle(tx, route_id=route_id, outcome=outcome, now=now, scope=scope)
 
     def on_rejected(
-        self, tx: Tx, *, route_id: str, within: str, reasons: Iterable[str], now: float
+        self,
+        tx: Tx,
+        *,
+        route_id: str,
+        within: str,
+        reasons: Iterable[str],
+        now: float,
+        scope: str | None = None,
     ) -> str | None:
         """See :meth:`Learner.on_rejected`."""
         return self.learner.on_rejected(
-            tx, route_id=route_id, within=within, reasons=reasons, now=now
+            tx, route_id=route_id, within=within, reasons=reasons, now=now, scope=scope
         )
 
     def revert_promotion(

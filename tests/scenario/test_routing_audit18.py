@@ -183,3 +183,16 @@ async def test_agent_routing_reports_calls_charged_not_decisions(app_factory):
         "5 calls charged another model than routed to",
         "promotions: none",
     ]
+
+
+async def test_another_agent_s_output_does_not_judge_a_call(app_factory):
+    """review18 L5: a user's token could mark one agent's routed call rejected with a
+    batch of another agent's stream; a settle from another agent was already ignored."""
+    app = await app_factory(POLICY)
+    alice = await app.token("acme/alice")
+    call = await routed_call(app, alice, "acme/alice/feedbot", "Classify this feed item")
+    r = await validate(app, alice, "acme/alice/otherbot", items=["  "], route_id=call)
+    assert [x["reason"] for x in r.json()["rejected"]] == ["empty"]
+    assert (await outcomes(app))[call] == "success"
+    r = await validate(app, alice, "acme/alice/feedbot/c9", items=["  "], route_id=call)
+    assert (await outcomes(app))[call] == "rejected"  # its own agent's, a conversation's
