@@ -22,6 +22,8 @@ rows                        kept for
 ``breaker_attempts``        ``retention.breaker_attempts`` (7 days) after the task's last
                             attempt
 ``job_runs``                ``retention.job_runs`` (90 days)
+``budget_warnings``         40 days after the warning (its period is over by then); a
+                            ``total`` window's never (its period never ends)
 ==========================  ===============================================================
 
 An outbox row that a later message may still point at (``$ref:<ref>.ts``) is kept

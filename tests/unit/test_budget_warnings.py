@@ -175,3 +175,26 @@ def test_the_migration_keeps_the_warnings_older_releases_gave(tmp_path: Path, mo
     rows = conn.execute("SELECT scope, window, period, fraction FROM budget_warnings").fetchall()
     conn.close()
     assert rows == [("acme", "day", "2026-01-01", 0.8)]
+
+
+def test_the_migration_also_keeps_warnings_whose_events_were_pruned(tmp_path: Path, monkeypatch):
+    """review18 L3: events are kept 30 days; a total window's mark passed before that had
+    no row after 0024, and warned again at the first charge after the upgrade."""
+    path = tmp_path / "old.db"
+    every = guards.migrations._migrations()
+    monkeypatch.setattr(guards.migrations, "_migrations", lambda: [m for m in every if m[0] < 24])
+    conn = connect(path)
+    apply_migrations(conn, now=0.0)
+    facts = {"level": "namespace", "window": "total", "fraction": 0.8, "period": "all"}
+    conn.execute(
+        "INSERT INTO alerts (fingerprint, kind, scope, tier, first_at, last_at, facts)"
+        " VALUES ('budget_threshold:acme', 'budget_threshold', 'acme', 'P2', 1.0, 7.0, ?)",
+        (json.dumps(facts),),
+    )
+    monkeypatch.setattr(guards.migrations, "_migrations", lambda: every)
+    assert "0026_budget_warnings_from_alerts" in apply_migrations(conn, now=1.0)
+    rows = conn.execute(
+        "SELECT scope, window, period, fraction, at FROM budget_warnings"
+    ).fetchall()
+    conn.close()
+    assert rows == [("acme", "total", "all", 0.8, 7.0)]
