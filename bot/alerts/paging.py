@@ -194,9 +194,10 @@ class AlertPaging(AlertMessages):
             next_step, next_at = following[0], due + following[1]
         if alert.acked_at is not None:
             next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
-        tx.execute(
-            "UPDATE alerts SET esc_step = ?, esc_at = ? WHERE id = ?",
-            (next_step, next_at, alert.id),
+        tx.execute(  # the channel copy names the person paged last (audit18 fleet)
+            "UPDATE alerts SET esc_step = ?, esc_at = ?, oncall_user = COALESCE(?, oncall_user)"
+            " WHERE id = ?",
+            (next_step, next_at, target, alert.id),
         )
         alert = self.get(tx, alert.id)
         if target is not None:

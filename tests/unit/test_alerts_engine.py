@@ -769,3 +769,17 @@ async def test_silence_targets_are_validated(store):
             )
     with pytest.raises(NotFound):
         await store.write(lambda tx: ops.silence(engine, tx, target="#99", seconds=60, actor="U1"))
+
+
+async def test_the_channel_copy_names_the_person_paged_last(store):
+    """audit18 fleet: after the chain paged the secondary, the channel message still
+    began with the primary's mention, while its context said both were paged."""
+    engine = make({"alerts": {"repeat_escalation": 0}})
+    await emit(store, opened(store))
+    await run(store, engine)
+    first = (await outbox(store))[0][2]["text"]
+    assert first.startswith("<@U01> ")
+    store.clock.advance(300)
+    await store.write(engine.tick)  # the secondary is paged: the channel copy is edited
+    edits = [a for m, c, a, _ in await outbox(store) if (m, c) == ("chat.update", "C0ALERTS")]
+    assert edits[-1]["text"].startswith("<@U04> ")
