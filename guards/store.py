@@ -32,9 +32,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -49,6 +47,8 @@ from guards.clock import Clock, SystemClock
 from guards.errors import GuardError, StorageUnavailable, said
 from guards.events import Event, EventBus
 from guards.migrations import apply_migrations, begin_immediate, connect
+from guards.store_trouble import FileLost, cause, identity, likely_cause, storage_trouble
+from guards.tx import Sums, Tx, write_sums
 
 __all__ = ["Store", "Tx"]
 
@@ -64,162 +64,6 @@ LOCK_WAIT_SECONDS = 8.0
 MIN_LOCK_WAIT_SECONDS = 0.5  # a batch that waited its whole time in the queue still tries
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
-
-
-SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
-Sums = dict[str, SumRows]  # by upsert statement
-
-
-class Tx:
-    """What a write function gets: the writer connection inside its own savepoint."""
-
-    def __init__(
-        self,
-        conn: sqlite3.Connection,
-        clock: Clock,
-        *,
-        memo: dict[str, Any] | None = None,
-        batch_sums: Sums | None = None,
-    ) -> None:
-        self.conn = conn
-        self.clock = clock
-        self.events: list[tuple[int, Event]] = []
-        self.after_commit: list[Callable[[], None]] = []
-        self.memo: dict[str, Any] = {} if memo is None else memo
-        # The batch's counter additions (this operation's included), and what this
-        # operation added, to take back if its savepoint is rolled back.
-        self.sums: Sums = {} if batch_sums is None else batch_sums
-        self._added: list[
-            tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...], Sequence[int]]
-        ] = []
-
-    def add(self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int]) -> None:
-        """Add ``amounts`` to the counter row ``key``, written when the batch commits.
-
-        ``upsert`` is an ``INSERT ... ON CONFLICT DO UPDATE`` adding the excluded
-        amounts, with the key's columns first; it runs once per row and batch.
-        """
-        rows = self.sums.get(upsert)
-        if rows is None:
-            rows = self.sums[upsert] = {}
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = [0] * len(amounts)
-            self._added.append((rows, key, ()))  # made here: taken back, it goes
-        for i, amount in enumerate(amounts):
-            row[i] += amount
-        self._added.append((rows, key, amounts))
-
-    def take_back(self) -> None:
-        """Undo this operation's counter additions (its savepoint was rolled back)."""
-        for rows, key, amounts in reversed(self._added):
-            if not amounts:
-                del rows[key]
-                continue
-            row = rows[key]
-            for i, amount in enumerate(amounts):
-                row[i] -= amount
-        self._added.clear()
-
-    def flush(self) -> None:
-        """Write the counter additions now (for a Tx used without a Store)."""
-        _write_sums(self.conn, self.sums)
-        self._added.clear()
-
-    def unwritten(self, upsert: str) -> list[tuple[tuple[Any, ...], list[int]]]:
-        """Additions to ``upsert``'s rows not in the database yet (for a reader of those rows)."""
-        return list(self.sums.get(upsert, {}).items())
-
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
-
-    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        """The first row, or None."""
-        return self.conn.execute(sql, params).fetchone()
-
-    def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        return self.conn.execute(sql, params).fetchall()
-
-    def emit(self, event: Event) -> int:
-        """Record an event in this transaction; it is published after the commit."""
-        cur = self.conn.execute(
-            "INSERT INTO events (at, kind, scope, payload) VALUES (?, ?, ?, ?)",
-            (event.at, event.kind, event.scope, json.dumps(event.payload())),
-        )
-        event_id = int(cur.lastrowid or 0)
-        self.events.append((event_id, event))
-        return event_id
-
-    def audit(
-        self,
-        *,
-        actor: str,
-        action: str,
-        target: str,
-        before: str | None = None,
-        after: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        """Append an audit row: who changed what, from what to what."""
-        self.conn.execute(
-            "INSERT INTO audit (at, actor, action, target, before, after, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.clock.now(), actor, action, target, before, after, detail),
-        )
-
-
-def _likely_cause(exc: BaseException) -> str:
-    """What an operator can do about a refusal, from SQLite's primary code."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code in (5, 6):  # BUSY, LOCKED
-        return (
-            " (another process holds its write lock: a sqlite3 shell or a backup tool in a"
-            " transaction? Nightshift's own commands let go within milliseconds)"
-        )
-    if code == 13:  # FULL
-        return " (the disk holding it is full: free space; Nightshift goes on by itself)"
-    if code == 10:  # IOERR
-        return " (an I/O error: check the disk and the file's permissions)"
-    return ""
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path``, or None when there is none."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
-    for upsert, rows in sums.items():
-        conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
-    sums.clear()
-
-
-# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (primary codes)
-_STORAGE_CODES = frozenset({5, 6, 10, 13, 14})
-
-
-def _storage_trouble(exc: BaseException) -> bool:
-    """The database could not do the work (full, locked, an I/O error), as opposed to a
-    statement that is wrong (a bug: it stays a 500 with its traceback)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
-
-
-def _cause(exc: BaseException) -> str:
-    """Why the database refused, in a line (a lost file says it all by itself)."""
-    return str(exc) if isinstance(exc, _FileLost) else said(exc)
-
-
-class _FileLost(Exception):
-    """The database file was deleted or replaced under the running process: writes are
-    refused (503), as a full disk's are, instead of answered 2xx into a file that is gone."""
 
 
 class _Failed:
@@ -260,7 +104,7 @@ class Store:
         self.last_commit_at: float | None = None  # of the last commit that wrote a row
         self._reported_at = float("-inf")
         self._unreported = 0
-        self._file = _identity(self.path)  # the file opened, to tell if the path still names it
+        self._file = identity(self.path)  # the file opened, to tell if the path still names it
         self._lost_checked_at = float("-inf")
         self._lost: str | None = None
 
@@ -323,7 +167,7 @@ class Store:
         self._lost = None
         if self._file is None:
             return None
-        now = _identity(self.path)
+        now = identity(self.path)
         if now == self._file:
             return None
         why = "was deleted" if now is None else "is now another file"
@@ -367,7 +211,7 @@ class Store:
                 try:
                     lost = self._lost_lately()
                     if lost:  # a 2xx means on disk: not in a file gone at the next start
-                        raise _FileLost(lost)
+                        raise FileLost(lost)
                     # BEGIN and COMMIT may wait for a lock or fsync: off the loop. The
                     # operations themselves are short and run here, without a thread hop.
                     version = begun
@@ -397,7 +241,7 @@ class Store:
                         for _, fut, _ in batch:
                             fut.cancel()
                         raise
-                    storage = _storage_trouble(exc) or isinstance(exc, _FileLost)
+                    storage = storage_trouble(exc) or isinstance(exc, FileLost)
                     if storage:
                         # Writes still queued whose wait is (nearly) over are refused with
                         # it: at a thousand writes a second, 512 a batch would fall behind.
@@ -412,7 +256,7 @@ class Store:
                             # caller clearing it (APScheduler clears every job's traceback)
                             # would finalize the writer, and no write would end again.
                             fut.set_exception(
-                                StorageUnavailable(_cause(exc))
+                                StorageUnavailable(cause(exc))
                                 if storage
                                 else RuntimeError(f"the write batch failed: {said(exc)}")
                             )
@@ -462,8 +306,8 @@ class Store:
         log.error(
             "the database %s refused writes: %s%s; %d write(s) answered 503%s",
             self.path,
-            _cause(exc),
-            _likely_cause(exc),
+            cause(exc),
+            likely_cause(exc),
             writes,
             since,
             exc_info=exc if first else None,
@@ -494,7 +338,7 @@ class Store:
 
     def _flush(self) -> None:
         """Write the batch's counter additions: one upsert per row."""
-        _write_sums(self._conn, self._sums)
+        write_sums(self._conn, self._sums)
 
     def _apply(
         self, fns: list[Callable[[Tx], Any]]
@@ -538,7 +382,7 @@ class Store:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 self._rolled_back()
-                if _storage_trouble(exc):  # not the caller's fault, nor a bug of ours
+                if storage_trouble(exc):  # not the caller's fault, nor a bug of ours
                     self._report(exc, 1)
                     exc = StorageUnavailable(said(exc))
                 results.append(_Failed(exc))
