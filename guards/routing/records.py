@@ -239,6 +239,16 @@ def prune_decisions(tx: Tx, *, before: float, limit: int = PRUNE_LIMIT) -> int:
     return int(cur.rowcount)
 
 
+# A reservation follows a decision only from the decision's own agent (its scope, or a
+# conversation below it), as learning takes its settle: ``r.scope`` and ``d.scope`` (both
+# an agent or deeper) agree up to the '/' that ends their third segment.
+_D = "(d.scope || '/')"
+_P1 = f"instr({_D}, '/')"
+_P2 = f"({_P1} + instr(substr({_D}, {_P1} + 1), '/'))"
+_P3 = f"({_P2} + instr(substr({_D}, {_P2} + 1), '/'))"
+_SAME_AGENT = f"substr(r.scope || '/', 1, {_P3}) = substr({_D}, 1, {_P3})"
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionCount:
     """Route decisions of one tier in a period, and how many a settled call followed."""
@@ -254,11 +264,11 @@ def tier_counts(
 ) -> list[DecisionCount]:
     """Decisions per tier made in ``[since, until)``, under ``scope`` when given.
 
-    A decision is *followed* when a settled reservation of its namespace names it.
+    A decision is *followed* when a settled reservation of its agent names it.
     """
     rows = tx.all(
         "SELECT d.tier, COUNT(*), SUM(d.degraded), SUM(EXISTS (SELECT 1 FROM reservations AS r"
-        " WHERE r.route_id = d.id AND r.state = 'settled' AND r.scope GLOB d.namespace || '/*'))"
+        " WHERE r.route_id = d.id AND r.state = 'settled' AND " + _SAME_AGENT + "))"
         " FROM routing_decisions AS d WHERE d.at >= ? AND d.at < ?"
         " AND (? IS NULL OR d.scope = ? OR d.scope GLOB ?) GROUP BY d.tier",
         (since, until, scope, scope, (scope or "") + "/*"),
@@ -283,15 +293,15 @@ def call_counts(tx: Tx, *, since: float, until: float, scope: str | None = None)
 
     A call follows a decision when its reservation names the ``route_id``; one
     decision may be followed by several (a retry reserves again). Only reservations
-    of the decision's namespace count: a route id is no key to another tenant's books.
+    of the decision's agent count, as for learning: a route id is no key to another
+    agent's books.
     """
     rows = tx.all(
         "SELECT d.tier, d.model, r.model, COUNT(*), SUM(r.charged_micros),"
         " SUM(CASE WHEN r.outcome IN ('failure', 'timeout') THEN 1 ELSE 0 END)"
         " FROM routing_decisions AS d JOIN reservations AS r ON r.route_id = d.id"
         " WHERE d.at >= ? AND d.at < ? AND (? IS NULL OR d.scope = ? OR d.scope GLOB ?)"
-        " AND r.state = 'settled' AND r.scope GLOB d.namespace || '/*'"
-        " GROUP BY d.tier, d.model, r.model",
+        " AND r.state = 'settled' AND " + _SAME_AGENT + " GROUP BY d.tier, d.model, r.model",
         (since, until, scope, scope, (scope or "") + "/*"),
     )
     return [CallCount(r[0], r[1], r[2], int(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows]

@@ -196,3 +196,26 @@ async def test_another_agent_s_output_does_not_judge_a_call(app_factory):
     assert (await outcomes(app))[call] == "success"
     r = await validate(app, alice, "acme/alice/feedbot/c9", items=["  "], route_id=call)
     assert (await outcomes(app))[call] == "rejected"  # its own agent's, a conversation's
+
+
+async def test_agent_routing_counts_a_call_only_from_the_routes_own_agent(app_factory):
+    """review18 L5: a reservation of any agent of the namespace naming a route id counted
+    as the call that followed it, though learning ignores such a call."""
+    app = await app_factory(POLICY)
+    token = await app.token("globex")
+    decision = await route(app, token, "globex/u/agent-a", "Translate this reply into French")
+    route_id = decision["route_id"]
+    for key, scope in (("other", "globex/u/agent-b"), ("own", "globex/u/agent-a/c1")):
+        body = {"scope": scope, "idempotency_key": key, "route_id": route_id}
+        body["max_cost_micros"] = 1000
+        r = await app.request("POST", "/v1/reservations", token=token, json=body)
+        rid = r.json()["reservation_id"]
+        settle = {"actual_cost_micros": 500}
+        r = await app.request("POST", f"/v1/reservations/{rid}/settle", token=token, json=settle)
+        assert r.status_code == 200, r.text
+    text = await routing_reply(app, "globex")
+    assert text.splitlines()[:2] == [
+        "routing under globex: 1 route decision (small 100% · medium 0% · large 0%),"
+        " 1 followed by a call",
+        "1 call, by model charged: small 0% · medium 0% · large 0% · unnamed 100%",
+    ]
