@@ -76,6 +76,13 @@ __all__ = [
 _METHOD = re.compile(r"[a-z]+(\.[A-Za-z]+)+|response_url")
 
 
+# A lane's rows go out by priority, then in order. Rows that refer to another row wait
+# for it (an edit for its message), so an edit is urgent only once its message is out.
+URGENT = 0  # a P0 page, an acknowledgement shown on a message already posted
+ORDINARY = 1  # posts, thread replies, a click's update
+ROUTINE = 2  # an alert message redrawn (a count, an age): behind the lane's new posts
+
+
 def enqueue(
     tx: Tx,
     *,
@@ -84,6 +91,7 @@ def enqueue(
     channel: str | None = None,
     ref: str | None = None,
     urgent: bool = False,
+    priority: int | None = None,
 ) -> int:
     """Write one outgoing Slack call in the caller's transaction; returns the row id.
 
@@ -93,7 +101,8 @@ def enqueue(
     ``channel`` is the ordering/pacing key (default: ``args["channel"]``).
     Enqueueing an existing ``ref`` again returns the existing row and adds nothing.
     Rows go out in order per channel, except that an ``urgent`` row (a P0 page)
-    overtakes the ordinary ones still waiting there.
+    overtakes the ordinary ones still waiting there (``priority``: :data:`URGENT`,
+    :data:`ORDINARY`, :data:`ROUTINE`, when ``urgent`` does not say it).
 
     Raises:
         ValueError: an unknown method shape or no channel key.
@@ -114,11 +123,19 @@ def enqueue(
             key,
             json.dumps(args, separators=(",", ":")),
             tx.clock.now(),
-            0 if urgent else 1,
+            _priority(method, urgent, priority),
         ),
     )
     tx.after_commit.append(wake_workers)
     return int(cur.lastrowid or 0)
+
+
+def _priority(method: str, urgent: bool, priority: int | None) -> int:
+    if priority is not None:
+        return priority
+    if urgent:
+        return URGENT
+    return ROUTINE if method == "chat.update" else ORDINARY
 
 
 def enqueue_edit(
@@ -129,16 +146,22 @@ def enqueue_edit(
     blocks: list[dict[str, Any]],
     channel: str | None,
     edit_ref: str | None = None,
+    urgent: bool = False,
 ) -> int:
     """Queue an in-place edit (chat.update) of the message the outbox posted as ``ref``;
     it waits until that message is delivered. ``channel``: the lane to queue it in;
-    ``edit_ref``: the edit's own ref, if it needs one.
+    ``edit_ref``: the edit's own ref, if it needs one; ``urgent``: a change a person made
+    or waits for (acknowledged, resolved), as opposed to a routine redraw.
 
     An edit of the same message still waiting (not being sent) takes the new text in
     its place instead: the message shows only its latest state, so a lane holds at most
     one waiting edit per message, however often an alert changes. (Each new edit was a
     row of its own: thirty alerts firing every 30 s filled a channel's lane faster than
     its one message a second, and its posts and acknowledgements fell minutes behind.)
+    A redraw waits behind the lane's new posts (:data:`ROUTINE`, as a click's update
+    does); an urgent edit of a message already posted goes before them (:data:`URGENT`),
+    unless a click's update of that message waits: nothing overtakes that, or its older
+    blocks would be what stays shown.
     """
     args = {
         "channel": f"$ref:{ref}.channel",
@@ -146,30 +169,36 @@ def enqueue_edit(
         "text": text,
         "blocks": blocks,
     }
+    posted = tx.one("SELECT result_ts FROM outbox WHERE ref = ? AND state = 'delivered'", (ref,))
+    ts = posted[0] if posted is not None else None
+    clicked = ts is not None and _updated_after(tx, ts, 0)
+    priority = URGENT if urgent and ts is not None and not clicked else ROUTINE
     if edit_ref is None:
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])
         )
-        if waiting is not None and not _edited_since(tx, ref, int(waiting[0])):
-            tx.execute(
-                "UPDATE outbox SET args = ? WHERE id = ?",
-                (json.dumps(args, separators=(",", ":")), waiting[0]),
-            )
-            return int(waiting[0])
-    return enqueue(tx, method="chat.update", args=args, channel=channel, ref=edit_ref)
+        if waiting is not None:
+            if ts is None or not _updated_after(tx, ts, int(waiting[0])):
+                tx.execute(
+                    "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
+                    (json.dumps(args, separators=(",", ":")), priority, waiting[0]),
+                )
+                return int(waiting[0])
+            # superseded, and a click's update waits after it: the new edit goes after both
+            tx.execute("DELETE FROM outbox WHERE id = ?", (waiting[0],))
+    return enqueue(
+        tx, method="chat.update", args=args, channel=channel, ref=edit_ref, priority=priority
+    )
 
 
-def _edited_since(tx: Tx, ref: str, row_id: int) -> bool:
-    """Whether a chat.update queued after row ``row_id`` edits the message posted as
-    ``ref`` by its own ``ts`` (a button click's): an edit merged into the earlier row
-    would go out before it, and the click's older blocks would be what stays shown."""
-    posted = tx.one("SELECT result_ts FROM outbox WHERE ref = ? AND state = 'delivered'", (ref,))
-    if posted is None or posted[0] is None:
-        return False  # not posted yet: nobody has clicked on it
+def _updated_after(tx: Tx, ts: str, row_id: int) -> bool:
+    """Whether a chat.update queued after row ``row_id`` edits the message ``ts`` by its
+    own ``ts`` (a button click's): an edit merged into the earlier row, or sent before it,
+    would go out first, and the click's older blocks would be what stays shown."""
     later = tx.one(
         "SELECT 1 FROM outbox WHERE id > ? AND state = 'pending' AND method = 'chat.update'"
         " AND json_extract(args, '$.ts') = ? LIMIT 1",
-        (row_id, posted[0]),
+        (row_id, ts),
     )
     return later is not None
 

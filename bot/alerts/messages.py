@@ -211,13 +211,15 @@ class AlertMessages:
             return
         interval = self.policy.alerts.update_interval_seconds
         if urgent or alert.updated_at is None or now - alert.updated_at >= interval:
-            self._update(tx, alert, now)
+            self._update(tx, alert, now, urgent=urgent)
         elif not alert.dirty:
             tx.execute("UPDATE alerts SET dirty = 1 WHERE id = ?", (alert.id,))
 
-    def _update(self, tx: Tx, alert: Alert, now: float) -> None:
+    def _update(self, tx: Tx, alert: Alert, now: float, *, urgent: bool = False) -> None:
         text, blocks = self.render(tx, alert, now)
-        enqueue_edit(tx, alert.post_ref, channel=alert.channel, text=text, blocks=blocks)
+        enqueue_edit(
+            tx, alert.post_ref, channel=alert.channel, text=text, blocks=blocks, urgent=urgent
+        )
         tx.execute(
             "UPDATE alerts SET updated_at = ?, updates = updates + 1, dirty = 0 WHERE id = ?",
             (now, alert.id),

@@ -387,12 +387,13 @@ async def test_an_edit_is_not_merged_ahead_of_a_click_s_edit_of_the_same_message
         enqueue_edit(tx, "a:1", text="v1", blocks=[], channel="C")
 
     await store.write(edits)
-    for _ in range(3):
+    for _ in range(2):
         await settle(worker)
+    # v0, superseded, is not sent; v1 goes after the click: the latest render has the
+    # last word
     assert [args["text"] for method, args in rec.calls if method == "chat.update"] == [
-        "v0",
         "click",
-        "v1",  # the latest render is the last word
+        "v1",
     ]
     await worker.stop(cast(Any, None))
 
@@ -434,3 +435,33 @@ async def test_a_step_of_the_wall_clock_moves_retries_and_the_pace_with_it(store
     assert watch.unapplied == 0
     await worker.stop(cast(Any, ns))
     assert watch.deadlines == []
+
+
+async def test_an_acknowledgement_and_a_new_post_go_before_the_lanes_redraws(store):
+    """recheck18: with sixty alerts firing, their redraws (one waiting a message) still
+    kept an acknowledgement's edit, and a new P1 post, behind them for about a minute."""
+    rec = Recorder()
+    worker, _ = await start(store, rec, pace=0)
+
+    def posts(tx):
+        for n in range(1, 6):
+            enqueue(
+                tx, method="chat.postMessage", args={"channel": "C", "text": f"p{n}"}, ref=f"a:{n}"
+            )
+
+    await store.write(posts)
+    for _ in range(5):
+        await settle(worker)
+
+    def busy(tx):
+        for n in range(1, 5):  # four alerts redrawn: routine
+            enqueue_edit(tx, f"a:{n}", text=f"redraw {n}", blocks=[], channel="C")
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "new"}, ref="a:6")
+        enqueue_edit(tx, "a:5", text="acknowledged", blocks=[], channel="C", urgent=True)
+
+    await store.write(busy)
+    for _ in range(6):
+        await settle(worker)
+    sent = [args["text"] for _, args in rec.calls[5:]]
+    assert sent == ["acknowledged", "new", "redraw 1", "redraw 2", "redraw 3", "redraw 4"]
+    await worker.stop(cast(Any, None))
