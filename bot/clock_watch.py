@@ -8,14 +8,14 @@ would all wait an hour, even once the clock is put right. :class:`ClockWatch` co
 the wall clock with the monotonic one every second and, on a step back, makes every
 interval job due now (each then goes on from there) and tells the breakers (their
 spend windows keep their charges' real age). A step forward needs nothing for the
-jobs (every job reads the time and catches up), but the heartbeat watchdog must not
-read it as every agent's silence: it is told, and takes it off as a downtime.
+jobs (every job reads the time and catches up).
 
 Deadlines stored as wall-clock instants (a hold's end, an escalation's next step, a
 silence's end, a breaker's cool-down) keep their length in real time: every write batch
 first looks at the clock (:meth:`ClockWatch.shift_deadlines`) and moves them by each
 step, before anything reads them, so a step back does not keep a 60 s hold for an hour
-and a step forward does not end every hold in flight (or page the next step at once).
+and a step forward does not end every hold in flight (or page the next step at once,
+or every agent as silent: the last beats move too).
 
 Example:
     >>> # watch = ClockWatch(scheduler); task = asyncio.create_task(watch.run())
@@ -54,8 +54,6 @@ class ClockWatch:
         self.scheduler = scheduler
         # told the step (seconds) on the event loop: state in memory kept on the wall clock
         self.on_step_back: list[Callable[[float], None]] = []
-        # told (wall time before, wall time after) of a step forward: time nobody lived
-        self.on_step_forward: list[Callable[[float, float], None]] = []
         # each moves one kind of stored deadline by the seconds given (+: later), in the tx
         self.deadlines: list[Callable[[Tx, float], None]] = []
         self.unapplied = 0.0  # the steps' seconds the stored deadlines have yet to move by
@@ -73,15 +71,12 @@ class ClockWatch:
         offset = self._wall() - self._mono()
         step, self._offset = self._offset - offset, offset
         if -step >= STEP_SECONDS:
-            until = self._wall()
             log.warning(
                 "the system clock went forward %.0f s (NTP putting it right, a VM resumed):"
                 " that time is not counted as agents' silence",
                 -step,
             )
             self.unapplied -= step
-            for on_forward in self.on_step_forward:
-                on_forward(until + step, until)
             return 0.0
         if step < STEP_SECONDS:
             return 0.0

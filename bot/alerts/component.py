@@ -45,7 +45,6 @@ class AlertsComponent:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._watch: ClockWatch | None = None
-        self._unwatched: list[tuple[float, float]] = []  # clock steps forward, not recorded yet
 
     @property
     def engine(self) -> AlertEngine:
@@ -73,9 +72,6 @@ class AlertsComponent:
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
         self._watch = ns.clock_watch
-        self._watch.on_step_forward.append(
-            lambda since, until: self._unwatched.append((since, until))
-        )
         self._watch.deadlines.append(self._clock_stepped)
         # beats lost while we were down are not missed: the downtime is taken off each
         # agent's silence (a database with no mark of its last run forgives a window)
@@ -102,7 +98,7 @@ class AlertsComponent:
         paging.clock_stepped(tx, seconds)
         heartbeats.clock_stepped(tx, seconds)
         engine = self.engine
-        if seconds < 0 and engine.watching_since is not None:
+        if engine.watching_since is not None:
             moved = engine.watching_since + seconds
 
             def move() -> None:
@@ -142,20 +138,8 @@ class AlertsComponent:
 
     async def tick(self) -> dict[str, int]:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
-        if self._watch is not None:  # a step forward since the last look: before the watchdog
-            self._watch.check()
-        steps, self._unwatched = self._unwatched, []
-
-        def tick(tx: Tx) -> dict[str, int]:
-            for since, until in steps:
-                heartbeats.not_watched(tx, since, until)
-            return self.engine.tick(tx)
-
-        try:
-            done = await self.store.write(tick)
-        except BaseException:
-            self._unwatched[:0] = steps  # recorded with the next tick
-            raise
+        # (a step of the clock since the last look moves the beats first: the batch's hook)
+        done = await self.store.write(self.engine.tick)
         if done["events"] >= BATCH:
             done["events"] += await self.process()
         return done

@@ -34,7 +34,6 @@ __all__ = [
     "alive",
     "heartbeat_uptime",
     "is_stopped",
-    "not_watched",
     "record",
     "started",
     "watchdog",
@@ -89,24 +88,17 @@ def started(tx: Tx, *, now: float) -> bool:
 
 
 def clock_stepped(tx: Tx, seconds: float) -> None:
-    """The wall clock stepped ``seconds`` (:class:`bot.clock_watch.ClockWatch`). A step back
-    moves the last beats back with it, so that an agent that stops just after it is missed
-    on time, not an hour late; a step forward is time nobody lived (:func:`not_watched`)."""
-    if seconds < 0:  # every time the watchdog compares, in the clock's new frame
-        tx.execute("UPDATE heartbeats SET last_seen = last_seen + ?", (seconds,))
-        tx.execute(
-            "UPDATE watchdog_downtime SET down_from = down_from + ?1, down_until = down_until + ?1",
-            (seconds,),
-        )
-        tx.execute("UPDATE watchdog_alive SET alive_at = alive_at + ?", (seconds,))
-
-
-def not_watched(tx: Tx, since: float, until: float) -> None:
-    """Record ``since``..``until`` as a downtime: the wall clock stepped forward over it
-    (:class:`bot.clock_watch.ClockWatch`), so it is nobody's silence."""
+    """The wall clock stepped ``seconds`` (:class:`bot.clock_watch.ClockWatch`): every time
+    the watchdog compares moves into the clock's new frame. After a step back an agent that
+    stops is missed on time, not an hour late; after a step forward nobody is paged for
+    the step, and a page says when the agent last beat in the clock it reads now (a step
+    forward is not a downtime: the downtimes are only the process's own, at start)."""
+    tx.execute("UPDATE heartbeats SET last_seen = last_seen + ?", (seconds,))
     tx.execute(
-        "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)", (since, until)
+        "UPDATE watchdog_downtime SET down_from = down_from + ?1, down_until = down_until + ?1",
+        (seconds,),
     )
+    tx.execute("UPDATE watchdog_alive SET alive_at = alive_at + ?", (seconds,))
 
 
 def alive(tx: Tx, *, now: float) -> None:

@@ -209,5 +209,8 @@ async def test_a_step_forward_of_the_wall_clock_is_nobodys_silence(app_factory):
     app.clock.advance(3)
     mono[0] += 3
     await alerts.tick()
-    [row] = await app.store.fetch("SELECT kind, scope FROM alerts")
-    assert tuple(row) == ("heartbeat_missed", BOT)
+    [row] = await app.store.fetch("SELECT kind, scope, facts FROM alerts")
+    assert tuple(row)[:2] == ("heartbeat_missed", BOT)
+    # and the page says when it last beat in the clock it reads now: 122 s ago, not the
+    # hour of the step too (recheck18 N1)
+    assert json.loads(row[2])["last_seen"] == app.clock.now() - 122

@@ -52,29 +52,27 @@ async def test_a_step_back_makes_every_interval_job_due_now_and_a_paused_one_sta
         scheduler.shutdown(wait=False)
 
 
-def test_steps_are_told_to_listeners_forward_as_the_time_skipped(caplog):
-    """audit17 time H2, H3: the spend windows move back with a step back, and the
-    heartbeat watchdog takes a step forward off agents' silence."""
+def test_steps_are_told_to_listeners_and_left_for_the_stored_deadlines(caplog):
+    """audit17 time H2, H3: the spend windows move back with a step back; every step is
+    left for the next write batch to move the stored deadlines (and the last beats) by."""
     wall, mono = [1_800_000_000.0], [100.0]
     scheduler = AsyncIOScheduler(timezone="UTC")
     watch = ClockWatch(scheduler, wall=lambda: wall[0], mono=lambda: mono[0])
     back: list[float] = []
-    forward: list[tuple[float, float]] = []
     watch.on_step_back.append(back.append)
-    watch.on_step_forward.append(lambda since, until: forward.append((since, until)))
     wall[0] += 1.5  # drift forward: not a step
     mono[0] += 1.0
-    assert watch.check() == 0.0 and forward == []
+    assert watch.check() == 0.0 and watch.unapplied == 0
     with caplog.at_level(logging.WARNING):
         wall[0] += 3601.0
         mono[0] += 1.0
         watch.check()
-    assert forward == [(wall[0] - 3600.0, wall[0])]
+    assert watch.unapplied == 3600.0 and back == []
     assert "the system clock went forward 3600 s" in caplog.text
     wall[0] -= 600.0
     mono[0] += 1.0
     assert watch.check() == 601.0 and back == [601.0]
-    assert len(forward) == 1
+    assert watch.unapplied == 3600.0 - 601.0
 
 
 async def test_a_shift_that_fails_is_dropped_not_applied_twice(store, caplog):
