@@ -145,7 +145,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         if waiting:  # a person is waited for: say where those are (their alerts have buttons)
             more += (
                 f", {waiting} of them waiting for a trial approval"
-                " (`/agent alerts half_open_requested` has their buttons)"
+                " (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
             )
         blocks.append(context(more))
     text = fit_text([title, *disabled, USAGE_HINT], lines, more=_more_breakers, total=len(rows))

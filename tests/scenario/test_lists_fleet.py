@@ -295,7 +295,7 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     # and what the tail hides that waits for a person, with where to find their buttons
     assert texts_of(blocks[-1]) == [
         f"… and {50 - len(rows)} more breakers, {45 - len(rows)} of them waiting for a trial"
-        " approval (`/agent alerts half_open_requested` has their buttons)"
+        " approval (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
     ]
     assert more_count(reply["text"]) == 50 - reply["text"].count("\n🟡")
 
@@ -309,7 +309,8 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     assert len(shown) == 22  # the waiting ones first, as above
     assert texts_of(every["blocks"][-1]) == [
         f"… and {total - len(shown)} more breakers, {45 - len(shown)} of them waiting for a"
-        " trial approval (`/agent alerts half_open_requested` has their buttons)"
+        " trial approval (approve with `/agent breaker <scope> approve`, or the buttons on"
+        " their alerts)"
     ]
 
 

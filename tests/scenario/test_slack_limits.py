@@ -86,7 +86,7 @@ async def test_sixty_waiting_trials_fit_every_way_the_reply_leaves(slack_http, m
     assert len(shown) == len(buttons) >= 20  # each waiting trial with its two buttons
     assert texts(reply)[-1] == (
         f"… and {60 - len(shown)} more breakers, {60 - len(shown)} of them waiting for a trial"
-        " approval (`/agent alerts half_open_requested` has their buttons)"
+        " approval (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
     )
     assert hidden(reply) + len(shown) == 60
     assert MORE.search(reply["text"]) and len(reply["text"]) <= 3000
