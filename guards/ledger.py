@@ -24,11 +24,11 @@ from __future__ import annotations
 import dataclasses
 import secrets
 
-from guards.budgets import Budgets
 from guards.client_types import ReleaseAnswer, ReservationAnswer, SettleAnswer
 from guards.config import Policy
 from guards.errors import Conflict, InvalidInput, NotFound
-from guards.events import HoldExpired, Overrun
+from guards.events import Overrun
+from guards.holds import Holds
 from guards.prices import PriceTable, UnknownModel, undated
 from guards.reservation import (
     OUTCOMES,
@@ -39,7 +39,7 @@ from guards.reservation import (
     ReserveRequest,
     SettleRequest,
 )
-from guards.scopes import Scope, ancestors_of, subtree
+from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import Token, authorize
 from guards.usage import Usage, periods_at
@@ -75,8 +75,9 @@ def _same_model(a: str, b: str) -> bool:
     return undated(a) == undated(b)
 
 
-class Ledger(Budgets):
-    """Reserve, settle, release and expire holds (usage questions: :class:`Budgets`)."""
+class Ledger(Holds):
+    """Reserve, settle and release holds (expiry and listing: :class:`~guards.holds.Holds`;
+    usage questions: :class:`~guards.budgets.Budgets`)."""
 
     def __init__(self, *, policy: Policy, prices: PriceTable | None = None) -> None:
         super().__init__(policy=policy)
@@ -241,26 +242,6 @@ class Ledger(Budgets):
             gate.after_reserve(tx, reservation=reservation, now=now)
         return True, reservation.answer()
 
-    def _move(
-        self,
-        tx: Tx,
-        res_id: str,
-        scope: str,
-        periods: tuple[str, str, str],
-        kind: str,
-        *,
-        held: int,
-        spent: int,
-        now: float,
-    ) -> None:
-        """Journal one change of money and apply it to every level and window."""
-        tx.execute(
-            "INSERT INTO journal (at, reservation_id, kind, held_delta, spent_delta)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (now, res_id, kind, held, spent),
-        )
-        self.counters.move(tx, paths=ancestors_of(scope), periods=periods, spent=spent, held=held)
-
     # -- settle, release, expire --------------------------------------------------------
 
     def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
@@ -419,83 +400,3 @@ class Ledger(Budgets):
             "state": "released",
             "released_micros": reservation.held_micros,
         }
-
-    def end_hold(self, tx: Tx, *, res_id: str, actor: str) -> Reservation:
-        """An operator ends a hold now, as its TTL would (``/agent release``): a stuck
-        call's hold that keeps its siblings from their budget. A settle that comes later
-        is still charged in full, flagged late: the call may yet have spent. Audited.
-        Returns the reservation as it was.
-
-        Raises:
-            NotFound: no such reservation.
-        """
-        row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
-        if row is None:
-            raise NotFound(f"no reservation {res_id[:64]!r}")
-        reservation = Reservation.from_row(row)
-        if reservation.state == "held":  # (holds past their TTL expired as the batch began)
-            r = reservation
-            now = tx.clock.now()
-            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now)
-            # its answers say it ended now (a replay showed the TTL's end still to come)
-            tx.execute("UPDATE reservations SET expires_at = ? WHERE id = ?", (now, r.id))
-            for gate in self.gates:  # a trial call's slot is freed, as by a release
-                gate.after_release(tx, reservation=r, now=now)
-            tx.audit(
-                actor=actor,
-                action="reservation.end",
-                target=r.scope,
-                before=f"{r.id} held {r.held_micros}",
-                after="expired",
-            )
-        return reservation
-
-    def held_under(self, tx: Tx, scope: Scope, *, limit: int) -> tuple[list[Reservation], int, int]:
-        """The holds counting now at ``scope`` and below, the largest first (at most
-        ``limit``), with how many there are and their sum."""
-        now = tx.clock.now()
-        under = subtree(scope.path)
-        where = (
-            " FROM reservations WHERE state = 'held' AND expires_at > ?"
-            " AND (scope = ? OR (scope > ? AND scope < ?))"
-        )
-        count, total = tx.one(
-            f"SELECT COUNT(*), COALESCE(SUM(held_micros), 0){where}", (now, scope.path, *under)
-        )
-        rows = tx.all(
-            f"SELECT {RESERVATION_COLUMNS}{where} ORDER BY held_micros DESC, expires_at DESC"
-            " LIMIT ?",
-            (now, scope.path, *under, limit),
-        )
-        return [Reservation.from_row(r) for r in rows], int(count), int(total)
-
-    def clock_stepped(self, tx: Tx, seconds: float) -> None:
-        """Move every hold's end by ``seconds`` (the wall clock stepped that much): a hold
-        keeps its TTL in real time, and a step forward does not end the calls in flight."""
-        tx.execute(
-            "UPDATE reservations SET expires_at = expires_at + ? WHERE state = 'held'",
-            (seconds,),
-        )
-
-    def expire_due(self, tx: Tx) -> int:
-        """Expire every hold past its TTL (runs at the start of every write batch)."""
-        now = tx.clock.now()
-        rows = tx.all(
-            "SELECT id, scope, held_micros, period_day, period_week, period_month FROM reservations"
-            " WHERE state = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
-            (now,),
-        )
-        for res_id, scope, held, day, week, month in rows:
-            self._expire(tx, res_id, scope, held, (day, week, month), now)
-            tx.emit(HoldExpired(at=now, scope=scope, reservation_id=res_id, held_micros=held))
-        return len(rows)
-
-    def _expire(
-        self, tx: Tx, res_id: str, scope: str, held: int, periods: tuple[str, str, str], now: float
-    ) -> None:
-        tx.execute(
-            "UPDATE reservations SET state = 'expired', released_micros = held_micros,"
-            " expired_at = ? WHERE id = ?",
-            (now, res_id),
-        )
-        self._move(tx, res_id, scope, periods, "expire", held=-held, spent=0, now=now)
