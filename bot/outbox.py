@@ -178,7 +178,8 @@ def enqueue_edit(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])
         )
         if waiting is not None:
-            if ts is None or not _updated_after(tx, ts, int(waiting[0])):
+            # (no click's update waits at all: none waits after this row either)
+            if not clicked or ts is None or not _updated_after(tx, ts, int(waiting[0])):
                 tx.execute(
                     "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
                     (json.dumps(args, separators=(",", ":")), priority, waiting[0]),

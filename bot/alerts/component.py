@@ -27,7 +27,6 @@ from guards.events import Event
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
-    from bot.clock_watch import ClockWatch
     from guards.store import Store, Tx
 
 __all__ = ["TICK_SECONDS", "AlertsComponent"]
@@ -44,7 +43,6 @@ class AlertsComponent:
         self._store: Store | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._watch: ClockWatch | None = None
 
     @property
     def engine(self) -> AlertEngine:
@@ -71,8 +69,7 @@ class AlertsComponent:
                 " channel and nobody is paged; name rotations and steps in the policy"
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
-        self._watch = ns.clock_watch
-        self._watch.deadlines.append(self._clock_stepped)
+        ns.clock_watch.deadlines.append(self._clock_stepped)
         # beats lost while we were down are not missed: the downtime is taken off each
         # agent's silence (a database with no mark of its last run forgives a window)
         now = ns.clock.now()
@@ -107,6 +104,8 @@ class AlertsComponent:
             tx.after_commit.append(move)
 
     async def stop(self, ns: Nightshift) -> None:
+        if self._clock_stepped in ns.clock_watch.deadlines:
+            ns.clock_watch.deadlines.remove(self._clock_stepped)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
