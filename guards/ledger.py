@@ -42,6 +42,7 @@ from guards.reservation import (
 from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import Token, authorize
+from guards.tx import Bulk
 from guards.usage import Usage, periods_at
 
 __all__ = [
@@ -57,6 +58,40 @@ __all__ = [
 
 
 MAX_KNOWN_SCOPES = 100_000  # scope rows known to exist, kept to skip their INSERT OR IGNORE
+
+# The rows a reserve, a settle and a release write, with the batch's others as it commits
+# (a read of one in the same batch names it: see Tx.read_one).
+INSERT_HOLD = Bulk(
+    0,
+    "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
+    " model, state, held_micros, period_day, period_week, period_month, created_at,"
+    " expires_at, route_id) SELECT column1, column2, column3, column4, column5, column6,"
+    " column7, 'held', column8, column9, column10, column11, column12, column13, column14"
+    " FROM (VALUES ",
+    14,
+    ")",
+)
+SETTLE = Bulk(
+    1,
+    "UPDATE reservations SET state = 'settled', charged_micros = u.column2,"
+    " released_micros = u.column3, overrun_micros = u.column4, outcome = u.column5,"
+    " error = u.column6, settle_hash = u.column7, finished_at = u.column8,"
+    " model = u.column9 FROM (VALUES ",
+    9,
+    ") AS u WHERE reservations.id = u.column1",
+)
+RELEASE = Bulk(
+    1,
+    "UPDATE reservations SET state = 'released', released_micros = held_micros,"
+    " finished_at = u.column2 FROM (VALUES ",
+    2,
+    ") AS u WHERE reservations.id = u.column1",
+)
+
+
+def _keys(res_id: str, scope: str, token_id: str, key: str) -> tuple[tuple[str, ...], ...]:
+    """What a reservation row is found by: its id, and its key in its scope and its token."""
+    return (("id", res_id), ("scope", scope, key), ("token", token_id, key))
 
 
 def reservation_id(now: float) -> str:
@@ -141,12 +176,13 @@ class Ledger(Holds):
         # A key names one call: of its scope, whichever token sends it (a rotated token
         # retrying, a parent token's key), and of its token (unique per token, as the
         # table says). The scope's use first, then the token's own in another scope.
-        row = tx.one(
+        row = tx.read_one(
             f"SELECT 0, token_id = ?, {RESERVATION_COLUMNS} FROM reservations"
             " WHERE scope = ? AND idempotency_key = ?"
             f" UNION ALL SELECT 1, 1, {RESERVATION_COLUMNS} FROM reservations"
             " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1, 2 DESC LIMIT 1",
             (token.id, scope.path, req.idempotency_key, token.id, req.idempotency_key),
+            _keys("", scope.path, token.id, req.idempotency_key)[1:],
         )
         if row is not None:
             existing = Reservation.from_row(row[2:])
@@ -198,10 +234,8 @@ class Ledger(Holds):
         self._check_room(tx, namespace=scope.namespace, amount=amount, now=now)
         self._ensure_scopes(tx, scope, now)
         res_id = reservation_id(now)
-        tx.execute(
-            "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
-            " model, state, held_micros, period_day, period_week, period_month, created_at,"
-            " expires_at, route_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?, ?, ?, ?, ?, ?, ?)",
+        tx.defer(
+            INSERT_HOLD,
             (
                 res_id,
                 token.id,
@@ -216,6 +250,7 @@ class Ledger(Holds):
                 now + ttl,
                 req.route_id,
             ),
+            _keys(res_id, scope.path, token.id, req.idempotency_key),
         )
         self._move(tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now)
         reservation = Reservation(
@@ -247,7 +282,11 @@ class Ledger(Holds):
     def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
         if not isinstance(res_id, str) or not res_id.startswith("res_") or len(res_id) > 64:
             raise NotFound(f"no reservation {res_id[:64]!r}")
-        row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
+        row = tx.read_one(
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?",
+            (res_id,),
+            (("id", res_id),),
+        )
         if row is None:
             raise NotFound(f"no reservation {res_id!r}")
         reservation = Reservation.from_row(row)
@@ -319,11 +358,10 @@ class Ledger(Holds):
         model = reservation.model
         if req.usage_model and not (model and _same_model(model, req.usage_model)):
             model = req.usage_model  # what was called (and priced), for the books and breakers
-        tx.execute(
-            "UPDATE reservations SET state = 'settled', charged_micros = ?, released_micros = ?,"
-            " overrun_micros = ?, outcome = ?, error = ?, settle_hash = ?, finished_at = ?,"
-            " model = ? WHERE id = ?",
-            (actual, released, overrun, req.outcome, req.error, settle_hash, now, model, res_id),
+        tx.defer(
+            SETTLE,
+            (res_id, actual, released, overrun, req.outcome, req.error, settle_hash, now, model),
+            (("id", res_id),),
         )
         self._move(
             tx,
@@ -378,11 +416,7 @@ class Ledger(Holds):
                 "released_micros": reservation.released_micros,
             }
         now = tx.clock.now()
-        tx.execute(
-            "UPDATE reservations SET state = 'released', released_micros = held_micros,"
-            " finished_at = ? WHERE id = ?",
-            (now, res_id),
-        )
+        tx.defer(RELEASE, (res_id, now), (("id", res_id),))
         self._move(
             tx,
             res_id,

@@ -1,7 +1,8 @@
 """The SQLite store: one writer with group commit, and a reader.
 
 Every change goes through :meth:`Store.write`: the function joins the next batch
-and runs inside its own ``SAVEPOINT`` of the batch transaction; concurrent callers
+and runs inside its own ``SAVEPOINT`` of the batch transaction (opened at its first
+statement: an operation that only defers rows needs none); concurrent callers
 share one ``COMMIT`` (WAL, ``synchronous=FULL``), and each gets its own answer only
 after that commit is on disk. One caller's failure rolls back only its own
 savepoint. ``BEGIN`` and ``COMMIT`` (which wait for locks and fsync) run on the
@@ -11,9 +12,12 @@ callers it holds; under load, one (the next batch begins in the hop that commits
 this one). (aiosqlite's model, one hop per statement, measured 4-5x slower here:
 each statement paid a GIL hand-off to the busy event loop.)
 
-Counters that many operations of a batch add to (daily usage, the digest's
-rollup) go through :meth:`Tx.add`: the batch's additions to one row become one
-upsert just before the commit. :attr:`Tx.memo` is a cache of rows shared by
+The rows every call writes (a reservation, its journal rows) are deferred
+(:meth:`Tx.defer`): the writer thread writes each kind's rows in one statement, in
+the hop that commits, outside the GIL, while the event loop goes on with the next
+requests. Counters that many operations of a batch add to (daily usage, the digest's
+rollup) go through :meth:`Tx.add`: the batch's additions to one row become one row
+of an upsert written there too. :attr:`Tx.memo` is a cache of rows shared by
 every batch; it is dropped whenever writes are rolled back or another process
 (``nightshift token revoke``, say) committed to the file since the last batch.
 
@@ -48,7 +52,7 @@ from guards.errors import GuardError, StorageUnavailable, said
 from guards.events import Event, EventBus
 from guards.migrations import apply_migrations, begin_immediate, connect
 from guards.store_trouble import FileLost, cause, identity, likely_cause, storage_trouble
-from guards.tx import Sums, Tx, write_sums
+from guards.tx import Pending, Sums, Tx, write_sums
 
 __all__ = ["Store", "Tx"]
 
@@ -98,6 +102,7 @@ class Store:
         self.on_rollback: list[Callable[[], None]] = []
         self.memo: dict[str, Any] = {}
         self._sums: Sums = {}  # the batch's counter additions, not written yet
+        self._deferred = Pending()  # the batch's rows written in bulk as it commits
         self._data_version: int | None = None
         self.storage_refusals = 0  # batches, or single writes, the database refused
         self._give_up = threading.Event()  # set by close(): stop waiting for the lock
@@ -226,7 +231,11 @@ class Store:
                         self._data_version = version
                     changes = self._conn.total_changes
                     results, events, after = self._apply([fn for fn, _, _ in batch])
-                    changed = self._conn.total_changes != changes
+                    changed = (
+                        self._conn.total_changes != changes
+                        or bool(self._deferred.size)
+                        or any(self._sums.values())
+                    )
                     # Callers that came during this batch: begin theirs in the same hop,
                     # but not forever: between hops other processes get the write lock.
                     chain = bool(self._pending) and chained < MAX_CHAINED
@@ -325,7 +334,11 @@ class Store:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:
-        """Commit the batch; then maybe begin the next one (its data version, or None)."""
+        """Write the batch's deferred rows and commit it; then maybe begin the next one
+        (its data version, or None)."""
+        if self._deferred.size:
+            self._deferred.write(self._conn)
+        write_sums(self._conn, self._sums)
         self._conn.execute("COMMIT")
         if not then_begin:
             return None
@@ -336,25 +349,22 @@ class Store:
                 self._conn.execute("ROLLBACK")
             return None
 
-    def _flush(self) -> None:
-        """Write the batch's counter additions: one upsert per row."""
-        write_sums(self._conn, self._sums)
-
     def _apply(
         self, fns: list[Callable[[Tx], Any]]
     ) -> tuple[list[Any], list[tuple[int, Event]], list[Callable[[], None]]]:
-        """Run the batch's hooks and operations, each in its own savepoint."""
+        """Run the batch's hooks and operations, each in its own savepoint (opened at its
+        first statement of its own: see :mod:`guards.tx`)."""
         conn = self._conn
         results: list[Any] = []
         events: list[tuple[int, Event]] = []
         after: list[Callable[[], None]] = []
         self._sums.clear()
+        self._deferred.clear()
         for hook in self.before_batch:
-            tx = Tx(conn, self.clock, memo=self.memo, batch_sums=self._sums)
-            conn.execute("SAVEPOINT hook")
+            tx = self._tx("hook")
             try:
                 hook(tx)
-                conn.execute("RELEASE hook")
+                self._release(tx)
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
             except Exception:
@@ -362,16 +372,13 @@ class Store:
                 if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
                     raise
                 log.exception("batch hook failed")
-                conn.execute("ROLLBACK TO hook")
-                conn.execute("RELEASE hook")
-                self._rolled_back()
+                self._undo(tx)
         for fn in fns:
-            tx = Tx(conn, self.clock, memo=self.memo, batch_sums=self._sums)
-            conn.execute("SAVEPOINT op")
+            tx = self._tx("op")
             try:
                 result = fn(tx)
             except GuardError as exc:  # a refusal keeps what it recorded
-                conn.execute("RELEASE op")
+                self._release(tx)
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
                 results.append(_Failed(exc))
@@ -379,20 +386,37 @@ class Store:
                 tx.take_back()
                 if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
                     raise
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                self._rolled_back()
+                self._undo(tx)
                 if storage_trouble(exc):  # not the caller's fault, nor a bug of ours
                     self._report(exc, 1)
                     exc = StorageUnavailable(said(exc))
                 results.append(_Failed(exc))
             else:
-                conn.execute("RELEASE op")
+                self._release(tx)
                 events.extend(tx.events)
                 after.extend(tx.after_commit)
                 results.append(result)
-        self._flush()
         return results, events, after
+
+    def _tx(self, savepoint: str) -> Tx:
+        return Tx(
+            self._conn,
+            self.clock,
+            memo=self.memo,
+            batch_sums=self._sums,
+            pending=self._deferred,
+            savepoint=savepoint,
+        )
+
+    def _release(self, tx: Tx) -> None:
+        if tx.in_savepoint:
+            self._conn.execute(f"RELEASE {tx.savepoint}")
+
+    def _undo(self, tx: Tx) -> None:
+        if tx.in_savepoint:
+            self._conn.execute(f"ROLLBACK TO {tx.savepoint}")
+            self._conn.execute(f"RELEASE {tx.savepoint}")
+        self._rolled_back()
 
     def _rolled_back(self) -> None:
         self.memo.clear()

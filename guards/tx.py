@@ -1,7 +1,14 @@
 """What a write function of :class:`guards.store.Store` gets: :class:`Tx`, the writer's
 connection inside the operation's own savepoint, with the batch's counter additions
-(:meth:`Tx.add`), its events (published after the commit) and a cache of rows shared
-by every batch (:attr:`Tx.memo`).
+(:meth:`Tx.add`), its rows written in bulk as the batch commits (:meth:`Tx.defer`), its
+events (published after the commit) and a cache of rows shared by every batch
+(:attr:`Tx.memo`).
+
+A deferred row costs the event loop nothing but an append: the writer thread writes all
+of a batch's rows of one kind in one statement, outside the GIL, just before the commit.
+Any statement of an operation's own first writes every row deferred before it (so
+nothing reads past one); the savepoint that undoes a failed operation is opened then,
+so an operation that only defers rows costs no savepoint.
 
 Example:
     >>> # await store.write(lambda tx: tx.one("SELECT COUNT(*) FROM scopes")[0])
@@ -11,17 +18,67 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from guards.clock import Clock
 from guards.events import Event
 
-__all__ = ["SumRows", "Sums", "Tx", "write_sums"]
+__all__ = ["Bulk", "Pending", "SumRows", "Sums", "Tx", "write_sums"]
 
 
 SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
 Sums = dict[str, SumRows]  # by upsert statement
+
+
+BULK_ROWS = 512  # rows a bulk statement writes at most
+
+
+@dataclass(frozen=True, eq=False)
+class Bulk:
+    """A write of many rows in one statement: ``head``, a ``(?, ...)`` of ``width``
+    parameters per row, then ``tail`` (an ``UPDATE ... FROM (VALUES ...) AS u`` names
+    the row's values ``u.column1``, ``u.column2``...). ``rank`` orders a batch's bulk
+    writes: a row's parent (a foreign key's) first."""
+
+    rank: int
+    head: str
+    width: int
+    tail: str = ""
+
+    def sql(self, rows: int) -> str:
+        one = "(" + ", ".join("?" * self.width) + ")"
+        return self.head + ", ".join([one] * rows) + self.tail
+
+
+class Pending:
+    """A batch's deferred rows, by kind, and the keys they touch (a read of one of those
+    must wait for them: :meth:`Tx.read_one`)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Bulk, list[Sequence[Any]]] = {}
+        self.size = 0
+        self.touched: set[Hashable] = set()
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.size = 0
+        self.touched.clear()
+
+    def write(self, conn: sqlite3.Connection, upto: dict[Bulk, int] | None = None) -> None:
+        """Write the rows (of each kind, those before ``upto``'s mark, if given)."""
+        for bulk in sorted(self.rows, key=lambda b: b.rank):
+            rows = self.rows[bulk]
+            end = len(rows) if upto is None else upto.get(bulk, len(rows))
+            for start in range(0, end, BULK_ROWS):
+                chunk = rows[start : min(end, start + BULK_ROWS)]
+                conn.execute(bulk.sql(len(chunk)), list(chain.from_iterable(chunk)))
+            del rows[:end]
+            self.size -= end
+        if not self.size:
+            self.touched.clear()
 
 
 class Tx:
@@ -34,9 +91,17 @@ class Tx:
         *,
         memo: dict[str, Any] | None = None,
         batch_sums: Sums | None = None,
+        pending: Pending | None = None,
+        savepoint: str | None = None,
     ) -> None:
         self.conn = conn
         self.clock = clock
+        # In a store's batch: the rows deferred to its commit, this operation's first
+        # row of each kind there, and the savepoint opened at its first own statement.
+        self.pending = pending
+        self._marks: dict[Bulk, int] = {}
+        self.savepoint = savepoint
+        self.in_savepoint = False
         self.events: list[tuple[int, Event]] = []
         self.after_commit: list[Callable[[], None]] = []
         self.memo: dict[str, Any] = {} if memo is None else memo
@@ -64,8 +129,57 @@ class Tx:
             row[i] += amount
         self._added.append((rows, key, amounts))
 
+    def defer(self, bulk: Bulk, row: Sequence[Any], touches: Iterable[Hashable] = ()) -> None:
+        """Write ``row`` with the batch's other rows of its kind, as it commits (at once,
+        outside a batch). ``touches``: keys a read waiting for it names (see :meth:`read_one`)."""
+        pending = self.pending
+        if pending is None:
+            self.conn.execute(bulk.sql(1), row)
+            return
+        rows = pending.rows.get(bulk)
+        if rows is None:
+            rows = pending.rows[bulk] = []
+        if bulk not in self._marks:
+            self._marks[bulk] = len(rows)
+        rows.append(row)
+        pending.size += 1
+        pending.touched.update(touches)
+
+    def read_one(self, sql: str, params: Sequence[Any], touches: Iterable[Hashable]) -> Any:
+        """The first row of a read that may concern deferred rows only through ``touches``
+        (a reservation's id, say): the deferred rows are written first only if one of
+        them touches one of those keys. (Any other statement writes them first, always.)"""
+        pending = self.pending
+        if pending is not None and pending.size and not pending.touched.isdisjoint(touches):
+            self._own()
+        return self.conn.execute(sql, params).fetchone()
+
+    def _own(self) -> None:
+        """Ready for a statement of the operation's own: the rows deferred before it
+        written, earlier operations' outside its savepoint and its own inside."""
+        pending = self.pending
+        if pending is None:
+            return
+        if not self.in_savepoint:
+            if pending.size:
+                pending.write(self.conn, upto=self._marks)
+                self._marks = dict.fromkeys(self._marks, 0)
+            if self.savepoint:
+                self.conn.execute(f"SAVEPOINT {self.savepoint}")
+            self.in_savepoint = True
+        if pending.size:
+            pending.write(self.conn)
+            self._marks = dict.fromkeys(self._marks, 0)
+
     def take_back(self) -> None:
-        """Undo this operation's counter additions (its savepoint was rolled back)."""
+        """Undo this operation's counter additions and deferred rows (its savepoint was
+        rolled back)."""
+        if self.pending is not None:
+            for bulk, mark in self._marks.items():
+                rows = self.pending.rows[bulk]
+                self.pending.size -= len(rows) - mark
+                del rows[mark:]
+            self._marks.clear()
         for rows, key, amounts in reversed(self._added):
             if not amounts:
                 del rows[key]
@@ -77,6 +191,7 @@ class Tx:
 
     def flush(self) -> None:
         """Write the counter additions now (for a Tx used without a Store)."""
+        self._own()
         write_sums(self.conn, self.sums)
         self._added.clear()
 
@@ -85,20 +200,25 @@ class Tx:
         return list(self.sums.get(upsert, {}).items())
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        self._own()
         return self.conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        self._own()
         return self.conn.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """The first row, or None."""
+        self._own()
         return self.conn.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        self._own()
         return self.conn.execute(sql, params).fetchall()
 
     def emit(self, event: Event) -> int:
         """Record an event in this transaction; it is published after the commit."""
+        self._own()
         cur = self.conn.execute(
             "INSERT INTO events (at, kind, scope, payload) VALUES (?, ?, ?, ?)",
             (event.at, event.kind, event.scope, json.dumps(event.payload())),
@@ -118,6 +238,7 @@ class Tx:
         detail: str | None = None,
     ) -> None:
         """Append an audit row: who changed what, from what to what."""
+        self._own()
         self.conn.execute(
             "INSERT INTO audit (at, actor, action, target, before, after, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -126,6 +247,21 @@ class Tx:
 
 
 def write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
+    """Write counter additions: each upsert's rows in statements of many rows each."""
     for upsert, rows in sums.items():
-        conn.executemany(upsert, [(*key, *amounts) for key, amounts in rows.items()])
+        head, values, tail = _split_upsert(upsert)
+        items = [(*key, *amounts) for key, amounts in rows.items()]
+        for start in range(0, len(items), BULK_ROWS):
+            chunk = items[start : start + BULK_ROWS]
+            conn.execute(
+                f"{head} VALUES {', '.join([values] * len(chunk))}{tail}",
+                list(chain.from_iterable(chunk)),
+            )
     sums.clear()
+
+
+def _split_upsert(upsert: str) -> tuple[str, str, str]:
+    """``INSERT ... VALUES (?, ?) ON CONFLICT ...`` as its head, row and tail."""
+    head, _, rest = upsert.partition(" VALUES ")
+    end = rest.index(")") + 1
+    return head, rest[:end], rest[end:]

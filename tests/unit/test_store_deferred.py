@@ -1,0 +1,269 @@
+"""Rows deferred to the batch's commit (Tx.defer): written in bulk by the writer thread,
+before any statement that could read past them, and undone with the operation that
+deferred them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from guards.clock import ManualClock
+from guards.config import parse_policy
+from guards.errors import BudgetExceeded, Conflict
+from guards.ledger import Ledger, ReserveRequest, SettleRequest
+from guards.store import Store, Tx
+from guards.tokens import create_token
+from guards.tx import BULK_ROWS, Bulk
+from guards.verify import verify
+
+NOTE = Bulk(0, "INSERT INTO notes (n, tag) VALUES ", 2)
+RETAG = Bulk(1, "UPDATE notes SET tag = u.column2 FROM (VALUES ", 2, ") AS u WHERE n = u.column1")
+
+
+def _refusal() -> BudgetExceeded:
+    return BudgetExceeded(
+        level="agent",
+        scope="acme/a/b",
+        window="day",
+        limit_micros=1,
+        spent_micros=1,
+        held_micros=0,
+        requested_micros=1,
+    )
+
+
+def _notes(path: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(path) as conn:
+        return [(int(n), str(t)) for n, t in conn.execute("SELECT n, tag FROM notes ORDER BY n")]
+
+
+async def _store(path: Path) -> Store:
+    store = await Store.open(path, clock=ManualClock())
+    await store.write(
+        lambda tx: tx.execute("CREATE TABLE notes (n INTEGER PRIMARY KEY, tag TEXT NOT NULL)")
+    )
+    return store
+
+
+def _note(n: int, tag: str = "a") -> Callable[[Tx], None]:
+    def op(tx: Tx) -> None:
+        tx.defer(NOTE, (n, tag), [("note", n)])
+
+    return op
+
+
+async def test_deferred_rows_are_written_as_the_batch_commits_in_one_statement_per_kind(
+    tmp_path,
+):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        n = BULK_ROWS + 10  # more than one statement's worth: two chunks
+        await asyncio.gather(*(store.write(_note(i)) for i in range(n)))
+        store._conn.set_trace_callback(None)
+        assert _notes(path) == [(i, "a") for i in range(n)]
+        inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
+        assert len(inserts) == 2
+        assert not [s for s in statements if s.startswith("SAVEPOINT op")]  # none needed
+    finally:
+        await store.close()
+
+
+async def test_a_statement_of_an_operation_sees_every_row_deferred_before_it(tmp_path):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+
+        def count(tx: Tx) -> int:
+            return int(tx.one("SELECT COUNT(*) FROM notes")[0])
+
+        *_, seen = await asyncio.gather(
+            store.write(_note(1)),
+            store.write(_note(2)),
+            store.write(count),
+        )
+        assert seen == 2
+        assert _notes(path) == [(1, "a"), (2, "a")]
+    finally:
+        await store.close()
+
+
+async def test_a_failed_operation_takes_its_deferred_rows_back_and_keeps_its_neighbours(
+    tmp_path,
+):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+
+        def fail_before_writing(tx: Tx) -> None:
+            tx.defer(NOTE, (10, "lost"))
+            raise RuntimeError("boom")
+
+        def fail_after_writing(tx: Tx) -> None:
+            # its first statement writes what earlier operations deferred (kept) and
+            # its own row (inside its savepoint: undone with it)
+            tx.defer(NOTE, (11, "lost"))
+            tx.execute("UPDATE notes SET tag = 'touched' WHERE n = 1")
+            raise RuntimeError("boom")
+
+        def refuse(tx: Tx) -> None:
+            tx.defer(NOTE, (12, "kept"))  # a refusal keeps what it recorded
+            raise _refusal()
+
+        results = await asyncio.gather(
+            store.write(_note(1)),
+            store.write(fail_before_writing),
+            store.write(_note(2)),
+            store.write(fail_after_writing),
+            store.write(_note(3)),
+            store.write(refuse),
+            return_exceptions=True,
+        )
+        assert [type(r).__name__ for r in results] == [
+            "NoneType",
+            "RuntimeError",
+            "NoneType",
+            "RuntimeError",
+            "NoneType",
+            "BudgetExceeded",
+        ]
+        assert store.batches == 2  # the table's creation, then these six together
+        assert _notes(path) == [(1, "a"), (2, "a"), (3, "a"), (12, "kept")]
+    finally:
+        await store.close()
+
+
+async def test_a_read_naming_a_deferred_row_sees_it_and_other_reads_need_no_write(tmp_path):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+        statements: list[str] = []
+
+        def read(n: int) -> Callable[[Tx], object]:
+            def op(tx: Tx) -> object:
+                row = tx.read_one("SELECT tag FROM notes WHERE n = ?", (n,), [("note", n)])
+                return None if row is None else row[0]
+
+            return op
+
+        store._conn.set_trace_callback(statements.append)
+        results = await asyncio.gather(
+            store.write(_note(1, "one")),
+            store.write(read(2)),
+            store.write(read(1)),
+            store.write(_note(2, "two")),
+        )
+        store._conn.set_trace_callback(None)
+        assert list(results) == [None, None, "one", None]
+        # note 1 was written for the read that named it; note 2 as the batch committed
+        inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
+        assert len(inserts) == 2
+        assert _notes(path) == [(1, "one"), (2, "two")]
+    finally:
+        await store.close()
+
+
+async def test_updates_are_written_after_the_inserts_they_change(tmp_path):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+
+        def retag(tx: Tx) -> None:
+            tx.defer(RETAG, (1, "b"))
+
+        await asyncio.gather(
+            store.write(retag),  # deferred first, ranked after the insert
+            store.write(_note(1)),
+        )
+        assert _notes(path) == [(1, "b")]
+    finally:
+        await store.close()
+
+
+async def test_a_deferred_row_the_database_refuses_fails_its_whole_batch(tmp_path):
+    path = tmp_path / "s.db"
+    store = await _store(path)
+    try:
+        await store.write(_note(1))
+        results = await asyncio.gather(
+            store.write(_note(2)),
+            store.write(_note(1)),  # a duplicate key, at commit
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, RuntimeError) for r in results)
+        assert _notes(path) == [(1, "a")]  # nothing of the batch is on disk
+        await store.write(_note(3))  # the store goes on
+        assert _notes(path) == [(1, "a"), (3, "a")]
+    finally:
+        await store.close()
+
+
+def test_a_tx_without_a_store_writes_a_deferred_row_at_once(tmp_path):
+    conn = sqlite3.connect(tmp_path / "plain.db", isolation_level=None)
+    conn.execute("CREATE TABLE notes (n INTEGER PRIMARY KEY, tag TEXT NOT NULL)")
+    tx = Tx(conn, ManualClock())
+    tx.defer(NOTE, (5, "now"))
+    assert conn.execute("SELECT n, tag FROM notes").fetchall() == [(5, "now")]
+    with pytest.raises(sqlite3.IntegrityError):
+        tx.defer(NOTE, (5, "again"))
+
+
+async def test_a_call_retried_within_one_batch_is_one_reservation_settled_once(tmp_path):
+    """A client's retry can land in the batch of the call it retries: it must find the
+    row that batch has not written yet, as the ledger's answers say."""
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=ManualClock(1_767_225_600.0))
+    ledger = Ledger(policy=parse_policy({"budgets": {"defaults": {"agent": {"day": "1.00"}}}}))
+    store.on_rollback.append(ledger.forget)
+    token, _ = await store.write(lambda tx: create_token(tx, scope="acme"))
+
+    def reserve(scope: str, key: str) -> Callable[[Tx], object]:
+        req = ReserveRequest(scope=scope, idempotency_key=key, max_cost_micros=400_000)
+        return lambda tx: ledger.reserve(tx, token=token, req=req)
+
+    def settle(res_id: str, cost: int) -> Callable[[Tx], object]:
+        req = SettleRequest(outcome="success", actual_cost_micros=cost)
+        return lambda tx: ledger.settle(tx, token=token, res_id=res_id, req=req)
+
+    try:
+        made = await asyncio.gather(
+            store.write(reserve("acme/a/bot", "k1")),
+            store.write(reserve("acme/a/bot", "k1")),  # the retry
+            store.write(reserve("acme/a/other", "k1")),  # the key, elsewhere: a conflict
+            store.write(reserve("acme/a/bot", "k2")),
+            store.write(reserve("acme/a/bot", "k3")),  # 1.20 > 1.00: refused
+            return_exceptions=True,
+        )
+        assert store.batches == 2
+        first, retry, elsewhere, second, refused = made
+        assert isinstance(first, tuple) and isinstance(retry, tuple)
+        assert first[0] and not retry[0] and first[1] == retry[1]
+        assert isinstance(elsewhere, Conflict)
+        assert isinstance(second, tuple) and second[0]
+        assert isinstance(refused, BudgetExceeded) and refused.level == "agent"
+        res_id = first[1]["reservation_id"]
+        ended = await asyncio.gather(
+            store.write(settle(res_id, 100_000)),
+            store.write(settle(res_id, 100_000)),  # the retry: the same answer
+            store.write(settle(res_id, 250_000)),  # another cost: a conflict
+            store.write(lambda tx: ledger.release(tx, token=token, res_id=res_id)),
+            return_exceptions=True,
+        )
+        assert store.batches == 3
+        assert isinstance(ended[0], dict) and ended[0] == ended[1]
+        assert ended[0]["charged_micros"] == 100_000
+        assert isinstance(ended[2], Conflict) and isinstance(ended[3], Conflict)
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT idempotency_key, state, charged_micros FROM reservations ORDER BY 1"
+            ).fetchall()
+            assert rows == [("k1", "settled", 100_000), ("k2", "held", 0)]
+            assert verify(conn).ok
+    finally:
+        await store.close()
