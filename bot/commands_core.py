@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -89,6 +90,22 @@ def _parse_amount(text: str) -> int:
 
 
 BACK_TO_POLICY = ("default", "policy")  # `budget set <scope> default <window>`
+_LEAD_GROUP = re.compile(r"\$?\d{1,3}")
+_GROUP = re.compile(r"\d{3}(\.\d+)?")
+
+
+def _one_amount(args: list[str]) -> list[str]:
+    """``acme 1 000 day`` as ``acme 1000 day``: an amount typed with a space (any Unicode
+    space: a thin one, say) between its groups of three digits is one amount."""
+    groups = args[1:-1]
+    if (
+        len(groups) > 1
+        and _LEAD_GROUP.fullmatch(groups[0])
+        and all(_GROUP.fullmatch(g) for g in groups[1:])
+        and all("." not in g for g in groups[1:-1])
+    ):
+        return [args[0], "".join(groups), args[-1]]
+    return args
 
 
 async def _budget_default(ctx: Context, scope: Scope, window: str) -> Reply:
@@ -301,6 +318,7 @@ async def _budget_overview(ctx: Context) -> Reply:
 
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:
     await ctx.require_admin("change budgets")  # first: a refusal is audited, typo or not
+    args = _one_amount(args)
     if len(args) != 3:
         raise UsageError("`budget set` needs a scope, an amount (or `default`) and a window")
     scope = parse_scope_arg(args[0])

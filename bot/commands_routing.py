@@ -12,13 +12,16 @@ from bot.commands import (
     action,
     actions,
     button,
+    context,
     echo,
     section,
     subcommand,
 )
+from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
 from bot.slack.limits import BUTTON_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
+from guards.store import Tx
 
 REVERT_ACTION = "routing_revert"
 
@@ -43,6 +46,11 @@ async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
     stats = await routing_stats(ctx.ns, since=now - 86_400, until=now + 1, scope=scope)
     text = "\n".join(stats.lines())
     blocks = [section(f"*Model routing, last 24 h*\n{text}")]
+    if scope is not None and not stats.decisions:
+        note = await ctx.ns.store.read(lambda tx: _unknown(ctx, tx, scope))
+        if note:
+            text += f"\n{note}"
+            blocks.append(context(note))
     for promotion in stats.promotions[:10]:
         value = f"{promotion.intent} {promotion.namespace}"
         label = f"Revert {promotion.intent} ({promotion.namespace})"
@@ -50,6 +58,13 @@ async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
             label = f"{label[: BUTTON_TEXT - 2]}…)"
         blocks.append(actions(button(label, REVERT_ACTION, value)))
     return Reply(text=text, blocks=blocks)
+
+
+def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
+    """What to say about a scope Nightshift does not know (None: it knows it)."""
+    if known_scope(ctx.ns.policy, tx, scope):
+        return None
+    return f"_{unseen(scope)}._{did_you_mean(close_scope(tx, scope))}"
 
 
 async def _revert(ctx: Context, *, intent: str, namespace: str | None) -> Reply:

@@ -48,3 +48,21 @@ async def test_routing_shows_the_mix_and_refuses_bad_arguments(app_factory):
         f"Intent `&lt;!channel&gt;{'x' * 30}…` has no active promotion in `acme`;"
         " `/agent routing` lists the current ones."
     )
+
+
+async def test_routing_of_a_scope_nothing_uses_says_it_may_be_a_typo(app_factory):
+    app = await app_factory()
+    tok = await app.token("acme")
+    body = {"scope": "acme/alice/rss-bot", "idempotency_key": "k1", "max_cost_micros": 10}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201, r.text
+    ctx = Context(ns=app.ns, user_id="U1", transport="test", is_admin=_nobody)
+    typo = await dispatch(ctx, "routing acme/alice/rss-bto")
+    assert "routing under acme/alice/rss-bto: no route decisions in this period" in typo.text
+    assert (
+        "_No agent has reserved or sent a heartbeat under `acme/alice/rss-bto` yet (a typo?)._"
+        " Did you mean `acme/alice/rss-bot`?"
+    ) in typo.text
+    assert any("Did you mean" in str(b) for b in typo.blocks)
+    quiet = await dispatch(ctx, "routing acme/alice")  # known, if quiet here: no warning
+    assert "a typo?" not in quiet.text

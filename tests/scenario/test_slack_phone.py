@@ -157,3 +157,21 @@ async def test_a_raise_amount_refused_says_it_once(slack_http):
             raise AssertionError(text)
     slack = await slack_http(POLICY)
     assert slack is not None
+
+
+async def test_an_amount_typed_with_spaces_between_its_digit_groups_is_one_amount(slack_http):
+    """closing13: `budget set acme 1 000 day` (a thin space from a French keyboard, say)
+    was a usage error."""
+    slack = await slack_http(POLICY)
+    await spend(slack.app, "acme/alice/rss-bot", micros=1_000, key="k1")
+    done = await slack.command("budget set acme 1\u2009000 day")
+    assert "set the *day* budget of `acme` to *$1,000.00*" in done["text"], done["text"]
+    done = await slack.command("budget set acme $1 234 567.50 week")
+    assert "set the *week* budget of `acme` to *$1,234,567.50*" in done["text"], done["text"]
+    for text in (
+        "budget set acme 1 00 day",
+        "budget set acme 1.5 000 day",
+        "budget set acme 5 day x",
+    ):
+        refused = await slack.command(text)
+        assert "usage" in refused["text"], (text, refused["text"])
