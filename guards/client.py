@@ -206,6 +206,8 @@ class GuardClient:
                     cause=cause,
                     maybe_sent=maybe_sent,
                     answered=refused,
+                    slow=isinstance(failure, httpx.TimeoutException)
+                    and not isinstance(failure, _NOT_SENT),
                 ) from failure
             wait = pause
             if failure is None:  # the server (or a proxy) said when to come back
@@ -354,7 +356,7 @@ class GuardClient:
             await self._finish_failed(hold, exc)
             raise
         hold.close()
-        if not hold.settled:
+        if not hold.spent:
             await self._shielded(self._release(hold), f"releasing {hold.reservation_id}")
             return
         await self._shielded(self._settle_spent(hold, hold.body()), _settling(hold, hold.body()))
@@ -366,23 +368,25 @@ class GuardClient:
         spent: then it charges 0 and the whole hold goes back. A timed-out call is a
         timeout. A cancellation (a shutdown, or an asyncio.timeout around the block),
         a ``KeyboardInterrupt`` or a ``SystemExit`` says nothing about the model or the
-        agent: with nothing reported spent the hold is released, so stopped calls do not
-        trip the agent's breaker (nor the model's, which every tenant shares). The
-        caller's error comes first: what goes wrong here is a note on it.
+        agent: with nothing reported spent the hold is released, and a call reported
+        before it is settled as reported, so stopped calls (a deploy's) do not trip the
+        agent's breaker (nor the model's, which every tenant shares). The caller's error
+        comes first: what goes wrong here is a note on it.
         """
         send: Coroutine[Any, Any, None]
-        if isinstance(exc, _NOT_THE_CALLS_FAULT) and not hold.settled:
+        if isinstance(exc, _NOT_THE_CALLS_FAULT) and not hold.spent:
             send = self._release(hold)
             what = f"releasing {hold.reservation_id}"
         else:
-            timed_out = isinstance(
-                exc, (TimeoutError, httpx.TimeoutException, asyncio.CancelledError)
-            )
-            outcome = "timeout" if timed_out else "failure"
-            if hold.settled:
-                body = hold.body(outcome, repr(exc))
+            if isinstance(exc, _NOT_THE_CALLS_FAULT):  # the call was over: as reported
+                body = hold.body()
             else:
-                body = {"outcome": outcome, "actual_cost_micros": 0, "error": repr(exc)[:2000]}
+                timed_out = isinstance(exc, (TimeoutError, httpx.TimeoutException))
+                outcome = "timeout" if timed_out else "failure"
+                if hold.spent:
+                    body = hold.body(outcome, repr(exc))
+                else:
+                    body = {"outcome": outcome, "actual_cost_micros": 0, "error": repr(exc)[:2000]}
             send = self._settle_spent(hold, body)
             what = _settling(hold, body)
         if isinstance(exc, asyncio.CancelledError):  # the caller must not wait: it goes on
@@ -425,9 +429,15 @@ class GuardClient:
                 refused.add_note(f"nightshift: settling {hold.reservation_id} failed: {report!r}")
             raise
         except Unavailable as exc:
+            done = (
+                "may have been recorded (a try went unanswered); to be sure, send it again"
+                " (the same settle gets the same answer)"
+                if exc.maybe_sent
+                else "was not recorded; send it again"
+            )
             exc.add_note(
-                f"nightshift: {hold.reservation_id}'s settle was not recorded; send it again"
-                f" when Nightshift is back: await guard.settle({hold.reservation_id!r}, {body!r})"
+                f"nightshift: {hold.reservation_id}'s settle {done} when Nightshift is back:"
+                f" await guard.settle({hold.reservation_id!r}, {body!r})"
             )
             raise
 

@@ -38,6 +38,7 @@ class Hold:
     _actual: int | None = None
     _outcome: str = "success"
     _error: str | None = None
+    _unread: str | None = None  # why a cost reported could not be read (the call spent)
     _closed: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -55,7 +56,9 @@ class Hold:
         counts named ``input_tokens``/``output_tokens`` (Anthropic) or
         ``prompt_tokens``/``completion_tokens`` (OpenAI); without a ``model`` it is
         the model reserved for. ``actual_cost_micros`` is whole micro-dollars. What
-        cannot be read raises here, inside the block. Anthropic's prompt-cache tokens,
+        cannot be read raises here, inside the block; unless a readable settle follows,
+        the hold's whole ceiling is charged then (a cost was reported: the call spent, how
+        much is not known). Anthropic's prompt-cache tokens,
         which its ``input_tokens`` leaves out, count as input tokens at their price
         relative to input: cache writes at 1.25x, cache reads at 0.1x, each rounded up.
 
@@ -67,11 +70,16 @@ class Hold:
                 f"the reserve block of {self.reservation_id} has ended, and its hold with it"
                 f" ({self.result.get('state', 'given back')}): call hold.settle inside the block"
             )
-        new_usage, new_actual = read_cost(
-            usage=usage, actual_cost_micros=actual_cost_micros, default_model=self.model
-        )
         if outcome not in ("success", "failure", "timeout"):
             raise ValueError("outcome is one of success, failure, timeout")
+        try:
+            new_usage, new_actual = read_cost(
+                usage=usage, actual_cost_micros=actual_cost_micros, default_model=self.model
+            )
+        except ValueError as exc:
+            if not self.settled:
+                self._unread, self._outcome = str(exc), outcome
+            raise
         said = (new_usage, new_actual, outcome, error)
         if self.settled and said != (self._usage, self._actual, self._outcome, self._error):
             raise RuntimeError(
@@ -79,6 +87,7 @@ class Hold:
                 f" ({self._describe()}); a hold settles once"
             )
         self._usage, self._actual, self._outcome, self._error = said
+        self._unread = None
 
     def _describe(self) -> str:
         cost = f"usage {self._usage}" if self._usage else f"{self._actual} micros"
@@ -92,8 +101,18 @@ class Hold:
     def settled(self) -> bool:
         return self._usage is not None or self._actual is not None
 
+    @property
+    def spent(self) -> bool:
+        """A cost was reported (read or not): the call spent money, so it is charged."""
+        return self.settled or self._unread is not None
+
     def body(self, outcome: str | None = None, error: str | None = None) -> dict[str, Any]:
         b: dict[str, Any] = {"outcome": outcome or self._outcome}
+        if not self.settled and self._unread is not None:
+            why = f"charged the ceiling: the cost reported could not be read ({self._unread})"
+            b["actual_cost_micros"] = self.held_micros
+            b["error"] = (f"{error}; {why}" if error else why)[:2000]
+            return b
         if self._usage is not None:
             u = self._usage
             b["usage"] = {
@@ -164,7 +183,10 @@ def as_usage(usage: Any, *, default_model: str | None = None) -> Usage:
     cache_writes = read("cache_creation_input_tokens") or 0
     cache_reads = read("cache_read_input_tokens") or 0
     if not isinstance(model, str) or not model:
-        raise ValueError("usage has no model, and the hold was not reserved for one")
+        raise ValueError(
+            "usage has no model, and none is known for this reservation: give the usage its"
+            " model (usage.model)"
+        )
     for name, value in (
         ("input_tokens", input_tokens),
         ("output_tokens", output_tokens),

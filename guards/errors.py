@@ -278,21 +278,33 @@ class Unavailable(GuardError):
     when one may have (it went unanswered): the change may be done. ``answered``: the
     last try got Nightshift's own ``503 storage_unavailable`` (it runs; its database
     refused the write); a proxy's 502/503/504 is not that (is Nightshift running?).
+    ``slow``: the last try connected and timed out waiting for the answer.
     """
 
     status = 503
     code = "unavailable"
 
     def __init__(
-        self, *, url: str, attempts: int, cause: str, maybe_sent: bool, answered: bool = False
+        self,
+        *,
+        url: str,
+        attempts: int,
+        cause: str,
+        maybe_sent: bool,
+        answered: bool = False,
+        slow: bool = False,
     ) -> None:
-        super().__init__(
-            f"Nightshift at {url} could not take the request ({attempts} attempts; the last:"
-            f" {cause}); try again later (its log says why)"
-            if answered
-            else f"Nightshift at {url} did not answer ({attempts} attempts; the last: {cause});"
-            " is it running, and is that its URL?"
-        )
+        tried = f"({attempts} attempts; the last: {cause})"
+        if answered:
+            said = f"could not take the request {tried}; try again later (its log says why)"
+        elif slow:  # connected, and no answer in time: it (or a proxy before it) is slow
+            said = (
+                f"did not answer in time {tried}; it, or a proxy before it, is slow: look at"
+                " its log, or give the client a longer timeout"
+            )
+        else:
+            said = f"did not answer {tried}; is it running, and is that its URL?"
+        super().__init__(f"Nightshift at {url} {said}")
         self.url = url
         self.attempts = attempts
         self.maybe_sent = maybe_sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import types
 
 import pytest
@@ -40,15 +41,33 @@ async def test_settle_takes_the_usage_an_llm_sdk_returns(app_factory, usage):
     assert await held_and_spent(app, tok, "acme/alice/rss-bot/c42") == (0, 4300)
 
 
-async def test_an_unreadable_usage_raises_inside_the_block_and_leaks_no_hold(app_factory):
+async def test_an_unreadable_usage_raises_inside_the_block_and_charges_the_ceiling(app_factory):
+    """audit19 client 2: it was settled as a failure charging $0, and the spend could not
+    be booked afterwards (a reservation settles once): the call spent, so the ceiling is
+    charged, as when the server refuses a usage."""
     app = await app_factory(POLICY)
     tok = await app.token("acme/alice/rss-bot")
+    gemini = types.SimpleNamespace(prompt_token_count=120, candidates_token_count=40)
     async with GuardClient(app.url, tok) as guard:
         with pytest.raises(ValueError, match="input_tokens"):
             async with guard.reserve("acme/alice/rss-bot/c1", max_cost_micros=4321) as hold:
                 hold.settle(usage={"model": "claude-haiku-4-5", "input_tokens": "many"})
-        assert hold.result["outcome"] == "failure" and hold.result["charged_micros"] == 0
-    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c1") == (0, 0)
+        assert hold.result["outcome"] == "failure" and hold.result["charged_micros"] == 4321
+        # caught inside, and nothing readable said after it: the ceiling, the outcome given
+        async with guard.reserve("acme/alice/rss-bot/c2", estimate=HAIKU) as caught:
+            with contextlib.suppress(ValueError):
+                caught.settle(usage=gemini)
+        assert caught.result["outcome"] == "success"
+        assert caught.result["charged_micros"] == caught.held_micros
+        # caught, then said readably: what was said
+        async with guard.reserve("acme/alice/rss-bot/c3", estimate=HAIKU) as fixed:
+            with pytest.raises(ValueError):
+                fixed.settle(usage={"model": "claude-haiku-4-5", "input_tokens": 10.0})
+            fixed.settle(actual_cost_micros=700)
+        assert fixed.result["charged_micros"] == 700
+    rows = await app.store.fetch("SELECT error FROM reservations WHERE scope LIKE '%/c2'")
+    assert "charged the ceiling: the cost reported could not be read" in rows[0][0]
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c1") == (0, 4321)
 
 
 async def test_the_callers_exception_survives_a_settle_that_fails(app_factory):
@@ -185,6 +204,38 @@ async def test_a_ctrl_c_or_an_exit_inside_the_block_releases_and_trips_nothing(a
     assert all(h.result["state"] == "released" for h in holds)
     rows = await app.store.fetch("SELECT DISTINCT state, outcome FROM reservations")
     assert [tuple(r) for r in rows] == [("released", None)]
+    assert breakers["breakers"] == []  # nothing tripped
+
+
+async def test_a_call_stopped_after_it_reported_is_settled_as_reported(app_factory):
+    """audit19 client 1: a deploy cancelling calls that had reported success booked them
+    as timeouts and failures: 5 opened the agent's breaker (a P1) and counted against the
+    model's, which every tenant shares."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+
+        async def call(i: int) -> None:
+            async with guard.reserve(f"acme/alice/rss-bot/c{i}", estimate=HAIKU) as hold:
+                hold.settle(usage=Usage("claude-haiku-4-5", 1100, 640))  # the LLM answered
+                await asyncio.sleep(5)  # saving its output, when the deploy stops it
+
+        tasks = [asyncio.create_task(call(i)) for i in range(10)]
+        await asyncio.sleep(0.5)
+        for task in tasks:
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(d, asyncio.CancelledError) for d in done)
+        for i, stop in enumerate((KeyboardInterrupt, SystemExit)):
+            with pytest.raises(stop):
+                async with guard.reserve(f"acme/alice/rss-bot/s{i}", estimate=HAIKU) as hold:
+                    hold.settle(usage=Usage("claude-haiku-4-5", 1100, 640))
+                    raise stop()
+    # (leaving the client waited for the cancelled calls' settles, sent in the background)
+    async with GuardClient(app.url, tok) as again:
+        breakers = await again.breakers()
+    rows = await app.store.fetch("SELECT state, outcome, charged_micros FROM reservations")
+    assert [tuple(r) for r in rows] == [("settled", "success", 4300)] * 12
     assert breakers["breakers"] == []  # nothing tripped
 
 

@@ -39,6 +39,25 @@ class Late(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+class Unanswered(httpx.AsyncBaseTransport):
+    """The real network, but the answers to paths containing ``part`` are lost: the
+    request reaches the server, and the client reads a timeout."""
+
+    def __init__(self, part: str) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.part = part
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.part in request.url.path:
+            await response.aclose()
+            raise httpx.ReadTimeout("timed out", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def test_a_restart_during_the_call_does_not_lose_its_spend(app_factory, tmp_path: Path):
     port, db = free_port(), tmp_path / "restart.db"
     env = {"NIGHTSHIFT_PORT": str(port)}
@@ -260,3 +279,35 @@ async def test_a_dated_model_name_from_an_sdk_is_priced_as_its_model(app_factory
     assert every == (await app.request("GET", "/v1/breakers?all=1", token=tok)).json()
     assert not_closed == (await app.request("GET", "/v1/breakers", token=tok)).json()
     assert every != not_closed  # the agent's closed breaker is listed only with all
+
+
+async def test_a_settle_whose_answers_were_slow_says_it_may_be_recorded(app_factory):
+    """audit19 client 3: the note said the settle "was not recorded" when a try had
+    reached the server (it was), and the error asked whether Nightshift was running."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    lost = Unanswered("/settle")
+    async with GuardClient(app.url, tok, retries=1, patience=0.5, transport=lost) as g:
+        with pytest.raises(Unavailable) as raised:
+            async with g.reserve("acme/alice/rss-bot/c5", max_cost_micros=5000) as hold:
+                hold.settle(actual_cost_micros=3000)
+    err = raised.value
+    assert err.maybe_sent
+    assert "did not answer in time" in err.message and "is it running" not in err.message
+    notes = " ".join(err.__notes__)
+    assert f"{hold.reservation_id}'s settle may have been recorded" in notes
+    assert "was not recorded" not in notes
+    assert await held_and_spent(app, tok, "acme/alice/rss-bot/c5") == (0, 3000)  # it was
+
+
+async def test_a_plain_settle_of_a_usage_without_a_model_asks_for_the_model(app_factory):
+    """audit19 client 4: it blamed a hold the plain method does not have."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        answer = await guard.create_reservation("acme/alice/rss-bot/c6", max_cost_micros=5000)
+        with pytest.raises(ValueError) as raised:
+            await guard.settle(
+                answer["reservation_id"], usage={"input_tokens": 1, "output_tokens": 1}
+            )
+    assert "give the usage its model" in str(raised.value) and "hold" not in str(raised.value)
