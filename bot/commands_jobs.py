@@ -83,6 +83,8 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
             ms = run.duration_ms
             took = f" in {ms} ms" if ms < 1000 else f" in {duration(ms / 1000)}"
         lines.append(f"last: {mark} {what} {_when(ctx, run.scheduled_for, tz)}{took}")
+        if s.going is not None:  # a later fire was skipped while it runs
+            lines.append(f"running: {RUN_MARKS['running']} {_when(ctx, s.going.scheduled_for, tz)}")
         done = s.finished
         if run.state in ("skipped", "running") and done is not None:  # and how the last ended
             mark = RUN_MARKS.get(done.state, "•")
@@ -255,6 +257,9 @@ async def cmd_resume(ctx: Context, args: list[str]) -> Reply:
             return Reply.text_only("No job was paused.")
         return Reply.text_only(f"{target} was not paused{note}.")
     text = f"▶️ {_label(target)} resumed by <@{ctx.user_id}>: the next scheduled run goes ahead."
+    own = [job for job in lifted if job != state.ALL]
+    if target == state.ALL and own:  # paused one by one (a broken job, say): said aloud
+        text += f" That lifts the pauses of {', '.join(f'`{echo(j)}`' for j in own)} too."
     if all_paused:
         text += " All jobs are still paused, though: `/agent resume all`."
     return Reply.text_only(text, ephemeral=False)

@@ -198,7 +198,6 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
         if not hit:
             continue
         label = day.strftime("%a %Y-%m-%d")
-        wall, moved = hit[0]
         if gap > timedelta(0) and spec.wildcard_hours:
             notes.append(
                 f"on {label} clocks go forward in {tz.key}: {_changed(day, tz, gap)} does not"
@@ -207,10 +206,20 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
             )
         elif gap > timedelta(0):
             missing = _and([_hhmm(w.hour, w.minute) for w, _ in hit[:4]])
+            # each fires as far after the jump as it was after the hour, unless that is a
+            # fire of its own already (then they are one run)
+            later = sorted({(m.hour, m.minute) for _, m in hit})
+            extra = [t for t in later if not (t[0] in spec.hours and t[1] in spec.minutes)]
+            times = _and([_hhmm(h, m) for h, m in (extra or later)[:4]])
+            if not extra:
+                then = f"its run at {times} is the only one"
+            elif len(extra) == 1:
+                then = f"the job runs once at {times} instead"
+            else:
+                then = f"the job runs at {times} instead"
             notes.append(
                 f"on {label} clocks go forward in {tz.key}: {missing} "
-                f"{'does' if len(hit) == 1 else 'do'} not exist, so the job runs once at "
-                f"{_hhmm(moved.hour, moved.minute)} instead"
+                f"{'does' if len(hit) == 1 else 'do'} not exist, so {then}"
             )
         elif spec.wildcard_hours:
             notes.append(
@@ -218,9 +227,11 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
                 " twice and the job runs in both"
             )
         else:
+            twice = _and([_hhmm(w.hour, w.minute) for w, _ in hit[:4]])
             notes.append(
-                f"on {label} clocks go back in {tz.key}: {_hhmm(wall.hour, wall.minute)} "
-                "happens twice; the job runs only the first time"
+                f"on {label} clocks go back in {tz.key}: {twice} "
+                f"{'happens' if len(hit) == 1 else 'happen'} twice; the job runs only the"
+                " first time"
             )
         if len(notes) >= 2:
             break

@@ -205,7 +205,7 @@ def decide(
         reason, detail = "budget_spent", f"the budget of {job.scope} is spent"
     else:
         since = hour_start(now, tz)
-        runs = state.runs_since(tx, job.name, since)
+        runs = state.runs_since(tx, job.name, since, now)
         if runs >= job.max_runs_per_hour:
             reason = "run_cap"
             detail = f"{runs} runs this hour reached max_runs_per_hour {job.max_runs_per_hour}"

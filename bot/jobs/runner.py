@@ -61,7 +61,12 @@ AHEAD_SECONDS = 5.0
 ON_TIME_SECONDS = 60
 
 
-FAILING = frozenset({"failed", "timeout", "abandoned"})
+# (a run a stop cut off, "abandoned", is not the job failing: Nightshift stopped)
+FAILING = frozenset({"failed", "timeout"})
+CUT_OFF = (
+    "their targets may still be working, so each counts as going until its timeout_seconds"
+    " (its next fires are skipped as overlap until then)"
+)
 EXCERPT_BYTES = 1024  # of a failed run's answer, kept for its record and the log
 
 
@@ -103,6 +108,7 @@ class JobStatus:
     last: state.RunRow | None
     next_fires: list[float]
     finished: state.RunRow | None = None  # the last run that went out and ended
+    going: state.RunRow | None = None  # a run still going when a later fire was skipped
 
     @property
     def failing(self) -> bool:
@@ -201,7 +207,12 @@ class JobRunner:
         """Close runs a previous process left running; start the schedule of new jobs."""
         abandoned = state.mark_abandoned(tx, detail="Nightshift stopped during the run")
         if abandoned:
-            log.warning("%d job run(s) were interrupted by a restart", abandoned)
+            log.warning(
+                "%d job run(s) were interrupted by a restart (%s): %s",
+                len(abandoned),
+                ", ".join(abandoned),
+                CUT_OFF,
+            )
         now = tx.clock.now()
         last: dict[str, float] = {}
         for name in self.jobs:
@@ -220,8 +231,15 @@ class JobRunner:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if pending:
-                await ns.store.write(
+                cut = await ns.store.write(
                     lambda tx: state.mark_abandoned(tx, detail="Nightshift stopped during the run")
+                )
+                log.warning(
+                    "stopping cut off %d job run(s) still going after %gs (%s): %s",
+                    len(cut),
+                    DRAIN_SECONDS,
+                    ", ".join(cut),
+                    CUT_OFF,
                 )
         if self._client is not None:
             await self._client.aclose()
@@ -399,13 +417,17 @@ class JobRunner:
         """Every job with its pause, its last run and its next three fires."""
         now = self.ns.clock.now()
 
-        Last = dict[str, tuple[state.RunRow | None, state.RunRow | None]]
+        Last = dict[str, tuple[state.RunRow | None, state.RunRow | None, state.RunRow | None]]
 
         def read(tx: Tx) -> tuple[dict[str, state.Pause], Last]:
             last: Last = {}
             for name in self.jobs:
                 rows = state.recent_runs(tx, name, 1)
-                last[name] = (rows[0] if rows else None, state.last_finished(tx, name))
+                latest = rows[0] if rows else None
+                going = None
+                if latest is not None and latest.state == "skipped":  # one may still run
+                    going = state.running_run(tx, name)
+                last[name] = (latest, state.last_finished(tx, name), going)
             return state.pauses(tx), last
 
         paused, last = await self.ns.store.write(read)
@@ -423,6 +445,7 @@ class JobRunner:
                     last=last[name][0],
                     next_fires=nxt,
                     finished=last[name][1],
+                    going=last[name][2],
                 )
             )
         return out

@@ -199,11 +199,13 @@ def interrupted_run(tx: Tx, job: str, *, since: float) -> RunRow | None:
     return RunRow.from_row(row) if row else None
 
 
-def runs_since(tx: Tx, job: str, since: float) -> int:
-    """Runs started (not skipped) at or after ``since``."""
+def runs_since(tx: Tx, job: str, since: float, until: float) -> int:
+    """Runs started (not skipped) from ``since`` to ``until`` (now: a run stamped later was
+    decided before the clock went back, in another hour than this one)."""
     row = tx.one(
-        "SELECT COUNT(*) FROM job_runs WHERE job = ? AND decided_at >= ? AND state != 'skipped'",
-        (job, since),
+        "SELECT COUNT(*) FROM job_runs WHERE job = ? AND decided_at >= ? AND decided_at <= ?"
+        " AND state != 'skipped'",
+        (job, since, until),
     )
     return int(row[0])
 
@@ -237,14 +239,15 @@ def recent_runs(tx: Tx, job: str, limit: int = 1) -> list[RunRow]:
     return [RunRow.from_row(r) for r in rows]
 
 
-def mark_abandoned(tx: Tx, *, detail: str) -> int:
-    """Close every run still marked running (the process that ran it is gone)."""
-    cur = tx.execute(
+def mark_abandoned(tx: Tx, *, detail: str) -> list[str]:
+    """Close every run still marked running (the process that ran it is gone); the jobs
+    whose run it closed."""
+    rows = tx.all(
         "UPDATE job_runs SET state = 'abandoned', detail = CASE WHEN detail IS NULL THEN ?"
-        " ELSE detail || '; ' || ? END, finished_at = ? WHERE state = 'running'",
+        " ELSE detail || '; ' || ? END, finished_at = ? WHERE state = 'running' RETURNING job",
         (detail, detail, tx.clock.now()),
     )
-    return cur.rowcount
+    return sorted(str(r[0]) for r in rows)
 
 
 PRUNE_LIMIT = 2000  # rows per prune call (one write on the shared writer)

@@ -155,6 +155,18 @@ async def test_a_run_still_going_makes_the_next_fire_skip(app_factory, target):
     await asyncio.wait_for(target.arrived.wait(), 5)
     await fire(app, 15 * 60, wait=False)
     assert await runs(app, "sync") == [("running", None), ("skipped", "overlap")]
+    # audit19 cron 5: the listing showed the skip and the run before, not the one going
+    status = (await app.ns.extras["jobs"].statuses())[0]
+    assert status.going is not None and status.going.state == "running"
+    from bot.commands import Context, dispatch
+
+    async def anyone() -> bool:
+        return False
+
+    ctx = Context(app.ns, user_id="U1", transport="test", is_admin=anyone)
+    listing = (await dispatch(ctx, "jobs")).text
+    assert "last: ⏭ skipped (previous run still going) 00:30" in listing, listing
+    assert "running: 🏃 00:15" in listing, listing
     target.gate.set()
     await app.ns.extras["jobs"].wait_idle()
     assert await runs(app, "sync") == [("succeeded", None), ("skipped", "overlap")]
@@ -230,12 +242,20 @@ async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http,
     assert (await slack.command("resume all"))["text"] == "No job was paused."
     await slack.command("pause all")
     assert (await slack.command("pause all"))["text"] == "all jobs were already paused."
+    # audit19 cron 6: `resume all` lifts one job's own pause too, and says so
+    await slack.command("pause rss-hourly")
+    both = await slack.command("resume all")
+    assert both["text"].endswith("That lifts the pauses of `rss-hourly` too."), both["text"]
 
 
 async def test_a_run_a_restart_interrupted_blocks_the_next_until_its_timeout(
-    app_factory, target, tmp_path, monkeypatch
+    app_factory, target, tmp_path, monkeypatch, caplog
 ):
-    """audit9 M3: a deploy cancels Nightshift's request, not the target's work."""
+    """audit9 M3: a deploy cancels Nightshift's request, not the target's work. audit19
+    cron 2: the stop (a SIGHUP's too) said nothing of the run it cut off, and `/agent
+    jobs` counted the job as failing."""
+    from bot.commands import Context, dispatch
+
     monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
     db = tmp_path / "deploy.db"
     jobs = [job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200)]
@@ -243,13 +263,25 @@ async def test_a_run_a_restart_interrupted_blocks_the_next_until_its_timeout(
     first.ns.scheduler.pause_job("jobs-tick")
     await fire(first, 15 * 60, wait=False)  # 00:15: the target starts a 20-minute job
     await asyncio.wait_for(target.arrived.wait(), 5)
-    await first.ns.stop()
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.runner"):
+        await first.ns.stop()
+    assert "stopping cut off 1 job run(s) still going after 0.1s (sync): their targets may" in (
+        caplog.text
+    )
     second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
     second.ns.scheduler.pause_job("jobs-tick")
     await second.ns.extras["jobs"].wait_idle()  # 00:30 fired at start: skipped
     assert await runs(second, "sync") == [("abandoned", None), ("skipped", "overlap")]
     skipped = (await run_rows(second, "sync"))[1]
     assert "was interrupted by a restart and may still be running, until" in skipped["detail"]
+
+    async def anyone() -> bool:
+        return False
+
+    listing = await dispatch(
+        Context(second.ns, user_id="U1", transport="test", is_admin=anyone), "jobs"
+    )
+    assert "failing" not in listing.text, listing.text
     assert len(target.calls) == 1
     target.gate.set()
     await fire(second, 15 * 60)  # 00:45: past the interrupted run's timeout
@@ -710,3 +742,24 @@ async def test_a_failed_run_s_answer_never_shows_the_job_s_secret(app_factory, t
     detail = (await run_rows(app, "echo"))[0]["detail"]
     assert "[the job's secret]" in detail and secret[:8] not in detail  # not even cut
     assert not any(secret[:8] in r.getMessage() for r in caplog.records)
+
+
+async def test_after_the_clock_goes_back_runs_stamped_later_do_not_count_against_the_cap(
+    app_factory, target
+):
+    """audit19 cron 3: the run cap counted every run of the clock hour, those stamped after
+    the new "now" included: fires skipped as run_cap, and a false P1 ("ran 7 times this
+    hour")."""
+    app = await start(
+        app_factory,
+        [job(target, "poll", "* * * * *", max_runs_per_hour=2, allow_frequent=True)],
+    )
+    await fire(app, 1800)  # 00:30: the missed fires coalesce into one run
+    await fire(app, 60)  # 00:31
+    await fire(app, 60)  # 00:32: the cap
+    assert [r[1] for r in await runs(app, "poll")] == [None, None, "run_cap"]
+    app.clock.set(T0 + 330)  # the clock goes back to 00:05:30
+    await fire(app, 0)
+    await fire(app, 30)  # 00:06: no run of this hour is before now
+    assert (await runs(app, "poll"))[-1] == ("succeeded", None)
+    assert len(target.calls) == 3

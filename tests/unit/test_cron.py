@@ -129,6 +129,34 @@ def test_fall_back_runs_a_fixed_time_once_and_a_wildcard_hour_in_both_passes():
     )
 
 
+@pytest.mark.parametrize(
+    ("expr", "said", "runs"),
+    [
+        ("0,30 2 * * *", "02:00 and 02:30 do not exist, so the job runs at 03:00 and 03:30", 2),
+        (
+            "*/20 2 * * *",
+            "02:00, 02:20 and 02:40 do not exist, so the job runs at 03:00, 03:20 and 03:40",
+            3,
+        ),
+        ("0 2,3 * * *", "02:00 does not exist, so its run at 03:00 is the only one", 1),
+    ],
+)
+def test_the_spring_forward_note_says_what_the_schedule_runs(expr, said, runs):
+    """audit19 cron 1: every fixed-time job with a fire in the missing hour was said to
+    run "once at 03:00", while `0,30 2` ran at 03:00 and 03:30."""
+    before = ts(2027, 3, 27, 12, tz=BERLIN)
+    notes = dst_notes(parse_cron(expr), BERLIN, now=before)
+    assert said in notes[0], notes
+    night = (ts(2027, 3, 28, 2, tz=BERLIN), ts(2027, 3, 28, 4, tz=BERLIN))
+    fires = fire_times(parse_cron(expr), BERLIN, after=night[0] - 1, until=night[1] - 1, limit=9)
+    assert len(fires) == runs
+
+
+def test_the_fall_back_note_names_every_time_that_happens_twice():
+    notes = dst_notes(parse_cron("0,30 2 * * *"), BERLIN, now=ts(2027, 10, 30, 12, tz=BERLIN))
+    assert "02:00 and 02:30 happen twice; the job runs only the first time" in notes[0]
+
+
 def test_a_midnight_that_does_not_exist_runs_at_the_end_of_the_jump():
     """audit14 time M1: Santiago's clocks go from 00:00 to 01:00 on 2026-09-06; a
     `0 0 * * *` job skipped that day (APScheduler's next fire), while the preview said it
