@@ -452,7 +452,10 @@ class JobRunner:
 
 
 def _setter(cache: dict[str, float], name: str, value: float) -> Callable[[], None]:
+    """Mirror the mark just committed (lower after the clock went back: a mark left ahead
+    would make every tick decide, and write, until the clock caught up)."""
+
     def apply() -> None:
-        cache[name] = max(cache.get(name, value), value)
+        cache[name] = value
 
     return apply
