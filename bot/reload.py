@@ -101,8 +101,8 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     if had_file and _says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
         log.error(
             "SIGHUP: the policy file %s is empty (a save still being written?); still running"
-            " on the policy read at start. To run on the built-in defaults (no budgets, nobody"
-            " paged) on purpose, write {} in it",
+            " on the policy it last applied (at start or at a reload). To run on the built-in"
+            " defaults (no budgets, nobody paged) on purpose, write {} in it",
             config,
         )
         return None
@@ -125,7 +125,8 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     except (PolicyError, OSError, ValueError) as exc:
         os.unlink(snapshot)
         log.error(
-            "SIGHUP: %s is not valid; still running on the policy read at start. %s",
+            "SIGHUP: %s is not valid; still running on the policy it last applied (at start or"
+            " at a reload). %s",
             config,
             str(exc).replace(snapshot, config),
         )
