@@ -162,7 +162,13 @@ class DigestPoster:
                 post = partial(self._post, built=built, channel=channel, day=day)
                 if await self.ns.store.write(post):
                     posted.append((namespace, day))
-                    log.info("posted the digest of %s for %s", namespace, day)
+                    shown = built.digest
+                    log.info(
+                        "posted the digest of %s for %s%s",
+                        namespace,
+                        shown.day,
+                        " so far" if shown.partial else "",
+                    )
         return posted
 
     def _post(self, tx: Tx, *, built: Built, channel: str, day: date) -> bool:

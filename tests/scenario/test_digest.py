@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -230,7 +231,9 @@ async def test_the_digest_counters_match_the_ledger(app_factory):
     assert [tuple(r) for r in spent] == [("2026-01-04", 1_000_000), ("2026-01-05", 7_000_000)]
 
 
-async def test_a_namespace_that_began_today_gets_its_day_so_far_at_the_digest_time(app_factory):
+async def test_a_namespace_that_began_today_gets_its_day_so_far_at_the_digest_time(
+    app_factory, caplog
+):
     app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 8, 30)))
     app.ns.scheduler.pause_job("digest")
     poster = app.ns.extras["digest"]
@@ -238,7 +241,10 @@ async def test_a_namespace_that_began_today_gets_its_day_so_far_at_the_digest_ti
     app.clock.set(berlin(2026, 1, 5, 8, 59))
     assert await poster.tick() == []  # not the digest time yet
     app.clock.set(berlin(2026, 1, 5, 9, 0))
-    assert await poster.tick() == [("acme", date(2026, 1, 4))]  # recorded under the due day
+    with caplog.at_level(logging.INFO, logger="bot.digest.poster"):
+        assert await poster.tick() == [("acme", date(2026, 1, 4))]  # recorded under the due day
+    # the log names the day the post shows (audit19 reboot L1: it said 2026-01-04)
+    assert "posted the digest of acme for 2026-01-05 so far" in caplog.text
     assert await poster.tick() == []
     rows = await digest_rows(app)
     assert rows[0][0] == "digest:acme:2026-01-04"
