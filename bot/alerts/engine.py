@@ -257,12 +257,13 @@ class AlertEngine(AlertPaging):
         """Post a P0/P1 (or update its message) and put it on the escalation chain."""
         if alert.tier == "P2":
             return
-        if alert.posted_at is None:
+        posted = alert.posted_at is not None
+        if not posted:
             self._post(tx, alert, now)
-        else:
-            self.touch(tx, alert, now, urgent=True)
         entry = self.chain.entry(alert.tier)
         if entry is None or alert.acked_at is not None or not self._pages(alert):
+            if posted:
+                self.touch(tx, alert, now, urgent=True)
             return
         if alert.tier == "P1":
             delay = self.policy.alerts.p1_escalate_after
@@ -272,7 +273,10 @@ class AlertEngine(AlertPaging):
             "UPDATE alerts SET esc_step = ?, esc_at = ? WHERE id = ?",
             (entry, now + delay, alert.id),
         )
-        if self.run_chains(tx, now, alert_id=alert.id):
+        paged = self.run_chains(tx, now, alert_id=alert.id)
+        if posted:  # redrawn after the chain ran: it names whom the first step paged now
+            self.touch(tx, self.get(tx, alert.id), now, urgent=True)
+        elif paged:
             # the post just made already mentions whom the first step paged
             tx.execute(
                 "UPDATE alerts SET dirty = 0 WHERE id = ? AND posted_at = ?", (alert.id, now)

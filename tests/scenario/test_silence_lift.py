@@ -13,6 +13,7 @@ from typing import Any
 from guards.clock import ManualClock
 from guards.events import BreakerClosed, BreakerOpened
 from tests.scenario.test_alerts import (
+    ADMIN,
     ALERTS,
     BOT,
     POLICY,
@@ -219,3 +220,27 @@ async def test_silencing_twice_makes_one_silence(slack_http):
     longer = await slack.command(f"silence {SCOPE} 4h", user="U02")  # a longer one is new
     assert "silenced acme/alice and below for 4h" in longer["text"]
     assert len(await silences(app)) == 2
+
+
+async def test_a_lifted_silence_redraws_the_message_naming_whom_it_pages_now(slack_http):
+    """audit19 reboot L2: the redraw that goes with the page named the person paged before
+    the silence (an override had put another on call) until the next redraw, 30 s later."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await trip(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+    assert "<@U01>" in json.dumps(channel_message(fake))
+    await slack.command("silence #1 2h", user="U01")
+    await fake.wait_for(lambda: "silenced by <@U01>" in json.dumps(channel_message(fake)))
+    await slack.command("oncall override <@U03> 3h primary", user=ADMIN)
+    await slack.command("silence 1 off", user="U01")
+    await fake.wait_for(lambda: dms(fake, "U03"))
+    for _ in range(500):  # every queued edit delivered; no tick, so no later redraw
+        pending = await app.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+        if pending[0][0] == 0:
+            break
+        await asyncio.sleep(0.02)
+    shown = channel_message(fake)
+    assert shown["text"].startswith("<@U03> 🔴 P0"), shown["text"]  # (U01 stays in its history)
+    assert shown["blocks"][1]["text"]["text"].startswith("<@U03> "), shown["blocks"][1]
