@@ -34,9 +34,9 @@ def _fail(tx: Tx) -> None:
     raise RuntimeError("boom")
 
 
-def _refuse(tx: Tx) -> None:
-    _add(tx, 7, 0)
-    raise BudgetExceeded(
+def refusal() -> BudgetExceeded:
+    """A refusal, as an operation raises it (it keeps what the operation recorded)."""
+    return BudgetExceeded(
         level="agent",
         scope="acme/a/b",
         window="day",
@@ -45,6 +45,11 @@ def _refuse(tx: Tx) -> None:
         held_micros=0,
         requested_micros=1,
     )
+
+
+def _refuse(tx: Tx) -> None:
+    _add(tx, 7, 0)
+    raise refusal()
 
 
 def _hit(tx: Tx) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,21 +19,10 @@ from guards.store import Store, Tx
 from guards.tokens import create_token
 from guards.tx import BULK_ROWS, Bulk
 from guards.verify import verify
+from tests.unit.test_store import refusal
 
 NOTE = Bulk(0, "INSERT INTO notes (n, tag) VALUES ", 2)
 RETAG = Bulk(1, "UPDATE notes SET tag = u.column2 FROM (VALUES ", 2, ") AS u WHERE n = u.column1")
-
-
-def _refusal() -> BudgetExceeded:
-    return BudgetExceeded(
-        level="agent",
-        scope="acme/a/b",
-        window="day",
-        limit_micros=1,
-        spent_micros=1,
-        held_micros=0,
-        requested_micros=1,
-    )
 
 
 def _notes(path: Path) -> list[tuple[int, str]]:
@@ -41,12 +30,16 @@ def _notes(path: Path) -> list[tuple[int, str]]:
         return [(int(n), str(t)) for n, t in conn.execute("SELECT n, tag FROM notes ORDER BY n")]
 
 
-async def _store(path: Path) -> Store:
+@pytest.fixture
+async def notes(tmp_path: Path) -> AsyncIterator[tuple[Store, Path]]:
+    """A store whose database has a table of notes; closed after the test."""
+    path = tmp_path / "s.db"
     store = await Store.open(path, clock=ManualClock())
     await store.write(
         lambda tx: tx.execute("CREATE TABLE notes (n INTEGER PRIMARY KEY, tag TEXT NOT NULL)")
     )
-    return store
+    yield store, path
+    await store.close()
 
 
 def _note(n: int, tag: str = "a") -> Callable[[Tx], None]:
@@ -56,152 +49,124 @@ def _note(n: int, tag: str = "a") -> Callable[[Tx], None]:
     return op
 
 
-async def test_deferred_rows_are_written_as_the_batch_commits_in_one_statement_per_kind(
-    tmp_path,
-):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
-        statements: list[str] = []
-        store._conn.set_trace_callback(statements.append)
-        n = BULK_ROWS + 10  # more than one statement's worth: two chunks
-        await asyncio.gather(*(store.write(_note(i)) for i in range(n)))
-        store._conn.set_trace_callback(None)
-        assert _notes(path) == [(i, "a") for i in range(n)]
-        inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
-        assert len(inserts) == 2
-        assert not [s for s in statements if s.startswith("SAVEPOINT op")]  # none needed
-    finally:
-        await store.close()
+async def test_deferred_rows_are_written_as_the_batch_commits_in_one_statement_per_kind(notes):
+    store, path = notes
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    n = BULK_ROWS + 10  # more than one statement's worth: two chunks
+    await asyncio.gather(*(store.write(_note(i)) for i in range(n)))
+    store._conn.set_trace_callback(None)
+    assert _notes(path) == [(i, "a") for i in range(n)]
+    inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
+    assert len(inserts) == 2
+    assert not [s for s in statements if s.startswith("SAVEPOINT op")]  # none needed
 
 
-async def test_a_statement_of_an_operation_sees_every_row_deferred_before_it(tmp_path):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
+async def test_a_statement_of_an_operation_sees_every_row_deferred_before_it(notes):
+    store, path = notes
 
-        def count(tx: Tx) -> int:
-            return int(tx.one("SELECT COUNT(*) FROM notes")[0])
+    def count(tx: Tx) -> int:
+        return int(tx.one("SELECT COUNT(*) FROM notes")[0])
 
-        *_, seen = await asyncio.gather(
-            store.write(_note(1)),
-            store.write(_note(2)),
-            store.write(count),
-        )
-        assert seen == 2
-        assert _notes(path) == [(1, "a"), (2, "a")]
-    finally:
-        await store.close()
+    *_, seen = await asyncio.gather(
+        store.write(_note(1)),
+        store.write(_note(2)),
+        store.write(count),
+    )
+    assert seen == 2
+    assert _notes(path) == [(1, "a"), (2, "a")]
 
 
-async def test_a_failed_operation_takes_its_deferred_rows_back_and_keeps_its_neighbours(
-    tmp_path,
-):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
+async def test_a_failed_operation_takes_its_deferred_rows_back_and_keeps_its_neighbours(notes):
+    store, path = notes
 
-        def fail_before_writing(tx: Tx) -> None:
-            tx.defer(NOTE, (10, "lost"))
-            raise RuntimeError("boom")
+    def fail_before_writing(tx: Tx) -> None:
+        tx.defer(NOTE, (10, "lost"))
+        raise RuntimeError("boom")
 
-        def fail_after_writing(tx: Tx) -> None:
-            # its first statement writes what earlier operations deferred (kept) and
-            # its own row (inside its savepoint: undone with it)
-            tx.defer(NOTE, (11, "lost"))
-            tx.execute("UPDATE notes SET tag = 'touched' WHERE n = 1")
-            raise RuntimeError("boom")
+    def fail_after_writing(tx: Tx) -> None:
+        # its first statement writes what earlier operations deferred (kept) and
+        # its own row (inside its savepoint: undone with it)
+        tx.defer(NOTE, (11, "lost"))
+        tx.execute("UPDATE notes SET tag = 'touched' WHERE n = 1")
+        raise RuntimeError("boom")
 
-        def refuse(tx: Tx) -> None:
-            tx.defer(NOTE, (12, "kept"))  # a refusal keeps what it recorded
-            raise _refusal()
+    def refuse(tx: Tx) -> None:
+        tx.defer(NOTE, (12, "kept"))  # a refusal keeps what it recorded
+        raise refusal()
 
-        results = await asyncio.gather(
-            store.write(_note(1)),
-            store.write(fail_before_writing),
-            store.write(_note(2)),
-            store.write(fail_after_writing),
-            store.write(_note(3)),
-            store.write(refuse),
-            return_exceptions=True,
-        )
-        assert [type(r).__name__ for r in results] == [
-            "NoneType",
-            "RuntimeError",
-            "NoneType",
-            "RuntimeError",
-            "NoneType",
-            "BudgetExceeded",
-        ]
-        assert store.batches == 2  # the table's creation, then these six together
-        assert _notes(path) == [(1, "a"), (2, "a"), (3, "a"), (12, "kept")]
-    finally:
-        await store.close()
+    results = await asyncio.gather(
+        store.write(_note(1)),
+        store.write(fail_before_writing),
+        store.write(_note(2)),
+        store.write(fail_after_writing),
+        store.write(_note(3)),
+        store.write(refuse),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "RuntimeError",
+        "NoneType",
+        "RuntimeError",
+        "NoneType",
+        "BudgetExceeded",
+    ]
+    assert store.batches == 2  # the table's creation, then these six together
+    assert _notes(path) == [(1, "a"), (2, "a"), (3, "a"), (12, "kept")]
 
 
-async def test_a_read_naming_a_deferred_row_sees_it_and_other_reads_need_no_write(tmp_path):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
-        statements: list[str] = []
+async def test_a_read_naming_a_deferred_row_sees_it_and_other_reads_need_no_write(notes):
+    store, path = notes
+    statements: list[str] = []
 
-        def read(n: int) -> Callable[[Tx], object]:
-            def op(tx: Tx) -> object:
-                row = tx.read_one("SELECT tag FROM notes WHERE n = ?", (n,), [("note", n)])
-                return None if row is None else row[0]
+    def read(n: int) -> Callable[[Tx], object]:
+        def op(tx: Tx) -> object:
+            row = tx.read_one("SELECT tag FROM notes WHERE n = ?", (n,), [("note", n)])
+            return None if row is None else row[0]
 
-            return op
+        return op
 
-        store._conn.set_trace_callback(statements.append)
-        results = await asyncio.gather(
-            store.write(_note(1, "one")),
-            store.write(read(2)),
-            store.write(read(1)),
-            store.write(_note(2, "two")),
-        )
-        store._conn.set_trace_callback(None)
-        assert list(results) == [None, None, "one", None]
-        # note 1 was written for the read that named it; note 2 as the batch committed
-        inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
-        assert len(inserts) == 2
-        assert _notes(path) == [(1, "one"), (2, "two")]
-    finally:
-        await store.close()
+    store._conn.set_trace_callback(statements.append)
+    results = await asyncio.gather(
+        store.write(_note(1, "one")),
+        store.write(read(2)),
+        store.write(read(1)),
+        store.write(_note(2, "two")),
+    )
+    store._conn.set_trace_callback(None)
+    assert list(results) == [None, None, "one", None]
+    # note 1 was written for the read that named it; note 2 as the batch committed
+    inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
+    assert len(inserts) == 2
+    assert _notes(path) == [(1, "one"), (2, "two")]
 
 
-async def test_updates_are_written_after_the_inserts_they_change(tmp_path):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
+async def test_updates_are_written_after_the_inserts_they_change(notes):
+    store, path = notes
 
-        def retag(tx: Tx) -> None:
-            tx.defer(RETAG, (1, "b"))
+    def retag(tx: Tx) -> None:
+        tx.defer(RETAG, (1, "b"))
 
-        await asyncio.gather(
-            store.write(retag),  # deferred first, ranked after the insert
-            store.write(_note(1)),
-        )
-        assert _notes(path) == [(1, "b")]
-    finally:
-        await store.close()
+    await asyncio.gather(
+        store.write(retag),  # deferred first, ranked after the insert
+        store.write(_note(1)),
+    )
+    assert _notes(path) == [(1, "b")]
 
 
-async def test_a_deferred_row_the_database_refuses_fails_its_whole_batch(tmp_path):
-    path = tmp_path / "s.db"
-    store = await _store(path)
-    try:
-        await store.write(_note(1))
-        results = await asyncio.gather(
-            store.write(_note(2)),
-            store.write(_note(1)),  # a duplicate key, at commit
-            return_exceptions=True,
-        )
-        assert all(isinstance(r, RuntimeError) for r in results)
-        assert _notes(path) == [(1, "a")]  # nothing of the batch is on disk
-        await store.write(_note(3))  # the store goes on
-        assert _notes(path) == [(1, "a"), (3, "a")]
-    finally:
-        await store.close()
+async def test_a_deferred_row_the_database_refuses_fails_its_whole_batch(notes):
+    store, path = notes
+    await store.write(_note(1))
+    results = await asyncio.gather(
+        store.write(_note(2)),
+        store.write(_note(1)),  # a duplicate key, at commit
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert _notes(path) == [(1, "a")]  # nothing of the batch is on disk
+    await store.write(_note(3))  # the store goes on
+    assert _notes(path) == [(1, "a"), (3, "a")]
 
 
 def test_a_tx_without_a_store_writes_a_deferred_row_at_once(tmp_path):
