@@ -17,7 +17,8 @@ from bot.commands import (
     section,
     subcommand,
 )
-from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
+from bot.commands_core import is_known_scope
+from bot.known_scopes import close_scope, did_you_mean, unseen
 from bot.slack.limits import BUTTON_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
@@ -62,7 +63,7 @@ async def cmd_routing(ctx: Context, args: list[str]) -> Reply:
 
 def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
     """What to say about a scope Nightshift does not know (None: it knows it)."""
-    if known_scope(ctx.ns.policy, tx, scope):
+    if is_known_scope(ctx, tx, scope):
         return None
     return f"_{unseen(scope)}._{did_you_mean(close_scope(tx, scope))}"
 

@@ -378,7 +378,8 @@ class GuardClient:
             send = self._release(hold)
             what = f"releasing {hold.reservation_id}"
         else:
-            if isinstance(exc, _NOT_THE_CALLS_FAULT):  # the call was over: as reported
+            if isinstance(exc, _NOT_THE_CALLS_FAULT) or exc is hold.unread_error:
+                # the call was over (the model answered): as reported, not as its failure
                 body = hold.body()
             else:
                 timed_out = isinstance(exc, (TimeoutError, httpx.TimeoutException))

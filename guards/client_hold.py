@@ -39,6 +39,7 @@ class Hold:
     _outcome: str = "success"
     _error: str | None = None
     _unread: str | None = None  # why a cost reported could not be read (the call spent)
+    _unread_error: ValueError | None = None  # what hold.settle raised then
     _closed: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -78,7 +79,7 @@ class Hold:
             )
         except ValueError as exc:
             if not self.settled:
-                self._unread, self._outcome = str(exc), outcome
+                self._unread, self._outcome, self._unread_error = str(exc), outcome, exc
             raise
         said = (new_usage, new_actual, outcome, error)
         if self.settled and said != (self._usage, self._actual, self._outcome, self._error):
@@ -100,6 +101,11 @@ class Hold:
     @property
     def settled(self) -> bool:
         return self._usage is not None or self._actual is not None
+
+    @property
+    def unread_error(self) -> ValueError | None:
+        """The error :meth:`settle` raised for a cost it could not read (none followed)."""
+        return None if self.settled else self._unread_error
 
     @property
     def spent(self) -> bool:

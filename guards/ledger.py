@@ -89,9 +89,14 @@ RELEASE = Bulk(
 )
 
 
-def _keys(res_id: str, scope: str, token_id: str, key: str) -> tuple[tuple[str, ...], ...]:
-    """What a reservation row is found by: its id, and its key in its scope and its token."""
-    return (("id", res_id), ("scope", scope, key), ("token", token_id, key))
+def _by_id(res_id: str) -> tuple[str, str]:
+    """What a read of a reservation by its id names (a deferred row touching it waits)."""
+    return ("id", res_id)
+
+
+def _by_key(scope: str, token_id: str, key: str) -> tuple[tuple[str, str, str], ...]:
+    """What a read of a reservation by its key names: its scope's use, its token's."""
+    return (("scope", scope, key), ("token", token_id, key))
 
 
 def reservation_id(now: float) -> str:
@@ -176,14 +181,21 @@ class Ledger(Holds):
         # A key names one call: of its scope, whichever token sends it (a rotated token
         # retrying, a parent token's key), and of its token (unique per token, as the
         # table says). The scope's use first, then the token's own in another scope.
-        row = tx.read_one(
+        lookup = (
             f"SELECT 0, token_id = ?, {RESERVATION_COLUMNS} FROM reservations"
             " WHERE scope = ? AND idempotency_key = ?"
             f" UNION ALL SELECT 1, 1, {RESERVATION_COLUMNS} FROM reservations"
-            " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1, 2 DESC LIMIT 1",
-            (token.id, scope.path, req.idempotency_key, token.id, req.idempotency_key),
-            _keys("", scope.path, token.id, req.idempotency_key)[1:],
+            " WHERE token_id = ? AND idempotency_key = ? ORDER BY 1, 2 DESC LIMIT 1"
         )
+        params = (token.id, scope.path, req.idempotency_key, token.id, req.idempotency_key)
+        row = tx.read_one(
+            lookup,
+            params,
+            _by_key(scope.path, token.id, req.idempotency_key),
+        )
+        if row is not None and tx.waits_for(_by_id(row[2])):
+            # its settle or release is deferred in this batch: read it as that left it
+            row = tx.read_one(lookup, params, [_by_id(row[2])])
         if row is not None:
             existing = Reservation.from_row(row[2:])
             if existing.scope != scope.path:
@@ -250,7 +262,7 @@ class Ledger(Holds):
                 now + ttl,
                 req.route_id,
             ),
-            _keys(res_id, scope.path, token.id, req.idempotency_key),
+            [_by_id(res_id), *_by_key(scope.path, token.id, req.idempotency_key)],
         )
         self._move(tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now)
         reservation = Reservation(
@@ -285,7 +297,7 @@ class Ledger(Holds):
         row = tx.read_one(
             f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?",
             (res_id,),
-            (("id", res_id),),
+            [_by_id(res_id)],
         )
         if row is None:
             raise NotFound(f"no reservation {res_id!r}")
@@ -361,7 +373,7 @@ class Ledger(Holds):
         tx.defer(
             SETTLE,
             (res_id, actual, released, overrun, req.outcome, req.error, settle_hash, now, model),
-            (("id", res_id),),
+            [_by_id(res_id)],
         )
         self._move(
             tx,
@@ -416,7 +428,7 @@ class Ledger(Holds):
                 "released_micros": reservation.released_micros,
             }
         now = tx.clock.now()
-        tx.defer(RELEASE, (res_id, now), (("id", res_id),))
+        tx.defer(RELEASE, (res_id, now), [_by_id(res_id)])
         self._move(
             tx,
             res_id,

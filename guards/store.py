@@ -15,9 +15,11 @@ each statement paid a GIL hand-off to the busy event loop.)
 The rows every call writes (a reservation, its journal rows) are deferred
 (:meth:`Tx.defer`): the writer thread writes each kind's rows in one statement, in
 the hop that commits, outside the GIL, while the event loop goes on with the next
-requests. Counters that many operations of a batch add to (daily usage, the digest's
-rollup) go through :meth:`Tx.add`: the batch's additions to one row become one row
-of an upsert written there too. :attr:`Tx.memo` is a cache of rows shared by
+requests. Such a row must not be able to fail (its operation checked what could make
+it fail): one that does fails the whole batch, as a failed commit does. Counters that
+many operations of a batch add to (daily usage, the digest's rollup) go through
+:meth:`Tx.add`: the batch's additions to one row become one row of an upsert written
+there too. :attr:`Tx.memo` is a cache of rows shared by
 every batch; it is dropped whenever writes are rolled back or another process
 (``nightshift token revoke``, say) committed to the file since the last batch.
 
@@ -291,7 +293,14 @@ class Store:
                 # The batch's callers answer before the next batch's operations run: their
                 # clients send their next requests sooner (measured: 8-13% more requests a
                 # second under 64 clients, a lower p99).
-                await asyncio.sleep(0)
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:  # the next batch may have begun: undo it
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    for _, fut, _ in self._pending:
+                        fut.cancel()
+                    raise
             if self._closed:
                 return
 

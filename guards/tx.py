@@ -67,16 +67,28 @@ class Pending:
         self.size = 0
         self.touched.clear()
 
-    def write(self, conn: sqlite3.Connection, upto: dict[Bulk, int] | None = None) -> None:
-        """Write the rows (of each kind, those before ``upto``'s mark, if given)."""
+    def write(
+        self,
+        conn: sqlite3.Connection,
+        marks: dict[Bulk, int] | None = None,
+        *,
+        earlier: bool = False,
+    ) -> None:
+        """Write the rows (``earlier``: of each kind, only those before the operation's
+        ``marks``). Each statement's rows leave the list as it succeeds, and ``marks`` (where
+        the operation's own rows begin) follow, so a failure midway leaves neither a row
+        written twice nor an operation taking back a row it did not defer."""
         for bulk in sorted(self.rows, key=lambda b: b.rank):
             rows = self.rows[bulk]
-            end = len(rows) if upto is None else upto.get(bulk, len(rows))
-            for start in range(0, end, BULK_ROWS):
-                chunk = rows[start : min(end, start + BULK_ROWS)]
+            left = marks.get(bulk, len(rows)) if earlier and marks is not None else len(rows)
+            while left:
+                chunk = rows[: min(left, BULK_ROWS)]
                 conn.execute(bulk.sql(len(chunk)), list(chain.from_iterable(chunk)))
-            del rows[:end]
-            self.size -= end
+                del rows[: len(chunk)]
+                self.size -= len(chunk)
+                left -= len(chunk)
+                if marks is not None and bulk in marks:
+                    marks[bulk] = max(0, marks[bulk] - len(chunk))
         if not self.size:
             self.touched.clear()
 
@@ -94,7 +106,7 @@ class Tx:
         pending: Pending | None = None,
         savepoint: str | None = None,
     ) -> None:
-        self.conn = conn
+        self._conn = conn
         self.clock = clock
         # In a store's batch: the rows deferred to its commit, this operation's first
         # row of each kind there, and the savepoint opened at its first own statement.
@@ -134,7 +146,7 @@ class Tx:
         outside a batch). ``touches``: keys a read waiting for it names (see :meth:`read_one`)."""
         pending = self.pending
         if pending is None:
-            self.conn.execute(bulk.sql(1), row)
+            self._conn.execute(bulk.sql(1), row)
             return
         rows = pending.rows.get(bulk)
         if rows is None:
@@ -152,7 +164,12 @@ class Tx:
         pending = self.pending
         if pending is not None and pending.size and not pending.touched.isdisjoint(touches):
             self._own()
-        return self.conn.execute(sql, params).fetchone()
+        return self._conn.execute(sql, params).fetchone()
+
+    def waits_for(self, key: Hashable) -> bool:
+        """Whether a row deferred in this batch (not written yet) touches ``key``."""
+        pending = self.pending
+        return pending is not None and pending.size > 0 and key in pending.touched
 
     def _own(self) -> None:
         """Ready for a statement of the operation's own: the rows deferred before it
@@ -162,14 +179,12 @@ class Tx:
             return
         if not self.in_savepoint:
             if pending.size:
-                pending.write(self.conn, upto=self._marks)
-                self._marks = dict.fromkeys(self._marks, 0)
+                pending.write(self._conn, self._marks, earlier=True)
             if self.savepoint:
-                self.conn.execute(f"SAVEPOINT {self.savepoint}")
+                self._conn.execute(f"SAVEPOINT {self.savepoint}")
             self.in_savepoint = True
         if pending.size:
-            pending.write(self.conn)
-            self._marks = dict.fromkeys(self._marks, 0)
+            pending.write(self._conn, self._marks)
 
     def take_back(self) -> None:
         """Undo this operation's counter additions and deferred rows (its savepoint was
@@ -192,7 +207,7 @@ class Tx:
     def flush(self) -> None:
         """Write the counter additions now (for a Tx used without a Store)."""
         self._own()
-        write_sums(self.conn, self.sums)
+        write_sums(self._conn, self.sums)
         self._added.clear()
 
     def unwritten(self, upsert: str) -> list[tuple[tuple[Any, ...], list[int]]]:
@@ -201,25 +216,25 @@ class Tx:
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         self._own()
-        return self.conn.execute(sql, params)
+        return self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
         self._own()
-        return self.conn.executemany(sql, rows)
+        return self._conn.executemany(sql, rows)
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """The first row, or None."""
         self._own()
-        return self.conn.execute(sql, params).fetchone()
+        return self._conn.execute(sql, params).fetchone()
 
     def all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         self._own()
-        return self.conn.execute(sql, params).fetchall()
+        return self._conn.execute(sql, params).fetchall()
 
     def emit(self, event: Event) -> int:
         """Record an event in this transaction; it is published after the commit."""
         self._own()
-        cur = self.conn.execute(
+        cur = self._conn.execute(
             "INSERT INTO events (at, kind, scope, payload) VALUES (?, ?, ?, ?)",
             (event.at, event.kind, event.scope, json.dumps(event.payload())),
         )
@@ -239,7 +254,7 @@ class Tx:
     ) -> None:
         """Append an audit row: who changed what, from what to what."""
         self._own()
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO audit (at, actor, action, target, before, after, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.clock.now(), actor, action, target, before, after, detail),
@@ -261,7 +276,11 @@ def write_sums(conn: sqlite3.Connection, sums: Sums) -> None:
 
 
 def _split_upsert(upsert: str) -> tuple[str, str, str]:
-    """``INSERT ... VALUES (?, ?) ON CONFLICT ...`` as its head, row and tail."""
+    """``INSERT ... VALUES (?, max(?, 0)) ON CONFLICT ...`` as its head, row and tail."""
     head, _, rest = upsert.partition(" VALUES ")
-    end = rest.index(")") + 1
-    return head, rest[:end], rest[end:]
+    depth = 0
+    for end, char in enumerate(rest):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return head, rest[: end + 1], rest[end + 1 :]
+    raise ValueError(f"no row of values in {upsert[:80]!r}")

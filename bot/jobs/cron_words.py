@@ -212,7 +212,11 @@ def dst_notes(spec: CronSpec, tz: ZoneInfo, *, now: float, days: int = 366) -> l
             extra = [t for t in later if not (t[0] in spec.hours and t[1] in spec.minutes)]
             times = _and([_hhmm(h, m) for h, m in (extra or later)[:4]])
             if not extra:
-                then = f"its run at {times} is the only one"
+                then = (
+                    f"its run at {times} is the only one"
+                    if len(later) == 1
+                    else f"its runs at {times} are the only ones"
+                )
             elif len(extra) == 1:
                 then = f"the job runs once at {times} instead"
             else:

@@ -139,6 +139,11 @@ def test_fall_back_runs_a_fixed_time_once_and_a_wildcard_hour_in_both_passes():
             3,
         ),
         ("0 2,3 * * *", "02:00 does not exist, so its run at 03:00 is the only one", 1),
+        (
+            "0,30 2,3 * * *",
+            "02:00 and 02:30 do not exist, so its runs at 03:00 and 03:30 are the only ones",
+            2,
+        ),
     ],
 )
 def test_the_spring_forward_note_says_what_the_schedule_runs(expr, said, runs):

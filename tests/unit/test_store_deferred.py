@@ -17,7 +17,7 @@ from guards.errors import BudgetExceeded, Conflict
 from guards.ledger import Ledger, ReserveRequest, SettleRequest
 from guards.store import Store, Tx
 from guards.tokens import create_token
-from guards.tx import BULK_ROWS, Bulk
+from guards.tx import BULK_ROWS, Bulk, write_sums
 from guards.verify import verify
 from tests.unit.test_store import refusal
 
@@ -222,13 +222,83 @@ async def test_a_call_retried_within_one_batch_is_one_reservation_settled_once(t
         )
         assert store.batches == 3
         assert isinstance(ended[0], dict) and ended[0] == ended[1]
+        # review19 M1: a retry of the reserve, in the batch that settles its call, is told
+        # the call is over (it was told `held`: a client takes that as "make the call")
+        res2 = second[1]["reservation_id"]
+        over = await asyncio.gather(
+            store.write(settle(res2, 50_000)),
+            store.write(reserve("acme/a/bot", "k2")),
+            store.write(lambda tx: ledger.release(tx, token=token, res_id=res_id)),
+            store.write(reserve("acme/a/bot", "k1")),
+            return_exceptions=True,
+        )
+        assert store.batches == 4
+        assert isinstance(over[1], tuple) and over[1][1]["state"] == "settled"
+        assert isinstance(over[2], Conflict) and isinstance(over[3], tuple)
+        assert over[3][1]["state"] == "settled"
         assert ended[0]["charged_micros"] == 100_000
         assert isinstance(ended[2], Conflict) and isinstance(ended[3], Conflict)
         with sqlite3.connect(path) as conn:
             rows = conn.execute(
                 "SELECT idempotency_key, state, charged_micros FROM reservations ORDER BY 1"
             ).fetchall()
-            assert rows == [("k1", "settled", 100_000), ("k2", "held", 0)]
+            assert rows == [("k1", "settled", 100_000), ("k2", "settled", 50_000)]
             assert verify(conn).ok
     finally:
         await store.close()
+
+
+async def test_an_operation_whose_first_statement_fails_writing_earlier_rows_leaves_none_of_its_own(
+    notes,
+):
+    """review19 M2: the earlier rows of one kind were written, the next kind's failed (a
+    transient error), and the operation's marks were stale: it took back rows that were
+    not its own, and its own row was committed although it was told it failed."""
+    store, path = notes
+    calls = [0]
+
+    def flaky() -> int:  # refuses the first row of `other` only
+        calls[0] += 1
+        return 1 if calls[0] == 1 else 0
+
+    store._conn.create_function("flaky", 0, flaky)
+    other = Bulk(2, "INSERT INTO other (n) VALUES ", 1)
+
+    def setup(tx: Tx) -> None:
+        tx.execute("CREATE TABLE other (n INTEGER PRIMARY KEY)")
+        tx.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON other WHEN flaky() = 1"
+            " BEGIN SELECT RAISE(ABORT, 'transient'); END"
+        )
+
+    await store.write(setup)
+
+    def earlier(tx: Tx) -> None:
+        tx.defer(NOTE, (1, "earlier"))
+        tx.defer(other, (1,))
+
+    def victim(tx: Tx) -> None:
+        tx.defer(NOTE, (100, "victim"))
+        tx.defer(NOTE, (101, "victim"))
+        tx.execute("SELECT 1")  # writes the earlier rows first: `other`'s fails
+
+    results = await asyncio.gather(
+        store.write(earlier), store.write(victim), return_exceptions=True
+    )
+    assert results[0] is None and isinstance(results[1], sqlite3.IntegrityError)
+    assert _notes(path) == [(1, "earlier")]  # not the victim's, and the earlier one kept
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT n FROM other").fetchall() == [(1,)]  # tried again: in
+
+
+def test_counter_rows_are_upserted_many_at_once_whatever_their_row_holds(tmp_path):
+    """review19 L5: the row of values was cut at its first `)`."""
+    conn = sqlite3.connect(tmp_path / "sums.db", isolation_level=None)
+    conn.execute("CREATE TABLE c (k TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    upsert = (
+        "INSERT INTO c (k, n) VALUES (?, max(?, 0))"
+        " ON CONFLICT (k) DO UPDATE SET n = n + excluded.n"
+    )
+    write_sums(conn, {upsert: {("a",): [5], ("b",): [-3]}})
+    write_sums(conn, {upsert: {("a",): [2]}})
+    assert conn.execute("SELECT k, n FROM c ORDER BY k").fetchall() == [("a", 7), ("b", 0)]
