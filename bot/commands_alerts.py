@@ -40,13 +40,13 @@ from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.escape import slack_text
-from bot.known_scopes import close_scope, did_you_mean, seen_scope
+from bot.known_scopes import close_scope, did_you_mean, known_scope
 from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
 from bot.responders import responders as responders
 from guards.breaker_kinds import model_key
-from guards.config import ALERT_KINDS
+from guards.config import ALERT_KINDS, Policy
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -90,9 +90,9 @@ class _Filter:
         )
 
 
-def _refuse_filter(text: str, why: str) -> UsageError:
+def _refuse_filter(text: str, why: str, *, meant: str | None = None) -> UsageError:
     close = difflib.get_close_matches(text.lower(), ALERT_KINDS, n=1, cutoff=0.7)
-    hint = f" Did you mean `{close[0]}`?" if close else ""
+    hint = did_you_mean(meant) or (f" Did you mean `{close[0]}`?" if close else "")
     kinds = ", ".join(f"`{k}`" for k in sorted(ALERT_KINDS))
     return UsageError(
         f"`{echo(text)}` {why}.{hint} `alerts` takes one filter: a scope and everything"
@@ -102,7 +102,19 @@ def _refuse_filter(text: str, why: str) -> UsageError:
     )
 
 
-def _parse_filter(tx: Tx, text: str) -> _Filter:
+def _meant_scope(tx: Tx, policy: Policy, text: str) -> str | None:
+    """The scope ``text`` probably meant: one seen (:func:`close_scope`), or one the policy
+    names, in another case."""
+    low = text.strip().rstrip("/").lower()
+    named = [*policy.budgets.scopes, *(job.scope for job in policy.jobs)]
+    for path in sorted(named, key=lambda p: (p.count("/"), p)):
+        for node in Scope(path).ancestors():
+            if node.lower() == low:
+                return node
+    return close_scope(tx, text)
+
+
+def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
     """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
     if len(text) > MAX_FILTER:
         raise _refuse_filter(text, f"is too long for a filter (at most {MAX_FILTER} characters)")
@@ -124,8 +136,15 @@ def _parse_filter(tx: Tx, text: str) -> _Filter:
             scope = Scope.parse(scope_text).path
         except ScopeError:
             scope = None
-    if scope is None or not seen_scope(tx, scope):
-        raise _refuse_filter(text, "is neither a scope Nightshift knows nor an alert kind")
+    if scope is None or not known_scope(policy, tx, scope):
+        meant = (
+            _meant_scope(tx, policy, scope_text) if not scope_text.startswith("model:") else None
+        )
+        if meant is not None and kind_text:
+            meant = f"{kind_text}:{meant}"
+        raise _refuse_filter(
+            text, "is neither a scope Nightshift knows nor an alert kind", meant=meant
+        )
     return _Filter(text, kinds=kinds, scope=scope)
 
 
@@ -180,7 +199,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     now = ctx.ns.clock.now()
 
     def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any]]:
-        flt = _parse_filter(tx, args[0]) if args else None
+        flt = _parse_filter(tx, args[0], ctx.ns.policy) if args else None
         silences = tx.all(
             "SELECT id, fingerprint, scope, kind, created_by, expires_at FROM silences"
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 
 from guards.config import Policy
+from guards.scopes import ancestors_of
 from guards.store import Tx
 
 __all__ = ["close_scope", "did_you_mean", "known_scope", "seen_scope", "unseen"]
@@ -79,10 +80,9 @@ def close_scope(tx: Tx, text: str) -> str | None:
         " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL LIMIT ?",
         (MAX_CANDIDATES,),
     )
-    paths = sorted(
-        (str(r[0]) for r in rows if not str(r[0]).startswith("model:")),
-        key=lambda p: (p.count("/"), p),
-    )
+    seen = {str(r[0]) for r in rows if not str(r[0]).startswith("model:")}
+    nodes = {node for path in seen for node in ancestors_of(path)}  # a user above its agents
+    paths = sorted(nodes, key=lambda p: (p.count("/"), p))
     low = text.lower()
     for path in paths:
         if path.lower() == low:

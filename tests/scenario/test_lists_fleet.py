@@ -465,6 +465,13 @@ async def test_alerts_filter_refuses_bad_input_clearly_and_changes_nothing(slack
         assert "<!channel>" not in reply["text"]
     two = await slack.command("alerts acme hooli")
     assert "takes one filter" in two["text"]
+    # a scope in another case: the one meant, before the kinds (closing13: the kinds only)
+    for typed, meant in (("Globex/Alice", "globex/alice"), ("runaway:GLOBEX", "runaway:globex")):
+        reply = await slack.command(f"alerts {typed}")
+        assert (
+            f"is neither a scope Nightshift knows nor an alert kind. Did you mean `{meant}`?"
+            in (reply["text"])
+        ), reply["text"]
     assert await state() == before
 
 
