@@ -23,6 +23,7 @@ from tests.scenario.test_alerts import (
     emit,
     used,
 )
+from tests.scenario.test_stale_clicks import settled
 
 SCOPE = "acme/alice"  # BOT is acme/alice/rss-bot
 
@@ -236,11 +237,7 @@ async def test_a_lifted_silence_redraws_the_message_naming_whom_it_pages_now(sla
     await slack.command("oncall override <@U03> 3h primary", user=ADMIN)
     await slack.command("silence 1 off", user="U01")
     await fake.wait_for(lambda: dms(fake, "U03"))
-    for _ in range(500):  # every queued edit delivered; no tick, so no later redraw
-        pending = await app.store.fetch("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
-        if pending[0][0] == 0:
-            break
-        await asyncio.sleep(0.02)
+    await settled(slack)  # every queued edit delivered; no tick, so no later redraw
     shown = channel_message(fake)
     assert shown["text"].startswith("<@U03> 🔴 P0"), shown["text"]  # (U01 stays in its history)
     assert shown["blocks"][1]["text"]["text"].startswith("<@U03> "), shown["blocks"][1]
