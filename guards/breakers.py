@@ -64,6 +64,15 @@ from guards.store import Store, Tx
 __all__ = ["BreakerRow", "Breakers", "parse_key"]
 
 
+LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker it trips
+
+
+def _said(error: str) -> str:
+    """A settle's error on one line, clipped: what the breaker's reason quotes."""
+    text = " ".join(error.split())
+    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
+
+
 class Breakers:
     """The breakers of one process; implements the ledger's ``Gate`` protocol."""
 
@@ -171,6 +180,8 @@ class Breakers:
             return
         res = reservation
         failed = res.outcome != "success"
+        # what the failed call said, for the breaker's reason (the person paged sees why)
+        detail = f"last error: {_said(res.error)}" if failed and res.error else ""
         keys = governing(res.scope)
         agent = keys[2][0]
         records = self._records
@@ -182,7 +193,12 @@ class Breakers:
                 continue  # namespaces and users learn only from their trials
             b = records.entries.get(key) or records.entry(tx, key, kind)
             t = b.record(
-                now, failed=failed, source=agent, res_id=res.id, charged_micros=res.charged_micros
+                now,
+                failed=failed,
+                source=agent,
+                res_id=res.id,
+                charged_micros=res.charged_micros,
+                detail=detail,
             )
             if t is not None or b.dirty:
                 records.apply(tx, b, kind, (t,), now)
@@ -190,7 +206,12 @@ class Breakers:
             key = model_key(res.model)
             b = records.entries.get(key) or records.entry(tx, key, "model")
             t = b.record(
-                now, failed=failed, source=agent, res_id=res.id, charged_micros=res.charged_micros
+                now,
+                failed=failed,
+                source=agent,
+                res_id=res.id,
+                charged_micros=res.charged_micros,
+                detail=detail,
             )
             if t is not None or b.dirty:
                 records.apply(tx, b, "model", (t,), now)

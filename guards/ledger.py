@@ -394,6 +394,7 @@ class Ledger(Holds):
             outcome=req.outcome,
             settle_hash=settle_hash,
             model=model,
+            error=req.error,
         )
         if overrun:
             tx.emit(

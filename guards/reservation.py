@@ -102,6 +102,7 @@ class Reservation:
     expires_at: float
     expired_at: float | None
     route_id: str | None
+    error: str | None = None  # what a failed settle said (not read back from the row)
 
     @classmethod
     def from_row(cls, row: Any) -> Reservation:

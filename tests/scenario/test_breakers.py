@@ -299,3 +299,30 @@ async def test_a_model_breaker_that_tripped_on_its_own_does_not_refuse_a_pinned_
     body = {"scope": BOT, "idempotency_key": "pinned", **haiku}
     r = await app.request("POST", "/v1/reservations", token=bot.token, json=body)
     assert r.status_code == 201, r.text  # routing steers around it; a pinned call may still try
+
+
+async def test_a_breaker_opened_on_failures_says_what_the_last_failed_call_said(app_factory):
+    """audit19 hostile 3: the README said a settle's `error` is shown to operators; nothing
+    showed it, and the person paged for "5 failures in a row" could not see why."""
+    app, bot, _ = await fleet(app_factory)
+    for i in range(5):
+        r = await bot.reserve()
+        body = {"actual_cost_micros": 0, "outcome": "failure"}
+        if i == 4:
+            body["error"] = "anthropic 529 overloaded_error:\n  retry later " + "x" * 300
+        else:
+            body["error"] = f"failure {i}"
+        settled = await app.request(
+            "POST",
+            f"/v1/reservations/{r.json()['reservation_id']}/settle",
+            token=bot.token,
+            json=body,
+        )
+        assert settled.status_code == 200, settled.text
+    refused = (await bot.reserve()).json()
+    assert refused["reason"].startswith(
+        "5 failures in a row (limit 5); last error: anthropic 529 overloaded_error: retry later"
+    ), refused["reason"]
+    assert len(refused["reason"]) < 300 and refused["reason"].endswith("…")
+    [(_, opened)] = await events(app, "breaker_opened")
+    assert opened["reason"] == refused["reason"]
