@@ -188,9 +188,11 @@ class Breakers:
         not_closed = records.not_closed or records.load_not_closed(tx)
         if res.charged_micros > 0 and not_closed:
             self._spent_while_open(tx, res, keys, not_closed, now)
-        for key, kind in keys:
-            if kind != "agent" and key not in not_closed:
-                continue  # namespaces and users learn only from their trials
+        # namespaces and users learn only from their trials; the agent and the model, always
+        learners = [(key, kind) for key, kind in keys if kind == "agent" or key in not_closed]
+        if res.model:
+            learners.append((model_key(res.model), "model"))
+        for key, kind in learners:
             b = records.entries.get(key) or records.entry(tx, key, kind)
             t = b.record(
                 now,
@@ -202,19 +204,6 @@ class Breakers:
             )
             if t is not None or b.dirty:
                 records.apply(tx, b, kind, (t,), now)
-        if res.model:
-            key = model_key(res.model)
-            b = records.entries.get(key) or records.entry(tx, key, "model")
-            t = b.record(
-                now,
-                failed=failed,
-                source=agent,
-                res_id=res.id,
-                charged_micros=res.charged_micros,
-                detail=detail,
-            )
-            if t is not None or b.dirty:
-                records.apply(tx, b, "model", (t,), now)
         if res.charged_micros > 0:
             self._spend.observe(tx, records, res, keys, now)
 
