@@ -151,6 +151,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             exc.status, "http_error"
         )
         message = f"{exc.reason}: {request.method} {request.path[:200]} is not part of the API"
+        if exc.status == 413:  # (aiohttp's own limit, before a handler reads the body)
+            message = f"{exc.reason}: the body is larger than {MAX_BODY} bytes; send less"
         if exc.status == 404 and ("//" in request.path or request.path.endswith("/")):
             message += " (no path here has '//' or a trailing '/': does the base URL end in '/'?)"
         if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -199,7 +201,7 @@ class ReserveBody(Body):
     max_cost_micros: StrictInt | None = Field(None, ge=1, le=10**15)
     estimate: EstimateBody | None = None
     task_id: str | None = Field(None, min_length=1, max_length=200)
-    ttl_seconds: StrictInt | None = Field(None, ge=1, le=366 * 86400)
+    ttl_seconds: StrictInt | None = Field(None, ge=1)  # at most: the policy's (check_ttl)
     model: ModelName | None = None
     route_id: str | None = Field(None, min_length=1, max_length=100)
 
@@ -264,6 +266,7 @@ async def create_reservation(request: web.Request) -> web.Response:
 async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, ReservationAnswer]:
     body = await read_json(request, ReserveBody)
     parse_scope(body.scope, min_depth=3)  # a 400 naming `scope` before anything is written
+    ns.ledger.check_ttl(body.ttl_seconds)  # one limit and one message, a replay's too
     req = ReserveRequest(
         scope=body.scope,
         idempotency_key=body.idempotency_key,

@@ -164,6 +164,18 @@ class Ledger(Holds):
                 " or send max_cost_micros)",
             ) from None
 
+    def check_ttl(self, ttl_seconds: int | None) -> int:
+        """The hold's TTL (the policy's default for None), or InvalidInput past the
+        policy's ``reservations.max_ttl_seconds``."""
+        most = self.policy.reservations.max_ttl_seconds
+        ttl = ttl_seconds or self.policy.reservations.ttl_seconds
+        if ttl > most:
+            raise InvalidInput(
+                "ttl_seconds",
+                f"ttl_seconds may be at most {most} (the policy's reservations.max_ttl_seconds)",
+            )
+        return ttl
+
     def reserve(
         self, tx: Tx, *, token: Token, req: ReserveRequest
     ) -> tuple[bool, ReservationAnswer]:
@@ -223,12 +235,7 @@ class Ledger(Holds):
                     " 1 micro-dollar (send its tokens, or max_cost_micros)",
                 )
             raise InvalidInput("max_cost_micros", "the ceiling must be at least 1 micro-dollar")
-        ttl = req.ttl_seconds or self.policy.reservations.ttl_seconds
-        if ttl > self.policy.reservations.max_ttl_seconds:
-            raise InvalidInput(
-                "ttl_seconds",
-                f"ttl_seconds may be at most {self.policy.reservations.max_ttl_seconds}",
-            )
+        ttl = self.check_ttl(req.ttl_seconds)
         now = tx.clock.now()
         model = req.model or (req.estimate.model if req.estimate else None)
         named = {m.strip().lower() for m in (req.model, req.estimate and req.estimate.model) if m}

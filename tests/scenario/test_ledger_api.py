@@ -256,6 +256,8 @@ BAD_BODIES = [
     ({k: v for k, v in GOOD.items() if k != "idempotency_key"}, "idempotency_key"),
     ({**GOOD, "surprise": 1}, "surprise"),
     ({**GOOD, "ttl_seconds": 0}, "ttl_seconds"),
+    ({**GOOD, "ttl_seconds": 86_401}, "ttl_seconds"),
+    ({**GOOD, "ttl_seconds": 10**30}, "ttl_seconds"),
     (
         {
             **GOOD,
@@ -692,3 +694,18 @@ async def test_a_bad_token_with_bad_input_is_401_and_learns_nothing(
         assert r.json()["error"] == "unauthorized"
         assert "claude" not in r.text and "field" not in r.json()
         assert (await app.request(method, path, token=good, json=body)).status_code == 400
+
+
+async def test_a_ttl_past_the_policys_most_is_refused_in_one_words_whatever_its_size(app_factory):
+    """audit19 hostile: 86401 read "may be at most 86400", 10^9 "Input should be less than
+    or equal to 31622400"."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    for ttl in (86_401, 10**9, 10**30):
+        r = await app.request(
+            "POST", "/v1/reservations", token=tok, json={**GOOD, "ttl_seconds": ttl}
+        )
+        assert r.status_code == 400 and r.json()["field"] == "ttl_seconds", r.text
+        assert r.json()["message"] == (
+            "ttl_seconds may be at most 86400 (the policy's reservations.max_ttl_seconds)"
+        )

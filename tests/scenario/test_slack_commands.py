@@ -723,3 +723,12 @@ async def test_after_a_reload_a_refused_token_is_an_error_and_nothing_waits_for_
         await task
     said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.client"]
     assert said and said[0].startswith("Slack refuses SLACK_BOT_TOKEN (invalid_auth)")
+
+
+async def test_an_oversized_post_to_slack_events_says_the_body_is_too_large(slack_http):
+    """audit19 hostile: it said "POST /slack/events is not part of the API"."""
+    slack = await slack_http({})
+    raw = await slack.app.request("POST", "/slack/events", content=b"x" * (2 * 1024 * 1024))
+    assert raw.status_code == 413 and raw.json()["error"] == "body_too_large", raw.text
+    assert "the body is larger than" in raw.json()["message"], raw.text
+    assert "not part of the API" not in raw.json()["message"]
