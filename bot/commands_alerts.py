@@ -40,7 +40,7 @@ from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.escape import slack_text
-from bot.known_scopes import close_scope, did_you_mean, known_scope
+from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
 from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
@@ -102,18 +102,6 @@ def _refuse_filter(text: str, why: str, *, meant: str | None = None) -> UsageErr
     )
 
 
-def _meant_scope(tx: Tx, policy: Policy, text: str) -> str | None:
-    """The scope ``text`` probably meant: one seen (:func:`close_scope`), or one the policy
-    names, in another case."""
-    low = text.strip().rstrip("/").lower()
-    named = [*policy.budgets.scopes, *(job.scope for job in policy.jobs)]
-    for path in sorted(named, key=lambda p: (p.count("/"), p)):
-        for node in Scope(path).ancestors():
-            if node.lower() == low:
-                return node
-    return close_scope(tx, text)
-
-
 def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
     """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
     if len(text) > MAX_FILTER:
@@ -137,9 +125,7 @@ def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
         except ScopeError:
             scope = None
     if scope is None or not known_scope(policy, tx, scope):
-        meant = (
-            _meant_scope(tx, policy, scope_text) if not scope_text.startswith("model:") else None
-        )
+        meant = close_scope(tx, scope_text, named=named_scopes(policy))
         if meant is not None and kind_text:
             meant = f"{kind_text}:{meant}"
         raise _refuse_filter(

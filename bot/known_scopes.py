@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 
 from guards.config import Policy
 from guards.scopes import ancestors_of
@@ -53,14 +54,19 @@ def seen_scope(tx: Tx, path: str) -> bool:
 
 def known_scope(policy: Policy, tx: Tx, path: str) -> bool:
     """Seen (:func:`seen_scope`), or named by the policy: a budget or a job at or below it."""
-    named = [*policy.budgets.scopes, *(job.scope for job in policy.jobs)]
-    if any(p == path or p.startswith(path + "/") for p in named):
+    if any(p == path or p.startswith(path + "/") for p in named_scopes(policy)):
         return True
     return seen_scope(tx, path)
 
 
-def close_scope(tx: Tx, text: str) -> str | None:
-    """The seen scope ``text`` most probably meant, or None.
+def named_scopes(policy: Policy) -> list[str]:
+    """The scopes the policy names: a budget's, a job's."""
+    return [*policy.budgets.scopes, *(job.scope for job in policy.jobs)]
+
+
+def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
+    """The seen scope (or one of ``named``, the policy's) ``text`` most probably meant, or
+    None.
 
     In this order: the same path in another case (``Acme/alice`` → ``acme/alice``);
     a path that ends in ``text`` (``rss-bot`` → ``acme/alice/rss-bot``, the shallowest
@@ -80,7 +86,7 @@ def close_scope(tx: Tx, text: str) -> str | None:
         " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL LIMIT ?",
         (MAX_CANDIDATES,),
     )
-    seen = {str(r[0]) for r in rows if not str(r[0]).startswith("model:")}
+    seen = {p for p in (*(str(r[0]) for r in rows), *named) if not p.startswith("model:")}
     nodes = {node for path in seen for node in ancestors_of(path)}  # a user above its agents
     paths = sorted(nodes, key=lambda p: (p.count("/"), p))
     low = text.lower()
