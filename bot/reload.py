@@ -37,6 +37,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+# imported here, where the CLI and the app import it: load_policy then also lints the
+# jobs of a file it refuses, so one message says every problem (guards.config.add_file_check)
+from bot.jobs.lint import check_jobs
 from guards.config import Policy, PolicyError, load_policy
 from guards.store import Tx
 
@@ -81,8 +84,6 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     process starts on it, not on the file as it is by then (a second save during the drain
     is not read unchecked).
     """
-    from bot.jobs.lint import check_jobs  # the jobs' schedules are checked as at start
-
     try:
         raw = Path(config).read_bytes()
     except FileNotFoundError:
@@ -120,7 +121,7 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         return None
     try:
         new = load_policy(snapshot)
-        check_jobs(new, now=time.time(), source=config)
+        check_jobs(new, now=time.time(), source=config)  # the jobs' schedules, as at start
         changed = changed_sections(current, new)
     except (PolicyError, OSError, ValueError) as exc:
         os.unlink(snapshot)

@@ -15,13 +15,14 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from guards.config_guards import (
     Breakers,
@@ -71,6 +72,7 @@ __all__ = [
     "Digest",
     "EscalationStep",
     "FailureTrip",
+    "FileCheck",
     "HalfOpen",
     "Heartbeats",
     "Job",
@@ -90,6 +92,7 @@ __all__ = [
     "ScopeBudget",
     "SpendRate",
     "Validation",
+    "add_file_check",
     "load_policy",
     "parse_duration",
     "parse_policy",
@@ -185,9 +188,9 @@ def _unwrap(kind: Any) -> Any:
             return kind
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def _format_errors(errors: Sequence[ErrorDetails], source: str) -> str:
     lines = [f"{source}: the policy is not valid:"]
-    for err in exc.errors():
+    for err in errors:
         loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
         msg = err["msg"].removeprefix("Value error, ")
         if loc and loc[-1] == "[key]":  # pydantic's marker: the key itself is wrong
@@ -221,7 +224,43 @@ def parse_policy(data: Any, *, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_format_errors(exc, source)) from None
+        errors = [*exc.errors(), *_cross_section_errors(data, exc)]
+        said = [_format_errors(errors, source)]
+        said.extend(problem for check in _FILE_CHECKS if (problem := check(data, source)))
+        raise PolicyError("\n".join(said)) from None
+
+
+# Checks of the file that guards cannot make itself, added by the bot (the dependency
+# arrow points from bot to guards): bot.jobs.lint's, of the jobs' schedules. Unlike the
+# keys' checks they need a valid file and run after it has loaded; when the file is
+# refused, parse_policy runs them on what it has, so one message says every problem.
+FileCheck = Callable[[dict[str, Any], str], str | None]
+_FILE_CHECKS: list[FileCheck] = []
+
+
+def add_file_check(check: FileCheck) -> None:
+    """Also run ``check(data, source)`` on a refused file; it returns what it refuses, in
+    the words it uses once the file loads (None: nothing). Adding one twice adds it once.
+
+    Example: ``bot.jobs.lint`` calls ``add_file_check(_refused_file)`` on import; a file
+    refused for ``jobs.1.bogus`` then also says that ``jobs.0``'s cron does not parse.
+    """
+    if check not in _FILE_CHECKS:
+        _FILE_CHECKS.append(check)
+
+
+def _cross_section_errors(data: dict[str, Any], exc: ValidationError) -> list[ErrorDetails]:
+    """The errors of :class:`Policy`'s own checks (a routed model's price), which pydantic
+    runs only when every section is valid: run on the sections they read, when those are."""
+    failed = {err["loc"][0] for err in exc.errors() if err["loc"]}
+    read = ("routing", "prices")
+    if failed & set(read) or not failed:  # (no section failed: they have run)
+        return []
+    try:
+        Policy.model_validate({key: data[key] for key in read if key in data})
+    except ValidationError as late:
+        return late.errors()
+    return []
 
 
 _MERGE = "tag:yaml.org,2002:merge"

@@ -145,7 +145,7 @@ class SpendRate(Section):
     """Trip when the money charged within ``per_seconds`` reaches ``max`` (>=, not >)."""
 
     max: PositiveMicros = 2_000_000
-    per_seconds: Seconds = Field(600, ge=1)
+    per_seconds: PositiveSeconds = 600
 
 
 class HalfOpen(Section):

@@ -225,7 +225,7 @@ class Job(Section):
     scope: str
     timezone: TimeZone | None = None
     max_runs_per_hour: int = Field(60, ge=1, le=3600)
-    timeout_seconds: Seconds = Field(300, ge=1)
+    timeout_seconds: PositiveSeconds = 300
     allow_frequent: bool = False
     secret: str | None = Field(None, min_length=16, max_length=256)
     misfire_grace_seconds: Seconds = 3600

@@ -52,11 +52,13 @@ class PolicyError(Exception):
     """The policy file is unusable; the message names the key and the problem."""
 
 
-def parse_duration(value: object, *, max_days: int = 366) -> int:
+def parse_duration(value: object, *, max_days: int = 366, min_seconds: int = 0) -> int:
     """``30s``, ``5m``, ``2h``, ``1d`` (or a plain number of seconds) to whole seconds.
 
     A fraction is taken exactly when it makes whole seconds (``1.5h`` is 5400) and
-    refused when it does not (``1.5s``): nothing is silently rounded.
+    refused when it does not (``1.5s``): nothing is silently rounded. A value below
+    ``min_seconds`` or above ``max_days`` is refused with the range, the same words
+    for either end.
 
     >>> parse_duration("5m")
     300
@@ -76,12 +78,24 @@ def parse_duration(value: object, *, max_days: int = 366) -> int:
     else:
         raise ValueError(f"{value!r} is not a duration (write 30s, 5m, 2h or 1d)")
     if seconds < 0 or seconds > max_days * 86400:
-        raise ValueError(f"{value!r} is out of range (0 to {max_days} days)")
+        raise ValueError(_out_of_range(value, seconds, min_seconds, max_days))
     if seconds != seconds.to_integral_value():
         low = int(seconds)
         choices = f"{in_words(low)} or {in_words(low + 1)}" if low else "1s"
         raise ValueError(f"{value!r} is not a whole number of seconds (write {choices})")
+    if seconds < min_seconds:
+        raise ValueError(_out_of_range(value, seconds, min_seconds, max_days))
     return int(seconds)
+
+
+def _out_of_range(value: object, seconds: Decimal, min_seconds: int, max_days: int) -> str:
+    if not min_seconds:
+        return f"{value!r} is out of range (0 to {max_days} days)"
+    at_once = "; at 0 it would run out the moment it starts (write e.g. 5m)" if not seconds else ""
+    return (
+        f"{value!r} is out of range: must be at least {in_words(min_seconds)} and at most"
+        f" {max_days} days{at_once}"
+    )
 
 
 def in_words(seconds: int) -> str:
@@ -96,12 +110,8 @@ def in_words(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _at_least_one_second(seconds: int) -> int:
-    if seconds < 1:
-        raise ValueError(
-            "must be at least 1s: at 0 it would run out the moment it starts (write e.g. 5m)"
-        )
-    return seconds
+def _positive_duration(value: object) -> int:
+    return parse_duration(value, min_seconds=1)
 
 
 def refuse(title: str, problems: Sequence[tuple[tuple[str | int, ...], str]]) -> NoReturn:
@@ -157,9 +167,7 @@ def _whole_days(value: object) -> object:
 Days = Annotated[int, BeforeValidator(_whole_days)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 # a duration for which 0 makes no sense (a hold's lifetime, a heartbeat's timeout)
-PositiveSeconds = Annotated[
-    int, BeforeValidator(parse_duration), AfterValidator(_at_least_one_second)
-]
+PositiveSeconds = Annotated[int, BeforeValidator(_positive_duration)]
 TimeZone = Annotated[str, BeforeValidator(_check_tz)]
 Tier = Literal["P0", "P1", "P2"]
 

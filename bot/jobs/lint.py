@@ -25,13 +25,18 @@ Example:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
 
 from bot.jobs.cron import CronError, CronSpec, fire_times, parse_cron
 from bot.jobs.cron_words import describe, dst_notes, format_local
-from guards.config import Job, Policy, PolicyError
+from guards.config import Job, Policy, PolicyError, add_file_check
 
 __all__ = ["FREQUENT_PER_HOUR", "JobPlan", "check_jobs", "job_timezone", "lint_job", "lint_jobs"]
 
@@ -234,14 +239,21 @@ def _adverb(period: str) -> str:
 
 def lint_jobs(policy: Policy, *, now: float) -> list[JobPlan]:
     """Every job of the policy, in order; a repeated name is refused."""
-    plans: list[JobPlan] = []
+    return [plan for _, plan in _plans(enumerate(policy.jobs), policy, now=now)]
+
+
+def _plans(
+    jobs: Iterable[tuple[int, Job]], policy: Policy, *, now: float
+) -> list[tuple[int, JobPlan]]:
+    """Each job's plan, with its index under ``jobs``; a repeated name is refused."""
+    plans: list[tuple[int, JobPlan]] = []
     seen: set[str] = set()
-    for job in policy.jobs:
+    for i, job in jobs:
         plan = lint_job(job, timezone=job_timezone(job, policy), now=now)
         if job.name in seen:
             plan.error = f"another job is already named {job.name!r}; names must be unique"
         seen.add(job.name)
-        plans.append(plan)
+        plans.append((i, plan))
     return plans
 
 
@@ -251,18 +263,67 @@ def check_jobs(policy: Policy, *, now: float, source: str = "policy") -> list[Jo
     Raises:
         PolicyError: one or more jobs are refused (the process must not start).
     """
-    plans = lint_jobs(policy, now=now)
-    refused = [(i, p) for i, p in enumerate(plans) if p.refused]
-    if refused:
-        lines = [f"{source}: {len(refused)} job(s) refused:"]
-        for i, plan in refused:
-            reason = plan.error or "; ".join(plan.problems)
-            lines.append(f"  jobs.{i} ({plan.name}): `{plan.cron}` {plan.words or ''}".rstrip())
-            lines.append(f"    {reason}")
-            if not plan.error:  # a schedule problem (a repeated name has nothing to suggest)
-                if plan.suggestion:
-                    lines.append(f"    did you mean `{plan.suggestion}`?")
-                lines.append("    set allow_frequent: true on the job if this is intended")
-        lines.append("check them with: nightshift jobs preview")
-        raise PolicyError("\n".join(lines))
-    return plans
+    plans = _plans(enumerate(policy.jobs), policy, now=now)
+    refusal = _refusal(plans, source)
+    if refusal is not None:
+        raise PolicyError(refusal)
+    return [plan for _, plan in plans]
+
+
+def _refusal(plans: list[tuple[int, JobPlan]], source: str) -> str | None:
+    """What :func:`check_jobs` says of the refused jobs (None: none is)."""
+    refused = [(i, p) for i, p in plans if p.refused]
+    if not refused:
+        return None
+    lines = [f"{source}: {len(refused)} job(s) refused:"]
+    for i, plan in refused:
+        reason = plan.error or "; ".join(plan.problems)
+        lines.append(f"  jobs.{i} ({plan.name}): `{plan.cron}` {plan.words or ''}".rstrip())
+        lines.append(f"    {reason}")
+        if not plan.error:  # a schedule problem (a repeated name has nothing to suggest)
+            if plan.suggestion:
+                lines.append(f"    did you mean `{plan.suggestion}`?")
+            lines.append("    set allow_frequent: true on the job if this is intended")
+    lines.append("check them with: nightshift jobs preview")
+    return "\n".join(lines)
+
+
+# The keys of a job the lint reads (a job is linted when these are right).
+LINTED = frozenset({"name", "cron", "timezone", "max_runs_per_hour", "allow_frequent"})
+_STAND_IN = {"url": "http://127.0.0.1/", "scope": "_/_/_"}  # read by no check here
+
+
+def _refused_file(data: dict[str, Any], source: str) -> str | None:
+    """The jobs' refusals in a policy file whose keys are refused (parse_policy asks, so
+    that one message says both): each job whose linted keys are right is linted, the
+    others' keys left at their defaults."""
+    raw = data.get("jobs")
+    if not isinstance(raw, list):
+        return None
+    jobs = [(i, job) for i, item in enumerate(raw) if (job := _lintable(item)) is not None]
+    try:  # the time zones the jobs fall back on, when those keys are right
+        zones = Policy.model_validate({k: data[k] for k in ("timezone", "budgets") if k in data})
+    except ValidationError:
+        zones = Policy()
+    return _refusal(_plans(jobs, zones, now=time.time()), source)
+
+
+def _lintable(item: object) -> Job | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return Job.model_validate(item)
+    except ValidationError as exc:
+        wrong = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    if wrong & LINTED or not wrong:
+        return None
+    kept = {key: value for key, value in item.items() if key not in wrong}
+    for key, stand_in in _STAND_IN.items():
+        kept.setdefault(key, stand_in)  # its own error is said; the time zone is then the policy's
+    try:
+        return Job.model_validate(kept)
+    except ValidationError:
+        return None
+
+
+add_file_check(_refused_file)

@@ -325,7 +325,7 @@ def test_a_comma_is_read_only_between_thousands(whole, cut):
 @pytest.mark.parametrize("zero", ["0s", "0m", 0])
 def test_a_zero_that_would_expire_at_once_is_refused(section, key, zero):
     message = refusal({section: {key: zero}})
-    assert f"  {section}.{key}: must be at least 1s" in message
+    assert f"  {section}.{key}: {zero!r} is out of range: must be at least 1s" in message
     assert "write e.g. 5m" in message
 
 
@@ -468,3 +468,53 @@ def test_alert_routing_by_scope_names_real_scopes():
     assert "channels.alerts_by_scope" in message and "'acme/ali ce' is not a scope" in message
     ok = parse_policy({"channels": {"alerts_by_scope": {"acme/alice": "C1"}}})
     assert ok.channels.alerts_for("acme/alice/bot") == "C1"
+
+
+# -- 7. every problem at once; ranges said as they are (audit19 cron 7) -----------------
+
+
+def test_a_routed_model_without_a_price_is_said_beside_a_key_error_elsewhere():
+    """The price check ran only once every other key was right."""
+    message = refusal(
+        {"routing": {"tiers": {"small": {"model": "gpt-nine"}}}, "digest": {"tyme": "08:00"}}
+    )
+    assert "  digest.tyme: unknown key (did you mean 'time'?)" in message
+    assert "  routing.tiers.small.model: no price for 'gpt-nine'" in message
+    # a price that the broken prices section may hold is not guessed at
+    message = refusal(
+        {"routing": {"tiers": {"small": {"model": "gpt-nine"}}}, "prices": {"gpt-nine": 5}}
+    )
+    assert "no price" not in message
+
+
+JOB = {"name": "a", "cron": "0 * * * *", "url": "http://127.0.0.1:9000/run", "scope": "a/b/c"}
+POSITIVE = "must be at least 1s and at most 366 days"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("jobs", "timeout_seconds"),
+        ("breakers.spend_rate", "per_seconds"),
+        ("heartbeats", "timeout_seconds"),
+        ("reservations", "ttl_seconds"),
+    ],
+)
+@pytest.mark.parametrize("value", [-5, 0, "0s", "367d"])
+def test_a_duration_that_must_be_positive_says_one_true_range(section, key, value):
+    if section == "jobs":
+        data: dict[str, Any] = {"jobs": [{**JOB, key: value}]}
+        path = f"jobs.0.{key}"
+    else:
+        outer, _, inner = section.partition(".")
+        data = {outer: {inner: {key: value}} if inner else {key: value}}
+        path = f"{section}.{key}"
+    message = refusal(data)
+    assert f"  {path}: {value!r} is out of range: {POSITIVE}" in message
+
+
+def test_a_job_grace_of_0_loads_and_a_negative_one_says_the_range_from_0():
+    policy = parse_policy({"jobs": [{**JOB, "misfire_grace_seconds": 0}]})
+    assert policy.jobs[0].misfire_grace_seconds == 0
+    message = refusal({"jobs": [{**JOB, "misfire_grace_seconds": -5}]})
+    assert "  jobs.0.misfire_grace_seconds: -5 is out of range (0 to 366 days)" in message

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
+
+import pytest
 
 from bot.cli import main
 
@@ -74,3 +77,91 @@ def test_preview_of_a_missing_file_says_so_and_shows_the_defaults(tmp_path, caps
     assert main(["jobs", "preview", "--config", str(tmp_path / "absent.yml")]) == 0
     out = capsys.readouterr().out
     assert f"no policy file at {tmp_path / 'absent.yml'}" in out and "no jobs" in out
+
+
+# -- every problem of the file at once (audit19 cron 7) ---------------------------------
+
+JOB = '{{name: {name}, cron: "{cron}", url: "http://127.0.0.1:9000/run", scope: acme/a/b{extra}}}'
+
+
+def jobs_file(*jobs: tuple[str, str, str]) -> str:
+    lines = [f"  - {JOB.format(name=n, cron=c, extra=e)}" for n, c, e in jobs]
+    return "jobs:\n" + "\n".join(lines) + "\n"
+
+
+TWO_STAGES = jobs_file(("a", "61 * * * *", ""), ("b", "0 * * * *", ", bogus: 1"))
+
+
+def assert_both_problems(said: str) -> None:
+    assert "  jobs.1.bogus: unknown key" in said
+    assert "  jobs.0 (a): `61 * * * *`\n    minute field: 61 is out of range 0-59" in said
+    assert "check them with: nightshift jobs preview" in said
+
+
+def test_a_key_error_and_a_bad_cron_are_said_together_by_preview_and_run(
+    tmp_path, capsys, keep_logging
+):
+    """An unknown key in one job hid a bad expression in another until it was fixed."""
+    assert run(tmp_path, TWO_STAGES) == 2
+    assert_both_problems(capsys.readouterr().err)
+    config = tmp_path / "nightshift.yml"
+    assert main(["run", "--config", str(config), "--db", str(tmp_path / "n.db")]) == 2
+    assert_both_problems(capsys.readouterr().err)
+    assert not (tmp_path / "n.db").exists()
+
+
+def test_a_sighup_says_every_problem_of_the_file_at_once(tmp_path, caplog):
+    from bot.reload import check_reload
+    from guards.config import Policy
+
+    config = tmp_path / "nightshift.yml"
+    config.write_text(TWO_STAGES)
+    with caplog.at_level(logging.ERROR, logger="nightshift"):
+        assert check_reload(str(config), Policy(), had_file=True) is None
+    [said] = [r.getMessage() for r in caplog.records]
+    assert_both_problems(said)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "said"),
+    [
+        (  # a runaway schedule, beside a key error in another job
+            [("report-daily", "* 8 * * *", ""), ("b", "0 * * * *", ", bogus: 1")],
+            [
+                "  jobs.1.bogus: unknown key",
+                "  jobs.0 (report-daily): `* 8 * * *` every minute from 08:00 to 08:59",
+                "    did you mean `0 8 * * *`?",
+            ],
+        ),
+        (  # a repeated name
+            [("a", "0 * * * *", ""), ("a", "5 * * * *", ""), ("c", "0 * * * *", ", bogus: 1")],
+            [
+                "  jobs.2.bogus: unknown key",
+                "  jobs.1 (a): `5 * * * *`",
+                "    another job is already named 'a'; names must be unique",
+            ],
+        ),
+        (  # both problems in one job
+            [("a", "61 * * * *", ", timeout_seconds: 5d, bogus: 1")],
+            [
+                "  jobs.0.bogus: unknown key",
+                "  jobs.0 (a): `61 * * * *`",
+                "    minute field: 61 is out of range 0-59",
+            ],
+        ),
+    ],
+)
+def test_schedule_refusals_come_with_the_key_errors(tmp_path, capsys, jobs, said):
+    assert run(tmp_path, jobs_file(*jobs)) == 2
+    err = capsys.readouterr().err
+    for line in said:
+        assert line in err
+
+
+def test_a_job_whose_own_cron_key_is_wrong_is_not_linted_twice(tmp_path, capsys):
+    # cron: 5 is a number: the key error says so; there is no expression to lint
+    text = jobs_file(("a", "0 * * * *", ", bogus: 1")).replace('"0 * * * *"', "5")
+    assert run(tmp_path, text) == 2
+    err = capsys.readouterr().err
+    assert "  jobs.0.cron: Input should be a valid string" in err
+    assert "refused" not in err
