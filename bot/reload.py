@@ -180,7 +180,7 @@ def _says_nothing(raw: bytes) -> bool:
     """Whether the file holds no YAML at all (empty, blank, or comments only)."""
     try:
         return yaml.safe_load(raw) is None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: PyYAML's own, of an impossible date
         return False  # said as the file's error when it is read
 
 

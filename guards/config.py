@@ -308,6 +308,14 @@ class _StrictLoader(yaml.SafeLoader):
                 None, None, f"a number of {len(text)} digits is too long", node.start_mark
             ) from None
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """A date, or its text when there is no such day (``2026-02-30``): the key's own
+        check then names the key (PyYAML would raise a ValueError naming nothing)."""
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
@@ -388,3 +396,4 @@ def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)

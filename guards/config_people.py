@@ -172,25 +172,32 @@ class OnCall(Section):
 
     @model_validator(mode="after")
     def _refs(self) -> OnCall:
+        # names are read in any case (escalation steps, overrides): so two names that differ
+        # only in case are one name (`Primary` would page the users of `primary`)
         first: dict[str, int] = {}
         twice: list[tuple[tuple[str | int, ...], str]] = []
         for i, rotation in enumerate(self.rotations):
-            if rotation.name in first:
+            key = rotation.name.lower()  # as rotation_named and the overrides read it
+            if key in first:
+                taken = self.rotations[first[key]].name
+                same = (
+                    "" if taken == rotation.name else f" (as {taken!r}: names are read in any case)"
+                )
                 twice.append(
                     (
                         ("rotations", i, "name"),
                         f"the name {rotation.name!r} is already taken by oncall.rotations."
-                        f"{first[rotation.name]}; give each rotation its own name",
+                        f"{first[key]}{same}; give each rotation its own name",
                     )
                 )
-            first.setdefault(rotation.name, i)
+            first.setdefault(key, i)
         if twice:
             refuse("OnCall", twice)
-        names = set(first)
+        names = {rotation.name for rotation in self.rotations}
         unknown = [
             (("escalation", i, "notify"), f"unknown rotation {step.notify[9:]!r}{_known(names)}")
             for i, step in enumerate(self.escalation)
-            if step.notify.startswith("rotation:") and step.notify[9:] not in names
+            if step.notify.startswith("rotation:") and step.notify[9:].lower() not in first
         ]
         if unknown:
             refuse("OnCall", unknown)

@@ -8,6 +8,7 @@ price failed every estimate.
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -443,6 +444,47 @@ def test_two_rotations_with_one_name_are_refused():
     )
 
 
+def test_two_rotations_whose_names_differ_only_in_case_are_refused():
+    # a step `rotation:Primary` finds a rotation in any case: both would answer to it,
+    # and the first one's users would be paged for the second's
+    message = refusal(
+        {
+            "oncall": {
+                "rotations": [
+                    {"name": "primary", "users": ["U0AAA"]},
+                    {"name": "Primary", "users": ["U0BBB"]},
+                ],
+                "escalation": [{"notify": "rotation:Primary", "after": "0m"}],
+            }
+        }
+    )
+    assert message.splitlines()[1] == (
+        "  oncall.rotations.1.name: the name 'Primary' is already taken by oncall.rotations.0"
+        " (as 'primary': names are read in any case); give each rotation its own name"
+    )
+
+
+def test_an_escalation_step_names_its_rotation_in_any_case():
+    policy = parse_policy(
+        {
+            "oncall": {
+                "rotations": [{"name": "primary", "users": ["U0AAA"]}],
+                "escalation": [{"notify": "rotation:Primary", "after": "0m"}],
+            }
+        }
+    )
+    assert policy.oncall.escalation[0].notify == "rotation:Primary"
+    message = refusal(
+        {
+            "oncall": {
+                "rotations": [{"name": "primary", "users": ["U0AAA"]}],
+                "escalation": [{"notify": "rotation:secondary", "after": "0m"}],
+            }
+        }
+    )
+    assert "unknown rotation 'secondary'; rotations are primary" in message
+
+
 def test_a_warning_fraction_listed_twice_is_refused():
     message = refusal({"budgets": {"warn_at": [0.5, 0.8, 0.5]}})
     assert message.splitlines()[1] == (
@@ -518,3 +560,36 @@ def test_a_job_grace_of_0_loads_and_a_negative_one_says_the_range_from_0():
     assert policy.jobs[0].misfire_grace_seconds == 0
     message = refusal({"jobs": [{**JOB, "misfire_grace_seconds": -5}]})
     assert "  jobs.0.misfire_grace_seconds: -5 is out of range (0 to 366 days)" in message
+
+
+# -- 8. a date with no such day -----------------------------------------------------------
+
+IMPOSSIBLE_DATES = """\
+oncall:
+  rotations:
+    - {name: primary, users: [U0AAA], start: 2026-02-30}
+    - {name: second, users: [U0BBB], start: 2026-13-01}
+"""
+
+
+def test_an_unquoted_date_with_no_such_day_is_refused_naming_its_key(tmp_path):
+    # PyYAML raised "day is out of range for month", naming no file and no key
+    message = load_refusal(write(tmp_path, IMPOSSIBLE_DATES))
+    assert message.splitlines() == [
+        f"{tmp_path / 'nightshift.yml'}: the policy is not valid:",
+        "  oncall.rotations.0.start: '2026-02-30': write the start as a date, e.g. 2026-01-05",
+        "  oncall.rotations.1.start: '2026-13-01': write the start as a date, e.g. 2026-01-05",
+    ]
+
+
+def test_a_sighup_onto_a_date_with_no_such_day_is_refused_in_words(tmp_path, caplog):
+    # the reload's first look at the file raised the ValueError out of the signal handler
+    from bot.reload import check_reload
+    from guards.config import Policy
+
+    config = write(tmp_path, IMPOSSIBLE_DATES)
+    with caplog.at_level(logging.ERROR, logger="nightshift"):
+        assert check_reload(str(config), Policy(), had_file=True) is None
+    [said] = [r.getMessage() for r in caplog.records]
+    assert "oncall.rotations.0.start: '2026-02-30': write the start as a date" in said
+    assert "still running on the policy it last applied" in said
