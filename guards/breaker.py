@@ -38,10 +38,10 @@ The cool-down is ``cooldown_seconds × 2^reopens`` capped at ``max_cooldown_seco
 ``reopens`` counts the re-opens since the last clean close (trial passed, or forced
 close) and goes back to 0 with it.
 
-The machine is in three modules: :mod:`guards.breaker_windows` (the windows it
+The machine is in four modules: :mod:`guards.breaker_windows` (the windows it
 counts in), :mod:`guards.breaker_state` (the states, the config, the fields and the
-primitive moves) and this one (the rules: when to trip, how a trial goes, what an
-operator may do). Every name is importable from here.
+primitive moves), :mod:`guards.breaker_operators` (what an operator may do) and this
+one (the rules: when to trip, how a trial goes). Every name is importable from here.
 
 Example:
     >>> b = Breaker("acme/a/bot", BreakerConfig(consecutive=2))
@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from guards.breaker_operators import OperatedBreaker
 from guards.breaker_state import (
     CLOSED,
     FORCED_OPEN,
@@ -66,7 +67,6 @@ from guards.breaker_state import (
     REFUSING,
     STATES,
     BreakerConfig,
-    BreakerState,
     Transition,
     format_seconds,
     trip_reason,
@@ -74,7 +74,6 @@ from guards.breaker_state import (
 from guards.breaker_state import PENDING_RETRY_SECONDS as PENDING_RETRY_SECONDS
 from guards.breaker_state import TRIAL_RETRY_SECONDS as TRIAL_RETRY_SECONDS
 from guards.breaker_windows import FailureWindow, SpendWindow
-from guards.errors import Conflict
 from guards.money import format_usd
 
 __all__ = [
@@ -107,7 +106,7 @@ class Check:
     transitions: tuple[Transition, ...] = ()
 
 
-class Breaker(BreakerState):
+class Breaker(OperatedBreaker):
     """One breaker's state; every method takes ``now`` and returns what changed."""
 
     __slots__ = ()
@@ -331,83 +330,3 @@ class Breaker(BreakerState):
             },
             reopen=False,
         )
-
-    # -- operators ----------------------------------------------------------------------
-
-    def approve(
-        self,
-        now: float,
-        *,
-        actor: str,
-        trial_calls: int | None = None,
-        trial_budget_micros: int | None = None,
-    ) -> Transition:
-        """Start a trial (also before the cool-down ends, or out of a forced open)."""
-        if self.state not in REFUSING:
-            raise Conflict(
-                f"the breaker for {self.key} is {self.state.replace('_', ' ')}; there is"
-                " nothing to approve",
-                state=self.state,
-            )
-        calls = trial_calls if trial_calls is not None else self.config.trial_calls
-        budget = (
-            trial_budget_micros
-            if trial_budget_micros is not None
-            else self.config.trial_budget_micros
-        )
-        self._start_trial(calls, budget)
-        return self._to(
-            now,
-            HALF_OPEN,
-            reason=f"trial of {calls} calls up to {format_usd(budget)} approved by {actor}",
-            actor=actor,
-        )
-
-    def keep_open(self, now: float, *, actor: str) -> Transition:
-        """Refuse a trial (or stop one): open again with the next, longer cool-down.
-
-        Each call re-opens and doubles the cool-down, so a caller that answers a trial
-        request (the Keep open button) acts only while the state is ``half_open_pending``.
-        The new reason wraps the trip's own reason once, however often it is kept open.
-        """
-        if self.state not in (OPEN, HALF_OPEN_PENDING, HALF_OPEN):
-            raise Conflict(
-                f"the breaker for {self.key} is {self.state.replace('_', ' ')}; keep-open"
-                " applies to an open breaker, one waiting for a trial, or one in a trial",
-                state=self.state,
-            )
-        cooldown = self.config.cooldown(self.reopens + 1)
-        return self._open(
-            now,
-            trip=self.trip or "manual",
-            reason=(
-                f"kept open by {actor} for {format_seconds(cooldown)} ({trip_reason(self.reason)})"
-            ),
-            figures=self.figures,
-            reopen=True,
-            actor=actor,
-            announce=False,
-        )
-
-    def force_open(self, now: float, *, actor: str, reason: str) -> Transition:
-        """The kill switch: refuse everything until an operator approves or closes."""
-        if self.state == FORCED_OPEN:
-            raise Conflict(f"the breaker for {self.key} is already forced open", state=self.state)
-        self.origin = "manual"
-        self.opened_at = now
-        self.cooldown_seconds = 0
-        self._end_trial()
-        return self._to(
-            now,
-            FORCED_OPEN,
-            reason=f"forced open by {actor}: {reason}" if reason else f"forced open by {actor}",
-            actor=actor,
-            trip="manual",
-            figures={},
-        )
-
-    def force_close(self, now: float, *, actor: str) -> Transition:
-        """Close now and forget the failures and the cool-down history."""
-        if self.state == CLOSED:
-            raise Conflict(f"the breaker for {self.key} is already closed", state=self.state)
-        return self._close(now, reason=f"forced closed by {actor}", actor=actor)

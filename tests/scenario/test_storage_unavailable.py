@@ -89,7 +89,7 @@ async def test_a_storage_503_is_said_as_such_waited_on_and_not_counted_as_maybe_
     """audit15 devx 2: the client retried 0.1 s apart despite Retry-After, then said the
     server "did not answer ... is that its URL?" and that the write may have been done."""
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
-    monkeypatch.setattr("guards.client.MAX_RETRY_AFTER", 1.0)  # Retry-After: 5, capped
+    monkeypatch.setattr("guards.client_retry.MAX_RETRY_AFTER", 1.0)  # Retry-After: 5, capped
     app = await app_factory()
     tok = await app.token("acme")
     other = connect(app.ns.settings.db)
