@@ -45,8 +45,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
 from bot.logs import Throttle
 from bot.outbox_delivery import (
     MAX_AGE_SECONDS,
@@ -57,7 +55,18 @@ from bot.outbox_delivery import (
     RetryLater,
     backoff,
 )
+from bot.outbox_metrics import OutboxMetrics
 from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
+from bot.outbox_rows import (
+    channel_heads,
+    claim,
+    mark_delivered,
+    mark_failed,
+    mark_retry,
+    pending_age,
+    release,
+    shift_due,
+)
 from guards.breaker import format_seconds
 from guards.clock import Clock, SystemClock
 from guards.store import Store, Tx
@@ -73,42 +82,8 @@ POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
 STUCK_SECONDS = 300.0  # a message retried this long after its first try: a WARNING (a minute)
 
-# The head of each channel's queue: its most urgent pending row, oldest first.
-_HEADS = (
-    "SELECT id, ref, method, channel, args, attempts, due_at, first_try_at FROM ("
-    " SELECT *, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY priority, id) AS place"
-    " FROM outbox WHERE state = 'pending')"
-    " WHERE place = 1 ORDER BY priority, id LIMIT 500"
-)
-_MARK_DONE = (
-    "UPDATE outbox SET attempts = attempts + 1, state = 'delivered', finished_at = ?,"
-    " result_channel = ?, result_ts = ?, last_error = NULL,"
-    " first_try_at = COALESCE(first_try_at, ?) WHERE id = ? AND state = 'pending'"
-)
-# The mark is cleared only when Slack surely showed nothing (see the module docstring).
-_MARK_RETRY = (
-    "UPDATE outbox SET attempts = attempts + 1, due_at = ?, first_try_at = ?, last_error = ?,"
-    " claimed_at = CASE WHEN ? THEN NULL ELSE claimed_at END WHERE id = ? AND state = 'pending'"
-)
 # RetryLater kinds after which the message was surely not shown
 _NOT_SHOWN = frozenset({"ratelimited"})
-# the metrics' label values shown at 0 before anything happened
-_USUAL_METHODS = ("chat.postMessage", "chat.update")
-_RETRY_KINDS = ("ratelimited", "server_error", "network", "other")
-# The row as it was read, by what it is as well as its id (a withdrawn row's id may have
-# been given to the next row written): marked as being sent, its args as they are now.
-_CLAIM = (
-    "UPDATE outbox SET claimed_at = ?, first_try_at = COALESCE(first_try_at, ?)"
-    " WHERE id = ? AND state = 'pending' AND method = ? AND channel = ? AND ref IS ?"
-    " RETURNING args, first_try_at"
-)
-# A row Slack refused for good (or that never left) is unmarked: nobody saw it. One given
-# up after errors that may have shown it keeps its mark.
-_MARK_FAILED = (
-    "UPDATE outbox SET attempts = attempts + 1, state = 'failed', finished_at = ?,"
-    " first_try_at = COALESCE(first_try_at, ?), last_error = ?,"
-    " claimed_at = CASE WHEN ? THEN claimed_at END WHERE id = ? AND state = 'pending'"
-)
 
 # Wake-up callbacks of running workers; enqueue() calls them after its commit.
 _WAKERS: list[Callable[[], None]] = []
@@ -119,49 +94,6 @@ def wake_workers() -> None:
     for wake in list(_WAKERS):
         with contextlib.suppress(RuntimeError):  # a loop that is already closed
             wake()
-
-
-class _Metrics:
-    """The worker's Prometheus counters and pending gauge."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.delivered = Counter(
-            "nightshift_outbox_delivered",
-            "Slack calls delivered by the outbox, by method",
-            ["method"],
-            registry=registry,
-        )
-        self.retried = Counter(
-            "nightshift_outbox_retried",
-            "Slack calls put back for a retry, by method and reason",
-            ["method", "reason"],
-            registry=registry,
-        )
-        self.failed = Counter(
-            "nightshift_outbox_failed",
-            "Slack calls given up for good, by method",
-            ["method"],
-            registry=registry,
-        )
-        self.pending = Gauge(
-            "nightshift_outbox_pending", "Outbox rows not yet delivered", registry=registry
-        )
-        self.oldest = Gauge(
-            "nightshift_outbox_oldest_pending_age_seconds",
-            "Age of the oldest outbox row not yet delivered (0 when none waits)",
-            registry=registry,
-        )
-        self.last_pass = Gauge(
-            "nightshift_outbox_last_pass_timestamp_seconds",
-            "When the outbox worker last looked for rows to deliver",
-            registry=registry,
-        )
-        # the usual series exist at 0 from the start, so `increase(...) > 0` has a series
-        for method in _USUAL_METHODS:
-            self.delivered.labels(method=method)
-            self.failed.labels(method=method)
-            for reason in _RETRY_KINDS:
-                self.retried.labels(method=method, reason=reason)
 
 
 class OutboxWorker:
@@ -184,7 +116,7 @@ class OutboxWorker:
         self.max_age_seconds = max_age_seconds
         self.max_in_flight = max_in_flight
         self._store: Store | None = None
-        self._metrics: _Metrics | None = None
+        self._metrics: OutboxMetrics | None = None
         self._wakeup = asyncio.Event()
         self._waker: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -206,7 +138,7 @@ class OutboxWorker:
 
     async def start(self, ns: Nightshift) -> None:
         self._store = ns.store
-        self._metrics = _Metrics(ns.metrics.registry)
+        self._metrics = OutboxMetrics(ns.metrics.registry)
         ns.extras["outbox"] = self
         loop = asyncio.get_running_loop()
 
@@ -277,11 +209,7 @@ class OutboxWorker:
         passes, which a hung worker would leave at its last value."""
         if self._metrics is None or self._store is None:
             return
-        count, oldest = (
-            await self.store.fetch(
-                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'"
-            )
-        )[0]
+        count, oldest = await pending_age(self.store)
         self._metrics.pending.set(count)
         self._metrics.oldest.set(max(0.0, self.store.clock.now() - oldest) if oldest else 0.0)
 
@@ -292,7 +220,7 @@ class OutboxWorker:
 
     async def _pass(self) -> float:
         read_at = self._ended  # before the read: a delivery ending after it makes rows stale
-        rows = await self.store.fetch(_HEADS)
+        rows = await channel_heads(self.store)
         if self._metrics is not None:
             self._metrics.last_pass.set_to_current_time()
         now = self.wall.now()
@@ -393,10 +321,7 @@ class OutboxWorker:
         """The wall clock stepped ``seconds`` (:class:`bot.clock_watch.ClockWatch`): a retry
         keeps its wait and each channel its pace in real time (after a step back of an hour
         every channel waited an hour for its next message)."""
-        tx.execute(
-            "UPDATE outbox SET due_at = due_at + ? WHERE state = 'pending' AND due_at > 0",
-            (seconds,),
-        )
+        shift_due(tx, seconds)
 
         def pace() -> None:
             for key in self._last_sent:
@@ -413,12 +338,10 @@ class OutboxWorker:
         when the row is gone or no longer the one read (withdrawn since the read), or
         when its args changed and now wait for a reference: the next pass reads it again.
         """
-        now = self.wall.now()
-        claim = (now, now, row["id"], row["method"], row["channel"], row["ref"])
-        rows = await self.store.write(lambda tx: tx.all(_CLAIM, claim))  # all(): RETURNING
-        if not rows:
+        claimed_now = await claim(self.store, row, now=self.wall.now())
+        if claimed_now is None:
             return None
-        current, first_try_at = rows[0][0], rows[0][1]
+        current, first_try_at = claimed_now
         claimed = {**dict(row), "args": current, "first_try_at": first_try_at}
         if current == row["args"]:
             return claimed, args
@@ -428,31 +351,16 @@ class OutboxWorker:
             try:
                 fresh = substitute(fresh, await resolve_refs(self.store, refs))
             except Blocked:
-                await self._release(row)
+                await release(self.store, row)
                 return None
             except DeliveryFailed as exc:
                 await self._fail(claimed, exc.reason)
                 return None
         return claimed, fresh
 
-    async def _release(self, row: Any) -> None:
-        await self.store.write(
-            lambda tx: tx.execute(
-                "UPDATE outbox SET claimed_at = NULL WHERE id = ? AND state = 'pending'",
-                (row["id"],),
-            )
-        )
-
-    async def _mark(self, row: Any, sql: str, params: tuple[Any, ...]) -> bool:
-        """Run one of the _MARK_* updates; False when the row was no longer pending."""
-        count: int = await self.store.write(
-            lambda tx: tx.execute(sql, (*params, row["id"])).rowcount
-        )
-        return count > 0
-
     async def _done(self, row: Any, result: Delivered) -> None:
         now = self.wall.now()
-        if await self._mark(row, _MARK_DONE, (now, result.channel, result.ts, now)):
+        if await mark_delivered(self.store, row, now=now, result=result):
             self._count("delivered", row["method"])
 
     async def _retry(self, row: Any, exc: RetryLater) -> None:
@@ -467,13 +375,16 @@ class OutboxWorker:
         # a storm summary is unmarked either way, so that it is rebuilt (or withdrawn) as
         # its alerts are handled: unlike a page, nothing edits it after it goes out
         unshown = exc.kind in _NOT_SHOWN or str(row["ref"] or "").startswith("fold:")
-        if await self._mark(row, _MARK_RETRY, (now + after, first, exc.reason[:500], unshown)):
+        error = exc.reason[:500]
+        if await mark_retry(
+            self.store, row, due_at=now + after, first_try_at=first, error=error, unmark=unshown
+        ):
             self._count("retried", row["method"], exc.kind)
 
     async def _fail(self, row: Any, reason: str, *, maybe_shown: bool = False) -> None:
         log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
         now = self.wall.now()
-        if await self._mark(row, _MARK_FAILED, (now, now, reason[:500], maybe_shown)):
+        if await mark_failed(self.store, row, now=now, error=reason[:500], maybe_shown=maybe_shown):
             self._count("failed", row["method"])
 
     def _count(self, outcome: str, method: str, reason: str | None = None) -> None:

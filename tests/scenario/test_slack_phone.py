@@ -144,12 +144,12 @@ async def test_a_refusal_names_whom_to_ask(slack_http):
 
 async def test_a_raise_amount_refused_says_it_once(slack_http):
     """L10: "'1 000' is not an amount: '1 000' is not an amount in USD (write ...)"."""
-    from bot.commands_core import _parse_amount
+    from bot.commands_core import parse_amount
     from guards.errors import InvalidInput
 
     for text in ("1 000", "€50", "2k"):
         try:
-            _parse_amount(text)
+            parse_amount(text)
         except InvalidInput as exc:
             assert exc.message.count("is not an amount") == 1, exc.message
             assert exc.message.startswith(repr(text)), exc.message

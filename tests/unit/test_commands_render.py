@@ -6,7 +6,8 @@ import pytest
 
 from bot.admins import Admins
 from bot.commands import Reply, UsageError, actions, button, context, header, section
-from bot.commands_core import budget_raise_view, window_line
+from bot.commands_budget import window_line
+from bot.commands_core import budget_raise_view
 from bot.commands_dedup import _parse
 from bot.shell import plain, render_text
 from bot.slack.deliver import _retry_after

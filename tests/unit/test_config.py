@@ -228,7 +228,7 @@ def test_routing_may_name_a_dated_snapshot_of_a_priced_model():
 
 def test_the_default_policy_file_absent_is_said_in_the_log(tmp_path, monkeypatch, caplog):
     """audit10 M3: DESIGN: 'when absent, built-in defaults apply and the log says so'."""
-    from bot.cli import _policy
+    from bot.cli_run import _policy
     from bot.settings import Settings
 
     monkeypatch.chdir(tmp_path)

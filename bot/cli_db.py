@@ -1,0 +1,111 @@
+"""``nightshift migrate``, ``ledger verify`` and ``backup``: the database file's tools.
+
+Example:
+    >>> # nightshift --db ops.db ledger verify
+    >>> # nightshift --db ops.db backup ops-copy.db     (also while it runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from bot.cli import absent, command, existing_db, why_not_open
+from bot.settings import Settings
+from guards.migrations import BUSY_TIMEOUT_MS, apply_migrations, connect, schema_behind
+from guards.verify import verify
+
+__all__ = ["cmd_backup", "cmd_ledger_verify", "cmd_migrate"]
+
+
+@command("migrate")
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    conn = connect(settings.db)
+    try:
+        applied = apply_migrations(conn, now=time.time())
+    finally:
+        conn.close()
+    if applied:
+        print(f"applied {len(applied)} migration(s) to {settings.db}: {', '.join(applied)}")
+    else:
+        print(f"{settings.db} is up to date")
+    return 0
+
+
+def _read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot change the file (verifying a backup must not)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+@command("ledger verify")
+async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    existing_db(settings)
+    conn = _read_only(settings.db)  # nor upgrade a live file an older version serves
+    try:
+        behind = schema_behind(conn)
+        if behind is not None:
+            print(f"nightshift: {settings.db}: {behind}", file=sys.stderr)
+            return 2
+        report = verify(conn)
+    finally:
+        conn.close()
+    print(
+        f"checked {report.reservations} reservations, {report.journal_rows} journal rows, "
+        f"{report.usage_rows} usage counters"
+    )
+    if report.ok:
+        print("ledger OK: every total matches the journal")
+        return 0
+    for problem in report.problems[:50]:
+        print(f"MISMATCH {problem}")
+    print(f"ledger BROKEN: {len(report.problems)} problem(s)")
+    return 1
+
+
+def _backup(db: str, target: Path) -> tuple[str, int]:
+    """Copy ``db`` to ``target`` in one snapshot: what the copy's check says ("ok"), and
+    its size in bytes."""
+    conn = _read_only(db)
+    try:
+        conn.execute("VACUUM INTO ?", (str(target),))
+    except sqlite3.Error:
+        target.unlink(missing_ok=True)  # half a copy (a full disk) is no backup
+        raise
+    finally:
+        conn.close()
+    copy = _read_only(str(target))
+    try:
+        return str(copy.execute("PRAGMA quick_check").fetchone()[0]), target.stat().st_size
+    finally:
+        copy.close()
+
+
+@command("backup")
+async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """A consistent copy of the database, also while it runs (``VACUUM INTO``: one read
+    snapshot, however busy the server; the sqlite3 shell's ``.backup`` starts over at
+    every commit and never ends under load)."""
+    existing_db(settings)
+    target = Path(args.file)
+    if not absent(args.file):
+        print(f"nightshift: {target} exists; name a new file", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    try:
+        check, size = await asyncio.to_thread(_backup, settings.db, target)
+    except sqlite3.Error as exc:  # the copy's fault, not the database's: say so
+        why = why_not_open(args.file, exc)
+        print(f"nightshift: cannot write the copy {target}: {exc}{why}", file=sys.stderr)
+        return 1
+    if check != "ok":
+        print(f"nightshift: the copy {target} does not check: {check}", file=sys.stderr)
+        return 1
+    took = time.monotonic() - started
+    print(f"backed up {settings.db} to {target}: {size / 1e6:.1f} MB in {took:.1f} s")
+    return 0

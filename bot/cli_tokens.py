@@ -1,0 +1,89 @@
+"""``nightshift token create | list | revoke``: the agents' API tokens, audited as ``cli:<login>``.
+
+Example:
+    >>> # nightshift token create acme/alice/rss-bot --label "rss bot"
+    >>> # nightshift token revoke tok_3f2a...
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import re
+import sys
+
+from bot.cli import absent, command, existing_db
+from bot.settings import Settings
+from guards.store import Store
+from guards.tokens import create_token, revoke_token
+
+__all__ = ["cli_actor", "cmd_token_create", "cmd_token_list", "cmd_token_revoke"]
+
+
+def cli_actor() -> str:
+    """Who the audit log says made a change from the command line: ``cli:<login>``."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        who = f"uid{os.getuid()}"
+    return f"cli:{who}"
+
+
+@command("token create")
+async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
+    # It may come before the first `run`, so it makes the database; naming it shows a typo
+    new = absent(settings.db)
+    store = await Store.open(settings.db)
+    try:
+        token, raw = await store.write(
+            lambda tx: create_token(tx, scope=args.scope, label=args.label, actor=cli_actor())
+        )
+    finally:
+        await store.close()
+    where = f"{settings.db} (a new database)" if new else settings.db
+    print(f"created {token.id} for {token.scope} in {where};")
+    print("it is shown only once, keep it secret (a server on another database refuses it):")
+    print(f"token: {raw}")
+    return 0
+
+
+@command("token list")
+async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    existing_db(settings)
+    store = await Store.open(settings.db)
+    try:
+        rows = await store.fetch(
+            "SELECT id, scope, label, created_at, revoked_at FROM tokens ORDER BY created_at"
+        )
+    finally:
+        await store.close()
+    if not rows:
+        print("no tokens yet: nightshift token create <scope>")
+        return 0
+    from guards.clock import to_datetime
+
+    print(f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'state':<8} label")
+    for r in rows:
+        created = to_datetime(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+        state = "revoked" if r["revoked_at"] else "active"
+        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state:<8} {r['label'] or ''}")
+    return 0
+
+
+@command("token revoke")
+async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    existing_db(settings)
+    # the whole token pasted instead of its id: the id is inside; the secret is never shown
+    whole = re.match(r"ns_(tok_[0-9a-f]+)_", args.id)
+    token_id = whole.group(1) if whole else args.id
+    store = await Store.open(settings.db)
+    try:
+        done = await store.write(lambda tx: revoke_token(tx, token_id=token_id, actor=cli_actor()))
+    finally:
+        await store.close()
+    if not done:
+        print(f"no active token {token_id[:80]} (see nightshift token list)", file=sys.stderr)
+        return 1
+    print(f"revoked {token_id}")
+    return 0

@@ -1,0 +1,289 @@
+"""``/agent budget`` and ``budget set``: limit, spent, held and remaining per level and window.
+
+Example:
+    >>> # /agent budget acme/alice/rss-bot
+    >>> # /agent budget set acme/alice/rss-bot $5 day
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.commands import (
+    MAX_TEXT,
+    Context,
+    Reply,
+    UsageError,
+    bar,
+    context,
+    header,
+    section,
+    subcommand,
+)
+from bot.commands_core import (
+    exact_usd,
+    is_known_scope,
+    parse_amount,
+    parse_scope_arg,
+    parse_window,
+)
+from bot.known_scopes import close_scope, did_you_mean, unseen
+from bot.responders import engine_of
+from bot.slack.limits import LIST_TEXT
+from guards.errors import InvalidInput
+from guards.ledger import Usage
+from guards.money import usd_for
+from guards.scopes import Scope
+from guards.store import Tx
+
+__all__ = ["cmd_budget", "window_line"]
+
+
+MAX_NAMESPACES = 40  # namespaces in `/agent budget` (one section each; Slack allows 50 blocks)
+
+BACK_TO_POLICY = ("default", "policy")  # `budget set <scope> default <window>`
+_LEAD_GROUP = re.compile(r"\$?\d{1,3}")
+_GROUP = re.compile(r"\d{3}(\.\d+)?")
+
+
+def _one_amount(args: list[str]) -> list[str]:
+    """``acme 1 000 day`` as ``acme 1000 day``: an amount typed with a space (any Unicode
+    space: a thin one, say) between its groups of three digits is one amount."""
+    groups = args[1:-1]
+    if (
+        len(groups) > 1
+        and _LEAD_GROUP.fullmatch(groups[0])
+        and all(_GROUP.fullmatch(g) for g in groups[1:])
+        and all("." not in g for g in groups[1:-1])
+    ):
+        return [args[0], "".join(groups), args[-1]]
+    return args
+
+
+async def _budget_default(ctx: Context, scope: Scope, window: str) -> Reply:
+    """Drop the limit set in Slack: the policy file's applies again."""
+    engine = engine_of(ctx)
+
+    def apply(tx: Tx) -> tuple[int, int | None] | None:
+        cleared = ctx.ns.ledger.clear_limit(tx, scope=scope.path, window=window, actor=ctx.actor)
+        if cleared is not None:
+            engine.budget_changed(tx, scope=scope.path)
+        return cleared
+
+    cleared = await ctx.ns.store.write(apply)
+    policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
+    if cleared is None:
+        follows = exact_usd(policy)(policy) if policy is not None else "no limit"
+        return Reply.text_only(
+            f"No *{window}* budget of `{scope.path}` was set in Slack: it follows the"
+            f" policy file ({follows}). Nothing changed."
+        )
+    before, after = cleared
+    usd = exact_usd(before, after)
+    now = usd(after) if after is not None else "no limit"
+    return Reply.text_only(
+        f"↩️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}` back to the"
+        f" policy file's: *{now}* (was {usd(before)})",
+        ephemeral=False,
+    )
+
+
+def window_line(window: str, u: dict[str, Any]) -> str:
+    """One window of one level, e.g. ``day ▓▓▓▓░░░░░░ 42% · $4.20 of $10.00 · $5.50 left``.
+
+    Amounts are in cents unless one of them is not a whole cent: then every digit
+    shows (``$0.001 held``), so a hold or a spend is never rendered as ``$0.00``.
+    """
+    spent, held, limit = u["spent_micros"], u["held_micros"], u["limit_micros"]
+    left = u["remaining_micros"] or 0
+    usd = usd_for(spent, held, left, *([] if limit is None else [limit]))
+    name = f"`{window:<5}`"
+    held_note = f" + {usd(held)} held" if held else ""
+    if limit is None:
+        return f"{name} no limit · {usd(spent)} spent{held_note}"
+    used = spent + held
+    pct = min(999, round(100 * used / limit)) if limit else 100
+    return (
+        f"{name} {bar(used / limit if limit else 1.0)} {pct}% · {usd(spent)}{held_note}"
+        f" of {usd(limit)} · {usd(left)} left"
+    )
+
+
+def _tightest(windows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    limited = [(w, u) for w, u in windows.items() if u["limit_micros"]]
+    if limited:
+        return max(
+            limited,
+            key=lambda wu: (wu[1]["spent_micros"] + wu[1]["held_micros"]) / wu[1]["limit_micros"],
+        )
+    return ("day", windows.get("day") or next(iter(windows.values())))
+
+
+def _children_text(tree: dict[str, Any], rows: list[str], room: int) -> str:
+    """``*Below <scope>* (<count>)`` and as many child rows as fit in ``room`` characters.
+
+    The children come busiest first; when some are left out, the title says how many
+    are shown and a last line how many are not: ``(260; the 40 that spent and hold most today)``
+    … ``… and 220 more``.
+    """
+    scope = tree["scope"]
+    total = max(int(tree.get("children_total", len(rows))), len(rows))
+
+    def title(shown: int) -> str:
+        if 0 < shown < total:
+            return f"*Below {scope}* ({total}; the {shown} that spent and hold most today)"
+        return f"*Below {scope}* ({total})"
+
+    def more(shown: int) -> str:
+        if shown == total:
+            return ""
+        return f"\n… and {total - shown} more (`/agent budget {scope}/<name>` shows one)"
+
+    ends = [0]
+    for row in rows:
+        ends.append(ends[-1] + 1 + len(row))
+    shown = len(rows)
+    while shown and len(title(shown)) + ends[shown] + len(more(shown)) > room:
+        shown -= 1
+    return title(shown) + "".join("\n" + row for row in rows[:shown]) + more(shown)
+
+
+def _tree_reply(tree: dict[str, Any]) -> Reply:
+    blocks = [
+        header(f"Budget: {tree['scope']}"),
+        context(f"windows follow {tree['timezone']} · most restrictive level governs"),
+    ]
+    lines = [f"*Budget: {tree['scope']}*"]
+    for level in tree["levels"]:
+        body = "\n".join(window_line(w, u) for w, u in level["windows"].items())
+        text = f"*{level['scope']}* · {level['level']}\n{body}"
+        blocks.append(section(text))
+        lines.append(text)
+    rows = []
+    for child in tree["children"]:
+        if not child["windows"]:
+            continue
+        window, u = _tightest(child["windows"])
+        rows.append(f"• `{child['scope'].rsplit('/', 1)[-1]}` {window_line(window, u)}")
+    if rows:
+        blocks.append(section(_children_text(tree, rows, MAX_TEXT)))
+        # The plain text holds the levels too and is cut at MAX_TEXT as a whole: fewer rows.
+        used = sum(len(line) + 1 for line in lines)
+        lines.append(_children_text(tree, rows, MAX_TEXT - used))
+    return Reply(text="\n".join(lines), blocks=blocks)
+
+
+def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:
+    """The :data:`MAX_NAMESPACES` namespaces that spent + hold most today, and how many exist."""
+    known = {r[0] for r in tx.all("SELECT path FROM scopes WHERE depth = 1")}
+    known.update(p for p in ctx.ns.policy.budgets.scopes if "/" not in p)
+    now = tx.clock.now()
+    out = []
+    for path in known:
+        usages: list[Usage] = ctx.ns.ledger.usage(tx, Scope(path), now=now)
+        out.append({"scope": path, "windows": {u.window: u.as_json() for u in usages}})
+
+    def busiest_first(ns: dict[str, Any]) -> tuple[int, str]:
+        day = ns["windows"]["day"]
+        return -(day["spent_micros"] + day["held_micros"]), ns["scope"]
+
+    return sorted(out, key=busiest_first)[:MAX_NAMESPACES], len(known)
+
+
+@subcommand(
+    "budget", usage="budget [scope] · budget set <scope> <amount|default> <day|week|month|total>"
+)
+async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
+    """Limit, spent, held and remaining per level and window, with bars; `set` changes one."""
+    if args and args[0].lower() == "set":
+        return await _budget_set(ctx, args[1:])
+    if len(args) > 1:
+        raise UsageError("`budget` takes at most one scope")
+    if not args:
+        return await _budget_overview(ctx)
+    scope = parse_scope_arg(args[0])
+
+    def read(tx: Tx) -> tuple[dict[str, Any], bool]:
+        return ctx.ns.ledger.usage_tree(tx, scope), is_known_scope(ctx, tx, scope.path)
+
+    tree, known = await ctx.ns.store.write(read)
+    reply = _tree_reply(tree)
+    if not known:
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+        note = f"_{unseen(scope.path)}; the limits shown are what it would get._"
+        note += did_you_mean(close)
+        reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
+    return reply
+
+
+async def _budget_overview(ctx: Context) -> Reply:
+    """``/agent budget``: every namespace (the busiest today first when they do not all fit)."""
+    spaces, total = await ctx.ns.store.write(lambda tx: _namespaces(ctx, tx))
+    if not spaces:
+        return Reply.text_only(
+            "No budgets or agent activity yet. Agents appear with their first reservation;"
+            " limits come from the policy file or `/agent budget set`."
+        )
+    rows: list[str] = []
+    room = LIST_TEXT
+    for ns in spaces:  # as many as one Slack message takes: 40, or fewer long ones
+        body = "\n".join(window_line(w, u) for w, u in ns["windows"].items())
+        row = f"*{ns['scope']}*\n{body}"
+        if len(row) > room:
+            break
+        rows.append(row)
+        room -= len(row)
+    shown = (
+        f"{total}; the {len(rows)} that spent and hold most today; " if len(rows) < total else ""
+    )
+    lines = [f"*Budgets by namespace* ({shown}details: `/agent budget <scope>`)", *rows]
+    if len(rows) < total:
+        lines.append(f"… and {total - len(rows)} more namespaces (`/agent budget <namespace>`)")
+    return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
+
+
+async def _budget_set(ctx: Context, args: list[str]) -> Reply:
+    await ctx.require_admin("change budgets")  # first: a refusal is audited, typo or not
+    args = _one_amount(args)
+    if len(args) != 3:
+        raise UsageError("`budget set` needs a scope, an amount (or `default`) and a window")
+    scope = parse_scope_arg(args[0])
+    try:
+        window = parse_window(args[2])
+        if args[1].lower() in BACK_TO_POLICY:
+            return await _budget_default(ctx, scope, window)
+        micros = parse_amount(args[1])
+    except InvalidInput as exc:
+        raise UsageError(exc.message) from None
+
+    engine = engine_of(ctx)
+
+    def apply(tx: Tx) -> tuple[int | None, bool]:
+        known = is_known_scope(ctx, tx, scope.path)
+        limit = ctx.ns.ledger.set_limit(
+            tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor
+        )
+        engine.budget_changed(tx, scope=scope.path)  # its alerts resolve, or show the change
+        return limit, known
+
+    before, known = await ctx.ns.store.write(apply)
+    policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
+    usd = exact_usd(micros, before, policy)
+    was = usd(before) if before is not None else "no limit"
+    text = (
+        f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
+        f" to *{usd(micros)}* (was {was})"
+    )
+    if policy is not None and policy != micros:  # the file says otherwise: which one wins
+        text += (
+            f"\nIt overrides the policy file's {usd(policy)}, restarts included, until"
+            f" `/agent budget set {scope.path} default {window}`."
+        )
+    if not known:  # said first, as the kill switch says it (a typo?)
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+        text = (
+            f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
+            f"{did_you_mean(close)}\n{text}"
+        )
+    return Reply.text_only(text, ephemeral=False)
