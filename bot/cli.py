@@ -24,9 +24,18 @@ from pydantic import ValidationError
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import PolicyError
-from guards.migrations import SchemaTooNew
+from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
 
-__all__ = ["absent", "command", "existing_db", "main", "why_not_open"]
+__all__ = [
+    "SchemaBehind",
+    "absent",
+    "command",
+    "current_db",
+    "existing_db",
+    "main",
+    "read_only",
+    "why_not_open",
+]
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 COMMANDS: dict[str, Command] = {}
@@ -71,6 +80,37 @@ def existing_db(settings: Settings) -> None:
             f"no database at {settings.db}: check --db / NIGHTSHIFT_DB"
             " (`nightshift migrate` creates one)"
         )
+
+
+class SchemaBehind(Exception):
+    """The database is older than this code: only ``run`` and ``migrate`` upgrade it."""
+
+
+def read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot change the file (verifying a backup must not)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def current_db(settings: Settings) -> None:
+    """For commands that use what is there: the file exists and is at this code's schema.
+
+    They never upgrade it (an older version may still serve it; the README's upgrade is
+    a backup, then ``run`` or ``migrate``).
+
+    Raises:
+        FileNotFoundError: no file there (a typo).
+        SchemaBehind: the file is older than this code.
+    """
+    existing_db(settings)
+    conn = read_only(settings.db)
+    try:
+        behind = schema_behind(conn)
+    finally:
+        conn.close()
+    if behind is not None:
+        raise SchemaBehind(f"{settings.db}: {behind}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 2
-    except SchemaTooNew as exc:
+    except (SchemaTooNew, SchemaBehind) as exc:
         print(f"nightshift: {exc}", file=sys.stderr)
         return 2
     except sqlite3.Error as exc:  # name the file: it may come from an environment not in view

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from bot.cli import absent, command, existing_db, why_not_open
+from bot.cli import absent, command, existing_db, read_only, why_not_open
 from bot.settings import Settings
-from guards.migrations import BUSY_TIMEOUT_MS, apply_migrations, connect, schema_behind
+from guards.migrations import apply_migrations, connect, schema_behind
 from guards.verify import verify
 
 __all__ = ["cmd_backup", "cmd_ledger_verify", "cmd_migrate"]
@@ -36,25 +36,28 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _read_only(path: str) -> sqlite3.Connection:
-    """A connection that cannot change the file (verifying a backup must not)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    return conn
-
-
 @command("ledger verify")
 async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    existing_db(settings)
-    conn = _read_only(settings.db)  # nor upgrade a live file an older version serves
+    # exit 1 says the books are wrong; a file it could not check is 2, as is one to migrate
+    if absent(settings.db):
+        print(
+            f"nightshift: no database at {settings.db}: check --db / NIGHTSHIFT_DB", file=sys.stderr
+        )
+        return 2
     try:
-        behind = schema_behind(conn)
-        if behind is not None:
-            print(f"nightshift: {settings.db}: {behind}", file=sys.stderr)
-            return 2
-        report = verify(conn)
-    finally:
-        conn.close()
+        conn = read_only(settings.db)  # nor upgrade a live file an older version serves
+        try:
+            behind = schema_behind(conn)
+            if behind is not None:
+                print(f"nightshift: {settings.db}: {behind}", file=sys.stderr)
+                return 2
+            report = verify(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # not a database, unreadable: not a broken ledger
+        why = why_not_open(settings.db, exc)
+        print(f"nightshift: {settings.db}: cannot check it: {exc}{why}", file=sys.stderr)
+        return 2
     print(
         f"checked {report.reservations} reservations, {report.journal_rows} journal rows, "
         f"{report.usage_rows} usage counters"
@@ -71,7 +74,7 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
 def _backup(db: str, target: Path) -> tuple[str, int]:
     """Copy ``db`` to ``target`` in one snapshot: what the copy's check says ("ok"), and
     its size in bytes."""
-    conn = _read_only(db)
+    conn = read_only(db)
     try:
         conn.execute("VACUUM INTO ?", (str(target),))
     except sqlite3.Error:
@@ -79,7 +82,7 @@ def _backup(db: str, target: Path) -> tuple[str, int]:
         raise
     finally:
         conn.close()
-    copy = _read_only(str(target))
+    copy = read_only(str(target))
     try:
         return str(copy.execute("PRAGMA quick_check").fetchone()[0]), target.stat().st_size
     finally:

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from bot.cli import absent, command, existing_db
+from bot.cli import absent, command, current_db
 from bot.settings import Settings
 from guards.config import load_policy
 from guards.store import Store
@@ -42,7 +42,7 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
     if args.secrets:
         from bot.jobs import state
 
-        existing_db(settings)  # the secrets derive from the key in the server's database
+        current_db(settings)  # the secrets derive from the key in the server's database
         store = await Store.open(settings.db)
         try:
             key = await store.write(state.secret_key)

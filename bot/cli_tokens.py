@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from bot.cli import absent, command, existing_db
+from bot.cli import absent, command, current_db
 from bot.settings import Settings
 from guards.store import Store
 from guards.tokens import create_token, revoke_token
@@ -34,6 +34,8 @@ def cli_actor() -> str:
 async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     # It may come before the first `run`, so it makes the database; naming it shows a typo
     new = absent(settings.db)
+    if not new:
+        current_db(settings)  # an older file is upgraded by `run` or `migrate`, not here
     store = await Store.open(settings.db)
     try:
         token, raw = await store.write(
@@ -50,7 +52,7 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token list")
 async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
-    existing_db(settings)
+    current_db(settings)
     store = await Store.open(settings.db)
     try:
         rows = await store.fetch(
@@ -73,7 +75,7 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("token revoke")
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    existing_db(settings)
+    current_db(settings)
     # the whole token pasted instead of its id: the id is inside; the secret is never shown
     whole = re.match(r"ns_(tok_[0-9a-f]+)_", args.id)
     token_id = whole.group(1) if whole else args.id

@@ -1,0 +1,98 @@
+"""The database file as the command line finds it: an older one is upgraded only by
+``run`` and ``migrate``, and ``ledger verify`` says "could not check" apart from "broken".
+
+audit20 newcomer M3: ``token list`` (and create, revoke) migrated an older database
+without a word, under the older server still serving it; L5: ``ledger verify`` exited 1,
+its "ledger broken" code, for a file missing or not a database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+pytestmark = pytest.mark.usefixtures("keep_logging")
+
+
+def version(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0])
+
+
+@pytest.fixture
+def older(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A database an earlier version left: its newest migration not applied."""
+    db = tmp_path / "old.db"
+    assert main(["token", "create", "acme/alice/bot", "--db", str(db)]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "DELETE FROM schema_migrations"
+            " WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+        )
+    return db
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["token", "list"],
+        ["token", "revoke", "tok_0000"],
+        ["token", "create", "acme/bob/bot"],
+        ["jobs", "preview", "--secrets", "--config", "{policy}"],
+    ],
+)
+def test_a_command_on_an_older_database_asks_for_migrate_and_changes_nothing(
+    older: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = older.parent / "nightshift.yml"
+    policy.write_text(
+        "jobs:\n  - {name: digest, cron: '0 8 * * *', url: 'http://127.0.0.1:9/run',"
+        " scope: acme/alice/bot}\n"
+    )
+    behind = version(older)
+    command = [part.format(policy=policy) for part in command]
+    assert main([*command, "--db", str(older)]) == 2
+    err = capsys.readouterr().err
+    assert f"{older}: the database is at schema version {behind}" in err
+    assert "run `nightshift migrate` first" in err
+    assert version(older) == behind
+    with sqlite3.connect(older) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1
+
+
+def test_migrate_then_the_command_works(older: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate", "--db", str(older)]) == 0
+    assert main(["token", "list", "--db", str(older)]) == 0
+    assert "acme/alice/bot" in capsys.readouterr().out
+
+
+def test_token_create_still_makes_a_new_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "new.db"
+    assert main(["token", "create", "acme", "--db", str(db)]) == 0
+    assert "(a new database)" in capsys.readouterr().out
+
+
+def test_ledger_verify_of_a_missing_file_is_not_a_broken_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ledger", "verify", "--db", str(tmp_path / "nosuch.db")]) == 2
+    err = capsys.readouterr().err
+    assert f"no database at {tmp_path / 'nosuch.db'}: check --db / NIGHTSHIFT_DB" in err
+    assert not (tmp_path / "nosuch.db").exists()
+
+
+def test_ledger_verify_of_a_file_that_is_no_database_is_not_a_broken_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("shopping list: eggs, milk\n" * 100)
+    assert main(["ledger", "verify", "--db", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert f"{notes}: cannot check it: file is not a database" in err
