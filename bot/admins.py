@@ -2,7 +2,10 @@
 
 User groups are resolved through Slack's ``usergroups.users.list`` and cached for
 ``ttl_seconds`` (on the injected clock). When Slack cannot be asked, the last known
-members are used; with none known, the answer is no (fail closed).
+members are used; with none known, nobody gets in through that group (fail closed), and
+someone it would have let in is told that Slack could not be asked
+(:class:`AdminsUnknown`), not that they are no admin. A rate-limited lookup waits out
+Slack's ``Retry-After`` before asking again.
 
 Example:
     >>> # admins = Admins(policy=policy, client=web_client, clock=clock)
@@ -15,13 +18,31 @@ import asyncio
 import logging
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from guards.clock import Clock
 from guards.config import Policy
+from guards.errors import GuardError
 
-__all__ = ["Admins"]
+__all__ = ["Admins", "AdminsUnknown"]
 
 log = logging.getLogger(__name__)
 TTL_SECONDS = 300.0
+
+
+class AdminsUnknown(GuardError):
+    """The user is not a listed admin, and a group that may hold them could not be read."""
+
+    status = 503
+    code = "admins_unknown"
+
+    def __init__(self, groups: list[str], why: str, wait: float) -> None:
+        names = ", ".join(f"<!subteam^{g}>" for g in groups)
+        later = f"try again in {max(1, round(wait))} s" if wait > 0 else "try again shortly"
+        super().__init__(
+            f"I could not check with Slack whether you are in {names} ({why}), so I did"
+            f" nothing; {later}."
+        )
 
 
 class Admins:
@@ -41,14 +62,28 @@ class Admins:
         self.ttl_seconds = ttl_seconds
         self._groups: dict[str, tuple[frozenset[str], float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # per group: why the last lookup failed, and until when not to ask again
+        self._failed: dict[str, tuple[str, float]] = {}
         self.lookups = 0  # usergroups.users.list calls made (for tests and logs)
 
     async def is_admin(self, user_id: str) -> bool:
+        """Whether the user may change things.
+
+        Raises:
+            AdminsUnknown: not a listed admin nor in a group read, and a group never read
+                could not be (nothing was done; they are told to try again).
+        """
         if user_id in self.policy.admins:
             return True
+        unread: list[str] = []
         for group in self.policy.admin_groups:
             if user_id in await self.members(group):
                 return True
+            if group not in self._groups and group in self._failed:
+                unread.append(group)
+        if unread:
+            why, until = self._failed[unread[0]]
+            raise AdminsUnknown(unread, why, until - self.clock.now())
         return False
 
     async def members(self, group: str) -> frozenset[str]:
@@ -66,14 +101,34 @@ class Admins:
     async def _fetch(self, group: str, *, stale: frozenset[str]) -> frozenset[str]:
         if self.client is None:
             return stale
+        failed = self._failed.get(group)
+        if failed is not None and self.clock.now() < failed[1]:
+            return stale  # Slack asked us to wait (Retry-After)
         self.lookups += 1
         try:
             response = await self.client.usergroups_users_list(usergroup=group)
             users = frozenset(str(u) for u in response.get("users") or [])
         except Exception as exc:
+            why, wait = _why(exc)
+            self._failed[group] = (why, self.clock.now() + wait)
             log.warning(
-                "could not resolve admin group %s (%s); using %d known", group, exc, len(stale)
+                "could not resolve admin group %s (%s); using %d known", group, why, len(stale)
             )
             return stale
+        self._failed.pop(group, None)
         self._groups[group] = (users, self.clock.now())
         return users
+
+
+def _why(exc: Exception) -> tuple[str, float]:
+    """What a failed lookup says, and how long Slack asked us to wait (0: ask again)."""
+    if isinstance(exc, SlackApiError):
+        response = exc.response
+        if response.status_code == 429:
+            try:
+                wait = float(response.headers.get("Retry-After") or 30)
+            except ValueError:
+                wait = 30.0
+            return "Slack is rate limiting us", min(max(wait, 1.0), 600.0)
+        return f"Slack said {response.get('error') or response.status_code}", 0.0
+    return f"{type(exc).__name__}: {exc}"[:200], 0.0

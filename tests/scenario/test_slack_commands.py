@@ -374,6 +374,36 @@ async def test_admin_groups_are_resolved_through_slack_and_cached(slack_http, fa
     assert len(fake_slack.calls_of("usergroups.users.list")) == 2
 
 
+async def test_a_rate_limited_group_lookup_is_not_a_refusal_and_waits_as_slack_asks(
+    slack_http, fake_slack
+):
+    """audit20 slack M4: right after a start, while Slack rate-limited the lookup, a group
+    admin was told "Only admins…", the refusal went into the audit log, and every command
+    asked Slack again at once."""
+    clock = ManualClock()
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]}, clock=clock)
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    fake_slack.fail("usergroups.users.list", status=429, retry_after=30)
+    for _ in range(2):
+        said = await slack.command("budget set acme/alice/rss-bot $6 day", user="U0GROUPIE")
+        assert said["text"] == (
+            "I could not check with Slack whether you are in <!subteam^S0OPS> (Slack is rate"
+            " limiting us), so I did nothing; try again in 30 s."
+        )
+    assert len(fake_slack.calls_of("usergroups.users.list")) == 1  # Retry-After is waited out
+    audit = await slack.command("audit")
+    assert "refused" not in audit["text"]
+    clock.advance(31)
+    ok = await slack.command("budget set acme/alice/rss-bot $6 day", user="U0GROUPIE")
+    assert "to *$6.00*" in ok["text"]
+    assert len(fake_slack.calls_of("usergroups.users.list")) == 2
+    # read again after its TTL: someone no longer in the group is refused, as before
+    fake_slack.groups["S0OPS"] = []
+    clock.advance(301)
+    refused = await slack.command("budget set acme/alice/rss-bot $8 day", user="U0GROUPIE")
+    assert refused["text"].startswith("Only admins can change budgets.")
+
+
 # -- audit --------------------------------------------------------------------------------
 
 

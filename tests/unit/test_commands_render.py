@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.admins import Admins
+from bot.admins import Admins, AdminsUnknown
 from bot.commands import Reply, UsageError, actions, button, context, header, section
 from bot.commands_budget import window_line
 from bot.commands_core import budget_raise_view
@@ -154,7 +154,8 @@ async def test_admins_from_ids_and_cached_groups():
     client.down = True  # Slack unreachable: the last known members still count
     assert await admins.is_admin("U2")
     fresh = Admins(policy=policy, client=client, clock=clock)
-    assert not await fresh.is_admin("U2")  # nothing known: fail closed
+    with pytest.raises(AdminsUnknown, match=r"whether you are in <!subteam\^S1>"):
+        await fresh.is_admin("U2")  # nothing known: fail closed, saying why
     nobody = Admins(policy=policy, client=None, clock=clock)
     assert not await nobody.is_admin("U2") and await nobody.is_admin("U1")
 
