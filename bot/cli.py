@@ -132,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     sub.add_parser("run", parents=[common], help="serve the API, Slack and the scheduler")
-    demo = sub.add_parser(
-        "demo", parents=[common], help="a simulated day of a misbehaving fleet, in shell mode"
+    demo = sub.add_parser(  # no --db, --config: it plays on files of its own
+        "demo", help="a simulated day of a misbehaving fleet, in shell mode"
     )
     demo.add_argument(
         "--interactive", action="store_true", help="press the buttons yourself at the prompt"

@@ -121,9 +121,20 @@ def _in_terminal() -> bool:
 @command("demo")
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
+    from bot.demo.run import SLACK_HELP
 
     if args.interactive and not sys.stdin.isatty():
         print("nightshift: --interactive needs a terminal to type into", file=sys.stderr)
         return 2
+    if getattr(args, "db", None) is not None or getattr(args, "config", None) is not None:
+        print(
+            "nightshift: the demo plays on a temporary database and policy of its own:"
+            " --db and --config are not read (drop them)",
+            file=sys.stderr,
+        )
+        return 2
     _slack(settings)
+    if settings.transport != "shell" and not os.environ.get("NIGHTSHIFT_DEMO_CHANNEL"):
+        print(f"nightshift: {SLACK_HELP}", file=sys.stderr, end="")
+        return 2
     return await run_demo(interactive=args.interactive)

@@ -1,9 +1,10 @@
-"""The database file as the command line finds it: an older one is upgraded only by
+"""The files the command line uses: an older database is upgraded only by
 ``run`` and ``migrate``, and ``ledger verify`` says "could not check" apart from "broken".
 
 audit20 newcomer M3: ``token list`` (and create, revoke) migrated an older database
 without a word, under the older server still serving it; L5: ``ledger verify`` exited 1,
-its "ledger broken" code, for a file missing or not a database.
+its "ledger broken" code, for a file missing or not a database; the demo, which plays on
+files of its own, took --db and --config without reading them.
 """
 
 from __future__ import annotations
@@ -96,3 +97,31 @@ def test_ledger_verify_of_a_file_that_is_no_database_is_not_a_broken_ledger(
     assert main(["ledger", "verify", "--db", str(notes)]) == 2
     err = capsys.readouterr().err
     assert f"{notes}: cannot check it: file is not a database" in err
+
+
+# -- the demo's own files, and its refusal before it starts (audit20 newcomer L6, L7) ------
+
+
+def test_the_demo_with_slack_set_and_no_channel_refuses_before_playing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+    monkeypatch.delenv("NIGHTSHIFT_DEMO_CHANNEL", raising=False)
+    assert main(["demo"]) == 2
+    said = capsys.readouterr()
+    assert said.out == ""  # no banner, no story steps before the refusal
+    assert "needs NIGHTSHIFT_DEMO_CHANNEL" in said.err
+    assert "or unset the SLACK_* variables to play it here, in the shell" in said.err
+
+
+def test_the_demo_refuses_a_database_or_policy_it_would_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", str(tmp_path / "x.db"), "demo"]) == 2
+    assert "--db and --config are not read (drop them)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["demo", "--config", str(tmp_path / "p.yml")])
+    assert done.value.code == 2
+    assert "unrecognized arguments: --config" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
