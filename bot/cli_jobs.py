@@ -11,6 +11,7 @@ import sys
 import time
 
 from bot.cli import absent, command, current_db
+from bot.jobs.lint import lint_jobs, refused_jobs
 from bot.settings import Settings
 from guards.config import load_policy
 from guards.store import Store
@@ -21,9 +22,6 @@ __all__ = ["cmd_jobs_preview"]
 @command("jobs preview")
 async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
     """The policy's jobs in words with their next fire times; 1 when any is refused."""
-
-    from bot.jobs.lint import lint_jobs
-
     if absent(settings.config):
         print(f"no policy file at {settings.config}: the built-in defaults have no jobs")
         if "config" in settings.model_fields_set:  # named, yet absent: a typo, probably
@@ -33,7 +31,7 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
         return 0
-    policy = load_policy(settings.config)
+    policy = load_policy(settings.config, also=refused_jobs)
     plans = lint_jobs(policy, now=time.time())
     if not plans:
         print(f"{settings.config} has no jobs")

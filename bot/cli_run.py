@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bot.cli import absent, command
+from bot.jobs.lint import refused_jobs
 from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, load_policy
@@ -37,7 +38,7 @@ def _policy(settings: Settings) -> Policy:
             "no policy file at %s: running on the built-in defaults",
             settings.config,
         )
-    return load_policy(settings.config)
+    return load_policy(settings.config, also=refused_jobs)
 
 
 def _slack(settings: Settings) -> None:

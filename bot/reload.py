@@ -37,9 +37,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-# imported here, where the CLI and the app import it: load_policy then also lints the
-# jobs of a file it refuses, so one message says every problem (guards.config.add_file_check)
-from bot.jobs.lint import check_jobs
+from bot.jobs.lint import check_jobs, refused_jobs
 from guards.config import Policy, PolicyError, load_policy
 from guards.store import Tx
 
@@ -120,7 +118,7 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         )
         return None
     try:
-        new = load_policy(snapshot)
+        new = load_policy(snapshot, also=refused_jobs)
         check_jobs(new, now=time.time(), source=config)  # the jobs' schedules, as at start
         changed = changed_sections(current, new)
     except (PolicyError, OSError, ValueError) as exc:
@@ -221,7 +219,7 @@ def reloaded_policy(config: str) -> Policy | None:
         return None
     try:
         raw = Path(snapshot).read_bytes()
-        policy = load_policy(snapshot, missing_ok=False)
+        policy = load_policy(snapshot, missing_ok=False, also=refused_jobs)
     except PolicyError as exc:  # the code installed now refuses what the one before accepted
         raise PolicyError(
             f"{str(exc).replace(snapshot, config)}\n(the version installed since the last"

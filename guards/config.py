@@ -92,7 +92,6 @@ __all__ = [
     "ScopeBudget",
     "SpendRate",
     "Validation",
-    "add_file_check",
     "load_policy",
     "parse_duration",
     "parse_policy",
@@ -213,8 +212,21 @@ def _format_errors(errors: Sequence[ErrorDetails], source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_policy(data: Any, *, source: str = "policy") -> Policy:
-    """Validate already-parsed YAML into a :class:`Policy`."""
+# A check of the file that guards cannot make itself (bot.jobs.lint's, of the jobs'
+# schedules: the dependency arrow points from bot to guards). It needs a valid file and
+# runs once the file has loaded; when the file is refused, parse_policy runs it on what
+# it has, so one message says every problem. It returns what it refuses, in the words it
+# uses once the file loads (None: nothing).
+FileCheck = Callable[[dict[str, Any], str], str | None]
+
+
+def parse_policy(data: Any, *, source: str = "policy", also: FileCheck | None = None) -> Policy:
+    """Validate already-parsed YAML into a :class:`Policy`.
+
+    ``also``: a check of the file whose refusals join the message when the keys are
+    refused (``bot.jobs.lint.refused_jobs``: a file refused for ``jobs.1.bogus`` then
+    also says that ``jobs.0``'s cron does not parse).
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -226,27 +238,9 @@ def parse_policy(data: Any, *, source: str = "policy") -> Policy:
     except ValidationError as exc:
         errors = [*exc.errors(), *_cross_section_errors(data, exc)]
         said = [_format_errors(errors, source)]
-        said.extend(problem for check in _FILE_CHECKS if (problem := check(data, source)))
+        if also is not None and (problem := also(data, source)):
+            said.append(problem)
         raise PolicyError("\n".join(said)) from None
-
-
-# Checks of the file that guards cannot make itself, added by the bot (the dependency
-# arrow points from bot to guards): bot.jobs.lint's, of the jobs' schedules. Unlike the
-# keys' checks they need a valid file and run after it has loaded; when the file is
-# refused, parse_policy runs them on what it has, so one message says every problem.
-FileCheck = Callable[[dict[str, Any], str], str | None]
-_FILE_CHECKS: list[FileCheck] = []
-
-
-def add_file_check(check: FileCheck) -> None:
-    """Also run ``check(data, source)`` on a refused file; it returns what it refuses, in
-    the words it uses once the file loads (None: nothing). Adding one twice adds it once.
-
-    Example: ``bot.jobs.lint`` calls ``add_file_check(_refused_file)`` on import; a file
-    refused for ``jobs.1.bogus`` then also says that ``jobs.0``'s cron does not parse.
-    """
-    if check not in _FILE_CHECKS:
-        _FILE_CHECKS.append(check)
 
 
 def _cross_section_errors(data: dict[str, Any], exc: ValidationError) -> list[ErrorDetails]:
@@ -380,7 +374,9 @@ def _read_yaml(file: Path) -> Any:
         raise PolicyError(f"{file}: not valid YAML: {exc}") from None
 
 
-def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
+def load_policy(
+    path: str | Path, *, missing_ok: bool = True, also: FileCheck | None = None
+) -> Policy:
     """Read and validate the policy file; an absent file gives the built-in defaults.
 
     Besides what :func:`parse_policy` checks, the file must be UTF-8 and no mapping
@@ -392,7 +388,7 @@ def load_policy(path: str | Path, *, missing_ok: bool = True) -> Policy:
             raise PolicyError(f"{file}: no such policy file")
         log.debug("no policy file at %s: using built-in defaults", file)  # the CLI logs it
         return Policy()
-    return parse_policy(_read_yaml(file), source=str(file))
+    return parse_policy(_read_yaml(file), source=str(file), also=also)
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)

@@ -36,9 +36,17 @@ from pydantic import ValidationError
 
 from bot.jobs.cron import CronError, CronSpec, fire_times, parse_cron
 from bot.jobs.cron_words import describe, dst_notes, format_local
-from guards.config import Job, Policy, PolicyError, add_file_check
+from guards.config import Job, Policy, PolicyError
 
-__all__ = ["FREQUENT_PER_HOUR", "JobPlan", "check_jobs", "job_timezone", "lint_job", "lint_jobs"]
+__all__ = [
+    "FREQUENT_PER_HOUR",
+    "JobPlan",
+    "check_jobs",
+    "job_timezone",
+    "lint_job",
+    "lint_jobs",
+    "refused_jobs",
+]
 
 FREQUENT_PER_HOUR = 4  # more often than every 15 minutes needs allow_frequent: true
 NAMED_PERIODS = (
@@ -293,10 +301,10 @@ LINTED = frozenset({"name", "cron", "timezone", "max_runs_per_hour", "allow_freq
 _STAND_IN = {"url": "http://127.0.0.1/", "scope": "_/_/_"}  # read by no check here
 
 
-def _refused_file(data: dict[str, Any], source: str) -> str | None:
-    """The jobs' refusals in a policy file whose keys are refused (parse_policy asks, so
-    that one message says both): each job whose linted keys are right is linted, the
-    others' keys left at their defaults."""
+def refused_jobs(data: dict[str, Any], source: str) -> str | None:
+    """The jobs' refusals in a policy file whose keys are refused (``load_policy(path,
+    also=refused_jobs)`` asks, so that one message says both): each job whose linted
+    keys are right is linted, the others' keys left at their defaults."""
     raw = data.get("jobs")
     if not isinstance(raw, list):
         return None
@@ -324,6 +332,3 @@ def _lintable(item: object) -> Job | None:
         return Job.model_validate(kept)
     except ValidationError:
         return None
-
-
-add_file_check(_refused_file)
