@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import time
+from pathlib import Path
 
 __all__ = ["AlreadyRunning", "RunLock"]
 
@@ -56,7 +57,8 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown"
+            said = os.read(fd, 400).decode("utf-8", "replace").splitlines()
+            holder = said[0].strip() if said and said[0].strip() else "unknown"
             os.close(fd)
             raise AlreadyRunning(
                 f"another Nightshift ({holder}) is running on {db}; stop it first:"
@@ -66,9 +68,12 @@ class RunLock:
             os.close(fd)
             log.warning("running without the one-process lock %s: %s", path, exc.strerror)
             return None
-        os.ftruncate(fd, 0)
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)
+        me = f"process {_identity()}"
+        if os.pread(fd, 400, 0).decode("utf-8", "replace").splitlines()[1:2] != [me]:
+            # (this very process: a SIGHUP restart in place keeps its start time)
+            os.ftruncate(fd, 0)
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+            os.pwrite(fd, f"pid {os.getpid()}, started {started}\n{me}\n".encode(), 0)
         return cls(fd, path)
 
     def release(self) -> None:
@@ -76,3 +81,14 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         os.close(fd)  # closing lets go of the lock (the file stays, as SQLite's -shm does)
+
+
+def _identity() -> str:
+    """This process, the same across an exec (a SIGHUP restart in place): its pid and when
+    the kernel started it, where /proc says (a container's pid 1 after a restart is
+    another process)."""
+    try:
+        ticks = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        ticks = "?"
+    return f"{os.getpid()}:{ticks}"

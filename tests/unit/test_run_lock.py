@@ -34,3 +34,29 @@ def test_a_lock_that_cannot_be_made_is_said_and_the_process_runs(tmp_path, caplo
         assert RunLock.take(str(db)) is None
     assert "running without the one-process lock" in caplog.text
     assert RunLock.take(str(tmp_path / "missing" / "ns.db")) is None  # the store says why
+
+
+def test_a_restart_in_place_keeps_the_start_time_another_process_writes_its_own(tmp_path):
+    """audit20 newcomer L: after a SIGHUP (the same process, exec'd) the refusal of a
+    second run named the reload's time as the first one's start."""
+    db = tmp_path / "ns.db"
+    lock_file = tmp_path / "ns.db.lock"
+    first = RunLock.take(str(db))
+    assert first is not None
+    first.release()
+    line, me = lock_file.read_text().splitlines()
+    assert line.startswith(f"pid {os.getpid()}, started ")
+    lock_file.write_text(f"pid {os.getpid()}, started 2026-11-28 05:50:00\n{me}\n")
+    again = RunLock.take(str(db))  # as the exec'd process takes it at its start
+    assert again is not None
+    try:
+        with pytest.raises(AlreadyRunning, match=r"started 2026-11-28 05:50:00\)"):
+            RunLock.take(str(db))
+    finally:
+        again.release()
+    # another process that happened to get the same pid (a container's pid 1) is new
+    lock_file.write_text(f"pid {os.getpid()}, started 2026-11-28 05:50:00\nprocess 1:42\n")
+    third = RunLock.take(str(db))
+    assert third is not None
+    third.release()
+    assert "2026-11-28 05:50:00" not in lock_file.read_text()
