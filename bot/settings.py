@@ -47,6 +47,19 @@ class Settings(BaseSettings):
             raise ValueError("must be a file: an in-memory database would lose everything")
         return value
 
+    @field_validator("slack_api_url")
+    @classmethod
+    def _an_api_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.strip().partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+            raise ValueError(
+                "is not an http(s) URL: write it as https://slack.com/api/ (or unset it:"
+                " that is the default)"
+            )
+        return value.strip()
+
     def slack_problem(self) -> str | None:
         """What is wrong with the Slack variables, or None (a full pair, or none at all).
 

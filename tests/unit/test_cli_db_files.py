@@ -125,3 +125,25 @@ def test_the_demo_refuses_a_database_or_policy_it_would_not_read(
     assert done.value.code == 2
     assert "unrecognized arguments: --config" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
+
+
+# -- a Slack API URL that can never work (audit20 newcomer L) -------------------------------
+
+
+@pytest.mark.parametrize("url", ["notaurl", "slack.com/api/", "ftp://slack.com/api/", "https://"])
+def test_a_slack_api_url_that_is_no_url_is_refused_at_start(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it was taken for Slack being unreachable: a WARNING, and the process went on
+    monkeypatch.setenv("SLACK_API_URL", url)
+    assert main(["run"]) == 2
+    assert f"SLACK_API_URL={url!r}: is not an http(s) URL: write it as https://slack.com/api/" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_slack_api_url_on_loopback_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+
+    monkeypatch.setenv("SLACK_API_URL", " http://127.0.0.1:8080/api/ ")
+    assert Settings().slack_api_url == "http://127.0.0.1:8080/api/"
