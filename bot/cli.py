@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--label", help="a note to remember it by")
     token.add_parser("list", parents=[common], help="list tokens")
     revoke = token.add_parser("revoke", parents=[common], help="revoke a token")
-    revoke.add_argument("id")
+    revoke.add_argument("id", help="the token's id (tok_..., see token list), or the whole token")
     ledger = sub.add_parser("ledger", parents=[common], help="ledger tools").add_subparsers(
         dest="action", required=True, metavar="action"
     )
