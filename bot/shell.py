@@ -8,8 +8,8 @@ pipe or a file (``printf '/agent status\n' | nightshift run``) the lines are rea
 the same way, once the process serves, each echoed after ``nightshift> ``. When
 the input ends (Ctrl-D, the pipe's end) the console says so and keeps serving;
 with stdin closed (``/dev/null``, a service) nothing is read: it only prints (a
-program may still click, as the demo does). After the input ended, buttons show
-without numbers. The terminal's operator acts as an admin (they hold the database
+program may still click, as the demo does). With stdin closed, and after the input
+ended, buttons show without numbers. The terminal's operator acts as an admin (they hold the database
 anyway).
 
 This module holds the console: the component, the outbox deliverer, the prompt and
@@ -183,7 +183,8 @@ class ShellConsole:
             )
             message.buttons.append(button)
             self._buttons[n] = button
-            return None if self.input.ended else n  # after "input ended", nothing can type it
+            # stdin closed (a service) or ended: nothing can type it (a program still clicks)
+            return n if self.read_input and not self.input.ended else None
 
         body = render_text(message.blocks, message.text, on_button=number)
         self.say(f"── {title} ──\n{body}")
