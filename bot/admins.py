@@ -62,7 +62,8 @@ class Admins:
         self.ttl_seconds = ttl_seconds
         self._groups: dict[str, tuple[frozenset[str], float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        # per group: why the last lookup failed, and until when not to ask again
+        # per group whose last lookup failed for a while (rate limited, Slack down): why,
+        # and until when not to ask again
         self._failed: dict[str, tuple[str, float]] = {}
         self.lookups = 0  # usergroups.users.list calls made (for tests and logs)
 
@@ -110,9 +111,10 @@ class Admins:
             users = frozenset(str(u) for u in response.get("users") or [])
         except Exception as exc:
             why, wait = _why(exc)
-            self._failed[group] = (why, self.clock.now() + wait)
+            if why is not None:  # a passing failure: its members are not known yet
+                self._failed[group] = (why, self.clock.now() + wait)
             log.warning(
-                "could not resolve admin group %s (%s); using %d known", group, why, len(stale)
+                "could not resolve admin group %s (%s); using %d known", group, exc, len(stale)
             )
             return stale
         self._failed.pop(group, None)
@@ -120,15 +122,20 @@ class Admins:
         return users
 
 
-def _why(exc: Exception) -> tuple[str, float]:
-    """What a failed lookup says, and how long Slack asked us to wait (0: ask again)."""
-    if isinstance(exc, SlackApiError):
-        response = exc.response
-        if response.status_code == 429:
-            try:
-                wait = float(response.headers.get("Retry-After") or 30)
-            except ValueError:
-                wait = 30.0
-            return "Slack is rate limiting us", min(max(wait, 1.0), 600.0)
-        return f"Slack said {response.get('error') or response.status_code}", 0.0
-    return f"{type(exc).__name__}: {exc}"[:200], 0.0
+def _why(exc: Exception) -> tuple[str | None, float]:
+    """Why a lookup failed for a while, and how long Slack asked us to wait (0: ask again);
+    None for an answer that will not change by asking again (``no_such_subteam``,
+    ``missing_scope``: the policy's or the app's to fix, said in the log): the group's
+    members then count as none."""
+    if not isinstance(exc, SlackApiError):
+        return f"{type(exc).__name__}: {exc}"[:200], 0.0  # no answer: the network, a timeout
+    response = exc.response
+    if response.status_code == 429:
+        try:
+            wait = float(response.headers.get("Retry-After") or 30)
+        except ValueError:
+            wait = 30.0
+        return "Slack is rate limiting us", min(max(wait, 1.0), 600.0)
+    if response.status_code >= 500:
+        return f"Slack answered {response.status_code}", 0.0
+    return None, 0.0
