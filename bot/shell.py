@@ -9,8 +9,8 @@ the same way, once the process serves, each echoed after ``nightshift> ``. When
 the input ends (Ctrl-D, the pipe's end) the console says so and keeps serving;
 with stdin closed (``/dev/null``, a service) nothing is read: it only prints (a
 program may still click, as the demo does). With stdin closed, and after the input
-ended, buttons show without numbers. The terminal's operator acts as an admin (they hold the database
-anyway).
+ended, buttons show without numbers. The terminal's operator acts as an admin (they
+hold the database anyway).
 
 This module holds the console: the component, the outbox deliverer, the prompt and
 its buttons. Beside it: :mod:`bot.shell_input` (the lines read from stdin),
