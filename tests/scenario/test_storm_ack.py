@@ -344,6 +344,7 @@ async def test_shell_shows_acknowledge_all_as_a_numbered_choice(app_factory):
     app = await app_factory(STORM_POLICY, clock=ManualClock())  # no SLACK_*: the shell
     console = app.ns.extras["shell"]
     console.out = out = io.StringIO()
+    console.read_input = True  # as on a terminal: someone can type a number
     await storm(app, [f"acme/team/bot-{i}" for i in range(7)])  # #4-#7 folded
     await until(lambda: console.find_button("storm_ack") is not None)
     take = console.find_button("storm_ack")

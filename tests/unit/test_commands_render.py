@@ -188,7 +188,7 @@ async def test_shell_console_prints_messages_and_tracks_their_buttons():
     from bot.shell import ShellConsole
 
     out = io.StringIO()
-    console = ShellConsole(out=out)
+    console = ShellConsole(out=out, read_input=True)  # someone can type a button's number
     blocks = [
         section("*P0* breaker opened"),
         actions(button("Ack", "alert_ack", "7"), button("Silence 1h", "alert_silence_1h", "7")),
