@@ -116,6 +116,7 @@ class Nightshift:
         from bot.digest.poster import DigestPoster
         from bot.jobs.guard import EngineBreakers
         from bot.jobs.runner import JobRunner
+        from bot.people import People
         from bot.retention import Retention
         from bot.slack import transport_components
 
@@ -130,6 +131,7 @@ class Nightshift:
         # Alerts after the outbox: a restart's backlog of events is handled at start.
         return [
             *transport_components(self),
+            People.component(),  # who left the workspace (users.info), before anyone is paged
             AlertsComponent(),
             ValidationComponent(),
             RoutingComponent(),

@@ -8,6 +8,7 @@ and how Slack delivery (the outbox) is doing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
-from bot.alerts.oncall import handoffs, on_call, rotation_named
+from bot.alerts.oncall import handoffs, on_call, present_user, rotation_named
 from bot.alerts.render import duration
 from bot.chat_words import join_duration
 from bot.commands import (
@@ -32,6 +33,7 @@ from bot.commands import (
 )
 from bot.escape import mentioned, slack_text
 from bot.outbox import OutboxHealth, outbox_health
+from bot.people import LEFT, People
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
 from guards.money import format_usd
@@ -41,6 +43,7 @@ __all__: list[str] = []
 
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
+OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
 
 
 def _user(text: str) -> str:
@@ -70,17 +73,24 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     now = ctx.ns.clock.now()
     overrides = await ctx.ns.store.write(lambda tx: engine.overrides(tx, now))
     tz = engine.tz
+    people: People | None = ctx.ns.extras.get("people")
+    gone = frozenset[str]()
+    if people is not None:  # stale answers are asked again, for the next look
+        people.want(people.policy_users(o.user for o in overrides))
+        gone = people.gone
     lines = []
     for rotation in policy.oncall.rotations:
-        who = on_call(rotation, tz, now, overrides)
+        who = on_call(rotation, tz, now, overrides, gone)
         shifts = handoffs(rotation, tz, now, 2)
         every = f"{_PERIODS[rotation.period]}, hand-off {rotation.handoff}"
-        line = f"*{rotation.name}* ({every}): <@{who.user}>"
+        line = f"*{rotation.name}* ({every}): {_mention(who.user)}"
         if who.override is not None:
             line += f" (override until {local_time(who.override.ends_at, ctx)})"
         if len(set(rotation.users)) > 1:  # one person: never handed off (audit18 fleet)
             when = datetime.fromtimestamp(shifts[0].ends_at, tz).strftime("%a %d %b %H:%M %Z")
-            line += f"\n    next hand-off {when} → <@{shifts[1].user}>"
+            after = present_user(rotation, shifts[1].index, gone)
+            line += f"\n    next hand-off {when} → {_mention(after)}"
+        line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))
         lines.append(line)
     chain = engine.chain
     if chain.steps:
@@ -116,6 +126,12 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
     user = _user(args[0])
     seconds = duration_arg(args[1])
     rotation = _rotation(policy, args[2] if len(args) == 3 else None)
+    if await _left(ctx, user):
+        return Reply.text_only(
+            f"<@{user}> {LEFT} (Slack says the account is deactivated or unknown): a page"
+            f" to them would reach nobody. Nothing changed; put someone else on call for"
+            f" {rotation}."
+        )
     made = await ctx.ns.store.write(
         lambda tx: ops.override(
             engine, tx, rotation=rotation, user=user, seconds=seconds, actor=ctx.actor
@@ -126,6 +142,32 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
         f" (set by <@{ctx.actor}>).",
         ephemeral=False,
     )
+
+
+def _left_lines(users: list[str], skipped: tuple[str, ...], gone: frozenset[str]) -> list[str]:
+    """A warning per user of a rotation (or override) who left the workspace."""
+    lines = []
+    for user in dict.fromkeys([*skipped, *users]):
+        if user in gone:
+            fix = "remove them from the policy" if user in users else "`oncall override clear`"
+            lines.append(f"⚠️ <@{user}> {LEFT}: skipped; {fix}")
+    return lines
+
+
+def _mention(user: str | None) -> str:
+    return f"<@{user}>" if user is not None else f"nobody (everyone in it {LEFT})"
+
+
+async def _left(ctx: Context, user: str) -> bool:
+    """Whether ``user`` left the workspace, by Slack's ``users.info`` (no: unknown, in
+    the shell, or Slack too slow to answer: the override is not refused for that)."""
+    people: People | None = ctx.ns.extras.get("people")
+    if people is None:
+        return False
+    try:
+        return await asyncio.wait_for(people.check(user), OVERRIDE_CHECK_SECONDS)
+    except TimeoutError:
+        return False
 
 
 def _rotation(policy: Policy, name: str | None) -> str:

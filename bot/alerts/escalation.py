@@ -28,10 +28,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.alerts.oncall import Override, on_call, rotation_named
+from bot.people import departed
 from guards.config import EscalationStep, OnCall, Policy
 
 __all__ = ["Chain", "notify_target"]
@@ -44,6 +45,7 @@ class Chain:
     steps: tuple[EscalationStep, ...]
     repeat: int
     repeat_after: int
+    oncall: OnCall | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Chain:
@@ -54,6 +56,7 @@ class Chain:
             steps=steps,
             repeat=policy.alerts.repeat_escalation,
             repeat_after=policy.alerts.repeat_escalation_after,
+            oncall=policy.oncall,
         )
 
     def __len__(self) -> int:
@@ -74,10 +77,23 @@ class Chain:
         rnd, idx = divmod(position, n)
         if idx + 1 < n:
             gap = self.steps[idx + 1].after - self.steps[idx].after
+            if self._everyone_left(self.steps[idx]):
+                gap = 0  # it paged no one: nobody to wait for (audit20 slack H1)
             return position + 1, max(0, gap)
         if rnd < self.repeat:
             return (rnd + 1) * n + entry, self.repeat_after
         return None
+
+    def _everyone_left(self, step: EscalationStep) -> bool:
+        """A step whose user, or every user of whose rotation, left the workspace
+        (:mod:`bot.people`)."""
+        kind, _, name = step.notify.partition(":")
+        if self.oncall is None or kind not in ("rotation", "user"):
+            return False
+        if kind == "user":
+            return name in departed(self.oncall)
+        rotation = rotation_named(self.oncall, name)
+        return rotation is not None and set(rotation.users) <= departed(self.oncall)
 
     def describe(self, position: int) -> str:
         """ "step 2 of 3" (and "round 2" when the chain repeats)."""
@@ -89,13 +105,18 @@ class Chain:
 def notify_target(
     step: EscalationStep, *, oncall: OnCall, tz: ZoneInfo, now: float, overrides: Iterable[Override]
 ) -> str | None:
-    """The Slack user a step pages (None: the step notifies the channel, or names nobody)."""
+    """The Slack user a step pages (None: the step notifies the channel, or names nobody).
+
+    Users who left the workspace (:func:`bot.people.departed`) are passed over: a
+    rotation's next user takes their shift; a step with nobody left pages no one."""
     if step.notify == "channel":
         return None
     kind, _, name = step.notify.partition(":")
     if kind == "user":
-        return name
+        return None if name in departed(oncall, [name]) else name
     rotation = rotation_named(oncall, name)
     if rotation is None:
         return None
-    return on_call(rotation, tz, now, overrides).user
+    overrides = list(overrides)
+    gone = departed(oncall, [*rotation.users, *(o.user for o in overrides)])
+    return on_call(rotation, tz, now, overrides, gone).user

@@ -13,6 +13,11 @@ rotation's ``start`` date (default 2026-01-05, a Monday); each hand-off passes t
 next user, cyclically. An override (``/agent oncall override @user 4h``) puts
 another user on call until it ends; the latest active override wins.
 
+Users who left the workspace (``gone``, found by :mod:`bot.people`) are passed over: an
+override of one does not count, and a shift of one goes to the next user of the
+rotation who is still there (the other users' shifts stay as scheduled). With every
+user gone, nobody is on call (``user`` is None).
+
 Example:
     >>> from guards.config import Rotation
     >>> from zoneinfo import ZoneInfo
@@ -23,14 +28,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from guards.config import OnCall, Rotation
 
-__all__ = ["OnCallNow", "Override", "Shift", "handoffs", "on_call", "rotation_named", "shift_at"]
+__all__ = [
+    "OnCallNow",
+    "Override",
+    "Shift",
+    "handoffs",
+    "on_call",
+    "present_user",
+    "rotation_named",
+    "shift_at",
+]
 
 DEFAULT_START = date(2026, 1, 5)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -64,12 +78,16 @@ class Override:
 
 @dataclass(frozen=True, slots=True)
 class OnCallNow:
-    """Who is on call for a rotation now, by schedule or by override."""
+    """Who is on call for a rotation now, by schedule or by override.
+
+    ``user`` is None when every user of the rotation left the workspace; ``skipped``
+    names those passed over because they did (the scheduled user, an override's)."""
 
     rotation: str
-    user: str
+    user: str | None
     shift: Shift
     override: Override | None
+    skipped: tuple[str, ...] = ()
 
     @property
     def until(self) -> float:
@@ -112,19 +130,40 @@ def shift_at(rotation: Rotation, tz: ZoneInfo, now: float) -> Shift:
     )
 
 
+def present_user(rotation: Rotation, index: int, gone: Collection[str] = ()) -> str | None:
+    """Who takes shift ``index``: its user, or the next one of the rotation (cyclically)
+    still in the workspace when that one is ``gone``; None when all are gone."""
+    users = rotation.users
+    for step in range(len(users)):
+        user = users[(index + step) % len(users)]
+        if user not in gone:
+            return user
+    return None
+
+
 def on_call(
-    rotation: Rotation, tz: ZoneInfo, now: float, overrides: Iterable[Override] = ()
+    rotation: Rotation,
+    tz: ZoneInfo,
+    now: float,
+    overrides: Iterable[Override] = (),
+    gone: Collection[str] = (),
 ) -> OnCallNow:
-    """Who is on call for ``rotation`` at ``now``: the latest active override, else the shift."""
+    """Who is on call for ``rotation`` at ``now``: the latest active override, else the
+    shift; users in ``gone`` (who left the workspace) are passed over."""
     shift = shift_at(rotation, tz, now)
     name = rotation.name.lower()  # `oncall override … Secondary` names `secondary`
     active = [o for o in overrides if o.rotation.lower() == name and o.active(now)]
+    skipped = [o.user for o in active if o.user in gone]
+    active = [o for o in active if o.user not in gone]
     override = max(active, key=lambda o: (o.created_at, o.starts_at)) if active else None
+    if override is None and shift.user in gone:
+        skipped.append(shift.user)
     return OnCallNow(
         rotation=rotation.name,
-        user=override.user if override else shift.user,
+        user=override.user if override else present_user(rotation, shift.index, gone),
         shift=shift,
         override=override,
+        skipped=tuple(dict.fromkeys(skipped)),
     )
 
 

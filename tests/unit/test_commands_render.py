@@ -169,12 +169,14 @@ def test_manifest_declares_the_command_and_only_the_scopes_used():
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/agent" and command["usage_hint"].startswith("help")
     assert command["should_escape"] is True  # mentions arrive as <@U…> for `oncall override`
-    # chat.postMessage/update/postEphemeral, the slash command, usergroups.users.list, files.*
+    # chat.postMessage/update/postEphemeral, the slash command, usergroups.users.list, files.*,
+    # users.info (on-call people who left the workspace)
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "chat:write",
         "commands",
         "usergroups:read",
         "files:write",
+        "users:read",
     }
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True

@@ -1,0 +1,94 @@
+"""Rotations pass over users who left the workspace (audit20 slack H1): the pure rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.alerts.escalation import Chain, notify_target
+from bot.alerts.oncall import Override, on_call, present_user, shift_at
+from bot.people import People, departed
+from guards.clock import ManualClock
+from guards.config import Policy, Rotation, parse_policy
+
+UTC = ZoneInfo("UTC")
+MON = 1_767_600_000.0  # Mon 5 Jan 2026 08:00 UTC: U1's first shift (hand-off mon 08:00)
+WEEKLY = Rotation(name="primary", users=["U1", "U2", "U3"], period="week", handoff="mon 08:00")
+
+
+def test_the_shift_of_a_user_who_left_goes_to_the_next_user():
+    assert shift_at(WEEKLY, UTC, MON).user == "U1"
+    now = on_call(WEEKLY, UTC, MON, gone={"U1"})
+    assert (now.user, now.skipped) == ("U2", ("U1",))
+    assert on_call(WEEKLY, UTC, MON, gone={"U1", "U2"}).user == "U3"
+    # the others' shifts stay as scheduled: U2's week is still U2's
+    assert on_call(WEEKLY, UTC, MON + 7 * 86400, gone={"U1"}).user == "U2"
+    assert present_user(WEEKLY, 2, {"U3"}) == "U1"  # cyclically
+
+
+def test_with_everyone_gone_nobody_is_on_call():
+    now = on_call(WEEKLY, UTC, MON, gone={"U1", "U2", "U3"})
+    assert now.user is None
+    assert now.skipped == ("U1",)
+
+
+def test_an_override_of_a_user_who_left_does_not_count():
+    cover = Override("primary", "U9", MON - 60, MON + 3600, created_at=MON - 60)
+    ghost = Override("primary", "U8", MON - 30, MON + 3600, created_at=MON - 30)
+    now = on_call(WEEKLY, UTC, MON, [cover, ghost], gone={"U8"})
+    assert (now.user, now.skipped) == ("U9", ("U8",))
+    assert on_call(WEEKLY, UTC, MON, [ghost], gone={"U8"}).user == "U1"
+
+
+def _policy() -> Policy:
+    return parse_policy(
+        {
+            "oncall": {
+                "rotations": [
+                    {"name": "primary", "users": ["U1"], "handoff": "mon 08:00"},
+                    {"name": "secondary", "users": ["U2"], "handoff": "mon 08:00"},
+                ],
+                "escalation": [
+                    {"notify": "rotation:primary", "after": "0m"},
+                    {"notify": "rotation:secondary", "after": "5m"},
+                    {"notify": "user:U3", "after": "10m"},
+                    {"notify": "channel", "after": "20m"},
+                ],
+            }
+        }
+    )
+
+
+@pytest.fixture
+async def policy() -> AsyncIterator[Policy]:
+    """A policy whose process knows U1 and U3 left (a People with no Slack client)."""
+    policy = _policy()
+    people = People(oncall=policy.oncall, client=None, clock=ManualClock())
+    await people.start([])
+    people.gone = frozenset({"U1", "U3"})
+    yield policy
+    await people.stop()
+
+
+async def test_the_chain_pages_nobody_for_a_step_with_everyone_gone_and_goes_on_at_once(
+    policy: Policy,
+):
+    chain = Chain.from_policy(policy)
+    steps = chain.steps
+
+    def target(i: int) -> str | None:
+        return notify_target(steps[i], oncall=policy.oncall, tz=UTC, now=MON, overrides=[])
+
+    assert [target(i) for i in range(4)] == [None, "U2", None, None]
+    assert chain.following(0, entry=0) == (1, 0)  # not 5 minutes: nobody to wait for
+    assert chain.following(1, entry=0) == (2, 300)  # U2 is there: the chain waits
+    assert chain.following(2, entry=0) == (3, 0)  # user:U3 left too
+
+
+async def test_only_the_running_process_policy_knows_who_left(policy: Policy):
+    assert departed(policy.oncall) == {"U1", "U3"}
+    other = _policy()  # another policy object (another app in the same test process)
+    assert departed(other.oncall) == frozenset()
+    assert Chain.from_policy(other).following(0, entry=0) == (1, 300)
