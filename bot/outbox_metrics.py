@@ -1,5 +1,6 @@
 """The outbox worker's Prometheus metrics: delivered, retried and failed calls, and
-what waits (the pending count, the oldest row's age, the last pass).
+what waits (the pending count, the oldest row's age, the last pass); and the WARNING
+while a message waits too long.
 
 Example:
     >>> # metrics = OutboxMetrics(ns.metrics.registry)
@@ -8,9 +9,18 @@ Example:
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["OutboxMetrics"]
+from bot.logs import Throttle
+from guards.breaker import format_seconds
+
+__all__ = ["STUCK_SECONDS", "OutboxMetrics", "say_if_stuck"]
+
+log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger name
+STUCK_SECONDS = 300.0  # a message retried this long after its first try: a WARNING (a minute)
 
 # the metrics' label values shown at 0 before anything happened
 _USUAL_METHODS = ("chat.postMessage", "chat.update")
@@ -58,3 +68,36 @@ class OutboxMetrics:
             self.failed.labels(method=method)
             for reason in _RETRY_KINDS:
                 self.retried.labels(method=method, reason=reason)
+
+    def count(self, outcome: str, method: str, reason: str | None = None) -> None:
+        """One call ``delivered``, ``retried`` (for ``reason``) or ``failed``."""
+        if outcome == "retried":
+            self.retried.labels(method=method, reason=reason or "other").inc()
+        else:
+            getattr(self, outcome).labels(method=method).inc()
+
+
+def say_if_stuck(
+    heads: list[Any], now: float, *, throttle: Throttle, max_age_seconds: float
+) -> None:
+    """A WARNING, once a minute, while a message Slack was first offered
+    :data:`STUCK_SECONDS` ago or more still waits (retries back off to minutes apart:
+    every pass looks, not only a retry)."""
+    tried = [(row["first_try_at"], row) for row in heads if row["first_try_at"]]
+    if not tried:
+        return
+    first, row = min(tried, key=lambda t: t[0])
+    if now - first < STUCK_SECONDS:
+        return
+    if throttle.let_through("", now) is None:  # (a pass is not an event: no count)
+        return
+    log.warning(
+        "Slack has not taken a message for %s (outbox row %s, %s; %d channel(s) waiting;"
+        " the last error is on the row and in /agent status); it is tried again until %s"
+        " after its first try (said once a minute)",
+        format_seconds(now - first),
+        row["id"],
+        row["method"],
+        len(tried),
+        format_seconds(max_age_seconds),
+    )

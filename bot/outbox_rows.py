@@ -18,6 +18,7 @@ from guards.store import Store, Tx
 __all__ = [
     "channel_heads",
     "claim",
+    "fail_row",
     "mark_delivered",
     "mark_failed",
     "mark_retry",
@@ -107,6 +108,12 @@ async def mark_retry(
 async def mark_failed(store: Store, row: Any, *, now: float, error: str, maybe_shown: bool) -> bool:
     """The row failed for good; it keeps its mark only when it ``maybe_shown``."""
     return await _mark(store, row, _MARK_FAILED, (now, now, error, maybe_shown))
+
+
+def fail_row(tx: Tx, row: Any, *, now: float, error: str, maybe_shown: bool) -> bool:
+    """:func:`mark_failed` inside the caller's transaction."""
+    count: int = tx.execute(_MARK_FAILED, (now, now, error, maybe_shown, row["id"])).rowcount
+    return count > 0
 
 
 async def _mark(store: Store, row: Any, sql: str, params: tuple[Any, ...]) -> bool:

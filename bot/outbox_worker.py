@@ -52,22 +52,24 @@ from bot.outbox_delivery import (
     Delivered,
     Deliverer,
     DeliveryFailed,
+    RefusalHook,
+    Refused,
     RetryLater,
     backoff,
+    run_refusal_hooks,
 )
-from bot.outbox_metrics import OutboxMetrics
+from bot.outbox_metrics import OutboxMetrics, say_if_stuck
 from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
 from bot.outbox_rows import (
     channel_heads,
     claim,
+    fail_row,
     mark_delivered,
-    mark_failed,
     mark_retry,
     pending_age,
     release,
     shift_due,
 )
-from guards.breaker import format_seconds
 from guards.clock import Clock, SystemClock
 from guards.store import Store, Tx
 
@@ -80,7 +82,6 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 
 POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
-STUCK_SECONDS = 300.0  # a message retried this long after its first try: a WARNING (a minute)
 
 # RetryLater kinds after which the message was surely not shown
 _NOT_SHOWN = frozenset({"ratelimited"})
@@ -129,6 +130,8 @@ class OutboxWorker:
         self._pass_lock = asyncio.Lock()
         self._stopping = False
         self._stuck = Throttle()  # "Slack has not taken a message for ...", once a minute
+        #: told of each call Slack refused for good (:data:`~bot.outbox_delivery.RefusalHook`)
+        self.refusal_hooks: list[RefusalHook] = []
 
     @property
     def store(self) -> Store:
@@ -224,7 +227,7 @@ class OutboxWorker:
         if self._metrics is not None:
             self._metrics.last_pass.set_to_current_time()
         now = self.wall.now()
-        self._say_if_stuck(rows, now)
+        say_if_stuck(rows, now, throttle=self._stuck, max_age_seconds=self.max_age_seconds)
         delay = self.poll_seconds
         for row in rows:
             key = row["channel"]
@@ -256,29 +259,6 @@ class OutboxWorker:
             self._in_flight[key] = asyncio.create_task(self._deliver(row, args))
         return delay
 
-    def _say_if_stuck(self, heads: list[Any], now: float) -> None:
-        """A WARNING, once a minute, while a message Slack was first offered
-        :data:`STUCK_SECONDS` ago or more still waits (retries back off to minutes apart:
-        every pass looks, not only a retry)."""
-        tried = [(row["first_try_at"], row) for row in heads if row["first_try_at"]]
-        if not tried:
-            return
-        first, row = min(tried, key=lambda t: t[0])
-        if now - first < STUCK_SECONDS:
-            return
-        if self._stuck.let_through("", now) is None:  # (a pass is not an event: no count)
-            return
-        log.warning(
-            "Slack has not taken a message for %s (outbox row %s, %s; %d channel(s) waiting;"
-            " the last error is on the row and in /agent status); it is tried again until %s"
-            " after its first try (said once a minute)",
-            format_seconds(now - first),
-            row["id"],
-            row["method"],
-            len(tried),
-            format_seconds(self.max_age_seconds),
-        )
-
     def _claim(self, key: str, read_at: int) -> bool:
         """May the channel's head, read when ``read_at`` deliveries had ended, start now?
 
@@ -300,7 +280,11 @@ class OutboxWorker:
             except RetryLater as exc:
                 await self._retry(row, exc)
             except DeliveryFailed as exc:
-                await self._fail(row, exc.reason)
+                refused = None
+                if exc.error:
+                    stored = json.loads(row["args"])
+                    refused = Refused(row["id"], row["ref"], method, key, args, stored, exc.error)
+                await self._fail(row, exc.reason, refused=refused)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -381,16 +365,25 @@ class OutboxWorker:
         ):
             self._count("retried", row["method"], exc.kind)
 
-    async def _fail(self, row: Any, reason: str, *, maybe_shown: bool = False) -> None:
-        log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
+    async def _fail(
+        self, row: Any, reason: str, *, maybe_shown: bool = False, refused: Refused | None = None
+    ) -> None:
+        """Fail the row for good, once the refusal hooks had their say (``refused``: what
+        Slack refused): a hook that puts the row back keeps it from failing."""
         now = self.wall.now()
-        if await mark_failed(self.store, row, now=now, error=reason[:500], maybe_shown=maybe_shown):
+
+        def write(tx: Tx) -> bool | None:
+            if refused is not None and run_refusal_hooks(tx, self.refusal_hooks, refused):
+                return None
+            return fail_row(tx, row, now=now, error=reason[:500], maybe_shown=maybe_shown)
+
+        failed = await self.store.write(write)
+        if failed is None:
+            return
+        log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
+        if failed:
             self._count("failed", row["method"])
 
     def _count(self, outcome: str, method: str, reason: str | None = None) -> None:
-        if self._metrics is None:
-            return
-        if outcome == "retried":
-            self._metrics.retried.labels(method=method, reason=reason or "other").inc()
-        else:
-            getattr(self._metrics, outcome).labels(method=method).inc()
+        if self._metrics is not None:
+            self._metrics.count(outcome, method, reason)

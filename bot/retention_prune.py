@@ -30,8 +30,9 @@ __all__ = [
 
 CHUNK_ROWS = 2000  # rows per write: ~15 ms of the single writer (measured, see the README)
 
-# Refs whose rows nothing points at later (a digest's ref only stops a second post).
-_FREE_REF_PREFIXES = ("digest:",)
+# Refs whose rows nothing points at later (a digest's ref only stops a second post; a
+# channel refusal's DM, a second one within the hour).
+_FREE_REF_PREFIXES = ("digest:", "channel-refused:")
 _WAITING_WITH_REFS = "SELECT args FROM outbox WHERE state = 'pending' AND instr(args, '$ref:')"
 
 

@@ -22,7 +22,9 @@ from bot.alerts import heartbeats, paging
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
+from bot.alerts.refused import on_refused
 from bot.alerts.repost import repost_failed
+from bot.outbox_delivery import RefusalHook, Refused
 from guards.events import Event
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ class AlertsComponent:
         self._store: Store | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._hooked: list[RefusalHook] | None = None
 
     @property
     def engine(self) -> AlertEngine:
@@ -78,6 +81,10 @@ class AlertsComponent:
         self._store = ns.store
         ns.extras["alerts"] = self
         ns.bus.subscribe(self._on_event)
+        worker = ns.extras.get("outbox")  # started before us (bot.slack.transport_components)
+        if worker is not None:  # a call of ours Slack refused: bot.alerts.refused
+            self._hooked = worker.refusal_hooks
+            self._hooked.append(self._refused)
         try:
             # a post Slack refused for good (a wrong channel, fixed since): posted again
             await self.store.write(lambda tx: repost_failed(self.engine, tx, now=tx.clock.now()))
@@ -89,6 +96,9 @@ class AlertsComponent:
             )
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
+
+    def _refused(self, tx: Tx, refused: Refused) -> bool:
+        return on_refused(self.engine, tx, refused)
 
     def _clock_stepped(self, tx: Tx, seconds: float) -> None:
         """Move the alerts' and the watchdog's stored times with a step of the wall clock."""
@@ -104,6 +114,8 @@ class AlertsComponent:
             tx.after_commit.append(move)
 
     async def stop(self, ns: Nightshift) -> None:
+        if self._hooked is not None and self._refused in self._hooked:
+            self._hooked.remove(self._refused)
         if self._clock_stepped in ns.clock_watch.deadlines:
             ns.clock_watch.deadlines.remove(self._clock_stepped)
         if self._task is not None:

@@ -255,7 +255,10 @@ class AlertMessages:
         refresh_folds_of(self, tx, alert, now)
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"
-            " AND id <= ? AND withdrawn_at IS NULL AND folded_into IS NULL",
+            " AND id <= ? AND withdrawn_at IS NULL AND folded_into IS NULL"
+            # a page Slack refused is not there to edit (bot.alerts.refused)
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'failed'"
+            "  AND o.ref = 'alert:' || escalations.alert_id || ':dm:' || escalations.id)",
             (alert.id, up_to if up_to is not None else 2**62),
         )
         if not rows:

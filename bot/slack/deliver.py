@@ -4,12 +4,18 @@ Slack's answers are sorted into three outcomes for the outbox worker: delivered
 (with the message's channel and ``ts``), retry later (``429`` with its
 ``Retry-After``, 5xx, network errors, Slack's transient error codes) or failed for
 good (every other Slack error, e.g. ``channel_not_found``).
+
+A message whose blocks Slack refuses (``invalid_blocks``, ``msg_blocks_too_long``,
+``msg_too_long``: a rule :func:`~bot.slack.limits.fit_args` does not know) is sent
+once more as its ``text`` alone, with a WARNING naming the error: the words arrive
+without the buttons, rather than not at all.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from typing import Any
 
 import aiohttp
@@ -21,12 +27,40 @@ from bot.outbox import Delivered, DeliveryFailed, RetryLater
 from bot.slack.client import slack_error
 from bot.slack.limits import fit_args
 
-__all__ = ["SlackDeliverer"]
+__all__ = ["BLOCKS_REFUSED", "TEXT_ALONE", "SlackDeliverer"]
+
+log = logging.getLogger("bot.outbox")
 
 # ok=false error codes that are worth another try
 TRANSIENT = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+
+
+#: errors after which a message is sent again as its text alone (no blocks)
+BLOCKS_REFUSED = frozenset({"invalid_blocks", "msg_blocks_too_long", "msg_too_long"})
+#: the text of a message Slack found too long is cut to this (Slack's advice for ``text``)
+TEXT_ALONE = 4000
+_TEXT_METHODS = frozenset({"chat.postMessage", "chat.update"})
+
+
+def text_alone(method: str, args: dict[str, Any], error: str) -> dict[str, Any]:
+    """``args`` without blocks (a chat.update clears them: left out, Slack keeps the old
+    ones); after ``msg_too_long`` the text is cut with "…".
+
+    Example:
+        >>> text_alone("chat.update", {"channel": "C", "ts": "1", "text": "hi",
+        ...                            "blocks": [{"type": "x"}]}, "invalid_blocks")
+        {'channel': 'C', 'ts': '1', 'text': 'hi', 'blocks': []}
+    """
+    plain = {k: v for k, v in args.items() if k != "blocks"}
+    text = str(args.get("text") or "")
+    if error == "msg_too_long" and len(text) > TEXT_ALONE:
+        text = text[: TEXT_ALONE - 1] + "…"
+    plain["text"] = text
+    if method == "chat.update":
+        plain["blocks"] = []
+    return plain
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -49,7 +83,7 @@ def _classify(exc: SlackApiError) -> Exception:
         return RetryLater(f"Slack answered {status}", kind="server_error")
     if error in TRANSIENT:
         return RetryLater(f"Slack error {error}", kind="server_error")
-    return DeliveryFailed(f"Slack error {error or status}")
+    return DeliveryFailed(f"Slack error {error or status}", error=error or None)
 
 
 class SlackDeliverer:
@@ -61,6 +95,23 @@ class SlackDeliverer:
 
     async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
         args = fit_args(method, args)  # every message leaves within Slack's limits
+        try:
+            return await self._call(method, args)
+        except DeliveryFailed as exc:
+            error = exc.error or ""
+            if method not in _TEXT_METHODS or error not in BLOCKS_REFUSED or not args.get("text"):
+                raise
+            if not args.get("blocks") and error != "msg_too_long":
+                raise
+        log.warning(
+            "Slack refused a %s to %s (%s); sent again as its text alone, without blocks",
+            method,
+            args.get("channel"),
+            error,
+        )
+        return await self._call(method, text_alone(method, args, error))
+
+    async def _call(self, method: str, args: dict[str, Any]) -> Delivered:
         try:
             if method == "response_url":
                 return await self._response_url(args)

@@ -92,7 +92,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.groups: dict[str, list[str]] = {}
-        self.users: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}  # users.info: {"deleted": True} = left
+        self.unknown_users: set[str] = set()  # users.info answers user_not_found
         self.uploads: dict[str, bytes] = {}
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.views: list[dict[str, Any]] = []
@@ -109,6 +110,9 @@ class FakeSlack:
         self.socket_connections = 0
         self._envelope_replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.rejections: list[Rejection] = []
+        # channel (or user) id -> the error every chat.* call to it answers (an archived
+        # channel: is_archived; a deleted user: user_not_found), until taken out
+        self.refuse: dict[str, str] = {}
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -161,6 +165,12 @@ class FakeSlack:
 
     def heal(self) -> None:
         self._faults.clear()
+        self.refuse.clear()
+
+    def forget(self, channel: str, ts: str) -> None:
+        """Delete a message, as a person tidying the channel would: its chat.update
+        answers ``message_not_found``."""
+        self.messages.pop((channel, ts), None)
 
     # -- reading what happened -----------------------------------------------------------
 
@@ -236,6 +246,8 @@ class FakeSlack:
             if last is not None and time.monotonic() - last < 1.0:
                 body = {"ok": False, "error": "ratelimited"}
                 return self._answer(method, args, body, status=429, headers={"Retry-After": "1"})
+        if method.startswith("chat.") and channel in self.refuse:
+            return self._answer(method, args, {"ok": False, "error": self.refuse[channel]})
         refused = self._refusal(method, args)
         if refused is not None:
             return self._answer(method, args, refused)
@@ -356,6 +368,8 @@ class FakeSlack:
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user") or "")
+        if user in self.unknown_users:
+            return {"ok": False, "error": "user_not_found"}
         info = self.users.get(user, {"name": user.lower(), "real_name": user, "tz": "UTC"})
         return {"ok": True, "user": {"id": user, **info}}
 

@@ -310,6 +310,7 @@ def test_ref_owner_names_what_keeps_a_row():
     assert ref_owner("nudge:fold:posts:C1:9:2:1767225600") == ("fold", "fold:posts:C1:9")
     assert ref_owner("done:fold:pages:U02:9") == ("fold", "fold:pages:U02:9")  # its edit
     assert ref_owner("digest:acme:2026-01-01:chart") == ("free", "")
+    assert ref_owner("channel-refused:C0ALERTS:U01:1767225600") == ("free", "")
     assert ref_owner("hi") == ("unknown", "")
     assert ref_owner("alert:x") == ("unknown", "")
 

@@ -1,0 +1,228 @@
+"""What the alerts do when Slack refuses one of their calls for good.
+
+The outbox worker hands each call Slack refused to :func:`on_refused` (a refusal hook,
+:data:`bot.outbox_delivery.RefusalHook`), in the transaction that fails the row:
+
+- **a page refused** (a DM to a person: ``user_not_found``, ``user_disabled``,
+  ``channel_not_found``...): the chain does not wait out the step for nobody. Its next
+  step is taken at once, and the alert's thread says the page failed and why, so the
+  person paged next knows (or that nobody could be paged, after the last step);
+- **an alert's message deleted** (``chat.update`` answers ``message_not_found`` or
+  ``cant_update_message``): the alert is posted again under the same outbox ref, so
+  this edit and every later one goes to the new message; the edit is not "failed for
+  good" (it is not lost: the new post shows the alert as it is now);
+- **the alerts channel refuses posts** (``is_archived``, ``not_in_channel``,
+  ``channel_not_found``): the person on call now (else the policy's admins) is told by
+  DM, at most once an hour per channel. The DMs are outbox rows
+  (``channel-refused:<channel>:...``): the hour holds across a restart.
+
+Example:
+    >>> # worker.refusal_hooks.append(lambda tx, r: on_refused(engine, tx, r))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from bot.alerts.messages import AlertMessages
+from bot.alerts.model import Alert
+from bot.alerts.paging import AlertPaging
+from bot.escape import slack_text
+from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
+from bot.outbox_delivery import Refused
+from guards.store import Tx
+
+__all__ = ["CHANNEL_REFUSALS", "GONE_MESSAGE", "REPORT_EVERY", "on_refused"]
+
+log = logging.getLogger(__name__)
+
+#: chat.update errors that mean the message is no longer there to edit
+GONE_MESSAGE = frozenset({"message_not_found", "cant_update_message"})
+#: chat.postMessage errors that mean a channel takes no posts from the bot
+CHANNEL_REFUSALS = frozenset({"is_archived", "not_in_channel", "channel_not_found"})
+#: seconds between two reports of one channel's refusals
+REPORT_EVERY = 3600.0
+
+_DM_REF = re.compile(r"alert:([0-9]+):dm:([0-9]+)")
+_POST_REF = re.compile(r"\$ref:(alert:[0-9]+:post)\.ts")
+_FIXES = {
+    "is_archived": "unarchive it or name another channel in the policy (channels.alerts)",
+    "not_in_channel": "invite the bot there (/invite @nightshift) or name another channel"
+    " in the policy (channels.alerts)",
+    "channel_not_found": "name an existing channel's id in the policy (channels.alerts)",
+}
+
+
+def on_refused(engine: AlertPaging, tx: Tx, refused: Refused) -> bool:
+    """React to a call of the alerts that Slack refused; True when the row was put back."""
+    ref = refused.ref or ""
+    if refused.method == "chat.postMessage" and (dm := _DM_REF.fullmatch(ref)):
+        page_refused(engine, tx, int(dm[1]), int(dm[2]), refused.error)
+        return False
+    if refused.method == "chat.update" and refused.error in GONE_MESSAGE:
+        return message_gone(engine, tx, refused)
+    channel = str(refused.args.get("channel") or "")
+    if (
+        refused.method == "chat.postMessage"
+        and refused.error in CHANNEL_REFUSALS
+        and ref.startswith(("alert:", "fold:posts:"))
+        and not _DM_REF.fullmatch(ref)
+        and channel[:1] not in ("U", "W", "")
+    ):
+        channel_refused(engine, tx, channel, refused.error)
+    return False
+
+
+# -- a page refused ------------------------------------------------------------------
+
+
+def page_refused(engine: AlertPaging, tx: Tx, alert_id: int, esc_id: int, error: str) -> None:
+    """The DM of escalation ``esc_id`` was refused: take the next step now, and say so."""
+    row = tx.one(
+        "SELECT step, target FROM escalations WHERE id = ? AND alert_id = ?", (esc_id, alert_id)
+    )
+    if row is None or not engine.chain.steps:
+        return
+    position, target = int(row[0]), str(row[1])
+    alert = engine.get(tx, alert_id)
+    if alert.resolved_at is not None:
+        return
+    now = tx.clock.now()
+    why = f"Slack refused it ({slack_text(error, 100)})"
+    log.warning("alert #%d: the page to %s was refused by Slack (%s)", alert_id, target, error)
+    following = engine.chain.following(position, entry=engine.chain.entry(alert.tier) or 0)
+    note = f"⚠️ The page to <@{target}> failed: {why}."
+    if alert.state != "open":
+        pass  # someone is on it (acknowledged or silenced): nothing to move on
+    elif following is not None and alert.esc_step == following[0]:
+        tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now, alert_id))
+        engine.run_chains(tx, now, alert_id=alert_id)
+        taken = tx.one(
+            "SELECT target FROM escalations WHERE alert_id = ? AND id > ? ORDER BY id LIMIT 1",
+            (alert_id, esc_id),
+        )
+        if taken is not None:
+            who = "the channel is told" if taken[0] is None else f"<@{taken[0]}> is paged"
+            note += f" The next step is taken now: {who}."
+    elif following is None and alert.esc_step is None:
+        note += " That was the chain's last step: nobody could be paged. Acknowledge it here."
+        log.warning("alert #%d: its chain is used up and nobody could be paged", alert_id)
+    _say(engine, tx, engine.get(tx, alert_id), note)
+
+
+def _say(engine: AlertMessages, tx: Tx, alert: Alert, text: str) -> None:
+    """Reply in the alert's thread, or post in its channel when it has no message there."""
+    post = tx.one("SELECT state FROM outbox WHERE ref = ?", (alert.post_ref,))
+    if alert.posted_at is not None and alert.channel and post is not None and post[0] != "failed":
+        enqueue_thread_reply(tx, parent=alert.post_ref, text=text, channel=alert.channel)
+        return
+    channel = alert.channel or engine.channel_for(alert.scope)
+    enqueue(tx, method="chat.postMessage", args={"channel": channel, "text": text})
+
+
+# -- an alert's message deleted ------------------------------------------------------
+
+
+def message_gone(engine: AlertMessages, tx: Tx, refused: Refused) -> bool:
+    """The alert's channel message is gone: post it again under its ref; True when the
+    refused edit was taken care of (dropped: the new post shows the alert as it is)."""
+    alert_id = _alert_of_edit(tx, refused)
+    if alert_id is None:
+        return False
+    alert = engine.get(tx, alert_id)
+    drop = "DELETE FROM outbox WHERE id = ? AND state = 'pending' AND ref IS NULL"
+    if alert.resolved_at is not None:  # nothing left to show: the edit is moot
+        log.info(
+            "alert #%d: its message is gone (%s); resolved, not posted again",
+            alert_id,
+            refused.error,
+        )
+        return tx.execute(drop, (refused.row_id,)).rowcount > 0
+    post = tx.one("SELECT id, state, channel FROM outbox WHERE ref = ?", (alert.post_ref,))
+    if post is None:
+        return False
+    if post[1] == "delivered":
+        now = tx.clock.now()
+        text, blocks = engine.render(tx, alert, now)
+        args = {"channel": str(post[2]), "text": text, "blocks": blocks}
+        tx.execute(  # first in its lane: the edits waiting there refer to it
+            "UPDATE outbox SET args = ?, state = 'pending', attempts = 0, due_at = 0,"
+            " first_try_at = NULL, finished_at = NULL, result_channel = NULL, result_ts = NULL,"
+            " last_error = NULL, claimed_at = NULL, priority = ? WHERE id = ?",
+            (json.dumps(args, separators=(",", ":")), URGENT, post[0]),
+        )
+        tx.execute("UPDATE alerts SET updated_at = ?, dirty = 0 WHERE id = ?", (now, alert_id))
+        log.warning(
+            "alert #%d: its message in %s is gone (Slack error %s); posted again",
+            alert_id,
+            post[2],
+            refused.error,
+        )
+    if tx.execute(drop, (refused.row_id,)).rowcount > 0:
+        return True
+    # an edit others refer to by its own ref: it waits for the new post instead
+    stored = {**refused.stored, "channel": f"$ref:{alert.post_ref}.channel"}
+    stored["ts"] = f"$ref:{alert.post_ref}.ts"
+    tx.execute(
+        "UPDATE outbox SET args = ?, claimed_at = NULL, due_at = 0, priority = ? WHERE id = ?",
+        (json.dumps(stored, separators=(",", ":")), ROUTINE, refused.row_id),
+    )
+    return True
+
+
+def _alert_of_edit(tx: Tx, refused: Refused) -> int | None:
+    """The alert whose channel message the refused edit was for (None: not an alert's)."""
+    named = _POST_REF.fullmatch(str(refused.stored.get("ts") or ""))
+    if named is None:  # an edit by the message's own ts (a button click's)
+        row = tx.one(
+            "SELECT ref FROM outbox WHERE result_channel = ? AND result_ts = ?"
+            " AND method = 'chat.postMessage' AND ref GLOB 'alert:[0-9]*:post'",
+            (str(refused.args.get("channel") or ""), str(refused.args.get("ts") or "")),
+        )
+        ref = None if row is None else str(row[0])
+    else:
+        ref = named[1]
+    if ref is None:
+        return None
+    alert_id = int(ref.split(":")[1])
+    return alert_id if tx.one("SELECT 1 FROM alerts WHERE id = ?", (alert_id,)) else None
+
+
+# -- the alerts channel refuses posts ------------------------------------------------
+
+
+def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str) -> int:
+    """DM the person on call now (else the admins) that ``channel`` refuses the alerts,
+    unless they were told in the last hour; returns how many DMs were queued."""
+    now = tx.clock.now()
+    prefix = f"channel-refused:{channel}:"
+    told = tx.one(
+        "SELECT 1 FROM outbox WHERE substr(ref, 1, ?) = ? AND created_at > ? LIMIT 1",
+        (len(prefix), prefix, now - REPORT_EVERY),
+    )
+    if told is not None:
+        return 0
+    oncall = engine.first_responder(tx, now)
+    people = [oncall] if oncall else list(engine.policy.admins)
+    code = slack_text(error, 100)
+    fix = _FIXES.get(error, "name another channel in the policy (channels.alerts)")
+    text = (
+        f"⚠️ Alerts to <#{channel}> are refused by Slack ({code}): {fix}, then reload"
+        " Nightshift (SIGHUP). Until then the alerts are not shown there; they are posted"
+        " again at the next start. (Said at most once an hour.)"
+    )
+    log.warning(
+        "alerts to %s are refused by Slack (%s); telling %s", channel, error, people or "nobody"
+    )
+    for person in people:
+        enqueue(
+            tx,
+            method="chat.postMessage",
+            args={"channel": person, "text": text},
+            channel=person,
+            ref=f"{prefix}{person}:{now}",
+            urgent=True,
+        )
+    return len(people)
