@@ -37,6 +37,7 @@ from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
+from bot.people import departed
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.ledger import Ledger
@@ -118,7 +119,9 @@ class AlertMessages:
             if user:
                 return user
         if self.policy.oncall.rotations:
-            return on_call(self.policy.oncall.rotations[0], self.tz, now, overrides).user
+            first = self.policy.oncall.rotations[0]
+            gone = departed(self.policy.oncall, first.users)  # nobody mentions who left
+            return on_call(first, self.tz, now, overrides, gone).user
         return None
 
     def silenced(self, tx: Tx, alert: Alert) -> Silenced | None:

@@ -71,6 +71,8 @@ async def test_a_rotation_everyone_left_pages_nobody_and_the_chain_goes_on_at_on
     assert await page(slack) == [(0, None), (1, "U0SEC")]
     await fake_slack.wait_for(lambda: fake_slack.posts("U0SEC"))
     assert not fake_slack.posts("U0GONE") and not fake_slack.posts("U0NEXT")
+    # nor does the P0's channel post mention the first rotation's scheduled user
+    assert all("U0GONE" not in text and "U0NEXT" not in text for text in fake_slack.texts())
 
 
 async def test_oncall_shows_who_left(slack_http, fake_slack):
