@@ -27,17 +27,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.blocks import (
-    MAX_BLOCKS,
     MAX_TEXT,
-    actions,
-    bar,
-    button,
     clip,
-    context,
     echo,
-    fit_text,
-    header,
-    line_sections,
     section,
 )
 from bot.chat_words import split_args
@@ -59,22 +51,6 @@ __all__ = [
     "dispatch_action",
     "load_commands",
     "subcommand",
-]
-# Block Kit builders: their home is bot.blocks; the feature modules and the alert
-# renderers import them from here.
-__all__ += [
-    "MAX_BLOCKS",
-    "MAX_TEXT",
-    "actions",
-    "bar",
-    "button",
-    "clip",
-    "context",
-    "echo",
-    "fit_text",
-    "header",
-    "line_sections",
-    "section",
 ]
 
 # Modules that register subcommands and actions; each feature adds its own line.

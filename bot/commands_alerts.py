@@ -17,19 +17,9 @@ from typing import Any
 from bot.alerts import operations as ops
 from bot.alerts.model import Alert, kinds_named
 from bot.alerts.render import alert_line, duration, title
+from bot.blocks import clip, context, echo, fit_text, header, line_sections
 from bot.chat_words import join_duration
-from bot.commands import (
-    Context,
-    Reply,
-    UsageError,
-    clip,
-    context,
-    echo,
-    fit_text,
-    header,
-    line_sections,
-    subcommand,
-)
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_alert_buttons import SILENCE_BUTTON_SECONDS as SILENCE_BUTTON_SECONDS
 from bot.commands_alert_buttons import act_ack as act_ack
 from bot.commands_alert_buttons import act_escalate as act_escalate

@@ -23,15 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.commands import (
-    Context,
-    Reply,
-    UsageError,
-    clip,
-    context,
-    line_sections,
-    subcommand,
-)
+from bot.blocks import clip, context, line_sections
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
 from bot.escape import member_or_name, mentioned, slack_text
 from guards.money import usd_for

@@ -21,21 +21,9 @@ from typing import Any
 
 from bot.alerts.fleet import DISABLED_BREAKERS
 from bot.alerts.render import parse_trial_request, trial_request_value
+from bot.blocks import actions, button, context, echo, fit_text, section
 from bot.chat_words import typed
-from bot.commands import (
-    ActionResult,
-    Context,
-    Reply,
-    UsageError,
-    action,
-    actions,
-    button,
-    context,
-    echo,
-    fit_text,
-    section,
-    subcommand,
-)
+from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
 from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean

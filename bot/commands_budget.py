@@ -10,17 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.commands import (
-    MAX_TEXT,
-    Context,
-    Reply,
-    UsageError,
-    bar,
-    context,
-    header,
-    section,
-    subcommand,
-)
+from bot.blocks import MAX_TEXT, bar, context, header, section
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import (
     exact_usd,
     is_known_scope,

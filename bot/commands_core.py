@@ -16,16 +16,8 @@ from zoneinfo import ZoneInfo
 from bot.alerts.messages import BUDGET_KINDS
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.render import wall_time
-from bot.commands import (
-    ActionResult,
-    Context,
-    Reply,
-    UsageError,
-    action,
-    help_reply,
-    section,
-    subcommand,
-)
+from bot.blocks import section
+from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of, resolved_words

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from bot.blocks import clip, context, echo, section
 from bot.chat_words import join_duration
-from bot.commands import Context, Reply, UsageError, clip, context, echo, section, subcommand
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen

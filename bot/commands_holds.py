@@ -14,7 +14,8 @@ Example:
 
 from __future__ import annotations
 
-from bot.commands import Context, Reply, UsageError, echo, subcommand
+from bot.blocks import echo
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from bot.escape import slack_text
 from bot.slack.limits import LIST_TEXT

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.commands import Context, Reply, UsageError, context, echo, fit_text, section, subcommand
+from bot.blocks import context, echo, fit_text, section
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration

@@ -18,19 +18,9 @@ from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
 from bot.alerts.oncall import handoffs, on_call, present_user, rotation_named
 from bot.alerts.render import duration
+from bot.blocks import context, echo, fit_text, header, line_sections, section
 from bot.chat_words import join_duration
-from bot.commands import (
-    Context,
-    Reply,
-    UsageError,
-    context,
-    echo,
-    fit_text,
-    header,
-    line_sections,
-    section,
-    subcommand,
-)
+from bot.commands import Context, Reply, UsageError, subcommand
 from bot.escape import mentioned, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People

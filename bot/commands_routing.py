@@ -4,19 +4,8 @@ charged, learned promotions (and when they lapse), and their revert."""
 from __future__ import annotations
 
 from bot.api_routing import ensure_routing, routing_stats
-from bot.commands import (
-    ActionResult,
-    Context,
-    Reply,
-    UsageError,
-    action,
-    actions,
-    button,
-    context,
-    echo,
-    section,
-    subcommand,
-)
+from bot.blocks import actions, button, context, echo, section
+from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_core import is_known_scope
 from bot.known_scopes import close_scope, did_you_mean, unseen
 from bot.slack.limits import BUTTON_TEXT

@@ -10,7 +10,7 @@ the screen, and ``\\r`` overwrites a line.
 - :func:`slack_text`: for mrkdwn and a message's ``text``. One line, cut to a limit
   *before* escaping (a cut never leaves half an entity or half a ``<…|…>``), then
   ``&``, ``<`` and ``>`` escaped as Slack documents, and backticks as ``'`` so a code
-  span cannot be closed (:func:`bot.commands.echo` does the cut and the escaping).
+  span cannot be closed (:func:`bot.blocks.echo` does the cut and the escaping).
 - :func:`one_line`: control characters, line and paragraph separators and bidi
   overrides as spaces.
 - :func:`printable`: the same characters as visible escapes (``\\n``, ``\\x1b``), for
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 
-from bot.commands import echo
+from bot.blocks import echo
 
 __all__ = ["MEMBER_ID", "member_or_name", "mentioned", "one_line", "printable", "slack_text"]
 

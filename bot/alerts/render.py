@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL, Alert
-from bot.commands import actions, button, context, header, section
+from bot.blocks import actions, button, context, header, section
 from bot.escape import slack_text
 from guards.money import format_usd, usd_for
 

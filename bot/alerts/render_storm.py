@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.model import Alert
 from bot.alerts.render import TIER_ICONS, clock_time, title
-from bot.commands import actions, button, context, header, section
+from bot.blocks import actions, button, context, header, section
 from bot.escape import slack_text
 
 if TYPE_CHECKING:

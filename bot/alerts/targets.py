@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.alerts.model import fingerprint, kinds_named
-from bot.commands import echo
+from bot.blocks import echo
 from bot.known_scopes import known_scope, unseen
 from guards.breaker_kinds import MODEL_PREFIX, model_key
 from guards.config_people import ALERT_KINDS, unknown_kind

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.render import duration
-from bot.commands import bar, context, header, section
+from bot.blocks import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
 from bot.escape import slack_text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands import Reply, context
+from bot.blocks import context
+from bot.commands import Reply
 
 __all__ = ["replace_actions", "reply_payload"]
 

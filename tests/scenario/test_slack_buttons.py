@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.commands import actions, button, header, section
+from bot.blocks import actions, button, header, section
 from bot.outbox import enqueue
 from guards.clock import ManualClock
 from tests.scenario.test_alerts import waiting_for_a_trial

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 import bot.slack.surface
-from bot.commands import actions, button, header, section
+from bot.blocks import actions, button, header, section
 from bot.outbox import enqueue
 from bot.slack.limits import BLOCKS_TEXT, text_chars
 from guards.clock import ManualClock

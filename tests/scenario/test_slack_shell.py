@@ -17,7 +17,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from bot.commands import actions, button, section
+from bot.blocks import actions, button, section
 from bot.outbox import enqueue
 from guards.store import Store
 from tests.fakes.ports import free_port

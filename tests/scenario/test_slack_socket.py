@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.commands import actions, button, section
+from bot.blocks import actions, button, section
 from bot.outbox import enqueue
 from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env

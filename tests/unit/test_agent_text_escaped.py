@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.alerts.model import Alert
 from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nudge, summary
-from bot.commands import echo
+from bot.blocks import echo
 from bot.digest.render import render
 from bot.escape import one_line, printable, slack_text
 from bot.shell import ShellConsole

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.admins import Admins, AdminsUnknown
-from bot.commands import Reply, UsageError, actions, button, context, header, section
+from bot.blocks import actions, button, context, header, section
+from bot.commands import Reply, UsageError
 from bot.commands_budget import window_line
 from bot.commands_core import budget_raise_view
 from bot.commands_dedup import _parse
@@ -232,7 +233,7 @@ def test_budget_raise_view_starts_on_the_window_that_matters():
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from bot.commands import MAX_TEXT, echo, fit_text, line_sections  # noqa: E402
+from bot.blocks import MAX_TEXT, echo, fit_text, line_sections  # noqa: E402
 
 _lines = st.lists(st.text(st.characters(blacklist_characters="\n"), max_size=400), max_size=80)
 _items = st.lists(st.text("abc xyz", max_size=300), max_size=80)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 
 import bot.shell
-from bot.commands import actions, button, section
+from bot.blocks import actions, button, section
 from bot.shell import INPUT_ENDED, ShellConsole
 from bot.shell_input import MAX_LINE_BYTES, MAX_QUEUED_LINES
 from bot.slack import stdin_kind

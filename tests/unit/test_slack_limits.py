@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import Reply, actions, button, context, header, section
+from bot.blocks import actions, button, context, header, section
+from bot.commands import Reply
 from bot.slack.limits import (
     BLOCKS_TEXT,
     MESSAGE_TEXT,
