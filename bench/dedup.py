@@ -12,7 +12,7 @@ Run: ``.venv/bin/python -m bench.dedup [--items N] [--method minhash|simhash] [-
    punctuation, two words swapped, a prefix) of remembered items, each timed from
    ``prepare`` to the committed ``store.write`` (fsync included), with the CPU
    time it took and the garbage collector's pauses. The collector is set up as
-   ``nightshift run`` sets it (bot/cli.py: ``gc.freeze()`` after start-up and
+   ``nightshift run`` sets it (bot/cli_run.py: ``gc.freeze()`` after start-up and
    ``gc.set_threshold(20_000, 50, 100)``); ``--default-gc`` leaves Python's defaults;
 4. times batches of 100 new items (insert throughput);
 5. scans all N sketches by brute force (pure Python) for a sample of the same
@@ -299,7 +299,7 @@ async def _run(args: argparse.Namespace, config: Validation, sketcher: Sketcher,
         f"{held / 1e6:.0f} MB for {validator.remembered():,} items ({held / len(data):.0f} "
         f"bytes each; resident +{_rss_mb() - rss:.0f} MB)"
     )
-    if not args.default_gc:  # as nightshift run does once started (bot/cli.py)
+    if not args.default_gc:  # as nightshift run does once started (bot/cli_run.py)
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
     watch = _GcWatch()

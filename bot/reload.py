@@ -10,7 +10,7 @@ agents calling meanwhile wait in its queue for the new process instead of being 
 Every timer is derived from rows, so the restart loses nothing.
 
 In a terminal, SIGHUP means the terminal closed: the process stops instead (see
-``bot.cli``).
+``bot.cli_run``).
 
 Example:
     >>> import os, signal
@@ -279,7 +279,7 @@ def restart(fd: int | None, snapshot: str) -> NoReturn:
     sys.stderr.flush()
     # Blocked across the exec (the mask survives it) until the new process handles it:
     # another SIGHUP meanwhile (a file watcher, `systemctl reload` twice) would otherwise
-    # end it, its default; blocked, it waits and is handled then (see bot.cli).
+    # end it, its default; blocked, it waits and is handled then (see bot.cli_run).
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         os.execve(sys.executable, sys.orig_argv, env)
