@@ -33,6 +33,7 @@ from bot.blocks import (
     section,
 )
 from bot.chat_words import split_args
+from bot.escape import no_broadcast
 from bot.slack.limits import fit
 from guards.errors import GuardError
 
@@ -263,13 +264,13 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     ctx.attempt = " ".join([name, *args[1:]])
     try:
         return (await sub.handler(ctx, args[1:])).limited()
-    except UsageError as exc:
-        detail = f"{exc.detail}\n" if exc.detail else ""
+    except UsageError as exc:  # a refusal may quote what was typed: <!channel> is shown
+        detail = f"{no_broadcast(exc.detail)}\n" if exc.detail else ""
         return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
     except NotAdmin as exc:
         return Reply.text_only(f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
     except GuardError as exc:
-        return Reply.text_only(exc.message)
+        return Reply.text_only(no_broadcast(exc.message))
 
 
 async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionResult:
@@ -285,4 +286,4 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     except NotAdmin as exc:
         return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
     except GuardError as exc:
-        return ActionResult(ephemeral=exc.message)
+        return ActionResult(ephemeral=no_broadcast(exc.message))

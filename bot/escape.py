@@ -37,7 +37,15 @@ import re
 
 from bot.blocks import echo
 
-__all__ = ["MEMBER_ID", "member_or_name", "mentioned", "one_line", "printable", "slack_text"]
+__all__ = [
+    "MEMBER_ID",
+    "member_or_name",
+    "mentioned",
+    "no_broadcast",
+    "one_line",
+    "printable",
+    "slack_text",
+]
 
 # a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
 MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -47,6 +55,21 @@ _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.patt
 # separators) and the bidi embeddings, overrides and isolates (they reorder what
 # follows them, so a name could show as a different name)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+_BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
+
+
+def no_broadcast(text: str) -> str:
+    """``text`` with its ``<!channel>``, ``<!here>`` and ``<!everyone>`` shown, not sent:
+    for a refusal that quotes what was typed (``'<!channel>' is not a scope``), whose
+    other markup (a person's ``<@U…>``, a `code` span) is Nightshift's own.
+
+    Example:
+        >>> no_broadcast("'<!channel>' is not a scope; ask <@U0ADMIN>")
+        "'&lt;!channel&gt;' is not a scope; ask <@U0ADMIN>"
+    """
+    return _BROADCAST.sub(r"&lt;!\1\2&gt;", text)
 
 
 def one_line(text: str) -> str:

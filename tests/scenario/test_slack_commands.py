@@ -762,3 +762,26 @@ async def test_an_oversized_post_to_slack_events_says_the_body_is_too_large(slac
     assert raw.status_code == 413 and raw.json()["error"] == "body_too_large", raw.text
     assert "the body is larger than" in raw.json()["message"], raw.text
     assert "not part of the API" not in raw.json()["message"]
+
+
+# -- what was typed, quoted back (audit20 slack L5) ----------------------------------------
+
+
+async def test_a_refusal_quoting_a_typed_broadcast_mention_shows_it_without_sending_it(
+    slack_http,
+):
+    slack = await slack_http({**POLICY, "oncall": {"rotations": [{"name": "p", "users": ["U1"]}]}})
+    for command in (
+        "budget <!channel>",
+        "budget set acme/<!here> 5 day",
+        "holds <!everyone>",
+        "silence <!channel> 1h",
+        "ack <!channel>",
+        "pause <!channel>",
+        "dedup <!channel>",
+        "digest <!channel>",
+        "oncall override <@U0ME> 1h <!channel>",
+    ):
+        text = (await slack.command(command))["text"]
+        for broadcast in ("<!channel", "<!here", "<!everyone"):
+            assert broadcast not in text, (command, text)
