@@ -16,12 +16,16 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli import absent, command
 from bot.jobs.lint import refused_jobs
 from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, load_policy
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
 
 __all__ = ["cmd_demo", "cmd_run"]
 
@@ -91,21 +95,45 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGHUP, hang_up)
     # a reload blocked SIGHUP across its exec: one that came meanwhile is handled now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
-    await ns.start()
-    # Start-up objects live for the whole run: keep them out of every GC pass, and
-    # collect the young generation less often (the hot path allocates many short-lived
-    # objects and no cycles of note); this trims latency spikes under load.
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
-    print(f"nightshift listening on {ns.url}", flush=True)
-    await stop.wait()
-    log.info("stopping: draining work")
-    await ns.stop()
+    if await _start_unless_stopped(ns, stop):
+        # Start-up objects live for the whole run: keep them out of every GC pass, and
+        # collect the young generation less often (the hot path allocates many short-lived
+        # objects and no cycles of note); this trims latency spikes under load.
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
+        print(f"nightshift listening on {ns.url}", flush=True)
+        await stop.wait()
+        log.info("stopping: draining work")
+        await ns.stop()
+    else:
+        log.info("a stop signal came during the start: the start was called off")
     if reload_to:
         log.info("stopped; starting again on the new policy")
         restart(*reload_to[0])
     log.info("stopped")
     return 0
+
+
+async def _start_unless_stopped(ns: Nightshift, stop: asyncio.Event) -> bool:
+    """Start ``ns``; False when a stop signal came first.
+
+    A start may wait on Slack (each token checked, seconds each when Slack does not
+    answer): a SIGTERM then calls the start off, which undoes what it started, so the
+    process still exits well within the 10 s a service manager gives it.
+    """
+    starting = asyncio.create_task(ns.start(), name="nightshift-start")
+    signalled = asyncio.create_task(stop.wait(), name="nightshift-stop-signal")
+    try:
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+    if starting.done():
+        starting.result()  # a start that failed raises here
+        return True
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    return False
 
 
 def _in_terminal() -> bool:

@@ -575,3 +575,55 @@ def test_the_log_level_comes_from_the_environment(env):
     assert "(transport: shell)" not in out and "stopping: draining work" not in out  # INFO
     bad = cli("run", env={**env, "NIGHTSHIFT_LOG_LEVEL": "loud"})
     assert bad.returncode == 2 and "NIGHTSHIFT_LOG_LEVEL='loud'" in bad.stderr, bad.stderr
+
+
+def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(env):
+    """audit20 contract M: with Slack's address taking connections and never answering
+    (a stalled proxy), the start waited out each token check (5 s each) before the
+    SIGTERM was looked at: 12.5 s, past a service manager's 10 s."""
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    asked = threading.Event()
+    held: list[socket.socket] = []
+
+    def hold() -> None:  # take each connection, answer nothing
+        while True:
+            try:
+                conn, _ = silent.accept()
+            except OSError:
+                return
+            held.append(conn)
+            asked.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    proc = subprocess.Popen(
+        [PY, "-m", "bot", "run"],
+        env={
+            **env,
+            "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
+            "SLACK_APP_TOKEN": "xapp-1-A1-2-abc",
+            "SLACK_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/api/",
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert asked.wait(20), "the start never asked Slack"
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - signalled < 10
+        out = proc.stdout.read() if proc.stdout else ""
+        assert "nightshift listening on" not in out  # it never served
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        silent.close()
+        for conn in held:
+            conn.close()
