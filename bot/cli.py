@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.entry import stop_while_starting
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import PolicyError
@@ -194,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     load_cli_commands()
     args = parser.parse_args(argv)
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
+    if name != "run" and signal.getsignal(signal.SIGTERM) is stop_while_starting:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # only `run` stops with 0
     try:
         settings = _settings(args)
     except ValidationError as exc:  # the environment or --db/--config

@@ -627,3 +627,20 @@ def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(en
         silent.close()
         for conn in held:
             conn.close()
+
+
+def test_a_sigterm_while_run_is_still_importing_exits_zero(env):
+    """audit20 contract L1: in its first second (imports, before it handles signals) a
+    SIGTERM ended `nightshift run` with 143 instead of 0."""
+    proc = subprocess.Popen(
+        [PY, "-m", "bot", "run"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(0.3)  # python is up; bot.cli and bot.app are still being imported
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert not Path(env["NIGHTSHIFT_DB"]).exists()  # it stopped before touching anything

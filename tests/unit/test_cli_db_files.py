@@ -147,3 +147,18 @@ def test_a_slack_api_url_on_loopback_is_taken(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setenv("SLACK_API_URL", " http://127.0.0.1:8080/api/ ")
     assert Settings().slack_api_url == "http://127.0.0.1:8080/api/"
+
+
+def test_only_run_keeps_the_early_sigterm_handler(tmp_path: Path) -> None:
+    """The entry point's SIGTERM handler exits 0 (run's start-up); any other command gets
+    the default back, so a killed `ledger verify` does not say 0."""
+    import signal
+
+    from bot.entry import stop_while_starting
+
+    before = signal.signal(signal.SIGTERM, stop_while_starting)
+    try:
+        assert main(["ledger", "verify", "--db", str(tmp_path / "nosuch.db")]) == 2
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)
