@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.alerts.oncall import Override, on_call, rotation_named
@@ -45,7 +45,6 @@ class Chain:
     steps: tuple[EscalationStep, ...]
     repeat: int
     repeat_after: int
-    oncall: OnCall | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> Chain:
@@ -56,7 +55,6 @@ class Chain:
             steps=steps,
             repeat=policy.alerts.repeat_escalation,
             repeat_after=policy.alerts.repeat_escalation_after,
-            oncall=policy.oncall,
         )
 
     def __len__(self) -> int:
@@ -77,23 +75,14 @@ class Chain:
         rnd, idx = divmod(position, n)
         if idx + 1 < n:
             gap = self.steps[idx + 1].after - self.steps[idx].after
-            if self._everyone_left(self.steps[idx]):
-                gap = 0  # it paged no one: nobody to wait for (audit20 slack H1)
             return position + 1, max(0, gap)
         if rnd < self.repeat:
             return (rnd + 1) * n + entry, self.repeat_after
         return None
 
-    def _everyone_left(self, step: EscalationStep) -> bool:
-        """A step whose user, or every user of whose rotation, left the workspace
-        (:mod:`bot.people`)."""
-        kind, _, name = step.notify.partition(":")
-        if self.oncall is None or kind not in ("rotation", "user"):
-            return False
-        if kind == "user":
-            return name in departed(self.oncall)
-        rotation = rotation_named(self.oncall, name)
-        return rotation is not None and set(rotation.users) <= departed(self.oncall)
+    def same_round(self, position: int, other: int) -> bool:
+        """Whether two positions are steps of one round (not one round and the next)."""
+        return position // len(self.steps) == other // len(self.steps)
 
     def describe(self, position: int) -> str:
         """ "step 2 of 3" (and "round 2" when the chain repeats)."""

@@ -31,6 +31,7 @@ from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.render import channel_nudge, storm_nudge
+from bot.escape import slack_text
 from bot.outbox import enqueue, enqueue_thread_reply
 from guards.config import EscalationStep
 from guards.store import Tx
@@ -187,11 +188,17 @@ class AlertPaging(AlertMessages):
         )
         esc_id = int(cur.lastrowid or 0)
         following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
+        # a step with nobody to page (everyone in its rotation left the workspace): the
+        # chain does not wait for nobody, but a round's repeat still waits its time
+        nobody = target is None and step.notify != "channel"
         next_step, next_at = (None, None)
         if following is not None:
             # Steps keep the chain's own times: a step that fired late (a tick, a restart)
             # does not push the next one back. By hand, the chain goes on from now.
-            next_step, next_at = following[0], due + following[1]
+            gap = following[1]
+            if nobody and self.chain.same_round(position, following[0]):
+                gap = 0
+            next_step, next_at = following[0], due + gap
         if alert.acked_at is not None:
             next_at = None  # an acknowledged alert escalated by hand does not re-arm the timer
         tx.execute(  # the channel copy names the person paged last (audit18 fleet)
@@ -218,6 +225,17 @@ class AlertPaging(AlertMessages):
                     channel=target,
                     ref=f"alert:{alert.id}:dm:{esc_id}",
                     urgent=urgent,
+                )
+        elif nobody:
+            if alert.posted_at is not None and alert.channel is not None:
+                which = self.chain.describe(position)
+                name = slack_text(step.notify.partition(":")[2], 80)
+                enqueue_thread_reply(
+                    tx,
+                    parent=alert.post_ref,
+                    text=f"⚠️ {which[0].upper()}{which[1:]} ({name}) pages nobody: everyone"
+                    " in it left the workspace (`/agent oncall` shows who).",
+                    channel=alert.channel,
                 )
         elif alert.posted_at is None and alert.folded_into is not None:
             text = storm_nudge(alert, tz=self.tz, now=now)

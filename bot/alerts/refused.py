@@ -29,6 +29,7 @@ import re
 from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
+from bot.alerts.render import clock_time
 from bot.escape import slack_text
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
 from bot.outbox_delivery import Refused
@@ -96,7 +97,11 @@ def page_refused(engine: AlertPaging, tx: Tx, alert_id: int, esc_id: int, error:
     note = f"⚠️ The page to <@{target}> failed: {why}."
     if alert.state != "open":
         pass  # someone is on it (acknowledged or silenced): nothing to move on
-    elif following is not None and alert.esc_step == following[0]:
+    elif (
+        following is not None
+        and alert.esc_step == following[0]
+        and engine.chain.same_round(position, following[0])
+    ):  # (after a round's last step, the next round still waits: it is for someone to ack)
         tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now, alert_id))
         engine.run_chains(tx, now, alert_id=alert_id)
         taken = tx.one(
@@ -106,6 +111,9 @@ def page_refused(engine: AlertPaging, tx: Tx, alert_id: int, esc_id: int, error:
         if taken is not None:
             who = "the channel is told" if taken[0] is None else f"<@{taken[0]}> is paged"
             note += f" The next step is taken now: {who}."
+    elif following is not None and alert.esc_step == following[0] and alert.esc_at is not None:
+        again = clock_time(alert.esc_at, engine.tz, now=now)
+        note += f" That was this round's last step; the chain starts again at {again}."
     elif following is None and alert.esc_step is None:
         note += " That was the chain's last step: nobody could be paged. Acknowledge it here."
         log.warning("alert #%d: its chain is used up and nobody could be paged", alert_id)

@@ -71,8 +71,30 @@ async def test_a_rotation_everyone_left_pages_nobody_and_the_chain_goes_on_at_on
     assert await page(slack) == [(0, None), (1, "U0SEC")]
     await fake_slack.wait_for(lambda: fake_slack.posts("U0SEC"))
     assert not fake_slack.posts("U0GONE") and not fake_slack.posts("U0NEXT")
-    # nor does the P0's channel post mention the first rotation's scheduled user
+    # nor does the P0's channel post mention the first rotation's scheduled user; the
+    # step that paged nobody says so in the thread, and notifies nobody (review20 M1)
     assert all("U0GONE" not in text and "U0NEXT" not in text for text in fake_slack.texts())
+    await fake_slack.wait_for(lambda: any("pages nobody" in t for t in fake_slack.texts()))
+    assert not [t for t in fake_slack.texts() if "<!channel>" in t]
+    [note] = [t for t in fake_slack.texts() if "pages nobody" in t]
+    assert note.startswith("⚠️ Step 1 of 2 (primary) pages nobody: everyone in it left")
+
+
+async def test_an_override_covering_a_rotation_everyone_left_is_paged_alone(slack_http, fake_slack):
+    """review20 H1: the zero wait looked at the rotation's users, not at who was paged:
+    the cover an admin put on call and the next step's person were both woken at once."""
+    fake_slack.users["U0GONE"] = {"deleted": True}
+    fake_slack.unknown_users.add("U0NEXT")
+    chain = [
+        {"notify": "rotation:primary", "after": "0m"},
+        {"notify": "rotation:secondary", "after": "5m"},
+    ]
+    p = policy(escalation=chain)
+    p["oncall"]["rotations"].append({"name": "secondary", "users": ["U0SEC"], **ROTATION})
+    slack = await slack_http(p)
+    covered = (await slack.command("oncall override <@U0COVER> 4h primary"))["text"]
+    assert covered.startswith("<@U0COVER> is on call for primary"), covered
+    assert await page(slack) == [(0, "U0COVER")]  # secondary waits its 5 minutes
 
 
 async def test_oncall_shows_who_left(slack_http, fake_slack):

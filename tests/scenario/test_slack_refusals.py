@@ -68,6 +68,24 @@ async def test_when_the_last_step_is_refused_too_the_thread_says_nobody_could_be
     assert "<@U04>" in last and "user_disabled" in last and "nobody could be paged" in last
 
 
+async def test_a_refused_last_step_does_not_start_the_next_round_early(slack_http):
+    """review20 M2: a refused page on a round's last step started the next round at once:
+    with every DM refused, all the rounds (up to 100) burst out in seconds."""
+    repeating = {**CHAIN, "alerts": {"repeat_escalation": 3, "repeat_escalation_after": "15m"}}
+    slack = await slack_http(repeating, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    fake.refuse[GONE] = "user_not_found"
+    fake.refuse["U04"] = "user_disabled"
+    await overspend(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: len(thread_replies(fake)) == 2, within=3)
+    await alerts_of(slack).process()  # whatever is due now is taken: no second round
+    rows = await app.store.fetch("SELECT step, target FROM escalations ORDER BY id")
+    assert [(r["step"], r["target"]) for r in rows] == [(0, GONE), (1, "U04")]
+    last = thread_replies(fake)[1]
+    assert "That was this round's last step; the chain starts again at 00:15" in last, last
+
+
 def alert_posts(fake: Any) -> list[Any]:
     return [c for c in fake.posts(ALERTS) if not c.args.get("thread_ts")]
 
