@@ -113,6 +113,8 @@ class Admins:
             why, wait = _why(exc)
             if why is not None:  # a passing failure: its members are not known yet
                 self._failed[group] = (why, self.clock.now() + wait)
+            else:  # an answer: the group is no one (an earlier passing failure is over)
+                self._failed.pop(group, None)
             log.warning(
                 "could not resolve admin group %s (%s); using %d known", group, exc, len(stale)
             )

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url")
     @classmethod
     def _an_api_url(cls, value: str | None) -> str | None:
-        if value is None:
+        if value is None or not value.strip():  # set but empty (`${SLACK_API_URL:-}`): Slack's
             return None
         scheme, sep, rest = value.strip().partition("://")
         if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):

@@ -404,6 +404,19 @@ async def test_a_rate_limited_group_lookup_is_not_a_refusal_and_waits_as_slack_a
     assert refused["text"].startswith("Only admins can change budgets.")
 
 
+async def test_a_group_slack_then_says_does_not_exist_is_no_one_not_unknown(slack_http, fake_slack):
+    """review20 M3: after one rate limit, a group Slack then answered `no_such_subteam` for
+    kept saying "Slack is rate limiting us… try again" on every command."""
+    clock = ManualClock()
+    slack = await slack_http({**POLICY, "admin_groups": ["S0GONE"]}, clock=clock)
+    fake_slack.fail("usergroups.users.list", status=429, retry_after=30)
+    first = await slack.command("budget set acme/alice/rss-bot $6 day", user="U0GROUPIE")
+    assert first["text"].startswith("I could not check with Slack"), first["text"]
+    clock.advance(31)  # Slack now answers: no such group
+    later = await slack.command("budget set acme/alice/rss-bot $6 day", user="U0GROUPIE")
+    assert later["text"].startswith("Only admins can change budgets."), later["text"]
+
+
 # -- audit --------------------------------------------------------------------------------
 
 

@@ -147,6 +147,8 @@ def test_a_slack_api_url_on_loopback_is_taken(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setenv("SLACK_API_URL", " http://127.0.0.1:8080/api/ ")
     assert Settings().slack_api_url == "http://127.0.0.1:8080/api/"
+    monkeypatch.setenv("SLACK_API_URL", "")  # `${SLACK_API_URL:-}` in a compose file
+    assert Settings().slack_api_url is None  # Slack's own, as before (review20 M4)
 
 
 def test_only_run_keeps_the_early_sigterm_handler(tmp_path: Path) -> None:
