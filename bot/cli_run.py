@@ -150,7 +150,6 @@ def _in_terminal() -> bool:
 @command("demo")
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
-    from bot.demo.run import SLACK_HELP
 
     if args.interactive and not sys.stdin.isatty():
         print("nightshift: --interactive needs a terminal to type into", file=sys.stderr)
@@ -163,7 +162,4 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     _slack(settings)
-    if settings.transport != "shell" and not os.environ.get("NIGHTSHIFT_DEMO_CHANNEL"):
-        print(f"nightshift: {SLACK_HELP}", file=sys.stderr, end="")
-        return 2
     return await run_demo(interactive=args.interactive)

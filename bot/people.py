@@ -124,6 +124,7 @@ class People:
             await asyncio.wait_for(asyncio.shield(self._task), START_WAIT)
 
     async def stop(self) -> None:
+        self._loop = None  # no lookup starts after this (a command during the drain)
         if _RUNNING.get(id(self.oncall)) is self:
             del _RUNNING[id(self.oncall)]
         if self._task is not None and not self._task.done():
@@ -148,6 +149,8 @@ class People:
             self._loop.call_soon_threadsafe(self._kick, stale)
 
     def _kick(self, users: list[str]) -> None:
+        if self._loop is None:  # stopped since it was asked
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.refresh(users), name="nightshift-people")
 
@@ -248,5 +251,6 @@ class _PeopleComponent:
 
     async def stop(self, ns: Nightshift) -> None:
         if self.people is not None:
+            ns.extras.pop("people", None)
             await self.people.stop()
             self.people = None

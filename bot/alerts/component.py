@@ -22,7 +22,7 @@ from bot.alerts import heartbeats, paging
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
-from bot.alerts.refused import on_refused
+from bot.alerts.refused import Memory, on_refused
 from bot.alerts.repost import repost_failed
 from bot.outbox_delivery import RefusalHook, Refused
 from guards.events import Event
@@ -46,6 +46,7 @@ class AlertsComponent:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._hooked: list[RefusalHook] | None = None
+        self._refusals = Memory()  # what refusals the process remembers (bot.alerts.refused)
 
     @property
     def engine(self) -> AlertEngine:
@@ -98,7 +99,7 @@ class AlertsComponent:
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
 
     def _refused(self, tx: Tx, refused: Refused) -> bool:
-        return on_refused(self.engine, tx, refused)
+        return on_refused(self.engine, tx, refused, self._refusals)
 
     def _clock_stepped(self, tx: Tx, seconds: float) -> None:
         """Move the alerts' and the watchdog's stored times with a step of the wall clock."""

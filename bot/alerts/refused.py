@@ -31,11 +31,12 @@ from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render import clock_time
 from bot.escape import slack_text
+from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
 from bot.outbox_delivery import Refused
 from guards.store import Tx
 
-__all__ = ["CHANNEL_REFUSALS", "GONE_MESSAGE", "REPORT_EVERY", "on_refused"]
+__all__ = ["CHANNEL_REFUSALS", "GONE_MESSAGE", "REPORT_EVERY", "Memory", "on_refused"]
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,26 @@ _FIXES = {
 }
 
 
-def on_refused(engine: AlertPaging, tx: Tx, refused: Refused) -> bool:
+class Memory:
+    """What the process remembers between refusals (the alerts component holds one)."""
+
+    def __init__(self) -> None:
+        # channels whose refusals were logged with nobody to tell: once a minute
+        self.told_nobody = Throttle()
+        # alerts whose message was posted again: at most once an hour each (something that
+        # deletes every post of the bot must not get a post per update)
+        self.posted_again = Throttle()
+        self.posted_again.EVERY_SECONDS = 3600.0
+
+
+def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) -> bool:
     """React to a call of the alerts that Slack refused; True when the row was put back."""
     ref = refused.ref or ""
     if refused.method == "chat.postMessage" and (dm := _DM_REF.fullmatch(ref)):
         page_refused(engine, tx, int(dm[1]), int(dm[2]), refused.error)
         return False
     if refused.method == "chat.update" and refused.error in GONE_MESSAGE:
-        return message_gone(engine, tx, refused)
+        return message_gone(engine, tx, refused, memory)
     channel = str(refused.args.get("channel") or "")
     if (
         refused.method == "chat.postMessage"
@@ -72,7 +85,7 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused) -> bool:
         and not _DM_REF.fullmatch(ref)
         and channel[:1] not in ("U", "W", "")
     ):
-        channel_refused(engine, tx, channel, refused.error)
+        channel_refused(engine, tx, channel, refused.error, memory)
     return False
 
 
@@ -133,7 +146,7 @@ def _say(engine: AlertMessages, tx: Tx, alert: Alert, text: str) -> None:
 # -- an alert's message deleted ------------------------------------------------------
 
 
-def message_gone(engine: AlertMessages, tx: Tx, refused: Refused) -> bool:
+def message_gone(engine: AlertMessages, tx: Tx, refused: Refused, memory: Memory) -> bool:
     """The alert's channel message is gone: post it again under its ref; True when the
     refused edit was taken care of (dropped: the new post shows the alert as it is)."""
     alert_id = _alert_of_edit(tx, refused)
@@ -151,8 +164,19 @@ def message_gone(engine: AlertMessages, tx: Tx, refused: Refused) -> bool:
     post = tx.one("SELECT id, state, channel FROM outbox WHERE ref = ?", (alert.post_ref,))
     if post is None:
         return False
+    now = tx.clock.now()
+    if post[1] == "delivered" and memory.posted_again.let_through(str(alert_id), now) is None:
+        # gone again within the hour it was posted again (something deletes the bot's
+        # posts): the edit fails as any other, rather than a post per update for ever
+        log.warning(
+            "alert #%d: its message in %s is gone again (Slack error %s) within an hour of"
+            " its last post; not posted again before that hour is out",
+            alert_id,
+            post[2],
+            refused.error,
+        )
+        return False
     if post[1] == "delivered":
-        now = tx.clock.now()
         text, blocks = engine.render(tx, alert, now)
         args = {"channel": str(post[2]), "text": text, "blocks": blocks}
         tx.execute(  # first in its lane: the edits waiting there refer to it
@@ -201,7 +225,7 @@ def _alert_of_edit(tx: Tx, refused: Refused) -> int | None:
 # -- the alerts channel refuses posts ------------------------------------------------
 
 
-def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str) -> int:
+def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str, memory: Memory) -> int:
     """DM the person on call now (else the admins) that ``channel`` refuses the alerts,
     unless they were told in the last hour; returns how many DMs were queued."""
     now = tx.clock.now()
@@ -221,9 +245,18 @@ def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str) -> 
         " Nightshift (SIGHUP). Until then the alerts are not shown there; they are posted"
         " again at the next start. (Said at most once an hour.)"
     )
-    log.warning(
-        "alerts to %s are refused by Slack (%s); telling %s", channel, error, people or "nobody"
-    )
+    if not people:  # no row to mark the hour: the WARNING alone, once a minute
+        more = memory.told_nobody.let_through(channel, now)
+        if more is not None:
+            log.warning(
+                "alerts to %s are refused by Slack (%s); nobody is on call and the policy"
+                " names no admins, so nobody is told in Slack%s",
+                channel,
+                error,
+                more,
+            )
+        return 0
+    log.warning("alerts to %s are refused by Slack (%s); telling %s", channel, error, people)
     for person in people:
         enqueue(
             tx,

@@ -145,7 +145,14 @@ class Operator:
 
 
 async def run_demo(*, interactive: bool = False, out: TextIO | None = None) -> int:
-    """Run the whole story; 0 when it played out."""
+    """Run the whole story; 0 when it played out.
+
+    With the Slack variables set the demo plays in that workspace, and needs
+    ``NIGHTSHIFT_DEMO_CHANNEL``: without it, it says so on stderr before anything else,
+    and answers 2."""
+    if Settings().transport != "shell" and not os.environ.get("NIGHTSHIFT_DEMO_CHANNEL"):
+        print(f"nightshift: {SLACK_HELP}", file=sys.stderr, end="")
+        return 2
     out = out or sys.stdout
     narrator = Narrator(out)
     started = time.monotonic()
@@ -181,7 +188,7 @@ async def _story(
         "NIGHTSHIFT_PORT": 0,
     }
     settings = Settings(**values)  # with SLACK_* variables set: a real workspace
-    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL")  # with Slack set: checked by the CLI
+    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL")  # with Slack set: run_demo checked
     dana = os.environ.get("NIGHTSHIFT_DEMO_USER", DANA)
     policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", primary=dana)
     (tmp / "nightshift.yml").write_text(policy_text)
