@@ -174,10 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def why_not_open(db: str, exc: sqlite3.Error) -> str:
     """What SQLite's "unable to open database file" leaves out: why."""
+    if Path(db).is_dir():  # ("unable to open", or "disk I/O error" read-only)
+        return " (it is a folder: name a database file in it, e.g. nightshift.db)"
     if "unable to open" not in str(exc):
         return ""
-    if Path(db).is_dir():
-        return " (it is a folder: name a database file in it, e.g. nightshift.db)"
     folder = Path(db).resolve().parent
     if not folder.is_dir():
         return f" (the folder {folder} does not exist)"

@@ -267,6 +267,7 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
     app = await app_factory(POLICY, clock=ManualClock())  # no SLACK_* variables: the shell
     console = app.ns.extras["shell"]
     console.out = out = io.StringIO()
+    console.read_input = True  # as on a terminal: someone can type a number
     await trip(app)
     await app.ns.extras["alerts"].process()
     await until(lambda: console.find_button("alert_silence_1h", "1"))
