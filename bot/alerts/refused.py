@@ -5,19 +5,22 @@ The outbox worker hands each call Slack refused to :func:`on_refused` (a refusal
 
 - **a page refused** (a DM to a person: ``user_not_found``, ``user_disabled``,
   ``channel_not_found``...): the chain does not wait out the step for nobody. Its next
-  step is taken at once, and the alert's thread says the page failed and why, so the
-  person paged next knows (or that nobody could be paged, after the last step);
+  step in the round is taken at once (a next round still waits its time), and the
+  alert's thread says the page failed and why, so the person paged next knows (or that
+  nobody could be paged, after the last step);
 - **an alert's message deleted** (``chat.update`` answers ``message_not_found`` or
   ``cant_update_message``): the alert is posted again under the same outbox ref, so
   this edit and every later one goes to the new message; the edit is not "failed for
-  good" (it is not lost: the new post shows the alert as it is now);
+  good" (it is not lost: the new post shows the alert as it is now). Deleted again
+  within the hour, it is not posted a third time (:class:`Memory`);
 - **the alerts channel refuses posts** (``is_archived``, ``not_in_channel``,
   ``channel_not_found``): the person on call now (else the policy's admins) is told by
   DM, at most once an hour per channel. The DMs are outbox rows
   (``channel-refused:<channel>:...``): the hour holds across a restart.
 
 Example:
-    >>> # worker.refusal_hooks.append(lambda tx, r: on_refused(engine, tx, r))
+    >>> # memory = Memory()
+    >>> # worker.refusal_hooks.append(lambda tx, r: on_refused(engine, tx, r, memory))
 """
 
 from __future__ import annotations
