@@ -104,6 +104,7 @@ class ShellConsole:
         self.input = StdinLines(stdin_fd, say=self.say)
         self._after_form = False  # a piped form gave up: skip the numbers meant for it
         self._cancelled = False  # the last form ended on a typed `cancel`
+        self._carried: str | None = None  # a command typed where a form wanted an answer
         self._task: asyncio.Task[None] | None = None
 
     # -- component ------------------------------------------------------------------
@@ -244,7 +245,9 @@ class ShellConsole:
         await asyncio.sleep(BANNER_DELAY)
         self._banner()
         while True:
-            line = await self.input.next_line()
+            line, self._carried = self._carried, None
+            if line is None:
+                line = await self.input.next_line()
             if line is None:
                 self.say(INPUT_ENDED)
                 return
@@ -334,6 +337,12 @@ class ShellConsole:
         if not self.interactive:  # a terminal echoes what is typed; a pipe does not
             self.out.write((answer or "").strip() + "\n")
             self.out.flush()
+        if answer is not None and re.match(r"/agent\b", answer.strip(), re.IGNORECASE):
+            # a command where an answer was due (piped lines): the form is left and the
+            # command runs, rather than being taken as the answer
+            self.say("(the form is left: a command came instead of an answer)")
+            self._carried = answer
+            answer = "cancel"
         if answer is None or answer.strip().lower() == "cancel":
             self._cancelled = answer is not None
             return None

@@ -261,6 +261,12 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.expect("New limit (USD): ")
         await shell.type("cancel")
         await shell.expect("(cancelled)")
+        await shell.type(number)
+        await shell.expect("New limit (USD): ")
+        await shell.type("/agent budget")  # a command, not an answer (audit20 newcomer L)
+        await shell.expect("(the form is left: a command came instead of an answer)")
+        ran = await shell.expect("── reply ──")  # the command ran
+        assert "nightshift> /agent budget" in ran
         shell.end_input()
         await shell.expect("(input ended: commands are no longer read; still serving")
         await post_alert(env["NIGHTSHIFT_DB"])
