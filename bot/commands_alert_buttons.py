@@ -36,8 +36,8 @@ from __future__ import annotations
 from bot.alerts import operations as ops
 from bot.alerts.folding import storm_ref
 from bot.alerts.model import Alert
-from bot.alerts.render import duration
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
+from bot.alerts.render_time import duration
 from bot.commands import ActionResult, Context, action
 from bot.responders import engine_of, local_time, require_responder, resolved_words
 from guards.errors import InvalidInput

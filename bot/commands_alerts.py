@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.alerts import operations as ops
 from bot.alerts.model import Alert, kinds_named
-from bot.alerts.render import alert_line, duration, title
+from bot.alerts.render import alert_line, title
+from bot.alerts.render_time import duration
 from bot.blocks import clip, context, echo, fit_text, header, line_sections
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand

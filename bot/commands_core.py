@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.messages import BUDGET_KINDS
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.render import wall_time
+from bot.alerts.render_time import wall_time
 from bot.blocks import section
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.known_scopes import known_scope, seen_scope, unseen

@@ -28,7 +28,8 @@ from guards.store import Tx
 
 if TYPE_CHECKING:
     from bot.digest.poster import DigestPoster
-    from bot.jobs.runner import JobRunner, JobStatus
+    from bot.jobs.runner import JobRunner
+    from bot.jobs.status import JobStatus
 
 __all__ = ["cmd_digest", "cmd_jobs", "cmd_pause", "cmd_resume"]
 

@@ -17,7 +17,7 @@ from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
 from bot.alerts.oncall import handoffs, on_call, present_user, rotation_named
-from bot.alerts.render import duration
+from bot.alerts.render_time import duration
 from bot.blocks import context, echo, fit_text, header, line_sections, section
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand

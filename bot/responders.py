@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
-from bot.alerts.render import clock_time
+from bot.alerts.render_time import clock_time
 from bot.chat_words import duration_word
 from bot.commands import Context, NotAdmin, UsageError
 from guards.config import Policy, parse_duration

@@ -1,11 +1,13 @@
 """Tiered alerts, grouping, silences, on-call rotations, escalation and heartbeats.
 
 - :mod:`bot.alerts.engine`: events → alerts (tiers, grouping, silences, escalation);
-- :mod:`bot.alerts.messages`, :mod:`bot.alerts.paging`: the engine's alert messages and
-  its escalation-chain runs;
+- :mod:`bot.alerts.messages`, :mod:`bot.alerts.paging`, :mod:`bot.alerts.resolution`: the
+  engine's alert messages, its escalation-chain runs, and what clears an alert;
+- :mod:`bot.alerts.refused`: what the alerts do when Slack refuses a call for good;
 - :mod:`bot.alerts.operations`: acknowledge, resolve, escalate now, silence, overrides;
 - :mod:`bot.alerts.fleet`: the fleet at a glance (``/agent status``);
-- :mod:`bot.alerts.render`: Block Kit messages and the feature's wording;
+- :mod:`bot.alerts.render` (with ``render_storm``, ``render_summary``, ``render_time``):
+  Block Kit messages and the feature's wording;
 - :mod:`bot.alerts.escalation`, :mod:`bot.alerts.oncall`: chains and rotations (pure);
 - :mod:`bot.alerts.heartbeats`: heartbeats, the watchdog, uptime;
 - :mod:`bot.alerts.summary`: figures for the digest;

@@ -27,8 +27,9 @@ in the same transaction, so an event is handled exactly once even across a crash
   cycles. When the silence ends and the alert still fires, it is
   posted (or updated) and escalated as if new.
 
-:class:`AlertEngine` holds the events, silences, resolution and the tick; it builds
-on :class:`~bot.alerts.paging.AlertPaging` (the escalation chain), which builds on
+:class:`AlertEngine` holds the events, silences and the tick; it builds on
+:class:`~bot.alerts.resolution.AlertResolution` (resolving alerts), which builds on
+:class:`~bot.alerts.paging.AlertPaging` (the escalation chain), which builds on
 :class:`~bot.alerts.messages.AlertMessages` (reading alerts, posting and updating
 their messages).
 
@@ -48,35 +49,29 @@ import logging
 from typing import Any
 
 from bot.alerts import heartbeats
-from bot.alerts.messages import BUDGET_KINDS, DEFAULT_CHANNEL, OPEN_ALERTS
+from bot.alerts.messages import DEFAULT_CHANNEL, OPEN_ALERTS
 from bot.alerts.model import (
     AFTER_CALLS,
     AFTER_MICROS,
     CLEARED_BY,
-    CONDITION_KINDS,
     OPENED_KINDS,
     OVERRUN_TOTAL,
     Alert,
     alert_kind,
     fingerprint,
 )
-from bot.alerts.paging import AlertPaging
-from bot.alerts.render import duration
-from guards.ledger import periods_at
-from guards.money import usd_for
-from guards.scopes import Scope, ScopeError
+from bot.alerts.resolution import AlertResolution
 from guards.store import Tx
 
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
 BATCH = 500
-_BUDGET_KINDS = BUDGET_KINDS
 # Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
 _PER_AGENT = frozenset({"overrun", "hold_expired"})
 
 
-class AlertEngine(AlertPaging):
+class AlertEngine(AlertResolution):
     """Turns events into alerts and drives their timers; stateless beyond the policy."""
 
     # -- events -------------------------------------------------------------------------
@@ -289,39 +284,6 @@ class AlertEngine(AlertPaging):
             return self.policy.alerts.page_conversation_budgets
         return True
 
-    def clear(
-        self, tx: Tx, *, kinds: tuple[str, ...], scope: str, reason: str, by: str | None = None
-    ) -> int:
-        """Resolve the open alerts of ``kinds`` at ``scope``; returns how many."""
-        marks = ", ".join("?" for _ in kinds)
-        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *kinds))
-        now = tx.clock.now()
-        for row in rows:
-            self.resolve_alert(tx, Alert.from_row(row), now, by=by, reason=reason)
-        return len(rows)
-
-    def budget_changed(self, tx: Tx, *, scope: str) -> list[Alert]:
-        """A limit of ``scope`` was set (``budget set``, Raise budget): settle its alerts now.
-
-        Each open budget alert of ``scope`` resolves at once if the change cleared it (as
-        the tick would), else its messages are redrawn at once: they keep their buttons
-        and show the change (:meth:`AlertMessages.budget_set`). Returns those alerts as
-        they are now (none: nothing to show it on).
-        """
-        now = tx.clock.now()
-        marks = ", ".join("?" for _ in _BUDGET_KINDS)
-        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *_BUDGET_KINDS))
-        for row in rows:
-            alert = Alert.from_row(row)
-            cleared = self._budget_cleared(tx, alert, now)
-            if cleared:
-                reason, by = cleared
-                self.resolve_alert(tx, alert, now, by=by, reason=reason)
-            else:
-                self.update_pages(tx, alert, now)
-                self.touch(tx, alert, now, urgent=True)
-        return [self.get(tx, int(row[0])) for row in rows]
-
     # -- silences -----------------------------------------------------------------------
 
     def silence_for(
@@ -389,80 +351,3 @@ class AlertEngine(AlertPaging):
         done["escalated"] = self.run_chains(tx, now)
         done["updated"] = self._flush_updates(tx, now)
         return done
-
-    # -- resolution ---------------------------------------------------------------------
-
-    def _resolve_cleared(self, tx: Tx, now: float) -> int:
-        resolved = 0
-        marks = ", ".join("?" for _ in _BUDGET_KINDS)
-        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", _BUDGET_KINDS):
-            alert = Alert.from_row(row)
-            cleared = self._budget_cleared(tx, alert, now)
-            if cleared:
-                reason, by = cleared
-                self.resolve_alert(tx, alert, now, by=by, reason=reason)
-                resolved += 1
-        quiet = self.policy.alerts.auto_resolve_after
-        kinds = sorted(CONDITION_KINDS)
-        marks = ", ".join("?" for _ in kinds)
-        rows = tx.all(
-            f"{OPEN_ALERTS} AND kind NOT IN ({marks}) AND last_at <= ? LIMIT 500",
-            (*kinds, now - quiet),
-        )
-        for row in rows:
-            alert = Alert.from_row(row)
-            if alert.tier == "P0" and alert.state == "open":
-                continue  # an unacknowledged P0 waits for a human
-            self.resolve_alert(
-                tx, alert, now, by=None, reason=f"no new firing for {duration(quiet)}"
-            )
-            resolved += 1
-        return resolved
-
-    def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
-        """Why a budget alert no longer holds, and who cleared it (None: it still holds).
-
-        It clears when the window it was about has turned (a new day, week or month in
-        the namespace's time zone) or when that window's limit was raised above the
-        limit that was hit. Money freed by releases does not clear it: the limit is
-        still what it was, and the next refusal would re-fire it.
-        """
-        window = alert.facts.get("window")
-        limit_then = alert.facts.get("limit_micros")
-        if window not in ("day", "week", "month", "total") or not isinstance(limit_then, int):
-            return None
-        try:
-            scope = Scope.parse(alert.scope)
-        except ScopeError:
-            return None
-        tz = self.ledger.timezone(scope.namespace) if self.ledger else self.tz
-        if window != "total":
-            index = ("day", "week", "month").index(window)
-            if periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]:
-                return f"a new {window} began", None
-        if self.ledger is None:
-            return None
-        limit_now = self.ledger.limits(tx, scope.path).get(window)
-        if limit_now is None or limit_now > limit_then:
-            row = tx.one(  # who set it at run time (None: the policy file changed)
-                "SELECT set_by FROM budget_limits WHERE scope = ? AND window = ?",
-                (scope.path, window),
-            )
-            by = row[0] if row is not None else None
-            if limit_now is None:
-                return f"the {window} limit was removed", by
-            usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
-            return f"the {window} budget was raised to {usd(limit_now)}", by
-        return None
-
-    def resolve_alert(
-        self, tx: Tx, alert: Alert, now: float, *, by: str | None, reason: str | None
-    ) -> None:
-        tx.execute(
-            "UPDATE alerts SET resolved_at = ?, resolved_by = ?, resolve_reason = ?,"
-            " esc_at = NULL WHERE id = ?",
-            (now, by, reason, alert.id),
-        )
-        alert = self.get(tx, alert.id)
-        self.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
-        self.touch(tx, alert, now, urgent=True)

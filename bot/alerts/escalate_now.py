@@ -14,7 +14,7 @@ import dataclasses
 
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
-from bot.alerts.render import clock_time
+from bot.alerts.render_time import clock_time
 from guards.errors import Conflict
 from guards.store import Tx
 

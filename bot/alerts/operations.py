@@ -22,8 +22,8 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override
-from bot.alerts.render import duration
 from bot.alerts.render_storm import storm_acked_line, storm_others
+from bot.alerts.render_time import duration
 from bot.alerts.targets import (
     MAX_ALERT_ID_DIGITS,
     SilenceTarget,

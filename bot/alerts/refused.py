@@ -32,7 +32,7 @@ import re
 from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
-from bot.alerts.render import clock_time
+from bot.alerts.render_time import clock_time
 from bot.escape import slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply

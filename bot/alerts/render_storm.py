@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.model import Alert
-from bot.alerts.render import TIER_ICONS, clock_time, title
+from bot.alerts.render import TIER_ICONS, title
+from bot.alerts.render_time import clock_time
 from bot.blocks import actions, button, context, header, section
 from bot.escape import slack_text
 

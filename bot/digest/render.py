@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.render import duration
+from bot.alerts.render_time import duration
 from bot.blocks import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest

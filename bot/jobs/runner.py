@@ -6,6 +6,8 @@ HMAC-SHA256 of the job name under a random key kept in this database (stable acr
 restarts; ``nightshift jobs preview --secrets`` prints it). A 2xx answer is a
 success; any other answer, a network error or no answer within ``timeout_seconds``
 is a failure (``timeout`` for the latter) and counts towards the agent's breaker.
+The call itself is :func:`bot.jobs.call.post_run`; what ``/agent jobs`` shows of a
+job is a :class:`~bot.jobs.status.JobStatus`.
 
 The schedule is derived from rows: ``job_schedule`` holds the last fire each job
 dealt with. A tick (every second on the APScheduler, and once at start) takes ``now``
@@ -21,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -32,10 +32,12 @@ import httpx
 
 from bot.escape import printable
 from bot.jobs import state
+from bot.jobs.call import post_run
 from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
-from bot.jobs.lint import JobPlan, check_jobs
+from bot.jobs.lint import check_jobs
+from bot.jobs.status import JobStatus, read_runs
 from guards.breaker import format_seconds
 from guards.clock import to_datetime
 from guards.config import Job, Policy
@@ -45,11 +47,9 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["RUN_HEADER", "SECRET_HEADER", "JobRunner", "JobStatus"]
+__all__ = ["JobRunner"]
 
 log = logging.getLogger(__name__)
-SECRET_HEADER = "X-Nightshift-Job-Secret"
-RUN_HEADER = "X-Nightshift-Run-Id"
 TICK_SECONDS = 1
 DRAIN_SECONDS = 3.0
 # A job's last fire this far ahead of the clock means the clock went back (NTP, a VM
@@ -59,66 +59,10 @@ AHEAD_SECONDS = 5.0
 # tick comes a second or so after the fire; more on a busy machine): the grace is for
 # fires that passed while Nightshift was down.
 ON_TIME_SECONDS = 60
-
-
-# (a run a stop cut off, "abandoned", is not the job failing: Nightshift stopped)
-FAILING = frozenset({"failed", "timeout"})
 CUT_OFF = (
     "their targets may still be working, so each counts as going until its timeout_seconds"
     " (its next fires are skipped as overlap until then)"
 )
-EXCERPT_BYTES = 1024  # of a failed run's answer, kept for its record and the log
-
-
-SECRET_MASK = "[the job's secret]"
-
-
-async def _excerpt(response: httpx.Response, *, hide: str) -> str:
-    """The start of an answer's body (up to 200 characters), never more read than that
-    (a compressed answer is not inflated: it is named, not shown), without ``hide`` (the
-    job's secret, which a debug page may echo), even cut at the end of what was read."""
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        return f"(a {encoding[:20]}-encoded answer)"
-    data = b""
-    async for chunk in response.aiter_raw():
-        data += chunk
-        if len(data) >= EXCERPT_BYTES:
-            break
-    return _hidden(data[:EXCERPT_BYTES].decode("utf-8", "replace"), hide)[:200]
-
-
-def _hidden(text: str, secret: str) -> str:
-    """``text`` with every ``secret`` in it, and a start of it at its end, masked."""
-    masked = text.replace(secret, SECRET_MASK)
-    for n in range(len(secret) - 1, 3, -1):
-        if masked.endswith(secret[:n]):
-            return masked[:-n] + SECRET_MASK
-    return masked
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """One job as ``/agent jobs`` shows it."""
-
-    job: Job
-    plan: JobPlan
-    paused_by: str | None
-    paused_all: bool
-    last: state.RunRow | None
-    next_fires: list[float]
-    finished: state.RunRow | None = None  # the last run that went out and ended
-    going: state.RunRow | None = None  # a run still going when a later fire was skipped
-
-    @property
-    def failing(self) -> bool:
-        """Its last run failed, or its breaker (opened by its failures) holds it."""
-        if self.last is not None and (self.last.state, self.last.reason) == (
-            "skipped",
-            "breaker_open",
-        ):
-            return True
-        return self.finished is not None and self.finished.state in FAILING
 
 
 class JobRunner:
@@ -328,41 +272,15 @@ class JobRunner:
 
     async def _execute(self, job: Job, decision: Decision) -> None:
         assert self._client is not None
-        body = {
-            "job": job.name,
-            "run_id": decision.run_id,
-            "scheduled_for": to_datetime(decision.scheduled_for).isoformat().replace("+00:00", "Z"),
-        }
-        headers = {SECRET_HEADER: self._secrets[job.name], RUN_HEADER: decision.run_id}
         began = self.ns.clock.now()  # a trial counts only runs that began in it
-        started = time.perf_counter()
-        status: int | None = None
-        detail: str | None = None
-        try:
-            async with (
-                asyncio.timeout(job.timeout_seconds),
-                self._client.stream(
-                    "POST", job.url, json=body, headers=headers, timeout=job.timeout_seconds
-                ) as response,
-            ):
-                status = response.status_code
-                outcome = "succeeded" if 200 <= status < 300 else "failed"
-                if outcome == "failed":  # what it said, not all of it: a body may be huge
-                    said = await _excerpt(response, hide=headers[SECRET_HEADER])
-                    detail = f"{job.url} answered {status}: {said}"
-        except (TimeoutError, httpx.TimeoutException):
-            outcome = "timeout"
-            detail = f"no answer from {job.url} within {job.timeout_seconds}s"
-        except Exception as exc:  # any failure ends the run, recorded (never left "running")
-            outcome = "failed"
-            detail = f"{type(exc).__name__}: {exc}"[:300]
-        duration_ms = int((time.perf_counter() - started) * 1000)
+        done = await post_run(self._client, job, decision, secret=self._secrets[job.name])
+        outcome, status, detail = done.outcome, done.status, done.detail
         if outcome != "succeeded":  # the endpoint's answer, escaped: it cannot forge log lines
             why = printable(detail or "")
             log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, why)
         await self.ns.store.write(
             lambda tx: self._finish(
-                tx, job, decision, outcome, status, detail, duration_ms, began=began
+                tx, job, decision, outcome, status, detail, done.duration_ms, began=began
             )
         )
 
@@ -416,21 +334,7 @@ class JobRunner:
     async def statuses(self) -> list[JobStatus]:
         """Every job with its pause, its last run and its next three fires."""
         now = self.ns.clock.now()
-
-        Last = dict[str, tuple[state.RunRow | None, state.RunRow | None, state.RunRow | None]]
-
-        def read(tx: Tx) -> tuple[dict[str, state.Pause], Last]:
-            last: Last = {}
-            for name in self.jobs:
-                rows = state.recent_runs(tx, name, 1)
-                latest = rows[0] if rows else None
-                going = None
-                if latest is not None and latest.state == "skipped":  # one may still run
-                    going = state.running_run(tx, name)
-                last[name] = (latest, state.last_finished(tx, name), going)
-            return state.pauses(tx), last
-
-        paused, last = await self.ns.store.write(read)
+        paused, last = await self.ns.store.write(lambda tx: read_runs(tx, self.jobs))
         out = []
         for name, job in self.jobs.items():
             plan = self.plans[name]

@@ -101,7 +101,7 @@ async def test_an_overrun_alert_sums_its_firings(app_factory):
     trillion read the same."""
     import json
 
-    from bot.alerts.render import _overrun
+    from bot.alerts.render_summary import _overrun
 
     app = await app_factory({**POLICY, "breakers": {"spend_rate": None}})
     tok = await app.token("acme")

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.alerts.model import Alert
-from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nudge, summary
+from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nudge
+from bot.alerts.render_summary import summary
 from bot.blocks import echo
 from bot.digest.render import render
 from bot.escape import one_line, printable, slack_text

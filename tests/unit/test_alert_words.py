@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.alerts.render import duration, summary
+from bot.alerts.render_summary import summary
+from bot.alerts.render_time import duration
 
 UTC = ZoneInfo("UTC")
 

@@ -561,7 +561,7 @@ async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(stor
     ],
 )
 def test_a_budget_alert_says_why_the_call_did_not_fit(asked, spent, says):
-    from bot.alerts.render import _budget_exhausted
+    from bot.alerts.render_summary import _budget_exhausted
 
     facts = {
         "level": "agent",
@@ -576,7 +576,7 @@ def test_a_budget_alert_says_why_the_call_did_not_fit(asked, spent, says):
 
 def test_a_budget_alert_lists_the_other_levels_in_the_way():
     """audit16 money M4: one look shows every limit to raise."""
-    from bot.alerts.render import _budget_exhausted
+    from bot.alerts.render_summary import _budget_exhausted
 
     facts = {
         "level": "user",
@@ -597,7 +597,7 @@ def test_a_budget_alert_lists_the_other_levels_in_the_way():
 
 def test_a_budget_warning_names_the_period_it_is_about():
     """audit16 money M5: a late charge warned on Monday of Sunday's window, unsaid."""
-    from bot.alerts.render import _budget_threshold
+    from bot.alerts.render_summary import _budget_threshold
 
     facts = {
         "level": "namespace",

@@ -287,7 +287,7 @@ def test_a_time_the_clocks_show_twice_carries_its_zone():
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from bot.alerts.render import clock_time
+    from bot.alerts.render_time import clock_time
 
     berlin = ZoneInfo("Europe/Berlin")
     first, second = (

@@ -1,0 +1,182 @@
+"""A firing's facts as one sentence with its figures (a budget refused, an overrun, ...).
+
+:func:`summary` is the line under an alert's title (:mod:`bot.alerts.render`); every
+string the agent chose is put on one line and escaped first.
+
+Example:
+    >>> from zoneinfo import ZoneInfo
+    >>> summary("runaway", {"stream": "s1", "count": 90, "expected_count": 10}, ZoneInfo("UTC"))
+    'stream s1: 90 items where about 10 were expected'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL
+from bot.alerts.render_time import clock_time, duration
+from bot.escape import slack_text
+from guards.money import format_usd, usd_for
+
+__all__ = ["FACT_CHARS", "summary"]
+
+FACT_CHARS = 600  # one string of a firing in the sentence: a task id, a reason, a path
+
+
+def _usd(value: Any) -> str:
+    return format_usd(int(value)) if isinstance(value, int) else "?"
+
+
+def _breaker(f: dict[str, Any]) -> str:
+    text = f"{f.get('reason') or 'breaker opened'}"
+    if f.get("cooldown_seconds"):
+        text += f"; cool-down {duration(f['cooldown_seconds'])}"
+    if f.get("actor"):
+        text += f"; by <@{f['actor']}>"
+    after, calls = f.get(AFTER_MICROS), f.get(AFTER_CALLS)
+    if isinstance(after, int) and isinstance(calls, int) and after > 0:
+        granted = "call" if calls == 1 else "calls"
+        text += f"; since then {_usd(after)} more from {calls} {granted} granted before it opened"
+    return text
+
+
+def _budget_exhausted(f: dict[str, Any]) -> str:
+    window = str(f.get("window", ""))
+    level = f"the {f.get('level', '')} {window} budget"
+    amounts = [
+        f.get(k) for k in ("limit_micros", "spent_micros", "held_micros", "requested_micros")
+    ]
+    if not all(isinstance(a, int) for a in amounts):
+        return f"{level}: a call was refused"
+    limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
+    left = max(0, limit - spent - held)
+    usd = usd_for(spent, held, left, asked)
+    others = [o for o in f.get("also") or () if isinstance(o, dict)]
+    also = (
+        "; also over: "
+        + ", ".join(f"{o.get('scope')} ({o.get('level')} {o.get('window')})" for o in others)
+        if others
+        else ""
+    )
+    if asked > limit:
+        return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}{also}"
+    if spent >= limit:
+        spent_of = f"{usd(spent)} of {usd(limit)}"
+        return f"{level} is spent ({spent_of}); a call asking {usd(asked)} was refused{also}"
+    return (
+        f"a call asking {usd(asked)} was refused: {level} has {usd(left)} left"
+        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){also}"
+    )
+
+
+def _budget_threshold(f: dict[str, Any]) -> str:
+    period = f.get("period")
+    of = f" ({period})" if isinstance(period, str) and period and period != "all" else ""
+    return (
+        f"{f.get('level', '')} {f.get('window', '')} budget{of} passed"
+        f" {float(f.get('fraction', 0)):.0%}: {_usd(f.get('spent_micros'))} spent"
+        f" of {_usd(f.get('limit_micros'))}"
+    )
+
+
+def _in_conversation(f: dict[str, Any]) -> str:
+    """ " in conversation c42" for an alert grouped at its agent (its conversation's firing)."""
+    conversation = f.get("conversation")
+    if not isinstance(conversation, str) or "/" not in conversation:
+        return ""
+    return f" in conversation {conversation.rsplit('/', 1)[1]}"
+
+
+def _overrun(f: dict[str, Any]) -> str:
+    late = " after its hold expired" if f.get("late") else ""
+    amounts = [f.get(k) for k in ("charged_micros", "held_micros", "overrun_micros")]
+    if not all(isinstance(a, int) for a in amounts):
+        where = _in_conversation(f)
+        return f"{f.get('reservation_id', '')}{where} was charged more than it held{late}"
+    charged, held, over = (int(a) for a in amounts)  # type: ignore[arg-type]
+    total = f.get(OVERRUN_TOTAL)
+    total = int(total) if isinstance(total, int) else over
+    usd = usd_for(charged, held, over, total)  # exact when cents would say "$0.00 over"
+    in_all = f"; {usd(total)} over in all since it opened" if total > over else ""
+    return (
+        f"{f.get('reservation_id', '')}{_in_conversation(f)} charged {usd(charged)}{late} on a"
+        f" {usd(held)} hold: {usd(over)} over{in_all}"
+    )
+
+
+def _heartbeat(f: dict[str, Any], tz: ZoneInfo) -> str:
+    seen = f.get("last_seen")
+    since = f"since {clock_time(seen, tz)}" if isinstance(seen, int | float) else "ever"
+    return f"no heartbeat {since} ({f.get('misses', '?')} missed)"
+
+
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "half_open_requested": lambda f: (
+        f"cool-down over ({f.get('reason', '')}); approve a trial of"
+        f" {f.get('trial_calls', '?')} calls within {_usd(f.get('trial_budget_micros'))}"
+    ),
+    "budget_exhausted": _budget_exhausted,
+    "budget_threshold": _budget_threshold,
+    "overrun": _overrun,
+    "hold_expired": lambda f: (
+        f"{f.get('reservation_id', '')}{_in_conversation(f)} held {_usd(f.get('held_micros'))}"
+        " and never settled;"
+        " the hold was released"
+    ),
+    "runaway": lambda f: (
+        f"stream {f.get('stream', '?')}: {f.get('count', '?')} items where about"
+        f" {f.get('expected_count', '?')} were expected"
+    ),
+    "duplicate_burst": lambda f: (
+        f"stream {f.get('stream', '?')}: {f.get('rejected', '?')} duplicates rejected in"
+        f" {duration(f.get('window_seconds', 0))}"
+    ),
+    "attempts_exhausted": lambda f: (
+        f"task {f.get('task_id', '?')} asked for attempt {f.get('attempts', '?')}"
+        f" of {f.get('limit', '?')}"
+    ),
+    "scope_violation": lambda f: (
+        f"token {f.get('token_id', '?')} of {f.get('token_scope', '?')} called {f.get('path', '?')}"
+        + (
+            f" for {f['tried']}"
+            if f.get("tried") and f["tried"].split()[-1] not in f.get("path", "")
+            else ""
+        )
+    ),
+    "job_run_cap": lambda f: (
+        f"job {f.get('job', '?')} ran {f.get('runs', '?')} times this hour"
+        f" (cap {f.get('limit', '?')}); further runs are skipped"
+    ),
+    "routing_promoted": lambda f: (
+        f"intent {f.get('intent', '?')} now routes {f.get('from_tier', '?')} →"
+        f" {f.get('to_tier', '?')} (failure rate {float(f.get('failure_rate', 0)):.0%})"
+    ),
+}
+
+
+def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
+    """One sentence with the figures of the latest firing.
+
+    Every string fact is put on one line and escaped first (a task id, a reason):
+    the agent chose it, so it must not mention anyone, link or start a line.
+
+    Example:
+        >>> facts = {"task_id": "<!here>\\nall clear", "attempts": 3, "limit": 3}
+        >>> summary("attempts_exhausted", facts, ZoneInfo("UTC"))
+        'task &lt;!here&gt; all clear asked for attempt 3 of 3'
+    """
+    f = {k: slack_text(v, FACT_CHARS) if isinstance(v, str) else v for k, v in facts.items()}
+    if kind.startswith("breaker_opened"):
+        return _breaker(f)
+    if kind == "heartbeat_missed":
+        return _heartbeat(f, tz)
+    if (fmt := _SUMMARIES.get(kind)) is not None:
+        return fmt(f)
+    shown = [
+        f"{k}: {slack_text(str(v), FACT_CHARS)}"
+        for k, v in facts.items()
+        if k not in ("at", "scope")
+    ]
+    return ", ".join(shown) or kind

@@ -1,0 +1,48 @@
+"""Durations and clock times as the alerts feature words them (``1h 2m``, ``09:00``).
+
+Example:
+    >>> from zoneinfo import ZoneInfo
+    >>> duration(3725)
+    '1h 2m'
+    >>> clock_time(1_767_600_000.0, ZoneInfo("Europe/Berlin"))
+    '09:00'
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+__all__ = ["clock_time", "duration", "wall_time"]
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: ``45s``, ``12m``, ``1m 30s``, ``1h 2m``, ``3d 4h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        m, rest = divmod(s, 60)
+        return f"{m}m {rest}s" if rest else f"{m}m"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h}h {m}m" if m else f"{h}h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d}d {h}h" if h else f"{d}d"
+
+
+def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None) -> str:
+    """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``."""
+    local = datetime.fromtimestamp(ts, tz)
+    if now is not None and datetime.fromtimestamp(now, tz).date() != local.date():
+        return wall_time(local, "%a %d %b %H:%M")
+    return wall_time(local, "%H:%M")
+
+
+def wall_time(local: datetime, fmt: str) -> str:
+    """``local`` as ``fmt`` shows it, with its zone's abbreviation when the clocks show that
+    time twice (the night they go back: "until 02:50 CET", not the other 02:50)."""
+    text = local.strftime(fmt)
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        text += f" {local.tzname()}"
+    return text

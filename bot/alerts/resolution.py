@@ -1,0 +1,140 @@
+"""Resolution: alerts resolved when their condition clears, by hand, or after a quiet spell.
+
+:class:`AlertResolution` adds resolving to :class:`~bot.alerts.paging.AlertPaging`: a
+budget alert when its limit is raised above the one that was hit or its window turns
+(a new day, week or month), the kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`),
+and kinds with no clearing condition after ``auto_resolve_after`` without a firing (an
+unacknowledged P0 stays until a human acts). :class:`~bot.alerts.engine.AlertEngine`
+builds on it.
+
+Example:
+    >>> # engine.clear(tx, kinds=("heartbeat_missed",), scope=s, reason="heartbeat is back")
+    >>> # engine.budget_changed(tx, scope="acme/alice")
+"""
+
+from __future__ import annotations
+
+from bot.alerts.messages import BUDGET_KINDS, OPEN_ALERTS
+from bot.alerts.model import CONDITION_KINDS, Alert
+from bot.alerts.paging import AlertPaging
+from bot.alerts.render_time import duration
+from guards.ledger import periods_at
+from guards.money import usd_for
+from guards.scopes import Scope, ScopeError
+from guards.store import Tx
+
+__all__ = ["AlertResolution"]
+
+_BUDGET_KINDS = BUDGET_KINDS
+
+
+class AlertResolution(AlertPaging):
+    """Resolves alerts and settles budget alerts; stateless beyond the policy."""
+
+    def clear(
+        self, tx: Tx, *, kinds: tuple[str, ...], scope: str, reason: str, by: str | None = None
+    ) -> int:
+        """Resolve the open alerts of ``kinds`` at ``scope``; returns how many."""
+        marks = ", ".join("?" for _ in kinds)
+        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *kinds))
+        now = tx.clock.now()
+        for row in rows:
+            self.resolve_alert(tx, Alert.from_row(row), now, by=by, reason=reason)
+        return len(rows)
+
+    def budget_changed(self, tx: Tx, *, scope: str) -> list[Alert]:
+        """A limit of ``scope`` was set (``budget set``, Raise budget): settle its alerts now.
+
+        Each open budget alert of ``scope`` resolves at once if the change cleared it (as
+        the tick would), else its messages are redrawn at once: they keep their buttons
+        and show the change (:meth:`AlertMessages.budget_set`). Returns those alerts as
+        they are now (none: nothing to show it on).
+        """
+        now = tx.clock.now()
+        marks = ", ".join("?" for _ in _BUDGET_KINDS)
+        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *_BUDGET_KINDS))
+        for row in rows:
+            alert = Alert.from_row(row)
+            cleared = self._budget_cleared(tx, alert, now)
+            if cleared:
+                reason, by = cleared
+                self.resolve_alert(tx, alert, now, by=by, reason=reason)
+            else:
+                self.update_pages(tx, alert, now)
+                self.touch(tx, alert, now, urgent=True)
+        return [self.get(tx, int(row[0])) for row in rows]
+
+    def _resolve_cleared(self, tx: Tx, now: float) -> int:
+        resolved = 0
+        marks = ", ".join("?" for _ in _BUDGET_KINDS)
+        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", _BUDGET_KINDS):
+            alert = Alert.from_row(row)
+            cleared = self._budget_cleared(tx, alert, now)
+            if cleared:
+                reason, by = cleared
+                self.resolve_alert(tx, alert, now, by=by, reason=reason)
+                resolved += 1
+        quiet = self.policy.alerts.auto_resolve_after
+        kinds = sorted(CONDITION_KINDS)
+        marks = ", ".join("?" for _ in kinds)
+        rows = tx.all(
+            f"{OPEN_ALERTS} AND kind NOT IN ({marks}) AND last_at <= ? LIMIT 500",
+            (*kinds, now - quiet),
+        )
+        for row in rows:
+            alert = Alert.from_row(row)
+            if alert.tier == "P0" and alert.state == "open":
+                continue  # an unacknowledged P0 waits for a human
+            self.resolve_alert(
+                tx, alert, now, by=None, reason=f"no new firing for {duration(quiet)}"
+            )
+            resolved += 1
+        return resolved
+
+    def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
+        """Why a budget alert no longer holds, and who cleared it (None: it still holds).
+
+        It clears when the window it was about has turned (a new day, week or month in
+        the namespace's time zone) or when that window's limit was raised above the
+        limit that was hit. Money freed by releases does not clear it: the limit is
+        still what it was, and the next refusal would re-fire it.
+        """
+        window = alert.facts.get("window")
+        limit_then = alert.facts.get("limit_micros")
+        if window not in ("day", "week", "month", "total") or not isinstance(limit_then, int):
+            return None
+        try:
+            scope = Scope.parse(alert.scope)
+        except ScopeError:
+            return None
+        tz = self.ledger.timezone(scope.namespace) if self.ledger else self.tz
+        if window != "total":
+            index = ("day", "week", "month").index(window)
+            if periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]:
+                return f"a new {window} began", None
+        if self.ledger is None:
+            return None
+        limit_now = self.ledger.limits(tx, scope.path).get(window)
+        if limit_now is None or limit_now > limit_then:
+            row = tx.one(  # who set it at run time (None: the policy file changed)
+                "SELECT set_by FROM budget_limits WHERE scope = ? AND window = ?",
+                (scope.path, window),
+            )
+            by = row[0] if row is not None else None
+            if limit_now is None:
+                return f"the {window} limit was removed", by
+            usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
+            return f"the {window} budget was raised to {usd(limit_now)}", by
+        return None
+
+    def resolve_alert(
+        self, tx: Tx, alert: Alert, now: float, *, by: str | None, reason: str | None
+    ) -> None:
+        tx.execute(
+            "UPDATE alerts SET resolved_at = ?, resolved_by = ?, resolve_reason = ?,"
+            " esc_at = NULL WHERE id = ?",
+            (now, by, reason, alert.id),
+        )
+        alert = self.get(tx, alert.id)
+        self.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
+        self.touch(tx, alert, now, urgent=True)
