@@ -47,8 +47,8 @@ from guards.store import Store, Tx
 from guards.validation import Batch, Item, Outcome, Validator, minhash
 from guards.validation.engine import sketcher_for
 from guards.validation.features import features
-from guards.validation.index import Sketcher
 from guards.validation.normalize import exact_fingerprint, prepare
+from guards.validation.sketchers import Sketcher
 
 __all__ = ["main"]
 

@@ -22,16 +22,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import secrets
 
-from guards.client_types import ReleaseAnswer, ReservationAnswer, SettleAnswer
+from guards.client_types import ReservationAnswer
 from guards.config import Policy
-from guards.errors import Conflict, InvalidInput, NotFound
-from guards.events import Overrun
-from guards.holds import Holds
-from guards.prices import PriceTable, UnknownModel, undated
+from guards.errors import Conflict, InvalidInput
+from guards.ledger_rows import INSERT_HOLD, by_id, by_key, reservation_id
+from guards.prices import PriceTable, UnknownModel
 from guards.reservation import (
-    OUTCOMES,
     RESERVATION_COLUMNS,
     Estimate,
     Gate,
@@ -40,9 +37,9 @@ from guards.reservation import (
     SettleRequest,
 )
 from guards.scopes import Scope
+from guards.settlements import Settlements
 from guards.store import Tx
 from guards.tokens import Token, authorize
-from guards.tx import Bulk
 from guards.usage import Usage, periods_at
 
 __all__ = [
@@ -59,64 +56,10 @@ __all__ = [
 
 MAX_KNOWN_SCOPES = 100_000  # scope rows known to exist, kept to skip their INSERT OR IGNORE
 
-# The rows a reserve, a settle and a release write, with the batch's others as it commits
-# (a read of one in the same batch names it: see Tx.read_one).
-INSERT_HOLD = Bulk(
-    0,
-    "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
-    " model, state, held_micros, period_day, period_week, period_month, created_at,"
-    " expires_at, route_id) SELECT column1, column2, column3, column4, column5, column6,"
-    " column7, 'held', column8, column9, column10, column11, column12, column13, column14"
-    " FROM (VALUES ",
-    14,
-    ")",
-)
-SETTLE = Bulk(
-    1,
-    "UPDATE reservations SET state = 'settled', charged_micros = u.column2,"
-    " released_micros = u.column3, overrun_micros = u.column4, outcome = u.column5,"
-    " error = u.column6, settle_hash = u.column7, finished_at = u.column8,"
-    " model = u.column9 FROM (VALUES ",
-    9,
-    ") AS u WHERE reservations.id = u.column1",
-)
-RELEASE = Bulk(
-    1,
-    "UPDATE reservations SET state = 'released', released_micros = held_micros,"
-    " finished_at = u.column2 FROM (VALUES ",
-    2,
-    ") AS u WHERE reservations.id = u.column1",
-)
 
-
-def _by_id(res_id: str) -> tuple[str, str]:
-    """What a read of a reservation by its id names (a deferred row touching it waits)."""
-    return ("id", res_id)
-
-
-def _by_key(scope: str, token_id: str, key: str) -> tuple[tuple[str, str, str], ...]:
-    """What a read of a reservation by its key names: its scope's use, its token's."""
-    return (("scope", scope, key), ("token", token_id, key))
-
-
-def reservation_id(now: float) -> str:
-    """``res_`` + the time in milliseconds + 40 random bits.
-
-    The time first puts new rows at the end of the index; the random bits make ids
-    unguessable. No count in it: a tenant reading its own ids learns nothing of how
-    many calls the others make.
-    """
-    return f"res_{max(0, int(now * 1000)):011x}{secrets.token_hex(5)}"
-
-
-def _same_model(a: str, b: str) -> bool:
-    """Whether two names are one model (``claude-haiku-4-5`` and its dated snapshot, in
-    any case): a settle naming the model reserved keeps the reservation's name."""
-    return undated(a) == undated(b)
-
-
-class Ledger(Holds):
-    """Reserve, settle and release holds (expiry and listing: :class:`~guards.holds.Holds`;
+class Ledger(Settlements):
+    """Reserve, settle and release holds (settle and release:
+    :class:`~guards.settlements.Settlements`; expiry and listing: :class:`~guards.holds.Holds`;
     usage questions: :class:`~guards.budgets.Budgets`)."""
 
     def __init__(self, *, policy: Policy, prices: PriceTable | None = None) -> None:
@@ -203,11 +146,11 @@ class Ledger(Holds):
         row = tx.read_one(
             lookup,
             params,
-            _by_key(scope.path, token.id, req.idempotency_key),
+            by_key(scope.path, token.id, req.idempotency_key),
         )
-        if row is not None and tx.waits_for(_by_id(row[2])):
+        if row is not None and tx.waits_for(by_id(row[2])):
             # its settle or release is deferred in this batch: read it as that left it
-            row = tx.read_one(lookup, params, [_by_id(row[2])])
+            row = tx.read_one(lookup, params, [by_id(row[2])])
         if row is not None:
             existing = Reservation.from_row(row[2:])
             if existing.scope != scope.path:
@@ -269,7 +212,7 @@ class Ledger(Holds):
                 now + ttl,
                 req.route_id,
             ),
-            [_by_id(res_id), *_by_key(scope.path, token.id, req.idempotency_key)],
+            [by_id(res_id), *by_key(scope.path, token.id, req.idempotency_key)],
         )
         self._move(tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now)
         reservation = Reservation(
@@ -295,162 +238,3 @@ class Ledger(Holds):
         for gate in self.gates:
             gate.after_reserve(tx, reservation=reservation, now=now)
         return True, reservation.answer()
-
-    # -- settle, release, expire --------------------------------------------------------
-
-    def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
-        if not isinstance(res_id, str) or not res_id.startswith("res_") or len(res_id) > 64:
-            raise NotFound(f"no reservation {res_id[:64]!r}")
-        row = tx.read_one(
-            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?",
-            (res_id,),
-            [_by_id(res_id)],
-        )
-        if row is None:
-            raise NotFound(f"no reservation {res_id!r}")
-        reservation = Reservation.from_row(row)
-        # recorded with the real scope; the caller (and its alert) is not told it
-        authorize(
-            tx,
-            token,
-            Scope(reservation.scope),
-            path=f"/v1/reservations/{res_id}",
-            named=f"reservation {res_id}",
-        )
-        return reservation
-
-    def actual_cost(self, req: SettleRequest) -> int:
-        if req.actual_cost_micros is not None:
-            return req.actual_cost_micros
-        assert req.usage_model is not None
-        try:
-            return self.prices.cost(
-                req.usage_model,
-                input_tokens=req.input_tokens or 0,
-                output_tokens=req.output_tokens or 0,
-                prompt_tokens=req.prompt_tokens,
-            )
-        except UnknownModel:
-            raise InvalidInput(
-                "usage.model",
-                f"no price for model {req.usage_model!r} (add it under prices: in the policy,"
-                " or send actual_cost_micros)",
-            ) from None
-
-    def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> SettleAnswer:
-        """Charge what the call really cost and release the rest of the hold.
-
-        A late settle (the hold expired) or one over the ceiling is still charged in
-        full; what no active hold covered is the overrun, and it is flagged.
-        """
-        if req.outcome not in OUTCOMES:
-            raise InvalidInput("outcome", f"outcome is one of {', '.join(OUTCOMES)}")
-        actual = self.actual_cost(req)
-        reservation = self._get(tx, token, res_id)
-        settle_hash = f"{actual}:{req.outcome}"
-        if reservation.state == "settled":
-            if reservation.settle_hash == settle_hash:
-                return reservation.settle_answer()
-            charged, _, outcome = (reservation.settle_hash or "").partition(":")
-            raise Conflict(
-                f"{res_id} was already settled: charged {charged} micros, outcome {outcome};"
-                " a reservation settles once (reserve again for a new call)",
-                state="settled",
-            )
-        if reservation.state == "released":
-            raise Conflict(
-                f"{res_id} was released, so nothing was spent on it; reserve again for a new call",
-                state="released",
-            )
-        now = tx.clock.now()
-        late = reservation.state == "expired"
-        active = 0 if late else reservation.held_micros
-        covered = min(actual, active)
-        overrun = actual - covered
-        released = reservation.held_micros - covered if not late else reservation.released_micros
-        self._check_spend(
-            tx,
-            namespace=reservation.scope.partition("/")[0],
-            more=actual,
-            field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
-        )
-        model = reservation.model
-        if req.usage_model and not (model and _same_model(model, req.usage_model)):
-            model = req.usage_model  # what was called (and priced), for the books and breakers
-        tx.defer(
-            SETTLE,
-            (res_id, actual, released, overrun, req.outcome, req.error, settle_hash, now, model),
-            [_by_id(res_id)],
-        )
-        self._move(
-            tx,
-            res_id,
-            reservation.scope,
-            reservation.periods,
-            "settle",
-            held=-active,
-            spent=actual,
-            now=now,
-        )
-        done = dataclasses.replace(
-            reservation,
-            state="settled",
-            charged_micros=actual,
-            released_micros=released,
-            overrun_micros=overrun,
-            outcome=req.outcome,
-            settle_hash=settle_hash,
-            model=model,
-            error=req.error,
-        )
-        if overrun:
-            tx.emit(
-                Overrun(
-                    at=now,
-                    scope=reservation.scope,
-                    reservation_id=res_id,
-                    held_micros=reservation.held_micros,
-                    charged_micros=actual,
-                    overrun_micros=overrun,
-                    late=late,
-                )
-            )
-        if actual:
-            self.warnings.check(tx, self, done, now)
-        for gate in self.gates:
-            gate.after_settle(tx, reservation=done, now=now)
-        return done.settle_answer()
-
-    def release(self, tx: Tx, *, token: Token, res_id: str) -> ReleaseAnswer:
-        """Give the whole hold back (the call was not made). Repeating it is harmless."""
-        reservation = self._get(tx, token, res_id)
-        if reservation.state == "settled":
-            raise Conflict(
-                f"{res_id} was settled already; its unused hold was released then",
-                state="settled",
-            )
-        if reservation.state in ("released", "expired"):
-            return {
-                "reservation_id": res_id,
-                "state": reservation.state,
-                "released_micros": reservation.released_micros,
-            }
-        now = tx.clock.now()
-        tx.defer(RELEASE, (res_id, now), [_by_id(res_id)])
-        self._move(
-            tx,
-            res_id,
-            reservation.scope,
-            reservation.periods,
-            "release",
-            held=-reservation.held_micros,
-            spent=0,
-            now=now,
-        )
-        for gate in self.gates:
-            gate.after_release(tx, reservation=reservation, now=now)
-        return {
-            "reservation_id": res_id,
-            "state": "released",
-            "released_micros": reservation.held_micros,
-        }

@@ -50,10 +50,11 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from guards.clock import Clock, SystemClock
-from guards.errors import GuardError, StorageUnavailable, said
-from guards.events import Event, EventBus
+from guards.errors import StorageUnavailable, said
+from guards.events import EventBus
 from guards.migrations import apply_migrations, begin_immediate, connect
-from guards.store_trouble import FileLost, cause, identity, likely_cause, storage_trouble
+from guards.store_batch import BatchRunner, Failed
+from guards.store_trouble import FileLost, cause, identity, storage_trouble
 from guards.tx import Pending, Sums, Tx, write_sums
 
 __all__ = ["Store", "Tx"]
@@ -68,18 +69,9 @@ MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
 # rather than timing out.
 LOCK_WAIT_SECONDS = 8.0
 MIN_LOCK_WAIT_SECONDS = 0.5  # a batch that waited its whole time in the queue still tries
-REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
-LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
 
 
-class _Failed:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class Store:
+class Store(BatchRunner):
     """The database of one Nightshift process."""
 
     def __init__(
@@ -165,31 +157,6 @@ class Store:
             return fn(Tx(conn, self.clock))
         finally:
             conn.close()
-
-    def file_lost(self) -> str | None:
-        """Why the path no longer names the database this store writes (deleted, or another
-        file put there), or None. Writes would go into the open file and be lost at the
-        next start: they are refused (503, logged once a minute) and ``/healthz`` fails."""
-        self._lost_checked_at = time.monotonic()
-        self._lost = None
-        if self._file is None:
-            return None
-        now = identity(self.path)
-        if now == self._file:
-            return None
-        why = "was deleted" if now is None else "is now another file"
-        self._lost = (
-            f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
-            " to the file it opened, which is gone at the next start; put the file back, or"
-            " restart it on purpose"
-        )
-        return self._lost
-
-    def _lost_lately(self) -> str | None:
-        """:meth:`file_lost`, looked at most every :data:`LOST_CHECK_SECONDS` (a batch asks)."""
-        if time.monotonic() - self._lost_checked_at >= LOST_CHECK_SECONDS:
-            return self.file_lost()
-        return self._lost
 
     @property
     def waiting(self) -> int:
@@ -284,7 +251,7 @@ class Store:
                 for (_, fut, _), result in zip(batch, results, strict=True):
                     if fut.done():
                         continue
-                    if isinstance(result, _Failed):
+                    if isinstance(result, Failed):
                         fut.set_exception(result.exc)
                     else:
                         fut.set_result(result)
@@ -312,29 +279,6 @@ class Store:
             self._pending = [p for p in self._pending if p[2] > cutoff]
         return taken
 
-    def _report(self, exc: BaseException, writes: int) -> None:
-        """Log writes the database refused: the first with its traceback, then one line a
-        minute."""
-        self.storage_refusals += 1
-        now = time.monotonic()
-        if now - self._reported_at < REPORT_EVERY_SECONDS:
-            self._unreported += writes
-            return
-        since = (
-            f" ({self._unreported} more refused since the last report)" if self._unreported else ""
-        )
-        first = self._reported_at == float("-inf")
-        self._reported_at, self._unreported = now, 0
-        log.error(
-            "the database %s refused writes: %s%s; %d write(s) answered 503%s",
-            self.path,
-            cause(exc),
-            likely_cause(exc),
-            writes,
-            since,
-            exc_info=exc if first else None,
-        )
-
     async def _in_writer(self, loop: asyncio.AbstractEventLoop, sql: str) -> None:
         await loop.run_in_executor(self._executor, self._conn.execute, sql)
 
@@ -361,80 +305,6 @@ class Store:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             return None
-
-    def _apply(
-        self, fns: list[Callable[[Tx], Any]]
-    ) -> tuple[list[Any], list[tuple[int, Event]], list[Callable[[], None]]]:
-        """Run the batch's hooks and operations, each in its own savepoint (opened at its
-        first statement of its own: see :mod:`guards.tx`)."""
-        conn = self._conn
-        results: list[Any] = []
-        events: list[tuple[int, Event]] = []
-        after: list[Callable[[], None]] = []
-        self._sums.clear()
-        self._deferred.clear()
-        for hook in self.before_batch:
-            tx = self._tx("hook")
-            try:
-                hook(tx)
-                self._release(tx)
-                events.extend(tx.events)
-                after.extend(tx.after_commit)
-            except Exception:
-                tx.take_back()
-                if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
-                    raise
-                log.exception("batch hook failed")
-                self._undo(tx)
-        for fn in fns:
-            tx = self._tx("op")
-            try:
-                result = fn(tx)
-            except GuardError as exc:  # a refusal keeps what it recorded
-                self._release(tx)
-                events.extend(tx.events)
-                after.extend(tx.after_commit)
-                results.append(_Failed(exc))
-            except Exception as exc:
-                tx.take_back()
-                if not conn.in_transaction:  # SQLite undid the whole batch (a full disk can)
-                    raise
-                self._undo(tx)
-                if storage_trouble(exc):  # not the caller's fault, nor a bug of ours
-                    self._report(exc, 1)
-                    exc = StorageUnavailable(said(exc))
-                results.append(_Failed(exc))
-            else:
-                self._release(tx)
-                events.extend(tx.events)
-                after.extend(tx.after_commit)
-                results.append(result)
-        return results, events, after
-
-    def _tx(self, savepoint: str) -> Tx:
-        return Tx(
-            self._conn,
-            self.clock,
-            memo=self.memo,
-            batch_sums=self._sums,
-            pending=self._deferred,
-            savepoint=savepoint,
-        )
-
-    def _release(self, tx: Tx) -> None:
-        if tx.in_savepoint:
-            self._conn.execute(f"RELEASE {tx.savepoint}")
-
-    def _undo(self, tx: Tx) -> None:
-        if tx.in_savepoint:
-            self._conn.execute(f"ROLLBACK TO {tx.savepoint}")
-            self._conn.execute(f"RELEASE {tx.savepoint}")
-        self._rolled_back()
-
-    def _rolled_back(self) -> None:
-        self.memo.clear()
-        for hook in self.on_rollback:
-            hook()
 
     async def close(self, within: float | None = None) -> None:
         """Finish pending writes, then close both connections.

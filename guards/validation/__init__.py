@@ -3,8 +3,11 @@
 Modules, from the pure core out:
 
 * :mod:`~guards.validation.normalize`: the normalised text and its exact fingerprint;
-* :mod:`~guards.validation.features`: the weighted features a sketch is made of;
-* :mod:`~guards.validation.minhash`, :mod:`~guards.validation.simhash`: the sketches;
+* :mod:`~guards.validation.features`: the weighted features a sketch is made of (its
+  parts: :mod:`~guards.validation.words`, :mod:`~guards.validation.quantities`,
+  :mod:`~guards.validation.markup`);
+* :mod:`~guards.validation.minhash`, :mod:`~guards.validation.simhash`: the sketches, and
+  :mod:`~guards.validation.sketchers`: how the index uses them;
 * :mod:`~guards.validation.index`: the in-memory banded index of one stream;
 * :mod:`~guards.validation.types`: batches, verdicts and stored rejections;
 * :mod:`~guards.validation.repo`: the SQL;

@@ -265,7 +265,7 @@ class Validator(StreamIndexes):
         self, tx: Tx, stream_id: int, not_before: float, p: PreparedItem
     ) -> tuple[int, float, float] | None:
         """The best near-duplicate among the rows an older version remembered with its own
-        features (:data:`~guards.validation.index.LEGACY_MINHASH`), while any are in the
+        features (:data:`~guards.validation.sketchers.LEGACY_MINHASH`), while any are in the
         window: the item is compared sketched both ways (such rows were written with the
         old features, and, for a few hours of 2026-11-27, with the new)."""
         legacy_kind = self.sketcher.legacy_kind

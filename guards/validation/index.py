@@ -1,22 +1,9 @@
-"""Sketches and the in-memory index that finds near-duplicates sub-linearly.
+"""The in-memory index that finds near-duplicates sub-linearly.
 
-A :class:`Sketcher` turns features into a fixed-width sketch and cuts it into
-*bands*; :class:`StreamIndex` keeps one stream's sketches and, per band, chains of
-the items that share a 16-bit bucket. A lookup walks only the chains its own
+A sketcher (:mod:`guards.validation.sketchers`) turns features into a fixed-width sketch
+and cuts it into *bands*; :class:`StreamIndex` keeps one stream's sketches and, per band,
+chains of the items that share a 16-bit bucket. A lookup walks only the chains its own
 bands name, so it touches about ``bands × n / 65536`` items instead of ``n``.
-
-* :class:`MinHashSketcher` (the default): a 32-byte MinHash signature, banded
-  LSH-style into 8 bands of 4 bins. Two items become candidates when one band
-  agrees, which for similarity 0.7 happens with probability ≈ 0.89 per pair and
-  ≈ 0.998 at 0.85, while unrelated items (similarity ≈ 0.01-0.1) almost never
-  agree. A band is 32 bits, mixed: 16 pick the bucket and 16 are kept per item
-  as a *tag*, so a chain step is one integer compare. A candidate is a match when its
-  estimated similarity reaches the threshold.
-* :class:`SimHashSketcher`: a 64-bit SimHash in 4 blocks of 16 bits. Two sketches
-  within Hamming distance *d* have a block differing in at most ``d // 4`` bits
-  (pigeonhole), so a lookup probes, in each block's table, every value within that
-  radius: one probe per block up to *d* = 3, 17 up to 7. Exact: every sketch
-  within *d* is found.
 
 Memory per remembered item: the sketch (32 or 8 bytes), its row id and time (16
 bytes), and per band a chain link (4 bytes) and, for MinHash, a tag (2 bytes):
@@ -44,21 +31,12 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from itertools import combinations
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Iterable
+from typing import Any, TypeAlias
 
-from guards.validation import minhash, simhash
+from guards.validation.sketchers import Sketcher
 
-__all__ = [
-    "LEGACY_MINHASH",
-    "IndexCache",
-    "IndexKey",
-    "MinHashSketcher",
-    "SimHashSketcher",
-    "Sketcher",
-    "StreamIndex",
-]
+__all__ = ["IndexCache", "IndexKey", "StreamIndex"]
 
 _BUCKETS = 1 << 16
 # a dict entry of heads, int key and value included (tracemalloc measured about 65)
@@ -66,138 +44,9 @@ _DICT_ENTRY_BYTES = 72
 # a band's heads live in a dict while few buckets are used, then in a flat array of
 # 4-byte slots, from where the dict would take more room than the array
 _DENSE_AT = _BUCKETS * 4 // _DICT_ENTRY_BYTES
-_MIX32 = 0x9E3779B1  # odd: multiplying by it permutes 32-bit values
-Scorer = Callable[[bytes | bytearray], float | None]
 Heads: TypeAlias = "dict[int, int] | array[int]"
 #: a cached index's key: the stream's id and the sketch kind it holds
 IndexKey: TypeAlias = tuple[int, str]
-
-
-class Sketcher(Protocol):
-    """How to sketch features, band a sketch, and score two sketches."""
-
-    #: stored with every row; rows of another kind are not loaded into this index
-    kind: str
-    #: an older kind whose rows a new item is also checked against (sketched the old way)
-    legacy_kind: str | None
-    width: int
-    bands: int
-    #: whether two sketches in one bucket may differ in the band (then tags tell them apart)
-    tagged: bool
-    #: whether the features weigh a capitalised word as a name (see ``features``)
-    names: bool
-
-    def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes: ...
-
-    def keys(self, sketch: bytes) -> list[tuple[int, int]]:
-        """Per band, the sketch's own ``(bucket, tag)`` (tag 0 when untagged)."""
-        ...
-
-    def probes(self, sketch: bytes) -> list[tuple[Sequence[int], int]]:
-        """Per band, the buckets to look up and the tag a candidate must carry."""
-        ...
-
-    def scorer(self, sketch: bytes) -> Scorer:
-        """A function giving a stored sketch's similarity to ``sketch`` (in [0, 1]) when it
-        is a near-duplicate, else None."""
-        ...
-
-
-#: the kind of MinHash rows written before links were read without scheme, ``www.`` or
-#: trailing ``/`` and markup as shown (2026-11-27): a new item is also checked against
-#: them, sketched both ways, until they leave the window (``Validator._legacy``)
-LEGACY_MINHASH = f"minhash{minhash.BINS}"
-
-
-class MinHashSketcher:
-    """MinHash signatures (:mod:`guards.validation.minhash`), 8 bands × 4 bins."""
-
-    kind = f"minhash{minhash.BINS}-links"
-    legacy_kind: str | None = LEGACY_MINHASH
-    width = minhash.BINS
-    bands = 8
-    tagged = True
-    names = True
-
-    def __init__(self, *, threshold: float) -> None:
-        self.threshold = threshold
-        self._most_differing = minhash.most_differing(threshold)
-        self._shifts = [32 * (self.bands - 1 - band) for band in range(self.bands)]
-
-    def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes:
-        return minhash.signature(weighted)
-
-    def keys(self, sketch: bytes) -> list[tuple[int, int]]:
-        # an odd multiplier is a bijection mod 2**32: the mixed band's high half picks the
-        # bucket (so all four bins count), the low half is the tag, and together they are
-        # the band itself
-        value = int.from_bytes(sketch, "big")
-        keys = []
-        for s in self._shifts:
-            mixed = (((value >> s) & 0xFFFFFFFF) * _MIX32) & 0xFFFFFFFF
-            keys.append((mixed >> 16, mixed & 0xFFFF))
-        return keys
-
-    def probes(self, sketch: bytes) -> list[tuple[Sequence[int], int]]:
-        return [((bucket,), tag) for bucket, tag in self.keys(sketch)]
-
-    def scorer(self, sketch: bytes) -> Scorer:
-        differ = minhash.differing_bins(sketch)
-        most = self._most_differing
-
-        def score(stored: bytes | bytearray) -> float | None:
-            n = differ(stored)
-            return round(minhash.estimate_from(n), 3) if n <= most else None
-
-        return score
-
-
-def _flips(radius: int) -> tuple[int, ...]:
-    """Every 16-bit mask with at most ``radius`` bits set."""
-    masks = [0]
-    for r in range(1, radius + 1):
-        masks.extend(sum(1 << i for i in bits) for bits in combinations(range(16), r))
-    return tuple(masks)
-
-
-class SimHashSketcher:
-    """64-bit SimHash (:mod:`guards.validation.simhash`) in 4 blocks of 16 bits."""
-
-    # "-nocase": sketched without name weights since 2026-11-27, so a text in capitals
-    # is near its sentence-case original; sketches made before are not compared
-    kind = "simhash64-nocase"
-    legacy_kind: str | None = None  # older SimHash rows are not compared (README: Limits)
-    width = 8
-    bands = 4
-    tagged = False  # the bucket is the whole block
-    # A capital's name weight moves a 64-bit sketch by more bits than max_distance when
-    # the text is re-posted in capitals (the weights depend on case); MinHash, which
-    # scores overlap, keeps them and the precision they buy.
-    names = False
-
-    def __init__(self, *, max_distance: int) -> None:
-        self.max_distance = max_distance
-        self._flips = _flips(max_distance // self.bands)
-
-    def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes:
-        return simhash.simhash(weighted).to_bytes(8, "big")
-
-    def keys(self, sketch: bytes) -> list[tuple[int, int]]:
-        return [((sketch[2 * b] << 8) | sketch[2 * b + 1], 0) for b in range(self.bands)]
-
-    def probes(self, sketch: bytes) -> list[tuple[Sequence[int], int]]:
-        flips = self._flips
-        return [([block ^ m for m in flips], 0) for block, _ in self.keys(sketch)]
-
-    def scorer(self, sketch: bytes) -> Scorer:
-        value = int.from_bytes(sketch, "big")
-        limit = self.max_distance
-
-        def score(stored: bytes | bytearray) -> float | None:
-            distance = (value ^ int.from_bytes(stored, "big")).bit_count()
-            return simhash.similarity(distance) if distance <= limit else None
-
-        return score
 
 
 class StreamIndex:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from guards.config import Validation
 from guards.errors import InvalidInput
 from guards.validation.features import features, shows_anything
-from guards.validation.index import Sketcher
 from guards.validation.normalize import exact_fingerprint, prepare
+from guards.validation.sketchers import Sketcher
 from guards.validation.types import Batch, Item, Reason, parse_stream
 
 __all__ = ["Prepared", "PreparedItem", "legacy_sketch", "prepare_batch"]
@@ -139,5 +139,5 @@ def _prepare_item(
 
 def legacy_sketch(prepared: str, sketcher: Sketcher) -> bytes:
     """A prepared text sketched as versions before 2026-11-27 15:00 did (see
-    :data:`~guards.validation.index.LEGACY_MINHASH`)."""
+    :data:`~guards.validation.sketchers.LEGACY_MINHASH`)."""
     return sketcher.sketch(features(prepared, names=sketcher.names, legacy=True))

@@ -29,15 +29,9 @@ from guards.config import Validation
 from guards.scopes import Scope, ScopeError
 from guards.store import Store, Tx
 from guards.validation import repo
-from guards.validation.index import (
-    IndexCache,
-    IndexKey,
-    MinHashSketcher,
-    SimHashSketcher,
-    Sketcher,
-    StreamIndex,
-)
+from guards.validation.index import IndexCache, IndexKey, StreamIndex
 from guards.validation.prepared import Prepared
+from guards.validation.sketchers import MinHashSketcher, SimHashSketcher, Sketcher
 from guards.validation.window import catch_up, read_window
 
 __all__ = ["DAY", "StreamIndexes", "sketcher_for"]

@@ -20,7 +20,8 @@ import sqlite3
 import time
 
 from guards.store import Tx
-from guards.validation.index import IndexKey, Sketcher, StreamIndex
+from guards.validation.index import IndexKey, StreamIndex
+from guards.validation.sketchers import Sketcher
 
 __all__ = ["catch_up", "read_window"]
 

@@ -373,8 +373,8 @@ async def remembered_by_an_older_version(
     ``old_features=False``, with today's, as the same kind held for a few hours)."""
     from guards.validation import repo
     from guards.validation.features import features
-    from guards.validation.index import MinHashSketcher
     from guards.validation.normalize import exact_fingerprint, prepare
+    from guards.validation.sketchers import MinHashSketcher
 
     sketcher = MinHashSketcher(threshold=0.7)
 

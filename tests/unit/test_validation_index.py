@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guards.validation.index import MinHashSketcher, SimHashSketcher, StreamIndex
+from guards.validation.index import StreamIndex
+from guards.validation.sketchers import MinHashSketcher, SimHashSketcher
 
 
 def flip(value: int, bits: list[int]) -> int:

@@ -16,9 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.validation import minhash, simhash
-from guards.validation.features import IDENTITY, features
-from guards.validation.index import MinHashSketcher, SimHashSketcher, Sketcher
+from guards.validation.features import features
 from guards.validation.normalize import prepare
+from guards.validation.sketchers import MinHashSketcher, SimHashSketcher, Sketcher
+from guards.validation.words import IDENTITY
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "near_duplicates.tsv"
 

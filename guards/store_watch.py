@@ -1,0 +1,78 @@
+"""What the store watches and tells of its database's trouble: the path no longer naming
+the file it writes, and writes the database refused, logged once a minute
+(:class:`guards.store.Store`; telling trouble from a bug: :mod:`guards.store_trouble`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from guards.store_trouble import cause, identity, likely_cause
+
+__all__ = ["LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "StorageWatch"]
+
+# the store's own logger, whichever module of it logs: operators filter on it
+log = logging.getLogger("guards.store")
+REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
+LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
+
+
+class StorageWatch:
+    """Whether the database file is still there, and the log of refused writes."""
+
+    path: str
+    storage_refusals: int  # batches, or single writes, the database refused
+    _reported_at: float
+    _unreported: int
+    _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
+    _lost_checked_at: float
+    _lost: str | None
+
+    def file_lost(self) -> str | None:
+        """Why the path no longer names the database this store writes (deleted, or another
+        file put there), or None. Writes would go into the open file and be lost at the
+        next start: they are refused (503, logged once a minute) and ``/healthz`` fails."""
+        self._lost_checked_at = time.monotonic()
+        self._lost = None
+        if self._file is None:
+            return None
+        now = identity(self.path)
+        if now == self._file:
+            return None
+        why = "was deleted" if now is None else "is now another file"
+        self._lost = (
+            f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
+            " to the file it opened, which is gone at the next start; put the file back, or"
+            " restart it on purpose"
+        )
+        return self._lost
+
+    def _lost_lately(self) -> str | None:
+        """:meth:`file_lost`, looked at most every :data:`LOST_CHECK_SECONDS` (a batch asks)."""
+        if time.monotonic() - self._lost_checked_at >= LOST_CHECK_SECONDS:
+            return self.file_lost()
+        return self._lost
+
+    def _report(self, exc: BaseException, writes: int) -> None:
+        """Log writes the database refused: the first with its traceback, then one line a
+        minute."""
+        self.storage_refusals += 1
+        now = time.monotonic()
+        if now - self._reported_at < REPORT_EVERY_SECONDS:
+            self._unreported += writes
+            return
+        since = (
+            f" ({self._unreported} more refused since the last report)" if self._unreported else ""
+        )
+        first = self._reported_at == float("-inf")
+        self._reported_at, self._unreported = now, 0
+        log.error(
+            "the database %s refused writes: %s%s; %d write(s) answered 503%s",
+            self.path,
+            cause(exc),
+            likely_cause(exc),
+            writes,
+            since,
+            exc_info=exc if first else None,
+        )
