@@ -40,8 +40,9 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
-def start(env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
+def spawn(env: dict[str, str]) -> subprocess.Popen[str]:
+    """``nightshift run``, its output on one pipe, not waited for."""
+    return subprocess.Popen(
         [PY, "-m", "bot", "run"],
         env=env,
         stdin=subprocess.DEVNULL,
@@ -49,6 +50,10 @@ def start(env: dict[str, str]) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def start(env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = spawn(env)
     url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -600,18 +605,13 @@ def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(en
             asked.set()
 
     threading.Thread(target=hold, daemon=True).start()
-    proc = subprocess.Popen(
-        [PY, "-m", "bot", "run"],
-        env={
+    proc = spawn(
+        {
             **env,
             "SLACK_BOT_TOKEN": "xoxb-1-2-abc",
             "SLACK_APP_TOKEN": "xapp-1-A1-2-abc",
             "SLACK_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/api/",
-        },
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        }
     )
     try:
         assert asked.wait(20), "the start never asked Slack"
@@ -633,14 +633,7 @@ def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(en
 def test_a_sigterm_while_run_is_still_importing_exits_zero(env):
     """audit20 contract L1: in its first second (imports, before it handles signals) a
     SIGTERM ended `nightshift run` with 143 instead of 0."""
-    proc = subprocess.Popen(
-        [PY, "-m", "bot", "run"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = spawn(env)
     time.sleep(0.3)  # python is up; bot.cli and bot.app are still being imported
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0

@@ -56,15 +56,20 @@ async def test_a_page_refused_for_good_takes_the_next_step_at_once_and_says_so(s
     assert f"<@{GONE}>" in note and "user_not_found" in note and "<@U04>" in note
 
 
-async def test_when_the_last_step_is_refused_too_the_thread_says_nobody_could_be_paged(slack_http):
-    slack = await slack_http(CHAIN, clock=ManualClock())
-    fake, app = slack.fake, slack.app
-    fake.refuse[GONE] = "user_not_found"
-    fake.refuse["U04"] = "user_disabled"
-    await overspend(app)
+async def both_pages_refused(slack_http: Any, policy: dict[str, Any]) -> Any:
+    """A P0 whose two pages Slack refuses, both thread notes said; the app under test."""
+    slack = await slack_http(policy, clock=ManualClock())
+    slack.fake.refuse[GONE] = "user_not_found"
+    slack.fake.refuse["U04"] = "user_disabled"
+    await overspend(slack.app)
     await alerts_of(slack).process()
-    await fake.wait_for(lambda: len(thread_replies(fake)) == 2, within=3)
-    first, last = thread_replies(fake)
+    await slack.fake.wait_for(lambda: len(thread_replies(slack.fake)) == 2, within=3)
+    return slack
+
+
+async def test_when_the_last_step_is_refused_too_the_thread_says_nobody_could_be_paged(slack_http):
+    slack = await both_pages_refused(slack_http, CHAIN)
+    first, last = thread_replies(slack.fake)
     assert f"<@{GONE}>" in first and "<@U04>" in first
     assert "<@U04>" in last and "user_disabled" in last and "nobody could be paged" in last
 
@@ -73,17 +78,11 @@ async def test_a_refused_last_step_does_not_start_the_next_round_early(slack_htt
     """review20 M2: a refused page on a round's last step started the next round at once:
     with every DM refused, all the rounds (up to 100) burst out in seconds."""
     repeating = {**CHAIN, "alerts": {"repeat_escalation": 3, "repeat_escalation_after": "15m"}}
-    slack = await slack_http(repeating, clock=ManualClock())
-    fake, app = slack.fake, slack.app
-    fake.refuse[GONE] = "user_not_found"
-    fake.refuse["U04"] = "user_disabled"
-    await overspend(app)
-    await alerts_of(slack).process()
-    await fake.wait_for(lambda: len(thread_replies(fake)) == 2, within=3)
+    slack = await both_pages_refused(slack_http, repeating)
     await alerts_of(slack).process()  # whatever is due now is taken: no second round
-    rows = await app.store.fetch("SELECT step, target FROM escalations ORDER BY id")
+    rows = await slack.app.store.fetch("SELECT step, target FROM escalations ORDER BY id")
     assert [(r["step"], r["target"]) for r in rows] == [(0, GONE), (1, "U04")]
-    last = thread_replies(fake)[1]
+    last = thread_replies(slack.fake)[1]
     assert "That was this round's last step; the chain starts again at 00:15" in last, last
 
 
