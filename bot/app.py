@@ -165,7 +165,11 @@ class Nightshift:
             self.store.on_rollback.append(self.ledger.forget)
             self.breakers.attach(self.store)
             for component in self.components:
-                await component.start(self)
+                try:
+                    await component.start(self)
+                except asyncio.CancelledError:  # a stop called the start off midway:
+                    started.append(component)  # what it began is stopped too
+                    raise
                 started.append(component)
             self.every(SWEEP_SECONDS, self.sweep, name="sweep")
             self.every(

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.entry import stop_while_starting
+from bot.entry import stop_requested, stop_while_starting
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import PolicyError
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
     if name != "run" and signal.getsignal(signal.SIGTERM) is stop_while_starting:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # only `run` stops with 0
+        if stop_requested():  # it came meanwhile: end as the default would have
+            signal.raise_signal(signal.SIGTERM)
     try:
         settings = _settings(args)
     except ValidationError as exc:  # the environment or --db/--config

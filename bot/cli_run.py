@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli import absent, command
+from bot.entry import stop_requested
 from bot.jobs.lint import refused_jobs
 from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
@@ -92,6 +93,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, terminate)
+    if stop_requested():  # a SIGTERM while still importing (bot.entry): stop now
+        terminate()
     loop.add_signal_handler(signal.SIGHUP, hang_up)
     # a reload blocked SIGHUP across its exec: one that came meanwhile is handled now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
@@ -106,7 +109,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("stopping: draining work")
         await ns.stop()
     else:
-        log.info("a stop signal came during the start: the start was called off")
+        what = "a reload (SIGHUP)" if reload_to else "a stop signal"
+        log.info("%s came during the start: the start was called off", what)
     if reload_to:
         log.info("stopped; starting again on the new policy")
         restart(*reload_to[0])

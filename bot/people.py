@@ -142,11 +142,13 @@ class People:
         """Look ``users`` up again in the background when their answers are stale.
 
         Safe from any thread, and never waits: the caller goes on with what is known."""
-        if self.unavailable or self._loop is None:
+        loop = self._loop  # read once: stop() may clear it meanwhile (another thread)
+        if self.unavailable or loop is None:
             return
         stale = [u for u in dict.fromkeys(users) if self._stale(u)]
         if stale:
-            self._loop.call_soon_threadsafe(self._kick, stale)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._kick, stale)
 
     def _kick(self, users: list[str]) -> None:
         if self._loop is None:  # stopped since it was asked

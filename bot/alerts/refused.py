@@ -49,6 +49,8 @@ GONE_MESSAGE = frozenset({"message_not_found", "cant_update_message"})
 CHANNEL_REFUSALS = frozenset({"is_archived", "not_in_channel", "channel_not_found"})
 #: seconds between two reports of one channel's refusals
 REPORT_EVERY = 3600.0
+#: seconds within which an alert's message, posted again, is not posted again
+REPOST_EVERY = 3600.0
 
 _DM_REF = re.compile(r"alert:([0-9]+):dm:([0-9]+)")
 _POST_REF = re.compile(r"\$ref:(alert:[0-9]+:post)\.ts")
@@ -66,10 +68,20 @@ class Memory:
     def __init__(self) -> None:
         # channels whose refusals were logged with nobody to tell: once a minute
         self.told_nobody = Throttle()
-        # alerts whose message was posted again: at most once an hour each (something that
-        # deletes every post of the bot must not get a post per update)
-        self.posted_again = Throttle()
-        self.posted_again.EVERY_SECONDS = 3600.0
+        # when each alert's message was last posted again: at most once an hour each
+        # (something that deletes every post of the bot must not get a post per update)
+        self.posted_again: dict[int, float] = {}
+
+    def may_post_again(self, alert_id: int, now: float) -> bool:
+        """Whether the alert's message may be posted again now (and if so, noted)."""
+        if now - self.posted_again.get(alert_id, float("-inf")) < REPOST_EVERY:
+            return False
+        if len(self.posted_again) >= 10_000:  # forget the ones whose hour is over
+            self.posted_again = {
+                k: at for k, at in self.posted_again.items() if now - at < REPOST_EVERY
+            }
+        self.posted_again[alert_id] = now
+        return True
 
 
 def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) -> bool:
@@ -168,7 +180,7 @@ def message_gone(engine: AlertMessages, tx: Tx, refused: Refused, memory: Memory
     if post is None:
         return False
     now = tx.clock.now()
-    if post[1] == "delivered" and memory.posted_again.let_through(str(alert_id), now) is None:
+    if post[1] == "delivered" and not memory.may_post_again(alert_id, now):
         # gone again within the hour it was posted again (something deletes the bot's
         # posts): the edit fails as any other, rather than a post per update for ever
         log.warning(
