@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import os
 import pty
@@ -625,6 +626,8 @@ def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(en
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(OSError):
+            silent.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         silent.close()
         for conn in held:
             conn.close()
