@@ -20,6 +20,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot.slack.client import retry_after, slack_error
 from guards.clock import Clock
 from guards.config import Policy
 from guards.errors import GuardError
@@ -131,13 +132,10 @@ def _why(exc: Exception) -> tuple[str | None, float]:
     members then count as none."""
     if not isinstance(exc, SlackApiError):
         return f"{type(exc).__name__}: {exc}"[:200], 0.0  # no answer: the network, a timeout
-    response = exc.response
-    if response.status_code == 429:
-        try:
-            wait = float(response.headers.get("Retry-After") or 30)
-        except ValueError:
-            wait = 30.0
-        return "Slack is rate limiting us", min(max(wait, 1.0), 600.0)
-    if response.status_code >= 500:
-        return f"Slack answered {response.status_code}", 0.0
+    status, _ = slack_error(exc)
+    if status == 429:
+        wait = retry_after(getattr(exc.response, "headers", None))
+        return "Slack is rate limiting us", min(max(30.0 if wait is None else wait, 1.0), 600.0)
+    if status >= 500:
+        return f"Slack answered {status}", 0.0
     return None, 0.0

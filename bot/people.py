@@ -36,6 +36,9 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.client import slack_error
 from guards.clock import Clock
 from guards.config import OnCall
 
@@ -179,7 +182,7 @@ class People:
             response = await self.client.users_info(user=user)
             gone = bool((response.get("user") or {}).get("deleted"))
         except Exception as exc:
-            error = _slack_error(exc)
+            error = slack_error(exc)[1] if isinstance(exc, SlackApiError) else None
             if error == "missing_scope":
                 self.unavailable = True
                 log.warning(
@@ -219,16 +222,6 @@ class People:
                 LEFT,
                 f" (rotation {', '.join(where)})" if where else "",
             )
-
-
-def _slack_error(exc: Exception) -> str | None:
-    """Slack's error code of a refused call (slack_sdk's SlackApiError), else None."""
-    response = getattr(exc, "response", None)
-    try:
-        error = response.get("error") if response is not None else None
-    except Exception:
-        return None
-    return str(error) if error else None
 
 
 class _PeopleComponent:

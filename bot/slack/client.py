@@ -19,6 +19,7 @@ __all__ = [
     "check_app_token",
     "check_at_start",
     "check_bot_token",
+    "retry_after",
     "slack_error",
     "web_client",
 ]
@@ -57,6 +58,18 @@ def slack_error(exc: SlackApiError) -> tuple[int, str | None]:
     data = getattr(response, "data", None)
     error = data.get("error") if isinstance(data, dict) else None
     return int(status), str(error) if error is not None else None
+
+
+def retry_after(headers: Any) -> float | None:
+    """The seconds of a ``Retry-After`` header (None: none, or not a number)."""
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+    except AttributeError:
+        return None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def _ask(

@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.outbox import Delivered, DeliveryFailed, RetryLater
-from bot.slack.client import slack_error
+from bot.slack.client import retry_after, slack_error
 from bot.slack.limits import fit_args
 
 __all__ = ["BLOCKS_REFUSED", "TEXT_ALONE", "SlackDeliverer"]
@@ -63,22 +63,11 @@ def text_alone(method: str, args: dict[str, Any], error: str) -> dict[str, Any]:
     return plain
 
 
-def _retry_after(headers: Any) -> float | None:
-    try:
-        value = headers.get("Retry-After") or headers.get("retry-after")
-    except AttributeError:
-        return None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _classify(exc: SlackApiError) -> Exception:
     status, error = slack_error(exc)
     headers = getattr(exc.response, "headers", {}) or {}
     if status == 429 or error == "ratelimited":
-        return RetryLater("rate limited (429)", after=_retry_after(headers), kind="ratelimited")
+        return RetryLater("rate limited (429)", after=retry_after(headers), kind="ratelimited")
     if status >= 500:
         return RetryLater(f"Slack answered {status}", kind="server_error")
     if error in TRANSIENT:
@@ -156,7 +145,7 @@ class SlackDeliverer:
         response = await hook.send_dict(payload)
         status = response.status_code
         if status == 429:
-            after = _retry_after(response.headers)
+            after = retry_after(response.headers)
             raise RetryLater("rate limited (429)", after=after, kind="ratelimited")
         if status >= 500:
             raise RetryLater(f"response_url answered {status}", kind="server_error")

@@ -11,7 +11,7 @@ from bot.commands_budget import window_line
 from bot.commands_core import budget_raise_view
 from bot.commands_dedup import _parse
 from bot.shell import plain, render_text
-from bot.slack.deliver import _retry_after
+from bot.slack.client import retry_after
 from bot.slack.render import replace_actions, reply_payload
 from bot.slack.surface import view_values
 from guards.clock import ManualClock
@@ -122,10 +122,10 @@ def test_dedup_arguments():
 
 
 def test_retry_after_header_parsing():
-    assert _retry_after({"Retry-After": "7"}) == 7.0
-    assert _retry_after({"retry-after": "0.5"}) == 0.5
-    assert _retry_after({"Retry-After": "soon"}) is None
-    assert _retry_after({}) is None
+    assert retry_after({"Retry-After": "7"}) == 7.0
+    assert retry_after({"retry-after": "0.5"}) == 0.5
+    assert retry_after({"Retry-After": "soon"}) is None
+    assert retry_after({}) is None
 
 
 class GroupsClient:
