@@ -184,6 +184,11 @@ async def act_escalate(ctx: Context, value: str) -> ActionResult:
     who = await ctx.ns.store.write(
         lambda tx: ops.escalate_now(engine, tx, alert_id=alert_id, actor=ctx.actor, at_step=step)
     )
+    if who == "nobody":  # everyone that step names left the workspace: its thread says so
+        return ActionResult(
+            ephemeral=f"Escalated #{alert_id}: that step pages nobody (the alert's thread"
+            " says why); the chain goes on to its next step."
+        )
     target = "the channel" if who == "channel" else f"<@{who}>"
     return ActionResult(ephemeral=f"Escalated #{alert_id}: notified {target}.")
 

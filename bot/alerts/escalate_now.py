@@ -84,7 +84,7 @@ def escalate_now(
             raise Conflict(_already(engine, alert, last, now), state="escalated")
     alert = _past_the_clicker(engine, tx, alert, actor, now)
     who = engine.escalate(tx, alert, now, manual_by=actor)
-    # after it: the row says who was notified (a user, or the channel)
+    # after it: the row says who was notified (a user, the channel, or nobody)
     tx.audit(actor=actor, action="alert.escalate", target=f"{name} {alert.fingerprint}", after=who)
     return who
 

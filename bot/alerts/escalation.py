@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.alerts.oncall import Override, on_call, rotation_named
+from bot.escape import slack_text
 from bot.people import departed
 from guards.config import EscalationStep, OnCall, Policy
 
@@ -109,3 +110,14 @@ def notify_target(
     overrides = list(overrides)
     gone = departed(oncall, [*rotation.users, *(o.user for o in overrides)])
     return on_call(rotation, tz, now, overrides, gone).user
+
+
+def nobody_reason(step: EscalationStep, oncall: OnCall) -> str:
+    """Why a step that names someone pages nobody, worded by its kind: "<@U1> left the
+    workspace", "everyone in rotation primary left the workspace"."""
+    kind, _, name = step.notify.partition(":")
+    if kind == "user":
+        return f"<@{slack_text(name, 40)}> left the workspace"
+    if rotation_named(oncall, name) is None:
+        return f"rotation {slack_text(name, 80)} is not in the policy"
+    return f"everyone in rotation {slack_text(name, 80)} left the workspace"

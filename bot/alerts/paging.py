@@ -26,12 +26,11 @@ import dataclasses
 import logging
 from typing import Any
 
-from bot.alerts.escalation import notify_target
+from bot.alerts.escalation import nobody_reason, notify_target
 from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.render import channel_nudge, storm_nudge
-from bot.escape import slack_text
 from bot.outbox import enqueue, enqueue_thread_reply
 from guards.config import EscalationStep
 from guards.store import Tx
@@ -173,7 +172,8 @@ class AlertPaging(AlertMessages):
         manual_by: str | None = None,
         part_of: int | None = None,
     ) -> str:
-        """Take the alert's next step now; returns who was notified (a user id or 'channel').
+        """Take the alert's next step now; returns who was notified (a user id, 'channel',
+        or 'nobody': the step names people who all left the workspace).
 
         ``part_of``: the id of the agent's P0 whose pages went unanswered, which this
         page belongs to (the page says so)."""
@@ -229,12 +229,12 @@ class AlertPaging(AlertMessages):
         elif nobody:
             if alert.posted_at is not None and alert.channel is not None:
                 which = self.chain.describe(position)
-                name = slack_text(step.notify.partition(":")[2], 80)
+                why = nobody_reason(step, self.policy.oncall)
                 enqueue_thread_reply(
                     tx,
                     parent=alert.post_ref,
-                    text=f"⚠️ {which[0].upper()}{which[1:]} ({name}) pages nobody: everyone"
-                    " in it left the workspace (`/agent oncall` shows who).",
+                    text=f"⚠️ {which[0].upper()}{which[1:]} pages nobody: {why}"
+                    " (`/agent oncall` shows who is on call).",
                     channel=alert.channel,
                 )
         elif alert.posted_at is None and alert.folded_into is not None:
@@ -250,7 +250,7 @@ class AlertPaging(AlertMessages):
                 channel=alert.channel,
             )
         self.touch(tx, alert, now, urgent=manual_by is not None)
-        return target or "channel"
+        return target or ("nobody" if nobody else "channel")
 
 
 def clock_stepped(tx: Tx, seconds: float) -> None:

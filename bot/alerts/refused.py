@@ -133,11 +133,17 @@ def page_refused(engine: AlertPaging, tx: Tx, alert_id: int, esc_id: int, error:
         tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now, alert_id))
         engine.run_chains(tx, now, alert_id=alert_id)
         taken = tx.one(
-            "SELECT target FROM escalations WHERE alert_id = ? AND id > ? ORDER BY id LIMIT 1",
+            "SELECT notify, target FROM escalations WHERE alert_id = ? AND id > ?"
+            " ORDER BY id LIMIT 1",
             (alert_id, esc_id),
         )
         if taken is not None:
-            who = "the channel is told" if taken[0] is None else f"<@{taken[0]}> is paged"
+            if taken[1] is not None:
+                who = f"<@{taken[1]}> is paged"
+            elif taken[0] == "channel":
+                who = "the channel is told"
+            else:  # its own thread note says why, and the chain goes on
+                who = "it pages nobody"
             note += f" The next step is taken now: {who}."
     elif following is not None and alert.esc_step == following[0] and alert.esc_at is not None:
         again = clock_time(alert.esc_at, engine.tz, now=now)

@@ -4,11 +4,13 @@ users up with ``users.info`` and passes over the ones who left."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from tests.fakes.slack_api import FakeSlack
 from tests.scenario.test_slack_commands import ADMIN, spend
+from tests.scenario.test_stale_clicks import answer, audit, click
 
 ROTATION = {"handoff": "mon 00:00", "start": "2025-12-29"}  # the clock's week: the first user's
 
@@ -77,7 +79,54 @@ async def test_a_rotation_everyone_left_pages_nobody_and_the_chain_goes_on_at_on
     await fake_slack.wait_for(lambda: any("pages nobody" in t for t in fake_slack.texts()))
     assert not [t for t in fake_slack.texts() if "<!channel>" in t]
     [note] = [t for t in fake_slack.texts() if "pages nobody" in t]
-    assert note.startswith("⚠️ Step 1 of 2 (primary) pages nobody: everyone in it left")
+    assert note.startswith(
+        "⚠️ Step 1 of 2 pages nobody: everyone in rotation primary left the workspace"
+    ), note
+
+
+async def test_escalate_now_to_a_step_whose_user_left_says_nobody_was_paged(slack_http, fake_slack):
+    """review21 L2, L7: the clicker was told "notified the channel" and the audit row said
+    "channel" for a step that paged nobody; its note said "everyone in it" of one user."""
+    fake_slack.users["U0GONE"] = {"deleted": True}
+    chain = [
+        {"notify": "rotation:primary", "after": "0m"},
+        {"notify": "user:U0GONE", "after": "5m"},
+        {"notify": "channel", "after": "10m"},
+    ]
+    slack = await slack_http(policy(escalation=chain))
+    assert await page(slack) == [(0, "U0NEXT")]
+
+    def alert_posts() -> list[Any]:  # in the channel (the page to U0NEXT has the button too)
+        return [
+            c
+            for c in fake_slack.posts()
+            if c.args["channel"] != "U0NEXT" and "alert_escalate" in json.dumps(c.args["blocks"])
+        ]
+
+    await fake_slack.wait_for(alert_posts)
+    [post] = alert_posts()
+    await click(slack, "alert_escalate", post.args["channel"], post.response["ts"], user="U0NEXT")
+    assert await answer(slack, "U0NEXT") == (
+        "Escalated #1: that step pages nobody (the alert's thread says why); the chain goes"
+        " on to its next step."
+    )
+    [(*_, after, _detail)] = await audit(slack.app, "alert.escalate")
+    assert after == "nobody"
+    await fake_slack.wait_for(lambda: any("pages nobody" in t for t in fake_slack.texts()))
+    [note] = [t for t in fake_slack.texts() if "pages nobody" in t]
+    assert note == (
+        "⚠️ Step 2 of 3 pages nobody: <@U0GONE> left the workspace (`/agent oncall` shows who"
+        " is on call)."
+    )
+    # the channel's step is not kept waiting its 5 minutes for nobody
+    await slack.app.ns.extras["alerts"].tick()
+    rows = await slack.app.store.fetch("SELECT step, notify, target FROM escalations ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        (0, "rotation:primary", "U0NEXT"),
+        (1, "user:U0GONE", None),
+        (2, "channel", None),
+    ]
+    assert not fake_slack.posts("U0GONE")
 
 
 async def test_an_override_covering_a_rotation_everyone_left_is_paged_alone(slack_http, fake_slack):

@@ -17,7 +17,7 @@ from guards.clock import ManualClock
 from tests.scenario.test_alerts import ALERTS, POLICY, alerts_of, dms, overspend
 
 GONE = "U0GONE"
-CHAIN = {
+CHAIN: dict[str, Any] = {
     **POLICY,
     "oncall": {
         "rotations": [
@@ -54,6 +54,31 @@ async def test_a_page_refused_for_good_takes_the_next_step_at_once_and_says_so(s
     await fake.wait_for(lambda: thread_replies(fake), within=3)
     [note] = thread_replies(fake)
     assert f"<@{GONE}>" in note and "user_not_found" in note and "<@U04>" in note
+
+
+async def test_a_refused_page_whose_next_step_pages_nobody_does_not_say_the_channel(
+    slack_http, fake_slack
+):
+    """review21 L2: the refused page's note said "the channel is told" of a next step
+    that paged nobody (everyone in its rotation left the workspace)."""
+    policy = {**CHAIN, "oncall": {**CHAIN["oncall"]}}
+    policy["oncall"]["escalation"] = [
+        *CHAIN["oncall"]["escalation"],
+        {"notify": "channel", "after": "10m"},
+    ]
+    fake_slack.users["U04"] = {"deleted": True}
+    slack = await slack_http(policy, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    fake.refuse[GONE] = "user_not_found"
+    await overspend(app)
+    await alerts_of(slack).process()
+    # the refused page's note, the nobody step's note, the channel's step (at once too)
+    await fake.wait_for(lambda: len(thread_replies(fake)) == 3, within=3)
+    [refused] = [t for t in thread_replies(fake) if t.startswith("⚠️ The page to")]
+    assert refused.endswith("The next step is taken now: it pages nobody."), refused
+    [nobody] = [t for t in thread_replies(fake) if "pages nobody:" in t]
+    assert nobody.startswith("⚠️ Step 2 of 3 pages nobody: everyone in rotation secondary left")
+    assert [t for t in thread_replies(fake) if t.startswith("<!channel> P0 #1")]
 
 
 async def both_pages_refused(slack_http: Any, policy: dict[str, Any]) -> Any:
