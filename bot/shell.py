@@ -334,12 +334,15 @@ class ShellConsole:
         answer = await self.input.next_line()
         if answer is not None:
             answer = _ESCAPES.sub("", answer)
+        # a command where an answer was due (piped lines): the form is left and the command
+        # runs, rather than being taken as the answer (only with its slash: an answer may
+        # well begin with the word "agent")
+        command = answer is not None and re.match(r"/agent\b", answer.strip(), re.IGNORECASE)
         if not self.interactive:  # a terminal echoes what is typed; a pipe does not
-            self.out.write((answer or "").strip() + "\n")
+            # (a command is echoed once, at the prompt it runs under)
+            self.out.write(("" if command else (answer or "").strip()) + "\n")
             self.out.flush()
-        if answer is not None and re.match(r"/agent\b", answer.strip(), re.IGNORECASE):
-            # a command where an answer was due (piped lines): the form is left and the
-            # command runs, rather than being taken as the answer
+        if command:
             self.say("(the form is left: a command came instead of an answer)")
             self._carried = answer
             answer = "cancel"

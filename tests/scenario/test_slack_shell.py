@@ -267,6 +267,7 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.expect("(the form is left: a command came instead of an answer)")
         ran = await shell.expect("── reply ──")  # the command ran
         assert "nightshift> /agent budget" in ran
+        assert "New limit (USD): /agent budget" not in shell.out  # shown once (review21 L6)
         shell.end_input()
         await shell.expect("(input ended: commands are no longer read; still serving")
         await post_alert(env["NIGHTSHIFT_DB"])
