@@ -113,6 +113,9 @@ class FakeSlack:
         # channel (or user) id -> the error every chat.* call to it answers (an archived
         # channel: is_archived; a deleted user: user_not_found), until taken out
         self.refuse: dict[str, str] = {}
+        # method -> the event its calls wait for before they are answered (a stalled Slack)
+        self._stalls: dict[str, asyncio.Event] = {}
+        self.stalled = asyncio.Event()  # set when a call first waits on a stall
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -131,6 +134,8 @@ class FakeSlack:
         return self
 
     async def stop(self) -> None:
+        for stall in self._stalls.values():  # the held calls are answered, then the server goes
+            stall.set()
         if self._ws is not None:
             await self._ws.close()
         if self._runner is not None:
@@ -162,6 +167,11 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with an error."""
         default = "ratelimited" if status == 429 else "service_unavailable"
         self._faults[method].append(_Fault(status, retry_after, error or default, times))
+
+    def stall(self, method: str) -> None:
+        """Hold every call of ``method`` unanswered until :meth:`stop` (a Slack that takes
+        the connection and says nothing)."""
+        self._stalls[method] = asyncio.Event()
 
     def heal(self) -> None:
         self._faults.clear()
@@ -226,6 +236,9 @@ class FakeSlack:
         wanted = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if self.check_tokens and token != wanted:
             return self._answer(method, args, {"ok": False, "error": "invalid_auth"})
+        if method in self._stalls:
+            self.stalled.set()
+            await self._stalls[method].wait()
         faults = self._faults.get(method)
         if faults:
             fault = faults[0]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.alerts.escalation import Chain, notify_target
+from bot.alerts.escalation import Chain, nobody_reason, notify_target
 from bot.alerts.oncall import Override, on_call, present_user, shift_at
 from bot.people import People, departed
 from guards.clock import ManualClock
@@ -88,3 +89,42 @@ async def test_only_the_running_process_policy_knows_who_left(policy: Policy):
     assert departed(policy.oncall) == {"U1", "U3"}
     other = _policy()  # another policy object (another app in the same test process)
     assert departed(other.oncall) == frozenset()
+
+
+async def test_the_reason_a_step_pages_nobody_is_worded_by_its_kind(policy: Policy):
+    steps = Chain.from_policy(policy).steps
+    assert nobody_reason(steps[2], policy.oncall) == "<@U3> left the workspace"
+    gone = parse_policy({"oncall": {"rotations": [{"name": "primary", "users": ["U1"]}]}})
+    assert nobody_reason(steps[0], gone.oncall).startswith("everyone in rotation primary left")
+    # a rotation the policy no longer has (the policy check refuses one; a reload may race)
+    assert nobody_reason(steps[1], gone.oncall) == "rotation secondary is not in the policy"
+
+
+class _Asked:
+    """A users.info that records who was asked (and answers that each is still here)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def users_info(self, *, user: str) -> dict[str, object]:
+        self.asked.append(user)
+        return {"ok": True, "user": {"id": user, "deleted": False}}
+
+
+async def test_a_stopped_people_starts_no_lookup_when_asked_again():
+    """review20 L1: a command during the drain (or a wish queued before the stop) started
+    a lookup nobody awaited, on a Slack client being closed."""
+    policy = _policy()
+    client = _Asked()
+    people = People(oncall=policy.oncall, client=client, clock=ManualClock(), ttl_seconds=0)
+    await people.start(["U1"])
+    assert client.asked == ["U1"]
+    people.want(["U2"])  # queued on the loop before the stop ...
+    await people.stop()
+    people.want(["U3"])  # ... and after it
+    await asyncio.to_thread(people.want, ["U4"])  # and from the writer's thread
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert client.asked == ["U1"]
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "nightshift-people"]
+    assert departed(policy.oncall) == frozenset()  # the stopped process is not asked
