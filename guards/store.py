@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -118,11 +119,18 @@ class Store(BatchRunner):
     ) -> Store:
         """Open (and by default migrate) the database at ``path``."""
         clock = clock or SystemClock()
-        conn = await asyncio.to_thread(connect, path)
-        if migrate:
-            applied = await asyncio.to_thread(apply_migrations, conn, now=clock.now())
-            if applied:
-                log.info("applied migrations: %s", ", ".join(applied))
+        opening = asyncio.ensure_future(asyncio.to_thread(_open, path, migrate, clock.now()))
+        try:
+            conn, applied = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # a stop during the start: a thread cannot be stopped midway, so its work (one
+            # transaction per migration) ends first, then what it opened is closed
+            with contextlib.suppress(Exception):
+                opened, _ = await opening
+                await asyncio.to_thread(opened.close)
+            raise
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
         store = cls(path, clock=clock, bus=bus or EventBus(), conn=conn)
         store._worker = asyncio.create_task(store._run(), name="nightshift-writer")
         return store
@@ -331,3 +339,13 @@ class Store(BatchRunner):
             await self._reader.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+
+
+def _open(path: str | Path, migrate: bool, now: float) -> tuple[sqlite3.Connection, list[str]]:
+    """Connect and apply the migrations (one thread's job: :meth:`Store.open`)."""
+    conn = connect(path)
+    try:
+        return conn, apply_migrations(conn, now=now) if migrate else []
+    except BaseException:
+        conn.close()
+        raise

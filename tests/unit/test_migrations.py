@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
 
-from guards.migrations import _migrations, apply_migrations, connect, statements
+import pytest
+
+from guards.clock import ManualClock
+from guards.migrations import _migrations, apply_migrations, connect, schema_behind, statements
+from guards.store import Store
 
 
 def _apply(path: Path, results: list[object], ready: threading.Barrier) -> None:
@@ -67,3 +72,26 @@ def test_a_script_s_last_words_run_or_are_refused_as_sqlite_reads_them():
     with pytest.raises(sqlite3.OperationalError, match="incomplete input"):
         for statement in statements("CREATE TABLE u (x);\nCREATE TABLE v ("):
             conn.execute(statement)
+
+
+async def test_an_open_called_off_midway_finishes_its_migration_and_closes(tmp_path):
+    """review21 M1: a stop during the start's migrations left their thread writing, on a
+    connection nothing closed, while the run lock was let go (and a reload's exec came)."""
+    path = tmp_path / "n.db"
+    opening = asyncio.create_task(Store.open(path, clock=ManualClock()))
+    for _ in range(10_000):  # until it is connected: the migrations start now
+        if path.exists():
+            break
+        await asyncio.sleep(0.001)
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    # the file is whole, and nobody writes to it any more: another writer gets it at once
+    check = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        check.execute("BEGIN IMMEDIATE")
+        check.execute("ROLLBACK")
+        assert schema_behind(check) is None  # its work was finished, not cut
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        check.close()
