@@ -35,8 +35,11 @@ that only runs scheduled jobs makes no reservation: while its trial has admitted
 its job runs started in the trial are its trial calls (:meth:`Breaker.trial_run`).
 
 The cool-down is ``cooldown_seconds × 2^reopens`` capped at ``max_cooldown_seconds``;
-``reopens`` counts the re-opens since the last clean close (trial passed, or forced
-close) and goes back to 0 with it.
+``reopens`` counts the re-opens in a row. A forced close sets it back to 0. A trial that
+passed puts the breaker on probation for as long as its last cool-down (at least a spend
+window): a trip within it is a re-open too (a loop whose calls all succeed passes a small
+trial), and only a probation that runs out sets it back to 0. A trial is judged by the
+spend rate as well: its calls charged the spend-rate limit on their own re-open it.
 
 The machine is in four modules: :mod:`guards.breaker_windows` (the windows it
 counts in), :mod:`guards.breaker_state` (the states, the config, the fields and the
@@ -74,7 +77,7 @@ from guards.breaker_state import (
 from guards.breaker_state import PENDING_RETRY_SECONDS as PENDING_RETRY_SECONDS
 from guards.breaker_state import TRIAL_RETRY_SECONDS as TRIAL_RETRY_SECONDS
 from guards.breaker_windows import FailureWindow, SpendWindow
-from guards.money import format_usd
+from guards.money import usd_for
 
 __all__ = [
     "CLOSED",
@@ -148,12 +151,13 @@ class Breaker(OperatedBreaker):
                 return Check(False, retry_after=self.retry_after(now), reason=reason)
             held = self.trial_held_micros
             if held + amount_micros > self.trial_budget_micros:
+                usd = usd_for(held, amount_micros, self.trial_budget_micros)
                 reopened = self._open(
                     now,
                     trip="trial",
                     reason=(
-                        f"trial budget hit: {format_usd(held)} held + {format_usd(amount_micros)}"
-                        f" asked is over {format_usd(self.trial_budget_micros)}"
+                        f"trial budget hit: {usd(held)} held + {usd(amount_micros)}"
+                        f" asked is over {usd(self.trial_budget_micros)}"
                     ),
                     figures={
                         "trial_held_micros": held,
@@ -289,23 +293,49 @@ class Breaker(OperatedBreaker):
         self.trial_charged_micros += charged
         self.trial_succeeded += 1
         self.dirty = True
-        if self.trial_charged_micros > self.trial_budget_micros:
+        spent, cfg = self.trial_charged_micros, self.config
+        if spent > self.trial_budget_micros:
+            usd = usd_for(spent, self.trial_budget_micros)
             return self._open(
                 now,
                 trip="trial",
                 reason=(
-                    f"trial budget hit: {format_usd(self.trial_charged_micros)} charged,"
-                    f" over {format_usd(self.trial_budget_micros)}"
+                    f"trial budget hit: {usd(spent)} charged, over {usd(self.trial_budget_micros)}"
                 ),
                 figures={
                     **figures,
-                    "trial_charged_micros": self.trial_charged_micros,
+                    "trial_charged_micros": spent,
                     "trial_budget_micros": self.trial_budget_micros,
                 },
                 reopen=True,
             )
+        if cfg.spend_max_micros is not None and spent >= cfg.spend_max_micros:
+            # judged by the rule that trips a closed breaker too: the trial's own charges
+            # reach the spend-rate limit (a loop's calls all succeed) (audit21 F2)
+            usd = usd_for(spent, cfg.spend_max_micros)
+            return self._open(
+                now,
+                trip="trial",
+                reason=(
+                    f"the trial's calls were charged {usd(spent)}, the spend-rate limit"
+                    f" ({usd(cfg.spend_max_micros)} per {format_seconds(cfg.spend_per_seconds)})"
+                    " on their own"
+                ),
+                figures={
+                    **figures,
+                    "trial_charged_micros": spent,
+                    "limit_micros": cfg.spend_max_micros,
+                    "per_seconds": cfg.spend_per_seconds,
+                },
+                reopen=True,
+            )
         if self.trial_succeeded >= self.trial_calls:
-            return self._close(now, reason=f"all {self.trial_calls} trial calls succeeded")
+            # on probation for as long as it was last kept open, or a spend window: a
+            # trip within it doubles the cool-down on
+            probation = max(cfg.cooldown(self.reopens), cfg.spend_per_seconds)
+            return self._close(
+                now, reason=f"all {self.trial_calls} trial calls succeeded", probation=probation
+            )
         return None
 
     def on_spend(self, now: float, window_total: int) -> Transition | None:
@@ -315,13 +345,14 @@ class Breaker(OperatedBreaker):
             return None
         if window_total < cfg.spend_max_micros:
             return None
+        usd = usd_for(window_total, cfg.spend_max_micros)  # not "$0.10 (limit $0.10)"
         return self._open(
             now,
             trip="spend",
             reason=(
-                f"spent {format_usd(window_total)} in the last"
+                f"spent {usd(window_total)} in the last"
                 f" {format_seconds(cfg.spend_per_seconds)}"
-                f" (limit {format_usd(cfg.spend_max_micros)})"
+                f" (limit {usd(cfg.spend_max_micros)})"
             ),
             figures={
                 "spent_micros": window_total,

@@ -64,11 +64,11 @@ MAX_ENTRIES = 50_000  # breakers kept in memory before the idle ones are dropped
 _COLUMNS = (
     "state, reason, trip, origin, figures, since, opened_at, cooldown_seconds, reopens,"
     " trial_calls, trial_budget_micros, trial_holds, trial_charged_micros, trial_succeeded,"
-    " recent, consecutive, spend_reset_at"
+    " recent, consecutive, spend_reset_at, probation_until"
 )
 _UPSERT = (
     f"INSERT INTO breakers (key, kind, {_COLUMNS}, updated_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
     " trip = excluded.trip, origin = excluded.origin, figures = excluded.figures,"
     " since = excluded.since, opened_at = excluded.opened_at,"
@@ -77,7 +77,7 @@ _UPSERT = (
     " trial_holds = excluded.trial_holds, trial_charged_micros = excluded.trial_charged_micros,"
     " trial_succeeded = excluded.trial_succeeded, recent = excluded.recent,"
     " consecutive = excluded.consecutive, spend_reset_at = excluded.spend_reset_at,"
-    " updated_at = excluded.updated_at"
+    " probation_until = excluded.probation_until, updated_at = excluded.updated_at"
 )
 
 
@@ -140,6 +140,7 @@ class BreakerRecords:
             trial_succeeded=row[13],
             window=FailureWindow.decode(max(config.window_calls, 1), row[14], row[15]),
             spend_reset_at=row[16],
+            probation_until=row[17],
         )
 
     def _save(self, tx: Tx, b: Breaker, kind: str, now: float) -> None:
@@ -165,6 +166,7 @@ class BreakerRecords:
                 b.window.encode(),
                 b.window.consecutive,
                 b.spend_reset_at,
+                b.probation_until,
                 now,
             ),
         )

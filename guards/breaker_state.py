@@ -119,6 +119,9 @@ class BreakerState:
     trial_charged_micros: int = 0
     trial_succeeded: int = 0
     spend_reset_at: float | None = None  # charges at or before this do not count
+    # closed by a trial that passed: a trip before this is a re-open (it flaps), whose
+    # cool-down doubles on from the last one, not a first trip at the base cool-down
+    probation_until: float | None = None
     window: FailureWindow = field(default_factory=lambda: FailureWindow(1))
     dirty: bool = False  # changed since it was last stored
 
@@ -202,9 +205,19 @@ class BreakerState:
     ) -> Transition:
         if reopen:
             self.reopens += 1
+        elif self.probation_until is not None and now < self.probation_until:
+            # tripped again soon after a trial passed (a loop whose calls all succeed, a
+            # trial too small to show the fault): its cool-down doubles on (audit21 F2)
+            self.reopens += 1
+            self.origin = trip
+            reason += (
+                f"; tripped again {format_seconds(now - self.since)} after its trial passed,"
+                " so the cool-down doubles"
+            )
         else:
             self.reopens = 0
             self.origin = trip
+        self.probation_until = None
         self.cooldown_seconds = self.config.cooldown(self.reopens)
         self.opened_at = now
         self._end_trial()
@@ -212,8 +225,16 @@ class BreakerState:
             now, OPEN, reason=reason, actor=actor, trip=trip, figures=figures, announce=announce
         )
 
-    def _close(self, now: float, *, reason: str, actor: str = "breaker") -> Transition:
-        self.reopens = 0
+    def _close(
+        self, now: float, *, reason: str, actor: str = "breaker", probation: float = 0
+    ) -> Transition:
+        """Close; ``probation`` (seconds): a trip within it doubles the cool-down on (a
+        trial passed), else the re-opens start over (a person closed it)."""
+        if probation > 0:
+            self.probation_until = now + probation
+        else:
+            self.reopens = 0
+            self.probation_until = None
         self.opened_at = None
         self.cooldown_seconds = 0
         self.window.clear()

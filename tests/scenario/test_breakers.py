@@ -326,3 +326,38 @@ async def test_a_breaker_opened_on_failures_says_what_the_last_failed_call_said(
     assert len(refused["reason"]) < 300 and refused["reason"].endswith("…")
     [(_, opened)] = await events(app, "breaker_opened")
     assert opened["reason"] == refused["reason"]
+
+
+async def test_a_loop_that_passes_its_trial_trips_again_with_a_doubled_cooldown(
+    app_factory, tmp_path
+):
+    """audit21 guards F2: a stuck agent's calls all succeed: it passed each trial, closed
+    "cleanly", spent the limit again and was paged again at the same 15 minutes, for ever.
+    The probation after a passed trial survives a restart."""
+    db, clock = tmp_path / "loop.db", ManualClock()
+    app = await app_factory(POLICY, clock=clock, db=db)
+    bot = Agent(app, BOT, await app.token("acme/alice"))
+
+    async def loop_until_refused() -> Any:
+        for _ in range(100):
+            r = await bot.reserve(100_000)
+            if r.status_code != 201:
+                return r
+            await bot.settle(r.json()["reservation_id"], micros=100_000)
+        raise AssertionError("the loop was never stopped")
+
+    first = await loop_until_refused()
+    assert first.status_code == 503 and first.headers["Retry-After"] == "900"
+    clock.advance(900)
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, BOT, "U_DANA"))
+    for _ in range(3):  # the trial: three small calls, all fine
+        await bot.call("success", micros=10_000)
+    assert [b["state"] for b in await bot.breakers("?all=1")] == ["closed"]
+    await app.ns.stop()  # a restart in the probation
+
+    clock.advance(60)
+    app = await app_factory(POLICY, clock=clock, db=db)
+    bot.app = app
+    again = await loop_until_refused()
+    assert again.status_code == 503 and again.headers["Retry-After"] == "1800"
+    assert "after its trial passed, so the cool-down doubles" in again.json()["reason"]
