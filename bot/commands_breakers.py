@@ -32,7 +32,7 @@ from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OP
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
 from guards.errors import InvalidInput
-from guards.money import format_usd
+from guards.money import usd_for
 from guards.prices import undated
 from guards.store import Tx
 
@@ -72,9 +72,10 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
         details.append(slack_text(row.reason))
     if row.trial:
         t = row.trial
+        usd = usd_for(t["charged_micros"], t["budget_micros"])  # not "$0.00" for $0.004
         details.append(
             f"trial {t['admitted']}/{t['calls']} calls, {t['succeeded']} ok,"
-            f" {format_usd(t['charged_micros'])} of {format_usd(t['budget_micros'])}"
+            f" {usd(t['charged_micros'])} of {usd(t['budget_micros'])}"
         )
     if row.state == OPEN and row.retry_after:
         details.append(f"cool-down ends in {format_seconds(row.retry_after)}")

@@ -38,7 +38,8 @@ def _breaker(f: dict[str, Any]) -> str:
     after, calls = f.get(AFTER_MICROS), f.get(AFTER_CALLS)
     if isinstance(after, int) and isinstance(calls, int) and after > 0:
         granted = "call" if calls == 1 else "calls"
-        text += f"; since then {_usd(after)} more from {calls} {granted} granted before it opened"
+        more = format_usd(after, exact=after < 10_000)  # not "$0.00 more" for $0.004
+        text += f"; since then {more} more from {calls} {granted} granted before it opened"
     return text
 
 

@@ -471,6 +471,9 @@ async def test_breaker_kill_switch_approve_and_close(slack_http):
     approved = await slack.command("breaker acme/alice/rss-bot approve")
     assert "approved a trial of `acme/alice/rss-bot`" in approved["text"]
     assert "🟠" in approved["text"] and "trial" in approved["text"]
+    await spend(slack.app, "acme/alice/rss-bot", micros=4_000, key="trial-1")
+    trial = (await slack.command("breakers"))["text"]
+    assert "trial 1/3 calls, 1 ok, $0.004 of $0.50" in trial, trial  # not $0.00 (audit21 F4)
     closed = await slack.command("breaker acme/alice/rss-bot close")
     assert "closed `acme/alice/rss-bot`" in closed["text"]
     assert "Every breaker is closed" in (await slack.command("breakers"))["text"]

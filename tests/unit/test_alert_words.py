@@ -32,3 +32,13 @@ def test_durations_under_an_hour_keep_their_seconds():
         "1h",
         "1h 1m",
     ]
+
+
+def test_money_after_a_trip_below_a_cent_is_not_shown_as_nothing():
+    """audit21 guards F4: "since then $0.00 more from 2 calls" when money was charged."""
+    facts = {"reason": "r", "after_trip_micros": 4_000, "after_trip_calls": 2}
+    assert summary("breaker_opened_spend", facts, UTC).endswith(
+        "since then $0.004 more from 2 calls granted before it opened"
+    )
+    facts["after_trip_micros"] = 1_234_000
+    assert "since then $1.23 more" in summary("breaker_opened_spend", facts, UTC)
