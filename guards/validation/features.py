@@ -40,8 +40,11 @@ has one bag (exact duplicates still compare the text as sent).
 
 A text with no feature left (``12:30``, an emoji, ``ok``) gets its whole
 normalised text as its only feature: it can then only match an identical text.
-Only the first :data:`SKETCH_CHARS` characters are read: a long text whose first
-few thousand characters agree with another is the same text for this purpose.
+At most :data:`SKETCH_CHARS` characters of what a reader sees are read: a longer text
+is read as :data:`PASSAGES` passages spread evenly over it, so two long texts compare
+on the whole of them (two articles behind one long header are not alike), for the
+cost of a short one. The markup is read first (up to :data:`MARKUP_CHARS` characters),
+so a page's style sheet or navigation does not take the place of its text.
 
 Example:
     >>> sorted(f for f, _ in features("Order #48213 shipped at 10:32") if f[0] != "g")
@@ -62,9 +65,11 @@ from guards.validation.words import (
     wordset,
 )
 
-__all__ = ["SKETCH_CHARS", "features", "shows_anything"]
+__all__ = ["MARKUP_CHARS", "PASSAGES", "SKETCH_CHARS", "features", "shows_anything"]
 
 SKETCH_CHARS = 4000
+PASSAGES = 8  # a longer text is read as this many passages of SKETCH_CHARS / PASSAGES
+MARKUP_CHARS = 20_000  # the most of a text whose markup is read (max_item_chars' default)
 _RELATIVE_UNITS = wordset(
     "s sec secs second seconds m min mins minute minutes h hr hrs hour hours "
     "d day days w wk week weeks mo month months y yr yrs year years"
@@ -98,6 +103,31 @@ def shows_anything(prepared: str) -> bool:
     return any(c.isprintable() and not c.isspace() for c in shown) or len(prepared) > len(head)
 
 
+def _passages(shown: str) -> str:
+    """``shown`` when it is short; else :data:`PASSAGES` passages of it spread evenly
+    from its start to its end, each cut at spaces, joined as sentences.
+
+    >>> _passages("a b c")
+    'a b c'
+    """
+    if len(shown) <= SKETCH_CHARS:
+        return shown
+    size = SKETCH_CHARS // PASSAGES
+    step = (len(shown) - size) / (PASSAGES - 1)
+    parts = []
+    for k in range(PASSAGES):
+        start = round(k * step)
+        if start and shown[start - 1] != " ":  # from the next whole word
+            space = shown.find(" ", start, start + size)
+            start = start if space == -1 else space + 1
+        end = start + size
+        if end < len(shown) and shown[end] != " ":  # to the last whole word
+            space = shown.rfind(" ", start, end)
+            end = end if space <= start else space
+        parts.append(shown[start:end])
+    return " … ".join(parts)
+
+
 def features(prepared: str, *, names: bool = True, legacy: bool = False) -> list[tuple[str, int]]:
     """The weighted features of a prepared text (:func:`~guards.validation.normalize.prepare`).
 
@@ -108,9 +138,13 @@ def features(prepared: str, *, names: bool = True, legacy: bool = False) -> list
     was sent), to compare a new item with the items they remembered
     (:data:`~guards.validation.sketchers.LEGACY_MINHASH`).
     """
-    text = prepared[:SKETCH_CHARS]
-    if not legacy and ("<" in text or "](" in text or "&" in text):
-        text = as_shown(text)
+    if legacy:  # (read as written, the first SKETCH_CHARS)
+        text = prepared[:SKETCH_CHARS]
+    else:
+        text = prepared[:MARKUP_CHARS]
+        if "<" in text or "](" in text or "&" in text:
+            text = as_shown(text)
+        text = _passages(text)
     chunks = text.split(" ")
     hint = names and _case_is_a_hint(chunks)
     bag = Bag()

@@ -24,15 +24,65 @@ _SCHEME = re.compile(r"^(?:https?://)?(?:www\.)?")
 IMAGE = re.compile(r"<img\b[^<>]{0,500}?\bsrc\s*=\s*[\"']?[^\"'\s<>]", re.IGNORECASE)
 
 
+#: a declaration (``<!DOCTYPE html>``, ``<![CDATA[``'s opening), which shows nothing (not
+#: Slack's ``<!channel>``, which an item written for Slack shows)
+_DECLARATION = re.compile(r"<!(?:doctype\b|\[cdata\[)[^<>]{0,500}>", re.IGNORECASE)
+#: what a page never shows, from its opening to its closing: (opening, closing)
+_HIDDEN = (("<!--", "-->"), ("<style", "</style"), ("<script", "</script"))
+
+
 def as_shown(text: str) -> str:
-    """``text`` as a reader sees it: HTML tags and Markdown link syntax gone (links kept)."""
+    """``text`` as a reader sees it: HTML tags and Markdown link syntax gone (links kept),
+    and what a page never shows (style sheets, scripts, comments, declarations) too.
+
+    >>> as_shown("<!DOCTYPE html><style>p{color:red}</style><p>Hi <!-- x --></p>")
+    'Hi'
+    """
     if "<" in text:
+        text = _DECLARATION.sub(" ", _hidden_gone(text))
         text = _TAG.sub(" ", _OPEN_ANCHOR.sub(r" \1 ", _ANCHOR.sub(_anchor, text)))
     if "](" in text:
         text = _MARKDOWN_LINK.sub(r"\1 \2", text)
     if "&" in text:
         text = html.unescape(text)
     return " ".join(text.split())
+
+
+def _hidden_gone(text: str) -> str:
+    """``text`` without its comments, style sheets and scripts (an unclosed one runs to
+    the end, as in a browser). Linear: each opening is looked for once from where the
+    text was left, and only again once the text read passes where it was found."""
+    lower = text.lower()
+    if "<!--" not in lower and "<style" not in lower and "<script" not in lower:
+        return text
+    found = [lower.find(opening) for opening, _ in _HIDDEN]
+    kept: list[str] = []
+    at = 0
+    while True:
+        starts = [(f, k) for k, f in enumerate(found) if f != -1]
+        if not starts:
+            kept.append(text[at:])
+            break
+        start, k = min(starts)
+        opening, closing = _HIDDEN[k]
+        after = start + len(opening)
+        if k and lower[after : after + 1] not in (">", " ", "/", "\t", "\n", "\r", "\f"):
+            found[k] = lower.find(opening, after)  # <styles>, <scripted>: another tag
+            continue
+        kept.append(text[at:start])
+        end = lower.find(closing, after)
+        if end == -1:
+            break
+        at = end + len(closing)
+        if k:  # </style ...>: to its ">"
+            close = lower.find(">", at)
+            at = len(text) if close == -1 else close + 1
+        kept.append(" ")
+        found = [
+            f if f == -1 or f >= at else lower.find(o, at)
+            for f, (o, _) in zip(found, _HIDDEN, strict=True)
+        ]
+    return "".join(kept)
 
 
 def _anchor(match: re.Match[str]) -> str:

@@ -539,3 +539,57 @@ async def test_markup_with_nothing_in_it_is_empty(app_factory):
         range(len(blank)), "empty"
     )
     assert body["accepted"] == [len(blank), len(blank) + 1]  # a text, an image
+
+
+NEWSLETTER_HEAD = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
+    + "body{margin:0;padding:0;font-family:Helvetica,Arial,sans-serif}.btn{display:inline-block;"
+    "padding:10px 18px;border-radius:4px;background:#0a66c2;color:#fff}"
+    * 26
+    + '</style></head><body><!-- header --><table role="presentation" width="100%"><tr><td>'
+    '<a href="https://news.example.com/"><img src="https://news.example.com/logo.png"'
+    ' alt="Example News"></a></td><td><a href="https://news.example.com/world">World</a> |'
+    ' <a href="https://news.example.com/tech">Tech</a></td></tr></table>'
+)
+
+
+async def test_two_articles_behind_one_long_html_header_are_not_alike(app_factory):
+    """audit21 guards F1: only the first 4,000 characters were read, markup included: two
+    articles behind a 4.3 KB header (a style sheet, a logo, a navigation table) were
+    rejected as near-duplicates at 0.99, and the agent dropped a real new post."""
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    assert len(NEWSLETTER_HEAD) > 4000
+    first = NEWSLETTER_HEAD + "<h1>Apple announces new MacBook Pro with M5 chip</h1>"
+    first += "<p>Available next week in stores worldwide, starting at $1,599.</p></body></html>"
+    other = NEWSLETTER_HEAD + "<h1>Heavy snowfall closes schools across Minnesota</h1>"
+    other += "<p>Temperatures drop to record lows overnight; buses cancelled.</p></body></html>"
+    assert (await post(app, tok, [{"id": "p1", "text": first}])).json()["verdict"] == "ok"
+    assert (await post(app, tok, [{"id": "p2", "text": other}])).json()["verdict"] == "ok"
+    # the same article again, its header's style changed: still caught
+    again = first.replace("#0a66c2", "#0b77d3")
+    [rejected] = (await post(app, tok, [{"id": "p3", "text": again}])).json()["rejected"]
+    assert (rejected["reason"], rejected["duplicate_of"]) == ("near_duplicate", "p1")
+    # what /agent dedup shows of them is their text, not their style sheet
+    [(shown, matched)] = await app.store.fetch(
+        "SELECT preview, matched_preview FROM validation_rejections"
+    )
+    assert "Apple announces new MacBook Pro" in shown and "{" not in shown
+    assert matched.startswith("https://news.example.com/ World"), matched
+
+
+async def test_long_texts_that_share_only_their_opening_are_not_alike(app_factory):
+    """audit21 guards F1: two 9,800-character texts, the same first 4,200 characters and
+    different bodies, were near-duplicates at 0.99."""
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    opening = " ".join(distinct(120, seed=1))
+    body_a, body_b = " ".join(distinct(160, seed=2)), " ".join(distinct(160, seed=3))
+    assert len(opening) > 4000 and len(body_a) > 5000
+    a, b = f"{opening}. {body_a}", f"{opening}. {body_b}"
+    assert (await post(app, tok, [{"id": "a", "text": a}])).json()["verdict"] == "ok"
+    assert (await post(app, tok, [{"id": "b", "text": b}])).json()["verdict"] == "ok"
+    # the whole of a long text, a few words changed here and there: still one text
+    edited = a.replace(body_a[:40], "an edited start of the body here") + " Updated."
+    [rejected] = (await post(app, tok, [{"id": "c", "text": edited}])).json()["rejected"]
+    assert (rejected["reason"], rejected["duplicate_of"]) == ("near_duplicate", "a")

@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.validation import minhash, simhash
-from guards.validation.features import features
+from guards.validation.features import PASSAGES, SKETCH_CHARS, _passages, features
+from guards.validation.markup import as_shown
 from guards.validation.normalize import prepare
 from guards.validation.sketchers import MinHashSketcher, SimHashSketcher, Sketcher
 from guards.validation.words import IDENTITY
@@ -282,3 +283,41 @@ def test_markup_that_is_not_a_tag_stays_text():
 def test_a_number_too_large_for_a_float_is_still_a_feature():
     for text in ("Bitcoin hits $" + "9" * 400 + " today", "Profit " + "9" * 320 + " trillion"):
         assert any(f.startswith("n:") for f, _ in features(prepare(text)))
+
+
+def test_what_a_page_never_shows_is_not_read():
+    """audit21 guards F1: a style sheet, scripts, comments and the doctype are no text."""
+    page = (
+        "<!DOCTYPE html><head><STYLE type='text/css'>p{color:red}</STYLE>"
+        "<script>var x = '<p>not shown</p>';</script></head><body><!-- a <b>comment</b> -->"
+        "<p>Hello <b>world</b></p><styles>kept</styles><script>never closed"
+    )
+    assert as_shown(page) == "Hello world kept"
+    assert as_shown("x <!-- never closed <p>y</p>") == "x"
+    assert as_shown("1 < 2, <scripted> a</scripted>") == "1 < 2, a"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<!-- -->" * 2500 + "<style",
+        "<style>" * 3000,
+        "<script" * 3000 + " x",
+        "<!--" * 5000,
+        "<styles> " * 2000 + "<style>x",
+    ],
+)
+def test_reading_hostile_markup_stays_linear(hostile: str):
+    started = time.perf_counter()
+    as_shown(hostile)
+    assert time.perf_counter() - started < 0.5  # quadratic would be seconds
+
+
+def test_a_long_text_is_read_as_passages_from_its_start_to_its_end():
+    words = [f"w{i}" for i in range(3000)]  # about 17,000 characters
+    shown = _passages(" ".join(words))
+    passages = shown.split(" … ")
+    assert len(passages) == PASSAGES
+    assert passages[0].startswith("w0 ") and passages[-1].endswith(" w2999")
+    assert all(p.split(" ")[0] in words and p.split(" ")[-1] in words for p in passages)
+    assert len(shown) <= SKETCH_CHARS + 3 * (PASSAGES - 1)
