@@ -119,6 +119,19 @@ class Ledger(Settlements):
             )
         return ttl
 
+    def _same_ask(self, req: ReserveRequest, existing: Reservation) -> bool:
+        """Whether ``req`` asks what ``existing`` was asked in another form: the default
+        TTL said aloud, or left out (audit21 money M2: the default was folded in before
+        the fingerprint, so a reload that changed it made a byte-identical retry a 409)."""
+        default = self.policy.reservations.ttl_seconds
+        if req.ttl_seconds is None:
+            other = dataclasses.replace(req, ttl_seconds=default)
+        elif req.ttl_seconds == default:
+            other = dataclasses.replace(req, ttl_seconds=None)
+        else:
+            return False
+        return existing.request_hash == other.fingerprint()
+
     def reserve(
         self, tx: Tx, *, token: Token, req: ReserveRequest
     ) -> tuple[bool, ReservationAnswer]:
@@ -130,9 +143,7 @@ class Ledger(Settlements):
         """
         scope = Scope.parse(req.scope, min_depth=3)
         authorize(tx, token, scope, path="/v1/reservations")
-        if req.ttl_seconds == self.policy.reservations.ttl_seconds:  # the default, said aloud
-            req = dataclasses.replace(req, ttl_seconds=None)
-        fingerprint = req.fingerprint()
+        fingerprint = req.fingerprint()  # as sent: a reload's new default TTL changes nothing
         # A key names one call: of its scope, whichever token sends it (a rotated token
         # retrying, a parent token's key), and of its token (unique per token, as the
         # table says). The scope's use first, then the token's own in another scope.
@@ -160,7 +171,7 @@ class Ledger(Settlements):
                     " use a new key for a new call",
                     state=existing.state,
                 )
-            if existing.request_hash != fingerprint:
+            if existing.request_hash != fingerprint and not self._same_ask(req, existing):
                 raise Conflict(
                     f"idempotency_key {req.idempotency_key!r} was used for a different request"
                     f" ({existing.id}); use a new key for a new call",

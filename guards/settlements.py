@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from guards.client_types import ReleaseAnswer, SettleAnswer
 from guards.errors import Conflict, InvalidInput, NotFound
@@ -82,11 +83,16 @@ class Settlements(Holds):
             raise InvalidInput("outcome", f"outcome is one of {', '.join(OUTCOMES)}")
         actual = self.actual_cost(req)
         reservation = self._get(tx, token, res_id)
-        settle_hash = f"{actual}:{req.outcome}"
+        sent = _usage_sent(req)
+        settle_hash = f"{actual}:{req.outcome}" + (f":{sent}" if sent else "")
         if reservation.state == "settled":
-            if reservation.settle_hash == settle_hash:
+            charged, _, rest = (reservation.settle_hash or "").partition(":")
+            outcome, _, usage = rest.partition(":")
+            # the same settle: the same outcome, and the same usage (whatever it prices to
+            # now: prices change between a lost answer and its resend, audit21 money M1)
+            # or the same amount
+            if outcome == req.outcome and ((sent and usage == sent) or charged == str(actual)):
                 return reservation.settle_answer()
-            charged, _, outcome = (reservation.settle_hash or "").partition(":")
             raise Conflict(
                 f"{res_id} was already settled: charged {charged} micros, outcome {outcome};"
                 " a reservation settles once (reserve again for a new call)",
@@ -189,3 +195,13 @@ class Settlements(Holds):
             "state": "released",
             "released_micros": reservation.held_micros,
         }
+
+
+def _usage_sent(req: SettleRequest) -> str:
+    """The usage a settle sent, as a short hash ("" for an amount sent as micros)."""
+    if req.actual_cost_micros is not None or req.usage_model is None:
+        return ""
+    usage = (
+        f"{req.usage_model.casefold()}|{req.input_tokens}|{req.output_tokens}|{req.prompt_tokens}"
+    )
+    return "u" + hashlib.sha256(usage.encode()).hexdigest()[:16]

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from guards.clock import ManualClock
 from guards.tokens import revoke_token
 
 POLICY = {
@@ -709,3 +710,51 @@ async def test_a_ttl_past_the_policys_most_is_refused_in_one_words_whatever_its_
         assert r.json()["message"] == (
             "ttl_seconds may be at most 86400 (the policy's reservations.max_ttl_seconds)"
         )
+
+
+async def test_a_retry_after_the_default_ttl_changed_is_still_the_same_request(
+    app_factory, tmp_path
+):
+    """audit21 money M2: the default TTL was folded into the fingerprint, so a reload
+    that changed it made a byte-identical retry a 409 (and an unused hold sat there)."""
+    db, clock = tmp_path / "ttl.db", ManualClock()
+    app = await app_factory({**POLICY, "reservations": {"ttl_seconds": 601}}, db=db, clock=clock)
+    tok = await app.token("acme")
+    first = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=601)
+    assert first.status_code == 201
+    await app.ns.stop()
+    app = await app_factory({**POLICY, "reservations": {"ttl_seconds": 600}}, db=db, clock=clock)
+    again = await reserve(app, tok, "acme/alice/bot", "t", 1000, ttl_seconds=601)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true", again.text
+    assert again.json()["reservation_id"] == first.json()["reservation_id"]
+    # without it, the call asks for today's default TTL: another request
+    assert (await reserve(app, tok, "acme/alice/bot", "t", 1000)).status_code == 409
+
+
+async def test_the_same_usage_settle_after_a_price_change_gets_the_same_answer(
+    app_factory, tmp_path
+):
+    """audit21 money M1: the settle's replay compared the priced amount, so the resend of
+    a settle whose answer was lost, after a price change, was a 409 for a call charged once."""
+    db, clock = tmp_path / "prices.db", ManualClock()
+    haiku = {"claude-haiku-4-5": {"input": "0.8", "output": "4"}}
+    app = await app_factory({**POLICY, "prices": haiku}, db=db, clock=clock)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/alice/bot", "k", 10_000)).json()["reservation_id"]
+    usage = {"usage": {"model": "claude-haiku-4-5", "input_tokens": 1000, "output_tokens": 500}}
+    settle = f"/v1/reservations/{rid}/settle"
+    first = await app.request("POST", settle, token=tok, json=usage)
+    assert first.status_code == 200 and first.json()["charged_micros"] == 2800
+    await app.ns.stop()
+    haiku["claude-haiku-4-5"]["input"] = "0.9"
+    app = await app_factory({**POLICY, "prices": haiku}, db=db, clock=clock)
+    again = await app.request("POST", settle, token=tok, json=usage)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    # another usage, or the same as micros of another amount, is another settle
+    other = {"usage": {**usage["usage"], "output_tokens": 501}}
+    assert (await app.request("POST", settle, token=tok, json=other)).status_code == 409
+    micros = {"actual_cost_micros": 2900}
+    assert (await app.request("POST", settle, token=tok, json=micros)).status_code == 409
+    same = {"actual_cost_micros": 2800}  # what it was charged, as micros: the same settle
+    assert (await app.request("POST", settle, token=tok, json=same)).status_code == 200
