@@ -198,12 +198,16 @@ async def act_resolve(ctx: Context, value: str) -> ActionResult:
     alert_id = _button_id(value)
     await require_responder(ctx, "resolve alerts", alert_id=alert_id)
     engine = engine_of(ctx)
-    alert = await ctx.ns.store.write(
-        lambda tx: ops.resolve(engine, tx, alert_id=alert_id, actor=ctx.actor)
-    )
+
+    def write(tx: Tx) -> tuple[Alert, str | None]:
+        alert = ops.resolve(engine, tx, alert_id=alert_id, actor=ctx.actor)
+        return alert, ops.still_silent(engine, tx, alert)
+
+    alert, silent = await ctx.ns.store.write(write)
     at = local_time(alert.resolved_at or 0, ctx)
     if alert.resolved_by:
-        return ActionResult(ephemeral=f"✅ #{alert_id} resolved by <@{alert.resolved_by}> at {at}")
+        said = f"✅ #{alert_id} resolved by <@{alert.resolved_by}> at {at}"
+        return ActionResult(ephemeral=f"{said}. ⚠️ {silent}." if silent else said)
     return ActionResult(
         ephemeral=f"✅ #{alert_id} resolved at {at} ({alert.resolve_reason or 'condition cleared'})"
     )

@@ -34,6 +34,7 @@ __all__ = [
     "alive",
     "heartbeat_uptime",
     "is_stopped",
+    "rearm",
     "record",
     "started",
     "watchdog",
@@ -52,23 +53,37 @@ def is_stopped(status: str | None) -> bool:
 
 def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: float) -> bool:
     """Store a heartbeat; returns True when it ends a missed-heartbeat alert."""
-    row = tx.one("SELECT missed_at FROM heartbeats WHERE scope = ?", (scope,))
+    row = tx.one("SELECT missed_at, rearmed_at FROM heartbeats WHERE scope = ?", (scope,))
     tx.execute(
         "INSERT INTO heartbeats (scope, last_seen, status, detail, first_seen)"
         " VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (scope) DO UPDATE SET last_seen = excluded.last_seen,"
         " status = excluded.status, detail = excluded.detail, beats = beats + 1,"
-        " missed_at = NULL",
+        " missed_at = NULL, rearmed_at = NULL",
         (scope, now, status, detail, now),
     )
-    if row is None or row[0] is None:
+    if row is None or (row[0] is None and row[1] is None):
         return False
-    tx.execute(
+    tx.execute(  # its downtime ends (also when its alert was resolved by hand meanwhile)
         "UPDATE heartbeat_gaps SET down_until = ? WHERE scope = ? AND down_until IS NULL",
         (now, scope),
     )
+    if row[0] is None:  # re-armed, not missed again: no alert is open to end
+        return False
     tx.emit(HeartbeatRestored(at=now, scope=scope))
     return True
+
+
+def rearm(tx: Tx, *, scope: str, now: float) -> bool:
+    """Its missed-heartbeat alert was resolved by hand: if the agent is still silent,
+    watch it again from ``now`` (it alerts once more after another detection window
+    without a beat) rather than never again until it beats. True when it was silent."""
+    cur = tx.execute(
+        "UPDATE heartbeats SET missed_at = NULL, rearmed_at = ?"
+        " WHERE scope = ? AND missed_at IS NOT NULL",
+        (now, scope),
+    )
+    return cur.rowcount > 0
 
 
 def started(tx: Tx, *, now: float) -> bool:
@@ -93,7 +108,10 @@ def clock_stepped(tx: Tx, seconds: float) -> None:
     stops is missed on time, not an hour late; after a step forward nobody is paged for
     the step, and a page says when the agent last beat in the clock it reads now (a step
     forward is not a downtime: the downtimes are only the process's own, at start)."""
-    tx.execute("UPDATE heartbeats SET last_seen = last_seen + ?", (seconds,))
+    tx.execute(
+        "UPDATE heartbeats SET last_seen = last_seen + ?1, rearmed_at = rearmed_at + ?1",
+        (seconds,),
+    )
     tx.execute(
         "UPDATE watchdog_downtime SET down_from = down_from + ?1, down_until = down_until + ?1",
         (seconds,),
@@ -124,35 +142,39 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
     overdue = now - window
     if watching_since is not None and watching_since > overdue:
         return 0
+    # silent since its last beat, or since its alert was resolved by hand (:func:`rearm`)
     rows = tx.all(
-        "SELECT scope, last_seen FROM heartbeats WHERE missed_at IS NULL AND last_seen <= ?"
+        "SELECT scope, last_seen, rearmed_at, max(last_seen, coalesce(rearmed_at, 0)) AS quiet"
+        " FROM heartbeats WHERE missed_at IS NULL AND quiet <= ?"
         f" AND (status IS NULL OR replace(lower(status), '-', '_') NOT IN ({_STOPPED_MARKS}))"
-        " ORDER BY last_seen LIMIT 500",
+        " ORDER BY quiet LIMIT 500",
         (overdue, *STOPPED_STATUSES),
     )
     downtimes: list[tuple[float, float]] = []
     if rows:
         downtimes = tx.all(
             "SELECT down_from, down_until FROM watchdog_downtime WHERE down_until > ?",
-            (rows[0][1],),
+            (min(row[1] for row in rows),),
         )
+
+    def silent_since(start: float) -> float:
+        return now - start - sum(max(0.0, min(u, now) - max(f, start)) for f, u in downtimes)
+
     missed = 0
     # Oldest first: an agent's silence less the downtimes within it never grows with a
     # later last beat, so if the oldest 500 are forgiven, so is everyone after them.
-    for scope, last_seen in rows:
-        silent = (
-            now
-            - last_seen
-            - sum(max(0.0, min(until, now) - max(since, last_seen)) for since, until in downtimes)
-        )
-        if silent < window:
+    for scope, last_seen, rearmed_at, quiet in rows:
+        if silent_since(quiet) < window:
             continue  # part of its silence was our downtime
-        misses = int(silent // timeout)
-        tx.execute("UPDATE heartbeats SET missed_at = ? WHERE scope = ?", (now, scope))
+        misses = int(silent_since(last_seen) // timeout)
         tx.execute(
-            "INSERT INTO heartbeat_gaps (scope, down_from) VALUES (?, ?)",
-            (scope, last_seen + timeout),
+            "UPDATE heartbeats SET missed_at = ?, rearmed_at = NULL WHERE scope = ?", (now, scope)
         )
+        if rearmed_at is None:  # (re-armed: the gap its first miss opened is still open)
+            tx.execute(
+                "INSERT INTO heartbeat_gaps (scope, down_from) VALUES (?, ?)",
+                (scope, last_seen + timeout),
+            )
         tx.emit(HeartbeatMissed(at=now, scope=scope, last_seen=last_seen, misses=misses))
         missed += 1
     return missed

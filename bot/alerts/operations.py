@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts import folding
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
+from bot.alerts.heartbeats import rearm
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override
 from bot.alerts.render_storm import storm_acked_line, storm_others
@@ -153,14 +154,36 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
 
 
 def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:
-    """Resolve by hand (the Resolve button): the chain stops; a new firing opens a new alert."""
+    """Resolve by hand (the Resolve button): the chain stops; a new firing opens a new alert.
+
+    An agent whose missed heartbeat is resolved while it is still silent is watched again
+    from now: it alerts again after another detection window without a beat (audit21
+    oncall 1: it never alerted again, a dead agent that nobody was told of)."""
     now = tx.clock.now()
     alert = engine.get(tx, alert_id)
     if alert.resolved_at is not None:
         return alert
     tx.audit(actor=actor, action="alert.resolve", target=f"#{alert_id} {alert.fingerprint}")
     engine.resolve_alert(tx, alert, now, by=actor, reason=None)
+    if alert.kind == "heartbeat_missed":
+        rearm(tx, scope=alert.scope, now=now)
     return engine.get(tx, alert_id)
+
+
+def still_silent(engine: AlertEngine, tx: Tx, alert: Alert) -> str | None:
+    """For the one who resolved a missed heartbeat: that its agent is still silent and
+    when it alerts again (None when it beat meanwhile, or for another kind)."""
+    if alert.kind != "heartbeat_missed" or alert.resolved_at is None:
+        return None
+    row = tx.one("SELECT rearmed_at FROM heartbeats WHERE scope = ?", (alert.scope,))
+    if row is None or row[0] is None:
+        return None
+    beats = engine.policy.heartbeats
+    window = beats.misses_before_alert * max(1, beats.timeout_seconds)
+    return (
+        f"`{alert.scope}` is still silent: it alerts again if no heartbeat comes within"
+        f" {duration(window)}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from bot.alerts import heartbeat_uptime
+from bot.alerts import operations as ops
 from guards.clock import ManualClock
 
 BOT = "acme/alice/rss-bot"
@@ -214,3 +215,73 @@ async def test_a_step_forward_of_the_wall_clock_is_nobodys_silence(app_factory):
     # and the page says when it last beat in the clock it reads now: 122 s ago, not the
     # hour of the step too (recheck18 N1)
     assert json.loads(row[2])["last_seen"] == app.clock.now() - 122
+
+
+async def test_a_missed_heartbeat_resolved_while_still_silent_alerts_again(slack_http):
+    """audit21 oncall 1 (H): Resolve on a dead agent's alert ("I restarted it", but the
+    restart failed) closed it for good: the watchdog never alerted again, nobody was paged,
+    until the agent beat and stopped once more."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    alerts = app.ns.extras["alerts"]
+    start = app.clock.now()
+    await beat(app)
+    app.clock.advance(120)
+    await alerts.tick()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    post = fake.posts(ALERTS)[0]
+    r = await slack.click(
+        action_id="alert_resolve",
+        value="1",
+        user_id="U01",
+        channel=ALERTS,
+        ts=post.response["ts"],
+        blocks=post.args["blocks"],
+        response_url=fake.response_url("U01"),
+    )
+    assert r.status_code == 200
+    await fake.wait_for(lambda: fake.responses["U01"])
+    said = fake.responses["U01"][0]["text"]
+    assert said.startswith("✅ #1 resolved by <@U01> at ")
+    assert said.endswith(
+        f"⚠️ `{BOT}` is still silent: it alerts again if no heartbeat comes within 2m."
+    ), said
+    app.clock.advance(119)  # a whole window after the resolve, not after its last beat
+    await alerts.tick()
+    assert [tuple(r) for r in await app.store.fetch("SELECT id, resolved_at FROM alerts")] == [
+        (1, start + 120)
+    ]
+    app.clock.advance(1)
+    await alerts.tick()
+    rows = await app.store.fetch("SELECT id, kind, resolved_at FROM alerts ORDER BY id")
+    assert [tuple(r) for r in rows] == [
+        (1, "heartbeat_missed", start + 120),
+        (2, "heartbeat_missed", None),
+    ]
+    await fake.wait_for(lambda: len(fake.posts("U01")) == 2 and len(fake.posts(ALERTS)) == 2)
+    assert "(4 missed)" in fake.posts(ALERTS)[-1].args["text"]  # since its last beat
+    # it comes back: the new alert resolves, and its downtime is one gap, not two
+    await beat(app)
+    await alerts.process()
+    rows = await app.store.fetch("SELECT resolved_at FROM alerts WHERE id = 2")
+    assert rows[0][0] == start + 240
+    uptime = await heartbeat_uptime(app.store, since=start, until=start + 240)
+    assert uptime == {BOT: pytest.approx(60 / 240)}
+
+
+async def test_a_beat_between_a_resolve_and_the_next_window_ends_the_downtime(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    alerts, start = app.ns.extras["alerts"], app.clock.now()
+    await beat(app)
+    app.clock.advance(120)
+    await alerts.tick()
+    engine = alerts.engine
+    await app.store.write(lambda tx: ops.resolve(engine, tx, alert_id=1, actor="U01"))
+    app.clock.advance(30)
+    await beat(app)  # back before the window ran out: nothing more to say
+    await alerts.process()
+    app.clock.advance(90)
+    await alerts.tick()
+    assert len(await app.store.fetch("SELECT * FROM alerts")) == 1
+    uptime = await heartbeat_uptime(app.store, since=start, until=start + 240)
+    assert uptime == {BOT: pytest.approx(1 - 90 / 240)}  # down 60 s .. 150 s
