@@ -147,8 +147,8 @@ class AlertMessages:
 
     def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
         rows = tx.all(
-            "SELECT target, at, step, manual_by, withdrawn_at, folded_into FROM escalations"
-            " WHERE alert_id = ? ORDER BY id",
+            "SELECT target, at, step, manual_by, withdrawn_at, folded_into, notify"
+            " FROM escalations WHERE alert_id = ? ORDER BY id",
             (alert_id,),
         )
         chain = self.chain
@@ -159,6 +159,7 @@ class AlertMessages:
                 chain.describe(r[2]) if chain.steps else "",
                 r[3],
                 note="withdrawn" if r[4] is not None else "folded" if r[5] else None,
+                nobody=r[0] is None and r[6] != "channel",
             )
             for r in rows
         ]

@@ -163,6 +163,23 @@ class AlertPaging(AlertMessages):
             overrides=self.overrides(tx, now),
         )
 
+    def _paged_just_before(
+        self, tx: Tx, alert_id: int, position: int, target: str | None, manual_by: str | None
+    ) -> str | None:
+        """``target`` when the chain's step before this one, in the same round, paged that
+        same person (on call in two rotations, or covering one by an override): the chain
+        goes on to the next step rather than wake them twice (audit21 oncall 2). A click
+        on Escalate now pages whom it names (it passes over only the clicker)."""
+        if target is None or manual_by is not None:
+            return None
+        last = tx.one(
+            "SELECT step, target FROM escalations WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+            (alert_id,),
+        )
+        if last is None or last[1] != target or not (last[0] < position):
+            return None
+        return target if self.chain.same_round(int(last[0]), position) else None
+
     def escalate(
         self,
         tx: Tx,
@@ -181,6 +198,9 @@ class AlertPaging(AlertMessages):
         position = alert.esc_step
         due = alert.esc_at if manual_by is None and alert.esc_at is not None else now
         step, target = self.step_target(tx, position, now)
+        again = self._paged_just_before(tx, alert.id, position, target, manual_by)
+        if again:  # the same person twice in a row wakes nobody new: on to the next step
+            target = None
         cur = tx.execute(
             "INSERT INTO escalations (alert_id, step, notify, target, at, manual_by)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -190,7 +210,7 @@ class AlertPaging(AlertMessages):
         following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
         # a step with nobody to page (everyone in its rotation left the workspace): the
         # chain does not wait for nobody, but a round's repeat still waits its time
-        nobody = target is None and step.notify != "channel"
+        nobody = (target is None and step.notify != "channel") or again
         next_step, next_at = (None, None)
         if following is not None:
             # Steps keep the chain's own times: a step that fired late (a tick, a restart)
@@ -229,7 +249,11 @@ class AlertPaging(AlertMessages):
         elif nobody:
             if alert.posted_at is not None and alert.channel is not None:
                 which = self.chain.describe(position)
-                why = nobody_reason(step, self.policy.oncall)
+                why = (
+                    f"<@{again}> was paged at the step before and is not paged twice in a row"
+                    if again
+                    else nobody_reason(step, self.policy.oncall)
+                )
                 enqueue_thread_reply(
                     tx,
                     parent=alert.post_ref,

@@ -66,13 +66,14 @@ KIND_TITLES = {
 
 @dataclass(frozen=True, slots=True)
 class Paged:
-    """One escalation step taken: whom it notified (None: the channel) and when."""
+    """One escalation step taken: whom it notified (None: the channel, or nobody) and when."""
 
     user: str | None
     at: float
     step: str
     manual_by: str | None = None
     note: str | None = None  # "withdrawn": never sent; "folded": sent in a storm summary
+    nobody: bool = False  # a step that named people and paged none (its thread says why)
 
 
 def title(alert: Alert) -> str:
@@ -217,7 +218,7 @@ def alert_message(
     if paged:
         pages = []
         for p in paged:
-            who = f"<@{p.user}>" if p.user else "the channel"
+            who = f"<@{p.user}>" if p.user else "nobody" if p.nobody else "the channel"
             early = f" (Escalate now by <@{p.manual_by}>)" if p.manual_by else ""
             note = {"withdrawn": " (withdrawn unsent)", "folded": " (in a storm summary)"}.get(
                 p.note or "", ""
@@ -234,6 +235,11 @@ def alert_message(
         text += f" [{state}]"
     elif next_step:
         blocks.append(context(f"unacknowledged; next: {next_step}"))
+    elif paged and alert.esc_step is None:  # its chain ran out: nobody owns it
+        last = clock_time(paged[-1].at, tz, now=now)
+        ran_out = f"⚠️ unacknowledged; its escalation chain ran out at {last}: nobody is paged again"
+        blocks.append(context(f"{ran_out} (`/agent ack {alert.id}` takes it)"))
+        text += f" [{ran_out}]"
     if budget_set and alert.resolved_at is None:
         blocks.append(context("\n".join(_budget_set_line(alert, c, tz, now) for c in budget_set)))
     if buttons := _buttons(alert):

@@ -20,7 +20,7 @@ from tests.fakes.slack_signing import block_actions_body
 BOT = "acme/alice/rss-bot"
 ALERTS = "C0ALERTS"
 ADMIN = "U0ADMIN"
-POLICY = {
+POLICY: dict[str, Any] = {
     "admins": [ADMIN],
     "channels": {"alerts": ALERTS},
     "budgets": {"defaults": {"agent": {"day": "100.00"}}},
@@ -129,6 +129,50 @@ async def test_p0_dms_the_primary_escalates_to_the_secondary_then_the_channel(sl
     assert nudge.args["thread_ts"] == post.response["ts"] and "<!channel>" in nudge.args["text"]
     # the message shows whom it paged
     await fake.wait_for(lambda: "paged:" in json.dumps(channel_message(fake)["blocks"]))
+
+
+async def test_a_person_on_call_at_two_steps_in_a_row_is_not_paged_twice(slack_http):
+    """audit21 oncall 2: U01 on call for primary and secondary (a cover) was paged at step
+    1 and again at step 2; nobody else was tried before the channel."""
+    policy = {**POLICY, "oncall": {**POLICY["oncall"]}}
+    policy["oncall"]["rotations"] = [
+        POLICY["oncall"]["rotations"][0],
+        {"name": "secondary", "users": ["U01"], "start": "2025-12-29"},
+    ]
+    slack = await slack_http(policy, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await overspend(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS) and dms(fake, "U01"))
+    app.clock.advance(5 * 60)
+    await alerts_of(slack).tick()  # step 2 passes over U01, and the channel is told at once
+
+    def replies() -> list[str]:
+        return [str(c.args["text"]) for c in fake.posts(ALERTS) if c.args.get("thread_ts")]
+
+    await fake.wait_for(lambda: len(replies()) == 2)
+    assert replies()[0] == (
+        "⚠️ Step 2 of 3 pages nobody: <@U01> was paged at the step before and is not paged"
+        " twice in a row (`/agent oncall` shows who is on call)."
+    )
+    assert "<!channel>" in replies()[1]
+    assert len(dms(fake, "U01")) == 1
+    rows = await app.store.fetch("SELECT step, target FROM escalations ORDER BY id")
+    assert [tuple(r) for r in rows] == [(0, "U01"), (1, None), (2, None)]
+    # the message says whom each step paged: the step that passed over U01 paged nobody
+    app.clock.advance(31)  # past update_interval: the message is drawn again
+    await alerts_of(slack).tick()
+
+    def shown() -> str:
+        return json.dumps(channel_message(fake)["blocks"], ensure_ascii=False)
+
+    await fake.wait_for(lambda: "the channel 00:05" in shown())
+    assert "paged: <@U01> 00:00 · nobody 00:05 · the channel 00:05" in shown(), shown()
+    # and that nobody will be paged again (audit21 oncall 4: it looked like U01 owned it)
+    assert (
+        "⚠️ unacknowledged; its escalation chain ran out at 00:05: nobody is paged again"
+        " (`/agent ack 1` takes it)"
+    ) in shown()
 
 
 async def test_acknowledge_button_stops_the_chain_and_records_mtta(slack_http):
@@ -494,7 +538,7 @@ async def test_rotations_without_steps_page_the_first_rotation_and_status_does_n
 ):
     """audit14 docs 1: with rotations and no escalation list the first rotation is paged
     (a one-step chain); saying "nobody is paged" then was false."""
-    rotations = {"rotations": POLICY["oncall"]["rotations"]}  # type: ignore[index]
+    rotations = {"rotations": POLICY["oncall"]["rotations"]}
     slack = await slack_http({**POLICY, "oncall": rotations}, clock=ManualClock())
     await overspend(slack.app)
     await alerts_of(slack).process()
