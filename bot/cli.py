@@ -26,6 +26,7 @@ from bot.entry import stop_requested, stop_while_starting
 from bot.logs import setup_logging
 from bot.settings import Settings
 from guards.config import PolicyError
+from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
 
 __all__ = [
@@ -191,6 +192,18 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     return ""
 
 
+def refused_write(cause: str) -> str:
+    """Why the database refused a command's write, for the operator who typed it."""
+    if "locked" in cause:
+        cause += (
+            ": another process holds its write lock (a sqlite3 shell or a backup tool in a"
+            " transaction?); end it, then run this again"
+        )
+    elif "readonly" in cause:
+        cause += ": the file (or its folder) is not writable by this user"
+    return f"the database refused a write ({cause}); nothing was changed"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     load_cli_commands()
@@ -227,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except sqlite3.Error as exc:  # name the file: it may come from an environment not in view
         print(f"nightshift: {settings.db}: {exc}{why_not_open(settings.db, exc)}", file=sys.stderr)
+        return 1
+    except StorageUnavailable as exc:  # (the agents' 503 wording says "send it again")
+        print(f"nightshift: {settings.db}: {refused_write(exc.cause)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `nightshift token list | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush

@@ -264,6 +264,7 @@ class StorageUnavailable(GuardError):
     retry_after = 5
 
     def __init__(self, cause: str) -> None:
+        self.cause = cause  # SQLite's reason alone, for the operator's own command line
         super().__init__(
             f"the database could not take this write ({cause}); nothing was changed:"
             f" send it again in a few seconds (the operator is told in the log)"

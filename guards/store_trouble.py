@@ -39,7 +39,7 @@ def identity(path: str) -> tuple[int, int] | None:
 
 
 # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (primary codes)
-STORAGE_CODES = frozenset({5, 6, 10, 13, 14})
+STORAGE_CODES = frozenset({5, 6, 8, 10, 13, 14})  # busy, locked, read-only, I/O, full, open
 
 
 def storage_trouble(exc: BaseException) -> bool:

@@ -167,3 +167,26 @@ def test_only_run_keeps_the_early_sigterm_handler(tmp_path: Path) -> None:
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_database_another_process_keeps_locked_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """audit21 observe M1: `token create` (and `run`) on a database a sqlite3 shell held
+    in a transaction died with a traceback and the agents' "send it again" wording."""
+    db = tmp_path / "locked.db"
+    assert main(["token", "create", "acme", "--db", str(db)]) == 0
+    capsys.readouterr()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        assert main(["token", "create", "acme/bob", "--db", str(db)]) == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    *logged, said = err.strip().splitlines()  # the store's own log lines, then one line
+    assert all(line.startswith("{") for line in logged), err  # JSON lines, no raw traceback
+    assert said.startswith(f"nightshift: {db}: the database refused a write (")
+    assert "another process holds its write lock" in said and "nothing was changed" in said
+    assert "send it again" not in said

@@ -19,6 +19,7 @@ from guards.ledger import Ledger, ReserveRequest
 from guards.migrations import begin_immediate, connect
 from guards.scopes import Scope
 from guards.store import Store, Tx
+from guards.store_trouble import storage_trouble
 from guards.tokens import authenticate, create_token
 from guards.usage import UPSERT_DAY, UsageCache
 
@@ -388,3 +389,21 @@ async def test_a_flood_queued_behind_a_held_lock_is_refused_within_the_wait(tmp_
         took = time.monotonic() - started
     assert all(isinstance(a, StorageUnavailable) for a in answers)
     assert took < 1.6, took  # it was 2.5: 1 s, then 0.5 s for each next batch of 512
+
+
+def test_a_read_only_database_is_storage_trouble_not_a_bug(tmp_path: Path) -> None:
+    """audit21 observe M1: a file that became read-only under the process answered its
+    writes 500 ("the write batch failed", a bug's answer) instead of 503 (send it again)."""
+    db = tmp_path / "ro.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        conn.close()
+    assert "readonly" in str(caught.value)
+    assert storage_trouble(caught.value)
+    with pytest.raises(sqlite3.OperationalError) as bug:
+        sqlite3.connect(":memory:").execute("SELECT nosuchcolumn FROM sqlite_master")
+    assert not storage_trouble(bug.value)  # a wrong statement stays a bug
