@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -192,6 +193,9 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     return ""
 
 
+_USERINFO = re.compile(r"(://)[^/@\s]*@")  # a URL's user:password@
+
+
 def refused_write(cause: str) -> str:
     """Why the database refused a command's write, for the operator who typed it."""
     if "locked" in cause:
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             flag = {"NIGHTSHIFT_DB": "db", "NIGHTSHIFT_CONFIG": "config"}.get(name)
             if flag is not None and getattr(args, flag, None) is not None:
                 name = f"--{flag}"  # it came from the command line, not the environment
-            shown = str(err.get("input"))[:80]
+            shown = _USERINFO.sub(r"\1…@", str(err.get("input")))[:80]  # no password shown
             msg = str(err["msg"]).removeprefix("Value error, ")
             print(f"nightshift: {name}={shown!r}: {msg}", file=sys.stderr)
         return 2

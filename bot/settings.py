@@ -58,6 +58,11 @@ class Settings(BaseSettings):
                 "is not an http(s) URL: write it as https://slack.com/api/ (or unset it:"
                 " that is the default)"
             )
+        if "@" in rest.partition("/")[0]:  # user:password@host: slack_sdk sends a token
+            raise ValueError(
+                "carries a user or password: Slack's Web API takes the bot token alone"
+                " (for a proxy, set HTTPS_PROXY; or unset it: that is the default)"
+            )
         return value.strip()
 
     def slack_problem(self) -> str | None:

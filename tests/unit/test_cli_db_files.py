@@ -145,6 +145,21 @@ def test_a_slack_api_url_that_is_no_url_is_refused_at_start(
     )
 
 
+@pytest.mark.parametrize(
+    "url", ["http://proxyuser:PROXYPASS@127.0.0.1:46801/api/", "https://user@slack.com/api/"]
+)
+def test_a_slack_api_url_with_a_user_or_password_is_refused_at_start(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """audit21 observe M2: slack_sdk refuses such a URL on every call; the start took it
+    for Slack out of reach, and then no page went out and every command got a 500."""
+    monkeypatch.setenv("SLACK_API_URL", url)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "SLACK_API_URL=" in err and "carries a user or password" in err
+    assert "PROXYPASS" not in err and "://…@" in err  # the value is shown, not its password
+
+
 def test_a_slack_api_url_on_loopback_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.settings import Settings
 
