@@ -14,6 +14,7 @@ import re
 import sys
 
 from bot.cli import absent, command, current_db
+from bot.escape import printable
 from bot.settings import Settings
 from guards.store import Store
 from guards.tokens import create_token, revoke_token
@@ -69,7 +70,8 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         created = to_datetime(r["created_at"]).strftime("%Y-%m-%d %H:%M")
         state = "revoked" if r["revoked_at"] else "active"
-        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state:<8} {r['label'] or ''}")
+        label = printable(r["label"] or "")  # an escape or a newline shows as such
+        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state:<8} {label}")
     return 0
 
 

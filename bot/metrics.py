@@ -93,7 +93,7 @@ class _GroupCommitCounts:
         )
         yield GaugeMetricFamily(
             "nightshift_last_commit_timestamp_seconds",
-            "When the writer last committed (the breaker tick commits every second, even idle)",
+            "When the writer last committed (the alerts tick commits every 2 s, even idle)",
             value=(source.last_commit_at or 0) if source else 0,
         )
 

@@ -205,3 +205,17 @@ def test_a_database_another_process_keeps_locked_is_one_line_not_a_traceback(
     assert said.startswith(f"nightshift: {db}: the database refused a write (")
     assert "another process holds its write lock" in said and "nothing was changed" in said
     assert "send it again" not in said
+
+
+def test_token_list_shows_a_label_s_control_characters_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """audit21 observe L4: a label's escape sequence cleared the reader's screen, and its
+    newline faked a row of the list."""
+    db = str(tmp_path / "t.db")
+    assert main(["token", "create", "acme", "--db", db, "--label", "evil\x1b[2J\nline2"]) == 0
+    capsys.readouterr()
+    assert main(["token", "list", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and len(out.strip().splitlines()) == 2
+    assert out.rstrip().endswith("evil\\x1b[2J\\nline2")
