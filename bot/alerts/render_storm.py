@@ -61,13 +61,18 @@ def fold_message(
         groups.setdefault((alert.tier, alert.kind), []).append(alert)
     order = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1]))
     top = "P0" if any(a.tier == "P0" for a in alerts) else min(a.tier for a in alerts)
-    head = f"{TIER_ICONS.get(top, '⚪')} Alert storm · {len(alerts)} alerts"
+    many = len(alerts) > 1  # one alert folded is no storm (audit21 oncall 5)
+    number = f"{len(alerts)} alerts" if many else "1 more alert"
+    head = f"{TIER_ICONS.get(top, '⚪')} {'Alert storm · ' if many else ''}{number}"
+    came = "they came" if many else "it came"
     if paged:
-        lead = f"*You are paged for {len(alerts)} alerts at once*: they came while your earlier"
-        lead += " pages were still on their way, so they are folded into this one message."
+        lead = f"*You are paged for {number} at once*: {came} while your earlier"
+        lead += f" pages were still on their way, so {'they are' if many else 'it is'} folded"
+        lead += " into this one message."
     else:
-        lead = f"*{len(alerts)} alerts* came while this channel's earlier alert messages were"
-        lead += " still on their way, so they are folded into this one message."
+        lead = f"*{number}* came while this channel's earlier alert messages were"
+        lead += f" still on their way, so {'they are' if many else 'it is'} folded into this"
+        lead += " one message."
     if mention:
         lead = f"<@{mention}> {lead}"
     blocks: list[dict[str, Any]] = [header(head), section(lead)]

@@ -126,7 +126,9 @@ async def test_a_folded_summary_drops_what_was_acked_and_is_withdrawn_when_empty
     ref = posts(await outbox(store), "U01")[1][3]
     await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
     summary = await pending(store, ref)
-    assert summary is not None and "You are paged for 1 alerts" in dump(summary["blocks"])
+    assert summary is not None and "You are paged for 1 more alert at once" in dump(
+        summary["blocks"]
+    )
     assert "#2`" not in dump(summary["blocks"]) and "#3`" in dump(summary["blocks"])
     await store.write(lambda tx: ops.ack(engine, tx, alert_id=3, actor="U01"))
     assert await pending(store, ref) is None
