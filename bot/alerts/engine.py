@@ -60,7 +60,10 @@ from bot.alerts.model import (
     alert_kind,
     fingerprint,
 )
+from bot.alerts.render_time import clock_time, duration
 from bot.alerts.resolution import AlertResolution
+from bot.escape import member_or_name, slack_text
+from bot.outbox import enqueue_thread_reply
 from guards.store import Tx
 
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
@@ -165,7 +168,39 @@ class AlertEngine(AlertResolution):
                 (scope,),
             )
             akind = row[0] if row else akind
-        return self.fire(tx, kind=akind, scope=scope, at=at, facts=payload, event_id=event_id)
+        alert_id = self.fire(tx, kind=akind, scope=scope, at=at, facts=payload, event_id=event_id)
+        if kind == "breaker_opened" and payload.get("trip") == "trial":
+            self._tell_approver(tx, alert_id, scope, payload, at)
+        return alert_id
+
+    def _tell_approver(
+        self, tx: Tx, alert_id: int, scope: str, payload: dict[str, Any], at: float
+    ) -> None:
+        """The trial someone approved failed: say so in the alert's thread, to them (they
+        were told "trial running"; the alert's message is edited far up the channel, and
+        the next request comes a doubled cool-down later: audit21 guards F3)."""
+        row = tx.one(
+            "SELECT payload FROM events WHERE kind = 'trial_answered' AND scope = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (scope,),
+        )
+        answered = json.loads(row[0]) if row is not None else {}
+        actor = answered.get("actor")
+        if answered.get("decision") != "approved" or not actor or actor == "nightshift":
+            return
+        alert = self.get(tx, alert_id)
+        if alert.posted_at is None or alert.channel is None:
+            return  # its first post says it
+        cooldown = int(payload.get("cooldown_seconds") or 0)
+        ends = clock_time(at + cooldown, self.tz, now=at)
+        enqueue_thread_reply(
+            tx,
+            parent=alert.post_ref,
+            text=f"⚠️ {member_or_name(str(actor))}, the trial you approved on `{scope}` failed:"
+            f" {slack_text(str(payload.get('reason') or 'a trial call failed'), 300)}. The"
+            f" breaker is open again for {duration(cooldown)}, until {ends}.",
+            channel=alert.channel,
+        )
 
     def _spent_while_open(
         self, tx: Tx, scope: str, payload: dict[str, Any], now: float

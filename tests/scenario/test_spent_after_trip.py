@@ -113,3 +113,35 @@ async def test_a_trip_again_keeps_what_got_through_and_a_closed_breaker_adds_not
     )
     assert len(rows) == 1 and rows[0][0] is not None
     assert json.loads(rows[0][1])["after_trip_calls"] == 1
+
+
+async def test_the_person_who_approved_a_trial_that_failed_is_told(slack_http):
+    """audit21 guards F3: the approver was told "trial running", and then nothing: the
+    P0's message far up the channel was edited, and the next request came 30 min later."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    token = await app.token(BOT)
+    for rid in await reserve_all(app, token, count=5):
+        await settle(app, token, rid)  # the spend-rate trip
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    app.clock.advance(app.ns.policy.breakers.cooldown_seconds + 1)
+    await app.ns.breakers.sweep(app.store)
+    assert "approved" in (await slack.command(f"breaker {BOT} approve"))["text"]
+    [trial] = await reserve_all(app, token, count=1, prefix="trial")
+    await settle(app, token, trial, outcome="failure")
+    await alerts_of(slack).process()
+
+    def told() -> list[str]:
+        return [
+            str(c.args["text"])
+            for c in fake.posts(ALERTS)
+            if c.args.get("thread_ts") and "trial you approved" in str(c.args["text"])
+        ]
+
+    await fake.wait_for(told)
+    [said] = told()
+    assert said.startswith(
+        f"⚠️ <@U0ADMIN>, the trial you approved on `{BOT}` failed: trial call res_"
+    ), said
+    assert said.endswith("The breaker is open again for 30m, until 00:45."), said
