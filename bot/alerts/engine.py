@@ -56,6 +56,7 @@ from bot.alerts.model import (
     CLEARED_BY,
     OPENED_KINDS,
     OVERRUN_TOTAL,
+    STREAMS,
     Alert,
     alert_kind,
     fingerprint,
@@ -69,6 +70,7 @@ from guards.store import Tx
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
+MAX_STREAMS = 10  # the most streams an output alert remembers (the first seen)
 BATCH = 500
 # Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
 _PER_AGENT = frozenset({"overrun", "hold_expired"})
@@ -246,6 +248,9 @@ class AlertEngine(AlertResolution):
         if kind == "overrun":  # the latest overrun's facts, and the sum of all of them
             summed = int(before.get(OVERRUN_TOTAL) or before.get("overrun_micros") or 0)
             facts = {**facts, OVERRUN_TOTAL: summed + int(facts.get("overrun_micros") or 0)}
+        if kind in ("runaway", "duplicate_burst") and before:  # every stream that fired
+            seen = [*(before.get(STREAMS) or [before.get("stream")]), facts.get("stream")]
+            facts = {**facts, STREAMS: [s for s in dict.fromkeys(seen) if s][:MAX_STREAMS]}
         facts_json = json.dumps(facts, separators=(",", ":"))
         if row is not None:
             if before.get(AFTER_MICROS):  # a breaker tripping again: keep what got through

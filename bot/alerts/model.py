@@ -25,6 +25,7 @@ __all__ = [
     "CLEARED_BY",
     "CONDITION_KINDS",
     "OPENED_KINDS",
+    "STREAMS",
     "Alert",
     "alert_kind",
     "fingerprint",
@@ -50,6 +51,8 @@ OPENED_KINDS = BREAKER_KINDS[:3]
 AFTER_MICROS, AFTER_CALLS = "after_trip_micros", "after_trip_calls"
 # An overrun alert's firings, summed (each firing's facts are the latest overrun's)
 OVERRUN_TOTAL = "overrun_total_micros"
+# The streams an output alert (runaway, duplicate_burst) fired for, in its firings so far
+STREAMS = "streams"
 
 # Events that clear a condition: they resolve the open alerts of these kinds at their scope.
 CLEARED_BY: dict[str, tuple[str, ...]] = {

@@ -5,8 +5,9 @@ string the agent chose is put on one line and escaped first.
 
 Example:
     >>> from zoneinfo import ZoneInfo
-    >>> summary("runaway", {"stream": "s1", "count": 90, "expected_count": 10}, ZoneInfo("UTC"))
-    'stream s1: 90 items where about 10 were expected'
+    >>> facts = {"task_id": "T-1", "attempts": 3, "limit": 3}
+    >>> summary("attempts_exhausted", facts, ZoneInfo("UTC"))
+    'task T-1 asked for attempt 3 of 3'
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL
+from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL, STREAMS
 from bot.alerts.render_time import clock_time, duration
 from bot.escape import slack_text
 from guards.money import format_usd, usd_for
@@ -27,6 +28,16 @@ FACT_CHARS = 600  # one string of a firing in the sentence: a task id, a reason,
 
 def _usd(value: Any) -> str:
     return format_usd(int(value)) if isinstance(value, int) else "?"
+
+
+def _streams(f: dict[str, Any]) -> str:
+    """The stream of the latest firing, and the agent's other streams that fired in this
+    alert before it (a burst on a second stream must not hide the first's)."""
+    stream = f.get("stream", "?")
+    others = [s for s in f.get(STREAMS) or [] if isinstance(s, str) and s != stream]
+    if not others:
+        return f"stream {stream}"
+    return f"stream {stream} (also {', '.join(slack_text(s, 64) for s in others)})"
 
 
 def _breaker(f: dict[str, Any]) -> str:
@@ -127,12 +138,15 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         " the hold was released"
     ),
     "runaway": lambda f: (
-        f"stream {f.get('stream', '?')}: {f.get('count', '?')} items where about"
-        f" {f.get('expected_count', '?')} were expected"
+        f"{_streams(f)}: {f.get('count', '?')} items where about"
+        f" {f.get('expected_count', '?')} were expected; the whole batch was rejected"
+        f" (`/agent dedup {f.get('scope', '')}` lists it; `/agent breaker"
+        f" {f.get('scope', '<scope>')} open` stops the agent)"
     ),
     "duplicate_burst": lambda f: (
-        f"stream {f.get('stream', '?')}: {f.get('rejected', '?')} duplicates rejected in"
-        f" {duration(f.get('window_seconds', 0))}"
+        f"{_streams(f)}: {f.get('rejected', '?')} duplicates rejected in"
+        f" {duration(f.get('window_seconds', 0))} (`/agent dedup {f.get('scope', '')}` shows"
+        " them; the agent was told each time: is it ignoring the verdict?)"
     ),
     "attempts_exhausted": lambda f: (
         f"task {f.get('task_id', '?')} asked for attempt {f.get('attempts', '?')}"

@@ -7,9 +7,11 @@ import json
 import random
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.alerts.render_summary import summary
 from guards.clock import ManualClock
 from tests.conftest import RunningApp
 
@@ -593,3 +595,20 @@ async def test_long_texts_that_share_only_their_opening_are_not_alike(app_factor
     edited = a.replace(body_a[:40], "an edited start of the body here") + " Updated."
     [rejected] = (await post(app, tok, [{"id": "c", "text": edited}])).json()["rejected"]
     assert (rejected["reason"], rejected["duplicate_of"]) == ("near_duplicate", "a")
+
+
+async def test_a_burst_on_a_second_stream_keeps_the_first_in_its_alert(app_factory):
+    """audit21 guards F5: a burst on stream feed2 rewrote the agent's alert about stream
+    rss, which then named feed2 alone; and the alert said nothing of what to do."""
+    policy = {"validation": {"burst": {"count": 3, "window_seconds": "1h"}}}
+    app = await app_factory(policy, clock=ManualClock())
+    tok = await app.token(AGENT)
+    for stream in ("rss", "feed2"):
+        for _ in range(4):
+            await post(app, tok, ["Heavy snow closes schools across Vermont"], stream=stream)
+            app.clock.advance(1)
+    await app.ns.extras["alerts"].process()
+    [(facts,)] = await app.store.fetch("SELECT facts FROM alerts WHERE kind = 'duplicate_burst'")
+    said = summary("duplicate_burst", json.loads(facts), ZoneInfo("UTC"))
+    assert said.startswith("stream feed2 (also rss): 3 duplicates rejected in 1h"), said
+    assert f"`/agent dedup {AGENT}` shows them" in said
