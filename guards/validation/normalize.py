@@ -6,8 +6,11 @@ Applied in order:
 2. invisible format characters (zero-width space, joiners, BOM) are dropped;
 3. URL tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ...) are removed from
    every ``http(s)://`` link, keeping the other parameters in their order;
-4. case-folding (``ß`` and ``SS`` compare equal);
-5. runs of white space collapse to one space, and the ends are stripped.
+4. in a text with Latin letters, the Cyrillic and Greek letters drawn like Latin ones
+   (``а`` U+0430, ``ο`` U+03BF, ``Р`` U+0420, ...) become those Latin letters: a re-post
+   with look-alikes swapped in shows the same text, so it is the same text;
+5. case-folding (``ß`` and ``SS`` compare equal);
+6. runs of white space collapse to one space, and the ends are stripped.
 
 Two items are *exact duplicates* when their normalised texts are equal;
 :func:`exact_fingerprint` is the 64-bit hash of that text that the store keeps.
@@ -105,6 +108,25 @@ def _strip_url(match: re.Match[str]) -> str:
     return strip_tracking(url[: len(url) - trailing]) + tail
 
 
+# Cyrillic and Greek letters a reader cannot tell from a Latin one (after UTS #39's
+# confusables, the ones drawn alike in common fonts), and that Latin letter.
+_LOOK_ALIKES = str.maketrans(
+    "аеорсухіјѕһԁԛԝӏАВЕКМНОРСТХУІЈЅοινρΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxijshdqwlABEKMHOPCTXYIJSoivpABEZHIKMNOPTYX",
+)
+_OTHER_SCRIPT = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
+
+
+def _latin_look_alikes(text: str) -> str:
+    """``text`` with its Cyrillic and Greek look-alikes of Latin letters as those letters,
+    when it has Latin letters (a Russian or Greek text alone is left as it is)."""
+    if text.isascii() or not _OTHER_SCRIPT.search(text):
+        return text
+    if not any("a" <= c <= "z" or "A" <= c <= "Z" for c in text):
+        return text
+    return text.translate(_LOOK_ALIKES)
+
+
 def _drop_format_chars(text: str) -> str:
     if text.isascii():
         return text
@@ -118,7 +140,7 @@ def prepare(text: str) -> str:
     'Café OPEN'
     """
     text = unicodedata.normalize("NFKC", text)
-    text = _drop_format_chars(text)
+    text = _latin_look_alikes(_drop_format_chars(text))
     if "://" in text:
         text = _URL.sub(_strip_url, text)
     return _SPACE.sub(" ", text).strip()
@@ -130,7 +152,7 @@ def normalize(text: str) -> str:
     >>> normalize("Ｃafe\\u0301\\u200b  OPEN")
     'café open'
     """
-    return prepare(text).casefold()
+    return _latin_look_alikes(prepare(text).casefold())  # (case-folding may make Greek: ͅ)
 
 
 def exact_fingerprint(normalized: str) -> int:

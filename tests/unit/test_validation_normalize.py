@@ -10,6 +10,7 @@ from guards.validation.normalize import (
     exact_fingerprint,
     is_tracking_param,
     normalize,
+    prepare,
     strip_tracking,
 )
 
@@ -80,3 +81,15 @@ def test_normalised_text_has_no_edge_or_double_spaces(text):
     out = normalize(text)
     assert out == out.strip()
     assert "  " not in out
+
+
+def test_look_alike_letters_swapped_into_a_latin_text_are_the_same_text():
+    """audit21 guards F6: every Latin "a" replaced by the Cyrillic "а" (U+0430) passed
+    both duplicate checks."""
+    base = "Quarterly report: revenue grew 12% to $4.1 million in Q3, Acme says"
+    assert normalize(base.replace("a", "\u0430")) == normalize(base)
+    assert normalize(base.replace("o", "\u03bf").replace("A", "\u0410")) == normalize(base)
+    assert prepare("\u0420ython 3.12 r\u0435leased") == "Python 3.12 released"  # the sketch's
+    # a Russian or Greek text alone keeps its letters (it is not a look-alike of anything)
+    assert normalize("Привет, мир") == "привет, мир"
+    assert normalize("Ελλάδα") == "ελλάδα"
