@@ -16,7 +16,7 @@ from typing import Any
 from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
-from bot.alerts.oncall import handoffs, on_call, present_user, rotation_named
+from bot.alerts.oncall import next_change, on_call, rotation_named
 from bot.alerts.render_time import duration
 from bot.blocks import context, echo, fit_text, header, line_sections, section
 from bot.chat_words import join_duration
@@ -71,15 +71,14 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     lines = []
     for rotation in policy.oncall.rotations:
         who = on_call(rotation, tz, now, overrides, gone)
-        shifts = handoffs(rotation, tz, now, 2)
         every = f"{_PERIODS[rotation.period]}, hand-off {rotation.handoff}"
         line = f"*{rotation.name}* ({every}): {_mention(who.user)}"
         if who.override is not None:
             line += f" (override until {local_time(who.override.ends_at, ctx)})"
-        if len(set(rotation.users)) > 1:  # one person: never handed off (audit18 fleet)
-            when = datetime.fromtimestamp(shifts[0].ends_at, tz).strftime("%a %d %b %H:%M %Z")
-            after = present_user(rotation, shifts[1].index, gone)
-            line += f"\n    next hand-off {when} → {_mention(after)}"
+        # the next change of person, not of shift (one person alone: never handed off)
+        if (change := next_change(rotation, tz, now, overrides, gone)) is not None:
+            when = datetime.fromtimestamp(change[0], tz).strftime("%a %d %b %H:%M %Z")
+            line += f"\n    next hand-off {when} → {_mention(change[1])}"
         line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))
         lines.append(line)
     chain = engine.chain

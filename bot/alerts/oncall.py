@@ -175,6 +175,30 @@ def rotation_named(oncall: OnCall, name: str) -> Rotation | None:
     return None
 
 
+def next_change(
+    rotation: Rotation,
+    tz: ZoneInfo,
+    now: float,
+    overrides: Iterable[Override] = (),
+    gone: Collection[str] = (),
+) -> tuple[float, str | None] | None:
+    """When someone else than now is next on call for ``rotation``, and who: at a
+    hand-off, or when an override ends (a hand-off an override covers changes nobody; a
+    shift of someone who left goes on with the one on call: audit21 oncall 3). None when
+    nobody else is on call within a round of the rotation."""
+    name = rotation.name.lower()
+    mine = [o for o in overrides if o.rotation.lower() == name]
+    current = on_call(rotation, tz, now, mine, gone).user
+    shifts = handoffs(rotation, tz, now, len(rotation.users) + 2)
+    points = {s.ends_at for s in shifts}
+    points |= {t for o in mine for t in (o.starts_at, o.ends_at) if t > now}
+    for at in sorted(points):
+        user = on_call(rotation, tz, at, mine, gone).user
+        if user != current:
+            return at, user
+    return None
+
+
 def handoffs(rotation: Rotation, tz: ZoneInfo, now: float, count: int) -> Sequence[Shift]:
     """The current shift and the ``count - 1`` after it (for a preview)."""
     shifts = [shift_at(rotation, tz, now)]

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.alerts.escalation import Chain, nobody_reason, notify_target
-from bot.alerts.oncall import Override, on_call, present_user, shift_at
+from bot.alerts.oncall import Override, next_change, on_call, present_user, shift_at
 from bot.people import People, departed
 from guards.clock import ManualClock
 from guards.config import Policy, Rotation, parse_policy
@@ -128,3 +128,20 @@ async def test_a_stopped_people_starts_no_lookup_when_asked_again():
     assert client.asked == ["U1"]
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "nightshift-people"]
     assert departed(policy.oncall) == frozenset()  # the stopped process is not asked
+
+
+def test_the_next_hand_off_is_the_next_change_of_person():
+    """audit21 oncall 3: `/agent oncall` named the scheduled hand-off while an override
+    ran past it (U1 was paged only when the override ended), and a "hand-off" from U2 to
+    U2 when the scheduled user had left."""
+    week = 7 * 86400
+    assert next_change(WEEKLY, UTC, MON) == (MON + week, "U2")
+    cover = Override("primary", "U9", MON, MON + week + 3600, created_at=MON)
+    assert next_change(WEEKLY, UTC, MON + 60, [cover]) == (MON + week + 3600, "U2")
+    short = Override("primary", "U9", MON, MON + 3600, created_at=MON)
+    assert next_change(WEEKLY, UTC, MON + 60, [short]) == (MON + 3600, "U1")
+    # U2 left: U3 takes U2's week, and U1 hands over to U3 (and U3 keeps two weeks)
+    assert next_change(WEEKLY, UTC, MON, gone={"U2"}) == (MON + week, "U3")
+    assert next_change(WEEKLY, UTC, MON + week, gone={"U2"}) == (MON + 3 * week, "U1")
+    alone = Rotation(name="solo", users=["U1"], period="week", handoff="mon 08:00")
+    assert next_change(alone, UTC, MON) is None
