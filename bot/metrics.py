@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -172,7 +173,15 @@ class Metrics:
             ["job"],
             registry=self.registry,
         )
-        ProcessCollector(registry=self.registry)  # memory, open files, start time (restarts)
+        ProcessCollector(registry=self.registry)  # memory, open files, the process's start
+        # A reload (SIGHUP) starts again in the same process (exec): every counter is back
+        # at 0, and process_start_time_seconds does not move; this one does (audit21 L2).
+        started = Gauge(
+            "nightshift_start_time_seconds",
+            "When this Nightshift started, a reload's restart in place included (Unix time)",
+            registry=self.registry,
+        )
+        started.set(time.time())
 
         self._validation = _ValidationIndex()
         self.registry.register(self._validation)

@@ -225,6 +225,7 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
     url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
     try:
         assert _day_limit(url, token) == 1_000_000
+        started = _started(url)
         policy.write_text("budgets: 5\n")  # a mistake: nothing changes, nothing stops
         proc.send_signal(signal.SIGHUP)
         time.sleep(1)
@@ -267,6 +268,10 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
             assert db.execute("SELECT COUNT(*) FROM reservations").fetchone()[0] == 40
         assert proc.poll() is None  # the same process (a supervisor sees no exit)
         assert _day_limit(url, token) == 2_000_000
+        # a dashboard sees the restart in place, which the process's own start time hides
+        again = _started(url)
+        assert again["nightshift_start_time_seconds"] > started["nightshift_start_time_seconds"]
+        assert again["process_start_time_seconds"] == started["process_start_time_seconds"]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -275,6 +280,17 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
     assert "is not valid; still running on the policy it last applied (at start or at a" in out
     assert "changed (budgets): restarting in place" in out
     assert out.count("nightshift listening on") == 2
+
+
+def _started(url: str) -> dict[str, float]:
+    """The start times /metrics shows."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    names = ("nightshift_start_time_seconds", "process_start_time_seconds")
+    return {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.split(" ")[0] in names
+    }
 
 
 def test_sighups_in_a_row_never_end_the_server(env):
