@@ -104,7 +104,10 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         # objects and no cycles of note); this trims latency spikes under load.
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
-        print(f"nightshift listening on {ns.url}", flush=True)
+        if ns.settings.transport == "shell" or sys.stdout.isatty():
+            # the shell's own screen (and a terminal's): the log's line says it for the rest,
+            # whose output a JSON-lines shipper reads (audit21 observe L1)
+            print(f"nightshift listening on {ns.url}", flush=True)
         await stop.wait()
         log.info("stopping: draining work")
         await ns.stop()

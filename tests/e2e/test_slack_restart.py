@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -120,3 +121,36 @@ async def test_undelivered_messages_survive_sigkill_and_go_out_once(tmp_path: Pa
     finally:
         await check.close()
     assert [tuple(r) for r in states] == [("delivered", 4)]
+
+
+async def test_with_slack_and_no_terminal_every_line_written_is_json(tmp_path: Path, fake):
+    """audit21 observe L1: "nightshift listening on …" went to stdout as plain text, at
+    every start and reload, for a JSON-lines shipper reading both streams."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "NIGHTSHIFT_"))}
+    env.update(
+        NIGHTSHIFT_DB=str(tmp_path / "ns.db"),
+        NIGHTSHIFT_CONFIG=str(tmp_path / "absent.yml"),
+        NIGHTSHIFT_PORT=str(free_port()),
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.url,
+    )
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout, stderr=stderr,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    if (await client.get(url, timeout=0.5)).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    lines = [*out.read_text().splitlines(), *err.read_text().splitlines()]
+    said = [json.loads(line)["msg"] for line in lines]  # each one JSON
+    assert any(msg.startswith("listening on http://127.0.0.1:") for msg in said), said
