@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot.escape import mask_secrets
 from guards.errors import AuthError, GuardError, InvalidInput
 from guards.tokens import MISSING_TOKEN
 
@@ -37,8 +38,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _mend(value: Any) -> Any:
     """Free text cut inside a character keeps the rest: JSON may carry a lone UTF-16
     surrogate (``"\\ud83d"``, what JavaScript's ``slice`` leaves of an emoji); it becomes
-    U+FFFD. A settle's error text must not cost the settle."""
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+    U+FFFD. A settle's error text must not cost the settle. A credential in it (an HTTP
+    error that quotes its header) is masked: it would be posted and kept for good."""
+    return mask_secrets(_SURROGATE.sub("\ufffd", value)) if isinstance(value, str) else value
 
 
 # A text only shown to people (a settle's ``error``, a heartbeat's ``detail``).

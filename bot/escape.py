@@ -39,6 +39,7 @@ from bot.blocks import echo
 
 __all__ = [
     "MEMBER_ID",
+    "mask_secrets",
     "member_or_name",
     "mentioned",
     "no_broadcast",
@@ -59,6 +60,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 
 _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 
+# Credentials an agent's error text or an endpoint's answer may carry: Nightshift's own
+# tokens (their id kept), Slack's, OpenAI's and Anthropic's keys, a bearer header, and
+# a URL query parameter named like a secret (its name kept)
+_SECRETS = re.compile(
+    r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
+    r"|(?P<slack>\bxox[a-z]-)[A-Za-z0-9-]+"
+    r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
+    r"|(?P<bearer>\b[Bb]earer\s+)[^\s\"',;]+"
+    r"|(?P<param>[?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|sig|signature|auth)"
+    r"[A-Za-z0-9_.-]*)=)[^&#\s\"']+",
+    re.IGNORECASE,
+)
+
 
 def no_broadcast(text: str) -> str:
     """``text`` with its ``<!channel>``, ``<!here>`` and ``<!everyone>`` shown, not sent:
@@ -70,6 +84,17 @@ def no_broadcast(text: str) -> str:
         "'&lt;!channel&gt;' is not a scope; ask <@U0ADMIN>"
     """
     return _BROADCAST.sub(r"&lt;!\1\2&gt;", text)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the credentials it carries shown as ``…`` (an agent's error text is
+    kept for good in the audit log and posted in channels: audit21 observe L5).
+
+    Example:
+        >>> mask_secrets("401 from https://x.example/v1?api_key=abc123&q=1: Bearer ns_tok_1f_Zz9")
+        '401 from https://x.example/v1?api_key=…&q=1: Bearer …'
+    """
+    return _SECRETS.sub(lambda m: next(g for g in m.groups() if g is not None) + "…", text)
 
 
 def one_line(text: str) -> str:

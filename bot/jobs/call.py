@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.escape import mask_secrets
 from bot.jobs.guard import Decision
 from guards.clock import to_datetime
 from guards.config import Job
@@ -72,7 +73,8 @@ async def post_run(
         outcome = "failed"
         detail = f"{type(exc).__name__}: {exc}"[:300]
     duration_ms = int((time.perf_counter() - started) * 1000)
-    return CallResult(outcome, status, detail, duration_ms)
+    # a key in the URL's query (api_key=...) is logged and stored as "…" (audit21 L5)
+    return CallResult(outcome, status, mask_secrets(detail) if detail else detail, duration_ms)
 
 
 async def _excerpt(response: httpx.Response, *, hide: str) -> str:

@@ -361,3 +361,21 @@ async def test_a_loop_that_passes_its_trial_trips_again_with_a_doubled_cooldown(
     again = await loop_until_refused()
     assert again.status_code == 503 and again.headers["Retry-After"] == "1800"
     assert "after its trial passed, so the cool-down doubles" in again.json()["reason"]
+
+
+async def test_a_credential_in_a_settles_error_is_not_posted_or_kept(app_factory):
+    """audit21 observe L5: an HTTP error quoting its header went verbatim into the breaker
+    reason: the alert, /agent breakers, the 503 and the audit log, kept for good."""
+    app, bot, _ = await fleet(app_factory)
+    leak = "401 Unauthorized (Authorization: Bearer ns_tok_0a1b_SECRETpart)"
+    leak += "; key sk-ant-api03-SECRETKEY"
+    for _ in range(5):
+        r = await bot.reserve()
+        body = {"actual_cost_micros": 0, "outcome": "failure", "error": leak}
+        path = f"/v1/reservations/{r.json()['reservation_id']}/settle"
+        assert (await app.request("POST", path, token=bot.token, json=body)).status_code == 200
+    refused = (await bot.reserve()).json()
+    assert "SECRET" not in refused["reason"], refused["reason"]
+    assert "Bearer …" in refused["reason"] and "sk-ant-…" in refused["reason"]
+    rows = await app.store.fetch("SELECT error FROM reservations WHERE error IS NOT NULL")
+    assert rows and all("SECRET" not in r[0] for r in rows)

@@ -380,6 +380,19 @@ async def test_failures_feed_the_agent_breaker(app_factory, target):
     assert "answered 500" in detail
 
 
+async def test_a_key_in_a_job_url_s_query_is_not_logged(app_factory, target, caplog):
+    """audit21 observe L5: the whole URL, its api_key too, went into the WARNING and the
+    run's row at every failed run."""
+    flaky = job(target, "leaky", "0 * * * *", "/fail")
+    flaky["url"] += "?api_key=QUERYSECRET123&region=eu"
+    app = await start(app_factory, [flaky])
+    with caplog.at_level(logging.WARNING):
+        await fire(app, 3600)
+    detail = (await run_rows(app, "leaky"))[0]["detail"]
+    assert "api_key=…&region=eu answered 500" in detail, detail
+    assert "QUERYSECRET123" not in caplog.text and caplog.text
+
+
 async def test_on_the_night_clocks_go_back_a_fixed_time_job_runs_once(app_factory, target):
     from datetime import datetime
     from zoneinfo import ZoneInfo
