@@ -49,9 +49,11 @@ def as_shown(text: str) -> str:
 
 
 def _hidden_gone(text: str) -> str:
-    """``text`` without its comments, style sheets and scripts (an unclosed one runs to
-    the end, as in a browser). Linear: each opening is looked for once from where the
-    text was left, and only again once the text read passes where it was found."""
+    """``text`` without its comments, style sheets and scripts. One that never closes is
+    left to the tag reading (a plain text that mentions ``<script>`` keeps what follows
+    it: review22 M2); ``<!-->`` and ``<!--->`` are empty comments, closed at once. Linear:
+    each opening is looked for once from where the text was left, and only again once the
+    text read passes where it was found."""
     lower = text.lower()
     if "<!--" not in lower and "<style" not in lower and "<script" not in lower:
         return text
@@ -61,7 +63,6 @@ def _hidden_gone(text: str) -> str:
     while True:
         starts = [(f, k) for k, f in enumerate(found) if f != -1]
         if not starts:
-            kept.append(text[at:])
             break
         start, k = min(starts)
         opening, closing = _HIDDEN[k]
@@ -69,19 +70,24 @@ def _hidden_gone(text: str) -> str:
         if k and lower[after : after + 1] not in (">", " ", "/", "\t", "\n", "\r", "\f"):
             found[k] = lower.find(opening, after)  # <styles>, <scripted>: another tag
             continue
-        kept.append(text[at:start])
-        end = lower.find(closing, after)
-        if end == -1:
-            break
-        at = end + len(closing)
-        if k:  # </style ...>: to its ">"
-            close = lower.find(">", at)
-            at = len(text) if close == -1 else close + 1
-        kept.append(" ")
+        if not k and lower.startswith((">", "->"), after):  # <!--> and <!--->
+            end = after + (1 if lower[after] == ">" else 2)
+        else:
+            end = lower.find(closing, after)
+            if end == -1:  # never closed: nor is any later one of its kind
+                found[k] = -1
+                continue
+            end += len(closing)
+            if k:  # </style ...>: to its ">"
+                close = lower.find(">", end)
+                end = len(text) if close == -1 else close + 1
+        kept += (text[at:start], " ")
+        at = end
         found = [
             f if f == -1 or f >= at else lower.find(o, at)
             for f, (o, _) in zip(found, _HIDDEN, strict=True)
         ]
+    kept.append(text[at:])
     return "".join(kept)
 
 

@@ -28,6 +28,7 @@ import unicodedata
 
 __all__ = [
     "TRACKING_PARAMS",
+    "casefold",
     "exact_fingerprint",
     "is_tracking_param",
     "normalize",
@@ -109,10 +110,12 @@ def _strip_url(match: re.Match[str]) -> str:
 
 
 # Cyrillic and Greek letters a reader cannot tell from a Latin one (after UTS #39's
-# confusables, the ones drawn alike in common fonts), and that Latin letter.
+# confusables, the ones drawn alike in common fonts), and that Latin letter: only letters
+# whose capital and small forms both look like the Latin letter's, so that case-folding
+# before or after the mapping gives one text (review22 M1: В is B, but в is no b).
 _LOOK_ALIKES = str.maketrans(
-    "аеорсухіјѕһԁԛԝӏАВЕКМНОРСТХУІЈЅοινρΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
-    "aeopcyxijshdqwlABEKMHOPCTXYIJSoivpABEZHIKMNOPTYX",
+    "аеорсхуіјѕАЕОРСХУІЈЅοιρΟΙΡ",
+    "aeopcxyijsAEOPCXYIJSoipOIP",
 )
 _OTHER_SCRIPT = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
 
@@ -152,7 +155,13 @@ def normalize(text: str) -> str:
     >>> normalize("Ｃafe\\u0301\\u200b  OPEN")
     'café open'
     """
-    return _latin_look_alikes(prepare(text).casefold())  # (case-folding may make Greek: ͅ)
+    return casefold(prepare(text))
+
+
+def casefold(prepared: str) -> str:
+    """A prepared text case-folded: its normalised form (the text the store keeps).
+    Case-folding may make a Greek letter (``ͅ`` is ``ι``): it is mapped as well."""
+    return _latin_look_alikes(prepared.casefold())
 
 
 def exact_fingerprint(normalized: str) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from guards.config import Validation
 from guards.errors import InvalidInput
 from guards.validation.features import features, shows_anything
-from guards.validation.normalize import exact_fingerprint, prepare
+from guards.validation.normalize import casefold, exact_fingerprint, prepare
 from guards.validation.sketchers import Sketcher
 from guards.validation.types import Batch, Item, Reason, parse_stream
 
@@ -125,7 +125,7 @@ def _prepare_item(
     if len(item.text) > config.max_item_chars:
         return PreparedItem(item, "too_large")
     prepared = prepare(item.text)
-    normalized = prepared.casefold()
+    normalized = casefold(prepared)
     if not normalized or not shows_anything(prepared):  # `<p>&nbsp;</p>` is a blank post
         return PreparedItem(item, "empty")
     return PreparedItem(

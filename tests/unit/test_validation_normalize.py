@@ -93,3 +93,10 @@ def test_look_alike_letters_swapped_into_a_latin_text_are_the_same_text():
     # a Russian or Greek text alone keeps its letters (it is not a look-alike of anything)
     assert normalize("Привет, мир") == "привет, мир"
     assert normalize("Ελλάδα") == "ελλάδα"
+
+
+@given(st.text(alphabet="aBcXyz ВвНнМмКкТтАаОоРрСсΑαΒβΕεΗηΚκΝνΟοΡρΙι", max_size=30))
+def test_a_text_in_capitals_is_the_same_text_whatever_its_scripts(text: str) -> None:
+    """review22 M1: В was mapped to B but в left alone, so a Russian text with a Latin
+    word (a link, a brand) in capitals was no longer the same text as in small letters."""
+    assert normalize(text.upper()) == normalize(text.lower()) == normalize(text)

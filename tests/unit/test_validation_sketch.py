@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guards.validation import minhash, simhash
-from guards.validation.features import PASSAGES, SKETCH_CHARS, _passages, features
+from guards.validation.features import PASSAGES, SKETCH_CHARS, _passages, features, shows_anything
 from guards.validation.markup import as_shown
 from guards.validation.normalize import prepare
 from guards.validation.sketchers import MinHashSketcher, SimHashSketcher, Sketcher
@@ -292,9 +292,21 @@ def test_what_a_page_never_shows_is_not_read():
         "<script>var x = '<p>not shown</p>';</script></head><body><!-- a <b>comment</b> -->"
         "<p>Hello <b>world</b></p><styles>kept</styles><script>never closed"
     )
-    assert as_shown(page) == "Hello world kept"
-    assert as_shown("x <!-- never closed <p>y</p>") == "x"
+    assert as_shown(page) == "Hello world kept never closed"  # (its tag goes, not the rest)
     assert as_shown("1 < 2, <scripted> a</scripted>") == "1 < 2, a"
+
+
+def test_a_tag_mentioned_in_plain_text_and_an_empty_comment_hide_nothing():
+    """review22 M2: `<!-->` (an empty comment: a browser shows what follows) and a plain
+    text that mentions `<script>` lost everything after it: an item rejected as empty,
+    two tips alike."""
+    assert as_shown("<!--> Our company raised prices") == "Our company raised prices"
+    assert shows_anything(prepare("<!--> Our company raised prices"))
+    assert as_shown("a <!---> b <!-- c --> d") == "a b d"
+    tip = "Tip: put <script> tags at the end of the body so the page renders first."
+    other = "Tip: put <script> inside a worker when parsing huge JSON payloads off the main thread."
+    assert features(prepare(tip)) != features(prepare(other))
+    assert as_shown("Use <style> blocks sparingly") == "Use blocks sparingly"
 
 
 @pytest.mark.parametrize(
