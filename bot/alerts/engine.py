@@ -172,19 +172,29 @@ class AlertEngine(AlertResolution):
             akind = row[0] if row else akind
         alert_id = self.fire(tx, kind=akind, scope=scope, at=at, facts=payload, event_id=event_id)
         if kind == "breaker_opened" and payload.get("trip") == "trial":
-            self._tell_approver(tx, alert_id, scope, payload, at)
+            self._tell_approver(tx, alert_id, scope, payload, at, event_id)
         return alert_id
 
     def _tell_approver(
-        self, tx: Tx, alert_id: int, scope: str, payload: dict[str, Any], at: float
+        self,
+        tx: Tx,
+        alert_id: int,
+        scope: str,
+        payload: dict[str, Any],
+        at: float,
+        event_id: int,
     ) -> None:
         """The trial someone approved failed: say so in the alert's thread, to them (they
         were told "trial running"; the alert's message is edited far up the channel, and
-        the next request comes a doubled cool-down later: audit21 guards F3)."""
+        the next request comes a doubled cool-down later: audit21 guards F3). Only an
+        approval of this trial counts: one since the breaker last opened (a trial the
+        breaker started by itself has none: review22 M3)."""
         row = tx.one(
-            "SELECT payload FROM events WHERE kind = 'trial_answered' AND scope = ?"
+            "SELECT payload FROM events WHERE kind = 'trial_answered' AND scope = ?1"
+            " AND id > (SELECT coalesce(max(id), 0) FROM events"
+            "  WHERE kind = 'breaker_opened' AND scope = ?1 AND id < ?2)"
             " ORDER BY id DESC LIMIT 1",
-            (scope,),
+            (scope, event_id),
         )
         answered = json.loads(row[0]) if row is not None else {}
         actor = answered.get("actor")

@@ -145,3 +145,50 @@ async def test_the_person_who_approved_a_trial_that_failed_is_told(slack_http):
         f"⚠️ <@U0ADMIN>, the trial you approved on `{BOT}` failed: trial call res_"
     ), said
     assert said.endswith("The breaker is open again for 30m, until 00:45."), said
+
+
+async def test_a_trial_the_breaker_started_itself_blames_no_earlier_approver(slack_http):
+    """review22 M3: the latest approval of the scope, however old, was taken for this
+    trial's: an auto trial failing pinged someone who had approved another, days before."""
+    policy = {
+        **POLICY,
+        "breakers": {
+            "spend_rate": {"max": "2.00", "per_seconds": "10m"},
+            "half_open": {"mode": "auto"},
+            "failures_half_open_mode": "approval",
+            "failures": {"consecutive": 3},
+        },
+    }
+    slack = await slack_http(policy, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    token = await app.token(BOT)
+    for rid in await reserve_all(app, token, count=3, prefix="f"):
+        await settle(app, token, rid, outcome="failure")  # a failures trip: approval
+    await alerts_of(slack).process()
+    app.clock.advance(app.ns.policy.breakers.cooldown_seconds + 1)
+    await app.ns.breakers.sweep(app.store)
+    assert "approved" in (await slack.command(f"breaker {BOT} approve"))["text"]
+    for i in range(3):  # that trial passes: three small calls
+        r = await app.request(
+            "POST",
+            "/v1/reservations",
+            token=token,
+            json={"scope": BOT, "idempotency_key": f"t{i}", "max_cost_micros": 1000},
+        )
+        rid = r.json()["reservation_id"]
+        ok = {"actual_cost_micros": 1000, "outcome": "success"}
+        await app.request("POST", f"/v1/reservations/{rid}/settle", token=token, json=ok)
+    assert [b["state"] for b in (await app.request(
+        "GET", "/v1/breakers?all=1", token=token)).json()["breakers"]] == ["closed"]  # fmt: skip
+    app.clock.advance(5000)
+    for rid in await reserve_all(app, token, count=5, prefix="s"):
+        await settle(app, token, rid)  # a spend trip, days later: its trial starts itself
+    await alerts_of(slack).process()
+    app.clock.advance(3 * 3600)
+    await app.ns.breakers.sweep(app.store)
+    [trial] = await reserve_all(app, token, count=1, prefix="auto")
+    await settle(app, token, trial, outcome="failure")
+    await alerts_of(slack).process()
+    await slack.outbox.drain(1.0)
+    said = [str(c.args["text"]) for c in fake.posts(ALERTS) if c.args.get("thread_ts")]
+    assert not [t for t in said if "trial you approved" in t], said
