@@ -32,6 +32,7 @@ __all__ = [
     "STOPPED",
     "STOPPED_STATUSES",
     "alive",
+    "detection_window",
     "heartbeat_uptime",
     "is_stopped",
     "rearm",
@@ -92,6 +93,17 @@ def started(tx: Tx, *, now: float) -> bool:
     Returns False when no earlier run left its mark (a new database, or one from before
     marks were kept): the caller then forgives a whole window from now, as before.
     """
+    # Agents missed, whose alert was resolved by hand before resolving re-armed the watch
+    # (review22 M4): watched again from now, as a resolve does since. (Not one whose
+    # missed event is still queued: its alert is on its way.)
+    tx.execute(
+        "UPDATE heartbeats SET missed_at = NULL, rearmed_at = ? WHERE missed_at IS NOT NULL"
+        " AND scope NOT IN (SELECT scope FROM alerts"
+        "  WHERE kind = 'heartbeat_missed' AND resolved_at IS NULL)"
+        " AND scope NOT IN (SELECT scope FROM events"
+        "  WHERE kind = 'heartbeat_missed' AND dispatched_at IS NULL)",
+        (now,),
+    )
     row = tx.one("SELECT alive_at FROM watchdog_alive WHERE id = 1")
     if row is not None and row[0] < now:
         tx.execute(
@@ -128,6 +140,11 @@ def alive(tx: Tx, *, now: float) -> None:
     )
 
 
+def detection_window(config: Heartbeats) -> int:
+    """How long an agent is silent before it is missed: ``misses_before_alert`` timeouts."""
+    return config.misses_before_alert * max(1, config.timeout_seconds)
+
+
 def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | None = None) -> int:
     """Raise HeartbeatMissed for every watched agent overdue; returns how many.
 
@@ -138,7 +155,7 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
     :func:`started`), nobody is overdue until a whole window has passed since then.
     """
     timeout = max(1, config.timeout_seconds)
-    window = config.misses_before_alert * timeout
+    window = detection_window(config)
     overdue = now - window
     if watching_since is not None and watching_since > overdue:
         return 0

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts import folding
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
-from bot.alerts.heartbeats import rearm
+from bot.alerts.heartbeats import detection_window, rearm
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.oncall import Override
 from bot.alerts.render_storm import storm_acked_line, storm_others
@@ -178,11 +178,11 @@ def still_silent(engine: AlertEngine, tx: Tx, alert: Alert) -> str | None:
     row = tx.one("SELECT rearmed_at FROM heartbeats WHERE scope = ?", (alert.scope,))
     if row is None or row[0] is None:
         return None
-    beats = engine.policy.heartbeats
-    window = beats.misses_before_alert * max(1, beats.timeout_seconds)
+    window = detection_window(engine.policy.heartbeats)
     return (
         f"`{alert.scope}` is still silent: it alerts again if no heartbeat comes within"
-        f" {duration(window)}"
+        f" {duration(window)} (retired? its last heartbeat should say `status: stopped`; or"
+        f" `/agent silence heartbeat_missed:{alert.scope} 30d`)"
     )
 
 

@@ -244,7 +244,9 @@ async def test_a_missed_heartbeat_resolved_while_still_silent_alerts_again(slack
     said = fake.responses["U01"][0]["text"]
     assert said.startswith("✅ #1 resolved by <@U01> at ")
     assert said.endswith(
-        f"⚠️ `{BOT}` is still silent: it alerts again if no heartbeat comes within 2m."
+        f"⚠️ `{BOT}` is still silent: it alerts again if no heartbeat comes within 2m"
+        " (retired? its last heartbeat should say `status: stopped`; or `/agent silence"
+        f" heartbeat_missed:{BOT} 30d`)."
     ), said
     app.clock.advance(119)  # a whole window after the resolve, not after its last beat
     await alerts.tick()
@@ -285,3 +287,24 @@ async def test_a_beat_between_a_resolve_and_the_next_window_ends_the_downtime(ap
     assert len(await app.store.fetch("SELECT * FROM alerts")) == 1
     uptime = await heartbeat_uptime(app.store, since=start, until=start + 240)
     assert uptime == {BOT: pytest.approx(1 - 90 / 240)}  # down 60 s .. 150 s
+
+
+async def test_an_agent_resolved_by_hand_before_the_upgrade_is_watched_again(app_factory, tmp_path):
+    """review22 M4: the agents already in the state audit21 oncall 1 found (missed, their
+    alert resolved by hand, so never watched again) stayed so after the upgrade."""
+    db, clock = tmp_path / "hb.db", ManualClock()
+    first = await app_factory(POLICY, clock=clock, db=db)
+    await beat(first)
+    clock.advance(120)
+    await first.ns.extras["alerts"].tick()
+    engine = first.ns.extras["alerts"].engine
+    await first.store.write(lambda tx: ops.resolve(engine, tx, alert_id=1, actor="U01"))
+    await first.store.write(  # as the code before re-arming left it
+        lambda tx: tx.execute("UPDATE heartbeats SET rearmed_at = NULL, missed_at = ?", (1.0,))
+    )
+    await first.ns.stop()
+    second = await app_factory(POLICY, clock=clock, db=db)
+    clock.advance(120)
+    await second.ns.extras["alerts"].tick()
+    rows = await second.store.fetch("SELECT id, resolved_at FROM alerts ORDER BY id")
+    assert [r[1] is None for r in rows] == [False, True]  # alerted again
