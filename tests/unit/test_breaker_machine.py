@@ -452,6 +452,7 @@ OPS = st.one_of(
     st.tuples(st.just("keep_open")),
     st.tuples(st.just("force_open")),
     st.tuples(st.just("force_close")),
+    st.tuples(st.just("pass_trial")),  # a trial's calls all succeed, cheaply
 )
 
 
@@ -460,15 +461,18 @@ OPS = st.one_of(
     ops=st.lists(OPS, min_size=20, max_size=120),
     auto=st.booleans(),
     trials_by_id=st.booleans(),
+    spend_max=st.sampled_from([500, 5_000]),  # under the trial budget (1,000), and over
 )
-def test_invariants_over_random_histories(ops, auto, trials_by_id):
-    """Nothing admitted while refusing; a trial never passes trial_calls or its budget."""
+def test_invariants_over_random_histories(ops, auto, trials_by_id, spend_max):
+    """Nothing admitted while refusing; a trial never passes trial_calls or its budget; a
+    trip from closed doubles the cool-down on only within a passed trial's probation."""
     mode = "auto" if auto else "approval"
     b = make(
         consecutive=3,
         modes={"failures": mode, "spend": mode},
         trials_by_id=trials_by_id,
         max_cooldown_seconds=700,
+        spend_max_micros=spend_max,
     )
     cfg = b.config
     now = 0.0
@@ -477,6 +481,7 @@ def test_invariants_over_random_histories(ops, auto, trials_by_id):
     episode_calls = 0
     for op in ops:
         was_half_open = b.state == HALF_OPEN
+        before, reopens, probation = b.state, b.reopens, b.probation_until
         kind = op[0]
         if kind == "advance":
             now += op[1]
@@ -510,6 +515,11 @@ def test_invariants_over_random_histories(ops, auto, trials_by_id):
             b.released(outstanding.pop(op[1] % len(outstanding)))
         elif kind == "spend":
             b.on_spend(now, op[1])
+        elif kind == "pass_trial":
+            while b.state == HALF_OPEN and b.check(now, 1).admit:
+                serial += 1
+                b.admitted(f"r{serial}", 1)
+                b.record(now, failed=False, source=KEY, res_id=f"r{serial}", charged_micros=1)
         elif kind in ("approve", "keep_open", "force_open", "force_close"):
             try:
                 if kind == "approve":
@@ -522,6 +532,13 @@ def test_invariants_over_random_histories(ops, auto, trials_by_id):
                     b.force_close(now, actor="U1")
             except Conflict:
                 pass
+        if before == CLOSED and b.state == OPEN:  # a trip (a kill switch is forced_open)
+            on_probation = probation is not None and now < probation
+            assert b.reopens == (reopens + 1 if on_probation else 0)
+            if on_probation:
+                event("a trip on probation doubled the cool-down on")
+        if before == HALF_OPEN and b.state == OPEN and "spend-rate limit" in b.reason:
+            event("a trial re-opened on the spend rate")
         if b.state == HALF_OPEN and not was_half_open:
             episode_calls = 0
         if b.state == HALF_OPEN:
@@ -531,6 +548,7 @@ def test_invariants_over_random_histories(ops, auto, trials_by_id):
                 assert b.trial_held_micros <= b.trial_budget_micros
             assert b.trial_succeeded < b.trial_calls
         if b.state == OPEN:
+            assert b.probation_until is None  # an open breaker is on no probation
             assert b.cooldown_seconds == cfg.cooldown(b.reopens)
             assert cfg.cooldown_seconds <= b.cooldown_seconds <= cfg.max_cooldown_seconds
         if b.state == CLOSED:  # re-opens carry only through a passed trial's probation
