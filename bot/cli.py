@@ -193,7 +193,7 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     return ""
 
 
-_USERINFO = re.compile(r"(://)[^/@\s]*@")  # a URL's user:password@
+_USERINFO = re.compile(r"(://)[^/\s]*@")  # a URL's user:password@ (to its last @)
 
 
 def refused_write(cause: str) -> str:

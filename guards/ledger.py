@@ -121,15 +121,14 @@ class Ledger(Settlements):
 
     def _same_ask(self, req: ReserveRequest, existing: Reservation) -> bool:
         """Whether ``req`` asks what ``existing`` was asked in another form: the default
-        TTL said aloud, or left out (audit21 money M2: the default was folded in before
-        the fingerprint, so a reload that changed it made a byte-identical retry a 409)."""
+        TTL said aloud, or left out, when that is the TTL it was held for (audit21 money
+        M2: the default was folded in before the fingerprint, so a reload that changed it
+        made a byte-identical retry a 409; review22 L6: in either direction alike)."""
         default = self.policy.reservations.ttl_seconds
-        if req.ttl_seconds is None:
-            other = dataclasses.replace(req, ttl_seconds=default)
-        elif req.ttl_seconds == default:
-            other = dataclasses.replace(req, ttl_seconds=None)
-        else:
+        held_for = round(existing.expires_at - existing.created_at)  # the TTL it was given
+        if (req.ttl_seconds or default) != held_for:  # another TTL is another request
             return False
+        other = dataclasses.replace(req, ttl_seconds=held_for if req.ttl_seconds is None else None)
         return existing.request_hash == other.fingerprint()
 
     def reserve(

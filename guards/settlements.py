@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 
 from guards.client_types import ReleaseAnswer, SettleAnswer
-from guards.errors import Conflict, InvalidInput, NotFound
+from guards.errors import Conflict, GuardError, InvalidInput, NotFound
 from guards.events import Overrun
 from guards.holds import Holds
 from guards.ledger_rows import RELEASE, SETTLE, by_id, same_model
@@ -73,6 +73,16 @@ class Settlements(Holds):
                 " or send actual_cost_micros)",
             ) from None
 
+    def _settled_as(
+        self, tx: Tx, token: Token, res_id: str, outcome: str, sent: str
+    ) -> Reservation | None:
+        """The reservation if it was settled with this outcome and usage (review22 L7)."""
+        try:
+            done = self._get(tx, token, res_id)
+        except GuardError:  # unknown, or not the token's: the settle's own error says it
+            return None
+        return done if done.settle_hash == f"{done.charged_micros}:{outcome}:{sent}" else None
+
     def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> SettleAnswer:
         """Charge what the call really cost and release the rest of the hold.
 
@@ -81,9 +91,14 @@ class Settlements(Holds):
         """
         if req.outcome not in OUTCOMES:
             raise InvalidInput("outcome", f"outcome is one of {', '.join(OUTCOMES)}")
-        actual = self.actual_cost(req)
-        reservation = self._get(tx, token, res_id)
         sent = _usage_sent(req)
+        try:
+            actual = self.actual_cost(req)
+        except InvalidInput:  # no price for its model (any more): the same settle again?
+            if sent and (done := self._settled_as(tx, token, res_id, req.outcome, sent)):
+                return done.settle_answer()  # (its answer was lost, then the price removed)
+            raise
+        reservation = self._get(tx, token, res_id)
         settle_hash = f"{actual}:{req.outcome}" + (f":{sent}" if sent else "")
         if reservation.state == "settled":
             charged, _, rest = (reservation.settle_hash or "").partition(":")

@@ -729,6 +729,16 @@ async def test_a_retry_after_the_default_ttl_changed_is_still_the_same_request(
     assert again.json()["reservation_id"] == first.json()["reservation_id"]
     # without it, the call asks for today's default TTL: another request
     assert (await reserve(app, tok, "acme/alice/bot", "t", 1000)).status_code == 409
+    # and the other way (review22 L6): left out when the default was 600, now 601 aloud
+    # asks another TTL; 600 aloud asks the same
+    plain = await reserve(app, tok, "acme/alice/bot", "u", 1000)
+    await app.ns.stop()
+    app = await app_factory({**POLICY, "reservations": {"ttl_seconds": 601}}, db=db, clock=clock)
+    assert (
+        await reserve(app, tok, "acme/alice/bot", "u", 1000, ttl_seconds=601)
+    ).status_code == 409
+    same = await reserve(app, tok, "acme/alice/bot", "u", 1000, ttl_seconds=600)
+    assert same.status_code == 201 and same.json() == plain.json()
 
 
 async def test_the_same_usage_settle_after_a_price_change_gets_the_same_answer(
@@ -758,3 +768,25 @@ async def test_the_same_usage_settle_after_a_price_change_gets_the_same_answer(
     assert (await app.request("POST", settle, token=tok, json=micros)).status_code == 409
     same = {"actual_cost_micros": 2800}  # what it was charged, as micros: the same settle
     assert (await app.request("POST", settle, token=tok, json=same)).status_code == 200
+
+
+async def test_the_same_usage_settle_after_its_model_lost_its_price_gets_the_same_answer(
+    app_factory, tmp_path
+):
+    """review22 L7: with the model's price gone from the policy, the resend was a 400."""
+    db, clock = tmp_path / "gone.db", ManualClock()
+    local = {"prices": {"my-local-llm": {"input": "1", "output": "2"}}}
+    app = await app_factory({**POLICY, **local}, db=db, clock=clock)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/alice/bot", "k", 10_000)).json()["reservation_id"]
+    usage = {"usage": {"model": "my-local-llm", "input_tokens": 1000, "output_tokens": 500}}
+    settle = f"/v1/reservations/{rid}/settle"
+    first = await app.request("POST", settle, token=tok, json=usage)
+    assert first.status_code == 200 and first.json()["charged_micros"] == 2000
+    await app.ns.stop()
+    app = await app_factory(POLICY, db=db, clock=clock)
+    again = await app.request("POST", settle, token=tok, json=usage)
+    assert again.status_code == 200 and again.json() == first.json(), again.text
+    other = {"usage": {**usage["usage"], "output_tokens": 501}}  # another: no price for it
+    r = await app.request("POST", settle, token=tok, json=other)
+    assert r.status_code == 400 and r.json()["field"] == "usage.model"

@@ -146,7 +146,12 @@ def test_a_slack_api_url_that_is_no_url_is_refused_at_start(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://proxyuser:PROXYPASS@127.0.0.1:46801/api/", "https://user@slack.com/api/"]
+    "url",
+    [
+        "http://proxyuser:PROXYPASS@127.0.0.1:46801/api/",
+        "https://user@slack.com/api/",
+        "https://bot:s3cr@tPROXYPASS@slack.example/api/",  # a password with an @ in it
+    ],
 )
 def test_a_slack_api_url_with_a_user_or_password_is_refused_at_start(
     url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
