@@ -172,8 +172,10 @@ class AlertPaging(AlertMessages):
         on Escalate now pages whom it names (it passes over only the clicker)."""
         if target is None or manual_by is not None:
             return None
-        last = tx.one(
-            "SELECT step, target FROM escalations WHERE alert_id = ? ORDER BY id DESC LIMIT 1",
+        last = tx.one(  # the last step that paged someone or told the channel (past the
+            # steps that paged nobody: A, nobody, A must not wake A twice either)
+            "SELECT step, target FROM escalations WHERE alert_id = ?"
+            " AND (target IS NOT NULL OR notify = 'channel') ORDER BY id DESC LIMIT 1",
             (alert_id,),
         )
         if last is None or last[1] != target or not (last[0] < position):

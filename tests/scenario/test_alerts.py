@@ -175,6 +175,34 @@ async def test_a_person_on_call_at_two_steps_in_a_row_is_not_paged_twice(slack_h
     ) in shown()
 
 
+async def test_a_person_on_call_at_three_steps_is_paged_once_in_the_round(slack_http):
+    """review22 L3: a step that paged nobody between two that name the same person let
+    the third page them again."""
+    policy = {**POLICY, "oncall": {**POLICY["oncall"]}}
+    policy["oncall"]["rotations"] = [
+        POLICY["oncall"]["rotations"][0],
+        {"name": "secondary", "users": ["U01"], "start": "2025-12-29"},
+    ]
+    policy["oncall"]["escalation"] = [
+        {"notify": "rotation:primary", "after": "0m"},
+        {"notify": "rotation:secondary", "after": "5m"},
+        {"notify": "user:U01", "after": "10m"},
+        {"notify": "channel", "after": "15m"},
+    ]
+    slack = await slack_http(policy, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await overspend(app)
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: dms(fake, "U01"))
+    app.clock.advance(5 * 60)
+    await alerts_of(slack).tick()
+    await alerts_of(slack).tick()
+    rows = await app.store.fetch("SELECT step, target FROM escalations ORDER BY id")
+    assert [tuple(r) for r in rows] == [(0, "U01"), (1, None), (2, None), (3, None)]
+    await slack.outbox.drain(1.0)
+    assert len(dms(fake, "U01")) == 1
+
+
 async def test_acknowledge_button_stops_the_chain_and_records_mtta(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
