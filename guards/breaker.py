@@ -309,9 +309,15 @@ class Breaker(OperatedBreaker):
                 },
                 reopen=True,
             )
-        if cfg.spend_max_micros is not None and spent >= cfg.spend_max_micros:
+        if (
+            cfg.spend_max_micros is not None
+            and spent >= cfg.spend_max_micros
+            and self.trial_budget_micros == cfg.trial_budget_micros
+            and now - self.since <= cfg.spend_per_seconds
+        ):
             # judged by the rule that trips a closed breaker too: the trial's own charges
-            # reach the spend-rate limit (a loop's calls all succeed) (audit21 F2)
+            # reach the spend-rate limit within a spend window (a loop's calls all
+            # succeed) (audit21 F2); not a trial budget a person chose (review22 L5)
             usd = usd_for(spent, cfg.spend_max_micros)
             return self._open(
                 now,

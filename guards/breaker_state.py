@@ -208,11 +208,13 @@ class BreakerState:
         elif self.probation_until is not None and now < self.probation_until:
             # tripped again soon after a trial passed (a loop whose calls all succeed, a
             # trial too small to show the fault): its cool-down doubles on (audit21 F2)
+            last = self.config.cooldown(self.reopens)
             self.reopens += 1
             self.origin = trip
+            longer = self.config.cooldown(self.reopens) > last
             reason += (
                 f"; tripped again {format_seconds(now - self.since)} after its trial passed,"
-                " so the cool-down doubles"
+                + (" so the cool-down doubles" if longer else " so the cool-down stays at its cap")
             )
         else:
             self.reopens = 0

@@ -89,7 +89,9 @@ def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
         retry_after=b.retry_after(now) if b.state != CLOSED else None,
         cooldown_ends_at=b.deadline(),
         cooldown_seconds=b.cooldown_seconds,
-        reopens=b.reopens,
+        # a closed breaker keeps its re-opens while on probation only (past it, a trip
+        # starts over: review22 L4)
+        reopens=b.reopens if b.state != CLOSED or now < (b.probation_until or 0) else 0,
         figures=dict(b.figures) if b.state != CLOSED else {},
         trial=trial,
         consecutive_failures=b.window.consecutive,

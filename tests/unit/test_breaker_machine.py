@@ -21,6 +21,7 @@ from guards.breaker import (
     Transition,
     format_seconds,
 )
+from guards.breaker_view import row_of
 from guards.errors import Conflict
 
 KEY = "acme/alice/bot"
@@ -249,10 +250,17 @@ def test_a_trip_soon_after_a_passed_trial_doubles_the_cooldown_on():
         assert t.trip == "spend" and "tripped again 30s after its trial passed" in t.reason
         cooldowns.append(t.cooldown_seconds)
     assert cooldowns == [200, 400, 800]
+    assert "so the cool-down doubles" in b.reason
+    capped = make(cooldown_seconds=100, max_cooldown_seconds=100)  # (review22 L4)
+    capped.on_spend(0.0, 5_000)
+    pass_trial(capped, deadline(capped))
+    assert "so the cool-down stays at its cap" in must(capped.on_spend(150.0, 5_000)).reason
     # the probation is the last cool-down, at least a spend window: past it, a first trip
     now = deadline(b)
     pass_trial(b, now)
     assert b.probation_until == now + 800  # it was kept open 800 s last
+    assert row_of(b, "agent", now + 799).reopens == 3  # shown while on probation only
+    assert row_of(b, "agent", now + 800).reopens == 0
     t = must(b.on_spend(now + 800, 5_000))
     assert t.cooldown_seconds == 100 and "after its trial" not in t.reason
     # a person's close ends the probation: the next trip is a first one
@@ -280,6 +288,27 @@ def test_a_trial_whose_calls_charge_the_spend_limit_reopens_it():
     assert t.reason == (
         "the trial's calls were charged $0.005, the spend-rate limit ($0.005 per 1m) on their own"
     )
+
+
+@pytest.mark.parametrize("chosen", ["budget", "slow"])
+def test_a_trial_budget_a_person_chose_or_a_slow_trial_is_not_judged_by_the_spend_rate(
+    chosen: str,
+):
+    """review22 L5: the rule overrode the budget an approver gave the trial, and judged
+    charges spread over far more than a spend window as a rate."""
+    b = make(spend_max_micros=5_000, trial_budget_micros=100_000, trial_calls=2)
+    b.on_spend(0.0, 5_000)
+    now = deadline(b)
+    b.expire(now)
+    budget = 200_000 if chosen == "budget" else None
+    b.approve(now, actor="U1", trial_budget_micros=budget)
+    for i in range(2):
+        assert b.check(now, 1).admit
+        b.admitted(f"t{i}", 1)
+    later = now + (61 if chosen == "slow" else 0)
+    assert b.record(later, failed=False, source=KEY, res_id="t0", charged_micros=4_000) is None
+    t = must(b.record(later, failed=False, source=KEY, res_id="t1", charged_micros=4_000))
+    assert t.to_state == CLOSED
 
 
 def test_auto_mode_goes_straight_to_a_trial():
