@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from guards.client_types import RejectedItem, ValidationAnswer
 from guards.errors import InvalidInput
+from guards.validation.features import MARKUP_CHARS
 from guards.validation.markup import as_shown
 
 __all__ = [
@@ -143,9 +144,6 @@ class Rejection:
     matched_preview: str | None = None  # the matched item's text (NULL before 0009)
 
 
-MARKUP_PREVIEW = 20_000  # the most of an item whose markup is read for its preview
-
-
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     """At most ``limit`` (200) characters of an item, white space collapsed, for people.
 
@@ -154,8 +152,8 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     >>> len(preview("x" * 300, ITEM_PREVIEW_CHARS))
     120
     """
-    if "<" in text[:MARKUP_PREVIEW] or "&" in text[: limit * 4]:  # as a reader sees it
-        text = as_shown(text[:MARKUP_PREVIEW]) or text  # (a style sheet shows nothing)
+    if "<" in text[:MARKUP_CHARS] or "&" in text[: limit * 4]:  # as a reader sees it
+        text = as_shown(text[:MARKUP_CHARS]) or text  # (a style sheet shows nothing)
     flat = _SPACE.sub(" ", text[: limit * 4]).strip()
     # JSON may carry lone surrogates ("\ud800"); SQLite stores UTF-8 only
     flat = flat.encode("utf-8", "replace").decode("utf-8")
