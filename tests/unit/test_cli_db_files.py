@@ -190,13 +190,14 @@ def test_only_run_keeps_the_early_sigterm_handler(tmp_path: Path) -> None:
 
 
 def test_a_database_another_process_keeps_locked_is_one_line_not_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """audit21 observe M1: `token create` (and `run`) on a database a sqlite3 shell held
     in a transaction died with a traceback and the agents' "send it again" wording."""
     db = tmp_path / "locked.db"
     assert main(["token", "create", "acme", "--db", str(db)]) == 0
     capsys.readouterr()
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 1.0)  # its 8 s wait is not tested
     holder = sqlite3.connect(db, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
