@@ -332,16 +332,25 @@ async def get_budget(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
-    lost = ns.store.file_lost()
-    if lost:
-        raise StorageUnavailable(lost)
-    try:  # the writer answers, and within seconds: a probe must not hang with it
-        # A row really written: an empty transaction commits on a full disk too.
-        await asyncio.wait_for(
-            ns.store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())), HEALTH_SECONDS
-        )
-    except TimeoutError:
-        raise StorageUnavailable(f"no write went through in {HEALTH_SECONDS:g}s") from None
+    try:
+        if lost := ns.store.file_lost():
+            raise StorageUnavailable(lost)
+        try:  # the writer answers, and within seconds: a probe must not hang with it
+            # A row really written: an empty transaction commits on a full disk too.
+            await asyncio.wait_for(
+                ns.store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())),
+                HEALTH_SECONDS,
+            )
+        except TimeoutError:
+            raise StorageUnavailable(f"no write went through in {HEALTH_SECONDS:g}s") from None
+    except StorageUnavailable as exc:  # said to whoever watches it, not to an agent
+        body = {
+            "status": "unavailable",
+            "error": exc.code,
+            "message": f"Nightshift cannot write to its database ({exc.cause}): agents' calls"
+            " are refused with 503 until it can, and nothing is lost; its log says why",
+        }
+        return web.json_response(body, status=503, headers={"Retry-After": "5"})
     return web.json_response({"status": "ok", "transport": ns.settings.transport})
 
 

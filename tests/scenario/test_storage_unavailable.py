@@ -39,6 +39,10 @@ async def test_a_locked_database_is_a_503_with_retry_after_and_the_server_recove
         assert r.headers["Retry-After"] == "5"
         health = await app.client.get("/healthz")
         assert health.status_code == 503 and health.json()["error"] == "storage_unavailable"
+        # in words for whoever watches it, not an agent's "send it again" (audit21 L6)
+        assert health.json()["status"] == "unavailable", health.text
+        assert health.json()["message"].startswith("Nightshift cannot write to its database")
+        assert "send it again" not in health.json()["message"]
         await asyncio.sleep(2.5)  # the upkeep jobs fail meanwhile; the writer must live on
     finally:
         other.execute("ROLLBACK")
