@@ -59,6 +59,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from guards.breaker_operators import OperatedBreaker
 from guards.breaker_state import (
@@ -114,6 +115,10 @@ class Breaker(OperatedBreaker):
 
     __slots__ = ()
 
+    def _trial_failed(self, now: float, reason: str, figures: dict[str, Any]) -> Transition:
+        """The trial failed: open again, the cool-down doubled."""
+        return self._open(now, trip="trial", reason=reason, figures=figures, reopen=True)
+
     def expire(self, now: float) -> Transition | None:
         """Leave ``open`` once the cool-down is over: to a trial, or to wait for a human.
 
@@ -152,19 +157,17 @@ class Breaker(OperatedBreaker):
             held = self.trial_held_micros
             if held + amount_micros > self.trial_budget_micros:
                 usd = usd_for(held, amount_micros, self.trial_budget_micros)
-                reopened = self._open(
+                reopened = self._trial_failed(
                     now,
-                    trip="trial",
-                    reason=(
+                    (
                         f"trial budget hit: {usd(held)} held + {usd(amount_micros)}"
                         f" asked is over {usd(self.trial_budget_micros)}"
                     ),
-                    figures={
+                    {
                         "trial_held_micros": held,
                         "requested_micros": amount_micros,
                         "trial_budget_micros": self.trial_budget_micros,
                     },
-                    reopen=True,
                 )
                 return Check(
                     False,
@@ -190,12 +193,10 @@ class Breaker(OperatedBreaker):
         """A trial call's hold expired without a settle: the trial failed."""
         if not self.is_trial(res_id):
             return None
-        return self._open(
+        return self._trial_failed(
             now,
-            trip="trial",
-            reason=f"trial call {res_id} expired without a settle",
-            figures={"reservation_id": res_id},
-            reopen=True,
+            f"trial call {res_id} expired without a settle",
+            {"reservation_id": res_id},
         )
 
     def record(
@@ -283,12 +284,10 @@ class Breaker(OperatedBreaker):
         if failed:
             if failure is None:
                 failure = f"trial call {res_id} failed" if res_id else "a trial call failed"
-            return self._open(
+            return self._trial_failed(
                 now,
-                trip="trial",
-                reason=failure,
-                figures=figures,
-                reopen=True,
+                failure,
+                figures,
             )
         self.trial_charged_micros += charged
         self.trial_succeeded += 1
@@ -296,18 +295,14 @@ class Breaker(OperatedBreaker):
         spent, cfg = self.trial_charged_micros, self.config
         if spent > self.trial_budget_micros:
             usd = usd_for(spent, self.trial_budget_micros)
-            return self._open(
+            return self._trial_failed(
                 now,
-                trip="trial",
-                reason=(
-                    f"trial budget hit: {usd(spent)} charged, over {usd(self.trial_budget_micros)}"
-                ),
-                figures={
+                (f"trial budget hit: {usd(spent)} charged, over {usd(self.trial_budget_micros)}"),
+                {
                     **figures,
                     "trial_charged_micros": spent,
                     "trial_budget_micros": self.trial_budget_micros,
                 },
-                reopen=True,
             )
         if (
             cfg.spend_max_micros is not None
@@ -319,21 +314,19 @@ class Breaker(OperatedBreaker):
             # reach the spend-rate limit within a spend window (a loop's calls all
             # succeed) (audit21 F2); not a trial budget a person chose (review22 L5)
             usd = usd_for(spent, cfg.spend_max_micros)
-            return self._open(
+            return self._trial_failed(
                 now,
-                trip="trial",
-                reason=(
+                (
                     f"the trial's calls were charged {usd(spent)}, the spend-rate limit"
                     f" ({usd(cfg.spend_max_micros)} per {format_seconds(cfg.spend_per_seconds)})"
                     " on their own"
                 ),
-                figures={
+                {
                     **figures,
                     "trial_charged_micros": spent,
                     "limit_micros": cfg.spend_max_micros,
                     "per_seconds": cfg.spend_per_seconds,
                 },
-                reopen=True,
             )
         if self.trial_succeeded >= self.trial_calls:
             # on probation for as long as it was last kept open, or a spend window: a
