@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -741,26 +742,40 @@ async def test_a_retry_after_the_default_ttl_changed_is_still_the_same_request(
     assert same.status_code == 201 and same.json() == plain.json()
 
 
+async def settled_by_usage_then_restarted(
+    app_factory: Any, tmp_path: Any, model: str, before: dict[str, Any], after: dict[str, Any]
+) -> tuple[Any, str, str, dict[str, Any], dict[str, Any]]:
+    """A call settled by its usage under the policy ``before``, then the app restarted
+    under ``after``: (the app, the token, the settle's path, the usage body, its answer)."""
+    db, clock = tmp_path / "usage.db", ManualClock()
+    app = await app_factory({**POLICY, **before}, db=db, clock=clock)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/alice/bot", "k", 10_000)).json()["reservation_id"]
+    usage = {"usage": {"model": model, "input_tokens": 1000, "output_tokens": 500}}
+    settle = f"/v1/reservations/{rid}/settle"
+    first = await app.request("POST", settle, token=tok, json=usage)
+    assert first.status_code == 200, first.text
+    await app.ns.stop()
+    app = await app_factory({**POLICY, **after}, db=db, clock=clock)
+    return app, tok, settle, usage, first.json()
+
+
 async def test_the_same_usage_settle_after_a_price_change_gets_the_same_answer(
     app_factory, tmp_path
 ):
     """audit21 money M1: the settle's replay compared the priced amount, so the resend of
     a settle whose answer was lost, after a price change, was a 409 for a call charged once."""
-    db, clock = tmp_path / "prices.db", ManualClock()
-    haiku = {"claude-haiku-4-5": {"input": "0.8", "output": "4"}}
-    app = await app_factory({**POLICY, "prices": haiku}, db=db, clock=clock)
-    tok = await app.token("acme")
-    rid = (await reserve(app, tok, "acme/alice/bot", "k", 10_000)).json()["reservation_id"]
-    usage = {"usage": {"model": "claude-haiku-4-5", "input_tokens": 1000, "output_tokens": 500}}
-    settle = f"/v1/reservations/{rid}/settle"
-    first = await app.request("POST", settle, token=tok, json=usage)
-    assert first.status_code == 200 and first.json()["charged_micros"] == 2800
-    await app.ns.stop()
-    haiku["claude-haiku-4-5"]["input"] = "0.9"
-    app = await app_factory({**POLICY, "prices": haiku}, db=db, clock=clock)
+    haiku = "claude-haiku-4-5"
+    app, tok, settle, usage, first = await settled_by_usage_then_restarted(
+        app_factory,
+        tmp_path,
+        haiku,
+        {"prices": {haiku: {"input": "0.8", "output": "4"}}},
+        {"prices": {haiku: {"input": "0.9", "output": "4"}}},
+    )
+    assert first["charged_micros"] == 2800
     again = await app.request("POST", settle, token=tok, json=usage)
-    assert again.status_code == 200, again.text
-    assert again.json() == first.json()
+    assert again.status_code == 200 and again.json() == first, again.text
     # another usage, or the same as micros of another amount, is another settle
     other = {"usage": {**usage["usage"], "output_tokens": 501}}
     assert (await app.request("POST", settle, token=tok, json=other)).status_code == 409
@@ -774,19 +789,13 @@ async def test_the_same_usage_settle_after_its_model_lost_its_price_gets_the_sam
     app_factory, tmp_path
 ):
     """review22 L7: with the model's price gone from the policy, the resend was a 400."""
-    db, clock = tmp_path / "gone.db", ManualClock()
     local = {"prices": {"my-local-llm": {"input": "1", "output": "2"}}}
-    app = await app_factory({**POLICY, **local}, db=db, clock=clock)
-    tok = await app.token("acme")
-    rid = (await reserve(app, tok, "acme/alice/bot", "k", 10_000)).json()["reservation_id"]
-    usage = {"usage": {"model": "my-local-llm", "input_tokens": 1000, "output_tokens": 500}}
-    settle = f"/v1/reservations/{rid}/settle"
-    first = await app.request("POST", settle, token=tok, json=usage)
-    assert first.status_code == 200 and first.json()["charged_micros"] == 2000
-    await app.ns.stop()
-    app = await app_factory(POLICY, db=db, clock=clock)
+    app, tok, settle, usage, first = await settled_by_usage_then_restarted(
+        app_factory, tmp_path, "my-local-llm", local, {}
+    )
+    assert first["charged_micros"] == 2000
     again = await app.request("POST", settle, token=tok, json=usage)
-    assert again.status_code == 200 and again.json() == first.json(), again.text
+    assert again.status_code == 200 and again.json() == first, again.text
     other = {"usage": {**usage["usage"], "output_tokens": 501}}  # another: no price for it
     r = await app.request("POST", settle, token=tok, json=other)
     assert r.status_code == 400 and r.json()["field"] == "usage.model"
