@@ -222,6 +222,18 @@ def test_cooldown_doubles_per_reopen_is_capped_and_resets_after_a_clean_close():
     assert b.state == OPEN and b.cooldown_seconds == 100 and b.reopens == 0
 
 
+def trial_of(b: Breaker, *, calls: int, budget: int | None = None) -> float:
+    """Approve the trial of a breaker at the end of its cool-down (with ``budget``, if
+    given) and admit ``calls`` trial calls t0, t1, ...; returns that instant."""
+    now = deadline(b)
+    b.expire(now)
+    b.approve(now, actor="U1", trial_budget_micros=budget)
+    for i in range(calls):
+        assert b.check(now, 1).admit
+        b.admitted(f"t{i}", 1)
+    return now
+
+
 def pass_trial(b: Breaker, now: float, *, charged: int = 0) -> Transition:
     """Approve the trial of a breaker cooled down by ``now``; its calls all succeed."""
     b.expire(now)
@@ -276,12 +288,7 @@ def test_a_trial_whose_calls_charge_the_spend_limit_reopens_it():
     calls spent three times the spend-rate limit and closed the breaker."""
     b = make(spend_max_micros=5_000, trial_budget_micros=100_000)
     b.on_spend(0.0, 5_000)
-    now = deadline(b)
-    b.expire(now)
-    b.approve(now, actor="U1")
-    for i in range(2):
-        assert b.check(now, 1).admit
-        b.admitted(f"t{i}", 1)
+    now = trial_of(b, calls=2)
     assert b.record(now, failed=False, source=KEY, res_id="t0", charged_micros=4_999) is None
     t = must(b.record(now, failed=False, source=KEY, res_id="t1", charged_micros=1))
     assert t.to_state == OPEN and t.trip == "trial" and t.cooldown_seconds == 200
@@ -298,13 +305,7 @@ def test_a_trial_budget_a_person_chose_or_a_slow_trial_is_not_judged_by_the_spen
     charges spread over far more than a spend window as a rate."""
     b = make(spend_max_micros=5_000, trial_budget_micros=100_000, trial_calls=2)
     b.on_spend(0.0, 5_000)
-    now = deadline(b)
-    b.expire(now)
-    budget = 200_000 if chosen == "budget" else None
-    b.approve(now, actor="U1", trial_budget_micros=budget)
-    for i in range(2):
-        assert b.check(now, 1).admit
-        b.admitted(f"t{i}", 1)
+    now = trial_of(b, calls=2, budget=200_000 if chosen == "budget" else None)
     later = now + (61 if chosen == "slow" else 0)
     assert b.record(later, failed=False, source=KEY, res_id="t0", charged_micros=4_000) is None
     t = must(b.record(later, failed=False, source=KEY, res_id="t1", charged_micros=4_000))
