@@ -118,16 +118,34 @@ _LOOK_ALIKES = str.maketrans(
     "aeopcxyijsAEOPCXYIJSoipOIP",
 )
 _OTHER_SCRIPT = re.compile(r"[\u0370-\u03ff\u0400-\u052f]")
+_LATIN = re.compile(r"[A-Za-z]")
+_WORD_SPLIT = re.compile(r"(\s+)")  # words and the spaces between them, kept
 
 
 def _latin_look_alikes(text: str) -> str:
-    """``text`` with its Cyrillic and Greek look-alikes of Latin letters as those letters,
-    when it has Latin letters (a Russian or Greek text alone is left as it is)."""
+    """``text`` with its Cyrillic and Greek look-alikes of Latin letters as those letters:
+    in a word that mixes them with Latin letters (``Quаrterly``), and in every word when
+    the text is mostly Latin words (a mixed word counts as Latin: a spoofed one). A
+    Russian or Greek text keeps its letters, a link or a brand in it too (audit22 upgrade
+    1: a Russian post with a link was mapped, its key changed at the upgrade)."""
     if text.isascii() or not _OTHER_SCRIPT.search(text):
         return text
-    if not any("a" <= c <= "z" or "A" <= c <= "Z" for c in text):
+    words = _WORD_SPLIT.split(text)
+    latin = other = 0
+    kinds = []
+    for word in words:
+        has_latin = _LATIN.search(word) is not None
+        has_other = _OTHER_SCRIPT.search(word) is not None
+        kinds.append((has_latin, has_other))
+        latin += has_latin
+        other += has_other and not has_latin
+    if not latin:
         return text
-    return text.translate(_LOOK_ALIKES)
+    mostly_latin = latin > other
+    return "".join(
+        word.translate(_LOOK_ALIKES) if has_other and (has_latin or mostly_latin) else word
+        for word, (has_latin, has_other) in zip(words, kinds, strict=True)
+    )
 
 
 def _drop_format_chars(text: str) -> str:

@@ -90,9 +90,14 @@ def test_look_alike_letters_swapped_into_a_latin_text_are_the_same_text():
     assert normalize(base.replace("a", "\u0430")) == normalize(base)
     assert normalize(base.replace("o", "\u03bf").replace("A", "\u0410")) == normalize(base)
     assert prepare("\u0420ython 3.12 r\u0435leased") == "Python 3.12 released"  # the sketch's
-    # a Russian or Greek text alone keeps its letters (it is not a look-alike of anything)
+    # a Russian or Greek text keeps its letters (it is not a look-alike of anything), a
+    # link or a brand in it too (audit22 upgrade 1: its key changed at the upgrade)
     assert normalize("Привет, мир") == "привет, мир"
     assert normalize("Ελλάδα") == "ελλάδα"
+    post = "Новый спутник запущен: https://example.com/news/123 (Acme)"
+    assert normalize(post) == post.casefold()
+    # while one Latin word spoofed in it is read as Latin
+    assert normalize("Новый спутник от Аcme") == normalize("Новый спутник от Acme")
 
 
 @given(st.text(alphabet="aBcXyz ВвНнМмКкТтАаОоРрСсΑαΒβΕεΗηΚκΝνΟοΡρΙι", max_size=30))
