@@ -15,7 +15,9 @@ __all__ = ["IMAGE", "as_shown", "link_identity"]
 _HREF = r"""<a\b[^<>]{0,500}?\bhref\s*=\s*["']?([^"'\s<>]{1,2000}+)[^<>]{0,500}+>"""
 _ANCHOR = re.compile(_HREF + r"(.{0,2000}?)</a\s*>", re.IGNORECASE | re.DOTALL)
 _OPEN_ANCHOR = re.compile(_HREF, re.IGNORECASE)
-_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]{0,500})?/?>")
+# a tag, its attributes as long as a data: image's or a long meta's (linear: a run of
+# attributes never passes the next "<", where the next tag's would start)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*+(?:\s[^<>]{0,20000}+)?/?>")
 _MARKDOWN_LINK = re.compile(
     r"!?\[([^\[\]]{0,500}+)\]\(([^\s()]{1,2000}+)(?:\s+\"[^\"]{0,500}+\")?\)"
 )

@@ -296,6 +296,17 @@ def test_what_a_page_never_shows_is_not_read():
     assert as_shown("1 < 2, <scripted> a</scripted>") == "1 < 2, a"
 
 
+def test_a_tag_with_long_attributes_is_read_as_a_tag():
+    """audit22 upgrade 2: a tag past 500 characters of attributes (a data: image, a long
+    meta) stayed in the text: an HTML post and its plain re-post were not alike."""
+    meta = '<meta content="' + "x" * 3000 + '">'
+    image = '<img src="data:image/png;base64,' + "A" * 6000 + '"/>'
+    assert as_shown(f"{meta}{image}<p>Breaking: new satellite</p>") == "Breaking: new satellite"
+    assert features(prepare(f"{meta}<p>Breaking: new satellite launched</p>")) == features(
+        prepare("Breaking: new satellite launched")
+    )
+
+
 def test_a_tag_mentioned_in_plain_text_and_an_empty_comment_hide_nothing():
     """review22 M2: `<!-->` (an empty comment: a browser shows what follows) and a plain
     text that mentions `<script>` lost everything after it: an item rejected as empty,
@@ -317,6 +328,8 @@ def test_a_tag_mentioned_in_plain_text_and_an_empty_comment_hide_nothing():
         "<script" * 3000 + " x",
         "<!--" * 5000,
         "<styles> " * 2000 + "<style>x",
+        "<a " + "x" * 20_000,  # a tag that never ends
+        "<a b" * 5000,
     ],
 )
 def test_reading_hostile_markup_stays_linear(hostile: str):
