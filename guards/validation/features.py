@@ -41,10 +41,11 @@ has one bag (exact duplicates still compare the text as sent).
 A text with no feature left (``12:30``, an emoji, ``ok``) gets its whole
 normalised text as its only feature: it can then only match an identical text.
 At most :data:`SKETCH_CHARS` characters of what a reader sees are read: a longer text
-is read as :data:`PASSAGES` passages spread evenly over it, so two long texts compare
-on the whole of them (two articles behind one long header are not alike), for the
-cost of a short one. The markup is read first (up to :data:`MARKUP_CHARS` characters),
-so a page's style sheet or navigation does not take the place of its text.
+is read as the passages of it its content picks (:func:`_passages`), so two long texts
+compare on the whole of them (two articles behind one long header are not alike, an
+article with a paragraph added still is), for the cost of a short one. The markup is
+read first (up to :data:`MARKUP_CHARS` characters), so a page's style sheet or
+navigation does not take the place of its text.
 
 Example:
     >>> sorted(f for f, _ in features("Order #48213 shipped at 10:32") if f[0] != "g")
@@ -54,6 +55,7 @@ Example:
 from __future__ import annotations
 
 import re
+import zlib
 
 from guards.validation.markup import IMAGE, as_shown, link_identity
 from guards.validation.quantities import number_features
@@ -65,10 +67,10 @@ from guards.validation.words import (
     wordset,
 )
 
-__all__ = ["MARKUP_CHARS", "PASSAGES", "SKETCH_CHARS", "features", "shows_anything"]
+__all__ = ["MARKUP_CHARS", "PASSAGE_WORDS", "SKETCH_CHARS", "features", "shows_anything"]
 
 SKETCH_CHARS = 4000
-PASSAGES = 8  # a longer text is read as this many passages of SKETCH_CHARS / PASSAGES
+PASSAGE_WORDS = 16  # a longer text is read in passages of about this many words
 MARKUP_CHARS = 20_000  # the most of a text whose markup is read (max_item_chars' default)
 _RELATIVE_UNITS = wordset(
     "s sec secs second seconds m min mins minute minutes h hr hrs hour hours "
@@ -104,28 +106,44 @@ def shows_anything(prepared: str) -> bool:
 
 
 def _passages(shown: str) -> str:
-    """``shown`` when it is short; else :data:`PASSAGES` passages of it spread evenly
-    from its start to its end, each cut at spaces, joined as sentences.
+    """``shown`` when it is short; else passages of it chosen by their content: the text
+    is cut into passages where a word's hash says so (about :data:`PASSAGE_WORDS` words
+    each, the same cuts whatever comes before or after), and the passages with the
+    smallest hashes are read, in their order, up to :data:`SKETCH_CHARS` characters.
+    Like a MinHash of passages: two long texts share about the share of passages they
+    share. A paragraph added or cut changes a few passages, not all of them (recheck22
+    N1: passages at even places moved with the length), and two articles that share only
+    an opening share only its passages.
 
     >>> _passages("a b c")
     'a b c'
     """
     if len(shown) <= SKETCH_CHARS:
         return shown
-    size = SKETCH_CHARS // PASSAGES
-    step = (len(shown) - size) / (PASSAGES - 1)
-    parts = []
-    for k in range(PASSAGES):
-        start = round(k * step)
-        if start and shown[start - 1] != " ":  # from the next whole word
-            space = shown.find(" ", start, start + size)
-            start = start if space == -1 else space + 1
-        end = start + size
-        if end < len(shown) and shown[end] != " ":  # to the last whole word
-            space = shown.rfind(" ", start, end)
-            end = end if space <= start else space
-        parts.append(shown[start:end])
-    return " … ".join(parts)
+    passages: list[str] = []
+    words: list[str] = []
+    for word in shown.split(" "):
+        words.append(word)
+        if (
+            zlib.crc32(word.encode("utf-8", "surrogatepass")) % PASSAGE_WORDS == 0
+            or len(words) >= 4 * PASSAGE_WORDS
+        ):
+            passages.append(" ".join(words))
+            words = []
+    if words:
+        passages.append(" ".join(words))
+    ranked = sorted(
+        range(len(passages)),
+        key=lambda i: (zlib.crc32(passages[i].encode("utf-8", "surrogatepass")), i),
+    )
+    chosen: list[int] = []
+    read = 0
+    for i in ranked:
+        if read >= SKETCH_CHARS:
+            break
+        chosen.append(i)
+        read += len(passages[i]) + 3
+    return " … ".join(passages[i] for i in sorted(chosen))
 
 
 def features(prepared: str, *, names: bool = True, legacy: bool = False) -> list[tuple[str, int]]:

@@ -6,10 +6,12 @@ import asyncio
 import json
 import random
 import re
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from bot.alerts.render_summary import summary
 from guards.clock import ManualClock
@@ -612,3 +614,41 @@ async def test_a_burst_on_a_second_stream_keeps_the_first_in_its_alert(app_facto
     said = summary("duplicate_burst", json.loads(facts), ZoneInfo("UTC"))
     assert said.startswith("stream feed2 (also rss): 3 duplicates rejected in 1h"), said
     assert f"`/agent dedup {AGENT}` shows them" in said
+
+
+def prose(size: int) -> str:
+    """About ``size`` characters of real sentences (the routing corpus's tasks, in order)."""
+    tasks = [json.loads(line)["task"] for line in ROUTING_TASKS.read_text().splitlines()]
+    text = " ".join(tasks)
+    return text[: text.rindex(" ", 0, size)]
+
+
+ROUTING_TASKS = Path(__file__).resolve().parent.parent / "data" / "routing_eval.jsonl"
+UPDATE = (
+    " UPDATE 10:40: The company has since confirmed the outage affected customers in three"
+    " regions and said a full report will follow next week. A spokesperson apologised and"
+    " said that refunds would be issued automatically to every affected account within"
+    " five business days, with no action needed."
+)
+
+
+@pytest.mark.parametrize(
+    ("size", "change"),
+    [(6000, "end"), (9000, "end"), (15000, "end"), (9000, "cut"), (9000, "lede")],
+)
+async def test_a_long_article_re_posted_with_a_paragraph_added_or_cut_is_a_near_duplicate(
+    app_factory, size, change
+):
+    """recheck22 N1: passages read at even places moved with the length, so an article
+    re-posted with an update paragraph added (or one cut) passed as new."""
+    app = await app_factory(clock=ManualClock())
+    tok = await app.token(AGENT)
+    article = prose(size)
+    again = {
+        "end": article + UPDATE,
+        "lede": article[:600] + UPDATE + article[600:],
+        "cut": article[: size * 3 // 10] + article[size * 3 // 10 + 600 :],
+    }[change]
+    assert (await post(app, tok, [{"id": "a", "text": article}])).json()["verdict"] == "ok"
+    [rejected] = (await post(app, tok, [{"id": "b", "text": again}])).json()["rejected"]
+    assert (rejected["reason"], rejected["duplicate_of"]) == ("near_duplicate", "a")
