@@ -26,6 +26,11 @@ def likely_cause(exc: BaseException) -> str:
         return " (the disk holding it is full: free space; Nightshift goes on by itself)"
     if code == 10:  # IOERR
         return " (an I/O error: check the disk and the file's permissions)"
+    if code == 8:  # READONLY
+        return (
+            " (the file, or its folder, is not writable by this user, or its disk is mounted"
+            " read-only)"
+        )
     return ""
 
 
@@ -38,7 +43,7 @@ def identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN (primary codes)
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
 STORAGE_CODES = frozenset({5, 6, 8, 10, 13, 14})  # busy, locked, read-only, I/O, full, open
 
 

@@ -55,8 +55,9 @@ class StorageWatch:
         return self._lost
 
     def _report(self, exc: BaseException, writes: int) -> None:
-        """Log writes the database refused: the first with its traceback, then one line a
-        minute."""
+        """Log writes the database refused: the first with its traceback when its cause
+        is not known (a lock, a full disk or a read-only file is said in words), then one
+        line a minute."""
         self.storage_refusals += 1
         now = time.monotonic()
         if now - self._reported_at < REPORT_EVERY_SECONDS:
@@ -67,12 +68,13 @@ class StorageWatch:
         )
         first = self._reported_at == float("-inf")
         self._reported_at, self._unreported = now, 0
+        why = likely_cause(exc)
         log.error(
             "the database %s refused writes: %s%s; %d write(s) answered 503%s",
             self.path,
             cause(exc),
-            likely_cause(exc),
+            why,
             writes,
             since,
-            exc_info=exc if first else None,
+            exc_info=exc if first and not why else None,
         )

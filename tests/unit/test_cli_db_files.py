@@ -208,6 +208,7 @@ def test_a_database_another_process_keeps_locked_is_one_line_not_a_traceback(
     err = capsys.readouterr().err
     *logged, said = err.strip().splitlines()  # the store's own log lines, then one line
     assert all(line.startswith("{") for line in logged), err  # JSON lines, no raw traceback
+    assert "Traceback" not in err  # a lock is said in words (recheck22: 14 lines of it)
     assert said.startswith(f"nightshift: {db}: the database refused a write (")
     assert "another process holds its write lock" in said and "nothing was changed" in said
     assert "send it again" not in said
