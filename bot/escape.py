@@ -68,7 +68,11 @@ _SECRETS = re.compile(
     r"|(?P<slack>\bxox[a-z]-)[A-Za-z0-9-]+"
     r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
     r"|(?P<bearer>\b[Bb]earer\s+)[^\s\"',;]+"
-    r"|(?P<param>[?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|sig|signature|auth)"
+    r"|(?P<aws>\bA[KS]IA)[0-9A-Z]{16}\b"
+    r"|(?P<google>\bAIza)[0-9A-Za-z_-]{35}"
+    r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
+    r"|(?P<said>\b(?:password|passwd|secret|token|api[_-]?key)\s*[:=]\s*)[^\s\"',;&]+"
+    r"|(?P<param>[?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|sig|signature|auth|credential)"
     r"[A-Za-z0-9_.-]*)=)[^&#\s\"']+",
     re.IGNORECASE,
 )
@@ -93,6 +97,8 @@ def mask_secrets(text: str) -> str:
     Example:
         >>> mask_secrets("401 from https://x.example/v1?api_key=abc123&q=1: Bearer ns_tok_1f_Zz9")
         '401 from https://x.example/v1?api_key=…&q=1: Bearer …'
+        >>> mask_secrets("postgres://app:hunter2@db:5432/x refused; password=hunter2")
+        'postgres://app:…@db:5432/x refused; password=…'
     """
     return _SECRETS.sub(lambda m: next(g for g in m.groups() if g is not None) + "…", text)
 

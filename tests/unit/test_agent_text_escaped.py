@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +22,7 @@ from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nu
 from bot.alerts.render_summary import summary
 from bot.blocks import echo
 from bot.digest.render import render
-from bot.escape import one_line, printable, slack_text
+from bot.escape import mask_secrets, one_line, printable, slack_text
 from bot.shell import ShellConsole
 from tests.fakes.alerts import new_alert
 from tests.unit.test_digest import digest, raw
@@ -199,3 +200,24 @@ async def test_the_shell_prints_no_terminal_escape_sequences():
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", printed.replace("\r──", "──"))
     assert "pwned-title" not in printed and "rest" not in printed
     assert printed.count("\r") == 2  # our own, once per message, over the prompt
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("Bearer ns_tok_0a1b_SECRET", "Bearer …"),
+        ("key=ns_tok_0a1b_SECRET", "key=ns_tok_0a1b_…"),
+        ("slack said xoxb-123-456-SECRET", "slack said xoxb-…"),
+        ("sk-ant-api03-SECRETSECRET1 refused", "sk-ant-… refused"),
+        ("task-abcdefghijklmnopqrstuv", "task-abcdefghijklmnopqrstuv"),  # not a key
+        ("https://h/x?api_key=SECRET&page=2", "https://h/x?api_key=…&page=2"),
+        ("https://h/x?X-Amz-Credential=SECRET", "https://h/x?X-Amz-Credential=…"),
+        ("postgres://app:SECRET@db:5432/x", "postgres://app:…@db:5432/x"),
+        ("password: SECRET; token=SECRET", "password: …; token=…"),
+        ("AKIAIOSFODNN7EXAMPLE and AIzaSyA1234567890abcdefghijklmnopqrstuv", "AKIA… and AIza…"),
+        ("the token was refused: 401", "the token was refused: 401"),
+    ],
+)
+def test_credentials_in_free_text_are_masked(text: str, shown: str) -> None:
+    """audit21 observe L5, recheck22 N4: an agent's error text is posted and kept."""
+    assert mask_secrets(text) == shown
