@@ -196,8 +196,9 @@ def alert_message(
     head = f"{icon} {alert.tier} · {title(alert)}"
     what = summary(alert.kind, alert.facts, tz)
     mention = ""
+    ran_out = bool(paged) and alert.esc_step is None  # its chain ran out: nobody owns it
     if alert.oncall_user and alert.tier == "P0" and alert.state == "open" and not dm_reason:
-        mention = f"<@{alert.oncall_user}> "
+        mention = "" if ran_out else f"<@{alert.oncall_user}> "
     scope = _scope(alert)
     text = f"{mention}{head} — {scope}: {what}"
     if dm_reason:
@@ -235,11 +236,11 @@ def alert_message(
         text += f" [{state}]"
     elif next_step:
         blocks.append(context(f"unacknowledged; next: {next_step}"))
-    elif paged and alert.esc_step is None:  # its chain ran out: nobody owns it
+    elif ran_out and paged:
         last = clock_time(paged[-1].at, tz, now=now)
-        ran_out = f"⚠️ unacknowledged; its escalation chain ran out at {last}: nobody is paged again"
-        blocks.append(context(f"{ran_out} (`/agent ack {alert.id}` takes it)"))
-        text += f" [{ran_out}]"
+        said = f"⚠️ unacknowledged; its escalation chain ran out at {last}: nobody is paged again"
+        blocks.append(context(f"{said} (`/agent ack {alert.id}` takes it)"))
+        text += f" [{said}]"
     if budget_set and alert.resolved_at is None:
         blocks.append(context("\n".join(_budget_set_line(alert, c, tz, now) for c in budget_set)))
     if buttons := _buttons(alert):

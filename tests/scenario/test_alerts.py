@@ -173,6 +173,7 @@ async def test_a_person_on_call_at_two_steps_in_a_row_is_not_paged_twice(slack_h
         "⚠️ unacknowledged; its escalation chain ran out at 00:05: nobody is paged again"
         " (`/agent ack 1` takes it)"
     ) in shown()
+    assert "<@U01> *acme" not in shown()  # nor does it look owned by the last one paged
 
 
 async def test_a_person_on_call_at_three_steps_is_paged_once_in_the_round(slack_http):
