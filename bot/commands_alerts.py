@@ -125,7 +125,9 @@ def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
     return _Filter(text, kinds=kinds, scope=scope)
 
 
-def _lines(alerts: list[Alert], *, now: float, flt: _Filter | None) -> list[tuple[str, int]]:
+def _lines(
+    alerts: list[Alert], *, now: float, flt: _Filter | None, ran_out: set[int]
+) -> list[tuple[str, int]]:
     """One line per alert, or per kind when a kind has many (with how many alerts it covers)."""
     by_kind: dict[str, list[Alert]] = {}
     for a in alerts:
@@ -136,7 +138,7 @@ def _lines(alerts: list[Alert], *, now: float, flt: _Filter | None) -> list[tupl
     out: list[tuple[str, int]] = []
     for a in alerts:
         if a.kind not in grouped:
-            out.append((alert_line(a, now=now), 1))
+            out.append((alert_line(a, now=now, ran_out=a.id in ran_out), 1))
         elif a is by_kind[a.kind][0]:
             out.append((_group_line(by_kind[a.kind], flt=flt), len(by_kind[a.kind])))
     return out
@@ -175,16 +177,24 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     engine = engine_of(ctx)
     now = ctx.ns.clock.now()
 
-    def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any]]:
+    def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any], set[int]]:
         flt = _parse_filter(tx, args[0], ctx.ns.policy) if args else None
         silences = tx.all(
             "SELECT id, fingerprint, scope, kind, created_by, expires_at FROM silences"
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
             (now,),
         )
-        return flt, engine.open_alerts(tx), silences
+        ran_out = {  # paged through their whole chain, and nobody took them
+            int(r[0])
+            for r in tx.all(
+                "SELECT id FROM alerts a WHERE resolved_at IS NULL AND esc_step IS NULL"
+                " AND acked_at IS NULL AND silence_id IS NULL"
+                " AND EXISTS (SELECT 1 FROM escalations e WHERE e.alert_id = a.id)"
+            )
+        }
+        return flt, engine.open_alerts(tx), silences, ran_out
 
-    flt, every, silences = await ctx.ns.store.write(read)
+    flt, every, silences, ran_out = await ctx.ns.store.write(read)
     alerts = [a for a in every if flt.keeps(a)] if flt else every
     if flt is not None and not alerts:
         return Reply.text_only(
@@ -207,7 +217,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         mine = [a for a in alerts if a.tier == tier]
         if not mine:
             continue
-        lines = _lines(mine, now=now, flt=flt)
+        lines = _lines(mine, now=now, flt=flt, ran_out=ran_out)
         listed, placed = line_sections(
             [f"*{_TIER_NAMES[tier]}* ({len(mine)})", *(line for line, _ in lines)],
             per_section=PER_SECTION,

@@ -266,8 +266,9 @@ def storm_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     )
 
 
-def alert_line(alert: Alert, *, now: float) -> str:
-    """One line for ``/agent alerts``."""
+def alert_line(alert: Alert, *, now: float, ran_out: bool = False) -> str:
+    """One line for ``/agent alerts`` (``ran_out``: its escalation chain ran out, and
+    nobody took it: nobody is paged again)."""
     age = duration(now - alert.first_at)
     count = f" ×{alert.count}" if alert.count > 1 else ""
     state = {
@@ -276,6 +277,8 @@ def alert_line(alert: Alert, *, now: float) -> str:
         "resolved": " · ✅ resolved",
     }.get(alert.state, "")
     folded = " · in a storm summary" if alert.folded_into and alert.posted_at is None else ""
+    if ran_out and alert.state == "open":
+        folded += " · ⚠️ chain ran out: nobody is paged again"
     # the kind is what `silence <kind>:<scope>` takes
     return (
         f"`#{alert.id}` {title(alert)} · `{alert.kind}:{_scope(alert)}`{count} · {age} old"

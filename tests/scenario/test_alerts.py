@@ -174,6 +174,9 @@ async def test_a_person_on_call_at_two_steps_in_a_row_is_not_paged_twice(slack_h
         " (`/agent ack 1` takes it)"
     ) in shown()
     assert "<@U01> *acme" not in shown()  # nor does it look owned by the last one paged
+    listed = (await slack.command("alerts"))["text"]
+    assert "`#1` Breaker opened on spend rate" in listed, listed
+    assert "⚠️ chain ran out: nobody is paged again" in listed, listed
 
 
 async def test_a_person_on_call_at_three_steps_is_paged_once_in_the_round(slack_http):
