@@ -81,7 +81,9 @@ class Settlements(Holds):
             done = self._get(tx, token, res_id)
         except GuardError:  # unknown, or not the token's: the settle's own error says it
             return None
-        return done if done.settle_hash == f"{done.charged_micros}:{outcome}:{sent}" else None
+        if done.state == "settled" and _same_settle(done, outcome, sent, actual=None):
+            return done
+        return None
 
     def settle(self, tx: Tx, *, token: Token, res_id: str, req: SettleRequest) -> SettleAnswer:
         """Charge what the call really cost and release the rest of the hold.
@@ -101,16 +103,12 @@ class Settlements(Holds):
         reservation = self._get(tx, token, res_id)
         settle_hash = f"{actual}:{req.outcome}" + (f":{sent}" if sent else "")
         if reservation.state == "settled":
-            charged, _, rest = (reservation.settle_hash or "").partition(":")
-            outcome, _, usage = rest.partition(":")
-            # the same settle: the same outcome, and the same usage (whatever it prices to
-            # now: prices change between a lost answer and its resend, audit21 money M1)
-            # or the same amount
-            if outcome == req.outcome and ((sent and usage == sent) or charged == str(actual)):
+            if _same_settle(reservation, req.outcome, sent, actual=actual):
                 return reservation.settle_answer()
             raise Conflict(
-                f"{res_id} was already settled: charged {charged} micros, outcome {outcome};"
-                " a reservation settles once (reserve again for a new call)",
+                f"{res_id} was already settled: charged {reservation.charged_micros} micros,"
+                f" outcome {reservation.outcome}; a reservation settles once (reserve again"
+                " for a new call)",
                 state="settled",
             )
         if reservation.state == "released":
@@ -210,6 +208,17 @@ class Settlements(Holds):
             "state": "released",
             "released_micros": reservation.held_micros,
         }
+
+
+def _same_settle(done: Reservation, outcome: str, sent: str, *, actual: int | None) -> bool:
+    """Whether a settle sent again is the one ``done`` recorded: the same outcome, and the
+    same usage (whatever it prices to now: prices change between a lost answer and its
+    resend, audit21 money M1) or the same amount (``actual``, when it could be priced)."""
+    charged, _, rest = (done.settle_hash or "").partition(":")
+    was, _, usage = rest.partition(":")
+    if was != outcome:
+        return False
+    return (bool(sent) and usage == sent) or (actual is not None and charged == str(actual))
 
 
 def _usage_sent(req: SettleRequest) -> str:
