@@ -184,15 +184,14 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
             (now,),
         )
-        ran_out = {  # paged through their whole chain, and nobody took them
+        paged = {  # open alerts that paged: with no step left, their chain ran out
             int(r[0])
             for r in tx.all(
-                "SELECT id FROM alerts a WHERE resolved_at IS NULL AND esc_step IS NULL"
-                " AND acked_at IS NULL AND silence_id IS NULL"
-                " AND EXISTS (SELECT 1 FROM escalations e WHERE e.alert_id = a.id)"
+                "SELECT DISTINCT e.alert_id FROM escalations e JOIN alerts a"
+                " ON a.id = e.alert_id WHERE a.resolved_at IS NULL AND a.esc_step IS NULL"
             )
         }
-        return flt, engine.open_alerts(tx), silences, ran_out
+        return flt, engine.open_alerts(tx), silences, paged
 
     flt, every, silences, ran_out = await ctx.ns.store.write(read)
     alerts = [a for a in every if flt.keeps(a)] if flt else every

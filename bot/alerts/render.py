@@ -196,9 +196,10 @@ def alert_message(
     head = f"{icon} {alert.tier} · {title(alert)}"
     what = summary(alert.kind, alert.facts, tz)
     mention = ""
-    ran_out = bool(paged) and alert.esc_step is None  # its chain ran out: nobody owns it
+    # its chain ran out (paged, no step left): nobody owns it, whoever was paged last
+    last_page = paged[-1] if paged and alert.esc_step is None else None
     if alert.oncall_user and alert.tier == "P0" and alert.state == "open" and not dm_reason:
-        mention = "" if ran_out else f"<@{alert.oncall_user}> "
+        mention = "" if last_page else f"<@{alert.oncall_user}> "
     scope = _scope(alert)
     text = f"{mention}{head} — {scope}: {what}"
     if dm_reason:
@@ -236,8 +237,8 @@ def alert_message(
         text += f" [{state}]"
     elif next_step:
         blocks.append(context(f"unacknowledged; next: {next_step}"))
-    elif ran_out and paged:
-        last = clock_time(paged[-1].at, tz, now=now)
+    elif last_page is not None:
+        last = clock_time(last_page.at, tz, now=now)
         said = f"⚠️ unacknowledged; its escalation chain ran out at {last}: nobody is paged again"
         blocks.append(context(f"{said} (`/agent ack {alert.id}` takes it)"))
         text += f" [{said}]"
