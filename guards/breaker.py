@@ -213,8 +213,10 @@ class Breaker(OperatedBreaker):
         """Learn one outcome (``signal`` ``attempts``: a refused attempt past the task limit)."""
         if self.state != CLOSED:
             if self.is_trial(res_id):
+                # the call's own error says why the trial failed (audit23 forensics M3)
+                why = f"trial call {res_id} failed; {detail}" if failed and detail else None
                 return self._trial_outcome(
-                    now, failed=failed, res_id=res_id, charged=charged_micros
+                    now, failed=failed, res_id=res_id, charged=charged_micros, failure=why
                 )
             return None
         cfg = self.config

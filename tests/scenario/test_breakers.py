@@ -215,6 +215,29 @@ async def test_a_failed_trial_reopens_with_a_longer_cooldown(app_factory):
     assert trips == ["failures", "trial"]
 
 
+async def test_a_failed_trial_says_what_its_call_said(app_factory):
+    """audit23 forensics M3: the approver of a trial that failed read only "trial call
+    res_… failed": the error the call settled with was dropped for trial calls."""
+    app, bot, _ = await fleet(app_factory)
+    await trip_on_failures(bot)
+    app.clock.advance(900)
+    await app.store.write(lambda tx: app.ns.breakers.approve(tx, BOT, "U_DANA"))
+    r = await bot.reserve()
+    settled = await app.request(
+        "POST",
+        f"/v1/reservations/{r.json()['reservation_id']}/settle",
+        token=bot.token,
+        json={"actual_cost_micros": 0, "outcome": "failure", "error": "provider said 500"},
+    )
+    assert settled.status_code == 200, settled.text
+    refused = (await bot.reserve()).json()
+    assert refused["reason"] == (
+        f"trial call {r.json()['reservation_id']} failed; last error: provider said 500"
+    )
+    [_, (_, reopened)] = await events(app, "breaker_opened")
+    assert reopened["reason"] == refused["reason"]
+
+
 async def test_breakers_need_a_token_and_show_only_the_tokens_subtree(app_factory):
     app, bot, helper = await fleet(app_factory)
     assert (await app.request("GET", "/v1/breakers")).status_code == 401
