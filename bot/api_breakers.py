@@ -1,7 +1,8 @@
 """``GET /v1/breakers``: the breakers a token may see, with state and reason.
 
 A token sees the breakers inside its subtree and the namespace and user breakers
-above it (they refuse its reservations too). ``?all=1`` adds closed breakers.
+above it (they refuse its reservations too), and the models' (shared by every tenant:
+without what other tenants' calls said or cost). ``?all=1`` adds closed breakers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from bot.api import CTX
 from bot.api_body import bearer
+from guards.breaker_view import shared
 from guards.errors import InvalidInput
 from guards.store import Tx
 from guards.tokens import authenticate
@@ -38,7 +40,7 @@ async def list_breakers(request: web.Request) -> web.Response:
         return {
             "scope": token.scope,
             "enabled": ns.policy.breakers.enabled,  # false: no breaker stops a call
-            "breakers": [row.as_json() for row in rows],
+            "breakers": [shared(row).as_json() for row in rows],
         }
 
     return web.json_response(await ns.store.write(read))

@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from guards.breaker import CLOSED, HALF_OPEN, Breaker
@@ -21,7 +22,7 @@ from guards.client_types import BreakerInfo
 from guards.scopes import Scope
 from guards.store import Tx
 
-__all__ = ["BreakerRow", "listed", "row_of"]
+__all__ = ["BreakerRow", "listed", "row_of", "shared"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,25 @@ def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
         recent_failures=b.window.failures,
         recent_calls=len(b.window.items),
     )
+
+
+_CALL_SAID = "; last error: "  # what a failed call said (guards.breaker_gate)
+_TRIAL_CALL = re.compile(r"\btrial call res_\w+")
+
+
+def shared(row: BreakerRow) -> BreakerRow:
+    """``row`` as a namespace's token sees it: a model's breaker is shared by every
+    tenant, and what its calls said (another team's error text, its reservation's id)
+    and what its trial's calls cost are theirs (audit23 tenants F1). Operators see it
+    whole in Slack."""
+    if row.kind != "model":
+        return row
+    reason = _TRIAL_CALL.sub("a trial call", row.reason.split(_CALL_SAID, 1)[0])
+    figures = {k: v for k, v in row.figures.items() if k != "reservation_id"}
+    trial = row.trial and {
+        k: v for k, v in row.trial.items() if k not in ("held_micros", "charged_micros")
+    }
+    return replace(row, reason=reason, figures=figures, trial=trial)
 
 
 def listed(tx: Tx, *, include_closed: bool, within: str | None) -> list[tuple[str, str]]:

@@ -324,6 +324,31 @@ async def test_a_model_breaker_that_tripped_on_its_own_does_not_refuse_a_pinned_
     assert r.status_code == 201, r.text  # routing steers around it; a pinned call may still try
 
 
+async def test_a_model_breaker_shows_no_tenant_what_another_tenants_calls_said(app_factory):
+    """audit23 tenants F1: a model's breaker is shared by every namespace, and its reason
+    quoted the last failed call's error: one team's customer name in another team's
+    `GET /v1/breakers`. Operators still read it whole."""
+    app, bot, _ = await fleet(app_factory)
+    other = Agent(app, "beta/yuki/bot", await app.token("beta"))
+    haiku = {"max_cost_micros": 5000, "model": "claude-haiku-4-5"}
+    for n in range(10):  # ten failures in a row, spread over five agents of acme
+        body = {"scope": f"acme/alice/a{n % 5}", "idempotency_key": f"f{n}", **haiku}
+        r = await app.request("POST", "/v1/reservations", token=bot.token, json=body)
+        assert r.status_code == 201, r.text
+        settled = await app.request(
+            "POST",
+            f"/v1/reservations/{r.json()['reservation_id']}/settle",
+            token=bot.token,
+            json={"actual_cost_micros": 1, "outcome": "failure", "error": "customer Globex #4471"},
+        )
+        assert settled.status_code == 200, settled.text
+    for agent in (other, bot):
+        [model] = [b for b in await agent.breakers() if b["kind"] == "model"]
+        assert (model["state"], model["reason"]) == ("open", "10 failures in a row (limit 10)")
+    [whole] = await app.store.write(lambda tx: app.ns.breakers.list(tx))
+    assert whole.reason.endswith("; last error: customer Globex #4471")
+
+
 async def test_a_breaker_opened_on_failures_says_what_the_last_failed_call_said(app_factory):
     """audit19 hostile 3: the README said a settle's `error` is shown to operators; nothing
     showed it, and the person paged for "5 failures in a row" could not see why."""

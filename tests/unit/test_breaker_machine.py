@@ -21,7 +21,7 @@ from guards.breaker import (
     Transition,
     format_seconds,
 )
-from guards.breaker_view import row_of
+from guards.breaker_view import row_of, shared
 from guards.errors import Conflict
 
 KEY = "acme/alice/bot"
@@ -354,6 +354,29 @@ def test_a_trial_admits_exactly_trial_calls():
     refused = b.check(now, 10)
     assert not refused.admit and "3 of 3 calls admitted" in refused.reason
     assert b.state == HALF_OPEN
+
+
+def test_a_model_breaker_shows_a_tenant_neither_a_trial_calls_error_nor_its_money():
+    """audit23 tenants F1: a model's trial admits every tenant's calls."""
+    b = make()
+    now = open_then_approve(b)
+    assert b.check(now, 10).admit
+    b.admitted("res_other", 10)
+    trial = row_of(b, "model", now)
+    assert trial.trial is not None and trial.trial["held_micros"] == 10
+    assert shared(trial).trial == {
+        "calls": 3,
+        "admitted": 1,
+        "succeeded": 0,
+        "budget_micros": b.trial_budget_micros,
+    }
+    b.record(now, failed=True, source="beta/x/y", res_id="res_other", detail="last error: Globex")
+    failed = row_of(b, "model", now)
+    assert failed.reason == "trial call res_other failed; last error: Globex"
+    assert failed.figures["reservation_id"] == "res_other"
+    seen = shared(failed)
+    assert (seen.reason, "reservation_id" in seen.figures) == ("a trial call failed", False)
+    assert shared(row_of(b, "agent", now)) == row_of(b, "agent", now)  # its own: whole
 
 
 def test_the_trial_budget_may_be_reached_but_not_passed():
