@@ -55,10 +55,10 @@ REPOST_EVERY = 3600.0
 _DM_REF = re.compile(r"alert:([0-9]+):dm:([0-9]+)")
 _POST_REF = re.compile(r"\$ref:(alert:[0-9]+:post)\.ts")
 _FIXES = {
-    "is_archived": "unarchive it or name another channel in the policy (channels.alerts)",
+    "is_archived": "unarchive it or name another channel in the policy ({key})",
     "not_in_channel": "invite the bot there (/invite @nightshift) or name another channel"
-    " in the policy (channels.alerts)",
-    "channel_not_found": "name an existing channel's id in the policy (channels.alerts)",
+    " in the policy ({key})",
+    "channel_not_found": "name an existing channel's id in the policy ({key})",
 }
 
 
@@ -246,6 +246,18 @@ def _alert_of_edit(tx: Tx, refused: Refused) -> int | None:
 # -- the alerts channel refuses posts ------------------------------------------------
 
 
+def _keys_naming(engine: AlertMessages, channel: str) -> str:
+    """The policy keys that send alerts to ``channel``: a team's own channel is changed
+    under ``channels.alerts_by_scope``, not ``channels.alerts`` (audit23 tenants F2)."""
+    channels = engine.policy.channels
+    keys = [
+        f"channels.alerts_by_scope.{p}" for p, c in channels.alerts_by_scope.items() if c == channel
+    ]
+    if channels.alerts == channel or not keys:
+        keys.insert(0, "channels.alerts")
+    return " and ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+
 def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str, memory: Memory) -> int:
     """DM the person on call now (else the admins) that ``channel`` refuses the alerts,
     unless they were told in the last hour; returns how many DMs were queued."""
@@ -260,7 +272,8 @@ def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str, mem
     oncall = engine.first_responder(tx, now)
     people = [oncall] if oncall else list(engine.policy.admins)
     code = slack_text(error, 100)
-    fix = _FIXES.get(error, "name another channel in the policy (channels.alerts)")
+    key = _keys_naming(engine, channel)
+    fix = _FIXES.get(error, "name another channel in the policy ({key})").format(key=key)
     text = (
         f"⚠️ Alerts to <#{channel}> are refused by Slack ({code}): {fix}, then reload"
         " Nightshift (SIGHUP). Until then the alerts are not shown there; they are posted"

@@ -202,6 +202,27 @@ async def test_a_message_slack_finds_too_long_is_sent_again_as_its_text_cut(fake
     assert sent["text"].endswith("…")
 
 
+async def test_a_teams_own_channel_refused_names_the_key_that_sends_alerts_there(
+    slack_http, tmp_path
+):
+    """audit23 tenants F2: a team's channel (`channels.alerts_by_scope`) archived, the DM
+    said to change `channels.alerts`, which does not move that team's alerts."""
+    team = "C0TEAM"
+    policy = {**POLICY, "channels": {"alerts": ALERTS, "alerts_by_scope": {"acme": team}}}
+    slack = await slack_http(policy, clock=ManualClock(), db=tmp_path / "team.db")
+    slack.fake.refuse[team] = "is_archived"
+    await overspend(slack.app)
+    await alerts_of(slack).process()
+
+    def reports() -> list[str]:
+        return [t for t in slack.fake.texts("U01") if "are refused by Slack" in t]
+
+    await slack.fake.wait_for(lambda: reports(), within=3)
+    [report] = reports()
+    assert report.startswith(f"⚠️ Alerts to <#{team}> are refused by Slack (is_archived):")
+    assert "name another channel in the policy (channels.alerts_by_scope.acme)" in report
+
+
 async def test_an_alerts_channel_that_refuses_posts_is_reported_once_an_hour(slack_http, tmp_path):
     """audit20 slack 2: with the alerts channel archived, nobody in Slack was told; a P1
     stayed unseen for 30 minutes, a P2 until the digest."""
