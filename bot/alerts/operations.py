@@ -22,7 +22,7 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.heartbeats import detection_window, rearm
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.oncall import Override
+from bot.alerts.oncall import Override, on_call, rotation_named
 from bot.alerts.render_storm import storm_acked_line, storm_others
 from bot.alerts.render_time import duration
 from bot.alerts.targets import (
@@ -32,6 +32,7 @@ from bot.alerts.targets import (
     alert_number,
     silence_target,
 )
+from bot.people import departed
 from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
 
@@ -340,6 +341,14 @@ def override(
     if seconds < 60:  # "30s" for "30m" is a typo nobody means
         raise InvalidInput("duration", "an override lasts at least a minute, e.g. 4h")
     now = tx.clock.now()
+    # whom it puts off call, and until when, in the row a post-mortem reads (audit23
+    # forensics M5: "— → U0ERIN for 8h" read as "nobody was on call")
+    named = rotation_named(engine.policy.oncall, rotation)
+    was = None
+    if named is not None:
+        overrides = engine.overrides(tx, now)
+        gone = departed(engine.policy.oncall, [*named.users, *(o.user for o in overrides)])
+        was = on_call(named, engine.tz, now, overrides, gone).user
     tx.execute(
         "INSERT INTO oncall_overrides (rotation, user_id, starts_at, ends_at, created_by,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -349,7 +358,8 @@ def override(
         actor=actor,
         action="oncall.override",
         target=rotation,
-        after=f"{user} for {duration(seconds)}",
+        before=was or "nobody",
+        after=f"{user} for {duration(seconds)}, until {_iso(now + seconds, engine.tz)}",
     )
     return Override(rotation, user, now, now + seconds, now)
 

@@ -460,6 +460,11 @@ async def test_clearing_overrides_says_what_it_ended(slack_http):
         "SELECT actor, target, before FROM audit WHERE action = 'oncall.override.end'"
     )
     assert [tuple(r) for r in rows] == [("U01", "primary", "U09")]  # whose shift ended
+    rows = await slack.app.store.fetch(
+        "SELECT before, after FROM audit WHERE action = 'oncall.override'"
+    )
+    # whom it put off call, and until when (audit23 forensics M5: it read "— → U09")
+    assert [tuple(r) for r in rows] == [("U01", "U09 for 4h, until 2026-01-01T04:00:00+00:00")]
 
 
 async def test_someone_on_call_by_override_may_acknowledge_while_it_lasts(slack_http):
