@@ -16,6 +16,7 @@ from __future__ import annotations
 from guards.budgets import Budgets
 from guards.errors import NotFound
 from guards.events import HoldExpired
+from guards.money import format_usd
 from guards.reservation import RESERVATION_COLUMNS, Gate, Reservation
 from guards.scopes import Scope, ancestors_of, subtree
 from guards.store import Tx
@@ -76,8 +77,9 @@ class Holds(Budgets):
                 actor=actor,
                 action="reservation.end",
                 target=r.scope,
-                before=f"{r.id} held {r.held_micros}",
-                after="expired",
+                # in dollars, as every other audit amount (audit23 forensics L3)
+                before=f"{r.id} held {format_usd(r.held_micros)}",
+                after="ended by hand (as if expired: nothing charged)",
             )
         return reservation
 

@@ -59,7 +59,13 @@ async def test_holds_lists_who_holds_the_money_and_release_ends_one(slack_http):
         "SELECT actor, action, target, before, after FROM audit WHERE action = 'reservation.end'"
     )
     assert [tuple(r) for r in rows] == [
-        (ADMIN, "reservation.end", f"{BOT}/hog", f"{hog_id} held 2000000", "expired")
+        (
+            ADMIN,
+            "reservation.end",
+            f"{BOT}/hog",
+            f"{hog_id} held $2.00",
+            "ended by hand (as if expired: nothing charged)",
+        )
     ]
 
     # the stuck call comes back after all: what it spent is charged, flagged late
