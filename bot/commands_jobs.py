@@ -20,7 +20,9 @@ from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
+from bot.escape import slack_text
 from bot.jobs import state
+from bot.jobs.status import why_failed
 from bot.slack.limits import LIST_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
@@ -42,6 +44,7 @@ RUN_MARKS = {
     "skipped": "⏭",
 }
 MAX_JOBS = 30  # job sections in /agent jobs (about 250 characters each)
+WHY_CHARS = 120  # of why a run failed, on its "last:" line (its record keeps 200 of the answer)
 
 
 def _runner(ctx: Context) -> JobRunner | None:
@@ -56,6 +59,13 @@ def _when(ctx: Context, ts: float, tz: ZoneInfo) -> str:
     text = local.strftime("%H:%M" if local.date() == today else "%a %d %b %H:%M")
     delta = ts - now
     return f"{text} (in {duration(delta)})" if delta > 0 else text
+
+
+def _why(run: state.RunRow) -> str:
+    """`` (HTTP 500: upstream exploded…)`` for a failed or timed-out run, else nothing: the
+    target's words, masked, cut for a phone and escaped (they cannot ping or link)."""
+    said = why_failed(run.state, run.http_status, run.detail)
+    return f" ({slack_text(said, limit=WHY_CHARS)})" if said else ""
 
 
 def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
@@ -84,13 +94,15 @@ def _status_lines(ctx: Context, s: JobStatus) -> list[str]:
         if run.duration_ms is not None:
             ms = run.duration_ms
             took = f" in {ms} ms" if ms < 1000 else f" in {duration(ms / 1000)}"
-        lines.append(f"last: {mark} {what} {_when(ctx, run.scheduled_for, tz)}{took}")
+        why = _why(run)
+        lines.append(f"last: {mark} {what} {_when(ctx, run.scheduled_for, tz)}{took}{why}")
         if s.going is not None:  # a later fire was skipped while it runs
             lines.append(f"running: {RUN_MARKS['running']} {_when(ctx, s.going.scheduled_for, tz)}")
         done = s.finished
         if run.state in ("skipped", "running") and done is not None:  # and how the last ended
             mark = RUN_MARKS.get(done.state, "•")
-            lines.append(f"last run: {mark} {done.state} {_when(ctx, done.scheduled_for, tz)}")
+            when = _when(ctx, done.scheduled_for, tz)
+            lines.append(f"last run: {mark} {done.state} {when}{_why(done)}")
     return lines
 
 

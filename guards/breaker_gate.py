@@ -27,14 +27,15 @@ from guards.ledger import Reservation
 from guards.scopes import Scope
 from guards.store import Store, Tx
 
-__all__ = ["LAST_ERROR_CHARS", "BreakerGate"]
+__all__ = ["LAST_ERROR_CHARS", "BreakerGate", "quoted_error"]
 
 
 LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker it trips
 
 
-def _said(error: str) -> str:
-    """A settle's error on one line, clipped: what the breaker's reason quotes."""
+def quoted_error(error: str) -> str:
+    """A failed call's error (a settle's, a job run's) on one line, clipped: what a
+    breaker's reason quotes."""
     text = " ".join(error.split())
     return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
 
@@ -147,7 +148,7 @@ class BreakerGate:
         res = reservation
         failed = res.outcome != "success"
         # what the failed call said, for the breaker's reason (the person paged sees why)
-        detail = f"last error: {_said(res.error)}" if failed and res.error else ""
+        detail = f"last error: {quoted_error(res.error)}" if failed and res.error else ""
         keys = governing(res.scope)
         agent = keys[2][0]
         records = self._records

@@ -37,8 +37,9 @@ from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs
-from bot.jobs.status import JobStatus, read_runs
+from bot.jobs.status import JobStatus, read_runs, why_failed
 from guards.breaker import format_seconds
+from guards.breaker_gate import quoted_error
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.scopes import Scope
@@ -307,7 +308,10 @@ class JobRunner:
         if closed:
             agent = Scope(job.scope).agent() or job.scope
             failed = outcome != "succeeded"
-            why = f"job {job.name} run {decision.run_id}: {outcome}" if failed else ""
+            # worded as a settle's error is quoted (guards/breaker_gate.py): the person
+            # paged reads why, not only that it failed (audit23 forensics M4)
+            said = why_failed(outcome, status, detail) if failed else None
+            why = f"last error: job {job.name}: {quoted_error(said)}" if said else ""
             self.breakers.record(
                 tx, agent, failed=failed, now=tx.clock.now(), started=began, detail=why
             )

@@ -59,6 +59,11 @@ async def target():
                 await asyncio.wait_for(t.gate.wait(), 5)
         if request.path == "/fail":
             return web.json_response({"error": "boom"}, status=500)
+        if request.path == "/explode":
+            return web.Response(text="upstream exploded: db connection refused", status=500)
+        if request.path == "/hostile":  # markup, a credential and a long body in the answer
+            said = "<!channel> see <http://evil.example|Acknowledge> password=hunter2 `x` "
+            return web.Response(text=said + "y" * 300, status=502)
         if request.path == "/echo":  # a debug page that shows what it was sent
             headers = dict(request.headers)
             return web.Response(text=f"debug: headers={headers}", status=500)
@@ -368,7 +373,9 @@ async def test_failures_feed_the_agent_breaker(app_factory, target):
     await fire(app, 3600)
     breaker = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
     assert breaker.state == "open"
-    assert "2 failures in a row" in breaker.reason and "job flaky run run_" in breaker.reason
+    assert breaker.reason == (
+        '2 failures in a row (limit 2); last error: job flaky: HTTP 500: {"error": "boom"}'
+    )
     await fire(app, 3600)
     assert await runs(app, "flaky") == [
         ("failed", None),
@@ -780,3 +787,113 @@ async def test_after_the_clock_goes_back_runs_stamped_later_do_not_count_against
     await fire(app, 30)  # 00:06: no run of this hour is before now
     assert (await runs(app, "poll"))[-1] == ("succeeded", None)
     assert len(target.calls) == 3
+
+
+# -- why a run failed (audit23 forensics M4) ---------------------------------------------
+
+
+def _line(text: str, start: str) -> str:
+    """The line of ``text`` that starts with ``start``."""
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+async def test_jobs_says_why_the_last_run_failed(slack_http, target):
+    """audit23 forensics M4: "last: ❌ failed 06:24 in 7 ms", and nothing in Slack said why."""
+    slack = await slack_http(
+        {"admins": [ADMIN], "jobs": [job(target, "flaky-sync", "0 * * * *", "/explode")]},
+        clock=ManualClock(T0),
+    )
+    slack.app.ns.scheduler.pause_job("jobs-tick")
+    await fire(slack.app, 3600)
+    reply = await slack.command("jobs")
+    last = _line(reply["text"], "last: ")
+    assert last.startswith("last: ❌ failed 01:00 in "), last
+    assert last.endswith(" ms (HTTP 500: upstream exploded: db connection refused)"), last
+    shown = "\n".join(b["text"]["text"] for b in reply["blocks"] if b["type"] == "section")
+    assert "(HTTP 500: upstream exploded: db connection refused)" in shown
+
+
+async def test_a_breaker_job_failures_trip_quotes_the_last_error(slack_http, target):
+    """audit23 forensics M4: the breaker said "job flaky-sync run run_…: failed"; the
+    listing below the skip said how the last run ended, not why."""
+    slack = await slack_http(
+        {
+            "admins": [ADMIN],
+            "jobs": [job(target, "flaky-sync", "0 * * * *", "/explode")],
+            "breakers": {"failures": {"consecutive": 2, "min_calls": 2, "window_calls": 20}},
+        },
+        clock=ManualClock(T0),
+    )
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")
+    for _ in range(3):
+        await fire(app, 3600)
+    breaker = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
+    assert breaker.reason == (
+        "2 failures in a row (limit 2); last error: job flaky-sync: HTTP 500: upstream"
+        " exploded: db connection refused"
+    )
+    listing = (await slack.command("jobs"))["text"]
+    assert "last: ⏭ skipped (breaker open) 03:00" in listing
+    assert "last run: ❌ failed 02:00 (HTTP 500: upstream exploded: db connection refused)" in (
+        listing
+    )
+    shown = (await slack.command("breakers"))["text"]
+    assert "last error: job flaky-sync: HTTP 500: upstream exploded: db connection refused" in (
+        shown
+    )
+
+
+async def test_a_failed_run_s_answer_is_masked_escaped_and_cut_where_it_is_shown(
+    slack_http, target
+):
+    """An answer's body is the target's text: it must not ping the channel, show a link that
+    looks like Nightshift's, leak a password, or fill a phone's screen."""
+    slack = await slack_http(
+        {
+            "admins": [ADMIN],
+            "jobs": [job(target, "hostile", "0 * * * *", "/hostile")],
+            "breakers": {"failures": {"consecutive": 1, "min_calls": 1, "window_calls": 20}},
+        },
+        clock=ManualClock(T0),
+    )
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")
+    await fire(app, 3600)
+    reply = await slack.command("jobs")
+    last = _line(reply["text"], "last: ")
+    assert "(HTTP 502: &lt;!channel&gt; see &lt;http://evil.example|Acknowledge&gt;" in last
+    assert "password=… 'x' yyy" in last and "hunter2" not in last
+    assert "<!channel>" not in reply["text"] and "<http://evil" not in reply["text"]
+    said = last.split("(HTTP 502: ", 1)[1]
+    assert said.endswith("…)") and len(last) < 260, last
+    breaker = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
+    assert "; last error: job hostile: HTTP 502: <!channel> see" in breaker.reason
+    assert "password=…" in breaker.reason and "hunter2" not in breaker.reason
+    quoted = breaker.reason.split("last error: job hostile: ", 1)[1]
+    assert len(quoted) == 200 and quoted.endswith("…"), quoted  # as a settle's error is cut
+    shown = (await slack.command("breakers"))["text"]
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+
+
+async def test_jobs_says_a_run_timed_out_or_could_not_be_sent(slack_http, target):
+    from tests.fakes.ports import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/x"
+    slack = await slack_http(
+        {
+            "admins": [ADMIN],
+            "jobs": [
+                job(target, "slowpoke", "0 * * * *", "/hang", timeout_seconds=1),
+                {"name": "gone", "cron": "0 * * * *", "url": closed, "scope": AGENT},
+            ],
+        },
+        clock=ManualClock(T0),
+    )
+    slack.app.ns.scheduler.pause_job("jobs-tick")
+    await fire(slack.app, 3600)
+    listing = (await slack.command("jobs"))["text"]
+    assert "(no answer within 1s)" in _line(listing.split("*slowpoke*")[1], "last: ")
+    gone = _line(listing.split("*gone*")[1], "last: ")
+    assert gone.startswith("last: ❌ failed 01:00"), gone
+    assert gone.endswith(" (ConnectError: All connection attempts failed)"), gone
