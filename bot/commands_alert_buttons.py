@@ -1,9 +1,12 @@
 """The alert message buttons: Acknowledge, Silence 1h (Unsilence), Escalate now, Resolve;
 and Acknowledge all on an alert storm summary.
 
-Each button's ``value`` is the alert id; the clicker must be a responder of the
-policy or an admin (:func:`bot.responders.require_responder`). The answer goes to
-the clicker only: the engine re-renders every copy of the alert itself.
+Each button's ``value`` is the alert id, tagged with the instant it first fired
+(``"20~1767225611123"``): a click on a message whose alert this database does not have
+(restored from an older copy, which gives its numbers again) changes nothing and says
+so; messages posted before the tag carry the id alone. The clicker must be a responder
+of the policy or an admin (:func:`bot.responders.require_responder`). The answer goes
+to the clicker only: the engine re-renders every copy of the alert itself.
 
 Escalate now's value also names the step it was rendered at (``"20:1"``; a plain
 ``"20"`` from older messages means the current step): a double click, or a click on
@@ -35,12 +38,12 @@ from __future__ import annotations
 
 from bot.alerts import operations as ops
 from bot.alerts.folding import storm_ref
-from bot.alerts.model import Alert
+from bot.alerts.model import Alert, button_tag
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.alerts.render_time import duration
 from bot.commands import ActionResult, Context, action
 from bot.responders import engine_of, local_time, require_responder, resolved_words
-from guards.errors import InvalidInput
+from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
 
 __all__ = ["lifted_silences", "still_silenced"]
@@ -54,6 +57,15 @@ def _button_id(value: str) -> int:
     return int(value)
 
 
+def _untagged(value: str) -> tuple[str, str | None]:
+    """``"20~1767225611123"`` -> ``("20", "1767225611123")``; messages posted before
+    buttons were tagged carry the value alone (``None``)."""
+    value, sep, tag = value.partition("~")
+    if sep and not (tag.isascii() and tag.isdigit() and len(tag) <= 20):
+        raise InvalidInput("value", "this button does not name an alert")
+    return value, tag if sep else None
+
+
 def _escalate_value(value: str) -> tuple[int, int | None]:
     """``"20:1"`` -> ``(20, 1)``; the plain ``"20"`` of older messages -> ``(20, None)``."""
     alert, sep, step = value.partition(":")
@@ -62,6 +74,44 @@ def _escalate_value(value: str) -> tuple[int, int | None]:
     if not (step.isascii() and step.isdigit()) or len(step) > ops.MAX_ALERT_ID_DIGITS:
         raise InvalidInput("value", "this button does not name an escalation step")
     return _button_id(alert), int(step)
+
+
+async def _clicked(ctx: Context, value: str, doing: str) -> int:
+    """The alert a button names, once the clicker may act on alerts (``doing``), and
+    only when it is the alert the message was posted for: a database restored from a
+    backup gives the numbers of the alerts made since to new alerts (audit23 backup 1:
+    an old breaker message's Acknowledge stopped a new P0's pages)."""
+    plain, tag = _untagged(value)
+    alert_id = _button_id(plain)
+    await _may_act(ctx, alert_id, tag, doing)
+    return alert_id
+
+
+async def _may_act(ctx: Context, alert_id: int, tag: str | None, doing: str) -> None:
+    await require_responder(ctx, doing, alert_id=alert_id)
+    if tag is not None:
+        _check_tag(ctx, alert_id, tag, await _first_at(ctx, alert_id))
+
+
+async def _first_at(ctx: Context, alert_id: int) -> float | None:
+    rows = await ctx.ns.store.fetch("SELECT first_at FROM alerts WHERE id = ?", (alert_id,))
+    return float(rows[0][0]) if rows else None
+
+
+def _check_tag(ctx: Context, alert_id: int, tag: str, first_at: float | None) -> None:
+    if first_at is not None and button_tag(first_at) == tag:
+        return
+    fired = local_time(int(tag) / 1000, ctx)
+    now = (
+        f"#{alert_id} is another alert now"
+        if first_at is not None
+        else f"there is no #{alert_id} now"
+    )
+    raise Conflict(
+        f"This message is about an alert #{alert_id} (it fired {fired}) that this database"
+        f" does not have: {now} (was Nightshift restored from an older copy?). Nothing"
+        " changed; `/agent alerts` lists the open alerts, with their own buttons."
+    )
 
 
 def lifted_silences(done: ops.SilenceLifted, on: str) -> str:
@@ -95,8 +145,7 @@ def still_silenced(
 
 @action("alert_ack")
 async def act_ack(ctx: Context, value: str) -> ActionResult:
-    alert_id = _button_id(value)
-    await require_responder(ctx, "acknowledge alerts", alert_id=alert_id)
+    alert_id = await _clicked(ctx, value, "acknowledge alerts")
     engine = engine_of(ctx)
     alert, new = await ctx.ns.store.write(
         lambda tx: ops.ack(engine, tx, alert_id=alert_id, actor=ctx.actor)
@@ -113,8 +162,7 @@ async def act_ack(ctx: Context, value: str) -> ActionResult:
 
 @action("alert_silence_1h")
 async def act_silence(ctx: Context, value: str) -> ActionResult:
-    alert_id = _button_id(value)
-    await require_responder(ctx, "silence alerts", alert_id=alert_id)
+    alert_id = await _clicked(ctx, value, "silence alerts")
     engine = engine_of(ctx)
 
     def silence(tx: Tx) -> tuple[ops.SilenceMade, Alert]:
@@ -138,8 +186,7 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
 
 @action("alert_unsilence")
 async def act_unsilence(ctx: Context, value: str) -> ActionResult:
-    alert_id = _button_id(value)
-    await require_responder(ctx, "lift silences", alert_id=alert_id)
+    alert_id = await _clicked(ctx, value, "lift silences")
     engine = engine_of(ctx)
 
     def unsilence(tx: Tx) -> tuple[ops.SilenceLifted, Alert]:
@@ -176,8 +223,9 @@ async def act_unsilence(ctx: Context, value: str) -> ActionResult:
 
 @action("alert_escalate")
 async def act_escalate(ctx: Context, value: str) -> ActionResult:
-    alert_id, step = _escalate_value(value)
-    await require_responder(ctx, "escalate alerts", alert_id=alert_id)
+    plain, tag = _untagged(value)
+    alert_id, step = _escalate_value(plain)
+    await _may_act(ctx, alert_id, tag, "escalate alerts")
     engine = engine_of(ctx)
     # a click that comes too late (acknowledged, or past that step) raises Conflict,
     # which tells the clicker why; nothing is paged or audited
@@ -195,8 +243,7 @@ async def act_escalate(ctx: Context, value: str) -> ActionResult:
 
 @action("alert_resolve")
 async def act_resolve(ctx: Context, value: str) -> ActionResult:
-    alert_id = _button_id(value)
-    await require_responder(ctx, "resolve alerts", alert_id=alert_id)
+    alert_id = await _clicked(ctx, value, "resolve alerts")
     engine = engine_of(ctx)
 
     def write(tx: Tx) -> tuple[Alert, str | None]:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
@@ -62,13 +62,16 @@ BUDGET_KINDS = ("budget_exhausted", "budget_threshold")
 
 
 def escalate_value(alert: Alert) -> str:
-    """The Escalate now button's value: ``"<id>:<step>"``, the step a click would take.
+    """The Escalate now button's value: ``"<id>:<step>"``, the step a click would take,
+    tagged with the alert's first firing (:func:`~bot.alerts.model.tagged`).
 
     Example:
-        ``"20:1"`` for #20 whose next step is the second of the chain; ``"20"`` while it
-        has no next step (not armed yet, or through its chain).
+        ``"20:1~1767225611123"`` for #20 whose next step is the second of the chain;
+        ``"20~1767225611123"`` while it has no next step (not armed yet, or through its
+        chain).
     """
-    return str(alert.id) if alert.esc_step is None else f"{alert.id}:{alert.esc_step}"
+    value = str(alert.id) if alert.esc_step is None else f"{alert.id}:{alert.esc_step}"
+    return tagged(value, alert.first_at)
 
 
 class AlertMessages:
@@ -274,7 +277,7 @@ class AlertMessages:
 
 
 def _stamp_step(blocks: list[dict[str, Any]], alert: Alert) -> None:
-    """Put the alert's step in its Escalate now button (the renderer puts the plain id)."""
+    """Put the alert's step in its Escalate now button (the renderer puts the id alone)."""
     for block in blocks:
         if block.get("type") != "actions":
             continue

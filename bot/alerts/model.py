@@ -97,6 +97,19 @@ def fingerprint(kind: str, scope: str) -> str:
     return f"{kind}:{scope}"
 
 
+def button_tag(first_at: float) -> str:
+    """What ties a button to its alert, after its number: the instant the alert first
+    fired, in milliseconds. A database restored from a backup gives the numbers of the
+    alerts made since to new ones, and an old message's click must not act on those
+    (audit23 backup 1)."""
+    return str(round(first_at * 1000))
+
+
+def tagged(value: str, first_at: float) -> str:
+    """A button's ``value`` with its alert's tag: ``"20~1767225611123"``."""
+    return f"{value}~{button_tag(first_at)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One alert group as stored."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import Alert
+from bot.alerts.model import Alert, tagged
 from bot.alerts.render_summary import summary
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import actions, button, context, header, section
@@ -151,7 +151,7 @@ def parse_trial_request(value: str) -> tuple[str, float | None]:
 
 
 def _buttons(alert: Alert) -> list[dict[str, Any]]:
-    value = str(alert.id)
+    value = tagged(str(alert.id), alert.first_at)
     if alert.resolved_at is not None:
         return []
     out: list[dict[str, Any]] = []

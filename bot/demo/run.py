@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import yaml
 from aiohttp import web
 
+from bot.alerts.model import tagged
 from bot.alerts.render import trial_request_value
 from bot.app import Nightshift
 from bot.commands import Context, dispatch_action
@@ -138,7 +139,7 @@ class Operator:
 
     async def open_alerts(self) -> list[Any]:
         return await self.ns.store.fetch(
-            "SELECT id, kind, scope, tier, posted_at FROM alerts"
+            "SELECT id, kind, scope, tier, posted_at, first_at FROM alerts"
             " WHERE resolved_at IS NULL AND acked_at IS NULL AND posted_at IS NOT NULL"
             " ORDER BY id"
         )
@@ -313,6 +314,11 @@ async def _beats(minute: int, fleet: Fleet, narrator: Narrator) -> None:
         narrator.title("The morning after: the digest Nightshift posts at 09:00")
 
 
+def _button_value(alert: Any) -> str:
+    """What an alert's buttons carry (its number and first firing, as shown)."""
+    return tagged(str(alert["id"]), alert["first_at"])
+
+
 async def _ack_the_page(operator: Operator, narrator: Narrator) -> bool:
     pages = [a for a in await operator.open_alerts() if a["tier"] == "P0"]
     if not pages:
@@ -328,7 +334,7 @@ async def _ack_the_page(operator: Operator, narrator: Narrator) -> bool:
     if await operator.wait_for_human(f"acknowledge alert #{page['id']}", acked):
         return True
     narrator.say("Dana's phone buzzes; she acknowledges the page")
-    return await operator.click("alert_ack", str(page["id"])) or await acked()
+    return await operator.click("alert_ack", _button_value(page)) or await acked()
 
 
 async def _approve_trial(operator: Operator, narrator: Narrator, fleet: Fleet, minute: int) -> bool:
@@ -357,4 +363,4 @@ async def _ack_the_rest(operator: Operator, now: float) -> None:
     for alert in await operator.open_alerts():
         if alert["tier"] == "P0" or now - alert["posted_at"] < 600:
             continue
-        await operator.click("alert_ack", str(alert["id"]))
+        await operator.click("alert_ack", _button_value(alert))

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from bot.alerts.operations import REPEAT_CLICK_SECONDS
@@ -304,11 +307,13 @@ async def p0_paged(slack: Any) -> tuple[str, str]:
 
 
 async def test_a_double_escalate_on_a_fresh_alert_pages_the_next_step_once(slack_http):
-    """The auditor's repro: two clicks on a just-posted P1 (its button has the plain id)."""
+    """The auditor's repro: two clicks on a just-posted P1 (its button names no step)."""
     slack = await slack_http(STALE_POLICY, clock=ManualClock())
     fake = slack.fake
     ts = await p1_posted(slack)
-    assert buttons(message(slack, ALERTS, ts))["alert_escalate"][0] == "1"
+    assert (
+        buttons(message(slack, ALERTS, ts))["alert_escalate"][0] == "1~1767225600000"
+    )  # its number, and its first firing in ms
     blocks = message(slack, ALERTS, ts)["blocks"]
     await asyncio.gather(
         click(slack, "alert_escalate", ALERTS, ts, user=ADMIN, blocks=blocks),
@@ -324,7 +329,9 @@ async def test_a_double_escalate_on_a_fresh_alert_pages_the_next_step_once(slack
     )
     assert len(dms(fake, "U04")) == 1 and nudges(slack) == []
     # the message now carries the step after it: one more click takes exactly that one
-    await fake.wait_for(lambda: buttons(message(slack, ALERTS, ts))["alert_escalate"][0] == "1:2")
+    await fake.wait_for(
+        lambda: buttons(message(slack, ALERTS, ts))["alert_escalate"][0] == "1:2~1767225600000"
+    )
     await click(slack, "alert_escalate", ALERTS, ts, user="U04")
     assert await answer(slack, "U04") == "Escalated #1: notified the channel."
     await fake.wait_for(lambda: nudges(slack))
@@ -338,7 +345,7 @@ async def test_a_double_escalate_on_a_page_with_its_step_pages_once(slack_http):
     slack = await slack_http(STALE_POLICY, clock=ManualClock())
     fake = slack.fake
     _, dm_ts = await p0_paged(slack)
-    assert buttons(message(slack, "U01", dm_ts))["alert_escalate"][0] == "1:1"
+    assert buttons(message(slack, "U01", dm_ts))["alert_escalate"][0] == "1:1~1767225600000"
     blocks = message(slack, "U01", dm_ts)["blocks"]
     await asyncio.gather(
         click(slack, "alert_escalate", "U01", dm_ts, user="U01", blocks=blocks),
@@ -361,7 +368,7 @@ async def test_escalate_on_a_page_the_timer_overtook_pages_nobody(slack_http):
     app.clock.advance(5 * 60)
     await alerts_of(slack).tick()  # the timer takes step 2: U04 is paged
     await fake.wait_for(lambda: dms(fake, "U04"))
-    await click(slack, "alert_escalate", "U01", dm_ts, user="U01")  # still "1:1"
+    await click(slack, "alert_escalate", "U01", dm_ts, user="U01")  # still "1:1~…"
     assert await answer(slack, "U01") == (
         "#1 was already escalated to step 2 of 3 on its timer at 00:05; nobody else was paged."
     )
@@ -419,3 +426,53 @@ async def test_a_bad_escalate_value_is_refused(slack_http):
     )
     await settled(slack)
     assert dms(slack.fake, "U04") == [] and await audit(slack.app, "alert.escalate") == []
+
+
+def restore(db: Path, copy: Path) -> None:
+    """The README's Restore: the database's files out, the backup in its place."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(copy, db)
+
+
+async def test_an_old_message_s_button_after_a_restore_acts_on_no_other_alert(slack_http, tmp_path):
+    """audit23 backup 1: a database restored from a backup gives the numbers of the alerts
+    made since to new alerts; Acknowledge on an old message stopped a new P0's pages."""
+    db, copy = tmp_path / "ns.db", tmp_path / "backup.db"
+    clock = ManualClock()
+    first = await slack_http(STALE_POLICY, clock=clock, db=db)
+    fake = first.fake
+    with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)  # the backup: before alert #1
+    await overspend(first.app)
+    await alerts_of(first).process()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    old_ts = fake.posts(ALERTS)[0].response["ts"]
+    await first.app.ns.stop()
+
+    restore(db, copy)
+    clock.advance(600)
+    second = await slack_http(STALE_POLICY, clock=clock, db=db)
+    await overspend(second.app, key="k2")  # another #1
+    await alerts_of(second).process()
+    await fake.wait_for(lambda: len(fake.posts(ALERTS)) == 2)
+    new_ts = fake.posts(ALERTS)[1].response["ts"]
+
+    await click(second, "alert_ack", ALERTS, old_ts, user=ADMIN)
+    assert await answer(second, ADMIN) == (
+        "This message is about an alert #1 (it fired 00:00) that this database does not have:"
+        " #1 is another alert now (was Nightshift restored from an older copy?). Nothing"
+        " changed; `/agent alerts` lists the open alerts, with their own buttons."
+    )
+    [(acked,)] = await second.app.store.fetch("SELECT acked_at FROM alerts WHERE id = 1")
+    assert acked is None and await audit(second.app, "alert.ack") == []
+    for action_id in ("alert_resolve", "alert_escalate", "alert_silence_1h"):
+        await click(second, action_id, ALERTS, old_ts, user=ADMIN)
+    await fake.wait_for(lambda: len(fake.responses[ADMIN]) == 4)
+    assert all(r["text"].startswith("This message is about") for r in fake.responses[ADMIN])
+    [(resolved, silenced)] = await second.app.store.fetch(
+        "SELECT resolved_at, silence_id FROM alerts WHERE id = 1"
+    )
+    assert (resolved, silenced) == (None, None)
+    await click(second, "alert_ack", ALERTS, new_ts, user=ADMIN)  # its own message: taken
+    assert (await answer(second, ADMIN, 5)).startswith("👀 you acknowledged #1 at 00:10")

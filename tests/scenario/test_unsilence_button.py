@@ -16,13 +16,14 @@ from guards.clock import ManualClock
 from tests.scenario.test_alerts import ALERTS, BOT, POLICY, alerts_of, channel_message, dms
 from tests.scenario.test_silence_lift import SCOPE, audit, silences, trip
 
+ONE = "1~1767225600000"  # alert #1, tagged with its first firing (the clock's start) in ms
 OPEN_BUTTONS = [
-    ("Acknowledge", "alert_ack", "1"),
-    ("Silence 1h", "alert_silence_1h", "1"),
-    ("Escalate now", "alert_escalate", "1"),
-    ("Resolve", "alert_resolve", "1"),
+    ("Acknowledge", "alert_ack", ONE),
+    ("Silence 1h", "alert_silence_1h", ONE),
+    ("Escalate now", "alert_escalate", ONE),
+    ("Resolve", "alert_resolve", ONE),
 ]
-SILENCED_BUTTONS = [("Unsilence", "alert_unsilence", "1"), ("Resolve", "alert_resolve", "1")]
+SILENCED_BUTTONS = [("Unsilence", "alert_unsilence", ONE), ("Resolve", "alert_resolve", ONE)]
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -76,7 +77,7 @@ async def silenced_p0(slack: Any) -> tuple[Any, int]:
     return await silences(slack.app), len(slack.fake.calls_of("chat.update"))
 
 
-async def click(slack: Any, action_id: str, value: str = "1", *, user: str = "U01") -> str:
+async def click(slack: Any, action_id: str, value: str = ONE, *, user: str = "U01") -> str:
     """Click a button on the alert's channel message; returns the answer only the clicker sees."""
     fake = slack.fake
     message = channel_message(fake)
@@ -154,7 +155,9 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     # as the lift does: paged again at once, and the message shows Silence 1h again
     await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)
     # the old page too; Escalate now carries the step a click would take (1: the secondary)
-    redrawn = [(*b[:2], "1:1") if b[1] == "alert_escalate" else b for b in OPEN_BUTTONS]
+    redrawn = [
+        (*b[:2], "1:1~1767225600000") if b[1] == "alert_escalate" else b for b in OPEN_BUTTONS
+    ]
     await fake.wait_for(lambda: shown(slack) == paged(slack) == redrawn)
     assert "silenced by" not in json.dumps(channel_message(fake)["blocks"])
     app.clock.advance(5 * 60)  # and the chain goes on to the secondary
@@ -166,7 +169,7 @@ async def test_unsilence_lifts_the_alerts_silence_and_it_pages_again(slack_http)
     updates = len(fake.calls_of("chat.update"))
     stale = await slack.click(
         action_id="alert_unsilence",
-        value="1",
+        value=ONE,
         user_id="U02",
         channel=ALERTS,
         ts=fake.posts(ALERTS)[0].response["ts"],
@@ -270,11 +273,11 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
     console.read_input = True  # as on a terminal: someone can type a number
     await trip(app)
     await app.ns.extras["alerts"].process()
-    await until(lambda: console.find_button("alert_silence_1h", "1"))
+    await until(lambda: console.find_button("alert_silence_1h", ONE))
 
-    await console.click(console.find_button("alert_silence_1h", "1"))
-    await until(lambda: console.find_button("alert_unsilence", "1"))
-    unsilence = console.find_button("alert_unsilence", "1")
+    await console.click(console.find_button("alert_silence_1h", ONE))
+    await until(lambda: console.find_button("alert_unsilence", ONE))
+    unsilence = console.find_button("alert_unsilence", ONE)
 
     def labels(channel: str) -> list[list[str]]:  # the buttons of every copy shown there
         return [[b.label for b in m.buttons] for m in console.shown() if m.channel == channel]
@@ -293,6 +296,6 @@ async def test_shell_shows_unsilence_as_a_numbered_choice_and_it_lifts(app_facto
     # (the new page overtakes the edit of the old one: wait for both, not the first)
     await until(lambda: labels(ALERTS) == [open_labels] and len(labels("U01")) == 2)
     await until(lambda: labels("U01") == [open_labels, open_labels])
-    assert console.find_button("alert_unsilence", "1") is None
+    assert console.find_button("alert_unsilence", ONE) is None
     [(actor, *_)] = await audit(app, "silence.lift")
     assert actor == "shell"

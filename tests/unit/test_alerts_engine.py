@@ -126,7 +126,9 @@ async def test_p0_posts_with_a_mention_dms_the_primary_and_arms_the_chain(store)
         "alert_escalate",
         "alert_resolve",
     ]
-    assert {e["value"] for e in actions["elements"]} == {"1"}
+    assert {e["value"] for e in actions["elements"]} == {
+        "1~1767225600000"
+    }  # the number, tagged with its first firing (ms)
     assert out[0][3] == "alert:1:post"
     assert out[1][2]["text"].startswith("You are paged (primary, step 1 of 3)")
     [row] = await alerts(store)

@@ -93,7 +93,7 @@ async def test_the_rendered_button_carries_the_step_it_takes(store):
     await emit(store, opened(store))
     await run(store, engine)
     alert = await store.write(lambda tx: engine.get(tx, 1))
-    assert alert.esc_step == 1 and escalate_value(alert) == "1:1"
+    assert alert.esc_step == 1 and escalate_value(alert) == "1:1~1767225600000"
     page = (await outbox(store))[1][2]  # the DM, rendered once step 1 was taken
     values = {
         e["action_id"]: e["value"]
@@ -101,7 +101,9 @@ async def test_the_rendered_button_carries_the_step_it_takes(store):
         if b["type"] == "actions"
         for e in b["elements"]
     }
-    assert values["alert_escalate"] == "1:1" and values["alert_ack"] == "1"
+    assert (
+        values["alert_escalate"] == "1:1~1767225600000" and values["alert_ack"] == "1~1767225600000"
+    )
 
 
 async def test_a_stale_step_writes_nothing(store):
