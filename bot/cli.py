@@ -175,21 +175,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def why_not_open(db: str, exc: sqlite3.Error) -> str:
-    """What SQLite's "unable to open database file" leaves out: why."""
+    """What SQLite's "unable to open database file", "attempt to write a readonly
+    database" and "disk I/O error" leave out: why."""
     if Path(db).is_dir():  # ("unable to open", or "disk I/O error" read-only)
         return " (it is a folder: name a database file in it, e.g. nightshift.db)"
-    if "unable to open" not in str(exc):
+    said = str(exc)
+    if "disk I/O error" in said and Path(f"{db}-shm").exists():  # a process has it open
+        return (
+            " (check the disk; if Nightshift runs on this file, its /healthz says whether its"
+            " -wal file was deleted)"
+        )
+    if "unable to open" not in said and "readonly" not in said:
         return ""
     folder = Path(db).resolve().parent
     if not folder.is_dir():
         return f" (the folder {folder} does not exist)"
     if not os.access(folder, os.W_OK):
+        # (a WAL database is read through its -shm, even by a command that only reads)
         return (
-            f" (the folder {folder} is not writable: SQLite keeps its -wal and -shm files"
-            " beside the database)"
+            f" (the folder {folder} is not writable by this user: SQLite keeps its -wal and"
+            " -shm files beside the database; make it writable, or copy the database to a"
+            " folder that is)"
         )
     if Path(db).exists() and not os.access(db, os.R_OK | os.W_OK):
         return " (the file is not readable and writable by this user)"
+    if "readonly" in said:
+        return " (the file, or its folder, is not writable by this user, or its disk is read-only)"
     return ""
 
 
@@ -204,7 +215,10 @@ def refused_write(cause: str) -> str:
             " transaction?); end it, then run this again"
         )
     elif "readonly" in cause:
-        cause += ": the file (or its folder) is not writable by this user"
+        cause += (
+            ": the file (or its folder: SQLite keeps its -wal and -shm files beside it) is not"
+            " writable by this user"
+        )
     return f"the database refused a write ({cause}); nothing was changed"
 
 

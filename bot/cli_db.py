@@ -71,10 +71,31 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
     return 1
 
 
+class Unreadable(Exception):
+    """The database to copy cannot be read (not the copy's fault)."""
+
+    def __init__(self, exc: sqlite3.Error) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _readable(db: str) -> sqlite3.Connection:
+    """A read-only connection to ``db`` that has read it, or Unreadable."""
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = read_only(db)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        raise Unreadable(exc) from exc
+    return conn
+
+
 def _backup(db: str, target: Path) -> tuple[str, int]:
     """Copy ``db`` to ``target`` in one snapshot: what the copy's check says ("ok"), and
     its size in bytes."""
-    conn = read_only(db)
+    conn = _readable(db)
     try:
         conn.execute("VACUUM INTO ?", (str(target),))
     except sqlite3.Error:
@@ -102,6 +123,10 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     try:
         check, size = await asyncio.to_thread(_backup, settings.db, target)
+    except Unreadable as unreadable:  # the database's fault, not the copy's (audit23)
+        why = why_not_open(settings.db, unreadable.exc)
+        print(f"nightshift: {settings.db}: cannot read it: {unreadable}{why}", file=sys.stderr)
+        return 1
     except sqlite3.Error as exc:  # the copy's fault, not the database's: say so
         why = why_not_open(args.file, exc)
         print(f"nightshift: cannot write the copy {target}: {exc}{why}", file=sys.stderr)

@@ -4,8 +4,12 @@ Two processes on one file keep the money right (SQLite serialises their writes),
 each delivers the outbox, runs the agents' jobs and keeps its own duplicate index: every
 page goes out twice, a shell-mode second process swallows pages, and a job's run is
 abandoned by the other. So the process that serves holds an exclusive ``flock`` on
-``<db>.lock`` while it runs; the kernel lets go when it exits, even on SIGKILL. The CLI's
-short commands (``token``, ``ledger verify``) do not take it.
+``<db>.lock`` while it runs (it says who holds it), and one on the database file itself:
+a hard link in another folder, or the file bind-mounted into two containers, has another
+``.lock`` beside it but is the same inode (audit23 backup 4). On Linux a ``flock`` and
+SQLite's POSIX locks do not touch each other: the CLI's commands still open the file.
+The kernel lets go when the process exits, even on SIGKILL. The CLI's short commands
+(``token``, ``ledger verify``) take neither.
 
 Example:
     >>> # lock = RunLock.take("nightshift.db")  # raises AlreadyRunning
@@ -23,6 +27,7 @@ from pathlib import Path
 __all__ = ["AlreadyRunning", "RunLock"]
 
 log = logging.getLogger(__name__)
+ANOTHER_PATH = "through another path to this file: a hard link, or a bind mount"
 
 
 class AlreadyRunning(OSError):
@@ -30,57 +35,113 @@ class AlreadyRunning(OSError):
 
 
 class RunLock:
-    """The exclusive lock of the process that serves one database."""
+    """The exclusive locks of the process that serves one database."""
 
-    def __init__(self, fd: int, path: str) -> None:
-        self._fd: int | None = fd
+    def __init__(self, fds: list[int], path: str) -> None:
+        self._fds = fds
         self.path = path
 
     @classmethod
     def take(cls, db: str) -> RunLock | None:
-        """Lock ``<db>.lock`` for this process, or raise AlreadyRunning naming the holder.
+        """Lock ``<db>.lock`` and the database file for this process, or raise
+        AlreadyRunning naming the holder.
 
         The path is the database's real one, so a symlink or another spelling of it finds
-        the same lock. None when there is no lock to take: the folder is missing (opening
-        the database then says so in its own words), or the lock file cannot be made or
-        locked (said in a WARNING: the process runs, unguarded).
+        the same lock; the file's own lock finds a hard link or a bind mount of it (the
+        file is made if there is none yet: empty, as SQLite starts one). None when there is
+        no lock to take: the folder is missing (opening the database then says so in its
+        own words), or neither lock can be made or taken (said in a WARNING: the process
+        runs, unguarded).
         """
         real = os.path.realpath(db)
-        path = f"{real}.lock"
         if not os.path.isdir(os.path.dirname(real)):
             return None
+        fds = [fd for fd in (_path_lock(db, real),) if fd is not None]
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            log.warning("running without the one-process lock %s: %s", path, exc.strerror)
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            said = os.read(fd, 400).decode("utf-8", "replace").splitlines()
-            holder = said[0].strip() if said and said[0].strip() else "unknown"
-            os.close(fd)
-            raise AlreadyRunning(
-                f"another Nightshift ({holder}) is running on {db}; stop it first:"
-                " two on one database would send every alert twice and run every job twice"
-            ) from None
-        except OSError as exc:  # no flock here (some network file systems)
-            os.close(fd)
-            log.warning("running without the one-process lock %s: %s", path, exc.strerror)
-            return None
-        me = f"process {_identity()}"
-        if os.pread(fd, 400, 0).decode("utf-8", "replace").splitlines()[1:2] != [me]:
-            # (this very process: a SIGHUP restart in place keeps its start time)
-            os.ftruncate(fd, 0)
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-            os.pwrite(fd, f"pid {os.getpid()}, started {started}\n{me}\n".encode(), 0)
-        return cls(fd, path)
+            on_file = _file_lock(db, real)
+        except AlreadyRunning:
+            for fd in fds:
+                os.close(fd)
+            raise
+        if on_file is not None:
+            fds.append(on_file)
+        return cls(fds, f"{real}.lock") if fds else None
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        os.close(fd)  # closing lets go of the lock (the file stays, as SQLite's -shm does)
+        """Let go of both locks. After the store is closed: closing a descriptor of the
+        database file drops every POSIX lock this process holds on it, SQLite's too."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)  # closing lets go of the lock (the file stays, as SQLite's -shm does)
+
+
+def _running(holder: str, db: str) -> AlreadyRunning:
+    return AlreadyRunning(
+        f"another Nightshift ({holder}) is running on {db}; stop it first:"
+        " two on one database would send every alert twice and run every job twice"
+    )
+
+
+def _path_lock(db: str, real: str) -> int | None:
+    """The lock beside the database's real path, with its holder's pid and start time."""
+    path = f"{real}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        log.warning("running without the one-process lock %s: %s", path, exc.strerror)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        said = os.read(fd, 400).decode("utf-8", "replace").splitlines()
+        holder = said[0].strip() if said and said[0].strip() else "unknown"
+        os.close(fd)
+        raise _running(holder, db) from None
+    except OSError as exc:  # no flock here (some network file systems)
+        os.close(fd)
+        log.warning("running without the one-process lock %s: %s", path, exc.strerror)
+        return None
+    me = f"process {_identity()}"
+    if os.pread(fd, 400, 0).decode("utf-8", "replace").splitlines()[1:2] != [me]:
+        # (this very process: a SIGHUP restart in place keeps its start time)
+        os.ftruncate(fd, 0)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        os.pwrite(fd, f"pid {os.getpid()}, started {started}\n{me}\n".encode(), 0)
+    return fd
+
+
+def _file_lock(db: str, real: str) -> int | None:
+    """The lock on the database file itself (its inode, whatever path reaches it)."""
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:  # a folder, a file this user may not open: the store says why
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _flock_holder(os.fstat(fd))
+        os.close(fd)  # (no SQLite connection to the file is open yet)
+        raise _running(f"pid {pid}, {ANOTHER_PATH}" if pid else ANOTHER_PATH, db) from None
+    except OSError as exc:
+        os.close(fd)
+        log.warning("running without the one-process lock on %s itself: %s", real, exc.strerror)
+        return None
+    return fd
+
+
+def _flock_holder(st: os.stat_result) -> str | None:
+    """The pid holding a ``flock`` on this file, from /proc/locks (None when it does not
+    say: another pid namespace, another OS)."""
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:  # "4: FLOCK  ADVISORY  WRITE 31458 fe:00:2147556 0 EOF"
+        parts = line.split()
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == inode and parts[4] != "0":
+            return parts[4]
+    return None
 
 
 def _identity() -> str:

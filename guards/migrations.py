@@ -140,10 +140,15 @@ def schema_behind(conn: sqlite3.Connection) -> str | None:
 
     Raises:
         SchemaTooNew: the database has migrations this code does not know.
+        sqlite3.Error: the file could not be read.
     """
     try:
         applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as exc:
+        # only a file with no migrations yet; one that cannot be read (a folder it may
+        # not write beside a WAL file, an I/O error) says so in its own words (audit23)
+        if "no such table" not in str(exc):
+            raise
         applied = set()
     known = [v for v, _, _ in _migrations()]
     newest = _not_newer(applied, known)

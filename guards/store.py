@@ -105,6 +105,9 @@ class Store(BatchRunner):
         self._reported_at = float("-inf")
         self._unreported = 0
         self._file = identity(self.path)  # the file opened, to tell if the path still names it
+        # the WAL the connection opened (connect switches the file to WAL; a new file gets
+        # its WAL at the migrations' first write)
+        self._wal = identity(f"{self.path}-wal") if self._file is not None else None
         self._lost_checked_at = float("-inf")
         self._lost: str | None = None
 

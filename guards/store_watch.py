@@ -1,5 +1,6 @@
 """What the store watches and tells of its database's trouble: the path no longer naming
-the file it writes, and writes the database refused, logged once a minute
+the file it writes (nor ``<db>-wal`` the WAL it writes into), and writes the database
+refused, logged once a minute
 (:class:`guards.store.Store`; telling trouble from a bug: :mod:`guards.store_trouble`).
 """
 
@@ -16,6 +17,11 @@ __all__ = ["LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "StorageWatch"]
 log = logging.getLogger("guards.store")
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
+WAL_LOST = (
+    "the database's WAL file {wal} {why} while Nightshift runs: the latest writes are only in"
+    " the file it still holds open; stop Nightshift (SIGTERM, not kill -9: a clean stop copies"
+    " them into the database) and start it again; delete -wal and -shm only once it has stopped"
+)
 
 
 class StorageWatch:
@@ -26,26 +32,34 @@ class StorageWatch:
     _reported_at: float
     _unreported: int
     _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
+    _wal: tuple[int, int] | None  # and its WAL (SQLite keeps it until the last close)
     _lost_checked_at: float
     _lost: str | None
 
     def file_lost(self) -> str | None:
         """Why the path no longer names the database this store writes (deleted, or another
-        file put there), or None. Writes would go into the open file and be lost at the
-        next start: they are refused (503, logged once a minute) and ``/healthz`` fails."""
+        file put there), or ``<db>-wal`` the WAL it writes into, or None. Writes would go
+        into the open file and be lost at the next start (the WAL's: at a crash or kill):
+        they are refused (503, logged once a minute) and ``/healthz`` fails.
+
+        Two ``stat`` calls. SQLite keeps one WAL file while the store's connection is open:
+        a checkpoint empties it in place (the same inode); only the last connection's
+        close deletes it."""
         self._lost_checked_at = time.monotonic()
         self._lost = None
         if self._file is None:
             return None
         now = identity(self.path)
-        if now == self._file:
-            return None
-        why = "was deleted" if now is None else "is now another file"
-        self._lost = (
-            f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
-            " to the file it opened, which is gone at the next start; put the file back, or"
-            " restart it on purpose"
-        )
+        if now != self._file:
+            why = "was deleted" if now is None else "is now another file"
+            self._lost = (
+                f"the database file {self.path} {why} while Nightshift runs: what it writes goes"
+                " to the file it opened, which is gone at the next start; put the file back, or"
+                " restart it on purpose"
+            )
+        elif self._wal is not None and (wal := identity(f"{self.path}-wal")) != self._wal:
+            why = "was deleted" if wal is None else "was replaced"
+            self._lost = WAL_LOST.format(wal=f"{self.path}-wal", why=why)
         return self._lost
 
     def _lost_lately(self) -> str | None:

@@ -163,9 +163,62 @@ async def test_a_database_file_deleted_or_replaced_under_the_server_is_said(
     assert r.status_code == 201, r.text
 
 
+def _truncate_wal(db: str) -> int:
+    """A checkpoint from another connection, as the sqlite3 shell or a backup tool runs
+    one: the WAL's size after it."""
+    other = connect(db)
+    try:
+        assert other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+    finally:
+        other.close()
+    return Path(f"{db}-wal").stat().st_size
+
+
 def _move(src: Path, dst: Path, *, copy: bool = False) -> None:
     """(Blocking, so not in the test's coroutine.)"""
     if copy:
         shutil.copyfile(src, dst)
     else:
         src.replace(dst)
+
+
+async def test_the_wal_file_deleted_under_the_server_refuses_writes_and_fails_healthz(
+    app_factory, caplog
+):
+    """audit23 backup 2: `rm nightshift.db-wal` under a running process (a Restore done
+    before the stop ended): writes were answered 2xx into the unlinked WAL, /healthz 200,
+    and a kill -9 lost them all."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    wal = Path(f"{app.ns.settings.db}-wal")
+    assert await asyncio.to_thread(wal.exists)
+    await asyncio.to_thread(wal.unlink)
+    health = await app.client.get("/healthz")
+    assert health.status_code == 503, health.text
+    message = health.json()["message"]
+    assert f"the database's WAL file {wal} was deleted while Nightshift runs" in message
+    assert "stop Nightshift (SIGTERM, not kill -9" in message
+    assert "delete -wal and -shm only once it has stopped" in message
+    refused = await app.request(
+        "POST", "/v1/reservations", token=tok, json={**BODY, "idempotency_key": "after-rm"}
+    )
+    assert refused.status_code == 503 and refused.json()["error"] == "storage_unavailable"
+    assert "WAL file" in refused.json()["message"]
+    # a new WAL made at the path (another connection opening the file) is not the one
+    # the store writes into
+    await asyncio.to_thread(wal.write_bytes, b"")
+    health = await app.client.get("/healthz")
+    assert health.status_code == 503 and f"WAL file {wal} was replaced" in health.text
+
+
+async def test_checkpoints_that_truncate_the_wal_are_no_false_alarm(app_factory):
+    """The WAL is emptied in place at checkpoints (its inode stays): writes go on."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    for n in range(3):
+        r = await app.request(
+            "POST", "/v1/reservations", token=tok, json={**BODY, "idempotency_key": f"c{n}"}
+        )
+        assert r.status_code == 201, r.text
+        assert await asyncio.to_thread(_truncate_wal, app.ns.settings.db) == 0
+        assert (await app.client.get("/healthz")).status_code == 200

@@ -226,3 +226,41 @@ def test_token_list_shows_a_label_s_control_characters_as_escapes(
     out = capsys.readouterr().out
     assert "\x1b" not in out and len(out.strip().splitlines()) == 2
     assert out.rstrip().endswith("evil\\x1b[2J\\nline2")
+
+
+# -- a database that cannot be read is not "schema version 0" (audit23 backup 3) -----------
+
+
+def test_a_database_that_cannot_be_read_says_why_not_run_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its -wal deleted under the process that has it open: every command said "the
+    database is at schema version 0: run `nightshift migrate` first", and `backup`
+    blamed the copy."""
+    db = tmp_path / "ns.db"
+    live = migrations.connect(db)  # as a running server holds it
+    try:
+        migrations.apply_migrations(live, now=0.0)
+        (tmp_path / "ns.db-wal").unlink()
+        for command in (["token", "list"], ["ledger", "verify"], ["token", "create", "acme"]):
+            assert main([*command, "--db", str(db)]) in (1, 2)
+            err = capsys.readouterr().err
+            assert "schema version" not in err and "migrate" not in err, err
+            assert f"{db}: " in err and "disk I/O error" in err, err
+            assert "/healthz says whether its -wal file was deleted" in err
+        copy = tmp_path / "copy.db"
+        assert main(["backup", str(copy), "--db", str(db)]) == 1
+        err = capsys.readouterr().err
+        assert f"nightshift: {db}: cannot read it: disk I/O error" in err, err
+        assert "the copy" not in err and not copy.exists()
+    finally:
+        live.close()
+
+
+def test_a_file_with_no_tables_yet_still_asks_for_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()  # (SQLite's empty database)
+    assert main(["token", "list", "--db", str(empty)]) == 2
+    assert "the database is at schema version 0" in capsys.readouterr().err

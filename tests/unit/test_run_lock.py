@@ -31,8 +31,10 @@ def test_a_lock_that_cannot_be_made_is_said_and_the_process_runs(tmp_path, caplo
     db = tmp_path / "ns.db"
     (tmp_path / "ns.db.lock").mkdir()  # something in the way
     with caplog.at_level(logging.WARNING):
-        assert RunLock.take(str(db)) is None
+        lock = RunLock.take(str(db))
     assert "running without the one-process lock" in caplog.text
+    assert lock is not None  # the database file's own lock still holds
+    lock.release()
     assert RunLock.take(str(tmp_path / "missing" / "ns.db")) is None  # the store says why
 
 
@@ -60,3 +62,40 @@ def test_a_restart_in_place_keeps_the_start_time_another_process_writes_its_own(
     assert third is not None
     third.release()
     assert "2026-11-28 05:50:00" not in lock_file.read_text()
+
+
+def test_a_hard_link_in_another_folder_finds_the_same_lock(tmp_path):
+    """audit23 backup 4: the same file through a hard link (or bind-mounted into two
+    containers) had a `.lock` beside each path: two runs started and lost writes."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    db = tmp_path / "a" / "ns.db"
+    db.touch()
+    os.link(db, tmp_path / "b" / "ns.db")
+    first = RunLock.take(str(db))
+    assert first is not None
+    try:
+        with pytest.raises(AlreadyRunning) as refused:
+            RunLock.take(str(tmp_path / "b" / "ns.db"))
+        said = str(refused.value)
+        assert said.startswith(f"another Nightshift (pid {os.getpid()}, ")
+        assert "another path to this file" in said
+        assert f"is running on {tmp_path / 'b' / 'ns.db'}; stop it first" in said
+    finally:
+        first.release()
+    again = RunLock.take(str(tmp_path / "b" / "ns.db"))  # free once released
+    assert again is not None
+    again.release()
+
+
+def test_a_new_database_is_made_so_that_its_lock_is_held_from_the_start(tmp_path):
+    db = tmp_path / "ns.db"
+    first = RunLock.take(str(db))
+    assert first is not None and db.exists() and db.stat().st_size == 0
+    try:
+        (tmp_path / "other").mkdir()
+        os.link(db, tmp_path / "other" / "ns.db")
+        with pytest.raises(AlreadyRunning):
+            RunLock.take(str(tmp_path / "other" / "ns.db"))
+    finally:
+        first.release()
