@@ -15,6 +15,7 @@ from guards.store import Store
 __all__ = ["alert_summary", "heartbeat_uptime"]
 
 TIERS = ("P0", "P1", "P2")
+NIGHTSHIFT = "nightshift"  # the actor of what Nightshift resolved itself (an auto-started trial)
 
 
 async def alert_summary(
@@ -27,7 +28,9 @@ async def alert_summary(
         {"since": ..., "until": ...,
          "total": 7, "firings": 130, "silenced": 2, "open": 1,
          "tiers": {"P0": {"alerts": 1, "firings": 3, "silenced": 0, "silenced_unacked": 0,
-                          "acked": 1, "resolved": 1, "open": 0, "mtta_seconds": 240.0}, ...},
+                          "acked": 1, "resolved": 1, "open": 0, "mtta_seconds": 240.0,
+                          "acked_silenced": 0, "resolved_by_person": 0,
+                          "silenced_unanswered": 0, "unanswered_resolved": 0}, ...},
          "top": [{"id": 3, "kind": "budget_exhausted", "scope": "acme/a", "tier": "P1",
                   "count": 90, "state": "resolved", "silenced": False}, ...]}
 
@@ -35,19 +38,32 @@ async def alert_summary(
     acknowledged alerts of that tier (None when none was acknowledged); ``silenced``
     counts alerts that were silenced at any time (recorded, not posted), and
     ``silenced_unacked`` those of them nobody acknowledged (nobody was asked to).
+
+    How each alert was answered, each alert counted once, in this order:
+    ``acked`` (``acked_silenced`` of them silenced too); ``resolved_by_person``, resolved
+    by someone's own action (Resolve, a budget raise, an approve, a kill switch) with
+    no acknowledgement; ``silenced_unanswered``, silenced and neither; the rest nobody
+    answered, ``unanswered_resolved`` of them resolved on their own (the condition
+    cleared, a new day, a quiet spell).
     """
     where = "first_at >= ? AND first_at < ?"
     params: tuple[Any, ...] = (since, until)
     if scope is not None:
         where += " AND (scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/')"
         params = (*params, scope, scope, scope)
+    by_person = "(resolved_by IS NOT NULL AND resolved_by != ?)"  # ? is NIGHTSHIFT
+    quiet = f"(acked_at IS NULL AND NOT {by_person} AND was_silenced)"
+    nobody = f"(acked_at IS NULL AND NOT {by_person} AND NOT was_silenced)"
     rows = await store.fetch(
         "SELECT tier, COUNT(*), SUM(count), SUM(was_silenced),"
         " SUM(acked_at IS NOT NULL), SUM(resolved_at IS NOT NULL),"
         " SUM(was_silenced AND acked_at IS NULL),"
-        " AVG(CASE WHEN acked_at IS NOT NULL THEN MAX(0, acked_at - first_at) END)"
+        " AVG(CASE WHEN acked_at IS NOT NULL THEN MAX(0, acked_at - first_at) END),"
+        " SUM(was_silenced AND acked_at IS NOT NULL),"
+        f" SUM(acked_at IS NULL AND {by_person}), SUM({quiet}),"
+        f" SUM({nobody} AND resolved_at IS NOT NULL)"
         f" FROM alerts WHERE {where} GROUP BY tier",
-        params,
+        (NIGHTSHIFT, NIGHTSHIFT, NIGHTSHIFT, *params),  # by_person, in quiet, in nobody
     )
     tiers: dict[str, dict[str, Any]] = {
         t: {
@@ -59,19 +75,40 @@ async def alert_summary(
             "resolved": 0,
             "open": 0,
             "mtta_seconds": None,
+            "acked_silenced": 0,
+            "resolved_by_person": 0,
+            "silenced_unanswered": 0,
+            "unanswered_resolved": 0,
         }
         for t in TIERS
     }
-    for tier, n, firings, silenced, acked, resolved, quiet, mtta in rows:
+    for (
+        tier,
+        n,
+        firings,
+        silenced,
+        acked,
+        resolved,
+        unacked_silenced,
+        mtta,
+        acked_silenced,
+        person,
+        silenced_only,
+        cleared,
+    ) in rows:
         tiers[tier] = {
             "alerts": n,
             "firings": firings or 0,
             "silenced": silenced or 0,
-            "silenced_unacked": quiet or 0,
+            "silenced_unacked": unacked_silenced or 0,
             "acked": acked or 0,
             "resolved": resolved or 0,
             "open": n - (resolved or 0),
             "mtta_seconds": float(mtta) if mtta is not None else None,
+            "acked_silenced": acked_silenced or 0,
+            "resolved_by_person": person or 0,
+            "silenced_unanswered": silenced_only or 0,
+            "unanswered_resolved": cleared or 0,
         }
     top = await store.fetch(
         "SELECT id, kind, scope, tier, count, resolved_at, acked_at, silence_id, was_silenced"

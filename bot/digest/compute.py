@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.digest.chart import MAX_SERIES
 from bot.digest.queries import RawDay
+from guards.breaker_state import FORCED_OPEN
 from guards.config import Policy
 from guards.prices import PriceTable
 
@@ -63,6 +64,8 @@ class BreakerFigures:
     longest_seconds: float
     longest_still_open: bool
     open_now: list[str]
+    # who forced the longest open breaker open during that span (a kill switch), if anyone
+    longest_forced_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int 
 
 
 def breaker_figures(
-    transitions: list[tuple[str, str, str, str, str | None, float]],
+    transitions: list[tuple[str, str, str, str, str | None, float, str]],
     *,
     start: float,
     end: float,
@@ -132,13 +135,17 @@ def breaker_figures(
     """Trips in ``[start, end)`` and the longest time a breaker stayed open that day.
 
     A trip is a move out of ``closed``; a breaker is open from then until it is
-    ``closed`` again (still open: until ``min(end, now)``).
+    ``closed`` again (still open: until ``min(end, now)``). When someone forced it
+    open during that time, the last one to do so is ``longest_forced_by``.
     """
     trips = 0
     opened: dict[str, float] = {}
-    spans: list[tuple[float, str, bool]] = []
+    forced: dict[str, str] = {}
+    spans: list[tuple[float, str, bool, str | None]] = []
     stop = min(end, now)
-    for scope, before, after, _reason, _trip, at in transitions:
+    for scope, before, after, _reason, _trip, at, actor in transitions:
+        if after == FORCED_OPEN:
+            forced[scope] = actor
         if before == "closed" and after != "closed":
             opened.setdefault(scope, at)
             if start <= at < end:
@@ -146,17 +153,20 @@ def breaker_figures(
         elif after == "closed" and scope in opened:
             since = opened.pop(scope)
             if at >= start:
-                spans.append((at - since, scope, False))
+                spans.append((at - since, scope, False, forced.get(scope)))
+        if after == "closed":
+            forced.pop(scope, None)
     for scope, since in opened.items():
         if stop > since:
-            spans.append((stop - since, scope, True))
-    longest = max(spans, default=None)
+            spans.append((stop - since, scope, True, forced.get(scope)))
+    longest = max(spans, key=lambda s: (s[0], s[1], s[2]), default=None)
     return BreakerFigures(
         trips=trips,
         longest_scope=longest[1] if longest else None,
         longest_seconds=longest[0] if longest else 0.0,
         longest_still_open=longest[2] if longest else False,
         open_now=sorted(opened),
+        longest_forced_by=longest[3] if longest else None,
     )
 
 

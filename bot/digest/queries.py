@@ -51,8 +51,10 @@ class RawDay:
     chart: dict[str, dict[str, int]] = field(default_factory=dict)  # agent -> day -> micros
     # (model, calls, charged, failed, overruns, overrun_micros)
     models: list[tuple[str | None, int, int, int, int, int]] = field(default_factory=list)
-    # (scope, from_state, to_state, reason, trip, at), oldest first
-    transitions: list[tuple[str, str, str, str, str | None, float]] = field(default_factory=list)
+    # (scope, from_state, to_state, reason, trip, at, actor), oldest first
+    transitions: list[tuple[str, str, str, str, str | None, float, str]] = field(
+        default_factory=list
+    )
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> rows
     rejected_items: int = 0
     streams: list[tuple[str, str, int]] = field(default_factory=list)  # (scope, stream, rows)
@@ -125,12 +127,12 @@ def read_day(
         )
     ]
     raw.transitions = [
-        (r[0], r[1], r[2], r[3], r[4], float(r[5]))
+        (r[0], r[1], r[2], r[3], r[4], float(r[5]), str(r[6]))
         for r in _rows(
             conn,
             raw,
             "breaker_transitions",
-            "SELECT scope, from_state, to_state, reason, trip, at FROM breaker_transitions"
+            "SELECT scope, from_state, to_state, reason, trip, at, actor FROM breaker_transitions"
             " WHERE at >= ? AND at < ? AND (scope = ? OR (scope >= ? AND scope < ?))"
             " ORDER BY at, id",
             (start - BREAKER_LOOKBACK_SECONDS, end, namespace, lo, hi),

@@ -82,13 +82,16 @@ def _spend(d: Digest) -> list[str]:
     colours = {name: PALETTE[i][0] for i, (name, _) in enumerate(d.chart_series)}
     for a in d.agents:
         mark = colours.get(a.scope, "▫️")
+        # an agent's money reads as `/agent budget` reads it, so a figure copied from one
+        # matches the other: cents unless one is not a whole cent ("$0.115", never "$0.00")
+        usd = usd_for(a.spent_micros, *([a.limit_micros] if a.limit_micros else []))
         if a.limit_micros:
             frac = a.spent_micros / a.limit_micros
-            of = f" of {format_usd(a.limit_micros)} ({_pct(frac)})"
+            of = f" of {usd(a.limit_micros)} ({_pct(frac)})"
         else:
             frac, of = a.spent_micros / top, ""
         scope = slack_text(a.scope)
-        lines.append(f"{mark} `{bar(frac)}` {scope} {format_usd(a.spent_micros)}{of}")
+        lines.append(f"{mark} `{bar(frac)}` {scope} {usd(a.spent_micros)}{of}")
     if d.agent_count > len(d.agents):
         lines.append(f"… and {d.agent_count - len(d.agents)} more agents")
     return lines
@@ -136,9 +139,14 @@ def _breakers(d: Digest) -> list[str]:
         return ["*Breakers* no trips"]
     line = f"*Breakers* {_n(b.trips, 'trip')}"
     if b.longest_scope:
-        still = " (still open)" if b.longest_still_open else ""
+        notes = []
+        if b.longest_forced_by:  # a kill switch someone set, not a breaker stuck open
+            notes.append(f"forced open by <@{b.longest_forced_by}>")
+        if b.longest_still_open:
+            notes.append("still open")
+        why = f" ({', '.join(notes)})" if notes else ""
         longest = slack_text(b.longest_scope)
-        line += f"; longest open: {longest} {duration(b.longest_seconds)}{still}"
+        line += f"; longest open: {longest} {duration(b.longest_seconds)}{why}"
     lines = [line]
     if b.open_now:
         rest = len(b.open_now) - 5
@@ -166,6 +174,44 @@ def _validation(d: Digest) -> list[str]:
     return lines
 
 
+def _own(n: int) -> str:
+    return f"resolved on {'its' if n == 1 else 'their'} own"
+
+
+def _answers(t: dict[str, Any]) -> str:
+    """How the alerts of a P0/P1 tier were answered, each counted once (the summary's order):
+    ``2 acknowledged (MTTA 4m), 1 resolved by a person, 1 not acknowledged (still open)``."""
+    n = t.get("alerts", 0)
+    acked, person = t.get("acked", 0), t.get("resolved_by_person", 0)
+    silenced = t.get("silenced_unanswered", 0)
+    parts = []
+    if acked:
+        notes = []
+        if t.get("mtta_seconds") is not None:
+            notes.append(f"MTTA {duration(t['mtta_seconds'])}")
+        both = t.get("acked_silenced", 0)
+        if both:
+            notes.append("also silenced" if both == acked else f"{both} also silenced")
+        parts.append(f"{acked} acknowledged" + (f" ({'; '.join(notes)})" if notes else ""))
+    if person:
+        parts.append(f"{person} resolved by a person")
+    if silenced:
+        parts.append(f"{silenced} silenced")
+    # the rest were posted (or paged) and nobody answered them
+    nobody = n - acked - person - silenced
+    if nobody > 0:
+        cleared = min(nobody, t.get("unanswered_resolved", 0))
+        still = nobody - cleared
+        if not still:
+            how = _own(cleared)
+        elif not cleared:
+            how = "still open"
+        else:
+            how = f"{cleared} {_own(cleared)}, {still} still open"
+        parts.append(f"{nobody} not acknowledged ({how})")
+    return ", ".join(parts)
+
+
 def _alerts(d: Digest) -> list[str]:
     if d.alerts is None:
         return []
@@ -174,17 +220,9 @@ def _alerts(d: Digest) -> list[str]:
         n = t.get("alerts", 0)
         if not n:
             continue
-        part = f"{tier} {n}"
-        extra = []
-        if t.get("mtta_seconds") is not None:
-            extra.append(f"MTTA {duration(t['mtta_seconds'])}")
-        # a silenced alert asked nobody: it is counted as silenced, not as unanswered
-        unacked = n - t.get("acked", 0) - t.get("silenced_unacked", 0)
-        if unacked:
-            extra.append(f"{unacked} not acknowledged")
-        if t.get("silenced"):
-            extra.append(f"{t['silenced']} silenced")
-        parts.append(part + (f" ({', '.join(extra)})" if extra else ""))
+        # a P2 asks nobody (it waits for this digest): how many, nothing about answers
+        answers = _answers(t) if tier != "P2" else ""
+        parts.append(f"{tier} {n}" + (f": {answers}" if answers else ""))
     where = " (all namespaces)" if d.alerts_all_namespaces else ""
     if not parts:
         return [f"*Alerts*{where} none"]

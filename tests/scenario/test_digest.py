@@ -344,3 +344,74 @@ async def test_a_charge_to_a_day_whose_digest_went_out_is_in_the_next_digest(app
     assert await poster.tick() == [("acme", date(2026, 1, 6))]
     tuesday = next(r for r in await digest_rows(app) if r[0] == "digest:acme:2026-01-06")[3]
     assert "earlier days" not in tuesday["text"]
+
+
+NIGHT_POLICY = {
+    **POLICY,
+    "channels": {"digest": "C0DIGEST", "alerts": "C0ALERTS"},
+    "budgets": {
+        "defaults": {"agent": {"day": "10.00"}},
+        "scopes": {"acme": {"day": "200.00"}, OPS: {"day": "1.00"}, RSS: {"day": "1.00"}},
+    },
+    "breakers": {"spend_rate": {"max": "2.00", "per_seconds": "10m"}},
+    "oncall": {"rotations": [{"name": "primary", "users": ["U01"], "start": "2025-12-29"}]},
+}
+KILLED, PAGED, IGNORED = "acme/dave/kill-bot", "acme/carol/a-bot", "acme/carol/b-bot"
+
+
+async def refused(app, scope, *, key):
+    """``scope`` asks $1.50 against its $1.00 day budget: a 402 (a P1 posted to the channel)."""
+    tok = await app.token(scope.rsplit("/", 1)[0])
+    body = {"scope": scope, "idempotency_key": key, "max_cost_micros": 1_500_000}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 402, r.text
+
+
+async def test_the_digest_says_who_answered_each_alert_and_a_kill_switch_as_one(slack_http):
+    """audit23 forensics M2, L9, L7: "P1 5 (5 not acknowledged) · P2 2 (2 not acknowledged)"
+    when the operator's own budget raise, approve and kill switch had resolved them, and
+    P2s page nobody; "longest open: …big-bot 17h 36m (still open)" for her kill switch;
+    "$0.00 of $1.00" for $0.003 spent, which `/agent budget` showed as $0.003."""
+    slack = await slack_http(NIGHT_POLICY, clock=ManualClock(berlin(2026, 1, 5, 8)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    alerts = app.ns.extras["alerts"]
+    # 08:00 the admin's kill switch on an agent (a P2: it pages nobody)
+    await spend(app, KILLED, hold=10_000, charge=3_000, model=HAIKU, key="seen")
+    opened = await slack.command(f"breaker {KILLED} open looping on purpose")
+    assert "forced open" in opened["text"].lower(), opened
+    budget = await slack.command(f"budget {KILLED}")
+    assert "$0.003 of $10.00" in budget["text"], budget
+    # 10:00 two P1s: the admin answers one by raising the budget; the other clears itself
+    app.clock.set(berlin(2026, 1, 5, 10))
+    await refused(app, OPS, key="o1")
+    await refused(app, RSS, key="r1")
+    await alerts.process()
+    raised = await slack.command(f"budget set {OPS} 5 day")
+    assert "$5.00" in raised["text"], raised
+    # 11:00 two spend trips (P0s): U01 acknowledges one after 2 minutes, the other nobody
+    app.clock.set(berlin(2026, 1, 5, 11))
+    await spend(app, PAGED, hold=3_000_000, charge=2_500_000, model=HAIKU, key="p1")
+    await spend(app, IGNORED, hold=3_000_000, charge=2_500_000, model=HAIKU, key="i1")
+    await alerts.process()
+    rows = await app.store.fetch("SELECT id, scope, tier FROM alerts ORDER BY id")
+    ids = {(scope, tier): i for i, scope, tier in rows}
+    assert set(ids) == {(KILLED, "P2"), (OPS, "P1"), (RSS, "P1"), (PAGED, "P0"), (IGNORED, "P0")}
+    app.clock.set(berlin(2026, 1, 5, 11, 2))
+    acked = await slack.command(f"ack {ids[(PAGED, 'P0')]}", user="U01")
+    assert "acknowledged" in acked["text"].lower(), acked
+    # the next day: RSS's budget alert resolves (a new day began), the digest goes out
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    await alerts.tick()
+    assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 5))]
+    text = (await digest_rows(app))[-2][3]["text"]
+    assert (
+        "*Alerts* P0 2: 1 acknowledged (MTTA 2m), 1 not acknowledged (still open)"
+        " · P1 2: 1 resolved by a person, 1 not acknowledged (resolved on its own) · P2 1\n"
+    ) in text + "\n"
+    assert "P2 1 (" not in text  # a P2 asks nobody: a count, not "not acknowledged"
+    # money reads as /agent budget read it that day (audit23 forensics L7: "$0.00")
+    assert f"{KILLED} $0.003 of $10.00 (<1%)" in text
+    assert f"{PAGED} $2.50 of $10.00 (25%)" in text
+    # the kill switch is the longest open breaker: it says who set it, not "stuck"
+    assert f"longest open: {KILLED} 16h (forced open by <@{ADMIN}>, still open)" in text, text

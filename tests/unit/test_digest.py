@@ -87,20 +87,37 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
 
 def test_breaker_trips_and_the_longest_open():
     t = [
-        ("acme/a/x", "closed", "open", "5 failures", "failures", START - 2 * H),  # before the day
-        ("acme/a/x", "open", "half_open", "trial", None, START - 1 * H),
-        ("acme/a/x", "half_open", "closed", "trial ok", None, START + 1 * H),  # open 3h in all
-        ("acme/b/y", "closed", "forced_open", "kill", "manual", START + 2 * H),
-        ("acme/b/y", "forced_open", "closed", "ok", None, START + 2.5 * H),
-        ("acme/c/z", "closed", "open", "spend", "spend", END - 0.5 * H),  # still open at the end
+        ("acme/a/x", "closed", "open", "5 failures", "failures", START - 2 * H, "breaker"),
+        ("acme/a/x", "open", "half_open", "trial", None, START - 1 * H, "breaker"),
+        ("acme/a/x", "half_open", "closed", "trial ok", None, START + 1 * H, "breaker"),  # 3h
+        ("acme/b/y", "closed", "forced_open", "kill", "manual", START + 2 * H, "U0DANA"),
+        ("acme/b/y", "forced_open", "closed", "ok", None, START + 2.5 * H, "U0DANA"),
+        ("acme/c/z", "closed", "open", "spend", "spend", END - 0.5 * H, "breaker"),  # still open
     ]
     b = breaker_figures(t, start=START, end=END, now=END + 9 * H)
     assert b.trips == 2  # y and z tripped during the day; x before it
     assert (b.longest_scope, b.longest_seconds, b.longest_still_open) == ("acme/a/x", 3 * H, False)
+    assert b.longest_forced_by is None
     assert b.open_now == ["acme/c/z"]
     text, _ = render(digest(raw(transitions=t)))
-    assert "*Breakers* 2 trips; longest open: acme/a/x 3h" in text
+    assert "*Breakers* 2 trips; longest open: acme/a/x 3h\n" in text
     assert "not closed now: acme/c/z" in text
+
+
+def test_a_kill_switch_a_person_set_is_not_read_as_a_stuck_breaker():
+    """audit23 forensics L9: a breaker tripped, then forced open by Dana, read as
+    "longest open: acme/bob/big-bot 17h 36m (still open)"."""
+    t = [
+        ("acme/b/big", "closed", "open", "spent $0.60", "spend", START + 6 * H, "breaker"),
+        ("acme/b/big", "open", "forced_open", "kill", "manual", START + 6.1 * H, "U0DANA"),
+        ("acme/a/x", "closed", "open", "5 failures", "failures", START + 1 * H, "breaker"),
+        ("acme/a/x", "open", "closed", "ok", None, START + 2 * H, "breaker"),
+    ]
+    text, _ = render(digest(raw(transitions=t)))
+    assert "longest open: acme/b/big 18h (forced open by <@U0DANA>, still open)" in text
+    closed = [*t, ("acme/b/big", "forced_open", "closed", "done", None, START + 9 * H, "U0ERIN")]
+    text, _ = render(digest(raw(transitions=closed)))
+    assert "longest open: acme/b/big 3h (forced open by <@U0DANA>)\n" in text
 
 
 def test_rejections_alerts_uptime_and_jobs_in_words():
@@ -119,18 +136,66 @@ def test_rejections_alerts_uptime_and_jobs_in_words():
         "P1": {"alerts": 3, "acked": 2, "mtta_seconds": 750.0},
         "P2": {"alerts": 0, "acked": 0, "mtta_seconds": None},
     }
-    quiet = {**alerts, "P0": {"alerts": 3, "acked": 1, "silenced": 2, "silenced_unacked": 1}}
+    quiet = {
+        **alerts,
+        "P0": {
+            "alerts": 3,
+            "acked": 1,
+            "mtta_seconds": 60.0,
+            "silenced": 2,
+            "acked_silenced": 1,
+            "silenced_unanswered": 1,
+        },
+    }
     text, _ = render(digest(raw(), alerts=quiet))  # audit14 acceptance F1
-    assert "*Alerts* P0 3 (1 not acknowledged, 2 silenced) · P1 3" in text
+    assert (
+        "*Alerts* P0 3: 1 acknowledged (MTTA 1m; also silenced), 1 silenced,"
+        " 1 not acknowledged (still open) · P1 3" in text
+    )
     uptime = {"acme/alice/rss-bot": 1.0, "acme/bob/ops-bot": 0.979}
     text, _ = render(digest(r, alerts=alerts, uptime=uptime))
     assert (
         "*Validation* 41 rejections (duplicates 40, runaway batches 1); 52 items kept out" in text
     )
     assert "top streams: acme/alice/rss-bot `posts` 38 · acme/bob/ops-bot `replies` 3" in text
-    assert "*Alerts* P0 1 (MTTA 4m) · P1 3 (MTTA 12m 30s, 1 not acknowledged)" in text
+    assert (
+        "*Alerts* P0 1: 1 acknowledged (MTTA 4m)"
+        " · P1 3: 2 acknowledged (MTTA 12m 30s), 1 not acknowledged (still open)\n" in text
+    )
     assert "*Heartbeats* uptime acme/bob/ops-bot 97.9% · acme/alice/rss-bot 100.0%" in text
     assert "*Jobs* rss-hourly: 23 runs (1 failed), 1 skipped (paused 1)" in text
+
+
+def test_alerts_a_person_answered_are_not_unanswered_and_p2s_are_a_count():
+    """audit23 forensics M2: "P1 5 (5 not acknowledged) · P2 2 (2 not acknowledged)"."""
+    alerts = {
+        "P0": {"alerts": 3, "acked": 3, "acked_silenced": 1, "mtta_seconds": 103.0},
+        "P1": {"alerts": 5, "resolved_by_person": 3, "unanswered_resolved": 2},
+        "P2": {"alerts": 2, "acked": 0, "silenced": 0},
+    }
+    text, _ = render(digest(raw(), alerts=alerts))
+    assert (
+        "*Alerts* P0 3: 3 acknowledged (MTTA 1m 43s; 1 also silenced)"
+        " · P1 5: 3 resolved by a person, 2 not acknowledged (resolved on their own) · P2 2\n"
+    ) in text + "\n"
+    alerts["P1"] = {"alerts": 4, "unanswered_resolved": 1}
+    text, _ = render(digest(raw(), alerts=alerts))
+    assert "P1 4: 4 not acknowledged (1 resolved on its own, 3 still open) · P2 2" in text
+
+
+def test_agent_money_reads_as_agent_budget_reads_it():
+    """audit23 forensics L7: "$0.12 of $2.00 (6%)" beside /agent budget's "$0.115", and
+    "$0.00 of $1.00 (<1%)" for $0.003 spent."""
+    r = raw(
+        namespace_spent=1_118_000,
+        agent_spent={"acme/a/loop": 115_000, "acme/a/retry": 3_000, "acme/a/big": 1_000_000},
+    )
+    limits = {"acme/a/loop": 2_000_000, "acme/a/retry": 1_000_000}
+    text, _ = render(digest(r, limits={"acme": 5_000_000, **limits}))
+    assert "*Spend* $1.12 of $5.00 day budget (22%)" in text  # the total: cents, as before
+    assert "acme/a/loop $0.115 of $2.00 (6%)" in text
+    assert "acme/a/retry $0.003 of $1.00 (<1%)" in text
+    assert "acme/a/big $1.00\n" in text
 
 
 def test_the_chart_folds_agents_past_seven_into_one_series():
@@ -184,7 +249,10 @@ def test_a_dst_day_has_23_or_25_hours():
 
 
 def test_open_breakers_past_five_are_counted_and_overruns_are_exact():
-    t = [(f"acme/a/b{i}", "closed", "open", "spend", "spend", START + i * H) for i in range(7)]
+    t = [
+        (f"acme/a/b{i}", "closed", "open", "spend", "spend", START + i * H, "breaker")
+        for i in range(7)
+    ]
     text, _ = render(digest(raw(transitions=t)))
     assert "not closed now: acme/a/b0, acme/a/b1, acme/a/b2, acme/a/b3, acme/a/b4" in text
     assert "… and 2 more (`/agent breakers`)" in text
