@@ -465,3 +465,43 @@ async def test_an_acknowledgement_and_a_new_post_go_before_the_lanes_redraws(sto
     sent = [args["text"] for _, args in rec.calls[5:]]
     assert sent == ["acknowledged", "new", "redraw 1", "redraw 2", "redraw 3", "redraw 4"]
     await worker.stop(cast(Any, None))
+
+
+async def test_an_acknowledgement_before_its_post_went_out_is_what_the_post_shows(store):
+    """audit23 races 1: a P0 acknowledged before its channel post went out: the post went
+    out red and unowned, and the edit that showed the acknowledgement waited behind the
+    lane's redraws for minutes."""
+    rec = Recorder()
+    worker, _ = await start(store, rec, pace=0)
+
+    def busy(tx):
+        for n in range(1, 4):  # the lane is busy: three posts wait
+            enqueue(
+                tx, method="chat.postMessage", args={"channel": "C", "text": f"p{n}"}, ref=f"a:{n}"
+            )
+        enqueue(
+            tx,
+            method="chat.postMessage",
+            args={"channel": "C", "text": "<@U1> P0", "blocks": [{"type": "section"}]},
+            ref="a:9",
+        )
+        enqueue_edit(tx, "a:9", text="P0 fired twice", blocks=[], channel="C")  # a redraw
+        enqueue_edit(tx, "a:9", text="P0 acked by U1", blocks=[], channel="C", urgent=True)
+
+    await store.write(busy)
+    for _ in range(5):
+        await settle(worker)
+    assert [(m, a["text"]) for m, a in rec.calls] == [
+        ("chat.postMessage", "p1"),
+        ("chat.postMessage", "p2"),
+        ("chat.postMessage", "p3"),
+        ("chat.postMessage", "P0 acked by U1"),  # no redraw after it brings back the old state
+    ]
+    assert rec.calls[-1][1]["blocks"] == [] and rec.calls[-1][1]["channel"] == "C"
+    # once it is out, an acknowledgement is an edit, as before
+    await store.write(
+        lambda tx: enqueue_edit(tx, "a:9", text="P0 resolved", blocks=[], channel="C", urgent=True)
+    )
+    await settle(worker)
+    assert rec.calls[-1][0] == "chat.update" and rec.calls[-1][1]["text"] == "P0 resolved"
+    await worker.stop(cast(Any, None))
