@@ -25,7 +25,7 @@ import dataclasses
 
 from guards.client_types import ReservationAnswer
 from guards.config import Policy
-from guards.errors import Conflict, InvalidInput
+from guards.errors import AttemptsExhausted, BreakerOpen, BudgetExceeded, Conflict, InvalidInput
 from guards.ledger_rows import INSERT_HOLD, by_id, by_key, reservation_id
 from guards.prices import PriceTable, UnknownModel
 from guards.reservation import (
@@ -55,6 +55,17 @@ __all__ = [
 
 
 MAX_KNOWN_SCOPES = 100_000  # scope rows known to exist, kept to skip their INSERT OR IGNORE
+# Calls refused before they started, per agent, day and reason (migration 0029).
+UPSERT_REFUSED = (
+    "INSERT INTO refusals_daily (scope, day, reason, calls, asked_micros) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (scope, day, reason) DO UPDATE SET calls = calls + excluded.calls,"
+    " asked_micros = asked_micros + excluded.asked_micros"
+)
+REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (BudgetExceeded, "budget"),
+    (BreakerOpen, "breaker"),
+    (AttemptsExhausted, "attempts"),
+)
 
 
 class Ledger(Settlements):
@@ -192,18 +203,25 @@ class Ledger(Settlements):
         now = tx.clock.now()
         model = req.model or (req.estimate.model if req.estimate else None)
         named = {m.strip().lower() for m in (req.model, req.estimate and req.estimate.model) if m}
-        for gate in self.gates:
-            gate.before_reserve(
-                tx,
-                scope=scope,
-                task_id=req.task_id,
-                amount_micros=amount,
-                now=now,
-                models=tuple(sorted(named)),
-            )
         periods = self.periods(scope.namespace, now)
-        self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
-        self._check_room(tx, namespace=scope.namespace, amount=amount, now=now)
+        try:
+            for gate in self.gates:
+                gate.before_reserve(
+                    tx,
+                    scope=scope,
+                    task_id=req.task_id,
+                    amount_micros=amount,
+                    now=now,
+                    models=tuple(sorted(named)),
+                )
+            self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
+            self._check_room(tx, namespace=scope.namespace, amount=amount, now=now)
+        except (BudgetExceeded, BreakerOpen, AttemptsExhausted) as refused:
+            # kept (a refusal keeps what it records): what the guards stopped, for the digest
+            reason = next(r for kind, r in REFUSALS if isinstance(refused, kind))
+            agent = scope.agent() or scope.path
+            tx.add(UPSERT_REFUSED, (agent, periods[0], reason), (1, amount))
+            raise
         self._ensure_scopes(tx, scope, now)
         res_id = reservation_id(now)
         tx.defer(

@@ -75,6 +75,31 @@ class JobLine:
     skips: dict[str, int]  # reason -> count
 
 
+@dataclass(frozen=True, slots=True)
+class Refusals:
+    """The calls the guards refused before they started, and the ceilings they asked."""
+
+    calls: int = 0
+    asked_micros: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)  # budget, breaker, attempts
+    top: list[tuple[str, int]] = field(default_factory=list)  # (agent, calls), most first
+
+
+def refusals(rows: list[tuple[str, str, int, int]]) -> Refusals:
+    by_reason: dict[str, int] = {}
+    by_agent: dict[str, int] = {}
+    for agent, reason, calls, _ in rows:
+        by_reason[reason] = by_reason.get(reason, 0) + calls
+        by_agent[agent] = by_agent.get(agent, 0) + calls
+    top = sorted(by_agent.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    return Refusals(
+        calls=sum(r[2] for r in rows),
+        asked_micros=sum(r[3] for r in rows),
+        by_reason=dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+        top=top,
+    )
+
+
 @dataclass
 class Digest:
     """Everything one namespace's digest says about one day."""
@@ -111,6 +136,7 @@ class Digest:
     missing: list[str] = field(default_factory=list)
     # charges to earlier days after their digest: (agent, settles, micros), largest first
     late: list[tuple[str, int, int]] = field(default_factory=list)
+    refused: Refusals = field(default_factory=Refusals)
 
     @property
     def saved_micros(self) -> int | None:
@@ -277,4 +303,5 @@ def compute(
         chart_series=chart_series,
         missing=sorted(set(raw.missing)),
         late=raw.late,
+        refused=refusals(raw.refusals),
     )

@@ -64,6 +64,8 @@ class RawDay:
     # Charges that landed on an earlier day after that day's digest went out, since the
     # digest before this one: (agent, settles, micros). No digest of their day shows them.
     late: list[tuple[str, int, int]] = field(default_factory=list)
+    # Calls the guards refused before they started: (agent, reason, calls, asked micros)
+    refusals: list[tuple[str, str, int, int]] = field(default_factory=list)
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[float, float]:
@@ -171,6 +173,17 @@ def read_day(
             " WHERE decided_at >= ? AND decided_at < ? AND scope >= ? AND scope < ?"
             " GROUP BY job, state, reason ORDER BY job",
             (start, end, lo, hi),
+        )
+    ]
+    raw.refusals = [
+        (str(r[0]), str(r[1]), int(r[2]), int(r[3]))
+        for r in _rows(
+            conn,
+            raw,
+            "refusals_daily",
+            "SELECT scope, reason, calls, asked_micros FROM refusals_daily"
+            " WHERE day = ? AND scope >= ? AND scope < ?",
+            (iso, lo, hi),
         )
     ]
     raw.late = _late_charges(conn, raw, namespace=namespace, day=iso)

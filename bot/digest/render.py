@@ -155,6 +155,22 @@ def _breakers(d: Digest) -> list[str]:
     return lines
 
 
+_REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts": "past attempts"}
+
+
+def _refused(d: Digest) -> list[str]:
+    """The calls the guards stopped before they started: what a runaway did not spend."""
+    r = d.refused
+    if not r.calls:
+        return []
+    why = ", ".join(f"{n} {_REFUSED_WORDS.get(k, k)}" for k, n in r.by_reason.items())
+    most = ", ".join(f"{slack_text(a)} {n}" for a, n in r.top)
+    return [
+        f"*Refused* {_n(r.calls, 'call')} before {'it' if r.calls == 1 else 'they'} started"
+        f" (asking up to {format_usd(r.asked_micros)}): {why}; most: {most}"
+    ]
+
+
 def _validation(d: Digest) -> list[str]:
     total = sum(d.rejections.values())
     if not total:
@@ -289,7 +305,7 @@ def render(d: Digest) -> tuple[str, list[dict[str, Any]]]:
     groups = [
         _spend(d),
         _models(d) + _mix(d),
-        _breakers(d) + _validation(d) + _overruns(d) + _late(d),
+        _breakers(d) + _refused(d) + _validation(d) + _overruns(d) + _late(d),
         _alerts(d) + _uptime(d) + _jobs(d),
     ]
     groups = [g for g in groups if g]

@@ -415,3 +415,40 @@ async def test_the_digest_says_who_answered_each_alert_and_a_kill_switch_as_one(
     assert f"{PAGED} $2.50 of $10.00 (25%)" in text
     # the kill switch is the longest open breaker: it says who set it, not "stuck"
     assert f"longest open: {KILLED} 16h (forced open by <@{ADMIN}>, still open)" in text, text
+
+
+async def test_the_digest_counts_the_calls_the_guards_refused_and_what_they_asked(app_factory):
+    """audit23 forensics M1: refused calls were counted only in /metrics, which a restart
+    empties; the morning after, nobody could say what the guards stopped."""
+    policy = {
+        **POLICY,
+        "breakers": {"spend_rate": None, "max_attempts_per_task": 1},
+    }
+    app = await app_factory(policy, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    app.ns.scheduler.pause_job("digest")
+    tok = await app.token("acme")
+
+    async def reserve(scope: str, key: str, micros: int, task: str | None = None) -> int:
+        body: dict[str, object] = {
+            "scope": scope,
+            "idempotency_key": key,
+            "max_cost_micros": micros,
+        }
+        if task:
+            body["task_id"] = task
+        r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+        return int(r.status_code)
+
+    assert await reserve(RSS, "over-1", 11_000_000) == 402  # over its $10.00 day
+    assert await reserve(RSS, "over-2", 12_000_000) == 402
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, RSS, ADMIN, "looping"))
+    assert [await reserve(RSS, f"loop-{n}", 100_000) for n in range(3)] == [503] * 3
+    assert await reserve(OPS, "t1", 50_000, task="t") == 201
+    assert await reserve(OPS, "t2", 50_000, task="t") == 429  # its second attempt
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 5))]
+    [row] = [r for r in await digest_rows(app) if r[1] == "chat.postMessage"]
+    assert (
+        "*Refused* 6 calls before they started (asking up to $23.35): 3 by a breaker,"
+        " 2 over budget, 1 past attempts; most: acme/alice/rss-bot 5, acme/bob/ops-bot 1"
+    ) in row[3]["text"]
