@@ -115,18 +115,19 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
         return "actor = ?", (user,), f"by <@{user}>"
     if not _WORD.fullmatch(word):
         raise UsageError(f"`{slack_text(word[:40])}` is not a person, a change or a scope")
-    # in any case: a phone writes `Refused` and `@Nightshift` (a search: more is harmless)
+    # people and changes in any case: a phone writes `Refused` and `@Nightshift`
     if word.startswith("@"):  # as the listing shows them: @nightshift, @cli:ops
         return "lower(actor) = ?", (word[1:].lower(),), f"by {member_or_name(word[1:])}"
-    # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`)
+    # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`); in
+    # its own case: `Acme` and `acme` are two namespaces (audit23 tenants F3)
     return (
         "(lower(actor) = ?1 OR lower(action) = ?1"
         " OR substr(lower(action), 1, length(?1) + 1) = ?1 || '.'"
-        " OR lower(target) = ?1"
-        " OR substr(lower(target), 1, length(?1) + 1) IN (?1 || '/', ?1 || ' ')"
-        " OR instr(lower(target), ':' || ?1 || '/') > 0"
-        " OR substr(lower(target), -length(?1) - 1) = ':' || ?1)",
-        (word.lower(),),
+        " OR target = ?2"
+        " OR substr(target, 1, length(?2) + 1) IN (?2 || '/', ?2 || ' ')"
+        " OR instr(target, ':' || ?2 || '/') > 0"
+        " OR substr(target, -length(?2) - 1) = ':' || ?2)",
+        (word.lower(), word),
         f"matching `{slack_text(word)}`",
     )
 

@@ -84,6 +84,12 @@ async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
     assert budget.count("*budget.set*") == 3
     none = await slack.command("audit acme/nobody")
     assert none["text"] == "No changes matching `acme/nobody` recorded."
+    # a scope in its own case: `Acme` is another namespace (audit23 tenants F3)
+    await slack.command("budget set Acme/bob/bot $6 day")
+    twin = blocks_text(await slack.command("audit 50 Acme"))
+    assert "Acme/bob/bot" in twin and "acme/" not in twin
+    assert "Acme/" not in blocks_text(await slack.command("audit 50 acme"))
+    assert blocks_text(await slack.command("audit BUDGET")).count("*budget.set*") == 4
 
 
 async def test_a_malformed_admin_command_from_a_non_admin_is_refused_and_audited(slack_http):
