@@ -80,6 +80,21 @@ class _Filter:
             alert.scope == self.scope or alert.scope.startswith(self.scope + "/")
         )
 
+    def concerns(self, fingerprint: str | None, scope: str | None) -> bool:
+        """Whether a silence (on a fingerprint, or a kind or everything on a subtree) may
+        hold an alert this filter keeps: not one on another team's subtree (audit23
+        tenants F5: `alerts kiri` listed `acme`'s silences)."""
+        if self.scope is None:
+            return True
+        where = scope if scope else (fingerprint or "").partition(":")[2]
+        if not where:  # on every scope
+            return True
+        return (
+            where == self.scope
+            or where.startswith(self.scope + "/")
+            or self.scope.startswith(where + "/")
+        )
+
 
 def _refuse_filter(text: str, why: str, *, meant: str | None = None) -> UsageError:
     close = difflib.get_close_matches(text.lower(), ALERT_KINDS, n=1, cutoff=0.7)
@@ -194,6 +209,8 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         return flt, engine.open_alerts(tx), silences, paged
 
     flt, every, silences, ran_out = await ctx.ns.store.write(read)
+    if flt is not None:
+        silences = [s for s in silences if flt.concerns(s[1], s[2])]
     alerts = [a for a in every if flt.keeps(a)] if flt else every
     if flt is not None and not alerts:
         return Reply.text_only(

@@ -241,3 +241,22 @@ async def test_a_number_that_is_not_an_alert_id_is_refused_not_made_a_scope(slac
         assert reply["response_type"] == "ephemeral", reply
         assert "is not an alert id: ids are whole numbers" in reply["text"], reply["text"]
     assert await slack.app.store.fetch("SELECT id FROM silences") == []
+
+
+async def test_alerts_of_one_namespace_list_only_the_silences_that_may_hold_them(slack_http):
+    """audit23 tenants F5: `alerts kiri` ended with every team's silences."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    for target in ("globex 1h", "acme/alice 1h", "heartbeat_missed 1h", f"runaway:{BOT} 1h"):
+        reply = await slack.command(f"silence {target}", user="U01")
+        assert "🔕 <@U01> silenced" in reply["text"], reply["text"]
+    await missed(app, ELSEWHERE, NEWBOT)
+    await alerts_of(slack).process()
+    acme = (await slack.command("alerts acme"))["text"]
+    assert "🔕 acme/alice and below" in acme  # below it
+    assert f"🔕 runaway alerts on {BOT} and below" in acme
+    assert "🔕 heartbeat_missed alerts on every scope" in acme  # it holds acme's too
+    assert "globex" not in acme
+    narrow = (await slack.command(f"alerts {NEWBOT}"))["text"]
+    assert "🔕 acme/alice" not in narrow and "globex" not in narrow and "every scope" in narrow
+    assert "globex and below" in (await slack.command("alerts"))["text"]  # all: every one
