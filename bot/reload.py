@@ -170,7 +170,11 @@ def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
             else f"the budget day is now {after} (it was {before}): charges stay in the day they"
             f" were booked in, so {after} starts from what is booked in it"
         )
-        lines.append(f"budgets of {label} follow {is_now} now (they followed {was}): {what}")
+        # the namespace's digest and jobs follow its zone too (audit23 forensics L10)
+        lines.append(
+            f"budgets, the digest and the jobs of {label} follow {is_now} now"
+            f" (they followed {was}): {what}"
+        )
     return lines
 
 

@@ -114,9 +114,9 @@ def test_a_change_of_time_zone_says_what_happens_to_the_budget_day():
     now = datetime(2026, 11, 27, 23, 1, tzinfo=UTC).timestamp()
     [line] = day_moves(old, moved, now=now)
     assert line == (
-        "budgets of acme follow Pacific/Kiritimati now (they followed UTC): the budget day is"
-        " now 2026-11-28 (it was 2026-11-27): charges stay in the day they were booked in, so"
-        " 2026-11-28 starts from what is booked in it"
+        "budgets, the digest and the jobs of acme follow Pacific/Kiritimati now (they followed"
+        " UTC): the budget day is now 2026-11-28 (it was 2026-11-27): charges stay in the day"
+        " they were booked in, so 2026-11-28 starts from what is booked in it"
     )
     assert day_moves(old, old, now=now) == []
     everyone = Policy.model_validate(
@@ -124,11 +124,18 @@ def test_a_change_of_time_zone_says_what_happens_to_the_budget_day():
     )
     noon = datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()
     [acme, rest] = day_moves(old, everyone, now=noon)  # acme has no zone of its own
-    assert acme.startswith("budgets of acme follow Europe/Berlin now (they followed UTC): today")
-    assert rest.startswith("budgets of every other namespace follow Europe/Berlin now")
+    assert acme.startswith(
+        "budgets, the digest and the jobs of acme follow Europe/Berlin now (they followed UTC):"
+        " today"
+    )
+    assert rest.startswith(
+        "budgets, the digest and the jobs of every other namespace follow Europe/Berlin now"
+    )
     [acme, rest] = day_moves(old, everyone.model_copy(update={"budgets": moved.budgets}), now=now)
-    assert acme.startswith("budgets of acme follow Pacific/Kiritimati")
-    assert rest.startswith("budgets of every other namespace follow Europe/Berlin now")
+    assert acme.startswith("budgets, the digest and the jobs of acme follow Pacific/Kiritimati")
+    assert rest.startswith(
+        "budgets, the digest and the jobs of every other namespace follow Europe/Berlin now"
+    )
 
 
 def test_words_copy_and_pickle_with_what_was_typed():
