@@ -108,6 +108,13 @@ def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
     return entries, len(rows) >= READ_ROWS  # not all read: there are older ones
 
 
+# a target that is the scope ``w`` or below it, or an alert on it (``kind:w``, ``kind:w/…``)
+_TARGET = (
+    "({t} = {w} OR substr({t}, 1, length({w}) + 1) IN ({w} || '/', {w} || ' ')"
+    " OR instr({t}, ':' || {w} || '/') > 0 OR substr({t}, -length({w}) - 1) = ':' || {w})"
+)
+
+
 def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
     """SQL for ``word``: a person, a kind of change, or a target (and what is below it)."""
     user = mentioned(word)
@@ -118,15 +125,15 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
     # people and changes in any case: a phone writes `Refused` and `@Nightshift`
     if word.startswith("@"):  # as the listing shows them: @nightshift, @cli:ops
         return "lower(actor) = ?", (word[1:].lower(),), f"by {member_or_name(word[1:])}"
-    # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`); in
-    # its own case: `Acme` and `acme` are two namespaces (audit23 tenants F3)
+    # a target names a scope first (`acme/a/bot day`), or an alert (`#12 kind:scope`); a
+    # scope that exists as written is matched in its own case (`Acme` and `acme` are two
+    # namespaces: audit23 tenants F3), any other word in any case (`ACME` from a phone)
     return (
         "(lower(actor) = ?1 OR lower(action) = ?1"
         " OR substr(lower(action), 1, length(?1) + 1) = ?1 || '.'"
-        " OR target = ?2"
-        " OR substr(target, 1, length(?2) + 1) IN (?2 || '/', ?2 || ' ')"
-        " OR instr(target, ':' || ?2 || '/') > 0"
-        " OR substr(target, -length(?2) - 1) = ':' || ?2)",
+        " OR (CASE WHEN EXISTS (SELECT 1 FROM scopes WHERE path = ?2)"
+        f" THEN {_TARGET.format(t='target', w='?2')}"
+        f" ELSE {_TARGET.format(t='lower(target)', w='?1')} END))",
         (word.lower(), word),
         f"matching `{slack_text(word)}`",
     )

@@ -85,11 +85,21 @@ async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
     none = await slack.command("audit acme/nobody")
     assert none["text"] == "No changes matching `acme/nobody` recorded."
     # a scope in its own case: `Acme` is another namespace (audit23 tenants F3)
-    await slack.command("budget set Acme/bob/bot $6 day")
+    twin_bot = "Acme/bob/bot"
+    for agent in (BOT, twin_bot):  # both namespaces in use: their scopes exist
+        used = await slack.app.request(
+            "POST",
+            "/v1/reservations",
+            token=await slack.app.token(agent),
+            json={"scope": agent, "idempotency_key": "k", "max_cost_micros": 1000},
+        )
+        assert used.status_code == 201, used.text
+    await slack.command(f"budget set {twin_bot} $6 day")
     twin = blocks_text(await slack.command("audit 50 Acme"))
     assert "Acme/bob/bot" in twin and "acme/" not in twin
     assert "Acme/" not in blocks_text(await slack.command("audit 50 acme"))
     assert blocks_text(await slack.command("audit BUDGET")).count("*budget.set*") == 4
+    assert "Acme/" in blocks_text(await slack.command("audit 50 ACME"))  # no such scope: any case
 
 
 async def test_a_malformed_admin_command_from_a_non_admin_is_refused_and_audited(slack_http):
