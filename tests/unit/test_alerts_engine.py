@@ -395,12 +395,13 @@ async def test_breaker_closed_resolves_and_the_message_turns_resolved(store):
     engine = make()
     await emit(store, opened(store))
     await run(store, engine)
+    await deliver_all(store)  # posted: the resolution is an edit of it
     store.clock.advance(60)
     await emit(store, BreakerClosed(at=store.clock.now(), scope=AGENT, reason="clean trial"))
     await run(store, engine)
     [row] = await alerts(store)
     assert row["resolved_at"] == store.clock.now() and row["esc_at"] is None
-    update = next(o for o in await outbox(store) if o[0] == "chat.update")
+    update = next(o for o in await outbox(store) if o[:2] == ("chat.update", "C0ALERTS"))
     assert update[2]["text"].startswith("✅")
     assert "resolved" in update[2]["text"] and "clean trial" in update[2]["text"]
     assert not [b for b in update[2]["blocks"] if b["type"] == "actions"]
@@ -446,6 +447,7 @@ async def test_silence_button_on_an_open_alert_stops_its_chain_and_expiry_posts_
         ),
     )
     await run(store, engine)
+    await deliver_all(store)  # posted (one not posted yet would go out showing the silence)
     made = await store.write(
         lambda tx: ops.silence(engine, tx, target="#1", seconds=3600, actor="U1")
     )
@@ -515,6 +517,7 @@ async def test_a_budget_change_that_does_not_clear_the_alert_is_shown_on_it(stor
     engine = make()
     await emit(store, day_budget_spent(store))
     await run(store, engine)
+    await deliver_all(store)  # posted (one not posted yet would go out showing it)
     ledger = engine.ledger
     assert ledger is not None
     store.clock.advance(600)
