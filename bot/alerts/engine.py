@@ -54,6 +54,7 @@ from bot.alerts.model import (
     AFTER_CALLS,
     AFTER_MICROS,
     CLEARED_BY,
+    OPENED_FOR,
     OPENED_KINDS,
     OVERRUN_TOTAL,
     STREAMS,
@@ -263,8 +264,16 @@ class AlertEngine(AlertResolution):
             facts = {**facts, STREAMS: [s for s in dict.fromkeys(seen) if s][:MAX_STREAMS]}
         facts_json = json.dumps(facts, separators=(",", ":"))
         if row is not None:
+            carried = {}
             if before.get(AFTER_MICROS):  # a breaker tripping again: keep what got through
                 carried = {k: before[k] for k in (AFTER_MICROS, AFTER_CALLS) if k in before}
+            if facts.get("trip") == "trial" and kind.startswith("breaker_opened"):
+                first = before.get(OPENED_FOR) or (
+                    before.get("reason") if before.get("trip") != "trial" else None
+                )
+                if first:  # a failed trial: the reason it opened for stays in the message
+                    carried[OPENED_FOR] = first
+            if carried:
                 facts_json = json.dumps({**facts, **carried}, separators=(",", ":"))
             tx.execute(
                 "UPDATE alerts SET count = count + 1, last_at = MAX(last_at, ?), facts = ?,"

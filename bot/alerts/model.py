@@ -49,6 +49,9 @@ BREAKER_KINDS = (
 OPENED_KINDS = BREAKER_KINDS[:3]
 # Their facts for what the trip did not stop: charges of calls granted before it.
 AFTER_MICROS, AFTER_CALLS = "after_trip_micros", "after_trip_calls"
+# What a breaker first opened for, kept when a failed trial opens it again (audit23
+# forensics L4: the spend that paged was gone from the message once the trial failed)
+OPENED_FOR = "opened_for"
 # An overrun alert's firings, summed (each firing's facts are the latest overrun's)
 OVERRUN_TOTAL = "overrun_total_micros"
 # The streams an output alert (runaway, duplicate_burst) fired for, in its firings so far

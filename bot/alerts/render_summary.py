@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OVERRUN_TOTAL, STREAMS
+from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTAL, STREAMS
 from bot.alerts.render_time import clock_time, duration
 from bot.escape import slack_text
 from guards.money import format_usd, usd_for
@@ -42,6 +42,8 @@ def _streams(f: dict[str, Any]) -> str:
 
 def _breaker(f: dict[str, Any]) -> str:
     text = f"{f.get('reason') or 'breaker opened'}"
+    if f.get("trip") == "trial" and f.get(OPENED_FOR):
+        text += f" (it opened for: {f[OPENED_FOR]})"
     if f.get("cooldown_seconds"):
         text += f"; cool-down {duration(f['cooldown_seconds'])}"
     if f.get("actor"):

@@ -145,6 +145,13 @@ async def test_the_person_who_approved_a_trial_that_failed_is_told(slack_http):
         f"⚠️ <@U0ADMIN>, the trial you approved on `{BOT}` failed: trial call res_"
     ), said
     assert said.endswith("The breaker is open again for 30m, until 00:45."), said
+    # the P0 still says what it opened for (audit23 forensics L4: the spend was gone)
+    post = fake.posts(ALERTS)[0].response["ts"]
+    await fake.wait_for(lambda: "failed (it opened for:" in fake.messages[(ALERTS, post)]["text"])
+    assert (
+        "failed (it opened for: spent $2.10 in the last 10m (limit $2.00)); cool-down 30m"
+        in fake.messages[(ALERTS, post)]["text"]
+    )
 
 
 async def test_a_trial_the_breaker_started_itself_blames_no_earlier_approver(slack_http):
