@@ -323,12 +323,10 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
     )
     tz = poster.builder.timezone(namespace)
     if yesterday and began[namespace] >= day_bounds(day, tz)[1]:
-        # it began today: the digest posted under yesterday's date is today's first part
-        return Reply.text_only(
-            f"`{namespace}` began today at {clock_time(ctx, began[namespace])}: it has no"
-            f" full day yet. Today's digest is posted tomorrow at {ctx.ns.policy.digest.time};"
-            " `/agent digest` shows today so far."
-        )
+        # it began today: the digest posted under yesterday's date is today's first part;
+        # said in the namespace's own zone, named when it is not the policy's (audit23
+        # tenants F4: 11:24 UTC read as the time on what was already its next day)
+        return Reply.text_only(_first_day(ctx, namespace, began[namespace], tz))
     if yesterday and (posted := await poster.posted(namespace, day)) is not None:
         at = datetime.fromtimestamp(posted.posted_at, tz)
         foot = f"as posted to <#{posted.channel}> at {at:%H:%M}"
@@ -338,3 +336,21 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
     foot = "a preview: the posted digest also carries a chart of the last 7 days"
     blocks = [*built.blocks, context(foot + (f" · {note}" if note else ""))]
     return Reply(text=f"{built.text}\n\n{foot}", blocks=blocks)
+
+
+def _first_day(ctx: Context, namespace: str, began: float, tz: ZoneInfo) -> str:
+    """What `digest yesterday` says of a namespace that began today (in its time zone)."""
+    at = ctx.ns.policy.digest.time
+    zone = "" if tz.key == ctx.ns.policy.timezone else f" ({tz.key})"
+    local = datetime.fromtimestamp(began, tz)
+    due = datetime.strptime(at, "%H:%M").time()
+    so_far = ""
+    if local.time() < due:  # its day so far goes out at `at` today
+        now = datetime.fromtimestamp(ctx.ns.clock.now(), tz)
+        verb = "was" if now.time() >= due else "is"
+        so_far = f" Its day so far {verb} posted today at {at}{zone}."
+    return (
+        f"`{namespace}` began today at {local:%H:%M}{zone}: it has no full day yet.{so_far}"
+        f" Today's digest is posted tomorrow at {at}; `/agent digest {namespace}` shows today"
+        " so far."
+    )

@@ -272,8 +272,11 @@ async def test_digest_yesterday_on_a_namespace_s_first_day_says_there_is_no_full
     app.clock.set(berlin(2026, 1, 5, 9, 0))
     assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 4))]  # today so far
     reply = await slack.command("digest yesterday")
-    assert "`acme` began today at 08:30: it has no full day yet" in reply["text"], reply["text"]
-    assert "Today's digest is posted tomorrow at 09:00" in reply["text"]
+    assert reply["text"] == (
+        "`acme` began today at 08:30: it has no full day yet. Its day so far was posted today"
+        " at 09:00. Today's digest is posted tomorrow at 09:00; `/agent digest acme` shows"
+        " today so far."
+    )
     assert "Nightshift digest" not in reply["text"]  # not today's partial passed off as yesterday
     app.clock.set(berlin(2026, 1, 6, 9, 0))
     await app.ns.extras["digest"].tick()
@@ -452,3 +455,21 @@ async def test_the_digest_counts_the_calls_the_guards_refused_and_what_they_aske
         "*Refused* 6 calls before they started (asking up to $23.35): 3 by a breaker,"
         " 2 over budget, 1 past attempts; most: acme/alice/rss-bot 5, acme/bob/ops-bot 1"
     ) in row[3]["text"]
+
+
+async def test_digest_yesterday_of_a_namespace_in_another_zone_says_its_own_time(slack_http):
+    """audit23 tenants F4: a namespace at UTC+14 that began at 01:24 its time was said to
+    have begun "today at 11:24" (the policy's zone), on what was its next day."""
+    kiri = "Pacific/Kiritimati"
+    budgets = {"defaults": {"agent": {"day": "10.00"}}, "scopes": {"kiri": {"timezone": kiri}}}
+    policy = {**POLICY, "budgets": budgets}
+    slack = await slack_http(policy, clock=ManualClock(berlin(2026, 1, 5, 12, 24)))  # 01:24 there
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, "kiri/a/bot", hold=1_000, charge=1_000, model=HAIKU, key="k")
+    reply = await slack.command("digest yesterday kiri")
+    assert reply["text"] == (
+        "`kiri` began today at 01:24 (Pacific/Kiritimati): it has no full day yet. Its day so"
+        " far is posted today at 09:00 (Pacific/Kiritimati). Today's digest is posted tomorrow"
+        " at 09:00; `/agent digest kiri` shows today so far."
+    )
