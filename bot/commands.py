@@ -66,6 +66,7 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_jobs",
     "bot.commands_audit",
     "bot.commands_holds",
+    "bot.commands_alert_story",
 ]
 
 
