@@ -40,7 +40,7 @@ from bot.alerts.render_time import clock_time, duration
 from bot.alerts.targets import SilenceTarget
 from bot.blocks import MAX_TEXT, context, echo, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.escape import slack_text
+from bot.escape import operator_mentions, slack_text
 from bot.responders import engine_of
 from guards.errors import NotFound
 from guards.store import Tx
@@ -291,7 +291,9 @@ class _Story:
     def _resolved(self) -> str:
         alert = self.rows.alert
         by = f" by {_who(alert.resolved_by)}" if alert.resolved_by else ""
-        why = f" — {slack_text(alert.resolve_reason, 200)}" if alert.resolve_reason else ""
+        # its reason is Slack markup as the engine wrote it ("trial approved by <@U1>"),
+        # as the alert's message shows it; an older row named the operator by id
+        why = f" — {operator_mentions(alert.resolve_reason)}" if alert.resolve_reason else ""
         return f"✅ resolved{by}{why}"
 
 

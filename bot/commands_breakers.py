@@ -25,7 +25,7 @@ from bot.blocks import actions, button, context, echo, fit_text, section
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
-from bot.escape import slack_text
+from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import close_scope, did_you_mean
 from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
@@ -69,7 +69,7 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
         head += f" since {clock_time(ctx, row.since)}"
     details: list[str] = []
     if row.state != CLOSED and row.reason:  # a kill switch's reason, an agent's task id
-        details.append(slack_text(row.reason))
+        details.append(operator_mentions(slack_text(row.reason)))
     if row.trial:
         t = row.trial
         usd = usd_for(t["charged_micros"], t["budget_micros"])  # not "$0.00" for $0.004
@@ -311,8 +311,8 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str
         if person:
             return f"🔒 {scope} was already kept open{by}; {ends}. Nothing changed."
         return (
-            f"🔴 {scope} opened again{by} ({slack_text(row.reason)}); {ends} and there is no trial"
-            " request to answer. Nothing changed."
+            f"🔴 {scope} opened again{by} ({operator_mentions(slack_text(row.reason))});"
+            f" {ends} and there is no trial request to answer. Nothing changed."
         )
     stop = f"`/agent breaker {slack_text(row.scope)} open` stops it"
     if row.state == HALF_OPEN:

@@ -21,7 +21,7 @@ from bot.alerts.render_time import duration
 from bot.blocks import context, echo, fit_text, header, line_sections, section
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.escape import mentioned, slack_text
+from bot.escape import mentioned, operator_mentions, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People
 from bot.responders import duration_arg, engine_of, local_time, require_responder
@@ -186,7 +186,11 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         breaker = "breaker closed"
     else:
         where = f" at {agent.breaker_scope}" if agent.breaker_scope else ""
-        reason = f": {slack_text(agent.breaker_reason)}" if agent.breaker_reason else ""
+        reason = (
+            f": {operator_mentions(slack_text(agent.breaker_reason))}"
+            if agent.breaker_reason
+            else ""
+        )
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
     alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""

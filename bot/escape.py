@@ -44,6 +44,7 @@ __all__ = [
     "mentioned",
     "no_broadcast",
     "one_line",
+    "operator_mentions",
     "printable",
     "slack_text",
 ]
@@ -51,6 +52,10 @@ __all__ = [
 # a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
 MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
+# how the guards name the person who moved a breaker ("forced open by U0DANA")
+_OPERATED = re.compile(
+    rf"\b(approved|kept open|forced open|forced closed) by ({MEMBER_ID.pattern})\b"
+)
 
 # C0 and C1 controls (newline, \r, ESC, BEL, ...), U+2028/U+2029 (line and paragraph
 # separators) and the bidi embeddings, overrides and isolates (they reorder what
@@ -151,3 +156,14 @@ def mentioned(text: str) -> str | None:
     (``@U0123``, ``U0123``); None for anything else."""
     m = _MENTION.fullmatch(text.strip())
     return (m.group(1) or m.group(2)) if m else None
+
+
+def operator_mentions(escaped: str) -> str:
+    """A breaker's reason (escaped already) with the person who moved it as a mention:
+    the guards write the Slack id, which agents read in a 503 ("forced open by U0DANA"),
+    and people in Slack read as their name (audit23 forensics L1).
+
+    >>> operator_mentions("trial of 3 calls up to $0.50 approved by U0DANA")
+    'trial of 3 calls up to $0.50 approved by <@U0DANA>'
+    """
+    return _OPERATED.sub(r"\1 by <@\2>", escaped)

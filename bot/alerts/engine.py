@@ -64,7 +64,7 @@ from bot.alerts.model import (
 )
 from bot.alerts.render_time import clock_time, duration
 from bot.alerts.resolution import AlertResolution
-from bot.escape import member_or_name, slack_text
+from bot.escape import member_or_name, operator_mentions, slack_text
 from bot.outbox import enqueue_thread_reply
 from guards.store import Tx
 
@@ -135,8 +135,9 @@ class AlertEngine(AlertResolution):
                     "" if payload.get("actor") == "nightshift" else f" by <@{payload.get('actor')}>"
                 ),
             }[kind]
-            if kind == "breaker_closed" and payload.get("reason"):
-                reason = f"breaker closed: {payload['reason']}"
+            if kind == "breaker_closed" and payload.get("reason"):  # (the reason is mrkdwn)
+                said = operator_mentions(slack_text(str(payload["reason"]), 300))
+                reason = f"breaker closed: {said}"
             self.clear(tx, kinds=cleared, scope=scope, reason=reason, by=payload.get("actor"))
         if kind == "spent_while_open":
             return self._spent_while_open(tx, scope, payload, now)
@@ -206,11 +207,12 @@ class AlertEngine(AlertResolution):
             return  # its first post says it
         cooldown = int(payload.get("cooldown_seconds") or 0)
         ends = clock_time(at + cooldown, self.tz, now=at)
+        failed = str(payload.get("reason") or "a trial call failed")
         enqueue_thread_reply(
             tx,
             parent=alert.post_ref,
             text=f"⚠️ {member_or_name(str(actor))}, the trial you approved on `{scope}` failed:"
-            f" {slack_text(str(payload.get('reason') or 'a trial call failed'), 300)}. The"
+            f" {operator_mentions(slack_text(failed, 300))}. The"
             f" breaker is open again for {duration(cooldown)}, until {ends}.",
             channel=alert.channel,
         )

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTAL, STREAMS
 from bot.alerts.render_time import clock_time, duration
-from bot.escape import slack_text
+from bot.escape import operator_mentions, slack_text
 from guards.money import format_usd, usd_for
 
 __all__ = ["FACT_CHARS", "summary"]
@@ -41,9 +41,9 @@ def _streams(f: dict[str, Any]) -> str:
 
 
 def _breaker(f: dict[str, Any]) -> str:
-    text = f"{f.get('reason') or 'breaker opened'}"
+    text = operator_mentions(f"{f.get('reason') or 'breaker opened'}")
     if f.get("trip") == "trial" and f.get(OPENED_FOR):
-        text += f" (it opened for: {f[OPENED_FOR]})"
+        text += f" (it opened for: {operator_mentions(f[OPENED_FOR])})"
     if f.get("cooldown_seconds"):
         text += f"; cool-down {duration(f['cooldown_seconds'])}"
     if f.get("actor"):

@@ -156,7 +156,7 @@ async def test_an_admin_s_kill_switch_reason_is_escaped_in_the_reply_and_the_ale
     assert reply["response_type"] == "in_channel"
     assert not MARKUP.search(reply["text"].replace(f"<@{ADMIN}>", "")), reply["text"]
     assert (
-        "forced open by U0ADMIN: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;"
+        "forced open by <@U0ADMIN>: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;"
         in reply["text"]
     )
     await app.ns.extras["alerts"].process()

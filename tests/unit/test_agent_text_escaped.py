@@ -159,7 +159,7 @@ def test_an_admin_s_kill_switch_reason_is_escaped_in_the_alert():
     why = "forced open by U0ADMIN: <!channel> see <http://evil.example|the runbook>"
     what = summary("breaker_opened_manual", {"reason": why, "actor": "U0ADMIN"}, UTC)
     assert what == (
-        "forced open by U0ADMIN: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;;"
+        "forced open by <@U0ADMIN>: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;;"
         " by <@U0ADMIN>"
     )
 
