@@ -188,7 +188,12 @@ async def seed_history(app: Any) -> None:
     await app.store.write(write)
     alerts = app.ns.extras["alerts"]
     await alerts.process()
+    await drained(app)  # posted: the resolution is an edit of #1's message
     await app.store.write(lambda tx: ops.resolve(alerts.engine, tx, alert_id=1, actor="U0ADMIN"))
+    await drained(app)
+
+
+async def drained(app: Any) -> None:
     for _ in range(250):  # the shell console delivers the alerts' messages on the wall clock
         if not await app.store.fetch("SELECT id FROM outbox WHERE state = 'pending'"):
             return
