@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 from bot.alerts import operations as ops
-from bot.alerts.folding import storm_ref
+from bot.alerts.folding import seed_first_at, storm_ref
 from bot.alerts.model import Alert, button_tag
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.alerts.render_time import duration
@@ -262,10 +262,22 @@ async def act_resolve(ctx: Context, value: str) -> ActionResult:
 
 @action(STORM_ACK_ACTION)
 async def act_storm_ack(ctx: Context, value: str) -> ActionResult:
-    ref = storm_ref(value)
+    ref, tag = storm_ref(value)
     await require_responder(ctx, "acknowledge alerts")
     engine = engine_of(ctx)
-    done = await ctx.ns.store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor=ctx.actor))
+
+    def ack_all(tx: Tx) -> ops.StormAck:
+        if tag is not None:  # the storm the message was posted for (review23 M2)
+            first_at = seed_first_at(tx, ref)
+            if first_at is None or button_tag(first_at) != tag:
+                raise Conflict(
+                    "This alert storm summary is about alerts this database does not have"
+                    " (was Nightshift restored from an older copy?). Nothing changed;"
+                    " `/agent alerts` lists the open alerts, with their own buttons."
+                )
+        return ops.ack_storm(engine, tx, ref=ref, actor=ctx.actor)
+
+    done = await ctx.ns.store.write(ack_all)
     if not done.acked:
         return ActionResult(ephemeral=storm_handled(done))
     # the summary's button became the line saying so, in the same transaction

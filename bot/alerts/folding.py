@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_done_line
 from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
@@ -190,7 +190,7 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
         mention = engine.first_responder(tx, now)
     text, blocks = fold_message(
-        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now, ref=ref
+        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now, ref=_tagged(tx, ref)
     )
     args = {"channel": lane, "text": text, "blocks": blocks}
     urgent = any(a.tier == "P0" for a in alerts)
@@ -203,16 +203,36 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
         )
 
 
-def storm_ref(value: str) -> str:
-    """The summary ref an Acknowledge all button names; InvalidInput when it names none.
+def storm_ref(value: str) -> tuple[str, str | None]:
+    """The summary ref an Acknowledge all button names, and its tag (None on a summary
+    posted before buttons were tagged); InvalidInput when it names none.
 
     Example:
-        >>> storm_ref("fold:pages:U02:17")
-        'fold:pages:U02:17'
+        >>> storm_ref("fold:pages:U02:17~1767225600000")
+        ('fold:pages:U02:17', '1767225600000')
     """
-    if not (value.isascii() and _SUMMARY_REF.fullmatch(value)):
+    ref, sep, tag = value.partition("~")
+    if not (ref.isascii() and _SUMMARY_REF.fullmatch(ref)) or (
+        sep and not (tag.isascii() and tag.isdigit() and len(tag) <= 20)
+    ):
         raise InvalidInput("value", "this button does not name an alert storm summary")
-    return value
+    return ref, tag if sep else None
+
+
+def seed_first_at(tx: Tx, ref: str) -> float | None:
+    """When the alert a summary's ref is named after first fired (None: no such alert)."""
+    seed = ref.rsplit(":", 1)[1].partition("-")[0]
+    row = tx.one("SELECT first_at FROM alerts WHERE id = ?", (int(seed),))
+    return float(row[0]) if row is not None else None
+
+
+def _tagged(tx: Tx, ref: str) -> str:
+    """The Acknowledge all button's value: the ref, tagged with its seed alert's first
+    firing, as an alert's own buttons are (:func:`bot.alerts.model.tagged`): a database
+    restored from an older copy gives the seed's number, and so the ref, to a new storm
+    (review23 M2)."""
+    first_at = seed_first_at(tx, ref)
+    return tagged(ref, first_at) if first_at is not None else ref
 
 
 def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:

@@ -260,7 +260,9 @@ async def test_garbage_unknown_and_other_refs_are_refused_and_change_nothing(sla
     fake, app = slack.fake, slack.app
     await one_storm(slack, agents=6)
     ts = await summary_of(slack, ALERTS)
-    ref = buttons(message(slack, ALERTS, ts))["storm_ack"][0]
+    value = buttons(message(slack, ALERTS, ts))["storm_ack"][0]
+    ref, _, tag = value.partition("~")  # the summary's ref, tagged (as a summary's before: not)
+    assert tag.isdigit()
     await settled(slack)
     updates = len(fake.calls_of("chat.update"))
     not_a_storm = "this button does not name an alert storm summary"
@@ -280,6 +282,13 @@ async def test_garbage_unknown_and_other_refs_are_refused_and_change_nothing(sla
         "fold:posts:C0ALERTS:999": unknown,
         ref.replace("fold:posts:", "fold:pages:"): unknown,  # no such page summary
         ref + "-1": unknown,
+        f"{ref}~": not_a_storm,
+        f"{ref}~{tag}x": not_a_storm,
+        f"{ref}~{int(tag) + 1}": (
+            "This alert storm summary is about alerts this database does not have (was"
+            " Nightshift restored from an older copy?). Nothing changed; `/agent alerts`"
+            " lists the open alerts, with their own buttons."
+        ),
     }
     for n, (value, expected) in enumerate(cases.items(), start=1):
         await click(slack, "storm_ack", ALERTS, ts, value=value)

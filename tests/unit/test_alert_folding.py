@@ -400,7 +400,7 @@ async def test_a_summary_offers_acknowledge_all_while_one_of_its_alerts_is_open(
         "type": "button",
         "text": {"type": "plain_text", "text": "Acknowledge all"},
         "action_id": "storm_ack",
-        "value": ref,  # the summary, not its ids
+        "value": f"{ref}~1767225600000",  # the summary (tagged: its seed fired), not ids
         "style": "primary",
     }
     await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
@@ -492,11 +492,12 @@ async def test_acknowledge_all_is_acknowledging_each_in_one_write(tmp_path):
 @given(st.text(max_size=80) | st.from_regex(r"fold:(pages|posts):[#A-Za-z0-9_-]{1,20}:[0-9]{1,4}"))
 def test_storm_ref_takes_only_what_a_summary_is_named(value):
     try:
-        ref = folding.storm_ref(value)
+        ref, tag = folding.storm_ref(value)
     except InvalidInput as exc:
         assert exc.message == "this button does not name an alert storm summary"
         return
-    assert ref == value and value.isascii() and len(value) < 300
+    assert ref + (f"~{tag}" if tag is not None else "") == value
+    assert value.isascii() and len(value) < 300
     kind, _, rest = value.partition(":")[2].partition(":")
     assert kind in ("pages", "posts") and ":" in rest and not any(c.isspace() for c in value)
 
