@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 
 from bot.blocks import echo
+from guards.breaker_said import LAST_ERROR
 
 __all__ = [
     "MEMBER_ID",
@@ -166,4 +167,7 @@ def operator_mentions(escaped: str) -> str:
     >>> operator_mentions("trial of 3 calls up to $0.50 approved by U0DANA")
     'trial of 3 calls up to $0.50 approved by <@U0DANA>'
     """
-    return _OPERATED.sub(r"\1 by <@\2>", escaped)
+    # only in the guards' own words: what a failed call said comes after them, and is
+    # the agent's (review23 H1: "… approved by U0CEO1234" in a settle's error pinged)
+    head, sep, said = escaped.partition(LAST_ERROR)
+    return _OPERATED.sub(r"\1 by <@\2>", head) + sep + said

@@ -19,6 +19,7 @@ from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Tr
 from guards.breaker_attempts import check_attempts, count_attempt
 from guards.breaker_kinds import configs_for, governing, model_key, model_keys, parse_key
 from guards.breaker_records import BreakerRecords
+from guards.breaker_said import last_error
 from guards.breaker_spend import SpendRates
 from guards.config import Policy
 from guards.errors import BreakerOpen, InvalidInput
@@ -27,17 +28,7 @@ from guards.ledger import Reservation
 from guards.scopes import Scope
 from guards.store import Store, Tx
 
-__all__ = ["LAST_ERROR_CHARS", "BreakerGate", "quoted_error"]
-
-
-LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker it trips
-
-
-def quoted_error(error: str) -> str:
-    """A failed call's error (a settle's, a job run's) on one line, clipped: what a
-    breaker's reason quotes."""
-    text = " ".join(error.split())
-    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
+__all__ = ["BreakerGate"]
 
 
 class BreakerGate:
@@ -148,7 +139,7 @@ class BreakerGate:
         res = reservation
         failed = res.outcome != "success"
         # what the failed call said, for the breaker's reason (the person paged sees why)
-        detail = f"last error: {quoted_error(res.error)}" if failed and res.error else ""
+        detail = last_error(res.error) if failed and res.error else ""
         keys = governing(res.scope)
         agent = keys[2][0]
         records = self._records

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from guards.breaker import CLOSED, HALF_OPEN, Breaker
+from guards.breaker_said import without_last_error
 from guards.client_types import BreakerInfo
 from guards.scopes import Scope
 from guards.store import Tx
@@ -101,7 +102,6 @@ def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
     )
 
 
-_CALL_SAID = "; last error: "  # what a failed call said (guards.breaker_gate)
 _TRIAL_CALL = re.compile(r"\btrial call res_\w+")
 
 
@@ -112,7 +112,7 @@ def shared(row: BreakerRow) -> BreakerRow:
     whole in Slack."""
     if row.kind != "model":
         return row
-    reason = _TRIAL_CALL.sub("a trial call", row.reason.split(_CALL_SAID, 1)[0])
+    reason = _TRIAL_CALL.sub("a trial call", without_last_error(row.reason))
     figures = {k: v for k, v in row.figures.items() if k != "reservation_id"}
     trial = row.trial and {
         k: v for k, v in row.trial.items() if k not in ("held_micros", "charged_micros")

@@ -39,7 +39,7 @@ from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs
 from bot.jobs.status import JobStatus, read_runs, why_failed
 from guards.breaker import format_seconds
-from guards.breaker_gate import quoted_error
+from guards.breaker_said import last_error
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.scopes import Scope
@@ -311,7 +311,7 @@ class JobRunner:
             # worded as a settle's error is quoted (guards/breaker_gate.py): the person
             # paged reads why, not only that it failed (audit23 forensics M4)
             said = why_failed(outcome, status, detail) if failed else None
-            why = f"last error: job {job.name}: {quoted_error(said)}" if said else ""
+            why = last_error(f"job {job.name}: {said}") if said else ""
             self.breakers.record(
                 tx, agent, failed=failed, now=tx.clock.now(), started=began, detail=why
             )

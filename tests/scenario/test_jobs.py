@@ -870,7 +870,7 @@ async def test_a_failed_run_s_answer_is_masked_escaped_and_cut_where_it_is_shown
     breaker = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
     assert "; last error: job hostile: HTTP 502: <!channel> see" in breaker.reason
     assert "password=…" in breaker.reason and "hunter2" not in breaker.reason
-    quoted = breaker.reason.split("last error: job hostile: ", 1)[1]
+    quoted = breaker.reason.split("last error: ", 1)[1]  # the job's name and what it said
     assert len(quoted) == 200 and quoted.endswith("…"), quoted  # as a settle's error is cut
     shown = (await slack.command("breakers"))["text"]
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown

@@ -164,6 +164,17 @@ def test_an_admin_s_kill_switch_reason_is_escaped_in_the_alert():
     )
 
 
+def test_what_a_failed_call_said_makes_no_mention_of_an_operator():
+    """review23 H1: the person who moved a breaker is a mention, found in the guards' words
+    ("approved by U…"); the same words in a settle's error pinged whoever they named."""
+    said = "5 failures in a row (limit 5); last error: HTTP 500: retry approved by U0CEO1234"
+    what = summary("breaker_opened_failures", {"reason": said, "trip": "failures"}, UTC)
+    assert "<@" not in what and "approved by U0CEO1234" in what
+    kept = "kept open by U0DANA for 40s (3 failures; last error: forced open by U0CEO1234)"
+    shown = summary("breaker_opened_failures", {"reason": kept}, UTC)
+    assert shown.count("<@") == 1 and shown.startswith("kept open by <@U0DANA> for 40s")
+
+
 def test_facts_of_an_unknown_kind_are_escaped_too():
     what = summary("new_kind", {"name": "<!channel>\nx", "n": ["<@U1>"], "scope": "s"}, UTC)
     assert what == "name: &lt;!channel&gt; x, n: ['&lt;@U1&gt;']"

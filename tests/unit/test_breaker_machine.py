@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -377,6 +378,8 @@ def test_a_model_breaker_shows_a_tenant_neither_a_trial_calls_error_nor_its_mone
     seen = shared(failed)
     assert (seen.reason, "reservation_id" in seen.figures) == ("a trial call failed", False)
     assert shared(row_of(b, "agent", now)) == row_of(b, "agent", now)  # its own: whole
+    wrapped = replace(failed, reason="trial started (10 failures (limit 10); last error: Globex)")
+    assert shared(wrapped).reason == "trial started (10 failures (limit 10))"  # recheck23 N5
 
 
 def test_the_trial_budget_may_be_reached_but_not_passed():

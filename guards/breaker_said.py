@@ -1,0 +1,39 @@
+"""What a breaker's reason quotes of a failed call: ``last error: <what it said>``.
+
+The guards write a reason; after :data:`LAST_ERROR` comes what an agent's settle, or a
+job's target, said: text nobody at Nightshift chose. Whatever reads a reason for
+someone else cuts there: another tenant's token (:func:`without_last_error`), Slack
+markup made from the guards' own words (``bot.escape.operator_mentions``).
+
+Example:
+    >>> without_last_error("cool-down over, trial started (5 failures; last error: 500 x)")
+    'cool-down over, trial started (5 failures)'
+"""
+
+from __future__ import annotations
+
+__all__ = ["LAST_ERROR", "LAST_ERROR_CHARS", "last_error", "quoted_error", "without_last_error"]
+
+LAST_ERROR = "last error: "
+LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker it trips
+
+
+def quoted_error(error: str) -> str:
+    """A failed call's error (a settle's, a job run's) on one line, clipped."""
+    text = " ".join(error.split())
+    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
+
+
+def last_error(said: str) -> str:
+    """The words a reason quotes a failed call with: ``last error: <said, clipped>``."""
+    return LAST_ERROR + quoted_error(said)
+
+
+def without_last_error(reason: str) -> str:
+    """``reason`` without what a failed call said, its brackets closed (a wrapped reason,
+    ``kept open by … (3 failures; last error: …)``, keeps its shape)."""
+    head, sep, _ = reason.partition(LAST_ERROR)
+    if not sep:
+        return reason
+    head = head.rstrip().removesuffix(";").removesuffix("(").rstrip()
+    return head + ")" * max(0, head.count("(") - head.count(")"))
