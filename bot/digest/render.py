@@ -159,15 +159,17 @@ _REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts"
 
 
 def _refused(d: Digest) -> list[str]:
-    """The calls the guards stopped before they started: what a runaway did not spend."""
+    """The calls the guards refused before they started, and the ceilings they asked."""
     r = d.refused
     if not r.calls:
         return []
     why = ", ".join(f"{n} {_REFUSED_WORDS.get(k, k)}" for k, n in r.by_reason.items())
     most = ", ".join(f"{slack_text(a)} {n}" for a, n in r.top)
+    # a call retried with its key is refused, and counted, each time (review23 M1): the
+    # ceilings are what the refused asks held, not what a runaway would have spent
     return [
-        f"*Refused* {_n(r.calls, 'call')} before {'it' if r.calls == 1 else 'they'} started"
-        f" (asking up to {format_usd(r.asked_micros)}): {why}; most: {most}"
+        f"*Refused* {_n(r.calls, 'time')} before a call started (their ceilings"
+        f" {format_usd(r.asked_micros)} in all): {why}; most: {most}"
     ]
 
 

@@ -444,6 +444,7 @@ async def test_the_digest_counts_the_calls_the_guards_refused_and_what_they_aske
 
     assert await reserve(RSS, "over-1", 11_000_000) == 402  # over its $10.00 day
     assert await reserve(RSS, "over-2", 12_000_000) == 402
+    assert await reserve(RSS, "over-2", 12_000_000) == 402  # retried: refused again, counted
     await app.store.write(lambda tx: app.ns.breakers.force_open(tx, RSS, ADMIN, "looping"))
     assert [await reserve(RSS, f"loop-{n}", 100_000) for n in range(3)] == [503] * 3
     assert await reserve(OPS, "t1", 50_000, task="t") == 201
@@ -452,8 +453,8 @@ async def test_the_digest_counts_the_calls_the_guards_refused_and_what_they_aske
     assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 5))]
     [row] = [r for r in await digest_rows(app) if r[1] == "chat.postMessage"]
     assert (
-        "*Refused* 6 calls before they started (asking up to $23.35): 3 by a breaker,"
-        " 2 over budget, 1 past attempts; most: acme/alice/rss-bot 5, acme/bob/ops-bot 1"
+        "*Refused* 7 times before a call started (their ceilings $35.35 in all): 3 by a"
+        " breaker, 3 over budget, 1 past attempts; most: acme/alice/rss-bot 6, acme/bob/ops-bot 1"
     ) in row[3]["text"]
 
 
