@@ -178,6 +178,17 @@ def enqueue_edit(
             return _rewrite_post(tx, post, args)
     clicked = ts is not None and _updated_after(tx, ts, 0)
     priority = URGENT if urgent and ts is not None and not clicked else ROUTINE
+    if urgent and ts is None:
+        # its post is being sent (or retried): the edit goes right behind it, at its
+        # priority, not behind the lane's redraws (review23 L3, recheck23 N3); never
+        # before it, or the lane's head would wait for a post queued behind it
+        sending = tx.one(
+            "SELECT priority FROM outbox WHERE ref = ? AND method = 'chat.postMessage'"
+            " AND state = 'pending'",
+            (ref,),
+        )
+        if sending is not None:
+            priority = min(ROUTINE, int(sending[0]))
     if edit_ref is None:
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from bot.clock_watch import ClockWatch
 from bot.metrics import Metrics
 from bot.outbox import (
+    ORDINARY,
+    ROUTINE,
     Delivered,
     DeliveryFailed,
     OutboxWorker,
@@ -505,3 +507,23 @@ async def test_an_acknowledgement_before_its_post_went_out_is_what_the_post_show
     await settle(worker)
     assert rec.calls[-1][0] == "chat.update" and rec.calls[-1][1]["text"] == "P0 resolved"
     await worker.stop(cast(Any, None))
+
+
+async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind_it(store):
+    """recheck23 N3: an acknowledgement made while the post was on its way to Slack
+    waited as a redraw, behind every redraw of the lane."""
+
+    def post_being_sent(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "P1"}, ref="a:9")
+        tx.execute("UPDATE outbox SET claimed_at = 1 WHERE ref = 'a:9'")  # on its way
+        enqueue_edit(tx, "a:9", text="acked", blocks=[], channel="C", urgent=True)
+        enqueue_edit(tx, "a:8", text="a redraw", blocks=[], channel="C")
+
+    await store.write(post_being_sent)
+    rows = await store.fetch("SELECT method, priority, args FROM outbox ORDER BY id")
+    shown = [(r[0], r[1], json.loads(r[2])["text"]) for r in rows]
+    assert shown == [
+        ("chat.postMessage", ORDINARY, "P1"),  # untouched: it may be on screen already
+        ("chat.update", ORDINARY, "acked"),  # behind its post, before the lane's redraws
+        ("chat.update", ROUTINE, "a redraw"),
+    ]
