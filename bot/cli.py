@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from bot.entry import stop_requested, stop_while_starting
 from bot.logs import setup_logging
+from bot.run_lock import serving
 from bot.settings import Settings
 from guards.config import PolicyError
 from guards.errors import StorageUnavailable
@@ -86,6 +87,26 @@ def existing_db(settings: Settings) -> None:
         )
 
 
+def files_kept(db: str) -> None:
+    """Refuse to open ``db`` while a run serves it without its -wal or -shm: this command
+    would make new ones beside the files the run holds open, each would overwrite what
+    the other wrote, and its change would be undone when the run stops (recheck23 N2:
+    a token revoked this way worked again). The run refuses its own writes then.
+
+    Raises:
+        OSError: saying so, and what to do.
+    """
+    gone = [s for s in ("-wal", "-shm") if absent(f"{db}{s}")]
+    if not gone or (holder := serving(db)) is None:
+        return
+    raise OSError(
+        f"{db}: its {' and '.join(gone)} file{'s are' if len(gone) > 1 else ' is'} gone while"
+        f" Nightshift ({holder}) serves it: a change made now would be lost when it stops."
+        " Stop it with SIGTERM (not kill -9: a clean stop copies its latest writes into the"
+        " database), then run this again"
+    )
+
+
 class SchemaBehind(Exception):
     """The database is older than this code: only ``run`` and ``migrate`` upgrade it."""
 
@@ -108,6 +129,7 @@ def current_db(settings: Settings) -> None:
         SchemaBehind: the file is older than this code.
     """
     existing_db(settings)
+    files_kept(settings.db)
     conn = read_only(settings.db)
     try:
         behind = schema_behind(conn)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.cli import absent, command, existing_db, read_only, why_not_open
+from bot.cli import absent, command, existing_db, files_kept, read_only, why_not_open
 from bot.settings import Settings
 from guards.migrations import apply_migrations, connect, schema_behind
 from guards.verify import verify
@@ -43,6 +43,11 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
         print(
             f"nightshift: no database at {settings.db}: check --db / NIGHTSHIFT_DB", file=sys.stderr
         )
+        return 2
+    try:
+        files_kept(settings.db)  # what it would read is not what the run wrote
+    except OSError as exc:
+        print(f"nightshift: {exc}", file=sys.stderr)
         return 2
     try:
         conn = read_only(settings.db)  # nor upgrade a live file an older version serves
@@ -116,6 +121,7 @@ async def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     snapshot, however busy the server; the sqlite3 shell's ``.backup`` starts over at
     every commit and never ends under load)."""
     existing_db(settings)
+    files_kept(settings.db)  # a copy without the run's latest writes
     target = Path(args.file)
     if not absent(args.file):
         print(f"nightshift: {target} exists; name a new file", file=sys.stderr)

@@ -24,7 +24,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["AlreadyRunning", "RunLock"]
+__all__ = ["AlreadyRunning", "RunLock", "serving"]
 
 log = logging.getLogger(__name__)
 ANOTHER_PATH = "through another path to this file: a hard link, or a bind mount"
@@ -127,6 +127,26 @@ def _file_lock(db: str, real: str) -> int | None:
         log.warning("running without the one-process lock on %s itself: %s", real, exc.strerror)
         return None
     return fd
+
+
+def serving(db: str) -> str | None:
+    """Who serves ``db`` now ("pid 31458"; "a run" when /proc does not say), or None:
+    a look at the file's lock that takes nothing (the CLI's commands ask, before they
+    open the file: closing this descriptor would drop their SQLite locks)."""
+    try:
+        fd = os.open(os.path.realpath(db), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _flock_holder(os.fstat(fd))
+        return f"pid {pid}" if pid else "a run"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # (a lock it took goes with it)
+    return None
 
 
 def _flock_holder(st: os.stat_result) -> str | None:

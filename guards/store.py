@@ -108,6 +108,7 @@ class Store(BatchRunner):
         # the WAL the connection opened (connect switches the file to WAL; a new file gets
         # its WAL at the migrations' first write)
         self._wal = identity(f"{self.path}-wal") if self._file is not None else None
+        self._shm = identity(f"{self.path}-shm") if self._file is not None else None
         self._lost_checked_at = float("-inf")
         self._lost: str | None = None
 

@@ -19,7 +19,7 @@ REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a 
 LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
 WAL_LOST = (
     "the database's WAL file {wal} {why} while Nightshift runs: the latest writes are only in"
-    " the file it still holds open; stop Nightshift (SIGTERM, not kill -9: a clean stop copies"
+    " the files it still holds open; stop Nightshift (SIGTERM, not kill -9: a clean stop copies"
     " them into the database) and start it again; delete -wal and -shm only once it has stopped"
 )
 
@@ -33,6 +33,7 @@ class StorageWatch:
     _unreported: int
     _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
     _wal: tuple[int, int] | None  # and its WAL (SQLite keeps it until the last close)
+    _shm: tuple[int, int] | None  # and the WAL's index, which every connection shares
     _lost_checked_at: float
     _lost: str | None
 
@@ -42,7 +43,7 @@ class StorageWatch:
         into the open file and be lost at the next start (the WAL's: at a crash or kill):
         they are refused (503, logged once a minute) and ``/healthz`` fails.
 
-        Two ``stat`` calls. SQLite keeps one WAL file while the store's connection is open:
+        Three ``stat`` calls. SQLite keeps one WAL file while the store's connection is open:
         a checkpoint empties it in place (the same inode); only the last connection's
         close deletes it."""
         self._lost_checked_at = time.monotonic()
@@ -57,9 +58,14 @@ class StorageWatch:
                 " to the file it opened, which is gone at the next start; put the file back, or"
                 " restart it on purpose"
             )
-        elif self._wal is not None and (wal := identity(f"{self.path}-wal")) != self._wal:
-            why = "was deleted" if wal is None else "was replaced"
-            self._lost = WAL_LOST.format(wal=f"{self.path}-wal", why=why)
+        else:
+            for suffix, opened in (("-wal", self._wal), ("-shm", self._shm)):
+                if opened is not None and (now := identity(f"{self.path}{suffix}")) != opened:
+                    # another process would open a new one beside it: each of the two
+                    # would overwrite what the other wrote (recheck23 N2: a -shm deleted)
+                    why = "was deleted" if now is None else "was replaced"
+                    self._lost = WAL_LOST.format(wal=f"{self.path}{suffix}", why=why)
+                    break
         return self._lost
 
     def _lost_lately(self) -> str | None:

@@ -79,12 +79,22 @@ def test_the_wal_deleted_under_the_process_refuses_writes_and_a_clean_stop_keeps
             )
             assert refused.status_code == 503, refused.text
             assert "-wal" in refused.json()["message"]
+        # the CLI refuses too: its change would be undone when the run stops (recheck23
+        # N2: a token revoked then worked again)
+        for command in (("token", "create", "acme/x"), ("token", "list"), ("ledger", "verify")):
+            said = cli(*command, env=env)
+            assert said.returncode in (1, 2), (command, said.stdout)
+            assert f"its -wal file is gone while Nightshift (pid {proc.pid}) serves it" in (
+                said.stderr
+            ), (command, said.stderr)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     with sqlite3.connect(env["NIGHTSHIFT_DB"]) as db:
         keys = [k for (k,) in db.execute("SELECT idempotency_key FROM reservations")]
     assert keys == ["a"]
+    listed = cli("token", "list", env=env)
+    assert listed.returncode == 0 and "acme/x" not in listed.stdout  # nothing was made
     verify = cli("ledger", "verify", env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 

@@ -211,6 +211,21 @@ async def test_the_wal_file_deleted_under_the_server_refuses_writes_and_fails_he
     assert health.status_code == 503 and f"WAL file {wal} was replaced" in health.text
 
 
+async def test_the_shm_file_deleted_under_the_server_refuses_writes_too(app_factory):
+    """recheck23 N2: with the -shm gone, a CLI command made a new one beside the file the
+    server holds: each wrote over the other's pages, and the CLI's change was lost."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    shm = Path(f"{app.ns.settings.db}-shm")
+    await asyncio.to_thread(shm.unlink)
+    health = await app.client.get("/healthz")
+    assert health.status_code == 503 and f"WAL file {shm} was deleted" in health.text
+    refused = await app.request(
+        "POST", "/v1/reservations", token=tok, json={**BODY, "idempotency_key": "after-rm"}
+    )
+    assert refused.status_code == 503 and refused.json()["error"] == "storage_unavailable"
+
+
 async def test_checkpoints_that_truncate_the_wal_are_no_false_alarm(app_factory):
     """The WAL is emptied in place at checkpoints (its inode stays): writes go on."""
     app = await app_factory()
