@@ -91,6 +91,7 @@ class Nightshift:
         self.listening: socket.socket | None = None  # the agent API's socket, once bound
         self.reloaded = False  # started by a reload (SIGHUP), on the socket handed over
         self._lock: RunLock | None = None
+        self._open_abandoned = False  # a stop called Store.open off midway
         self._clock_watch: asyncio.Task[None] | None = None
         # the system clock against the monotonic one (components may listen to its steps)
         self.clock_watch = ClockWatch(self.scheduler)
@@ -154,7 +155,11 @@ class Nightshift:
         started: list[Component] = []
         try:
             self._lock = RunLock.take(self.settings.db)  # before migrations run
-            self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+            try:
+                self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
+            except asyncio.CancelledError:  # its thread goes on to the end, then closes
+                self._open_abandoned = True
+                raise
             await self._store.write(
                 lambda tx: audit_policy_load(tx, path=self.settings.config, policy=self.policy)
             )
@@ -356,6 +361,9 @@ class Nightshift:
             await self._store.close(within=STORE_CLOSE_SECONDS)
             self._store = None
         if self._lock is not None:
-            self._lock.release()
+            # an open called off midway may still hold a connection to the file: closing
+            # the file's own lock would drop that connection's locks (review23 L1); the
+            # process ends soon, and lets go of it then
+            self._lock.release(keep_file=self._open_abandoned)
             self._lock = None
         self._stopped.set()

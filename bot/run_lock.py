@@ -37,8 +37,9 @@ class AlreadyRunning(OSError):
 class RunLock:
     """The exclusive locks of the process that serves one database."""
 
-    def __init__(self, fds: list[int], path: str) -> None:
+    def __init__(self, fds: list[int], path: str, *, file_fd: int | None = None) -> None:
         self._fds = fds
+        self._file_fd = file_fd  # the one on the database file itself (among fds)
         self.path = path
 
     @classmethod
@@ -65,13 +66,17 @@ class RunLock:
             raise
         if on_file is not None:
             fds.append(on_file)
-        return cls(fds, f"{real}.lock") if fds else None
+        return cls(fds, f"{real}.lock", file_fd=on_file) if fds else None
 
-    def release(self) -> None:
+    def release(self, *, keep_file: bool = False) -> None:
         """Let go of both locks. After the store is closed: closing a descriptor of the
-        database file drops every POSIX lock this process holds on it, SQLite's too."""
+        database file drops every POSIX lock this process holds on it, SQLite's too.
+        ``keep_file``: a connection may still be open (an open called off midway): the
+        file's own lock is kept until the process ends."""
         fds, self._fds = self._fds, []
         for fd in fds:
+            if keep_file and fd == self._file_fd:
+                continue
             os.close(fd)  # closing lets go of the lock (the file stays, as SQLite's -shm does)
 
 

@@ -99,3 +99,22 @@ def test_a_new_database_is_made_so_that_its_lock_is_held_from_the_start(tmp_path
             RunLock.take(str(tmp_path / "other" / "ns.db"))
     finally:
         first.release()
+
+
+def test_an_open_called_off_midway_keeps_the_file_s_lock_until_the_process_ends(tmp_path):
+    """review23 L1: a stop during the migrations released the file's lock while their
+    connection was still open; closing that descriptor dropped the connection's locks."""
+    db = str(tmp_path / "ns.db")
+    lock = RunLock.take(db)
+    assert lock is not None
+    lock.release(keep_file=True)
+    with pytest.raises(AlreadyRunning):  # nobody else serves it meanwhile
+        RunLock.take(db)
+    kept = [
+        fd for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == db
+    ]
+    for fd in kept:  # (the process ending does this)
+        os.close(int(fd))
+    again = RunLock.take(db)
+    assert again is not None
+    again.release()
