@@ -19,7 +19,7 @@ from bot.alerts.render_time import duration
 from bot.blocks import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
-from bot.escape import slack_text
+from bot.escape import member_or_name, slack_text
 from guards.money import format_usd, usd_for
 
 __all__ = ["chart_legend", "duration", "render", "title"]
@@ -141,7 +141,7 @@ def _breakers(d: Digest) -> list[str]:
     if b.longest_scope:
         notes = []
         if b.longest_forced_by:  # a kill switch someone set, not a breaker stuck open
-            notes.append(f"forced open by <@{b.longest_forced_by}>")
+            notes.append(f"forced open by {member_or_name(b.longest_forced_by)}")
         if b.longest_still_open:
             notes.append("still open")
         why = f" ({', '.join(notes)})" if notes else ""
