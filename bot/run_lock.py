@@ -6,8 +6,9 @@ page goes out twice, a shell-mode second process swallows pages, and a job's run
 abandoned by the other. So the process that serves holds an exclusive ``flock`` on
 ``<db>.lock`` while it runs (it says who holds it), and one on the database file itself:
 a hard link in another folder, or the file bind-mounted into two containers, has another
-``.lock`` beside it but is the same inode (audit23 backup 4). On Linux a ``flock`` and
-SQLite's POSIX locks do not touch each other: the CLI's commands still open the file.
+``.lock`` beside it but is the same inode (audit23 backup 4). On a local Linux file system
+a ``flock`` and SQLite's POSIX locks do not touch each other: the CLI's commands still open
+the file (on NFS a flock is a POSIX lock, and would keep them out: review23 L2).
 The kernel lets go when the process exits, even on SIGKILL. The CLI's short commands
 (``token``, ``ledger verify``) take neither.
 
