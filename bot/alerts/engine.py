@@ -49,6 +49,7 @@ import logging
 from typing import Any
 
 from bot.alerts import heartbeats
+from bot.alerts.approver import tell_approver
 from bot.alerts.messages import DEFAULT_CHANNEL, OPEN_ALERTS
 from bot.alerts.model import (
     AFTER_CALLS,
@@ -62,10 +63,8 @@ from bot.alerts.model import (
     alert_kind,
     fingerprint,
 )
-from bot.alerts.render_time import clock_time, duration
 from bot.alerts.resolution import AlertResolution
-from bot.escape import member_or_name, operator_mentions, slack_text
-from bot.outbox import enqueue_thread_reply
+from bot.escape import operator_mentions, slack_text
 from guards.store import Tx
 
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
@@ -174,48 +173,8 @@ class AlertEngine(AlertResolution):
             akind = row[0] if row else akind
         alert_id = self.fire(tx, kind=akind, scope=scope, at=at, facts=payload, event_id=event_id)
         if kind == "breaker_opened" and payload.get("trip") == "trial":
-            self._tell_approver(tx, alert_id, scope, payload, at, event_id)
+            tell_approver(self, tx, alert_id, scope, payload, at, event_id)
         return alert_id
-
-    def _tell_approver(
-        self,
-        tx: Tx,
-        alert_id: int,
-        scope: str,
-        payload: dict[str, Any],
-        at: float,
-        event_id: int,
-    ) -> None:
-        """The trial someone approved failed: say so in the alert's thread, to them (they
-        were told "trial running"; the alert's message is edited far up the channel, and
-        the next request comes a doubled cool-down later: audit21 guards F3). Only an
-        approval of this trial counts: one since the breaker last opened (a trial the
-        breaker started by itself has none: review22 M3)."""
-        row = tx.one(
-            "SELECT payload FROM events WHERE kind = 'trial_answered' AND scope = ?1"
-            " AND id > (SELECT coalesce(max(id), 0) FROM events"
-            "  WHERE kind = 'breaker_opened' AND scope = ?1 AND id < ?2)"
-            " ORDER BY id DESC LIMIT 1",
-            (scope, event_id),
-        )
-        answered = json.loads(row[0]) if row is not None else {}
-        actor = answered.get("actor")
-        if answered.get("decision") != "approved" or not actor or actor == "nightshift":
-            return
-        alert = self.get(tx, alert_id)
-        if alert.posted_at is None or alert.channel is None:
-            return  # its first post says it
-        cooldown = int(payload.get("cooldown_seconds") or 0)
-        ends = clock_time(at + cooldown, self.tz, now=at)
-        failed = str(payload.get("reason") or "a trial call failed")
-        enqueue_thread_reply(
-            tx,
-            parent=alert.post_ref,
-            text=f"⚠️ {member_or_name(str(actor))}, the trial you approved on `{scope}` failed:"
-            f" {operator_mentions(slack_text(failed, 300))}. The"
-            f" breaker is open again for {duration(cooldown)}, until {ends}.",
-            channel=alert.channel,
-        )
 
     def _spent_while_open(
         self, tx: Tx, scope: str, payload: dict[str, Any], now: float
