@@ -14,64 +14,16 @@ import re
 from typing import Any
 
 from guards.clock import ManualClock
-from guards.events import Event, RunawayDetected
-from guards.store import Tx
+from guards.events import RunawayDetected
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import block_actions_body
+from tests.scenario.test_alerts import ALERTS, BOT, alerts_of, emit, overspend
+from tests.scenario.test_alerts import POLICY as ALERTS_POLICY
 from tests.scenario.test_slack_shell import Piped
 from tests.scenario.test_slack_shell import env as env  # the shell test's fixture
 
-BOT = "acme/alice/rss-bot"
-ALERTS = "C0ALERTS"
-ADMIN = "U0ADMIN"
 ZONE = "America/New_York"  # 2026-01-01 00:00 UTC, the ManualClock's start, is 19:00 here
-POLICY: dict[str, Any] = {
-    "admins": [ADMIN],
-    "timezone": ZONE,
-    "channels": {"alerts": ALERTS},
-    "budgets": {"defaults": {"agent": {"day": "100.00"}}},
-    "breakers": {"spend_rate": {"max": "2.00", "per_seconds": "10m"}},
-    "alerts": {"update_interval_seconds": "30s", "repeat_escalation": 0},
-    "oncall": {
-        "rotations": [
-            {"name": "primary", "users": ["U01", "U02"], "start": "2025-12-29"},
-            {"name": "secondary", "users": ["U04"], "start": "2025-12-29"},
-        ],
-        "escalation": [
-            {"notify": "rotation:primary", "after": "0m"},
-            {"notify": "rotation:secondary", "after": "5m"},
-            {"notify": "channel", "after": "15m"},
-        ],
-    },
-}
-
-
-def alerts_of(slack: Any) -> Any:
-    return slack.app.ns.extras["alerts"]
-
-
-async def emit(app: Any, *events: Event) -> None:
-    def write(tx: Tx) -> None:
-        for e in events:
-            tx.emit(e)
-
-    await app.store.write(write)
-
-
-async def overspend(app: Any) -> None:
-    """An agent spends $2.50 in one call: its spend-rate breaker trips (a P0)."""
-    tok = await app.token(BOT)
-    body = {"scope": BOT, "idempotency_key": "k1", "max_cost_micros": 3_000_000}
-    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
-    assert r.status_code == 201, r.text
-    rid = r.json()["reservation_id"]
-    s = await app.request(
-        "POST",
-        f"/v1/reservations/{rid}/settle",
-        token=tok,
-        json={"actual_cost_micros": 2_500_000, "outcome": "success"},
-    )
-    assert s.status_code == 200, s.text
+POLICY: dict[str, Any] = {**ALERTS_POLICY, "timezone": ZONE}  # the alert tests' chain
 
 
 def runaway(app: Any) -> RunawayDetected:

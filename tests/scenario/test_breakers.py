@@ -40,8 +40,12 @@ class Agent:
             body["task_id"] = task_id
         return await self.app.request("POST", "/v1/reservations", token=self.token, json=body)
 
-    async def settle(self, res_id: str, outcome: str = "success", micros: int = 50_000) -> Any:
-        body = {"actual_cost_micros": micros, "outcome": outcome}
+    async def settle(
+        self, res_id: str, outcome: str = "success", micros: int = 50_000, error: str = ""
+    ) -> Any:
+        body: dict[str, Any] = {"actual_cost_micros": micros, "outcome": outcome}
+        if error:
+            body["error"] = error
         r = await self.app.request(
             "POST", f"/v1/reservations/{res_id}/settle", token=self.token, json=body
         )
@@ -223,13 +227,7 @@ async def test_a_failed_trial_says_what_its_call_said(app_factory):
     app.clock.advance(900)
     await app.store.write(lambda tx: app.ns.breakers.approve(tx, BOT, "U_DANA"))
     r = await bot.reserve()
-    settled = await app.request(
-        "POST",
-        f"/v1/reservations/{r.json()['reservation_id']}/settle",
-        token=bot.token,
-        json={"actual_cost_micros": 0, "outcome": "failure", "error": "provider said 500"},
-    )
-    assert settled.status_code == 200, settled.text
+    await bot.settle(r.json()["reservation_id"], "failure", 0, error="provider said 500")
     refused = (await bot.reserve()).json()
     assert refused["reason"] == (
         f"trial call {r.json()['reservation_id']} failed; last error: provider said 500"
@@ -335,13 +333,7 @@ async def test_a_model_breaker_shows_no_tenant_what_another_tenants_calls_said(a
         body = {"scope": f"acme/alice/a{n % 5}", "idempotency_key": f"f{n}", **haiku}
         r = await app.request("POST", "/v1/reservations", token=bot.token, json=body)
         assert r.status_code == 201, r.text
-        settled = await app.request(
-            "POST",
-            f"/v1/reservations/{r.json()['reservation_id']}/settle",
-            token=bot.token,
-            json={"actual_cost_micros": 1, "outcome": "failure", "error": "customer Globex #4471"},
-        )
-        assert settled.status_code == 200, settled.text
+        await bot.settle(r.json()["reservation_id"], "failure", 1, error="customer Globex #4471")
     for agent in (other, bot):
         [model] = [b for b in await agent.breakers() if b["kind"] == "model"]
         assert (model["state"], model["reason"]) == ("open", "10 failures in a row (limit 10)")

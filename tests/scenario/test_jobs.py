@@ -716,21 +716,28 @@ async def test_a_job_only_agent_s_trial_closes_on_its_runs(app_factory, target):
     assert (row.state, row.reason) == ("closed", "all 2 trial calls succeeded")
 
 
-async def test_a_job_its_breaker_stopped_still_counts_as_failing(slack_http, target):
-    """J7: `/agent jobs` judged "failing" by the newest row: once the breaker opened, the
-    job's skips hid its failures."""
+async def tripped_by_a_job(slack_http: Any, target: Any, name: str, path: str) -> Any:
+    """A job failing every hour, three runs in: its two failures in a row tripped its
+    agent's breaker, and the third run was skipped."""
     slack = await slack_http(
         {
             "admins": [ADMIN],
-            "jobs": [job(target, "flaky", "0 * * * *", "/fail")],
+            "jobs": [job(target, name, "0 * * * *", path)],
             "breakers": {"failures": {"consecutive": 2, "min_calls": 2, "window_calls": 20}},
         },
         clock=ManualClock(T0),
     )
-    app = slack.app
-    app.ns.scheduler.pause_job("jobs-tick")
+    slack.app.ns.scheduler.pause_job("jobs-tick")
     for _ in range(3):
-        await fire(app, 3600)
+        await fire(slack.app, 3600)
+    return slack
+
+
+async def test_a_job_its_breaker_stopped_still_counts_as_failing(slack_http, target):
+    """J7: `/agent jobs` judged "failing" by the newest row: once the breaker opened, the
+    job's skips hid its failures."""
+    slack = await tripped_by_a_job(slack_http, target, "flaky", "/fail")
+    app = slack.app
     assert (await runs(app, "flaky"))[-1] == ("skipped", "breaker_open")
     listing = (await slack.command("jobs"))["text"]
     assert "1 failing" in listing
@@ -816,18 +823,8 @@ async def test_jobs_says_why_the_last_run_failed(slack_http, target):
 async def test_a_breaker_job_failures_trip_quotes_the_last_error(slack_http, target):
     """audit23 forensics M4: the breaker said "job flaky-sync run run_…: failed"; the
     listing below the skip said how the last run ended, not why."""
-    slack = await slack_http(
-        {
-            "admins": [ADMIN],
-            "jobs": [job(target, "flaky-sync", "0 * * * *", "/explode")],
-            "breakers": {"failures": {"consecutive": 2, "min_calls": 2, "window_calls": 20}},
-        },
-        clock=ManualClock(T0),
-    )
+    slack = await tripped_by_a_job(slack_http, target, "flaky-sync", "/explode")
     app = slack.app
-    app.ns.scheduler.pause_job("jobs-tick")
-    for _ in range(3):
-        await fire(app, 3600)
     breaker = await app.store.write(lambda tx: app.ns.breakers.get(tx, AGENT))
     assert breaker.reason == (
         "2 failures in a row (limit 2); last error: job flaky-sync: HTTP 500: upstream"
