@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from bot.alerts import operations as ops
 from bot.alerts.folding import seed_first_at, storm_ref
-from bot.alerts.model import Alert, button_tag
+from bot.alerts.model import TAG_DIGITS, Alert, button_tag
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.alerts.render_time import duration
 from bot.commands import ActionResult, Context, action
@@ -61,7 +61,7 @@ def _untagged(value: str) -> tuple[str, str | None]:
     """``"20~1767225611123"`` -> ``("20", "1767225611123")``; messages posted before
     buttons were tagged carry the value alone (``None``)."""
     value, sep, tag = value.partition("~")
-    if sep and not (tag.isascii() and tag.isdigit() and len(tag) <= 20):
+    if sep and not (tag.isascii() and tag.isdigit() and len(tag) <= TAG_DIGITS):
         raise InvalidInput("value", "this button does not name an alert")
     return value, tag if sep else None
 

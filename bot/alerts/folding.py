@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
+from bot.alerts.model import ALERT_COLUMNS, TAG_DIGITS, Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_done_line
 from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
@@ -213,7 +213,7 @@ def storm_ref(value: str) -> tuple[str, str | None]:
     """
     ref, sep, tag = value.partition("~")
     if not (ref.isascii() and _SUMMARY_REF.fullmatch(ref)) or (
-        sep and not (tag.isascii() and tag.isdigit() and len(tag) <= 20)
+        sep and not (tag.isascii() and tag.isdigit() and len(tag) <= TAG_DIGITS)
     ):
         raise InvalidInput("value", "this button does not name an alert storm summary")
     return ref, tag if sep else None

@@ -24,12 +24,16 @@ __all__ = [
     "ALERT_COLUMNS",
     "CLEARED_BY",
     "CONDITION_KINDS",
+    "OPENED_FOR",
     "OPENED_KINDS",
     "STREAMS",
+    "TAG_DIGITS",
     "Alert",
     "alert_kind",
+    "button_tag",
     "fingerprint",
     "kinds_named",
+    "tagged",
 ]
 
 ALERT_COLUMNS = (
@@ -98,6 +102,9 @@ def alert_kind(event_kind: str, payload: dict[str, Any]) -> str | None:
 
 def fingerprint(kind: str, scope: str) -> str:
     return f"{kind}:{scope}"
+
+
+TAG_DIGITS = 13  # a tag's most digits: milliseconds up to the year 2286
 
 
 def button_tag(first_at: float) -> str:

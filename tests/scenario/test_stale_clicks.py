@@ -476,3 +476,18 @@ async def test_an_old_message_s_button_after_a_restore_acts_on_no_other_alert(sl
     assert (resolved, silenced) == (None, None)
     await click(second, "alert_ack", ALERTS, new_ts, user=ADMIN)  # its own message: taken
     assert (await answer(second, ADMIN, 5)).startswith("👀 you acknowledged #1 at 00:10")
+
+
+async def test_a_button_whose_tag_is_not_a_time_is_refused_and_changes_nothing(slack_http):
+    """A button value is ours, signed by Slack; still, a tag of 20 digits (no instant
+    Python can read) is said to name no alert, and nothing is acknowledged."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    ts = await p1_posted(slack)
+    for n, value in enumerate(("1~" + "9" * 20, "1~", "1~12a", "1~" + "9" * 13), start=1):
+        await click(slack, "alert_ack", ALERTS, ts, user=ADMIN, value=value)
+        said = await answer(slack, ADMIN, n)
+        assert said == "this button does not name an alert" or said.startswith(
+            "This message is about an alert #1"
+        ), (value, said)
+    [(acked,)] = await slack.app.store.fetch("SELECT acked_at FROM alerts WHERE id = 1")
+    assert acked is None
