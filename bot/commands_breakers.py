@@ -183,9 +183,13 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
             return breakers.force_open(tx, key, ctx.actor, reason), _typo(ctx, tx, key, kind)
         return breakers.force_close(tx, key, ctx.actor), None
 
+    close = None
+    if verb == "open" and kind != "model":
+        # the scope meant, looked for before the kill switch is on: its alert makes a
+        # typo a scope seen, and a look after the commit could take it for the one meant
+        close = await ctx.ns.store.read(lambda tx: close_scope(tx, key))
     row, typo = await ctx.ns.store.write(operate)
     if typo and kind != "model":
-        close = await ctx.ns.store.read(lambda tx: close_scope(tx, key))
         typo += did_you_mean(close)
     done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
     text = f"<@{ctx.user_id}> {done} `{slack_text(row.scope)}`\n{breaker_line(ctx, row)}"
