@@ -27,6 +27,7 @@ from bot.blocks import clip, context, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
 from bot.escape import member_or_name, mentioned, slack_text
+from guards.events import NIGHTSHIFT
 from guards.money import usd_for
 
 __all__ = ["fold_rows"]
@@ -40,7 +41,7 @@ DETAIL_CHARS = 300  # of a row's detail shown (the whole is in the database)
 # thing Nightshift did on its own: a breaker storm trips 200 agents)
 REFUSED = "refused"
 BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", REFUSED})
-AUTOMATIC = "nightshift"
+AUTOMATIC = NIGHTSHIFT  # what Nightshift did on its own
 _WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
 
 

@@ -39,6 +39,7 @@ import yaml
 
 from bot.jobs.lint import check_jobs, refused_jobs
 from guards.config import Policy, PolicyError, load_policy
+from guards.events import NIGHTSHIFT
 from guards.store import Tx
 
 __all__ = [
@@ -323,7 +324,7 @@ def audit_policy_load(tx: Tx, *, path: str, policy: Policy) -> list[str]:
     )
     if changed:
         tx.audit(
-            actor="nightshift",
+            actor=NIGHTSHIFT,
             action="policy.load",
             target=path,
             detail=f"changed since the last start: {', '.join(changed)}",

@@ -35,7 +35,13 @@ from guards.breaker import (
     Transition,
 )
 from guards.breaker_windows import drop_idle
-from guards.events import BreakerClosed, BreakerOpened, HalfOpenRequested, TrialAnswered
+from guards.events import (
+    NIGHTSHIFT,
+    BreakerClosed,
+    BreakerOpened,
+    HalfOpenRequested,
+    TrialAnswered,
+)
 from guards.store import Tx
 
 __all__ = ["BreakerRecords"]
@@ -198,7 +204,7 @@ class BreakerRecords:
                 self.on_close(t.key)
             if t.actor == AUTOMATIC:  # an operator's move is audited by the operation
                 tx.audit(
-                    actor="nightshift",
+                    actor=NIGHTSHIFT,
                     action=_AUTOMATIC_ACTIONS.get(
                         (t.from_state, t.to_state), f"breaker.{t.to_state}"
                     ),
@@ -214,9 +220,7 @@ class BreakerRecords:
                 HALF_OPEN,
             ):
                 # nobody approved: the policy starts trials itself now; the request is answered
-                tx.emit(
-                    TrialAnswered(at=now, scope=t.key, decision=AUTO_STARTED, actor="nightshift")
-                )
+                tx.emit(TrialAnswered(at=now, scope=t.key, decision=AUTO_STARTED, actor=NIGHTSHIFT))
         if b.dirty:
             self._save(tx, b, kind, now)
         not_closed = self.load_not_closed(tx)

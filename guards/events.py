@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
+    "NIGHTSHIFT",
     "AttemptsExhausted",
     "BreakerClosed",
     "BreakerOpened",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# The actor of what Nightshift did on its own (an audit row, an event, a trial it started),
+# as opposed to a person's Slack id or a CLI user (``cli:…``)
+NIGHTSHIFT = "nightshift"
 _REGISTRY: dict[str, type[Event]] = {}
 
 

@@ -13,6 +13,7 @@ from bot.alerts.messages import AlertMessages
 from bot.alerts.render_time import clock_time, duration
 from bot.escape import member_or_name, operator_mentions, slack_text
 from bot.outbox import enqueue_thread_reply
+from guards.events import NIGHTSHIFT
 from guards.store import Tx
 
 __all__ = ["tell_approver"]
@@ -41,7 +42,7 @@ def tell_approver(
     )
     answered = json.loads(row[0]) if row is not None else {}
     actor = answered.get("actor")
-    if answered.get("decision") != "approved" or not actor or actor == "nightshift":
+    if answered.get("decision") != "approved" or not actor or actor == NIGHTSHIFT:
         return
     alert = engine.get(tx, alert_id)
     if alert.posted_at is None or alert.channel is None:

@@ -65,6 +65,7 @@ from bot.alerts.model import (
 )
 from bot.alerts.resolution import AlertResolution
 from bot.escape import operator_mentions, slack_text
+from guards.events import NIGHTSHIFT
 from guards.store import Tx
 
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
@@ -130,9 +131,7 @@ class AlertEngine(AlertResolution):
                 "heartbeat_restored": "heartbeat is back",
                 "breaker_opened": "breaker opened again",
                 "trial_answered": f"trial {payload.get('decision')}"
-                + (
-                    "" if payload.get("actor") == "nightshift" else f" by <@{payload.get('actor')}>"
-                ),
+                + ("" if payload.get("actor") == NIGHTSHIFT else f" by <@{payload.get('actor')}>"),
             }[kind]
             if kind == "breaker_closed" and payload.get("reason"):  # (the reason is mrkdwn)
                 said = operator_mentions(slack_text(str(payload["reason"]), 300))

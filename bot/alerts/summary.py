@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from bot.alerts.heartbeats import heartbeat_uptime
+from guards.events import NIGHTSHIFT
 from guards.store import Store
 
 __all__ = ["alert_summary", "heartbeat_uptime"]
 
 TIERS = ("P0", "P1", "P2")
-NIGHTSHIFT = "nightshift"  # the actor of what Nightshift resolved itself (an auto-started trial)
 
 
 async def alert_summary(

@@ -29,7 +29,7 @@ from guards.clock import to_datetime
 from guards.config import RoutingPromote
 from guards.config_types import in_words
 from guards.errors import NotFound
-from guards.events import RoutingPromoted
+from guards.events import NIGHTSHIFT, RoutingPromoted
 from guards.prices import undated
 from guards.routing import records
 from guards.routing.records import FAILED, Promotion, RouteRow
@@ -41,7 +41,7 @@ from guards.store import Tx
 __all__ = ["MODEL_REASONS", "Learner"]
 
 OUTCOMES = ("success", "failure", "timeout")
-SYSTEM_ACTOR = "nightshift"
+SYSTEM_ACTOR = NIGHTSHIFT
 
 # The validation reasons that say the call's own output was unusable, so they count
 # against the tier that wrote it:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from guards.events import NIGHTSHIFT
 from guards.routing.router import Decision
 from guards.routing.tiers import TierName
 from guards.store import Tx
@@ -38,7 +39,7 @@ __all__ = [
     "tier_counts",
 ]
 
-LAPSED_BY = "nightshift"  # reverted_by of a promotion that lapsed on its own (review_after)
+LAPSED_BY = NIGHTSHIFT  # reverted_by of a promotion that lapsed on its own (review_after)
 
 FAILED = ("failure", "timeout", "rejected")
 
