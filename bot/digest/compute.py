@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -79,24 +79,29 @@ class JobLine:
 class Refusals:
     """The calls the guards refused before they started, and the ceilings they asked."""
 
-    calls: int = 0
     asked_micros: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)  # budget, breaker, attempts
     top: list[tuple[str, int]] = field(default_factory=list)  # (agent, calls), most first
 
+    @property
+    def calls(self) -> int:
+        return sum(self.by_reason.values())
+
 
 def refusals(rows: list[tuple[str, str, int, int]]) -> Refusals:
-    by_reason: dict[str, int] = {}
-    by_agent: dict[str, int] = {}
+    by_reason: Counter[str] = Counter()
+    by_agent: Counter[str] = Counter()
     for agent, reason, calls, _ in rows:
-        by_reason[reason] = by_reason.get(reason, 0) + calls
-        by_agent[agent] = by_agent.get(agent, 0) + calls
-    top = sorted(by_agent.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        by_reason[reason] += calls
+        by_agent[agent] += calls
+
+    def most_first(counts: Counter[str]) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
     return Refusals(
-        calls=sum(r[2] for r in rows),
         asked_micros=sum(r[3] for r in rows),
-        by_reason=dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
-        top=top,
+        by_reason=dict(most_first(by_reason)),
+        top=most_first(by_agent)[:3],
     )
 
 
