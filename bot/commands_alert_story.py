@@ -40,7 +40,7 @@ from bot.alerts.render_time import clock_time, duration
 from bot.alerts.targets import SilenceTarget
 from bot.blocks import MAX_TEXT, context, echo, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.escape import operator_mentions, slack_text
+from bot.escape import member_or_name, operator_mentions, slack_text
 from bot.responders import engine_of
 from guards.errors import NotFound
 from guards.store import Tx
@@ -52,7 +52,6 @@ __all__ = ["cmd_alert"]
 SUMMARY_CHARS = 300  # kept for the line that sums up the lines left out
 HEAD_CHARS = 900  # what it is: its title, its message's sentence, its facts
 SUMMED_LABELS = 4  # kinds of line named in the summing-up line, the most frequent first
-_SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 # the audit rows that say what the rows of the alert already say
 _TOLD = ("alert.ack", "alert.resolve", "alert.escalate")
@@ -135,11 +134,6 @@ def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
     return _Rows(alert, steps, refused, post, silences, audit)
 
 
-def _who(actor: str) -> str:
-    """A person as a mention; Nightshift or a `cli:` login as it is written."""
-    return f"<@{actor}>" if _SLACK_ID.fullmatch(actor) else f"`{slack_text(actor, 60)}`"
-
-
 def _channel(channel: str) -> str:
     return f"<#{channel}>" if _CHANNEL_ID.fullmatch(channel) else f"`{slack_text(channel, 80)}`"
 
@@ -212,7 +206,8 @@ class _Story:
         out += [self._step(r) for r in self.rows.steps]
         if alert.acked_at is not None:
             mtta = duration(alert.mtta or 0)
-            text = f"👀 acknowledged by {_who(alert.acked_by or '?')} ({mtta} after it fired)"
+            by = member_or_name(alert.acked_by or "?")
+            text = f"👀 acknowledged by {by} ({mtta} after it fired)"
             out.append(_Line(alert.acked_at, text, "acknowledgement"))
         for s in self.rows.silences:
             out += self._silence(s)
@@ -232,13 +227,14 @@ class _Story:
         name = str(notify).partition(":")[2] if str(notify).startswith("rotation:") else ""
         which = f"{slack_text(name, 60)}, {step}" if name else step
         if target is not None:
-            text, label = f"📟 paged {_who(str(target))} ({which})", f"{_who(str(target))} paged"
+            who = member_or_name(str(target))
+            text, label = f"📟 paged {who} ({which})", f"{who} paged"
         elif notify == "channel":
             text, label = f"📣 told the channel ({step})", "the channel told"
         else:
             text, label = f"⚠️ {which}: paged nobody", "steps paging nobody"
         if manual_by:
-            text += f" — Escalate now by {_who(str(manual_by))}"
+            text += f" — Escalate now by {member_or_name(str(manual_by))}"
         if withdrawn_at is not None:
             text += f" — withdrawn unsent at {self.at(float(withdrawn_at))}"
         elif folded:
@@ -256,13 +252,14 @@ class _Story:
         lines = [
             _Line(
                 float(made),
-                f"🔕 silenced by {_who(str(by))} until {self.at(float(until))} (on {on})",
+                f"🔕 silenced by {member_or_name(str(by))} until {self.at(float(until))} (on {on})",
                 "silence",
             )
         ]
         end = self.rows.alert.resolved_at
         if ended_at is not None and (end is None or float(ended_at) <= end):
-            who, early = _who(str(ended_by or "?")), duration(float(until) - float(ended_at))
+            who = member_or_name(str(ended_by or "?"))
+            early = duration(float(until) - float(ended_at))
             text = f"🔔 silence on {on} lifted by {who}, {early} before its end"
             lines.append(_Line(float(ended_at), text, "silence lifted"))
         elif ended_at is None and float(until) <= (end if end is not None else self.now):
@@ -284,13 +281,13 @@ class _Story:
                 continue
             said = f" → {slack_text(str(after), 100)}" if after else ""
             said += f" ({slack_text(str(detail), 80)})" if detail else ""
-            text = f"{_who(str(actor))} *{slack_text(str(action), 40)}*{said}"
+            text = f"{member_or_name(str(actor))} *{slack_text(str(action), 40)}*{said}"
             out.append(_Line(float(at), text, str(action)))
         return out
 
     def _resolved(self) -> str:
         alert = self.rows.alert
-        by = f" by {_who(alert.resolved_by)}" if alert.resolved_by else ""
+        by = f" by {member_or_name(alert.resolved_by)}" if alert.resolved_by else ""
         # its reason is Slack markup as the engine wrote it ("trial approved by <@U1>"),
         # as the alert's message shows it; an older row named the operator by id
         why = f" — {operator_mentions(alert.resolve_reason)}" if alert.resolve_reason else ""
