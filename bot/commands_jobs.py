@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from bot.blocks import context, echo, fit_text, section
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
+from bot.digest.poster import digest_clock
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
 from bot.escape import slack_text
@@ -343,7 +344,7 @@ def _first_day(ctx: Context, namespace: str, began: float, tz: ZoneInfo) -> str:
     at = ctx.ns.policy.digest.time
     zone = "" if tz.key == ctx.ns.policy.timezone else f" ({tz.key})"
     local = datetime.fromtimestamp(began, tz)
-    due = datetime.strptime(at, "%H:%M").time()
+    due = digest_clock(at)
     so_far = ""
     if local.time() < due:  # its day so far goes out at `at` today
         now = datetime.fromtimestamp(ctx.ns.clock.now(), tz)

@@ -35,13 +35,13 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["DigestPoster", "PostedDigest", "due_day"]
+__all__ = ["DigestPoster", "PostedDigest", "digest_clock", "due_day"]
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 20
 
 
-def _clock(at: str) -> time:
+def digest_clock(at: str) -> time:
     """``digest.time`` (``"09:00"``) as a time of day."""
     hour, minute = (int(p) for p in at.split(":"))
     return time(hour, minute)
@@ -56,7 +56,7 @@ def due_day(now: float, tz: ZoneInfo, at: str) -> date:
     local = datetime.fromtimestamp(now, tz)
     # today's digest time as an instant: on the fall-back night the local hour after it
     # comes round again, and 01:29 the second time is after 01:30 the first (audit17 time L5)
-    todays = datetime.combine(local.date(), _clock(at), tz).timestamp()
+    todays = datetime.combine(local.date(), digest_clock(at), tz).timestamp()
     back = 1 if todays <= now else 2
     return local.date() - timedelta(days=back)
 
@@ -64,7 +64,7 @@ def due_day(now: float, tz: ZoneInfo, at: str) -> date:
 def _before_todays_digest(created_at: float, now: float, tz: ZoneInfo, at: str) -> bool:
     """Whether a namespace began today before today's digest time, which has passed."""
     local = datetime.fromtimestamp(now, tz)
-    digest_at = datetime.combine(local.date(), _clock(at), tz).timestamp()
+    digest_at = datetime.combine(local.date(), digest_clock(at), tz).timestamp()
     return created_at < digest_at <= now
 
 
