@@ -172,23 +172,16 @@ def enqueue_edit(
     }
     posted = tx.one("SELECT result_ts FROM outbox WHERE ref = ? AND state = 'delivered'", (ref,))
     ts = posted[0] if posted is not None else None
-    if urgent and ts is None and edit_ref is None:
-        post = _waiting_post(tx, ref)
-        if post is not None:
-            return _rewrite_post(tx, post, args)
     clicked = ts is not None and _updated_after(tx, ts, 0)
     priority = URGENT if urgent and ts is not None and not clicked else ROUTINE
-    if urgent and ts is None:
+    if urgent and ts is None and (post := _pending_post(tx, ref)) is not None:
+        post_id, post_args, being_sent, post_priority = post
+        if not being_sent and edit_ref is None:
+            return _rewrite_post(tx, (post_id, post_args), args)
         # its post is being sent (or retried): the edit goes right behind it, at its
         # priority, not behind the lane's redraws (review23 L3, recheck23 N3); never
         # before it, or the lane's head would wait for a post queued behind it
-        sending = tx.one(
-            "SELECT priority FROM outbox WHERE ref = ? AND method = 'chat.postMessage'"
-            " AND state = 'pending'",
-            (ref,),
-        )
-        if sending is not None:
-            priority = min(ROUTINE, int(sending[0]))
+        priority = min(ROUTINE, post_priority)
     if edit_ref is None:
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])
@@ -208,14 +201,14 @@ def enqueue_edit(
     )
 
 
-def _waiting_post(tx: Tx, ref: str) -> tuple[int, str] | None:
-    """The post ``ref`` while it waits in its lane, not being sent: (row id, args)."""
+def _pending_post(tx: Tx, ref: str) -> tuple[int, str, bool, int] | None:
+    """The post ``ref`` while it is not delivered: (row id, args, being sent, priority)."""
     row = tx.one(
-        "SELECT id, args FROM outbox WHERE ref = ? AND method = 'chat.postMessage'"
-        " AND state = 'pending' AND claimed_at IS NULL",
+        "SELECT id, args, claimed_at IS NOT NULL, priority FROM outbox WHERE ref = ?"
+        " AND method = 'chat.postMessage' AND state = 'pending'",
         (ref,),
     )
-    return (int(row[0]), str(row[1])) if row is not None else None
+    return (int(row[0]), str(row[1]), bool(row[2]), int(row[3])) if row is not None else None
 
 
 def _rewrite_post(tx: Tx, post: tuple[int, str], edit: dict[str, Any]) -> int:
