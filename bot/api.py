@@ -29,6 +29,7 @@ from pydantic import (
 
 from bot.alerts import heartbeats
 from bot.api_body import MAX_BODY, Body, FreeText, bearer, read_json
+from bot.api_budget_day import budget_of_day
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
@@ -320,6 +321,10 @@ async def get_budget(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     scope = parse_scope(request.match_info["scope"])
     raw = bearer(request)
+    if "day" in request.query:  # a past day's spend, without limits (they are not kept per day)
+        day = request.query["day"]
+        answer = await budget_of_day(ns, scope, raw_token=raw, day_text=day, path=request.path)
+        return json_answer(answer)
 
     def read(tx: Any) -> dict[str, Any]:
         token = authenticate(tx, raw)

@@ -36,7 +36,9 @@ uses is importable from here.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from guards.client_hold import Hold, Usage, as_usage, settle_body
 from guards.client_reserve import ReservingClient
@@ -194,8 +196,13 @@ class GuardClient(ReservingClient):
         result: RouteDecision = await self._call("POST", "/v1/route", body)
         return result
 
-    async def budget(self, scope: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", f"/v1/budgets/{scope}")
+    async def budget(self, scope: str, *, day: str | date | None = None) -> dict[str, Any]:
+        """``GET /v1/budgets/{scope}``: the usage tree now, or with ``day`` (``"yesterday"``,
+        ``"today"`` or a date) what every level spent on that local day of the namespace."""
+        path = f"/v1/budgets/{scope}"
+        if day is not None:
+            path += f"?day={day.isoformat() if isinstance(day, date) else quote(day)}"
+        result: dict[str, Any] = await self._call("GET", path)
         return result
 
     async def breakers(self, *, all: bool = False) -> BreakersAnswer:
