@@ -1,4 +1,4 @@
-"""``/agent audit [n] [who or what]``: the last changes, who made them, and the refusals.
+"""``/agent audit [n] [each] [who or what]``: the last changes, who made them, and the refusals.
 
 Each line is one change: when, who (a Slack user, or ``nightshift`` for what it did on
 its own, ``cli:<user>`` for the command line), what, on what, before → after. Runs of
@@ -9,11 +9,13 @@ breaker storm), so a burst never pushes the other changes out of reach; ``n`` co
 lines. A word narrows the list to one person (``@dana``, ``@nightshift``), one kind of
 change (``budget``, ``breaker.trip``, ``refused``) or one target (``acme/alice``: the
 scope, everything below it, and alerts and silences named ``kind:scope`` on them).
+``each`` folds nothing: every row a line, its time to the second (a post-mortem's view).
 
 Example:
     >>> # /agent audit 20
     >>> # /agent audit @dana
     >>> # /agent audit 50 acme/alice/rss-bot
+    >>> # /agent audit 50 each breaker
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ REFUSED = "refused"
 BULK = frozenset({"alert.ack", "alert.resolve", "alert.silence", "alert.unsilence", REFUSED})
 AUTOMATIC = NIGHTSHIFT  # what Nightshift did on its own
 _WORD = re.compile(r"[A-Za-z0-9_.:/*#@-]{1,200}")
+EACH = "each"  # the word that unfolds the listing: every row a line, times to the second
 
 
 @dataclass
@@ -95,12 +98,13 @@ def _family(action: str) -> str:
     return action.partition(".")[0]
 
 
-def fold_rows(rows: list[Any], limit: int) -> tuple[list[Entry], bool]:
-    """Rows (newest first) as at most ``limit`` entries; True when rows were left over."""
+def fold_rows(rows: list[Any], limit: int, *, fold: bool = True) -> tuple[list[Entry], bool]:
+    """Rows (newest first) as at most ``limit`` entries (without ``fold``, one per row);
+    True when rows were left over."""
     entries: list[Entry] = []
     for row in rows:
         last = entries[-1] if entries else None
-        if last is None or not _folds(last, row):
+        if last is None or not fold or not _folds(last, row):
             if len(entries) == limit:
                 return entries, True
             last = Entry(first=row, at_oldest=float(row["at"]))
@@ -165,12 +169,15 @@ def _value(ctx: Context, value: str | None) -> str:
     return clock_time(ctx, when.timestamp()) if when.tzinfo is not None else value
 
 
-def _line(ctx: Context, e: Entry) -> str:
+def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
     # targets, values and details hold what people and agents typed: shown, never read
     row = e.first
-    when = clock_time(ctx, float(row["at"]))
+    when = clock_time(ctx, float(row["at"]), seconds=seconds)
     if e.count > 1:
-        when = f"{clock_time(ctx, e.at_oldest)}–{when}"
+        oldest = clock_time(ctx, e.at_oldest)
+        if oldest.rpartition(" ")[0] == when.rpartition(" ")[0]:  # one day: its date once
+            when = when.rpartition(" ")[2]
+        when = f"{oldest}–{when}"
     who = ", ".join(member_or_name(a) for a in e.actors[:3])
     if len(e.actors) > 3:
         who += f" and {len(e.actors) - 3} more"
@@ -203,12 +210,16 @@ def _line(ctx: Context, e: Entry) -> str:
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d*)?(?:e\d+)?", re.IGNORECASE)
 
 
-def _args(args: list[str]) -> tuple[int, str | None]:
-    """``[n] [word]`` in either order: how many lines, and what narrows them."""
+def _args(args: list[str]) -> tuple[int, str | None, bool]:
+    """``[n] [each] [word]`` in any order: how many lines, what narrows them, and whether
+    each row is a line of its own."""
     n: int | None = None
     word: str | None = None
+    each = False
     for arg in args:
-        if _NUMBER.fullmatch(arg) or arg.isnumeric():  # ١٢ and ５ too: said, not searched
+        if arg.lower() == EACH and not each:
+            each = True
+        elif _NUMBER.fullmatch(arg) or arg.isnumeric():  # ١٢ and ５ too: said, not searched
             if n is not None or not (arg.isascii() and arg.isdigit() and len(arg) <= 3):
                 raise UsageError(f"n is a number from 1 to {MAX_AUDIT}")
             n = int(arg)
@@ -218,15 +229,16 @@ def _args(args: list[str]) -> tuple[int, str | None]:
             word = arg
         else:
             raise UsageError()
-    return n or DEFAULT_AUDIT, word
+    return n or DEFAULT_AUDIT, word, each
 
 
-@subcommand("audit", usage="audit [n] [@user | change | scope]")
+@subcommand("audit", usage="audit [n] [each] [@user | change | scope]")
 async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
-    """The last changes and refusals: who, what, before → after, when."""
-    if len(args) > 2:
+    """The last changes and refusals: who, what, before → after, when (``each``: every
+    row on a line of its own, to the second)."""
+    if len(args) > 3:
         raise UsageError()
-    n, word = _args(args)
+    n, word, each = _args(args)
     where, params, narrowed = ("1", (), "") if word is None else _filter(word)
     rows = await ctx.ns.store.fetch(
         "SELECT at, actor, action, target, before, after, detail FROM audit"
@@ -237,8 +249,8 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         return Reply.text_only(
             f"No changes {narrowed} recorded." if word else "No changes recorded yet."
         )
-    entries, older = fold_rows(list(rows), n)
-    lines = [_line(ctx, e) for e in entries]
+    entries, older = fold_rows(list(rows), n, fold=not each)
+    lines = [_line(ctx, e, seconds=each) for e in entries]
     title = (
         f"*Last {len(entries)} change{'s' if len(entries) != 1 else ''}*"
         + (f" {narrowed}" if narrowed else "")
@@ -249,6 +261,11 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         more = "`/agent audit 50`, or " if n < MAX_AUDIT else ""
         blocks.append(
             context(f"Older changes: {more}narrow it (`/agent audit @user`, a scope or a change)")
+        )
+    if any(e.count > 1 for e in entries):  # a post-mortem needs the rows one by one
+        typed = " ".join(a for a in (str(n), word) if a)
+        blocks.append(
+            context(f"A line with ×N folds N rows: `/agent audit {typed} each` lists each one")
         )
     text = clip("\n".join([title, *lines]))
     return Reply(text=text, blocks=blocks)

@@ -49,12 +49,14 @@ BUDGET_RAISE_MODAL = "budget_raise_modal"
 # -- shared helpers -----------------------------------------------------------------------
 
 
-def clock_time(ctx: Context, ts: float | None = None) -> str:
-    """``03:17`` in the policy's time zone (with the date when it is not today)."""
+def clock_time(ctx: Context, ts: float | None = None, *, seconds: bool = False) -> str:
+    """``03:17`` in the policy's time zone (with the date when it is not today;
+    ``03:17:42`` with ``seconds``)."""
     tz = ZoneInfo(ctx.ns.policy.timezone)
     now = datetime.fromtimestamp(ctx.ns.clock.now(), tz=tz)
     when = datetime.fromtimestamp(ts if ts is not None else ctx.ns.clock.now(), tz=tz)
-    return wall_time(when, "%H:%M" if when.date() == now.date() else "%b %d %H:%M")
+    fmt = "%H:%M:%S" if seconds else "%H:%M"
+    return wall_time(when, fmt if when.date() == now.date() else f"%b %d {fmt}")
 
 
 def by_whom(ctx: Context) -> str:

@@ -242,3 +242,47 @@ async def test_restarts_on_a_changed_policy_fold_into_one_line_naming_every_chan
         "@nightshift *policy.load* ×3: `/etc/nightshift/p.yml` (changed: alerts, oncall, budgets)"
         in shown
     )
+
+
+async def test_each_unfolds_every_row_to_the_second_and_a_fold_says_so(slack_http):
+    """audit23 forensics L5: a storm's fold showed the newest detail only, and nothing
+    listed the rows one by one: loop-bot's failed trial was out of reach."""
+    clock = ManualClock(1_795_770_000.0)  # Fri 2026-11-27 09:00:00 UTC
+    slack = await slack_http(POLICY, clock=clock)
+    rows = [
+        ("breaker.trip", "acme/bob/big-bot", "5 failures in a row"),
+        ("breaker.trip", "acme/alice/loop-bot", "spent $0.60 in the last 10m"),
+        ("breaker.trial_failed", "acme/alice/loop-bot", "trial call res_1 failed: 500"),
+        ("breaker.trip", "acme/bob/big-bot", "trial call res_2 failed: 429"),
+    ]
+    for action, target, detail in rows:
+        clock.advance(17)
+
+        def one(tx: Any, action: str = action, target: str = target, detail: str = detail) -> None:
+            tx.audit(actor="nightshift", action=action, target=target, detail=detail)
+
+        await slack.app.store.write(one)
+    clock.set(1_795_770_000.0 + 86_400)  # the next day: times carry their date
+
+    folded = await slack.command("audit 5")
+    shown = blocks_text(folded)
+    assert "`Nov 27 09:00–09:01` @nightshift *breaker.trip/trial_failed* ×4" in shown
+    hint = folded["blocks"][-1]
+    assert hint["type"] == "context"
+    assert "`/agent audit 5 each` lists each one" in hint["elements"][0]["text"]
+
+    each = await slack.command("audit 5 each")
+    lines = blocks_text(each).split("\n")[1:]
+    assert lines == [
+        "`Nov 27 09:01:08` @nightshift *breaker.trip* `acme/bob/big-bot`"
+        " (trial call res_2 failed: 429)",
+        "`Nov 27 09:00:51` @nightshift *breaker.trial_failed* `acme/alice/loop-bot`"
+        " (trial call res_1 failed: 500)",
+        "`Nov 27 09:00:34` @nightshift *breaker.trip* `acme/alice/loop-bot`"
+        " (spent $0.60 in the last 10m)",
+        "`Nov 27 09:00:17` @nightshift *breaker.trip* `acme/bob/big-bot` (5 failures in a row)",
+    ]
+    assert all(b["type"] != "context" for b in each["blocks"])
+    # in any order, with a narrowing word
+    narrowed = blocks_text(await slack.command("audit each acme/alice 3"))
+    assert narrowed.count("acme/alice/loop-bot") == 2 and "big-bot" not in narrowed

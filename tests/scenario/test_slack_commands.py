@@ -437,7 +437,7 @@ async def test_audit_shows_the_last_n(slack_http):
         assert "n is a number from 1 to 50" in (await slack.command(bad))["text"]
     for bad in ("audit a b", "audit <!channel>"):
         assert (
-            "usage: `/agent audit [n] [@user | change | scope]`"
+            "usage: `/agent audit [n] [each] [@user | change | scope]`"
             in (await slack.command(bad))["text"]
         )
     assert "No changes matching `many` recorded." in (await slack.command("audit many"))["text"]
