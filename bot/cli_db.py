@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bot.cli import absent, command, existing_db, files_kept, read_only, why_not_open
 from bot.settings import Settings
-from guards.migrations import apply_migrations, connect, schema_behind
+from guards.migrations import apply_migrations, connect, create_private, schema_behind
 from guards.verify import verify
 
 __all__ = ["cmd_backup", "cmd_ledger_verify", "cmd_migrate"]
@@ -102,6 +102,7 @@ def _backup(db: str, target: Path) -> tuple[str, int]:
     its size in bytes."""
     conn = _readable(db)
     try:
+        create_private(target)  # a copy holds what the database holds: its owner's only
         conn.execute("VACUUM INTO ?", (str(target),))
     except sqlite3.Error:
         target.unlink(missing_ok=True)  # half a copy (a full disk) is no backup

@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,11 +56,29 @@ def _slack(settings: Settings) -> None:
         log.info("SLACK_SIGNING_SECRET is not used: Socket Mode (SLACK_APP_TOKEN) is")
 
 
+def _readable_by_others(db: str) -> None:
+    """Say so when other users of the machine may read the database (made before files
+    were created 0600, or copied in): it holds the jobs' signing key and Slack reply links."""
+    try:
+        mode = os.stat(db).st_mode
+    except OSError:  # not there yet: it is made 0600
+        return
+    if mode & 0o044:
+        log.warning(
+            "%s can be read by other users of this machine (mode %s): it holds the jobs'"
+            " signing key and Slack reply links; chmod 600 %s*",
+            db,
+            stat.filemode(mode),
+            db,
+        )
+
+
 @command("run")
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
 
     _slack(settings)
+    _readable_by_others(settings.db)
     reloaded = reloaded_policy(settings.config)  # the one a reload checked, if this is one
     policy = reloaded if reloaded is not None else _policy(settings)
     ns = Nightshift(settings=settings, policy=policy)

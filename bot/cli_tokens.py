@@ -78,16 +78,19 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 @command("token revoke")
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     current_db(settings)
-    # the whole token pasted instead of its id: the id is inside; the secret is never shown
-    whole = re.match(r"ns_(tok_[0-9a-f]+)_", args.id)
-    token_id = whole.group(1) if whole else args.id
+    # the whole token pasted instead of its id (with "Bearer " or a space before it, from a
+    # header or a copy): the id is inside; the secret is never shown (audit24 security L4)
+    whole = re.search(r"ns_(tok_[0-9a-f]+)_", args.id)
+    token_id = whole.group(1) if whole else args.id.strip()
     store = await Store.open(settings.db)
     try:
         done = await store.write(lambda tx: revoke_token(tx, token_id=token_id, actor=cli_actor()))
     finally:
         await store.close()
     if not done:
-        print(f"no active token {token_id[:80]} (see nightshift token list)", file=sys.stderr)
+        # an id (the secret was left behind above), or what was given when it holds one
+        named = "given" if "ns_" in token_id else printable(token_id[:80])
+        print(f"no active token {named} (see nightshift token list)", file=sys.stderr)
         return 1
     print(f"revoked {token_id}")
     return 0

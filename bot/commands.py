@@ -33,7 +33,7 @@ from bot.blocks import (
     section,
 )
 from bot.chat_words import split_args
-from bot.escape import no_broadcast
+from bot.escape import mask_secrets, no_broadcast
 from bot.slack.limits import fit
 from guards.errors import GuardError
 
@@ -134,8 +134,9 @@ class Context:
         allowed = await self.is_admin() if self.is_admin else False
         if allowed:
             return
-        # what was tried, as typed (cut): `/agent audit` escapes it when it shows it
-        tried = self.attempt or ""
+        # what was tried, as typed (cut; a credential pasted in it masked: the audit log is
+        # kept for good and everyone reads it): `/agent audit` escapes it when it shows it
+        tried = mask_secrets(self.attempt or "")
         tried = tried[:120] + ("…" if len(tried) > 120 else "")
         detail = not_a + (f": {tried}" if tried else "")
         await self.ns.store.write(

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -36,8 +38,24 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer Nightshift than this one."""
 
 
+def create_private(path: str | Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600) when nothing is there.
+
+    SQLite takes an empty file for a new database and makes its ``-wal`` and ``-shm`` with
+    the database file's mode; left to the umask (usually 022), every user of the machine
+    could read the jobs' signing key and the Slack reply links in it (audit24 security M1).
+    A path it cannot create is left to SQLite, which says why."""
+    text = str(path)
+    if not text or text == ":memory:" or text.startswith("file:"):
+        return
+    # there already (an existing database), or a folder that is not: as it was
+    with contextlib.suppress(OSError):
+        os.close(os.open(text, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open a connection with the pragmas every connection needs."""
+    """Open a connection with the pragmas every connection needs (a new file: 0600)."""
+    create_private(path)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Two processes opening a new file at once (`migrate` beside a starting `run`): the

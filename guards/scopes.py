@@ -15,6 +15,9 @@ __all__ = ["LEVELS", "Scope", "ScopeError", "ancestors_of", "subtree"]
 
 LEVELS = ("namespace", "user", "agent", "conversation")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# A Nightshift token pasted where a scope goes (``token create`` for ``token revoke``): its
+# secret would be kept as a scope's name and shown to everyone (audit24 security M3).
+_TOKEN = re.compile(r"ns_tok_[0-9a-f]{12}_")
 
 
 class ScopeError(ValueError):
@@ -29,6 +32,11 @@ def _depth(text: str) -> int:
         raise ScopeError(
             f"{text[:80]!r} has {len(segments)} segments; a scope is "
             "namespace/user/agent[/conversation]"
+        )
+    if _TOKEN.search(text):  # said without the text: the secret is in it
+        raise ScopeError(
+            "this is a Nightshift token, not a scope (a scope is namespace/user/agent);"
+            " its secret is not kept (to revoke it: nightshift token revoke <its tok_ id>)"
         )
     for segment in segments:
         if segment in (".", ".."):
