@@ -67,17 +67,24 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 
 # Credentials an agent's error text or an endpoint's answer may carry: Nightshift's own
-# tokens (their id kept), Slack's, OpenAI's and Anthropic's keys, a bearer header, and
-# a URL query parameter named like a secret (its name kept)
+# tokens (their id kept), Slack's tokens and webhook URLs, OpenAI's, Anthropic's, GitHub's,
+# GitLab's, Groq's and Hugging Face's keys, a bearer or basic header, a field named like a
+# secret (``password: x``, ``"api_key": "x"``, ``aws_secret_access_key=x``: its name kept;
+# not ``max_tokens: 4096``, nor a ``[placeholder]`` already put there), and a URL query
+# parameter named like one (its name kept)
 _SECRETS = re.compile(
     r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
-    r"|(?P<slack>\bxox[a-z]-)[A-Za-z0-9-]+"
+    r"|(?P<slack>\bx(?:ox[a-z]|app)-)[A-Za-z0-9-]+"
+    r"|(?P<hook>\bhooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+"
     r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
+    r"|(?P<prefixed>\b(?:gh[pousr]_|github_pat_|glpat-|gsk_|hf_))[A-Za-z0-9_-]{16,}"
     r"|(?P<bearer>\b[Bb]earer\s+)[^\s\"',;]+"
+    r"|(?P<basic>\b(?-i:Basic)\s+)(?-i:(?=[a-z]*[A-Z0-9+/]))[A-Za-z0-9+/]{12,}={0,2}"
     r"|(?P<aws>\bA[KS]IA)[0-9A-Z]{16}\b"
     r"|(?P<google>\bAIza)[0-9A-Za-z_-]{35}"
     r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<said>\b(?:password|passwd|secret|token|api[_-]?key)\s*[:=]\s*)[^\s\"',;&]+"
+    r"|(?P<said>\b[A-Za-z0-9_.-]*?(?:password|passwd|secret|token|api[_-]?key|credential)"
+    r"(?:[_.-][A-Za-z0-9_.-]*)?[\"']?\s*[:=]\s*[\"']?)(?![\[…])[^\s\"',;&}]+"
     r"|(?P<param>[?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|sig|signature|auth|credential)"
     r"[A-Za-z0-9_.-]*)=)[^&#\s\"']+",
     re.IGNORECASE,

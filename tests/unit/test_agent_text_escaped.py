@@ -227,6 +227,26 @@ async def test_the_shell_prints_no_terminal_escape_sequences():
         ("password: SECRET; token=SECRET", "password: …; token=…"),
         ("AKIAIOSFODNN7EXAMPLE and AIzaSyA1234567890abcdefghijklmnopqrstuv", "AKIA… and AIza…"),
         ("the token was refused: 401", "the token was refused: 401"),
+        # audit24 security M2: forms that were posted and kept as they were
+        (
+            "via https://hooks.slack.com/services/T1/B1/WEBHOOKSECRET failed",
+            "via https://hooks.slack.com/services/… failed",
+        ),
+        ("xapp-1-A0123-456-abcdefSECRET", "xapp-…"),
+        ('provider said {"api_key": "SECRET", "n": 2}', 'provider said {"api_key": "…", "n": 2}'),
+        ("{'token': 'SECRET'}", "{'token': '…'}"),
+        ("Authorization: Basic dXNlcjpwYXNzU0VDUkVU", "Authorization: Basic …"),
+        ("aws_secret_access_key=SECRETwJalrXUtnFEMI/K7MDENG", "aws_secret_access_key=…"),
+        ("X-Api-Key: SECRET", "X-Api-Key: …"),
+        ("ghp_SECRETSECRETSECRETSECRET12 and gsk_SECRETSECRETSECRET12", "ghp_… and gsk_…"),
+        ("hf_SECRETSECRETSECRETSECRET and glpat-SECRETSECRETSECRET", "hf_… and glpat-…"),
+        # and what is not one
+        (
+            "max_tokens: 4096 exceeded; input_tokens=1200",
+            "max_tokens: 4096 exceeded; input_tokens=1200",
+        ),
+        ("Basic authentication failed", "Basic authentication failed"),
+        ("the secret sauce", "the secret sauce"),
     ],
 )
 def test_credentials_in_free_text_are_masked(text: str, shown: str) -> None:
