@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.messages import BUDGET_KINDS
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.render_time import wall_time
+from bot.alerts.render_time import HALF_A_YEAR, wall_time
 from bot.blocks import section
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.known_scopes import known_scope, seen_scope, unseen
@@ -50,13 +50,16 @@ BUDGET_RAISE_MODAL = "budget_raise_modal"
 
 
 def clock_time(ctx: Context, ts: float | None = None, *, seconds: bool = False) -> str:
-    """``03:17`` in the policy's time zone (with the date when it is not today;
-    ``03:17:42`` with ``seconds``)."""
+    """``03:17`` in the policy's time zone (with the date when it is not today, and the
+    year when half a year or more away; ``03:17:42`` with ``seconds``)."""
     tz = ZoneInfo(ctx.ns.policy.timezone)
     now = datetime.fromtimestamp(ctx.ns.clock.now(), tz=tz)
     when = datetime.fromtimestamp(ts if ts is not None else ctx.ns.clock.now(), tz=tz)
     fmt = "%H:%M:%S" if seconds else "%H:%M"
-    return wall_time(when, fmt if when.date() == now.date() else f"%b %d {fmt}")
+    if when.date() == now.date():
+        return wall_time(when, fmt)
+    far = abs(when.timestamp() - now.timestamp()) >= HALF_A_YEAR
+    return wall_time(when, f"%b %d %Y {fmt}" if far else f"%b %d {fmt}")
 
 
 def by_whom(ctx: Context) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["clock_time", "duration", "wall_time"]
+__all__ = ["HALF_A_YEAR", "clock_time", "duration", "wall_time"]
+
+HALF_A_YEAR = 182 * 86_400  # a date this far from now names its year
 
 
 def duration(seconds: float) -> str:
@@ -32,10 +34,13 @@ def duration(seconds: float) -> str:
 
 
 def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None) -> str:
-    """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``."""
+    """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``,
+    and the year when half a year or more away, as ``ls -l`` does (a year-long silence
+    must not read as ending tomorrow)."""
     local = datetime.fromtimestamp(ts, tz)
     if now is not None and datetime.fromtimestamp(now, tz).date() != local.date():
-        return wall_time(local, "%a %d %b %H:%M")
+        year = " %Y" if abs(ts - now) >= HALF_A_YEAR else ""
+        return wall_time(local, f"%a %d %b{year} %H:%M")
     return wall_time(local, "%H:%M")
 
 

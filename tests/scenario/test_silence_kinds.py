@@ -260,3 +260,20 @@ async def test_alerts_of_one_namespace_list_only_the_silences_that_may_hold_them
     narrow = (await slack.command(f"alerts {NEWBOT}"))["text"]
     assert "🔕 acme/alice" not in narrow and "globex" not in narrow and "every scope" in narrow
     assert "globex and below" in (await slack.command("alerts"))["text"]  # all: every one
+
+
+async def test_a_silence_ending_next_year_names_the_year(slack_http):
+    """audit24 security L5: on 2026-11-28 a 366-day silence read "until Mon 29 Nov 14:16",
+    as if it ended tomorrow; the audit log's row read "Nov 29 14:16". A date half a year or
+    more away names its year now, as `ls -l` does."""
+    slack = await slack_http(POLICY, clock=ManualClock(1_795_874_400.0))  # Sat 28 Nov 2026 14:00
+    reply = await slack.command("silence heartbeat_missed 366d", user="U01")
+    assert "for 366d (until Mon 29 Nov 2027 14:00)" in reply["text"]
+    short = await slack.command("silence runaway 2d", user="U01")
+    assert "for 2d (until Mon 30 Nov 14:00)" in short["text"]  # soon: no year
+    long = await slack.command("silence budget_exhausted 200d", user="U01")
+    assert "for 200d (until Wed 16 Jun 2027 14:00)" in long["text"]
+    listing = (await slack.command("alerts"))["text"]
+    assert "until Mon 29 Nov 2027 14:00" in listing
+    audit = (await slack.command("audit 5 each alert.silence"))["text"]
+    assert "— → Nov 29 2027 14:00" in audit and "— → Nov 30 14:00" in audit
