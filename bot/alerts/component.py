@@ -25,6 +25,7 @@ from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.refused import Memory, on_refused
 from bot.alerts.repost import repost_failed
 from bot.outbox_delivery import RefusalHook, Refused
+from guards.errors import StorageUnavailable
 from guards.events import Event
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class AlertsComponent:
         self._task: asyncio.Task[None] | None = None
         self._hooked: list[RefusalHook] | None = None
         self._refusals = Memory()  # what refusals the process remembers (bot.alerts.refused)
+        self._refused_ticks = 0  # ticks in a row the database refused (a full disk, a lock)
 
     @property
     def engine(self) -> AlertEngine:
@@ -151,7 +153,15 @@ class AlertsComponent:
     async def tick(self) -> dict[str, int]:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
         # (a step of the clock since the last look moves the beats first: the batch's hook)
-        done = await self.store.write(self.engine.tick)
+        after_outage = self._refused_ticks > 0
+        try:
+            done = await self.store.write(
+                lambda tx: self.engine.tick(tx, after_outage=after_outage)
+            )
+        except StorageUnavailable:  # agents' beats are refused as well: not their silence
+            self._refused_ticks += 1
+            raise
+        self._refused_ticks = 0
         if done["events"] >= BATCH:
             done["events"] += await self.process()
         return done

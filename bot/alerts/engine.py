@@ -356,10 +356,12 @@ class AlertEngine(AlertResolution):
 
     # -- the tick -----------------------------------------------------------------------
 
-    def tick(self, tx: Tx) -> dict[str, int]:
-        """Everything time-driven, from rows: watchdog, events, silences, resolution, chains."""
+    def tick(self, tx: Tx, *, after_outage: bool = False) -> dict[str, int]:
+        """Everything time-driven, from rows: watchdog, events, silences, resolution, chains.
+        ``after_outage``: the ticks before this one could not write (see
+        :func:`heartbeats.alive`)."""
         now = tx.clock.now()
-        heartbeats.alive(tx, now=now)
+        heartbeats.alive(tx, now=now, after_outage=after_outage)
         missed = heartbeats.watchdog(
             tx, self.policy.heartbeats, now=now, watching_since=self.watching_since
         )

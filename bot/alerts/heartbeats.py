@@ -131,8 +131,20 @@ def clock_stepped(tx: Tx, seconds: float) -> None:
     tx.execute("UPDATE watchdog_alive SET alive_at = alive_at + ?", (seconds,))
 
 
-def alive(tx: Tx, *, now: float) -> None:
-    """This run is alive at ``now`` (the alerts tick says so every few seconds)."""
+def alive(tx: Tx, *, now: float, after_outage: bool = False) -> None:
+    """This run is alive at ``now`` (the alerts tick says so every few seconds).
+
+    ``after_outage``: the ticks since the last mark could not write (a full disk, a lock
+    held by another process): the agents' beats were refused meanwhile too, so that time
+    is a downtime, as a stopped process's is (audit24 resources H1: every agent was paged
+    as silent once the disk had room again)."""
+    if after_outage:
+        row = tx.one("SELECT alive_at FROM watchdog_alive WHERE id = 1")
+        if row is not None and row[0] < now:
+            tx.execute(
+                "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)",
+                (row[0], now),
+            )
     tx.execute(
         "INSERT INTO watchdog_alive (id, alive_at) VALUES (1, ?)"
         " ON CONFLICT (id) DO UPDATE SET alive_at = excluded.alive_at",

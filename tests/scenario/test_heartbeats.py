@@ -11,6 +11,8 @@ import pytest
 from bot.alerts import heartbeat_uptime
 from bot.alerts import operations as ops
 from guards.clock import ManualClock
+from guards.errors import StorageUnavailable
+from guards.migrations import begin_immediate, connect
 
 BOT = "acme/alice/rss-bot"
 ALERTS = "C0ALERTS"
@@ -308,3 +310,38 @@ async def test_an_agent_resolved_by_hand_before_the_upgrade_is_watched_again(app
     await second.ns.extras["alerts"].tick()
     rows = await second.store.fetch("SELECT id, resolved_at FROM alerts ORDER BY id")
     assert [r[1] is None for r in rows] == [False, True]  # alerted again
+
+
+async def test_beats_refused_by_a_full_disk_or_a_lock_are_not_an_agents_silence(
+    app_factory, monkeypatch
+):
+    """audit24 resources H1: when writes came back after a full disk, every agent whose
+    last accepted beat was older than the detection window was paged as silent, though
+    each kept beating (its beats answered 503). The time the ticks could not write is a
+    downtime, as a stopped process's is; an agent silent after it is still missed."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    app = await app_factory(POLICY, clock=ManualClock())
+    alerts = app.ns.extras["alerts"]
+    assert (await beat(app)).status_code == 204
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)  # writes refused: a sqlite3 shell in a transaction, a full disk
+    try:
+        for _ in range(3):  # 3 minutes of refused writes, beats sent all along
+            app.clock.advance(60)
+            assert (await beat(app)).status_code == 503
+            with pytest.raises(StorageUnavailable):
+                await alerts.tick()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    app.clock.advance(2)
+    await alerts.tick()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []  # nobody paged
+
+    app.clock.advance(119)  # beats stop for real now: not yet a whole window
+    await alerts.tick()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
+    app.clock.advance(1)
+    await alerts.tick()
+    await alerts.process()
+    assert [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")] == ["heartbeat_missed"]
