@@ -31,7 +31,7 @@ from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.escape import slack_text
-from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
+from bot.known_scopes import close_scope, did_you_mean, known_scope, meant, named_scopes
 from bot.responders import duration_arg, local_time
 from bot.responders import engine_of as engine_of
 from bot.responders import require_responder as require_responder
@@ -330,7 +330,7 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     else:
         return _silenced(ctx, made, seconds)
     if unseen_path is not None:  # the scope probably meant, read off the writer
-        close = await ctx.ns.store.read(lambda tx: close_scope(tx, unseen_path))
+        close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, unseen_path))
         guess = did_you_mean(close, prefix=prefix)
     made = await ctx.ns.store.write(
         lambda tx: ops.silence(

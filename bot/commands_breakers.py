@@ -26,7 +26,7 @@ from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
 from bot.escape import operator_mentions, slack_text
-from bot.known_scopes import close_scope, did_you_mean
+from bot.known_scopes import did_you_mean, meant
 from bot.slack.limits import LIST_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
 from guards.breaker_kinds import MODEL_PREFIX
@@ -187,7 +187,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     if verb == "open" and kind != "model":
         # the scope meant, looked for before the kill switch is on: its alert makes a
         # typo a scope seen, and a look after the commit could take it for the one meant
-        close = await ctx.ns.store.read(lambda tx: close_scope(tx, key))
+        close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, key))
     row, typo = await ctx.ns.store.write(operate)
     if typo and kind != "model":
         typo += did_you_mean(close)

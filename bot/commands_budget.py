@@ -22,7 +22,7 @@ from bot.commands_core import (
     parse_scope_arg,
     parse_window,
 )
-from bot.known_scopes import close_scope, did_you_mean, unseen
+from bot.known_scopes import did_you_mean, meant, unseen
 from bot.responders import engine_of
 from bot.slack.limits import LIST_TEXT
 from guards.errors import InvalidInput
@@ -189,7 +189,7 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     tree, known = await ctx.ns.store.write(read)
     reply = _tree_reply(tree)
     if not known:
-        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+        close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
         note = f"_{unseen(scope.path)}; the limits shown are what it would get._"
         note += did_you_mean(close)
         reply = Reply(text=f"{reply.text}\n{note}", blocks=[*reply.blocks, context(note)])
@@ -260,7 +260,7 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
             f" `/agent budget set {scope.path} default {window}`."
         )
     if not known:  # said first, as the kill switch says it (a typo?)
-        close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+        close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
         text = (
             f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
             f"{did_you_mean(close)}\n{text}"

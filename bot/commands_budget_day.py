@@ -27,7 +27,7 @@ from bot.budget_days import (
 )
 from bot.commands import Context, Reply
 from bot.escape import no_broadcast
-from bot.known_scopes import close_scope, did_you_mean
+from bot.known_scopes import did_you_mean, meant
 from guards.money import usd_for
 from guards.scopes import Scope
 
@@ -140,7 +140,7 @@ async def _nothing_spent(ctx: Context, scope: Scope, day: date, label: str) -> s
         return f"{text}; its last day with spend before that is {before:%a %Y-%m-%d}."
     if after is not None:
         return f"{text}; its first day with spend is {after:%a %Y-%m-%d}."
-    close = await ctx.ns.store.read(lambda tx: close_scope(tx, scope.path))
+    close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
     return f"{text}; no agent under it has ever spent (a typo?).{did_you_mean(close)}"
 
 

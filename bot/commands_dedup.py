@@ -17,7 +17,7 @@ from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
 from bot.escape import slack_text
-from bot.known_scopes import close_scope, did_you_mean, known_scope, unseen
+from bot.known_scopes import did_you_mean, known_scope, meant, unseen
 from guards.config import parse_duration
 from guards.store import Tx
 from guards.validation.repo import count_rejections, rejections
@@ -123,7 +123,7 @@ def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
     """What to say about a scope Nightshift does not know (None: it knows it)."""
     if known_scope(ctx.ns.policy, tx, scope):
         return None
-    close = close_scope(tx, scope)
+    close = meant(ctx.ns.policy, tx, scope)
     again = f" (`/agent dedup {close}`)" if close else ""
     return (
         f"{unseen(scope)}: no output was checked under it, so there is nothing to show."

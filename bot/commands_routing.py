@@ -7,7 +7,7 @@ from bot.api_routing import ensure_routing, routing_stats
 from bot.blocks import actions, button, context, echo, section
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_core import is_known_scope
-from bot.known_scopes import close_scope, did_you_mean, unseen
+from bot.known_scopes import did_you_mean, meant, unseen
 from bot.slack.limits import BUTTON_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
@@ -54,7 +54,7 @@ def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
     """What to say about a scope Nightshift does not know (None: it knows it)."""
     if is_known_scope(ctx, tx, scope):
         return None
-    return f"_{unseen(scope)}._{did_you_mean(close_scope(tx, scope))}"
+    return f"_{unseen(scope)}._{did_you_mean(meant(ctx.ns.policy, tx, scope))}"
 
 
 async def _revert(ctx: Context, *, intent: str, namespace: str | None) -> Reply:

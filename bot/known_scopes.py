@@ -21,7 +21,7 @@ from guards.config import Policy
 from guards.scopes import ancestors_of
 from guards.store import Tx
 
-__all__ = ["close_scope", "did_you_mean", "known_scope", "seen_scope", "unseen"]
+__all__ = ["close_scope", "did_you_mean", "known_scope", "meant", "seen_scope", "unseen"]
 
 MAX_CANDIDATES = 200_000  # scopes read for a suggestion (it runs on a read connection)
 NEAR = 0.8  # how alike a near spelling must be (difflib's ratio)
@@ -88,6 +88,7 @@ def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
     )
     seen = {p for p in (*(str(r[0]) for r in rows), *named) if not p.startswith("model:")}
     nodes = {node for path in seen for node in ancestors_of(path)}  # a user above its agents
+    nodes.discard(text)  # what was typed is no suggestion (seen by an alert, never spent)
     paths = sorted(nodes, key=lambda p: (p.count("/"), p))
     low = text.lower()
     for path in paths:
@@ -112,6 +113,12 @@ def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
         if near:
             return names[near[0]]
     return None
+
+
+def meant(policy: Policy, tx: Tx, text: str) -> str | None:
+    """:func:`close_scope` among the seen scopes and the policy's: a new agent that only
+    has a budget in the file so far is suggested too (audit24 claims C3)."""
+    return close_scope(tx, text, named=named_scopes(policy))
 
 
 def did_you_mean(close: str | None, *, prefix: str = "") -> str:
