@@ -67,6 +67,10 @@ class Admins:
         # and until when not to ask again
         self._failed: dict[str, tuple[str, float]] = {}
         self.lookups = 0  # usergroups.users.list calls made (for tests and logs)
+        # groups whose last lookup Slack answered with an error that asking again will not
+        # change (``no_such_subteam``, ``missing_scope``), with it: they count as no one,
+        # so a refusal does not send anyone to them
+        self.unresolved: dict[str, str] = {}
 
     async def is_admin(self, user_id: str) -> bool:
         """Whether the user may change things.
@@ -116,11 +120,13 @@ class Admins:
                 self._failed[group] = (why, self.clock.now() + wait)
             else:  # an answer: the group is no one (an earlier passing failure is over)
                 self._failed.pop(group, None)
+                self.unresolved[group] = _code(exc)
             log.warning(
                 "could not resolve admin group %s (%s); using %d known", group, exc, len(stale)
             )
             return stale
         self._failed.pop(group, None)
+        self.unresolved.pop(group, None)
         self._groups[group] = (users, self.clock.now())
         return users
 
@@ -139,3 +145,11 @@ def _why(exc: Exception) -> tuple[str | None, float]:
     if status >= 500:
         return f"Slack answered {status}", 0.0
     return None, 0.0
+
+
+def _code(exc: Exception) -> str:
+    """Slack's error code for a lookup refused for good (``no_such_subteam``)."""
+    if not isinstance(exc, SlackApiError):
+        return type(exc).__name__
+    status, error = slack_error(exc)
+    return error or f"HTTP {status}"

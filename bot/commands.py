@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.admins import Admins
 from bot.blocks import (
     MAX_TEXT,
     clip,
@@ -33,7 +34,7 @@ from bot.blocks import (
     section,
 )
 from bot.chat_words import split_args
-from bot.escape import mask_secrets, no_broadcast
+from bot.escape import mask_secrets, no_broadcast, slack_text
 from bot.slack.limits import fit
 from guards.errors import GuardError
 
@@ -216,14 +217,34 @@ def help_reply(note: str | None = None) -> Reply:
     return Reply(text=text, blocks=[section(text)])
 
 
-def ask_admins(policy: Policy) -> str:
-    """Whom to ask, by name (the person refused is on a phone at 3 a.m.)."""
+def ask_admins(policy: Policy, unresolved: Mapping[str, str] | None = None) -> str:
+    """Whom to ask, by name (the person refused is on a phone at 3 a.m.).
+
+    ``unresolved``: the admin groups Slack answered for good that it cannot resolve
+    (:attr:`bot.admins.Admins.unresolved`, group to error): they count as no one, so they
+    are not named (audit24 claims C7); with nobody else to name, whoever runs Nightshift
+    is, with what to fix.
+    """
+    unresolved = unresolved or {}
+    groups = [g for g in policy.admin_groups if g not in unresolved]
     names = [f"<@{u}>" for u in policy.admins[:3]]
-    names += [f"<!subteam^{g}>" for g in policy.admin_groups[:2]]
+    names += [f"<!subteam^{g}>" for g in groups[:2]]
+    if not names and unresolved:
+        gone = ", ".join(f"{g}: {slack_text(unresolved[g], 40)}" for g in list(unresolved)[:3])
+        return (
+            "Ask whoever runs Nightshift: Slack cannot resolve the policy's `admin_groups`"
+            f" ({gone})."
+        )
     if not names:
         return "The policy names no admins: add member ids under `admins:` in the policy file."
-    more = " (or another admin)" if len(policy.admins) > 3 or len(policy.admin_groups) > 2 else ""
+    more = " (or another admin)" if len(policy.admins) > 3 or len(groups) > 2 else ""
     return f"Ask {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}{more}."
+
+
+def _unresolved(ctx: Context) -> Mapping[str, str]:
+    """The admin groups Slack cannot resolve, as the Slack transport last found them."""
+    admins = getattr(ctx.ns.extras.get("slack"), "admins", None)
+    return admins.unresolved if isinstance(admins, Admins) else {}
 
 
 # the words of the alert buttons, typed as commands
@@ -270,7 +291,8 @@ async def dispatch(ctx: Context, text: str) -> Reply:
         detail = f"{no_broadcast(exc.detail)}\n" if exc.detail else ""
         return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
     except NotAdmin as exc:
-        return Reply.text_only(f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
+        ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
+        return Reply.text_only(f"Only {exc.who} can {exc}. {ask}")
     except GuardError as exc:
         return Reply.text_only(no_broadcast(exc.message))
 
@@ -286,6 +308,7 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     try:
         return await handler(ctx, value)
     except NotAdmin as exc:
-        return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy)}")
+        ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
+        return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask}")
     except GuardError as exc:
         return ActionResult(ephemeral=no_broadcast(exc.message))

@@ -25,8 +25,22 @@ DAY = 86400
 MAX_DAYS = 3650  # history may be kept for ten years (the other durations: one)
 
 
-def _long_duration(value: object) -> int:
-    return parse_duration(value, max_days=MAX_DAYS)
+def _long_duration(floor: int) -> BeforeValidator:
+    """A duration of up to ten years; out of range, the message gives this key's range
+    (audit24 claims C5: it said "0 to 3650 days" of keys that keep at least 1d or 3d)."""
+
+    def parse(value: object) -> int:
+        try:
+            return parse_duration(value, max_days=MAX_DAYS)
+        except ValueError as exc:
+            if not str(exc).startswith(f"{value!r} is out of range"):
+                raise
+        raise ValueError(
+            f"{value!r} is out of range: keep at least {in_words(floor)} and at most"
+            f" {MAX_DAYS} days"
+        )
+
+    return BeforeValidator(parse)
 
 
 def _at_least(floor: int, why: str) -> AfterValidator:
@@ -45,28 +59,28 @@ def _at_least(floor: int, why: str) -> AfterValidator:
 
 EventsPeriod = Annotated[
     int,
-    BeforeValidator(_long_duration),
+    _long_duration(DAY),
     _at_least(DAY, "because alerts and the duplicate-burst check look back at recent events"),
 ]
 OutboxPeriod = Annotated[
     int,
-    BeforeValidator(_long_duration),
+    _long_duration(DAY),
     _at_least(DAY, "because later Slack messages (edits, thread replies) point at these rows"),
 ]
 AttemptsPeriod = Annotated[
     int,
-    BeforeValidator(_long_duration),
+    _long_duration(DAY),
     _at_least(DAY, "or a task retried the next day would get a fresh max_attempts_per_task"),
 ]
 # A day's digest is posted the next day, as late as 23:59 local: up to 49 h (a DST day).
 RunsPeriod = Annotated[
     int,
-    BeforeValidator(_long_duration),
+    _long_duration(3 * DAY),
     _at_least(3 * DAY, "because the daily digest counts the runs of the day before"),
 ]
 AlertsPeriod = Annotated[
     int,
-    BeforeValidator(_long_duration),
+    _long_duration(3 * DAY),
     _at_least(3 * DAY, "because the daily digest shows the alerts and uptime of the day before"),
 ]
 

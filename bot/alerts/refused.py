@@ -52,6 +52,7 @@ REPORT_EVERY = 3600.0
 #: seconds within which an alert's message, posted again, is not posted again
 REPOST_EVERY = 3600.0
 
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _DM_REF = re.compile(r"alert:([0-9]+):dm:([0-9]+)")
 _POST_REF = re.compile(r"\$ref:(alert:[0-9]+:post)\.ts")
 _FIXES = {
@@ -258,6 +259,14 @@ def _keys_naming(engine: AlertMessages, channel: str) -> str:
     return " and ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
+def _shown(channel: str) -> str:
+    """``<#C0123>`` for a channel id (Slack links it); a channel known only by name as
+    ``#alerts``, unlinked: Slack shows ``<##alerts>`` as it is (audit24 claims C2)."""
+    if _CHANNEL_ID.fullmatch(channel):
+        return f"<#{channel}>"
+    return "#" + slack_text(channel.removeprefix("#"), 80)
+
+
 def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str, memory: Memory) -> int:
     """DM the person on call now (else the admins) that ``channel`` refuses the alerts,
     unless they were told in the last hour; returns how many DMs were queued."""
@@ -275,7 +284,7 @@ def channel_refused(engine: AlertMessages, tx: Tx, channel: str, error: str, mem
     key = _keys_naming(engine, channel)
     fix = _FIXES.get(error, "name another channel in the policy ({key})").format(key=key)
     text = (
-        f"⚠️ Alerts to <#{channel}> are refused by Slack ({code}): {fix}, then reload"
+        f"⚠️ Alerts to {_shown(channel)} are refused by Slack ({code}): {fix}, then reload"
         " Nightshift (SIGHUP). Until then the alerts are not shown there; they are posted"
         " again at the next start. (Said at most once an hour.)"
     )

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -126,6 +127,26 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _per_year(spec: CronSpec) -> str:
+    """How many runs a day-of-month limited to some months makes a year (audit24 claims
+    C1: `@yearly` read "1 run a month"). Day 31 is missing from April, 29 February from
+    three years in four; with a weekday too, a day must match both, so "at most"."""
+
+    def runs(leap: bool) -> int:
+        year = 2028 if leap else 2027
+        last = {m: calendar.monthrange(year, m)[1] for m in spec.months}
+        return spec.per_day * sum(1 for m in spec.months for d in spec.days if d <= last[m])
+
+    common, leap = runs(False), runs(True)
+    if spec.dow_restricted:
+        return f"at most {_plural(leap, 'run')} a year"
+    if common == leap:
+        return f"{_plural(common, 'run')} a year"
+    if common == 0:
+        return f"{_plural(leap, 'run')} a year, only in leap years"
+    return f"{_plural(common, 'run')} a year ({leap} in a leap year)"
+
+
 def describe(spec: CronSpec) -> str:
     """The expression in words, with how many runs it makes a day.
 
@@ -133,8 +154,11 @@ def describe(spec: CronSpec) -> str:
     >>> describe(parse_cron("30 9 * * 1-5"))
     'at 09:30, on Monday to Friday, 5 runs a week'
     """
-    if spec.dom_restricted:
-        most = "at most " if spec.dow_restricted else ""
+    if spec.dom_restricted and len(spec.months) < 12:
+        count = _per_year(spec)
+    elif spec.dom_restricted:
+        # a day past the 28th is missing from some months: day 31 runs in 7 of 12
+        most = "at most " if spec.dow_restricted or spec.days[-1] > 28 else ""
         count = f"{most}{_plural(spec.per_day * len(spec.days), 'run')} a month"
     elif spec.dow_restricted:
         count = f"{_plural(spec.per_day * len(spec.weekdays), 'run')} a week"

@@ -25,10 +25,12 @@ Example:
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -292,8 +294,17 @@ def _refusal(plans: list[tuple[int, JobPlan]], source: str) -> str | None:
             if plan.suggestion:
                 lines.append(f"    did you mean `{plan.suggestion}`?")
             lines.append("    set allow_frequent: true on the job if this is intended")
-    lines.append("check them with: nightshift jobs preview")
+    lines.append(f"check them with: {_preview_command(source)}")
     return "\n".join(lines)
+
+
+def _preview_command(source: str) -> str:
+    """``nightshift jobs preview``, with ``--config`` when the file read is not the
+    default one (audit24 claims C8: the hint checked ./nightshift.yml after ``run
+    --config p.yml``). The preview reads no database, so ``--db`` is not needed."""
+    if source == "policy" or Path(source) == Path("nightshift.yml"):
+        return "nightshift jobs preview"
+    return f"nightshift jobs preview --config {shlex.quote(source)}"
 
 
 # The keys of a job the lint reads (a job is linted when these are right).

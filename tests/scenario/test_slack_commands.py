@@ -417,6 +417,30 @@ async def test_a_group_slack_then_says_does_not_exist_is_no_one_not_unknown(slac
     assert later["text"].startswith("Only admins can change budgets."), later["text"]
 
 
+async def test_a_refusal_does_not_send_the_user_to_a_group_slack_cannot_resolve(
+    slack_http, fake_slack
+):
+    """audit24 claims C7: with `admin_groups: [S0OPS, S0GONE]` and S0GONE unknown to Slack
+    (the log said so), a refusal still said "Ask … or <!subteam^S0GONE>"."""
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS", "S0GONE"]})
+    refused = await slack.command("budget set acme $5 day", user="U0STRANGER")
+    assert refused["text"] == (
+        "Only admins can change budgets. Ask <@U0ADMIN> or <!subteam^S0OPS>."
+    ), refused["text"]
+    # the admins listed by person are named
+    only_gone = await slack_http({**POLICY, "admin_groups": ["S0GONE"]})
+    refused = await only_gone.command("budget set acme $5 day", user="U0STRANGER")
+    assert refused["text"] == "Only admins can change budgets. Ask <@U0ADMIN>.", refused["text"]
+    # nobody listed by person: whoever runs Nightshift, with what to fix
+    nobody = await slack_http({"budgets": POLICY["budgets"], "admin_groups": ["S0GONE"]})
+    refused = await nobody.command("budget set acme $5 day", user="U0STRANGER")
+    assert refused["text"] == (
+        "Only admins can change budgets. Ask whoever runs Nightshift: Slack cannot resolve"
+        " the policy's `admin_groups` (S0GONE: no_such_subteam)."
+    ), refused["text"]
+
+
 # -- audit --------------------------------------------------------------------------------
 
 

@@ -128,9 +128,10 @@ async def test_audit_filters_ignore_case(slack_http):
     assert "*refused*" in (await slack.command(f"audit @{STRANGER.lower()}"))["text"]
 
 
-async def test_a_refusal_names_whom_to_ask(slack_http):
+async def test_a_refusal_names_whom_to_ask(slack_http, fake_slack):
     """M7: "Only admins can ..." said to ask "the admins in the policy file", of no use on a
     phone at 3 a.m.: it names them."""
+    fake_slack.groups["S0OPS"] = ["U0OPS"]  # a group Slack knows (else it is not named)
     slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]})
     refused = await slack.command("budget set acme $5 day", user=STRANGER)
     assert refused["text"] == (

@@ -261,3 +261,20 @@ async def test_an_alerts_channel_that_refuses_posts_is_reported_once_an_hour(sla
     )
     await fake.wait_for(lambda: len(reports()) == 2, within=3)
     assert "invite the bot" in reports()[1]
+
+
+async def test_the_default_alerts_channel_refused_is_named_not_linked(slack_http, tmp_path):
+    """audit24 claims C2: with no `channels:` (alerts go to `#alerts`) the DM said
+    "Alerts to <##alerts>": `<#…>` links a channel id, and a name in it shows as is."""
+    policy = {k: v for k, v in POLICY.items() if k not in ("channels", "oncall")}
+    slack = await slack_http(policy, clock=ManualClock(), db=tmp_path / "default.db")
+    slack.fake.refuse["#alerts"] = "is_archived"
+    await overspend(slack.app)
+    await alerts_of(slack).process()
+
+    def reports() -> list[str]:
+        return [t for t in slack.fake.texts(POLICY["admins"][0]) if "are refused by Slack" in t]
+
+    await slack.fake.wait_for(lambda: reports(), within=3)
+    [report] = reports()
+    assert report.startswith("⚠️ Alerts to #alerts are refused by Slack (is_archived):"), report

@@ -296,3 +296,29 @@ def test_a_time_the_clocks_show_twice_carries_its_zone():
     assert (clock_time(first, berlin), clock_time(second, berlin)) == ("02:50 CEST", "02:50 CET")
     assert clock_time(first - 3600, berlin) == "01:50"  # shown once: no zone needed
     assert clock_time(second, berlin, now=second - 86400) == "Sun 25 Oct 02:50 CET"
+
+
+def test_manifest_says_where_http_mode_puts_its_two_urls():
+    """audit24 claims C6: the comment pointed at "the command's `url` below", which the
+    manifest did not have. Its lines marked "HTTP mode", uncommented, give the two request
+    URLs Slack's manifest schema has (features.slash_commands[].url and
+    settings.interactivity.request_url), both at Nightshift's POST /slack/events."""
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "manifest.yml").read_text()
+    marked = [line for line in text.splitlines() if line.rstrip().endswith("# HTTP mode")]
+    assert len(marked) == 2
+    http = "\n".join(
+        line.replace("# ", "", 1) if line in marked else line for line in text.splitlines()
+    ).replace("socket_mode_enabled: true", "socket_mode_enabled: false")
+    manifest = yaml.safe_load(http)
+    url = "https://<your host>/slack/events"
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["url"] == url
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    socket = yaml.safe_load(text)  # as shipped (Socket Mode): no URL at all
+    assert "url" not in socket["features"]["slash_commands"][0]
+    assert "request_url" not in socket["settings"]["interactivity"]
+    assert "HTTP mode" in text.split("_metadata:")[0]  # the header says how

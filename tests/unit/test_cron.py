@@ -55,6 +55,32 @@ def test_expressions_in_words(expr, words):
 
 
 @pytest.mark.parametrize(
+    ("expr", "count"),
+    [
+        # audit24 claims C1: a yearly job read "1 run a month"
+        ("@yearly", "on day 1 of the month in January, 1 run a year"),
+        ("@annually", "on day 1 of the month in January, 1 run a year"),
+        ("0 0 1 1 *", "on day 1 of the month in January, 1 run a year"),
+        ("0 0 1 */3 *", "in January, April, July and October, 4 runs a year"),
+        ("0 0 1 1,7 *", "in January and July, 2 runs a year"),
+        ("0 9,17 1,15 6 *", "on days 1 and 15 of the month in June, 4 runs a year"),
+        ("0 0 31 1-6 *", "in January to June, 3 runs a year"),  # no 31st in Feb, Apr, Jun
+        ("0 0 29 2 *", "in February, 1 run a year, only in leap years"),
+        ("0 0 29 1,2 *", "in January and February, 1 run a year (2 in a leap year)"),
+        ("0 0 1 1 1", "if it is also on day 1 of the month in January, at most 1 run a year"),
+        ("0 0 31 * *", "on day 31 of the month, at most 1 run a month"),  # 7 months have one
+    ],
+)
+def test_a_limited_month_counts_runs_a_year(expr, count):
+    assert describe(parse_cron(expr)).endswith(count)
+
+
+def test_a_limited_month_without_a_day_keeps_the_rate_within_those_months():
+    assert describe(parse_cron("0 8 * 6-8 *")) == "at 08:00, in June to August, 1 run a day"
+    assert describe(parse_cron("0 8 * 1 1")) == "at 08:00, on Monday in January, 1 run a week"
+
+
+@pytest.mark.parametrize(
     ("expr", "needle"),
     [
         ("* * *", "has 3 fields"),

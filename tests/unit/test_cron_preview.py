@@ -165,3 +165,32 @@ def test_a_job_whose_own_cron_key_is_wrong_is_not_linted_twice(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "  jobs.0.cron: Input should be a valid string" in err
     assert "refused" not in err
+
+
+# -- the hint names the file that was read (audit24 claims C8) ---------------------------
+
+RUNAWAY = jobs_file(("report-daily", "* 8 * * *", ""))
+
+
+def test_a_refused_job_from_a_named_file_hints_preview_of_that_file(tmp_path, capsys, keep_logging):
+    """`run --config p.yml` said `check them with: nightshift jobs preview`, which reads
+    ./nightshift.yml, not p.yml."""
+    config = tmp_path / "my policy.yml"
+    config.write_text(RUNAWAY)
+    assert main(["run", "--config", str(config), "--db", str(tmp_path / "n.db")]) == 2
+    hint = capsys.readouterr().err.rstrip().splitlines()[-1]
+    assert hint == f"check them with: nightshift jobs preview --config '{config}'"
+    # the hint, run as it is said, checks that file
+    assert main(["jobs", "preview", "--config", str(config)]) == 1
+    assert "1 of 1 job(s) refused: report-daily" in capsys.readouterr().out
+
+
+def test_a_refused_job_from_the_default_file_hints_preview_alone(
+    tmp_path, capsys, keep_logging, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NIGHTSHIFT_CONFIG", raising=False)
+    (tmp_path / "nightshift.yml").write_text(RUNAWAY)
+    assert main(["run", "--db", str(tmp_path / "n.db")]) == 2
+    hint = capsys.readouterr().err.rstrip().splitlines()[-1]
+    assert hint == "check them with: nightshift jobs preview"
