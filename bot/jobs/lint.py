@@ -47,6 +47,7 @@ __all__ = [
     "job_timezone",
     "lint_job",
     "lint_jobs",
+    "preview_command",
     "refused_jobs",
 ]
 
@@ -294,11 +295,11 @@ def _refusal(plans: list[tuple[int, JobPlan]], source: str) -> str | None:
             if plan.suggestion:
                 lines.append(f"    did you mean `{plan.suggestion}`?")
             lines.append("    set allow_frequent: true on the job if this is intended")
-    lines.append(f"check them with: {_preview_command(source)}")
+    lines.append(f"check them with: {preview_command(source)}")
     return "\n".join(lines)
 
 
-def _preview_command(source: str) -> str:
+def preview_command(source: str) -> str:
     """``nightshift jobs preview``, with ``--config`` when the file read is not the
     default one (audit24 claims C8: the hint checked ./nightshift.yml after ``run
     --config p.yml``). The preview reads no database, so ``--db`` is not needed."""

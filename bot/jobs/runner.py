@@ -36,7 +36,7 @@ from bot.jobs.call import post_run
 from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
-from bot.jobs.lint import check_jobs
+from bot.jobs.lint import check_jobs, preview_command
 from bot.jobs.status import JobStatus, read_runs, why_failed
 from guards.breaker import format_seconds
 from guards.breaker_said import last_error
@@ -79,6 +79,7 @@ class JobRunner:
         source: str = "policy",
     ) -> None:
         self.plans = {p.name: p for p in check_jobs(policy, now=now, source=source)}
+        self.source = source  # the policy file read (its name in the hints)
         self.jobs = {job.name: job for job in policy.jobs}
         self.tz = {name: ZoneInfo(plan.timezone) for name, plan in self.plans.items()}
         # check_jobs refused every job whose expression does not parse
@@ -146,7 +147,7 @@ class JobRunner:
             line += f"; next: {name} at {format_local(at, ZoneInfo(timezone))}"
         if noted:
             line += f"; {noted} with notes"
-        log.info("%s (`nightshift jobs preview` shows each)", line)
+        log.info("%s (`%s` shows each)", line, preview_command(self.source))
 
     def _recover(self, tx: Tx) -> tuple[bytes, dict[str, float]]:
         """Close runs a previous process left running; start the schedule of new jobs."""
