@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Annotated, Any, TypeVar
@@ -19,12 +20,26 @@ from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from bot.escape import mask_secrets
+from guards.breaker import format_seconds
 from guards.errors import AuthError, GuardError, InvalidInput
 from guards.tokens import MISSING_TOKEN
 
-__all__ = ["MAX_BODY", "Body", "BodyTooLarge", "FreeText", "bearer", "read_json"]
+__all__ = [
+    "BODY_SECONDS",
+    "MAX_BODY",
+    "Body",
+    "BodyTimeout",
+    "BodyTooLarge",
+    "FreeText",
+    "bearer",
+    "read_body",
+    "read_json",
+]
 
 MAX_BODY = 1024 * 1024
+# A body that has not all come this long after its headers is given up, and its
+# connection closed: as bot.app.IDLE_CONNECTION_SECONDS for a request never finished.
+BODY_SECONDS = 75.0
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -109,6 +124,44 @@ class BodyTooLarge(GuardError):
         super().__init__(f"the body is larger than {MAX_BODY} bytes; send less per request")
 
 
+class BodyTimeout(GuardError):
+    status = 408
+    code = "body_timeout"
+
+    def __init__(self, *, came: int, expected: int | None) -> None:
+        of = f" of {expected}" if expected is not None else ""
+        super().__init__(
+            f"the body did not all arrive within {format_seconds(BODY_SECONDS)} ({came}{of}"
+            " bytes came); send the whole body at once, on a new connection"
+        )
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, or :class:`BodyTimeout` when it has not all come within
+    :data:`BODY_SECONDS` (a client that died mid-upload, its socket left half-open):
+    the connection is then closed once the 408 is sent, not held for good."""
+    if request.content.is_eof():  # all there with the headers (an agent's small call): no timer
+        return await request.read()
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            return await request.read()
+    except TimeoutError:
+        _close_after_answer(request)
+        raise BodyTimeout(
+            came=request.content.total_bytes, expected=request.content_length
+        ) from None
+
+
+def _close_after_answer(request: web.Request) -> None:
+    """No further request on this connection, and no waiting for the rest of the body
+    once the answer is out: aiohttp would read on for up to 10 s (its lingering time),
+    and has no public switch for one connection."""
+    protocol = request.protocol
+    if hasattr(protocol, "_lingering_time"):
+        protocol._lingering_time = 0.0
+    protocol.close()
+
+
 def bearer(request: web.Request) -> str | None:
     """The raw token of ``Authorization: Bearer <token>``, or None."""
     header = request.headers.get("Authorization", "")
@@ -130,7 +183,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BodyTooLarge()
     try:
-        raw = await request.read()
+        raw = await read_body(request)
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge() from None
     except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error

@@ -120,6 +120,7 @@ class Nightshift:
         from bot.people import People
         from bot.retention import Retention
         from bot.slack import transport_components
+        from bot.storage_notice import StorageNotice
 
         # Refuses a runaway job (PolicyError, naming it) before anything starts.
         jobs = JobRunner(
@@ -132,6 +133,7 @@ class Nightshift:
         # Alerts after the outbox: a restart's backlog of events is handled at start.
         return [
             *transport_components(self),
+            StorageNotice(),  # writes refused for a minute: said straight to Slack
             People.component(),  # who left the workspace (users.info), before anyone is paged
             AlertsComponent(),
             ValidationComponent(),
@@ -190,6 +192,9 @@ class Nightshift:
             self._say_if_tiers_look_wrong()
             if sock is not None:
                 await self._serve(sock)
+            # from here a refusal no longer ends the process: the store's log says it
+            # goes on by itself (at start, or in a CLI command, it does not)
+            self.store.serving = True
         except BaseException:
             self.components = started
             await self.stop()

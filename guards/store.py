@@ -111,6 +111,9 @@ class Store(BatchRunner):
         self._shm = identity(f"{self.path}-shm") if self._file is not None else None
         self._lost_checked_at = float("-inf")
         self._lost: str | None = None
+        self.serving = False  # set by a running server (bot.app): see StorageWatch
+        self._outage = None
+        self.ended_outage = None
 
     @classmethod
     async def open(
@@ -256,6 +259,8 @@ class Store(BatchRunner):
                 self.batched_writes += len(batch)
                 if changed:  # an empty commit succeeds on a full disk too
                     self.last_commit_at = time.time()
+                    if self._outage is not None and not any(map(_refused, results)):
+                        self._accepted()  # the outage is over
                 for callback in after:
                     try:
                         callback()
@@ -344,6 +349,11 @@ class Store(BatchRunner):
             await self._reader.close()
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+
+
+def _refused(result: Any) -> bool:
+    """A batch's operation the database refused in its savepoint (a full disk can)."""
+    return isinstance(result, Failed) and isinstance(result.exc, StorageUnavailable)
 
 
 def _close_opened(opening: asyncio.Future[tuple[sqlite3.Connection, list[str]]]) -> None:

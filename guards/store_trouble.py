@@ -14,8 +14,10 @@ from guards.errors import said
 __all__ = ["FileLost", "cause", "identity", "likely_cause", "storage_trouble"]
 
 
-def likely_cause(exc: BaseException) -> str:
-    """What an operator can do about a refusal, from SQLite's primary code."""
+def likely_cause(exc: BaseException, *, goes_on: bool = False) -> str:
+    """What an operator can do about a refusal, from SQLite's primary code. ``goes_on``:
+    the process carries on after it (a running server), and a full disk says so; a start
+    or a CLI command exits at it."""
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     if code in (5, 6):  # BUSY, LOCKED
         return (
@@ -23,7 +25,10 @@ def likely_cause(exc: BaseException) -> str:
             " transaction? Nightshift's own commands let go within milliseconds)"
         )
     if code == 13:  # FULL
-        return " (the disk holding it is full: free space; Nightshift goes on by itself)"
+        return (
+            " (the disk holding it is full: free space"
+            f"{'; Nightshift goes on by itself' if goes_on else ''})"
+        )
     if code == 10:  # IOERR
         return " (an I/O error: check the disk and the file's permissions)"
     if code == 8:  # READONLY

@@ -1,17 +1,25 @@
 """What the store watches and tells of its database's trouble: the path no longer naming
 the file it writes (nor ``<db>-wal`` the WAL it writes into), and writes the database
-refused, logged once a minute
+refused, logged once a minute, then once when writes are accepted again; meanwhile
+:meth:`StorageWatch.outage` says since when, why, and how many were refused
 (:class:`guards.store.Store`; telling trouble from a bug: :mod:`guards.store_trouble`).
+
+Example:
+    >>> # outage = store.outage()
+    >>> # if outage is not None: print(f"refused since {outage.since}: {outage.cause}")
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
+from guards.breaker_state import format_seconds
+from guards.clock import Clock
 from guards.store_trouble import cause, identity, likely_cause
 
-__all__ = ["LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "StorageWatch"]
+__all__ = ["LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]
 
 # the store's own logger, whichever module of it logs: operators filter on it
 log = logging.getLogger("guards.store")
@@ -24,11 +32,29 @@ WAL_LOST = (
 )
 
 
+@dataclass(frozen=True)
+class Outage:
+    """Writes refused since ``since`` (Unix seconds, the store's clock: its first refusal),
+    the last one for ``cause`` (in a line, with what to do when it is known), ``refused``
+    writes answered 503 in all. It ends at the first commit that writes a row."""
+
+    since: float
+    cause: str
+    refused: int
+
+
 class StorageWatch:
     """Whether the database file is still there, and the log of refused writes."""
 
     path: str
+    clock: Clock
     storage_refusals: int  # batches, or single writes, the database refused
+    # a refusal does not end the process (a running server): the log says it goes on by
+    # itself; a start or a CLI command exits at one, so it does not
+    serving: bool
+    _outage: Outage | None
+    # the last outage that ended, and when (the store's clock)
+    ended_outage: tuple[Outage, float] | None
     _reported_at: float
     _unreported: int
     _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
@@ -74,11 +100,21 @@ class StorageWatch:
             return self.file_lost()
         return self._lost
 
+    def outage(self) -> Outage | None:
+        """Since when writes are refused, why, and how many (None: they are accepted)."""
+        return self._outage
+
     def _report(self, exc: BaseException, writes: int) -> None:
         """Log writes the database refused: the first with its traceback when its cause
         is not known (a lock, a full disk or a read-only file is said in words), then one
         line a minute."""
         self.storage_refusals += 1
+        last = self._outage
+        self._outage = Outage(
+            since=last.since if last is not None else self.clock.now(),
+            cause=f"{cause(exc)}{likely_cause(exc)}",
+            refused=(last.refused if last is not None else 0) + writes,
+        )
         now = time.monotonic()
         if now - self._reported_at < REPORT_EVERY_SECONDS:
             self._unreported += writes
@@ -88,7 +124,7 @@ class StorageWatch:
         )
         first = self._reported_at == float("-inf")
         self._reported_at, self._unreported = now, 0
-        why = likely_cause(exc)
+        why = likely_cause(exc, goes_on=self.serving)
         log.error(
             "the database %s refused writes: %s%s; %d write(s) answered 503%s",
             self.path,
@@ -97,4 +133,20 @@ class StorageWatch:
             writes,
             since,
             exc_info=exc if first and not why else None,
+        )
+
+    def _accepted(self) -> None:
+        """A commit wrote a row: an outage, if there was one, is over (said once, INFO)."""
+        outage = self._outage
+        if outage is None:
+            return
+        now = self.clock.now()
+        self._outage, self.ended_outage = None, (outage, now)
+        # the next outage is said at once: the log's last word must not be "accepted"
+        self._reported_at, self._unreported = float("-inf"), 0
+        log.info(
+            "the database %s accepts writes again after %s (%d write(s) answered 503)",
+            self.path,
+            format_seconds(now - outage.since),
+            outage.refused,
         )

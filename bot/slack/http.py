@@ -21,6 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
+from bot.api_body import BodyTimeout, read_body
 from bot.logs import Throttle
 from bot.slack.client import check_at_start
 from bot.slack.surface import SlackSurface
@@ -140,13 +141,15 @@ class HttpTransport:
             )
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.read()
+        try:  # read here, before Bolt, under the API's deadline for a body
+            body = await read_body(request)
         except ConnectionResetError:  # the client went away: an answer nobody receives
             return web.json_response(
                 {"error": "invalid_body", "message": "the connection closed before the body"},
                 status=400,
             )
+        except BodyTimeout as exc:  # the connection is closed once this is sent
+            return web.json_response({"error": exc.code, "message": exc.message}, status=exc.status)
         try:
             verified = self.verifier.is_valid_request(body, dict(request.headers))
         except (ValueError, OverflowError):  # a timestamp that is not a number of seconds

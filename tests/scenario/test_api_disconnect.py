@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -193,3 +194,63 @@ async def test_skipped_upkeep_runs_are_one_warning_a_minute_per_job(caplog):
         "upkeep job breakers is still running (waiting on the database?): its next runs are"
         " skipped (said once a minute)"
     ]
+
+
+async def _half_a_body(url: SplitResult, head: str, part: str) -> tuple[bytes, float]:
+    """Send ``head`` and part of its body, then nothing: what comes back, and when the
+    server closed the connection (seconds after the part was sent)."""
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write((head + part).encode())
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        answer = await asyncio.wait_for(reader.read(), timeout=15)  # to the close
+    finally:
+        writer.close()
+    return answer, loop.time() - started
+
+
+async def test_a_body_that_stops_short_is_answered_408_and_its_connection_closed(
+    app_factory, monkeypatch
+):
+    """audit24 resources M2: headers complete, the body short of its Content-Length, then
+    silence: the connection (and its file descriptor) was held forever."""
+    monkeypatch.setattr("bot.api_body.BODY_SECONDS", 1.0)
+    app = await app_factory()
+    token = await app.token("acme")
+    url = urlsplit(app.url)
+    head = (
+        "POST /v1/reservations HTTP/1.1\r\n"
+        f"Host: {url.hostname}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    )
+    answer, waited = await _half_a_body(url, head, '{"scope": "acme/a/bot", "idem')
+    assert 0.5 < waited < 5, waited  # at the deadline, not 10 s of lingering later
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    said = json.loads(body)
+    assert said["error"] == "body_timeout"
+    assert said["message"] == (
+        "the body did not all arrive within 1s (29 of 400 bytes came);"
+        " send the whole body at once, on a new connection"
+    )
+    assert (await app.store.fetch("SELECT COUNT(*) FROM reservations"))[0][0] == 0
+    assert (await app.client.get("/healthz")).status_code == 200
+
+
+async def test_a_slack_request_whose_body_stops_short_is_answered_408_and_closed(
+    slack_http, monkeypatch
+):
+    monkeypatch.setattr("bot.api_body.BODY_SECONDS", 1.0)
+    slack = await slack_http({})
+    url = urlsplit(slack.app.url)
+    head = (
+        "POST /slack/events HTTP/1.1\r\n"
+        f"Host: {url.hostname}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    answer, waited = await _half_a_body(url, head, '{"scope":')
+    assert 0.5 < waited < 5, waited
+    status, _, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    assert json.loads(body)["error"] == "body_timeout"

@@ -237,3 +237,26 @@ async def test_checkpoints_that_truncate_the_wal_are_no_false_alarm(app_factory)
         assert r.status_code == 201, r.text
         assert await asyncio.to_thread(_truncate_wal, app.ns.settings.db) == 0
         assert (await app.client.get("/healthz")).status_code == 200
+
+
+async def test_a_full_disk_under_a_running_server_is_said_to_go_on_by_itself(app_factory, caplog):
+    """audit24 resources L4: the hint is true of a running server (a start or a CLI command
+    refused the same way exits 1, and does not say it: tests/unit/test_store.py)."""
+    app = await app_factory()
+    pages = await app.store.write(lambda tx: tx.one("PRAGMA page_count")[0])
+    await app.store.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages + 2}"))
+    try:
+        with (
+            caplog.at_level(logging.ERROR, logger="guards.store"),
+            pytest.raises(StorageUnavailable, match="database or disk is full"),
+        ):
+            await app.store.write(
+                lambda tx: tx.execute("CREATE TABLE blobs AS SELECT randomblob(400000) AS b")
+            )
+    finally:
+        await app.store.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))
+    said = [r.getMessage() for r in caplog.records if r.name == "guards.store"]
+    assert (
+        said
+        and "(the disk holding it is full: free space; Nightshift goes on by itself)" in (said[0])
+    ), said

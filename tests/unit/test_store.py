@@ -407,3 +407,65 @@ def test_a_read_only_database_is_storage_trouble_not_a_bug(tmp_path: Path) -> No
     with pytest.raises(sqlite3.OperationalError) as bug:
         sqlite3.connect(":memory:").execute("SELECT nosuchcolumn FROM sqlite_master")
     assert not storage_trouble(bug.value)  # a wrong statement stays a bug
+
+
+async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_many(
+    tmp_path, caplog
+):
+    """audit24 resources L5: the log's last words stayed "refused writes" after the disk
+    was freed; L4: "Nightshift goes on by itself" was said by a start or a CLI command
+    that then exits 1."""
+    import logging
+
+    from guards.store_watch import Outage
+
+    clock = ManualClock()
+    started = clock.now()
+    path = tmp_path / "s.db"
+    store = await Store.open(path, clock=clock)
+    big = b"x" * 200_000
+
+    def put(tx: Tx) -> None:
+        tx.execute("INSERT INTO blobs VALUES (?)", (big,))
+
+    try:
+        await store.write(lambda tx: tx.execute("CREATE TABLE blobs (b BLOB)"))
+        pages = await store.write(lambda tx: tx.one("PRAGMA page_count")[0])
+        await store.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages + 2}"))
+        assert store.outage() is None
+        with caplog.at_level(logging.INFO, logger="guards.store"):
+            with pytest.raises(StorageUnavailable):
+                await store.write(put)
+            clock.advance(250)
+            with pytest.raises(StorageUnavailable):
+                await store.write(put)
+            full = (
+                "OperationalError: database or disk is full"
+                " (the disk holding it is full: free space)"
+            )
+            assert store.outage() == Outage(since=started, cause=full, refused=2)
+            # room again; a commit that writes no row proves nothing (it passes on a full disk)
+            await store.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))
+            assert store.outage() is not None
+            await store.write(put)
+            assert store.outage() is None
+            store.serving = True  # a running server: a refusal there goes on by itself
+            await store.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages + 2}"))
+            with pytest.raises(StorageUnavailable):
+                await store.write(put)
+    finally:
+        await store.close()
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "guards.store"]
+    assert said == [
+        (
+            "ERROR",
+            f"the database {path} refused writes: {full}; 1 write(s) answered 503",
+        ),
+        ("INFO", f"the database {path} accepts writes again after 4m10s (2 write(s) answered 503)"),
+        (
+            "ERROR",
+            f"the database {path} refused writes: OperationalError: database or disk is full"
+            " (the disk holding it is full: free space; Nightshift goes on by itself);"
+            " 1 write(s) answered 503",
+        ),
+    ]

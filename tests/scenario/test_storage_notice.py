@@ -1,0 +1,112 @@
+"""A database refusing writes for a minute is said in the alerts channel, directly (the
+outbox lives in that database), and so is its end (audit24 resources M3)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from guards.migrations import begin_immediate, connect
+
+BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
+POLICY = {"channels": {"alerts": "C0ALERTS"}}
+LOCKED = (
+    "🔴 Nightshift cannot write to its database since 00:00: OperationalError: database is"
+    " locked (another process holds its write lock: a sqlite3 shell or a backup tool in a"
+    " transaction? Nightshift's own commands let go within milliseconds). Every agent call is"
+    " refused with 503 until it can; nothing is lost."
+)
+
+
+class Locked:
+    """Another process holding the database's write lock: every write is refused."""
+
+    def __init__(self, db: str) -> None:
+        self.conn = connect(db)
+        begin_immediate(self.conn)
+
+    def let_go(self) -> None:
+        self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
+async def _refused_for_a_minute(app: Any, monkeypatch: Any) -> Locked:
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    token = await app.token("acme")
+    notice = app.ns.extras["storage_notice"]
+    locked = Locked(app.ns.settings.db)
+    r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+    assert r.status_code == 503, r.text
+    await notice.check()  # refused, but not for a minute yet: nothing said
+    app.clock.advance(61)
+    r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+    assert r.status_code == 503, r.text
+    await notice.check()
+    await notice.check()  # said once
+    return locked
+
+
+async def _write_again(app: Any) -> None:
+    token = await app.token("acme")
+    r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+    assert r.status_code == 201, r.text  # the 503s wrote nothing
+
+
+async def test_a_minute_of_refused_writes_is_posted_once_and_its_end_in_the_thread(
+    slack_http, monkeypatch
+):
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    locked = await _refused_for_a_minute(app, monkeypatch)
+    try:
+        posts = [c.args for c in slack.fake.calls_of("chat.postMessage")]
+        assert [(p["channel"], p["text"]) for p in posts] == [("C0ALERTS", LOCKED)]
+    finally:
+        locked.let_go()
+    await _write_again(app)
+    assert app.store.outage() is None
+    await notice.check()
+    await notice.check()
+    ended, _ = app.store.ended_outage
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    assert len(posts) == 2
+    reply = posts[1].args
+    assert reply["channel"] == "C0ALERTS" and reply["thread_ts"] == posts[0].response["ts"]
+    assert reply["text"] == (
+        f"✅ Nightshift writes to its database again after 1m 1s ({ended.refused:,} writes"
+        " refused meanwhile)."
+    )
+    assert ended.refused >= 2  # the two reservations, and the upkeep jobs' writes
+
+
+async def test_a_post_slack_refuses_is_logged_and_not_tried_again(slack_http, monkeypatch, caplog):
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    slack.fake.fail("chat.postMessage", status=500)
+    with caplog.at_level(logging.WARNING, logger="bot.storage_notice"):
+        locked = await _refused_for_a_minute(app, monkeypatch)
+    locked.let_go()
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1  # the one that failed
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.storage_notice"]
+    assert len(said) == 1 and said[0].startswith(
+        "could not tell C0ALERTS that the database refuses writes (Slack answered 500)"
+    ), said
+    await _write_again(app)
+    await notice.check()
+    texts = [c.args["text"] for c in slack.fake.calls_of("chat.postMessage", ok=True)]
+    assert len(texts) == 1 and texts[0].startswith("✅ Nightshift writes to its database again")
+
+
+async def test_in_shell_mode_the_notice_goes_to_the_console(app_factory, monkeypatch, capsys):
+    app = await app_factory(POLICY)
+    locked = await _refused_for_a_minute(app, monkeypatch)
+    locked.let_go()
+    await _write_again(app)
+    await app.ns.extras["storage_notice"].check()
+    out = capsys.readouterr().out
+    assert (
+        f"── #C0ALERTS ──\n{LOCKED}\n── #C0ALERTS (in a thread) ──\n"
+        "✅ Nightshift writes to its database again after 1m 1s ("
+    ) in out, out
