@@ -28,7 +28,7 @@ from typing import Any
 from bot.blocks import clip, context, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time
-from bot.escape import member_or_name, mentioned, slack_text
+from bot.escape import member_or_name, mentioned, operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.money import usd_for
 
@@ -195,7 +195,7 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
             )
             line += f" (changed: {slack_text(', '.join(keys), DETAIL_CHARS)})"
         elif row["detail"]:
-            line += f" (the last: {slack_text(str(row['detail']), DETAIL_CHARS)})"
+            line += f" (the last: {_detail(e.action, str(row['detail']))})"
         return line
     target = "all jobs" if e.action.startswith("job.") and row["target"] == "*" else row["target"]
     line += f" `{slack_text(str(target), 200)}`"
@@ -203,8 +203,16 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
         values = _values(ctx, e.action, row["before"], row["after"])
         line += f": {slack_text(values, DETAIL_CHARS)}"
     if row["detail"]:
-        line += f" ({slack_text(str(row['detail']), DETAIL_CHARS)})"
+        line += f" ({_detail(e.action, str(row['detail']))})"
     return line
+
+
+def _detail(action: str, detail: str) -> str:
+    """A row's detail as shown; a breaker's reason names who moved it as a mention, as
+    `/agent breakers` does (the row keeps the id: audit24 agreement F4). Other details
+    are what people and agents typed: shown, never a ping."""
+    shown = slack_text(detail, DETAIL_CHARS)
+    return operator_mentions(shown) if _family(action) == "breaker" else shown
 
 
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d*)?(?:e\d+)?", re.IGNORECASE)

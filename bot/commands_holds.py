@@ -80,8 +80,9 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
         return Reply.text_only(f"No hold counts now at `{scope.path}` or below.")
     held = format_usd(total, exact=True)
     head = f"*Holds at `{scope.path}` and below:* {count}, {held} in all"
+    zone = f" (times in {ctx.ns.policy.timezone})"  # of when each ends (audit24 agreement F2)
     shown: list[str] = []
-    room = LIST_TEXT - len(head) - 40
+    room = LIST_TEXT - len(head) - len(zone) - 40
     for r in holds:
         line = _hold_line(ctx, r, now)
         if len(line) + 1 > room:
@@ -90,6 +91,7 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
         room -= len(line) + 1
     if count > len(shown):
         head += f"; the {len(shown)} largest"
+    head += zone
     if len(agents) > 1:  # who holds it, when the largest holds do not say
         head += "\nBy agent: " + " · ".join(
             f"`{slack_text(a)}` {n} hold{'s' if n != 1 else ''}, {format_usd(m, exact=True)}"

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
@@ -194,10 +195,40 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
     alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""
-    if agent.unanswered:
-        alerts += f", {agent.unanswered} not acknowledged"
+    if agent.unanswered:  # a P2 waits for the digest, not a person (audit24 agreement F3)
+        alerts += f", {agent.unanswered} P0/P1 unanswered"
     spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
     return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
+
+
+MAX_ZONED = 3  # namespaces on a clock of their own named in the times line
+
+
+def _times_line(ctx: Context, agents: list[AgentStatus], now: float) -> str:
+    """``Times in Europe/Berlin``, and whose day "today" is when a namespace listed keeps
+    its own (its spend today is of its day, the clock times of the policy's zone:
+    audit24 agreement F2)."""
+    policy = ctx.ns.policy
+    zoned: dict[str, str] = {}
+    for agent in agents:
+        namespace = agent.scope.split("/", 1)[0]
+        zone = policy.namespace_timezone(namespace)
+        if zone != policy.timezone:
+            zoned.setdefault(namespace, zone)
+    line = f"Times in {policy.timezone}"
+    if not zoned:
+        return line
+
+    def day(zone: str) -> str:
+        return datetime.fromtimestamp(now, ZoneInfo(zone)).strftime("%a %Y-%m-%d")
+
+    own = "; ".join(
+        f"for {slack_text(ns)}, {day(zone)} ({zone})"
+        for ns, zone in list(zoned.items())[:MAX_ZONED]
+    )
+    if len(zoned) > MAX_ZONED:
+        own += f"; {len(zoned) - MAX_ZONED} more on their own day (`/agent budget <namespace>`)"
+    return f'{line} · "today" is {day(policy.timezone)}; {own}'
 
 
 def _more_agents(fleet: Fleet) -> Callable[[int], str]:
@@ -231,11 +262,14 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts, limited
 
     view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
-    delivery = _delivery_line(await outbox_health(ctx.ns.store), ctx, now)
+    health = await outbox_health(ctx.ns.store)
+    delivery = _delivery_line(health, ctx, now)
     warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
+    times = _times_line(ctx, view.agents, now)
     if not view.total:
         empty = "No agents yet: an agent appears with its first reservation or heartbeat."
-        return Reply.text_only("\n".join([empty, delivery, *warnings]))
+        shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
+        return Reply.text_only("\n".join([empty, delivery, *warnings, *shown]))
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
     head = (
         f"Fleet: {view.total} agent(s), {view.need_a_look} need a look · open alerts: {open_alerts}"
@@ -245,10 +279,12 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     listed, placed = line_sections(lines, per_section=15, max_sections=3)
     # the counts and the delivery line first: nothing below can push them out
     blocks = [header("Fleet status"), section(head), context(delivery)]
-    blocks += [context(w) for w in warnings] + listed
+    blocks += [context(w) for w in warnings] + [context(times)] + listed
     if placed < view.total:
         blocks.append(context(more(view.total - placed)))
-    text = fit_text([head, *warnings], lines[:placed], more=more, total=view.total, tail=[delivery])
+    text = fit_text(
+        [head, *warnings], lines[:placed], more=more, total=view.total, tail=[delivery, times]
+    )
     return Reply(text=text, blocks=blocks)
 
 

@@ -67,14 +67,17 @@ def chart_legend(d: Digest) -> str:
 
 
 def _spend(d: Digest) -> list[str]:
+    # the total reads as its lines read (audit24 agreement F1: "$0.01" over three lines of
+    # "$0.004"): exact when a figure is not a whole cent, so it is their sum as shown
+    total = usd_for(d.spent_micros, *([d.limit_micros] if d.limit_micros else []))
     if d.limit_micros:
         frac = d.spent_micros / d.limit_micros
         lines = [
-            f"*Spend* {format_usd(d.spent_micros)} of {format_usd(d.limit_micros)} "
+            f"*Spend* {total(d.spent_micros)} of {total(d.limit_micros)} "
             f"day budget ({_pct(frac)}) `{bar(frac)}`"
         ]
     else:
-        lines = [f"*Spend* {format_usd(d.spent_micros)} (no day budget for {d.namespace})"]
+        lines = [f"*Spend* {total(d.spent_micros)} (no day budget for {d.namespace})"]
     if not d.agents:
         lines.append("no agent spent anything")
         return lines
@@ -100,8 +103,9 @@ def _spend(d: Digest) -> list[str]:
 def _models(d: Digest) -> list[str]:
     if not d.models:
         return ["*By model* no charges"]
+    usd = usd_for(*(m.charged_micros for m in d.models[:6]))
     parts = [
-        f"{slack_text(m.model)} {format_usd(m.charged_micros)} ({_n(m.calls, 'call')})"
+        f"{slack_text(m.model)} {usd(m.charged_micros)} ({_n(m.calls, 'call')})"
         for m in d.models[:6]
     ]
     lines = ["*By model* " + " · ".join(parts)]
@@ -115,7 +119,7 @@ def _mix(d: Digest) -> list[str]:
         return ["*Model mix* no calls"]
     mix = " · ".join(f"{tier} {_pct(share)}" for tier, share in d.tier_shares.items())
     lines = [f"*Model mix* {mix} of {_n(d.calls, 'call')}"]
-    if d.blended_micros_per_mtok:
+    if d.blended_micros_per_mtok:  # prices, as price lists write them: in cents
         line = f"blended {format_usd(d.blended_micros_per_mtok)} per million tokens"
         if d.largest_micros_per_mtok:
             times = d.largest_micros_per_mtok / d.blended_micros_per_mtok
@@ -126,9 +130,10 @@ def _mix(d: Digest) -> list[str]:
         lines.append(line)
     saved = d.saved_micros
     if saved is not None and d.would_cost_micros is not None:
+        usd = usd_for(saved, d.would_cost_micros)  # $0.048 of $0.06 when $0.012 was spent
         lines.append(
-            f"saved {format_usd(saved)} against always using {d.largest_model} "
-            f"(it would have cost {format_usd(d.would_cost_micros)})"
+            f"saved {usd(saved)} against always using {d.largest_model} "
+            f"(it would have cost {usd(d.would_cost_micros)})"
         )
     return lines
 
@@ -169,7 +174,7 @@ def _refused(d: Digest) -> list[str]:
     # ceilings are what the refused asks held, not what a runaway would have spent
     return [
         f"*Refused* {_n(r.calls, 'time')} before a call started (their ceilings"
-        f" {format_usd(r.asked_micros)} in all): {why}; most: {most}"
+        f" {usd_for(r.asked_micros)(r.asked_micros)} in all): {why}; most: {most}"
     ]
 
 

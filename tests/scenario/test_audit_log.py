@@ -15,6 +15,7 @@ ADMIN = "U0ADMIN"
 ONCALL = "U0ONCALL"
 STRANGER = "U0STRANGER"
 BOT = "acme/alice/rss-bot"
+REFUSED = "refused"
 POLICY: dict[str, Any] = {
     "admins": [ADMIN],
     "budgets": {"defaults": {"agent": {"day": "10.00"}}},
@@ -286,3 +287,30 @@ async def test_each_unfolds_every_row_to_the_second_and_a_fold_says_so(slack_htt
     # in any order, with a narrowing word
     narrowed = blocks_text(await slack.command("audit each acme/alice 3"))
     assert narrowed.count("acme/alice/loop-bot") == 2 and "big-bot" not in narrowed
+
+
+async def test_the_person_who_moved_a_breaker_is_a_mention_in_the_audit(slack_http):
+    """audit24 agreement F4: "(trial of 2 calls up to $0.50 approved by U0DANA)", a bare
+    member id, where `/agent breakers` and `status` showed <@U0DANA>; the row keeps the id."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    assert "forced open" in (await slack.command(f"breaker {BOT} open looping"))["text"]
+    assert "approved" in (await slack.command(f"breaker {BOT} approve"))["text"]
+
+    def typed(tx: Any) -> None:  # what someone typed is shown, never a ping
+        tx.audit(actor=STRANGER, action=REFUSED, target=BOT, detail="approved by U0CEO1234")
+
+    await slack.app.store.write(typed)
+    lines = blocks_text(await slack.command("audit 3 each")).split("\n")[1:]
+    assert lines[0].endswith(f"*refused* `{BOT}` (approved by U0CEO1234)"), lines
+    assert lines[1].endswith(
+        f"*breaker.approve* `{BOT}`: forced_open → half_open"
+        f" (trial of 3 calls up to $0.50 approved by <@{ADMIN}>)"
+    ), lines
+    assert lines[2].endswith(
+        f"*breaker.force_open* `{BOT}`: closed → forced_open (forced open by <@{ADMIN}>: looping)"
+    ), lines
+    rows = await slack.app.store.fetch("SELECT detail FROM audit WHERE action LIKE 'breaker.%'")
+    assert [r[0] for r in rows] == [
+        f"forced open by {ADMIN}: looping",
+        f"trial of 3 calls up to $0.50 approved by {ADMIN}",
+    ]

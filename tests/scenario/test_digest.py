@@ -474,3 +474,47 @@ async def test_digest_yesterday_of_a_namespace_in_another_zone_says_its_own_time
         " far is posted today at 09:00 (Pacific/Kiritimati). Today's digest is posted tomorrow"
         " at 09:00; `/agent digest kiri` shows today so far."
     )
+
+
+async def test_the_digest_s_totals_are_the_sums_of_its_lines_as_shown(slack_http):
+    """audit24 agreement F1: three agents charged $0.004 each read "$0.004" apiece under
+    "*Spend* $0.01" and "*By model* … $0.01", and three refused asks of $0.001 had "their
+    ceilings $0.00 in all"; `/agent budget tiny` and the API said $0.012."""
+    policy = {
+        **POLICY,
+        "budgets": {"defaults": {"agent": {"day": "1.00"}}, "scopes": {"tiny": {"day": "1.00"}}},
+        "breakers": {"spend_rate": None, "max_attempts_per_task": 1},
+    }
+    slack = await slack_http(policy, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    tok = await app.token("tiny")
+
+    async def ask(scope: str, key: str, task: str | None = None) -> int:
+        body: dict[str, object] = {"scope": scope, "idempotency_key": key, "max_cost_micros": 1_000}
+        if task:
+            body["task_id"] = task
+        r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+        return int(r.status_code)
+
+    for agent in ("a1", "a2", "a3"):
+        await spend(app, f"tiny/u/{agent}", hold=10_000, charge=4_000, model=HAIKU, key=agent)
+    assert await ask("tiny/u/a1", "t1", task="t") == 201
+    assert [await ask("tiny/u/a1", f"t{n}", task="t") for n in (2, 3)] == [429, 429]
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, "tiny/u/a3", ADMIN, "x"))
+    assert await ask("tiny/u/a3", "b1") == 503
+    budget = await slack.command("budget tiny")
+    assert "$0.012" in budget["text"], budget
+
+    reply = (await slack.command("digest tiny"))["text"]
+    assert "*Spend* $0.012 of $1.00 day budget (1%)" in reply, reply
+    assert "tiny/u/a1 $0.004 of $1.00 (<1%)" in reply
+    assert "*By model* claude-haiku-4-5 $0.012 (3 calls)" in reply
+    assert "(their ceilings $0.003 in all): 2 past attempts, 1 by a breaker" in reply
+    # re-priced at the large tier: $0.06, of which the $0.012 spent is not "saved"
+    assert "saved $0.048 against always using claude-opus-4-5 (it would have cost $0.06)" in reply
+    app.clock.set(berlin(2026, 1, 6, 9, 0))
+    assert ("tiny", date(2026, 1, 5)) in await app.ns.extras["digest"].tick()
+    posted = next(r for r in await digest_rows(app) if r[0] == "digest:tiny:2026-01-05")[3]
+    assert "*Spend* $0.012 of $1.00 day budget (1%)" in posted["text"]
+    assert "(their ceilings $0.003 in all)" in posted["text"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from guards.clock import ManualClock
 from tests.scenario.test_ledger_api import reserve, tree, window
 
 ADMIN = "U0ADMIN"
@@ -132,7 +133,7 @@ async def test_many_small_holds_are_named_by_agent_when_the_largest_do_not_say(s
         assert (await reserve(app, tok, f"{bot}/c{i}", f"b{i}", 450_000)).status_code == 201
     listed = (await slack.command("holds zz"))["text"]
     head, by_agent = listed.splitlines()[:2]
-    assert head == "*Holds at `zz` and below:* 52, $9.93 in all; the 20 largest"
+    assert head == "*Holds at `zz` and below:* 52, $9.93 in all; the 20 largest (times in UTC)"
     assert by_agent == (
         "By agent: `zz/u0/big` 11 holds, $4.95 · `zz/u1/big` 11 holds, $4.95"
         " · `zz/u9/holder` 30 holds, $0.03"
@@ -140,3 +141,23 @@ async def test_many_small_holds_are_named_by_agent_when_the_largest_do_not_say(s
     assert "zz/u9/holder/c" not in listed  # none of its holds is among the largest
     # one agent's own holds need no summary
     assert "By agent" not in (await slack.command("holds zz/u9/holder"))["text"]
+
+
+async def test_holds_names_the_zone_of_the_times_it_shows(slack_http):
+    """audit24 agreement F2: "ends in 59m26s (16:15)" named no zone, for a namespace whose
+    day is Auckland's under a policy in Berlin."""
+    policy = {
+        **POLICY,
+        "timezone": "Europe/Berlin",
+        "budgets": {
+            "defaults": {"agent": {"day": "3.00"}},
+            "scopes": {"zz": {"timezone": "Pacific/Auckland"}},
+        },
+    }
+    slack = await slack_http(policy, clock=ManualClock(1_767_622_500.0))  # 15:15 in Berlin
+    tok = await slack.app.token(BOT)
+    assert (await reserve(slack.app, tok, BOT, "a", 7_777, ttl_seconds=3_600)).status_code == 201
+    listed = (await slack.command("holds zz"))["text"]
+    head, line = listed.splitlines()[:2]
+    assert head == "*Holds at `zz` and below:* 1, $0.007777 in all (times in Europe/Berlin)"
+    assert line.endswith("ends in 1h (16:15)"), line

@@ -149,9 +149,10 @@ async def test_status_lists_every_unhealthy_agent_first_and_counts_the_rest(slac
     assert texts_of(blocks[-1]) == [f"… and {240 - len(lines)} more agents (healthy)"]
 
     text = reply["text"].split("\n")
-    assert text[0] == blocks[1]["text"]["text"] and text[-1].startswith("Slack delivery: ")
+    assert text[0] == blocks[1]["text"]["text"] and text[-2].startswith("Slack delivery: ")
+    assert text[-1] == "Times in UTC"
     listed = [line for line in text if SCOPE_IN_LINE.match(line)]
-    assert more_count(text[-2]) == 240 - len(listed)
+    assert more_count(text[-3]) == 240 - len(listed)
 
 
 async def test_status_in_a_storm_counts_hidden_unhealthy_agents_beyond_500_rows(slack_http):
@@ -511,8 +512,55 @@ async def test_status_puts_an_agent_with_an_unanswered_page_among_those_that_nee
     reply = await slack.command("status")
     assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 1 need a look")
     first = agent_lines(reply)[0]
-    assert first.startswith(f"🔴 `{AGENTS[1]}`") and "1 open alert(s), 1 not acknowledged" in first
+    assert first.startswith(f"🔴 `{AGENTS[1]}`") and "1 open alert(s), 1 P0/P1 unanswered" in first
     [row] = await app.store.fetch("SELECT id FROM alerts")
     await slack.command(f"ack {row[0]}")
     reply = await slack.command("status")
     assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 0 need a look")
+
+
+async def test_status_names_the_zone_of_its_times_and_whose_day_today_is(slack_http):
+    """audit24 agreement F2: "💔 heartbeat missed (last 15:15) · … $0.026508 today" was a
+    clock time in the policy's zone (Berlin) beside the day of the namespace's (Auckland,
+    already the next day), and the reply named neither."""
+    policy = {
+        "admins": [ADMIN],
+        "timezone": "Europe/Berlin",
+        "budgets": {"scopes": {"acme": {"timezone": "Pacific/Auckland"}}},
+    }
+    berlin_1415 = 1_767_618_900.0  # Mon 2026-01-05 14:15 in Berlin, Tue 02:15 in Auckland
+    slack = await slack_http(policy, clock=ManualClock(berlin_1415))
+    app = slack.app
+    await heartbeats(app, [AGENTS[0], AGENTS[40]], missed={AGENTS[0]})  # acme, globex
+    await spend(app, AGENTS[0], 26_508)
+    reply = await slack.command("status")
+    line = next(li for li in reply["text"].split("\n") if f"`{AGENTS[0]}`" in li)
+    assert "💔 heartbeat missed (last 12:15)" in line and "$0.026508 today" in line, line
+    said = 'Times in Europe/Berlin · "today" is Mon 2026-01-05; for acme, Tue 2026-01-06' + (
+        " (Pacific/Auckland)"
+    )
+    assert reply["text"].split("\n")[-1] == said, reply["text"]
+    assert said in [t for b in reply["blocks"] if b["type"] == "context" for t in texts_of(b)]
+    # every namespace on the policy's clock: the zone alone
+    slack2 = await slack_http({"admins": [ADMIN]}, clock=ManualClock(berlin_1415))
+    await heartbeats(slack2.app, [AGENTS[40]])
+    assert (await slack2.command("status"))["text"].split("\n")[-1] == "Times in UTC"
+
+
+async def test_status_says_which_open_alerts_wait_for_an_answer(slack_http):
+    """audit24 agreement F3: "2 open alert(s), 1 not acknowledged" when nobody had
+    acknowledged anything: the other was a P2, which waits for the digest, not a person."""
+    policy = {"admins": [ADMIN], "alerts": {"tiers": {"heartbeat_missed": "P2", "runaway": "P1"}}}
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app = slack.app
+    now = app.clock.now()
+    await emit(
+        app,
+        [
+            HeartbeatMissed(at=now, scope=AGENTS[1], last_seen=now - 900, misses=2),
+            RunawayDetected(at=now, scope=AGENTS[1], stream="posts", count=90, expected_count=3),
+        ],
+    )
+    await app.ns.extras["alerts"].process()
+    first = agent_lines(await slack.command("status"))[0]
+    assert first.endswith("· 2 open alert(s), 1 P0/P1 unanswered"), first

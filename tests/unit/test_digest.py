@@ -192,7 +192,8 @@ def test_agent_money_reads_as_agent_budget_reads_it():
     )
     limits = {"acme/a/loop": 2_000_000, "acme/a/retry": 1_000_000}
     text, _ = render(digest(r, limits={"acme": 5_000_000, **limits}))
-    assert "*Spend* $1.12 of $5.00 day budget (22%)" in text  # the total: cents, as before
+    # the total is the sum of the lines as shown (audit24 agreement F1: it said "$1.12")
+    assert "*Spend* $1.118 of $5.00 day budget (22%)" in text
     assert "acme/a/loop $0.115 of $2.00 (6%)" in text
     assert "acme/a/retry $0.003 of $1.00 (<1%)" in text
     assert "acme/a/big $1.00\n" in text
