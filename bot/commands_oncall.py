@@ -26,6 +26,7 @@ from bot.escape import mentioned, operator_mentions, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People
 from bot.responders import duration_arg, engine_of, local_time, require_responder
+from bot.storage_notice import refused_text
 from guards.config import Policy
 from guards.money import format_usd
 from guards.store import Tx
@@ -264,7 +265,10 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
     health = await outbox_health(ctx.ns.store)
     delivery = _delivery_line(health, ctx, now)
-    warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
+    warnings = [
+        *_storage(ctx, now),
+        *_unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport),
+    ]
     times = _times_line(ctx, view.agents, now)
     if not view.total:
         empty = "No agents yet: an agent appears with its first reservation or heartbeat."
@@ -286,6 +290,17 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         [head, *warnings], lines[:placed], more=more, total=view.total, tail=[delivery, times]
     )
     return Reply(text=text, blocks=blocks)
+
+
+def _storage(ctx: Context, now: float) -> list[str]:
+    """The database refusing writes (every agent call answered 503), said first: the fleet
+    read off it looks healthy (audit24 resources M3)."""
+    store = ctx.ns.store
+    if (lost := store.file_lost()) is not None:
+        return [f"🔴 Nightshift refuses every write: {slack_text(lost, 400)}"]
+    if (outage := store.outage()) is not None:
+        return [refused_text(outage, tz=ZoneInfo(ctx.ns.policy.timezone), now=now)]
+    return []
 
 
 def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:

@@ -110,3 +110,21 @@ async def test_in_shell_mode_the_notice_goes_to_the_console(app_factory, monkeyp
         f"── #C0ALERTS ──\n{LOCKED}\n── #C0ALERTS (in a thread) ──\n"
         "✅ Nightshift writes to its database again after 1m 1s ("
     ) in out, out
+
+
+async def test_status_says_first_that_writes_are_refused(slack_http, monkeypatch):
+    """audit24 resources M3: during a full disk `/agent status` said "0 need a look" and
+    all green, while every agent call was answered 503."""
+    slack = await slack_http(POLICY)
+    app = slack.app
+    locked = await _refused_for_a_minute(app, monkeypatch)
+    try:
+        reply = await slack.command("status")
+        assert reply["text"].startswith("No agents yet"), reply["text"]
+        assert LOCKED in reply["text"]
+    finally:
+        locked.let_go()
+    await _write_again(app)
+    reply = await slack.command("status")
+    assert "cannot write" not in reply["text"]
+    assert reply["text"].startswith("Fleet: 1 agent(s)")
