@@ -27,6 +27,15 @@ def drop_accept_filters() -> None:
         logger.removeFilter(f)
 
 
+def reservation_head(url: SplitResult, token: str) -> str:
+    """The headers of a reservation whose body is to be 400 bytes."""
+    return (
+        "POST /v1/reservations HTTP/1.1\r\n"
+        f"Host: {url.hostname}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    )
+
+
 async def counted(app: Any, series: str) -> None:
     """Wait (up to 5 s) until /metrics shows ``series``: the server has dealt with them."""
     for _ in range(100):
@@ -42,11 +51,7 @@ async def test_a_body_cut_short_by_the_client_logs_no_error_and_changes_nothing(
     app = await app_factory()
     token = await app.token("acme")
     url = urlsplit(app.url)
-    head = (
-        "POST /v1/reservations HTTP/1.1\r\n"
-        f"Host: {url.hostname}\r\nAuthorization: Bearer {token}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
-    )
+    head = reservation_head(url, token)
     with caplog.at_level(logging.INFO):
         await hang_up(url, head + '{"scope": "acme/a/bot", "idem', times=3)
         # the server has dealt with all three once it has counted them (as bad input)
@@ -220,11 +225,7 @@ async def test_a_body_that_stops_short_is_answered_408_and_its_connection_closed
     app = await app_factory()
     token = await app.token("acme")
     url = urlsplit(app.url)
-    head = (
-        "POST /v1/reservations HTTP/1.1\r\n"
-        f"Host: {url.hostname}\r\nAuthorization: Bearer {token}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
-    )
+    head = reservation_head(url, token)
     answer, waited = await _half_a_body(url, head, '{"scope": "acme/a/bot", "idem')
     assert 0.5 < waited < 5, waited  # at the deadline, not 10 s of lingering later
     status, _, body = answer.partition(b"\r\n\r\n")
