@@ -321,6 +321,13 @@ async def get_budget(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     scope = parse_scope(request.match_info["scope"])
     raw = bearer(request)
+    unknown = sorted(set(request.query) - {"day"})
+    if unknown:  # `?date=` for `?day=` must not answer today's tree as if it were that day
+        raise InvalidInput(
+            unknown[0][:40],
+            f"GET /v1/budgets/{{scope}} takes one query parameter, day (yesterday, today or"
+            f" YYYY-MM-DD), not {unknown[0][:40]!r}",
+        )
     if "day" in request.query:  # a past day's spend, without limits (they are not kept per day)
         day = request.query["day"]
         answer = await budget_of_day(ns, scope, raw_token=raw, day_text=day, path=request.path)

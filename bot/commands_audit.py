@@ -136,6 +136,7 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
     return (
         "(lower(actor) = ?1 OR lower(action) = ?1"
         " OR substr(lower(action), 1, length(?1) + 1) = ?1 || '.'"
+        " OR substr(lower(action), -length(?1) - 1) = '.' || ?1"  # `silence`: alert.silence
         " OR (CASE WHEN EXISTS (SELECT 1 FROM scopes WHERE path = ?2)"
         f" THEN {_TARGET.format(t='target', w='?2')}"
         f" ELSE {_TARGET.format(t='lower(target)', w='?1')} END))",
@@ -175,9 +176,10 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
     when = clock_time(ctx, float(row["at"]), seconds=seconds)
     if e.count > 1:
         oldest = clock_time(ctx, e.at_oldest)
-        if oldest.rpartition(" ")[0] == when.rpartition(" ")[0]:  # one day: its date once
-            when = when.rpartition(" ")[2]
-        when = f"{oldest}–{when}"
+        if oldest != when:  # (within one minute: the minute once)
+            if oldest.rpartition(" ")[0] == when.rpartition(" ")[0]:  # one day: its date once
+                when = when.rpartition(" ")[2]
+            when = f"{oldest}–{when}"
     who = ", ".join(member_or_name(a) for a in e.actors[:3])
     if len(e.actors) > 3:
         who += f" and {len(e.actors) - 3} more"

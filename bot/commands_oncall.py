@@ -265,15 +265,13 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
     health = await outbox_health(ctx.ns.store)
     delivery = _delivery_line(health, ctx, now)
-    warnings = [
-        *_storage(ctx, now),
-        *_unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport),
-    ]
+    storage = _storage(ctx, now)  # every agent call refused: said before anything else
+    warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
     times = _times_line(ctx, view.agents, now)
     if not view.total:
         empty = "No agents yet: an agent appears with its first reservation or heartbeat."
         shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
-        return Reply.text_only("\n".join([empty, delivery, *warnings, *shown]))
+        return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
     head = (
         f"Fleet: {view.total} agent(s), {view.need_a_look} need a look · open alerts: {open_alerts}"
@@ -282,12 +280,16 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     more = _more_agents(view)
     listed, placed = line_sections(lines, per_section=15, max_sections=3)
     # the counts and the delivery line first: nothing below can push them out
-    blocks = [header("Fleet status"), section(head), context(delivery)]
+    blocks = [header("Fleet status"), *map(section, storage), section(head), context(delivery)]
     blocks += [context(w) for w in warnings] + [context(times)] + listed
     if placed < view.total:
         blocks.append(context(more(view.total - placed)))
     text = fit_text(
-        [head, *warnings], lines[:placed], more=more, total=view.total, tail=[delivery, times]
+        [*storage, head, *warnings],
+        lines[:placed],
+        more=more,
+        total=view.total,
+        tail=[delivery, times],
     )
     return Reply(text=text, blocks=blocks)
 

@@ -68,10 +68,11 @@ _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 
 # Credentials an agent's error text or an endpoint's answer may carry: Nightshift's own
 # tokens (their id kept), Slack's tokens and webhook URLs, OpenAI's, Anthropic's, GitHub's,
-# GitLab's, Groq's and Hugging Face's keys, a bearer or basic header, a field named like a
-# secret (``password: x``, ``"api_key": "x"``, ``aws_secret_access_key=x``: its name kept;
-# not ``max_tokens: 4096``, nor a ``[placeholder]`` already put there), and a URL query
-# parameter named like one (its name kept)
+# GitLab's, Groq's and Hugging Face's keys, a bearer or basic header, a cookie header's
+# value (to the end of its line), a field named like a secret (``password: x``,
+# ``"api_key": "x"``, ``aws_secret_access_key=x``: its name kept; not ``max_tokens: 4096``,
+# nor a ``[placeholder]`` already put there), and a URL query parameter named like one
+# (its name kept)
 _SECRETS = re.compile(
     r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
     r"|(?P<slack>\bx(?:ox[a-z]|app)-)[A-Za-z0-9-]+"
@@ -79,6 +80,7 @@ _SECRETS = re.compile(
     r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
     r"|(?P<prefixed>\b(?:gh[pousr]_|github_pat_|glpat-|gsk_|hf_))[A-Za-z0-9_-]{16,}"
     r"|(?P<bearer>\b[Bb]earer\s+)[^\s\"',;]+"
+    r"|(?P<cookie>\b(?:set-)?cookie\s*:\s*)[^\r\n\"']+"
     r"|(?P<basic>\b(?-i:Basic)\s+)(?-i:(?=[a-z]*[A-Z0-9+/]))[A-Za-z0-9+/]{12,}={0,2}"
     r"|(?P<aws>\bA[KS]IA)[0-9A-Z]{16}\b"
     r"|(?P<google>\bAIza)[0-9A-Za-z_-]{35}"

@@ -56,6 +56,8 @@ async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_r
     reply = await slack.command("audit 5")
     shown = blocks_text(reply)
     assert "<@U0STRANGER> *refused* ×60: `pause jobs` (the last: not an admin: pause all)" in shown
+    refused_line = next(line for line in shown.split("\n") if "×60" in line)
+    assert "–" not in refused_line.split("`")[1]  # all in one minute: `00:00`, not `00:00–00:00`
     assert f"<@U0ADMIN> *budget.set* `{BOT} day`: $10.00 → $9.00" in shown
     assert reply["blocks"][0]["text"]["text"].startswith("*Last 2 changes*")
     rows = await slack.app.store.fetch("SELECT COUNT(*) FROM audit WHERE action = 'refused'")
@@ -83,6 +85,10 @@ async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
     assert "*refused*" in refused and "budget.set" not in refused
     budget = blocks_text(await slack.command("audit budget"))
     assert budget.count("*budget.set*") == 3
+    # a kind by its last part, as the lines show it (recheck24: "No changes matching
+    # `silence` recorded" beside four alert.silence rows)
+    assert blocks_text(await slack.command("audit set")).count("*budget.set*") == 3
+    assert "refused" not in blocks_text(await slack.command("audit set"))
     none = await slack.command("audit acme/nobody")
     assert none["text"] == "No changes matching `acme/nobody` recorded."
     # a scope in its own case: `Acme` is another namespace (audit23 tenants F3)

@@ -117,6 +117,10 @@ async def test_bad_days_are_400_naming_day_and_change_nothing(app_factory):
         assert body["error"] == "invalid_input" and body["field"] == "day", body
         assert "YYYY-MM-DD" in body["message"] and "2026-11-28 in Europe/Berlin" in body["message"]
         assert len(body["message"]) < 300
+    for typo in ("date=2026-11-27", "days=yesterday", "day=yesterday&date=x"):  # recheck24
+        r = await app.request("GET", f"/v1/budgets/{TEAM}?{typo}", token=tok)
+        assert r.status_code == 400, (typo, r.text)
+        assert r.json()["field"] in ("date", "days") and "takes one query parameter, day" in r.text
     assert (await app.request("GET", "/v1/budgets/acme", token=tok)).json() == before
 
 

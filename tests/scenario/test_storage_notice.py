@@ -117,14 +117,19 @@ async def test_status_says_first_that_writes_are_refused(slack_http, monkeypatch
     all green, while every agent call was answered 503."""
     slack = await slack_http(POLICY)
     app = slack.app
+    r = await app.request(
+        "POST", "/v1/heartbeats", token=await app.token("acme"), json={"scope": "acme/a/bot"}
+    )
+    assert r.status_code == 204, r.text  # a fleet of one, healthy
     locked = await _refused_for_a_minute(app, monkeypatch)
     try:
         reply = await slack.command("status")
-        assert reply["text"].startswith("No agents yet"), reply["text"]
-        assert LOCKED in reply["text"]
+        # first, before "0 need a look" (recheck24: second, a glance read all-clear)
+        assert reply["text"].startswith(LOCKED + "\nFleet: 1 agent(s), 0 need a look")
+        assert reply["blocks"][1]["text"]["text"] == LOCKED
     finally:
         locked.let_go()
     await _write_again(app)
     reply = await slack.command("status")
     assert "cannot write" not in reply["text"]
-    assert reply["text"].startswith("Fleet: 1 agent(s)")
+    assert reply["text"].startswith("Fleet: 2 agent(s)")

@@ -240,6 +240,8 @@ async def test_the_shell_prints_no_terminal_escape_sequences():
         ("X-Api-Key: SECRET", "X-Api-Key: …"),
         ("ghp_SECRETSECRETSECRETSECRET12 and gsk_SECRETSECRETSECRET12", "ghp_… and gsk_…"),
         ("hf_SECRETSECRETSECRETSECRET and glpat-SECRETSECRETSECRET", "hf_… and glpat-…"),
+        ("sent Cookie: session=SECRET; csrf=SECRET\nthen 403", "sent Cookie: …\nthen 403"),
+        ("Set-Cookie: sid=SECRET; HttpOnly", "Set-Cookie: …"),
         # and what is not one
         (
             "max_tokens: 4096 exceeded; input_tokens=1200",
