@@ -48,6 +48,9 @@ class Body(BaseModel):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Free text longer than this is not read for credentials: every field of it is refused
+# for its length (at most 2,000 characters), and a megabyte would hold the event loop.
+MASKED_AT_MOST = 8000
 
 
 def _mend(value: Any) -> Any:
@@ -55,7 +58,9 @@ def _mend(value: Any) -> Any:
     surrogate (``"\\ud83d"``, what JavaScript's ``slice`` leaves of an emoji); it becomes
     U+FFFD. A settle's error text must not cost the settle. A credential in it (an HTTP
     error that quotes its header) is masked: it would be posted and kept for good."""
-    return mask_secrets(_SURROGATE.sub("\ufffd", value)) if isinstance(value, str) else value
+    if not isinstance(value, str) or len(value) > MASKED_AT_MOST:  # refused for its length
+        return value
+    return mask_secrets(_SURROGATE.sub("\ufffd", value))
 
 
 # A text only shown to people (a settle's ``error``, a heartbeat's ``detail``).

@@ -73,6 +73,9 @@ _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 # ``"api_key": "x"``, ``aws_secret_access_key=x``: its name kept; not ``max_tokens: 4096``,
 # nor a ``[placeholder]`` already put there), and a URL query parameter named like one
 # (its name kept)
+_NAME_CHAR = r"[A-Za-z0-9_.-]"
+_RUN_START = r"(?<![A-Za-z0-9_.-])"
+_SECRET_WORDS = r"(?:password|passwd|secret|token|api[_-]?key|credential)"
 _SECRETS = re.compile(
     r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
     r"|(?P<slack>\bx(?:ox[a-z]|app)-)[A-Za-z0-9-]+"
@@ -84,11 +87,14 @@ _SECRETS = re.compile(
     r"|(?P<basic>\b(?-i:Basic)\s+)(?-i:(?=[a-z]*[A-Z0-9+/]))[A-Za-z0-9+/]{12,}={0,2}"
     r"|(?P<aws>\bA[KS]IA)[0-9A-Z]{16}\b"
     r"|(?P<google>\bAIza)[0-9A-Za-z_-]{35}"
-    r"|(?P<userinfo>://[^/\s:@]+:)[^/\s@]+(?=@)"
-    r"|(?P<said>\b[A-Za-z0-9_.-]*?(?:password|passwd|secret|token|api[_-]?key|credential)"
-    r"(?:[_.-][A-Za-z0-9_.-]*)?[\"']?\s*[:=]\s*[\"']?)(?![\[…])[^\s\"',;&}]+"
-    r"|(?P<param>[?&](?:[A-Za-z0-9_.-]*(?:key|token|secret|password|passwd|sig|signature|auth|credential)"
-    r"[A-Za-z0-9_.-]*)=)[^&#\s\"']+",
+    r"|(?P<userinfo>://[^/\s:@]{1,256}+:)[^/\s@]{1,256}+(?=@)"
+    # a name of at most 64 characters, from the start of its run (not from inside it: a
+    # run of `token.token.…` must cost one look, not one per boundary: review24 H1), with
+    # the word in its first 40 and the word not part of a longer one (`max_tokens`: not)
+    rf"|(?P<said>{_RUN_START}(?={_NAME_CHAR}{{0,40}}?{_SECRET_WORDS}(?![A-Za-z0-9]))"
+    rf"{_NAME_CHAR}{{1,64}}+[\"']?[ \t]*+[:=][ \t]*+[\"']?)(?![\[…])[^\s\"',;&}}]+"
+    rf"|(?P<param>[?&](?={_NAME_CHAR}{{0,40}}?(?:key|sig|auth|{_SECRET_WORDS}))"
+    rf"{_NAME_CHAR}{{1,64}}+=)[^&#\s\"']+",
     re.IGNORECASE,
 )
 

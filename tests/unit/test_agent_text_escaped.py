@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -254,3 +255,27 @@ async def test_the_shell_prints_no_terminal_escape_sequences():
 def test_credentials_in_free_text_are_masked(text: str, shown: str) -> None:
     """audit21 observe L5, recheck22 N4: an agent's error text is posted and kept."""
     assert mask_secrets(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a." * 50_000,
+        "token." * 16_000,
+        "api_key." * 12_000,
+        "&key" * 25_000,
+        "&" + "keytoken" * 12_000,
+        "://a:" * 20_000,
+        "'token' " * 12_000,
+        " = " * 30_000,
+    ],
+    ids=["a.", "token.", "api_key.", "&key", "&keytoken", "://a:", "'token'", "="],
+)
+def test_masking_takes_time_in_proportion_to_the_text(text: str) -> None:
+    """review24 H1: the pattern for a field named like a secret backtracked on runs of name
+    characters: 2,000 characters of `token.` took 7.7 s, 4,000 over a minute, and any agent
+    token could send them (a settle's error is masked before its length is checked). Now
+    100 KB of each shape takes about a tenth of a second here; a second is the alarm."""
+    started = time.perf_counter()
+    mask_secrets(text)
+    assert time.perf_counter() - started < 1.0
