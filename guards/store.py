@@ -43,6 +43,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +57,7 @@ from guards.events import EventBus
 from guards.migrations import apply_migrations, begin_immediate, connect
 from guards.store_batch import BatchRunner, Failed
 from guards.store_trouble import FileLost, cause, identity, storage_trouble
+from guards.store_watch import ENDED_KEPT
 from guards.tx import Pending, Sums, Tx, write_sums
 
 __all__ = ["Store", "Tx"]
@@ -114,6 +116,7 @@ class Store(BatchRunner):
         self.serving = False  # set by a running server (bot.app): see StorageWatch
         self._outage = None
         self.ended_outage = None
+        self.ended_outages = deque(maxlen=ENDED_KEPT)
 
     @classmethod
     async def open(

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from guards.breaker_state import format_seconds
 from guards.clock import Clock
 from guards.store_trouble import cause, identity, likely_cause
 
-__all__ = ["LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]
+__all__ = ["ENDED_KEPT", "LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]
 
 # the store's own logger, whichever module of it logs: operators filter on it
 log = logging.getLogger("guards.store")
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
+ENDED_KEPT = 64  # outages that ended, kept for whoever has not read them yet
 LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
 WAL_LOST = (
     "the database's WAL file {wal} {why} while Nightshift runs: the latest writes are only in"
@@ -55,6 +57,9 @@ class StorageWatch:
     _outage: Outage | None
     # the last outage that ended, and when (the store's clock)
     ended_outage: tuple[Outage, float] | None
+    # the latest outages that ended, as (since, until): the heartbeat watchdog takes them
+    # off agents' silences (their beats were refused then too)
+    ended_outages: deque[tuple[float, float]]
     _reported_at: float
     _unreported: int
     _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
@@ -142,6 +147,7 @@ class StorageWatch:
             return
         now = self.clock.now()
         self._outage, self.ended_outage = None, (outage, now)
+        self.ended_outages.append((outage.since, now))
         # the next outage is said at once: the log's last word must not be "accepted"
         self._reported_at, self._unreported = float("-inf"), 0
         log.info(

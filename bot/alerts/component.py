@@ -25,7 +25,6 @@ from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.refused import Memory, on_refused
 from bot.alerts.repost import repost_failed
 from bot.outbox_delivery import RefusalHook, Refused
-from guards.errors import StorageUnavailable
 from guards.events import Event
 
 if TYPE_CHECKING:
@@ -48,7 +47,8 @@ class AlertsComponent:
         self._task: asyncio.Task[None] | None = None
         self._hooked: list[RefusalHook] | None = None
         self._refusals = Memory()  # what refusals the process remembers (bot.alerts.refused)
-        self._refused_ticks = 0  # ticks in a row the database refused (a full disk, a lock)
+        # the end of the last span of refused writes the watchdog was told of
+        self._refused_until = float("-inf")
 
     @property
     def engine(self) -> AlertEngine:
@@ -153,15 +153,21 @@ class AlertsComponent:
     async def tick(self) -> dict[str, int]:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
         # (a step of the clock since the last look moves the beats first: the batch's hook)
-        after_outage = self._refused_ticks > 0
-        try:
-            done = await self.store.write(
-                lambda tx: self.engine.tick(tx, after_outage=after_outage)
-            )
-        except StorageUnavailable:  # agents' beats are refused as well: not their silence
-            self._refused_ticks += 1
-            raise
-        self._refused_ticks = 0
+        store = self.store
+        ended = [span for span in store.ended_outages if span[1] > self._refused_until]
+
+        def tick(tx: Tx) -> dict[str, int]:
+            # The spans the database refused writes in are not agents' silence: those that
+            # ended since the last tick, and one going on still (this very batch may be
+            # the one that ends it: its watchdog must not page for it)
+            refused = list(ended)
+            if (outage := store.outage()) is not None:
+                refused.append((outage.since, tx.clock.now()))
+            return self.engine.tick(tx, refused=refused)
+
+        done = await store.write(tick)
+        if ended:
+            self._refused_until = max(until for _, until in ended)
         if done["events"] >= BATCH:
             done["events"] += await self.process()
         return done

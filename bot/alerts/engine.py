@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bot.alerts import heartbeats
@@ -356,12 +357,12 @@ class AlertEngine(AlertResolution):
 
     # -- the tick -----------------------------------------------------------------------
 
-    def tick(self, tx: Tx, *, after_outage: bool = False) -> dict[str, int]:
+    def tick(self, tx: Tx, *, refused: Sequence[tuple[float, float]] = ()) -> dict[str, int]:
         """Everything time-driven, from rows: watchdog, events, silences, resolution, chains.
-        ``after_outage``: the ticks before this one could not write (see
-        :func:`heartbeats.alive`)."""
+        ``refused``: spans in which the database refused writes, agents' beats with them
+        (see :func:`heartbeats.alive`)."""
         now = tx.clock.now()
-        heartbeats.alive(tx, now=now, after_outage=after_outage)
+        heartbeats.alive(tx, now=now, refused=refused)
         missed = heartbeats.watchdog(
             tx, self.policy.heartbeats, now=now, watching_since=self.watching_since
         )

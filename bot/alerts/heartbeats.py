@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from guards.config import Heartbeats
@@ -131,20 +132,28 @@ def clock_stepped(tx: Tx, seconds: float) -> None:
     tx.execute("UPDATE watchdog_alive SET alive_at = alive_at + ?", (seconds,))
 
 
-def alive(tx: Tx, *, now: float, after_outage: bool = False) -> None:
+def alive(tx: Tx, *, now: float, refused: Sequence[tuple[float, float]] = ()) -> None:
     """This run is alive at ``now`` (the alerts tick says so every few seconds).
 
-    ``after_outage``: the ticks since the last mark could not write (a full disk, a lock
-    held by another process): the agents' beats were refused meanwhile too, so that time
-    is a downtime, as a stopped process's is (audit24 resources H1: every agent was paged
-    as silent once the disk had room again)."""
-    if after_outage:
-        row = tx.one("SELECT alive_at FROM watchdog_alive WHERE id = 1")
-        if row is not None and row[0] < now:
-            tx.execute(
-                "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)",
-                (row[0], now),
-            )
+    ``refused``: spans (from, until) in which the database refused writes (a full disk, a
+    lock held by another process): the agents' beats were refused then too, so each is a
+    downtime, as a stopped process's is (audit24 resources H1: every agent was paged as
+    silent once the disk had room again)."""
+    if refused:
+        # kept apart from those before (the watchdog adds them up: an outage still going
+        # on is told at every tick, each time to a later end)
+        last = tx.one("SELECT MAX(down_until) FROM watchdog_downtime")[0]
+        covered = float("-inf") if last is None else float(last)
+        for down_from, down_until in sorted(refused):
+            start = max(down_from, covered)
+            if start < down_until:
+                tx.execute(
+                    "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)",
+                    (start, down_until),
+                )
+                covered = down_until
+        # (started() purges them too; a long run adds them without a start)
+        tx.execute("DELETE FROM watchdog_downtime WHERE down_until < ?", (now - DOWNTIME_KEPT,))
     tx.execute(
         "INSERT INTO watchdog_alive (id, alive_at) VALUES (1, ?)"
         " ON CONFLICT (id) DO UPDATE SET alive_at = excluded.alive_at",

@@ -317,17 +317,20 @@ async def test_beats_refused_by_a_full_disk_or_a_lock_are_not_an_agents_silence(
 ):
     """audit24 resources H1: when writes came back after a full disk, every agent whose
     last accepted beat was older than the detection window was paged as silent, though
-    each kept beating (its beats answered 503). The time the ticks could not write is a
-    downtime, as a stopped process's is; an agent silent after it is still missed."""
+    each kept beating (its beats answered 503). The time the database refused writes is a
+    downtime, as a stopped process's is; an agent silent after it is still missed, once
+    its silence outside that time makes a whole window (2 x 60 s here)."""
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
     app = await app_factory(POLICY, clock=ManualClock())
     alerts = app.ns.extras["alerts"]
     assert (await beat(app)).status_code == 204
+    app.clock.advance(30)
+    assert (await beat(app)).status_code == 204  # the last beat written
     other = connect(app.ns.settings.db)
     begin_immediate(other)  # writes refused: a sqlite3 shell in a transaction, a full disk
     try:
-        for _ in range(3):  # 3 minutes of refused writes, beats sent all along
-            app.clock.advance(60)
+        for _ in range(6):  # 3 minutes of refused writes, a beat every 30 s all along
+            app.clock.advance(30)
             assert (await beat(app)).status_code == 503
             with pytest.raises(StorageUnavailable):
                 await alerts.tick()
@@ -335,13 +338,18 @@ async def test_beats_refused_by_a_full_disk_or_a_lock_are_not_an_agents_silence(
         other.execute("ROLLBACK")
         other.close()
     app.clock.advance(2)
-    await alerts.tick()
-    assert await app.store.fetch("SELECT kind FROM alerts") == []  # nobody paged
+    await alerts.tick()  # the batch that ends the outage: its watchdog pages nobody
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
 
-    app.clock.advance(119)  # beats stop for real now: not yet a whole window
+    # The agent stops for real now. It was silent 30 s before the first refusal (the test's
+    # beats are 30 s apart); the refusals end with the tick above: 90 s more make 120 s.
+    app.clock.advance(89)
     await alerts.tick()
     assert await app.store.fetch("SELECT kind FROM alerts") == []
-    app.clock.advance(1)
+    app.clock.advance(1)  # 30 + 90 = 120
     await alerts.tick()
     await alerts.process()
-    assert [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")] == ["heartbeat_missed"]
+    kinds = [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")]
+    assert kinds == ["heartbeat_missed"]
+    spans = await app.store.fetch("SELECT down_from, down_until FROM watchdog_downtime")
+    assert len(spans) == 1  # told once, however many ticks saw it
