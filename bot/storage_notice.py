@@ -36,14 +36,22 @@ __all__ = ["NOTICE_AFTER_SECONDS", "POLL_SECONDS", "StorageNotice"]
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0  # how often the store's outage is looked at
 NOTICE_AFTER_SECONDS = 60.0  # writes refused this long are said in the alerts channel
+STOP_POST_SECONDS = 3.0  # a stop during an outage says so, waiting this long at most
+STOPPED_TEXT = (
+    "⚪ Nightshift stops while its database still refuses writes: no end will be posted"
+    " here; once it runs again, `/agent status` says whether it can write."
+)
 
 
-def refused_text(outage: Outage, *, tz: ZoneInfo, now: float) -> str:
-    """The post that writes are refused."""
+def refused_text(outage: Outage, *, tz: ZoneInfo, now: float, lost: bool = False) -> str:
+    """The post that writes are refused (``lost``: the database file is gone from its path,
+    which only a person mends: its cause says how)."""
+    # (a lost file's last writes may be lost with it: no "nothing is lost" then)
+    until = " meanwhile" if lost else " until it can; nothing is lost"
     return (
         f"🔴 Nightshift cannot write to its database since"
         f" {clock_time(outage.since, tz, now=now)}: {slack_text(outage.cause, 300)}."
-        " Every agent call is refused with 503 until it can; nothing is lost."
+        f" Every agent call is refused with 503{until}."
     )
 
 
@@ -87,6 +95,13 @@ class StorageNotice:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._said is not None and ns.store.outage() is not None:  # its end is not seen
+            thread, self._said, self._thread = self._thread, None, None
+            with contextlib.suppress(TimeoutError):  # a stop ends within seconds
+                await asyncio.wait_for(
+                    self._post(STOPPED_TEXT, thread=thread, what="Nightshift stops"),
+                    STOP_POST_SECONDS,
+                )
 
     async def _run(self) -> None:
         while True:
@@ -120,8 +135,9 @@ class StorageNotice:
                 and now - outage.since >= NOTICE_AFTER_SECONDS
             ):
                 self._said = outage
+                lost = store.file_lost() is not None
                 self._thread = await self._post(
-                    refused_text(outage, tz=ZoneInfo(self.ns.policy.timezone), now=now),
+                    refused_text(outage, tz=ZoneInfo(self.ns.policy.timezone), now=now, lost=lost),
                     thread=None,
                     what="the database refuses writes",
                 )

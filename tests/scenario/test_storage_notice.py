@@ -4,8 +4,10 @@ outbox lives in that database), and so is its end (audit24 resources M3)."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from bot.storage_notice import STOPPED_TEXT
 from guards.migrations import begin_immediate, connect
 
 BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
@@ -133,3 +135,42 @@ async def test_status_says_first_that_writes_are_refused(slack_http, monkeypatch
     reply = await slack.command("status")
     assert "cannot write" not in reply["text"]
     assert reply["text"].startswith("Fleet: 2 agent(s)")
+
+
+async def test_a_stop_during_an_outage_says_no_end_will_come(slack_http, monkeypatch):
+    """review24 M1: the thread lived in memory only; a stop (or a restart) during an
+    outage left "🔴 … until it can" with no reply for good."""
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    locked = await _refused_for_a_minute(app, monkeypatch)
+    try:
+        await notice.stop(app.ns)
+    finally:
+        locked.let_go()
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    assert [p.args["text"] for p in posts] == [LOCKED, STOPPED_TEXT]
+    assert posts[1].args["thread_ts"] == posts[0].response["ts"]
+
+
+async def test_a_database_file_gone_is_not_said_to_lose_nothing(slack_http, monkeypatch):
+    """review24 M1: a deleted database file's writes are refused too, but its last ones
+    may be lost with it: the post does not say "nothing is lost"."""
+    monkeypatch.setattr("guards.store_watch.LOST_CHECK_SECONDS", 0.0)
+    slack = await slack_http(POLICY)
+    app = slack.app
+    db = app.ns.settings.db
+    moved = f"{db}.moved"
+    token = await app.token("acme")
+    os.rename(db, moved)
+    try:
+        r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+        assert r.status_code == 503, r.text
+        app.clock.advance(61)
+        await app.ns.extras["storage_notice"].check()
+    finally:
+        os.rename(moved, db)  # put back, as its message says
+    text = slack.fake.calls_of("chat.postMessage", ok=True)[0].args["text"]
+    assert f"the database file {db} was deleted while Nightshift runs" in text
+    assert text.endswith("Every agent call is refused with 503 meanwhile.")
+    assert "nothing is lost" not in text
