@@ -33,6 +33,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 from bot.blocks import echo
@@ -76,23 +78,29 @@ _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 _NAME_CHAR = r"[A-Za-z0-9_.-]"
 _RUN_START = r"(?<![A-Za-z0-9_.-])"
 _SECRET_WORDS = r"(?:password|passwd|secret|token|api[_-]?key|credential)"
+# how the name of a field holding a secret ends (`api_key`, `aws_secret_access_key`,
+# `session_token`; not `token_limit`, `max_tokens`, `token_expired`)
+_SECRET_NAME_END = (
+    r"(?:password|passwd|secret|token|credentials?|(?:api|secret|access|private|client)[_-]?key)"
+)
 _SECRETS = re.compile(
     r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
     r"|(?P<slack>\bx(?:ox[a-z]|app)-)[A-Za-z0-9-]+"
     r"|(?P<hook>\bhooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+"
     r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
-    r"|(?P<prefixed>\b(?:gh[pousr]_|github_pat_|glpat-|gsk_|hf_))[A-Za-z0-9_-]{16,}"
+    r"|(?P<prefixed>\b(?:gh[pousr]_|gsk_|hf_))[A-Za-z0-9]{20,}(?![A-Za-z0-9_-])"
+    r"|(?P<patterned>\b(?:github_pat_|glpat-))[A-Za-z0-9_-]{20,}"
     r"|(?P<bearer>\b[Bb]earer\s+)[^\s\"',;]+"
     r"|(?P<cookie>\b(?:set-)?cookie\s*:\s*)[^\r\n\"']+"
-    r"|(?P<basic>\b(?-i:Basic)\s+)(?-i:(?=[a-z]*[A-Z0-9+/]))[A-Za-z0-9+/]{12,}={0,2}"
+    r"|(?P<basic>\b(?-i:Basic)\s+)[A-Za-z0-9+/]{8,}={0,2}"
     r"|(?P<aws>\bA[KS]IA)[0-9A-Z]{16}\b"
     r"|(?P<google>\bAIza)[0-9A-Za-z_-]{35}"
     r"|(?P<userinfo>://[^/\s:@]{1,256}+:)[^/\s@]{1,256}+(?=@)"
     # a name of at most 64 characters, from the start of its run (not from inside it: a
     # run of `token.token.…` must cost one look, not one per boundary: review24 H1), with
     # the word in its first 40 and the word not part of a longer one (`max_tokens`: not)
-    rf"|(?P<said>{_RUN_START}(?={_NAME_CHAR}{{0,40}}?{_SECRET_WORDS}(?![A-Za-z0-9]))"
-    rf"{_NAME_CHAR}{{1,64}}+[\"']?[ \t]*+[:=][ \t]*+[\"']?)(?![\[…])[^\s\"',;&}}]+"
+    rf"|(?P<said>{_RUN_START}(?={_NAME_CHAR}{{0,40}}?{_SECRET_NAME_END}(?!{_NAME_CHAR}))"
+    rf"{_NAME_CHAR}{{1,64}}+[\"']?[ \t]*+[:=][ \t]*+[\"']?)(?![\[…])(?!\d+\b)[^\s\"',;&}}]+"
     rf"|(?P<param>[?&](?={_NAME_CHAR}{{0,40}}?(?:key|sig|auth|{_SECRET_WORDS}))"
     rf"{_NAME_CHAR}{{1,64}}+=)[^&#\s\"']+",
     re.IGNORECASE,
@@ -111,6 +119,23 @@ def no_broadcast(text: str) -> str:
     return _BROADCAST.sub(r"&lt;!\1\2&gt;", text)
 
 
+def _masked(m: re.Match[str]) -> str:
+    """What a credential the pattern found is shown as: what names it, then "…" (a
+    ``Basic`` word that is not base64 of ``user:password`` stays as it is)."""
+    if m.group("basic") is not None and not _user_and_password(m.group(0)[len(m["basic"]) :]):
+        return m.group(0)
+    return next(g for g in m.groups() if g is not None) + "…"
+
+
+def _user_and_password(value: str) -> bool:
+    """Whether ``value`` is base64 of printable ``user:password`` (a word is not)."""
+    try:
+        said = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in said and said.isascii() and said.decode().isprintable()
+
+
 def mask_secrets(text: str) -> str:
     """``text`` with the credentials it carries shown as ``…`` (an agent's error text is
     kept for good in the audit log and posted in channels: audit21 observe L5).
@@ -121,7 +146,7 @@ def mask_secrets(text: str) -> str:
         >>> mask_secrets("postgres://app:hunter2@db:5432/x refused; password=hunter2")
         'postgres://app:…@db:5432/x refused; password=…'
     """
-    return _SECRETS.sub(lambda m: next(g for g in m.groups() if g is not None) + "…", text)
+    return _SECRETS.sub(_masked, text)
 
 
 def one_line(text: str) -> str:

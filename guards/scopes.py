@@ -17,7 +17,7 @@ LEVELS = ("namespace", "user", "agent", "conversation")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # A Nightshift token pasted where a scope goes (``token create`` for ``token revoke``): its
 # secret would be kept as a scope's name and shown to everyone (audit24 security M3).
-_TOKEN = re.compile(r"ns_tok_[0-9a-f]{12}_")
+_TOKEN = re.compile(r"ns_tok_[0-9a-f]+_")
 
 
 class ScopeError(ValueError):
@@ -27,16 +27,16 @@ class ScopeError(ValueError):
 @functools.lru_cache(maxsize=8192)
 def _depth(text: str) -> int:
     """The number of segments of a valid path (remembered: agents send the same few)."""
+    if _TOKEN.search(text):  # said without the text: the secret is in it
+        raise ScopeError(
+            "this is a Nightshift token, not a scope (a scope is namespace/user/agent);"
+            " its secret is not kept (to revoke it: nightshift token revoke <its tok_ id>)"
+        )
     segments = text.split("/")
     if not 1 <= len(segments) <= len(LEVELS):
         raise ScopeError(
             f"{text[:80]!r} has {len(segments)} segments; a scope is "
             "namespace/user/agent[/conversation]"
-        )
-    if _TOKEN.search(text):  # said without the text: the secret is in it
-        raise ScopeError(
-            "this is a Nightshift token, not a scope (a scope is namespace/user/agent);"
-            " its secret is not kept (to revoke it: nightshift token revoke <its tok_ id>)"
         )
     for segment in segments:
         if segment in (".", ".."):

@@ -13,7 +13,7 @@ async def test_a_token_as_a_scope_is_refused_over_http_without_repeating_it(app_
     app = await app_factory()
     tok = await app.token("acme")
     secret = tok.rsplit("_", 1)[1]
-    for scope in (tok, f"acme/{tok}/bot", f"acme/alice/{tok}"):
+    for scope in (tok, f"acme/{tok}/bot", f"acme/alice/{tok}", f"acme/a/b/c/{tok}"):
         body = {"scope": scope, "idempotency_key": "k", "max_cost_micros": 10}
         r = await app.request("POST", "/v1/reservations", token=tok, json=body)
         assert r.status_code == 400 and r.json()["field"] == "scope", r.text

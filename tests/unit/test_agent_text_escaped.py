@@ -240,10 +240,27 @@ async def test_the_shell_prints_no_terminal_escape_sequences():
         ("aws_secret_access_key=SECRETwJalrXUtnFEMI/K7MDENG", "aws_secret_access_key=…"),
         ("X-Api-Key: SECRET", "X-Api-Key: …"),
         ("ghp_SECRETSECRETSECRETSECRET12 and gsk_SECRETSECRETSECRET12", "ghp_… and gsk_…"),
-        ("hf_SECRETSECRETSECRETSECRET and glpat-SECRETSECRETSECRET", "hf_… and glpat-…"),
+        ("hf_SECRETSECRETSECRETSECRET and glpat-SECRETSECRETSECRET12", "hf_… and glpat-…"),
         ("sent Cookie: session=SECRET; csrf=SECRET\nthen 403", "sent Cookie: …\nthen 403"),
         ("Set-Cookie: sid=SECRET; HttpOnly", "Set-Cookie: …"),
-        # and what is not one
+        (
+            '{"client_secret": "SECRET", "secret_key": "SECRET2"}',
+            '{"client_secret": "…", "secret_key": "…"}',
+        ),
+        ("session_token=SECRET and db_password: SECRET", "session_token=… and db_password: …"),
+        # and what is not one (review24 L2)
+        (
+            "HTTP Basic Authentication required; Basic Auth0Integration failed",
+            "HTTP Basic Authentication required; Basic Auth0Integration failed",
+        ),
+        (
+            '"token_limit": 8192, max_token=4096, token_count: 512',
+            '"token_limit": 8192, max_token=4096, token_count: 512',
+        ),
+        ("session_token_ttl=3600", "session_token_ttl=3600"),
+        ("error=token_expired: please re-login", "error=token_expired: please re-login"),
+        ("hf_hub_download_timeout_exceeded", "hf_hub_download_timeout_exceeded"),
+        ("duplicate key: users_pkey", "duplicate key: users_pkey"),
         (
             "max_tokens: 4096 exceeded; input_tokens=1200",
             "max_tokens: 4096 exceeded; input_tokens=1200",
