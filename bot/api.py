@@ -29,7 +29,7 @@ from pydantic import (
 
 from bot.alerts import heartbeats
 from bot.api_body import MAX_BODY, Body, FreeText, bearer, read_json
-from bot.api_budget_day import budget_of_day
+from bot.api_budget_day import budget_of_day, day_asked
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
@@ -321,15 +321,7 @@ async def get_budget(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     scope = parse_scope(request.match_info["scope"])
     raw = bearer(request)
-    unknown = sorted(set(request.query) - {"day"})
-    if unknown:  # `?date=` for `?day=` must not answer today's tree as if it were that day
-        raise InvalidInput(
-            unknown[0][:40],
-            f"GET /v1/budgets/{{scope}} takes one query parameter, day (yesterday, today or"
-            f" YYYY-MM-DD), not {unknown[0][:40]!r}",
-        )
-    if "day" in request.query:  # a past day's spend, without limits (they are not kept per day)
-        day = request.query["day"]
+    if (day := day_asked(request.query)) is not None:  # a past day's spend, no limits
         answer = await budget_of_day(ns, scope, raw_token=raw, day_text=day, path=request.path)
         return json_answer(answer)
 

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from guards.tx import Tx
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["budget_of_day"]
+__all__ = ["budget_of_day", "day_asked"]
 
 MAX_DAY_CHARS = 40  # of a bad value quoted back
 
@@ -38,6 +39,20 @@ def _node(spend: DaySpend) -> dict[str, Any]:
         "spent_micros": spend.spent_micros,
         "held_micros": spend.held_micros,
     }
+
+
+def day_asked(query: Mapping[str, str]) -> str | None:
+    """The ``day`` query parameter as sent (None: today's tree is asked); InvalidInput
+    naming any other parameter: ``?date=`` for ``?day=`` must not answer today's tree as
+    if it were that day (recheck24)."""
+    unknown = sorted(set(query) - {"day"})
+    if unknown:
+        raise InvalidInput(
+            unknown[0][:MAX_DAY_CHARS],
+            "GET /v1/budgets/{scope} takes one query parameter, day (yesterday, today or"
+            f" YYYY-MM-DD), not {unknown[0][:MAX_DAY_CHARS]!r}",
+        )
+    return query.get("day")
 
 
 def parse_day_param(text: str, *, today: date, tz: str) -> date:

@@ -101,11 +101,13 @@ def _backup(db: str, target: Path) -> tuple[str, int]:
     """Copy ``db`` to ``target`` in one snapshot: what the copy's check says ("ok"), and
     its size in bytes."""
     conn = _readable(db)
+    made = False
     try:
-        create_private(target)  # a copy holds what the database holds: its owner's only
+        made = create_private(target)  # a copy holds what the database holds: its owner's
         conn.execute("VACUUM INTO ?", (str(target),))
     except sqlite3.Error:
-        target.unlink(missing_ok=True)  # half a copy (a full disk) is no backup
+        if made:  # half a copy (a full disk) is no backup; a file another made is theirs
+            target.unlink(missing_ok=True)
         raise
     finally:
         conn.close()

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sqlite3
@@ -38,8 +37,9 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer Nightshift than this one."""
 
 
-def create_private(path: str | Path) -> None:
-    """Create ``path`` empty and readable by its owner only (0600) when nothing is there.
+def create_private(path: str | Path) -> bool:
+    """Create ``path`` empty and readable by its owner only (0600) when nothing is there;
+    True when this call made it.
 
     SQLite takes an empty file for a new database and makes its ``-wal`` and ``-shm`` with
     the database file's mode; left to the umask (usually 022), every user of the machine
@@ -47,10 +47,12 @@ def create_private(path: str | Path) -> None:
     A path it cannot create is left to SQLite, which says why."""
     text = str(path)
     if not text or text == ":memory:" or text.startswith("file:"):
-        return
-    # there already (an existing database), or a folder that is not: as it was
-    with contextlib.suppress(OSError):
+        return False
+    try:
         os.close(os.open(text, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # there already (an existing database), or a folder that is not
+        return False
+    return True
 
 
 def connect(path: str | Path) -> sqlite3.Connection:

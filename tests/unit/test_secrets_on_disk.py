@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.cli_db import _backup
 from bot.cli_run import _readable_by_others
 from guards.migrations import connect
 
@@ -128,3 +129,17 @@ def test_revoke_finds_the_id_in_a_pasted_header_and_never_prints_a_secret(
     assert main(["token", "revoke", "ns_tok_XYZ_SECRETsecret", "--db", str(db)]) == 1
     said = capsys.readouterr()
     assert "SECRET" not in said.err and said.err.startswith("no active token given")
+
+
+def test_a_copy_that_fails_deletes_only_a_file_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """review24 L7: a file another process put at the target between the check and the
+    copy was deleted with the failed copy."""
+    db = tmp_path / "b.db"
+    assert main(["token", "create", "acme", "--db", str(db)]) == 0
+    theirs = tmp_path / "theirs.db"
+    theirs.write_text("another process's file")
+    with pytest.raises(sqlite3.Error):
+        _backup(str(db), theirs)  # as if it came after `backup` looked
+    assert theirs.read_text() == "another process's file"
