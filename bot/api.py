@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from bot.alerts import heartbeats
-from bot.api_body import MAX_BODY, Body, FreeText, bearer, read_json
+from bot.api_body import MAX_BODY, Body, FreeText, bearer, check_headers, read_json, read_no_body
 from bot.api_budget_day import budget_of_day, day_asked
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
@@ -67,16 +67,6 @@ def json_answer(data: Any, *, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers=_JSON)
 
 
-class _Encoded(GuardError):
-    status = 415
-    code = "unsupported_encoding"
-
-    def __init__(self, encoding: str) -> None:
-        super().__init__(
-            f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed"
-        )
-
-
 async def _token_refusal(request: web.Request) -> AuthError | None:
     """The AuthError for the request's token when it is missing, unknown or revoked."""
     ns = request.app.get(CTX)
@@ -111,25 +101,13 @@ def error_response(exc: GuardError) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _check_headers(request: web.Request) -> None:
-    """Refuse what would be read two ways: two tokens, or a body that would need decoding
-    (the server never decompresses: a bomb or a body mislabelled gzip is not its work)."""
-    if not request.path.startswith("/v1/"):
-        return
-    if len(request.headers.getall("Authorization", ())) > 1:
-        raise AuthError("two Authorization headers: send one, Authorization: Bearer <token>")
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in ("", "identity"):
-        raise _Encoded(encoding)
-
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as JSON: GuardErrors with their status, the rest as 500."""
     started = time.perf_counter()
     status = 500
     try:
-        _check_headers(request)
+        check_headers(request)
         response = await handler(request)
         status = response.status
         return response
@@ -310,6 +288,7 @@ async def release_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     raw = bearer(request)
     res_id = request.match_info["id"]
+    await read_no_body(request, what="a release")
     answer = await ns.store.write(
         lambda tx: ns.ledger.release(tx, token=authenticate(tx, raw), res_id=res_id)
     )

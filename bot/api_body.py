@@ -30,10 +30,13 @@ __all__ = [
     "Body",
     "BodyTimeout",
     "BodyTooLarge",
+    "Encoded",
     "FreeText",
     "bearer",
+    "check_headers",
     "read_body",
     "read_json",
+    "read_no_body",
 ]
 
 MAX_BODY = 1024 * 1024
@@ -167,6 +170,58 @@ def _close_after_answer(request: web.Request) -> None:
     protocol.close()
 
 
+class Encoded(GuardError):
+    status = 415
+    code = "unsupported_encoding"
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            f"Content-Encoding {encoding[:40]!r} is not accepted; send the body uncompressed"
+        )
+
+
+def check_headers(request: web.Request) -> None:
+    """Refuse what would be read two ways: two tokens, a token without the ``Bearer``
+    scheme, or a body that would need decoding (the server never decompresses: a bomb or
+    a body mislabelled gzip is not its work)."""
+    if not request.path.startswith("/v1/"):
+        return
+    said = request.headers.getall("Authorization", ())
+    if len(said) > 1:
+        raise AuthError("two Authorization headers: send one, Authorization: Bearer <token>")
+    if said and said[0].partition(" ")[0].lower() != "bearer":  # (not repeated: a secret)
+        raise AuthError(
+            "the Authorization header is read only as `Bearer <token>`: another scheme, or a"
+            " token without `Bearer `, is not read"
+        )
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Encoded(encoding)
+
+
+async def read_no_body(request: web.Request, *, what: str) -> None:
+    """A call that takes no body (``what``, e.g. a release): nothing, ``{}`` or ``null``;
+    any field is a 400 naming it, so that what it says is not dropped unread (a release
+    that carries ``actual_cost_micros`` would book nothing: audit25 wire M2)."""
+    if bearer(request) is None:
+        raise AuthError(MISSING_TOKEN)
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise BodyTooLarge()
+    raw = (await read_body(request)).strip()
+    if raw in (b"", b"{}", b"null"):
+        return
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    field = next(iter(data), "body") if isinstance(data, dict) and data else "body"
+    raise InvalidInput(
+        str(field)[:80],
+        f"{what} takes no body (it gave {str(field)[:80]!r}): its whole hold goes back. A call"
+        " that spent money is settled: POST /v1/reservations/{id}/settle",
+    )
+
+
 def bearer(request: web.Request) -> str | None:
     """The raw token of ``Authorization: Bearer <token>``, or None."""
     header = request.headers.get("Authorization", "")
@@ -195,10 +250,15 @@ async def read_json(request: web.Request, model: type[M]) -> M:
         raise InvalidInput("body", "the connection closed before the body arrived") from None
     try:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "body", "the body is not UTF-8: send JSON encoded as UTF-8 (no other charset is read)"
+        ) from None
+    except ValueError as exc:
         if "integer string conversion" in str(exc):  # Python's own limit, not advice for them
             raise InvalidInput(
-                "body", "a number in the body is too long (amounts are at most 10^15)"
+                "body",
+                "a number in the body is too long (4,300 digits or more): no field takes one",
             ) from None
         raise InvalidInput("body", f"the body is not valid JSON: {exc}") from None
     except RecursionError:

@@ -115,3 +115,68 @@ async def test_a_doubled_or_trailing_slash_gets_a_404_that_says_so(app_factory):
     plain = await app.request("GET", "/v1/nothing-here", token=tok)
     assert "trailing" not in plain.json()["message"]
     assert await app.store.fetch("SELECT id FROM reservations") == []
+
+
+async def test_a_release_with_a_body_is_refused_and_the_hold_is_kept(app_factory):
+    """audit25 wire M2: a release carrying `actual_cost_micros` released the whole hold,
+    and the settle after it was a 409: the money the agent reported was booked nowhere."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    body = {"scope": "acme/a/bot", "idempotency_key": "k", "max_cost_micros": 10_000}
+    rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+        "reservation_id"
+    ]
+    r = await app.request(
+        "POST", f"/v1/reservations/{rid}/release", token=tok, json={"actual_cost_micros": 4300}
+    )
+    assert r.status_code == 400 and r.json()["field"] == "actual_cost_micros", r.text
+    assert "POST /v1/reservations/{id}/settle" in r.json()["message"]
+    for junk in (b"[1]", b'"x"', b"not json"):
+        r = await app.request("POST", f"/v1/reservations/{rid}/release", token=tok, content=junk)
+        assert r.status_code == 400 and r.json()["field"] == "body", r.text
+    settled = await app.request(
+        "POST",
+        f"/v1/reservations/{rid}/settle",
+        token=tok,
+        json={"actual_cost_micros": 4300, "outcome": "success"},
+    )
+    assert settled.status_code == 200 and settled.json()["charged_micros"] == 4300
+    # what clients send for a call with no body still releases
+    for nothing in (None, b"{}", b"null", b" "):
+        key = f"k-{nothing!r}"
+        body = {"scope": "acme/a/bot", "idempotency_key": key, "max_cost_micros": 10}
+        rid = (await app.request("POST", "/v1/reservations", token=tok, json=body)).json()[
+            "reservation_id"
+        ]
+        r = await app.request("POST", f"/v1/reservations/{rid}/release", token=tok, content=nothing)
+        assert r.status_code == 200 and r.json()["state"] == "released", (nothing, r.text)
+
+
+async def test_another_scheme_and_a_body_not_utf8_say_what_to_send(app_factory):
+    """audit25 wire L1, L4, L5: `Authorization: Token <t>` was "missing token"; a latin-1
+    body got Python's codec message; a 5,000-digit id spoke of amounts."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    for header in (f"Token {tok}", tok, f"Basic {tok}"):
+        r = await app.request("GET", "/v1/breakers", headers={"Authorization": header})
+        assert r.status_code == 401, r.text
+        assert "read only as `Bearer <token>`" in r.json()["message"]
+        assert tok.rsplit("_", 1)[1] not in r.text
+    assert (await app.request("GET", "/v1/breakers", token=tok)).status_code == 200
+    for typo in ("All=1", "include_closed=1", "all=1&foo=1"):  # audit25 wire L2
+        r = await app.request("GET", f"/v1/breakers?{typo}", token=tok)
+        assert r.status_code == 400 and "takes one query parameter, all" in r.text, r.text
+    latin = '{"scope": "acme/a/bot", "stream": "caf\xe9", "items": ["x"]}'.encode("latin-1")
+    r = await app.request("POST", "/v1/validations", token=tok, content=latin)
+    assert r.status_code == 400, r.text
+    assert r.json()["message"] == (
+        "the body is not UTF-8: send JSON encoded as UTF-8 (no other charset is read)"
+    )
+    long_id = (
+        b'{"scope": "acme/a/bot", "stream": "s", "items": [{"id": '
+        + b"9" * 5000
+        + b', "text": "x"}]}'
+    )
+    r = await app.request("POST", "/v1/validations", token=tok, content=long_id)
+    assert r.status_code == 400 and "amounts" not in r.text, r.text
+    assert "4,300 digits or more" in r.json()["message"]
