@@ -192,8 +192,12 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     engine = engine_of(ctx)
     now = ctx.ns.clock.now()
 
+    # The filter is read off the writer: a typo's "did you mean" reads every scope, and
+    # a refusal raised in the writer would roll its caches back (audit25 year F1).
+    policy = ctx.ns.policy
+    flt = await ctx.ns.store.read(lambda tx: _parse_filter(tx, args[0], policy)) if args else None
+
     def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any], set[int]]:
-        flt = _parse_filter(tx, args[0], ctx.ns.policy) if args else None
         silences = tx.all(
             "SELECT id, fingerprint, scope, kind, created_by, expires_at FROM silences"
             " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
