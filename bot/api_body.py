@@ -207,7 +207,10 @@ async def read_no_body(request: web.Request, *, what: str) -> None:
         raise AuthError(MISSING_TOKEN)
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BodyTooLarge()
-    raw = (await read_body(request)).strip()
+    try:
+        raw = (await read_body(request)).strip()
+    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
+        raise InvalidInput("body", "the connection closed before the body arrived") from None
     if raw in (b"", b"{}", b"null"):
         return
     try:
