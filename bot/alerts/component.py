@@ -154,20 +154,22 @@ class AlertsComponent:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""
         # (a step of the clock since the last look moves the beats first: the batch's hook)
         store = self.store
-        ended = [span for span in store.ended_outages if span[1] > self._refused_until]
+        told: list[tuple[float, float]] = []
 
         def tick(tx: Tx) -> dict[str, int]:
             # The spans the database refused writes in are not agents' silence: those that
             # ended since the last tick, and one going on still (this very batch may be
-            # the one that ends it: its watchdog must not page for it)
-            refused = list(ended)
+            # the one that ends it: its watchdog must not page for it). Read as the tick
+            # runs, not as it is queued: a write just before it may end one (review25 H1).
+            told[:] = [span for span in store.ended_outages if span[1] > self._refused_until]
+            refused = list(told)
             if (outage := store.outage()) is not None:
                 refused.append((outage.since, tx.clock.now()))
             return self.engine.tick(tx, refused=refused)
 
         done = await store.write(tick)
-        if ended:
-            self._refused_until = max(until for _, until in ended)
+        if told:
+            self._refused_until = max(until for _, until in told)
         if done["events"] >= BATCH:
             done["events"] += await self.process()
         return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -353,3 +354,36 @@ async def test_beats_refused_by_a_full_disk_or_a_lock_are_not_an_agents_silence(
     assert kinds == ["heartbeat_missed"]
     spans = await app.store.fetch("SELECT down_from, down_until FROM watchdog_downtime")
     assert len(spans) == 1  # told once, however many ticks saw it
+
+
+async def test_an_outage_ended_by_the_write_just_before_the_tick_is_still_a_downtime(
+    app_factory, monkeypatch
+):
+    """review25 H1: the ended outages were read when the tick was queued; a write ahead of
+    it in the queue ended the outage, the tick saw neither it ended nor going on, and its
+    watchdog paged the whole outage as the agent's silence."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    app = await app_factory(POLICY, clock=ManualClock())
+    alerts = app.ns.extras["alerts"]
+    assert (await beat(app)).status_code == 204
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+    try:
+        for _ in range(6):
+            app.clock.advance(30)
+            assert (await beat(app)).status_code == 503
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    app.clock.advance(2)
+
+    def write(tx: Any) -> None:  # any write, queued just before the tick: it ends the outage
+        tx.execute("UPDATE watchdog_alive SET alive_at = alive_at")
+
+    ahead = asyncio.ensure_future(app.store.write(write))
+    await asyncio.sleep(0)
+    tick = asyncio.ensure_future(alerts.tick())
+    await ahead
+    await tick
+    await alerts.process()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
