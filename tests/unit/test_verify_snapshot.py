@@ -86,3 +86,26 @@ def test_a_settled_call_relabelled_as_released_is_caught(tmp_path):
     assert any(
         "state released but charged 700; only a settle charges" in p for p in report.problems
     )
+
+
+def test_a_journal_past_sqlites_largest_integer_is_reported_not_a_crash(tmp_path):
+    """review25 M1: the journal was summed per reservation in SQL; past 2^63 SQLite's SUM
+    stopped the check ("could not check", exit 2) where the old check said what was wrong."""
+    conn = connect(str(tmp_path / "broken.db"))
+    apply_migrations(conn, now=0.0)
+    conn.execute(
+        "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, state,"
+        " held_micros, charged_micros, period_day, period_week, period_month, created_at,"
+        " expires_at) VALUES ('r1', 't', 'k', 'h', 'ns/a', 'held', ?, 0, '2026-01-01', 'w',"
+        " 'm', 0, 0)",
+        (2**62,),
+    )
+    for _ in range(2):  # two holds of 2^62: the sum is 2^63, one past SQLite's largest
+        conn.execute(
+            "INSERT INTO journal (at, reservation_id, kind, held_delta, spent_delta)"
+            " VALUES (0, 'r1', 'hold', ?, 0)",
+            (2**62,),
+        )
+    report = verify(conn)
+    assert not report.ok
+    assert f"r1: the journal holds {2**63}, state held wants {2**62}" in report.problems
