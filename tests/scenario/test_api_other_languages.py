@@ -161,7 +161,7 @@ async def test_another_scheme_and_a_body_not_utf8_say_what_to_send(app_factory):
         r = await app.request("GET", "/v1/breakers", headers={"Authorization": header})
         assert r.status_code == 401, r.text
         assert "read only as `Bearer <token>`" in r.json()["message"]
-        assert tok.rsplit("_", 1)[1] not in r.text
+        assert tok.split("_", 3)[3] not in r.text
     assert (await app.request("GET", "/v1/breakers", token=tok)).status_code == 200
     for typo in ("All=1", "include_closed=1", "all=1&foo=1"):  # audit25 wire L2
         r = await app.request("GET", f"/v1/breakers?{typo}", token=tok)
