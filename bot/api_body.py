@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
@@ -34,6 +35,7 @@ __all__ = [
     "FreeText",
     "bearer",
     "check_headers",
+    "only_query",
     "read_body",
     "read_json",
     "read_no_body",
@@ -203,14 +205,7 @@ async def read_no_body(request: web.Request, *, what: str) -> None:
     """A call that takes no body (``what``, e.g. a release): nothing, ``{}`` or ``null``;
     any field is a 400 naming it, so that what it says is not dropped unread (a release
     that carries ``actual_cost_micros`` would book nothing: audit25 wire M2)."""
-    if bearer(request) is None:
-        raise AuthError(MISSING_TOKEN)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BodyTooLarge()
-    try:
-        raw = (await read_body(request)).strip()
-    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
-        raise InvalidInput("body", "the connection closed before the body arrived") from None
+    raw = (await _token_then_body(request)).strip()
     if raw in (b"", b"{}", b"null"):
         return
     try:
@@ -223,6 +218,30 @@ async def read_no_body(request: web.Request, *, what: str) -> None:
         f"{what} takes no body (it gave {str(field)[:80]!r}): its whole hold goes back. A call"
         " that spent money is settled: POST /v1/reservations/{id}/settle",
     )
+
+
+async def _token_then_body(request: web.Request) -> bytes:
+    """The raw body of a call that names a token (401 before the body is looked at), at
+    most :data:`MAX_BODY` bytes."""
+    if bearer(request) is None:
+        raise AuthError(MISSING_TOKEN)
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise BodyTooLarge()
+    try:
+        return await read_body(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge() from None
+    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
+        raise InvalidInput("body", "the connection closed before the body arrived") from None
+
+
+def only_query(query: Mapping[str, str], name: str, *, takes: str) -> None:
+    """InvalidInput naming any query parameter but ``name``: a mistyped one must not be
+    answered as if it were not asked (``?date=`` for ``?day=``: recheck24). ``takes``
+    starts the message: ``GET /v1/breakers takes one query parameter, all (1 or 0)``."""
+    unknown = sorted(set(query) - {name})
+    if unknown:
+        raise InvalidInput(unknown[0][:40], f"{takes}, not {unknown[0][:40]!r}")
 
 
 def bearer(request: web.Request) -> str | None:
@@ -241,16 +260,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     one with a bad token whose input is refused gets its 401 from
     :func:`errors_middleware`.
     """
-    if bearer(request) is None:
-        raise AuthError(MISSING_TOKEN)
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise BodyTooLarge()
-    try:
-        raw = await read_body(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise BodyTooLarge() from None
-    except ConnectionResetError:  # the client went away: a 400 nobody receives, not an error
-        raise InvalidInput("body", "the connection closed before the body arrived") from None
+    raw = await _token_then_body(request)
     try:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except UnicodeDecodeError:

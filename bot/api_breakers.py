@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.api import CTX
-from bot.api_body import bearer
+from bot.api_body import bearer, only_query
 from guards.breaker_view import shared
 from guards.errors import InvalidInput
 from guards.store import Tx
@@ -29,12 +29,10 @@ _FALSE = ("", "0", "false", "no")
 async def list_breakers(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     raw = bearer(request)
-    unknown = sorted(set(request.query) - {"all"})
-    if unknown:  # `?include_closed=1` must not list only the open ones as if it were read
-        raise InvalidInput(
-            unknown[0][:40],
-            f"GET /v1/breakers takes one query parameter, all (1 or 0), not {unknown[0][:40]!r}",
-        )
+    # `?include_closed=1` must not list only the open ones as if it were read
+    only_query(
+        request.query, "all", takes="GET /v1/breakers takes one query parameter, all (1 or 0)"
+    )
     said = request.query.get("all", "").lower()
     if said not in (*_TRUE, *_FALSE):
         raise InvalidInput("all", "all is 1 (every breaker, closed ones too) or 0")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.api_body import only_query
 from bot.budget_days import BadDay, DaySpend, first_day, parse_day, read_day
 from guards.errors import InvalidInput
 from guards.scopes import Scope
@@ -45,13 +46,12 @@ def day_asked(query: Mapping[str, str]) -> str | None:
     """The ``day`` query parameter as sent (None: today's tree is asked); InvalidInput
     naming any other parameter: ``?date=`` for ``?day=`` must not answer today's tree as
     if it were that day (recheck24)."""
-    unknown = sorted(set(query) - {"day"})
-    if unknown:
-        raise InvalidInput(
-            unknown[0][:MAX_DAY_CHARS],
-            "GET /v1/budgets/{scope} takes one query parameter, day (yesterday, today or"
-            f" YYYY-MM-DD), not {unknown[0][:MAX_DAY_CHARS]!r}",
-        )
+    only_query(
+        query,
+        "day",
+        takes="GET /v1/budgets/{scope} takes one query parameter, day (yesterday, today or"
+        " YYYY-MM-DD)",
+    )
     return query.get("day")
 
 
