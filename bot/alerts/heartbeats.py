@@ -106,12 +106,9 @@ def started(tx: Tx, *, now: float) -> bool:
         (now,),
     )
     row = tx.one("SELECT alive_at FROM watchdog_alive WHERE id = 1")
-    if row is not None and row[0] < now:
-        tx.execute(
-            "INSERT INTO watchdog_downtime (down_from, down_until) VALUES (?, ?)", (row[0], now)
-        )
+    # the downtime, written as alive() writes the spans of refused writes (kept apart)
+    alive(tx, now=now, refused=[(float(row[0]), now)] if row is not None else [])
     tx.execute("DELETE FROM watchdog_downtime WHERE down_until < ?", (now - DOWNTIME_KEPT,))
-    alive(tx, now=now)
     return row is not None
 
 
