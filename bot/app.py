@@ -9,7 +9,9 @@ the HTTP server stops taking requests.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
 from bot.metrics import Metrics
 from bot.reload import audit_policy_load, inherited_socket
-from bot.run_lock import RunLock
+from bot.run_lock import RunLock, serving
 from bot.settings import Settings
 from guards.breaker import format_seconds
 from guards.breakers import Breakers
@@ -273,7 +275,16 @@ class Nightshift:
             self.listening = socket.create_server((host, port), family=family, backlog=1024)
             return self.listening
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            # (asyncio's create_server adds "while attempting to bind..." to the strerror)
+            why = os.strerror(exc.errno) if exc.errno else exc.strerror
+            said = f"cannot listen on {host}:{port}: {why}"
+            holder = serving(self.settings.db) if exc.errno == errno.EADDRINUSE else None
+            if holder is not None:  # the same `run` started twice: say which one has it
+                said += f": another Nightshift ({holder}) is running on {self.settings.db};"
+                said += " stop it first"
+            refused = OSError(said)  # (no "[Errno 98]" before the words)
+            refused.errno = exc.errno
+            raise refused from None
         except UnicodeError:  # a host name no resolver could take
             raise OSError(f"cannot listen on {host!r}: not a host name") from None
 

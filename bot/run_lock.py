@@ -119,7 +119,7 @@ def _path_lock(db: str, real: str) -> int | None:
 def _file_lock(db: str, real: str) -> int | None:
     """The lock on the database file itself (its inode, whatever path reaches it)."""
     try:
-        fd = os.open(real, os.O_RDONLY | os.O_CREAT, 0o644)
+        fd = os.open(real, os.O_RDONLY | os.O_CREAT, 0o600)  # as create_private makes it
     except OSError:  # a folder, a file this user may not open: the store says why
         return None
     try:

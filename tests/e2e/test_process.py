@@ -537,6 +537,22 @@ def test_a_second_nightshift_on_the_same_database_is_refused(env):
     assert again.wait(timeout=15) == 0
 
 
+def test_the_same_run_started_twice_names_the_one_that_serves(env):
+    """The port is taken by the first: the second says by whom, not only "in use"."""
+    first = start(env)
+    try:
+        second = cli("run", env=env)
+        assert second.returncode == 1, second.stderr
+        assert (
+            f"cannot listen on 127.0.0.1:{env['NIGHTSHIFT_PORT']}: Address already in use:"
+            f" another Nightshift (pid {first.pid}) is running on {env['NIGHTSHIFT_DB']};"
+            " stop it first"
+        ) in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
+
+
 def test_backup_under_load_is_a_consistent_copy_that_verifies(env, tmp_path):
     """audit11 day-2 H2: the sqlite3 shell's `.backup` never ended under load."""
     token = cli("token", "create", "acme", env=env).stdout.split()[-1]

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_process import PY, cli, env, start
+from tests.fakes.ports import free_port
 
 __all__ = ["env"]
 
@@ -27,11 +29,14 @@ def test_a_second_run_on_a_hard_link_of_the_database_is_refused(env, tmp_path):
     other = tmp_path / "elsewhere"
     other.mkdir()
     os.link(env["NIGHTSHIFT_DB"], other / "ns.db")
-    first = start({**env, "NIGHTSHIFT_PORT": "47431"})
+    first = start(env)
     try:
-        second = cli(
-            "run", env={**env, "NIGHTSHIFT_DB": str(other / "ns.db"), "NIGHTSHIFT_PORT": "47432"}
-        )
+        elsewhere = {
+            **env,
+            "NIGHTSHIFT_DB": str(other / "ns.db"),
+            "NIGHTSHIFT_PORT": str(free_port()),
+        }
+        second = cli("run", env=elsewhere)
         assert second.returncode == 1, second.stderr
         assert f"another Nightshift (pid {first.pid}, through another path to this file" in (
             second.stderr
@@ -45,7 +50,9 @@ def test_a_second_run_on_a_hard_link_of_the_database_is_refused(env, tmp_path):
         assert backup.returncode == 0, backup.stderr
         verify = cli("ledger", "verify", env=env)
         assert verify.returncode == 0, verify.stdout + verify.stderr
-        with httpx.Client(base_url="http://127.0.0.1:47431", timeout=10) as http:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}", timeout=10
+        ) as http:
             made = http.post(
                 "/v1/reservations",
                 json={**BODY, "idempotency_key": "a"},
@@ -63,10 +70,12 @@ def test_the_wal_deleted_under_the_process_refuses_writes_and_a_clean_stop_keeps
     """audit23 backup 2: after `rm ns.db-wal` every write was answered 2xx and /healthz
     said ok; a kill -9 then lost them all."""
     token = cli("token", "create", "acme", env=env).stdout.split()[-1]
-    proc = start({**env, "NIGHTSHIFT_PORT": "47433"})
+    proc = start(env)
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        with httpx.Client(base_url="http://127.0.0.1:47433", timeout=15) as http:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}", timeout=15
+        ) as http:
             kept = http.post(
                 "/v1/reservations", json={**BODY, "idempotency_key": "a"}, headers=auth
             )
@@ -130,7 +139,7 @@ def test_a_folder_this_user_cannot_write_is_said_not_migrate(env, tmp_path):
         ):
             done = subprocess.run(
                 [*_unprivileged(), PY, "-m", "bot", *command, "--db", str(db)],
-                env={**env, "NIGHTSHIFT_PORT": "47434"},
+                env=env,
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -141,3 +150,22 @@ def test_a_folder_this_user_cannot_write_is_said_not_migrate(env, tmp_path):
         assert not (out / "x.db").exists()
     finally:
         folder.chmod(0o755)
+
+
+def test_a_database_the_run_makes_is_its_owners_only(env, tmp_path):
+    """The run's own lock on the file made it first, 0644 under the usual umask, so
+    create_private found it there: the signing key was readable by every user."""
+    old = os.umask(0o022)
+    try:
+        proc = start(env)
+    finally:
+        os.umask(old)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0, out
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ns.db"))
+    assert made == ["ns.db", "ns.db.lock"]  # (a clean stop folds the -wal in and removes it)
+    assert {name: oct(stat.S_IMODE((tmp_path / name).stat().st_mode)) for name in made} == {
+        name: "0o600" for name in made
+    }
+    assert "can be read by other users" not in out
