@@ -170,6 +170,7 @@ class Nightshift:
             self.metrics.watch_store(self._store)
             # the clock's steps first: holds must not expire by a step the watch has not seen
             self.store.before_batch.append(self.clock_watch.shift_deadlines)
+            self.clock_watch.on_step.append(self._store.clock_stepped)
             self.store.before_batch.append(self.ledger.expire_due)
             self.store.on_rollback.append(self.ledger.forget)
             self.breakers.attach(self.store)

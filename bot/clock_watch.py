@@ -54,6 +54,10 @@ class ClockWatch:
         self.scheduler = scheduler
         # told the step (seconds) on the event loop: state in memory kept on the wall clock
         self.on_step_back: list[Callable[[float], None]] = []
+        # told every step, either way, as the seconds to move by (+: the clock went
+        # forward): wall-clock instants kept in memory move at once, as stored ones do
+        # in the next batch (review25 M2)
+        self.on_step: list[Callable[[float], None]] = []
         # each moves one kind of stored deadline by the seconds given (+: later), in the tx
         self.deadlines: list[Callable[[Tx, float], None]] = []
         self.unapplied = 0.0  # the steps' seconds the stored deadlines have yet to move by
@@ -76,11 +80,11 @@ class ClockWatch:
                 " that time is not counted as agents' silence",
                 -step,
             )
-            self.unapplied -= step
+            self._stepped(-step)
             return 0.0
         if step < STEP_SECONDS:
             return 0.0
-        self.unapplied -= step
+        self._stepped(-step)
         now = datetime.now(UTC)  # the scheduler's own clock (the machine's)
         moved = []
         for job in self.scheduler.get_jobs():
@@ -96,6 +100,11 @@ class ClockWatch:
         for listener in self.on_step_back:
             listener(step)
         return step
+
+    def _stepped(self, shift: float) -> None:
+        self.unapplied += shift
+        for listener in self.on_step:
+            listener(shift)
 
     def shift_deadlines(self, tx: Tx) -> None:
         """A write batch's first hook: look at the clock, and move the stored deadlines by

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from guards.breaker_state import format_seconds
 from guards.clock import Clock
@@ -108,6 +108,19 @@ class StorageWatch:
     def outage(self) -> Outage | None:
         """Since when writes are refused, why, and how many (None: they are accepted)."""
         return self._outage
+
+    def clock_stepped(self, seconds: float) -> None:
+        """Move the outages' times by a step of the wall clock (+: it went forward), as
+        the stored deadlines and the agents' last beats move: a span keeps its real length
+        beside beats read in the new frame (review25 M2). On the event loop, at once."""
+        if self._outage is not None:
+            self._outage = replace(self._outage, since=self._outage.since + seconds)
+        if self.ended_outage is not None:
+            outage, until = self.ended_outage
+            self.ended_outage = (replace(outage, since=outage.since + seconds), until + seconds)
+        spans = [(since + seconds, until + seconds) for since, until in self.ended_outages]
+        self.ended_outages.clear()
+        self.ended_outages.extend(spans)
 
     def _report(self, exc: BaseException, writes: int) -> None:
         """Log writes the database refused: the first with its traceback when its cause

@@ -76,6 +76,7 @@ class AlertsComponent:
             )
         self._engine = AlertEngine(policy=ns.policy, ledger=ns.ledger)
         ns.clock_watch.deadlines.append(self._clock_stepped)
+        ns.clock_watch.on_step.append(self._clock_moved)
         # beats lost while we were down are not missed: the downtime is taken off each
         # agent's silence (a database with no mark of its last run forgives a window)
         now = ns.clock.now()
@@ -116,11 +117,17 @@ class AlertsComponent:
 
             tx.after_commit.append(move)
 
+    def _clock_moved(self, seconds: float) -> None:
+        """The end of the outages told moves at once, as the store's spans do."""
+        self._refused_until += seconds
+
     async def stop(self, ns: Nightshift) -> None:
         if self._hooked is not None and self._refused in self._hooked:
             self._hooked.remove(self._refused)
         if self._clock_stepped in ns.clock_watch.deadlines:
             ns.clock_watch.deadlines.remove(self._clock_stepped)
+        if self._clock_moved in ns.clock_watch.on_step:
+            ns.clock_watch.on_step.remove(self._clock_moved)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -387,3 +387,73 @@ async def test_an_outage_ended_by_the_write_just_before_the_tick_is_still_a_down
     await tick
     await alerts.process()
     assert await app.store.fetch("SELECT kind FROM alerts") == []
+
+
+async def _outage(app: Any, alerts: Any, *, steps: list[tuple[float, float]]) -> None:
+    """Writes refused while the clocks move by each (wall, lived) step, a beat each time."""
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+    try:
+        for wall, lived in steps:
+            app.clock.advance(wall)
+            app.mono[0] += lived
+            assert (await beat(app)).status_code == 503
+            with pytest.raises(StorageUnavailable):
+                await alerts.tick()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def _watched(app_factory: Any, monkeypatch: Any) -> tuple[Any, Any]:
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    app = await app_factory(POLICY, clock=ManualClock())
+    app.mono = [1000.0]
+    app.ns.clock_watch.read_from(app.clock.now, lambda: app.mono[0])
+    return app, app.ns.extras["alerts"]
+
+
+async def _lives(app: Any, seconds: float) -> None:
+    app.clock.advance(seconds)
+    app.mono[0] += seconds
+
+
+async def test_an_outage_the_clock_stepped_back_in_is_still_a_downtime(app_factory, monkeypatch):
+    """review25 M2: the outage's times stayed in the old frame after a step back: the span
+    ended "before" the last one told, or began after it ended, and was never forgiven."""
+    app, alerts = await _watched(app_factory, monkeypatch)
+    assert (await beat(app)).status_code == 204
+    # 3 minutes of refused writes, the wall clock put back an hour in the middle
+    await _outage(app, alerts, steps=[(30, 30), (30, 30), (-3600 + 30, 30), (30, 30), (30, 30)])
+    await _lives(app, 2)
+    await alerts.tick()  # the batch that ends it: nobody was silent
+    await alerts.tick()
+    await alerts.process()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
+    # the agent stops for real now: silent 30 s before the first refusal, 90 s more make
+    # its two windows (120 s), not sooner
+    await _lives(app, 89)
+    await alerts.tick()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
+    await _lives(app, 1)
+    await alerts.tick()
+    await alerts.process()
+    assert [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")] == ["heartbeat_missed"]
+
+
+async def test_a_step_forward_in_an_outage_forgives_no_silence_before_it(app_factory, monkeypatch):
+    """review25 M2: a step forward during an outage stretched its span back by the step,
+    over the agent's real silence before it: that silence was never paged."""
+    app, alerts = await _watched(app_factory, monkeypatch)
+    assert (await beat(app)).status_code == 204
+    await _lives(app, 100)  # silent 100 s of its 120 s window, then the writes are refused
+    await alerts.tick()
+    await _outage(app, alerts, steps=[(1, 1), (3600 + 30, 30), (30, 30)])
+    await _lives(app, 2)
+    await alerts.tick()  # the outage ends here: 100 s of silence before it, 2 s after
+    await alerts.process()
+    assert await app.store.fetch("SELECT kind FROM alerts") == []
+    await _lives(app, 19)  # 100 + 21 > 120: missed
+    await alerts.tick()
+    await alerts.process()
+    assert [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")] == ["heartbeat_missed"]
