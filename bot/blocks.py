@@ -9,12 +9,14 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.slack.limits import MESSAGE_BLOCKS
 
 __all__ = [
+    "CONTROL",
     "MAX_BLOCKS",
     "MAX_TEXT",
     "actions",
@@ -124,6 +126,12 @@ def fit_text(
     return clip("\n".join(lines), limit)
 
 
+# C0 and C1 controls (newline, \r, ESC, BEL, NUL...), U+2028/U+2029 (line and paragraph
+# separators) and the bidi embeddings, overrides and isolates (they reorder what
+# follows them, so a name could show as a different name)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def echo(text: str, limit: int = 40) -> str:
     """User text quoted back in a reply: short, and unable to mention anyone or break markup.
 
@@ -131,7 +139,7 @@ def echo(text: str, limit: int = 40) -> str:
         >>> echo("<!channel> `x`")
         "&lt;!channel&gt; 'x'"
     """
-    short = text[:limit] + ("…" if len(text) > limit else "")
+    short = CONTROL.sub(" ", text[:limit]) + ("…" if len(text) > limit else "")
     return short.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
 
 

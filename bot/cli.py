@@ -139,6 +139,17 @@ def current_db(settings: Settings) -> None:
         raise SchemaBehind(f"{settings.db}: {behind}")
 
 
+LABEL_CHARS = 200  # a token's label: one line of `token list`, as a task id's length
+
+
+def _label(value: str) -> str:
+    if len(value) > LABEL_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"a label is at most {LABEL_CHARS} characters (this one has {len(value)})"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -170,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = token.add_parser("create", parents=[common], help="create a token for a scope")
     create.add_argument("scope", help="namespace[/user[/agent[/conversation]]]")
-    create.add_argument("--label", help="a note to remember it by")
+    create.add_argument("--label", type=_label, help="a note to remember it by")
     token.add_parser("list", parents=[common], help="list tokens")
     revoke = token.add_parser("revoke", parents=[common], help="revoke a token")
     revoke.add_argument("id", help="the token's id (tok_..., see token list), or the whole token")

@@ -37,6 +37,7 @@ import base64
 import binascii
 import re
 
+from bot.blocks import CONTROL as _CONTROL
 from bot.blocks import echo
 from guards.breaker_said import LAST_ERROR
 
@@ -59,11 +60,6 @@ _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.patt
 _OPERATED = re.compile(
     rf"\b(approved|kept open|forced open|forced closed) by ({MEMBER_ID.pattern})\b"
 )
-
-# C0 and C1 controls (newline, \r, ESC, BEL, ...), U+2028/U+2029 (line and paragraph
-# separators) and the bidi embeddings, overrides and isolates (they reorder what
-# follows them, so a name could show as a different name)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")

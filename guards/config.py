@@ -45,6 +45,7 @@ from guards.config_people import (
     EscalationStep,
     Heartbeats,
     Job,
+    MemberId,
     OnCall,
     Rotation,
 )
@@ -104,7 +105,7 @@ class Policy(Section):
     """The whole policy file. Every key has a default: an empty file is valid."""
 
     timezone: TimeZone = "UTC"
-    admins: list[str] = Field(default_factory=list)
+    admins: list[MemberId] = Field(default_factory=list)
     admin_groups: list[str] = Field(default_factory=list)
     channels: Channels = Channels()
     budgets: Budgets = Budgets()

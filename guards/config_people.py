@@ -6,10 +6,10 @@ from __future__ import annotations
 import difflib
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
 from guards.scopes import Scope, ScopeError
@@ -23,8 +23,11 @@ __all__ = [
     "EscalationStep",
     "Heartbeats",
     "Job",
+    "MemberId",
     "OnCall",
     "Rotation",
+    "member_id",
+    "one_word",
     "unknown_kind",
 ]
 
@@ -101,9 +104,42 @@ class Alerts(Section):
         return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
 
 
+# A Slack member id (U012ABCDEF; W... in Enterprise Grid). A name or an @handle would page
+# nobody (Slack answers user_not_found, taken for someone who left), and the policy's
+# text goes into messages as written (audit26 text 2).
+_MEMBER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")
+# A name shown in messages and typed in slash commands (a rotation's, a channel's): one
+# word, with no Slack markup (`<!channel>`), no control or bidi character (audit26 text 1).
+_WORD = re.compile(r"[^\s<>&|`*~\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]{1,80}")
+
+
+def member_id(value: str) -> str:
+    """``value``, a Slack member id, or ValueError saying how to find one."""
+    if not _MEMBER_ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Slack member id: write one like U012ABCDEF (in Slack: the"
+            " person's profile, ⋯, Copy member ID); a name or an @handle would page nobody"
+        )
+    return value
+
+
+def one_word(value: str, what: str) -> str:
+    """``value``, a name fit for messages and slash commands, or ValueError."""
+    if not _WORD.fullmatch(value):
+        raise ValueError(
+            f"{value!r}: {what} is one word of at most 80 characters (letters, digits, - _ ."
+            " and the like), with no spaces, no Slack markup (< > & | ` * ~) and no control"
+            " characters"
+        )
+    return value
+
+
+MemberId = Annotated[str, AfterValidator(member_id)]
+
+
 class Rotation(Section):
     name: str
-    users: list[str] = Field(min_length=1)
+    users: list[MemberId] = Field(min_length=1)
     period: Literal["day", "week"] = "week"
     handoff: str = "mon 09:00"
     start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
@@ -116,6 +152,11 @@ class Rotation(Section):
         if isinstance(data, dict) and data.get("period") == "day" and "handoff" not in data:
             return {**data, "handoff": "09:00"}
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return one_word(value, "a rotation's name")
 
     @field_validator("handoff")
     @classmethod
@@ -155,9 +196,12 @@ class EscalationStep(Section):
     @field_validator("notify")
     @classmethod
     def _notify(cls, value: str) -> str:
-        if value != "channel" and not re.fullmatch(r"(rotation|user):\S+", value):
-            raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")
-        return value
+        kind, colon, name = value.partition(":")
+        if value == "channel" or (kind == "rotation" and colon and _WORD.fullmatch(name)):
+            return value
+        if kind == "user" and colon:
+            return f"user:{member_id(name)}"
+        raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")
 
 
 def _known(names: set[str]) -> str:
@@ -291,14 +335,20 @@ class Channels(Section):
     digest: str | None = None
     alerts_by_scope: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("alerts", "digest")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else one_word(value, "a channel (its id, or #name)")
+
     @field_validator("alerts_by_scope")
     @classmethod
     def _scopes(cls, value: dict[str, str]) -> dict[str, str]:
-        for prefix in value:  # a typo would silently never match
+        for prefix, channel in value.items():  # a typo would silently never match
             try:
                 Scope.parse(prefix)
             except ScopeError as exc:
                 raise ValueError(f"{prefix!r} is not a scope: {exc}") from None
+            one_word(channel, f"the channel of {prefix} (its id, or #name)")
         return value
 
     def alerts_for(self, scope: str) -> str | None:

@@ -282,6 +282,31 @@ def test_sighup_applies_a_valid_policy_in_place_and_keeps_running_on_a_bad_one(e
     assert out.count("nightshift listening on") == 2
 
 
+def test_a_rotation_name_no_start_could_use_is_refused_by_the_reload(env):
+    """audit26 text 1: a rotation named "night shift" passed the reload's check, and the
+    restarted process died building its default escalation step: no server at all."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    proc = start(env)
+    try:
+        policy.write_text("oncall:\n  rotations:\n    - {name: night shift, users: [U01]}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert proc.poll() is None
+        url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
+        assert httpx.get(url, timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "oncall.rotations.0.name" in out and "'night shift'" in out
+    assert "is not valid; still running on the policy it last applied" in out
+    started = cli("run", env=env)  # and a start says the same, not pydantic's words
+    assert started.returncode == 2  # a policy refused, as any other
+    assert "oncall.rotations.0.name: 'night shift': a rotation's name is one word" in (
+        started.stderr
+    )
+
+
 def _started(url: str) -> dict[str, float]:
     """The start times /metrics shows."""
     text = httpx.get(f"{url}/metrics", timeout=5).text

@@ -222,6 +222,9 @@ async def test_unknown_subcommand_suggests_the_nearest(slack_http):
     nonsense = await slack.command("frobnicate")
     assert "I don't know `frobnicate`." in nonsense["text"]
     assert "Did you mean" not in nonsense["text"]  # no guess is better than a wild one
+    # audit26 text 4: what was typed comes back without its NUL or its bidi override
+    hidden = await slack.command("budget\x00acme\u202eevil")
+    assert "I don't know `budget acme evil`." in hidden["text"]
 
 
 async def test_text_copied_from_the_bots_own_replies_is_read_as_meant(slack_http):

@@ -228,6 +228,20 @@ def test_token_list_shows_a_label_s_control_characters_as_escapes(
     assert out.rstrip().endswith("evil\\x1b[2J\\nline2")
 
 
+def test_a_label_longer_than_a_line_is_refused_and_no_token_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """audit26 text 5: a 10,000-character label was kept, and broke `token list`."""
+    db = str(tmp_path / "t.db")
+    with pytest.raises(SystemExit) as refused:
+        main(["token", "create", "acme", "--db", db, "--label", "L" * 201])
+    assert refused.value.code == 2
+    said = capsys.readouterr().err
+    assert "a label is at most 200 characters (this one has 201)" in said
+    assert not Path(db).exists()
+    assert main(["token", "create", "acme", "--db", db, "--label", "L" * 200]) == 0
+
+
 # -- a database that cannot be read is not "schema version 0" (audit23 backup 3) -----------
 
 

@@ -244,13 +244,13 @@ def test_the_default_policy_file_absent_is_said_in_the_log(tmp_path, monkeypatch
 def test_numbers_and_booleans_are_read_as_yaml_1_2_reads_them(tmp_path):
     """audit10 L1: YAML 1.1 read `010` as 8, `0x10` as 16, `1:30` as 90 and `yes` as true."""
     path = tmp_path / "p.yml"
-    path.write_text(
-        "admins: [0800]\nbudgets:\n  scopes:\n    acme: {day: 010}\ndigest: {time: 10:30}\n"
-    )
+    path.write_text("budgets:\n  scopes:\n    acme: {day: 010}\ndigest: {time: 10:30}\n")
     policy = load_policy(path)
     assert policy.budgets.scopes["acme"].limits() == {"day": 10_000_000}  # ten dollars
     assert policy.digest.time == "10:30"  # unquoted, as a person writes a time
-    assert policy.admins == ["0800"]  # a leading zero keeps it text
+    path.write_text("admins: [0800]\n")
+    with pytest.raises(PolicyError, match="'0800' is not a Slack member id"):
+        load_policy(path)  # a leading zero keeps it text (and text no member id)
     for line, key in (
         ("budgets: {scopes: {acme: {day: 0x10}}}", "budgets.scopes.acme.day"),
         ("oncall: {escalation: [{notify: channel, after: 1:30}]}", "oncall.escalation.0.after"),

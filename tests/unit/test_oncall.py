@@ -50,7 +50,7 @@ def test_weekly_handoff_stays_at_nine_local_across_spring_forward():
 
 
 def test_daily_handoff_across_fall_back_in_new_york():
-    daily = Rotation(name="d", users=["A", "B"], period="day", handoff="09:00")
+    daily = Rotation(name="d", users=["U0A", "U0B"], period="day", handoff="09:00")
     # New York falls back on Sun 1 Nov 2026: 09:00 EDT = 13:00 UTC, 09:00 EST = 14:00 UTC
     sat = shift_at(daily, NEW_YORK, utc(2026, 10, 31, 13, 0))
     sun = shift_at(daily, NEW_YORK, utc(2026, 11, 1, 14, 0))
@@ -61,7 +61,7 @@ def test_daily_handoff_across_fall_back_in_new_york():
 
 
 def test_handoff_in_the_spring_forward_gap_is_well_defined():
-    daily = Rotation(name="d", users=["A", "B"], period="day", handoff="02:30")
+    daily = Rotation(name="d", users=["U0A", "U0B"], period="day", handoff="02:30")
     shifts = handoffs(daily, BERLIN, utc(2026, 3, 27, 12, 0), 5)
     for a, b in itertools.pairwise(shifts):
         assert a.ends_at == b.starts_at > a.starts_at
@@ -69,9 +69,11 @@ def test_handoff_in_the_spring_forward_gap_is_well_defined():
 
 
 def test_weekly_handoff_without_weekday_uses_the_start_date():
-    rot = Rotation(name="r", users=["A", "B"], period="week", handoff="18:00", start="2026-02-04")
+    rot = Rotation(
+        name="r", users=["U0A", "U0B"], period="week", handoff="18:00", start="2026-02-04"
+    )
     s = shift_at(rot, BERLIN, utc(2026, 2, 4, 17, 0))  # Wed 4 Feb 18:00 CET
-    assert s.user == "A"
+    assert s.user == "U0A"
     assert local(s.starts_at, BERLIN).strftime("%a %H:%M") == "Wed 18:00"
 
 
@@ -94,13 +96,13 @@ def test_policy_refuses_a_weekday_on_a_daily_rotation_and_a_bad_start():
             {
                 "oncall": {
                     "rotations": [
-                        {"name": "r", "users": ["A"], "period": "day", "handoff": "mon 09:00"}
+                        {"name": "r", "users": ["U0A"], "period": "day", "handoff": "mon 09:00"}
                     ]
                 }
             }
         )
     with pytest.raises(PolicyError, match="start"):
-        parse_policy({"oncall": {"rotations": [{"name": "r", "users": ["A"], "start": "soon"}]}})
+        parse_policy({"oncall": {"rotations": [{"name": "r", "users": ["U0A"], "start": "soon"}]}})
 
 
 @settings(max_examples=300, deadline=None)
