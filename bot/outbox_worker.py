@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from bot.logs import Throttle
@@ -71,6 +73,7 @@ from bot.outbox_rows import (
     shift_due,
 )
 from guards.clock import Clock, SystemClock
+from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
 
 if TYPE_CHECKING:
@@ -82,6 +85,8 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 
 POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
+RECORD_RETRY_SECONDS = 1.0  # what Slack answered, written again after a refusal: first wait
+RECORD_RETRY_MAX_SECONDS = 10.0  # (each try itself waits out the lock for up to 8 s)
 
 # RetryLater kinds after which the message was surely not shown
 _NOT_SHOWN = frozenset({"ratelimited"})
@@ -130,6 +135,7 @@ class OutboxWorker:
         self._pass_lock = asyncio.Lock()
         self._stopping = False
         self._stuck = Throttle()  # "Slack has not taken a message for ...", once a minute
+        self._record_refused = Throttle()  # "...the database refused to record it", the same
         #: told of each call Slack refused for good (:data:`~bot.outbox_delivery.RefusalHook`)
         self.refusal_hooks: list[RefusalHook] = []
 
@@ -275,23 +281,29 @@ class OutboxWorker:
             if claimed is None:
                 return  # withdrawn, or changed and waiting for a reference: read again
             row, args = claimed
+            outcome: Callable[[], Awaitable[None]]
             try:
                 result = await self.deliverer.deliver(method, args)
             except RetryLater as exc:
-                await self._retry(row, exc)
+                outcome = functools.partial(self._retry, row, exc)
             except DeliveryFailed as exc:
                 refused = None
                 if exc.error:
                     stored = json.loads(row["args"])
                     refused = Refused(row["id"], row["ref"], method, key, args, stored, exc.error)
-                await self._fail(row, exc.reason, refused=refused)
+                outcome = functools.partial(self._fail, row, exc.reason, refused=refused)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("outbox delivery of row %s raised", row["id"])
-                await self._retry(row, RetryLater(f"unexpected error: {exc!r}"))
+                outcome = functools.partial(
+                    self._retry, row, RetryLater(f"unexpected error: {exc!r}")
+                )
             else:
-                await self._done(row, result)
+                outcome = functools.partial(self._done, row, result)
+            await self._recorded(row, outcome)
+        except StorageUnavailable as exc:  # claiming it: nothing was sent
+            log.warning("outbox row %s left pending: %s", row["id"], exc)
         except RuntimeError as exc:  # the store closed under us (shutdown): the row stays
             log.warning("outbox row %s left pending: %s", row["id"], exc)
         finally:
@@ -341,6 +353,29 @@ class OutboxWorker:
                 await self._fail(claimed, exc.reason)
                 return None
         return claimed, fresh
+
+    async def _recorded(self, row: Any, outcome: Callable[[], Awaitable[None]]) -> None:
+        """Write what Slack answered, however long the database refuses it (audit26 chaos
+        H1: a lock landing while a post was on its way, and the next pass posted it
+        again). Meanwhile the row keeps its mark and its channel stays in flight, so
+        nothing sends it again; a stop gives up, and the next start sends it again."""
+        wait = RECORD_RETRY_SECONDS
+        while True:
+            try:
+                await outcome()
+                return
+            except StorageUnavailable as exc:
+                said = self._record_refused.let_through("", time.monotonic())
+                if said is not None:
+                    log.warning(
+                        "outbox row %s: Slack answered, but the database refused to record it"
+                        " (%s); recorded as soon as it takes writes, not sent again%s",
+                        row["id"],
+                        exc,
+                        said,
+                    )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECORD_RETRY_MAX_SECONDS)
 
     async def _done(self, row: Any, result: Delivered) -> None:
         now = self.wall.now()

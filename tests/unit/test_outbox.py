@@ -31,6 +31,7 @@ from bot.outbox import (
     outbox_health,
 )
 from guards.clock import ManualClock
+from guards.migrations import begin_immediate, connect
 from guards.store import Store
 
 
@@ -527,3 +528,42 @@ async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind
         ("chat.update", ORDINARY, "acked"),  # behind its post, before the lane's redraws
         ("chat.update", ROUTINE, "a redraw"),
     ]
+
+
+async def test_a_post_slack_took_while_the_database_refused_its_record_goes_out_once(
+    store, monkeypatch, caplog
+):
+    """audit26 chaos H1: the write marking a post delivered was refused (a lock landed
+    while Slack answered); the delivery task died, the row stayed pending, and the next
+    pass posted the alert a second time."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("bot.outbox_worker.RECORD_RETRY_SECONDS", 0.05)
+    other = connect(store.path)
+
+    class LockedWhileSlackAnswers(Recorder):
+        async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+            answer = await super().deliver(method, args)
+            begin_immediate(other)  # a sqlite3 shell, a backup tool: writes are refused
+            return answer
+
+    slack = LockedWhileSlackAnswers()
+    worker, _ = await start(store, slack, pace=0.0)
+    await store.write(
+        lambda tx: enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "P0"})
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        await worker.pass_once()
+        await asyncio.sleep(1.0)  # its record refused again and again
+        await worker.pass_once()
+        await worker.pass_once()
+        assert len(slack.calls) == 1
+        other.execute("ROLLBACK")
+        other.close()
+        await settle(worker)
+    assert await states(store) == [("delivered", 1, None)]
+    await settle(worker)
+    assert len(slack.calls) == 1  # and never again
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.outbox"]
+    assert len(said) == 1  # once a minute, not once a try
+    assert "Slack answered, but the database refused to record it" in said[0]
+    assert "not sent again" in said[0]
