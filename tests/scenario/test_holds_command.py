@@ -161,3 +161,103 @@ async def test_holds_names_the_zone_of_the_times_it_shows(slack_http):
     head, line = listed.splitlines()[:2]
     assert head == "*Holds at `zz` and below:* 1, $0.007777 in all (times in Europe/Berlin)"
     assert line.endswith("ends in 1h (16:15)"), line
+
+
+async def test_holds_read_only_open_holds_with_the_same_answers(slack_http):
+    """audit26 volume F1: `holds ns3` read every reservation the namespace ever made (the
+    scope index walks settled ones too), 3.3 s at 745k: past Slack's ack."""
+    from bot.commands_holds import BY_AGENT_SQL, _by_agent
+    from guards.holds import HELD_COUNT_SQL, HELD_ROWS_SQL
+    from guards.scopes import Scope, subtree
+
+    slack = await slack_http({"admins": [ADMIN]})
+    app = slack.app
+    tok = await app.token("zz")
+    day = {"ttl_seconds": 86_400}
+    for scope, key, micros in (
+        ("zz/u/bot", "a", 300_000),  # the scope itself
+        ("zz/u/bot/c1", "b", 200_000),
+        ("zz/u/bot/c2", "c", 100_000),
+        ("zz/u/bot2", "d", 900_000),  # siblings whose names start alike: not below it
+        ("zz/u/bot-x", "e", 800_000),
+        ("zz/v/bot", "f", 50_000),
+    ):
+        assert (await reserve(app, tok, scope, key, micros, **day)).status_code == 201
+    for i in range(30):  # history under the scope: settled, and past its TTL
+        r = await reserve(app, tok, f"zz/u/bot/old{i}", f"old{i}", 700_000)
+        rid = r.json()["reservation_id"]
+        settle = {"actual_cost_micros": 1_000}
+        assert (
+            await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=settle)
+        ).status_code == 200
+    short = await reserve(app, tok, "zz/u/bot/c3", "g", 600_000, ttl_seconds=60)
+    assert short.status_code == 201
+    app.clock.advance(120)  # its TTL passed: no longer counting, though not yet expired
+
+    listed = (await slack.command("holds zz/u/bot"))["text"]
+    assert "*Holds at `zz/u/bot` and below:* 3, $0.60 in all (times in UTC)" in listed
+    scopes = [line.split("` `")[1].split("`")[0] for line in listed.splitlines()[1:4]]
+    assert scopes == ["zz/u/bot", "zz/u/bot/c1", "zz/u/bot/c2"]
+    assert (
+        "*Holds at `zz` and below:* 6, $2.35 in all (times in UTC)"
+        in (await slack.command("holds zz"))["text"]
+    )
+    agents = await app.store.read(lambda tx: _by_agent(tx, Scope.parse("zz"), tx.clock.now()))
+    assert agents == [
+        ("zz/u/bot2", 1, 900_000),
+        ("zz/u/bot-x", 1, 800_000),
+        ("zz/u/bot", 3, 600_000),
+        ("zz/v/bot", 1, 50_000),
+    ]
+
+    # each query reads the open holds (the partial index), not the scope's whole history
+    path = "zz/u/bot"
+    params = (app.clock.now(), path, *subtree(path))
+    for sql, args in (
+        (HELD_COUNT_SQL, params),
+        (HELD_ROWS_SQL, (*params, 20)),
+        (BY_AGENT_SQL, params),
+    ):
+        rows = await app.store.fetch(f"EXPLAIN QUERY PLAN {sql}", args)
+        plan = " | ".join(row[3] for row in rows)
+        assert "INDEX reservations_due" in plan, (sql, plan)
+        assert "reservations_scope_key" not in plan and "SCAN reservations" not in plan, plan
+
+
+async def test_holds_says_how_many_it_shows_when_scopes_are_long(slack_http):
+    """audit26 volume F2: with long scopes the header said "the 20 largest" over 5 holds
+    and the safety net's "… and 16 more lines" (the list was sized for 9,000 characters
+    in one 3,000-character section)."""
+    from bot.shell import render_text
+    from guards.money import format_usd
+
+    slack = await slack_http({"admins": [ADMIN]})
+    app = slack.app
+    tok = await app.token("zz")
+    for i in range(25):
+        user, agent = f"{i % 5}".ljust(64, "u"), "agent-".ljust(64, "a")
+        scope = f"zz/{user}/{agent}/c{i}"
+        task = f"task-{i:03}-".ljust(64, "t")
+        r = await reserve(app, tok, scope, f"k{i}", 400_000 + i, task_id=task, ttl_seconds=3_600)
+        assert r.status_code == 201, r.text
+    for i in range(5):  # and small ones: 30 holds in all
+        assert (await reserve(app, tok, f"zz/small/bot/c{i}", f"s{i}", 1_000)).status_code == 201
+
+    body = await slack.command("holds zz")
+    assert slack.fake.check_reply("ack", body) is None
+    shown = render_text(body["blocks"], body["text"])
+    head = shown.splitlines()[0]
+    assert head.startswith("*Holds at `zz` and below:* 30, $10.0053 in all; the ")
+    said = int(head.split("; the ")[1].split(" largest")[0])
+    lines = [line for line in shown.splitlines() if line.startswith("• `res_")]
+    assert len(lines) == said == 20  # the list fits what the message takes, and says so
+    amounts = [line.split("*")[1] for line in lines]  # the largest first
+    assert amounts == [format_usd(400_024 - i, exact=True) for i in range(20)]
+    assert "By agent: " in shown and "`/agent release <id>`" in shown
+    assert "more lines" not in shown and "truncated" not in shown
+
+    text = body["text"]  # the notification text: within its 3,000, its cut counted in holds
+    assert len(text) <= 3000 and text.startswith(head)
+    assert "more lines" not in text and "truncated" not in text
+    kept = sum(1 for line in text.splitlines() if line.startswith("• `res_"))
+    assert f"… and {30 - kept} more holds" in text
