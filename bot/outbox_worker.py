@@ -72,6 +72,7 @@ from bot.outbox_rows import (
     release,
     shift_due,
 )
+from bot.written import until_written
 from guards.clock import Clock, SystemClock
 from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
@@ -85,8 +86,6 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 
 POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
-RECORD_RETRY_SECONDS = 1.0  # what Slack answered, written again after a refusal: first wait
-RECORD_RETRY_MAX_SECONDS = 10.0  # (each try itself waits out the lock for up to 8 s)
 
 # RetryLater kinds after which the message was surely not shown
 _NOT_SHOWN = frozenset({"ratelimited"})
@@ -359,23 +358,19 @@ class OutboxWorker:
         H1: a lock landing while a post was on its way, and the next pass posted it
         again). Meanwhile the row keeps its mark and its channel stays in flight, so
         nothing sends it again; a stop gives up, and the next start sends it again."""
-        wait = RECORD_RETRY_SECONDS
-        while True:
-            try:
-                await outcome()
-                return
-            except StorageUnavailable as exc:
-                said = self._record_refused.let_through("", time.monotonic())
-                if said is not None:
-                    log.warning(
-                        "outbox row %s: Slack answered, but the database refused to record it"
-                        " (%s); recorded as soon as it takes writes, not sent again%s",
-                        row["id"],
-                        exc,
-                        said,
-                    )
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, RECORD_RETRY_MAX_SECONDS)
+
+        def refused(exc: StorageUnavailable) -> None:
+            said = self._record_refused.let_through("", time.monotonic())
+            if said is not None:
+                log.warning(
+                    "outbox row %s: Slack answered, but the database refused to record it"
+                    " (%s); recorded as soon as it takes writes, not sent again%s",
+                    row["id"],
+                    exc,
+                    said,
+                )
+
+        await until_written(outcome, refused=refused)
 
     async def _done(self, row: Any, result: Delivered) -> None:
         now = self.wall.now()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -38,10 +39,13 @@ from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs, preview_command
 from bot.jobs.status import JobStatus, read_runs, why_failed
+from bot.logs import Throttle
+from bot.written import until_written
 from guards.breaker import format_seconds
 from guards.breaker_said import last_error
 from guards.clock import to_datetime
 from guards.config import Job, Policy
+from guards.errors import StorageUnavailable
 from guards.scopes import Scope
 from guards.store import Tx
 
@@ -92,6 +96,7 @@ class JobRunner:
         self._secrets: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._ticking = asyncio.Lock()
+        self._finish_refused = Throttle()  # "...refused to record it", once a minute a job
 
     @property
     def ns(self) -> Nightshift:
@@ -280,10 +285,29 @@ class JobRunner:
         if outcome != "succeeded":  # the endpoint's answer, escaped: it cannot forge log lines
             why = printable(detail or "")
             log.warning("job %s run %s %s: %s", job.name, decision.run_id, outcome, why)
-        await self.ns.store.write(
-            lambda tx: self._finish(
-                tx, job, decision, outcome, status, detail, done.duration_ms, began=began
-            )
+
+        def refused(exc: StorageUnavailable) -> None:
+            said = self._finish_refused.let_through(job.name, time.monotonic())
+            if said is not None:
+                log.warning(
+                    "job %s run %s %s, but the database refused to record it (%s); recorded"
+                    " as soon as it takes writes (the job's next fires wait for it)%s",
+                    job.name,
+                    decision.run_id,
+                    outcome,
+                    exc,
+                    said,
+                )
+
+        # a run's outcome is always recorded: left "running", every later fire of the job
+        # would be skipped as an overlap, for good (audit26 chaos H2)
+        await until_written(
+            lambda: self.ns.store.write(
+                lambda tx: self._finish(
+                    tx, job, decision, outcome, status, detail, done.duration_ms, began=began
+                )
+            ),
+            refused=refused,
         )
 
     def _finish(

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from guards.clock import AcceleratedClock, ManualClock
 from guards.config import PolicyError
+from guards.migrations import begin_immediate, connect
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 AGENT = "acme/alice/rss-bot"
@@ -894,3 +895,30 @@ async def test_jobs_says_a_run_timed_out_or_could_not_be_sent(slack_http, target
     gone = _line(listing.split("*gone*")[1], "last: ")
     assert gone.startswith("last: ❌ failed 01:00"), gone
     assert gone.endswith(" (ConnectError: All connection attempts failed)"), gone
+
+
+async def test_a_run_whose_outcome_the_database_refused_is_recorded_once_it_takes_it(
+    app_factory, target, monkeypatch
+):
+    """audit26 chaos H2: the write of a run's outcome was refused (a lock landed while the
+    endpoint answered); the run stayed "running" for good and every later fire was
+    skipped as an overlap, until a restart called the successful run abandoned."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 0.05)
+    app = await start(app_factory, [job(target, "sync", "*/15 * * * *", "/slow")])
+    await fire(app, 15 * 60, wait=False)
+    await asyncio.wait_for(target.arrived.wait(), 5)
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)  # a sqlite3 shell, a backup tool: writes are refused
+    try:
+        target.gate.set()  # the endpoint answers 200 while the database refuses
+        await asyncio.sleep(1.0)
+        assert await runs(app, "sync") == [("running", None)]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    await app.ns.extras["jobs"].wait_idle()
+    assert await runs(app, "sync") == [("succeeded", None)]
+    await fire(app, 15 * 60)  # the next fire runs
+    assert await runs(app, "sync") == [("succeeded", None), ("succeeded", None)]
+    assert len(target.calls) == 2

@@ -537,7 +537,7 @@ async def test_a_post_slack_took_while_the_database_refused_its_record_goes_out_
     while Slack answered); the delivery task died, the row stayed pending, and the next
     pass posted the alert a second time."""
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
-    monkeypatch.setattr("bot.outbox_worker.RECORD_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 0.05)
     other = connect(store.path)
 
     class LockedWhileSlackAnswers(Recorder):
