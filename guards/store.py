@@ -64,6 +64,9 @@ __all__ = ["Store", "Tx"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# a write waiting for its batch: its operation, its caller's future, when it came
+# (time.monotonic(), for its lock wait; and the store's clock, for an outage's start)
+Queued = tuple[Callable[[Tx], Any], "asyncio.Future[Any]", float, float]
 MAX_BATCH = 512
 MAX_CHAINED = 4  # batches begun in their predecessor's COMMIT hop, in a row
 # Another process holding the write lock longer: the batch gets 503s. Counted from the
@@ -86,7 +89,7 @@ class Store(BatchRunner):
         self._conn = conn
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nightshift-writer")
         # each write, the future its caller awaits, and when it came (time.monotonic())
-        self._pending: list[tuple[Callable[[Tx], Any], asyncio.Future[Any], float]] = []
+        self._pending: list[Queued] = []
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -187,7 +190,7 @@ class Store(BatchRunner):
         if self._closed:
             raise RuntimeError("the store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((fn, future, time.monotonic()))
+        self._pending.append((fn, future, time.monotonic(), self.clock.now()))
         self._wakeup.set()
         return await future
 
@@ -218,7 +221,7 @@ class Store(BatchRunner):
                             self._rolled_back()
                         self._data_version = version
                     changes = self._conn.total_changes
-                    results, events, after = self._apply([fn for fn, _, _ in batch])
+                    results, events, after = self._apply([fn for fn, *_ in batch])
                     changed = (
                         self._conn.total_changes != changes
                         or bool(self._deferred.size)
@@ -235,7 +238,7 @@ class Store(BatchRunner):
                         await self._in_writer(loop, "ROLLBACK")
                     self._rolled_back()
                     if isinstance(exc, asyncio.CancelledError):
-                        for _, fut, _ in batch:
+                        for _, fut, *_ in batch:
                             fut.cancel()
                         raise
                     storage = storage_trouble(exc) or isinstance(exc, FileLost)
@@ -243,10 +246,10 @@ class Store(BatchRunner):
                         # Writes still queued whose wait is (nearly) over are refused with
                         # it: at a thousand writes a second, 512 a batch would fall behind.
                         batch += self._outwaited()
-                        self._report(exc, len(batch))
+                        self._report(exc, len(batch), came=batch[0][3])  # (the first came first)
                     else:  # a bug (a constraint the flush broke, say): a 500, not "retry"
                         log.error("a write batch failed", exc_info=exc)
-                    for _, fut, _ in batch:
+                    for _, fut, *_ in batch:
                         if not fut.done():
                             # Each caller gets an exception of its own, made here and not
                             # raised: exc's traceback holds this coroutine's frame, and a
@@ -269,7 +272,7 @@ class Store(BatchRunner):
                         callback()
                     except Exception:
                         log.exception("after-commit callback failed")
-                for (_, fut, _), result in zip(batch, results, strict=True):
+                for (_, fut, *_), result in zip(batch, results, strict=True):
                     if fut.done():
                         continue
                     if isinstance(result, Failed):
@@ -286,13 +289,13 @@ class Store(BatchRunner):
                 except asyncio.CancelledError:  # the next batch may have begun: undo it
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
-                    for _, fut, _ in self._pending:
+                    for _, fut, *_ in self._pending:
                         fut.cancel()
                     raise
             if self._closed:
                 return
 
-    def _outwaited(self) -> list[tuple[Callable[[Tx], Any], asyncio.Future[Any], float]]:
+    def _outwaited(self) -> list[Queued]:
         """Take the queued writes with less than the minimum wait left of their lock wait."""
         cutoff = time.monotonic() - (LOCK_WAIT_SECONDS - MIN_LOCK_WAIT_SECONDS)
         taken = [p for p in self._pending if p[2] <= cutoff]

@@ -36,9 +36,10 @@ WAL_LOST = (
 
 @dataclass(frozen=True)
 class Outage:
-    """Writes refused since ``since`` (Unix seconds, the store's clock: its first refusal),
-    the last one for ``cause`` (in a line, with what to do when it is known), ``refused``
-    writes answered 503 in all. It ends at the first commit that writes a row."""
+    """Writes refused since ``since`` (Unix seconds, the store's clock: when the first
+    write it refused came), the last one for ``cause`` (in a line, with what to do when
+    it is known), ``refused`` writes answered 503 in all. It ends at the first commit
+    that writes a row."""
 
     since: float
     cause: str
@@ -122,14 +123,19 @@ class StorageWatch:
         self.ended_outages.clear()
         self.ended_outages.extend(spans)
 
-    def _report(self, exc: BaseException, writes: int) -> None:
+    def _report(self, exc: BaseException, writes: int, *, came: float | None = None) -> None:
         """Log writes the database refused: the first with its traceback when its cause
         is not known (a lock, a full disk or a read-only file is said in words), then one
-        line a minute."""
+        line a minute. ``came``: when the first of them came (the store's clock), before
+        it waited out a lock for seconds: an outage begins then (audit26 chaos M1)."""
         self.storage_refusals += 1
         last = self._outage
         self._outage = Outage(
-            since=last.since if last is not None else self.clock.now(),
+            since=last.since
+            if last is not None
+            else came
+            if came is not None
+            else self.clock.now(),
             cause=f"{cause(exc)}{likely_cause(exc)}",
             refused=(last.refused if last is not None else 0) + writes,
         )

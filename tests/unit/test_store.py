@@ -469,3 +469,26 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
             " 1 write(s) answered 503",
         ),
     ]
+
+
+async def test_an_outage_begins_when_its_first_refused_write_came(tmp_path, monkeypatch):
+    """audit26 chaos M1: it began when that write was refused, after waiting out the lock
+    (8 s): an agent whose beat waited then was paged for silence it never kept."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.5)
+    clock = ManualClock()
+    store = await Store.open(tmp_path / "s.db", clock=clock)
+    other = connect(tmp_path / "s.db")
+    begin_immediate(other)
+    try:
+        came = clock.now()
+        write = asyncio.ensure_future(store.write(lambda tx: tx.execute("CREATE TABLE t (x)")))
+        await asyncio.sleep(0.1)
+        clock.advance(8)  # the lock's wait, on the store's clock
+        with pytest.raises(StorageUnavailable):
+            await write
+        outage = store.outage()
+        assert outage is not None and outage.since == came
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
