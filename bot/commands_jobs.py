@@ -45,6 +45,10 @@ RUN_MARKS = {
     "skipped": "⏭",
 }
 MAX_JOBS = 30  # job sections in /agent jobs (about 250 characters each)
+NOTHING_YET = (
+    "Nothing to digest yet: no agent has shown up (a reservation, heartbeat, job run, route,"
+    " validation or alert)."
+)
 WHY_CHARS = 120  # of why a run failed, on its "last:" line (its record keeps 200 of the answer)
 
 
@@ -298,11 +302,11 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
                 raise UsageError(str(exc)) from None
         else:
             raise UsageError()
-    began = dict(await poster.namespaces())  # namespace -> when it first reserved
+    began = dict(await poster.namespaces())  # namespace -> when its first agent showed up
     known = list(began)
     if namespace is None:
         if not known:
-            return Reply.text_only("Nothing to digest yet: no agent has reserved anything.")
+            return Reply.text_only(NOTHING_YET)
         namespace = known[0]
     elif namespace not in known:  # a typo ("yesterdy") must not read as an empty day
         close = difflib.get_close_matches(namespace, [*known, "yesterday"], n=1)
@@ -310,9 +314,7 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
         listed = ", ".join(known[:10]) or "none yet"
         if len(known) > 10:
             listed += f" and {len(known) - 10} more"
-        raise UsageError(
-            f"No namespace `{namespace}` has reserved anything (known: {listed}).{hint}"
-        )
+        raise UsageError(f"No namespace `{namespace}` has shown up yet (known: {listed}).{hint}")
     day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
     others = [n for n in known if n != namespace]
     note = (

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.digest.build import Built, DigestBuilder
+from bot.digest.namespaces import LOOKBACK_SECONDS, digest_namespaces
 from bot.digest.queries import day_bounds
 from bot.digest.render import chart_legend
 from bot.digest.rollup import DigestRollup
@@ -122,11 +123,10 @@ class DigestPoster:
         return None
 
     async def namespaces(self) -> list[tuple[str, float]]:
-        """Namespaces that exist (have a scope row), with when they appeared."""
-        rows = await self.ns.store.fetch(
-            "SELECT path, created_at FROM scopes WHERE depth = 1 ORDER BY path"
-        )
-        return [(r[0], float(r[1])) for r in rows]
+        """Namespaces with a digest (an agent of theirs reserved, beat, validated, ran a
+        job, routed or was alerted on), with when each began; by name."""
+        since = self.ns.clock.now() - LOOKBACK_SECONDS
+        return await self.ns.store.read(lambda tx: digest_namespaces(tx, since=since))
 
     async def tick(self) -> list[tuple[str, date]]:
         """Post every namespace's latest due digest that was not posted yet."""

@@ -518,3 +518,98 @@ async def test_the_digest_s_totals_are_the_sums_of_its_lines_as_shown(slack_http
     posted = next(r for r in await digest_rows(app) if r[0] == "digest:tiny:2026-01-05")[3]
     assert "*Spend* $0.012 of $1.00 day budget (1%)" in posted["text"]
     assert "(their ceilings $0.003 in all)" in posted["text"]
+
+
+HB_POLICY = {
+    **POLICY,
+    "heartbeats": {"timeout_seconds": "60s", "misses_before_alert": 2},
+    "oncall": {"rotations": [{"name": "ops", "users": ["U01"]}]},
+}
+
+
+async def test_a_namespace_with_only_a_heartbeat_that_paged_gets_its_digest(slack_http):
+    """audit26 contract F1: a namespace that never reserved had no digest, even after a
+    night of P0 pages for its agents; `/agent digest` said "Nothing to digest yet"."""
+    slack = await slack_http(HB_POLICY, clock=ManualClock(berlin(2026, 1, 5, 3)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    empty = await slack.command("digest")
+    assert empty["text"] == (
+        "Nothing to digest yet: no agent has shown up (a reservation, heartbeat, job run,"
+        " route, validation or alert)."
+    )
+    tok = await app.token("acme/alice")
+    hb = await app.request("POST", "/v1/heartbeats", token=tok, json={"scope": RSS})
+    assert hb.status_code == 204, hb.text
+    app.clock.set(berlin(2026, 1, 5, 3, 2))  # silent for 2 × 60 s: the P0 pages
+    await app.ns.extras["alerts"].tick()
+    rows = await app.store.fetch("SELECT scope, tier FROM alerts")
+    assert [tuple(r) for r in rows] == [(RSS, "P0")]
+    assert await app.store.fetch("SELECT path FROM scopes") == []  # it never reserved
+
+    poster = app.ns.extras["digest"]
+    app.clock.set(berlin(2026, 1, 5, 8, 59))
+    assert await poster.tick() == []  # not the digest time yet
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    assert await poster.tick() == [("acme", date(2026, 1, 4))]  # its day so far
+    text = (await digest_rows(app))[0][3]["text"]
+    assert "Nightshift digest · acme · Mon 2026-01-05 so far (09:00" in text
+    assert "*Alerts* P0 1" in text, text
+    assert f"*Heartbeats* uptime {RSS}" in text, text
+
+    reply = await slack.command("digest acme")
+    assert "Nightshift digest · acme · Mon 2026-01-05 so far" in reply["text"], reply
+    assert "*Alerts* P0 1" in reply["text"]
+    yesterday = await slack.command("digest yesterday")
+    assert yesterday["text"].startswith("`acme` began today at 03:00: it has no full day yet.")
+    typo = await slack.command("digest acne")
+    assert "(known: acme). Did you mean `acme`?" in typo["text"], typo
+    app.clock.set(berlin(2026, 1, 6, 9, 0))  # the next day: the whole of Monday
+    assert await poster.tick() == [("acme", date(2026, 1, 5))]
+    full = (await digest_rows(app))[-1][3]["text"]
+    assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in full
+    assert "*Alerts* P0 1" in full
+
+
+async def test_namespaces_of_job_runs_routes_streams_and_alerts_get_a_digest(slack_http):
+    """Each way an agent shows itself, without a reservation, gives its namespace a digest."""
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 4, 12)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    at = app.clock.now()
+
+    def seed(tx):
+        tx.execute(
+            "INSERT INTO job_runs (id, job, scope, scheduled_for, decided_at, state)"
+            " VALUES ('r1', 'tick', 'jobs/alice/ticker', ?, ?, 'succeeded')",
+            (at, at),
+        )
+        # names that sort between a namespace and its agents ("routes-x" < "routes/…")
+        for i, scope in enumerate(
+            ("routes/alice/bot", "routes/bob/bot", "routes-x/a/b", "routes.y/a/b", "routes0/a/b")
+        ):
+            tx.execute(
+                "INSERT INTO routing_decisions (id, at, scope, namespace, intent, tier,"
+                " wanted_tier, model, degraded, source, reason) VALUES (?, ?, ?, ?, 'chat',"
+                " 'small', 'small', 'claude-haiku-4-5', 0, 'rule', 'r')",
+                (f"rt{i}", at, scope, scope.split("/")[0]),
+            )
+        tx.execute(
+            "INSERT INTO validation_streams (agent, name, created_at)"
+            " VALUES ('streams/alice/bot', 'posts', ?)",
+            (at,),
+        )
+        for scope in ("alerted/alice/bot", "model:claude-haiku-4-5"):
+            tx.execute(
+                "INSERT INTO alerts (fingerprint, kind, scope, tier, first_at, last_at, facts)"
+                " VALUES (?, 'breaker_opened', ?, 'P1', ?, ?, '{}')",
+                (f"breaker_opened:{scope}", scope, at, at),
+            )
+
+    await app.store.write(seed)
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    posted = await app.ns.extras["digest"].tick()
+    names = ["alerted", "jobs", "routes", "routes-x", "routes.y", "routes0", "streams"]
+    assert posted == [(n, date(2026, 1, 4)) for n in names]  # Sunday's: they began then
+    typo = await slack.command("digest nope")
+    assert f"(known: {', '.join(names)})" in typo["text"], typo
