@@ -138,7 +138,7 @@ def budget_raise_view(
         "submit": {"type": "plain_text", "text": "Raise"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            section(f"*{scope}*\nnow: {current}"),
+            section(f"`{scope}`\nnow: {current}"),
             {
                 "type": "input",
                 "block_id": "amount",

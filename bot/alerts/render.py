@@ -207,7 +207,9 @@ def alert_message(
     blocks: list[dict[str, Any]] = [header(head)]
     if dm_reason:
         blocks.append(section(f"*{dm_reason}*"))
-    blocks.append(section(f"{mention}*{scope}*\n{what}"))
+    # a code span: `acme/_alice_/bot` in bold would show "alice" in italics, as if it were
+    # acme/alice/bot (audit26 text 3)
+    blocks.append(section(f"{mention}`{scope}`\n{what}"))
     facts = [
         f"#{alert.id}",
         f"fired {alert.count}×" if alert.count != 1 else "fired once",

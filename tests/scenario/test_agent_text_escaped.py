@@ -120,7 +120,7 @@ async def test_a_model_named_like_a_channel_ping_alerts_as_text(slack_http):
         f"🟠 P1 · Breaker opened on failures — model:{EVIL_ESCAPED}: 10 failures in a row"
         " (limit 10); cool-down 15m"
     )
-    assert post.args["blocks"][1]["text"]["text"].startswith(f"*model:{EVIL_ESCAPED}*\n")
+    assert post.args["blocks"][1]["text"]["text"].startswith(f"`model:{EVIL_ESCAPED}`\n")
     # the list of alerts and of breakers name it the same way
     listed = await slack.command("alerts")
     assert f"`breaker_opened_failures:model:{EVIL_ESCAPED}`" in listed["text"]
@@ -141,7 +141,7 @@ async def test_a_task_id_with_a_ping_and_a_new_line_is_one_escaped_line_in_a_p1(
     )
     section = post.args["blocks"][1]["text"]["text"]
     assert section.split("\n") == [
-        "*acme/alice/inj*",
+        "`acme/alice/inj`",
         "task &lt;!here&gt; &lt;@U0ADMIN&gt; &lt;http://evil.example|click here&gt; *bold*"
         " fake: 🟢 all clear asked for attempt 3 of 3",
     ]

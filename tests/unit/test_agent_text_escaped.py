@@ -117,7 +117,7 @@ def test_a_model_breaker_named_by_an_agent_alerts_as_text():
     shown = text + json.dumps(blocks, ensure_ascii=False)
     assert not MARKUP.search(shown), shown
     assert f"model:{EVIL_ESCAPED}: 10 failures in a row (limit 10)" in text
-    assert blocks[1]["text"]["text"].startswith(f"*model:{EVIL_ESCAPED}*\n")
+    assert blocks[1]["text"]["text"].startswith(f"`model:{EVIL_ESCAPED}`\n")
     for line in (
         channel_nudge(a, tz=UTC, now=0.0),
         storm_nudge(a, tz=UTC, now=0.0),
@@ -135,8 +135,16 @@ def test_an_ordinary_alert_reads_as_before():
         " (limit 5); by <@U0ADMIN>"
     )
     assert blocks[1]["text"]["text"] == (
-        "*acme/alice/rss-bot*\n5 failures in a row (limit 5); by <@U0ADMIN>"
+        "`acme/alice/rss-bot`\n5 failures in a row (limit 5); by <@U0ADMIN>"
     )
+
+
+def test_an_agent_named_with_underscores_is_shown_as_written():
+    """audit26 text 3: in bold, `acme/_alice_/bot` showed "alice" in italics, the
+    underscores gone: an alert about another agent to the eye."""
+    a = alert("acme/_alice_/bot", reason="5 failures in a row (limit 5)", actor="U0ADMIN")
+    _, blocks = alert_message(a, tz=UTC, now=0.0)
+    assert blocks[1]["text"]["text"].startswith("`acme/_alice_/bot`\n")
 
 
 def test_a_task_id_with_mentions_and_a_new_line_is_one_escaped_line():
@@ -151,7 +159,7 @@ def test_a_task_id_with_mentions_and_a_new_line_is_one_escaped_line():
     assert text.count("<@") == 1  # the on-call person, nobody else
     assert "\n" not in text and not MARKUP.search(text.removeprefix("<@U0ONCALL>"))
     assert blocks[1]["text"]["text"] == (
-        "<@U0ONCALL> *acme/alice/inj*\ntask &lt;!here&gt; &lt;@U0ADMIN&gt;"
+        "<@U0ONCALL> `acme/alice/inj`\ntask &lt;!here&gt; &lt;@U0ADMIN&gt;"
         " &lt;http://evil.example|click here&gt; fake: 🟢 all clear asked for attempt 3 of 3"
     )
 
