@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--interactive", action="store_true", help="press the buttons yourself at the prompt"
     )
+    for option in ("--db", "--config"):  # taken, to be refused in words (`demo` says why)
+        demo.add_argument(option, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub.add_parser("migrate", parents=[common], help="apply pending database migrations")
     token = sub.add_parser("token", parents=[common], help="agent tokens").add_subparsers(
         dest="action", required=True, metavar="action"

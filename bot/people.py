@@ -41,6 +41,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.client import slack_error
 from guards.clock import Clock
 from guards.config import OnCall
+from guards.errors import said
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -197,7 +198,7 @@ class People:
                 (log.debug if self._failing else log.warning)(
                     "could not look up on-call user %s with Slack (%s); tried again in %ds",
                     user,
-                    error or exc,
+                    error or said(exc),  # (a timeout's own words are none: audit26 chaos L1)
                     RETRY_SECONDS,
                 )
                 self._failing = True

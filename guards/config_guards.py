@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from guards.breaker_state import format_seconds
 from guards.config_types import (
     WINDOWS,
     Days,
@@ -189,9 +190,24 @@ class Breakers(Section):
     @model_validator(mode="after")
     def _cooldowns(self) -> Breakers:
         if self.max_cooldown_seconds < self.cooldown_seconds:
-            refuse(
-                "Breakers", [(("max_cooldown_seconds",), "cannot be smaller than cooldown_seconds")]
+            # said at the key written: a `cooldown_seconds: 1d` alone was refused naming
+            # max_cooldown_seconds, which the file never set (audit26 contract F3)
+            least, most = (
+                format_seconds(self.cooldown_seconds),
+                format_seconds(self.max_cooldown_seconds),
             )
+            if "max_cooldown_seconds" in self.model_fields_set:
+                said = (
+                    ("max_cooldown_seconds",),
+                    f"{most} is shorter than cooldown_seconds ({least})",
+                )
+            else:
+                said = (
+                    ("cooldown_seconds",),
+                    f"{least} is longer than max_cooldown_seconds ({most}, the longest a"
+                    " cool-down grows to): raise max_cooldown_seconds too",
+                )
+            refuse("Breakers", [said])
         return self
 
 

@@ -85,7 +85,7 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         ),
         (
             {"breakers": {"cooldown_seconds": 100, "max_cooldown_seconds": 50}},
-            ["breakers.max_cooldown_seconds: cannot be smaller"],
+            ["breakers.max_cooldown_seconds: 50s is shorter than cooldown_seconds (1m40s)"],
         ),
         (
             {"breakers": {"failures": {"min_calls": 30, "window_calls": 20}}},
@@ -289,3 +289,16 @@ def test_a_reload_refused_by_newer_code_names_the_file_not_its_copy(tmp_path, mo
     assert "/etc/nightshift.yml" in str(raised.value) and str(copy) not in str(raised.value)
     assert "refuses this policy, which the one before accepted" in str(raised.value)
     assert not copy.exists()
+
+
+def test_a_cool_down_longer_than_its_cap_is_refused_at_the_key_written():
+    """audit26 contract F3: `cooldown_seconds: 1d` alone was refused naming
+    max_cooldown_seconds, a key the file did not have."""
+    with pytest.raises(PolicyError) as refused:
+        parse_policy({"breakers": {"cooldown_seconds": "1d"}})
+    assert "breakers.cooldown_seconds: 1d is longer than max_cooldown_seconds (4h," in str(
+        refused.value
+    )
+    assert "raise max_cooldown_seconds too" in str(refused.value)
+    policy = parse_policy({"breakers": {"cooldown_seconds": "1d", "max_cooldown_seconds": "2d"}})
+    assert policy.breakers.cooldown_seconds == 86400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
@@ -145,3 +146,21 @@ def test_the_next_hand_off_is_the_next_change_of_person():
     assert next_change(WEEKLY, UTC, MON + week, gone={"U2"}) == (MON + 3 * week, "U1")
     alone = Rotation(name="solo", users=["U1"], period="week", handoff="mon 08:00")
     assert next_change(alone, UTC, MON) is None
+
+
+class _TimesOut:
+    async def users_info(self, *, user: str) -> dict[str, object]:
+        raise TimeoutError  # (its str() is empty)
+
+
+async def test_a_look_up_that_timed_out_says_so(caplog: pytest.LogCaptureFixture):
+    """audit26 chaos L1: "could not look up on-call user U1 with Slack ()"."""
+    policy = _policy()
+    people = People(oncall=policy.oncall, client=_TimesOut(), clock=ManualClock(), ttl_seconds=0)
+    with caplog.at_level(logging.WARNING, logger="bot.people"):
+        await people.start(["U1"])
+        await people.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.people"]
+    assert said == [
+        "could not look up on-call user U1 with Slack (TimeoutError); tried again in 60s"
+    ]
