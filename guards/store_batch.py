@@ -82,7 +82,7 @@ class BatchRunner(StorageWatch):
                     raise
                 self._undo(tx)
                 if storage_trouble(exc):  # not the caller's fault, nor a bug of ours
-                    self._report(exc, 1)
+                    self._report(exc, 1, came=self._came)  # (review26 L4)
                     exc = StorageUnavailable(said(exc))
                 results.append(Failed(exc))
             else:

@@ -68,6 +68,8 @@ class StorageWatch:
     _shm: tuple[int, int] | None  # and the WAL's index, which every connection shares
     _lost_checked_at: float
     _lost: str | None
+    # when the first write of the batch being written came (the store's clock), or None
+    _came: float | None
 
     def file_lost(self) -> str | None:
         """Why the path no longer names the database this store writes (deleted, or another
@@ -116,6 +118,8 @@ class StorageWatch:
         beside beats read in the new frame (review25 M2). On the event loop, at once."""
         if self._outage is not None:
             self._outage = replace(self._outage, since=self._outage.since + seconds)
+        if self._came is not None:
+            self._came += seconds
         if self.ended_outage is not None:
             outage, until = self.ended_outage
             self.ended_outage = (replace(outage, since=outage.since + seconds), until + seconds)

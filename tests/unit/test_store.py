@@ -492,3 +492,33 @@ async def test_an_outage_begins_when_its_first_refused_write_came(tmp_path, monk
         other.execute("ROLLBACK")
         other.close()
         await store.close()
+
+
+async def test_a_step_of_the_clock_during_the_lock_wait_moves_the_outage_s_start(
+    tmp_path, monkeypatch
+):
+    """review26 M2: the first refused write's arrival stayed in the frame before a step
+    the watch saw during its lock wait: a half-second outage was told as an hour long."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.5)
+    clock = ManualClock()
+    store = await Store.open(tmp_path / "s.db", clock=clock)
+    other = connect(tmp_path / "s.db")
+    begin_immediate(other)
+    try:
+        came = clock.now()
+        queued = [
+            asyncio.ensure_future(store.write(lambda tx: tx.execute("CREATE TABLE t (x)")))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.1)  # the first is waiting for the lock; the step comes
+        clock.advance(3600)
+        store.clock_stepped(3600)  # as ClockWatch's on_step tells it
+        for write in queued:
+            with pytest.raises(StorageUnavailable):
+                await write
+        outage = store.outage()
+        assert outage is not None and outage.since == came + 3600
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        await store.close()
