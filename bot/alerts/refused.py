@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 
 from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
@@ -73,15 +74,26 @@ class Memory:
         # (something that deletes every post of the bot must not get a post per update)
         self.posted_again: dict[int, float] = {}
 
-    def may_post_again(self, alert_id: int, now: float) -> bool:
-        """Whether the alert's message may be posted again now (and if so, noted)."""
+    def may_post_again(
+        self, alert_id: int, now: float, *, after_commit: list[Callable[[], None]] | None = None
+    ) -> bool:
+        """Whether the alert's message may be posted again now (and if so, noted: once
+        ``after_commit`` runs, when given, so that a repost the database refused is not
+        remembered as made: review26 L1)."""
         if now - self.posted_again.get(alert_id, float("-inf")) < REPOST_EVERY:
             return False
-        if len(self.posted_again) >= 10_000:  # forget the ones whose hour is over
-            self.posted_again = {
-                k: at for k, at in self.posted_again.items() if now - at < REPOST_EVERY
-            }
-        self.posted_again[alert_id] = now
+
+        def note() -> None:
+            if len(self.posted_again) >= 10_000:  # forget the ones whose hour is over
+                self.posted_again = {
+                    k: at for k, at in self.posted_again.items() if now - at < REPOST_EVERY
+                }
+            self.posted_again[alert_id] = now
+
+        if after_commit is None:
+            note()
+        else:
+            after_commit.append(note)
         return True
 
 
@@ -187,7 +199,9 @@ def message_gone(engine: AlertMessages, tx: Tx, refused: Refused, memory: Memory
     if post is None:
         return False
     now = tx.clock.now()
-    if post[1] == "delivered" and not memory.may_post_again(alert_id, now):
+    if post[1] == "delivered" and not memory.may_post_again(
+        alert_id, now, after_commit=tx.after_commit
+    ):
         # gone again within the hour it was posted again (something deletes the bot's
         # posts): the edit fails as any other, rather than a post per update for ever
         log.warning(

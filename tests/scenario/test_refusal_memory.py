@@ -6,6 +6,7 @@ once per post (review20 L3)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from bot.alerts.refused import REPOST_EVERY, Memory, channel_refused
@@ -53,3 +54,16 @@ async def test_a_refused_channel_with_nobody_to_tell_is_logged_once_a_minute(
     [again] = await refused_posts(1)
     assert again.endswith("; 19 more since the last report"), again
     assert not slack.fake.posts()  # nobody in Slack to tell, nor a row to mark the hour
+
+
+def test_a_repost_is_remembered_only_once_its_write_committed() -> None:
+    """review26 L1: a repost whose write the database refused was remembered as made, and
+    the message was not posted again for an hour."""
+    memory = Memory()
+    t0 = 1_000_000.0
+    refused_batch: list[Callable[[], None]] = []  # its after-commit hooks: never run
+    assert memory.may_post_again(7, t0, after_commit=refused_batch)
+    assert memory.may_post_again(7, t0 + 5)  # the retry may post it
+    committed: list[Callable[[], None]] = []
+    assert not memory.may_post_again(7, t0 + 10, after_commit=committed)  # noted above
+    assert committed == []
