@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -108,9 +109,8 @@ class Alerts(Section):
 # nobody (Slack answers user_not_found, taken for someone who left), and the policy's
 # text goes into messages as written (audit26 text 2).
 _MEMBER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")
-# A name shown in messages and typed in slash commands (a rotation's, a channel's): one
-# word, with no Slack markup (`<!channel>`), no control or bidi character (audit26 text 1).
-_WORD = re.compile(r"[^\s<>&|`*~\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f]{1,80}")
+# Slack markup a name must not carry: `<!channel>`, `<@U…>`, links, code, bold, strike.
+_MARKUP = frozenset("<>&|`*~")
 
 
 def member_id(value: str) -> str:
@@ -118,18 +118,28 @@ def member_id(value: str) -> str:
     if not _MEMBER_ID.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a Slack member id: write one like U012ABCDEF (in Slack: the"
-            " person's profile, ⋯, Copy member ID); a name or an @handle would page nobody"
+            " person's profile, ⋯, Copy member ID); a name or an @handle matches nobody"
         )
     return value
 
 
 def one_word(value: str, what: str) -> str:
-    """``value``, a name fit for messages and slash commands, or ValueError."""
-    if not _WORD.fullmatch(value):
+    """``value``, a name fit for messages and slash commands (a rotation's, a channel's),
+    or ValueError: one word of at most 80 characters (a channel's ``#`` aside), with no
+    Slack markup, no space, control, format or bidi character of any script (Unicode
+    categories Z and C: audit26 text 1), and no ``_`` at either end (Slack would show
+    the name in italics: review26 L5)."""
+    word = value.removeprefix("#")
+    if (
+        not 0 < len(word) <= 80
+        or word[0] == "_"
+        or word[-1] == "_"
+        or any(c in _MARKUP or unicodedata.category(c)[0] in "ZC" for c in word)
+    ):
         raise ValueError(
             f"{value!r}: {what} is one word of at most 80 characters (letters, digits, - _ ."
-            " and the like), with no spaces, no Slack markup (< > & | ` * ~) and no control"
-            " characters"
+            " and the like; no _ at either end), with no spaces, no Slack markup"
+            " (< > & | ` * ~) and no control or invisible characters"
         )
     return value
 
@@ -197,8 +207,10 @@ class EscalationStep(Section):
     @classmethod
     def _notify(cls, value: str) -> str:
         kind, colon, name = value.partition(":")
-        if value == "channel" or (kind == "rotation" and colon and _WORD.fullmatch(name)):
+        if value == "channel":
             return value
+        if kind == "rotation" and colon:
+            return f"rotation:{one_word(name, 'a rotation name')}"
         if kind == "user" and colon:
             return f"user:{member_id(name)}"
         raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")

@@ -23,7 +23,22 @@ def refused(data: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", ["night shift", "<!channel>", "prim\u202eary", "a\nb", "x" * 81, "", "on`call`"]
+    "name",
+    [
+        "night shift",
+        "<!channel>",
+        "prim\u202eary",
+        "a\nb",
+        "x" * 81,
+        "",
+        "on`call`",
+        # review26 L5: italics in Slack; a bidi mark, a BOM, a soft hyphen, a no-break space
+        "_primary_",
+        "prim\u061cary",
+        "\ufeffprimary",
+        "pri\u00admary",
+        "night\u00a0shift",
+    ],
 )
 def test_a_rotation_name_that_is_not_one_plain_word_is_refused_naming_its_key(name):
     said = refused({"oncall": {"rotations": [{"name": name, "users": ["U01"]}]}})
@@ -81,6 +96,18 @@ def test_member_ids_load():
 def test_a_channel_with_markup_or_spaces_is_refused(channels, key):
     said = refused({"channels": channels})
     assert key in said and "no spaces, no Slack markup" in said
+
+
+def test_an_escalation_step_naming_a_rotation_with_a_space_says_so():
+    said = refused({"oncall": {"escalation": [{"notify": "rotation:Platform Primary"}]}})
+    assert "oncall.escalation.0.notify" in said
+    assert "'Platform Primary': a rotation name is one word" in said
+
+
+def test_a_channel_name_of_eighty_characters_after_its_hash_loads():
+    name = "#" + "a" * 80
+    assert parse_policy({"channels": {"alerts": name}}).channels.alerts == name
+    assert "channels.alerts" in refused({"channels": {"alerts": "#" + "a" * 81}})
 
 
 def test_channel_ids_and_names_load():
