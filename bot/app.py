@@ -279,6 +279,7 @@ class Nightshift:
             # (asyncio's create_server adds "while attempting to bind..." to the strerror)
             why = os.strerror(exc.errno) if exc.errno else exc.strerror
             said = f"cannot listen on {host}:{port}: {why}"
+            # (bound before this process takes its own lock: the holder is another one)
             holder = serving(self.settings.db) if exc.errno == errno.EADDRINUSE else None
             if holder is not None:  # the same `run` started twice: say which one has it
                 said += f": another Nightshift ({holder}) is running on {self.settings.db};"

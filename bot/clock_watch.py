@@ -122,6 +122,8 @@ class ClockWatch:
             # in the clock's new frame: moving everything again later would move those
             # twice. So the deadlines keep their times, as without this watch.
             self.unapplied -= shift
+            for listener in self.on_step:  # the times kept in memory too (review26 L3)
+                listener(-shift)
             log.exception(
                 "the stored deadlines could not move with the clock; they keep their times"
             )

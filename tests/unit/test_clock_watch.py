@@ -87,6 +87,8 @@ async def test_a_shift_that_fails_is_dropped_not_applied_twice(store, caplog):
         raise RuntimeError("no such table")
 
     watch.deadlines.append(fails)
+    in_memory: list[float] = []
+    watch.on_step.append(in_memory.append)
     store.before_batch.insert(0, watch.shift_deadlines)
     wall[0] -= 3600
     mono[0] += 1
@@ -94,3 +96,5 @@ async def test_a_shift_that_fails_is_dropped_not_applied_twice(store, caplog):
     assert await store.write(lambda tx: 43) == 43
     assert moved == [-3601.0] and watch.unapplied == 0  # tried once, then dropped
     assert "could not move with the clock" in caplog.text
+    # what memory keeps on the wall clock is moved back with them (review26 L3)
+    assert in_memory == [-3601.0, 3601.0]
