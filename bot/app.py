@@ -107,6 +107,11 @@ class Nightshift:
             raise RuntimeError("Nightshift is not started")
         return self._store
 
+    def refusing_writes(self) -> str | None:
+        """Why the database refuses writes now (None: it takes them, or is not open)."""
+        outage = self._store.outage() if self._store is not None else None
+        return outage.cause if outage is not None else None
+
     @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"

@@ -104,6 +104,16 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")
             stop.set()
             return
+        if (refused := ns.refusing_writes()) is not None:
+            # a restart writes at once (the policy's audit row, the watchdog's mark): on a
+            # full disk it would end, and no process would be left (audit26b disk H1)
+            log.error(
+                "SIGHUP: not reloading while the database refuses writes (%s): the restart"
+                " could not start; still running on the policy it has. Send SIGHUP again"
+                " once it takes writes (/healthz answers 200)",
+                refused,
+            )
+            return
         snapshot = check_reload(settings.config, policy, had_file=had_file)
         if snapshot is None:
             return

@@ -307,6 +307,45 @@ def test_a_rotation_name_no_start_could_use_is_refused_by_the_reload(env):
     )
 
 
+def test_a_sighup_while_the_database_refuses_writes_keeps_the_server(env):
+    """audit26b disk H1: a SIGHUP on a full disk stopped the server to restart it, and the
+    restart died at its first write: no process left, agents got "connection refused"."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    other = sqlite3.connect(env["NIGHTSHIFT_DB"], isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # writes refused, as on a full disk
+        refused = httpx.post(
+            f"{url}/v1/reservations",
+            json={"scope": "acme/alice/bot", "idempotency_key": "k", "max_cost_micros": 1000},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert refused.status_code == 503, refused.text
+        policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert proc.poll() is None
+        other.execute("ROLLBACK")
+        assert _day_limit(url, token) == 1_000_000  # the policy it had
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200  # (a write)
+        proc.send_signal(signal.SIGHUP)  # once it takes writes: applied
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _day_limit(url, token) != 2_000_000:
+            time.sleep(0.2)
+        assert _day_limit(url, token) == 2_000_000
+    finally:
+        other.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "SIGHUP: not reloading while the database refuses writes (" in out
+    assert out.count("nightshift listening on") == 2
+
+
 def _started(url: str) -> dict[str, float]:
     """The start times /metrics shows."""
     text = httpx.get(f"{url}/metrics", timeout=5).text
