@@ -4,7 +4,9 @@ An agent's call the database refuses gets a 503 and is sent again by its caller.
 Slack or a job's endpoint already answered has no caller to send it again: dropping its
 record would post the message a second time at the next pass (audit26 chaos H1) or leave a
 job's run "running" for good, skipping every later fire (H2). So such a write is tried
-again, waiting longer each time, until the database takes it, or the process stops.
+again, waiting longer each time, until the database takes it, or the process stops. A
+caller that may record it by another way (the jobs tick writes a run's outcome before it
+decides the job's next fire) passes ``wake``: set, it ends the wait at once.
 
 Example:
     >>> # await until_written(lambda: store.write(mark), refused=say)
@@ -13,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -27,15 +30,23 @@ T = TypeVar("T")
 
 
 async def until_written(
-    attempt: Callable[[], Awaitable[T]], *, refused: Callable[[StorageUnavailable], None]
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    refused: Callable[[StorageUnavailable], None],
+    wake: asyncio.Event | None = None,
 ) -> T:
     """``attempt()``'s result once the database took its write; ``refused`` is told of
-    each refusal (to say it, not every time: the store's own log says it once a minute)."""
+    each refusal (to say it, not every time: the store's own log says it once a minute).
+    ``wake``, once set, ends each wait between tries at once."""
     wait = FIRST_WAIT_SECONDS
     while True:
         try:
             return await attempt()
         except StorageUnavailable as exc:
             refused(exc)
-        await asyncio.sleep(wait)
+        if wake is None:
+            await asyncio.sleep(wait)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
         wait = min(wait * 2, MAX_WAIT_SECONDS)

@@ -28,11 +28,13 @@ SECRET = "s3cret-s3cret-s3cret"
 
 @dataclass
 class Target:
-    """An agent's job endpoint: records calls; /slow waits for release(), /hang sleeps."""
+    """An agent's job endpoint: records calls; /slow waits for release(), /hang sleeps,
+    /held waits for ``held`` (set when the test ends)."""
 
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     gate: asyncio.Event = field(default_factory=asyncio.Event)
+    held: asyncio.Event = field(default_factory=asyncio.Event)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     big_written: int = 0  # bytes of /big's 500 answer the client took before it left
 
@@ -55,6 +57,9 @@ async def target():
         t.arrived.set()
         if request.path == "/slow":
             await t.gate.wait()
+        if request.path == "/held":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(t.held.wait(), 30)
         if request.path == "/hang":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(t.gate.wait(), 5)
@@ -88,6 +93,7 @@ async def target():
     t.url = f"http://127.0.0.1:{port}"
     yield t
     t.gate.set()
+    t.held.set()
     await runner.cleanup()
 
 
@@ -922,3 +928,140 @@ async def test_a_run_whose_outcome_the_database_refused_is_recorded_once_it_take
     await fire(app, 15 * 60)  # the next fire runs
     assert await runs(app, "sync") == [("succeeded", None), ("succeeded", None)]
     assert len(target.calls) == 2
+
+
+async def _until(done: Any, what: str) -> None:
+    for _ in range(1000):
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not within 10 s: {what}")
+
+
+async def _refused_once(caplog: Any) -> None:
+    """Until the runner said the database refused a run's outcome."""
+    await _until(lambda: "but the database refused to record it" in caplog.text, "refused")
+
+
+async def test_a_fire_due_while_a_run_s_outcome_waits_on_the_database_runs(
+    app_factory, target, monkeypatch, caplog
+):
+    """review26 M1: the endpoint answered during an outage and the next fire fell due in
+    it; once the lock went, the tick's decide landed before the outcome's retry and
+    skipped the fire as "overlap: … is still running"."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 3.0)  # the retry is asleep
+    app = await start(app_factory, [job(target, "sync", "*/15 * * * *", "/slow")])
+    await fire(app, 15 * 60, wait=False)
+    await asyncio.wait_for(target.arrived.wait(), 5)
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.jobs.runner"):
+            target.gate.set()  # answers 200 while the database refuses
+            await _refused_once(caplog)
+        app.clock.advance(15 * 60)  # 00:30 falls due during the outage
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    decisions = await app.ns.extras["jobs"].tick()  # the jobs tick comes first
+    assert [(d.run, d.reason) for d in decisions] == [(True, None)], decisions
+    await app.ns.extras["jobs"].wait_idle()
+    assert await runs(app, "sync") == [("succeeded", None), ("succeeded", None)]
+    assert len(target.calls) == 2
+    said = [r.getMessage() for r in caplog.records if "refused to record" in r.getMessage()]
+    assert said and "next fires wait" not in said[0], said
+    assert said[0].endswith("before the job's next fire is decided"), said
+
+
+async def test_a_stop_during_an_outage_records_the_outcome_of_a_run_that_answered(
+    app_factory, target, tmp_path, monkeypatch, caplog
+):
+    """review26 M3: the endpoint had answered, but a stop while the database refused the
+    outcome called the run "abandoned: Nightshift stopped during the run", and after the
+    restart the next fire within its timeout was skipped as an overlap. A run with no
+    answer yet is still abandoned, in the same write."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 30.0)  # the retry is asleep
+    monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
+    db = tmp_path / "outage.db"
+    jobs = [
+        job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
+        job(target, "stuck", "*/15 * * * *", "/held", timeout_seconds=1200),
+    ]
+    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
+    first.ns.scheduler.pause_job("jobs-tick")
+    runner = first.ns.extras["jobs"]
+    await fire(first, 15 * 60, wait=False)
+    await _until(lambda: len(target.calls) == 2, "both jobs called")
+    other = connect(first.ns.settings.db)
+    begin_immediate(other)
+    locked = True
+    try:
+        with caplog.at_level(logging.WARNING):
+            target.gate.set()  # sync answers 200 while the database refuses
+            await _refused_once(caplog)
+            stopping = asyncio.create_task(first.ns.stop())
+            # the stop cut the runs' tasks off: the lock goes then
+            await _until(lambda: not runner._tasks, "the runs cut off")
+            other.execute("ROLLBACK")
+            locked = False
+            await asyncio.wait_for(stopping, 10)
+    finally:
+        if locked:
+            other.execute("ROLLBACK")
+        other.close()
+    assert "did not stop cleanly" not in caplog.text
+    assert "stopping cut off 1 job run(s) still going after 0.1s (stuck):" in caplog.text
+    second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
+    second.ns.scheduler.pause_job("jobs-tick")
+    await second.ns.extras["jobs"].wait_idle()  # 00:30 fired at start
+    assert await runs(second, "sync") == [("succeeded", None), ("succeeded", None)]
+    assert await runs(second, "stuck") == [("abandoned", None), ("skipped", "overlap")]
+    assert len(target.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("stop_write", "why"),
+    [(1.5, "OperationalError: database is locked"), (0.2, "still waiting for its write lock")],
+)
+async def test_a_stop_the_database_refuses_throughout_ends_in_time_and_says_what_is_lost(
+    app_factory, target, tmp_path, monkeypatch, caplog, stop_write, why
+):
+    """review26 M3: the abandon write waited out the lock past the time a component has to
+    stop ("did not stop cleanly", the HTTP client left open). Now the stop gives the
+    database a bounded time, then says which outcomes the next start will not know."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 30.0)
+    monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
+    monkeypatch.setattr("bot.app.STORE_CLOSE_SECONDS", 0.5)
+    monkeypatch.setattr("bot.jobs.runner.STOP_WRITE_SECONDS", stop_write)  # (or it waits)
+    db = tmp_path / "outage.db"
+    jobs = [
+        job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
+        job(target, "stuck", "*/15 * * * *", "/held", timeout_seconds=1200),
+    ]
+    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
+    first.ns.scheduler.pause_job("jobs-tick")
+    runner = first.ns.extras["jobs"]
+    await fire(first, 15 * 60, wait=False)
+    await _until(lambda: len(target.calls) == 2, "both jobs called")
+    other = connect(first.ns.settings.db)
+    begin_immediate(other)
+    try:
+        with caplog.at_level(logging.WARNING):
+            target.gate.set()
+            await _refused_once(caplog)
+            await first.ns.stop()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "did not stop cleanly" not in caplog.text
+    assert runner._client is None  # closed
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopping:")]
+    assert len(said) == 1, caplog.text
+    assert "(job sync run run_" in said[0] and " succeeded; 1 without an answer): " in said[0]
+    assert f"): {why}. Unless it takes them before Nightshift exits" in said[0], said
+    second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 15 * 60 + 1), db=db)
+    assert await runs(second, "sync") == [("abandoned", None)]
+    assert await runs(second, "stuck") == [("abandoned", None)]
