@@ -9,21 +9,22 @@ contract F1).
 
 *Began* is its first sign of life among those, so the first-day rule of the poster
 (``digest.time``: a namespace that began today before that time gets its day so far)
-holds whatever created it. Scopes, heartbeats, streams and job runs give the exact
-time; routing decisions the exact time when they all came after ``since`` and some time
-before ``since`` otherwise (only "before today or not" matters); an alert the time it
-first fired.
+holds whatever created it. Scopes, heartbeats, streams and routing decisions give the
+exact time; an alert the time it first fired; a job its first run in the namespace of
+its newest run. For a job that moved namespaces that is exact when it came after
+``since`` and some run before ``since`` otherwise (only "before today or not"
+matters); the namespace of its first run has a digest too (review26 L8).
 
-Every read is an index look-up or one pass over a small table, so the list costs a few
-milliseconds on a database with a year of rows (``/agent digest`` answers within
-Slack's 3 s):
+The list costs a few index seeks per namespace and per job, whatever the number of rows
+(``/agent digest`` answers within Slack's 3 s; review26 H1):
 
 - ``scopes`` by ``scopes_depth``; ``heartbeats`` and ``validation_streams``: one row
   per agent or stream;
 - ``job_runs``: its jobs one by one on ``job_runs_job_time`` (a skip scan), each job's
-  newest scope and first run from the same index;
-- ``routing_decisions``: its namespaces one by one on
-  ``routing_decisions_scope_settled`` (a skip scan over scopes);
+  newest and first run from the same index; for a job that moved, its run before
+  ``since`` and at most its runs since ``since`` (a job runs once a minute at most);
+- ``routing_decisions``: its namespaces one by one on ``routing_decisions_namespace_at``
+  (a skip scan), each one's first route from the same index;
 - ``alerts``: the open ones and those since ``since`` (``alerts_first_at``).
 
 A table this database lacks reads as empty, as in :mod:`bot.digest.queries`.
@@ -36,7 +37,7 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from guards.scopes import Scope, ScopeError, subtree
@@ -44,8 +45,9 @@ from guards.store import Tx
 
 __all__ = ["LOOKBACK_SECONDS", "digest_namespaces"]
 
-# How far back alerts and routes are read: the start of the day before yesterday in any
-# time zone (a due day is yesterday, or the day before until digest.time), DST included.
+# How far back alerts and a moved job's runs are read: the start of the day before
+# yesterday in any time zone (a due day is yesterday, or the day before until
+# digest.time), DST included.
 LOOKBACK_SECONDS = 4 * 86400
 
 _NS = "substr({col}, 1, instr({col} || '/', '/') - 1)"  # the namespace of a scope column
@@ -59,9 +61,19 @@ _JOBS = (
     " SELECT MIN(job) FROM job_runs"
     " UNION ALL SELECT (SELECT MIN(job) FROM job_runs WHERE job > jobs.job) FROM jobs"
     " WHERE jobs.job IS NOT NULL)"
-    " SELECT (SELECT scope FROM job_runs WHERE job = jobs.job ORDER BY decided_at DESC LIMIT 1),"
+    " SELECT jobs.job,"
+    " (SELECT scope FROM job_runs WHERE job = jobs.job ORDER BY decided_at DESC LIMIT 1),"
+    " (SELECT scope FROM job_runs WHERE job = jobs.job ORDER BY decided_at LIMIT 1),"
     " (SELECT MIN(decided_at) FROM job_runs WHERE job = jobs.job)"
     " FROM jobs WHERE jobs.job IS NOT NULL"
+)
+_JOB_RUN_BEFORE = (
+    "SELECT scope, decided_at FROM job_runs WHERE job = ? AND decided_at < ?"
+    " ORDER BY decided_at DESC LIMIT 1"
+)
+_JOB_FIRST_SINCE = (
+    "SELECT MIN(decided_at) FROM job_runs WHERE job = ? AND decided_at >= ?"
+    " AND (scope = ? OR (scope >= ? AND scope < ?))"
 )
 _ALERTS = (
     f"SELECT {_NS.format(col='scope')}, MIN(first_at) FROM alerts"
@@ -69,11 +81,14 @@ _ALERTS = (
     f"SELECT {_NS.format(col='scope')}, MIN(first_at) FROM alerts"
     " WHERE first_at >= ? AND scope NOT LIKE 'model:%' GROUP BY 1",
 )
-_ROUTE_AFTER = "SELECT MIN(scope) FROM routing_decisions WHERE scope > ?"
-_ROUTE_FROM = "SELECT MIN(scope) FROM routing_decisions WHERE scope >= ?"
-_IN_NAMESPACE = "(scope = ? OR (scope >= ? AND scope < ?))"
-_ROUTE_BEFORE = f"SELECT at FROM routing_decisions WHERE {_IN_NAMESPACE} AND at < ? LIMIT 1"
-_ROUTE_FIRST = f"SELECT MIN(at) FROM routing_decisions WHERE {_IN_NAMESPACE}"
+_ROUTES = (
+    "WITH RECURSIVE ns(name) AS ("
+    " SELECT MIN(namespace) FROM routing_decisions"
+    " UNION ALL SELECT (SELECT MIN(namespace) FROM routing_decisions WHERE namespace > ns.name)"
+    " FROM ns WHERE ns.name IS NOT NULL)"
+    " SELECT name, (SELECT MIN(at) FROM routing_decisions WHERE namespace = ns.name)"
+    " FROM ns WHERE name IS NOT NULL"
+)
 
 
 def _rows(tx: Tx, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -86,37 +101,30 @@ def _rows(tx: Tx, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         raise
 
 
-def _route_namespaces(tx: Tx) -> Iterator[str]:
-    """The namespaces of ``routing_decisions``, one index look-up each.
-
-    Every scope of a namespace ``ns`` is ``ns`` or in ``[ns/, ns0)``; names in between
-    (``ns-x``, ``ns.y``) sort after ``ns`` and before ``ns/``, so after ``ns`` itself
-    the scan goes on right after it, and after a scope below it, past ``ns0``.
-    """
-    try:
-        row = tx.one(_ROUTE_FROM, ("",))
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return
-        raise
-    while row is not None and row[0] is not None:
-        scope = str(row[0])
-        namespace = scope.split("/", 1)[0]
-        yield namespace
-        if scope == namespace:
-            row = tx.one(_ROUTE_AFTER, (namespace,))
-        else:
-            row = tx.one(_ROUTE_FROM, (subtree(namespace)[1],))
+def _namespace(scope: str) -> str:
+    return scope.split("/", 1)[0]
 
 
-def _route_began(tx: Tx, namespace: str, since: float) -> float | None:
-    """When ``namespace`` first routed: exact if after ``since``, else one route before it."""
-    lo, hi = subtree(namespace)
-    before = tx.one(_ROUTE_BEFORE, (namespace, lo, hi, since))
-    if before is not None:
-        return float(before[0])
-    first = tx.one(_ROUTE_FIRST, (namespace, lo, hi))
-    return None if first is None or first[0] is None else float(first[0])
+def _jobs(tx: Tx, since: float) -> list[tuple[str, float]]:
+    """Each job's namespaces and when each began: its newest run's, and its first run's."""
+    found: list[tuple[str, float]] = []
+    for job, newest, first, first_at in _rows(tx, _JOBS):
+        if newest is None or first_at is None:
+            continue
+        found.append((_namespace(first), float(first_at)))
+        namespace = _namespace(newest)
+        if namespace == _namespace(first):
+            continue
+        # it moved: when it first ran in its newest namespace (review26 L8)
+        before = tx.one(_JOB_RUN_BEFORE, (job, since))
+        if before is not None and _namespace(str(before[0])) == namespace:
+            found.append((namespace, float(before[1])))
+            continue
+        lo, hi = subtree(namespace)
+        began = tx.one(_JOB_FIRST_SINCE, (job, since, namespace, lo, hi))
+        if began is not None and began[0] is not None:
+            found.append((namespace, float(began[0])))
+    return found
 
 
 def _add(began: dict[str, float], rows: Iterable[Any]) -> None:
@@ -135,17 +143,14 @@ def digest_namespaces(tx: Tx, *, since: float) -> list[tuple[str, float]]:
     """Every namespace with a digest and when it began, by name (run on a read snapshot).
 
     ``since``: how far back alerts are read (the digest's days: ``now -
-    LOOKBACK_SECONDS``), and the time before which a route's exact time is not looked for.
+    LOOKBACK_SECONDS``), and the time before which a moved job's exact time in its new
+    namespace is not looked for.
     """
     began: dict[str, float] = {}
     for sql in _SMALL_TABLES:
         _add(began, _rows(tx, sql))
-    _add(began, _rows(tx, _JOBS))
+    _add(began, _jobs(tx, since))
     _add(began, _rows(tx, _ALERTS[0]))
     _add(began, _rows(tx, _ALERTS[1], (since,)))
-    for namespace in list(_route_namespaces(tx)):
-        if began.get(namespace, since) < since:
-            continue  # known from before the digest's days: its first route changes nothing
-        at = _route_began(tx, namespace, since)
-        _add(began, [(namespace, at)])
+    _add(began, _rows(tx, _ROUTES))
     return sorted(began.items())

@@ -1,0 +1,119 @@
+"""Which namespaces have a digest and when each began (bot/digest/namespaces.py): what
+the digest and `/agent digest` say of them, and what the list costs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from guards.clock import ManualClock
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ADMIN = "U0ADMIN"
+POLICY = {
+    "timezone": "Europe/Berlin",
+    "admins": [ADMIN],
+    "channels": {"digest": "C0DIGEST", "alerts": "C0ALERTS"},
+}
+
+
+def berlin(y, mo, d, h=0, mi=0) -> float:
+    return datetime(y, mo, d, h, mi, tzinfo=BERLIN).timestamp()
+
+
+def route(tx, rid: str, scope: str, at: float) -> None:
+    tx.execute(
+        "INSERT INTO routing_decisions (id, at, scope, namespace, intent, tier, wanted_tier,"
+        " model, degraded, source, reason) VALUES (?, ?, ?, ?, 'chat', 'small', 'small',"
+        " 'claude-haiku-4-5', 0, 'rule', 'r')",
+        (rid, at, scope, scope.split("/")[0]),
+    )
+
+
+def run(tx, rid: str, scope: str, at: float) -> None:
+    tx.execute(
+        "INSERT INTO job_runs (id, job, scope, scheduled_for, decided_at, state)"
+        " VALUES (?, 'tick', ?, ?, ?, 'succeeded')",
+        (rid, scope, at, at),
+    )
+
+
+async def test_the_namespace_list_reads_one_index_entry_per_namespace_not_its_routes(
+    slack_http,
+):
+    """review26 H1: a namespace younger than 4 days had all its routes read twice (an
+    index without `at`), 3-5 s at 400,000 routes on every digest tick and `/agent digest`."""
+    from bot.digest import namespaces
+
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 12)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    now = app.clock.now()
+
+    def seed(tx):
+        # a namespace with scopes of its own and an agent scope equal to it (review26 L8:
+        # it was listed twice), names that sort between it and its agents, and a
+        # route-only namespace that began today
+        for i, (scope, ago) in enumerate(
+            (
+                ("routes", 3 * 86400),
+                ("routes/alice/bot", 3600),
+                ("routes-x/a/b", 2 * 86400),
+                ("routes.y/a/b", 86400),
+                ("routes0/a/b", 86400),
+            )
+        ):
+            route(tx, f"rt{i}", scope, now - ago)
+        for i in range(40):
+            route(tx, f"new{i}", f"newns/u{i % 4}/bot", berlin(2026, 1, 5, 3, i))
+
+    await app.store.write(seed)
+    names = ["newns", "routes", "routes-x", "routes.y", "routes0"]
+    assert [n for n, _ in await app.ns.extras["digest"].namespaces()] == names
+    typo = await slack.command("digest nope")
+    assert f"(known: {', '.join(names)})" in typo["text"], typo
+    first = await slack.command("digest yesterday newns")
+    assert first["text"].startswith("`newns` began today at 03:00: it has no full day yet."), first
+
+    # every read of the routes is one index seek per namespace, whatever their count
+    reads = [
+        sql
+        for name, sql in vars(namespaces).items()
+        if not name.startswith("__")
+        if isinstance(sql, str) and "routing_decisions" in sql
+    ]
+    assert reads
+    for sql in reads:
+        args = ("routes",) * sql.count("?")
+        rows = await app.store.fetch(f"EXPLAIN QUERY PLAN {sql}", args)
+        plan = " | ".join(row[3] for row in rows)
+        assert "INDEX routing_decisions_namespace_at" in plan, (sql, plan)
+        assert "SCAN routing_decisions" not in plan and "MULTI-INDEX" not in plan, plan
+        assert "scope_settled" not in plan, plan
+
+
+async def test_a_job_that_moved_namespaces_leaves_its_new_namespace_its_first_day(slack_http):
+    """review26 L8: a job's namespace came from its newest run but its first day from its
+    first run in any namespace: moved today, its new namespace looked months old (a full
+    digest of a yesterday it was not there), and the old one had no digest at all."""
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 3, 0)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+
+    def seed(tx):
+        for day in range(20, 32):
+            run(tx, f"old{day}", "old/alice/ticker", berlin(2025, 12, day, 3))
+        for day in range(1, 5):
+            run(tx, f"jan{day}", "old/alice/ticker", berlin(2026, 1, day, 3))
+        run(tx, "moved", "fresh/alice/ticker", berlin(2026, 1, 5, 3, 0))
+
+    await app.store.write(seed)
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    poster = app.ns.extras["digest"]
+    assert await poster.tick() == [("fresh", date(2026, 1, 4)), ("old", date(2026, 1, 4))]
+    rows = await app.store.fetch("SELECT namespace, text FROM digests ORDER BY namespace")
+    texts = {row[0]: row[1] for row in rows}
+    assert "Nightshift digest · fresh · Mon 2026-01-05 so far (09:00" in texts["fresh"]
+    assert "Nightshift digest · old · Sun 2026-01-04 (Europe/Berlin)" in texts["old"]
+    reply = await slack.command("digest yesterday fresh")
+    assert reply["text"].startswith("`fresh` began today at 03:00: it has no full day yet."), reply
