@@ -93,8 +93,9 @@ def _spend(d: Digest) -> list[str]:
             of = f" of {usd(a.limit_micros)} ({_pct(frac)})"
         else:
             frac, of = a.spent_micros / top, ""
+        # a code span: bare, `acme/_alice_/bot` shows "alice" in italics (audit26 text 3)
         scope = slack_text(a.scope)
-        lines.append(f"{mark} `{bar(frac)}` {scope} {usd(a.spent_micros)}{of}")
+        lines.append(f"{mark} `{bar(frac)}` `{scope}` {usd(a.spent_micros)}{of}")
     if d.agent_count > len(d.agents):
         lines.append(f"… and {d.agent_count - len(d.agents)} more agents")
     return lines

@@ -101,8 +101,8 @@ async def test_the_digest_shows_the_day_s_figures_and_posts_once(app_factory):
     text = rows[2][3]["text"]
     assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in text
     assert "*Spend* $7.00 of $200.00 day budget (4%)" in text
-    assert "acme/bob/ops-bot $4.50 of $10.00 (45%)" in text
-    assert "acme/alice/rss-bot $2.50 of $10.00 (25%)" in text
+    assert "`acme/bob/ops-bot` $4.50 of $10.00 (45%)" in text
+    assert "`acme/alice/rss-bot` $2.50 of $10.00 (25%)" in text
     assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
@@ -414,8 +414,8 @@ async def test_the_digest_says_who_answered_each_alert_and_a_kill_switch_as_one(
     ) in text + "\n"
     assert "P2 1 (" not in text  # a P2 asks nobody: a count, not "not acknowledged"
     # money reads as /agent budget read it that day (audit23 forensics L7: "$0.00")
-    assert f"{KILLED} $0.003 of $10.00 (<1%)" in text
-    assert f"{PAGED} $2.50 of $10.00 (25%)" in text
+    assert f"`{KILLED}` $0.003 of $10.00 (<1%)" in text
+    assert f"`{PAGED}` $2.50 of $10.00 (25%)" in text
     # the kill switch is the longest open breaker: it says who set it, not "stuck"
     assert f"longest open: {KILLED} 16h (forced open by <@{ADMIN}>, still open)" in text, text
 
@@ -508,7 +508,7 @@ async def test_the_digest_s_totals_are_the_sums_of_its_lines_as_shown(slack_http
 
     reply = (await slack.command("digest tiny"))["text"]
     assert "*Spend* $0.012 of $1.00 day budget (1%)" in reply, reply
-    assert "tiny/u/a1 $0.004 of $1.00 (<1%)" in reply
+    assert "`tiny/u/a1` $0.004 of $1.00 (<1%)" in reply
     assert "*By model* claude-haiku-4-5 $0.012 (3 calls)" in reply
     assert "(their ceilings $0.003 in all): 2 past attempts, 1 by a breaker" in reply
     # re-priced at the large tier: $0.06, of which the $0.012 spent is not "saved"

@@ -72,8 +72,8 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
     text, _ = render(d)
     assert "*Spend* $7.00 of $200.00 day budget (4%)" in text
     # colours follow the 7-day totals: ops-bot $4.50, rss-bot $3.50
-    assert "🟦 `▓▓▓▓░░░░░░` acme/bob/ops-bot $4.50 of $10.00 (45%)" in text
-    assert "🟧 `▓▓▓▓▓▓░░░░` acme/alice/rss-bot $2.50" in text
+    assert "🟦 `▓▓▓▓░░░░░░` `acme/bob/ops-bot` $4.50 of $10.00 (45%)" in text
+    assert "🟧 `▓▓▓▓▓▓░░░░` `acme/alice/rss-bot` $2.50" in text
     assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
@@ -194,9 +194,9 @@ def test_agent_money_reads_as_agent_budget_reads_it():
     text, _ = render(digest(r, limits={"acme": 5_000_000, **limits}))
     # the total is the sum of the lines as shown (audit24 agreement F1: it said "$1.12")
     assert "*Spend* $1.118 of $5.00 day budget (22%)" in text
-    assert "acme/a/loop $0.115 of $2.00 (6%)" in text
-    assert "acme/a/retry $0.003 of $1.00 (<1%)" in text
-    assert "acme/a/big $1.00\n" in text
+    assert "`acme/a/loop` $0.115 of $2.00 (6%)" in text
+    assert "`acme/a/retry` $0.003 of $1.00 (<1%)" in text
+    assert "`acme/a/big` $1.00\n" in text
 
 
 def test_the_chart_folds_agents_past_seven_into_one_series():
