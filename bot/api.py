@@ -27,7 +27,6 @@ from pydantic import (
     model_validator,
 )
 
-from bot.alerts import heartbeats
 from bot.api_body import MAX_BODY, Body, FreeText, bearer, check_headers, read_json, read_no_body
 from bot.api_budget_day import budget_of_day, day_asked
 from bot.logs import Throttle
@@ -315,22 +314,11 @@ async def get_budget(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
-    try:
-        if lost := ns.store.file_lost():
-            raise StorageUnavailable(lost)
-        try:  # the writer answers, and within seconds: a probe must not hang with it
-            # A row really written: an empty transaction commits on a full disk too.
-            await asyncio.wait_for(
-                ns.store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())),
-                HEALTH_SECONDS,
-            )
-        except TimeoutError:
-            raise StorageUnavailable(f"no write went through in {HEALTH_SECONDS:g}s") from None
-    except StorageUnavailable as exc:  # said to whoever watches it, not to an agent
-        body = {
+    if (why := await ns.write_probe(HEALTH_SECONDS)) is not None:
+        body = {  # said to whoever watches it, not to an agent
             "status": "unavailable",
-            "error": exc.code,
-            "message": f"Nightshift cannot write to its database ({exc.cause}): agents' calls"
+            "error": StorageUnavailable.code,
+            "message": f"Nightshift cannot write to its database ({why}): agents' calls"
             " are refused with 503 until it can, and nothing is lost; its log says why",
         }
         return web.json_response(body, status=503, headers={"Retry-After": "5"})

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts import heartbeats
 from bot.api import build_web_app
 from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
@@ -107,10 +108,25 @@ class Nightshift:
             raise RuntimeError("Nightshift is not started")
         return self._store
 
-    def refusing_writes(self) -> str | None:
-        """Why the database refuses writes now (None: it takes them, or is not open)."""
-        outage = self._store.outage() if self._store is not None else None
-        return outage.cause if outage is not None else None
+    async def write_probe(self, within: float) -> str | None:
+        """Why the database does not take a write now (None: a row was really written
+        within ``within`` seconds; an empty transaction commits on a full disk too). The
+        probe of /healthz, and of a reload before it stops this process (audit26b disk
+        H1, recheck26 N1: the restart died at its first write, leaving no server)."""
+        store = self._store
+        if store is None:  # still starting: a start writes first thing anyway
+            return None
+        if lost := store.file_lost():
+            return lost
+        try:  # the writer answers, and within seconds: a probe must not hang with it
+            await asyncio.wait_for(
+                store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())), within
+            )
+        except StorageUnavailable as exc:
+            return exc.cause
+        except TimeoutError:
+            return f"no write went through in {within:g}s"
+        return None
 
     @property
     def url(self) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["cmd_demo", "cmd_run"]
 
 log = logging.getLogger("nightshift")
+RELOAD_PROBE_SECONDS = 5.0  # a SIGHUP first writes a row, waiting this long at most
 
 
 def _policy(settings: Settings) -> Policy:
@@ -87,8 +88,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     had_file = not absent(settings.config)
     # once a reload is due: the listening socket to hand over, and the policy checked
     reload_to: list[tuple[int | None, str]] = []
+    checking: list[asyncio.Task[None]] = []  # a SIGHUP's probe of the database, under way
 
     def terminate() -> None:  # SIGTERM, SIGINT: stop, even when a reload was under way
+        for task in checking:  # (a reload's probe still waiting: no reload then)
+            task.cancel()
         if reload_to:
             log.info("a stop signal came during the reload: stopping, not starting again")
             with contextlib.suppress(OSError):
@@ -104,15 +108,24 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("SIGHUP in a terminal: stopping (as a service, SIGHUP reloads the policy)")
             stop.set()
             return
-        if (refused := ns.refusing_writes()) is not None:
-            # a restart writes at once (the policy's audit row, the watchdog's mark): on a
-            # full disk it would end, and no process would be left (audit26b disk H1)
+        if checking and not checking[0].done():
+            log.info("SIGHUP while the last one is being checked: ignored")
+            return
+        checking[:] = [loop.create_task(reload_if_writable(), name="nightshift-reload")]
+
+    async def reload_if_writable() -> None:
+        # a restart writes at once (the policy's audit row, the watchdog's mark): on a full
+        # disk, or under another process's write lock, it would end, and no process would
+        # be left (audit26b disk H1, recheck26 N1). So a row is written first.
+        if (refused := await ns.write_probe(RELOAD_PROBE_SECONDS)) is not None:
             log.error(
                 "SIGHUP: not reloading while the database refuses writes (%s): the restart"
                 " could not start; still running on the policy it has. Send SIGHUP again"
                 " once it takes writes (/healthz answers 200)",
                 refused,
             )
+            return
+        if stop.is_set():  # a stop signal came while the probe waited
             return
         snapshot = check_reload(settings.config, policy, had_file=had_file)
         if snapshot is None:
