@@ -36,7 +36,7 @@ from bot.blocks import (
 from bot.chat_words import split_args
 from bot.escape import mask_secrets, no_broadcast, slack_text
 from bot.slack.limits import fit
-from guards.errors import GuardError
+from guards.errors import GuardError, StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -293,6 +293,8 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     except NotAdmin as exc:
         ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
         return Reply.text_only(f"Only {exc.who} can {exc}. {ask}")
+    except StorageUnavailable as exc:  # a person reads it, not an agent (audit26b L1)
+        return Reply.text_only(_refused(ctx, exc))
     except GuardError as exc:
         return Reply.text_only(no_broadcast(exc.message))
 
@@ -310,5 +312,17 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     except NotAdmin as exc:
         ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
         return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask}")
+    except StorageUnavailable as exc:
+        return ActionResult(ephemeral=_refused(ctx, exc))
     except GuardError as exc:
         return ActionResult(ephemeral=no_broadcast(exc.message))
+
+
+def _refused(ctx: Context, exc: StorageUnavailable) -> str:
+    """The database refused the write: why, with what to do when it is known (the store's
+    outage says it: a full disk, a lock), else SQLite's reason alone."""
+    # (imported here: the notice imports the alerts, whose rendering imports this module)
+    from bot.storage_notice import command_refused_text
+
+    outage = ctx.ns.store.outage()
+    return command_refused_text(outage.cause if outage is not None else exc.cause)

@@ -3,11 +3,15 @@
 While the database refuses writes (a full disk, another process holding its write lock),
 every agent call is answered 503 and nothing else in Slack says so: alerts and replies go
 out through the outbox, which lives in that database. So this component looks at
-:meth:`guards.store.Store.outage` every :data:`POLL_SECONDS` and, once writes have been
-refused for :data:`NOTICE_AFTER_SECONDS`, posts one message to the alerts channel
-directly (the outbox's own deliverer: Slack's Web API, or the console in shell mode),
-then one reply in its thread when writes work again. One try each: a post that fails is
-logged, not retried (the log says the outage once a minute anyway).
+:meth:`guards.store.Store.outage` every :data:`POLL_SECONDS`. Outages less than
+:data:`QUIET_SECONDS` apart are one troubled period (a disk hovering at full: one write
+that fits ends an outage, the next fills it again; a lock taken and let go): once a period
+is :data:`NOTICE_AFTER_SECONDS` old and writes are still refused, it posts one message to
+the alerts channel directly (the outbox's own deliverer: Slack's Web API, or the console
+in shell mode), "since" the period's first refusal, then one reply in its thread once
+writes have been taken for :data:`QUIET_SECONDS`, with the period's length and every write
+refused over it. One try each: a post that fails is logged, not retried (the log says the
+outage once a minute anyway).
 
 Example:
     >>> # in Nightshift._build_components: [..., StorageNotice()]
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -31,12 +36,20 @@ from guards.store_watch import Outage
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["NOTICE_AFTER_SECONDS", "POLL_SECONDS", "StorageNotice"]
+__all__ = [
+    "NOTICE_AFTER_SECONDS",
+    "POLL_SECONDS",
+    "QUIET_SECONDS",
+    "StorageNotice",
+    "command_refused_text",
+]
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0  # how often the store's outage is looked at
 NOTICE_AFTER_SECONDS = 60.0  # writes refused this long are said in the alerts channel
 STOP_POST_SECONDS = 3.0  # a stop during an outage says so, waiting this long at most
+# writes taken this long end a troubled period: outages closer together are one (audit26b M2)
+QUIET_SECONDS = 30.0
 STOPPED_TEXT = (
     "⚪ Nightshift stops while its database still refuses writes: no end will be posted"
     " here; once it runs again, `/agent status` says whether it can write."
@@ -55,12 +68,40 @@ def refused_text(outage: Outage, *, tz: ZoneInfo, now: float, lost: bool = False
     )
 
 
+def command_refused_text(cause: str) -> str:
+    """The reply to a Slack command (or button) whose write the database refused: said to
+    the person who typed it, not in the agents' "send it again in a few seconds"."""
+    return (
+        f"Nothing was changed: Nightshift cannot write to its database right now"
+        f" ({slack_text(cause, 300)}). Agents' calls are refused too. Run this again in a"
+        " minute, or once the 🔴 notice in the alerts channel has its ✅ reply;"
+        " `/agent status` says whether it can write."
+    )
+
+
 def accepted_text(outage: Outage, *, ended: float) -> str:
-    """The post that writes work again."""
+    """The post that writes work again (``outage``: the whole troubled period)."""
     return (
         f"✅ Nightshift writes to its database again after {duration(ended - outage.since)}"
         f" ({outage.refused:,} writes refused meanwhile)."
     )
+
+
+@dataclass
+class _Period:
+    """Outages less than :data:`QUIET_SECONDS` apart (the store's clock): from the first
+    refusal ``since`` to ``until`` (writes taken again then; or refused still, at the last
+    look), the last ``cause``, and the store's count of refused writes before it."""
+
+    since: float
+    until: float
+    cause: str
+    baseline: int
+    said: bool = False  # its 🔴 was posted (or tried)
+    thread: Delivered | None = None  # where it was posted (None: not, or it failed)
+
+    def outage(self, refused: int = 0) -> Outage:
+        return Outage(since=self.since, cause=self.cause, refused=refused)
 
 
 class StorageNotice:
@@ -70,8 +111,12 @@ class StorageNotice:
         self._ns: Nightshift | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._said: Outage | None = None  # the outage posted, whose end is not said yet
-        self._thread: Delivered | None = None  # where it was posted (None: it failed)
+        self._period: _Period | None = None  # the troubled period, not over yet
+        # the last look (the store's clock), and the last one that saw no period, with the
+        # store's count of refused writes then: whatever was refused after it is a period's
+        self._looked_at = float("-inf")
+        self._idle_at = float("-inf")
+        self._baseline = 0
 
     @property
     def ns(self) -> Nightshift:
@@ -86,6 +131,8 @@ class StorageNotice:
 
     async def start(self, ns: Nightshift) -> None:
         self._ns = ns
+        self._idle_at, self._baseline = ns.clock.now(), ns.store.refused_writes
+        ns.clock_watch.on_step.append(self._clock_moved)
         ns.extras["storage_notice"] = self
         self._task = asyncio.create_task(self._run(), name="nightshift-storage-notice")
 
@@ -95,13 +142,28 @@ class StorageNotice:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._said is not None and ns.store.outage() is not None:  # its end is not seen
-            thread, self._said, self._thread = self._thread, None, None
-            with contextlib.suppress(TimeoutError):  # a stop ends within seconds
-                await asyncio.wait_for(
-                    self._post(STOPPED_TEXT, thread=thread, what="Nightshift stops"),
-                    STOP_POST_SECONDS,
-                )
+        with contextlib.suppress(ValueError):
+            ns.clock_watch.on_step.remove(self._clock_moved)
+        period, self._period = self._period, None
+        if period is None or not period.said:
+            return
+        if ns.store.outage() is not None:  # its end is not seen
+            text, what = STOPPED_TEXT, "Nightshift stops"
+        else:  # taken again, if not for the quiet time yet: the 🔴 is not left without an end
+            text, what = self._ended(period), "the database accepts writes again"
+        with contextlib.suppress(TimeoutError):  # a stop ends within seconds
+            await asyncio.wait_for(
+                self._post(text, thread=period.thread, what=what), STOP_POST_SECONDS
+            )
+
+    def _clock_moved(self, seconds: float) -> None:
+        """Move the times kept with a step of the wall clock, as the store's outages move
+        (a period's length and quiet time are real seconds)."""
+        self._idle_at += seconds
+        self._looked_at += seconds
+        if (period := self._period) is not None:
+            period.since += seconds
+            period.until += seconds
 
     async def _run(self) -> None:
         while True:
@@ -112,35 +174,58 @@ class StorageNotice:
                 log.exception("the storage notice failed; it looks again in %ss", POLL_SECONDS)
 
     async def check(self) -> None:
-        """Post that writes are refused (once they have been for a minute), or that they
-        work again (once, after such a post)."""
+        """Post that writes are refused (once a troubled period is a minute old and they
+        still are), or that they work again (once, after such a post, when the period is
+        over: writes taken for :data:`QUIET_SECONDS`)."""
         async with self._lock:
             store = self.ns.store
-            outage = store.outage()
+            outage, ended = store.outage(), store.ended_outage
             now = self.ns.clock.now()
-            said = self._said
-            if said is not None and (outage is None or outage.since != said.since):
-                ended = store.ended_outage
-                final, at = ended if ended and ended[0].since == said.since else (said, now)
-                self._said = None
-                thread, self._thread = self._thread, None
-                await self._post(
-                    accepted_text(final, ended=at),
-                    thread=thread,
-                    what="the database accepts writes again",
-                )
-            if (
-                self._said is None
-                and outage is not None
-                and now - outage.since >= NOTICE_AFTER_SECONDS
-            ):
-                self._said = outage
-                lost = store.file_lost() is not None
-                self._thread = await self._post(
-                    refused_text(outage, tz=ZoneInfo(self.ns.policy.timezone), now=now, lost=lost),
-                    thread=None,
-                    what="the database refuses writes",
-                )
+            # refused since the last look: an outage now, or one that ended since
+            lately = ended if ended is not None and ended[1] > self._looked_at else None
+            period = self._period
+            if period is None and (outage is not None or lately is not None):
+                # every outage after the last look that saw none is this period's
+                starts = [since for since, until in store.ended_outages if until > self._idle_at]
+                if outage is not None:
+                    starts.append(outage.since)
+                since = min(starts, default=now)
+                period = _Period(since=since, until=since, cause="", baseline=self._baseline)
+                self._period = period
+            if period is not None:
+                if outage is not None:
+                    period.until, period.cause = now, outage.cause
+                elif lately is not None:
+                    period.until, period.cause = max(period.until, lately[1]), lately[0].cause
+                if (
+                    not period.said
+                    and (outage is not None or lately is not None)
+                    and now - period.since >= NOTICE_AFTER_SECONDS
+                ):
+                    period.said = True
+                    lost = store.file_lost() is not None
+                    tz = ZoneInfo(self.ns.policy.timezone)
+                    period.thread = await self._post(
+                        refused_text(period.outage(), tz=tz, now=now, lost=lost),
+                        thread=None,
+                        what="the database refuses writes",
+                    )
+                elif outage is None and now - period.until >= QUIET_SECONDS:
+                    self._period = None
+                    if period.said:
+                        await self._post(
+                            self._ended(period),
+                            thread=period.thread,
+                            what="the database accepts writes again",
+                        )
+            if self._period is None:
+                self._idle_at, self._baseline = now, store.refused_writes
+            self._looked_at = now
+
+    def _ended(self, period: _Period) -> str:
+        """The ✅ of a period: its length, and every write refused over it."""
+        refused = self.ns.store.refused_writes - period.baseline
+        return accepted_text(period.outage(refused), ended=period.until)
 
     async def _post(self, text: str, *, thread: Delivered | None, what: str) -> Delivered | None:
         """One try, straight to Slack (or the console): the outbox cannot take it."""

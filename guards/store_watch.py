@@ -38,8 +38,8 @@ WAL_LOST = (
 class Outage:
     """Writes refused since ``since`` (Unix seconds, the store's clock: when the first
     write it refused came), the last one for ``cause`` (in a line, with what to do when
-    it is known), ``refused`` writes answered 503 in all. It ends at the first commit
-    that writes a row."""
+    it is known), ``refused`` writes in all (an agent's among them was answered 503). It
+    ends at the first commit that writes a row."""
 
     since: float
     cause: str
@@ -52,6 +52,9 @@ class StorageWatch:
     path: str
     clock: Clock
     storage_refusals: int  # batches, or single writes, the database refused
+    # writes the database refused, over every outage: a reader counts what refused between
+    # two of its looks, outages that came and went between them too (the storage notice)
+    refused_writes: int = 0
     # a refusal does not end the process (a running server): the log says it goes on by
     # itself; a start or a CLI command exits at one, so it does not
     serving: bool
@@ -133,6 +136,7 @@ class StorageWatch:
         line a minute. ``came``: when the first of them came (the store's clock), before
         it waited out a lock for seconds: an outage begins then (audit26 chaos M1)."""
         self.storage_refusals += 1
+        self.refused_writes += writes
         last = self._outage
         self._outage = Outage(
             since=last.since
@@ -153,12 +157,15 @@ class StorageWatch:
         first = self._reported_at == float("-inf")
         self._reported_at, self._unreported = now, 0
         why = likely_cause(exc, goes_on=self.serving)
+        # a start, a CLI command or an upkeep job answers no agent (audit26b L2)
+        agents = " (agents' calls among them answered 503)" if self.serving else ""
         log.error(
-            "the database %s refused writes: %s%s; %d write(s) answered 503%s",
+            "the database %s refused writes: %s%s; %d write(s) refused%s%s",
             self.path,
             cause(exc),
             why,
             writes,
+            agents,
             since,
             exc_info=exc if first and not why else None,
         )
@@ -174,7 +181,7 @@ class StorageWatch:
         # the next outage is said at once: the log's last word must not be "accepted"
         self._reported_at, self._unreported = float("-inf"), 0
         log.info(
-            "the database %s accepts writes again after %s (%d write(s) answered 503)",
+            "the database %s accepts writes again after %s (%d write(s) refused)",
             self.path,
             format_seconds(now - outage.since),
             outage.refused,

@@ -3,14 +3,23 @@ outbox lives in that database), and so is its end (audit24 resources M3)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any
 
-from bot.storage_notice import STOPPED_TEXT
+from bot.storage_notice import QUIET_SECONDS, STOPPED_TEXT
 from guards.migrations import begin_immediate, connect
 
 BODY = {"scope": "acme/alice/bot", "idempotency_key": "k1", "max_cost_micros": 1000}
+KEYS = itertools.count(2)
+
+
+def _new() -> dict[str, Any]:
+    """A reservation never sent before: a replay writes no row, which ends no outage."""
+    return {**BODY, "idempotency_key": f"k{next(KEYS)}"}
+
+
 POLICY = {"channels": {"alerts": "C0ALERTS"}}
 LOCKED = (
     "🔴 Nightshift cannot write to its database since 00:00: OperationalError: database is"
@@ -48,10 +57,14 @@ async def _refused_for_a_minute(app: Any, monkeypatch: Any) -> Locked:
     return locked
 
 
-async def _write_again(app: Any) -> None:
+async def _write_again(app: Any, *, quiet: bool = True) -> None:
+    """A write taken; ``quiet``: then none refused for the quiet time, which ends the
+    troubled period (audit26b M2: its ✅ comes then)."""
     token = await app.token("acme")
-    r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+    r = await app.request("POST", "/v1/reservations", token=token, json=_new())
     assert r.status_code == 201, r.text  # the 503s wrote nothing
+    if quiet:
+        app.clock.advance(QUIET_SECONDS)
 
 
 async def test_a_minute_of_refused_writes_is_posted_once_and_its_end_in_the_thread(
@@ -66,8 +79,11 @@ async def test_a_minute_of_refused_writes_is_posted_once_and_its_end_in_the_thre
         assert [(p["channel"], p["text"]) for p in posts] == [("C0ALERTS", LOCKED)]
     finally:
         locked.let_go()
-    await _write_again(app)
+    await _write_again(app, quiet=False)
     assert app.store.outage() is None
+    await notice.check()  # writes taken, but not for the quiet time yet: no end said
+    assert len(slack.fake.calls_of("chat.postMessage")) == 1
+    app.clock.advance(QUIET_SECONDS)
     await notice.check()
     await notice.check()
     ended, _ = app.store.ended_outage
@@ -153,6 +169,24 @@ async def test_a_stop_during_an_outage_says_no_end_will_come(slack_http, monkeyp
     assert posts[1].args["thread_ts"] == posts[0].response["ts"]
 
 
+async def test_a_stop_in_the_quiet_time_posts_the_end(slack_http, monkeypatch):
+    """Writes taken again, not for the quiet time yet: the 🔴 gets its ✅, not "⚪ stops
+    while its database still refuses writes" nor nothing."""
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    locked = await _refused_for_a_minute(app, monkeypatch)
+    locked.let_go()
+    await _write_again(app, quiet=False)
+    await notice.check()
+    await notice.stop(app.ns)
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    texts = [p.args["text"] for p in posts]
+    assert len(texts) == 2 and texts[0] == LOCKED, texts
+    assert texts[1].startswith("✅ Nightshift writes to its database again after 1m 1s (")
+    assert posts[1].args["thread_ts"] == posts[0].response["ts"]
+
+
 async def test_a_database_file_gone_is_not_said_to_lose_nothing(slack_http, monkeypatch):
     """review24 M1: a deleted database file's writes are refused too, but its last ones
     may be lost with it: the post does not say "nothing is lost"."""
@@ -174,3 +208,94 @@ async def test_a_database_file_gone_is_not_said_to_lose_nothing(slack_http, monk
     assert f"the database file {db} was deleted while Nightshift runs" in text
     assert text.endswith("Every agent call is refused with 503 meanwhile.")
     assert "nothing is lost" not in text
+
+
+async def _refused_once(app: Any, token: str) -> int:
+    """One reservation refused by a lock, then one taken: the writes that outage refused."""
+    locked = Locked(app.ns.settings.db)
+    try:
+        r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+        assert r.status_code == 503, r.text
+        await app.ns.extras["storage_notice"].check()
+        outage = app.store.outage()
+        assert outage is not None
+    finally:
+        locked.let_go()
+    r = await app.request("POST", "/v1/reservations", token=token, json=_new())
+    assert r.status_code == 201, r.text  # one write that fits ends that outage
+    refused: int = outage.refused
+    return refused
+
+
+async def test_outages_a_few_seconds_apart_are_one_notice_since_the_first(slack_http, monkeypatch):
+    """audit26b M2: a disk hovering at full (a little space freed, filled again) refused
+    most calls for minutes, each outage ended by one write that fitted: no 🔴 at all, and
+    later "since" the last outage's start."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    token = await app.token("acme")
+    refused = 0
+    for _ in range(4):  # refused at 0s, 20s, 40s, 60s; writes taken for 10s after each
+        refused += await _refused_once(app, token)
+        app.clock.advance(10)
+        await notice.check()
+        app.clock.advance(10)
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    assert [p.args["text"] for p in posts] == [LOCKED]  # since the first refusal: 00:00
+    app.clock.advance(QUIET_SECONDS - 20)  # quiet since 70s: the period ended at 60s
+    await notice.check()
+    await notice.check()
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    assert [p.args["text"] for p in posts[1:]] == [
+        f"✅ Nightshift writes to its database again after 1m ({refused:,} writes refused"
+        " meanwhile)."
+    ]
+    assert posts[1].args["thread_ts"] == posts[0].response["ts"]
+
+
+async def test_outages_further_apart_than_the_quiet_time_are_two_notices(slack_http, monkeypatch):
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    slack = await slack_http(POLICY)
+    app = slack.app
+    notice = app.ns.extras["storage_notice"]
+    for _ in range(2):
+        locked = await _refused_for_a_minute(app, monkeypatch)
+        locked.let_go()
+        await _write_again(app, quiet=False)
+        app.clock.advance(QUIET_SECONDS - 1)
+        await notice.check()  # a few seconds of writes taken prove little: no end yet
+        assert slack.fake.calls_of("chat.postMessage")[-1].args["text"].startswith("🔴")
+        app.clock.advance(1)
+        await notice.check()
+    posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    texts = [p.args["text"] for p in posts]
+    assert len(texts) == 4, texts
+    assert texts[0] == LOCKED
+    assert texts[2].startswith("🔴 Nightshift cannot write to its database since 00:01:")
+    for red, green in ((0, 1), (2, 3)):
+        assert texts[green].startswith("✅ Nightshift writes to its database again after 1m 1s")
+        assert posts[green].args["thread_ts"] == posts[red].response["ts"]
+
+
+async def test_a_command_refused_by_the_database_is_answered_in_words_for_a_person(
+    slack_http, monkeypatch
+):
+    """audit26b L1: "send it again in a few seconds (the operator is told in the log)"
+    was the agents' wording, said to the operator, about a disk that stays full."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    slack = await slack_http(POLICY)
+    locked = Locked(slack.app.ns.settings.db)
+    try:
+        reply = await slack.command("silence acme 1h")
+    finally:
+        locked.let_go()
+    assert reply["text"] == (
+        "Nothing was changed: Nightshift cannot write to its database right now"
+        " (OperationalError: database is locked (another process holds its write lock: a"
+        " sqlite3 shell or a backup tool in a transaction? Nightshift's own commands let go"
+        " within milliseconds)). Agents' calls are refused too. Run this again in a minute,"
+        " or once the 🔴 notice in the alerts channel has its ✅ reply; `/agent status` says"
+        " whether it can write."
+    )
