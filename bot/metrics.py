@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
-__all__ = ["GroupCommit", "IndexMemory", "Metrics"]
+__all__ = ["GroupCommit", "IndexMemory", "Metrics", "SocketState"]
 
 NOT_CLOSED = ("open", "half_open_pending", "half_open", "forced_open")
 TIERS = ("P0", "P1", "P2")
@@ -55,6 +55,32 @@ class GroupCommit(Protocol):
 
     @property
     def waiting(self) -> int: ...
+
+
+class SocketState(Protocol):
+    """What the Socket Mode transport tells (:class:`bot.slack.socket_mode.SocketModeTransport`)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+
+class _SlackSocket:
+    """``nightshift_slack_socket_connected``: only in Socket Mode (absent otherwise)."""
+
+    def __init__(self) -> None:
+        self.source: SocketState | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is not None:
+            yield GaugeMetricFamily(
+                "nightshift_slack_socket_connected",
+                "1 while the Slack Socket Mode websocket is connected; 0 while slash commands"
+                " and buttons cannot reach Nightshift",
+                value=1 if self.source.connected else 0,
+            )
 
 
 class _GroupCommitCounts:
@@ -185,6 +211,8 @@ class Metrics:
 
         self._validation = _ValidationIndex()
         self.registry.register(self._validation)
+        self._socket = _SlackSocket()
+        self.registry.register(self._socket)
 
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._results: dict[str, Counter] = {}
@@ -273,6 +301,10 @@ class Metrics:
     def watch_validation(self, source: IndexMemory) -> None:
         """Export ``source``'s index memory (read at each scrape; no per-stream labels)."""
         self._validation.source = source
+
+    def watch_socket(self, source: SocketState) -> None:
+        """Export whether ``source``'s Slack socket is connected (Socket Mode only)."""
+        self._socket.source = source
 
     def reservation(self, result: str) -> None:
         """Count one reservation answer by result."""

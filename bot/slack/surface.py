@@ -18,6 +18,8 @@ A modal submission runs its handler (``VIEW_SUBMISSIONS``) with the view's
 changed since it opened (:class:`~bot.raise_form.StaleForm`) is told so the same way,
 and its next submit reads the metadata the error carried (kept here by view id, as
 Slack cannot change it along with errors), so the same submit again goes through.
+A submission too is acked within ``ACK_BUDGET``: a slower one closes the form and goes
+on, its outcome shown on the alert's message or, for a refusal, in a DM.
 
 Both HTTP mode and Socket Mode feed the same :class:`SlackSurface`.
 """
@@ -287,6 +289,10 @@ class SlackSurface:
     # -- modal submissions ----------------------------------------------------------------
 
     async def on_view(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        # Acked within ACK_BUDGET as commands and clicks are (audit26b M1): Slack shows the
+        # submitter an error after 3 s, even for a change that was made. A slow submit
+        # (an admin group Slack is slow to list, a locked database) closes the form and
+        # goes on; its outcome then shows on the alert's message, or comes by DM.
         handler = VIEW_SUBMISSIONS.get(str(view.get("callback_id") or ""))
         if handler is None:
             await ack()
@@ -294,29 +300,67 @@ class SlackSurface:
         values = view_values(view)
         user = body.get("user") or {}
         ctx = self.context(str(user.get("id") or ""), name=user.get("username"))
-        first = next(iter(values), "amount")
         view_id = str(view.get("id") or "")
         metadata = self._metadata.get(view_id, str(view.get("private_metadata") or ""))
+        submit = asyncio.ensure_future(self._submit(handler, ctx, view_id, metadata, values))
+        done, _ = await asyncio.wait({submit}, timeout=ACK_BUDGET)
+        if submit in done:
+            result, errors = submit.result()
+            if errors:
+                await ack(response_action="errors", errors=errors)
+                return
+            await ack()
+            if result is not None:
+                self._submitted(ctx, view_id, result)
+            return
+        await ack()
+        self.spawn(self._after_ack(submit, ctx, view_id))
+
+    async def _submit(
+        self,
+        handler: Any,
+        ctx: Context,
+        view_id: str,
+        metadata: str,
+        values: dict[str, str],
+    ) -> tuple[ActionResult | None, dict[str, str] | None]:
+        """Run a modal's handler: its result, or the errors to show under its fields."""
+        first = next(iter(values), "amount")
         try:
-            result = await handler(ctx, metadata, values)
+            return await handler(ctx, metadata, values), None
         except StaleForm as exc:
             # the form stays open as it is; its next submit reads the metadata it would
             # show now, so the same submit again goes through
             _remember(self._metadata, view_id, exc.metadata)
             field = exc.field if exc.field in values else first
-            await ack(response_action="errors", errors={field: exc.message[:150]})
-            return
+            return None, {field: exc.message[:150]}
         except InvalidInput as exc:
             field = exc.field if exc.field in values else first
-            await ack(response_action="errors", errors={field: exc.message[:150]})
-            return
+            return None, {field: exc.message[:150]}
         except NotAdmin as exc:
-            await ack(response_action="errors", errors={first: f"Only {exc.who} can {exc}."})
-            return
+            return None, {first: f"Only {exc.who} can {exc}."}
         except GuardError as exc:
-            await ack(response_action="errors", errors={first: exc.message[:150]})
+            return None, {first: exc.message[:150]}
+
+    async def _after_ack(
+        self,
+        submit: asyncio.Task[tuple[ActionResult | None, dict[str, str] | None]],
+        ctx: Context,
+        view_id: str,
+    ) -> None:
+        """A submit that outlived its ack: the form is closed, so a refusal comes by DM."""
+        result, errors = await submit
+        if result is not None:
+            self._submitted(ctx, view_id, result)
             return
-        await ack()
+        why = " ".join((errors or {}).values()) or "it was refused."
+        what = f" ({ctx.attempt})" if ctx.attempt else ""
+        await self._enqueue(
+            method="chat.postMessage",
+            args={"channel": ctx.user_id, "text": f"Nothing was changed{what}: {why}"},
+        )
+
+    def _submitted(self, ctx: Context, view_id: str, result: ActionResult) -> None:
         self._metadata.pop(view_id, None)
         origin = self._origins.pop(view_id, None)
         if origin is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -418,3 +419,55 @@ async def test_a_raise_that_leaves_the_alert_open_keeps_its_buttons_and_shows_th
         for c in contexts()
     )
     assert line not in contexts()  # resolved: the change is the reason, said once
+
+
+async def test_a_slow_raise_budget_submit_is_acked_within_the_budget_and_told_after(
+    slack_http, fake_slack
+):
+    """audit26b M1: with Slack slow to list an admin group, a Raise budget submit was acked
+    after 6 s: Slack told the user it failed, though the budget was set."""
+    from bot.slack.surface import ACK_BUDGET
+
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]})
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    channel, ts, _ = await open_raise_modal(slack)
+    fake_slack.stall("usergroups.users.list")
+
+    started = asyncio.get_running_loop().time()
+    done = await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=SCOPE,
+        values={"amount": "12", "window": {"selected": "day"}},
+        view_id=fake_slack.views[0]["id"],
+        user_id="U0GROUPIE",
+    )
+    assert asyncio.get_running_loop().time() - started < ACK_BUDGET + 0.5
+    assert done.status_code == 200 and done.text == ""  # the form closes
+
+    fake_slack._stalls.pop("usergroups.users.list").set()  # Slack answers at last
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("chat.update", ok=True))
+    after = fake_slack.messages[(channel, ts)]["blocks"]
+    assert after[2]["elements"][0]["text"].startswith(
+        f"💰 day budget of `{SCOPE}` set to $12.00 (was $10.00) by <@U0GROUPIE>"
+    )
+
+
+async def test_a_slow_raise_budget_refusal_reaches_the_submitter_by_dm(slack_http, fake_slack):
+    """audit26b M1: a refusal found after the ack can no longer show under the field."""
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]})
+    await open_raise_modal(slack)
+    fake_slack.stall("usergroups.users.list")
+    done = await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=SCOPE,
+        values={"amount": "12", "window": {"selected": "day"}},
+        view_id=fake_slack.views[0]["id"],
+        user_id=STRANGER,
+    )
+    assert done.status_code == 200 and done.text == ""
+    fake_slack._stalls.pop("usergroups.users.list").set()
+    await fake_slack.wait_for(lambda: fake_slack.posts(STRANGER))
+    assert fake_slack.texts(STRANGER) == [
+        f"Nothing was changed (Raise budget: {SCOPE} day $12.00): Only admins can raise budgets."
+    ]
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,6 +14,7 @@ from bot.outbox import enqueue
 from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env
 from tests.fakes.slack_signing import block_actions_payload, command_payload
+from tests.fakes.socket_tickets import TicketSlack
 from tests.scenario.test_alerts import waiting_for_a_trial
 
 SCOPE = "acme/alice/rss-bot"
@@ -71,3 +75,80 @@ async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, 
     with pytest.raises(SlackTokenRefused) as refused:
         await app_factory({}, env=slack_env(fake_slack, mode="socket"))
     assert "Slack refuses SLACK_APP_TOKEN (invalid_auth)" in str(refused.value)
+
+
+@pytest.fixture
+async def ticket_slack() -> AsyncIterator[TicketSlack]:
+    fake = TicketSlack()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def socket_gauge(app) -> float | None:
+    text = (await app.client.get("/metrics")).text
+    found = re.search(r"^nightshift_slack_socket_connected (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+async def until(predicate, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_socket_down_past_its_url_gets_a_new_url_and_says_so(
+    app_factory, ticket_slack, monkeypatch, caplog
+):
+    """audit26b H1: after Slack dropped the socket and refused reconnects for a while,
+    slack_sdk retried the same, by then expired, URL forever: no command nor button reached
+    Nightshift again until a restart, and nothing said so (/healthz 200, no metric)."""
+    from bot.slack import socket_mode
+
+    monkeypatch.setattr(socket_mode, "PING_SECONDS", 0.2)  # slack_sdk's retry pace
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(socket_mode, "DOWN_SECONDS", 1.0)
+    monkeypatch.setattr(socket_mode, "RETRY_MAX_SECONDS", 1.0)
+    caplog.set_level(logging.INFO, logger="bot.slack.socket_mode")
+    fake = ticket_slack
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake, mode="socket"))
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+
+    async def gauge_is(value: float) -> bool:
+        return await socket_gauge(app) == value
+
+    await until(lambda: gauge_is(1.0))
+
+    fake.refusing = True  # Slack drops the socket and refuses reconnects for a while
+    fake.drop()
+    await until(lambda: gauge_is(0.0))
+    stale = len(fake.issued)
+    # slack_sdk asked for a new URL once and is retrying it
+    await until(lambda: _true(any(a == (fake.issued[-1], "refused") for a in fake.attempts)))
+    assert (await app.client.get("/healthz")).status_code == 200  # agents go on calling
+    fake.expired.update(fake.issued)  # by the time Slack is back, those URLs have expired
+    fake.refusing = False
+
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+    ticket, how = fake.attempts[-1]
+    assert how == "open" and int(ticket) > stale
+    await until(lambda: gauge_is(1.0))
+    envelope = await fake.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake.envelope_reply(envelope))["payload"]["text"]
+
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == socket_mode.log.name]
+    down = [m for level, m in said if level == "WARNING"]
+    assert len(down) == 1 and down[0].startswith("Slack Socket Mode has been down for ")
+    back = [m for level, m in said if m.startswith("Slack Socket Mode reconnected after ")]
+    assert len(back) == 1
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_the_socket_gauge_is_only_in_socket_mode(slack_http):
+    slack = await slack_http({})
+    assert await socket_gauge(slack.app) is None
