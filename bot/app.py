@@ -114,7 +114,9 @@ class Nightshift:
         probe of /healthz, and of a reload before it stops this process (audit26b disk
         H1, recheck26 N1: the restart died at its first write, leaving no server)."""
         store = self._store
-        if store is None:  # still starting: a start writes first thing anyway
+        if store is None or not store.serving:
+            # still starting: a start writes first thing anyway, and its own row must not
+            # be written before the watchdog read the last run's (review27 M2)
             return None
         if lost := store.file_lost():
             return lost

@@ -40,6 +40,7 @@ PING_SECONDS = 10.0  # slack_sdk's ping, and its pace of retries (Bolt's default
 WATCH_SECONDS = 1.0  # how often the watch asks the client whether it is connected
 DOWN_SECONDS = 30.0  # down this long: a new client, with a new URL
 RETRY_MAX_SECONDS = 120.0  # the longest wait between two new clients (it doubles till then)
+CLOSE_SECONDS = 3.0  # closing a client waits this long at most (a stop has 5 s)
 
 
 class SocketModeTransport:
@@ -79,11 +80,15 @@ class SocketModeTransport:
     async def _close(self) -> None:
         if self._connect is not None and not self._connect.done():
             self._connect.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._connect
+            # (waited for without taking its cancellation for ours: a stop that lands
+            # meanwhile must end the watch, not let it open a new client: review27 M3)
+            await asyncio.wait({self._connect})
         if self.handler is not None:
             try:
-                await self.handler.close_async()  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(
+                    self.handler.close_async(),  # type: ignore[no-untyped-call]
+                    CLOSE_SECONDS,
+                )
             except Exception:
                 log.warning("closing the Socket Mode connection failed", exc_info=True)
 
@@ -96,6 +101,15 @@ class SocketModeTransport:
             return False
 
     async def _watching(self) -> None:
+        """The watch, begun again after an error of its own (one traceback each)."""
+        while True:
+            try:
+                await self._watch_loop()
+            except Exception:
+                log.exception("the Socket Mode watch failed; it starts again")
+                await asyncio.sleep(WATCH_SECONDS)
+
+    async def _watch_loop(self) -> None:
         down_since: float | None = time.monotonic()  # not connected yet
         next_try = time.monotonic() + DOWN_SECONDS
         wait = DOWN_SECONDS

@@ -457,3 +457,20 @@ async def test_a_step_forward_in_an_outage_forgives_no_silence_before_it(app_fac
     await alerts.tick()
     await alerts.process()
     assert [r[0] for r in await app.store.fetch("SELECT kind FROM alerts")] == ["heartbeat_missed"]
+
+
+async def test_a_write_probe_before_the_start_has_served_writes_nothing(app_factory):
+    """review27 M2: a SIGHUP's probe during a start wrote the process's alive mark before
+    the watchdog had read the last run's, and the downtime since then was lost."""
+    app = await app_factory(POLICY, clock=ManualClock())
+    before = await app.store.fetch("SELECT * FROM watchdog_alive")
+    app.ns.store.serving = False  # as between the store's opening and the end of the start
+    app.clock.advance(600)
+    assert await app.ns.write_probe(1.0) is None
+    assert [tuple(r) for r in await app.store.fetch("SELECT * FROM watchdog_alive")] == [
+        tuple(r) for r in before
+    ]
+    app.ns.store.serving = True
+    assert await app.ns.write_probe(1.0) is None  # a running server's probe writes it
+    after = await app.store.fetch("SELECT * FROM watchdog_alive")
+    assert [tuple(r) for r in after] != [tuple(r) for r in before]
