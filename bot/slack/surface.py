@@ -48,10 +48,11 @@ from bot.commands import (
 )
 from bot.commands_core import VIEW_SUBMISSIONS
 from bot.outbox import enqueue
+from bot.outbox_delivery import DeliveryFailed, RetryLater
 from bot.raise_form import StaleForm
 from bot.slack.limits import fit_view
 from bot.slack.render import replace_actions, reply_payload
-from guards.errors import GuardError, InvalidInput
+from guards.errors import GuardError, InvalidInput, StorageUnavailable
 from guards.store import Tx
 
 if TYPE_CHECKING:
@@ -173,7 +174,22 @@ class SlackSurface:
         def write(tx: Tx) -> int:
             return enqueue(tx, **kwargs)
 
-        await self.ns.store.write(write)
+        try:
+            await self.ns.store.write(write)
+        except StorageUnavailable:
+            # The outbox lives in the database that refused it: the person is answered
+            # straight through Slack, one try, as the storage notice is (review27 M1: a
+            # slow submit's refusal, a slow command's answer, reached nobody).
+            outbox = self.ns.extras.get("outbox")
+            if outbox is None:
+                raise
+            try:
+                await outbox.deliverer.deliver(kwargs["method"], kwargs["args"])
+            except (RetryLater, DeliveryFailed) as exc:
+                log.warning(
+                    "a reply Slack was to get straight, the database refusing it, failed: %s",
+                    exc,
+                )
 
     # -- slash command ---------------------------------------------------------------
 
@@ -339,6 +355,9 @@ class SlackSurface:
             return None, {field: exc.message[:150]}
         except NotAdmin as exc:
             return None, {first: f"Only {exc.who} can {exc}."}
+        except StorageUnavailable as exc:  # words for a person, not the agents' "send it again"
+            said = f"Nightshift cannot write to its database right now ({exc.cause})"
+            return None, {first: f"{said[:120]}; try again in a minute."}
         except GuardError as exc:
             return None, {first: exc.message[:150]}
 

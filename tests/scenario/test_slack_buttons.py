@@ -9,6 +9,7 @@ from typing import Any
 from bot.blocks import actions, button, header, section
 from bot.outbox import enqueue
 from guards.clock import ManualClock
+from guards.migrations import begin_immediate, connect
 from tests.scenario.test_alerts import waiting_for_a_trial
 
 ADMIN = "U0ADMIN"
@@ -471,3 +472,42 @@ async def test_a_slow_raise_budget_refusal_reaches_the_submitter_by_dm(slack_htt
         f"Nothing was changed (Raise budget: {SCOPE} day $12.00): Only admins can raise budgets."
     ]
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+
+async def test_a_slow_submit_the_database_refuses_is_told_to_its_submitter_straight(
+    slack_http, fake_slack, monkeypatch
+):
+    """review27 M1: the refusal DM of a submit that outlived its ack went through the
+    outbox, which lives in the database that refused the change: nobody was told."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.5)
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]})
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    await open_raise_modal(slack)
+    fake_slack.stall("usergroups.users.list")
+    other = connect(slack.app.ns.settings.db)
+    begin_immediate(other)  # another process holds the write lock (or: the disk is full)
+    try:
+        done = await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=SCOPE,
+            values={"amount": "12", "window": {"selected": "day"}},
+            view_id=fake_slack.views[0]["id"],
+            user_id="U0GROUPIE",
+        )
+        assert done.status_code == 200 and done.text == ""  # the form closed at its ack
+        fake_slack._stalls.pop("usergroups.users.list").set()
+        for _ in range(50):
+            if fake_slack.texts("U0GROUPIE"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    [said] = fake_slack.texts("U0GROUPIE")
+    assert said.startswith("Nothing was changed (Raise budget: ")
+    assert said.endswith(
+        ": Nightshift cannot write to its database right now (OperationalError: database is"
+        " locked); try again in a minute."
+    )
+    limits = await slack.app.store.fetch("SELECT limit_micros FROM budget_limits")
+    assert 12_000_000 not in [r[0] for r in limits]
