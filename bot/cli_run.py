@@ -74,6 +74,12 @@ def _readable_by_others(db: str) -> None:
         )
 
 
+def _said_if_failed(task: asyncio.Task[None]) -> None:
+    """A reload that failed in its own code is logged, not dropped (review27 L5)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("SIGHUP: the reload failed; still running", exc_info=exc)
+
+
 @command("run")
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
@@ -112,6 +118,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             log.info("SIGHUP while the last one is being checked: ignored")
             return
         checking[:] = [loop.create_task(reload_if_writable(), name="nightshift-reload")]
+        checking[0].add_done_callback(_said_if_failed)
 
     async def reload_if_writable() -> None:
         # a restart writes at once (the policy's audit row, the watchdog's mark): on a full

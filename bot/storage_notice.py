@@ -60,11 +60,13 @@ def refused_text(outage: Outage, *, tz: ZoneInfo, now: float, lost: bool = False
     """The post that writes are refused (``lost``: the database file is gone from its path,
     which only a person mends: its cause says how)."""
     # (a lost file's last writes may be lost with it: no "nothing is lost" then)
-    until = " meanwhile" if lost else " until it can; nothing is lost"
+    # ("while", not "every call until": a disk hovering at full takes some writes and
+    # refuses others in one notice's period: review27 L6)
+    until = "" if lost else "; nothing is lost"
     return (
         f"🔴 Nightshift cannot write to its database since"
         f" {clock_time(outage.since, tz, now=now)}: {slack_text(outage.cause, 300)}."
-        f" Every agent call is refused with 503{until}."
+        f" Agent calls are refused with 503 while it cannot{until}."
     )
 
 
@@ -74,7 +76,7 @@ def command_refused_text(cause: str) -> str:
     return (
         f"Nothing was changed: Nightshift cannot write to its database right now"
         f" ({slack_text(cause, 300)}). Agents' calls are refused too. Run this again in a"
-        " minute, or once the 🔴 notice in the alerts channel has its ✅ reply;"
+        " minute (if a 🔴 notice is in the alerts channel, once it has its ✅ reply);"
         " `/agent status` says whether it can write."
     )
 

@@ -120,7 +120,9 @@ class SocketModeTransport:
             now = time.monotonic()
             self.connected = await self._is_connected()
             if self.connected:
-                if down_since is not None and ever:
+                if down_since is not None and ever and not warned:  # a drop slack_sdk mended
+                    log.debug("Slack Socket Mode reconnected by itself")
+                elif down_since is not None and ever:
                     log.info(
                         "Slack Socket Mode reconnected after %s: commands and buttons work again",
                         format_seconds(round(now - down_since)),

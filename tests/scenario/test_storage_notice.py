@@ -24,8 +24,8 @@ POLICY = {"channels": {"alerts": "C0ALERTS"}}
 LOCKED = (
     "🔴 Nightshift cannot write to its database since 00:00: OperationalError: database is"
     " locked (another process holds its write lock: a sqlite3 shell or a backup tool in a"
-    " transaction? Nightshift's own commands let go within milliseconds). Every agent call is"
-    " refused with 503 until it can; nothing is lost."
+    " transaction? Nightshift's own commands let go within milliseconds). Agent calls are"
+    " refused with 503 while it cannot; nothing is lost."
 )
 
 
@@ -206,7 +206,7 @@ async def test_a_database_file_gone_is_not_said_to_lose_nothing(slack_http, monk
         os.rename(moved, db)  # put back, as its message says
     text = slack.fake.calls_of("chat.postMessage", ok=True)[0].args["text"]
     assert f"the database file {db} was deleted while Nightshift runs" in text
-    assert text.endswith("Every agent call is refused with 503 meanwhile.")
+    assert text.endswith("Agent calls are refused with 503 while it cannot.")
     assert "nothing is lost" not in text
 
 
@@ -295,7 +295,7 @@ async def test_a_command_refused_by_the_database_is_answered_in_words_for_a_pers
         "Nothing was changed: Nightshift cannot write to its database right now"
         " (OperationalError: database is locked (another process holds its write lock: a"
         " sqlite3 shell or a backup tool in a transaction? Nightshift's own commands let go"
-        " within milliseconds)). Agents' calls are refused too. Run this again in a minute,"
-        " or once the 🔴 notice in the alerts channel has its ✅ reply; `/agent status` says"
-        " whether it can write."
+        " within milliseconds)). Agents' calls are refused too. Run this again in a minute"
+        " (if a 🔴 notice is in the alerts channel, once it has its ✅ reply); `/agent status`"
+        " says whether it can write."
     )
