@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -45,15 +42,11 @@ from bot.jobs.cron import fire_times
 from bot.jobs.cron_words import format_local
 from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs, preview_command
-from bot.jobs.status import JobStatus, read_runs, why_failed
-from bot.logs import Throttle
-from bot.written import until_written
+from bot.jobs.outcomes import CUT_OFF, STOPPED, Answered, Outcomes
+from bot.jobs.status import JobStatus, read_runs
 from guards.breaker import format_seconds
-from guards.breaker_said import last_error
 from guards.clock import to_datetime
 from guards.config import Job, Policy
-from guards.errors import StorageUnavailable
-from guards.scopes import Scope
 from guards.store import Tx
 
 if TYPE_CHECKING:
@@ -71,28 +64,6 @@ AHEAD_SECONDS = 5.0
 # tick comes a second or so after the fire; more on a busy machine): the grace is for
 # fires that passed while Nightshift was down.
 ON_TIME_SECONDS = 60
-# What a stop gives the write that closes the runs it cut off: with DRAIN_SECONDS, within
-# the 5 s a component has to stop (bot/app.py), while another process holds the lock.
-STOP_WRITE_SECONDS = 1.5
-STOPPED = "Nightshift stopped during the run"
-CUT_OFF = (
-    "their targets may still be working, so each counts as going until its timeout_seconds"
-    " (its next fires are skipped as overlap until then)"
-)
-
-
-@dataclass(slots=True, kw_only=True)
-class _Answered:
-    """A run whose endpoint answered, until the database has its outcome."""
-
-    job: Job
-    decision: Decision
-    outcome: str
-    status: int | None
-    detail: str | None
-    duration_ms: int
-    began: float
-    recorded: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class JobRunner:
@@ -120,9 +91,9 @@ class JobRunner:
         self._last: dict[str, float] = {}
         self._secrets: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._answered: dict[str, _Answered] = {}  # by run id, until their outcome is written
+        # runs that answered, until the database has their outcome
+        self._outcomes = Outcomes(self.breakers)
         self._ticking = asyncio.Lock()
-        self._finish_refused = Throttle()  # "...refused to record it", once a minute a job
 
     @property
     def ns(self) -> Nightshift:
@@ -208,52 +179,13 @@ class JobRunner:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-                if pending or self._answered:
-                    unanswered = sum(1 for t in pending if t.get_name() not in self._answered)
-                    await self._close_cut_off(ns, unanswered)
+                if pending or self._outcomes.pending:
+                    cut_off = [t.get_name() for t in pending]
+                    await self._outcomes.close_cut_off(ns.store, cut_off, drained=DRAIN_SECONDS)
         finally:
             if self._client is not None:
                 await self._client.aclose()
                 self._client = None
-
-    async def _close_cut_off(self, ns: Nightshift, unanswered: int) -> None:
-        """One write for the runs a stop cut off: the outcome of each that answered, and
-        "abandoned" for the others. Bounded: the stop must end in time."""
-        answered = list(self._answered.values())
-
-        def close(tx: Tx) -> list[str]:
-            for run in answered:
-                self._finish(tx, run)
-            return state.mark_abandoned(tx, detail=STOPPED)
-
-        try:
-            cut = await asyncio.wait_for(ns.store.write(close), STOP_WRITE_SECONDS)
-        except (StorageUnavailable, TimeoutError) as exc:
-            why = "still waiting for its write lock"
-            if isinstance(exc, StorageUnavailable):
-                why = exc.cause
-            runs = [f"job {r.job.name} run {r.decision.run_id} {r.outcome}" for r in answered]
-            if unanswered:
-                runs.append(f"{unanswered} without an answer")
-            log.warning(
-                "stopping: the database did not record %d job run(s) within %gs (%s): %s."
-                " Unless it takes them before Nightshift exits, the next start calls each"
-                " abandoned and skips its job's fires as overlap until its timeout_seconds"
-                " have passed",
-                len(answered) + unanswered,
-                STOP_WRITE_SECONDS,
-                "; ".join(runs),
-                why,
-            )
-            return
-        if cut:
-            log.warning(
-                "stopping cut off %d job run(s) still going after %gs (%s): %s",
-                len(cut),
-                DRAIN_SECONDS,
-                ", ".join(cut),
-                CUT_OFF,
-            )
 
     # -- ticks --------------------------------------------------------------------------
 
@@ -267,7 +199,7 @@ class JobRunner:
                 if self._last[name] > now + AHEAD_SECONDS
                 or fire_times(spec, self.tz[name], after=self._last[name], until=now, limit=1)
             ]
-            if not due_jobs and not self._answered:
+            if not due_jobs and not self._outcomes.pending:
                 return []
             decisions = await self.ns.store.write(lambda tx: self._decide_all(tx, due_jobs))
         for decision, job in decisions:
@@ -283,8 +215,7 @@ class JobRunner:
     def _decide_all(self, tx: Tx, names: list[str]) -> list[tuple[Decision, Job]]:
         # first the outcomes the database refused before: a run that answered is not
         # "still running" when its job's next fire is decided (review26 M1)
-        for run in list(self._answered.values()):
-            self._finish(tx, run)
+        self._outcomes.write_pending(tx)
         now = tx.clock.now()
         out: list[tuple[Decision, Job]] = []
         for name in names:
@@ -344,7 +275,7 @@ class JobRunner:
         assert self._client is not None
         began = self.ns.clock.now()  # a trial counts only runs that began in it
         done = await post_run(self._client, job, decision, secret=self._secrets[job.name])
-        run = _Answered(
+        run = Answered(
             job=job,
             decision=decision,
             outcome=done.outcome,
@@ -353,63 +284,10 @@ class JobRunner:
             duration_ms=done.duration_ms,
             began=began,
         )
-        self._answered[decision.run_id] = run
         if run.outcome != "succeeded":  # the endpoint's answer, escaped: no forged log lines
             why = printable(run.detail or "")
             log.warning("job %s run %s %s: %s", job.name, decision.run_id, run.outcome, why)
-
-        def refused(exc: StorageUnavailable) -> None:
-            said = self._finish_refused.let_through(job.name, time.monotonic())
-            if said is not None:
-                log.warning(
-                    "job %s run %s %s, but the database refused to record it (%s)%s; it is"
-                    " recorded once the database takes writes again, before the job's next"
-                    " fire is decided",
-                    job.name,
-                    decision.run_id,
-                    run.outcome,
-                    exc.cause,
-                    said,
-                )
-
-        # a run's outcome is always recorded: left "running", every later fire of the job
-        # would be skipped as an overlap, for good (audit26 chaos H2)
-        try:
-            await until_written(lambda: self._record(run), refused=refused, wake=run.recorded)
-        except Exception:  # a bug, not the database: no tick may fail on it every second
-            self._answered.pop(decision.run_id, None)
-            raise
-
-    async def _record(self, run: _Answered) -> None:
-        if run.decision.run_id in self._answered:  # else a tick wrote it meanwhile
-            await self.ns.store.write(lambda tx: self._finish(tx, run))
-
-    def _finish(self, tx: Tx, run: _Answered) -> None:
-        """Record a run's outcome (once: a run no longer running is left as it is)."""
-        job = run.job
-        closed = state.finish_run(
-            tx,
-            run_id=run.decision.run_id,
-            state=run.outcome,
-            http_status=run.status,
-            detail=run.detail,
-            duration_ms=run.duration_ms,
-        )
-        tx.after_commit.append(partial(self._recorded, run))
-        if closed:
-            agent = Scope(job.scope).agent() or job.scope
-            failed = run.outcome != "succeeded"
-            # worded as a settle's error is quoted (guards/breaker_gate.py): the person
-            # paged reads why, not only that it failed (audit23 forensics M4)
-            said = why_failed(run.outcome, run.status, run.detail) if failed else None
-            why = last_error(f"job {job.name}: {said}") if said else ""
-            self.breakers.record(
-                tx, agent, failed=failed, now=tx.clock.now(), started=run.began, detail=why
-            )
-
-    def _recorded(self, run: _Answered) -> None:
-        self._answered.pop(run.decision.run_id, None)
-        run.recorded.set()
+        await self._outcomes.record(self.ns.store, run)
 
     async def wait_idle(self) -> None:
         """Wait until every started run has finished (tests, shutdown)."""

@@ -1035,7 +1035,7 @@ async def test_a_stop_the_database_refuses_throughout_ends_in_time_and_says_what
     monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 30.0)
     monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
     monkeypatch.setattr("bot.app.STORE_CLOSE_SECONDS", 0.5)
-    monkeypatch.setattr("bot.jobs.runner.STOP_WRITE_SECONDS", stop_write)  # (or it waits)
+    monkeypatch.setattr("bot.jobs.outcomes.STOP_WRITE_SECONDS", stop_write)  # (or it waits)
     db = tmp_path / "outage.db"
     jobs = [
         job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
