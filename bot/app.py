@@ -28,16 +28,18 @@ from bot.metrics import Metrics
 from bot.reload import audit_policy_load, inherited_socket
 from bot.run_lock import RunLock, serving
 from bot.settings import Settings
-from guards.breaker import format_seconds
+from bot.start_warnings import (
+    say_if_nothing_is_limited,
+    say_if_tiers_look_wrong,
+    say_what_slack_overrides,
+)
 from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
 from guards.config import Policy
 from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
-from guards.money import format_usd
 from guards.prices import PriceTable
-from guards.routing.tiers import tier_problems
 from guards.store import Store
 
 __all__ = ["Component", "Nightshift"]
@@ -213,9 +215,9 @@ class Nightshift:
                 self.clock_watch.run(), name="nightshift-clock-watch"
             )
             await self.breakers.sweep(self.store)  # cool-downs that ended while we were down
-            await self._say_if_nothing_is_limited()
-            await self._say_what_slack_overrides()
-            self._say_if_tiers_look_wrong()
+            await say_if_nothing_is_limited(self)
+            await say_what_slack_overrides(self)
+            say_if_tiers_look_wrong(self)
             if sock is not None:
                 await self._serve(sock)
             # from here a refusal no longer ends the process: the store's log says it
@@ -227,60 +229,6 @@ class Nightshift:
             if sock is not None:
                 sock.close()
             raise
-
-    async def _say_if_nothing_is_limited(self) -> None:
-        """A WARNING when no budget limits any scope (none in the policy, none set in Slack):
-        then nothing refuses a call before it starts (audit13 incidents H1)."""
-        if await self.store.read(self.ledger.limits_anything):
-            return
-        rate = self.policy.breakers.spend_rate if self.policy.breakers.enabled else None
-        after = (
-            f"the spend-rate breaker ({format_usd(rate.max)} per"
-            f" {format_seconds(rate.per_seconds)}) stops an agent only after its money is"
-            " charged, and calls already granted still go through"
-            if rate is not None
-            else "no spend-rate breaker stops an agent either"
-        )
-        log.warning(
-            "no budgets: nothing refuses a call before it starts, at any level; %s."
-            " Set budgets.defaults in the policy (README: The policy file)"
-            " or /agent budget set",
-            after,
-        )
-
-    async def _say_what_slack_overrides(self) -> None:
-        """A WARNING naming the limits set in Slack that differ from the policy file's:
-        they win, restarts included, and an operator who edited the file should know
-        (audit15 reload M2)."""
-        rows = await self.store.read(self.ledger.run_time_overrides)
-        if not rows:
-            return
-        listed = "; ".join(
-            f"{scope} {window} {format_usd(micros, exact=True)} (the file: "
-            f"{format_usd(policy, exact=True) if policy is not None else 'no limit'}; set by {by})"
-            for scope, window, micros, policy, by, _ in rows[:5]
-        )
-        more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
-        log.warning(
-            "%d budget limit(s) set in Slack override the policy file: %s%s."
-            " `/agent budget set <scope> default <window>` goes back to the file's",
-            len(rows),
-            listed,
-            more,
-        )
-
-    def _say_if_tiers_look_wrong(self) -> None:
-        """A WARNING per routing tier or fallback that looks like a typo: a lower tier
-        dearer than a higher one, two tiers on one model, a model its own fallback
-        (audit18 routing 8). A reload (SIGHUP) starts again, so it says so then too."""
-        routing = self.policy.routing
-        for problem in tier_problems(
-            tiers={tier: spec.model for tier, spec in routing.tiers.items()},
-            fallbacks=routing.fallbacks,
-            prices=self.prices,
-            input_share=routing.blend_input_share,
-        ):
-            log.warning("routing: %s (the policy is used as written)", problem)
 
     def _listen(self) -> socket.socket:
         """The bound listening socket (OSError naming the address when it cannot be bound).

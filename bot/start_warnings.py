@@ -1,0 +1,80 @@
+"""The warnings a start (and a reload's restart) logs about the policy it runs on: no
+budget limits anything, limits set in Slack override the file's, routing tiers that look
+like a typo. Said once at start, in the log a service manager keeps.
+
+Example:
+    >>> # await say_if_nothing_is_limited(ns)  # in Nightshift.start
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from guards.breaker import format_seconds
+from guards.money import format_usd
+from guards.routing.tiers import tier_problems
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["say_if_nothing_is_limited", "say_if_tiers_look_wrong", "say_what_slack_overrides"]
+
+log = logging.getLogger("bot.app")  # (said as the start says its other lines)
+
+
+async def say_if_nothing_is_limited(ns: Nightshift) -> None:
+    """A WARNING when no budget limits any scope (none in the policy, none set in Slack):
+    then nothing refuses a call before it starts (audit13 incidents H1)."""
+    if await ns.store.read(ns.ledger.limits_anything):
+        return
+    rate = ns.policy.breakers.spend_rate if ns.policy.breakers.enabled else None
+    after = (
+        f"the spend-rate breaker ({format_usd(rate.max)} per"
+        f" {format_seconds(rate.per_seconds)}) stops an agent only after its money is"
+        " charged, and calls already granted still go through"
+        if rate is not None
+        else "no spend-rate breaker stops an agent either"
+    )
+    log.warning(
+        "no budgets: nothing refuses a call before it starts, at any level; %s."
+        " Set budgets.defaults in the policy (README: The policy file)"
+        " or /agent budget set",
+        after,
+    )
+
+
+async def say_what_slack_overrides(ns: Nightshift) -> None:
+    """A WARNING naming the limits set in Slack that differ from the policy file's:
+    they win, restarts included, and an operator who edited the file should know
+    (audit15 reload M2)."""
+    rows = await ns.store.read(ns.ledger.run_time_overrides)
+    if not rows:
+        return
+    listed = "; ".join(
+        f"{scope} {window} {format_usd(micros, exact=True)} (the file: "
+        f"{format_usd(policy, exact=True) if policy is not None else 'no limit'}; set by {by})"
+        for scope, window, micros, policy, by, _ in rows[:5]
+    )
+    more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
+    log.warning(
+        "%d budget limit(s) set in Slack override the policy file: %s%s."
+        " `/agent budget set <scope> default <window>` goes back to the file's",
+        len(rows),
+        listed,
+        more,
+    )
+
+
+def say_if_tiers_look_wrong(ns: Nightshift) -> None:
+    """A WARNING per routing tier or fallback that looks like a typo: a lower tier
+    dearer than a higher one, two tiers on one model, a model its own fallback
+    (audit18 routing 8). A reload (SIGHUP) starts again, so it says so then too."""
+    routing = ns.policy.routing
+    for problem in tier_problems(
+        tiers={tier: spec.model for tier, spec in routing.tiers.items()},
+        fallbacks=routing.fallbacks,
+        prices=ns.prices,
+        input_share=routing.blend_input_share,
+    ):
+        log.warning("routing: %s (the policy is used as written)", problem)
