@@ -223,10 +223,12 @@ class Nightshift:
             # from here a refusal no longer ends the process: the store's log says it
             # goes on by itself (at start, or in a CLI command, it does not)
             self.store.serving = True
-        except BaseException:
+        except BaseException as exc:
             self.components = started
             await self.stop()
-            if sock is not None:
+            # a reload's restart keeps the socket it was handed when its database refused
+            # a write: it starts again on it (bot.cli_run), its callers waiting in its queue
+            if sock is not None and not (self.reloaded and isinstance(exc, StorageUnavailable)):
                 sock.close()
             raise
 
@@ -236,7 +238,7 @@ class Nightshift:
         After a reload (SIGHUP), the socket the process before handed over: it listened
         all along, so calls made during the restart wait in its queue.
         """
-        inherited = inherited_socket()
+        inherited = self.listening if self.reloaded else inherited_socket()
         if inherited is not None:
             self.listening = inherited
             self.reloaded = True

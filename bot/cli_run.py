@@ -25,6 +25,7 @@ from bot.jobs.lint import refused_jobs
 from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, load_policy
+from guards.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -33,6 +34,7 @@ __all__ = ["cmd_demo", "cmd_run"]
 
 log = logging.getLogger("nightshift")
 RELOAD_PROBE_SECONDS = 5.0  # a SIGHUP first writes a row, waiting this long at most
+RESTART_RETRY_SECONDS = 5.0  # a reload's restart the database refused starts again after
 
 
 def _policy(settings: Settings) -> Policy:
@@ -147,7 +149,33 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     loop.add_signal_handler(signal.SIGHUP, hang_up)
     # a reload blocked SIGHUP across its exec: one that came meanwhile is handled now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
-    if await _start_unless_stopped(ns, stop):
+    while True:
+        try:
+            started = await _start_unless_stopped(ns, stop)
+        except StorageUnavailable as exc:
+            # A reload's restart whose first writes are refused (a lock or a full disk
+            # that came after the SIGHUP's probe: recheck27 R1): exiting would leave no
+            # server. It starts again on the socket it was handed, until a stop signal.
+            if not ns.reloaded or ns.listening is None:
+                raise
+            log.error(
+                "the restart after a reload cannot write to its database (%s): it tries"
+                " again every %gs; agents' calls wait in the socket's queue meanwhile."
+                " SIGTERM stops it",
+                exc.cause,
+                RESTART_RETRY_SECONDS,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_RETRY_SECONDS)
+            if stop.is_set():
+                started = False
+                break
+            handed = ns.listening
+            ns = Nightshift(settings=settings, policy=policy)
+            ns.listening, ns.reloaded = handed, True
+            continue
+        break
+    if started:
         # Start-up objects live for the whole run: keep them out of every GC pass, and
         # collect the young generation less often (the hot path allocates many short-lived
         # objects and no cycles of note); this trims latency spikes under load.

@@ -339,6 +339,40 @@ def test_a_sighup_while_the_database_refuses_writes_keeps_the_server(env):
     assert out.count("nightshift listening on") == 2
 
 
+def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(env):
+    """recheck27 R1: the probe passed, then another process took the write lock: the
+    restart gave up at its first write and exited, leaving no server."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    proc = start(env)
+    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    other = sqlite3.connect(env["NIGHTSHIFT_DB"], isolation_level=None)
+    try:
+        policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)  # its probe wrote a row: the old process drains
+        other.execute("BEGIN IMMEDIATE")  # the lock lands while the new process starts
+        time.sleep(14)  # past the restart's first write's 8 s wait
+        assert proc.poll() is None
+        other.execute("ROLLBACK")
+        deadline = time.monotonic() + 30
+        limit = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError, StopIteration, KeyError):
+                limit = _day_limit(url, token)
+                if limit == 2_000_000:
+                    break
+            time.sleep(0.2)
+        assert limit == 2_000_000
+    finally:
+        other.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert "the restart after a reload cannot write to its database (" in out
+
+
 def _started(url: str) -> dict[str, float]:
     """The start times /metrics shows."""
     text = httpx.get(f"{url}/metrics", timeout=5).text
