@@ -74,6 +74,7 @@ from bot.retention_prune import (
 from guards.breaker_attempts import prune_attempts
 from guards.budget_warnings import KEEP_SECONDS as WARNINGS_KEPT
 from guards.budget_warnings import prune_warnings
+from guards.errors import StorageUnavailable
 from guards.routing import records as routing_records
 from guards.store import Store, Tx
 from guards.validation import Validator
@@ -264,6 +265,14 @@ class Retention:
         """``await work``; a failure is logged and counted as 0 (the next run tries again)."""
         try:
             return await work
+        except StorageUnavailable as exc:  # the store's own log says why, once a minute
+            log.warning(
+                "retention: pruning %s waits: the database refused it (%s); the next run"
+                " tries again",
+                name,
+                exc.cause,
+            )
+            return 0
         except Exception:
             log.exception("retention: pruning %s failed; the next run tries again", name)
             return 0
@@ -275,5 +284,11 @@ class Retention:
             return
         try:
             await ns.store.write(lambda tx: validator.prune(tx, now))
+        except StorageUnavailable as exc:
+            log.warning(
+                "retention: compacting the validation indexes waits: the database refused it"
+                " (%s); the next run tries again",
+                exc.cause,
+            )
         except Exception:
             log.exception("retention: compacting the validation indexes failed")

@@ -109,6 +109,7 @@ class Store(BatchRunner):
         self.last_commit_at: float | None = None  # of the last commit that wrote a row
         self._reported_at = float("-inf")
         self._unreported = 0
+        self._said = False
         self._file = identity(self.path)  # the file opened, to tell if the path still names it
         # the WAL the connection opened (connect switches the file to WAL; a new file gets
         # its WAL at the migrations' first write)

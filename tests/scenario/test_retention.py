@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from bot.alerts import operations as ops
 from bot.outbox import enqueue
 from guards.clock import ManualClock
 from guards.events import RunawayDetected
+from guards.migrations import begin_immediate, connect
 from guards.store import Tx
 from tests.fakes.fixtures import SlackDriver
 
@@ -364,3 +366,23 @@ async def test_a_resolved_alert_goes_after_its_messages_and_an_open_one_stays(sl
     app.clock.advance(120)
     await alerts.tick()
     assert [r[0] for r in await app.store.fetch("SELECT id FROM alerts")] == [2, 3]
+
+
+async def test_a_prune_the_database_refuses_is_a_warning_without_a_traceback(
+    app_factory, monkeypatch, caplog
+):
+    """recheck27 R4: during an ordinary lock, each table's prune logged an ERROR with a
+    whole traceback; the store already says the refusal, once a minute."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    app = await app_factory({}, clock=ManualClock())
+    other = connect(app.ns.settings.db)
+    begin_immediate(other)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.retention"):
+            await app.ns.extras["retention"].run()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    said = [r for r in caplog.records if r.name == "bot.retention"]
+    assert said and all(r.levelno == logging.WARNING and r.exc_info is None for r in said)
+    assert "retention: pruning events waits: the database refused it (" in said[0].getMessage()
