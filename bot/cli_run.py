@@ -14,20 +14,25 @@ import gc
 import logging
 import os
 import signal
+import socket
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli import absent, command
 from bot.entry import stop_requested
 from bot.jobs.lint import refused_jobs
+from bot.logs import Throttle
 from bot.reload import check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, load_policy
 from guards.errors import StorageUnavailable
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from bot.app import Nightshift
 
 __all__ = ["cmd_demo", "cmd_run"]
@@ -97,6 +102,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # once a reload is due: the listening socket to hand over, and the policy checked
     reload_to: list[tuple[int | None, str]] = []
     checking: list[asyncio.Task[None]] = []  # a SIGHUP's probe of the database, under way
+    said_again = Throttle()  # a restart the database refuses: said once a minute
 
     def terminate() -> None:  # SIGTERM, SIGINT: stop, even when a reload was under way
         for task in checking:  # (a reload's probe still waiting: no reload then)
@@ -156,21 +162,28 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             # A reload's restart whose first writes are refused (a lock or a full disk
             # that came after the SIGHUP's probe: recheck27 R1): exiting would leave no
             # server. It starts again on the socket it was handed, until a stop signal.
-            if not ns.reloaded or ns.listening is None:
+            handed = ns.listening
+            if not ns.reloaded or handed is None:
                 raise
-            log.error(
-                "the restart after a reload cannot write to its database (%s): it tries"
-                " again every %gs; agents' calls wait in the socket's queue meanwhile."
-                " SIGTERM stops it",
-                exc.cause,
-                RESTART_RETRY_SECONDS,
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_RETRY_SECONDS)
+            if (more := said_again.let_through("", time.monotonic())) is not None:
+                log.error(
+                    "the restart after a reload cannot write to its database (%s): it tries"
+                    " again every %gs, answering agents 503 meanwhile. SIGTERM stops it%s",
+                    exc.cause,
+                    RESTART_RETRY_SECONDS,
+                    more,
+                )
+            # meanwhile every call gets a 503 it may send again (review28 M1: in the
+            # socket's queue, it ran after its client had given up)
+            refusing = await refuse_meanwhile(handed, exc.cause)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_RETRY_SECONDS)
+            finally:
+                await refusing.cleanup()
             if stop.is_set():
                 started = False
                 break
-            handed = ns.listening
             ns = Nightshift(settings=settings, policy=policy)
             ns.listening, ns.reloaded = handed, True
             continue
@@ -196,6 +209,29 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         restart(*reload_to[0])
     log.info("stopped")
     return 0
+
+
+async def refuse_meanwhile(listening: socket.socket, cause: str) -> web.AppRunner:
+    """Answer every call on ``listening`` 503 ``storage_unavailable`` (with Retry-After)
+    until the runner returned is cleaned up; on a duplicate of the socket, so that the
+    cleanup leaves the socket itself open for the next start."""
+    from aiohttp import web  # (only here: the CLI's other commands start faster without it)
+
+    async def unavailable(request: web.Request) -> web.Response:
+        body = {
+            "status": "unavailable",
+            "error": StorageUnavailable.code,
+            "message": f"Nightshift is restarting and cannot write to its database ({cause}):"
+            " nothing was done; send it again in a few seconds",
+        }
+        return web.json_response(body, status=503, headers={"Retry-After": "5"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", unavailable)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, listening.dup()).start()
+    return runner
 
 
 async def _start_unless_stopped(ns: Nightshift, stop: asyncio.Event) -> bool:

@@ -353,8 +353,19 @@ def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(e
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.3)  # its probe wrote a row: the old process drains
         other.execute("BEGIN IMMEDIATE")  # the lock lands while the new process starts
-        time.sleep(14)  # past the restart's first write's 8 s wait
+        answers: list[tuple[int, str]] = []
+        deadline = time.monotonic() + 14  # past the restart's first write's 8 s wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.get(f"{url}/healthz", timeout=2)
+                answers.append((r.status_code, r.json().get("message", "")))
+            time.sleep(0.2)
         assert proc.poll() is None
+        # meanwhile a call is answered 503, safe to send again (review28 M1), not held
+        assert any(
+            code == 503 and said.startswith("Nightshift is restarting and cannot write")
+            for code, said in answers
+        ), answers
         other.execute("ROLLBACK")
         deadline = time.monotonic() + 30
         limit = None
