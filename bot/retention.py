@@ -183,13 +183,23 @@ class Retention:
         now = ns.clock.now()
         deleted: dict[str, int] = {}
         async with self._lock:
-            for name, step in self._scans(ns, now):
-                deleted[name] = await self._guarded(name, scan(ns.store, step, stopping=self._halt))
-            for name, prune in self._drains(ns, now):
-                deleted[name] = await self._guarded(
-                    name, drain(ns.store, prune, chunk=self.chunk, stopping=self._halt)
-                )
-            await self._compact_validation(ns, now)
+            works: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+                *(
+                    (name, partial(scan, ns.store, step, stopping=self._halt))
+                    for name, step in self._scans(ns, now)
+                ),
+                *(
+                    (name, partial(drain, ns.store, prune, chunk=self.chunk, stopping=self._halt))
+                    for name, prune in self._drains(ns, now)
+                ),
+            ]
+            for name, work in works:
+                n = await self._guarded(name, work())
+                if n is None:  # the database refuses: the rest waits for the next run
+                    break  # (each would wait out the lock, 8 s, for the same answer)
+                deleted[name] = n
+            else:
+                await self._compact_validation(ns, now)
         if any(deleted.values()):
             log.info(
                 "retention: deleted %s",
@@ -261,18 +271,19 @@ class Retention:
     def _halt(self) -> bool:
         return self._stopping
 
-    async def _guarded(self, name: str, work: Awaitable[int]) -> int:
-        """``await work``; a failure is logged and counted as 0 (the next run tries again)."""
+    async def _guarded(self, name: str, work: Awaitable[int]) -> int | None:
+        """``await work``; a failure is logged and counted as 0 (the next run tries again);
+        None when the database refused it."""
         try:
             return await work
         except StorageUnavailable as exc:  # the store's own log says why, once a minute
             log.warning(
-                "retention: pruning %s waits: the database refused it (%s); the next run"
-                " tries again",
+                "retention: the database refused pruning %s (%s); this run stops there,"
+                " the next one goes on",
                 name,
                 exc.cause,
             )
-            return 0
+            return None
         except Exception:
             log.exception("retention: pruning %s failed; the next run tries again", name)
             return 0
