@@ -188,7 +188,7 @@ class StorageNotice:
             period = self._period
             if period is None and (outage is not None or lately is not None):
                 # every outage after the last look that saw none is this period's
-                starts = [since for since, until in store.ended_outages if until > self._idle_at]
+                starts = [o.since for o, until in store.ended_outages if until > self._idle_at]
                 if outage is not None:
                     starts.append(outage.since)
                 since = min(starts, default=now)

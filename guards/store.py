@@ -119,7 +119,6 @@ class Store(BatchRunner):
         self._lost: str | None = None
         self.serving = False  # set by a running server (bot.app): see StorageWatch
         self._outage = None
-        self.ended_outage = None
         self.ended_outages = deque(maxlen=ENDED_KEPT)
         self._came = None
 

@@ -59,11 +59,9 @@ class StorageWatch:
     # itself; a start or a CLI command exits at one, so it does not
     serving: bool
     _outage: Outage | None
-    # the last outage that ended, and when (the store's clock)
-    ended_outage: tuple[Outage, float] | None
-    # the latest outages that ended, as (since, until): the heartbeat watchdog takes them
-    # off agents' silences (their beats were refused then too)
-    ended_outages: deque[tuple[float, float]]
+    # the latest outages that ended, each with when (the store's clock): the heartbeat
+    # watchdog takes them off agents' silences (their beats were refused then too)
+    ended_outages: deque[tuple[Outage, float]]
     _reported_at: float
     _unreported: int
     _said: bool  # the outage going on was named in the log
@@ -112,6 +110,11 @@ class StorageWatch:
             return self.file_lost()
         return self._lost
 
+    @property
+    def ended_outage(self) -> tuple[Outage, float] | None:
+        """The last outage that ended, and when (the store's clock)."""
+        return self.ended_outages[-1] if self.ended_outages else None
+
     def outage(self) -> Outage | None:
         """Since when writes are refused, why, and how many (None: they are accepted)."""
         return self._outage
@@ -124,12 +127,12 @@ class StorageWatch:
             self._outage = replace(self._outage, since=self._outage.since + seconds)
         if self._came is not None:
             self._came += seconds
-        if self.ended_outage is not None:
-            outage, until = self.ended_outage
-            self.ended_outage = (replace(outage, since=outage.since + seconds), until + seconds)
-        spans = [(since + seconds, until + seconds) for since, until in self.ended_outages]
+        ended = [
+            (replace(outage, since=outage.since + seconds), until + seconds)
+            for outage, until in self.ended_outages
+        ]
         self.ended_outages.clear()
-        self.ended_outages.extend(spans)
+        self.ended_outages.extend(ended)
 
     def _report(self, exc: BaseException, writes: int, *, came: float | None = None) -> None:
         """Log writes the database refused: the first with its traceback when its cause
@@ -178,8 +181,8 @@ class StorageWatch:
         if outage is None:
             return
         now = self.clock.now()
-        self._outage, self.ended_outage = None, (outage, now)
-        self.ended_outages.append((outage.since, now))
+        self._outage = None
+        self.ended_outages.append((outage, now))
         # Said once a minute across outages too: a disk hovering at full (freed a little,
         # filled again) wrote two lines a flap, thirty a minute (recheck27 R3). The end
         # of an outage the log never named is no news either.

@@ -168,7 +168,11 @@ class AlertsComponent:
             # ended since the last tick, and one going on still (this very batch may be
             # the one that ends it: its watchdog must not page for it). Read as the tick
             # runs, not as it is queued: a write just before it may end one (review25 H1).
-            told[:] = [span for span in store.ended_outages if span[1] > self._refused_until]
+            told[:] = [
+                (outage.since, until)
+                for outage, until in store.ended_outages
+                if until > self._refused_until
+            ]
             refused = list(told)
             if (outage := store.outage()) is not None:
                 refused.append((outage.since, tx.clock.now()))
