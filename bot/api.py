@@ -40,7 +40,7 @@ from guards.tokens import authenticate, authorize
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["CTX", "build_web_app", "json_answer", "parse_scope", "routes"]
+__all__ = ["CTX", "build_web_app", "json_answer", "parse_scope", "routes", "unavailable"]
 
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
@@ -315,14 +315,19 @@ async def get_budget(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
     if (why := await ns.write_probe(HEALTH_SECONDS)) is not None:
-        body = {  # said to whoever watches it, not to an agent
-            "status": "unavailable",
-            "error": StorageUnavailable.code,
-            "message": f"Nightshift cannot write to its database ({why}): agents' calls"
-            " are refused with 503 until it can, and nothing is lost; its log says why",
-        }
-        return web.json_response(body, status=503, headers={"Retry-After": "5"})
+        return unavailable(  # said to whoever watches it, not to an agent
+            f"Nightshift cannot write to its database ({why}): agents' calls are refused"
+            " with 503 until it can, and nothing is lost; its log says why"
+        )
     return web.json_response({"status": "ok", "transport": ns.settings.transport})
+
+
+def unavailable(message: str) -> web.Response:
+    """``503 {status: unavailable, error: storage_unavailable, message}``, Retry-After 5:
+    /healthz's answer while writes are refused, and every answer of a reload's restart
+    that waits for the database (bot.cli_run)."""
+    body = {"status": "unavailable", "error": StorageUnavailable.code, "message": message}
+    return web.json_response(body, status=503, headers={"Retry-After": "5"})
 
 
 async def _read_state(ns: Nightshift) -> None:

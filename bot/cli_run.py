@@ -215,19 +215,19 @@ async def refuse_meanwhile(listening: socket.socket, cause: str) -> web.AppRunne
     """Answer every call on ``listening`` 503 ``storage_unavailable`` (with Retry-After)
     until the runner returned is cleaned up; on a duplicate of the socket, so that the
     cleanup leaves the socket itself open for the next start."""
-    from aiohttp import web  # (only here: the CLI's other commands start faster without it)
+    # (only here: the CLI's other commands start faster without them)
+    from aiohttp import web
 
-    async def unavailable(request: web.Request) -> web.Response:
-        body = {
-            "status": "unavailable",
-            "error": StorageUnavailable.code,
-            "message": f"Nightshift is restarting and cannot write to its database ({cause}):"
-            " nothing was done; send it again in a few seconds",
-        }
-        return web.json_response(body, status=503, headers={"Retry-After": "5"})
+    from bot.api import unavailable
+
+    async def refuse(request: web.Request) -> web.Response:
+        return unavailable(
+            f"Nightshift is restarting and cannot write to its database ({cause}): nothing"
+            " was done; send it again in a few seconds"
+        )
 
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", unavailable)
+    app.router.add_route("*", "/{tail:.*}", refuse)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, listening.dup()).start()
