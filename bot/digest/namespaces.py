@@ -131,7 +131,7 @@ def _add(began: dict[str, float], rows: Iterable[Any]) -> None:
     for name, at in rows:
         if name is None or at is None:
             continue
-        namespace = str(name).split("/", 1)[0]
+        namespace = _namespace(str(name))
         try:
             Scope.parse(namespace)
         except ScopeError:
