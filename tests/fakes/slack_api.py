@@ -441,11 +441,14 @@ class FakeSlack:
                 future.set_result(data)
         return ws
 
-    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> str:
-        """Push one Socket Mode envelope (``slash_commands``, ``interactive``) to the app."""
+    async def send_envelope(
+        self, kind: str, payload: dict[str, Any], *, again: str | None = None
+    ) -> str:
+        """Push one Socket Mode envelope (``slash_commands``, ``interactive``) to the app;
+        ``again``: the id of one sent before, sent again as Slack retries it."""
         if self._ws is None:
             raise AssertionError("no Socket Mode connection")
-        envelope_id = str(uuid.uuid4())
+        envelope_id = again or str(uuid.uuid4())
         self._envelope_replies[envelope_id] = asyncio.get_running_loop().create_future()
         await self._ws.send_json(
             {
@@ -453,8 +456,8 @@ class FakeSlack:
                 "type": kind,
                 "payload": payload,
                 "accepts_response_payload": True,
-                "retry_attempt": 0,
-                "retry_reason": "",
+                "retry_attempt": 1 if again else 0,
+                "retry_reason": "timeout" if again else "",
             }
         )
         return envelope_id

@@ -66,6 +66,27 @@ async def test_socket_mode_commands_and_buttons(app_factory, fake_slack):
     assert after[1]["elements"][0]["text"].startswith("✅ trial (3 calls) approved by <@U0ADMIN>")
 
 
+async def test_an_envelope_slack_sends_again_is_acknowledged_and_not_run_twice(
+    app_factory, fake_slack
+):
+    """audit26b socket L2: Slack sends an envelope again (same id, ``retry_attempt`` 1)
+    when its acknowledgement was late; the command ran twice (two audit rows, two replies)."""
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake_slack, mode="socket"))
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
+    command = command_payload("budget set acme/alice/rss-bot 3 day")
+    envelope = await fake_slack.send_envelope("slash_commands", command)
+    reply = await fake_slack.envelope_reply(envelope)
+    assert "to *$3.00* (was no limit)" in reply["payload"]["text"]
+
+    again = await fake_slack.send_envelope("slash_commands", command, again=envelope)
+    ack = await fake_slack.envelope_reply(again)
+    assert ack["envelope_id"] == envelope and not ack.get("payload")  # acknowledged, no reply
+    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # others still run
+    rows = await app.store.fetch("SELECT action, after FROM audit WHERE action = 'budget.set'")
+    assert [tuple(r) for r in rows] == [("budget.set", "3000000")]
+
+
 async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, fake_slack):
     """audit16 DESIGN check F1: a refused app token started 'healthy' in Socket Mode: alerts
     went out, but no command or button reached Nightshift, and the log never named it."""
