@@ -92,6 +92,16 @@ class Origin:
         )
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A modal's submit: its result, or its refusal, as words under the form's fields
+    (``errors``) and in full for a DM once the form has closed (``told``)."""
+
+    result: ActionResult | None
+    errors: dict[str, str] | None = None
+    told: str = ""
+
+
 def view_values(view: dict[str, Any]) -> dict[str, str]:
     """``{block_id: value}`` from a submitted view's state (text inputs and selects)."""
     out: dict[str, str] = {}
@@ -321,13 +331,13 @@ class SlackSurface:
         submit = asyncio.ensure_future(self._submit(handler, ctx, view_id, metadata, values))
         done, _ = await asyncio.wait({submit}, timeout=ACK_BUDGET)
         if submit in done:
-            result, errors = submit.result()
-            if errors:
-                await ack(response_action="errors", errors=errors)
+            submitted = submit.result()
+            if submitted.errors:
+                await ack(response_action="errors", errors=submitted.errors)
                 return
             await ack()
-            if result is not None:
-                self._submitted(ctx, view_id, result)
+            if submitted.result is not None:
+                self._submitted(ctx, view_id, submitted.result)
             return
         await ack()
         self.spawn(self._after_ack(submit, ctx, view_id))
@@ -339,40 +349,39 @@ class SlackSurface:
         view_id: str,
         metadata: str,
         values: dict[str, str],
-    ) -> tuple[ActionResult | None, dict[str, str] | None]:
-        """Run a modal's handler: its result, or the errors to show under its fields."""
+    ) -> Submitted:
+        """Run a modal's handler: its result, or its refusal (under a field, and in full)."""
         first = next(iter(values), "amount")
         try:
-            return await handler(ctx, metadata, values), None
+            return Submitted(await handler(ctx, metadata, values))
         except StaleForm as exc:
             # the form stays open as it is; its next submit reads the metadata it would
-            # show now, so the same submit again goes through
+            # show now, so the same submit again goes through (a closed form cannot)
             _remember(self._metadata, view_id, exc.metadata)
             field = exc.field if exc.field in values else first
-            return None, {field: exc.message[:150]}
+            closed = f"{exc.now}. The form is closed: to {exc.retry}, open it again."
+            return Submitted(None, {field: exc.message[:150]}, closed)
         except InvalidInput as exc:
             field = exc.field if exc.field in values else first
-            return None, {field: exc.message[:150]}
+            return Submitted(None, {field: exc.message[:150]}, exc.message)
         except NotAdmin as exc:
-            return None, {first: f"Only {exc.who} can {exc}."}
+            said = f"Only {exc.who} can {exc}."
+            return Submitted(None, {first: said}, said)
         except StorageUnavailable as exc:  # words for a person, not the agents' "send it again"
             said = f"Nightshift cannot write to its database right now ({exc.cause})"
-            return None, {first: f"{said[:120]}; try again in a minute."}
+            again = "; try again in a minute."
+            return Submitted(None, {first: f"{said[:120]}{again}"}, f"{said}{again}")
         except GuardError as exc:
-            return None, {first: exc.message[:150]}
+            return Submitted(None, {first: exc.message[:150]}, exc.message)
 
-    async def _after_ack(
-        self,
-        submit: asyncio.Task[tuple[ActionResult | None, dict[str, str] | None]],
-        ctx: Context,
-        view_id: str,
-    ) -> None:
-        """A submit that outlived its ack: the form is closed, so a refusal comes by DM."""
-        result, errors = await submit
-        if result is not None:
-            self._submitted(ctx, view_id, result)
+    async def _after_ack(self, submit: asyncio.Task[Submitted], ctx: Context, view_id: str) -> None:
+        """A submit that outlived its ack: the form is closed, so a refusal comes by DM,
+        in full (Slack's 150 characters are for the words under a field)."""
+        submitted = await submit
+        if submitted.result is not None:
+            self._submitted(ctx, view_id, submitted.result)
             return
-        why = " ".join((errors or {}).values()) or "it was refused."
+        why = submitted.told or "it was refused."
         what = f" ({ctx.attempt})" if ctx.attempt else ""
         await self._enqueue(
             method="chat.postMessage",

@@ -474,6 +474,36 @@ async def test_a_slow_raise_budget_refusal_reaches_the_submitter_by_dm(slack_htt
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
 
 
+async def test_a_slow_submit_on_a_limit_changed_meanwhile_says_to_open_the_form_again(
+    slack_http, fake_slack
+):
+    """review27 L4: the DM said "submit again to ... anyway", but the form had closed."""
+    slack = await slack_http({**POLICY, "admin_groups": ["S0OPS"]})
+    fake_slack.groups["S0OPS"] = ["U0GROUPIE"]
+    await open_raise_modal(slack)
+    await slack.command(f"budget set {SCOPE} 20 day")  # meanwhile, by another admin
+    fake_slack.stall("usergroups.users.list")
+    done = await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=fake_slack.views[0]["private_metadata"],
+        values={"amount": "12", "window": {"selected": "day"}},
+        view_id=fake_slack.views[0]["id"],
+        user_id="U0GROUPIE",
+    )
+    assert done.status_code == 200 and done.text == ""  # the form closed at its ack
+    fake_slack._stalls.pop("usergroups.users.list").set()
+    await fake_slack.wait_for(lambda: fake_slack.posts("U0GROUPIE"))
+    [said] = fake_slack.texts("U0GROUPIE")
+    assert said.startswith(
+        f"Nothing was changed (Raise budget: {SCOPE} day $12.00): the day limit is now"
+        f" $20.00 (set by <@{ADMIN}> at "
+    )
+    assert said.endswith("). The form is closed: to lower it to $12.00 anyway, open it again.")
+    assert "submit again" not in said
+    limits = await slack.app.store.fetch("SELECT limit_micros FROM budget_limits")
+    assert [r[0] for r in limits] == [20_000_000]
+
+
 async def test_a_slow_submit_the_database_refuses_is_told_to_its_submitter_straight(
     slack_http, fake_slack, monkeypatch
 ):
