@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0  # how often the store's outage is looked at
 NOTICE_AFTER_SECONDS = 60.0  # writes refused this long are said in the alerts channel
 STOP_POST_SECONDS = 3.0  # a stop during an outage says so, waiting this long at most
+MIN_POST_SECONDS = 0.5  # ... but gives its own post this long, even after a slow 🔴
 # writes taken this long end a troubled period: outages closer together are one (audit26b M2)
 QUIET_SECONDS = 30.0
 STOPPED_TEXT = (
@@ -114,6 +115,8 @@ class StorageNotice:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._period: _Period | None = None  # the troubled period, not over yet
+        # the 🔴 post under way: a stop waits for it (its thread is where the stop's words go)
+        self._red: asyncio.Future[Delivered | None] | None = None
         # the last look (the store's clock), and the last one that saw no period, with the
         # store's count of refused writes then: whatever was refused after it is a period's
         self._looked_at = float("-inf")
@@ -149,13 +152,22 @@ class StorageNotice:
         period, self._period = self._period, None
         if period is None or not period.said:
             return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_POST_SECONDS  # for both posts: a stop ends within seconds
+        red, self._red = self._red, None
+        if red is not None and period.thread is None:  # the stop landed during the 🔴 post
+            done, _ = await asyncio.wait({red}, timeout=STOP_POST_SECONDS)
+            if red in done and not red.cancelled() and red.exception() is None:
+                period.thread = red.result()
+            red.cancel()  # (if still under way: the stop's words go top-level)
         if ns.store.outage() is not None:  # its end is not seen
             text, what = STOPPED_TEXT, "Nightshift stops"
         else:  # taken again, if not for the quiet time yet: the 🔴 is not left without an end
             text, what = self._ended(period), "the database accepts writes again"
-        with contextlib.suppress(TimeoutError):  # a stop ends within seconds
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                self._post(text, thread=period.thread, what=what), STOP_POST_SECONDS
+                self._post(text, thread=period.thread, what=what),
+                max(deadline - loop.time(), MIN_POST_SECONDS),
             )
 
     def _clock_moved(self, seconds: float) -> None:
@@ -207,11 +219,16 @@ class StorageNotice:
                     period.said = True
                     lost = store.file_lost() is not None
                     tz = ZoneInfo(self.ns.policy.timezone)
-                    period.thread = await self._post(
-                        refused_text(period.outage(), tz=tz, now=now, lost=lost),
-                        thread=None,
-                        what="the database refuses writes",
+                    # shielded: a stop meanwhile waits for it, so that its words go in the
+                    # 🔴's thread, not beside a 🔴 Slack did get (review27 L8)
+                    self._red = asyncio.ensure_future(
+                        self._post(
+                            refused_text(period.outage(), tz=tz, now=now, lost=lost),
+                            thread=None,
+                            what="the database refuses writes",
+                        )
                     )
+                    period.thread = await asyncio.shield(self._red)
                 elif outage is None and now - period.until >= QUIET_SECONDS:
                     self._period = None
                     if period.said:

@@ -3,6 +3,7 @@ outbox lives in that database), and so is its end (audit24 resources M3)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -165,6 +166,39 @@ async def test_a_stop_during_an_outage_says_no_end_will_come(slack_http, monkeyp
     finally:
         locked.let_go()
     posts = slack.fake.calls_of("chat.postMessage", ok=True)
+    assert [p.args["text"] for p in posts] == [LOCKED, STOPPED_TEXT]
+    assert posts[1].args["thread_ts"] == posts[0].response["ts"]
+
+
+async def test_a_stop_during_the_red_post_puts_its_words_in_that_post_s_thread(
+    slack_http, monkeypatch
+):
+    """review27 L8: a stop landing while the 🔴 was being posted cancelled that post's
+    wait: the stop's words went top-level, beside a 🔴 Slack did receive."""
+    slack = await slack_http(POLICY)
+    app, fake = slack.app, slack.fake
+    notice = app.ns.extras["storage_notice"]
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    token = await app.token("acme")
+    locked = Locked(app.ns.settings.db)
+    try:
+        r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+        assert r.status_code == 503, r.text
+        await notice.check()
+        app.clock.advance(61)
+        r = await app.request("POST", "/v1/reservations", token=token, json=BODY)
+        assert r.status_code == 503, r.text
+        fake.stall("chat.postMessage")
+        notice._task.cancel()  # the poll's look, run now: it posts the 🔴 and waits
+        notice._task = asyncio.create_task(notice.check())
+        await asyncio.wait_for(fake.stalled.wait(), 5)
+        stopping = asyncio.create_task(notice.stop(app.ns))
+        await asyncio.sleep(0.2)  # the stop has cancelled the look, and waits for the 🔴
+        fake._stalls.pop("chat.postMessage").set()  # Slack answers the 🔴
+        await asyncio.wait_for(stopping, 5)
+    finally:
+        locked.let_go()
+    posts = fake.calls_of("chat.postMessage", ok=True)
     assert [p.args["text"] for p in posts] == [LOCKED, STOPPED_TEXT]
     assert posts[1].args["thread_ts"] == posts[0].response["ts"]
 
