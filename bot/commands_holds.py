@@ -14,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.blocks import MAX_TEXT, echo, fit_text, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import clock_time, parse_scope_arg
@@ -111,12 +113,18 @@ async def cmd_holds(ctx: Context, args: list[str]) -> Reply:
     # the notification text: a By agent line of long names, past the quarter of it that
     # fit_text keeps a line to, is left to the blocks rather than cut mid-name
     text_heads = [line for line in heads if len(line) <= MAX_TEXT // 4]
-    text = fit_text(text_heads, shown, more=_more_holds, total=count, tail=[tail])
+    # (its count is of the lines the head announces, not of every hold: recheck26 N3)
+    more = _more_holds if len(shown) == count else _more_of_largest(len(shown))
+    text = fit_text(text_heads, shown, more=more, tail=[tail])
     return Reply(text=text, blocks=blocks)
 
 
 def _more_holds(n: int) -> str:
     return f"… and {n} more hold{'s' if n != 1 else ''}"
+
+
+def _more_of_largest(listed: int) -> Callable[[int], str]:
+    return lambda n: f"… and {n} more of the {listed} largest"
 
 
 @subcommand("release", usage="release <reservation id>")
