@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import heartbeats
 from bot.api import build_web_app
+from bot.budget_ends import end_limits
 from bot.clock_watch import ClockWatch
 from bot.commands import load_commands
 from bot.metrics import Metrics
@@ -40,7 +41,7 @@ from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
 from guards.prices import PriceTable
-from guards.store import Store
+from guards.store import Store, Tx
 
 __all__ = ["Component", "Nightshift"]
 
@@ -330,8 +331,14 @@ class Nightshift:
         )
 
     async def sweep(self) -> None:
-        """Expire due holds even when no request comes (every write batch does it too)."""
-        await self.store.write(self.ledger.expire_due)
+        """Expire due holds even when no request comes (every write batch does it too),
+        and end the limits set in Slack for a while whose time is up."""
+
+        def apply(tx: Tx) -> None:
+            self.ledger.expire_due(tx)
+            end_limits(self, tx)
+
+        await self.store.write(apply)
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""

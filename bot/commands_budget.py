@@ -4,13 +4,16 @@ Example:
     >>> # /agent budget acme/alice/rss-bot
     >>> # /agent budget acme/alice yesterday      (or 2026-11-27: every agent's spend that day)
     >>> # /agent budget set acme/alice/rss-bot $5 day
+    >>> # /agent budget set acme/alice/rss-bot $50 day for 2h   (then the file's again)
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.alerts.render_time import clock_time, duration
 from bot.blocks import MAX_TEXT, bar, context, header, section
 from bot.budget_days import looks_like_day
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -25,6 +28,7 @@ from bot.commands_core import (
 from bot.known_scopes import did_you_mean, meant, unseen
 from bot.responders import engine_of
 from bot.slack.limits import LIST_TEXT
+from guards.config import parse_duration
 from guards.errors import InvalidInput
 from guards.ledger import Usage
 from guards.money import usd_for
@@ -37,6 +41,7 @@ __all__ = ["cmd_budget", "window_line"]
 MAX_NAMESPACES = 40  # namespaces in `/agent budget` (one section each; Slack allows 50 blocks)
 
 BACK_TO_POLICY = ("default", "policy")  # `budget set <scope> default <window>`
+MAX_FOR_DAYS = 92  # `budget set … for <duration>`: a while, not a quarter's standing raise
 _LEAD_GROUP = re.compile(r"\$?\d{1,3}")
 _GROUP = re.compile(r"\d{3}(\.\d+)?")
 
@@ -160,7 +165,7 @@ def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:
 @subcommand(
     "budget",
     usage="budget [scope] · budget <scope> <yesterday|YYYY-MM-DD>"
-    " · budget set <scope> <amount|default> <day|week|month|total>",
+    " · budget set <scope> <amount|default> <day|week|month|total> [for <duration>]",
 )
 async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
     """Limit, spent, held and remaining per level and window, with bars; with a day, what
@@ -222,15 +227,32 @@ async def _budget_overview(ctx: Context) -> Reply:
     return Reply(text="\n".join(lines), blocks=[section(line) for line in lines])
 
 
+def _for_a_while(args: list[str]) -> tuple[list[str], int | None]:
+    """``… for 2h`` off the end of ``budget set``'s words: (the rest, the seconds)."""
+    if len(args) < 2 or args[-2].lower() != "for":
+        return args, None
+    try:
+        seconds = parse_duration(args[-1], max_days=MAX_FOR_DAYS, min_seconds=60)
+    except ValueError as exc:
+        raise UsageError(f"`for` takes a duration like 2h or 1d: {exc}") from None
+    return args[:-2], seconds
+
+
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:
     await ctx.require_admin("change budgets")  # first: a refusal is audited, typo or not
+    args, seconds = _for_a_while(args)
     args = _one_amount(args)
     if len(args) != 3:
-        raise UsageError("`budget set` needs a scope, an amount (or `default`) and a window")
+        raise UsageError(
+            "`budget set` needs a scope, an amount (or `default`) and a window,"
+            " and then `for <duration>` if it is for a while"
+        )
     scope = parse_scope_arg(args[0])
     try:
         window = parse_window(args[2])
         if args[1].lower() in BACK_TO_POLICY:
+            if seconds is not None:
+                raise UsageError("`default` is for good: `for` goes with an amount")
             return await _budget_default(ctx, scope, window)
         micros = parse_amount(args[1])
     except InvalidInput as exc:
@@ -238,15 +260,16 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
 
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, bool]:
+    def apply(tx: Tx) -> tuple[int | None, bool, float | None]:
         known = is_known_scope(ctx, tx, scope.path)
+        until = tx.clock.now() + seconds if seconds is not None else None
         limit = ctx.ns.ledger.set_limit(
-            tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor
+            tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor, until=until
         )
         engine.budget_changed(tx, scope=scope.path)  # its alerts resolve, or show the change
-        return limit, known
+        return limit, known, until
 
-    before, known = await ctx.ns.store.write(apply)
+    before, known, until = await ctx.ns.store.write(apply)
     policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
     usd = exact_usd(micros, before, policy)
     was = usd(before) if before is not None else "no limit"
@@ -254,7 +277,16 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         f"✏️ <@{ctx.user_id}> set the *{window}* budget of `{scope.path}`"
         f" to *{usd(micros)}* (was {was})"
     )
-    if policy is not None and policy != micros:  # the file says otherwise: which one wins
+    if until is not None:
+        assert seconds is not None
+        tz = ZoneInfo(ctx.ns.policy.timezone)
+        ends = clock_time(until, tz, now=ctx.ns.clock.now())
+        then = f"the policy file's {usd(policy)}" if policy is not None else "no limit"
+        text += (
+            f" for {duration(seconds)}, until {ends}; then {then} applies again"
+            " (the alerts channel is told)."
+        )
+    elif policy is not None and policy != micros:  # the file says otherwise: which one wins
         text += (
             f"\nIt overrides the policy file's {usd(policy)}, restarts included, until"
             f" `/agent budget set {scope.path} default {window}`."

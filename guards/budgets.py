@@ -2,8 +2,11 @@
 
 A scope's limit in a window comes from, in order: a run-time override (``/agent
 budget set``, the ``budget_limits`` table), the policy's ``budgets.scopes``, the
-policy's ``budgets.defaults`` for its level. Usage is read from the cached window
-sums (:class:`guards.usage.UsageCache`), so answering costs no query once warm.
+policy's ``budgets.defaults`` for its level. An override set for a while (``budget set
+... for 2h``) stops counting at its ``until``, the instant it ends, whether or not the
+sweeper has deleted its row yet (:meth:`Budgets.end_limits`, every few seconds). Usage
+is read from the cached window sums (:class:`guards.usage.UsageCache`), so answering
+costs no query once warm.
 :class:`Budgets` is the part of the :class:`guards.ledger.Ledger` that answers
 "may this much be held?" and "where does every level stand?".
 
@@ -15,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,12 +27,14 @@ from guards.config import WINDOWS, Policy
 from guards.errors import BudgetExceeded, InvalidInput
 from guards.events import BudgetExhausted
 from guards.money import format_usd
+from guards.reservation import iso
 from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
-__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "MAX_SPENT_MICROS", "Budgets"]
+__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "MAX_SPENT_MICROS", "Budgets", "EndedLimit"]
 
+INF = float("inf")
 MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
 MAX_CHILDREN = 200  # children listed by usage_tree: those that spent + held most today
 # A namespace's books stay within SQLite's integers (9.2 * 10^18; past that a sum would
@@ -48,6 +54,19 @@ _CHILDREN_BY_DAY = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class EndedLimit:
+    """A limit set in Slack for a while, ended: the policy's (``policy``) applies again."""
+
+    scope: str
+    window: str
+    limit_micros: int
+    set_by: str
+    set_at: float
+    until: float
+    policy: int | None
+
+
 class Budgets:
     """Limits per scope and window, usage per level, and the budget check of a hold."""
 
@@ -55,8 +74,10 @@ class Budgets:
         self.policy = policy
         self._tz: dict[str, ZoneInfo] = {}
         self._period_clocks: dict[str, PeriodClock] = {}
-        self._overrides: dict[tuple[str, str], int] | None = None
+        # (scope, window) -> (limit, until or None), as set at run time
+        self._overrides: dict[tuple[str, str], tuple[int, float | None]] | None = None
         self._limits: dict[str, dict[str, int]] = {}
+        self._limits_until = INF  # the cached limits hold until then (an override ends)
         self.counters = UsageCache()
         self.warnings = BudgetWarnings()
 
@@ -82,14 +103,19 @@ class Budgets:
             clock = self._period_clocks[namespace] = PeriodClock(self.timezone(namespace))
         return clock(now)
 
-    def _load_overrides(self, tx: Tx) -> dict[tuple[str, str], int]:
+    def _load_overrides(self, tx: Tx) -> dict[tuple[str, str], tuple[int, float | None]]:
         if self._overrides is None:
-            rows = tx.all("SELECT scope, window, limit_micros FROM budget_limits")
-            self._overrides = {(r[0], r[1]): r[2] for r in rows}
+            rows = tx.all("SELECT scope, window, limit_micros, until FROM budget_limits")
+            self._overrides = {(r[0], r[1]): (r[2], r[3]) for r in rows}
+            self._limits.clear()
+            self._limits_until = INF
         return self._overrides
 
     def limits(self, tx: Tx, path: str) -> dict[str, int]:
         """The limits of one scope per window: run-time overrides, then policy, then defaults."""
+        if self._limits_until <= tx.clock.now():  # an override set for a while ended
+            self._limits.clear()
+            self._limits_until = INF
         cached = self._limits.get(path)
         if cached is None:
             if len(self._limits) >= MAX_CACHED_LIMITS:  # conversations come and go
@@ -118,26 +144,43 @@ class Budgets:
 
     def _compute_limits(self, tx: Tx, path: str) -> dict[str, int]:
         limits = self.policy_limits(path)
-        for (scope, window), micros in self._load_overrides(tx).items():
-            if scope == path:
-                limits[window] = micros
+        now = tx.clock.now()
+        for (scope, window), (micros, until) in self._load_overrides(tx).items():
+            if scope != path:
+                continue
+            if until is not None:
+                if until <= now:  # ended: the policy's applies (the sweeper deletes the row)
+                    continue
+                self._limits_until = min(self._limits_until, until)
+            limits[window] = micros
         return limits
 
     def set_limit(
-        self, tx: Tx, *, scope: str, window: str, limit_micros: int, actor: str
+        self,
+        tx: Tx,
+        *,
+        scope: str,
+        window: str,
+        limit_micros: int,
+        actor: str,
+        until: float | None = None,
     ) -> int | None:
-        """Set a run-time limit (``/agent budget set``); returns the limit it replaced."""
+        """Set a run-time limit (``/agent budget set``), until changed or until ``until``;
+        returns the limit it replaced."""
         node = Scope.parse(scope)
         _check_window(window)
         if not 0 <= limit_micros <= 10**15:
             raise InvalidInput("amount", "the amount must be between $0 and $1,000,000,000")
+        now = tx.clock.now()
+        if until is not None and until <= now:
+            raise InvalidInput("until", "a limit set for a while must end in the future")
         before = self.limits(tx, node.path).get(window)
         tx.execute(
-            "INSERT INTO budget_limits (scope, window, limit_micros, set_by, set_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE SET"
+            "INSERT INTO budget_limits (scope, window, limit_micros, set_by, set_at, until)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, window) DO UPDATE SET"
             " limit_micros = excluded.limit_micros, set_by = excluded.set_by,"
-            " set_at = excluded.set_at",
-            (node.path, window, limit_micros, actor, tx.clock.now()),
+            " set_at = excluded.set_at, until = excluded.until",
+            (node.path, window, limit_micros, actor, now, until),
         )
         tx.audit(
             actor=actor,
@@ -145,10 +188,38 @@ class Budgets:
             target=f"{node.path} {window}",
             before=str(before) if before is not None else None,
             after=str(limit_micros),
+            detail=f"until {iso(until)}" if until is not None else None,
         )
-        self._load_overrides(tx)[(node.path, window)] = limit_micros
+        self._load_overrides(tx)[(node.path, window)] = (limit_micros, until)
         self._limits.clear()
         return before
+
+    def end_limits(self, tx: Tx, *, actor: str = "nightshift") -> list[EndedLimit]:
+        """Delete the limits set for a while that have ended (the sweeper's job: they
+        stopped counting at their ``until`` already), each audited; returns them."""
+        now = tx.clock.now()
+        rows = tx.all(
+            "SELECT scope, window, limit_micros, set_by, set_at, until FROM budget_limits"
+            " WHERE until IS NOT NULL AND until <= ? ORDER BY until, scope, window",
+            (now,),
+        )
+        ended = []
+        for scope, window, micros, by, at, until in rows:
+            tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (scope, window))
+            policy = self.policy_limits(scope).get(window)
+            tx.audit(
+                actor=actor,
+                action="budget.end",
+                target=f"{scope} {window}",
+                before=str(micros),
+                after=str(policy) if policy is not None else None,
+                detail=f"set by {by} until {iso(until)}; back to the policy's",
+            )
+            self._load_overrides(tx).pop((scope, window), None)
+            ended.append(EndedLimit(scope, window, micros, by, at, until, policy))
+        if ended:
+            self._limits.clear()
+        return ended
 
     def clear_limit(
         self, tx: Tx, *, scope: str, window: str, actor: str
@@ -161,7 +232,7 @@ class Budgets:
         overrides = self._load_overrides(tx)
         if (node.path, window) not in overrides:
             return None
-        before = overrides.pop((node.path, window))
+        before, _ = overrides.pop((node.path, window))
         tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (node.path, window))
         after = self.policy_limits(node.path).get(window)
         tx.audit(
@@ -180,7 +251,8 @@ class Budgets:
         the policy's, who set it, when), the most recent first."""
         rows = tx.all(
             "SELECT scope, window, limit_micros, set_by, set_at FROM budget_limits"
-            " ORDER BY set_at DESC"
+            " WHERE until IS NULL OR until > ? ORDER BY set_at DESC",
+            (tx.clock.now(),),
         )
         out = []
         for scope, window, micros, by, at in rows:
