@@ -113,7 +113,8 @@ class Budgets:
 
     def limits(self, tx: Tx, path: str) -> dict[str, int]:
         """The limits of one scope per window: run-time overrides, then policy, then defaults."""
-        if self._limits_until <= tx.clock.now():  # an override set for a while ended
+        until = self._limits_until
+        if until < INF and until <= tx.clock.now():  # an override set for a while ended
             self._limits.clear()
             self._limits_until = INF
         cached = self._limits.get(path)
