@@ -20,8 +20,8 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from bot.alerts.render_time import duration
 from bot.escape import mask_secrets
-from guards.breaker import format_seconds
 from guards.errors import AuthError, GuardError, InvalidInput
 from guards.tokens import MISSING_TOKEN
 
@@ -141,7 +141,7 @@ class BodyTimeout(GuardError):
     def __init__(self, *, came: int, expected: int | None) -> None:
         of = f" of {expected}" if expected is not None else ""
         super().__init__(
-            f"the body did not all arrive within {format_seconds(BODY_SECONDS)} ({came}{of}"
+            f"the body did not all arrive within {duration(BODY_SECONDS)} ({came}{of}"
             " bytes came); send the whole body at once, on a new connection"
         )
 

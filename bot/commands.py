@@ -52,6 +52,7 @@ __all__ = [
     "dispatch",
     "dispatch_action",
     "load_commands",
+    "refusal_text",
     "subcommand",
 ]
 
@@ -290,13 +291,8 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     except UsageError as exc:  # a refusal may quote what was typed: <!channel> is shown
         detail = f"{no_broadcast(exc.detail)}\n" if exc.detail else ""
         return Reply.text_only(f"{detail}usage: `/agent {sub.usage}`")
-    except NotAdmin as exc:
-        ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
-        return Reply.text_only(f"Only {exc.who} can {exc}. {ask}")
-    except StorageUnavailable as exc:  # a person reads it, not an agent (audit26b L1)
-        return Reply.text_only(_refused(ctx, exc))
-    except GuardError as exc:
-        return Reply.text_only(no_broadcast(exc.message))
+    except (NotAdmin, GuardError) as exc:
+        return Reply.text_only(refusal_text(ctx, exc))
 
 
 async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionResult:
@@ -309,13 +305,22 @@ async def dispatch_action(ctx: Context, action_id: str, value: str) -> ActionRes
     ctx.attempt = f"button {action_id} {value}"
     try:
         return await handler(ctx, value)
-    except NotAdmin as exc:
-        ask = ask_admins(ctx.ns.policy, _unresolved(ctx))
-        return ActionResult(ephemeral=f"Only {exc.who} can {exc}. {ask}")
-    except StorageUnavailable as exc:
-        return ActionResult(ephemeral=_refused(ctx, exc))
-    except GuardError as exc:
-        return ActionResult(ephemeral=no_broadcast(exc.message))
+    except (NotAdmin, GuardError) as exc:
+        return ActionResult(ephemeral=refusal_text(ctx, exc))
+
+
+def refusal_text(ctx: Context, exc: NotAdmin | GuardError) -> str:
+    """The words a person reads for a refused command, button or form, in every transport.
+
+    ``NotAdmin`` names whom to ask (:func:`ask_admins`); a database that refuses writes
+    says so in words for a person, not the agents' "send it again in a few seconds"
+    (:func:`_refused`); any other refusal is the error's own message.
+    """
+    if isinstance(exc, NotAdmin):
+        return f"Only {exc.who} can {exc}. {ask_admins(ctx.ns.policy, _unresolved(ctx))}"
+    if isinstance(exc, StorageUnavailable):  # a person reads it, not an agent (audit26b L1)
+        return _refused(ctx, exc)
+    return no_broadcast(exc.message)
 
 
 def _refused(ctx: Context, exc: StorageUnavailable) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from bot.blocks import clip, context, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.commands_core import clock_time
+from bot.commands_core import local_time
 from bot.escape import member_or_name, mentioned, operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.money import usd_for
@@ -167,15 +167,15 @@ def _value(ctx: Context, value: str | None) -> str:
         when = datetime.fromisoformat(value)
     except ValueError:
         return value
-    return clock_time(ctx, when.timestamp()) if when.tzinfo is not None else value
+    return local_time(ctx, when.timestamp()) if when.tzinfo is not None else value
 
 
 def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
     # targets, values and details hold what people and agents typed: shown, never read
     row = e.first
-    when = clock_time(ctx, float(row["at"]), seconds=seconds)
+    when = local_time(ctx, float(row["at"]), seconds=seconds)
     if e.count > 1:
-        oldest = clock_time(ctx, e.at_oldest)
+        oldest = local_time(ctx, e.at_oldest)
         if oldest != when:  # (within one minute: the minute once)
             if oldest.rpartition(" ")[0] == when.rpartition(" ")[0]:  # one day: its date once
                 when = when.rpartition(" ")[2]

@@ -24,13 +24,14 @@ from bot.alerts.render import parse_trial_request, trial_request_value
 from bot.blocks import actions, button, context, echo, fit_text, section
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
-from bot.commands_core import by_whom, clock_time, is_known_scope, unseen
+from bot.commands_core import by_whom, is_known_scope, local_time, unseen
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, meant
 from bot.slack.limits import LIST_TEXT, text_chars
-from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN, format_seconds
+from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
+from guards.config_types import format_seconds
 from guards.errors import InvalidInput
 from guards.money import usd_for
 from guards.prices import undated
@@ -66,7 +67,7 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
     icon = STATE_ICONS.get(row.state, "•")
     head = f"{icon} *{slack_text(row.scope)}* {STATE_WORDS.get(row.state, row.state)}"
     if row.state != CLOSED and row.since:
-        head += f" since {clock_time(ctx, row.since)}"
+        head += f" since {local_time(ctx, row.since)}"
     details: list[str] = []
     if row.state != CLOSED and row.reason:  # a kill switch's reason, an agent's task id
         details.append(operator_mentions(slack_text(row.reason)))
@@ -272,8 +273,8 @@ def _newer_request(ctx: Context, row: BreakerRow, requested_at: float) -> str:
     """An old request's button, while a newer request of the same breaker waits."""
     scope = slack_text(row.scope)
     return (
-        f"🟡 This request of `{scope}` (from {clock_time(ctx, requested_at)}) was answered;"
-        f" the breaker waits on a newer one since {clock_time(ctx, row.since or 0.0)}."
+        f"🟡 This request of `{scope}` (from {local_time(ctx, requested_at)}) was answered;"
+        f" the breaker waits on a newer one since {local_time(ctx, row.since or 0.0)}."
         f" Answer that one with its own buttons, or `/agent breaker {scope} approve`."
         " Nothing changed."
     )
@@ -309,7 +310,7 @@ def _not_waiting(ctx: Context, row: BreakerRow, last: _Move | None, *, verb: str
     person = made is not None and made.by_a_person
     by = ""
     if made is not None:
-        by = (f" by <@{made.actor}>" if person else "") + f" at {clock_time(ctx, made.at)}"
+        by = (f" by <@{made.actor}>" if person else "") + f" at {local_time(ctx, made.at)}"
     if row.state == OPEN:
         ends = f"its cool-down ends in {format_seconds(row.retry_after or 0)}"
         if person:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.alerts.render_time import duration
 from bot.blocks import MAX_TEXT, echo, fit_text, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.commands_core import clock_time, parse_scope_arg
+from bot.commands_core import local_time, parse_scope_arg
 from bot.escape import slack_text
 from bot.slack.limits import LIST_TEXT
-from guards.breaker import format_seconds
 from guards.errors import NotFound
 from guards.ledger import Reservation
 from guards.money import format_usd
@@ -61,8 +61,8 @@ def _hold_line(ctx: Context, r: Reservation, now: float) -> str:
     return (
         f"• `{r.id}` `{slack_text(r.scope)}` *{format_usd(r.held_micros, exact=True)}*"
         f"{model}{task}"
-        f" · taken {format_seconds(now - r.created_at)} ago, ends in"
-        f" {format_seconds(r.expires_at - now)} ({clock_time(ctx, r.expires_at)})"
+        f" · taken {duration(now - r.created_at)} ago, ends in"
+        f" {duration(r.expires_at - now)} ({local_time(ctx, r.expires_at)})"
     )
 
 

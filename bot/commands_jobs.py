@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks import context, echo, fit_text, section
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.commands_core import clock_time
+from bot.commands_core import local_time
 from bot.digest.poster import digest_clock
 from bot.digest.queries import day_bounds
 from bot.digest.render import SKIP_WORDS, duration
@@ -236,13 +236,13 @@ def _still_going(ctx: Context, runs: list[state.RunRow], *, one: bool) -> str:
     runner = _runner(ctx)
 
     def started(r: state.RunRow) -> str:
-        return f"started at {clock_time(ctx, r.decided_at)}"
+        return f"started at {local_time(ctx, r.decided_at)}"
 
     def ends(r: state.RunRow) -> str:
         job = runner.jobs.get(r.job) if runner else None
         if job is None:
             return ""
-        at = clock_time(ctx, r.decided_at + job.timeout_seconds)
+        at = local_time(ctx, r.decided_at + job.timeout_seconds)
         return f"its {duration(job.timeout_seconds)} timeout ends it by {at} at the latest"
 
     if one:

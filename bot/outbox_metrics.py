@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.logs import Throttle
-from guards.breaker import format_seconds
+from guards.config_types import format_seconds
 
 __all__ = ["STUCK_SECONDS", "OutboxMetrics", "say_if_stuck"]
 

@@ -6,7 +6,9 @@ default). The answers go to the modal's view-submission handler
 (``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
 the questions start over (three rounds at most). A form whose subject changed while
 it was asked (:class:`~bot.raise_form.StaleForm`: another limit was set) says what
-it is now, and the next round's answers go through. ``cancel`` or the end of input
+it is now, and the next round's answers go through. A refusal is worded as a command's
+(:func:`~bot.commands.refusal_text`); one that answering again cannot change (not an
+admin, a database that refuses writes) ends the form. ``cancel`` or the end of input
 gives up.
 
 Example:
@@ -18,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.commands import ActionResult, Context, NotAdmin
+from bot.commands import ActionResult, Context, NotAdmin, refusal_text
 from bot.commands_core import VIEW_SUBMISSIONS
 from bot.raise_form import StaleForm
 from bot.shell_render import plain, render_text, text_of
-from guards.errors import GuardError, InvalidInput
+from guards.errors import GuardError, InvalidInput, StorageUnavailable
 
 __all__ = ["fill_modal"]
 
@@ -61,11 +63,11 @@ async def fill_modal(
             say(f"✗ {plain(exc.now)}; answer again to {exc.retry}")
         except InvalidInput as exc:
             say(f"✗ {exc.message}")
-        except NotAdmin as exc:
-            say(f"Only {exc.who} can {exc}.")
+        except (NotAdmin, StorageUnavailable) as exc:  # answering again changes nothing
+            say(f"✗ {plain(refusal_text(ctx, exc))}")
             return None
         except GuardError as exc:
-            say(f"✗ {exc.message}")
+            say(f"✗ {plain(refusal_text(ctx, exc))}")
     say(f"(form closed after {TRIES} tries; nothing changed)")
     return None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from guards.breaker import format_seconds
+from guards.config_types import format_seconds
 from guards.money import format_usd
 from guards.routing.tiers import tier_problems
 

@@ -72,12 +72,10 @@ from guards.breaker_state import (
     STATES,
     BreakerConfig,
     Transition,
-    format_seconds,
     trip_reason,
 )
-from guards.breaker_state import PENDING_RETRY_SECONDS as PENDING_RETRY_SECONDS
-from guards.breaker_state import TRIAL_RETRY_SECONDS as TRIAL_RETRY_SECONDS
 from guards.breaker_windows import FailureWindow, SpendWindow
+from guards.config_types import format_seconds
 from guards.money import usd_for
 
 __all__ = [
@@ -94,7 +92,6 @@ __all__ = [
     "FailureWindow",
     "SpendWindow",
     "Transition",
-    "format_seconds",
     "trip_reason",
 ]
 

@@ -25,9 +25,9 @@ from guards.breaker_state import (
     REFUSING,
     BreakerState,
     Transition,
-    format_seconds,
     trip_reason,
 )
+from guards.config_types import format_seconds
 from guards.errors import Conflict
 from guards.money import format_usd
 

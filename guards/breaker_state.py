@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guards.breaker_windows import FailureWindow
+from guards.config_types import format_seconds
 
 __all__ = [
     "CLOSED",
@@ -37,7 +38,6 @@ __all__ = [
     "BreakerConfig",
     "BreakerState",
     "Transition",
-    "format_seconds",
     "trip_reason",
 ]
 
@@ -261,17 +261,6 @@ _WRAPPED = re.compile(
     r"(?:kept open by .+? for [0-9dhms]+|cool-down over, trial started) \((?P<inner>.*)\)",
     re.DOTALL,
 )
-
-
-def format_seconds(seconds: float) -> str:
-    """``90`` -> ``1m30s``; ``3600`` -> ``1h``."""
-    s = max(0, math.ceil(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size or (unit == "s" and not parts):
-            n, s = divmod(s, size)
-            parts.append(f"{n}{unit}")
-    return "".join(parts)
 
 
 def trip_reason(reason: str) -> str:

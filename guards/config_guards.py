@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from guards.breaker_state import format_seconds
 from guards.config_types import (
     WINDOWS,
     Days,
@@ -19,6 +18,7 @@ from guards.config_types import (
     Seconds,
     Section,
     TimeZone,
+    format_seconds,
     in_words,
     refuse,
 )

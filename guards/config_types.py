@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -38,6 +39,7 @@ __all__ = [
     "Section",
     "Tier",
     "TimeZone",
+    "format_seconds",
     "in_words",
     "parse_duration",
     "refuse",
@@ -86,6 +88,25 @@ def parse_duration(value: object, *, max_days: int = 366, min_seconds: int = 0) 
     if seconds < min_seconds:
         raise ValueError(_out_of_range(value, seconds, min_seconds, max_days))
     return int(seconds)
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration to the second, as a config echo writes it (whole seconds, rounded up).
+
+    For a value where the exact figure matters (a cool-down, a rate's window, a log
+    line); a sentence a person reads words it as ``bot.alerts.render_time.duration``
+    does ("1h 2m").
+
+    >>> format_seconds(90), format_seconds(3600), format_seconds(0.2)
+    ('1m30s', '1h', '1s')
+    """
+    s = max(0, math.ceil(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            n, s = divmod(s, size)
+            parts.append(f"{n}{unit}")
+    return "".join(parts)
 
 
 def _out_of_range(value: object, seconds: Decimal, min_seconds: int, max_days: int) -> str:

@@ -16,8 +16,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 
-from guards.breaker_state import format_seconds
 from guards.clock import Clock
+from guards.config_types import format_seconds
 from guards.store_trouble import cause, identity, likely_cause
 
 __all__ = ["ENDED_KEPT", "LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]

@@ -33,15 +33,24 @@ def duration(seconds: float) -> str:
     return f"{d}d {h}h" if h else f"{d}d"
 
 
-def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None) -> str:
+def clock_time(ts: float, tz: ZoneInfo, *, now: float | None = None, seconds: bool = False) -> str:
     """``03:17`` in ``tz``; with the weekday and date when not on the same day as ``now``,
     and the year when half a year or more away, as ``ls -l`` does (a year-long silence
-    must not read as ending tomorrow)."""
+    must not read as ending tomorrow); ``03:17:42`` with ``seconds``.
+
+    Example:
+        >>> berlin = ZoneInfo("Europe/Berlin")
+        >>> clock_time(1_767_772_800.0, berlin, now=1_767_600_000.0)
+        'Wed 07 Jan 09:00'
+        >>> clock_time(1_767_600_007.0, berlin, seconds=True)
+        '09:00:07'
+    """
     local = datetime.fromtimestamp(ts, tz)
+    hours = "%H:%M:%S" if seconds else "%H:%M"
     if now is not None and datetime.fromtimestamp(now, tz).date() != local.date():
         year = " %Y" if abs(ts - now) >= HALF_A_YEAR else ""
-        return wall_time(local, f"%a %d %b{year} %H:%M")
-    return wall_time(local, "%H:%M")
+        return wall_time(local, f"%a %d %b{year} {hours}")
+    return wall_time(local, hours)
 
 
 def wall_time(local: datetime, fmt: str) -> str:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bot.alerts.render_time import duration
 from bot.escape import printable
 from bot.jobs import state
 from bot.jobs.call import post_run
@@ -44,7 +45,6 @@ from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs, preview_command
 from bot.jobs.outcomes import CUT_OFF, STOPPED, Answered, Outcomes
 from bot.jobs.status import JobStatus, read_runs
-from guards.breaker import format_seconds
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.store import Tx
@@ -230,7 +230,7 @@ class JobRunner:
                     " decided again)",
                     name,
                     to_datetime(last).isoformat(timespec="seconds"),
-                    format_seconds(last - now),
+                    duration(last - now),
                 )
                 last = now
             grace = max(job.misfire_grace_seconds, ON_TIME_SECONDS)
@@ -263,7 +263,7 @@ class JobRunner:
                     state="skipped",
                     reason="missed",
                     detail=f"{d.missed} fire(s) passed while Nightshift was not running, "
-                    f"more than {format_seconds(grace)} ago (misfire_grace_seconds)",
+                    f"more than {duration(grace)} ago (misfire_grace_seconds)",
                 )
                 out.append((Decision(run_id, d.last_missed, False, "missed"), job))
             handled = max(d.fire or 0.0, d.last_missed or 0.0, last)

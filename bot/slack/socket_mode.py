@@ -38,7 +38,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.slack.client import check_app_token, check_at_start
 from bot.slack.surface import SlackSurface
-from guards.breaker_state import format_seconds
+from guards.config_types import format_seconds
 
 if TYPE_CHECKING:
     from bot.app import Nightshift

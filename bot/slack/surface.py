@@ -45,12 +45,14 @@ from bot.commands import (
     Reply,
     dispatch,
     dispatch_action,
+    refusal_text,
 )
 from bot.commands_core import VIEW_SUBMISSIONS
 from bot.outbox import enqueue
 from bot.outbox_delivery import DeliveryFailed, RetryLater
 from bot.raise_form import StaleForm
-from bot.slack.limits import fit_view
+from bot.shell_render import plain
+from bot.slack.limits import clip_text, fit_view
 from bot.slack.render import replace_actions, reply_payload
 from guards.errors import GuardError, InvalidInput, StorageUnavailable
 from guards.store import Tx
@@ -61,6 +63,13 @@ if TYPE_CHECKING:
 __all__ = ["ACK_BUDGET", "SlackSurface", "view_values"]
 
 log = logging.getLogger(__name__)
+FIELD_ERROR = 150  # characters Slack shows under a modal's field
+NOTHING_CHANGED = "Nothing was changed"  # how a refusal DM starts
+# a database that refuses the write, under a field (the command's words pass 150 characters
+# before they say what to do)
+STORAGE_FIELD = (
+    "Nothing was changed: Nightshift cannot write to its database; try again in a minute"
+)
 ACK_BUDGET = 2.0  # seconds a command may take before the ack goes out without its answer
 MAX_ORIGINS = 500
 
@@ -360,19 +369,17 @@ class SlackSurface:
             _remember(self._metadata, view_id, exc.metadata)
             field = exc.field if exc.field in values else first
             closed = f"{exc.now}. The form is closed: to {exc.retry}, open it again."
-            return Submitted(None, {field: exc.message[:150]}, closed)
+            return Submitted(None, {field: exc.message[:FIELD_ERROR]}, closed)
         except InvalidInput as exc:
             field = exc.field if exc.field in values else first
-            return Submitted(None, {field: exc.message[:150]}, exc.message)
-        except NotAdmin as exc:
-            said = f"Only {exc.who} can {exc}."
-            return Submitted(None, {first: said}, said)
-        except StorageUnavailable as exc:  # words for a person, not the agents' "send it again"
-            said = f"Nightshift cannot write to its database right now ({exc.cause})"
-            again = "; try again in a minute."
-            return Submitted(None, {first: f"{said[:120]}{again}"}, f"{said}{again}")
-        except GuardError as exc:
-            return Submitted(None, {first: exc.message[:150]}, exc.message)
+            return Submitted(None, {field: exc.message[:FIELD_ERROR]}, exc.message)
+        except (NotAdmin, GuardError) as exc:  # as a command's refusal is worded
+            said = refusal_text(ctx, exc)
+            # under a field: plain text (no mentions), of at most FIELD_ERROR characters
+            under = plain(said)
+            if isinstance(exc, StorageUnavailable):  # what to do first: the cause may be cut
+                under = f"{STORAGE_FIELD} ({exc.cause})"
+            return Submitted(None, {first: clip_text(under, FIELD_ERROR)}, said)
 
     async def _after_ack(self, submit: asyncio.Task[Submitted], ctx: Context, view_id: str) -> None:
         """A submit that outlived its ack: the form is closed, so a refusal comes by DM,
@@ -383,9 +390,10 @@ class SlackSurface:
             return
         why = submitted.told or "it was refused."
         what = f" ({ctx.attempt})" if ctx.attempt else ""
+        why = why.removeprefix(f"{NOTHING_CHANGED}: ")  # a refusal that says it already
         await self._enqueue(
             method="chat.postMessage",
-            args={"channel": ctx.user_id, "text": f"Nothing was changed{what}: {why}"},
+            args={"channel": ctx.user_id, "text": f"{NOTHING_CHANGED}{what}: {why}"},
         )
 
     def _submitted(self, ctx: Context, view_id: str, result: ActionResult) -> None:

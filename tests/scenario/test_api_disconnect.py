@@ -255,3 +255,14 @@ async def test_a_slack_request_whose_body_stops_short_is_answered_408_and_closed
     status, _, body = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 408"), answer
     assert json.loads(body)["error"] == "body_timeout"
+
+
+def test_a_body_timeout_words_its_time_as_the_alerts_do():
+    """audit27 style M4: the 408 said "within 1m15s", the alerts "1m 15s"."""
+    from bot.api_body import BODY_SECONDS, BodyTimeout
+
+    assert BODY_SECONDS == 75
+    assert BodyTimeout(came=29, expected=400).message == (
+        "the body did not all arrive within 1m 15s (29 of 400 bytes came);"
+        " send the whole body at once, on a new connection"
+    )

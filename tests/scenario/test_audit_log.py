@@ -273,7 +273,7 @@ async def test_each_unfolds_every_row_to_the_second_and_a_fold_says_so(slack_htt
 
     folded = await slack.command("audit 5")
     shown = blocks_text(folded)
-    assert "`Nov 27 09:00–09:01` @nightshift *breaker.trip/trial_failed* ×4" in shown
+    assert "`Fri 27 Nov 09:00–09:01` @nightshift *breaker.trip/trial_failed* ×4" in shown
     hint = folded["blocks"][-1]
     assert hint["type"] == "context"
     assert "`/agent audit 5 each` lists each one" in hint["elements"][0]["text"]
@@ -281,13 +281,13 @@ async def test_each_unfolds_every_row_to_the_second_and_a_fold_says_so(slack_htt
     each = await slack.command("audit 5 each")
     lines = blocks_text(each).split("\n")[1:]
     assert lines == [
-        "`Nov 27 09:01:08` @nightshift *breaker.trip* `acme/bob/big-bot`"
+        "`Fri 27 Nov 09:01:08` @nightshift *breaker.trip* `acme/bob/big-bot`"
         " (trial call res_2 failed: 429)",
-        "`Nov 27 09:00:51` @nightshift *breaker.trial_failed* `acme/alice/loop-bot`"
+        "`Fri 27 Nov 09:00:51` @nightshift *breaker.trial_failed* `acme/alice/loop-bot`"
         " (trial call res_1 failed: 500)",
-        "`Nov 27 09:00:34` @nightshift *breaker.trip* `acme/alice/loop-bot`"
+        "`Fri 27 Nov 09:00:34` @nightshift *breaker.trip* `acme/alice/loop-bot`"
         " (spent $0.60 in the last 10m)",
-        "`Nov 27 09:00:17` @nightshift *breaker.trip* `acme/bob/big-bot` (5 failures in a row)",
+        "`Fri 27 Nov 09:00:17` @nightshift *breaker.trip* `acme/bob/big-bot` (5 failures in a row)",
     ]
     assert all(b["type"] != "context" for b in each["blocks"])
     # in any order, with a narrowing word

@@ -262,3 +262,16 @@ async def test_holds_says_how_many_it_shows_when_scopes_are_long(slack_http):
     kept = sum(1 for line in text.splitlines() if line.startswith("• `res_"))
     # counted against the 20 its head announces, not all 30 (recheck26 N3)
     assert f"… and {20 - kept} more of the 20 largest" in text
+
+
+async def test_holds_word_their_durations_and_times_as_the_alerts_do(slack_http):
+    """audit27 style M3, M4: "taken 1h2m5s ago, ends in 22h57m55s (Jan 06 09:00)", where an
+    alert says "1h 2m" and "Tue 06 Jan 09:00"."""
+    clock = ManualClock(1_767_600_000.0)  # Mon 05 Jan 2026 09:00 in Berlin
+    slack = await slack_http({**POLICY, "timezone": "Europe/Berlin"}, clock=clock)
+    tok = await slack.app.token(BOT)
+    taken = await reserve(slack.app, tok, BOT, "a", 7_777, ttl_seconds=86_400)
+    assert taken.status_code == 201, taken.text
+    clock.advance(3_725)
+    line = (await slack.command(f"holds {BOT}"))["text"].splitlines()[1]
+    assert line.endswith(" · taken 1h 2m ago, ends in 22h 57m (Tue 06 Jan 09:00)"), line

@@ -464,13 +464,18 @@ async def test_fires_missed_while_down_coalesce_into_one_run(app_factory, target
 
 async def test_a_fire_older_than_the_grace_is_recorded_as_missed(app_factory, target, tmp_path):
     db = tmp_path / "late.db"
-    jobs = [job(target, "report", "0 8 * * *", misfire_grace_seconds="1h")]
+    jobs = [job(target, "report", "0 8 * * *", misfire_grace_seconds=5400)]
     first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
     await first.ns.stop()
     second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 10 * 3600), db=db)
     await second.ns.extras["jobs"].wait_idle()
     assert target.calls == []
     assert await runs(second, "report") == [("skipped", "missed")]
+    # a duration as the alerts word it, "1h 30m" (audit27 style M4: it read "1h30m")
+    assert (await run_rows(second, "report"))[0]["detail"] == (
+        "1 fire(s) passed while Nightshift was not running, more than 1h 30m ago"
+        " (misfire_grace_seconds)"
+    )
 
 
 async def test_a_runaway_job_stops_start_up_naming_it(app_factory, target):

@@ -276,4 +276,4 @@ async def test_a_silence_ending_next_year_names_the_year(slack_http):
     listing = (await slack.command("alerts"))["text"]
     assert "until Mon 29 Nov 2027 14:00" in listing
     audit = (await slack.command("audit 5 each alert.silence"))["text"]
-    assert "— → Nov 29 2027 14:00" in audit and "— → Nov 30 14:00" in audit
+    assert "— → Mon 29 Nov 2027 14:00" in audit and "— → Mon 30 Nov 14:00" in audit

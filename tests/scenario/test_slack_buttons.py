@@ -222,7 +222,8 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     zero = await submit("0")
     assert zero.json()["errors"] == {"amount": "a raised budget is more than $0"}
     refused = await submit("25", user=STRANGER)
-    assert refused.json()["errors"] == {"amount": "Only admins can raise budgets."}
+    # whom to ask, as a command says it (audit27 style M2), in plain text under the field
+    assert refused.json()["errors"] == {"amount": "Only admins can raise budgets. Ask @U0ADMIN."}
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
     [tried] = await slack.app.store.fetch(
         "SELECT detail FROM audit WHERE actor = ? AND action = 'refused'", (STRANGER,)
@@ -470,6 +471,7 @@ async def test_a_slow_raise_budget_refusal_reaches_the_submitter_by_dm(slack_htt
     await fake_slack.wait_for(lambda: fake_slack.posts(STRANGER))
     assert fake_slack.texts(STRANGER) == [
         f"Nothing was changed (Raise budget: {SCOPE} day $12.00): Only admins can raise budgets."
+        " Ask <@U0ADMIN>."
     ]
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
 
@@ -504,6 +506,36 @@ async def test_a_slow_submit_on_a_limit_changed_meanwhile_says_to_open_the_form_
     assert [r[0] for r in limits] == [20_000_000]
 
 
+async def test_a_submit_the_database_refuses_at_once_says_so_under_the_field(
+    slack_http, monkeypatch
+):
+    """audit27 style M2: the form said "try again in a minute" in words of its own, not the
+    ones a command or a button refused by the same database says."""
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    slack = await slack_http(POLICY)
+    await open_raise_modal(slack)
+    other = connect(slack.app.ns.settings.db)
+    begin_immediate(other)  # another process holds the write lock
+    try:
+        refused = await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=SCOPE,
+            values={"amount": "12", "window": {"selected": "day"}},
+            view_id=slack.fake.views[0]["id"],
+        )
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused.json()["response_action"] == "errors"
+    [said] = refused.json()["errors"].values()
+    assert said == (  # Slack shows 150 characters under a field: what to do comes first
+        "Nothing was changed: Nightshift cannot write to its database; try again in a minute"
+        " (OperationalError: database is locked)"
+    )
+    limits = await slack.app.store.fetch("SELECT limit_micros FROM budget_limits")
+    assert 12_000_000 not in [r[0] for r in limits]
+
+
 async def test_a_slow_submit_the_database_refuses_is_told_to_its_submitter_straight(
     slack_http, fake_slack, monkeypatch
 ):
@@ -535,9 +567,12 @@ async def test_a_slow_submit_the_database_refuses_is_told_to_its_submitter_strai
         other.close()
     [said] = fake_slack.texts("U0GROUPIE")
     assert said.startswith("Nothing was changed (Raise budget: ")
-    assert said.endswith(
-        ": Nightshift cannot write to its database right now (OperationalError: database is"
-        " locked); try again in a minute."
+    assert said.endswith(  # as a command refused by the database says it (audit27 style M2)
+        "): Nightshift cannot write to its database right now (OperationalError: database is"
+        " locked (another process holds its write lock: a sqlite3 shell or a backup tool in a"
+        " transaction? Nightshift's own commands let go within milliseconds)). Agents' calls"
+        " are refused too. Run this again in a minute (if a 🔴 notice is in the alerts"
+        " channel, once it has its ✅ reply); `/agent status` says whether it can write."
     )
     limits = await slack.app.store.fetch("SELECT limit_micros FROM budget_limits")
     assert 12_000_000 not in [r[0] for r in limits]

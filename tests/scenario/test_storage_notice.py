@@ -333,3 +333,46 @@ async def test_a_command_refused_by_the_database_is_answered_in_words_for_a_pers
         " (if a 🔴 notice is in the alerts channel, once it has its ✅ reply); `/agent status`"
         " says whether it can write."
     )
+
+
+async def test_a_shell_form_refused_by_the_database_ends_at_once_in_words_for_a_person(
+    slack_http, monkeypatch
+):
+    """audit27 style M2: the shell's form printed the agents' "send it again in a few
+    seconds (the operator is told in the log)", then asked its questions again, three
+    times, about a database that stays locked."""
+    from bot.commands import Context
+    from bot.commands_core import budget_raise_view
+    from bot.shell_modal import fill_modal
+
+    monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.2)
+    slack = await slack_http({**POLICY, "admins": ["U0ADMIN"]})
+
+    async def admin() -> bool:
+        return True
+
+    ctx = Context(ns=slack.app.ns, user_id="U0ADMIN", transport="shell", is_admin=admin)
+    answers = iter(["12", ""] * 3)
+    asked: list[str] = []
+    said: list[str] = []
+
+    async def ask(question: str) -> str | None:
+        asked.append(question)
+        return next(answers)
+
+    view = budget_raise_view("acme/alice/bot", {"day": 10_000_000})
+    locked = Locked(slack.app.ns.settings.db)
+    try:
+        result = await fill_modal(ctx, view, ask=ask, say=said.append)
+    finally:
+        locked.let_go()
+    assert result is None
+    assert len(asked) == 2  # one round: answering again does not unlock a database
+    assert said[1:] == [
+        "✗ Nothing was changed: Nightshift cannot write to its database right now"
+        " (OperationalError: database is locked (another process holds its write lock: a"
+        " sqlite3 shell or a backup tool in a transaction? Nightshift's own commands let go"
+        " within milliseconds)). Agents' calls are refused too. Run this again in a minute"
+        " (if a 🔴 notice is in the alerts channel, once it has its ✅ reply); `/agent status`"
+        " says whether it can write."
+    ]

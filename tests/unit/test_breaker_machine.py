@@ -20,9 +20,9 @@ from guards.breaker import (
     FailureWindow,
     SpendWindow,
     Transition,
-    format_seconds,
 )
 from guards.breaker_view import row_of, shared
+from guards.config_types import format_seconds
 from guards.errors import Conflict
 
 KEY = "acme/alice/bot"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.admins import Admins, AdminsUnknown
@@ -145,20 +147,20 @@ class GroupsClient:
 
 async def test_admins_from_ids_and_cached_groups():
     clock = ManualClock()
-    client = GroupsClient({"S1": ["U2"]})
-    policy = Policy.model_validate({"admins": ["U1"], "admin_groups": ["S1"]})
+    client = GroupsClient({"S1": ["U02"]})
+    policy = Policy.model_validate({"admins": ["U01"], "admin_groups": ["S1"]})
     admins = Admins(policy=policy, client=client, clock=clock, ttl_seconds=60)
-    assert await admins.is_admin("U1") and client.calls == 0
-    assert await admins.is_admin("U2") and not await admins.is_admin("U3")
+    assert await admins.is_admin("U01") and client.calls == 0
+    assert await admins.is_admin("U02") and not await admins.is_admin("U03")
     assert client.calls == 1
     clock.advance(61)
     client.down = True  # Slack unreachable: the last known members still count
-    assert await admins.is_admin("U2")
+    assert await admins.is_admin("U02")
     fresh = Admins(policy=policy, client=client, clock=clock)
     with pytest.raises(AdminsUnknown, match=r"whether you are in <!subteam\^S1>"):
-        await fresh.is_admin("U2")  # nothing known: fail closed, saying why
+        await fresh.is_admin("U02")  # nothing known: fail closed, saying why
     nobody = Admins(policy=policy, client=None, clock=clock)
-    assert not await nobody.is_admin("U2") and await nobody.is_admin("U1")
+    assert not await nobody.is_admin("U02") and await nobody.is_admin("U01")
 
 
 def test_manifest_declares_the_command_and_only_the_scopes_used():
@@ -322,3 +324,21 @@ def test_manifest_says_where_http_mode_puts_its_two_urls():
     assert "url" not in socket["features"]["slash_commands"][0]
     assert "request_url" not in socket["settings"]["interactivity"]
     assert "HTTP mode" in text.split("_metadata:")[0]  # the header says how
+
+
+def test_a_command_words_a_time_as_an_alert_does():
+    """audit27 style M3: `/agent holds` said "Jan 07 09:00", an alert "Wed 07 Jan 09:00"."""
+    from types import SimpleNamespace as N
+    from zoneinfo import ZoneInfo
+
+    from bot.alerts.render_time import clock_time
+    from bot.commands_core import local_time
+
+    now = 1_767_600_000.0  # Mon 05 Jan 2026 09:00 in Berlin
+    ctx: Any = N(ns=N(policy=N(timezone="Europe/Berlin"), clock=N(now=lambda: now)))
+    later = now + 2 * 86_400
+    assert local_time(ctx, later) == clock_time(later, ZoneInfo("Europe/Berlin"), now=now)
+    assert local_time(ctx, later) == "Wed 07 Jan 09:00"
+    assert local_time(ctx, now + 200 * 86_400) == "Fri 24 Jul 2026 10:00"
+    assert local_time(ctx, later + 7, seconds=True) == "Wed 07 Jan 09:00:07"
+    assert (local_time(ctx), local_time(ctx, now + 7, seconds=True)) == ("09:00", "09:00:07")

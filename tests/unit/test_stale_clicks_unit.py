@@ -14,9 +14,9 @@ from guards.breaker import (
     OPEN,
     Breaker,
     BreakerConfig,
-    format_seconds,
     trip_reason,
 )
+from guards.config_types import format_seconds
 from guards.errors import Conflict, InvalidInput
 from tests.unit.test_alerts_engine import alerts, emit, make, opened, outbox, run
 
