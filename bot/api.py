@@ -5,6 +5,9 @@ operation inside ``store.write`` (so authentication, the decision and its record
 one transaction), and render the answer. GuardErrors become JSON errors in one place:
 :func:`errors_middleware`.
 Feature endpoints live in ``bot/api_<feature>.py`` modules listed in ``FEATURE_ROUTES``.
+Two modules named alike are helpers of this one, not listed: ``bot/api_body.py`` (reading
+a request's token and body) and ``bot/api_budget_day.py`` (a past day's answer, called by
+:func:`get_budget` for ``GET /v1/budgets/{scope}?day=…``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aiohttp import web
 from pydantic import (
@@ -34,6 +37,7 @@ from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
+from guards.reservation import Outcome
 from guards.scopes import Scope, ScopeError
 from guards.tokens import authenticate, authorize
 
@@ -213,7 +217,7 @@ class UsageBody(Body):
 class SettleBody(Body):
     actual_cost_micros: StrictInt | None = Field(None, ge=0, le=10**15)
     usage: UsageBody | None = None
-    outcome: Literal["success", "failure", "timeout"] | None = None  # None: success
+    outcome: Outcome | None = None  # None: success
     error: FreeText = Field(None, max_length=2000)
 
     @model_validator(mode="after")

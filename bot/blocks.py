@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.slack.limits import MESSAGE_BLOCKS
+from bot.slack.limits import MESSAGE_BLOCKS, clip_text
 
 __all__ = [
     "CONTROL",
@@ -36,21 +36,13 @@ MAX_TEXT = 3000
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    """Cut ``text`` to ``limit`` characters, saying how much was left out."""
-    if len(text) <= limit:
-        return text
-    lines = text.split("\n")
-    kept: list[str] = []
-    size = 0
-    for i, line in enumerate(lines):
-        note = f"\n… and {len(lines) - i} more lines"
-        if size + len(line) + 1 + len(note) > limit:
-            if kept:
-                return "\n".join(kept) + note
-            return text[: limit - 20] + " … (truncated)"
-        kept.append(line)
-        size += len(line) + 1
-    return "\n".join(kept)
+    """Cut ``text`` to ``limit`` characters, saying what was left out (as :func:`clip_text`).
+
+    Example:
+        >>> clip("Approve the trial of acme/alice/rss-bot", 20)
+        'Approve the trial o…'
+    """
+    return clip_text(text, limit)
 
 
 def line_sections(

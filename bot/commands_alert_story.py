@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,10 +39,11 @@ from bot.alerts.render_time import clock_time, duration
 from bot.alerts.targets import SilenceTarget
 from bot.blocks import MAX_TEXT, context, echo, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.escape import member_or_name, operator_mentions, slack_text
+from bot.escape import CHANNEL_ID, member_or_name, operator_mentions, slack_text
 from bot.responders import engine_of
 from guards.errors import NotFound
 from guards.store import Tx
+from guards.words import clip_chars
 
 __all__ = ["cmd_alert"]
 
@@ -52,7 +52,6 @@ __all__ = ["cmd_alert"]
 SUMMARY_CHARS = 300  # kept for the line that sums up the lines left out
 HEAD_CHARS = 900  # what it is: its title, its message's sentence, its facts
 SUMMED_LABELS = 4  # kinds of line named in the summing-up line, the most frequent first
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 # the audit rows that say what the rows of the alert already say
 _TOLD = ("alert.ack", "alert.resolve", "alert.escalate")
 
@@ -135,7 +134,7 @@ def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
 
 
 def _channel(channel: str) -> str:
-    return f"<#{channel}>" if _CHANNEL_ID.fullmatch(channel) else f"`{slack_text(channel, 80)}`"
+    return f"<#{channel}>" if CHANNEL_ID.fullmatch(channel) else f"`{slack_text(channel, 80)}`"
 
 
 def _message(rows: _Rows) -> str:
@@ -330,12 +329,6 @@ def _fit_story(lines: list[_Line], *, room: int, at: Callable[[float], str]) -> 
     return [*shown[:first], middle[:SUMMARY_CHARS], *shown[last:]]
 
 
-def _short(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, "…" saying it was cut (the sentence of an
-    alert whose agent sent a long reason)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _alert_id(text: str) -> int:
     try:
         number = ops.alert_number(text)
@@ -371,7 +364,7 @@ async def cmd_alert(ctx: Context, args: list[str]) -> Reply:
             " lists the open ones."
         )
     story = _Story(engine, rows, ctx.ns.clock.now())
-    head = [_short(line, HEAD_CHARS) for line in story.head()]
+    head = [clip_chars(line, HEAD_CHARS) for line in story.head()]
     tail = [] if rows.alert.resolved_at is not None else [_next(rows.alert)]
     room = MAX_TEXT - sum(len(line) + 1 for line in (*head, *tail)) - 1
     lines = _fit_story(story.lines(), room=room, at=story.at)

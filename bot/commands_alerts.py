@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts import operations as ops
-from bot.alerts.model import Alert, kinds_named
+from bot.alerts.model import ALERT_TIERS, Alert, kinds_named
 from bot.alerts.render import alert_line, title
 from bot.alerts.render_time import duration
 from bot.blocks import clip, context, echo, fit_text, header, line_sections
@@ -233,7 +233,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     # the count and what to do first; then each tier within its own block budget
     blocks: list[dict[str, Any]] = [header(what), context(hint)]
     entries: list[tuple[str, int]] = []  # the plain text: (line, alerts it covers)
-    for tier in ("P0", "P1", "P2"):
+    for tier in ALERT_TIERS:
         mine = [a for a in alerts if a.tier == tier]
         if not mine:
             continue

@@ -22,6 +22,7 @@ from guards.config import parse_duration
 from guards.store import Tx
 from guards.validation.repo import count_rejections, rejections
 from guards.validation.types import Rejection
+from guards.words import clip_chars
 
 __all__ = ["group", "matched_name", "rejection_line"]
 
@@ -52,8 +53,7 @@ def matched_name(r: Rejection) -> str:
 
 
 def _short(text: str) -> str:
-    cut = text if len(text) <= MATCHED_CHARS else text[: MATCHED_CHARS - 1] + "…"
-    return slack_text(cut)
+    return slack_text(clip_chars(text, MATCHED_CHARS))
 
 
 def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:

@@ -40,9 +40,10 @@ import re
 from bot.blocks import CONTROL as _CONTROL
 from bot.blocks import echo
 from guards.breaker_said import LAST_ERROR
+from guards.config_people import MEMBER_ID
 
 __all__ = [
-    "MEMBER_ID",
+    "CHANNEL_ID",
     "mask_secrets",
     "member_or_name",
     "mentioned",
@@ -53,8 +54,10 @@ __all__ = [
     "slack_text",
 ]
 
-# a member id as Slack writes one (U0123ABCD; W... in Enterprise Grid), nothing longer
-MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
+# a channel id as Slack writes one (C…; G… for an old private channel, D… for a DM)
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+# a member id is the one the policy takes (guards.config_people.MEMBER_ID): every id it
+# takes is mentioned as the person's name
 _MENTION = re.compile(rf"<@({MEMBER_ID.pattern})(?:\|[^>]*)?>|@?({MEMBER_ID.pattern})")
 # how the guards name the person who moved a breaker ("forced open by U0DANA")
 _OPERATED = re.compile(

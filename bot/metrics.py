@@ -18,6 +18,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from bot.alerts.model import ALERT_TIERS
+
 if TYPE_CHECKING:
     from guards.store import Store
 
@@ -26,7 +28,6 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series o
 __all__ = ["GroupCommit", "IndexMemory", "Metrics", "SocketState"]
 
 NOT_CLOSED = ("open", "half_open_pending", "half_open", "forced_open")
-TIERS = ("P0", "P1", "P2")
 
 
 class IndexMemory(Protocol):
@@ -255,7 +256,7 @@ class Metrics:
         )
         for state in NOT_CLOSED:
             self.breakers.labels(state=state)
-        for tier in TIERS:
+        for tier in ALERT_TIERS:
             self.alerts_open.labels(tier=tier)
             self.alerts_unacked.labels(tier=tier)
 
@@ -275,7 +276,7 @@ class Metrics:
         for state, count in breakers.items():
             self.breakers.labels(state=state).set(count)
         self.breaker_longest.set(longest)
-        alerts = {tier: [0, 0] for tier in TIERS}
+        alerts = {tier: [0, 0] for tier in ALERT_TIERS}
         for tier, count, unacked in await store.fetch(
             "SELECT tier, COUNT(*), SUM(acked_at IS NULL AND silence_id IS NULL) FROM alerts"
             " WHERE resolved_at IS NULL GROUP BY tier"

@@ -20,7 +20,6 @@ __all__ = [
     "claim",
     "fail_row",
     "mark_delivered",
-    "mark_failed",
     "mark_retry",
     "pending_age",
     "release",
@@ -105,13 +104,9 @@ async def mark_retry(
     return await _mark(store, row, _MARK_RETRY, (due_at, first_try_at, error, unmark))
 
 
-async def mark_failed(store: Store, row: Any, *, now: float, error: str, maybe_shown: bool) -> bool:
-    """The row failed for good; it keeps its mark only when it ``maybe_shown``."""
-    return await _mark(store, row, _MARK_FAILED, (now, now, error, maybe_shown))
-
-
 def fail_row(tx: Tx, row: Any, *, now: float, error: str, maybe_shown: bool) -> bool:
-    """:func:`mark_failed` inside the caller's transaction."""
+    """The row failed for good, in the caller's transaction; it keeps its mark only when it
+    ``maybe_shown``. False when the row was no longer pending."""
     count: int = tx.execute(_MARK_FAILED, (now, now, error, maybe_shown, row["id"])).rowcount
     return count > 0
 

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from guards.words import clip_chars
+
 __all__ = ["LAST_ERROR", "LAST_ERROR_CHARS", "last_error", "quoted_error", "without_last_error"]
 
 LAST_ERROR = "last error: "
@@ -21,7 +23,7 @@ LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker
 def quoted_error(error: str) -> str:
     """A failed call's error (a settle's, a job run's) on one line, clipped."""
     text = " ".join(error.split())
-    return text if len(text) <= LAST_ERROR_CHARS else text[: LAST_ERROR_CHARS - 1] + "…"
+    return clip_chars(text, LAST_ERROR_CHARS)
 
 
 def last_error(said: str) -> str:

@@ -55,6 +55,7 @@ from guards.breaker_view import BreakerRow, listed, row_of
 from guards.errors import Conflict, InvalidInput
 from guards.events import TrialAnswered
 from guards.store import Store, Tx
+from guards.words import clip_chars
 
 __all__ = ["BreakerRow", "Breakers", "parse_key"]
 
@@ -195,7 +196,9 @@ class Breakers(BreakerGate):
             scope,
             actor,
             action="force_open",
-            move=lambda b, now: b.force_open(now, actor=actor, reason=_clip(reason.strip(), 500)),
+            move=lambda b, now: b.force_open(
+                now, actor=actor, reason=clip_chars(reason.strip(), 500)
+            ),
         )
 
     def force_close(self, tx: Tx, scope: str, actor: str) -> BreakerRow:
@@ -232,8 +235,3 @@ class Breakers(BreakerGate):
             row_of(entries.get(key) or entry(tx, key, kind), kind, now)
             for key, kind in listed(tx, include_closed=include_closed, within=within)
         ]
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, ending in "…" when it was cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

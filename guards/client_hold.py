@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from guards.reservation import OUTCOMES
+
 __all__ = ["Hold", "Usage", "as_usage", "read_cost", "settle_body"]
 
 
@@ -71,8 +73,8 @@ class Hold:
                 f"the reserve block of {self.reservation_id} has ended, and its hold with it"
                 f" ({self.result.get('state', 'given back')}): call hold.settle inside the block"
             )
-        if outcome not in ("success", "failure", "timeout"):
-            raise ValueError("outcome is one of success, failure, timeout")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome is one of {', '.join(OUTCOMES)}")
         try:
             new_usage, new_actual = read_cost(
                 usage=usage, actual_cost_micros=actual_cost_micros, default_model=self.model

@@ -18,6 +18,7 @@ from guards.scopes import Scope, ScopeError
 __all__ = [
     "ALERT_KINDS",
     "DEFAULT_TIERS",
+    "MEMBER_ID",
     "Alerts",
     "Channels",
     "Digest",
@@ -105,17 +106,19 @@ class Alerts(Section):
         return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")
 
 
-# A Slack member id (U012ABCDEF; W... in Enterprise Grid). A name or an @handle would page
-# nobody (Slack answers user_not_found, taken for someone who left), and the policy's
-# text goes into messages as written (audit26 text 2).
-_MEMBER_ID = re.compile(r"[UW][A-Z0-9]{1,20}")
+# A Slack member id (U012ABCDEF; W... in Enterprise Grid), nothing shorter or longer than
+# Slack writes. A name or an @handle would page nobody (Slack answers user_not_found, taken
+# for someone who left), and the policy's text goes into messages as written (audit26 text
+# 2). The bot mentions and reads mentions with this same pattern (bot.escape), so every id
+# the policy takes shows as the person's name.
+MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 # Slack markup a name must not carry: `<!channel>`, `<@U…>`, links, code, bold, strike.
 _MARKUP = frozenset("<>&|`*~")
 
 
 def member_id(value: str) -> str:
     """``value``, a Slack member id, or ValueError saying how to find one."""
-    if not _MEMBER_ID.fullmatch(value):
+    if not MEMBER_ID.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a Slack member id: write one like U012ABCDEF (in Slack: the"
             " person's profile, ⋯, Copy member ID); a name or an @handle matches nobody"
@@ -223,8 +226,12 @@ def _known(names: set[str]) -> str:
 
 
 class OnCall(Section):
+    """Rotations, the escalation chain, and ``notify_shift_start``: whether each person
+    gets a DM when their shift (a hand-off, or an override) starts."""
+
     rotations: list[Rotation] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=list)
+    notify_shift_start: bool = False
 
     @model_validator(mode="after")
     def _refs(self) -> OnCall:

@@ -6,8 +6,8 @@ state change that caused it (so none is lost), then published on the in-process
 
 Example:
     >>> ev = BreakerOpened(at=0.0, scope="acme/a/bot", trip="spend", reason="spend rate")
-    >>> Event.from_payload(ev.kind, ev.payload()) == ev
-    True
+    >>> ev.kind, ev.payload()["reason"]
+    ('breaker_opened', 'spend rate')
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 # The actor of what Nightshift did on its own (an audit row, an event, a trial it started),
 # as opposed to a person's Slack id or a CLI user (``cli:…``)
 NIGHTSHIFT = "nightshift"
-_REGISTRY: dict[str, type[Event]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,18 +56,8 @@ class Event:
     at: float
     scope: str
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.kind] = cls
-
     def payload(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_payload(kind: str, payload: dict[str, Any]) -> Event:
-        cls = _REGISTRY[kind]
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in names})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,7 +260,9 @@ def _log_failure(task: asyncio.Future[None]) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class TrialAnswered(Event):
-    """An operator answered a half-open request: ``approved`` a trial or ``kept_open``."""
+    """A half-open request was answered. ``decision`` is ``approved`` (a trial), ``kept open``,
+    or :data:`~guards.breaker_records.AUTO_STARTED` (a reload that turned on automatic
+    trials started it)."""
 
     kind: ClassVar[str] = "trial_answered"
     decision: str

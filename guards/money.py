@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 __all__ = ["MICROS_PER_USD", "ceil_div", "format_usd", "parse_usd", "usd_for"]
 
@@ -95,8 +95,3 @@ def usd_for(*amounts: int) -> Callable[[int], str]:
 def ceil_div(numerator: int, denominator: int) -> int:
     """Integer division rounding up (for prices: reservations never round down)."""
     return -(-numerator // denominator)
-
-
-def usd_to_micros_ceil(value: Decimal) -> int:
-    """A Decimal USD amount to micros, rounding up."""
-    return int((value * MICROS_PER_USD).to_integral_value(rounding=ROUND_CEILING))

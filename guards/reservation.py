@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from guards.client_types import ReservationAnswer, SettleAnswer
 from guards.scopes import Scope
@@ -23,13 +23,16 @@ __all__ = [
     "RESERVATION_COLUMNS",
     "Estimate",
     "Gate",
+    "Outcome",
     "Reservation",
     "ReserveRequest",
     "SettleRequest",
     "iso",
 ]
 
-OUTCOMES = ("success", "failure", "timeout")
+#: how a settled call went, as the agent says (``success`` when it says nothing)
+Outcome = Literal["success", "failure", "timeout"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 RESERVATION_COLUMNS = (
     "id, token_id, scope, task_id, model, state, held_micros, charged_micros, released_micros,"
     " overrun_micros, outcome, settle_hash, request_hash, period_day, period_week, period_month,"

@@ -9,6 +9,7 @@
 - :mod:`bot.alerts.render` (with ``render_storm``, ``render_summary``, ``render_time``):
   Block Kit messages and the feature's wording;
 - :mod:`bot.alerts.escalation`, :mod:`bot.alerts.oncall`: chains and rotations (pure);
+- :mod:`bot.alerts.shift_start`: the DM a person gets when their shift starts;
 - :mod:`bot.alerts.heartbeats`: heartbeats, the watchdog, uptime;
 - :mod:`bot.alerts.summary`: figures for the digest;
 - :mod:`bot.alerts.component`: the process component (``ns.extras["alerts"]``).
@@ -17,6 +18,7 @@
 from __future__ import annotations
 
 from bot.alerts.component import AlertsComponent
-from bot.alerts.summary import alert_summary, heartbeat_uptime
+from bot.alerts.heartbeats import heartbeat_uptime
+from bot.alerts.summary import alert_summary
 
 __all__ = ["AlertsComponent", "alert_summary", "heartbeat_uptime"]

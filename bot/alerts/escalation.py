@@ -18,7 +18,7 @@ Without an ``escalation`` list, a policy with rotations pages the first rotation
 Example:
     >>> from guards.config import Policy
     >>> chain = Chain.from_policy(Policy.model_validate({"oncall": {
-    ...     "rotations": [{"name": "primary", "users": ["U1"]}],
+    ...     "rotations": [{"name": "primary", "users": ["U01"]}],
     ...     "escalation": [{"notify": "rotation:primary", "after": "0m"},
     ...                    {"notify": "channel", "after": "15m"}]}}))
     >>> chain.following(0, entry=0)

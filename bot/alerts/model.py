@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from guards.config_people import ALERT_KINDS
+from guards.config_types import Tier
 
 __all__ = [
     "AFTER_CALLS",
     "AFTER_MICROS",
     "ALERT_COLUMNS",
+    "ALERT_TIERS",
     "CLEARED_BY",
     "CONDITION_KINDS",
     "OPENED_FOR",
@@ -41,6 +43,8 @@ ALERT_COLUMNS = (
     " was_silenced, channel, posted_at, updated_at, updates, dirty, oncall_user, esc_step,"
     " esc_at, acked_at, acked_by, resolved_at, resolved_by, resolve_reason, folded_into"
 )
+#: the alert tiers, the most urgent first
+ALERT_TIERS: tuple[Tier, ...] = ("P0", "P1", "P2")
 
 BREAKER_KINDS = (
     "breaker_opened_spend",

@@ -34,7 +34,7 @@ from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import clock_time
-from bot.escape import slack_text
+from bot.escape import CHANNEL_ID, slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
 from bot.outbox_delivery import Refused
@@ -53,7 +53,6 @@ REPORT_EVERY = 3600.0
 #: seconds within which an alert's message, posted again, is not posted again
 REPOST_EVERY = 3600.0
 
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 _DM_REF = re.compile(r"alert:([0-9]+):dm:([0-9]+)")
 _POST_REF = re.compile(r"\$ref:(alert:[0-9]+:post)\.ts")
 _FIXES = {
@@ -276,7 +275,7 @@ def _keys_naming(engine: AlertMessages, channel: str) -> str:
 def _shown(channel: str) -> str:
     """``<#C0123>`` for a channel id (Slack links it); a channel known only by name as
     ``#alerts``, unlinked: Slack shows ``<##alerts>`` as it is (audit24 claims C2)."""
-    if _CHANNEL_ID.fullmatch(channel):
+    if CHANNEL_ID.fullmatch(channel):
         return f"<#{channel}>"
     return "#" + slack_text(channel.removeprefix("#"), 80)
 

@@ -118,7 +118,8 @@ def _named(members: list[Alert]) -> list[str]:
     return named
 
 
-def _n(count: int, one: str, many: str) -> str:
+def _count_with(count: int, one: str, many: str) -> str:
+    """``1 was``, ``3 were``: a count and the verb that agrees with it."""
     return f"{count} {one if count == 1 else many}"
 
 
@@ -135,11 +136,13 @@ def storm_others(done: StormAck) -> list[str]:
     out = []
     if done.earlier:
         count = sum(done.earlier.values())
-        out.append(f"{_n(count, 'was', 'were')} already acknowledged by {_people(done.earlier)}")
+        out.append(
+            f"{_count_with(count, 'was', 'were')} already acknowledged by {_people(done.earlier)}"
+        )
     if done.resolved:
-        out.append(f"{_n(done.resolved, 'was', 'were')} already resolved")
+        out.append(f"{_count_with(done.resolved, 'was', 'were')} already resolved")
     if done.silenced:
-        out.append(f"{_n(done.silenced, 'is', 'are')} silenced")
+        out.append(f"{_count_with(done.silenced, 'is', 'are')} silenced")
     return out
 
 

@@ -25,8 +25,6 @@ from guards.store import Tx
 
 __all__ = ["AlertResolution"]
 
-_BUDGET_KINDS = BUDGET_KINDS
-
 
 class AlertResolution(AlertPaging):
     """Resolves alerts and settles budget alerts; stateless beyond the policy."""
@@ -51,8 +49,8 @@ class AlertResolution(AlertPaging):
         they are now (none: nothing to show it on).
         """
         now = tx.clock.now()
-        marks = ", ".join("?" for _ in _BUDGET_KINDS)
-        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *_BUDGET_KINDS))
+        marks = ", ".join("?" for _ in BUDGET_KINDS)
+        rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *BUDGET_KINDS))
         for row in rows:
             alert = Alert.from_row(row)
             cleared = self._budget_cleared(tx, alert, now)
@@ -66,8 +64,8 @@ class AlertResolution(AlertPaging):
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
-        marks = ", ".join("?" for _ in _BUDGET_KINDS)
-        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", _BUDGET_KINDS):
+        marks = ", ".join("?" for _ in BUDGET_KINDS)
+        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", BUDGET_KINDS):
             alert = Alert.from_row(row)
             cleared = self._budget_cleared(tx, alert, now)
             if cleared:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.alerts.heartbeats import heartbeat_uptime
+from bot.alerts.model import ALERT_TIERS
 from guards.events import NIGHTSHIFT
 from guards.store import Store
 
-__all__ = ["alert_summary", "heartbeat_uptime"]
-
-TIERS = ("P0", "P1", "P2")
+__all__ = ["alert_summary"]
 
 
 async def alert_summary(
@@ -80,7 +78,7 @@ async def alert_summary(
             "silenced_unanswered": 0,
             "unanswered_resolved": 0,
         }
-        for t in TIERS
+        for t in ALERT_TIERS
     }
     for (
         tier,

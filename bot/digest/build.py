@@ -12,14 +12,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.summary import alert_summary, heartbeat_uptime
+from bot.alerts.heartbeats import heartbeat_uptime
+from bot.alerts.summary import alert_summary
 from bot.digest.chart import spend_chart
 from bot.digest.compute import Digest, compute
 from bot.digest.queries import RawDay, read_day
@@ -49,8 +49,8 @@ def collect(
     day: date,
     tz: ZoneInfo,
     clock: Clock,
-) -> tuple[RawDay, int]:
-    """Read one day's rows in one snapshot: (rows, number of namespaces)."""
+) -> RawDay:
+    """Read one day's rows in one snapshot."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA query_only=ON")
@@ -58,11 +58,10 @@ def collect(
         conn.execute("PRAGMA mmap_size=268435456")  # reads straight from the page cache
         conn.execute("BEGIN")
         raw = read_day(conn, namespace=namespace, day=day, tz=tz, now=clock.now())
-        namespaces = conn.execute("SELECT COUNT(*) FROM scopes WHERE depth = 1").fetchone()[0]
         conn.execute("COMMIT")
     finally:
         conn.close()
-    return raw, int(namespaces)
+    return raw
 
 
 class DigestBuilder:
@@ -82,7 +81,7 @@ class DigestBuilder:
 
     async def build(self, namespace: str, day: date, *, partial: bool = False) -> Built:
         """The digest of ``namespace`` for local ``day`` (``partial``: the day is not over)."""
-        raw, namespaces = await asyncio.to_thread(
+        raw = await asyncio.to_thread(
             collect, self.store.path, namespace=namespace, day=day, tz=self.timezone(namespace),
             clock=self.clock,
         )  # fmt: skip
@@ -90,7 +89,7 @@ class DigestBuilder:
         limits = await self.store.write(
             lambda tx: {p: self.ledger.limits(tx, p).get("day") for p in paths}
         )
-        alerts, scoped = await self._alerts(namespace, raw.start, raw.end)
+        alerts = await self._alerts(namespace, raw.start, raw.end)
         uptime = await self._uptime(namespace, raw.start, min(raw.end, raw.now))
         digest = compute(
             raw,
@@ -98,7 +97,6 @@ class DigestBuilder:
             prices=self.prices,
             limits=limits,
             alerts=alerts,
-            alerts_all_namespaces=not scoped and namespaces > 1,
             uptime=uptime,
             partial=partial,
         )
@@ -108,18 +106,14 @@ class DigestBuilder:
             png = spend_chart(digest.chart_labels, digest.chart_series)
         return Built(digest, text, blocks, png)
 
-    async def _alerts(
-        self, namespace: str, since: float, until: float
-    ) -> tuple[dict[str, Any] | None, bool]:
-        """Alert figures by tier, and whether they are this namespace's alone."""
-        scoped = "scope" in inspect.signature(alert_summary).parameters
-        kwargs: dict[str, Any] = {"scope": namespace} if scoped else {}
+    async def _alerts(self, namespace: str, since: float, until: float) -> dict[str, Any] | None:
+        """This namespace's alert figures by tier (None: they could not be read)."""
         try:
-            summary = await alert_summary(self.store, since=since, until=until, **kwargs)
+            summary = await alert_summary(self.store, since=since, until=until, scope=namespace)
         except sqlite3.OperationalError:
-            return None, scoped
+            return None
         tiers = summary.get("tiers")
-        return (dict(tiers) if isinstance(tiers, dict) else None), scoped
+        return dict(tiers) if isinstance(tiers, dict) else None
 
     async def _uptime(self, namespace: str, since: float, until: float) -> dict[str, float]:
         try:

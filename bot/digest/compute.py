@@ -133,7 +133,6 @@ class Digest:
     rejected_items: int
     top_streams: list[tuple[str, str, int]]
     alerts: dict[str, dict[str, Any]] | None
-    alerts_all_namespaces: bool
     uptime: dict[str, float]
     jobs: list[JobLine]
     chart_labels: list[str]
@@ -236,7 +235,6 @@ def compute(
     prices: PriceTable,
     limits: dict[str, int | None],
     alerts: dict[str, Any] | None = None,
-    alerts_all_namespaces: bool = False,
     uptime: dict[str, float] | None = None,
     partial: bool = False,
 ) -> Digest:
@@ -301,7 +299,6 @@ def compute(
         rejected_items=raw.rejected_items,
         top_streams=raw.streams,
         alerts=alerts,
-        alerts_all_namespaces=alerts_all_namespaces,
         uptime=dict(sorted((uptime or {}).items(), key=lambda kv: (kv[1], kv[0]))),
         jobs=_jobs(raw.jobs),
         chart_labels=chart_labels,

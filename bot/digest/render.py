@@ -21,6 +21,7 @@ from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
 from bot.escape import member_or_name, slack_text
 from guards.money import format_usd, usd_for
+from guards.words import plural
 
 __all__ = ["chart_legend", "duration", "render", "title"]
 
@@ -40,11 +41,6 @@ SKIP_WORDS = {
     "budget_spent": "budget spent",
     "missed": "missed while down",
 }
-
-
-def _n(count: int, word: str) -> str:
-    """``1 call``, ``3 calls``, ``1,200 calls``."""
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
 def _pct(fraction: float) -> str:
@@ -106,12 +102,12 @@ def _models(d: Digest) -> list[str]:
         return ["*By model* no charges"]
     usd = usd_for(*(m.charged_micros for m in d.models[:6]))
     parts = [
-        f"{slack_text(m.model)} {usd(m.charged_micros)} ({_n(m.calls, 'call')})"
+        f"{slack_text(m.model)} {usd(m.charged_micros)} ({plural(m.calls, 'call')})"
         for m in d.models[:6]
     ]
     lines = ["*By model* " + " · ".join(parts)]
     if d.failed_calls:
-        lines.append(f"{d.failed_calls:,} of {_n(d.calls, 'call')} failed or timed out")
+        lines.append(f"{d.failed_calls:,} of {plural(d.calls, 'call')} failed or timed out")
     return lines
 
 
@@ -119,7 +115,7 @@ def _mix(d: Digest) -> list[str]:
     if not d.calls:
         return ["*Model mix* no calls"]
     mix = " · ".join(f"{tier} {_pct(share)}" for tier, share in d.tier_shares.items())
-    lines = [f"*Model mix* {mix} of {_n(d.calls, 'call')}"]
+    lines = [f"*Model mix* {mix} of {plural(d.calls, 'call')}"]
     if d.blended_micros_per_mtok:  # prices, as price lists write them: in cents
         line = f"blended {format_usd(d.blended_micros_per_mtok)} per million tokens"
         if d.largest_micros_per_mtok:
@@ -143,7 +139,7 @@ def _breakers(d: Digest) -> list[str]:
     b = d.breakers
     if not b.trips and not b.longest_scope:
         return ["*Breakers* no trips"]
-    line = f"*Breakers* {_n(b.trips, 'trip')}"
+    line = f"*Breakers* {plural(b.trips, 'trip')}"
     if b.longest_scope:
         notes = []
         if b.longest_forced_by:  # a kill switch someone set, not a breaker stuck open
@@ -174,7 +170,7 @@ def _refused(d: Digest) -> list[str]:
     # a call retried with its key is refused, and counted, each time (review23 M1): the
     # ceilings are what the refused asks held, not what a runaway would have spent
     return [
-        f"*Refused* {_n(r.calls, 'time')} before a call started (their ceilings"
+        f"*Refused* {plural(r.calls, 'time')} before a call started (their ceilings"
         f" {usd_for(r.asked_micros)(r.asked_micros)} in all): {why}; most: {most}"
     ]
 
@@ -184,9 +180,8 @@ def _validation(d: Digest) -> list[str]:
     if not total:
         return ["*Validation* no rejections"]
     kinds = ", ".join(f"{REASON_WORDS.get(r, r)} {n:,}" for r, n in d.rejections.items())
-    lines = [
-        f"*Validation* {_n(total, 'rejection')} ({kinds}); {_n(d.rejected_items, 'item')} kept out"
-    ]
+    kept_out = plural(d.rejected_items, "item")
+    lines = [f"*Validation* {plural(total, 'rejection')} ({kinds}); {kept_out} kept out"]
     if d.top_streams:
         lines.append(
             "top streams: "
@@ -247,10 +242,9 @@ def _alerts(d: Digest) -> list[str]:
         # a P2 asks nobody (it waits for this digest): how many, nothing about answers
         answers = _answers(t) if tier != "P2" else ""
         parts.append(f"{tier} {n}" + (f": {answers}" if answers else ""))
-    where = " (all namespaces)" if d.alerts_all_namespaces else ""
     if not parts:
-        return [f"*Alerts*{where} none"]
-    return [f"*Alerts*{where} " + " · ".join(parts)]
+        return ["*Alerts* none"]
+    return ["*Alerts* " + " · ".join(parts)]
 
 
 def _uptime(d: Digest) -> list[str]:
@@ -267,7 +261,7 @@ def _overruns(d: Digest) -> list[str]:
     if not d.overruns:
         return ["*Overruns* none"]
     return [
-        f"*Overruns* {_n(d.overruns, 'settle')} charged "
+        f"*Overruns* {plural(d.overruns, 'settle')} charged "
         f"{format_usd(d.overrun_micros, exact=True)} beyond their holds"
     ]
 
@@ -282,7 +276,7 @@ def _late(d: Digest) -> list[str]:
     top = ", ".join(f"{agent} {usd(m)}" for agent, _, m in d.late[:3])
     more = f", {len(d.late) - 3} more agents" if len(d.late) > 3 else ""
     return [
-        f"*Charged to earlier days* {usd(total)} from {_n(settles, 'settle')} that came after"
+        f"*Charged to earlier days* {usd(total)} from {plural(settles, 'settle')} that came after"
         f" their day's digest ({top}{more})"
     ]
 
@@ -295,7 +289,7 @@ def _jobs(d: Digest) -> list[str]:
         runs = sum(j.runs.values())
         ok = j.runs.get("succeeded", 0)
         bad = runs - ok - j.runs.get("running", 0)
-        text = f"{j.job}: {_n(runs, 'run')}"
+        text = f"{j.job}: {plural(runs, 'run')}"
         if bad:
             text += f" ({bad} failed)"
         skipped = sum(j.skips.values())

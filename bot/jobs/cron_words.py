@@ -23,6 +23,7 @@ from bot.jobs.cron import (
     days_from,
     repeated,
 )
+from guards.words import plural
 
 __all__ = ["describe", "dst_notes", "format_local"]
 
@@ -123,10 +124,6 @@ def _day_words(spec: CronSpec) -> str:
     return " ".join(words)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _per_year(spec: CronSpec) -> str:
     """How many runs a day-of-month limited to some months makes a year (audit24 claims
     C1: `@yearly` read "1 run a month"). Day 31 is missing from April, 29 February from
@@ -139,12 +136,12 @@ def _per_year(spec: CronSpec) -> str:
 
     common, leap = runs(False), runs(True)
     if spec.dow_restricted:
-        return f"at most {_plural(leap, 'run')} a year"
+        return f"at most {plural(leap, 'run')} a year"
     if common == leap:
-        return f"{_plural(common, 'run')} a year"
+        return f"{plural(common, 'run')} a year"
     if common == 0:
-        return f"{_plural(leap, 'run')} a year, only in leap years"
-    return f"{_plural(common, 'run')} a year ({leap} in a leap year)"
+        return f"{plural(leap, 'run')} a year, only in leap years"
+    return f"{plural(common, 'run')} a year ({leap:,} in a leap year)"
 
 
 def describe(spec: CronSpec) -> str:
@@ -159,11 +156,11 @@ def describe(spec: CronSpec) -> str:
     elif spec.dom_restricted:
         # a day past the 28th is missing from some months: day 31 runs in 7 of 12
         most = "at most " if spec.dow_restricted or spec.days[-1] > 28 else ""
-        count = f"{most}{_plural(spec.per_day * len(spec.days), 'run')} a month"
+        count = f"{most}{plural(spec.per_day * len(spec.days), 'run')} a month"
     elif spec.dow_restricted:
-        count = f"{_plural(spec.per_day * len(spec.weekdays), 'run')} a week"
+        count = f"{plural(spec.per_day * len(spec.weekdays), 'run')} a week"
     else:
-        count = f"{_plural(spec.per_day, 'run')} a day"
+        count = f"{plural(spec.per_day, 'run')} a day"
     return ", ".join(p for p in (_time_words(spec), _day_words(spec), count) if p)
 
 

@@ -20,11 +20,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from bot.app import Component, Nightshift
 
-__all__ = ["stdin_is_tty", "stdin_kind", "transport_components"]
-
-
-def stdin_is_tty() -> bool:
-    return stdin_kind() == "tty"
+__all__ = ["stdin_kind", "transport_components"]
 
 
 def stdin_kind() -> Literal["tty", "stream", "closed"]:

@@ -29,6 +29,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from guards.words import plural
+
 __all__ = [
     "BLOCKS_TEXT",
     "BUTTON_TEXT",
@@ -116,10 +118,6 @@ def text_chars(value: Any) -> int:
 
 def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class _Fitter:
@@ -277,8 +275,8 @@ class _Fitter:
         kept = [{**out, "elements": elements}] if elements else []
         if not hidden:
             return kept
-        self.cuts.append(_plural(hidden, "button"))
-        return [*kept, _context(f"… and {_plural(hidden, 'more button')} not shown (too long)")]
+        self.cuts.append(plural(hidden, "button"))
+        return [*kept, _context(f"… and {plural(hidden, 'more button')} not shown (too long)")]
 
 
 def _unique_ids(blocks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from guards.config_types import in_words
 from guards.errors import NotFound
 from guards.events import NIGHTSHIFT, RoutingPromoted
 from guards.prices import undated
+from guards.reservation import OUTCOMES
 from guards.routing import records
 from guards.routing.records import FAILED, Promotion, RouteRow
 from guards.routing.router import Floor
@@ -40,7 +41,6 @@ from guards.store import Tx
 
 __all__ = ["MODEL_REASONS", "Learner"]
 
-OUTCOMES = ("success", "failure", "timeout")
 SYSTEM_ACTOR = NIGHTSHIFT
 
 # The validation reasons that say the call's own output was unusable, so they count

@@ -34,6 +34,7 @@ from guards.routing import records
 from guards.routing.records import Promotion
 from guards.routing.tiers import TIERS
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = ["OTHER", "UNNAMED", "RoutingStats", "blended_price", "routing_stats"]
 
@@ -97,21 +98,20 @@ class RoutingStats:
         else:
             followed = f"{self.followed:,}" if self.followed else "none"
             out = [
-                f"routing{where}: {_n(self.decisions, 'route decision')}"
+                f"routing{where}: {plural(self.decisions, 'route decision')}"
                 f" ({_mix(self.decision_shares)}), {followed} followed by a call"
             ]
             out.extend(self._call_lines())
             if self.degraded:
-                out.append(
-                    f"{_n(self.degraded, 'decision')} degraded (budget pressure or open breakers)"
-                )
+                why = "budget pressure or open breakers"
+                out.append(f"{plural(self.degraded, 'decision')} degraded ({why})")
         out.extend(self._promotion_lines())
         return out
 
     def _call_lines(self) -> list[str]:
         if not self.calls:
             return []
-        out = [f"{_n(self.calls, 'call')}, by model charged: {_mix(self.call_shares)}"]
+        out = [f"{plural(self.calls, 'call')}, by model charged: {_mix(self.call_shares)}"]
         usd = usd_for(self.charged_micros, self.would_cost_micros or 0)  # cents unless tiny
         money = f"charged {usd(self.charged_micros)}"
         if self.would_cost_micros and self.saving is not None:
@@ -121,11 +121,11 @@ class RoutingStats:
             )
         out.append(money)
         if self.off_route:
-            out.append(f"{_n(self.off_route, 'call')} charged another model than routed to")
+            out.append(f"{plural(self.off_route, 'call')} charged another model than routed to")
         if self.unnamed:
-            out.append(f"{_n(self.unnamed, 'call')} named no model: left out of the saving")
+            out.append(f"{plural(self.unnamed, 'call')} named no model: left out of the saving")
         if self.failed:
-            out.append(f"{_n(self.failed, 'call')} failed or timed out")
+            out.append(f"{plural(self.failed, 'call')} failed or timed out")
         if self.unpriced:
             out.append(f"no price for {', '.join(self.unpriced)}: left out of the saving")
         return out
@@ -147,10 +147,6 @@ class RoutingStats:
                 f" rejected by validation); revert: /agent routing revert {p.intent}"
             )
         return out
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def _mix(shares: dict[str, float]) -> str:

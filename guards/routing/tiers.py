@@ -8,15 +8,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, TypeGuard
+from typing import TypeGuard
 
+from guards.config_routing import ROUTE_TIERS as TIERS
+from guards.config_routing import RouteTierName as TierName
 from guards.money import format_usd
 from guards.prices import PriceTable, undated
 
 __all__ = ["TIERS", "TierName", "higher", "is_tier", "lower", "rank", "shift", "tier_problems"]
-
-TierName = Literal["small", "medium", "large"]
-TIERS: tuple[TierName, ...] = ("small", "medium", "large")
 
 
 def is_tier(value: object) -> TypeGuard[TierName]:

@@ -19,6 +19,7 @@ keeps a process's indexes within a byte budget (``validation.index_memory_mb``):
 it, the least recently used streams are dropped, and each reloads on its next batch.
 
 Example:
+    >>> from guards.validation.sketchers import MinHashSketcher
     >>> sk = MinHashSketcher(threshold=0.7)
     >>> index = StreamIndex(sk)
     >>> s = sk.sketch([("w:storm", 4), ("w:ireland", 4)])
@@ -186,6 +187,7 @@ class IndexCache:
     until another is used.
 
     Example:
+        >>> from guards.validation.sketchers import SimHashSketcher
         >>> sk = SimHashSketcher(max_distance=3)
         >>> cache = IndexCache(max_bytes=1000)
         >>> for stream_id in (1, 2):

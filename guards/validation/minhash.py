@@ -37,7 +37,6 @@ __all__ = [
 
 BINS = 32
 _BIN_SHIFT = 64 - (BINS.bit_length() - 1)
-_VALUE_MASK = (1 << _BIN_SHIFT) - 1
 _M64 = (1 << 64) - 1
 _EMPTY = 1 << 64
 _CACHE_LIMIT = 200_000

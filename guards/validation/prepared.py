@@ -6,7 +6,7 @@ only looks up and inserts.
 
 Example:
     >>> from guards.config import Validation
-    >>> from guards.validation.index import MinHashSketcher
+    >>> from guards.validation.sketchers import MinHashSketcher
     >>> from guards.validation.types import Batch, Item
     >>> p = prepare_batch(
     ...     Batch("acme/a/bot", "posts", [Item("Hello"), Item(" ")]),

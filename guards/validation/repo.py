@@ -1,4 +1,5 @@
-"""The validation tables (migrations/0003_validation.sql, 0009_validation_preview.sql).
+"""The validation tables (migrations/0003_validation.sql, 0009_validation_preview.sql,
+0011_validation_calls.sql).
 
 One query per function.
 

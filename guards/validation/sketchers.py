@@ -67,7 +67,8 @@ class Sketcher(Protocol):
 
 #: the kind of MinHash rows written before links were read without scheme, ``www.`` or
 #: trailing ``/`` and markup as shown (2026-11-27): a new item is also checked against
-#: them, sketched both ways, until they leave the window (``Validator._legacy``)
+#: them, sketched both ways, until they leave the window
+#: (:meth:`~guards.validation.streams.StreamIndexes.legacy_live`)
 LEGACY_MINHASH = f"minhash{minhash.BINS}"
 
 

@@ -75,7 +75,6 @@ class StreamIndexes:
         self._stream_ids: dict[tuple[str, str], int] = {}
         self._loading: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._load_slots: asyncio.Semaphore | None = None
-        self._generation = 0  # a reconfigure discards the loads under way
         #: windows loaded from rows since the start (off the writer or in it)
         self.loads = 0
         self._warned: tuple[float, int] | None = None  # when, and at how many evictions
@@ -85,17 +84,6 @@ class StreamIndexes:
 
     def attach(self, store: Store) -> None:
         store.on_rollback.append(self.forget)
-
-    def reconfigure(self, config: Validation) -> None:
-        """Use a new policy section (a changed sketch starts its indexes afresh)."""
-        self.config = config
-        self.sketcher = sketcher_for(config)
-        self._indexes.clear()
-        self._indexes.max_bytes = config.index_memory_mb * MB
-        self._unconfirmed.clear()
-        self._generation += 1
-        self._legacy_until = None
-        self._legacy_lookup = None
 
     def forget(self) -> None:
         """Writes were rolled back: drop every index that may hold some of them."""
@@ -234,7 +222,7 @@ class StreamIndexes:
         self._legacy_newest_is(newest)
 
     async def _load(self, store: Store, ident: tuple[str, str], kind: str) -> None:
-        generation, sketcher = self._generation, self.sketcher
+        sketcher = self.sketcher
         now = store.clock.now()
         not_before = now - self.config.window_days * DAY
         if self._load_slots is None:
@@ -253,8 +241,8 @@ class StreamIndexes:
         except sqlite3.Error:
             log.warning("validation: could not read stream %s/%s ahead", *ident, exc_info=True)
             return
-        if loaded is None or generation != self._generation:
-            return  # a new stream (nothing to load), or the policy changed meanwhile
+        if loaded is None:
+            return  # a new stream: nothing to load
         stream_id, index = loaded
         self._remember_stream(ident, stream_id)
         key = (stream_id, kind)

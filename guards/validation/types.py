@@ -18,6 +18,7 @@ from guards.client_types import RejectedItem, ValidationAnswer
 from guards.errors import InvalidInput
 from guards.validation.features import MARKUP_CHARS
 from guards.validation.markup import as_shown
+from guards.words import clip_chars
 
 __all__ = [
     "DUPLICATE_REASONS",
@@ -157,9 +158,7 @@ def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
     flat = _SPACE.sub(" ", text[: limit * 4]).strip()
     # JSON may carry lone surrogates ("\ud800"); SQLite stores UTF-8 only
     flat = flat.encode("utf-8", "replace").decode("utf-8")
-    if len(flat) <= limit:
-        return flat
-    return flat[: limit - 1] + "…"
+    return clip_chars(flat, limit)
 
 
 def parse_stream(value: object) -> str:

@@ -813,7 +813,7 @@ async def test_an_oversized_post_to_slack_events_says_the_body_is_too_large(slac
 async def test_a_refusal_quoting_a_typed_broadcast_mention_shows_it_without_sending_it(
     slack_http,
 ):
-    slack = await slack_http({**POLICY, "oncall": {"rotations": [{"name": "p", "users": ["U1"]}]}})
+    slack = await slack_http({**POLICY, "oncall": {"rotations": [{"name": "p", "users": ["U01"]}]}})
     for command in (
         "budget <!channel>",
         "budget set acme/<!here> 5 day",

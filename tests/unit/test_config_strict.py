@@ -105,7 +105,7 @@ def test_a_kind_like_nothing_known_gets_the_list_without_a_guess():
         (
             {
                 "oncall": {
-                    "rotations": [{"name": "primary", "users": ["U1"]}],
+                    "rotations": [{"name": "primary", "users": ["U01"]}],
                     "escalation": [{"notify": "rotation:primry"}],
                 }
             },
@@ -127,7 +127,7 @@ def test_an_unknown_name_inside_a_section_is_refused_at_its_own_key_path(data, l
             " week, month, total, timezone",
         ),
         (
-            {"oncall": {"rotations": [{"name": "p", "users": ["U1"], "handof": "1d"}]}},
+            {"oncall": {"rotations": [{"name": "p", "users": ["U01"], "handof": "1d"}]}},
             "  oncall.rotations.0.handof: unknown key (did you mean 'handoff'?)",
         ),
         ({"zzz": 1}, "  zzz: unknown key (check the spelling; see the README's policy reference)"),
@@ -347,7 +347,7 @@ def test_durations_that_mean_at_once_and_equal_ttls_still_load():
             "reservations": {"ttl_seconds": "1s", "max_ttl_seconds": "1s"},
             "heartbeats": {"timeout_seconds": 1},
             "oncall": {
-                "rotations": [{"name": "p", "users": ["U1"]}],
+                "rotations": [{"name": "p", "users": ["U01"]}],
                 "escalation": [{"notify": "rotation:p", "after": "0m"}],
             },
         }
@@ -431,9 +431,9 @@ def test_two_rotations_with_one_name_are_refused():
         {
             "oncall": {
                 "rotations": [
-                    {"name": "p", "users": ["U1"]},
-                    {"name": "q", "users": ["U2"]},
-                    {"name": "p", "users": ["U3"]},
+                    {"name": "p", "users": ["U01"]},
+                    {"name": "q", "users": ["U02"]},
+                    {"name": "p", "users": ["U03"]},
                 ]
             }
         }

@@ -48,6 +48,8 @@ def policy(*jobs, **top) -> Policy:
         ("0 0 1 * *", "at 00:00, on day 1 of the month, 1 run a month"),
         ("@daily", "at 00:00, 1 run a day"),
         ("0 6 * * sat,sun", "at 06:00, on Saturday and Sunday, 2 runs a week"),
+        # counts read as the digest writes them (one plural for all: audit27 style L2)
+        ("* * * * *", "every minute, 1,440 runs a day"),
     ],
 )
 def test_expressions_in_words(expr, words):
@@ -67,6 +69,7 @@ def test_expressions_in_words(expr, words):
         ("0 0 31 1-6 *", "in January to June, 3 runs a year"),  # no 31st in Feb, Apr, Jun
         ("0 0 29 2 *", "in February, 1 run a year, only in leap years"),
         ("0 0 29 1,2 *", "in January and February, 1 run a year (2 in a leap year)"),
+        ("* * 29 1,2 *", "in January and February, 1,440 runs a year (2,880 in a leap year)"),
         ("0 0 1 1 1", "if it is also on day 1 of the month in January, at most 1 run a year"),
         ("0 0 31 * *", "on day 31 of the month, at most 1 run a month"),  # 7 months have one
     ],

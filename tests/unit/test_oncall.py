@@ -27,15 +27,15 @@ def local(ts: float, tz: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ts, tz)
 
 
-WEEKLY = Rotation(name="primary", users=["U1", "U2", "U3"], period="week", handoff="mon 09:00")
+WEEKLY = Rotation(name="primary", users=["U01", "U02", "U03"], period="week", handoff="mon 09:00")
 
 
 def test_first_user_from_the_first_handoff():
     # Mon 5 Jan 2026 09:00 CET = 08:00 UTC
-    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 5, 8, 0)).user == "U1"
-    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 5, 7, 59)).user == "U3"  # the week before
-    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 12, 8, 0)).user == "U2"
-    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 26, 8, 0)).user == "U1"  # cycles
+    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 5, 8, 0)).user == "U01"
+    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 5, 7, 59)).user == "U03"  # the week before
+    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 12, 8, 0)).user == "U02"
+    assert shift_at(WEEKLY, BERLIN, utc(2026, 1, 26, 8, 0)).user == "U01"  # cycles
 
 
 def test_weekly_handoff_stays_at_nine_local_across_spring_forward():
@@ -80,14 +80,14 @@ def test_weekly_handoff_without_weekday_uses_the_start_date():
 def test_latest_active_override_wins_until_it_ends():
     now = utc(2026, 1, 6, 12, 0)
     overrides = [
-        Override("primary", "U8", now - 60, now + 3600, created_at=now - 60),
-        Override("primary", "U9", now - 30, now + 600, created_at=now - 30),
-        Override("secondary", "U7", now - 30, now + 600, created_at=now - 30),
+        Override("primary", "U08", now - 60, now + 3600, created_at=now - 60),
+        Override("primary", "U09", now - 30, now + 600, created_at=now - 30),
+        Override("secondary", "U07", now - 30, now + 600, created_at=now - 30),
     ]
     who = on_call(WEEKLY, BERLIN, now, overrides)
-    assert (who.user, who.until) == ("U9", now + 600)
-    assert on_call(WEEKLY, BERLIN, now + 601, overrides).user == "U8"
-    assert on_call(WEEKLY, BERLIN, now + 3601, overrides).user == "U1"
+    assert (who.user, who.until) == ("U09", now + 600)
+    assert on_call(WEEKLY, BERLIN, now + 601, overrides).user == "U08"
+    assert on_call(WEEKLY, BERLIN, now + 3601, overrides).user == "U01"
 
 
 def test_policy_refuses_a_weekday_on_a_daily_rotation_and_a_bad_start():
@@ -117,7 +117,7 @@ def test_every_instant_lies_in_exactly_one_shift_starting_at_the_local_handoff(
 ):
     rot = Rotation(
         name="r",
-        users=[f"U{i}" for i in range(users)],
+        users=[f"U0{i}" for i in range(users)],
         period=period,
         handoff="mon 09:15" if period == "week" else "09:15",
     )
@@ -140,8 +140,8 @@ def _policy(**alerts: Any) -> Policy:
             "alerts": alerts,
             "oncall": {
                 "rotations": [
-                    {"name": "primary", "users": ["U1", "U2"]},
-                    {"name": "secondary", "users": ["U4"]},
+                    {"name": "primary", "users": ["U01", "U02"]},
+                    {"name": "secondary", "users": ["U04"]},
                 ],
                 "escalation": [
                     {"notify": "rotation:primary", "after": "0m"},
@@ -175,12 +175,12 @@ def test_notify_targets_follow_the_rotation_and_overrides():
             step, oncall=policy.oncall, tz=ZoneInfo("UTC"), now=now, overrides=overrides
         )
 
-    assert (target(0, []), target(1, []), target(2, [])) == ("U1", "U4", None)
-    assert target(0, [Override("primary", "U9", now - 1, now + 60)]) == "U9"
+    assert (target(0, []), target(1, []), target(2, [])) == ("U01", "U04", None)
+    assert target(0, [Override("primary", "U09", now - 1, now + 60)]) == "U09"
 
 
 def test_without_escalation_a_policy_with_rotations_pages_the_first():
-    policy = Policy.model_validate({"oncall": {"rotations": [{"name": "ops", "users": ["U1"]}]}})
+    policy = Policy.model_validate({"oncall": {"rotations": [{"name": "ops", "users": ["U01"]}]}})
     chain = Chain.from_policy(policy)
     assert [s.notify for s in chain.steps] == ["rotation:ops"]
     assert Chain.from_policy(Policy()).entry("P0") is None
@@ -188,5 +188,5 @@ def test_without_escalation_a_policy_with_rotations_pages_the_first():
 
 def test_next_handoffs_preview():
     shifts = handoffs(WEEKLY, BERLIN, utc(2026, 1, 7, 0, 0), 3)
-    assert [s.user for s in shifts] == ["U1", "U2", "U3"]
+    assert [s.user for s in shifts] == ["U01", "U02", "U03"]
     assert shifts[1].starts_at - shifts[0].starts_at == timedelta(days=7).total_seconds()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.alerts.escalation import Chain
+from bot.escape import member_or_name, mentioned
 from guards.config import PolicyError, parse_policy
 
 
@@ -58,6 +59,9 @@ def test_plain_rotation_names_load_and_make_the_default_step(name):
         ({"admins": ["dana"]}, "admins.0"),
         ({"admins": ["U0ADMIN", "<!channel>"]}, "admins.1"),
         ({"admins": ["u0admin"]}, "admins.0"),
+        # too short for Slack: the bot would not mention it (bot.escape.MEMBER_ID)
+        ({"admins": ["U1"]}, "admins.0"),
+        ({"oncall": {"escalation": [{"notify": "user:W7"}]}}, "escalation.0.notify"),
         ({"oncall": {"rotations": [{"name": "ops", "users": ["@dana"]}]}}, "users.0"),
         ({"oncall": {"rotations": [{"name": "ops", "users": ["U01", "<@U02>"]}]}}, "users.1"),
         ({"oncall": {"escalation": [{"notify": "user:<!everyone>"}]}}, "escalation.0.notify"),
@@ -83,6 +87,14 @@ def test_member_ids_load():
     )
     assert policy.admins == ["U012ABCDEF", "W0GRID"]
     assert [s.notify for s in policy.oncall.escalation] == ["rotation:ops", "user:U0DANA"]
+
+
+@pytest.mark.parametrize("member", ["U01", "W0GRID", "U012ABCDEF", "U" + "0" * 20])
+def test_every_member_id_the_policy_takes_the_bot_mentions(member):
+    policy = parse_policy({"admins": [member]})
+    assert policy.admins == [member]
+    assert member_or_name(member) == f"<@{member}>"
+    assert mentioned(f"<@{member}>") == member
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.blocks import actions, button, context, header, section
+from bot.blocks import actions, button, clip, context, header, section
 from bot.commands import Reply
 from bot.slack.limits import (
     BLOCKS_TEXT,
@@ -226,6 +226,16 @@ def test_a_long_message_text_is_cut_with_a_note():
     _, text = fit([], "line\n" * 9_000)  # 45,000 characters
     assert len(text) <= MESSAGE_TEXT and text.endswith("more lines")
     assert clip_text("x" * 50_000, MESSAGE_TEXT).endswith(" … (truncated)")
+
+
+def test_a_long_header_keeps_its_start_and_blocks_cut_as_clip_text_does():
+    title = "Budget: acme/alice/" + "rss-bot-" * 30  # a 259-character scope name
+    shown = header(title)["text"]["text"]
+    assert shown == title[:149] + "…" == clip_text(title, 150)
+    label = "Approve the trial of acme/alice/rss-bot"
+    assert clip(label, 20) == "Approve the trial o…" == clip_text(label, 20)
+    lines = "\n".join(["x" * 99] * 5)
+    assert clip(lines, 250) == clip_text(lines, 250)
 
 
 def test_views_keep_to_a_hundred_blocks_and_short_titles():
