@@ -17,7 +17,7 @@ import json
 
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_attempts import check_attempts, count_attempt
-from guards.breaker_kinds import configs_for, governing, model_key, model_keys, parse_key
+from guards.breaker_kinds import BreakerLimits, governing, model_key, model_keys, parse_key
 from guards.breaker_records import BreakerRecords
 from guards.breaker_said import last_error
 from guards.breaker_spend import SpendRates
@@ -37,11 +37,9 @@ class BreakerGate:
     def __init__(self, *, policy: Policy) -> None:
         self.policy = policy
         self.enabled = policy.breakers.enabled
-        self.configs = configs_for(policy)
-        self._spend = SpendRates(
-            {"agent": policy.breakers.spend_rate, "namespace": policy.breakers.namespace_spend_rate}
-        )
-        self._records = BreakerRecords(self.configs, on_close=self._spend.clear)
+        self.limits = BreakerLimits(policy)  # each breaker's, by `breakers.scopes` prefix
+        self._spend = SpendRates(self.limits)
+        self._records = BreakerRecords(self.limits.config, on_close=self._spend.clear)
 
     # -- memory that follows the database -----------------------------------------------
 
@@ -110,8 +108,8 @@ class BreakerGate:
                 scope=key, state=b.state, reason=reason, retry_after=b.retry_after(now)
             )
         if task_id is not None:
-            limit = self.policy.breakers.max_attempts_per_task
             agent = governing(scope.path)[2][0]
+            limit = self.limits.max_attempts(agent)
             check_attempts(tx, records, agent=agent, task_id=task_id, limit=limit, now=now)
 
     def _model_kill_switch(self, tx: Tx, key: str, now: float) -> None:

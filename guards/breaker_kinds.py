@@ -8,7 +8,8 @@ A breaker is named by a key and has a kind:
 - ``model`` (``model:claude-haiku-4-5``): a model failing for several agents.
 
 :func:`configs_for` turns the policy's ``breakers`` section into one
-:class:`~guards.breaker.BreakerConfig` per kind.
+:class:`~guards.breaker.BreakerConfig` per kind; :class:`BreakerLimits` gives each
+breaker its own, from the longest ``breakers.scopes`` prefix of its key.
 
 Example:
     >>> governing("acme/alice/bot/c42")
@@ -20,12 +21,20 @@ from __future__ import annotations
 from typing import Any
 
 from guards.breaker import BreakerConfig
-from guards.config import Policy, SpendRate
+from guards.config import Breakers, Policy, SpendRate
 from guards.errors import InvalidInput
 from guards.prices import MODEL_NAME_RULE, is_model_name, undated
 from guards.scopes import LEVELS, Scope, ScopeError
 
-__all__ = ["MODEL_PREFIX", "configs_for", "governing", "model_key", "model_keys", "parse_key"]
+__all__ = [
+    "MODEL_PREFIX",
+    "BreakerLimits",
+    "configs_for",
+    "governing",
+    "model_key",
+    "model_keys",
+    "parse_key",
+]
 
 MODEL_PREFIX = "model:"
 
@@ -94,13 +103,19 @@ def governing(path: str) -> tuple[tuple[str, str], ...]:
 
 
 def configs_for(policy: Policy) -> dict[str, BreakerConfig]:
-    """One breaker config per kind (agent, namespace, user, model) from the policy."""
-    cfg = policy.breakers
+    """One breaker config per kind (agent, namespace, user, model) from the policy's top
+    level (``breakers.scopes`` aside: :class:`BreakerLimits`)."""
+    return _kinds(policy.breakers, "breakers")
+
+
+def _kinds(cfg: Breakers, source: str) -> dict[str, BreakerConfig]:
+    """One breaker config per kind from a ``breakers`` section (``source``: which)."""
     common: dict[str, Any] = {
         "cooldown_seconds": cfg.cooldown_seconds,
         "max_cooldown_seconds": cfg.max_cooldown_seconds,
         "trial_calls": cfg.half_open.trial_calls,
         "trial_budget_micros": cfg.half_open.trial_budget,
+        "limits_from": source,
     }
 
     def spend(rate: SpendRate | None) -> dict[str, Any]:
@@ -135,3 +150,73 @@ def configs_for(policy: Policy) -> dict[str, BreakerConfig]:
             **common,
         ),
     }
+
+
+# per prefix: each kind's config, and the attempts a task may make
+_Limits = tuple[dict[str, BreakerConfig], int]
+MAX_RESOLVED = 50_000  # breaker keys whose limits are remembered before they are dropped
+
+
+class BreakerLimits:
+    """Each breaker's limits: the policy's ``breakers``, or under the longest
+    ``breakers.scopes`` prefix of its key (the keys it left out are the top level's).
+
+    A policy without ``breakers.scopes`` costs a lookup per call; with it, a key is
+    resolved once and remembered (bounded, as :func:`governing`'s paths are).
+
+    Example:
+        >>> from guards.config import parse_policy
+        >>> p = parse_policy({"breakers": {"scopes": {"acme/a": {"max_attempts_per_task": 5}}}})
+        >>> limits = BreakerLimits(p)
+        >>> limits.max_attempts("acme/a/bot"), limits.max_attempts("acme/b/bot")
+        (5, 3)
+        >>> limits.config("acme/a/bot", "agent").limits_from
+        'acme/a'
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        cfg = policy.breakers
+        self._top: _Limits = (_kinds(cfg, "breakers"), cfg.max_attempts_per_task)
+        self._prefixes: dict[str, _Limits] = {}
+        for prefix in cfg.scopes:
+            under = cfg.for_prefix(prefix)
+            self._prefixes[prefix] = (_kinds(under, prefix), under.max_attempts_per_task)
+        self._resolved: dict[str, _Limits] = {}
+
+    def _of(self, key: str) -> _Limits:
+        """The limits of ``key`` (a scope path): its longest prefix's, else the top's."""
+        if not self._prefixes:
+            return self._top
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._top
+            parts = key.split("/")
+            for depth in range(len(parts), 0, -1):
+                prefix = "/".join(parts[:depth])
+                if prefix in self._prefixes:
+                    found = self._prefixes[prefix]
+                    break
+            if len(self._resolved) >= MAX_RESOLVED:
+                self._resolved.clear()
+            self._resolved[key] = found
+        return found
+
+    def config(self, key: str, kind: str) -> BreakerConfig:
+        """The config of the breaker ``key`` of ``kind`` (a model's: the top level's)."""
+        if kind == "model":
+            return self._top[0][kind]
+        return self._of(key)[0][kind]
+
+    def max_attempts(self, agent: str) -> int:
+        """``max_attempts_per_task`` for the agent ``agent``."""
+        return self._of(agent)[1]
+
+    def longest_spend_window(self) -> int | None:
+        """The longest spend-rate window of any agent or namespace (None: no spend limit)."""
+        windows = [
+            c.spend_per_seconds
+            for kinds, _ in (self._top, *self._prefixes.values())
+            for kind in ("agent", "namespace")
+            if (c := kinds[kind]).spend_max_micros is not None
+        ]
+        return max(windows, default=None)

@@ -12,7 +12,7 @@ it; when the store rolls writes back, :meth:`BreakerRecords.forget` drops the me
 and it reloads from the rows.
 
 Example:
-    >>> # records = BreakerRecords(configs_for(policy), on_close=spend.clear)
+    >>> # records = BreakerRecords(BreakerLimits(policy).config, on_close=spend.clear)
     >>> # b = records.entry(tx, "acme/alice/bot", "agent")
     >>> # records.apply(tx, b, "agent", (b.force_close(now, actor="U01"),), now)
 """
@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from guards.breaker import (
@@ -91,9 +91,9 @@ class BreakerRecords:
     """The breakers of one process in memory, each written to its row as it changes."""
 
     def __init__(
-        self, configs: Mapping[str, BreakerConfig], *, on_close: Callable[[str], None]
+        self, config_of: Callable[[str, str], BreakerConfig], *, on_close: Callable[[str], None]
     ) -> None:
-        self.configs = configs
+        self.config_of = config_of  # a breaker's config by key and kind (its scope's limits)
         self.on_close = on_close  # told a breaker's key when it closes (its spend starts over)
         self.entries: dict[str, Breaker] = {}
         self.not_closed: set[str] | None = None  # every key not closed, once loaded
@@ -124,7 +124,7 @@ class BreakerRecords:
         return breaker
 
     def _from_row(self, key: str, kind: str, row: Any) -> Breaker:
-        config = self.configs[kind]
+        config = self.config_of(key, kind)
         if row is None:
             return Breaker(key, config)
         return Breaker(

@@ -1,8 +1,9 @@
 """Spend-rate observation: the money an agent or a namespace spent in a sliding window.
 
 A settled charge goes into the window of its agent and of its namespace (when the
-policy sets ``breakers.spend_rate`` / ``breakers.namespace_spend_rate``), and the
-breaker trips when the window reaches the limit (:meth:`guards.breaker.Breaker.on_spend`).
+policy sets ``breakers.spend_rate`` / ``breakers.namespace_spend_rate`` for it: the top
+level's, or its longest ``breakers.scopes`` prefix's), and the breaker trips when the
+window reaches the limit (:meth:`guards.breaker.Breaker.on_spend`).
 
 The windows are kept in memory on the writer thread. On first use, and again after a
 rollback (:meth:`SpendRates.forget`), they are rebuilt from the recent settled
@@ -10,19 +11,16 @@ reservations; charges at or before a breaker's ``spend_reset_at`` (its last clos
 do not count, and a close empties the window (:meth:`SpendRates.clear`).
 
 Example:
-    >>> # spend = SpendRates({"agent": policy.breakers.spend_rate, "namespace": None})
+    >>> # spend = SpendRates(BreakerLimits(policy))
     >>> # spend.observe(tx, records, res, governing(res.scope), now)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from guards.breaker import SpendWindow
-from guards.breaker_kinds import governing
+from guards.breaker_kinds import BreakerLimits, governing
 from guards.breaker_records import BreakerRecords
 from guards.breaker_windows import drop_idle
-from guards.config import SpendRate
 from guards.ledger import Reservation
 from guards.store import Tx
 
@@ -34,8 +32,8 @@ MAX_WINDOWS = 50_000  # windows kept before those with nothing left in them are 
 class SpendRates:
     """The spend-rate windows of agents and namespaces, one per breaker key."""
 
-    def __init__(self, rates: Mapping[str, SpendRate | None]) -> None:
-        self._rates = dict(rates)  # kind (agent, namespace) -> its limit, None: no limit
+    def __init__(self, limits: BreakerLimits) -> None:
+        self._limits = limits  # each agent's and namespace's spend rate (None: no limit)
         self._spend: dict[str, SpendWindow] | None = None
         self._drop_at = MAX_WINDOWS
 
@@ -64,8 +62,8 @@ class SpendRates:
         """Count a settled charge in the agent's and the namespace's window; maybe trip."""
         windows: dict[str, SpendWindow] | None = None
         for key, kind in (keys[2], keys[0]):
-            rate = self._rates[kind]
-            if rate is None:
+            rate = self._limits.config(key, kind)
+            if rate.spend_max_micros is None:
                 continue
             if windows is None:
                 windows = self._spend_windows(tx, now, exclude=res.id)
@@ -76,7 +74,7 @@ class SpendRates:
             if window is None:
                 if len(windows) >= self._drop_at:  # agents that stopped spending go
                     self._drop_at = drop_idle(windows, lambda w: w.total_at(now) == 0, MAX_WINDOWS)
-                window = windows[key] = SpendWindow(rate.per_seconds)
+                window = windows[key] = SpendWindow(rate.spend_per_seconds)
             window.add(now, res.charged_micros)
             t = b.on_spend(now, window.total_at(now))
             if t is not None:
@@ -86,8 +84,7 @@ class SpendRates:
         """The in-memory windows, rebuilt from recent settled reservations on first use."""
         if self._spend is not None:
             return self._spend
-        rates = [(i, r) for i, r in ((2, self._rates["agent"]), (0, self._rates["namespace"])) if r]
-        horizon = now - max(r.per_seconds for _, r in rates)
+        horizon = now - (self._limits.longest_spend_window() or 0)
         resets = dict(
             tx.all("SELECT key, spend_reset_at FROM breakers WHERE spend_reset_at > ?", (horizon,))
         )
@@ -101,13 +98,16 @@ class SpendRates:
             (horizon, now, exclude),
         ):
             keys = governing(scope)
-            for index, rate in rates:
-                key = keys[index][0]
-                if at <= now - rate.per_seconds or at <= resets.get(key, float("-inf")):
+            for key, kind in (keys[2], keys[0]):
+                rate = self._limits.config(key, kind)
+                if rate.spend_max_micros is None:
+                    continue
+                per = rate.spend_per_seconds
+                if at <= now - per or at <= resets.get(key, float("-inf")):
                     continue
                 window = windows.get(key)
                 if window is None:
-                    window = windows[key] = SpendWindow(rate.per_seconds)
+                    window = windows[key] = SpendWindow(per)
                 window.add(at, micros)
         self._spend = windows
         return windows

@@ -70,6 +70,8 @@ class BreakerConfig:
     trial_budget_micros: int = 500_000
     modes: Mapping[str, str] = field(default_factory=dict)  # trip kind -> approval / auto
     trials_by_id: bool = True  # False (models): every settle in half_open is a trial call
+    # which limits these are: a `breakers.scopes` prefix, or "breakers" (the top level)
+    limits_from: str = "breakers"
 
     def cooldown(self, reopens: int) -> int:
         """The cool-down after ``reopens`` consecutive re-opens."""

@@ -2,7 +2,8 @@
 
 ``GET /v1/breakers`` and ``/agent breakers`` show the same rows: the state, why, since
 when, when a refused caller may retry, the figures of the trip, the trial in
-progress and the recent failures.
+progress, the recent failures, and whose limits hold for it (``limits_from``: a
+``breakers.scopes`` prefix, or ``breakers``).
 
 Example:
     >>> from guards.breaker import Breaker, BreakerConfig
@@ -45,6 +46,8 @@ class BreakerRow:
     consecutive_failures: int
     recent_failures: int
     recent_calls: int
+    # the `breakers.scopes` prefix whose limits hold for it, or "breakers" (the top level)
+    limits_from: str = "breakers"
 
     def as_json(self) -> BreakerInfo:
         """The wire shape (the client's :class:`~guards.client_types.BreakerInfo`)."""
@@ -66,6 +69,7 @@ class BreakerRow:
                 "recent": self.recent_failures,
                 "calls": self.recent_calls,
             },
+            "limits_from": self.limits_from,
         }
 
 
@@ -99,6 +103,7 @@ def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
         consecutive_failures=b.window.consecutive,
         recent_failures=b.window.failures,
         recent_calls=len(b.window.items),
+        limits_from=b.config.limits_from,
     )
 
 

@@ -112,6 +112,7 @@ class BreakerInfo(TypedDict):
     figures: dict[str, Any]
     trial: dict[str, int] | None
     failures: BreakerFailures
+    limits_from: str  # the `breakers.scopes` prefix whose limits hold, or "breakers"
 
 
 class BreakersAnswer(TypedDict):

@@ -25,6 +25,7 @@ from guards.config_types import (
 from guards.scopes import LEVELS, Scope, ScopeError
 
 __all__ = [
+    "BreakerScope",
     "Breakers",
     "Budgets",
     "Burst",
@@ -164,6 +165,63 @@ _MODEL_FAILURES: dict[str, Any] = {
 }
 
 
+class BreakerScope(Section):
+    """The breaker limits of one scope prefix (``breakers.scopes.<prefix>``): any subset of
+    the top-level keys; a key left out is the top level's (field by field in
+    ``failures``, ``half_open`` and the spend rates), and ``spend_rate: null`` turns the
+    spend breaker off under the prefix."""
+
+    spend_rate: SpendRate | None = None
+    namespace_spend_rate: SpendRate | None = None
+    failures: FailureTrip | None = None
+    cooldown_seconds: PositiveSeconds | None = None
+    max_cooldown_seconds: PositiveSeconds | None = None
+    half_open: HalfOpen | None = None
+    failures_half_open_mode: Literal["approval", "auto"] | None = None
+    max_attempts_per_task: int | None = Field(None, ge=1, le=1000)
+
+
+# the keys of a prefix that merge field by field with the top level's (keys left out inherit)
+_MERGED: dict[str, type[Section]] = {
+    "failures": FailureTrip,
+    "half_open": HalfOpen,
+    "spend_rate": SpendRate,
+    "namespace_spend_rate": SpendRate,
+}
+
+
+def _inherited(kind: type[Section], value: object) -> dict[str, Any]:
+    """What a prefix inherits of a top-level section: the keys the file wrote there, if
+    they are valid (a bad one is refused at its own key, not again under each prefix)."""
+    if isinstance(value, Section):
+        return value.model_dump(exclude_unset=True)
+    if not isinstance(value, dict):
+        return {}
+    try:
+        kind.model_validate(value)
+    except ValueError:
+        return {}
+    return value
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot be a breaker prefix (None: it can)."""
+    if prefix.startswith("model:"):
+        return (
+            "a model's breaker is set by breakers.model_failures, model_min_agents and"
+            " model_half_open_mode (one for every model); a prefix here is a scope path"
+            " such as acme/alice"
+        )
+    try:
+        scope = Scope.parse(prefix)
+    except ScopeError as exc:
+        return f"not a scope path: {exc}"
+    if scope.depth > 3:
+        agent = "/".join(prefix.split("/")[:3])
+        return f"a conversation's calls count toward its agent's breaker: write {agent}"
+    return None
+
+
 class Breakers(Section):
     enabled: bool = True
     failures: FailureTrip = FailureTrip()
@@ -180,6 +238,57 @@ class Breakers(Section):
     model_min_agents: int = Field(2, ge=1, le=10_000)
     # a model's outage needs no human: its trial starts by itself after the cool-down
     model_half_open_mode: Literal["approval", "auto"] = "auto"
+    # limits per scope prefix; the longest prefix of a breaker's key wins
+    scopes: dict[str, BreakerScope] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scopes_inherit(cls, data: object) -> object:
+        """A prefix's ``failures``, ``half_open`` and spend rates are the top level's with
+        the keys it wrote on top, checked as one (``min_calls`` against the top level's
+        ``window_calls``), as ``model_failures`` merges its defaults."""
+        if not isinstance(data, dict) or not isinstance(data.get("scopes"), dict):
+            return data
+        scopes: dict[object, object] = {}
+        for prefix, over in data["scopes"].items():
+            if isinstance(over, dict):
+                over = dict(over)
+                for key, kind in _MERGED.items():
+                    if isinstance(over.get(key), dict):
+                        over[key] = {**_inherited(kind, data.get(key)), **over[key]}
+            scopes[prefix] = over
+        return {**data, "scopes": scopes}
+
+    @field_validator("scopes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, BreakerScope]) -> dict[str, BreakerScope]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for prefix, limits in value.items():
+            problem = _prefix_problem(prefix)
+            if problem is not None:
+                problems.append(((prefix,), problem))
+            elif "namespace_spend_rate" in limits.model_fields_set and "/" in prefix:
+                namespace = prefix.split("/")[0]
+                problems.append(
+                    (
+                        (prefix, "namespace_spend_rate"),
+                        f"only a namespace sets namespace_spend_rate: write it under {namespace}",
+                    )
+                )
+        if problems:
+            refuse("Breakers", problems)
+        return value
+
+    def for_prefix(self, prefix: str) -> Breakers:
+        """The section as it holds under ``prefix``: the top level with the prefix's keys.
+
+        >>> b = Breakers.model_validate({"scopes": {"acme": {"cooldown_seconds": 60}}})
+        >>> b.for_prefix("acme").cooldown_seconds, b.for_prefix("acme").max_cooldown_seconds
+        (60, 14400)
+        """
+        limits = self.scopes[prefix]
+        written = {key: getattr(limits, key) for key in limits.model_fields_set}
+        return self.model_copy(update={**written, "scopes": {}})
 
     @field_validator("model_failures", mode="before")
     @classmethod
@@ -189,26 +298,33 @@ class Breakers(Section):
 
     @model_validator(mode="after")
     def _cooldowns(self) -> Breakers:
-        if self.max_cooldown_seconds < self.cooldown_seconds:
-            # said at the key written: a `cooldown_seconds: 1d` alone was refused naming
-            # max_cooldown_seconds, which the file never set (audit26 contract F3)
-            least, most = (
-                format_seconds(self.cooldown_seconds),
-                format_seconds(self.max_cooldown_seconds),
-            )
-            if "max_cooldown_seconds" in self.model_fields_set:
-                said = (
-                    ("max_cooldown_seconds",),
-                    f"{most} is shorter than cooldown_seconds ({least})",
-                )
-            else:
-                said = (
-                    ("cooldown_seconds",),
-                    f"{least} is longer than max_cooldown_seconds ({most}, the longest a"
-                    " cool-down grows to): raise max_cooldown_seconds too",
-                )
-            refuse("Breakers", [said])
+        said = _cooldown_problem(self, self.model_fields_set)
+        problems = [] if said is None else [said]
+        for prefix, limits in self.scopes.items():
+            if not {"cooldown_seconds", "max_cooldown_seconds"} & limits.model_fields_set:
+                continue  # the top level's own, said there
+            under = _cooldown_problem(self.for_prefix(prefix), limits.model_fields_set)
+            if under is not None:
+                problems.append((("scopes", prefix, *under[0]), under[1]))
+        if problems:
+            refuse("Breakers", problems)
         return self
+
+
+def _cooldown_problem(cfg: Breakers, written: set[str]) -> tuple[tuple[str | int, ...], str] | None:
+    """A cool-down longer than its cap, said at the key written: a `cooldown_seconds: 1d`
+    alone was refused naming max_cooldown_seconds, which the file never set (audit26
+    contract F3)."""
+    if cfg.max_cooldown_seconds >= cfg.cooldown_seconds:
+        return None
+    least, most = format_seconds(cfg.cooldown_seconds), format_seconds(cfg.max_cooldown_seconds)
+    if "max_cooldown_seconds" in written:
+        return (("max_cooldown_seconds",), f"{most} is shorter than cooldown_seconds ({least})")
+    return (
+        ("cooldown_seconds",),
+        f"{least} is longer than max_cooldown_seconds ({most}, the longest a"
+        " cool-down grows to): raise max_cooldown_seconds too",
+    )
 
 
 class NearDuplicate(Section):

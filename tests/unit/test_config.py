@@ -78,6 +78,36 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
         ({"breakers": {"spend_rate": {"max": 0}}}, ["breakers.spend_rate.max", "more than $0"]),
+        # limits per scope prefix (audit27 parity #4): each refusal names its key path
+        (
+            {"breakers": {"scopes": {"acme/alice": {"spend_rat": {"max": 5}}}}},
+            ["breakers.scopes.acme/alice.spend_rat: unknown key (did you mean 'spend_rate'?)"],
+        ),
+        (
+            {"breakers": {"scopes": {"model:gpt-4o": {"cooldown_seconds": "1h"}}}},
+            ["breakers.scopes.model:gpt-4o: ", "breakers.model_failures"],
+        ),
+        ({"breakers": {"scopes": {"a//b": {}}}}, ["breakers.scopes.a//b: ", "bad: ''"]),
+        (
+            {"breakers": {"scopes": {"acme": {"spend_rate": {"max": "-1.00"}}}}},
+            ["breakers.scopes.acme.spend_rate.max", "negative"],
+        ),
+        (
+            {"breakers": {"scopes": {"acme/alice/bot/c1": {"max_attempts_per_task": 5}}}},
+            ["breakers.scopes.acme/alice/bot/c1: ", "its agent's"],
+        ),
+        (
+            {"breakers": {"scopes": {"acme/alice": {"namespace_spend_rate": {"max": 5}}}}},
+            ["breakers.scopes.acme/alice.namespace_spend_rate: only a namespace"],
+        ),
+        (
+            {"breakers": {"scopes": {"acme": {"cooldown_seconds": "5h"}}}},
+            ["breakers.scopes.acme.cooldown_seconds: 5h is longer than max_cooldown_seconds"],
+        ),
+        (
+            {"breakers": {"scopes": {"acme": {"failures": {"min_calls": 30}}}}},
+            ["breakers.scopes.acme.failures.min_calls: cannot be larger than window_calls"],
+        ),
         # cross-checks name the key to change, not its section (audit10 L3)
         (
             {"budgets": {"scopes": {"acme/alice": {"day": 5, "timezone": "Europe/Berlin"}}}},
@@ -95,7 +125,7 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
             {
                 "oncall": {
                     "rotations": [
-                        {"name": "p", "users": ["U1"], "period": "day", "handoff": "mon 09:00"}
+                        {"name": "p", "users": ["U01"], "period": "day", "handoff": "mon 09:00"}
                     ]
                 }
             },
@@ -197,12 +227,58 @@ def test_model_breakers_keep_their_own_defaults_for_the_keys_left_out():
     assert parse_policy({}).breakers.model_failures.consecutive == 10
 
 
+def test_a_breaker_prefix_inherits_the_keys_it_leaves_out_field_by_field():
+    breakers = parse_policy(
+        {
+            "breakers": {
+                "failures": {"consecutive": 4, "window_calls": 30},
+                "half_open": {"trial_calls": 5},
+                "spend_rate": {"max": "2.00", "per_seconds": "5m"},
+                "scopes": {
+                    "acme": {
+                        "failures": {"consecutive": 2},
+                        "half_open": {"mode": "auto"},
+                        "spend_rate": {"max": "5.00"},
+                    },
+                    "globex": {"spend_rate": None, "cooldown_seconds": "1m"},
+                },
+            }
+        }
+    ).breakers
+    acme, globex = breakers.for_prefix("acme"), breakers.for_prefix("globex")
+    assert acme.failures.model_dump() == {
+        "consecutive": 2,
+        "rate": 0.5,
+        "window_calls": 30,
+        "min_calls": 10,
+    }
+    assert (acme.half_open.mode, acme.half_open.trial_calls) == ("auto", 5)
+    assert acme.spend_rate is not None and acme.spend_rate.per_seconds == 300
+    assert acme.spend_rate.max == 5_000_000 and acme.cooldown_seconds == 900
+    assert globex.spend_rate is None and globex.cooldown_seconds == 60
+    assert globex.failures.consecutive == 4
+
+
+def test_a_sighup_onto_a_bad_breaker_prefix_keeps_running(tmp_path, caplog):
+    from bot.reload import check_reload
+    from guards.config import Policy
+
+    config = tmp_path / "nightshift.yml"
+    config.write_text("breakers:\n  scopes:\n    acme/alice:\n      spend_rat: {max: 5}\n")
+    with caplog.at_level(logging.ERROR, logger="nightshift"):
+        assert check_reload(str(config), Policy(), had_file=True) is None
+    [said] = [r.getMessage() for r in caplog.records]
+    assert "breakers.scopes.acme/alice.spend_rat: unknown key" in said
+    assert "still running on the policy it last applied" in said
+
+
 def test_the_readmes_unquoted_rotation_start_is_a_date(tmp_path):
     """audit10 M1: YAML reads `start: 2026-01-05` as a date, as the README writes it."""
     path = tmp_path / "p.yml"
     path.write_text(
         "oncall:\n  rotations:\n"
-        "    - {name: p, users: [U1, U2], period: week, handoff: 'mon 09:00', start: 2026-01-05}\n"
+        "    - {name: p, users: [U01, U02], period: week, handoff: 'mon 09:00',"
+        " start: 2026-01-05}\n"
     )
     assert load_policy(path).oncall.rotations[0].start == "2026-01-05"
 
@@ -270,10 +346,10 @@ def test_a_count_of_days_may_be_written_as_days():
 def test_a_daily_rotation_without_a_handoff_hands_off_at_nine():
     """audit12 L2: the weekly default ('mon 09:00') refused a daily rotation that set none."""
     policy = parse_policy(
-        {"oncall": {"rotations": [{"name": "d", "users": ["U1"], "period": "day"}]}}
+        {"oncall": {"rotations": [{"name": "d", "users": ["U01"], "period": "day"}]}}
     )
     assert policy.oncall.rotations[0].handoff == "09:00"
-    weekly = parse_policy({"oncall": {"rotations": [{"name": "w", "users": ["U1"]}]}})
+    weekly = parse_policy({"oncall": {"rotations": [{"name": "w", "users": ["U01"]}]}})
     assert weekly.oncall.rotations[0].handoff == "mon 09:00"
 
 
