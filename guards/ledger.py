@@ -25,6 +25,7 @@ import dataclasses
 
 from guards.client_types import ReservationAnswer
 from guards.config import Policy
+from guards.credits import Credited, credit_charge
 from guards.errors import AttemptsExhausted, BreakerOpen, BudgetExceeded, Conflict, InvalidInput
 from guards.ledger_rows import INSERT_HOLD, by_id, by_key, reservation_id
 from guards.prices import PriceTable, UnknownModel
@@ -88,6 +89,19 @@ class Ledger(Settlements):
         """Drop every in-memory cache (writes were rolled back); they reload from the database."""
         super().forget()
         self._known_scopes.clear()
+
+    def credit(
+        self, tx: Tx, *, res_id: str, amount_micros: int | None, reason: str, actor: str
+    ) -> Credited:
+        """Take back a settled charge (``/agent credit``): :func:`guards.credits.credit_charge`."""
+        return credit_charge(
+            tx,
+            counters=self.counters,
+            res_id=res_id,
+            amount_micros=amount_micros,
+            reason=reason,
+            actor=actor,
+        )
 
     # -- reserve ------------------------------------------------------------------------
 
