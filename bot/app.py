@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.alerts import heartbeats
+from bot.alerts import heartbeats, shift_start
 from bot.api import build_web_app
 from bot.budget_ends import end_limits
 from bot.clock_watch import ClockWatch
@@ -211,6 +211,10 @@ class Nightshift:
             self.every(
                 BREAKER_TICK_SECONDS, self.breakers.sweep, name="breakers", args=[self.store]
             )
+            if self.policy.oncall.notify_shift_start:  # a DM as each on-call shift starts
+                self.every(
+                    shift_start.TICK_SECONDS, shift_start.tick, name="shift-start", args=[self]
+                )
             self.scheduler.start()
             self._clock_watch = asyncio.create_task(
                 self.clock_watch.run(), name="nightshift-clock-watch"

@@ -1,9 +1,10 @@
 """``/agent oncall`` and ``/agent status``: who answers now, and how the fleet is doing.
 
-``oncall`` shows each rotation's person on call and the next hand-off, and the
-escalation chain; ``oncall override`` lets a responder take a shift (or end the
-overrides). ``status`` shows every agent's last heartbeat, breaker and spend today,
-and how Slack delivery (the outbox) is doing.
+``oncall`` shows each rotation's person on call and the next hand-off, the overrides
+booked ahead, and the escalation chain; ``oncall override`` lets a responder take a
+shift, now or from a later time (``from sat 09:00``), or end the overrides. ``status``
+shows every agent's last heartbeat, breaker and spend today, and how Slack delivery (the
+outbox) is doing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,15 @@ from zoneinfo import ZoneInfo
 from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
-from bot.alerts.oncall import next_change, on_call, rotation_named
-from bot.alerts.render_time import duration
+from bot.alerts.oncall import (
+    Override,
+    WhenError,
+    next_change,
+    on_call,
+    rotation_named,
+    start_at,
+)
+from bot.alerts.render_time import clock_time, duration
 from bot.blocks import context, echo, fit_text, header, line_sections, section
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -36,6 +44,8 @@ __all__: list[str] = []
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
 OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
+MAX_BOOKED = 10  # overrides booked ahead listed in /agent oncall
+_FROM = "`from 09:00`, `from tomorrow 09:00`, `from sat 09:00` or `from 2026-12-05 09:00`"
 
 
 def _user(text: str) -> str:
@@ -51,9 +61,14 @@ def _user(text: str) -> str:
 # -- on-call --------------------------------------------------------------------------
 
 
-@subcommand("oncall", usage="oncall [override @user <duration> [rotation] | override clear]")
+@subcommand(
+    "oncall", usage="oncall [override @user <duration> [rotation] [from <when>] | override clear]"
+)
 async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
-    """Who is on call now per rotation, and the next hand-off; `override` takes a shift."""
+    """Who is on call now per rotation, and the next hand-off; `override` takes a shift.
+
+    ``from sat 09:00`` books it ahead (the policy's time zone); ``override clear
+    [rotation]`` ends the override on now and cancels those booked."""
     if args and args[0].lower() == "override":
         return await _override(ctx, args[1:])
     if args:
@@ -83,6 +98,7 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
             line += f"\n    next hand-off {when} → {_mention(change[1])}"
         line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))
         lines.append(line)
+    lines += _booked_lines(overrides, tz, now)
     chain = engine.chain
     if chain.steps:
         steps = " → ".join(
@@ -103,15 +119,16 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
     await require_responder(ctx, "change who is on call")
     if args and args[0].lower() == "clear":
         rotation = _rotation(policy, args[1] if len(args) > 1 else None)
-        n = await ctx.ns.store.write(
+        done = await ctx.ns.store.write(
             lambda tx: ops.end_overrides(engine, tx, rotation=rotation, actor=ctx.actor)
         )
-        if not n:
-            return Reply.text_only(f"No override of {rotation} to end; the schedule applies.")
-        return Reply.text_only(
-            f"Ended {n} override(s) of {rotation}; the schedule applies again.", ephemeral=False
-        )
+        return _cleared(done, rotation)
     args = join_duration(args, 1)  # `2 h`, `2 hours`
+    now = ctx.ns.clock.now()
+    starts_at = None
+    if "from" in (words := [a.lower() for a in args[2:4]]):
+        at = 2 + words.index("from")
+        args, starts_at = args[:at], _start(args[at + 1 :], engine.tz, now)
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])
@@ -125,14 +142,78 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
         )
     made = await ctx.ns.store.write(
         lambda tx: ops.override(
-            engine, tx, rotation=rotation, user=user, seconds=seconds, actor=ctx.actor
+            engine,
+            tx,
+            rotation=rotation,
+            user=user,
+            seconds=seconds,
+            actor=ctx.actor,
+            starts_at=starts_at,
         )
     )
+    if made.starts_at > made.created_at:
+        return Reply.text_only(
+            f"<@{user}> is on call for {rotation} from {_day_time(made.starts_at, engine.tz, now)}"
+            f" until {clock_time(made.ends_at, engine.tz, now=made.starts_at)} ({engine.tz.key}),"
+            f" booked by <@{ctx.actor}>.",
+            ephemeral=False,
+        )
     return Reply.text_only(
         f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
         f" (set by <@{ctx.actor}>).",
         ephemeral=False,
     )
+
+
+def _start(words: list[str], tz: ZoneInfo, now: float) -> float:
+    """The start ``from <when>`` names, or a UsageError saying what it takes."""
+    forms = f"write {_FROM}, in {tz.key} time"
+    if not words:
+        raise UsageError(f"`from` needs a start: {forms}")
+    try:
+        return start_at(words, tz, now)
+    except WhenError as exc:
+        said = exc.why if exc.typed is None else f"`{echo(exc.typed)}` {exc.why}"
+        raise UsageError(f"{said}; {forms}. Nothing was booked.") from None
+
+
+def _day_time(ts: float, tz: ZoneInfo, now: float) -> str:
+    """``03:30 today``, or ``Sat 05 Dec 09:00``: a start is never read as the wrong day."""
+    said = clock_time(ts, tz, now=now)
+    same_day = datetime.fromtimestamp(ts, tz).date() == datetime.fromtimestamp(now, tz).date()
+    return f"{said} today" if same_day else said
+
+
+def _booked_lines(overrides: list[Override], tz: ZoneInfo, now: float) -> list[str]:
+    """``Booked: <@U1> for primary Sat 05 Dec 09:00 → 21:00, by <@U2>``, soonest first."""
+    booked = sorted((o for o in overrides if o.booked(now)), key=lambda o: o.starts_at)
+    lines = [
+        f"Booked: <@{o.user}> for {o.rotation} {_day_time(o.starts_at, tz, now)}"
+        f" → {clock_time(o.ends_at, tz, now=o.starts_at)}"
+        + (f", by <@{o.created_by}>" if o.created_by else "")
+        for o in booked[:MAX_BOOKED]
+    ]
+    if len(booked) > MAX_BOOKED:
+        lines.append(f"… and {len(booked) - MAX_BOOKED} more booked")
+    return lines
+
+
+def _overrides(n: int) -> str:
+    return "1 override" if n == 1 else f"{n} overrides"
+
+
+def _cleared(done: ops.OverridesEnded, rotation: str) -> Reply:
+    """What ``override clear`` says: how many it ended now and cancelled ahead."""
+    if not done.ended and not done.cancelled:
+        return Reply.text_only(f"No override of {rotation} to end; the schedule applies.")
+    if not done.ended:
+        noun = "override" if done.cancelled == 1 else "overrides"
+        text = f"Cancelled {done.cancelled} booked {noun}"
+        return Reply.text_only(f"{text} of {rotation}; the schedule applies.", ephemeral=False)
+    text = f"Ended {_overrides(done.ended)}"
+    if done.cancelled:
+        text += f" and cancelled {done.cancelled} booked"
+    return Reply.text_only(f"{text} of {rotation}; the schedule applies again.", ephemeral=False)
 
 
 def _left_lines(users: list[str], skipped: tuple[str, ...], gone: frozenset[str]) -> list[str]:

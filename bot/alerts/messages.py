@@ -98,12 +98,15 @@ class AlertMessages:
         return [Alert.from_row(r) for r in rows]
 
     def overrides(self, tx: Tx, now: float) -> list[Override]:
+        """The overrides not over at ``now``: active ones and those booked ahead (the next
+        hand-off reads their start; :func:`~bot.alerts.oncall.on_call` counts each only
+        from its ``starts_at``, so one booked ahead pages nobody before it starts)."""
         rows = tx.all(
-            "SELECT rotation, user_id, starts_at, ends_at, created_at FROM oncall_overrides"
-            " WHERE ends_at > ? ORDER BY id",
+            "SELECT rotation, user_id, starts_at, ends_at, created_at, created_by"
+            " FROM oncall_overrides WHERE ends_at > ? AND ends_at > starts_at ORDER BY id",
             (now,),
         )
-        return [Override(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        return [Override(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def channel_for(self, scope: str) -> str:
         return self.policy.channels.alerts_for(scope) or DEFAULT_CHANNEL

@@ -454,7 +454,7 @@ async def test_clearing_overrides_says_what_it_ended(slack_http):
     assert nothing.get("response_type", "ephemeral") == "ephemeral"
     await slack.command("oncall override <@U09|dana> 4h", user="U01")
     ended = await slack.command("oncall override clear", user="U01")
-    assert ended["text"].startswith("Ended 1 override(s) of primary")
+    assert ended["text"] == "Ended 1 override of primary; the schedule applies again."
     assert ended["response_type"] == "in_channel"
     rows = await slack.app.store.fetch(
         "SELECT actor, target, before FROM audit WHERE action = 'oncall.override.end'"

@@ -1,0 +1,212 @@
+"""Overrides booked ahead (``oncall override @user 12h from sat 09:00``) and the DM a
+person gets when their shift starts (``oncall.notify_shift_start``): audit27 parity #7.
+
+The clock starts on Thu 01 Jan 2026, 01:00 in Berlin; U01 is on call for primary until
+Mon 05 Jan 09:00, then U02.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.alerts.shift_start import tick as shift_tick
+from guards.clock import ManualClock
+from guards.events import BreakerOpened
+from tests.scenario.test_alerts import ALERTS, alerts_of, emit
+
+ADMIN = "U0ADMIN"
+HOUR = 3600
+SAT_9 = 1_767_225_600.0 + 2 * 86_400 + 8 * HOUR  # Sat 03 Jan 2026 09:00 CET
+
+
+def policy(**oncall: Any) -> dict[str, Any]:
+    return {
+        "admins": [ADMIN],
+        "timezone": "Europe/Berlin",
+        "channels": {"alerts": ALERTS},
+        "alerts": {"repeat_escalation": 0},
+        "oncall": {
+            "rotations": [{"name": "primary", "users": ["U01", "U02"], "start": "2025-12-29"}],
+            "escalation": [{"notify": "rotation:primary", "after": "0m"}],
+            **oncall,
+        },
+    }
+
+
+async def paged(slack: Any, scope: str) -> str:
+    """Whom a P0 on ``scope`` pages now."""
+    now = slack.app.clock.now()
+    await emit(slack.app, BreakerOpened(at=now, scope=scope, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    rows = await slack.app.store.fetch(
+        "SELECT e.target FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+        " WHERE a.scope = ? ORDER BY e.id",
+        (scope,),
+    )
+    return str(rows[-1]["target"])
+
+
+async def overrides(slack: Any) -> list[tuple[Any, ...]]:
+    rows = await slack.app.store.fetch(
+        "SELECT user_id, starts_at, ends_at FROM oncall_overrides ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_an_override_booked_ahead_starts_and_ends_at_its_times(slack_http):
+    slack = await slack_http(policy(), clock=ManualClock())
+    clock = slack.app.clock
+    reply = await slack.command("oncall override <@U09|erin> 12h from sat 09:00")
+    assert reply["text"] == (
+        "<@U09> is on call for primary from Sat 03 Jan 09:00 until 21:00 (Europe/Berlin),"
+        " booked by <@U0ADMIN>."
+    )
+    assert reply["response_type"] == "in_channel"
+    assert await overrides(slack) == [("U09", SAT_9, SAT_9 + 12 * HOUR)]
+    before = (await slack.command("oncall"))["text"]
+    assert "*primary* (weekly, hand-off mon 09:00): <@U01>\n" in before
+    assert "next hand-off Sat 03 Jan 09:00 CET → <@U09>" in before
+    assert "Booked: <@U09> for primary Sat 03 Jan 09:00 → 21:00, by <@U0ADMIN>" in before
+    # before it starts: the schedule's person is paged, and erin is no responder yet
+    assert await paged(slack, "acme/a/one") == "U01"
+    assert "only admins" in (await slack.command("ack 1", user="U09"))["text"].lower()
+    clock.set(SAT_9 - 1)
+    assert await paged(slack, "acme/a/two") == "U01"
+    clock.set(SAT_9)
+    now = (await slack.command("oncall"))["text"]
+    assert "<@U09> (override until 21:00)" in now
+    assert "Booked:" not in now
+    assert await paged(slack, "acme/a/three") == "U09"
+    clock.set(SAT_9 + 12 * HOUR)
+    after = (await slack.command("oncall"))["text"]
+    assert "*primary* (weekly, hand-off mon 09:00): <@U01>\n" in after
+    assert await paged(slack, "acme/a/four") == "U01"
+    [(actor, before_, after_)] = [
+        tuple(r)
+        for r in await slack.app.store.fetch(
+            "SELECT actor, before, after FROM audit WHERE action = 'oncall.override'"
+        )
+    ]
+    assert (actor, before_) == (ADMIN, "U01")
+    assert after_ == ("U09 for 12h, from 2026-01-03T09:00:00+01:00 until 2026-01-03T21:00:00+01:00")
+
+
+async def test_from_takes_a_time_a_day_or_a_date_and_a_past_time_means_the_next(slack_http):
+    slack = await slack_http(policy(), clock=ManualClock())  # Thu 01 Jan 01:00
+    later = await slack.command("oncall override <@U09> 1h from 03:30")
+    assert "from 03:30 today until 04:30 (Europe/Berlin)" in later["text"], later["text"]
+    past = await slack.command("oncall override <@U09> 1h from 00:30")
+    assert "from Fri 02 Jan 00:30 until 01:30 (Europe/Berlin)" in past["text"], past["text"]
+    tomorrow = await slack.command("oncall override <@U09> 1h from tomorrow 9:15")
+    assert "from Fri 02 Jan 09:15 until 10:15" in tomorrow["text"], tomorrow["text"]
+    day = await slack.command("oncall override <@U09> 2h primary from THU 00:00")  # next week's
+    assert "from Thu 08 Jan 00:00 until 02:00" in day["text"], day["text"]
+    date = await slack.command("oncall override <@U09> 1d from 2026-03-01 09:00")
+    assert "from Sun 01 Mar 09:00 until Mon 02 Mar 09:00" in date["text"], date["text"]
+    assert len(await overrides(slack)) == 5
+
+
+async def test_a_bad_start_is_refused_and_nothing_is_booked(slack_http):
+    slack = await slack_http(policy(), clock=ManualClock())
+    cases = {
+        "from 25:00": "`25:00` is not a time",
+        "from 2026-02-30 09:00": "`2026-02-30` is not a date",
+        "from 2026-07-20 09:00": "at most 92 days ahead",
+        "from": "`from` needs a start",
+        "from 2025-12-31 09:00": "is past",
+        "from sat": "`sat` is not a time",
+        "from someday 09:00": "`someday 09:00` is not a start",
+        "from sat 09:00 extra": "`sat 09:00 extra` is not a start",
+    }
+    for tail, said in cases.items():
+        reply = (await slack.command(f"oncall override <@U09> 4h {tail}"))["text"]
+        assert said in reply, (tail, reply)
+        assert "Europe/Berlin" in reply, (tail, reply)
+    assert await overrides(slack) == []
+
+
+async def test_clear_ends_the_active_override_and_cancels_the_booked_ones(slack_http):
+    slack = await slack_http(policy(), clock=ManualClock())
+    await slack.command("oncall override <@U09> 4h")
+    await slack.command("oncall override <@U08> 4h from sat 09:00")
+    await slack.command("oncall override <@U07> 4h from sun 09:00")
+    cleared = await slack.command("oncall override clear")
+    assert cleared["text"] == (
+        "Ended 1 override and cancelled 2 booked of primary; the schedule applies again."
+    )
+    text = (await slack.command("oncall"))["text"]
+    assert "Booked:" not in text and "<@U01>" in text
+    slack.app.clock.set(SAT_9)
+    assert "<@U08>" not in (await slack.command("oncall"))["text"]
+    rows = await slack.app.store.fetch(
+        "SELECT before, after FROM audit WHERE action = 'oncall.override.end'"
+    )
+    assert [tuple(r) for r in rows] == [("U09", "cancelled booked: U08, U07")]
+    only = await slack.command("oncall override <@U08> 4h from sat 12:00")
+    assert "booked" in only["text"]
+    cleared = await slack.command("oncall override clear primary")
+    assert cleared["text"] == "Cancelled 1 booked override of primary; the schedule applies."
+
+
+# -- the DM at a shift's start -----------------------------------------------------------
+
+
+async def shift_dms(slack: Any, user: str) -> list[str]:
+    rows = await slack.app.store.fetch(
+        "SELECT args FROM outbox WHERE channel = ? AND method = 'chat.postMessage' ORDER BY id",
+        (user,),
+    )
+    return [json.loads(r["args"])["text"] for r in rows if "on call" in r["args"]]
+
+
+async def test_each_shift_start_is_told_once_also_across_a_restart(slack_http, tmp_path):
+    clock = ManualClock()
+    db = tmp_path / "shift.db"
+    slack = await slack_http(policy(notify_shift_start=True), clock=clock, db=db)
+    await slack.command("oncall override <@U09> 12h from sat 09:00")
+    assert await shift_tick(slack.app.ns) == 1  # U01's shift is on: said at the first tick
+    assert await shift_tick(slack.app.ns) == 0
+    assert await shift_dms(slack, "U01") == [
+        "You are on call for primary until Sat 03 Jan 09:00 (Europe/Berlin), then <@U09>."
+    ]
+    await slack.fake.wait_for(lambda: slack.fake.posts("U01"))
+    clock.set(SAT_9 + 30)
+    assert await shift_tick(slack.app.ns) == 1
+    assert await shift_dms(slack, "U09") == [
+        "You are on call for primary until 21:00 (Europe/Berlin), then <@U01>"
+        " (override by <@U0ADMIN>)."
+    ]
+    await slack.app.ns.stop()
+    again = await slack_http(policy(notify_shift_start=True), clock=clock, db=db)
+    assert await shift_tick(again.app.ns) == 0  # nothing said twice after the restart
+    clock.set(SAT_9 + 12 * HOUR)  # U01 again, in the shift already told
+    assert await shift_tick(again.app.ns) == 0
+    clock.set(SAT_9 + 2 * 86_400)  # Mon 05 Jan 09:00: the hand-off to U02
+    assert await shift_tick(again.app.ns) == 1
+    assert await shift_dms(again, "U02") == [
+        "You are on call for primary until Mon 12 Jan 09:00 (Europe/Berlin), then <@U01>."
+    ]
+    assert len(await shift_dms(again, "U09")) == 1 and len(await shift_dms(again, "U01")) == 1
+
+
+async def test_a_shift_that_began_and_ended_while_down_is_not_told(slack_http, tmp_path):
+    clock = ManualClock()
+    db = tmp_path / "down.db"
+    slack = await slack_http(policy(notify_shift_start=True), clock=clock, db=db)
+    await slack.command("oncall override <@U09> 2h from sat 09:00")
+    await shift_tick(slack.app.ns)
+    await slack.app.ns.stop()
+    clock.set(SAT_9 + 5 * HOUR)  # down from Thursday to Saturday 14:00
+    again = await slack_http(policy(notify_shift_start=True), clock=clock, db=db)
+    assert await shift_tick(again.app.ns) == 0
+    assert await shift_dms(again, "U09") == []
+
+
+async def test_no_shift_start_dm_unless_the_policy_asks(slack_http):
+    slack = await slack_http(policy(), clock=ManualClock())
+    await slack.command("oncall override <@U09> 12h from sat 09:00")
+    assert await shift_tick(slack.app.ns) == 0
+    slack.app.clock.set(SAT_9)
+    assert await shift_tick(slack.app.ns) == 0
+    assert await shift_dms(slack, "U01") == [] and await shift_dms(slack, "U09") == []
