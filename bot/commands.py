@@ -31,6 +31,8 @@ from bot.blocks import (
     MAX_TEXT,
     clip,
     echo,
+    fit_text,
+    line_sections,
     section,
 )
 from bot.chat_words import split_args
@@ -65,10 +67,12 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_alerts",
     "bot.commands_oncall",
     "bot.commands_alert_buttons",
+    "bot.commands_alert_actions",
     "bot.commands_jobs",
     "bot.commands_audit",
     "bot.commands_holds",
     "bot.commands_alert_story",
+    "bot.commands_credit",
 ]
 
 
@@ -211,11 +215,16 @@ def load_commands() -> None:
 
 
 def help_reply(note: str | None = None) -> Reply:
+    """Every command with its usage and what it does, in as many sections as they take
+    (one section holds 3,000 characters: the list outgrew it); the notification text
+    counts the commands it leaves out."""
     lines = [
         f"`/agent {s.usage}` — {s.help}" for s in sorted(SUBCOMMANDS.values(), key=lambda s: s.name)
     ]
-    text = "\n".join(([note, ""] if note else []) + ["*Nightshift commands*", *lines])
-    return Reply(text=text, blocks=[section(text)])
+    head = f"{note}\n\n*Nightshift commands*" if note else "*Nightshift commands*"
+    blocks, _ = line_sections([head, *lines], per_section=len(lines) + 1)
+    text = fit_text([head], lines, more=lambda n: f"… and {n} more commands (in the message)")
+    return Reply(text=text, blocks=blocks)
 
 
 def ask_admins(policy: Policy, unresolved: Mapping[str, str] | None = None) -> str:
@@ -248,18 +257,17 @@ def _unresolved(ctx: Context) -> Mapping[str, str]:
     return admins.unresolved if isinstance(admins, Admins) else {}
 
 
-# the words of the alert buttons, typed as commands
-BUTTON_ONLY = {"resolve": "Resolve", "escalate": "Escalate now"}
-
-
 def _aliased(args: list[str]) -> list[str]:
     """A command typed as people say it: ``acknowledge 4`` is ``ack 4`` (the button's
-    word), ``unsilence 4`` is ``silence 4 off``, ``on call`` is ``oncall``."""
+    word), ``unacknowledge 4`` is ``unack 4``, ``unsilence 4`` is ``silence 4 off``,
+    ``on call`` is ``oncall``."""
     if not args:
         return args
     name = args[0].lower()
     if name in ("acknowledge", "acknowledged"):
         return ["ack", *args[1:]]
+    if name in ("unacknowledge", "unacknowledged"):
+        return ["unack", *args[1:]]
     if name == "unsilence":
         return ["silence", *args[1:], "off"]
     if name not in SUBCOMMANDS and len(args) > 1 and name + args[1].lower() in SUBCOMMANDS:
@@ -275,11 +283,6 @@ async def dispatch(ctx: Context, text: str) -> Reply:
     name = args[0].lower()
     sub = SUBCOMMANDS.get(name)
     if sub is None:  # one line, not the whole help: it is read on a phone
-        if name in BUTTON_ONLY:
-            return Reply.text_only(
-                f"`{name}` is the {BUTTON_ONLY[name]} button on the alert's message, not a"
-                " command (`/agent ack <id>` acknowledges; `/agent alerts` lists the open ones)."
-            )
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
         guess = f" Did you mean `{close[0]}`?" if close else ""
         return Reply.text_only(

@@ -23,6 +23,11 @@ silence on a wider scope holds other alerts too, so the button names it and the
 command that lifts it instead. :func:`lifted_silences` and :func:`still_silenced`
 word a lift for the button and the command alike.
 
+Resolve and Escalate now act through :func:`resolve_as` and :func:`escalate_as`, which
+``/agent resolve`` and ``escalate`` (:mod:`bot.commands_alert_actions`) run too: the
+same audit rows, redraws and refusals, for an alert whose message went out without
+buttons.
+
 Acknowledge all's value is the storm summary's outbox ref (``fold:pages:U02:17``),
 not its alert ids. It acknowledges the summary's alerts still open, as the clicker,
 in one write (:func:`bot.alerts.operations.ack_storm`), and the summary then says who
@@ -46,7 +51,13 @@ from bot.responders import engine_of, local_time, require_responder, resolved_wo
 from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
 
-__all__ = ["lifted_silences", "still_silenced"]
+__all__ = [
+    "escalate_as",
+    "lifted_silences",
+    "resolve_as",
+    "resolved_reply",
+    "still_silenced",
+]
 
 SILENCE_BUTTON_SECONDS = 3600
 
@@ -226,38 +237,60 @@ async def act_escalate(ctx: Context, value: str) -> ActionResult:
     plain, tag = _untagged(value)
     alert_id, step = _escalate_value(plain)
     await _may_act(ctx, alert_id, tag, "escalate alerts")
+    return ActionResult(ephemeral=await escalate_as(ctx, alert_id, at_step=step))
+
+
+async def escalate_as(ctx: Context, alert_id: int, *, at_step: int | None = None) -> str:
+    """Escalate now, as ``ctx.actor`` (already allowed to): the Escalate now button and
+    ``/agent escalate``. Returns the words for them; a click or command that comes too
+    late (acknowledged, or past that step) raises Conflict, which says why, and nothing
+    is paged or audited."""
     engine = engine_of(ctx)
-    # a click that comes too late (acknowledged, or past that step) raises Conflict,
-    # which tells the clicker why; nothing is paged or audited
     who = await ctx.ns.store.write(
-        lambda tx: ops.escalate_now(engine, tx, alert_id=alert_id, actor=ctx.actor, at_step=step)
+        lambda tx: ops.escalate_now(engine, tx, alert_id=alert_id, actor=ctx.actor, at_step=at_step)
     )
     if who == "nobody":  # everyone that step names left the workspace: its thread says so
-        return ActionResult(
-            ephemeral=f"Escalated #{alert_id}: that step pages nobody (the alert's thread"
+        return (
+            f"Escalated #{alert_id}: that step pages nobody (the alert's thread"
             " says why); the chain goes on to its next step."
         )
     target = "the channel" if who == "channel" else f"<@{who}>"
-    return ActionResult(ephemeral=f"Escalated #{alert_id}: notified {target}.")
+    return f"Escalated #{alert_id}: notified {target}."
 
 
 @action("alert_resolve")
 async def act_resolve(ctx: Context, value: str) -> ActionResult:
     alert_id = await _clicked(ctx, value, "resolve alerts")
+    alert, silent, _ = await resolve_as(ctx, alert_id)
+    return ActionResult(ephemeral=resolved_reply(ctx, alert, silent))
+
+
+async def resolve_as(
+    ctx: Context, alert_id: int, *, reason: str | None = None
+) -> tuple[Alert, str | None, bool]:
+    """Resolve by hand, as ``ctx.actor`` (already allowed to): the Resolve button and
+    ``/agent resolve`` (with its ``reason``, Slack markup). Returns the alert, what
+    :func:`~bot.alerts.operations.still_silent` says, and whether this resolved it."""
     engine = engine_of(ctx)
 
-    def write(tx: Tx) -> tuple[Alert, str | None]:
-        alert = ops.resolve(engine, tx, alert_id=alert_id, actor=ctx.actor)
-        return alert, ops.still_silent(engine, tx, alert)
+    def write(tx: Tx) -> tuple[Alert, str | None, bool]:
+        alert, new = ops.resolve_saying(
+            engine, tx, alert_id=alert_id, actor=ctx.actor, reason=reason
+        )
+        return alert, ops.still_silent(engine, tx, alert), new
 
-    alert, silent = await ctx.ns.store.write(write)
+    return await ctx.ns.store.write(write)
+
+
+def resolved_reply(ctx: Context, alert: Alert, silent: str | None) -> str:
+    """``✅ #12 resolved by <@U1> at 03:20``, with what :func:`resolve_as` returned."""
     at = local_time(alert.resolved_at or 0, ctx)
     if alert.resolved_by:
-        said = f"✅ #{alert_id} resolved by <@{alert.resolved_by}> at {at}"
-        return ActionResult(ephemeral=f"{said}. ⚠️ {silent}." if silent else said)
-    return ActionResult(
-        ephemeral=f"✅ #{alert_id} resolved at {at} ({alert.resolve_reason or 'condition cleared'})"
-    )
+        said = f"✅ #{alert.id} resolved by <@{alert.resolved_by}> at {at}"
+        if alert.resolve_reason:
+            said += f" — {alert.resolve_reason}"
+        return f"{said}. ⚠️ {silent}." if silent else said
+    return f"✅ #{alert.id} resolved at {at} ({alert.resolve_reason or 'condition cleared'})"
 
 
 @action(STORM_ACK_ACTION)

@@ -21,7 +21,8 @@ from bot.alerts import folding
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.heartbeats import detection_window, rearm
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.messages import OPEN_ALERTS
+from bot.alerts.model import Alert
 from bot.alerts.oncall import Override, on_call, rotation_named
 from bot.alerts.render_storm import storm_acked_line, storm_others
 from bot.alerts.render_time import duration
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_ALERT_ID_DIGITS",
     "REPEAT_CLICK_SECONDS",
     "LiftedSilence",
+    "OverridesEnded",
     "SilenceLifted",
     "SilenceMade",
     "SilenceTarget",
@@ -56,8 +58,6 @@ __all__ = [
     "silence",
     "silence_target",
 ]
-
-_OPEN = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE resolved_at IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +260,7 @@ def silence(
         after=_iso(expires, engine.tz),
     )
     silenced = []
-    for row in tx.all(_OPEN + " AND silence_id IS NULL"):
+    for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
         alert = Alert.from_row(row)
         if engine.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
             continue
@@ -316,7 +316,7 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
             after=_iso(now, engine.tz),
             detail=f"silence {s.id} set by {s.created_by}, {duration(s.left)} left",
         )
-        held += [r[0] for r in tx.all(_OPEN + " AND silence_id = ?", (s.id,))]
+        held += [r[0] for r in tx.all(OPEN_ALERTS + " AND silence_id = ?", (s.id,))]
     if lifted:
         engine.end_silences(tx, now)
     again: list[int] = []
@@ -335,56 +335,103 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
 
 
 def override(
-    engine: AlertEngine, tx: Tx, *, rotation: str, user: str, seconds: int, actor: str
+    engine: AlertEngine,
+    tx: Tx,
+    *,
+    rotation: str,
+    user: str,
+    seconds: int,
+    actor: str,
+    starts_at: float | None = None,
 ) -> Override:
-    """Put ``user`` on call for ``rotation`` from now for ``seconds``."""
+    """Put ``user`` on call for ``rotation`` for ``seconds``, from now or from
+    ``starts_at`` (booked ahead: nobody is paged differently before it)."""
     if seconds < 60:  # "30s" for "30m" is a typo nobody means
         raise InvalidInput("duration", "an override lasts at least a minute, e.g. 4h")
     now = tx.clock.now()
-    # whom it puts off call, and until when, in the row a post-mortem reads (audit23
-    # forensics M5: "— → U0ERIN for 8h" read as "nobody was on call")
+    start = now if starts_at is None else max(starts_at, now)
+    # whom it puts off call (at its start), and until when, in the row a post-mortem
+    # reads (audit23 forensics M5: "— → U0ERIN for 8h" read as "nobody was on call")
     named = rotation_named(engine.policy.oncall, rotation)
     was = None
     if named is not None:
         overrides = engine.overrides(tx, now)
         gone = departed(engine.policy.oncall, [*named.users, *(o.user for o in overrides)])
-        was = on_call(named, engine.tz, now, overrides, gone).user
+        was = on_call(named, engine.tz, start, overrides, gone).user
     tx.execute(
         "INSERT INTO oncall_overrides (rotation, user_id, starts_at, ends_at, created_by,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (rotation, user, now, now + seconds, actor, now),
+        (rotation, user, start, start + seconds, actor, now),
     )
+    until = _iso(start + seconds, engine.tz)
     tx.audit(
         actor=actor,
         action="oncall.override",
         target=rotation,
         before=was or "nobody",
-        after=f"{user} for {duration(seconds)}, until {_iso(now + seconds, engine.tz)}",
+        after=f"{user} for {duration(seconds)}, until {until}"
+        if start == now
+        else f"{user} for {duration(seconds)}, from {_iso(start, engine.tz)} until {until}",
     )
-    return Override(rotation, user, now, now + seconds, now)
+    return Override(rotation, user, start, start + seconds, now, actor)
 
 
-def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> int:
-    """End the active overrides of ``rotation`` now; returns how many."""
+@dataclass(frozen=True, slots=True)
+class OverridesEnded:
+    """What ``override clear`` did: the active overrides ended, the booked ones cancelled."""
+
+    ended: int
+    cancelled: int
+
+
+def end_overrides(engine: AlertEngine, tx: Tx, *, rotation: str, actor: str) -> OverridesEnded:
+    """End the active overrides of ``rotation`` now, and cancel its booked ones (their
+    ``ends_at`` set to now, before their start: they never count)."""
     now = tx.clock.now()
-    users = [
-        str(r[0])
-        for r in tx.all(
-            "SELECT user_id FROM oncall_overrides WHERE lower(rotation) = lower(?) AND ends_at > ?",
-            (rotation, now),
-        )
-    ]
-    cur = tx.execute(
+    rows = tx.all(
+        "SELECT user_id, starts_at FROM oncall_overrides WHERE lower(rotation) = lower(?)"
+        " AND ends_at > ? ORDER BY starts_at, id",
+        (rotation, now),
+    )
+    active = [str(r[0]) for r in rows if r[1] <= now]
+    booked = [str(r[0]) for r in rows if r[1] > now]
+    tx.execute(
         "UPDATE oncall_overrides SET ends_at = ? WHERE lower(rotation) = lower(?) AND ends_at > ?",
         (now, rotation, now),
     )
-    if cur.rowcount:  # whose shift ended, as the override's own row said who began it
+    if rows:  # whose shift ended, as the override's own row said who began it
         tx.audit(
-            actor=actor, action="oncall.override.end", target=rotation, before=", ".join(users)
+            actor=actor,
+            action="oncall.override.end",
+            target=rotation,
+            before=", ".join(active) or None,
+            after=f"cancelled booked: {', '.join(booked)}" if booked else None,
         )
-    return cur.rowcount
+    return OverridesEnded(len(active), len(booked))
 
 
 def _iso(ts: float, tz: ZoneInfo) -> str:
     """An audit row's time: ISO 8601 with the policy time zone's offset, as people read it."""
     return datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+def resolve_saying(
+    engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, reason: str | None
+) -> tuple[Alert, bool]:
+    """Resolve by hand as :func:`resolve` does (the Resolve button's operation), and show
+    ``reason`` (Slack markup, escaped by the caller) on the alert's messages: ``✅ resolved
+    by <@U1> at 03:20 — restarted the worker``. Returns (alert, newly resolved); an alert
+    resolved already keeps its own resolution and reason.
+
+    Example:
+        >>> # alert, new = resolve_saying(engine, tx, alert_id=12, actor="U1", reason="fixed")
+    """
+    new = engine.get(tx, alert_id).resolved_at is None
+    alert = resolve(engine, tx, alert_id=alert_id, actor=actor)
+    if new and reason:
+        now = tx.clock.now()
+        tx.execute("UPDATE alerts SET resolve_reason = ? WHERE id = ?", (reason, alert_id))
+        alert = engine.get(tx, alert_id)
+        engine.update_pages(tx, alert, now)  # the edits resolve queued take these words
+        engine.touch(tx, alert, now, urgent=True)
+    return alert, new

@@ -109,7 +109,8 @@ async def test_button_words_and_typos_get_one_line(slack_http):
     oncall = (await slack.command("on call"))["text"]
     assert "primary" in oncall and "I don't know" not in oncall, oncall
     resolve = (await slack.command("resolve 3"))["text"]
-    assert resolve.startswith("`resolve` is the Resolve button on the alert's message"), resolve
+    # a command now, as the button does it (audit27 parity #12)
+    assert resolve == "there is no alert #3; `/agent alerts` lists the open ones", resolve
     assert "resume" not in resolve
     typo = (await slack.command("budgte acme"))["text"]
     assert typo == "I don't know `budgte`. Did you mean `budget`? `/agent help` lists the commands."
