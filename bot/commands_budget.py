@@ -22,13 +22,13 @@ from bot.commands_core import (
     exact_usd,
     is_known_scope,
     parse_amount,
+    parse_for,
     parse_scope_arg,
     parse_window,
 )
 from bot.known_scopes import did_you_mean, meant, unseen
 from bot.responders import engine_of
 from bot.slack.limits import LIST_TEXT
-from guards.config import parse_duration
 from guards.errors import InvalidInput
 from guards.ledger import Usage
 from guards.money import usd_for
@@ -41,7 +41,6 @@ __all__ = ["cmd_budget", "window_line"]
 MAX_NAMESPACES = 40  # namespaces in `/agent budget` (one section each; Slack allows 50 blocks)
 
 BACK_TO_POLICY = ("default", "policy")  # `budget set <scope> default <window>`
-MAX_FOR_DAYS = 92  # `budget set … for <duration>`: a while, not a quarter's standing raise
 _LEAD_GROUP = re.compile(r"\$?\d{1,3}")
 _GROUP = re.compile(r"\d{3}(\.\d+)?")
 
@@ -232,10 +231,9 @@ def _for_a_while(args: list[str]) -> tuple[list[str], int | None]:
     if len(args) < 2 or args[-2].lower() != "for":
         return args, None
     try:
-        seconds = parse_duration(args[-1], max_days=MAX_FOR_DAYS, min_seconds=60)
-    except ValueError as exc:
-        raise UsageError(f"`for` takes a duration like 2h or 1d: {exc}") from None
-    return args[:-2], seconds
+        return args[:-2], parse_for(args[-1])
+    except InvalidInput as exc:
+        raise UsageError(f"`for` takes {exc.message}") from None
 
 
 async def _budget_set(ctx: Context, args: list[str]) -> Reply:

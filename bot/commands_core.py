@@ -20,7 +20,7 @@ from bot.commands import ActionResult, Context, Reply, UsageError, action, help_
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
 from bot.responders import engine_of, resolved_words
-from guards.config import WINDOWS
+from guards.config import WINDOWS, parse_duration
 from guards.errors import InvalidInput
 from guards.money import parse_usd, usd_for
 from guards.scopes import Scope, ScopeError
@@ -34,6 +34,7 @@ __all__ = [
     "is_known_scope",
     "local_time",
     "parse_amount",
+    "parse_for",
     "parse_scope_arg",
     "parse_window",
     "seen_scope",
@@ -43,6 +44,7 @@ __all__ = [
 
 
 BUDGET_RAISE_MODAL = "budget_raise_modal"
+MAX_FOR_DAYS = 92  # a limit set for a while: a while, not a quarter's standing raise
 
 
 # -- shared helpers -----------------------------------------------------------------------
@@ -87,6 +89,18 @@ def parse_amount(text: str) -> int:
         said = str(exc) if len(text) <= 40 else f"{text[:40]!r}… is not an amount in USD"
         raise InvalidInput("amount", said) from None  # (it names the text: once is enough)
     return micros
+
+
+def parse_for(text: str) -> int | None:
+    """Seconds of a limit set for a while (``2h``, ``1d``; 1m to :data:`MAX_FOR_DAYS`
+    days), or None for an empty answer (until changed); InvalidInput when not one."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return parse_duration(text[:40], max_days=MAX_FOR_DAYS, min_seconds=60)
+    except ValueError as exc:
+        raise InvalidInput("for", f"a duration like 2h or 1d: {exc}") from None
 
 
 def parse_window(text: str) -> str:
@@ -160,6 +174,17 @@ def budget_raise_view(
                     "options": options,
                 },
             },
+            {  # a raise "for tonight" ends by itself (audit27 parity #3)
+                "type": "input",
+                "block_id": "for",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "For how long (empty: until changed)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "for",
+                    "placeholder": {"type": "plain_text", "text": "e.g. 8h; then the file's again"},
+                },
+            },
         ],
     }
 
@@ -196,37 +221,44 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
     if micros <= 0:
         raise InvalidInput("amount", "a raised budget is more than $0")
     window = parse_window(values.get("window") or "day")
+    seconds = parse_for(values.get("for", ""))
     try:
         node = Scope.parse(form.scope)
     except ScopeError as exc:
         raise InvalidInput("amount", str(exc)) from None
-    ctx.attempt = f"Raise budget: {node.path} {window} {exact_usd(micros)(micros)}"
+    lasting = f" for {render_time.duration(seconds)}" if seconds is not None else ""
+    ctx.attempt = f"Raise budget: {node.path} {window} {exact_usd(micros)(micros)}{lasting}"
     await ctx.require_admin("raise budgets")
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, list[Alert], Alert | None] | StaleForm:
+    def apply(tx: Tx) -> tuple[int | None, list[Alert], Alert | None, float | None] | StaleForm:
         limits = ctx.ns.ledger.limits(tx, node.path)
         now = limits.get(window)
         if form.shown is not None and now != form.limit(window) and now != micros:
             return _stale(ctx, tx, form, node.path, window, limits, micros)
+        until = tx.clock.now() + seconds if seconds is not None else None
         before = ctx.ns.ledger.set_limit(
-            tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor
+            tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor, until=until
         )
         alerts = engine.budget_changed(tx, scope=node.path)
-        return before, alerts, None if alerts else _last_budget_alert(tx, node.path)
+        return before, alerts, None if alerts else _last_budget_alert(tx, node.path), until
 
     done = await ctx.ns.store.write(apply)
     if isinstance(done, StaleForm):
         raise done
-    before, alerts, resolved = done
+    before, alerts, resolved, until = done
     policy = ctx.ns.ledger.policy_limits(node.path).get(window)
     usd = exact_usd(micros, before, policy)
     was = f" (was {usd(before)})" if before is not None else ""
     verb = "lowered to" if before is not None and micros < before else "set to"
-    line = f"💰 {window} budget of `{node.path}` {verb} {usd(micros)}{was} {by_whom(ctx)}"
+    ends = f", until {local_time(ctx, until)}" if until is not None else ""
+    line = f"💰 {window} budget of `{node.path}` {verb} {usd(micros)}{was} {by_whom(ctx)}{ends}"
     # which one wins, as `budget set` says it: to the submitter (the alert shows the change)
+    then = f"the policy file's {usd(policy)}" if policy is not None else "no limit"
     wins = (
-        f"It overrides the policy file's {usd(policy)}, restarts included, until"
+        f"Then {then} applies again (the alerts channel is told)."
+        if until is not None
+        else f"It overrides the policy file's {usd(policy)}, restarts included, until"
         f" `/agent budget set {node.path} default {window}`."
         if policy is not None and policy != micros
         else None

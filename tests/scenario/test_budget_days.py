@@ -135,7 +135,7 @@ async def test_bad_days_get_one_line_and_change_nothing(slack_http):
     assert word["text"] == (
         "`budget acme` takes `yesterday` or a date as YYYY-MM-DD\nusage: `/agent budget [scope]"
         " · budget <scope> <yesterday|YYYY-MM-DD> · budget set <scope> <amount|default>"
-        " <day|week|month|total>`"
+        " <day|week|month|total> [for <duration>]`"
     )
     assert await said("budget acme 2026-11-26") == (
         "Nightshift has no spend of `acme` before Fri 2026-11-27 (Europe/Berlin),"

@@ -204,7 +204,7 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     # the form carries what it showed: a limit set meanwhile is not overwritten unseen
     assert json.loads(view["private_metadata"]) == {"scope": SCOPE, "shown": {"day": 10_000_000}}
     assert "day $10.00" in view["blocks"][0]["text"]["text"]
-    assert [b.get("block_id") for b in view["blocks"][1:]] == ["amount", "window"]
+    assert [b.get("block_id") for b in view["blocks"][1:]] == ["amount", "window", "for"]
 
     async def submit(amount: str, window: str = "day", user: str = ADMIN) -> Any:
         return await slack.submit(
@@ -246,6 +246,36 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     assert lower.status_code == 200 and lower.text == ""
     await slack.fake.wait_for(
         lambda: any("lowered to $5.00" in str(c.args) for c in slack.fake.calls)
+    )
+
+
+async def test_raise_budget_for_a_while_ends_by_itself(slack_http):
+    """audit27 parity #3: the form's "For how long" sets a raise that ends by itself."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    channel, ts, _ = await open_raise_modal(slack)
+    view = slack.fake.views[0]
+
+    async def submit(lasting: str) -> Any:
+        return await slack.submit(
+            callback_id="budget_raise_modal",
+            private_metadata=SCOPE,
+            values={"amount": "25", "window": {"selected": "day"}, "for": lasting},
+            view_id=view["id"],
+        )
+
+    for typed in ("2x", "10s", "100d", "-1h"):
+        bad = await submit(typed)
+        assert bad.json()["errors"]["for"].startswith("a duration like 2h or 1d: "), typed
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+
+    good = await submit("8h")
+    assert good.status_code == 200 and good.text == ""
+    rows = await slack.app.store.fetch("SELECT limit_micros, until - set_at FROM budget_limits")
+    assert [tuple(r) for r in rows] == [(25_000_000, 8 * 3600)]
+    await slack.fake.wait_for(lambda: slack.fake.calls_of("chat.update", ok=True))
+    after = slack.fake.messages[(channel, ts)]["blocks"]
+    assert after[2]["elements"][0]["text"] == (
+        f"💰 day budget of `{SCOPE}` set to $25.00 (was $10.00) by <@U0ADMIN> at 00:00, until 08:00"
     )
 
 

@@ -234,7 +234,7 @@ async def test_the_shell_form_says_a_limit_set_meanwhile_and_takes_the_next_answ
 
     dana = Context(app.ns, user_id=DANA, transport="test", is_admin=is_admin)
     await dispatch(dana, f"budget set {AGENT} 5 day")  # while the shell's form is open
-    for line in ("1", ""):  # the amount, and the window (Enter keeps day)
+    for line in ("1", "", ""):  # the amount, the window (Enter keeps day), until changed
         console.input.lines.put_nowait(line)
     await until(lambda: out.getvalue().count("New limit (USD): ") == 2)
     assert (
@@ -242,7 +242,7 @@ async def test_the_shell_form_says_a_limit_set_meanwhile_and_takes_the_next_answ
         " answer again to lower it to $1.00 anyway"
     ) in out.getvalue()
     assert await limits(app) == [(AGENT, "day", 5_000_000, DANA)]
-    for line in ("1", ""):
+    for line in ("1", "", ""):
         console.input.lines.put_nowait(line)
     await asyncio.wait_for(clicked, 5)
     assert await limits(app) == [(AGENT, "day", 1_000_000, "shell")]

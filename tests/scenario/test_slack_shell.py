@@ -127,11 +127,15 @@ async def test_shell_on_a_tty_runs_commands_and_numbered_buttons(env):
         term.type("abc")
         await term.expect("(default day): ")
         term.type("")
+        await term.expect("For how long (empty: until changed): ")
+        term.type("")
         await term.expect("✗ 'abc' is not an amount")
         await term.expect("New limit (USD): ")
         term.type("25")
         await term.expect("[2] week")
         term.type("2")
+        await term.expect("For how long (empty: until changed): ")
+        term.type("")  # until changed
         updated = await term.expect(f"week budget of `{SCOPE}` set to $25.00 by @shell")
         assert "── updated in #C0ALERTS ──" in updated
         assert "[1] Raise budget" not in term.out[term.out.find("updated in #C0ALERTS") :]
@@ -240,6 +244,7 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.expect("25\n")  # the answer is echoed after its question
         await shell.expect("[2] week")
         await shell.type("2")
+        await shell.type("")  # for how long: until changed
         await shell.expect(f"week budget of `{SCOPE}` set to $25.00 by @shell")
         await post_alert(env["NIGHTSHIFT_DB"])
         again = await shell.expect("] Raise budget")
@@ -247,6 +252,7 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         await shell.type(number)
         for _ in range(3):  # three rounds of a bad amount: the form gives up
             await shell.type("lots")
+            await shell.type("")
             await shell.type("")
         await shell.expect("(form closed after 3 tries; nothing changed)")
         await shell.type("2")  # meant for the form: not a click on button [2]

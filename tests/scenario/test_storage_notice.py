@@ -352,7 +352,7 @@ async def test_a_shell_form_refused_by_the_database_ends_at_once_in_words_for_a_
         return True
 
     ctx = Context(ns=slack.app.ns, user_id="U0ADMIN", transport="shell", is_admin=admin)
-    answers = iter(["12", ""] * 3)
+    answers = iter(["12", "", ""] * 3)  # amount, window, for how long
     asked: list[str] = []
     said: list[str] = []
 
@@ -367,7 +367,7 @@ async def test_a_shell_form_refused_by_the_database_ends_at_once_in_words_for_a_
     finally:
         locked.let_go()
     assert result is None
-    assert len(asked) == 2  # one round: answering again does not unlock a database
+    assert len(asked) == 3  # one round: answering again does not unlock a database
     assert said[1:] == [
         "✗ Nothing was changed: Nightshift cannot write to its database right now"
         " (OperationalError: database is locked (another process holds its write lock: a"

@@ -7,7 +7,8 @@ from bot.shell_modal import TRIES, fill_modal
 
 
 async def test_a_form_says_it_closed_after_its_tries_and_changes_nothing():
-    answers = iter(["abc", "", "-5", "", "1e3", "", "2"])  # amount and window per round; "2" after
+    # amount, window and for how long per round; "2" after
+    answers = iter(["abc", "", "", "-5", "", "", "1e3", "", "", "2"])
     asked: list[str] = []
     said: list[str] = []
 
@@ -18,6 +19,6 @@ async def test_a_form_says_it_closed_after_its_tries_and_changes_nothing():
     view = budget_raise_view("acme/a/b", {"day": 1_000_000})
     result = await fill_modal(None, view, ask=ask, say=said.append)  # type: ignore[arg-type]
     assert result is None
-    assert len(asked) == 2 * TRIES  # the "2" after them is left for the prompt
+    assert len(asked) == 3 * TRIES  # the "2" after them is left for the prompt
     assert said[-1] == f"(form closed after {TRIES} tries; nothing changed)"
     assert sum("is not an amount" in s or "more than $0" in s for s in said) >= 2
