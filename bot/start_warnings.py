@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from guards.config_types import format_seconds
 from guards.money import format_usd
+from guards.reservation import iso
 from guards.routing.tiers import tier_problems
 
 if TYPE_CHECKING:
@@ -52,9 +53,10 @@ async def say_what_slack_overrides(ns: Nightshift) -> None:
     if not rows:
         return
     listed = "; ".join(
-        f"{scope} {window} {format_usd(micros, exact=True)} (the file: "
-        f"{format_usd(policy, exact=True) if policy is not None else 'no limit'}; set by {by})"
-        for scope, window, micros, policy, by, _ in rows[:5]
+        f"{r.scope} {r.window} {format_usd(r.limit_micros, exact=True)} (the file: "
+        f"{format_usd(r.policy, exact=True) if r.policy is not None else 'no limit'};"
+        f" set by {r.set_by}{f', until {iso(r.until)}' if r.until is not None else ''})"
+        for r in rows[:5]
     )
     more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
     log.warning(

@@ -32,7 +32,14 @@ from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
-__all__ = ["MAX_BOOKED_MICROS", "MAX_CHILDREN", "MAX_SPENT_MICROS", "Budgets", "EndedLimit"]
+__all__ = [
+    "MAX_BOOKED_MICROS",
+    "MAX_CHILDREN",
+    "MAX_SPENT_MICROS",
+    "Budgets",
+    "EndedLimit",
+    "SlackLimit",
+]
 
 INF = float("inf")
 MAX_CACHED_LIMITS = 100_000  # scopes whose limits are kept in memory (then it starts over)
@@ -52,6 +59,20 @@ _CHILDREN_BY_DAY = (
     " WHERE s.depth = ? AND s.path > ? AND s.path < ? AND s.parent = ?"
     " ORDER BY COALESCE(u.spent_micros + u.held_micros, 0) DESC, s.path LIMIT ?"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SlackLimit:
+    """A limit set at run time (``/agent budget set``, Raise budget) that differs from the
+    policy file's (``policy``), until changed or until ``until``."""
+
+    scope: str
+    window: str
+    limit_micros: int
+    policy: int | None
+    set_by: str
+    set_at: float
+    until: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,19 +268,21 @@ class Budgets:
         self._limits.clear()
         return before, after
 
-    def run_time_overrides(self, tx: Tx) -> list[tuple[str, str, int, int | None, str, float]]:
-        """Limits set at run time that differ from the policy file's: (scope, window, limit,
-        the policy's, who set it, when), the most recent first."""
+    def run_time_overrides(self, tx: Tx, *, under: str | None = None) -> list[SlackLimit]:
+        """Limits set at run time that differ from the policy file's and still count (at
+        ``under`` and below, if given), the most recent first."""
         rows = tx.all(
-            "SELECT scope, window, limit_micros, set_by, set_at FROM budget_limits"
-            " WHERE until IS NULL OR until > ? ORDER BY set_at DESC",
+            "SELECT scope, window, limit_micros, set_by, set_at, until FROM budget_limits"
+            " WHERE until IS NULL OR until > ? ORDER BY set_at DESC, scope, window",
             (tx.clock.now(),),
         )
         out = []
-        for scope, window, micros, by, at in rows:
+        for scope, window, micros, by, at, until in rows:
+            if under is not None and scope != under and not scope.startswith(under + "/"):
+                continue
             policy = self.policy_limits(scope).get(window)
             if policy != micros:
-                out.append((scope, window, micros, policy, by, at))
+                out.append(SlackLimit(scope, window, micros, policy, by, at, until))
         return out
 
     # -- usage --------------------------------------------------------------------------

@@ -89,6 +89,9 @@ class DigestBuilder:
         limits = await self.store.write(
             lambda tx: {p: self.ledger.limits(tx, p).get("day") for p in paths}
         )
+        slack_limits = await self.store.read(
+            lambda tx: self.ledger.run_time_overrides(tx, under=namespace)
+        )
         alerts = await self._alerts(namespace, raw.start, raw.end)
         uptime = await self._uptime(namespace, raw.start, min(raw.end, raw.now))
         digest = compute(
@@ -99,6 +102,7 @@ class DigestBuilder:
             alerts=alerts,
             uptime=uptime,
             partial=partial,
+            slack_limits=slack_limits,
         )
         text, blocks = render(digest)
         png = None

@@ -22,6 +22,7 @@ from typing import Any
 from bot.digest.chart import MAX_SERIES
 from bot.digest.queries import RawDay
 from guards.breaker_state import FORCED_OPEN
+from guards.budgets import SlackLimit
 from guards.config import Policy
 from guards.prices import PriceTable
 
@@ -141,6 +142,8 @@ class Digest:
     # charges to earlier days after their digest: (agent, settles, micros), largest first
     late: list[tuple[str, int, int]] = field(default_factory=list)
     refused: Refusals = field(default_factory=Refusals)
+    # limits set in Slack that differ from the file's and still count, most recent first
+    slack_limits: list[SlackLimit] = field(default_factory=list)
 
     @property
     def saved_micros(self) -> int | None:
@@ -237,11 +240,13 @@ def compute(
     alerts: dict[str, Any] | None = None,
     uptime: dict[str, float] | None = None,
     partial: bool = False,
+    slack_limits: list[SlackLimit] | None = None,
 ) -> Digest:
     """Turn one day's rows into the digest's figures.
 
     ``limits`` maps a scope to its day limit (the namespace and each agent);
-    ``alerts`` is ``alert_summary(...)["tiers"]``; ``uptime`` maps agents to fractions.
+    ``alerts`` is ``alert_summary(...)["tiers"]``; ``uptime`` maps agents to fractions;
+    ``slack_limits`` are the namespace's limits set in Slack, in force when it is built.
     """
     share = policy.routing.blend_input_share
     tier_of = {t.model: name for name, t in policy.routing.tiers.items()}
@@ -306,4 +311,5 @@ def compute(
         missing=sorted(set(raw.missing)),
         late=raw.late,
         refused=refusals(raw.refusals),
+        slack_limits=list(slack_limits or []),
     )

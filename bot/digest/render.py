@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.render_time import duration
+from bot.alerts.render_time import clock_time, duration
 from bot.blocks import bar, context, header, section
 from bot.digest.chart import PALETTE
 from bot.digest.compute import Digest
@@ -26,6 +26,7 @@ from guards.words import plural
 __all__ = ["chart_legend", "duration", "render", "title"]
 
 MAX_JOBS = 8
+MAX_SLACK_LIMITS = 5  # limits set in Slack named in the digest (then "N more")
 REASON_WORDS = {
     "duplicate": "duplicates",
     "near_duplicate": "near-duplicates",
@@ -281,6 +282,31 @@ def _late(d: Digest) -> list[str]:
     ]
 
 
+def _slack_limits(d: Digest) -> list[str]:
+    """Limits set in Slack that still count against the file's: a raise "for tonight"
+    nobody undid is read the next morning, and one set for a while says when it ends."""
+    if not d.slack_limits:
+        return []
+    tz = ZoneInfo(d.timezone)
+    parts = []
+    for r in d.slack_limits[:MAX_SLACK_LIMITS]:
+        usd = usd_for(r.limit_micros, *([] if r.policy is None else [r.policy]))
+        file = usd(r.policy) if r.policy is not None else "no limit"
+        ends = (
+            f", until {clock_time(r.until, tz, now=d.generated_at)}"
+            if r.until is not None
+            else ", until changed"
+        )
+        parts.append(
+            f"`{r.scope}` {r.window} {usd(r.limit_micros)} (file: {file}),"
+            f" by {member_or_name(r.set_by)}{ends}"
+        )
+    more = len(d.slack_limits) - MAX_SLACK_LIMITS
+    if more > 0:
+        parts.append(f"{more} more (`/agent audit budget`)")
+    return ["*Limits set in Slack* " + " · ".join(parts)]
+
+
 def _jobs(d: Digest) -> list[str]:
     if not d.jobs:
         return []
@@ -307,7 +333,7 @@ def render(d: Digest) -> tuple[str, list[dict[str, Any]]]:
     groups = [
         _spend(d),
         _models(d) + _mix(d),
-        _breakers(d) + _refused(d) + _validation(d) + _overruns(d) + _late(d),
+        _breakers(d) + _refused(d) + _validation(d) + _overruns(d) + _late(d) + _slack_limits(d),
         _alerts(d) + _uptime(d) + _jobs(d),
     ]
     groups = [g for g in groups if g]

@@ -112,3 +112,19 @@ async def test_bad_durations_are_refused_and_change_nothing(slack_http):
     assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
     audit = await slack.app.store.fetch("SELECT * FROM audit WHERE action LIKE 'budget.%'")
     assert audit == []
+
+
+async def test_the_digest_names_the_limits_set_in_slack_and_their_end(slack_http):
+    """A raise nobody undid is read the next morning; one set for a while says its end."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    await slack.command(f"budget set {BOT} $5 day for 2h")
+    await slack.command("budget set acme/u/b $3 week")
+    await spend(slack.app, 10_000)  # a namespace to digest
+    preview = (await slack.command("digest acme"))["text"]
+    assert (
+        f"*Limits set in Slack* `{BOT}` day $5.00 (file: $1.00), by <@U0ADMIN>, until 02:00"
+        " · `acme/u/b` week $3.00 (file: no limit), by <@U0ADMIN>, until changed"
+    ) in preview
+    slack.app.clock.advance(2 * 3600)  # ended: no longer named
+    preview = (await slack.command("digest acme"))["text"]
+    assert f"`{BOT}` day" not in preview and "`acme/u/b` week $3.00" in preview
