@@ -180,6 +180,26 @@ class BreakerScope(Section):
     failures_half_open_mode: Literal["approval", "auto"] | None = None
     max_attempts_per_task: int | None = Field(None, ge=1, le=1000)
 
+    @field_validator(
+        "failures",
+        "cooldown_seconds",
+        "max_cooldown_seconds",
+        "half_open",
+        "failures_half_open_mode",
+        "max_attempts_per_task",
+        mode="before",
+    )
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # a key written with nothing after it is null in YAML: only a spend rate may be
+        # turned off so; the others crashed the breakers at start or per call (review29 H1)
+        if value is None:
+            raise ValueError(
+                "has no value: leave the key out to keep the top level's (only spend_rate"
+                " and namespace_spend_rate may be null, to turn them off)"
+            )
+        return value
+
 
 # the keys of a prefix that merge field by field with the top level's (keys left out inherit)
 _MERGED: dict[str, type[Section]] = {

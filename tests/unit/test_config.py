@@ -108,6 +108,21 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
             {"breakers": {"scopes": {"acme": {"failures": {"min_calls": 30}}}}},
             ["breakers.scopes.acme.failures.min_calls: cannot be larger than window_calls"],
         ),
+        # a key with nothing after it is null in YAML: it crashed the breakers (review29 H1)
+        *(
+            (
+                {"breakers": {"scopes": {"acme/alice": {key: None}}}},
+                [f"breakers.scopes.acme/alice.{key}: has no value: leave the key out"],
+            )
+            for key in (
+                "failures",
+                "half_open",
+                "cooldown_seconds",
+                "max_cooldown_seconds",
+                "max_attempts_per_task",
+                "failures_half_open_mode",
+            )
+        ),
         # cross-checks name the key to change, not its section (audit10 L3)
         (
             {"budgets": {"scopes": {"acme/alice": {"day": 5, "timezone": "Europe/Berlin"}}}},
@@ -213,6 +228,10 @@ def test_amounts_render_in_cents_or_exactly():
     assert format_usd(1_234_567) == "$1.23"
     assert format_usd(4_000_000_000) == "$4,000.00"
     assert format_usd(1_500, exact=True) == "$0.0015"
+    # to the nearest cent, half a cent up (audit27 mutation F8): $0.995 is not "$0.99"
+    assert format_usd(995_000) == "$1.00"
+    assert format_usd(1_234_999) == "$1.23" and format_usd(1_235_000) == "$1.24"
+    assert format_usd(-995_000) == "-$1.00"
     assert parse_usd(0.1) == 100_000  # a YAML float is read by its shortest repr
 
 
