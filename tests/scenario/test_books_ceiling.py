@@ -70,6 +70,20 @@ async def test_holds_past_the_books_ceiling_are_a_402_and_never_refuse_a_settle(
     assert (await reserve(app, alice, "acme/alice/bot", "c", 10**15)).status_code == 201
 
 
+async def test_a_hold_that_fills_the_books_exactly_is_taken(app_factory, monkeypatch):
+    """audit27 mutation F6: the ceiling is the most the books may hold, not one past it."""
+    monkeypatch.setattr("guards.budgets.MAX_BOOKED_MICROS", BOOKED)
+    app = await app_factory()
+    tok = await app.token("acme")
+    for i, micros in enumerate((10**15, 10**15, 10**15 - 1000)):
+        assert (await reserve(app, tok, "acme/a/bot", f"f{i}", micros)).status_code == 201
+    r = await reserve(app, tok, "acme/a/bot", "exact", 1000)  # the books now hold 3e15
+    assert r.status_code == 201, r.text
+    r = await reserve(app, tok, "acme/a/bot", "one-more", 1)
+    assert r.status_code == 402 and r.json()["books_full"] is True, r.text
+    assert window(await tree(app, tok, "acme"), "acme")["held_micros"] == BOOKED
+
+
 async def test_a_settle_past_the_spend_ceiling_is_a_400_that_changes_nothing(
     app_factory, monkeypatch
 ):

@@ -145,6 +145,29 @@ async def test_spending_not_yet_written_counts_in_the_order_and_the_numbers(app_
     assert after["children"][:2] == body["children"][:2]
 
 
+async def test_a_child_whose_spend_dropped_in_the_batch_is_still_ranked_right(app_factory):
+    """audit27 mutation F7: a release not yet written drops a child below the 201st on disk;
+    the child that then ranks 200th is listed, not the one that dropped."""
+    app = await app_factory(POLICY)
+    tok = await seed_fleet(app)
+    rows = await app.store.fetch(
+        "SELECT id FROM reservations WHERE scope = ? AND state = 'held'", (HELD,)
+    )
+
+    def release_then_read(tx: Any) -> dict[str, Any]:
+        app.ns.ledger.release(tx, token=authenticate(tx, tok), res_id=rows[0][0])
+        return dict(app.ns.ledger.usage_tree(tx, Scope(AGENT)))
+
+    body = await app.store.write(release_then_read)  # HELD: 4,100 µ$ on disk, 1,100 now
+    listed = [c["scope"] for c in body["children"]]
+    assert len(listed) == 200 and listed[0] == HOT
+    # the 199 that spent most after HOT, down to conv-0060 (1,600 µ$)
+    assert listed[1:] == [conv(i) for i in range(259, 59, -1) if conv(i) != HOT]
+    assert HELD not in listed
+    after = await tree(app, tok, AGENT)  # once written, the same answer from the daily rows
+    assert [c["scope"] for c in after["children"]] == listed
+
+
 async def test_a_small_tree_is_complete_and_says_so(slack_http):
     slack = await slack_http(POLICY)
     tok = await slack.app.token(AGENT)

@@ -137,6 +137,25 @@ async def test_estimate_is_priced_and_rounded_up(app_factory):
     assert s.json()["charged_micros"] == 1500 and s.json()["overrun_micros"] == 1494
 
 
+async def test_a_fraction_of_a_micro_is_held_and_charged_as_a_whole_one(app_factory):
+    """audit27 mutation F5: prices that come out between two micros round up, never down."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme")
+    # gpt-4o-mini: 10 x $0.15 + 10 x $0.60 per M tokens = 7.5 micros
+    est = {"model": "gpt-4o-mini", "input_tokens": 10, "max_output_tokens": 10}
+    body = {"scope": "acme/alice/bot", "idempotency_key": "half", "estimate": est}
+    r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+    assert r.status_code == 201 and r.json()["held_micros"] == 8, r.text
+    # gpt-5-nano: 1 x $0.05 per M tokens = 0.05 micros, charged as 1
+    usage = {"model": "gpt-5-nano", "input_tokens": 1, "output_tokens": 0}
+    settle = f"/v1/reservations/{r.json()['reservation_id']}/settle"
+    s = await app.request("POST", settle, token=tok, json={"usage": usage})
+    assert s.status_code == 200 and s.json()["charged_micros"] == 1, s.text
+    assert s.json()["released_micros"] == 7
+    spent = window(await tree(app, tok, "acme/alice/bot"), "acme/alice/bot")["spent_micros"]
+    assert spent == 1
+
+
 async def test_200_concurrent_reservations_against_room_for_50(app_factory):
     app = await app_factory({"budgets": {"scopes": {"acme/alice/bot": {"day": "0.50"}}}})
     tok = await app.token("acme/alice/bot")
@@ -613,6 +632,21 @@ async def test_conflicts_say_what_happened_and_what_to_do(app_factory):
     assert r.status_code == 409 and r.json()["state"] == "settled"
     assert "charged 4300 micros, outcome success" in r.json()["message"]
     assert "reserve again" in r.json()["message"]
+    # the same amount with another outcome is another settle, not a replay (audit27 F3)
+    failed = {"actual_cost_micros": 4300, "outcome": "failure", "error": "boom"}
+    r = await app.request("POST", settle, token=tok, json=failed)
+    assert r.status_code == 409 and r.json()["state"] == "settled", r.text
+    assert "charged 4300 micros, outcome success" in r.json()["message"]
+    # and so is the same usage with another outcome
+    rid = (await reserve(app, tok, "acme/alice/bot", "u", 5000)).json()["reservation_id"]
+    settle = f"/v1/reservations/{rid}/settle"
+    usage = {"model": "claude-haiku-4-5", "input_tokens": 1000, "output_tokens": 100}
+    s = await app.request("POST", settle, token=tok, json={"usage": usage})
+    assert s.status_code == 200 and s.json()["charged_micros"] == 1500, s.text
+    again = {"usage": usage, "outcome": "failure", "error": "boom"}
+    r = await app.request("POST", settle, token=tok, json=again)
+    assert r.status_code == 409 and r.json()["state"] == "settled", r.text
+    assert "charged 1500 micros, outcome success" in r.json()["message"]
 
 
 async def test_sending_the_default_ttl_is_the_same_request_as_leaving_it_out(app_factory):
@@ -799,3 +833,49 @@ async def test_the_same_usage_settle_after_its_model_lost_its_price_gets_the_sam
     other = {"usage": {**usage["usage"], "output_tokens": 501}}  # another: no price for it
     r = await app.request("POST", settle, token=tok, json=other)
     assert r.status_code == 400 and r.json()["field"] == "usage.model"
+
+
+async def spent_then_asked_after_a_restart(
+    app_factory: Any, tmp_path: Any, window_name: str, spent_at: float, asked_at: float
+) -> tuple[Any, str, Any]:
+    """$0.80 spent at ``spent_at`` under a $1.00 ``window_name`` limit of acme/a; the app
+    restarted (the sums reload from the day rows) and $0.30 asked at ``asked_at``:
+    (the app, the token, the answer)."""
+    policy = {"timezone": "UTC", "budgets": {"scopes": {"acme/a": {window_name: "1.00"}}}}
+    db, clock = tmp_path / f"{window_name}.db", ManualClock(spent_at)
+    app = await app_factory(policy, db=db, clock=clock)
+    tok = await app.token("acme")
+    rid = (await reserve(app, tok, "acme/a/bot", "k1", 800_000)).json()["reservation_id"]
+    body = {"actual_cost_micros": 800_000}
+    s = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=body)
+    assert s.status_code == 200, s.text
+    await app.ns.stop()
+    clock.set(asked_at)
+    app = await app_factory(policy, db=db, clock=clock)
+    return app, tok, await reserve(app, tok, "acme/a/bot", "k2", 300_000)
+
+
+async def test_a_month_s_spend_on_its_31st_still_counts_after_a_restart(app_factory, tmp_path):
+    """audit27 mutation F1: the month's sum reloads from its days; the 31st is one of them."""
+    jan_31_noon = 1_769_860_800.0  # Sat 2026-01-31T12:00Z
+    app, tok, r = await spent_then_asked_after_a_restart(
+        app_factory, tmp_path, "month", jan_31_noon, jan_31_noon + 3600
+    )
+    assert r.status_code == 402, r.text
+    assert (r.json()["scope"], r.json()["window"]) == ("acme/a", "month")
+    assert r.json()["spent_micros"] == 800_000
+    month = window(await tree(app, tok, "acme/a"), "acme/a", "month")
+    assert (month["period"], month["spent_micros"]) == ("2026-01", 800_000)
+
+
+async def test_a_week_across_new_year_keeps_its_spend_after_a_restart(app_factory, tmp_path):
+    """audit27 mutation F2: Mon 29 Dec 2025 is in ISO week 2026-W01, not 2025-W01."""
+    mon_dec_29_noon = 1_767_009_600.0  # 2025-12-29T12:00Z
+    app, tok, r = await spent_then_asked_after_a_restart(
+        app_factory, tmp_path, "week", mon_dec_29_noon, mon_dec_29_noon + 86_400
+    )
+    assert r.status_code == 402, r.text
+    assert (r.json()["scope"], r.json()["window"]) == ("acme/a", "week")
+    assert r.json()["spent_micros"] == 800_000
+    week = window(await tree(app, tok, "acme/a"), "acme/a", "week")
+    assert (week["period"], week["spent_micros"]) == ("2026-W01", 800_000)

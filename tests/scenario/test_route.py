@@ -130,6 +130,21 @@ async def test_the_tier_is_capped_as_the_budget_runs_out(app_factory):
     assert (await route(app, token, LARGE)).json()["degraded"] is False
 
 
+async def test_the_tightest_level_caps_the_tier_not_a_roomy_namespace(app_factory):
+    """audit27 mutation F4: with one level limited, the tightest and the loosest agree."""
+    roomy = {"budgets": {"scopes": {"acme": {"day": "100.00"}, AGENT: {"day": "1.00"}}}}
+    app = await app_factory({**POLICY, **roomy})
+    token = await app.token(AGENT)
+    await spend(app, token, "k1", 960_000)  # 4% of the agent's day left, 99% of acme's
+    body = (await route(app, token, LARGE)).json()
+    assert (body["tier"], body["model"], body["degraded"]) == (
+        "small",
+        "claude-haiku-4-5",
+        True,
+    )
+    assert body["reason"].endswith("budget 4% left (under 5%): capped at small")
+
+
 async def test_an_open_model_breaker_is_routed_around(app_factory: Any) -> None:
     app = await app_factory(POLICY)
     token = await app.token(AGENT)

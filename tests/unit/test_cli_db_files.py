@@ -16,6 +16,7 @@ import pytest
 
 from bot.cli import main
 from guards import migrations
+from tests.unit.test_verify_snapshot import Server
 
 pytestmark = pytest.mark.usefixtures("keep_logging")
 
@@ -100,6 +101,25 @@ def test_ledger_verify_of_a_file_that_is_no_database_is_not_a_broken_ledger(
     assert main(["ledger", "verify", "--db", str(notes)]) == 2
     err = capsys.readouterr().err
     assert f"{notes}: cannot check it: file is not a database" in err
+
+
+def test_ledger_verify_of_a_drifted_usage_counter_says_broken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """audit27 mutation F9: a day's stored spend that the journal does not back is exit 1."""
+    server = Server(str(tmp_path / "ledger.db"))
+    server.reserve_and_settle()
+    db = ["--db", str(tmp_path / "ledger.db")]
+    assert main(["ledger", "verify", *db]) == 0
+    capsys.readouterr()
+    server.conn.execute("UPDATE usage_daily SET held_micros = 5 WHERE scope = 'acme/a'")
+    server.conn.close()
+    assert main(["ledger", "verify", *db]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "MISMATCH usage acme/a on 2026-01-01: stored spent,held [700, 5]; the journal says [700, 0]"
+    ) in out
+    assert "ledger BROKEN: 1 problem(s)" in out
 
 
 # -- the demo's own files, and its refusal before it starts (audit20 newcomer L6, L7) ------

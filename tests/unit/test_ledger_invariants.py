@@ -161,6 +161,17 @@ def test_periods_follow_the_namespace_time_zone():
     assert periods_at(1_775_000_000.0 - 2200, ZoneInfo("UTC"))[0] == "2026-03-31"
 
 
+def test_the_last_days_of_december_can_be_in_the_next_year_s_first_week():
+    """audit27 mutation F2: the week key takes the ISO year, not the calendar year."""
+    from zoneinfo import ZoneInfo
+
+    utc = ZoneInfo("UTC")
+    assert periods_at(1_767_009_600.0, utc) == ("2025-12-29", "2026-W01", "2025-12")  # Mon
+    assert periods_at(1_735_646_400.0, utc) == ("2024-12-31", "2025-W01", "2024-12")  # Tue
+    assert periods_at(1_609_416_000.0, utc) == ("2020-12-31", "2020-W53", "2020-12")  # Thu
+    assert periods_at(1_609_502_400.0, utc) == ("2021-01-01", "2020-W53", "2021-01")  # Fri
+
+
 @given(
     st.floats(1_700_000_000, 1_900_000_000),
     st.sampled_from(

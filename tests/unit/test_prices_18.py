@@ -22,6 +22,14 @@ def table(policy: dict[str, Any]) -> PriceTable:
     return PriceTable({name: p.model_price() for name, p in prices.items()})
 
 
+def test_a_cost_between_two_micros_rounds_up():
+    """audit27 mutation F5: every shipped price in the other tests comes out whole."""
+    prices = PriceTable()
+    assert prices.cost("gpt-4o-mini", input_tokens=10, output_tokens=10) == 8  # 7.5
+    assert prices.cost("gpt-5-nano", input_tokens=1, output_tokens=0) == 1  # 0.05
+    assert prices.cost("gpt-4o-mini", input_tokens=20, output_tokens=0) == 3  # exactly 3
+
+
 # -- finding 6: long-context prices ------------------------------------------------------
 
 

@@ -109,3 +109,18 @@ def test_a_journal_past_sqlites_largest_integer_is_reported_not_a_crash(tmp_path
     report = verify(conn)
     assert not report.ok
     assert f"r1: the journal holds {2**63}, state held wants {2**62}" in report.problems
+
+
+def test_a_usage_counter_that_drifted_from_the_journal_is_caught(tmp_path):
+    """audit27 mutation F9: the counters budgets enforce, against the journal's sums."""
+    server = Server(str(tmp_path / "ledger.db"))
+    server.reserve_and_settle()
+    assert verify(connect(str(tmp_path / "ledger.db"))).ok
+    server.conn.execute(
+        "UPDATE usage_daily SET spent_micros = spent_micros + 1 WHERE scope = 'acme'"
+    )
+    report = verify(connect(str(tmp_path / "ledger.db")))
+    assert not report.ok
+    assert report.problems == [
+        "usage acme on 2026-01-01: stored spent,held [701, 0]; the journal says [700, 0]"
+    ]
