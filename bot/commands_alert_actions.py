@@ -157,16 +157,27 @@ def unack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, admin: bool
             " changed (only they or an admin can take it back).",
             state="acked",
         )
-    due = _due(engine, alert, now)
-    target = None
-    if due is not None and alert.esc_step is not None:
-        _, target = engine.step_target(tx, alert.esc_step, now)
+    # acknowledged while silenced, its chain never started (the silence's end starts only
+    # unacknowledged ones): it starts now, as a new alert's does (review29 H2)
+    never = (
+        alert.esc_step is None
+        and alert.silence_id is None
+        and tx.one("SELECT 1 FROM escalations WHERE alert_id = ? LIMIT 1", (alert_id,)) is None
+    )
+    due = None if never else _due(engine, alert, now)
     tx.execute(
         "UPDATE alerts SET acked_at = NULL, acked_by = NULL, esc_at = ? WHERE id = ?",
         (due, alert_id),
     )
-    if due is not None and alert.esc_step is not None:
-        detail = f"{engine.chain.describe(alert.esc_step)} due at {_iso(due, engine)}"
+    step = alert.esc_step
+    if never:
+        started = engine.start_chain(tx, alert_id, now)
+        step, due = started.esc_step, started.esc_at
+    target = None
+    if due is not None and step is not None:
+        _, target = engine.step_target(tx, step, now)
+    if due is not None and step is not None:
+        detail = f"{engine.chain.describe(step)} due at {_iso(due, engine)}"
     else:
         detail = "no escalation step to take"
     tx.audit(

@@ -268,6 +268,12 @@ class AlertEngine(AlertResolution):
             self._start(tx, self.get(tx, alert_id), now)
         return alert_id
 
+    def start_chain(self, tx: Tx, alert_id: int, now: float) -> Alert:
+        """Put an open, unsilenced alert whose chain never started on it now, as a new one
+        is (an alert acknowledged while silenced never started it: ``/agent unack``)."""
+        self._start(tx, self.get(tx, alert_id), now)
+        return self.get(tx, alert_id)
+
     def _start(self, tx: Tx, alert: Alert, now: float) -> None:
         """Post a P0/P1 (or update its message) and put it on the escalation chain."""
         if alert.tier == "P2":

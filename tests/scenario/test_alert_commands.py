@@ -17,11 +17,13 @@ from tests.scenario.test_alerts import ALERTS, alerts_of, dms
 from tests.scenario.test_slack_races import contexts
 from tests.scenario.test_stale_clicks import (
     ADMIN,
+    BOT,
     STALE_POLICY,
     answer,
     audit,
     buttons,
     click,
+    emit,
     message,
     p0_paged,
     settled,
@@ -214,3 +216,27 @@ async def test_help_lists_the_alert_commands(slack_http):
     assert "more lines" not in shown and "truncated" not in shown
     for usage in ("resolve <id> [reason…]", "escalate <id>", "unack <id>", "silence "):
         assert f"`/agent {usage}" in shown
+
+
+async def test_unack_of_an_alert_acknowledged_while_silenced_starts_its_chain(slack_http):
+    """review29 H2: acknowledged while silenced, its chain never started (the silence's end
+    starts only unacknowledged ones); unack left an open P0 that paged nobody, and said so."""
+    from guards.events import BreakerOpened
+
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    await say(slack, "silence acme 1h")
+    await emit(app, BreakerOpened(at=app.clock.now(), scope=BOT, trip="spend", reason="r"))
+    await alerts_of(slack).process()
+    await settled(slack)
+    await say(slack, "ack 1", user="U01")
+    app.clock.advance(61 * 60)  # the silence ends
+    await alerts_of(slack).tick()
+    await settled(slack)
+    said = await say(slack, "unack 1", user="U01")
+    assert "no step left" not in said and "Its escalation runs again from now" in said
+    for _ in range(6):
+        app.clock.advance(10 * 60)
+        await alerts_of(slack).tick()
+        await settled(slack)
+    assert dms(fake, "U01") or dms(fake, "U04"), "an open, unacknowledged P0 paged nobody"
