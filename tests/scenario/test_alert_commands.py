@@ -13,17 +13,15 @@ import pytest
 
 from bot.shell_render import render_text
 from guards.clock import ManualClock
-from tests.scenario.test_alerts import ALERTS, alerts_of, dms
+from tests.scenario.test_alerts import ALERTS, BOT, alerts_of, dms, emit
 from tests.scenario.test_slack_races import contexts
 from tests.scenario.test_stale_clicks import (
     ADMIN,
-    BOT,
     STALE_POLICY,
     answer,
     audit,
     buttons,
     click,
-    emit,
     message,
     p0_paged,
     settled,
