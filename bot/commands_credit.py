@@ -17,6 +17,7 @@ from bot.chat_words import typed
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import parse_amount
 from bot.escape import mask_secrets, slack_text
+from bot.responders import engine_of
 from guards.credits import Credited
 from guards.errors import InvalidInput, NotFound
 from guards.money import usd_for
@@ -49,10 +50,15 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
     reason = mask_secrets(typed(args[2:]))  # kept for good and read by everyone
     ledger = ctx.ns.ledger
 
+    engine = engine_of(ctx)
+
     def take_back(tx: Tx) -> tuple[Credited, str]:
         done = ledger.credit(
             tx, res_id=res_id, amount_micros=amount, reason=reason, actor=ctx.actor
         )
+        usd = usd_for(done.amount_micros)(done.amount_micros)
+        what = f"{usd} of the charge of {done.reservation.id} taken back"
+        engine.charge_taken_back(tx, scope=done.reservation.scope, by=ctx.actor, what=what)
         namespace = done.reservation.scope.partition("/")[0]
         return done, ledger.periods(namespace, tx.clock.now())[0]
 

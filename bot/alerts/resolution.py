@@ -62,6 +62,35 @@ class AlertResolution(AlertPaging):
                 self.touch(tx, alert, now, urgent=True)
         return [self.get(tx, int(row[0])) for row in rows]
 
+    def charge_taken_back(self, tx: Tx, *, scope: str, by: str, what: str) -> list[Alert]:
+        """A charge of ``scope`` was taken back (``/agent credit``): each open budget alert
+        of ``scope`` or a level above it whose window has room again resolves now (else
+        it is redrawn), as a raised limit resolves it (review29 M1: on-call was paged all
+        night for a budget the credit had freed). ``what`` says what was taken back."""
+        now = tx.clock.now()
+        node = Scope.parse(scope)
+        paths = node.ancestors()
+        marks = ", ".join("?" for _ in BUDGET_KINDS)
+        rows = tx.all(
+            f"{OPEN_ALERTS} AND scope IN ({', '.join('?' for _ in paths)}) AND kind IN ({marks})",
+            (*paths, *BUDGET_KINDS),
+        )
+        if not rows or self.ledger is None:
+            return []
+        room = {
+            (u.scope, u.window): (u.remaining_micros or 0) > 0
+            for u in self.ledger.usage(tx, node, now=now)
+            if u.limit_micros is not None
+        }
+        for row in rows:
+            alert = Alert.from_row(row)
+            if room.get((alert.scope, str(alert.facts.get("window"))), False):
+                self.resolve_alert(tx, alert, now, by=by, reason=f"{what}: the budget has room")
+            else:
+                self.update_pages(tx, alert, now)
+                self.touch(tx, alert, now, urgent=True)
+        return [self.get(tx, int(row[0])) for row in rows]
+
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
         marks = ", ".join("?" for _ in BUDGET_KINDS)

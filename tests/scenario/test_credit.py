@@ -232,3 +232,32 @@ async def test_two_credits_of_all_at_once_take_back_the_charge_once(slack_http):
     assert window(got, BOT)["spent_micros"] == 0
     assert window(got, "acme")["spent_micros"] == 0
     assert verified(app) == []
+
+
+async def test_a_credit_that_frees_the_budget_resolves_its_alert(slack_http):
+    """review29 M1: the budget alert of the refused call stayed open and escalating all
+    night, though the credit had given the budget its room back."""
+    from tests.scenario.test_alerts import alerts_of
+
+    slack = await slack_http(POLICY, clock=ManualClock(T0))
+    app = slack.app
+    tok = await app.token("acme")
+    rid = await charged(app, tok, "bug", 400_000_000)
+    assert (await reserve(app, tok, BOT, "next", 1_000_000)).status_code == 402
+    await alerts_of(slack).process()
+    opened = await app.store.fetch(
+        "SELECT id, scope, resolved_at FROM alerts WHERE kind = 'budget_exhausted'"
+    )
+    assert [tuple(r)[1:] for r in opened] == [(BOT, None)]
+
+    await slack.command(f"credit {rid} 0.10 not enough")  # still over its $5.00: stays open
+    rows = await app.store.fetch("SELECT resolved_at FROM alerts WHERE kind = 'budget_exhausted'")
+    assert [r[0] for r in rows] == [None]
+
+    await slack.command(f"credit {rid} 399.00 unit bug")
+    rows = await app.store.fetch(
+        "SELECT resolved_by, resolve_reason FROM alerts WHERE kind = 'budget_exhausted'"
+    )
+    assert [tuple(r) for r in rows] == [
+        (ADMIN, f"$399.00 of the charge of {rid} taken back: the budget has room")
+    ]
