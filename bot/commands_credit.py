@@ -16,6 +16,7 @@ from bot.blocks import echo
 from bot.chat_words import typed
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import parse_amount
+from bot.digest import rollup
 from bot.escape import mask_secrets, slack_text
 from bot.responders import engine_of
 from guards.credits import Credited
@@ -56,6 +57,7 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
         done = ledger.credit(
             tx, res_id=res_id, amount_micros=amount, reason=reason, actor=ctx.actor
         )
+        rollup.take_back(tx, reservation=done.reservation, micros=done.amount_micros)
         usd = usd_for(done.amount_micros)(done.amount_micros)
         what = f"{usd} of the charge of {done.reservation.id} taken back"
         engine.charge_taken_back(tx, scope=done.reservation.scope, by=ctx.actor, what=what)

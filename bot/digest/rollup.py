@@ -5,7 +5,8 @@ nothing and adds each settled charge to ``digest_model_daily`` in the settle's o
 transaction: one upsert per row and batch (:meth:`guards.store.Tx.add`) on a tiny
 table. The digest then reads a handful of rows instead of every charge of the day
 (a day of 143,000 charges took 0.3-0.5 s to scan).
-Money lands in the hold's day, as in ``usage_daily``, so both add up.
+Money lands in the hold's day, as in ``usage_daily``, so both add up; a charge taken
+back (``/agent credit``) is taken off its model's row too (:func:`take_back`).
 
 Example:
     >>> # ns.ledger.gates.append(DigestRollup())   (DigestPoster.start does it)
@@ -19,7 +20,7 @@ from guards.ledger import Reservation
 from guards.scopes import Scope
 from guards.store import Tx
 
-__all__ = ["REBUILD", "DigestRollup", "rebuild"]
+__all__ = ["REBUILD", "DigestRollup", "rebuild", "take_back"]
 
 _ADD = (
     "INSERT INTO digest_model_daily"
@@ -34,9 +35,17 @@ REBUILD = (
     "INSERT INTO digest_model_daily"
     " (namespace, day, model, calls, charged_micros, failed, overruns, overrun_micros)"
     " SELECT substr(scope, 1, instr(scope, '/') - 1), period_day, COALESCE(model, ''),"
-    " COUNT(*), SUM(charged_micros), SUM(outcome != 'success'), SUM(overrun_micros > 0),"
-    " SUM(overrun_micros) FROM reservations WHERE state = 'settled' GROUP BY 1, 2, 3"
+    " COUNT(*), SUM(charged_micros - COALESCE((SELECT SUM(amount_micros) FROM credits"
+    " WHERE reservation_id = reservations.id), 0)), SUM(outcome != 'success'),"
+    " SUM(overrun_micros > 0), SUM(overrun_micros) FROM reservations WHERE state = 'settled'"
+    " GROUP BY 1, 2, 3"
 )
+
+
+def take_back(tx: Tx, *, reservation: Reservation, micros: int) -> None:
+    """A credit of ``micros`` on ``reservation``'s charge, off its model's row of its day."""
+    r = reservation
+    tx.add(_ADD, (r.scope.split("/", 1)[0], r.periods[0], r.model or ""), (0, -micros, 0, 0, 0))
 
 
 class DigestRollup:

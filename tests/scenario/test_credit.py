@@ -261,3 +261,18 @@ async def test_a_credit_that_frees_the_budget_resolves_its_alert(slack_http):
     assert [tuple(r) for r in rows] == [
         (ADMIN, f"$399.00 of the charge of {rid} taken back: the budget has room")
     ]
+
+
+async def test_the_digest_s_money_by_model_follows_a_credit(slack_http):
+    """review29 M2: the digest's per-model line kept the full charge while its spend total
+    dropped: the two no longer added up."""
+    slack = await slack_http(POLICY, clock=ManualClock(T0))
+    app = slack.app
+    tok = await app.token("acme")
+    rid = await charged(app, tok, "bug", 400_000_000)
+    await slack.command(f"credit {rid} 399.60 unit bug")
+    by_model = await app.store.fetch("SELECT SUM(charged_micros) FROM digest_model_daily")
+    usage = await app.store.fetch("SELECT spent_micros FROM usage_daily WHERE scope = 'acme'")
+    assert by_model[0][0] == usage[0][0] == 400_000
+    preview = (await slack.command("digest acme"))["text"]
+    assert "*By model* (no model) $0.40 (1 call)" in preview
