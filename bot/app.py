@@ -41,7 +41,7 @@ from guards.errors import StorageUnavailable
 from guards.events import EventBus
 from guards.ledger import Ledger
 from guards.prices import PriceTable
-from guards.store import Store, Tx
+from guards.store import Store
 
 __all__ = ["Component", "Nightshift"]
 
@@ -338,11 +338,9 @@ class Nightshift:
         """Expire due holds even when no request comes (every write batch does it too),
         and end the limits set in Slack for a while whose time is up."""
 
-        def apply(tx: Tx) -> None:
-            self.ledger.expire_due(tx)
-            end_limits(self, tx)
-
-        await self.store.write(apply)
+        await self.store.write(self.ledger.expire_due)
+        # a write of its own: a failure here must not undo the holds' expiry (review29 L5)
+        await self.store.write(lambda tx: end_limits(self, tx))
 
     async def stop(self) -> None:
         """Stop taking work, let components drain, close the database."""

@@ -59,11 +59,6 @@ def local_time(ctx: Context, ts: float | None = None, *, seconds: bool = False) 
     return render_time.clock_time(now if ts is None else ts, tz, now=now, seconds=seconds)
 
 
-# The name this helper had before audit27 style M3, kept for bot/commands_dedup.py (another
-# engineer's file this round) until it calls local_time; new code calls local_time.
-clock_time = local_time
-
-
 def by_whom(ctx: Context) -> str:
     """``by <@U1> at 03:17``: the tail of every "done" line."""
     return f"by <@{ctx.user_id}> at {local_time(ctx)}"

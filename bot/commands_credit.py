@@ -53,7 +53,7 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
 
     engine = engine_of(ctx)
 
-    def take_back(tx: Tx) -> tuple[Credited, str]:
+    def take_back(tx: Tx) -> tuple[Credited, str, list[str]]:
         done = ledger.credit(
             tx, res_id=res_id, amount_micros=amount, reason=reason, actor=ctx.actor
         )
@@ -62,10 +62,17 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
         what = f"{usd} of the charge of {done.reservation.id} taken back"
         engine.charge_taken_back(tx, scope=done.reservation.scope, by=ctx.actor, what=what)
         namespace = done.reservation.scope.partition("/")[0]
-        return done, ledger.periods(namespace, tx.clock.now())[0]
+        # a breaker the charge tripped keeps it in its window: it stops the agent still
+        scope = done.reservation.scope
+        stopping = [
+            b.scope
+            for b in ctx.ns.breakers.list(tx, within=scope)
+            if not b.scope.startswith("model:") and (scope + "/").startswith(b.scope + "/")
+        ]
+        return done, ledger.periods(namespace, tx.clock.now())[0], stopping
 
     try:
-        done, today = await ctx.ns.store.write(take_back)
+        done, today, stopping = await ctx.ns.store.write(take_back)
     except NotFound:
         return Reply.text_only(f"There is no reservation `{echo(res_id, 64)}`.")
     r = done.reservation
@@ -78,6 +85,11 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
             " settled.",
             regained(done, today=today, usd=usd(done.amount_micros)),
             f"Reason: {slack_text(reason)}",
+            *(
+                f"⚠️ The breaker of `{slack_text(b)}` is not closed (its spend window keeps"
+                f" the charge): `/agent breaker {slack_text(b)} close` lets it run."
+                for b in stopping
+            ),
         ]
     )
     return Reply.text_only(text, ephemeral=False)

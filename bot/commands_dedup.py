@@ -15,7 +15,7 @@ from typing import Any
 from bot.blocks import clip, context, echo, section
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.commands_core import clock_time, parse_scope_arg
+from bot.commands_core import local_time, parse_scope_arg
 from bot.escape import slack_text
 from bot.known_scopes import did_you_mean, known_scope, meant, unseen
 from guards.config import parse_duration
@@ -63,7 +63,7 @@ def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
     """
     what = REASONS.get(r.reason, r.reason)
     many = f"{times}× " if times > 1 else ""
-    line = f"`{clock_time(ctx, r.at)}` {many}*{what}* `{r.scope}` {r.stream}"
+    line = f"`{local_time(ctx, r.at)}` {many}*{what}* `{r.scope}` {r.stream}"
     if r.reason == "runaway":
         expected = f", expected {r.expected_count}" if r.expected_count is not None else ""
         return f"{line} — {r.batch_size} items{expected}"
@@ -72,7 +72,7 @@ def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
         like = f"{round(r.similarity * 100)}% like" if r.similarity is not None else "same as"
         if r.reason == "duplicate":
             like = "same as"
-        when = f", {clock_time(ctx, r.matched_at)}" if r.matched_at else ""
+        when = f", {local_time(ctx, r.matched_at)}" if r.matched_at else ""
         line += f" ({like} {matched_name(r)}{when})"
     return line
 

@@ -86,6 +86,7 @@ async def test_a_400_dollar_unit_bug_is_taken_back_and_the_agent_runs_again(slac
         " week 2026-W48, month 2026-11 and total." in text
     )
     assert "Reason: unit bug in the rss-bot" in text
+    assert "⚠️" not in text  # no breaker holds it
 
     again = await reserve(app, tok, BOT, "next2", 1_000_000)
     assert again.status_code == 201, again.text
@@ -276,3 +277,18 @@ async def test_the_digest_s_money_by_model_follows_a_credit(slack_http):
     assert by_model[0][0] == usage[0][0] == 400_000
     preview = (await slack.command("digest acme"))["text"]
     assert "*By model* (no model) $0.40 (1 call)" in preview
+
+
+async def test_a_credit_says_when_the_charge_s_breaker_still_stops_the_agent(slack_http):
+    """review29 L1: the reply read as if the agent ran again, while the spend breaker the
+    absurd charge tripped still held it."""
+    policy = {**POLICY, "breakers": {"spend_rate": {"max": "2.00", "per_seconds": 600}}}
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app = slack.app
+    tok = await app.token("acme")
+    rid = await charged(app, tok, "bug", 400_000_000)  # trips the $2 / 10m breaker
+    reply = await slack.command(f"credit {rid} all unit bug")
+    assert reply["text"].endswith(
+        f"⚠️ The breaker of `{BOT}` is not closed (its spend window keeps the charge):"
+        f" `/agent breaker {BOT} close` lets it run."
+    )
