@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import MAX_TEXT, bar, context, header, section
 from bot.budget_days import looks_like_day
+from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_budget_day import budget_day, children_text, day_without_scope
 from bot.commands_core import (
@@ -227,11 +228,17 @@ async def _budget_overview(ctx: Context) -> Reply:
 
 
 def _for_a_while(args: list[str]) -> tuple[list[str], int | None]:
-    """``… for 2h`` off the end of ``budget set``'s words: (the rest, the seconds)."""
-    if len(args) < 2 or args[-2].lower() != "for":
+    """``… for 2h`` (``2 hours``, ``90min``) off the end of ``budget set``'s words: (the
+    rest, the seconds)."""
+    lowered = [a.lower() for a in args]
+    if "for" not in lowered[1:]:
         return args, None
+    i = len(lowered) - 1 - lowered[::-1].index("for")
+    joined = join_duration(args, i + 1)
+    if len(joined) != i + 2:
+        raise UsageError("`for` takes one duration at the end, like `for 2h` or `for 1d`")
     try:
-        return args[:-2], parse_for(args[-1])
+        return joined[:i], parse_for(joined[i + 1])
     except InvalidInput as exc:
         raise UsageError(f"`for` takes {exc.message}") from None
 

@@ -16,6 +16,7 @@ from bot.alerts import render_time
 from bot.alerts.messages import BUDGET_KINDS
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.blocks import section
+from bot.chat_words import duration_word
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, limit_changed
@@ -89,9 +90,15 @@ def parse_amount(text: str) -> int:
 def parse_for(text: str) -> int | None:
     """Seconds of a limit set for a while (``2h``, ``1d``; 1m to :data:`MAX_FOR_DAYS`
     days), or None for an empty answer (until changed); InvalidInput when not one."""
-    text = text.strip()
+    text = duration_word(text.strip())  # `90min`, `2hrs` as the other commands take them
     if not text:
         return None
+    if text.isascii() and text.replace(".", "", 1).isdigit():  # as duration_arg asks
+        raise InvalidInput(
+            "for",
+            f"a duration like 2h or 1d: `{text[:20]}` what? Write"
+            f" `{text[:20]}h` for hours (or `{text[:20]}m`, `{text[:20]}d`)",
+        )
     try:
         return parse_duration(text[:40], max_days=MAX_FOR_DAYS, min_seconds=60)
     except ValueError as exc:

@@ -100,7 +100,9 @@ async def test_a_limit_for_a_while_survives_a_restart_and_still_ends(slack_http,
 async def test_bad_durations_are_refused_and_change_nothing(slack_http):
     slack = await slack_http(POLICY, clock=ManualClock())
     for words, said in [
-        ("$5 day for", "needs a scope, an amount"),
+        ("$5 day for", "`for` takes one duration at the end"),
+        ("$5 day for 2h now", "`for` takes one duration at the end"),
+        ("$5 day for 120", "`120` what? Write `120h` for hours"),  # not 120 seconds
         ("$5 day for 2x", "`for` takes a duration like 2h or 1d"),
         ("$5 day for 10s", "`for` takes a duration like 2h or 1d"),
         ("$5 day for 100d", "`for` takes a duration like 2h or 1d"),
@@ -128,3 +130,13 @@ async def test_the_digest_names_the_limits_set_in_slack_and_their_end(slack_http
     slack.app.clock.advance(2 * 3600)  # ended: no longer named
     preview = (await slack.command("digest acme"))["text"]
     assert f"`{BOT}` day" not in preview and "`acme/u/b` week $3.00" in preview
+
+
+async def test_durations_are_read_as_the_other_commands_read_them(slack_http):
+    """recheck28 M1: `for 120` set two minutes, `for 2 hours` and `for 90min` were refused."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    for typed, seconds in (("2 hours", 7200), ("2 h", 7200), ("90min", 5400), ("1.5h", 5400)):
+        reply = await slack.command(f"budget set {BOT} $5 day for {typed}")
+        assert reply["response_type"] == "in_channel", (typed, reply["text"])
+        rows = await slack.app.store.fetch("SELECT until - set_at FROM budget_limits")
+        assert [r[0] for r in rows] == [seconds], typed
