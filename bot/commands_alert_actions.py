@@ -29,9 +29,10 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import echo
+from bot.chat_words import typed
 from bot.commands import Context, NotAdmin, Reply, UsageError, subcommand
 from bot.commands_alert_buttons import escalate_as, resolve_as, resolved_reply
-from bot.escape import mask_secrets, slack_text
+from bot.escape import mask_secrets
 from bot.responders import engine_of, local_time, require_responder, resolved_words
 from guards.errors import Conflict
 from guards.store import Tx
@@ -61,8 +62,8 @@ async def cmd_resolve(ctx: Context, args: list[str]) -> Reply:
         raise UsageError()
     alert_id = _alert_id(args[0])
     await require_responder(ctx, "resolve alerts", alert_id=alert_id)
-    typed = " ".join(args[1:]).strip()
-    reason = slack_text(mask_secrets(typed), MAX_REASON) if typed else None
+    said = mask_secrets(typed(args[1:]).strip())[:MAX_REASON]  # commas and all
+    reason = said or None
     alert, silent, new = await resolve_as(ctx, alert_id, reason=reason)
     if not new:
         return Reply.text_only(

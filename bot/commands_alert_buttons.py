@@ -269,7 +269,7 @@ async def resolve_as(
     ctx: Context, alert_id: int, *, reason: str | None = None
 ) -> tuple[Alert, str | None, bool]:
     """Resolve by hand, as ``ctx.actor`` (already allowed to): the Resolve button and
-    ``/agent resolve`` (with its ``reason``, Slack markup). Returns the alert, what
+    ``/agent resolve`` (with its ``reason``, as typed and masked). Returns the alert, what
     :func:`~bot.alerts.operations.still_silent` says, and whether this resolved it."""
     engine = engine_of(ctx)
 

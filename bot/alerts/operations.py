@@ -33,6 +33,7 @@ from bot.alerts.targets import (
     alert_number,
     silence_target,
 )
+from bot.escape import slack_text
 from bot.people import departed
 from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
@@ -154,7 +155,9 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     return done
 
 
-def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:
+def resolve(
+    engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, reason: str | None = None
+) -> Alert:
     """Resolve by hand (the Resolve button): the chain stops; a new firing opens a new alert.
 
     An agent whose missed heartbeat is resolved while it is still silent is watched again
@@ -164,7 +167,12 @@ def resolve(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> Alert:
     alert = engine.get(tx, alert_id)
     if alert.resolved_at is not None:
         return alert
-    tx.audit(actor=actor, action="alert.resolve", target=f"#{alert_id} {alert.fingerprint}")
+    tx.audit(
+        actor=actor,
+        action="alert.resolve",
+        target=f"#{alert_id} {alert.fingerprint}",
+        detail=reason,  # as typed (masked): `/agent audit` escapes it when it shows it
+    )
     engine.resolve_alert(tx, alert, now, by=actor, reason=None)
     if alert.kind == "heartbeat_missed":
         rearm(tx, scope=alert.scope, now=now)
@@ -418,19 +426,20 @@ def _iso(ts: float, tz: ZoneInfo) -> str:
 def resolve_saying(
     engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, reason: str | None
 ) -> tuple[Alert, bool]:
-    """Resolve by hand as :func:`resolve` does (the Resolve button's operation), and show
-    ``reason`` (Slack markup, escaped by the caller) on the alert's messages: ``✅ resolved
-    by <@U1> at 03:20 — restarted the worker``. Returns (alert, newly resolved); an alert
-    resolved already keeps its own resolution and reason.
+    """Resolve by hand as :func:`resolve` does (the Resolve button's operation), with
+    ``reason`` (as typed, masked) in its audit row and shown, escaped, on the alert's
+    messages: ``✅ resolved by <@U1> at 03:20 — restarted the worker``. Returns (alert,
+    newly resolved); an alert resolved already keeps its own resolution and reason.
 
     Example:
         >>> # alert, new = resolve_saying(engine, tx, alert_id=12, actor="U1", reason="fixed")
     """
     new = engine.get(tx, alert_id).resolved_at is None
-    alert = resolve(engine, tx, alert_id=alert_id, actor=actor)
+    alert = resolve(engine, tx, alert_id=alert_id, actor=actor, reason=reason)
     if new and reason:
         now = tx.clock.now()
-        tx.execute("UPDATE alerts SET resolve_reason = ? WHERE id = ?", (reason, alert_id))
+        shown = slack_text(reason)
+        tx.execute("UPDATE alerts SET resolve_reason = ? WHERE id = ?", (shown, alert_id))
         alert = engine.get(tx, alert_id)
         engine.update_pages(tx, alert, now)  # the edits resolve queued take these words
         engine.touch(tx, alert, now, urgent=True)

@@ -66,6 +66,18 @@ async def test_resolve_with_a_reason_shows_it_on_the_alert(slack_http):
     await slack.fake.wait_for(lambda: shown in lines(slack, ALERTS, ts))
     story = await say(slack, "alert 1")
     assert "restarted the &lt;!channel&gt; worker" in story
+    detail = await slack.app.store.fetch(
+        "SELECT detail FROM audit WHERE action = 'alert.resolve'"
+    )  # in the audit log too, as typed (recheck28 L1, review29 L3)
+    assert [r[0] for r in detail] == ["restarted the <!channel> worker"]
+
+
+async def test_a_resolve_reason_keeps_its_commas_and_full_stops(slack_http):
+    """recheck28 L1: "raised it, see thread. ok" became "raised it see thread ok"."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    await p0_paged(slack)
+    reply = await say(slack, "resolve 1 raised it, see thread. ok", user="U01")
+    assert reply.endswith(" — raised it, see thread. ok")
 
 
 async def test_escalate_by_command_pages_the_next_step_as_the_button_does(slack_http):
