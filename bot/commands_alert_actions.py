@@ -26,6 +26,7 @@ from datetime import datetime
 
 from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
+from bot.alerts.escalate_now import refuse_resolved
 from bot.alerts.model import Alert
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import echo
@@ -143,12 +144,7 @@ def unack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, admin: bool
     now = tx.clock.now()
     alert = engine.get(tx, alert_id)
     name = f"#{alert_id}"
-    if alert.resolved_at is not None:
-        by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
-        at = clock_time(alert.resolved_at, engine.tz, now=now)
-        raise Conflict(
-            f"{name} was already resolved{by} at {at}; nothing changed.", state="resolved"
-        )
+    refuse_resolved(engine, alert, now, then="nothing changed")
     if alert.acked_at is None or alert.acked_by is None:
         raise Conflict(f"{name} is not acknowledged; nothing changed.", state="open")
     if alert.acked_by != actor and not admin:  # acknowledged again since it was checked

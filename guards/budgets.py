@@ -227,21 +227,30 @@ class Budgets:
         )
         ended = []
         for scope, window, micros, by, at, until in rows:
-            tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (scope, window))
-            policy = self.policy_limits(scope).get(window)
-            tx.audit(
-                actor=actor,
-                action="budget.end",
-                target=f"{scope} {window}",
-                before=str(micros),
-                after=str(policy) if policy is not None else None,
-                detail=f"set by {by} until {iso(until)}; back to the policy's",
+            detail = f"set by {by} until {iso(until)}; back to the policy's"
+            policy = self._drop_limit(
+                tx, scope, window, before=micros, actor=actor, action="budget.end", detail=detail
             )
-            self._load_overrides(tx).pop((scope, window), None)
             ended.append(EndedLimit(scope, window, micros, by, at, until, policy))
-        if ended:
-            self._limits.clear()
         return ended
+
+    def _drop_limit(
+        self, tx: Tx, scope: str, window: str, *, before: int, actor: str, action: str, detail: str
+    ) -> int | None:
+        """Delete one limit set at run time, audited: the policy's applies again (returned)."""
+        tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (scope, window))
+        self._load_overrides(tx).pop((scope, window), None)
+        self._limits.clear()
+        policy = self.policy_limits(scope).get(window)
+        tx.audit(
+            actor=actor,
+            action=action,
+            target=f"{scope} {window}",
+            before=str(before),
+            after=str(policy) if policy is not None else None,
+            detail=detail,
+        )
+        return policy
 
     def clear_limit(
         self, tx: Tx, *, scope: str, window: str, actor: str
@@ -251,21 +260,19 @@ class Budgets:
         when none was set at run time (nothing changes)."""
         node = Scope.parse(scope)
         _check_window(window)
-        overrides = self._load_overrides(tx)
-        if (node.path, window) not in overrides:
+        set_here = self._load_overrides(tx).get((node.path, window))
+        if set_here is None:
             return None
-        before, _ = overrides.pop((node.path, window))
-        tx.execute("DELETE FROM budget_limits WHERE scope = ? AND window = ?", (node.path, window))
-        after = self.policy_limits(node.path).get(window)
-        tx.audit(
+        before = set_here[0]
+        after = self._drop_limit(
+            tx,
+            node.path,
+            window,
+            before=before,
             actor=actor,
             action="budget.set",
-            target=f"{node.path} {window}",
-            before=str(before),
-            after=str(after) if after is not None else None,
             detail="back to the policy's",
         )
-        self._limits.clear()
         return before, after
 
     def run_time_overrides(self, tx: Tx, *, under: str | None = None) -> list[SlackLimit]:

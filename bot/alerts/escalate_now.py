@@ -18,9 +18,19 @@ from bot.alerts.render_time import clock_time
 from guards.errors import Conflict
 from guards.store import Tx
 
-__all__ = ["REPEAT_CLICK_SECONDS", "escalate_now"]
+__all__ = ["REPEAT_CLICK_SECONDS", "escalate_now", "refuse_resolved"]
 
 REPEAT_CLICK_SECONDS = 60  # a stepless Escalate now click this soon after one by hand repeats it
+
+
+def refuse_resolved(engine: AlertEngine, alert: Alert, now: float, *, then: str) -> None:
+    """A Conflict naming who resolved ``alert`` and when, if it is resolved: ``then`` says
+    what did not happen ("nobody was paged", "nothing changed")."""
+    if alert.resolved_at is None:
+        return
+    by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+    at = clock_time(alert.resolved_at, engine.tz, now=now)
+    raise Conflict(f"#{alert.id} was already resolved{by} at {at}; {then}.", state="resolved")
 
 
 def escalate_now(
@@ -47,12 +57,7 @@ def escalate_now(
     now = tx.clock.now()
     alert = engine.get(tx, alert_id)
     name = f"#{alert_id}"
-    if alert.resolved_at is not None:
-        by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
-        at = clock_time(alert.resolved_at, engine.tz, now=now)
-        raise Conflict(
-            f"{name} was already resolved{by} at {at}; nobody was paged.", state="resolved"
-        )
+    refuse_resolved(engine, alert, now, then="nobody was paged")
     if alert.acked_at is not None:
         at = clock_time(alert.acked_at, engine.tz, now=now)
         raise Conflict(
