@@ -22,6 +22,7 @@ from bot.commands_budget_day import budget_day, children_text, day_without_scope
 from bot.commands_core import (
     exact_usd,
     is_known_scope,
+    local_time,
     parse_amount,
     parse_for,
     parse_scope_arg,
@@ -119,14 +120,30 @@ def _tightest(windows: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     return ("day", windows.get("day") or next(iter(windows.values())))
 
 
-def _tree_reply(tree: dict[str, Any]) -> Reply:
+def _ends(ctx: Context, tx: Tx, scope: Scope) -> dict[tuple[str, str], str]:
+    """`` · until 05:12, then $10.00`` for each level's window whose limit was set in Slack
+    for a while (recheck28 L2: the tree showed it as a limit for good)."""
+    levels = set(scope.ancestors())
+    out = {}
+    for r in ctx.ns.ledger.run_time_overrides(tx, under=scope.namespace):
+        if r.until is None or r.scope not in levels:
+            continue
+        then = exact_usd(r.policy)(r.policy) if r.policy is not None else "no limit"
+        out[(r.scope, r.window)] = f" · until {local_time(ctx, r.until)}, then {then}"
+    return out
+
+
+def _tree_reply(tree: dict[str, Any], ends: dict[tuple[str, str], str] | None = None) -> Reply:
     blocks = [
         header(f"Budget: {tree['scope']}"),
         context(f"windows follow {tree['timezone']} · most restrictive level governs"),
     ]
     lines = [f"*Budget: {tree['scope']}*"]
     for level in tree["levels"]:
-        body = "\n".join(window_line(w, u) for w, u in level["windows"].items())
+        body = "\n".join(
+            window_line(w, u) + (ends or {}).get((level["scope"], w), "")
+            for w, u in level["windows"].items()
+        )
         text = f"*{level['scope']}* · {level['level']}\n{body}"
         blocks.append(section(text))
         lines.append(text)
@@ -188,11 +205,12 @@ async def cmd_budget(ctx: Context, args: list[str]) -> Reply:
         return await day_without_scope(ctx, args[0])
     scope = parse_scope_arg(args[0])
 
-    def read(tx: Tx) -> tuple[dict[str, Any], bool]:
-        return ctx.ns.ledger.usage_tree(tx, scope), is_known_scope(ctx, tx, scope.path)
+    def read(tx: Tx) -> tuple[dict[str, Any], bool, dict[tuple[str, str], str]]:
+        tree = ctx.ns.ledger.usage_tree(tx, scope)
+        return tree, is_known_scope(ctx, tx, scope.path), _ends(ctx, tx, scope)
 
-    tree, known = await ctx.ns.store.write(read)
-    reply = _tree_reply(tree)
+    tree, known, ends = await ctx.ns.store.write(read)
+    reply = _tree_reply(tree, ends)
     if not known:
         close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
         note = f"_{unseen(scope.path)}; the limits shown are what it would get._"

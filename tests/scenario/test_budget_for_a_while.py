@@ -140,3 +140,15 @@ async def test_durations_are_read_as_the_other_commands_read_them(slack_http):
         assert reply["response_type"] == "in_channel", (typed, reply["text"])
         rows = await slack.app.store.fetch("SELECT until - set_at FROM budget_limits")
         assert [r[0] for r in rows] == [seconds], typed
+
+
+async def test_the_budget_tree_says_when_a_limit_set_for_a_while_ends(slack_http):
+    """recheck28 L2: `/agent budget` showed a raise for two hours as a limit for good."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    await slack.command(f"budget set {BOT} $5 day for 2h")
+    await slack.command("budget set acme $50 week")  # for good: no end shown
+    shown = (await slack.command(f"budget {BOT}"))["text"]
+    [day] = [line for line in shown.splitlines() if "of $5.00" in line]
+    assert day.endswith(" · until 02:00, then $1.00")
+    [week] = [line for line in shown.splitlines() if "of $50.00" in line]
+    assert "until" not in week
