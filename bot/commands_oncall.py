@@ -140,8 +140,10 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
             f" to them would reach nobody. Nothing changed; put someone else on call for"
             f" {rotation}."
         )
-    made = await ctx.ns.store.write(
-        lambda tx: ops.override(
+
+    def book(tx: Tx) -> tuple[Override, list[Override]]:
+        earlier = engine.overrides(tx, tx.clock.now())
+        made = ops.override(
             engine,
             tx,
             rotation=rotation,
@@ -150,18 +152,36 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
             actor=ctx.actor,
             starts_at=starts_at,
         )
-    )
+        return made, [o for o in earlier if _overlap(o, made)]
+
+    made, overlapped = await ctx.ns.store.write(book)
     if made.starts_at > made.created_at:
-        return Reply.text_only(
+        text = (
             f"<@{user}> is on call for {rotation} from {_day_time(made.starts_at, engine.tz, now)}"
             f" until {clock_time(made.ends_at, engine.tz, now=made.starts_at)} ({engine.tz.key}),"
-            f" booked by <@{ctx.actor}>.",
-            ephemeral=False,
+            f" booked by <@{ctx.actor}>."
         )
-    return Reply.text_only(
-        f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
-        f" (set by <@{ctx.actor}>).",
-        ephemeral=False,
+    else:
+        text = (
+            f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
+            f" (set by <@{ctx.actor}>)."
+        )
+    for o in overlapped:  # the one booked last holds while both do (recheck28 L4)
+        text += (
+            f"\n⚠️ It takes the place of <@{o.user}>'s override of {rotation}"
+            f" ({_day_time(o.starts_at, engine.tz, now)} → "
+            f"{clock_time(o.ends_at, engine.tz, now=o.starts_at)}) while both hold: the one"
+            f" booked last wins (`/agent oncall override clear {rotation}` ends them all)."
+        )
+    return Reply.text_only(text, ephemeral=False)
+
+
+def _overlap(o: Override, made: Override) -> bool:
+    """Whether ``o`` is another override of ``made``'s rotation over some of its time."""
+    return (
+        o.rotation.lower() == made.rotation.lower()
+        and o.starts_at < made.ends_at
+        and made.starts_at < o.ends_at
     )
 
 

@@ -210,3 +210,18 @@ async def test_no_shift_start_dm_unless_the_policy_asks(slack_http):
     slack.app.clock.set(SAT_9)
     assert await shift_tick(slack.app.ns) == 0
     assert await shift_dms(slack, "U01") == [] and await shift_dms(slack, "U09") == []
+
+
+async def test_an_override_over_another_says_which_one_holds(slack_http):
+    """recheck28 L4: overlapping bookings were accepted without a word."""
+    slack = await slack_http(policy(), clock=ManualClock())
+    first = await slack.command("oncall override <@U09|erin> 12h from sat 09:00")
+    assert "⚠️" not in first["text"]
+    later = await slack.command("oncall override <@U07|dana> 2h from sat 10:00")
+    assert later["text"].endswith(
+        "\n⚠️ It takes the place of <@U09>'s override of primary (Sat 03 Jan 09:00 → 21:00)"
+        " while both hold: the one booked last wins (`/agent oncall override clear primary`"
+        " ends them all)."
+    )
+    apart = await slack.command("oncall override <@U07|dana> 1h from sat 22:00")
+    assert "⚠️" not in apart["text"]
