@@ -62,7 +62,8 @@ def _user(text: str) -> str:
 
 
 @subcommand(
-    "oncall", usage="oncall [override @user <duration> [rotation] [from <when>] | override clear]"
+    "oncall",
+    usage="oncall [override @user <duration> [rotation] [from <when>] | override clear [rotation]]",
 )
 async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     """Who is on call now per rotation, and the next hand-off; `override` takes a shift.
@@ -128,7 +129,13 @@ async def _override(ctx: Context, args: list[str]) -> Reply:
     starts_at = None
     if "from" in (words := [a.lower() for a in args[2:4]]):
         at = 2 + words.index("from")
-        args, starts_at = args[:at], _start(args[at + 1 :], engine.tz, now)
+        when = args[at + 1 :]
+        if len(when) > 1 and rotation_named(ctx.ns.policy.oncall, when[-1]) is not None:
+            raise UsageError(  # (recheck28 L5: it said "`primary` is not a time")
+                f"the rotation goes before `from`: `oncall override {args[0]} {args[1]}"
+                f" {when[-1]} from {' '.join(when[:-1])}`"
+            )
+        args, starts_at = args[:at], _start(when, engine.tz, now)
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])

@@ -225,3 +225,16 @@ async def test_an_override_over_another_says_which_one_holds(slack_http):
     )
     apart = await slack.command("oncall override <@U07|dana> 1h from sat 22:00")
     assert "⚠️" not in apart["text"]
+
+
+async def test_a_rotation_typed_after_from_is_said_where_it_goes(slack_http):
+    """recheck28 L5: "`primary` is not a time" for `from 09:00 primary`."""
+    slack = await slack_http(policy(), clock=ManualClock())
+    reply = await slack.command("oncall override <@U09|erin> 2h from sat 09:00 primary")
+    assert (
+        "the rotation goes before `from`: `oncall override <@U09|erin> 2h primary from sat 09:00`"
+        in reply["text"]
+    )
+    assert await overrides(slack) == []
+    help_text = (await slack.command("oncall nonsense words here ok"))["text"]
+    assert "override clear [rotation]]`" in help_text
