@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.alerts.engine import AlertEngine
 from bot.alerts.render_time import clock_time
 from bot.escape import member_or_name
 from bot.outbox import enqueue
+from bot.responders import engine_for
 from guards.budgets import EndedLimit
 from guards.money import usd_for
 from guards.store import Tx
@@ -35,12 +35,7 @@ def end_limits(ns: Nightshift, tx: Tx) -> list[EndedLimit]:
     ended = ns.ledger.end_limits(tx)
     if not ended:
         return ended
-    component = ns.extras.get("alerts")
-    engine: AlertEngine = (
-        component.engine
-        if component is not None
-        else AlertEngine(policy=ns.policy, ledger=ns.ledger)
-    )
+    engine = engine_for(ns)
     tz = ZoneInfo(ns.policy.timezone)
     now = tx.clock.now()
     for limit in ended:

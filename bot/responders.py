@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render_time import clock_time
@@ -23,10 +25,14 @@ from bot.chat_words import duration_word
 from bot.commands import Context, NotAdmin, UsageError
 from guards.config import Policy, parse_duration
 
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
 RESPONDERS = "admins and the people on call (rotations, escalation users, overrides)"
 
 __all__ = [
     "duration_arg",
+    "engine_for",
     "engine_of",
     "local_time",
     "require_responder",
@@ -37,11 +43,16 @@ __all__ = [
 
 def engine_of(ctx: Context) -> AlertEngine:
     """The running engine, or one built from the policy (it holds no state of its own)."""
-    component = ctx.ns.extras.get("alerts")
+    return engine_for(ctx.ns)
+
+
+def engine_for(ns: Nightshift) -> AlertEngine:
+    """:func:`engine_of` for code that has the process, not a command's context."""
+    component = ns.extras.get("alerts")
     if component is not None:
         engine: AlertEngine = component.engine
         return engine
-    return AlertEngine(policy=ctx.ns.policy, ledger=ctx.ns.ledger)
+    return AlertEngine(policy=ns.policy, ledger=ns.ledger)
 
 
 def responders(policy: Policy) -> set[str]:

@@ -86,11 +86,11 @@ class DigestBuilder:
             clock=self.clock,
         )  # fmt: skip
         paths = [namespace, *raw.agent_spent]
-        limits = await self.store.write(
-            lambda tx: {p: self.ledger.limits(tx, p).get("day") for p in paths}
-        )
-        slack_limits = await self.store.read(
-            lambda tx: self.ledger.run_time_overrides(tx, under=namespace)
+        limits, slack_limits = await self.store.write(
+            lambda tx: (
+                {p: self.ledger.limits(tx, p).get("day") for p in paths},
+                self.ledger.run_time_overrides(tx, under=namespace),
+            )
         )
         alerts = await self._alerts(namespace, raw.start, raw.end)
         uptime = await self._uptime(namespace, raw.start, min(raw.end, raw.now))
