@@ -307,15 +307,34 @@ def test_a_rotation_name_no_start_could_use_is_refused_by_the_reload(env):
     )
 
 
+def _serving_a_day_limit(env: dict[str, str]) -> tuple[Path, str, subprocess.Popen[str], str]:
+    """The real process serving a policy with a $1.00 day limit on acme/alice/bot:
+    (the policy file, a token for acme, the process, its URL)."""
+    policy = Path(env["NIGHTSHIFT_CONFIG"])
+    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    return policy, token, start(env), f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+
+
+def _until_day_limit(url: str, token: str, micros: int, *, within: float) -> int | None:
+    """The day limit the server answers, once it is ``micros`` or ``within`` s have passed
+    (a server restarting in place may not answer meanwhile)."""
+    deadline = time.monotonic() + within
+    limit = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, StopIteration, KeyError):
+            limit = _day_limit(url, token)
+            if limit == micros:
+                break
+        time.sleep(0.2)
+    return limit
+
+
 def test_a_sighup_while_the_database_refuses_writes_keeps_the_server(env):
     """audit26b disk H1, recheck26 N1: a SIGHUP on a full disk, or while another process
     held the write lock, stopped the server to restart it, and the restart died at its
     first write: no process left, agents got "connection refused"."""
-    policy = Path(env["NIGHTSHIFT_CONFIG"])
-    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
-    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
-    proc = start(env)
-    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    policy, token, proc, url = _serving_a_day_limit(env)
     other = sqlite3.connect(env["NIGHTSHIFT_DB"], isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # writes refused, as on a full disk; none tried yet
@@ -326,10 +345,7 @@ def test_a_sighup_while_the_database_refuses_writes_keeps_the_server(env):
         other.execute("ROLLBACK")
         assert _day_limit(url, token) == 1_000_000  # the policy it had
         proc.send_signal(signal.SIGHUP)  # once it takes writes: applied
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _day_limit(url, token) != 2_000_000:
-            time.sleep(0.2)
-        assert _day_limit(url, token) == 2_000_000
+        assert _until_day_limit(url, token, 2_000_000, within=20) == 2_000_000
     finally:
         other.close()
         proc.send_signal(signal.SIGTERM)
@@ -342,11 +358,7 @@ def test_a_sighup_while_the_database_refuses_writes_keeps_the_server(env):
 def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(env):
     """recheck27 R1: the probe passed, then another process took the write lock: the
     restart gave up at its first write and exited, leaving no server."""
-    policy = Path(env["NIGHTSHIFT_CONFIG"])
-    policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 1.00}\n")
-    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
-    proc = start(env)
-    url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}"
+    policy, token, proc, url = _serving_a_day_limit(env)
     other = sqlite3.connect(env["NIGHTSHIFT_DB"], isolation_level=None)
     try:
         policy.write_text("budgets:\n  scopes:\n    acme/alice/bot: {day: 2.00}\n")
@@ -367,15 +379,7 @@ def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(e
             for code, said in answers
         ), answers
         other.execute("ROLLBACK")
-        deadline = time.monotonic() + 30
-        limit = None
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError, StopIteration, KeyError):
-                limit = _day_limit(url, token)
-                if limit == 2_000_000:
-                    break
-            time.sleep(0.2)
-        assert limit == 2_000_000
+        assert _until_day_limit(url, token, 2_000_000, within=30) == 2_000_000
     finally:
         other.close()
         proc.send_signal(signal.SIGTERM)

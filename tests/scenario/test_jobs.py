@@ -979,6 +979,22 @@ async def test_a_fire_due_while_a_run_s_outcome_waits_on_the_database_runs(
     assert said[0].endswith("before the job's next fire is decided"), said
 
 
+async def _sync_and_stuck_running(
+    app_factory: Any, target: Any, db: Any
+) -> tuple[list[dict[str, Any]], Any]:
+    """Two jobs fired at 00:15 and called: ``sync`` (answers when the gate opens) and
+    ``stuck`` (never answers); the jobs tick paused. Returns (the jobs, the app)."""
+    jobs = [
+        job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
+        job(target, "stuck", "*/15 * * * *", "/held", timeout_seconds=1200),
+    ]
+    app = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
+    app.ns.scheduler.pause_job("jobs-tick")
+    await fire(app, 15 * 60, wait=False)
+    await _until(lambda: len(target.calls) == 2, "both jobs called")
+    return jobs, app
+
+
 async def test_a_stop_during_an_outage_records_the_outcome_of_a_run_that_answered(
     app_factory, target, tmp_path, monkeypatch, caplog
 ):
@@ -990,15 +1006,8 @@ async def test_a_stop_during_an_outage_records_the_outcome_of_a_run_that_answere
     monkeypatch.setattr("bot.written.FIRST_WAIT_SECONDS", 30.0)  # the retry is asleep
     monkeypatch.setattr("bot.jobs.runner.DRAIN_SECONDS", 0.1)
     db = tmp_path / "outage.db"
-    jobs = [
-        job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
-        job(target, "stuck", "*/15 * * * *", "/held", timeout_seconds=1200),
-    ]
-    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
-    first.ns.scheduler.pause_job("jobs-tick")
+    jobs, first = await _sync_and_stuck_running(app_factory, target, db)
     runner = first.ns.extras["jobs"]
-    await fire(first, 15 * 60, wait=False)
-    await _until(lambda: len(target.calls) == 2, "both jobs called")
     other = connect(first.ns.settings.db)
     begin_immediate(other)
     locked = True
@@ -1042,15 +1051,8 @@ async def test_a_stop_the_database_refuses_throughout_ends_in_time_and_says_what
     monkeypatch.setattr("bot.app.STORE_CLOSE_SECONDS", 0.5)
     monkeypatch.setattr("bot.jobs.outcomes.STOP_WRITE_SECONDS", stop_write)  # (or it waits)
     db = tmp_path / "outage.db"
-    jobs = [
-        job(target, "sync", "*/15 * * * *", "/slow", timeout_seconds=1200),
-        job(target, "stuck", "*/15 * * * *", "/held", timeout_seconds=1200),
-    ]
-    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
-    first.ns.scheduler.pause_job("jobs-tick")
+    jobs, first = await _sync_and_stuck_running(app_factory, target, db)
     runner = first.ns.extras["jobs"]
-    await fire(first, 15 * 60, wait=False)
-    await _until(lambda: len(target.calls) == 2, "both jobs called")
     other = connect(first.ns.settings.db)
     begin_immediate(other)
     try:

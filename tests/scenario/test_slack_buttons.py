@@ -194,6 +194,18 @@ async def open_raise_modal(slack: Any) -> tuple[str, str, list[dict[str, Any]]]:
     return channel, ts, blocks
 
 
+async def groupie_raises_to_12(slack: Any, *, metadata: str = SCOPE) -> Any:
+    """U0GROUPIE (an admin through the S0OPS group) submits the open Raise budget form:
+    the day limit to $12."""
+    return await slack.submit(
+        callback_id="budget_raise_modal",
+        private_metadata=metadata,
+        values={"amount": "12", "window": {"selected": "day"}},
+        view_id=slack.fake.views[0]["id"],
+        user_id="U0GROUPIE",
+    )
+
+
 async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     slack = await slack_http(POLICY)
     channel, ts, blocks = await open_raise_modal(slack)
@@ -466,13 +478,7 @@ async def test_a_slow_raise_budget_submit_is_acked_within_the_budget_and_told_af
     fake_slack.stall("usergroups.users.list")
 
     started = asyncio.get_running_loop().time()
-    done = await slack.submit(
-        callback_id="budget_raise_modal",
-        private_metadata=SCOPE,
-        values={"amount": "12", "window": {"selected": "day"}},
-        view_id=fake_slack.views[0]["id"],
-        user_id="U0GROUPIE",
-    )
+    done = await groupie_raises_to_12(slack)
     assert asyncio.get_running_loop().time() - started < ACK_BUDGET + 0.5
     assert done.status_code == 200 and done.text == ""  # the form closes
 
@@ -515,13 +521,7 @@ async def test_a_slow_submit_on_a_limit_changed_meanwhile_says_to_open_the_form_
     await open_raise_modal(slack)
     await slack.command(f"budget set {SCOPE} 20 day")  # meanwhile, by another admin
     fake_slack.stall("usergroups.users.list")
-    done = await slack.submit(
-        callback_id="budget_raise_modal",
-        private_metadata=fake_slack.views[0]["private_metadata"],
-        values={"amount": "12", "window": {"selected": "day"}},
-        view_id=fake_slack.views[0]["id"],
-        user_id="U0GROUPIE",
-    )
+    done = await groupie_raises_to_12(slack, metadata=fake_slack.views[0]["private_metadata"])
     assert done.status_code == 200 and done.text == ""  # the form closed at its ack
     fake_slack._stalls.pop("usergroups.users.list").set()
     await fake_slack.wait_for(lambda: fake_slack.posts("U0GROUPIE"))
@@ -579,13 +579,7 @@ async def test_a_slow_submit_the_database_refuses_is_told_to_its_submitter_strai
     other = connect(slack.app.ns.settings.db)
     begin_immediate(other)  # another process holds the write lock (or: the disk is full)
     try:
-        done = await slack.submit(
-            callback_id="budget_raise_modal",
-            private_metadata=SCOPE,
-            values={"amount": "12", "window": {"selected": "day"}},
-            view_id=fake_slack.views[0]["id"],
-            user_id="U0GROUPIE",
-        )
+        done = await groupie_raises_to_12(slack)
         assert done.status_code == 200 and done.text == ""  # the form closed at its ack
         fake_slack._stalls.pop("usergroups.users.list").set()
         for _ in range(50):
