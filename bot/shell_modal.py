@@ -4,7 +4,8 @@ A button that opens a modal in Slack asks its inputs at the prompt instead: a te
 input is a question, a select lists its options by number (Enter keeps the
 default). The answers go to the modal's view-submission handler
 (``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
-the questions start over (three rounds at most). A form whose subject changed while
+asked again, the others kept (three rounds at most), as Slack shows the error under
+that input and keeps the rest. A form whose subject changed while
 it was asked (:class:`~bot.raise_form.StaleForm`: another limit was set) says what
 it is now, and the next round's answers go through. A refusal is worded as a command's
 (:func:`~bot.commands.refusal_text`); one that answering again cannot change (not an
@@ -48,21 +49,24 @@ async def fill_modal(
     say(f"── {title} (type cancel to stop) ──\n{render_text(intro)}")
     inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
     metadata = str(view.get("private_metadata") or "")
+    values: dict[str, str] = {}
+    asking = inputs
     for _ in range(TRIES):
-        values: dict[str, str] = {}
-        for block in inputs:
+        for block in asking:
             answer = await _answer(block, ask)
             if answer is None:
                 say("(cancelled)")
                 return None
             values[str(block.get("block_id"))] = answer
+        asking = inputs
         try:
             return await handler(ctx, metadata, values)
         except StaleForm as exc:  # changed while the questions were asked: say so, ask again
             metadata = exc.metadata
             say(f"✗ {plain(exc.now)}; answer again to {exc.retry}")
-        except InvalidInput as exc:
+        except InvalidInput as exc:  # the answer it names is asked again, the others kept
             say(f"✗ {exc.message}")
+            asking = [b for b in inputs if b.get("block_id") == exc.field] or inputs
         except (NotAdmin, StorageUnavailable) as exc:  # answering again changes nothing
             say(f"✗ {plain(refusal_text(ctx, exc))}")
             return None

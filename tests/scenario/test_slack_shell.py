@@ -125,16 +125,16 @@ async def test_shell_on_a_tty_runs_commands_and_numbered_buttons(env):
         term.type("1")
         await term.expect("New limit (USD): ")
         term.type("abc")
-        await term.expect("(default day): ")
-        term.type("")
-        await term.expect("For how long (empty: until changed): ")
-        term.type("")
-        await term.expect("✗ 'abc' is not an amount")
-        await term.expect("New limit (USD): ")
-        term.type("25")
         await term.expect("[2] week")
         term.type("2")
         await term.expect("For how long (empty: until changed): ")
+        term.type("soon")
+        await term.expect("✗ 'abc' is not an amount")
+        await term.expect("New limit (USD): ")  # only the answer that was wrong is asked again
+        term.type("25")
+        refused = await term.expect("For how long (empty: until changed): ")
+        assert "a duration like 2h or 1d" in refused
+        assert "(default day)" not in refused  # the window given is kept
         term.type("")  # until changed
         updated = await term.expect(f"week budget of `{SCOPE}` set to $25.00 by @shell")
         assert "── updated in #C0ALERTS ──" in updated
@@ -250,10 +250,8 @@ async def test_shell_reads_commands_from_a_pipe_and_keeps_serving_after_its_end(
         again = await shell.expect("] Raise budget")
         number = re.findall(r"\[(\d+)\] Raise budget", again)[-1]  # its button's number
         await shell.type(number)
-        for _ in range(3):  # three rounds of a bad amount: the form gives up
-            await shell.type("lots")
-            await shell.type("")
-            await shell.type("")
+        for answer in ("lots", "", "", "lots", "lots"):  # a bad amount three times: it gives up
+            await shell.type(answer)  # (the window and for how long are kept after the first)
         await shell.expect("(form closed after 3 tries; nothing changed)")
         await shell.type("2")  # meant for the form: not a click on button [2]
         await shell.expect("(not clicked: the form before it closed, so this was its answer)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from bot.commands_core import budget_raise_view
+from bot.commands import ActionResult
+from bot.commands_core import VIEW_SUBMISSIONS, budget_raise_view, parse_for
 from bot.shell_modal import TRIES, fill_modal
 
 
 async def test_a_form_says_it_closed_after_its_tries_and_changes_nothing():
-    # amount, window and for how long per round; "2" after
-    answers = iter(["abc", "", "", "-5", "", "", "1e3", "", "", "2"])
+    # amount, window and for how long, then the amount again each round; "2" after
+    answers = iter(["abc", "", "", "-5", "1e3", "2"])
     asked: list[str] = []
     said: list[str] = []
 
@@ -19,6 +20,40 @@ async def test_a_form_says_it_closed_after_its_tries_and_changes_nothing():
     view = budget_raise_view("acme/a/b", {"day": 1_000_000})
     result = await fill_modal(None, view, ask=ask, say=said.append)  # type: ignore[arg-type]
     assert result is None
-    assert len(asked) == 3 * TRIES  # the "2" after them is left for the prompt
+    assert len(asked) == 3 + (TRIES - 1)  # the "2" after them is left for the prompt
+    assert all(q.startswith("New limit") for q in asked[3:])  # the others are kept
     assert said[-1] == f"(form closed after {TRIES} tries; nothing changed)"
     assert sum("is not an amount" in s or "more than $0" in s for s in said) >= 2
+
+
+async def test_a_bad_answer_is_asked_again_and_the_others_are_kept():
+    # recheck28 L3: a bad "For how long" asked the limit and the window again
+    answers = iter(["25", "2", "soon", "2h"])
+    asked: list[str] = []
+    said: list[str] = []
+    got: list[dict[str, str]] = []
+
+    async def ask(question: str) -> str | None:
+        asked.append(question)
+        return next(answers)
+
+    async def submit(ctx: object, metadata: str, values: dict[str, str]) -> ActionResult:
+        got.append(dict(values))
+        parse_for(values["for"])
+        return ActionResult(ephemeral="done")
+
+    view = budget_raise_view("acme/a/b", {"day": 1_000_000})
+    VIEW_SUBMISSIONS[view["callback_id"]], saved = submit, VIEW_SUBMISSIONS[view["callback_id"]]
+    try:
+        result = await fill_modal(None, view, ask=ask, say=said.append)  # type: ignore[arg-type]
+    finally:
+        VIEW_SUBMISSIONS[view["callback_id"]] = saved
+    assert result is not None and result.ephemeral == "done"
+    assert [q.split(" (")[0].split(":")[0] for q in asked] == [
+        "New limit",
+        "Window",
+        "For how long",
+        "For how long",
+    ]
+    assert got[-1] == {"amount": "25", "window": "week", "for": "2h"}
+    assert any("a duration like 2h or 1d" in s for s in said)
