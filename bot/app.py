@@ -194,6 +194,7 @@ class Nightshift:
                 lambda tx: audit_policy_load(tx, path=self.settings.config, policy=self.policy)
             )
             self.metrics.watch_store(self._store)
+            self.metrics.watch_budgets(self.ledger)
             # the clock's steps first: holds must not expire by a step the watch has not seen
             self.store.before_batch.append(self.clock_watch.shift_deadlines)
             self.clock_watch.on_step.append(self._store.clock_stepped)

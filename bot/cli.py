@@ -28,6 +28,7 @@ from bot.logs import setup_logging
 from bot.run_lock import serving
 from bot.settings import Settings
 from guards.config import PolicyError
+from guards.config_types import parse_duration
 from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
 
@@ -150,6 +151,18 @@ def _label(value: str) -> str:
     return value
 
 
+EXPIRES_MAX_DAYS = 3660  # a token's --expires-in: ten years at most (none: never)
+
+
+def _expires_in(value: str) -> int:
+    try:  # the policy's durations: 30s 5m 2h 1d 2w
+        return parse_duration(value, min_seconds=1, max_days=EXPIRES_MAX_DAYS)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{exc}; leave it out for a token that never expires"
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -184,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", parents=[common], help="create a token for a scope")
     create.add_argument("scope", help="namespace[/user[/agent[/conversation]]]")
     create.add_argument("--label", type=_label, help="a note to remember it by")
+    create.add_argument(
+        "--expires-in",
+        type=_expires_in,
+        metavar="DURATION",
+        help="refuse it after this long: 30s, 5m, 2h, 1d, 2w (default: it never expires)",
+    )
     token.add_parser("list", parents=[common], help="list tokens")
     revoke = token.add_parser("revoke", parents=[common], help="revoke a token")
     revoke.add_argument("id", help="the token's id (tok_..., see token list), or the whole token")

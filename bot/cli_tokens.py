@@ -2,6 +2,7 @@
 
 Example:
     >>> # nightshift token create acme/alice/rss-bot --label "rss bot"
+    >>> # nightshift token create acme/contractor --expires-in 30d
     >>> # nightshift token revoke tok_3f2a...
 """
 
@@ -12,10 +13,13 @@ import getpass
 import os
 import re
 import sys
+import time
 
 from bot.cli import absent, command, current_db
 from bot.escape import printable
 from bot.settings import Settings
+from guards.clock import to_datetime
+from guards.config_types import in_words
 from guards.store import Store
 from guards.tokens import create_token, revoke_token
 
@@ -40,12 +44,23 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.db)
     try:
         token, raw = await store.write(
-            lambda tx: create_token(tx, scope=args.scope, label=args.label, actor=cli_actor())
+            lambda tx: create_token(
+                tx,
+                scope=args.scope,
+                label=args.label,
+                actor=cli_actor(),
+                expires_in=args.expires_in,
+            )
         )
     finally:
         await store.close()
     where = f"{settings.db} (a new database)" if new else settings.db
     print(f"created {token.id} for {token.scope} in {where};")
+    if args.expires_in is not None:  # said before the token: its last word stays the token
+        print(
+            f"it expires at {_utc(token.expires_at)} UTC (in {in_words(args.expires_in)}):"
+            " then it is refused (401);"
+        )
     print("it is shown only once, keep it secret (a server on another database refuses it):")
     print(f"token: {raw}")
     return 0
@@ -57,22 +72,34 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.db)
     try:
         rows = await store.fetch(
-            "SELECT id, scope, label, created_at, revoked_at FROM tokens ORDER BY created_at"
+            "SELECT id, scope, label, created_at, revoked_at, expires_at FROM tokens"
+            " ORDER BY created_at"
         )
     finally:
         await store.close()
     if not rows:
         print("no tokens yet: nightshift token create <scope>")
         return 0
-    from guards.clock import to_datetime
-
-    print(f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'state':<8} label")
+    now = time.time()
+    print(
+        f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'expires (UTC)':<20} {'state':<8} label"
+    )
     for r in rows:
-        created = to_datetime(r["created_at"]).strftime("%Y-%m-%d %H:%M")
-        state = "revoked" if r["revoked_at"] else "active"
+        created = _utc(r["created_at"])
+        expires = "never" if r["expires_at"] is None else _utc(r["expires_at"])
+        if r["revoked_at"]:
+            state = "revoked"
+        elif r["expires_at"] is not None and r["expires_at"] <= now:
+            state = "expired"
+        else:
+            state = "active"
         label = printable(r["label"] or "")  # an escape or a newline shows as such
-        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {state:<8} {label}")
+        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {expires:<20} {state:<8} {label}")
     return 0
+
+
+def _utc(ts: float) -> str:
+    return to_datetime(ts).strftime("%Y-%m-%d %H:%M")
 
 
 @command("token revoke")

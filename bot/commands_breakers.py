@@ -1,5 +1,8 @@
 """``/agent breakers``, ``/agent breaker <scope> approve|open|close`` and the trial buttons.
 
+``/agent breaker <prefix>/* approve`` approves every trial waiting under a prefix (a
+provider outage leaves one per agent): the reply counts them and names the first five.
+
 The Keep open button answers one trial request: it acts only while the breaker waits
 for a human (``half_open_pending``). A second or late click changes nothing and tells
 the clicker what happened instead ("already kept open by @dana at 03:17", "the trial
@@ -35,6 +38,7 @@ from guards.config_types import format_seconds
 from guards.errors import InvalidInput
 from guards.money import usd_for
 from guards.prices import undated
+from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
 __all__ = ["breaker_line"]
@@ -60,6 +64,8 @@ MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its butto
 # on their own, running trials, kill switches (someone's on purpose), closed ones.
 LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
 USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
+ANY_UNDER = "/*"  # `breaker acme/bob/* approve`: every trial waiting under acme/bob
+NAMED_UNDER = 5  # the breakers an approval by prefix names (it counts them all)
 
 
 def breaker_line(ctx: Context, row: BreakerRow) -> str:
@@ -158,14 +164,25 @@ def _more_breakers(hidden: int) -> str:
     return f"… and {hidden} more breaker{'s' if hidden != 1 else ''}"
 
 
-@subcommand("breaker", usage="breaker <scope> open [reason] | approve | close")
+@subcommand(
+    "breaker", usage="breaker <scope> open [reason] | approve | close · breaker <prefix>/* approve"
+)
 async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     """Force a breaker open (the kill switch, with a reason for the record), approve a
-    half-open trial, or force it closed."""
+    half-open trial, or force it closed; `<prefix>/* approve` approves every trial waiting
+    under the prefix."""
     await ctx.require_admin("operate breakers")  # first: a refusal is audited, typo or not
     if len(args) < 2:
         raise UsageError()
     scope, verb = args[0], args[1].lower()
+    as_typed = typed(args[:1]).strip("`")  # tidied, `acme/bob/*` would be acme/bob
+    if "*" in as_typed:
+        if verb != "approve" or len(args) > 2:
+            raise UsageError(
+                f"`{echo(as_typed, 60)}`: a prefix (`<prefix>/*`) takes only approve, as"
+                " `/agent breaker acme/bob/* approve`. Nothing changed."
+            )
+        return await _approve_under(ctx, as_typed)
     if verb not in OPERATIONS:
         raise UsageError(f"`{echo(verb, 20)}` is not one of approve, open, close")
     if verb != "open" and len(args) > 2:
@@ -197,6 +214,54 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     if typo:  # the kill switch is on, but maybe not for what they meant
         text = f"⚠️ {typo}\n{text}"
     return Reply.text_only(text, ephemeral=False)
+
+
+def _prefix_of(text: str) -> str:
+    """The scope path of ``acme/bob/*``, or UsageError saying what a prefix is."""
+    prefix = text[: -len(ANY_UNDER)] if text.endswith(ANY_UNDER) else ""
+    if not prefix or "*" in prefix or prefix.startswith(MODEL_PREFIX):
+        raise UsageError(
+            f"`{echo(text, 60)}` is not a prefix: write a scope path and `/*`, as"
+            " `/agent breaker acme/bob/* approve` (a model's breaker: by its own name)."
+            " Nothing changed."
+        )
+    try:
+        return Scope.parse(prefix).path
+    except ScopeError as exc:
+        raise UsageError(f"`{echo(text, 60)}`: {exc}. Nothing changed.") from None
+
+
+async def _approve_under(ctx: Context, typed: str) -> Reply:
+    """``breaker <prefix>/* approve``: approve every trial waiting under the prefix, in
+    one write; the reply counts them and names the first :data:`NAMED_UNDER`."""
+    prefix = _prefix_of(typed)
+    breakers = ctx.ns.breakers
+
+    def approve_all(tx: Tx) -> list[str]:
+        waiting = sorted(
+            row.scope
+            for row in breakers.list(tx, within=prefix)
+            if row.state == HALF_OPEN_PENDING
+            and (row.scope == prefix or row.scope.startswith(prefix + "/"))
+        )
+        for key in waiting:
+            breakers.approve(tx, key, ctx.actor)
+        return waiting
+
+    approved = await ctx.ns.store.write(approve_all)
+    under = f"`{slack_text(prefix)}`"
+    if not approved:
+        return Reply.text_only(
+            f"No breaker under {under} waits for a trial approval; nothing changed"
+            " (`/agent breakers` lists them)."
+        )
+    names = [slack_text(key[len(prefix) + 1 :] or key) for key in approved[:NAMED_UNDER]]
+    more = f" and {len(approved) - NAMED_UNDER} more" if len(approved) > NAMED_UNDER else ""
+    count = f"{len(approved)} breaker{'s' if len(approved) != 1 else ''}"
+    return Reply.text_only(
+        f"<@{ctx.user_id}> approved the trial of {count} under {under}: {', '.join(names)}{more}",
+        ephemeral=False,
+    )
 
 
 def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:

@@ -2,38 +2,38 @@
 
 ``oncall`` shows each rotation's person on call and the next hand-off, the overrides
 booked ahead, and the escalation chain; ``oncall override`` lets a responder take a
-shift, now or from a later time (``from sat 09:00``), or end the overrides. ``status``
+shift, now or from a later time (``from sat 09:00``), or end the overrides (read and
+booked by :mod:`bot.commands_oncall_override`). A rotation limited to hours shows when
+they begin again while it is off them (the chain passes it over then). ``status``
 shows every agent's last heartbeat, breaker and spend today, and how Slack delivery (the
 outbox) is doing.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts import operations as ops
 from bot.alerts.escalation import Chain
 from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
 from bot.alerts.oncall import (
+    OnCallNow,
     Override,
-    WhenError,
+    hours_text,
     next_change,
     on_call,
-    rotation_named,
-    start_at,
+    rotation_zone,
 )
 from bot.alerts.render_time import clock_time, duration
-from bot.blocks import context, echo, fit_text, header, line_sections, section
-from bot.chat_words import join_duration
+from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
-from bot.escape import mentioned, operator_mentions, slack_text
+from bot.commands_oncall_override import day_time, override
+from bot.escape import operator_mentions, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People
-from bot.responders import duration_arg, engine_of, local_time, require_responder
+from bot.responders import engine_of, local_time
 from bot.storage_notice import refused_text
 from guards.config import Policy
 from guards.money import format_usd
@@ -43,19 +43,7 @@ __all__: list[str] = []
 
 _PERIODS = {"day": "daily", "week": "weekly"}
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
-OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
 MAX_BOOKED = 10  # overrides booked ahead listed in /agent oncall
-_FROM = "`from 09:00`, `from tomorrow 09:00`, `from sat 09:00` or `from 2026-12-05 09:00`"
-
-
-def _user(text: str) -> str:
-    user = mentioned(text)
-    if user is None:
-        raise UsageError(
-            f"`{echo(text)}` is not a user: pick them from the list Slack shows as you type @"
-            " (a name typed in full is not a mention)"
-        )
-    return user
 
 
 # -- on-call --------------------------------------------------------------------------
@@ -71,7 +59,7 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     ``from sat 09:00`` books it ahead (the policy's time zone); ``override clear
     [rotation]`` ends the override on now and cancels those booked."""
     if args and args[0].lower() == "override":
-        return await _override(ctx, args[1:])
+        return await override(ctx, args[1:])
     if args:
         raise UsageError()
     policy = ctx.ns.policy
@@ -89,8 +77,13 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     lines = []
     for rotation in policy.oncall.rotations:
         who = on_call(rotation, tz, now, overrides, gone)
+        zone = rotation_zone(rotation, tz)
         every = f"{_PERIODS[rotation.period]}, hand-off {rotation.handoff}"
-        line = f"*{rotation.name}* ({every}): {_mention(who.user)}"
+        if zone != tz:
+            every += f" {zone.key}"
+        if rotation.hours is not None or rotation.days is not None:
+            every += f", hours {hours_text(rotation)}"
+        line = f"*{rotation.name}* ({every}): {_mention(who.user)}{_off_hours(who, zone, now)}"
         if who.override is not None:
             line += f" (override until {local_time(who.override.ends_at, ctx)})"
         # the next change of person, not of shift (one person alone: never handed off)
@@ -111,111 +104,11 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     return Reply(text=text, blocks=[header("On call"), section("\n".join(lines)), context(tz.key)])
 
 
-async def _override(ctx: Context, args: list[str]) -> Reply:
-    policy = ctx.ns.policy
-    if not policy.oncall.rotations:
-        return Reply.text_only("No rotations: add `oncall.rotations` to the policy file.")
-    engine = engine_of(ctx)
-    # first: a refusal is audited, typo or not (audit15 L4)
-    await require_responder(ctx, "change who is on call")
-    if args and args[0].lower() == "clear":
-        rotation = _rotation(policy, args[1] if len(args) > 1 else None)
-        done = await ctx.ns.store.write(
-            lambda tx: ops.end_overrides(engine, tx, rotation=rotation, actor=ctx.actor)
-        )
-        return _cleared(done, rotation)
-    args = join_duration(args, 1)  # `2 h`, `2 hours`
-    now = ctx.ns.clock.now()
-    starts_at = None
-    if "from" in (words := [a.lower() for a in args[2:4]]):
-        at = 2 + words.index("from")
-        when = args[at + 1 :]
-        if len(when) > 1 and rotation_named(ctx.ns.policy.oncall, when[-1]) is not None:
-            raise UsageError(  # (recheck28 L5: it said "`primary` is not a time")
-                f"the rotation goes before `from`: `oncall override {args[0]} {args[1]}"
-                f" {when[-1]} from {' '.join(when[:-1])}`"
-            )
-        args, starts_at = args[:at], _start(when, engine.tz, now)
-    if len(args) not in (2, 3):
-        raise UsageError()
-    user = _user(args[0])
-    seconds = duration_arg(args[1])
-    rotation = _rotation(policy, args[2] if len(args) == 3 else None)
-    if await _left(ctx, user):
-        return Reply.text_only(
-            f"<@{user}> {LEFT} (Slack says the account is deactivated or unknown): a page"
-            f" to them would reach nobody. Nothing changed; put someone else on call for"
-            f" {rotation}."
-        )
-
-    def book(tx: Tx) -> tuple[Override, list[Override]]:
-        earlier = engine.overrides(tx, tx.clock.now())
-        made = ops.override(
-            engine,
-            tx,
-            rotation=rotation,
-            user=user,
-            seconds=seconds,
-            actor=ctx.actor,
-            starts_at=starts_at,
-        )
-        return made, [o for o in earlier if _overlap(o, made)]
-
-    made, overlapped = await ctx.ns.store.write(book)
-    if made.starts_at > made.created_at:
-        text = (
-            f"<@{user}> is on call for {rotation} from {_day_time(made.starts_at, engine.tz, now)}"
-            f" until {clock_time(made.ends_at, engine.tz, now=made.starts_at)} ({engine.tz.key}),"
-            f" booked by <@{ctx.actor}>."
-        )
-    else:
-        text = (
-            f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
-            f" (set by <@{ctx.actor}>)."
-        )
-    for o in overlapped:  # the one booked last holds while both do (recheck28 L4)
-        text += (
-            f"\n⚠️ It takes the place of <@{o.user}>'s override of {rotation}"
-            f" ({_day_time(o.starts_at, engine.tz, now)} → "
-            f"{clock_time(o.ends_at, engine.tz, now=o.starts_at)}) while both hold: the one"
-            f" booked last wins (`/agent oncall override clear {rotation}` ends them all)."
-        )
-    return Reply.text_only(text, ephemeral=False)
-
-
-def _overlap(o: Override, made: Override) -> bool:
-    """Whether ``o`` is another override of ``made``'s rotation over some of its time."""
-    return (
-        o.rotation.lower() == made.rotation.lower()
-        and o.starts_at < made.ends_at
-        and made.starts_at < o.ends_at
-    )
-
-
-def _start(words: list[str], tz: ZoneInfo, now: float) -> float:
-    """The start ``from <when>`` names, or a UsageError saying what it takes."""
-    forms = f"write {_FROM}, in {tz.key} time"
-    if not words:
-        raise UsageError(f"`from` needs a start: {forms}")
-    try:
-        return start_at(words, tz, now)
-    except WhenError as exc:
-        said = exc.why if exc.typed is None else f"`{echo(exc.typed)}` {exc.why}"
-        raise UsageError(f"{said}; {forms}. Nothing was booked.") from None
-
-
-def _day_time(ts: float, tz: ZoneInfo, now: float) -> str:
-    """``03:30 today``, or ``Sat 05 Dec 09:00``: a start is never read as the wrong day."""
-    said = clock_time(ts, tz, now=now)
-    same_day = datetime.fromtimestamp(ts, tz).date() == datetime.fromtimestamp(now, tz).date()
-    return f"{said} today" if same_day else said
-
-
 def _booked_lines(overrides: list[Override], tz: ZoneInfo, now: float) -> list[str]:
     """``Booked: <@U1> for primary Sat 05 Dec 09:00 → 21:00, by <@U2>``, soonest first."""
     booked = sorted((o for o in overrides if o.booked(now)), key=lambda o: o.starts_at)
     lines = [
-        f"Booked: <@{o.user}> for {o.rotation} {_day_time(o.starts_at, tz, now)}"
+        f"Booked: <@{o.user}> for {o.rotation} {day_time(o.starts_at, tz, now)}"
         f" → {clock_time(o.ends_at, tz, now=o.starts_at)}"
         + (f", by <@{o.created_by}>" if o.created_by else "")
         for o in booked[:MAX_BOOKED]
@@ -223,24 +116,6 @@ def _booked_lines(overrides: list[Override], tz: ZoneInfo, now: float) -> list[s
     if len(booked) > MAX_BOOKED:
         lines.append(f"… and {len(booked) - MAX_BOOKED} more booked")
     return lines
-
-
-def _overrides(n: int) -> str:
-    return "1 override" if n == 1 else f"{n} overrides"
-
-
-def _cleared(done: ops.OverridesEnded, rotation: str) -> Reply:
-    """What ``override clear`` says: how many it ended now and cancelled ahead."""
-    if not done.ended and not done.cancelled:
-        return Reply.text_only(f"No override of {rotation} to end; the schedule applies.")
-    if not done.ended:
-        noun = "override" if done.cancelled == 1 else "overrides"
-        text = f"Cancelled {done.cancelled} booked {noun}"
-        return Reply.text_only(f"{text} of {rotation}; the schedule applies.", ephemeral=False)
-    text = f"Ended {_overrides(done.ended)}"
-    if done.cancelled:
-        text += f" and cancelled {done.cancelled} booked"
-    return Reply.text_only(f"{text} of {rotation}; the schedule applies again.", ephemeral=False)
 
 
 def _left_lines(users: list[str], skipped: tuple[str, ...], gone: frozenset[str]) -> list[str]:
@@ -253,30 +128,16 @@ def _left_lines(users: list[str], skipped: tuple[str, ...], gone: frozenset[str]
     return lines
 
 
+def _off_hours(who: OnCallNow, zone: ZoneInfo, now: float) -> str:
+    """`` · off hours until 08:00 (Europe/Berlin)``: the chain passes the rotation over
+    until then (nothing while it is on hours, or an override holds)."""
+    if who.resumes_at is None:
+        return ""
+    return f" · off hours until {clock_time(who.resumes_at, zone, now=now)} ({zone.key})"
+
+
 def _mention(user: str | None) -> str:
     return f"<@{user}>" if user is not None else f"nobody (everyone in it {LEFT})"
-
-
-async def _left(ctx: Context, user: str) -> bool:
-    """Whether ``user`` left the workspace, by Slack's ``users.info`` (no: unknown, in
-    the shell, or Slack too slow to answer: the override is not refused for that)."""
-    people: People | None = ctx.ns.extras.get("people")
-    if people is None:
-        return False
-    try:
-        return await asyncio.wait_for(people.check(user), OVERRIDE_CHECK_SECONDS)
-    except TimeoutError:
-        return False
-
-
-def _rotation(policy: Policy, name: str | None) -> str:
-    if name is None:
-        return policy.oncall.rotations[0].name
-    rotation = rotation_named(policy.oncall, name)
-    if rotation is None:
-        known = ", ".join(r.name for r in policy.oncall.rotations)
-        raise UsageError(f"no rotation {name[:40]!r}; rotations: {known}")
-    return rotation.name
 
 
 # -- status ---------------------------------------------------------------------------

@@ -19,13 +19,18 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bot.alerts.model import ALERT_TIERS
+from guards.usage import periods_at
 
 if TYPE_CHECKING:
-    from guards.store import Store
+    from zoneinfo import ZoneInfo
+
+    from guards.reservation import Reservation
+    from guards.scopes import Scope
+    from guards.store import Store, Tx
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
 
-__all__ = ["GroupCommit", "IndexMemory", "Metrics", "SocketState"]
+__all__ = ["BudgetBook", "CallSeconds", "GroupCommit", "IndexMemory", "Metrics", "SocketState"]
 
 NOT_CLOSED = ("open", "half_open_pending", "half_open", "forced_open")
 
@@ -126,6 +131,96 @@ class _GroupCommitCounts:
         )
 
 
+class BudgetBook(Protocol):
+    """What the spend gauges need of the policy (:class:`guards.budgets.Budgets`)."""
+
+    def timezone(self, namespace: str) -> ZoneInfo: ...
+
+    def policy_limits(self, path: str) -> dict[str, int]: ...
+
+
+class _Spend:
+    """``nightshift_spent_micros`` and ``nightshift_budget_limit_micros`` per namespace and
+    window (``day``, ``month``), as the last scrape read them; absent until watched.
+
+    Read from the daily usage counters (``usage_daily``, by its key: scope, day) in each
+    namespace's own day and month, as its budgets count them. The first
+    ``MAX_NAMESPACES`` namespaces by name get series; the others none.
+    """
+
+    MAX_NAMESPACES = 200
+    _NAMESPACES = "SELECT path FROM scopes WHERE depth = 1 ORDER BY path LIMIT ?"
+    _DAYS = (
+        "SELECT scope, day, spent_micros FROM usage_daily WHERE day >= ? AND scope IN"
+        " (SELECT path FROM scopes WHERE depth = 1 ORDER BY path LIMIT ?)"
+    )
+    _SET_LIMITS = (  # set in Slack (/agent budget set), over the policy's; not ended
+        "SELECT scope, window, limit_micros FROM budget_limits WHERE window IN ('day', 'month')"
+        " AND instr(scope, '/') = 0 AND (until IS NULL OR until > ?)"
+    )
+
+    def __init__(self) -> None:
+        self.source: BudgetBook | None = None
+        self.spent: list[tuple[str, str, int]] = []
+        self.limits: list[tuple[str, str, int]] = []
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        spent = GaugeMetricFamily(
+            "nightshift_spent_micros",
+            "Money charged per namespace today and this month (window), in micro-dollars,"
+            f" in the namespace's time zone as its budgets count it (the first"
+            f" {self.MAX_NAMESPACES} namespaces by name)",
+            labels=["namespace", "window"],
+        )
+        for namespace, window, micros in self.spent:
+            spent.add_metric([namespace, window], micros)
+        yield spent
+        limits = GaugeMetricFamily(
+            "nightshift_budget_limit_micros",
+            "A namespace's day or month budget limit, in micro-dollars, where one is set"
+            " (policy file or /agent budget set)",
+            labels=["namespace", "window"],
+        )
+        for namespace, window, micros in self.limits:
+            limits.add_metric([namespace, window], micros)
+        yield limits
+
+    async def refresh(self, store: Store, now: float) -> None:
+        source = self.source
+        if source is None:
+            return
+        cap = self.MAX_NAMESPACES
+        periods = {
+            ns: periods_at(now, source.timezone(ns))
+            for (ns,) in await store.fetch(self._NAMESPACES, (cap,))
+        }
+        if not periods:
+            self.spent, self.limits = [], []
+            return
+        sums = {ns: {"day": 0, "month": 0} for ns in periods}
+        first = min(month for _, _, month in periods.values()) + "-01"  # zones differ
+        for ns, day, micros in await store.fetch(self._DAYS, (first, cap)):
+            today, _, month = periods[ns]
+            if day == today:
+                sums[ns]["day"] += micros
+            if day.startswith(month + "-"):
+                sums[ns]["month"] += micros
+        limits = {
+            ns: {w: v for w, v in source.policy_limits(ns).items() if w in ("day", "month")}
+            for ns in periods
+        }
+        for ns, window, micros in await store.fetch(self._SET_LIMITS, (now,)):
+            if ns in limits:
+                limits[ns][window] = micros
+        self.spent = [(ns, w, v) for ns, by in sums.items() for w, v in by.items()]
+        self.limits = [(ns, w, v) for ns, by in limits.items() for w, v in sorted(by.items())]
+
+
 class _ValidationIndex:
     """The validation index's size, read when /metrics is scraped (zeros until watched)."""
 
@@ -167,6 +262,65 @@ class _ValidationIndex:
         )
 
 
+class CallSeconds:
+    """``nightshift_call_seconds{model}``: each settled call's time from reserve to settle.
+
+    A ledger gate (``ledger.gates``): its ``after_settle`` runs for a settle that charged,
+    not for a replayed one, and the observation is made once the settle has committed.
+    Per settle: one closure kept for the commit, then one label lookup and one observe.
+    The model is what the agent named, so the labels are capped: the first
+    ``MAX_MODELS`` models seen (``unknown`` for none named) get their own, the rest
+    ``other``.
+    """
+
+    MAX_MODELS = 50
+    BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.histogram = Histogram(
+            "nightshift_call_seconds",
+            "Time from reserve to settle of each settled call, by model (the first"
+            f" {self.MAX_MODELS} models seen; the others as other)",
+            ["model"],
+            buckets=self.BUCKETS,
+            registry=registry,
+        )
+        self._models: dict[str, Histogram] = {}
+        self._other: Histogram | None = None
+
+    def observe(self, model: str | None, seconds: float) -> None:
+        child = self._models.get(model or "unknown")
+        if child is None:
+            if len(self._models) < self.MAX_MODELS:
+                label = model or "unknown"
+                child = self._models[label] = self.histogram.labels(model=label)
+            else:
+                child = self._other = self._other or self.histogram.labels(model="other")
+        child.observe(max(0.0, seconds))  # (a step of the wall clock back: not below 0)
+
+    def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        model, seconds = reservation.model, now - reservation.created_at
+        tx.after_commit.append(lambda: self.observe(model, seconds))
+
+    def before_reserve(
+        self,
+        tx: Tx,
+        *,
+        scope: Scope,
+        task_id: str | None,
+        amount_micros: int,
+        now: float,
+        models: tuple[str, ...] = (),
+    ) -> None:
+        return None
+
+    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        return None
+
+    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        return None
+
+
 class Metrics:
     """Every metric Nightshift exports; components add theirs to ``registry``."""
 
@@ -191,6 +345,7 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.calls = CallSeconds(self.registry)  # a ledger gate (bot.api.build_web_app)
         self._group_commit = _GroupCommitCounts()
         self.registry.register(self._group_commit)
         self.upkeep = Gauge(
@@ -214,6 +369,8 @@ class Metrics:
         self.registry.register(self._validation)
         self._socket = _SlackSocket()
         self.registry.register(self._socket)
+        self._spend = _Spend()
+        self.registry.register(self._spend)
 
         self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._results: dict[str, Counter] = {}
@@ -294,6 +451,7 @@ class Metrics:
         )[0]
         self.holds.set(count)
         self.held.set(held)
+        await self._spend.refresh(store, now)
 
     def watch_store(self, source: GroupCommit) -> None:
         """Export the writer's batch counts (``*_total`` counters) from ``source``."""
@@ -302,6 +460,11 @@ class Metrics:
     def watch_validation(self, source: IndexMemory) -> None:
         """Export ``source``'s index memory (read at each scrape; no per-stream labels)."""
         self._validation.source = source
+
+    def watch_budgets(self, source: BudgetBook) -> None:
+        """Export each namespace's spend today and this month, and its limits, with
+        ``source``'s time zones and policy limits (read at each scrape)."""
+        self._spend.source = source
 
     def watch_socket(self, source: SocketState) -> None:
         """Export whether ``source``'s Slack socket is connected (Socket Mode only)."""

@@ -67,6 +67,7 @@ from guards.breaker_state import (
     FORCED_OPEN,
     HALF_OPEN,
     HALF_OPEN_PENDING,
+    MODEL_FIGURE,
     OPEN,
     REFUSING,
     STATES,
@@ -83,6 +84,7 @@ __all__ = [
     "FORCED_OPEN",
     "HALF_OPEN",
     "HALF_OPEN_PENDING",
+    "MODEL_FIGURE",
     "OPEN",
     "REFUSING",
     "STATES",
@@ -206,8 +208,13 @@ class Breaker(OperatedBreaker):
         charged_micros: int = 0,
         signal: str = "call",
         detail: str = "",
+        model: str | None = None,
     ) -> Transition | None:
-        """Learn one outcome (``signal`` ``attempts``: a refused attempt past the task limit)."""
+        """Learn one outcome (``signal`` ``attempts``: a refused attempt past the task limit).
+
+        ``model``: the breaker key of the model the call was on (``model:<name>``); a trip
+        keeps the tripping call's in its figures (``model``): the agent's breaker then
+        follows that model's (:meth:`~guards.breaker_records.BreakerRecords.follow_model`)."""
         if self.state != CLOSED:
             if self.is_trial(res_id):
                 # the call's own error says why the trial failed (audit23 forensics M3)
@@ -227,12 +234,13 @@ class Breaker(OperatedBreaker):
             return None
         trip = "attempts" if signal == "attempts" else "failures"
         suffix = f"; {detail}" if detail else ""
+        on = {MODEL_FIGURE: model} if model else {}
         if w.consecutive >= cfg.consecutive:
             return self._open(
                 now,
                 trip=trip,
                 reason=f"{w.consecutive} failures in a row (limit {cfg.consecutive}){suffix}",
-                figures={"consecutive": w.consecutive, "limit": cfg.consecutive},
+                figures={"consecutive": w.consecutive, "limit": cfg.consecutive, **on},
                 reopen=False,
             )
         calls = len(w.items)
@@ -249,6 +257,7 @@ class Breaker(OperatedBreaker):
                     "calls": calls,
                     "rate": w.failures / calls,
                     "limit": cfg.rate,
+                    **on,
                 },
                 reopen=False,
             )

@@ -39,7 +39,11 @@ class BreakerGate:
         self.enabled = policy.breakers.enabled
         self.limits = BreakerLimits(policy)  # each breaker's, by `breakers.scopes` prefix
         self._spend = SpendRates(self.limits)
-        self._records = BreakerRecords(self.limits.config, on_close=self._spend.clear)
+        self._records = BreakerRecords(
+            self.limits.config,
+            on_close=self._spend.clear,
+            follow_model=policy.breakers.follow_model,
+        )
 
     # -- memory that follows the database -----------------------------------------------
 
@@ -146,8 +150,9 @@ class BreakerGate:
             self._spent_while_open(tx, res, keys, not_closed, now)
         # namespaces and users learn only from their trials; the agent and the model, always
         learners = [(key, kind) for key, kind in keys if kind == "agent" or key in not_closed]
-        if res.model:
-            learners.append((model_key(res.model), "model"))
+        on = model_key(res.model) if res.model else None
+        if on is not None:
+            learners.append((on, "model"))
         for key, kind in learners:
             b = records.entries.get(key) or records.entry(tx, key, kind)
             t = b.record(
@@ -157,6 +162,7 @@ class BreakerGate:
                 res_id=res.id,
                 charged_micros=res.charged_micros,
                 detail=detail,
+                model=on if kind == "agent" else None,  # what an outage's agents follow
             )
             if t is not None or b.dirty:
                 records.apply(tx, b, kind, (t,), now)

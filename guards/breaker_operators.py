@@ -68,6 +68,27 @@ class OperatedBreaker(BreakerState):
             actor=actor,
         )
 
+    def follow(self, now: float, *, model: str) -> Transition:
+        """Start the trial because ``model``'s breaker (``model:<name>``, the model this
+        breaker tripped on) closed after its own trial: no person approved it."""
+        if self.state not in (OPEN, HALF_OPEN_PENDING):
+            raise Conflict(
+                f"the breaker for {self.key} is {self.state.replace('_', ' ')}; only an open"
+                " breaker follows its model",
+                state=self.state,
+            )
+        self._start_trial(self.config.trial_calls, self.config.trial_budget_micros)
+        return self._to(
+            now,
+            HALF_OPEN,
+            reason=(
+                f"trial of {self.trial_calls} calls up to {format_usd(self.trial_budget_micros)}"
+                f" started: {model}'s breaker closed after its trial"
+                f" ({trip_reason(self.reason)})"
+            ),
+            actor=model,
+        )
+
     def keep_open(self, now: float, *, actor: str) -> Transition:
         """Refuse a trial (or stop one): open again with the next, longer cool-down.
 

@@ -28,6 +28,7 @@ from guards.breaker import (
     FORCED_OPEN,
     HALF_OPEN,
     HALF_OPEN_PENDING,
+    MODEL_FIGURE,
     OPEN,
     Breaker,
     BreakerConfig,
@@ -48,6 +49,7 @@ __all__ = ["BreakerRecords"]
 
 AUTOMATIC = "breaker"  # the actor of a transition the breaker made on its own
 AUTO_STARTED = "started: the policy starts trials itself now"  # a waiting trial, at a reload
+FOLLOWED = "started: its model's breaker closed after its trial"  # breakers.follow_model
 # the audit action of each automatic transition (actor ``nightshift``): the night's
 # timeline in `/agent audit` beside what people did
 _AUTOMATIC_ACTIONS = {
@@ -91,10 +93,15 @@ class BreakerRecords:
     """The breakers of one process in memory, each written to its row as it changes."""
 
     def __init__(
-        self, config_of: Callable[[str, str], BreakerConfig], *, on_close: Callable[[str], None]
+        self,
+        config_of: Callable[[str, str], BreakerConfig],
+        *,
+        on_close: Callable[[str], None],
+        follow_model: bool = False,
     ) -> None:
         self.config_of = config_of  # a breaker's config by key and kind (its scope's limits)
         self.on_close = on_close  # told a breaker's key when it closes (its spend starts over)
+        self.follow_model = follow_model  # policy breakers.follow_model
         self.entries: dict[str, Breaker] = {}
         self.not_closed: set[str] | None = None  # every key not closed, once loaded
         self._evict_at = MAX_ENTRIES
@@ -182,6 +189,7 @@ class BreakerRecords:
         self, tx: Tx, b: Breaker, kind: str, transitions: tuple[Transition | None, ...], now: float
     ) -> None:
         """Store the breaker if it changed, one row per transition, and their events."""
+        followed = None
         for t in transitions:
             if t is None:
                 continue
@@ -221,6 +229,9 @@ class BreakerRecords:
             ):
                 # nobody approved: the policy starts trials itself now; the request is answered
                 tx.emit(TrialAnswered(at=now, scope=t.key, decision=AUTO_STARTED, actor=NIGHTSHIFT))
+            passed = (t.from_state, t.to_state) == (HALF_OPEN, CLOSED)
+            if kind == "model" and t.actor == AUTOMATIC and passed:
+                followed = t.key  # the model's own trial passed: its outage is over
         if b.dirty:
             self._save(tx, b, kind, now)
         not_closed = self.load_not_closed(tx)
@@ -228,6 +239,40 @@ class BreakerRecords:
             not_closed.discard(b.key)
         else:
             not_closed.add(b.key)
+        if followed is not None and self.follow_model:
+            self.follow(tx, followed, now)
+
+    def follow(self, tx: Tx, model: str, now: float) -> list[str]:
+        """Start the trial of every agent breaker that tripped on ``model``'s failures and
+        waits for a person (its half-open mode is ``approval``), as an approval would: the
+        model's own trial passed, so the provider answers again (policy
+        ``breakers.follow_model``). Each is audited with the model as its actor, and its
+        trial request is answered. A kill switch (forced open) is a person's: left alone.
+        Returns the agents' keys."""
+        rows = tx.all(
+            "SELECT key FROM breakers WHERE kind = 'agent' AND state IN (?, ?)"
+            " AND json_extract(figures, '$.' || ?) = ? ORDER BY key",
+            (OPEN, HALF_OPEN_PENDING, MODEL_FIGURE, model),
+        )
+        started = []
+        for (key,) in rows:
+            b = self.entry(tx, key, "agent")
+            if b.state not in (OPEN, HALF_OPEN_PENDING) or b.config.mode(b.origin) != "approval":
+                continue
+            before = b.state
+            t = b.follow(now, model=model)
+            self.apply(tx, b, "agent", (t,), now)
+            tx.audit(
+                actor=model,
+                action="breaker.follow_model",
+                target=key,
+                before=before,
+                after=b.state,
+                detail=t.reason,
+            )
+            tx.emit(TrialAnswered(at=now, scope=key, decision=FOLLOWED, actor=model))
+            started.append(key)
+        return started
 
     def _announce(self, tx: Tx, b: Breaker, t: Transition) -> None:
         actor = None if t.actor == AUTOMATIC else t.actor

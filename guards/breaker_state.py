@@ -30,6 +30,7 @@ __all__ = [
     "FORCED_OPEN",
     "HALF_OPEN",
     "HALF_OPEN_PENDING",
+    "MODEL_FIGURE",
     "OPEN",
     "PENDING_RETRY_SECONDS",
     "REFUSING",
@@ -48,6 +49,9 @@ HALF_OPEN = "half_open"
 FORCED_OPEN = "forced_open"
 STATES = (CLOSED, OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
 REFUSING = (OPEN, HALF_OPEN_PENDING, FORCED_OPEN)
+# the figure of an agent's failure trip naming the model its tripping call was on
+# (``model:<name>``), kept while the breaker stays open (a failed trial, kept open)
+MODEL_FIGURE = "model"
 
 PENDING_RETRY_SECONDS = 60  # a hint while a human decides
 TRIAL_RETRY_SECONDS = 10  # a hint while the trial's calls are out
@@ -205,6 +209,9 @@ class BreakerState:
         actor: str = "breaker",
         announce: bool = True,
     ) -> Transition:
+        if reopen and MODEL_FIGURE in self.figures and MODEL_FIGURE not in figures:
+            # the same outage still: the model its first trip was on stays named
+            figures = {**figures, MODEL_FIGURE: self.figures[MODEL_FIGURE]}
         if reopen:
             self.reopens += 1
         elif self.probation_until is not None and now < self.probation_until:

@@ -258,6 +258,9 @@ class Breakers(Section):
     model_min_agents: int = Field(2, ge=1, le=10_000)
     # a model's outage needs no human: its trial starts by itself after the cool-down
     model_half_open_mode: Literal["approval", "auto"] = "auto"
+    # when a model's breaker closes after its trial, the agents' breakers that tripped on
+    # that model's failures start their trial without a person (audit27 parity #2)
+    follow_model: bool = True
     # limits per scope prefix; the longest prefix of a breaker's key wins
     scopes: dict[str, BreakerScope] = Field(default_factory=dict)
 

@@ -33,6 +33,7 @@ __all__ = [
     "HeartbeatMissed",
     "HeartbeatRestored",
     "HoldExpired",
+    "HoldHanging",
     "JobRunCapReached",
     "Overrun",
     "RoutingPromoted",
@@ -108,6 +109,19 @@ class HoldExpired(Event):
     kind: ClassVar[str] = "hold_expired"
     reservation_id: str
     held_micros: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldHanging(Event):
+    """A hold has been open longer than ``alerts.hanging_after`` without a settle or
+    release: its call may hang on a stalled stream, its ceiling kept from its siblings.
+    ``created_at``: when it was taken; ``model``: the model its reservation named."""
+
+    kind: ClassVar[str] = "hold_hanging"
+    reservation_id: str
+    held_micros: int
+    created_at: float
+    model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

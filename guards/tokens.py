@@ -1,6 +1,8 @@
 """Agent tokens: bound to one node of the hierarchy, stored hashed.
 
 A token looks like ``ns_<id>_<secret>``; only the SHA-256 of the whole string is kept.
+A token may expire (``expires_at``): from that instant it is refused as a revoked one is,
+in words that say so.
 
 Example:
     >>> raw = new_token("tok_abc")
@@ -11,11 +13,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
 from guards.errors import AuthError, ScopeForbidden
 from guards.events import ScopeViolation
+from guards.reservation import iso
 from guards.scopes import Scope
 from guards.store import Tx
 
@@ -26,12 +30,14 @@ __all__ = [
     "authenticate",
     "authorize",
     "create_token",
+    "expired",
     "hash_token",
     "revoke_token",
 ]
 
-#: a live token's id and scope, by the hash of its raw bearer string
-LIVE_TOKEN = "SELECT id, scope FROM tokens WHERE hash = ? AND revoked_at IS NULL"
+#: a live token's id, scope and expiry (NULL: never), by the hash of its raw bearer string;
+#: one past its expiry is still found here, so that its refusal can say it expired
+LIVE_TOKEN = "SELECT id, scope, expires_at FROM tokens WHERE hash = ? AND revoked_at IS NULL"
 _MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
 _MEMO_MAX = 10_000
 
@@ -40,6 +46,8 @@ _MEMO_MAX = 10_000
 class Token:
     id: str
     scope: str
+    #: refused from this instant (POSIX seconds); ``math.inf``: never
+    expires_at: float = math.inf
 
 
 def hash_token(raw: str) -> str:
@@ -51,18 +59,45 @@ def new_token(token_id: str) -> str:
 
 
 def create_token(
-    tx: Tx, *, scope: str, actor: str = "cli", label: str | None = None
+    tx: Tx,
+    *,
+    scope: str,
+    actor: str = "cli",
+    label: str | None = None,
+    expires_in: int | None = None,
 ) -> tuple[Token, str]:
-    """Create a token for ``scope``; returns it and the raw secret (shown once)."""
+    """Create a token for ``scope``; returns it and the raw secret (shown once).
+
+    ``expires_in``: seconds from now (rounded up to a whole second) after which it is
+    refused; None: never. The audit row's detail names the expiry.
+    """
     node = Scope.parse(scope)
     token_id = "tok_" + secrets.token_hex(6)
     raw = new_token(token_id)
-    tx.execute(
-        "INSERT INTO tokens (id, scope, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-        (token_id, node.path, hash_token(raw), label, tx.clock.now()),
+    now = tx.clock.now()
+    if expires_in is None:
+        # (no expires_at column named: `token create` also writes a database one
+        # migration behind, see tests/unit/test_cli_db_files.py)
+        tx.execute(
+            "INSERT INTO tokens (id, scope, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
+            (token_id, node.path, hash_token(raw), label, now),
+        )
+        token = Token(token_id, node.path)
+    else:
+        token = Token(token_id, node.path, float(math.ceil(now) + expires_in))
+        tx.execute(
+            "INSERT INTO tokens (id, scope, hash, label, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (token_id, node.path, hash_token(raw), label, now, token.expires_at),
+        )
+    tx.audit(
+        actor=actor,
+        action="token.create",
+        target=node.path,
+        after=token_id,
+        detail="never expires" if expires_in is None else f"expires {iso(token.expires_at)}",
     )
-    tx.audit(actor=actor, action="token.create", target=node.path, after=token_id)
-    return Token(token_id, node.path), raw
+    return token, raw
 
 
 def revoke_token(tx: Tx, *, token_id: str, actor: str = "cli") -> bool:
@@ -89,10 +124,11 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
     """The live token for a raw bearer string.
 
     Live tokens are remembered in ``tx.memo``, which the store drops when another
-    process (``nightshift token revoke``) commits; a revoke here drops it too.
+    process (``nightshift token revoke``) commits; a revoke here drops it too. A
+    remembered token is checked against its expiry at every call (one float compare).
 
     Raises:
-        AuthError: missing, unknown or revoked token.
+        AuthError: missing, unknown, revoked or expired token.
     """
     if not raw:
         raise AuthError(MISSING_TOKEN)
@@ -100,17 +136,26 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
     if known is None:
         known = tx.memo[_MEMO] = {}
     token = known.get(raw)
-    if token is not None:
-        return token
-    row = tx.one(LIVE_TOKEN, (hash_token(raw),))
-    if row is None:
-        raise AuthError(
-            "unknown or revoked token: create one with `nightshift token create <scope>`"
-        )
-    if len(known) >= _MEMO_MAX:
-        known.clear()
-    token = known[raw] = Token(row[0], row[1])
+    if token is None:
+        row = tx.one(LIVE_TOKEN, (hash_token(raw),))
+        if row is None:
+            raise AuthError(
+                "unknown or revoked token: create one with `nightshift token create <scope>`"
+            )
+        if len(known) >= _MEMO_MAX:
+            known.clear()
+        token = known[raw] = Token(row[0], row[1], math.inf if row[2] is None else row[2])
+    if tx.clock.now() >= token.expires_at:
+        raise AuthError(expired(token))
     return token
+
+
+def expired(token: Token) -> str:
+    """The refusal of a token past its expiry: when, and what to do."""
+    return (
+        f"token {token.id} expired at {iso(token.expires_at)}; create a new one:"
+        f" `nightshift token create {token.scope}`"
+    )
 
 
 def authorize(

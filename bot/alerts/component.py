@@ -18,7 +18,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from bot.alerts import heartbeats, paging
+from bot.alerts import hanging, heartbeats, paging
 from bot.alerts.engine import BATCH, AlertEngine
 from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
@@ -100,6 +100,7 @@ class AlertsComponent:
             )
         self._task = asyncio.create_task(self._run(), name="nightshift-alerts")
         ns.every(TICK_SECONDS, self.tick, name="alerts-tick")
+        ns.every(hanging.SWEEP_SECONDS, self.hanging, name="hanging-holds")
 
     def _refused(self, tx: Tx, refused: Refused) -> bool:
         return on_refused(self.engine, tx, refused, self._refusals)
@@ -156,6 +157,11 @@ class AlertsComponent:
             total += n
             if n < BATCH:
                 return total
+
+    async def hanging(self) -> int:
+        """Raise the holds that began to hang (``alerts.hanging_after``) and resolve the
+        alerts of agents with none left; returns how many holds were raised."""
+        return await self.store.write(lambda tx: hanging.sweep(self.engine, tx))
 
     async def tick(self) -> dict[str, int]:
         """Run the timers once (watchdog, events, silences, resolution, chains, updates)."""

@@ -12,12 +12,13 @@ in the same transaction, so an event is handled exactly once even across a crash
   an agent whose P0 is open waits for it (:meth:`AlertPaging._agent_p0`).
 - **Grouping**: one open alert per fingerprint ``kind:scope``; a new firing bumps its
   count and updates the message in place at most once per ``update_interval_seconds``
-  (the tick sends the trailing update). Overruns and expired holds group at their
-  agent (the conversation is in the facts). In a storm, posts and pages that would
+  (the tick sends the trailing update). Overruns, expired and hanging holds group at
+  their agent (the conversation is in the facts). In a storm, posts and pages that would
   queue behind ``alerts.fold_after`` others fold into one summary per channel or
   person (:mod:`bot.alerts.folding`).
 - **Resolution** when the condition clears: a breaker alert on ``BreakerClosed``, a
-  missed heartbeat on ``HeartbeatRestored``, a budget alert when its limit is raised
+  missed heartbeat on ``HeartbeatRestored``, a hanging hold when its agent has none
+  left (:mod:`bot.alerts.hanging`), a budget alert when its limit is raised
   above the one that was hit or its window turns (a new day, week or month); kinds with
   no clearing condition after ``auto_resolve_after`` without a firing (an unacknowledged
   P0 stays until a human acts).
@@ -64,6 +65,7 @@ from bot.alerts.model import (
     alert_kind,
     fingerprint,
 )
+from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT
 from bot.alerts.resolution import AlertResolution
 from bot.escape import operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
@@ -74,8 +76,10 @@ __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 log = logging.getLogger(__name__)
 MAX_STREAMS = 10  # the most streams an output alert remembers (the first seen)
 BATCH = 500
+# An alert's facts of a model's outage, kept when it fires again (bot.alerts.render)
+_OUTAGE_FACTS = (HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT)
 # Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
-_PER_AGENT = frozenset({"overrun", "hold_expired"})
+_PER_AGENT = frozenset({"overrun", "hold_expired", "hold_hanging"})
 
 
 class AlertEngine(AlertResolution):
@@ -131,8 +135,7 @@ class AlertEngine(AlertResolution):
                 "breaker_closed": "breaker closed",
                 "heartbeat_restored": "heartbeat is back",
                 "breaker_opened": "breaker opened again",
-                "trial_answered": f"trial {payload.get('decision')}"
-                + ("" if payload.get("actor") == NIGHTSHIFT else f" by <@{payload.get('actor')}>"),
+                "trial_answered": _trial_answered(payload),
             }[kind]
             if kind == "breaker_closed" and payload.get("reason"):  # (the reason is mrkdwn)
                 said = operator_mentions(slack_text(str(payload["reason"]), 300))
@@ -234,6 +237,8 @@ class AlertEngine(AlertResolution):
                 )
                 if first:  # a failed trial: the reason it opened for stays in the message
                     carried[OPENED_FOR] = first
+            # a model's outage: the agents held behind it, or the outage an agent's is part of
+            carried |= {k: before[k] for k in _OUTAGE_FACTS if k in before}
             if carried:
                 facts_json = json.dumps({**facts, **carried}, separators=(",", ":"))
             tx.execute(
@@ -264,6 +269,8 @@ class AlertEngine(AlertResolution):
             ),
         )
         alert_id = int(cur.lastrowid or 0)
+        if scope.startswith("model:"):  # agents' alerts held before it fired: it names them
+            self.outage_roll(tx, scope)
         if silence is None:
             self._start(tx, self.get(tx, alert_id), now)
         return alert_id
@@ -279,6 +286,9 @@ class AlertEngine(AlertResolution):
         if alert.tier == "P2":
             return
         posted = alert.posted_at is not None
+        if not posted and (model := self.outage_model(tx, alert.kind, alert.scope)):
+            self.hold(tx, alert, model)  # its model's outage pages for it (inhibit_by_model)
+            return
         if not posted:
             self._post(tx, alert, now)
         entry = self.chain.entry(alert.tier)
@@ -309,6 +319,15 @@ class AlertEngine(AlertResolution):
         if alert.kind == "budget_exhausted" and alert.facts.get("level") == "conversation":
             return self.policy.alerts.page_conversation_budgets
         return True
+
+    def _post_held(self, tx: Tx, now: float) -> int:
+        """Post and page the agents' alerts a model's outage held back whose breaker is
+        still open a minute after the model's closed (:meth:`AlertPaging.held_to_post`)."""
+        held = self.held_to_post(tx, now)
+        for alert in held:
+            if alert.silence_id is None:
+                self._start(tx, alert, now)
+        return len(held)
 
     # -- silences -----------------------------------------------------------------------
 
@@ -376,6 +395,17 @@ class AlertEngine(AlertResolution):
         done["events"] = self.process_pending(tx)
         done["unsilenced"] = self.end_silences(tx, now)
         done["resolved"] = self._resolve_cleared(tx, now)
+        done["outage"] = self._post_held(tx, now)
         done["escalated"] = self.run_chains(tx, now)
         done["updated"] = self._flush_updates(tx, now)
         return done
+
+
+def _trial_answered(payload: dict[str, Any]) -> str:
+    """Why a trial request resolved: answered by a person, by the policy, or by the
+    model whose breaker the agent's follows (``breakers.follow_model``)."""
+    actor = str(payload.get("actor"))
+    if actor.startswith("model:"):
+        return f"trial started by {actor}'s breaker"
+    by = "" if actor == NIGHTSHIFT else f" by <@{actor}>"
+    return f"trial {payload.get('decision')}{by}"

@@ -15,6 +15,13 @@ between the remaining steps.
 
 Without an ``escalation`` list, a policy with rotations pages the first rotation.
 
+A step whose rotation is off hours (``oncall.rotations[].hours``/``days``) at the instant
+it fires is passed over, as a step whose people all left the workspace is: it pages
+nobody, the thread says why (:func:`nobody_reason`) and the chain goes on at once. When
+no step of the chain is on hours, an alert is not dropped for that: each rotation step
+pages the first step's person (the chain pages nobody twice in a row). An override is
+on call whatever the hours.
+
 Example:
     >>> from guards.config import Policy
     >>> chain = Chain.from_policy(Policy.model_validate({"oncall": {
@@ -31,7 +38,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from bot.alerts.oncall import Override, on_call, rotation_named
+from bot.alerts.oncall import (
+    OnCallNow,
+    Override,
+    hours_text,
+    on_call,
+    rotation_named,
+    rotation_zone,
+)
+from bot.alerts.render_time import clock_time
 from bot.escape import slack_text
 from bot.people import departed
 from guards.config import EscalationStep, OnCall, Policy
@@ -98,26 +113,70 @@ def notify_target(
     """The Slack user a step pages (None: the step notifies the channel, or names nobody).
 
     Users who left the workspace (:func:`bot.people.departed`) are passed over: a
-    rotation's next user takes their shift; a step with nobody left pages no one."""
-    if step.notify == "channel":
+    rotation's next user takes their shift; a step with nobody left pages no one. So is
+    a rotation off hours, unless no step of the chain is on hours: then the first step's
+    person is paged (see the module)."""
+    overrides = list(overrides)
+    who = _on_call(step, oncall=oncall, tz=tz, now=now, overrides=overrides)
+    if who is None:  # the channel, a user, or a rotation not in the policy
+        kind, _, name = step.notify.partition(":")
+        return name if kind == "user" and name not in departed(oncall, [name]) else None
+    if who.resumes_at is None:
+        return who.user
+    steps = oncall.escalation or [EscalationStep(notify=f"rotation:{oncall.rotations[0].name}")]
+    chain = [_on_call(s, oncall=oncall, tz=tz, now=now, overrides=overrides) for s in steps]
+    if any(c is None or c.resumes_at is None for c in chain):
+        return None  # someone is on hours (or the channel is told): this step is passed over
+    return next((c.user for c in chain if c is not None and c.user is not None), None)
+
+
+def off_hours_note(
+    step: EscalationStep, *, oncall: OnCall, tz: ZoneInfo, now: float, overrides: Iterable[Override]
+) -> str | None:
+    """What a page to ``step``'s person off hours says (every step of the chain is off
+    hours, so the first step's person is paged anyway); None when it is on hours."""
+    who = _on_call(step, oncall=oncall, tz=tz, now=now, overrides=list(overrides))
+    if who is None or who.resumes_at is None:
         return None
+    rotation = rotation_named(oncall, step.notify.partition(":")[2])
+    assert rotation is not None  # _on_call found it
+    zone = rotation_zone(rotation, tz)
+    resumes = clock_time(who.resumes_at, zone, now=now)
+    return f"nobody in the chain is on hours ({rotation.name}'s begin at {resumes} {zone.key})"
+
+
+def _on_call(
+    step: EscalationStep, *, oncall: OnCall, tz: ZoneInfo, now: float, overrides: list[Override]
+) -> OnCallNow | None:
+    """Who is on call for the rotation ``step`` names (None: it names no rotation)."""
     kind, _, name = step.notify.partition(":")
-    if kind == "user":
-        return None if name in departed(oncall, [name]) else name
-    rotation = rotation_named(oncall, name)
+    rotation = rotation_named(oncall, name) if kind == "rotation" else None
     if rotation is None:
         return None
-    overrides = list(overrides)
     gone = departed(oncall, [*rotation.users, *(o.user for o in overrides)])
-    return on_call(rotation, tz, now, overrides, gone).user
+    return on_call(rotation, tz, now, overrides, gone)
 
 
-def nobody_reason(step: EscalationStep, oncall: OnCall) -> str:
+def nobody_reason(
+    step: EscalationStep, oncall: OnCall, *, tz: ZoneInfo | None = None, now: float | None = None
+) -> str:
     """Why a step that names someone pages nobody, worded by its kind: "<@U1> left the
-    workspace", "everyone in rotation primary left the workspace"."""
+    workspace", "everyone in rotation primary left the workspace", "rotation eu is off
+    hours until 08:00 (Europe/Berlin): passed over" (without ``now``: its hours)."""
     kind, _, name = step.notify.partition(":")
     if kind == "user":
         return f"<@{slack_text(name, 40)}> left the workspace"
-    if rotation_named(oncall, name) is None:
+    rotation = rotation_named(oncall, name)
+    if rotation is None:
         return f"rotation {slack_text(name, 80)} is not in the policy"
-    return f"everyone in rotation {slack_text(name, 80)} left the workspace"
+    gone = departed(oncall, rotation.users)
+    if (rotation.hours is None and rotation.days is None) or all(u in gone for u in rotation.users):
+        return f"everyone in rotation {slack_text(name, 80)} left the workspace"
+    said = f"rotation {rotation.name} is off hours"
+    if tz is not None and now is not None:
+        resumes = on_call(rotation, tz, now, (), gone).resumes_at
+        if resumes is not None:
+            zone = rotation_zone(rotation, tz)
+            return f"{said} until {clock_time(resumes, zone, now=now)} ({zone.key}): passed over"
+    zone_key = f", {rotation.timezone}" if rotation.timezone else ""
+    return f"{said} (on call {hours_text(rotation)}{zone_key}): passed over"

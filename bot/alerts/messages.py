@@ -112,22 +112,25 @@ class AlertMessages:
         return self.policy.channels.alerts_for(scope) or DEFAULT_CHANNEL
 
     def first_responder(self, tx: Tx, now: float) -> str | None:
-        """Whom a P0 mentions: whom the chain's first step pages, else the first rotation's."""
+        """Whom a P0 mentions: whom the chain's first step pages (a step that pages nobody,
+        off hours or left, is passed over at once: the next one's), else the first
+        rotation on hours."""
         overrides = self.overrides(tx, now)
-        if self.chain.steps:
-            user = notify_target(
-                self.chain.steps[0],
-                oncall=self.policy.oncall,
-                tz=self.tz,
-                now=now,
-                overrides=overrides,
-            )
+        oncall = self.policy.oncall
+        for step in self.chain.steps:
+            user = notify_target(step, oncall=oncall, tz=self.tz, now=now, overrides=overrides)
             if user:
                 return user
-        if self.policy.oncall.rotations:
-            first = self.policy.oncall.rotations[0]
-            gone = departed(self.policy.oncall, first.users)  # nobody mentions who left
-            return on_call(first, self.tz, now, overrides, gone).user
+            if not step.notify.startswith(("rotation:", "user:")):
+                break  # the channel is told first: the chain waits for its next step
+        for rotation in oncall.rotations:
+            gone = departed(oncall, rotation.users)  # nobody mentions who left
+            now_on = on_call(rotation, self.tz, now, overrides, gone)
+            if now_on.resumes_at is None:
+                return now_on.user
+        if oncall.rotations:  # every rotation off hours: the first is paged anyway
+            first = oncall.rotations[0]
+            return on_call(first, self.tz, now, overrides, departed(oncall, first.users)).user
         return None
 
     def silenced(self, tx: Tx, alert: Alert) -> Silenced | None:

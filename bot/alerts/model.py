@@ -77,7 +77,7 @@ CLEARED_BY: dict[str, tuple[str, ...]] = {
 
 # Kinds that resolve when a condition clears; the others resolve after a quiet period.
 CONDITION_KINDS = frozenset(
-    {*BREAKER_KINDS, "heartbeat_missed", "budget_exhausted", "budget_threshold"}
+    {*BREAKER_KINDS, "heartbeat_missed", "budget_exhausted", "budget_threshold", "hold_hanging"}
 )
 
 # Events that only clear conditions and never raise an alert themselves.

@@ -20,6 +20,14 @@ override of one does not count, and a shift of one goes to the next user of the
 rotation who is still there (the other users' shifts stay as scheduled). With every
 user gone, nobody is on call (``user`` is None).
 
+A rotation may be limited to ``hours`` (``"08:00-20:00"``, several ranges, one crossing
+midnight belongs to the day it starts) and ``days`` (``mon-fri``), read in its own
+``timezone`` when it has one, else the policy's; its hand-offs happen in that zone too.
+Off hours it keeps its person (who hands off to whom does not change), but
+:attr:`OnCallNow.resumes_at` says when its hours begin again: the escalation chain passes
+it over until then. An override is on call whatever the hours (it was booked on
+purpose). Hours keep to the wall clock across daylight-saving changes, as hand-offs do.
+
 Example:
     >>> from guards.config import Rotation
     >>> from zoneinfo import ZoneInfo
@@ -44,9 +52,13 @@ __all__ = [
     "Shift",
     "WhenError",
     "handoffs",
+    "hours_text",
+    "hours_window",
     "on_call",
+    "on_hours",
     "present_user",
     "rotation_named",
+    "rotation_zone",
     "shift_at",
     "start_at",
 ]
@@ -95,13 +107,16 @@ class OnCallNow:
     """Who is on call for a rotation now, by schedule or by override.
 
     ``user`` is None when every user of the rotation left the workspace; ``skipped``
-    names those passed over because they did (the scheduled user, an override's)."""
+    names those passed over because they did (the scheduled user, an override's).
+    ``resumes_at``: when the rotation's hours begin again, when it is off hours now
+    with no override (None: on call now)."""
 
     rotation: str
     user: str | None
     shift: Shift
     override: Override | None
     skipped: tuple[str, ...] = ()
+    resumes_at: float | None = None
 
     @property
     def until(self) -> float:
@@ -119,8 +134,90 @@ def _instant(day: date, hour: int, minute: int, tz: ZoneInfo) -> float:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
 
 
+def rotation_zone(rotation: Rotation, tz: ZoneInfo) -> ZoneInfo:
+    """The zone of ``rotation``'s hand-offs and hours: its own, else ``tz`` (the policy's)."""
+    return ZoneInfo(rotation.timezone) if rotation.timezone else tz
+
+
+def _clock_of(text: str) -> tuple[int, int]:
+    hour, minute = text.split(":")
+    return int(hour), int(minute)
+
+
+def _windows(rotation: Rotation, zone: ZoneInfo, now: float) -> list[tuple[float, float]]:
+    """The rotation's on-hours spans from the day before ``now`` to a week after, merged."""
+    today = datetime.fromtimestamp(now, zone).date()
+    spans = []
+    for offset in range(-1, 9):
+        day = today + timedelta(days=offset)
+        if rotation.days is not None and _WEEKDAYS[day.weekday()] not in rotation.days:
+            continue
+        for text in rotation.hours or ["00:00-24:00"]:
+            start, end = text.split("-")
+            end_day = day + timedelta(days=1) if end == "24:00" or end <= start else day
+            ends = (0, 0) if end == "24:00" else _clock_of(end)
+            spans.append((_instant(day, *_clock_of(start), zone), _instant(end_day, *ends, zone)))
+    merged: list[tuple[float, float]] = []
+    for start_at, end_at in sorted(spans):
+        if merged and start_at <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end_at))
+        else:
+            merged.append((start_at, end_at))
+    return merged
+
+
+def hours_window(rotation: Rotation, tz: ZoneInfo, now: float) -> tuple[float, float] | None:
+    """The span of ``rotation``'s hours that ``now`` is in (None: off hours, or a rotation
+    without ``hours`` nor ``days``, on call at every hour)."""
+    if rotation.hours is None and rotation.days is None:
+        return None
+    return next(
+        (w for w in _windows(rotation, rotation_zone(rotation, tz), now) if w[0] <= now < w[1]),
+        None,
+    )
+
+
+def on_hours(rotation: Rotation, tz: ZoneInfo, now: float) -> bool:
+    """Whether ``now`` is in ``rotation``'s hours and days (always, without either)."""
+    if rotation.hours is None and rotation.days is None:
+        return True
+    return hours_window(rotation, tz, now) is not None
+
+
+def _resumes_at(rotation: Rotation, tz: ZoneInfo, now: float) -> float | None:
+    """When ``rotation``'s hours begin again, if it is off hours ``now`` (else None)."""
+    if on_hours(rotation, tz, now):
+        return None
+    later = [w[0] for w in _windows(rotation, rotation_zone(rotation, tz), now) if w[0] > now]
+    return min(later, default=None)
+
+
+def hours_text(rotation: Rotation) -> str:
+    """``08:00-20:00 mon-fri``: a rotation's hours and days as the policy reads them
+    (``every hour`` without either)."""
+    words = list(rotation.hours or ())
+    if rotation.days is not None:
+        words.append(_days_text(rotation.days))
+    return " ".join(words) or "every hour"
+
+
+def _days_text(days: list[str]) -> str:
+    """``mon-fri``, ``mon, wed, sat-sun``: runs of days in week order as ranges."""
+    runs: list[list[int]] = []
+    for i in sorted(_WEEKDAYS.index(d) for d in days):
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ", ".join(
+        _WEEKDAYS[r[0]] if len(r) == 1 else f"{_WEEKDAYS[r[0]]}-{_WEEKDAYS[r[-1]]}" for r in runs
+    )
+
+
 def shift_at(rotation: Rotation, tz: ZoneInfo, now: float) -> Shift:
-    """The scheduled shift of ``rotation`` that contains the instant ``now``."""
+    """The scheduled shift of ``rotation`` that contains the instant ``now`` (its hand-offs
+    in the rotation's own zone when it has one, else in ``tz``)."""
+    tz = rotation_zone(rotation, tz)
     weekday, hour, minute = _handoff(rotation)
     start = date.fromisoformat(rotation.start) if rotation.start else DEFAULT_START
     step = 1 if rotation.period == "day" else 7
@@ -163,7 +260,8 @@ def on_call(
     gone: Collection[str] = (),
 ) -> OnCallNow:
     """Who is on call for ``rotation`` at ``now``: the latest active override, else the
-    shift; users in ``gone`` (who left the workspace) are passed over."""
+    shift; users in ``gone`` (who left the workspace) are passed over. Off hours without
+    an override, ``resumes_at`` says when its hours begin."""
     shift = shift_at(rotation, tz, now)
     name = rotation.name.lower()  # `oncall override … Secondary` names `secondary`
     active = [o for o in overrides if o.rotation.lower() == name and o.active(now)]
@@ -178,6 +276,7 @@ def on_call(
         shift=shift,
         override=override,
         skipped=tuple(dict.fromkeys(skipped)),
+        resumes_at=None if override is not None else _resumes_at(rotation, tz, now),
     )
 
 

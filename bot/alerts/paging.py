@@ -23,14 +23,23 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from typing import Any
 
-from bot.alerts.escalation import nobody_reason, notify_target
+from bot.alerts.escalation import nobody_reason, notify_target, off_hours_note
 from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS, AlertMessages
-from bot.alerts.model import Alert
-from bot.alerts.render import channel_nudge, storm_nudge
+from bot.alerts.model import OPENED_KINDS, Alert
+from bot.alerts.render import (
+    HELD_BY,
+    OUTAGE_ALERT,
+    OUTAGE_OF,
+    WITH_IT,
+    WITH_IT_COUNT,
+    channel_nudge,
+    storm_nudge,
+)
 from bot.outbox import enqueue, enqueue_thread_reply
 from guards.config import EscalationStep
 from guards.store import Tx
@@ -43,6 +52,12 @@ _MAX_CHAIN_PASSES = 50
 LATE = 60.0
 #: seconds a step covered by its agent's open P0 waits before it looks again
 COVERED_WAIT = 60.0
+#: an agent's alerts a model's outage holds back (alerts.inhibit_by_model)
+OUTAGE_KINDS = ("breaker_opened_failures", "half_open_requested")
+#: seconds after the model's breaker closed that a held alert whose breaker is still open
+#: is posted: the agents that follow the model (breakers.follow_model) are in trial by then
+OUTAGE_GRACE = 60.0
+_WITH_IT_KEPT = 50  # the agents a model's alert keeps by name (it counts them all)
 
 
 class AlertPaging(AlertMessages):
@@ -89,7 +104,12 @@ class AlertPaging(AlertMessages):
         return taken
 
     def _take_step(self, tx: Tx, alert: Alert, now: float) -> int:
-        """Take the alert's due step (1), or put it off while its agent's P0 pages (0)."""
+        """Take the alert's due step (1), or put it off while its agent's P0 pages (0), or
+        while its model's outage does (an alert posted before the model's breaker
+        opened)."""
+        if self.outage_model(tx, alert.kind, alert.scope) is not None:
+            tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id))
+            return 0
         p0 = self._agent_p0(tx, alert)
         if p0 is not None and p0[1]:  # its agent's P0 pages for it: look again soon
             tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id))
@@ -122,6 +142,103 @@ class AlertPaging(AlertMessages):
         if not row[1] and tx.one("SELECT 1 FROM escalations WHERE alert_id = ?", (row[0],)) is None:
             return None  # it never paged anyone (no chain then): this page is not a second one
         return int(row[0]), bool(row[1])
+
+    # -- a model's outage (alerts.inhibit_by_model) -------------------------------------
+
+    def outage_model(self, tx: Tx, kind: str, scope: str) -> str | None:
+        """The model (``model:<name>``) whose open breaker holds back this agent's alert:
+        its failure breaker tripped on that model's calls (the trip's ``model`` figure,
+        kept while it stays open) and the model's breaker is not closed now. None: the
+        alert pages as its tier says."""
+        if not self.policy.alerts.inhibit_by_model or kind not in OUTAGE_KINDS:
+            return None
+        if scope.startswith("model:") or scope.count("/") != 2:
+            return None
+        row = tx.one(
+            "SELECT json_extract(a.figures, '$.model') FROM breakers a JOIN breakers m"
+            " ON m.key = json_extract(a.figures, '$.model')"
+            " WHERE a.key = ? AND a.state != 'closed' AND m.state != 'closed'",
+            (scope,),
+        )
+        return None if row is None or not row[0] else str(row[0])
+
+    def hold(self, tx: Tx, alert: Alert, model: str) -> None:
+        """Keep an agent's alert back behind its model's (not posted, not paged), and
+        name the agent on the model's alert."""
+        facts = {**alert.facts, HELD_BY: model}
+        self._set_facts(tx, alert.id, facts)
+        self.outage_roll(tx, model)
+
+    def outage_roll(self, tx: Tx, model: str) -> None:
+        """Name the agents held back on the model's open alert (as it grows: the message
+        is redrawn at the usual pace), and the model's alert on theirs. An agent's alert
+        posted before the model's breaker tripped (the first agent's: the model's needs
+        ``model_min_agents``) is held from here on: its pages wait, its message says so."""
+        if not self.policy.alerts.inhibit_by_model:
+            return
+        marks = ", ".join("?" for _ in OPENED_KINDS)
+        row = tx.one(
+            f"SELECT id, facts FROM alerts WHERE resolved_at IS NULL AND scope = ?"
+            f" AND kind IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (model, *OPENED_KINDS),
+        )
+        if row is None:
+            return  # the model's alert comes later (its event is next): it rolls then
+        model_id = int(row[0])
+        kinds = ", ".join("?" for _ in OUTAGE_KINDS)
+        held = tx.all(
+            "SELECT a.id, a.scope, a.facts, a.posted_at IS NOT NULL FROM alerts a"
+            " JOIN breakers b ON b.key = a.scope WHERE a.resolved_at IS NULL"
+            f" AND a.kind IN ({kinds}) AND b.state != 'closed'"
+            " AND json_extract(b.figures, '$.model') = ? ORDER BY a.id",
+            (*OUTAGE_KINDS, model),
+        )
+        for alert_id, _, facts_json, posted in held:
+            facts = json.loads(facts_json)
+            if facts.get(OUTAGE_ALERT) != model_id or facts.get(HELD_BY) != model:
+                self._set_facts(tx, alert_id, {**facts, HELD_BY: model, OUTAGE_ALERT: model_id})
+                if posted:
+                    self.touch(tx, self.get(tx, alert_id), tx.clock.now())
+        facts = json.loads(row[1])
+        before = [str(a) for a in facts.get(WITH_IT) or []]
+        agents = list(dict.fromkeys([*before, *(str(h[1]) for h in held)]))
+        count = max(int(facts.get(WITH_IT_COUNT) or 0), len(agents))
+        if agents[:_WITH_IT_KEPT] == before and count == facts.get(WITH_IT_COUNT):
+            return
+        self._set_facts(
+            tx, model_id, {**facts, WITH_IT: agents[:_WITH_IT_KEPT], WITH_IT_COUNT: count}
+        )
+        self.touch(tx, self.get(tx, model_id), tx.clock.now())
+
+    def held_to_post(self, tx: Tx, now: float) -> list[Alert]:
+        """The held alerts to post now: their model's breaker closed :data:`OUTAGE_GRACE`
+        ago or more (or inhibition was turned off) and their own breaker still refuses
+        (open, waiting for a person, forced open); each says it was part of the outage.
+        One whose breaker is in trial waits on (the trial closes it, or opens it again)."""
+        rows = tx.all(
+            "SELECT a.id FROM alerts a LEFT JOIN breakers m"
+            " ON m.key = json_extract(a.facts, '$.' || ?1)"
+            " LEFT JOIN breakers b ON b.key = a.scope"
+            " WHERE a.resolved_at IS NULL AND json_extract(a.facts, '$.' || ?1) IS NOT NULL"
+            " AND (?2 OR m.key IS NULL OR (m.state = 'closed' AND m.since <= ?3))"
+            " AND (b.key IS NULL OR b.state IN ('open', 'half_open_pending', 'forced_open'))"
+            " ORDER BY a.id LIMIT 500",
+            (HELD_BY, not self.policy.alerts.inhibit_by_model, now - OUTAGE_GRACE),
+        )
+        posted = []
+        for (alert_id,) in rows:
+            alert = self.get(tx, int(alert_id))
+            facts = {k: v for k, v in alert.facts.items() if k != HELD_BY}
+            facts[OUTAGE_OF] = alert.facts[HELD_BY]
+            self._set_facts(tx, alert.id, facts)
+            posted.append(self.get(tx, alert.id))
+        return posted
+
+    def _set_facts(self, tx: Tx, alert_id: int, facts: dict[str, Any]) -> None:
+        tx.execute(
+            "UPDATE alerts SET facts = ? WHERE id = ?",
+            (json.dumps(facts, separators=(",", ":")), alert_id),
+        )
 
     def _caught_up(self, alert: Alert, now: float) -> Alert:
         """``alert`` at the latest step due by ``now``, when its own fell due long ago or
@@ -234,6 +351,22 @@ class AlertPaging(AlertMessages):
             why = f"You are paged ({name}, {self.chain.describe(position)})"
             if part_of is not None:
                 why += f", part of P0 #{part_of} on this agent, whose pages went unanswered"
+            off_hours = off_hours_note(
+                step,
+                oncall=self.policy.oncall,
+                tz=self.tz,
+                now=now,
+                overrides=self.overrides(tx, now),
+            )
+            if off_hours is not None:
+                why += f": {off_hours}"
+                if alert.posted_at is not None and alert.channel is not None:
+                    enqueue_thread_reply(
+                        tx,
+                        parent=alert.post_ref,
+                        text=f"⚠️ {off_hours}: paging <@{target}> anyway.",
+                        channel=alert.channel,
+                    )
             urgent = alert.tier == "P0"
             full = lane_is_full(tx, self.policy, target, urgent=urgent, pages=True)
             if manual_by is None and full:
@@ -254,7 +387,7 @@ class AlertPaging(AlertMessages):
                 why = (
                     f"<@{again}> was paged at the step before and is not paged twice in a row"
                     if again
-                    else nobody_reason(step, self.policy.oncall)
+                    else nobody_reason(step, self.policy.oncall, tz=self.tz, now=now)
                 )
                 enqueue_thread_reply(
                     tx,

@@ -32,7 +32,12 @@ from bot.escape import slack_text
 from guards.money import format_usd
 
 __all__ = [
+    "HELD_BY",
     "KIND_TITLES",
+    "OUTAGE_ALERT",
+    "OUTAGE_OF",
+    "WITH_IT",
+    "WITH_IT_COUNT",
     "BudgetSet",
     "Paged",
     "Silenced",
@@ -45,6 +50,16 @@ __all__ = [
 ]
 
 TIER_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡"}
+# A model's outage (policy alerts.inhibit_by_model), in an alert's facts: an agent's alert
+# waiting behind its model's (HELD_BY: the model's breaker key, OUTAGE_ALERT: the model's
+# alert), one posted after it (OUTAGE_OF), and the agents a model's alert holds back
+# (WITH_IT: the first of them, WITH_IT_COUNT: how many).
+HELD_BY = "held_by"
+OUTAGE_OF = "outage_of"
+OUTAGE_ALERT = "outage_alert"
+WITH_IT = "outage_agents"
+WITH_IT_COUNT = "outage_agents_count"
+WITH_IT_NAMED = 5  # the agents a model's alert names
 KIND_TITLES = {
     "breaker_opened_spend": "Breaker opened on spend rate",
     "breaker_opened_failures": "Breaker opened on failures",
@@ -54,6 +69,7 @@ KIND_TITLES = {
     "budget_threshold": "Budget warning",
     "overrun": "Spend over its hold",
     "hold_expired": "Hold expired without a settle",
+    "hold_hanging": "Call hanging on its hold",
     "runaway": "Runaway output",
     "duplicate_burst": "Burst of duplicates",
     "heartbeat_missed": "Heartbeat missed",
@@ -210,6 +226,9 @@ def alert_message(
     # a code span: `acme/_alice_/bot` in bold would show "alice" in italics, as if it were
     # acme/alice/bot (audit26 text 3)
     blocks.append(section(f"{mention}`{scope}`\n{what}"))
+    if outage := _outage_line(alert):
+        blocks.append(context(outage))
+        text += f" [{outage}]"
     facts = [
         f"#{alert.id}",
         f"fired {alert.count}×" if alert.count != 1 else "fired once",
@@ -251,6 +270,34 @@ def alert_message(
     return text, blocks
 
 
+def _outage_line(alert: Alert) -> str | None:
+    """A model's outage on an alert: the agents whose breakers opened with the model's
+    (the model's alert), or the outage an agent's alert was part of."""
+    f = alert.facts
+    which = f" (#{f[OUTAGE_ALERT]})" if f.get(OUTAGE_ALERT) else ""
+    if f.get(HELD_BY) and alert.resolved_at is None:
+        return (
+            f"part of {slack_text(str(f[HELD_BY]))}'s outage{which}: its pages wait while"
+            " the model's breaker is open"
+        )
+    if f.get(OUTAGE_OF):
+        return (
+            f"part of {slack_text(str(f[OUTAGE_OF]))}'s outage{which}: this breaker is still"
+            " open a minute after the model's closed"
+        )
+    agents = f.get(WITH_IT)
+    count = f.get(WITH_IT_COUNT)
+    if not isinstance(agents, list) or not agents or not isinstance(count, int):
+        return None
+    named = ", ".join(slack_text(str(a)) for a in agents[:WITH_IT_NAMED])
+    more = f" and {count - WITH_IT_NAMED} more" if count > WITH_IT_NAMED else ""
+    breakers = "agent's breaker" if count == 1 else "agents' breakers"
+    return (
+        f"{count} {breakers} opened with it: {named}{more}; their alerts wait behind this"
+        " one (`/agent alerts` lists them)"
+    )
+
+
 def channel_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     """The escalation step that notifies the whole channel."""
     return (
@@ -282,6 +329,9 @@ def alert_line(alert: Alert, *, now: float, ran_out: bool = False) -> str:
     folded = " · in a storm summary" if alert.folded_into and alert.posted_at is None else ""
     if ran_out and alert.state == "open":
         folded += " · ⚠️ chain ran out: nobody is paged again"
+    if alert.facts.get(HELD_BY) and alert.state == "open":
+        which = f" (#{alert.facts[OUTAGE_ALERT]})" if alert.facts.get(OUTAGE_ALERT) else ""
+        folded += f" · waits for {slack_text(str(alert.facts[HELD_BY]))}'s outage{which}"
     # the kind is what `silence <kind>:<scope>` takes
     return (
         f"`#{alert.id}` {title(alert)} · `{alert.kind}:{_scope(alert)}`{count} · {age} old"

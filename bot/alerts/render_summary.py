@@ -126,6 +126,24 @@ def _heartbeat(f: dict[str, Any], tz: ZoneInfo) -> str:
     return f"no heartbeat {since} ({f.get('misses', '?')} missed)"
 
 
+def _hanging(f: dict[str, Any], tz: ZoneInfo) -> str:
+    """``res_… on claude-… has held $0.40 for 5m 1s (since 03:12) without a settle; …``"""
+    res_id = f.get("reservation_id", "?")
+    on = f" on {f['model']}" if f.get("model") else ""
+    since = f.get("created_at")
+    held = ""
+    if isinstance(since, int | float):
+        at = f.get("at")
+        long = f" for {duration(at - since)}" if isinstance(at, int | float) else ""
+        held = f"{long} (since {clock_time(since, tz)})"
+    agent = "/".join(str(f.get("scope") or "<scope>").split("/")[:3])
+    return (
+        f"{res_id}{_in_conversation(f)}{on} has held {_usd(f.get('held_micros'))}{held}"
+        f" without a settle; `/agent release {res_id}` ends it, `/agent holds {agent}` lists"
+        " them"
+    )
+
+
 _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "half_open_requested": lambda f: (
         f"cool-down over ({f.get('reason', '')}); approve a trial of"
@@ -189,6 +207,8 @@ def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
         return _breaker(f)
     if kind == "heartbeat_missed":
         return _heartbeat(f, tz)
+    if kind == "hold_hanging":
+        return _hanging(f, tz)
     if (fmt := _SUMMARIES.get(kind)) is not None:
         return fmt(f)
     shown = [

@@ -9,6 +9,11 @@ one that began meanwhile and is still on is told at the first tick. A person bac
 call when an override of their shift ends is not told again (their shift was); someone
 who put themselves on call from now has just read the reply, and is not told either.
 
+A rotation limited to ``hours``/``days`` tells its person when its hours begin (nothing
+off hours), at most once a day per person and rotation (hours in two ranges are told at
+the first), "until 20:00 (Europe/Berlin), the end of its hours"; its times are in the
+rotation's own zone.
+
 Example:
     >>> # await tick(ns)  # 1: one person told their shift started
 """
@@ -16,10 +21,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from bot.alerts.messages import AlertMessages
-from bot.alerts.oncall import OnCallNow, next_change, on_call
+from bot.alerts.oncall import OnCallNow, hours_window, next_change, on_call, rotation_zone
 from bot.alerts.render_time import clock_time
 from bot.outbox import enqueue
 from bot.people import departed
@@ -44,6 +51,7 @@ class ShiftStart:
     ends_at: float
     text: str
     silent: bool = False  # recorded, not sent: they set it themselves just now
+    day_from: float | None = None  # hours: told already if told since then (once a day)
 
 
 async def tick(ns: Nightshift) -> int:
@@ -68,7 +76,7 @@ def _tell(tx: Tx, *, engine: AlertMessages) -> int:
             " (rotation, user_id, starts_at, ends_at, said_at) VALUES (?, ?, ?, ?, ?)",
             (start.rotation, start.user, start.starts_at, start.ends_at, now),
         )
-        if not cur.rowcount or start.silent:
+        if not cur.rowcount or start.silent or _told_today(tx, start):
             continue
         enqueue(
             tx,
@@ -81,6 +89,18 @@ def _tell(tx: Tx, *, engine: AlertMessages) -> int:
     return told
 
 
+def _told_today(tx: Tx, start: ShiftStart) -> bool:
+    """Whether the person was told of this rotation earlier the same day (its hours)."""
+    if start.day_from is None:
+        return False
+    row = tx.one(
+        "SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ?"
+        " AND starts_at >= ? AND starts_at < ? LIMIT 1",
+        (start.rotation, start.user, start.day_from, start.starts_at),
+    )
+    return row is not None
+
+
 def shift_starts(engine: AlertMessages, tx: Tx, now: float) -> list[ShiftStart]:
     """Who is on call now for each rotation, as shifts to tell (told ones included: the
     caller's insert skips those)."""
@@ -90,23 +110,42 @@ def shift_starts(engine: AlertMessages, tx: Tx, now: float) -> list[ShiftStart]:
     for rotation in oncall.rotations:
         gone = departed(oncall, [*rotation.users, *(o.user for o in overrides)])
         who = on_call(rotation, tz, now, overrides, gone)
-        if who.user is None:
+        if who.user is None or who.resumes_at is not None:  # nobody, or off hours
             continue
+        zone = rotation_zone(rotation, tz)
         change = next_change(rotation, tz, now, overrides, gone)
         until = change[0] if change is not None else who.until
-        text = f"You are on call for {rotation.name} until {clock_time(until, tz, now=now)}"
-        text += f" ({tz.key})"
+        window = hours_window(rotation, tz, now) if who.override is None else None
+        if window is not None and window[1] < until:
+            until, change = window[1], None
+        text = f"You are on call for {rotation.name} until {clock_time(until, zone, now=now)}"
+        text += f" ({zone.key})"
         if change is not None and change[1] is not None:
             text += f", then <@{change[1]}>"
-        starts.append(_start(who, who.user, text))
+        elif window is not None and until == window[1]:
+            text += ", the end of its hours"
+        starts.append(_start(who, who.user, text, window, zone))
     return starts
 
 
-def _start(who: OnCallNow, user: str, text: str) -> ShiftStart:
+def _start(
+    who: OnCallNow,
+    user: str,
+    text: str,
+    window: tuple[float, float] | None = None,
+    zone: ZoneInfo | None = None,
+) -> ShiftStart:
     override = who.override
     if override is None:
         shift = who.shift
-        return ShiftStart(who.rotation, user, shift.starts_at, shift.ends_at, text + ".")
+        if window is None or zone is None:
+            return ShiftStart(who.rotation, user, shift.starts_at, shift.ends_at, text + ".")
+        # told when its hours begin (or the shift, within them), once a day
+        starts = max(window[0], shift.starts_at)
+        local = datetime.fromtimestamp(starts, zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        ends = min(window[1], shift.ends_at)
+        return ShiftStart(who.rotation, user, starts, ends, text + ".", day_from=midnight)
     by = f" (override by <@{override.created_by}>)" if override.created_by else " (override)"
     # put on call from now by themselves: the command's reply told them
     silent = override.created_by == user and override.starts_at == override.created_at

@@ -594,13 +594,17 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
         "breaker acme/alice/rss-bot close now",
     ):
         reply = await slack.command(text)
-        usage = "usage: `/agent breaker <scope> open [reason] | approve | close`"
+        usage = (
+            "usage: `/agent breaker <scope> open [reason] | approve | close"
+            " · breaker <prefix>/* approve`"
+        )
         assert reply["text"].endswith(usage), (text, reply["text"])
     close_why = await slack.command("breaker acme/alice/rss-bot close it's fine now")
     assert close_why["text"] == f"`breaker close` takes no reason\n{usage}"
     help_text = (await slack.command("help"))["text"]
-    assert "`/agent breaker <scope> open [reason] | approve | close` — Force a breaker open" in (
-        help_text
+    assert (
+        "`/agent breaker <scope> open [reason] | approve | close · breaker <prefix>/* approve`"
+        " — Force a breaker open" in help_text
     )
     for text in ("breakers some", "breakers all more"):
         assert "usage: `/agent breakers [all]`" in (await slack.command(text))["text"]

@@ -30,6 +30,8 @@ def test_the_design_example_loads_with_exact_amounts():
     assert [s.after for s in policy.oncall.escalation] == [0, 300, 900]
     assert policy.alerts.tier_of("breaker_opened_spend") == "P0"
     assert policy.alerts.tier_of("hold_expired") == "P2"
+    assert policy.alerts.tier_of("hold_hanging") == "P1"
+    assert policy.alerts.hanging_after == 300
     assert policy.validation.near_duplicate.method == "simhash"
     assert [j.name for j in policy.jobs] == ["rss-hourly", "health-sweep"]
     assert policy.routing.tiers["large"].model == "claude-opus-4-1"
@@ -77,6 +79,10 @@ def test_an_absent_file_gives_the_defaults(tmp_path):
         # zeros that would switch a safety off (audit10 M4)
         ({"breakers": {"cooldown_seconds": 0}}, ["breakers.cooldown_seconds", "at least 1s"]),
         ({"alerts": {"auto_resolve_after": "0s"}}, ["alerts.auto_resolve_after", "at least 1s"]),
+        # a hanging hold's alert (audit27 parity #5): a duration, 0 turns it off
+        ({"alerts": {"hanging_after": "soon"}}, ["alerts.hanging_after", "not a duration"]),
+        ({"alerts": {"hanging_after": "-5m"}}, ["alerts.hanging_after"]),
+        ({"alerts": {"tiers": {"hold_hangin": "P0"}}}, ["alerts.tiers.hold_hangin", "hanging"]),
         ({"breakers": {"spend_rate": {"max": 0}}}, ["breakers.spend_rate.max", "more than $0"]),
         # limits per scope prefix (audit27 parity #4): each refusal names its key path
         (

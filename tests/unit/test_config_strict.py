@@ -593,3 +593,26 @@ def test_a_sighup_onto_a_date_with_no_such_day_is_refused_in_words(tmp_path, cap
     [said] = [r.getMessage() for r in caplog.records]
     assert "oncall.rotations.0.start: '2026-02-30': write the start as a date" in said
     assert "still running on the policy it last applied" in said
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"alerts": {"inhibit_by_model": "sometimes"}}, "alerts.inhibit_by_model"),
+        ({"breakers": {"follow_model": "sometimes"}}, "breakers.follow_model"),
+    ],
+)
+def test_the_outage_switches_are_refused_at_their_key_path(data, path):
+    """audit27 parity #2: `alerts.inhibit_by_model` and `breakers.follow_model` are
+    true or false, and a bad value is refused naming the key."""
+    assert path in refusal(data)
+
+
+def test_the_outage_switches_are_on_unless_the_policy_says_otherwise():
+    policy = parse_policy({}, source="nightshift.yml")
+    assert policy.alerts.inhibit_by_model and policy.breakers.follow_model
+    off = parse_policy(
+        {"alerts": {"inhibit_by_model": False}, "breakers": {"follow_model": False}},
+        source="nightshift.yml",
+    )
+    assert not off.alerts.inhibit_by_model and not off.breakers.follow_model

@@ -1,0 +1,89 @@
+"""Hanging holds: a call holding its ceiling longer than ``alerts.hanging_after``.
+
+A call stalled on its stream keeps its hold for its whole TTL (10 minutes by default, up
+to a day): its siblings are refused "held", and the hold's expiry tells nobody until
+the next day's digest. :func:`sweep` (the alerts component runs it every
+``SWEEP_SECONDS``) raises a :class:`~guards.events.HoldHanging` event for each hold open
+longer than ``hanging_after``; the engine groups them per agent as ``hold_hanging``
+(P1 by default). Each hold is told once: the sweep keeps how far it has told (the
+``hanging_sweep`` row, a hold's ``created_at`` against it), restarts included. An
+alert resolves at the first sweep that finds no hold of its agent hanging any more.
+
+Both queries read the open holds only (the partial index ``reservations_due``, as
+:data:`guards.holds.HELD_COUNT_SQL` does): a million settled reservations are never read.
+
+Example:
+    >>> # await store.write(lambda tx: sweep(engine, tx))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.alerts.messages import OPEN_ALERTS
+from bot.alerts.model import Alert
+from guards.events import HoldHanging
+from guards.scopes import subtree
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.alerts.engine import AlertEngine
+
+__all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "sweep"]
+
+SWEEP_SECONDS = 30
+LIMIT = 1000  # holds told per sweep at most (the next sweep goes on from the last)
+# Open holds taken in (the horizon told, the cutoff]: (now, cutoff, horizon, limit).
+HANGING_SQL = (
+    "SELECT id, scope, model, held_micros, created_at FROM reservations"
+    " INDEXED BY reservations_due WHERE state = 'held' AND expires_at > ?"
+    " AND created_at <= ? AND created_at > ? ORDER BY created_at LIMIT ?"
+)
+# Whether a hold at a scope or below still hangs: (now, cutoff, scope, *subtree(scope)).
+STILL_HANGING_SQL = (
+    "SELECT 1 FROM reservations INDEXED BY reservations_due WHERE state = 'held'"
+    " AND expires_at > ? AND created_at <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
+    " LIMIT 1"
+)
+CLEARED = "no hold of it hangs any more (settled, released or expired)"
+TURNED_OFF = "alerts.hanging_after is off"
+
+
+def sweep(engine: AlertEngine, tx: Tx) -> int:
+    """Raise an event for each hold that began to hang since the last sweep, and resolve
+    the ``hold_hanging`` alerts whose agent has none left; returns how many were raised."""
+    now = tx.clock.now()
+    after = engine.policy.alerts.hanging_after
+    raised = 0
+    if after > 0:
+        row = tx.one("SELECT horizon FROM hanging_sweep WHERE id = 1")
+        horizon = float(row[0]) if row is not None else 0.0
+        cutoff = now - after
+        rows = tx.all(HANGING_SQL, (now, cutoff, horizon, LIMIT))
+        for res_id, scope, model, held, created_at in rows:
+            tx.emit(
+                HoldHanging(
+                    at=now,
+                    scope=scope,
+                    reservation_id=res_id,
+                    held_micros=held,
+                    created_at=created_at,
+                    model=model,
+                )
+            )
+        told = float(rows[-1][4]) if len(rows) == LIMIT else cutoff
+        if told > horizon:  # (a longer hanging_after since: not back over what was told)
+            tx.execute(
+                "INSERT INTO hanging_sweep (id, horizon) VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET horizon = excluded.horizon",
+                (told,),
+            )
+        raised = len(rows)
+    for row in tx.all(f"{OPEN_ALERTS} AND kind = 'hold_hanging'"):
+        alert = Alert.from_row(row)
+        if after > 0:
+            args = (now, now - after, alert.scope, *subtree(alert.scope))
+            if tx.one(STILL_HANGING_SQL, args) is not None:
+                continue
+        engine.resolve_alert(tx, alert, now, by=None, reason=CLEARED if after else TURNED_OFF)
+    return raised
