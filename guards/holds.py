@@ -106,11 +106,14 @@ class Holds(Budgets):
         return [Reservation.from_row(r) for r in rows], int(count), int(total)
 
     def clock_stepped(self, tx: Tx, seconds: float) -> None:
-        """Move every hold's end by ``seconds`` (the wall clock stepped that much): a hold
-        keeps its TTL in real time, and a step forward does not end the calls in flight."""
+        """Move every open hold's start and end by ``seconds`` (the wall clock stepped that
+        much): a hold keeps its TTL in real time, a step forward does not end the calls in
+        flight, and how long a call has held (``/agent holds``, a hanging call, its
+        duration) is told in real time too."""
         tx.execute(
-            "UPDATE reservations SET expires_at = expires_at + ? WHERE state = 'held'",
-            (seconds,),
+            "UPDATE reservations SET created_at = created_at + ?, expires_at = expires_at + ?"
+            " WHERE state = 'held'",
+            (seconds, seconds),
         )
 
     def expire_due(self, tx: Tx) -> int:

@@ -29,7 +29,7 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.alerts.engine import AlertEngine
 
-__all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "sweep"]
+__all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "clock_stepped", "sweep"]
 
 SWEEP_SECONDS = 30
 LIMIT = 1000  # holds told per sweep at most (the next sweep goes on from the last)
@@ -47,6 +47,12 @@ STILL_HANGING_SQL = (
 )
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
 TURNED_OFF = "alerts.hanging_after is off"
+
+
+def clock_stepped(tx: Tx, seconds: float) -> None:
+    """Move the horizon told with a step of the wall clock, as the open holds' starts
+    move (:meth:`guards.holds.Holds.clock_stepped`): none is told twice, nor skipped."""
+    tx.execute("UPDATE hanging_sweep SET horizon = horizon + ?", (seconds,))
 
 
 def sweep(engine: AlertEngine, tx: Tx) -> int:

@@ -181,3 +181,41 @@ async def test_a_silence_made_before_a_step_back_still_holds_after_it(app_factor
     assert await held() is not None  # still, a second before its hour is over
     clocks.live(2)
     assert await held() is None
+
+
+async def hanging_events(app: Any) -> list[Any]:
+    return list(await app.store.fetch("SELECT scope FROM events WHERE kind = 'hold_hanging'"))
+
+
+async def test_a_step_forward_does_not_make_the_holds_in_flight_hang(app_factory):
+    # alerts.hanging_after (5m): a call taken 4 s ago is not hanging, whatever NTP did
+    app = await app_factory(POLICY, clock=ManualClock())
+    clocks = Clocks(app)
+    held = await reserve(app, "k1", ttl_seconds=3600)
+    clocks.step(3600)
+    clocks.live(4)
+    sweeper = app.ns.extras["alerts"]
+    assert await sweeper.hanging() == 0
+    assert await hanging_events(app) == []
+    token = await app.token("acme")
+    r = await app.request("GET", f"/v1/budgets/{AGENT}", token=token)  # any request
+    assert r.status_code == 200
+    clocks.live(5 * 60)  # in real time it hangs now: told once
+    assert await sweeper.hanging() == 1
+    assert await sweeper.hanging() == 0
+    rows = await app.store.fetch(
+        "SELECT created_at, expires_at FROM reservations WHERE id = ?", (held["reservation_id"],)
+    )
+    assert rows[0][1] - rows[0][0] == 3600  # its TTL, in the clock's new frame
+
+
+async def test_a_hold_taken_after_a_step_back_still_hangs_on_time(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock())
+    clocks = Clocks(app)
+    sweeper = app.ns.extras["alerts"]
+    clocks.live(10 * 60)
+    assert await sweeper.hanging() == 0  # the sweep has told up to 5 minutes ago
+    clocks.step(-3600)
+    await reserve(app, "k1", ttl_seconds=3600)
+    clocks.live(5 * 60 + 1)
+    assert await sweeper.hanging() == 1  # not an hour late, nor never
