@@ -84,10 +84,12 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
         if rotation.hours is not None or rotation.days is not None:
             every += f", hours {hours_text(rotation)}"
         line = f"*{rotation.name}* ({every}): {_mention(who.user)}{_off_hours(who, zone, now)}"
-        if who.override is not None:
-            line += f" (override until {local_time(who.override.ends_at, ctx)})"
         # the next change of person, not of shift (one person alone: never handed off)
-        if (change := next_change(rotation, tz, now, overrides, gone)) is not None:
+        change = next_change(rotation, tz, now, overrides, gone)
+        if who.override is not None:  # until its end, or a later booking taking over first
+            ends = who.override.ends_at if change is None else min(who.override.ends_at, change[0])
+            line += f" (override until {local_time(ends, ctx)})"
+        if change is not None:
             when = datetime.fromtimestamp(change[0], tz).strftime("%a %d %b %H:%M %Z")
             line += f"\n    next hand-off {when} → {_mention(change[1])}"
         line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))

@@ -225,6 +225,11 @@ async def test_an_override_over_another_says_which_one_holds(slack_http):
     )
     apart = await slack.command("oncall override <@U07|dana> 1h from sat 22:00")
     assert "⚠️" not in apart["text"]
+    slack.app.clock.set(SAT_9)  # erin's until dana's takes over: the two lines agree
+    shown = (await slack.command("oncall"))["text"]
+    assert "<@U09> (override until 10:00)\n    next hand-off Sat 03 Jan 10:00 CET → <@U07>" in (
+        shown
+    ), shown
 
 
 async def test_a_rotation_typed_after_from_is_said_where_it_goes(slack_http):
