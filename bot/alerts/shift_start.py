@@ -6,8 +6,9 @@ gets one DM, through the outbox, and a row in ``oncall_shift_notices`` records i
 shift is told once, restarts included. Only the shifts on now are looked at: after a
 downtime, a shift that began and ended meanwhile is not told (no burst of stale DMs);
 one that began meanwhile and is still on is told at the first tick. A person back on
-call when an override of their shift ends is not told again (their shift was); someone
-who put themselves on call from now has just read the reply, and is not told either.
+call when an override of their shift ends is not told again (their shift was), nor is one
+a hand-off leaves on call (a rotation of one person); someone who put themselves on call
+from now has just read the reply, and is not told either.
 
 A rotation limited to ``hours``/``days`` tells its person when its hours begin (nothing
 off hours), at most once a day per person and rotation (hours in two ranges are told at
@@ -52,6 +53,7 @@ class ShiftStart:
     text: str
     silent: bool = False  # recorded, not sent: they set it themselves just now
     day_from: float | None = None  # hours: told already if told since then (once a day)
+    scheduled: bool = False  # a hand-off of the schedule (not an override, not hours)
 
 
 async def tick(ns: Nightshift) -> int:
@@ -76,7 +78,7 @@ def _tell(tx: Tx, *, engine: AlertMessages) -> int:
             " (rotation, user_id, starts_at, ends_at, said_at) VALUES (?, ?, ?, ?, ?)",
             (start.rotation, start.user, start.starts_at, start.ends_at, now),
         )
-        if not cur.rowcount or start.silent or _told_today(tx, start):
+        if not cur.rowcount or start.silent or _told_today(tx, start) or _goes_on(tx, start):
             continue
         enqueue(
             tx,
@@ -97,6 +99,19 @@ def _told_today(tx: Tx, start: ShiftStart) -> bool:
         "SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ?"
         " AND starts_at >= ? AND starts_at < ? LIMIT 1",
         (start.rotation, start.user, start.day_from, start.starts_at),
+    )
+    return row is not None
+
+
+def _goes_on(tx: Tx, start: ShiftStart) -> bool:
+    """Whether a hand-off of the schedule leaves the person told on call (one person in
+    the rotation, or the next user left): nothing changed for them (review29 L6)."""
+    if not start.scheduled:
+        return False
+    row = tx.one(
+        "SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ?"
+        " AND starts_at < ? AND ends_at >= ? LIMIT 1",
+        (start.rotation, start.user, start.starts_at, start.starts_at),
     )
     return row is not None
 
@@ -139,7 +154,9 @@ def _start(
     if override is None:
         shift = who.shift
         if window is None or zone is None:
-            return ShiftStart(who.rotation, user, shift.starts_at, shift.ends_at, text + ".")
+            return ShiftStart(
+                who.rotation, user, shift.starts_at, shift.ends_at, text + ".", scheduled=True
+            )
         # told when its hours begin (or the shift, within them), once a day
         starts = max(window[0], shift.starts_at)
         local = datetime.fromtimestamp(starts, zone)

@@ -243,3 +243,18 @@ async def test_a_rotation_typed_after_from_is_said_where_it_goes(slack_http):
     assert await overrides(slack) == []
     help_text = (await slack.command("oncall nonsense words here ok"))["text"]
     assert "override clear [rotation]]`" in help_text
+
+
+async def test_a_one_person_daily_rotation_is_told_once_not_every_day(slack_http):
+    """review29 L6: a rotation of one person handed off to them every morning, and said so."""
+    solo = policy(notify_shift_start=True)
+    solo["oncall"]["rotations"] = [
+        {"name": "solo", "users": ["U05"], "period": "day", "handoff": "09:00"}
+    ]
+    solo["oncall"]["escalation"] = [{"notify": "rotation:solo", "after": "0m"}]
+    slack = await slack_http(solo, clock=ManualClock())
+    assert await shift_tick(slack.app.ns) == 1  # told when the key was turned on
+    for day in range(1, 4):
+        slack.app.clock.set(SAT_9 + (day - 3) * 86_400 + 30)  # Thu, Fri, Sat 09:00:30
+        assert await shift_tick(slack.app.ns) == 0
+    assert len(await shift_dms(slack, "U05")) == 1
