@@ -360,7 +360,8 @@ class AlertPaging(AlertMessages):
             )
             if off_hours is not None:
                 why += f": {off_hours}"
-                if alert.posted_at is not None and alert.channel is not None:
+                first_round = position < len(self.chain.steps)  # said once, not each round
+                if first_round and alert.posted_at is not None and alert.channel is not None:
                     enqueue_thread_reply(
                         tx,
                         parent=alert.post_ref,

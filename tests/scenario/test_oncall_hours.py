@@ -102,13 +102,20 @@ async def test_at_10am_in_berlin_berlin_is_paged(slack_http):
 
 
 async def test_nobody_on_hours_still_pages_the_first_steps_person(slack_http):
-    slack = await slack_http(policy(), clock=ManualClock(BERLIN_7AM))
+    repeating = {**policy(), "alerts": {"repeat_escalation": 2, "repeat_escalation_after": "10m"}}
+    slack = await slack_http(repeating, clock=ManualClock(BERLIN_7AM))
     assert await page(slack) == [(0, "U0DANA")]
     [dm] = await dms(slack, "U0DANA")
     said = "nobody in the chain is on hours (eu's begin at 08:00 Europe/Berlin)"
     assert said in dm, dm
     note = f"⚠️ {said}: paging <@U0DANA> anyway."
     await slack.fake.wait_for(lambda: note in slack.fake.texts())
+    for _ in range(4):  # the chain's next round pages her again: the thread is told once
+        slack.app.clock.advance(10 * 60)
+        await alerts_of(slack).tick()
+    assert len(await dms(slack, "U0DANA")) > 1
+    rows = await slack.app.store.fetch("SELECT args FROM outbox WHERE args LIKE '%anyway.%'")
+    assert [json.loads(r["args"])["text"] for r in rows] == [note]
 
 
 async def test_saturday_is_off_for_san_francisco(slack_http):
