@@ -99,7 +99,9 @@ async def create_validation(request: web.Request) -> web.Response:
 
     async def covers() -> bool:  # asked only before a window is read: a stranger reads none
         rows = await ns.store.fetch(LIVE_TOKEN, (hash_token(raw or ""),))
-        return bool(rows) and Scope(body.scope).within(str(rows[0][1]))
+        if not rows or (rows[0][2] is not None and rows[0][2] <= ns.clock.now()):
+            return False  # unknown, revoked or expired (review30 L1)
+        return Scope(body.scope).within(str(rows[0][1]))
 
     # a cold stream's window is read off the writer
     await validator.warm(ns.store, prepared, allowed=covers)

@@ -24,7 +24,7 @@ from guards.prices import PriceTable, UnknownModel
 from guards.reservation import OUTCOMES, RESERVATION_COLUMNS, Reservation, SettleRequest
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import Token, authorize
+from guards.tokens import Token, authorize, refuse_expired
 
 __all__ = ["Settlements"]
 
@@ -45,6 +45,7 @@ class Settlements(Holds):
         if row is None:
             raise NotFound(f"no reservation {res_id!r}")
         reservation = Reservation.from_row(row)
+        refuse_expired(tx, token, reserved_by=reservation.token_id)
         # recorded with the real scope; the caller (and its alert) is not told it
         authorize(
             tx,

@@ -32,6 +32,7 @@ __all__ = [
     "create_token",
     "expired",
     "hash_token",
+    "refuse_expired",
     "revoke_token",
 ]
 
@@ -120,15 +121,17 @@ MISSING_TOKEN = (
 )
 
 
-def authenticate(tx: Tx, raw: str | None) -> Token:
+def authenticate(tx: Tx, raw: str | None, *, expired_ok: bool = False) -> Token:
     """The live token for a raw bearer string.
 
     Live tokens are remembered in ``tx.memo``, which the store drops when another
     process (``nightshift token revoke``) commits; a revoke here drops it too. A
     remembered token is checked against its expiry at every call (one float compare).
+    ``expired_ok``: an expired token is returned too (a settle or release of a call it
+    reserved before it expired: :func:`refuse_expired` decides).
 
     Raises:
-        AuthError: missing, unknown, revoked or expired token.
+        AuthError: missing, unknown, revoked or (unless ``expired_ok``) expired token.
     """
     if not raw:
         raise AuthError(MISSING_TOKEN)
@@ -145,9 +148,17 @@ def authenticate(tx: Tx, raw: str | None) -> Token:
         if len(known) >= _MEMO_MAX:
             known.clear()
         token = known[raw] = Token(row[0], row[1], math.inf if row[2] is None else row[2])
-    if tx.clock.now() >= token.expires_at:
+    if not expired_ok and tx.clock.now() >= token.expires_at:
         raise AuthError(expired(token))
     return token
+
+
+def refuse_expired(tx: Tx, token: Token, *, reserved_by: str) -> None:
+    """AuthError for an expired token, unless it ends a call it reserved itself (before it
+    expired): the money that call spent is recorded, never dropped (DESIGN: a settle
+    always records what was actually spent)."""
+    if token.expires_at <= tx.clock.now() and reserved_by != token.id:
+        raise AuthError(expired(token))
 
 
 def expired(token: Token) -> str:

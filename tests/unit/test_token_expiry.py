@@ -129,3 +129,39 @@ async def test_tokens_of_an_older_database_never_expire(app_factory, tmp_path, c
     app = await app_factory(db=db, clock=ManualClock(time.time() + 10 * 365 * 86400))
     r = await app.request("GET", "/v1/budgets/acme/alice", token=raw)
     assert r.status_code == 200, r.text
+
+
+async def test_a_call_reserved_before_the_expiry_is_settled_after_it(app_factory, tmp_path, capsys):
+    """review30 H3: a call in flight when its token expired lost its charge (settle: 401)."""
+    db = tmp_path / "ns.db"
+    assert await cli("token", "create", "acme/alice", "--expires-in", "1h", "--db", str(db)) == 0
+    raw = token_of(capsys.readouterr().out)
+    assert await cli("token", "create", "acme", "--expires-in", "1h", "--db", str(db)) == 0
+    parent = token_of(capsys.readouterr().out)
+    with sqlite3.connect(db) as conn:
+        expires_at = max(r[0] for r in conn.execute("SELECT expires_at FROM tokens"))
+    app = await app_factory(db=db, clock=ManualClock(expires_at - 30))
+    ids = []
+    for key in ("k1", "k2", "k3"):
+        body = {"scope": "acme/alice/bot", "idempotency_key": key, "max_cost_micros": 100_000}
+        r = await app.request("POST", "/v1/reservations", token=raw, json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["reservation_id"])
+    app.clock.advance(60)  # the calls took a minute: the token expired meanwhile
+    settle = {"actual_cost_micros": 42_000, "outcome": "success"}
+    r = await app.request("POST", f"/v1/reservations/{ids[0]}/settle", token=raw, json=settle)
+    assert r.status_code == 200, r.text
+    assert r.json()["charged_micros"] == 42_000
+    r = await app.request("POST", f"/v1/reservations/{ids[1]}/release", token=raw)
+    assert r.status_code == 200, r.text
+    # not a way in: another token's call, and every new call, are refused
+    r = await app.request("POST", f"/v1/reservations/{ids[2]}/settle", token=parent, json=settle)
+    assert r.status_code == 401 and "expired at" in r.json()["message"]
+    body = {"scope": "acme/alice/bot", "idempotency_key": "k4", "max_cost_micros": 100_000}
+    r = await app.request("POST", "/v1/reservations", token=raw, json=body)
+    assert r.status_code == 401 and "expired at" in r.json()["message"]
+    r = await app.request("GET", "/v1/budgets/acme/alice", token=raw)
+    assert r.status_code == 401
+    spent = await app.store.fetch("SELECT SUM(spent_micros) FROM usage_daily WHERE scope = 'acme'")
+    assert spent[0][0] == 42_000
+    await app.ns.stop()

@@ -19,6 +19,7 @@ from guards.clock import ManualClock
 from guards.config import Validation
 from guards.scopes import Scope
 from guards.store import Store
+from guards.tokens import create_token, hash_token
 from guards.validation import Batch, Item, Validator
 from tests.unit.test_validation_engine import AGENT, DAY, HOUR, distinct
 
@@ -267,6 +268,17 @@ async def test_a_stranger_s_batch_reads_no_window(app_factory, tmp_path):
     made_up = await again.request("POST", "/v1/validations", token="ns_made_up", json=probe)
     elsewhere = await again.request("POST", "/v1/validations", token=other, json=probe)
     assert (made_up.status_code, elsewhere.status_code) == (401, 403)
+    assert validator.loads == 0 and validator.streams() == 0
+    # review30 L1: an expired token reads none either
+    _, expired = await again.store.write(lambda tx: create_token(tx, scope=AGENT))
+    gone = hash_token(expired)
+    await again.store.write(
+        lambda tx: tx.execute(
+            "UPDATE tokens SET expires_at = ? WHERE hash = ?", (tx.clock.now() - 1, gone)
+        )
+    )
+    late = await again.request("POST", "/v1/validations", token=expired, json=probe)
+    assert late.status_code == 401 and "expired at" in late.json()["message"]
     assert validator.loads == 0 and validator.streams() == 0
     mine = await again.token(AGENT)
     assert (await again.request("POST", "/v1/validations", token=mine, json=probe)).is_success
