@@ -4,10 +4,12 @@ A call stalled on its stream keeps its hold for its whole TTL (10 minutes by def
 to a day): its siblings are refused "held", and the hold's expiry tells nobody until
 the next day's digest. :func:`sweep` (the alerts component runs it every
 ``SWEEP_SECONDS``) raises a :class:`~guards.events.HoldHanging` event for each hold open
-longer than ``hanging_after``; the engine groups them per agent as ``hold_hanging``
-(P1 by default). Each hold is told once: the sweep keeps how far it has told (the
-``hanging_sweep`` row, a hold's ``created_at`` against it), restarts included. An
-alert resolves at the first sweep that finds no hold of its agent hanging any more.
+longer than ``hanging_after`` and than half its own TTL (a call that asked for a long TTL
+is taken at its word for half of it, review30 M2); the engine groups them per agent as
+``hold_hanging`` (P1 by default). Each hold is told once: the sweep keeps how far it has
+told (the ``hanging_sweep`` row, the instant a hold began to hang against it), restarts
+included. An alert resolves at the first sweep that finds no hold of its agent hanging
+any more.
 
 Both queries read the open holds only (the partial index ``reservations_due``, as
 :data:`guards.holds.HELD_COUNT_SQL` does): a million settled reservations are never read.
@@ -33,16 +35,21 @@ __all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "clock_stepped",
 
 SWEEP_SECONDS = 30
 LIMIT = 1000  # holds told per sweep at most (the next sweep goes on from the last)
-# Open holds taken in (the horizon told, the cutoff]: (now, cutoff, horizon, limit).
+# When an open hold hangs: past hanging_after and past half its own TTL (a call that asked
+# for a long TTL is taken at its word for half of it): (hanging_after, ...).
+_DUE = "created_at + MAX(?, (expires_at - created_at) / 2.0)"
+# Open holds that began to hang in (the horizon told, now]:
+# (hanging_after, now, now, horizon, limit).
 HANGING_SQL = (
-    "SELECT id, scope, model, held_micros, created_at FROM reservations"
+    f"SELECT id, scope, model, held_micros, created_at, {_DUE} AS due FROM reservations"
     " INDEXED BY reservations_due WHERE state = 'held' AND expires_at > ?"
-    " AND created_at <= ? AND created_at > ? ORDER BY created_at LIMIT ?"
+    " AND due <= ? AND due > ? ORDER BY due, id LIMIT ?"
 )
-# Whether a hold at a scope or below still hangs: (now, cutoff, scope, *subtree(scope)).
+# Whether a hold at a scope or below hangs now:
+# (now, hanging_after, now, scope, *subtree(scope)).
 STILL_HANGING_SQL = (
     "SELECT 1 FROM reservations INDEXED BY reservations_due WHERE state = 'held'"
-    " AND expires_at > ? AND created_at <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
+    f" AND expires_at > ? AND {_DUE} <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
     " LIMIT 1"
 )
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
@@ -64,9 +71,8 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
     if after > 0:
         row = tx.one("SELECT horizon FROM hanging_sweep WHERE id = 1")
         horizon = float(row[0]) if row is not None else 0.0
-        cutoff = now - after
-        rows = tx.all(HANGING_SQL, (now, cutoff, horizon, LIMIT))
-        for res_id, scope, model, held, created_at in rows:
+        rows = tx.all(HANGING_SQL, (after, now, now, horizon, LIMIT))
+        for res_id, scope, model, held, created_at, _ in rows:
             tx.emit(
                 HoldHanging(
                     at=now,
@@ -77,7 +83,7 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
                     model=model,
                 )
             )
-        told = float(rows[-1][4]) if len(rows) == LIMIT else cutoff
+        told = float(rows[-1][5]) if len(rows) == LIMIT else now
         if told > horizon:  # (a longer hanging_after since: not back over what was told)
             tx.execute(
                 "INSERT INTO hanging_sweep (id, horizon) VALUES (1, ?)"
@@ -88,7 +94,7 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
     for row in tx.all(f"{OPEN_ALERTS} AND kind = 'hold_hanging'"):
         alert = Alert.from_row(row)
         if after > 0:
-            args = (now, now - after, alert.scope, *subtree(alert.scope))
+            args = (now, after, now, alert.scope, *subtree(alert.scope))
             if tx.one(STILL_HANGING_SQL, args) is not None:
                 continue
         engine.resolve_alert(tx, alert, now, by=None, reason=CLEARED if after else TURNED_OFF)

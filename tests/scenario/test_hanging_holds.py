@@ -20,7 +20,7 @@ async def hold(app: Any, token: str, key: str, *, scope: str = BOT, micros: int 
         "scope": scope,
         "idempotency_key": key,
         "max_cost_micros": micros,
-        "ttl_seconds": 3600,
+        "ttl_seconds": 600,  # the default: hanging from 5 minutes (the larger of both)
         "model": MODEL,
     }
     r = await app.request("POST", "/v1/reservations", token=token, json=body)
@@ -132,8 +132,8 @@ async def test_the_sweep_reads_the_open_holds_not_every_reservation(slack_http):
     app = slack.app
     now = app.clock.now()
     for sql, args in (
-        (HANGING_SQL, (now, now - 300, now - 600, 1000)),
-        (STILL_HANGING_SQL, (now, now - 300, BOT, *subtree(BOT))),
+        (HANGING_SQL, (300, now, now, now - 600, 1000)),
+        (STILL_HANGING_SQL, (now, 300, now, BOT, *subtree(BOT))),
     ):
         rows = await app.store.fetch(f"EXPLAIN QUERY PLAN {sql}", args)
         plan = " | ".join(row[3] for row in rows)
@@ -152,11 +152,29 @@ async def test_a_hold_hanging_past_the_quiet_period_keeps_its_alert_open(slack_h
         "POST", "/v1/reservations", token=tok, json={**body, "ttl_seconds": 3 * 3600}
     )
     assert r.status_code == 201, r.text
-    app.clock.advance(6 * 60)
+    app.clock.advance(91 * 60)  # half its TTL: hanging
     await sweep(slack)
+    assert len(await hanging_alerts(app)) == 1
     for _ in range(5):  # 1h15 later, the tick that resolves quiet alerts has run
         app.clock.advance(15 * 60)
         await sweep(slack)
         await alerts_of(slack).tick()
     [(_, _, _, resolved, reason, _)] = await hanging_alerts(app)
     assert (resolved, reason) == (None, None)
+
+
+async def test_a_call_that_asked_for_a_long_ttl_hangs_at_half_of_it(slack_http):
+    """review30 M2: a batch call held for an hour on purpose paged at 5 minutes."""
+    slack = await slack_http(POLICY)
+    app = slack.app
+    tok = await app.token(BOT)
+    body = {"scope": BOT, "idempotency_key": "k1", "max_cost_micros": 400_000}
+    r = await app.request("POST", "/v1/reservations", token=tok, json={**body, "ttl_seconds": 3600})
+    assert r.status_code == 201, r.text
+    app.clock.advance(29 * 60)
+    await sweep(slack)
+    assert await hanging_alerts(app) == []  # within half of the hour it asked for
+    app.clock.advance(61)
+    await sweep(slack)
+    [(_, tier, _, resolved, _, _)] = await hanging_alerts(app)
+    assert (tier, resolved) == ("P1", None)
