@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.chat_words import duration_word
 from bot.entry import stop_requested, stop_while_starting
 from bot.logs import setup_logging
 from bot.run_lock import serving
@@ -155,8 +156,9 @@ EXPIRES_MAX_DAYS = 3660  # a token's --expires-in: ten years at most (none: neve
 
 
 def _expires_in(value: str) -> int:
-    try:  # the policy's durations: 30s 5m 2h 1d 2w
-        return parse_duration(value, min_seconds=1, max_days=EXPIRES_MAX_DAYS)
+    try:  # the policy's durations (30s 5m 2h 1d 2w), and `90min`, `2hrs` as Slack takes them
+        word = duration_word(value.strip())
+        return parse_duration(word, min_seconds=1, max_days=EXPIRES_MAX_DAYS)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
             f"{exc}; leave it out for a token that never expires"

@@ -165,3 +165,14 @@ async def test_a_call_reserved_before_the_expiry_is_settled_after_it(app_factory
     spent = await app.store.fetch("SELECT SUM(spent_micros) FROM usage_daily WHERE scope = 'acme'")
     assert spent[0][0] == 42_000
     await app.ns.stop()
+
+
+@pytest.mark.parametrize(("given", "seconds"), [("90min", 5400), ("2hrs", 7200), ("3days", 259200)])
+def test_an_expiry_is_read_as_slack_commands_read_durations(tmp_path, capsys, given, seconds):
+    """recheck30 L6: `--expires-in 90min` was refused; `/agent silence x 90min` is not."""
+    db = tmp_path / "ns.db"
+    before = time.time()
+    assert main(["token", "create", "acme", "--expires-in", given, "--db", str(db)]) == 0
+    with sqlite3.connect(db) as conn:
+        (expires_at,) = conn.execute("SELECT expires_at FROM tokens").fetchone()
+    assert before + seconds <= expires_at <= time.time() + seconds + 1
