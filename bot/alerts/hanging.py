@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
+from guards.config_types import format_seconds
 from guards.events import HoldHanging
 from guards.scopes import subtree
 from guards.store import Tx
@@ -52,7 +53,15 @@ STILL_HANGING_SQL = (
     f" AND expires_at > ? AND {_DUE} <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
     " LIMIT 1"
 )
+# Whether a hold at a scope or below is open now: (now, scope, *subtree(scope)).
+HELD_UNDER_SQL = (
+    "SELECT 1 FROM reservations INDEXED BY reservations_due WHERE state = 'held'"
+    " AND expires_at > ? AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1"
+)
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
+# its holds still open hang no longer by the rule now (a restart with another
+# hanging_after, or the half-TTL rule): not "settled" (recheck30 L3)
+WITHIN = "its open holds are within half their TTL and alerts.hanging_after"
 TURNED_OFF = "alerts.hanging_after is off"
 
 
@@ -93,9 +102,12 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
         raised = len(rows)
     for row in tx.all(f"{OPEN_ALERTS} AND kind = 'hold_hanging'"):
         alert = Alert.from_row(row)
+        reason = TURNED_OFF
         if after > 0:
             args = (now, after, now, alert.scope, *subtree(alert.scope))
             if tx.one(STILL_HANGING_SQL, args) is not None:
                 continue
-        engine.resolve_alert(tx, alert, now, by=None, reason=CLEARED if after else TURNED_OFF)
+            held = tx.one(HELD_UNDER_SQL, (now, alert.scope, *subtree(alert.scope)))
+            reason = CLEARED if held is None else f"{WITHIN} ({format_seconds(after)})"
+        engine.resolve_alert(tx, alert, now, by=None, reason=reason)
     return raised

@@ -178,3 +178,24 @@ async def test_a_call_that_asked_for_a_long_ttl_hangs_at_half_of_it(slack_http):
     await sweep(slack)
     [(_, tier, _, resolved, _, _)] = await hanging_alerts(app)
     assert (tier, resolved) == ("P1", None)
+
+
+async def test_an_alert_whose_holds_hang_no_longer_by_the_rule_says_so(slack_http, tmp_path):
+    """recheck30 L3: restarted with a longer hanging_after, a hold still open was said to be
+    "settled, released or expired"."""
+    db = tmp_path / "h.db"
+    slack = await slack_http(POLICY, db=db)
+    app = slack.app
+    tok = await app.token(BOT)
+    await hold(app, tok, "k1")
+    app.clock.advance(5 * 60 + 1)
+    await sweep(slack)
+    assert len(await hanging_alerts(app)) == 1
+    clock = app.clock
+    await app.ns.stop()
+    longer = {**POLICY, "alerts": {**POLICY["alerts"], "hanging_after": "8m"}}
+    again = await slack_http(longer, db=db, clock=clock)
+    await sweep(again)
+    [(_, _, _, resolved, reason, _)] = await hanging_alerts(again.app)
+    assert resolved is not None
+    assert reason == "its open holds are within half their TTL and alerts.hanging_after (8m)"
