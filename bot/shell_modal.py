@@ -4,8 +4,8 @@ A button that opens a modal in Slack asks its inputs at the prompt instead: a te
 input is a question, a select lists its options by number (Enter keeps the
 default). The answers go to the modal's view-submission handler
 (``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
-asked again, the others kept (three rounds at most), as Slack shows the error under
-that input and keeps the rest. A form whose subject changed while
+asked again, the others kept, as Slack shows the error under that input and keeps the
+rest; the form gives up after three wrong answers to one question. A form whose subject changed while
 it was asked (:class:`~bot.raise_form.StaleForm`: another limit was set) says what
 it is now, and the next round's answers go through. A refusal is worded as a command's
 (:func:`~bot.commands.refusal_text`); one that answering again cannot change (not an
@@ -33,7 +33,7 @@ Ask = Callable[[str], Awaitable[str | None]]
 """Print a question and wait for the typed answer (None: cancelled or input closed)."""
 
 
-TRIES = 3  # rounds of answers before a form gives up
+TRIES = 3  # wrong answers to one question (or refusals of the form) before it gives up
 
 
 async def fill_modal(
@@ -51,7 +51,8 @@ async def fill_modal(
     metadata = str(view.get("private_metadata") or "")
     values: dict[str, str] = {}
     asking = inputs
-    for _ in range(TRIES):
+    wrong: dict[str, int] = {}  # refusals by the answer they named ("": the whole form)
+    while max(wrong.values(), default=0) < TRIES:
         for block in asking:
             answer = await _answer(block, ask)
             if answer is None:
@@ -64,14 +65,18 @@ async def fill_modal(
         except StaleForm as exc:  # changed while the questions were asked: say so, ask again
             metadata = exc.metadata
             say(f"✗ {plain(exc.now)}; answer again to {exc.retry}")
+            wrong[""] = wrong.get("", 0) + 1
         except InvalidInput as exc:  # the answer it names is asked again, the others kept
             say(f"✗ {exc.message}")
             asking = [b for b in inputs if b.get("block_id") == exc.field] or inputs
+            named = exc.field if asking is not inputs else ""
+            wrong[named] = wrong.get(named, 0) + 1
         except (NotAdmin, StorageUnavailable) as exc:  # answering again changes nothing
             say(f"✗ {plain(refusal_text(ctx, exc))}")
             return None
         except GuardError as exc:
             say(f"✗ {plain(refusal_text(ctx, exc))}")
+            wrong[""] = wrong.get("", 0) + 1
     say(f"(form closed after {TRIES} tries; nothing changed)")
     return None
 

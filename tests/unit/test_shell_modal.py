@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.commands import ActionResult
-from bot.commands_core import VIEW_SUBMISSIONS, budget_raise_view, parse_for
+from bot.commands_core import VIEW_SUBMISSIONS, budget_raise_view, parse_amount, parse_for
 from bot.shell_modal import TRIES, fill_modal
 
 
@@ -57,3 +57,30 @@ async def test_a_bad_answer_is_asked_again_and_the_others_are_kept():
     ]
     assert got[-1] == {"amount": "25", "window": "week", "for": "2h"}
     assert any("a duration like 2h or 1d" in s for s in said)
+
+
+async def test_wrong_answers_to_different_questions_do_not_close_the_form():
+    # recheck30 L1: `abc`, `five`, then 30 closed the form before "For how long" was asked again
+    answers = iter(["abc", "2", "soon", "five", "30", "later", "2h"])
+    asked: list[str] = []
+    said: list[str] = []
+    got: list[dict[str, str]] = []
+
+    async def ask(question: str) -> str | None:
+        asked.append(question)
+        return next(answers)
+
+    async def submit(ctx: object, metadata: str, values: dict[str, str]) -> ActionResult:
+        got.append(dict(values))
+        parse_amount(values["amount"])
+        parse_for(values["for"])
+        return ActionResult(ephemeral="done")
+
+    view = budget_raise_view("acme/a/b", {"day": 1_000_000})
+    VIEW_SUBMISSIONS[view["callback_id"]], saved = submit, VIEW_SUBMISSIONS[view["callback_id"]]
+    try:
+        result = await fill_modal(None, view, ask=ask, say=said.append)  # type: ignore[arg-type]
+    finally:
+        VIEW_SUBMISSIONS[view["callback_id"]] = saved
+    assert result is not None and result.ephemeral == "done", said
+    assert got[-1] == {"amount": "30", "window": "week", "for": "2h"}
