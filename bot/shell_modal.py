@@ -5,9 +5,9 @@ input is a question, a select lists its options by number (Enter keeps the
 default). The answers go to the modal's view-submission handler
 (``VIEW_SUBMISSIONS``) as Slack would send them; an invalid answer is shown and
 asked again, the others kept, as Slack shows the error under that input and keeps the
-rest; the form gives up after three wrong answers to one question. A form whose subject changed while
-it was asked (:class:`~bot.raise_form.StaleForm`: another limit was set) says what
-it is now, and the next round's answers go through. A refusal is worded as a command's
+rest; the form gives up after three wrong answers to one question. A form whose
+subject changed while it was asked (:class:`~bot.raise_form.StaleForm`: another limit
+was set) says what it is now, and the next round's answers go through. A refusal is worded as a command's
 (:func:`~bot.commands.refusal_text`); one that answering again cannot change (not an
 admin, a database that refuses writes) ends the form. ``cancel`` or the end of input
 gives up.
