@@ -7,10 +7,10 @@ default). The answers go to the modal's view-submission handler
 asked again, the others kept, as Slack shows the error under that input and keeps the
 rest; the form gives up after three wrong answers to one question. A form whose
 subject changed while it was asked (:class:`~bot.raise_form.StaleForm`: another limit
-was set) says what it is now, and the next round's answers go through. A refusal is worded as a command's
-(:func:`~bot.commands.refusal_text`); one that answering again cannot change (not an
-admin, a database that refuses writes) ends the form. ``cancel`` or the end of input
-gives up.
+was set) says what it is now, and the next round's answers go through. A refusal is
+worded as a command's (:func:`~bot.commands.refusal_text`); one that answering again
+cannot change (not an admin, a database that refuses writes) ends the form. ``cancel``
+or the end of input gives up.
 
 Example:
     >>> # result = await fill_modal(ctx, view, ask=ask_at_the_prompt, say=print)
