@@ -68,6 +68,7 @@ from guards.breaker_state import (
     HALF_OPEN,
     HALF_OPEN_PENDING,
     MODEL_FIGURE,
+    MODEL_SINCE,
     OPEN,
     REFUSING,
     STATES,
@@ -85,6 +86,7 @@ __all__ = [
     "HALF_OPEN",
     "HALF_OPEN_PENDING",
     "MODEL_FIGURE",
+    "MODEL_SINCE",
     "OPEN",
     "REFUSING",
     "STATES",
@@ -114,8 +116,16 @@ class Breaker(OperatedBreaker):
 
     __slots__ = ()
 
-    def _trial_failed(self, now: float, reason: str, figures: dict[str, Any]) -> Transition:
-        """The trial failed: open again, the cool-down doubled."""
+    def _trial_failed(
+        self, now: float, reason: str, figures: dict[str, Any], *, model: str | None = None
+    ) -> Transition:
+        """The trial failed: open again, the cool-down doubled. The model the breaker
+        tripped on (``MODEL_FIGURE``) stays named only when the failing call (``model``)
+        was on it too: a trial that fails on another model, on its budget or by a hold
+        that expired is the agent's own, not that model's outage (review30 L3)."""
+        if model is not None and model == self.figures.get(MODEL_FIGURE):
+            kept = {k: self.figures[k] for k in (MODEL_FIGURE, MODEL_SINCE) if k in self.figures}
+            figures = {**figures, **kept}
         return self._open(now, trip="trial", reason=reason, figures=figures, reopen=True)
 
     def expire(self, now: float) -> Transition | None:
@@ -213,14 +223,20 @@ class Breaker(OperatedBreaker):
         """Learn one outcome (``signal`` ``attempts``: a refused attempt past the task limit).
 
         ``model``: the breaker key of the model the call was on (``model:<name>``); a trip
-        keeps the tripping call's in its figures (``model``): the agent's breaker then
-        follows that model's (:meth:`~guards.breaker_records.BreakerRecords.follow_model`)."""
+        keeps the tripping call's in its figures (``model``, and when: ``model_since``):
+        the agent's breaker then follows that model's when it tripped in that model's
+        outage (:meth:`~guards.breaker_records.BreakerRecords.follow`)."""
         if self.state != CLOSED:
             if self.is_trial(res_id):
                 # the call's own error says why the trial failed (audit23 forensics M3)
                 why = f"trial call {res_id} failed; {detail}" if failed and detail else None
                 return self._trial_outcome(
-                    now, failed=failed, res_id=res_id, charged=charged_micros, failure=why
+                    now,
+                    failed=failed,
+                    res_id=res_id,
+                    charged=charged_micros,
+                    failure=why,
+                    model=model,
                 )
             return None
         cfg = self.config
@@ -234,7 +250,7 @@ class Breaker(OperatedBreaker):
             return None
         trip = "attempts" if signal == "attempts" else "failures"
         suffix = f"; {detail}" if detail else ""
-        on = {MODEL_FIGURE: model} if model else {}
+        on = {MODEL_FIGURE: model, MODEL_SINCE: now} if model else {}
         if w.consecutive >= cfg.consecutive:
             return self._open(
                 now,
@@ -283,6 +299,7 @@ class Breaker(OperatedBreaker):
         res_id: str | None,
         charged: int,
         failure: str | None = None,
+        model: str | None = None,
     ) -> Transition | None:
         figures = {
             "reservation_id": res_id,
@@ -292,11 +309,7 @@ class Breaker(OperatedBreaker):
         if failed:
             if failure is None:
                 failure = f"trial call {res_id} failed" if res_id else "a trial call failed"
-            return self._trial_failed(
-                now,
-                failure,
-                figures,
-            )
+            return self._trial_failed(now, failure, figures, model=model)
         self.trial_charged_micros += charged
         self.trial_succeeded += 1
         self.dirty = True

@@ -29,6 +29,7 @@ from guards.breaker import (
     HALF_OPEN,
     HALF_OPEN_PENDING,
     MODEL_FIGURE,
+    MODEL_SINCE,
     OPEN,
     Breaker,
     BreakerConfig,
@@ -45,11 +46,16 @@ from guards.events import (
 )
 from guards.store import Tx
 
-__all__ = ["BreakerRecords"]
+__all__ = ["OUTAGE_LEAD_SECONDS", "BreakerRecords", "part_of_outage"]
 
 AUTOMATIC = "breaker"  # the actor of a transition the breaker made on its own
 AUTO_STARTED = "started: the policy starts trials itself now"  # a waiting trial, at a reload
 FOLLOWED = "started: its model's breaker closed after its trial"  # breakers.follow_model
+#: an agent's trip is part of a model's outage when it came while the model's breaker was
+#: open, or at most this long before the model's opened: the first agents trip before the
+#: model's can (it needs ``breakers.model_min_agents``); one that tripped on its own
+#: earlier is not that outage's (review30 H2)
+OUTAGE_LEAD_SECONDS = 900
 # the audit action of each automatic transition (actor ``nightshift``): the night's
 # timeline in `/agent audit` beside what people did
 _AUTOMATIC_ACTIONS = {
@@ -243,21 +249,26 @@ class BreakerRecords:
             self.follow(tx, followed, now)
 
     def follow(self, tx: Tx, model: str, now: float) -> list[str]:
-        """Start the trial of every agent breaker that tripped on ``model``'s failures and
-        waits for a person (its half-open mode is ``approval``), as an approval would: the
-        model's own trial passed, so the provider answers again (policy
-        ``breakers.follow_model``). Each is audited with the model as its actor, and its
-        trial request is answered. A kill switch (forced open) is a person's: left alone.
+        """Start the trial of every agent breaker that tripped on ``model``'s failures in
+        its outage (:func:`part_of_outage`) and is still open or waits for a person, as an
+        approval would: the model's own trial passed, so the provider answers again
+        (policy ``breakers.follow_model``). An agent whose trials start on their own
+        (``half_open.mode: auto``) starts it now too, rather than at the end of a longer
+        cool-down of its own, when its held alert would be posted for an outage that is
+        over (review30 M1). Each is audited with the model as its actor, and its trial
+        request is answered. A kill switch (forced open) is a person's: left alone.
         Returns the agents' keys."""
         rows = tx.all(
-            "SELECT key FROM breakers WHERE kind = 'agent' AND state IN (?, ?)"
-            " AND json_extract(figures, '$.' || ?) = ? ORDER BY key",
-            (OPEN, HALF_OPEN_PENDING, MODEL_FIGURE, model),
+            "SELECT a.key FROM breakers a JOIN breakers m ON m.key = ?"
+            " WHERE a.kind = 'agent' AND a.state IN (?, ?)"
+            " AND json_extract(a.figures, '$.' || ?) = m.key"
+            f" AND {part_of_outage('a', 'm')} ORDER BY a.key",
+            (model, OPEN, HALF_OPEN_PENDING, MODEL_FIGURE),
         )
         started = []
         for (key,) in rows:
             b = self.entry(tx, key, "agent")
-            if b.state not in (OPEN, HALF_OPEN_PENDING) or b.config.mode(b.origin) != "approval":
+            if b.state not in (OPEN, HALF_OPEN_PENDING):
                 continue
             before = b.state
             t = b.follow(now, model=model)
@@ -300,3 +311,20 @@ class BreakerRecords:
             )
         elif t.to_state == CLOSED:
             tx.emit(BreakerClosed(at=t.at, scope=t.key, reason=t.reason, actor=actor))
+
+
+def part_of_outage(agent: str, model: str) -> str:
+    """A SQL condition on two rows of ``breakers`` (their aliases): the agent's trip on
+    the model (its ``model_since`` figure; its ``opened_at`` for a trip recorded before
+    that figure) came in the model's open episode, which starts at the model's last
+    transition out of ``closed``, or at most :data:`OUTAGE_LEAD_SECONDS` before it.
+
+    Example:
+        >>> part_of_outage("a", "m")[:40]
+        "COALESCE(json_extract(a.figures, '$.mode"
+    """
+    return (
+        f"COALESCE(json_extract({agent}.figures, '$.{MODEL_SINCE}'), {agent}.opened_at)"
+        f" >= COALESCE((SELECT MAX(t.at) FROM breaker_transitions t WHERE t.scope = {model}.key"
+        f" AND t.from_state = '{CLOSED}'), {model}.opened_at) - {OUTAGE_LEAD_SECONDS}"
+    )

@@ -31,6 +31,7 @@ __all__ = [
     "HALF_OPEN",
     "HALF_OPEN_PENDING",
     "MODEL_FIGURE",
+    "MODEL_SINCE",
     "OPEN",
     "PENDING_RETRY_SECONDS",
     "REFUSING",
@@ -50,8 +51,10 @@ FORCED_OPEN = "forced_open"
 STATES = (CLOSED, OPEN, HALF_OPEN_PENDING, HALF_OPEN, FORCED_OPEN)
 REFUSING = (OPEN, HALF_OPEN_PENDING, FORCED_OPEN)
 # the figure of an agent's failure trip naming the model its tripping call was on
-# (``model:<name>``), kept while the breaker stays open (a failed trial, kept open)
+# (``model:<name>``), kept while the breaker stays open (kept open by a person, or a
+# trial that failed on that same model), and when that trip came (MODEL_SINCE)
 MODEL_FIGURE = "model"
+MODEL_SINCE = "model_since"
 
 PENDING_RETRY_SECONDS = 60  # a hint while a human decides
 TRIAL_RETRY_SECONDS = 10  # a hint while the trial's calls are out
@@ -209,9 +212,6 @@ class BreakerState:
         actor: str = "breaker",
         announce: bool = True,
     ) -> Transition:
-        if reopen and MODEL_FIGURE in self.figures and MODEL_FIGURE not in figures:
-            # the same outage still: the model its first trip was on stays named
-            figures = {**figures, MODEL_FIGURE: self.figures[MODEL_FIGURE]}
         if reopen:
             self.reopens += 1
         elif self.probation_until is not None and now < self.probation_until:

@@ -322,10 +322,16 @@ class AlertEngine(AlertResolution):
 
     def _post_held(self, tx: Tx, now: float) -> int:
         """Post and page the agents' alerts a model's outage held back whose breaker is
-        still open a minute after the model's closed (:meth:`AlertPaging.held_to_post`)."""
+        still open a minute after the model's closed (:meth:`AlertPaging.held_to_post`).
+        One posted before the model's breaker opened is redrawn, and its chain goes on
+        from the step it stood at (:meth:`run_chains`, next): not started over, which
+        would page its first step twice (review30 H1)."""
+        self.held_in_trial(tx, now)
         held = self.held_to_post(tx, now)
         for alert in held:
-            if alert.silence_id is None:
+            if alert.posted_at is not None:
+                self.touch(tx, alert, now)
+            elif alert.silence_id is None:
                 self._start(tx, alert, now)
         return len(held)
 

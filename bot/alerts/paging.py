@@ -33,6 +33,7 @@ from bot.alerts.messages import OPEN_ALERTS, AlertMessages
 from bot.alerts.model import OPENED_KINDS, Alert
 from bot.alerts.render import (
     HELD_BY,
+    MODEL_BACK,
     OUTAGE_ALERT,
     OUTAGE_OF,
     WITH_IT,
@@ -41,6 +42,7 @@ from bot.alerts.render import (
     storm_nudge,
 )
 from bot.outbox import enqueue, enqueue_thread_reply
+from guards.breaker_records import part_of_outage
 from guards.config import EscalationStep
 from guards.store import Tx
 
@@ -105,9 +107,10 @@ class AlertPaging(AlertMessages):
 
     def _take_step(self, tx: Tx, alert: Alert, now: float) -> int:
         """Take the alert's due step (1), or put it off while its agent's P0 pages (0), or
-        while its model's outage does (an alert posted before the model's breaker
-        opened)."""
-        if self.outage_model(tx, alert.kind, alert.scope) is not None:
+        while its model's outage holds it (an alert posted before the model's breaker
+        opened): until :meth:`held_to_post` lets it go, so also while its agent's trial
+        runs after the model's breaker closed (review30 H1)."""
+        if alert.facts.get(HELD_BY):
             tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id))
             return 0
         p0 = self._agent_p0(tx, alert)
@@ -148,8 +151,8 @@ class AlertPaging(AlertMessages):
     def outage_model(self, tx: Tx, kind: str, scope: str) -> str | None:
         """The model (``model:<name>``) whose open breaker holds back this agent's alert:
         its failure breaker tripped on that model's calls (the trip's ``model`` figure,
-        kept while it stays open) and the model's breaker is not closed now. None: the
-        alert pages as its tier says."""
+        kept while it stays open) in that model's outage (:func:`part_of_outage`), and the
+        model's breaker is not closed now. None: the alert pages as its tier says."""
         if not self.policy.alerts.inhibit_by_model or kind not in OUTAGE_KINDS:
             return None
         if scope.startswith("model:") or scope.count("/") != 2:
@@ -157,7 +160,8 @@ class AlertPaging(AlertMessages):
         row = tx.one(
             "SELECT json_extract(a.figures, '$.model') FROM breakers a JOIN breakers m"
             " ON m.key = json_extract(a.figures, '$.model')"
-            " WHERE a.key = ? AND a.state != 'closed' AND m.state != 'closed'",
+            " WHERE a.key = ? AND a.state != 'closed' AND m.state != 'closed'"
+            f" AND {part_of_outage('a', 'm')}",
             (scope,),
         )
         return None if row is None or not row[0] else str(row[0])
@@ -188,10 +192,11 @@ class AlertPaging(AlertMessages):
         kinds = ", ".join("?" for _ in OUTAGE_KINDS)
         held = tx.all(
             "SELECT a.id, a.scope, a.facts, a.posted_at IS NOT NULL FROM alerts a"
-            " JOIN breakers b ON b.key = a.scope WHERE a.resolved_at IS NULL"
-            f" AND a.kind IN ({kinds}) AND b.state != 'closed'"
-            " AND json_extract(b.figures, '$.model') = ? ORDER BY a.id",
-            (*OUTAGE_KINDS, model),
+            " JOIN breakers b ON b.key = a.scope JOIN breakers m ON m.key = ?"
+            f" WHERE a.resolved_at IS NULL AND a.kind IN ({kinds}) AND b.state != 'closed'"
+            " AND json_extract(b.figures, '$.model') = m.key"
+            f" AND {part_of_outage('b', 'm')} ORDER BY a.id",
+            (model, *OUTAGE_KINDS),
         )
         for alert_id, _, facts_json, posted in held:
             facts = json.loads(facts_json)
@@ -211,28 +216,59 @@ class AlertPaging(AlertMessages):
         self.touch(tx, self.get(tx, model_id), tx.clock.now())
 
     def held_to_post(self, tx: Tx, now: float) -> list[Alert]:
-        """The held alerts to post now: their model's breaker closed :data:`OUTAGE_GRACE`
-        ago or more (or inhibition was turned off) and their own breaker still refuses
-        (open, waiting for a person, forced open); each says it was part of the outage.
-        One whose breaker is in trial waits on (the trial closes it, or opens it again)."""
+        """The held alerts to let go now (the only way a held alert is let go): their
+        model's breaker closed :data:`OUTAGE_GRACE` ago or more and their own breaker
+        still refuses (open, waiting for a person, forced open: each then says it was
+        part of the outage); or inhibition was turned off, or their breaker no longer
+        names that model (a trial that failed on another model: its own problem now,
+        said as any other). One whose breaker is in trial waits on: the trial closes it
+        (the alert resolves, nobody paged) or opens it again (let go then). The caller
+        posts those not posted yet; one posted before the model's breaker opened goes
+        on with its chain from the step it stood at."""
         rows = tx.all(
-            "SELECT a.id FROM alerts a LEFT JOIN breakers m"
-            " ON m.key = json_extract(a.facts, '$.' || ?1)"
+            "SELECT a.id, json_extract(b.figures, '$.model') IS m.key FROM alerts a"
+            " LEFT JOIN breakers m ON m.key = json_extract(a.facts, '$.' || ?1)"
             " LEFT JOIN breakers b ON b.key = a.scope"
             " WHERE a.resolved_at IS NULL AND json_extract(a.facts, '$.' || ?1) IS NOT NULL"
-            " AND (?2 OR m.key IS NULL OR (m.state = 'closed' AND m.since <= ?3))"
-            " AND (b.key IS NULL OR b.state IN ('open', 'half_open_pending', 'forced_open'))"
+            " AND (b.key IS NULL OR b.state != 'closed') AND (?2 OR m.key IS NULL"
+            " OR b.key IS NULL OR json_extract(b.figures, '$.model') IS NOT m.key"
+            " OR (m.state = 'closed' AND m.since <= ?3"
+            " AND b.state IN ('open', 'half_open_pending', 'forced_open')))"
             " ORDER BY a.id LIMIT 500",
             (HELD_BY, not self.policy.alerts.inhibit_by_model, now - OUTAGE_GRACE),
         )
-        posted = []
-        for (alert_id,) in rows:
+        let_go = []
+        for alert_id, still_its in rows:
             alert = self.get(tx, int(alert_id))
-            facts = {k: v for k, v in alert.facts.items() if k != HELD_BY}
-            facts[OUTAGE_OF] = alert.facts[HELD_BY]
+            facts = {k: v for k, v in alert.facts.items() if k not in (HELD_BY, MODEL_BACK)}
+            if still_its:
+                facts[OUTAGE_OF] = alert.facts[HELD_BY]
+            else:
+                facts.pop(OUTAGE_ALERT, None)
             self._set_facts(tx, alert.id, facts)
-            posted.append(self.get(tx, alert.id))
-        return posted
+            let_go.append(self.get(tx, alert.id))
+        return let_go
+
+    def held_in_trial(self, tx: Tx, now: float) -> int:
+        """Redraw the posted held alerts whose model's breaker closed while their own
+        breaker's trial runs (``MODEL_BACK``: "the model's breaker closed and this
+        breaker's trial is running"), and back when the model's opens again. Returns how
+        many changed."""
+        rows = tx.all(
+            "SELECT a.id, a.facts, m.state = 'closed' AND b.state = 'half_open' FROM alerts a"
+            " JOIN breakers m ON m.key = json_extract(a.facts, '$.' || ?1)"
+            " JOIN breakers b ON b.key = a.scope WHERE a.resolved_at IS NULL"
+            " AND (m.state = 'closed' AND b.state = 'half_open')"
+            " != (json_extract(a.facts, '$.' || ?2) IS NOT NULL) ORDER BY a.id LIMIT 500",
+            (HELD_BY, MODEL_BACK),
+        )
+        for alert_id, facts_json, back in rows:
+            facts = {k: v for k, v in json.loads(facts_json).items() if k != MODEL_BACK}
+            self._set_facts(tx, int(alert_id), {**facts, MODEL_BACK: True} if back else facts)
+            alert = self.get(tx, int(alert_id))
+            if alert.posted_at is not None:
+                self.touch(tx, alert, now)
+        return len(rows)
 
     def _set_facts(self, tx: Tx, alert_id: int, facts: dict[str, Any]) -> None:
         tx.execute(

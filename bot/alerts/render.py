@@ -34,6 +34,7 @@ from guards.money import format_usd
 __all__ = [
     "HELD_BY",
     "KIND_TITLES",
+    "MODEL_BACK",
     "OUTAGE_ALERT",
     "OUTAGE_OF",
     "WITH_IT",
@@ -52,9 +53,11 @@ __all__ = [
 TIER_ICONS = {"P0": "🔴", "P1": "🟠", "P2": "🟡"}
 # A model's outage (policy alerts.inhibit_by_model), in an alert's facts: an agent's alert
 # waiting behind its model's (HELD_BY: the model's breaker key, OUTAGE_ALERT: the model's
-# alert), one posted after it (OUTAGE_OF), and the agents a model's alert holds back
-# (WITH_IT: the first of them, WITH_IT_COUNT: how many).
+# alert; MODEL_BACK: the model's breaker closed and the agent's trial runs), one posted
+# after it (OUTAGE_OF), and the agents a model's alert holds back (WITH_IT: the first of
+# them, WITH_IT_COUNT: how many).
 HELD_BY = "held_by"
+MODEL_BACK = "outage_model_back"
 OUTAGE_OF = "outage_of"
 OUTAGE_ALERT = "outage_alert"
 WITH_IT = "outage_agents"
@@ -275,6 +278,12 @@ def _outage_line(alert: Alert) -> str | None:
     (the model's alert), or the outage an agent's alert was part of."""
     f = alert.facts
     which = f" (#{f[OUTAGE_ALERT]})" if f.get(OUTAGE_ALERT) else ""
+    if f.get(HELD_BY) and f.get(MODEL_BACK) and alert.resolved_at is None:
+        return (
+            f"part of {slack_text(str(f[HELD_BY]))}'s outage{which}: the model's breaker"
+            " closed and this breaker's trial is running; its pages wait for the trial's"
+            " result"
+        )
     if f.get(HELD_BY) and alert.resolved_at is None:
         return (
             f"part of {slack_text(str(f[HELD_BY]))}'s outage{which}: its pages wait while"
@@ -331,7 +340,11 @@ def alert_line(alert: Alert, *, now: float, ran_out: bool = False) -> str:
         folded += " · ⚠️ chain ran out: nobody is paged again"
     if alert.facts.get(HELD_BY) and alert.state == "open":
         which = f" (#{alert.facts[OUTAGE_ALERT]})" if alert.facts.get(OUTAGE_ALERT) else ""
-        folded += f" · waits for {slack_text(str(alert.facts[HELD_BY]))}'s outage{which}"
+        model = slack_text(str(alert.facts[HELD_BY]))
+        if alert.facts.get(MODEL_BACK):
+            folded += f" · waits for its trial after {model}'s outage{which}"
+        else:
+            folded += f" · waits for {model}'s outage{which}"
     # the kind is what `silence <kind>:<scope>` takes
     return (
         f"`#{alert.id}` {title(alert)} · `{alert.kind}:{_scope(alert)}`{count} · {age} old"

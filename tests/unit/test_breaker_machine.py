@@ -629,3 +629,20 @@ def test_a_step_back_of_the_clock_keeps_charges_their_real_age():
     racing.shift_back(3600)
     assert [at for at, _ in racing.items] == [w0 - 3600, w0 - 3600 + 0.5]
     assert racing.total_at(w0 - 3600 + 1) == 2_200_000  # both within 30 s, really
+
+
+@pytest.mark.parametrize("how", ["same model", "another model", "over budget"])
+def test_a_failed_trial_keeps_the_trips_model_only_when_it_failed_on_that_model(how):
+    # review30 L3: an agent follows (breakers.follow_model) only the model it fails on
+    b = make()
+    for _ in range(3):
+        b.record(0.0, failed=True, source=KEY, model="model:haiku")
+    assert b.figures["model"] == "model:haiku"
+    now = trial_of(b, calls=1)
+    if how == "over budget":
+        t = b.record(now, failed=False, source=KEY, res_id="t0", charged_micros=5_000)
+    else:
+        on = "model:haiku" if how == "same model" else "model:sonnet"
+        t = b.record(now, failed=True, source=KEY, res_id="t0", model=on)
+    assert must(t).to_state == OPEN and t is not None and t.trip == "trial"
+    assert b.figures.get("model") == ("model:haiku" if how == "same model" else None)
