@@ -35,7 +35,7 @@ from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OP
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
 from guards.config_types import format_seconds
-from guards.errors import InvalidInput
+from guards.errors import Conflict, InvalidInput
 from guards.money import usd_for
 from guards.prices import undated
 from guards.scopes import Scope, ScopeError
@@ -196,7 +196,18 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
 
     def operate(tx: Tx) -> tuple[BreakerRow, str | None]:
         if verb == "approve":
-            return breakers.approve(tx, key, ctx.actor), None
+            try:
+                return breakers.approve(tx, key, ctx.actor), None
+            except Conflict as exc:  # nothing here: say what waits below (recheck30 L4)
+                below = _waiting_under(ctx, tx, key) if kind != "model" else []
+                if not below:
+                    raise
+                count = f"{len(below)} breaker{'s' if len(below) != 1 else ''}"
+                raise Conflict(
+                    f"{exc.message}; {count} under it wait for a trial approval:"
+                    f" `/agent breaker {slack_text(key)}/* approve` approves them",
+                    state=exc.state,
+                ) from None
         if verb == "open":
             return breakers.force_open(tx, key, ctx.actor, reason), _typo(ctx, tx, key, kind)
         return breakers.force_close(tx, key, ctx.actor), None
@@ -231,6 +242,16 @@ def _prefix_of(text: str) -> str:
         raise UsageError(f"`{echo(text, 60)}`: {exc}. Nothing changed.") from None
 
 
+def _waiting_under(ctx: Context, tx: Tx, prefix: str, *, itself: bool = False) -> list[str]:
+    """The breakers below ``prefix`` (and it, with ``itself``) that wait for an approval."""
+    return sorted(
+        row.scope
+        for row in ctx.ns.breakers.list(tx, within=prefix)
+        if row.state == HALF_OPEN_PENDING
+        and ((itself and row.scope == prefix) or row.scope.startswith(prefix + "/"))
+    )
+
+
 async def _approve_under(ctx: Context, typed: str) -> Reply:
     """``breaker <prefix>/* approve``: approve every trial waiting under the prefix, in
     one write; the reply counts them and names the first :data:`NAMED_UNDER`."""
@@ -238,12 +259,7 @@ async def _approve_under(ctx: Context, typed: str) -> Reply:
     breakers = ctx.ns.breakers
 
     def approve_all(tx: Tx) -> list[str]:
-        waiting = sorted(
-            row.scope
-            for row in breakers.list(tx, within=prefix)
-            if row.state == HALF_OPEN_PENDING
-            and (row.scope == prefix or row.scope.startswith(prefix + "/"))
-        )
+        waiting = _waiting_under(ctx, tx, prefix, itself=True)
         for key in waiting:
             breakers.approve(tx, key, ctx.actor)
         return waiting

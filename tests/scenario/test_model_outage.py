@@ -273,6 +273,11 @@ async def test_approve_by_prefix_counts_and_names_what_it_approved(slack_http):
     refused = await slack.command("breaker acme/bob/* approve", user="U0STRANGER")
     assert refused["text"].startswith("Only admins can operate breakers."), refused["text"]
     assert (await states(app))[AGENTS[0]] == "half_open_pending"
+    bare = await slack.command("breaker acme/bob approve")  # recheck30 L4: the /* left out
+    assert bare["text"].endswith(
+        "; 4 breakers under it wait for a trial approval:"
+        " `/agent breaker acme/bob/* approve` approves them"
+    ), bare["text"]
     done = await slack.command("breaker acme/bob/* approve")
     assert done["text"] == (
         "<@U0ADMIN> approved the trial of 4 breakers under `acme/bob`: a1, a2, a3, a4"
