@@ -121,8 +121,10 @@ class Breaker(OperatedBreaker):
     ) -> Transition:
         """The trial failed: open again, the cool-down doubled. The model the breaker
         tripped on (``MODEL_FIGURE``) stays named only when the failing call (``model``)
-        was on it too: a trial that fails on another model, on its budget or by a hold
-        that expired is the agent's own, not that model's outage (review30 L3)."""
+        was on it too: a trial that fails on another model or on its budget is the
+        agent's own, not that model's outage (review30 L3). A trial call that hung until
+        its hold expired keeps it: a provider that stops answering is its outage too
+        (review31 H1)."""
         if model is not None and model == self.figures.get(MODEL_FIGURE):
             kept = {k: self.figures[k] for k in (MODEL_FIGURE, MODEL_SINCE) if k in self.figures}
             figures = {**figures, **kept}
@@ -206,6 +208,7 @@ class Breaker(OperatedBreaker):
             now,
             f"trial call {res_id} expired without a settle",
             {"reservation_id": res_id},
+            model=self.figures.get(MODEL_FIGURE),  # hung: the outage it tripped in goes on
         )
 
     def record(

@@ -530,3 +530,39 @@ async def test_a_trial_that_fails_on_another_model_no_longer_follows_the_first(s
     )
     assert [r[0] for r in followed] == AGENTS[1:]  # a1 fails on sonnet now: not haiku's
     assert (await states(app))[AGENTS[0]] == "open"
+
+
+async def test_a_trial_call_that_hangs_in_the_outage_stays_part_of_it(slack_http):
+    """review31 H1: an agent's trial call whose hold expired (hung on the provider) dropped
+    the model, and its alert was posted and paged while the model was still in its trial."""
+    policy = with_keys(
+        breakers={
+            "half_open": {"mode": "auto", "trial_calls": 1, "trial_budget": "0.50"},
+            "scopes": {"acme/bob": {"cooldown_seconds": "1m"}},
+        }
+    )
+    slack = await slack_http(policy, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    n = [0]
+    await outage(app, n)
+    await alerts_of(slack).process()
+    await drain(slack)
+    posted = list(top_posts(fake))
+    for _ in range(16):  # the agents' trials start on their own; the model's cool-down runs
+        app.clock.advance(60)
+        await app.ns.breakers.sweep(app.store)
+        await alerts_of(slack).tick()
+    tok = await app.token("acme/bob")
+    body = {"scope": AGENTS[1], "idempotency_key": "hung", "max_cost_micros": 5000}
+    r = await app.request(
+        "POST", "/v1/reservations", token=tok, json={**body, "model": HAIKU, "ttl_seconds": 60}
+    )
+    assert r.status_code == 201, r.text
+    app.clock.advance(61)  # the provider never answered: its hold expires
+    await app.ns.breakers.sweep(app.store)
+    await call(app, "acme/carol/c9", "success", n, model="claude-sonnet-4-5")  # a write batch
+    figures = await app.store.fetch("SELECT figures FROM breakers WHERE key = ?", (AGENTS[1],))
+    assert HAIKU in figures[0][0]  # still the model's outage
+    await minutes(slack, 4)
+    assert top_posts(fake) == posted  # nothing new posted
+    assert [p for p in pages(fake) if p[1] != "model"] == []  # and no agent paged
