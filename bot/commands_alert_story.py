@@ -104,14 +104,17 @@ def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
     end = alert.resolved_at if alert.resolved_at is not None else tx.clock.now() + 1
     # made on it; or on its fingerprint, its kind (or family) or a scope above it, and
     # active while it was open (as AlertEngine.silence_for matches one)
+    # (one booked ahead from its start; one cancelled before its start never held it)
     silences = tx.all(
         "SELECT fingerprint, scope, kind, alert_id, created_by, created_at, expires_at,"
-        " ended_at, ended_by FROM silences WHERE alert_id = ? OR ((fingerprint = ?"
+        " ended_at, ended_by, starts_at, reason FROM silences"
+        " WHERE (ended_at IS NULL OR ended_at > COALESCE(starts_at, created_at))"
+        " AND (alert_id = ? OR ((fingerprint = ?"
         " OR (fingerprint IS NULL"
         " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
         " AND (scope IS NULL OR scope = ? OR substr(?, 1, length(scope) + 1) = scope || '/')))"
-        " AND created_at < ? AND COALESCE(ended_at, expires_at) > ?)"
-        " ORDER BY created_at, id LIMIT 200",
+        " AND COALESCE(starts_at, created_at) < ? AND COALESCE(ended_at, expires_at) > ?))"
+        " ORDER BY COALESCE(starts_at, created_at), id LIMIT 200",
         (
             alert_id,
             alert.fingerprint,
@@ -245,13 +248,17 @@ class _Story:
         return _Line(float(at), text, label, page=True)
 
     def _silence(self, s: Any) -> list[_Line]:
-        fp, scope, kind, alert_id, by, made, until, ended_at, ended_by = s
+        fp, scope, kind, alert_id, by, made, until, ended_at, ended_by, starts, reason = s
         on = SilenceTarget(fp, scope, alert_id, kind=kind).name
         on = f"`{slack_text(on, 120)}`"
+        # a silence booked ahead is told at its start, with when it was booked and why
+        booked = f"; booked at {self.at(float(made))}" if starts is not None else ""
+        why = f" — {slack_text(str(reason))}" if reason else ""
         lines = [
             _Line(
-                float(made),
-                f"🔕 silenced by {member_or_name(str(by))} until {self.at(float(until))} (on {on})",
+                float(made if starts is None else starts),
+                f"🔕 silenced by {member_or_name(str(by))} until {self.at(float(until))}"
+                f" (on {on}{booked}){why}",
                 "silence",
             )
         ]

@@ -11,15 +11,17 @@ responder helpers, stay importable from here.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
 from bot.alerts.model import ALERT_TIERS, Alert, kinds_named
 from bot.alerts.render import alert_line, title
-from bot.alerts.render_time import duration
+from bot.alerts.render_time import clock_time, duration
 from bot.blocks import clip, context, echo, fit_text, header, line_sections
-from bot.chat_words import join_duration
+from bot.chat_words import join_duration, typed
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_alert_buttons import SILENCE_BUTTON_SECONDS as SILENCE_BUTTON_SECONDS
 from bot.commands_alert_buttons import act_ack as act_ack
@@ -30,6 +32,7 @@ from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
+from bot.commands_oncall_override import day_time, starts_from
 from bot.escape import slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, meant, named_scopes
 from bot.responders import duration_arg, local_time
@@ -52,6 +55,10 @@ PER_SECTION = 11  # lines in a section: the tier's title and 10 alerts
 SECTIONS_PER_TIER = 2
 SECTION_CHARS = 1_400  # at most: 6 sections, the silences and the rest in one Slack message
 MAX_SILENCES = 10
+MAX_REASON = 200  # characters of a silence's reason
+MAX_AHEAD_DAYS = 30  # a silence is booked at most this far ahead
+START_GRACE = 60  # seconds: a start typed this recently means now
+REASON_MARKS = ("--", "—", "–")  # `--`, and the dashes phones make of it
 SILENCES_CHARS = 1_000
 
 
@@ -198,10 +205,11 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     flt = await ctx.ns.store.read(lambda tx: _parse_filter(tx, args[0], policy)) if args else None
 
     def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any], set[int]]:
-        silences = tx.all(
-            "SELECT id, fingerprint, scope, kind, created_by, expires_at FROM silences"
-            " WHERE ended_at IS NULL AND expires_at > ? ORDER BY expires_at",
-            (now,),
+        silences = tx.all(  # the active ones, then those booked ahead by their start
+            "SELECT id, fingerprint, scope, kind, created_by, expires_at, starts_at, reason"
+            " FROM silences WHERE ended_at IS NULL AND expires_at > ?"
+            " ORDER BY COALESCE(starts_at, 0) > ?, COALESCE(starts_at, expires_at)",
+            (now, now),
         )
         paged = {  # open alerts that paged: with no step left, their chain ran out
             int(r[0])
@@ -254,10 +262,14 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
             *shown,
             *([(_more_alerts(hidden, tier), hidden)] if hidden else []),
         ]
+    tz = engine.tz
     shown_silences = [
         f"🔕 {ops.SilenceTarget(fp, scope, kind=kind).matches} until {local_time(until, ctx)}"
-        f" (by <@{by}>)"
-        for _, fp, scope, kind, by, until in silences[:MAX_SILENCES]
+        f" (by <@{by}>){_why(reason)}"
+        if starts is None or starts <= now
+        else f"Booked: 🔕 {ops.SilenceTarget(fp, scope, kind=kind).matches}"
+        f" {_span(starts, until, tz, now)} (by <@{by}>){_why(reason)}"
+        for _, fp, scope, kind, by, until, starts, reason in silences[:MAX_SILENCES]
     ]
     if len(silences) > MAX_SILENCES:
         shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
@@ -296,7 +308,44 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
     )
 
 
-@subcommand("silence", usage="silence <id, kind[:scope] or scope> <duration|off>")
+def _reason(args: list[str]) -> tuple[list[str], str | None]:
+    """The words before the reason's separator, and the reason as typed (None: none).
+
+    The separator is `--` (a phone's keyboard may make it `—` or `–`: read the same),
+    alone or stuck to the reason's first word.
+    """
+    for at, word in enumerate(args):
+        said = getattr(word, "typed", word)
+        mark = next((m for m in REASON_MARKS if said.startswith(m)), None)
+        if mark is None:
+            continue
+        reason = " ".join([said[len(mark) :], typed(args[at + 1 :])]).strip()
+        if not reason:
+            raise UsageError(
+                f"`{mark}` needs a reason after it (`-- provider maintenance`). Nothing changed."
+            )
+        if len(reason) > MAX_REASON:
+            raise UsageError(
+                f"a reason is at most {MAX_REASON} characters ({len(reason)} given);"
+                " say more in the thread. Nothing changed."
+            )
+        return args[:at], reason
+    return args, None
+
+
+def _booked_start(ctx: Context, when: list[str]) -> float | None:
+    """The start `from <when>` names (None: now, for one within the last minute)."""
+    now = ctx.ns.clock.now()
+    tz = engine_of(ctx).tz
+    # a start typed at 22:00:20 for 22:00 means now, not tomorrow's (nor "past")
+    at = starts_from(when, tz, now - START_GRACE, thing="a silence", ahead_days=MAX_AHEAD_DAYS)
+    return at if at > now else None
+
+
+@subcommand(
+    "silence",
+    usage="silence <id, kind[:scope] or scope> <duration|off> [from <when>] [-- reason]",
+)
 async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     """Silences an alert, a kind of alert or a scope for a while, across re-fires; `off` lifts it.
 
@@ -315,8 +364,24 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     on the escalation chain at once, as when a silence expires: a P0 pages on-call again
     unless it was acknowledged. Later firings notify as usual. Firings recorded while
     silenced stay counted; `/agent alerts` lists the active silences.
+
+    `from <when>` books it ahead (`from 22:00`, `from sat 02:00`, `from tomorrow 9:15`,
+    `from 2026-12-05 02:00`, in the policy's zone; a bare time is its next one; at most
+    30 days ahead): it holds nothing before its start, and at its start the open alerts
+    it matches are silenced. A start within the last minute means now. `-- reason`
+    (last) says why; `off` also cancels the silences booked on that target.
     """
+    args, reason = _reason(args)
     args = join_duration(args, 1)  # `2 h`, `2 hours`
+    booking = len(args) > 2 and args[2].lower() == "from"
+    if len(args) > 1 and args[1].lower() in LIFT_WORDS and (booking or reason is not None):
+        raise UsageError(
+            f"`{args[1].lower()}` takes no start nor reason:"
+            f" `/agent silence {echo(args[0], 80)} off`. Nothing changed."
+        )
+    starts_at = None
+    if booking:
+        args, starts_at = args[:2], _booked_start(ctx, args[3:])
     if len(args) != 2:
         raise UsageError()
     if args[1].lower() in LIFT_WORDS:
@@ -324,10 +389,21 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     seconds = duration_arg(args[1])
     await require_responder(ctx, "silence alerts")
     engine = engine_of(ctx)
-    try:
-        made = await ctx.ns.store.write(
-            lambda tx: ops.silence(engine, tx, target=args[0], seconds=seconds, actor=ctx.actor)
+
+    def make(unseen_ok: bool) -> Callable[[Tx], ops.SilenceMade]:
+        return lambda tx: ops.silence(
+            engine,
+            tx,
+            target=args[0],
+            seconds=seconds,
+            actor=ctx.actor,
+            unseen_ok=unseen_ok,
+            starts_at=starts_at,
+            reason=reason,
         )
+
+    try:
+        made = await ctx.ns.store.write(make(False))
     except ops.UnseenTarget as exc:
         unseen_path, prefix, guess = exc.path, exc.prefix, exc.suggestion
         warning = f"⚠️ {exc.message}: this silence covers it"
@@ -336,25 +412,43 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
     if unseen_path is not None:  # the scope probably meant, read off the writer
         close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, unseen_path))
         guess = did_you_mean(close, prefix=prefix)
-    made = await ctx.ns.store.write(
-        lambda tx: ops.silence(
-            engine, tx, target=args[0], seconds=seconds, actor=ctx.actor, unseen_ok=True
-        )
-    )
+    made = await ctx.ns.store.write(make(True))
     return _silenced(ctx, made, seconds, note=f"{warning} once something there alerts.{guess}")
+
+
+def _span(start: float, until: float, tz: ZoneInfo, now: float) -> str:
+    """``from 22:00 today until 23:00``, ``from Sat 05 Dec 02:00 until 04:00``."""
+    return f"from {day_time(start, tz, now)} until {clock_time(until, tz, now=start)}"
+
+
+def _why(reason: str | None) -> str:
+    return f" — {slack_text(reason)}" if reason else ""
 
 
 def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int, *, note: str = "") -> Reply:
     first = f"{note}\n" if note else ""
+    tz, now = engine_of(ctx).tz, ctx.ns.clock.now()
     if made.made_by is not None:
+        if made.starts_at is not None:
+            return Reply.text_only(
+                f"{first}🔕 {made.matches} is already booked silent by <@{made.made_by}>"
+                f" {_span(made.starts_at, made.expires_at, tz, now)}; nothing changed."
+            )
         return Reply.text_only(
             f"{first}🔕 {made.matches} is already silenced by <@{made.made_by}>"
             f" until {local_time(made.expires_at, ctx)}; nothing changed."
         )
+    if made.starts_at is not None:
+        return Reply.text_only(
+            f"{first}🔕 <@{ctx.actor}> booked a silence of {made.matches}"
+            f" {_span(made.starts_at, made.expires_at, tz, now)} ({tz.key}){_why(made.reason)}.",
+            ephemeral=False,
+        )
     also = f"; {len(made.silenced)} open alert(s) silenced now" if made.silenced else ""
     return Reply.text_only(
         f"{first}🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"
-        f" (until {local_time(made.expires_at, ctx)}){also}. Firings are still recorded.",
+        f" (until {local_time(made.expires_at, ctx)}){_why(made.reason)}{also}."
+        " Firings are still recorded.",
         ephemeral=False,
     )
 
@@ -362,12 +456,19 @@ def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int, *, note: str = 
 async def _lift(ctx: Context, target: str) -> Reply:
     await require_responder(ctx, "lift silences")
     engine = engine_of(ctx)
-    done = await ctx.ns.store.write(lambda tx: ops.lift(engine, tx, target=target, actor=ctx.actor))
+    done = await ctx.ns.store.write(
+        lambda tx: ops.lift(engine, tx, target=target, actor=ctx.actor, booked=True)
+    )
     what = done.target
     on = what.name if what.alert_id is None else f"{what.name} ({what.fingerprint})"
     covered = ""
     if done.covered_by is not None:
         covered = f" {still_silenced(what.name, done.covered_by)}"
+    cancelled = _cancelled(ctx, done, on)
+    if cancelled and not done.lifted:
+        return Reply.text_only(f"🔔 <@{ctx.actor}> {cancelled}.{covered}", ephemeral=False)
+    if cancelled:
+        covered = f" It also {cancelled}.{covered}"
     if not done.lifted:
         return Reply.text_only(
             f"There is no active silence on {on}; nothing changed.{covered}"
@@ -384,3 +485,16 @@ async def _lift(ctx: Context, target: str) -> Reply:
     return Reply.text_only(
         f"🔔 <@{ctx.actor}> lifted {head}; {after}.{still}{covered}", ephemeral=False
     )
+
+
+def _cancelled(ctx: Context, done: ops.SilenceLifted, on: str) -> str:
+    """``cancelled the silence on acme booked from 22:00 today until 23:00 (by <@U01>)
+    before its start`` (or how many), or "" when no booked silence was cancelled."""
+    if not done.cancelled:
+        return ""
+    if len(done.cancelled) > 1:
+        return f"cancelled {len(done.cancelled)} silences booked on {on} before their start"
+    [b] = done.cancelled
+    tz, now = engine_of(ctx).tz, ctx.ns.clock.now()
+    span = _span(b.starts_at or now, b.expires_at, tz, now)
+    return f"cancelled the silence on {on} booked {span} (by <@{b.created_by}>) before its start"

@@ -13,7 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
-from bot.alerts.oncall import Override, WhenError, rotation_named, start_at
+from bot.alerts.oncall import MAX_AHEAD_DAYS, Override, WhenError, rotation_named, start_at
 from bot.alerts.render_time import clock_time
 from bot.blocks import echo
 from bot.chat_words import join_duration
@@ -24,7 +24,7 @@ from bot.responders import duration_arg, engine_of, local_time, require_responde
 from guards.config import Policy
 from guards.store import Tx
 
-__all__ = ["day_time", "override"]
+__all__ = ["day_time", "override", "starts_from"]
 
 OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
 _FROM = "`from 09:00`, `from tomorrow 09:00`, `from sat 09:00` or `from 2026-12-05 09:00`"
@@ -66,7 +66,7 @@ async def override(ctx: Context, args: list[str]) -> Reply:
                 f"the rotation goes before `from`: `oncall override {args[0]} {args[1]}"
                 f" {when[-1]} from {' '.join(when[:-1])}`"
             )
-        args, starts_at = args[:at], _start(when, engine.tz, now)
+        args, starts_at = args[:at], starts_from(when, engine.tz, now)
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])
@@ -123,16 +123,35 @@ def _overlap(o: Override, made: Override) -> bool:
     )
 
 
-def _start(words: list[str], tz: ZoneInfo, now: float) -> float:
-    """The start ``from <when>`` names, or a UsageError saying what it takes."""
+def starts_from(
+    words: list[str],
+    tz: ZoneInfo,
+    now: float,
+    *,
+    thing: str = "an override",
+    ahead_days: int = MAX_AHEAD_DAYS,
+) -> float:
+    """The start ``from <when>`` names, or a UsageError saying what it takes.
+
+    ``thing`` is what starts (the refusals name it), ``ahead_days`` how far ahead it may
+    start, at most :data:`~bot.alerts.oncall.MAX_AHEAD_DAYS` (a silence: 30).
+
+    Example:
+        >>> # starts_from(["sat", "02:00"], tz, now, thing="a silence", ahead_days=30)
+    """
     forms = f"write {_FROM}, in {tz.key} time"
     if not words:
         raise UsageError(f"`from` needs a start: {forms}")
+    far = f"{thing} starts at most {ahead_days} days ahead"
     try:
-        return start_at(words, tz, now)
+        at = start_at(words, tz, now)
     except WhenError as exc:
-        said = exc.why if exc.typed is None else f"`{echo(exc.typed)}` {exc.why}"
+        why = far if exc.typed is None else exc.why.replace("an override", thing)
+        said = why if exc.typed is None else f"`{echo(exc.typed)}` {why}"
         raise UsageError(f"{said}; {forms}. Nothing was booked.") from None
+    if ahead_days < MAX_AHEAD_DAYS and at - now > ahead_days * 86_400:
+        raise UsageError(f"{far}; {forms}. Nothing was booked.")
+    return at
 
 
 def day_time(ts: float, tz: ZoneInfo, now: float) -> str:

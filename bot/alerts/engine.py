@@ -346,10 +346,12 @@ class AlertEngine(AlertResolution):
         A silence holds it when made on its fingerprint, or when its kind (NULL: any;
         a family such as ``breaker_opened``: its kinds) and its scope (NULL: any; else
         that scope and below) both match. ``kind`` None asks about a whole scope: only
-        silences without a kind hold it.
+        silences without a kind hold it. A silence booked ahead holds nothing before its
+        ``starts_at``.
         """
         row = tx.one(
-            "SELECT id, expires_at FROM silences WHERE ended_at IS NULL AND created_at <= ?"
+            "SELECT id, expires_at FROM silences WHERE ended_at IS NULL"
+            " AND COALESCE(starts_at, created_at) <= ?"
             " AND expires_at > ? AND (fingerprint = ? OR (fingerprint IS NULL"
             " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
             " AND (scope IS NULL OR scope = ?"
@@ -358,6 +360,39 @@ class AlertEngine(AlertResolution):
             (now, now, fingerprint(kind, scope) if kind else None, kind, kind, scope, scope),
         )
         return (row[0], row[1]) if row else None
+
+    def hold_open(self, tx: Tx, silence_id: int, now: float) -> list[int]:
+        """Silence the open alerts that silence ``silence_id`` (active now) matches, as
+        a silence made now does: neither posted nor escalated any more, their messages
+        and pages showing it. Returns their ids."""
+        silenced = []
+        for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
+            alert = Alert.from_row(row)
+            if self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
+                continue
+            tx.execute(
+                "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
+                (silence_id, alert.id),
+            )
+            held = self.get(tx, alert.id)
+            self.update_pages(tx, held, now)  # the pages it sent show it silenced too
+            self.touch(tx, held, now, urgent=True)
+            silenced.append(alert.id)
+        return silenced
+
+    def begin_silences(self, tx: Tx, now: float) -> int:
+        """Silences booked ahead whose start came since the last tick (or while the
+        process was down): each silences the open alerts it matches, once
+        (``started_at``). Returns how many began."""
+        rows = tx.all(
+            "SELECT id FROM silences WHERE ended_at IS NULL AND expires_at > ?"
+            " AND starts_at <= ? AND started_at IS NULL ORDER BY starts_at, id",
+            (now, now),
+        )
+        for (silence_id,) in rows:
+            tx.execute("UPDATE silences SET started_at = ? WHERE id = ?", (now, silence_id))
+            self.hold_open(tx, int(silence_id), now)
+        return len(rows)
 
     def end_silences(self, tx: Tx, now: float) -> int:
         """Open alerts whose silence ended: another silence, or back to posting and paging.
@@ -398,6 +433,7 @@ class AlertEngine(AlertResolution):
             tx, self.policy.heartbeats, now=now, watching_since=self.watching_since
         )
         done = {"missed": missed}
+        done["silenced"] = self.begin_silences(tx, now)
         done["events"] = self.process_pending(tx)
         done["unsilenced"] = self.end_silences(tx, now)
         done["resolved"] = self._resolve_cleared(tx, now)

@@ -138,7 +138,9 @@ class AlertMessages:
         if alert.silence_id is None:
             return None
         row = tx.one(
-            "SELECT created_by, created_at, expires_at FROM silences WHERE id = ?",
+            # a booked silence holds from its start, not from when it was booked
+            "SELECT created_by, MAX(created_at, COALESCE(starts_at, 0)), expires_at"
+            " FROM silences WHERE id = ?",
             (alert.silence_id,),
         )
         return Silenced(str(row[0]), float(row[1]), float(row[2])) if row else None

@@ -66,7 +66,8 @@ class SilenceMade:
     """A new silence: what it matches, until when, and the open alerts it silenced.
 
     ``made_by`` is set when no new silence was needed: an active one on the same
-    target already lasts as long (a double click); it is that silence.
+    target already lasts as long (a double click); it is that silence. ``starts_at``
+    is set for a silence booked ahead.
     """
 
     id: int
@@ -74,6 +75,8 @@ class SilenceMade:
     expires_at: float
     silenced: list[int]
     made_by: str | None = None
+    starts_at: float | None = None  # booked ahead: holds nothing before
+    reason: str | None = None  # as typed
 
 
 def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Alert, bool]:
@@ -203,6 +206,7 @@ class LiftedSilence:
     created_by: str
     expires_at: float
     left: float
+    starts_at: float | None = None  # a booked one: its start, still ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +216,8 @@ class SilenceLifted:
     ``notify_again``: open alerts back to posting and paging. ``still_silenced``: open
     alerts another silence still holds. ``covered_by``: a silence that still matches the
     target (a wider scope, or one made on the alert itself) and who set it;
-    ``covered_until``: when that silence expires.
+    ``covered_until``: when that silence expires. ``cancelled``: the silences booked
+    on the target that had not started (``lift(..., booked=True)``).
     """
 
     target: SilenceTarget
@@ -221,6 +226,7 @@ class SilenceLifted:
     still_silenced: list[int]
     covered_by: tuple[SilenceTarget, str] | None
     covered_until: float | None = None
+    cancelled: tuple[LiftedSilence, ...] = ()  # booked ones, before their start
 
 
 def silence(
@@ -231,9 +237,14 @@ def silence(
     seconds: int,
     actor: str,
     unseen_ok: bool = False,
+    starts_at: float | None = None,
+    reason: str | None = None,
 ) -> SilenceMade:
     """Silence an alert (``42``, ``#42``), a kind (everywhere, or ``kind:scope`` and below),
-    a scope subtree or a model's alerts (:mod:`bot.alerts.targets`).
+    a scope subtree or a model's alerts (:mod:`bot.alerts.targets`), for ``seconds``
+    from now, or from ``starts_at`` when that is later (booked ahead: it holds nothing
+    before; the tick silences the open alerts it matches at its start,
+    :meth:`AlertEngine.begin_silences`). ``reason``, as typed, is kept with it.
 
     Raises:
         InvalidInput: a target that is none of those, or a duration that is not positive;
@@ -245,45 +256,53 @@ def silence(
         raise InvalidInput("duration", "a silence lasts at least a second, e.g. 30m or 2h")
     now = tx.clock.now()
     what = silence_target(engine, tx, target, known=not unseen_ok)
-    expires = now + seconds
+    booked = starts_at if starts_at is not None and starts_at > now else None
+    start = now if booked is None else booked
+    expires = start + seconds
     same = tx.one(  # a double click, or a repeat: the silence there already does it
-        "SELECT id, expires_at, created_by FROM silences WHERE ended_at IS NULL"
+        "SELECT id, expires_at, created_by, starts_at FROM silences WHERE ended_at IS NULL"
         " AND fingerprint IS ? AND kind IS ? AND scope IS ? AND expires_at >= ?"
-        " ORDER BY expires_at DESC",
-        (what.fingerprint, what.kind, what.scope, expires - REPEAT_CLICK_SECONDS),
+        " AND COALESCE(starts_at, created_at) <= ? ORDER BY expires_at DESC",
+        (what.fingerprint, what.kind, what.scope, expires - REPEAT_CLICK_SECONDS, start),
     )
     if same is not None:
-        return SilenceMade(int(same[0]), what.matches, float(same[1]), [], made_by=str(same[2]))
+        was = float(same[3]) if same[3] is not None and same[3] > now else None
+        made_by = str(same[2])
+        return SilenceMade(
+            int(same[0]), what.matches, float(same[1]), [], made_by=made_by, starts_at=was
+        )
     cur = tx.execute(
         "INSERT INTO silences (fingerprint, kind, scope, alert_id, created_by, created_at,"
-        " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (what.fingerprint, what.kind, what.scope, what.alert_id, actor, now, expires),
+        " expires_at, starts_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            what.fingerprint,
+            what.kind,
+            what.scope,
+            what.alert_id,
+            actor,
+            now,
+            expires,
+            booked,
+            reason,
+        ),
     )
     silence_id = int(cur.lastrowid or 0)
     matches = what.matches
+    said = [f"from {_iso(booked, engine.tz)}"] if booked is not None else []
     tx.audit(
         actor=actor,
         action="alert.silence",
         target=matches,
         after=_iso(expires, engine.tz),
+        detail=" — ".join([*said, *([reason] if reason else [])]) or None,
     )
-    silenced = []
-    for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
-        alert = Alert.from_row(row)
-        if engine.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
-            continue
-        tx.execute(
-            "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
-            (silence_id, alert.id),
-        )
-        held = engine.get(tx, alert.id)
-        engine.update_pages(tx, held, now)  # the pages it sent show it silenced too
-        engine.touch(tx, held, now, urgent=True)
-        silenced.append(alert.id)
-    return SilenceMade(silence_id, matches, expires, silenced)
+    silenced = [] if booked is not None else engine.hold_open(tx, silence_id, now)
+    return SilenceMade(silence_id, matches, expires, silenced, starts_at=booked, reason=reason)
 
 
-def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLifted:
+def lift(
+    engine: AlertEngine, tx: Tx, *, target: str, actor: str, booked: bool = False
+) -> SilenceLifted:
     """End now every active silence made on ``target`` (an expire, as in Alertmanager).
 
     ``target`` is read as :func:`silence` reads it (any well-formed one: a silence made
@@ -294,8 +313,10 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
     ones, which are reported in ``covered_by`` / ``still_silenced``). Open alerts the
     lifted silences held are posted (or updated) and put back on the escalation chain at
     once, as when a silence expires; later firings notify as usual. Each lifted silence
-    gets ``ended_at``/``ended_by`` and a ``silence.lift`` audit row. Nothing matching:
-    nothing is written and ``lifted`` is empty.
+    gets ``ended_at``/``ended_by`` and a ``silence.lift`` audit row. With ``booked``, the
+    silences booked on the target that have not started are cancelled too (ended before
+    their start: they never hold anything), in ``cancelled``. Nothing matching: nothing
+    is written and ``lifted`` is empty.
 
     Raises:
         InvalidInput: a target that is neither an alert, a kind nor a scope.
@@ -305,12 +326,28 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
     what = silence_target(engine, tx, target)
     kind, where = what.alert_kind, what.where
     rows = tx.all(
-        "SELECT id, created_by, expires_at FROM silences WHERE ended_at IS NULL"
+        "SELECT id, created_by, expires_at, starts_at FROM silences WHERE ended_at IS NULL"
         " AND expires_at > ? AND ((fingerprint IS NULL AND kind IS ? AND scope IS ?)"
         " OR fingerprint = ?) ORDER BY id",
         (now, kind, where, what.same_as),
     )
-    lifted = [LiftedSilence(r[0], r[1], r[2], r[2] - now) for r in rows]
+    lifted = [LiftedSilence(r[0], r[1], r[2], r[2] - now) for r in rows if (r[3] or 0) <= now]
+    cancelled = tuple(
+        LiftedSilence(r[0], r[1], r[2], r[2] - r[3], r[3])
+        for r in rows
+        if booked and (r[3] or 0) > now
+    )
+    for b in cancelled:
+        tx.execute(
+            "UPDATE silences SET ended_at = ?, ended_by = ? WHERE id = ?", (now, actor, b.id)
+        )
+        tx.audit(
+            actor=actor,
+            action="silence.lift",
+            target=what.matches,
+            before=f"{_iso(b.starts_at or 0, engine.tz)} until {_iso(b.expires_at, engine.tz)}",
+            detail=f"booked silence {b.id} set by {b.created_by}, cancelled",
+        )
     held: list[int] = []
     for s in lifted:
         tx.execute(
@@ -339,7 +376,8 @@ def lift(engine: AlertEngine, tx: Tx, *, target: str, actor: str) -> SilenceLift
             "SELECT fingerprint, scope, kind, created_by FROM silences WHERE id = ?", (other[0],)
         )
         covered = (SilenceTarget(row[0], row[1], kind=row[2]), row[3])
-    return SilenceLifted(what, lifted, again, still, covered, other[1] if other else None)
+    until = other[1] if other else None
+    return SilenceLifted(what, lifted, again, still, covered, until, cancelled)
 
 
 def override(

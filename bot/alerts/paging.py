@@ -458,7 +458,7 @@ def clock_stepped(tx: Tx, seconds: float) -> None:
         (seconds,),
     )
     tx.execute(  # both ends: a silence holds from when it was made (AlertEngine.silence_for)
-        "UPDATE silences SET created_at = created_at + ?1, expires_at = expires_at + ?1"
-        " WHERE ended_at IS NULL",
+        "UPDATE silences SET created_at = created_at + ?1, expires_at = expires_at + ?1,"
+        " starts_at = starts_at + ?1 WHERE ended_at IS NULL",  # (a booked one's start too)
         (seconds,),
     )

@@ -187,7 +187,10 @@ async def test_malformed_lifts_are_refused_with_a_clear_message_and_change_nothi
     await used(app)
     await slack.command(f"silence {SCOPE} 8h", user="U01")
     before = await silences(app)
-    usage = "usage: `/agent silence <id, kind[:scope] or scope> <duration|off>`"
+    usage = (
+        "usage: `/agent silence <id, kind[:scope] or scope> <duration|off>"
+        " [from <when>] [-- reason]`"
+    )
     assert (await slack.command("silence", user="U01"))["text"] == usage
     assert (await slack.command(f"silence {SCOPE} off extra", user="U01"))["text"] == usage
     reply = await slack.command("silence #99999 off", user="U01")
@@ -201,7 +204,8 @@ async def test_malformed_lifts_are_refused_with_a_clear_message_and_change_nothi
     shown = (await slack.command("help"))["blocks"]  # the message (its text is cut short)
     help_text = "\n".join(b["text"]["text"] for b in shown if b.get("type") == "section")
     assert (
-        "`/agent silence <id, kind[:scope] or scope> <duration|off>` — Silences an alert,"
+        "`/agent silence <id, kind[:scope] or scope> <duration|off> [from <when>] [-- reason]`"
+        " — Silences an alert,"
         " a kind of alert or a scope" in help_text
     )
     assert "`off` lifts it" in help_text
