@@ -35,17 +35,23 @@ class Settlements(Holds):
     prices: PriceTable  # what a settle's usage costs
 
     def _get(self, tx: Tx, token: Token, res_id: str) -> Reservation:
-        if not isinstance(res_id, str) or not res_id.startswith("res_") or len(res_id) > 64:
-            raise NotFound(f"no reservation {res_id[:64]!r}")
-        row = tx.read_one(
-            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?",
-            (res_id,),
-            [by_id(res_id)],
+        well_formed = isinstance(res_id, str) and res_id.startswith("res_") and len(res_id) <= 64
+        row = None
+        if well_formed:
+            row = tx.read_one(
+                f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?",
+                (res_id,),
+                [by_id(res_id)],
+            )
+        reservation = Reservation.from_row(row) if row is not None else None
+        refuse_expired(  # first: an expired token learns nothing of which ids exist
+            tx,
+            token,
+            reserved_by=reservation.token_id if reservation else None,
+            hold_ended=reservation.expires_at if reservation else None,
         )
-        if row is None:
-            raise NotFound(f"no reservation {res_id!r}")
-        reservation = Reservation.from_row(row)
-        refuse_expired(tx, token, reserved_by=reservation.token_id)
+        if reservation is None:
+            raise NotFound(f"no reservation {str(res_id)[:64]!r}")
         # recorded with the real scope; the caller (and its alert) is not told it
         authorize(
             tx,

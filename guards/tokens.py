@@ -153,11 +153,23 @@ def authenticate(tx: Tx, raw: str | None, *, expired_ok: bool = False) -> Token:
     return token
 
 
-def refuse_expired(tx: Tx, token: Token, *, reserved_by: str) -> None:
+#: how long after a call's hold ended an expired token may still settle or release it (a
+#: late settle, a replay whose answer was lost): the last hour, not forever (review31 M1)
+EXPIRED_GRACE_SECONDS = 3600
+
+
+def refuse_expired(
+    tx: Tx, token: Token, *, reserved_by: str | None, hold_ended: float | None
+) -> None:
     """AuthError for an expired token, unless it ends a call it reserved itself (before it
-    expired): the money that call spent is recorded, never dropped (DESIGN: a settle
-    always records what was actually spent)."""
-    if token.expires_at <= tx.clock.now() and reserved_by != token.id:
+    expired) within :data:`EXPIRED_GRACE_SECONDS` of that call's hold's end: the money
+    that call spent is recorded, never dropped (DESIGN: a settle always records what was
+    actually spent). ``reserved_by`` None: no such reservation (401 all the same: an
+    expired token does not learn which ids exist)."""
+    now = tx.clock.now()
+    if token.expires_at > now:
+        return
+    if reserved_by != token.id or hold_ended is None or now > hold_ended + EXPIRED_GRACE_SECONDS:
         raise AuthError(expired(token))
 
 

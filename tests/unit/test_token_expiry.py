@@ -164,6 +164,15 @@ async def test_a_call_reserved_before_the_expiry_is_settled_after_it(app_factory
     assert r.status_code == 401
     spent = await app.store.fetch("SELECT SUM(spent_micros) FROM usage_daily WHERE scope = 'acme'")
     assert spent[0][0] == 42_000
+    # review31 M1: not forever, and an expired token learns nothing of which ids exist
+    app.clock.advance(30 * 86_400)
+    r = await app.request("POST", f"/v1/reservations/{ids[2]}/settle", token=raw, json=settle)
+    assert r.status_code == 401 and "expired at" in r.json()["message"]
+    for unknown in ("res_0000000000000000000000", "nonsense"):
+        r = await app.request("POST", f"/v1/reservations/{unknown}/settle", token=raw, json=settle)
+        assert r.status_code == 401, (unknown, r.text)
+    spent = await app.store.fetch("SELECT SUM(spent_micros) FROM usage_daily WHERE scope = 'acme'")
+    assert spent[0][0] == 42_000
     await app.ns.stop()
 
 
