@@ -106,11 +106,9 @@ class AlertsComponent:
         return on_refused(self.engine, tx, refused, self._refusals)
 
     def _clock_stepped(self, tx: Tx, seconds: float) -> None:
-        """Move the alerts', the watchdog's and the hanging sweep's stored times with a step of
-        the wall clock."""
+        """Move the alerts' and the watchdog's stored times with a step of the wall clock."""
         paging.clock_stepped(tx, seconds)
         heartbeats.clock_stepped(tx, seconds)
-        hanging.clock_stepped(tx, seconds)
         engine = self.engine
         if engine.watching_since is not None:
             moved = engine.watching_since + seconds

@@ -6,8 +6,8 @@ the next day's digest. :func:`sweep` (the alerts component runs it every
 ``SWEEP_SECONDS``) raises a :class:`~guards.events.HoldHanging` event for each hold open
 longer than ``hanging_after`` and than half its own TTL (a call that asked for a long TTL
 is taken at its word for half of it, review30 M2); the engine groups them per agent as
-``hold_hanging`` (P1 by default). Each hold is told once: the sweep keeps how far it has
-told (the ``hanging_sweep`` row, the instant a hold began to hang against it), restarts
+``hold_hanging`` (P1 by default). Each hold is told once: the sweep keeps the holds it
+told while they are open (``hanging_told``), restarts and a changed ``hanging_after``
 included. An alert resolves at the first sweep that finds no hold of its agent hanging
 any more.
 
@@ -32,19 +32,19 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.alerts.engine import AlertEngine
 
-__all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "clock_stepped", "sweep"]
+__all__ = ["HANGING_SQL", "STILL_HANGING_SQL", "SWEEP_SECONDS", "sweep"]
 
 SWEEP_SECONDS = 30
-LIMIT = 1000  # holds told per sweep at most (the next sweep goes on from the last)
+LIMIT = 1000  # holds told per sweep at most (the next sweep tells the rest)
 # When an open hold hangs: past hanging_after and past half its own TTL (a call that asked
 # for a long TTL is taken at its word for half of it): (hanging_after, ...).
 _DUE = "created_at + MAX(?, (expires_at - created_at) / 2.0)"
-# Open holds that began to hang in (the horizon told, now]:
-# (hanging_after, now, now, horizon, limit).
+# Open holds that hang now and were not told yet: (now, hanging_after, now, limit).
 HANGING_SQL = (
-    f"SELECT id, scope, model, held_micros, created_at, {_DUE} AS due FROM reservations"
-    " INDEXED BY reservations_due WHERE state = 'held' AND expires_at > ?"
-    " AND due <= ? AND due > ? ORDER BY due, id LIMIT ?"
+    "SELECT id, scope, model, held_micros, created_at FROM reservations"
+    f" INDEXED BY reservations_due WHERE state = 'held' AND expires_at > ? AND {_DUE} <= ?"
+    " AND NOT EXISTS (SELECT 1 FROM hanging_told t WHERE t.reservation_id = reservations.id)"
+    " ORDER BY created_at, id LIMIT ?"
 )
 # Whether a hold at a scope or below hangs now:
 # (now, hanging_after, now, scope, *subtree(scope)).
@@ -53,53 +53,44 @@ STILL_HANGING_SQL = (
     f" AND expires_at > ? AND {_DUE} <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
     " LIMIT 1"
 )
-# Whether a hold at a scope or below is open now: (now, scope, *subtree(scope)).
-HELD_UNDER_SQL = (
-    "SELECT 1 FROM reservations INDEXED BY reservations_due WHERE state = 'held'"
-    " AND expires_at > ? AND (scope = ? OR (scope > ? AND scope < ?)) LIMIT 1"
+# The told holds that are no longer open (settled, released, expired): forgotten.
+_FORGET = (
+    "DELETE FROM hanging_told WHERE NOT EXISTS (SELECT 1 FROM reservations r"
+    " WHERE r.id = hanging_told.reservation_id AND r.state = 'held')"
+)
+# Whether a told hold at a scope or below is still open: (scope, *subtree(scope)).
+_TOLD_UNDER = (
+    "SELECT 1 FROM hanging_told WHERE scope = ? OR (scope > ? AND scope < ?) LIMIT 1"
 )
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
-# its holds still open hang no longer by the rule now (a restart with another
-# hanging_after, or the half-TTL rule): not "settled" (recheck30 L3)
+# its told holds still open hang no longer by the rule now (a restart with a longer
+# hanging_after): not "settled" (recheck30 L3)
 WITHIN = "its open holds are within half their TTL and alerts.hanging_after"
 TURNED_OFF = "alerts.hanging_after is off"
 
 
-def clock_stepped(tx: Tx, seconds: float) -> None:
-    """Move the horizon told with a step of the wall clock, as the open holds' starts
-    move (:meth:`guards.holds.Holds.clock_stepped`): none is told twice, nor skipped."""
-    tx.execute("UPDATE hanging_sweep SET horizon = horizon + ?", (seconds,))
-
-
 def sweep(engine: AlertEngine, tx: Tx) -> int:
-    """Raise an event for each hold that began to hang since the last sweep, and resolve
+    """Raise an event for each hold that began to hang and was not told yet, and resolve
     the ``hold_hanging`` alerts whose agent has none left; returns how many were raised."""
     now = tx.clock.now()
     after = engine.policy.alerts.hanging_after
-    raised = 0
-    if after > 0:
-        row = tx.one("SELECT horizon FROM hanging_sweep WHERE id = 1")
-        horizon = float(row[0]) if row is not None else 0.0
-        rows = tx.all(HANGING_SQL, (after, now, now, horizon, LIMIT))
-        for res_id, scope, model, held, created_at, _ in rows:
-            tx.emit(
-                HoldHanging(
-                    at=now,
-                    scope=scope,
-                    reservation_id=res_id,
-                    held_micros=held,
-                    created_at=created_at,
-                    model=model,
-                )
+    tx.execute(_FORGET)
+    rows = tx.all(HANGING_SQL, (now, after, now, LIMIT)) if after > 0 else []
+    for res_id, scope, model, held, created_at in rows:
+        tx.emit(
+            HoldHanging(
+                at=now,
+                scope=scope,
+                reservation_id=res_id,
+                held_micros=held,
+                created_at=created_at,
+                model=model,
             )
-        told = float(rows[-1][5]) if len(rows) == LIMIT else now
-        if told > horizon:  # (a longer hanging_after since: not back over what was told)
-            tx.execute(
-                "INSERT INTO hanging_sweep (id, horizon) VALUES (1, ?)"
-                " ON CONFLICT (id) DO UPDATE SET horizon = excluded.horizon",
-                (told,),
-            )
-        raised = len(rows)
+        )
+    tx.executemany(
+        "INSERT INTO hanging_told (reservation_id, scope, told_at) VALUES (?, ?, ?)",
+        [(res_id, scope, now) for res_id, scope, *_ in rows],
+    )
     for row in tx.all(f"{OPEN_ALERTS} AND kind = 'hold_hanging'"):
         alert = Alert.from_row(row)
         reason = TURNED_OFF
@@ -107,7 +98,7 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
             args = (now, after, now, alert.scope, *subtree(alert.scope))
             if tx.one(STILL_HANGING_SQL, args) is not None:
                 continue
-            held = tx.one(HELD_UNDER_SQL, (now, alert.scope, *subtree(alert.scope)))
-            reason = CLEARED if held is None else f"{WITHIN} ({format_seconds(after)})"
+            told = tx.one(_TOLD_UNDER, (alert.scope, *subtree(alert.scope)))
+            reason = CLEARED if told is None else f"{WITHIN} ({format_seconds(after)})"
         engine.resolve_alert(tx, alert, now, by=None, reason=reason)
-    return raised
+    return len(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.alerts.hanging import CLEARED
 from guards.scopes import subtree
 from tests.scenario.test_alerts import ALERTS, BOT, POLICY, alerts_of, channel_message
 
@@ -132,7 +133,7 @@ async def test_the_sweep_reads_the_open_holds_not_every_reservation(slack_http):
     app = slack.app
     now = app.clock.now()
     for sql, args in (
-        (HANGING_SQL, (300, now, now, now - 600, 1000)),
+        (HANGING_SQL, (now, 300, now, 1000)),
         (STILL_HANGING_SQL, (now, 300, now, BOT, *subtree(BOT))),
     ):
         rows = await app.store.fetch(f"EXPLAIN QUERY PLAN {sql}", args)
@@ -199,3 +200,40 @@ async def test_an_alert_whose_holds_hang_no_longer_by_the_rule_says_so(slack_htt
     [(_, _, _, resolved, reason, _)] = await hanging_alerts(again.app)
     assert resolved is not None
     assert reason == "its open holds are within half their TTL and alerts.hanging_after (8m)"
+
+
+async def test_a_hold_told_is_not_told_again_when_hanging_after_grows(slack_http, tmp_path):
+    """review31 M2: restarted with a longer hanging_after, a hold told before was told again
+    once it passed the new limit (a second alert, paging again)."""
+    db = tmp_path / "h2.db"
+    slack = await slack_http(POLICY, db=db)
+    app = slack.app
+    tok = await app.token(BOT)
+    await hold(app, tok, "k1", micros=400_000)
+    app.clock.advance(5 * 60 + 1)
+    await sweep(slack)
+    clock = app.clock
+    await app.ns.stop()
+    longer = {**POLICY, "alerts": {**POLICY["alerts"], "hanging_after": "8m"}}
+    again = await slack_http(longer, db=db, clock=clock)
+    for _ in range(8):  # past 8 minutes, sweeping as the job does
+        clock.advance(30)
+        await sweep(again)
+    events = await again.app.store.fetch("SELECT COUNT(*) FROM events WHERE kind = 'hold_hanging'")
+    assert events[0][0] == 1
+    assert len(await hanging_alerts(again.app)) == 1
+
+
+async def test_a_busy_agents_alert_resolves_as_cleared_not_within(slack_http):
+    """review31 L1: an agent with calls in flight (none hanging) got the "within" reason."""
+    slack = await slack_http(POLICY)
+    app = slack.app
+    tok = await app.token(BOT)
+    hung = await hold(app, tok, "k1")
+    app.clock.advance(5 * 60 + 1)
+    await sweep(slack)
+    await hold(app, tok, "k2")  # a fresh call in flight
+    await settle(app, tok, hung)
+    await sweep(slack)
+    [(_, _, _, resolved, reason, _)] = await hanging_alerts(app)
+    assert resolved is not None and reason == CLEARED
