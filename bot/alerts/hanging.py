@@ -59,9 +59,7 @@ _FORGET = (
     " WHERE r.id = hanging_told.reservation_id AND r.state = 'held')"
 )
 # Whether a told hold at a scope or below is still open: (scope, *subtree(scope)).
-_TOLD_UNDER = (
-    "SELECT 1 FROM hanging_told WHERE scope = ? OR (scope > ? AND scope < ?) LIMIT 1"
-)
+_TOLD_UNDER = "SELECT 1 FROM hanging_told WHERE scope = ? OR (scope > ? AND scope < ?) LIMIT 1"
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
 # its told holds still open hang no longer by the rule now (a restart with a longer
 # hanging_after): not "settled" (recheck30 L3)
