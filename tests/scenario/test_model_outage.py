@@ -566,3 +566,28 @@ async def test_a_trial_call_that_hangs_in_the_outage_stays_part_of_it(slack_http
     await minutes(slack, 4)
     assert top_posts(fake) == posted  # nothing new posted
     assert [p for p in pages(fake) if p[1] != "model"] == []  # and no agent paged
+
+
+@pytest.mark.parametrize(("before", "part_of_it"), [(10 * 60, True), (20 * 60, False)])
+async def test_a_trip_counts_for_the_outage_up_to_15_minutes_before_the_model_opens(
+    slack_http, before, part_of_it
+):
+    """review31 M3: the first agents trip before the model's breaker can; 15 minutes is
+    the lead a trip may have on the model's opening to count as part of its outage."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    n = [0]
+    for _ in range(5):
+        await call(app, "acme/zed/z1", "failure", n)
+    app.clock.advance(before)
+    await outage(app, n)  # the model's breaker opens now
+    await alerts_of(slack).process()
+    await minutes(slack, 1)
+    shown = [m["text"] for (ch, _), m in fake.messages.items() if ch == ALERTS]
+    [model] = [m for m in shown if "— model:" in m]
+    assert ("acme/zed/z1" in model) is part_of_it, model
+    held = await app.store.fetch(
+        "SELECT json_extract(facts, '$.held_by') FROM alerts WHERE scope = 'acme/zed/z1'"
+        " AND kind = 'breaker_opened_failures'"
+    )
+    assert (held[0][0] is not None) is part_of_it
