@@ -51,6 +51,7 @@ __all__ = ["OUTAGE_LEAD_SECONDS", "BreakerRecords", "part_of_outage"]
 AUTOMATIC = "breaker"  # the actor of a transition the breaker made on its own
 AUTO_STARTED = "started: the policy starts trials itself now"  # a waiting trial, at a reload
 FOLLOWED = "started: its model's breaker closed after its trial"  # breakers.follow_model
+KEPT_OPEN = "kept open by "  # the reason of a breaker a person kept open (Keep open)
 #: an agent's trip is part of a model's outage when it came while the model's breaker was
 #: open, or at most this long before the model's opened: the first agents trip before the
 #: model's can (it needs ``breakers.model_min_agents``); one that tripped on its own
@@ -256,7 +257,8 @@ class BreakerRecords:
         (``half_open.mode: auto``) starts it now too, rather than at the end of a longer
         cool-down of its own, when its held alert would be posted for an outage that is
         over (review30 M1). Each is audited with the model as its actor, and its trial
-        request is answered. A kill switch (forced open) is a person's: left alone.
+        request is answered. A kill switch (forced open) and a breaker a person kept open are
+        a person's: left alone.
         Returns the agents' keys."""
         rows = tx.all(
             "SELECT a.key FROM breakers a JOIN breakers m ON m.key = ?"
@@ -268,8 +270,8 @@ class BreakerRecords:
         started = []
         for (key,) in rows:
             b = self.entry(tx, key, "agent")
-            if b.state not in (OPEN, HALF_OPEN_PENDING):
-                continue
+            if b.state not in (OPEN, HALF_OPEN_PENDING) or b.reason.startswith(KEPT_OPEN):
+                continue  # (kept open by a person: their answer stands, review31 L4)
             before = b.state
             t = b.follow(now, model=model)
             self.apply(tx, b, "agent", (t,), now)

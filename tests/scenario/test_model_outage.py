@@ -591,3 +591,26 @@ async def test_a_trip_counts_for_the_outage_up_to_15_minutes_before_the_model_op
         " AND kind = 'breaker_opened_failures'"
     )
     assert (held[0][0] is not None) is part_of_it
+
+
+async def test_a_breaker_a_person_kept_open_does_not_follow_the_model(slack_http):
+    """review31 L4: the model's recovery started the trial of a breaker a person had kept
+    open on purpose."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    n = [0]
+    await outage(app, n)
+    await alerts_of(slack).process()
+    for _ in range(15):
+        app.clock.advance(60)
+        await alerts_of(slack).tick()
+    app.clock.advance(1)
+    await app.ns.breakers.sweep(app.store)
+    assert (await states(app))[AGENTS[0]] == "half_open_pending"
+    await app.store.write(lambda tx: app.ns.breakers.keep_open(tx, AGENTS[0], ADMIN))
+    for _ in range(3):
+        await call(app, "acme/carol/c1", "success", n)
+    got = await states(app)
+    assert got[f"model:{HAIKU}"] == "closed"
+    assert got[AGENTS[0]] == "open"  # as the person left it
+    assert [got[a] for a in AGENTS[1:]] == ["half_open"] * 3
