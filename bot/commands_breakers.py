@@ -202,10 +202,12 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
                 below = _waiting_under(ctx, tx, key) if kind != "model" else []
                 if not below:
                     raise
-                count = f"{len(below)} breaker{'s' if len(below) != 1 else ''}"
+                one = len(below) == 1
+                count = f"{len(below)} breaker{'' if one else 's'}"
                 raise Conflict(
-                    f"{exc.message}; {count} under it wait for a trial approval:"
-                    f" `/agent breaker {slack_text(key)}/* approve` approves them",
+                    f"{exc.message}; {count} under it wait{'s' if one else ''} for a trial"
+                    f" approval: `/agent breaker {slack_text(key)}/* approve` approves"
+                    f" {'it' if one else 'them'}",
                     state=exc.state,
                 ) from None
         if verb == "open":

@@ -63,7 +63,10 @@ _TOLD_UNDER = "SELECT 1 FROM hanging_told WHERE scope = ? OR (scope > ? AND scop
 CLEARED = "no hold of it hangs any more (settled, released or expired)"
 # its told holds still open hang no longer by the rule now (a restart with a longer
 # hanging_after): not "settled" (recheck30 L3)
-WITHIN = "its open holds are within half their TTL and alerts.hanging_after"
+WITHIN = (
+    "its open holds no longer count as hanging: alerts.hanging_after, or half their TTL"
+    " if longer, is"
+)
 TURNED_OFF = "alerts.hanging_after is off"
 
 
@@ -97,6 +100,6 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
             if tx.one(STILL_HANGING_SQL, args) is not None:
                 continue
             told = tx.one(_TOLD_UNDER, (alert.scope, *subtree(alert.scope)))
-            reason = CLEARED if told is None else f"{WITHIN} ({format_seconds(after)})"
+            reason = CLEARED if told is None else f"{WITHIN} {format_seconds(after)} now"
         engine.resolve_alert(tx, alert, now, by=None, reason=reason)
     return len(rows)

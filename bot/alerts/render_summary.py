@@ -27,7 +27,10 @@ FACT_CHARS = 600  # one string of a firing in the sentence: a task id, a reason,
 
 
 def _usd(value: Any) -> str:
-    return format_usd(int(value)) if isinstance(value, int) else "?"
+    """Cents, or every digit for an amount under a cent (not "$0.00", recheck31 L6)."""
+    if not isinstance(value, int):
+        return "?"
+    return format_usd(value, exact=0 < abs(value) < 10_000)
 
 
 def _streams(f: dict[str, Any]) -> str:

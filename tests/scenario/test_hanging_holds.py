@@ -103,6 +103,18 @@ async def test_two_hanging_holds_of_an_agent_are_one_alert_settling_them_resolve
     await fake.wait_for(lambda: "✅ resolved" in str(channel_message(fake)["text"]))
 
 
+async def test_a_hold_under_a_cent_is_said_to_the_micro_dollar(slack_http):
+    """recheck31 L6: a $0.0035 hold was "held $0.00" in the alert."""
+    slack = await slack_http(POLICY)
+    fake, app = slack.fake, slack.app
+    tok = await app.token(BOT)
+    await hold(app, tok, "k1", micros=3_500)
+    app.clock.advance(5 * 60 + 1)
+    await sweep(slack)
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    assert "has held $0.0035 for 5m 1s" in fake.posts(ALERTS)[0].args["text"]
+
+
 async def test_a_hold_settled_in_time_raises_nothing(slack_http):
     slack = await slack_http(POLICY)
     app = slack.app
@@ -199,7 +211,10 @@ async def test_an_alert_whose_holds_hang_no_longer_by_the_rule_says_so(slack_htt
     await sweep(again)
     [(_, _, _, resolved, reason, _)] = await hanging_alerts(again.app)
     assert resolved is not None
-    assert reason == "its open holds are within half their TTL and alerts.hanging_after (8m)"
+    assert reason == (
+        "its open holds no longer count as hanging: alerts.hanging_after, or half their TTL"
+        " if longer, is 8m now"
+    )
 
 
 async def test_a_hold_told_is_not_told_again_when_hanging_after_grows(slack_http, tmp_path):
