@@ -19,13 +19,13 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from bot.alerts.model import ALERT_TIERS
+from guards.reservation import Gate
 from guards.usage import periods_at
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from guards.reservation import Reservation
-    from guards.scopes import Scope
     from guards.store import Store, Tx
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only double the output
@@ -262,7 +262,7 @@ class _ValidationIndex:
         )
 
 
-class CallSeconds:
+class CallSeconds(Gate):
     """``nightshift_call_seconds{model}``: each settled call's time from reserve to settle.
 
     A ledger gate (``ledger.gates``): its ``after_settle`` runs for a settle that charged,
@@ -301,24 +301,6 @@ class CallSeconds:
     def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
         model, seconds = reservation.model, now - reservation.created_at
         tx.after_commit.append(lambda: self.observe(model, seconds))
-
-    def before_reserve(
-        self,
-        tx: Tx,
-        *,
-        scope: Scope,
-        task_id: str | None,
-        amount_micros: int,
-        now: float,
-        models: tuple[str, ...] = (),
-    ) -> None:
-        return None
-
-    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
-        return None
-
-    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
-        return None
 
 
 class Metrics:

@@ -159,6 +159,8 @@ class Gate(Protocol):
 
     ``before_reserve`` raises a GuardError to refuse (what it wrote is kept);
     the ``after_*`` methods run in the same transaction as the change they follow.
+    A class that subclasses it keeps the methods it does not need as they are here:
+    nothing refused, nothing learnt.
     """
 
     def before_reserve(
@@ -170,13 +172,17 @@ class Gate(Protocol):
         amount_micros: int,
         now: float,
         models: tuple[str, ...] = (),
-    ) -> None: ...
+    ) -> None:
+        return None
 
-    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+    def after_reserve(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        return None
 
-    def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+    def after_settle(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        return None
 
-    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None: ...
+    def after_release(self, tx: Tx, *, reservation: Reservation, now: float) -> None:
+        return None
 
 
 def iso(ts: float) -> str:

@@ -300,6 +300,12 @@ def silence(
     return SilenceMade(silence_id, matches, expires, silenced, starts_at=booked, reason=reason)
 
 
+def _end(tx: Tx, silence_id: int, actor: str, now: float) -> None:
+    tx.execute(
+        "UPDATE silences SET ended_at = ?, ended_by = ? WHERE id = ?", (now, actor, silence_id)
+    )
+
+
 def lift(
     engine: AlertEngine, tx: Tx, *, target: str, actor: str, booked: bool = False
 ) -> SilenceLifted:
@@ -338,9 +344,7 @@ def lift(
         if booked and (r[3] or 0) > now
     )
     for b in cancelled:
-        tx.execute(
-            "UPDATE silences SET ended_at = ?, ended_by = ? WHERE id = ?", (now, actor, b.id)
-        )
+        _end(tx, b.id, actor, now)
         tx.audit(
             actor=actor,
             action="silence.lift",
@@ -350,9 +354,7 @@ def lift(
         )
     held: list[int] = []
     for s in lifted:
-        tx.execute(
-            "UPDATE silences SET ended_at = ?, ended_by = ? WHERE id = ?", (now, actor, s.id)
-        )
+        _end(tx, s.id, actor, now)
         tx.audit(
             actor=actor,
             action="silence.lift",

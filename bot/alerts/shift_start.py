@@ -93,25 +93,24 @@ def _tell(tx: Tx, *, engine: AlertMessages) -> int:
 
 def _told_today(tx: Tx, start: ShiftStart) -> bool:
     """Whether the person was told of this rotation earlier the same day (its hours)."""
-    if start.day_from is None:
-        return False
-    row = tx.one(
-        "SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ?"
-        " AND starts_at >= ? AND starts_at < ? LIMIT 1",
-        (start.rotation, start.user, start.day_from, start.starts_at),
+    return start.day_from is not None and _told(
+        tx, start, "starts_at >= ? AND starts_at < ?", start.day_from, start.starts_at
     )
-    return row is not None
 
 
 def _goes_on(tx: Tx, start: ShiftStart) -> bool:
     """Whether a hand-off of the schedule leaves the person told on call (one person in
     the rotation, or the next user left): nothing changed for them (review29 L6)."""
-    if not start.scheduled:
-        return False
+    return start.scheduled and _told(
+        tx, start, "starts_at < ? AND ends_at >= ?", start.starts_at, start.starts_at
+    )
+
+
+def _told(tx: Tx, start: ShiftStart, when: str, *args: float) -> bool:
+    """Whether a notice of ``start``'s rotation to its person matches ``when``."""
     row = tx.one(
-        "SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ?"
-        " AND starts_at < ? AND ends_at >= ? LIMIT 1",
-        (start.rotation, start.user, start.starts_at, start.starts_at),
+        f"SELECT 1 FROM oncall_shift_notices WHERE rotation = ? AND user_id = ? AND {when} LIMIT 1",
+        (start.rotation, start.user, *args),
     )
     return row is not None
 

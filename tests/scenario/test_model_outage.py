@@ -360,6 +360,33 @@ def pages(fake: FakeSlack) -> list[tuple[str, str]]:
     return sent
 
 
+async def followed_by_model(app: Any) -> list[str]:
+    """The agents whose trial the model's recovery started, in order (the audit)."""
+    rows = await app.store.fetch(
+        "SELECT target FROM audit WHERE action = 'breaker.follow_model' ORDER BY id"
+    )
+    return [str(r[0]) for r in rows]
+
+
+async def auto_mode_outage(
+    slack_http: Any, *, cooldown: str, trial_calls: int
+) -> tuple[Any, list[int]]:
+    """An outage of haiku under agents whose trials start on their own after ``cooldown``;
+    its alerts processed and sent. Returns the app and the call counter."""
+    policy = with_keys(
+        breakers={
+            "half_open": {"mode": "auto", "trial_calls": trial_calls, "trial_budget": "0.50"},
+            "scopes": {"acme/bob": {"cooldown_seconds": cooldown}},
+        }
+    )
+    slack = await slack_http(policy, clock=ManualClock())
+    n = [0]
+    await outage(slack.app, n)
+    await alerts_of(slack).process()
+    await drain(slack)
+    return slack, n
+
+
 async def close_the_model(slack: Any, n: list[int]) -> None:
     """The cool-downs end (the model starts its trial) and another agent's calls pass it."""
     app = slack.app
@@ -477,35 +504,21 @@ async def test_an_agent_that_tripped_on_its_own_days_before_is_not_part_of_the_o
     assert zed and not any("outage" in line for line in zed), listed["text"]
     await close_the_model(slack, n)
     assert (await states(app))["acme/zed/z1"] == "half_open_pending"  # still asks a person
-    followed = await app.store.fetch(
-        "SELECT target FROM audit WHERE action = 'breaker.follow_model' ORDER BY id"
-    )
-    assert [r[0] for r in followed] == AGENTS
+    followed = await followed_by_model(app)
+    assert followed == AGENTS
 
 
 async def test_auto_mode_agents_with_a_longer_cooldown_follow_the_model_and_page_nobody(
     slack_http,
 ):
-    pol = with_keys(
-        breakers={
-            "half_open": {"mode": "auto", "trial_calls": 3, "trial_budget": "0.50"},
-            "scopes": {"acme/bob": {"cooldown_seconds": "30m"}},
-        }
-    )
-    slack = await slack_http(pol, clock=ManualClock())
+    slack, n = await auto_mode_outage(slack_http, cooldown="30m", trial_calls=3)
     fake, app = slack.fake, slack.app
-    n = [0]
-    await outage(app, n)
-    await alerts_of(slack).process()
-    await drain(slack)
     posted = top_posts(fake)
     await close_the_model(slack, n)
     before = pages(fake)
     assert [(await states(app))[a] for a in AGENTS] == ["half_open"] * 4
-    followed = await app.store.fetch(
-        "SELECT target FROM audit WHERE action = 'breaker.follow_model' ORDER BY id"
-    )
-    assert [r[0] for r in followed] == AGENTS
+    followed = await followed_by_model(app)
+    assert followed == AGENTS
     await minutes(slack, 8)
     assert top_posts(fake) == posted, top_posts(fake)  # no storm after the recovery
     assert pages(fake) == before
@@ -525,28 +538,16 @@ async def test_a_trial_that_fails_on_another_model_no_longer_follows_the_first(s
     assert (await states(app))[AGENTS[0]] == "open"
     for _ in range(3):  # haiku's trial passes
         await call(app, "acme/carol/c1", "success", n)
-    followed = await app.store.fetch(
-        "SELECT target FROM audit WHERE action = 'breaker.follow_model' ORDER BY id"
-    )
-    assert [r[0] for r in followed] == AGENTS[1:]  # a1 fails on sonnet now: not haiku's
+    followed = await followed_by_model(app)
+    assert followed == AGENTS[1:]  # a1 fails on sonnet now: not haiku's
     assert (await states(app))[AGENTS[0]] == "open"
 
 
 async def test_a_trial_call_that_hangs_in_the_outage_stays_part_of_it(slack_http):
     """review31 H1: an agent's trial call whose hold expired (hung on the provider) dropped
     the model, and its alert was posted and paged while the model was still in its trial."""
-    policy = with_keys(
-        breakers={
-            "half_open": {"mode": "auto", "trial_calls": 1, "trial_budget": "0.50"},
-            "scopes": {"acme/bob": {"cooldown_seconds": "1m"}},
-        }
-    )
-    slack = await slack_http(policy, clock=ManualClock())
+    slack, n = await auto_mode_outage(slack_http, cooldown="1m", trial_calls=1)
     fake, app = slack.fake, slack.app
-    n = [0]
-    await outage(app, n)
-    await alerts_of(slack).process()
-    await drain(slack)
     posted = list(top_posts(fake))
     for _ in range(16):  # the agents' trials start on their own; the model's cool-down runs
         app.clock.advance(60)
