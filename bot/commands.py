@@ -65,6 +65,7 @@ COMMAND_MODULES: list[str] = [
     "bot.commands_breakers",
     "bot.commands_dedup",
     "bot.commands_alerts",
+    "bot.commands_silence",
     "bot.commands_oncall",
     "bot.commands_alert_buttons",
     "bot.commands_alert_actions",
