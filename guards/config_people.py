@@ -10,8 +10,9 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from guards.config_hours import Days, Hours
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
 from guards.scopes import Scope, ScopeError
 
@@ -158,38 +159,6 @@ def one_word(value: str, what: str) -> str:
 
 MemberId = Annotated[str, AfterValidator(member_id)]
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
-
-
-def hours_range(value: str) -> str:
-    """``value``, a range of hours ``09:00-21:00`` (one crossing midnight, ``22:00-06:00``,
-    belongs to the day it starts; ``24:00`` may end one), or ValueError."""
-    if not re.fullmatch(rf"{_CLOCK}-({_CLOCK}|24:00)", value):
-        raise ValueError(f"{value!r}: write hours as '09:00-17:00' (or '22:00-06:00' overnight)")
-    start, end = value.split("-")
-    if start == end or (start == "00:00" and end == "24:00"):
-        raise ValueError(f"{value!r} is no time, or all of it: for all day, leave `hours` out")
-    return value
-
-
-def day_word(value: str) -> str:
-    """``value``, a weekday ``mon`` or a range of them ``mon-fri``, in lower case."""
-    word = value.strip().lower()
-    if not all(part in WEEKDAYS for part in word.split("-", 1)):
-        raise ValueError(f"{value!r} is not a day: write mon, tue, … sun, or a range like mon-fri")
-    return word
-
-
-def _one_or_list(value: object) -> object:
-    return [value] if isinstance(value, str) else value
-
-
-def _not_empty(value: list[str] | None) -> list[str] | None:
-    if value is not None and not value:
-        raise ValueError("an empty list: leave the key out for no limit")
-    return value
-
 
 class Rotation(Section):
     """Who takes turns, and when they hand off. ``hours`` and ``days`` limit when the
@@ -201,30 +170,9 @@ class Rotation(Section):
     period: Literal["day", "week"] = "week"
     handoff: str = "mon 09:00"
     start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
-    hours: Annotated[
-        list[Annotated[str, AfterValidator(hours_range)]] | None,
-        BeforeValidator(_one_or_list),
-        AfterValidator(_not_empty),
-    ] = None
-    days: Annotated[
-        list[Annotated[str, AfterValidator(day_word)]] | None,
-        BeforeValidator(_one_or_list),
-        AfterValidator(_not_empty),
-    ] = None
+    hours: Hours = None
+    days: Days = None
     timezone: TimeZone | None = None
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, value: list[str] | None) -> list[str] | None:
-        """Ranges written out, in week order: ``fri-mon`` is mon, fri, sat, sun."""
-        if value is None:
-            return None
-        picked: set[int] = set()
-        for word in value:
-            first, _, last = word.partition("-")
-            a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
-            picked.update(i % 7 for i in range(a, a + (b - a) % 7 + 1))
-        return [WEEKDAYS[i] for i in sorted(picked)]
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,79 @@
+"""A rotation's hours and days (``oncall.rotations[].hours`` / ``days``): follow the sun.
+
+``hours`` is one range of the clock or a list of them (``"08:00-20:00"``; one crossing
+midnight, ``"22:00-06:00"``, belongs to the day it starts; ``24:00`` may end one);
+``days`` a list of weekdays or ranges (``mon-fri``, ``fri-mon``), kept written out in
+week order. Either may be one string instead of a list; an empty list is refused.
+
+Example:
+    >>> hours_range("22:00-06:00")
+    '22:00-06:00'
+    >>> week_order(["fri-mon"])
+    ['mon', 'fri', 'sat', 'sun']
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+__all__ = ["WEEKDAYS", "Days", "Hours", "day_word", "hours_range", "week_order"]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+def hours_range(value: str) -> str:
+    """``value``, a range of hours ``09:00-21:00`` (one crossing midnight, ``22:00-06:00``,
+    belongs to the day it starts; ``24:00`` may end one), or ValueError."""
+    if not re.fullmatch(rf"{_CLOCK}-({_CLOCK}|24:00)", value):
+        raise ValueError(f"{value!r}: write hours as '09:00-17:00' (or '22:00-06:00' overnight)")
+    start, end = value.split("-")
+    if start == end or (start == "00:00" and end == "24:00"):
+        raise ValueError(f"{value!r} is no time, or all of it: for all day, leave `hours` out")
+    return value
+
+
+def day_word(value: str) -> str:
+    """``value``, a weekday ``mon`` or a range of them ``mon-fri``, in lower case."""
+    word = value.strip().lower()
+    if not all(part in WEEKDAYS for part in word.split("-", 1)):
+        raise ValueError(f"{value!r} is not a day: write mon, tue, … sun, or a range like mon-fri")
+    return word
+
+
+def _one_or_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _not_empty(value: list[str] | None) -> list[str] | None:
+    if value is not None and not value:
+        raise ValueError("an empty list: leave the key out for no limit")
+    return value
+
+
+def week_order(value: list[str] | None) -> list[str] | None:
+    """Ranges written out, in week order: ``fri-mon`` is mon, fri, sat, sun."""
+    if value is None:
+        return None
+    picked: set[int] = set()
+    for word in value:
+        first, _, last = word.partition("-")
+        a, b = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        picked.update(i % 7 for i in range(a, a + (b - a) % 7 + 1))
+    return [WEEKDAYS[i] for i in sorted(picked)]
+
+
+Hours = Annotated[
+    list[Annotated[str, AfterValidator(hours_range)]] | None,
+    BeforeValidator(_one_or_list),
+    AfterValidator(_not_empty),
+]
+Days = Annotated[
+    list[Annotated[str, AfterValidator(day_word)]] | None,
+    BeforeValidator(_one_or_list),
+    AfterValidator(_not_empty),
+    AfterValidator(week_order),
+]
