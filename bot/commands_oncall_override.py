@@ -27,7 +27,10 @@ from guards.store import Tx
 __all__ = ["day_time", "override", "starts_from"]
 
 OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
-_FROM = "`from 09:00`, `from tomorrow 09:00`, `from sat 09:00` or `from 2026-12-05 09:00`"
+_FROM = (
+    "`from 09:00`, `from today 09:00`, `from tomorrow 09:00`, `from sat 09:00` or"
+    " `from 2026-12-05 09:00`"
+)
 
 
 def _user(text: str) -> str:

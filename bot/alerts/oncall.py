@@ -332,7 +332,8 @@ class WhenError(ValueError):
 
 def start_at(words: Sequence[str], tz: ZoneInfo, now: float) -> float:
     """The instant ``words`` name, after ``now``, in ``tz``: ``HH:MM`` (the next such
-    time: tomorrow's when today's is past), ``tomorrow HH:MM``, ``<mon..sun> HH:MM``
+    time: tomorrow's when today's is past), ``today HH:MM`` (past: refused), ``tomorrow
+    HH:MM``, ``<mon..sun> HH:MM``
     (the next such day and time) or ``YYYY-MM-DD HH:MM``; at most
     :data:`MAX_AHEAD_DAYS` ahead. A time the clocks skip (02:30 the night they go
     forward) is taken as a hand-off is (03:30).
@@ -354,6 +355,10 @@ def start_at(words: Sequence[str], tz: ZoneInfo, now: float) -> float:
         at = _instant(today, hour, minute, tz)
         if at <= now:
             at = _instant(today + timedelta(days=1), hour, minute, tz)
+    elif day == "today":  # as the replies say it: `03:30 today` (not moved to tomorrow)
+        at = _instant(today, hour, minute, tz)
+        if at <= now:
+            raise WhenError(" ".join(words), "is past: an override starts later than now")
     elif day == "tomorrow":
         at = _instant(today + timedelta(days=1), hour, minute, tz)
     elif day in _DAYS:

@@ -98,13 +98,17 @@ async def test_from_takes_a_time_a_day_or_a_date_and_a_past_time_means_the_next(
     assert "from 03:30 today until 04:30 (Europe/Berlin)" in later["text"], later["text"]
     past = await slack.command("oncall override <@U09> 1h from 00:30")
     assert "from Fri 02 Jan 00:30 until 01:30 (Europe/Berlin)" in past["text"], past["text"]
+    today = await slack.command("oncall override <@U09> 1h from today 04:00")  # recheck31 L1
+    assert "from 04:00 today until 05:00 (Europe/Berlin)" in today["text"], today["text"]
+    gone = await slack.command("oncall override <@U09> 1h from today 00:30")
+    assert "`today 00:30` is past" in gone["text"], gone["text"]
     tomorrow = await slack.command("oncall override <@U09> 1h from tomorrow 9:15")
     assert "from Fri 02 Jan 09:15 until 10:15" in tomorrow["text"], tomorrow["text"]
     day = await slack.command("oncall override <@U09> 2h primary from THU 00:00")  # next week's
     assert "from Thu 08 Jan 00:00 until 02:00" in day["text"], day["text"]
     date = await slack.command("oncall override <@U09> 1d from 2026-03-01 09:00")
     assert "from Sun 01 Mar 09:00 until Mon 02 Mar 09:00" in date["text"], date["text"]
-    assert len(await overrides(slack)) == 5
+    assert len(await overrides(slack)) == 6
 
 
 async def test_a_bad_start_is_refused_and_nothing_is_booked(slack_http):
