@@ -27,6 +27,7 @@ from bot.alerts.render import parse_trial_request, trial_request_value
 from bot.blocks import actions, button, context, echo, fit_text, section
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
+from bot.commands_breakers_prefix import approve_under, waiting_under
 from bot.commands_core import by_whom, is_known_scope, local_time, unseen
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, meant
@@ -38,7 +39,6 @@ from guards.config_types import format_seconds
 from guards.errors import Conflict, InvalidInput
 from guards.money import usd_for
 from guards.prices import undated
-from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
 __all__ = ["breaker_line"]
@@ -64,8 +64,6 @@ MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its butto
 # on their own, running trials, kill switches (someone's on purpose), closed ones.
 LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
 USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
-ANY_UNDER = "/*"  # `breaker acme/bob/* approve`: every trial waiting under acme/bob
-NAMED_UNDER = 5  # the breakers an approval by prefix names (it counts them all)
 
 
 def breaker_line(ctx: Context, row: BreakerRow) -> str:
@@ -182,7 +180,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
                 f"`{echo(as_typed, 60)}`: a prefix (`<prefix>/*`) takes only approve, as"
                 " `/agent breaker acme/bob/* approve`. Nothing changed."
             )
-        return await _approve_under(ctx, as_typed)
+        return await approve_under(ctx, as_typed)
     if verb not in OPERATIONS:
         raise UsageError(f"`{echo(verb, 20)}` is not one of approve, open, close")
     if verb != "open" and len(args) > 2:
@@ -199,7 +197,7 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
             try:
                 return breakers.approve(tx, key, ctx.actor), None
             except Conflict as exc:  # nothing here: say what waits below (recheck30 L4)
-                below = _waiting_under(ctx, tx, key) if kind != "model" else []
+                below = waiting_under(ctx, tx, key) if kind != "model" else []
                 if not below:
                     raise
                 one = len(below) == 1
@@ -227,59 +225,6 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     if typo:  # the kill switch is on, but maybe not for what they meant
         text = f"⚠️ {typo}\n{text}"
     return Reply.text_only(text, ephemeral=False)
-
-
-def _prefix_of(text: str) -> str:
-    """The scope path of ``acme/bob/*``, or UsageError saying what a prefix is."""
-    prefix = text[: -len(ANY_UNDER)] if text.endswith(ANY_UNDER) else ""
-    if not prefix or "*" in prefix or prefix.startswith(MODEL_PREFIX):
-        raise UsageError(
-            f"`{echo(text, 60)}` is not a prefix: write a scope path and `/*`, as"
-            " `/agent breaker acme/bob/* approve` (a model's breaker: by its own name)."
-            " Nothing changed."
-        )
-    try:
-        return Scope.parse(prefix).path
-    except ScopeError as exc:
-        raise UsageError(f"`{echo(text, 60)}`: {exc}. Nothing changed.") from None
-
-
-def _waiting_under(ctx: Context, tx: Tx, prefix: str, *, itself: bool = False) -> list[str]:
-    """The breakers below ``prefix`` (and it, with ``itself``) that wait for an approval."""
-    return sorted(
-        row.scope
-        for row in ctx.ns.breakers.list(tx, within=prefix)
-        if row.state == HALF_OPEN_PENDING
-        and ((itself and row.scope == prefix) or row.scope.startswith(prefix + "/"))
-    )
-
-
-async def _approve_under(ctx: Context, typed: str) -> Reply:
-    """``breaker <prefix>/* approve``: approve every trial waiting under the prefix, in
-    one write; the reply counts them and names the first :data:`NAMED_UNDER`."""
-    prefix = _prefix_of(typed)
-    breakers = ctx.ns.breakers
-
-    def approve_all(tx: Tx) -> list[str]:
-        waiting = _waiting_under(ctx, tx, prefix, itself=True)
-        for key in waiting:
-            breakers.approve(tx, key, ctx.actor)
-        return waiting
-
-    approved = await ctx.ns.store.write(approve_all)
-    under = f"`{slack_text(prefix)}`"
-    if not approved:
-        return Reply.text_only(
-            f"No breaker under {under} waits for a trial approval; nothing changed"
-            " (`/agent breakers` lists them)."
-        )
-    names = [slack_text(key[len(prefix) + 1 :] or key) for key in approved[:NAMED_UNDER]]
-    more = f" and {len(approved) - NAMED_UNDER} more" if len(approved) > NAMED_UNDER else ""
-    count = f"{len(approved)} breaker{'s' if len(approved) != 1 else ''}"
-    return Reply.text_only(
-        f"<@{ctx.user_id}> approved the trial of {count} under {under}: {', '.join(names)}{more}",
-        ephemeral=False,
-    )
 
 
 def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
