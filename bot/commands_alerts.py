@@ -79,10 +79,18 @@ class _Filter:
             alert.scope == self.scope or alert.scope.startswith(self.scope + "/")
         )
 
-    def concerns(self, fingerprint: str | None, scope: str | None) -> bool:
+    def concerns(self, fingerprint: str | None, scope: str | None, kind: str | None) -> bool:
         """Whether a silence (on a fingerprint, or a kind or everything on a subtree) may
         hold an alert this filter keeps: not one on another team's subtree (audit23
-        tenants F5: `alerts kiri` listed `acme`'s silences)."""
+        tenants F5: `alerts kiri` listed `acme`'s silences), nor one of another kind
+        (recheck31 L3)."""
+        held = kind or (fingerprint or "").partition(":")[0]  # the kind (or family) it holds
+        if (
+            self.kinds
+            and held
+            and not any(k == held or k.startswith(held + "_") for k in self.kinds)
+        ):
+            return False
         if self.scope is None:
             return True
         where = scope if scope else (fingerprint or "").partition(":")[2]
@@ -214,7 +222,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
 
     flt, every, silences, ran_out = await ctx.ns.store.write(read)
     if flt is not None:
-        silences = [s for s in silences if flt.concerns(s[1], s[2])]
+        silences = [s for s in silences if flt.concerns(s[1], s[2], s[3])]
     alerts = [a for a in every if flt.keeps(a)] if flt else every
     if flt is not None and not alerts:
         return Reply.text_only(

@@ -260,6 +260,10 @@ async def test_alerts_of_one_namespace_list_only_the_silences_that_may_hold_them
     narrow = (await slack.command(f"alerts {NEWBOT}"))["text"]
     assert "🔕 acme/alice" not in narrow and "globex" not in narrow and "every scope" in narrow
     assert "globex and below" in (await slack.command("alerts"))["text"]  # all: every one
+    # recheck31 L3: a kind narrows the silences too (those of another kind hold none)
+    kind = (await slack.command("alerts heartbeat_missed"))["text"]
+    assert "🔕 heartbeat_missed alerts on every scope" in kind and "globex and below" in kind
+    assert "runaway alerts" not in kind, kind
 
 
 async def test_a_silence_ending_next_year_names_the_year(slack_http):
