@@ -202,8 +202,28 @@ async def test_unexpected_errors_retry_and_old_rows_give_up(store):
     await worker.stop(cast(Any, None))
 
 
+class Held(Recorder):
+    """A Recorder whose posts wait for ``go``: a post still on its way, as long as a test
+    needs (a pass may otherwise see it delivered before it reads what refers to it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def deliver(self, method: str, args: dict[str, Any]) -> Delivered:
+        if method == "chat.postMessage":
+            await self.go.wait()
+        return await super().deliver(method, args)
+
+
+async def in_flight(worker: OutboxWorker) -> None:
+    """Wait for the deliveries already started, starting none."""
+    while worker._in_flight:
+        await asyncio.wait(list(worker._in_flight.values()))
+
+
 async def test_references_wait_substitute_and_fail_together(store):
-    rec = Recorder()
+    rec = Held()
     worker, _ = await start(store, rec, pace=0)
 
     def write(tx):
@@ -217,7 +237,11 @@ async def test_references_wait_substitute_and_fail_together(store):
         enqueue(tx, method="chat.update", args={"channel": "C", "ts": "$ref:nope.ts"}, channel="x")
 
     await store.write(write)
-    await settle(worker)  # the update waits: its post is not delivered yet
+    await worker.pass_once()  # the update waits: its post is on its way, not delivered
+    await worker.pass_once()
+    assert rec.calls == [] and (await states(store))[1][0] == "pending"
+    rec.go.set()
+    await in_flight(worker)
     assert [m for m, _ in rec.calls] == ["chat.postMessage"]
     await settle(worker)
     assert rec.calls[-1] == ("chat.update", {"channel": "C", "ts": "ts1", "text": "u"})
