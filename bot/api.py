@@ -367,8 +367,6 @@ def build_web_app(ns: Nightshift) -> web.Application:
     """The aiohttp application: the agent API plus every feature module's routes."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_middleware])
     app[CTX] = ns
-    if ns.metrics.calls not in ns.ledger.gates:  # each settle's time, for /metrics
-        ns.ledger.gates.append(ns.metrics.calls)
     app.add_routes(routes)
     for module_name in FEATURE_ROUTES:
         module = importlib.import_module(module_name)

@@ -85,6 +85,7 @@ class Nightshift:
         self.ledger = Ledger(policy=policy, prices=self.prices)
         self.breakers = Breakers(policy=policy)
         self.ledger.gates.append(self.breakers)
+        self.ledger.gates.append(self.metrics.calls)  # each settle's time, for /metrics
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.components: list[Component] = []
         self.extras: dict[str, Any] = {}

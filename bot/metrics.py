@@ -192,7 +192,7 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
-        self.calls = CallSeconds(self.registry)  # a ledger gate (bot.api.build_web_app)
+        self.calls = CallSeconds(self.registry)  # a ledger gate (bot.app.Nightshift adds it)
         self._group_commit = _GroupCommitCounts()
         self.registry.register(self._group_commit)
         self.upkeep = Gauge(

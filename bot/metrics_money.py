@@ -6,7 +6,7 @@ settle commits (:class:`CallSeconds`, a ledger gate). Both belong to
 :class:`bot.metrics.Metrics`, which registers them.
 
 Example:
-    >>> # ns.ledger.gates.append(ns.metrics.calls)   # bot.api.build_web_app
+    >>> # ns.ledger.gates.append(ns.metrics.calls)   # bot.app.Nightshift does it
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from guards.reservation import Gate
-from guards.usage import periods_at
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
     from guards.reservation import Reservation
     from guards.store import Store, Tx
 
@@ -32,7 +29,7 @@ __all__ = ["BudgetBook", "CallSeconds", "Spend"]
 class BudgetBook(Protocol):
     """What the spend gauges need of the policy (:class:`guards.budgets.Budgets`)."""
 
-    def timezone(self, namespace: str) -> ZoneInfo: ...
+    def periods(self, namespace: str, now: float) -> tuple[str, str, str]: ...
 
     def policy_limits(self, path: str) -> dict[str, int]: ...
 
@@ -94,8 +91,7 @@ class Spend:
             return
         cap = self.MAX_NAMESPACES
         periods = {
-            ns: periods_at(now, source.timezone(ns))
-            for (ns,) in await store.fetch(self._NAMESPACES, (cap,))
+            ns: source.periods(ns, now) for (ns,) in await store.fetch(self._NAMESPACES, (cap,))
         }
         if not periods:
             self.spent, self.limits = [], []
