@@ -9,7 +9,8 @@ is taken at its word for half of it, review30 M2); the engine groups them per ag
 ``hold_hanging`` (P1 by default). Each hold is told once: the sweep keeps the holds it
 told while they are open (``hanging_told``), restarts and a changed ``hanging_after``
 included. An alert resolves at the first sweep that finds no hold of its agent hanging
-any more.
+any more. Until then it names one hold to release: when that one ends while others
+hang, the one hanging longest.
 
 Both queries read the open holds only (the partial index ``reservations_due``, as
 :data:`guards.holds.HELD_COUNT_SQL` does): a million settled reservations are never read.
@@ -20,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
 
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
@@ -46,12 +49,12 @@ HANGING_SQL = (
     " AND NOT EXISTS (SELECT 1 FROM hanging_told t WHERE t.reservation_id = reservations.id)"
     " ORDER BY created_at, id LIMIT ?"
 )
-# Whether a hold at a scope or below hangs now:
+# The longest hanging hold at a scope or below, if one hangs now:
 # (now, hanging_after, now, scope, *subtree(scope)).
 STILL_HANGING_SQL = (
-    "SELECT 1 FROM reservations INDEXED BY reservations_due WHERE state = 'held'"
-    f" AND expires_at > ? AND {_DUE} <= ? AND (scope = ? OR (scope > ? AND scope < ?))"
-    " LIMIT 1"
+    "SELECT id, scope, model, held_micros, created_at FROM reservations"
+    f" INDEXED BY reservations_due WHERE state = 'held' AND expires_at > ? AND {_DUE} <= ?"
+    " AND (scope = ? OR (scope > ? AND scope < ?)) ORDER BY created_at, id LIMIT 1"
 )
 # The told holds that are no longer open (settled, released, expired): forgotten.
 _FORGET = (
@@ -97,9 +100,35 @@ def sweep(engine: AlertEngine, tx: Tx) -> int:
         reason = TURNED_OFF
         if after > 0:
             args = (now, after, now, alert.scope, *subtree(alert.scope))
-            if tx.one(STILL_HANGING_SQL, args) is not None:
+            if (still := tx.one(STILL_HANGING_SQL, args)) is not None:
+                _name_one_still_hanging(engine, tx, alert, still, now)
                 continue
             told = tx.one(_TOLD_UNDER, (alert.scope, *subtree(alert.scope)))
             reason = CLEARED if told is None else f"{WITHIN} {format_seconds(after)} now"
         engine.resolve_alert(tx, alert, now, by=None, reason=reason)
     return len(rows)
+
+
+def _name_one_still_hanging(
+    engine: AlertEngine, tx: Tx, alert: Alert, hold: tuple[Any, ...], now: float
+) -> None:
+    """The alert names a hold to release: once that one has ended while another still
+    hangs, it names the one hanging longest instead (recheck30 L2: its message said to
+    release a hold that was gone)."""
+    res_id, scope, model, held, created_at = hold
+    if alert.facts.get("reservation_id") == res_id:
+        return
+    named = tx.one(
+        "SELECT 1 FROM reservations WHERE id = ? AND state = 'held' AND expires_at > ?",
+        (alert.facts.get("reservation_id"), now),
+    )
+    if named is not None:
+        return  # the one it names still holds (it hangs by the rule, or its turn comes)
+    facts = {k: v for k, v in alert.facts.items() if k != "conversation"}
+    facts.update(
+        reservation_id=res_id, held_micros=held, created_at=created_at, model=model, at=now
+    )
+    if scope != alert.scope:
+        facts["conversation"] = scope
+    tx.execute("UPDATE alerts SET facts = ? WHERE id = ?", (json.dumps(facts), alert.id))
+    engine.touch(tx, dataclasses.replace(alert, facts=facts), now)

@@ -252,3 +252,33 @@ async def test_a_busy_agents_alert_resolves_as_cleared_not_within(slack_http):
     await sweep(slack)
     [(_, _, _, resolved, reason, _)] = await hanging_alerts(app)
     assert resolved is not None and reason == CLEARED
+
+
+async def test_the_alert_names_a_hold_still_hanging_once_the_one_it_named_has_ended(slack_http):
+    """recheck30 L2: after the hold the alert named was settled, its message still said to
+    release that one, while another of the agent's holds hung on."""
+    slack = await slack_http(POLICY)
+    fake, app = slack.fake, slack.app
+    tok = await app.token(BOT)
+    first = await hold(app, tok, "k1")
+    app.clock.advance(60)
+    second = await hold(app, tok, "k2", scope=f"{BOT}/c42", micros=300_000)
+    app.clock.advance(4 * 60 + 1)
+    await sweep(slack)  # the first hangs: posted
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    app.clock.advance(60)
+    await sweep(slack)  # the second hangs too: the message names it, the latest
+    app.clock.advance(31)  # past update_interval: drawn again
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: f"`/agent release {second}`" in str(channel_message(fake)["text"]))
+
+    await settle(app, tok, second)
+    app.clock.advance(30)
+    await sweep(slack)
+    await fake.wait_for(lambda: f"`/agent release {first}`" in str(channel_message(fake)["text"]))
+    text = str(channel_message(fake)["text"])
+    assert second not in text
+    assert f"{first} on {MODEL} has held $0.40 for 7m 2s (since 00:00) without a settle" in text
+    assert "in conversation" not in text
+    [(_, _, count, resolved, _, _)] = await hanging_alerts(app)
+    assert (count, resolved) == (2, None)
