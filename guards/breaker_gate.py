@@ -22,6 +22,7 @@ from guards.breaker_records import BreakerRecords
 from guards.breaker_said import last_error
 from guards.breaker_spend import SpendRates
 from guards.config import Policy
+from guards.config_types import format_seconds
 from guards.errors import BreakerOpen, InvalidInput
 from guards.events import SpentWhileOpen
 from guards.ledger import Reservation
@@ -153,15 +154,18 @@ class BreakerGate:
         on = model_key(res.model) if res.model else None
         if on is not None:
             learners.append((on, "model"))
+        took = now - res.created_at
         for key, kind in learners:
             b = records.entries.get(key) or records.entry(tx, key, kind)
+            slow = b.config.slow_after
+            is_slow = not failed and 0 < slow <= took  # (a failed call says its own error)
             t = b.record(
                 now,
-                failed=failed,
+                failed=failed or is_slow,
                 source=agent,
                 res_id=res.id,
                 charged_micros=res.charged_micros,
-                detail=detail,
+                detail=slow_detail(took, slow, _failures_key(b, kind)) if is_slow else detail,
                 model=on if kind == "agent" else None,  # what an outage's agents follow
             )
             if t is not None or b.dirty:
@@ -258,3 +262,21 @@ class BreakerGate:
         t = b.abandoned(now, row[0])
         self._records.apply(tx, b, kind, (t,), now)
         return t
+
+
+def _failures_key(b: Breaker, kind: str) -> str:
+    """The policy section ``b``'s failure limits come from, for its reason."""
+    if kind == "model":
+        return "breakers.model_failures"
+    source = b.config.limits_from
+    return f"{'breakers' if source == 'breakers' else f'breakers.scopes.{source}'}.failures"
+
+
+def slow_detail(took: float, slow_after: int, section: str) -> str:
+    """Why a call that succeeded counts as failed: how long it took against the limit.
+
+    >>> slow_detail(190, 120, "breakers.failures")
+    'the call took 3m10s (breakers.failures.slow_after is 2m)'
+    """
+    limit = format_seconds(slow_after)
+    return f"the call took {format_seconds(took)} ({section}.slow_after is {limit})"

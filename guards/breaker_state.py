@@ -69,6 +69,7 @@ class BreakerConfig:
     window_calls: int = 20
     min_calls: int = 10
     min_sources: int = 1  # failures must come from this many sources (agents) to trip
+    slow_after: int = 0  # a call settled this long after its reserve is a failure (0: none)
     spend_max_micros: int | None = None  # None: no spend-rate trip
     spend_per_seconds: int = 600
     cooldown_seconds: int = 900

@@ -129,12 +129,15 @@ class Reservations(Section):
 
 
 class FailureTrip(Section):
-    """Trip on ``consecutive`` failures in a row, or on ``rate`` of the last ``window_calls``."""
+    """Trip on ``consecutive`` failures in a row, or on ``rate`` of the last ``window_calls``.
+    ``slow_after``: a call settled that long after its reserve or longer counts as failed,
+    whatever its outcome (resilience4j's slow calls; 0, the default: none is)."""
 
     consecutive: int = Field(5, ge=1, le=10_000)
     rate: float = Field(0.5, gt=0, le=1)
     window_calls: int = Field(20, ge=1, le=10_000)
     min_calls: int = Field(10, ge=1, le=10_000)
+    slow_after: Seconds = 0
 
     @model_validator(mode="after")
     def _window(self) -> FailureTrip:

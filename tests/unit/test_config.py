@@ -248,6 +248,7 @@ def test_model_breakers_keep_their_own_defaults_for_the_keys_left_out():
         "rate": 0.5,
         "window_calls": 40,
         "min_calls": 20,
+        "slow_after": 0,
     }
     assert parse_policy({}).breakers.model_failures.consecutive == 10
 
@@ -276,6 +277,7 @@ def test_a_breaker_prefix_inherits_the_keys_it_leaves_out_field_by_field():
         "rate": 0.5,
         "window_calls": 30,
         "min_calls": 10,
+        "slow_after": 0,
     }
     assert (acme.half_open.mode, acme.half_open.trial_calls) == ("auto", 5)
     assert acme.spend_rate is not None and acme.spend_rate.per_seconds == 300
