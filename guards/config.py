@@ -59,6 +59,7 @@ from guards.config_routing import (
     RoutingTier,
 )
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
+from guards.config_webhooks import Webhooks, undefined_webhooks
 from guards.prices import DEFAULT_PRICES, undated
 
 __all__ = [
@@ -120,6 +121,7 @@ class Policy(Section):
     retention: RetentionPeriods = RetentionPeriods()
     jobs: list[Job] = Field(default_factory=list)
     prices: dict[str, Price] = Field(default_factory=dict)
+    webhooks: Webhooks = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _routed_models_have_prices(self) -> Policy:
@@ -130,6 +132,7 @@ class Policy(Section):
             for loc, model in _routed_models(self.routing)
             if model.strip().lower() not in known and undated(model) not in known
         ]
+        problems += undefined_webhooks([s.notify for s in self.oncall.escalation], self.webhooks)
         if problems:
             refuse("Policy", problems)
         return self
@@ -248,7 +251,7 @@ def _cross_section_errors(data: dict[str, Any], exc: ValidationError) -> list[Er
     """The errors of :class:`Policy`'s own checks (a routed model's price), which pydantic
     runs only when every section is valid: run on the sections they read, when those are."""
     failed = {err["loc"][0] for err in exc.errors() if err["loc"]}
-    read = ("routing", "prices")
+    read = ("routing", "prices", "oncall", "webhooks")
     if failed & set(read) or not failed:  # (no section failed: they have run)
         return []
     try:

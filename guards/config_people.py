@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from guards.config_hours import Days, Hours
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
+from guards.config_webhooks import webhook_name
 from guards.scopes import Scope, ScopeError
 
 __all__ = [
@@ -231,9 +232,9 @@ class EscalationStep(Section):
             return value
         if kind == "rotation" and colon:
             return f"rotation:{one_word(name, 'a rotation name')}"
-        if kind == "user" and colon:
-            return f"user:{member_id(name)}"
-        raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID or channel")
+        if kind in ("user", "webhook") and colon:
+            return f"{kind}:{member_id(name) if kind == 'user' else webhook_name(name)}"
+        raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID, webhook:NAME or channel")
 
 
 def _known(names: set[str]) -> str:

@@ -1,0 +1,136 @@
+"""The policy's ``webhooks:`` section: receivers an escalation step can page by HTTP.
+
+A webhook is a name (used by the step ``notify: webhook:NAME``, in the alert's thread and
+in the metric's labels) for a URL that gets a JSON POST when the step is taken, and
+another when the alert's paging ends (see ``bot.webhooks``). The secret that signs the
+requests is never written in the file: ``secret_env`` names the environment variable
+that holds it, and that variable must be set when the policy is read.
+
+Example:
+    >>> hook = Webhook.model_validate({"url": "https://pager.example/hook", "timeout": "5s"})
+    >>> hook.timeout, hook.secret()
+    (5, None)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, field_validator
+
+from guards.config_types import PositiveSeconds, Section
+
+__all__ = [
+    "MAX_TIMEOUT_SECONDS",
+    "WEBHOOK_NAME",
+    "Webhook",
+    "Webhooks",
+    "undefined_webhooks",
+    "webhook_name",
+]
+
+#: a webhook's name: one word, as a metric label and a message can carry it
+WEBHOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+#: the longest a request may take (a stop of the process waits for none longer)
+MAX_TIMEOUT_SECONDS = 30
+
+
+def webhook_name(value: str) -> str:
+    """``value``, a webhook's name, or ValueError saying what a name is."""
+    if not WEBHOOK_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value[:80]!r}: a webhook's name is one word of letters, digits, . _ -"
+            " (at most 64, starting with a letter or digit), e.g. pagerduty"
+        )
+    return value
+
+
+class Webhook(Section):
+    """One receiver: ``url`` (http or https, with a host), ``secret_env`` (the name of
+    the environment variable holding the signing secret; optional) and ``timeout`` (how
+    long one request may take, 1s to 30s; default 10s)."""
+
+    url: str
+    secret_env: str | None = None
+    timeout: PositiveSeconds = 10
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            port_ok = parts.port is None or parts.port > 0  # reading it checks 0-65535
+        except ValueError:
+            parts, port_ok = None, False
+        if parts is None or parts.scheme not in ("http", "https") or not port_ok:
+            raise ValueError(
+                f"{value[:200]!r}: a webhook url is http:// or https://, then a host and maybe"
+                " a port (https://events.pagerduty.example/hook)"
+            )
+        if not parts.hostname:
+            raise ValueError(f"{value[:200]!r}: the url names no host; write https://HOST/...")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "a webhook url carries no user or password (it is written to the log and the"
+                " thread); sign the requests with secret_env instead"
+            )
+        if not value.isascii() or any(c.isspace() for c in value):
+            raise ValueError(f"{value[:200]!r}: write the url percent-encoded (ASCII, no spaces)")
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value[:80]!r}: secret_env is the NAME of an environment variable (letters,"
+                " digits and _), e.g. PAGER_SECRET; the secret itself never goes in the file"
+            )
+        secret = os.environ.get(value)
+        if secret is None:
+            raise ValueError(
+                f"the environment variable {value} is not set: set it to the webhook's"
+                " signing secret before starting Nightshift, or leave secret_env out"
+            )
+        if not secret:
+            raise ValueError(f"the environment variable {value} is empty: set it to the secret")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: int) -> int:
+        if value > MAX_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"{value}s is too long for one request: at most {MAX_TIMEOUT_SECONDS}s (a"
+                " failed request is tried again, with backoff)"
+            )
+        return value
+
+    def secret(self) -> str | None:
+        """The signing secret, read from the environment now (None: requests are unsigned)."""
+        return None if self.secret_env is None else os.environ.get(self.secret_env) or None
+
+
+WebhookName = Annotated[str, AfterValidator(webhook_name)]
+Webhooks = dict[WebhookName, Webhook]
+
+
+def undefined_webhooks(
+    notifies: Sequence[str], webhooks: Mapping[str, Webhook]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """The escalation steps (``oncall.escalation``'s ``notify`` values, in order) that
+    name a webhook ``webhooks`` does not define, each with its key path and what to do."""
+    known = ", ".join(sorted(webhooks)) if webhooks else None
+    said = f"; webhooks are {known}" if known else "; define it under webhooks: (none is)"
+    return [
+        (("oncall", "escalation", i, "notify"), f"unknown webhook {notify[8:]!r}{said}")
+        for i, notify in enumerate(notifies)
+        if notify.startswith("webhook:") and notify[8:] not in webhooks
+    ]

@@ -1,0 +1,124 @@
+"""The policy's `webhooks:` and the escalation step `notify: webhook:NAME`: a good block
+loads, and each bad value stops start-up naming its key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from guards.config import PolicyError, parse_policy
+
+SECRET_ENV = "NIGHTSHIFT_TEST_HOOK_SECRET"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SECRET_ENV, "s3cret")
+    monkeypatch.delenv("NIGHTSHIFT_TEST_UNSET", raising=False)
+    monkeypatch.setenv("NIGHTSHIFT_TEST_EMPTY", "")
+
+
+def with_hooks(hooks: Any, *steps: str) -> dict[str, Any]:
+    return {
+        "webhooks": hooks,
+        "oncall": {
+            "rotations": [{"name": "primary", "users": ["U01"]}],
+            "escalation": [{"notify": "rotation:primary"}]
+            + [{"notify": s, "after": "5m"} for s in steps],
+        },
+    }
+
+
+def refusal(data: dict[str, Any]) -> str:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(data)
+    return str(info.value)
+
+
+def test_a_good_block_loads():
+    policy = parse_policy(
+        with_hooks(
+            {
+                "pagerduty": {"url": "https://events.example/hook", "secret_env": SECRET_ENV},
+                "ntfy": {"url": "http://127.0.0.1:8080/topic", "timeout": "3s"},
+            },
+            "webhook:pagerduty",
+            "webhook:ntfy",
+        )
+    )
+    pd, ntfy = policy.webhooks["pagerduty"], policy.webhooks["ntfy"]
+    assert (pd.url, pd.timeout, pd.secret()) == ("https://events.example/hook", 10, "s3cret")
+    assert (ntfy.timeout, ntfy.secret_env, ntfy.secret()) == (3, None, None)
+    assert [s.notify for s in policy.oncall.escalation][1:] == ["webhook:pagerduty", "webhook:ntfy"]
+    assert "s3cret" not in policy.model_dump_json()  # the secret never sits in the policy
+
+
+@pytest.mark.parametrize(
+    ("hook", "said"),
+    [
+        ({}, "webhooks.pd.url: Field required"),
+        ({"url": "ftp://files.example/x"}, "webhooks.pd.url: 'ftp://files.example/x': a webhook"),
+        ({"url": "https:///path"}, "webhooks.pd.url: 'https:///path': the url names no host"),
+        ({"url": "example.com/hook"}, "webhooks.pd.url: 'example.com/hook': a webhook url is"),
+        ({"url": "https://x.example:99999/"}, "webhooks.pd.url: 'https://x.example:99999/'"),
+        ({"url": "https://u:p@x.example/"}, "webhooks.pd.url: a webhook url carries no user"),
+        ({"url": "https://x.example/a b"}, "webhooks.pd.url: 'https://x.example/a b': write"),
+        (
+            {"url": "https://x.example/", "secret_env": "NIGHTSHIFT_TEST_UNSET"},
+            "webhooks.pd.secret_env: the environment variable NIGHTSHIFT_TEST_UNSET is not set",
+        ),
+        (
+            {"url": "https://x.example/", "secret_env": "NIGHTSHIFT_TEST_EMPTY"},
+            "webhooks.pd.secret_env: the environment variable NIGHTSHIFT_TEST_EMPTY is empty",
+        ),
+        (
+            {"url": "https://x.example/", "secret_env": "hunter2 is my secret"},
+            "webhooks.pd.secret_env: 'hunter2 is my secret': secret_env is the NAME",
+        ),
+        ({"url": "https://x.example/", "secrt": "X"}, "webhooks.pd.secrt: unknown key (did you"),
+        ({"url": "https://x.example/", "timeout": "2m"}, "webhooks.pd.timeout: 120s is too long"),
+        ({"url": "https://x.example/", "timeout": "0s"}, "webhooks.pd.timeout: '0s' is out of"),
+        ({"url": 5}, "webhooks.pd.url: Input should be a valid string"),
+    ],
+)
+def test_each_bad_value_is_refused_naming_its_key(hook: dict[str, Any], said: str):
+    assert said in refusal(with_hooks({"pd": hook}))
+
+
+def test_a_step_naming_an_undefined_webhook_lists_the_known_ones():
+    hooks = {"pagerduty": {"url": "https://x.example/"}, "ntfy": {"url": "https://y.example/"}}
+    said = refusal(with_hooks(hooks, "webhook:pagerdty"))
+    assert (
+        "oncall.escalation.1.notify: unknown webhook 'pagerdty'; webhooks are ntfy, pagerduty"
+        in (said)
+    )
+    none = refusal(with_hooks({}, "webhook:pagerduty"))
+    assert "oncall.escalation.1.notify: unknown webhook 'pagerduty'; define it under webhooks:" in (
+        none
+    )
+
+
+def test_an_undefined_webhook_is_named_beside_another_sections_mistake():
+    data = with_hooks({}, "webhook:pager")
+    data["budgets"] = 5
+    said = refusal(data)
+    assert "budgets: a mapping of keys" in said
+    assert "oncall.escalation.1.notify: unknown webhook 'pager'" in said
+
+
+@pytest.mark.parametrize("name", ["", "a b", "-x", "x" * 65, "<!channel>", "pagér"])
+def test_a_webhook_name_is_one_plain_word(name: str):
+    said = refusal(with_hooks({name: {"url": "https://x.example/"}}))
+    assert "a webhook's name is one word" in said
+    step = refusal(with_hooks({}, f"webhook:{name}"))
+    assert "oncall.escalation.1.notify" in step
+
+
+def test_a_step_kind_that_does_not_exist_names_the_webhook_kind_too():
+    said = refusal(with_hooks({}, "hook:pager"))
+    assert "notify is rotation:NAME, user:ID, webhook:NAME or channel" in said
+
+
+def test_webhooks_must_be_a_mapping_of_names():
+    assert "webhooks: " in refusal({"webhooks": ["https://x.example/"]})
