@@ -150,6 +150,7 @@ class Nightshift:
         from bot.retention import Retention
         from bot.slack import transport_components
         from bot.storage_notice import StorageNotice
+        from bot.webhooks import WebhookSender
 
         # Refuses a runaway job (PolicyError, naming it) before anything starts.
         jobs = JobRunner(
@@ -170,6 +171,7 @@ class Nightshift:
             jobs,
             DigestPoster(),
             Retention(),  # old events, outbox rows, validation items...: in small chunks
+            WebhookSender(),  # escalation steps that page by HTTP (webhook_deliveries rows)
         ]
 
     async def start(self) -> None:

@@ -255,6 +255,8 @@ async def escalate_as(ctx: Context, alert_id: int, *, at_step: int | None = None
             " says why); the chain goes on to its next step."
         )
     target = "the channel" if who == "channel" else f"<@{who}>"
+    if who.startswith("webhook:"):  # a step that pages by HTTP (bot.webhooks)
+        target = f"webhook {who[8:]}"
     return f"Escalated #{alert_id}: notified {target}."
 
 

@@ -38,6 +38,7 @@ from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
 from bot.people import departed
+from bot.webhooks_rows import enqueue_resolves
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.ledger import Ledger
@@ -170,7 +171,8 @@ class AlertMessages:
                 chain.describe(r[2]) if chain.steps else "",
                 r[3],
                 note="withdrawn" if r[4] is not None else "folded" if r[5] else None,
-                nobody=r[0] is None and r[6] != "channel",
+                nobody=r[0] is None and r[6] != "channel" and not r[6].startswith("webhook:"),
+                webhook=r[6][8:] if r[6].startswith("webhook:") else None,
             )
             for r in rows
         ]
@@ -267,6 +269,7 @@ class AlertMessages:
         """
         if alert.state != "open":
             withdraw_pages(tx, alert, now)
+            enqueue_resolves(tx, alert, now)  # the webhooks it paged close their incident
         refresh_folds_of(self, tx, alert, now)
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"

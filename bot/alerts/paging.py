@@ -6,7 +6,8 @@
 acknowledged nor silenced carries its next step (``esc_step``) and when it is due
 (``esc_at``). Taking a step records an ``escalations`` row, DMs the person the step
 names (on-call of a rotation, or a user) or, for a ``channel`` step, nudges the
-alert's thread with a broadcast reply, then arms the step after it.
+alert's thread with a broadcast reply, then arms the step after it. A ``webhook:NAME``
+step writes a trigger for that webhook (:mod:`bot.webhooks`) and says so in the thread.
 
 Steps keep the chain's own times: one taken a little late (a tick) does not push the
 next back. One taken more than :data:`LATE` after it fell due (Nightshift was down)
@@ -33,6 +34,7 @@ from bot.alerts.model import Alert
 from bot.alerts.outage import OutageHolds
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
+from bot.webhooks_rows import enqueue_trigger
 from guards.config import EscalationStep
 from guards.store import Tx
 
@@ -219,7 +221,8 @@ class AlertPaging(OutageHolds):
         following = self.chain.following(position, entry=self.chain.entry(alert.tier) or 0)
         # a step with nobody to page (everyone in its rotation left the workspace): the
         # chain does not wait for nobody, but a round's repeat still waits its time
-        nobody = (target is None and step.notify != "channel") or again
+        webhook = step.notify[8:] if step.notify.startswith("webhook:") else None
+        nobody = (target is None and step.notify != "channel" and webhook is None) or again
         next_step, next_at = (None, None)
         if following is not None:
             # Steps keep the chain's own times: a step that fired late (a tick, a restart)
@@ -272,6 +275,8 @@ class AlertPaging(OutageHolds):
                     ref=f"alert:{alert.id}:dm:{esc_id}",
                     urgent=urgent,
                 )
+        elif webhook is not None:
+            self._page_webhook(tx, alert, webhook, esc_id=esc_id, position=position, now=now)
         elif nobody:
             if alert.posted_at is not None and alert.channel is not None:
                 which = self.chain.describe(position)
@@ -300,7 +305,26 @@ class AlertPaging(OutageHolds):
                 channel=alert.channel,
             )
         self.touch(tx, alert, now, urgent=manual_by is not None)
+        if webhook is not None:
+            return step.notify
         return target or ("nobody" if nobody else "channel")
+
+    def _page_webhook(
+        self, tx: Tx, alert: Alert, webhook: str, *, esc_id: int, position: int, now: float
+    ) -> None:
+        """A webhook step: its trigger row (sent after the commit), said in the thread."""
+        which = self.chain.describe(position)
+        delivery = enqueue_trigger(
+            tx, alert, webhook=webhook, escalation_id=esc_id, step=which, at=now
+        )
+        if alert.posted_at is not None and alert.channel is not None:
+            enqueue_thread_reply(
+                tx,
+                parent=alert.post_ref,
+                text=f"📟 {which[0].upper()}{which[1:]}: paged webhook {webhook}"
+                f" (delivery {delivery}); acknowledging the alert resolves it there.",
+                channel=alert.channel,
+            )
 
 
 def clock_stepped(tx: Tx, seconds: float) -> None:

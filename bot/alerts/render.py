@@ -93,6 +93,7 @@ class Paged:
     manual_by: str | None = None
     note: str | None = None  # "withdrawn": never sent; "folded": sent in a storm summary
     nobody: bool = False  # a step that named people and paged none (its thread says why)
+    webhook: str | None = None  # a step that paged a webhook (bot.webhooks): its name
 
 
 def title(alert: Alert) -> str:
@@ -245,6 +246,7 @@ def alert_message(
         pages = []
         for p in paged:
             who = f"<@{p.user}>" if p.user else "nobody" if p.nobody else "the channel"
+            who = f"webhook {p.webhook}" if p.webhook else who
             early = f" (Escalate now by <@{p.manual_by}>)" if p.manual_by else ""
             note = {"withdrawn": " (withdrawn unsent)", "folded": " (in a storm summary)"}.get(
                 p.note or "", ""

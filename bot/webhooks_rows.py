@@ -1,0 +1,128 @@
+"""Webhook deliveries as rows: what an escalation step and the end of paging write.
+
+A webhook step (``notify: webhook:NAME``) writes a **trigger** row in the transaction
+that takes the step (:func:`enqueue_trigger`); an alert whose paging ends (acknowledged,
+silenced or resolved: :meth:`bot.alerts.messages.AlertMessages.update_pages`) writes
+one **resolve** row per webhook that got a trigger for it since its last resolve
+(:func:`enqueue_resolves`). The rows are delivered after the commit by
+:class:`bot.webhooks.WebhookSender`; the body is fixed here, so every try sends the
+same bytes. The body (see the README, "Webhook steps")::
+
+    {"event": "trigger", "dedup_key": "nightshift-alert-42", "alert_id": 42,
+     "kind": "breaker_opened_spend", "tier": "P0", "scope": "acme/alice/rss-bot",
+     "title": "...", "text": "...", "at": "2026-01-05T03:17:00Z",
+     "step": "step 2 of 3", "webhook": "pagerduty", "state": "open", "by": null}
+
+Example:
+    >>> # enqueue_trigger(tx, alert, webhook="pagerduty", escalation_id=7, step="step 2 of 3")
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.alerts.model import Alert
+from bot.alerts.render import title
+from guards.store import Tx
+
+__all__ = [
+    "DELIVERY_COLUMNS",
+    "body_for",
+    "dedup_key",
+    "enqueue_resolves",
+    "enqueue_trigger",
+    "iso_utc",
+]
+
+DELIVERY_COLUMNS = (
+    "id, webhook, alert_id, event, body, created_at, next_at, attempts, escalation_id"
+)
+# what ended an alert's paging, as a resolve event's ``state`` says it
+_STATES = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolved"}
+
+
+def dedup_key(alert_id: int) -> str:
+    """The key a receiver groups an alert's events by (PagerDuty's ``dedup_key``)."""
+    return f"nightshift-alert-{alert_id}"
+
+
+def iso_utc(at: float) -> str:
+    """``2026-01-05T03:17:00Z``: an instant in UTC, to the second."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _text(alert: Alert, event: str) -> str:
+    """What a phone shows: plain text, no Slack markup."""
+    head = f"{alert.tier} #{alert.id} {title(alert)} on {alert.scope}"
+    times = f"fired {alert.count} times" if alert.count > 1 else "fired once"
+    if event == "trigger":
+        return f"{head}: {times} since {iso_utc(alert.first_at)}, unacknowledged"
+    return f"{head}: {_STATES.get(alert.state, alert.state)}"
+
+
+def body_for(alert: Alert, *, event: str, webhook: str, step: str | None, at: float) -> str:
+    """The JSON body of one event for ``alert`` (compact, keys in a fixed order)."""
+    by = (alert.resolved_by or alert.acked_by) if event == "resolve" else None
+    payload: dict[str, Any] = {
+        "event": event,
+        "dedup_key": dedup_key(alert.id),
+        "alert_id": alert.id,
+        "kind": alert.kind,
+        "tier": alert.tier,
+        "scope": alert.scope,
+        "title": title(alert),
+        "text": _text(alert, event),
+        "at": iso_utc(at),
+        "step": step,
+        "webhook": webhook,
+        "state": "open" if event == "trigger" else _STATES.get(alert.state, alert.state),
+        "by": by,
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def enqueue_trigger(
+    tx: Tx, alert: Alert, *, webhook: str, escalation_id: int, step: str, at: float
+) -> int:
+    """Write the trigger row of a webhook step taken now; returns its id."""
+    body = body_for(alert, event="trigger", webhook=webhook, step=step, at=at)
+    cur = tx.execute(
+        "INSERT INTO webhook_deliveries (webhook, alert_id, event, escalation_id, body,"
+        " created_at, next_at) VALUES (?, ?, 'trigger', ?, ?, ?, ?)",
+        (webhook, alert.id, escalation_id, body, at, at),
+    )
+    _wake_after(tx)
+    return int(cur.lastrowid or 0)
+
+
+def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
+    """Write a resolve row for each webhook that got a trigger for ``alert`` since its
+    last resolve (none twice: an alert acknowledged, then resolved, resolves once).
+    Returns their ids."""
+    rows = tx.all(
+        "SELECT webhook, max(id) FROM webhook_deliveries t WHERE alert_id = ?"
+        " AND event = 'trigger' AND NOT EXISTS (SELECT 1 FROM webhook_deliveries r"
+        "  WHERE r.alert_id = t.alert_id AND r.webhook = t.webhook AND r.event = 'resolve'"
+        "  AND r.id > t.id) GROUP BY webhook ORDER BY webhook",
+        (alert.id,),
+    )
+    made = []
+    for webhook, trigger in rows:
+        body = body_for(alert, event="resolve", webhook=webhook, step=None, at=at)
+        cur = tx.execute(
+            "INSERT INTO webhook_deliveries (webhook, alert_id, event, resolves, body,"
+            " created_at, next_at) VALUES (?, ?, 'resolve', ?, ?, ?, ?)",
+            (webhook, alert.id, trigger, body, at, at),
+        )
+        made.append(int(cur.lastrowid or 0))
+    if made:
+        _wake_after(tx)
+    return made
+
+
+def _wake_after(tx: Tx) -> None:
+    from bot.webhooks import wake_senders  # (the sender imports this module)
+
+    tx.after_commit.append(wake_senders)

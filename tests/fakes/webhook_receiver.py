@@ -1,0 +1,81 @@
+"""A webhook receiver on 127.0.0.1 (a real aiohttp server) that records what it gets.
+
+It answers each request with the next status of :attr:`WebhookReceiver.script` (200
+once the script runs out), with ``Retry-After`` when :attr:`retry_after` is set.
+
+Example:
+    >>> # async def test_x(webhook_receiver):
+    >>> #     webhook_receiver.script = [500, 200]
+    >>> #     ... webhook_receiver.requests[0].json["event"]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+__all__ = ["Received", "WebhookReceiver", "webhook_receiver"]
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.body)
+        return value
+
+
+@dataclass
+class WebhookReceiver:
+    script: list[int] = field(default_factory=list)
+    retry_after: str | None = None
+    requests: list[Received] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> WebhookReceiver:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Received(request.path, dict(request.headers), body))
+        status = self.script.pop(0) if self.script else 200
+        headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
+        return web.Response(status=status, text="" if status == 200 else "nope", headers=headers)
+
+    def events(self) -> list[str]:
+        return [r.json["event"] for r in self.requests]
+
+
+@pytest.fixture
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    """A running receiver; stopped when the test ends."""
+    receiver = await WebhookReceiver().start()
+    yield receiver
+    await receiver.stop()

@@ -1,0 +1,114 @@
+"""One webhook request's parts: the signature, what an answer means, the backoff, and a
+SIGHUP that adds or breaks a webhook (checked as at start-up)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.reload import check_reload
+from bot.webhooks_send import (
+    GIVE_UP_SECONDS,
+    Refused,
+    Sent,
+    TryAgain,
+    backoff,
+    outcome,
+    retry_after,
+    sign,
+)
+from guards.config import load_policy
+
+NOW = 1_767_225_600.0
+
+
+def test_the_signature_is_an_hmac_of_version_timestamp_and_body():
+    body = b'{"event":"trigger","alert_id":1}'
+    expected = hmac.new(b"k", b"v1:1767225600:" + body, hashlib.sha256).hexdigest()
+    assert sign("k", timestamp=1767225600, body=body) == f"v1={expected}"
+    assert sign("k", timestamp=1767225601, body=body) != f"v1={expected}"  # the time counts
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (200, Sent),
+        (202, Sent),
+        (204, Sent),
+        (500, TryAgain),
+        (502, TryAgain),
+        (503, TryAgain),
+        (408, TryAgain),
+        (429, TryAgain),
+        (400, Refused),
+        (401, Refused),
+        (404, Refused),
+        (301, Refused),  # redirects are not followed: said as what they are
+    ],
+)
+def test_what_an_answer_means(status: int, kind: type):
+    assert isinstance(outcome(status, httpx.Headers(), "", now=NOW), kind)
+
+
+def test_an_error_answer_is_said_with_its_status_and_a_short_body():
+    said = outcome(400, httpx.Headers(), "bad\n  routing key " + "x" * 500, now=NOW)
+    assert isinstance(said, Refused)
+    assert said.error.startswith("HTTP 400: bad routing key xx")
+    assert len(said.error) < 230
+
+
+def test_retry_after_in_seconds_or_as_a_date_capped():
+    assert retry_after("30", now=NOW) == 30
+    when = format_datetime(datetime.fromtimestamp(NOW + 90, UTC), usegmt=True)
+    assert retry_after(when, now=NOW) == 90
+    assert retry_after("999999", now=NOW) == GIVE_UP_SECONDS
+    assert retry_after("-5", now=NOW) == 0
+    assert retry_after("soon", now=NOW) is None
+    assert retry_after(None, now=NOW) is None
+    got = outcome(429, httpx.Headers({"Retry-After": "42"}), "", now=NOW)
+    assert isinstance(got, TryAgain) and got.after == 42
+
+
+def test_the_backoff_doubles_up_to_five_minutes():
+    assert [backoff(n) for n in range(1, 8)] == [10, 20, 40, 80, 160, 300, 300]
+
+
+HOOKED = (
+    "webhooks:\n  pager: {url: 'https://x.example/hook', secret_env: NIGHTSHIFT_TEST_RELOAD}\n"
+    "oncall:\n  rotations:\n    - {name: primary, users: [U01]}\n"
+    "  escalation:\n    - {notify: 'rotation:primary'}\n"
+    "    - {notify: 'webhook:pager', after: 5m}\n"
+)
+
+
+def test_a_sighup_applies_a_webhook_and_refuses_one_whose_secret_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    config = tmp_path / "nightshift.yml"
+    config.write_text("oncall:\n  rotations:\n    - {name: primary, users: [U01]}\n")
+    current = load_policy(config)
+    monkeypatch.setenv("NIGHTSHIFT_TEST_RELOAD", "s3cret")
+    config.write_text(HOOKED)
+    snapshot = check_reload(str(config), current, had_file=True)
+    assert snapshot is not None
+    os.unlink(snapshot)
+    assert "changed (oncall, webhooks)" in caplog.text
+    monkeypatch.delenv("NIGHTSHIFT_TEST_RELOAD")
+    caplog.clear()
+    assert check_reload(str(config), current, had_file=True) is None
+    assert "webhooks.pager.secret_env: the environment variable NIGHTSHIFT_TEST_RELOAD" in (
+        caplog.text
+    )
+    assert "still running on the policy it last applied" in caplog.text
+    config.write_text(HOOKED.replace("webhook:pager", "webhook:pagr"))
+    monkeypatch.setenv("NIGHTSHIFT_TEST_RELOAD", "s3cret")
+    caplog.clear()
+    assert check_reload(str(config), current, had_file=True) is None
+    assert "oncall.escalation.1.notify: unknown webhook 'pagr'; webhooks are pager" in caplog.text
