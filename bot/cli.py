@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="refuse it after this long: 30s, 5m, 2h, 1d, 2w (default: it never expires)",
     )
+    create.add_argument(
+        "--operator",
+        action="store_true",
+        help="an operator's token: lists, acknowledges and silences the scope's alerts over"
+        " HTTP (/v1/alerts, /v1/silences); it reserves nothing (default: an agent's token)",
+    )
     token.add_parser("list", parents=[common], help="list tokens")
     revoke = token.add_parser("revoke", parents=[common], help="revoke a token")
     revoke.add_argument("id", help="the token's id (tok_..., see token list), or the whole token")

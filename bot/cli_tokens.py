@@ -1,7 +1,11 @@
-"""``nightshift token create | list | revoke``: the agents' API tokens, audited as ``cli:<login>``.
+"""``nightshift token create | list | revoke``: the API tokens, audited as ``cli:<login>``.
+
+An agent's token reserves and reports; an operator's (``--operator``) lists,
+acknowledges and silences its scope's alerts (:mod:`guards.tokens`).
 
 Example:
     >>> # nightshift token create acme/alice/rss-bot --label "rss bot"
+    >>> # nightshift token create acme/alice --operator --label "deploy script"
     >>> # nightshift token create acme/contractor --expires-in 30d
     >>> # nightshift token revoke tok_3f2a...
 """
@@ -50,12 +54,18 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
                 label=args.label,
                 actor=cli_actor(),
                 expires_in=args.expires_in,
+                operator=args.operator,
             )
         )
     finally:
         await store.close()
     where = f"{settings.db} (a new database)" if new else settings.db
     print(f"created {token.id} for {token.scope} in {where};")
+    if token.operator:  # said before the token: its last word stays the token
+        print(
+            "an operator token: it lists, acknowledges and silences the alerts of"
+            f" {token.scope} and below (/v1/alerts, /v1/silences); it reserves nothing;"
+        )
     if args.expires_in is not None:  # said before the token: its last word stays the token
         print(
             f"it expires at {_utc(token.expires_at)} UTC (in {in_words(args.expires_in)}):"
@@ -72,7 +82,7 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     store = await Store.open(settings.db)
     try:
         rows = await store.fetch(
-            "SELECT id, scope, label, created_at, revoked_at, expires_at FROM tokens"
+            "SELECT id, scope, label, created_at, revoked_at, expires_at, operator FROM tokens"
             " ORDER BY created_at"
         )
     finally:
@@ -82,7 +92,8 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     now = time.time()
     print(
-        f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'expires (UTC)':<20} {'state':<8} label"
+        f"{'id':<18} {'scope':<40} {'created (UTC)':<20} {'expires (UTC)':<20} {'state':<8}"
+        f" {'kind':<8} label"
     )
     for r in rows:
         created = _utc(r["created_at"])
@@ -94,7 +105,11 @@ async def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
         else:
             state = "active"
         label = printable(r["label"] or "")  # an escape or a newline shows as such
-        print(f"{r['id']:<18} {r['scope']:<40} {created:<20} {expires:<20} {state:<8} {label}")
+        kind = "operator" if r["operator"] else "agent"
+        print(
+            f"{r['id']:<18} {r['scope']:<40} {created:<20} {expires:<20} {state:<8} {kind:<8}"
+            f" {label}"
+        )
     return 0
 
 

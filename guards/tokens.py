@@ -1,8 +1,13 @@
-"""Agent tokens: bound to one node of the hierarchy, stored hashed.
+"""API tokens: bound to one node of the hierarchy, stored hashed.
 
 A token looks like ``ns_<id>_<secret>``; only the SHA-256 of the whole string is kept.
 A token may expire (``expires_at``): from that instant it is refused as a revoked one is,
 in words that say so.
+
+A token is an agent's (reserves, settles, reports) or an operator's (``operator``:
+lists, acknowledges and silences the alerts of its subtree; reserves nothing). Each is
+refused (403) where the other kind is needed: :func:`require_operator`,
+:func:`require_agent`. A runaway agent's token must not silence the alerts about itself.
 
 Example:
     >>> raw = new_token("tok_abc")
@@ -16,8 +21,9 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from guards.errors import AuthError, ScopeForbidden
+from guards.errors import AuthError, GuardError, ScopeForbidden
 from guards.events import ScopeViolation
 from guards.reservation import iso
 from guards.scopes import Scope
@@ -26,6 +32,8 @@ from guards.store import Tx
 __all__ = [
     "LIVE_TOKEN",
     "MISSING_TOKEN",
+    "AgentTokenRequired",
+    "OperatorTokenRequired",
     "Token",
     "authenticate",
     "authorize",
@@ -33,12 +41,17 @@ __all__ = [
     "expired",
     "hash_token",
     "refuse_expired",
+    "require_agent",
+    "require_operator",
     "revoke_token",
 ]
 
-#: a live token's id, scope and expiry (NULL: never), by the hash of its raw bearer string;
-#: one past its expiry is still found here, so that its refusal can say it expired
-LIVE_TOKEN = "SELECT id, scope, expires_at FROM tokens WHERE hash = ? AND revoked_at IS NULL"
+#: a live token's id, scope, expiry (NULL: never) and whether it is an operator's, by the
+#: hash of its raw bearer string; one past its expiry is still found here, so that its
+#: refusal can say it expired
+LIVE_TOKEN = (
+    "SELECT id, scope, expires_at, operator FROM tokens WHERE hash = ? AND revoked_at IS NULL"
+)
 _MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
 _MEMO_MAX = 10_000
 
@@ -49,6 +62,13 @@ class Token:
     scope: str
     #: refused from this instant (POSIX seconds); ``math.inf``: never
     expires_at: float = math.inf
+    #: an operator's token (alerts and silences), not an agent's (reservations)
+    operator: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``operator`` or ``agent``, as ``token list`` shows it."""
+        return "operator" if self.operator else "agent"
 
 
 def hash_token(raw: str) -> str:
@@ -66,37 +86,42 @@ def create_token(
     actor: str = "cli",
     label: str | None = None,
     expires_in: int | None = None,
+    operator: bool = False,
 ) -> tuple[Token, str]:
     """Create a token for ``scope``; returns it and the raw secret (shown once).
 
     ``expires_in``: seconds from now (rounded up to a whole second) after which it is
-    refused; None: never. The audit row's detail names the expiry.
+    refused; None: never. ``operator``: an operator's token (alerts and silences, no
+    reservations), else an agent's. The audit row's detail names both.
     """
     node = Scope.parse(scope)
     token_id = "tok_" + secrets.token_hex(6)
     raw = new_token(token_id)
     now = tx.clock.now()
-    if expires_in is None:
-        # (no expires_at column named: `token create` also writes a database one
-        # migration behind, see tests/unit/test_cli_db_files.py)
-        tx.execute(
-            "INSERT INTO tokens (id, scope, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-            (token_id, node.path, hash_token(raw), label, now),
-        )
-        token = Token(token_id, node.path)
-    else:
-        token = Token(token_id, node.path, float(math.ceil(now) + expires_in))
-        tx.execute(
-            "INSERT INTO tokens (id, scope, hash, label, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (token_id, node.path, hash_token(raw), label, now, token.expires_at),
-        )
+    expires = math.inf if expires_in is None else float(math.ceil(now) + expires_in)
+    token = Token(token_id, node.path, expires, operator)
+    # Only the columns a new token needs are named: `token create` also writes a database
+    # some migrations behind (an agent's token that never expires names none of them; see
+    # tests/unit/test_cli_db_files.py). The names are constants, never input.
+    columns = ["id", "scope", "hash", "label", "created_at"]
+    values: list[object] = [token_id, node.path, hash_token(raw), label, now]
+    if expires_in is not None:
+        columns.append("expires_at")
+        values.append(token.expires_at)
+    if operator:
+        columns.append("operator")
+        values.append(1)
+    tx.execute(
+        f"INSERT INTO tokens ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",
+        values,
+    )
+    lasts = "never expires" if expires_in is None else f"expires {iso(token.expires_at)}"
     tx.audit(
         actor=actor,
         action="token.create",
         target=node.path,
         after=token_id,
-        detail="never expires" if expires_in is None else f"expires {iso(token.expires_at)}",
+        detail=f"operator token, {lasts}" if operator else lasts,
     )
     return token, raw
 
@@ -147,7 +172,8 @@ def authenticate(tx: Tx, raw: str | None, *, expired_ok: bool = False) -> Token:
             )
         if len(known) >= _MEMO_MAX:
             known.clear()
-        token = known[raw] = Token(row[0], row[1], math.inf if row[2] is None else row[2])
+        expires = math.inf if row[2] is None else row[2]
+        token = known[raw] = Token(row[0], row[1], expires, bool(row[3]))
     if not expired_ok and tx.clock.now() >= token.expires_at:
         raise AuthError(expired(token))
     return token
@@ -204,3 +230,56 @@ def authorize(
         )
     )
     raise ScopeForbidden(scope=named or scope.path, token_scope=token.scope, why=why)
+
+
+class OperatorTokenRequired(GuardError):
+    """An agent's token on an operator's endpoint (alerts, silences): 403."""
+
+    status = 403
+    code = "operator_token_required"
+
+    def __init__(self, token: Token, *, what: str) -> None:
+        super().__init__(
+            f"{what} takes an operator token; token {token.id} is an agent's (an agent must"
+            " not silence or acknowledge the alerts about itself). Create one with"
+            f" `nightshift token create {token.scope} --operator`"
+        )
+        self.token_id = token.id
+
+    def details(self) -> dict[str, Any]:
+        return {"token_id": self.token_id}
+
+
+class AgentTokenRequired(GuardError):
+    """An operator's token on an agent's endpoint (reservations): 403."""
+
+    status = 403
+    code = "agent_token_required"
+
+    def __init__(self, token: Token, *, what: str) -> None:
+        super().__init__(
+            f"{what} takes an agent's token; token {token.id} is an operator's (it lists,"
+            " acknowledges and silences alerts, and spends nothing). Give the agent its own:"
+            f" `nightshift token create {token.scope}`"
+        )
+        self.token_id = token.id
+
+    def details(self) -> dict[str, Any]:
+        return {"token_id": self.token_id}
+
+
+def require_operator(token: Token, *, what: str) -> Token:
+    """``token`` when it is an operator's; else :class:`OperatorTokenRequired`.
+
+    ``what`` starts the refusal: ``POST /v1/silences``.
+    """
+    if not token.operator:
+        raise OperatorTokenRequired(token, what=what)
+    return token
+
+
+def require_agent(token: Token, *, what: str) -> Token:
+    """``token`` when it is an agent's; else :class:`AgentTokenRequired`."""
+    if token.operator:
+        raise AgentTokenRequired(token, what=what)
+    return token
