@@ -39,7 +39,7 @@ from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
 from guards.reservation import Outcome
 from guards.scopes import Scope, ScopeError
-from guards.tokens import authenticate, authorize
+from guards.tokens import Token, authenticate, authorize, require_agent
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -59,6 +59,8 @@ FEATURE_ROUTES: list[str] = [
     "bot.api_breakers",
     "bot.api_heartbeats",
     "bot.api_validation",
+    "bot.api_alerts",
+    "bot.api_silences",
 ]
 
 
@@ -261,8 +263,17 @@ async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, Reservat
     )
     raw = bearer(request)
     return await ns.store.write(
-        lambda tx: ns.ledger.reserve(tx, token=authenticate(tx, raw), req=req)
+        lambda tx: ns.ledger.reserve(
+            tx, token=_agent(authenticate(tx, raw), "POST /v1/reservations"), req=req
+        )
     )
+
+
+def _agent(token: Token, what: str) -> Token:
+    """An agent's token: an operator's (``token create --operator``) acts on alerts and
+    silences and spends nothing (403 agent_token_required), so a deploy script's token
+    cannot run up a bill and an agent's cannot silence its own alerts."""
+    return require_agent(token, what=what)
 
 
 @routes.post("/v1/reservations/{id}/settle")
@@ -282,7 +293,10 @@ async def settle_reservation(request: web.Request) -> web.Response:
     res_id = request.match_info["id"]
     answer = await ns.store.write(  # (an expired token ends the calls it reserved before)
         lambda tx: ns.ledger.settle(
-            tx, token=authenticate(tx, raw, expired_ok=True), res_id=res_id, req=req
+            tx,
+            token=_agent(authenticate(tx, raw, expired_ok=True), "a settle"),
+            res_id=res_id,
+            req=req,
         )
     )
     return json_answer(answer)
@@ -296,7 +310,7 @@ async def release_reservation(request: web.Request) -> web.Response:
     await read_no_body(request, what="a release")
     answer = await ns.store.write(
         lambda tx: ns.ledger.release(
-            tx, token=authenticate(tx, raw, expired_ok=True), res_id=res_id
+            tx, token=_agent(authenticate(tx, raw, expired_ok=True), "a release"), res_id=res_id
         )
     )
     return json_answer(answer)

@@ -30,7 +30,7 @@ from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_oncall import cmd_status as cmd_status
 from bot.commands_silence import span_text, why_text
-from bot.escape import slack_text
+from bot.escape import member_or_name, slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
 from bot.responders import engine_of as engine_of
 from bot.responders import local_time
@@ -265,10 +265,10 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     tz = engine.tz
     shown_silences = [
         f"🔕 {ops.SilenceTarget(fp, scope, kind=kind).matches} until {local_time(until, ctx)}"
-        f" (by <@{by}>){why_text(reason)}"
+        f" (by {member_or_name(by)}){why_text(reason)}"
         if starts is None or starts <= now
         else f"Booked: 🔕 {ops.SilenceTarget(fp, scope, kind=kind).matches}"
-        f" {span_text(starts, until, tz, now)} (by <@{by}>){why_text(reason)}"
+        f" {span_text(starts, until, tz, now)} (by {member_or_name(by)}){why_text(reason)}"
         for _, fp, scope, kind, by, until, starts, reason in silences[:MAX_SILENCES]
     ]
     if len(silences) > MAX_SILENCES:
@@ -298,7 +298,7 @@ async def cmd_ack(ctx: Context, args: list[str]) -> Reply:
     )
     if not new:
         return Reply.text_only(
-            f"#{alert_id} was already acknowledged by <@{alert.acked_by}>"
+            f"#{alert_id} was already acknowledged by {member_or_name(alert.acked_by or '')}"
             f" at {local_time(alert.acked_at or 0, ctx)}."
         )
     return Reply.text_only(

@@ -65,8 +65,13 @@ __all__ = [
 ]
 
 
-def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Alert, bool]:
-    """Acknowledge: the chain stops and MTTA is recorded. Returns (alert, newly acked)."""
+def ack(
+    engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, note: str | None = None
+) -> tuple[Alert, bool]:
+    """Acknowledge: the chain stops and MTTA is recorded. Returns (alert, newly acked).
+
+    ``note`` (``POST /v1/alerts/{id}/ack``'s) is kept in the audit row's detail.
+    """
     now = tx.clock.now()
     alert = engine.get(tx, alert_id)
     if alert.resolved_at is not None:
@@ -77,7 +82,9 @@ def ack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str) -> tuple[Aler
         "UPDATE alerts SET acked_at = ?, acked_by = ?, esc_at = NULL WHERE id = ?",
         (now, actor, alert_id),
     )
-    tx.audit(actor=actor, action="alert.ack", target=f"#{alert_id} {alert.fingerprint}")
+    tx.audit(
+        actor=actor, action="alert.ack", target=f"#{alert_id} {alert.fingerprint}", detail=note
+    )
     alert = engine.get(tx, alert_id)
     engine.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
     engine.touch(tx, alert, now, urgent=True)

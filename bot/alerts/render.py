@@ -28,7 +28,7 @@ from bot.alerts.model import Alert, tagged
 from bot.alerts.render_summary import summary
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import actions, button, context, header, section
-from bot.escape import slack_text
+from bot.escape import member_or_name, slack_text
 from guards.money import format_usd
 
 __all__ = [
@@ -140,7 +140,10 @@ def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | Non
         if silenced is None:
             return "🔕 silenced; firings are still counted"
         at, until = clock_time(silenced.at, tz, now=now), clock_time(silenced.until, tz, now=now)
-        return f"🔕 silenced by <@{silenced.by}> at {at} until {until}; firings are still counted"
+        return (
+            f"🔕 silenced by {member_or_name(silenced.by)} at {at} until {until};"
+            " firings are still counted"
+        )
     return _ack_line(alert, tz, now)
 
 
@@ -149,7 +152,7 @@ def _ack_line(alert: Alert, tz: ZoneInfo, now: float) -> str | None:
         return None
     at = clock_time(alert.acked_at, tz, now=now)
     mtta = f" ({duration(alert.mtta or 0)} after it fired)"
-    return f"👀 acknowledged by <@{alert.acked_by}> at {at}{mtta}"
+    return f"👀 acknowledged by {member_or_name(alert.acked_by or '')} at {at}{mtta}"
 
 
 def trial_request_value(scope: str, requested_at: float) -> str:
@@ -334,7 +337,7 @@ def alert_line(alert: Alert, *, now: float, ran_out: bool = False) -> str:
     count = f" ×{alert.count}" if alert.count > 1 else ""
     state = {
         "silenced": " · 🔕 silenced",
-        "acked": f" · 👀 acked by <@{alert.acked_by}>",
+        "acked": f" · 👀 acked by {member_or_name(alert.acked_by or '')}",
         "resolved": " · ✅ resolved",
     }.get(alert.state, "")
     folded = " · in a storm summary" if alert.folded_into and alert.posted_at is None else ""

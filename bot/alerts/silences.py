@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.engine import AlertEngine
@@ -19,10 +20,19 @@ from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.render_time import duration
 from bot.alerts.targets import SilenceTarget, silence_target
-from guards.errors import InvalidInput
+from guards.errors import InvalidInput, NotFound
 from guards.store import Tx
 
-__all__ = ["LiftedSilence", "SilenceLifted", "SilenceMade", "iso", "lift", "silence"]
+__all__ = [
+    "LiftedSilence",
+    "SilenceLifted",
+    "SilenceMade",
+    "iso",
+    "lift",
+    "lift_one",
+    "silence",
+    "silence_row",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,7 @@ def silence(
     engine: AlertEngine,
     tx: Tx,
     *,
-    target: str,
+    target: str | SilenceTarget,
     seconds: int,
     actor: str,
     unseen_ok: bool = False,
@@ -90,6 +100,8 @@ def silence(
     from now, or from ``starts_at`` when that is later (booked ahead: it holds nothing
     before; the tick silences the open alerts it matches at its start,
     :meth:`AlertEngine.begin_silences`). ``reason``, as typed, is kept with it.
+    ``target`` may come read already (:func:`~bot.alerts.targets.silence_target`): the
+    API checks and narrows it to its token's subtree first (:mod:`bot.api_silences`).
 
     Raises:
         InvalidInput: a target that is none of those, or a duration that is not positive;
@@ -100,7 +112,10 @@ def silence(
     if seconds <= 0:
         raise InvalidInput("duration", "a silence lasts at least a second, e.g. 30m or 2h")
     now = tx.clock.now()
-    what = silence_target(engine, tx, target, known=not unseen_ok)
+    if isinstance(target, SilenceTarget):
+        what = target
+    else:
+        what = silence_target(engine, tx, target, known=not unseen_ok)
     booked = starts_at if starts_at is not None and starts_at > now else None
     start = now if booked is None else booked
     expires = start + seconds
@@ -182,6 +197,55 @@ def lift(
         " OR fingerprint = ?) ORDER BY id",
         (now, kind, where, what.same_as),
     )
+    return _end_all(engine, tx, what, rows, actor=actor, now=now, booked=booked)
+
+
+def silence_row(tx: Tx, silence_id: int) -> tuple[SilenceTarget, bool] | None:
+    """What silence ``silence_id`` holds, and whether it is still on (not lifted nor run
+    out); None: no such silence."""
+    row = tx.one(
+        "SELECT fingerprint, scope, kind, alert_id, ended_at IS NULL AND expires_at > ?"
+        " FROM silences WHERE id = ?",
+        (tx.clock.now(), silence_id),
+    )
+    if row is None:
+        return None
+    return SilenceTarget(row[0], row[1], row[3], kind=row[2]), bool(row[4])
+
+
+def lift_one(engine: AlertEngine, tx: Tx, *, silence_id: int, actor: str) -> SilenceLifted:
+    """End silence ``silence_id`` alone (``DELETE /v1/silences/{id}``: not the others on
+    its target), as :func:`lift` ends those on a target: audited, its open alerts back on
+    their chain; one booked ahead is cancelled. An ended one: nothing is written.
+
+    Raises:
+        NotFound: no such silence.
+    """
+    now = tx.clock.now()
+    found = silence_row(tx, silence_id)
+    if found is None:
+        raise NotFound(f"there is no silence {silence_id}; GET /v1/silences lists them")
+    rows = tx.all(
+        "SELECT id, created_by, expires_at, starts_at FROM silences WHERE ended_at IS NULL"
+        " AND expires_at > ? AND id = ?",
+        (now, silence_id),
+    )
+    return _end_all(engine, tx, found[0], rows, actor=actor, now=now, booked=True)
+
+
+def _end_all(
+    engine: AlertEngine,
+    tx: Tx,
+    what: SilenceTarget,
+    rows: list[Any],
+    *,
+    actor: str,
+    now: float,
+    booked: bool,
+) -> SilenceLifted:
+    """End the silences of ``rows`` (id, created_by, expires_at, starts_at) on ``what``:
+    what :func:`lift` and :func:`lift_one` share."""
+    kind, where = what.alert_kind, what.where
     lifted = [LiftedSilence(r[0], r[1], r[2], r[2] - now) for r in rows if (r[3] or 0) <= now]
     cancelled = tuple(
         LiftedSilence(r[0], r[1], r[2], r[2] - r[3], r[3])
