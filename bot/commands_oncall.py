@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.alerts.escalation import Chain
@@ -98,12 +99,22 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     chain = engine.chain
     if chain.steps:
         steps = " → ".join(
-            f"{s.notify}" + (f" after {duration(s.after)}" if s.after else "") for s in chain.steps
+            _step(s.notify, engine.policy) + (f" after {duration(s.after)}" if s.after else "")
+            for s in chain.steps
         )
         repeat = f"; repeats {chain.repeat}×" if chain.repeat else ""
         lines.append(f"Escalation: {steps}{repeat}")
     text = f"*On call* ({tz.key})\n" + "\n".join(lines)
     return Reply(text=text, blocks=[header("On call"), section("\n".join(lines)), context(tz.key)])
+
+
+def _step(notify: str, policy: Policy) -> str:
+    """A step as the chain line shows it: ``webhook pager (events.example)`` for a webhook
+    (its host only: a url's path may hold a receiver's key), else as the policy writes it."""
+    hook = policy.webhooks.get(notify[8:]) if notify.startswith("webhook:") else None
+    if hook is None:
+        return notify
+    return f"webhook {notify[8:]} ({urlsplit(hook.url).hostname})"
 
 
 def _booked_lines(overrides: list[Override], tz: ZoneInfo, now: float) -> list[str]:

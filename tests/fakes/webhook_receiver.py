@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ class Received:
 class WebhookReceiver:
     script: list[int] = field(default_factory=list)
     retry_after: str | None = None
+    delay: float = 0.0  # seconds each answer takes (a slow receiver)
     requests: list[Received] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -65,6 +68,9 @@ class WebhookReceiver:
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.requests.append(Received(request.path, dict(request.headers), body))
+        self.arrived.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         status = self.script.pop(0) if self.script else 200
         headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
         return web.Response(status=status, text="" if status == 200 else "nope", headers=headers)

@@ -3,13 +3,16 @@ whole app in Slack HTTP mode, a real receiver on 127.0.0.1, time on a ManualCloc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import json
 import re
+import time
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from guards.clock import ManualClock
@@ -265,4 +268,50 @@ async def test_without_webhooks_a_chain_pages_as_before(slack_http):
     assert await deliveries(slack) == []
     assert (
         "nightshift_webhook_deliveries_total{" not in (await slack.app.client.get("/metrics")).text
+    )
+
+
+async def test_a_silence_resolves_it_at_the_webhook(slack_http, webhook_receiver):
+    clock = ManualClock()
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    await spend(slack.app, BOT, micros=2_000_000, key="k1")
+    await slack.app.ns.extras["alerts"].tick()
+    await send(slack)
+    [(alert_id,)] = await slack.app.store.fetch("SELECT id FROM alerts WHERE tier = 'P0'")
+    silenced = await slack.command(f"silence #{alert_id} 1h")
+    assert "ilenced" in silenced["text"], silenced["text"]
+    await send(slack)
+    assert webhook_receiver.events() == ["trigger", "resolve"]
+    assert webhook_receiver.requests[1].json["state"] == "silenced"
+
+
+async def test_a_stop_does_not_wait_for_a_slow_receiver(slack_http, webhook_receiver):
+    clock = ManualClock()
+    webhook_receiver.delay = 30  # longer than the stop may take
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    await spend(slack.app, BOT, micros=2_000_000, key="k1")
+    await slack.app.ns.extras["alerts"].tick()
+    sending = asyncio.create_task(send(slack))
+    await asyncio.wait_for(webhook_receiver.arrived.wait(), 5)  # the request is in flight
+    began = time.monotonic()
+    await slack.app.ns.stop()
+    assert time.monotonic() - began < 4
+    sending.cancel()
+    await asyncio.gather(sending, return_exceptions=True)
+    db = slack.app.ns.settings.db
+    rows = await _rows(db)
+    assert [(r[0], r[1]) for r in rows] == [("pending", 0)]  # sent again after a restart
+
+
+async def _rows(db: Any) -> list[tuple[Any, ...]]:
+    async with aiosqlite.connect(db) as conn:
+        rows = await conn.execute_fetchall("SELECT state, attempts FROM webhook_deliveries")
+        return [tuple(r) for r in rows]
+
+
+async def test_oncall_lists_a_webhook_step_by_name_and_host(slack_http, webhook_receiver):
+    slack = await slack_http(policy(webhook_receiver))
+    said = await slack.command("oncall")
+    assert "Escalation: rotation:primary → webhook pager (127.0.0.1) after 5m" in said["text"], (
+        said["text"]
     )
