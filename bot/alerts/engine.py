@@ -28,7 +28,9 @@ in the same transaction, so an event is handled exactly once even across a crash
   cycles. When the silence ends and the alert still fires, it is
   posted (or updated) and escalated as if new.
 
-:class:`AlertEngine` holds the events, silences and the tick; it builds on
+:class:`AlertEngine` holds the events and the tick; it builds on
+:class:`~bot.alerts.starts.AlertStarts` (an alert's start on its chain, and the silences
+that hold it back), which builds on
 :class:`~bot.alerts.resolution.AlertResolution` (resolving alerts), which builds on
 :class:`~bot.alerts.paging.AlertPaging` (the escalation chain), which builds on
 :class:`~bot.alerts.messages.AlertMessages` (reading alerts, posting and updating
@@ -52,7 +54,7 @@ from typing import Any
 
 from bot.alerts import heartbeats
 from bot.alerts.approver import tell_approver
-from bot.alerts.messages import DEFAULT_CHANNEL, OPEN_ALERTS
+from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.model import (
     AFTER_CALLS,
     AFTER_MICROS,
@@ -61,12 +63,11 @@ from bot.alerts.model import (
     OPENED_KINDS,
     OVERRUN_TOTAL,
     STREAMS,
-    Alert,
     alert_kind,
     fingerprint,
 )
 from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT
-from bot.alerts.resolution import AlertResolution
+from bot.alerts.starts import AlertStarts
 from bot.escape import operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.store import Tx
@@ -82,7 +83,7 @@ _OUTAGE_FACTS = (HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT)
 _PER_AGENT = frozenset({"overrun", "hold_expired", "hold_hanging"})
 
 
-class AlertEngine(AlertResolution):
+class AlertEngine(AlertStarts):
     """Turns events into alerts and drives their timers; stateless beyond the policy."""
 
     # -- events -------------------------------------------------------------------------
@@ -275,51 +276,6 @@ class AlertEngine(AlertResolution):
             self._start(tx, self.get(tx, alert_id), now)
         return alert_id
 
-    def start_chain(self, tx: Tx, alert_id: int, now: float) -> Alert:
-        """Put an open, unsilenced alert whose chain never started on it now, as a new one
-        is (an alert acknowledged while silenced never started it: ``/agent unack``)."""
-        self._start(tx, self.get(tx, alert_id), now)
-        return self.get(tx, alert_id)
-
-    def _start(self, tx: Tx, alert: Alert, now: float) -> None:
-        """Post a P0/P1 (or update its message) and put it on the escalation chain."""
-        if alert.tier == "P2":
-            return
-        posted = alert.posted_at is not None
-        if not posted and (model := self.outage_model(tx, alert.kind, alert.scope)):
-            self.hold(tx, alert, model)  # its model's outage pages for it (inhibit_by_model)
-            return
-        if not posted:
-            self._post(tx, alert, now)
-        entry = self.chain.entry(alert.tier)
-        if entry is None or alert.acked_at is not None or not self._pages(alert):
-            if posted:
-                self.touch(tx, alert, now, urgent=True)
-            return
-        if alert.tier == "P1":
-            delay = self.policy.alerts.p1_escalate_after
-        else:
-            delay = self.chain.steps[entry].after
-        tx.execute(
-            "UPDATE alerts SET esc_step = ?, esc_at = ? WHERE id = ?",
-            (entry, now + delay, alert.id),
-        )
-        paged = self.run_chains(tx, now, alert_id=alert.id)
-        if posted:  # redrawn after the chain ran: it names whom the first step paged now
-            self.touch(tx, self.get(tx, alert.id), now, urgent=True)
-        elif paged:
-            # the post just made already mentions whom the first step paged
-            tx.execute(
-                "UPDATE alerts SET dirty = 0 WHERE id = ? AND posted_at = ?", (alert.id, now)
-            )
-
-    def _pages(self, alert: Alert) -> bool:
-        """Whether the alert runs the escalation chain: not a conversation stopped by its
-        own budget (the cap doing its work), unless the policy asks for that too."""
-        if alert.kind == "budget_exhausted" and alert.facts.get("level") == "conversation":
-            return self.policy.alerts.page_conversation_budgets
-        return True
-
     def _post_held(self, tx: Tx, now: float) -> int:
         """Post and page the agents' alerts a model's outage held back whose breaker is
         still open a minute after the model's closed (:meth:`AlertPaging.held_to_post`).
@@ -334,92 +290,6 @@ class AlertEngine(AlertResolution):
             elif alert.silence_id is None:
                 self._start(tx, alert, now)
         return len(held)
-
-    # -- silences -----------------------------------------------------------------------
-
-    def silence_for(
-        self, tx: Tx, *, kind: str | None, scope: str, now: float
-    ) -> tuple[int, float] | None:
-        """The active silence that holds an alert of ``kind`` at ``scope`` (the one that
-        lasts longest): (id, expires_at), or None.
-
-        A silence holds it when made on its fingerprint, or when its kind (NULL: any;
-        a family such as ``breaker_opened``: its kinds) and its scope (NULL: any; else
-        that scope and below) both match. ``kind`` None asks about a whole scope: only
-        silences without a kind hold it. A silence booked ahead holds nothing before its
-        ``starts_at``.
-        """
-        row = tx.one(
-            "SELECT id, expires_at FROM silences WHERE ended_at IS NULL"
-            " AND COALESCE(starts_at, created_at) <= ?"
-            " AND expires_at > ? AND (fingerprint = ? OR (fingerprint IS NULL"
-            " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
-            " AND (scope IS NULL OR scope = ?"
-            " OR substr(?, 1, length(scope) + 1) = scope || '/')))"
-            " ORDER BY expires_at DESC LIMIT 1",
-            (now, now, fingerprint(kind, scope) if kind else None, kind, kind, scope, scope),
-        )
-        return (row[0], row[1]) if row else None
-
-    def hold_open(self, tx: Tx, silence_id: int, now: float) -> list[int]:
-        """Silence the open alerts that silence ``silence_id`` (active now) matches, as
-        a silence made now does: neither posted nor escalated any more, their messages
-        and pages showing it. Returns their ids."""
-        silenced = []
-        for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
-            alert = Alert.from_row(row)
-            if self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
-                continue
-            tx.execute(
-                "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
-                (silence_id, alert.id),
-            )
-            held = self.get(tx, alert.id)
-            self.update_pages(tx, held, now)  # the pages it sent show it silenced too
-            self.touch(tx, held, now, urgent=True)
-            silenced.append(alert.id)
-        return silenced
-
-    def begin_silences(self, tx: Tx, now: float) -> int:
-        """Silences booked ahead whose start came since the last tick (or while the
-        process was down): each silences the open alerts it matches, once
-        (``started_at``). Returns how many began."""
-        rows = tx.all(
-            "SELECT id FROM silences WHERE ended_at IS NULL AND expires_at > ?"
-            " AND starts_at <= ? AND started_at IS NULL ORDER BY starts_at, id",
-            (now, now),
-        )
-        for (silence_id,) in rows:
-            tx.execute("UPDATE silences SET started_at = ? WHERE id = ?", (now, silence_id))
-            self.hold_open(tx, int(silence_id), now)
-        return len(rows)
-
-    def end_silences(self, tx: Tx, now: float) -> int:
-        """Open alerts whose silence ended: another silence, or back to posting and paging.
-
-        Run by the tick for silences that expired, and at once by a lift (ended_at set).
-        """
-        rows = tx.all(
-            OPEN_ALERTS + " AND silence_id IN (SELECT id FROM silences"
-            " WHERE ended_at IS NOT NULL OR expires_at <= ?)",
-            (now,),
-        )
-        for row in rows:
-            alert = Alert.from_row(row)
-            other = self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now)
-            tx.execute(
-                "UPDATE alerts SET silence_id = ? WHERE id = ?",
-                (other[0] if other else None, alert.id),
-            )
-            if other is None:
-                # pages sent before the silence show it ended; the ones _start sends are new
-                paged = tx.one(
-                    "SELECT COALESCE(MAX(id), 0) FROM escalations WHERE alert_id = ?", (alert.id,)
-                )[0]
-                self._start(tx, self.get(tx, alert.id), now)
-                if paged:
-                    self.update_pages(tx, self.get(tx, alert.id), now, up_to=int(paged))
-        return len(rows)
 
     # -- the tick -----------------------------------------------------------------------
 

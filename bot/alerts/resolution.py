@@ -4,7 +4,7 @@
 budget alert when its limit is raised above the one that was hit or its window turns
 (a new day, week or month), the kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`),
 and kinds with no clearing condition after ``auto_resolve_after`` without a firing (an
-unacknowledged P0 stays until a human acts). :class:`~bot.alerts.engine.AlertEngine`
+unacknowledged P0 stays until a human acts). :class:`~bot.alerts.starts.AlertStarts`
 builds on it.
 
 Example:
