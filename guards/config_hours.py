@@ -15,11 +15,22 @@ Example:
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
-__all__ = ["WEEKDAYS", "Days", "Hours", "day_word", "hours_range", "week_order"]
+from guards.config_types import Section, TimeZone, refuse
+
+__all__ = [
+    "WEEKDAYS",
+    "Days",
+    "Hours",
+    "HoursOf",
+    "QuietHours",
+    "day_word",
+    "hours_range",
+    "week_order",
+]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
@@ -77,3 +88,36 @@ Days = Annotated[
     AfterValidator(_not_empty),
     AfterValidator(week_order),
 ]
+
+
+class HoursOf(Protocol):
+    """What has ``hours`` and ``days`` (a rotation; ``alerts.quiet_hours``)."""
+
+    @property
+    def hours(self) -> list[str] | None: ...
+
+    @property
+    def days(self) -> list[str] | None: ...
+
+
+class QuietHours(Section):
+    """``alerts.quiet_hours``: the hours (and days) in which a P1 pages nobody. It is
+    posted as ever; its escalation waits for the end of the quiet hours, and pages then if
+    nobody has acknowledged it. A P0 pages whatever the hour. ``hours`` and ``days`` read
+    as a rotation's, in ``timezone`` (default: the policy's). One range of hours may be
+    written alone: ``quiet_hours: "22:00-07:00"``."""
+
+    hours: Hours = None
+    days: Days = None
+    timezone: TimeZone | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hours_alone(cls, data: object) -> object:
+        return {"hours": data} if isinstance(data, str | list) else data
+
+    @model_validator(mode="after")
+    def _some_hours(self) -> QuietHours:
+        if self.hours is None:
+            refuse("QuietHours", [(("hours",), "write the quiet hours, e.g. '22:00-07:00'")])
+        return self

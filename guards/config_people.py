@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from guards.config_hours import Days, Hours
+from guards.config_hours import Days, Hours, QuietHours
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
 from guards.config_webhooks import webhook_name
 from guards.scopes import Scope, ScopeError
@@ -90,7 +90,7 @@ class Alerts(Section):
     (the cause pages, not its symptoms), as Alertmanager's inhibit rules do.
     ``hanging_after``: a hold open this long without a settle or release raises
     ``hold_hanging`` (a call stalled on its stream keeps its ceiling from its siblings
-    until its TTL ends); 0 turns it off.
+    until its TTL ends); 0 turns it off. ``quiet_hours``: when a P1 pages nobody.
     """
 
     tiers: dict[str, Tier] = Field(default_factory=dict)
@@ -104,6 +104,7 @@ class Alerts(Section):
     page_conversation_budgets: bool = False
     inhibit_by_model: bool = True
     hanging_after: Seconds = 300  # 0: off
+    quiet_hours: QuietHours | None = None
 
     @field_validator("tiers")
     @classmethod

@@ -45,6 +45,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from guards.config import OnCall, Rotation
+from guards.config_hours import HoursOf
 
 __all__ = [
     "OnCallNow",
@@ -60,6 +61,7 @@ __all__ = [
     "rotation_named",
     "rotation_zone",
     "shift_at",
+    "spans",
     "start_at",
 ]
 
@@ -144,8 +146,9 @@ def _clock_of(text: str) -> tuple[int, int]:
     return int(hour), int(minute)
 
 
-def _windows(rotation: Rotation, zone: ZoneInfo, now: float) -> list[tuple[float, float]]:
-    """The rotation's on-hours spans from the day before ``now`` to a week after, merged."""
+def spans(rotation: HoursOf, zone: ZoneInfo, now: float) -> list[tuple[float, float]]:
+    """The spans of ``rotation``'s hours and days from the day before ``now`` to a week
+    after, merged."""
     today = datetime.fromtimestamp(now, zone).date()
     spans = []
     for offset in range(-1, 9):
@@ -172,7 +175,7 @@ def hours_window(rotation: Rotation, tz: ZoneInfo, now: float) -> tuple[float, f
     if rotation.hours is None and rotation.days is None:
         return None
     return next(
-        (w for w in _windows(rotation, rotation_zone(rotation, tz), now) if w[0] <= now < w[1]),
+        (w for w in spans(rotation, rotation_zone(rotation, tz), now) if w[0] <= now < w[1]),
         None,
     )
 
@@ -188,7 +191,7 @@ def _resumes_at(rotation: Rotation, tz: ZoneInfo, now: float) -> float | None:
     """When ``rotation``'s hours begin again, if it is off hours ``now`` (else None)."""
     if on_hours(rotation, tz, now):
         return None
-    later = [w[0] for w in _windows(rotation, rotation_zone(rotation, tz), now) if w[0] > now]
+    later = [w[0] for w in spans(rotation, rotation_zone(rotation, tz), now) if w[0] > now]
     return min(later, default=None)
 
 

@@ -32,6 +32,7 @@ from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
 from bot.alerts.outage import OutageHolds
+from bot.alerts.quiet import put_off
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
@@ -102,6 +103,8 @@ class AlertPaging(OutageHolds):
         p0 = self._agent_p0(tx, alert)
         if p0 is not None and p0[1]:  # its agent's P0 pages for it: look again soon
             tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now + COVERED_WAIT, alert.id))
+            return 0
+        if put_off(self, tx, alert, now):  # a P1 in the quiet hours: until they end
             return 0
         part_of = None if p0 is None else p0[0]
         self.escalate(tx, self._caught_up(alert, now), now, part_of=part_of)

@@ -1,0 +1,73 @@
+"""Quiet hours (``alerts.quiet_hours``): a P1 falling due at night pages nobody until they end.
+
+The on-call person is woken for a P0, and only for a P0: a P1 (a budget spent, a hold
+hanging, an agent's failures when no money burns) waits for the morning, the way
+PagerDuty's low-urgency incidents wait for support hours. Inside the quiet hours a P1 is
+posted as ever; each step of its chain that falls due is put off to the end of the quiet
+hours, and then taken if nobody has acknowledged it (its message shows the step and the
+new time). The alert's thread says so once per night. *Escalate now* (and
+``/agent escalate``) pages at once: a person asked.
+
+Example:
+    >>> from guards.config_hours import QuietHours
+    >>> quiet = QuietHours.model_validate("22:00-07:00")
+    >>> until = quiet_until(quiet, ZoneInfo("UTC"), 1_767_657_600.0)  # Tue 6 Jan 2026, 00:00
+    >>> datetime.fromtimestamp(until, ZoneInfo("UTC")).strftime("%a %H:%M")
+    'Tue 07:00'
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.alerts.model import Alert
+from bot.alerts.oncall import spans
+from bot.outbox import enqueue_thread_reply
+from guards.config_hours import QuietHours
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.alerts.paging import AlertPaging
+
+__all__ = ["QUIET_UNTIL", "put_off", "quiet_until"]
+
+QUIET_UNTIL = "quiet_until"  # an alert's fact: the end of the quiet hours it was told of
+
+
+def quiet_until(quiet: QuietHours | None, tz: ZoneInfo, now: float) -> float | None:
+    """The end of the quiet hours ``now`` is in (None: none set, or not quiet now),
+    read in the quiet hours' own ``timezone``, else ``tz`` (the policy's)."""
+    if quiet is None:
+        return None
+    zone = ZoneInfo(quiet.timezone) if quiet.timezone else tz
+    return next((end for start, end in spans(quiet, zone, now) if start <= now < end), None)
+
+
+def put_off(paging: AlertPaging, tx: Tx, alert: Alert, now: float) -> bool:
+    """Put off ``alert``'s due step to the end of the quiet hours, when it is a P1 and
+    ``now`` is in them; returns whether it was put off."""
+    if alert.tier != "P1":
+        return False
+    until = quiet_until(paging.policy.alerts.quiet_hours, paging.tz, now)
+    if until is None:
+        return False
+    tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (until, alert.id))
+    if alert.facts.get(QUIET_UNTIL) != until:  # said once for these quiet hours
+        facts = {**alert.facts, QUIET_UNTIL: until}
+        tx.execute("UPDATE alerts SET facts = ? WHERE id = ?", (json.dumps(facts), alert.id))
+        if alert.posted_at is not None and alert.channel is not None:
+            at = datetime.fromtimestamp(until, paging.tz).strftime("%H:%M")
+            enqueue_thread_reply(
+                tx,
+                parent=alert.post_ref,
+                text=(
+                    f"🌙 Quiet hours: a P1 pages nobody before {at} (`alerts.quiet_hours`);"
+                    " it pages then if nobody has acknowledged it. *Escalate now* pages at once."
+                ),
+                channel=alert.channel,
+            )
+    paging.touch(tx, paging.get(tx, alert.id), now)
+    return True
