@@ -239,6 +239,8 @@ def _unacked_words(ctx: Context, engine: AlertEngine, done: Unacked) -> str:
         pages = "notifies the channel"
     elif done.target is not None:
         pages = f"pages <@{done.target}>"
+    elif step.notify.startswith("webhook:"):
+        pages = f"pages webhook {step.notify[8:]}"
     else:
         pages = "pages nobody (everyone it names left the workspace)"
     describe = engine.chain.describe(alert.esc_step)

@@ -233,6 +233,9 @@ class _Story:
             text, label = f"📟 paged {who} ({which})", f"{who} paged"
         elif notify == "channel":
             text, label = f"📣 told the channel ({step})", "the channel told"
+        elif str(notify).startswith("webhook:"):  # bot.webhooks
+            hook = slack_text(str(notify)[8:], 64)
+            text, label = f"📟 paged webhook {hook} ({step})", f"webhook {hook} paged"
         else:
             text, label = f"⚠️ {which}: paged nobody", "steps paging nobody"
         if manual_by:

@@ -248,6 +248,8 @@ async def test_escalate_now_pages_the_webhook_and_says_so(slack_http, webhook_re
     assert f"Escalated #{alert_id}: notified webhook pager." in reply["text"], reply["text"]
     await send(slack)
     assert webhook_receiver.events() == ["trigger"]
+    story = await slack.command(f"alert {alert_id}")
+    assert "📟 paged webhook pager (step 2 of 2) — Escalate now by" in story["text"], story["text"]
 
 
 async def test_without_webhooks_a_chain_pages_as_before(slack_http):
@@ -315,3 +317,14 @@ async def test_oncall_lists_a_webhook_step_by_name_and_host(slack_http, webhook_
     assert "Escalation: rotation:primary → webhook pager (127.0.0.1) after 5m" in said["text"], (
         said["text"]
     )
+
+
+async def test_unack_says_the_webhook_step_comes_next(slack_http, webhook_receiver):
+    clock = ManualClock()
+    slack = await slack_http(policy(webhook_receiver), clock=clock)
+    await spend(slack.app, BOT, micros=2_000_000, key="k1")
+    await slack.app.ns.extras["alerts"].tick()
+    [(alert_id,)] = await slack.app.store.fetch("SELECT id FROM alerts WHERE tier = 'P0'")
+    await slack.command(f"ack {alert_id}", user="U0ONCALL")
+    reply = await slack.command(f"unack {alert_id}", user="U0ONCALL")
+    assert "step 2 of 2 pages webhook pager at" in reply["text"], reply["text"]
