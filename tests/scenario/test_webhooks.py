@@ -328,3 +328,21 @@ async def test_unack_says_the_webhook_step_comes_next(slack_http, webhook_receiv
     await slack.command(f"ack {alert_id}", user="U0ONCALL")
     reply = await slack.command(f"unack {alert_id}", user="U0ONCALL")
     assert "step 2 of 2 pages webhook pager at" in reply["text"], reply["text"]
+
+
+async def test_a_webhook_step_due_while_down_is_taken_once_at_the_restart(
+    slack_http, webhook_receiver, tmp_path
+):
+    clock = ManualClock()
+    db = tmp_path / "late.db"
+    first = await slack_http(policy(webhook_receiver), clock=clock, db=db)
+    await spend(first.app, BOT, micros=2_000_000, key="k1")
+    await first.app.ns.extras["alerts"].tick()  # step 1: the DM
+    await first.app.ns.stop()
+    clock.advance(3600)  # step 2 fell due 55 minutes ago
+    second = await slack_http(policy(webhook_receiver), clock=clock, db=db)
+    await second.app.ns.extras["alerts"].tick()
+    await send(second)
+    await send(second)
+    assert webhook_receiver.events() == ["trigger"]
+    assert webhook_receiver.requests[0].json["at"] == "2026-01-01T01:00:00Z"
