@@ -346,3 +346,41 @@ async def test_a_webhook_step_due_while_down_is_taken_once_at_the_restart(
     await send(second)
     assert webhook_receiver.events() == ["trigger"]
     assert webhook_receiver.requests[0].json["at"] == "2026-01-01T01:00:00Z"
+
+
+async def test_a_webhook_taken_out_of_the_policy_fails_its_pending_events(
+    slack_http, webhook_receiver, tmp_path
+):
+    clock = ManualClock()
+    db = tmp_path / "gone.db"
+    webhook_receiver.script = [503]
+    first = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock, db=db)
+    await spend(first.app, BOT, micros=2_000_000, key="k1")
+    await first.app.ns.extras["alerts"].tick()
+    await send(first)
+    await first.app.ns.stop()
+    without = policy(webhook_receiver)
+    del without["webhooks"]
+    without["oncall"]["escalation"] = without["oncall"]["escalation"][:1]
+    clock.advance(10)
+    second = await slack_http(without, clock=clock, db=db)
+    await send(second)
+    assert webhook_receiver.events() == ["trigger"]  # not sent again
+    [row] = await deliveries(second)
+    assert row["state"] == "failed"
+    assert row["last_error"].startswith("the webhook pager is no longer in the policy")
+    await second.fake.wait_for(
+        lambda: any("failed: the webhook pager is no longer" in t for t in second.fake.texts())
+    )
+
+
+async def test_in_the_shell_the_thread_says_the_webhook_was_paged(app_factory, webhook_receiver):
+    clock = ManualClock()
+    app = await app_factory(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    assert app.ns.settings.transport == "shell"
+    await spend(app, BOT, micros=2_000_000, key="k1")
+    await app.ns.extras["alerts"].tick()
+    await app.ns.extras["webhooks"].pass_once()
+    assert webhook_receiver.events() == ["trigger"]
+    rows = await app.store.fetch("SELECT args FROM outbox WHERE args LIKE '%paged webhook pager%'")
+    assert len(rows) == 1
