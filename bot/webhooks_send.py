@@ -70,9 +70,10 @@ class TryAgain:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """An answer that another try will not change (a 4xx other than 408 and 429)."""
+    """An answer that another try will not change (a 4xx other than 408 and 429; None:
+    no request could be made)."""
 
-    status: int
+    status: int | None
     error: str
 
 
@@ -141,6 +142,8 @@ async def post(
         headers["X-Nightshift-Signature"] = sign(secret, timestamp=timestamp, body=raw)
     try:
         response = await client.post(url, content=raw, headers=headers, timeout=seconds)
+    except httpx.InvalidURL as exc:  # (the policy's check lets none through; said if one is)
+        return Refused(None, f"the url is refused by the HTTP client: {exc}")
     except httpx.TimeoutException:
         return TryAgain(None, f"no answer within {seconds:g}s")
     except httpx.HTTPError as exc:
