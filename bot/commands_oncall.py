@@ -27,6 +27,7 @@ from bot.alerts.oncall import (
     on_call,
     rotation_zone,
 )
+from bot.alerts.quiet import quiet_until
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -37,6 +38,7 @@ from bot.people import LEFT, People
 from bot.responders import engine_of, local_time
 from bot.storage_notice import refused_text
 from guards.config import Policy
+from guards.config_hours import QuietHours
 from guards.money import format_usd
 from guards.store import Tx
 
@@ -104,8 +106,21 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
         )
         repeat = f"; repeats {chain.repeat}×" if chain.repeat else ""
         lines.append(f"Escalation: {steps}{repeat}")
+    quiet = policy.alerts.quiet_hours
+    if quiet is not None:
+        lines.append(_quiet_line(quiet, tz, now))
     text = f"*On call* ({tz.key})\n" + "\n".join(lines)
     return Reply(text=text, blocks=[header("On call"), section("\n".join(lines)), context(tz.key)])
+
+
+def _quiet_line(quiet: QuietHours, tz: ZoneInfo, now: float) -> str:
+    """``Quiet hours 22:00-07:00 (a P1 pages nobody in them, a P0 does): now, until 07:00``."""
+    zone = f" {quiet.timezone}" if quiet.timezone else ""
+    line = f"Quiet hours {hours_text(quiet)}{zone} (a P1 pages nobody in them, a P0 does)"
+    until = quiet_until(quiet, tz, now)
+    if until is not None:
+        line += f": now, until {datetime.fromtimestamp(until, tz):%H:%M}"
+    return line
 
 
 def _step(notify: str, policy: Policy) -> str:

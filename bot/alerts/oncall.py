@@ -195,7 +195,7 @@ def _resumes_at(rotation: Rotation, tz: ZoneInfo, now: float) -> float | None:
     return min(later, default=None)
 
 
-def hours_text(rotation: Rotation) -> str:
+def hours_text(rotation: HoursOf) -> str:
     """``08:00-20:00 mon-fri``: a rotation's hours and days as the policy reads them
     (``every hour`` without either)."""
     words = list(rotation.hours or ())

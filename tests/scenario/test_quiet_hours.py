@@ -133,3 +133,17 @@ async def test_a_bad_quiet_hours_value_stops_the_start_naming_the_key(app_factor
         with pytest.raises(PolicyError) as info:
             await app_factory(quiet_policy(bad))
         assert said in str(info.value)
+
+
+async def test_oncall_shows_the_quiet_hours_and_whether_it_is_quiet_now(slack_http):
+    quiet = {"hours": "22:00-07:00", "days": "mon-fri"}
+    slack = await slack_http(quiet_policy(quiet), clock=ManualClock())
+    reply = await slack.command("oncall")
+    assert (
+        "Quiet hours 22:00-07:00 mon-fri (a P1 pages nobody in them, a P0 does): now, until 07:00"
+        in reply["text"]
+    )
+    slack.app.clock.advance(8 * 3600)  # 08:00: not quiet
+    reply = await slack.command("oncall")
+    assert "(a P1 pages nobody in them, a P0 does)\n" in reply["text"] + "\n"
+    assert "now, until" not in reply["text"]
