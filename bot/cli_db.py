@@ -65,7 +65,7 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
         return 2
     print(
         f"checked {report.reservations} reservations, {report.journal_rows} journal rows, "
-        f"{report.usage_rows} usage counters"
+        f"{report.usage_rows} usage counters, {report.model_usage_rows} model counters"
     )
     if report.ok:
         print("ledger OK: every total matches the journal")

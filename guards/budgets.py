@@ -7,8 +7,8 @@ policy's ``budgets.defaults`` for its level. An override set for a while (``budg
 sweeper has deleted its row yet (:meth:`Budgets.end_limits`, every few seconds). Usage
 is read from the cached window sums (:class:`guards.usage.UsageCache`), so answering
 costs no query once warm.
-:class:`Budgets` is the part of the :class:`guards.ledger.Ledger` that answers
-"may this much be held?" and "where does every level stand?".
+:class:`Budgets` is the part of the :class:`guards.ledger.Ledger` that answers "where
+does every level (and model: :mod:`guards.model_budgets`) stand?"; ``budget_checks`` refuses.
 
 Example:
     >>> # inside store.write:
@@ -24,11 +24,10 @@ from zoneinfo import ZoneInfo
 
 from guards.budget_warnings import BudgetWarnings
 from guards.config import WINDOWS, Policy
-from guards.errors import BudgetExceeded, InvalidInput
-from guards.events import BudgetExhausted
-from guards.money import format_usd
+from guards.errors import InvalidInput
+from guards.model_budgets import model_usages
 from guards.reservation import iso
-from guards.scopes import LEVELS, Scope, ancestors_of
+from guards.scopes import LEVELS, Scope
 from guards.store import Tx
 from guards.usage import UPSERT_DAY, PeriodClock, Usage, UsageCache, period_keys
 
@@ -326,7 +325,8 @@ class Budgets:
         )
 
     def usage_tree(self, tx: Tx, scope: Scope) -> dict[str, Any]:
-        """The usage of ``scope`` and its ancestors, and of its busiest direct children.
+        """The usage of ``scope`` and its ancestors, and of its busiest direct children;
+        and its namespace's budgets per model (``models``: those the policy limits).
 
         ``children`` lists at most :data:`MAX_CHILDREN`, those that spent + hold most in
         today's window first (then by path); ``children_total`` counts them all and
@@ -347,6 +347,10 @@ class Budgets:
             }
             for child in busiest
         ]
+        limits = self.policy.budgets.models
+        models = model_usages(
+            tx, self.counters, namespace=scope.namespace, models=limits, period_of=periods
+        )
         return {
             "scope": scope.path,
             "timezone": self.timezone(scope.namespace).key,
@@ -354,6 +358,7 @@ class Budgets:
             "children": children,
             "children_total": total,
             "children_truncated": len(children) < total,
+            "models": [m.as_json() for m in models],
         }
 
     def _busiest_children(
@@ -385,88 +390,6 @@ class Budgets:
             return -(spent + held), path
 
         return sorted(candidates, key=busiest_first)[:limit], total
-
-    # -- checks -------------------------------------------------------------------------
-
-    def _check_budget(
-        self, tx: Tx, *, scope: Scope, periods: tuple[str, str, str], amount: int, now: float
-    ) -> None:
-        """Refuse ``amount`` when a level's window cannot take it, naming the level it
-        overshoots most (the one a single raise must cover) and listing the others, so
-        that one look shows every limit in the way."""
-        period_of = period_keys(periods)
-        refusing: list[tuple[int, int, Usage]] = []
-        for depth, path in enumerate(ancestors_of(scope.path)):
-            for window, limit in self.limits(tx, path).items():
-                spent, held = self.counters.get(tx, path, window, period_of[window])
-                short = spent + held + amount - limit
-                if short <= 0:
-                    continue
-                level = LEVELS[path.count("/")]
-                usage = Usage(path, level, window, period_of[window], limit, spent, held)
-                refusing.append((-short, -depth, usage))
-        if not refusing:
-            return
-        refusing.sort(key=lambda r: (r[0], r[1]))
-        worst = refusing[0][2]
-        assert worst.limit_micros is not None
-        refusal = BudgetExceeded(
-            level=worst.level,
-            scope=worst.scope,
-            window=worst.window,
-            limit_micros=worst.limit_micros,
-            spent_micros=worst.spent_micros,
-            held_micros=worst.held_micros,
-            requested_micros=amount,
-            also=[
-                {
-                    "level": u.level,
-                    "scope": u.scope,
-                    "window": u.window,
-                    "limit_micros": u.limit_micros,
-                    "spent_micros": u.spent_micros,
-                    "held_micros": u.held_micros,
-                }
-                for _, _, u in refusing[1:]
-            ],
-        )
-        tx.emit(BudgetExhausted(at=now, **refusal.details()))
-        raise refusal
-
-    def _check_room(self, tx: Tx, *, namespace: str, amount: int, now: float) -> None:
-        """Refuse a hold that would take the namespace's books (spent and held, all time)
-        past :data:`MAX_BOOKED_MICROS` (a 402 naming the namespace, and its alert): only
-        absurd amounts get there, as no limit does when no budget is set."""
-        spent, held = self.counters.get(tx, namespace, "total", "all")
-        if spent + held + amount <= MAX_BOOKED_MICROS:
-            return
-        refusal = BudgetExceeded(
-            level="namespace",
-            scope=namespace,
-            window="total",
-            limit_micros=MAX_BOOKED_MICROS,
-            spent_micros=spent,
-            held_micros=held,
-            requested_micros=amount,
-            books_full=True,
-        )
-        tx.emit(BudgetExhausted(at=now, **refusal.details()))
-        raise refusal
-
-    def _check_spend(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:
-        """Refuse a charge that would take the namespace's spend past
-        :data:`MAX_SPENT_MICROS`: no real spend comes near (a thousand settles of the
-        largest amount reach $1 trillion), and more would corrupt every sum above it."""
-        spent, _ = self.counters.get(tx, namespace, "total", "all")
-        if spent + more <= MAX_SPENT_MICROS:
-            return
-        raise InvalidInput(
-            field,
-            f"{field}: {namespace} has {format_usd(spent)} spent in all, near the most"
-            " Nightshift can count: only absurd reported costs get there (the overrun alerts"
-            " name the agent; revoke its token), and this charge cannot be recorded"
-            " (README: Limits)",
-        )
 
 
 def _check_window(window: str) -> None:

@@ -100,6 +100,7 @@ def raise_for(response: httpx.Response) -> None:
             requested_micros=amounts["requested_micros"],
             also=[o for o in also if _is_level(o)] if isinstance(also, list) else None,
             books_full=details.get("books_full") is True,
+            model=model if isinstance(model := details.get("model"), str) else None,
         )
     if cls is BreakerOpen:
         raise BreakerOpen(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from guards.config_models import ModelLimits
 from guards.config_types import (
     WINDOWS,
     Days,
@@ -55,6 +56,8 @@ class ScopeBudget(Section):
 class Budgets(Section):
     defaults: dict[str, Limits] = Field(default_factory=dict)
     scopes: dict[str, ScopeBudget] = Field(default_factory=dict)
+    # per model, what each namespace may spend on it (guards.model_budgets)
+    models: ModelLimits = Field(default_factory=dict)
     warn_at: list[float] = Field(default_factory=lambda: [0.8])
 
     @model_validator(mode="after")

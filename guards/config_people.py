@@ -48,6 +48,7 @@ DEFAULT_TIERS: dict[str, Tier] = {
     "breaker_opened_failures": "P1",
     "breaker_opened_manual": "P2",
     "budget_exhausted": "P1",
+    "model_budget_exhausted": "P1",  # a namespace's budget for one model (budgets.models)
     "overrun": "P1",
     "duplicate_burst": "P1",
     "half_open_requested": "P1",

@@ -4,7 +4,8 @@ An absurd settle (a unit bug reporting $400 for a $0.40 call, a leaked token) is
 in full, as it must be. A credit then takes back up to what that reservation was charged,
 less what was credited before, as TigerBeetle's correcting transfer does: nothing is
 edited, an append-only row in ``credits`` (migration 0032) lowers the spent counters of
-every level from the namespace down to the reservation's scope, in the periods its charge
+every level from the namespace down to the reservation's scope (and what the namespace
+spent on the hold's model, :mod:`guards.model_budgets`), in the periods its charge
 was booked in (the reservation's day, week and month, as the settle raised them, and
 ``total``), so a budget regains the room the charge used up in its own windows.
 :func:`guards.verify.verify` adds credits to the journal's sums.
@@ -83,10 +84,13 @@ def credit_charge(
         raise InvalidInput("reason", f"the reason may be at most {MAX_REASON_CHARS} characters")
     if amount_micros is not None and amount_micros <= 0:
         raise InvalidInput("amount", "the amount must be more than $0 (or `all`)")
-    row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
+    row = tx.one(
+        f"SELECT {RESERVATION_COLUMNS}, counted_model FROM reservations WHERE id = ?", (res_id,)
+    )
     if row is None:
         raise NotFound(f"There is no reservation `{res_id[:64]}`.")
     r = Reservation.from_row(row)
+    model = row[-1]  # the model its hold counted (a settle may have named another since)
     _check_settled(r)
     before = credited(tx, r.id)
     left = r.charged_micros - before
@@ -106,8 +110,11 @@ def credit_charge(
             " nothing changed.",
         )
     tx.execute(_INSERT, (tx.clock.now(), r.id, amount, actor, reason))
-    # as the settle raised them: every level, the periods of the hold, total included
-    counters.move(tx, paths=ancestors_of(r.scope), periods=r.periods, spent=-amount, held=0)
+    # as the settle raised them: every level, the periods of the hold, total included, and
+    # what the namespace spent on the hold's model
+    counters.move(
+        tx, paths=ancestors_of(r.scope), periods=r.periods, spent=-amount, held=0, model=model
+    )
     tx.audit(
         actor=actor,
         action="ledger.credit",

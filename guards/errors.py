@@ -127,6 +127,7 @@ class BudgetExceeded(GuardError):
         requested_micros: int,
         also: list[dict[str, Any]] | None = None,
         books_full: bool = False,
+        model: str | None = None,
     ) -> None:
         from guards.money import usd_for
 
@@ -149,7 +150,14 @@ class BudgetExceeded(GuardError):
             else ""
         )
         others = "".join(f"; {_over(o, requested_micros)}" for o in also or ())
-        if books_full:  # no limit anyone set: the most Nightshift counts
+        if model is not None:  # a namespace's budget for one model (budgets.models)
+            super().__init__(
+                _model_message(
+                    scope, model, window, limit_micros, spent_micros, held_micros, requested_micros
+                )
+                + others
+            )
+        elif books_full:  # no limit anyone set: the most Nightshift counts
             super().__init__(
                 f"{scope}'s books are full: {usd(spent_micros)} spent and {usd(held_micros)}"
                 f" held in all, near the {usd(limit_micros)} Nightshift counts; `/agent holds"
@@ -162,6 +170,7 @@ class BudgetExceeded(GuardError):
             )
         self.also = list(also or ())
         self.books_full = books_full
+        self.model = model
         self.level = level
         self.scope = scope
         self.window = window
@@ -181,7 +190,43 @@ class BudgetExceeded(GuardError):
             "requested_micros": self.requested_micros,
             **({"also": self.also} if self.also else {}),
             **({"books_full": True} if self.books_full else {}),
+            **({"model": self.model} if self.model is not None else {}),
         }
+
+
+def _model_message(
+    namespace: str, model: str, window: str, limit: int, spent: int, held: int, asked: int
+) -> str:
+    """A 402 of a model's budget: what happened and what to do.
+
+    >>> _model_message("acme", "claude-opus-4-1", "day", 50_000_000, 50_000_000, 0, 10)
+    "acme's budget for claude-opus-4-1 is spent for today ($50.00 of $50.00): wait until\
+ tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy"
+    """
+    from guards.money import usd_for
+
+    period, later = {
+        "day": ("for today", "until tomorrow"),
+        "week": ("for this week", "until next week"),
+        "month": ("for this month", "until next month"),
+    }.get(window, ("in total", ""))
+    left = max(0, limit - spent - held)
+    usd = usd_for(spent, held, left, asked, limit)
+    budget = f"{namespace}'s budget for {model}"
+    waits = [later] if later else []
+    if asked > limit:
+        what, waits = f"a call asks {usd(asked)}, more than {budget} {period} ({usd(limit)})", []
+    elif spent >= limit:
+        what = f"{budget} is spent {period} ({usd(spent)} of {usd(limit)})"
+    else:
+        what = (
+            f"{budget} {period} cannot take {usd(asked)} more ({usd(spent)} spent and"
+            f" {usd(held)} held of {usd(limit)}, {usd(left)} left)"
+        )
+        if held > 0 and asked <= limit - spent:  # running calls hold money it could use
+            waits.insert(0, "for running calls to settle")
+    turn = f"wait {' or '.join(waits)}, " if waits else ""
+    return f"{what}: {turn}pick a smaller model, or raise budgets.models.{model} in the policy"
 
 
 def _over(level: dict[str, Any], requested: int) -> str:
@@ -198,6 +243,11 @@ def _over(level: dict[str, Any], requested: int) -> str:
         + requested
         - int(level["limit_micros"])
     )
+    if level.get("model"):  # a namespace's budget for one model
+        return (
+            f"also {level['scope']}'s budget for {level['model']} {period}:"
+            f" {format_usd(short, exact=True)} short"
+        )
     return (
         f"also {level['scope']} ({level['level']}) {period}: {format_usd(short, exact=True)} short"
     )

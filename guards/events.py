@@ -35,6 +35,7 @@ __all__ = [
     "HoldExpired",
     "HoldHanging",
     "JobRunCapReached",
+    "ModelBudgetExhausted",
     "Overrun",
     "RoutingPromoted",
     "RunawayDetected",
@@ -75,6 +76,24 @@ class BudgetExhausted(Event):
     # the other levels that refused it too: {level, scope, window, limit/spent/held micros}
     also: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     books_full: bool = False  # refused at the most Nightshift counts, not a limit set
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelBudgetExhausted(Event):
+    """A reservation was refused because its namespace's budget for its model is spent
+    (``budgets.models``): ``scope`` is the namespace, ``level`` is ``model``. Its own
+    kind, so that its alert is not the namespace's own budget alert."""
+
+    kind: ClassVar[str] = "model_budget_exhausted"
+    level: str
+    model: str
+    window: str
+    limit_micros: int
+    spent_micros: int
+    held_micros: int
+    requested_micros: int
+    # the levels (and other windows) that refused it too, as BudgetExhausted's
+    also: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,9 +13,10 @@ Example:
 
 from __future__ import annotations
 
-from guards.budgets import Budgets
+from guards.budget_checks import BudgetChecks
 from guards.errors import NotFound
 from guards.events import HoldExpired
+from guards.model_budgets import counted_model
 from guards.money import format_usd
 from guards.reservation import RESERVATION_COLUMNS, Gate, Reservation
 from guards.scopes import Scope, ancestors_of, subtree
@@ -44,7 +45,7 @@ HELD_ROWS_SQL = (
 )
 
 
-class Holds(Budgets):
+class Holds(BudgetChecks):
     """Expire, end and list holds; journal every move of money."""
 
     gates: list[Gate]  # told of a hold that ended (the breakers' trial slots)
@@ -60,10 +61,14 @@ class Holds(Budgets):
         held: int,
         spent: int,
         now: float,
+        model: str | None,
     ) -> None:
-        """Journal one change of money and apply it to every level and window."""
+        """Journal one change of money and apply it to every level and window, and to
+        what the namespace spends on ``model`` (the name the hold counted, if any)."""
         tx.defer(JOURNAL, (now, res_id, kind, held, spent))
-        self.counters.move(tx, paths=ancestors_of(scope), periods=periods, spent=spent, held=held)
+        self.counters.move(
+            tx, paths=ancestors_of(scope), periods=periods, spent=spent, held=held, model=model
+        )
 
     def end_hold(self, tx: Tx, *, res_id: str, actor: str) -> Reservation:
         """An operator ends a hold now, as its TTL would (``/agent release``): a stuck
@@ -81,7 +86,7 @@ class Holds(Budgets):
         if reservation.state == "held":  # (holds past their TTL expired as the batch began)
             r = reservation
             now = tx.clock.now()
-            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now)
+            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now, counted_model(r.model))
             # its answers say it ended now (a replay showed the TTL's end still to come)
             tx.execute("UPDATE reservations SET expires_at = ? WHERE id = ?", (now, r.id))
             for gate in self.gates:  # a trial call's slot is freed, as by a release
@@ -120,21 +125,29 @@ class Holds(Budgets):
         """Expire every hold past its TTL (runs at the start of every write batch)."""
         now = tx.clock.now()
         rows = tx.all(
-            "SELECT id, scope, held_micros, period_day, period_week, period_month FROM reservations"
-            " WHERE state = 'held' AND expires_at <= ? ORDER BY expires_at LIMIT 1000",
+            "SELECT id, scope, held_micros, period_day, period_week, period_month, counted_model"
+            " FROM reservations WHERE state = 'held' AND expires_at <= ? ORDER BY expires_at"
+            " LIMIT 1000",
             (now,),
         )
-        for res_id, scope, held, day, week, month in rows:
-            self._expire(tx, res_id, scope, held, (day, week, month), now)
+        for res_id, scope, held, day, week, month, model in rows:
+            self._expire(tx, res_id, scope, held, (day, week, month), now, model)
             tx.emit(HoldExpired(at=now, scope=scope, reservation_id=res_id, held_micros=held))
         return len(rows)
 
     def _expire(
-        self, tx: Tx, res_id: str, scope: str, held: int, periods: tuple[str, str, str], now: float
+        self,
+        tx: Tx,
+        res_id: str,
+        scope: str,
+        held: int,
+        periods: tuple[str, str, str],
+        now: float,
+        model: str | None,
     ) -> None:
         tx.execute(
             "UPDATE reservations SET state = 'expired', released_micros = held_micros,"
             " expired_at = ? WHERE id = ?",
             (now, res_id),
         )
-        self._move(tx, res_id, scope, periods, "expire", held=-held, spent=0, now=now)
+        self._move(tx, res_id, scope, periods, "expire", held=-held, spent=0, now=now, model=model)

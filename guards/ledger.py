@@ -2,8 +2,11 @@
 
 A reservation holds its ceiling at **every** level of its scope (namespace, user,
 agent, conversation) and every window (day, week, month, total) in one atomic
-step, or at none. ``spent + held <= limit`` holds at every level and window, except
-for money a settle reports as already spent (charged in full, flagged as overrun).
+step, or at none; when it names a model, its namespace's budget for that model
+(``budgets.models``, :mod:`guards.model_budgets`) is checked and moved in the same
+step. ``spent + held <= limit`` holds at every level and window, and for every model
+with a budget, except for money a settle reports as already spent (charged in full,
+flagged as overrun).
 
 Money follows the hold: a charge lands in the periods (day, week, month of the
 namespace's time zone) in which its hold was taken, so a settle just after
@@ -28,6 +31,7 @@ from guards.config import Policy
 from guards.credits import Credited, credit_charge
 from guards.errors import AttemptsExhausted, BreakerOpen, BudgetExceeded, Conflict, InvalidInput
 from guards.ledger_rows import INSERT_HOLD, by_id, by_key, reservation_id
+from guards.model_budgets import counted_model
 from guards.prices import PriceTable, UnknownModel
 from guards.reservation import (
     RESERVATION_COLUMNS,
@@ -221,6 +225,7 @@ class Ledger(Settlements):
         now = tx.clock.now()
         model = req.model or (req.estimate.model if req.estimate else None)
         named = {m.strip().lower() for m in (req.model, req.estimate and req.estimate.model) if m}
+        counted = counted_model(model)  # what the namespace's budget for it counts
         periods = self.periods(scope.namespace, now)
         try:
             for gate in self.gates:
@@ -232,7 +237,9 @@ class Ledger(Settlements):
                     now=now,
                     models=tuple(sorted(named)),
                 )
-            self._check_budget(tx, scope=scope, periods=periods, amount=amount, now=now)
+            self._check_budget(
+                tx, scope=scope, periods=periods, amount=amount, now=now, model=counted
+            )
             self._check_room(tx, namespace=scope.namespace, amount=amount, now=now)
         except (BudgetExceeded, BreakerOpen, AttemptsExhausted) as refused:
             # kept (a refusal keeps what it records): what the guards stopped, for the digest
@@ -257,10 +264,13 @@ class Ledger(Settlements):
                 now,
                 now + ttl,
                 req.route_id,
+                counted,
             ),
             [by_id(res_id), *by_key(scope.path, token.id, req.idempotency_key)],
         )
-        self._move(tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now)
+        self._move(
+            tx, res_id, scope.path, periods, "hold", held=amount, spent=0, now=now, model=counted
+        )
         reservation = Reservation(
             id=res_id,
             token_id=token.id,

@@ -17,10 +17,10 @@ INSERT_HOLD = Bulk(
     0,
     "INSERT INTO reservations (id, token_id, idempotency_key, request_hash, scope, task_id,"
     " model, state, held_micros, period_day, period_week, period_month, created_at,"
-    " expires_at, route_id) SELECT column1, column2, column3, column4, column5, column6,"
-    " column7, 'held', column8, column9, column10, column11, column12, column13, column14"
-    " FROM (VALUES ",
-    14,
+    " expires_at, route_id, counted_model) SELECT column1, column2, column3, column4,"
+    " column5, column6, column7, 'held', column8, column9, column10, column11, column12,"
+    " column13, column14, column15 FROM (VALUES ",
+    15,
     ")",
 )
 SETTLE = Bulk(

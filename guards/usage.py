@@ -7,6 +7,10 @@ no usage rows; any rollback clears the cache and it reloads from the database.
 The daily rows are written once per batch (:meth:`guards.store.Tx.add`); a sum
 loaded in between adds what the batch has not written yet.
 
+What a namespace spends on one model (``budgets.models``) is counted the same way, in
+``model_usage_daily`` (one row per namespace, model and day): its sums are cells of the
+same cache, keyed by :func:`model_key`, a path no scope can have.
+
 Example:
     >>> from zoneinfo import ZoneInfo
     >>> periods_at(1_767_225_600.0, ZoneInfo("UTC"))
@@ -26,7 +30,16 @@ from zoneinfo import ZoneInfo
 from guards.config import WINDOWS
 from guards.store import Tx
 
-__all__ = ["UPSERT_DAY", "PeriodClock", "Usage", "UsageCache", "period_keys", "periods_at"]
+__all__ = [
+    "UPSERT_DAY",
+    "UPSERT_MODEL_DAY",
+    "PeriodClock",
+    "Usage",
+    "UsageCache",
+    "model_key",
+    "period_keys",
+    "periods_at",
+]
 
 UPSERT_DAY = (
     "INSERT INTO usage_daily (scope, day, spent_micros, held_micros) VALUES (?, ?, ?, ?)"
@@ -34,6 +47,24 @@ UPSERT_DAY = (
     " spent_micros = spent_micros + excluded.spent_micros,"
     " held_micros = held_micros + excluded.held_micros"
 )
+
+UPSERT_MODEL_DAY = (
+    "INSERT INTO model_usage_daily (namespace, model, day, spent_micros, held_micros)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, model, day) DO UPDATE SET"
+    " spent_micros = spent_micros + excluded.spent_micros,"
+    " held_micros = held_micros + excluded.held_micros"
+)
+# What separates a namespace from a model in a model's cell: no scope holds it
+_MODEL_CELL = "\x00model:"
+
+
+def model_key(namespace: str, model: str) -> str:
+    """The cache's path for what ``namespace`` spends on ``model`` (never a scope's path).
+
+    >>> model_key("acme", "claude-opus-4-1")
+    'acme\\x00model:claude-opus-4-1'
+    """
+    return f"{namespace}{_MODEL_CELL}{model}"
 
 
 def periods_at(ts: float, tz: ZoneInfo) -> tuple[str, str, str]:
@@ -137,6 +168,8 @@ class UsageCache:
 
     def _load(self, tx: Tx, scope: str, window: str, period: str) -> list[int]:
         days = _day_range(window, period)
+        if _MODEL_CELL in scope:
+            return self._load_model(tx, scope, days)
         if days is None:
             row = tx.one(
                 "SELECT SUM(spent_micros), SUM(held_micros) FROM usage_daily WHERE scope = ?",
@@ -155,10 +188,33 @@ class UsageCache:
                 cell[1] += held
         return cell
 
+    def _load_model(self, tx: Tx, key: str, days: tuple[str, str] | None) -> list[int]:
+        namespace, _, model = key.partition(_MODEL_CELL)
+        first, last = days or ("", "\uffff")  # total: every day
+        row = tx.one(
+            "SELECT SUM(spent_micros), SUM(held_micros) FROM model_usage_daily"
+            " WHERE namespace = ? AND model = ? AND day BETWEEN ? AND ?",
+            (namespace, model, first, last),
+        )
+        cell = [row[0] or 0, row[1] or 0]
+        for (row_ns, row_model, day), (spent, held) in tx.unwritten(UPSERT_MODEL_DAY):
+            if row_ns == namespace and row_model == model and first <= day <= last:
+                cell[0] += spent
+                cell[1] += held
+        return cell
+
     def move(
-        self, tx: Tx, *, paths: Sequence[str], periods: tuple[str, str, str], spent: int, held: int
+        self,
+        tx: Tx,
+        *,
+        paths: Sequence[str],
+        periods: tuple[str, str, str],
+        spent: int,
+        held: int,
+        model: str | None = None,
     ) -> None:
-        """Add a change of money to the daily rows of every path, and to the loaded sums."""
+        """Add a change of money to the daily rows of every path (and of what the
+        namespace, ``paths[0]``, spends on ``model``, if named), and to the loaded sums."""
         keys = (*periods, "all")
         cells = self._cells
         for path in paths:
@@ -168,3 +224,12 @@ class UsageCache:
                 if cell is not None:
                     cell[0] += spent
                     cell[1] += held
+        if model is None:
+            return
+        tx.add(UPSERT_MODEL_DAY, (paths[0], model, periods[0]), (spent, held))
+        path = model_key(paths[0], model)
+        for window, period in zip(WINDOWS, keys, strict=True):
+            cell = cells.get((path, window, period))
+            if cell is not None:
+                cell[0] += spent
+                cell[1] += held

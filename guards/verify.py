@@ -6,7 +6,9 @@ released`` once it is over, and that its credits (``/agent credit``, :mod:`guard
 never take back more than it was charged, nor from one a settle did not charge; and for
 every scope and day, that the stored counters equal the journal's sums less the credits
 (a credit lowers spent money on the day its reservation's hold was taken, as the settle
-raised it).
+raised it); and for every namespace, model and day, that what ``model_usage_daily``
+says the namespace spent and holds on the model equals the same sums over the
+reservations that counted that model (``counted_model``: the hold's, undated).
 
 It reads in one transaction, so a server writing meanwhile does not matter: WAL gives
 the check one consistent snapshot of the file.
@@ -32,6 +34,7 @@ class VerifyReport:
     journal_rows: int
     usage_rows: int
     problems: list[str]
+    model_usage_rows: int = 0  # rows of model_usage_daily checked
 
     @property
     def ok(self) -> bool:
@@ -130,7 +133,50 @@ def _verify(conn: sqlite3.Connection) -> VerifyReport:
             usage_rows += len(have)
             have_day, have_rows = next(stored, (None, iter(())))
         problems += _day_problems(day, want, have)
-    return VerifyReport(reservations, journal_rows, usage_rows, problems)
+    model_rows, model_problems = _model_usage_problems(conn)
+    problems += model_problems
+    return VerifyReport(reservations, journal_rows, usage_rows, problems, model_rows)
+
+
+# What each namespace spent and holds on each model, per day, from the journal and the
+# credits (a few rows per namespace, model and day: summed here in a dict), and as stored.
+_MODEL_JOURNAL = (
+    "SELECT r.scope, r.counted_model, r.period_day, j.spent_delta, j.held_delta"
+    " FROM journal j JOIN reservations r ON r.id = j.reservation_id"
+    " WHERE r.counted_model IS NOT NULL"
+    " UNION ALL SELECT r.scope, r.counted_model, r.period_day, -c.amount_micros, 0"
+    " FROM credits c JOIN reservations r ON r.id = c.reservation_id"
+    " WHERE r.counted_model IS NOT NULL"
+)
+_MODEL_STORED = "SELECT namespace, model, day, spent_micros, held_micros FROM model_usage_daily"
+
+
+def _model_usage_problems(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+    """The stored counters per namespace, model and day against the journal's sums."""
+    want: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for scope, model, day, spent, held in conn.execute(_MODEL_JOURNAL):
+        cell = want[(scope.partition("/")[0], model, day)]
+        cell[0] += spent
+        cell[1] += held
+    have = {
+        (ns, model, day): [spent, held]
+        for ns, model, day, spent, held in conn.execute(_MODEL_STORED)
+    }
+    problems = []
+    for key in sorted(set(want) | set(have)):
+        should, stored = want.get(key, [0, 0]), have.get(key, [0, 0])
+        namespace, model, day = key
+        if not all(type(amount) is int for amount in stored):  # a sum SQLite made a REAL
+            problems.append(
+                f"model usage {namespace} {model} on {day}: stored spent,held {stored} are not"
+                f" whole micro-dollars (an integer overflowed); the journal says {should}"
+            )
+        elif should != stored:
+            problems.append(
+                f"model usage {namespace} {model} on {day}: stored spent,held {stored};"
+                f" the journal says {should}"
+            )
+    return len(have), problems
 
 
 def _reservation_problems(
