@@ -33,7 +33,7 @@ from bot.blocks import echo
 from bot.chat_words import typed
 from bot.commands import Context, NotAdmin, Reply, UsageError, subcommand
 from bot.commands_alert_buttons import escalate_as, resolve_as, resolved_reply
-from bot.escape import mask_secrets
+from bot.escape import mask_secrets, member_or_name
 from bot.responders import engine_of, local_time, require_responder, resolved_words
 from guards.errors import Conflict
 from guards.store import Tx
@@ -111,7 +111,8 @@ async def _admin_for(ctx: Context, alert: Alert) -> bool:
     try:
         await ctx.require_admin(what, not_a="not who acknowledged it, nor an admin")
     except NotAdmin:
-        raise NotAdmin(what, who=f"<@{alert.acked_by}> (who acknowledged it) and admins") from None
+        who = member_or_name(alert.acked_by or "?")  # a token's too (token:tok_…)
+        raise NotAdmin(what, who=f"{who} (who acknowledged it) and admins") from None
     return True
 
 
@@ -150,8 +151,8 @@ def unack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, admin: bool
     if alert.acked_by != actor and not admin:  # acknowledged again since it was checked
         at = clock_time(alert.acked_at, engine.tz, now=now)
         raise Conflict(
-            f"{name} was acknowledged by <@{alert.acked_by}> at {at} meanwhile; nothing"
-            " changed (only they or an admin can take it back).",
+            f"{name} was acknowledged by {member_or_name(alert.acked_by)} at {at} meanwhile;"
+            " nothing changed (only they or an admin can take it back).",
             state="acked",
         )
     # acknowledged while silenced, its chain never started (the silence's end starts only
@@ -220,7 +221,7 @@ def _iso(ts: float, engine: AlertEngine) -> str:
 
 def _unacked_words(ctx: Context, engine: AlertEngine, done: Unacked) -> str:
     alert = done.alert
-    whose = "your" if done.acked_by == ctx.actor else f"<@{done.acked_by}>'s"
+    whose = "your" if done.acked_by == ctx.actor else f"{member_or_name(done.acked_by)}'s"
     made = local_time(done.acked_at, ctx)
     head = f"↩️ you took back {whose} acknowledgement of #{alert.id} (made at {made})."
     if alert.silence_id is not None:

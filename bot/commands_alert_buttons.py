@@ -47,6 +47,7 @@ from bot.alerts.model import TAG_DIGITS, Alert, button_tag
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.alerts.render_time import duration
 from bot.commands import ActionResult, Context, action
+from bot.escape import member_or_name
 from bot.responders import engine_of, local_time, require_responder, resolved_words
 from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
@@ -130,7 +131,7 @@ def lifted_silences(done: ops.SilenceLifted, on: str) -> str:
 
     ``done.lifted`` must not be empty.
     """
-    setters = " and ".join(dict.fromkeys(f"<@{s.created_by}>" for s in done.lifted))
+    setters = " and ".join(dict.fromkeys(member_or_name(s.created_by) for s in done.lifted))
     left = duration(max(s.left for s in done.lifted))
     if len(done.lifted) == 1:
         return f"the silence on {on} (set by {setters}, had {left} left)"
@@ -149,7 +150,7 @@ def still_silenced(
     wider, by = covered
     when = f", until {until}" if until else ""
     return (
-        f"{name} is still silenced by {wider.matches} (set by <@{by}>{when}):"
+        f"{name} is still silenced by {wider.matches} (set by {member_or_name(by)}{when}):"
         f" `/agent silence {wider.name} off` lifts that one."
     )
 
@@ -162,7 +163,7 @@ async def act_ack(ctx: Context, value: str) -> ActionResult:
         lambda tx: ops.ack(engine, tx, alert_id=alert_id, actor=ctx.actor)
     )
     if not new:
-        by = "you" if alert.acked_by == ctx.actor else f"<@{alert.acked_by}>"
+        by = "you" if alert.acked_by == ctx.actor else member_or_name(alert.acked_by or "?")
         return ActionResult(ephemeral=f"#{alert_id} was already acknowledged by {by}.")
     # the engine has re-rendered every copy of the alert (channel and DMs) in the same
     # transaction; replacing the clicked copy's buttons here would undo that with stale text
@@ -185,7 +186,7 @@ async def act_silence(ctx: Context, value: str) -> ActionResult:
     made, alert = await ctx.ns.store.write(silence)
     until = local_time(made.expires_at, ctx)
     if made.made_by is not None:
-        by = "you" if made.made_by == ctx.actor else f"<@{made.made_by}>"
+        by = "you" if made.made_by == ctx.actor else member_or_name(made.made_by)
         return ActionResult(ephemeral=f"🔕 #{alert_id} is already silenced by {by} until {until}")
     if alert.resolved_at is not None:  # gone before the click: the silence waits for the next
         return ActionResult(
@@ -226,7 +227,8 @@ async def act_unsilence(ctx: Context, value: str) -> ActionResult:
     if alert.resolved_at is not None:
         after = "it is resolved, and its next firing notifies as usual"
     elif alert.acked_at is not None:
-        after = f"it is acknowledged by <@{alert.acked_by}>, so its escalation stays stopped"
+        by = member_or_name(alert.acked_by or "?")
+        after = f"it is acknowledged by {by}, so its escalation stays stopped"
     else:
         after = "it notifies again"
     return ActionResult(ephemeral=f"{head}; {after}.")

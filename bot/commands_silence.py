@@ -20,7 +20,7 @@ from bot.chat_words import join_duration, typed
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_alert_buttons import lifted_silences, still_silenced
 from bot.commands_oncall_override import day_time, starts_from
-from bot.escape import slack_text
+from bot.escape import member_or_name, slack_text
 from bot.known_scopes import did_you_mean, meant
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.store import Tx
@@ -155,13 +155,14 @@ def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int, *, note: str = 
     first = f"{note}\n" if note else ""
     tz, now = engine_of(ctx).tz, ctx.ns.clock.now()
     if made.made_by is not None:
+        by = member_or_name(made.made_by)  # a person, or a token (token:tok_…)
         if made.starts_at is not None:
             return Reply.text_only(
-                f"{first}🔕 {made.matches} is already booked silent by <@{made.made_by}>"
+                f"{first}🔕 {made.matches} is already booked silent by {by}"
                 f" {span_text(made.starts_at, made.expires_at, tz, now)}; nothing changed."
             )
         return Reply.text_only(
-            f"{first}🔕 {made.matches} is already silenced by <@{made.made_by}>"
+            f"{first}🔕 {made.matches} is already silenced by {by}"
             f" until {local_time(made.expires_at, ctx)}; nothing changed."
         )
     if made.starts_at is not None:
@@ -224,4 +225,5 @@ def _cancelled(ctx: Context, done: ops.SilenceLifted, on: str) -> str:
     [b] = done.cancelled
     tz, now = engine_of(ctx).tz, ctx.ns.clock.now()
     span = span_text(b.starts_at or now, b.expires_at, tz, now)
-    return f"cancelled the silence on {on} booked {span} (by <@{b.created_by}>) before its start"
+    by = member_or_name(b.created_by)
+    return f"cancelled the silence on {on} booked {span} (by {by}) before its start"

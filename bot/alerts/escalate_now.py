@@ -15,6 +15,7 @@ import dataclasses
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render_time import clock_time
+from bot.escape import member_or_name
 from guards.errors import Conflict
 from guards.store import Tx
 
@@ -60,8 +61,9 @@ def escalate_now(
     refuse_resolved(engine, alert, now, then="nobody was paged")
     if alert.acked_at is not None:
         at = clock_time(alert.acked_at, engine.tz, now=now)
+        by = member_or_name(alert.acked_by or "?")  # a token's too (token:tok_…)
         raise Conflict(
-            f"{name} was acknowledged by <@{alert.acked_by}> at {at}, so its escalation"
+            f"{name} was acknowledged by {by} at {at}, so its escalation"
             " stopped; nobody was paged.",
             state="acked",
         )
