@@ -30,7 +30,18 @@ from pydantic import (
     model_validator,
 )
 
-from bot.api_body import MAX_BODY, Body, FreeText, bearer, check_headers, read_json, read_no_body
+from bot.api_body import (
+    AGENT_CALL,
+    MAX_BODY,
+    Body,
+    FreeText,
+    agent_call,
+    agent_token,
+    bearer,
+    check_headers,
+    read_json,
+    read_no_body,
+)
 from bot.api_budget_day import budget_of_day, day_asked
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
@@ -39,7 +50,7 @@ from guards.ledger import Estimate, ReserveRequest, SettleRequest
 from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
 from guards.reservation import Outcome
 from guards.scopes import Scope, ScopeError
-from guards.tokens import Token, authenticate, authorize, require_agent
+from guards.tokens import AgentTokenRequired, authenticate, authorize
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -72,15 +83,19 @@ def json_answer(data: Any, *, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers=_JSON)
 
 
-async def _token_refusal(request: web.Request) -> AuthError | None:
-    """The AuthError for the request's token when it is missing, unknown or revoked."""
+async def _token_refusal(request: web.Request) -> GuardError | None:
+    """The refusal of the request's token when it is missing, unknown or revoked, or an
+    operator's on an agent's call (:func:`bot.api_body.agent_call`)."""
     ns = request.app.get(CTX)
     if ns is None:
         return None
     raw = bearer(request)
+    what = request.get(AGENT_CALL)
     try:
-        await ns.store.write(lambda tx: authenticate(tx, raw))
-    except AuthError as refused:
+        await ns.store.write(
+            lambda tx: authenticate(tx, raw) if what is None else agent_token(tx, raw, what=what)
+        )
+    except (AuthError, AgentTokenRequired) as refused:
         return refused
     return None
 
@@ -232,10 +247,11 @@ class SettleBody(Body):
 @routes.post("/v1/reservations")
 async def create_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    agent_call(request, "POST /v1/reservations")
     try:
         created, answer = await _reserve(ns, request)
     except GuardError as exc:  # every refusal is counted, a malformed body's too
-        if exc.status in (400, 413, 415):  # a bad token gets its 401, counted as such
+        if exc.status in (400, 413, 415):  # a bad token's 401 (an operator's 403) counts
             exc = await _token_refusal(request) or exc
             exc.token_checked = True  # errors_middleware need not look again
         ns.metrics.reservation(exc.code)
@@ -264,21 +280,15 @@ async def _reserve(ns: Nightshift, request: web.Request) -> tuple[bool, Reservat
     raw = bearer(request)
     return await ns.store.write(
         lambda tx: ns.ledger.reserve(
-            tx, token=_agent(authenticate(tx, raw), "POST /v1/reservations"), req=req
+            tx, token=agent_token(tx, raw, what="POST /v1/reservations"), req=req
         )
     )
-
-
-def _agent(token: Token, what: str) -> Token:
-    """An agent's token: an operator's (``token create --operator``) acts on alerts and
-    silences and spends nothing (403 agent_token_required), so a deploy script's token
-    cannot run up a bill and an agent's cannot silence its own alerts."""
-    return require_agent(token, what=what)
 
 
 @routes.post("/v1/reservations/{id}/settle")
 async def settle_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    what = agent_call(request, "a settle")
     body = await read_json(request, SettleBody)
     req = SettleRequest(
         outcome=body.outcome or "success",
@@ -294,7 +304,7 @@ async def settle_reservation(request: web.Request) -> web.Response:
     answer = await ns.store.write(  # (an expired token ends the calls it reserved before)
         lambda tx: ns.ledger.settle(
             tx,
-            token=_agent(authenticate(tx, raw, expired_ok=True), "a settle"),
+            token=agent_token(tx, raw, what=what, expired_ok=True),
             res_id=res_id,
             req=req,
         )
@@ -305,12 +315,13 @@ async def settle_reservation(request: web.Request) -> web.Response:
 @routes.post("/v1/reservations/{id}/release")
 async def release_reservation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    what = agent_call(request, "a release")
     raw = bearer(request)
     res_id = request.match_info["id"]
     await read_no_body(request, what="a release")
     answer = await ns.store.write(
         lambda tx: ns.ledger.release(
-            tx, token=_agent(authenticate(tx, raw, expired_ok=True), "a release"), res_id=res_id
+            tx, token=agent_token(tx, raw, what=what, expired_ok=True), res_id=res_id
         )
     )
     return json_answer(answer)

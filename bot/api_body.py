@@ -23,9 +23,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 from bot.alerts.render_time import duration
 from bot.escape import mask_secrets
 from guards.errors import AuthError, GuardError, InvalidInput
-from guards.tokens import MISSING_TOKEN
+from guards.store import Tx
+from guards.tokens import MISSING_TOKEN, Token, authenticate, require_agent
 
 __all__ = [
+    "AGENT_CALL",
     "BODY_SECONDS",
     "MAX_BODY",
     "Body",
@@ -33,6 +35,8 @@ __all__ = [
     "BodyTooLarge",
     "Encoded",
     "FreeText",
+    "agent_call",
+    "agent_token",
     "bearer",
     "check_headers",
     "only_query",
@@ -242,6 +246,27 @@ def only_query(query: Mapping[str, str], name: str, *, takes: str) -> None:
     unknown = sorted(set(query) - {name})
     if unknown:
         raise InvalidInput(unknown[0][:40], f"{takes}, not {unknown[0][:40]!r}")
+
+
+#: what an agent's call is named in a refusal (``POST /v1/heartbeats``), set on the
+#: request by :func:`agent_call`: the token check of a refused body looks for it
+AGENT_CALL = web.RequestKey("agent_call", str)
+
+
+def agent_call(request: web.Request, what: str) -> str:
+    """Mark ``request`` as an agent's call named ``what``, and return ``what``: when its
+    input is refused, an operator's token hears 403 agent_token_required first, as a bad
+    token hears its 401 (:func:`bot.api.errors_middleware`)."""
+    request[AGENT_CALL] = what
+    return what
+
+
+def agent_token(tx: Tx, raw: str | None, *, what: str, expired_ok: bool = False) -> Token:
+    """The request's live token, when it is an agent's: an operator's (``token create
+    --operator``) lists, acknowledges and silences alerts and spends, beats and reports
+    nothing (403 agent_token_required), so a deploy script's token cannot run up a bill
+    or speak for an agent, and an agent's cannot silence its own alerts."""
+    return require_agent(authenticate(tx, raw, expired_ok=expired_ok), what=what)
 
 
 def bearer(request: web.Request) -> str | None:

@@ -21,10 +21,10 @@ from pydantic import Field, field_validator
 
 from bot.alerts.heartbeats import record
 from bot.api import CTX, parse_scope
-from bot.api_body import Body, FreeText, bearer, read_json
+from bot.api_body import Body, FreeText, agent_call, agent_token, bearer, read_json
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import authenticate, authorize
+from guards.tokens import authorize
 
 __all__ = ["routes"]
 
@@ -51,6 +51,7 @@ class HeartbeatBody(Body):
 @routes.post("/v1/heartbeats")
 async def post_heartbeat(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    what = agent_call(request, "POST /v1/heartbeats")
     body = await read_json(request, HeartbeatBody)
     scope = parse_scope(body.scope, min_depth=3)
     agent = Scope(scope.agent() or scope.path)
@@ -58,7 +59,7 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     raw = bearer(request)
 
     def beat(tx: Tx) -> None:
-        token = authenticate(tx, raw)
+        token = agent_token(tx, raw, what=what)  # an operator's speaks for no agent
         authorize(tx, token, agent, path=request.path, why=why)
         record(tx, scope=agent.path, status=body.status, detail=body.detail, now=tx.clock.now())
 

@@ -23,12 +23,12 @@ from aiohttp import web
 from pydantic import Field, StrictStr
 
 from bot.api import CTX
-from bot.api_body import Body, bearer, read_json
+from bot.api_body import Body, agent_call, agent_token, bearer, read_json
 from guards.client_types import RouteDecision
 from guards.routing import RouteRequest, RoutingService, RoutingStats
 from guards.routing.service import ModelOpen
 from guards.store import Tx
-from guards.tokens import authenticate, authorize
+from guards.tokens import authorize
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -98,6 +98,7 @@ async def routing_stats(
 @routes.post("/v1/route")
 async def route(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    what = agent_call(request, "POST /v1/route")
     body = await read_json(request, RouteBody)
     req = RouteRequest.parse(
         scope=body.scope, task=body.task, intent=body.intent, min_tier=body.min_tier
@@ -106,7 +107,7 @@ async def route(request: web.Request) -> web.Response:
     raw = bearer(request)
 
     def decide(tx: Tx) -> RouteDecision:
-        token = authenticate(tx, raw)
+        token = agent_token(tx, raw, what=what)  # a routing decision is an agent's call
         authorize(tx, token, req.scope, path=request.path)
         service.check(req)  # after the 403: the policy's intents are for its own tenants
         return service.route(tx, req).as_json()

@@ -43,12 +43,13 @@ from aiohttp import web
 from pydantic import Field, StrictInt, StrictStr
 
 from bot.api import CTX
-from bot.api_body import Body, bearer, read_json
+from bot.api_body import Body, agent_call, bearer, read_json
 from bot.api_routing import ensure_routing
 from guards.scopes import Scope
 from guards.store import Tx
 from guards.tokens import LIVE_TOKEN, authenticate, hash_token
 from guards.validation import Batch, Outcome, Validator
+from guards.validation.engine import API_PATH
 from guards.validation.types import parse_items
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def ensure_validation(ns: Nightshift) -> Validator:
 @routes.post("/v1/validations")
 async def create_validation(request: web.Request) -> web.Response:
     ns = request.app[CTX]
+    agent_call(request, f"POST {API_PATH}")  # (validate() refuses an operator's token)
     validator = ensure_validation(ns)
     body = await read_json(request, ValidationBody)
     batch = Batch(
@@ -101,6 +103,8 @@ async def create_validation(request: web.Request) -> web.Response:
         rows = await ns.store.fetch(LIVE_TOKEN, (hash_token(raw or ""),))
         if not rows or (rows[0][2] is not None and rows[0][2] <= ns.clock.now()):
             return False  # unknown, revoked or expired (review30 L1)
+        if rows[0][3]:
+            return False  # an operator's: refused as soon as validate() reads it
         return Scope(body.scope).within(str(rows[0][1]))
 
     # a cold stream's window is read off the writer

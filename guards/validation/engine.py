@@ -54,7 +54,7 @@ from guards.errors import Conflict, InvalidInput
 from guards.events import DuplicateBurst, RunawayDetected
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
-from guards.tokens import authenticate, authorize
+from guards.tokens import authenticate, authorize, require_agent
 from guards.validation import repo
 from guards.validation.batch_run import BatchRun, Hit
 from guards.validation.normalize import prepare
@@ -125,8 +125,10 @@ class Validator(StreamIndexes):
         )
 
     def validate(self, tx: Tx, *, token: str | None, batch: Batch | Prepared) -> Outcome:
-        """Authenticate, authorise and :meth:`check` one batch (the HTTP operation)."""
-        tok = authenticate(tx, token)
+        """Authenticate, authorise and :meth:`check` one batch (the HTTP operation): an
+        agent's token only (an operator's writes into no agent's stream: 403
+        agent_token_required)."""
+        tok = require_agent(authenticate(tx, token), what=f"POST {API_PATH}")
         scope_text = batch.batch.scope if isinstance(batch, Prepared) else batch.scope
         try:
             scope = Scope.parse(scope_text, min_depth=3)
