@@ -8,7 +8,9 @@ subtree: an alert elsewhere is ``403`` (recorded and alerted, as any token's ste
 its subtree), named by its number only, as a reservation of another tenant is: its kind
 and scope are not told. A number no alert has is ``404``. An acknowledgement is
 ``/agent ack``'s (:func:`bot.alerts.operations.ack`): the chain stops, the Slack
-messages say so, and the audit names ``token:<id>``.
+messages say so, and the audit names ``token:<id>``. The alert about a token's own
+misuse (``scope_violation``) is no token's to acknowledge (403 slack_only: people do it
+in Slack). A query parameter is read once: one sent twice is a 400 naming it.
 
 Example:
     >>> # GET /v1/alerts?state=all&scope=acme/alice&limit=20
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic import BaseModel, Field
 
 from bot.alerts import operations as ops
@@ -35,9 +38,17 @@ from guards.errors import GuardError, InvalidInput, NotFound
 from guards.reservation import iso
 from guards.scopes import Scope, subtree
 from guards.store import Tx
-from guards.tokens import Token, authenticate, authorize, require_operator
+from guards.tokens import ACTOR_PREFIX, Token, authenticate, authorize, require_operator
 
-__all__ = ["actor_of", "alert_json", "operator", "operator_body", "routes", "whole_id"]
+__all__ = [
+    "actor_of",
+    "alert_json",
+    "operator",
+    "operator_body",
+    "routes",
+    "single_values",
+    "whole_id",
+]
 
 routes = web.RouteTableDef()
 DEFAULT_LIMIT = 100
@@ -55,15 +66,16 @@ def operator(tx: Tx, raw: str | None, *, what: str) -> Token:
 
 def actor_of(token: Token) -> str:
     """Who the audit (and the alert's Slack message) says acted: ``token:<id>``."""
-    return f"token:{token.id}"
+    return f"{ACTOR_PREFIX}{token.id}"
 
 
 async def operator_body(request: web.Request, model: type[M], *, what: str) -> M:
-    """The JSON body, read as :func:`bot.api_body.read_json` reads it; when it is refused,
-    a token that may not make the call is told so first (401, or 403 for an agent's):
-    an agent learns nothing of what these calls check."""
+    """The JSON body, read as :func:`bot.api_body.read_json` reads it (an empty one, as a
+    chunked request sends "none", as ``{}``); when it is refused, a token that may not
+    make the call is told so first (401, or 403 for an agent's): an agent learns nothing
+    of what these calls check."""
     try:
-        return await read_json(request, model)
+        return await read_json(request, model, empty_ok=True)
     except GuardError as exc:
         if exc.status in (400, 413, 415):
             ns = request.app[CTX]
@@ -113,9 +125,23 @@ def _until(tx: Tx, alert: Alert) -> float | None:
     return float(row[0]) if row is not None else None
 
 
-def _query(query: Mapping[str, str], token: Token) -> tuple[bool, Scope, int]:
+def single_values(query: MultiMapping[str]) -> Mapping[str, str]:
+    """Each query parameter's value; one sent twice (``?state=all&state=open``) is a 400
+    naming it, as a body field sent twice is: which one was meant is not guessed."""
+    values: dict[str, str] = {}
+    for name, value in query.items():
+        if name in values:
+            raise InvalidInput(
+                name[:40], f"{name[:40]}: given twice in the query; send each parameter once"
+            )
+        values[name] = value
+    return values
+
+
+def _query(raw: MultiMapping[str], token: Token) -> tuple[bool, Scope, int]:
     """``state`` (all: True), ``scope`` and ``limit`` of ``GET /v1/alerts``; 400 naming
-    the parameter that is wrong, or one it does not take."""
+    the parameter that is wrong, one sent twice, or one it does not take."""
+    query = single_values(raw)
     unknown = sorted(set(query) - set(_QUERY))
     if unknown:
         name = unknown[0][:40]

@@ -278,14 +278,18 @@ def bearer(request: web.Request) -> str | None:
     return value.strip()
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
+async def read_json(request: web.Request, model: type[M], *, empty_ok: bool = False) -> M:
     """Parse and validate the JSON body; any problem is a 400 naming the field.
 
     A request without a bearer token is refused (401) before its body is looked at;
     one with a bad token whose input is refused gets its 401 from
-    :func:`errors_middleware`.
+    :func:`errors_middleware`. ``empty_ok``: a call whose body is optional reads an
+    empty one (nothing but white space, as a chunked request with no body sends) as
+    ``{}``.
     """
     raw = await _token_then_body(request)
+    if empty_ok and not raw.strip():
+        raw = b"{}"
     try:
         data = _DECODER.decode(raw.decode("utf-8-sig") if raw else "null")
     except UnicodeDecodeError:

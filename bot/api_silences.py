@@ -13,9 +13,18 @@ ahead) and ``reason``. ``until`` (ISO 8601 with an offset) may replace ``duratio
 kind on every scope (``heartbeat_missed``) is narrowed to the token's subtree
 (``heartbeat_missed:acme``): a token may not silence other tenants' alerts; the answer's
 ``narrowed_to`` says so. A scope nothing has used yet is silenced as asked, with a
-``warning`` (a typo would silence nothing). A lift by id ends that silence alone
-(:func:`bot.alerts.silences.lift_one`); its open alerts page again, as after ``/agent
-silence <target> off``.
+``warning`` (a typo would silence nothing). ``until`` is kept as sent.
+
+Only a true retry (the token's own silence on the same target, reason, start and end
+within a minute) answers ``created: false``; a longer silence someone else made is not
+handed back in place of the one asked: the new one is made, and ``also_held_by`` names
+the other. A lift by id ends that silence alone (:func:`bot.alerts.silences.lift_one`);
+its open alerts page again, as after ``/agent silence <target> off``. A token lifts only
+what tokens made: a person's silence is theirs to lift in Slack (403 slack_only).
+
+The alert about a token's own misuse (``scope_violation``) is out of every token's
+reach: a target naming it is refused (403 slack_only), and no silence a token makes holds
+one (:meth:`bot.alerts.starts.AlertStarts.silence_for`).
 
 Example:
     >>> # POST /v1/silences {"target": "acme/alice/rss-bot", "duration": "30m",
@@ -26,18 +35,19 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic import BeforeValidator, Field, StrictStr
 
 from bot.alerts.engine import AlertEngine
+from bot.alerts.model import kinds_named
 from bot.alerts.silences import lift_one, silence, silence_row
 from bot.alerts.targets import SilenceTarget, UnseenTarget, silence_target
 from bot.api import CTX, json_answer, parse_scope
-from bot.api_alerts import actor_of, operator, operator_body, whole_id
+from bot.api_alerts import actor_of, operator, operator_body, single_values, whole_id
 from bot.api_body import Body, FreeText, bearer
 from bot.commands import UsageError
 from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON, START_GRACE
@@ -48,7 +58,7 @@ from guards.errors import InvalidInput, NotFound
 from guards.reservation import iso
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import Token, authorize
+from guards.tokens import ACTOR_PREFIX, TOKEN_MISUSE_KIND, SlackOnly, Token, authorize
 
 __all__ = ["routes"]
 
@@ -98,17 +108,19 @@ def _start(body: SilenceBody, now: float) -> float | None:
     if body.starts_at is None:
         return None
     at = _instant(body.starts_at, "starts_at")
+    said = repr(body.starts_at[:64])  # as typed: a year 1 or 9999 has no UTC form (M3)
     if at < now - START_GRACE:
-        raise InvalidInput("starts_at", f"starts_at {iso(at)} is past (now: {iso(now)})")
+        raise InvalidInput("starts_at", f"starts_at {said} is past (now: {iso(now)})")
     if at - now > MAX_AHEAD_DAYS * 86_400:
         raise InvalidInput(
-            "starts_at", f"a silence starts at most {MAX_AHEAD_DAYS} days ahead, not {iso(at)}"
+            "starts_at", f"a silence starts at most {MAX_AHEAD_DAYS} days ahead, not {said}"
         )
     return at if at > now else None
 
 
-def _seconds(body: SilenceBody, start: float) -> int:
-    """How long it lasts: ``duration`` as ``/agent silence`` reads it, or up to ``until``."""
+def _seconds(body: SilenceBody, start: float) -> float:
+    """How long it lasts: ``duration`` as ``/agent silence`` reads it, or up to ``until``
+    (to the instant sent, not rounded: it ends at ``until`` as asked)."""
     if (body.duration is None) == (body.until is None):
         raise InvalidInput(
             "duration", f"send one of duration ({DURATIONS}) or until ({WHEN}), not both"
@@ -119,15 +131,16 @@ def _seconds(body: SilenceBody, start: float) -> int:
         except UsageError as exc:
             raise InvalidInput("duration", f"duration: {exc.detail}; {DURATIONS}") from None
     assert body.until is not None
-    seconds = math.ceil(_instant(body.until, "until") - start)
+    seconds = _instant(body.until, "until") - start
     if seconds <= 0:
         raise InvalidInput("until", f"until must be after the start ({iso(start)})")
     try:
-        return parse_duration(seconds)  # the command's limit (366 days)
+        parse_duration(math.ceil(seconds))  # the command's limit (366 days)
     except ValueError:
         raise InvalidInput(
             "until", f"until is at most 366 days after the start ({iso(start)})"
         ) from None
+    return seconds
 
 
 def _target(
@@ -147,13 +160,21 @@ def _target(
             f"no alert has the id {text.strip()[:40]}; GET /v1/alerts lists them"
         ) from None
     where = what.where
+    narrowed = where is None
     if where is None:  # a kind on every scope: this token's subtree only
-        return SilenceTarget(None, token.scope, kind=what.kind), warning, True
-    named = f"alert #{what.alert_id}" if what.alert_id is not None else None
-    shared = " (a model's alerts are every tenant's: silence them in Slack)"
-    why = shared if where.startswith(MODEL_PREFIX) else ""
-    authorize(tx, token, Scope(where), path=path, named=named, why=why)
-    return what, warning, False
+        what = SilenceTarget(None, token.scope, kind=what.kind)
+    else:
+        named = f"alert #{what.alert_id}" if what.alert_id is not None else None
+        shared = " (a model's alerts are every tenant's: silence them in Slack)"
+        why = shared if where.startswith(MODEL_PREFIX) else ""
+        authorize(tx, token, Scope(where), path=path, named=named, why=why)
+    if TOKEN_MISUSE_KIND in kinds_named(what.alert_kind or ""):
+        raise SlackOnly(
+            f"{TOKEN_MISUSE_KIND} alerts are about tokens stepping outside their subtree: no"
+            " token may silence them (a token's silence never holds one). Silence it in"
+            f" Slack: `/agent silence {what.name} 1h`"
+        )
+    return what, warning, narrowed
 
 
 def _silence_json(tx: Tx, silence_id: int) -> dict[str, Any]:
@@ -204,6 +225,7 @@ async def create_silence(request: web.Request) -> web.Response:
             actor=actor_of(token),
             starts_at=start,
             reason=body.reason,
+            retries_only=True,
         )
         answer = {
             "silence": _silence_json(tx, made.id),
@@ -211,6 +233,7 @@ async def create_silence(request: web.Request) -> web.Response:
             "silenced_alerts": made.silenced,
             "narrowed_to": token.scope if narrowed else None,
             "warning": warning,
+            "also_held_by": _longer(engine, tx, target, made.id, at=start or now),
         }
         return made.made_by is None, answer
 
@@ -218,7 +241,25 @@ async def create_silence(request: web.Request) -> web.Response:
     return json_answer(answer, status=201 if created else 200)
 
 
-def _scope_query(query: Mapping[str, str], token: Token) -> Scope:
+def _longer(
+    engine: AlertEngine, tx: Tx, target: SilenceTarget, made: int, *, at: float
+) -> dict[str, Any] | None:
+    """Another silence that holds ``target``'s alerts at ``at`` and lasts longer than
+    silence ``made`` (one made in Slack for the night, a wider scope's): its id, target,
+    who made it and until when; None when there is none. Ending ``made`` leaves it on."""
+    end = tx.one("SELECT expires_at FROM silences WHERE id = ?", (made,))[0]
+    other = engine.silence_for(tx, kind=target.alert_kind, scope=target.where or "", now=at)
+    if other is None or other[0] == made or other[1] <= end:
+        return None
+    row = tx.one(
+        "SELECT fingerprint, scope, kind, created_by FROM silences WHERE id = ?", (other[0],)
+    )
+    held = SilenceTarget(row[0], row[1], kind=row[2])
+    return {"id": other[0], "target": held.name, "created_by": row[3], "until": iso(other[1])}
+
+
+def _scope_query(raw: MultiMapping[str], token: Token) -> Scope:
+    query = single_values(raw)
     unknown = sorted(set(query) - {"scope"})
     if unknown:
         name = unknown[0][:40]
@@ -271,6 +312,13 @@ async def delete_silence(request: web.Request) -> web.Response:
         target, _ = found
         named = f"silence {silence_id}"
         authorize(tx, token, Scope(target.where or ""), path=request.path, named=named)
+        by = str(tx.one("SELECT created_by FROM silences WHERE id = ?", (silence_id,))[0])
+        if not by.startswith(ACTOR_PREFIX):  # a person's: theirs to lift (review23 M1)
+            raise SlackOnly(
+                f"silence {silence_id} was made by {by} (a person, not a token); a token ends"
+                f" only silences tokens made. Lift it in Slack: `/agent silence {target.name}"
+                " off`"
+            )
         done = lift_one(engine, tx, silence_id=silence_id, actor=actor_of(token))
         return {
             "silence": _silence_json(tx, silence_id),

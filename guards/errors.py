@@ -82,10 +82,13 @@ class ScopeForbidden(GuardError):
     status = 403
     code = "forbidden"
 
-    def __init__(self, *, scope: str, token_scope: str, why: str = "") -> None:
+    def __init__(
+        self, *, scope: str, token_scope: str, why: str = "", operator: bool = False
+    ) -> None:
+        kind = " --operator" if operator else ""  # a token of the same kind (review23 M4)
         super().__init__(
             f"this token acts only inside {token_scope}; {scope} is outside it{why}. "
-            f"Create a token for that scope with `nightshift token create <scope>`."
+            f"Create a token for that scope with `nightshift token create <scope>{kind}`."
         )
         self.scope = scope
         self.token_scope = token_scope

@@ -7,7 +7,9 @@ in words that say so.
 A token is an agent's (reserves, settles, reports) or an operator's (``operator``:
 lists, acknowledges and silences the alerts of its subtree; reserves nothing). Each is
 refused (403) where the other kind is needed: :func:`require_operator`,
-:func:`require_agent`. A runaway agent's token must not silence the alerts about itself.
+:func:`require_agent`. A runaway agent's token must not silence the alerts about itself;
+no token acknowledges or holds back the alert about a token's own misuse
+(:data:`TOKEN_MISUSE_KIND`: :class:`SlackOnly`).
 
 Example:
     >>> raw = new_token("tok_abc")
@@ -30,10 +32,13 @@ from guards.scopes import Scope
 from guards.store import Tx
 
 __all__ = [
+    "ACTOR_PREFIX",
     "LIVE_TOKEN",
     "MISSING_TOKEN",
+    "TOKEN_MISUSE_KIND",
     "AgentTokenRequired",
     "OperatorTokenRequired",
+    "SlackOnly",
     "Token",
     "authenticate",
     "authorize",
@@ -52,6 +57,12 @@ __all__ = [
 LIVE_TOKEN = (
     "SELECT id, scope, expires_at, operator FROM tokens WHERE hash = ? AND revoked_at IS NULL"
 )
+#: how the audit, an alert's acknowledgement and a silence name a token that acted:
+#: ``token:<id>``
+ACTOR_PREFIX = "token:"
+#: the alert about a token's own misuse (a step outside its subtree): no token may
+#: acknowledge one, and no silence a token made holds one (review23 H1)
+TOKEN_MISUSE_KIND = "scope_violation"
 _MEMO = "tokens"  # raw bearer string -> live Token, in Tx.memo
 _MEMO_MAX = 10_000
 
@@ -200,11 +211,17 @@ def refuse_expired(
 
 
 def expired(token: Token) -> str:
-    """The refusal of a token past its expiry: when, and what to do."""
+    """The refusal of a token past its expiry: when, and what to do (the command makes a
+    token of the same kind: an operator's with ``--operator``)."""
     return (
         f"token {token.id} expired at {iso(token.expires_at)}; create a new one:"
-        f" `nightshift token create {token.scope}`"
+        f" `{_create_command(token.scope, operator=token.operator)}`"
     )
+
+
+def _create_command(scope: str, *, operator: bool) -> str:
+    """The command that makes a token of ``scope``, an operator's with ``operator``."""
+    return f"nightshift token create {scope}" + (" --operator" if operator else "")
 
 
 def authorize(
@@ -229,7 +246,9 @@ def authorize(
             tried=named,
         )
     )
-    raise ScopeForbidden(scope=named or scope.path, token_scope=token.scope, why=why)
+    raise ScopeForbidden(
+        scope=named or scope.path, token_scope=token.scope, why=why, operator=token.operator
+    )
 
 
 class OperatorTokenRequired(GuardError):
@@ -266,6 +285,14 @@ class AgentTokenRequired(GuardError):
 
     def details(self) -> dict[str, Any]:
         return {"token_id": self.token_id}
+
+
+class SlackOnly(GuardError):
+    """What no token may do, only a person in Slack (the alert about a token's own
+    misuse; a silence a person made): 403, the message naming the command to use."""
+
+    status = 403
+    code = "slack_only"
 
 
 def require_operator(token: Token, *, what: str) -> Token:

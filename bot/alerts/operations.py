@@ -41,6 +41,7 @@ from bot.escape import slack_text
 from bot.people import departed
 from guards.errors import Conflict, InvalidInput
 from guards.store import Tx
+from guards.tokens import ACTOR_PREFIX, TOKEN_MISUSE_KIND, SlackOnly
 
 __all__ = [
     "MAX_ALERT_ID_DIGITS",
@@ -71,9 +72,20 @@ def ack(
     """Acknowledge: the chain stops and MTTA is recorded. Returns (alert, newly acked).
 
     ``note`` (``POST /v1/alerts/{id}/ack``'s) is kept in the audit row's detail.
+
+    Raises:
+        SlackOnly: a token (``actor`` ``token:<id>``) acknowledging the alert about a
+            token's misuse (:data:`~guards.tokens.TOKEN_MISUSE_KIND`): people do that.
+        Conflict: a resolved alert.
     """
     now = tx.clock.now()
     alert = engine.get(tx, alert_id)
+    if alert.kind == TOKEN_MISUSE_KIND and actor.startswith(ACTOR_PREFIX):
+        raise SlackOnly(
+            f"alert #{alert_id} is about a token stepping outside its subtree: no token may"
+            f" acknowledge it. Acknowledge it in Slack (`/agent ack {alert_id}`), and revoke"
+            " the token if nobody meant it (`nightshift token revoke <id>`)"
+        )
     if alert.resolved_at is not None:
         raise Conflict(f"alert #{alert_id} is already resolved", state="resolved")
     if alert.acked_at is not None:

@@ -89,11 +89,12 @@ def silence(
     tx: Tx,
     *,
     target: str | SilenceTarget,
-    seconds: int,
+    seconds: float,
     actor: str,
     unseen_ok: bool = False,
     starts_at: float | None = None,
     reason: str | None = None,
+    retries_only: bool = False,
 ) -> SilenceMade:
     """Silence an alert (``42``, ``#42``), a kind (everywhere, or ``kind:scope`` and below),
     a scope subtree or a model's alerts (:mod:`bot.alerts.targets`), for ``seconds``
@@ -102,6 +103,13 @@ def silence(
     :meth:`AlertEngine.begin_silences`). ``reason``, as typed, is kept with it.
     ``target`` may come read already (:func:`~bot.alerts.targets.silence_target`): the
     API checks and narrows it to its token's subtree first (:mod:`bot.api_silences`).
+
+    A silence on the same target that already lasts as long (a double click) is the
+    answer, with ``made_by``: nothing new is made. With ``retries_only`` (the API) only a
+    true retry is: ``actor``'s own silence on the same target, with the same reason and
+    the same start and end within :data:`REPEAT_CLICK_SECONDS`; a longer one someone
+    else made does not stand in for the one asked (a script that ends the silence it got
+    back would end theirs: review23 M1).
 
     Raises:
         InvalidInput: a target that is none of those, or a duration that is not positive;
@@ -119,12 +127,15 @@ def silence(
     booked = starts_at if starts_at is not None and starts_at > now else None
     start = now if booked is None else booked
     expires = start + seconds
-    same = tx.one(  # a double click, or a repeat: the silence there already does it
-        "SELECT id, expires_at, created_by, starts_at FROM silences WHERE ended_at IS NULL"
-        " AND fingerprint IS ? AND kind IS ? AND scope IS ? AND expires_at >= ?"
-        " AND COALESCE(starts_at, created_at) <= ? ORDER BY expires_at DESC",
-        (what.fingerprint, what.kind, what.scope, expires - REPEAT_CLICK_SECONDS, start),
-    )
+    if retries_only:
+        same = _retried(tx, what, actor=actor, start=start, expires=expires, reason=reason)
+    else:
+        same = tx.one(  # a double click, or a repeat: the silence there already does it
+            "SELECT id, expires_at, created_by, starts_at FROM silences WHERE ended_at IS NULL"
+            " AND fingerprint IS ? AND kind IS ? AND scope IS ? AND expires_at >= ?"
+            " AND COALESCE(starts_at, created_at) <= ? ORDER BY expires_at DESC",
+            (what.fingerprint, what.kind, what.scope, expires - REPEAT_CLICK_SECONDS, start),
+        )
     if same is not None:
         was = float(same[3]) if same[3] is not None and same[3] > now else None
         made_by = str(same[2])
@@ -158,6 +169,38 @@ def silence(
     )
     silenced = [] if booked is not None else engine.hold_open(tx, silence_id, now)
     return SilenceMade(silence_id, matches, expires, silenced, starts_at=booked, reason=reason)
+
+
+def _retried(
+    tx: Tx,
+    what: SilenceTarget,
+    *,
+    actor: str,
+    start: float,
+    expires: float,
+    reason: str | None,
+) -> Any:
+    """``actor``'s own open silence that this request repeats (its id, expires_at,
+    created_by, starts_at), or None."""
+    window = REPEAT_CLICK_SECONDS
+    return tx.one(
+        "SELECT id, expires_at, created_by, starts_at FROM silences WHERE ended_at IS NULL"
+        " AND expires_at > ? AND fingerprint IS ? AND kind IS ? AND scope IS ?"
+        " AND created_by = ? AND reason IS ? AND ABS(expires_at - ?) <= ?"
+        " AND ABS(COALESCE(starts_at, created_at) - ?) <= ? ORDER BY id DESC",
+        (
+            tx.clock.now(),
+            what.fingerprint,
+            what.kind,
+            what.scope,
+            actor,
+            reason,
+            expires,
+            window,
+            start,
+            window,
+        ),
+    )
 
 
 def _end(tx: Tx, silence_id: int, actor: str, now: float) -> None:

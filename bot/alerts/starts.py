@@ -27,6 +27,7 @@ from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert, fingerprint
 from bot.alerts.resolution import AlertResolution
 from guards.store import Tx
+from guards.tokens import ACTOR_PREFIX, TOKEN_MISUSE_KIND
 
 __all__ = ["AlertStarts"]
 
@@ -93,7 +94,9 @@ class AlertStarts(AlertResolution):
         a family such as ``breaker_opened``: its kinds) and its scope (NULL: any; else
         that scope and below) both match. ``kind`` None asks about a whole scope: only
         silences without a kind hold it. A silence booked ahead holds nothing before its
-        ``starts_at``.
+        ``starts_at``. No silence a token made (``created_by`` ``token:<id>``) holds the
+        alert about a token's misuse (:data:`~guards.tokens.TOKEN_MISUSE_KIND`): a leaked
+        operator token must not hush the alert its own probing raises; a person's does.
         """
         row = tx.one(
             "SELECT id, expires_at FROM silences WHERE ended_at IS NULL"
@@ -102,8 +105,20 @@ class AlertStarts(AlertResolution):
             " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
             " AND (scope IS NULL OR scope = ?"
             " OR substr(?, 1, length(scope) + 1) = scope || '/')))"
+            " AND (? = 0 OR substr(created_by, 1, ?) != ?)"
             " ORDER BY expires_at DESC LIMIT 1",
-            (now, now, fingerprint(kind, scope) if kind else None, kind, kind, scope, scope),
+            (
+                now,
+                now,
+                fingerprint(kind, scope) if kind else None,
+                kind,
+                kind,
+                scope,
+                scope,
+                kind == TOKEN_MISUSE_KIND,
+                len(ACTOR_PREFIX),
+                ACTOR_PREFIX,
+            ),
         )
         return (row[0], row[1]) if row else None
 

@@ -271,6 +271,11 @@ BAD_SILENCES: list[tuple[Any, str]] = [
     ({"target": BOT, "until": "2030-01-01T00:00:00Z"}, "until"),  # past 366 days
     ({"target": BOT, "duration": "1h", "starts_at": "2025-12-31T00:00:00Z"}, "starts_at"),
     ({"target": BOT, "duration": "1h", "starts_at": "2026-03-01T00:00:00Z"}, "starts_at"),
+    # no UTC form (year 10000, year 0): a 400, not a 500 (review23 M3)
+    ({"target": BOT, "duration": "1h", "starts_at": "9999-12-31T23:59:59-01:00"}, "starts_at"),
+    ({"target": BOT, "duration": "1h", "starts_at": "0001-01-01T00:00:00+01:00"}, "starts_at"),
+    ({"target": BOT, "until": "9999-12-31T23:59:59-01:00"}, "until"),
+    ({"target": BOT, "until": "0001-01-01T00:00:00+01:00"}, "until"),
     ({"target": "", "duration": "1h"}, "target"),
     ({"target": "   ", "duration": "1h"}, "target"),
     ({"target": "x" * 10_000, "duration": "1h"}, "target"),
