@@ -28,6 +28,7 @@ from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import refuse_resolved
 from bot.alerts.model import Alert
+from bot.alerts.quiet import due_in_quiet, mark
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import echo
 from bot.chat_words import typed
@@ -171,6 +172,9 @@ def unack(engine: AlertEngine, tx: Tx, *, alert_id: int, actor: str, admin: bool
     if never:
         started = engine.start_chain(tx, alert_id, now)
         step, due = started.esc_step, started.esc_at
+    if due is not None and (later := due_in_quiet(engine, alert.tier, due)) != due:
+        mark(tx, engine.get(tx, alert_id), later)  # a P1 due in the quiet hours: their end
+        due = later
     target = None
     if due is not None and step is not None:
         _, target = engine.step_target(tx, step, now)

@@ -27,7 +27,7 @@ from bot.alerts.oncall import (
     on_call,
     rotation_zone,
 )
-from bot.alerts.quiet import quiet_until
+from bot.alerts.quiet import quiet_until, until_text
 from bot.alerts.render_time import clock_time, duration
 from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -119,7 +119,7 @@ def _quiet_line(quiet: QuietHours, tz: ZoneInfo, now: float) -> str:
     line = f"Quiet hours {hours_text(quiet)}{zone} (a P1 pages nobody in them, a P0 does)"
     until = quiet_until(quiet, tz, now)
     if until is not None:
-        line += f": now, until {datetime.fromtimestamp(until, tz):%H:%M}"
+        line += f": now, until {until_text(until, tz, now)}"
     return line
 
 

@@ -275,8 +275,8 @@ def _failures_key(b: Breaker, kind: str) -> str:
 def slow_detail(took: float, slow_after: int, section: str) -> str:
     """Why a call that succeeded counts as failed: how long it took against the limit.
 
-    >>> slow_detail(190, 120, "breakers.failures")
+    >>> slow_detail(190.7, 120, "breakers.failures")
     'the call took 3m10s (breakers.failures.slow_after is 2m)'
     """
     limit = format_seconds(slow_after)
-    return f"the call took {format_seconds(took)} ({section}.slow_after is {limit})"
+    return f"the call took {format_seconds(int(took))} ({section}.slow_after is {limit})"

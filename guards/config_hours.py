@@ -104,8 +104,8 @@ class QuietHours(Section):
     """``alerts.quiet_hours``: the hours (and days) in which a P1 pages nobody. It is
     posted as ever; its escalation waits for the end of the quiet hours, and pages then if
     nobody has acknowledged it. A P0 pages whatever the hour. ``hours`` and ``days`` read
-    as a rotation's, in ``timezone`` (default: the policy's). One range of hours may be
-    written alone: ``quiet_hours: "22:00-07:00"``."""
+    as a rotation's, in ``timezone`` (default: the policy's): ``days`` alone is those
+    whole days. One range of hours may be written alone: ``quiet_hours: "22:00-07:00"``."""
 
     hours: Hours = None
     days: Days = None
@@ -118,6 +118,7 @@ class QuietHours(Section):
 
     @model_validator(mode="after")
     def _some_hours(self) -> QuietHours:
-        if self.hours is None:
-            refuse("QuietHours", [(("hours",), "write the quiet hours, e.g. '22:00-07:00'")])
+        if self.hours is None and self.days is None:
+            said = "write the quiet hours ('22:00-07:00'), or days for whole days ([sat, sun])"
+            refuse("QuietHours", [(("hours",), said)])
         return self

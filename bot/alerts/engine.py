@@ -52,7 +52,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from bot.alerts import heartbeats
+from bot.alerts import heartbeats, quiet
 from bot.alerts.approver import tell_approver
 from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.model import (
@@ -66,6 +66,7 @@ from bot.alerts.model import (
     alert_kind,
     fingerprint,
 )
+from bot.alerts.quiet import QUIET_UNTIL
 from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT
 from bot.alerts.starts import AlertStarts
 from bot.escape import operator_mentions, slack_text
@@ -79,6 +80,8 @@ MAX_STREAMS = 10  # the most streams an output alert remembers (the first seen)
 BATCH = 500
 # An alert's facts of a model's outage, kept when it fires again (bot.alerts.render)
 _OUTAGE_FACTS = (HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT)
+# kept too: the end of the quiet hours a P1 was put off to (bot.alerts.quiet)
+_KEPT_FACTS = (*_OUTAGE_FACTS, QUIET_UNTIL)
 # Kinds grouped at the agent: a conversation's firing bumps its agent's alert.
 _PER_AGENT = frozenset({"overrun", "hold_expired", "hold_hanging"})
 
@@ -239,7 +242,7 @@ class AlertEngine(AlertStarts):
                 if first:  # a failed trial: the reason it opened for stays in the message
                     carried[OPENED_FOR] = first
             # a model's outage: the agents held behind it, or the outage an agent's is part of
-            carried |= {k: before[k] for k in _OUTAGE_FACTS if k in before}
+            carried |= {k: before[k] for k in _KEPT_FACTS if k in before}
             if carried:
                 facts_json = json.dumps({**facts, **carried}, separators=(",", ":"))
             tx.execute(
@@ -308,6 +311,7 @@ class AlertEngine(AlertStarts):
         done["unsilenced"] = self.end_silences(tx, now)
         done["resolved"] = self._resolve_cleared(tx, now)
         done["outage"] = self._post_held(tx, now)
+        done["quiet"] = quiet.recheck(self, tx, now)
         done["escalated"] = self.run_chains(tx, now)
         done["updated"] = self._flush_updates(tx, now)
         return done

@@ -32,7 +32,7 @@ from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
 from bot.alerts.outage import OutageHolds
-from bot.alerts.quiet import put_off
+from bot.alerts.quiet import QUIET_UNTIL, put_off
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
@@ -334,8 +334,11 @@ def clock_stepped(tx: Tx, seconds: float) -> None:
     """Move the open alerts' next steps and the silences' times by ``seconds`` (the wall
     clock stepped that much, :class:`bot.clock_watch.ClockWatch`): a 5-minute step and a
     one-hour silence keep their length in real time."""
-    tx.execute(
-        "UPDATE alerts SET esc_at = esc_at + ? WHERE esc_at IS NOT NULL AND resolved_at IS NULL",
+    tx.execute(  # a P1 put off by the quiet hours keeps the mark of it (bot.alerts.quiet)
+        "UPDATE alerts SET esc_at = esc_at + ?1, facts = CASE"
+        f" WHEN json_extract(facts, '$.{QUIET_UNTIL}') IS NOT NULL"
+        f" THEN json_set(facts, '$.{QUIET_UNTIL}', json_extract(facts, '$.{QUIET_UNTIL}') + ?1)"
+        " ELSE facts END WHERE esc_at IS NOT NULL AND resolved_at IS NULL",
         (seconds,),
     )
     tx.execute(  # both ends: a silence holds from when it was made (AlertEngine.silence_for)

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
 from bot.alerts.oncall import spans
 from bot.outbox import enqueue_thread_reply
@@ -32,7 +33,7 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.alerts.paging import AlertPaging
 
-__all__ = ["QUIET_UNTIL", "put_off", "quiet_until"]
+__all__ = ["QUIET_UNTIL", "due_in_quiet", "mark", "put_off", "quiet_until", "recheck", "until_text"]
 
 QUIET_UNTIL = "quiet_until"  # an alert's fact: the end of the quiet hours it was told of
 
@@ -46,6 +47,21 @@ def quiet_until(quiet: QuietHours | None, tz: ZoneInfo, now: float) -> float | N
     return next((end for start, end in spans(quiet, zone, now) if start <= now < end), None)
 
 
+def until_text(until: float, tz: ZoneInfo, now: float) -> str:
+    """The end of quiet hours as a person reads it (in ``tz``, the policy's): ``07:00``,
+    with the day when it is a day or more away (``Mon 00:00``: a quiet weekend)."""
+    at = datetime.fromtimestamp(until, tz)
+    return at.strftime("%a %H:%M" if until - now >= 86400 else "%H:%M")
+
+
+def due_in_quiet(paging: AlertPaging, tier: str, due: float) -> float:
+    """When a step due at ``due`` is taken: then, or for a P1 due in the quiet hours,
+    at their end (what a reply promising that step must say: ``/agent unack``)."""
+    if tier != "P1":
+        return due
+    return quiet_until(paging.policy.alerts.quiet_hours, paging.tz, due) or due
+
+
 def put_off(paging: AlertPaging, tx: Tx, alert: Alert, now: float) -> bool:
     """Put off ``alert``'s due step to the end of the quiet hours, when it is a P1 and
     ``now`` is in them; returns whether it was put off."""
@@ -54,20 +70,51 @@ def put_off(paging: AlertPaging, tx: Tx, alert: Alert, now: float) -> bool:
     until = quiet_until(paging.policy.alerts.quiet_hours, paging.tz, now)
     if until is None:
         return False
-    tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (until, alert.id))
-    if alert.facts.get(QUIET_UNTIL) != until:  # said once for these quiet hours
-        facts = {**alert.facts, QUIET_UNTIL: until}
-        tx.execute("UPDATE alerts SET facts = ? WHERE id = ?", (json.dumps(facts), alert.id))
-        if alert.posted_at is not None and alert.channel is not None:
-            at = datetime.fromtimestamp(until, paging.tz).strftime("%H:%M")
-            enqueue_thread_reply(
-                tx,
-                parent=alert.post_ref,
-                text=(
-                    f"🌙 Quiet hours: a P1 pages nobody before {at} (`alerts.quiet_hours`);"
-                    " it pages then if nobody has acknowledged it. *Escalate now* pages at once."
-                ),
-                channel=alert.channel,
-            )
+    told = alert.facts.get(QUIET_UNTIL) == until  # said once for these quiet hours
+    mark(tx, alert, until)
+    if not told and alert.posted_at is not None and alert.channel is not None:
+        enqueue_thread_reply(
+            tx,
+            parent=alert.post_ref,
+            text=(
+                f"🌙 Quiet hours: a P1 pages nobody before {until_text(until, paging.tz, now)}"
+                " (`alerts.quiet_hours`); it pages then if nobody has acknowledged it."
+                " *Escalate now* pages at once."
+            ),
+            channel=alert.channel,
+        )
     paging.touch(tx, paging.get(tx, alert.id), now)
     return True
+
+
+def recheck(paging: AlertPaging, tx: Tx, now: float) -> int:
+    """The P1s put off to the end of quiet hours, looked at again under the policy as it
+    is now (a reload shortened, moved or removed the quiet hours; the clock stepped): each
+    waits for the end of the quiet hours it is in now, or, out of them, pages at once.
+    Returns how many moved."""
+    moved = 0
+    rows = tx.all(
+        f"{OPEN_ALERTS} AND esc_at IS NOT NULL AND acked_at IS NULL AND silence_id IS NULL"
+        f" AND esc_at = json_extract(facts, '$.{QUIET_UNTIL}')"
+    )
+    for row in rows:
+        alert = Alert.from_row(row)
+        until = quiet_until(paging.policy.alerts.quiet_hours, paging.tz, now)
+        if alert.tier == "P1" and until == alert.esc_at:
+            continue
+        if alert.tier == "P1" and until is not None:
+            mark(tx, alert, until)  # (said already tonight: the message shows the new time)
+        else:
+            tx.execute("UPDATE alerts SET esc_at = ? WHERE id = ?", (now, alert.id))
+        paging.touch(tx, paging.get(tx, alert.id), now)
+        moved += 1
+    return moved
+
+
+def mark(tx: Tx, alert: Alert, until: float) -> None:
+    """The alert's step waits until ``until``, the end of the quiet hours, marked so."""
+    facts = {**alert.facts, QUIET_UNTIL: until}
+    tx.execute(
+        "UPDATE alerts SET esc_at = ?, facts = ? WHERE id = ?",
+        (until, json.dumps(facts), alert.id),
+    )

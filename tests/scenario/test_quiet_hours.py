@@ -126,7 +126,8 @@ async def test_a_bad_quiet_hours_value_stops_the_start_naming_the_key(app_factor
 
     for bad, said in [
         ({"hours": "22:00-31:00"}, "alerts.quiet_hours.hours.0"),
-        ({"days": "sat"}, "alerts.quiet_hours.hours: write the quiet hours"),
+        ({}, "alerts.quiet_hours.hours: write the quiet hours"),
+        ({"hours": None, "days": None}, "alerts.quiet_hours.hours: write the quiet hours"),
         ({"hours": "22:00-07:00", "tiers": ["P1"]}, "alerts.quiet_hours.tiers"),
         ({"hours": "22:00-07:00", "timezone": "Mars/Base"}, "alerts.quiet_hours.timezone"),
     ]:
@@ -147,3 +148,103 @@ async def test_oncall_shows_the_quiet_hours_and_whether_it_is_quiet_now(slack_ht
     reply = await slack.command("oncall")
     assert "(a P1 pages nobody in them, a P0 does)\n" in reply["text"] + "\n"
     assert "now, until" not in reply["text"]
+
+
+MIDNIGHT = 1_767_225_600.0  # Thu 2026-01-01 00:00 UTC
+SEVEN = MIDNIGHT + 7 * 3600
+
+
+async def put_off_at_0031(slack: Any) -> int:
+    """A P1 fired at 00:00 whose step fell due at 00:31 and was put off to 07:00."""
+    alert_id = await p1(slack)
+    slack.app.clock.advance(31 * 60)
+    await alerts_of(slack).tick()
+    rows = await slack.app.store.fetch("SELECT esc_at FROM alerts WHERE id = ?", (alert_id,))
+    assert rows[0][0] == SEVEN
+    return alert_id
+
+
+async def test_quiet_hours_taken_out_at_a_reload_let_a_put_off_p1_page_at_once(
+    slack_http, tmp_path
+):
+    """review23 lead M1: the P1 put off to 07:00 waited for 07:00 after a reload that took
+    the quiet hours out (a reload is a restart on the same file)."""
+    db, clock = tmp_path / "q.db", ManualClock()
+    first = await slack_http(quiet_policy("22:00-07:00"), clock=clock, db=db)
+    await put_off_at_0031(first)
+    await first.app.ns.stop()
+
+    clock.advance(10 * 60)
+    second = await slack_http(POLICY, clock=clock, db=db)
+    await alerts_of(second).tick()
+    await second.fake.wait_for(lambda: dms(second.fake, "U04"))
+
+
+async def test_quiet_hours_shortened_at_a_reload_page_at_their_new_end(slack_http, tmp_path):
+    db, clock = tmp_path / "q.db", ManualClock()
+    first = await slack_http(quiet_policy("22:00-07:00"), clock=clock, db=db)
+    alert_id = await put_off_at_0031(first)
+    await first.app.ns.stop()
+
+    second = await slack_http(quiet_policy("22:00-02:00"), clock=clock, db=db)
+    await alerts_of(second).tick()
+    rows = await second.app.store.fetch("SELECT esc_at FROM alerts WHERE id = ?", (alert_id,))
+    assert rows[0][0] == MIDNIGHT + 2 * 3600
+    clock.advance(31)  # past update_interval: the message is drawn again
+    await alerts_of(second).tick()
+    await second.fake.wait_for(
+        lambda: "rotation:secondary at 02:00" in str(channel_message(second.fake))
+    )
+    clock.set(MIDNIGHT + 2 * 3600)
+    await alerts_of(second).tick()
+    await second.fake.wait_for(lambda: dms(second.fake, "U04"))
+
+
+async def test_unack_in_the_quiet_hours_says_when_it_really_pages(slack_http):
+    """review23 lead M2: /agent unack at 01:31 promised a page at 02:01, put off to 07:00."""
+    slack = await slack_http(quiet_policy("22:00-07:00"), clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    alert_id = await put_off_at_0031(slack)
+    await slack.command(f"ack {alert_id}", user="U02")
+    app.clock.advance(60 * 60)
+    reply = await slack.command(f"unack {alert_id}", user="U02")
+    assert "07:00" in str(reply), reply
+    assert "02:01" not in str(reply)
+    rows = await app.store.fetch("SELECT esc_at FROM alerts WHERE id = ?", (alert_id,))
+    assert rows[0][0] == SEVEN
+    audit = await app.store.fetch("SELECT detail FROM audit WHERE action = 'alert.unack'")
+    assert "07:00" in audit[0][0]
+    app.clock.set(SEVEN)
+    await alerts_of(slack).tick()
+    await fake.wait_for(lambda: dms(fake, "U04"))
+
+
+async def test_days_alone_are_whole_quiet_days_and_the_note_names_the_day_they_end(slack_http):
+    """review23 lead M3: a quiet weekend could not be written (days without hours were
+    refused, 00:00-24:00 too), and the note said "before 00:00" for Monday 00:00."""
+    slack = await slack_http(quiet_policy({"days": ["sat", "sun"]}), clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    app.clock.set(MIDNIGHT + 2 * 86400 + 10 * 3600)  # Sat 3 Jan, 10:00
+    alert_id = await p1(slack)
+    app.clock.advance(31 * 60)
+    await alerts_of(slack).tick()
+    await fake.wait_for(
+        lambda: any("a P1 pages nobody before Mon 00:00" in t for t in thread_texts(fake))
+    )
+    rows = await app.store.fetch("SELECT esc_at FROM alerts WHERE id = ?", (alert_id,))
+    assert rows[0][0] == MIDNIGHT + 4 * 86400  # Mon 5 Jan 00:00
+    reply = await slack.command("oncall")
+    assert (
+        "Quiet hours sat-sun (a P1 pages nobody in them, a P0 does): now, until Mon 00:00"
+        in (reply["text"])
+    )
+
+
+async def test_a_p1_firing_again_in_the_night_keeps_its_quiet_mark(slack_http):
+    """review23 lead L7: a new firing dropped the mark, so the night's note could repeat."""
+    slack = await slack_http(quiet_policy("22:00-07:00"), clock=ManualClock())
+    app = slack.app
+    alert_id = await put_off_at_0031(slack)
+    await p1(slack)  # fires again: the same alert, bumped
+    facts = await app.store.fetch("SELECT facts, count FROM alerts WHERE id = ?", (alert_id,))
+    assert QUIET_UNTIL in facts[0][0] and facts[0][1] == 2
