@@ -449,11 +449,12 @@ async def test_silence_button_on_an_open_alert_stops_its_chain_and_expiry_posts_
     await run(store, engine)
     await deliver_all(store)  # posted (one not posted yet would go out showing the silence)
     made = await store.write(
-        lambda tx: ops.silence(engine, tx, target="#1", seconds=3600, actor="U1")
+        lambda tx: ops.silence(engine, tx, target="#1", seconds=3600, actor="U0DANA")
     )
     assert made.silenced == [1] and made.matches == f"runaway:{AGENT}"
     before = await outbox(store)
-    assert "🔕 silenced by <@U1> at 01:00 until 02:00" in before[-1][2]["text"]
+    # (a Slack member id: since operator tokens, an actor that is none shows as @name)
+    assert "🔕 silenced by <@U0DANA> at 01:00 until 02:00" in before[-1][2]["text"]
     store.clock.advance(1800)
     await store.write(engine.tick)
     assert len(await outbox(store)) == len(before)  # no escalation while silenced
