@@ -114,6 +114,8 @@ def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
         " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
         " AND (scope IS NULL OR scope = ? OR substr(?, 1, length(scope) + 1) = scope || '/')))"
         " AND COALESCE(starts_at, created_at) < ? AND COALESCE(ended_at, expires_at) > ?))"
+        # a token's silence never holds the alert about a token's misuse (silence_for)
+        " AND NOT (? = 'scope_violation' AND created_by LIKE 'token:%')"
         " ORDER BY COALESCE(starts_at, created_at), id LIMIT 200",
         (
             alert_id,
@@ -124,6 +126,7 @@ def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
             alert.scope,
             end,
             alert.first_at,
+            alert.kind,
         ),
     )
     # `alert.ack` and the like name it `#12 kind:scope`; a number given again to a newer

@@ -64,6 +64,10 @@ async def test_a_token_cannot_hush_the_alert_about_its_own_probing(slack_http):
     await alerts_of(slack).tick()
     await fake.wait_for(lambda: bool(dms(fake, "U04")))  # a P1 enters at step 2: paged
 
+    # its story does not show the token's silence of the scope as holding it
+    story = await slack.command(f"alert {alert_id}", user=ADMIN)
+    assert "token:" not in str(story), story
+
     # a person may silence it (in Slack), and that silence holds it
     made = await slack.command("silence scope_violation:acme/alice 1h", user=ADMIN)
     assert made["response_type"] == "in_channel", made
