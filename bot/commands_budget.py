@@ -147,6 +147,9 @@ def _tree_reply(tree: dict[str, Any], ends: dict[tuple[str, str], str] | None = 
         text = f"*{level['scope']}* · {level['level']}\n{body}"
         blocks.append(section(text))
         lines.append(text)
+    if "/" not in tree["scope"] and (models := _models_text(tree.get("models") or [])):
+        blocks.append(section(models))
+        lines.append(models)
     rows = []
     for child in tree["children"]:
         if not child["windows"]:
@@ -160,6 +163,18 @@ def _tree_reply(tree: dict[str, Any], ends: dict[tuple[str, str], str] | None = 
         used = sum(len(line) + 1 for line in lines)
         lines.append(children_text(tree["scope"], total, rows, MAX_TEXT - used))
     return Reply(text="\n".join(lines), blocks=blocks)
+
+
+def _models_text(models: list[dict[str, Any]]) -> str:
+    """A namespace's budgets per model (``budgets.models``), each model's tightest window:
+    ``• `claude-opus-4-1` `day  ` ▓▓▓░░░░░░░ 30% · $15.00 of $50.00 · $35.00 left``."""
+    by_model: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in models:
+        by_model.setdefault(str(m["model"]), {})[str(m["window"])] = m
+    rows = [
+        f"• `{model}` {window_line(*_tightest(windows))}" for model, windows in by_model.items()
+    ]
+    return "*Per model* (`budgets.models` in the policy)\n" + "\n".join(rows) if rows else ""
 
 
 def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:

@@ -26,6 +26,7 @@ __all__ = [
     "ALERT_TIERS",
     "CLEARED_BY",
     "CONDITION_KINDS",
+    "MODEL_BUDGET_KIND",
     "OPENED_FOR",
     "OPENED_KINDS",
     "STREAMS",
@@ -75,9 +76,20 @@ CLEARED_BY: dict[str, tuple[str, ...]] = {
     "trial_answered": ("half_open_requested",),
 }
 
+# A namespace's budget for one model refused a call (budgets.models): its own kind, so its
+# alert (kind:namespace) is never the namespace's own budget alert. One per namespace:
+# its facts name the model and window of the latest refusal, as a budget alert's do.
+MODEL_BUDGET_KIND = "model_budget_exhausted"
 # Kinds that resolve when a condition clears; the others resolve after a quiet period.
 CONDITION_KINDS = frozenset(
-    {*BREAKER_KINDS, "heartbeat_missed", "budget_exhausted", "budget_threshold", "hold_hanging"}
+    {
+        *BREAKER_KINDS,
+        "heartbeat_missed",
+        "budget_exhausted",
+        "budget_threshold",
+        "hold_hanging",
+        MODEL_BUDGET_KIND,
+    }
 )
 
 # Events that only clear conditions and never raise an alert themselves.

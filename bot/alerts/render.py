@@ -69,6 +69,7 @@ KIND_TITLES = {
     "breaker_opened_manual": "Breaker forced open",
     "half_open_requested": "Breaker waits for a trial approval",
     "budget_exhausted": "Budget refused a call",
+    "model_budget_exhausted": "Model budget refused a call",
     "budget_threshold": "Budget warning",
     "overrun": "Spend over its hold",
     "hold_expired": "Hold expired without a settle",

@@ -88,6 +88,31 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
     )
 
 
+def _model_budget_exhausted(f: dict[str, Any]) -> str:
+    """``acme's day budget for claude-opus-4-1 is spent ($50.00 of $50.00); a call asking
+    $0.40 was refused (budgets.models.claude-opus-4-1 in the policy raises it)``."""
+    model = str(f.get("model", ""))
+    budget = f"{f.get('scope', '')}'s {f.get('window', '')} budget for {model}"
+    amounts = [
+        f.get(k) for k in ("limit_micros", "spent_micros", "held_micros", "requested_micros")
+    ]
+    if not all(isinstance(a, int) for a in amounts):
+        return f"{budget}: a call was refused"
+    limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
+    left = max(0, limit - spent - held)
+    usd = usd_for(spent, held, left, asked)
+    fix = f" (budgets.models.{model} in the policy raises it)"
+    if asked > limit:
+        return f"a call asking {usd(asked)} was refused: more than {budget} of {usd(limit)}{fix}"
+    if spent >= limit:
+        spent_of = f"{usd(spent)} of {usd(limit)}"
+        return f"{budget} is spent ({spent_of}); a call asking {usd(asked)} was refused{fix}"
+    return (
+        f"a call asking {usd(asked)} was refused: {budget} has {usd(left)} left"
+        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){fix}"
+    )
+
+
 def _budget_threshold(f: dict[str, Any]) -> str:
     period = f.get("period")
     of = f" ({period})" if isinstance(period, str) and period and period != "all" else ""
@@ -153,6 +178,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f" {f.get('trial_calls', '?')} calls within {_usd(f.get('trial_budget_micros'))}"
     ),
     "budget_exhausted": _budget_exhausted,
+    "model_budget_exhausted": _model_budget_exhausted,
     "budget_threshold": _budget_threshold,
     "overrun": _overrun,
     "hold_expired": lambda f: (

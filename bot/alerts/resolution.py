@@ -2,9 +2,11 @@
 
 :class:`AlertResolution` adds resolving to :class:`~bot.alerts.paging.AlertPaging`: a
 budget alert when its limit is raised above the one that was hit or its window turns
-(a new day, week or month), the kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`),
-and kinds with no clearing condition after ``auto_resolve_after`` without a firing (an
-unacknowledged P0 stays until a human acts). :class:`~bot.alerts.starts.AlertStarts`
+(a new day, week or month), a model's budget alert (``budgets.models``) likewise when its
+window turns or the policy file raises or drops that model's limit (a reload), the
+kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and kinds with no clearing
+condition after ``auto_resolve_after`` without a firing (an unacknowledged P0 stays
+until a human acts). :class:`~bot.alerts.starts.AlertStarts`
 builds on it.
 
 Example:
@@ -15,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from bot.alerts.messages import BUDGET_KINDS, OPEN_ALERTS
-from bot.alerts.model import CONDITION_KINDS, Alert
+from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
 from guards.ledger import periods_at
@@ -94,9 +96,14 @@ class AlertResolution(AlertPaging):
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
         marks = ", ".join("?" for _ in BUDGET_KINDS)
-        for row in tx.all(f"{OPEN_ALERTS} AND kind IN ({marks})", BUDGET_KINDS):
+        for row in tx.all(
+            f"{OPEN_ALERTS} AND kind IN ({marks}, ?)", (*BUDGET_KINDS, MODEL_BUDGET_KIND)
+        ):
             alert = Alert.from_row(row)
-            cleared = self._budget_cleared(tx, alert, now)
+            if alert.kind == MODEL_BUDGET_KIND:
+                cleared = self._model_budget_cleared(alert, now)
+            else:
+                cleared = self._budget_cleared(tx, alert, now)
             if cleared:
                 reason, by = cleared
                 self.resolve_alert(tx, alert, now, by=by, reason=reason)
@@ -118,6 +125,33 @@ class AlertResolution(AlertPaging):
             resolved += 1
         return resolved
 
+    def _window_turned(self, alert: Alert, namespace: str, window: str, now: float) -> bool:
+        """Whether a budget alert's window (day, week, month) has turned since it fired,
+        in the namespace's time zone."""
+        if window == "total":
+            return False
+        tz = self.ledger.timezone(namespace) if self.ledger else self.tz
+        index = ("day", "week", "month").index(window)
+        return periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]
+
+    def _model_budget_cleared(self, alert: Alert, now: float) -> tuple[str, str | None] | None:
+        """Why a model's budget alert no longer holds (None: it still holds): its window
+        turned, or the policy (reloaded) raised that model's limit above the one hit or
+        dropped it. Nobody sets a model's limit in Slack: the file is who cleared it."""
+        window, model = alert.facts.get("window"), alert.facts.get("model")
+        limit_then = alert.facts.get("limit_micros")
+        if window not in ("day", "week", "month", "total") or not isinstance(limit_then, int):
+            return None
+        if self._window_turned(alert, alert.scope, str(window), now):
+            return f"a new {window} began", None
+        limit_now = self.policy.budgets.models.get(str(model), {}).get(str(window))
+        if limit_now is None:
+            return f"the policy no longer limits {model} per {window}", None
+        if limit_now > limit_then:
+            usd = usd_for(limit_now, limit_then)
+            return f"the policy raised the {window} budget for {model} to {usd(limit_now)}", None
+        return None
+
     def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
         """Why a budget alert no longer holds, and who cleared it (None: it still holds).
 
@@ -134,11 +168,8 @@ class AlertResolution(AlertPaging):
             scope = Scope.parse(alert.scope)
         except ScopeError:
             return None
-        tz = self.ledger.timezone(scope.namespace) if self.ledger else self.tz
-        if window != "total":
-            index = ("day", "week", "month").index(window)
-            if periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]:
-                return f"a new {window} began", None
+        if self._window_turned(alert, scope.namespace, window, now):
+            return f"a new {window} began", None
         if self.ledger is None:
             return None
         limit_now = self.ledger.limits(tx, scope.path).get(window)
