@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -32,7 +31,7 @@ from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.alerts.render import title
 from bot.alerts.targets import MAX_ALERT_ID_DIGITS
 from bot.api import CTX, json_answer, parse_scope
-from bot.api_body import Body, FreeText, bearer, read_json
+from bot.api_body import Body, FreeText, bearer, read_json, single_values
 from bot.responders import engine_for
 from guards.errors import GuardError, InvalidInput, NotFound
 from guards.reservation import iso
@@ -46,7 +45,6 @@ __all__ = [
     "operator",
     "operator_body",
     "routes",
-    "single_values",
     "whole_id",
 ]
 
@@ -123,19 +121,6 @@ def _until(tx: Tx, alert: Alert) -> float | None:
         return None
     row = tx.one("SELECT expires_at FROM silences WHERE id = ?", (alert.silence_id,))
     return float(row[0]) if row is not None else None
-
-
-def single_values(query: MultiMapping[str]) -> Mapping[str, str]:
-    """Each query parameter's value; one sent twice (``?state=all&state=open``) is a 400
-    naming it, as a body field sent twice is: which one was meant is not guessed."""
-    values: dict[str, str] = {}
-    for name, value in query.items():
-        if name in values:
-            raise InvalidInput(
-                name[:40], f"{name[:40]}: given twice in the query; send each parameter once"
-            )
-        values[name] = value
-    return values
 
 
 def _query(raw: MultiMapping[str], token: Token) -> tuple[bool, Scope, int]:

@@ -246,6 +246,20 @@ def only_query(query: Mapping[str, str], name: str, *, takes: str) -> None:
     unknown = sorted(set(query) - {name})
     if unknown:
         raise InvalidInput(unknown[0][:40], f"{takes}, not {unknown[0][:40]!r}")
+    single_values(query)
+
+
+def single_values(query: Mapping[str, str]) -> Mapping[str, str]:
+    """Each query parameter's value; one sent twice (``?state=all&state=open``) is a 400
+    naming it, as a body field sent twice is: which one was meant is not guessed."""
+    values: dict[str, str] = {}
+    for name, value in query.items():
+        if name in values:
+            raise InvalidInput(
+                name[:40], f"{name[:40]}: given twice in the query; send each parameter once"
+            )
+        values[name] = value
+    return values
 
 
 #: what an agent's call is named in a refusal (``POST /v1/heartbeats``), set on the

@@ -47,8 +47,8 @@ from bot.alerts.model import kinds_named
 from bot.alerts.silences import lift_one, silence, silence_row
 from bot.alerts.targets import SilenceTarget, UnseenTarget, silence_target
 from bot.api import CTX, json_answer, parse_scope
-from bot.api_alerts import actor_of, operator, operator_body, single_values, whole_id
-from bot.api_body import Body, FreeText, bearer
+from bot.api_alerts import actor_of, operator, operator_body, whole_id
+from bot.api_body import Body, FreeText, bearer, single_values
 from bot.commands import UsageError
 from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON, START_GRACE
 from bot.responders import duration_arg, engine_for

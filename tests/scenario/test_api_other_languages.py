@@ -166,6 +166,8 @@ async def test_another_scheme_and_a_body_not_utf8_say_what_to_send(app_factory):
     for typo in ("All=1", "include_closed=1", "all=1&foo=1"):  # audit25 wire L2
         r = await app.request("GET", f"/v1/breakers?{typo}", token=tok)
         assert r.status_code == 400 and "takes one query parameter, all" in r.text, r.text
+    r = await app.request("GET", "/v1/breakers?all=0&all=1", token=tok)
+    assert r.status_code == 400 and r.json()["field"] == "all", r.text
     latin = '{"scope": "acme/a/bot", "stream": "caf\xe9", "items": ["x"]}'.encode("latin-1")
     r = await app.request("POST", "/v1/validations", token=tok, content=latin)
     assert r.status_code == 400, r.text

@@ -121,6 +121,10 @@ async def test_bad_days_are_400_naming_day_and_change_nothing(app_factory):
         r = await app.request("GET", f"/v1/budgets/{TEAM}?{typo}", token=tok)
         assert r.status_code == 400, (typo, r.text)
         assert r.json()["field"] in ("date", "days") and "takes one query parameter, day" in r.text
+    # given twice: which one was meant is not guessed
+    r = await app.request("GET", f"/v1/budgets/{TEAM}?day=yesterday&day=today", token=tok)
+    assert r.status_code == 400 and r.json()["field"] == "day", r.text
+    assert "given twice in the query" in r.json()["message"]
     assert (await app.request("GET", "/v1/budgets/acme", token=tok)).json() == before
 
 
