@@ -36,6 +36,9 @@ __all__ = [
 #: a webhook's name: one word, as a metric label and a message can carry it
 WEBHOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# what a refused url's scheme and host may be shown as (anything else is not shown)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+_HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}")
 #: the longest a request may take (a stop of the process waits for none longer)
 MAX_TIMEOUT_SECONDS = 30
 
@@ -62,25 +65,47 @@ class Webhook(Section):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        # (a refusal names the host at most: a url's user info, path and query may hold a
+        # password or a receiver's key, and the refusal goes to the log)
+        scheme, sep, rest = value.partition("://")
+        authority = re.split(r"[/?#]", rest, maxsplit=1)[0] if sep else ""
+        if "@" in authority:  # checked first, on the raw text: never echoed
+            raise ValueError(
+                "a webhook url carries no user or password (it is written to the log and the"
+                " thread); sign the requests with secret_env instead"
+            )
+        host = authority if _HOST.fullmatch(authority) else "(not shown)"
         try:
             parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not sep:
+            said = repr(scheme) if _SCHEME.fullmatch(scheme) and sep else "none"
+            raise ValueError(
+                f"a webhook url is http:// or https:// (its scheme is {said}), then a host and"
+                " maybe a port (https://events.pagerduty.example/hook)"
+            )
+        try:
             port_ok = parts.port is None or parts.port > 0  # reading it checks 0-65535
         except ValueError:
-            parts, port_ok = None, False
-        if parts is None or parts.scheme not in ("http", "https") or not port_ok:
+            port_ok = False
+        if not port_ok:
             raise ValueError(
-                f"{value[:200]!r}: a webhook url is http:// or https://, then a host and maybe"
-                " a port (https://events.pagerduty.example/hook)"
+                f"the url's port is not a number from 1 to 65535 (host and port: {host});"
+                " write https://HOST:PORT/..."
             )
         if not parts.hostname:
-            raise ValueError(f"{value[:200]!r}: the url names no host; write https://HOST/...")
+            raise ValueError("the url names no host; write https://HOST/...")
         if parts.username is not None or parts.password is not None:
             raise ValueError(
                 "a webhook url carries no user or password (it is written to the log and the"
                 " thread); sign the requests with secret_env instead"
             )
         if not value.isascii() or any(c.isspace() for c in value):
-            raise ValueError(f"{value[:200]!r}: write the url percent-encoded (ASCII, no spaces)")
+            raise ValueError(
+                f"write the url percent-encoded: ASCII, no spaces (host: {host}; its path and"
+                " query are not shown here, as they may hold a key)"
+            )
         return value
 
     @field_validator("secret_env")
