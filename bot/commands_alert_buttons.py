@@ -256,9 +256,12 @@ async def escalate_as(ctx: Context, alert_id: int, *, at_step: int | None = None
             f"Escalated #{alert_id}: that step pages nobody (the alert's thread"
             " says why); the chain goes on to its next step."
         )
+    if who.startswith("webhook:"):  # a step that pages by HTTP (bot.webhooks): sent after
+        return (
+            f"Escalated #{alert_id}: sending the page to webhook {who[8:]} (the alert's"
+            " thread says if it does not get through)."
+        )
     target = "the channel" if who == "channel" else f"<@{who}>"
-    if who.startswith("webhook:"):  # a step that pages by HTTP (bot.webhooks)
-        target = f"webhook {who[8:]}"
     return f"Escalated #{alert_id}: notified {target}."
 
 

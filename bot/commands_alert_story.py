@@ -7,7 +7,8 @@ time in the policy's time zone (named once; a date where the time is not today):
 - its first and last firing, and its post to the alerts channel (or why there is none);
 - each step of its escalation chain (the ``escalations`` rows): whom it paged, or that
   it told the channel or paged nobody; taken by Escalate now, withdrawn unsent, folded
-  into a storm summary, or refused by Slack (its page's outbox row failed);
+  into a storm summary, or refused by Slack (its page's outbox row failed); a webhook
+  step's page delivered, retrying (the last error) or failed;
 - its acknowledgement and resolution (by whom, or the condition that cleared it);
 - every silence that held it (made on it, on its ``kind:scope``, or on a kind or a scope
   that covers it, while it was open): who, when, until when, and its lift or its end;
@@ -32,17 +33,17 @@ from typing import Any
 
 from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import Alert
 from bot.alerts.render import TIER_ICONS, title
 from bot.alerts.render_summary import summary
 from bot.alerts.render_time import clock_time, duration
 from bot.alerts.targets import SilenceTarget
 from bot.blocks import MAX_TEXT, context, echo, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
+from bot.commands_alert_story_rows import StoryRows, read_story
 from bot.escape import CHANNEL_ID, member_or_name, operator_mentions, slack_text
 from bot.responders import engine_of
 from guards.errors import NotFound
-from guards.store import Tx
 from guards.words import clip_chars
 
 __all__ = ["cmd_alert"]
@@ -66,84 +67,11 @@ class _Line:
     page: bool = False  # an escalation step (the summing-up speaks of steps when all are)
 
 
-@dataclass(frozen=True, slots=True)
-class _Rows:
-    """What the database holds about one alert."""
-
-    alert: Alert
-    steps: list[Any]  # escalations: id, step, notify, target, at, manual_by, withdrawn, folded
-    refused: dict[int, str]  # escalation id -> the error Slack refused its page with
-    post: Any  # the outbox row of its channel message: state, result_channel, last_error
-    silences: list[Any]
-    audit: list[Any]  # at, actor, action, after, detail
-
-
-def _read(engine: AlertEngine, tx: Tx, alert_id: int) -> _Rows:
-    """Raises NotFound when there is no such alert (never was, or deleted by retention)."""
-    row = tx.one(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
-    if row is None:
-        raise NotFound(f"alert #{alert_id}")
-    alert = Alert.from_row(row)
-    steps = tx.all(
-        "SELECT id, step, notify, target, at, manual_by, withdrawn_at, folded_into"
-        " FROM escalations WHERE alert_id = ? ORDER BY id",
-        (alert_id,),
-    )
-    refused = {
-        int(r[0].rpartition(":")[2]): str(r[1] or "refused")
-        for r in tx.all(
-            "SELECT ref, last_error FROM outbox WHERE state = 'failed' AND ref IN"
-            " (SELECT 'alert:' || alert_id || ':dm:' || id FROM escalations WHERE alert_id = ?)",
-            (alert_id,),
-        )
-    }
-    post = tx.one(
-        "SELECT state, result_channel, last_error FROM outbox WHERE ref = ?", (alert.post_ref,)
-    )
-    # (one made the instant it was resolved came after: a click on the resolved message)
-    end = alert.resolved_at if alert.resolved_at is not None else tx.clock.now() + 1
-    # made on it; or on its fingerprint, its kind (or family) or a scope above it, and
-    # active while it was open (as AlertEngine.silence_for matches one)
-    # (one booked ahead from its start; one cancelled before its start never held it)
-    silences = tx.all(
-        "SELECT fingerprint, scope, kind, alert_id, created_by, created_at, expires_at,"
-        " ended_at, ended_by, starts_at, reason FROM silences"
-        " WHERE (ended_at IS NULL OR ended_at > COALESCE(starts_at, created_at))"
-        " AND (alert_id = ? OR ((fingerprint = ?"
-        " OR (fingerprint IS NULL"
-        " AND (kind IS NULL OR kind = ? OR substr(?, 1, length(kind) + 1) = kind || '_')"
-        " AND (scope IS NULL OR scope = ? OR substr(?, 1, length(scope) + 1) = scope || '/')))"
-        " AND COALESCE(starts_at, created_at) < ? AND COALESCE(ended_at, expires_at) > ?))"
-        # a token's silence never holds the alert about a token's misuse (silence_for)
-        " AND NOT (? = 'scope_violation' AND created_by LIKE 'token:%')"
-        " ORDER BY COALESCE(starts_at, created_at), id LIMIT 200",
-        (
-            alert_id,
-            alert.fingerprint,
-            alert.kind,
-            alert.kind,
-            alert.scope,
-            alert.scope,
-            end,
-            alert.first_at,
-            alert.kind,
-        ),
-    )
-    # `alert.ack` and the like name it `#12 kind:scope`; a number given again to a newer
-    # alert (a database restored from a backup) is told apart by its fingerprint and time
-    audit = tx.all(
-        "SELECT at, actor, action, after, detail FROM audit WHERE target = ? AND at >= ?"
-        " ORDER BY id LIMIT 200",
-        (f"#{alert_id} {alert.fingerprint}", alert.first_at - 1),
-    )
-    return _Rows(alert, steps, refused, post, silences, audit)
-
-
 def _channel(channel: str) -> str:
     return f"<#{channel}>" if CHANNEL_ID.fullmatch(channel) else f"`{slack_text(channel, 80)}`"
 
 
-def _message(rows: _Rows) -> str:
+def _message(rows: StoryRows) -> str:
     """Where its message is, or why it has none."""
     alert, post = rows.alert, rows.post
     if post is not None and post[0] == "failed":
@@ -174,7 +102,7 @@ def _state(alert: Alert) -> str:
 class _Story:
     """The lines of one alert's story, with times as ``clock_time`` words them."""
 
-    def __init__(self, engine: AlertEngine, rows: _Rows, now: float) -> None:
+    def __init__(self, engine: AlertEngine, rows: StoryRows, now: float) -> None:
         self.engine, self.rows, self.now = engine, rows, now
         self.tz = engine.tz
 
@@ -247,6 +175,9 @@ class _Story:
             text += f" — withdrawn unsent at {self.at(float(withdrawn_at))}"
         elif folded:
             text += " — sent in a storm summary"
+        sent = self.rows.webhooks.get(int(esc_id))  # bot.webhooks_rows.delivery_notes
+        if sent is not None and withdrawn_at is None:
+            text += f" — {slack_text(sent, 120)}"
         error = self.rows.refused.get(int(esc_id))
         if error is not None:  # the outbox keeps "Slack error user_not_found"
             error = error.removeprefix("Slack error ")
@@ -368,7 +299,7 @@ async def cmd_alert(ctx: Context, args: list[str]) -> Reply:
     alert_id = _alert_id(args[0])
     engine = engine_of(ctx)
     try:
-        rows = await ctx.ns.store.read(lambda tx: _read(engine, tx, alert_id))
+        rows = await ctx.ns.store.read(lambda tx: read_story(tx, alert_id))
     except NotFound:
         keep = duration(ctx.ns.policy.retention.alerts_resolved)
         return Reply.text_only(

@@ -4,7 +4,9 @@ A webhook step (``notify: webhook:NAME``) writes a **trigger** row in the transa
 that takes the step (:func:`enqueue_trigger`); an alert whose paging ends (acknowledged,
 silenced or resolved: :meth:`bot.alerts.messages.AlertMessages.update_pages`) writes
 one **resolve** row per webhook that got a trigger for it since its last resolve
-(:func:`enqueue_resolves`). The rows are delivered after the commit by
+(:func:`enqueue_resolves`). A trigger still waiting to go out when paging ends is
+withdrawn instead (:func:`withdraw_triggers`), as a DM page is: the receiver never
+opened an incident, so it gets no resolve either. The rows are delivered after the commit by
 :class:`bot.webhooks.WebhookSender`; the body is fixed here, so every try sends the
 same bytes. The body (see the README, "Webhook steps")::
 
@@ -29,11 +31,15 @@ from guards.store import Tx
 
 __all__ = [
     "DELIVERY_COLUMNS",
+    "STOPPED",
     "body_for",
     "dedup_key",
+    "delivery_notes",
+    "enqueue_resolve",
     "enqueue_resolves",
     "enqueue_trigger",
     "iso_utc",
+    "withdraw_triggers",
 ]
 
 DELIVERY_COLUMNS = (
@@ -41,6 +47,9 @@ DELIVERY_COLUMNS = (
 )
 # what ended an alert's paging, as a resolve event's ``state`` says it
 _STATES = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolved"}
+#: the ``last_error`` of a trigger no longer tried once paging ended (its last try got no
+#: answer, so it may have reached the receiver: the resolve is sent after it)
+STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
 
 
 def dedup_key(alert_id: int) -> str:
@@ -108,18 +117,76 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
         "  AND r.id > t.id) GROUP BY webhook ORDER BY webhook",
         (alert.id,),
     )
-    made = []
-    for webhook, trigger in rows:
-        body = body_for(alert, event="resolve", webhook=webhook, step=None, at=at)
-        cur = tx.execute(
-            "INSERT INTO webhook_deliveries (webhook, alert_id, event, resolves, body,"
-            " created_at, next_at) VALUES (?, ?, 'resolve', ?, ?, ?, ?)",
-            (webhook, alert.id, trigger, body, at, at),
-        )
-        made.append(int(cur.lastrowid or 0))
-    if made:
-        _wake_after(tx)
-    return made
+    return [
+        enqueue_resolve(tx, alert, webhook=str(webhook), trigger=int(trigger), at=at)
+        for webhook, trigger in rows
+    ]
+
+
+def enqueue_resolve(tx: Tx, alert: Alert, *, webhook: str, trigger: int, at: float) -> int:
+    """Write the resolve of ``alert`` at ``webhook`` answering trigger row ``trigger``."""
+    body = body_for(alert, event="resolve", webhook=webhook, step=None, at=at)
+    cur = tx.execute(
+        "INSERT INTO webhook_deliveries (webhook, alert_id, event, resolves, body,"
+        " created_at, next_at) VALUES (?, ?, 'resolve', ?, ?, ?, ?)",
+        (webhook, alert.id, trigger, body, at, at),
+    )
+    _wake_after(tx)
+    return int(cur.lastrowid or 0)
+
+
+def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
+    """Withdraw ``alert``'s triggers still waiting to go out (its paging ended before they
+    got through); returns how many.
+
+    One never tried, or whose last try the receiver answered with an error, reached no
+    phone: its row is deleted, its step keeps ``withdrawn_at`` (the message says
+    "withdrawn unsent") and no resolve follows. One whose last try got no answer (a
+    timeout: it may have got there) is not tried again, and the resolve follows it. A try
+    in flight now is recorded by the sender, which sends the resolve if it got through.
+    """
+    rows = tx.all(
+        "SELECT id, escalation_id, attempts, last_status FROM webhook_deliveries"
+        " WHERE alert_id = ? AND event = 'trigger' AND state = 'pending'",
+        (alert.id,),
+    )
+    for delivery, esc_id, attempts, status in rows:
+        if int(attempts) == 0 or status is not None:
+            tx.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery,))
+            tx.execute(
+                "UPDATE escalations SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
+                (at, esc_id),
+            )
+        else:
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ?"
+                " WHERE id = ?",
+                (STOPPED, at, delivery),
+            )
+    return len(rows)
+
+
+def delivery_notes(tx: Tx, alert_id: int) -> dict[int, str]:
+    """How each webhook step of ``alert_id`` went, by escalation id: ``sending``,
+    ``delivered``, ``⚠️ retrying, last: HTTP 503``, ``⚠️ failed: HTTP 404`` or ``not tried
+    again`` (a step withdrawn unsent has no row: its escalation says so)."""
+    rows = tx.all(
+        "SELECT escalation_id, state, attempts, last_status, last_error FROM"
+        " webhook_deliveries WHERE alert_id = ? AND event = 'trigger'"
+        " AND escalation_id IS NOT NULL",
+        (alert_id,),
+    )
+    return {int(r[0]): delivery_note(r[1], int(r[2]), r[3], r[4]) for r in rows}
+
+
+def delivery_note(state: str, attempts: int, status: int | None, error: str | None) -> str:
+    """One delivery's state in a few words (see :func:`delivery_notes`)."""
+    last = f"HTTP {status}" if status is not None else (error or "no answer")[:80]
+    if state == "delivered":
+        return "delivered"
+    if state == "failed":
+        return "not tried again" if error == STOPPED else f"⚠️ failed: {last}"
+    return f"⚠️ retrying, last: {last}" if attempts else "sending"
 
 
 def _wake_after(tx: Tx) -> None:

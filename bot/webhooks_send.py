@@ -13,6 +13,14 @@ The answer (:func:`outcome`): a 2xx is :class:`Sent`; a network error, a timeout
 5xx, 408 or 429 is :class:`TryAgain` (a 429's or 503's ``Retry-After`` is honoured);
 any other status is :class:`Refused` at once. :func:`backoff` spaces the tries.
 
+The whole try (connect, send, and the answer read to its end) takes at most the
+webhook's ``timeout``, and at most :data:`MAX_ANSWER_BYTES` of the answer are read: a
+receiver that trickles its answer or sends a huge one holds nothing up for longer. What
+is kept of an answer (an error's excerpt, written to the log, the row and the alert's
+thread) never quotes the url's secret parts: :func:`redact` takes out its path, query
+and user info wherever the receiver echoed them (an error page saying ``Cannot POST
+/hook/KEY`` is common).
+
 Example:
     >>> sign("s3cret", timestamp=1767582000, body=b'{"event":"trigger"}')[:12]
     'v1=5e3b32910'
@@ -20,15 +28,20 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 import httpx
 
+from bot.escape import mask_secrets
+
 __all__ = [
     "GIVE_UP_SECONDS",
+    "MAX_ANSWER_BYTES",
     "MAX_BACKOFF_SECONDS",
     "MAX_TRIES",
     "Outcome",
@@ -38,6 +51,7 @@ __all__ = [
     "backoff",
     "outcome",
     "post",
+    "redact",
     "retry_after",
     "sign",
 ]
@@ -51,7 +65,11 @@ MAX_BACKOFF_SECONDS = 300.0
 GIVE_UP_SECONDS = 3600.0
 #: and one tried this many times, whatever its age
 MAX_TRIES = 30
+#: the most of a receiver's answer that is read (the rest is not waited for)
+MAX_ANSWER_BYTES = 4096
 _RETRY_STATUSES = frozenset({408, 429})
+#: a path segment or query value this short is a word (``hook``, ``v1``), not a key
+_SHORTEST_SECRET = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +125,37 @@ def retry_after(value: str | None, *, now: float) -> float | None:
     return min(max(0.0, seconds), GIVE_UP_SECONDS)
 
 
+def _secret_parts(url: str) -> list[str]:
+    """The parts of ``url`` that may be a receiver's key, longest first (the whole url,
+    its path, query and user info, each path segment and query value long enough to be
+    one), each also percent-decoded."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = {url, parts.query, parts.path if len(parts.path) > 1 else ""}
+    found.add(parts.netloc.rpartition("@")[0] if "@" in parts.netloc else "")
+    found.add(parts.path + ("?" + parts.query if parts.query else ""))
+    found.update(seg for seg in parts.path.split("/") if len(seg) >= _SHORTEST_SECRET)
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        found.update(v for v in (value, f"{name}={value}") if len(v) >= _SHORTEST_SECRET)
+    more = {unquote(p) for p in found} | {unquote_plus(p) for p in found}
+    return sorted((p for p in found | more if p), key=len, reverse=True)
+
+
+def redact(text: str, *, url: str) -> str:
+    """``text`` (what a receiver or the HTTP client said) with every part of ``url`` that
+    may hold a key replaced by ``…``, then other credentials masked.
+
+    Example:
+        >>> redact("Cannot POST /hook/K3YK3YK3Y?t=QS3CR3T", url="https://x.example/hook/K3YK3YK3Y?t=QS3CR3T")
+        'Cannot POST …'
+    """
+    for part in _secret_parts(url):
+        text = text.replace(part, "…")
+    return mask_secrets(text)
+
+
 def outcome(status: int, headers: httpx.Headers, text: str, *, now: float) -> Outcome:
     """What a receiver's answer means for the delivery."""
     if 200 <= status < 300:
@@ -128,8 +177,35 @@ async def post(
     seconds: float,
     now: float,
 ) -> Outcome:
-    """Send one try, taking at most ``seconds``; never raises for the receiver's sake (its
-    failures are outcomes)."""
+    """Send one try, taking at most ``seconds`` in all; never raises for the receiver's
+    sake (its failures are outcomes, their words redacted of the url's secret parts)."""
+    said = await _post(
+        client,
+        url=url,
+        body=body,
+        delivery_id=delivery_id,
+        secret=secret,
+        seconds=seconds,
+        now=now,
+    )
+    if isinstance(said, Sent):
+        return said
+    error = redact(said.error, url=url)
+    if isinstance(said, TryAgain):
+        return TryAgain(said.status, error, said.after)
+    return Refused(said.status, error)
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    body: str,
+    delivery_id: int,
+    secret: str | None,
+    seconds: float,
+    now: float,
+) -> Outcome:
     raw = body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -141,11 +217,27 @@ async def post(
         headers["X-Nightshift-Timestamp"] = str(timestamp)
         headers["X-Nightshift-Signature"] = sign(secret, timestamp=timestamp, body=raw)
     try:
-        response = await client.post(url, content=raw, headers=headers, timeout=seconds)
+        # the whole try, not each of its reads: a receiver trickling bytes is cut too
+        async with asyncio.timeout(seconds):
+            async with client.stream(
+                "POST", url, content=raw, headers=headers, timeout=seconds
+            ) as response:
+                answer = await _first_bytes(response)
     except httpx.InvalidURL as exc:  # (the policy's check lets none through; said if one is)
         return Refused(None, f"the url is refused by the HTTP client: {exc}")
-    except httpx.TimeoutException:
+    except (TimeoutError, httpx.TimeoutException):
         return TryAgain(None, f"no answer within {seconds:g}s")
     except httpx.HTTPError as exc:
         return TryAgain(None, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__)
-    return outcome(response.status_code, response.headers, response.text, now=now)
+    text = answer.decode(response.encoding or "utf-8", errors="replace")
+    return outcome(response.status_code, response.headers, text, now=now)
+
+
+async def _first_bytes(response: httpx.Response) -> bytes:
+    """At most :data:`MAX_ANSWER_BYTES` of the answer (the rest is not read)."""
+    got = bytearray()
+    async for chunk in response.aiter_bytes():
+        got += chunk
+        if len(got) >= MAX_ANSWER_BYTES:
+            break
+    return bytes(got[:MAX_ANSWER_BYTES])

@@ -38,7 +38,7 @@ from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
 from bot.outbox import enqueue, enqueue_edit
 from bot.people import departed
-from bot.webhooks_rows import enqueue_resolves
+from bot.webhooks_rows import delivery_notes, enqueue_resolves, withdraw_triggers
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.ledger import Ledger
@@ -159,18 +159,21 @@ class AlertMessages:
 
     def paged(self, tx: Tx, alert_id: int) -> list[Paged]:
         rows = tx.all(
-            "SELECT target, at, step, manual_by, withdrawn_at, folded_into, notify"
-            " FROM escalations WHERE alert_id = ? ORDER BY id",
+            "SELECT target, at, step, manual_by, withdrawn_at, folded_into, notify,"
+            " CASE WHEN notify LIKE 'webhook:%' THEN id END FROM escalations"
+            " WHERE alert_id = ? ORDER BY id",
             (alert_id,),
         )
         chain = self.chain
+        # a webhook step's note: how its trigger went (delivered, retrying, failed)
+        sent = delivery_notes(tx, alert_id) if any(r[7] is not None for r in rows) else {}
         return [
             Paged(
                 r[0],
                 r[1],
                 chain.describe(r[2]) if chain.steps else "",
                 r[3],
-                note="withdrawn" if r[4] is not None else "folded" if r[5] else None,
+                note="withdrawn" if r[4] is not None else "folded" if r[5] else sent.get(r[7]),
                 nobody=r[0] is None and r[6] != "channel" and not r[6].startswith("webhook:"),
                 webhook=r[6][8:] if r[6].startswith("webhook:") else None,
             )
@@ -269,6 +272,7 @@ class AlertMessages:
         """
         if alert.state != "open":
             withdraw_pages(tx, alert, now)
+            withdraw_triggers(tx, alert, now)  # webhook pages not sent yet: not sent at all
             enqueue_resolves(tx, alert, now)  # the webhooks it paged close their incident
         refresh_folds_of(self, tx, alert, now)
         rows = tx.all(

@@ -324,8 +324,9 @@ class AlertPaging(OutageHolds):
             enqueue_thread_reply(
                 tx,
                 parent=alert.post_ref,
-                text=f"📟 {which[0].upper()}{which[1:]}: paged webhook {webhook}"
-                f" (delivery {delivery}); acknowledging the alert resolves it there.",
+                text=f"📟 {which[0].upper()}{which[1:]}: sending the page to webhook {webhook}"
+                f" (delivery {delivery}); this thread says if it does not get through, and"
+                " acknowledging the alert resolves it there.",
                 channel=alert.channel,
             )
 

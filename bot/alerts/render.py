@@ -92,7 +92,8 @@ class Paged:
     at: float
     step: str
     manual_by: str | None = None
-    note: str | None = None  # "withdrawn": never sent; "folded": sent in a storm summary
+    note: str | None = None  # "withdrawn": never sent; "folded": sent in a storm summary;
+    # a webhook step's: how its page went ("delivered", "retrying, last: HTTP 503")
     nobody: bool = False  # a step that named people and paged none (its thread says why)
     webhook: str | None = None  # a step that paged a webhook (bot.webhooks): its name
 
@@ -253,8 +254,8 @@ def alert_message(
             who = f"webhook {p.webhook}" if p.webhook else who
             early = f" (Escalate now by <@{p.manual_by}>)" if p.manual_by else ""
             note = {"withdrawn": " (withdrawn unsent)", "folded": " (in a storm summary)"}.get(
-                p.note or "", ""
-            )
+                p.note or "", f" ({slack_text(p.note, 100)})" if p.note else ""
+            )  # (a webhook step's: how it went, bot.webhooks_rows.delivery_notes)
             pages.append(f"{who} {clock_time(p.at, tz, now=now)}{early}{note}")
         blocks.append(context("paged: " + " · ".join(pages)))
     state = _state_line(alert, tz, now, silenced)

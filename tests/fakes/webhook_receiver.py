@@ -1,7 +1,11 @@
 """A webhook receiver on 127.0.0.1 (a real aiohttp server) that records what it gets.
 
 It answers each request with the next status of :attr:`WebhookReceiver.script` (200
-once the script runs out), with ``Retry-After`` when :attr:`retry_after` is set.
+once the script runs out), with ``Retry-After`` when :attr:`retry_after` is set. It
+takes ``/hook`` and ``/hook/<key>`` (a url with a key in its path); with :attr:`echo`
+an error page quotes the path and query asked for (as Express's ``Cannot POST /x``
+does); with :attr:`trickle` the answer comes one byte every that many seconds, for a
+minute (a receiver that holds a request without ever going quiet).
 
 Example:
     >>> # async def test_x(webhook_receiver):
@@ -12,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -40,6 +45,8 @@ class WebhookReceiver:
     script: list[int] = field(default_factory=list)
     retry_after: str | None = None
     delay: float = 0.0  # seconds each answer takes (a slow receiver)
+    echo: bool = False  # an error answer quotes the path and query it was sent to
+    trickle: float = 0.0  # seconds between the bytes of a 200 (0: all at once)
     requests: list[Received] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
     _runner: web.AppRunner | None = None
@@ -52,6 +59,7 @@ class WebhookReceiver:
     async def start(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_post("/hook", self._hook)
+        app.router.add_post("/hook/{key}", self._hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -65,7 +73,7 @@ class WebhookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _hook(self, request: web.Request) -> web.Response:
+    async def _hook(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(Received(request.path, dict(request.headers), body))
         self.arrived.set()
@@ -73,7 +81,21 @@ class WebhookReceiver:
             await asyncio.sleep(self.delay)
         status = self.script.pop(0) if self.script else 200
         headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
-        return web.Response(status=status, text="" if status == 200 else "nope", headers=headers)
+        if self.trickle and status == 200:
+            return await self._trickle(request)
+        text = "" if status == 200 else "nope"
+        if self.echo and status != 200:
+            text = f"<html><body><pre>Cannot POST {request.path_qs}</pre></body></html>"
+        return web.Response(status=status, text=text, headers=headers)
+
+    async def _trickle(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the sender gave up on it
+            for _ in range(int(60 / self.trickle)):
+                await response.write(b".")
+                await asyncio.sleep(self.trickle)
+        return response
 
     def events(self) -> list[str]:
         return [r.json["event"] for r in self.requests]

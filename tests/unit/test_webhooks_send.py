@@ -21,6 +21,7 @@ from bot.webhooks_send import (
     TryAgain,
     backoff,
     outcome,
+    redact,
     retry_after,
     sign,
 )
@@ -112,3 +113,29 @@ def test_a_sighup_applies_a_webhook_and_refuses_one_whose_secret_is_unset(
     caplog.clear()
     assert check_reload(str(config), current, had_file=True) is None
     assert "oncall.escalation.1.notify: unknown webhook 'pagr'; webhooks are pager" in caplog.text
+
+
+URL = "https://u:pw@pager.example/hook/K3YK3YK3Y%2F1/v1?token=QS3CR3T%20x&n=5"
+
+
+@pytest.mark.parametrize(
+    "echoed",
+    [
+        "Cannot POST /hook/K3YK3YK3Y%2F1/v1?token=QS3CR3T%20x&n=5",
+        "unknown key K3YK3YK3Y%2F1",
+        "unknown key K3YK3YK3Y/1 for /hook/K3YK3YK3Y/1/v1",  # percent-decoded
+        "token QS3CR3T x is not valid",
+        "user u:pw is locked",
+        URL,
+    ],
+)
+def test_the_urls_secret_parts_are_redacted_wherever_echoed(echoed: str):
+    said = redact(f"HTTP 404: {echoed}", url=URL)
+    for secret in ("K3YK3YK3Y", "QS3CR3T", "u:pw"):
+        assert secret not in said, said
+    assert said.startswith("HTTP 404: ")
+
+
+def test_short_path_words_are_not_redacted():
+    # a word of the path (`hook`, `v1`) is no key: "Not found" stays readable
+    assert redact("HTTP 404: hook v1 Not found", url=URL) == "HTTP 404: hook v1 Not found"

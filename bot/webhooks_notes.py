@@ -1,0 +1,59 @@
+"""What the alert's thread says about a webhook delivery (:mod:`bot.webhooks`).
+
+Each note is said once (its outbox ``ref``): the first failed try of a page, with until
+when it is tried again; a page that got through after failed tries; a delivery given
+up. The error is the one :func:`bot.webhooks_send.post` kept, already redacted of the
+url's secret parts, and is cut short here (the log and the row keep more of it).
+
+Example:
+    >>> row = {"id": 7, "webhook": "pager", "event": "trigger"}
+    >>> failed_note(row, error="HTTP 404: not found")[1]
+    'webhook:7:failed'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.render_time import clock_time
+from bot.escape import slack_text
+
+__all__ = ["failed_note", "retrying_note", "took_it_note"]
+
+#: the most of an error the thread quotes
+SHOWN = 160
+
+
+def _what(row: Mapping[str, Any]) -> str:
+    return "page" if row["event"] == "trigger" else "resolve"
+
+
+def failed_note(row: Mapping[str, Any], *, error: str) -> tuple[str, str]:
+    """The thread's note for a delivery given up, and its ref."""
+    name = row["webhook"]
+    return (
+        f"⚠️ The {_what(row)} to webhook {name} (delivery {row['id']}) failed:"
+        f" {slack_text(error, SHOWN)}. Check `webhooks.{name}` in the policy and the receiver.",
+        f"webhook:{row['id']}:failed",
+    )
+
+
+def retrying_note(
+    row: Mapping[str, Any], *, error: str, until: float, tz: ZoneInfo, now: float
+) -> tuple[str, str]:
+    """The note for a delivery's first failed try (tried again until ``until``)."""
+    return (
+        f"⚠️ Webhook {row['webhook']} did not take the {_what(row)} (delivery {row['id']}:"
+        f" {slack_text(error, SHOWN)}); trying again until {clock_time(until, tz, now=now)}.",
+        f"webhook:{row['id']}:retrying",
+    )
+
+
+def took_it_note(row: Mapping[str, Any], *, tries: int) -> tuple[str, str]:
+    """The note for a delivery that got through after failed tries."""
+    return (
+        f"✅ Webhook {row['webhook']} took the {_what(row)} at try {tries} (delivery {row['id']}).",
+        f"webhook:{row['id']}:delivered",
+    )
