@@ -16,6 +16,8 @@ rows                        kept for
 ``alerts`` (resolved)       ``retention.alerts_resolved`` (90 days) after ``resolved_at``,
                             with their ``escalations``; never while open
 ``heartbeat_gaps`` (closed) ``retention.alerts_resolved`` after the agent came back
+``webhook_deliveries``      ``retention.outbox_delivered`` / ``outbox_failed`` after it was
+                            delivered / given up; never while pending or its alert open
 ``validation_*``            ``validation.window_days`` (items, call answers) and
                             ``validation.rejections_retention_days`` (rejections)
 ``routing_decisions``       ``routing.retention_days``
@@ -69,6 +71,7 @@ from bot.retention_prune import (
     prune_events,
     prune_gaps,
     prune_outbox,
+    prune_webhooks,
     ref_owner,
 )
 from guards.breaker_attempts import prune_attempts
@@ -93,6 +96,7 @@ __all__ = [
     "prune_events",
     "prune_gaps",
     "prune_outbox",
+    "prune_webhooks",
     "ref_owner",
     "scan",
 ]
@@ -225,6 +229,16 @@ class Retention:
             (
                 "outbox",
                 lambda tx, a: prune_outbox(
+                    tx,
+                    delivered_before=delivered_before,
+                    failed_before=failed_before,
+                    after=a,
+                    limit=n,
+                ),
+            ),
+            (
+                "webhook_deliveries",
+                lambda tx, a: prune_webhooks(
                     tx,
                     delivered_before=delivered_before,
                     failed_before=failed_before,

@@ -25,14 +25,16 @@ __all__ = [
     "prune_events",
     "prune_gaps",
     "prune_outbox",
+    "prune_webhooks",
     "ref_owner",
 ]
 
 CHUNK_ROWS = 2000  # rows per write: ~15 ms of the single writer (measured, see the README)
 
 # Refs whose rows nothing points at later (a digest's ref only stops a second post; a
-# channel refusal's DM, a second one within the hour).
-_FREE_REF_PREFIXES = ("digest:", "channel-refused:")
+# channel refusal's DM, a second one within the hour; a webhook delivery's thread note,
+# a second note of the same kind for it).
+_FREE_REF_PREFIXES = ("digest:", "channel-refused:", "webhook:")
 _WAITING_WITH_REFS = "SELECT args FROM outbox WHERE state = 'pending' AND instr(args, '$ref:')"
 
 
@@ -242,4 +244,34 @@ def prune_gaps(tx: Tx, *, before: float, after: int = 0, limit: int = CHUNK_ROWS
         (after, last, before),
     )
     more = seen == limit and newest < before
+    return Chunk(int(cur.rowcount), last if more else None)
+
+
+def prune_webhooks(
+    tx: Tx,
+    *,
+    delivered_before: float,
+    failed_before: float,
+    after: int = 0,
+    limit: int = CHUNK_ROWS,
+) -> Chunk:
+    """Delete webhook deliveries done before their period (``delivered_before`` for a
+    delivered one, ``failed_before`` for a failed one, by when they were done) among the
+    ``limit`` rows after id ``after``.
+
+    A pending one is kept, and so is every row of an alert not resolved (a resolve to come
+    names its trigger), and the newest row (a delivery id, which receivers drop repeats
+    by, never comes back).
+    """
+    seen, last, newest = _ids_after(tx, "webhook_deliveries", "created_at", after, limit)
+    if not seen:
+        return Chunk(0, None)
+    cur = tx.execute(
+        "DELETE FROM webhook_deliveries WHERE id > ? AND id <= ?"
+        " AND ((state = 'delivered' AND done_at < ?) OR (state = 'failed' AND done_at < ?))"
+        " AND id < (SELECT max(id) FROM webhook_deliveries) AND NOT EXISTS (SELECT 1 FROM"
+        " alerts a WHERE a.id = webhook_deliveries.alert_id AND a.resolved_at IS NULL)",
+        (after, last, delivered_before, failed_before),
+    )
+    more = seen == limit and newest < max(delivered_before, failed_before)
     return Chunk(int(cur.rowcount), last if more else None)

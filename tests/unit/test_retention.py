@@ -17,6 +17,7 @@ from bot.retention import (
     prune_events,
     prune_gaps,
     prune_outbox,
+    prune_webhooks,
     ref_owner,
     scan,
 )
@@ -311,6 +312,7 @@ def test_ref_owner_names_what_keeps_a_row():
     assert ref_owner("done:fold:pages:U02:9") == ("fold", "fold:pages:U02:9")  # its edit
     assert ref_owner("digest:acme:2026-01-01:chart") == ("free", "")
     assert ref_owner("channel-refused:C0ALERTS:U01:1767225600") == ("free", "")
+    assert ref_owner("webhook:17:failed") == ("free", "")  # a delivery's thread note
     assert ref_owner("hi") == ("unknown", "")
     assert ref_owner("alert:x") == ("unknown", "")
 
@@ -577,3 +579,39 @@ async def test_closed_heartbeat_gaps_past_the_period_go_and_open_ones_stay(store
     now = store.clock.now()
     left = [(round((now - f) / DAY), u if u is None else round((now - u) / DAY)) for f, u in rows]
     assert left == [(100, None), (92, 89), (5, 4), (1, None)]
+
+
+async def test_done_webhook_deliveries_past_their_period_go(store):
+    """Delivered after outbox_delivered, failed after outbox_failed (by when done); kept:
+    a pending one, an open alert's, and the newest (its id never comes back)."""
+    now = store.clock.now()
+    await add_alert(store, 1, resolved_days_ago=40)
+    await add_alert(store, 2, resolved_days_ago=None)  # still open
+    rows = [  # alert, state, done days ago
+        (1, "delivered", 40),  # goes
+        (1, "failed", 40),  # goes (past 30 days)
+        (1, "failed", 20),  # stays: failed rows are kept 30 days
+        (1, "delivered", 8),  # goes
+        (1, "delivered", 2),  # stays
+        (2, "delivered", 40),  # stays: its alert is open
+        (1, "pending", None),  # stays
+        (1, "delivered", 40),  # stays: the newest row
+    ]
+    await run_sql(
+        store,
+        "INSERT INTO webhook_deliveries (webhook, alert_id, event, body, state, created_at,"
+        " next_at, done_at) VALUES ('pager', ?, 'trigger', '{}', ?, ?, ?, ?)",
+        [
+            (a, state, now - 50 * DAY, now - 50 * DAY, None if d is None else now - d * DAY)
+            for a, state, d in rows
+        ],
+    )
+    deleted = await scan(
+        store,
+        lambda tx, a: prune_webhooks(
+            tx, delivered_before=now - 7 * DAY, failed_before=now - 30 * DAY, after=a, limit=3
+        ),
+    )
+    assert deleted == 3
+    left = await store.fetch("SELECT id FROM webhook_deliveries ORDER BY id")
+    assert [r[0] for r in left] == [3, 5, 6, 7, 8]
