@@ -84,13 +84,10 @@ def credit_charge(
         raise InvalidInput("reason", f"the reason may be at most {MAX_REASON_CHARS} characters")
     if amount_micros is not None and amount_micros <= 0:
         raise InvalidInput("amount", "the amount must be more than $0 (or `all`)")
-    row = tx.one(
-        f"SELECT {RESERVATION_COLUMNS}, counted_model FROM reservations WHERE id = ?", (res_id,)
-    )
+    row = tx.one(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = ?", (res_id,))
     if row is None:
         raise NotFound(f"There is no reservation `{res_id[:64]}`.")
     r = Reservation.from_row(row)
-    model = row[-1]  # the model its hold counted (a settle may have named another since)
     _check_settled(r)
     before = credited(tx, r.id)
     left = r.charged_micros - before
@@ -113,7 +110,12 @@ def credit_charge(
     # as the settle raised them: every level, the periods of the hold, total included, and
     # what the namespace spent on the hold's model
     counters.move(
-        tx, paths=ancestors_of(r.scope), periods=r.periods, spent=-amount, held=0, model=model
+        tx,
+        paths=ancestors_of(r.scope),
+        periods=r.periods,
+        spent=-amount,
+        held=0,
+        model=r.counted_model,
     )
     tx.audit(
         actor=actor,

@@ -16,7 +16,6 @@ from __future__ import annotations
 from guards.budget_checks import BudgetChecks
 from guards.errors import NotFound
 from guards.events import HoldExpired
-from guards.model_budgets import counted_model
 from guards.money import format_usd
 from guards.reservation import RESERVATION_COLUMNS, Gate, Reservation
 from guards.scopes import Scope, ancestors_of, subtree
@@ -86,7 +85,7 @@ class Holds(BudgetChecks):
         if reservation.state == "held":  # (holds past their TTL expired as the batch began)
             r = reservation
             now = tx.clock.now()
-            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now, counted_model(r.model))
+            self._expire(tx, r.id, r.scope, r.held_micros, r.periods, now, r.counted_model)
             # its answers say it ended now (a replay showed the TTL's end still to come)
             tx.execute("UPDATE reservations SET expires_at = ? WHERE id = ?", (now, r.id))
             for gate in self.gates:  # a trial call's slot is freed, as by a release

@@ -290,6 +290,7 @@ class Ledger(Settlements):
             expires_at=now + ttl,
             expired_at=None,
             route_id=req.route_id,
+            counted_model=counted,
         )
         for gate in self.gates:
             gate.after_reserve(tx, reservation=reservation, now=now)

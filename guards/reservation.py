@@ -36,7 +36,7 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 RESERVATION_COLUMNS = (
     "id, token_id, scope, task_id, model, state, held_micros, charged_micros, released_micros,"
     " overrun_micros, outcome, settle_hash, request_hash, period_day, period_week, period_month,"
-    " created_at, expires_at, expired_at, route_id"
+    " created_at, expires_at, expired_at, route_id, counted_model"
 )
 
 
@@ -105,6 +105,10 @@ class Reservation:
     expires_at: float
     expired_at: float | None
     route_id: str | None
+    # the name its hold counted under in the namespace's budget for a model (None: not
+    # counted, as a call naming none, or reserved by a server older than budgets per
+    # model): every move of its money uses this, never ``model``, which a settle rewrites
+    counted_model: str | None
     error: str | None = None  # what a failed settle said (not read back from the row)
 
     @classmethod
@@ -128,6 +132,7 @@ class Reservation:
             expires_at=row[17],
             expired_at=row[18],
             route_id=row[19],
+            counted_model=row[20],
         )
 
     def answer(self) -> ReservationAnswer:

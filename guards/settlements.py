@@ -20,7 +20,6 @@ from guards.errors import Conflict, GuardError, InvalidInput, NotFound
 from guards.events import Overrun
 from guards.holds import Holds
 from guards.ledger_rows import RELEASE, SETTLE, by_id, same_model
-from guards.model_budgets import counted_model
 from guards.prices import PriceTable, UnknownModel
 from guards.reservation import OUTCOMES, RESERVATION_COLUMNS, Reservation, SettleRequest
 from guards.scopes import Scope
@@ -136,7 +135,7 @@ class Settlements(Holds):
             more=actual,
             field="actual_cost_micros" if req.actual_cost_micros is not None else "usage",
         )
-        counted = counted_model(reservation.model)  # the hold's: a settle charges its model
+        counted = reservation.counted_model  # the hold's: a settle charges its model
         model = reservation.model
         if req.usage_model and not (model and same_model(model, req.usage_model)):
             model = req.usage_model  # what was called (and priced), for the books and breakers
@@ -210,7 +209,7 @@ class Settlements(Holds):
             held=-reservation.held_micros,
             spent=0,
             now=now,
-            model=counted_model(reservation.model),
+            model=reservation.counted_model,
         )
         for gate in self.gates:
             gate.after_release(tx, reservation=reservation, now=now)

@@ -1,6 +1,9 @@
-"""Random interleavings of reserve / settle / release / expire / credit with random models
-never leave a namespace's spend on a model past its budget (``budgets.models``), except
-for overruns a settle flags, and ``ledger verify`` recomputes every model counter.
+"""Random interleavings of reserve / settle / release / expire / ``/agent release``
+(``end_hold``) / credit with random models never leave a namespace's spend on a model
+past its budget (``budgets.models``), except for overruns a settle flags, never hold
+less than nothing on a model, and ``ledger verify`` recomputes every model counter. Some
+holds are an old server's (taken during an upgrade: a model named, never counted for it,
+``counted_model`` NULL): ending them moves nothing on any model (review23 H1).
 
 The ledger runs on a real SQLite database with every migration applied, as in
 ``test_ledger_invariants``, whose one-write helper it reuses.
@@ -77,6 +80,14 @@ op = st.one_of(
         st.just(False),
     ),
     st.tuples(st.just("release"), st.integers(0, 50), st.just(0), st.just(None), st.just(False)),
+    st.tuples(st.just("end_hold"), st.integers(0, 50), st.just(0), st.just(None), st.just(False)),
+    st.tuples(  # an old server's hold (an upgrade's window): named, never counted
+        st.just("reserve_old"),
+        st.sampled_from(SCOPES),
+        st.integers(1, 250_000),
+        st.sampled_from([m for m in MODELS if m]),
+        st.just(False),
+    ),
     st.tuples(st.just("credit"), st.integers(0, 50), st.just(0), st.just(None), st.just(False)),
     st.tuples(
         st.just("advance"),
@@ -101,6 +112,8 @@ def _check_model_limits(conn: sqlite3.Connection, ledger: Ledger) -> None:
         for window, period in zip(WINDOWS, (day, week, month, "all"), strict=True):
             cells.add((key, window, period))
             overrun[(key, window, period)] += over
+    negative = "SELECT * FROM model_usage_daily WHERE held_micros < 0 OR spent_micros < 0"
+    assert conn.execute(negative).fetchall() == []  # no hold taken off that was never put on
     tx = Tx(conn, ManualClock())
     fresh = UsageCache()  # from model_usage_daily on disk, not the ledger's own cache
     for key, window, period in cells:
@@ -148,7 +161,12 @@ def test_no_model_budget_is_ever_overspent_and_verify_recomputes_it(ops):
                     assert result.model == counted_model(model) and result.scope == a.split("/")[0]
             elif not isinstance(result, Exception):
                 held.append((result[1]["reservation_id"], token))
-        elif kind in ("settle", "release", "credit") and held:
+        elif kind == "reserve_old":
+            token = tokens[str(a).partition("/")[0]]
+            rid = _old_server_hold(conn, clock, ledger, token, str(a), b, str(model), f"k{n}")
+            if rid is not None:
+                held.append((rid, token))
+        elif kind in ("settle", "release", "end_hold", "credit") and held:
             rid, token = held[int(a) % len(held)]
             sreq = (
                 SettleRequest(outcome="success", usage_model=model, input_tokens=b // 3)
@@ -176,14 +194,39 @@ def test_no_model_budget_is_ever_overspent_and_verify_recomputes_it(ops):
     assert verify(conn).ok
 
 
+def _old_server_hold(
+    conn: sqlite3.Connection,
+    clock: ManualClock,
+    ledger: Ledger,
+    token: Token,
+    scope: str,
+    amount: int,
+    model: str,
+    key: str,
+) -> str | None:
+    """A hold as a server older than budgets per model took it while ``migrate`` ran
+    beside it: the levels and the journal moved, ``model`` named, ``counted_model`` NULL
+    and no model counter touched (None: the levels refused it)."""
+    req = ReserveRequest(scope=scope, idempotency_key=key, max_cost_micros=amount)
+    result = _run(conn, clock, lambda tx: ledger.reserve(tx, token=token, req=req))
+    if isinstance(result, Exception):
+        return None
+    res_id = str(result[1]["reservation_id"])
+    conn.execute("UPDATE reservations SET model = ? WHERE id = ?", (model, res_id))
+    return res_id
+
+
 def _end(
     ledger: Ledger, tx: Tx, kind: str, res_id: str, token: Token, req: SettleRequest
 ) -> object:
-    """Settle, release or credit one reservation (as its token, or an operator)."""
+    """Settle, release, end (``/agent release``) or credit one reservation (as its
+    token, or an operator)."""
     if kind == "settle":
         return ledger.settle(tx, token=token, res_id=res_id, req=req)
     if kind == "release":
         return ledger.release(tx, token=token, res_id=res_id)
+    if kind == "end_hold":
+        return ledger.end_hold(tx, res_id=res_id, actor="U0ADMIN")
     return _credit(ledger, tx, res_id)
 
 
