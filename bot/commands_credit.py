@@ -60,7 +60,13 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
         rollup.take_back(tx, reservation=done.reservation, micros=done.amount_micros)
         usd = usd_for(done.amount_micros)(done.amount_micros)
         what = f"{usd} of the charge of {done.reservation.id} taken back"
-        engine.charge_taken_back(tx, scope=done.reservation.scope, by=ctx.actor, what=what)
+        engine.charge_taken_back(
+            tx,
+            scope=done.reservation.scope,
+            by=ctx.actor,
+            what=what,
+            model=done.reservation.counted_model,
+        )
         namespace = done.reservation.scope.partition("/")[0]
         # a breaker the charge tripped keeps it in its window: it stops the agent still
         scope = done.reservation.scope
@@ -83,7 +89,12 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
             f" `{r.id}` (`{slack_text(r.scope)}`).",
             f"Its charge now counts *{usd(done.net_micros)}* of the {usd(r.charged_micros)}"
             " settled.",
-            regained(done, today=today, usd=usd(done.amount_micros)),
+            regained(
+                done,
+                today=today,
+                usd=usd(done.amount_micros),
+                limited=r.counted_model in ctx.ns.policy.budgets.models,
+            ),
             f"Reason: {slack_text(reason)}",
             *(
                 f"⚠️ The breaker of `{slack_text(b)}` is not closed (its spend window keeps"
@@ -95,8 +106,10 @@ async def cmd_credit(ctx: Context, args: list[str]) -> Reply:
     return Reply.text_only(text, ephemeral=False)
 
 
-def regained(done: Credited, *, today: str, usd: str) -> str:
-    """Which levels and windows regain room: those the settle charged.
+def regained(done: Credited, *, today: str, usd: str, limited: bool = False) -> str:
+    """Which levels and windows regain room: those the settle charged; and the
+    namespace's budget for the model its hold counted, when the policy ``limited`` that
+    model (``budgets.models``; review23 model budgets L1).
 
     >>> # "The agent, user and namespace regain $399.60 in their day of 2026-11-28, …"
     """
@@ -105,7 +118,13 @@ def regained(done: Credited, *, today: str, usd: str) -> str:
     named = ", ".join(levels[:-1]) + f" and {levels[-1]}"
     day, week, month = r.periods
     past = "" if day == today else " (the day its hold was taken: today's is unchanged)"
+    model = (
+        f" So does {r.scope.partition('/')[0]}'s budget for {r.counted_model}"
+        " (`budgets.models`), in the same windows."
+        if limited and r.counted_model
+        else ""
+    )
     return (
         f"The {named} regain {usd} in their day of {day}{past}, week {week}, month {month}"
-        " and total."
+        f" and total.{model}"
     )

@@ -3,10 +3,10 @@
 :class:`AlertResolution` adds resolving to :class:`~bot.alerts.paging.AlertPaging`: a
 budget alert when its limit is raised above the one that was hit or its window turns
 (a new day, week or month), a model's budget alert (``budgets.models``) likewise when its
-window turns or the policy file raises or drops that model's limit (a reload), the
-kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and kinds with no clearing
-condition after ``auto_resolve_after`` without a firing (an unacknowledged P0 stays
-until a human acts). :class:`~bot.alerts.starts.AlertStarts`
+window turns, the policy file raises or drops that model's limit (a reload) or a credit
+frees room in it, the kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and
+kinds with no clearing condition after ``auto_resolve_after`` without a firing (an
+unacknowledged P0 stays until a human acts). :class:`~bot.alerts.starts.AlertStarts`
 builds on it.
 
 Example:
@@ -21,9 +21,11 @@ from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
 from guards.ledger import periods_at
+from guards.model_budgets import model_usages
 from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
+from guards.usage import period_keys
 
 __all__ = ["AlertResolution"]
 
@@ -64,11 +66,16 @@ class AlertResolution(AlertPaging):
                 self.touch(tx, alert, now, urgent=True)
         return [self.get(tx, int(row[0])) for row in rows]
 
-    def charge_taken_back(self, tx: Tx, *, scope: str, by: str, what: str) -> list[Alert]:
+    def charge_taken_back(
+        self, tx: Tx, *, scope: str, by: str, what: str, model: str | None = None
+    ) -> list[Alert]:
         """A charge of ``scope`` was taken back (``/agent credit``): each open budget alert
         of ``scope`` or a level above it whose window has room again resolves now (else
         it is redrawn), as a raised limit resolves it (review29 M1: on-call was paged all
-        night for a budget the credit had freed). ``what`` says what was taken back."""
+        night for a budget the credit had freed). So does the namespace's budget alert for
+        ``model``, the model the charge's hold counted (None: none), when the credit gave
+        that model's window room (review23 model budgets M1). ``what`` says what was taken
+        back."""
         now = tx.clock.now()
         node = Scope.parse(scope)
         paths = node.ancestors()
@@ -77,21 +84,47 @@ class AlertResolution(AlertPaging):
             f"{OPEN_ALERTS} AND scope IN ({', '.join('?' for _ in paths)}) AND kind IN ({marks})",
             (*paths, *BUDGET_KINDS),
         )
-        if not rows or self.ledger is None:
+        alerts = [Alert.from_row(row) for row in rows]
+        if model is not None:  # one per namespace: the model of its latest refusal
+            rows = tx.all(
+                f"{OPEN_ALERTS} AND scope = ? AND kind = ?", (paths[0], MODEL_BUDGET_KIND)
+            )
+            alerts += [a for a in map(Alert.from_row, rows) if a.facts.get("model") == model]
+        if not alerts or self.ledger is None:
             return []
         room = {
             (u.scope, u.window): (u.remaining_micros or 0) > 0
             for u in self.ledger.usage(tx, node, now=now)
             if u.limit_micros is not None
         }
-        for row in rows:
-            alert = Alert.from_row(row)
-            if room.get((alert.scope, str(alert.facts.get("window"))), False):
-                self.resolve_alert(tx, alert, now, by=by, reason=f"{what}: the budget has room")
+        for alert in alerts:
+            window = str(alert.facts.get("window"))
+            if alert.kind == MODEL_BUDGET_KIND:
+                freed = self._model_has_room(tx, alert.scope, str(model), window, now)
+                reason = f"{what}: the budget for {model} has room"
+            else:
+                freed = room.get((alert.scope, window), False)
+                reason = f"{what}: the budget has room"
+            if freed:
+                self.resolve_alert(tx, alert, now, by=by, reason=reason)
             else:
                 self.update_pages(tx, alert, now)
                 self.touch(tx, alert, now, urgent=True)
-        return [self.get(tx, int(row[0])) for row in rows]
+        return [self.get(tx, alert.id) for alert in alerts]
+
+    def _model_has_room(self, tx: Tx, namespace: str, model: str, window: str, now: float) -> bool:
+        """Whether the namespace's budget for ``model`` has room in ``window`` now (False:
+        the ledger limits that model in no such window; the tick settles that alert)."""
+        assert self.ledger is not None
+        limits = self.ledger.policy.budgets.models.get(model, {})
+        usages = model_usages(
+            tx,
+            self.ledger.counters,
+            namespace=namespace,
+            models={model: limits},
+            period_of=period_keys(self.ledger.periods(namespace, now)),
+        )
+        return any(u.window == window and u.remaining_micros > 0 for u in usages)
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
