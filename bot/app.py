@@ -30,6 +30,7 @@ from bot.reload import audit_policy_load, inherited_socket
 from bot.run_lock import RunLock, serving
 from bot.settings import Settings
 from bot.start_warnings import (
+    say_if_model_budgets_name_unknown,
     say_if_nothing_is_limited,
     say_if_tiers_look_wrong,
     say_what_slack_overrides,
@@ -227,6 +228,7 @@ class Nightshift:
             await say_if_nothing_is_limited(self)
             await say_what_slack_overrides(self)
             say_if_tiers_look_wrong(self)
+            await say_if_model_budgets_name_unknown(self)
             if sock is not None:
                 await self._serve(sock)
             # from here a refusal no longer ends the process: the store's log says it

@@ -306,7 +306,15 @@ def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
     """What the set-up leaves unguarded, said where the operator looks (the start-up
     WARNINGs scroll away): no budget anywhere, nobody paged."""
     lines = []
-    if not limited:
+    models = ", ".join(f"`{m}`" for m in sorted(policy.budgets.models))
+    if not limited and models:  # budgets per model only (review23 L2)
+        lines.append(
+            f"⚠️ No budgets for any level: only calls naming {models} (`budgets.models`) are"
+            " refused before they start, a call naming another model or none never is (the"
+            " spend-rate breaker acts only after money is charged). `/agent budget set"
+            " <scope> <amount> day` or `budgets.defaults` in the policy"
+        )
+    elif not limited:
         lines.append(
             "⚠️ No budgets: nothing refuses a call before it starts (the spend-rate breaker"
             " acts only after money is charged). `/agent budget set <scope> <amount> day`"

@@ -3,7 +3,9 @@
 Keys are model names, counted as reservations count them: undated and lower case
 (``claude-opus-4-1-20250805`` and ``Claude-Opus-4-1`` are ``claude-opus-4-1``), so the
 key is normalised the same way and two keys that normalise alike are refused. Windows
-are the levels' (day, week, month, total).
+are the levels' (day, week, month, total); a key must give at least one. A key naming a
+model Nightshift does not know is not refused (a new model may not be priced yet): the
+start warns of it (:func:`guards.model_budgets.unknown_models`).
 
 Example:
     >>> check_model_limits({"Claude-Opus-4-1-20250805": {"day": 50_000_000}})
@@ -46,6 +48,14 @@ def check_model_limits(value: dict[str, dict[str, int]]) -> dict[str, dict[str, 
         named[counted] = key
         unknown = [w for w in limits if w not in WINDOWS]
         problems.extend(((key, w), f"unknown window {w!r}; windows are {windows}") for w in unknown)
+        if not limits:  # `model:`, `model: null`, `model: {}`: it would cap nothing
+            problems.append(
+                (
+                    (key,),
+                    f"no window given, so it caps nothing: give at least one of {windows}"
+                    f" (as {name}: {{day: 50.00}}), or leave the key out",
+                )
+            )
         out[counted] = {w: limits[w] for w in WINDOWS if w in limits}
     if problems:
         refuse("Budgets", problems)

@@ -19,8 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,14 @@ from guards.prices import undated
 from guards.store import Tx
 from guards.usage import UsageCache, model_key
 
-__all__ = ["MODEL_LEVEL", "ModelUsage", "counted_model", "model_refusals", "model_usages"]
+__all__ = [
+    "MODEL_LEVEL",
+    "ModelUsage",
+    "counted_model",
+    "model_refusals",
+    "model_usages",
+    "unknown_models",
+]
 
 MODEL_LEVEL = "model"  # the ``level`` of a 402 and of its event when a model's budget refused
 
@@ -117,4 +125,21 @@ def model_usages(
                 continue
             spent, held = counters.get(tx, key, window, period_of[window])
             out.append(ModelUsage(namespace, model, window, period_of[window], limit, spent, held))
+    return out
+
+
+def unknown_models(limited: Iterable[str], *, known: Iterable[str]) -> list[tuple[str, str | None]]:
+    """The keys of ``budgets.models`` (as counted) naming none of the ``known`` models,
+    each with the known name closest to it (None: none is close), in key order. A typo
+    or a provider's prefix caps nothing: no reservation names that model.
+
+    >>> unknown_models(["claude-opus-41", "gpt-4o"], known=["claude-opus-4-1", "GPT-4o"])
+    [('claude-opus-41', 'claude-opus-4-1')]
+    """
+    names = {c for c in map(counted_model, known) if c is not None}
+    out = []
+    for key in sorted(limited):
+        if key not in names:
+            close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6)
+            out.append((key, close[0] if close else None))
     return out

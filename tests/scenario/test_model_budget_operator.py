@@ -7,7 +7,9 @@ A real app on a real SQLite file, in Slack HTTP mode (signed requests), on a man
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from guards.clock import ManualClock
@@ -75,3 +77,75 @@ async def test_a_credit_that_frees_a_model_s_budget_resolves_its_alert(slack_htt
     ]
     assert (await reserve(app, tok, BOT, "again", 50_000, model=OPUS)).status_code == 201
     assert verified(app.ns.settings.db) == []
+
+
+async def test_a_model_budget_nobody_could_reserve_under_is_a_start_warning(
+    app_factory: Any, caplog: Any, tmp_path: Path
+) -> None:
+    """review23 M2: a key naming no model Nightshift knows (a typo, a provider's prefix
+    agents do not send) capped nothing, and nothing said so. A warning, not a refusal: a
+    new model may not be priced yet; once a call named it, it is known."""
+    policy = {
+        "prices": {"local-llm": {"input": 0, "output": 0}},
+        "budgets": {
+            "models": {
+                "claude-opus-41": {"day": 5},  # a typo
+                "anthropic/claude-opus-4-1": {"day": 5},  # agents send claude-opus-4-1
+                "Claude-Opus-4-1-20250805": {"day": 5},  # priced (dated): known
+                "local-llm": {"day": 1},  # priced in the policy: known
+                "brand-new-model": {"day": 1},  # not priced yet
+            }
+        },
+    }
+    db = tmp_path / "mb.db"
+    with caplog.at_level(logging.WARNING):
+        app = await app_factory(policy, db=db)
+    warned = [r.getMessage() for r in caplog.records if "names a model Nightshift" in r.message]
+    assert [w.split(" names")[0] for w in warned] == [
+        "budgets.models.anthropic/claude-opus-4-1",
+        "budgets.models.brand-new-model",
+        "budgets.models.claude-opus-41",
+    ]
+    assert warned[2] == (
+        "budgets.models.claude-opus-41 names a model Nightshift does not know (did you mean"
+        " 'claude-opus-4-1'?): no price, no routing tier, no model breaker and no call"
+        " counted for it, so it caps only calls that name claude-opus-41, counted undated"
+        " and in lower case as the agents send it (a provider's prefix is part of the"
+        " name). Check the spelling, or add the model under prices:"
+    )
+    assert "(did you mean 'claude-opus-4-1'?)" in warned[0]
+
+    tok = await app.token("acme")  # a call names the new model: it is known from now on
+    assert (await reserve(app, tok, BOT, "k", 1_000, model="Brand-New-Model")).status_code == 201
+    await app.ns.stop()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await app_factory(policy, db=db)
+    warned = [r.getMessage() for r in caplog.records if "names a model Nightshift" in r.message]
+    assert [w.split(" names")[0] for w in warned] == [
+        "budgets.models.anthropic/claude-opus-4-1",
+        "budgets.models.claude-opus-41",
+    ]
+
+
+async def test_with_model_budgets_only_the_start_and_status_say_what_they_cap(
+    slack_http: Any, caplog: Any
+) -> None:
+    """review23 L2: with only budgets.models, the start said 'nothing refuses a call
+    before it starts', and /agent status 'No budgets'; calls naming those models are."""
+    with caplog.at_level(logging.WARNING):
+        slack = await slack_http(POLICY, clock=ManualClock(T0))
+    assert "nothing refuses a call before it starts" not in caplog.text
+    assert (
+        "no budgets for any level: only calls naming a model of budgets.models"
+        " (claude-opus-4-1) are refused before they start, and a call naming another model"
+        " or none never is; no spend-rate breaker stops an agent either."
+    ) in caplog.text
+    text = (await slack.command("status"))["text"]
+    assert "No budgets:" not in text
+    assert (
+        "⚠️ No budgets for any level: only calls naming `claude-opus-4-1` (`budgets.models`)"
+        " are refused before they start, a call naming another model or none never is (the"
+        " spend-rate breaker acts only after money is charged). `/agent budget set <scope>"
+        " <amount> day` or `budgets.defaults` in the policy"
+    ) in text

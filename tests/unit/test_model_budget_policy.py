@@ -59,6 +59,14 @@ def test_keys_are_normalised_as_reservations_count_models():
             " keep one key",
         ),
         ({"gpt-4o": 5}, "budgets.models.gpt-4o: a mapping of keys"),
+        # review23 M2: no window caps nothing, and was taken without a word
+        (
+            {"claude-opus-4-1": None},
+            "budgets.models.claude-opus-4-1: no window given, so it caps nothing: give at"
+            " least one of day, week, month, total (as claude-opus-4-1: {day: 50.00}), or"
+            " leave the key out",
+        ),
+        ({"gpt-4o": {}}, "budgets.models.gpt-4o: no window given, so it caps nothing"),
     ],
 )
 def test_a_bad_model_budget_refuses_the_start_naming_its_key(
