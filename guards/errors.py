@@ -204,7 +204,8 @@ def _model_message(
 
     >>> _model_message("acme", "claude-opus-4-1", "day", 50_000_000, 50_000_000, 0, 10)
     "acme's budget for claude-opus-4-1 is spent for today ($50.00 of $50.00): wait until\
- tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy"
+ tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy and\
+ reload it (SIGHUP)"
     """
     from guards.money import usd_for
 
@@ -229,7 +230,10 @@ def _model_message(
         if held > 0 and asked <= limit - spent:  # running calls hold money it could use
             waits.insert(0, "for running calls to settle")
     turn = f"wait {' or '.join(waits)}, " if waits else ""
-    return f"{what}: {turn}pick a smaller model, or raise budgets.models.{model} in the policy"
+    return (
+        f"{what}: {turn}pick a smaller model, or raise budgets.models.{model} in the policy"
+        " and reload it (SIGHUP)"  # nobody sets a model's limit in Slack (review23 L5)
+    )
 
 
 def _over(level: dict[str, Any], requested: int) -> str:

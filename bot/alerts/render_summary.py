@@ -73,7 +73,7 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
     others = [o for o in f.get("also") or () if isinstance(o, dict)]
     also = (
         "; also over: "
-        + ", ".join(f"{o.get('scope')} ({o.get('level')} {o.get('window')})" for o in others)
+        + ", ".join(f"{o.get('scope')} ({_also_level(o)} {o.get('window')})" for o in others)
         if others
         else ""
     )
@@ -88,9 +88,17 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
     )
 
 
+def _also_level(other: dict[str, Any]) -> str:
+    """What another budget in a call's way is: its level, or for a namespace's budget for
+    one model that model's name (review23 L3: ``acme (model day)`` said not which)."""
+    level, model = other.get("level"), other.get("model")
+    return str(model) if level == "model" and isinstance(model, str) and model else str(level)
+
+
 def _model_budget_exhausted(f: dict[str, Any]) -> str:
     """``acme's day budget for claude-opus-4-1 is spent ($50.00 of $50.00); a call asking
-    $0.40 was refused (budgets.models.claude-opus-4-1 in the policy raises it)``."""
+    $0.40 was refused (raise budgets.models.claude-opus-4-1 in the policy and reload it:
+    SIGHUP)``."""
     model = str(f.get("model", ""))
     budget = f"{f.get('scope', '')}'s {f.get('window', '')} budget for {model}"
     amounts = [
@@ -101,7 +109,7 @@ def _model_budget_exhausted(f: dict[str, Any]) -> str:
     limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
     left = max(0, limit - spent - held)
     usd = usd_for(spent, held, left, asked)
-    fix = f" (budgets.models.{model} in the policy raises it)"
+    fix = f" (raise budgets.models.{model} in the policy and reload it: SIGHUP)"
     if asked > limit:
         return f"a call asking {usd(asked)} was refused: more than {budget} of {usd(limit)}{fix}"
     if spent >= limit:

@@ -149,3 +149,41 @@ async def test_with_model_budgets_only_the_start_and_status_say_what_they_cap(
         " spend-rate breaker acts only after money is charged). `/agent budget set <scope>"
         " <amount> day` or `budgets.defaults` in the policy"
     ) in text
+
+
+async def test_the_alerts_name_the_model_in_the_way_and_say_a_reload_applies_its_limit(
+    slack_http: Any,
+) -> None:
+    """review23 L3: a level's budget alert said 'also over: acme (model day)', not which
+    model; L5: the advice to raise budgets.models did not say a reload applies it (nobody
+    sets a model's limit in Slack)."""
+    policy = {
+        **POLICY,
+        "budgets": {"scopes": {"acme": {"day": "1.00"}}, "models": {OPUS: {"day": "2.00"}}},
+    }
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app, fake = slack.app, slack.fake
+    tok, globex = await app.token("acme"), await app.token("globex")
+    # $3.00 is $2.00 past acme's day and $1.00 past opus's: the namespace's is named
+    both = await reserve(app, tok, BOT, "both", 3_000_000, model=OPUS)
+    assert (both.status_code, both.json()["level"]) == (402, "namespace")
+    assert [(o["level"], o.get("model")) for o in both.json()["also"]] == [("model", OPUS)]
+    # globex has no budget of its own: its opus budget alone refuses
+    held = await reserve(app, globex, "globex/x/bot", "held", 1_900_000, model=OPUS)
+    assert held.status_code == 201
+    only = await reserve(app, globex, "globex/x/bot", "only", 200_000, model=OPUS)
+    assert (only.status_code, only.json()["level"]) == (402, "model")
+    assert only.json()["message"].endswith(
+        "pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy and"
+        " reload it (SIGHUP)"
+    )
+    await alerts_of(slack).process()
+    await fake.wait_for(lambda: len(fake.texts()) >= 2)
+    level = [t for t in fake.texts() if "also over" in t]
+    assert len(level) == 1 and "; also over: acme (claude-opus-4-1 day)" in level[0], level
+    model = [t for t in fake.texts() if "Model budget refused a call" in t]
+    assert (
+        model
+        and ("(raise budgets.models.claude-opus-4-1 in the policy and reload it: SIGHUP)")
+        in model[-1]
+    ), model

@@ -39,6 +39,7 @@ POLICY: dict[str, Any] = {
 SPENT_TODAY = (
     "acme's budget for claude-opus-4-1 is spent for today ($1.00 of $1.00): wait until"
     " tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy"
+    " and reload it (SIGHUP)"
 )
 
 
@@ -83,7 +84,7 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
             "acme's budget for claude-opus-4-1 for today cannot take $0.000001 more ($0.00"
             " spent and $1.00 held of $1.00, $0.00 left): wait for running calls to settle or"
             " until tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1"
-            " in the policy"
+            " in the policy and reload it (SIGHUP)"
         ),
         "level": "model",
         "scope": "acme",
