@@ -86,9 +86,8 @@ class Alerts(Section):
     ``page_conversation_budgets``: whether a conversation refused by its own budget (the
     guard working: its agent carries on) is paged like its tier says; by default it is
     posted at its tier and pages nobody.
-    ``inhibit_by_model``: an agent's failure-breaker alert (or its trial request) whose
-    failed calls were on a model whose breaker is open waits behind the model's alert
-    (the cause pages, not its symptoms), as Alertmanager's inhibit rules do.
+    ``inhibit_by_model``: an agent's failure-breaker alert (or trial request) whose failed
+    calls were on a model whose breaker is open waits behind the model's alert.
     ``hanging_after``: a hold open this long without a settle or release raises
     ``hold_hanging`` (a call stalled on its stream keeps its ceiling from its siblings
     until its TTL ends); 0 turns it off. ``quiet_hours``: when a P1 pages nobody.
