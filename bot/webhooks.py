@@ -50,7 +50,7 @@ from prometheus_client import Counter
 
 from bot.outbox import enqueue_thread_reply
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
-from bot.webhooks_rows import enqueue_resolve
+from bot.webhooks_rows import STOPPED, WITHDRAWN, enqueue_resolve
 from bot.webhooks_send import (
     GIVE_UP_SECONDS,
     MAX_TRIES,
@@ -329,12 +329,27 @@ class WebhookSender:
         """The alert's paging ended while this trigger was in flight (its row withdrawn,
         :func:`bot.webhooks_rows.withdraw_triggers`): if it may have got through, the
         receiver gets the resolve now, and the step no longer says "withdrawn unsent"."""
-        gone = tx.one("SELECT 1 FROM webhook_deliveries WHERE id = ?", (row["id"],)) is None
+        withdrawn = tx.one(
+            "SELECT 1 FROM webhook_deliveries WHERE id = ? AND last_error = ?",
+            (row["id"], WITHDRAWN),
+        )
         reached = isinstance(result, Sent) or (
             isinstance(result, TryAgain) and result.status is None
         )
-        if row["event"] != "trigger" or not gone or not reached:
+        if row["event"] != "trigger" or withdrawn is None or not reached:
             return
+        if isinstance(result, Sent):  # it got through after all: said as delivered
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " last_status = ?, last_error = NULL WHERE id = ?",
+                (result.status, row["id"]),
+            )
+        else:  # no answer: it may have got through
+            tx.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?",
+                (STOPPED, row["id"]),
+            )
         alerts = self.ns.extras.get("alerts")
         if alerts is None:
             return

@@ -50,6 +50,8 @@ _STATES = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolve
 #: the ``last_error`` of a trigger no longer tried once paging ended (its last try got no
 #: answer, so it may have reached the receiver: the resolve is sent after it)
 STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
+# a trigger withdrawn unsent: kept as a row (failed), so that its id is never given again
+WITHDRAWN = "withdrawn unsent: the alert's paging ended before the page got through"
 
 
 def dedup_key(alert_id: int) -> str:
@@ -108,14 +110,17 @@ def enqueue_trigger(
 
 def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
     """Write a resolve row for each webhook that got a trigger for ``alert`` since its
-    last resolve (none twice: an alert acknowledged, then resolved, resolves once).
+    last resolve (none twice: an alert acknowledged, then resolved, resolves once), and
+    may have taken it: not one withdrawn unsent, nor one refused at its only try.
     Returns their ids."""
     rows = tx.all(
         "SELECT webhook, max(id) FROM webhook_deliveries t WHERE alert_id = ?"
-        " AND event = 'trigger' AND NOT EXISTS (SELECT 1 FROM webhook_deliveries r"
+        " AND event = 'trigger' AND COALESCE(last_error, '') != ?"  # (reached no phone)
+        " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries r"
         "  WHERE r.alert_id = t.alert_id AND r.webhook = t.webhook AND r.event = 'resolve'"
         "  AND r.id > t.id) GROUP BY webhook ORDER BY webhook",
-        (alert.id,),
+        (alert.id, WITHDRAWN),
     )
     return [
         enqueue_resolve(tx, alert, webhook=str(webhook), trigger=int(trigger), at=at)
@@ -140,8 +145,9 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     got through); returns how many.
 
     One never tried, or whose last try the receiver answered with an error, reached no
-    phone: its row is deleted, its step keeps ``withdrawn_at`` (the message says
-    "withdrawn unsent") and no resolve follows. One whose last try got no answer (a
+    phone: its row ends failed as :data:`WITHDRAWN` (kept: a delivery id is never given
+    twice, recheck23 H1), its step keeps ``withdrawn_at`` (the message says "withdrawn
+    unsent") and no resolve follows. One whose last try got no answer (a
     timeout: it may have got there) is not tried again, and the resolve follows it. A try
     in flight now is recorded by the sender, which sends the resolve if it got through.
     """
@@ -152,7 +158,11 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     )
     for delivery, esc_id, attempts, status in rows:
         if int(attempts) == 0 or status is not None:
-            tx.execute("DELETE FROM webhook_deliveries WHERE id = ?", (delivery,))
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ?"
+                " WHERE id = ?",
+                (WITHDRAWN, at, delivery),
+            )
             tx.execute(
                 "UPDATE escalations SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
                 (at, esc_id),
@@ -169,7 +179,7 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
 def delivery_notes(tx: Tx, alert_id: int) -> dict[int, str]:
     """How each webhook step of ``alert_id`` went, by escalation id: ``sending``,
     ``delivered``, ``⚠️ retrying, last: HTTP 503``, ``⚠️ failed: HTTP 404`` or ``not tried
-    again`` (a step withdrawn unsent has no row: its escalation says so)."""
+    again`` or ``withdrawn unsent``."""
     rows = tx.all(
         "SELECT escalation_id, state, attempts, last_status, last_error FROM"
         " webhook_deliveries WHERE alert_id = ? AND event = 'trigger'"
@@ -185,6 +195,8 @@ def delivery_note(state: str, attempts: int, status: int | None, error: str | No
     if state == "delivered":
         return "delivered"
     if state == "failed":
+        if error == WITHDRAWN:
+            return "withdrawn unsent"
         return "not tried again" if error == STOPPED else f"⚠️ failed: {last}"
     return f"⚠️ retrying, last: {last}" if attempts else "sending"
 

@@ -18,6 +18,7 @@ import pytest
 from guards.clock import ManualClock
 from guards.errors import StorageUnavailable
 from guards.migrations import begin_immediate, connect
+from bot.webhooks_rows import WITHDRAWN
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.scenario.test_slack_commands import spend
 from tests.scenario.test_webhooks import BOT, SECRET, SECRET_ENV, deliveries, policy, send
@@ -132,7 +133,9 @@ async def test_an_ack_before_the_page_got_through_withdraws_it(slack_http, webho
         await send(slack)
     # its one try was refused: no phone rang, so nothing more (no retry, no resolve)
     assert webhook_receiver.events() == ["trigger"]
-    assert await deliveries(slack) == []
+    # its row stays (failed, withdrawn): a delivery id is never given twice (recheck23 H1)
+    [row] = await deliveries(slack)
+    assert (row["state"], row["last_error"]) == ("failed", WITHDRAWN)
     assert "webhook pager 00:00 (withdrawn unsent)" in await message(slack, alert_id)
     story = (await slack.command(f"alert {alert_id}"))["text"]
     assert "📟 paged webhook pager (step 2 of 2) — withdrawn unsent at" in story, story
@@ -235,3 +238,26 @@ async def test_a_failed_page_says_so_in_the_story(slack_http, webhook_receiver):
     assert "webhook pager 00:00 (⚠️ failed: HTTP 404)" in await message(slack, alert_id)
     story = (await slack.command(f"alert {alert_id}"))["text"]
     assert "📟 paged webhook pager (step 2 of 2) — ⚠️ failed: HTTP 404" in story, story
+    # refused at its only try, it opened nothing there: its ack sends no resolve (recheck23 L1)
+    await slack.command(f"ack {alert_id}", user="U0ONCALL")
+    clock.advance(60)
+    await send(slack)
+    assert webhook_receiver.events() == ["trigger"]
+
+
+async def test_a_withdrawn_page_s_delivery_id_is_never_given_again(slack_http, webhook_receiver):
+    """recheck23 H1: a withdrawn trigger's row was deleted, so the next alert's trigger got
+    its delivery id, and a receiver dropping repeats by X-Nightshift-Delivery (as the
+    README says to) dropped a real page."""
+    clock = ManualClock()
+    webhook_receiver.script = [500, 200]
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    first = await trip(slack)
+    await send(slack)
+    await slack.command(f"ack {first}", user="U0ONCALL")  # withdrawn after its refused try
+    await slack.command(f"resolve {first}", user="U0ONCALL")
+    await spend(slack.app, "acme/bob/other", micros=2_000_000, key="k2")
+    await slack.app.ns.extras["alerts"].tick()
+    await send(slack)
+    ids = [r.headers["X-Nightshift-Delivery"] for r in webhook_receiver.requests]
+    assert len(ids) == 2 and len(set(ids)) == 2, ids
