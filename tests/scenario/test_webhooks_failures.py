@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from bot.webhooks_rows import WITHDRAWN
 from guards.clock import ManualClock
 from guards.errors import StorageUnavailable
 from guards.migrations import begin_immediate, connect
-from bot.webhooks_rows import WITHDRAWN
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.scenario.test_slack_commands import spend
 from tests.scenario.test_webhooks import BOT, SECRET, SECRET_ENV, deliveries, policy, send
