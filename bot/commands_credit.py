@@ -120,7 +120,7 @@ def regained(done: Credited, *, today: str, usd: str, limited: bool = False) -> 
     past = "" if day == today else " (the day its hold was taken: today's is unchanged)"
     model = (
         f" So does {r.scope.partition('/')[0]}'s budget for {r.counted_model}"
-        " (`budgets.models`), in the same windows."
+        " (`budgets.models`), in each window it limits."
         if limited and r.counted_model
         else ""
     )

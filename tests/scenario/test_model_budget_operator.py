@@ -62,7 +62,7 @@ async def test_a_credit_that_frees_a_model_s_budget_resolves_its_alert(slack_htt
     assert (
         "The agent, user and namespace regain $0.10 in their day of 2026-11-28, week"
         " 2026-W48, month 2026-11 and total. So does acme's budget for claude-opus-4-1"
-        " (`budgets.models`), in the same windows."
+        " (`budgets.models`), in each window it limits."
     ) in reply["text"]
 
     await slack.command(f"credit {runaway} 0.45 unit bug")  # $0.95 of $1.00 now
