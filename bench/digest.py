@@ -195,7 +195,7 @@ def gate_cost(path: Path, n: int = 100_000) -> float:
         model="claude-haiku-4-5", state="settled", held_micros=1000, charged_micros=900,
         released_micros=100, overrun_micros=0, outcome="success", settle_hash=None,
         request_hash="h", periods=("2026-02-01", "2026-W05", "2026-02"), created_at=0.0,
-        expires_at=1.0, expired_at=None, route_id=None,
+        expires_at=1.0, expired_at=None, route_id=None, counted_model="claude-haiku-4-5",
     )  # fmt: skip
     try:
         conn.execute("BEGIN")
