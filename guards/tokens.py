@@ -251,40 +251,45 @@ def authorize(
     )
 
 
-class OperatorTokenRequired(GuardError):
-    """An agent's token on an operator's endpoint (alerts, silences): 403."""
+class _WrongKind(GuardError):
+    """A token of the other kind than the endpoint takes: 403, naming the token."""
 
     status = 403
+
+    def __init__(self, token: Token, message: str) -> None:
+        super().__init__(message)
+        self.token_id = token.id
+
+    def details(self) -> dict[str, Any]:
+        return {"token_id": self.token_id}
+
+
+class OperatorTokenRequired(_WrongKind):
+    """An agent's token on an operator's endpoint (alerts, silences): 403."""
+
     code = "operator_token_required"
 
     def __init__(self, token: Token, *, what: str) -> None:
         super().__init__(
+            token,
             f"{what} takes an operator token; token {token.id} is an agent's (an agent must"
             " not silence or acknowledge the alerts about itself). Create one with"
-            f" `nightshift token create {token.scope} --operator`"
+            f" `nightshift token create {token.scope} --operator`",
         )
-        self.token_id = token.id
-
-    def details(self) -> dict[str, Any]:
-        return {"token_id": self.token_id}
 
 
-class AgentTokenRequired(GuardError):
+class AgentTokenRequired(_WrongKind):
     """An operator's token on an agent's endpoint (reservations): 403."""
 
-    status = 403
     code = "agent_token_required"
 
     def __init__(self, token: Token, *, what: str) -> None:
         super().__init__(
+            token,
             f"{what} takes an agent's token; token {token.id} is an operator's (it lists,"
             " acknowledges and silences alerts, and spends nothing). Give the agent its own:"
-            f" `nightshift token create {token.scope}`"
+            f" `nightshift token create {token.scope}`",
         )
-        self.token_id = token.id
-
-    def details(self) -> dict[str, Any]:
-        return {"token_id": self.token_id}
 
 
 class SlackOnly(GuardError):
