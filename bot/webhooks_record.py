@@ -1,0 +1,194 @@
+"""What the webhook sender records of each try: the row's new state, the thread's notes,
+the alert's message redrawn (:class:`DeliveryRecords`, the base of
+:class:`bot.webhooks.WebhookSender`).
+
+- a 2xx: ``delivered`` (the thread says so only after failed tries);
+- a failure that may pass: tried again after :func:`~bot.webhooks_send.backoff` (or the
+  receiver's ``Retry-After``), until :data:`~bot.webhooks_send.GIVE_UP_SECONDS` after
+  the event or :data:`~bot.webhooks_send.MAX_TRIES` tries; the thread says the first;
+- anything else, or past those bounds: ``failed``, said once in the thread and logged;
+- a trigger withdrawn while its try was in flight (:func:`bot.webhooks_rows.withdraw_triggers`)
+  that may have got through: its resolve is sent now.
+
+Example:
+    >>> # counts = sender._record(tx, done)  # {(webhook, result): n}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.outbox import enqueue_thread_reply
+from bot.webhooks_notes import failed_note, retrying_note, took_it_note
+from bot.webhooks_rows import STOPPED, WITHDRAWN, enqueue_resolve
+from bot.webhooks_send import GIVE_UP_SECONDS, MAX_TRIES, Outcome, Sent, TryAgain, backoff
+from guards.config import Policy
+from guards.errors import NotFound
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.app import Nightshift
+
+__all__ = ["DeliveryRecords", "Done"]
+
+log = logging.getLogger("bot.webhooks")
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """One try's answer (a str: why it could not be sent at all), and when it ended."""
+
+    row: Any
+    result: Outcome | str
+    at: float
+
+    @property
+    def id(self) -> int:
+        return int(self.row["id"])
+
+
+class DeliveryRecords:
+    """Records tries' answers; the sender (:class:`bot.webhooks.WebhookSender`) gives the
+    process (``ns``) and its policy."""
+
+    @property
+    def ns(self) -> Nightshift:
+        raise NotImplementedError
+
+    @property
+    def policy(self) -> Policy:
+        raise NotImplementedError
+
+    def _record(self, tx: Tx, done: list[Done]) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for d in done:
+            key = self._record_one(tx, d)
+            counts[(d.row["webhook"], key)] = counts.get((d.row["webhook"], key), 0) + 1
+        return counts
+
+    def _record_one(self, tx: Tx, d: Done) -> str:
+        row, result, now = d.row, d.result, d.at
+        tries = int(row["attempts"]) + 1
+        status = None if isinstance(result, str) else result.status
+        if isinstance(result, Sent):
+            changed = tx.execute(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = ?,"
+                " last_status = ?, done_at = ? WHERE id = ? AND state = 'pending'",
+                (tries, status, now, row["id"]),
+            ).rowcount
+            if changed and tries > 1:
+                self._say(tx, row, took_it_note(row, tries=tries))
+            key = "delivered"
+        elif isinstance(result, TryAgain) and (
+            retry := _retry_at(result, tries=tries, created_at=row["created_at"], now=now)
+        ):
+            changed = tx.execute(
+                "UPDATE webhook_deliveries SET attempts = ?, last_status = ?, last_error = ?,"
+                " next_at = ? WHERE id = ? AND state = 'pending'",
+                (tries, status, result.error, retry, row["id"]),
+            ).rowcount
+            if changed and tries == 1:  # said once, at the first failed try
+                until = float(row["created_at"]) + GIVE_UP_SECONDS  # (or MAX_TRIES)
+                note = retrying_note(row, error=result.error, until=until, tz=self._tz, now=now)
+                self._say(tx, row, note)
+            key = "retried"
+        else:
+            error = result if isinstance(result, str) else result.error
+            if isinstance(result, TryAgain):
+                error += f" (gave up after {tries} tries)"
+            changed = self._fail(tx, row, error=error, status=status, tries=tries, now=now)
+            key = "failed"
+        if not changed:
+            self._withdrawn_in_flight(tx, row, result, now)
+        elif row["event"] == "trigger":
+            self._touch(tx, int(row["alert_id"]), now)  # its paged line says how it went
+        return key
+
+    def _withdrawn_in_flight(self, tx: Tx, row: Any, result: Outcome | str, now: float) -> None:
+        """The alert's paging ended while this trigger was in flight (its row withdrawn,
+        :func:`bot.webhooks_rows.withdraw_triggers`): if it may have got through, the
+        receiver gets the resolve now, and the step no longer says "withdrawn unsent"."""
+        withdrawn = tx.one(
+            "SELECT 1 FROM webhook_deliveries WHERE id = ? AND last_error = ?",
+            (row["id"], WITHDRAWN),
+        )
+        reached = isinstance(result, Sent) or (
+            isinstance(result, TryAgain) and result.status is None
+        )
+        if row["event"] != "trigger" or withdrawn is None or not reached:
+            return
+        if isinstance(result, Sent):  # it got through after all: said as delivered
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " last_status = ?, last_error = NULL WHERE id = ?",
+                (result.status, row["id"]),
+            )
+        else:  # no answer: it may have got through
+            tx.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?"
+                " WHERE id = ?",
+                (STOPPED, row["id"]),
+            )
+        alerts = self.ns.extras.get("alerts")
+        if alerts is None:
+            return
+        alert = alerts.engine.get(tx, int(row["alert_id"]))
+        enqueue_resolve(tx, alert, webhook=row["webhook"], trigger=int(row["id"]), at=now)
+        tx.execute(
+            "UPDATE escalations SET withdrawn_at = NULL WHERE id = ?", (row["escalation_id"],)
+        )
+        alerts.engine.touch(tx, alert, now)
+
+    def _fail(
+        self, tx: Tx, row: Any, *, error: str, status: int | None, tries: int, now: float
+    ) -> bool:
+        """Mark ``row`` failed for good and say so in its alert's thread (once: the ref)."""
+        changed = tx.execute(
+            "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_status = ?,"
+            " last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'",
+            (tries, status, error, now, row["id"]),
+        ).rowcount
+        if changed:
+            log.warning(
+                "webhook %s: the %s of alert #%d failed: %s",
+                row["webhook"],
+                row["event"],
+                int(row["alert_id"]),
+                error,
+            )
+            self._say(tx, row, failed_note(row, error=error))
+        return bool(changed)
+
+    def _say(self, tx: Tx, row: Any, note: tuple[str, str]) -> None:
+        """Post ``note`` (text, ref) in the alert's thread, if it was posted."""
+        alert_id = int(row["alert_id"])
+        alert = tx.one("SELECT channel, posted_at FROM alerts WHERE id = ?", (alert_id,))
+        if alert is None or alert[0] is None or alert[1] is None:
+            return  # never posted (a storm summary carried it): the log says it
+        text, ref = note
+        enqueue_thread_reply(
+            tx, parent=f"alert:{alert_id}:post", text=text, channel=alert[0], ref=ref
+        )
+
+    def _touch(self, tx: Tx, alert_id: int, now: float) -> None:
+        alerts = self.ns.extras.get("alerts")
+        if alerts is None:
+            return
+        with contextlib.suppress(NotFound):  # (an alert gone by retention: nothing to show)
+            alerts.engine.touch(tx, alerts.engine.get(tx, alert_id), now)
+
+    @property
+    def _tz(self) -> ZoneInfo:
+        return ZoneInfo(self.policy.timezone)
+
+
+def _retry_at(result: TryAgain, *, tries: int, created_at: float, now: float) -> float | None:
+    """When to try again after ``tries`` failed tries (None: give up)."""
+    if tries >= MAX_TRIES:
+        return None
+    at = now + max(backoff(tries), result.after or 0.0)
+    return at if at - created_at <= GIVE_UP_SECONDS else None
