@@ -165,13 +165,24 @@ class BreakerGate:
                 source=agent,
                 res_id=res.id,
                 charged_micros=res.charged_micros,
-                detail=slow_detail(took, slow, _failures_key(b, kind)) if is_slow else detail,
+                detail=slow_detail(took, slow, self._failures_key(b, kind)) if is_slow else detail,
                 model=on if kind == "agent" else None,  # what an outage's agents follow
             )
             if t is not None or b.dirty:
                 records.apply(tx, b, kind, (t,), now)
         if res.charged_micros > 0:
             self._spend.observe(tx, records, res, keys, now)
+
+    def _failures_key(self, b: Breaker, kind: str) -> str:
+        """The policy section ``b``'s ``slow_after`` comes from, for its reason: a scope
+        prefix's only when it sets another value than the top level's (one left out is
+        the top level's: recheck23 L2)."""
+        if kind == "model":
+            return "breakers.model_failures"
+        source = b.config.limits_from
+        if source == "breakers" or b.config.slow_after == self.limits.top(kind).slow_after:
+            return "breakers.failures"
+        return f"breakers.scopes.{source}.failures"
 
     def _spent_while_open(
         self,
@@ -262,14 +273,6 @@ class BreakerGate:
         t = b.abandoned(now, row[0])
         self._records.apply(tx, b, kind, (t,), now)
         return t
-
-
-def _failures_key(b: Breaker, kind: str) -> str:
-    """The policy section ``b``'s failure limits come from, for its reason."""
-    if kind == "model":
-        return "breakers.model_failures"
-    source = b.config.limits_from
-    return f"{'breakers' if source == 'breakers' else f'breakers.scopes.{source}'}.failures"
 
 
 def slow_detail(took: float, slow_after: int, section: str) -> str:

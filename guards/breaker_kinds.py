@@ -203,6 +203,10 @@ class BreakerLimits:
             self._resolved[key] = found
         return found
 
+    def top(self, kind: str) -> BreakerConfig:
+        """The config of ``kind`` under the policy's top level ``breakers``."""
+        return self._top[0][kind]
+
     def config(self, key: str, kind: str) -> BreakerConfig:
         """The config of the breaker ``key`` of ``kind`` (a model's: the top level's)."""
         if kind == "model":

@@ -137,3 +137,17 @@ def test_slow_after_reads_durations_and_defaults_to_off() -> None:
     assert parse_policy(slow_policy(slow_after="90s")).breakers.failures.slow_after == 90
     assert parse_policy({}).breakers.failures.slow_after == 0
     assert parse_policy({}).breakers.model_failures.slow_after == 0
+
+
+async def test_a_prefix_that_leaves_slow_after_out_names_the_top_level_key(tmp_path: Path):
+    """recheck23 L2: the reason named breakers.scopes.acme/alice.failures.slow_after, which
+    the file does not have: the prefix only inherits the top level's value."""
+    policy = slow_policy(slow_after="10s")
+    policy["breakers"]["scopes"] = {"acme/alice": {"failures": {"consecutive": 3}}}
+    e = await start(tmp_path / "p.db", policy)
+    for _ in range(3):
+        await slow_call(e, 11)
+    with pytest.raises(BreakerOpen) as info:
+        await e.reserve()
+    assert info.value.reason.endswith("the call took 11s (breakers.failures.slow_after is 10s)")
+    await e.store.close()
