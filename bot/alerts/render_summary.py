@@ -60,16 +60,6 @@ def _breaker(f: dict[str, Any]) -> str:
 
 
 def _budget_exhausted(f: dict[str, Any]) -> str:
-    window = str(f.get("window", ""))
-    level = f"the {f.get('level', '')} {window} budget"
-    amounts = [
-        f.get(k) for k in ("limit_micros", "spent_micros", "held_micros", "requested_micros")
-    ]
-    if not all(isinstance(a, int) for a in amounts):
-        return f"{level}: a call was refused"
-    limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
-    left = max(0, limit - spent - held)
-    usd = usd_for(spent, held, left, asked)
     others = [o for o in f.get("also") or () if isinstance(o, dict)]
     also = (
         "; also over: "
@@ -77,15 +67,7 @@ def _budget_exhausted(f: dict[str, Any]) -> str:
         if others
         else ""
     )
-    if asked > limit:
-        return f"a call asking {usd(asked)} was refused: more than {level} of {usd(limit)}{also}"
-    if spent >= limit:
-        spent_of = f"{usd(spent)} of {usd(limit)}"
-        return f"{level} is spent ({spent_of}); a call asking {usd(asked)} was refused{also}"
-    return (
-        f"a call asking {usd(asked)} was refused: {level} has {usd(left)} left"
-        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){also}"
-    )
+    return _refused(f, budget=f"the {f.get('level', '')} {f.get('window', '')} budget", tail=also)
 
 
 def _also_level(other: dict[str, Any]) -> str:
@@ -101,6 +83,13 @@ def _model_budget_exhausted(f: dict[str, Any]) -> str:
     SIGHUP)``."""
     model = str(f.get("model", ""))
     budget = f"{f.get('scope', '')}'s {f.get('window', '')} budget for {model}"
+    fix = f" (raise budgets.models.{model} in the policy and reload it: SIGHUP)"
+    return _refused(f, budget=budget, tail=fix)
+
+
+def _refused(f: dict[str, Any], *, budget: str, tail: str) -> str:
+    """A budget refusal's sentence: ``budget`` (what refused) and its figures, ``tail``
+    after them (the other budgets in the way, or how to raise it)."""
     amounts = [
         f.get(k) for k in ("limit_micros", "spent_micros", "held_micros", "requested_micros")
     ]
@@ -109,15 +98,14 @@ def _model_budget_exhausted(f: dict[str, Any]) -> str:
     limit, spent, held, asked = (int(a) for a in amounts)  # type: ignore[arg-type]
     left = max(0, limit - spent - held)
     usd = usd_for(spent, held, left, asked)
-    fix = f" (raise budgets.models.{model} in the policy and reload it: SIGHUP)"
     if asked > limit:
-        return f"a call asking {usd(asked)} was refused: more than {budget} of {usd(limit)}{fix}"
+        return f"a call asking {usd(asked)} was refused: more than {budget} of {usd(limit)}{tail}"
     if spent >= limit:
         spent_of = f"{usd(spent)} of {usd(limit)}"
-        return f"{budget} is spent ({spent_of}); a call asking {usd(asked)} was refused{fix}"
+        return f"{budget} is spent ({spent_of}); a call asking {usd(asked)} was refused{tail}"
     return (
         f"a call asking {usd(asked)} was refused: {budget} has {usd(left)} left"
-        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){fix}"
+        f" ({usd(spent)} spent + {usd(held)} held of {usd(limit)}){tail}"
     )
 
 
