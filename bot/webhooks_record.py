@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -51,17 +52,19 @@ class Done:
         return int(self.row["id"])
 
 
-class DeliveryRecords:
+class DeliveryRecords(ABC):
     """Records tries' answers; the sender (:class:`bot.webhooks.WebhookSender`) gives the
     process (``ns``) and its policy."""
 
     @property
+    @abstractmethod
     def ns(self) -> Nightshift:
-        raise NotImplementedError
+        """The running process (its alerts engine, its clock)."""
 
     @property
+    @abstractmethod
     def policy(self) -> Policy:
-        raise NotImplementedError
+        """The policy in force (its time zone)."""
 
     def _record(self, tx: Tx, done: list[Done]) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
