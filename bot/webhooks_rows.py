@@ -99,13 +99,7 @@ def enqueue_trigger(
 ) -> int:
     """Write the trigger row of a webhook step taken now; returns its id."""
     body = body_for(alert, event="trigger", webhook=webhook, step=step, at=at)
-    cur = tx.execute(
-        "INSERT INTO webhook_deliveries (webhook, alert_id, event, escalation_id, body,"
-        " created_at, next_at) VALUES (?, ?, 'trigger', ?, ?, ?, ?)",
-        (webhook, alert.id, escalation_id, body, at, at),
-    )
-    _wake_after(tx)
-    return int(cur.lastrowid or 0)
+    return _insert(tx, alert, webhook=webhook, event="trigger", body=body, at=at, esc=escalation_id)
 
 
 def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
@@ -131,10 +125,25 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
 def enqueue_resolve(tx: Tx, alert: Alert, *, webhook: str, trigger: int, at: float) -> int:
     """Write the resolve of ``alert`` at ``webhook`` answering trigger row ``trigger``."""
     body = body_for(alert, event="resolve", webhook=webhook, step=None, at=at)
+    return _insert(tx, alert, webhook=webhook, event="resolve", body=body, at=at, resolves=trigger)
+
+
+def _insert(
+    tx: Tx,
+    alert: Alert,
+    *,
+    webhook: str,
+    event: str,
+    body: str,
+    at: float,
+    esc: int | None = None,
+    resolves: int | None = None,
+) -> int:
+    """Write one event row, due now, and wake the sender after the commit; its id."""
     cur = tx.execute(
-        "INSERT INTO webhook_deliveries (webhook, alert_id, event, resolves, body,"
-        " created_at, next_at) VALUES (?, ?, 'resolve', ?, ?, ?, ?)",
-        (webhook, alert.id, trigger, body, at, at),
+        "INSERT INTO webhook_deliveries (webhook, alert_id, event, escalation_id, resolves,"
+        " body, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (webhook, alert.id, event, esc, resolves, body, at, at),
     )
     _wake_after(tx)
     return int(cur.lastrowid or 0)
