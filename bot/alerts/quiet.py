@@ -5,11 +5,13 @@ hanging, an agent's failures when no money burns) waits for the morning, the way
 PagerDuty's low-urgency incidents wait for support hours. Inside the quiet hours a P1 is
 posted as ever; each step of its chain that falls due is put off to the end of the quiet
 hours, and then taken if nobody has acknowledged it (its message shows the step and the
-new time). The alert's thread says so once per night. *Escalate now* (and
+new time). The alert's thread says so once per night, and an audit row
+(``alert.quiet_hours``, by ``nightshift``) tells its story. *Escalate now* (and
 ``/agent escalate``) pages at once: a person asked.
 
 Example:
     >>> from guards.config_hours import QuietHours
+from guards.events import NIGHTSHIFT
     >>> quiet = QuietHours.model_validate("22:00-07:00")
     >>> until = quiet_until(quiet, ZoneInfo("UTC"), 1_767_657_600.0)  # Tue 6 Jan 2026, 00:00
     >>> datetime.fromtimestamp(until, ZoneInfo("UTC")).strftime("%a %H:%M")
@@ -28,6 +30,7 @@ from bot.alerts.model import Alert
 from bot.alerts.oncall import spans
 from bot.outbox import enqueue_thread_reply
 from guards.config_hours import QuietHours
+from guards.events import NIGHTSHIFT
 from guards.store import Tx
 
 if TYPE_CHECKING:
@@ -72,6 +75,14 @@ def put_off(paging: AlertPaging, tx: Tx, alert: Alert, now: float) -> bool:
         return False
     told = alert.facts.get(QUIET_UNTIL) == until  # said once for these quiet hours
     mark(tx, alert, until)
+    if not told:  # the alert's story (`/agent alert`) tells it from this row
+        tx.audit(
+            actor=NIGHTSHIFT,
+            action="alert.quiet_hours",
+            target=f"#{alert.id} {alert.fingerprint}",
+            after=f"pages at {until_text(until, paging.tz, now)}",
+            detail="a P1 waits for the end of alerts.quiet_hours",
+        )
     if not told and alert.posted_at is not None and alert.channel is not None:
         enqueue_thread_reply(
             tx,

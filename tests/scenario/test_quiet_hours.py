@@ -248,3 +248,19 @@ async def test_a_p1_firing_again_in_the_night_keeps_its_quiet_mark(slack_http):
     await p1(slack)  # fires again: the same alert, bumped
     facts = await app.store.fetch("SELECT facts, count FROM alerts WHERE id = ?", (alert_id,))
     assert QUIET_UNTIL in facts[0][0] and facts[0][1] == 2
+
+
+async def test_the_alerts_story_says_its_step_was_put_off_to_the_end_of_the_quiet_hours(
+    slack_http,
+):
+    """closing23: `/agent alert` said nothing of the night's wait, so a post-mortem read
+    a P1 that paged nobody for seven hours as a chain that failed."""
+    slack = await slack_http(quiet_policy("22:00-07:00"), clock=ManualClock())
+    alert_id = await put_off_at_0031(slack)
+    for _ in range(3):  # later ticks in the same night: told once
+        slack.app.clock.advance(3600)
+        await alerts_of(slack).tick()
+    story = (await slack.command(f"alert {alert_id}"))["text"]
+    [line] = [t for t in story.splitlines() if "quiet_hours" in t]
+    assert line.startswith("`00:31`") and "pages at 07:00" in line, line
+    assert "nightshift" in line
