@@ -25,6 +25,7 @@ from pydantic import Field, StrictStr
 from bot.api import CTX
 from bot.api_body import Body, agent_call, agent_token, bearer, read_json
 from guards.client_types import RouteDecision
+from guards.model_budgets import model_standing
 from guards.routing import RouteRequest, RoutingService, RoutingStats
 from guards.routing.service import ModelOpen
 from guards.store import Tx
@@ -56,8 +57,9 @@ class RouteBody(Body):
 def ensure_routing(ns: Nightshift, *, is_model_open: ModelOpen | None = None) -> RoutingService:
     """The process's routing service, built and registered with the ledger on first use.
 
-    It reads the remaining budget from ``ns.ledger`` and open model breakers from
-    ``ns.breakers`` unless ``is_model_open`` is given.
+    It reads the remaining budget and the budgets per model (``budgets.models``) from
+    ``ns.ledger``, and open model breakers from ``ns.breakers`` unless ``is_model_open``
+    is given.
     """
     service = ns.extras.get(EXTRAS_KEY)
     if isinstance(service, RoutingService):
@@ -67,6 +69,9 @@ def ensure_routing(ns: Nightshift, *, is_model_open: ModelOpen | None = None) ->
         prices=ns.prices,
         remaining_fraction=ns.ledger.remaining_fraction,
         is_model_open=is_model_open or ns.breakers.is_model_open,
+        model_budget=lambda tx, namespace, model: model_standing(
+            tx, ns.ledger, namespace=namespace, model=model
+        ),
     )
     ns.ledger.gates.append(service.gate)
     ns.extras[EXTRAS_KEY] = service

@@ -23,19 +23,25 @@ import difflib
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guards.config import WINDOWS
 from guards.prices import undated
 from guards.store import Tx
-from guards.usage import UsageCache, model_key
+from guards.usage import UsageCache, model_key, period_keys
+
+if TYPE_CHECKING:
+    from guards.budgets import Budgets
 
 __all__ = [
     "MODEL_LEVEL",
     "ModelUsage",
     "counted_model",
+    "has_room",
     "model_refusals",
+    "model_standing",
     "model_usages",
+    "tightest",
     "unknown_models",
 ]
 
@@ -69,6 +75,11 @@ class ModelUsage:
     @property
     def remaining_micros(self) -> int:
         return max(0, self.limit_micros - self.spent_micros - self.held_micros)
+
+    @property
+    def remaining_fraction(self) -> float:
+        """The share of the limit left (0.0 for a $0 limit: it takes no call)."""
+        return self.remaining_micros / self.limit_micros if self.limit_micros else 0.0
 
     def as_json(self) -> dict[str, Any]:
         """A line of ``GET /v1/budgets``'s ``models``."""
@@ -126,6 +137,40 @@ def model_usages(
             spent, held = counters.get(tx, key, window, period_of[window])
             out.append(ModelUsage(namespace, model, window, period_of[window], limit, spent, held))
     return out
+
+
+def model_standing(tx: Tx, budgets: Budgets, *, namespace: str, model: str) -> list[ModelUsage]:
+    """Where the namespace's budget for ``model`` (any spelling: counted undated, in lower
+    case) stands now, one entry per window it limits (``[]``: the policy limits it in none)."""
+    counted = counted_model(model)
+    limits = budgets.policy.budgets.models.get(counted) if counted is not None else None
+    if not limits or counted is None:
+        return []
+    return model_usages(
+        tx,
+        budgets.counters,
+        namespace=namespace,
+        models={counted: limits},
+        period_of=period_keys(budgets.periods(namespace, tx.clock.now())),
+    )
+
+
+def tightest(usages: Iterable[ModelUsage]) -> ModelUsage | None:
+    """The window with the smallest share of its limit left (the first of equals, in
+    window order); None when no window is limited.
+
+    >>> day = ModelUsage("acme", "m", "day", "2026-11-28", 10, 5, 0)
+    >>> month = ModelUsage("acme", "m", "month", "2026-11", 100, 90, 0)
+    >>> tightest([day, month]).window
+    'month'
+    """
+    return min(usages, key=lambda u: u.remaining_fraction, default=None)
+
+
+def has_room(usages: Iterable[ModelUsage]) -> bool:
+    """Whether a model's budget can take another call: every window it limits has money
+    left (a $0 limit never has). No window limited: it has room."""
+    return all(u.remaining_micros > 0 for u in usages)
 
 
 def unknown_models(limited: Iterable[str], *, known: Iterable[str]) -> list[tuple[str, str | None]]:

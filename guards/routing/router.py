@@ -11,10 +11,13 @@ In order:
    threshold the tier is capped (``degraded``), but never below an explicit
    ``min_tier``: an operator who says an agent needs the large model means it, and
    the ledger still refuses a reservation that does not fit.
-4. **Breakers.** When the tier's model has an open breaker, the ``fallbacks`` chain
-   is tried, then the next tier up (within the budget cap), then the tiers below
-   (down to the floor). When none of them is closed the tier's own model is
-   returned, ``degraded``, and the reason says what kept the closed ones out.
+4. **Breakers and model budgets.** When the tier's model has an open breaker, or its
+   namespace's budget for it (``budgets.models``) cannot take the call
+   (:mod:`.budget_room`), the ``fallbacks`` chain is tried, then the next tier up
+   (within the budget cap), then the tiers below (down to the floor). When none of them
+   can serve, the tier's own model is returned, ``degraded``, and the reason says what
+   kept the others out. A model passed over for its budget makes the decision
+   ``degraded`` whatever model serves.
 
 Every step that changed something adds a clause to ``reason``.
 
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 
 from guards.config import Routing
 from guards.errors import InvalidInput
+from guards.model_budgets import ModelUsage
+from guards.routing.budget_room import Block, breaker_block, budget_block, percent
 from guards.routing.classifier import Classifier, window
 from guards.routing.rules import compile_rules, match_rule
 from guards.routing.tiers import TIERS, TierName, higher, rank
@@ -62,8 +67,8 @@ class Decision:
     reason: str
 
 
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.0f}%" if fraction >= 0.01 or fraction <= 0 else "under 1%"
+# why a model may not serve a tier's task (None: it may)
+_Blocked = Callable[[str, TierName], Block | None]
 
 
 class Router:
@@ -107,6 +112,7 @@ class Router:
         floor: Callable[[str], Floor | None] | None = None,
         remaining: float | None = None,
         model_open: Callable[[str], bool] | None = None,
+        model_budget: Callable[[str], ModelUsage | None] | None = None,
     ) -> Decision:
         """Route one task. The arguments are facts; nothing here reads a clock or a database.
 
@@ -118,6 +124,8 @@ class Router:
             floor: the learned promotion of an intent, if any.
             remaining: the smallest remaining budget fraction over the scope's levels.
             model_open: whether a model's breaker is open.
+            model_budget: the tightest window of the scope's namespace's budget for a
+                model (``budgets.models``; None: it limits the model in no window).
         """
         self.check_intent(intent)
         text = window(task)
@@ -141,14 +149,16 @@ class Router:
         tier, hard_floor = self._floors(tier, scope, min_tier, chosen, floor, reasons)
         wanted = tier
         tier = self._cap(tier, hard_floor, remaining, reasons)
-        model, tier, still_open = self._fallback(tier, remaining, hard_floor, model_open, reasons)
+        blocked = self._blocked(model_open, model_budget)
+        model, tier, stuck, budgeted = self._fallback(tier, remaining, hard_floor, blocked, reasons)
         return Decision(
             model=model,
             tier=tier,
             intent=chosen,
             wanted_tier=wanted,
-            # a lower tier than wanted, or a model whose breaker is open: degraded service
-            degraded=still_open or rank(tier) < rank(wanted),
+            # a lower tier than wanted, a model that cannot serve, or one passed over for its
+            # budget: degraded service
+            degraded=stuck or budgeted or rank(tier) < rank(wanted),
             source=source,
             reason="; ".join(reasons),
         )
@@ -196,7 +206,7 @@ class Router:
         if cap is None or remaining is None or rank(tier) <= rank(cap[0]):
             return tier
         capped, threshold = cap
-        left = f"budget {_percent(remaining)} left (under {_percent(threshold)})"
+        left = f"budget {percent(remaining)} left (under {percent(threshold)})"
         if rank(hard) > rank(capped):
             if rank(hard) < rank(tier):
                 reasons.append(f"{left}: capped at {hard}, the min_tier")
@@ -206,21 +216,41 @@ class Router:
         reasons.append(f"{left}: capped at {capped}")
         return capped
 
+    def _blocked(
+        self,
+        model_open: Callable[[str], bool] | None,
+        model_budget: Callable[[str], ModelUsage | None] | None,
+    ) -> _Blocked | None:
+        """Why a model may not serve a tier's task: its breaker first, then its budget."""
+        if model_open is None and model_budget is None:
+            return None
+
+        def blocked(model: str, tier: TierName) -> Block | None:
+            if model_open is not None and model_open(model):
+                return breaker_block(model)
+            if model_budget is None:
+                return None
+            return budget_block(model_budget(model), tier=tier, cap=self._budget_cap)
+
+        return blocked
+
     def _fallback(
         self,
         tier: TierName,
         remaining: float | None,
         hard: TierName,
-        model_open: Callable[[str], bool] | None,
+        blocked: _Blocked | None,
         reasons: list[str],
-    ) -> tuple[str, TierName, bool]:
-        """The tier's model, or the first candidate whose breaker is closed.
+    ) -> tuple[str, TierName, bool, bool]:
+        """The tier's model, or the first candidate that can serve.
 
-        Returns (model, tier, whether the returned model's breaker is open).
+        Returns (model, tier, whether the returned model cannot serve, whether a model
+        was passed over for its budget).
         """
         model = self.model_of(tier)
-        if model_open is None or not model_open(model):
-            return model, tier, False
+        why = blocked(model, tier) if blocked is not None else None
+        if blocked is None or why is None:
+            return model, tier, False, False
         cap = self._budget_cap(remaining)
         ceiling = rank(TIERS[-1]) if cap is None else max(rank(cap[0]), rank(hard))
         candidates: list[tuple[str, TierName, str]] = [
@@ -231,25 +261,38 @@ class Router:
         down = [t for t in reversed(TIERS) if rank(hard) <= rank(t) < rank(tier)]
         candidates += [(self.model_of(t), t, f"next tier {t}") for t in up + down]
         seen = {model}
+        passed: list[Block] = []
         for candidate, candidate_tier, how in candidates:
             if candidate in seen:
                 continue
             seen.add(candidate)
-            if not model_open(candidate):
-                reasons.append(f"{model} breaker open → {candidate} ({how})")
-                return candidate, candidate_tier, False
-        reasons.append(f"{model} breaker open{self._kept_out(tier, hard, ceiling, model_open)}")
-        return model, tier, True
+            other = blocked(candidate, candidate_tier)
+            if other is None:
+                reasons.append(f"{why.long} → {candidate} ({how})")
+                return candidate, candidate_tier, False, why.budget or _any_budget(passed)
+            passed.append(other)
+        budgeted = why.budget or _any_budget(passed)
+        kept_out = self._kept_out(tier, hard, ceiling, blocked, passed, budgeted=budgeted)
+        reasons.append(why.long + kept_out)
+        return model, tier, True, budgeted
 
     def _kept_out(
-        self, tier: TierName, hard: TierName, ceiling: int, model_open: Callable[[str], bool]
+        self,
+        tier: TierName,
+        hard: TierName,
+        ceiling: int,
+        blocked: _Blocked,
+        passed: list[Block],
+        *,
+        budgeted: bool,
     ) -> str:
-        """Why no closed model was taken: the floor, the budget cap, or none is closed."""
-        below = [t for t in TIERS if rank(t) < rank(hard) and not model_open(self.model_of(t))]
+        """Why no model that can serve was taken: the floor, the budget cap, or none can
+        (every fallback's breaker open, or the models passed over, each with why)."""
+        below = [t for t in TIERS if rank(t) < rank(hard) and not blocked(self.model_of(t), t)]
         above = [
             t
             for t in TIERS
-            if ceiling < rank(t) and rank(t) > rank(tier) and not model_open(self.model_of(t))
+            if ceiling < rank(t) and rank(t) > rank(tier) and not blocked(self.model_of(t), t)
         ]
         limits = []
         if below:
@@ -257,6 +300,13 @@ class Router:
         if above:
             limits.append(f"the budget cap at {TIERS[ceiling]}")
         if not limits:
-            return " and no fallback is closed"
+            if not budgeted:
+                return " and no fallback is closed"
+            listed = ", ".join(b.short for b in passed)
+            return "; no other model can serve" + (f": {listed}" if listed else "")
         allow = "allows" if len(limits) == 1 else "allow"
         return f"; {' and '.join(limits)} {allow} no other model"
+
+
+def _any_budget(blocks: list[Block]) -> bool:
+    return any(b.budget for b in blocks)

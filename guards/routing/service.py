@@ -1,8 +1,10 @@
 """Routing inside a transaction: validate, gather the facts, decide, record.
 
-The process builds one :class:`RoutingService` and hands it two callables it does
-not own: the ledger's ``remaining_fraction(tx, scope)`` and the breaker engine's
-``is_model_open(tx, model)``. Either may be left out (no degradation, no fallback).
+The process builds one :class:`RoutingService` and hands it callables it does not
+own: the ledger's ``remaining_fraction(tx, scope)``, the breaker engine's
+``is_model_open(tx, model)`` and where a namespace's budget for a model stands
+(``model_budget(tx, namespace, model)``: :func:`guards.model_budgets.model_standing`).
+Any may be left out (no degradation, no fallback around breakers or model budgets).
 ``service.gate`` plugs into ``Ledger.gates`` so that every settle of a reservation
 with a ``route_id`` reaches :meth:`Learner.on_settle`.
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 from guards.client_types import RouteDecision
 from guards.config import Policy
 from guards.errors import InvalidInput
+from guards.model_budgets import ModelUsage, tightest
 from guards.prices import PriceTable
 from guards.routing import records
 from guards.routing.learning import Learner
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_TASK_CHARS",
+    "ModelBudget",
     "ModelOpen",
     "RemainingFraction",
     "Route",
@@ -54,6 +58,8 @@ _INTENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 RemainingFraction = Callable[[Tx, Scope], float | None]
 ModelOpen = Callable[[Tx, str], bool]
+# (tx, namespace, model) -> each window of the namespace's budget for the model ([]: none)
+ModelBudget = Callable[[Tx, str, str], list[ModelUsage]]
 
 
 def new_route_id() -> str:
@@ -89,6 +95,7 @@ class RoutingService:
         prices: PriceTable | None = None,
         remaining_fraction: RemainingFraction | None = None,
         is_model_open: ModelOpen | None = None,
+        model_budget: ModelBudget | None = None,
         new_id: Callable[[], str] = new_route_id,
     ) -> None:
         self.policy = policy
@@ -97,6 +104,7 @@ class RoutingService:
         self.learner = Learner(policy.routing.promote)
         self.remaining_fraction = remaining_fraction
         self.is_model_open = is_model_open
+        self.model_budget = model_budget
         self.new_id = new_id
         self.gate = RoutingGate(self.learner)
 
@@ -118,7 +126,7 @@ class RoutingService:
         """
         namespace = req.scope.namespace
         remaining = self.remaining_fraction(tx, req.scope) if self.remaining_fraction else None
-        is_open = self.is_model_open
+        is_open, budget_of = self.is_model_open, self.model_budget
         decision = self.router.decide(
             task=req.task,
             scope=req.scope,
@@ -127,6 +135,11 @@ class RoutingService:
             floor=lambda name: self.learner.floor(tx, namespace=namespace, intent=name),
             remaining=remaining,
             model_open=(lambda model: is_open(tx, model)) if is_open is not None else None,
+            model_budget=(
+                (lambda model: tightest(budget_of(tx, namespace, model)))
+                if budget_of is not None
+                else None
+            ),
         )
         route_id = self.new_id()
         records.insert_decision(

@@ -1,0 +1,85 @@
+"""Why routing may not pick a model: its breaker is open, or its namespace's budget for it
+(``budgets.models``) cannot take the call.
+
+A model's budget keeps it out when its tightest window has nothing left (spent and held
+up to the limit, or a limit of $0): the reservation would be a ``402``. It keeps it out
+too when the share left is too low for the task: under the ``routing.degrade`` fraction
+that would cap a task below the model's tier, the thresholds budget pressure on the
+levels already uses (with the default ``{medium: 0.20, small: 0.05}``, a large model
+with under 20% of its budget left, a medium one with under 5%; a small model only when
+nothing is left). Pure: the figures come in as :class:`~guards.model_budgets.ModelUsage`.
+
+Example:
+    >>> from guards.model_budgets import ModelUsage
+    >>> spent = ModelUsage("acme", "claude-opus-4-1", "day", "2026-11-28", 10**6, 10**6, 0)
+    >>> budget_block(spent, tier="large", cap=lambda f: None).short
+    "acme's budget for claude-opus-4-1 is spent"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from guards.model_budgets import ModelUsage
+from guards.money import usd_for
+from guards.routing.tiers import TierName, rank
+
+__all__ = ["Block", "BudgetCap", "breaker_block", "budget_block", "percent"]
+
+# the tier a remaining fraction allows, with the threshold that set it (None: no cap)
+BudgetCap = Callable[[float], tuple[TierName, float] | None]
+
+_PERIODS = {"day": "for today", "week": "for this week", "month": "for this month"}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """What keeps a model out: ``long`` for the model routing wanted (with what to do),
+    ``short`` for a candidate it passed over; ``budget``: its budget, not its breaker."""
+
+    long: str
+    short: str
+    budget: bool
+
+
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%" if fraction >= 0.01 or fraction <= 0 else "under 1%"
+
+
+def breaker_block(model: str) -> Block:
+    said = f"{model} breaker open"
+    return Block(said, said, budget=False)
+
+
+def budget_block(usage: ModelUsage | None, *, tier: TierName, cap: BudgetCap) -> Block | None:
+    """Why the budget ``usage`` (the model's tightest window, None: unlimited) keeps a
+    model of ``tier`` out, or None when it may be picked."""
+    if usage is None:
+        return None
+    budget = f"{usage.namespace}'s budget for {usage.model}"
+    period = _PERIODS.get(usage.window, "in total")
+    raise_it = (
+        f"raise budgets.models.{usage.model}.{usage.window} in the policy and reload it (SIGHUP)"
+    )
+    limit, spent, held = usage.limit_micros, usage.spent_micros, usage.held_micros
+    usd = usd_for(limit, spent, held)
+    if usage.remaining_micros <= 0:
+        if limit == 0:
+            figures = "its limit is $0"
+        elif held:
+            figures = f"{usd(spent)} spent and {usd(held)} held of {usd(limit)}"
+        else:
+            figures = f"{usd(spent)} of {usd(limit)}"
+        long = f"{budget} is spent {period} ({figures}): {raise_it}"
+        return Block(long, f"{budget} is spent", budget=True)
+    capped = cap(usage.remaining_fraction)
+    if capped is None or rank(capped[0]) >= rank(tier):
+        return None
+    tier_cap, threshold = capped
+    left = f"{budget} has {percent(usage.remaining_fraction)} left {period}"
+    long = (
+        f"{left}, under routing.degrade.{tier_cap} ({percent(threshold)}): too low for a"
+        f" {tier} model; {raise_it}"
+    )
+    return Block(long, f"{left}, too low for a {tier} model", budget=True)
