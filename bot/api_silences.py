@@ -233,7 +233,7 @@ async def create_silence(request: web.Request) -> web.Response:
             "silenced_alerts": made.silenced,
             "narrowed_to": token.scope if narrowed else None,
             "warning": warning,
-            "also_held_by": _longer(engine, tx, target, made.id, at=start or now),
+            "also_held_by": _longer(engine, tx, target, made.id),
         }
         return made.made_by is None, answer
 
@@ -241,13 +241,15 @@ async def create_silence(request: web.Request) -> web.Response:
     return json_answer(answer, status=201 if created else 200)
 
 
-def _longer(
-    engine: AlertEngine, tx: Tx, target: SilenceTarget, made: int, *, at: float
-) -> dict[str, Any] | None:
-    """Another silence that holds ``target``'s alerts at ``at`` and lasts longer than
-    silence ``made`` (one made in Slack for the night, a wider scope's): its id, target,
-    who made it and until when; None when there is none. Ending ``made`` leaves it on."""
-    end = tx.one("SELECT expires_at FROM silences WHERE id = ?", (made,))[0]
+def _longer(engine: AlertEngine, tx: Tx, target: SilenceTarget, made: int) -> dict[str, Any] | None:
+    """Another silence that holds ``target``'s alerts at the end of silence ``made`` and
+    lasts longer (one made in Slack for the night, a wider scope's, one booked to start
+    before ``made`` ends): its id, target, who made it and until when; None when there
+    is none. Ending ``made`` leaves it on."""
+    start, end = tx.one(
+        "SELECT COALESCE(starts_at, created_at), expires_at FROM silences WHERE id = ?", (made,)
+    )
+    at = max(float(start), float(end) - 1.0)  # its last second: whatever holds on after it
     other = engine.silence_for(tx, kind=target.alert_kind, scope=target.where or "", now=at)
     if other is None or other[0] == made or other[1] <= end:
         return None

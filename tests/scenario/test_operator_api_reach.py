@@ -154,3 +154,30 @@ async def test_slack_names_a_token_as_at_token_not_as_a_broken_mention(slack_htt
     assert f"was acknowledged by {who} at" in replies[3]
     for text in replies:
         assert "<@token:" not in text, text
+
+
+async def test_also_held_by_names_a_silence_booked_to_start_before_the_token_s_ends(slack_http):
+    """closing23: a person's silence booked from 00:10 for the night was not named by a
+    deploy's 30-minute silence made at 00:00, though it holds the alerts after it ends."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    app = slack.app
+    await used(app, OTHER)
+    night = await slack.command(f"silence {OTHER} 8h from 00:10 -- maintenance all night")
+    assert night["response_type"] == "in_channel", night
+    _, op = await operator_token(app, "acme/alice")
+
+    deploy = {"target": OTHER, "duration": "30m", "reason": "deploy 4.3"}
+    r = await app.request("POST", "/v1/silences", token=op, json=deploy)
+    assert r.status_code == 201, r.text
+    assert r.json()["also_held_by"] == {
+        "id": 1,
+        "target": OTHER,
+        "created_by": ADMIN,
+        "until": "2026-01-01T08:10:00Z",
+    }
+    # one booked to start after the deploy's ends holds nothing the deploy's holds
+    later = await slack.command(f"silence {BOT} 8h from 01:00")
+    assert later["response_type"] == "in_channel", later
+    short = {"target": BOT, "duration": "30m"}
+    r = await app.request("POST", "/v1/silences", token=op, json=short)
+    assert r.status_code == 201 and r.json()["also_held_by"] is None, r.text
