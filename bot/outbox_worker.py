@@ -6,9 +6,10 @@ fills in ``$ref:`` references (:mod:`bot.outbox_refs`) and hands the call to its
 :class:`~bot.outbox_delivery.Deliverer`, at most ``max_in_flight`` channels at a
 time and one row at a time per channel. The answer marks the row delivered, due
 again later (:class:`~bot.outbox_delivery.RetryLater`: ``Retry-After`` or backoff),
-or failed for good. All state is in the rows: a restarted worker resumes where it
-stopped. :func:`~bot.outbox.enqueue` wakes the running workers after its commit
-(:func:`wake_workers`); otherwise they look again every ``poll_seconds``.
+or failed for good (:mod:`bot.outbox_outcomes` writes it). All state is in the rows:
+a restarted worker resumes where it stopped. :func:`~bot.outbox.enqueue` wakes the
+running workers after its commit (:func:`wake_workers`); otherwise they look again
+every ``poll_seconds``.
 
 A row is marked in the database while it is being sent (``claimed_at``), and it is
 sent with its args as they are then: writers change or withdraw only unmarked rows,
@@ -43,7 +44,6 @@ import contextlib
 import functools
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,28 +51,22 @@ from bot.logs import Throttle
 from bot.outbox_delivery import (
     MAX_AGE_SECONDS,
     PACE_SECONDS,
-    Delivered,
     Deliverer,
     DeliveryFailed,
     RefusalHook,
     Refused,
     RetryLater,
-    backoff,
-    run_refusal_hooks,
 )
 from bot.outbox_metrics import OutboxMetrics, say_if_stuck
+from bot.outbox_outcomes import OutcomeRecorder
 from bot.outbox_refs import Blocked, refs_in, resolve_refs, substitute
 from bot.outbox_rows import (
     channel_heads,
     claim,
-    fail_row,
-    mark_delivered,
-    mark_retry,
     pending_age,
     release,
     shift_due,
 )
-from bot.written import until_written
 from guards.clock import Clock, SystemClock
 from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
@@ -87,9 +81,6 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 POLL_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
 
-# RetryLater kinds after which the message was surely not shown
-_NOT_SHOWN = frozenset({"ratelimited"})
-
 # Wake-up callbacks of running workers; enqueue() calls them after its commit.
 _WAKERS: list[Callable[[], None]] = []
 
@@ -101,7 +92,7 @@ def wake_workers() -> None:
             wake()
 
 
-class OutboxWorker:
+class OutboxWorker(OutcomeRecorder):
     """Delivers outbox rows; a process component (``ns.extras["outbox"]``)."""
 
     def __init__(
@@ -352,68 +343,3 @@ class OutboxWorker:
                 await self._fail(claimed, exc.reason)
                 return None
         return claimed, fresh
-
-    async def _recorded(self, row: Any, outcome: Callable[[], Awaitable[None]]) -> None:
-        """Write what Slack answered, however long the database refuses it (audit26 chaos
-        H1: a lock landing while a post was on its way, and the next pass posted it
-        again). Meanwhile the row keeps its mark and its channel stays in flight, so
-        nothing sends it again; a stop gives up, and the next start sends it again."""
-
-        def refused(exc: StorageUnavailable) -> None:
-            said = self._record_refused.let_through("", time.monotonic())
-            if said is not None:
-                log.warning(
-                    "outbox row %s: Slack answered, but the database refused to record it"
-                    " (%s); recorded as soon as it takes writes, not sent again%s",
-                    row["id"],
-                    exc,
-                    said,
-                )
-
-        await until_written(outcome, refused=refused)
-
-    async def _done(self, row: Any, result: Delivered) -> None:
-        now = self.wall.now()
-        if await mark_delivered(self.store, row, now=now, result=result):
-            self._count("delivered", row["method"])
-
-    async def _retry(self, row: Any, exc: RetryLater) -> None:
-        now = self.wall.now()
-        first = row["first_try_at"] or now
-        if now - first > self.max_age_seconds:
-            reason = f"gave up after {row['attempts'] + 1} attempts: {exc.reason}"
-            await self._fail(row, reason, maybe_shown=exc.kind not in _NOT_SHOWN)
-            return
-        after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)
-        log.info("outbox row %s retries in %.1fs: %s", row["id"], after, exc.reason)
-        # a storm summary is unmarked either way, so that it is rebuilt (or withdrawn) as
-        # its alerts are handled: unlike a page, nothing edits it after it goes out
-        unshown = exc.kind in _NOT_SHOWN or str(row["ref"] or "").startswith("fold:")
-        error = exc.reason[:500]
-        if await mark_retry(
-            self.store, row, due_at=now + after, first_try_at=first, error=error, unmark=unshown
-        ):
-            self._count("retried", row["method"], exc.kind)
-
-    async def _fail(
-        self, row: Any, reason: str, *, maybe_shown: bool = False, refused: Refused | None = None
-    ) -> None:
-        """Fail the row for good, once the refusal hooks had their say (``refused``: what
-        Slack refused): a hook that puts the row back keeps it from failing."""
-        now = self.wall.now()
-
-        def write(tx: Tx) -> bool | None:
-            if refused is not None and run_refusal_hooks(tx, self.refusal_hooks, refused):
-                return None
-            return fail_row(tx, row, now=now, error=reason[:500], maybe_shown=maybe_shown)
-
-        failed = await self.store.write(write)
-        if failed is None:
-            return
-        log.warning("outbox row %s (%s) failed: %s", row["id"], row["method"], reason)
-        if failed:
-            self._count("failed", row["method"])
-
-    def _count(self, outcome: str, method: str, reason: str | None = None) -> None:
-        if self._metrics is not None:
-            self._metrics.count(outcome, method, reason)
