@@ -21,11 +21,10 @@ from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
 from guards.ledger import periods_at
-from guards.model_budgets import model_usages
+from guards.model_budgets import has_room, model_standing
 from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
-from guards.usage import period_keys
 
 __all__ = ["AlertResolution"]
 
@@ -100,7 +99,9 @@ class AlertResolution(AlertPaging):
         for alert in alerts:
             window = str(alert.facts.get("window"))
             if alert.kind == MODEL_BUDGET_KIND:
-                freed = self._model_has_room(tx, alert.scope, str(model), window, now)
+                # every window the model's budget limits, not only the one named (review
+                # h1: a credit freeing the month left the day spent, and resolved it)
+                freed = self._model_has_room(tx, alert.scope, str(model))
                 reason = f"{what}: the budget for {model} has room"
             else:
                 freed = room.get((alert.scope, window), False)
@@ -112,19 +113,12 @@ class AlertResolution(AlertPaging):
                 self.touch(tx, alert, now, urgent=True)
         return [self.get(tx, alert.id) for alert in alerts]
 
-    def _model_has_room(self, tx: Tx, namespace: str, model: str, window: str, now: float) -> bool:
-        """Whether the namespace's budget for ``model`` has room in ``window`` now (False:
-        the ledger limits that model in no such window; the tick settles that alert)."""
-        assert self.ledger is not None
-        limits = self.ledger.policy.budgets.models.get(model, {})
-        usages = model_usages(
-            tx,
-            self.ledger.counters,
-            namespace=namespace,
-            models={model: limits},
-            period_of=period_keys(self.ledger.periods(namespace, now)),
-        )
-        return any(u.window == window and u.remaining_micros > 0 for u in usages)
+    def _model_has_room(self, tx: Tx, namespace: str, model: str) -> bool:
+        """Whether the namespace's budget for ``model`` can take another call now: money
+        left in every window the policy limits it in (no ledger: it cannot say, False)."""
+        if self.ledger is None:
+            return False
+        return has_room(model_standing(tx, self.ledger, namespace=namespace, model=model))
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
@@ -134,7 +128,7 @@ class AlertResolution(AlertPaging):
         ):
             alert = Alert.from_row(row)
             if alert.kind == MODEL_BUDGET_KIND:
-                cleared = self._model_budget_cleared(alert, now)
+                cleared = self._model_budget_cleared(tx, alert, now)
             else:
                 cleared = self._budget_cleared(tx, alert, now)
             if cleared:
@@ -167,22 +161,32 @@ class AlertResolution(AlertPaging):
         index = ("day", "week", "month").index(window)
         return periods_at(alert.last_at, tz)[index] != periods_at(now, tz)[index]
 
-    def _model_budget_cleared(self, alert: Alert, now: float) -> tuple[str, str | None] | None:
-        """Why a model's budget alert no longer holds (None: it still holds): its window
-        turned, or the policy (reloaded) raised that model's limit above the one hit or
-        dropped it. Nobody sets a model's limit in Slack: the file is who cleared it."""
-        window, model = alert.facts.get("window"), alert.facts.get("model")
-        limit_then = alert.facts.get("limit_micros")
-        if window not in ("day", "week", "month", "total") or not isinstance(limit_then, int):
+    def _model_budget_cleared(
+        self, tx: Tx, alert: Alert, now: float
+    ) -> tuple[str, str | None] | None:
+        """Why a model's budget alert no longer holds (None: it still holds). The model's
+        budget must have room in every window it limits; and its window turned, or the
+        policy (reloaded) raised the limit of a window that refused the call (the one
+        named, or another of the model's in ``also``) or dropped it. Money freed by
+        releases does not clear it, as for a level. Nobody sets a model's limit in Slack:
+        the file is who cleared it."""
+        window, model = alert.facts.get("window"), str(alert.facts.get("model"))
+        hit = _model_limits_hit(alert.facts, model)
+        if window not in ("day", "week", "month", "total") or window not in hit:
+            return None
+        if self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
             return None
         if self._window_turned(alert, alert.scope, str(window), now):
             return f"a new {window} began", None
-        limit_now = self.policy.budgets.models.get(str(model), {}).get(str(window))
-        if limit_now is None:
-            return f"the policy no longer limits {model} per {window}", None
-        if limit_now > limit_then:
-            usd = usd_for(limit_now, limit_then)
-            return f"the policy raised the {window} budget for {model} to {usd(limit_now)}", None
+        limits_now = self.policy.budgets.models.get(model, {})
+        for hit_window, limit_then in hit.items():
+            limit_now = limits_now.get(hit_window)
+            if limit_now is None:
+                return f"the policy no longer limits {model} per {hit_window}", None
+            if limit_now > limit_then:
+                usd = usd_for(limit_now, limit_then)
+                raised = f"the {hit_window} budget for {model} to {usd(limit_now)}"
+                return f"the policy raised {raised}", None
         return None
 
     def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
@@ -229,3 +233,22 @@ class AlertResolution(AlertPaging):
         alert = self.get(tx, alert.id)
         self.update_pages(tx, alert, now)  # first: pages still waiting are withdrawn
         self.touch(tx, alert, now, urgent=True)
+
+
+def _model_limits_hit(facts: dict[str, object], model: str) -> dict[str, int]:
+    """The windows of ``model``'s budget that refused the alert's latest call, with the
+    limit each had: the one named, and the model's others listed in ``also``."""
+    hit: dict[str, int] = {}
+    window, limit = facts.get("window"), facts.get("limit_micros")
+    if isinstance(window, str) and isinstance(limit, int):
+        hit[window] = limit
+    also = facts.get("also")
+    for other in also if isinstance(also, list) else ():
+        if not isinstance(other, dict) or other.get("level") != "model":
+            continue
+        if other.get("model") != model:
+            continue
+        w, lim = other.get("window"), other.get("limit_micros")
+        if isinstance(w, str) and isinstance(lim, int):
+            hit.setdefault(w, lim)
+    return hit
