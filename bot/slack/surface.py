@@ -30,7 +30,6 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
@@ -53,6 +52,7 @@ from bot.outbox_delivery import DeliveryFailed, RetryLater
 from bot.raise_form import StaleForm
 from bot.shell_render import plain
 from bot.slack.limits import clip_text, fit_view
+from bot.slack.payloads import Origin, Submitted, view_values
 from bot.slack.render import replace_actions, reply_payload
 from guards.errors import GuardError, InvalidInput, StorageUnavailable
 from guards.store import Tx
@@ -60,7 +60,7 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
-__all__ = ["ACK_BUDGET", "SlackSurface", "view_values"]
+__all__ = ["ACK_BUDGET", "SlackSurface"]
 
 log = logging.getLogger(__name__)
 FIELD_ERROR = 150  # characters Slack shows under a modal's field
@@ -72,56 +72,6 @@ STORAGE_FIELD = (
 )
 ACK_BUDGET = 2.0  # seconds a command may take before the ack goes out without its answer
 MAX_ORIGINS = 500
-
-
-@dataclass(frozen=True)
-class Origin:
-    """The message a click came from, to update it later."""
-
-    channel: str | None
-    ts: str | None
-    blocks: list[dict[str, Any]]
-    text: str
-    block_id: str | None
-    response_url: str | None
-    ephemeral: bool
-
-    @classmethod
-    def of(cls, body: dict[str, Any], block_id: str | None) -> Origin:
-        container = body.get("container") or {}
-        message = body.get("message") or {}
-        return cls(
-            channel=container.get("channel_id") or (body.get("channel") or {}).get("id"),
-            ts=container.get("message_ts") or message.get("ts"),
-            blocks=list(message.get("blocks") or []),
-            text=str(message.get("text") or ""),
-            block_id=block_id,
-            response_url=body.get("response_url"),
-            ephemeral=bool(container.get("is_ephemeral")),
-        )
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """A modal's submit: its result, or its refusal, as words under the form's fields
-    (``errors``) and in full for a DM once the form has closed (``told``)."""
-
-    result: ActionResult | None
-    errors: dict[str, str] | None = None
-    told: str = ""
-
-
-def view_values(view: dict[str, Any]) -> dict[str, str]:
-    """``{block_id: value}`` from a submitted view's state (text inputs and selects)."""
-    out: dict[str, str] = {}
-    for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
-        for element in elements.values():
-            if element.get("selected_option"):
-                out[block_id] = str(element["selected_option"].get("value") or "")
-            else:
-                out[block_id] = str(element.get("value") or "")
-            break
-    return out
 
 
 def _not_the_token_warning(record: logging.LogRecord) -> bool:

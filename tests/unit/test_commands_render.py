@@ -14,8 +14,8 @@ from bot.commands_core import budget_raise_view
 from bot.commands_dedup import _parse
 from bot.shell import plain, render_text
 from bot.slack.client import retry_after
+from bot.slack.payloads import view_values
 from bot.slack.render import replace_actions, reply_payload
-from bot.slack.surface import view_values
 from guards.clock import ManualClock
 from guards.config import Policy
 
