@@ -42,10 +42,10 @@ Example:
 from __future__ import annotations
 
 from bot.alerts import operations as ops
-from bot.alerts.folding import seed_first_at, storm_ref
 from bot.alerts.model import TAG_DIGITS, Alert, button_tag
 from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
 from bot.alerts.render_time import duration
+from bot.alerts.storm_names import seed_first_at, storm_ref
 from bot.commands import ActionResult, Context, action
 from bot.escape import member_or_name
 from bot.responders import engine_of, local_time, require_responder, resolved_words

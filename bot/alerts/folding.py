@@ -42,19 +42,24 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.model import ALERT_COLUMNS, TAG_DIGITS, Alert, tagged
+from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_done_line
+from bot.alerts.storm_names import (
+    OPEN_SUMMARY,
+    seed_first_at,
+    summary_parts,
+    summary_ref,
+)
 from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
 from guards.config import Policy
-from guards.errors import Conflict, InvalidInput, NotFound
+from guards.errors import Conflict, NotFound
 from guards.store import Tx
 
 if TYPE_CHECKING:
@@ -71,7 +76,6 @@ __all__ = [
     "refresh_folds_of",
     "sent_summary",
     "storm_alerts",
-    "storm_ref",
     "withdraw_pages",
 ]
 
@@ -105,8 +109,6 @@ _HELD = {
 }
 # Inside one_refresh_each: the summaries to rebuild once it ends.
 _DEFERRED: ContextVar[set[str] | None] = ContextVar("nightshift_fold_refreshes", default=None)
-# fold:<pages|posts>:<lane>:<seed>[-<n>], as _summary_ref names them (a lane holds no ":")
-_SUMMARY_REF = re.compile(r"fold:(?:pages|posts):[^:\s]{1,200}:[0-9]{1,18}(?:-[0-9]{1,9})?")
 
 
 def lane_is_full(
@@ -122,35 +124,9 @@ def lane_is_full(
     return limit > 0 and int(tx.one(sql, (lane,))[0]) >= limit
 
 
-# A summary may still change while it waits and nobody has started sending it.
-_OPEN_SUMMARY = "state = 'pending' AND claimed_at IS NULL"
-
-
-def _summary_ref(tx: Tx, what: str, lane: str, *, seed: int) -> str:
-    """The ref of the lane's waiting summary, or a new, unused one named after ``seed``."""
-    row = tx.one(
-        f"SELECT ref FROM outbox WHERE channel = ? AND {_OPEN_SUMMARY} AND ref LIKE ?"
-        " ORDER BY id DESC LIMIT 1",
-        (lane, f"fold:{what}:%"),
-    )
-    if row:
-        return str(row[0])
-    ref, n = f"fold:{what}:{lane}:{seed}", 0
-    while tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)):  # a sent one of that seed
-        n += 1
-        ref = f"fold:{what}:{lane}:{seed}-{n}"
-    return ref
-
-
-def _summary_parts(ref: str) -> tuple[str, str]:
-    """``fold:<pages|posts>:<lane>:<seed>`` -> (pages or posts, lane); a lane holds no ":"."""
-    _, what, rest = ref.split(":", 2)
-    return what, rest.rpartition(":")[0]
-
-
 def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
     """Carry escalation ``esc_id``'s page in the lane's summary instead of its own DM."""
-    ref = _summary_ref(tx, "pages", lane, seed=esc_id)
+    ref = summary_ref(tx, "pages", lane, seed=esc_id)
     tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (ref, esc_id))
     refresh(engine, tx, ref, now)
     return ref
@@ -158,7 +134,7 @@ def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: flo
 
 def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: float) -> str:
     """Carry ``alert``'s channel post in the lane's summary instead of its own message."""
-    ref = _summary_ref(tx, "posts", lane, seed=alert.id)
+    ref = summary_ref(tx, "posts", lane, seed=alert.id)
     tx.execute("UPDATE alerts SET folded_into = ? WHERE id = ?", (ref, alert.id))
     refresh(engine, tx, ref, now)
     return ref
@@ -171,12 +147,12 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     if row is not None and (row[1] != "pending" or row[2] is not None):
         _mark_if_handled(engine, tx, ref, row[1], now)  # sent, or being sent: it stays
         return
-    what, lane = _summary_parts(ref)
+    what, lane = summary_parts(ref)
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
     if not alerts:
         if row is not None:  # nothing left to say: it goes, with what waits on it
             tx.execute(
-                f"DELETE FROM outbox WHERE channel = ? AND {_OPEN_SUMMARY} AND instr(args, ?) > 0",
+                f"DELETE FROM outbox WHERE channel = ? AND {OPEN_SUMMARY} AND instr(args, ?) > 0",
                 (lane, f"$ref:{ref}."),
             )
             tx.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
@@ -201,29 +177,6 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
             "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
             (json.dumps(args, separators=(",", ":")), 0 if urgent else 1, row[0]),
         )
-
-
-def storm_ref(value: str) -> tuple[str, str | None]:
-    """The summary ref an Acknowledge all button names, and its tag (None on a summary
-    posted before buttons were tagged); InvalidInput when it names none.
-
-    Example:
-        >>> storm_ref("fold:pages:U02:17~1767225600000")
-        ('fold:pages:U02:17', '1767225600000')
-    """
-    ref, sep, tag = value.partition("~")
-    if not (ref.isascii() and _SUMMARY_REF.fullmatch(ref)) or (
-        sep and not (tag.isascii() and tag.isdigit() and len(tag) <= TAG_DIGITS)
-    ):
-        raise InvalidInput("value", "this button does not name an alert storm summary")
-    return ref, tag if sep else None
-
-
-def seed_first_at(tx: Tx, ref: str) -> float | None:
-    """When the alert a summary's ref is named after first fired (None: no such alert)."""
-    seed = ref.rsplit(":", 1)[1].partition("-")[0]
-    row = tx.one("SELECT first_at FROM alerts WHERE id = ?", (int(seed),))
-    return float(row[0]) if row is not None else None
 
 
 def _tagged(tx: Tx, ref: str) -> str:
@@ -263,7 +216,7 @@ def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
 def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
     """The alerts folded into summary ``ref`` (for pages, those not withdrawn before it
     went out: what it listed), as they are now."""
-    what, _ = _summary_parts(ref)
+    what, _ = summary_parts(ref)
     return [Alert.from_row(r) for r in tx.all(_HELD[what], (ref,))]
 
 
@@ -274,7 +227,7 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     """
     prefix = f"nudge:{ref}:"
     tx.execute(  # the ones nobody is sending yet
-        f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {_OPEN_SUMMARY}",
+        f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {OPEN_SUMMARY}",
         (prefix, prefix + "\uffff"),
     )
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
@@ -362,7 +315,7 @@ def nudge_storm(
     )
     if recent is not None and not manual:
         return
-    _, lane = _summary_parts(ref)
+    _, lane = summary_parts(ref)
     enqueue_thread_reply(tx, parent=ref, text=text, channel=lane, ref=f"{prefix}{int(now)}")
 
 
@@ -381,7 +334,7 @@ def withdraw_pages(tx: Tx, alert: Alert, now: float) -> int:
     # its pages in storm summaries not sent yet leave them (refresh_folds_of rebuilds them)
     folded = tx.execute(
         "UPDATE escalations SET withdrawn_at = ? WHERE alert_id = ? AND withdrawn_at IS NULL"
-        f" AND folded_into IN (SELECT ref FROM outbox WHERE {_OPEN_SUMMARY}"
+        f" AND folded_into IN (SELECT ref FROM outbox WHERE {OPEN_SUMMARY}"
         " AND ref LIKE 'fold:pages:%')",
         (now, alert.id),
     ).rowcount

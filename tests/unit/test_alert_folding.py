@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.alerts import folding
 from bot.alerts import operations as ops
+from bot.alerts import storm_names
 from bot.alerts.engine import AlertEngine
 from bot.metrics import Metrics
 from bot.outbox import Delivered, OutboxWorker, RetryLater
@@ -492,7 +492,7 @@ async def test_acknowledge_all_is_acknowledging_each_in_one_write(tmp_path):
 @given(st.text(max_size=80) | st.from_regex(r"fold:(pages|posts):[#A-Za-z0-9_-]{1,20}:[0-9]{1,4}"))
 def test_storm_ref_takes_only_what_a_summary_is_named(value):
     try:
-        ref, tag = folding.storm_ref(value)
+        ref, tag = storm_names.storm_ref(value)
     except InvalidInput as exc:
         assert exc.message == "this button does not name an alert storm summary"
         return
