@@ -25,7 +25,8 @@ rows                        kept for
                             attempt
 ``job_runs``                ``retention.job_runs`` (90 days)
 ``budget_warnings``         40 days after the warning (its period is over by then); a
-                            ``total`` window's never (its period never ends)
+                            ``total`` window's never (its period never ends); the same
+                            for ``model_budget_warnings`` (``budgets.models``)
 ==========================  ===============================================================
 
 An outbox row that a later message may still point at (``$ref:<ref>.ts``) is kept
@@ -76,7 +77,7 @@ from bot.retention_prune import (
 )
 from guards.breaker_attempts import prune_attempts
 from guards.budget_warnings import KEEP_SECONDS as WARNINGS_KEPT
-from guards.budget_warnings import prune_warnings
+from guards.budget_warnings import prune_model_warnings, prune_warnings
 from guards.errors import StorageUnavailable
 from guards.routing import records as routing_records
 from guards.store import Store, Tx
@@ -279,6 +280,10 @@ class Retention:
             (
                 "budget_warnings",
                 lambda tx, n: prune_warnings(tx, before=now - WARNINGS_KEPT, limit=n),
+            ),
+            (
+                "model_budget_warnings",
+                lambda tx, n: prune_model_warnings(tx, before=now - WARNINGS_KEPT, limit=n),
             ),
         ]
 

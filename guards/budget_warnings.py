@@ -8,6 +8,10 @@ is exhausted. The warnings given are kept in ``budget_warnings`` (restarts do no
 again); the rows of the scopes a process has seen are cached, and dropped when writes are
 rolled back.
 
+A namespace's budget for one model (``budgets.models``) warns the same way, once per
+namespace, model, window and period (``model_budget_threshold``, kept in
+``model_budget_warnings``): the charge of a hold that counted that model moves it.
+
 Example:
     >>> # inside store.write, for one charge:
     >>> # if warnings.due(tx, ("acme", "day", "2026-05-31"), 0.8, crossed=False): ...
@@ -15,62 +19,110 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from guards.events import BudgetThreshold
+from guards.events import BudgetThreshold, ModelBudgetThreshold
 from guards.reservation import Reservation
 from guards.scopes import LEVELS, ancestors_of
 from guards.store import Tx
-from guards.usage import period_keys
+from guards.usage import model_key, period_keys
 
 if TYPE_CHECKING:
     from guards.budgets import Budgets
 
-__all__ = ["KEEP_SECONDS", "BudgetWarnings", "WarningKey", "prune_warnings"]
+__all__ = [
+    "KEEP_SECONDS",
+    "BudgetWarnings",
+    "WarningKey",
+    "prune_model_warnings",
+    "prune_warnings",
+]
 
 MAX_CACHED = 100_000  # (scope, window, period) keys kept in memory (then it starts over)
 # A warning row outlives its period: the longest (a month, DST included) is under 32 days.
 KEEP_SECONDS = 40 * 86400
 
 WarningKey = tuple[str, str, str]  # (scope, window, period)
+ModelWarningKey = tuple[str, str, str, str]  # (namespace, model, window, period)
+
+_LEVEL_GIVEN = "SELECT fraction FROM budget_warnings WHERE scope = ? AND window = ? AND period = ?"
+_LEVEL_GIVE = (
+    "INSERT INTO budget_warnings (scope, window, period, fraction, at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at"
+)
+_MODEL_GIVEN = (
+    "SELECT fraction FROM model_budget_warnings WHERE namespace = ? AND model = ?"
+    " AND window = ? AND period = ?"
+)
+_MODEL_GIVE = (
+    "INSERT INTO model_budget_warnings (namespace, model, window, period, fraction, at)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at"
+)
+
+
+class _Given:
+    """The marks given per key, read through to one table (``given``: its fractions of
+    a key; ``give``: records one, the key's columns then fraction and at)."""
+
+    def __init__(self, *, given: str, give: str) -> None:
+        self._sql_given, self._sql_give = given, give
+        self._given: dict[tuple[str, ...], set[float]] = {}
+
+    def forget(self) -> None:
+        self._given.clear()
+
+    def due(self, tx: Tx, key: tuple[str, ...], fraction: float, *, crossed: bool) -> bool:
+        given = self._given.get(key)
+        if given is None:
+            if len(self._given) >= MAX_CACHED:  # conversations come and go
+                self._given.clear()
+            given = self._given[key] = {row[0] for row in tx.all(self._sql_given, key)}
+        if not crossed and fraction in given:
+            return False
+        given.add(fraction)
+        tx.execute(self._sql_give, (*key, fraction, tx.clock.now()))
+        return True
 
 
 class BudgetWarnings:
-    """Which marks of which windows have warned, read through to ``budget_warnings``."""
+    """Which marks of which windows have warned, read through to ``budget_warnings`` (and
+    ``model_budget_warnings`` for the budgets per model)."""
 
     def __init__(self) -> None:
-        self._given: dict[WarningKey, set[float]] = {}
+        self._levels = _Given(given=_LEVEL_GIVEN, give=_LEVEL_GIVE)
+        self._models = _Given(given=_MODEL_GIVEN, give=_MODEL_GIVE)
 
     def forget(self) -> None:
         """Drop the cache (writes were rolled back); it reloads from the database."""
-        self._given.clear()
+        self._levels.forget()
+        self._models.forget()
 
     def check(self, tx: Tx, budgets: Budgets, reservation: Reservation, now: float) -> None:
         """Emit BudgetThreshold for each mark the charge of ``reservation`` carried a window
-        of its scope or an ancestor past, or found passed without a warning this period."""
+        of its scope or an ancestor past, or found passed without a warning this period;
+        and ModelBudgetThreshold likewise for the namespace's budget for its hold's model."""
         fractions = budgets.policy.budgets.warn_at
         if not fractions:
             return
         keys = period_keys(reservation.periods)
+        namespace = reservation.scope.split("/", 1)[0]
         current: Mapping[str, str] | None = None
+
+        def late_ok(window: str) -> bool:
+            """A mark passed before this charge warns only in the window's current period."""
+            nonlocal current
+            if current is None:
+                current = period_keys(budgets.periods(namespace, now))
+            return keys[window] == current[window]
+
         for path in ancestors_of(reservation.scope):
             for window, limit in budgets.limits(tx, path).items():
-                if limit <= 0:
-                    continue
                 spent, _ = budgets.counters.get(tx, path, window, keys[window])
-                before = spent - reservation.charged_micros
-                for fraction in fractions:
-                    mark = limit * fraction
-                    if spent < mark:
+                for fraction in _passed(fractions, limit, spent):
+                    crossed = spent - reservation.charged_micros < limit * fraction
+                    if not crossed and not late_ok(window):
                         continue
-                    crossed = before < mark
-                    if not crossed:  # passed before: only the current period warns late
-                        if current is None:
-                            namespace = reservation.scope.split("/", 1)[0]
-                            current = period_keys(budgets.periods(namespace, now))
-                        if keys[window] != current[window]:
-                            continue
                     if not self.due(tx, (path, window, keys[window]), fraction, crossed=crossed):
                         continue
                     tx.emit(
@@ -85,37 +137,64 @@ class BudgetWarnings:
                             period=keys[window],
                         )
                     )
+        if reservation.counted_model is not None:
+            self._check_model(tx, budgets, reservation, now, namespace=namespace, late_ok=late_ok)
+
+    def _check_model(
+        self,
+        tx: Tx,
+        budgets: Budgets,
+        reservation: Reservation,
+        now: float,
+        *,
+        namespace: str,
+        late_ok: Callable[[str], bool],
+    ) -> None:
+        """The marks of the namespace's budget for the model the hold counted."""
+        model = reservation.counted_model
+        limits = budgets.policy.budgets.models.get(model) if model is not None else None
+        if not limits or model is None:
+            return
+        fractions = budgets.policy.budgets.warn_at
+        keys = period_keys(reservation.periods)
+        cell = model_key(namespace, model)
+        for window, limit in limits.items():
+            spent, _ = budgets.counters.get(tx, cell, window, keys[window])
+            for fraction in _passed(fractions, limit, spent):
+                crossed = spent - reservation.charged_micros < limit * fraction
+                if not crossed and not late_ok(window):
+                    continue
+                key = (namespace, model, window, keys[window])
+                if not self._models.due(tx, key, fraction, crossed=crossed):
+                    continue
+                tx.emit(
+                    ModelBudgetThreshold(
+                        at=now,
+                        scope=namespace,
+                        level="model",
+                        model=model,
+                        window=window,
+                        fraction=fraction,
+                        limit_micros=limit,
+                        spent_micros=spent,
+                        period=keys[window],
+                    )
+                )
 
     def due(self, tx: Tx, key: WarningKey, fraction: float, *, crossed: bool) -> bool:
-        """Whether ``fraction`` of the window ``key`` warns now, which records it if so.
+        """Whether ``fraction`` of the level window ``key`` warns now, which records it if so.
 
         ``crossed``: this charge carried the spend past the mark, which always warns (a
         mark passed again after the limit was raised is news). Otherwise the mark was
         passed before, and warns only when it has not warned in this period yet.
         """
-        given = self._given_of(tx, key)
-        if not crossed and fraction in given:
-            return False
-        given.add(fraction)
-        tx.execute(
-            "INSERT INTO budget_warnings (scope, window, period, fraction, at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at",
-            (*key, fraction, tx.clock.now()),
-        )
-        return True
+        return self._levels.due(tx, key, fraction, crossed=crossed)
 
-    def _given_of(self, tx: Tx, key: WarningKey) -> set[float]:
-        given = self._given.get(key)
-        if given is None:
-            if len(self._given) >= MAX_CACHED:  # conversations come and go
-                self._given.clear()
-            rows = tx.all(
-                "SELECT fraction FROM budget_warnings WHERE scope = ? AND window = ?"
-                " AND period = ?",
-                key,
-            )
-            given = self._given[key] = {row[0] for row in rows}
-        return given
+
+def _passed(fractions: list[float], limit: int, spent: int) -> list[float]:
+    """The fractions of a limit (above $0: a $0 limit is refused, never warned) that
+    ``spent`` has reached."""
+    return [f for f in fractions if limit > 0 and spent >= limit * f]
 
 
 def prune_warnings(tx: Tx, *, before: float, limit: int) -> int:
@@ -124,6 +203,17 @@ def prune_warnings(tx: Tx, *, before: float, limit: int) -> int:
     cur = tx.execute(
         "DELETE FROM budget_warnings WHERE (scope, window, period, fraction) IN"
         " (SELECT scope, window, period, fraction FROM budget_warnings"
+        " WHERE at < ? AND window != 'total' ORDER BY at LIMIT ?)",
+        (before, limit),
+    )
+    return cur.rowcount
+
+
+def prune_model_warnings(tx: Tx, *, before: float, limit: int) -> int:
+    """:func:`prune_warnings` for the budgets per model's warnings."""
+    cur = tx.execute(
+        "DELETE FROM model_budget_warnings WHERE (namespace, model, window, period, fraction) IN"
+        " (SELECT namespace, model, window, period, fraction FROM model_budget_warnings"
         " WHERE at < ? AND window != 'total' ORDER BY at LIMIT ?)",
         (before, limit),
     )

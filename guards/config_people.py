@@ -56,6 +56,7 @@ DEFAULT_TIERS: dict[str, Tier] = {
     "scope_violation": "P1",
     "job_run_cap": "P1",
     "budget_threshold": "P2",
+    "model_budget_threshold": "P2",  # a namespace's budget for one model passed a warn_at mark
     "hold_expired": "P2",
     "hold_hanging": "P1",
     "routing_promoted": "P2",
@@ -121,8 +122,7 @@ class Alerts(Section):
 # A Slack member id (U012ABCDEF; W... in Enterprise Grid), nothing shorter or longer than
 # Slack writes. A name or an @handle would page nobody (Slack answers user_not_found, taken
 # for someone who left), and the policy's text goes into messages as written (audit26 text
-# 2). The bot mentions and reads mentions with this same pattern (bot.escape), so every id
-# the policy takes shows as the person's name.
+# 2). The bot mentions and reads mentions with this pattern (bot.escape): each id shows as a name.
 MEMBER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 # Slack markup a name must not carry: `<!channel>`, `<@U…>`, links, code, bold, strike.
 _MARKUP = frozenset("<>&|`*~")

@@ -36,6 +36,7 @@ __all__ = [
     "HoldHanging",
     "JobRunCapReached",
     "ModelBudgetExhausted",
+    "ModelBudgetThreshold",
     "Overrun",
     "RoutingPromoted",
     "RunawayDetected",
@@ -107,6 +108,22 @@ class BudgetThreshold(Event):
     limit_micros: int
     spent_micros: int
     period: str = ""  # the window's period (2026-05-31, 2026-W22, ...): a late charge's may be past
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelBudgetThreshold(Event):
+    """A window of a namespace's budget for one model (``budgets.models``) passed a warning
+    fraction of its limit: ``scope`` is the namespace, ``level`` is ``model``. Its own
+    kind, so that its alert is not the namespace's own budget warning."""
+
+    kind: ClassVar[str] = "model_budget_threshold"
+    level: str
+    model: str
+    window: str
+    fraction: float
+    limit_micros: int
+    spent_micros: int
+    period: str
 
 
 @dataclass(frozen=True, kw_only=True)

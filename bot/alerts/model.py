@@ -27,6 +27,7 @@ __all__ = [
     "CLEARED_BY",
     "CONDITION_KINDS",
     "MODEL_BUDGET_KIND",
+    "MODEL_THRESHOLD_KIND",
     "OPENED_FOR",
     "OPENED_KINDS",
     "STREAMS",
@@ -80,6 +81,8 @@ CLEARED_BY: dict[str, tuple[str, ...]] = {
 # alert (kind:namespace) is never the namespace's own budget alert. One per namespace:
 # its facts name the model and window of the latest refusal, as a budget alert's do.
 MODEL_BUDGET_KIND = "model_budget_exhausted"
+# Its warning (budgets.warn_at), likewise its own kind and one per namespace.
+MODEL_THRESHOLD_KIND = "model_budget_threshold"
 # Kinds that resolve when a condition clears; the others resolve after a quiet period.
 CONDITION_KINDS = frozenset(
     {
@@ -89,6 +92,7 @@ CONDITION_KINDS = frozenset(
         "budget_threshold",
         "hold_hanging",
         MODEL_BUDGET_KIND,
+        MODEL_THRESHOLD_KIND,
     }
 )
 

@@ -71,6 +71,7 @@ KIND_TITLES = {
     "budget_exhausted": "Budget refused a call",
     "model_budget_exhausted": "Model budget refused a call",
     "budget_threshold": "Budget warning",
+    "model_budget_threshold": "Model budget warning",
     "overrun": "Spend over its hold",
     "hold_expired": "Hold expired without a settle",
     "hold_hanging": "Call hanging on its hold",

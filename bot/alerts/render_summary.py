@@ -119,6 +119,20 @@ def _budget_threshold(f: dict[str, Any]) -> str:
     )
 
 
+def _model_budget_threshold(f: dict[str, Any]) -> str:
+    """``acme's day budget for claude-opus-4-1 (2026-11-28) passed 80%: $40.00 spent of
+    $50.00 (raise budgets.models.claude-opus-4-1.day in the policy and reload it: SIGHUP)``."""
+    model, window = str(f.get("model", "")), str(f.get("window", ""))
+    period = f.get("period")
+    of = f" ({period})" if isinstance(period, str) and period and period != "all" else ""
+    return (
+        f"{f.get('scope', '')}'s {window} budget for {model}{of} passed"
+        f" {float(f.get('fraction', 0)):.0%}: {_usd(f.get('spent_micros'))} spent"
+        f" of {_usd(f.get('limit_micros'))} (raise budgets.models.{model}.{window} in the"
+        " policy and reload it: SIGHUP)"
+    )
+
+
 def _in_conversation(f: dict[str, Any]) -> str:
     """ " in conversation c42" for an alert grouped at its agent (its conversation's firing)."""
     conversation = f.get("conversation")
@@ -176,6 +190,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "budget_exhausted": _budget_exhausted,
     "model_budget_exhausted": _model_budget_exhausted,
     "budget_threshold": _budget_threshold,
+    "model_budget_threshold": _model_budget_threshold,
     "overrun": _overrun,
     "hold_expired": lambda f: (
         f"{f.get('reservation_id', '')}{_in_conversation(f)} held {_usd(f.get('held_micros'))}"

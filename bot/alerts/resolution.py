@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from bot.alerts.messages import BUDGET_KINDS, OPEN_ALERTS
-from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, Alert
+from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND, Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
 from guards.ledger import periods_at
@@ -124,10 +124,11 @@ class AlertResolution(AlertPaging):
         resolved = 0
         marks = ", ".join("?" for _ in BUDGET_KINDS)
         for row in tx.all(
-            f"{OPEN_ALERTS} AND kind IN ({marks}, ?)", (*BUDGET_KINDS, MODEL_BUDGET_KIND)
+            f"{OPEN_ALERTS} AND kind IN ({marks}, ?, ?)",
+            (*BUDGET_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND),
         ):
             alert = Alert.from_row(row)
-            if alert.kind == MODEL_BUDGET_KIND:
+            if alert.kind in (MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND):
                 cleared = self._model_budget_cleared(tx, alert, now)
             else:
                 cleared = self._budget_cleared(tx, alert, now)
@@ -164,17 +165,19 @@ class AlertResolution(AlertPaging):
     def _model_budget_cleared(
         self, tx: Tx, alert: Alert, now: float
     ) -> tuple[str, str | None] | None:
-        """Why a model's budget alert no longer holds (None: it still holds). The model's
-        budget must have room in every window it limits; and its window turned, or the
-        policy (reloaded) raised the limit of a window that refused the call (the one
-        named, or another of the model's in ``also``) or dropped it. Money freed by
-        releases does not clear it, as for a level. Nobody sets a model's limit in Slack:
-        the file is who cleared it."""
+        """Why a model's budget alert no longer holds (None: it still holds). A refusal's
+        (``model_budget_exhausted``) needs room in every window the model's budget
+        limits. Then: its window turned, or the policy (reloaded) raised the limit of a
+        window that refused the call (the one named, or another of the model's in
+        ``also``), or of the window a warning (``model_budget_threshold``) is about, or
+        dropped it. Money freed by releases does not clear it, as for a level. Nobody sets
+        a model's limit in Slack: the file is who cleared it."""
         window, model = alert.facts.get("window"), str(alert.facts.get("model"))
         hit = _model_limits_hit(alert.facts, model)
         if window not in ("day", "week", "month", "total") or window not in hit:
             return None
-        if self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
+        refused = alert.kind == MODEL_BUDGET_KIND
+        if refused and self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
             return None
         if self._window_turned(alert, alert.scope, str(window), now):
             return f"a new {window} began", None

@@ -1,0 +1,101 @@
+"""A namespace's budget for one model (``budgets.models``) warns before the wall, as the
+levels' budgets do: a ``model_budget_threshold`` alert (P2) on the namespace, naming the
+model, what is spent of the limit and the key to raise; once per period, restarts
+included; resolved when a reload raises the limit or the window turns.
+
+A real app on a real SQLite file, in Slack HTTP mode (the fake Slack server), on a manual
+clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from guards.clock import ManualClock
+from tests.scenario.test_alerts import alerts_of
+from tests.scenario.test_model_budget_operator import settled
+
+ADMIN = "U0ADMIN"
+OPUS = "claude-opus-4-1"
+DAY = 86_400
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
+
+
+def policy(day: str = "10.00") -> dict[str, Any]:
+    return {
+        "admins": [ADMIN],
+        "channels": {"alerts": "C0ALERTS"},
+        "breakers": {"spend_rate": None},
+        "budgets": {"scopes": {"acme": {"day": "1000.00"}}, "models": {OPUS: {"day": day}}},
+    }
+
+
+async def warning_alerts(app: Any) -> list[tuple[Any, ...]]:
+    rows = await app.store.fetch(
+        "SELECT kind, scope, tier, count, resolved_at, resolve_reason FROM alerts"
+        " WHERE kind LIKE '%budget_threshold' ORDER BY id"
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_a_model_budget_warns_once_says_how_to_raise_it_and_a_restart_does_not_repeat(
+    slack_http: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "warn.db"
+    clock = ManualClock(T0)
+    slack = await slack_http(policy(), clock=clock, db=db)
+    app, fake = slack.app, slack.fake
+    tok = await app.token("acme")
+    await settled(app, tok, "a", 7_000_000, 7_000_000, OPUS)  # $7 of $10
+    await settled(app, tok, "b", 1_500_000, 1_500_000, OPUS)  # $8.50: past the 80% mark
+    await alerts_of(slack).process()
+    assert await warning_alerts(app) == [("model_budget_threshold", "acme", "P2", 1, None, None)]
+    # a P2 is not posted (the digest and /agent alerts show it), as a level's warning
+    shown = (await slack.command("alert 1"))["text"]
+    assert "Model budget warning" in shown, shown
+    assert (
+        "acme's day budget for claude-opus-4-1 (2026-11-28) passed 80%: $8.50 spent of"
+        " $10.00 (raise budgets.models.claude-opus-4-1.day in the policy and reload it: SIGHUP)"
+    ) in shown
+    assert not any("Model budget warning" in t for t in fake.texts())
+
+    # a restart: the next charge finds the mark warned already
+    await app.ns.stop()
+    slack = await slack_http(policy(), clock=clock, db=db)
+    app = slack.app
+    await settled(app, tok, "c", 500_000, 500_000, OPUS)
+    await alerts_of(slack).process()
+    assert await warning_alerts(app) == [("model_budget_threshold", "acme", "P2", 1, None, None)]
+    events = await app.store.fetch(
+        "SELECT COUNT(*) FROM events WHERE kind = 'model_budget_threshold'"
+    )
+    assert events[0][0] == 1
+
+    # a reload raising the model's day limit resolves the warning
+    await app.ns.stop()
+    slack = await slack_http(policy(day="20.00"), clock=clock, db=db)
+    await alerts_of(slack).tick()
+    rows = await warning_alerts(slack.app)
+    raised = "the policy raised the day budget for claude-opus-4-1 to $20.00"
+    assert [r[5] for r in rows] == [raised]
+
+
+async def test_the_next_day_the_warning_resolves_and_warns_afresh(slack_http: Any) -> None:
+    clock = ManualClock(T0)
+    slack = await slack_http(policy(), clock=clock)
+    app = slack.app
+    tok = await app.token("acme")
+    await settled(app, tok, "a", 9_000_000, 9_000_000, OPUS)
+    await alerts_of(slack).process()
+    clock.advance(DAY)
+    await alerts_of(slack).tick()
+    assert [r[5] for r in await warning_alerts(app)] == ["a new day began"]
+    await settled(app, tok, "b", 9_000_000, 9_000_000, OPUS)
+    await alerts_of(slack).process()
+    assert [r[4] is None for r in await warning_alerts(app)] == [False, True]
+    # `/agent silence model` holds the model budget kinds, the warning with them
+    reply = await slack.command("silence model 1h")
+    assert "silenced model_* alerts on every scope for 1h" in reply["text"]
+    assert "1 open alert(s) silenced now" in reply["text"]
