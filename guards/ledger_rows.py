@@ -46,9 +46,9 @@ def by_id(res_id: str) -> tuple[str, str]:
     return ("id", res_id)
 
 
-def by_key(scope: str, token_id: str, key: str) -> tuple[tuple[str, str, str], ...]:
-    """What a read of a reservation by its key names: its scope's use, its token's."""
-    return (("scope", scope, key), ("token", token_id, key))
+def by_key(token_id: str, key: str) -> tuple[str, str, str]:
+    """What a read of a reservation by its idempotency key names: its token's use of it."""
+    return ("token", token_id, key)
 
 
 def reservation_id(now: float) -> str:
