@@ -5,8 +5,9 @@ operation inside ``store.write`` (so authentication, the decision and its record
 one transaction), and render the answer. GuardErrors become JSON errors in one place:
 :func:`errors_middleware`.
 Feature endpoints live in ``bot/api_<feature>.py`` modules listed in ``FEATURE_ROUTES``.
-Two modules named alike are helpers of this one, not listed: ``bot/api_body.py`` (reading
-a request's token and body) and ``bot/api_budget_day.py`` (a past day's answer, called by
+Three modules named alike are helpers of this one, not listed: ``bot/api_body.py``
+(reading a request's token and body), ``bot/api_ledger_bodies.py`` (the reservation
+calls' bodies) and ``bot/api_budget_day.py`` (a past day's answer, called by
 :func:`get_budget` for ``GET /v1/budgets/{scope}?day=…``).
 """
 
@@ -20,21 +21,13 @@ import math
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from pydantic import (
-    AfterValidator,
-    Field,
-    StrictInt,
-    model_validator,
-)
 
 from bot.api_body import (
     AGENT_CALL,
     MAX_BODY,
-    Body,
-    FreeText,
     agent_call,
     agent_token,
     bearer,
@@ -43,12 +36,11 @@ from bot.api_body import (
     read_no_body,
 )
 from bot.api_budget_day import budget_of_day, day_asked
+from bot.api_ledger_bodies import ReserveBody, SettleBody
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
-from guards.prices import MODEL_NAME_RULE, cached_input_tokens, is_model_name
-from guards.reservation import Outcome
 from guards.scopes import Scope, ScopeError
 from guards.tokens import AgentTokenRequired, authenticate, authorize
 
@@ -176,72 +168,6 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 # -- reservations ---------------------------------------------------------------------
-
-
-def _model_name(value: str) -> str:
-    name = value.strip(" ")  # spaces around it are forgiven (and dropped); no more
-    if not is_model_name(name):
-        raise ValueError(MODEL_NAME_RULE)
-    return name
-
-
-ModelName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_model_name)]
-
-
-class EstimateBody(Body):
-    model: ModelName
-    input_tokens: StrictInt = Field(ge=0, le=10**9)
-    max_output_tokens: StrictInt = Field(ge=0, le=10**9)
-
-
-class ReserveBody(Body):
-    scope: str = Field(min_length=1, max_length=400)
-    idempotency_key: str = Field(min_length=1, max_length=200)
-    max_cost_micros: StrictInt | None = Field(None, ge=1, le=10**15)
-    estimate: EstimateBody | None = None
-    task_id: str | None = Field(None, min_length=1, max_length=200)
-    ttl_seconds: StrictInt | None = Field(None, ge=1)  # at most: the policy's (check_ttl)
-    model: ModelName | None = None
-    route_id: str | None = Field(None, min_length=1, max_length=100)
-
-    @model_validator(mode="after")
-    def _one_amount(self) -> ReserveBody:
-        if (self.max_cost_micros is None) == (self.estimate is None):
-            raise ValueError("send exactly one of max_cost_micros or estimate")
-        return self
-
-
-class UsageBody(Body):
-    model: ModelName
-    input_tokens: StrictInt = Field(ge=0, le=10**9)
-    output_tokens: StrictInt = Field(ge=0, le=10**9)
-    # Anthropic's prompt cache, as its usage names them (not in input_tokens there)
-    cache_creation_input_tokens: StrictInt | None = Field(None, ge=0, le=10**9)
-    cache_read_input_tokens: StrictInt | None = Field(None, ge=0, le=10**9)
-
-    def priced_input(self) -> int:
-        """Input tokens, the cache's counted at their price as input."""
-        return self.input_tokens + cached_input_tokens(
-            self.cache_creation_input_tokens or 0, self.cache_read_input_tokens or 0
-        )
-
-    def prompt_tokens(self) -> int:
-        """The prompt's length, every cached token counted (a long-context price's test)."""
-        writes, reads = self.cache_creation_input_tokens or 0, self.cache_read_input_tokens or 0
-        return self.input_tokens + writes + reads
-
-
-class SettleBody(Body):
-    actual_cost_micros: StrictInt | None = Field(None, ge=0, le=10**15)
-    usage: UsageBody | None = None
-    outcome: Outcome | None = None  # None: success
-    error: FreeText = Field(None, max_length=2000)
-
-    @model_validator(mode="after")
-    def _one_cost(self) -> SettleBody:
-        if (self.actual_cost_micros is None) == (self.usage is None):
-            raise ValueError("send exactly one of actual_cost_micros or usage")
-        return self
 
 
 @routes.post("/v1/reservations")

@@ -287,6 +287,9 @@ BAD_BODIES = [
         "body",
     ),
     ({"scope": "acme/alice/bot", "idempotency_key": "k"}, "body"),
+    # audit24 L2: a null amount is the field's fault, not the body's
+    ({**GOOD, "max_cost_micros": None}, "max_cost_micros"),
+    ({**GOOD, "max_cost_micros": None, "estimate": None}, "max_cost_micros"),
     # a model name is shown to operators: nothing that could ping or forge a line (audit11)
     ({**GOOD, "model": "<!channel>"}, "model"),
     ({**GOOD, "model": "gpt-4o\nfake: all clear"}, "model"),
@@ -357,6 +360,8 @@ async def test_oversized_body_is_refused(app_factory):
         ({"actual_cost_micros": 10**30}, "actual_cost_micros"),
         ({"actual_cost_micros": 5, "outcome": "meh"}, "outcome"),
         ({}, "body"),
+        ({"actual_cost_micros": None}, "actual_cost_micros"),
+        ({"usage": None, "outcome": "success"}, "usage"),
         (
             {
                 "actual_cost_micros": 5,
