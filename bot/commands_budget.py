@@ -147,7 +147,7 @@ def _tree_reply(tree: dict[str, Any], ends: dict[tuple[str, str], str] | None = 
         text = f"*{level['scope']}* · {level['level']}\n{body}"
         blocks.append(section(text))
         lines.append(text)
-    if "/" not in tree["scope"] and (models := _models_text(tree.get("models") or [])):
+    if models := _models_text(tree["scope"], tree.get("models") or []):
         blocks.append(section(models))
         lines.append(models)
     rows = []
@@ -165,8 +165,9 @@ def _tree_reply(tree: dict[str, Any], ends: dict[tuple[str, str], str] | None = 
     return Reply(text="\n".join(lines), blocks=blocks)
 
 
-def _models_text(models: list[dict[str, Any]]) -> str:
-    """A namespace's budgets per model (``budgets.models``), each model's tightest window:
+def _models_text(scope: str, models: list[dict[str, Any]]) -> str:
+    """The scope's namespace's budgets per model (``budgets.models``; they refuse its
+    agents' calls too), each model's tightest window:
     ``• `claude-opus-4-1` `day  ` ▓▓▓░░░░░░░ 30% · $15.00 of $50.00 · $35.00 left``."""
     by_model: dict[str, dict[str, dict[str, Any]]] = {}
     for m in models:
@@ -174,7 +175,10 @@ def _models_text(models: list[dict[str, Any]]) -> str:
     rows = [
         f"• `{model}` {window_line(*_tightest(windows))}" for model, windows in by_model.items()
     ]
-    return "*Per model* (`budgets.models` in the policy)\n" + "\n".join(rows) if rows else ""
+    namespace = scope.partition("/")[0]
+    where = "" if namespace == scope else f" in {namespace}"
+    head = f"*Per model{where}* (`budgets.models` in the policy)"
+    return head + "\n" + "\n".join(rows) if rows else ""
 
 
 def _namespaces(ctx: Context, tx: Tx) -> tuple[list[dict[str, Any]], int]:

@@ -127,6 +127,10 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
         in (shown["text"])
     )
     assert "$0.10 + $0.70 held of $1.00 · $0.20 left" in shown["text"]
+    # closing23: an agent's budget showed no model lines, though they refuse its calls
+    shown = (await slack.command(f"budget {bot}"))["text"]
+    assert "*Per model in acme* (`budgets.models` in the policy)\n• `claude-opus-4-1`" in shown
+    assert "$0.10 + $0.70 held of $1.00 · $0.20 left" in shown
 
     # the alert: one, its own kind, not merged with the namespace's own budget alert
     big = await reserve(app, acme, bot, "i", 50_000_000)  # over acme's $20.00 a day
