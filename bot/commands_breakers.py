@@ -40,6 +40,7 @@ from guards.errors import Conflict, InvalidInput
 from guards.money import usd_for
 from guards.prices import undated
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = ["breaker_line"]
 
@@ -79,7 +80,7 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
         t = row.trial
         usd = usd_for(t["charged_micros"], t["budget_micros"])  # not "$0.00" for $0.004
         details.append(
-            f"trial {t['admitted']}/{t['calls']} calls, {t['succeeded']} ok,"
+            f"trial {t['admitted']}/{plural(t['calls'], 'call')}, {t['succeeded']} ok,"
             f" {usd(t['charged_micros'])} of {usd(t['budget_micros'])}"
         )
     if row.state == OPEN and row.retry_after:
@@ -264,7 +265,7 @@ async def act_breaker_approve(ctx: Context, value: str) -> ActionResult:
     )
     if isinstance(answered, str):
         return ActionResult(ephemeral=answered)
-    calls = f" ({answered.trial['calls']} calls)" if answered.trial else ""
+    calls = f" ({plural(answered.trial['calls'], 'call')})" if answered.trial else ""
     return ActionResult(done=f"✅ trial{calls} approved {by_whom(ctx)}")
 
 

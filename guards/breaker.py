@@ -79,6 +79,7 @@ from guards.breaker_state import (
 from guards.breaker_windows import FailureWindow, SpendWindow
 from guards.config_types import format_seconds
 from guards.money import usd_for
+from guards.words import plural
 
 __all__ = [
     "CLOSED",
@@ -160,9 +161,10 @@ class Breaker(OperatedBreaker):
         if self.state == HALF_OPEN:
             admitted = len(self.trial_holds)
             if admitted >= self.trial_calls:
+                results = "its result" if admitted == 1 else "their results"
                 reason = (
-                    f"trial in progress: {admitted} of {self.trial_calls} calls admitted,"
-                    " waiting for their results"
+                    f"trial in progress: {admitted} of {plural(self.trial_calls, 'call')}"
+                    f" admitted, waiting for {results}"
                 )
                 return Check(False, retry_after=self.retry_after(now), reason=reason)
             held = self.trial_held_micros
@@ -356,9 +358,9 @@ class Breaker(OperatedBreaker):
             # on probation for as long as it was last kept open, or a spend window: a
             # trip within it doubles the cool-down on
             probation = max(cfg.cooldown(self.reopens), cfg.spend_per_seconds)
-            return self._close(
-                now, reason=f"all {self.trial_calls} trial calls succeeded", probation=probation
-            )
+            n = self.trial_calls
+            done = "the trial call" if n == 1 else f"all {n:,} trial calls"
+            return self._close(now, reason=f"{done} succeeded", probation=probation)
         return None
 
     def on_spend(self, now: float, window_total: int) -> Transition | None:

@@ -30,6 +30,7 @@ from guards.breaker_state import (
 from guards.config_types import format_seconds
 from guards.errors import Conflict
 from guards.money import format_usd
+from guards.words import plural
 
 __all__ = ["OperatedBreaker"]
 
@@ -64,7 +65,10 @@ class OperatedBreaker(BreakerState):
         return self._to(
             now,
             HALF_OPEN,
-            reason=f"trial of {calls} calls up to {format_usd(budget)} approved by {actor}",
+            reason=(
+                f"trial of {plural(calls, 'call')} up to {format_usd(budget, exact=True)}"
+                f" approved by {actor}"
+            ),
             actor=actor,
         )
 
@@ -82,7 +86,8 @@ class OperatedBreaker(BreakerState):
             now,
             HALF_OPEN,
             reason=(
-                f"trial of {self.trial_calls} calls up to {format_usd(self.trial_budget_micros)}"
+                f"trial of {plural(self.trial_calls, 'call')} up to"
+                f" {format_usd(self.trial_budget_micros)}"
                 f" started: {model}'s breaker closed after its trial"
                 f" ({trip_reason(self.reason)})"
             ),

@@ -20,6 +20,7 @@ from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTA
 from bot.alerts.render_time import clock_time, duration
 from bot.escape import operator_mentions, slack_text
 from guards.money import format_usd, usd_for
+from guards.words import plural
 
 __all__ = ["FACT_CHARS", "summary"]
 
@@ -31,6 +32,11 @@ def _usd(value: Any) -> str:
     if not isinstance(value, int):
         return "?"
     return format_usd(value, exact=0 < abs(value) < 10_000)
+
+
+def _calls(value: Any) -> str:
+    """``1 call``, ``3 calls``; ``? calls`` when the event did not say."""
+    return plural(value, "call") if isinstance(value, int) else "? calls"
 
 
 def _streams(f: dict[str, Any]) -> str:
@@ -185,7 +191,7 @@ def _hanging(f: dict[str, Any], tz: ZoneInfo) -> str:
 _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "half_open_requested": lambda f: (
         f"cool-down over ({f.get('reason', '')}); approve a trial of"
-        f" {f.get('trial_calls', '?')} calls within {_usd(f.get('trial_budget_micros'))}"
+        f" {_calls(f.get('trial_calls'))} within {_usd(f.get('trial_budget_micros'))}"
     ),
     "budget_exhausted": _budget_exhausted,
     "model_budget_exhausted": _model_budget_exhausted,
