@@ -31,6 +31,7 @@ from bot.commands_core import local_time
 from bot.escape import member_or_name, mentioned, operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.money import usd_for
+from guards.words import plural
 
 __all__ = ["fold_rows"]
 
@@ -209,6 +210,16 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
     return line
 
 
+def _heading(entries: list[Entry]) -> str:
+    """``*Last 3 changes*``, or ``*Last 12 changes* in 5 lines`` when lines fold rows: it
+    counts the rows the lines show (one counting lines said "Last 1 change" above a line
+    of two refusals: audit24 B L3)."""
+    count = plural(sum(e.count for e in entries), "change")
+    if sum(e.count for e in entries) == len(entries):
+        return f"*Last {count}*"
+    return f"*Last {count}* in {plural(len(entries), 'line')}"
+
+
 def _detail(action: str, detail: str) -> str:
     """A row's detail as shown; a breaker's reason names who moved it as a mention, as
     `/agent breakers` does (the row keeps the id: audit24 agreement F4). Other details
@@ -262,7 +273,7 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
     entries, older = fold_rows(list(rows), n, fold=not each)
     lines = [_line(ctx, e, seconds=each) for e in entries]
     title = (
-        f"*Last {len(entries)} change{'s' if len(entries) != 1 else ''}*"
+        _heading(entries)
         + (f" {narrowed}" if narrowed else "")
         + f" (times in {ctx.ns.policy.timezone})"
     )

@@ -59,7 +59,7 @@ async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_r
     refused_line = next(line for line in shown.split("\n") if "×60" in line)
     assert "–" not in refused_line.split("`")[1]  # all in one minute: `00:00`, not `00:00–00:00`
     assert f"<@U0ADMIN> *budget.set* `{BOT} day`: $10.00 → $9.00" in shown
-    assert reply["blocks"][0]["text"]["text"].startswith("*Last 2 changes*")
+    assert reply["blocks"][0]["text"]["text"].startswith("*Last 61 changes* in 2 lines")
     rows = await slack.app.store.fetch("SELECT COUNT(*) FROM audit WHERE action = 'refused'")
     assert rows[0][0] == 60  # every refusal is kept; only the listing folds them
     for i in range(20):  # two accounts taking turns (audit15 recheck N7)
@@ -67,6 +67,23 @@ async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_r
     shown = blocks_text(await slack.command("audit 5"))
     assert "<@U0STRANGER>, <@U0OTHER> *refused* ×80" in shown
     assert f"<@U0ADMIN> *budget.set* `{BOT} day`" in shown
+
+
+async def test_the_heading_counts_the_changes_its_lines_fold(slack_http):
+    """audit24 B L3: "*Last 1 change*" above a line folding two refusals (×2)."""
+    slack = await slack_http(POLICY)
+    await slack.command(f"budget set {BOT} $5 day", user=STRANGER)
+    await slack.command(f"breaker {BOT} open", user=STRANGER)
+    folded = await slack.command("audit")
+    assert folded["text"].startswith("*Last 2 changes* in 1 line (times in UTC)\n")
+    assert "<@U0STRANGER> *refused* ×2" in folded["text"]
+    each = await slack.command("audit each")
+    assert each["text"].startswith("*Last 2 changes* (times in UTC)\n")
+    await slack.command(f"budget set {BOT} $9 day")
+    mixed = await slack.command("audit 1")  # the lines asked for: the newest, one row
+    assert mixed["text"].startswith("*Last 1 change* (times in UTC)\n")
+    narrowed = await slack.command("audit 5 refused")
+    assert narrowed["text"].startswith("*Last 2 changes* in 1 line matching `refused` (times")
 
 
 async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
