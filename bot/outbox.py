@@ -162,7 +162,12 @@ def enqueue_edit(
     does); an urgent edit of a message already posted goes before them (:data:`URGENT`),
     unless a click's update of that message waits: nothing overtakes that, or its older
     blocks would be what stays shown. An urgent edit of a message still waiting to be
-    posted (not being sent) is its text instead: the post goes out showing it.
+    posted is its text instead: the post goes out showing it. So is one of a post waiting
+    for its retry after a 429 (unmarked: Slack surely showed nothing). A post marked as
+    being sent (on its way, or retried after a 5xx or a network error: maybe on a screen
+    already) goes out as it was, and the urgent edit goes right behind it: both
+    :data:`URGENT`, ahead of the lane's other posts (audit24 B L1: a resolution waited
+    behind every post queued after its message while the message showed live buttons).
     """
     args = {
         "channel": f"$ref:{ref}.channel",
@@ -178,10 +183,17 @@ def enqueue_edit(
         post_id, post_args, being_sent, post_priority = post
         if not being_sent and edit_ref is None:
             return _rewrite_post(tx, (post_id, post_args), args)
-        # its post is being sent (or retried): the edit goes right behind it, at its
-        # priority, not behind the lane's redraws (review23 L3, recheck23 N3); never
-        # before it, or the lane's head would wait for a post queued behind it
-        priority = min(ROUTINE, post_priority)
+        # its post is being sent (or retried): the edit goes right behind it, never before
+        # it, or the lane's head would wait for a post queued behind it. A marked post
+        # moves up to URGENT with it (its args stay: what Slack gets is what may be
+        # shown), so the lane's waiting posts do not come between (audit24 B L1)
+        if being_sent:
+            tx.execute(
+                "UPDATE outbox SET priority = MIN(priority, ?) WHERE id = ?", (URGENT, post_id)
+            )
+            priority = URGENT
+        else:
+            priority = min(ROUTINE, post_priority)
     if edit_ref is None:
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])

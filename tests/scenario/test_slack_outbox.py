@@ -11,7 +11,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.outbox import DeliveryFailed, RetryLater, delivered, enqueue, outbox_health
 from bot.slack.deliver import SlackDeliverer
+from guards.clock import ManualClock
+from guards.events import BreakerClosed, BreakerOpened
 from tests.fakes.slack_api import BOT_TOKEN
+from tests.scenario.test_alerts import ALERTS, alerts_of, emit
+from tests.scenario.test_alerts import POLICY as ALERTS_POLICY
 
 POLICY = {"admins": ["U0ADMIN"]}
 
@@ -208,3 +212,57 @@ async def test_the_deliverer_sorts_slack_answers(fake_slack):
         "network error: cannot reach Slack at http://127.0.0.1:9/api/ (ClientConnectorError"
     )
     assert "ConnectionKey" not in network.value.reason
+
+
+async def test_a_resolution_made_while_its_alert_post_is_retried_is_shown_next(
+    slack_http, fake_slack
+):
+    """audit24 B L1: an alert's post refused with a 500 went out 🟠 with its buttons, and
+    its resolution waited behind the post of the next alert in the channel. After a 5xx
+    (maybe shown) the post goes out as it was and the resolution right after it; after
+    a 429 (Slack showed nothing) the post goes out resolved."""
+    slack = await slack_http(ALERTS_POLICY, clock=ManualClock())
+    app = slack.app
+
+    async def alert(event: Any) -> None:
+        await emit(app, event)
+        await alerts_of(slack).process()
+
+    def opened(scope: str) -> Any:
+        return BreakerOpened(at=app.clock.now(), scope=scope, trip="failures", reason="r")
+
+    def closed(scope: str) -> Any:
+        return BreakerClosed(at=app.clock.now(), scope=scope, reason="fixed")
+
+    def lane() -> list[tuple[str, str, str]]:
+        """(method, scope, icon) of the calls Slack took in the alerts channel, in order."""
+        return [
+            (c.method, c.args["text"].split(" — ")[1].split(":")[0], c.args["text"][0])
+            for c in fake_slack.calls
+            if c.ok
+            and c.method in ("chat.postMessage", "chat.update")
+            and c.args.get("channel") == ALERTS
+        ]
+
+    fake_slack.fail("chat.postMessage", status=500, retry_after=None, times=2)
+    await alert(opened("acme/pre/p1"))
+    await fake_slack.wait_for(lambda: fake_slack.calls_of("chat.postMessage", ok=False))
+    await alert(opened("acme/pre/p2"))  # queued behind p1's post while it waits
+    await alert(closed("acme/pre/p1"))
+    await fake_slack.wait_for(lambda: len(lane()) == 3, within=10)
+    assert lane() == [
+        ("chat.postMessage", "acme/pre/p1", "🟠"),  # as it was: the 500 may have shown it
+        ("chat.update", "acme/pre/p1", "✅"),  # and resolved at once, before p2's post
+        ("chat.postMessage", "acme/pre/p2", "🟠"),
+    ]
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1)
+    await alert(opened("acme/pre/p3"))
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_of("chat.postMessage", ok=False)) == 3)
+    await alert(opened("acme/pre/p4"))
+    await alert(closed("acme/pre/p3"))
+    await fake_slack.wait_for(lambda: len(lane()) == 5, within=10)
+    await slack.outbox.drain(0.3)
+    assert lane()[3:] == [
+        ("chat.postMessage", "acme/pre/p3", "✅"),  # the 429: nobody saw it, it shows the end
+        ("chat.postMessage", "acme/pre/p4", "🟠"),
+    ]

@@ -20,6 +20,7 @@ from bot.metrics import Metrics
 from bot.outbox import (
     ORDINARY,
     ROUTINE,
+    URGENT,
     Delivered,
     DeliveryFailed,
     OutboxWorker,
@@ -536,11 +537,13 @@ async def test_an_acknowledgement_before_its_post_went_out_is_what_the_post_show
 
 async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind_it(store):
     """recheck23 N3: an acknowledgement made while the post was on its way to Slack
-    waited as a redraw, behind every redraw of the lane."""
+    waited as a redraw, behind every redraw of the lane; audit24 B L1: then behind every
+    post queued after its message (the post and its edit are urgent now)."""
 
     def post_being_sent(tx):
         enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "P1"}, ref="a:9")
         tx.execute("UPDATE outbox SET claimed_at = 1 WHERE ref = 'a:9'")  # on its way
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "P1 b"}, ref="b")
         enqueue_edit(tx, "a:9", text="acked", blocks=[], channel="C", urgent=True)
         enqueue_edit(tx, "a:8", text="a redraw", blocks=[], channel="C")
 
@@ -548,10 +551,54 @@ async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind
     rows = await store.fetch("SELECT method, priority, args FROM outbox ORDER BY id")
     shown = [(r[0], r[1], json.loads(r[2])["text"]) for r in rows]
     assert shown == [
-        ("chat.postMessage", ORDINARY, "P1"),  # untouched: it may be on screen already
-        ("chat.update", ORDINARY, "acked"),  # behind its post, before the lane's redraws
+        ("chat.postMessage", URGENT, "P1"),  # its text untouched: it may be on screen already
+        ("chat.postMessage", ORDINARY, "P1 b"),
+        ("chat.update", URGENT, "acked"),  # right behind its post, before the lane's posts
         ("chat.update", ROUTINE, "a redraw"),
     ]
+
+
+async def test_a_resolution_while_its_post_waits_for_a_retry(store):
+    """audit24 B L1: a post retried after a 5xx (marked: maybe shown) goes out as it was,
+    and the resolution's edit right behind it, before the posts queued since; a post
+    retried after a 429 (unmarked: surely not shown) goes out showing the resolution."""
+    rec = Recorder()
+    worker, wall = await start(store, rec, pace=0)
+    rec.script = [
+        RetryLater("HTTP 500", kind="server_error"),
+        RetryLater("429", kind="ratelimited"),
+    ]
+
+    def posts(tx):
+        enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "p1 open"}, ref="p1")
+        enqueue(tx, method="chat.postMessage", args={"channel": "D", "text": "q1 open"}, ref="q1")
+
+    await store.write(posts)
+    await settle(worker)  # both refused: p1 by a 5xx, q1 by a 429
+
+    def meanwhile(tx):
+        for lane, name in (("C", "p"), ("D", "q")):
+            args = {"channel": lane, "text": f"{name}2 open"}
+            enqueue(tx, method="chat.postMessage", args=args, ref=f"{name}2")
+            enqueue_edit(
+                tx, f"{name}1", text=f"{name}1 resolved", blocks=[], channel=lane, urgent=True
+            )
+
+    await store.write(meanwhile)
+    wall.advance(600)
+    for _ in range(4):
+        await settle(worker)
+    sent = [(m, a["text"]) for m, a in rec.calls[2:]]
+    assert [s for s in sent if s[1].startswith("p")] == [
+        ("chat.postMessage", "p1 open"),  # as it was: the 5xx may have shown it
+        ("chat.update", "p1 resolved"),  # then at once, before p2
+        ("chat.postMessage", "p2 open"),
+    ]
+    assert [s for s in sent if s[1].startswith("q")] == [
+        ("chat.postMessage", "q1 resolved"),  # the 429: nobody saw it, so it shows the end
+        ("chat.postMessage", "q2 open"),
+    ]
+    await worker.stop(cast(Any, None))
 
 
 async def test_a_post_slack_took_while_the_database_refused_its_record_goes_out_once(
