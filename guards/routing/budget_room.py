@@ -7,7 +7,9 @@ too when the share left is too low for the task: under the ``routing.degrade`` f
 that would cap a task below the model's tier, the thresholds budget pressure on the
 levels already uses (with the default ``{medium: 0.20, small: 0.05}``, a large model
 with under 20% of its budget left, a medium one with under 5%; a small model only when
-nothing is left). Pure: the figures come in as :class:`~guards.model_budgets.ModelUsage`.
+nothing is left). That second block is a preference (``soft``): the model can still take
+the call, and routing answers it when every other candidate is spent or broken. Pure:
+the figures come in as :class:`~guards.model_budgets.ModelUsage`.
 
 Example:
     >>> from guards.model_budgets import ModelUsage
@@ -36,11 +38,14 @@ _PERIODS = {"day": "for today", "week": "for this week", "month": "for this mont
 @dataclass(frozen=True, slots=True)
 class Block:
     """What keeps a model out: ``long`` for the model routing wanted (with what to do),
-    ``short`` for a candidate it passed over; ``budget``: its budget, not its breaker."""
+    ``short`` for a candidate it passed over; ``budget``: its budget, not its breaker;
+    ``soft``: only a preference (it has money left, under the share its tier wants), so
+    it still serves when no model can otherwise."""
 
     long: str
     short: str
     budget: bool
+    soft: bool = False
 
 
 def percent(fraction: float) -> str:
@@ -82,4 +87,4 @@ def budget_block(usage: ModelUsage | None, *, tier: TierName, cap: BudgetCap) ->
         f"{left}, under routing.degrade.{tier_cap} ({percent(threshold)}): too low for a"
         f" {tier} model; {raise_it}"
     )
-    return Block(long, f"{left}, too low for a {tier} model", budget=True)
+    return Block(long, f"{left}, too low for a {tier} model", budget=True, soft=True)

@@ -15,9 +15,12 @@ In order:
    namespace's budget for it (``budgets.models``) cannot take the call
    (:mod:`.budget_room`), the ``fallbacks`` chain is tried, then the next tier up
    (within the budget cap), then the tiers below (down to the floor). When none of them
-   can serve, the tier's own model is returned, ``degraded``, and the reason says what
-   kept the others out. A model passed over for its budget makes the decision
-   ``degraded`` whatever model serves.
+   can serve, a model kept out only by a preference is taken (``degraded``): the tier's
+   own model when it has money left but too little for its tier, else the first such
+   candidate, else a model over the levels' budget cap. Only when every model above the
+   floor is spent or broken is the tier's own model returned, ``degraded``, and the
+   reason says what kept the others out. A model passed over for its budget makes the
+   decision ``degraded`` whatever model serves.
 
 Every step that changed something adds a clause to ``reason``.
 
@@ -150,15 +153,15 @@ class Router:
         wanted = tier
         tier = self._cap(tier, hard_floor, remaining, reasons)
         blocked = self._blocked(model_open, model_budget)
-        model, tier, stuck, budgeted = self._fallback(tier, remaining, hard_floor, blocked, reasons)
+        model, tier, fell = self._fallback(tier, remaining, hard_floor, blocked, reasons)
         return Decision(
             model=model,
             tier=tier,
             intent=chosen,
             wanted_tier=wanted,
-            # a lower tier than wanted, a model that cannot serve, or one passed over for its
-            # budget: degraded service
-            degraded=stuck or budgeted or rank(tier) < rank(wanted),
+            # a lower tier than wanted, a model that cannot serve, one passed over for its
+            # budget, or a preference given up: degraded service
+            degraded=fell or rank(tier) < rank(wanted),
             source=source,
             reason="; ".join(reasons),
         )
@@ -241,16 +244,17 @@ class Router:
         hard: TierName,
         blocked: _Blocked | None,
         reasons: list[str],
-    ) -> tuple[str, TierName, bool, bool]:
-        """The tier's model, or the first candidate that can serve.
+    ) -> tuple[str, TierName, bool]:
+        """The tier's model, or the first candidate that can serve; failing those, a model
+        kept out only by a preference (too little budget left for its tier, or over the
+        levels' budget cap), before a model that cannot serve at all.
 
-        Returns (model, tier, whether the returned model cannot serve, whether a model
-        was passed over for its budget).
+        Returns (model, tier, whether the fallback degraded the decision).
         """
         model = self.model_of(tier)
         why = blocked(model, tier) if blocked is not None else None
         if blocked is None or why is None:
-            return model, tier, False, False
+            return model, tier, False
         cap = self._budget_cap(remaining)
         ceiling = rank(TIERS[-1]) if cap is None else max(rank(cap[0]), rank(hard))
         candidates: list[tuple[str, TierName, str]] = [
@@ -262,6 +266,7 @@ class Router:
         candidates += [(self.model_of(t), t, f"next tier {t}") for t in up + down]
         seen = {model}
         passed: list[Block] = []
+        spare: list[tuple[str, TierName, str]] = []  # kept out by a preference only
         for candidate, candidate_tier, how in candidates:
             if candidate in seen:
                 continue
@@ -269,43 +274,61 @@ class Router:
             other = blocked(candidate, candidate_tier)
             if other is None:
                 reasons.append(f"{why.long} → {candidate} ({how})")
-                return candidate, candidate_tier, False, why.budget or _any_budget(passed)
+                return candidate, candidate_tier, why.budget or _any_budget(passed)
             passed.append(other)
+            if other.soft:
+                spare.append((candidate, candidate_tier, f"{how}, though {other.short}"))
+        if why.soft:  # the tier's own model has money left: before any other preference
+            reasons.append(why.long + self._kept(hard, blocked, passed))
+            return model, tier, True
+        # the levels' budget cap is a preference too: a model over it beats a certain refusal
+        for over in (t for t in TIERS if rank(t) > ceiling):
+            candidate = self.model_of(over)
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            other = blocked(candidate, over)
+            if other is not None:
+                passed.append(other)
+            if other is None or other.soft:
+                how = f"next tier {over}, over the budget cap at {TIERS[ceiling]}"
+                spare.append((candidate, over, how + (f", though {other.short}" if other else "")))
+        if spare:
+            candidate, candidate_tier, how = spare[0]
+            reasons.append(f"{why.long} → {candidate} ({how}: taken, as no other model can serve)")
+            return candidate, candidate_tier, True
         budgeted = why.budget or _any_budget(passed)
-        kept_out = self._kept_out(tier, hard, ceiling, blocked, passed, budgeted=budgeted)
-        reasons.append(why.long + kept_out)
-        return model, tier, True, budgeted
+        reasons.append(why.long + self._kept_out(hard, blocked, passed, budgeted=budgeted))
+        return model, tier, True
+
+    def _kept(self, hard: TierName, blocked: _Blocked, passed: list[Block]) -> str:
+        """Why the tier's own model, short of budget for its tier, serves all the same."""
+        if passed:
+            return "; kept, as no other model fits better: " + ", ".join(b.short for b in passed)
+        if self._below(hard, blocked):
+            return f"; kept: min_tier {hard} allows no other model"
+        return "; kept, as no other model fits better"
+
+    def _below(self, hard: TierName, blocked: _Blocked) -> bool:
+        """Whether a tier under the floor has a model that could take the call."""
+        return any(_can_serve(blocked(self.model_of(t), t)) for t in TIERS if rank(t) < rank(hard))
 
     def _kept_out(
-        self,
-        tier: TierName,
-        hard: TierName,
-        ceiling: int,
-        blocked: _Blocked,
-        passed: list[Block],
-        *,
-        budgeted: bool,
+        self, hard: TierName, blocked: _Blocked, passed: list[Block], *, budgeted: bool
     ) -> str:
-        """Why no model that can serve was taken: the floor, the budget cap, or none can
-        (every fallback's breaker open, or the models passed over, each with why)."""
-        below = [t for t in TIERS if rank(t) < rank(hard) and not blocked(self.model_of(t), t)]
-        above = [
-            t
-            for t in TIERS
-            if ceiling < rank(t) and rank(t) > rank(tier) and not blocked(self.model_of(t), t)
-        ]
-        limits = []
-        if below:
-            limits.append(f"min_tier {hard}")
-        if above:
-            limits.append(f"the budget cap at {TIERS[ceiling]}")
-        if not limits:
-            if not budgeted:
-                return " and no fallback is closed"
-            listed = ", ".join(b.short for b in passed)
-            return "; no other model can serve" + (f": {listed}" if listed else "")
-        allow = "allows" if len(limits) == 1 else "allow"
-        return f"; {' and '.join(limits)} {allow} no other model"
+        """Why no model that can serve was taken: the floor, or none can (every fallback's
+        breaker open, or the models passed over, each with why)."""
+        if self._below(hard, blocked):
+            return f"; min_tier {hard} allows no other model"
+        if not budgeted:
+            return " and no fallback is closed"
+        listed = ", ".join(b.short for b in passed)
+        return "; no other model can serve" + (f": {listed}" if listed else "")
+
+
+def _can_serve(block: Block | None) -> bool:
+    """Whether a model kept out by ``block`` could still take the call (a preference)."""
+    return block is None or block.soft
 
 
 def _any_budget(blocks: list[Block]) -> bool:

@@ -82,6 +82,29 @@ async def test_every_candidate_over_budget_is_the_tier_s_model_degraded_with_a_2
     assert [tuple(d) for d in decisions] == [(HAIKU, 1)]
 
 
+async def test_a_model_with_money_but_too_little_for_its_tier_beats_a_spent_one(
+    app_factory: Any,
+) -> None:
+    """review24 M1: opus and haiku spent, sonnet at 3% left: the route is sonnet, which
+    takes the call, not a spent model whose reservation is a certain 402."""
+    dime = {"day": "0.10"}  # small sums: the spend-rate breaker stays closed
+    policy = {"budgets": {"models": {OPUS: dime, SONNET: dime, HAIKU: dime}}}
+    app = await app_factory(policy)
+    token = await app.token(AGENT)
+    await spend(app, token, "o", 100_000, OPUS)
+    await spend(app, token, "s", 97_000, SONNET)
+    await spend(app, token, "h", 100_000, HAIKU)
+    for task in (LARGE, SMALL):
+        body = (await route(app, token, task)).json()
+        assert (body["model"], body["tier"], body["degraded"]) == (SONNET, "medium", True)
+        assert body["reason"].endswith(
+            f"(next tier medium, though acme's budget for {SONNET} has 3% left for today, too"
+            " low for a medium model: taken, as no other model can serve)"
+        )
+    assert (await reserve(app, token, AGENT, "k", 1_000, model=SONNET)).status_code == 201
+    assert (await reserve(app, token, AGENT, "k2", 1_000, model=OPUS)).status_code == 402
+
+
 async def test_a_dated_tier_and_an_unpriced_budgeted_model(app_factory: Any) -> None:
     """A tier naming a snapshot counts under the undated name of its budget; a budget of a
     model Nightshift has no price for (routing never hands it out) changes no route."""

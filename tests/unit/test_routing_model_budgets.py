@@ -138,7 +138,7 @@ def test_a_broken_model_and_a_spent_one_together():
     )
 
 
-def test_the_floor_and_the_level_budget_cap_bound_the_way_round_as_for_breakers():
+def test_the_floor_bounds_the_way_round_and_the_level_budget_cap_gives_way_to_a_spent_model():
     d = router().decide(
         task=LARGE_TASK, scope=AGENT, min_tier="large", model_budget=left(claude_opus_4_5=SPENT)
     )
@@ -149,14 +149,71 @@ def test_the_floor_and_the_level_budget_cap_bound_the_way_round_as_for_breakers(
         task=LARGE_TASK, scope=AGENT, remaining=0.1, model_budget=left(claude_sonnet_4_5=SPENT)
     )
     assert (d.model, d.tier, d.degraded) == (HAIKU, "small", True)
+    # with haiku spent too, opus (over the cap, but with money) beats a certain 402
     d = router().decide(
         task=LARGE_TASK,
         scope=AGENT,
         remaining=0.1,
         model_budget=left(claude_sonnet_4_5=SPENT, claude_haiku_4_5=SPENT),
     )
-    assert (d.model, d.degraded) == (SONNET, True)
-    assert d.reason.endswith("; the budget cap at medium allows no other model")
+    assert (d.model, d.tier, d.degraded) == (OPUS, "large", True)
+    assert d.reason.endswith(
+        f"is spent for today ($1.00 of $1.00): raise budgets.models.{SONNET}.day in the policy"
+        f" and reload it (SIGHUP) → {OPUS} (next tier large, over the budget cap at medium:"
+        " taken, as no other model can serve)"
+    )
+
+
+THIN = (100, 97, 0)  # 3% left: money, but too little for a medium or a large model
+
+
+def test_a_model_too_low_for_its_tier_serves_before_a_spent_one():
+    """review24 M1: with opus and haiku spent, sonnet (3% left) is answered, not a 402."""
+    budget = left(claude_opus_4_5=SPENT, claude_sonnet_4_5=THIN, claude_haiku_4_5=SPENT)
+    d = router().decide(task=LARGE_TASK, scope=AGENT, model_budget=budget)
+    assert (d.model, d.tier, d.degraded) == (SONNET, "medium", True)
+    assert d.reason.endswith(
+        f"{RAISE_OPUS} → {SONNET} (next tier medium, though acme's budget for {SONNET} has 3%"
+        " left for today, too low for a medium model: taken, as no other model can serve)"
+    )
+    d = router().decide(task=SMALL_TASK, scope=AGENT, model_budget=budget)
+    assert (d.model, d.tier, d.degraded) == (SONNET, "medium", True)
+    # one over the levels' budget cap and too low for its tier serves too
+    budget = left(claude_opus_4_5=THIN, claude_sonnet_4_5=SPENT, claude_haiku_4_5=SPENT)
+    d = router().decide(task=SMALL_TASK, scope=AGENT, remaining=0.01, model_budget=budget)
+    assert (d.model, d.tier, d.degraded) == (OPUS, "large", True)
+    assert d.reason.endswith(
+        f"→ {OPUS} (next tier large, over the budget cap at small, though acme's budget for"
+        f" {OPUS} has 3% left for today, too low for a large model: taken, as no other model"
+        " can serve)"
+    )
+
+
+def test_the_tier_s_own_model_too_low_for_its_tier_is_kept_before_another_one():
+    budget = left(claude_opus_4_5=THIN, claude_sonnet_4_5=THIN, claude_haiku_4_5=SPENT)
+    d = router().decide(task=LARGE_TASK, scope=AGENT, model_budget=budget)
+    assert (d.model, d.tier, d.degraded) == (OPUS, "large", True)
+    assert d.reason.endswith(
+        f"too low for a large model; {RAISE_OPUS}; kept, as no other model fits better:"
+        f" acme's budget for {SONNET} has 3% left for today, too low for a medium model,"
+        f" acme's budget for {HAIKU} is spent"
+    )
+    d = router().decide(
+        task=LARGE_TASK, scope=AGENT, min_tier="large", model_budget=left(claude_opus_4_5=THIN)
+    )
+    assert (d.model, d.degraded) == (OPUS, True)
+    assert d.reason.endswith(f"{RAISE_OPUS}; kept: min_tier large allows no other model")
+
+
+def test_a_broken_model_is_never_taken_for_a_preference():
+    budget = left(claude_opus_4_5=SPENT, claude_haiku_4_5=SPENT)
+    d = router().decide(
+        task=LARGE_TASK, scope=AGENT, model_open=lambda m: m == SONNET, model_budget=budget
+    )
+    assert (d.model, d.degraded) == (OPUS, True)
+    assert d.reason.endswith(
+        f"; no other model can serve: {SONNET} breaker open, acme's budget for {HAIKU} is spent"
+    )
 
 
 def test_a_model_with_room_is_untouched():
@@ -166,24 +223,50 @@ def test_a_model_with_room_is_untouched():
     assert "budget" not in d.reason
 
 
+STATES = {
+    "spent": (100, 100, 0),
+    "thin": THIN,  # too low for a medium or a large model, enough for a small one
+    "tenth": (100, 90, 0),  # too low for a large model only
+}
+
+
 @given(
     task=st.sampled_from([SMALL_TASK, LARGE_TASK, MEDIUM_TASK]),
-    spent=st.sets(st.sampled_from([HAIKU, SONNET, OPUS])),
+    states=st.fixed_dictionaries(
+        {m: st.sampled_from([None, *STATES]) for m in (HAIKU, SONNET, OPUS)}
+    ),
+    broken=st.sets(st.sampled_from([HAIKU, SONNET, OPUS])),
     min_tier=st.one_of(st.none(), st.sampled_from(TIERS)),
+    remaining=st.one_of(st.none(), st.sampled_from([0.01, 0.1, 0.5])),
 )
-def test_a_spent_model_is_answered_only_when_nothing_else_may_serve(task, spent, min_tier):
+def test_a_model_that_cannot_serve_is_answered_only_when_no_model_above_the_floor_can(
+    task, states, broken, min_tier, remaining
+):
     r = router()
+
+    def budget(model: str) -> ModelUsage | None:
+        state = states[model]
+        return None if state is None else ModelUsage("acme", model, "day", "d", *STATES[state])
+
     d = r.decide(
         task=task,
         scope=AGENT,
         min_tier=min_tier,
-        model_budget=lambda m: ModelUsage("acme", m, "day", "d", 1, 1, 0) if m in spent else None,
+        remaining=remaining,
+        model_open=lambda m: m in broken,
+        model_budget=budget,
     )
-    if min_tier is not None:
-        assert rank(d.tier) >= rank(min_tier)
-    if d.model in spent:
-        assert d.degraded and d.model == r.model_of(d.wanted_tier)
-        floor = rank(min_tier) if min_tier is not None else 0
-        assert all(r.model_of(t) in spent for t in TIERS if rank(t) >= floor)
-    if spent & {r.model_of(d.wanted_tier)}:
+    floor = rank(min_tier) if min_tier is not None else 0
+    assert rank(d.tier) >= floor
+
+    def can_serve(model: str) -> bool:
+        usage = budget(model)
+        return model not in broken and (usage is None or usage.remaining_micros > 0)
+
+    if not can_serve(d.model):
+        # neither the budget cap nor a share too low for a tier keeps out a model with money
         assert d.degraded
+        assert not any(can_serve(r.model_of(t)) for t in TIERS if rank(t) >= floor)
+    wanted = budget(r.model_of(d.wanted_tier))
+    if wanted is not None and wanted.remaining_micros == 0 and wanted.model not in broken:
+        assert d.degraded  # passed over for its budget (its breaker, when open, is said first)

@@ -224,13 +224,15 @@ def test_fallback_does_not_climb_over_the_budget_cap_or_fall_under_min_tier():
     assert d.reason.endswith(f"{OPUS} breaker open; min_tier large allows no other model")
 
 
-def test_an_open_model_kept_by_the_budget_cap_says_so_and_is_degraded():
+def test_an_open_model_goes_over_the_budget_cap_before_it_is_answered_broken():
+    # review24 M1: the levels' budget cap is a preference; a broken model a certain refusal
     d = router().decide(
         task=LARGE_TASK, scope=AGENT, remaining=0.1, model_open=opened(SONNET, HAIKU)
     )
-    assert (d.model, d.tier, d.degraded) == (SONNET, "medium", True)
+    assert (d.model, d.tier, d.degraded) == (OPUS, "large", True)
     assert d.reason.endswith(
-        f"{SONNET} breaker open; the budget cap at medium allows no other model"
+        f"{SONNET} breaker open → {OPUS} (next tier large, over the budget cap at medium:"
+        " taken, as no other model can serve)"
     )
     d = router().decide(
         task=LARGE_TASK,
@@ -239,10 +241,17 @@ def test_an_open_model_kept_by_the_budget_cap_says_so_and_is_degraded():
         min_tier="medium",
         model_open=opened(SONNET),
     )
-    assert (d.model, d.degraded) == (SONNET, True)
-    assert d.reason.endswith(
-        f"{SONNET} breaker open; min_tier medium and the budget cap at medium allow no other model"
+    assert (d.model, d.degraded) == (OPUS, True)
+    # the floor is not a preference: nothing under it, even with the cap
+    d = router().decide(
+        task=LARGE_TASK,
+        scope=AGENT,
+        remaining=0.1,
+        min_tier="medium",
+        model_open=opened(SONNET, OPUS),
     )
+    assert (d.model, d.degraded) == (SONNET, True)
+    assert d.reason.endswith(f"{SONNET} breaker open; min_tier medium allows no other model")
 
 
 def test_every_model_open_keeps_the_choice_says_so_and_is_degraded():
@@ -308,17 +317,22 @@ def test_the_tier_respects_the_floor_and_the_cap(task, remaining, min_tier, open
     )
     if min_tier is not None:
         assert rank(d.tier) >= rank(min_tier)
-    if remaining is not None and remaining < 0.05 and min_tier in (None, "small"):
+    floor = rank(min_tier) if min_tier is not None else 0
+    cap = 0 if remaining is not None and remaining < 0.05 else 2
+    cap = 1 if cap == 2 and remaining is not None and remaining < 0.2 else cap
+    ceiling = max(cap, floor)
+    if ceiling == 0 and HAIKU not in open_models:
         assert d.tier == "small"
-    assert d.degraded == (rank(d.tier) < rank(d.wanted_tier) or d.model in open_models)
+    over_cap = rank(d.tier) > ceiling  # only when every model within the cap is open
+    if over_cap:
+        assert all(r.model_of(t) in open_models for t in TIERS if floor <= rank(t) <= ceiling)
+    assert d.degraded == (rank(d.tier) < rank(d.wanted_tier) or d.model in open_models or over_cap)
     assert d.model == r.model_of(d.tier)
     if d.model in open_models:
-        # either nothing is closed, or what is closed lies outside the floor or the cap
+        # either nothing is closed, or what is closed lies under the floor
         closed = {t for t in TIERS if r.model_of(t) not in open_models}
+        assert all(rank(t) < floor for t in closed)
         if not closed:
             assert d.reason.endswith("breaker open and no fallback is closed")
         else:
-            assert d.reason.endswith("allows no other model") or d.reason.endswith(
-                "allow no other model"
-            )
-            assert min_tier is not None or remaining is not None
+            assert d.reason.endswith(f"min_tier {min_tier} allows no other model")
