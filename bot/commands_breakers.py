@@ -32,6 +32,7 @@ from bot.commands_core import by_whom, is_known_scope, local_time, unseen
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, meant
 from bot.slack.limits import LIST_TEXT, text_chars
+from bot.trial_size import TrialSize, parse_trial_size
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
@@ -164,12 +165,14 @@ def _more_breakers(hidden: int) -> str:
 
 
 @subcommand(
-    "breaker", usage="breaker <scope> open [reason] | approve | close · breaker <prefix>/* approve"
+    "breaker",
+    usage="breaker <scope> open [reason] | approve [calls] [$budget] | close"
+    " · breaker <prefix>/* approve",
 )
 async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     """Force a breaker open (the kill switch, with a reason for the record), approve a
-    half-open trial, or force it closed; `<prefix>/* approve` approves every trial waiting
-    under the prefix."""
+    trial (of the policy's size, or `approve 1 $0.10`: 1 call within $0.10), or force it
+    closed; `<prefix>/* approve` approves every trial waiting under the prefix."""
     await ctx.require_admin("operate breakers")  # first: a refusal is audited, typo or not
     if len(args) < 2:
         raise UsageError()
@@ -178,14 +181,16 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     if "*" in as_typed:
         if verb != "approve" or len(args) > 2:
             raise UsageError(
-                f"`{echo(as_typed, 60)}`: a prefix (`<prefix>/*`) takes only approve, as"
-                " `/agent breaker acme/bob/* approve`. Nothing changed."
+                f"`{echo(as_typed, 60)}`: a prefix (`<prefix>/*`) takes only approve, each"
+                " trial of its policy's size, as `/agent breaker acme/bob/* approve`."
+                " Nothing changed."
             )
         return await approve_under(ctx, as_typed)
     if verb not in OPERATIONS:
         raise UsageError(f"`{echo(verb, 20)}` is not one of approve, open, close")
-    if verb != "open" and len(args) > 2:
-        raise UsageError(f"`breaker {verb}` takes no reason")
+    size = parse_trial_size(args[2:]) if verb == "approve" else TrialSize()
+    if verb == "close" and len(args) > 2:
+        raise UsageError("`breaker close` takes no reason")
     try:
         key, kind = parse_key(scope)
     except InvalidInput as exc:
@@ -196,7 +201,13 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     def operate(tx: Tx) -> tuple[BreakerRow, str | None]:
         if verb == "approve":
             try:
-                return breakers.approve(tx, key, ctx.actor), None
+                return breakers.approve(
+                    tx,
+                    key,
+                    ctx.actor,
+                    trial_calls=size.calls,
+                    trial_budget_micros=size.budget_micros,
+                ), None
             except Conflict as exc:  # nothing here: say what waits below (recheck30 L4)
                 below = waiting_under(ctx, tx, key) if kind != "model" else []
                 if not below:

@@ -150,7 +150,8 @@ class Breakers(BreakerGate):
             detail=t.reason,
         )
         if decision is not None:
-            tx.emit(TrialAnswered(at=now, scope=b.key, decision=decision, actor=actor))
+            size = _own_size(b) if decision == "approved" else {}
+            tx.emit(TrialAnswered(at=now, scope=b.key, decision=decision, actor=actor, **size))
         return row_of(b, kind, now)
 
     def approve(
@@ -235,3 +236,14 @@ class Breakers(BreakerGate):
             row_of(entries.get(key) or entry(tx, key, kind), kind, now)
             for key, kind in listed(tx, include_closed=include_closed, within=within)
         ]
+
+
+def _own_size(b: Breaker) -> dict[str, int]:
+    """The size of the trial ``b`` runs when the approver gave it one other than its
+    policy's (``half_open.trial_calls`` / ``trial_budget``, or its prefix's): its alert
+    says it ("trial of 1 call within $0.10 approved by …"); nothing for the policy's."""
+    size = {"trial_calls": b.trial_calls, "trial_budget_micros": b.trial_budget_micros}
+    cfg = b.config
+    if (b.trial_calls, b.trial_budget_micros) == (cfg.trial_calls, cfg.trial_budget_micros):
+        return {}
+    return size

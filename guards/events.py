@@ -312,8 +312,13 @@ def _log_failure(task: asyncio.Future[None]) -> None:
 class TrialAnswered(Event):
     """A half-open request was answered. ``decision`` is ``approved`` (a trial), ``kept open``,
     or :data:`~guards.breaker_records.AUTO_STARTED` (a reload that turned on automatic
-    trials started it)."""
+    trials started it). ``trial_calls`` / ``trial_budget_micros``: the size of a trial the
+    approver gave a size other than the policy's (``/agent breaker <scope> approve 1
+    $0.10``), both set; None for the policy's."""
 
     kind: ClassVar[str] = "trial_answered"
     decision: str
     actor: str
+    # a trial approved with a size of its own (not the policy's): its calls and budget
+    trial_calls: int | None = None
+    trial_budget_micros: int | None = None

@@ -71,7 +71,9 @@ from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT
 from bot.alerts.starts import AlertStarts
 from bot.escape import operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
+from guards.money import format_usd
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
@@ -319,9 +321,15 @@ class AlertEngine(AlertStarts):
 
 def _trial_answered(payload: dict[str, Any]) -> str:
     """Why a trial request resolved: answered by a person, by the policy, or by the
-    model whose breaker the agent's follows (``breakers.follow_model``)."""
+    model whose breaker the agent's follows (``breakers.follow_model``). A trial approved
+    with a size other than the policy's says it: ``trial of 1 call within $0.10 approved
+    by <@U1>``."""
     actor = str(payload.get("actor"))
     if actor.startswith("model:"):
         return f"trial started by {actor}'s breaker"
     by = "" if actor == NIGHTSHIFT else f" by <@{actor}>"
+    calls, budget = payload.get("trial_calls"), payload.get("trial_budget_micros")
+    if isinstance(calls, int) and isinstance(budget, int):
+        size = f" of {plural(calls, 'call')} within {format_usd(budget, exact=True)}"
+        return f"trial{size} {payload.get('decision')}{by}"
     return f"trial {payload.get('decision')}{by}"

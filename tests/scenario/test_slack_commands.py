@@ -595,7 +595,7 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
     ):
         reply = await slack.command(text)
         usage = (
-            "usage: `/agent breaker <scope> open [reason] | approve | close"
+            "usage: `/agent breaker <scope> open [reason] | approve [calls] [$budget] | close"
             " · breaker <prefix>/* approve`"
         )
         assert reply["text"].endswith(usage), (text, reply["text"])
@@ -603,8 +603,8 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
     assert close_why["text"] == f"`breaker close` takes no reason\n{usage}"
     help_text = (await slack.command("help"))["text"]
     assert (
-        "`/agent breaker <scope> open [reason] | approve | close · breaker <prefix>/* approve`"
-        " — Force a breaker open" in help_text
+        "`/agent breaker <scope> open [reason] | approve [calls] [$budget] | close"
+        " · breaker <prefix>/* approve` — Force a breaker open" in help_text
     )
     for text in ("breakers some", "breakers all more"):
         assert "usage: `/agent breakers [all]`" in (await slack.command(text))["text"]

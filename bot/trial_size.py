@@ -1,0 +1,116 @@
+"""The size an approver gives a trial: ``/agent breaker <scope> approve [calls] [$budget]``.
+
+The two words are optional and come in any order: a whole number is the number of trial
+calls, a dollar amount (``$0.10``, ``0.10``: a ``$`` or a decimal point says it is money)
+the trial's budget, parsed exactly as every amount the bot takes. What is not given is
+the policy's (``breakers.half_open.trial_calls`` / ``trial_budget``, or its
+``breakers.scopes`` prefix's): the engine fills it in. Anything else is refused before
+anything changes, with what to write instead.
+
+Example:
+    >>> parse_trial_size(["$0.10", "1"])
+    TrialSize(calls=1, budget_micros=100000)
+    >>> parse_trial_size([])
+    TrialSize(calls=None, budget_micros=None)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.blocks import echo
+from bot.commands import UsageError
+from guards.money import MICROS_PER_USD, format_usd, parse_usd
+
+__all__ = ["MAX_TRIAL_BUDGET_MICROS", "MAX_TRIAL_CALLS", "TrialSize", "parse_trial_size"]
+
+MAX_TRIAL_CALLS = 1000  # as many as the policy's half_open.trial_calls may say
+MAX_TRIAL_BUDGET_MICROS = 1_000 * MICROS_PER_USD  # a trial is a careful try, not a budget
+_CALLS = re.compile(r"[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+", re.ASCII)  # 3, 1,000
+_MONEY = re.compile(r"\$.*|[0-9,]*\.[0-9]*", re.ASCII)  # $0.10, $5, 0.10, .5
+EXAMPLE = "`/agent breaker <scope> approve 1 $0.10` (a trial of 1 call within $0.10)"
+
+
+@dataclass(frozen=True, slots=True)
+class TrialSize:
+    """A trial's size as the approver gave it; None: the policy's."""
+
+    calls: int | None = None
+    budget_micros: int | None = None
+
+    def given(self) -> bool:
+        return self.calls is not None or self.budget_micros is not None
+
+
+def parse_trial_size(words: list[str]) -> TrialSize:
+    """The words after ``approve``: at most one number of calls and one budget.
+
+    Raises:
+        UsageError: a word that is neither, or one out of range, or two of a kind.
+    """
+    calls: int | None = None
+    budget: int | None = None
+    for word in words:
+        if word.startswith(("-", "−")) and len(word) > 1:
+            raise UsageError(
+                f"`{echo(word, 20)}`: a trial's calls and budget are more than 0, as {EXAMPLE}."
+                " Nothing changed."
+            )
+        if _CALLS.fullmatch(word):
+            if calls is not None:
+                raise _twice("numbers of calls", calls, word)
+            calls = _calls(word)
+        elif _MONEY.fullmatch(word):
+            if budget is not None:
+                raise _twice("budgets", format_usd(budget, exact=True), word)
+            budget = _budget(word)
+        else:
+            raise UsageError(
+                f"`breaker approve` takes no reason: `{echo(word, 20)}` is neither a number of"
+                f" calls nor a budget, as {EXAMPLE}. Nothing changed."
+            )
+    return TrialSize(calls, budget)
+
+
+def _calls(word: str) -> int:
+    calls = int(word.replace(",", ""))
+    if calls < 1:
+        raise UsageError(
+            f"A trial of {word} calls lets nothing through: give 1 to {MAX_TRIAL_CALLS:,}"
+            " calls (or none: the policy's `half_open.trial_calls`). Nothing changed."
+        )
+    if calls > MAX_TRIAL_CALLS:
+        raise UsageError(
+            f"`{echo(word, 20)}` calls is more than a trial takes: at most"
+            f" {MAX_TRIAL_CALLS:,} (as `half_open.trial_calls`). Nothing changed."
+        )
+    return calls
+
+
+def _budget(word: str) -> int:
+    try:
+        micros = parse_usd(word)
+    except ValueError as exc:
+        said = str(exc) if len(word) <= 40 else f"{word[:40]!r}… is not an amount in USD"
+        raise UsageError(f"The trial's budget: {echo(said, 120)}. Nothing changed.") from None
+    if micros == 0:
+        raise UsageError(
+            "A trial's budget of $0 lets nothing through: give more than $0 (or none: the"
+            " policy's `half_open.trial_budget`). Nothing changed."
+        )
+    if micros > MAX_TRIAL_BUDGET_MICROS:
+        cap = format_usd(MAX_TRIAL_BUDGET_MICROS)
+        raise UsageError(
+            f"{format_usd(micros, exact=True)} is more than a trial's budget may be from chat"
+            f" (at most {cap}): for a larger one set `breakers.half_open.trial_budget` in the"
+            " policy file. Nothing changed."
+        )
+    return micros
+
+
+def _twice(kinds: str, first: object, word: str) -> UsageError:
+    return UsageError(
+        f"Two {kinds} (`{first}` and `{echo(word, 20)}`): give at most one number of calls"
+        f" and one budget, as {EXAMPLE}. Nothing changed."
+    )
