@@ -4,10 +4,10 @@
 budget alert when its limit is raised above the one that was hit or its window turns
 (a new day, week or month), a model's budget alert (``budgets.models``) likewise when its
 window turns, the policy file raises or drops that model's limit (a reload) or a credit
-frees room in it, the kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and
-kinds with no clearing condition after ``auto_resolve_after`` without a firing (an
-unacknowledged P0 stays until a human acts). :class:`~bot.alerts.starts.AlertStarts`
-builds on it.
+frees room in it (its warning: once the spend is back under the warning's mark), the
+kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and kinds with no clearing
+condition after ``auto_resolve_after`` without a firing (an unacknowledged P0 stays until
+a human acts). :class:`~bot.alerts.starts.AlertStarts` builds on it.
 
 Example:
     >>> # engine.clear(tx, kinds=("heartbeat_missed",), scope=s, reason="heartbeat is back")
@@ -84,9 +84,10 @@ class AlertResolution(AlertPaging):
             (*paths, *BUDGET_KINDS),
         )
         alerts = [Alert.from_row(row) for row in rows]
-        if model is not None:  # one per namespace: the model of its latest refusal
+        if model is not None:  # one per namespace: the model of its latest refusal or warning
             rows = tx.all(
-                f"{OPEN_ALERTS} AND scope = ? AND kind = ?", (paths[0], MODEL_BUDGET_KIND)
+                f"{OPEN_ALERTS} AND scope = ? AND kind IN (?, ?)",
+                (paths[0], MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND),
             )
             alerts += [a for a in map(Alert.from_row, rows) if a.facts.get("model") == model]
         if not alerts or self.ledger is None:
@@ -103,6 +104,10 @@ class AlertResolution(AlertPaging):
                 # h1: a credit freeing the month left the day spent, and resolved it)
                 freed = self._model_has_room(tx, alert.scope, str(model))
                 reason = f"{what}: the budget for {model} has room"
+            elif alert.kind == MODEL_THRESHOLD_KIND:
+                # as a raised limit: only once the spend is back under the mark (review24 L3)
+                freed = self._under_mark(tx, alert, str(model), window, limit=None)
+                reason = f"{what}: the {window} budget for {model} is back under the mark"
             else:
                 freed = room.get((alert.scope, window), False)
                 reason = f"{what}: the budget has room"
@@ -119,6 +124,21 @@ class AlertResolution(AlertPaging):
         if self.ledger is None:
             return False
         return has_room(model_standing(tx, self.ledger, namespace=namespace, model=model))
+
+    def _under_mark(
+        self, tx: Tx, alert: Alert, model: str, window: str, *, limit: int | None
+    ) -> bool:
+        """Whether what the namespace spent on ``model`` in ``window`` this period is under
+        the warning's mark (its ``fraction``) of ``limit`` (None: the policy's limit now).
+        A window no longer limited, or no ledger to ask, is under it."""
+        fraction = alert.facts.get("fraction")
+        if self.ledger is None or not isinstance(fraction, int | float):
+            return True
+        for usage in model_standing(tx, self.ledger, namespace=alert.scope, model=model):
+            if usage.window == window:
+                mark = (usage.limit_micros if limit is None else limit) * fraction
+                return usage.spent_micros < mark
+        return True
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
@@ -167,11 +187,14 @@ class AlertResolution(AlertPaging):
     ) -> tuple[str, str | None] | None:
         """Why a model's budget alert no longer holds (None: it still holds). A refusal's
         (``model_budget_exhausted``) needs room in every window the model's budget
-        limits. Then: its window turned, or the policy (reloaded) raised the limit of a
-        window that refused the call (the one named, or another of the model's in
-        ``also``), or of the window a warning (``model_budget_threshold``) is about, or
-        dropped it. Money freed by releases does not clear it, as for a level. Nobody sets
-        a model's limit in Slack: the file is who cleared it."""
+        limits. Then: a window turned (the longest one that did is named: a refusal
+        named ``day`` that the month kept open clears when the month turns), or the
+        policy (reloaded) raised the limit of a window that refused the call (the one
+        named, or another of the model's in ``also``), or of the window a warning
+        (``model_budget_threshold``) is about, when the spend is under the warning's mark
+        of the new limit (review24 L2: at $9 of $10.50 the 80% warning still holds), or
+        dropped it. Money freed by releases does not clear it, as for a level. Nobody
+        sets a model's limit in Slack: the file is who cleared it."""
         window, model = alert.facts.get("window"), str(alert.facts.get("model"))
         hit = _model_limits_hit(alert.facts, model)
         if window not in ("day", "week", "month", "total") or window not in hit:
@@ -179,13 +202,18 @@ class AlertResolution(AlertPaging):
         refused = alert.kind == MODEL_BUDGET_KIND
         if refused and self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
             return None
-        if self._window_turned(alert, alert.scope, str(window), now):
-            return f"a new {window} began", None
         limits_now = self.policy.budgets.models.get(model, {})
+        # a refusal clears with room, whichever window's turn gave it (review24 L4)
+        windows = {*hit, *limits_now} if refused else {window}
+        for turned in ("month", "week", "day"):
+            if turned in windows and self._window_turned(alert, alert.scope, turned, now):
+                return f"a new {turned} began", None
         for hit_window, limit_then in hit.items():
             limit_now = limits_now.get(hit_window)
             if limit_now is None:
                 return f"the policy no longer limits {model} per {hit_window}", None
+            if not refused and not self._under_mark(tx, alert, model, hit_window, limit=limit_now):
+                continue
             if limit_now > limit_then:
                 usd = usd_for(limit_now, limit_then)
                 raised = f"the {hit_window} budget for {model} to {usd(limit_now)}"

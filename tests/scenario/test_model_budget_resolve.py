@@ -115,3 +115,27 @@ async def test_a_zero_dollar_model_budget_alert_stays_open_when_its_day_turns(
     clock.advance(DAY)
     await alerts_of(slack).tick()
     assert len(await open_model_alerts(app)) == 1
+
+
+async def test_a_refusal_kept_open_by_the_month_resolves_naming_the_new_month(
+    slack_http: Any,
+) -> None:
+    """review24 L4: an alert naming the day, with the month in its way too, stays open
+    the next day (the month is still spent) and resolves when the month turns, saying so
+    (it said "a new day began")."""
+    clock = ManualClock(T0)
+    slack = await slack_http(policy(day="1.00", month="1.20"), clock=clock)
+    app = slack.app
+    tok = await app.token("acme")
+    await settled(app, tok, "y", 100_000, 100_000, OPUS)
+    clock.advance(DAY)
+    await settled(app, tok, "t", 1_000_000, 1_100_000, OPUS)  # day $1.10, month $1.20
+    body = (await reserve(app, tok, BOT, "r", 10_000, model=OPUS)).json()
+    assert (body["window"], [o["window"] for o in body["also"]]) == ("day", ["month"])
+    await alerts_of(slack).process()
+    clock.advance(DAY)  # the day has room, the month none
+    await alerts_of(slack).tick()
+    assert len(await open_model_alerts(app)) == 1
+    clock.advance(5 * DAY)  # 2026-12-01
+    await alerts_of(slack).tick()
+    assert [r[5] for r in await model_alerts(app)] == ["a new month began"]

@@ -99,3 +99,42 @@ async def test_the_next_day_the_warning_resolves_and_warns_afresh(slack_http: An
     reply = await slack.command("silence model 1h")
     assert "silenced model_* alerts on every scope for 1h" in reply["text"]
     assert "1 open alert(s) silenced now" in reply["text"]
+
+
+async def test_a_reload_raising_the_limit_resolves_the_warning_only_under_its_mark(
+    slack_http: Any, tmp_path: Path
+) -> None:
+    """review24 L2: $9.00 of $10 warned at 80%; raised to $10.50 it is still 86%, past
+    the mark, so the warning stays (no new one would come this period); at $12 it is 75%."""
+    db = tmp_path / "raise.db"
+    clock = ManualClock(T0)
+    slack = await slack_http(policy(), clock=clock, db=db)
+    tok = await slack.app.token("acme")
+    await settled(slack.app, tok, "a", 9_000_000, 9_000_000, OPUS)
+    await alerts_of(slack).process()
+    for day, resolved in (("10.50", None), ("12.00", "the policy raised the day budget")):
+        await slack.app.ns.stop()
+        slack = await slack_http(policy(day=day), clock=clock, db=db)
+        await alerts_of(slack).tick()
+        (row,) = await warning_alerts(slack.app)
+        assert row[5] == (resolved and f"{resolved} for {OPUS} to ${day}")
+
+
+async def test_a_credit_resolves_the_warning_once_the_spend_is_under_its_mark(
+    slack_http: Any,
+) -> None:
+    """review24 L3: a credit resolved a level's warning, never a model's."""
+    slack = await slack_http(policy(), clock=ManualClock(T0))
+    app = slack.app
+    tok = await app.token("acme")
+    await settled(app, tok, "a", 7_000_000, 7_000_000, OPUS)
+    runaway = await settled(app, tok, "b", 1_500_000, 1_500_000, OPUS)  # $8.50 of $10
+    await alerts_of(slack).process()
+    await slack.command(f"credit {runaway} 0.40 retried call")  # $8.10: past $8.00 still
+    assert [r[4] for r in await warning_alerts(app)] == [None]
+    await slack.command(f"credit {runaway} 0.20 retried call")  # $7.90
+    (row,) = await warning_alerts(app)
+    assert row[5] == (
+        f"$0.20 of the charge of {runaway} taken back: the day budget for {OPUS} is back"
+        " under the mark"
+    )
