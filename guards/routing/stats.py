@@ -103,7 +103,7 @@ class RoutingStats:
             ]
             out.extend(self._call_lines())
             if self.degraded:
-                why = "budget pressure or open breakers"
+                why = "budget pressure, model budgets or open breakers"
                 out.append(f"{plural(self.degraded, 'decision')} degraded ({why})")
         out.extend(self._promotion_lines())
         return out

@@ -236,7 +236,7 @@ async def test_degraded_decisions_and_promotions_are_listed(store):
             )
         )
     lines = (await stats(store, svc)).lines()
-    assert "2 decisions degraded (budget pressure or open breakers)" in lines
+    assert "2 decisions degraded (budget pressure, model budgets or open breakers)" in lines
     assert lines[-1] == (
         "promoted: translation in acme small → medium since 2026-01-01 00:00 UTC,"
         " lapses 2026-01-08 00:00 UTC (2 of 2 calls failed or were rejected by validation);"
