@@ -28,6 +28,7 @@ from bot.slack.limits import LIST_TEXT
 from guards.errors import NotFound
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.digest.poster import DigestPoster
@@ -116,9 +117,8 @@ def _jobs_footer(statuses: list[JobStatus], *, of: int, namespace: str | None) -
     failing = sum(1 for s in statuses if s.failing)
     where = f" in {namespace} (of {of})" if namespace else ""
     also = f", {failing} failing" if failing else ""
-    return (
-        f"{len(statuses)} jobs{where}, {paused} paused{also} · `/agent pause <job|all>` stops runs"
-    )
+    jobs = plural(len(statuses), "job")
+    return f"{jobs}{where}, {paused} paused{also} · `/agent pause <job|all>` stops runs"
 
 
 def _more_jobs(statuses: list[JobStatus], *, narrow: bool) -> Callable[[int], str]:
@@ -132,7 +132,7 @@ def _more_jobs(statuses: list[JobStatus], *, narrow: bool) -> Callable[[int], st
         notes += [f"{failing} failing"] if failing else []
         what = f" ({', '.join(notes)})" if notes else ""
         hint = " · `/agent jobs <namespace>` lists one namespace" if narrow else ""
-        return f"… and {hidden} more job{'s' if hidden != 1 else ''}{what}{hint}"
+        return f"… and {plural(hidden, 'more job')}{what}{hint}"
 
     return more
 

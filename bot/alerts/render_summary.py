@@ -36,7 +36,17 @@ def _usd(value: Any) -> str:
 
 def _calls(value: Any) -> str:
     """``1 call``, ``3 calls``; ``? calls`` when the event did not say."""
-    return plural(value, "call") if isinstance(value, int) else "? calls"
+    return _count(value, "call")
+
+
+def _count(value: Any, word: str) -> str:
+    """``1 time``, ``3 times``; ``? times`` when the event did not say."""
+    return plural(value, word) if isinstance(value, int) else f"? {word}s"
+
+
+def _were(value: Any) -> str:
+    """The verb after a count: ``1 was``, ``3 were``."""
+    return "was" if value == 1 else "were"
 
 
 def _streams(f: dict[str, Any]) -> str:
@@ -204,13 +214,14 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         " the hold was released"
     ),
     "runaway": lambda f: (
-        f"{_streams(f)}: {f.get('count', '?')} items where about"
-        f" {f.get('expected_count', '?')} were expected; the whole batch was rejected"
+        f"{_streams(f)}: {_count(f.get('count'), 'item')} where about"
+        f" {f.get('expected_count', '?')} {_were(f.get('expected_count'))} expected;"
+        " the whole batch was rejected"
         f" (`/agent dedup {f.get('scope', '')}` lists it; `/agent breaker"
         f" {f.get('scope', '<scope>')} open` stops the agent)"
     ),
     "duplicate_burst": lambda f: (
-        f"{_streams(f)}: {f.get('rejected', '?')} duplicates rejected in"
+        f"{_streams(f)}: {_count(f.get('rejected'), 'duplicate')} rejected in"
         f" {duration(f.get('window_seconds', 0))} (`/agent dedup {f.get('scope', '')}` shows"
         " them; the agent was told each time: is it ignoring the verdict?)"
     ),
@@ -227,7 +238,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         )
     ),
     "job_run_cap": lambda f: (
-        f"job {f.get('job', '?')} ran {f.get('runs', '?')} times this hour"
+        f"job {f.get('job', '?')} ran {_count(f.get('runs'), 'time')} this hour"
         f" (cap {f.get('limit', '?')}); further runs are skipped"
     ),
     "routing_promoted": lambda f: (

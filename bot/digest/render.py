@@ -94,7 +94,7 @@ def _spend(d: Digest) -> list[str]:
         scope = slack_text(a.scope)
         lines.append(f"{mark} `{bar(frac)}` `{scope}` {usd(a.spent_micros)}{of}")
     if d.agent_count > len(d.agents):
-        lines.append(f"… and {d.agent_count - len(d.agents)} more agents")
+        lines.append(f"… and {plural(d.agent_count - len(d.agents), 'more agent')}")
     return lines
 
 
@@ -170,9 +170,11 @@ def _refused(d: Digest) -> list[str]:
     most = ", ".join(f"{slack_text(a)} {n}" for a, n in r.top)
     # a call retried with its key is refused, and counted, each time (review23 M1): the
     # ceilings are what the refused asks held, not what a runaway would have spent
+    asked = usd_for(r.asked_micros)(r.asked_micros)
+    ceilings = f"its ceiling {asked}" if r.calls == 1 else f"their ceilings {asked} in all"
     return [
-        f"*Refused* {plural(r.calls, 'time')} before a call started (their ceilings"
-        f" {usd_for(r.asked_micros)(r.asked_micros)} in all): {why}; most: {most}"
+        f"*Refused* {plural(r.calls, 'time')} before a call started ({ceilings}): {why};"
+        f" most: {most}"
     ]
 
 
@@ -261,9 +263,10 @@ def _uptime(d: Digest) -> list[str]:
 def _overruns(d: Digest) -> list[str]:
     if not d.overruns:
         return ["*Overruns* none"]
+    holds = "its hold" if d.overruns == 1 else "their holds"
     return [
         f"*Overruns* {plural(d.overruns, 'settle')} charged "
-        f"{format_usd(d.overrun_micros, exact=True)} beyond their holds"
+        f"{format_usd(d.overrun_micros, exact=True)} beyond {holds}"
     ]
 
 
@@ -275,10 +278,11 @@ def _late(d: Digest) -> list[str]:
     total = sum(m for _, _, m in d.late)
     usd = usd_for(total, *(m for _, _, m in d.late))
     top = ", ".join(f"{agent} {usd(m)}" for agent, _, m in d.late[:3])
-    more = f", {len(d.late) - 3} more agents" if len(d.late) > 3 else ""
+    more = f", {plural(len(d.late) - 3, 'more agent')}" if len(d.late) > 3 else ""
+    their = "its" if settles == 1 else "their"
     return [
         f"*Charged to earlier days* {usd(total)} from {plural(settles, 'settle')} that came after"
-        f" their day's digest ({top}{more})"
+        f" {their} day's digest ({top}{more})"
     ]
 
 
@@ -314,17 +318,22 @@ def _jobs(d: Digest) -> list[str]:
     for j in d.jobs[:MAX_JOBS]:
         runs = sum(j.runs.values())
         ok = j.runs.get("succeeded", 0)
-        bad = runs - ok - j.runs.get("running", 0)
+        # a run a stop or restart cut off is abandoned, not failed: its target may well
+        # have finished (`/agent jobs` shows it so, README "Scheduled jobs")
+        abandoned = j.runs.get("abandoned", 0)
+        bad = runs - ok - j.runs.get("running", 0) - abandoned  # failed or timed out
         text = f"{j.job}: {plural(runs, 'run')}"
-        if bad:
-            text += f" ({bad} failed)"
+        notes = [f"{bad} failed"] if bad else []
+        notes += [f"{abandoned} abandoned"] if abandoned else []
+        if notes:
+            text += f" ({', '.join(notes)})"
         skipped = sum(j.skips.values())
         if skipped:
             why = ", ".join(f"{SKIP_WORDS.get(r, r)} {n}" for r, n in sorted(j.skips.items()))
             text += f", {skipped} skipped ({why})"
         parts.append(text)
     if len(d.jobs) > MAX_JOBS:
-        parts.append(f"{len(d.jobs) - MAX_JOBS} more jobs")
+        parts.append(plural(len(d.jobs) - MAX_JOBS, "more job"))
     return ["*Jobs* " + " · ".join(parts)]
 
 

@@ -107,7 +107,7 @@ async def test_the_digest_shows_the_day_s_figures_and_posts_once(app_factory):
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
     assert "saved $13.00 against always using claude-opus-4-5 (it would have cost $20.00)" in text
-    assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
+    assert "*Overruns* 1 settle charged $0.50 beyond its hold" in text
     assert "*Breakers* 1 trip; longest open: acme/bob/ops-bot 1h 30m" in text
     assert "*Validation* 1 rejection (duplicates 1); 1 item kept out" in text
     assert "top streams: acme/alice/rss-bot `posts` 1" in text
@@ -336,7 +336,7 @@ async def test_a_charge_to_a_day_whose_digest_went_out_is_in_the_next_digest(app
     assert "*Spend* $0.80" in sunday and "earlier days" not in sunday
     so_far = await poster.builder.build("acme", date(2026, 1, 5), partial=True)
     assert (
-        "*Charged to earlier days* $1.50 from 1 settle that came after their day's digest"
+        "*Charged to earlier days* $1.50 from 1 settle that came after its day's digest"
         f" ({RSS} $1.50)" in so_far.text
     )
     app.clock.set(berlin(2026, 1, 6, 9, 0))

@@ -42,3 +42,25 @@ def test_money_after_a_trip_below_a_cent_is_not_shown_as_nothing():
     )
     facts["after_trip_micros"] = 1_234_000
     assert "since then $1.23 more" in summary("breaker_opened_spend", facts, UTC)
+
+
+def test_counts_agree_with_their_nouns():
+    """audit24 C L1: "job j-cap ran 1 times this hour (cap 1)"."""
+    cap = {"job": "j-cap", "runs": 1, "limit": 1}
+    assert summary("job_run_cap", cap, UTC) == (
+        "job j-cap ran 1 time this hour (cap 1); further runs are skipped"
+    )
+    assert "ran 2 times this hour (cap 2)" in summary(
+        "job_run_cap", {**cap, "runs": 2, "limit": 2}, UTC
+    )
+    assert "ran ? times" in summary("job_run_cap", {"job": "j"}, UTC)  # the event did not say
+    runaway = {"stream": "posts", "count": 3, "expected_count": 1, "scope": "a/b/c"}
+    assert summary("runaway", runaway, UTC).startswith(
+        "stream posts: 3 items where about 1 was expected; the whole batch was rejected"
+    )
+    many = summary("runaway", {**runaway, "count": 12, "expected_count": 4}, UTC)
+    assert many.startswith("stream posts: 12 items where about 4 were expected;")
+    burst = {"stream": "posts", "rejected": 1, "window_seconds": 3600, "scope": "a/b/c"}
+    assert summary("duplicate_burst", burst, UTC).startswith(
+        "stream posts: 1 duplicate rejected in 1h"
+    )

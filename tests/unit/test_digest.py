@@ -79,7 +79,7 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
     assert "blended $3.60 per million tokens; always claude-opus-4-5: $10.00 (2.8x)" in text
     assert "saved $13.00 against always using claude-opus-4-5 (it would have cost $20.00)" in text
-    assert "*Overruns* 1 settle charged $0.50 beyond their holds" in text
+    assert "*Overruns* 1 settle charged $0.50 beyond its hold" in text
     assert text.endswith(
         "Chart: spend by agent, last 7 days — 🟦 acme/bob/ops-bot · 🟧 acme/alice/rss-bot"
     )
@@ -260,7 +260,9 @@ def test_open_breakers_past_five_are_counted_and_overruns_are_exact():
     d = digest(raw())
     d.overruns, d.overrun_micros = 1, 4_000
     text, _ = render(d)
-    assert "*Overruns* 1 settle charged $0.004 beyond their holds" in text
+    assert "*Overruns* 1 settle charged $0.004 beyond its hold" in text
+    d.overruns = 2
+    assert "*Overruns* 2 settles charged $0.004 beyond their holds" in render(d)[0]
 
 
 def test_the_repeated_hour_of_the_fall_back_night_is_after_that_night_s_digest():
@@ -276,3 +278,45 @@ def test_the_repeated_hour_of_the_fall_back_night_is_after_that_night_s_digest()
     three_thirty = datetime(2027, 3, 14, 7, 30, tzinfo=UTC).timestamp()
     assert due_day(three_thirty - 60, new_york, "02:30") == date(2027, 3, 12)
     assert due_day(three_thirty, new_york, "02:30") == date(2027, 3, 13)
+
+
+def test_one_of_a_thing_is_said_in_the_singular():
+    """audit24 C L10: "*Refused* 1 time before a call started (their ceilings $0.00035 in
+    all)", "1 settle charged $0.01 beyond their holds", and their neighbours."""
+    r = raw(
+        refusals=[("acme/a/loop", "breaker", 1, 350)],
+        late=[("acme/a/loop", 1, 1_500_000)],
+        agent_spent={"acme/a/loop": 1_500_000},
+        namespace_spent=1_500_000,
+        jobs=[(f"job-{i:02d}", "succeeded", None, 1) for i in range(9)],
+    )
+    d = digest(r)
+    d.agent_count = len(d.agents) + 1  # as a long list is cut: one left out
+    text, _ = render(d)
+    assert (
+        "*Refused* 1 time before a call started (its ceiling $0.00035): 1 by a breaker;"
+        " most: acme/a/loop 1"
+    ) in text
+    assert (
+        "*Charged to earlier days* $1.50 from 1 settle that came after its day's digest"
+        " (acme/a/loop $1.50)"
+    ) in text
+    assert "… and 1 more agent\n" in text
+    assert text.split("*Jobs* ", 1)[1].split("\n")[0].endswith(" · 1 more job")
+
+
+def test_a_run_a_restart_cut_off_is_abandoned_not_failed():
+    """audit24 C L4: "j-slow: 4 runs (1 failed)" for a run cut off by kill -9, which
+    `/agent jobs` rightly shows as abandoned (README: "not as failing")."""
+    jobs = [
+        ("j-slow", "succeeded", None, 3),
+        ("j-slow", "abandoned", None, 1),
+        ("j-flaky", "succeeded", None, 1),
+        ("j-flaky", "failed", None, 1),
+        ("j-flaky", "timeout", None, 1),
+        ("j-flaky", "abandoned", None, 2),
+        ("j-flaky", "running", None, 1),
+    ]
+    text, _ = render(digest(raw(jobs=jobs)))
+    assert "j-slow: 4 runs (1 abandoned)" in text
+    assert "j-flaky: 6 runs (2 failed, 2 abandoned)" in text  # a timeout is a failure
