@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -242,7 +243,9 @@ def _still_going(ctx: Context, runs: list[state.RunRow], *, one: bool) -> str:
         job = runner.jobs.get(r.job) if runner else None
         if job is None:
             return ""
-        at = local_time(ctx, r.decided_at + job.timeout_seconds)
+        # never earlier than the real end: up to the second, shown when not :00
+        end = math.ceil(r.decided_at + job.timeout_seconds)
+        at = local_time(ctx, end, seconds=end % 60 != 0)
         return f"its {duration(job.timeout_seconds)} timeout ends it by {at} at the latest"
 
     if one:

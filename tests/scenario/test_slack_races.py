@@ -379,3 +379,26 @@ async def test_pause_all_during_runs_lists_the_runs_that_go_on(slack_http, targe
     target.gate.set()
     await app.ns.extras["jobs"].wait_idle()
     assert await runs(app, "sync") == await runs(app, "sweep") == [("succeeded", None)]
+
+
+async def test_pause_never_promises_an_end_before_the_timeout_s(slack_http, target: Target):
+    """audit24 C L2: a 2m 30s timeout from 00:15 was said to end the run "by 00:17", half a
+    minute before it may; and (L3) `/agent jobs` of one job said "1 jobs"."""
+    policy = {
+        "admins": [ADMIN],
+        "jobs": [job(target, "slow", "*/15 * * * *", "/slow", timeout_seconds=150)],
+    }
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    app = slack.app
+    app.ns.scheduler.pause_job("jobs-tick")
+    await fire(app, 15 * 60, wait=False)  # 00:15:00
+    await asyncio.wait_for(target.arrived.wait(), 5)
+    app.clock.advance(60)
+    paused = await slack.command("pause slow")
+    assert paused["text"].endswith("its 2m 30s timeout ends it by 00:17:30 at the latest."), paused[
+        "text"
+    ]
+    listed = await slack.command("jobs")
+    assert listed["text"].startswith("1 job, 1 paused · `/agent pause <job|all>` stops runs")
+    target.gate.set()
+    await app.ns.extras["jobs"].wait_idle()
