@@ -32,7 +32,8 @@ from guards.store import Tx
 from guards.words import plural
 
 if TYPE_CHECKING:
-    from bot.digest.poster import DigestPoster
+    from bot.digest.build import Built
+    from bot.digest.poster import DigestPoster, PostedDigest
     from bot.jobs.runner import JobRunner
     from bot.jobs.status import JobStatus
 
@@ -289,7 +290,8 @@ async def cmd_resume(ctx: Context, args: list[str]) -> Reply:
 
 @subcommand("digest", usage="digest [yesterday] [namespace]")
 async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
-    """Today's digest so far (only to you); `yesterday`: the last full day, as posted."""
+    """Today's digest so far (only to you); `yesterday`: the last full day, as posted.
+    With several namespaces and none named, the first, naming the others."""
     poster: DigestPoster | None = ctx.ns.extras.get("digest")
     if poster is None:
         return Reply.text_only("The digest is not running in this Nightshift.")
@@ -307,6 +309,7 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
             raise UsageError()
     began = dict(await poster.namespaces())  # namespace -> when its first agent showed up
     known = list(began)
+    chosen = namespace is None  # none named: the first, and the reply says which
     if namespace is None:
         if not known:
             return Reply.text_only(NOTHING_YET)
@@ -319,44 +322,68 @@ async def cmd_digest(ctx: Context, args: list[str]) -> Reply:
             listed += f" and {len(known) - 10} more"
         raise UsageError(f"No namespace `{namespace}` has shown up yet (known: {listed}).{hint}")
     day = poster.today(namespace) - timedelta(days=1 if yesterday else 0)
-    others = [n for n in known if n != namespace]
-    note = (
-        f"other namespaces: {', '.join(others[:10])}"
-        f"{f' and {len(others) - 10} more' if len(others) > 10 else ''}"
-        f" (`/agent digest {others[0]}`)"
-        if others
-        else ""
-    )
+    note = _others_note(namespace, [n for n in known if n != namespace], chosen=chosen)
     tz = poster.builder.timezone(namespace)
     if yesterday and began[namespace] >= day_bounds(day, tz)[1]:
         # it began today: the digest posted under yesterday's date is today's first part;
         # said in the namespace's own zone, named when it is not the policy's (audit23
         # tenants F4: 11:24 UTC read as the time on what was already its next day)
-        return Reply.text_only(_first_day(ctx, namespace, began[namespace], tz))
+        posted = await poster.posted(namespace, day)
+        return Reply.text_only(_first_day(ctx, namespace, began[namespace], tz, posted=posted))
     if yesterday and (posted := await poster.posted(namespace, day)) is not None:
         at = datetime.fromtimestamp(posted.posted_at, tz)
+        shown: PostedDigest | Built = posted
         foot = f"as posted to <#{posted.channel}> at {at:%H:%M}"
-        blocks = [*posted.blocks, context(foot + (f" · {note}" if note else ""))]
-        return Reply(text=f"{posted.text}\n\n{foot}", blocks=blocks)
-    built = await poster.builder.build(namespace, day, partial=not yesterday)
-    foot = "a preview: the posted digest also carries a chart of the last 7 days"
-    blocks = [*built.blocks, context(foot + (f" · {note}" if note else ""))]
-    return Reply(text=f"{built.text}\n\n{foot}", blocks=blocks)
+    else:
+        shown = await poster.builder.build(namespace, day, partial=not yesterday)
+        foot = "a preview: the posted digest also carries a chart of the last 7 days"
+    # the note in the text too: a client showing the text alone must see the others exist
+    foot += f" · {note}" if note else ""
+    return Reply(text=f"{shown.text}\n\n{foot}", blocks=[*shown.blocks, context(foot)])
 
 
-def _first_day(ctx: Context, namespace: str, began: float, tz: ZoneInfo) -> str:
-    """What `digest yesterday` says of a namespace that began today (in its time zone)."""
-    at = ctx.ns.policy.digest.time
+def _others_note(namespace: str, others: list[str], *, chosen: bool) -> str:
+    """Which namespace a digest shows when several have one, and how to ask for another:
+    ``shown: acme, the first of 2 namespaces; the other: tok (`/agent digest tok`)``."""
+    if not others:
+        return ""
+    listed = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if others[10:] else "")
+    ask = f"`/agent digest {others[0]}`"
+    if not chosen:
+        return f"other namespaces: {listed} ({ask})"
+    of = plural(len(others) + 1, "namespace")
+    other = "the other" if len(others) == 1 else "the others"
+    return f"shown: {namespace}, the first of {of}; {other}: {listed} ({ask})"
+
+
+def _first_day(
+    ctx: Context, namespace: str, began: float, tz: ZoneInfo, *, posted: PostedDigest | None
+) -> str:
+    """What `digest yesterday` says of a namespace that began today (in its time zone):
+    whether its day so far went out, from the ``digests`` row, not from the clock."""
+    digest = ctx.ns.policy.digest
+    at = digest.time
     zone = "" if tz.key == ctx.ns.policy.timezone else f" ({tz.key})"
     local = datetime.fromtimestamp(began, tz)
-    due = digest_clock(at)
+    channel = ctx.ns.policy.channels.digest
     so_far = ""
-    if local.time() < due:  # its day so far goes out at `at` today
-        now = datetime.fromtimestamp(ctx.ns.clock.now(), tz)
-        verb = "was" if now.time() >= due else "is"
-        so_far = f" Its day so far {verb} posted today at {at}{zone}."
+    if posted is not None:  # when it went out (a catch-up after downtime: later than `at`)
+        sent = datetime.fromtimestamp(posted.posted_at, tz)
+        so_far = f" Its day so far was posted to <#{posted.channel}> today at {sent:%H:%M}{zone}."
+    elif local.time() < digest_clock(at):  # its day so far is due at `at` today
+        if not digest.enabled or channel is None:
+            so_far = ""
+        elif datetime.fromtimestamp(ctx.ns.clock.now(), tz).time() < digest_clock(at):
+            so_far = f" Its day so far is posted today at {at}{zone}."
+        else:  # due, and the next tick (every 20 s) posts it
+            so_far = f" Its day so far is due at {at}{zone} and has not gone out yet."
+    if not digest.enabled:
+        later = " Digests are off (`digest.enabled: false`)"
+    elif channel is None:
+        later = " No digest is posted: no channel is set (`channels.digest`)"
+    else:
+        later = f" Today's digest is posted tomorrow at {at}"
     return (
         f"`{namespace}` began today at {local:%H:%M}{zone}: it has no full day yet.{so_far}"
-        f" Today's digest is posted tomorrow at {at}; `/agent digest {namespace}` shows today"
-        " so far."
+        f"{later}; `/agent digest {namespace}` shows today so far."
     )

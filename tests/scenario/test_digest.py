@@ -273,15 +273,64 @@ async def test_digest_yesterday_on_a_namespace_s_first_day_says_there_is_no_full
     assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 4))]  # today so far
     reply = await slack.command("digest yesterday")
     assert reply["text"] == (
-        "`acme` began today at 08:30: it has no full day yet. Its day so far was posted today"
-        " at 09:00. Today's digest is posted tomorrow at 09:00; `/agent digest acme` shows"
-        " today so far."
+        "`acme` began today at 08:30: it has no full day yet. Its day so far was posted to"
+        " <#C0DIGEST> today at 09:00. Today's digest is posted tomorrow at 09:00;"
+        " `/agent digest acme` shows today so far."
     )
     assert "Nightshift digest" not in reply["text"]  # not today's partial passed off as yesterday
     app.clock.set(berlin(2026, 1, 6, 9, 0))
     await app.ns.extras["digest"].tick()
     reply = await slack.command("digest yesterday")
     assert "Nightshift digest · acme · Mon 2026-01-05 (Europe/Berlin)" in reply["text"]
+
+
+async def test_digest_yesterday_says_when_the_day_so_far_really_went_out(slack_http):
+    """audit24 C L6: "Its day so far was posted today at 09:00" was read off the clock: a
+    catch-up posted later was said to go out at 09:00, and one never posted (no channel)
+    was said to have gone out."""
+    slack = await slack_http(POLICY, clock=ManualClock(berlin(2026, 1, 5, 8, 30)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")  # the test drives the ticks: down at 09:00
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 5, 9, 0))
+    due = (await slack.command("digest yesterday"))["text"]
+    assert " Its day so far is due at 09:00 and has not gone out yet. " in due, due
+    app.clock.set(berlin(2026, 1, 5, 9, 4))  # back up: the catch-up goes out now
+    assert await app.ns.extras["digest"].tick() == [("acme", date(2026, 1, 4))]
+    app.clock.set(berlin(2026, 1, 5, 9, 30))
+    reply = (await slack.command("digest yesterday"))["text"]
+    assert " Its day so far was posted to <#C0DIGEST> today at 09:04. " in reply, reply
+
+    quiet = {**POLICY, "channels": {"alerts": "C0ALERTS"}}  # no digest channel
+    slack = await slack_http(quiet, clock=ManualClock(berlin(2026, 1, 5, 8, 30)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="k")
+    app.clock.set(berlin(2026, 1, 5, 9, 30))
+    assert await app.ns.extras["digest"].tick() == []
+    reply = (await slack.command("digest yesterday"))["text"]
+    assert reply == (
+        "`acme` began today at 08:30: it has no full day yet. No digest is posted: no channel"
+        " is set (`channels.digest`); `/agent digest acme` shows today so far."
+    )
+
+
+async def test_the_digest_of_the_first_namespace_says_so_and_names_the_others(slack_http):
+    """audit24 C L5: with two namespaces, `/agent digest` showed the first's and its text did
+    not say another had one (the note was in the blocks' context only)."""
+    policy = {**POLICY, "budgets": {"scopes": {"acme": {"day": "200.00"}, "tok": {"day": "50"}}}}
+    slack = await slack_http(policy, clock=ManualClock(berlin(2026, 1, 5, 10)))
+    app = slack.app
+    await spend(app, RSS, hold=1_000_000, charge=1_000_000, model=HAIKU, key="a")
+    await spend(app, "tok/u/bot", hold=1_000_000, charge=500_000, model=HAIKU, key="t")
+    reply = await slack.command("digest")
+    note = "shown: acme, the first of 2 namespaces; the other: tok (`/agent digest tok`)"
+    assert "Nightshift digest · acme · Mon 2026-01-05 so far" in reply["text"]
+    assert reply["text"].endswith(note), reply["text"]
+    assert reply["blocks"][-1]["elements"][0]["text"].endswith(note)
+    named = await slack.command("digest tok")
+    assert "Nightshift digest · tok" in named["text"]
+    assert named["text"].endswith("other namespaces: acme (`/agent digest acme`)")
 
 
 async def test_the_digest_names_ten_other_namespaces_and_counts_the_rest(slack_http):
