@@ -152,7 +152,7 @@ async def test_an_outage_promotes_nothing_and_a_promotion_lapses_on_its_own(app_
     for n in range(4):
         await routed_call(app, alice, "acme/alice/summ4", f"Summarize memo {n}", outcome="failure")
     assert (await route(app, bob, "acme/bob/other", "Summarize this email"))["tier"] == "medium"
-    assert "lapses 2026-01-08" in await routing_reply(app)
+    assert "lapses Thu 08 Jan 00:00" in await routing_reply(app)  # the policy's zone (UTC)
 
     app.clock.advance(7 * DAY)
     after = await route(app, bob, "acme/bob/other", "Summarize this email")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import Context, dispatch
+from bot.commands import Context, dispatch, dispatch_action
 
 
 async def _admin() -> bool:
@@ -66,3 +66,43 @@ async def test_routing_of_a_scope_nothing_uses_says_it_may_be_a_typo(app_factory
     assert any("Did you mean" in str(b) for b in typo.blocks)
     quiet = await dispatch(ctx, "routing acme/alice")  # known, if quiet here: no warning
     assert "a typo?" not in quiet.text
+
+
+async def test_a_climb_is_one_line_and_one_button_in_the_policy_s_zone(app_factory):
+    """audit24 C L7 and L8: promotions were stamped in UTC while every other reply uses the
+    policy's zone, and a second promotion of an intent (medium → large on top of small →
+    medium) showed as two lines with two identical Revert buttons, one click undoing both."""
+    from tests.scenario.test_routing_audit18 import TIERS, routed_call
+
+    promote = {"window_calls": 4, "min_calls": 4, "rate": 0.5}
+    policy = {"timezone": "Europe/Berlin", "routing": {"tiers": TIERS, "promote": promote}}
+    app = await app_factory(policy)  # 2026-01-01 00:00 UTC: 01:00 in Berlin
+    tok = await app.token("acme/alice")
+    for n in range(4):
+        await routed_call(app, tok, f"acme/alice/m{n}", f"Summarize memo {n}", outcome="failure")
+    ctx = Context(ns=app.ns, user_id="U1", transport="test", is_admin=_admin)
+    one = await dispatch(ctx, "routing")
+    assert one.text.endswith(
+        "promoted: summary in acme small → medium since 01:00, lapses Thu 08 Jan 01:00"
+        " (4 of 4 calls failed or were rejected by validation);"
+        " revert: /agent routing revert summary acme"
+    ), one.text
+    app.clock.advance(90 * 60)  # 02:30 in Berlin: the medium calls fail too
+    for n in range(4):
+        await routed_call(app, tok, f"acme/alice/r{n}", f"Summarize report {n}", outcome="failure")
+    reply = await dispatch(ctx, "routing")
+    promoted = [line for line in reply.text.splitlines() if line.startswith("promoted:")]
+    assert promoted == [
+        "promoted: summary in acme small → medium at 01:00 → large at 02:30, lapses Thu 08 Jan"
+        " 02:30 (4 of 4 medium calls failed or were rejected by validation);"
+        " revert: /agent routing revert summary acme"
+    ]
+    buttons = [b for b in reply.blocks if b["type"] == "actions"]
+    assert [b["elements"][0]["value"] for b in buttons] == ["summary acme"]
+    assert reply.blocks[0]["text"]["text"].endswith(promoted[0])
+    done = await dispatch_action(ctx, "routing_revert", "summary acme")
+    assert done.done == (
+        "↩️ Reverted the promotion of `summary` in acme: it routes by its own rules again."
+        " — <@U1> at 02:30"
+    )
+    assert (await dispatch(ctx, "routing")).text.endswith("promotions: none")
