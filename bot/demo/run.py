@@ -1,4 +1,4 @@
-"""``nightshift demo``: one simulated day of a misbehaving fleet, in about a minute.
+"""``nightshift demo``: one simulated day of a misbehaving fleet, in 15-35 s.
 
 The real process (HTTP API, engine, alerts, outbox, scheduler, shell transport) runs
 on a temporary database; a stepped clock moves the world one simulated minute at a
@@ -30,7 +30,7 @@ import yaml
 from aiohttp import web
 
 from bot.alerts.model import tagged
-from bot.alerts.render import trial_request_value
+from bot.alerts.render import KIND_TITLES, trial_request_value
 from bot.app import Nightshift
 from bot.commands import Context, dispatch_action
 from bot.demo.fleet import Fleet, Outage, PretendLLM
@@ -304,6 +304,11 @@ async def _beats(minute: int, fleet: Fleet, narrator: Narrator) -> None:
     if minute == 5 * HOUR + 30:
         fleet.summarizer_stuck = False
         narrator.say("summarizer's supervisor restarts it: heartbeats are back")
+    if minute == 9 * HOUR:  # digest.time on acme's first day (README: `digest.time`)
+        narrator.say(
+            "digest.time: acme began today, so Nightshift posts its day so far now;"
+            " the whole day's digest follows tomorrow at 09:00"
+        )
     if minute == 10 * HOUR:
         narrator.say("chat-bot's conversation c42 drags on with a huge context")
     if minute == 13 * HOUR:
@@ -359,8 +364,13 @@ async def _approve_trial(operator: Operator, narrator: Narrator, fleet: Fleet, m
 
 
 async def _ack_the_rest(operator: Operator, now: float) -> None:
-    """Dana acknowledges what she sees 10 minutes after it is posted (not the P0: see above)."""
+    """Dana acknowledges what she sees 10 minutes after it is posted (not the P0: see above),
+    said first, so the acknowledgement shown next is not read as the page's."""
     for alert in await operator.open_alerts():
         if alert["tier"] == "P0" or now - alert["posted_at"] < 600:
             continue
+        what = KIND_TITLES.get(alert["kind"], alert["kind"])
+        operator.say(
+            f"Dana acknowledges {alert['tier']} #{alert['id']} ({what}), posted 10 min ago"
+        )
         await operator.click("alert_ack", _button_value(alert))

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import TYPE_CHECKING
 
 from bot.demo.fleet import Tally
 from guards.money import format_usd
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
 
 __all__ = ["summary_table"]
 
+LOOPER = "acme/carol/looper"
 LOOP_COST_PER_MINUTE = 700_000  # two calls of about $0.35 a minute
+LOOP_STARTS_MINUTE = 3 * 60 + 5  # 03:05, when the story makes it loop (run.py's beats)
+NOTE_WIDTH = 100  # the notes under the table, wrapped
 NIGHT_ENDS_MINUTE = 8 * 60  # when someone would have noticed without Nightshift
 
 
@@ -29,6 +34,7 @@ def _people(n: int) -> str:
 async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs: int) -> list[str]:
     """Rows of ``what happened | what Nightshift did | what it saved``."""
     rows: list[tuple[str, str, str]] = []
+    notes: list[str] = []  # under the table: what a "saved" figure compares
 
     opened = await ns.store.fetch(
         "SELECT at, figures FROM breaker_transitions WHERE scope = 'acme/carol/looper'"
@@ -43,14 +49,33 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         )
         people = int(paged[0][0] or 0) if paged else 0
         tripped_minute = int((opened[0]["at"] - start) // 60)
-        unstopped = max(0, NIGHT_ENDS_MINUTE - 185) * LOOP_COST_PER_MINUTE
+        # what it did spend that day, against what its own day budget would have let it
+        day_spent = await _one(
+            ns,
+            "SELECT SUM(charged_micros) FROM reservations WHERE scope = ? OR scope LIKE ?",
+            (LOOPER, f"{LOOPER}/%"),
+        )
+        budget = await ns.store.read(lambda tx: ns.ledger.limits(tx, LOOPER).get("day"))
         rows.append(
             (
                 "looper stuck re-planning with the largest model",
                 f"spend breaker opened at {tripped_minute // 60:02d}:{tripped_minute % 60:02d} "
                 f"after {format_usd(looper_spent)}; {_people(people)} paged, trial approved",
-                f"~{format_usd(max(0, unstopped - looper_spent))} by 08:00",
+                f"{format_usd(max(0, (budget or 0) - day_spent))} of its day budget *"
+                if budget
+                else "its day's spend *",
             )
+        )
+        unguarded = max(0, NIGHT_ENDS_MINUTE - LOOP_STARTS_MINUTE) * LOOP_COST_PER_MINUTE
+        notes.append(
+            f"* looper spent {format_usd(day_spent)} that day. Without the breaker its own"
+            f" {format_usd(budget or 0)} day budget would have stopped it at"
+            f" {format_usd(budget or 0)}, so the breaker saved the difference; with no"
+            f" Nightshift at all it would have burnt ~{format_usd(unguarded)} by 08:00,"
+            " when someone would have noticed."
+            if budget
+            else f"* with no Nightshift at all it would have burnt ~{format_usd(unguarded)}"
+            " by 08:00, when someone would have noticed."
         )
     rows.append(
         (
@@ -99,7 +124,9 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
             f"{59 * job_runs} runs",
         )
     )
-    pages = await _one(ns, "SELECT COUNT(*) FROM escalations")
+    # a page is a DM to a person on a rotation; an escalation to the channel is not one
+    pages = await _one(ns, "SELECT COUNT(*) FROM escalations WHERE notify LIKE 'rotation:%'")
+    to_channel = await _one(ns, "SELECT COUNT(*) FROM escalations WHERE notify = 'channel'")
     by_tier = await ns.store.fetch(
         "SELECT tier, COUNT(*) AS n, SUM(scope LIKE 'model:%') AS models FROM alerts GROUP BY tier"
     )
@@ -108,7 +135,10 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         f"{r['tier']} {r['n']}" + (f" ({r['models']} a model's)" if r["models"] else "")
         for r in by_tier
     )
-    rows.append(("alerts", f"{tiers}; P2 only in the digest", f"{pages} notifications in all"))
+    woke = plural(pages, "page") + " (DMs)"
+    if to_channel:
+        woke += f", {plural(to_channel, 'escalation')} to the channel"
+    rows.append(("alerts", f"{tiers}; P2 only in the digest", woke))
 
     width = [
         max(len(r[i]) for r in [*rows, ("what happened", "what Nightshift did", "saved")])
@@ -118,7 +148,7 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
     out = [line, _row(("what happened", "what Nightshift did", "saved"), width), line]
     out += [_row(r, width) for r in rows]
     out.append(line)
-    return out
+    return out + [wrapped for note in notes for wrapped in textwrap.wrap(note, NOTE_WIDTH)]
 
 
 def _row(cells: tuple[str, str, str], width: list[int]) -> str:

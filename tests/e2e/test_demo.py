@@ -60,6 +60,28 @@ def _check_story(out: str) -> None:
     assert wall is not None and int(wall.group(1)) <= 60
     # P2 alerts are for the digest: none is posted to a channel
     assert "P2 ·" not in out.split("Nightshift digest")[0]
+    _check_narration(out)
+
+
+def _check_narration(out: str) -> None:
+    """audit24 C L11: what the output shows is said before it, and the table's figures say
+    what they count and compare."""
+    # the burst's acknowledgement is narrated as such, before it and before the page's
+    said = out.index("Dana acknowledges P1 #1 (Burst of duplicates)")
+    assert said < out.index("you acknowledged #1 at 03:15") < out.index("Dana's phone buzzes")
+    # the first day's 09:00 digest (its day so far) is announced before it is shown
+    first = out.index("acme began today, so Nightshift posts its day so far")
+    assert first < out.index("Nightshift digest · acme · Wed 2026-11-25 so far (09:00")
+    table = out.split("What Nightshift stopped", 1)[1]
+    assert "| 2 pages (DMs)" in table and "notifications" not in table
+    assert re.search(r"\| \$\d+\.\d\d of its day budget \* ", table), table
+    note = " ".join(table.split("(one simulated day")[0].split())
+    assert re.search(
+        r"\* looper spent \$\d+\.\d\d that day\. Without the breaker its own \$10\.00 day"
+        r" budget would have stopped it at \$10\.00, so the breaker saved the difference; with"
+        r" no Nightshift at all it would have burnt ~\$\d+\.\d\d by 08:00",
+        note,
+    ), note
 
 
 def _env() -> dict[str, str]:
