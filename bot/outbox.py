@@ -78,8 +78,11 @@ _METHOD = re.compile(r"[a-z]+(\.[A-Za-z]+)+|response_url")
 
 # A lane's rows go out by priority, then in order. Rows that refer to another row wait
 # for it (an edit for its message), so an edit is urgent only once its message is out.
-URGENT = 0  # a P0 page, an acknowledgement shown on a message already posted
-ORDINARY = 1  # posts, thread replies, a click's update
+URGENT = -1  # a P0 page, an acknowledgement shown on a message already posted
+# a post being retried (maybe on a screen) with a person's edit of it behind, and that edit:
+# before the lane's posts, behind its pages and acknowledgements (review24 trial H1)
+AFTER_POST = 0
+ORDINARY = 1  # posts, thread replies, a click's update (the column's default)
 ROUTINE = 2  # an alert message redrawn (a count, an age): behind the lane's new posts
 
 
@@ -102,7 +105,7 @@ def enqueue(
     Enqueueing an existing ``ref`` again returns the existing row and adds nothing.
     Rows go out in order per channel, except that an ``urgent`` row (a P0 page)
     overtakes the ordinary ones still waiting there (``priority``: :data:`URGENT`,
-    :data:`ORDINARY`, :data:`ROUTINE`, when ``urgent`` does not say it).
+    :data:`AFTER_POST`, :data:`ORDINARY`, :data:`ROUTINE`, when ``urgent`` does not say it).
 
     Raises:
         ValueError: an unknown method shape or no channel key.
@@ -166,8 +169,10 @@ def enqueue_edit(
     for its retry after a 429 (unmarked: Slack surely showed nothing). A post marked as
     being sent (on its way, or retried after a 5xx or a network error: maybe on a screen
     already) goes out as it was, and the urgent edit goes right behind it: both
-    :data:`URGENT`, ahead of the lane's other posts (audit24 B L1: a resolution waited
-    behind every post queued after its message while the message showed live buttons).
+    :data:`AFTER_POST`, ahead of the lane's other posts (audit24 B L1: a resolution waited
+    behind every post queued after its message while the message showed live buttons), and
+    behind its P0 pages and acknowledgements (review24 trial H1: raised to URGENT, a post
+    Slack kept refusing held them back for its backoff, up to 24 h).
     """
     args = {
         "channel": f"$ref:{ref}.channel",
@@ -185,15 +190,16 @@ def enqueue_edit(
             return _rewrite_post(tx, (post_id, post_args), args)
         # its post is being sent (or retried): the edit goes right behind it, never before
         # it, or the lane's head would wait for a post queued behind it. A marked post
-        # moves up to URGENT with it (its args stay: what Slack gets is what may be
-        # shown), so the lane's waiting posts do not come between (audit24 B L1)
+        # moves up to AFTER_POST with it (its args stay: what Slack gets is what may be
+        # shown), so the lane's waiting posts do not come between (audit24 B L1), while
+        # its pages and acknowledgements still do not wait for it (review24 trial H1)
         if being_sent:
             tx.execute(
-                "UPDATE outbox SET priority = MIN(priority, ?) WHERE id = ?", (URGENT, post_id)
+                "UPDATE outbox SET priority = MIN(priority, ?) WHERE id = ?",
+                (AFTER_POST, post_id),
             )
-            priority = URGENT
-        else:
-            priority = min(ROUTINE, post_priority)
+            post_priority = min(post_priority, AFTER_POST)
+        priority = min(ROUTINE, post_priority)
     if edit_ref is None:
         waiting = tx.one(
             _WAITING_EDIT, (channel or _default_channel("chat.update", args), args["ts"])

@@ -56,7 +56,7 @@ from bot.alerts.storm_names import (
     summary_parts,
     summary_ref,
 )
-from bot.outbox import enqueue, enqueue_edit, enqueue_thread_reply
+from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
 from guards.config import Policy
 from guards.errors import Conflict, NotFound
@@ -120,8 +120,10 @@ def lane_is_full(
     limit = policy.alerts.fold_after
     if pages and policy.alerts.fold_pages_after:
         limit = min(limit, policy.alerts.fold_pages_after) if limit else 0
-    sql = _WAITING + (" AND priority = 0" if urgent else "")
-    return limit > 0 and int(tx.one(sql, (lane,))[0]) >= limit
+    # a P0's: URGENT alone (a post raised to AFTER_POST for its edit is not one)
+    sql = _WAITING + (" AND priority = ?" if urgent else "")
+    params = (lane, URGENT) if urgent else (lane,)
+    return limit > 0 and int(tx.one(sql, params)[0]) >= limit
 
 
 def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
@@ -175,7 +177,7 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
     else:
         tx.execute(
             "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
-            (json.dumps(args, separators=(",", ":")), 0 if urgent else 1, row[0]),
+            (json.dumps(args, separators=(",", ":")), URGENT if urgent else ORDINARY, row[0]),
         )
 
 

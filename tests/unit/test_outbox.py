@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from bot.clock_watch import ClockWatch
 from bot.metrics import Metrics
 from bot.outbox import (
+    AFTER_POST,
     ORDINARY,
     ROUTINE,
-    URGENT,
     Delivered,
     DeliveryFailed,
     OutboxWorker,
@@ -538,7 +538,8 @@ async def test_an_acknowledgement_before_its_post_went_out_is_what_the_post_show
 async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind_it(store):
     """recheck23 N3: an acknowledgement made while the post was on its way to Slack
     waited as a redraw, behind every redraw of the lane; audit24 B L1: then behind every
-    post queued after its message (the post and its edit are urgent now)."""
+    post queued after its message (the post and its edit go before the lane's posts now,
+    at AFTER_POST: behind its P0 pages, review24 trial H1)."""
 
     def post_being_sent(tx):
         enqueue(tx, method="chat.postMessage", args={"channel": "C", "text": "P1"}, ref="a:9")
@@ -551,9 +552,9 @@ async def test_an_acknowledgement_while_its_post_is_being_sent_goes_right_behind
     rows = await store.fetch("SELECT method, priority, args FROM outbox ORDER BY id")
     shown = [(r[0], r[1], json.loads(r[2])["text"]) for r in rows]
     assert shown == [
-        ("chat.postMessage", URGENT, "P1"),  # its text untouched: it may be on screen already
+        ("chat.postMessage", AFTER_POST, "P1"),  # its text untouched: maybe on screen already
         ("chat.postMessage", ORDINARY, "P1 b"),
-        ("chat.update", URGENT, "acked"),  # right behind its post, before the lane's posts
+        ("chat.update", AFTER_POST, "acked"),  # right behind its post, before the lane's posts
         ("chat.update", ROUTINE, "a redraw"),
     ]
 
