@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from bot.blocks import echo
+from bot.chat_words import Word
 from bot.commands import UsageError
 from guards.money import MICROS_PER_USD, format_usd, parse_usd
 
@@ -29,6 +30,9 @@ MAX_TRIAL_CALLS = 1000  # as many as the policy's half_open.trial_calls may say
 MAX_TRIAL_BUDGET_MICROS = 1_000 * MICROS_PER_USD  # a trial is a careful try, not a budget
 _CALLS = re.compile(r"[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+", re.ASCII)  # 3, 1,000
 _MONEY = re.compile(r"\$.*|[0-9,]*\.[0-9]*", re.ASCII)  # $0.10, $5, 0.10, .5
+_POINT_AFTER = re.compile(r"[0-9][0-9,]*\.", re.ASCII)  # 5.: no cents after it
+_GROUP = re.compile(r"0[0-9]{2}", re.ASCII)  # the 000 of `$1 000`: no count starts with 0
+_NEGATIVE = re.compile(r"[-−]+\$?[0-9.,]+.*", re.ASCII)  # -1, -$0.10, --5
 EXAMPLE = "`/agent breaker <scope> approve 1 $0.10` (a trial of 1 call within $0.10)"
 
 
@@ -44,27 +48,35 @@ class TrialSize:
 
 
 def parse_trial_size(words: list[str]) -> TrialSize:
-    """The words after ``approve``: at most one number of calls and one budget.
+    """The words after ``approve``: at most one number of calls and one budget. A word
+    typed with a point (``5.``) is read with it (:func:`_as_typed`): never as calls.
 
     Raises:
         UsageError: a word that is neither, or one out of range, or two of a kind.
     """
     calls: int | None = None
     budget: int | None = None
-    for word in words:
-        if word.startswith(("-", "−")) and len(word) > 1:
-            raise UsageError(
-                f"`{echo(word, 20)}`: a trial's calls and budget are more than 0, as {EXAMPLE}."
-                " Nothing changed."
+    said: dict[str, str] = {}  # the first word of each kind, as given
+    before = ""
+    for word in map(_as_typed, words):
+        if _GROUP.fullmatch(word) and _CALLS.fullmatch(before.lstrip("$")):
+            raise UsageError(  # `$1 000`, `1 000`: one number, its groups parted by a space
+                f"`{echo(before, 20)} {word}`: a number takes no spaces here: write"
+                f" `{echo(before, 20)},{word}`, as {EXAMPLE}. Nothing changed."
             )
+        before = word
+        if word.startswith(("-", "−")) and len(word) > 1:
+            raise _dashed(word)
         if _CALLS.fullmatch(word):
             if calls is not None:
-                raise _twice("numbers of calls", calls, word)
-            calls = _calls(word)
+                raise _twice("numbers of calls", said["calls"], word)
+            calls, said["calls"] = _calls(word), word
+        elif _POINT_AFTER.fullmatch(word):
+            raise _point_after(word)
         elif _MONEY.fullmatch(word):
             if budget is not None:
-                raise _twice("budgets", format_usd(budget, exact=True), word)
-            budget = _budget(word)
+                raise _twice("budgets", said["budget"], word)
+            budget, said["budget"] = _budget(word), word
         else:
             raise UsageError(
                 f"`breaker approve` takes no reason: `{echo(word, 20)}` is neither a number of"
@@ -73,19 +85,58 @@ def parse_trial_size(words: list[str]) -> TrialSize:
     return TrialSize(calls, budget)
 
 
+def _as_typed(word: str) -> str:
+    """``word`` with the point the chat words took off it (``5.`` → ``5``, as a sentence's
+    full stop) put back: typed with a point, it is money (or refused), never a number of
+    calls (review24 trial M1: `approve 5.` started a trial of 5 calls). A word that says
+    it is money (``$5.``, ``$0.10.``) stays as tidied: its full stop was one."""
+    if isinstance(word, Word) and "." in word.typed and not any(c in word for c in "$."):
+        return f"{word}."
+    return str(word)
+
+
+def _point_after(word: str) -> UsageError:
+    """``5.``: money by its point, but no amount as written (a full stop, maybe)."""
+    n = echo(word[:-1], 20)
+    return UsageError(
+        f"`{echo(word, 20)}`: a number with a point is a budget, written `${n}` or `{n}.00`"
+        f" (`{n}` alone is a number of calls), as {EXAMPLE}. Nothing changed."
+    )
+
+
+def _dashed(word: str) -> UsageError:
+    """A word starting with a dash: a negative number, or an option (``--now``)."""
+    if _NEGATIVE.fullmatch(word):
+        return UsageError(
+            f"`{echo(word, 20)}`: a trial's calls and budget are more than 0, as {EXAMPLE}."
+            " Nothing changed."
+        )
+    return UsageError(
+        f"`{echo(word, 20)}`: `breaker approve` takes no options: give a number of calls, a"
+        f" budget, both or neither, as {EXAMPLE}. Nothing changed."
+    )
+
+
 def _calls(word: str) -> int:
-    calls = int(word.replace(",", ""))
+    digits = word.replace(",", "").lstrip("0")
+    if len(digits) > len(str(MAX_TRIAL_CALLS)):  # (a 5,000-digit word: int() refuses it)
+        raise _too_many(word)
+    calls = int(digits or "0")
     if calls < 1:
         raise UsageError(
-            f"A trial of {word} calls lets nothing through: give 1 to {MAX_TRIAL_CALLS:,}"
+            f"A trial of {calls} calls lets nothing through: give 1 to {MAX_TRIAL_CALLS:,}"
             " calls (or none: the policy's `half_open.trial_calls`). Nothing changed."
         )
     if calls > MAX_TRIAL_CALLS:
-        raise UsageError(
-            f"`{echo(word, 20)}` calls is more than a trial takes: at most"
-            f" {MAX_TRIAL_CALLS:,} (as `half_open.trial_calls`). Nothing changed."
-        )
+        raise _too_many(word)
     return calls
+
+
+def _too_many(word: str) -> UsageError:
+    return UsageError(
+        f"`{echo(word, 20)}` calls is more than a trial takes: at most"
+        f" {MAX_TRIAL_CALLS:,} (as `half_open.trial_calls`). Nothing changed."
+    )
 
 
 def _budget(word: str) -> int:

@@ -135,6 +135,8 @@ async def test_what_the_approver_leaves_out_is_the_policy_s_or_its_prefix_s(slac
         ("acme/alice/a2", "approve $0.105", (3, 105_000), True),
         ("acme/alice/a3", "approve 3 $0.50", (3, 500_000), False),  # the policy's, typed
         ("acme/alice/a4", "approve", (3, 500_000), False),
+        ("acme/alice/a5", "approve 2, $0.20.", (2, 200_000), True),  # a sentence's , and .
+        ("acme/alice/a6", "approve $5.", (3, 5_000_000), True),  # `$`: the . is a full stop
         ("acme/bob/b1", "approve", (2, 250_000), False),  # its prefix's
         ("acme/bob/b2", "approve 2 $0.25", (2, 250_000), False),
         ("acme/bob/b3", "approve 3", (3, 250_000), True),
@@ -194,7 +196,23 @@ async def test_a_bad_trial_size_is_refused_and_changes_nothing(slack_http):
         "$1,50": "a comma only separates thousands",
         "1 2": "Two numbers of calls (`1` and `2`): give at most one number of calls and one"
         " budget, as `/agent breaker <scope> approve 1 $0.10`",
-        "$1 0.5": "Two budgets (`$1.00` and `0.5`)",
+        "$1 0.5": "Two budgets (`$1` and `0.5`)",  # each as typed (review24 trial L4)
+        # review24 trial M1: the chat words took the point off `5.`, read as 5 calls
+        "5.": "`5.`: a number with a point is a budget, written `$5` or `5.00` (`5` alone is"
+        " a number of calls)",
+        "1000.": "`1000.`: a number with a point is a budget, written `$1000` or `1000.00`",
+        "1,000.": "`1,000.`: a number with a point is a budget",
+        "`5`.": "`5.`: a number with a point is a budget",
+        # review24 trial L3: a raw ValueError (int() takes at most 4,300 digits)
+        "9" * 5000: "is more than a trial takes: at most 1,000",
+        "0" * 5000: "A trial of 0 calls lets nothing through",
+        # review24 trial L4: "a trial of 000 calls"; `--now` read as a negative number
+        "$1 000": "`$1 000`: a number takes no spaces here: write `$1,000`",
+        "1 000": "`1 000`: a number takes no spaces here: write `1,000`",
+        "000": "A trial of 0 calls lets nothing through",
+        "--now": "`--now`: `breaker approve` takes no options: give a number of calls, a"
+        " budget, both or neither",
+        "−5": "`−5`: a trial's calls and budget are more than 0",
         "now": "`breaker approve` takes no reason: `now` is neither a number of calls nor a"
         " budget, as `/agent breaker <scope> approve 1 $0.10` (a trial of 1 call within"
         " $0.10). Nothing changed.",
