@@ -87,7 +87,7 @@ class OperatedBreaker(BreakerState):
             HALF_OPEN,
             reason=(
                 f"trial of {plural(self.trial_calls, 'call')} up to"
-                f" {format_usd(self.trial_budget_micros)}"
+                f" {format_usd(self.trial_budget_micros, exact=True)}"
                 f" started: {model}'s breaker closed after its trial"
                 f" ({trip_reason(self.reason)})"
             ),

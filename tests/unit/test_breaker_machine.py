@@ -646,3 +646,12 @@ def test_a_failed_trial_keeps_the_trips_model_only_when_it_failed_on_that_model(
         t = b.record(now, failed=True, source=KEY, res_id="t0", model=on)
     assert must(t).to_state == OPEN and t is not None and t.trip == "trial"
     assert b.figures.get("model") == ("model:haiku" if how == "same model" else None)
+
+
+def test_a_trial_started_by_its_model_s_breaker_shows_its_budget_exactly():
+    """review24 trial L5: a $0.105 trial said "$0.11" when a model's breaker started it
+    (breakers.follow_model), "$0.105" when a person approved it."""
+    b = make(trial_budget_micros=105_000)
+    fail(b, 0.0, 3)
+    t = b.follow(deadline(b), model="model:haiku")
+    assert t.reason.startswith("trial of 3 calls up to $0.105 started: model:haiku's breaker")
