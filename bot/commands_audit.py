@@ -210,14 +210,16 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
     return line
 
 
-def _heading(entries: list[Entry]) -> str:
+def _heading(entries: list[Entry], narrowed: str) -> str:
     """``*Last 3 changes*``, or ``*Last 12 changes* in 5 lines`` when lines fold rows: it
     counts the rows the lines show (one counting lines said "Last 1 change" above a line
-    of two refusals: audit24 B L3)."""
+    of two refusals: audit24 B L3). What narrows them comes before the lines: ``*Last 4
+    changes* by @nightshift, in 1 line`` (review24 trial L6: "in 1 line by @nightshift")."""
     count = plural(sum(e.count for e in entries), "change")
+    said = f"*Last {count}*" + (f" {narrowed}" if narrowed else "")
     if sum(e.count for e in entries) == len(entries):
-        return f"*Last {count}*"
-    return f"*Last {count}* in {plural(len(entries), 'line')}"
+        return said
+    return f"{said}{',' if narrowed else ''} in {plural(len(entries), 'line')}"
 
 
 def _detail(action: str, detail: str) -> str:
@@ -272,11 +274,7 @@ async def cmd_audit(ctx: Context, args: list[str]) -> Reply:
         )
     entries, older = fold_rows(list(rows), n, fold=not each)
     lines = [_line(ctx, e, seconds=each) for e in entries]
-    title = (
-        _heading(entries)
-        + (f" {narrowed}" if narrowed else "")
-        + f" (times in {ctx.ns.policy.timezone})"
-    )
+    title = f"{_heading(entries, narrowed)} (times in {ctx.ns.policy.timezone})"
     blocks, _ = line_sections([title, *lines], per_section=10)  # ≤ 700 characters a line
     if older:
         more = "`/agent audit 50`, or " if n < MAX_AUDIT else ""

@@ -70,7 +70,8 @@ async def test_a_burst_of_refusals_folds_into_one_line_and_keeps_the_change_in_r
 
 
 async def test_the_heading_counts_the_changes_its_lines_fold(slack_http):
-    """audit24 B L3: "*Last 1 change*" above a line folding two refusals (×2)."""
+    """audit24 B L3: "*Last 1 change*" above a line folding two refusals (×2); review24
+    trial L6: what narrows the lines comes before "in N lines"."""
     slack = await slack_http(POLICY)
     await slack.command(f"budget set {BOT} $5 day", user=STRANGER)
     await slack.command(f"breaker {BOT} open", user=STRANGER)
@@ -82,8 +83,13 @@ async def test_the_heading_counts_the_changes_its_lines_fold(slack_http):
     await slack.command(f"budget set {BOT} $9 day")
     mixed = await slack.command("audit 1")  # the lines asked for: the newest, one row
     assert mixed["text"].startswith("*Last 1 change* (times in UTC)\n")
+    # review24 trial L6: "in 1 line matching `refused`" read as if the line matched
     narrowed = await slack.command("audit 5 refused")
-    assert narrowed["text"].startswith("*Last 2 changes* in 1 line matching `refused` (times")
+    assert narrowed["text"].startswith("*Last 2 changes* matching `refused`, in 1 line (times")
+    by = await slack.command(f"audit <@{STRANGER}|stranger>")
+    assert by["text"].startswith(f"*Last 2 changes* by <@{STRANGER}>, in 1 line (times in UTC)")
+    by_each = await slack.command(f"audit each <@{STRANGER}|stranger>")
+    assert by_each["text"].startswith(f"*Last 2 changes* by <@{STRANGER}> (times in UTC)\n")
 
 
 async def test_audit_narrows_to_a_person_a_change_or_a_scope(slack_http):
