@@ -135,10 +135,13 @@ class Validator(StreamIndexes):
         except ScopeError as exc:
             raise InvalidInput("scope", f"scope: {exc}") from None
         authorize(tx, tok, scope, path=API_PATH)
-        return self.check(tx, scope=scope, batch=batch)
+        return self.check(tx, scope=scope, batch=batch, token_id=tok.id)
 
-    def check(self, tx: Tx, *, scope: Scope, batch: Batch | Prepared) -> Outcome:
-        """Validate, remember and record one batch for an already authorised scope."""
+    def check(
+        self, tx: Tx, *, scope: Scope, batch: Batch | Prepared, token_id: str = ""
+    ) -> Outcome:
+        """Validate, remember and record one batch for an already authorised scope, sent
+        by token ``token_id`` (its idempotency key names a call of that token)."""
         prepared = batch if isinstance(batch, Prepared) else self.prepare(batch)
         if prepared.kind != self.sketcher.kind:  # the policy changed since it was prepared
             prepared = self.prepare(prepared.batch)
@@ -154,7 +157,7 @@ class Validator(StreamIndexes):
         if key is not None:
             request_hash = prepared.fingerprint
             assert request_hash is not None  # prepare_batch hashes every batch with a key
-            earlier = repo.find_call(tx, stream_id=stream.id, key=key)
+            earlier = repo.find_call(tx, stream_id=stream.id, token_id=token_id, key=key)
             if earlier is not None:
                 if earlier[0] != request_hash:
                     raise Conflict(
@@ -166,6 +169,7 @@ class Validator(StreamIndexes):
             repo.add_call(
                 tx,
                 stream_id=stream.id,
+                token_id=token_id,
                 key=key,
                 request_hash=request_hash,
                 answer=outcome.as_json(),

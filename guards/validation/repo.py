@@ -168,23 +168,34 @@ def set_burst(tx: Tx, *, stream_id: int, last_duplicate_at: float, in_burst: boo
     )
 
 
-def find_call(tx: Tx, *, stream_id: int, key: str) -> tuple[str, dict[str, Any]] | None:
-    """An earlier call's ``(request_hash, answer)`` under this idempotency key, or None."""
+def find_call(
+    tx: Tx, *, stream_id: int, token_id: str, key: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The token's earlier call's ``(request_hash, answer)`` under this idempotency key,
+    or None (a key names one call of one token, as a reservation's does)."""
     row = tx.one(
         "SELECT request_hash, answer FROM validation_calls"
-        " WHERE stream_id = ? AND idempotency_key = ?",
-        (stream_id, key),
+        " WHERE stream_id = ? AND token_id = ? AND idempotency_key = ?",
+        (stream_id, token_id, key),
     )
     return (str(row[0]), json.loads(row[1])) if row else None
 
 
 def add_call(
-    tx: Tx, *, stream_id: int, key: str, request_hash: str, answer: Mapping[str, Any], at: float
+    tx: Tx,
+    *,
+    stream_id: int,
+    token_id: str,
+    key: str,
+    request_hash: str,
+    answer: Mapping[str, Any],
+    at: float,
 ) -> None:
     tx.execute(
-        "INSERT INTO validation_calls (stream_id, idempotency_key, request_hash, answer, at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (stream_id, key, request_hash, json.dumps(answer), at),
+        "INSERT INTO validation_calls"
+        " (stream_id, token_id, idempotency_key, request_hash, answer, at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (stream_id, token_id, key, request_hash, json.dumps(answer), at),
     )
 
 

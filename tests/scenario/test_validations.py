@@ -312,6 +312,24 @@ async def test_a_client_retry_with_its_key_is_safe_over_http(app_factory):
     assert await stored(app) == (2, 0)
 
 
+async def test_a_key_names_one_batch_of_its_token(app_factory):
+    """recheck24 M2: a key was shared by every token of the stream, so a second token's
+    batch under the first one's key got its "ok, accepted" replayed, though the same items
+    sent fresh are duplicates: that agent was told to publish them again."""
+    app = await app_factory()
+    first, second = await app.token(AGENT), await app.token("acme/alice")
+    items = ["Volcano erupts in Iceland, flights grounded across Europe"]
+    r = await post(app, first, items, stream="feed", idempotency_key="run-7")
+    assert r.json()["verdict"] == "ok", r.text
+    again = await post(app, second, items, stream="feed", idempotency_key="run-7")
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers, again.text
+    assert again.json()["verdict"] == "rejected"
+    assert again.json()["rejected"][0]["reason"] == "duplicate"
+    replay = await post(app, first, items, stream="feed", idempotency_key="run-7")
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.json()["verdict"] == "ok"
+
+
 async def test_runaway_digits_are_judged_not_a_500(app_factory):
     app = await app_factory(clock=ManualClock())
     tok = await app.token(AGENT)

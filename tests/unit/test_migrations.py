@@ -95,3 +95,32 @@ async def test_an_open_called_off_midway_finishes_its_migration_and_closes(tmp_p
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         check.close()
+
+
+def test_0043_keeps_the_validation_calls_made_before_it_under_no_token(tmp_path, monkeypatch):
+    """0043 rebuilds validation_calls with the token in its key (recheck24 M2): the rows
+    made before it stay (pruned with their window as ever), under no token."""
+    from guards import migrations
+
+    every = _migrations()
+    monkeypatch.setattr(migrations, "_migrations", lambda: [m for m in every if m[0] < 43])
+    conn = connect(tmp_path / "n.db")
+    apply_migrations(conn, now=0.0)
+    conn.execute(
+        "INSERT INTO validation_streams (id, agent, name, created_at) VALUES (1, 'a/b/c', 's', 0)"
+    )
+    conn.execute(
+        "INSERT INTO validation_calls (stream_id, idempotency_key, request_hash, answer, at)"
+        " VALUES (1, 'k1', 'h', '{}', 5.0)"
+    )
+    conn.commit()
+    monkeypatch.setattr(migrations, "_migrations", lambda: [m for m in every if m[0] <= 43])
+    assert apply_migrations(conn, now=0.0) == ["0043_validation_calls_per_token"]
+    rows = conn.execute(
+        "SELECT stream_id, token_id, idempotency_key, request_hash, answer, at"
+        " FROM validation_calls"
+    ).fetchall()
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(validation_calls)")}
+    conn.close()
+    assert rows == [(1, "", "k1", "h", "{}", 5.0)]
+    assert "validation_calls_at" in indexes

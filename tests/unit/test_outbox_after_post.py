@@ -151,7 +151,7 @@ def test_the_migration_moves_the_waiting_urgent_rows_to_the_new_urgent(tmp_path,
             (ref, priority),
         )
     conn.commit()
-    monkeypatch.setattr(migrations, "_migrations", lambda: every)
+    monkeypatch.setattr(migrations, "_migrations", lambda: [m for m in every if m[0] <= 42])
     assert migrations.apply_migrations(conn, now=0.0) == ["0042_outbox_after_post"]
     rows = conn.execute("SELECT ref, priority FROM outbox ORDER BY id").fetchall()
     conn.close()

@@ -65,8 +65,9 @@ async def seed_calls(store: Store, times: list[float]) -> None:
     sid = await a_stream(store)
     await run_sql(
         store,
-        "INSERT INTO validation_calls (stream_id, idempotency_key, request_hash, answer, at)"
-        " VALUES (?, ?, 'h', '{}', ?)",
+        "INSERT INTO validation_calls"
+        " (stream_id, token_id, idempotency_key, request_hash, answer, at)"
+        " VALUES (?, 't', ?, 'h', '{}', ?)",
         [(sid, f"k{i}", at) for i, at in enumerate(times)],
     )
 
