@@ -59,6 +59,7 @@ from bot.alerts.model import (
     AFTER_CALLS,
     AFTER_MICROS,
     CLEARED_BY,
+    MODEL_THRESHOLD_KIND,
     OPENED_FOR,
     OPENED_KINDS,
     OVERRUN_TOTAL,
@@ -66,6 +67,7 @@ from bot.alerts.model import (
     alert_kind,
     fingerprint,
 )
+from bot.alerts.model_warnings import merged
 from bot.alerts.quiet import QUIET_UNTIL
 from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT
 from bot.alerts.starts import AlertStarts
@@ -232,6 +234,8 @@ class AlertEngine(AlertStarts):
         if kind in ("runaway", "duplicate_burst") and before:  # every stream that fired
             seen = [*(before.get(STREAMS) or [before.get("stream")]), facts.get("stream")]
             facts = {**facts, STREAMS: [s for s in dict.fromkeys(seen) if s][:MAX_STREAMS]}
+        if kind == MODEL_THRESHOLD_KIND:  # every model's warning it holds (recheck24 M1)
+            facts = merged(before, facts)
         facts_json = json.dumps(facts, separators=(",", ":"))
         if row is not None:
             carried = {}

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTAL, STREAMS
+from bot.alerts.model_warnings import warned_of
 from bot.alerts.render_time import clock_time, duration
 from bot.escape import operator_mentions, slack_text
 from guards.money import format_usd, usd_for
@@ -137,15 +138,23 @@ def _budget_threshold(f: dict[str, Any]) -> str:
 
 def _model_budget_threshold(f: dict[str, Any]) -> str:
     """``acme's day budget for claude-opus-4-1 (2026-11-28) passed 80%: $40.00 spent of
-    $50.00 (raise budgets.models.claude-opus-4-1.day in the policy and reload it: SIGHUP)``."""
+    $50.00 (raise budgets.models.claude-opus-4-1.day in the policy and reload it: SIGHUP)``,
+    then the other warnings the alert holds (recheck24 M1): ``; still past a mark too:
+    claude-sonnet-4-5 day 80% ($0.85 of $1.00 then)``."""
     model, window = str(f.get("model", "")), str(f.get("window", ""))
     period = f.get("period")
     of = f" ({period})" if isinstance(period, str) and period and period != "all" else ""
+    others = [
+        f"{e.get('model', '')} {e.get('window', '')} {float(e.get('fraction', 0)):.0%}"
+        f" ({_usd(e.get('spent_micros'))} of {_usd(e.get('limit_micros'))} then)"
+        for e in warned_of(f)[:-1]
+    ]
+    too = f"; still past a mark too: {', '.join(others)}" if others else ""
     return (
         f"{f.get('scope', '')}'s {window} budget for {model}{of} passed"
         f" {float(f.get('fraction', 0)):.0%}: {_usd(f.get('spent_micros'))} spent"
         f" of {_usd(f.get('limit_micros'))} (raise budgets.models.{model}.{window} in the"
-        " policy and reload it: SIGHUP)"
+        f" policy and reload it: SIGHUP){too}"
     )
 
 

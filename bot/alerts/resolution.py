@@ -4,7 +4,8 @@
 budget alert when its limit is raised above the one that was hit or its window turns
 (a new day, week or month), a model's budget alert (``budgets.models``) likewise when its
 window turns, the policy file raises or drops that model's limit (a reload) or a credit
-frees room in it (its warning: once the spend is back under the warning's mark), the
+frees room in it (its warning: once every model warned of in it is back under its mark,
+:mod:`bot.alerts.model_warnings`), the
 kinds an event clears (:data:`bot.alerts.model.CLEARED_BY`), and kinds with no clearing
 condition after ``auto_resolve_after`` without a firing (an unacknowledged P0 stays until
 a human acts). :class:`~bot.alerts.starts.AlertStarts` builds on it.
@@ -16,12 +17,16 @@ Example:
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from bot.alerts.messages import BUDGET_KINDS, OPEN_ALERTS
 from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND, Alert
+from bot.alerts.model_warnings import cleared_why, holding, warned_of
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
 from guards.ledger import periods_at
-from guards.model_budgets import has_room, model_standing
+from guards.model_budgets import ModelUsage, has_room, model_standing
 from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
@@ -84,12 +89,13 @@ class AlertResolution(AlertPaging):
             (*paths, *BUDGET_KINDS),
         )
         alerts = [Alert.from_row(row) for row in rows]
-        if model is not None:  # one per namespace: the model of its latest refusal or warning
+        if model is not None:  # one per namespace: the model of its latest refusal, or
+            # any model its warnings hold
             rows = tx.all(
                 f"{OPEN_ALERTS} AND scope = ? AND kind IN (?, ?)",
                 (paths[0], MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND),
             )
-            alerts += [a for a in map(Alert.from_row, rows) if a.facts.get("model") == model]
+            alerts += [a for a in map(Alert.from_row, rows) if _about(a, model)]
         if not alerts or self.ledger is None:
             return []
         room = {
@@ -99,15 +105,16 @@ class AlertResolution(AlertPaging):
         }
         for alert in alerts:
             window = str(alert.facts.get("window"))
+            if alert.kind == MODEL_THRESHOLD_KIND:
+                # as a raised limit: only once every warning it holds is back under its
+                # mark (review24 L3, recheck24 M1)
+                self._settle_warnings(tx, alert, now, by=by, said=f"{what}: ", urgent=True)
+                continue
             if alert.kind == MODEL_BUDGET_KIND:
                 # every window the model's budget limits, not only the one named (review
                 # h1: a credit freeing the month left the day spent, and resolved it)
                 freed = self._model_has_room(tx, alert.scope, str(model))
                 reason = f"{what}: the budget for {model} has room"
-            elif alert.kind == MODEL_THRESHOLD_KIND:
-                # as a raised limit: only once the spend is back under the mark (review24 L3)
-                freed = self._under_mark(tx, alert, str(model), window, limit=None)
-                reason = f"{what}: the {window} budget for {model} is back under the mark"
             else:
                 freed = room.get((alert.scope, window), False)
                 reason = f"{what}: the budget has room"
@@ -125,20 +132,45 @@ class AlertResolution(AlertPaging):
             return False
         return has_room(model_standing(tx, self.ledger, namespace=namespace, model=model))
 
-    def _under_mark(
-        self, tx: Tx, alert: Alert, model: str, window: str, *, limit: int | None
+    def _settle_warnings(
+        self, tx: Tx, alert: Alert, now: float, *, by: str | None, said: str, urgent: bool
     ) -> bool:
-        """Whether what the namespace spent on ``model`` in ``window`` this period is under
-        the warning's mark (its ``fraction``) of ``limit`` (None: the policy's limit now).
-        A window no longer limited, or no ledger to ask, is under it."""
-        fraction = alert.facts.get("fraction")
-        if self.ledger is None or not isinstance(fraction, int | float):
+        """Resolve a model's warning alert (``model_budget_threshold``) once none of the
+        warnings it holds does any more (the reason: ``said``, then why each cleared);
+        while some do, drop the others from it and redraw it. No ledger to ask: it holds.
+        Returns whether it resolved."""
+        entries = warned_of(alert.facts)
+        if self.ledger is None or not entries:
+            return False
+        held: list[dict[str, Any]] = []
+        why: list[str] = []
+        standing: dict[str, list[ModelUsage]] = {}
+        for entry in entries:
+            model = str(entry.get("model"))
+            if model not in standing:
+                standing[model] = model_standing(
+                    tx, self.ledger, namespace=alert.scope, model=model
+                )
+            reason = cleared_why(entry, standing[model])
+            if reason is None:
+                held.append(entry)
+            else:
+                why.append(reason)
+        if not held:
+            said += "; ".join(dict.fromkeys(why))  # each cause once: "a new day began"
+            self.resolve_alert(tx, alert, now, by=by, reason=said)
             return True
-        for usage in model_standing(tx, self.ledger, namespace=alert.scope, model=model):
-            if usage.window == window:
-                mark = (usage.limit_micros if limit is None else limit) * fraction
-                return usage.spent_micros < mark
-        return True
+        if why:
+            tx.execute(
+                "UPDATE alerts SET facts = ? WHERE id = ?",
+                (json.dumps(holding(held), separators=(",", ":")), alert.id),
+            )
+        if why or urgent:
+            alert = self.get(tx, alert.id)
+            if urgent:
+                self.update_pages(tx, alert, now)
+            self.touch(tx, alert, now, urgent=urgent)
+        return False
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
@@ -148,7 +180,11 @@ class AlertResolution(AlertPaging):
             (*BUDGET_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND),
         ):
             alert = Alert.from_row(row)
-            if alert.kind in (MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND):
+            if alert.kind == MODEL_THRESHOLD_KIND:
+                settled = self._settle_warnings(tx, alert, now, by=None, said="", urgent=False)
+                resolved += settled
+                continue
+            if alert.kind == MODEL_BUDGET_KIND:
                 cleared = self._model_budget_cleared(tx, alert, now)
             else:
                 cleared = self._budget_cleared(tx, alert, now)
@@ -185,26 +221,23 @@ class AlertResolution(AlertPaging):
     def _model_budget_cleared(
         self, tx: Tx, alert: Alert, now: float
     ) -> tuple[str, str | None] | None:
-        """Why a model's budget alert no longer holds (None: it still holds). A refusal's
-        (``model_budget_exhausted``) needs room in every window the model's budget
-        limits. Then: a window turned (the longest one that did is named: a refusal
-        named ``day`` that the month kept open clears when the month turns), or the
-        policy (reloaded) raised the limit of a window that refused the call (the one
-        named, or another of the model's in ``also``), or of the window a warning
-        (``model_budget_threshold``) is about, when the spend is under the warning's mark
-        of the new limit (review24 L2: at $9 of $10.50 the 80% warning still holds), or
-        dropped it. Money freed by releases does not clear it, as for a level. Nobody
-        sets a model's limit in Slack: the file is who cleared it."""
+        """Why a model's refusal alert (``model_budget_exhausted``) no longer holds (None:
+        it still holds). It needs room in every window the model's budget limits. Then: a
+        window turned (the longest one that did is named: a refusal named ``day`` that the
+        month kept open clears when the month turns), or the policy (reloaded) raised the
+        limit of a window that refused the call (the one named, or another of the model's
+        in ``also``), or dropped it. Money freed by releases does not clear it, as for a
+        level. Nobody sets a model's limit in Slack: the file is who cleared it. (A
+        warning's: :meth:`_settle_warnings`.)"""
         window, model = alert.facts.get("window"), str(alert.facts.get("model"))
         hit = _model_limits_hit(alert.facts, model)
         if window not in ("day", "week", "month", "total") or window not in hit:
             return None
-        refused = alert.kind == MODEL_BUDGET_KIND
-        if refused and self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
+        if self.ledger is not None and not self._model_has_room(tx, alert.scope, model):
             return None
         limits_now = self.policy.budgets.models.get(model, {})
         # a refusal clears with room, whichever window's turn gave it (review24 L4)
-        windows = {*hit, *limits_now} if refused else {window}
+        windows = {*hit, *limits_now}
         for turned in ("month", "week", "day"):
             if turned in windows and self._window_turned(alert, alert.scope, turned, now):
                 return f"a new {turned} began", None
@@ -212,8 +245,6 @@ class AlertResolution(AlertPaging):
             limit_now = limits_now.get(hit_window)
             if limit_now is None:
                 return f"the policy no longer limits {model} per {hit_window}", None
-            if not refused and not self._under_mark(tx, alert, model, hit_window, limit=limit_now):
-                continue
             if limit_now > limit_then:
                 usd = usd_for(limit_now, limit_then)
                 raised = f"the {hit_window} budget for {model} to {usd(limit_now)}"
@@ -283,3 +314,11 @@ def _model_limits_hit(facts: dict[str, object], model: str) -> dict[str, int]:
         if isinstance(w, str) and isinstance(lim, int):
             hit.setdefault(w, lim)
     return hit
+
+
+def _about(alert: Alert, model: str) -> bool:
+    """Whether a model's budget alert is about ``model``: its latest refusal's, or any
+    warning it holds."""
+    if alert.kind == MODEL_THRESHOLD_KIND:
+        return any(entry.get("model") == model for entry in warned_of(alert.facts))
+    return alert.facts.get("model") == model

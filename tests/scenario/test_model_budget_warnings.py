@@ -138,3 +138,78 @@ async def test_a_credit_resolves_the_warning_once_the_spend_is_under_its_mark(
         f"$0.20 of the charge of {runaway} taken back: the day budget for {OPUS} is back"
         " under the mark"
     )
+
+
+SONNET = "claude-sonnet-4-5"
+
+
+def two_models(sonnet_day: str = "10.00") -> dict[str, Any]:
+    both = {OPUS: {"day": "10.00"}, SONNET: {"day": sonnet_day}}
+    return {**policy(), "budgets": {**policy()["budgets"], "models": both}}
+
+
+async def test_a_model_past_its_mark_keeps_the_warning_open_when_another_model_clears(
+    slack_http: Any, tmp_path: Path
+) -> None:
+    """recheck24 M1: the namespace's one warning alert resolved when a reload raised the
+    latest warning's model (sonnet), though opus was still past the mark it had warned
+    of; that mark was given, so opus was never warned of again that period. The alert
+    now holds every model's warning until each is back under its mark."""
+    db = tmp_path / "two.db"
+    clock = ManualClock(T0)
+    slack = await slack_http(two_models(), clock=clock, db=db)
+    tok = await slack.app.token("acme")
+    runaway = await settled(slack.app, tok, "a", 8_500_000, 8_500_000, OPUS)  # 85%
+    await settled(slack.app, tok, "b", 8_200_000, 8_200_000, SONNET)  # 82%
+    await alerts_of(slack).process()
+    assert await warning_alerts(slack.app) == [
+        ("model_budget_threshold", "acme", "P2", 2, None, None)
+    ]
+    shown = (await slack.command("alert 1"))["text"]
+    assert f"acme's day budget for {SONNET} (2026-11-28) passed 80%: $8.20 spent" in shown
+    assert f"still past a mark too: {OPUS} day 80% ($8.50 of $10.00 then)" in shown, shown
+
+    # a reload raising sonnet's limit clears sonnet's warning, not opus's
+    await slack.app.ns.stop()
+    slack = await slack_http(two_models(sonnet_day="20.00"), clock=clock, db=db)
+    await alerts_of(slack).tick()
+    assert [r[4] for r in await warning_alerts(slack.app)] == [None]
+    shown = (await slack.command("alert 1"))["text"]
+    assert f"acme's day budget for {OPUS} (2026-11-28) passed 80%: $8.50 spent" in shown
+    assert SONNET not in shown and "still past" not in shown, shown
+
+    # opus spends on past its mark: no new warning (given), the open alert still says it
+    await settled(slack.app, tok, "c", 600_000, 600_000, OPUS)  # 91%
+    await alerts_of(slack).process()
+    assert [r[4] for r in await warning_alerts(slack.app)] == [None]
+
+    # a credit bringing opus back under its mark resolves it, naming what did
+    await slack.command(f"credit {runaway} 1.20 retried call")  # $7.90 of $10
+    (row,) = await warning_alerts(slack.app)
+    assert row[5] == (
+        f"$1.20 of the charge of {runaway} taken back: the day budget for {OPUS} is back"
+        " under the mark"
+    )
+
+
+async def test_a_credit_of_one_model_leaves_another_model_s_warning_open(
+    slack_http: Any,
+) -> None:
+    """recheck24 M1, the other way: a credit of the latest warning's model (sonnet) does
+    not resolve the alert while opus is past its mark; the next day resolves both, once."""
+    clock = ManualClock(T0)
+    slack = await slack_http(two_models(), clock=clock)
+    tok = await slack.app.token("acme")
+    await settled(slack.app, tok, "a", 8_500_000, 8_500_000, OPUS)
+    second = await settled(slack.app, tok, "b", 8_200_000, 8_200_000, SONNET)
+    await alerts_of(slack).process()
+    await slack.command(f"credit {second} 1.00 retried call")  # sonnet at 72%
+    assert [r[4] for r in await warning_alerts(slack.app)] == [None]
+    shown = (await slack.command("alert 1"))["text"]
+    assert f"acme's day budget for {OPUS} (2026-11-28) passed 80%" in shown, shown
+    await settled(slack.app, tok, "c", 900_000, 900_000, SONNET)  # 81%: warns again
+    await alerts_of(slack).process()
+    clock.advance(DAY)
+    await alerts_of(slack).tick()
+    (row,) = await warning_alerts(slack.app)
+    assert (row[3], row[5]) == (3, "a new day began")
