@@ -33,6 +33,8 @@ _MONEY = re.compile(r"\$.*|[0-9,]*\.[0-9]*", re.ASCII)  # $0.10, $5, 0.10, .5
 _POINT_AFTER = re.compile(r"[0-9][0-9,]*\.", re.ASCII)  # 5.: no cents after it
 _GROUP = re.compile(r"0[0-9]{2}", re.ASCII)  # the 000 of `$1 000`: no count starts with 0
 _NEGATIVE = re.compile(r"[-−]+\$?[0-9.,]+.*", re.ASCII)  # -1, -$0.10, --5
+# a well-formed amount (whatever its size): its whole dollars, grouped or not
+_AMOUNT = re.compile(r"\$?([0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]*)?", re.ASCII)
 EXAMPLE = "`/agent breaker <scope> approve 1 $0.10` (a trial of 1 call within $0.10)"
 
 
@@ -58,7 +60,8 @@ def parse_trial_size(words: list[str]) -> TrialSize:
     budget: int | None = None
     said: dict[str, str] = {}  # the first word of each kind, as given
     before = ""
-    for word in map(_as_typed, words):
+    for given in words:
+        word = _as_typed(given)
         if _GROUP.fullmatch(word) and _CALLS.fullmatch(before.lstrip("$")):
             raise UsageError(  # `$1 000`, `1 000`: one number, its groups parted by a space
                 f"`{echo(before, 20)} {word}`: a number takes no spaces here: write"
@@ -76,7 +79,7 @@ def parse_trial_size(words: list[str]) -> TrialSize:
         elif _MONEY.fullmatch(word):
             if budget is not None:
                 raise _twice("budgets", said["budget"], word)
-            budget, said["budget"] = _budget(word), word
+            budget, said["budget"] = _budget(word, typed=_typed(given)), word
         else:
             raise UsageError(
                 f"`breaker approve` takes no reason: `{echo(word, 20)}` is neither a number of"
@@ -93,6 +96,12 @@ def _as_typed(word: str) -> str:
     if isinstance(word, Word) and "." in word.typed and not any(c in word for c in "$."):
         return f"{word}."
     return str(word)
+
+
+def _typed(word: str) -> str:
+    """``word`` as it was typed, less the backticks or asterisks around it (``$.``, not the
+    ``$`` the chat words left of it: recheck24 L2)."""
+    return (word.typed.strip("`*") or str(word)) if isinstance(word, Word) else word
 
 
 def _point_after(word: str) -> UsageError:
@@ -139,11 +148,17 @@ def _too_many(word: str) -> UsageError:
     )
 
 
-def _budget(word: str) -> int:
+def _budget(word: str, *, typed: str) -> int:
+    """The budget ``word`` says (``typed``: as it was typed, quoted in a refusal)."""
     try:
         micros = parse_usd(word)
     except ValueError as exc:
-        said = str(exc) if len(word) <= 40 else f"{word[:40]!r}… is not an amount in USD"
+        amount = _AMOUNT.fullmatch(word)
+        if amount and len(amount[1].replace(",", "").lstrip("0")) > 4:  # $10,000 and up
+            raise _over_cap(f"`{echo(typed, 40)}`") from None  # not the parser's $1bn (L1)
+        said = str(exc).replace(repr(word), repr(typed), 1)
+        if len(typed) > 40:
+            said = f"{typed[:40]!r}… is not an amount in USD"
         raise UsageError(f"The trial's budget: {echo(said, 120)}. Nothing changed.") from None
     if micros == 0:
         raise UsageError(
@@ -151,13 +166,17 @@ def _budget(word: str) -> int:
             " policy's `half_open.trial_budget`). Nothing changed."
         )
     if micros > MAX_TRIAL_BUDGET_MICROS:
-        cap = format_usd(MAX_TRIAL_BUDGET_MICROS)
-        raise UsageError(
-            f"{format_usd(micros, exact=True)} is more than a trial's budget may be from chat"
-            f" (at most {cap}): for a larger one set `breakers.half_open.trial_budget` in the"
-            " policy file. Nothing changed."
-        )
+        raise _over_cap(format_usd(micros, exact=True))
     return micros
+
+
+def _over_cap(amount: str) -> UsageError:
+    cap = format_usd(MAX_TRIAL_BUDGET_MICROS)
+    return UsageError(
+        f"{amount} is more than a trial's budget may be from chat (at most {cap}): for a"
+        " larger one set `breakers.half_open.trial_budget` in the policy file. Nothing"
+        " changed."
+    )
 
 
 def _twice(kinds: str, first: object, word: str) -> UsageError:

@@ -221,6 +221,14 @@ async def test_a_bad_trial_size_is_refused_and_changes_nothing(slack_http):
         "５": "`５` is neither",
         "<!channel>": "`&lt;!channel&gt;` is neither",
         "$<!here>": "The trial's budget: '$&lt;!here&gt;' is not an amount",
+        # recheck24 L1: the amount parser's $1,000,000,000 answered first
+        "$" + "9" * 29: f"`${'9' * 29}` is more than a trial's budget may be from chat (at"
+        " most $1,000.00): for a larger one set `breakers.half_open.trial_budget`",
+        "$10,000,000,000,000": "`$10,000,000,000,000` is more than a trial's budget may be",
+        "$" + "9" * 60: "is more than a trial's budget may be from chat (at most $1,000.00)",
+        # recheck24 L2: quoted as '$' (the chat words took its point as a full stop)
+        "$.": "The trial's budget: '$.' is not an amount in USD",
+        "`$.`": "The trial's budget: '$.' is not an amount in USD",
     }
     for words, said in refusals.items():
         reply = await slack.command(f"breaker {BOT} approve {words}")
