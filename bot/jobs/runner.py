@@ -48,6 +48,7 @@ from bot.jobs.status import JobStatus, read_runs
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.store import Tx
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -143,7 +144,7 @@ class JobRunner:
             return
         fires = [(p.next_fires[0], p.name, p.timezone) for p in self.plans.values() if p.next_fires]
         noted = sum(1 for p in self.plans.values() if p.notes or p.problems)
-        line = f"{len(self.plans)} job(s) scheduled"
+        line = f"{plural(len(self.plans), 'job')} scheduled"  # "1 job" (recheck24 L3)
         if fires:
             at, name, timezone = min(fires)
             line += f"; next: {name} at {format_local(at, ZoneInfo(timezone))}"

@@ -280,7 +280,12 @@ async def test_a_run_a_restart_interrupted_blocks_the_next_until_its_timeout(
     assert "stopping cut off 1 job run(s) still going after 0.1s (sync): their targets may" in (
         caplog.text
     )
-    second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bot.jobs.runner"):
+        second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
+    said = [r.getMessage() for r in caplog.records]
+    # the number agrees (recheck24 L3: "1 job(s) scheduled")
+    assert any(m.startswith("1 job scheduled; next: sync at") for m in said), said
     second.ns.scheduler.pause_job("jobs-tick")
     await second.ns.extras["jobs"].wait_idle()  # 00:30 fired at start: skipped
     assert await runs(second, "sync") == [("abandoned", None), ("skipped", "overlap")]

@@ -196,7 +196,7 @@ async def test_jobs_puts_the_footer_first_and_paused_and_failing_jobs_before_the
     started = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.runner"]
     config = slack.app.ns.settings.config  # the file read, named (audit24 claims C8)
     assert started == [
-        f"72 job(s) scheduled; next: {jobs[7]['name']} at Thu 2026-01-01 00:30 UTC"
+        f"72 jobs scheduled; next: {jobs[7]['name']} at Thu 2026-01-01 00:30 UTC"
         f" (`nightshift jobs preview --config {config}` shows each)"
     ]
     app = slack.app
