@@ -244,8 +244,9 @@ async def create_silence(request: web.Request) -> web.Response:
 def _longer(engine: AlertEngine, tx: Tx, target: SilenceTarget, made: int) -> dict[str, Any] | None:
     """Another silence that holds ``target``'s alerts at the end of silence ``made`` and
     lasts longer (one made in Slack for the night, a wider scope's, one booked to start
-    before ``made`` ends): its id, target, who made it and until when; None when there
-    is none. Ending ``made`` leaves it on."""
+    before ``made`` ends): its id, target, who made it, from when (``starts_at``: None
+    once it has started; recheck24 L5: a script could not tell a booked one holds nothing
+    yet) and until when; None when there is none. Ending ``made`` leaves it on."""
     start, end = tx.one(
         "SELECT COALESCE(starts_at, created_at), expires_at FROM silences WHERE id = ?", (made,)
     )
@@ -254,10 +255,18 @@ def _longer(engine: AlertEngine, tx: Tx, target: SilenceTarget, made: int) -> di
     if other is None or other[0] == made or other[1] <= end:
         return None
     row = tx.one(
-        "SELECT fingerprint, scope, kind, created_by FROM silences WHERE id = ?", (other[0],)
+        "SELECT fingerprint, scope, kind, created_by, starts_at FROM silences WHERE id = ?",
+        (other[0],),
     )
     held = SilenceTarget(row[0], row[1], kind=row[2])
-    return {"id": other[0], "target": held.name, "created_by": row[3], "until": iso(other[1])}
+    booked = row[4] is not None and float(row[4]) > tx.clock.now()
+    return {
+        "id": other[0],
+        "target": held.name,
+        "created_by": row[3],
+        "starts_at": iso(row[4]) if booked else None,
+        "until": iso(other[1]),
+    }
 
 
 def _scope_query(raw: MultiMapping[str], token: Token) -> Scope:

@@ -94,6 +94,7 @@ async def test_a_retry_is_the_token_s_own_silence_and_a_person_s_is_left_alone(s
         "id": 1,
         "target": OTHER,
         "created_by": ADMIN,
+        "starts_at": None,  # it started already
         "until": "2026-01-01T08:00:00Z",
     }
     app.clock.advance(20)  # the answer was lost: the script sends it again
@@ -173,8 +174,13 @@ async def test_also_held_by_names_a_silence_booked_to_start_before_the_token_s_e
         "id": 1,
         "target": OTHER,
         "created_by": ADMIN,
+        "starts_at": "2026-01-01T00:10:00Z",  # booked: it holds nothing yet (recheck24 L5)
         "until": "2026-01-01T08:10:00Z",
     }
+    app.clock.advance(11 * 60)  # 00:11: it has started, so no start is given
+    r = await app.request("POST", "/v1/silences", token=op, json={**deploy, "reason": "4.4"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["also_held_by"]["id"], r.json()["also_held_by"]["starts_at"]) == (1, None)
     # one booked to start after the deploy's ends holds nothing the deploy's holds
     later = await slack.command(f"silence {BOT} 8h from 01:00")
     assert later["response_type"] == "in_channel", later
