@@ -30,6 +30,7 @@ from guards.model_budgets import ModelUsage, has_room, model_standing
 from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
+from guards.usage import period_keys
 
 __all__ = ["AlertResolution"]
 
@@ -98,11 +99,9 @@ class AlertResolution(AlertPaging):
             alerts += [a for a in map(Alert.from_row, rows) if _about(a, model)]
         if not alerts or self.ledger is None:
             return []
-        room = {
-            (u.scope, u.window): (u.remaining_micros or 0) > 0
-            for u in self.ledger.usage(tx, node, now=now)
-            if u.limit_micros is not None
-        }
+        usage = [u for u in self.ledger.usage(tx, node, now=now) if u.limit_micros is not None]
+        room = {(u.scope, u.window): (u.remaining_micros or 0) > 0 for u in usage}
+        limits = {(u.scope, u.window): u.limit_micros for u in usage}
         for alert in alerts:
             window = str(alert.facts.get("window"))
             if alert.kind == MODEL_THRESHOLD_KIND:
@@ -117,6 +116,9 @@ class AlertResolution(AlertPaging):
                 reason = f"{what}: the budget for {model} has room"
             else:
                 freed = room.get((alert.scope, window), False)
+                limit = limits.get((alert.scope, window))
+                if freed and limit is not None:  # a warning: back under its mark too
+                    freed = not self._past_mark(tx, alert, Scope.parse(alert.scope), limit, now)
                 reason = f"{what}: the budget has room"
             if freed:
                 self.resolve_alert(tx, alert, now, by=by, reason=reason)
@@ -272,6 +274,8 @@ class AlertResolution(AlertPaging):
         if self.ledger is None:
             return None
         limit_now = self.ledger.limits(tx, scope.path).get(window)
+        if limit_now is not None and self._past_mark(tx, alert, scope, limit_now, now):
+            return None  # a warning raised too little: still past its mark (as models')
         if limit_now is None or limit_now > limit_then:
             row = tx.one(  # who set it at run time (None: the policy file changed)
                 "SELECT set_by FROM budget_limits WHERE scope = ? AND window = ?",
@@ -283,6 +287,20 @@ class AlertResolution(AlertPaging):
             usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
             return f"the {window} budget was raised to {usd(limit_now)}", by
         return None
+
+    def _past_mark(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
+        """Whether a level's warning (``budget_threshold``) still holds under ``limit``:
+        what its window spent this period is still at or past its fraction of it (False
+        for any other alert). A raise or a credit that leaves it past the mark clears
+        nothing: the mark was given this period and would not warn again."""
+        fraction = alert.facts.get("fraction")
+        if alert.kind != "budget_threshold" or not isinstance(fraction, int | float):
+            return False
+        assert self.ledger is not None
+        window = str(alert.facts.get("window"))
+        period = period_keys(self.ledger.periods(scope.namespace, now))[window]
+        spent, _ = self.ledger.counters.get(tx, scope.path, window, period)
+        return limit > 0 and spent >= limit * fraction
 
     def resolve_alert(
         self, tx: Tx, alert: Alert, now: float, *, by: str | None, reason: str | None
