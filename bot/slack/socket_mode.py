@@ -11,15 +11,13 @@ client and opens a new one, which asks Slack for a new URL; again after
 ``DOWN_SECONDS``, then twice as long each time up to ``RETRY_MAX_SECONDS``, until the
 socket is back.
 
-Slack sends an envelope again when its acknowledgement did not reach Slack in time
-(``retry_attempt`` 1, 2, 3, on this socket or the next one). A command, a button or a form
-must not run twice for that (a second override, a second "budget set" DM: socket L2), so the
-last ``SEEN_ENVELOPES`` envelope ids are kept across clients and a repeat is acknowledged
-again and not run.
+Every envelope is acknowledged, and one Slack sends again is not run twice (its ids are
+kept across clients): :mod:`bot.slack.socket_envelopes`.
 
 It says so once each way: one WARNING when the socket has been down for
 ``DOWN_SECONDS``, one INFO when it is back ("Slack Socket Mode reconnected after
-2m10s"), and ``nightshift_slack_socket_connected`` (0/1) in ``/metrics``.
+2m10s"), and ``nightshift_slack_socket_connected`` (0/1) in ``/metrics``. slack_sdk's own
+ERROR for each failed retry meanwhile goes to DEBUG: :mod:`bot.slack.socket_logs`.
 """
 
 from __future__ import annotations
@@ -28,15 +26,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_sdk.socket_mode.aiohttp import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.slack.client import check_app_token, check_at_start
+from bot.slack.socket_envelopes import OnceHandler, SeenEnvelopes
+from bot.slack.socket_logs import QUIET
 from bot.slack.surface import SlackSurface
 from guards.config_types import format_seconds
 
@@ -51,45 +47,6 @@ WATCH_SECONDS = 1.0  # how often the watch asks the client whether it is connect
 DOWN_SECONDS = 30.0  # down this long: a new client, with a new URL
 RETRY_MAX_SECONDS = 120.0  # the longest wait between two new clients (it doubles till then)
 CLOSE_SECONDS = 3.0  # closing a client waits this long at most (a stop has 5 s)
-SEEN_ENVELOPES = 1000  # envelope ids kept to know a repeat (Slack retries within minutes)
-
-
-class SeenEnvelopes:
-    """The envelope ids handled lately, oldest first, at most :data:`SEEN_ENVELOPES`."""
-
-    def __init__(self) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, envelope_id: str) -> bool:
-        """True the first time an id is seen (and remembers it), False for a repeat."""
-        if envelope_id in self._ids:
-            return False
-        self._ids[envelope_id] = None
-        if len(self._ids) > SEEN_ENVELOPES:
-            self._ids.popitem(last=False)
-        return True
-
-
-class _OnceHandler(AsyncSocketModeHandler):
-    """Bolt's handler, but an envelope Slack sends again is acknowledged, not run again."""
-
-    def __init__(self, surface: SlackSurface, app_token: str, seen: SeenEnvelopes) -> None:
-        super().__init__(
-            surface.app, app_token, web_client=surface.client, ping_interval=PING_SECONDS
-        )
-        self.seen = seen
-
-    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
-        if not self.seen.first_time(req.envelope_id):
-            log.info(
-                "Slack sent envelope %s again (retry %s, %s): acknowledged, not run twice",
-                req.envelope_id,
-                req.retry_attempt,
-                req.retry_reason or "no reason given",
-            )
-            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-            return
-        await super().handle(client, req)
 
 
 class SocketModeTransport:
@@ -116,7 +73,9 @@ class SocketModeTransport:
 
     def _open(self) -> None:
         """A new client, connecting in the background (it asks Slack for a new URL)."""
-        self.handler = _OnceHandler(self.surface, self.app_token, self._seen)
+        self.handler = OnceHandler(
+            self.surface, app_token=self.app_token, seen=self._seen, ping_seconds=PING_SECONDS
+        )
         self._connect = asyncio.create_task(
             self.handler.connect_async(),  # type: ignore[no-untyped-call]
             name="slack-socket",
@@ -165,6 +124,8 @@ class SocketModeTransport:
             now = time.monotonic()
             self.connected = await self._is_connected()
             if self.connected:
+                if down_since is not None:
+                    QUIET.connected()  # an unexpected error of slack_sdk's may show once again
                 if down_since is not None and ever and not warned:  # a drop slack_sdk mended
                     log.debug("Slack Socket Mode reconnected by itself")
                 elif down_since is not None and ever:

@@ -70,7 +70,9 @@ async def test_an_envelope_slack_sends_again_is_acknowledged_and_not_run_twice(
     app_factory, fake_slack
 ):
     """audit26b socket L2: Slack sends an envelope again (same id, ``retry_attempt`` 1)
-    when its acknowledgement was late; the command ran twice (two audit rows, two replies)."""
+    when its acknowledgement was late; the command ran twice (two audit rows, two replies).
+    audit24 L2: the repeat was acknowledged with no answer, and Slack re-sends precisely
+    when the first acknowledgement (with the answer) did not reach it: nobody saw it."""
     app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake_slack, mode="socket"))
     await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
     command = command_payload("budget set acme/alice/rss-bot 3 day")
@@ -80,11 +82,39 @@ async def test_an_envelope_slack_sends_again_is_acknowledged_and_not_run_twice(
 
     again = await fake_slack.send_envelope("slash_commands", command, again=envelope)
     ack = await fake_slack.envelope_reply(again)
-    assert ack["envelope_id"] == envelope and not ack.get("payload")  # acknowledged, no reply
+    assert ack["envelope_id"] == envelope and ack["payload"] == reply["payload"]  # the same
     fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
     assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # others still run
     rows = await app.store.fetch("SELECT action, after FROM audit WHERE action = 'budget.set'")
     assert [tuple(r) for r in rows] == [("budget.set", "3000000")]
+
+
+async def test_every_envelope_is_acknowledged_also_one_nothing_handles(
+    app_factory, fake_slack, caplog
+):
+    """audit24 L1: an envelope Nightshift has no listener for (``events_api``, an unknown
+    type, a ``view_closed``, a click with no action) was never acknowledged, so Slack sends
+    it again and counts the failures; the empty click also logged an ERROR with a traceback."""
+    caplog.set_level(logging.INFO)
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake_slack, mode="socket"))
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
+    no_action = {**block_actions_payload(action_id="alert_ack", value="1"), "actions": []}
+    envelopes = [
+        ("events_api", {"type": "event_callback", "event": {"type": "app_mention"}}),
+        ("something_new", {"type": "whatever"}),
+        ("interactive", {"type": "view_closed", "user": {"id": "U0ADMIN"}, "view": {}}),
+        ("interactive", no_action),
+        ("interactive", {"type": "block_actions", "actions": "not a list"}),
+    ]
+    for kind, payload in envelopes:
+        envelope = await fake_slack.send_envelope(kind, payload)
+        ack = await fake_slack.envelope_reply(envelope, within=3.0)
+        assert ack == {"envelope_id": envelope}, kind
+    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # still answering
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
+    assert not await app.store.fetch("SELECT 1 FROM audit")  # nothing ran
 
 
 async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, fake_slack):
@@ -164,6 +194,40 @@ async def test_a_socket_down_past_its_url_gets_a_new_url_and_says_so(
     assert len(down) == 1 and down[0].startswith("Slack Socket Mode has been down for ")
     back = [m for level, m in said if m.startswith("Slack Socket Mode reconnected after ")]
     assert len(back) == 1
+
+
+async def test_a_socket_mode_outage_logs_one_warning_not_an_error_each_retry(
+    app_factory, ticket_slack, monkeypatch, caplog
+):
+    """audit24 M1: while Slack refused the websocket, slack_sdk logged an ERROR with a
+    traceback at each retry ("Failed to connect (error: 503 …); Retrying…", every 10 s),
+    where the README promises one WARNING and one INFO when the socket is back."""
+    from bot.slack import socket_mode
+
+    monkeypatch.setattr(socket_mode, "PING_SECONDS", 0.1)  # slack_sdk's retry pace
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(socket_mode, "DOWN_SECONDS", 1.0)
+    monkeypatch.setattr(socket_mode, "RETRY_MAX_SECONDS", 1.0)
+    caplog.set_level(logging.INFO)
+    fake = ticket_slack
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake, mode="socket"))
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+    await until(lambda: _true(socket_mode.log.name in {r.name for r in caplog.records}))
+    caplog.clear()
+
+    fake.refusing = True  # Slack down: every websocket answered 503
+    fake.drop()
+    await until(lambda: _true(sum(how == "refused" for _, how in fake.attempts) >= 12), 10)
+    fake.refusing = False
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+    await until(lambda: _true(any("reconnected after" in r.getMessage() for r in caplog.records)))
+    envelope = await fake.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake.envelope_reply(envelope))["payload"]["text"]
+
+    loud = [(r.name, r.levelname, r.getMessage()[:80]) for r in caplog.records if r.levelno >= 30]
+    assert [(name, level) for name, level, _ in loud] == [(socket_mode.log.name, "WARNING")]
+    assert loud[0][2].startswith("Slack Socket Mode has been down for ")
+    assert app.ns.settings.transport == "socket"
 
 
 async def _true(value: bool) -> bool:

@@ -49,7 +49,7 @@ async def _no_check(*args: Any, **kwargs: Any) -> None:
 
 
 async def test_a_stop_during_a_client_s_replacement_ends_the_watch(monkeypatch):
-    monkeypatch.setattr(socket_mode, "_OnceHandler", _HangingHandshake)
+    monkeypatch.setattr(socket_mode, "OnceHandler", _HangingHandshake)
     monkeypatch.setattr(socket_mode, "check_app_token", _no_check)
     monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.05)
     monkeypatch.setattr(socket_mode, "DOWN_SECONDS", 0.3)

@@ -1,0 +1,172 @@
+"""Socket Mode envelopes: each acknowledged, each run once, a repeat given the first answer.
+
+Slack sends an envelope again when its acknowledgement did not reach Slack in time
+(``retry_attempt`` 1, 2, 3, on this socket or the next one). A command, a button or a form
+must not run twice for that (a second override, a second "budget set" DM: socket L2), so the
+last :data:`SEEN_ENVELOPES` envelope ids are kept across clients and a repeat is not run.
+Slack re-sends precisely when the first acknowledgement was lost, and with it the answer
+(for a change, its in-channel announcement): so a repeat within :data:`ANSWER_SECONDS`
+is acknowledged with the first one's answer (audit24 L2), later with none.
+
+Every envelope is acknowledged, also one nothing here handles (an ``events_api`` one, a
+``view_closed``, a type Slack adds later, a click with no action): unacknowledged, Slack
+sends it again and counts the failures (audit24 L1). Bolt answers those 404 and its
+adapter acknowledges only a 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app
+from slack_bolt.response import BoltResponse
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from bot.slack.http import malformed
+from bot.slack.socket_logs import SDK_LOG
+from bot.slack.surface import SlackSurface
+
+__all__ = ["OnceHandler", "SeenEnvelopes", "ack_payload"]
+
+log = logging.getLogger("bot.slack.socket_mode")
+SEEN_ENVELOPES = 1000  # envelope ids kept to know a repeat (Slack retries within minutes)
+ANSWER_SECONDS = 300.0  # a repeat this long after the first gets the first one's answer
+REPEAT_WAIT_SECONDS = 2.5  # a repeat of one still running waits this long for its answer
+HANDLED = ("slash_commands", "interactive")  # the envelope types Nightshift listens to
+
+Answer = dict[str, Any] | None
+
+
+class SeenEnvelopes:
+    """The envelope ids handled lately, and their answers for :data:`ANSWER_SECONDS`.
+
+    >>> async def twice() -> object:
+    ...     seen = SeenEnvelopes(now=lambda: 0.0)
+    ...     assert seen.begin("E1") is None  # the first time: run it
+    ...     seen.answered("E1", {"text": "done"})
+    ...     return await seen.begin("E1")  # a repeat: the first answer
+    >>> asyncio.run(twice())
+    {'text': 'done'}
+    """
+
+    def __init__(self, *, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        # by envelope id: when it came and its answer (a future until it is known)
+        self._answers: OrderedDict[str, tuple[float, asyncio.Future[Answer]]] = OrderedDict()
+
+    def begin(self, envelope_id: str) -> asyncio.Future[Answer] | None:
+        """None the first time an id is seen (remembered from now on); for a repeat, the
+        first one's answer, to await (done with None once it is too old to repeat)."""
+        now = self._now()
+        while self._answers:
+            oldest, (began, _) = next(iter(self._answers.items()))
+            if now - began <= ANSWER_SECONDS:
+                break
+            del self._answers[oldest]
+        if envelope_id in self._ids:
+            kept = self._answers.get(envelope_id)
+            if kept is not None:
+                return kept[1]
+            gone: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            gone.set_result(None)
+            return gone
+        self._ids[envelope_id] = None
+        if len(self._ids) > SEEN_ENVELOPES:
+            dropped, _ = self._ids.popitem(last=False)
+            self._answers.pop(dropped, None)
+        self._answers[envelope_id] = (now, asyncio.get_running_loop().create_future())
+        return None
+
+    def answered(self, envelope_id: str, answer: Answer) -> None:
+        """The answer the first acknowledgement of ``envelope_id`` carried."""
+        kept = self._answers.get(envelope_id)
+        if kept is not None and not kept[1].done():
+            kept[1].set_result(answer)
+
+
+def ack_payload(response: BoltResponse) -> Answer:
+    """What Bolt's answer puts in the acknowledgement (as Bolt's socket adapter does),
+    or None: nothing (an empty 200, or no listener's answer at all)."""
+    if response.status != 200 or not response.body:
+        return None
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if content_type.startswith("application/json"):
+        body = json.loads(response.body)
+        return body if isinstance(body, dict) else None
+    return {"text": response.body}
+
+
+class OnceHandler(AsyncSocketModeHandler):
+    """Bolt's handler, but every envelope is acknowledged, and a repeat is not run again."""
+
+    def __init__(
+        self, surface: SlackSurface, *, app_token: str, seen: SeenEnvelopes, ping_seconds: float
+    ) -> None:
+        super().__init__(
+            surface.app,
+            app_token,
+            logger=SDK_LOG,  # its retries quiet while the watch speaks (audit24 M1)
+            web_client=surface.client,
+            ping_interval=ping_seconds,
+        )
+        self.seen = seen
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        first = self.seen.begin(req.envelope_id)
+        if first is not None:
+            try:
+                again = await asyncio.wait_for(asyncio.shield(first), REPEAT_WAIT_SECONDS)
+            except TimeoutError:  # still running: acknowledged now, its answer follows it
+                again = None
+            log.info(
+                "Slack sent envelope %s again (retry %s, %s): acknowledged%s, not run twice",
+                req.envelope_id,
+                req.retry_attempt,
+                req.retry_reason or "no reason given",
+                " with its first answer" if again else "",
+            )
+            await _ack(client, req, again)
+            return
+        answer: Answer = None
+        try:
+            answer = await self._run(req)
+        finally:
+            self.seen.answered(req.envelope_id, answer)
+            await _ack(client, req, answer)
+
+    async def _run(self, req: SocketModeRequest) -> Answer:
+        if req.type not in HANDLED:
+            log.debug("Slack sent a %r envelope: Nightshift handles none; acknowledged", req.type)
+            return None
+        payload = req.payload
+        if isinstance(payload, dict) and payload.get("actions") == []:
+            log.debug("Slack sent a click with no action: acknowledged, nothing to do")
+            return None
+        wrong = malformed(payload)
+        if wrong is not None:
+            log.warning(
+                "Slack sent a %s envelope of the wrong shape (%s): acknowledged, not run",
+                req.type,
+                wrong,
+            )
+            return None
+        response: BoltResponse = await run_async_bolt_app(self.app, req)
+        if response.status != 200:  # no listener for it (Bolt says which): acknowledged
+            log.debug("Bolt answered %s to envelope %s", response.status, req.envelope_id)
+        return ack_payload(response)
+
+
+async def _ack(client: SocketModeClient, req: SocketModeRequest, answer: Answer) -> None:
+    await client.send_socket_mode_response(
+        SocketModeResponse(envelope_id=req.envelope_id, payload=answer)
+    )
