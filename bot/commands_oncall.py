@@ -29,18 +29,20 @@ from bot.alerts.oncall import (
 )
 from bot.alerts.quiet import quiet_until, until_text
 from bot.alerts.render_time import clock_time, duration
-from bot.blocks import context, fit_text, header, line_sections, section
+from bot.blocks import MAX_BLOCKS, clip, context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_oncall_override import day_time, override
 from bot.escape import operator_mentions, slack_text
 from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People
 from bot.responders import engine_of, local_time
+from bot.slack.limits import LIST_TEXT
 from bot.storage_notice import refused_text
 from guards.config import Policy
 from guards.config_hours import QuietHours
 from guards.money import format_usd
 from guards.store import Tx
+from guards.words import plural
 
 __all__: list[str] = []
 
@@ -97,7 +99,7 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
             line += f"\n    next hand-off {when} → {_mention(change[1])}"
         line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))
         lines.append(line)
-    lines += _booked_lines(overrides, tz, now)
+    tail = _booked_lines(overrides, tz, now)
     chain = engine.chain
     if chain.steps:
         steps = " → ".join(
@@ -105,12 +107,36 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
             for s in chain.steps
         )
         repeat = f"; repeats {chain.repeat}×" if chain.repeat else ""
-        lines.append(f"Escalation: {steps}{repeat}")
+        tail.append(f"Escalation: {steps}{repeat}")
     quiet = policy.alerts.quiet_hours
     if quiet is not None:
-        lines.append(_quiet_line(quiet, tz, now))
-    text = f"*On call* ({tz.key})\n" + "\n".join(lines)
-    return Reply(text=text, blocks=[header("On call"), section("\n".join(lines)), context(tz.key)])
+        tail.append(_quiet_line(quiet, tz, now))
+    return _oncall_reply(lines, tail, tz)
+
+
+def _oncall_reply(rotations: list[str], tail: list[str], tz: ZoneInfo) -> Reply:
+    """Whole rotations over as many sections as fit one message, then "… and N more
+    rotations"; the bookings, the chain and quiet hours (``tail``) are always shown.
+    (One section of them all was cut mid-rotation and lost the chain: audit24 L3.)"""
+
+    def more(hidden: int) -> str:
+        return f"… and {plural(hidden, 'more rotation')}"
+
+    end = clip("\n".join(tail))
+    room = LIST_TEXT - len(end) - len(more(len(rotations)))
+    shown: list[str] = []
+    for line in (clip(r) for r in rotations):
+        if len(line) + 1 > room:
+            break
+        shown.append(line)
+        room -= len(line) + 1
+    listed, placed = line_sections(shown, per_section=10, max_sections=MAX_BLOCKS - 5)
+    blocks = [header("On call"), *listed]
+    if placed < len(rotations):
+        blocks.append(context(more(len(rotations) - placed)))
+    blocks += [section(end)] if tail else []
+    text = fit_text([f"*On call* ({tz.key})"], rotations, more=more, tail=tail)
+    return Reply(text=text, blocks=[*blocks, context(tz.key)])
 
 
 def _quiet_line(quiet: QuietHours, tz: ZoneInfo, now: float) -> str:

@@ -227,6 +227,34 @@ async def test_jobs_of_agents_with_long_names_are_cut_by_characters(slack_http):
     )
 
 
+async def test_eighty_rotations_are_cut_at_whole_rotations_and_keep_the_chain(slack_http):
+    """audit24 L3: 80 rotations went in one section clipped mid-rotation ("… and 116 more
+    lines", a rotation's hand-off cut off from it) and the escalation chain was lost, with
+    47 of the message's 50 blocks unused."""
+    rotations = [
+        {
+            "name": f"rotation-{i:03d}-{'r' * 28}",
+            "users": [f"U{i:03d}{j:02d}" for j in range(12)],
+            "start": "2025-12-29",
+        }
+        for i in range(80)
+    ]
+    chain = [{"notify": f"rotation:{r['name']}", "after": f"{i}m"} for i, r in enumerate(rotations)]
+    oncall = {"rotations": rotations, "escalation": chain[:40]}
+    slack = await slack_http({"admins": [ADMIN], "oncall": oncall}, clock=ManualClock(T0))
+    reply = await slack.command("oncall")
+    slack_accepts(slack.fake, reply)
+    assert text_chars(reply["blocks"]) <= BLOCKS_TEXT
+    rows = [row for t in texts(reply) for row in t.split("\n") if row.startswith("*rotation-")]
+    hand_offs = [row for t in texts(reply) for row in t.split("\n") if "next hand-off" in row]
+    assert 20 < len(rows) < 80 and len(hand_offs) == len(rows)  # whole rotations
+    assert f"… and {80 - len(rows)} more rotations" in texts(reply)
+    assert any(t.startswith("Escalation: rotation:rotation-000-") for t in texts(reply))
+    assert reply["blocks"][-1]["elements"][0]["text"] == "UTC"
+    assert len(reply["text"]) <= 3000 and "\nEscalation: rotation:" in reply["text"]
+    assert re.search(r"\n… and \d+ more rotations\n", reply["text"])
+
+
 # -- the safety net: a message past every limit still goes out, and says what was cut -----
 
 
