@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.alerts.render_time import local_instants
 from bot.blocks import clip, context, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import local_time
@@ -162,13 +163,15 @@ def _values(ctx: Context, action: str, before: str | None, after: str | None) ->
 
 
 def _value(ctx: Context, value: str | None) -> str:
-    if value is None:
-        return "—"
-    try:  # a time (a silence's end): on the same clock as the row's own time
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    return local_time(ctx, when.timestamp()) if when.tzinfo is not None else value
+    return "—" if value is None else _times(ctx, value)
+
+
+def _times(ctx: Context, text: str) -> str:
+    """``text`` with its ISO instants in the policy's zone, as the row's own time is
+    shown (audit24 L4: "until 2026-11-29T06:36:53.335070Z" under "times in Europe/Berlin");
+    the stored row is left as it is."""
+    tz = ZoneInfo(ctx.ns.policy.timezone)
+    return local_instants(text, tz, now=ctx.ns.clock.now())
 
 
 def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
@@ -198,7 +201,7 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
             )
             line += f" (changed: {slack_text(', '.join(keys), DETAIL_CHARS)})"
         elif row["detail"]:
-            line += f" (the last: {_detail(e.action, str(row['detail']))})"
+            line += f" (the last: {_detail(ctx, e.action, str(row['detail']))})"
         return line
     target = "all jobs" if e.action.startswith("job.") and row["target"] == "*" else row["target"]
     line += f" `{slack_text(str(target), 200)}`"
@@ -206,7 +209,7 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
         values = _values(ctx, e.action, row["before"], row["after"])
         line += f": {slack_text(values, DETAIL_CHARS)}"
     if row["detail"]:
-        line += f" ({_detail(e.action, str(row['detail']))})"
+        line += f" ({_detail(ctx, e.action, str(row['detail']))})"
     return line
 
 
@@ -222,11 +225,12 @@ def _heading(entries: list[Entry], narrowed: str) -> str:
     return f"{said}{',' if narrowed else ''} in {plural(len(entries), 'line')}"
 
 
-def _detail(action: str, detail: str) -> str:
-    """A row's detail as shown; a breaker's reason names who moved it as a mention, as
-    `/agent breakers` does (the row keeps the id: audit24 agreement F4). Other details
-    are what people and agents typed: shown, never a ping."""
-    shown = slack_text(detail, DETAIL_CHARS)
+def _detail(ctx: Context, action: str, detail: str) -> str:
+    """A row's detail as shown, its instants in the policy's zone (:func:`_times`); a
+    breaker's reason names who moved it as a mention, as `/agent breakers` does (the row
+    keeps the id: audit24 agreement F4). Other details are what people and agents typed:
+    shown, never a ping."""
+    shown = slack_text(_times(ctx, detail), DETAIL_CHARS)
     return operator_mentions(shown) if _family(action) == "breaker" else shown
 
 

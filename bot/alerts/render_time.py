@@ -10,10 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["HALF_A_YEAR", "clock_time", "duration", "wall_time"]
+__all__ = ["HALF_A_YEAR", "clock_time", "duration", "local_instants", "wall_time"]
 
 HALF_A_YEAR = 182 * 86_400  # a date this far from now names its year
 
@@ -60,3 +61,34 @@ def wall_time(local: datetime, fmt: str) -> str:
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
         text += f" {local.tzname()}"
     return text
+
+
+# an instant stored as ISO 8601 text, with its offset (a silence's end, the "until" of a
+# budget set for a while, an override's "until …+01:00")
+_ISO = re.compile(
+    r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})(?![\w:])"
+)
+
+
+def local_instants(text: str, tz: ZoneInfo, *, now: float) -> str:
+    """``text`` with each instant it holds as ISO text shown as :func:`clock_time` shows
+    a time (audit rows store ends as ISO, in UTC or with an offset: read among times in
+    the policy's zone, they are shown in it: audit24 L4). A time without an offset is no
+    instant: left as written.
+
+    Example:
+        >>> berlin = ZoneInfo("Europe/Berlin")
+        >>> local_instants("until 2026-01-05T08:00:00.5Z", berlin, now=1_767_600_000.0)
+        'until 09:00'
+        >>> local_instants("at 2026-01-05T09:00", berlin, now=1_767_600_000.0)
+        'at 2026-01-05T09:00'
+    """
+
+    def local(found: re.Match[str]) -> str:
+        try:
+            when = datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
+        except ValueError:  # 2026-13-45T…: not a time after all
+            return found.group(0)
+        return clock_time(when.timestamp(), tz, now=now)
+
+    return _ISO.sub(local, text)

@@ -343,3 +343,23 @@ async def test_the_person_who_moved_a_breaker_is_a_mention_in_the_audit(slack_ht
         f"forced open by {ADMIN}: looping",
         f"trial of 3 calls up to $0.50 approved by {ADMIN}",
     ]
+
+
+async def test_times_rows_store_as_iso_text_read_in_the_policy_zone(slack_http):
+    """audit24 L4: a budget set for a while and an override showed their ends as raw ISO,
+    one UTC with microseconds, one with an offset, under "(times in Europe/Berlin)"."""
+    policy = {**POLICY, "timezone": "Europe/Berlin"}
+    clock = ManualClock(1_795_930_613.335070)  # 2026-11-29T05:36:53.33507Z: 06:36 in Berlin
+    slack = await slack_http(policy, clock=clock)
+    await slack.command(f"budget set {BOT} 25 day for 2h")
+    await slack.command(f"oncall override <@{ADMIN}|dana> 1h")
+    stored = await slack.app.store.fetch("SELECT after, detail FROM audit ORDER BY id")
+    assert [tuple(r) for r in stored][-2:] == [  # the rows keep their ISO text
+        ("25000000", "until 2026-11-29T07:36:53.335070Z"),
+        (f"{ADMIN} for 1h, until 2026-11-29T07:36:53+01:00", None),
+    ]
+    shown = blocks_text(await slack.command("audit 2"))
+    assert "(times in Europe/Berlin)" in shown
+    assert f"`{BOT} day`: $10.00 → $25.00 (until 08:36)" in shown
+    assert f"`primary`: {ONCALL} → {ADMIN} for 1h, until 07:36" in shown
+    assert "2026-11-29T" not in shown
