@@ -1,11 +1,11 @@
 """Which scopes Nightshift knows, and the known scope an operator probably meant.
 
-A scope is *seen* when an agent reserved, sent a heartbeat or had output validated
-under it, or an open alert is about it; it is *known* when it is seen or the policy
-names it (a budget or a job). Commands that act on a scope nothing uses warn or refuse
-(a typo at 3 a.m. must not pass for the real thing), and :func:`close_scope` finds what
-was probably meant: the same path in another case, the agent's full path for its last
-segment, or a near spelling.
+A scope is *seen* when an agent reserved (a call granted or refused), sent a heartbeat
+or had output validated under it, or an open alert is about it; it is *known* when it
+is seen or the policy names it (a budget or a job). Commands that act on a scope nothing
+uses warn or refuse (a typo at 3 a.m. must not pass for the real thing), and
+:func:`close_scope` finds what was probably meant: the same path in another case, the
+agent's full path for its last segment, or a near spelling.
 
 Example:
     >>> # await store.read(lambda tx: close_scope(tx, "rss-bot"))
@@ -44,8 +44,10 @@ def unseen(path: str) -> str:
 def seen_scope(tx: Tx, path: str) -> bool:
     """Whether Nightshift has seen ``path`` or anything below it.
 
-    Seen: a scope of the hierarchy (a reservation), a heartbeat, a validated stream, or
-    an open alert.
+    Seen: a scope of the hierarchy (a reservation), a call refused before it started (a
+    402 makes no scope row; ``refusals_daily`` counts it already, so the reserve path
+    writes nothing more for it: audit24 L5), a heartbeat, a validated stream, or an open
+    alert.
     """
     # scope characters are never GLOB wildcards; a model's name may hold some: exact only
     below = path if path.startswith("model:") else path + "/*"
@@ -53,6 +55,7 @@ def seen_scope(tx: Tx, path: str) -> bool:
         tx.one(sql, (path, below)) is not None
         for sql in (
             "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
+            "SELECT 1 FROM refusals_daily WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM validation_streams WHERE agent = ? OR agent GLOB ? LIMIT 1",
             "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"

@@ -4,6 +4,8 @@ a typo probably meant, in every command that suggests one (audit24 claims C3: on
 
 from __future__ import annotations
 
+from tests.scenario.test_alerts import alerts_of
+
 ADMIN = "U0ADMIN"
 POLICY = {
     "admins": [ADMIN],
@@ -51,3 +53,26 @@ async def test_a_conversation_is_suggested_from_sql_and_a_typo_costs_the_writer_
     said = (await slack.command("alerts nosuch-bot"))["text"]
     assert "is neither a scope Nightshift knows nor an alert kind" in said
     assert app.store.batches == batches  # the writer was not asked
+
+
+async def test_an_agent_whose_only_call_was_refused_is_no_typo(slack_http):
+    """audit24 L5: an agent's one call refused (402), its budget raised, then `budget` and
+    `budget set` warned "No agent has reserved … (a typo?)": the agent did call, with a
+    valid token; a refusal made no scope row (and its alert is on the level that refused)."""
+    policy = {**POLICY, "budgets": {"scopes": {"acme/bob": {"day": "10.00"}}}}
+    slack = await slack_http(policy)
+    app = slack.app
+    body = {"scope": "acme/bob/bot", "idempotency_key": "k", "max_cost_micros": 20_000_000}
+    r = await app.request("POST", "/v1/reservations", token=await app.token("acme"), json=body)
+    assert r.status_code == 402, r.text
+    assert not await app.store.fetch("SELECT 1 FROM scopes WHERE path = 'acme/bob/bot'")
+    await alerts_of(slack).process()  # the P1 "Budget refused a call" (on `acme/bob`)
+    for text in (
+        "budget set acme/bob/bot 25 day",
+        "budget acme/bob/bot",
+        "budget set acme/bob 30 day",
+    ):
+        reply = await slack.command(text, user=ADMIN)
+        assert "a typo?" not in reply["text"], (text, reply["text"])
+    typo = await slack.command("budget set acme/bob/bto 25 day", user=ADMIN)
+    assert "No agent has reserved or sent a heartbeat under `acme/bob/bto` yet" in typo["text"]
