@@ -15,6 +15,7 @@ from bot.jobs.lint import lint_jobs, refused_jobs
 from bot.settings import Settings
 from guards.config import load_policy
 from guards.store import Store
+from guards.words import plural
 
 __all__ = ["cmd_jobs_preview"]
 
@@ -54,7 +55,7 @@ async def cmd_jobs_preview(args: argparse.Namespace, settings: Settings) -> int:
         print()
     refused = [p.name for p in plans if p.refused]
     if refused:
-        print(f"{len(refused)} of {len(plans)} job(s) refused: {', '.join(refused)}")
+        print(f"{len(refused)} of {plural(len(plans), 'job')} refused: {', '.join(refused)}")
         return 1
-    print(f"{len(plans)} job(s) OK")
+    print(f"{plural(len(plans), 'job')} OK")
     return 0

@@ -38,6 +38,7 @@ from guards.config import Job
 from guards.events import JobRunCapReached
 from guards.scopes import Scope
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = [
     "SKIP_REASONS",
@@ -220,7 +221,7 @@ def decide(
                     )
                 )
     if reason is None and coalesced:
-        detail = f"coalesced {coalesced} missed fire(s) into this run"
+        detail = f"coalesced {plural(coalesced, 'missed fire')} into this run"
     state.record_run(
         tx,
         run_id=run_id,

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from bot.jobs.cron import CronError, CronSpec, fire_times, parse_cron
 from bot.jobs.cron_words import describe, dst_notes, format_local
 from guards.config import Job, Policy, PolicyError
+from guards.words import plural
 
 __all__ = [
     "FREQUENT_PER_HOUR",
@@ -286,7 +287,7 @@ def _refusal(plans: list[tuple[int, JobPlan]], source: str) -> str | None:
     refused = [(i, p) for i, p in plans if p.refused]
     if not refused:
         return None
-    lines = [f"{source}: {len(refused)} job(s) refused:"]
+    lines = [f"{source}: {plural(len(refused), 'job')} refused:"]
     for i, plan in refused:
         reason = plan.error or "; ".join(plan.problems)
         lines.append(f"  jobs.{i} ({plan.name}): `{plan.cron}` {plan.words or ''}".rstrip())

@@ -30,6 +30,7 @@ from guards.config import Job
 from guards.errors import StorageUnavailable
 from guards.scopes import Scope
 from guards.store import Store, Tx
+from guards.words import plural
 
 __all__ = ["CUT_OFF", "STOPPED", "STOP_WRITE_SECONDS", "Answered", "Outcomes"]
 
@@ -149,11 +150,11 @@ class Outcomes:
             if unanswered:
                 runs.append(f"{unanswered} without an answer")
             log.warning(
-                "stopping: the database did not record %d job run(s) within %gs (%s): %s."
+                "stopping: the database did not record %s within %gs (%s): %s."
                 " Unless it takes them before Nightshift exits, the next start calls each"
                 " abandoned and skips its job's fires as overlap until its timeout_seconds"
                 " have passed",
-                len(answered) + unanswered,
+                plural(len(answered) + unanswered, "job run"),
                 STOP_WRITE_SECONDS,
                 "; ".join(runs),
                 why,
@@ -161,8 +162,8 @@ class Outcomes:
             return
         if cut:
             log.warning(
-                "stopping cut off %d job run(s) still going after %gs (%s): %s",
-                len(cut),
+                "stopping cut off %s still going after %gs (%s): %s",
+                plural(len(cut), "job run"),
                 drained,
                 ", ".join(cut),
                 CUT_OFF,

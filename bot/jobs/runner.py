@@ -157,8 +157,9 @@ class JobRunner:
         abandoned = state.mark_abandoned(tx, detail=STOPPED)
         if abandoned:
             log.warning(
-                "%d job run(s) were interrupted by a restart (%s): %s",
-                len(abandoned),
+                "%s %s interrupted by a restart (%s): %s",
+                plural(len(abandoned), "job run"),
+                "was" if len(abandoned) == 1 else "were",
                 ", ".join(abandoned),
                 CUT_OFF,
             )
@@ -263,7 +264,7 @@ class JobRunner:
                     scheduled_for=d.last_missed,
                     state="skipped",
                     reason="missed",
-                    detail=f"{d.missed} fire(s) passed while Nightshift was not running, "
+                    detail=f"{plural(d.missed, 'fire')} passed while Nightshift was not running, "
                     f"more than {duration(grace)} ago (misfire_grace_seconds)",
                 )
                 out.append((Decision(run_id, d.last_missed, False, "missed"), job))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,7 +278,7 @@ async def test_a_run_a_restart_interrupted_blocks_the_next_until_its_timeout(
     await asyncio.wait_for(target.arrived.wait(), 5)
     with caplog.at_level(logging.WARNING, logger="bot.jobs.runner"):
         await first.ns.stop()
-    assert "stopping cut off 1 job run(s) still going after 0.1s (sync): their targets may" in (
+    assert "stopping cut off 1 job run still going after 0.1s (sync): their targets may" in (
         caplog.text
     )
     caplog.clear()
@@ -464,7 +465,7 @@ async def test_fires_missed_while_down_coalesce_into_one_run(app_factory, target
     assert target.calls[0]["json"]["scheduled_for"] == "2026-01-01T01:00:00Z"
     row = (await run_rows(second, "sync"))[0]
     assert row["state"] == "succeeded"
-    assert row["detail"] == "coalesced 3 missed fire(s) into this run"  # kept by its success
+    assert row["detail"] == "coalesced 3 missed fires into this run"  # kept by its success
 
 
 async def test_a_fire_older_than_the_grace_is_recorded_as_missed(app_factory, target, tmp_path):
@@ -478,9 +479,36 @@ async def test_a_fire_older_than_the_grace_is_recorded_as_missed(app_factory, ta
     assert await runs(second, "report") == [("skipped", "missed")]
     # a duration as the alerts word it, "1h 30m" (audit27 style M4: it read "1h30m")
     assert (await run_rows(second, "report"))[0]["detail"] == (
-        "1 fire(s) passed while Nightshift was not running, more than 1h 30m ago"
+        "1 fire passed while Nightshift was not running, more than 1h 30m ago"
         " (misfire_grace_seconds)"
     )
+
+
+@pytest.mark.parametrize(
+    ("left", "said"),
+    [
+        (["sync"], "1 job run was interrupted by a restart (sync)"),
+        (["a", "b"], "2 job runs were interrupted by a restart (a, b)"),
+    ],
+)
+async def test_runs_a_crash_left_running_are_counted_in_words(
+    app_factory, target, tmp_path, caplog, left, said
+):
+    """The count agrees with its noun and verb: it said "1 job run(s) were interrupted"."""
+    db = tmp_path / "crash.db"
+    jobs = [job(target, name, "0 3 * * *") for name in left]
+    first = await app_factory({"jobs": jobs}, clock=ManualClock(T0), db=db)
+    await first.ns.stop()
+    with sqlite3.connect(db) as conn:  # what a kill -9 leaves: runs still marked running
+        for i, name in enumerate(left):
+            conn.execute(
+                "INSERT INTO job_runs (id, job, scope, scheduled_for, decided_at, state)"
+                " VALUES (?, ?, ?, ?, ?, 'running')",
+                (f"r{i}", name, AGENT, T0, T0),
+            )
+    with caplog.at_level(logging.INFO, logger="bot.jobs.runner"):
+        await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 60), db=db)
+    assert any(r.getMessage().startswith(said) for r in caplog.records), caplog.text
 
 
 async def test_a_runaway_job_stops_start_up_naming_it(app_factory, target):
@@ -1031,7 +1059,7 @@ async def test_a_stop_during_an_outage_records_the_outcome_of_a_run_that_answere
             other.execute("ROLLBACK")
         other.close()
     assert "did not stop cleanly" not in caplog.text
-    assert "stopping cut off 1 job run(s) still going after 0.1s (stuck):" in caplog.text
+    assert "stopping cut off 1 job run still going after 0.1s (stuck):" in caplog.text
     second = await app_factory({"jobs": jobs}, clock=ManualClock(T0 + 30 * 60), db=db)
     second.ns.scheduler.pause_job("jobs-tick")
     await second.ns.extras["jobs"].wait_idle()  # 00:30 fired at start

@@ -283,6 +283,7 @@ def test_every_minute_of_8am_in_a_daily_job_is_refused_with_a_suggestion():
         check_jobs(policy({"name": "report-daily", "cron": "* 8 * * *"}), now=ts(2026, 1, 1))
     message = str(err.value)
     assert "jobs.0 (report-daily)" in message
+    assert ": 1 job refused:\n" in message  # not "1 job(s) refused"
     assert "did you mean `0 8 * * *`?" in message
 
 

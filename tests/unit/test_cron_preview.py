@@ -42,7 +42,7 @@ def test_preview_of_good_jobs_exits_0_and_shows_words_zone_and_next_fires(tmp_pa
     nexts = [line for line in out.splitlines() if line.startswith("  next: ")]
     assert len(nexts) == 2
     assert all(len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d CES?T", n)) == 3 for n in nexts)
-    assert out.rstrip().endswith("2 job(s) OK")
+    assert out.rstrip().endswith("2 jobs OK")
     assert not (tmp_path / "n.db").exists()  # nothing was started or created
 
 
@@ -51,7 +51,7 @@ def test_preview_with_a_runaway_job_exits_1_and_says_why(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "every minute from 08:00 to 08:59, 60 runs a day" in out
     assert "did you mean `0 8 * * *`?" in out
-    assert "1 of 3 job(s) refused: report-daily" in out
+    assert "1 of 3 jobs refused: report-daily" in out
 
 
 def test_preview_prints_stable_derived_secrets_on_request(tmp_path, capsys):
@@ -182,7 +182,7 @@ def test_a_refused_job_from_a_named_file_hints_preview_of_that_file(tmp_path, ca
     assert hint == f"check them with: nightshift jobs preview --config '{config}'"
     # the hint, run as it is said, checks that file
     assert main(["jobs", "preview", "--config", str(config)]) == 1
-    assert "1 of 1 job(s) refused: report-daily" in capsys.readouterr().out
+    assert "1 of 1 job refused: report-daily" in capsys.readouterr().out
 
 
 def test_a_refused_job_from_the_default_file_hints_preview_alone(
