@@ -11,7 +11,6 @@ new time). The alert's thread says so once per night, and an audit row
 
 Example:
     >>> from guards.config_hours import QuietHours
-from guards.events import NIGHTSHIFT
     >>> quiet = QuietHours.model_validate("22:00-07:00")
     >>> until = quiet_until(quiet, ZoneInfo("UTC"), 1_767_657_600.0)  # Tue 6 Jan 2026, 00:00
     >>> datetime.fromtimestamp(until, ZoneInfo("UTC")).strftime("%a %H:%M")
