@@ -18,6 +18,7 @@ from bot.cli import absent, command, existing_db, files_kept, read_only, why_not
 from bot.settings import Settings
 from guards.migrations import apply_migrations, connect, create_private, schema_behind
 from guards.verify import verify
+from guards.words import plural
 
 __all__ = ["cmd_backup", "cmd_ledger_verify", "cmd_migrate"]
 
@@ -30,7 +31,7 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         conn.close()
     if applied:
-        print(f"applied {len(applied)} migration(s) to {settings.db}: {', '.join(applied)}")
+        print(f"applied {plural(len(applied), 'migration')} to {settings.db}: {', '.join(applied)}")
     else:
         print(f"{settings.db} is up to date")
     return 0
@@ -64,15 +65,17 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
         print(f"nightshift: {settings.db}: cannot check it: {exc}{why}", file=sys.stderr)
         return 2
     print(
-        f"checked {report.reservations} reservations, {report.journal_rows} journal rows, "
-        f"{report.usage_rows} usage counters, {report.model_usage_rows} model counters"
+        f"checked {plural(report.reservations, 'reservation')},"
+        f" {plural(report.journal_rows, 'journal row')},"
+        f" {plural(report.usage_rows, 'usage counter')},"
+        f" {plural(report.model_usage_rows, 'model counter')}"
     )
     if report.ok:
         print("ledger OK: every total matches the journal")
         return 0
     for problem in report.problems[:50]:
         print(f"MISMATCH {problem}")
-    print(f"ledger BROKEN: {len(report.problems)} problem(s)")
+    print(f"ledger BROKEN: {plural(len(report.problems), 'problem')}")
     return 1
 
 

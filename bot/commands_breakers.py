@@ -88,7 +88,9 @@ def breaker_line(ctx: Context, row: BreakerRow) -> str:
         details.append(f"cool-down ends in {format_seconds(row.retry_after)}")
     if row.state == CLOSED and row.recent_calls:
         failures = "failure" if row.recent_failures == 1 else "failures"
-        details.append(f"{row.recent_failures} {failures} in the last {row.recent_calls} calls")
+        details.append(
+            f"{row.recent_failures} {failures} in the last {plural(row.recent_calls, 'call')}"
+        )
     return head + (f"\n      {' · '.join(details)}" if details else "")
 
 

@@ -22,7 +22,7 @@ from guards.config import parse_duration
 from guards.store import Tx
 from guards.validation.repo import count_rejections, rejections
 from guards.validation.types import Rejection
-from guards.words import clip_chars
+from guards.words import clip_chars, plural
 
 __all__ = ["group", "matched_name", "rejection_line"]
 
@@ -66,7 +66,7 @@ def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
     line = f"`{local_time(ctx, r.at)}` {many}*{what}* `{r.scope}` {r.stream}"
     if r.reason == "runaway":
         expected = f", expected {r.expected_count}" if r.expected_count is not None else ""
-        return f"{line} — {r.batch_size} items{expected}"
+        return f"{line} — {plural(r.batch_size, 'item')}{expected}"
     line += f" — “{slack_text(r.preview[:120])}”"
     if r.matched_item_id is not None:
         like = f"{round(r.similarity * 100)}% like" if r.similarity is not None else "same as"

@@ -218,7 +218,7 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
         )
         breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
     icon = "🟢" if agent.healthy else "🔴"
-    alerts = f" · {agent.open_alerts} open alert(s)" if agent.open_alerts else ""
+    alerts = f" · {plural(agent.open_alerts, 'open alert')}" if agent.open_alerts else ""
     if agent.unanswered:  # a P2 waits for the digest, not a person (audit24 agreement F3)
         alerts += f", {agent.unanswered} P0/P1 unanswered"
     spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
@@ -296,8 +296,10 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
         return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))
     open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
+    need = "needs" if view.need_a_look == 1 else "need"
     head = (
-        f"Fleet: {view.total} agent(s), {view.need_a_look} need a look · open alerts: {open_alerts}"
+        f"Fleet: {plural(view.total, 'agent')}, {view.need_a_look} {need} a look"
+        f" · open alerts: {open_alerts}"
     )
     lines = [_agent_line(a, ctx, now) for a in view.agents]
     more = _more_agents(view)

@@ -24,6 +24,7 @@ from bot.escape import member_or_name, slack_text
 from bot.known_scopes import did_you_mean, meant
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = ["span_text", "why_text"]
 
@@ -172,7 +173,7 @@ def _silenced(ctx: Context, made: ops.SilenceMade, seconds: int, *, note: str = 
             f"{why_text(made.reason)}.",
             ephemeral=False,
         )
-    also = f"; {len(made.silenced)} open alert(s) silenced now" if made.silenced else ""
+    also = f"; {plural(len(made.silenced), 'open alert')} silenced now" if made.silenced else ""
     return Reply.text_only(
         f"{first}🔕 <@{ctx.actor}> silenced {made.matches} for {duration(seconds)}"
         f" (until {local_time(made.expires_at, ctx)}){why_text(made.reason)}{also}."
@@ -204,12 +205,15 @@ async def _lift(ctx: Context, target: str) -> Reply:
         )
     head = lifted_silences(done, on)
     if done.notify_again:
-        after = f"{len(done.notify_again)} open alert(s) notify again now"
+        notify = "notifies" if len(done.notify_again) == 1 else "notify"
+        after = f"{plural(len(done.notify_again), 'open alert')} {notify} again now"
     else:
         after = "the next firing notifies as usual"
     still = ""
     if done.still_silenced:
-        still = f" {len(done.still_silenced)} open alert(s) stay silenced by another silence."
+        held = len(done.still_silenced)
+        stays = "stays" if held == 1 else "stay"
+        still = f" {plural(held, 'open alert')} {stays} silenced by another silence."
     return Reply.text_only(
         f"🔔 <@{ctx.actor}> lifted {head}; {after}.{still}{covered}", ephemeral=False
     )

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from bot.logs import Throttle
 from guards.config_types import format_seconds
+from guards.words import plural
 
 __all__ = ["STUCK_SECONDS", "OutboxMetrics", "say_if_stuck"]
 
@@ -92,12 +93,12 @@ def say_if_stuck(
     if throttle.let_through("", now) is None:  # (a pass is not an event: no count)
         return
     log.warning(
-        "Slack has not taken a message for %s (outbox row %s, %s; %d channel(s) waiting;"
+        "Slack has not taken a message for %s (outbox row %s, %s; %s waiting;"
         " the last error is on the row and in /agent status); it is tried again until %s"
         " after its first try (said once a minute)",
         format_seconds(now - first),
         row["id"],
         row["method"],
-        len(tried),
+        plural(len(tried), "channel"),
         format_seconds(max_age_seconds),
     )

@@ -32,6 +32,7 @@ from bot.written import until_written
 from guards.clock import Clock
 from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
+from guards.words import plural
 
 __all__ = ["OutcomeRecorder"]
 
@@ -83,7 +84,7 @@ class OutcomeRecorder:
         now = self.wall.now()
         first = row["first_try_at"] or now
         if now - first > self.max_age_seconds:
-            reason = f"gave up after {row['attempts'] + 1} attempts: {exc.reason}"
+            reason = f"gave up after {plural(row['attempts'] + 1, 'attempt')}: {exc.reason}"
             await self._fail(row, reason, maybe_shown=exc.kind not in NOT_SHOWN)
             return
         after = exc.after if exc.after is not None else backoff(row["attempts"] + 1)

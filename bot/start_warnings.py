@@ -19,6 +19,7 @@ from guards.money import format_usd
 from guards.reservation import iso
 from guards.routing.tiers import tier_problems
 from guards.store import Tx
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -81,9 +82,10 @@ async def say_what_slack_overrides(ns: Nightshift) -> None:
     )
     more = f"; and {len(rows) - 5} more" if len(rows) > 5 else ""
     log.warning(
-        "%d budget limit(s) set in Slack override the policy file: %s%s."
+        "%s set in Slack %s the policy file: %s%s."
         " `/agent budget set <scope> default <window>` goes back to the file's",
-        len(rows),
+        plural(len(rows), "budget limit"),
+        "overrides" if len(rows) == 1 else "override",
         listed,
         more,
     )

@@ -32,6 +32,7 @@ from bot.alerts.render_time import clock_time, duration
 from bot.escape import slack_text
 from bot.outbox_delivery import Delivered, Deliverer, DeliveryFailed, RetryLater
 from guards.store_watch import Outage
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -86,7 +87,7 @@ def accepted_text(outage: Outage, *, ended: float) -> str:
     """The post that writes work again (``outage``: the whole troubled period)."""
     return (
         f"✅ Nightshift writes to its database again after {duration(ended - outage.since)}"
-        f" ({outage.refused:,} writes refused meanwhile)."
+        f" ({plural(outage.refused, 'write')} refused meanwhile)."
     )
 
 

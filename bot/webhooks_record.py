@@ -30,6 +30,7 @@ from bot.webhooks_send import GIVE_UP_SECONDS, MAX_TRIES, Outcome, Sent, TryAgai
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.store import Tx
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -102,7 +103,7 @@ class DeliveryRecords(ABC):
         else:
             error = result if isinstance(result, str) else result.error
             if isinstance(result, TryAgain):
-                error += f" (gave up after {tries} tries)"
+                error += f" (gave up after {plural(tries, 'try', many='tries')})"
             changed = self._fail(tx, row, error=error, status=status, tries=tries, now=now)
             key = "failed"
         if not changed:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from guards.words import plural
+
 __all__ = [
     "AttemptsExhausted",
     "AuthError",
@@ -352,7 +354,7 @@ class Unavailable(GuardError):
         answered: bool = False,
         slow: bool = False,
     ) -> None:
-        tried = f"({attempts} attempts; the last: {cause})"
+        tried = f"({plural(attempts, 'attempt')}; the last: {cause})"
         if answered:
             said = f"could not take the request {tried}; try again later (its log says why)"
         elif slow:  # connected, and no answer in time: it (or a proxy before it) is slow

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from guards.clock import Clock
 from guards.config_types import format_seconds
 from guards.store_trouble import cause, identity, likely_cause
+from guards.words import plural
 
 __all__ = ["ENDED_KEPT", "LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]
 
@@ -165,11 +166,11 @@ class StorageWatch:
         # a start, a CLI command or an upkeep job answers no agent (audit26b L2)
         agents = " (agents' calls among them answered 503)" if self.serving else ""
         log.error(
-            "the database %s refused writes: %s%s; %d write(s) refused%s%s",
+            "the database %s refused writes: %s%s; %s refused%s%s",
             self.path,
             cause(exc),
             why,
-            writes,
+            plural(writes, "write"),
             agents,
             since,
             exc_info=exc if first and not why else None,
@@ -191,8 +192,8 @@ class StorageWatch:
             return
         self._unreported = 0  # (this line counts them)
         log.info(
-            "the database %s accepts writes again after %s (%d write(s) refused)",
+            "the database %s accepts writes again after %s (%s refused)",
             self.path,
             format_seconds(now - outage.since),
-            outage.refused,
+            plural(outage.refused, "write"),
         )

@@ -15,14 +15,18 @@ from __future__ import annotations
 __all__ = ["clip_chars", "plural"]
 
 
-def plural(count: int, word: str) -> str:
+def plural(count: int, word: str, *, many: str | None = None) -> str:
     """``count`` with ``word``, an ``s`` added unless it is one; thousands separated.
 
+    ``many`` is the plural when adding an ``s`` does not make it ("try", "tries").
+
     Example:
-        >>> plural(0, "call"), plural(3, "more button")
-        ('0 calls', '3 more buttons')
+        >>> plural(0, "call"), plural(3, "more button"), plural(2, "try", many="tries")
+        ('0 calls', '3 more buttons', '2 tries')
     """
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {many if many is not None else word + 's'}"
 
 
 def clip_chars(text: str, limit: int) -> str:

@@ -38,6 +38,7 @@ from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
 from guards.config import EscalationStep
 from guards.store import Tx
+from guards.words import plural
 
 __all__ = ["LATE", "AlertPaging"]
 
@@ -156,10 +157,10 @@ class AlertPaging(OutageHolds):
         if not skipped:
             return alert
         log.info(
-            "alert #%d: %d escalation step(s) fell due while Nightshift was not running;"
+            "alert #%d: %s fell due while Nightshift was not running;"
             " skipped, taking the latest (%s)",
             alert.id,
-            skipped,
+            plural(skipped, "escalation step"),
             self.chain.describe(start),
         )
         return dataclasses.replace(alert, esc_step=start, esc_at=start_due)

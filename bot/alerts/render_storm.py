@@ -20,6 +20,7 @@ from bot.alerts.render import TIER_ICONS, title
 from bot.alerts.render_time import clock_time
 from bot.blocks import actions, button, context, header, section
 from bot.escape import slack_text
+from guards.words import plural
 
 if TYPE_CHECKING:
     from bot.alerts.operations import StormAck
@@ -89,7 +90,8 @@ def fold_message(
     hidden = order[FOLD_KINDS_SHOWN:]
     if hidden:
         count = sum(len(m) for _, m in hidden)
-        blocks.append(context(f"… and {count} more alerts of {len(hidden)} other kinds"))
+        kinds = plural(len(hidden), "other kind")
+        blocks.append(context(f"… and {plural(count, 'more alert')} of {kinds}"))
     blocks.append(
         context(
             "`/agent alerts` lists them · `/agent ack <id>` takes one ·"
@@ -127,7 +129,7 @@ def _people(counts: dict[str, int]) -> str:
     """``<@U1>``, ``<@U1> and <@U2>``, ``<@U1>, <@U2> and 3 others`` (most acks first)."""
     names = [f"<@{u}>" for u, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     if len(names) > 3:
-        return f"{', '.join(names[:2])} and {len(names) - 2} others"
+        return f"{', '.join(names[:2])} and {plural(len(names) - 2, 'other')}"
     return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
 
 

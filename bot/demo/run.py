@@ -43,6 +43,7 @@ from guards.clock import ManualClock
 from guards.config import parse_policy
 from guards.store import Tx
 from guards.tokens import Token, create_token
+from guards.words import plural
 
 __all__ = ["run_demo"]
 
@@ -236,7 +237,8 @@ async def _wait_for_slack(ns: Nightshift, narrator: Narrator) -> None:
         health = await outbox_health(ns.store)
         if not health.pending:
             return
-        narrator.out.write(f"\r(waiting for Slack: {health.pending} messages to deliver)   ")
+        waiting = plural(health.pending, "message")
+        narrator.out.write(f"\r(waiting for Slack: {waiting} to deliver)   ")
         narrator.out.flush()
         await asyncio.sleep(1)
     narrator.out.write("\nSlack did not take every message in time; see nightshift_outbox_*\n")

@@ -209,7 +209,9 @@ def decide(
         runs = state.runs_since(tx, job.name, since, now)
         if runs >= job.max_runs_per_hour:
             reason = "run_cap"
-            detail = f"{runs} runs this hour reached max_runs_per_hour {job.max_runs_per_hour}"
+            detail = (
+                f"{plural(runs, 'run')} this hour reached max_runs_per_hour {job.max_runs_per_hour}"
+            )
             if state.skipped_since(tx, job.name, since, "run_cap") == 0:
                 tx.emit(
                     JobRunCapReached(

@@ -95,13 +95,13 @@ def clip_text(text: str, limit: int) -> str:
     kept: list[str] = []
     size = 0
     for i, line in enumerate(lines):
-        note = f"\n… and {len(lines) - i} more lines"
+        note = f"\n… and {plural(len(lines) - i, 'more line')}"
         if size + len(line) + len(note) > limit:
             break
         kept.append(line)
         size += len(line) + 1
     if kept:
-        return "\n".join(kept) + f"\n… and {len(lines) - len(kept)} more lines"
+        return "\n".join(kept) + f"\n… and {plural(len(lines) - len(kept), 'more line')}"
     return text[: limit - len(_TRUNCATED)] + _TRUNCATED
 
 

@@ -521,9 +521,9 @@ async def test_status_shows_heartbeat_breaker_and_spend_today(slack_http):
     app.clock.advance(30)
     text = (await slack.command("status"))["text"]
     lines = text.split("\n")
-    assert lines[0].startswith("Fleet: 2 agent(s), 1 need a look · open alerts: P0 1")
+    assert lines[0].startswith("Fleet: 2 agents, 1 needs a look · open alerts: P0 1")
     assert lines[1].startswith(f"🔴 `{BOT}` · no heartbeats · ⛔ breaker open")
-    assert "$2.50 today · 1 open alert(s)" in lines[1]
+    assert "$2.50 today · 1 open alert" in lines[1]
     assert lines[2] == "🟢 `acme/bob/helper` · ♥ 30s ago (ok) · breaker closed · $0.00 today"
     assert lines[3].startswith("Slack delivery: ")
     # a spend under a cent is shown, not rounded to $0.00 (audit16 observability L4)

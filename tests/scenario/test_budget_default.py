@@ -70,11 +70,9 @@ async def test_a_start_warns_of_limits_set_in_slack_that_the_file_does_not_say(
     with caplog.at_level(logging.WARNING):
         again = await app_factory(lowered, db=db)
     assert await day_limit(again) == 3_000_000  # Slack's limit still wins, and it is said:
-    warned = [
-        r.getMessage() for r in caplog.records if "override the policy file" in r.getMessage()
-    ]
+    warned = [r.getMessage() for r in caplog.records if "the policy file: " in r.getMessage()]
     assert warned == [
-        "1 budget limit(s) set in Slack override the policy file: acme/u/a day $3.00"
+        "1 budget limit set in Slack overrides the policy file: acme/u/a day $3.00"
         " (the file: $0.50; set by U0ADMIN). `/agent budget set <scope> default <window>`"
         " goes back to the file's"
     ]

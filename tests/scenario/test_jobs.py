@@ -216,6 +216,19 @@ async def test_the_run_cap_skips_and_alerts_once_per_hour(app_factory, target):
     assert len(target.calls) == 3
 
 
+async def test_a_run_cap_of_one_says_one_run(app_factory, target):
+    """The skip's detail agrees its count: "1 run this hour", not "1 runs"."""
+    app = await start(
+        app_factory,
+        [job(target, "poll", "* * * * *", max_runs_per_hour=1, allow_frequent=True)],
+    )
+    for _ in range(2):
+        await fire(app, 60)
+    skipped = (await run_rows(app, "poll"))[1]
+    assert skipped["reason"] == "run_cap"
+    assert skipped["detail"] == "1 run this hour reached max_runs_per_hour 1"
+
+
 async def test_paused_jobs_are_not_called_until_resumed(app_factory, slack_http, target, tmp_path):
     db = tmp_path / "jobs.db"
     slack = await slack_http(

@@ -135,7 +135,7 @@ async def test_status_lists_every_unhealthy_agent_first_and_counts_the_rest(slac
     assert_fits(reply)
     blocks = reply["blocks"]
     assert blocks[1]["text"]["text"].startswith(
-        f"Fleet: 240 agent(s), {len(unhealthy)} need a look · open alerts:"
+        f"Fleet: 240 agents, {len(unhealthy)} need a look · open alerts:"
     )
     assert texts_of(blocks[2])[0].startswith("Slack delivery: ")  # first, not cut
     lines = agent_lines(reply)
@@ -164,7 +164,7 @@ async def test_status_in_a_storm_counts_hidden_unhealthy_agents_beyond_500_rows(
 
     reply = await slack.command("status")
     assert_fits(reply)
-    assert f"Fleet: 620 agent(s), {len(missed)} need a look" in reply["blocks"][1]["text"]["text"]
+    assert f"Fleet: 620 agents, {len(missed)} need a look" in reply["blocks"][1]["text"]["text"]
     lines = agent_lines(reply)
     assert 30 <= len(lines) <= 45 and all(line.startswith("🔴") for line in lines)
     hidden_bad = len(missed) - len(lines)
@@ -491,7 +491,7 @@ async def test_status_counts_agents_that_only_run_jobs_and_lists_them_when_held(
         lambda tx: app.ns.breakers.force_open(tx, "acme/ops/sync-bot", ADMIN, "test")
     )
     reply = await slack.command("status")
-    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 5 agent(s), 1 need a look")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 5 agents, 1 needs a look")
     lines = agent_lines(reply)
     assert lines[0].startswith("🔴") and "acme/ops/sync-bot" in lines[0]
     assert any("acme/ops/report-bot" in line for line in lines)  # healthy, still counted
@@ -510,13 +510,13 @@ async def test_status_puts_an_agent_with_an_unanswered_page_among_those_that_nee
     await emit(app, [runaway])
     await app.ns.extras["alerts"].process()
     reply = await slack.command("status")
-    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 1 need a look")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agents, 1 needs a look")
     first = agent_lines(reply)[0]
-    assert first.startswith(f"🔴 `{AGENTS[1]}`") and "1 open alert(s), 1 P0/P1 unanswered" in first
+    assert first.startswith(f"🔴 `{AGENTS[1]}`") and "1 open alert, 1 P0/P1 unanswered" in first
     [row] = await app.store.fetch("SELECT id FROM alerts")
     await slack.command(f"ack {row[0]}")
     reply = await slack.command("status")
-    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agent(s), 0 need a look")
+    assert reply["blocks"][1]["text"]["text"].startswith("Fleet: 3 agents, 0 need a look")
 
 
 async def test_status_names_the_zone_of_its_times_and_whose_day_today_is(slack_http):
@@ -563,4 +563,4 @@ async def test_status_says_which_open_alerts_wait_for_an_answer(slack_http):
     )
     await app.ns.extras["alerts"].process()
     first = agent_lines(await slack.command("status"))[0]
-    assert first.endswith("· 2 open alert(s), 1 P0/P1 unanswered"), first
+    assert first.endswith("· 2 open alerts, 1 P0/P1 unanswered"), first

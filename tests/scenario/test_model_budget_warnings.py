@@ -98,7 +98,7 @@ async def test_the_next_day_the_warning_resolves_and_warns_afresh(slack_http: An
     # `/agent silence model` holds the model budget kinds, the warning with them
     reply = await slack.command("silence model 1h")
     assert "silenced model_* alerts on every scope for 1h" in reply["text"]
-    assert "1 open alert(s) silenced now" in reply["text"]
+    assert "1 open alert silenced now" in reply["text"]
 
 
 async def test_a_reload_raising_the_limit_resolves_the_warning_only_under_its_mark(

@@ -50,7 +50,7 @@ async def test_a_kind_is_silenced_on_every_scope_and_nothing_else_is(slack_http)
     assert reply["response_type"] == "in_channel"
     assert reply["text"] == (
         "🔕 <@U01> silenced heartbeat_missed alerts on every scope for 1h (until 01:00);"
-        " 1 open alert(s) silenced now. Firings are still recorded."
+        " 1 open alert silenced now. Firings are still recorded."
     )
     # a new agent goes quiet, in another namespace too: nobody is paged, nothing posted
     await missed(app, NEWBOT, ELSEWHERE)
@@ -88,7 +88,7 @@ async def test_kind_colon_scope_silences_that_kind_there_and_below_only(slack_ht
     reply = await slack.command("silence heartbeat_missed:acme 1h", user="U01")
     assert reply["text"] == (
         "🔕 <@U01> silenced heartbeat_missed alerts on acme and below for 1h (until 01:00);"
-        " 1 open alert(s) silenced now. Firings are still recorded."
+        " 1 open alert silenced now. Firings are still recorded."
     )
     await missed(app, NEWBOT, ELSEWHERE)
     await emit(
@@ -188,7 +188,7 @@ async def test_a_kind_silence_is_lifted_by_its_own_words_and_its_alerts_notify_a
     assert lifted["response_type"] == "in_channel"
     assert lifted["text"] == (
         "🔔 <@U01> lifted the silence on heartbeat_missed (set by <@U02>, had 1h 30m left);"
-        " 1 open alert(s) notify again now."
+        " 1 open alert notifies again now."
     )
     await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)  # paged again
 
@@ -226,7 +226,7 @@ async def test_silences_made_before_kinds_existed_still_hold_and_can_be_lifted(s
     exact = await slack.command(f"silence heartbeat_missed:{BOT} off", user="U01")
     assert exact["text"].startswith(
         f"🔔 <@U01> lifted the silence on heartbeat_missed:{BOT} (set by <@U02>, had 1m left);"
-        " 1 open alert(s) notify again now."
+        " 1 open alert notifies again now."
     )
     ended = await app.store.fetch("SELECT ended_by FROM silences ORDER BY id")
     assert [r[0] for r in ended] == ["U01", "U01"]

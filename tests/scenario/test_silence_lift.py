@@ -105,7 +105,7 @@ async def test_lifting_by_alert_id_posts_the_open_alert_and_its_chain_resumes(sl
     assert reply["response_type"] == "in_channel"
     assert reply["text"] == (
         f"🔔 <@U01> lifted the silence on #1 (breaker_opened_spend:{BOT})"
-        " (set by <@U01>, had 1h 50m left); 1 open alert(s) notify again now."
+        " (set by <@U01>, had 1h 50m left); 1 open alert notifies again now."
     )
     # the open alert is shown unsilenced and its chain starts again: the primary now,
     await fake.wait_for(lambda: len(dms(fake, "U01")) == 2)

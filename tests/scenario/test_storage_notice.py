@@ -144,14 +144,14 @@ async def test_status_says_first_that_writes_are_refused(slack_http, monkeypatch
     try:
         reply = await slack.command("status")
         # first, before "0 need a look" (recheck24: second, a glance read all-clear)
-        assert reply["text"].startswith(LOCKED + "\nFleet: 1 agent(s), 0 need a look")
+        assert reply["text"].startswith(LOCKED + "\nFleet: 1 agent, 0 need a look")
         assert reply["blocks"][1]["text"]["text"] == LOCKED
     finally:
         locked.let_go()
     await _write_again(app)
     reply = await slack.command("status")
     assert "cannot write" not in reply["text"]
-    assert reply["text"].startswith("Fleet: 2 agent(s)")
+    assert reply["text"].startswith("Fleet: 2 agents")
 
 
 async def test_a_stop_during_an_outage_says_no_end_will_come(slack_http, monkeypatch):

@@ -473,14 +473,14 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
         (
             "ERROR",
             # a start or a CLI command answers no agent (audit26b L2)
-            f"the database {path} refused writes: {full}; 1 write(s) refused",
+            f"the database {path} refused writes: {full}; 1 write refused",
         ),
-        ("INFO", f"the database {path} accepts writes again after 4m10s (2 write(s) refused)"),
+        ("INFO", f"the database {path} accepts writes again after 4m10s (2 writes refused)"),
         (
             "ERROR",
             f"the database {path} refused writes: OperationalError: database or disk is full"
             " (the disk holding it is full: free space; Nightshift goes on by itself);"
-            " 1 write(s) refused (agents' calls among them answered 503)"
+            " 1 write refused (agents' calls among them answered 503)"
             " (1 more refused since the last report)",
         ),
     ]
