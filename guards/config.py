@@ -24,6 +24,13 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from guards.config_across import (
+    cross_section_errors,
+    known_models,
+    refuse_across,
+    routed_models,
+    unpriced,
+)
 from guards.config_guards import (
     Breakers,
     Budgets,
@@ -58,9 +65,8 @@ from guards.config_routing import (
     RoutingRule,
     RoutingTier,
 )
-from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration, refuse
+from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration
 from guards.config_webhooks import Webhooks, undefined_webhooks
-from guards.prices import DEFAULT_PRICES, undated
 
 __all__ = [
     "ALERT_KINDS",
@@ -126,36 +132,18 @@ class Policy(Section):
     @model_validator(mode="after")
     def _routed_models_have_prices(self) -> Policy:
         """A model that routing hands out must have a price, or every estimate for it fails."""
-        known = {m.lower() for m in (*DEFAULT_PRICES, *self.prices)}  # as PriceTable compares
+        known = known_models(self.prices)
         problems = [
-            (("routing", *loc), _no_price(model, known))
-            for loc, model in _routed_models(self.routing)
-            if model.strip().lower() not in known and undated(model) not in known
+            (("routing", *loc), why) for loc, why in unpriced(routed_models(self.routing), known)
         ]
         problems += undefined_webhooks([s.notify for s in self.oncall.escalation], self.webhooks)
         if problems:
-            refuse("Policy", problems)
+            refuse_across(problems)
         return self
 
     def namespace_timezone(self, namespace: str) -> str:
         budget = self.budgets.scopes.get(namespace)
         return budget.timezone if budget and budget.timezone else self.timezone
-
-
-def _routed_models(routing: Routing) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every model routing may hand out, with its key path under ``routing``."""
-    for tier, spec in routing.tiers.items():
-        yield ("tiers", tier, "model"), spec.model
-    for model, chain in routing.fallbacks.items():
-        yield ("fallbacks", model), model
-        for i, fallback in enumerate(chain):
-            yield ("fallbacks", model, i), fallback
-
-
-def _no_price(model: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(undated(model), known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"no price for {model!r}{hint}; add it under prices: (known: {', '.join(sorted(known))})"
 
 
 def _keys_at(loc: Sequence[Any]) -> list[str] | None:
@@ -240,25 +228,11 @@ def parse_policy(data: Any, *, source: str = "policy", also: FileCheck | None = 
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        errors = [*exc.errors(), *_cross_section_errors(data, exc)]
+        errors = [*exc.errors(), *cross_section_errors(data, exc, validate=Policy.model_validate)]
         said = [_format_errors(errors, source)]
         if also is not None and (problem := also(data, source)):
             said.append(problem)
         raise PolicyError("\n".join(said)) from None
-
-
-def _cross_section_errors(data: dict[str, Any], exc: ValidationError) -> list[ErrorDetails]:
-    """The errors of :class:`Policy`'s own checks (a routed model's price), which pydantic
-    runs only when every section is valid: run on the sections they read, when those are."""
-    failed = {err["loc"][0] for err in exc.errors() if err["loc"]}
-    read = ("routing", "prices", "oncall", "webhooks")
-    if failed & set(read) or not failed:  # (no section failed: they have run)
-        return []
-    try:
-        Policy.model_validate({key: data[key] for key in read if key in data})
-    except ValidationError as late:
-        return late.errors()
-    return []
 
 
 _MERGE = "tag:yaml.org,2002:merge"

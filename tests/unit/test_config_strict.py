@@ -616,3 +616,43 @@ def test_the_outage_switches_are_on_unless_the_policy_says_otherwise():
         source="nightshift.yml",
     )
     assert not off.alerts.inhibit_by_model and not off.breakers.follow_model
+
+
+def test_a_refused_routing_section_still_says_its_unpriced_models():
+    """audit24 L9: the price check ran only on a valid routing section, so an unpriced
+    tier or fallback model was said only once the section's other errors were fixed."""
+    message = refusal(
+        {
+            "routing": {
+                "tiers": {"medium": {"model": "no-such-model-x"}, "small": {"model": 7}},
+                "fallbacks": {"claude-haiku-4-5": ["nope-model", None], "gpt-nien": "x"},
+                "degrade": {"medium": 2},
+                "rules": [{"tier": "huge", "keywords": ["a"]}],
+            },
+            "prices": {"local-llama": {"input": "0.10", "output": "0.20"}},
+        }
+    )
+    assert "  routing.degrade: degrade fractions are between 0 and 1" in message
+    assert "  routing.rules.0.tier: " in message
+    assert "  routing.tiers.medium.model: no price for 'no-such-model-x'" in message
+    assert "  routing.fallbacks.claude-haiku-4-5.0: no price for 'nope-model'" in message
+    assert "  routing.fallbacks.gpt-nien: no price for 'gpt-nien'" in message
+    assert "local-llama" in message.split("(known: ")[1]  # the policy's prices count
+    assert "no price for 7" not in message and "None" not in message  # not model names
+    assert "routing.fallbacks.claude-haiku-4-5: no price" not in message  # it is priced
+
+
+def test_a_refused_routing_section_s_models_are_not_checked_against_broken_prices():
+    message = refusal(
+        {
+            "routing": {"tiers": {"small": {"model": "my-llm"}}, "degrade": {"medium": 2}},
+            "prices": {"my-llm": 5},
+        }
+    )
+    assert "  routing.degrade: degrade fractions" in message and "no price" not in message
+
+
+@pytest.mark.parametrize("routing", [5, "x", [1], {"tiers": 3, "fallbacks": ["a"]}])
+def test_a_hostile_routing_section_is_refused_without_a_crash(routing):
+    message = refusal({"routing": routing})
+    assert "no price" not in message

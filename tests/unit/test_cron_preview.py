@@ -194,3 +194,20 @@ def test_a_refused_job_from_the_default_file_hints_preview_alone(
     assert main(["run", "--db", str(tmp_path / "n.db")]) == 2
     hint = capsys.readouterr().err.rstrip().splitlines()[-1]
     assert hint == "check them with: nightshift jobs preview"
+
+
+def test_preview_says_unpriced_routed_models_beside_the_routing_section_s_errors(tmp_path, capsys):
+    """audit24 L9: both kinds of problem in one refusal, exit 2 as for any bad policy."""
+    text = """
+routing:
+  tiers: {medium: {model: no-such-model-x}}
+  fallbacks: {claude-haiku-4-5: [nope-model]}
+  rules: [{tier: small, pattern: "(a+)+$"}]
+  degrade: {medium: 0.1, small: 0.3}
+"""
+    assert run(tmp_path, text) == 2
+    said = capsys.readouterr().err
+    assert "  routing.degrade: small (0.3) must be below medium (0.1)" in said
+    assert "  routing.rules.0" in said
+    assert "  routing.tiers.medium.model: no price for 'no-such-model-x'" in said
+    assert "  routing.fallbacks.claude-haiku-4-5.0: no price for 'nope-model'" in said
