@@ -146,6 +146,8 @@ def setup_logging(level: int = logging.INFO, *, stream: object = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # (slack_sdk's Socket Mode retries, lowered to DEBUG, still show at DEBUG: see
+    # bot.slack.socket_logs, which reads this root level past the hold)
     for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet_malformed_requests()

@@ -17,7 +17,8 @@ kept across clients): :mod:`bot.slack.socket_envelopes`.
 It says so once each way: one WARNING when the socket has been down for
 ``DOWN_SECONDS``, one INFO when it is back ("Slack Socket Mode reconnected after
 2m10s"), and ``nightshift_slack_socket_connected`` (0/1) in ``/metrics``. slack_sdk's own
-ERROR for each failed retry meanwhile goes to DEBUG: :mod:`bot.slack.socket_logs`.
+ERROR for each failed retry meanwhile goes to DEBUG, and the WARNING says the last one's
+error ("… down for 30s (last error: ClientConnectorError: …)"): :mod:`bot.slack.socket_logs`.
 """
 
 from __future__ import annotations
@@ -143,12 +144,14 @@ class SocketModeTransport:
                 continue
             if not warned:
                 warned = True
+                cause = QUIET.last_error  # slack_sdk's own line for it is at DEBUG
                 log.warning(
-                    "Slack Socket Mode has been down for %s: slash commands and buttons do not"
-                    " reach Nightshift (alerts still go out; their buttons do nothing)."
+                    "Slack Socket Mode has been down for %s%s: slash commands and buttons do"
+                    " not reach Nightshift (alerts still go out; their buttons do nothing)."
                     " Reconnecting with a new URL, every %s at most; if it lasts, check"
                     " that this host reaches slack.com and wss-primary.slack.com",
                     format_seconds(round(now - down_since)),
+                    f" (last error: {cause})" if cause else "",
                     format_seconds(RETRY_MAX_SECONDS),
                 )
                 # a revoked app token is said in the start's words (an ERROR)

@@ -230,6 +230,99 @@ async def test_a_socket_mode_outage_logs_one_warning_not_an_error_each_retry(
     assert app.ns.settings.transport == "socket"
 
 
+async def _outage(
+    app_factory, fake: TicketSlack, monkeypatch, caplog, *, error: str, status: int
+) -> tuple[list[tuple[str, str, str]], object]:
+    """The app connected; then Slack drops the socket and apps.connections.open answers
+    ``status``/``error`` for a while (8 tries and the watch's WARNING), then is back. The lines at
+    WARNING and above meanwhile, and the app."""
+    from bot.slack import socket_mode
+
+    monkeypatch.setattr(socket_mode, "PING_SECONDS", 0.1)  # slack_sdk's retry pace
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(socket_mode, "DOWN_SECONDS", 1.0)
+    monkeypatch.setattr(socket_mode, "RETRY_MAX_SECONDS", 1.0)
+    caplog.set_level(logging.INFO)
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake, mode="socket"))
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+    await until(lambda: _true(socket_mode.log.name in {r.name for r in caplog.records}))
+    caplog.clear()
+    opened = len(fake.calls_of("apps.connections.open"))
+
+    fake.fail("apps.connections.open", status=status, retry_after=None, error=error, times=10**6)
+    fake.drop()
+    failed = lambda: len(fake.calls_of("apps.connections.open", ok=False))  # noqa: E731
+    await until(lambda: _true(any("been down" in r.getMessage() for r in caplog.records)), 10)
+    then = failed()  # the watch's check of the app token, and more tries, come after it
+    await until(lambda: _true(failed() >= max(8, then + 3)), 10)
+    fake.heal()
+    await asyncio.wait_for(fake.socket_connected.wait(), 10)
+    await until(lambda: _true(any("reconnected after" in r.getMessage() for r in caplog.records)))
+    assert len(fake.calls_of("apps.connections.open")) > opened + 8
+    envelope = await fake.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake.envelope_reply(envelope))["payload"]["text"]
+    loud = [(r.name, r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= 30]
+    return loud, app
+
+
+async def test_slack_s_api_answering_503_for_new_urls_logs_no_error_each_retry(
+    app_factory, ticket_slack, monkeypatch, caplog
+):
+    """review24 M1: slack_sdk logs "Failed to retrieve WSS URL: …" as an ERROR at each try
+    that apps.connections.open fails (Slack's Web API degraded): one every 10 s, which the
+    quieted retries did not include. review24 M2: the watch's WARNING says the cause."""
+    from bot.slack import socket_mode
+
+    loud, _ = await _outage(
+        app_factory, ticket_slack, monkeypatch, caplog, error="service_unavailable", status=503
+    )
+    assert [level for _, level, _ in loud if level != "WARNING"] == []
+    [down] = [m for name, _, m in loud if name == socket_mode.log.name]
+    assert down.startswith(
+        "Slack Socket Mode has been down for 1s (last error: SlackApiError: The request to"
+        " the Slack API failed. (url: http://127.0.0.1:"
+    )
+    assert "status: 503) The server responded with: {'ok': False, 'error': 'service_unav" in down
+    assert not [m for name, _, m in loud if name.startswith("slack_sdk")]
+
+
+async def test_a_revoked_app_token_logs_the_start_s_error_once_in_an_outage(
+    app_factory, ticket_slack, monkeypatch, caplog
+):
+    """review24 M1: with the app token revoked (invalid_auth), slack_sdk's "Failed to
+    retrieve WSS URL" came every 10 s beside the watch's one ERROR the README promises."""
+    loud, _ = await _outage(
+        app_factory, ticket_slack, monkeypatch, caplog, error="invalid_auth", status=200
+    )
+    errors = [m for _, level, m in loud if level == "ERROR"]
+    assert len(errors) == 1 and "SLACK_APP_TOKEN (invalid_auth)" in errors[0], errors
+    assert not [m for name, _, m in loud if name.startswith("slack_sdk")]
+
+
+async def test_the_watch_s_warning_says_slack_s_api_refused_a_new_url(
+    app_factory, ticket_slack, monkeypatch, caplog
+):
+    """review24 M2: an outage's cause (here Slack answering 503 to apps.connections.open
+    from the start) was logged nowhere once the retries went to DEBUG."""
+    from bot.slack import socket_mode
+
+    monkeypatch.setattr(socket_mode, "PING_SECONDS", 0.1)
+    monkeypatch.setattr(socket_mode, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(socket_mode, "DOWN_SECONDS", 1.0)
+    caplog.set_level(logging.INFO)
+    fake = ticket_slack
+    fake.fail("apps.connections.open", status=503, retry_after=None, times=10**6)
+    await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake, mode="socket"))
+    await until(lambda: _true(any("been down" in r.getMessage() for r in caplog.records)), 10)
+    [down] = [r.getMessage() for r in caplog.records if "been down" in r.getMessage()]
+    assert (
+        f"(last error: SlackApiError: The request to the Slack API failed. (url:"
+        f" http://127.0.0.1:{fake.port}/api/apps.connections.open, status: 503)"
+        " The server responded with: {'ok': False, 'error': 'service_unavailable'}):"
+    ) in down
+    assert not [r for r in caplog.records if r.levelno >= 40]
+
+
 async def _true(value: bool) -> bool:
     return value
 

@@ -3,11 +3,17 @@ filter (audit24 M1): a network failure is DEBUG, an unexpected error shows once 
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
+from bot.logs import setup_logging
 from bot.slack.socket_logs import QUIET, SDK_LOG
 
 
@@ -68,3 +74,91 @@ def test_other_lines_pass_as_they_are(caplog):
     SDK_LOG.warning("The current session (s_1) is no longer active. Failed to send a message")
     SDK_LOG.info("A new session (s_2) has been established")
     assert [level for level, _ in _shown(caplog)] == ["WARNING", "INFO"]
+
+
+# what slack_sdk's issue_new_wss_url logs (before it raises) when apps.connections.open
+# answers an error: a 503, or a revoked app token's invalid_auth
+WSS_503 = (
+    "Failed to retrieve WSS URL: The request to the Slack API failed. (url:"
+    " https://slack.com/api/apps.connections.open, status: 503)\nThe server responded with:"
+    " {'ok': False, 'error': 'service_unavailable'}"
+)
+
+
+def test_slack_s_api_refusing_a_new_url_goes_to_debug_too(caplog):
+    """review24 M1: "Failed to retrieve WSS URL" was not among the retries quieted, so an
+    outage of Slack's Web API (or a revoked app token) logged an ERROR every 10 s."""
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        SDK_LOG.error(WSS_503)
+        SDK_LOG.error(WSS_503.replace("503", "200").replace("service_unavailable", "invalid_auth"))
+    assert _shown(caplog) == []
+
+
+def _last() -> str | None:
+    return QUIET.last_error
+
+
+def test_the_last_error_is_kept_on_one_line_for_the_watch(caplog):
+    """review24 M2: with the retries at DEBUG an outage's cause was logged nowhere; the
+    watch's WARNING says the last one, one line, no traceback, no URL's ticket."""
+    caplog.set_level(logging.INFO)
+    assert _last() is None
+    _retry(ConnectionRefusedError(111, "Connect call failed"))
+    assert QUIET.last_error == "ConnectionRefusedError: [Errno 111] Connect call failed"
+    SDK_LOG.error(WSS_503)
+    assert QUIET.last_error == (
+        "SlackApiError: The request to the Slack API failed. (url:"
+        " https://slack.com/api/apps.connections.open, status: 503) The server responded"
+        " with: {'ok': False, 'error': 'service_unavailable'}"
+    )
+    url = URL("wss://wss-primary.slack.com/link/?ticket=secret-ticket&app_id=A1")
+    info = aiohttp.RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url)
+    _retry(aiohttp.WSServerHandshakeError(info, (), status=503, message="Invalid status"))
+    assert QUIET.last_error is not None and "secret-ticket" not in QUIET.last_error
+    assert QUIET.last_error == (
+        "WSServerHandshakeError: 503, message='Invalid status',"
+        " url='wss://wss-primary.slack.com/link/?…'"
+    )
+    SDK_LOG.error(
+        "Failed to check the current session (s_1) or reconnect to the server"
+        " (error: ClientConnectorError, message: Cannot connect to host slack.com:443)"
+    )
+    assert QUIET.last_error == "ClientConnectorError: Cannot connect to host slack.com:443"
+    _retry(OSError("x" * 1000))
+    assert QUIET.last_error is not None and len(QUIET.last_error) == 300
+    QUIET.connected()
+    assert _last() is None  # back: no cause to say
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """What setup_logging's handler writes, the logging set-up restored after."""
+    root = logging.getLogger()
+    held = [logging.getLogger(n) for n in ("slack_sdk", "slack_bolt", "aiohttp.access")]
+    saved = (root.handlers[:], root.level, [h.level for h in held], sys.unraisablehook)
+    out = io.StringIO()
+    yield out
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for logger, level in zip(held, saved[2], strict=True):
+        logger.setLevel(level)
+    sys.unraisablehook = saved[3]
+
+
+def test_at_nightshift_s_debug_level_the_lowered_lines_show(logged):
+    """review24 M2: setup_logging holds slack_sdk at WARNING, so the lowered retries showed
+    nowhere, NIGHTSHIFT_LOG_LEVEL=debug or not (the caplog test above never ran it)."""
+    setup_logging(logging.INFO, stream=logged)
+    _retry(ConnectionRefusedError(111, "Connect call failed"))
+    SDK_LOG.error(WSS_503)
+    assert logged.getvalue() == ""
+    setup_logging(logging.DEBUG, stream=logged)
+    _retry(ConnectionRefusedError(111, "Connect call failed"))
+    SDK_LOG.error(WSS_503)
+    lines = logged.getvalue().splitlines()
+    assert [line.count('"level": "debug"') for line in lines if line.startswith("{")] == [1, 1]
+    assert "Failed to connect (error: [Errno 111]" in lines[0]
+    assert "Failed to retrieve WSS URL" in lines[-1]
+    SDK_LOG.debug("on_message invoked: a payload")  # slack_sdk's own chatter stays held
+    assert len(logged.getvalue().splitlines()) == len(lines)
