@@ -9,9 +9,10 @@ Slack re-sends precisely when the first acknowledgement was lost, and with it th
 is acknowledged with the first one's answer (audit24 L2), later with none.
 
 Every envelope is acknowledged, also one nothing here handles (an ``events_api`` one, a
-``view_closed``, a type Slack adds later, a click with no action): unacknowledged, Slack
-sends it again and counts the failures (audit24 L1). Bolt answers those 404 and its
-adapter acknowledges only a 200.
+``view_closed``, a ``block_suggestion``, a type Slack adds later, a click with no action):
+unacknowledged, Slack sends it again and counts the failures (audit24 L1). Bolt answers
+those 404 and its adapter acknowledges only a 200; they are not passed to Bolt, which
+would log each as a multi-line WARNING (review24 L2).
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ log = logging.getLogger("bot.slack.socket_mode")
 SEEN_ENVELOPES = 1000  # envelope ids kept to know a repeat (Slack retries within minutes)
 ANSWER_SECONDS = 300.0  # a repeat this long after the first gets the first one's answer
 REPEAT_WAIT_SECONDS = 2.5  # a repeat of one still running waits this long for its answer
-HANDLED = ("slash_commands", "interactive")  # the envelope types Nightshift listens to
+# the envelope types Nightshift listens to, and for interactive ones the payload types
+# (a click, a form sent): Bolt logs a multi-line "Unhandled request" WARNING for others
+# (a view_closed, a block_suggestion, a slash command with none named: review24 L2)
+HANDLED = ("slash_commands", "interactive")
+INTERACTIVE = ("block_actions", "view_submission")
 
 Answer = dict[str, Any] | None
 
@@ -145,18 +150,15 @@ class OnceHandler(AsyncSocketModeHandler):
             await _ack(client, req, answer)
 
     async def _run(self, req: SocketModeRequest) -> Answer:
-        if req.type not in HANDLED:
-            log.debug("Slack sent a %r envelope: Nightshift handles none; acknowledged", req.type)
+        unused = _unused(req.type, req.payload)
+        if unused is not None:
+            log.debug("Slack sent %s: Nightshift has no use for it; acknowledged", unused)
             return None
-        payload = req.payload
-        if isinstance(payload, dict) and payload.get("actions") == []:
-            log.debug("Slack sent a click with no action: acknowledged, nothing to do")
-            return None
-        wrong = malformed(payload)
+        wrong = malformed(req.payload)
         if wrong is not None:
             log.warning(
-                "Slack sent a %s envelope of the wrong shape (%s): acknowledged, not run",
-                req.type,
+                "Slack sent %s envelope of the wrong shape (%s): acknowledged, not run",
+                _a(req.type),
                 wrong,
             )
             return None
@@ -164,6 +166,32 @@ class OnceHandler(AsyncSocketModeHandler):
         if response.status != 200:  # no listener for it (Bolt says which): acknowledged
             log.debug("Bolt answered %s to envelope %s", response.status, req.envelope_id)
         return ack_payload(response)
+
+
+def _unused(kind: str, payload: Any) -> str | None:
+    """What the envelope is, when Nightshift has no listener for it (not passed to Bolt,
+    which would log "Unhandled request" for it); None for one to run."""
+    if kind not in HANDLED:
+        return f"{_a(repr(kind))} envelope"
+    if not isinstance(payload, dict):
+        return None  # the wrong shape: said as such
+    if kind == "slash_commands" and not payload.get("command"):
+        return "a slash command naming no command"
+    if kind == "interactive" and payload.get("type") not in INTERACTIVE:
+        return f"an interactive {str(payload.get('type'))[:40]!r} envelope"
+    if payload.get("actions") == []:
+        return "a click with no action"
+    return None
+
+
+def _a(word: str) -> str:
+    """``an interactive``, ``a slash_commands``: the article by the word (review24 L3).
+
+    >>> _a("interactive"), _a("'events_api'"), _a("slash_commands")
+    ('an interactive', "an 'events_api'", 'a slash_commands')
+    """
+    first = word.strip("'")[:1].lower()
+    return f"{'an' if first and first in 'aeiou' else 'a'} {word}"
 
 
 async def _ack(client: SocketModeClient, req: SocketModeRequest, answer: Answer) -> None:

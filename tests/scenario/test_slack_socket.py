@@ -117,6 +117,42 @@ async def test_every_envelope_is_acknowledged_also_one_nothing_handles(
     assert not await app.store.fetch("SELECT 1 FROM audit")  # nothing ran
 
 
+async def test_envelopes_nightshift_has_no_use_for_are_ignored_without_bolt_s_warning(
+    app_factory, fake_slack, caplog
+):
+    """review24 L2: a view_closed, a block_suggestion and a slash command naming none were
+    acknowledged but passed to Bolt, which logged its multi-line "Unhandled request"
+    WARNING for each, where the README says "ignored". L3: "a interactive envelope"."""
+    caplog.set_level(logging.INFO)
+    await app_factory({"admins": ["U0ADMIN"]}, env=slack_env(fake_slack, mode="socket"))
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
+    caplog.clear()
+    envelopes = [
+        ("interactive", {"type": "view_closed", "user": {"id": "U0ADMIN"}, "view": {}}),
+        ("interactive", {"type": "block_suggestion", "action_id": "x", "value": "ac"}),
+        ("interactive", {"type": "shortcut", "callback_id": "x"}),
+        ("interactive", {"type": ["hostile"] * 100}),
+        ("slash_commands", {}),
+        ("slash_commands", {"command": "", "text": "help"}),
+        ("events_api", {"type": "event_callback", "event": {"type": "app_mention"}}),
+        ("interactive", {"type": "block_actions", "actions": "not a list"}),
+    ]
+    for kind, payload in envelopes:
+        envelope = await fake_slack.send_envelope(kind, payload)
+        ack = await fake_slack.envelope_reply(envelope, within=3.0)
+        assert ack == {"envelope_id": envelope}, kind
+    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # still answering
+    said = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said == [
+        (
+            "bot.slack.socket_mode",
+            "Slack sent an interactive envelope of the wrong shape (actions must be a list of"
+            " objects with an action_id): acknowledged, not run",
+        )
+    ]
+
+
 async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, fake_slack):
     """audit16 DESIGN check F1: a refused app token started 'healthy' in Socket Mode: alerts
     went out, but no command or button reached Nightshift, and the log never named it."""
