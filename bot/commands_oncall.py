@@ -99,7 +99,7 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
             line += f"\n    next hand-off {when} → {_mention(change[1])}"
         line += "".join(f"\n    {w}" for w in _left_lines(rotation.users, who.skipped, gone))
         lines.append(line)
-    tail = _booked_lines(overrides, tz, now)
+    tail = [_booked_lines(overrides, tz, now)]
     chain = engine.chain
     if chain.steps:
         steps = " → ".join(
@@ -107,36 +107,42 @@ async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
             for s in chain.steps
         )
         repeat = f"; repeats {chain.repeat}×" if chain.repeat else ""
-        tail.append(f"Escalation: {steps}{repeat}")
+        tail.append([f"Escalation: {steps}{repeat}"])
     quiet = policy.alerts.quiet_hours
     if quiet is not None:
-        tail.append(_quiet_line(quiet, tz, now))
-    return _oncall_reply(lines, tail, tz)
+        tail.append([_quiet_line(quiet, tz, now)])
+    return _oncall_reply(lines, [group for group in tail if group], tz)
 
 
-def _oncall_reply(rotations: list[str], tail: list[str], tz: ZoneInfo) -> Reply:
+def _oncall_reply(rotations: list[str], tail: list[list[str]], tz: ZoneInfo) -> Reply:
     """Whole rotations over as many sections as fit one message, then "… and N more
-    rotations"; the bookings, the chain and quiet hours (``tail``) are always shown.
-    (One section of them all was cut mid-rotation and lost the chain: audit24 L3.)"""
+    rotations"; the bookings, the chain and quiet hours (``tail``, groups of lines) are
+    always shown, each group in sections of its own, so the chain is whole up to a
+    section's 3,000 characters. (One section of them all was cut mid-rotation and lost
+    the chain: audit24 L3; one section of the tail lost it after many bookings: review24 L1.)"""
 
     def more(hidden: int) -> str:
         return f"… and {plural(hidden, 'more rotation')}"
 
-    end = clip("\n".join(tail))
-    room = LIST_TEXT - len(end) - len(more(len(rotations)))
+    ends = [
+        block for group in tail for block in line_sections(group, per_section=MAX_BOOKED + 1)[0]
+    ]
+    room = LIST_TEXT - sum(len(b["text"]["text"]) for b in ends) - len(more(len(rotations)))
     shown: list[str] = []
     for line in (clip(r) for r in rotations):
         if len(line) + 1 > room:
             break
         shown.append(line)
         room -= len(line) + 1
-    listed, placed = line_sections(shown, per_section=10, max_sections=MAX_BLOCKS - 5)
+    # the header, "… and N more rotations", the tail's sections and the zone's context
+    sections = MAX_BLOCKS - 3 - len(ends)
+    listed, placed = line_sections(shown, per_section=10, max_sections=sections)
     blocks = [header("On call"), *listed]
     if placed < len(rotations):
         blocks.append(context(more(len(rotations) - placed)))
-    blocks += [section(end)] if tail else []
-    text = fit_text([f"*On call* ({tz.key})"], rotations, more=more, tail=tail)
-    return Reply(text=text, blocks=[*blocks, context(tz.key)])
+    lines = [line for group in tail for line in group]
+    text = fit_text([f"*On call* ({tz.key})"], rotations, more=more, tail=lines)
+    return Reply(text=text, blocks=[*blocks, *ends, context(tz.key)])
 
 
 def _quiet_line(quiet: QuietHours, tz: ZoneInfo, now: float) -> str:

@@ -351,3 +351,38 @@ async def test_the_fake_refuses_messages_past_slacks_limits_as_slack_does(fake_s
     assert not fake_slack.responses["r"]
     assert not fake_slack.posts() and not fake_slack.views
     fake_slack.rejections.clear()  # provoked on purpose: the fixture fails a test leaving any
+
+
+async def test_many_bookings_and_a_long_chain_each_keep_their_own_section(slack_http):
+    """review24 L1: the bookings, the chain and quiet hours shared one section, clipped at
+    3,000 characters: after ten bookings of long rotation names a 40-step chain and the
+    quiet hours were cut off ("… and 2 more lines"), though the reply promised them."""
+    rotations = [
+        {
+            "name": f"rotation-{i:03d}-{'r' * 28}",
+            "users": [f"U{i:03d}{j:02d}" for j in range(12)],
+            "start": "2025-12-29",
+        }
+        for i in range(80)
+    ]
+    chain = [{"notify": f"rotation:{r['name']}", "after": f"{i}m"} for i, r in enumerate(rotations)]
+    oncall = {"rotations": rotations, "escalation": chain[:40]}
+    policy = {"admins": [ADMIN], "oncall": oncall, "alerts": {"quiet_hours": "22:00-07:00"}}
+    slack = await slack_http(policy, clock=ManualClock(T0))
+    for i in range(15):
+        name = rotations[i]["name"]
+        booked = await slack.command(f"oncall override <@U{i:03d}05> 2h {name} from sat 09:00")
+        assert "booked by" in booked["text"], booked["text"]
+    reply = await slack.command("oncall")
+    slack_accepts(slack.fake, reply)
+    assert text_chars(reply["blocks"]) <= BLOCKS_TEXT and len(reply["blocks"]) <= 50
+    shown = texts(reply)
+    booked_rows = [row for t in shown for row in t.split("\n") if row.startswith("Booked: ")]
+    assert len(booked_rows) == 10 and "… and 5 more booked" in "\n".join(shown)
+    [escalation] = [t for t in shown if t.startswith("Escalation: ")]
+    assert f"rotation:{rotations[39]['name']} after 39m; repeats" in escalation  # whole
+    assert escalation.count(" → ") == 39
+    assert any(t.startswith("Quiet hours 22:00-07:00") for t in shown)
+    assert not [t for t in shown if "more line" in t]  # nothing clipped
+    assert re.search(r"^… and \d+ more rotations$", "\n".join(shown), re.M)
+    assert shown[-1] == "UTC"
