@@ -147,7 +147,9 @@ def _filter(word: str) -> tuple[str, tuple[str, ...], str]:
     )
 
 
-def _values(ctx: Context, action: str, before: str | None, after: str | None) -> str:
+def _values(
+    ctx: Context, action: str, before: str | None, after: str | None, *, seconds: bool
+) -> str:
     """``$10.00 → $2.505`` for a budget row (both exact when one is); else each as
     :func:`_value` shows it."""
     if action.startswith("budget"):
@@ -159,19 +161,44 @@ def _values(ctx: Context, action: str, before: str | None, after: str | None) ->
 
         if amounts:
             return f"{money(before)} → {money(after)}"
-    return f"{_value(ctx, before)} → {_value(ctx, after)}"
+    return f"{_value(ctx, before, seconds=seconds)} → {_value(ctx, after, seconds=seconds)}"
 
 
-def _value(ctx: Context, value: str | None) -> str:
-    return "—" if value is None else _times(ctx, value)
+def _value(ctx: Context, value: str | None, *, seconds: bool) -> str:
+    """A before or after as shown: Nightshift writes these (a state, a silence's end, an
+    override's "for 1h, until …"), so their instants are in the policy's zone."""
+    return "—" if value is None else _times(ctx, value, seconds=seconds)
 
 
-def _times(ctx: Context, text: str) -> str:
+def _times(ctx: Context, text: str, *, seconds: bool) -> str:
     """``text`` with its ISO instants in the policy's zone, as the row's own time is
-    shown (audit24 L4: "until 2026-11-29T06:36:53.335070Z" under "times in Europe/Berlin");
-    the stored row is left as it is."""
+    shown (audit24 L4: "until 2026-11-29T06:36:53.335070Z" under "times in Europe/Berlin"),
+    to the second with ``seconds`` (``each``: review24 L6); the stored row is left as it
+    is. Only for text Nightshift wrote (:func:`_own_times`)."""
     tz = ZoneInfo(ctx.ns.policy.timezone)
-    return local_instants(text, tz, now=ctx.ns.clock.now())
+    return local_instants(text, tz, now=ctx.ns.clock.now(), seconds=seconds)
+
+
+# the details Nightshift writes whole, with an end it keeps as ISO text and nothing anyone
+# typed: a budget set for a while ("until …") and its end, a token's expiry, an unack's
+# next step "due at …"
+OWN_DETAILS = frozenset({"budget.set", "budget.end", "token.create", "alert.unack"})
+# a booked silence's detail begins with its start, as Nightshift writes it; what follows
+# " — " is the reason as typed
+_SILENCE_FROM = re.compile(r"from \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
+
+
+def _own_times(ctx: Context, action: str, detail: str, *, seconds: bool) -> str:
+    """A detail with the instants Nightshift wrote in it shown in the policy's zone; a
+    reason people typed stays as typed, ISO-looking text and all (review24 L5: "-- until
+    2026-12-01T10:00Z per vendor" was shown rewritten, like a second end)."""
+    if action in OWN_DETAILS:
+        return _times(ctx, detail, seconds=seconds)
+    if action == "alert.silence":
+        start, dash, reason = detail.partition(" — ")
+        if _SILENCE_FROM.fullmatch(start):
+            return _times(ctx, start, seconds=seconds) + dash + reason
+    return detail
 
 
 def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
@@ -201,15 +228,15 @@ def _line(ctx: Context, e: Entry, *, seconds: bool = False) -> str:
             )
             line += f" (changed: {slack_text(', '.join(keys), DETAIL_CHARS)})"
         elif row["detail"]:
-            line += f" (the last: {_detail(ctx, e.action, str(row['detail']))})"
+            line += f" (the last: {_detail(ctx, e.action, str(row['detail']), seconds=False)})"
         return line
     target = "all jobs" if e.action.startswith("job.") and row["target"] == "*" else row["target"]
     line += f" `{slack_text(str(target), 200)}`"
     if row["before"] is not None or row["after"] is not None:
-        values = _values(ctx, e.action, row["before"], row["after"])
+        values = _values(ctx, e.action, row["before"], row["after"], seconds=seconds)
         line += f": {slack_text(values, DETAIL_CHARS)}"
     if row["detail"]:
-        line += f" ({_detail(ctx, e.action, str(row['detail']))})"
+        line += f" ({_detail(ctx, e.action, str(row['detail']), seconds=seconds)})"
     return line
 
 
@@ -225,12 +252,12 @@ def _heading(entries: list[Entry], narrowed: str) -> str:
     return f"{said}{',' if narrowed else ''} in {plural(len(entries), 'line')}"
 
 
-def _detail(ctx: Context, action: str, detail: str) -> str:
-    """A row's detail as shown, its instants in the policy's zone (:func:`_times`); a
-    breaker's reason names who moved it as a mention, as `/agent breakers` does (the row
-    keeps the id: audit24 agreement F4). Other details are what people and agents typed:
-    shown, never a ping."""
-    shown = slack_text(_times(ctx, detail), DETAIL_CHARS)
+def _detail(ctx: Context, action: str, detail: str, *, seconds: bool) -> str:
+    """A row's detail as shown, the instants Nightshift wrote in the policy's zone
+    (:func:`_own_times`); a breaker's reason names who moved it as a mention, as `/agent
+    breakers` does (the row keeps the id: audit24 agreement F4). Other details are what
+    people and agents typed: shown, never a ping."""
+    shown = slack_text(_own_times(ctx, action, detail, seconds=seconds), DETAIL_CHARS)
     return operator_mentions(shown) if _family(action) == "breaker" else shown
 
 

@@ -70,11 +70,12 @@ _ISO = re.compile(
 )
 
 
-def local_instants(text: str, tz: ZoneInfo, *, now: float) -> str:
+def local_instants(text: str, tz: ZoneInfo, *, now: float, seconds: bool = False) -> str:
     """``text`` with each instant it holds as ISO text shown as :func:`clock_time` shows
     a time (audit rows store ends as ISO, in UTC or with an offset: read among times in
-    the policy's zone, they are shown in it: audit24 L4). A time without an offset is no
-    instant: left as written.
+    the policy's zone, they are shown in it: audit24 L4), to the second with ``seconds``.
+    A time without an offset is no instant: left as written. Only for text Nightshift
+    wrote: what a person typed is shown as typed (review24 L5).
 
     Example:
         >>> berlin = ZoneInfo("Europe/Berlin")
@@ -89,6 +90,6 @@ def local_instants(text: str, tz: ZoneInfo, *, now: float) -> str:
             when = datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
         except ValueError:  # 2026-13-45T…: not a time after all
             return found.group(0)
-        return clock_time(when.timestamp(), tz, now=now)
+        return clock_time(when.timestamp(), tz, now=now, seconds=seconds)
 
     return _ISO.sub(local, text)

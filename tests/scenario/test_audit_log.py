@@ -363,3 +363,45 @@ async def test_times_rows_store_as_iso_text_read_in_the_policy_zone(slack_http):
     assert f"`{BOT} day`: $10.00 → $25.00 (until 08:36)" in shown
     assert f"`primary`: {ONCALL} → {ADMIN} for 1h, until 07:36" in shown
     assert "2026-11-29T" not in shown
+
+
+async def test_a_reason_typed_with_a_time_in_it_is_shown_as_typed(slack_http):
+    """review24 L5: `/agent audit` rewrote every ISO-looking text of a detail, a reason
+    people typed too ("until 2026-12-01T10:00Z per vendor" showed as "until Tue 01 Dec
+    11:00 per vendor", reading like a second end of the silence). Only the times Nightshift
+    wrote are converted: the silence's end, a booked silence's start, a budget's "until"."""
+    policy = {**POLICY, "timezone": "Europe/Berlin"}
+    clock = ManualClock(1_795_930_613.335070)  # 2026-11-29T05:36:53.33507Z: 06:36 in Berlin
+    slack = await slack_http(policy, clock=clock)
+    typed = "until 2026-12-01T10:00Z per vendor, see 2026-12-01T09:00:00+01:00"
+    await slack.command(f"silence acme 3d -- {typed}")
+    await slack.command(f"silence {BOT} 1h from 22:00 -- {typed}")
+    await slack.command(f"budget set {BOT} 25 day for 2h")
+    stored = await slack.app.store.fetch("SELECT after, detail FROM audit ORDER BY id")
+    assert [tuple(r) for r in stored] == [
+        ("2026-12-02T06:36:53+01:00", typed),
+        ("2026-11-29T23:00:00+01:00", f"from 2026-11-29T22:00:00+01:00 — {typed}"),
+        ("25000000", "until 2026-11-29T07:36:53.335070Z"),
+    ]
+    shown = blocks_text(await slack.command("audit 3"))  # the two silences fold
+    assert f"(the last: from 22:00 — {typed})" in shown
+    assert f"`{BOT} day`: $10.00 → $25.00 (until 08:36)" in shown
+    each = blocks_text(await slack.command("audit 3 each"))
+    assert f"`acme and below`: — → Wed 02 Dec 06:36:53 ({typed})" in each
+    assert f"`{BOT} and below`: — → 23:00:00 (from 22:00:00 — {typed})" in each
+
+
+async def test_each_shows_the_times_nightshift_wrote_to_the_second(slack_http):
+    """review24 L6: `audit … each` shows rows to the second (for a post-mortem), but the
+    converted ends to the minute: "until 08:36" for a limit that holds until 08:36:53."""
+    policy = {**POLICY, "timezone": "Europe/Berlin"}
+    clock = ManualClock(1_795_930_613.335070)  # 2026-11-29T05:36:53.33507Z: 06:36 in Berlin
+    slack = await slack_http(policy, clock=clock)
+    await slack.command(f"budget set {BOT} 25 day for 2h")
+    await slack.command(f"oncall override <@{ADMIN}|dana> 1h")
+    shown = blocks_text(await slack.command("audit 2 each"))
+    assert f"`{BOT} day`: $10.00 → $25.00 (until 08:36:53)" in shown
+    assert f"`primary`: {ONCALL} → {ADMIN} for 1h, until 07:36:53" in shown
+    assert "`06:36:53`" in shown  # the row's own time, as before
+    shown = blocks_text(await slack.command("audit 2"))
+    assert "(until 08:36)" in shown and "until 07:36" in shown  # folded: to the minute
