@@ -227,10 +227,8 @@ async def test_jobs_of_agents_with_long_names_are_cut_by_characters(slack_http):
     )
 
 
-async def test_eighty_rotations_are_cut_at_whole_rotations_and_keep_the_chain(slack_http):
-    """audit24 L3: 80 rotations went in one section clipped mid-rotation ("… and 116 more
-    lines", a rotation's hand-off cut off from it) and the escalation chain was lost, with
-    47 of the message's 50 blocks unused."""
+def eighty_rotations() -> dict[str, Any]:
+    """80 rotations of 12 people with long names, and a chain of 40 steps paging them."""
     rotations = [
         {
             "name": f"rotation-{i:03d}-{'r' * 28}",
@@ -240,7 +238,14 @@ async def test_eighty_rotations_are_cut_at_whole_rotations_and_keep_the_chain(sl
         for i in range(80)
     ]
     chain = [{"notify": f"rotation:{r['name']}", "after": f"{i}m"} for i, r in enumerate(rotations)]
-    oncall = {"rotations": rotations, "escalation": chain[:40]}
+    return {"rotations": rotations, "escalation": chain[:40]}
+
+
+async def test_eighty_rotations_are_cut_at_whole_rotations_and_keep_the_chain(slack_http):
+    """audit24 L3: 80 rotations went in one section clipped mid-rotation ("… and 116 more
+    lines", a rotation's hand-off cut off from it) and the escalation chain was lost, with
+    47 of the message's 50 blocks unused."""
+    oncall = eighty_rotations()
     slack = await slack_http({"admins": [ADMIN], "oncall": oncall}, clock=ManualClock(T0))
     reply = await slack.command("oncall")
     slack_accepts(slack.fake, reply)
@@ -357,16 +362,8 @@ async def test_many_bookings_and_a_long_chain_each_keep_their_own_section(slack_
     """review24 L1: the bookings, the chain and quiet hours shared one section, clipped at
     3,000 characters: after ten bookings of long rotation names a 40-step chain and the
     quiet hours were cut off ("… and 2 more lines"), though the reply promised them."""
-    rotations = [
-        {
-            "name": f"rotation-{i:03d}-{'r' * 28}",
-            "users": [f"U{i:03d}{j:02d}" for j in range(12)],
-            "start": "2025-12-29",
-        }
-        for i in range(80)
-    ]
-    chain = [{"notify": f"rotation:{r['name']}", "after": f"{i}m"} for i, r in enumerate(rotations)]
-    oncall = {"rotations": rotations, "escalation": chain[:40]}
+    oncall = eighty_rotations()
+    rotations = oncall["rotations"]
     policy = {"admins": [ADMIN], "oncall": oncall, "alerts": {"quiet_hours": "22:00-07:00"}}
     slack = await slack_http(policy, clock=ManualClock(T0))
     for i in range(15):
