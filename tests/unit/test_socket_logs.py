@@ -34,8 +34,15 @@ def _shown(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     return [(r.levelname, r.getMessage()[:40]) for r in caplog.records if r.name == SDK_LOG.name]
 
 
+def _at(caplog: pytest.LogCaptureFixture, level: int) -> None:
+    """Log at ``level``: the root's and slack_sdk's own (a test that ran setup_logging
+    before, in the same process, may have left slack_sdk held at WARNING)."""
+    caplog.set_level(level)
+    caplog.set_level(level, logger="slack_sdk")
+
+
 def test_network_failures_go_to_debug(caplog):
-    caplog.set_level(logging.INFO)
+    _at(caplog, logging.INFO)
     _retry(ConnectionRefusedError(111, "Connect call failed"))
     _retry(TimeoutError())
     _retry(aiohttp.ClientConnectionError("reset"))
@@ -49,13 +56,13 @@ def test_network_failures_go_to_debug(caplog):
 
 
 def test_at_debug_they_are_still_there(caplog):
-    caplog.set_level(logging.DEBUG)
+    _at(caplog, logging.DEBUG)
     _retry(ConnectionRefusedError(111, "Connect call failed"))
     assert _shown(caplog) == [("DEBUG", "Failed to connect (error: [Errno 111] Co")]
 
 
 def test_an_unexpected_error_shows_once_per_outage(caplog):
-    caplog.set_level(logging.INFO)
+    _at(caplog, logging.INFO)
     for _ in range(3):
         _retry(KeyError("url"))
         SDK_LOG.error("Failed to check the current session (s_1) (error: KeyError, message: x)")
@@ -70,7 +77,7 @@ def test_an_unexpected_error_shows_once_per_outage(caplog):
 
 
 def test_other_lines_pass_as_they_are(caplog):
-    caplog.set_level(logging.INFO)
+    _at(caplog, logging.INFO)
     SDK_LOG.warning("The current session (s_1) is no longer active. Failed to send a message")
     SDK_LOG.info("A new session (s_2) has been established")
     assert [level for level, _ in _shown(caplog)] == ["WARNING", "INFO"]
@@ -88,7 +95,7 @@ WSS_503 = (
 def test_slack_s_api_refusing_a_new_url_goes_to_debug_too(caplog):
     """review24 M1: "Failed to retrieve WSS URL" was not among the retries quieted, so an
     outage of Slack's Web API (or a revoked app token) logged an ERROR every 10 s."""
-    caplog.set_level(logging.INFO)
+    _at(caplog, logging.INFO)
     for _ in range(3):
         SDK_LOG.error(WSS_503)
         SDK_LOG.error(WSS_503.replace("503", "200").replace("service_unavailable", "invalid_auth"))
@@ -102,7 +109,7 @@ def _last() -> str | None:
 def test_the_last_error_is_kept_on_one_line_for_the_watch(caplog):
     """review24 M2: with the retries at DEBUG an outage's cause was logged nowhere; the
     watch's WARNING says the last one, one line, no traceback, no URL's ticket."""
-    caplog.set_level(logging.INFO)
+    _at(caplog, logging.INFO)
     assert _last() is None
     _retry(ConnectionRefusedError(111, "Connect call failed"))
     assert QUIET.last_error == "ConnectionRefusedError: [Errno 111] Connect call failed"
