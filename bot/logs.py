@@ -10,6 +10,7 @@ import time
 from aiohttp.http_exceptions import HttpProcessingError
 
 __all__ = [
+    "NOISY",
     "AcceptErrorsQuietly",
     "MalformedRequestsQuietly",
     "SkippedRunsQuietly",
@@ -17,6 +18,9 @@ __all__ = [
     "quiet_malformed_requests",
     "setup_logging",
 ]
+
+# libraries whose INFO lines would drown Nightshift's own: setup_logging holds them at WARNING
+NOISY = ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "httpx")
 
 
 class Throttle:
@@ -148,7 +152,7 @@ def setup_logging(level: int = logging.INFO, *, stream: object = None) -> None:
     root.setLevel(level)
     # (slack_sdk's Socket Mode retries, lowered to DEBUG, still show at DEBUG: see
     # bot.slack.socket_logs, which reads this root level past the hold)
-    for noisy in ("aiohttp.access", "apscheduler", "slack_bolt", "slack_sdk", "httpx"):
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet_malformed_requests()
     sys.unraisablehook = _log_unraisable  # Python's own "Exception ignored in ..." lines:
