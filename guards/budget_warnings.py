@@ -35,6 +35,7 @@ __all__ = [
     "KEEP_SECONDS",
     "BudgetWarnings",
     "WarningKey",
+    "past_mark",
     "prune_model_warnings",
     "prune_warnings",
 ]
@@ -191,10 +192,17 @@ class BudgetWarnings:
         return self._levels.due(tx, key, fraction, crossed=crossed)
 
 
+def past_mark(*, spent: int, limit: int, fraction: float) -> bool:
+    """Whether ``spent`` is at or past the mark ``fraction`` of ``limit``: the one test of
+    a mark, where a warning is given and where an alert asks whether it still holds, so
+    the two agree to the micro-dollar."""
+    return spent >= limit * fraction
+
+
 def _passed(fractions: list[float], limit: int, spent: int) -> list[float]:
     """The fractions of a limit (above $0: a $0 limit is refused, never warned) that
     ``spent`` has reached."""
-    return [f for f in fractions if limit > 0 and spent >= limit * f]
+    return [f for f in fractions if limit > 0 and past_mark(spent=spent, limit=limit, fraction=f)]
 
 
 def prune_warnings(tx: Tx, *, before: float, limit: int) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from guards.budget_warnings import past_mark
 from guards.model_budgets import ModelUsage
 from guards.money import usd_for
 
@@ -64,7 +65,9 @@ def cleared_why(entry: dict[str, Any], standing: Sequence[ModelUsage]) -> str | 
     if usage.period != entry.get("period"):
         return f"a new {window} began"
     fraction, limit_then = entry.get("fraction"), entry.get("limit_micros")
-    if not isinstance(fraction, int | float) or usage.spent_micros >= usage.limit_micros * fraction:
+    if not isinstance(fraction, int | float) or past_mark(
+        spent=usage.spent_micros, limit=usage.limit_micros, fraction=fraction
+    ):
         return None
     if isinstance(limit_then, int) and usage.limit_micros > limit_then:
         usd = usd_for(usage.limit_micros, limit_then)  # as set: $2.505 is not "$2.51"

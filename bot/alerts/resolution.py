@@ -25,6 +25,7 @@ from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD
 from bot.alerts.model_warnings import cleared_why, holding, warned_of
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import duration
+from guards.budget_warnings import past_mark
 from guards.ledger import periods_at
 from guards.model_budgets import ModelUsage, has_room, model_standing
 from guards.money import usd_for
@@ -300,7 +301,7 @@ class AlertResolution(AlertPaging):
         window = str(alert.facts.get("window"))
         period = period_keys(self.ledger.periods(scope.namespace, now))[window]
         spent, _ = self.ledger.counters.get(tx, scope.path, window, period)
-        return limit > 0 and spent >= limit * fraction
+        return limit > 0 and past_mark(spent=spent, limit=limit, fraction=fraction)
 
     def resolve_alert(
         self, tx: Tx, alert: Alert, now: float, *, by: str | None, reason: str | None
