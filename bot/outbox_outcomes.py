@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,9 +43,9 @@ log = logging.getLogger("bot.outbox")  # the outbox's log lines keep one logger 
 NOT_SHOWN = frozenset({"ratelimited"})
 
 
-class OutcomeRecorder:
+class OutcomeRecorder(ABC):
     """Writes the end of each delivery; :class:`~bot.outbox_worker.OutboxWorker` sets
-    these attributes in its ``__init__`` and ``start``."""
+    these attributes in its ``__init__`` and ``start``, and gives the store."""
 
     wall: Clock
     max_age_seconds: float
@@ -53,8 +54,9 @@ class OutcomeRecorder:
     _record_refused: Throttle
 
     @property
+    @abstractmethod
     def store(self) -> Store:
-        raise NotImplementedError
+        """The store the outcomes are written to (the worker's, once started)."""
 
     async def _recorded(self, row: Any, outcome: Callable[[], Awaitable[None]]) -> None:
         """Write what Slack answered, however long the database refuses it (audit26 chaos
