@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -89,6 +90,19 @@ async def test_an_envelope_slack_sends_again_is_acknowledged_and_not_run_twice(
     assert [tuple(r) for r in rows] == [("budget.set", "3000000")]
 
 
+async def acked_bare_then_still_answering(
+    fake_slack: Any, envelopes: list[tuple[str, Any]]
+) -> None:
+    """Each envelope is acknowledged with its id alone, and a command sent after them
+    is still answered."""
+    for kind, payload in envelopes:
+        envelope = await fake_slack.send_envelope(kind, payload)
+        ack = await fake_slack.envelope_reply(envelope, within=3.0)
+        assert ack == {"envelope_id": envelope}, kind
+    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # still answering
+
+
 async def test_every_envelope_is_acknowledged_also_one_nothing_handles(
     app_factory, fake_slack, caplog
 ):
@@ -106,12 +120,7 @@ async def test_every_envelope_is_acknowledged_also_one_nothing_handles(
         ("interactive", no_action),
         ("interactive", {"type": "block_actions", "actions": "not a list"}),
     ]
-    for kind, payload in envelopes:
-        envelope = await fake_slack.send_envelope(kind, payload)
-        ack = await fake_slack.envelope_reply(envelope, within=3.0)
-        assert ack == {"envelope_id": envelope}, kind
-    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
-    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # still answering
+    await acked_bare_then_still_answering(fake_slack, envelopes)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     assert not await app.store.fetch("SELECT 1 FROM audit")  # nothing ran
@@ -137,12 +146,7 @@ async def test_envelopes_nightshift_has_no_use_for_are_ignored_without_bolt_s_wa
         ("events_api", {"type": "event_callback", "event": {"type": "app_mention"}}),
         ("interactive", {"type": "block_actions", "actions": "not a list"}),
     ]
-    for kind, payload in envelopes:
-        envelope = await fake_slack.send_envelope(kind, payload)
-        ack = await fake_slack.envelope_reply(envelope, within=3.0)
-        assert ack == {"envelope_id": envelope}, kind
-    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
-    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # still answering
+    await acked_bare_then_still_answering(fake_slack, envelopes)
     said = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
     assert said == [
         (
