@@ -33,6 +33,7 @@ _CONVERSATION_ENDING = (
     "SELECT path FROM scopes WHERE depth = 4 AND path LIKE ? ESCAPE '\\' AND path != ?"
     " ORDER BY path LIMIT 1"
 )
+_REFUSED = "SELECT 1 FROM refusals_daily WHERE scope = ? OR scope GLOB ? LIMIT 1"
 NEAR = 0.8  # how alike a near spelling must be (difflib's ratio)
 
 
@@ -47,15 +48,21 @@ def seen_scope(tx: Tx, path: str) -> bool:
     Seen: a scope of the hierarchy (a reservation), a call refused before it started (a
     402 makes no scope row; ``refusals_daily`` counts it already, so the reserve path
     writes nothing more for it: audit24 L5), a heartbeat, a validated stream, or an open
-    alert.
+    alert. A conversation is seen too when its agent's calls were refused: a refusal is
+    counted per agent, so the conversation it was for is not kept, and a conversation of
+    an agent seen only through refusals would otherwise always look like a typo (h3).
     """
     # scope characters are never GLOB wildcards; a model's name may hold some: exact only
     below = path if path.startswith("model:") else path + "/*"
+    refused = path
+    if not path.startswith("model:") and path.count("/") == 3:  # a conversation: its agent
+        refused = path.rsplit("/", 1)[0]
+    if tx.one(_REFUSED, (refused, below)) is not None:
+        return True
     return any(
         tx.one(sql, (path, below)) is not None
         for sql in (
             "SELECT 1 FROM scopes WHERE path = ? OR path GLOB ? LIMIT 1",
-            "SELECT 1 FROM refusals_daily WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM validation_streams WHERE agent = ? OR agent GLOB ? LIMIT 1",
             "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
