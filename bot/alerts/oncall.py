@@ -27,6 +27,9 @@ Off hours it keeps its person (who hands off to whom does not change), but
 :attr:`OnCallNow.resumes_at` says when its hours begin again: the escalation chain passes
 it over until then. An override is on call whatever the hours (it was booked on
 purpose). Hours keep to the wall clock across daylight-saving changes, as hand-offs do.
+The night the clocks go back, a range begins at the first of a time shown twice and ends
+at the second (``22:00-02:00`` in Europe/Berlin lasts five hours that night): no wall
+time it names is off hours, and its hours begin once.
 
 Example:
     >>> from guards.config import Rotation
@@ -133,7 +136,17 @@ def _handoff(rotation: Rotation) -> tuple[int | None, int, int]:
 
 
 def _instant(day: date, hour: int, minute: int, tz: ZoneInfo) -> float:
+    """The first instant the clocks read ``hour:minute`` on ``day`` (one they skip: the
+    instant the offset before the change gives, 02:30 → 03:30)."""
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).timestamp()
+
+
+def _last_instant(day: date, hour: int, minute: int, tz: ZoneInfo) -> float:
+    """The last instant the clocks read ``hour:minute`` on ``day``: the second one of a
+    time they show twice (the night they go back), else as :func:`_instant`. A range of
+    hours ends there, so it covers each time it names as often as the clock shows it."""
+    at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+    return max(at.timestamp(), at.replace(fold=1).timestamp())
 
 
 def rotation_zone(rotation: Rotation, tz: ZoneInfo) -> ZoneInfo:
@@ -159,7 +172,8 @@ def spans(rotation: HoursOf, zone: ZoneInfo, now: float) -> list[tuple[float, fl
             start, end = text.split("-")
             end_day = day + timedelta(days=1) if end == "24:00" or end <= start else day
             ends = (0, 0) if end == "24:00" else _clock_of(end)
-            spans.append((_instant(day, *_clock_of(start), zone), _instant(end_day, *ends, zone)))
+            begins = _instant(day, *_clock_of(start), zone)
+            spans.append((begins, _last_instant(end_day, *ends, zone)))
     merged: list[tuple[float, float]] = []
     for start_at, end_at in sorted(spans):
         if merged and start_at <= merged[-1][1]:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
 from bot.alerts.oncall import spans
+from bot.alerts.render_time import wall_time
 from bot.outbox import enqueue_thread_reply
 from guards.config_hours import QuietHours
 from guards.events import NIGHTSHIFT
@@ -51,9 +52,11 @@ def quiet_until(quiet: QuietHours | None, tz: ZoneInfo, now: float) -> float | N
 
 def until_text(until: float, tz: ZoneInfo, now: float) -> str:
     """The end of quiet hours as a person reads it (in ``tz``, the policy's): ``07:00``,
-    with the day when it is a day or more away (``Mon 00:00``: a quiet weekend)."""
+    with the day when it is a day or more away (``Mon 00:00``: a quiet weekend), and the
+    zone's abbreviation when the clocks show that time twice (``01:30 EST``: the second
+    01:30, the night they go back, not the one that may be past already)."""
     at = datetime.fromtimestamp(until, tz)
-    return at.strftime("%a %H:%M" if until - now >= 86400 else "%H:%M")
+    return wall_time(at, "%a %H:%M" if until - now >= 86400 else "%H:%M")
 
 
 def due_in_quiet(paging: AlertPaging, tier: str, due: float) -> float:

@@ -104,6 +104,24 @@ def test_hours_keep_to_the_wall_clock_across_spring_forward():
     assert on_call(skipped, UTC_ZONE, utc(2026, 3, 29, 0)).resumes_at == utc(2026, 3, 29, 1, 30)
 
 
+def test_hours_keep_to_the_wall_clock_across_fall_back():
+    # Berlin goes back on Sun 25 Oct 2026 at 03:00 CEST (01:00 UTC): 02:00-03:00 twice.
+    # A range ends at the last time the clock reads its end: 22:00-02:00 lasts 5 hours
+    night = rotation(timezone="Europe/Berlin", hours="22:00-02:00")
+    assert on_hours(night, UTC_ZONE, utc(2026, 10, 24, 20))  # 22:00 CEST
+    assert on_hours(night, UTC_ZONE, utc(2026, 10, 25, 0, 30))  # the first 02:30
+    assert not on_hours(night, UTC_ZONE, utc(2026, 10, 25, 1))  # 02:00 CET: over
+    assert on_call(night, UTC_ZONE, utc(2026, 10, 25, 1)).resumes_at == utc(2026, 10, 25, 21)
+    # a range beginning in the repeated hour begins at the first one, once
+    early = rotation(timezone="Europe/Berlin", hours="02:30-08:00")
+    assert on_call(early, UTC_ZONE, utc(2026, 10, 25, 0)).resumes_at == utc(2026, 10, 25, 0, 30)
+    assert on_hours(early, UTC_ZONE, utc(2026, 10, 25, 1, 15))  # the second 02:15: still on
+    # the spring-forward night keeps its rule for an end the clocks skip: 03:30 CEST
+    spring = rotation(timezone="Europe/Berlin", hours="22:00-02:30")
+    assert on_hours(spring, UTC_ZONE, utc(2026, 3, 29, 1, 15))  # 03:15 CEST
+    assert not on_hours(spring, UTC_ZONE, utc(2026, 3, 29, 1, 30))  # 03:30 CEST
+
+
 def test_handoffs_follow_the_rotations_own_zone():
     # the policy's zone is UTC; the rotation hands off at Mon 09:00 Berlin = 08:00 UTC
     weekly = Rotation(
