@@ -1,28 +1,58 @@
-"""``GET /v1/breakers``: the breakers a token may see, with state and reason.
+"""``GET /v1/breakers``: the breakers a token may see, with state and reason; and an
+operator's acts on one: ``POST /v1/breakers/{scope}/approve``, ``…/open``, ``…/close``.
 
 A token sees the breakers inside its subtree and the namespace and user breakers
 above it (they refuse its reservations too), and the models' (shared by every tenant:
 without what other tenants' calls said or cost). ``?all=1`` adds closed breakers.
+
+The acts are ``/agent breaker <scope> approve|open|close``'s, for a runbook: the same
+engine calls (:class:`guards.breakers.Breakers`), so the same audit rows (the actor
+``token:<id>``), events and alert messages updated in place. The rules of
+:mod:`bot.api_alerts` hold: an operator's token only (an agent's: 403
+operator_token_required, so a runaway agent cannot lift its own breaker), a scope inside
+its subtree only (else 403, recorded and alerted). A conversation means its agent, as in
+Slack. A model's breaker (``model:<name>``) is every tenant's: 403 slack_only. An
+approval answers a trial request: only a breaker waiting for one
+(``half_open_pending``) is approved; any other state is a 409 saying it. ``trial_calls``
+and ``trial_budget_micros`` size the trial as ``approve 1 $0.10`` does, within the same
+caps (:mod:`bot.trial_size`). Any bad field is a 400 naming it, and nothing changes.
+
+Example:
+    >>> # POST /v1/breakers/acme/alice/rss-bot/approve {"trial_calls": 1,
+    >>> #                                               "trial_budget_micros": 100000}
+    >>> # POST /v1/breakers/acme/alice/rss-bot/open {"reason": "runaway loop"}
+    >>> # POST /v1/breakers/acme/alice/rss-bot/close
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import BeforeValidator, Field
 
-from bot.api import CTX
-from bot.api_body import bearer, only_query
-from guards.breaker_view import shared
-from guards.errors import InvalidInput
+from bot.api import CTX, json_answer
+from bot.api_alerts import actor_of, operator, operator_body
+from bot.api_body import Body, FreeText, bearer, only_query
+from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
+from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
+from guards.breaker_view import BreakerRow, shared
+from guards.breakers import Breakers, parse_key
+from guards.config_types import format_seconds
+from guards.errors import Conflict, InvalidInput
+from guards.money import format_usd
+from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import authenticate
+from guards.tokens import SlackOnly, Token, authenticate, authorize
 
-__all__ = ["routes"]
+__all__ = ["MAX_REASON", "routes"]
 
 routes = web.RouteTableDef()
 _TRUE = ("1", "true", "yes")
 _FALSE = ("", "0", "false", "no")
+MAX_REASON = 500  # characters of a kill switch's reason (the engine keeps as many)
+_SCOPE = "{scope:[\\s\\S]+}"  # any character: the scope parser says what is wrong
 
 
 @routes.get("/v1/breakers")
@@ -48,3 +78,154 @@ async def list_breakers(request: web.Request) -> web.Response:
         }
 
     return web.json_response(await ns.store.write(read))
+
+
+def _whole(field: str, most: int, what: str) -> Any:
+    """A JSON whole number from 1 to ``most`` (not true, not 1.0, not "1"), or None."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            said = repr(value)[:40]
+            raise ValueError(f"{field} is {what}, as a JSON whole number, not {said}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _text(field: str) -> Any:
+    def check(value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field} is a JSON string (what the audit log keeps)")
+        return value
+
+    return BeforeValidator(check)
+
+
+CALLS = f"1 to {MAX_TRIAL_CALLS:,} (calls the trial lets through)"
+BUDGET = (
+    f"1 to {MAX_TRIAL_BUDGET_MICROS:,} micro-dollars (more than $0, at most"
+    f" {format_usd(MAX_TRIAL_BUDGET_MICROS)}; a larger one goes in the policy file:"
+    " breakers.half_open.trial_budget)"
+)
+
+
+class ApproveBody(Body):
+    trial_calls: Annotated[int | None, _whole("trial_calls", MAX_TRIAL_CALLS, CALLS)] = None
+    trial_budget_micros: Annotated[
+        int | None, _whole("trial_budget_micros", MAX_TRIAL_BUDGET_MICROS, BUDGET)
+    ] = None
+
+
+class OpenBody(Body):
+    reason: Annotated[FreeText, _text("reason")] = Field(None, min_length=1, max_length=MAX_REASON)
+
+
+class CloseBody(Body):
+    """A close says nothing more (`breaker close` takes no reason): any field is refused."""
+
+
+def _breaker_of(tx: Tx, token: Token, text: str, path: str) -> str:
+    """The key of the breaker ``text`` names (a conversation: its agent's), when it is
+    inside the token's subtree: 400 naming ``scope`` for what is no scope, 403 outside it,
+    403 slack_only for a model's (every tenant's)."""
+    key, kind = parse_key(text)
+    if kind == "model":
+        raise SlackOnly(
+            f"{key} is a model's breaker: every tenant's calls go through it, so no token"
+            f" operates it; do it in Slack: `/agent breaker {key} open` (or approve, close)"
+        )
+    authorize(tx, token, Scope(key), path=path)
+    return key
+
+
+def _not_waiting(row: BreakerRow) -> Conflict:
+    """Why an approval changed nothing: the breaker waits for no approval; its state."""
+    head = f"the breaker for {row.scope} is {row.state.replace('_', ' ')}"
+    if row.state == CLOSED:
+        why = "there is no trial to approve"
+    elif row.state == OPEN:
+        left = format_seconds(row.retry_after or 0)
+        why = (
+            f"it cools down for {left} more, then waits for an approval (state"
+            " half_open_pending, as GET /v1/breakers shows); approve it then"
+        )
+    elif row.state == HALF_OPEN:
+        trial = row.trial or {}
+        why = (
+            f"a trial is running already ({trial.get('admitted', 0)} of"
+            f" {trial.get('calls', 0)} calls admitted); POST …/open stops it"
+        )
+    elif row.state == FORCED_OPEN:
+        why = (
+            f"a kill switch ({row.reason}); a script does not lift it by approving a trial:"
+            f" POST /v1/breakers/{row.scope}/close closes it, or `/agent breaker"
+            f" {row.scope} approve` in Slack starts a trial"
+        )
+    else:
+        why = "it waits for no approval"
+    return Conflict(f"{head}: {why}. Nothing changed.", state=row.state)
+
+
+async def _act(
+    request: web.Request,
+    *,
+    verb: str,
+    move: Callable[[Breakers, Tx, str, str], BreakerRow],
+) -> web.Response:
+    ns = request.app[CTX]
+    raw = bearer(request)
+    what = f"POST /v1/breakers/{{scope}}/{verb}"
+
+    def act(tx: Tx) -> dict[str, Any]:
+        token = operator(tx, raw, what=what)
+        key = _breaker_of(tx, token, request.match_info["scope"], request.path)
+        row = move(ns.breakers, tx, key, actor_of(token))
+        return {"breaker": shared(row).as_json()}
+
+    return json_answer(await ns.store.write(act))
+
+
+@routes.post(f"/v1/breakers/{_SCOPE}/approve")
+async def approve_trial(request: web.Request) -> web.Response:
+    """Approve the trial a breaker waits for, of the policy's size or the body's."""
+    body = await operator_body(request, ApproveBody, what="POST /v1/breakers/{scope}/approve")
+
+    def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
+        breakers.tick(tx)  # a cool-down just over: its request first, as the list shows it
+        row = breakers.get(tx, key)
+        if row.state != HALF_OPEN_PENDING:
+            raise _not_waiting(row)
+        return breakers.approve(
+            tx,
+            key,
+            actor,
+            trial_calls=body.trial_calls,
+            trial_budget_micros=body.trial_budget_micros,
+        )
+
+    return await _act(request, verb="approve", move=move)
+
+
+@routes.post(f"/v1/breakers/{_SCOPE}/open")
+async def force_open(request: web.Request) -> web.Response:
+    """The kill switch, with an optional ``reason`` for the record."""
+    body = await operator_body(request, OpenBody, what="POST /v1/breakers/{scope}/open")
+    reason = (body.reason or "").strip()
+
+    def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
+        return breakers.force_open(tx, key, actor, reason)
+
+    return await _act(request, verb="open", move=move)
+
+
+@routes.post(f"/v1/breakers/{_SCOPE}/close")
+async def force_close(request: web.Request) -> web.Response:
+    """Close now; the failures and the cool-down history are forgotten."""
+    await operator_body(request, CloseBody, what="POST /v1/breakers/{scope}/close")
+
+    def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
+        return breakers.force_close(tx, key, actor)
+
+    return await _act(request, verb="close", move=move)

@@ -136,7 +136,7 @@ def _budget_set_line(alert: Alert, change: BudgetSet, tz: ZoneInfo, now: float) 
 
 def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | None) -> str | None:
     if alert.resolved_at is not None:
-        by = f" by <@{alert.resolved_by}>" if alert.resolved_by else ""
+        by = f" by {member_or_name(alert.resolved_by)}" if alert.resolved_by else ""
         why = f" — {alert.resolve_reason}" if alert.resolve_reason else ""
         return f"✅ resolved{by} at {clock_time(alert.resolved_at, tz, now=now)}{why}"
     if alert.silence_id is not None:
