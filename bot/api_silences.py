@@ -46,11 +46,12 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.model import kinds_named
 from bot.alerts.silences import lift_one, silence, silence_row
 from bot.alerts.targets import SilenceTarget, UnseenTarget, silence_target
+from bot.alerts.when import START_GRACE
 from bot.api import CTX, json_answer, parse_scope
 from bot.api_alerts import actor_of, operator, operator_body, whole_id
 from bot.api_body import Body, FreeText, bearer, single_values
 from bot.commands import UsageError
-from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON, START_GRACE
+from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON
 from bot.responders import duration_arg, engine_for
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.config_types import parse_duration

@@ -61,8 +61,9 @@ MAX_BOOKED = 10  # overrides booked ahead listed in /agent oncall
 async def cmd_oncall(ctx: Context, args: list[str]) -> Reply:
     """Who is on call now per rotation, and the next hand-off; `override` takes a shift.
 
-    ``from sat 09:00`` books it ahead (the policy's time zone); ``override clear
-    [rotation]`` ends the override on now and cancels those booked."""
+    ``from sat 09:00`` books it ahead (the policy's time zone; a start within the last
+    minute means now); ``override clear [rotation]`` ends the override on now and cancels
+    those booked."""
     if args and args[0].lower() == "override":
         return await override(ctx, args[1:])
     if args:

@@ -13,8 +13,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
-from bot.alerts.oncall import MAX_AHEAD_DAYS, Override, WhenError, rotation_named, start_at
+from bot.alerts.oncall import Override, rotation_named
 from bot.alerts.render_time import clock_time
+from bot.alerts.when import MAX_AHEAD_DAYS, START_GRACE, WhenError, start_at
 from bot.blocks import echo
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError
@@ -70,6 +71,8 @@ async def override(ctx: Context, args: list[str]) -> Reply:
                 f" {when[-1]} from {' '.join(when[:-1])}`"
             )
         args, starts_at = args[:at], starts_from(when, engine.tz, now)
+        if starts_at <= now:  # typed within the last minute: now, as one without `from`
+            starts_at = None
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])
@@ -134,10 +137,12 @@ def starts_from(
     thing: str = "an override",
     ahead_days: int = MAX_AHEAD_DAYS,
 ) -> float:
-    """The start ``from <when>`` names, or a UsageError saying what it takes.
+    """The start ``from <when>`` names, or a UsageError saying what it takes. One within
+    the last minute (:data:`~bot.alerts.when.START_GRACE`: ``from 23:30`` typed at
+    23:30:20) is returned as it is, not later than ``now``: the caller starts it now.
 
     ``thing`` is what starts (the refusals name it), ``ahead_days`` how far ahead it may
-    start, at most :data:`~bot.alerts.oncall.MAX_AHEAD_DAYS` (a silence: 30).
+    start, at most :data:`~bot.alerts.when.MAX_AHEAD_DAYS` (a silence: 30).
 
     Example:
         >>> # starts_from(["sat", "02:00"], tz, now, thing="a silence", ahead_days=30)
@@ -147,7 +152,7 @@ def starts_from(
         raise UsageError(f"`from` needs a start: {forms}")
     far = f"{thing} starts at most {ahead_days} days ahead"
     try:
-        at = start_at(words, tz, now)
+        at = start_at(words, tz, now, grace=START_GRACE)
     except WhenError as exc:
         why = far if exc.typed is None else exc.why.replace("an override", thing)
         said = why if exc.typed is None else f"`{echo(exc.typed)}` {why}"

@@ -31,7 +31,6 @@ __all__ = ["span_text", "why_text"]
 LIFT_WORDS = ("off", "lift", "end")
 MAX_REASON = 200  # characters of a silence's reason
 MAX_AHEAD_DAYS = 30  # a silence is booked at most this far ahead
-START_GRACE = 60  # seconds: a start typed this recently means now
 REASON_MARKS = ("--", "—", "–")  # `--`, and the dashes phones make of it
 
 
@@ -65,7 +64,7 @@ def _booked_start(ctx: Context, when: list[str]) -> float | None:
     now = ctx.ns.clock.now()
     tz = engine_of(ctx).tz
     # a start typed at 22:00:20 for 22:00 means now, not tomorrow's (nor "past")
-    at = starts_from(when, tz, now - START_GRACE, thing="a silence", ahead_days=MAX_AHEAD_DAYS)
+    at = starts_from(when, tz, now, thing="a silence", ahead_days=MAX_AHEAD_DAYS)
     return at if at > now else None
 
 

@@ -12,8 +12,8 @@ The first user of the list is on call from the first hand-off at or after the
 rotation's ``start`` date (default 2026-01-05, a Monday); each hand-off passes to the
 next user, cyclically. An override (``/agent oncall override @user 4h``) puts
 another user on call until it ends; the latest active override wins. One booked ahead
-(``... 12h from sat 09:00``) counts only from its ``starts_at``: :func:`start_at` reads
-its start.
+(``... 12h from sat 09:00``) counts only from its ``starts_at`` (read by
+:func:`bot.alerts.when.start_at`).
 
 Users who left the workspace (``gone``, found by :mod:`bot.people`) are passed over: an
 override of one does not count, and a shift of one goes to the next user of the
@@ -41,7 +41,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -54,7 +53,6 @@ __all__ = [
     "OnCallNow",
     "Override",
     "Shift",
-    "WhenError",
     "handoffs",
     "hours_text",
     "hours_window",
@@ -65,15 +63,10 @@ __all__ = [
     "rotation_zone",
     "shift_at",
     "spans",
-    "start_at",
 ]
 
 DEFAULT_START = date(2026, 1, 5)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAYS = {**{d: i for i, d in enumerate(_WEEKDAYS)}, **{d: i for i, d in enumerate(_FULL)}}
-MAX_AHEAD_DAYS = 92  # an override starts at most this far ahead (a quarter)
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,74 +328,3 @@ def handoffs(rotation: Rotation, tz: ZoneInfo, now: float, count: int) -> Sequen
     while len(shifts) < count:
         shifts.append(shift_at(rotation, tz, shifts[-1].ends_at))
     return shifts
-
-
-class WhenError(ValueError):
-    """A start of ``from`` that is not one: what was typed (None: the whole start was
-    read) and why, in words for the reply (``"25:00" "is not a time: ..."``)."""
-
-    def __init__(self, typed: str | None, why: str) -> None:
-        super().__init__(f"{typed} {why}" if typed is not None else why)
-        self.typed = typed
-        self.why = why
-
-
-def start_at(words: Sequence[str], tz: ZoneInfo, now: float) -> float:
-    """The instant ``words`` name, after ``now``, in ``tz``: ``HH:MM`` (the next such
-    time: tomorrow's when today's is past), ``today HH:MM`` (past: refused), ``tomorrow
-    HH:MM``, ``<mon..sun> HH:MM``
-    (the next such day and time) or ``YYYY-MM-DD HH:MM``; at most
-    :data:`MAX_AHEAD_DAYS` ahead. A time the clocks skip (02:30 the night they go
-    forward) is taken as a hand-off is (03:30).
-
-    Raises:
-        WhenError: not a start, not a time or date, past, or too far ahead.
-
-    Example:
-        >>> berlin = ZoneInfo("Europe/Berlin")
-        >>> start_at(["sat", "09:00"], berlin, 1_767_225_600.0)  # Thu 1 Jan 2026, 01:00
-        1767427200.0
-    """
-    if len(words) not in (1, 2):
-        raise WhenError(" ".join(words), "is not a start")
-    hour, minute = _clock(words[-1])
-    today = datetime.fromtimestamp(now, tz).date()
-    day = words[0].lower() if len(words) == 2 else None
-    if day is None:
-        at = _instant(today, hour, minute, tz)
-        if at <= now:
-            at = _instant(today + timedelta(days=1), hour, minute, tz)
-    elif day == "today":  # as the replies say it: `03:30 today` (not moved to tomorrow)
-        at = _instant(today, hour, minute, tz)
-        if at <= now:
-            raise WhenError(" ".join(words), "is past: an override starts later than now")
-    elif day == "tomorrow":
-        at = _instant(today + timedelta(days=1), hour, minute, tz)
-    elif day in _DAYS:
-        ahead = (_DAYS[day] - today.weekday()) % 7
-        at = _instant(today + timedelta(days=ahead), hour, minute, tz)
-        if at <= now:
-            at = _instant(today + timedelta(days=ahead + 7), hour, minute, tz)
-    elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-        try:
-            at = _instant(date.fromisoformat(day), hour, minute, tz)
-        except ValueError:
-            raise WhenError(day, "is not a date") from None
-        if at <= now:
-            raise WhenError(" ".join(words), "is past: an override starts later than now")
-    else:
-        raise WhenError(" ".join(words), "is not a start")
-    if _wall(at, tz) - _wall(now, tz) > timedelta(days=MAX_AHEAD_DAYS):  # days as on a calendar
-        raise WhenError(None, f"an override starts at most {MAX_AHEAD_DAYS} days ahead")
-    return at
-
-
-def _wall(ts: float, tz: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ts, tz).replace(tzinfo=None)
-
-
-def _clock(word: str) -> tuple[int, int]:
-    m = _CLOCK.fullmatch(word)
-    if m is None or int(m[1]) > 23 or int(m[2]) > 59:
-        raise WhenError(word, "is not a time: write HH:MM, 00:00 to 23:59")
-    return int(m[1]), int(m[2])
