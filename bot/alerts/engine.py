@@ -69,9 +69,9 @@ from bot.alerts.model import (
 )
 from bot.alerts.model_warnings import merged
 from bot.alerts.quiet import QUIET_UNTIL
-from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT
+from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT, resolver
 from bot.alerts.starts import AlertStarts
-from bot.escape import member_or_name, operator_mentions, slack_text
+from bot.escape import operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.money import format_usd
 from guards.store import Tx
@@ -331,7 +331,7 @@ def _trial_answered(payload: dict[str, Any]) -> str:
     actor = str(payload.get("actor"))
     if actor.startswith("model:"):
         return f"trial started by {actor}'s breaker"
-    by = "" if actor == NIGHTSHIFT else f" by {member_or_name(actor)}"  # a token: @token:…
+    by = "" if actor == NIGHTSHIFT else f" by {resolver(actor)}"
     calls, budget = payload.get("trial_calls"), payload.get("trial_budget_micros")
     if isinstance(calls, int) and isinstance(budget, int):
         size = f" of {plural(calls, 'call')} within {format_usd(budget, exact=True)}"

@@ -30,6 +30,7 @@ from bot.alerts.render_time import clock_time, duration
 from bot.blocks import actions, button, context, header, section
 from bot.escape import member_or_name, slack_text
 from guards.money import format_usd
+from guards.tokens import ACTOR_PREFIX
 
 __all__ = [
     "HELD_BY",
@@ -45,6 +46,7 @@ __all__ = [
     "alert_line",
     "alert_message",
     "parse_trial_request",
+    "resolver",
     "storm_nudge",
     "title",
     "trial_request_value",
@@ -134,9 +136,15 @@ def _budget_set_line(alert: Alert, change: BudgetSet, tz: ZoneInfo, now: float) 
     return f"💰 {change.window} budget of `{_scope(alert)}` set to {usd} by <@{change.by}> at {at}"
 
 
+def resolver(actor: str) -> str:
+    """Who resolved or answered an alert, as its message says it: a person as a mention
+    (``<@U012ABCDEF>``), a token as ``@token:tok_…`` (``<@token:…>`` mentions nobody)."""
+    return member_or_name(actor) if actor.startswith(ACTOR_PREFIX) else f"<@{actor}>"
+
+
 def _state_line(alert: Alert, tz: ZoneInfo, now: float, silenced: Silenced | None) -> str | None:
     if alert.resolved_at is not None:
-        by = f" by {member_or_name(alert.resolved_by)}" if alert.resolved_by else ""
+        by = f" by {resolver(alert.resolved_by)}" if alert.resolved_by else ""
         why = f" — {alert.resolve_reason}" if alert.resolve_reason else ""
         return f"✅ resolved{by} at {clock_time(alert.resolved_at, tz, now=now)}{why}"
     if alert.silence_id is not None:
