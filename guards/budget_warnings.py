@@ -52,6 +52,9 @@ _LEVEL_GIVE = (
     "INSERT INTO budget_warnings (scope, window, period, fraction, at)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at"
 )
+_LEVEL_TAKE_BACK = (
+    "DELETE FROM budget_warnings WHERE scope = ? AND window = ? AND period = ? AND fraction = ?"
+)
 _MODEL_GIVEN = (
     "SELECT fraction FROM model_budget_warnings WHERE namespace = ? AND model = ?"
     " AND window = ? AND period = ?"
@@ -60,14 +63,19 @@ _MODEL_GIVE = (
     "INSERT INTO model_budget_warnings (namespace, model, window, period, fraction, at)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET at = excluded.at"
 )
+_MODEL_TAKE_BACK = (
+    "DELETE FROM model_budget_warnings WHERE namespace = ? AND model = ? AND window = ?"
+    " AND period = ? AND fraction = ?"
+)
 
 
 class _Given:
     """The marks given per key, read through to one table (``given``: its fractions of
-    a key; ``give``: records one, the key's columns then fraction and at)."""
+    a key; ``give``: records one, the key's columns then fraction and at; ``take_back``:
+    deletes one, the key's columns then fraction)."""
 
-    def __init__(self, *, given: str, give: str) -> None:
-        self._sql_given, self._sql_give = given, give
+    def __init__(self, *, given: str, give: str, take_back: str) -> None:
+        self._sql_given, self._sql_give, self._sql_take_back = given, give, take_back
         self._given: dict[tuple[str, ...], set[float]] = {}
 
     def forget(self) -> None:
@@ -85,14 +93,27 @@ class _Given:
         tx.execute(self._sql_give, (*key, fraction, tx.clock.now()))
         return True
 
+    def back_under(self, tx: Tx, key: tuple[str, ...], *, spent: int, limit: int | None) -> None:
+        """Forget the marks of ``key`` that ``spent`` is under at ``limit`` (None: the
+        window has no limit now, every mark): passed again, each warns again."""
+        given = {float(row[0]) for row in tx.all(self._sql_given, key)}
+        under = {
+            f for f in given if limit is None or not past_mark(spent=spent, limit=limit, fraction=f)
+        }
+        for fraction in sorted(under):
+            tx.execute(self._sql_take_back, (*key, fraction))
+        cached = self._given.get(key)
+        if cached is not None:
+            cached -= under
+
 
 class BudgetWarnings:
     """Which marks of which windows have warned, read through to ``budget_warnings`` (and
     ``model_budget_warnings`` for the budgets per model)."""
 
     def __init__(self) -> None:
-        self._levels = _Given(given=_LEVEL_GIVEN, give=_LEVEL_GIVE)
-        self._models = _Given(given=_MODEL_GIVEN, give=_MODEL_GIVE)
+        self._levels = _Given(given=_LEVEL_GIVEN, give=_LEVEL_GIVE, take_back=_LEVEL_TAKE_BACK)
+        self._models = _Given(given=_MODEL_GIVEN, give=_MODEL_GIVE, take_back=_MODEL_TAKE_BACK)
 
     def forget(self) -> None:
         """Drop the cache (writes were rolled back); it reloads from the database."""
@@ -190,6 +211,21 @@ class BudgetWarnings:
         passed before, and warns only when it has not warned in this period yet.
         """
         return self._levels.due(tx, key, fraction, crossed=crossed)
+
+    def back_under(self, tx: Tx, key: WarningKey, *, spent: int, limit: int | None) -> None:
+        """The level window ``key`` is back under some marks it warned of (a raise, a
+        credit, a limit removed: ``limit`` None): those are no longer given, so a charge
+        or a lowered limit that passes one again warns again this period (h3: the mark,
+        given once, never warned again). Its alert resolving is what says so; an alert
+        resolved by hand forgets nothing."""
+        self._levels.back_under(tx, key, spent=spent, limit=limit)
+
+    def model_back_under(
+        self, tx: Tx, key: ModelWarningKey, *, spent: int, limit: int | None
+    ) -> None:
+        """:meth:`back_under` for a namespace's budget for a model: ``key`` is
+        (namespace, model, window, period)."""
+        self._models.back_under(tx, key, spent=spent, limit=limit)
 
 
 def past_mark(*, spent: int, limit: int, fraction: float) -> bool:

@@ -121,6 +121,8 @@ class AlertResolution(AlertPaging):
                 if freed and limit is not None:  # a warning: back under its mark too
                     freed = not self._past_mark(tx, alert, Scope.parse(alert.scope), limit, now)
                 reason = f"{what}: the budget has room"
+                if freed:
+                    self._rearm_level(tx, alert, limit, now)
             if freed:
                 self.resolve_alert(tx, alert, now, by=by, reason=reason)
             else:
@@ -159,6 +161,7 @@ class AlertResolution(AlertPaging):
                 held.append(entry)
             else:
                 why.append(reason)
+                self._rearm_model(tx, alert.scope, entry, standing[model])
         if not held:
             said += "; ".join(dict.fromkeys(why))  # each cause once: "a new day began"
             self.resolve_alert(tx, alert, now, by=by, reason=said)
@@ -174,6 +177,33 @@ class AlertResolution(AlertPaging):
                 self.update_pages(tx, alert, now)
             self.touch(tx, alert, now, urgent=urgent)
         return False
+
+    def _rearm_model(
+        self, tx: Tx, namespace: str, entry: dict[str, Any], standing: list[ModelUsage]
+    ) -> None:
+        """A model's warning ``entry`` cleared: the marks its window is back under (all of
+        them when the policy no longer limits it) warn again when passed again this period
+        (a turned window's period is a new one already)."""
+        assert self.ledger is not None
+        model, window = str(entry.get("model")), str(entry.get("window"))
+        usage = next((u for u in standing if u.window == window), None)
+        period = str(entry.get("period"))
+        if usage is not None and usage.period != period:
+            return
+        key = (namespace, model, window, period)
+        spent, limit = (usage.spent_micros, usage.limit_micros) if usage else (0, None)
+        self.ledger.warnings.model_back_under(tx, key, spent=spent, limit=limit)
+
+    def _rearm_level(self, tx: Tx, alert: Alert, limit: int | None, now: float) -> None:
+        """A level's warning (``budget_threshold``) resolves with its window back under
+        its mark at ``limit`` (None: removed): the marks it is under warn again."""
+        if alert.kind != "budget_threshold" or self.ledger is None:
+            return
+        scope = Scope.parse(alert.scope)
+        window = str(alert.facts.get("window"))
+        period = period_keys(self.ledger.periods(scope.namespace, now))[window]
+        spent, _ = self.ledger.counters.get(tx, scope.path, window, period)
+        self.ledger.warnings.back_under(tx, (scope.path, window, period), spent=spent, limit=limit)
 
     def _resolve_cleared(self, tx: Tx, now: float) -> int:
         resolved = 0
@@ -278,6 +308,7 @@ class AlertResolution(AlertPaging):
         if limit_now is not None and self._past_mark(tx, alert, scope, limit_now, now):
             return None  # a warning raised too little: still past its mark (as models')
         if limit_now is None or limit_now > limit_then:
+            self._rearm_level(tx, alert, limit_now, now)
             row = tx.one(  # who set it at run time (None: the policy file changed)
                 "SELECT set_by FROM budget_limits WHERE scope = ? AND window = ?",
                 (scope.path, window),
