@@ -24,6 +24,7 @@ from bot.alerts.escalation import Chain
 from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.refused import Memory, on_refused
 from bot.alerts.repost import repost_failed
+from bot.alerts.trial_sizes import resize_trial_requests
 from bot.outbox_delivery import RefusalHook, Refused
 from guards.events import Event
 
@@ -92,6 +93,8 @@ class AlertsComponent:
         try:
             # a post Slack refused for good (a wrong channel, fixed since): posted again
             await self.store.write(lambda tx: repost_failed(self.engine, tx, now=tx.clock.now()))
+            # a reload that changed the trial size: the waiting requests say the new one
+            await self.store.write(lambda tx: resize_trial_requests(self.engine, tx, ns.breakers))
             await self.process()  # what a previous run left undispatched
             await self.tick()  # timers that fell due while we were down run now, not later
         except Exception:  # rows an earlier run or policy left must not stop the start
