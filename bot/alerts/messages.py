@@ -134,6 +134,22 @@ class AlertMessages:
             return on_call(first, self.tz, now, overrides, departed(oncall, first.users)).user
         return None
 
+    def first_webhook(self, tx: Tx, now: float) -> str | None:
+        """The webhook a P0's chain pages first, when its first step that pages anyone is a
+        ``webhook:`` step (steps passed over, off hours or left, are skipped as when they
+        fire): its post names that webhook, not a person it does not page (None: a person
+        or the channel comes first, or the chain has no step)."""
+        overrides = self.overrides(tx, now)
+        oncall = self.policy.oncall
+        for step in self.chain.steps:
+            if step.notify.startswith("webhook:"):
+                return step.notify.partition(":")[2]
+            if not step.notify.startswith(("rotation:", "user:")):
+                return None  # the channel
+            if notify_target(step, oncall=oncall, tz=self.tz, now=now, overrides=overrides):
+                return None
+        return None
+
     def silenced(self, tx: Tx, alert: Alert) -> Silenced | None:
         """The silence that holds ``alert``: who made it, when, until when (None: none)."""
         if alert.silence_id is None:
@@ -183,7 +199,10 @@ class AlertMessages:
     def render(
         self, tx: Tx, alert: Alert, now: float, *, dm_reason: str | None = None
     ) -> tuple[str, list[dict[str, Any]]]:
-        next_step = None
+        next_step, paged = None, self.paged(tx, alert.id)
+        webhook = None  # a P0 whose chain paged a webhook, not a person: its post says so
+        if alert.tier == "P0" and alert.oncall_user is None and self.chain.steps:
+            webhook = paged[-1].webhook if paged else self.first_webhook(tx, now)
         if alert.esc_at is not None and alert.esc_step is not None and self.chain.steps:
             step = self.chain.step(alert.esc_step)
             who = "the channel" if step.notify == "channel" else step.notify
@@ -192,7 +211,8 @@ class AlertMessages:
             alert,
             tz=self.tz,
             now=now,
-            paged=self.paged(tx, alert.id),
+            paged=paged,
+            webhook=webhook,
             silenced=self.silenced(tx, alert),
             next_step=next_step,
             dm_reason=dm_reason,
@@ -208,7 +228,8 @@ class AlertMessages:
         if lane_is_full(tx, self.policy, channel, urgent=alert.tier == "P0"):  # a storm
             fold_post(self, tx, alert=alert, lane=channel, now=now)
             return
-        oncall = self.first_responder(tx, now) if alert.tier == "P0" else None
+        webhook = self.first_webhook(tx, now) if alert.tier == "P0" else None
+        oncall = self.first_responder(tx, now) if alert.tier == "P0" and not webhook else None
         tx.execute(
             "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
             " oncall_user = ? WHERE id = ?",

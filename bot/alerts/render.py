@@ -216,12 +216,17 @@ def alert_message(
     tz: ZoneInfo,
     now: float,
     paged: list[Paged] | None = None,
+    webhook: str | None = None,
     silenced: Silenced | None = None,
     next_step: str | None = None,
     dm_reason: str | None = None,
     budget_set: Sequence[BudgetSet] = (),
 ) -> tuple[str, list[dict[str, Any]]]:
     """The alert as (fallback text, blocks); ``dm_reason`` makes it the page sent to a person.
+
+    An open P0's post starts with whom its chain paged: the person mentioned, or, when
+    that is a webhook (``webhook``: its name), "📟 Paged via webhook pager:" and no one
+    mentioned (no person was paged).
 
     ``budget_set``: limits set on a budget alert's scope since it fired, shown while it
     is open (the alert keeps its buttons: the change did not clear it).
@@ -232,8 +237,11 @@ def alert_message(
     mention = ""
     # its chain ran out (paged, no step left): nobody owns it, whoever was paged last
     last_page = paged[-1] if paged and alert.esc_step is None else None
-    if alert.oncall_user and alert.tier == "P0" and alert.state == "open" and not dm_reason:
-        mention = "" if last_page else f"<@{alert.oncall_user}> "
+    if alert.tier == "P0" and alert.state == "open" and not dm_reason and not last_page:
+        if alert.oncall_user:
+            mention = f"<@{alert.oncall_user}> "
+        elif webhook:
+            mention = f"📟 Paged via webhook {slack_text(webhook, 64)}: "
     scope = _scope(alert)
     text = f"{mention}{head} — {scope}: {what}"
     if dm_reason:
