@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.jobs.lint import check_jobs, refused_jobs
+from bot.webhooks_target import reload_lines, secret_files_note
 from guards.config import Policy, PolicyError, load_policy
 from guards.events import NIGHTSHIFT
 from guards.store import Tx
@@ -133,7 +134,11 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         return None
     if not changed:
         os.unlink(snapshot)
-        log.info("SIGHUP: %s has not changed since it was read; nothing to apply", config)
+        log.info(
+            "SIGHUP: %s has not changed since it was read; nothing to apply%s",
+            config,
+            secret_files_note(current),
+        )
         return None
     log.warning(
         "SIGHUP: %s changed (%s): restarting in place to apply it (agents' calls wait meanwhile)",
@@ -142,6 +147,9 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     )
     if "oncall" in changed or "timezone" in changed:
         for line in oncall_moves(current, new, now=time.time()):
+            log.warning("SIGHUP: %s", line)
+    if "webhooks" in changed:  # renamed or taken out: where their resolves still go
+        for line in reload_lines(current, new):
             log.warning("SIGHUP: %s", line)
     if "budgets" in changed or "timezone" in changed:
         for line in day_moves(current, new, now=time.time()):

@@ -260,8 +260,9 @@ def prune_webhooks(
     ``limit`` rows after id ``after``.
 
     A pending one is kept, and so is every row of an alert not resolved (a resolve to come
-    names its trigger), and the newest row (a delivery id, which receivers drop repeats
-    by, never comes back).
+    names its trigger), every row of a webhook storm not ended (bot.webhook_storms: its
+    resolve too), and the newest row (a delivery id, which receivers drop repeats by, never
+    comes back). An ended storm goes with its last row.
     """
     seen, last, newest = _ids_after(tx, "webhook_deliveries", "created_at", after, limit)
     if not seen:
@@ -270,8 +271,17 @@ def prune_webhooks(
         "DELETE FROM webhook_deliveries WHERE id > ? AND id <= ?"
         " AND ((state = 'delivered' AND done_at < ?) OR (state = 'failed' AND done_at < ?))"
         " AND id < (SELECT max(id) FROM webhook_deliveries) AND NOT EXISTS (SELECT 1 FROM"
-        " alerts a WHERE a.id = webhook_deliveries.alert_id AND a.resolved_at IS NULL)",
+        " alerts a WHERE a.id = webhook_deliveries.alert_id AND a.resolved_at IS NULL)"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_storms s"
+        "  WHERE s.id = webhook_deliveries.storm_id AND s.ended_at IS NULL)",
         (after, last, delivered_before, failed_before),
+    )
+    tx.execute(  # ended storms whose events are gone; never the newest: its id (in the
+        # dedup_key and the escalations' folded_into) is never given to a new one
+        "DELETE FROM webhook_storms WHERE ended_at IS NOT NULL AND ended_at < ?"
+        " AND id < (SELECT max(id) FROM webhook_storms)"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.storm_id = webhook_storms.id)",
+        (max(delivered_before, failed_before),),
     )
     more = seen == limit and newest < max(delivered_before, failed_before)
     return Chunk(int(cur.rowcount), last if more else None)

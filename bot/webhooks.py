@@ -46,9 +46,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from prometheus_client import Counter
 
+from bot.webhook_storms import fix_storm_body
 from bot.webhooks_record import DeliveryRecords, Done
-from bot.webhooks_send import Outcome, post
+from bot.webhooks_send import Outcome, TryAgain, post
+from bot.webhooks_target import hook_for
 from guards.config import Policy
+from guards.config_webhooks import SecretUnreadable
 from guards.errors import StorageUnavailable
 from guards.store import Store
 
@@ -84,8 +87,8 @@ def wake_senders() -> None:
 
 # the earliest pending row of each (alert, webhook) whose time has come
 _DUE = (
-    "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id"
-    " FROM webhook_deliveries d"
+    "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id,"
+    " target, storm_id FROM webhook_deliveries d"
     " WHERE state = 'pending' AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM"
     " webhook_deliveries e WHERE e.state = 'pending' AND e.alert_id = d.alert_id"
     " AND e.webhook = d.webhook AND e.id < d.id) ORDER BY next_at, id LIMIT ?"
@@ -207,7 +210,12 @@ class WebhookSender(DeliveryRecords):
 
     async def _deliver(self, row: Any) -> None:
         """One try of ``row``, recorded as it ends (kept in memory if the write fails)."""
+        delivery = int(row["id"])
         try:
+            if row["storm_id"] is not None and not row["body"]:  # a storm's: said as it goes
+                row = await self._storm_body(row)
+                if row is None:
+                    return  # withdrawn meanwhile (its storm ended)
             result = await self._send(row)
             done = Done(row, result, self.ns.clock.now())  # backoff counts from the end
             try:
@@ -221,8 +229,14 @@ class WebhookSender(DeliveryRecords):
                     exc,
                 )
         finally:
-            self._flying.pop(int(row["id"]), None)
+            self._flying.pop(delivery, None)
             self._wake.set()  # a resolve waiting behind this row may go now
+
+    async def _storm_body(self, row: Any) -> dict[str, Any] | None:
+        """``row`` with its body written: what its storm holds now (None: not to be sent)."""
+        delivery, now = int(row["id"]), self.ns.clock.now()
+        body = await self.store.write(lambda tx: fix_storm_body(tx, delivery, now))
+        return None if body is None else {**dict(row), "body": body}
 
     async def _write_unrecorded(self) -> None:
         done = list(self._unrecorded.values())
@@ -238,19 +252,23 @@ class WebhookSender(DeliveryRecords):
 
     async def _send(self, row: Any) -> Outcome | str:
         """One try of ``row`` (a str: why it cannot be sent at all)."""
-        hook = self.policy.webhooks.get(row["webhook"])
+        hook = hook_for(self.policy, name=row["webhook"], event=row["event"], target=row["target"])
         if hook is None:
             return (
                 f"the webhook {row['webhook']} is no longer in the policy (webhooks:);"
                 " nothing was sent"
             )
+        try:
+            secret = hook.secret()  # (a secret_file is read now: a rotation needs no reload)
+        except SecretUnreadable as exc:  # being rewritten, say: tried again, never unsigned
+            return TryAgain(None, f"not sent: {exc}")
         assert self._client is not None
         return await post(
             self._client,
             url=hook.url,
             body=row["body"],
             delivery_id=int(row["id"]),
-            secret=hook.secret(),
+            secret=secret,
             seconds=float(hook.timeout),
             now=self.ns.clock.now(),
         )

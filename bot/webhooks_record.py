@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.outbox import enqueue_thread_reply
+from bot.webhook_storms import resolve_storm, storm_alerts
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
 from bot.webhooks_rows import STOPPED, WITHDRAWN, enqueue_resolve
 from bot.webhooks_send import GIVE_UP_SECONDS, MAX_TRIES, Outcome, Sent, TryAgain, backoff
@@ -108,7 +109,7 @@ class DeliveryRecords(ABC):
             key = "failed"
         if not changed:
             self._withdrawn_in_flight(tx, row, result, now)
-        elif row["event"] == "trigger":
+        elif row["event"] == "trigger" and row["storm_id"] is None:
             self._touch(tx, int(row["alert_id"]), now)  # its paged line says how it went
         return key
 
@@ -137,6 +138,19 @@ class DeliveryRecords(ABC):
                 " WHERE id = ?",
                 (STOPPED, row["id"]),
             )
+        if row["storm_id"] is not None:  # a storm's trigger: the storm's resolve follows it
+            storm = int(row["storm_id"])
+            if tx.one(
+                "SELECT 1 FROM webhook_deliveries WHERE storm_id = ? AND event = 'resolve'",
+                (storm,),
+            ):
+                return  # another of its triggers got there: its resolve is written
+            members = storm_alerts(tx, storm)
+            webhook = str(row["webhook"])
+            resolve_storm(
+                tx, storm, webhook=webhook, trigger=int(row["id"]), members=members, now=now
+            )
+            return
         alerts = self.ns.extras.get("alerts")
         if alerts is None:
             return
@@ -157,11 +171,12 @@ class DeliveryRecords(ABC):
             (tries, status, error, now, row["id"]),
         ).rowcount
         if changed:
+            storm = row["storm_id"]
             log.warning(
-                "webhook %s: the %s of alert #%d failed: %s",
+                "webhook %s: the %s of %s failed: %s",
                 row["webhook"],
                 row["event"],
-                int(row["alert_id"]),
+                f"alert storm {storm}" if storm is not None else f"alert #{row['alert_id']}",
                 error,
             )
             self._say(tx, row, failed_note(row, error=error))

@@ -38,7 +38,9 @@ __all__ = [
     "enqueue_resolve",
     "enqueue_resolves",
     "enqueue_trigger",
+    "insert_event",
     "iso_utc",
+    "trigger_target",
     "withdraw_triggers",
 ]
 
@@ -95,11 +97,29 @@ def body_for(alert: Alert, *, event: str, webhook: str, step: str | None, at: fl
 
 
 def enqueue_trigger(
-    tx: Tx, alert: Alert, *, webhook: str, escalation_id: int, step: str, at: float
+    tx: Tx,
+    alert: Alert,
+    *,
+    webhook: str,
+    escalation_id: int,
+    step: str,
+    at: float,
+    target: str | None = None,
 ) -> int:
-    """Write the trigger row of a webhook step taken now; returns its id."""
+    """Write the trigger row of a webhook step taken now; returns its id. ``target``: the
+    webhook as the policy has it now (:func:`bot.webhooks_target.target_of`), where its
+    resolve goes should the webhook be renamed or taken out."""
     body = body_for(alert, event="trigger", webhook=webhook, step=step, at=at)
-    return _insert(tx, alert, webhook=webhook, event="trigger", body=body, at=at, esc=escalation_id)
+    return insert_event(
+        tx,
+        alert.id,
+        webhook=webhook,
+        event="trigger",
+        body=body,
+        at=at,
+        esc=escalation_id,
+        target=target,
+    )
 
 
 def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
@@ -109,10 +129,12 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
     Returns their ids."""
     rows = tx.all(
         "SELECT webhook, max(id) FROM webhook_deliveries t WHERE alert_id = ?"
-        " AND event = 'trigger' AND COALESCE(last_error, '') != ?"  # (reached no phone)
+        " AND event = 'trigger' AND storm_id IS NULL"  # (a storm's: bot.webhook_storms)
+        " AND COALESCE(last_error, '') != ?"  # (reached no phone)
         " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
         " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries r"
         "  WHERE r.alert_id = t.alert_id AND r.webhook = t.webhook AND r.event = 'resolve'"
+        "  AND r.storm_id IS NULL"
         "  AND r.id > t.id) GROUP BY webhook ORDER BY webhook",
         (alert.id, WITHDRAWN),
     )
@@ -123,14 +145,30 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
 
 
 def enqueue_resolve(tx: Tx, alert: Alert, *, webhook: str, trigger: int, at: float) -> int:
-    """Write the resolve of ``alert`` at ``webhook`` answering trigger row ``trigger``."""
+    """Write the resolve of ``alert`` at ``webhook`` answering trigger row ``trigger``
+    (sent where that trigger was: its ``target`` is kept)."""
     body = body_for(alert, event="resolve", webhook=webhook, step=None, at=at)
-    return _insert(tx, alert, webhook=webhook, event="resolve", body=body, at=at, resolves=trigger)
+    return insert_event(
+        tx,
+        alert.id,
+        webhook=webhook,
+        event="resolve",
+        body=body,
+        at=at,
+        resolves=trigger,
+        target=trigger_target(tx, trigger),
+    )
 
 
-def _insert(
+def trigger_target(tx: Tx, trigger: int) -> str | None:
+    """The ``target`` trigger row ``trigger`` was written with (None: before 0045)."""
+    row = tx.one("SELECT target FROM webhook_deliveries WHERE id = ?", (trigger,))
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def insert_event(
     tx: Tx,
-    alert: Alert,
+    alert_id: int,
     *,
     webhook: str,
     event: str,
@@ -138,12 +176,27 @@ def _insert(
     at: float,
     esc: int | None = None,
     resolves: int | None = None,
+    target: str | None = None,
+    storm_id: int | None = None,
+    due: float | None = None,
 ) -> int:
-    """Write one event row, due now, and wake the sender after the commit; its id."""
+    """Write one event row, due at ``due`` (now when None), and wake the sender after the
+    commit; its id."""
     cur = tx.execute(
         "INSERT INTO webhook_deliveries (webhook, alert_id, event, escalation_id, resolves,"
-        " body, created_at, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (webhook, alert.id, event, esc, resolves, body, at, at),
+        " body, created_at, next_at, target, storm_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            webhook,
+            alert_id,
+            event,
+            esc,
+            resolves,
+            body,
+            at,
+            at if due is None else due,
+            target,
+            storm_id,
+        ),
     )
     _wake_after(tx)
     return int(cur.lastrowid or 0)
@@ -162,7 +215,7 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     """
     rows = tx.all(
         "SELECT id, escalation_id, attempts, last_status FROM webhook_deliveries"
-        " WHERE alert_id = ? AND event = 'trigger' AND state = 'pending'",
+        " WHERE alert_id = ? AND event = 'trigger' AND state = 'pending' AND storm_id IS NULL",
         (alert.id,),
     )
     for delivery, esc_id, attempts, status in rows:

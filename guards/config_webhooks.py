@@ -4,7 +4,11 @@ A webhook is a name (used by the step ``notify: webhook:NAME``, in the alert's t
 in the metric's labels) for a URL that gets a JSON POST when the step is taken, and
 another when the alert's paging ends (see ``bot.webhooks``). The secret that signs the
 requests is never written in the file: ``secret_env`` names the environment variable
-that holds it, and that variable must be set when the policy is read.
+that holds it (set when the policy is read: a SIGHUP cannot change a running process's
+environment, but it can name another variable), or ``secret_file`` names a file holding
+it, read again at each delivery (as Prometheus reads its ``credentials_file``), so that
+a secret is rotated by rewriting the file, with no reload. Both are checked when the
+policy is read (at start and at a SIGHUP).
 
 Example:
     >>> hook = Webhook.model_validate({"url": "https://pager.example/hook", "timeout": "5s"})
@@ -20,15 +24,18 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator, field_validator, model_validator
 
 from guards.config_types import PositiveSeconds, Section
 
 __all__ = [
+    "MAX_SECRET_BYTES",
     "MAX_TIMEOUT_SECONDS",
     "WEBHOOK_NAME",
+    "SecretUnreadable",
     "Webhook",
     "Webhooks",
+    "read_secret_file",
     "undefined_webhooks",
     "webhook_name",
 ]
@@ -41,6 +48,47 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
 _HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}")
 #: the longest a request may take (a stop of the process waits for none longer)
 MAX_TIMEOUT_SECONDS = 30
+#: the most of a secret_file that is read (a signing secret is a line, not a document)
+MAX_SECRET_BYTES = 4096
+
+
+class SecretUnreadable(ValueError):
+    """A ``secret_file`` that cannot give a secret now: the message names the file (never
+    what is in it) and says what to do."""
+
+
+def read_secret_file(path: str) -> str:
+    """The secret in the file at ``path``, its surrounding whitespace (the final newline
+    of ``echo s3cret > file``) left out; SecretUnreadable when there is none.
+
+    Example:
+        >>> read_secret_file("/nonexistent/pager.secret")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        guards.config_webhooks.SecretUnreadable: cannot read the secret_file /nonexistent/...
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise SecretUnreadable(
+            f"cannot read the secret_file {path} ({exc.strerror or exc}): write the webhook's"
+            " signing secret in it, readable by the user Nightshift runs as"
+        ) from None
+    if len(raw) > MAX_SECRET_BYTES:
+        raise SecretUnreadable(
+            f"the secret_file {path} is longer than {MAX_SECRET_BYTES} bytes: it holds the"
+            " signing secret alone, on one line"
+        )
+    try:
+        secret = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretUnreadable(
+            f"the secret_file {path} is not UTF-8 text: write the secret as text"
+        ) from None
+    if not secret:
+        raise SecretUnreadable(f"the secret_file {path} is empty: write the secret in it")
+    return secret
 
 
 def webhook_name(value: str) -> str:
@@ -55,11 +103,13 @@ def webhook_name(value: str) -> str:
 
 class Webhook(Section):
     """One receiver: ``url`` (http or https, with a host), ``secret_env`` (the name of
-    the environment variable holding the signing secret; optional) and ``timeout`` (how
+    the environment variable holding the signing secret) or ``secret_file`` (a file
+    holding it, read at each delivery; optional, one or the other) and ``timeout`` (how
     long one request may take, 1s to 30s; default 10s)."""
 
     url: str
     secret_env: str | None = None
+    secret_file: str | None = None
     timeout: PositiveSeconds = 10
 
     @field_validator("url")
@@ -122,11 +172,35 @@ class Webhook(Section):
         if secret is None:
             raise ValueError(
                 f"the environment variable {value} is not set: set it to the webhook's"
-                " signing secret before starting Nightshift, or leave secret_env out"
+                " signing secret in Nightshift's environment before starting it (a SIGHUP"
+                " cannot set it: restart, or name the file holding it with secret_file), or"
+                " leave secret_env out"
             )
         if not secret:
             raise ValueError(f"the environment variable {value} is empty: set it to the secret")
         return value
+
+    @field_validator("secret_file")
+    @classmethod
+    def _secret_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value or len(value) > 1024 or "\x00" in value or not value.strip():
+            raise ValueError(
+                "secret_file is the PATH of a file holding the signing secret, e.g."
+                " /etc/nightshift/pager.secret"
+            )
+        read_secret_file(value)  # (its error names the file, never what is in it)
+        return value
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> Webhook:
+        if self.secret_env is not None and self.secret_file is not None:
+            raise ValueError(
+                "give the signing secret one way: secret_env (an environment variable) or"
+                " secret_file (a file, read at each delivery), not both"
+            )
+        return self
 
     @field_validator("timeout")
     @classmethod
@@ -139,7 +213,11 @@ class Webhook(Section):
         return value
 
     def secret(self) -> str | None:
-        """The signing secret, read from the environment now (None: requests are unsigned)."""
+        """The signing secret, read now from the environment or the file (None: requests
+        are unsigned). Raises SecretUnreadable when ``secret_file`` gives none now (being
+        rewritten, say): nothing is sent unsigned for it."""
+        if self.secret_file is not None:
+            return read_secret_file(self.secret_file)
         return None if self.secret_env is None else os.environ.get(self.secret_env) or None
 
 

@@ -284,7 +284,7 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
         r[0]
         for r in tx.all(
             "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
-            " AND folded_into IS NOT NULL",
+            " AND folded_into LIKE 'fold:%'",  # (not a webhook's storm: bot.webhook_storms)
             (alert.id,),
         )
     }

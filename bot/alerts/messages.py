@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
 from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
@@ -295,6 +296,7 @@ class AlertMessages:
             withdraw_pages(tx, alert, now)
             withdraw_triggers(tx, alert, now)  # webhook pages not sent yet: not sent at all
             enqueue_resolves(tx, alert, now)  # the webhooks it paged close their incident
+            webhook_storms.end_storms_of(tx, alert, now)  # its webhooks' storms, if the last
         refresh_folds_of(self, tx, alert, now)
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"

@@ -27,6 +27,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
 from bot.alerts.escalation import nobody_reason, notify_target, off_hours_note
 from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS
@@ -36,6 +37,7 @@ from bot.alerts.quiet import QUIET_UNTIL, put_off
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
 from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
+from bot.webhooks_target import target_of
 from guards.config import EscalationStep
 from guards.store import Tx
 from guards.words import plural
@@ -280,7 +282,10 @@ class AlertPaging(OutageHolds):
                     urgent=urgent,
                 )
         elif webhook is not None:
-            self._page_webhook(tx, alert, webhook, esc_id=esc_id, position=position, now=now)
+            manual = manual_by is not None
+            self._page_webhook(
+                tx, alert, webhook, esc_id=esc_id, position=position, now=now, manual=manual
+            )
         elif nobody:
             if alert.posted_at is not None and alert.channel is not None:
                 which = self.chain.describe(position)
@@ -314,12 +319,36 @@ class AlertPaging(OutageHolds):
         return target or ("nobody" if nobody else "channel")
 
     def _page_webhook(
-        self, tx: Tx, alert: Alert, webhook: str, *, esc_id: int, position: int, now: float
+        self,
+        tx: Tx,
+        alert: Alert,
+        webhook: str,
+        *,
+        esc_id: int,
+        position: int,
+        now: float,
+        manual: bool,
     ) -> None:
-        """A webhook step: its trigger row (sent after the commit), said in the thread."""
+        """A webhook step: its trigger row (sent after the commit), said in the thread; in
+        an alert storm, its page joins the webhook's storm instead (bot.webhook_storms)."""
         which = self.chain.describe(position)
+        hook = self.policy.webhooks.get(webhook)
+        target = None if hook is None else target_of(hook)  # (its resolve goes there too)
+        storm = None if manual else webhook_storms.storm_to_join(tx, self.policy, webhook, now)
+        if storm is not None:
+            storm = webhook_storms.fold_webhook_page(
+                tx, alert, storm=storm, webhook=webhook, esc_id=esc_id, target=target, now=now
+            )
+            if alert.posted_at is not None and alert.channel is not None:
+                enqueue_thread_reply(
+                    tx,
+                    parent=alert.post_ref,
+                    text=webhook_storms.storm_page_note(which, webhook=webhook, storm=storm),
+                    channel=alert.channel,
+                )
+            return
         delivery = enqueue_trigger(
-            tx, alert, webhook=webhook, escalation_id=esc_id, step=which, at=now
+            tx, alert, webhook=webhook, escalation_id=esc_id, step=which, at=now, target=target
         )
         if alert.posted_at is not None and alert.channel is not None:
             enqueue_thread_reply(

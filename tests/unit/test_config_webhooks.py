@@ -3,11 +3,13 @@ loads, and each bad value stops start-up naming its key."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from guards.config import PolicyError, parse_policy
+from guards.config_webhooks import SecretUnreadable
 
 SECRET_ENV = "NIGHTSHIFT_TEST_HOOK_SECRET"
 
@@ -151,3 +153,65 @@ def test_a_step_kind_that_does_not_exist_names_the_webhook_kind_too():
 
 def test_webhooks_must_be_a_mapping_of_names():
     assert "webhooks: " in refusal({"webhooks": ["https://x.example/"]})
+
+
+def test_a_secret_file_is_read_at_each_delivery_not_kept_in_the_policy(tmp_path: Path):
+    path = tmp_path / "pd.secret"
+    path.write_text("  s3cret-from-file\n")
+    policy = parse_policy(
+        with_hooks({"pd": {"url": "https://x.example/", "secret_file": str(path)}})
+    )
+    hook = policy.webhooks["pd"]
+    assert hook.secret() == "s3cret-from-file"  # surrounding whitespace is not the secret
+    assert "s3cret" not in policy.model_dump_json()
+    path.write_text("rotated-s3cret")
+    assert hook.secret() == "rotated-s3cret"  # no reload needed
+    path.write_text("")
+    with pytest.raises(SecretUnreadable, match=f"the secret_file {path} is empty"):
+        hook.secret()
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "webhooks.pd.secret_file: cannot read the secret_file {path} (No such file"),
+        ("", "webhooks.pd.secret_file: the secret_file {path} is empty: write the secret"),
+        (" \n", "webhooks.pd.secret_file: the secret_file {path} is empty"),
+        (b"\xff\xfe", "webhooks.pd.secret_file: the secret_file {path} is not UTF-8 text"),
+        ("x" * 5000, "webhooks.pd.secret_file: the secret_file {path} is longer than 4096"),
+    ],
+)
+def test_a_secret_file_giving_no_secret_is_refused_naming_the_file(
+    tmp_path: Path, content: str | bytes | None, said: str
+):
+    path = tmp_path / "pd.secret"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    got = refusal(with_hooks({"pd": {"url": "https://x.example/", "secret_file": str(path)}}))
+    assert said.format(path=path) in got, got
+    assert "x" * 50 not in got  # what the file holds is never shown
+
+
+@pytest.mark.parametrize(
+    ("hook", "said"),
+    [
+        ({"secret_file": ""}, "webhooks.pd.secret_file: secret_file is the PATH of a file"),
+        ({"secret_file": "a\x00b"}, "webhooks.pd.secret_file: secret_file is the PATH"),
+        ({"secret_file": 5}, "webhooks.pd.secret_file: Input should be a valid string"),
+        ({"secret_file": "{dir}"}, "webhooks.pd.secret_file: cannot read the secret_file"),
+        (
+            {"secret_env": SECRET_ENV, "secret_file": "{file}"},
+            "webhooks.pd: give the signing secret one way: secret_env (an environment",
+        ),
+    ],
+)
+def test_a_bad_secret_file_key_is_refused(tmp_path: Path, hook: dict[str, Any], said: str):
+    good = tmp_path / "good.secret"
+    good.write_text("s3cret")
+    filled = {
+        k: v.format(dir=tmp_path, file=good) if isinstance(v, str) else v for k, v in hook.items()
+    }
+    got = refusal(with_hooks({"pd": {"url": "https://x.example/", **filled}}))
+    assert said in got, got
