@@ -35,16 +35,19 @@ from pydantic import BeforeValidator, Field
 from bot.api import CTX, json_answer
 from bot.api_alerts import actor_of, operator, operator_body
 from bot.api_body import Body, FreeText, bearer, only_query
+from bot.blocks import CONTROL
+from bot.known_scopes import known_scope, meant, unseen_breaker
 from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_view import BreakerRow, shared
 from guards.breakers import Breakers, parse_key
 from guards.config_types import format_seconds
-from guards.errors import Conflict, InvalidInput
+from guards.errors import Conflict, InvalidInput, ScopeForbidden
 from guards.money import format_usd
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import SlackOnly, Token, authenticate, authorize
+from guards.tokens import ACTOR_PREFIX, SlackOnly, Token, authenticate, authorize
+from guards.words import plural
 
 __all__ = ["MAX_REASON", "routes"]
 
@@ -95,9 +98,22 @@ def _whole(field: str, most: int, what: str) -> Any:
 
 
 def _text(field: str) -> Any:
+    """A JSON string with something in it, on one line: a kill switch's reason goes into
+    the 503 every refused agent reads, the alert and the audit (review25 L5)."""
+
     def check(value: Any) -> Any:
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            return None
+        if not isinstance(value, str):
             raise ValueError(f"{field} is a JSON string (what the audit log keeps)")
+        if value and not value.strip():
+            raise ValueError(f"{field} is blank: say why in words, or leave {field} out")
+        if found := CONTROL.search(value):
+            raise ValueError(
+                f"{field} holds a control character ({found.group()!r}, at character"
+                f" {found.start() + 1}): agents read it in their 503s, so it is plain text"
+                " on one line (no line breaks, tabs or bidi controls); nothing changed"
+            )
         return value
 
     return BeforeValidator(check)
@@ -136,33 +152,83 @@ def _breaker_of(tx: Tx, token: Token, text: str, path: str) -> str:
             f"{key} is a model's breaker: every tenant's calls go through it, so no token"
             f" operates it; do it in Slack: `/agent breaker {key} open` (or approve, close)"
         )
+    if not Scope(key).within(token.scope) and Scope.parse(text).within(token.scope):
+        # a conversation's token naming its own conversation: the breaker is its agent's,
+        # above the token. Refused, but no misuse to alert on: it named its own scope (L6)
+        raise ScopeForbidden(
+            scope=key,
+            token_scope=token.scope,
+            why=(
+                f" (a conversation's breaker is its agent's: it stops every conversation of"
+                f" {key}, so it takes an operator token for {key} or above)"
+            ),
+            operator=True,
+        )
     authorize(tx, token, Scope(key), path=path)
     return key
 
 
-def _not_waiting(row: BreakerRow) -> Conflict:
+def _pulled_by(tx: Tx, key: str) -> str:
+    """Who pulled the kill switch breaker ``key`` is under (its latest move to forced open)."""
+    row = tx.one(
+        "SELECT actor FROM breaker_transitions WHERE scope = ? AND to_state = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (key, FORCED_OPEN),
+    )
+    return str(row[0]) if row is not None else "?"
+
+
+def _persons(by: str) -> bool:
+    """A person pulled it (in Slack, the shell or the CLI), not a token."""
+    return not by.startswith(ACTOR_PREFIX)
+
+
+def _in_slack(key: str, by: str) -> str:
+    """How a person's kill switch is lifted: as ``DELETE /v1/silences/{id}`` leaves a
+    person's silence to them (review25 M1), a script does not undo the on-call's stop."""
+    return (
+        f"the kill switch on {key} was pulled by {by} (a person, not a token); a token lifts"
+        " only kill switches tokens pulled. Lift it in Slack: `/agent breaker"
+        f" {key} close` (or `/agent breaker {key} approve` for a trial first)"
+    )
+
+
+def _not_waiting(tx: Tx, breakers: Breakers, row: BreakerRow) -> Conflict:
     """Why an approval changed nothing: the breaker waits for no approval; its state."""
     head = f"the breaker for {row.scope} is {row.state.replace('_', ' ')}"
     if row.state == CLOSED:
         why = "there is no trial to approve"
     elif row.state == OPEN:
         left = format_seconds(row.retry_after or 0)
-        why = (
-            f"it cools down for {left} more, then waits for an approval (state"
-            " half_open_pending, as GET /v1/breakers shows); approve it then"
-        )
+        config = breakers.limits.config(row.scope, row.kind)
+        origin = tx.one("SELECT origin FROM breakers WHERE key = ?", (row.scope,))
+        if config.mode(origin[0] if origin else None) == "auto":  # nobody is asked (L2)
+            why = (
+                f"it cools down for {left} more, then starts a trial of"
+                f" {plural(config.trial_calls, 'call')} by itself (its policy's half-open"
+                " mode for this trip is auto: no approval is asked)"
+            )
+        else:
+            why = (
+                f"it cools down for {left} more, then waits for an approval (state"
+                " half_open_pending, as GET /v1/breakers shows); approve it then"
+            )
     elif row.state == HALF_OPEN:
         trial = row.trial or {}
         why = (
             f"a trial is running already ({trial.get('admitted', 0)} of"
-            f" {trial.get('calls', 0)} calls admitted); POST …/open stops it"
+            f" {plural(trial.get('calls', 0), 'call')} admitted); POST …/open stops it"
         )
     elif row.state == FORCED_OPEN:
-        why = (
-            f"a kill switch ({row.reason}); a script does not lift it by approving a trial:"
-            f" POST /v1/breakers/{row.scope}/close closes it, or `/agent breaker"
-            f" {row.scope} approve` in Slack starts a trial"
-        )
+        by = _pulled_by(tx, row.scope)
+        if _persons(by):
+            why = f"a kill switch ({row.reason}); {_in_slack(row.scope, by)}"
+        else:
+            why = (
+                f"a kill switch ({row.reason}); a script does not lift it by approving a"
+                f" trial: POST /v1/breakers/{row.scope}/close closes it, or `/agent breaker"
+                f" {row.scope} approve` in Slack starts a trial"
+            )
     else:
         why = "it waits for no approval"
     return Conflict(f"{head}: {why}. Nothing changed.", state=row.state)
@@ -173,7 +239,10 @@ async def _act(
     *,
     verb: str,
     move: Callable[[Breakers, Tx, str, str], BreakerRow],
+    warn: Callable[[Tx, str], str | None] | None = None,
 ) -> web.Response:
+    """Do ``move`` on the breaker the path names; ``warn``, read before it: the answer's
+    ``warning`` (None: nothing to warn of)."""
     ns = request.app[CTX]
     raw = bearer(request)
     what = f"POST /v1/breakers/{{scope}}/{verb}"
@@ -181,8 +250,9 @@ async def _act(
     def act(tx: Tx) -> dict[str, Any]:
         token = operator(tx, raw, what=what)
         key = _breaker_of(tx, token, request.match_info["scope"], request.path)
+        warning = {"warning": warn(tx, key)} if warn is not None else {}
         row = move(ns.breakers, tx, key, actor_of(token))
-        return {"breaker": shared(row).as_json()}
+        return {"breaker": shared(row).as_json(), **warning}
 
     return json_answer(await ns.store.write(act))
 
@@ -196,7 +266,7 @@ async def approve_trial(request: web.Request) -> web.Response:
         breakers.tick(tx)  # a cool-down just over: its request first, as the list shows it
         row = breakers.get(tx, key)
         if row.state != HALF_OPEN_PENDING:
-            raise _not_waiting(row)
+            raise _not_waiting(tx, breakers, row)
         return breakers.approve(
             tx,
             key,
@@ -214,10 +284,17 @@ async def force_open(request: web.Request) -> web.Response:
     body = await operator_body(request, OpenBody, what="POST /v1/breakers/{scope}/open")
     reason = (body.reason or "").strip()
 
+    policy = request.app[CTX].policy
+
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
         return breakers.force_open(tx, key, actor, reason)
 
-    return await _act(request, verb="open", move=move)
+    def warn(tx: Tx, key: str) -> str | None:
+        """A scope no agent has used (a typo?), as in Slack: the one meant, looked for
+        before the kill switch is on (review25 M2)."""
+        return None if known_scope(policy, tx, key) else unseen_breaker(key, meant(policy, tx, key))
+
+    return await _act(request, verb="open", move=move, warn=warn)
 
 
 @routes.post(f"/v1/breakers/{_SCOPE}/close")
@@ -226,6 +303,8 @@ async def force_close(request: web.Request) -> web.Response:
     await operator_body(request, CloseBody, what="POST /v1/breakers/{scope}/close")
 
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
+        if breakers.get(tx, key).state == FORCED_OPEN and _persons(by := _pulled_by(tx, key)):
+            raise SlackOnly(f"{_in_slack(key, by)}. Nothing changed.")
         return breakers.force_close(tx, key, actor)
 
     return await _act(request, verb="close", move=move)

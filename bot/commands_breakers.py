@@ -28,9 +28,9 @@ from bot.blocks import actions, button, context, echo, fit_text, section
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
 from bot.commands_breakers_prefix import approve_under, waiting_under
-from bot.commands_core import by_whom, is_known_scope, local_time, unseen
+from bot.commands_core import by_whom, is_known_scope, local_time
 from bot.escape import operator_mentions, slack_text
-from bot.known_scopes import did_you_mean, meant
+from bot.known_scopes import meant, unseen_breaker
 from bot.slack.limits import LIST_TEXT, text_chars
 from bot.trial_size import TrialSize, parse_trial_size
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
@@ -223,7 +223,8 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
                     state=exc.state,
                 ) from None
         if verb == "open":
-            return breakers.force_open(tx, key, ctx.actor, reason), _typo(ctx, tx, key, kind)
+            typo = _typo(ctx, tx, key, kind, close)
+            return breakers.force_open(tx, key, ctx.actor, reason), typo
         return breakers.force_close(tx, key, ctx.actor), None
 
     close = None
@@ -232,8 +233,6 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
         # typo a scope seen, and a look after the commit could take it for the one meant
         close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, key))
     row, typo = await ctx.ns.store.write(operate)
-    if typo and kind != "model":
-        typo += did_you_mean(close)
     done = {"approve": "approved a trial of", "open": "forced open", "close": "closed"}[verb]
     text = f"<@{ctx.user_id}> {done} `{slack_text(row.scope)}`\n{breaker_line(ctx, row)}"
     if typo:  # the kill switch is on, but maybe not for what they meant
@@ -241,12 +240,11 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     return Reply.text_only(text, ephemeral=False)
 
 
-def _typo(ctx: Context, tx: Tx, key: str, kind: str) -> str | None:
-    """What to say when a kill switch names a model or scope nothing uses (a typo?)."""
+def _typo(ctx: Context, tx: Tx, key: str, kind: str, close: str | None) -> str | None:
+    """What to say when a kill switch names a model or scope nothing uses (a typo?);
+    ``close``: the scope probably meant."""
     if kind != "model":
-        if is_known_scope(ctx, tx, key):
-            return None
-        return f"{unseen(key)}: this breaker stops only agents under exactly that scope."
+        return None if is_known_scope(ctx, tx, key) else unseen_breaker(key, close)
     name = key.removeprefix(MODEL_PREFIX)  # parse_key's charset: nothing for Slack to read
     routing = ctx.ns.policy.routing
     known = set(ctx.ns.ledger.prices.models()) | {t.model for t in routing.tiers.values()}

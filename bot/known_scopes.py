@@ -21,7 +21,15 @@ from guards.config import Policy
 from guards.scopes import ancestors_of
 from guards.store import Tx
 
-__all__ = ["close_scope", "did_you_mean", "known_scope", "meant", "seen_scope", "unseen"]
+__all__ = [
+    "close_scope",
+    "did_you_mean",
+    "known_scope",
+    "meant",
+    "seen_scope",
+    "unseen",
+    "unseen_breaker",
+]
 
 MAX_CANDIDATES = 200_000  # scopes read for a suggestion (it runs on a read connection)
 # A conversation (depth 4) in another case, or one whose path ends in what was typed: the
@@ -35,11 +43,22 @@ _CONVERSATION_ENDING = (
 )
 _REFUSED = "SELECT 1 FROM refusals_daily WHERE scope = ? OR scope GLOB ? LIMIT 1"
 NEAR = 0.8  # how alike a near spelling must be (difflib's ratio)
+# A kill switch's own alert is about the scope it was pulled on, typo or not: it makes
+# nothing seen (review25 M2: a typo's kill switch made the typo "seen", then suggested)
+_NOT_SEEN_BY = "breaker_opened_manual"
 
 
 def unseen(path: str) -> str:
     """What to say about a scope no agent has used: it may be a typo."""
     return f"No agent has reserved or sent a heartbeat under `{path}` yet (a typo?)"
+
+
+def unseen_breaker(path: str, close: str | None) -> str:
+    """What to say when a kill switch names a scope no agent has used, in Slack and in
+    ``POST /v1/breakers/{scope}/open``'s ``warning``; ``close``: the scope probably meant
+    (:func:`meant`, looked for before the kill switch is on)."""
+    stops = "this breaker stops only agents under exactly that scope."
+    return f"{unseen(path)}: {stops}{did_you_mean(close)}"
 
 
 def seen_scope(tx: Tx, path: str) -> bool:
@@ -51,6 +70,7 @@ def seen_scope(tx: Tx, path: str) -> bool:
     alert. A conversation is seen too when its agent's calls were refused: a refusal is
     counted per agent, so the conversation it was for is not kept, and a conversation of
     an agent seen only through refusals would otherwise always look like a typo (h3).
+    A kill switch's alert is no sign of use: it is there because someone named the scope.
     """
     # scope characters are never GLOB wildcards; a model's name may hold some: exact only
     below = path if path.startswith("model:") else path + "/*"
@@ -66,7 +86,7 @@ def seen_scope(tx: Tx, path: str) -> bool:
             "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM validation_streams WHERE agent = ? OR agent GLOB ? LIMIT 1",
             "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
-            " LIMIT 1",
+            " AND kind != 'breaker_opened_manual' LIMIT 1",  # (_NOT_SEEN_BY)
         )
     )
 
@@ -106,8 +126,8 @@ def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
     rows = tx.all(
         "SELECT path FROM scopes WHERE depth <= 3 UNION SELECT scope FROM heartbeats"
         " UNION SELECT agent FROM validation_streams"
-        " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL LIMIT ?",
-        (MAX_CANDIDATES,),
+        " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL AND kind != ? LIMIT ?",
+        (_NOT_SEEN_BY, MAX_CANDIDATES),
     )
     seen = {p for p in (*(str(r[0]) for r in rows), *named) if not p.startswith("model:")}
     nodes = {node for path in seen for node in ancestors_of(path)}  # a user above its agents

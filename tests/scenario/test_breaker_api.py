@@ -72,7 +72,7 @@ async def test_an_operator_approves_a_trial_of_its_own_size_and_the_request_says
     before = await snapshot(app)
     again = error(await app.request("POST", APPROVE, token=op), 409, "conflict")
     assert again["state"] == "half_open"
-    assert "is half open: a trial is running already (1 of 1 calls admitted)" in again["message"]
+    assert "is half open: a trial is running already (1 of 1 call admitted)" in again["message"]
     assert await snapshot(app) == before
 
 
