@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTAL, STREAMS
 from bot.alerts.model_warnings import warned_of
 from bot.alerts.render_time import clock_time, duration
-from bot.escape import operator_mentions, slack_text
+from bot.escape import member_or_name, operator_mentions, slack_text
 from guards.money import format_usd, usd_for
+from guards.tokens import ACTOR_PREFIX
 from guards.words import plural
 
 __all__ = ["FACT_CHARS", "summary"]
@@ -60,14 +61,21 @@ def _streams(f: dict[str, Any]) -> str:
     return f"stream {stream} (also {', '.join(slack_text(s, 64) for s in others)})"
 
 
+def _who(actor: str) -> str:
+    """A person as a mention; a token as ``@token:tok_…`` (``<@token:…>`` mentions nobody:
+    review25 L1), as :func:`bot.alerts.render.resolver` names who resolved an alert."""
+    return member_or_name(actor) if actor.startswith(ACTOR_PREFIX) else f"<@{actor}>"
+
+
 def _breaker(f: dict[str, Any]) -> str:
     text = operator_mentions(f"{f.get('reason') or 'breaker opened'}")
     if f.get("trip") == "trial" and f.get(OPENED_FOR):
         text += f" (it opened for: {operator_mentions(f[OPENED_FOR])})"
     if f.get("cooldown_seconds"):
         text += f"; cool-down {duration(f['cooldown_seconds'])}"
-    if f.get("actor"):
-        text += f"; by <@{f['actor']}>"
+    actor = f.get("actor")
+    if isinstance(actor, str) and actor and f" by {actor}" not in str(f.get("reason") or ""):
+        text += f"; by {_who(actor)}"  # not twice: "forced open by U0DANA" names them
     after, calls = f.get(AFTER_MICROS), f.get(AFTER_CALLS)
     if isinstance(after, int) and isinstance(calls, int) and after > 0:
         granted = "call" if calls == 1 else "calls"

@@ -10,6 +10,7 @@ The real app in Slack HTTP mode against the fake Slack Web API, a ManualClock (s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from guards.clock import ManualClock
@@ -198,3 +199,33 @@ async def test_a_conversation_s_token_is_told_the_breaker_is_its_agent_s(
     error(await app.request("POST", f"/v1/breakers/{BOT}/c2/open", token=conv), 403, "forbidden")
     await alerts_of(slack).process()
     assert await scope_violations(app) == 1
+
+
+# -- L1: a token's kill switch in its alert -------------------------------------------------
+
+
+async def test_a_kill_switch_s_alert_names_its_puller_once_and_a_token_as_no_mention(
+    slack_http: Any,
+) -> None:
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app = slack.app
+    tok_id, op = await operator_token(app, "acme/alice")
+    r = await app.request("POST", OPEN, token=op, json={"reason": "loop"})
+    assert r.status_code == 200, r.text
+    await slack.command("breaker acme/alice/other open", user=ADMIN)
+    await alerts_of(slack).process()
+
+    async def shown(scope: str) -> str:  # posted to nobody (a person did it): /agent alert
+        [(alert_id,)] = await app.store.fetch(
+            "SELECT id FROM alerts WHERE kind = 'breaker_opened_manual' AND scope = ?", (scope,)
+        )
+        return json.dumps(await slack.command(f"alert {alert_id}", user=ADMIN))
+
+    by_token = await shown(BOT)
+    assert f"forced open by token:{tok_id}: loop" in by_token, by_token
+    assert "<@token:" not in by_token and "; by " not in by_token, by_token
+    by_person = await shown("acme/alice/other")
+    assert f"forced open by <@{ADMIN}>" in by_person, by_person
+    assert f"; by <@{ADMIN}>" not in by_person, by_person  # not named twice
+    listed = json.dumps(await slack.command("alerts", user=ADMIN))
+    assert "<@token:" not in listed and "; by " not in listed, listed

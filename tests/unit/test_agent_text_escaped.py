@@ -168,9 +168,8 @@ def test_an_admin_s_kill_switch_reason_is_escaped_in_the_alert():
     why = "forced open by U0ADMIN: <!channel> see <http://evil.example|the runbook>"
     what = summary("breaker_opened_manual", {"reason": why, "actor": "U0ADMIN"}, UTC)
     assert what == (
-        "forced open by <@U0ADMIN>: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;;"
-        " by <@U0ADMIN>"
-    )
+        "forced open by <@U0ADMIN>: &lt;!channel&gt; see &lt;http://evil.example|the runbook&gt;"
+    )  # the admin named once: the reason names them (review25 L1 dropped "; by <@U0ADMIN>")
 
 
 def test_what_a_failed_call_said_makes_no_mention_of_an_operator():
