@@ -11,11 +11,16 @@ engine calls (:class:`guards.breakers.Breakers`), so the same audit rows (the ac
 :mod:`bot.api_alerts` hold: an operator's token only (an agent's: 403
 operator_token_required, so a runaway agent cannot lift its own breaker), a scope inside
 its subtree only (else 403, recorded and alerted). A conversation means its agent, as in
-Slack. A model's breaker (``model:<name>``) is every tenant's: 403 slack_only. An
-approval answers a trial request: only a breaker waiting for one
+Slack; a conversation's token naming its own conversation is refused (403: the breaker
+is its agent's) without a misuse alert. A model's breaker (``model:<name>``) is every
+tenant's: 403 slack_only. A kill switch a person pulled is theirs to lift in Slack (a
+close: 403 slack_only naming who), as a person's silence is (:mod:`bot.api_silences`).
+An approval answers a trial request: only a breaker waiting for one
 (``half_open_pending``) is approved; any other state is a 409 saying it. ``trial_calls``
 and ``trial_budget_micros`` size the trial as ``approve 1 $0.10`` does, within the same
-caps (:mod:`bot.trial_size`). Any bad field is a 400 naming it, and nothing changes.
+caps (:mod:`bot.trial_size`). A kill switch on a scope no agent has used is pulled as
+asked, with a ``warning`` (a typo?), as Slack says it. Any bad field (a blank reason, one
+with a control character) is a 400 naming it, and nothing changes.
 
 Example:
     >>> # POST /v1/breakers/acme/alice/rss-bot/approve {"trial_calls": 1,
