@@ -24,6 +24,7 @@ from bot.escape import printable
 from bot.settings import Settings
 from guards.clock import to_datetime
 from guards.config_types import in_words
+from guards.scopes import Scope
 from guards.store import Store
 from guards.tokens import create_token, revoke_token
 
@@ -41,7 +42,11 @@ def cli_actor() -> str:
 
 @command("token create")
 async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
-    # It may come before the first `run`, so it makes the database; naming it shows a typo
+    # Bad input changes nothing: the scope is checked before a database is made (audit25
+    # M1: a refused scope left a new migrated file, and the next create no longer said
+    # "a new database"). Then it may come before the first `run`, so it makes the
+    # database; naming it shows a typo.
+    Scope.parse(args.scope)  # ScopeError (a ValueError): exit 2, naming what is wrong
     new = absent(settings.db)
     if not new:
         current_db(settings)  # an older file is upgraded by `run` or `migrate`, not here
@@ -119,11 +124,16 @@ def _utc(ts: float) -> str:
 
 @command("token revoke")
 async def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    current_db(settings)
     # the whole token pasted instead of its id (with "Bearer " or a space before it, from a
     # header or a copy): the id is inside; the secret is never shown (audit24 security L4)
     whole = re.search(r"ns_(tok_[0-9a-f]+)_", args.id)
     token_id = whole.group(1) if whole else args.id.strip()
+    if "tok_" not in token_id:  # a scope, a label: refused before the database is read
+        raise ValueError(
+            f"'{printable(token_id[:80])}' is not a token's id: an id starts with tok_ (see"
+            " nightshift token list), or paste the whole token"
+        )
+    current_db(settings)
     store = await Store.open(settings.db)
     try:
         done = await store.write(lambda tx: revoke_token(tx, token_id=token_id, actor=cli_actor()))
