@@ -49,6 +49,7 @@ __all__ = [
     "TableBreakers",
     "decide",
     "due",
+    "fires_folded",
 ]
 
 SKIP_REASONS = ("paused", "overlap", "breaker_open", "budget_spent", "run_cap", "missed")
@@ -170,6 +171,20 @@ def _iso(ts: float) -> str:
     return to_datetime(ts).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def fires_folded(fires: int, latest: float) -> str:
+    """A catch-up run's record: every fire that came due unrun, the one it runs for
+    included (audit25 L3: "coalesced 2 missed fires" was read as 2 missed, when 3 were).
+
+    Example:
+        >>> fires_folded(3, 1767249780.0).split(": ")[1]
+        'ran once, for the latest (2026-01-01 06:43:00Z)'
+    """
+    return (
+        f"{fires} fires came due while Nightshift was down or behind: ran once, for the"
+        f" latest ({_iso(latest)})"
+    )
+
+
 def decide(
     tx: Tx,
     *,
@@ -223,7 +238,7 @@ def decide(
                     )
                 )
     if reason is None and coalesced:
-        detail = f"coalesced {plural(coalesced, 'missed fire')} into this run"
+        detail = fires_folded(coalesced + 1, scheduled_for)
     state.record_run(
         tx,
         run_id=run_id,

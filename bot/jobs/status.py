@@ -31,7 +31,11 @@ __all__ = ["FAILING", "JobStatus", "LastRuns", "read_runs", "why_failed"]
 FAILING = frozenset({"failed", "timeout"})
 
 # what a run's record says before its call's detail is joined to it (bot.jobs.guard.decide)
-_BEGUN = re.compile(r"^coalesced \d+ missed fire\(s\) into this run; ")
+# (and the older "coalesced N missed fire(s) into this run", of a database made before)
+_BEGUN = re.compile(
+    r"^(\d+ fires came due while Nightshift was down or behind: ran once, for the latest"
+    r" \([^)]*\)|coalesced \d+ missed fires? into this run); "
+)
 # bot.jobs.call.post_run's words for a timeout, the url left out: the job names it
 _NO_ANSWER = re.compile(r"^no answer from \S+ (within \S+)")
 

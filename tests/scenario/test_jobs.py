@@ -478,7 +478,10 @@ async def test_fires_missed_while_down_coalesce_into_one_run(app_factory, target
     assert target.calls[0]["json"]["scheduled_for"] == "2026-01-01T01:00:00Z"
     row = (await run_rows(second, "sync"))[0]
     assert row["state"] == "succeeded"
-    assert row["detail"] == "coalesced 3 missed fires into this run"  # kept by its success
+    assert row["detail"] == (  # kept by its success; 00:15, 00:30, 00:45 and 01:00 passed
+        "4 fires came due while Nightshift was down or behind: ran once, for the latest"
+        " (2026-01-01 01:00:00Z)"
+    )
 
 
 async def test_a_fire_older_than_the_grace_is_recorded_as_missed(app_factory, target, tmp_path):
