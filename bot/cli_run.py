@@ -42,16 +42,26 @@ RELOAD_PROBE_SECONDS = 5.0  # a SIGHUP first writes a row, waiting this long at 
 RESTART_RETRY_SECONDS = 5.0  # a reload's restart the database refused starts again after
 
 
+#: the start's WARNING when the policy file named by NIGHTSHIFT_CONFIG or --config is not
+#: there (a typo, an unmounted volume, a config on a tmpfs after a reboot: audit25 L2)
+NAMED_POLICY_ABSENT = (
+    "no policy file at %s, which NIGHTSHIFT_CONFIG or --config names: running on the built-in"
+    " defaults, so none of that policy's budgets, breakers, alerts, rotations or jobs apply"
+    " (no budget limits any agent, only the default breakers guard them, nobody is paged)."
+    " Fix the path and restart, or put the file back and send SIGHUP"
+)
+
+
 def _policy(settings: Settings) -> Policy:
     if not Path(settings.config).exists():
-        # named on purpose (--config, NIGHTSHIFT_CONFIG) but absent: probably a typo; the
-        # default absent: said too, or a service started elsewhere runs with no budgets
-        named = "config" in settings.model_fields_set
-        log.log(
-            logging.WARNING if named else logging.INFO,
-            "no policy file at %s: running on the built-in defaults",
-            settings.config,
-        )
+        # named on purpose (--config, NIGHTSHIFT_CONFIG) but absent: a typo or a file lost
+        # (DESIGN: absent means the defaults, so it starts; the WARNING says what that
+        # lifts); the default absent: said too, or a service started elsewhere runs with
+        # no budgets
+        if "config" in settings.model_fields_set:
+            log.warning(NAMED_POLICY_ABSENT, settings.config)
+        else:
+            log.info("no policy file at %s: running on the built-in defaults", settings.config)
     return load_policy(settings.config, also=refused_jobs)
 
 
