@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
 from bot.alerts.escalation import Chain, notify_target
+from bot.alerts.first_page import first_step, tell_next, webhook_page, webhook_prefix
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.oncall import Override, on_call
@@ -135,22 +136,6 @@ class AlertMessages:
             return on_call(first, self.tz, now, overrides, departed(oncall, first.users)).user
         return None
 
-    def first_webhook(self, tx: Tx, now: float) -> str | None:
-        """The webhook a P0's chain pages first, when its first step that pages anyone is a
-        ``webhook:`` step (steps passed over, off hours or left, are skipped as when they
-        fire): its post names that webhook, not a person it does not page (None: a person
-        or the channel comes first, or the chain has no step)."""
-        overrides = self.overrides(tx, now)
-        oncall = self.policy.oncall
-        for step in self.chain.steps:
-            if step.notify.startswith("webhook:"):
-                return step.notify.partition(":")[2]
-            if not step.notify.startswith(("rotation:", "user:")):
-                return None  # the channel
-            if notify_target(step, oncall=oncall, tz=self.tz, now=now, overrides=overrides):
-                return None
-        return None
-
     def silenced(self, tx: Tx, alert: Alert) -> Silenced | None:
         """The silence that holds ``alert``: who made it, when, until when (None: none)."""
         if alert.silence_id is None:
@@ -201,9 +186,8 @@ class AlertMessages:
         self, tx: Tx, alert: Alert, now: float, *, dm_reason: str | None = None
     ) -> tuple[str, list[dict[str, Any]]]:
         next_step, paged = None, self.paged(tx, alert.id)
-        webhook = None  # a P0 whose chain paged a webhook, not a person: its post says so
-        if alert.tier == "P0" and alert.oncall_user is None and self.chain.steps:
-            webhook = paged[-1].webhook if paged else self.first_webhook(tx, now)
+        # a P0 whose chain paged a webhook, not a person: its post says how that went
+        webhook = webhook_page(self, tx, alert, now)
         if alert.esc_at is not None and alert.esc_step is not None and self.chain.steps:
             step = self.chain.step(alert.esc_step)
             who = "the channel" if step.notify == "channel" else step.notify
@@ -213,7 +197,7 @@ class AlertMessages:
             tz=self.tz,
             now=now,
             paged=paged,
-            webhook=webhook,
+            lead=webhook_prefix(webhook) if webhook else None,
             silenced=self.silenced(tx, alert),
             next_step=next_step,
             dm_reason=dm_reason,
@@ -229,8 +213,10 @@ class AlertMessages:
         if lane_is_full(tx, self.policy, channel, urgent=alert.tier == "P0"):  # a storm
             fold_post(self, tx, alert=alert, lane=channel, now=now)
             return
-        webhook = self.first_webhook(tx, now) if alert.tier == "P0" else None
-        oncall = self.first_responder(tx, now) if alert.tier == "P0" and not webhook else None
+        oncall = None
+        first = first_step(self, tx, now) if alert.tier == "P0" else None
+        if alert.tier == "P0" and not (first == "channel" or (first or "").startswith("webhook:")):
+            oncall = self.first_responder(tx, now)  # (a channel or webhook first pages nobody)
         tx.execute(
             "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
             " oncall_user = ? WHERE id = ?",
@@ -251,6 +237,8 @@ class AlertMessages:
         """Show a change in the posted message: now if urgent or the interval has passed."""
         if alert.posted_at is None:
             return
+        if alert.tier == "P0" and tell_next(self, tx, alert, now):
+            urgent = True  # its webhook page failed: the post names who is next at once
         interval = self.policy.alerts.update_interval_seconds
         if urgent or alert.updated_at is None or now - alert.updated_at >= interval:
             self._update(tx, alert, now, urgent=urgent)

@@ -216,7 +216,7 @@ def alert_message(
     tz: ZoneInfo,
     now: float,
     paged: list[Paged] | None = None,
-    webhook: str | None = None,
+    lead: str | None = None,
     silenced: Silenced | None = None,
     next_step: str | None = None,
     dm_reason: str | None = None,
@@ -224,9 +224,9 @@ def alert_message(
 ) -> tuple[str, list[dict[str, Any]]]:
     """The alert as (fallback text, blocks); ``dm_reason`` makes it the page sent to a person.
 
-    An open P0's post starts with whom its chain paged: the person mentioned, or, when
-    that is a webhook (``webhook``: its name), "📟 Paged via webhook pager:" and no one
-    mentioned (no person was paged).
+    An open P0's post starts with whom its chain paged: the person mentioned, else
+    ``lead``, what it paged instead and how that went ("📟 Paged via webhook pager: ",
+    :func:`bot.alerts.first_page.webhook_prefix`), mentioning nobody not paged.
 
     ``budget_set``: limits set on a budget alert's scope since it fired, shown while it
     is open (the alert keeps its buttons: the change did not clear it).
@@ -240,8 +240,8 @@ def alert_message(
     if alert.tier == "P0" and alert.state == "open" and not dm_reason and not last_page:
         if alert.oncall_user:
             mention = f"<@{alert.oncall_user}> "
-        elif webhook:
-            mention = f"📟 Paged via webhook {slack_text(webhook, 64)}: "
+        elif lead:
+            mention = lead
     scope = _scope(alert)
     text = f"{mention}{head} — {scope}: {what}"
     if dm_reason:
