@@ -34,13 +34,14 @@ from bot.alerts.render import KIND_TITLES, trial_request_value
 from bot.app import Nightshift
 from bot.commands import Context, dispatch_action
 from bot.demo.fleet import Fleet, Outage, PretendLLM
-from bot.demo.story import DANA, DEMO_DAY, Narrator, demo_policy, refused_job
+from bot.demo.story import DEMO_DAY, Cast, Narrator, demo_policy, refused_job
 from bot.demo.summary import summary_table
 from bot.jobs.lint import lint_jobs
 from bot.outbox import outbox_health
 from bot.settings import Settings
 from guards.clock import ManualClock
 from guards.config import parse_policy
+from guards.config_people import MEMBER_ID
 from guards.store import Tx
 from guards.tokens import Token, create_token
 from guards.words import plural
@@ -62,9 +63,11 @@ NIGHT_STEP = 5  # minutes per step once the day's story is over
 HUMAN_WAIT_SECONDS = 120
 SLACK_DRAIN_SECONDS = 600
 SLACK_HELP = """with Slack variables set (SLACK_BOT_TOKEN ...), the demo plays in a real
-workspace and needs NIGHTSHIFT_DEMO_CHANNEL. Either set
+workspace and needs NIGHTSHIFT_DEMO_CHANNEL and NIGHTSHIFT_DEMO_USER. Either set
   NIGHTSHIFT_DEMO_CHANNEL  the id of a channel the bot is in (alerts and the digest go there)
-  NIGHTSHIFT_DEMO_USER     your member id, to be paged as Dana (optional)
+  NIGHTSHIFT_DEMO_USER     your member id (U...: your profile, ⋯, Copy member ID); you play
+                           every person the story pages (Dana and Sam): a made-up member
+                           cannot be paged in a real workspace
 or unset the SLACK_* variables to play it here, in the shell.
 """
 
@@ -152,8 +155,8 @@ async def run_demo(*, interactive: bool = False, out: TextIO | None = None) -> i
     With the Slack variables set the demo plays in that workspace, and needs
     ``NIGHTSHIFT_DEMO_CHANNEL``: without it, it says so on stderr before anything else,
     and answers 2."""
-    if Settings().transport != "shell" and not os.environ.get("NIGHTSHIFT_DEMO_CHANNEL"):
-        print(f"nightshift: {SLACK_HELP}", file=sys.stderr, end="")
+    if Settings().transport != "shell" and (problem := _workspace_problem()) is not None:
+        print(f"nightshift: {problem}{SLACK_HELP}", file=sys.stderr, end="")
         return 2
     out = out or sys.stdout
     narrator = Narrator(out)
@@ -191,8 +194,10 @@ async def _story(
     }
     settings = Settings(**values)  # with SLACK_* variables set: a real workspace
     channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL")  # with Slack set: run_demo checked
-    dana = os.environ.get("NIGHTSHIFT_DEMO_USER", DANA)
-    policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", primary=dana)
+    me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip() or None
+    cast = Cast.for_transport(shell=settings.transport == "shell", me=me)  # run_demo checked
+    dana = cast.dana
+    policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", cast=cast)
     (tmp / "nightshift.yml").write_text(policy_text)
     policy = parse_policy(yaml.safe_load(policy_text))
     ns = Nightshift(settings=settings, policy=policy, clock=clock, shell_reads_pipe=False)
@@ -209,25 +214,37 @@ async def _story(
         operator = Operator(ns, user=dana, interactive=interactive, say=narrator.say)
         narrator.say(f"API on {ns.url}; 5 agents start work. One simulated minute per step.")
         await _simulate(ns, clock, narrator, fleet, operator, start=start)
+        played = time.monotonic() - started  # (not the wait for Slack below)
+        if settings.transport != "shell":  # the table counts what Slack answered
+            await _wait_for_slack(ns, narrator)
         narrator.title("What Nightshift stopped")
         out_lines = await summary_table(ns, fleet.tally, start=start, job_runs=len(target.runs))
         narrator.out.write("\n".join(out_lines) + "\n")
         # `make demo` runs it from .venv without activating it: name the command it can run
         cli = "nightshift" if shutil.which("nightshift") else ".venv/bin/nightshift"
         narrator.out.write(
-            f"\n(one simulated day in {time.monotonic() - started:.0f} s of wall time)\n"
+            f"\n(one simulated day in {played:.0f} s of wall time)\n"
             f"\nNext: `{cli} demo --interactive` to press the buttons yourself;\n"
             f"      `{cli} run` for the real thing in shell mode (type /agent help);\n"
             '      README, "Connecting an agent", to point your agents at it.\n'
         )
         narrator.out.flush()
-        if settings.transport != "shell":
-            await _wait_for_slack(ns, narrator)
         return 0
     finally:
         if fleet is not None:
             await fleet.aclose()
         await ns.stop()
+
+
+def _workspace_problem() -> str | None:
+    """What the demo in a workspace lacks (said before the help), or None."""
+    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL", "").strip()
+    me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip()
+    if not channel or not me:
+        return ""  # the help names both
+    if not MEMBER_ID.fullmatch(me):
+        return f"NIGHTSHIFT_DEMO_USER={me[:40]!r} is not a member id (U0123ABCD): "
+    return None
 
 
 async def _wait_for_slack(ns: Nightshift, narrator: Narrator) -> None:

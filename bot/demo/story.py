@@ -6,24 +6,48 @@ two people on call (Dana, then Sam), and the night the operators wrote about.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEMO_DAY", "DEMO_TZ", "Narrator", "demo_policy", "refused_job"]
+__all__ = ["DEMO_DAY", "DEMO_TZ", "Cast", "Narrator", "demo_policy", "refused_job"]
 
 DEMO_TZ = ZoneInfo("Europe/Berlin")
 DEMO_DAY = datetime(2026, 11, 25, tzinfo=DEMO_TZ)  # a Wednesday; Dana is on call this week
 
 DANA = "U0DANA"
 SAM = "U0SAM"
+LEE = "U0LEE"  # Dana's partner in the primary rotation, on call next week
 
 
-def demo_policy(*, job_url: str, channel: str, primary: str = DANA, secondary: str = SAM) -> str:
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Who plays the story's people: Dana (on call), Sam (the secondary), Lee."""
+
+    dana: str = DANA
+    sam: str = SAM
+    lee: str = LEE
+
+    @classmethod
+    def for_transport(cls, *, shell: bool, me: str | None) -> Cast:
+        """The shell can show a DM to anyone, made up or not; a workspace can page only its
+        members, so there ``me`` (NIGHTSHIFT_DEMO_USER) plays every person (audit25 L1: a
+        made-up Sam was paged in a real workspace while the table said "2 pages")."""
+        if shell:
+            return cls(dana=me or DANA)
+        if me is None:
+            raise ValueError("in a workspace the demo needs NIGHTSHIFT_DEMO_USER")
+        return cls(dana=me, sam=me, lee=me)
+
+
+def demo_policy(*, job_url: str, channel: str, cast: Cast | None = None) -> str:
     """The demo's policy file, every key as an operator would write it."""
+    cast = cast or Cast()
+    primary = ", ".join(dict.fromkeys((cast.dana, cast.lee)))  # one person: once
     return f"""
 timezone: Europe/Berlin
-admins: [{primary}]
+admins: [{cast.dana}]
 channels: {{alerts: {channel}, digest: {channel}}}
 budgets:
   defaults:
@@ -49,9 +73,9 @@ alerts:
   tiers: {{breaker_opened_spend: P0, heartbeat_missed: P1, duplicate_burst: P1}}
 oncall:
   rotations:
-    - {{name: primary, users: [{primary}, U0LEE], period: week, handoff: "mon 09:00",
+    - {{name: primary, users: [{primary}], period: week, handoff: "mon 09:00",
        start: "2026-11-23"}}
-    - {{name: secondary, users: [{secondary}], period: week, handoff: "mon 09:00"}}
+    - {{name: secondary, users: [{cast.sam}], period: week, handoff: "mon 09:00"}}
   escalation:
     - {{notify: "rotation:primary", after: 0m}}
     - {{notify: "rotation:secondary", after: 5m}}

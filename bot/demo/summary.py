@@ -20,6 +20,13 @@ LOOP_COST_PER_MINUTE = 700_000  # two calls of about $0.35 a minute
 LOOP_STARTS_MINUTE = 3 * 60 + 5  # 03:05, when the story makes it loop (run.py's beats)
 NOTE_WIDTH = 100  # the notes under the table, wrapped
 NIGHT_ENDS_MINUTE = 8 * 60  # when someone would have noticed without Nightshift
+# an escalation's DM (bot.alerts.paging enqueues it as alert:<id>:dm:<escalation id>)
+DM = "JOIN outbox o ON o.ref = 'alert:' || e.alert_id || ':dm:' || e.id"
+# an escalation that paged a person on a rotation, unless Slack refused the DM
+PAGED = (
+    "e.notify LIKE 'rotation:%' AND e.target IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox o"
+    " WHERE o.ref = 'alert:' || e.alert_id || ':dm:' || e.id AND o.state = 'failed')"
+)
 
 
 async def _one(ns: Nightshift, sql: str, params: tuple[object, ...] = ()) -> int:
@@ -45,7 +52,7 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         looper_spent = int(json.loads(opened[0]["figures"]).get("spent_micros") or 0)
         paged = await ns.store.fetch(
             "SELECT COUNT(DISTINCT e.target) FROM escalations e JOIN alerts a ON a.id = e.alert_id"
-            " WHERE a.scope = 'acme/carol/looper' AND e.target IS NOT NULL"
+            f" WHERE a.scope = 'acme/carol/looper' AND {PAGED}"
         )
         people = int(paged[0][0] or 0) if paged else 0
         tripped_minute = int((opened[0]["at"] - start) // 60)
@@ -124,8 +131,17 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
             f"{59 * job_runs} runs",
         )
     )
-    # a page is a DM to a person on a rotation; an escalation to the channel is not one
-    pages = await _one(ns, "SELECT COUNT(*) FROM escalations WHERE notify LIKE 'rotation:%'")
+    # a page is a DM to a person on a rotation that Slack took (or the shell showed); an
+    # escalation to the channel is not one, nor a step that paged nobody, nor a DM Slack
+    # refused (audit25 L1: a made-up member in a real workspace)
+    pages = await _one(ns, f"SELECT COUNT(*) FROM escalations e WHERE {PAGED}")
+    refused = await ns.store.fetch(
+        f"SELECT COUNT(*), group_concat(DISTINCT o.last_error) FROM escalations e {DM}"
+        " WHERE e.notify LIKE 'rotation:%' AND o.state = 'failed'"
+    )
+    nobody = await _one(
+        ns, "SELECT COUNT(*) FROM escalations WHERE notify LIKE 'rotation:%' AND target IS NULL"
+    )
     to_channel = await _one(ns, "SELECT COUNT(*) FROM escalations WHERE notify = 'channel'")
     by_tier = await ns.store.fetch(
         "SELECT tier, COUNT(*) AS n, SUM(scope LIKE 'model:%') AS models FROM alerts GROUP BY tier"
@@ -136,6 +152,10 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
         for r in by_tier
     )
     woke = plural(pages, "page") + " (DMs)"
+    if refused and refused[0][0]:
+        woke += f", {plural(refused[0][0], 'page')} refused by Slack ({refused[0][1]})"
+    if nobody:  # the same person twice in a row, or nobody of the rotation in the workspace
+        woke += f", {plural(nobody, 'step')} that paged nobody"
     if to_channel:
         woke += f", {plural(to_channel, 'escalation')} to the channel"
     rows.append(("alerts", f"{tiers}; P2 only in the digest", woke))

@@ -221,3 +221,10 @@ async def test_with_slack_variables_the_demo_plays_in_the_workspace():
     assert fake.calls_of("chat.update", ok=True), "no message was updated in place"
     assert fake.calls_of("files.completeUploadExternal", ok=True), "the chart was not uploaded"
     assert not [c for c in fake.calls if not c.ok], "a Slack call failed"
+    # audit25 L1: a real workspace has no U0SAM: the demo user plays every person, and the
+    # table counts the pages Slack took
+    made_up = {"U0DANA", "U0SAM", "U0LEE"}
+    assert not [c for c in fake.calls if made_up & {str(v) for v in c.args.values()}]
+    table = text.split("What Nightshift stopped", 1)[1]
+    # Sam's step would page the same person again: it pages nobody, and the table says so
+    assert "| 1 page (DMs), 1 step that paged nobody, 1 escalation to the channel" in table

@@ -1,0 +1,72 @@
+"""The demo in a real workspace pages only a person it can reach (audit25 L1).
+
+``NIGHTSHIFT_DEMO_USER`` replaced Dana only: the secondary, Sam, stayed the made-up
+``U0SAM``, paged in a real workspace where no such member exists, while the table said
+"2 pages (DMs)". In a workspace the demo now needs NIGHTSHIFT_DEMO_USER, who plays every
+person of the story; the shell keeps its cast (it can show a DM to anyone).
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bot.cli import main
+from bot.demo.story import Cast, demo_policy
+from guards.config import parse_policy
+
+pytestmark = pytest.mark.usefixtures("keep_logging")
+
+
+def people(cast: Cast) -> tuple[set[str], set[str]]:
+    """Whom the demo's policy can page (every rotation's users), and its admins."""
+    policy = parse_policy(
+        yaml.safe_load(demo_policy(job_url="http://x/run", channel="C0D", cast=cast))
+    )
+    paged = {user for rotation in policy.oncall.rotations for user in rotation.users}
+    return paged, set(policy.admins)
+
+
+def test_in_a_workspace_the_demo_user_plays_every_person() -> None:
+    assert people(Cast.for_transport(shell=False, me="U0ME")) == ({"U0ME"}, {"U0ME"})
+
+
+def test_in_the_shell_the_story_keeps_its_cast() -> None:
+    assert people(Cast.for_transport(shell=True, me=None)) == (
+        {"U0DANA", "U0LEE", "U0SAM"},
+        {"U0DANA"},
+    )
+    # NIGHTSHIFT_DEMO_USER set in the shell: you are Dana, as before
+    assert people(Cast.for_transport(shell=True, me="U0ME")) == (
+        {"U0ME", "U0LEE", "U0SAM"},
+        {"U0ME"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "said"),
+    [
+        (None, "needs NIGHTSHIFT_DEMO_CHANNEL and NIGHTSHIFT_DEMO_USER"),
+        ("  ", "needs NIGHTSHIFT_DEMO_CHANNEL and NIGHTSHIFT_DEMO_USER"),
+        ("dana", "NIGHTSHIFT_DEMO_USER='dana' is not a member id (U0123ABCD)"),
+        ("<@U0ME>", "NIGHTSHIFT_DEMO_USER='<@U0ME>' is not a member id"),
+    ],
+)
+def test_in_a_workspace_the_demo_refuses_without_a_member_to_page(
+    user: str | None,
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+    monkeypatch.setenv("NIGHTSHIFT_DEMO_CHANNEL", "C0DEMO")
+    if user is None:
+        monkeypatch.delenv("NIGHTSHIFT_DEMO_USER", raising=False)
+    else:
+        monkeypatch.setenv("NIGHTSHIFT_DEMO_USER", user)
+    assert main(["demo"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""  # refused before the story starts
+    assert said in out.err
+    assert "you play\n" in out.err and "a made-up member" in out.err
