@@ -46,7 +46,7 @@ from bot.alerts.engine import AlertEngine
 from bot.alerts.model import kinds_named
 from bot.alerts.silences import lift_one, silence, silence_row
 from bot.alerts.targets import SilenceTarget, UnseenTarget, silence_target
-from bot.alerts.when import START_GRACE
+from bot.alerts.when import is_past
 from bot.api import CTX, json_answer, parse_scope
 from bot.api_alerts import actor_of, operator, operator_body, whole_id
 from bot.api_body import Body, FreeText, bearer, single_values
@@ -110,7 +110,7 @@ def _start(body: SilenceBody, now: float) -> float | None:
         return None
     at = _instant(body.starts_at, "starts_at")
     said = repr(body.starts_at[:64])  # as typed: a year 1 or 9999 has no UTC form (M3)
-    if at < now - START_GRACE:
+    if is_past(at, now):  # as the chat command's `from`: a minute ago or more
         raise InvalidInput("starts_at", f"starts_at {said} is past (now: {iso(now)})")
     if at - now > MAX_AHEAD_DAYS * 86_400:
         raise InvalidInput(

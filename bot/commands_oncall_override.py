@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts import operations as ops
 from bot.alerts.oncall import Override, rotation_named
 from bot.alerts.render_time import clock_time
-from bot.alerts.when import MAX_AHEAD_DAYS, START_GRACE, WhenError, start_at
+from bot.alerts.when import MAX_AHEAD_DAYS, START_GRACE, WhenError, now_note, start_at
 from bot.blocks import echo
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError
@@ -61,7 +61,7 @@ async def override(ctx: Context, args: list[str]) -> Reply:
         return _cleared(done, rotation)
     args = join_duration(args, 1)  # `2 h`, `2 hours`
     now = ctx.ns.clock.now()
-    starts_at = None
+    starts_at, taken_as_now = None, None
     if "from" in (words := [a.lower() for a in args[2:4]]):
         at = 2 + words.index("from")
         when = args[at + 1 :]
@@ -71,8 +71,8 @@ async def override(ctx: Context, args: list[str]) -> Reply:
                 f" {when[-1]} from {' '.join(when[:-1])}`"
             )
         args, starts_at = args[:at], starts_from(when, engine.tz, now)
-        if starts_at <= now:  # typed within the last minute: now, as one without `from`
-            starts_at = None
+        if (taken_as_now := now_note(when, starts_at, now)) is not None:
+            starts_at = None  # typed within the last minute: now, as one without `from`
     if len(args) not in (2, 3):
         raise UsageError()
     user = _user(args[0])
@@ -110,6 +110,8 @@ async def override(ctx: Context, args: list[str]) -> Reply:
             f"<@{user}> is on call for {rotation} until {local_time(made.ends_at, ctx)}"
             f" (set by <@{ctx.actor}>)."
         )
+        if taken_as_now:
+            text += f" {taken_as_now}"
     for o in overlapped:  # the one booked last holds while both do (recheck28 L4)
         text += (
             f"\n⚠️ It takes the place of <@{o.user}>'s override of {rotation}"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
 from bot.alerts.render_time import clock_time, duration
+from bot.alerts.when import now_note
 from bot.blocks import echo
 from bot.chat_words import join_duration, typed
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -59,13 +60,14 @@ def _reason(args: list[str]) -> tuple[list[str], str | None]:
     return args, None
 
 
-def _booked_start(ctx: Context, when: list[str]) -> float | None:
-    """The start `from <when>` names (None: now, for one within the last minute)."""
+def _booked_start(ctx: Context, when: list[str]) -> tuple[float | None, str | None]:
+    """The start `from <when>` names, or (None, what the reply says) for one within the
+    last minute: it means now."""
     now = ctx.ns.clock.now()
     tz = engine_of(ctx).tz
     # a start typed at 22:00:20 for 22:00 means now, not tomorrow's (nor "past")
     at = starts_from(when, tz, now, thing="a silence", ahead_days=MAX_AHEAD_DAYS)
-    return at if at > now else None
+    return (at, None) if at > now else (None, now_note(when, at, now))
 
 
 @subcommand(
@@ -105,9 +107,9 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
             f"`{args[1].lower()}` takes no start nor reason:"
             f" `/agent silence {echo(args[0], 80)} off`. Nothing changed."
         )
-    starts_at = None
+    starts_at, taken_as_now = None, None
     if booking:
-        args, starts_at = args[:2], _booked_start(ctx, args[3:])
+        args, (starts_at, taken_as_now) = args[:2], _booked_start(ctx, args[3:])
     if len(args) != 2:
         raise UsageError()
     if args[1].lower() in LIFT_WORDS:
@@ -134,12 +136,13 @@ async def cmd_silence(ctx: Context, args: list[str]) -> Reply:
         unseen_path, prefix, guess = exc.path, exc.prefix, exc.suggestion
         warning = f"⚠️ {exc.message}: this silence covers it"
     else:
-        return _silenced(ctx, made, seconds)
+        return _silenced(ctx, made, seconds, note=taken_as_now or "")
     if unseen_path is not None:  # the scope probably meant, read off the writer
         close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, unseen_path))
         guess = did_you_mean(close, prefix=prefix)
     made = await ctx.ns.store.write(make(True))
-    return _silenced(ctx, made, seconds, note=f"{warning} once something there alerts.{guess}")
+    note = f"{warning} once something there alerts.{guess}"
+    return _silenced(ctx, made, seconds, note=f"{taken_as_now}\n{note}" if taken_as_now else note)
 
 
 def span_text(start: float, until: float, tz: ZoneInfo, now: float) -> str:

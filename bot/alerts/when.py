@@ -7,8 +7,9 @@ past), ``tomorrow HH:MM``, ``<mon..sun> HH:MM`` (the next such day and time) or
 
 A start within the last :data:`START_GRACE` seconds is kept rather than moved to the next
 day or refused: ``from 23:30`` typed at 23:30:20 means now (the caller starts it now), not
-tomorrow's 23:30; at 23:31:00 the minute is over and it means tomorrow's. "Today" is the
-day of the instant the person typed it, also just past midnight.
+tomorrow's 23:30, and the reply says so (:func:`now_note`); at 23:31:00 the minute is over
+and it means tomorrow's (:func:`is_past`, which ``POST /v1/silences`` asks too). "Today"
+is the day of the instant the person typed it, also just past midnight.
 
 Daylight saving: a time the clocks skip (02:30 the night they go forward) is taken as a
 hand-off is (03:30); one the clocks show twice (01:30 the night they go back in New York)
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["MAX_AHEAD_DAYS", "START_GRACE", "WhenError", "start_at"]
+__all__ = ["MAX_AHEAD_DAYS", "START_GRACE", "WhenError", "is_past", "now_note", "start_at"]
 
 MAX_AHEAD_DAYS = 92  # an override starts at most this far ahead (a quarter)
 START_GRACE = 60  # seconds: a start typed this recently means now
@@ -65,7 +66,7 @@ def start_at(words: Sequence[str], tz: ZoneInfo, now: float, *, grace: float = 0
     def first(*days: date) -> float | None:
         """The first instant on ``days`` the clock reads the time, later than ``now - grace``."""
         times = (t for d in days for t in _times(d, hour, minute, tz))
-        return next((t for t in times if t > now - grace), None)
+        return next((t for t in times if not is_past(t, now, grace=grace)), None)
 
     day = words[0].lower() if len(words) == 2 else None
     if day is None:  # the next one: today's (either, the night the clocks go back) or later
@@ -90,6 +91,31 @@ def start_at(words: Sequence[str], tz: ZoneInfo, now: float, *, grace: float = 0
     if _wall(at, tz) - _wall(now, tz) > timedelta(days=MAX_AHEAD_DAYS):  # days as on a calendar
         raise WhenError(None, f"an override starts at most {MAX_AHEAD_DAYS} days ahead")
     return at
+
+
+def is_past(at: float, now: float, *, grace: float = START_GRACE) -> bool:
+    """Whether a start at ``at`` is past at ``now``: ``grace`` seconds ago or more. The one
+    test of the chat command's reader and of ``POST /v1/silences``'s ``starts_at``.
+
+    Example:
+        >>> is_past(0.0, 59.0), is_past(0.0, 60.0)  # 23:30 at 23:30:59, and at 23:31:00
+        (False, True)
+    """
+    return at <= now - grace
+
+
+def now_note(words: Sequence[str], at: float, now: float) -> str | None:
+    """What a reply says of a start within the grace, taken as now (None: ``at`` is later
+    than ``now``, a start ahead).
+
+    Example:
+        >>> now_note(["23:30"], 0.0, 20.0)
+        '`from 23:30` is now (it was 20 s ago).'
+    """
+    if at > now:
+        return None
+    ago = int(now - at)
+    return f"`from {' '.join(words)}` is now" + (f" (it was {ago} s ago)." if ago else ".")
 
 
 def _times(day: date, hour: int, minute: int, tz: ZoneInfo) -> list[float]:

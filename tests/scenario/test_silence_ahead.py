@@ -162,7 +162,8 @@ async def test_a_start_within_the_last_minute_silences_now(slack_http):
     await used(slack.app)
     slack.app.clock.set(AT_22 + 30)
     reply = await slack.command("silence acme 1h from 22:00 — deploy", user="U01")
-    assert reply["text"] == (
+    assert reply["text"] == (  # and says so (review25 L5)
+        "`from 22:00` is now (it was 30 s ago).\n"
         "🔕 <@U01> silenced acme and below for 1h (until 23:00) — deploy."
         " Firings are still recorded."
     )
