@@ -173,9 +173,9 @@ class _Story:
             text += f" — Escalate now by {member_or_name(str(manual_by))}"
         if withdrawn_at is not None:
             text += f" — withdrawn unsent at {self.at(float(withdrawn_at))}"
-        elif folded:
-            text += " — sent in a storm summary"
         sent = self.rows.webhooks.get(int(esc_id))  # bot.webhooks_rows.delivery_notes
+        if withdrawn_at is None and folded and sent is None:  # (a webhook's storm: sent says)
+            text += " — sent in a storm summary"
         if sent is not None and withdrawn_at is None:
             text += f" — {slack_text(sent, 120)}"
         error = self.rows.refused.get(int(esc_id))

@@ -120,7 +120,7 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         )
         return None
     try:
-        new = load_policy(snapshot, also=refused_jobs)
+        new = load_policy(snapshot, also=refused_jobs, base=_directory(config))
         check_jobs(new, now=time.time(), source=config)  # the jobs' schedules, as at start
         changed = changed_sections(current, new)
     except (PolicyError, OSError, ValueError) as exc:
@@ -187,6 +187,12 @@ def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
     return lines
 
 
+def _directory(config: str) -> Path:
+    """Where the policy file ``config`` is: a relative ``secret_file`` is read from there,
+    not from the copy's temporary directory."""
+    return Path(config).absolute().parent
+
+
 def _says_nothing(raw: bytes) -> bool:
     """Whether the file holds no YAML at all (empty, blank, or comments only)."""
     try:
@@ -232,7 +238,7 @@ def reloaded_policy(config: str) -> Policy | None:
         return None
     try:
         raw = Path(snapshot).read_bytes()
-        policy = load_policy(snapshot, missing_ok=False, also=refused_jobs)
+        policy = load_policy(snapshot, missing_ok=False, also=refused_jobs, base=_directory(config))
     except PolicyError as exc:  # the code installed now refuses what the one before accepted
         raise PolicyError(
             f"{str(exc).replace(snapshot, config)}\n(the version installed since the last"

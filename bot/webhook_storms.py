@@ -2,10 +2,9 @@
 
 Without this, a chain step ``notify: webhook:NAME`` sent one trigger per alert: 500
 alerts in a minute were 500 PagerDuty incidents. As Alertmanager groups, a webhook's
-pages fold once it pages a lot (:func:`storm_to_join`): when ``alerts.fold_pages_after``
-(else ``alerts.fold_after``; the lower when both are set, 0 with ``fold_after: 0``) of
-its own triggers were written in the last :data:`STORM_SECONDS`, or while its open storm
-took a page in that time, the next page joins the webhook's **storm** (a
+pages fold once it pages a lot (:func:`storm_to_join`): when ``webhooks.<name>.fold_after``
+(10 by default) pages went to it in the last :data:`STORM_SECONDS` (its own triggers and
+the pages its open storm took), the next page joins the webhook's **storm** (a
 ``webhook_storms`` row; the step's escalation row gets ``folded_into = 'hook:<id>'``)
 instead of sending its own trigger (:func:`fold_webhook_page`). An Escalate now never
 folds: it is one person asking for one page.
@@ -30,6 +29,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from bot import webhook_storms_body as bodies  # (as a module: it imports bot.alerts)
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.webhooks_rows import STOPPED, WITHDRAWN, insert_event
@@ -43,6 +46,7 @@ __all__ = [
     "end_storms_of",
     "fix_storm_body",
     "fold_webhook_page",
+    "one_end_check_each",
     "resolve_storm",
     "storm_alerts",
     "storm_of",
@@ -75,34 +79,44 @@ def storm_of(ref: str | None) -> int | None:
     return int(ref[len(_PREFIX) :])
 
 
-def _limit(policy: Policy) -> int:
-    """How many pages in :data:`STORM_SECONDS` make a storm (0: never), as a person's
-    pages fold (:func:`bot.alerts.folding.lane_is_full`)."""
-    limit = policy.alerts.fold_after
-    if policy.alerts.fold_pages_after:
-        limit = min(limit, policy.alerts.fold_pages_after) if limit else 0
-    return limit
+def _limit(policy: Policy, webhook: str) -> int:
+    """How many pages to ``webhook`` in :data:`STORM_SECONDS` make a storm (0: never):
+    its own ``webhooks.<name>.fold_after``, not a person's ``alerts.fold_pages_after``
+    (a pager takes far more than a phone's DMs)."""
+    hook = policy.webhooks.get(webhook)
+    return 0 if hook is None else hook.fold_after
 
 
 def storm_to_join(tx: Tx, policy: Policy, webhook: str, now: float) -> int | None:
     """The storm a page to ``webhook`` now joins: its open storm's id, :data:`NEW_STORM`,
-    or None (it sends its own trigger)."""
-    limit = _limit(policy)
+    or None (it sends its own trigger).
+
+    A page folds while ``fold_after`` pages or more went to ``webhook`` in the last
+    :data:`STORM_SECONDS`: its own triggers, and the pages its open storm took. Once
+    the pages come slower than that, each goes on its own again (a trickle of unrelated
+    alerts after a storm is not added to it)."""
+    limit = _limit(policy, webhook)
     if limit <= 0:
         return None
     storm = tx.one(
-        "SELECT id, last_page_at FROM webhook_storms WHERE webhook = ? AND ended_at IS NULL"
+        "SELECT id FROM webhook_storms WHERE webhook = ? AND ended_at IS NULL"
         " ORDER BY id DESC LIMIT 1",
         (webhook,),
     )
-    if storm is not None and float(storm[1]) > now - STORM_SECONDS:
-        return int(storm[0])  # pages keep coming: the storm goes on
-    recent = tx.one(
+    since = now - STORM_SECONDS
+    own = tx.one(
         "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook = ? AND created_at > ?"
         " AND event = 'trigger' AND storm_id IS NULL",
-        (webhook, now - STORM_SECONDS),
+        (webhook, since),
     )
-    if int(recent[0]) < limit:
+    pages = int(own[0])
+    if storm is not None and pages < limit:
+        joined = tx.one(
+            "SELECT COUNT(*) FROM escalations WHERE folded_into = ? AND at > ?",
+            (_ref(int(storm[0])), since),
+        )
+        pages += int(joined[0])
+    if pages < limit:
         return None
     return NEW_STORM if storm is None else int(storm[0])
 
@@ -178,8 +192,8 @@ def storm_page_note(which: str, *, webhook: str, storm: int) -> str:
     """
     return (
         f"📟 {which[0].upper()}{which[1:]}: webhook {webhook} is paged in alert storm {storm}"
-        " (one incident for the pages that came at once, not one each); acknowledging this"
-        " alert takes it out of that incident, which resolves when none of its alerts pages."
+        " (one incident for the pages that came in a burst, not one each); that incident"
+        " resolves when none of its alerts pages any more (acknowledged, silenced or resolved)."
     )
 
 
@@ -200,6 +214,7 @@ def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
     if row[2]:
         return str(row[2])  # written at an earlier try
     storm, webhook = int(row[0]), str(row[1])
+    since = tx.one("SELECT started_at FROM webhook_storms WHERE id = ?", (storm,))
     number = tx.one(
         "SELECT COUNT(*) FROM webhook_deliveries WHERE storm_id = ? AND event = 'trigger'"
         " AND id < ?",
@@ -212,35 +227,65 @@ def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
         webhook=webhook,
         at=now,
         update=int(number[0]),
+        since=float(since[0]) if since is not None else now,
     )
     tx.execute("UPDATE webhook_deliveries SET body = ? WHERE id = ?", (body, delivery))
     return body
 
 
+# an alert of the storm that still pages (the storm goes on)
+_STILL_PAGES = (
+    "SELECT 1 FROM escalations e JOIN alerts a ON a.id = e.alert_id WHERE e.folded_into = ?"
+    " AND a.resolved_at IS NULL AND a.acked_at IS NULL AND a.silence_id IS NULL LIMIT 1"
+)
+# Inside one_end_check_each: the storms to check once it ends.
+_DEFERRED: ContextVar[set[int] | None] = ContextVar("nightshift_storm_ends", default=None)
+
+
 def end_storms_of(tx: Tx, alert: Alert, now: float) -> list[int]:
     """``alert`` no longer pages: end each open storm carrying it whose alerts all stopped
-    paging. Returns the resolve rows written."""
-    refs = tx.all(
-        "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
-        " AND folded_into LIKE 'hook:%'",
-        (alert.id,),
-    )
-    written = []
-    for (ref,) in refs:
-        storm = storm_of(ref)
-        row = tx.one(
-            "SELECT webhook FROM webhook_storms WHERE id = ? AND ended_at IS NULL", (storm,)
+    paging (inside :func:`one_end_check_each`: once it ends). Returns the resolve rows
+    written."""
+    storms = [
+        storm
+        for (ref,) in tx.all(
+            "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
+            " AND folded_into LIKE 'hook:%'",
+            (alert.id,),
         )
-        if storm is None or row is None:
-            continue
-        members = storm_alerts(tx, storm)
-        if any(a.state == "open" for a in members):
-            continue
-        tx.execute("UPDATE webhook_storms SET ended_at = ? WHERE id = ?", (now, storm))
-        resolve = _end(tx, storm, webhook=str(row[0]), members=members, now=now)
-        if resolve is not None:
-            written.append(resolve)
-    return written
+        if (storm := storm_of(ref)) is not None
+    ]
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        deferred.update(storms)
+        return []
+    return [r for storm in storms if (r := _end_if_quiet(tx, storm, now)) is not None]
+
+
+@contextmanager
+def one_end_check_each(tx: Tx) -> Iterator[None]:
+    """Within it, a storm whose alerts stop paging is checked once, at the end: a silence
+    or *Acknowledge all* over its 400 alerts asks once whether it still pages, not 400
+    times (each over all of them)."""
+    storms: set[int] = set()
+    token = _DEFERRED.set(storms)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+    now = tx.clock.now()  # not after a failure: its writes are rolled back anyway
+    for storm in sorted(storms):
+        _end_if_quiet(tx, storm, now)
+
+
+def _end_if_quiet(tx: Tx, storm: int, now: float) -> int | None:
+    """End ``storm`` if it is open and none of its alerts pages; its resolve row, if any."""
+    row = tx.one("SELECT webhook FROM webhook_storms WHERE id = ? AND ended_at IS NULL", (storm,))
+    if row is None or tx.one(_STILL_PAGES, (_ref(storm),)) is not None:
+        return None
+    tx.execute("UPDATE webhook_storms SET ended_at = ? WHERE id = ?", (now, storm))
+    members = storm_alerts(tx, storm)  # (once: the storm ends)
+    return _end(tx, storm, webhook=str(row[0]), members=members, now=now)
 
 
 def _end(tx: Tx, storm: int, *, webhook: str, members: list[Alert], now: float) -> int | None:
@@ -280,8 +325,10 @@ def resolve_storm(
 ) -> int:
     """Write ``storm``'s resolve, sent where its trigger ``trigger`` was."""
     row = tx.one("SELECT alert_id, target FROM webhook_deliveries WHERE id = ?", (trigger,))
+    since = tx.one("SELECT started_at FROM webhook_storms WHERE id = ?", (storm,))
+    began = float(since[0]) if since is not None else now
     body = bodies.storm_body(
-        members, storm=storm, event="resolve", webhook=webhook, at=now, update=0
+        members, storm=storm, event="resolve", webhook=webhook, at=now, update=0, since=began
     )
     return insert_event(
         tx,

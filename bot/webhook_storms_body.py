@@ -26,11 +26,20 @@ from bot.alerts.render import title
 from bot.webhooks_rows import iso_utc
 from guards.words import plural
 
-__all__ = ["IDS_SHOWN", "SCOPES_SHOWN", "shared_scope", "storm_body", "storm_dedup_key"]
+__all__ = [
+    "IDS_SHOWN",
+    "SCOPES_SHOWN",
+    "shared_scope",
+    "storm_body",
+    "storm_dedup_key",
+    "where",
+]
 
 SCOPES_SHOWN = 20
 IDS_SHOWN = 50
 KINDS_SAID = 4  # in the text, for a phone's screen
+SCOPES_SAID = 3  # named one by one in the text; more are counted
+TITLE_CHARS = 200
 _HANDLED = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolved"}
 
 
@@ -52,24 +61,53 @@ def shared_scope(scopes: list[str]) -> str | None:
     return "/".join(common) or None
 
 
-def _text(alerts: list[Alert], *, event: str, tier: str, still: int) -> str:
-    """What a phone shows: plain text, the largest kinds first."""
+def where(scopes: list[str]) -> str:
+    """Where a storm's alerts are, for its text: each scope when few, else how many and
+    the path they share.
+
+    Example:
+        >>> where(["acme/alice/bot1", "acme/bob/bot2"])
+        'on acme/alice/bot1 and acme/bob/bot2'
+        >>> where([f"acme/team/bot-{i}" for i in range(30)])
+        'on 30 scopes under acme/team'
+    """
+    if not scopes:
+        return "on no scope"
+    if len(scopes) <= SCOPES_SAID:
+        return "on " + (f"{', '.join(scopes[:-1])} and " if len(scopes) > 1 else "") + scopes[-1]
+    shared = shared_scope(scopes)
+    return f"on {len(scopes)} scopes" + (f" under {shared}" if shared else "")
+
+
+def _text(
+    alerts: list[Alert], *, event: str, tier: str, still: int, scopes: list[str], since: float
+) -> str:
+    """What a phone shows: plain text, where, then the largest kinds first."""
     kinds = Counter(title(a) for a in alerts).most_common()
     said = ", ".join(f"{name} ×{n}" for name, n in kinds[:KINDS_SAID])
     if len(kinds) > KINDS_SAID:
         said += f" and {plural(len(kinds) - KINDS_SAID, 'other kind')}"
-    head = f"{tier} alert storm: {plural(len(alerts), 'alert')}"
+    head = f"{tier} alert storm {where(scopes)}: {plural(len(alerts), 'alert')}"
     if event == "trigger":
-        return f"{head} paged at once, {still} unacknowledged: {said}"
+        text = f"{head} paged since {iso_utc(since)[11:16]} UTC, {still} unacknowledged: {said}"
+        more = " (the next pages in this storm are added to this incident)"
+        return text + more if len(alerts) == 1 else text
     handled = Counter(_HANDLED.get(a.state, a.state) for a in alerts).most_common()
     return f"{head} handled ({', '.join(f'{n} {how}' for how, n in handled)}): {said}"
 
 
 def storm_body(
-    alerts: list[Alert], *, storm: int, event: str, webhook: str, at: float, update: int
+    alerts: list[Alert],
+    *,
+    storm: int,
+    event: str,
+    webhook: str,
+    at: float,
+    update: int,
+    since: float,
 ) -> str:
     """The JSON body of one event of ``storm`` carrying ``alerts`` (compact, keys in a
-    fixed order)."""
+    fixed order); ``since``: when the storm began."""
     tier = min((a.tier for a in alerts), default="P2")  # P0 < P1 < P2
     still = sum(1 for a in alerts if a.state == "open")
     scopes = sorted({a.scope for a in alerts})
@@ -92,8 +130,8 @@ def storm_body(
         "kind": "alert_storm",
         "tier": tier,
         "scope": shared_scope(scopes),
-        "title": f"Alert storm: {plural(len(alerts), 'alert')}",
-        "text": _text(alerts, event=event, tier=tier, still=still),
+        "title": f"Alert storm: {plural(len(alerts), 'alert')} {where(scopes)}"[:TITLE_CHARS],
+        "text": _text(alerts, event=event, tier=tier, still=still, scopes=scopes, since=since),
         "at": iso_utc(at),
         "step": None,
         "webhook": webhook,

@@ -21,7 +21,8 @@ given up; the alert's message shows how each webhook step went (read from the ro
 Each try is its own task, recorded as it ends: a slow receiver holds up nobody else's
 events (at most :data:`PER_WEBHOOK` tries in flight per webhook, :data:`IN_FLIGHT` in
 all). The events of one alert reach one webhook in order: a resolve waits while that
-alert's trigger is still being tried. An answer whose record the database refused is
+alert's trigger is still being tried; so do a storm's (:mod:`bot.webhook_storms`),
+apart from its first alert's own. An answer whose record the database refused is
 kept in memory and written first when it takes writes again; nothing new is sent until
 then (so a storage outage sends no event twice). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
@@ -47,6 +48,7 @@ import httpx
 from prometheus_client import Counter
 
 from bot.webhook_storms import fix_storm_body
+from bot.webhooks_notes import NOT_SENT
 from bot.webhooks_record import DeliveryRecords, Done
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
@@ -73,6 +75,7 @@ STOP_SECONDS = 2.0  # a stop waits no longer for requests in flight (they are se
 IN_FLIGHT = 20  # tries in flight at once, in all
 PER_WEBHOOK = 4  # and to one webhook (a slow one leaves the others' room)
 FETCH = 100  # due rows read per pass
+SECRET_SECONDS = 5.0  # the most a secret_file's read may take
 RESULTS = ("delivered", "retried", "failed")
 
 _WAKERS: list[Callable[[], None]] = []
@@ -85,13 +88,16 @@ def wake_senders() -> None:
             wake()
 
 
-# the earliest pending row of each (alert, webhook) whose time has come
+# the earliest pending row of each (alert, webhook), and of each storm (its rows carry
+# its first alert's id: an Escalate now of that alert waits behind none of them), whose
+# time has come
 _DUE = (
     "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id,"
     " target, storm_id FROM webhook_deliveries d"
     " WHERE state = 'pending' AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM"
     " webhook_deliveries e WHERE e.state = 'pending' AND e.alert_id = d.alert_id"
-    " AND e.webhook = d.webhook AND e.id < d.id) ORDER BY next_at, id LIMIT ?"
+    " AND e.webhook = d.webhook AND e.storm_id IS d.storm_id AND e.id < d.id)"
+    " ORDER BY next_at, id LIMIT ?"
 )
 
 
@@ -213,7 +219,16 @@ class WebhookSender(DeliveryRecords):
         delivery = int(row["id"])
         try:
             if row["storm_id"] is not None and not row["body"]:  # a storm's: said as it goes
-                row = await self._storm_body(row)
+                try:
+                    row = await self._storm_body(row)
+                except Exception as exc:  # (the row stays pending: picked again)
+                    log.warning(
+                        "webhooks: the body of delivery %d (a storm's) could not be written"
+                        " (%s); it is tried again",
+                        delivery,
+                        exc,
+                    )
+                    return
                 if row is None:
                     return  # withdrawn meanwhile (its storm ended)
             result = await self._send(row)
@@ -258,10 +273,16 @@ class WebhookSender(DeliveryRecords):
                 f"the webhook {row['webhook']} is no longer in the policy (webhooks:);"
                 " nothing was sent"
             )
-        try:
-            secret = hook.secret()  # (a secret_file is read now: a rotation needs no reload)
+        try:  # (a secret_file is read now, off the loop: a rotation needs no reload)
+            secret = await asyncio.wait_for(asyncio.to_thread(hook.secret), SECRET_SECONDS)
         except SecretUnreadable as exc:  # being rewritten, say: tried again, never unsigned
-            return TryAgain(None, f"not sent: {exc}")
+            return TryAgain(None, f"{NOT_SENT}{exc}")
+        except TimeoutError:  # a file on a mount that hangs: nothing else waits for it
+            return TryAgain(
+                None,
+                f"{NOT_SENT}its secret_file {hook.secret_file} took over {SECRET_SECONDS:g}s"
+                " to read: check the disk or mount it is on",
+            )
         assert self._client is not None
         return await post(
             self._client,

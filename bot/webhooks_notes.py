@@ -20,10 +20,13 @@ from zoneinfo import ZoneInfo
 from bot.alerts.render_time import clock_time
 from bot.escape import slack_text
 
-__all__ = ["failed_note", "retrying_note", "took_it_note"]
+__all__ = ["NOT_SENT", "failed_note", "retrying_note", "took_it_note"]
 
 #: the most of an error the thread quotes
 SHOWN = 160
+#: how an error begins when the request was not sent at all (its secret could not be
+#: read): the receiver refused nothing
+NOT_SENT = "not sent: "
 
 
 def _what(row: Mapping[str, Any]) -> str:
@@ -44,6 +47,13 @@ def retrying_note(
     row: Mapping[str, Any], *, error: str, until: float, tz: ZoneInfo, now: float
 ) -> tuple[str, str]:
     """The note for a delivery's first failed try (tried again until ``until``)."""
+    if error.startswith(NOT_SENT):  # held back here: not the receiver's doing
+        return (
+            f"⚠️ The {_what(row)} to webhook {row['webhook']} (delivery {row['id']}) was"
+            f" not sent: {slack_text(error.removeprefix(NOT_SENT), SHOWN)}; trying again"
+            f" until {clock_time(until, tz, now=now)}.",
+            f"webhook:{row['id']}:retrying",
+        )
     return (
         f"⚠️ Webhook {row['webhook']} did not take the {_what(row)} (delivery {row['id']}:"
         f" {slack_text(error, SHOWN)}); trying again until {clock_time(until, tz, now=now)}.",

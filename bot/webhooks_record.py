@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["DeliveryRecords", "Done"]
 
 log = logging.getLogger("bot.webhooks")
+# the alerts a storm carries whose message is posted (it shows how the storm's page went)
+_POSTED_MEMBERS = (
+    "SELECT DISTINCT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+    " WHERE e.folded_into = ? AND a.posted_at IS NOT NULL ORDER BY e.alert_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,9 @@ class DeliveryRecords(ABC):
             self._withdrawn_in_flight(tx, row, result, now)
         elif row["event"] == "trigger" and row["storm_id"] is None:
             self._touch(tx, int(row["alert_id"]), now)  # its paged line says how it went
+        elif row["event"] == "trigger":  # a storm's: so do those of every alert it carries
+            for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{int(row['storm_id'])}",)):
+                self._touch(tx, int(alert_id), now)
         return key
 
     def _withdrawn_in_flight(self, tx: Tx, row: Any, result: Outcome | str, now: float) -> None:

@@ -241,14 +241,48 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
 def delivery_notes(tx: Tx, alert_id: int) -> dict[int, str]:
     """How each webhook step of ``alert_id`` went, by escalation id: ``sending``,
     ``delivered``, ``⚠️ retrying, last: HTTP 503``, ``⚠️ failed: HTTP 404`` or ``not tried
-    again`` or ``withdrawn unsent``."""
+    again`` or ``withdrawn unsent``; a step folded into a storm, ``in alert storm 3: ``
+    and how the storm's trigger carrying it went."""
     rows = tx.all(
         "SELECT escalation_id, state, attempts, last_status, last_error FROM"
         " webhook_deliveries WHERE alert_id = ? AND event = 'trigger'"
         " AND escalation_id IS NOT NULL",
         (alert_id,),
     )
-    return {int(r[0]): delivery_note(r[1], int(r[2]), r[3], r[4]) for r in rows}
+    notes = {int(r[0]): delivery_note(r[1], int(r[2]), r[3], r[4]) for r in rows}
+    notes.update(_storm_notes(tx, alert_id))
+    return notes
+
+
+def _storm_notes(tx: Tx, alert_id: int) -> dict[int, str]:
+    """How each webhook step of ``alert_id`` folded into a storm (bot.webhook_storms) went:
+    ``in alert storm 3: delivered`` or ``… ⚠️ failed: HTTP 400``, read from the storm's
+    trigger that carried it (the last written by the time it joined), or ``delivered``
+    when a later one of the storm got through (it counts every alert of the storm)."""
+    notes = {}
+    for esc_id, ref, at in tx.all(
+        "SELECT id, folded_into, at FROM escalations WHERE alert_id = ?"
+        " AND folded_into LIKE 'hook:%'",
+        (alert_id,),
+    ):
+        storm = str(ref)[5:]
+        if not storm.isdigit():
+            continue
+        triggers = tx.all(
+            "SELECT id, created_at, state, attempts, last_status, last_error FROM"
+            " webhook_deliveries WHERE storm_id = ? AND event = 'trigger' ORDER BY id",
+            (int(storm),),
+        )
+        carried = [t for t in triggers if float(t[1]) <= float(at)][-1:]
+        if not carried:
+            how = "sending"
+        elif any(t[2] == "delivered" for t in triggers if t[0] >= carried[0][0]):
+            how = "delivered"
+        else:
+            t = carried[0]
+            how = delivery_note(t[2], int(t[3]), t[4], t[5])
+        notes[int(esc_id)] = f"in alert storm {storm}: {how}"
+    return notes
 
 
 def delivery_note(state: str, attempts: int, status: int | None, error: str | None) -> str:

@@ -81,10 +81,19 @@ def _host(url: str) -> str:
 
 
 def reload_lines(old: Policy, new: Policy) -> list[str]:
-    """What a reload does to the events of each webhook it renames or takes out."""
+    """What a reload does to the events of each webhook it renames, takes out, or gives
+    another url."""
     lines = []
     for name, hook in old.webhooks.items():
-        if name in new.webhooks:
+        now = new.webhooks.get(name)
+        if now is not None and now.url != hook.url:
+            lines.append(
+                f"webhook {name}'s url changed ({_host(hook.url)} to {_host(now.url)}): its"
+                f" events still waiting, and the resolves of the incidents it opened at"
+                f" {_host(hook.url)}, go to {_host(now.url)} now; to close those at the old"
+                f" receiver, keep it under another name until they are resolved"
+            )
+        if now is not None:
             continue
         renamed = [n for n, h in new.webhooks.items() if h.url == hook.url]
         if renamed:

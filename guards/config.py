@@ -66,7 +66,7 @@ from guards.config_routing import (
     RoutingTier,
 )
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration
-from guards.config_webhooks import Webhooks, undefined_webhooks
+from guards.config_webhooks import Webhooks, resolve_secret_files, undefined_webhooks
 
 __all__ = [
     "ALERT_KINDS",
@@ -353,12 +353,17 @@ def _read_yaml(file: Path) -> Any:
 
 
 def load_policy(
-    path: str | Path, *, missing_ok: bool = True, also: FileCheck | None = None
+    path: str | Path,
+    *,
+    missing_ok: bool = True,
+    also: FileCheck | None = None,
+    base: str | Path | None = None,
 ) -> Policy:
     """Read and validate the policy file; an absent file gives the built-in defaults.
 
     Besides what :func:`parse_policy` checks, the file must be UTF-8 and no mapping
-    may repeat a key.
+    may repeat a key. A relative ``webhooks.<name>.secret_file`` is read from ``base``
+    (a directory; the file's own when None: a reload reads a copy of the file).
     """
     file = Path(path)
     if not file.exists():
@@ -366,7 +371,9 @@ def load_policy(
             raise PolicyError(f"{file}: no such policy file")
         log.debug("no policy file at %s: using built-in defaults", file)  # the CLI logs it
         return Policy()
-    return parse_policy(_read_yaml(file), source=str(file), also=also)
+    data = _read_yaml(file)
+    resolve_secret_files(data, base=Path(base) if base is not None else file.absolute().parent)
+    return parse_policy(data, source=str(file), also=also)
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)

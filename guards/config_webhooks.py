@@ -18,28 +18,35 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from guards.config_types import PositiveSeconds, Section
 
 __all__ = [
+    "FOLD_AFTER",
     "MAX_SECRET_BYTES",
     "MAX_TIMEOUT_SECONDS",
     "WEBHOOK_NAME",
+    "SecretEmpty",
     "SecretUnreadable",
     "Webhook",
     "Webhooks",
     "read_secret_file",
+    "resolve_secret_files",
     "undefined_webhooks",
     "webhook_name",
 ]
 
+log = logging.getLogger(__name__)
 #: a webhook's name: one word, as a metric label and a message can carry it
 WEBHOOK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -48,6 +55,9 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
 _HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,255}")
 #: the longest a request may take (a stop of the process waits for none longer)
 MAX_TIMEOUT_SECONDS = 30
+#: a webhook's pages fold into one storm incident past this many in a minute (a pager
+#: takes far more than a person's phone: ten unrelated P0s in a minute stay ten)
+FOLD_AFTER = 10
 #: the most of a secret_file that is read (a signing secret is a line, not a document)
 MAX_SECRET_BYTES = 4096
 
@@ -57,9 +67,14 @@ class SecretUnreadable(ValueError):
     what is in it) and says what to do."""
 
 
+class SecretEmpty(SecretUnreadable):
+    """A ``secret_file`` that is there but empty (being rewritten, say)."""
+
+
 def read_secret_file(path: str) -> str:
     """The secret in the file at ``path``, its surrounding whitespace (the final newline
-    of ``echo s3cret > file``) left out; SecretUnreadable when there is none.
+    of ``echo s3cret > file``) left out; SecretUnreadable when there is none. Only a
+    regular file is read (a FIFO would hold the reader until something writes to it).
 
     Example:
         >>> read_secret_file("/nonexistent/pager.secret")  # doctest: +ELLIPSIS
@@ -68,13 +83,26 @@ def read_secret_file(path: str) -> str:
         guards.config_webhooks.SecretUnreadable: cannot read the secret_file /nonexistent/...
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SECRET_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise SecretUnreadable(
             f"cannot read the secret_file {path} ({exc.strerror or exc}): write the webhook's"
             " signing secret in it, readable by the user Nightshift runs as"
         ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SecretUnreadable(
+            f"the secret_file {path} is not a regular file (a directory, a pipe, a device):"
+            " name a file holding the signing secret"
+        )
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(MAX_SECRET_BYTES + 1)
+        except OSError as exc:
+            raise SecretUnreadable(
+                f"cannot read the secret_file {path} ({exc.strerror or exc}): check the"
+                " disk it is on"
+            ) from None
     if len(raw) > MAX_SECRET_BYTES:
         raise SecretUnreadable(
             f"the secret_file {path} is longer than {MAX_SECRET_BYTES} bytes: it holds the"
@@ -87,8 +115,21 @@ def read_secret_file(path: str) -> str:
             f"the secret_file {path} is not UTF-8 text: write the secret as text"
         ) from None
     if not secret:
-        raise SecretUnreadable(f"the secret_file {path} is empty: write the secret in it")
+        raise SecretEmpty(f"the secret_file {path} is empty: write the secret in it")
     return secret
+
+
+def resolve_secret_files(data: object, *, base: Path) -> None:
+    """Make each relative ``webhooks.<name>.secret_file`` of the policy's parsed YAML
+    ``data`` relative to ``base``, the policy file's directory (as Prometheus reads a
+    ``credentials_file``), in place; anything else is left to validation."""
+    hooks = data.get("webhooks") if isinstance(data, dict) else None
+    if not isinstance(hooks, dict):
+        return
+    for hook in hooks.values():
+        path = hook.get("secret_file") if isinstance(hook, dict) else None
+        if isinstance(path, str) and path.strip() and not os.path.isabs(path):
+            hook["secret_file"] = os.path.normpath(os.path.join(base, path))
 
 
 def webhook_name(value: str) -> str:
@@ -104,13 +145,16 @@ def webhook_name(value: str) -> str:
 class Webhook(Section):
     """One receiver: ``url`` (http or https, with a host), ``secret_env`` (the name of
     the environment variable holding the signing secret) or ``secret_file`` (a file
-    holding it, read at each delivery; optional, one or the other) and ``timeout`` (how
-    long one request may take, 1s to 30s; default 10s)."""
+    holding it, read at each delivery; optional, one or the other), ``timeout`` (how
+    long one request may take, 1s to 30s; default 10s) and ``fold_after`` (in an alert
+    storm: past this many pages to it within a minute, the next ones fold into one
+    incident, :mod:`bot.webhook_storms`; 0 never folds; default :data:`FOLD_AFTER`)."""
 
     url: str
     secret_env: str | None = None
     secret_file: str | None = None
     timeout: PositiveSeconds = 10
+    fold_after: int = Field(FOLD_AFTER, ge=0, le=10_000)
 
     @field_validator("url")
     @classmethod
@@ -190,7 +234,14 @@ class Webhook(Section):
                 "secret_file is the PATH of a file holding the signing secret, e.g."
                 " /etc/nightshift/pager.secret"
             )
-        read_secret_file(value)  # (its error names the file, never what is in it)
+        try:
+            read_secret_file(value)  # (its error names the file, never what is in it)
+        except SecretEmpty as exc:  # being rewritten as we start: its deliveries wait
+            log.warning(
+                "webhooks: %s; until it is, this webhook's deliveries are held (tried again,"
+                " never sent unsigned)",
+                exc,
+            )
         return value
 
     @model_validator(mode="after")
@@ -215,10 +266,20 @@ class Webhook(Section):
     def secret(self) -> str | None:
         """The signing secret, read now from the environment or the file (None: requests
         are unsigned). Raises SecretUnreadable when ``secret_file`` gives none now (being
-        rewritten, say): nothing is sent unsigned for it."""
+        rewritten, say), or ``secret_env``'s variable is not set (a webhook taken out of
+        the policy, its variable with it, still resolves what it opened): nothing is sent
+        unsigned for them."""
         if self.secret_file is not None:
             return read_secret_file(self.secret_file)
-        return None if self.secret_env is None else os.environ.get(self.secret_env) or None
+        if self.secret_env is None:
+            return None
+        secret = os.environ.get(self.secret_env)
+        if not secret:
+            raise SecretUnreadable(
+                f"its secret_env variable {self.secret_env} is no longer set in Nightshift's"
+                " environment: set it and restart, or the incident at the receiver stays open"
+            )
+        return secret
 
 
 WebhookName = Annotated[str, AfterValidator(webhook_name)]

@@ -48,6 +48,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
+from bot.alerts.first_page import first_step
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_done_line
 from bot.alerts.storm_names import (
@@ -164,11 +166,20 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
                 (now, ref),
             )
         return
-    mention = None
+    mention = webhook = None
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
-        mention = engine.first_responder(tx, now)
+        first = first_step(engine, tx, now) or ""  # as a P0's own post (bot.alerts.first_page)
+        webhook = first[8:] if first.startswith("webhook:") else None
+        nobody = first == "channel" or webhook is not None  # (they page no person first)
+        mention = None if nobody else engine.first_responder(tx, now)
     text, blocks = fold_message(
-        alerts, paged=what == "pages", mention=mention, tz=engine.tz, now=now, ref=_tagged(tx, ref)
+        alerts,
+        paged=what == "pages",
+        mention=mention,
+        webhook=webhook,
+        tz=engine.tz,
+        now=now,
+        ref=_tagged(tx, ref),
     )
     args = {"channel": lane, "text": text, "blocks": blocks}
     urgent = any(a.tier == "P0" for a in alerts)
@@ -265,12 +276,14 @@ def one_refresh_each(engine: AlertMessages, tx: Tx) -> Iterator[None]:
 
     Acknowledging a storm's 240 alerts one after the other would rebuild the other
     lane's waiting summary 240 times (each time from all it still holds); this
-    rebuilds it once, to the same result.
+    rebuilds it once, to the same result. So a webhook's storm carrying them is checked
+    once, at the end, for whether it ends (:func:`bot.webhook_storms.one_end_check_each`).
     """
     refs: set[str] = set()
     token = _DEFERRED.set(refs)
     try:
-        yield
+        with webhook_storms.one_end_check_each(tx):
+            yield
     finally:
         _DEFERRED.reset(token)
     now = tx.clock.now()  # not after a failure: its writes are rolled back anyway

@@ -175,7 +175,10 @@ class AlertMessages:
                 r[1],
                 chain.describe(r[2]) if chain.steps else "",
                 r[3],
-                note="withdrawn" if r[4] is not None else "folded" if r[5] else sent.get(r[7]),
+                # (a webhook's storm: how its trigger went, as an own trigger's is)
+                note="withdrawn"
+                if r[4] is not None
+                else sent.get(r[7]) or ("folded" if r[5] else None),
                 nobody=r[0] is None and r[6] != "channel" and not r[6].startswith("webhook:"),
                 webhook=r[6][8:] if r[6].startswith("webhook:") else None,
             )

@@ -45,6 +45,7 @@ def fold_message(
     *,
     paged: bool,
     mention: str | None,
+    webhook: str | None = None,
     tz: ZoneInfo,
     now: float,
     ref: str | None = None,
@@ -55,7 +56,9 @@ def fold_message(
     few scopes with their alert ids, and says how many more it holds. With the
     summary's outbox ``ref``, and while one of its alerts is open, it ends with an
     Acknowledge all button whose value is that ref (not the ids: a value holds at
-    most 2,000 characters, a storm hundreds of ids).
+    most 2,000 characters, a storm hundreds of ids). A channel's summary of P0s whose
+    chain pages ``webhook`` first mentions nobody and begins "📟 Paging via webhook
+    NAME…", as such a P0's own post does while its page is sent.
     """
     groups: dict[tuple[str, str], list[Alert]] = {}
     for alert in alerts:
@@ -74,8 +77,10 @@ def fold_message(
         lead = f"*{number}* came while this channel's earlier alert messages were"
         lead += f" still on their way, so {'they are' if many else 'it is'} folded into this"
         lead += " one message."
+    paged_via = f"📟 Paging via webhook {slack_text(webhook, 64)}… " if webhook else ""
     if mention:
         lead = f"<@{mention}> {lead}"
+    lead = paged_via + lead
     blocks: list[dict[str, Any]] = [header(head), section(lead)]
     lines = []
     for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
@@ -102,7 +107,7 @@ def fold_message(
     if ref is not None and any(a.state == "open" for a in alerts):
         take = button("Acknowledge all", STORM_ACK_ACTION, ref, style="primary")
         blocks.append(actions(take, block_id="storm"))
-    text = f"{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
+    text = f"{paged_via}{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
     return text, blocks
 
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+from bot.alerts.folding import one_refresh_each
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert, fingerprint
 from bot.alerts.resolution import AlertResolution
@@ -127,18 +128,20 @@ class AlertStarts(AlertResolution):
         a silence made now does: neither posted nor escalated any more, their messages
         and pages showing it. Returns their ids."""
         silenced = []
-        for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
-            alert = Alert.from_row(row)
-            if self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
-                continue
-            tx.execute(
-                "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL WHERE id = ?",
-                (silence_id, alert.id),
-            )
-            held = self.get(tx, alert.id)
-            self.update_pages(tx, held, now)  # the pages it sent show it silenced too
-            self.touch(tx, held, now, urgent=True)
-            silenced.append(alert.id)
+        with one_refresh_each(self, tx):  # a storm's summaries, webhook storms: once each
+            for row in tx.all(OPEN_ALERTS + " AND silence_id IS NULL"):
+                alert = Alert.from_row(row)
+                if self.silence_for(tx, kind=alert.kind, scope=alert.scope, now=now) is None:
+                    continue
+                tx.execute(
+                    "UPDATE alerts SET silence_id = ?, was_silenced = 1, esc_at = NULL"
+                    " WHERE id = ?",
+                    (silence_id, alert.id),
+                )
+                held = self.get(tx, alert.id)
+                self.update_pages(tx, held, now)  # the pages it sent show it silenced too
+                self.touch(tx, held, now, urgent=True)
+                silenced.append(alert.id)
         return silenced
 
     def begin_silences(self, tx: Tx, now: float) -> int:

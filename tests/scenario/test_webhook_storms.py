@@ -30,6 +30,7 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 def storm_policy(receiver: WebhookReceiver) -> dict[str, Any]:
     p = policy(receiver, webhook_after="0m")
     p["alerts"] = {"repeat_escalation": 0, "fold_after": FOLD_AFTER, "fold_pages_after": 0}
+    p["webhooks"]["pager"]["fold_after"] = FOLD_AFTER  # (a webhook's own: 10 by default)
     return p
 
 
@@ -81,8 +82,11 @@ async def test_a_storm_pages_the_webhook_three_times_then_once_and_resolves_it_o
         "P0",
         "acme/team",
     )
-    assert body["title"] == "Alert storm: 27 alerts"
-    assert body["text"].startswith("P0 alert storm: 27 alerts paged at once, 27 unacknowledged: ")
+    assert body["title"] == "Alert storm: 27 alerts on 27 scopes under acme/team"
+    assert body["text"].startswith(
+        "P0 alert storm on 27 scopes under acme/team: 27 alerts paged since 00:00 UTC,"
+        " 27 unacknowledged: "
+    )
     assert body["storm"]["alerts"] == 27 and body["storm"]["open"] == 27
     assert body["storm"]["kinds"] == {"breaker_opened_spend": 27}
     assert body["storm"]["update"] == 0 and len(body["storm"]["alert_ids"]) == 27

@@ -3,13 +3,17 @@ loads, and each bad value stops start-up naming its key."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from guards.config import PolicyError, parse_policy
-from guards.config_webhooks import SecretUnreadable
+from guards.config import PolicyError, load_policy, parse_policy
+from guards.config_webhooks import SecretEmpty, SecretUnreadable
+from guards.config_webhooks import Webhook as WebhookConfig
 
 SECRET_ENV = "NIGHTSHIFT_TEST_HOOK_SECRET"
 
@@ -175,8 +179,6 @@ def test_a_secret_file_is_read_at_each_delivery_not_kept_in_the_policy(tmp_path:
     ("content", "said"),
     [
         (None, "webhooks.pd.secret_file: cannot read the secret_file {path} (No such file"),
-        ("", "webhooks.pd.secret_file: the secret_file {path} is empty: write the secret"),
-        (" \n", "webhooks.pd.secret_file: the secret_file {path} is empty"),
         (b"\xff\xfe", "webhooks.pd.secret_file: the secret_file {path} is not UTF-8 text"),
         ("x" * 5000, "webhooks.pd.secret_file: the secret_file {path} is longer than 4096"),
     ],
@@ -200,7 +202,7 @@ def test_a_secret_file_giving_no_secret_is_refused_naming_the_file(
         ({"secret_file": ""}, "webhooks.pd.secret_file: secret_file is the PATH of a file"),
         ({"secret_file": "a\x00b"}, "webhooks.pd.secret_file: secret_file is the PATH"),
         ({"secret_file": 5}, "webhooks.pd.secret_file: Input should be a valid string"),
-        ({"secret_file": "{dir}"}, "webhooks.pd.secret_file: cannot read the secret_file"),
+        ({"secret_file": "{dir}"}, "webhooks.pd.secret_file: the secret_file {dir} is not a reg"),
         (
             {"secret_env": SECRET_ENV, "secret_file": "{file}"},
             "webhooks.pd: give the signing secret one way: secret_env (an environment",
@@ -214,4 +216,73 @@ def test_a_bad_secret_file_key_is_refused(tmp_path: Path, hook: dict[str, Any], 
         k: v.format(dir=tmp_path, file=good) if isinstance(v, str) else v for k, v in hook.items()
     }
     got = refusal(with_hooks({"pd": {"url": "https://x.example/", **filled}}))
-    assert said in got, got
+    assert said.format(dir=tmp_path) in got, got
+
+
+@pytest.mark.parametrize("content", ["", " \n"])
+def test_an_empty_secret_file_at_start_warns_and_holds_its_deliveries(
+    tmp_path: Path, content: str, caplog: pytest.LogCaptureFixture
+):
+    """review25 L7: a start during a rewrite of the file no longer fails the whole start
+    (budgets and breakers with it); a missing file still does (a typo)."""
+    path = tmp_path / "pd.secret"
+    path.write_text(content)
+    with caplog.at_level("WARNING", logger="guards.config_webhooks"):
+        policy = parse_policy(
+            with_hooks({"pd": {"url": "https://x.example/", "secret_file": str(path)}})
+        )
+    assert f"the secret_file {path} is empty" in caplog.text
+    assert "deliveries are held" in caplog.text
+    with pytest.raises(SecretEmpty):  # never sent unsigned
+        policy.webhooks["pd"].secret()
+
+
+def test_a_fifo_as_secret_file_is_refused_without_waiting_for_a_writer(tmp_path: Path):
+    """review25 L5: open() of a FIFO waits for a writer: the start (or a delivery) hung."""
+    fifo = tmp_path / "pd.secret"
+    os.mkfifo(fifo)
+    said: list[str] = []
+
+    def load() -> None:
+        said.append(
+            refusal(with_hooks({"pd": {"url": "https://x.example/", "secret_file": str(fifo)}}))
+        )
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive(), "reading the FIFO blocked"
+    assert f"the secret_file {fifo} is not a regular file" in said[0], said
+
+
+def test_a_relative_secret_file_is_read_from_the_policy_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "pd.secret").write_text("s3cret")
+    config = etc / "nightshift.yml"
+    config.write_text(
+        yaml.safe_dump(
+            with_hooks({"pd": {"url": "https://x.example/", "secret_file": "pd.secret"}})
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # not where the file is
+    hook = load_policy(config).webhooks["pd"]
+    assert hook.secret_file == str(etc / "pd.secret")
+    assert hook.secret() == "s3cret"
+    copy = tmp_path / "snapshot.yml"  # a reload reads a copy, elsewhere: base says where
+    copy.write_text(config.read_text())
+    assert load_policy(copy, base=etc).webhooks["pd"].secret_file == str(etc / "pd.secret")
+
+
+def test_a_recorded_secret_env_no_longer_set_is_no_secret_not_unsigned(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """review25 M4: a webhook taken out with its variable: its resolve went unsigned."""
+    monkeypatch.delenv("GONE_SECRET", raising=False)
+    hook = WebhookConfig.model_construct(
+        url="https://bridge.example/h", secret_env="GONE_SECRET", secret_file=None, timeout=5
+    )
+    with pytest.raises(SecretUnreadable, match="variable GONE_SECRET is no longer set"):
+        hook.secret()
