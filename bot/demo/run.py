@@ -63,13 +63,18 @@ NIGHT_STEP = 5  # minutes per step once the day's story is over
 HUMAN_WAIT_SECONDS = 120
 SLACK_DRAIN_SECONDS = 600
 SLACK_HELP = """with Slack variables set (SLACK_BOT_TOKEN ...), the demo plays in a real
-workspace and needs NIGHTSHIFT_DEMO_CHANNEL and NIGHTSHIFT_DEMO_USER. Either set
+workspace and needs NIGHTSHIFT_DEMO_CHANNEL. Either set
   NIGHTSHIFT_DEMO_CHANNEL  the id of a channel the bot is in (alerts and the digest go there)
-  NIGHTSHIFT_DEMO_USER     your member id (U...: your profile, ⋯, Copy member ID); you play
-                           every person the story pages (Dana and Sam): a made-up member
-                           cannot be paged in a real workspace
+  NIGHTSHIFT_DEMO_USER     your member id (U...: your profile, ⋯, Copy member ID), to play
+                           every person the story pages (Dana and Sam) and get the pages:
+                           without it they are made-up members, whose DMs Slack refuses
 or unset the SLACK_* variables to play it here, in the shell.
 """
+MADE_UP_CAST = (
+    "NIGHTSHIFT_DEMO_USER is not set: the people this story pages (Dana, Sam) are made-up"
+    " members, so Slack refuses their DMs and the table counts them apart. Set it to your"
+    " member id (U…) to be paged yourself."
+)
 
 
 class JobTarget:
@@ -196,6 +201,8 @@ async def _story(
     channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL")  # with Slack set: run_demo checked
     me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip() or None
     cast = Cast.for_transport(shell=settings.transport == "shell", me=me)  # run_demo checked
+    if settings.transport != "shell" and me is None:
+        narrator.say(MADE_UP_CAST)
     dana = cast.dana
     policy_text = demo_policy(job_url=target.url, channel=channel or "C0ALERTS", cast=cast)
     (tmp / "nightshift.yml").write_text(policy_text)
@@ -240,9 +247,9 @@ def _workspace_problem() -> str | None:
     """What the demo in a workspace lacks (said before the help), or None."""
     channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL", "").strip()
     me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip()
-    if not channel or not me:
-        return ""  # the help names both
-    if not MEMBER_ID.fullmatch(me):
+    if not channel:
+        return ""  # the help names it
+    if me and not MEMBER_ID.fullmatch(me):
         return f"NIGHTSHIFT_DEMO_USER={me[:40]!r} is not a member id (U0123ABCD): "
     return None
 
