@@ -36,15 +36,13 @@ from bot.commands import Context, dispatch_action
 from bot.demo.fleet import Fleet, Outage, PretendLLM
 from bot.demo.story import DEMO_DAY, Cast, Narrator, demo_policy, refused_job
 from bot.demo.summary import summary_table
+from bot.demo.workspace import MADE_UP_CAST, SLACK_HELP, wait_for_slack, workspace_problem
 from bot.jobs.lint import lint_jobs
-from bot.outbox import outbox_health
 from bot.settings import Settings
 from guards.clock import ManualClock
 from guards.config import parse_policy
-from guards.config_people import MEMBER_ID
 from guards.store import Tx
 from guards.tokens import Token, create_token
-from guards.words import plural
 
 __all__ = ["run_demo"]
 
@@ -61,20 +59,6 @@ DAY_MINUTES = 24 * HOUR
 DIGEST_MINUTE = DAY_MINUTES + 9 * HOUR + 1
 NIGHT_STEP = 5  # minutes per step once the day's story is over
 HUMAN_WAIT_SECONDS = 120
-SLACK_DRAIN_SECONDS = 600
-SLACK_HELP = """with Slack variables set (SLACK_BOT_TOKEN ...), the demo plays in a real
-workspace and needs NIGHTSHIFT_DEMO_CHANNEL. Either set
-  NIGHTSHIFT_DEMO_CHANNEL  the id of a channel the bot is in (alerts and the digest go there)
-  NIGHTSHIFT_DEMO_USER     your member id (U...: your profile, ⋯, Copy member ID), to play
-                           every person the story pages (Dana and Sam) and get the pages:
-                           without it they are made-up members, whose DMs Slack refuses
-or unset the SLACK_* variables to play it here, in the shell.
-"""
-MADE_UP_CAST = (
-    "NIGHTSHIFT_DEMO_USER is not set: the people this story pages (Dana, Sam) are made-up"
-    " members, so Slack refuses their DMs and the table counts them apart. Set it to your"
-    " member id (U…) to be paged yourself."
-)
 
 
 class JobTarget:
@@ -160,7 +144,7 @@ async def run_demo(*, interactive: bool = False, out: TextIO | None = None) -> i
     With the Slack variables set the demo plays in that workspace, and needs
     ``NIGHTSHIFT_DEMO_CHANNEL``: without it, it says so on stderr before anything else,
     and answers 2."""
-    if Settings().transport != "shell" and (problem := _workspace_problem()) is not None:
+    if Settings().transport != "shell" and (problem := workspace_problem()) is not None:
         print(f"nightshift: {problem}{SLACK_HELP}", file=sys.stderr, end="")
         return 2
     out = out or sys.stdout
@@ -223,7 +207,7 @@ async def _story(
         await _simulate(ns, clock, narrator, fleet, operator, start=start)
         played = time.monotonic() - started  # (not the wait for Slack below)
         if settings.transport != "shell":  # the table counts what Slack answered
-            await _wait_for_slack(ns, narrator)
+            await wait_for_slack(ns, narrator)
         narrator.title("What Nightshift stopped")
         out_lines = await summary_table(ns, fleet.tally, start=start, job_runs=len(target.runs))
         narrator.out.write("\n".join(out_lines) + "\n")
@@ -241,31 +225,6 @@ async def _story(
         if fleet is not None:
             await fleet.aclose()
         await ns.stop()
-
-
-def _workspace_problem() -> str | None:
-    """What the demo in a workspace lacks (said before the help), or None."""
-    channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL", "").strip()
-    me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip()
-    if not channel:
-        return ""  # the help names it
-    if me and not MEMBER_ID.fullmatch(me):
-        return f"NIGHTSHIFT_DEMO_USER={me[:40]!r} is not a member id (U0123ABCD): "
-    return None
-
-
-async def _wait_for_slack(ns: Nightshift, narrator: Narrator) -> None:
-    """Slack takes about one message a second per channel: let the outbox finish."""
-    deadline = time.monotonic() + SLACK_DRAIN_SECONDS
-    while time.monotonic() < deadline:
-        health = await outbox_health(ns.store)
-        if not health.pending:
-            return
-        waiting = plural(health.pending, "message")
-        narrator.out.write(f"\r(waiting for Slack: {waiting} to deliver)   ")
-        narrator.out.flush()
-        await asyncio.sleep(1)
-    narrator.out.write("\nSlack did not take every message in time; see nightshift_outbox_*\n")
 
 
 def _token(tx: Tx, *, scope: str) -> tuple[Token, str]:
