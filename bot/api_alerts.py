@@ -37,7 +37,14 @@ from guards.errors import GuardError, InvalidInput, NotFound
 from guards.reservation import iso
 from guards.scopes import Scope, subtree
 from guards.store import Tx
-from guards.tokens import ACTOR_PREFIX, Token, authenticate, authorize, require_operator
+from guards.tokens import (
+    ACTOR_PREFIX,
+    ALERTS_WHY,
+    Token,
+    authenticate,
+    authorize,
+    require_operator,
+)
 
 __all__ = [
     "actor_of",
@@ -56,10 +63,10 @@ _QUERY = ("state", "scope", "limit")
 M = TypeVar("M", bound=BaseModel)
 
 
-def operator(tx: Tx, raw: str | None, *, what: str) -> Token:
+def operator(tx: Tx, raw: str | None, *, what: str, why: str = ALERTS_WHY) -> Token:
     """The request's token, when it is a live operator's; else 401 (missing, unknown,
-    revoked, expired) or 403 operator_token_required."""
-    return require_operator(authenticate(tx, raw), what=what)
+    revoked, expired) or 403 operator_token_required (``why``: why not an agent's)."""
+    return require_operator(authenticate(tx, raw), what=what, why=why)
 
 
 def actor_of(token: Token) -> str:
@@ -67,7 +74,9 @@ def actor_of(token: Token) -> str:
     return f"{ACTOR_PREFIX}{token.id}"
 
 
-async def operator_body(request: web.Request, model: type[M], *, what: str) -> M:
+async def operator_body(
+    request: web.Request, model: type[M], *, what: str, why: str = ALERTS_WHY
+) -> M:
     """The JSON body, read as :func:`bot.api_body.read_json` reads it (an empty one, as a
     chunked request sends "none", as ``{}``); when it is refused, a token that may not
     make the call is told so first (401, or 403 for an agent's): an agent learns nothing
@@ -79,7 +88,7 @@ async def operator_body(request: web.Request, model: type[M], *, what: str) -> M
             ns = request.app[CTX]
             raw = bearer(request)
             try:
-                await ns.store.write(lambda tx: operator(tx, raw, what=what))
+                await ns.store.write(lambda tx: operator(tx, raw, what=what, why=why))
             except GuardError as refused:
                 exc = refused
             exc.token_checked = True

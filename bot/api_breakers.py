@@ -20,7 +20,9 @@ An approval answers a trial request: only a breaker waiting for one
 and ``trial_budget_micros`` size the trial as ``approve 1 $0.10`` does, within the same
 caps (:mod:`bot.trial_size`). A kill switch on a scope no agent has used is pulled as
 asked, with a ``warning`` (a typo?), as Slack says it. Any bad field (a blank reason, one
-with a control character) is a 400 naming it, and nothing changes.
+with a control character, ``null``) is a 400 naming it once, its value as JSON writes it,
+and nothing changes; a 409 (the breaker is in that state already, or waits for no
+approval) says what to do and ends "Nothing changed."
 
 Example:
     >>> # POST /v1/breakers/acme/alice/rss-bot/approve {"trial_calls": 1,
@@ -31,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -51,7 +54,7 @@ from guards.errors import Conflict, InvalidInput, ScopeForbidden
 from guards.money import format_usd
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tokens import ACTOR_PREFIX, SlackOnly, Token, authenticate, authorize
+from guards.tokens import ACTOR_PREFIX, BREAKERS_WHY, SlackOnly, Token, authenticate, authorize
 from guards.words import plural
 
 __all__ = ["MAX_REASON", "routes"]
@@ -88,34 +91,41 @@ async def list_breakers(request: web.Request) -> web.Response:
     return web.json_response(await ns.store.write(read))
 
 
-def _whole(field: str, most: int, what: str) -> Any:
-    """A JSON whole number from 1 to ``most`` (not true, not 1.0, not "1"), or None."""
+def _as_sent(value: Any) -> str:
+    """``value`` as JSON writes it (``true``, ``null``, ``"2"``), cut to 40 characters."""
+    return json.dumps(value)[:40]
+
+
+# The messages below follow the field's name: read_json says ``trial_calls: …``.
+def _whole(most: int, what: str, *, left_out: str) -> Any:
+    """A JSON whole number from 1 to ``most`` (not true, not 1.0, not "1"). ``null`` is
+    refused as the reservations API refuses a null amount (bot.api_ledger_bodies): a 400,
+    not taken for a field left out; ``left_out`` says what leaving it out means."""
 
     def check(value: Any) -> Any:
         if value is None:
-            return None
+            raise ValueError(f"null is no value; {left_out}, or send {what}")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-            said = repr(value)[:40]
-            raise ValueError(f"{field} is {what}, as a JSON whole number, not {said}")
+            raise ValueError(f"{what}, as a JSON whole number, not {_as_sent(value)}")
         return value
 
     return BeforeValidator(check)
 
 
-def _text(field: str) -> Any:
+def _text() -> Any:
     """A JSON string with something in it, on one line: a kill switch's reason goes into
     the 503 every refused agent reads, the alert and the audit (review25 L5)."""
 
     def check(value: Any) -> Any:
         if value is None:
-            return None
+            raise ValueError("null is no value; say why in words, or leave it out")
         if not isinstance(value, str):
-            raise ValueError(f"{field} is a JSON string (what the audit log keeps)")
+            raise ValueError(f"a JSON string (what the audit log keeps), not {_as_sent(value)}")
         if value and not value.strip():
-            raise ValueError(f"{field} is blank: say why in words, or leave {field} out")
+            raise ValueError("blank: say why in words, or leave it out")
         if found := CONTROL.search(value):
             raise ValueError(
-                f"{field} holds a control character ({found.group()!r}, at character"
+                f"holds a control character ({_as_sent(found.group())}, at character"
                 f" {found.start() + 1}): agents read it in their 503s, so it is plain text"
                 " on one line (no line breaks, tabs or bidi controls); nothing changed"
             )
@@ -132,15 +142,18 @@ BUDGET = (
 )
 
 
+POLICY_SIZE = "leave it out for the policy's size"
+
+
 class ApproveBody(Body):
-    trial_calls: Annotated[int | None, _whole("trial_calls", MAX_TRIAL_CALLS, CALLS)] = None
+    trial_calls: Annotated[int | None, _whole(MAX_TRIAL_CALLS, CALLS, left_out=POLICY_SIZE)] = None
     trial_budget_micros: Annotated[
-        int | None, _whole("trial_budget_micros", MAX_TRIAL_BUDGET_MICROS, BUDGET)
+        int | None, _whole(MAX_TRIAL_BUDGET_MICROS, BUDGET, left_out=POLICY_SIZE)
     ] = None
 
 
 class OpenBody(Body):
-    reason: Annotated[FreeText, _text("reason")] = Field(None, min_length=1, max_length=MAX_REASON)
+    reason: Annotated[FreeText, _text()] = Field(None, min_length=1, max_length=MAX_REASON)
 
 
 class CloseBody(Body):
@@ -239,6 +252,21 @@ def _not_waiting(tx: Tx, breakers: Breakers, row: BreakerRow) -> Conflict:
     return Conflict(f"{head}: {why}. Nothing changed.", state=row.state)
 
 
+def _open_already(tx: Tx, row: BreakerRow) -> Conflict:
+    """A kill switch pulled again: it is on already; who lifts it and how (recheck25 L4)."""
+    by = _pulled_by(tx, row.scope)
+    lift = (
+        _in_slack(row.scope, by)
+        if _persons(by)
+        else f"POST /v1/breakers/{row.scope}/close lifts it when the cause is fixed"
+    )
+    return Conflict(
+        f"the breaker for {row.scope} is already forced open ({row.reason}): it refuses every"
+        f" call until it is lifted; {lift}. Nothing changed.",
+        state=FORCED_OPEN,
+    )
+
+
 async def _act(
     request: web.Request,
     *,
@@ -253,7 +281,7 @@ async def _act(
     what = f"POST /v1/breakers/{{scope}}/{verb}"
 
     def act(tx: Tx) -> dict[str, Any]:
-        token = operator(tx, raw, what=what)
+        token = operator(tx, raw, what=what, why=BREAKERS_WHY)
         key = _breaker_of(tx, token, request.match_info["scope"], request.path)
         warning = {"warning": warn(tx, key)} if warn is not None else {}
         row = move(ns.breakers, tx, key, actor_of(token))
@@ -265,7 +293,9 @@ async def _act(
 @routes.post(f"/v1/breakers/{_SCOPE}/approve")
 async def approve_trial(request: web.Request) -> web.Response:
     """Approve the trial a breaker waits for, of the policy's size or the body's."""
-    body = await operator_body(request, ApproveBody, what="POST /v1/breakers/{scope}/approve")
+    body = await operator_body(
+        request, ApproveBody, what="POST /v1/breakers/{scope}/approve", why=BREAKERS_WHY
+    )
 
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
         breakers.tick(tx)  # a cool-down just over: its request first, as the list shows it
@@ -286,12 +316,17 @@ async def approve_trial(request: web.Request) -> web.Response:
 @routes.post(f"/v1/breakers/{_SCOPE}/open")
 async def force_open(request: web.Request) -> web.Response:
     """The kill switch, with an optional ``reason`` for the record."""
-    body = await operator_body(request, OpenBody, what="POST /v1/breakers/{scope}/open")
+    body = await operator_body(
+        request, OpenBody, what="POST /v1/breakers/{scope}/open", why=BREAKERS_WHY
+    )
     reason = (body.reason or "").strip()
 
     policy = request.app[CTX].policy
 
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
+        row = breakers.get(tx, key)
+        if row.state == FORCED_OPEN:
+            raise _open_already(tx, row)
         return breakers.force_open(tx, key, actor, reason)
 
     def warn(tx: Tx, key: str) -> str | None:
@@ -305,11 +340,20 @@ async def force_open(request: web.Request) -> web.Response:
 @routes.post(f"/v1/breakers/{_SCOPE}/close")
 async def force_close(request: web.Request) -> web.Response:
     """Close now; the failures and the cool-down history are forgotten."""
-    await operator_body(request, CloseBody, what="POST /v1/breakers/{scope}/close")
+    await operator_body(
+        request, CloseBody, what="POST /v1/breakers/{scope}/close", why=BREAKERS_WHY
+    )
 
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
-        if breakers.get(tx, key).state == FORCED_OPEN and _persons(by := _pulled_by(tx, key)):
+        state = breakers.get(tx, key).state
+        if state == FORCED_OPEN and _persons(by := _pulled_by(tx, key)):
             raise SlackOnly(f"{_in_slack(key, by)}. Nothing changed.")
+        if state == CLOSED:  # as the other 409s: what it is, what to do (recheck25 L4)
+            raise Conflict(
+                f"the breaker for {key} is already closed: its agents' calls go through;"
+                f" POST /v1/breakers/{key}/open stops them. Nothing changed.",
+                state=CLOSED,
+            )
         return breakers.force_close(tx, key, actor)
 
     return await _act(request, verb="close", move=move)

@@ -32,6 +32,7 @@ from guards.config import PolicyError
 from guards.config_types import parse_duration
 from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
+from guards.tokens import operator_acts
 
 __all__ = [
     "SchemaBehind",
@@ -208,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--operator",
         action="store_true",
-        help="an operator's token: lists, acknowledges and silences the scope's alerts over"
-        " HTTP (/v1/alerts, /v1/silences); it reserves nothing (default: an agent's token)",
+        help=f"an operator's token: over HTTP, {operator_acts(subtree='the scope and below')};"
+        " it reserves nothing (default: an agent's token)",
     )
     token.add_parser("list", parents=[common], help="list tokens")
     revoke = token.add_parser("revoke", parents=[common], help="revoke a token")

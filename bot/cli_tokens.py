@@ -1,7 +1,7 @@
 """``nightshift token create | list | revoke``: the API tokens, audited as ``cli:<login>``.
 
-An agent's token reserves and reports; an operator's (``--operator``) lists,
-acknowledges and silences its scope's alerts (:mod:`guards.tokens`).
+An agent's token reserves and reports; an operator's (``--operator``) acts on its
+scope's alerts, silences and breakers (:func:`guards.tokens.operator_acts`).
 
 Example:
     >>> # nightshift token create acme/alice/rss-bot --label "rss bot"
@@ -26,7 +26,7 @@ from guards.clock import to_datetime
 from guards.config_types import in_words
 from guards.scopes import Scope
 from guards.store import Store
-from guards.tokens import create_token, revoke_token
+from guards.tokens import create_token, operator_acts, revoke_token
 
 __all__ = ["cli_actor", "cmd_token_create", "cmd_token_list", "cmd_token_revoke"]
 
@@ -67,10 +67,8 @@ async def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     where = f"{settings.db} (a new database)" if new else settings.db
     print(f"created {token.id} for {token.scope} in {where};")
     if token.operator:  # said before the token: its last word stays the token
-        print(
-            "an operator token: it lists, acknowledges and silences the alerts of"
-            f" {token.scope} and below (/v1/alerts, /v1/silences); it reserves nothing;"
-        )
+        acts = operator_acts(subtree=f"{token.scope} and below")
+        print(f"an operator token: it {acts}; it reserves nothing;")
     if args.expires_in is not None:  # said before the token: its last word stays the token
         print(
             f"it expires at {_utc(token.expires_at)} UTC (in {in_words(args.expires_in)}):"

@@ -5,10 +5,10 @@ A token may expire (``expires_at``): from that instant it is refused as a revoke
 in words that say so.
 
 A token is an agent's (reserves, settles, reports) or an operator's (``operator``:
-lists, acknowledges and silences the alerts of its subtree; reserves nothing). Each is
-refused (403) where the other kind is needed: :func:`require_operator`,
-:func:`require_agent`. A runaway agent's token must not silence the alerts about itself;
-no token acknowledges or holds back the alert about a token's own misuse
+:func:`operator_acts`; reserves nothing). Each is refused (403) where the other kind is
+needed: :func:`require_operator`, :func:`require_agent`. A runaway agent's token must
+not silence the alerts about itself, nor lift the breaker that stops it; no token
+acknowledges or holds back the alert about a token's own misuse
 (:data:`TOKEN_MISUSE_KIND`: :class:`SlackOnly`).
 
 Example:
@@ -33,6 +33,8 @@ from guards.store import Tx
 
 __all__ = [
     "ACTOR_PREFIX",
+    "ALERTS_WHY",
+    "BREAKERS_WHY",
     "LIVE_TOKEN",
     "MISSING_TOKEN",
     "TOKEN_MISUSE_KIND",
@@ -45,12 +47,32 @@ __all__ = [
     "create_token",
     "expired",
     "hash_token",
+    "operator_acts",
     "refuse_expired",
     "require_agent",
     "require_operator",
     "revoke_token",
 ]
 
+
+def operator_acts(*, subtree: str = "its subtree") -> str:
+    """What an operator's token does, for the texts that say so (``token create
+    --operator`` and its ``--help``), as the README's operator tokens section does.
+
+    Example:
+        >>> operator_acts(subtree="acme/alice and below")[:58]
+        'lists, acknowledges and silences the alerts of acme/alice '
+    """
+    return (
+        f"lists, acknowledges and silences the alerts of {subtree}, and approves a breaker's"
+        " trial, forces a breaker open or closes it there (/v1/alerts, /v1/silences,"
+        " /v1/breakers)"
+    )
+
+
+#: why an agent's token is refused where an operator's is needed, by endpoint family
+ALERTS_WHY = "an agent must not silence or acknowledge the alerts about itself"
+BREAKERS_WHY = "an agent must not lift or approve the breaker that stops it"
 #: a live token's id, scope, expiry (NULL: never) and whether it is an operator's, by the
 #: hash of its raw bearer string; one past its expiry is still found here, so that its
 #: refusal can say it expired
@@ -73,7 +95,7 @@ class Token:
     scope: str
     #: refused from this instant (POSIX seconds); ``math.inf``: never
     expires_at: float = math.inf
-    #: an operator's token (alerts and silences), not an agent's (reservations)
+    #: an operator's token (alerts, silences, breakers), not an agent's (reservations)
     operator: bool = False
 
     @property
@@ -102,7 +124,7 @@ def create_token(
     """Create a token for ``scope``; returns it and the raw secret (shown once).
 
     ``expires_in``: seconds from now (rounded up to a whole second) after which it is
-    refused; None: never. ``operator``: an operator's token (alerts and silences, no
+    refused; None: never. ``operator``: an operator's token (alerts, silences and breakers, no
     reservations), else an agent's. The audit row's detail names both.
     """
     node = Scope.parse(scope)
@@ -265,16 +287,16 @@ class _WrongKind(GuardError):
 
 
 class OperatorTokenRequired(_WrongKind):
-    """An agent's token on an operator's endpoint (alerts, silences): 403."""
+    """An agent's token on an operator's endpoint (alerts, silences, breakers): 403;
+    ``why`` says why the endpoint is not an agent's (:data:`ALERTS_WHY`)."""
 
     code = "operator_token_required"
 
-    def __init__(self, token: Token, *, what: str) -> None:
+    def __init__(self, token: Token, *, what: str, why: str = ALERTS_WHY) -> None:
         super().__init__(
             token,
-            f"{what} takes an operator token; token {token.id} is an agent's (an agent must"
-            " not silence or acknowledge the alerts about itself). Create one with"
-            f" `nightshift token create {token.scope} --operator`",
+            f"{what} takes an operator token; token {token.id} is an agent's ({why})."
+            f" Create one with `nightshift token create {token.scope} --operator`",
         )
 
 
@@ -286,8 +308,8 @@ class AgentTokenRequired(_WrongKind):
     def __init__(self, token: Token, *, what: str) -> None:
         super().__init__(
             token,
-            f"{what} takes an agent's token; token {token.id} is an operator's (it lists,"
-            " acknowledges and silences alerts, and spends nothing). Give the agent its own:"
+            f"{what} takes an agent's token; token {token.id} is an operator's (it acts on"
+            " alerts, silences and breakers, and spends nothing). Give the agent its own:"
             f" `nightshift token create {token.scope}`",
         )
 
@@ -300,13 +322,14 @@ class SlackOnly(GuardError):
     code = "slack_only"
 
 
-def require_operator(token: Token, *, what: str) -> Token:
+def require_operator(token: Token, *, what: str, why: str = ALERTS_WHY) -> Token:
     """``token`` when it is an operator's; else :class:`OperatorTokenRequired`.
 
-    ``what`` starts the refusal: ``POST /v1/silences``.
+    ``what`` starts the refusal: ``POST /v1/silences``; ``why`` says why an agent may not
+    (:data:`BREAKERS_WHY` on the breakers' acts).
     """
     if not token.operator:
-        raise OperatorTokenRequired(token, what=what)
+        raise OperatorTokenRequired(token, what=what, why=why)
     return token
 
 

@@ -38,6 +38,7 @@ async def test_token_create_operator_is_listed_as_one(
     assert await cli("token", "create", "acme/alice", "--operator", "--db", db) == 0
     out = capsys.readouterr().out
     assert "an operator token: it lists, acknowledges and silences the alerts of acme/alice" in out
+    assert "forces a breaker open or closes it there" in out  # recheck25 L1: breakers too
     assert out.splitlines()[-1].startswith("token: ns_tok_")  # its last word stays the token
     assert await cli("token", "create", "acme/alice/bot", "--db", db) == 0
     assert "an operator token" not in capsys.readouterr().out
