@@ -25,7 +25,7 @@ from bot.cli import absent, command
 from bot.entry import stop_requested
 from bot.jobs.lint import refused_jobs
 from bot.logs import Throttle
-from bot.reload import check_reload, hand_over, reloaded_policy, restart
+from bot.reload import applied_when, check_reload, hand_over, reloaded_policy, restart
 from bot.settings import Settings
 from guards.config import Policy, load_policy
 from guards.errors import StorageUnavailable
@@ -105,6 +105,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _readable_by_others(settings.db)
     reloaded = reloaded_policy(settings.config)  # the one a reload checked, if this is one
     policy = reloaded if reloaded is not None else _policy(settings)
+    applied = applied_when(at=time.time(), reloaded=reloaded is not None)
     ns = Nightshift(settings=settings, policy=policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,7 +153,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return
         if stop.is_set():  # a stop signal came while the probe waited
             return
-        snapshot = check_reload(settings.config, policy, had_file=had_file)
+        snapshot = check_reload(settings.config, policy, had_file=had_file, applied=applied)
         if snapshot is None:
             return
         reload_to.append((hand_over(ns.listening) if ns.listening else None, snapshot))

@@ -45,6 +45,7 @@ from guards.store import Tx
 
 __all__ = [
     "INHERITED_FD",
+    "applied_when",
     "audit_policy_load",
     "changed_sections",
     "check_reload",
@@ -76,9 +77,24 @@ def changed_sections(old: Policy, new: Policy) -> list[str]:
     return _differing(_as_written(old), _as_written(new))
 
 
-def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
+def applied_when(*, at: float, reloaded: bool) -> str:
+    """When the policy this process runs on was applied, for the SIGHUPs that keep it: at
+    start, or at a reload's restart (a reload is a start: ``reloaded``), ``at`` in UTC.
+
+    Example:
+        >>> applied_when(at=0, reloaded=True)
+        'at the reload of 1970-01-01 00:00:00 UTC'
+    """
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+    return f"at the reload of {stamp}" if reloaded else f"at start, {stamp}"
+
+
+def check_reload(
+    config: str, current: Policy, *, had_file: bool, applied: str = "at start or at a reload"
+) -> str | None:
     """Check the policy file; return a snapshot of it to restart on, or None (said in the
-    log) when there is nothing to apply.
+    log) when there is nothing to apply. ``applied`` says when ``current`` was
+    (:func:`applied_when`), in the lines that keep running on it.
 
     The snapshot (a private copy in the temporary directory) is what was checked: the new
     process starts on it, not on the file as it is by then (a second save during the drain
@@ -88,10 +104,12 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
         raw = Path(config).read_bytes()
     except FileNotFoundError:
         if had_file:
-            log.error(
-                "SIGHUP: the policy file %s is gone; still running on the policy read at"
-                " start (a restart now would run on the built-in defaults, with no budgets)",
+            log.error(  # not "read at start": it may be a later reload's (recheck25 L4)
+                "SIGHUP: the policy file %s is gone; still running on the policy it last"
+                " applied (%s; a restart now would run on the built-in defaults, with no"
+                " budgets)",
                 config,
+                applied,
             )
         else:
             log.info("SIGHUP: there is still no policy file at %s; nothing to apply", config)
@@ -102,9 +120,10 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     if had_file and _says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
         log.error(
             "SIGHUP: the policy file %s is empty (a save still being written?); still running"
-            " on the policy it last applied (at start or at a reload). To run on the built-in"
-            " defaults (no budgets, nobody paged) on purpose, write {} in it",
+            " on the policy it last applied (%s). To run on the built-in defaults (no"
+            " budgets, nobody paged) on purpose, write {} in it",
             config,
+            applied,
         )
         return None
     try:
@@ -126,9 +145,9 @@ def check_reload(config: str, current: Policy, *, had_file: bool) -> str | None:
     except (PolicyError, OSError, ValueError) as exc:
         os.unlink(snapshot)
         log.error(
-            "SIGHUP: %s is not valid; still running on the policy it last applied (at start or"
-            " at a reload). %s",
+            "SIGHUP: %s is not valid; still running on the policy it last applied (%s). %s",
             config,
+            applied,
             str(exc).replace(snapshot, config),
         )
         return None
