@@ -36,7 +36,7 @@ from bot.commands import Context, dispatch_action
 from bot.demo.fleet import Fleet, Outage, PretendLLM
 from bot.demo.story import DEMO_DAY, Cast, Narrator, demo_policy, refused_job
 from bot.demo.summary import summary_table
-from bot.demo.workspace import MADE_UP_CAST, SLACK_HELP, wait_for_slack, workspace_problem
+from bot.demo.workspace import MADE_UP_CAST, wait_for_slack, workspace_problem
 from bot.jobs.lint import lint_jobs
 from bot.settings import Settings
 from guards.clock import ManualClock
@@ -145,7 +145,7 @@ async def run_demo(*, interactive: bool = False, out: TextIO | None = None) -> i
     ``NIGHTSHIFT_DEMO_CHANNEL``: without it, it says so on stderr before anything else,
     and answers 2."""
     if Settings().transport != "shell" and (problem := workspace_problem()) is not None:
-        print(f"nightshift: {problem}{SLACK_HELP}", file=sys.stderr, end="")
+        print(f"nightshift: {problem}", file=sys.stderr, end="")
         return 2
     out = out or sys.stdout
     narrator = Narrator(out)

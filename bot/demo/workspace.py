@@ -37,6 +37,12 @@ workspace and needs NIGHTSHIFT_DEMO_CHANNEL. Either set
                            without it they are made-up members, whose DMs Slack refuses
 or unset the SLACK_* variables to play it here, in the shell.
 """
+#: what a NIGHTSHIFT_DEMO_USER that is no member id is told (the channel being set)
+BAD_USER = """NIGHTSHIFT_DEMO_USER={!r} is not a member id (U0123ABCD): set it to your
+member id (U...: your profile, ⋯, Copy member ID) to play every person the story pages
+and get the pages, or unset it: the story's made-up people play on, and Slack refuses
+their DMs.
+"""
 MADE_UP_CAST = (
     "NIGHTSHIFT_DEMO_USER is not set: the people this story pages (Dana, Sam) are made-up"
     " members, so Slack refuses their DMs and the table counts them apart. Set it to your"
@@ -45,13 +51,17 @@ MADE_UP_CAST = (
 
 
 def workspace_problem() -> str | None:
-    """What the demo in a workspace lacks (said before the help), or None."""
+    """Why the demo cannot play in the workspace (the lines said on stderr), or None.
+
+    Only what is wrong is said: a bad NIGHTSHIFT_DEMO_USER with the channel set is told
+    about the user alone, not that the channel is needed (recheck25_a L4).
+    """
     channel = os.environ.get("NIGHTSHIFT_DEMO_CHANNEL", "").strip()
     me = os.environ.get("NIGHTSHIFT_DEMO_USER", "").strip()
     if not channel:
-        return ""  # the help names it
+        return SLACK_HELP
     if me and not MEMBER_ID.fullmatch(me):
-        return f"NIGHTSHIFT_DEMO_USER={me[:40]!r} is not a member id (U0123ABCD): "
+        return BAD_USER.format(me[:40])
     return None
 
 

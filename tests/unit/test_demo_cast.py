@@ -77,4 +77,10 @@ def test_in_a_workspace_the_demo_refuses_a_user_that_is_no_member_or_no_channel(
     out = capsys.readouterr()
     assert out.out == ""  # refused before the story starts
     assert said in out.err
-    assert "to play\n" in out.err and "made-up members" in out.err
+    if user is None:
+        assert "to play\n" in out.err and "made-up members" in out.err
+    else:  # only what is wrong: the channel is set (recheck25_a L4)
+        assert "NIGHTSHIFT_DEMO_CHANNEL" not in out.err, out.err
+        assert "SLACK_*" not in out.err, out.err
+        assert "set it to your\nmember id (U...: your profile" in out.err, out.err
+        assert "or unset it: the story's made-up people play on" in out.err, out.err
