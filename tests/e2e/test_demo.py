@@ -74,6 +74,10 @@ def _check_narration(out: str) -> None:
     assert first < out.index("Nightshift digest · acme · Wed 2026-11-25 so far (09:00")
     table = out.split("What Nightshift stopped", 1)[1]
     assert "| 2 pages (DMs)" in table and "notifications" not in table
+    # one story every run (recheck25 L3: an upkeep job on the wall clock resolved the burst
+    # alert just before the 05:05 burst in 1 run of 6, which then fired a second one)
+    assert out.count("(Burst of duplicates)") == 1, out
+    assert "| P0 1, P1 5 (1 a model's), P2 1;" in table, table
     assert re.search(r"\| \$\d+\.\d\d of its day budget \* ", table), table
     note = " ".join(table.split("(one simulated day")[0].split())
     assert re.search(
