@@ -22,7 +22,9 @@ Each try is its own task, recorded as it ends: a slow receiver holds up nobody e
 events (at most :data:`PER_WEBHOOK` tries in flight per webhook, :data:`IN_FLIGHT` in
 all). The events of one alert reach one webhook in order: a resolve waits while that
 alert's trigger is still being tried; so do a storm's (:mod:`bot.webhook_storms`),
-apart from its first alert's own. An answer whose record the database refused is
+apart from its first alert's own. A row is started again only from a read of the due
+rows begun after its last try was recorded (a try ending while a pass reads leaves that
+pass's copy of its row stale). An answer whose record the database refused is
 kept in memory and written first when it takes writes again; nothing new is sent until
 then (so a storage outage sends no event twice). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
@@ -113,6 +115,8 @@ class WebhookSender(DeliveryRecords):
         self._task: asyncio.Task[None] | None = None
         self._pick = asyncio.Lock()  # one pass at a time picks rows to send
         self._flying: dict[int, tuple[str, asyncio.Task[None]]] = {}  # id -> webhook, try
+        # the tries that ended while a pass read the due rows: its rows of them are stale
+        self._ended_meanwhile: set[int] | None = None
         self._unrecorded: dict[int, Done] = {}  # answers the database refused to take
         self._stopping = False
 
@@ -199,12 +203,22 @@ class WebhookSender(DeliveryRecords):
                 return 0
             if self._unrecorded:  # first what was sent and not written: not sent again
                 await self._write_unrecorded()
-            rows = await self.store.fetch(_DUE, (self.ns.clock.now(), FETCH))
+            # A try that ends while the rows are read (its answer written, then it left
+            # _flying) may be read as it was before: pending, not in flight. Such a row is
+            # not started from this read (recheck25 M1: a resolve went twice, 13 ms apart);
+            # the next pass, woken as the try ended, reads it as it is now.
+            self._ended_meanwhile = set()
+            try:
+                rows = await self.store.fetch(_DUE, (self.ns.clock.now(), FETCH))
+            finally:
+                stale, self._ended_meanwhile = self._ended_meanwhile, None
             per = Tally(webhook for webhook, _ in self._flying.values())
             started = 0
             for row in rows:
                 name, delivery = str(row["webhook"]), int(row["id"])
-                if delivery in self._flying or per[name] >= PER_WEBHOOK:
+                if delivery in self._flying or delivery in stale or delivery in self._unrecorded:
+                    continue
+                if per[name] >= PER_WEBHOOK:
                     continue
                 if len(self._flying) >= IN_FLIGHT:
                     break
@@ -244,6 +258,8 @@ class WebhookSender(DeliveryRecords):
                     exc,
                 )
         finally:
+            if self._ended_meanwhile is not None:  # a pass is reading the due rows now
+                self._ended_meanwhile.add(delivery)
             self._flying.pop(delivery, None)
             self._wake.set()  # a resolve waiting behind this row may go now
 

@@ -5,7 +5,8 @@ once the script runs out), with ``Retry-After`` when :attr:`retry_after` is set.
 takes ``/hook`` and ``/hook/<key>`` (a url with a key in its path); with :attr:`echo`
 an error page quotes the path and query asked for (as Express's ``Cannot POST /x``
 does); with :attr:`trickle` the answer comes one byte every that many seconds, for a
-minute (a receiver that holds a request without ever going quiet).
+minute (a receiver that holds a request without ever going quiet); with :attr:`hold`
+every answer waits until the test sets that event.
 
 Example:
     >>> # async def test_x(webhook_receiver):
@@ -47,6 +48,7 @@ class WebhookReceiver:
     delay: float = 0.0  # seconds each answer takes (a slow receiver)
     echo: bool = False  # an error answer quotes the path and query it was sent to
     trickle: float = 0.0  # seconds between the bytes of a 200 (0: all at once)
+    hold: asyncio.Event | None = None  # each answer waits until it is set (None: none)
     requests: list[Received] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
     _runner: web.AppRunner | None = None
@@ -77,6 +79,8 @@ class WebhookReceiver:
         body = await request.read()
         self.requests.append(Received(request.path, dict(request.headers), body))
         self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         status = self.script.pop(0) if self.script else 200

@@ -1,0 +1,59 @@
+"""Webhooks after recheck25 (b): an event is sent once even when its try ends while a
+pass of the sender reads the due rows (M1). The whole app in Slack HTTP mode, a real
+receiver on 127.0.0.1, a real SQLite file, time on a ManualClock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from bot.webhooks import _DUE
+from guards.clock import ManualClock
+from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
+from tests.scenario.test_slack_commands import spend
+from tests.scenario.test_webhooks import BOT, _secret, deliveries, policy, send
+
+__all__ = ["_secret", "webhook_receiver"]
+
+
+async def test_a_try_ending_while_a_pass_reads_the_due_rows_is_not_sent_again(
+    slack_http, webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+):
+    clock = ManualClock()
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    store = slack.app.store
+    webhook_receiver.hold = asyncio.Event()  # the receiver answers when the test says
+    await spend(slack.app, BOT, micros=2_000_000, key="k1")
+    await slack.app.ns.extras["alerts"].tick()  # the P0's webhook step: a trigger row
+    first = asyncio.create_task(send(slack))  # its try, and the wait for its record
+    await asyncio.wait_for(webhook_receiver.arrived.wait(), 5)
+    [row] = await deliveries(slack)
+    assert row["state"] == "pending"  # the request is in flight
+
+    read = store.fetch
+    stale_reads = 0
+
+    async def fetch(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The due rows, read while the try is in flight; the try then ends (answered,
+        recorded, out of flight) before the pass gets them."""
+        nonlocal stale_reads
+        rows: list[Any] = await read(sql, params)
+        if sql == _DUE and stale_reads == 0:
+            stale_reads += 1
+            assert [int(r["id"]) for r in rows] == [row["id"]]  # read as pending
+            webhook_receiver.hold.set()  # type: ignore[union-attr]
+            await asyncio.wait_for(first, 5)  # its answer is written, it left the set
+        return rows
+
+    monkeypatch.setattr(store, "fetch", fetch)
+    await send(slack)  # a pass (woken by another write, say) reads then
+    assert stale_reads == 1
+    await send(slack)  # and the one after it, which reads the row as it is now
+    assert len(webhook_receiver.requests) == 1, [
+        r.headers["X-Nightshift-Delivery"] for r in webhook_receiver.requests
+    ]
+    [row] = await deliveries(slack)
+    assert (row["state"], row["attempts"]) == ("delivered", 1)
