@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +37,7 @@ from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdr
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
+from bot.alerts.render_time import clock_time
 from bot.outbox import enqueue, enqueue_edit
 from bot.people import departed
 from bot.webhooks_rows import delivery_notes, enqueue_resolves, withdraw_triggers
@@ -194,7 +194,9 @@ class AlertMessages:
         if alert.esc_at is not None and alert.esc_step is not None and self.chain.steps:
             step = self.chain.step(alert.esc_step)
             who = "the channel" if step.notify == "channel" else step.notify
-            next_step = f"{who} at {datetime.fromtimestamp(alert.esc_at, self.tz):%H:%M}"
+            # as the message's other times: the day when not today, the zone's
+            # abbreviation the night the clocks show that time twice (recheck25 M2)
+            next_step = f"{who} at {clock_time(alert.esc_at, self.tz, now=now)}"
         text, blocks = alert_message(
             alert,
             tz=self.tz,
