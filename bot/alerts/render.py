@@ -226,7 +226,10 @@ def alert_message(
 
     An open P0's post starts with whom its chain paged: the person mentioned, else
     ``lead``, what it paged instead and how that went ("📟 Paged via webhook pager: ",
-    :func:`bot.alerts.first_page.webhook_prefix`), mentioning nobody not paged.
+    :func:`bot.alerts.first_page.webhook_prefix`), mentioning nobody not paged. Once its
+    chain ran out, both stay (a ``channel`` step after them, or a person paged by the
+    last step, included: recheck25 L1), the person as "<@U01> paged, unacknowledged: ",
+    so as not to read as the one who took it (recheck22).
 
     ``budget_set``: limits set on a budget alert's scope since it fired, shown while it
     is open (the alert keeps its buttons: the change did not clear it).
@@ -237,10 +240,11 @@ def alert_message(
     mention = ""
     # its chain ran out (paged, no step left): nobody owns it, whoever was paged last
     last_page = paged[-1] if paged and alert.esc_step is None else None
-    if alert.tier == "P0" and alert.state == "open" and not dm_reason and not last_page:
-        if alert.oncall_user:
-            mention = f"<@{alert.oncall_user}> "
-        elif lead:
+    if alert.tier == "P0" and alert.state == "open" and not dm_reason:
+        if alert.oncall_user:  # (once the chain ran out, not as if they had taken it)
+            owns = "" if last_page is None else " paged, unacknowledged:"
+            mention = f"<@{alert.oncall_user}>{owns} "
+        elif lead:  # how the webhook page went: a step after it leaves that standing
             mention = lead
     scope = _scope(alert)
     text = f"{mention}{head} — {scope}: {what}"

@@ -1,7 +1,9 @@
 """An alert's channel post after recheck25 (b): its "next: … at" line is written as the
 message's other times and the thread's (the zone's abbreviation the night the clocks
-show that time twice, the day when not today: M2). The real app in Slack HTTP mode
-against the fake Slack Web API, a real SQLite file, on a ManualClock."""
+show that time twice, the day when not today: M2); once a P0's chain ran out, its post
+still begins with how its webhook page went, or with the person its last step paged
+(L1). The real app in Slack HTTP mode against the fake Slack Web API, a real webhook
+receiver on 127.0.0.1, a real SQLite file, on a ManualClock."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ from typing import Any
 
 from guards.clock import ManualClock
 from guards.events import BreakerOpened
+from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.scenario.test_alerts import ALERTS, alerts_of, emit
 from tests.scenario.test_oncall_fall_back import NY_0130_EST, NY_0145_EDT, quiet_policy, utc
+from tests.scenario.test_p0_webhook_first import p0, redrawn, updates
+from tests.scenario.test_webhooks import _secret, send
+from tests.scenario.test_webhooks import policy as webhook_policy
+
+__all__ = ["_secret", "webhook_receiver"]
 
 
 def drawn(slack: Any) -> list[str]:
@@ -63,3 +71,62 @@ async def test_a_next_step_days_ahead_names_its_day(slack_http):
     await slack.fake.wait_for(lambda: any("next: rotation:secondary at" in t for t in drawn(slack)))
     lines = [t.split("next: ")[1].split('"')[0] for t in drawn(slack) if "next: rotation:" in t]
     assert lines[-1] == "rotation:secondary at Mon 09 Nov 00:00", lines
+
+
+def chain_of(receiver: WebhookReceiver, *steps: tuple[str, str]) -> dict[str, Any]:
+    p = webhook_policy(receiver)
+    p["oncall"]["escalation"] = [{"notify": n, "after": a} for n, a in steps]
+    return p
+
+
+async def the_last_step(slack: Any, clock: ManualClock, *, minutes: int) -> str:
+    """Take the chain's last step ``minutes`` on, let the next trailing update go out;
+    the text the post is then updated to (the chain ran out)."""
+    clock.advance(minutes * 60)
+    await alerts_of(slack).tick()
+    seen = len(updates(slack))
+    clock.advance(30)
+    await alerts_of(slack).tick()
+    await slack.fake.wait_for(lambda: len(updates(slack)) > seen)
+    await slack.fake.wait_for(lambda: "chain ran out" in updates(slack)[-1])
+    return updates(slack)[-1]
+
+
+async def test_a_channel_step_ending_the_chain_leaves_the_webhook_named(
+    slack_http, webhook_receiver
+):
+    clock = ManualClock()
+    steps = [("webhook:pager", "0m"), ("channel", "1m")]
+    slack = await slack_http(chain_of(webhook_receiver, *steps), clock=clock)
+    await p0(slack)
+    await send(slack)
+    await redrawn(slack, clock, "📟 Paged via webhook pager: 🔴 P0")
+    text = await the_last_step(slack, clock, minutes=1)
+    assert text.startswith("📟 Paged via webhook pager: 🔴 P0"), text  # (README: stands)
+
+
+async def test_a_failed_page_stays_said_once_the_chain_ran_out(slack_http, webhook_receiver):
+    webhook_receiver.script = [404]
+    clock = ManualClock()
+    steps = [("webhook:pager", "0m"), ("channel", "1m")]
+    slack = await slack_http(chain_of(webhook_receiver, *steps), clock=clock)
+    await p0(slack)
+    await send(slack)
+    failed = "⚠️ The page via webhook pager failed (HTTP 404); nobody was reached: 🔴 P0"
+    await redrawn(slack, clock, failed)
+    text = await the_last_step(slack, clock, minutes=1)
+    assert text.startswith(failed), text
+
+
+async def test_a_person_paged_by_the_last_step_is_mentioned_not_as_taking_it(
+    slack_http, webhook_receiver
+):
+    clock = ManualClock()
+    steps = [("webhook:pager", "0m"), ("rotation:primary", "5m")]
+    slack = await slack_http(chain_of(webhook_receiver, *steps), clock=clock)
+    await p0(slack)
+    await send(slack)
+    await redrawn(slack, clock, "📟 Paged via webhook pager: 🔴 P0")
+    text = await the_last_step(slack, clock, minutes=5)
+    assert slack.fake.posts("U0ONCALL")  # paged (a DM)
+    assert text.startswith("<@U0ONCALL> paged, unacknowledged: 🔴 P0"), text

@@ -150,7 +150,9 @@ async def test_a_failed_webhook_page_says_so_and_mentions_whom_the_chain_pages_n
     await slack.app.ns.extras["alerts"].tick()
     await slack.fake.wait_for(lambda: slack.fake.posts("U0ONCALL"))
     await slack.fake.wait_for(lambda: "chain ran out" in updates(slack)[-1])
-    assert updates(slack)[-1].startswith("🔴 P0"), updates(slack)[-1]
+    # mentioned, not as if they had taken it (recheck25 L1; it read as a bare "🔴 P0")
+    last = updates(slack)[-1]
+    assert last.startswith("<@U0ONCALL> paged, unacknowledged: 🔴 P0"), last
 
 
 async def test_a_failed_webhook_page_with_no_person_after_it_says_nobody_was_reached(
