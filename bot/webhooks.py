@@ -50,7 +50,7 @@ import httpx
 from prometheus_client import Counter
 
 from bot.webhook_storms import fix_storm_body
-from bot.webhooks_notes import NOT_SENT
+from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_record import DeliveryRecords, Done
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
@@ -95,7 +95,7 @@ def wake_senders() -> None:
 # time has come
 _DUE = (
     "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id,"
-    " target, storm_id FROM webhook_deliveries d"
+    " target, storm_id, last_status, last_error FROM webhook_deliveries d"
     " WHERE state = 'pending' AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM"
     " webhook_deliveries e WHERE e.state = 'pending' AND e.alert_id = d.alert_id"
     " AND e.webhook = d.webhook AND e.storm_id IS d.storm_id AND e.id < d.id)"
@@ -285,10 +285,7 @@ class WebhookSender(DeliveryRecords):
         """One try of ``row`` (a str: why it cannot be sent at all)."""
         hook = hook_for(self.policy, name=row["webhook"], event=row["event"], target=row["target"])
         if hook is None:
-            return (
-                f"the webhook {row['webhook']} is no longer in the policy (webhooks:);"
-                " nothing was sent"
-            )
+            return taken_out(row)
         try:  # (a secret_file is read now, off the loop: a rotation needs no reload)
             secret = await asyncio.wait_for(asyncio.to_thread(hook.secret), SECRET_SECONDS)
         except SecretUnreadable as exc:  # being rewritten, say: tried again, never unsigned

@@ -19,14 +19,17 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.render_time import clock_time
 from bot.escape import slack_text
+from guards.words import plural
 
-__all__ = ["NOT_SENT", "failed_note", "retrying_note", "took_it_note"]
+__all__ = ["GONE", "NOT_SENT", "failed_note", "retrying_note", "taken_out", "took_it_note"]
 
 #: the most of an error the thread quotes
 SHOWN = 160
 #: how an error begins when the request was not sent at all (its secret could not be
 #: read): the receiver refused nothing
 NOT_SENT = "not sent: "
+#: why a delivery of a webhook a reload took out is not sent (nothing to check: on purpose)
+GONE = "is no longer in the policy (webhooks:)"
 
 
 def _what(row: Mapping[str, Any]) -> str:
@@ -34,13 +37,39 @@ def _what(row: Mapping[str, Any]) -> str:
 
 
 def failed_note(row: Mapping[str, Any], *, error: str) -> tuple[str, str]:
-    """The thread's note for a delivery given up, and its ref."""
+    """The thread's note for a delivery given up, and its ref (with no advice to check a
+    webhook a reload took out on purpose: :func:`taken_out`)."""
     name = row["webhook"]
+    check = f" Check `webhooks.{name}` in the policy and the receiver."
+    if error.startswith(f"the webhook {name} {GONE}"):
+        check = ""
     return (
         f"⚠️ The {_what(row)} to webhook {name} (delivery {row['id']}) failed:"
-        f" {slack_text(error, SHOWN)}. Check `webhooks.{name}` in the policy and the receiver.",
+        f" {slack_text(error, SHOWN)}.{check}",
         f"webhook:{row['id']}:failed",
     )
+
+
+def taken_out(row: Mapping[str, Any]) -> str:
+    """Why a delivery of a webhook a reload took out is not sent (a trigger: a resolve
+    goes where its trigger went): nothing was sent yet, or what its earlier tries got.
+
+    Example:
+        >>> row = {"webhook": "wd", "attempts": 1, "last_status": 503, "last_error": "x"}
+        >>> taken_out(row).split(": ", 1)[1]
+        'not tried again after 1 try; the receiver answered the last (HTTP 503)'
+    """
+    said = f"the webhook {row['webhook']} {GONE}"
+    tries = int(row["attempts"])
+    if tries == 0:
+        return f"{said}: nothing was sent"
+    many = plural(tries, "try", many="tries")
+    if row["last_status"] is not None:
+        answered = f"the receiver answered the last (HTTP {row['last_status']})"
+        return f"{said}: not tried again after {many}; {answered}"
+    last = str(row["last_error"] or "no answer")[:80]
+    may = f"the last got no answer ({last}): it may have got there"
+    return f"{said}: not tried again after {many}; {may}"
 
 
 def retrying_note(

@@ -86,7 +86,15 @@ def reload_lines(old: Policy, new: Policy) -> list[str]:
     lines = []
     for name, hook in old.webhooks.items():
         now = new.webhooks.get(name)
-        if now is not None and now.url != hook.url:
+        if now is not None and now.url != hook.url and _host(now.url) == _host(hook.url):
+            # (hosts only, here too: a url's path or query may hold the receiver's key)
+            lines.append(
+                f"webhook {name}'s url changed on the same host ({_host(hook.url)}): its"
+                f" events still waiting, and the resolves of the incidents it opened at the"
+                f" old url, go to the new one now; to close those at the old url, keep it"
+                f" under another name until they are resolved"
+            )
+        elif now is not None and now.url != hook.url:
             lines.append(
                 f"webhook {name}'s url changed ({_host(hook.url)} to {_host(now.url)}): its"
                 f" events still waiting, and the resolves of the incidents it opened at"

@@ -1,11 +1,13 @@
 """Webhooks after recheck25 (b): an event is sent once even when its try ends while a
-pass of the sender reads the due rows (M1). The whole app in Slack HTTP mode, a real
-receiver on 127.0.0.1, a real SQLite file, time on a ManualClock."""
+pass of the sender reads the due rows (M1); what a reload says of a url changed on the
+same host, and the thread of a taken-out webhook's trigger (L3). The whole app in Slack
+HTTP mode, a real receiver on 127.0.0.1, a real SQLite file, time on a ManualClock."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from guards.clock import ManualClock
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.scenario.test_slack_commands import spend
 from tests.scenario.test_webhooks import BOT, _secret, deliveries, policy, send
+from tests.scenario.test_webhooks_reload import sighup
 
 __all__ = ["_secret", "webhook_receiver"]
 
@@ -57,3 +60,51 @@ async def test_a_try_ending_while_a_pass_reads_the_due_rows_is_not_sent_again(
     ]
     [row] = await deliveries(slack)
     assert (row["state"], row["attempts"]) == ("delivered", 1)
+
+
+async def test_a_pending_trigger_of_a_webhook_taken_out_says_what_its_try_got(
+    slack_http, webhook_receiver: WebhookReceiver, tmp_path: Path
+):
+    """L3: it said "nothing was sent" (the receiver had answered 503) and advised
+    checking `webhooks.pager`, a key taken out on purpose."""
+    clock = ManualClock()
+    db = tmp_path / "gone.db"
+    webhook_receiver.script = [503]
+    first = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock, db=db)
+    await spend(first.app, BOT, micros=2_000_000, key="k1")
+    await first.app.ns.extras["alerts"].tick()
+    await send(first)
+    await first.app.ns.stop()
+    without = policy(webhook_receiver)
+    del without["webhooks"]
+    without["oncall"]["escalation"] = without["oncall"]["escalation"][:1]
+    clock.advance(10)
+    second = await slack_http(without, clock=clock, db=db)
+    await send(second)
+    assert webhook_receiver.events() == ["trigger"]  # not sent again
+    [row] = await deliveries(second)
+    why = (
+        "the webhook pager is no longer in the policy (webhooks:): not tried again after"
+        " 1 try; the receiver answered the last (HTTP 503)"
+    )
+    assert (row["state"], row["last_error"]) == ("failed", why)
+    said = f"⚠️ The page to webhook pager (delivery {row['id']}) failed: {why}."
+    await second.fake.wait_for(lambda: any(said in t for t in second.fake.texts()))
+    [note] = [t for t in second.fake.texts() if said in t]
+    assert "nothing was sent" not in note and "Check `webhooks" not in note, note
+
+
+async def test_a_sighup_changing_a_webhooks_path_on_its_host_says_so(
+    webhook_receiver: WebhookReceiver, tmp_path: Path, caplog: Any
+):
+    """L3: "url changed (127.0.0.1 to 127.0.0.1)" read as no change at all."""
+    before = policy(webhook_receiver)
+    after = policy(webhook_receiver)
+    after["webhooks"]["pager"]["url"] = webhook_receiver.url + "/N3WK3Y0123"
+    said = sighup(tmp_path, before, after, caplog)
+    assert said is not None
+    assert (
+        "webhook pager's url changed on the same host (127.0.0.1): its events still waiting,"
+        " and the resolves of the incidents it opened at the old url, go to the new one now" in said
+    ), said
+    assert "N3WK3Y0123" not in said and "/hook" not in said  # (a path may hold a key)
