@@ -109,7 +109,8 @@ def render_text(
                 lines.append("  " + label(accessory, block_id))
         elif kind == "context":
             parts = [text_of(e) for e in block.get("elements") or [] if e.get("type") != "image"]
-            lines.append("  " + " · ".join(p for p in parts if p))
+            # every line indented, a context of several lines' too (recheck25 L4)
+            lines.append("  " + " · ".join(p for p in parts if p).replace("\n", "\n  "))
         elif kind == "divider":
             lines.append("─" * 40)
         elif kind == "actions":

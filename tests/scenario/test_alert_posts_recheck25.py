@@ -2,18 +2,20 @@
 message's other times and the thread's (the zone's abbreviation the night the clocks
 show that time twice, the day when not today: M2); once a P0's chain ran out, its post
 still begins with how its webhook page went, or with the person its last step paged
-(L1). The real app in Slack HTTP mode against the fake Slack Web API, a real webhook
-receiver on 127.0.0.1, a real SQLite file, on a ManualClock."""
+(L1); the shell indents each of the silences `/agent alerts` lists (L4). The real app
+in Slack HTTP mode against the fake Slack Web API, a real webhook receiver on
+127.0.0.1, a real SQLite file, on a ManualClock."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from bot.shell_render import render_text
 from guards.clock import ManualClock
 from guards.events import BreakerOpened
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
-from tests.scenario.test_alerts import ALERTS, alerts_of, emit
+from tests.scenario.test_alerts import ALERTS, POLICY, alerts_of, emit
 from tests.scenario.test_oncall_fall_back import NY_0130_EST, NY_0145_EDT, quiet_policy, utc
 from tests.scenario.test_p0_webhook_first import p0, redrawn, updates
 from tests.scenario.test_webhooks import _secret, send
@@ -130,3 +132,20 @@ async def test_a_person_paged_by_the_last_step_is_mentioned_not_as_taking_it(
     text = await the_last_step(slack, clock, minutes=5)
     assert slack.fake.posts("U0ONCALL")  # paged (a DM)
     assert text.startswith("<@U0ONCALL> paged, unacknowledged: 🔴 P0"), text
+
+
+async def test_the_shell_indents_every_silence_under_alerts(slack_http):
+    """L4: only the first of the silences' lines was indented as a context."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    for scope in ("acme/b", "acme/c"):
+        said = await slack.command(f"silence {scope} 1h")
+        assert "silenced" in said["text"], said["text"]
+    said = await slack.command("silence acme/d 1h from 22:00")
+    assert "booked" in said["text"], said["text"]
+    reply = await slack.command("alerts")
+    shown = render_text(reply["blocks"], reply["text"]).splitlines()
+    silences = [line for line in shown if "🔕" in line]
+    assert len(silences) == 3, shown
+    assert all(line.startswith("  🔕 ") or line.startswith("  Booked: 🔕") for line in silences), (
+        silences
+    )
