@@ -161,7 +161,7 @@ def enqueue_resolve(tx: Tx, alert: Alert, *, webhook: str, trigger: int, at: flo
 
 
 def trigger_target(tx: Tx, trigger: int) -> str | None:
-    """The ``target`` trigger row ``trigger`` was written with (None: before 0045)."""
+    """The ``target`` trigger row ``trigger`` was written with (None: before 0044)."""
     row = tx.one("SELECT target FROM webhook_deliveries WHERE id = ?", (trigger,))
     return None if row is None or row[0] is None else str(row[0])
 
