@@ -375,11 +375,17 @@ async def test_a_webhook_taken_out_of_the_policy_fails_its_pending_events(
     await send(second)
     assert webhook_receiver.events() == ["trigger"]  # not sent again
     [row] = await deliveries(second)
-    assert row["state"] == "failed"
-    assert row["last_error"].startswith("the webhook pager is no longer in the policy")
-    await second.fake.wait_for(
-        lambda: any("failed: the webhook pager is no longer" in t for t in second.fake.texts())
+    # recheck25 L3: it said "nothing was sent" (the receiver had answered 503) and
+    # advised checking `webhooks.pager`, a key taken out on purpose
+    why = (
+        "the webhook pager is no longer in the policy (webhooks:): not tried again after"
+        " 1 try; the receiver answered the last (HTTP 503)"
     )
+    assert (row["state"], row["last_error"]) == ("failed", why)
+    said = f"⚠️ The page to webhook pager (delivery {row['id']}) failed: {why}."
+    await second.fake.wait_for(lambda: any(said in t for t in second.fake.texts()))
+    [note] = [t for t in second.fake.texts() if said in t]
+    assert "nothing was sent" not in note and "Check `webhooks" not in note, note
 
 
 async def test_in_the_shell_the_thread_says_the_webhook_is_paged(app_factory, webhook_receiver):

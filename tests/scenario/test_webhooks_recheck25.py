@@ -1,6 +1,6 @@
 """Webhooks after recheck25 (b): an event is sent once even when its try ends while a
 pass of the sender reads the due rows (M1); what a reload says of a url changed on the
-same host, and the thread of a taken-out webhook's trigger (L3). The whole app in Slack
+same host (L3; the thread of a taken-out webhook's trigger: test_webhooks). The whole app in Slack
 HTTP mode, a real receiver on 127.0.0.1, a real SQLite file, time on a ManualClock."""
 
 from __future__ import annotations
@@ -60,38 +60,6 @@ async def test_a_try_ending_while_a_pass_reads_the_due_rows_is_not_sent_again(
     ]
     [row] = await deliveries(slack)
     assert (row["state"], row["attempts"]) == ("delivered", 1)
-
-
-async def test_a_pending_trigger_of_a_webhook_taken_out_says_what_its_try_got(
-    slack_http, webhook_receiver: WebhookReceiver, tmp_path: Path
-):
-    """L3: it said "nothing was sent" (the receiver had answered 503) and advised
-    checking `webhooks.pager`, a key taken out on purpose."""
-    clock = ManualClock()
-    db = tmp_path / "gone.db"
-    webhook_receiver.script = [503]
-    first = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock, db=db)
-    await spend(first.app, BOT, micros=2_000_000, key="k1")
-    await first.app.ns.extras["alerts"].tick()
-    await send(first)
-    await first.app.ns.stop()
-    without = policy(webhook_receiver)
-    del without["webhooks"]
-    without["oncall"]["escalation"] = without["oncall"]["escalation"][:1]
-    clock.advance(10)
-    second = await slack_http(without, clock=clock, db=db)
-    await send(second)
-    assert webhook_receiver.events() == ["trigger"]  # not sent again
-    [row] = await deliveries(second)
-    why = (
-        "the webhook pager is no longer in the policy (webhooks:): not tried again after"
-        " 1 try; the receiver answered the last (HTTP 503)"
-    )
-    assert (row["state"], row["last_error"]) == ("failed", why)
-    said = f"⚠️ The page to webhook pager (delivery {row['id']}) failed: {why}."
-    await second.fake.wait_for(lambda: any(said in t for t in second.fake.texts()))
-    [note] = [t for t in second.fake.texts() if said in t]
-    assert "nothing was sent" not in note and "Check `webhooks" not in note, note
 
 
 async def test_a_sighup_changing_a_webhooks_path_on_its_host_says_so(
