@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from bot.alerts.render_time import clock_time
 from bot.escape import slack_text
-from guards.words import plural
+from bot.webhooks_rows import ERROR_CHARS
+from guards.words import clip_chars, plural
 
 __all__ = ["GONE", "NOT_SENT", "failed_note", "retrying_note", "taken_out", "took_it_note"]
 
@@ -67,7 +68,7 @@ def taken_out(row: Mapping[str, Any]) -> str:
     if row["last_status"] is not None:
         answered = f"the receiver answered the last (HTTP {row['last_status']})"
         return f"{said}: not tried again after {many}; {answered}"
-    last = str(row["last_error"] or "no answer")[:80]
+    last = clip_chars(str(row["last_error"] or "no answer"), ERROR_CHARS)
     may = f"the last got no answer ({last}): it may have got there"
     return f"{said}: not tried again after {many}; {may}"
 

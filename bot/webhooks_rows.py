@@ -28,9 +28,11 @@ from typing import Any
 from bot.alerts.model import Alert
 from bot.alerts.render import title
 from guards.store import Tx
+from guards.words import clip_chars
 
 __all__ = [
     "DELIVERY_COLUMNS",
+    "ERROR_CHARS",
     "STOPPED",
     "body_for",
     "dedup_key",
@@ -52,6 +54,9 @@ _STATES = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolve
 #: the ``last_error`` of a trigger no longer tried once paging ended (its last try got no
 #: answer, so it may have reached the receiver: the resolve is sent after it)
 STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
+#: how much of a try's error a post, a thread note or a story line shows, "…" ending a cut
+#: one (recheck25c L1: the taken-out reason was cut mid-word, its HTTP status lost)
+ERROR_CHARS = 160
 # a trigger withdrawn unsent: kept as a row (failed), so that its id is never given again
 WITHDRAWN = "withdrawn unsent: the alert's paging ended before the page got through"
 
@@ -287,7 +292,7 @@ def _storm_notes(tx: Tx, alert_id: int) -> dict[int, str]:
 
 def delivery_note(state: str, attempts: int, status: int | None, error: str | None) -> str:
     """One delivery's state in a few words (see :func:`delivery_notes`)."""
-    last = f"HTTP {status}" if status is not None else (error or "no answer")[:80]
+    last = f"HTTP {status}" if status is not None else clip_chars(error or "no answer", ERROR_CHARS)
     if state == "delivered":
         return "delivered"
     if state == "failed":

@@ -33,8 +33,9 @@ from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
 from bot.escape import slack_text
 from bot.outbox import enqueue_thread_reply
-from bot.webhooks_rows import STOPPED, WITHDRAWN
+from bot.webhooks_rows import ERROR_CHARS, STOPPED, WITHDRAWN
 from guards.store import Tx
+from guards.words import clip_chars
 
 if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
@@ -100,7 +101,11 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
         first = None if taken else first_step(engine, tx, now)
         return WebhookPage(first[8:]) if first and first.startswith("webhook:") else None
     name, delivery, state = str(row[0])[8:], row[1], row[2]
-    error = f"HTTP {row[4]}" if row[4] is not None else (str(row[5] or "no answer"))[:80]
+    error = (
+        f"HTTP {row[4]}"
+        if row[4] is not None
+        else clip_chars(str(row[5] or "no answer"), ERROR_CHARS)
+    )
     if state == "delivered":
         return WebhookPage(name, state="delivered", delivery=delivery)
     if state == "failed" and row[5] in (WITHDRAWN, STOPPED):

@@ -1,0 +1,43 @@
+"""A try's error as a post, a thread note or a story line shows it (recheck25c L1).
+
+The reason of a page to a webhook taken out at a reload ("the webhook pager is no
+longer in the policy (webhooks:): not tried again after 2 tries; the last got no answer
+(…)") was cut at 80 characters with no "…": the post's top line ended "after 2 t)".
+"""
+
+from __future__ import annotations
+
+from bot.webhooks_notes import taken_out
+from bot.webhooks_rows import ERROR_CHARS, delivery_note
+from guards.words import clip_chars
+
+ERROR = "TimeoutError: the receiver at bridge.example took longer than 10s to answer; cut off here"
+GONE_REASON = (
+    "the webhook pager is no longer in the policy (webhooks:): not tried again after"
+    " 2 tries; the receiver answered the last (HTTP 503)"
+)
+
+
+def test_a_reason_of_our_own_is_shown_whole() -> None:
+    note = delivery_note("failed", 2, None, GONE_REASON)
+    assert GONE_REASON in note, note
+    assert len(GONE_REASON) <= ERROR_CHARS
+
+
+def test_a_receivers_long_error_is_cut_with_an_ellipsis() -> None:
+    long = "connection reset by peer; " * 20
+    note = delivery_note("failed", 2, None, long)
+    assert clip_chars(long, ERROR_CHARS) in note and "…" in note, note
+    assert long[: ERROR_CHARS - 1] + "…" in note
+
+
+def test_a_taken_out_page_that_got_no_answer_says_it_whole() -> None:
+    assert len(ERROR) > 80
+    row = {
+        "webhook": "pager",
+        "attempts": 2,
+        "last_status": None,
+        "last_error": ERROR,
+    }
+    said = taken_out(row)
+    assert said.endswith(f"({ERROR}): it may have got there"), said
