@@ -80,25 +80,40 @@ def _host(url: str) -> str:
         return "?"
 
 
+def _where(url: str) -> str:
+    """The url's host, and its port when it names one: what a reload may say of a
+    receiver (never its path or query, which may hold the receiver's key).
+
+    Example:
+        >>> _where("http://127.0.0.1:9000/k3y?x=1"), _where("https://pager.example/k3y")
+        ('127.0.0.1:9000', 'pager.example')
+    """
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = None
+    return _host(url) if port is None else f"{_host(url)}:{port}"
+
+
 def reload_lines(old: Policy, new: Policy) -> list[str]:
     """What a reload does to the events of each webhook it renames, takes out, or gives
     another url."""
     lines = []
     for name, hook in old.webhooks.items():
         now = new.webhooks.get(name)
-        if now is not None and now.url != hook.url and _host(now.url) == _host(hook.url):
+        if now is not None and now.url != hook.url and _where(now.url) == _where(hook.url):
             # (hosts only, here too: a url's path or query may hold the receiver's key)
             lines.append(
-                f"webhook {name}'s url changed on the same host ({_host(hook.url)}): its"
+                f"webhook {name}'s url changed on the same host ({_where(hook.url)}): its"
                 f" events still waiting, and the resolves of the incidents it opened at the"
                 f" old url, go to the new one now; to close those at the old url, keep it"
                 f" under another name until they are resolved"
             )
         elif now is not None and now.url != hook.url:
             lines.append(
-                f"webhook {name}'s url changed ({_host(hook.url)} to {_host(now.url)}): its"
+                f"webhook {name}'s url changed ({_where(hook.url)} to {_where(now.url)}): its"
                 f" events still waiting, and the resolves of the incidents it opened at"
-                f" {_host(hook.url)}, go to {_host(now.url)} now; to close those at the old"
+                f" {_where(hook.url)}, go to {_where(now.url)} now; to close those at the old"
                 f" receiver, keep it under another name until they are resolved"
             )
         if now is not None:

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -71,8 +72,28 @@ async def test_a_sighup_changing_a_webhooks_path_on_its_host_says_so(
     after["webhooks"]["pager"]["url"] = webhook_receiver.url + "/N3WK3Y0123"
     said = sighup(tmp_path, before, after, caplog)
     assert said is not None
+    where = f"127.0.0.1:{urlsplit(webhook_receiver.url).port}"
     assert (
-        "webhook pager's url changed on the same host (127.0.0.1): its events still waiting,"
+        f"webhook pager's url changed on the same host ({where}): its events still waiting,"
         " and the resolves of the incidents it opened at the old url, go to the new one now" in said
     ), said
     assert "N3WK3Y0123" not in said and "/hook" not in said  # (a path may hold a key)
+
+
+async def test_a_sighup_moving_a_webhook_to_another_port_says_where(
+    webhook_receiver: WebhookReceiver, tmp_path: Path, caplog: Any
+):
+    """recheck25c L3: a url moved to another port of the host was logged as "changed on
+    the same host (127.0.0.1)", as if the receiver were the same."""
+    before = policy(webhook_receiver)
+    after = policy(webhook_receiver)
+    old = urlsplit(webhook_receiver.url)
+    port = old.port or 80
+    after["webhooks"]["pager"]["url"] = f"http://127.0.0.1:{port + 1}{old.path}/K3Y"
+    said = sighup(tmp_path, before, after, caplog)
+    assert said is not None
+    assert (
+        f"webhook pager's url changed (127.0.0.1:{port} to 127.0.0.1:{port + 1}): its"
+        " events still waiting" in said
+    ), said
+    assert "same host" not in said and "K3Y" not in said
