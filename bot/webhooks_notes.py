@@ -68,7 +68,11 @@ def taken_out(row: Mapping[str, Any]) -> str:
     if row["last_status"] is not None:
         answered = f"the receiver answered the last (HTTP {row['last_status']})"
         return f"{said}: not tried again after {many}; {answered}"
-    last = clip_chars(str(row["last_error"] or "no answer"), ERROR_CHARS)
+    error = str(row["last_error"] or "no answer")
+    if error.startswith(NOT_SENT):  # held back here (its secret): it reached nobody
+        held = clip_chars(error.removeprefix(NOT_SENT), ERROR_CHARS)
+        return f"{said}: not tried again after {many}; the last was not sent ({held})"
+    last = clip_chars(error, ERROR_CHARS)
     may = f"the last got no answer ({last}): it may have got there"
     return f"{said}: not tried again after {many}; {may}"
 

@@ -7,7 +7,7 @@ longer in the policy (webhooks:): not tried again after 2 tries; the last got no
 
 from __future__ import annotations
 
-from bot.webhooks_notes import taken_out
+from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_rows import ERROR_CHARS, delivery_note
 from guards.words import clip_chars
 
@@ -41,3 +41,20 @@ def test_a_taken_out_page_that_got_no_answer_says_it_whole() -> None:
     }
     said = taken_out(row)
     assert said.endswith(f"({ERROR}): it may have got there"), said
+
+
+def test_a_taken_out_page_held_back_by_its_secret_is_not_said_to_have_got_there() -> None:
+    """recheck25c L2: a try held back here (its secret_file empty) was said to have "got
+    no answer: it may have got there", though it was never sent."""
+    row = {
+        "webhook": "pager",
+        "attempts": 1,
+        "last_status": None,
+        "last_error": f"{NOT_SENT}the secret_file /etc/nightshift/pager.secret is empty",
+    }
+    said = taken_out(row)
+    assert said.endswith(
+        "not tried again after 1 try; the last was not sent (the secret_file"
+        " /etc/nightshift/pager.secret is empty)"
+    ), said
+    assert "may have got there" not in said
