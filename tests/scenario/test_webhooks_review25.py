@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -57,10 +58,10 @@ async def test_a_sighup_giving_a_webhook_another_url_says_where_its_resolves_go(
     after["webhooks"]["pager"]["url"] = "https://bridge.example/hook"
     said = sighup(tmp_path, before, after, caplog)
     assert said is not None
+    was = f"127.0.0.1:{urlsplit(webhook_receiver.url).port}"  # (its port: recheck25c L3)
     assert (
-        "webhook pager's url changed (127.0.0.1 to bridge.example): its events still waiting,"
-        " and the resolves of the incidents it opened at 127.0.0.1, go to bridge.example now"
-        in said
+        f"webhook pager's url changed ({was} to bridge.example): its events still waiting,"
+        f" and the resolves of the incidents it opened at {was}, go to bridge.example now" in said
     ), said
 
 
