@@ -35,7 +35,7 @@ from contextvars import ContextVar
 
 from bot import webhook_storms_body as bodies  # (as a module: it imports bot.alerts)
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.webhooks_rows import STOPPED, WITHDRAWN, insert_event
+from bot.webhooks_rows import MAY_HAVE_TAKEN_IT, WITHDRAWN, end_pending_trigger, insert_event
 from guards.config import Policy
 from guards.store import Tx
 
@@ -197,6 +197,12 @@ def storm_page_note(which: str, *, webhook: str, storm: int) -> str:
     )
 
 
+def _began(tx: Tx, storm: int, now: float) -> float:
+    """When ``storm`` began (``now`` for a row gone)."""
+    row = tx.one("SELECT started_at FROM webhook_storms WHERE id = ?", (storm,))
+    return float(row[0]) if row is not None else now
+
+
 def storm_alerts(tx: Tx, storm: int) -> list[Alert]:
     """The alerts whose pages ``storm`` carries, as they are now."""
     return [Alert.from_row(r) for r in tx.all(_MEMBERS, (_ref(storm),))]
@@ -214,7 +220,6 @@ def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
     if row[2]:
         return str(row[2])  # written at an earlier try
     storm, webhook = int(row[0]), str(row[1])
-    since = tx.one("SELECT started_at FROM webhook_storms WHERE id = ?", (storm,))
     number = tx.one(
         "SELECT COUNT(*) FROM webhook_deliveries WHERE storm_id = ? AND event = 'trigger'"
         " AND id < ?",
@@ -227,7 +232,7 @@ def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
         webhook=webhook,
         at=now,
         update=int(number[0]),
-        since=float(since[0]) if since is not None else now,
+        since=_began(tx, storm, now),
     )
     tx.execute("UPDATE webhook_deliveries SET body = ? WHERE id = ?", (body, delivery))
     return body
@@ -300,17 +305,10 @@ def _end(tx: Tx, storm: int, *, webhook: str, members: list[Alert], now: float) 
         " AND event = 'trigger' AND state = 'pending'",
         (storm,),
     ):
-        gone = int(attempts) == 0 or status is not None
-        tx.execute(
-            "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ?"
-            " WHERE id = ?",
-            (WITHDRAWN if gone else STOPPED, now, delivery),
-        )
+        end_pending_trigger(tx, delivery, attempts=attempts, status=status, at=now)
     reached = tx.one(  # as for an alert's (bot.webhooks_rows.enqueue_resolves)
         "SELECT id FROM webhook_deliveries WHERE storm_id = ? AND event = 'trigger'"
-        " AND COALESCE(last_error, '') != ?"
-        " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
-        " ORDER BY id DESC LIMIT 1",
+        f" AND {MAY_HAVE_TAKEN_IT} ORDER BY id DESC LIMIT 1",
         (storm, WITHDRAWN),
     )
     if reached is None:
@@ -325,8 +323,7 @@ def resolve_storm(
 ) -> int:
     """Write ``storm``'s resolve, sent where its trigger ``trigger`` was."""
     row = tx.one("SELECT alert_id, target FROM webhook_deliveries WHERE id = ?", (trigger,))
-    since = tx.one("SELECT started_at FROM webhook_storms WHERE id = ?", (storm,))
-    began = float(since[0]) if since is not None else now
+    began = _began(tx, storm, now)
     body = bodies.storm_body(
         members, storm=storm, event="resolve", webhook=webhook, at=now, update=0, since=began
     )

@@ -33,10 +33,12 @@ from guards.words import clip_chars
 __all__ = [
     "DELIVERY_COLUMNS",
     "ERROR_CHARS",
+    "MAY_HAVE_TAKEN_IT",
     "STOPPED",
     "body_for",
     "dedup_key",
     "delivery_notes",
+    "end_pending_trigger",
     "enqueue_resolve",
     "enqueue_resolves",
     "enqueue_trigger",
@@ -59,6 +61,12 @@ STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
 ERROR_CHARS = 160
 # a trigger withdrawn unsent: kept as a row (failed), so that its id is never given again
 WITHDRAWN = "withdrawn unsent: the alert's paging ended before the page got through"
+#: a trigger row that may have reached the receiver (its incident gets a resolve): not
+#: withdrawn unsent (bound: :data:`WITHDRAWN`), nor refused at its only try
+MAY_HAVE_TAKEN_IT = (
+    "COALESCE(last_error, '') != ?"
+    " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
+)
 
 
 def dedup_key(alert_id: int) -> str:
@@ -135,8 +143,7 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
     rows = tx.all(
         "SELECT webhook, max(id) FROM webhook_deliveries t WHERE alert_id = ?"
         " AND event = 'trigger' AND storm_id IS NULL"  # (a storm's: bot.webhook_storms)
-        " AND COALESCE(last_error, '') != ?"  # (reached no phone)
-        " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
+        f" AND {MAY_HAVE_TAKEN_IT}"
         " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries r"
         "  WHERE r.alert_id = t.alert_id AND r.webhook = t.webhook AND r.event = 'resolve'"
         "  AND r.storm_id IS NULL"
@@ -224,23 +231,27 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
         (alert.id,),
     )
     for delivery, esc_id, attempts, status in rows:
-        if int(attempts) == 0 or status is not None:
-            tx.execute(
-                "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ?"
-                " WHERE id = ?",
-                (WITHDRAWN, at, delivery),
-            )
+        if end_pending_trigger(tx, delivery, attempts=attempts, status=status, at=at):
             tx.execute(
                 "UPDATE escalations SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
                 (at, esc_id),
             )
-        else:
-            tx.execute(
-                "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ?"
-                " WHERE id = ?",
-                (STOPPED, at, delivery),
-            )
     return len(rows)
+
+
+def end_pending_trigger(
+    tx: Tx, delivery: int, *, attempts: int, status: int | None, at: float
+) -> bool:
+    """End a trigger still waiting to go out, its paging over: withdrawn unsent
+    (:data:`WITHDRAWN`, True) when it was never tried or the receiver refused its last
+    try, else not tried again (:data:`STOPPED`: its last try got no answer, so it may
+    have got there, and the resolve follows it)."""
+    withdrawn = int(attempts) == 0 or status is not None
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ? WHERE id = ?",
+        (WITHDRAWN if withdrawn else STOPPED, at, delivery),
+    )
+    return withdrawn
 
 
 def delivery_notes(tx: Tx, alert_id: int) -> dict[int, str]:
