@@ -24,7 +24,7 @@ from typing import Any
 from bot.alerts.model import Alert
 from bot.alerts.render import title
 from bot.webhooks_rows import iso_utc
-from guards.words import plural
+from guards.words import listed, plural
 
 __all__ = [
     "IDS_SHOWN",
@@ -74,7 +74,7 @@ def where(scopes: list[str]) -> str:
     if not scopes:
         return "on no scope"
     if len(scopes) <= SCOPES_SAID:
-        return "on " + (f"{', '.join(scopes[:-1])} and " if len(scopes) > 1 else "") + scopes[-1]
+        return f"on {listed(scopes)}"
     shared = shared_scope(scopes)
     return f"on {len(scopes)} scopes" + (f" under {shared}" if shared else "")
 

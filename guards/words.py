@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = ["clip_chars", "plural"]
 
 
@@ -37,3 +39,13 @@ def clip_chars(text: str, limit: int) -> str:
         ('short', 'xxxxxxxxx…')
     """
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def listed(items: Sequence[str]) -> str:
+    """``items`` as a sentence lists them: ``a``, ``a and b``, ``a, b and c``.
+
+    Example:
+        >>> listed(["a"]), listed(["a", "b"]), listed(["a", "b", "c"])
+        ('a', 'a and b', 'a, b and c')
+    """
+    return f"{', '.join(items[:-1])} and {items[-1]}" if len(items) > 1 else "".join(items)

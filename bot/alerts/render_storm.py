@@ -20,7 +20,7 @@ from bot.alerts.render import TIER_ICONS, title
 from bot.alerts.render_time import clock_time
 from bot.blocks import actions, button, context, header, section
 from bot.escape import slack_text
-from guards.words import plural
+from guards.words import listed, plural
 
 if TYPE_CHECKING:
     from bot.alerts.operations import StormAck
@@ -135,7 +135,7 @@ def _people(counts: dict[str, int]) -> str:
     names = [f"<@{u}>" for u, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     if len(names) > 3:
         return f"{', '.join(names[:2])} and {plural(len(names) - 2, 'other')}"
-    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+    return listed(names)
 
 
 def storm_others(done: StormAck) -> list[str]:
