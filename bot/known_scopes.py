@@ -86,7 +86,7 @@ def seen_scope(tx: Tx, path: str) -> bool:
             "SELECT 1 FROM heartbeats WHERE scope = ? OR scope GLOB ? LIMIT 1",
             "SELECT 1 FROM validation_streams WHERE agent = ? OR agent GLOB ? LIMIT 1",
             "SELECT 1 FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
-            " AND kind != 'breaker_opened_manual' LIMIT 1",  # (_NOT_SEEN_BY)
+            f" AND kind != '{_NOT_SEEN_BY}' LIMIT 1",  # (a constant of ours, not input)
         )
     )
 
