@@ -141,7 +141,7 @@ class Nightshift:
 
     def _build_components(self) -> list[Component]:
         """The features this process hosts, in start order."""
-        from bot.alerts import AlertsComponent
+        from bot.alerts.component import AlertsComponent
         from bot.api_routing import RoutingComponent
         from bot.api_validation import ValidationComponent
         from bot.digest.poster import DigestPoster

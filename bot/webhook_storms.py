@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from bot import webhook_storms_body as bodies  # (as a module: it imports bot.alerts)
+from bot import webhook_storms_body as bodies
 from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.webhooks_rows import MAY_HAVE_TAKEN_IT, WITHDRAWN, end_pending_trigger, insert_event
 from guards.config import Policy

@@ -13,12 +13,8 @@
 - :mod:`bot.alerts.heartbeats`: heartbeats, the watchdog, uptime;
 - :mod:`bot.alerts.summary`: figures for the digest;
 - :mod:`bot.alerts.component`: the process component (``ns.extras["alerts"]``).
+
+The package imports none of them: importing one module (``bot.alerts.model`` from
+:mod:`bot.webhooks_rows`, say) must not load the whole engine, which imports that module
+back before it is defined (a circular import). Import what you need from its module.
 """
-
-from __future__ import annotations
-
-from bot.alerts.component import AlertsComponent
-from bot.alerts.heartbeats import heartbeat_uptime
-from bot.alerts.summary import alert_summary
-
-__all__ = ["AlertsComponent", "alert_summary", "heartbeat_uptime"]

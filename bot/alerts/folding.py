@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
+from bot import webhook_storms
 from bot.alerts.first_page import first_step
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_done_line

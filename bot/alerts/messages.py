@@ -30,7 +30,7 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
+from bot import webhook_storms
 from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.first_page import first_step, tell_next, webhook_page, webhook_prefix
 from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages

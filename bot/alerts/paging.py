@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from bot import webhook_storms  # (as a module: it imports bot.alerts' model)
+from bot import webhook_storms
 from bot.alerts.escalation import nobody_reason, notify_target, off_hours_note
 from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS

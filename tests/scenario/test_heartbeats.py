@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.alerts import heartbeat_uptime
 from bot.alerts import operations as ops
+from bot.alerts.heartbeats import heartbeat_uptime
 from guards.clock import ManualClock
 from guards.errors import StorageUnavailable
 from guards.migrations import begin_immediate, connect
