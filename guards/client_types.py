@@ -119,4 +119,5 @@ class BreakersAnswer(TypedDict):
     """``GET /v1/breakers``: the token's node, and the breakers it may see."""
 
     scope: str
+    enabled: bool  # false while the policy disables breakers: none stops a call
     breakers: list[BreakerInfo]
