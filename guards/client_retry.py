@@ -147,6 +147,8 @@ class RetryingClient:
                     answered=refused,
                     slow=isinstance(failure, httpx.TimeoutException)
                     and not isinstance(failure, _NOT_SENT),
+                    dropped=failure is not None
+                    and not isinstance(failure, (*_NOT_SENT, httpx.TimeoutException)),
                 ) from failure
             wait = pause
             if failure is None:  # the server (or a proxy) said when to come back

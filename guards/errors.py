@@ -338,7 +338,9 @@ class Unavailable(GuardError):
     when one may have (it went unanswered): the change may be done. ``answered``: the
     last try got Nightshift's own ``503 storage_unavailable`` (it runs; its database
     refused the write); a proxy's 502/503/504 is not that (is Nightshift running?).
-    ``slow``: the last try connected and timed out waiting for the answer.
+    ``slow``: the last try connected and timed out waiting for the answer. ``dropped``:
+    the last try connected and the connection was closed before an answer came (the
+    server, or a proxy before it, ran it and went away: the change may be done).
     """
 
     status = 503
@@ -353,6 +355,7 @@ class Unavailable(GuardError):
         maybe_sent: bool,
         answered: bool = False,
         slow: bool = False,
+        dropped: bool = False,
     ) -> None:
         tried = f"({plural(attempts, 'attempt')}; the last: {cause})"
         if answered:
@@ -362,6 +365,11 @@ class Unavailable(GuardError):
                 f"did not answer in time {tried}; it, or a proxy before it, is slow: look at"
                 " its log, or give the client a longer timeout"
             )
+        elif dropped:  # it was reached: "is it running?" would send the reader the wrong way
+            said = (
+                f"closed the connection before answering {tried}: the request reached it"
+                " (or a proxy before it) and may have been done; look at its log"
+            )
         else:
             said = f"did not answer {tried}; is it running, and is that its URL?"
         super().__init__(f"Nightshift at {url} {said}")
@@ -369,3 +377,4 @@ class Unavailable(GuardError):
         self.attempts = attempts
         self.maybe_sent = maybe_sent
         self.answered = answered
+        self.dropped = dropped
