@@ -35,7 +35,7 @@ from contextvars import ContextVar
 
 from bot import webhook_storms_body as bodies
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.webhooks_rows import MAY_HAVE_TAKEN_IT, WITHDRAWN, end_pending_trigger, insert_event
+from bot.webhooks_rows import MAY_HAVE_TAKEN_IT, end_pending_trigger, insert_event
 from guards.config import Policy
 from guards.store import Tx
 
@@ -296,20 +296,20 @@ def _end_if_quiet(tx: Tx, storm: int, now: float) -> int | None:
 def _end(tx: Tx, storm: int, *, webhook: str, members: list[Alert], now: float) -> int | None:
     """Withdraw ``storm``'s triggers not sent yet; its resolve if one may have got there.
 
-    As an alert's (:func:`bot.webhooks_rows.withdraw_triggers`): one never tried, or whose
-    last try the receiver refused, is withdrawn unsent; one whose last try got no answer
-    is not tried again, and the resolve follows it. A try in flight now is recorded by
-    the sender, which sends the resolve if it got through."""
-    for delivery, attempts, status in tx.all(
-        "SELECT id, attempts, last_status FROM webhook_deliveries WHERE storm_id = ?"
+    As an alert's (:func:`bot.webhooks_rows.withdraw_triggers`): one that reached no
+    receiver (never tried, refused, never connected) is withdrawn unsent; one a try of
+    which got no answer is not tried again, and the resolve follows it. A try in flight
+    now is recorded by the sender, which sends the resolve if it got through."""
+    for delivery, reached in tx.all(
+        "SELECT id, reached FROM webhook_deliveries WHERE storm_id = ?"
         " AND event = 'trigger' AND state = 'pending'",
         (storm,),
     ):
-        end_pending_trigger(tx, delivery, attempts=attempts, status=status, at=now)
+        end_pending_trigger(tx, delivery, reached=bool(reached), at=now)
     reached = tx.one(  # as for an alert's (bot.webhooks_rows.enqueue_resolves)
         "SELECT id FROM webhook_deliveries WHERE storm_id = ? AND event = 'trigger'"
         f" AND {MAY_HAVE_TAKEN_IT} ORDER BY id DESC LIMIT 1",
-        (storm, WITHDRAWN),
+        (storm,),
     )
     if reached is None:
         return None

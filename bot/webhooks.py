@@ -95,7 +95,7 @@ def wake_senders() -> None:
 # time has come
 _DUE = (
     "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id,"
-    " target, storm_id, last_status, last_error FROM webhook_deliveries d"
+    " target, storm_id, last_status, last_error, reached FROM webhook_deliveries d"
     " WHERE state = 'pending' AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM"
     " webhook_deliveries e WHERE e.state = 'pending' AND e.alert_id = d.alert_id"
     " AND e.webhook = d.webhook AND e.storm_id IS d.storm_id AND e.id < d.id)"

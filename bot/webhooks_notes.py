@@ -72,9 +72,10 @@ def taken_out(row: Mapping[str, Any]) -> str:
     if error.startswith(NOT_SENT):  # held back here (its secret): it reached nobody
         held = clip_chars(error.removeprefix(NOT_SENT), ERROR_CHARS)
         return f"{said}: not tried again after {many}; the last was not sent ({held})"
-    last = clip_chars(error, ERROR_CHARS)
-    may = f"the last got no answer ({last}): it may have got there"
-    return f"{said}: not tried again after {many}; {may}"
+    last = f"the last got no answer ({clip_chars(error, ERROR_CHARS)})"
+    if row["reached"]:  # (its request went out: bot.webhooks_send.TryAgain.unanswered)
+        last += ": it may have got there"
+    return f"{said}: not tried again after {many}; {last}"
 
 
 def retrying_note(

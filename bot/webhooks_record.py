@@ -27,7 +27,15 @@ from bot.outbox import enqueue_thread_reply
 from bot.webhook_storms import resolve_storm, storm_alerts
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
 from bot.webhooks_rows import STOPPED, WITHDRAWN, enqueue_resolve
-from bot.webhooks_send import GIVE_UP_SECONDS, MAX_TRIES, Outcome, Sent, TryAgain, backoff
+from bot.webhooks_send import (
+    GIVE_UP_SECONDS,
+    MAX_TRIES,
+    Outcome,
+    Sent,
+    TryAgain,
+    backoff,
+    may_have_reached,
+)
 from guards.config import Policy
 from guards.errors import NotFound
 from guards.store import Tx
@@ -82,12 +90,14 @@ class DeliveryRecords(ABC):
 
     def _record_one(self, tx: Tx, d: Done) -> str:
         row, result, now = d.row, d.result, d.at
-        tries = int(row["attempts"]) + 1
+        # (a str: nothing was sent, its webhook taken out at a reload: no try to count)
+        tries = int(row["attempts"]) + (0 if isinstance(result, str) else 1)
         status = None if isinstance(result, str) else result.status
+        reached = may_have_reached(result)
         if isinstance(result, Sent):
             changed = tx.execute(
                 "UPDATE webhook_deliveries SET state = 'delivered', attempts = ?,"
-                " last_status = ?, done_at = ? WHERE id = ? AND state = 'pending'",
+                " last_status = ?, done_at = ?, reached = 1 WHERE id = ? AND state = 'pending'",
                 (tries, status, now, row["id"]),
             ).rowcount
             if changed and tries > 1:
@@ -98,8 +108,8 @@ class DeliveryRecords(ABC):
         ):
             changed = tx.execute(
                 "UPDATE webhook_deliveries SET attempts = ?, last_status = ?, last_error = ?,"
-                " next_at = ? WHERE id = ? AND state = 'pending'",
-                (tries, status, result.error, retry, row["id"]),
+                " next_at = ?, reached = MAX(reached, ?) WHERE id = ? AND state = 'pending'",
+                (tries, status, result.error, retry, reached, row["id"]),
             ).rowcount
             if changed and tries == 1:  # said once, at the first failed try
                 until = float(row["created_at"]) + GIVE_UP_SECONDS  # (or MAX_TRIES)
@@ -110,7 +120,9 @@ class DeliveryRecords(ABC):
             error = result if isinstance(result, str) else result.error
             if isinstance(result, TryAgain):
                 error += f" (gave up after {plural(tries, 'try', many='tries')})"
-            changed = self._fail(tx, row, error=error, status=status, tries=tries, now=now)
+            changed = self._fail(
+                tx, row, error=error, status=status, tries=tries, reached=reached, now=now
+            )
             key = "failed"
         if not changed:
             self._withdrawn_in_flight(tx, row, result, now)
@@ -129,21 +141,18 @@ class DeliveryRecords(ABC):
             "SELECT 1 FROM webhook_deliveries WHERE id = ? AND last_error = ?",
             (row["id"], WITHDRAWN),
         )
-        reached = isinstance(result, Sent) or (
-            isinstance(result, TryAgain) and result.status is None
-        )
-        if row["event"] != "trigger" or withdrawn is None or not reached:
+        if row["event"] != "trigger" or withdrawn is None or not may_have_reached(result):
             return
         if isinstance(result, Sent):  # it got through after all: said as delivered
             tx.execute(
                 "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1,"
-                " last_status = ?, last_error = NULL WHERE id = ?",
+                " last_status = ?, last_error = NULL, reached = 1 WHERE id = ?",
                 (result.status, row["id"]),
             )
         else:  # no answer: it may have got through
             tx.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?"
-                " WHERE id = ?",
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?,"
+                " reached = 1 WHERE id = ?",
                 (STOPPED, row["id"]),
             )
         if row["storm_id"] is not None:  # a storm's trigger: the storm's resolve follows it
@@ -170,13 +179,22 @@ class DeliveryRecords(ABC):
         alerts.engine.touch(tx, alert, now)
 
     def _fail(
-        self, tx: Tx, row: Any, *, error: str, status: int | None, tries: int, now: float
+        self,
+        tx: Tx,
+        row: Any,
+        *,
+        error: str,
+        status: int | None,
+        tries: int,
+        reached: bool,
+        now: float,
     ) -> bool:
         """Mark ``row`` failed for good and say so in its alert's thread (once: the ref)."""
         changed = tx.execute(
             "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_status = ?,"
-            " last_error = ?, done_at = ? WHERE id = ? AND state = 'pending'",
-            (tries, status, error, now, row["id"]),
+            " last_error = ?, done_at = ?, reached = MAX(reached, ?)"
+            " WHERE id = ? AND state = 'pending'",
+            (tries, status, error, now, reached, row["id"]),
         ).rowcount
         if changed:
             storm = row["storm_id"]

@@ -61,12 +61,12 @@ STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
 ERROR_CHARS = 160
 # a trigger withdrawn unsent: kept as a row (failed), so that its id is never given again
 WITHDRAWN = "withdrawn unsent: the alert's paging ended before the page got through"
-#: a trigger row that may have reached the receiver (its incident gets a resolve): not
-#: withdrawn unsent (bound: :data:`WITHDRAWN`), nor refused at its only try
-MAY_HAVE_TAKEN_IT = (
-    "COALESCE(last_error, '') != ?"
-    " AND NOT (state = 'failed' AND attempts = 1 AND last_status IS NOT NULL)"
-)
+#: a trigger row that may have reached the receiver, so may have opened an incident there
+#: (which gets a resolve): delivered, or a try of it went out and got no answer (its
+#: ``reached``, migration 0045). One withdrawn unsent, one the receiver answered with an
+#: error at every try, one that never connected or was never sent (its secret_file
+#: unreadable, its webhook taken out at a reload) opened nothing: no resolve follows it.
+MAY_HAVE_TAKEN_IT = "reached = 1"
 
 
 def dedup_key(alert_id: int) -> str:
@@ -138,8 +138,8 @@ def enqueue_trigger(
 def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
     """Write a resolve row for each webhook that got a trigger for ``alert`` since its
     last resolve (none twice: an alert acknowledged, then resolved, resolves once), and
-    may have taken it: not one withdrawn unsent, nor one refused at its only try.
-    Returns their ids."""
+    may have taken it (:data:`MAY_HAVE_TAKEN_IT`): not one withdrawn unsent, nor one that
+    never got to the receiver. Returns their ids."""
     rows = tx.all(
         "SELECT webhook, max(id) FROM webhook_deliveries t WHERE alert_id = ?"
         " AND event = 'trigger' AND storm_id IS NULL"  # (a storm's: bot.webhook_storms)
@@ -148,7 +148,7 @@ def enqueue_resolves(tx: Tx, alert: Alert, at: float) -> list[int]:
         "  WHERE r.alert_id = t.alert_id AND r.webhook = t.webhook AND r.event = 'resolve'"
         "  AND r.storm_id IS NULL"
         "  AND r.id > t.id) GROUP BY webhook ORDER BY webhook",
-        (alert.id, WITHDRAWN),
+        (alert.id,),
     )
     return [
         enqueue_resolve(tx, alert, webhook=str(webhook), trigger=int(trigger), at=at)
@@ -218,20 +218,20 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     """Withdraw ``alert``'s triggers still waiting to go out (its paging ended before they
     got through); returns how many.
 
-    One never tried, or whose last try the receiver answered with an error, reached no
-    phone: its row ends failed as :data:`WITHDRAWN` (kept: a delivery id is never given
-    twice, recheck23 H1), its step keeps ``withdrawn_at`` (the message says "withdrawn
-    unsent") and no resolve follows. One whose last try got no answer (a
+    One that reached no phone (never tried, or every try answered with an error, never
+    connected or not sent) ends failed as :data:`WITHDRAWN` (kept: a delivery id is never
+    given twice, recheck23 H1), its step keeps ``withdrawn_at`` (the message says
+    "withdrawn unsent") and no resolve follows. One a try of which got no answer (a
     timeout: it may have got there) is not tried again, and the resolve follows it. A try
     in flight now is recorded by the sender, which sends the resolve if it got through.
     """
     rows = tx.all(
-        "SELECT id, escalation_id, attempts, last_status FROM webhook_deliveries"
+        "SELECT id, escalation_id, reached FROM webhook_deliveries"
         " WHERE alert_id = ? AND event = 'trigger' AND state = 'pending' AND storm_id IS NULL",
         (alert.id,),
     )
-    for delivery, esc_id, attempts, status in rows:
-        if end_pending_trigger(tx, delivery, attempts=attempts, status=status, at=at):
+    for delivery, esc_id, reached in rows:
+        if end_pending_trigger(tx, delivery, reached=bool(reached), at=at):
             tx.execute(
                 "UPDATE escalations SET withdrawn_at = ? WHERE id = ? AND withdrawn_at IS NULL",
                 (at, esc_id),
@@ -239,14 +239,12 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     return len(rows)
 
 
-def end_pending_trigger(
-    tx: Tx, delivery: int, *, attempts: int, status: int | None, at: float
-) -> bool:
+def end_pending_trigger(tx: Tx, delivery: int, *, reached: bool, at: float) -> bool:
     """End a trigger still waiting to go out, its paging over: withdrawn unsent
-    (:data:`WITHDRAWN`, True) when it was never tried or the receiver refused its last
-    try, else not tried again (:data:`STOPPED`: its last try got no answer, so it may
-    have got there, and the resolve follows it)."""
-    withdrawn = int(attempts) == 0 or status is not None
+    (:data:`WITHDRAWN`, True) when no try of it reached the receiver, else not tried again
+    (:data:`STOPPED`: a try got no answer, so it may have got there, and the resolve
+    follows it)."""
+    withdrawn = not reached
     tx.execute(
         "UPDATE webhook_deliveries SET state = 'failed', last_error = ?, done_at = ? WHERE id = ?",
         (WITHDRAWN if withdrawn else STOPPED, at, delivery),

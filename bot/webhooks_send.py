@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
@@ -49,6 +49,7 @@ __all__ = [
     "Sent",
     "TryAgain",
     "backoff",
+    "may_have_reached",
     "outcome",
     "post",
     "redact",
@@ -79,11 +80,15 @@ class Sent:
 
 @dataclass(frozen=True, slots=True)
 class TryAgain:
-    """A failure that may pass: ``after`` is the receiver's ``Retry-After`` (None: none)."""
+    """A failure that may pass: ``after`` is the receiver's ``Retry-After`` (None: none);
+    ``unanswered``: the request went out and no answer came (a timeout, a connection cut
+    after it was written), so the receiver may have taken it. An error answer, a
+    connection never made, or a request not sent at all did not reach it."""
 
     status: int | None
     error: str
     after: float | None = None
+    unanswered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,21 @@ class Refused:
 
 
 Outcome = Sent | TryAgain | Refused
+# failures before the request went out: the receiver got nothing
+_NOTHING_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+
+def may_have_reached(result: Outcome | str) -> bool:
+    """Whether the receiver may have taken the try that ended with ``result`` (a str:
+    not sent at all): delivered, or sent and never answered."""
+    return isinstance(result, Sent) or (isinstance(result, TryAgain) and result.unanswered)
 
 
 def sign(secret: str, *, timestamp: int, body: bytes) -> str:
@@ -192,7 +212,7 @@ async def post(
         return said
     error = redact(said.error, url=url)
     if isinstance(said, TryAgain):
-        return TryAgain(said.status, error, said.after)
+        return replace(said, error=error)
     return Refused(said.status, error)
 
 
@@ -225,10 +245,12 @@ async def _post(
                 answer = await _first_bytes(response)
     except httpx.InvalidURL as exc:  # (the policy's check lets none through; said if one is)
         return Refused(None, f"the url is refused by the HTTP client: {exc}")
-    except (TimeoutError, httpx.TimeoutException):
-        return TryAgain(None, f"no answer within {seconds:g}s")
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        sent = not isinstance(exc, _NOTHING_SENT)  # (the whole try's: it may have gone out)
+        return TryAgain(None, f"no answer within {seconds:g}s", unanswered=sent)
     except httpx.HTTPError as exc:
-        return TryAgain(None, f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__)
+        error = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
+        return TryAgain(None, error, unanswered=not isinstance(exc, _NOTHING_SENT))
     text = answer.decode(response.encoding or "utf-8", errors="replace")
     return outcome(response.status_code, response.headers, text, now=now)
 

@@ -124,3 +124,36 @@ def test_0043_keeps_the_validation_calls_made_before_it_under_no_token(tmp_path,
     conn.close()
     assert rows == [(1, "", "k1", "h", "{}", 5.0)]
     assert "validation_calls_at" in indexes
+
+
+def test_0045_keeps_the_resolves_of_triggers_tried_before_it(tmp_path, monkeypatch):
+    """0045 adds ``reached`` (a try may have got to the receiver): a trigger tried before
+    it keeps the reading it had (its resolve is not dropped), one withdrawn unsent, one
+    refused at its only try and one never tried read as not reached."""
+    from guards import migrations
+
+    every = _migrations()
+    monkeypatch.setattr(migrations, "_migrations", lambda: [m for m in every if m[0] < 45])
+    conn = connect(tmp_path / "w.db")
+    apply_migrations(conn, now=0.0)
+    withdrawn = "withdrawn unsent: the alert's paging ended before the page got through"
+    for delivery, state, attempts, status, error in [
+        (1, "delivered", 1, 200, None),
+        (2, "pending", 2, None, "no answer within 5s"),
+        (3, "failed", 1, 404, "HTTP 404: nope"),
+        (4, "failed", 1, None, withdrawn),
+        (5, "pending", 0, None, None),
+        (6, "failed", 3, 503, "HTTP 503: x (gave up after 3 tries)"),
+    ]:
+        conn.execute(
+            "INSERT INTO webhook_deliveries (id, webhook, alert_id, event, body, state,"
+            " created_at, next_at, attempts, last_status, last_error)"
+            " VALUES (?, 'pager', 1, 'trigger', '{}', ?, 0, 0, ?, ?, ?)",
+            (delivery, state, attempts, status, error),
+        )
+    conn.commit()
+    monkeypatch.setattr(migrations, "_migrations", lambda: every)
+    assert "0045_webhook_reached" in apply_migrations(conn, now=0.0)
+    reached = conn.execute("SELECT id, reached FROM webhook_deliveries ORDER BY id").fetchall()
+    conn.close()
+    assert reached == [(1, 1), (2, 1), (3, 0), (4, 0), (5, 0), (6, 1)]

@@ -38,6 +38,7 @@ def test_a_taken_out_page_that_got_no_answer_says_it_whole() -> None:
         "attempts": 2,
         "last_status": None,
         "last_error": ERROR,
+        "reached": 1,  # its request went out (a timeout, say)
     }
     said = taken_out(row)
     assert said.endswith(f"({ERROR}): it may have got there"), said
