@@ -19,7 +19,8 @@ that trips, and one unit less never does:
 
 - ``consecutive``: the failures in a row reach it;
 - ``rate``: at least ``min_calls`` of the last ``window_calls`` are known and
-  failures / calls reach it;
+  failures / calls reach it, judged after every outcome (a success that brings the
+  window to ``min_calls`` at the limit trips it too);
 - spend rate: the micros charged in the sliding window ``(now - per_seconds, now]``
   reach ``max``. "At the threshold" means ``>=``: an agent that has spent exactly
   the allowance starts no more calls. It counts charges, not holds: calls granted
@@ -251,12 +252,15 @@ class Breaker(OperatedBreaker):
         if not failed and not w.failures and len(w.items) >= w.cap:
             return None  # the hot path: a healthy agent's full, clean window stays as it is
         self.dirty |= w.add(failed, source)
-        if not failed or len(w.sources) < cfg.min_sources:
+        if not w.failures or len(w.sources) < cfg.min_sources:
             return None
+        # the rate is judged after every outcome, a success too (resilience4j does): the
+        # call that brings the window to min_calls at the limit trips it (audit26 L3)
         trip = "attempts" if signal == "attempts" else "failures"
-        suffix = f"; {detail}" if detail else ""
-        on = {MODEL_FIGURE: model, MODEL_SINCE: now} if model else {}
-        if w.consecutive >= cfg.consecutive:
+        suffix = f"; {detail}" if detail and failed else ""
+        # a success that completes the window names no model: it is no outage's call
+        on = {MODEL_FIGURE: model, MODEL_SINCE: now} if model and failed else {}
+        if failed and w.consecutive >= cfg.consecutive:
             return self._open(
                 now,
                 trip=trip,

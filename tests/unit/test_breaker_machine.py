@@ -90,11 +90,32 @@ def test_failure_rate_trips_once_min_calls_are_known():
     # F S F S F: 3 of 5, but fewer than min_calls calls
     for i, failed in enumerate([True, False, True, False, True]):
         assert b.record(float(i), failed=failed, source=KEY) is None
-    t = b.record(5.0, failed=False, source=KEY)  # 3 of 6 = 50%: but a success never trips
-    assert t is None
-    t = b.record(6.0, failed=True, source=KEY)  # 4 of 7 >= 50%
+    t = b.record(5.0, failed=True, source=KEY)  # 4 of 6 >= 50%
     assert t is not None and t.trip == "failures"
-    assert t.figures["failures"] == 4 and t.figures["calls"] == 7
+    assert t.figures["failures"] == 4 and t.figures["calls"] == 6
+
+
+def test_the_success_that_brings_the_window_to_min_calls_at_the_limit_trips_it():
+    """audit26 L3: F S F S F S (3 of 6 = 50%, min_calls 6) stayed closed until the next
+    failure: the rate was judged only when a failure came. Judged after every outcome
+    (resilience4j), the sixth call trips it, success or not; it names no model (the
+    success was no outage's call) and quotes no error."""
+    b = make(consecutive=100, window_calls=10, min_calls=6, rate=0.5)
+    for i, failed in enumerate([True, False, True, False, True]):
+        assert b.record(float(i), failed=failed, source=KEY, model="model:haiku") is None
+    t = must(b.record(5.0, failed=False, source=KEY, model="model:haiku", detail="ignored"))
+    assert (t.to_state, t.trip, b.state) == (OPEN, "failures", OPEN)
+    assert t.reason == "3 of the last 6 calls failed (limit 50% of at least 6)"
+    assert t.figures == {"failures": 3, "calls": 6, "rate": 0.5, "limit": 0.5}
+    # one unit under the limit never trips: F S S F S S (2 of 6)
+    under = make(consecutive=100, window_calls=10, min_calls=6, rate=0.5)
+    for i, failed in enumerate([True, False, False, True, False, False]):
+        assert under.record(float(i), failed=failed, source=KEY) is None
+    # a success never trips on the streak, nor on failures from too few sources
+    few = make(consecutive=2, window_calls=10, min_calls=2, rate=0.5, min_sources=2)
+    few.record(0.0, failed=True, source="acme/a/one")
+    assert few.record(1.0, failed=False, source="acme/b/two") is None
+    assert few.state == CLOSED
 
 
 def test_failure_rate_below_the_limit_does_not_trip():
