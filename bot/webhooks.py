@@ -24,7 +24,9 @@ all). The events of one alert reach one webhook in order: a resolve waits while 
 alert's trigger is still being tried; so do a storm's (:mod:`bot.webhook_storms`),
 apart from its first alert's own. A row is started again only from a read of the due
 rows begun after its last try was recorded (a try ending while a pass reads leaves that
-pass's copy of its row stale). An answer whose record the database refused is
+pass's copy of its row stale). Before its request goes out, a try claims its row in
+the database (:func:`~bot.webhooks_rows.claim`): a trigger withdrawn since the pass read
+it is not sent from that stale read. An answer whose record the database refused is
 kept in memory and written first when it takes writes again; nothing new is sent until
 then (so a storage outage sends no event twice). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
@@ -52,6 +54,7 @@ from prometheus_client import Counter
 from bot.webhook_storms import fix_storm_body
 from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_record import DeliveryRecords, Done
+from bot.webhooks_rows import claim
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
 from guards.config import Policy
@@ -232,6 +235,15 @@ class WebhookSender(DeliveryRecords):
         """One try of ``row``, recorded as it ends (kept in memory if the write fails)."""
         delivery = int(row["id"])
         try:
+            try:
+                claimed = await self.store.write(
+                    lambda tx: claim(tx, delivery, attempts=int(row["attempts"]))
+                )
+            except Exception as exc:  # (the row stays pending: picked again)
+                log.warning("webhooks: delivery %d could not be claimed (%s)", delivery, exc)
+                return
+            if not claimed:
+                return  # withdrawn (or tried) since the due rows were read: not sent
             if row["storm_id"] is not None and not row["body"]:  # a storm's: said as it goes
                 try:
                     row = await self._storm_body(row)

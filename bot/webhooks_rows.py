@@ -36,6 +36,7 @@ __all__ = [
     "MAY_HAVE_TAKEN_IT",
     "STOPPED",
     "body_for",
+    "claim",
     "dedup_key",
     "delivery_notes",
     "end_pending_trigger",
@@ -237,6 +238,23 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
                 (at, esc_id),
             )
     return len(rows)
+
+
+def claim(tx: Tx, delivery: int, *, attempts: int) -> bool:
+    """Claim row ``delivery`` for a try about to go out, as a pass read it (pending, after
+    ``attempts`` tries); False when that read is stale: withdrawn meanwhile
+    (:func:`withdraw_triggers`, :func:`end_pending_trigger`), or another try of it
+    recorded. The check is a write under the writer's lock (the row itself is left as
+    it is: a try in flight is known by the sender, and a restart sends it again), so of a
+    try and a withdrawal only one goes first: a withdrawal after the claim finds the try
+    in flight (the sender records it, and sends the resolve if it got through)."""
+    return bool(
+        tx.execute(
+            "UPDATE webhook_deliveries SET next_at = next_at WHERE id = ?"
+            " AND state = 'pending' AND attempts = ?",
+            (delivery, attempts),
+        ).rowcount
+    )
 
 
 def end_pending_trigger(tx: Tx, delivery: int, *, reached: bool, at: float) -> bool:

@@ -182,16 +182,21 @@ async def test_a_database_refusing_writes_after_a_send_sends_it_no_second_time(
 ):
     monkeypatch.setattr("guards.store.LOCK_WAIT_SECONDS", 0.3)
     clock = ManualClock()
-    webhook_receiver.delay = 0.3  # (so the test's pass, not the loop, sends it)
+    webhook_receiver.hold = asyncio.Event()  # the receiver answers when the test says
     slack = await slack_http(policy(webhook_receiver), clock=clock)
     alert_id = await trip(slack)
     clock.advance(300)
     other = connect(slack.app.ns.settings.db)
     try:
         await slack.app.ns.extras["alerts"].tick()  # the webhook step's row is written...
+        first = asyncio.create_task(send(slack))  # ...claimed and sent (a claim is a write)
+        await asyncio.wait_for(webhook_receiver.arrived.wait(), 5)
         # ...then the database refuses every write (taken in a thread: the app's writer may
-        # hold the lock for a batch the event loop must finish first)
+        # hold the lock for a batch the event loop must finish first), and the answer comes
         await asyncio.to_thread(begin_immediate, other)
+        webhook_receiver.hold.set()
+        with pytest.raises(StorageUnavailable):
+            await first
         for _ in range(3):
             with pytest.raises(StorageUnavailable):
                 await send(slack)
