@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_attempts import check_attempts, count_attempt
@@ -109,9 +110,10 @@ class BreakerGate:
                 abandoned = self._abandoned(tx, b, kind, now)
                 if abandoned is not None:
                     reason = abandoned.reason
-            raise BreakerOpen(
-                scope=key, state=b.state, reason=reason, retry_after=b.retry_after(now)
-            )
+            retry_after = b.retry_after(now)
+            if b.state == HALF_OPEN:
+                retry_after = self._trial_retry_after(tx, b, now, retry_after)
+            raise BreakerOpen(scope=key, state=b.state, reason=reason, retry_after=retry_after)
         if task_id is not None:
             agent = governing(scope.path)[2][0]
             limit = self.limits.max_attempts(agent)
@@ -258,6 +260,19 @@ class BreakerGate:
                 if b.state == HALF_OPEN:
                     found.append((b, kind))
         return found
+
+    def _trial_retry_after(self, tx: Tx, b: Breaker, now: float, hint: int) -> int:
+        """When a refused caller should look again while a full trial runs: the ``hint``
+        (its calls may report any time), or sooner when one of their holds runs out first:
+        the trial has failed then and the breaker is open (audit26 A3 L1)."""
+        row = tx.one(
+            "SELECT MIN(expires_at) FROM reservations WHERE state = 'held'"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(b.trial_holds)),),
+        )
+        if row is None or row[0] is None:
+            return hint
+        return max(1, min(hint, math.ceil(float(row[0]) - now)))
 
     def _abandoned(self, tx: Tx, b: Breaker, kind: str, now: float) -> Transition | None:
         """Re-open when a trial call's hold expired without a settle."""

@@ -49,6 +49,16 @@ class OperatedBreaker(BreakerState):
         trial_budget_micros: int | None = None,
     ) -> Transition:
         """Start a trial (also before the cool-down ends, or out of a forced open)."""
+        if self.state == HALF_OPEN:  # what the agents' 503 says too: its calls decide
+            # (a model's trial counts no calls in: every settle of the model is one)
+            admitted = f"{len(self.trial_holds)} admitted, " if self.config.trials_by_id else ""
+            raise Conflict(
+                f"the breaker for {self.key} is half open: a trial of"
+                f" {plural(self.trial_calls, 'call')} is running already ({admitted}"
+                f"{self.trial_succeeded} succeeded) and its calls decide; there is nothing"
+                " to approve",
+                state=self.state,
+            )
         if self.state not in REFUSING:
             raise Conflict(
                 f"the breaker for {self.key} is {self.state.replace('_', ' ')}; there is"

@@ -269,6 +269,11 @@ class BreakerOpen(GuardError):
     def __init__(self, *, scope: str, state: str, reason: str, retry_after: int) -> None:
         if state == "forced_open":  # a kill switch: no timer, an operator's close undoes it
             what_to_do = f"it stays open until an operator runs /agent breaker {scope} close"
+        elif state == "half_open":  # its trial runs: its calls decide, nobody is to approve
+            what_to_do = (
+                "its trial's calls decide (it closes once they all succeed, opens again if"
+                f" one fails); no operator is needed: retry after {retry_after}s"
+            )
         else:
             what_to_do = (
                 f"retry after {retry_after}s or ask an operator: /agent breaker {scope} approve"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from guards.clock import ManualClock
 from tests.scenario.test_breakers import BOT, fleet
 from tests.scenario.test_breakers import POLICY as FLEET_POLICY
+from tests.scenario.test_stale_clicks import STALE_POLICY, half_open_request
 
 RATE_POLICY: dict[str, Any] = {
     **FLEET_POLICY,
@@ -59,3 +61,65 @@ async def test_a_rate_under_the_limit_at_min_calls_does_not_trip(app_factory: An
         await bot.call(outcome)
     assert (await bot.reserve()).status_code == 201
     assert await bot.breakers() == []
+
+
+# -- L1: the 503 while a trial runs -------------------------------------------------------
+
+
+async def trial_call(app: Any, key: str, ttl_seconds: int = 600) -> Any:
+    tok = await app.token(BOT)
+    body = {
+        "scope": BOT,
+        "idempotency_key": key,
+        "max_cost_micros": 10_000,
+        "ttl_seconds": ttl_seconds,
+    }
+    return await app.request("POST", "/v1/reservations", token=tok, json=body)
+
+
+def refused_while(r: Any, state: str) -> dict[str, Any]:
+    """A 503 breaker_open in ``state`` whose Retry-After, body and message agree."""
+    assert r.status_code == 503, r.text
+    body: dict[str, Any] = r.json()
+    assert (body["error"], body["state"]) == ("breaker_open", state), body
+    assert r.headers["Retry-After"] == str(body["retry_after"]), (r.headers, body)
+    assert f"retry after {body['retry_after']}s" in body["message"], body
+    return body
+
+
+async def test_a_full_trial_s_503_says_its_calls_decide_and_when_to_look_again(
+    slack_http: Any,
+) -> None:
+    """audit26 A3 L1: while a trial ran, the 503 said "ask an operator: /agent breaker …
+    approve", and that command then answered "nothing to approve". It says the trial's
+    calls decide, names no approval, and its Retry-After is the hint (10 s) or, sooner,
+    when a trial call's hold runs out (the trial has failed then)."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app = slack.app
+    await half_open_request(slack)
+    approved = await slack.command(f"breaker {BOT} approve 2")
+    assert "approved a trial of" in approved["text"], approved
+    assert (await trial_call(app, "t1")).status_code == 201
+    assert (await trial_call(app, "t2", ttl_seconds=30)).status_code == 201
+
+    full = refused_while(await trial_call(app, "t3"), "half_open")
+    assert full["retry_after"] == 10
+    assert full["reason"] == "trial in progress: 2 of 2 calls admitted, waiting for their results"
+    assert "approve" not in full["message"] and "ask an operator" not in full["message"]
+    assert "trial's calls decide" in full["message"], full
+    # what the person who reads it and tries anyway is told: the same
+    said = await slack.command(f"breaker {BOT} approve")
+    assert (
+        "a trial of 2 calls is running already (2 admitted, 0 succeeded) and its calls decide;"
+        " there is nothing to approve"
+    ) in said["text"], said
+
+    app.clock.advance(25)  # t2's hold runs out in 5 s: the trial is decided then
+    soon = refused_while(await trial_call(app, "t4"), "half_open")
+    assert soon["retry_after"] == 5
+    app.clock.advance(5)
+    after = refused_while(await trial_call(app, "t5"), "open")  # t2 expired: failed trial
+    assert after["reason"].endswith("expired without a settle"), after
+    assert after["retry_after"] == 120  # the cool-down, doubled
+    # open, an approval starts a trial at once (in Slack, and over HTTP: L2)
+    assert f"/agent breaker {BOT} approve" in after["message"]
