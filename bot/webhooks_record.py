@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.storm_names import summary_parts
 from bot.outbox import enqueue_thread_reply
 from bot.webhook_storms import resolve_storm, storm_alerts
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
@@ -51,6 +52,12 @@ log = logging.getLogger("bot.webhooks")
 _POSTED_MEMBERS = (
     "SELECT DISTINCT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id"
     " WHERE e.folded_into = ? AND a.posted_at IS NOT NULL ORDER BY e.alert_id"
+)
+# where each alert a storm carries is seen: its own post, or the Slack storm summary
+# that carried its post (bot.alerts.folding)
+_MEMBER_POSTS = (
+    "SELECT DISTINCT a.id, a.channel, a.posted_at, a.folded_into FROM escalations e"
+    " JOIN alerts a ON a.id = e.alert_id WHERE e.folded_into = ? ORDER BY a.id"
 )
 
 
@@ -205,7 +212,11 @@ class DeliveryRecords(ABC):
                 f"alert storm {storm}" if storm is not None else f"alert #{row['alert_id']}",
                 error,
             )
-            self._say(tx, row, failed_note(row, error=error))
+            note = failed_note(row, error=error)
+            if storm is None:
+                self._say(tx, row, note)
+            else:
+                self._say_to_storm(tx, int(storm), note)
         return bool(changed)
 
     def _say(self, tx: Tx, row: Any, note: tuple[str, str]) -> None:
@@ -218,6 +229,28 @@ class DeliveryRecords(ABC):
         enqueue_thread_reply(
             tx, parent=f"alert:{alert_id}:post", text=text, channel=alert[0], ref=ref
         )
+
+    def _say_to_storm(self, tx: Tx, storm: int, note: tuple[str, str]) -> None:
+        """Post ``note`` where each alert ``storm`` carries is seen: its own post's thread,
+        or the thread of the storm summary post that carried it (once per summary). Each
+        of them said "webhook … is paged in alert storm N" there; a failed page is said
+        where that was said (review25 M2: only the alert that began the storm was told)."""
+        text, ref = note
+        said: set[str] = set()
+        for alert_id, channel, posted_at, summary in tx.all(_MEMBER_POSTS, (f"hook:{storm}",)):
+            if posted_at is not None and channel is not None:
+                parent, lane = f"alert:{int(alert_id)}:post", str(channel)
+            elif summary is not None and str(summary).startswith("fold:posts:"):
+                parent, lane = str(summary), summary_parts(str(summary))[1]
+                if tx.one("SELECT 1 FROM outbox WHERE ref = ?", (parent,)) is None:
+                    continue  # withdrawn, none of its alerts left: nothing to reply to
+            else:
+                continue  # never posted (refused by Slack, say): the log says it
+            if parent not in said:
+                said.add(parent)
+                enqueue_thread_reply(
+                    tx, parent=parent, text=text, channel=lane, ref=f"{ref}:{parent}"
+                )
 
     def _touch(self, tx: Tx, alert_id: int, now: float) -> None:
         alerts = self.ns.extras.get("alerts")
