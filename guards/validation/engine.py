@@ -12,9 +12,11 @@ batch is stored whole or not at all. The order of the checks:
 2. each item in turn: ``too_large`` (over ``max_item_chars``), ``empty`` (nothing
    left after normalisation), ``duplicate`` (same normalised text as an item
    remembered in the window, or accepted earlier in this batch), ``near_duplicate``
-   (the sketch is near one remembered in the window, similarity at most
-   :data:`NEAR_SIMILARITY_CAP`: the texts differ); otherwise it is accepted and
-   remembered, with a short preview so a later rejection can show what it matched.
+   (the sketch picks candidates remembered in the window, and the exact similarity of
+   the two texts' features reaches the threshold: :mod:`~guards.validation.recheck`;
+   reported at most :data:`NEAR_SIMILARITY_CAP`: the texts differ); otherwise it is
+   accepted and remembered, with a short preview so a later rejection can show what it
+   matched, and the text its features are read from.
 
 **Send an ``idempotency_key`` to make retries safe.** A batch sent again with the
 key of an earlier one (a retry after a timeout) gets the answer the first send got,
@@ -56,9 +58,12 @@ from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 from guards.tokens import authenticate, authorize, require_agent
 from guards.validation import repo
+from guards.validation.bags import stored
 from guards.validation.batch_run import BatchRun, Hit
+from guards.validation.index import StreamIndex
 from guards.validation.normalize import prepare
 from guards.validation.prepared import Prepared, PreparedItem, legacy_sketch, prepare_batch
+from guards.validation.recheck import MAX_RECHECKS, confirm
 from guards.validation.streams import DAY, LEGACY_NEWEST, StreamIndexes, sketcher_for
 from guards.validation.types import (
     DUPLICATE_REASONS,
@@ -235,7 +240,7 @@ class Validator(StreamIndexes):
                 hit = Hit(same.id, same.ref, same.at, 1.0, same.preview, exact=p.exact)
                 run.reject(i, p.item, "duplicate", hit)
                 continue
-            near = index.best(p.sketch, not_before=not_before) if index is not None else None
+            near = self._near(tx, index, not_before, p) if index is not None else None
             if near is None and index is not None:
                 near = self._legacy_near(tx, stream_id, not_before, p)
             if near is not None:
@@ -254,6 +259,7 @@ class Validator(StreamIndexes):
                 sketch=p.sketch,
                 ref=ref,
                 preview=preview(p.item.text, ITEM_PREVIEW_CHARS),
+                feature_text=stored(p.text) if self.sketcher.rechecked else None,
             )
             if index is not None:
                 index.add(p.sketch, rowid=item_id, at=now)
@@ -281,15 +287,25 @@ class Validator(StreamIndexes):
         if not len(index):
             return None
         old_way = p.legacy_sketch or legacy_sketch(prepare(p.item.text), self.sketcher)
-        found = [
-            hit
-            for hit in (
-                index.best(p.sketch, not_before=not_before),
-                index.best(old_way, not_before=not_before),
-            )
-            if hit is not None
-        ]
-        return max(found, key=lambda hit: hit[2]) if found else None
+        return self._near(tx, index, not_before, p, also=old_way)
+
+    def _near(
+        self, tx: Tx, index: StreamIndex, not_before: float, p: PreparedItem, also: bytes = b""
+    ) -> tuple[int, float, float] | None:
+        """The best near-duplicate of ``p`` in ``index`` as ``(rowid, at, similarity)``
+        (``also``: another sketch of it whose candidates count too). A MinHash estimate only
+        picks candidates; the feature bags decide (:func:`~guards.validation.recheck.confirm`)."""
+        if not self.sketcher.rechecked:
+            return index.best(p.sketch, not_before=not_before)
+        found = {
+            hit[0]: hit
+            for sketch in (also, p.sketch)
+            if sketch
+            for hit in index.nearest(sketch, not_before=not_before, limit=MAX_RECHECKS)
+        }
+        if not found:
+            return None
+        return confirm(tx, candidates=found.values(), text=p.text, sketcher=self.sketcher)
 
     def _legacy_in_window(self, tx: Tx, kind: str, not_before: float) -> bool:
         """Whether rows of the older ``kind`` may still be in a window (looked up once a

@@ -155,6 +155,32 @@ class StreamIndex:
             return None
         return found[1], found[2], found[0]
 
+    def nearest(
+        self, sketch: bytes, *, not_before: float, limit: int
+    ) -> list[tuple[int, float, float]]:
+        """Up to ``limit`` live items the scorer lets through, as ``(rowid, at, score)``,
+        the highest score first, newest on a tie (the candidates of an exact re-check).
+
+        >>> from guards.validation.sketchers import MinHashSketcher
+        >>> index = StreamIndex(MinHashSketcher(threshold=0.7))
+        >>> index.add(bytes(32), rowid=1, at=0.0)
+        >>> index.add(bytes(32), rowid=2, at=5.0)
+        >>> index.nearest(bytes(32), not_before=0.0, limit=8)
+        [(2, 5.0, 1.0), (1, 0.0, 1.0)]
+        """
+        found: list[tuple[float, int, float]] = []
+        width, sketches, ats = self._width, self._sketches, self._ats
+        score = self.sketcher.scorer(sketch)
+        for slot in self.candidates(sketch):
+            at = ats[slot]
+            if at < not_before:
+                continue
+            similarity = score(sketches[slot * width : (slot + 1) * width])
+            if similarity is not None:
+                found.append((similarity, self._rowids[slot], at))
+        found.sort(reverse=True)
+        return [(rowid, at, similarity) for similarity, rowid, at in found[:limit]]
+
     def expired(self, not_before: float) -> int:
         """How many remembered items are older than ``not_before``."""
         return sum(1 for at in self._ats if at < not_before)

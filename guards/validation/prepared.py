@@ -41,6 +41,9 @@ class PreparedItem:
     sketch: bytes = b""
     #: sketched the way older versions did (``legacy``): b"" when not asked for
     legacy_sketch: bytes = b""
+    #: the prepared text the features are read from (kept for the exact re-check:
+    #: :mod:`guards.validation.bags`)
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,7 @@ def _prepare_item(
         exact_fingerprint(normalized),
         sketcher.sketch(features(prepared, names=sketcher.names)),
         legacy_sketch(prepared, sketcher) if legacy else b"",
+        prepared,
     )
 
 

@@ -1,5 +1,5 @@
 """The validation tables (migrations/0003_validation.sql, 0009_validation_preview.sql,
-0011_validation_calls.sql).
+0011_validation_calls.sql, 0046_validation_feature_text.sql).
 
 One query per function.
 
@@ -27,6 +27,7 @@ __all__ = [
     "count_rejections",
     "find_call",
     "find_exact",
+    "item_feature_text",
     "item_info",
     "iter_sketches",
     "last_burst_at",
@@ -94,6 +95,12 @@ def item_info(tx: Tx, item_id: int) -> tuple[str | None, str | None, int | None]
     return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
+def item_feature_text(tx: Tx, item_id: int) -> tuple[bytes | None, str | None]:
+    """An item's stored text for its features (None before migration 0046) and its preview."""
+    row = tx.one("SELECT feature_text, preview FROM validation_items WHERE id = ?", (item_id,))
+    return (row[0], row[1]) if row else (None, None)
+
+
 def add_item(
     tx: Tx,
     *,
@@ -104,12 +111,15 @@ def add_item(
     sketch: bytes,
     ref: str | None,
     preview: str | None = None,
+    feature_text: bytes | None = None,
 ) -> int:
-    """Remember an accepted item (with a short preview for people); returns its id."""
+    """Remember an accepted item (with a short preview for people and, for the exact
+    near-duplicate re-check, the text its features are read from); returns its id."""
     cur = tx.execute(
-        "INSERT INTO validation_items (stream_id, at, exact, kind, sketch, ref, preview)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (stream_id, at, exact, kind, sketch, ref, preview),
+        "INSERT INTO validation_items"
+        " (stream_id, at, exact, kind, sketch, ref, preview, feature_text)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (stream_id, at, exact, kind, sketch, ref, preview, feature_text),
     )
     return int(cur.lastrowid or 0)
 

@@ -6,8 +6,10 @@
   agrees, which for similarity 0.7 happens with probability ≈ 0.89 per pair and
   ≈ 0.998 at 0.85, while unrelated items (similarity ≈ 0.01-0.1) almost never
   agree. A band is 32 bits, mixed: 16 pick the bucket and 16 are kept per item
-  as a *tag*, so a chain step is one integer compare. A candidate is a match when its
-  estimated similarity reaches the threshold.
+  as a *tag*, so a chain step is one integer compare. The estimate only picks
+  candidates (from :data:`CANDIDATE_MARGIN` under the threshold): a candidate is a match
+  when the exact similarity of the two feature bags reaches the threshold
+  (:mod:`guards.validation.bags`; ``rechecked``).
 * :class:`SimHashSketcher`: a 64-bit SimHash in 4 blocks of 16 bits. Two sketches
   within Hamming distance *d* have a block differing in at most ``d // 4`` bits
   (pigeonhole), so a lookup probes, in each block's table, every value within that
@@ -29,7 +31,14 @@ from typing import Protocol
 
 from guards.validation import minhash, simhash
 
-__all__ = ["LEGACY_MINHASH", "MinHashSketcher", "Scorer", "SimHashSketcher", "Sketcher"]
+__all__ = [
+    "CANDIDATE_MARGIN",
+    "LEGACY_MINHASH",
+    "MinHashSketcher",
+    "Scorer",
+    "SimHashSketcher",
+    "Sketcher",
+]
 
 _MIX32 = 0x9E3779B1  # odd: multiplying by it permutes 32-bit values
 Scorer = Callable[[bytes | bytearray], float | None]
@@ -48,6 +57,12 @@ class Sketcher(Protocol):
     tagged: bool
     #: whether the features weigh a capitalised word as a name (see ``features``)
     names: bool
+    #: whether :meth:`scorer` only estimates, so a candidate is decided on the items'
+    #: feature bags (:mod:`guards.validation.bags`) against :attr:`threshold`
+    rechecked: bool
+    threshold: float
+    #: the least score that decides without the re-check (a row remembered without a bag)
+    decisive: float
 
     def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes: ...
 
@@ -61,7 +76,7 @@ class Sketcher(Protocol):
 
     def scorer(self, sketch: bytes) -> Scorer:
         """A function giving a stored sketch's similarity to ``sketch`` (in [0, 1]) when it
-        is a near-duplicate, else None."""
+        is a near-duplicate (when ``rechecked``: may be one, an estimate), else None."""
         ...
 
 
@@ -70,6 +85,9 @@ class Sketcher(Protocol):
 #: them, sketched both ways, until they leave the window
 #: (:meth:`~guards.validation.streams.StreamIndexes.legacy_live`)
 LEGACY_MINHASH = f"minhash{minhash.BINS}"
+#: how far under the threshold a MinHash estimate still makes a candidate: two standard
+#: errors of a 32-bin estimate near 0.7, so a pair over the threshold is seldom missed
+CANDIDATE_MARGIN = 0.15
 
 
 class MinHashSketcher:
@@ -81,10 +99,13 @@ class MinHashSketcher:
     bands = 8
     tagged = True
     names = True
+    rechecked = True
 
     def __init__(self, *, threshold: float) -> None:
         self.threshold = threshold
-        self._most_differing = minhash.most_differing(threshold)
+        # the most differing bins of a candidate
+        self._most_differing = minhash.most_differing(max(0.0, threshold - CANDIDATE_MARGIN))
+        self.decisive = round(minhash.estimate_from(minhash.most_differing(threshold)), 3)
         self._shifts = [32 * (self.bands - 1 - band) for band in range(self.bands)]
 
     def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes:
@@ -137,9 +158,11 @@ class SimHashSketcher:
     # the text is re-posted in capitals (the weights depend on case); MinHash, which
     # scores overlap, keeps them and the precision they buy.
     names = False
+    rechecked = False  # the distance decides (README: Limits)
 
     def __init__(self, *, max_distance: int) -> None:
         self.max_distance = max_distance
+        self.threshold = self.decisive = simhash.similarity(max_distance)
         self._flips = _flips(max_distance // self.bands)
 
     def sketch(self, weighted: Sequence[tuple[str, int]]) -> bytes:
