@@ -15,8 +15,10 @@ Slack; a conversation's token naming its own conversation is refused (403: the b
 is its agent's) without a misuse alert. A model's breaker (``model:<name>``) is every
 tenant's: 403 slack_only. A kill switch a person pulled is theirs to lift in Slack (a
 close: 403 slack_only naming who), as a person's silence is (:mod:`bot.api_silences`).
-An approval answers a trial request: only a breaker waiting for one
-(``half_open_pending``) is approved; any other state is a 409 saying it. ``trial_calls``
+An approval starts a trial, as `/agent breaker <scope> approve` does: of a breaker
+waiting for one (``half_open_pending``), or of one still cooling down (``open``: the
+operator who fixed the cause need not wait, audit26 A3 L2); any other state is a 409
+saying it (a kill switch is lifted on purpose, with ``…/close``). ``trial_calls``
 and ``trial_budget_micros`` size the trial as ``approve 1 $0.10`` does, within the same
 caps (:mod:`bot.trial_size`). A kill switch on a scope no agent has used is pulled as
 asked, with a ``warning`` (a typo?), as Slack says it. Any bad field (a blank reason, one
@@ -49,7 +51,6 @@ from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_view import BreakerRow, shared
 from guards.breakers import Breakers, parse_key
-from guards.config_types import format_seconds
 from guards.errors import Conflict, InvalidInput, ScopeForbidden
 from guards.money import format_usd
 from guards.scopes import Scope
@@ -211,26 +212,11 @@ def _in_slack(key: str, by: str) -> str:
     )
 
 
-def _not_waiting(tx: Tx, breakers: Breakers, row: BreakerRow) -> Conflict:
+def _not_waiting(tx: Tx, row: BreakerRow) -> Conflict:
     """Why an approval changed nothing: the breaker waits for no approval; its state."""
     head = f"the breaker for {row.scope} is {row.state.replace('_', ' ')}"
     if row.state == CLOSED:
         why = "there is no trial to approve"
-    elif row.state == OPEN:
-        left = format_seconds(row.retry_after or 0)
-        config = breakers.limits.config(row.scope, row.kind)
-        origin = tx.one("SELECT origin FROM breakers WHERE key = ?", (row.scope,))
-        if config.mode(origin[0] if origin else None) == "auto":  # nobody is asked (L2)
-            why = (
-                f"it cools down for {left} more, then starts a trial of"
-                f" {plural(config.trial_calls, 'call')} by itself (its policy's half-open"
-                " mode for this trip is auto: no approval is asked)"
-            )
-        else:
-            why = (
-                f"it cools down for {left} more, then waits for an approval (state"
-                " half_open_pending, as GET /v1/breakers shows); approve it then"
-            )
     elif row.state == HALF_OPEN:
         trial = row.trial or {}
         why = (
@@ -292,7 +278,8 @@ async def _act(
 
 @routes.post(f"/v1/breakers/{_SCOPE}/approve")
 async def approve_trial(request: web.Request) -> web.Response:
-    """Approve the trial a breaker waits for, of the policy's size or the body's."""
+    """Start a trial, of the policy's size or the body's: of a breaker that waits for
+    one, or cools down still (as in Slack: the trial starts at once)."""
     body = await operator_body(
         request, ApproveBody, what="POST /v1/breakers/{scope}/approve", why=BREAKERS_WHY
     )
@@ -300,8 +287,8 @@ async def approve_trial(request: web.Request) -> web.Response:
     def move(breakers: Breakers, tx: Tx, key: str, actor: str) -> BreakerRow:
         breakers.tick(tx)  # a cool-down just over: its request first, as the list shows it
         row = breakers.get(tx, key)
-        if row.state != HALF_OPEN_PENDING:
-            raise _not_waiting(tx, breakers, row)
+        if row.state not in (HALF_OPEN_PENDING, OPEN):
+            raise _not_waiting(tx, row)
         return breakers.approve(
             tx,
             key,

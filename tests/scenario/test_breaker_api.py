@@ -200,15 +200,21 @@ async def test_who_may_act_and_every_bad_input_change_nothing(slack_http: Any) -
     assert await snapshot(app) == before
 
 
-async def test_an_approval_while_the_cool_down_runs_is_a_409_saying_so(slack_http: Any) -> None:
+async def test_an_approval_while_the_cool_down_runs_starts_the_trial_at_once(
+    slack_http: Any,
+) -> None:
+    """As `/agent breaker <scope> approve` does (audit26 A3 L2: this was a 409 "it cools
+    down for 1m more … approve it then", while Slack started the trial)."""
     slack = await slack_http(STALE_POLICY, clock=ManualClock())
     app = slack.app
-    _, op = await operator_token(app, "acme/alice")
+    tok_id, op = await operator_token(app, "acme/alice")
+    before = await snapshot(app)
     closed = error(await app.request("POST", APPROVE, token=op), 409, "conflict")
     assert closed["state"] == "closed" and "there is no trial to approve" in closed["message"]
-    await overspend(app)
-    before = await snapshot(app)
-    cooling = error(await app.request("POST", APPROVE, token=op), 409, "conflict")
-    assert cooling["state"] == "open"
-    assert "cools down for 1m more" in cooling["message"], cooling
     assert await snapshot(app) == before
+    await overspend(app)
+    r = await app.request("POST", APPROVE, token=op)
+    assert r.status_code == 200, r.text
+    assert r.json()["breaker"]["state"] == "half_open"
+    [(who, was, now, _)] = await audit(app, "breaker.approve")
+    assert (who, was, now) == (f"token:{tok_id}", "open", "half_open")

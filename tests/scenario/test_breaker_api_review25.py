@@ -1,8 +1,9 @@
 """``POST /v1/breakers/{scope}/approve|open|close`` after review25 (H3): a person's kill
 switch is theirs to lift in Slack (M1); a kill switch on a scope nothing has seen warns
 the script and does not make the typo a scope seen (M2); the 409s say what the breaker
-will do (L2, L3); a reason is words on one line (L5); a conversation's token naming its
-own conversation is told the breaker is its agent's, with no misuse alert (L6).
+will do (L3; L2's 409 during a cool-down is a trial now: audit26 A3 L2); a reason is
+words on one line (L5); a conversation's token naming its own conversation is told the
+breaker is its agent's, with no misuse alert (L6).
 
 The real app in Slack HTTP mode against the fake Slack Web API, a ManualClock (starts
 2026-01-01 00:00 UTC), signed slash commands for what a person does in Slack.
@@ -122,18 +123,20 @@ async def test_a_kill_switch_typed_in_slack_on_a_typo_leaves_it_a_typo(slack_htt
 # -- L2, L3: what the 409s say ------------------------------------------------------------
 
 
-async def test_an_approval_while_an_auto_breaker_cools_down_says_it_starts_by_itself(
+async def test_an_approval_while_an_auto_breaker_cools_down_starts_its_trial_now(
     slack_http: Any,
 ) -> None:
+    """It was a 409 saying the trial would start by itself after the cool-down; an
+    approval during the cool-down starts it now, as in Slack (audit26 A3 L2), of the
+    policy's size."""
     slack = await slack_http(AUTO_POLICY, clock=ManualClock())
     app = slack.app
     _, op = await operator_token(app, "acme/alice")
     await overspend(app)
-    cooling = error(await app.request("POST", APPROVE, token=op), 409, "conflict")
-    assert cooling["state"] == "open"
-    assert "then starts a trial of 2 calls by itself" in cooling["message"], cooling
-    assert "waits for an approval" not in cooling["message"], cooling
-    assert "half_open_pending" not in cooling["message"], cooling
+    r = await app.request("POST", APPROVE, token=op)
+    assert r.status_code == 200, r.text
+    got = r.json()["breaker"]
+    assert (got["state"], got["trial"]["calls"]) == ("half_open", 2)
 
 
 async def test_a_trial_of_one_call_is_one_call_in_the_409(slack_http: Any) -> None:

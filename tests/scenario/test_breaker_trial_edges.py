@@ -11,10 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from guards.clock import ManualClock
+from tests.scenario.test_alerts import alerts_of, overspend
+from tests.scenario.test_breaker_api import APPROVE
 from tests.scenario.test_breakers import BOT, fleet
 from tests.scenario.test_breakers import POLICY as FLEET_POLICY
-from tests.scenario.test_stale_clicks import STALE_POLICY, half_open_request
+from tests.scenario.test_operator_api import operator_token
+from tests.scenario.test_stale_clicks import (
+    ADMIN,
+    STALE_POLICY,
+    audit,
+    breaker,
+    half_open_request,
+)
 
 RATE_POLICY: dict[str, Any] = {
     **FLEET_POLICY,
@@ -123,3 +134,58 @@ async def test_a_full_trial_s_503_says_its_calls_decide_and_when_to_look_again(
     assert after["retry_after"] == 120  # the cool-down, doubled
     # open, an approval starts a trial at once (in Slack, and over HTTP: L2)
     assert f"/agent breaker {BOT} approve" in after["message"]
+
+
+# -- L2: an approval during the cool-down, in Slack and over HTTP -------------------------
+
+
+@pytest.mark.parametrize("surface", ["slack", "http"])
+async def test_an_approval_during_the_cool_down_starts_the_trial_in_slack_and_over_http(
+    slack_http: Any, surface: str
+) -> None:
+    """audit26 A3 L2: `/agent breaker … approve` on a breaker still cooling down started
+    the trial at once, `POST /v1/breakers/…/approve` was a 409 for the same state. Both
+    start it now, audited and announced alike: the operator who fixed the cause at
+    3 a.m. does not wait out the cool-down."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app = slack.app
+    await overspend(app)
+    app.clock.advance(20)  # 40 s of the 1 m cool-down left
+    assert (await trial_call(app, "cooling")).json()["state"] == "open"
+    if surface == "slack":
+        actor = ADMIN
+        said = await slack.command(f"breaker {BOT} approve 1 $0.10")
+        assert f"<@{ADMIN}> approved a trial of `{BOT}`" in said["text"], said
+    else:
+        tok_id, op = await operator_token(app, "acme/alice")
+        actor = f"token:{tok_id}"
+        body = {"trial_calls": 1, "trial_budget_micros": 100_000}
+        r = await app.request("POST", APPROVE, token=op, json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["breaker"]["state"] == "half_open"
+    row = await breaker(app)
+    assert (row.state, row.trial["calls"], row.trial["budget_micros"]) == (
+        "half_open",
+        1,
+        100_000,
+    )
+    [(who, was, now, detail)] = await audit(app, "breaker.approve")
+    assert (who, was, now) == (actor, "open", "half_open")
+    assert detail == f"trial of 1 call up to $0.10 approved by {actor}"
+    moves = await app.store.fetch(
+        "SELECT from_state, to_state, actor FROM breaker_transitions WHERE scope = ? ORDER BY id",
+        (BOT,),
+    )
+    assert [tuple(m) for m in moves] == [
+        ("closed", "open", "breaker"),
+        ("open", "half_open", actor),
+    ]
+    await alerts_of(slack).process()
+    alerts = await app.store.fetch(
+        "SELECT kind, resolved_by FROM alerts WHERE scope = ? ORDER BY id", (BOT,)
+    )
+    # the P0 stays until the trial closes the breaker; no trial request (it is answered)
+    assert [tuple(a) for a in alerts] == [("breaker_opened_spend", None)]
+    assert (await trial_call(app, "trial-1")).status_code == 201  # the trial: one call
+    full = refused_while(await trial_call(app, "trial-2"), "half_open")
+    assert "approve" not in full["message"]
