@@ -4,8 +4,11 @@ Body: ``scope`` (the agent, ``namespace/user/agent``; a conversation scope count
 its agent, so the token must reach the agent: a token of one conversation may not say
 whether its agent is alive or stopped), optional ``status`` (a short word; ``stopped``,
 ``stopping``, ``shutdown``, ``shutting_down`` or ``paused``, in any case, mean a
-deliberate shutdown, which the watchdog does not alert on) and ``detail``. Answers
-``204``. A heartbeat from an agent whose missed-heartbeat alert is raised resolves it.
+deliberate shutdown, which the watchdog does not alert on) and ``detail`` (a sentence
+of at most 2,000 characters: line breaks and tabs are allowed, NUL and other control
+characters are a 400 naming ``detail``; ``/agent status`` and the missed-heartbeat alert
+show it on one line, cut). Answers ``204``. A heartbeat from an agent whose
+missed-heartbeat alert is raised resolves it.
 
 Example:
     >>> # curl -X POST -H "Authorization: Bearer $TOKEN" \\
@@ -30,12 +33,25 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 _WORD = re.compile(r"[A-Za-z0-9_.-]+")
+# NUL and the other C0 / C1 controls but tab and line breaks: refused in ``detail`` (400)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class HeartbeatBody(Body):
     scope: str = Field(min_length=1, max_length=400)
     status: str | None = Field(None, min_length=1, max_length=64)
     detail: FreeText = Field(None, max_length=2000)
+
+    @field_validator("detail")
+    @classmethod
+    def _no_control(cls, value: str | None) -> str | None:
+        if value is not None and (bad := _CONTROL.search(value)) is not None:
+            raise ValueError(
+                f"control character U+{ord(bad.group()):04X} at {bad.start()}: send a sentence"
+                " (line breaks and tabs are allowed; /agent status and the alerts show it on"
+                " one line)"
+            )
+        return value
 
     @field_validator("status")
     @classmethod

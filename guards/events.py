@@ -233,18 +233,21 @@ class DuplicateBurst(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class HeartbeatMissed(Event):
-    """An agent missed ``misses`` heartbeats in a row."""
+    """An agent missed ``misses`` heartbeats in a row; ``detail``: what its last one said."""
 
     kind: ClassVar[str] = "heartbeat_missed"
     last_seen: float | None
     misses: int
+    detail: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class HeartbeatRestored(Event):
-    """An agent that had missed heartbeats is back."""
+    """An agent that had missed heartbeats is back (``status``: its heartbeat's, which may
+    say it stopped)."""
 
     kind: ClassVar[str] = "heartbeat_restored"
+    status: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

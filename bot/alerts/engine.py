@@ -63,6 +63,7 @@ from bot.alerts.model import (
     OPENED_FOR,
     OPENED_KINDS,
     OVERRUN_TOTAL,
+    STREAM_COUNTS,
     STREAMS,
     alert_kind,
     fingerprint,
@@ -81,6 +82,7 @@ __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 10  # the most streams an output alert remembers (the first seen)
+MAX_COUNTED_STREAMS = 50  # the most streams a duplicate burst counts (the first seen)
 BATCH = 500
 # An alert's facts of a model's outage, kept when it fires again (bot.alerts.render)
 _OUTAGE_FACTS = (HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT)
@@ -141,7 +143,7 @@ class AlertEngine(AlertStarts):
         if cleared:
             reason = {
                 "breaker_closed": "breaker closed",
-                "heartbeat_restored": "heartbeat is back",
+                "heartbeat_restored": _heartbeat_back(payload),
                 "breaker_opened": "breaker opened again",
                 "trial_answered": _trial_answered(payload),
             }[kind]
@@ -234,6 +236,8 @@ class AlertEngine(AlertStarts):
         if kind in ("runaway", "duplicate_burst") and before:  # every stream that fired
             seen = [*(before.get(STREAMS) or [before.get("stream")]), facts.get("stream")]
             facts = {**facts, STREAMS: [s for s in dict.fromkeys(seen) if s][:MAX_STREAMS]}
+        if kind == "duplicate_burst":
+            facts = {**facts, STREAM_COUNTS: _stream_counts(before, facts)}
         if kind == MODEL_THRESHOLD_KIND:  # every model's warning it holds (recheck24 M1)
             facts = merged(before, facts)
         facts_json = json.dumps(facts, separators=(",", ":"))
@@ -337,3 +341,26 @@ def _trial_answered(payload: dict[str, Any]) -> str:
         size = f" of {plural(calls, 'call')} within {format_usd(budget, exact=True)}"
         return f"trial{size} {payload.get('decision')}{by}"
     return f"trial {payload.get('decision')}{by}"
+
+
+def _heartbeat_back(payload: dict[str, Any]) -> str:
+    """Why a missed-heartbeat alert resolves: the agent beat again, or said it stopped
+    (audit26 A3 L4: "heartbeat is back" for an agent that reported it stopped)."""
+    status = payload.get("status")
+    if isinstance(status, str) and heartbeats.is_stopped(status):
+        word = "paused" if status.lower() == "paused" else "stopped"
+        return f"the agent reported it {word} (status {slack_text(status, 64)})"
+    return "heartbeat is back"
+
+
+def _stream_counts(before: dict[str, Any], facts: dict[str, Any]) -> dict[str, int]:
+    """A duplicate burst's count per stream: the earlier firings' (each stream's latest),
+    then this one's. At most :data:`MAX_COUNTED_STREAMS` streams, the first seen."""
+    counts = dict(before.get(STREAM_COUNTS) or {})
+    if not counts and before.get("stream") and isinstance(before.get("rejected"), int):
+        counts[before["stream"]] = before["rejected"]  # an alert opened before the counts
+    stream, rejected = facts.get("stream"), facts.get("rejected")
+    room = stream in counts or len(counts) < MAX_COUNTED_STREAMS
+    if isinstance(stream, str) and isinstance(rejected, int) and room:
+        counts[stream] = rejected
+    return counts

@@ -72,7 +72,7 @@ def record(tx: Tx, *, scope: str, status: str | None, detail: str | None, now: f
     )
     if row[0] is None:  # re-armed, not missed again: no alert is open to end
         return False
-    tx.emit(HeartbeatRestored(at=now, scope=scope))
+    tx.emit(HeartbeatRestored(at=now, scope=scope, status=status))
     return True
 
 
@@ -179,8 +179,8 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
         return 0
     # silent since its last beat, or since its alert was resolved by hand (:func:`rearm`)
     rows = tx.all(
-        "SELECT scope, last_seen, rearmed_at, max(last_seen, coalesce(rearmed_at, 0)) AS quiet"
-        " FROM heartbeats WHERE missed_at IS NULL AND quiet <= ?"
+        "SELECT scope, last_seen, rearmed_at, max(last_seen, coalesce(rearmed_at, 0)) AS quiet,"
+        " detail FROM heartbeats WHERE missed_at IS NULL AND quiet <= ?"
         f" AND (status IS NULL OR replace(lower(status), '-', '_') NOT IN ({_STOPPED_MARKS}))"
         " ORDER BY quiet LIMIT 500",
         (overdue, *STOPPED_STATUSES),
@@ -198,7 +198,7 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
     missed = 0
     # Oldest first: an agent's silence less the downtimes within it never grows with a
     # later last beat, so if the oldest 500 are forgiven, so is everyone after them.
-    for scope, last_seen, rearmed_at, quiet in rows:
+    for scope, last_seen, rearmed_at, quiet, detail in rows:
         if silent_since(quiet) < window:
             continue  # part of its silence was our downtime
         misses = int(silent_since(last_seen) // timeout)
@@ -210,7 +210,11 @@ def watchdog(tx: Tx, config: Heartbeats, *, now: float, watching_since: float | 
                 "INSERT INTO heartbeat_gaps (scope, down_from) VALUES (?, ?)",
                 (scope, last_seen + timeout),
             )
-        tx.emit(HeartbeatMissed(at=now, scope=scope, last_seen=last_seen, misses=misses))
+        tx.emit(
+            HeartbeatMissed(
+                at=now, scope=scope, last_seen=last_seen, misses=misses, detail=detail or None
+            )
+        )
         missed += 1
     return missed
 

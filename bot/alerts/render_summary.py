@@ -16,17 +16,32 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts.model import AFTER_CALLS, AFTER_MICROS, OPENED_FOR, OVERRUN_TOTAL, STREAMS
+from bot.alerts.model import (
+    AFTER_CALLS,
+    AFTER_MICROS,
+    OPENED_FOR,
+    OVERRUN_TOTAL,
+    STREAM_COUNTS,
+    STREAMS,
+)
 from bot.alerts.model_warnings import warned_of
 from bot.alerts.render_time import clock_time, duration
-from bot.escape import member_or_name, operator_mentions, slack_text
+from bot.escape import member_or_name, one_line, operator_mentions, slack_text
 from guards.money import format_usd, usd_for
 from guards.tokens import ACTOR_PREFIX
 from guards.words import plural
 
-__all__ = ["FACT_CHARS", "summary"]
+__all__ = [
+    "DETAIL_CHARS",
+    "FACT_CHARS",
+    "STATUS_DETAIL_CHARS",
+    "heartbeat_detail",
+    "summary",
+]
 
 FACT_CHARS = 600  # one string of a firing in the sentence: a task id, a reason, a path
+DETAIL_CHARS = 200  # what an agent's last heartbeat said, in its missed-heartbeat alert
+STATUS_DETAIL_CHARS = 80  # ... and next to its status word in /agent status
 
 
 def _usd(value: Any) -> str:
@@ -59,6 +74,22 @@ def _streams(f: dict[str, Any]) -> str:
     if not others:
         return f"stream {stream}"
     return f"stream {stream} (also {', '.join(slack_text(s, 64) for s in others)})"
+
+
+def _burst_counts(f: dict[str, Any]) -> str:
+    """``stream posts: 9 duplicates``; for a burst on several streams, the total and each
+    stream's (audit26 A3 L5: the last stream's count read as the whole burst's):
+    ``75 duplicates in 5 streams (cities 9, orders 16, …)``."""
+    counts = {
+        str(s): n
+        for s, n in (f.get(STREAM_COUNTS) or {}).items()
+        if isinstance(n, int) and not isinstance(n, bool)
+    }
+    if len(counts) < 2:
+        return f"{_streams(f)}: {_count(f.get('rejected'), 'duplicate')}"
+    each = ", ".join(f"{slack_text(s, 64)} {n}" for s, n in counts.items())
+    total = sum(counts.values())
+    return f"{plural(total, 'duplicate')} in {len(counts)} streams ({each})"
 
 
 def _who(actor: str) -> str:
@@ -191,10 +222,25 @@ def _overrun(f: dict[str, Any]) -> str:
     )
 
 
-def _heartbeat(f: dict[str, Any], tz: ZoneInfo) -> str:
+def heartbeat_detail(detail: object, limit: int = DETAIL_CHARS) -> str:
+    """A heartbeat's ``detail`` for Slack: one line (line breaks, runs of spaces and
+    control characters folded into one space), at most ``limit`` characters with "…",
+    escaped; "" when there is none.
+
+    >>> heartbeat_detail("rate limited\\r\\n  by <!here>\\x00 upstream", 40)
+    'rate limited by &lt;!here&gt; upstream'
+    """
+    if not isinstance(detail, str):
+        return ""
+    return slack_text(" ".join(one_line(detail).split()), limit)
+
+
+def _heartbeat(f: dict[str, Any], tz: ZoneInfo, detail: object) -> str:
     seen = f.get("last_seen")
     since = f"since {clock_time(seen, tz)}" if isinstance(seen, int | float) else "ever"
-    return f"no heartbeat {since} ({f.get('misses', '?')} missed)"
+    said = heartbeat_detail(detail)
+    last = f"; its last heartbeat said: {said}" if said else ""
+    return f"no heartbeat {since} ({f.get('misses', '?')} missed){last}"
 
 
 def _hanging(f: dict[str, Any], tz: ZoneInfo) -> str:
@@ -238,7 +284,7 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f" {f.get('scope', '<scope>')} open` stops the agent)"
     ),
     "duplicate_burst": lambda f: (
-        f"{_streams(f)}: {_count(f.get('rejected'), 'duplicate')} rejected in"
+        f"{_burst_counts(f)} rejected in"
         f" {duration(f.get('window_seconds', 0))} (`/agent dedup {f.get('scope', '')}` shows"
         " them; the agent was told each time: is it ignoring the verdict?)"
     ),
@@ -280,7 +326,7 @@ def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
     if kind.startswith("breaker_opened"):
         return _breaker(f)
     if kind == "heartbeat_missed":
-        return _heartbeat(f, tz)
+        return _heartbeat(f, tz, facts.get("detail"))  # (the raw text: cut, then escaped)
     if kind == "hold_hanging":
         return _hanging(f, tz)
     if (fmt := _SUMMARIES.get(kind)) is not None:

@@ -623,14 +623,18 @@ async def test_a_burst_on_a_second_stream_keeps_the_first_in_its_alert(app_facto
     policy = {"validation": {"burst": {"count": 3, "window_seconds": "1h"}}}
     app = await app_factory(policy, clock=ManualClock())
     tok = await app.token(AGENT)
-    for stream in ("rss", "feed2"):
-        for _ in range(4):
+    for stream, sent in (("rss", 4), ("feed2", 5), ("cities", 4)):
+        for _ in range(sent):
             await post(app, tok, ["Heavy snow closes schools across Vermont"], stream=stream)
             app.clock.advance(1)
+        if stream == "feed2":  # a quarter window on: its burst fires again, with 4
+            app.clock.advance(900)
+            await post(app, tok, ["Heavy snow closes schools across Vermont"], stream=stream)
     await app.ns.extras["alerts"].process()
     [(facts,)] = await app.store.fetch("SELECT facts FROM alerts WHERE kind = 'duplicate_burst'")
     said = summary("duplicate_burst", json.loads(facts), ZoneInfo("UTC"))
-    assert said.startswith("stream feed2 (also rss): 3 duplicates rejected in 1h"), said
+    # the total and each stream's, not the last stream's 3 as if it were all (audit26 A3 L5)
+    assert said.startswith("11 duplicates in 3 streams (rss 3, feed2 5, cities 3) rejected in 1h")
     assert f"`/agent dedup {AGENT}` shows them" in said
 
 

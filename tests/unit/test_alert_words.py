@@ -64,3 +64,9 @@ def test_counts_agree_with_their_nouns():
     assert summary("duplicate_burst", burst, UTC).startswith(
         "stream posts: 1 duplicate rejected in 1h"
     )
+    one = {**burst, "stream_counts": {"posts": 1}}  # one stream: as before
+    assert summary("duplicate_burst", one, UTC).startswith("stream posts: 1 duplicate rejected")
+    several = {**burst, "stream_counts": {"<!here>": 2, "posts": 1, "bad": "x"}}
+    assert summary("duplicate_burst", several, UTC).startswith(
+        "3 duplicates in 2 streams (&lt;!here&gt; 2, posts 1) rejected in 1h"
+    )
