@@ -13,6 +13,9 @@ they fire) is not a person's:
   failed for good, "⚠️ The page via webhook pager failed (HTTP 404); <@U0DANA> is next:"
   with the person the chain pages next. That person is also mentioned once in the
   thread (:func:`tell_next`): a mention added to a message by an edit notifies nobody.
+  When the chain's next step is not a person's, the post names that step instead
+  ("webhook backup is next", "the channel is next"), as the post's "next:" line does,
+  and the thread mentions nobody.
 
 Once a later step pages a person, the post mentions them (``alerts.oncall_user``).
 
@@ -20,6 +23,8 @@ Example:
     >>> page = WebhookPage("pager", state="failed", error="HTTP 404", next_user="U0DANA")
     >>> webhook_prefix(page)
     '⚠️ The page via webhook pager failed (HTTP 404); <@U0DANA> is next: '
+    >>> webhook_prefix(WebhookPage("pager", state="failed", next_step="the channel"))
+    '⚠️ The page via webhook pager failed; the channel is next: '
     >>> webhook_prefix(WebhookPage("pager", state="retrying", error="HTTP 503"))
     '📟 Paging via webhook pager… (retrying, last: HTTP 503) '
 """
@@ -48,12 +53,14 @@ PageState = Literal["sending", "retrying", "delivered", "failed"]
 @dataclass(frozen=True, slots=True)
 class WebhookPage:
     """The page a P0's chain sent to a webhook while no person is paged: the webhook's
-    name, how it went, its last error, and (failed) the person the chain pages next."""
+    name, how it went, its last error, and (failed) what the chain notifies next: a person
+    (``next_user``) or another step (``next_step``: "webhook backup", "the channel")."""
 
     name: str
     state: PageState = "sending"
     error: str | None = None
     next_user: str | None = None
+    next_step: str | None = None
     delivery: int | None = None  # its webhook_deliveries id (None: not written yet)
 
 
@@ -64,7 +71,10 @@ def webhook_prefix(page: WebhookPage) -> str:
     if page.state == "delivered":
         return f"📟 Paged via webhook {name}: "
     if page.state == "failed":
-        who = f"<@{page.next_user}> is next" if page.next_user else "nobody was reached"
+        if page.next_user:
+            who = f"<@{page.next_user}> is next"
+        else:
+            who = f"{page.next_step} is next" if page.next_step else "nobody was reached"
         return f"⚠️ The page via webhook {name} failed{f' ({error})' if error else ''}; {who}: "
     retrying = f" (retrying, last: {error})" if page.state == "retrying" and error else ""
     return f"📟 Paging via webhook {name}…{retrying} "
@@ -111,31 +121,43 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
     if state == "failed" and row[5] in (WITHDRAWN, STOPPED):
         return None  # its paging ended (acknowledged, silenced) before it got through
     if state == "failed":
-        user = _next_person(engine, tx, alert, now)
-        return WebhookPage(name, state="failed", error=error, next_user=user, delivery=delivery)
+        user, step = _next_up(engine, tx, alert, now)
+        return WebhookPage(
+            name, state="failed", error=error, next_user=user, next_step=step, delivery=delivery
+        )
     if delivery is not None and int(row[3] or 0) > 0:
         return WebhookPage(name, state="retrying", error=error, delivery=delivery)
     return WebhookPage(name, delivery=delivery)  # (a storm's trigger: none of its own)
 
 
-def _next_person(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> str | None:
-    """Whom the alert's chain pages next, from its next step on (None: no step left
-    pages anyone)."""
+def _next_up(
+    engine: AlertMessages, tx: Tx, alert: Alert, now: float
+) -> tuple[str | None, str | None]:
+    """What the alert's chain notifies next, from its next step on: ``(user, None)`` for
+    the person it pages, ``(None, "webhook backup")`` or ``(None, "the channel")`` when a
+    step that is not a person's comes first (the step the post's "next:" line names, a
+    chain shortened at a reload included), ``(None, None)`` when no step left notifies
+    anyone. Person steps that page nobody (off hours, left) are passed over, as when they
+    fire."""
     chain, position = engine.chain, alert.esc_step
     entry = chain.entry(alert.tier) or 0
     overrides = engine.overrides(tx, now)
     for _ in range(len(chain.steps) + 1):
         if position is None:
-            return None
+            return None, None
         step = chain.step(position)
+        if step.notify == "channel":
+            return None, "the channel"
+        if step.notify.startswith("webhook:"):
+            return None, f"webhook {slack_text(step.notify[8:], 64)}"
         user = notify_target(
             step, oncall=engine.policy.oncall, tz=engine.tz, now=now, overrides=overrides
         )
         if user:
-            return user
+            return user, None
         following = chain.following(position, entry=entry)
         position = following[0] if following else None
-    return None
+    return None, None
 
 
 def tell_next(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> bool:

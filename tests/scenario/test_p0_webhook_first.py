@@ -155,9 +155,26 @@ async def test_a_failed_webhook_page_says_so_and_mentions_whom_the_chain_pages_n
     assert last.startswith("<@U0ONCALL> paged, unacknowledged: 🔴 P0"), last
 
 
-async def test_a_failed_webhook_page_with_no_person_after_it_says_nobody_was_reached(
+async def test_a_failed_webhook_page_with_nothing_after_it_says_nobody_was_reached(
     slack_http, webhook_receiver
 ):
+    webhook_receiver.script = [404]
+    clock = ManualClock()
+    p = policy(webhook_receiver)
+    p["oncall"]["escalation"] = [{"notify": "webhook:pager", "after": "0m"}]
+    slack = await slack_http(p, clock=clock)
+    await p0(slack)
+    await send(slack)
+    # nobody to tell: redrawn with the next trailing update (the thread said it failed)
+    await redrawn(slack, clock, "⚠️ The page via webhook pager failed (HTTP 404); nobody was")
+    assert not any(t.startswith("<@") for t in thread(slack)), thread(slack)
+
+
+async def test_a_failed_webhook_page_with_the_channel_next_names_the_channel(
+    slack_http, webhook_receiver
+):
+    """Session 26: the post said "nobody was reached" while its "next:" line named the
+    channel step 15 minutes on; it names what the chain notifies next, as that line does."""
     webhook_receiver.script = [404]
     clock = ManualClock()
     p = policy(webhook_receiver)
@@ -168,8 +185,8 @@ async def test_a_failed_webhook_page_with_no_person_after_it_says_nobody_was_rea
     slack = await slack_http(p, clock=clock)
     await p0(slack)
     await send(slack)
-    # nobody to tell: redrawn with the next trailing update (the thread said it failed)
-    await redrawn(slack, clock, "⚠️ The page via webhook pager failed (HTTP 404); nobody was")
+    text = await redrawn(slack, clock, "⚠️ The page via webhook pager failed (HTTP 404); the")
+    assert text.startswith("⚠️ The page via webhook pager failed (HTTP 404); the channel is next:")
     assert not any(t.startswith("<@") for t in thread(slack)), thread(slack)
 
 
