@@ -297,9 +297,9 @@ def _end(tx: Tx, storm: int, *, webhook: str, members: list[Alert], now: float) 
     """Withdraw ``storm``'s triggers not sent yet; its resolve if one may have got there.
 
     As an alert's (:func:`bot.webhooks_rows.withdraw_triggers`): one that reached no
-    receiver (never tried, refused, never connected) is withdrawn unsent; one a try of
-    which got no answer is not tried again, and the resolve follows it. A try in flight
-    now is recorded by the sender, which sends the resolve if it got through."""
+    receiver (never tried, a 4xx, never connected) is withdrawn unsent; one a try of
+    which got no answer or a 5xx is not tried again, and the resolve follows it. A try
+    in flight now is recorded by the sender, which sends the resolve if it got through."""
     for delivery, reached in tx.all(
         "SELECT id, reached FROM webhook_deliveries WHERE storm_id = ?"
         " AND event = 'trigger' AND state = 'pending'",

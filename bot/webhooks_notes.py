@@ -73,7 +73,7 @@ def taken_out(row: Mapping[str, Any]) -> str:
         held = clip_chars(error.removeprefix(NOT_SENT), ERROR_CHARS)
         return f"{said}: not tried again after {many}; the last was not sent ({held})"
     last = f"the last got no answer ({clip_chars(error, ERROR_CHARS)})"
-    if row["reached"]:  # (its request went out: bot.webhooks_send.TryAgain.unanswered)
+    if row["reached"]:  # (its request went out: bot.webhooks_send.TryAgain.reached)
         last += ": it may have got there"
     return f"{said}: not tried again after {many}; {last}"
 

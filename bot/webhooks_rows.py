@@ -54,8 +54,8 @@ DELIVERY_COLUMNS = (
 )
 # what ended an alert's paging, as a resolve event's ``state`` says it
 _STATES = {"acked": "acknowledged", "silenced": "silenced", "resolved": "resolved"}
-#: the ``last_error`` of a trigger no longer tried once paging ended (its last try got no
-#: answer, so it may have reached the receiver: the resolve is sent after it)
+#: the ``last_error`` of a trigger no longer tried once paging ended (a try of it got no
+#: answer or a 5xx, so it may have reached the receiver: the resolve is sent after it)
 STOPPED = "not tried again: the alert's paging ended (its resolve is sent)"
 #: how much of a try's error a post, a thread note or a story line shows, "…" ending a cut
 #: one (recheck25c L1: the taken-out reason was cut mid-word, its HTTP status lost)
@@ -63,10 +63,11 @@ ERROR_CHARS = 160
 # a trigger withdrawn unsent: kept as a row (failed), so that its id is never given again
 WITHDRAWN = "withdrawn unsent: the alert's paging ended before the page got through"
 #: a trigger row that may have reached the receiver, so may have opened an incident there
-#: (which gets a resolve): delivered, or a try of it went out and got no answer (its
-#: ``reached``, migration 0045). One withdrawn unsent, one the receiver answered with an
-#: error at every try, one that never connected or was never sent (its secret_file
-#: unreadable, its webhook taken out at a reload) opened nothing: no resolve follows it.
+#: (which gets a resolve): delivered, or a try of it went out and got no answer or a 5xx
+#: (a gateway's 502 or 504: passed on; its ``reached``, migration 0045). One withdrawn
+#: unsent, one answered with a 4xx at every try, one that never connected or was never
+#: sent (its secret_file unreadable, its webhook taken out at a reload) opened nothing:
+#: no resolve follows it.
 MAY_HAVE_TAKEN_IT = "reached = 1"
 
 
@@ -219,11 +220,12 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     """Withdraw ``alert``'s triggers still waiting to go out (its paging ended before they
     got through); returns how many.
 
-    One that reached no phone (never tried, or every try answered with an error, never
+    One that reached no phone (never tried, or every try answered with a 4xx, never
     connected or not sent) ends failed as :data:`WITHDRAWN` (kept: a delivery id is never
     given twice, recheck23 H1), its step keeps ``withdrawn_at`` (the message says
-    "withdrawn unsent") and no resolve follows. One a try of which got no answer (a
-    timeout: it may have got there) is not tried again, and the resolve follows it. A try
+    "withdrawn unsent") and no resolve follows. One a try of which got no answer or a 5xx
+    (a timeout, a gateway's 504: it may have got there) is not tried again, and the
+    resolve follows it. A try
     in flight now is recorded by the sender, which sends the resolve if it got through.
     """
     rows = tx.all(

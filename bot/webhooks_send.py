@@ -11,7 +11,10 @@ The request is ``POST <url>`` with the row's JSON body and the headers:
 
 The answer (:func:`outcome`): a 2xx is :class:`Sent`; a network error, a timeout, a
 5xx, 408 or 429 is :class:`TryAgain` (a 429's or 503's ``Retry-After`` is honoured);
-any other status is :class:`Refused` at once. :func:`backoff` spaces the tries.
+any other status is :class:`Refused` at once. :func:`backoff` spaces the tries. A try
+may have got there (:func:`may_have_reached`: its incident is resolved) when it was
+delivered, went out and got no answer, or got a 5xx; not when it never connected, got a
+4xx, or was not sent at all.
 
 The whole try (connect, send, and the answer read to its end) takes at most the
 webhook's ``timeout``, and at most :data:`MAX_ANSWER_BYTES` of the answer are read: a
@@ -81,14 +84,17 @@ class Sent:
 @dataclass(frozen=True, slots=True)
 class TryAgain:
     """A failure that may pass: ``after`` is the receiver's ``Retry-After`` (None: none);
-    ``unanswered``: the request went out and no answer came (a timeout, a connection cut
-    after it was written), so the receiver may have taken it. An error answer, a
-    connection never made, or a request not sent at all did not reach it."""
+    ``reached``: the receiver may have taken it, as the request went out and no answer
+    came (a timeout, a connection cut after it was written) or a 5xx came (a gateway's
+    502 or 504 passed it on to a receiver that did not answer in time; a receiver may
+    fail after opening the incident). A 408 or 429, a connection never made, or a
+    request not sent at all did not reach it. (An extra resolve costs nothing: a
+    receiver drops one for an incident it does not know; a missing one keeps paging.)"""
 
     status: int | None
     error: str
     after: float | None = None
-    unanswered: bool = False
+    reached: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +120,8 @@ _NOTHING_SENT = (
 
 def may_have_reached(result: Outcome | str) -> bool:
     """Whether the receiver may have taken the try that ended with ``result`` (a str:
-    not sent at all): delivered, or sent and never answered."""
-    return isinstance(result, Sent) or (isinstance(result, TryAgain) and result.unanswered)
+    not sent at all): delivered, sent and never answered, or answered with a 5xx."""
+    return isinstance(result, Sent) or (isinstance(result, TryAgain) and result.reached)
 
 
 def sign(secret: str, *, timestamp: int, body: bytes) -> str:
@@ -183,7 +189,8 @@ def outcome(status: int, headers: httpx.Headers, text: str, *, now: float) -> Ou
     said = " ".join(text.split())[:200]
     error = f"HTTP {status}" + (f": {said}" if said else "")
     if status >= 500 or status in _RETRY_STATUSES:
-        return TryAgain(status, error, retry_after(headers.get("Retry-After"), now=now))
+        after = retry_after(headers.get("Retry-After"), now=now)
+        return TryAgain(status, error, after, reached=status >= 500)
     return Refused(status, error)
 
 
@@ -247,10 +254,10 @@ async def _post(
         return Refused(None, f"the url is refused by the HTTP client: {exc}")
     except (TimeoutError, httpx.TimeoutException) as exc:
         sent = not isinstance(exc, _NOTHING_SENT)  # (the whole try's: it may have gone out)
-        return TryAgain(None, f"no answer within {seconds:g}s", unanswered=sent)
+        return TryAgain(None, f"no answer within {seconds:g}s", reached=sent)
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
-        return TryAgain(None, error, unanswered=not isinstance(exc, _NOTHING_SENT))
+        return TryAgain(None, error, reached=not isinstance(exc, _NOTHING_SENT))
     text = answer.decode(response.encoding or "utf-8", errors="replace")
     return outcome(response.status_code, response.headers, text, now=now)
 

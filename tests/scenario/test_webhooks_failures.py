@@ -123,7 +123,7 @@ async def test_a_trickling_receiver_holds_up_no_other_webhook(
 
 async def test_an_ack_before_the_page_got_through_withdraws_it(slack_http, webhook_receiver):
     clock = ManualClock()
-    webhook_receiver.script = [500]
+    webhook_receiver.script = [429]  # (a 5xx may have got there: its resolve would follow)
     slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
     alert_id = await trip(slack)
     await send(slack)
@@ -258,7 +258,7 @@ async def test_a_withdrawn_page_s_delivery_id_is_never_given_again(slack_http, w
     its delivery id, and a receiver dropping repeats by X-Nightshift-Delivery (as the
     README says to) dropped a real page."""
     clock = ManualClock()
-    webhook_receiver.script = [500, 200]
+    webhook_receiver.script = [429, 200]  # refused, so withdrawn (a 5xx: resolved)
     slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
     first = await trip(slack)
     await send(slack)

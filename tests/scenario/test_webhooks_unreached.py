@@ -1,10 +1,12 @@
 """A page that never reached its receiver gets no resolve (closing25, recheck25c L2).
 
-A receiver opens an incident only for a trigger it took. One refused at every try, one
-that never connected, one held back by its unreadable ``secret_file``, one whose webhook
-a reload took out before it went: none opened anything, so the alert's end sends no
-``resolve`` for it (nor retries one for an hour). One that may have got there (a try
-went out and got no answer) still gets its resolve, whatever its later tries got.
+A receiver opens an incident only for a trigger it took. One refused at every try (a
+4xx), one that never connected, one held back by its unreadable ``secret_file``, one
+whose webhook a reload took out before it went: none opened anything, so the alert's end
+sends no ``resolve`` for it (nor retries one for an hour). One that may have got there (a
+try went out and got no answer, or a 5xx: a gateway's 502 or 504 passed it on) still gets
+its resolve, whatever its later tries got (review26 R1 M3: a 5xx counted as never
+reached, and the incident a gateway passed on stayed open, paging).
 
 The whole app in Slack HTTP mode, a real receiver on 127.0.0.1, a real SQLite file, time
 on a ManualClock."""
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from bot.webhooks_rows import WITHDRAWN
+from bot.webhooks_rows import STOPPED, WITHDRAWN
 from guards.clock import ManualClock
 from tests.fakes.ports import free_port
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
@@ -44,7 +46,7 @@ async def test_a_page_refused_at_every_try_gets_no_resolve(
     slack_http, webhook_receiver: WebhookReceiver
 ):
     clock = ManualClock()
-    webhook_receiver.script = [503, 404]  # tried again, then refused for good
+    webhook_receiver.script = [429, 404]  # tried again, then refused for good
     slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
     alert_id = await trip(slack)
     await send(slack)
@@ -98,7 +100,7 @@ async def test_a_page_of_a_webhook_taken_out_before_it_went_gets_no_resolve(
 ):
     clock = ManualClock()
     db = tmp_path / "gone.db"
-    webhook_receiver.script = [503]  # refused; taken out at the restart before its next try
+    webhook_receiver.script = [429]  # refused; taken out at the restart before its next try
     first = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock, db=db)
     alert_id = await trip(first)
     await send(first)
@@ -138,3 +140,45 @@ async def test_a_page_that_may_have_got_there_once_still_gets_its_resolve(
     assert webhook_receiver.events() == ["trigger", "trigger", "resolve"]
     assert (trigger["state"], resolve["state"]) == ("failed", "delivered")
     assert "webhook pager 00:00 (not tried again)" in await message(slack, alert_id)
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_page_a_5xx_answered_gets_its_resolve(
+    slack_http, webhook_receiver: WebhookReceiver, status: int
+):
+    """A gateway's 504: it passed the page on and its upstream did not answer in time; it
+    may have opened the incident, which only a resolve closes."""
+    clock = ManualClock()
+    webhook_receiver.script = [status]
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    alert_id = await trip(slack)
+    await send(slack)
+    [row] = await deliveries(slack)
+    assert (row["state"], row["last_status"], row["reached"]) == ("pending", status, 1)
+    trigger, resolve = await ended(slack, alert_id, clock)
+    assert webhook_receiver.events() == ["trigger", "resolve"]
+    assert (trigger["state"], trigger["last_error"]) == ("failed", STOPPED)
+    assert (resolve["state"], resolve["resolves"]) == ("delivered", trigger["id"])
+    assert "webhook pager 00:00 (not tried again)" in await message(slack, alert_id)
+
+
+async def test_a_page_a_gateway_timed_out_until_given_up_gets_its_resolve(
+    slack_http, webhook_receiver: WebhookReceiver
+):
+    """504 at every try for an hour, then acknowledged: no resolve went (review26 R1 M3)."""
+    clock = ManualClock()
+    webhook_receiver.script = [504] * 100
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    alert_id = await trip(slack)
+    for _ in range(20):
+        await send(slack)
+        clock.advance(300)
+    [row] = await deliveries(slack)
+    assert (row["state"], row["last_status"]) == ("failed", 504)
+    assert "gave up after" in row["last_error"], row["last_error"]
+    tries = len(webhook_receiver.requests)
+    webhook_receiver.script = []  # the resolve is taken
+    trigger, resolve = await ended(slack, alert_id, clock)
+    assert webhook_receiver.events() == ["trigger"] * tries + ["resolve"]
+    assert webhook_receiver.requests[-1].json["dedup_key"] == f"nightshift-alert-{alert_id}"
+    assert resolve["resolves"] == trigger["id"]
