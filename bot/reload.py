@@ -40,6 +40,7 @@ import yaml
 from bot.jobs.lint import check_jobs, refused_jobs
 from bot.webhooks_target import reload_lines, secret_files_note
 from guards.config import Policy, PolicyError, load_policy
+from guards.config_yaml import read_policy_bytes
 from guards.events import NIGHTSHIFT
 from guards.store import Tx
 
@@ -100,9 +101,12 @@ def check_reload(
     process starts on it, not on the file as it is by then (a second save during the drain
     is not read unchecked).
     """
-    try:
-        raw = Path(config).read_bytes()
-    except FileNotFoundError:
+    try:  # a regular file of at most 1 MiB: a FIFO would hold the server here (audit26 L5)
+        raw = read_policy_bytes(Path(config))
+    except PolicyError as exc:
+        if Path(config).exists():  # a folder, a FIFO, a device, too large, no permission
+            log.error("SIGHUP: %s; still running on the policy it last applied (%s)", exc, applied)
+            return None
         if had_file:
             log.error(  # not "read at start": it may be a later reload's (recheck25 L4)
                 "SIGHUP: the policy file %s is gone; still running on the policy it last"
@@ -113,9 +117,6 @@ def check_reload(
             )
         else:
             log.info("SIGHUP: there is still no policy file at %s; nothing to apply", config)
-        return None
-    except OSError as exc:  # a directory, no permission
-        log.error("SIGHUP: cannot read %s (%s); still running", config, exc.strerror)
         return None
     if had_file and _says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
         log.error(
@@ -268,8 +269,8 @@ def reloaded_policy(config: str) -> Policy | None:
         with contextlib.suppress(OSError):
             os.unlink(snapshot)
     try:
-        again = Path(config).read_bytes() != raw
-    except OSError:
+        again = read_policy_bytes(Path(config)) != raw
+    except PolicyError:
         again = True
     if again:
         log.warning(

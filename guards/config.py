@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
@@ -43,18 +41,17 @@ from guards.config_guards import (
     SpendRate,
     Validation,
 )
+from guards.config_oncall import EscalationStep, OnCall, Rotation
 from guards.config_people import (
     ALERT_KINDS,
     DEFAULT_TIERS,
     Alerts,
     Channels,
     Digest,
-    EscalationStep,
+    GroupId,
     Heartbeats,
     Job,
     MemberId,
-    OnCall,
-    Rotation,
 )
 from guards.config_retention import RetentionPeriods
 from guards.config_routing import (
@@ -67,6 +64,7 @@ from guards.config_routing import (
 )
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration
 from guards.config_webhooks import Webhooks, resolve_secret_files, undefined_webhooks
+from guards.config_yaml import read_yaml
 
 __all__ = [
     "ALERT_KINDS",
@@ -113,7 +111,7 @@ class Policy(Section):
 
     timezone: TimeZone = "UTC"
     admins: list[MemberId] = Field(default_factory=list)
-    admin_groups: list[str] = Field(default_factory=list)
+    admin_groups: list[GroupId] = Field(default_factory=list)
     channels: Channels = Channels()
     budgets: Budgets = Budgets()
     reservations: Reservations = Reservations()
@@ -179,8 +177,8 @@ def _unwrap(kind: Any) -> Any:
             return kind
 
 
-def _format_errors(errors: Sequence[ErrorDetails], source: str) -> str:
-    lines = [f"{source}: the policy is not valid:"]
+def _format_errors(errors: Sequence[ErrorDetails], source: str, *, first: Sequence[str]) -> str:
+    lines = [f"{source}: the policy is not valid:", *(f"  {problem}" for problem in first)]
     for err in errors:
         loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
         msg = err["msg"].removeprefix("Value error, ")
@@ -212,12 +210,20 @@ def _format_errors(errors: Sequence[ErrorDetails], source: str) -> str:
 FileCheck = Callable[[dict[str, Any], str], str | None]
 
 
-def parse_policy(data: Any, *, source: str = "policy", also: FileCheck | None = None) -> Policy:
+def parse_policy(
+    data: Any,
+    *,
+    source: str = "policy",
+    also: FileCheck | None = None,
+    repeated: Sequence[str] = (),
+) -> Policy:
     """Validate already-parsed YAML into a :class:`Policy`.
 
     ``also``: a check of the file whose refusals join the message when the keys are
     refused (``bot.jobs.lint.refused_jobs``: a file refused for ``jobs.1.bogus`` then
-    also says that ``jobs.0``'s cron does not parse).
+    also says that ``jobs.0``'s cron does not parse). ``repeated``: the keys the file
+    writes twice (:func:`guards.config_yaml.read_yaml`), which refuse it, said first of
+    its problems.
     """
     if data is None:
         data = {}
@@ -226,130 +232,16 @@ def parse_policy(data: Any, *, source: str = "policy", also: FileCheck | None = 
             f"{source}: the policy must be a mapping of keys, not {type(data).__name__}"
         )
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
+        errors: list[ErrorDetails] = []
     except ValidationError as exc:
         errors = [*exc.errors(), *cross_section_errors(data, exc, validate=Policy.model_validate)]
-        said = [_format_errors(errors, source)]
-        if also is not None and (problem := also(data, source)):
-            said.append(problem)
-        raise PolicyError("\n".join(said)) from None
-
-
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-class _DuplicateKeys(yaml.YAMLError):
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        super().__init__(problems)
-        self.problems = [p for _, p in sorted(problems)]
-
-
-# YAML 1.2's core schema for booleans and numbers: PyYAML follows YAML 1.1, where
-# `010` is octal ($8), `0x10` hex, `1:30` base 60 (90) and `yes`/`on` are true, so a
-# slip would load as another value without a word. These stay strings (and are then
-# refused, or read as written: `time: 10:30`).
-_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$")  # `0800` stays text: a name, or a time
-_FLOAT = re.compile(  # PyYAML's, without base 60
-    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
-_CORE = {"tag:yaml.org,2002:bool": _BOOL, "tag:yaml.org,2002:int": _INT}
-_CORE["tag:yaml.org,2002:float"] = _FLOAT
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load``'s loader, except that no mapping may repeat a key, and that
-    booleans and numbers are read as YAML 1.2 reads them (decimal only, true/false).
-
-    PyYAML keeps the last of two equal keys and drops the first without a word: an
-    operator who appends a second ``budgets:`` block would lose the first one.
-    """
-
-    yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML reads it off the class)
-        first: [(tag, _CORE.get(tag, pattern)) for tag, pattern in resolvers]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        text = str(self.construct_scalar(node)).replace("_", "")
-        try:
-            return int(text)
-        except ValueError:  # Python's limit on digits; its own advice is not for them
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a number of {len(text)} digits is too long", node.start_mark
-            ) from None
-
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        """A date, or its text when there is no such day (``2026-02-30``): the key's own
-        check then names the key (PyYAML would raise a ValueError naming nothing)."""
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError:
-            return self.construct_scalar(node)
-
-    def get_single_data(self) -> Any:
-        node = self.get_single_node()
-        if node is None:
-            return None
-        problems = list(self._repeated_keys(node))
-        if problems:
-            raise _DuplicateKeys(problems)
-        return self.construct_document(node)
-
-    def _repeated_keys(self, root: yaml.Node) -> Iterator[tuple[int, str]]:
-        """``(9, "budgets.scopes: line 9: key 'acme' appears twice ...")`` per repeat."""
-        seen: set[int] = set()
-        stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
-        while stack:
-            node, where = stack.pop()
-            if id(node) in seen:  # an alias: checked where its anchor is
-                continue
-            seen.add(id(node))
-            if isinstance(node, yaml.SequenceNode):
-                stack.extend((item, (*where, str(i))) for i, item in enumerate(node.value))
-            if not isinstance(node, yaml.MappingNode):
-                continue
-            first: dict[object, int] = {}
-            for key, value in node.value:
-                name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
-                stack.append((value, (*where, name)))
-                if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
-                    continue  # a merge (<<) may be overridden; complex keys PyYAML refuses
-                line = key.start_mark.line + 1
-                # compare values, not spellings: 1 and 1.0, or true and True, are one key
-                constructed = self.construct_object(key)
-                if constructed not in first:
-                    first[constructed] = line
-                    continue
-                problem = (
-                    f"line {line}: key {name!r} appears twice (first at line"
-                    f" {first[constructed]}); write it once, with everything it holds under it"
-                )
-                yield line, f"{'.'.join(where)}: {problem}" if where else problem
-
-
-def _read_yaml(file: Path) -> Any:
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:  # a directory, no permission: the file's problem, said as one
-        raise PolicyError(f"{file}: cannot read the policy file: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise PolicyError(
-            f"{file}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line});"
-            " save the file as UTF-8"
-        ) from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: plain data only
-    except _DuplicateKeys as exc:
-        raise PolicyError(
-            "\n".join([f"{file}: the policy is not valid:", *(f"  {p}" for p in exc.problems)])
-        ) from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{file}: not valid YAML: {exc}") from None
+    if not errors and not repeated:
+        return policy
+    said = [_format_errors(errors, source, first=repeated)]
+    if also is not None and (problem := also(data, source)):
+        said.append(problem)
+    raise PolicyError("\n".join(said))
 
 
 def load_policy(
@@ -361,8 +253,9 @@ def load_policy(
 ) -> Policy:
     """Read and validate the policy file; an absent file gives the built-in defaults.
 
-    Besides what :func:`parse_policy` checks, the file must be UTF-8 and no mapping
-    may repeat a key. A relative ``webhooks.<name>.secret_file`` is read from ``base``
+    Besides what :func:`parse_policy` checks, the file must be a regular file of at most
+    1 MiB, UTF-8, and no mapping may repeat a key (said with the file's other problems).
+    A relative ``webhooks.<name>.secret_file`` is read from ``base``
     (a directory; the file's own when None: a reload reads a copy of the file).
     """
     file = Path(path)
@@ -371,10 +264,6 @@ def load_policy(
             raise PolicyError(f"{file}: no such policy file")
         log.debug("no policy file at %s: using built-in defaults", file)  # the CLI logs it
         return Policy()
-    data = _read_yaml(file)
+    data, repeated = read_yaml(file)
     resolve_secret_files(data, base=Path(base) if base is not None else file.absolute().parent)
-    return parse_policy(data, source=str(file), also=also)
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+    return parse_policy(data, source=str(file), also=also, repeated=repeated)

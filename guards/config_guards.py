@@ -377,7 +377,7 @@ class Burst(Section):
     within ``window_seconds``, and again only after a quiet window."""
 
     count: int = Field(5, ge=1, le=100_000)
-    window_seconds: Seconds = 3600
+    window_seconds: PositiveSeconds = 3600  # at 0 every rejected batch would be a burst
 
 
 class Validation(Section):

@@ -1,20 +1,18 @@
-"""The policy's sections for people and schedules: heartbeats, alert tiers, on-call
-rotations and escalation, the digest, scheduled jobs and Slack channels."""
+"""The policy's sections for people and schedules: heartbeats, alert tiers, the digest,
+scheduled jobs and Slack channels (on-call rotations and escalation: config_oncall)."""
 
 from __future__ import annotations
 
 import difflib
 import re
 import unicodedata
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from guards.config_hours import Days, Hours, QuietHours
+from guards.config_hours import QuietHours
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
-from guards.config_webhooks import webhook_name
 from guards.scopes import Scope, ScopeError
 
 __all__ = [
@@ -24,12 +22,11 @@ __all__ = [
     "Alerts",
     "Channels",
     "Digest",
-    "EscalationStep",
+    "GroupId",
     "Heartbeats",
     "Job",
     "MemberId",
-    "OnCall",
-    "Rotation",
+    "group_id",
     "member_id",
     "one_word",
     "unknown_kind",
@@ -98,7 +95,7 @@ class Alerts(Section):
     p1_escalate_after: Seconds = 1800
     update_interval_seconds: Seconds = 30
     repeat_escalation: int = Field(1, ge=0, le=100)
-    repeat_escalation_after: Seconds = 900
+    repeat_escalation_after: PositiveSeconds = 900  # at 0 the rounds would come at once
     auto_resolve_after: PositiveSeconds = 3600  # 0 would resolve every alert at once
     fold_after: int = Field(10, ge=0, le=10_000)
     fold_pages_after: int = Field(1, ge=0, le=10_000)
@@ -160,130 +157,23 @@ def one_word(value: str, what: str) -> str:
 
 
 MemberId = Annotated[str, AfterValidator(member_id)]
+# A Slack user-group id (S0614TZR7): a name, an @handle or a blank would count as no one,
+# and only the first command of someone not an admin would say so (audit26 A1 L4).
+GROUP_ID = re.compile(r"S[A-Z0-9]{1,20}")
 
 
-class Rotation(Section):
-    """Who takes turns, and when they hand off. ``hours`` and ``days`` limit when the
-    rotation is on call at all (a step of the chain naming it is passed over off hours),
-    read in ``timezone`` (default: the policy's), in which its hand-offs happen too."""
-
-    name: str
-    users: list[MemberId] = Field(min_length=1)
-    period: Literal["day", "week"] = "week"
-    handoff: str = "mon 09:00"
-    start: str | None = None  # ISO date the first user started; defaults to 2026-01-05
-    hours: Hours = None
-    days: Days = None
-    timezone: TimeZone | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _daily_hands_off_at_nine(cls, data: object) -> object:
-        """A daily rotation left without a hand-off hands off at 09:00 (the weekly
-        default names a weekday, which a daily rotation refuses)."""
-        if isinstance(data, dict) and data.get("period") == "day" and "handoff" not in data:
-            return {**data, "handoff": "09:00"}
-        return data
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return one_word(value, "a rotation's name")
-
-    @field_validator("handoff")
-    @classmethod
-    def _handoff(cls, value: str) -> str:
-        if not re.fullmatch(r"((mon|tue|wed|thu|fri|sat|sun) )?([01]\d|2[0-3]):[0-5]\d", value):
-            raise ValueError(f"{value!r}: write a hand-off as 'mon 09:00' or '09:00'")
-        return value
-
-    @field_validator("start", mode="before")
-    @classmethod
-    def _start_as_written(cls, value: object) -> object:
-        """YAML reads an unquoted ``2026-01-05`` as a date: take it as written."""
-        return value.isoformat() if isinstance(value, date) else value
-
-    @field_validator("start")
-    @classmethod
-    def _start(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                date.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{value!r}: write the start as a date, e.g. 2026-01-05") from None
-        return value
-
-    @model_validator(mode="after")
-    def _weekday_needs_week(self) -> Rotation:
-        if self.period == "day" and " " in self.handoff:
-            said = f"a daily rotation hands off every day: write '{self.handoff[4:]}'"
-            refuse("Rotation", [(("handoff",), said)])
-        return self
+def group_id(value: str) -> str:
+    """``value``, a Slack user-group id, or ValueError saying how to find one."""
+    if not GROUP_ID.fullmatch(value):
+        raise ValueError(
+            f"{value[:80]!r} is not a Slack user-group id: write one like S0614TZR7 (in Slack:"
+            " People, User groups, the group, ⋯, Copy group ID); a name or an @handle"
+            " matches nobody"
+        )
+    return value
 
 
-class EscalationStep(Section):
-    notify: str
-    after: Seconds = 0
-
-    @field_validator("notify")
-    @classmethod
-    def _notify(cls, value: str) -> str:
-        kind, colon, name = value.partition(":")
-        if value == "channel":
-            return value
-        if kind == "rotation" and colon:
-            return f"rotation:{one_word(name, 'a rotation name')}"
-        if kind in ("user", "webhook") and colon:
-            return f"{kind}:{member_id(name) if kind == 'user' else webhook_name(name)}"
-        raise ValueError(f"{value!r}: notify is rotation:NAME, user:ID, webhook:NAME or channel")
-
-
-def _known(names: set[str]) -> str:
-    if not names:
-        return "; oncall.rotations defines none"
-    return f"; rotations are {', '.join(sorted(names))}"
-
-
-class OnCall(Section):
-    """Rotations, the escalation chain, and ``notify_shift_start``: whether each person
-    gets a DM when their shift (a hand-off, or an override) starts."""
-
-    rotations: list[Rotation] = Field(default_factory=list)
-    escalation: list[EscalationStep] = Field(default_factory=list)
-    notify_shift_start: bool = False
-
-    @model_validator(mode="after")
-    def _refs(self) -> OnCall:
-        # names are read in any case (escalation steps, overrides): so two names that differ
-        # only in case are one name (`Primary` would page the users of `primary`)
-        first: dict[str, int] = {}
-        twice: list[tuple[tuple[str | int, ...], str]] = []
-        for i, rotation in enumerate(self.rotations):
-            key = rotation.name.lower()  # as rotation_named and the overrides read it
-            if key in first:
-                taken = self.rotations[first[key]].name
-                same = (
-                    "" if taken == rotation.name else f" (as {taken!r}: names are read in any case)"
-                )
-                twice.append(
-                    (
-                        ("rotations", i, "name"),
-                        f"the name {rotation.name!r} is already taken by oncall.rotations."
-                        f"{first[key]}{same}; give each rotation its own name",
-                    )
-                )
-            first.setdefault(key, i)
-        if twice:
-            refuse("OnCall", twice)
-        names = {rotation.name for rotation in self.rotations}
-        unknown = [
-            (("escalation", i, "notify"), f"unknown rotation {step.notify[9:]!r}{_known(names)}")
-            for i, step in enumerate(self.escalation)
-            if step.notify.startswith("rotation:") and step.notify[9:].lower() not in first
-        ]
-        if unknown:
-            refuse("OnCall", unknown)
-        return self
+GroupId = Annotated[str, AfterValidator(group_id)]
 
 
 class Digest(Section):

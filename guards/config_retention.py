@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from guards.config_types import Section, in_words, parse_duration
+from guards.config_types import Section, in_words, policy_duration
 
 __all__ = ["RetentionPeriods"]
 
@@ -31,7 +31,7 @@ def _long_duration(floor: int) -> BeforeValidator:
 
     def parse(value: object) -> int:
         try:
-            return parse_duration(value, max_days=MAX_DAYS)
+            return policy_duration(value, max_days=MAX_DAYS)
         except ValueError as exc:
             if not str(exc).startswith(f"{value!r} is out of range"):
                 raise

@@ -12,7 +12,6 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from guards.config_types import (
     Days,
     PositiveSeconds,
-    Seconds,
     Section,
     refuse,
 )
@@ -117,7 +116,7 @@ class RoutingPromote(Section):
     min_calls: int = Field(10, ge=1, le=10_000)
     max_tier: RouteTierName = "large"
     # a validation rejection naming a route_id counts when that call settled this recently
-    rejection_window_seconds: Seconds = 3600
+    rejection_window_seconds: PositiveSeconds = 3600  # at 0 no rejection would count
     # a bad week (an outage, a burst of rate limits) must not cost a tier up for good
     review_after: PositiveSeconds | None = 7 * 86400
 

@@ -42,6 +42,7 @@ __all__ = [
     "format_seconds",
     "in_words",
     "parse_duration",
+    "policy_duration",
     "refuse",
 ]
 
@@ -131,8 +132,31 @@ def in_words(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def policy_duration(value: object, *, max_days: int = 366, min_seconds: int = 0) -> int:
+    """:func:`parse_duration` for the policy file, whose units are lower case only.
+
+    A slash command typed at 3 a.m. may say ``2H``; a file is written at leisure, and
+    ``1M`` there may well mean a month (ISO 8601's ``P1M``): read as a minute, alerts would
+    resolve a minute after they fire (audit26 A1 L2).
+
+    >>> policy_duration("90m")
+    5400
+    """
+    if isinstance(value, str) and (m := _DURATION.match(value)) and m.group(2).isupper():
+        raise ValueError(_upper_case_unit(value, number=m.group(1), unit=m.group(2)))
+    return parse_duration(value, max_days=max_days, min_seconds=min_seconds)
+
+
+def _upper_case_unit(value: str, *, number: str, unit: str) -> str:
+    said = f"{value!r}: a unit is written in lower case (s, m, h, d or w): write {number}"
+    said += unit.lower()
+    if unit == "M":
+        return f"{said} for a minute; a month is no unit (write 30d)"
+    return said
+
+
 def _positive_duration(value: object) -> int:
-    return parse_duration(value, min_seconds=1)
+    return policy_duration(value, min_seconds=1)
 
 
 def refuse(title: str, problems: Sequence[tuple[tuple[str | int, ...], str]]) -> NoReturn:
@@ -179,14 +203,17 @@ PositiveMicros = Annotated[int, BeforeValidator(parse_usd), AfterValidator(_more
 
 
 def _whole_days(value: object) -> object:
-    """A count of days, also written as a duration in days (``7d``)."""
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*[dD]\s*", value):
-        return int(value.strip()[:-1])
+    """A count of days, also written as a duration in days or weeks (``7d``, ``2w``)."""
+    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+)\s*([A-Za-z]+)\s*", value)):
+        number, unit = m.groups()
+        if unit in ("d", "w"):
+            return int(number) * (7 if unit == "w" else 1)
+        raise ValueError(f"{value!r}: write a number of days, as 7, 7d or 1w (lower case)")
     return value
 
 
 Days = Annotated[int, BeforeValidator(_whole_days)]
-Seconds = Annotated[int, BeforeValidator(parse_duration)]
+Seconds = Annotated[int, BeforeValidator(policy_duration)]
 # a duration for which 0 makes no sense (a hold's lifetime, a heartbeat's timeout)
 PositiveSeconds = Annotated[int, BeforeValidator(_positive_duration)]
 TimeZone = Annotated[str, BeforeValidator(_check_tz)]
