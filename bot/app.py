@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -44,7 +44,7 @@ from guards.ledger import Ledger
 from guards.prices import PriceTable
 from guards.store import Store
 
-__all__ = ["Component", "Nightshift"]
+__all__ = ["ChecksFirst", "Component", "Nightshift"]
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
@@ -61,6 +61,15 @@ class Component(Protocol):
     async def start(self, ns: Nightshift) -> None: ...
 
     async def stop(self, ns: Nightshift) -> None: ...
+
+
+@runtime_checkable
+class ChecksFirst(Protocol):
+    """A component with a check that may refuse the start and needs no database (Slack's
+    word on its tokens): made before the database is opened, so that a refused start
+    leaves no file behind and an older database at its schema (audit26 A1 M2)."""
+
+    async def check_first(self, ns: Nightshift) -> None: ...
 
 
 class Nightshift:
@@ -137,7 +146,10 @@ class Nightshift:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
+        """The agent API's URL: an IPv6 address in brackets (``http://[::1]:3000``), as a
+        URL writes it, or the port would read as part of it (audit26 A1 L9)."""
+        host = self.settings.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def _build_components(self) -> list[Component]:
         """The features this process hosts, in start order."""
@@ -176,11 +188,13 @@ class Nightshift:
         ]
 
     async def start(self) -> None:
-        """Bind, open the store, start every component, then serve.
+        """Bind, check, open the store, start every component, then serve.
 
-        The listening socket is bound first: a port in use or an address that cannot be
-        bound stops start-up before the database is touched. Any later failure undoes
-        what started (components, scheduler, store) and is raised.
+        The listening socket is bound first, and the components' checks that need no
+        database (:class:`ChecksFirst`) come next: a port in use, an address that cannot
+        be bound or a Slack token Slack refuses stops start-up before the database is
+        touched. Any later failure undoes what started (components, scheduler, store) and
+        is raised.
         """
         load_commands()
         # Built before the database is opened: a refused job or a bad policy stops here.
@@ -188,6 +202,9 @@ class Nightshift:
         sock = self._listen() if self.serve_http else None
         started: list[Component] = []
         try:
+            for component in self.components:
+                if isinstance(component, ChecksFirst):
+                    await component.check_first(self)
             self._lock = RunLock.take(self.settings.db)  # before migrations run
             try:
                 self._store = await Store.open(self.settings.db, clock=self.clock, bus=self.bus)
@@ -260,6 +277,13 @@ class Nightshift:
             self.listening = socket.create_server((host, port), family=family, backlog=1024)
             return self.listening
         except OSError as exc:
+            if exc.errno is not None and exc.errno < 0:  # the resolver's (EAI_*): no strerror
+                resolver = (exc.strerror or "").split(" (while")[0]  # (create_server's words)
+                raise OSError(
+                    f"cannot listen on {host}:{port}: the host name {host!r} does not resolve"
+                    f" ({resolver}): set NIGHTSHIFT_HOST to an address of this machine"
+                    " (127.0.0.1, 0.0.0.0 for every interface, ::1) or a name it resolves"
+                ) from None
             # (asyncio's create_server adds "while attempting to bind..." to the strerror)
             why = os.strerror(exc.errno) if exc.errno else exc.strerror
             said = f"cannot listen on {host}:{port}: {why}"

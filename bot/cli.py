@@ -242,6 +242,8 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     database" and "disk I/O error" leave out: why."""
     if Path(db).is_dir():  # ("unable to open", or "disk I/O error" read-only)
         return " (it is a folder: name a database file in it, e.g. nightshift.db)"
+    if Path(db).exists() and not Path(db).is_file():  # /dev/null: "disk I/O error"
+        return " (it is not a regular file, e.g. a device: name a database file)"
     said = str(exc)
     if "disk I/O error" in said and Path(f"{db}-shm").exists():  # a process has it open
         return (
@@ -264,6 +266,8 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
         return " (the file is not readable and writable by this user)"
     if "readonly" in said:
         return " (the file, or its folder, is not writable by this user, or its disk is read-only)"
+    if not Path(db).exists():  # a folder no file can be made in (/proc, a read-only mount)
+        return f" (no file can be made in {folder}: name a database path on a writable disk)"
     return ""
 
 

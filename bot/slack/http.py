@@ -101,8 +101,15 @@ class HttpTransport:
         self._refusals = Throttle()
         self._token_check: asyncio.Task[None] | None = None
 
+    async def check_first(self, ns: Nightshift) -> None:
+        """Before the database is opened (bot.app.ChecksFirst): a first start awaits
+        Slack's word on the token; a reload's restart asks beside the server (start)."""
+        if not ns.reloaded:
+            await check_at_start(self.surface.client, reloaded=False)
+
     async def start(self, ns: Nightshift) -> None:
-        self._token_check = await check_at_start(self.surface.client, reloaded=ns.reloaded)
+        if ns.reloaded:
+            self._token_check = await check_at_start(self.surface.client, reloaded=True)
         ns.extras["slack"] = self.surface
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 

@@ -63,10 +63,17 @@ class SocketModeTransport:
         self._token_check: asyncio.Task[None] | None = None
         self._seen = SeenEnvelopes()  # shared by every client: a retry may come on the next
 
+    async def check_first(self, ns: Nightshift) -> None:
+        """Before the database is opened (bot.app.ChecksFirst): a first start awaits
+        Slack's word on both tokens; a reload's restart asks beside the server (start)."""
+        if not ns.reloaded:
+            await check_at_start(self.surface.client, reloaded=False, app_token=self.app_token)
+
     async def start(self, ns: Nightshift) -> None:
-        self._token_check = await check_at_start(
-            self.surface.client, reloaded=ns.reloaded, app_token=self.app_token
-        )
+        if ns.reloaded:
+            self._token_check = await check_at_start(
+                self.surface.client, reloaded=True, app_token=self.app_token
+            )
         ns.extras["slack"] = self.surface
         ns.metrics.watch_socket(self)
         self._open()
