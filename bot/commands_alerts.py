@@ -3,10 +3,10 @@
 Who may act on alerts: admins, and the responders of the policy (see
 :mod:`bot.responders`). Anyone may look.
 
-``silence`` is in :mod:`bot.commands_silence`, the on-call and status commands in
-:mod:`bot.commands_oncall`, the alert message buttons in
-:mod:`bot.commands_alert_buttons`; their handlers, and the responder helpers, stay
-importable from here.
+``silence`` is in :mod:`bot.commands_silence`, the on-call command in
+:mod:`bot.commands_oncall`, the status command in :mod:`bot.commands_status`, the alert
+message buttons in :mod:`bot.commands_alert_buttons`; their handlers, and the responder
+helpers, stay importable from here.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from bot.commands_alert_buttons import act_resolve as act_resolve
 from bot.commands_alert_buttons import act_silence as act_silence
 from bot.commands_alert_buttons import act_unsilence as act_unsilence
 from bot.commands_oncall import cmd_oncall as cmd_oncall
-from bot.commands_oncall import cmd_status as cmd_status
 from bot.commands_silence import span_text, why_text
+from bot.commands_status import cmd_status as cmd_status
 from bot.escape import member_or_name, slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
+from bot.narrowing import where
 from bot.responders import engine_of as engine_of
 from bot.responders import local_time
 from bot.responders import require_responder as require_responder
@@ -149,20 +150,20 @@ def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
 
 def _lines(
     alerts: list[Alert], *, now: float, flt: _Filter | None, ran_out: set[int]
-) -> list[tuple[str, int]]:
-    """One line per alert, or per kind when a kind has many (with how many alerts it covers)."""
+) -> list[tuple[str, list[Alert]]]:
+    """One line per alert, or per kind when a kind has many (with the alerts it covers)."""
     by_kind: dict[str, list[Alert]] = {}
     for a in alerts:
         by_kind.setdefault(a.kind, []).append(a)
     grouped = {k for k, group in by_kind.items() if len(group) > GROUP_AT}
     if flt is not None and len(flt.kinds) == 1:
         grouped = set()  # filtered to one kind: list them one by one
-    out: list[tuple[str, int]] = []
+    out: list[tuple[str, list[Alert]]] = []
     for a in alerts:
         if a.kind not in grouped:
-            out.append((alert_line(a, now=now, ran_out=a.id in ran_out), 1))
+            out.append((alert_line(a, now=now, ran_out=a.id in ran_out), [a]))
         elif a is by_kind[a.kind][0]:
-            out.append((_group_line(by_kind[a.kind], flt=flt), len(by_kind[a.kind])))
+            out.append((_group_line(by_kind[a.kind], flt=flt), by_kind[a.kind]))
     return out
 
 
@@ -177,11 +178,18 @@ def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
     )
 
 
-def _narrower(flt: _Filter | None) -> str:
-    """How to see the alerts a kind's list leaves out: the same kind under one scope."""
-    if flt is None or not flt.kinds or flt.scope is not None:
-        return ""  # the whole list groups them; a scope's narrows by a scope below
-    return f" (`/agent alerts {flt.text}:<namespace or agent>` lists those of one)"
+def _narrower(flt: _Filter | None, *, hidden: list[Alert], tier: list[Alert]) -> str:
+    """How to see the alerts a tier's list leaves out: the scopes they are under (below the
+    filter's), each a filter of the same kind; in a fleet of one namespace, its users
+    (audit26 client L1: "`<kind>:<namespace or agent>`" led back to the same list)."""
+    kind = flt.text.partition(":")[0] if flt is not None and flt.kinds else ""
+    within = flt.scope if flt is not None else None
+    under = where([a.scope for a in hidden], among=[a.scope for a in tier], within=within)
+    if under is not None:
+        return f" · under {under}: `/agent alerts {kind + ':' if kind else ''}<scope>` lists one"
+    if not kind:  # one scope holds them all: a kind narrows
+        return f" (`/agent alerts <kind>{':' + within if within else ''}` narrows)"
+    return ""
 
 
 def _more_alerts(n: int, tier: str = "") -> str:
@@ -254,12 +262,14 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         )
         shown = lines[: max(0, placed - 1)]
         blocks += listed
-        hidden = len(mine) - sum(n for _, n in shown)
+        left_out = [a for _, group in lines[len(shown) :] for a in group]
+        hidden = len(left_out)
         if hidden:
-            blocks.append(context(_more_alerts(hidden, tier) + _narrower(flt)))
+            narrower = _narrower(flt, hidden=left_out, tier=mine)
+            blocks.append(context(_more_alerts(hidden, tier) + narrower))
         entries += [
             (f"{tier}:", 0),
-            *shown,
+            *((line, len(group)) for line, group in shown),
             *([(_more_alerts(hidden, tier), hidden)] if hidden else []),
         ]
     tz = engine.tz

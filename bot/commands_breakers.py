@@ -1,7 +1,8 @@
-"""``/agent breakers``, ``/agent breaker <scope> approve|open|close`` and the trial buttons.
+"""``/agent breaker <scope> approve|open|close`` and the trial buttons.
 
-``/agent breaker <prefix>/* approve`` approves every trial waiting under a prefix (a
-provider outage leaves one per agent): the reply counts them and names the first five.
+``/agent breakers`` (the list) is in :mod:`bot.commands_breakers_list`, importable from
+here. ``/agent breaker <prefix>/* approve`` approves every trial waiting under a prefix
+(a provider outage leaves one per agent): the reply counts them and names the first five.
 
 The Keep open button answers one trial request: it acts only while the breaker waits
 for a human (``half_open_pending``). A second or late click changes nothing and tells
@@ -11,8 +12,8 @@ Approve trial on a trial that is running already (two clicks at once) changes no
 either and says who approved it when.
 
 Example:
-    >>> # /agent breakers            -> breakers that are not closed
     >>> # /agent breaker acme/alice/rss-bot open    (the kill switch)
+    >>> # /agent breaker acme/bob/* approve
 """
 
 from __future__ import annotations
@@ -20,150 +21,30 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from bot.alerts.fleet import DISABLED_BREAKERS
-from bot.alerts.render import parse_trial_request, trial_request_value
-from bot.blocks import actions, button, context, echo, fit_text, section
+from bot.alerts.render import parse_trial_request
+from bot.blocks import echo
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
+from bot.commands_breakers_list import breaker_line
+from bot.commands_breakers_list import cmd_breakers as cmd_breakers
 from bot.commands_breakers_prefix import approve_under, waiting_under
 from bot.commands_core import by_whom, is_known_scope, local_time
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import meant, unseen_breaker
-from bot.slack.limits import LIST_TEXT, text_chars
 from bot.trial_size import TrialSize, parse_trial_size
-from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
+from guards.breaker import FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.breakers import BreakerRow, parse_key
 from guards.config_types import format_seconds
 from guards.errors import Conflict, InvalidInput
-from guards.money import usd_for
 from guards.prices import undated
 from guards.store import Tx
 from guards.words import plural
 
-__all__ = ["breaker_line"]
+__all__ = ["breaker_line", "cmd_breakers"]
 
-STATE_ICONS = {
-    OPEN: "🔴",
-    HALF_OPEN_PENDING: "🟡",
-    HALF_OPEN: "🟠",
-    FORCED_OPEN: "⛔",
-    CLOSED: "🟢",
-}
-STATE_WORDS = {
-    OPEN: "open",
-    HALF_OPEN_PENDING: "waiting for a trial approval",
-    HALF_OPEN: "trial running",
-    FORCED_OPEN: "forced open",
-    CLOSED: "closed",
-}
 OPERATIONS = {"approve": "approve", "open": "force_open", "close": "force_close"}
-MAX_LISTED = 40
-MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its buttons)
-# What needs a human first: a trial to approve (its buttons), then breakers that trip
-# on their own, running trials, kill switches (someone's on purpose), closed ones.
-LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
-USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
-
-
-def breaker_line(ctx: Context, row: BreakerRow) -> str:
-    """One breaker on two short lines, readable on a phone."""
-    icon = STATE_ICONS.get(row.state, "•")
-    head = f"{icon} *{slack_text(row.scope)}* {STATE_WORDS.get(row.state, row.state)}"
-    if row.state != CLOSED and row.since:
-        head += f" since {local_time(ctx, row.since)}"
-    details: list[str] = []
-    if row.state != CLOSED and row.reason:  # a kill switch's reason, an agent's task id
-        details.append(operator_mentions(slack_text(row.reason)))
-    if row.trial:
-        t = row.trial
-        usd = usd_for(t["charged_micros"], t["budget_micros"])  # not "$0.00" for $0.004
-        details.append(
-            f"trial {t['admitted']}/{plural(t['calls'], 'call')}, {t['succeeded']} ok,"
-            f" {usd(t['charged_micros'])} of {usd(t['budget_micros'])}"
-        )
-    if row.state == OPEN and row.retry_after:
-        details.append(f"cool-down ends in {format_seconds(row.retry_after)}")
-    if row.state == CLOSED and row.recent_calls:
-        failures = "failure" if row.recent_failures == 1 else "failures"
-        details.append(
-            f"{row.recent_failures} {failures} in the last {plural(row.recent_calls, 'call')}"
-        )
-    return head + (f"\n      {' · '.join(details)}" if details else "")
-
-
-def _trial_buttons(row: BreakerRow) -> dict[str, Any]:
-    request = trial_request_value(row.scope, row.since or 0.0)
-    return actions(
-        button("Approve trial", "breaker_approve", request, style="primary"),
-        button("Keep open", "breaker_keep_open", request, style="danger"),
-        block_id=f"breaker:{row.scope}"[:255],
-    )
-
-
-@subcommand("breakers", usage="breakers [all]")
-async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
-    """Breakers that are not closed; `breakers all` lists every one."""
-    if len(args) > 1 or (args and args[0].lower() != "all"):
-        raise UsageError()
-    include_closed = bool(args)
-    rows = await ctx.ns.store.write(lambda tx: ctx.ns.breakers.list(tx, include_closed))
-    rows.sort(key=lambda r: LIST_ORDER.get(r.state, len(LIST_ORDER)))  # by key within a state
-    disabled = [] if ctx.ns.policy.breakers.enabled else [DISABLED_BREAKERS]
-    if not rows:
-        return Reply.text_only(
-            "\n".join([*disabled, "🟢 Every breaker is closed: all agents may call."])
-        )
-    not_closed = sum(1 for r in rows if r.state != CLOSED)
-    title = f"*Breakers* — {not_closed} not closed" + (f" of {len(rows)}" if include_closed else "")
-    title += _by_state(rows)
-    # the count and the usage hint first, then as many rows as the block budget holds
-    blocks: list[dict[str, Any]] = [section(title), *map(context, disabled), context(USAGE_HINT)]
-    lines: list[str] = []
-    budget = MAX_BLOCKS_USED - len(blocks) - 1  # one left for "… and N more breakers"
-    room = LIST_TEXT  # and the characters one Slack message takes
-    for row in rows[:MAX_LISTED]:
-        line = breaker_line(ctx, row)
-        row_blocks = [section(line)]
-        if row.state == HALF_OPEN_PENDING:
-            row_blocks.append(_trial_buttons(row))  # a waiting trial: its buttons, one block more
-        size = text_chars(row_blocks)
-        if len(row_blocks) > budget or size > room:
-            break
-        budget -= len(row_blocks)
-        room -= size
-        blocks += row_blocks
-        lines.append(line)
-    if len(lines) < len(rows):
-        hidden = rows[len(lines) :]
-        waiting = sum(1 for r in hidden if r.state == HALF_OPEN_PENDING)
-        more = _more_breakers(len(hidden))
-        if waiting:  # a person is waited for: say where those are (their alerts have buttons)
-            more += (
-                f", {waiting} of them waiting for a trial approval"
-                " (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
-            )
-        blocks.append(context(more))
-    text = fit_text([title, *disabled, USAGE_HINT], lines, more=_more_breakers, total=len(rows))
-    return Reply(text=text, blocks=blocks)
-
-
-def _by_state(rows: list[BreakerRow]) -> str:
-    """`` (12 waiting for a trial approval · 3 open)``: the count of each state not closed,
-    in the listing's order; nothing when only one state is there."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        if row.state != CLOSED:
-            counts[row.state] = counts.get(row.state, 0) + 1
-    if len(counts) < 2:
-        return ""
-    return " (" + " · ".join(f"{n} {STATE_WORDS.get(s, s)}" for s, n in counts.items()) + ")"
-
-
-def _more_breakers(hidden: int) -> str:
-    return f"… and {hidden} more breaker{'s' if hidden != 1 else ''}"
 
 
 @subcommand(

@@ -1,24 +1,19 @@
-"""``/agent oncall`` and ``/agent status``: who answers now, and how the fleet is doing.
+"""``/agent oncall``: who answers now (``status``, how the fleet is doing, is in
+:mod:`bot.commands_status`).
 
 ``oncall`` shows each rotation's person on call and the next hand-off, the overrides
 booked ahead, and the escalation chain; ``oncall override`` lets a responder take a
 shift, now or from a later time (``from sat 09:00``), or end the overrides (read and
 booked by :mod:`bot.commands_oncall_override`). A rotation limited to hours shows when
-they begin again while it is off them (the chain passes it over then). ``status``
-shows every agent's last heartbeat, breaker and spend today, and how Slack delivery (the
-outbox) is doing.
+they begin again while it is off them (the chain passes it over then).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.alerts.escalation import Chain
-from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
 from bot.alerts.oncall import (
     OnCallNow,
     Override,
@@ -29,19 +24,14 @@ from bot.alerts.oncall import (
 )
 from bot.alerts.quiet import quiet_until, until_text
 from bot.alerts.render_time import clock_time, duration
-from bot.blocks import MAX_BLOCKS, clip, context, fit_text, header, line_sections, section
+from bot.blocks import MAX_BLOCKS, clip, context, fit_text, header, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_oncall_override import day_time, override
-from bot.escape import operator_mentions, slack_text
-from bot.outbox import OutboxHealth, outbox_health
 from bot.people import LEFT, People
 from bot.responders import engine_of, local_time
 from bot.slack.limits import LIST_TEXT
-from bot.storage_notice import refused_text
 from guards.config import Policy
 from guards.config_hours import QuietHours
-from guards.money import format_usd
-from guards.store import Tx
 from guards.words import plural
 
 __all__: list[str] = []
@@ -199,181 +189,3 @@ def _off_hours(who: OnCallNow, zone: ZoneInfo, now: float) -> str:
 
 def _mention(user: str | None) -> str:
     return f"<@{user}>" if user is not None else f"nobody (everyone in it {LEFT})"
-
-
-# -- status ---------------------------------------------------------------------------
-
-
-def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
-    config = ctx.ns.policy.heartbeats
-    if agent.last_seen is None:
-        beat = "no heartbeats"
-    elif agent.heartbeat_missed:
-        beat = f"💔 heartbeat missed (last {local_time(agent.last_seen, ctx)})"
-    else:
-        late = " ⚠️ late" if agent.heartbeat_overdue(config, now) else ""
-        status = f" ({agent.heartbeat_status})" if agent.heartbeat_status else ""
-        beat = f"♥ {duration(now - agent.last_seen)} ago{status}{late}"
-    if agent.breaker_state == "closed":
-        breaker = "breaker closed"
-    else:
-        where = f" at {agent.breaker_scope}" if agent.breaker_scope else ""
-        reason = (
-            f": {operator_mentions(slack_text(agent.breaker_reason))}"
-            if agent.breaker_reason
-            else ""
-        )
-        breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
-    icon = "🟢" if agent.healthy else "🔴"
-    alerts = f" · {plural(agent.open_alerts, 'open alert')}" if agent.open_alerts else ""
-    if agent.unanswered:  # a P2 waits for the digest, not a person (audit24 agreement F3)
-        alerts += f", {agent.unanswered} P0/P1 unanswered"
-    spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
-    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
-
-
-MAX_ZONED = 3  # namespaces on a clock of their own named in the times line
-
-
-def _times_line(ctx: Context, agents: list[AgentStatus], now: float) -> str:
-    """``Times in Europe/Berlin``, and whose day "today" is when a namespace listed keeps
-    its own (its spend today is of its day, the clock times of the policy's zone:
-    audit24 agreement F2)."""
-    policy = ctx.ns.policy
-    zoned: dict[str, str] = {}
-    for agent in agents:
-        namespace = agent.scope.split("/", 1)[0]
-        zone = policy.namespace_timezone(namespace)
-        if zone != policy.timezone:
-            zoned.setdefault(namespace, zone)
-    line = f"Times in {policy.timezone}"
-    if not zoned:
-        return line
-
-    def day(zone: str) -> str:
-        return datetime.fromtimestamp(now, ZoneInfo(zone)).strftime("%a %Y-%m-%d")
-
-    own = "; ".join(
-        f"for {slack_text(ns)}, {day(zone)} ({zone})"
-        for ns, zone in list(zoned.items())[:MAX_ZONED]
-    )
-    if len(zoned) > MAX_ZONED:
-        own += f"; {len(zoned) - MAX_ZONED} more on their own day (`/agent budget <namespace>`)"
-    return f'{line} · "today" is {day(policy.timezone)}; {own}'
-
-
-def _more_agents(fleet: Fleet) -> Callable[[int], str]:
-    """The line for the N agents left out of the end of the list (unhealthy ones first)."""
-
-    def more(hidden: int) -> str:
-        shown = fleet.total - hidden
-        bad = fleet.need_a_look - min(shown, fleet.need_a_look)
-        agents = "agent" if hidden == 1 else "agents"
-        if not bad:
-            return f"… and {hidden} more {agents} (healthy)"
-        if bad == hidden:
-            why = "`/agent alerts` and `/agent breakers` say why"
-            return f"… and {hidden} more {agents}, all need a look ({why})"
-        return f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy"
-
-    return more
-
-
-@subcommand("status", usage="status")
-async def cmd_status(ctx: Context, args: list[str]) -> Reply:
-    """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery."""
-    if args:
-        raise UsageError("`status` takes nothing more (`budget <scope>` shows one scope)")
-    now = ctx.ns.clock.now()
-    ledger = ctx.ns.ledger
-
-    def read(tx: Tx) -> tuple[Fleet, list[Any], bool]:
-        counts = tx.all("SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier")
-        limited = ledger.limits_anything(tx)
-        return fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED), counts, limited
-
-    view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
-    health = await outbox_health(ctx.ns.store)
-    delivery = _delivery_line(health, ctx, now)
-    storage = _storage(ctx, now)  # every agent call refused: said before anything else
-    warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
-    times = _times_line(ctx, view.agents, now)
-    if not view.total:
-        empty = "No agents yet: an agent appears with its first reservation or heartbeat."
-        shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
-        return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))
-    open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
-    need = "needs" if view.need_a_look == 1 else "need"
-    head = (
-        f"Fleet: {plural(view.total, 'agent')}, {view.need_a_look} {need} a look"
-        f" · open alerts: {open_alerts}"
-    )
-    lines = [_agent_line(a, ctx, now) for a in view.agents]
-    more = _more_agents(view)
-    listed, placed = line_sections(lines, per_section=15, max_sections=3)
-    # the counts and the delivery line first: nothing below can push them out
-    blocks = [header("Fleet status"), *map(section, storage), section(head), context(delivery)]
-    blocks += [context(w) for w in warnings] + [context(times)] + listed
-    if placed < view.total:
-        blocks.append(context(more(view.total - placed)))
-    text = fit_text(
-        [*storage, head, *warnings],
-        lines[:placed],
-        more=more,
-        total=view.total,
-        tail=[delivery, times],
-    )
-    return Reply(text=text, blocks=blocks)
-
-
-def _storage(ctx: Context, now: float) -> list[str]:
-    """The database refusing writes (every agent call answered 503), said first: the fleet
-    read off it looks healthy (audit24 resources M3)."""
-    store = ctx.ns.store
-    if (lost := store.file_lost()) is not None:
-        return [f"🔴 Nightshift refuses every write: {slack_text(lost, 400)}"]
-    if (outage := store.outage()) is not None:
-        return [refused_text(outage, tz=ZoneInfo(ctx.ns.policy.timezone), now=now)]
-    return []
-
-
-def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
-    """What the set-up leaves unguarded, said where the operator looks (the start-up
-    WARNINGs scroll away): no budget anywhere, nobody paged."""
-    lines = []
-    models = ", ".join(f"`{m}`" for m in sorted(policy.budgets.models))
-    if not limited and models:  # budgets per model only (review23 L2)
-        lines.append(
-            f"⚠️ No budgets for any level: only calls naming {models} (`budgets.models`) are"
-            " refused before they start, a call naming another model or none never is (the"
-            " spend-rate breaker acts only after money is charged). `/agent budget set"
-            " <scope> <amount> day` or `budgets.defaults` in the policy"
-        )
-    elif not limited:
-        lines.append(
-            "⚠️ No budgets: nothing refuses a call before it starts (the spend-rate breaker"
-            " acts only after money is charged). `/agent budget set <scope> <amount> day`"
-            " or `budgets.defaults` in the policy"
-        )
-    if not policy.breakers.enabled:
-        lines.append(DISABLED_BREAKERS)
-    if transport != "shell" and not Chain.from_policy(policy).steps:  # whom a page goes to
-        lines.append(
-            "⚠️ Nobody is paged: there is no on-call rotation nor escalation chain"
-            " (`oncall` in the policy); alerts are only posted"
-        )
-    return lines
-
-
-def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:
-    """How the outbox is doing: what waits, what failed for good, the last error."""
-    if health.ok and not health.pending:
-        return "Slack delivery: ✅ nothing waiting"
-    parts = [f"{health.pending} waiting"]
-    if health.oldest_pending_at is not None:
-        parts.append(f"oldest since {local_time(health.oldest_pending_at, ctx)}")
-    if health.failed:
-        parts.append(f"⚠️ {health.failed} failed for good")
-    if health.last_error:
-        parts.append(f"last error: {health.last_error[:120]}")
-    return "Slack delivery: " + " · ".join(parts)

@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.alerts.heartbeats import is_stopped
 from guards.config import Heartbeats
@@ -81,18 +81,27 @@ def _breakers(tx: Tx) -> dict[str, tuple[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class Fleet:
-    """The whole fleet's counts and its first ``limit`` agents, the unhealthy ones first."""
+    """The fleet's counts (of the agents ``within`` a scope, when given) and its first
+    ``limit`` agents, the unhealthy ones first.
+
+    ``scopes``: every agent counted, in the same order (what a cut list left out);
+    ``fleet_total``: every agent of the fleet, whatever ``within`` (the scope counted).
+    """
 
     total: int
     need_a_look: int
     agents: list[AgentStatus]
+    scopes: list[str] = field(default_factory=list)
+    fleet_total: int = 0
+    within: str | None = None
 
 
-def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
+def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None = None) -> Fleet:
     """Every agent counted and sorted; the first ``limit`` of them in full.
 
     The whole fleet is read (no LIMIT in SQL): the order needs every agent's health and
-    spend, and the counts are of every agent, not of the rows shown.
+    spend, and the counts are of every agent, not of the rows shown. ``within``: only the
+    agents at or below that scope are counted and listed.
     """
     beats = {
         r[0]: (r[1], r[2], r[3], r[4] is not None)
@@ -106,7 +115,10 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
         counts[1] += int(unanswered)
     breakers = _breakers(tx)
     out = []
-    for path in _agent_paths(tx, ledger, [*breakers, *alerts]):
+    every = _agent_paths(tx, ledger, [*breakers, *alerts])
+    for path in every:
+        if within is not None and path != within and not path.startswith(within + "/"):
+            continue
         try:
             scope = Scope.parse(path)
         except ValueError:
@@ -134,7 +146,14 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int) -> Fleet:
         )
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))
     need_a_look = sum(1 for a in out if not a.healthy)
-    return Fleet(total=len(out), need_a_look=need_a_look, agents=out[:limit])
+    return Fleet(
+        total=len(out),
+        need_a_look=need_a_look,
+        agents=out[:limit],
+        scopes=[a.scope for a in out],
+        fleet_total=len(every),
+        within=within,
+    )
 
 
 def _agent_paths(tx: Tx, ledger: Ledger, named: list[str]) -> list[str]:

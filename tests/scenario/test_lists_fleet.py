@@ -146,7 +146,9 @@ async def test_status_lists_every_unhealthy_agent_first_and_counts_the_rest(slac
     assert scopes[len(bad) : len(bad) + 2] == ["globex/alice/chat-04", "acme/bob/rss-bot-01"]
     sections = [b for b in blocks if b["type"] == "section"][1:]
     assert all(len(texts_of(b)[0].split("\n")) <= 15 for b in sections)
-    assert texts_of(blocks[-1]) == [f"… and {240 - len(lines)} more agents (healthy)"]
+    more = texts_of(blocks[-1])[0]  # and the namespaces of the rest (audit26 client M1)
+    assert more.startswith(f"… and {240 - len(lines)} more agents (healthy) · under `acme` (")
+    assert more.endswith(" and 1 more namespace: `/agent status <scope>` lists one")
 
     text = reply["text"].split("\n")
     assert text[0] == blocks[1]["text"]["text"] and text[-2].startswith("Slack delivery: ")
@@ -170,6 +172,8 @@ async def test_status_in_a_storm_counts_hidden_unhealthy_agents_beyond_500_rows(
     hidden_bad = len(missed) - len(lines)
     assert texts_of(reply["blocks"][-1]) == [
         f"… and {620 - len(lines)} more agents: {hidden_bad} need a look, 544 healthy"
+        f" · those {hidden_bad} are under `zz-retired` ({hidden_bad}): `/agent status <scope>`"
+        " lists one"
     ]
 
 
@@ -295,9 +299,11 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     buttons = [b for b in blocks if b["type"] == "actions"]
     assert len(rows) == len(buttons) == 22  # two blocks each
     # and what the tail hides that waits for a person, with where to find their buttons
+    # and the scope that lists the next ones (audit26 client M1: none was named)
     assert texts_of(blocks[-1]) == [
         f"… and {50 - len(rows)} more breakers, {45 - len(rows)} of them waiting for a trial"
         " approval (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
+        " · under `acme` (18), `globex` (5) and `hooli` (5): `/agent breakers <scope>` lists one"
     ]
     assert more_count(reply["text"]) == 50 - reply["text"].count("\n🟡")
 
@@ -312,7 +318,8 @@ async def test_breakers_budget_rows_by_blocks_and_count_breakers(slack_http):
     assert texts_of(every["blocks"][-1]) == [
         f"… and {total - len(shown)} more breakers, {45 - len(shown)} of them waiting for a"
         " trial approval (approve with `/agent breaker <scope> approve`, or the buttons on"
-        " their alerts)"
+        " their alerts) · under `acme` (18), `globex` (5) and `hooli` (5):"
+        " `/agent breakers all <scope>` lists one"
     ]
 
 
@@ -414,8 +421,9 @@ async def test_alerts_group_many_of_a_kind_and_narrow_by_kind_or_scope(slack_htt
         "Heartbeat missed · `heartbeat_missed:" in line for line in listed
     )
     assert texts_of(by_kind["blocks"][-1]) == [  # and how to see them (audit18 fleet)
-        f"… and {240 - len(listed)} more P2 alerts"
-        " (`/agent alerts heartbeat_missed:<namespace or agent>` lists those of one)"
+        f"… and {240 - len(listed)} more P2 alerts · under `acme` ({40 - len(listed)}),"
+        " `globex` (40), `hooli` (40), `initech` (40), `stark-industries` (40) and 1 more"
+        " namespace: `/agent alerts heartbeat_missed:<scope>` lists one"
     ]
     assert more_count(by_kind["text"]) == 240 - by_kind["text"].count("\n`#")
 

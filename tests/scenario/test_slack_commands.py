@@ -606,8 +606,8 @@ async def test_breaker_conflicts_and_bad_arguments(slack_http):
         "`/agent breaker <scope> open [reason] | approve [calls] [$budget] | close"
         " · breaker <prefix>/* approve` — Force a breaker open" in help_text
     )
-    for text in ("breakers some", "breakers all more"):
-        assert "usage: `/agent breakers [all]`" in (await slack.command(text))["text"]
+    for text in ("breakers some", "breakers all more", "breakers all acme more"):
+        assert "usage: `/agent breakers [all] [scope]`" in (await slack.command(text))["text"]
     assert await audit_rows(slack.app) == []
 
 

@@ -8,6 +8,7 @@ messages past every limit through the outbox, and the fake's own refusals.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from bot.slack.limits import BLOCKS_TEXT, text_chars
 from guards.clock import ManualClock
 from guards.events import BreakerOpened, Event, HeartbeatMissed, RunawayDetected
 from guards.store import Tx
+from guards.words import listed
 from tests.fakes.block_kit import message_errors
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.scenario.test_lists_fleet import APPROVAL_POLICY, texts_of, trip
@@ -33,6 +35,15 @@ MORE = re.compile(r"… and (\d+) more")
 AGENTS = [
     f"ns-{i % 6}-{'n' * 50}/user-{i % 9}-{'u' * 50}/agent-{i:03d}-{'a' * 50}" for i in range(500)
 ]
+
+
+def under(hidden: list[str]) -> str:
+    """`` · under `ns-1-…` (3) and `ns-2-…` (7)``: the namespaces of the breakers left out,
+    in the list's order, as the "… and N more" line names them."""
+    counts = Counter(scope.split("/")[0] for scope in hidden)
+    names = [f"`{ns}` ({n})" for ns, n in counts.items()]
+    assert len(names) <= 5
+    return f" · under {listed(names)}: `/agent breakers <scope>` lists one"
 
 
 def texts(reply: dict[str, Any]) -> list[str]:
@@ -83,13 +94,17 @@ async def test_sixty_waiting_trials_fit_every_way_the_reply_leaves(slack_http, m
     slack_accepts(fake, reply)
     shown = [b for b in reply["blocks"] if b["type"] == "section"][1:]
     buttons = [b for b in reply["blocks"] if b["type"] == "actions"]
-    assert len(shown) == len(buttons) >= 20  # each waiting trial with its two buttons
+    # each waiting trial with its two buttons; as many as the text lists too, one line
+    # each (audit26 client L4: the text said "… and 42 more" where the blocks said 21)
+    assert len(shown) == len(buttons) >= 10
     assert texts(reply)[-1] == (
         f"… and {60 - len(shown)} more breakers, {60 - len(shown)} of them waiting for a trial"
-        " approval (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
+        " approval (approve with `/agent breaker <scope> approve`, or the buttons on their"
+        " alerts)" + under(sorted(AGENTS[:60])[len(shown) :])
     )
     assert hidden(reply) + len(shown) == 60
-    assert MORE.search(reply["text"]) and len(reply["text"]) <= 3000
+    assert reply["text"].endswith("\n" + texts(reply)[-1]) and len(reply["text"]) <= 3000
+    assert reply["text"].count("\n🟡") == len(shown)
 
     for late in await follow_ups(slack, monkeypatch, "breakers"):
         assert late["blocks"] == reply["blocks"] and late["text"] == reply["text"]
@@ -112,7 +127,13 @@ async def test_breakers_forced_open_with_long_reasons_are_cut_by_characters(
     slack_accepts(fake, reply)
     shown = [b for b in reply["blocks"] if b["type"] == "section"][1:]
     assert 10 <= len(shown) < 40 and text_chars(reply["blocks"]) <= BLOCKS_TEXT
-    assert texts(reply)[-1] == f"… and {40 - len(shown)} more breakers"  # counted in breakers
+    assert (
+        texts(reply)[-1]
+        == (  # counted in breakers, and where the others are
+            f"… and {40 - len(shown)} more breakers" + under(sorted(AGENTS[:40])[len(shown) :])
+        )
+    )
+    assert MORE.search(reply["text"]).group(1) == str(40 - len(shown))  # type: ignore[union-attr]
     for late in await follow_ups(slack, monkeypatch, "breakers"):
         assert late["blocks"] == reply["blocks"]
 
@@ -158,9 +179,10 @@ async def test_five_hundred_open_alerts_fit_and_say_how_many_are_not_shown(slack
     slack_accepts(fake, one_kind)
     listed = [line for t in texts(one_kind) for line in t.split("\n") if line.startswith("`#")]
     assert 10 <= len(listed) < 440
-    assert texts(one_kind)[-1] == (
-        f"… and {440 - len(listed)} more P2 alerts"
-        " (`/agent alerts heartbeat_missed:<namespace or agent>` lists those of one)"
+    more = texts(one_kind)[-1]  # and the namespaces of the rest (audit26 client L1)
+    assert more.startswith(f"… and {440 - len(listed)} more P2 alerts · under `ns-"), more
+    assert more.endswith(
+        " and 1 more namespace: `/agent alerts heartbeat_missed:<scope>` lists one"
     )
     assert MORE.search(one_kind["text"])
 

@@ -1,0 +1,213 @@
+"""``/agent breakers [all] [scope]``: the breakers that are not closed (every one with
+``all``), those a person must act on first, as many as one reply holds.
+
+A scope narrows the list to its subtree, with the breakers above it and the models'
+(they refuse its calls too), as ``GET /v1/breakers`` does for a token of that node. The
+"… and N more breakers" line names the scopes the others are under, with their counts
+(:mod:`bot.narrowing`), so every breaker of a fleet is reachable from Slack. The plain
+text (the notification, and the fallback) lists the same breakers, one line each, and
+says the same count (audit26 client L4): each with its details when they all fit in
+3,000 characters, else each on its first line.
+
+Example:
+    >>> # /agent breakers                 -> breakers that are not closed
+    >>> # /agent breakers all acme/alice  -> every breaker of acme/alice, and above it
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.alerts.fleet import DISABLED_BREAKERS
+from bot.alerts.render import trial_request_value
+from bot.blocks import MAX_TEXT, actions, button, context, section
+from bot.commands import Context, Reply, UsageError, subcommand
+from bot.commands_core import is_known_scope, local_time
+from bot.escape import operator_mentions, slack_text
+from bot.known_scopes import did_you_mean, meant, unseen
+from bot.narrowing import scope_to_narrow, where
+from bot.slack.limits import LIST_TEXT, text_chars
+from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
+from guards.breakers import BreakerRow
+from guards.config_types import format_seconds
+from guards.money import usd_for
+from guards.store import Tx
+from guards.words import plural
+
+__all__ = ["STATE_WORDS", "breaker_line", "cmd_breakers"]
+
+STATE_ICONS = {
+    OPEN: "🔴",
+    HALF_OPEN_PENDING: "🟡",
+    HALF_OPEN: "🟠",
+    FORCED_OPEN: "⛔",
+    CLOSED: "🟢",
+}
+STATE_WORDS = {
+    OPEN: "open",
+    HALF_OPEN_PENDING: "waiting for a trial approval",
+    HALF_OPEN: "trial running",
+    FORCED_OPEN: "forced open",
+    CLOSED: "closed",
+}
+MAX_LISTED = 40
+MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its buttons)
+MORE_ROOM = 700  # characters of the text kept for "… and N more breakers" (at most ~670)
+# What needs a human first: a trial to approve (its buttons), then breakers that trip
+# on their own, running trials, kill switches (someone's on purpose), closed ones.
+LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
+USAGE_HINT = "`/agent breaker <scope> approve|open|close`"
+_BREAKERS_UNDER = "SELECT 1 FROM breakers WHERE key = ? OR key GLOB ? LIMIT 1"
+
+
+def breaker_line(ctx: Context, row: BreakerRow) -> str:
+    """One breaker on two short lines, readable on a phone."""
+    icon = STATE_ICONS.get(row.state, "•")
+    head = f"{icon} *{slack_text(row.scope)}* {STATE_WORDS.get(row.state, row.state)}"
+    if row.state != CLOSED and row.since:
+        head += f" since {local_time(ctx, row.since)}"
+    details: list[str] = []
+    if row.state != CLOSED and row.reason:  # a kill switch's reason, an agent's task id
+        details.append(operator_mentions(slack_text(row.reason)))
+    if row.trial:
+        t = row.trial
+        usd = usd_for(t["charged_micros"], t["budget_micros"])  # not "$0.00" for $0.004
+        details.append(
+            f"trial {t['admitted']}/{plural(t['calls'], 'call')}, {t['succeeded']} ok,"
+            f" {usd(t['charged_micros'])} of {usd(t['budget_micros'])}"
+        )
+    if row.state == OPEN and row.retry_after:
+        details.append(f"cool-down ends in {format_seconds(row.retry_after)}")
+    if row.state == CLOSED and row.recent_calls:
+        failures = "failure" if row.recent_failures == 1 else "failures"
+        details.append(
+            f"{row.recent_failures} {failures} in the last {plural(row.recent_calls, 'call')}"
+        )
+    return head + (f"\n      {' · '.join(details)}" if details else "")
+
+
+def _trial_buttons(row: BreakerRow) -> dict[str, Any]:
+    request = trial_request_value(row.scope, row.since or 0.0)
+    return actions(
+        button("Approve trial", "breaker_approve", request, style="primary"),
+        button("Keep open", "breaker_keep_open", request, style="danger"),
+        block_id=f"breaker:{row.scope}"[:255],
+    )
+
+
+def _parse(args: list[str]) -> tuple[bool, str | None]:
+    """``[all] [scope]`` (either order): whether closed ones are listed, and the scope."""
+    if len(args) > 2:
+        raise UsageError("`breakers` takes `all` and one scope at most")
+    words = list(args)
+    include_closed = bool(words) and words[0].lower() == "all"  # `all all`: the scope `all`
+    if include_closed:
+        words.pop(0)
+    elif len(words) == 2 and words[1].lower() == "all":  # `breakers acme all`
+        words.pop()
+        include_closed = True
+    if len(words) > 1:
+        raise UsageError("`breakers` takes `all` and one scope at most")
+    return include_closed, scope_to_narrow(words[0], command="breakers") if words else None
+
+
+def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
+    """Why ``breakers <scope>`` shows nothing to look at (None: the scope is known): no
+    agent used it, the policy does not name it, and no breaker is kept under it (a kill
+    switch pulled on a typo is kept: then it is listed)."""
+    if is_known_scope(ctx, tx, scope) or tx.one(_BREAKERS_UNDER, (scope, scope + "/*")):
+        return None
+    close = meant(ctx.ns.policy, tx, scope)
+    again = f" (`/agent breakers {close}`)" if close else ""
+    return f"{unseen(scope)}, and no breaker is kept under it.{did_you_mean(close)}{again}"
+
+
+@subcommand("breakers", usage="breakers [all] [scope]")
+async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
+    """Breakers that are not closed; `breakers all` lists every one; a scope narrows the
+    list to it and what is above it: `breakers acme/alice`, `breakers all acme/alice`."""
+    include_closed, within = _parse(args)
+    if (scope := within) is not None:  # off the writer: the suggestion reads every scope
+        unknown = await ctx.ns.store.read(lambda tx: _unknown(ctx, tx, scope))
+        if unknown is not None:
+            raise UsageError(unknown)
+    rows = await ctx.ns.store.write(
+        lambda tx: ctx.ns.breakers.list(tx, include_closed, within=within)
+    )
+    rows.sort(key=lambda r: LIST_ORDER.get(r.state, len(LIST_ORDER)))  # by key within a state
+    disabled = [] if ctx.ns.policy.breakers.enabled else [DISABLED_BREAKERS]
+    if not rows:
+        clear = "🟢 Every breaker is closed: all agents may call."
+        if within is not None:
+            clear = (
+                f"🟢 No breaker holds `{slack_text(within)}`: its own, those above it and"
+                " the models' are closed."
+            )
+        return Reply.text_only("\n".join([*disabled, clear]))
+    not_closed = sum(1 for r in rows if r.state != CLOSED)
+    of = f" of `{slack_text(within)}` and above it" if within is not None else ""
+    title = f"*Breakers*{of} — {not_closed} not closed" + (
+        f" of {len(rows)}" if include_closed else ""
+    )
+    title += _by_state(rows)
+    head = [title, *disabled, USAGE_HINT]
+    # the count and the usage hint first, then as many rows as the block budget holds
+    blocks: list[dict[str, Any]] = [section(title), *map(context, disabled), context(USAGE_HINT)]
+    lines: list[str] = []  # the rows in the blocks, as they show them
+    firsts: list[str] = []  # and their first lines: what the text lists when they do not fit
+    budget = MAX_BLOCKS_USED - len(blocks) - 1  # one left for "… and N more breakers"
+    room = LIST_TEXT  # and the characters one Slack message takes
+    text_room = MAX_TEXT - sum(len(line) + 1 for line in head) - MORE_ROOM
+    for row in rows[:MAX_LISTED]:
+        line = breaker_line(ctx, row)
+        first = line.split("\n", 1)[0]
+        row_blocks = [section(line)]
+        if row.state == HALF_OPEN_PENDING:
+            row_blocks.append(_trial_buttons(row))  # a waiting trial: its buttons, one block more
+        size = text_chars(row_blocks)
+        if len(row_blocks) > budget or size > room or len(first) + 1 > text_room:
+            break
+        budget -= len(row_blocks)
+        room -= size
+        text_room -= len(first) + 1
+        blocks += row_blocks
+        lines.append(line)
+        firsts.append(first)
+    tail: list[str] = []
+    if len(lines) < len(rows):
+        tail = [_more(rows, shown=len(lines), within=within, include_closed=include_closed)]
+        blocks += map(context, tail)
+    text = "\n".join([*head, *lines, *tail])
+    if len(text) > MAX_TEXT:  # the same rows and count as the blocks, one line each
+        text = "\n".join([*head, *firsts, *tail])
+    return Reply(text=text, blocks=blocks)
+
+
+def _more(rows: list[BreakerRow], *, shown: int, within: str | None, include_closed: bool) -> str:
+    """``… and 21 more breakers``, how many of them wait for a person, and the command
+    that lists the next ones."""
+    hidden = rows[shown:]
+    more = f"… and {len(hidden)} more breaker{'s' if len(hidden) != 1 else ''}"
+    waiting = sum(1 for r in hidden if r.state == HALF_OPEN_PENDING)
+    if waiting:  # a person is waited for: say where those are (their alerts have buttons)
+        more += (
+            f", {waiting} of them waiting for a trial approval"
+            " (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
+        )
+    command = "/agent breakers all" if include_closed else "/agent breakers"
+    under = where([r.scope for r in hidden], among=[r.scope for r in rows], within=within)
+    if under is None:
+        return f"{more} · `{command} <scope>` narrows"
+    return f"{more} · under {under}: `{command} <scope>` lists one"
+
+
+def _by_state(rows: list[BreakerRow]) -> str:
+    """`` (12 waiting for a trial approval · 3 open)``: the count of each state not closed,
+    in the listing's order; nothing when only one state is there."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.state != CLOSED:
+            counts[row.state] = counts.get(row.state, 0) + 1
+    if len(counts) < 2:
+        return ""
+    return " (" + " · ".join(f"{n} {STATE_WORDS.get(s, s)}" for s, n in counts.items()) + ")"

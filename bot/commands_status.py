@@ -1,0 +1,251 @@
+"""``/agent status [scope]``: how the fleet is doing, and how Slack delivery is.
+
+Every agent's last heartbeat, breaker and spend today, those that need a look first (a
+missed heartbeat, a breaker not closed, an open P0 or P1 nobody answered), as many as
+one reply holds; the counts are of the whole fleet, or of the scope given (``status
+acme/alice``: its agents, with the fleet's count beside them). The "… and N more agents"
+line names the scopes the others are under, those that need a look first
+(:mod:`bot.narrowing`), so every agent is reachable from Slack (audit26 client M1).
+
+Example:
+    >>> # /agent status             -> the fleet
+    >>> # /agent status acme/alice  -> the agents of acme/alice
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.alerts.escalation import Chain
+from bot.alerts.fleet import DISABLED_BREAKERS, AgentStatus, Fleet, fleet
+from bot.alerts.render_summary import STATUS_DETAIL_CHARS, heartbeat_detail
+from bot.alerts.render_time import duration
+from bot.blocks import context, fit_text, header, line_sections, section
+from bot.commands import Context, Reply, UsageError, subcommand
+from bot.escape import operator_mentions, slack_text
+from bot.known_scopes import did_you_mean, known_scope, meant, unseen
+from bot.narrowing import scope_to_narrow, where
+from bot.outbox import OutboxHealth, outbox_health
+from bot.responders import local_time
+from bot.storage_notice import refused_text
+from guards.config import Policy
+from guards.money import format_usd
+from guards.store import Tx
+from guards.words import plural
+
+__all__ = ["cmd_status"]
+
+MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
+
+
+def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
+    config = ctx.ns.policy.heartbeats
+    if agent.last_seen is None:
+        beat = "no heartbeats"
+    elif agent.heartbeat_missed:
+        last = [local_time(agent.last_seen, ctx)]  # and what that heartbeat said
+        last.append(heartbeat_detail(agent.heartbeat_detail, STATUS_DETAIL_CHARS))
+        beat = f"💔 heartbeat missed (last {': '.join(s for s in last if s)})"
+    else:
+        late = " ⚠️ late" if agent.heartbeat_overdue(config, now) else ""
+        said = [slack_text(agent.heartbeat_status or "", 64)]
+        said.append(heartbeat_detail(agent.heartbeat_detail, STATUS_DETAIL_CHARS))
+        status = f" ({': '.join(s for s in said if s)})" if any(said) else ""
+        beat = f"♥ {duration(now - agent.last_seen)} ago{status}{late}"
+    if agent.breaker_state == "closed":
+        breaker = "breaker closed"
+    else:
+        where = f" at {agent.breaker_scope}" if agent.breaker_scope else ""
+        reason = (
+            f": {operator_mentions(slack_text(agent.breaker_reason))}"
+            if agent.breaker_reason
+            else ""
+        )
+        breaker = f"⛔ breaker {agent.breaker_state.replace('_', ' ')}{where}{reason}"
+    icon = "🟢" if agent.healthy else "🔴"
+    alerts = f" · {plural(agent.open_alerts, 'open alert')}" if agent.open_alerts else ""
+    if agent.unanswered:  # a P2 waits for the digest, not a person (audit24 agreement F3)
+        alerts += f", {agent.unanswered} P0/P1 unanswered"
+    spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
+    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
+
+
+MAX_ZONED = 3  # namespaces on a clock of their own named in the times line
+
+
+def _times_line(ctx: Context, agents: list[AgentStatus], now: float) -> str:
+    """``Times in Europe/Berlin``, and whose day "today" is when a namespace listed keeps
+    its own (its spend today is of its day, the clock times of the policy's zone:
+    audit24 agreement F2)."""
+    policy = ctx.ns.policy
+    zoned: dict[str, str] = {}
+    for agent in agents:
+        namespace = agent.scope.split("/", 1)[0]
+        zone = policy.namespace_timezone(namespace)
+        if zone != policy.timezone:
+            zoned.setdefault(namespace, zone)
+    line = f"Times in {policy.timezone}"
+    if not zoned:
+        return line
+
+    def day(zone: str) -> str:
+        return datetime.fromtimestamp(now, ZoneInfo(zone)).strftime("%a %Y-%m-%d")
+
+    own = "; ".join(
+        f"for {slack_text(ns)}, {day(zone)} ({zone})"
+        for ns, zone in list(zoned.items())[:MAX_ZONED]
+    )
+    if len(zoned) > MAX_ZONED:
+        own += f"; {len(zoned) - MAX_ZONED} more on their own day (`/agent budget <namespace>`)"
+    return f'{line} · "today" is {day(policy.timezone)}; {own}'
+
+
+def _more_agents(fleet: Fleet) -> Callable[[int], str]:
+    """The line for the N agents left out of the end of the list (unhealthy ones first),
+    and the scopes they are under: those that need a look, when some do."""
+
+    def more(hidden: int) -> str:
+        shown = fleet.total - hidden
+        bad = fleet.need_a_look - min(shown, fleet.need_a_look)
+        agents = "agent" if hidden == 1 else "agents"
+        named = fleet.scopes[shown : shown + bad] if bad else fleet.scopes[shown:]
+        under = where(named, among=fleet.scopes, within=fleet.within)
+        hint = f" under {under}: `/agent status <scope>` lists one" if under else ""
+        if not bad:
+            return f"… and {hidden} more {agents} (healthy)" + (f" ·{hint}" if hint else "")
+        if bad == hidden:
+            why = "`/agent alerts` and `/agent breakers` say why"
+            return f"… and {hidden} more {agents}, all need a look ({why})" + (
+                f" ·{hint}" if hint else ""
+            )
+        those = f" · those {bad} are{hint}" if hint else ""
+        return f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy{those}"
+
+    return more
+
+
+_OPEN_ALERTS = "SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier"
+_OPEN_ALERTS_UNDER = (
+    "SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL AND (scope = ? OR scope GLOB ?)"
+    " GROUP BY tier"
+)
+
+
+@subcommand("status", usage="status [scope]")
+async def cmd_status(ctx: Context, args: list[str]) -> Reply:
+    """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery; a
+    scope narrows it to its agents: `status acme/alice`."""
+    if len(args) > 1:
+        raise UsageError("`status` takes one scope at most, as `/agent status acme/alice`")
+    within = scope_to_narrow(args[0], command="status") if args else None
+    now = ctx.ns.clock.now()
+    ledger, policy = ctx.ns.ledger, ctx.ns.policy
+
+    def read(tx: Tx) -> tuple[Fleet, list[Any], bool]:
+        if within is None:
+            counts = tx.all(_OPEN_ALERTS)
+        else:  # a scope's characters are no GLOB wildcards
+            counts = tx.all(_OPEN_ALERTS_UNDER, (within, within + "/*"))
+        view = fleet(tx, ledger=ledger, now=now, limit=MAX_LISTED, within=within)
+        if within is not None and not view.total and not known_scope(policy, tx, within):
+            close = meant(policy, tx, within)
+            again = f" (`/agent status {close}`)" if close else ""
+            raise UsageError(f"{unseen(within)}, so it has no agents.{did_you_mean(close)}{again}")
+        return view, counts, ledger.limits_anything(tx)
+
+    view, counts, limited = await ctx.ns.store.read(read)  # the whole fleet: off the writer
+    health = await outbox_health(ctx.ns.store)
+    delivery = _delivery_line(health, ctx, now)
+    storage = _storage(ctx, now)  # every agent call refused: said before anything else
+    warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
+    times = _times_line(ctx, view.agents, now)
+    if not view.total:
+        empty = "No agents yet: an agent appears with its first reservation or heartbeat."
+        if within is not None:
+            empty = (
+                f"No agents under `{slack_text(within)}` yet ({view.fleet_total} in the"
+                " fleet): an agent appears with its first reservation or heartbeat."
+            )
+        shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
+        return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))
+    open_alerts = " · ".join(f"{t} {n}" for t, n in sorted(counts)) or "none"
+    need = "needs" if view.need_a_look == 1 else "need"
+    fleet_of = "Fleet" if within is None else f"Fleet under `{slack_text(within)}`"
+    of = "" if within is None else f" (of {view.fleet_total} in the fleet)"
+    head = (
+        f"{fleet_of}: {plural(view.total, 'agent')}{of}, {view.need_a_look} {need} a look"
+        f" · open alerts: {open_alerts}"
+    )
+    lines = [_agent_line(a, ctx, now) for a in view.agents]
+    more = _more_agents(view)
+    listed, placed = line_sections(lines, per_section=15, max_sections=3)
+    # the counts and the delivery line first: nothing below can push them out
+    blocks = [header("Fleet status"), *map(section, storage), section(head), context(delivery)]
+    blocks += [context(w) for w in warnings] + [context(times)] + listed
+    if placed < view.total:
+        blocks.append(context(more(view.total - placed)))
+
+    def plain(items: list[str]) -> str:
+        head_lines = [*storage, head, *warnings]
+        return fit_text(head_lines, items, more=more, total=view.total, tail=[delivery, times])
+
+    text = plain(lines[:placed])
+    if placed and lines[placed - 1] not in text:  # the same agents as the blocks, by name
+        text = plain([line.split(" · ", 1)[0] for line in lines[:placed]])
+    return Reply(text=text, blocks=blocks)
+
+
+def _storage(ctx: Context, now: float) -> list[str]:
+    """The database refusing writes (every agent call answered 503), said first: the fleet
+    read off it looks healthy (audit24 resources M3)."""
+    store = ctx.ns.store
+    if (lost := store.file_lost()) is not None:
+        return [f"🔴 Nightshift refuses every write: {slack_text(lost, 400)}"]
+    if (outage := store.outage()) is not None:
+        return [refused_text(outage, tz=ZoneInfo(ctx.ns.policy.timezone), now=now)]
+    return []
+
+
+def _unguarded(policy: Policy, *, limited: bool, transport: str) -> list[str]:
+    """What the set-up leaves unguarded, said where the operator looks (the start-up
+    WARNINGs scroll away): no budget anywhere, nobody paged."""
+    lines = []
+    models = ", ".join(f"`{m}`" for m in sorted(policy.budgets.models))
+    if not limited and models:  # budgets per model only (review23 L2)
+        lines.append(
+            f"⚠️ No budgets for any level: only calls naming {models} (`budgets.models`) are"
+            " refused before they start, a call naming another model or none never is (the"
+            " spend-rate breaker acts only after money is charged). `/agent budget set"
+            " <scope> <amount> day` or `budgets.defaults` in the policy"
+        )
+    elif not limited:
+        lines.append(
+            "⚠️ No budgets: nothing refuses a call before it starts (the spend-rate breaker"
+            " acts only after money is charged). `/agent budget set <scope> <amount> day`"
+            " or `budgets.defaults` in the policy"
+        )
+    if not policy.breakers.enabled:
+        lines.append(DISABLED_BREAKERS)
+    if transport != "shell" and not Chain.from_policy(policy).steps:  # whom a page goes to
+        lines.append(
+            "⚠️ Nobody is paged: there is no on-call rotation nor escalation chain"
+            " (`oncall` in the policy); alerts are only posted"
+        )
+    return lines
+
+
+def _delivery_line(health: OutboxHealth, ctx: Context, now: float) -> str:
+    """How the outbox is doing: what waits, what failed for good, the last error."""
+    if health.ok and not health.pending:
+        return "Slack delivery: ✅ nothing waiting"
+    parts = [f"{health.pending} waiting"]
+    if health.oldest_pending_at is not None:
+        parts.append(f"oldest since {local_time(health.oldest_pending_at, ctx)}")
+    if health.failed:
+        parts.append(f"⚠️ {health.failed} failed for good")
+    if health.last_error:
+        parts.append(f"last error: {health.last_error[:120]}")
+    return "Slack delivery: " + " · ".join(parts)
