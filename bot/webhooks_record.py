@@ -7,6 +7,8 @@ the alert's message redrawn (:class:`DeliveryRecords`, the base of
   receiver's ``Retry-After``), until :data:`~bot.webhooks_send.GIVE_UP_SECONDS` after
   the event or :data:`~bot.webhooks_send.MAX_TRIES` tries; the thread says the first;
 - anything else, or past those bounds: ``failed``, said once in the thread and logged;
+- a storm's trigger (one a minute while pages join it): each note once per storm
+  (:func:`_per_storm`), a failure once in each thread where the storm's alerts are seen;
 - a trigger withdrawn while its try was in flight (:func:`bot.webhooks_rows.withdraw_triggers`)
   that may have got through: its resolve is sent now.
 
@@ -108,7 +110,7 @@ class DeliveryRecords(ABC):
                 (tries, status, now, row["id"]),
             ).rowcount
             if changed and tries > 1:
-                self._say(tx, row, took_it_note(row, tries=tries))
+                self._say(tx, row, _per_storm(row, took_it_note(row, tries=tries)))
             key = "delivered"
         elif isinstance(result, TryAgain) and (
             retry := _retry_at(result, tries=tries, created_at=row["created_at"], now=now)
@@ -121,7 +123,7 @@ class DeliveryRecords(ABC):
             if changed and tries == 1:  # said once, at the first failed try
                 until = float(row["created_at"]) + GIVE_UP_SECONDS  # (or MAX_TRIES)
                 note = retrying_note(row, error=result.error, until=until, tz=self._tz, now=now)
-                self._say(tx, row, note)
+                self._say(tx, row, _per_storm(row, note))
             key = "retried"
         else:
             error = result if isinstance(result, str) else result.error
@@ -212,7 +214,7 @@ class DeliveryRecords(ABC):
                 f"alert storm {storm}" if storm is not None else f"alert #{row['alert_id']}",
                 error,
             )
-            note = failed_note(row, error=error)
+            note = _per_storm(row, failed_note(row, error=error))
             if storm is None:
                 self._say(tx, row, note)
             else:
@@ -234,7 +236,9 @@ class DeliveryRecords(ABC):
         """Post ``note`` where each alert ``storm`` carries is seen: its own post's thread,
         or the thread of the storm summary post that carried it (once per summary). Each
         of them said "webhook … is paged in alert storm N" there; a failed page is said
-        where that was said (review25 M2: only the alert that began the storm was told)."""
+        where that was said (review25 M2: only the alert that began the storm was told).
+        Its ref names the thread: a storm's failure is said once in each (review26 R1 M1:
+        each failed trigger said it again in every thread the storm had reached)."""
         text, ref = note
         said: set[str] = set()
         for alert_id, channel, posted_at, summary in tx.all(_MEMBER_POSTS, (f"hook:{storm}",)):
@@ -262,6 +266,29 @@ class DeliveryRecords(ABC):
     @property
     def _tz(self) -> ZoneInfo:
         return ZoneInfo(self.policy.timezone)
+
+
+def _per_storm(row: Any, note: tuple[str, str]) -> tuple[str, str]:
+    """``note`` (text, ref), said once per storm when ``row`` is a storm's trigger: its
+    ref names the storm, not the delivery (``webhook:storm:4:failed``).
+
+    A storm sends one more trigger a minute while pages join it; over a dead receiver
+    each failed, and each said so again (review26 R1 M1: 78 notes for 12 triggers, about
+    1,800 an hour). The first failure is what a person needs; a later one says nothing
+    more where it was said, also after a later trigger got through (every trigger of a
+    storm is the same incident: once one got there, the receiver has it open, paging).
+    The alert's message shows how the storm's last trigger went. A resolve (one per
+    storm) keeps its own ref.
+
+    Example:
+        >>> row = {"id": 9, "event": "trigger", "storm_id": 4}
+        >>> _per_storm(row, ("⚠️ …", "webhook:9:failed"))[1]
+        'webhook:storm:4:failed'
+    """
+    text, ref = note
+    if row["storm_id"] is None or row["event"] != "trigger":
+        return note
+    return text, f"webhook:storm:{int(row['storm_id'])}:{ref.rsplit(':', 1)[1]}"
 
 
 def _retry_at(result: TryAgain, *, tries: int, created_at: float, now: float) -> float | None:

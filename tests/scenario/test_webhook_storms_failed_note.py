@@ -7,6 +7,7 @@ alert that began the storm. The whole app in Slack HTTP mode, a real receiver on
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from guards.clock import ManualClock
@@ -54,7 +55,7 @@ async def test_a_failed_storm_page_is_said_in_each_of_its_alerts_threads(
     assert summaries and len(seen - summaries) >= 2, seen  # (both kinds are checked)
     said = f"⚠️ The page to webhook pager (delivery {failed['id']}) failed: HTTP 400"
     notes = await slack.app.store.fetch(
-        "SELECT ref, args FROM outbox WHERE ref LIKE ?", (f"webhook:{failed['id']}:failed%",)
+        "SELECT ref, args FROM outbox WHERE ref LIKE 'webhook:storm:1:failed:%'"
     )
     assert all(said in json.loads(args)["text"] for _, args in notes)
     parents = [json.loads(args)["thread_ts"].removeprefix("$ref:")[:-3] for _, args in notes]
@@ -62,3 +63,89 @@ async def test_a_failed_storm_page_is_said_in_each_of_its_alerts_threads(
     await slack.fake.wait_for(
         lambda: len([t for t in slack.fake.texts() if said in t]) == len(seen)
     )
+
+
+async def storm_failure_notes(slack: Any, storm: int) -> list[tuple[str, str]]:
+    """(thread, ref) of each note queued saying a trigger of ``storm`` failed."""
+    ids = await slack.app.store.fetch(
+        "SELECT id FROM webhook_deliveries WHERE storm_id = ? AND event = 'trigger'", (storm,)
+    )
+    said = [f"⚠️ The page to webhook pager (delivery {i}) failed" for (i,) in ids]
+    notes = await slack.app.store.fetch("SELECT ref, args FROM outbox WHERE ref IS NOT NULL")
+    return [
+        (json.loads(args)["thread_ts"].removeprefix("$ref:")[:-3], str(ref))
+        for ref, args in notes
+        if any(s in json.loads(args).get("text", "") for s in said)
+    ]
+
+
+async def test_a_storm_failing_again_and_again_says_it_once_in_each_thread(
+    slack_http, webhook_receiver: WebhookReceiver, tmp_path: Any
+):
+    """review26 R1 M1: a storm sends one more trigger a minute while pages join it; over a
+    dead receiver each failed, and each said so again in every thread the storm had
+    reached (78 notes for 12 failed triggers). Now once per storm and thread, a thread
+    joining later told once, at the first failure after it joined; a restart between
+    repeats nothing (the notes' refs name the storm and the thread)."""
+    clock = ManualClock()
+    db = tmp_path / "storm.db"
+    webhook_receiver.script = [404] * 1000  # the receiver refuses everything
+    slack = await slack_http(storm_policy(webhook_receiver), clock=clock, db=db)
+    first = 0
+    for round_ in range(3):
+        if round_ == 2:  # a restart on the same database
+            await until(partial(drained, slack), within=20)
+            await slack.app.ns.stop()
+            slack = await slack_http(storm_policy(webhook_receiver), clock=clock, db=db)
+        # 3 pages of their own (the webhook's limit in a minute), then 5 join the storm
+        await trip(slack, [f"acme/team/bot-{i:02d}" for i in range(first, first + 8)])
+        first += 8
+        await send(slack)
+        assert await until(partial(drained, slack), within=20)
+        clock.advance(61)  # the storm's next trigger (what joined since) is due
+        await send(slack)
+        assert await until(partial(drained, slack), within=20)
+    storm_rows = [r for r in await deliveries(slack) if r["storm_id"] is not None]
+    assert {r["storm_id"] for r in storm_rows} == {1}
+    assert len(storm_rows) >= 3 and {r["state"] for r in storm_rows} == {"failed"}
+    notes = await storm_failure_notes(slack, 1)
+    threads = [thread for thread, _ in notes]
+    seen = await where_seen(slack, 1)
+    assert sorted(threads) == sorted(seen)  # each thread once, however many failed
+    assert {ref for _, ref in notes} == {f"webhook:storm:1:failed:{t}" for t in seen}
+    ids = {r["id"] for r in storm_rows}
+    posted = [
+        t
+        for t in slack.fake.texts()
+        if any(f"webhook pager (delivery {i}) failed" in t for i in ids)
+    ]
+    assert len(posted) == len(seen), posted  # what Slack got: once per thread
+
+
+async def test_a_storm_s_triggers_tried_again_say_so_once(
+    slack_http, webhook_receiver: WebhookReceiver
+):
+    """A receiver refusing each trigger of a storm once (one a minute while pages join):
+    each said "did not take the page" and "took the page at try 2" again in the thread;
+    they are said once per storm (review26 R1 M1, as its failure)."""
+    clock = ManualClock()
+    slack = await slack_http(storm_policy(webhook_receiver), clock=clock)
+    for round_ in range(2):
+        first = 8 * round_
+        await trip(slack, [f"acme/team/bot-{i:02d}" for i in range(first, first + 3)])
+        await send(slack)  # their own pages, taken (the webhook's limit in a minute)
+        webhook_receiver.script = [503]  # the storm's next trigger: refused once
+        await trip(slack, [f"acme/team/bot-{i:02d}" for i in range(first + 3, first + 8)])
+        await send(slack)
+        clock.advance(10)
+        await send(slack)  # taken at its second try
+        clock.advance(61)
+    assert await until(lambda: drained(slack), within=20)
+    rows = await deliveries(slack)
+    storm_rows = [r for r in rows if r["storm_id"] is not None]
+    assert [(r["state"], r["attempts"]) for r in storm_rows] == [("delivered", 2)] * 2, rows
+    for said in ("did not take the page (delivery {}:", "took the page at try 2 (delivery {})"):
+        notes = [
+            t for t in slack.fake.texts() if any(said.format(r["id"]) in t for r in storm_rows)
+        ]
+        assert len(notes) == 1, notes
