@@ -24,10 +24,12 @@ all). The events of one alert reach one webhook in order: a resolve waits while 
 alert's trigger is still being tried; so do a storm's (:mod:`bot.webhook_storms`),
 apart from its first alert's own. A row is started again only from a read of the due
 rows begun after its last try was recorded (a try ending while a pass reads leaves that
-pass's copy of its row stale). Before its request goes out, a try claims its row in
-the database (:func:`~bot.webhooks_rows.claim`): a trigger withdrawn since the pass read
-it is not sent from that stale read. An answer whose record the database refused is
-kept in memory and written first when it takes writes again; nothing new is sent until
+pass's copy of its row stale). A try reads its secret first (a ``secret_file`` may take
+up to :data:`SECRET_SECONDS`), then claims its row in the database
+(:func:`~bot.webhooks_rows.claim`) right before its request goes out: a trigger
+withdrawn since the pass read it, its secret's read included, is not sent. An answer
+whose record the database refused is kept in memory and written first when it takes
+writes again; nothing new is sent until
 then (so a storage outage sends no event twice). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
 stop or a crash is sent again: delivery is at-least-once, and the
@@ -46,6 +48,7 @@ import contextlib
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -58,9 +61,9 @@ from bot.webhooks_rows import claim
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
 from guards.config import Policy
-from guards.config_webhooks import SecretUnreadable
+from guards.config_webhooks import SecretUnreadable, Webhook
 from guards.errors import StorageUnavailable
-from guards.store import Store
+from guards.store import Store, Tx
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -104,6 +107,14 @@ _DUE = (
     " AND e.webhook = d.webhook AND e.storm_id IS d.storm_id AND e.id < d.id)"
     " ORDER BY next_at, id LIMIT ?"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A try about to go out: its webhook as the policy says it now, and its secret."""
+
+    hook: Webhook
+    secret: str | None
 
 
 class WebhookSender(DeliveryRecords):
@@ -235,29 +246,22 @@ class WebhookSender(DeliveryRecords):
         """One try of ``row``, recorded as it ends (kept in memory if the write fails)."""
         delivery = int(row["id"])
         try:
-            try:
-                claimed = await self.store.write(
-                    lambda tx: claim(tx, delivery, attempts=int(row["attempts"]))
+            ready = await self._ready(row)  # its secret first: reading it may take seconds
+            read, now = row, self.ns.clock.now()
+            try:  # then its claim, right before the request (review26 R1 L1)
+                row = await self.store.write(
+                    lambda tx: self._claim(tx, read, now=now, sending=isinstance(ready, _Ready))
                 )
             except Exception as exc:  # (the row stays pending: picked again)
-                log.warning("webhooks: delivery %d could not be claimed (%s)", delivery, exc)
+                log.warning(
+                    "webhooks: delivery %d could not be claimed (%s); it is tried again",
+                    delivery,
+                    exc,
+                )
                 return
-            if not claimed:
+            if row is None:
                 return  # withdrawn (or tried) since the due rows were read: not sent
-            if row["storm_id"] is not None and not row["body"]:  # a storm's: said as it goes
-                try:
-                    row = await self._storm_body(row)
-                except Exception as exc:  # (the row stays pending: picked again)
-                    log.warning(
-                        "webhooks: the body of delivery %d (a storm's) could not be written"
-                        " (%s); it is tried again",
-                        delivery,
-                        exc,
-                    )
-                    return
-                if row is None:
-                    return  # withdrawn meanwhile (its storm ended)
-            result = await self._send(row)
+            result = await self._post(row, ready) if isinstance(ready, _Ready) else ready
             done = Done(row, result, self.ns.clock.now())  # backoff counts from the end
             try:
                 await self._write([done])
@@ -275,10 +279,17 @@ class WebhookSender(DeliveryRecords):
             self._flying.pop(delivery, None)
             self._wake.set()  # a resolve waiting behind this row may go now
 
-    async def _storm_body(self, row: Any) -> dict[str, Any] | None:
-        """``row`` with its body written: what its storm holds now (None: not to be sent)."""
-        delivery, now = int(row["id"]), self.ns.clock.now()
-        body = await self.store.write(lambda tx: fix_storm_body(tx, delivery, now))
+    @staticmethod
+    def _claim(tx: Tx, row: Any, *, now: float, sending: bool) -> Any | None:
+        """Claim ``row`` for the try about to go out (None: withdrawn or tried since the
+        pass read it); a storm's trigger ``sending`` now gets its body, what its storm
+        holds now, in the same write (:func:`~bot.webhook_storms.fix_storm_body`)."""
+        delivery = int(row["id"])
+        if not claim(tx, delivery, attempts=int(row["attempts"])):
+            return None
+        if not sending or row["storm_id"] is None or row["body"]:
+            return row
+        body = fix_storm_body(tx, delivery, now)
         return None if body is None else {**dict(row), "body": body}
 
     async def _write_unrecorded(self) -> None:
@@ -293,8 +304,9 @@ class WebhookSender(DeliveryRecords):
         for (webhook, result), n in counts.items():
             self._counter.labels(webhook=webhook, result=result).inc(n)
 
-    async def _send(self, row: Any) -> Outcome | str:
-        """One try of ``row`` (a str: why it cannot be sent at all)."""
+    async def _ready(self, row: Any) -> _Ready | Outcome | str:
+        """What a try of ``row`` sends with (its webhook and secret), or why it sends
+        nothing (a str: its webhook taken out; a TryAgain: its secret cannot be read)."""
         hook = hook_for(self.policy, name=row["webhook"], event=row["event"], target=row["target"])
         if hook is None:
             return taken_out(row)
@@ -308,13 +320,17 @@ class WebhookSender(DeliveryRecords):
                 f"{NOT_SENT}its secret_file {hook.secret_file} took over {SECRET_SECONDS:g}s"
                 " to read: check the disk or mount it is on",
             )
+        return _Ready(hook, secret)
+
+    async def _post(self, row: Any, ready: _Ready) -> Outcome:
+        """One try of ``row``, claimed: its request."""
         assert self._client is not None
         return await post(
             self._client,
-            url=hook.url,
+            url=ready.hook.url,
             body=row["body"],
             delivery_id=int(row["id"]),
-            secret=secret,
-            seconds=float(hook.timeout),
+            secret=ready.secret,
+            seconds=float(ready.hook.timeout),
             now=self.ns.clock.now(),
         )
