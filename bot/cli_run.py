@@ -25,7 +25,13 @@ from bot.cli import absent, command
 from bot.entry import stop_requested
 from bot.jobs.lint import refused_jobs
 from bot.logs import Throttle
-from bot.reload import applied_when, check_reload, hand_over, reloaded_policy, restart
+from bot.reload import (
+    applied_when,
+    check_reload_off_loop,
+    hand_over,
+    reloaded_policy,
+    restart,
+)
 from bot.settings import Settings
 from guards.config import Policy, load_policy
 from guards.errors import StorageUnavailable
@@ -155,7 +161,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             return
         if stop.is_set():  # a stop signal came while the probe waited
             return
-        snapshot = check_reload(settings.config, policy, had_file=had_file, applied=applied)
+        snapshot = await check_reload_off_loop(  # (its files may be on a mount that hangs)
+            settings.config, policy, had_file=had_file, applied=applied
+        )
         if snapshot is None:
             return
         reload_to.append((hand_over(ns.listening) if ns.listening else None, snapshot))

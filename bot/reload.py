@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -50,6 +51,7 @@ __all__ = [
     "audit_policy_load",
     "changed_sections",
     "check_reload",
+    "check_reload_off_loop",
     "hand_over",
     "inherited_socket",
     "reloaded_policy",
@@ -175,6 +177,29 @@ def check_reload(
         for line in day_moves(current, new, now=time.time()):
             log.warning("SIGHUP: %s", line)
     return snapshot
+
+
+async def check_reload_off_loop(
+    config: str, current: Policy, *, had_file: bool, applied: str
+) -> str | None:
+    """:func:`check_reload` in a thread: the files it reads (the policy's, each webhook's
+    ``secret_file``, up to :data:`~guards.config_webhooks.SECRET_READ_SECONDS` each) may
+    be on a mount that hangs, and the loop goes on answering meanwhile (review26 R1 L4).
+    A snapshot made after the caller gave up (a stop signal) is removed."""
+    checked = asyncio.ensure_future(
+        asyncio.to_thread(check_reload, config, current, had_file=had_file, applied=applied)
+    )
+    try:
+        return await asyncio.shield(checked)
+    except asyncio.CancelledError:
+        checked.add_done_callback(_drop_snapshot)
+        raise
+
+
+def _drop_snapshot(checked: asyncio.Future[str | None]) -> None:
+    if not checked.cancelled() and checked.exception() is None and checked.result():
+        with contextlib.suppress(OSError):
+            os.unlink(str(checked.result()))
 
 
 def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:

@@ -61,7 +61,7 @@ from bot.webhooks_rows import claim
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
 from guards.config import Policy
-from guards.config_webhooks import SecretUnreadable, Webhook
+from guards.config_webhooks import SECRET_READ_SECONDS, SecretUnreadable, Webhook
 from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
 
@@ -83,7 +83,7 @@ STOP_SECONDS = 2.0  # a stop waits no longer for requests in flight (they are se
 IN_FLIGHT = 20  # tries in flight at once, in all
 PER_WEBHOOK = 4  # and to one webhook (a slow one leaves the others' room)
 FETCH = 100  # due rows read per pass
-SECRET_SECONDS = 5.0  # the most a secret_file's read may take
+SECRET_SECONDS = SECRET_READ_SECONDS  # the most a secret_file's read may take
 RESULTS = ("delivered", "retried", "failed")
 
 _WAKERS: list[Callable[[], None]] = []

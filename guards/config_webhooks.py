@@ -8,7 +8,8 @@ that holds it (set when the policy is read: a SIGHUP cannot change a running pro
 environment, but it can name another variable), or ``secret_file`` names a file holding
 it, read again at each delivery (as Prometheus reads its ``credentials_file``), so that
 a secret is rotated by rewriting the file, with no reload. Both are checked when the
-policy is read (at start and at a SIGHUP).
+policy is read (at start and at a SIGHUP); a file whose read takes over
+:data:`SECRET_READ_SECONDS` (on a mount that hangs) is refused then, naming the key.
 
 Example:
     >>> hook = Webhook.model_validate({"url": "https://pager.example/hook", "timeout": "5s"})
@@ -22,6 +23,7 @@ import logging
 import os
 import re
 import stat
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -35,12 +37,14 @@ __all__ = [
     "FOLD_AFTER",
     "MAX_SECRET_BYTES",
     "MAX_TIMEOUT_SECONDS",
+    "SECRET_READ_SECONDS",
     "WEBHOOK_NAME",
     "SecretEmpty",
     "SecretUnreadable",
     "Webhook",
     "Webhooks",
     "read_secret_file",
+    "read_secret_file_within",
     "resolve_secret_files",
     "undefined_webhooks",
     "webhook_name",
@@ -60,6 +64,9 @@ MAX_TIMEOUT_SECONDS = 30
 FOLD_AFTER = 10
 #: the most of a secret_file that is read (a signing secret is a line, not a document)
 MAX_SECRET_BYTES = 4096
+#: the longest a secret_file's read may take (a file on a mount that hangs holds its
+#: reader until the mount answers): when the policy is read, and at each delivery
+SECRET_READ_SECONDS = 5.0
 
 
 class SecretUnreadable(ValueError):
@@ -117,6 +124,39 @@ def read_secret_file(path: str) -> str:
     if not secret:
         raise SecretEmpty(f"the secret_file {path} is empty: write the secret in it")
     return secret
+
+
+def read_secret_file_within(path: str, *, seconds: float) -> str:
+    """:func:`read_secret_file` in a thread of its own, waited for at most ``seconds``:
+    SecretUnreadable when it takes longer (a regular file on an NFS mount that hangs),
+    the thread left to end when the mount answers. A SIGHUP or a start names the key
+    within that time instead of waiting for the mount.
+
+    Example:
+        >>> read_secret_file_within("/nonexistent/pager.secret", seconds=5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        guards.config_webhooks.SecretUnreadable: cannot read the secret_file /nonexistent/...
+    """
+    got: list[str | SecretUnreadable] = []
+
+    def read() -> None:
+        try:
+            got.append(read_secret_file(path))
+        except SecretUnreadable as exc:
+            got.append(exc)
+
+    reader = threading.Thread(target=read, name="nightshift-secret-file", daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not got:
+        raise SecretUnreadable(
+            f"the secret_file {path} took over {seconds:g}s to read: check the disk or"
+            " mount it is on"
+        )
+    if isinstance(got[0], SecretUnreadable):
+        raise got[0]
+    return got[0]
 
 
 def resolve_secret_files(data: object, *, base: Path) -> None:
@@ -234,8 +274,8 @@ class Webhook(Section):
                 "secret_file is the PATH of a file holding the signing secret, e.g."
                 " /etc/nightshift/pager.secret"
             )
-        try:
-            read_secret_file(value)  # (its error names the file, never what is in it)
+        try:  # (its error names the file, never what is in it)
+            read_secret_file_within(value, seconds=SECRET_READ_SECONDS)
         except SecretEmpty as exc:  # being rewritten as we start: its deliveries wait
             log.warning(
                 "webhooks: %s; until it is, this webhook's deliveries are held (tried again,"
