@@ -61,9 +61,8 @@ from guards.validation import repo
 from guards.validation.bags import stored
 from guards.validation.batch_run import BatchRun, Hit
 from guards.validation.index import StreamIndex
-from guards.validation.normalize import prepare
-from guards.validation.prepared import Prepared, PreparedItem, legacy_sketch, prepare_batch
-from guards.validation.recheck import MAX_RECHECKS, confirm
+from guards.validation.near_batch import BatchNear
+from guards.validation.prepared import Prepared, prepare_batch
 from guards.validation.streams import DAY, LEGACY_NEWEST, StreamIndexes, sketcher_for
 from guards.validation.types import (
     DUPLICATE_REASONS,
@@ -224,10 +223,19 @@ class Validator(StreamIndexes):
     def _items(self, run: BatchRun, prepared: Prepared) -> Outcome:
         tx, now, stream_id = run.tx, run.now, run.stream.id
         not_before = now - self.config.window_days * DAY
-        index = None
+        index = near = None
         key = (stream_id, prepared.kind)
         if self.config.near_duplicate.enabled:
             index = self._index(tx, stream_id, not_before)
+            near = BatchNear(
+                tx,
+                sketcher=self.sketcher,
+                index=index,
+                not_before=not_before,
+                items=prepared.items,
+                cache=self.bags,
+                legacy=self._legacy_index(tx, stream_id, not_before),
+            )
         for i, p in enumerate(prepared.items):
             if p.rejected is not None:
                 run.reject(i, p.item, p.rejected)
@@ -240,11 +248,9 @@ class Validator(StreamIndexes):
                 hit = Hit(same.id, same.ref, same.at, 1.0, same.preview, exact=p.exact)
                 run.reject(i, p.item, "duplicate", hit)
                 continue
-            near = self._near(tx, index, not_before, p) if index is not None else None
-            if near is None and index is not None:
-                near = self._legacy_near(tx, stream_id, not_before, p)
-            if near is not None:
-                item_id, at, similarity = near
+            found = near.find(i, p) if near is not None else None
+            if found is not None:
+                item_id, at, similarity = found
                 matched_ref, matched_preview, exact = repo.item_info(tx, item_id)
                 similarity = min(similarity, NEAR_SIMILARITY_CAP)
                 hit = Hit(item_id, matched_ref, at, similarity, matched_preview, exact=exact)
@@ -261,51 +267,30 @@ class Validator(StreamIndexes):
                 preview=preview(p.item.text, ITEM_PREVIEW_CHARS),
                 feature_text=stored(p.text) if self.sketcher.rechecked else None,
             )
-            if index is not None:
+            if index is not None and near is not None:
                 index.add(p.sketch, rowid=item_id, at=now)
+                near.accepted(i, p, rowid=item_id, at=now)
                 self._unconfirmed.add(key)
             run.accept(i, item_id)
-        if index is not None:
+        if index is not None and near is not None:
             self._indexes.measure(key)  # it grew: maybe past the budget
+            tx.after_commit.append(near.keep)  # its bags serve later batches
         repo.add_rejections(tx, run.stored)
         if any(r.reason in DUPLICATE_REASONS for r in run.rejected):
             self._burst(run)
         tx.after_commit.append(self._confirm)
         return Outcome(run.accepted, run.rejected)
 
-    def _legacy_near(
-        self, tx: Tx, stream_id: int, not_before: float, p: PreparedItem
-    ) -> tuple[int, float, float] | None:
-        """The best near-duplicate among the rows an older version remembered with its own
-        features (:data:`~guards.validation.sketchers.LEGACY_MINHASH`), while any are in the
-        window: the item is compared sketched both ways (such rows were written with the
-        old features, and, for a few hours of 2026-11-27, with the new)."""
+    def _legacy_index(self, tx: Tx, stream_id: int, not_before: float) -> StreamIndex | None:
+        """The stream's index of the rows an older version remembered with its own features
+        (:data:`~guards.validation.sketchers.LEGACY_MINHASH`), while any are in the window
+        (None: none are): an item is compared with them sketched both ways (such rows were
+        written with the old features, and, for a few hours of 2026-11-27, with the new)."""
         legacy_kind = self.sketcher.legacy_kind
         if legacy_kind is None or not self._legacy_in_window(tx, legacy_kind, not_before):
             return None
         index = self._index(tx, stream_id, not_before, kind=legacy_kind)
-        if not len(index):
-            return None
-        old_way = p.legacy_sketch or legacy_sketch(prepare(p.item.text), self.sketcher)
-        return self._near(tx, index, not_before, p, also=old_way)
-
-    def _near(
-        self, tx: Tx, index: StreamIndex, not_before: float, p: PreparedItem, also: bytes = b""
-    ) -> tuple[int, float, float] | None:
-        """The best near-duplicate of ``p`` in ``index`` as ``(rowid, at, similarity)``
-        (``also``: another sketch of it whose candidates count too). A MinHash estimate only
-        picks candidates; the feature bags decide (:func:`~guards.validation.recheck.confirm`)."""
-        if not self.sketcher.rechecked:
-            return index.best(p.sketch, not_before=not_before)
-        found = {
-            hit[0]: hit
-            for sketch in (also, p.sketch)
-            if sketch
-            for hit in index.nearest(sketch, not_before=not_before, limit=MAX_RECHECKS)
-        }
-        if not found:
-            return None
-        return confirm(tx, candidates=found.values(), text=p.text, sketcher=self.sketcher)
+        return index if len(index) else None
 
     def _legacy_in_window(self, tx: Tx, kind: str, not_before: float) -> bool:
         """Whether rows of the older ``kind`` may still be in a window (looked up once a
@@ -359,5 +344,11 @@ class Validator(StreamIndexes):
         )
         not_before = now - cfg.window_days * DAY
 
-        tx.after_commit.append(lambda: self._compact(not_before))
+        tx.after_commit.append(lambda: self._pruned(not_before))
         return done
+
+    def _pruned(self, not_before: float) -> None:
+        self._compact(not_before)
+        # a deleted row's id may be given again (SQLite reuses the largest): no bag of one
+        # may outlive it
+        self.bags.clear()

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guards.config import Validation
@@ -44,6 +45,9 @@ class PreparedItem:
     #: the prepared text the features are read from (kept for the exact re-check:
     #: :mod:`guards.validation.bags`)
     text: str = ""
+    #: the weighted features of ``text`` its sketch was made from: the exact re-check's
+    #: bag of the item is built from them, not read again (review26 R1 M2)
+    features: Sequence[tuple[str, int]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +135,15 @@ def _prepare_item(
     normalized = casefold(prepared)
     if not normalized or not shows_anything(prepared):  # `<p>&nbsp;</p>` is a blank post
         return PreparedItem(item, "empty")
+    weighted = features(prepared, names=sketcher.names)
     return PreparedItem(
         item,
         None,
         exact_fingerprint(normalized),
-        sketcher.sketch(features(prepared, names=sketcher.names)),
+        sketcher.sketch(weighted),
         legacy_sketch(prepared, sketcher) if legacy else b"",
         prepared,
+        weighted,
     )
 
 

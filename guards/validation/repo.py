@@ -10,7 +10,7 @@ Write functions take the :class:`~guards.store.Tx` of the operation they belong 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,8 @@ __all__ = [
     "count_rejections",
     "find_call",
     "find_exact",
-    "item_feature_text",
     "item_info",
+    "items_feature_texts",
     "iter_sketches",
     "last_burst_at",
     "prune_calls",
@@ -95,10 +95,20 @@ def item_info(tx: Tx, item_id: int) -> tuple[str | None, str | None, int | None]
     return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
-def item_feature_text(tx: Tx, item_id: int) -> tuple[bytes | None, str | None]:
-    """An item's stored text for its features (None before migration 0046) and its preview."""
-    row = tx.one("SELECT feature_text, preview FROM validation_items WHERE id = ?", (item_id,))
-    return (row[0], row[1]) if row else (None, None)
+def items_feature_texts(
+    tx: Tx, item_ids: Iterable[int]
+) -> list[tuple[int, bytes | None, str | None, int]]:
+    """The ``(id, feature_text, preview, exact)`` of these items (those that exist), in one
+    query: the stored text their features are read from (None before migration 0046), the
+    preview and exact fingerprint that may stand in for it."""
+    return [
+        (row[0], row[1], row[2], row[3])
+        for row in tx.all(
+            "SELECT id, feature_text, preview, exact FROM validation_items"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(item_ids)),),
+        )
+    ]
 
 
 def add_item(

@@ -31,6 +31,7 @@ from guards.store import Store, Tx
 from guards.validation import repo
 from guards.validation.index import IndexCache, IndexKey, StreamIndex
 from guards.validation.prepared import Prepared
+from guards.validation.recheck import BagCache
 from guards.validation.sketchers import MinHashSketcher, SimHashSketcher, Sketcher
 from guards.validation.window import catch_up, read_window
 
@@ -78,6 +79,8 @@ class StreamIndexes:
         #: windows loaded from rows since the start (off the writer or in it)
         self.loads = 0
         self._warned: tuple[float, int] | None = None  # when, and at how many evictions
+        #: the feature bags of items remembered lately, for the exact re-check
+        self.bags = BagCache()
         # until when rows of the sketcher's legacy kind may be in a window (None: unknown)
         self._legacy_until: float | None = None
         self._legacy_lookup: asyncio.Task[float | None] | None = None

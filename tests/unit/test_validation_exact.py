@@ -11,12 +11,13 @@ import pytest
 
 from guards.client_types import ValidationAnswer
 from guards.clock import ManualClock
+from guards.config import Validation
 from guards.scopes import Scope
-from guards.store import Store
-from guards.validation import Batch, Item, Validator, bags, minhash
+from guards.store import Store, Tx
+from guards.validation import Batch, Item, Validator, bags, minhash, recheck
 from guards.validation.features import features
 from guards.validation.index import StreamIndex
-from guards.validation.normalize import prepare
+from guards.validation.normalize import casefold, exact_fingerprint, prepare
 from guards.validation.recheck import MAX_RECHECKS
 
 AGENT = "acme/alice/v10"
@@ -67,6 +68,13 @@ def bag(text: str) -> bags.Bag:
     return bags.bag_of(text)
 
 
+def upgraded(store: Store) -> Validator:
+    """The validator of a process started on the database as it is now (nothing cached)."""
+    validator = Validator(Validation())
+    validator.attach(store)
+    return validator
+
+
 @pytest.mark.parametrize("stream", sorted(TEMPLATES))
 async def test_the_same_template_with_another_id_or_name_is_new_output(env: Env, stream: str):
     store, v, clock = env
@@ -112,8 +120,10 @@ async def test_rows_remembered_before_bags_are_read_from_their_preview_or_the_es
     store, v, clock = env
     long_head = "Weather alert: heavy snow expected in Berlin tonight, " + "roads closed " * 12
     await run(store, v, "cities", "Weather alert: heavy snow expected in Berlin tonight", long_head)
-    # as migration 0046 leaves them: no text kept
+    # as migration 0046 leaves them: no text kept, and the version that upgraded it
+    # starts with nothing of them in memory
     await store.write(lambda tx: tx.execute("UPDATE validation_items SET feature_text = NULL"))
+    v = upgraded(store)
     clock.advance(60)
     out = await run(store, v, "cities", "Weather alert: heavy snow expected in Hamburg tonight")
     assert out["rejected"] == []  # the whole text is in the preview: decided exactly
@@ -129,6 +139,92 @@ async def test_rows_remembered_before_bags_are_read_from_their_preview_or_the_es
     )
     assert rejected["reason"] == "near_duplicate"
     assert rejected["similarity"] == round(estimate, 3)
+
+
+async def test_a_preview_that_only_looks_whole_is_not_read_as_the_text(env: Env):
+    """review26 R1 L6: a preview collapses white space and is cut, so a text with a long run
+    of blanks has a short preview with no '…' that is only its start."""
+    store, v, clock = env
+    head = "Weather alert: heavy snow expected in Berlin tonight"
+    first = head + " " * 500 + "trains cancelled, schools shut"
+    await run(store, v, "cities", first)
+    await store.write(lambda tx: tx.execute("UPDATE validation_items SET feature_text = NULL"))
+    [(shown,)] = await store.fetch("SELECT preview FROM validation_items")
+    assert shown == head  # short, no '…': it looks like the whole text
+    v = upgraded(store)
+    clock.advance(60)
+    # the headline again is new output next to the whole text (0.64), a near-duplicate of
+    # the preview (1.0): the estimate decides, as for a cut preview, and it is under
+    again = head + "!"
+    whole_text = bags.similarity(bag(again), bag(first))
+    assert whole_text is not None and whole_text < v.sketcher.threshold
+    index = StreamIndex(v.sketcher)
+    index.add(v.sketcher.sketch(features(prepare(first))), rowid=1, at=0.0)
+    [(_, _, estimate)] = index.nearest(
+        v.sketcher.sketch(features(prepare(again))), not_before=0.0, limit=MAX_RECHECKS
+    )
+    assert estimate < v.sketcher.decisive  # a candidate, not one the estimate rejects
+    out = await run(store, v, "cities", again)
+    assert out["rejected"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "whole"),
+    [
+        ("Order #48213 shipped", "Order #48213 shipped", True),
+        ("Order  #48213\n shipped ", "Order #48213 shipped", True),  # blanks collapse alike
+        ("Order #48213 shipped" + " " * 500 + "to Berlin", "Order #48213 shipped", False),
+        ("x" * 300, "x" * 119 + "…", False),  # cut
+        ("<b>Order</b> #48213 shipped", "Order #48213 shipped", False),  # shown from markup
+        ("Order #48213 shipped", "order #48213 shipped", True),  # (the same normalised text)
+    ],
+)
+def test_a_preview_is_the_whole_text_only_when_its_fingerprint_is_the_item_s(
+    text: str, shown: str, whole: bool
+):
+    exact = exact_fingerprint(casefold(prepare(text)))
+    assert recheck.whole(shown, exact) is whole
+    assert recheck.whole(shown, None) is False  # no fingerprint, no proof
+
+
+async def test_a_batch_reads_its_candidates_rows_in_one_query(env: Env):
+    """review26 R1 M2: not one read per candidate; and a candidate's bag is built once."""
+    store, v, clock = env
+    texts = [f"Storm leaves homes without power across {c} overnight again" for c in CITIES]
+    await run(store, v, "posts", *texts)
+    v = upgraded(store)  # nothing of them in memory: every bag is read from its row
+    clock.advance(60)
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    try:
+        out = await run(store, v, "posts", *(t.replace("Storm", "A storm") for t in texts))
+    finally:
+        store._conn.set_trace_callback(None)
+    assert [r["reason"] for r in out["rejected"]] == ["near_duplicate"] * len(texts)
+    reads = [s for s in statements if "feature_text" in s and s.lstrip().startswith("SELECT")]
+    assert len(reads) == 1, reads
+    # the batches after it find the bags of the rows it read
+    assert all(rowid in v.bags for rowid in range(1, len(texts) + 1))
+
+
+async def test_only_committed_rows_leave_bags_for_later_batches(env: Env):
+    """A rolled-back row's id is given again, to another text; a pruned one may be too."""
+    store, v, clock = env
+    texts = TEMPLATES["cities"][:3]
+    b = Batch(scope=AGENT, stream="cities", items=[Item(t) for t in texts])
+
+    def rolled_back(tx: Tx) -> None:
+        v.check(tx, scope=Scope.parse(AGENT), batch=b)
+        raise RuntimeError("the write failed")
+
+    with pytest.raises(RuntimeError):
+        await store.write(rolled_back)
+    assert len(v.bags) == 0
+    await run(store, v, "cities", *texts)
+    assert len(v.bags) == len(texts)
+    clock.advance(8 * 86_400)
+    await store.write(lambda tx: v.prune(tx, clock.now()))
+    assert len(v.bags) == 0
 
 
 async def test_new_rows_keep_the_text_their_features_are_read_from(env: Env):
