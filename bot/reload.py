@@ -106,7 +106,7 @@ def check_reload(
     try:  # a regular file of at most 1 MiB: a FIFO would hold the server here (audit26 L5)
         raw = read_policy_bytes(Path(config))
     except PolicyError as exc:
-        if Path(config).exists():  # a folder, a FIFO, a device, too large, no permission
+        if not _gone(config):  # a folder, a FIFO, a device, too large, no permission
             log.error("SIGHUP: %s; still running on the policy it last applied (%s)", exc, applied)
             return None
         if had_file:
@@ -236,6 +236,20 @@ def _directory(config: str) -> Path:
     """Where the policy file ``config`` is: a relative ``secret_file`` is read from there,
     not from the copy's temporary directory."""
     return Path(config).absolute().parent
+
+
+def _gone(config: str) -> bool:
+    """Whether there is no file at ``config`` (or at the end of its link). A folder on
+    the way that cannot be searched says nothing of the file: it is unreadable, not gone
+    (``Path.exists`` raises PermissionError there, a traceback for a SIGHUP: review26 R2
+    L4)."""
+    try:
+        os.stat(config)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):  # no permission, a name too long, a loop of links
+        return False
+    return False
 
 
 def _says_nothing(raw: bytes) -> bool:

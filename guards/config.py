@@ -64,11 +64,12 @@ from guards.config_routing import (
 )
 from guards.config_types import WINDOWS, PolicyError, Section, TimeZone, parse_duration
 from guards.config_webhooks import Webhooks, resolve_secret_files, undefined_webhooks
-from guards.config_yaml import read_yaml
+from guards.config_yaml import Repeat, read_yaml
 
 __all__ = [
     "ALERT_KINDS",
     "DEFAULT_TIERS",
+    "REPEATS_READ_LAST",
     "WINDOWS",
     "Alerts",
     "Breakers",
@@ -215,7 +216,7 @@ def parse_policy(
     *,
     source: str = "policy",
     also: FileCheck | None = None,
-    repeated: Sequence[str] = (),
+    repeated: Sequence[Repeat] = (),
 ) -> Policy:
     """Validate already-parsed YAML into a :class:`Policy`.
 
@@ -223,7 +224,10 @@ def parse_policy(
     refused (``bot.jobs.lint.refused_jobs``: a file refused for ``jobs.1.bogus`` then
     also says that ``jobs.0``'s cron does not parse). ``repeated``: the keys the file
     writes twice (:func:`guards.config_yaml.read_yaml`), which refuse it, said first of
-    its problems.
+    its problems. YAML keeps only the last copy of such a key, so what is wrong under it
+    may be wrong only of that copy ("oncall.rotations defines none" when the first
+    ``oncall:`` defines them): that is left out, said once the key is written once, and
+    the other problems are said to have been read so (review26 R2 L3).
     """
     if data is None:
         data = {}
@@ -238,10 +242,34 @@ def parse_policy(
         errors = [*exc.errors(), *cross_section_errors(data, exc, validate=Policy.model_validate)]
     if not errors and not repeated:
         return policy
-    said = [_format_errors(errors, source, first=repeated)]
+    first = [_repeat_said(r, errors) for r in repeated]
+    errors = [err for err in errors if not any(_under(err["loc"], r.path) for r in repeated)]
+    if any(r.path[0] == "jobs" for r in repeated):
+        also = None  # (the jobs' check would read only the last copy too)
+    if repeated and errors:
+        first.append(REPEATS_READ_LAST)
+    said = [_format_errors(errors, source, first=first)]
     if also is not None and (problem := also(data, source)):
         said.append(problem)
     raise PolicyError("\n".join(said))
+
+
+#: said after the keys written twice when the file has other problems too
+REPEATS_READ_LAST = (
+    "(of each key written twice, only its last copy was read: a problem below may come from that)"
+)
+
+
+def _under(loc: tuple[str | int, ...], path: tuple[str, ...]) -> bool:
+    """Whether an error at ``loc`` is at or under the key ``path``."""
+    where = [str(p) for p in loc if not str(p).startswith("function-")]
+    return tuple(where[: len(path)]) == path
+
+
+def _repeat_said(repeat: Repeat, errors: Sequence[ErrorDetails]) -> str:
+    if any(_under(err["loc"], repeat.path) for err in errors):
+        return f"{repeat.said}; what it holds is checked once it is written once"
+    return repeat.said
 
 
 def load_policy(

@@ -154,13 +154,31 @@ def _out_of_order(steps: list[EscalationStep]) -> list[tuple[tuple[str | int, ..
     listed, so such a step would fire with the one before, not at its own time. Equal
     ``after``s are two steps at once, as written."""
     return [
-        (
-            ("escalation", i, "after"),
-            f"{in_words(step.after)} is sooner than the {in_words(before.after)} of the step"
-            f" before it (oncall.escalation.{i - 1}.after): steps fire in the order listed and"
-            " each `after` counts from when the alert fired, so this one would fire with the"
-            " step before it; list the steps in order of `after`",
-        )
+        (("escalation", i, "after"), _sooner(step, before=before, i=i))
         for i, (before, step) in enumerate(pairwise(steps), start=1)
         if step.after < before.after
     ]
+
+
+def _sooner(step: EscalationStep, *, before: EscalationStep, i: int) -> str:
+    """Why step ``i`` is refused, and what to write. A step with no ``after`` (a natural
+    way to write "and then the channel") is due at once: moving it first, as "list the
+    steps in order" would have it, pages at once the one it was meant to follow
+    (review26 R2 L1)."""
+    earlier = (
+        f"the {in_words(before.after)} of the step before it (oncall.escalation.{i - 1}.after)"
+    )
+    fires = (
+        "steps fire in the order listed and each `after` counts from when the alert fired,"
+        " so this one would fire with the step before it"
+    )
+    if "after" not in step.model_fields_set:
+        return (
+            f"this step has no `after`, so it is due at once (0m), sooner than {earlier}:"
+            f" {fires}; to follow that step, give it an `after` of at least"
+            f" {in_words(before.after)} (e.g. `after: {in_words(before.after + 300)}`)"
+        )
+    return (
+        f"{in_words(step.after)} is sooner than {earlier}: {fires}; list the steps in order"
+        " of `after`"
+    )

@@ -133,26 +133,21 @@ def in_words(seconds: int) -> str:
 
 
 def policy_duration(value: object, *, max_days: int = 366, min_seconds: int = 0) -> int:
-    """:func:`parse_duration` for the policy file, whose units are lower case only.
+    """:func:`parse_duration` for the policy file, which refuses ``M``: ``1M`` there may
+    well mean a month (ISO 8601's ``P1M``), and read as a minute alerts would resolve a
+    minute after they fire (audit26 A1 L2). ``2H``, ``30S``, ``1D``, ``1W`` can mean
+    nothing else and are read as in lower case: a file that ran before an upgrade runs
+    after it (refused, a SIGHUP after the upgrade would stop the server: review26 R2 L2).
 
-    A slash command typed at 3 a.m. may say ``2H``; a file is written at leisure, and
-    ``1M`` there may well mean a month (ISO 8601's ``P1M``): read as a minute, alerts would
-    resolve a minute after they fire (audit26 A1 L2).
-
-    >>> policy_duration("90m")
-    5400
+    >>> policy_duration("90m"), policy_duration("2H")
+    (5400, 7200)
     """
-    if isinstance(value, str) and (m := _DURATION.match(value)) and m.group(2).isupper():
-        raise ValueError(_upper_case_unit(value, number=m.group(1), unit=m.group(2)))
+    if isinstance(value, str) and (m := _DURATION.match(value)) and m.group(2) == "M":
+        raise ValueError(
+            f"{value!r}: M could be a minute or a month: write {m.group(1)}m for a minute;"
+            " a month is no unit (write 30d)"
+        )
     return parse_duration(value, max_days=max_days, min_seconds=min_seconds)
-
-
-def _upper_case_unit(value: str, *, number: str, unit: str) -> str:
-    said = f"{value!r}: a unit is written in lower case (s, m, h, d or w): write {number}"
-    said += unit.lower()
-    if unit == "M":
-        return f"{said} for a minute; a month is no unit (write 30d)"
-    return said
 
 
 def _positive_duration(value: object) -> int:
@@ -203,12 +198,13 @@ PositiveMicros = Annotated[int, BeforeValidator(parse_usd), AfterValidator(_more
 
 
 def _whole_days(value: object) -> object:
-    """A count of days, also written as a duration in days or weeks (``7d``, ``2w``)."""
+    """A count of days, also written as a duration in days or weeks (``7d``, ``2w``, in
+    either case: ``7D`` ran before audit26 and must run after it)."""
     if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+)\s*([A-Za-z]+)\s*", value)):
         number, unit = m.groups()
-        if unit in ("d", "w"):
-            return int(number) * (7 if unit == "w" else 1)
-        raise ValueError(f"{value!r}: write a number of days, as 7, 7d or 1w (lower case)")
+        if unit.lower() in ("d", "w"):
+            return int(number) * (7 if unit.lower() == "w" else 1)
+        raise ValueError(f"{value!r}: write a number of days, as 7, 7d or 1w")
     return value
 
 

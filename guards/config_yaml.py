@@ -13,17 +13,25 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from guards.config_types import PolicyError
 
-__all__ = ["MAX_POLICY_BYTES", "read_policy_bytes", "read_yaml"]
+__all__ = ["MAX_POLICY_BYTES", "Repeat", "read_policy_bytes", "read_yaml"]
 
 MAX_POLICY_BYTES = 1024 * 1024  # a policy takes a few KB; more is a wrong path or a device
 
 _MERGE = "tag:yaml.org,2002:merge"
+
+
+class Repeat(NamedTuple):
+    """A key written twice in one mapping: its key path (``("budgets", "scopes",
+    "acme")``, a list item by its index) and the line that says so."""
+
+    path: tuple[str, ...]
+    said: str
 
 
 # YAML 1.2's core schema for booleans and numbers: PyYAML follows YAML 1.1, where
@@ -56,7 +64,7 @@ class _StrictLoader(yaml.SafeLoader):
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.repeated: list[str] = []  # the keys written twice, once read
+        self.repeated: list[Repeat] = []  # the keys written twice, once read
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         text = str(self.construct_scalar(node)).replace("_", "")
@@ -85,8 +93,9 @@ class _StrictLoader(yaml.SafeLoader):
         self.repeated = [p for _, p in sorted(self._repeated_keys(node))]
         return self.construct_document(node)
 
-    def _repeated_keys(self, root: yaml.Node) -> Iterator[tuple[int, str]]:
-        """``(9, "budgets.scopes: line 9: key 'acme' appears twice ...")`` per repeat."""
+    def _repeated_keys(self, root: yaml.Node) -> Iterator[tuple[int, Repeat]]:
+        """``(9, Repeat(("budgets", "scopes", "acme"), "budgets.scopes: line 9: key 'acme'
+        appears twice ..."))`` per repeat."""
         seen: set[int] = set()
         stack: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())]
         while stack:
@@ -114,7 +123,8 @@ class _StrictLoader(yaml.SafeLoader):
                     f"line {line}: key {name!r} appears twice (first at line"
                     f" {first[constructed]}); write it once, with everything it holds under it"
                 )
-                yield line, f"{'.'.join(where)}: {problem}" if where else problem
+                said = f"{'.'.join(where)}: {problem}" if where else problem
+                yield line, Repeat((*where, name), said)
 
 
 def read_policy_bytes(file: Path) -> bytes:
@@ -179,10 +189,10 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_yaml(file: Path) -> tuple[Any, list[str]]:
-    """The policy file's YAML as plain data, and its keys written twice (one line each,
-    ``budgets.scopes: line 9: key 'acme' appears twice ...``): PolicyError when it
-    cannot be read, is not UTF-8 or is not YAML."""
+def read_yaml(file: Path) -> tuple[Any, list[Repeat]]:
+    """The policy file's YAML as plain data, and its keys written twice (each with the
+    line saying it, ``budgets.scopes: line 9: key 'acme' appears twice ...``):
+    PolicyError when it cannot be read, is not UTF-8 or is not YAML."""
     raw = read_policy_bytes(file)
     try:
         text = raw.decode("utf-8")

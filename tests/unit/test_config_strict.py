@@ -22,7 +22,14 @@ from bot.alerts.model import alert_kind
 from bot.cli import main
 from bot.demo.story import demo_policy
 from guards import events
-from guards.config import ALERT_KINDS, DEFAULT_TIERS, PolicyError, load_policy, parse_policy
+from guards.config import (
+    ALERT_KINDS,
+    DEFAULT_TIERS,
+    REPEATS_READ_LAST,
+    PolicyError,
+    load_policy,
+    parse_policy,
+)
 from guards.money import parse_usd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,9 +246,11 @@ def test_nested_repeats_are_named_by_their_path_in_line_order(tmp_path):
         "jobs.0",
         "alerts.tiers",
     ]
-    # then the file's other problems, at once (audit26 A1 L1): 1 is no alert kind
+    # then the file's other problems, at once (audit26 A1 L1), read from the last copy of
+    # each key written twice (review26 R2 L3): 1 is no alert kind
     assert lines[3:] == [
-        "  alerts.tiers.1: not allowed as a key here: Input should be a valid string"
+        f"  {REPEATS_READ_LAST}",
+        "  alerts.tiers.1: not allowed as a key here: Input should be a valid string",
     ]
     assert "line 4: key 'acme' appears twice (first at line 3)" in lines[0]
     assert "line 6: key 'cron' appears twice (first at line 6)" in lines[1]
