@@ -32,8 +32,9 @@ from bot.reload import (
     reloaded_policy,
     restart,
 )
+from bot.reload_refused import hold_until_the_policy_loads
 from bot.settings import Settings
-from guards.config import Policy, load_policy
+from guards.config import Policy, PolicyError, load_policy
 from guards.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -111,7 +112,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     _slack(settings)
     _readable_by_others(settings.db)
-    reloaded = reloaded_policy(settings.config)  # the one a reload checked, if this is one
+    try:
+        reloaded = reloaded_policy(settings.config)  # the one a reload checked, if this is one
+    except PolicyError as refusal:  # by the code installed since: hold the socket, 503
+        reloaded = await hold_until_the_policy_loads(settings, refusal)
+        if reloaded is None:  # a stop signal came first
+            log.info("stopped")
+            return 0
     policy = reloaded if reloaded is not None else _policy(settings)
     applied = applied_when(at=time.time(), reloaded=reloaded is not None)
     ns = Nightshift(settings=settings, policy=policy)

@@ -291,7 +291,10 @@ def oncall_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
 
 
 def reloaded_policy(config: str) -> Policy | None:
-    """In the process a reload started: the policy checked at the SIGHUP (None otherwise)."""
+    """In the process a reload started: the policy checked at the SIGHUP (None otherwise).
+
+    PolicyError when the code installed since refuses it (bot.reload_refused holds the
+    socket then)."""
     snapshot = os.environ.pop(RELOAD_POLICY, None)
     if snapshot is None:
         return None
@@ -301,8 +304,7 @@ def reloaded_policy(config: str) -> Policy | None:
     except PolicyError as exc:  # the code installed now refuses what the one before accepted
         raise PolicyError(
             f"{str(exc).replace(snapshot, config)}\n(the version installed since the last"
-            " start refuses this policy, which the one before accepted: fix the file, then"
-            " start nightshift again)"
+            " start refuses this policy, which the one before accepted at the SIGHUP)"
         ) from None
     finally:
         with contextlib.suppress(OSError):
