@@ -32,11 +32,12 @@ from bot.commands_silence import span_text, why_text
 from bot.commands_status import cmd_status as cmd_status
 from bot.escape import member_or_name, slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
-from bot.narrowing import where
+from bot.narrowing import skip_of, where
 from bot.responders import engine_of as engine_of
 from bot.responders import local_time
 from bot.responders import require_responder as require_responder
 from bot.responders import responders as responders
+from bot.slack.limits import BLOCKS_TEXT, SECTION_TEXT, text_chars
 from guards.breaker_kinds import model_key
 from guards.config import ALERT_KINDS, Policy
 from guards.scopes import Scope, ScopeError
@@ -53,6 +54,7 @@ SECTIONS_PER_TIER = 2
 SECTION_CHARS = 1_400  # at most: 6 sections, the silences and the rest in one Slack message
 MAX_SILENCES = 10
 SILENCES_CHARS = 1_000
+HINTS_MARGIN = 50  # characters of the blocks' budget (BLOCKS_TEXT) the tiers' hints leave
 
 
 def _alert_id(text: str) -> int:
@@ -178,15 +180,27 @@ def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
     )
 
 
-def _narrower(flt: _Filter | None, *, hidden: list[Alert], tier: list[Alert]) -> str:
+def _narrower(
+    flt: _Filter | None, *, hidden: list[Alert], tier: list[Alert], skip: int, room: int
+) -> str:
     """How to see the alerts a tier's list leaves out: the scopes they are under (below the
-    filter's), each a filter of the same kind; in a fleet of one namespace, its users
-    (audit26 client L1: "`<kind>:<namespace or agent>`" led back to the same list)."""
+    filter's), each a filter of the same kind, as many as ``room`` characters hold (the
+    others by a ``+N``); in a fleet of one namespace, its users (audit26 client L1:
+    "`<kind>:<namespace or agent>`" led back to the same list)."""
     kind = flt.text.partition(":")[0] if flt is not None and flt.kinds else ""
     within = flt.scope if flt is not None else None
-    under = where([a.scope for a in hidden], among=[a.scope for a in tier], within=within)
+    again = "/agent alerts" + (f" {slack_text(flt.text)}" if flt is not None else "")
+    lists = f": `/agent alerts {kind + ':' if kind else ''}<scope>` lists one"
+    under = where(
+        [a.scope for a in hidden],
+        among=[a.scope for a in tier],
+        within=within,
+        again=again,
+        skip=skip,
+        room=room - len(" · under ") - len(lists),
+    )
     if under is not None:
-        return f" · under {under}: `/agent alerts {kind + ':' if kind else ''}<scope>` lists one"
+        return f" · under {under}{lists}"
     if not kind:  # one scope holds them all: a kind narrows
         return f" (`/agent alerts <kind>{':' + within if within else ''}` narrows)"
     return ""
@@ -199,6 +213,7 @@ def _more_alerts(n: int, tier: str = "") -> str:
 @subcommand("alerts", usage="alerts [scope|kind]")
 async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     """Open alerts by tier, with counts and age; a scope or kind narrows: `alerts acme/alice`."""
+    args, skip = skip_of(args, command="alerts")
     if len(args) > 1:
         raise UsageError(
             "`alerts` takes one filter: a scope, an alert kind or `kind:scope`"
@@ -249,6 +264,7 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     # the count and what to do first; then each tier within its own block budget
     blocks: list[dict[str, Any]] = [header(what), context(hint)]
     entries: list[tuple[str, int]] = []  # the plain text: (line, alerts it covers)
+    cut: list[tuple[dict[str, Any], str, list[Alert], list[Alert]]] = []  # hints to write
     for tier in ALERT_TIERS:
         mine = [a for a in alerts if a.tier == tier]
         if not mine:
@@ -264,9 +280,9 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         blocks += listed
         left_out = [a for _, group in lines[len(shown) :] for a in group]
         hidden = len(left_out)
-        if hidden:
-            narrower = _narrower(flt, hidden=left_out, tier=mine)
-            blocks.append(context(_more_alerts(hidden, tier) + narrower))
+        if hidden:  # its hint is written once the room left is known (below)
+            blocks.append(context(_more_alerts(hidden, tier)))
+            cut.append((blocks[-1], _more_alerts(hidden, tier), left_out, mine))
         entries += [
             (f"{tier}:", 0),
             *((line, len(group)) for line, group in shown),
@@ -285,6 +301,12 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
     if shown_silences:
         blocks.append(context(clip("\n".join(shown_silences), SILENCES_CHARS)))
+    if cut:  # each cut tier names the scopes of its rest, in the room the message leaves
+        share = (BLOCKS_TEXT - text_chars(blocks) - HINTS_MARGIN) // len(cut)
+        for block, words, left_out, mine in cut:
+            room = min(SECTION_TEXT, share + len(words)) - len(words)
+            narrower = _narrower(flt, hidden=left_out, tier=mine, skip=skip, room=room)
+            block["elements"][0]["text"] = words + narrower
 
     def more(n: int) -> str:
         return _more_alerts(sum(covered for _, covered in entries[len(entries) - n :]))

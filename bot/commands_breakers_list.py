@@ -25,8 +25,8 @@ from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import is_known_scope, local_time
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, meant, unseen
-from bot.narrowing import scope_to_narrow, where
-from bot.slack.limits import LIST_TEXT, text_chars
+from bot.narrowing import scope_to_narrow, skip_of, where
+from bot.slack.limits import BLOCKS_TEXT, LIST_TEXT, SECTION_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breakers import BreakerRow
 from guards.config_types import format_seconds
@@ -52,7 +52,8 @@ STATE_WORDS = {
 }
 MAX_LISTED = 40
 MAX_BLOCKS_USED = 48  # a waiting trial takes two blocks (its line and its buttons)
-MORE_ROOM = 700  # characters of the text kept for "… and N more breakers" (at most ~670)
+MORE_ROOM = 700  # characters of the text kept at least for "… and N more breakers"
+MARGIN = 50  # characters of the blocks' budget (BLOCKS_TEXT) left unused
 # What needs a human first: a trial to approve (its buttons), then breakers that trip
 # on their own, running trials, kill switches (someone's on purpose), closed ones.
 LIST_ORDER = {HALF_OPEN_PENDING: 0, OPEN: 1, HALF_OPEN: 2, FORCED_OPEN: 3, CLOSED: 4}
@@ -95,11 +96,12 @@ def _trial_buttons(row: BreakerRow) -> dict[str, Any]:
     )
 
 
-def _parse(args: list[str]) -> tuple[bool, str | None]:
-    """``[all] [scope]`` (either order): whether closed ones are listed, and the scope."""
-    if len(args) > 2:
+def _parse(args: list[str]) -> tuple[bool, str | None, int]:
+    """``[all] [scope] [+N]`` (``all`` before or after the scope): whether closed ones are
+    listed, the scope, and how many scopes the hint passes over (:func:`skip_of`)."""
+    words, skip = skip_of(list(args), command="breakers")
+    if len(words) > 2:
         raise UsageError("`breakers` takes `all` and one scope at most")
-    words = list(args)
     include_closed = bool(words) and words[0].lower() == "all"  # `all all`: the scope `all`
     if include_closed:
         words.pop(0)
@@ -108,7 +110,8 @@ def _parse(args: list[str]) -> tuple[bool, str | None]:
         include_closed = True
     if len(words) > 1:
         raise UsageError("`breakers` takes `all` and one scope at most")
-    return include_closed, scope_to_narrow(words[0], command="breakers") if words else None
+    within = scope_to_narrow(words[0], command="breakers") if words else None
+    return include_closed, within, skip
 
 
 def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
@@ -126,7 +129,7 @@ def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
 async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
     """Breakers that are not closed; `breakers all` lists every one; a scope narrows the
     list to it and what is above it: `breakers acme/alice`, `breakers all acme/alice`."""
-    include_closed, within = _parse(args)
+    include_closed, within, skip = _parse(args)
     if (scope := within) is not None:  # off the writer: the suggestion reads every scope
         unknown = await ctx.ns.store.read(lambda tx: _unknown(ctx, tx, scope))
         if unknown is not None:
@@ -173,19 +176,48 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         blocks += row_blocks
         lines.append(line)
         firsts.append(first)
-    tail: list[str] = []
-    if len(lines) < len(rows):
-        tail = [_more(rows, shown=len(lines), within=within, include_closed=include_closed)]
-        blocks += map(context, tail)
-    text = "\n".join([*head, *lines, *tail])
-    if len(text) > MAX_TEXT:  # the same rows and count as the blocks, one line each
-        text = "\n".join([*head, *firsts, *tail])
+    if len(lines) == len(rows):  # the same rows as the blocks, one line each if need be
+        text = "\n".join([*head, *lines])
+        return Reply(
+            text=text if len(text) <= MAX_TEXT else "\n".join([*head, *firsts]), blocks=blocks
+        )
+
+    def more(room: int) -> str:
+        return _more(
+            rows,
+            shown=len(lines),
+            within=within,
+            include_closed=include_closed,
+            skip=skip,
+            room=room,
+        )
+
+    # every scope that fits in the context block and in what is left of the message
+    tail = more(min(SECTION_TEXT, BLOCKS_TEXT - text_chars(blocks) - MARGIN))
+    blocks.append(context(tail))
+    # the text: the same rows (their first lines when the details do not fit) and count,
+    # and the same hint when it fits, else one naming fewer scopes (its `+N` goes on)
+    body = [*head, *lines]
+    if len("\n".join([*body, tail])) > MAX_TEXT:
+        body = [*head, *firsts]
+    text = "\n".join(body)
+    if len(text) + 1 + len(tail) > MAX_TEXT:
+        tail = more(MAX_TEXT - len(text) - 1)
+    text += "\n" + tail
     return Reply(text=text, blocks=blocks)
 
 
-def _more(rows: list[BreakerRow], *, shown: int, within: str | None, include_closed: bool) -> str:
-    """``… and 21 more breakers``, how many of them wait for a person, and the command
-    that lists the next ones."""
+def _more(
+    rows: list[BreakerRow],
+    *,
+    shown: int,
+    within: str | None,
+    include_closed: bool,
+    skip: int,
+    room: int,
+) -> str:
+    """``… and 21 more breakers``, how many of them wait for a person, and the scopes they
+    are under (as many as the line's ``room`` characters hold, the rest by a ``+N``)."""
     hidden = rows[shown:]
     more = f"… and {len(hidden)} more breaker{'s' if len(hidden) != 1 else ''}"
     waiting = sum(1 for r in hidden if r.state == HALF_OPEN_PENDING)
@@ -195,10 +227,19 @@ def _more(rows: list[BreakerRow], *, shown: int, within: str | None, include_clo
             " (approve with `/agent breaker <scope> approve`, or the buttons on their alerts)"
         )
     command = "/agent breakers all" if include_closed else "/agent breakers"
-    under = where([r.scope for r in hidden], among=[r.scope for r in rows], within=within)
+    again = command + (f" {within}" if within is not None else "")
+    lists = f": `{command} <scope>` lists one"
+    under = where(
+        [r.scope for r in hidden],
+        among=[r.scope for r in rows],
+        within=within,
+        again=again,
+        skip=skip,
+        room=room - len(more) - len(" · under ") - len(lists),
+    )
     if under is None:
         return f"{more} · `{command} <scope>` narrows"
-    return f"{more} · under {under}: `{command} <scope>` lists one"
+    return f"{more} · under {under}{lists}"
 
 
 def _by_state(rows: list[BreakerRow]) -> str:

@@ -27,9 +27,10 @@ from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, known_scope, meant, unseen
-from bot.narrowing import scope_to_narrow, where
+from bot.narrowing import scope_to_narrow, skip_of, where
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import local_time
+from bot.slack.limits import BLOCKS_TEXT, SECTION_TEXT, text_chars
 from bot.storage_notice import refused_text
 from guards.config import Policy
 from guards.money import format_usd
@@ -39,6 +40,8 @@ from guards.words import plural
 __all__ = ["cmd_status"]
 
 MAX_LISTED = 45  # agents in /agent status: three sections of 15 lines
+MORE_MARGIN = 50  # characters of the blocks' budget (BLOCKS_TEXT) left unused
+MORE_TEXT = 700  # the plain text's "… and N more agents" line at most, when the blocks' is longer
 
 
 def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
@@ -103,26 +106,35 @@ def _times_line(ctx: Context, agents: list[AgentStatus], now: float) -> str:
     return f'{line} · "today" is {day(policy.timezone)}; {own}'
 
 
-def _more_agents(fleet: Fleet) -> Callable[[int], str]:
+def _more_agents(fleet: Fleet, *, skip: int) -> Callable[[int, int], str]:
     """The line for the N agents left out of the end of the list (unhealthy ones first),
-    and the scopes they are under: those that need a look, when some do."""
+    and the scopes they are under, those that need a look when some do: as many as the
+    line's room holds (the others by the ``+N`` it gives, :func:`bot.narrowing.where`)."""
+    again = "/agent status" + (f" {fleet.within}" if fleet.within else "")
 
-    def more(hidden: int) -> str:
+    def more(hidden: int, room: int) -> str:
         shown = fleet.total - hidden
         bad = fleet.need_a_look - min(shown, fleet.need_a_look)
         agents = "agent" if hidden == 1 else "agents"
-        named = fleet.scopes[shown : shown + bad] if bad else fleet.scopes[shown:]
-        under = where(named, among=fleet.scopes, within=fleet.within)
-        hint = f" under {under}: `/agent status <scope>` lists one" if under else ""
         if not bad:
-            return f"… and {hidden} more {agents} (healthy)" + (f" ·{hint}" if hint else "")
-        if bad == hidden:
+            words = f"… and {hidden} more {agents} (healthy)"
+        elif bad == hidden:
             why = "`/agent alerts` and `/agent breakers` say why"
-            return f"… and {hidden} more {agents}, all need a look ({why})" + (
-                f" ·{hint}" if hint else ""
-            )
-        those = f" · those {bad} are{hint}" if hint else ""
-        return f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy{those}"
+            words = f"… and {hidden} more {agents}, all need a look ({why})"
+        else:
+            words = f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy"
+        lists = ": `/agent status <scope>` lists one"
+        joint = " · those {bad} are under " if bad and bad != hidden else " · under "
+        named = fleet.scopes[shown : shown + bad] if bad else fleet.scopes[shown:]
+        under = where(
+            named,
+            among=fleet.scopes,
+            within=fleet.within,
+            again=again,
+            skip=skip,
+            room=room - len(words) - len(joint) - len(lists),
+        )
+        return f"{words}{joint.format(bad=bad)}{under}{lists}" if under else words
 
     return more
 
@@ -138,9 +150,10 @@ _OPEN_ALERTS_UNDER = (
 async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery; a
     scope narrows it to its agents: `status acme/alice`."""
-    if len(args) > 1:
+    words, skip = skip_of(args, command="status")
+    if len(words) > 1:
         raise UsageError("`status` takes one scope at most, as `/agent status acme/alice`")
-    within = scope_to_narrow(args[0], command="status") if args else None
+    within = scope_to_narrow(words[0], command="status") if words else None
     now = ctx.ns.clock.now()
     ledger, policy = ctx.ns.ledger, ctx.ns.policy
 
@@ -180,17 +193,22 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
         f" · open alerts: {open_alerts}"
     )
     lines = [_agent_line(a, ctx, now) for a in view.agents]
-    more = _more_agents(view)
+    more = _more_agents(view, skip=skip)
     listed, placed = line_sections(lines, per_section=15, max_sections=3)
     # the counts and the delivery line first: nothing below can push them out
     blocks = [header("Fleet status"), *map(section, storage), section(head), context(delivery)]
     blocks += [context(w) for w in warnings] + [context(times)] + listed
-    if placed < view.total:
-        blocks.append(context(more(view.total - placed)))
+    room = min(SECTION_TEXT, BLOCKS_TEXT - text_chars(blocks) - MORE_MARGIN)
+    if placed < view.total:  # every scope that fits in its block and in the message
+        blocks.append(context(more(view.total - placed, room)))
 
     def plain(items: list[str]) -> str:
         head_lines = [*storage, head, *warnings]
-        return fit_text(head_lines, items, more=more, total=view.total, tail=[delivery, times])
+
+        def more_text(hidden: int) -> str:  # the blocks' line, or one naming fewer scopes
+            return more(hidden, min(room, MORE_TEXT))
+
+        return fit_text(head_lines, items, more=more_text, total=view.total, tail=[delivery, times])
 
     text = plain(lines[:placed])
     if placed and lines[placed - 1] not in text:  # the same agents as the blocks, by name

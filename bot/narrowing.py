@@ -7,14 +7,25 @@ line names the scopes the rest is under (:func:`where`), with how many each hold
 names them one level below the list's own scope, or deeper while that level would show
 the same list (a fleet of one namespace: its users, not the namespace again).
 
+Every scope is named that fits in the room the caller gives (what is left of Slack's
+3,000 characters in the line's block and of the reply's own budget). When they do not
+all fit, those that hold the most are named first, and the line ends with the same
+command and a ``+N`` that passes over the N named (:func:`skip_of`): its hint names the
+next ones, so following hints reaches every item however many scopes hold them
+(review26 R2 M1: five were named, and the others only counted).
+
 Example:
-    >>> where(["acme/b/y", "acme/b/z", "acme/c/w"], among=["acme/a/x", "acme/b/y",
-    ...     "acme/b/z", "acme/c/w"], within=None)
+    >>> where(["acme/b/y", "acme/c/w", "acme/b/z"], among=["acme/a/x", "acme/b/y",
+    ...     "acme/c/w", "acme/b/z"], within=None, again="/agent status")
     '`acme/b` (2) and `acme/c` (1)'
+    >>> where(["acme/b/y", "acme/c/w", "acme/b/z"], among=["acme/a/x", "acme/b/y",
+    ...     "acme/c/w", "acme/b/z"], within=None, again="/agent status", room=20)
+    '`acme/b` (2) and 1 more user (`/agent status +1` names it)'
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from bot.blocks import echo
@@ -23,11 +34,12 @@ from bot.escape import slack_text
 from guards.scopes import LEVELS, Scope, ScopeError
 from guards.words import listed
 
-__all__ = ["AGENT_DEPTH", "NAMED", "scope_to_narrow", "where"]
+__all__ = ["AGENT_DEPTH", "HINT_CHARS", "scope_to_narrow", "skip_of", "where"]
 
 AGENT_DEPTH = 3  # namespace/user/agent: the deepest a list of agents or breakers narrows
-NAMED = 5  # scopes a hint names; the others are counted
-NAMED_CHARS = 400  # and the characters their names take at most (scopes run to 194)
+HINT_CHARS = 2_700  # the names' room at most: a context text takes 3,000, the line's words
+MAX_SKIP = 999_999  # `+N` passes over at most this many names (a fleet names far fewer)
+_SKIP = re.compile(r"\+[0-9]{1,6}")
 
 
 def _segments(path: str) -> list[str] | None:
@@ -48,14 +60,10 @@ def _depth(hidden: Sequence[list[str]], among: Sequence[list[str]], start: int) 
     return None
 
 
-def where(hidden: Sequence[str], *, among: Sequence[str], within: str | None) -> str | None:
-    """The scopes the ``hidden`` items are under, each with their count, in the order of
-    the list: `` `acme/dave` (11), `acme/erin` (6) and 3 more users``; None when no scope
-    would narrow the list (``among``: every item of it).
-
-    Items that are no scope path (``model:<name>``), or not below ``within`` (a breaker
-    above a narrowed list), are passed over: a narrowed list shows them too.
-    """
+def _counts(
+    hidden: Sequence[str], among: Sequence[str], within: str | None
+) -> tuple[int, dict[str, int]] | None:
+    """The depth the hint names at, and each scope there with its hidden items."""
     start = 0 if within is None else within.count("/") + 1
 
     def below(paths: Sequence[str]) -> list[list[str]]:
@@ -71,19 +79,77 @@ def where(hidden: Sequence[str], *, among: Sequence[str], within: str | None) ->
         if len(segments) >= depth:
             prefix = "/".join(segments[:depth])
             counts[prefix] = counts.get(prefix, 0) + 1
+    return depth, counts
+
+
+def where(
+    hidden: Sequence[str],
+    *,
+    among: Sequence[str],
+    within: str | None,
+    again: str,
+    skip: int = 0,
+    room: int = HINT_CHARS,
+) -> str | None:
+    """The scopes the ``hidden`` items are under, each with their count, as many as
+    ``room`` characters hold: all of them in the order of the list, or else those with
+    the most first and a ``+N`` for the others: `` `acme/dave` (11), `acme/erin` (6) and
+    3 more users (`/agent status +2` names them)``; None when no scope would narrow the
+    list (``among``: every item of it).
+
+    ``again`` is the command that gave the list; ``skip`` (its ``+N``) passes over the N
+    scopes named before. At least one scope is named, so each ``+N`` leads further.
+    Items that are no scope path (``model:<name>``), or not below ``within`` (a breaker
+    above a narrowed list), are passed over: a narrowed list shows them too.
+    """
+    found = _counts(hidden, among, within)
+    if found is None:
+        return None
+    depth, counts = found
+    level = LEVELS[depth - 1]
+    everyone = [f"`{slack_text(prefix)}` ({n})" for prefix, n in counts.items()]
+    if not skip and sum(len(name) + 2 for name in everyone) <= room:
+        return listed(everyone)  # all of them, in the order of the list
+    # a page of them: those that hold the most first, so fewer are left to a `+N`
+    ranked = sorted(counts.items(), key=lambda item: -item[1])  # stable: list order next
+    if skip >= len(ranked):
+        return (
+            f"{len(ranked)} {level}{'s' if len(ranked) != 1 else ''}, all named before"
+            f" `+{skip}` (`{again}` names them from the first)"
+        )
+    page = [f"`{slack_text(prefix)}` ({n})" for prefix, n in ranked[skip:]]
+    past = f"(past the first {skip} of {len(ranked)} {level}s) " if skip else ""
+    if len(past) + sum(len(name) + 2 for name in page) <= room:
+        return past + listed(page)
+
+    def rest(named: int) -> str:
+        left = len(page) - named
+        them = "them" if left != 1 else "it"
+        more = f"{left} more {level}{'s' if left != 1 else ''}"
+        return f"{more} (`{again} +{skip + named}` names {them})"
+
     names: list[str] = []
-    room = NAMED_CHARS
-    for prefix, n in counts.items():
-        name = f"`{slack_text(prefix)}` ({n})"
-        if names and (len(names) == NAMED or len(name) > room):
+    used = len(past) + len(rest(0)) + 2
+    for name in page:
+        if names and used + len(name) + 2 > room:
             break
         names.append(name)
-        room -= len(name)
-    if len(counts) > len(names):
-        level = LEVELS[depth - 1]
-        rest = len(counts) - len(names)
-        names.append(f"{rest} more {level}{'s' if rest != 1 else ''}")
-    return listed(names)
+        used += len(name) + 2
+    return past + listed([*names, rest(len(names))])
+
+
+def skip_of(words: list[str], *, command: str) -> tuple[list[str], int]:
+    """The words of ``/agent <command> …`` without a last ``+N``, and N (0 without one):
+    how many of the scopes its hint named before to pass over (see :func:`where`)."""
+    if not words or not words[-1].startswith("+"):
+        return words, 0
+    if not _SKIP.fullmatch(words[-1]):
+        raise UsageError(
+            f"`{echo(words[-1])}`: a `+` is followed by how many of the scopes the hint"
+            f" named to pass over (0 to {MAX_SKIP:,}), as `/agent {command} +40` (the"
+            " hint of a list cut short gives it)"
+        )
+    return words[:-1], int(words[-1][1:])
 
 
 def scope_to_narrow(text: str, *, command: str) -> str:

@@ -148,7 +148,7 @@ async def test_status_lists_every_unhealthy_agent_first_and_counts_the_rest(slac
     assert all(len(texts_of(b)[0].split("\n")) <= 15 for b in sections)
     more = texts_of(blocks[-1])[0]  # and the namespaces of the rest (audit26 client M1)
     assert more.startswith(f"… and {240 - len(lines)} more agents (healthy) · under `acme` (")
-    assert more.endswith(" and 1 more namespace: `/agent status <scope>` lists one")
+    assert more.endswith(" and `umbrella` (35): `/agent status <scope>` lists one")  # all six
 
     text = reply["text"].split("\n")
     assert text[0] == blocks[1]["text"]["text"] and text[-2].startswith("Slack delivery: ")
@@ -422,8 +422,8 @@ async def test_alerts_group_many_of_a_kind_and_narrow_by_kind_or_scope(slack_htt
     )
     assert texts_of(by_kind["blocks"][-1]) == [  # and how to see them (audit18 fleet)
         f"… and {240 - len(listed)} more P2 alerts · under `acme` ({40 - len(listed)}),"
-        " `globex` (40), `hooli` (40), `initech` (40), `stark-industries` (40) and 1 more"
-        " namespace: `/agent alerts heartbeat_missed:<scope>` lists one"
+        " `globex` (40), `hooli` (40), `initech` (40), `stark-industries` (40) and `umbrella`"
+        " (40): `/agent alerts heartbeat_missed:<scope>` lists one"  # all six (review26 R2 M1)
     ]
     assert more_count(by_kind["text"]) == 240 - by_kind["text"].count("\n`#")
 

@@ -181,8 +181,8 @@ async def test_five_hundred_open_alerts_fit_and_say_how_many_are_not_shown(slack
     assert 10 <= len(listed) < 440
     more = texts(one_kind)[-1]  # and the namespaces of the rest (audit26 client L1)
     assert more.startswith(f"… and {440 - len(listed)} more P2 alerts · under `ns-"), more
-    assert more.endswith(
-        " and 1 more namespace: `/agent alerts heartbeat_missed:<scope>` lists one"
+    assert more.endswith(  # all six: they fit (review26 R2 M1: five were named)
+        " and `ns-5-" + "n" * 50 + "` (71): `/agent alerts heartbeat_missed:<scope>` lists one"
     )
     assert MORE.search(one_kind["text"])
 
