@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from bot.blocks import echo
 from bot.commands import UsageError
 from bot.escape import slack_text
+from guards.breaker_kinds import MODEL_PREFIX
 from guards.scopes import LEVELS, Scope, ScopeError
 from guards.words import listed
 
@@ -154,8 +155,15 @@ def skip_of(words: list[str], *, command: str) -> tuple[list[str], int]:
 
 def scope_to_narrow(text: str, *, command: str) -> str:
     """The scope path ``/agent <command> <text>`` narrows to, or UsageError saying why not:
-    not a scope (the parser's words, which never echo a token's secret), or a
-    conversation (these lists are of agents and above: its agent is named instead)."""
+    not a scope (the parser's words, which never echo a token's secret), a model (whose
+    breaker every ``breakers`` list shows), or a conversation (these lists are of agents
+    and above: its agent is named instead)."""
+    if text[: len(MODEL_PREFIX)].lower() == MODEL_PREFIX:
+        raise UsageError(
+            f"`{echo(text, 80)}` is a model, not a scope: `{command}` narrows to a namespace,"
+            " user or agent. A model's breaker is in every `/agent breakers` list, a closed"
+            " one in `/agent breakers all`; `/agent alerts model:<name>` lists its alerts"
+        )
     try:
         scope = Scope.parse(text)
     except ScopeError as exc:

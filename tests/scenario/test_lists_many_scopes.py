@@ -168,7 +168,7 @@ async def test_scopes_that_do_not_fit_are_reached_by_plus_n(slack_http):
         assert "(past the first " in texts_of(page["blocks"][-1])[0]
 
 
-async def test_a_bad_plus_n_is_refused_and_changes_nothing(slack_http):
+async def test_a_bad_plus_n_or_a_model_is_refused_and_changes_nothing(slack_http):
     slack = await fleet(slack_http, AGENTS, TRIPPED)
     app = slack.app
 
@@ -196,4 +196,15 @@ async def test_a_bad_plus_n_is_refused_and_changes_nothing(slack_http):
         if MORE.match(texts_of(plain["blocks"][-1])[0]):  # a list cut short (not `alerts`: a
             past = await said(f"{command} +999")  # kind's line of 104 says where they are)
             assert "all named before `+999`" in texts_of(past["blocks"][-1])[0]
+    # L5: a model is no scope to narrow to; where its breaker is, in words
+    for command in (
+        "breakers model:claude-haiku-4-5",
+        "breakers all MODEL:gpt-4o",
+        "status model:x",
+        'breakers "model:<!channel> `x`"',
+    ):
+        reply = await said(command)
+        assert "is a model, not a scope" in reply["text"], reply["text"]
+        assert "A model's breaker is in every `/agent breakers` list" in reply["text"]
+        assert "each segment is" not in reply["text"] and "<!channel>" not in reply["text"]
     assert await state() == before
