@@ -15,6 +15,11 @@ the screen, and ``\\r`` overwrites a line.
   overrides as spaces.
 - :func:`printable`: the same characters as visible escapes (``\\n``, ``\\x1b``), for
   a log line.
+- :func:`without_escapes`: terminal escape sequences (ANSI colours, a title) taken out
+  and other control characters but line breaks and tabs as spaces: what an agent's text
+  (a log line it quotes) means, kept instead of refused.
+- :func:`without_marks`: direction marks and zero-width characters taken out, for text
+  shown to people (they reorder or hide what follows them).
 
 Ordinary names are unchanged:
 
@@ -52,6 +57,8 @@ __all__ = [
     "operator_mentions",
     "printable",
     "slack_text",
+    "without_escapes",
+    "without_marks",
 ]
 
 # a channel id as Slack writes one (C…; G… for an old private channel, D… for a DM)
@@ -64,6 +71,22 @@ _OPERATED = re.compile(
     rf"\b(approved|kept open|forced open|forced closed) by ({MEMBER_ID.pattern})\b"
 )
 
+
+# A terminal's escape sequences, as bot.shell takes them out of what it prints: CSI
+# (colours, cursor moves), OSC (a title, a link: ended by BEL or ST, or unterminated at
+# the line's end) and the short ones (``ESC ( B``). A lone C1 byte (text decoded as
+# Latin-1) starts none: it is a control character like the others, not eating what follows
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# NUL and the other C0 / C1 controls but tab and line breaks (\n, \r)
+_CONTROL_NOT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Direction marks (LRM, RLM, ALM) and zero-width or invisible characters (ZWSP, word
+# joiner, invisible operators, BOM, soft hyphen, Mongolian vowel separator); not the
+# joiners U+200C/U+200D, which shape Persian and Indic words and emoji sequences
+_MARKS = re.compile("[\u00ad\u061c\u180e\u200b\u200e\u200f\u2060-\u2064\ufeff]")
 
 _BROADCAST = re.compile(r"<!(channel|here|everyone)((?:\|[^<>]*)?)>")
 
@@ -156,6 +179,29 @@ def one_line(text: str) -> str:
         'a  b ]0;t '
     """
     return _CONTROL.sub(" ", text)
+
+
+def without_escapes(text: str) -> str:
+    """``text`` without terminal escape sequences, its other control characters (NUL, a
+    form feed, U+0085) as spaces; tabs and line breaks are kept. An agent's text taken
+    as it came (a heartbeat's ``detail``): colours out of a log line are decoration.
+
+    Example:
+        >>> without_escapes("upstream said \\x1b[31m503\\x1b[0m\\x00 \\x1b]0;t\\x07ok\\r\\n")
+        'upstream said 503  ok\\r\\n'
+    """
+    return _CONTROL_NOT_LINES.sub(" ", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def without_marks(text: str) -> str:
+    """``text`` without direction marks and zero-width characters: shown to people,
+    an RLM would reorder what Nightshift writes after it, and a zero-width space hides.
+
+    Example:
+        >>> without_marks("\\u200fabc\\u200b \\ufeff(ok)\\u200e")
+        'abc (ok)'
+    """
+    return _MARKS.sub("", text)
 
 
 def slack_text(text: str, limit: int | None = None) -> str:

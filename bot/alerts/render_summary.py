@@ -26,7 +26,14 @@ from bot.alerts.model import (
 )
 from bot.alerts.model_warnings import warned_of
 from bot.alerts.render_time import clock_time, duration
-from bot.escape import member_or_name, one_line, operator_mentions, slack_text
+from bot.escape import (
+    member_or_name,
+    one_line,
+    operator_mentions,
+    slack_text,
+    without_escapes,
+    without_marks,
+)
 from guards.money import format_usd, usd_for
 from guards.tokens import ACTOR_PREFIX
 from guards.words import plural
@@ -225,14 +232,19 @@ def _overrun(f: dict[str, Any]) -> str:
 def heartbeat_detail(detail: object, limit: int = DETAIL_CHARS) -> str:
     """A heartbeat's ``detail`` for Slack: one line (line breaks, runs of spaces and
     control characters folded into one space), at most ``limit`` characters with "…",
-    escaped; "" when there is none.
+    escaped; "" when there is none. Escape sequences (a detail kept before the API took
+    them out) and direction marks and zero-width characters (an RLM would reorder what
+    follows it: review26 R3 L5) are dropped.
 
     >>> heartbeat_detail("rate limited\\r\\n  by <!here>\\x00 upstream", 40)
     'rate limited by &lt;!here&gt; upstream'
+    >>> heartbeat_detail("\\u05e9\\u05dc\\u05d5\\u05dd\\u200f \\x1b[31m503\\x1b[0m\\u200b")
+    'שלום 503'
     """
     if not isinstance(detail, str):
         return ""
-    return slack_text(" ".join(one_line(detail).split()), limit)
+    shown = without_marks(without_escapes(detail))
+    return slack_text(" ".join(one_line(shown).split()), limit)
 
 
 def _heartbeat(f: dict[str, Any], tz: ZoneInfo, detail: object) -> str:

@@ -56,15 +56,75 @@ async def test_a_heartbeat_without_a_detail_says_nothing_more(slack_http):
     assert "said" not in fake.posts(ALERTS)[0].args["text"]
 
 
-@pytest.mark.parametrize("detail", ["a\u0000b", "bell\u0007", "esc \u001b[31m", "c1 \u0085"])
-async def test_control_characters_in_detail_are_a_400_naming_it(app_factory, detail):
+@pytest.mark.parametrize(
+    ("detail", "kept"),
+    [
+        (
+            "upstream said \u001b[31m503 Service Unavailable\u001b[0m",
+            "upstream said 503 Service Unavailable",
+        ),
+        ("a\u0000b", "a b"),
+        ("bell\u0007", "bell "),
+        ("\u001b]0;title\u0007form\u000cfeed", "form feed"),
+        ("latin-1 \u0085 nel \u009b c1", "latin-1   nel   c1"),
+        ("line1\r\nline2\tend", "line1\r\nline2\tend"),
+        # masked once clean: a colour inside it hides no credential
+        ("401: token=\u001b[1msupersecretvalue123\u001b[0m", "401: token=…"),
+    ],
+)
+async def test_control_characters_in_detail_are_cleaned_and_the_beat_kept(
+    app_factory, detail, kept
+):
+    """review26 R3 M1: a detail with a control character was a 400, so the beat was lost
+    and a live agent paged as silent; its escape sequences are taken out and its other
+    control characters kept as spaces, and the beat counts (no position in the masked
+    text to be wrong about either: R3 L2)."""
     app = await app_factory(POLICY, clock=ManualClock())
-    r = await beat(app, status="ok", detail=detail)
-    assert r.status_code == 400, r.text
-    assert r.json()["field"] == "detail" and "control character U+" in r.json()["message"]
-    assert await app.store.fetch("SELECT * FROM heartbeats") == []
-    # line breaks and tabs are a sentence's
-    assert (await beat(app, detail="line1\r\nline2\tend")).status_code == 204
+    r = await beat(app, status="degraded", detail=detail)
+    assert r.status_code == 204, r.text
+    rows = await app.store.fetch("SELECT status, detail FROM heartbeats")
+    assert [tuple(row) for row in rows] == [("degraded", kept)]
+
+
+async def test_a_live_agent_whose_detail_has_colours_is_not_paged(slack_http):
+    """R3's reproduction: one plain beat, then beats with ANSI colours every 30 s for
+    longer than the detection window: no heartbeat_missed, and /agent status shows the
+    beat's words without the escape sequences."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    alerts = app.ns.extras["alerts"]
+    assert (await beat(app, status="ok")).status_code == 204
+    said = "upstream said \u001b[31m503 Service Unavailable\u001b[0m"
+    for _ in range(8):
+        app.clock.advance(30)
+        assert (await beat(app, status="degraded", detail=said)).status_code == 204
+        await alerts.tick()
+    assert await app.store.fetch("SELECT id FROM alerts WHERE kind = 'heartbeat_missed'") == []
+    assert not fake.posts(ALERTS) and not fake.posts("U01")
+    status = (await slack.command("status"))["text"]
+    assert "(degraded: upstream said 503 Service Unavailable)" in status, status
+
+
+async def test_direction_marks_and_zero_width_characters_are_not_shown(slack_http):
+    """review26 R3 L5: an RLM after Hebrew text reorders the neutral characters Nightshift
+    writes after the detail; a zero-width space hides. Shown without them (kept as sent);
+    a detail stored with escape sequences before the API took them out shows without."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    marked = "\u05e9\u05dc\u05d5\u05dd\u200f \u200bok\u200e\ufeff \u061c(2)"
+    assert (await beat(app, status="degraded", detail=marked)).status_code == 204
+    assert [row[0] for row in await app.store.fetch("SELECT detail FROM heartbeats")] == [marked]
+    status = (await slack.command("status"))["text"]
+    assert "(degraded: \u05e9\u05dc\u05d5\u05dd ok (2))" in status, status
+    await app.store.write(  # as a version before the cleaning kept it
+        lambda tx: tx.execute("UPDATE heartbeats SET detail = ?", (marked + " \x1b[31mred",))
+    )
+    app.clock.advance(120)
+    await app.ns.extras["alerts"].tick()
+    await fake.wait_for(lambda: fake.posts(ALERTS))
+    text = fake.posts(ALERTS)[0].args["text"]
+    assert "its last heartbeat said: \u05e9\u05dc\u05d5\u05dd ok (2) red" in text, text
+    assert not any(c in text for c in "\u200b\u200e\u200f\ufeff\u061c\x1b")
 
 
 @pytest.mark.parametrize(
