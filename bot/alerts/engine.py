@@ -54,6 +54,7 @@ from typing import Any
 
 from bot.alerts import heartbeats, quiet
 from bot.alerts.approver import tell_approver
+from bot.alerts.bursts import stream_counts
 from bot.alerts.messages import DEFAULT_CHANNEL
 from bot.alerts.model import (
     AFTER_CALLS,
@@ -82,7 +83,6 @@ __all__ = ["DEFAULT_CHANNEL", "AlertEngine"]
 
 log = logging.getLogger(__name__)
 MAX_STREAMS = 10  # the most streams an output alert remembers (the first seen)
-MAX_COUNTED_STREAMS = 50  # the most streams a duplicate burst counts (the first seen)
 BATCH = 500
 # An alert's facts of a model's outage, kept when it fires again (bot.alerts.render)
 _OUTAGE_FACTS = (HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT)
@@ -236,8 +236,9 @@ class AlertEngine(AlertStarts):
         if kind in ("runaway", "duplicate_burst") and before:  # every stream that fired
             seen = [*(before.get(STREAMS) or [before.get("stream")]), facts.get("stream")]
             facts = {**facts, STREAMS: [s for s in dict.fromkeys(seen) if s][:MAX_STREAMS]}
-        if kind == "duplicate_burst":
-            facts = {**facts, STREAM_COUNTS: _stream_counts(before, facts)}
+        if kind == "duplicate_burst":  # every stream's, counted anew (review26 R3 L1)
+            counts = stream_counts(tx, agent=scope, before=before, facts=facts, at=at)
+            facts = {**facts, STREAM_COUNTS: counts}
         if kind == MODEL_THRESHOLD_KIND:  # every model's warning it holds (recheck24 M1)
             facts = merged(before, facts)
         facts_json = json.dumps(facts, separators=(",", ":"))
@@ -351,16 +352,3 @@ def _heartbeat_back(payload: dict[str, Any]) -> str:
         word = "paused" if status.lower() == "paused" else "stopped"
         return f"the agent reported it {word} (status {slack_text(status, 64)})"
     return "heartbeat is back"
-
-
-def _stream_counts(before: dict[str, Any], facts: dict[str, Any]) -> dict[str, int]:
-    """A duplicate burst's count per stream: the earlier firings' (each stream's latest),
-    then this one's. At most :data:`MAX_COUNTED_STREAMS` streams, the first seen."""
-    counts = dict(before.get(STREAM_COUNTS) or {})
-    if not counts and before.get("stream") and isinstance(before.get("rejected"), int):
-        counts[before["stream"]] = before["rejected"]  # an alert opened before the counts
-    stream, rejected = facts.get("stream"), facts.get("rejected")
-    room = stream in counts or len(counts) < MAX_COUNTED_STREAMS
-    if isinstance(stream, str) and isinstance(rejected, int) and room:
-        counts[stream] = rejected
-    return counts

@@ -67,8 +67,9 @@ OPENED_FOR = "opened_for"
 OVERRUN_TOTAL = "overrun_total_micros"
 # The streams an output alert (runaway, duplicate_burst) fired for, in its firings so far
 STREAMS = "streams"
-# A duplicate burst's count per stream, each its stream's latest firing's (their sum is the
-# burst's; a firing's own ``rejected`` is its stream's alone)
+# A duplicate burst's count per stream, each counted from the rejections in the window at
+# the alert's latest firing (bot.alerts.bursts; their sum is the burst's; a firing's own
+# ``rejected`` is its stream's alone)
 STREAM_COUNTS = "stream_counts"
 
 # Events that clear a condition: they resolve the open alerts of these kinds at their scope.
