@@ -59,6 +59,7 @@ from guards.errors import GuardError as GuardError
 from guards.errors import InvalidInput as InvalidInput
 from guards.errors import Unavailable
 from guards.reservation import Estimate
+from guards.words import clip_chars
 
 __all__ = [
     "BreakerFailures",
@@ -77,6 +78,9 @@ __all__ = [
     "ValidationAnswer",
     "as_usage",
 ]
+
+# a heartbeat's detail the server takes (and a settle's error: client_hold cuts it so)
+DETAIL_CHARS = 2000
 
 
 class GuardClient(ReservingClient):
@@ -180,8 +184,8 @@ class GuardClient(ReservingClient):
         body: dict[str, Any] = {"scope": scope}
         if status is not None:
             body["status"] = status
-        if detail is not None:
-            body["detail"] = detail
+        if detail is not None:  # cut as a settle's error is: a refused beat is a missed one
+            body["detail"] = clip_chars(detail, DETAIL_CHARS)
         await self._call("POST", "/v1/heartbeats", body)
 
     async def route(

@@ -292,3 +292,15 @@ async def test_a_long_prompt_read_mostly_from_the_cache_is_charged_as_anthropic_
     # the whole 300K-token prompt is over 200K: 10,000 + 29,000 (reads at 0.1x) input at
     # $6 a million, 2,000 output at $22.50: 234,000 + 45,000 micro-dollars
     assert hold.result["charged_micros"] == 279_000
+
+
+async def test_a_heartbeat_with_a_long_detail_is_kept_cut(app_factory):
+    """A detail over the server's 2,000 characters (a stack trace) was sent whole and
+    refused with a 400: the beat lost, its live agent paged as silent. The client cuts it
+    as it cuts a settle's error, and the beat is kept."""
+    app = await app_factory(POLICY)
+    tok = await app.token("acme/alice/rss-bot")
+    async with GuardClient(app.url, tok) as guard:
+        await guard.heartbeat("acme/alice/rss-bot", status="degraded", detail="trace " * 1000)
+    [(detail,)] = await app.store.fetch("SELECT detail FROM heartbeats")
+    assert len(detail) == 2000 and detail.endswith("…") and detail.startswith("trace trace")
