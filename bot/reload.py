@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -43,6 +42,7 @@ from bot.webhooks_target import reload_lines, secret_files_note
 from guards.config import Policy, PolicyError, load_policy
 from guards.config_yaml import read_policy_bytes
 from guards.events import NIGHTSHIFT
+from guards.slow_reads import in_daemon_thread
 from guards.store import Tx
 
 __all__ = [
@@ -182,24 +182,23 @@ def check_reload(
 async def check_reload_off_loop(
     config: str, current: Policy, *, had_file: bool, applied: str
 ) -> str | None:
-    """:func:`check_reload` in a thread: the files it reads (the policy's, each webhook's
-    ``secret_file``, up to :data:`~guards.config_webhooks.SECRET_READ_SECONDS` each) may
-    be on a mount that hangs, and the loop goes on answering meanwhile (review26 R1 L4).
-    A snapshot made after the caller gave up (a stop signal) is removed."""
-    checked = asyncio.ensure_future(
-        asyncio.to_thread(check_reload, config, current, had_file=had_file, applied=applied)
+    """:func:`check_reload` on a daemon thread of its own (never the loop's shared pool,
+    which a hung read would hold, nor one an exit waits for: review26 R3 H1): the files
+    it reads (the policy's, each webhook's ``secret_file``, up to
+    :data:`~guards.config_webhooks.SECRET_READ_SECONDS` each) may be on a mount that
+    hangs, and the loop goes on answering meanwhile (review26 R1 L4). A snapshot made
+    after the caller gave up (a stop signal) is removed."""
+    return await in_daemon_thread(
+        lambda: check_reload(config, current, had_file=had_file, applied=applied),
+        name="nightshift-sighup-check",
+        abandoned=_drop_snapshot,
     )
-    try:
-        return await asyncio.shield(checked)
-    except asyncio.CancelledError:
-        checked.add_done_callback(_drop_snapshot)
-        raise
 
 
-def _drop_snapshot(checked: asyncio.Future[str | None]) -> None:
-    if not checked.cancelled() and checked.exception() is None and checked.result():
+def _drop_snapshot(snapshot: str | None) -> None:
+    if snapshot:
         with contextlib.suppress(OSError):
-            os.unlink(str(checked.result()))
+            os.unlink(snapshot)
 
 
 def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:

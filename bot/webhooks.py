@@ -61,7 +61,7 @@ from bot.webhooks_rows import claim
 from bot.webhooks_send import Outcome, TryAgain, post
 from bot.webhooks_target import hook_for
 from guards.config import Policy
-from guards.config_webhooks import SECRET_READ_SECONDS, SecretUnreadable, Webhook
+from guards.config_webhooks import SECRET_READ_SECONDS, SecretSlow, SecretUnreadable, Webhook
 from guards.errors import StorageUnavailable
 from guards.store import Store, Tx
 
@@ -310,16 +310,17 @@ class WebhookSender(DeliveryRecords):
         hook = hook_for(self.policy, name=row["webhook"], event=row["event"], target=row["target"])
         if hook is None:
             return taken_out(row)
-        try:  # (a secret_file is read now, off the loop: a rotation needs no reload)
-            secret = await asyncio.wait_for(asyncio.to_thread(hook.secret), SECRET_SECONDS)
-        except SecretUnreadable as exc:  # being rewritten, say: tried again, never unsigned
-            return TryAgain(None, f"{NOT_SENT}{exc}")
-        except TimeoutError:  # a file on a mount that hangs: nothing else waits for it
+        try:  # (a secret_file is read now, on a thread of its own: a rotation needs no
+            # reload; a hung one holds that thread alone, review26 R3 H1)
+            secret = await hook.secret_within(seconds=SECRET_SECONDS)
+        except SecretSlow:  # a file on a mount that hangs: tried again, and again at once
             return TryAgain(
                 None,
                 f"{NOT_SENT}its secret_file {hook.secret_file} took over {SECRET_SECONDS:g}s"
                 " to read: check the disk or mount it is on",
             )
+        except SecretUnreadable as exc:  # being rewritten, say: tried again, never unsigned
+            return TryAgain(None, f"{NOT_SENT}{exc}")
         return _Ready(hook, secret)
 
     async def _post(self, row: Any, ready: _Ready) -> Outcome:

@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import stat
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from guards import slow_reads
 from guards.config_types import PositiveSeconds, Section
 
 __all__ = [
@@ -40,10 +40,12 @@ __all__ = [
     "SECRET_READ_SECONDS",
     "WEBHOOK_NAME",
     "SecretEmpty",
+    "SecretSlow",
     "SecretUnreadable",
     "Webhook",
     "Webhooks",
     "read_secret_file",
+    "read_secret_file_async",
     "read_secret_file_within",
     "resolve_secret_files",
     "undefined_webhooks",
@@ -78,6 +80,10 @@ class SecretEmpty(SecretUnreadable):
     """A ``secret_file`` that is there but empty (being rewritten, say)."""
 
 
+class SecretSlow(SecretUnreadable):
+    """A ``secret_file`` whose read took over its time (a file on a mount that hangs)."""
+
+
 def read_secret_file(path: str) -> str:
     """The secret in the file at ``path``, its surrounding whitespace (the final newline
     of ``echo s3cret > file``) left out; SecretUnreadable when there is none. Only a
@@ -96,7 +102,15 @@ def read_secret_file(path: str) -> str:
             f"cannot read the secret_file {path} ({exc.strerror or exc}): write the webhook's"
             " signing secret in it, readable by the user Nightshift runs as"
         ) from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError as exc:  # (a mount gone stale: ESTALE, EIO)
+        os.close(fd)
+        raise SecretUnreadable(
+            f"cannot read the secret_file {path} ({exc.strerror or exc}): check the disk or"
+            " mount it is on"
+        ) from None
+    if not regular:
         os.close(fd)
         raise SecretUnreadable(
             f"the secret_file {path} is not a regular file (a directory, a pipe, a device):"
@@ -127,10 +141,13 @@ def read_secret_file(path: str) -> str:
 
 
 def read_secret_file_within(path: str, *, seconds: float) -> str:
-    """:func:`read_secret_file` in a thread of its own, waited for at most ``seconds``:
-    SecretUnreadable when it takes longer (a regular file on an NFS mount that hangs),
-    the thread left to end when the mount answers. A SIGHUP or a start names the key
-    within that time instead of waiting for the mount.
+    """:func:`read_secret_file` on a daemon thread of its own, waited for at most
+    ``seconds``: :class:`SecretSlow` when it takes longer (a regular file on an NFS mount
+    that hangs), the thread left to end when the mount answers. At most one read of a
+    file is in flight (:mod:`guards.slow_reads`): a read of it still hanging from before
+    is waited for, not joined by another thread, so a hung mount holds one thread per
+    file however often it is read, and never the loop's shared pool (review26 R3 H1).
+    A read that fails (a missing file, a mount gone stale) says what failed.
 
     Example:
         >>> read_secret_file_within("/nonexistent/pager.secret", seconds=5)  # doctest: +ELLIPSIS
@@ -138,25 +155,37 @@ def read_secret_file_within(path: str, *, seconds: float) -> str:
         ...
         guards.config_webhooks.SecretUnreadable: cannot read the secret_file /nonexistent/...
     """
-    got: list[str | SecretUnreadable] = []
+    try:
+        return slow_reads.read_within(path, read=_read_secret_file, seconds=seconds)
+    except Exception as exc:
+        raise _unreadable(path, exc, seconds=seconds) from None
 
-    def read() -> None:
-        try:
-            got.append(read_secret_file(path))
-        except SecretUnreadable as exc:
-            got.append(exc)
 
-    reader = threading.Thread(target=read, name="nightshift-secret-file", daemon=True)
-    reader.start()
-    reader.join(seconds)
-    if not got:
-        raise SecretUnreadable(
+async def read_secret_file_async(path: str, *, seconds: float) -> str:
+    """:func:`read_secret_file_within` awaited (at a delivery): no thread waits for it."""
+    try:
+        return await slow_reads.read_within_async(path, read=_read_secret_file, seconds=seconds)
+    except Exception as exc:
+        raise _unreadable(path, exc, seconds=seconds) from None
+
+
+def _read_secret_file(path: str) -> str:
+    return read_secret_file(path)  # (looked up now: a test puts a slow disk in its place)
+
+
+def _unreadable(path: str, exc: Exception, *, seconds: float) -> SecretUnreadable:
+    if isinstance(exc, SecretUnreadable):
+        return exc
+    if isinstance(exc, slow_reads.StillReading):
+        return SecretSlow(
             f"the secret_file {path} took over {seconds:g}s to read: check the disk or"
             " mount it is on"
         )
-    if isinstance(got[0], SecretUnreadable):
-        raise got[0]
-    return got[0]
+    said = (exc.strerror if isinstance(exc, OSError) else None) or exc  # (review26 R3 L3)
+    return SecretUnreadable(
+        f"cannot read the secret_file {path} ({said}): check the file and the disk or"
+        " mount it is on"
+    )
 
 
 def resolve_secret_files(data: object, *, base: Path) -> None:
@@ -320,6 +349,13 @@ class Webhook(Section):
                 " environment: set it and restart, or the incident at the receiver stays open"
             )
         return secret
+
+    async def secret_within(self, *, seconds: float) -> str | None:
+        """:meth:`secret` at a delivery: a ``secret_file`` read off the loop, on a thread of
+        its own (:func:`read_secret_file_async`), :class:`SecretSlow` past ``seconds``."""
+        if self.secret_file is not None:
+            return await read_secret_file_async(self.secret_file, seconds=seconds)
+        return self.secret()
 
 
 WebhookName = Annotated[str, AfterValidator(webhook_name)]
