@@ -299,7 +299,8 @@ def _end(tx: Tx, storm: int, *, webhook: str, members: list[Alert], now: float) 
     As an alert's (:func:`bot.webhooks_rows.withdraw_triggers`): one that reached no
     receiver (never tried, a 4xx, never connected) is withdrawn unsent; one a try of
     which got no answer or a 5xx is not tried again, and the resolve follows it. A try
-    in flight now is recorded by the sender, which sends the resolve if it got through."""
+    in flight now is recorded by the sender, which sends the resolve if it got through;
+    a resolve written now waits for that try's answer (:mod:`bot.webhooks_flight`)."""
     for delivery, reached in tx.all(
         "SELECT id, reached FROM webhook_deliveries WHERE storm_id = ?"
         " AND event = 'trigger' AND state = 'pending'",

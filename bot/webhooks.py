@@ -33,8 +33,11 @@ writes again; nothing new is sent until
 then (so a storage outage sends no event twice). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
 stop or a crash is sent again: delivery is at-least-once, and the
-``X-Nightshift-Delivery`` header lets a receiver drop the repeat). A stop waits at most
-:data:`STOP_SECONDS` for requests in flight, and no longer than they take.
+``X-Nightshift-Delivery`` header lets a receiver drop the repeat). A claimed try marks
+its row in flight until its answer is recorded: a resolve waits behind a try of its
+trigger in flight, also one whose paging ended meanwhile, and a restart takes a try a
+crash cut short as one that may have got there (:mod:`bot.webhooks_flight`). A stop
+waits at most :data:`STOP_SECONDS` for requests in flight, and no longer than they take.
 
 Example:
     >>> # sender = ns.extras["webhooks"]
@@ -98,14 +101,15 @@ def wake_senders() -> None:
 
 # the earliest pending row of each (alert, webhook), and of each storm (its rows carry
 # its first alert's id: an Escalate now of that alert waits behind none of them), whose
-# time has come
+# time has come, with no try of an earlier one in flight (a resolve waits while a try of
+# its trigger is out, also one the end of the paging ended: review26 R1 L2)
 _DUE = (
     "SELECT id, webhook, alert_id, event, body, created_at, attempts, escalation_id,"
     " target, storm_id, last_status, last_error, reached FROM webhook_deliveries d"
     " WHERE state = 'pending' AND next_at <= ? AND NOT EXISTS (SELECT 1 FROM"
-    " webhook_deliveries e WHERE e.state = 'pending' AND e.alert_id = d.alert_id"
-    " AND e.webhook = d.webhook AND e.storm_id IS d.storm_id AND e.id < d.id)"
-    " ORDER BY next_at, id LIMIT ?"
+    " webhook_deliveries e WHERE (e.state = 'pending' OR e.in_flight_at IS NOT NULL)"
+    " AND e.alert_id = d.alert_id AND e.webhook = d.webhook AND e.storm_id IS d.storm_id"
+    " AND e.id < d.id) ORDER BY next_at, id LIMIT ?"
 )
 
 
@@ -133,6 +137,7 @@ class WebhookSender(DeliveryRecords):
         self._ended_meanwhile: set[int] | None = None
         self._unrecorded: dict[int, Done] = {}  # answers the database refused to take
         self._stopping = False
+        self._recovered = False  # the tries a crash cut short (bot.webhooks_flight)
 
     @property
     def ns(self) -> Nightshift:
@@ -215,6 +220,9 @@ class WebhookSender(DeliveryRecords):
         async with self._pick:
             if self._stopping:
                 return 0
+            if not self._recovered:  # before this process starts a try of its own
+                await self.store.write(lambda tx: self._recover(tx, tx.clock.now()))
+                self._recovered = True
             if self._unrecorded:  # first what was sent and not written: not sent again
                 await self._write_unrecorded()
             # A try that ends while the rows are read (its answer written, then it left
@@ -285,7 +293,9 @@ class WebhookSender(DeliveryRecords):
         pass read it); a storm's trigger ``sending`` now gets its body, what its storm
         holds now, in the same write (:func:`~bot.webhook_storms.fix_storm_body`)."""
         delivery = int(row["id"])
-        if not claim(tx, delivery, attempts=int(row["attempts"])):
+        if not claim(
+            tx, delivery, attempts=int(row["attempts"]), sending_at=now if sending else None
+        ):
             return None
         if not sending or row["storm_id"] is None or row["body"]:
             return row

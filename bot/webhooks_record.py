@@ -9,8 +9,10 @@ the alert's message redrawn (:class:`DeliveryRecords`, the base of
 - anything else, or past those bounds: ``failed``, said once in the thread and logged;
 - a storm's trigger (one a minute while pages join it): each note once per storm
   (:func:`_per_storm`), a failure once in each thread where the storm's alerts are seen;
-- a trigger withdrawn while its try was in flight (:func:`bot.webhooks_rows.withdraw_triggers`)
-  that may have got through: its resolve is sent now.
+- a trigger whose alert's (or storm's) paging ended while its try was in flight: what
+  the try got (:func:`bot.webhooks_flight.record_ended`: delivered, or may have got
+  there and then its resolve is sent); a crash's cut tries at the first pass
+  (:meth:`DeliveryRecords._recover`).
 
 Example:
     >>> # counts = sender._record(tx, done)  # {(webhook, result): n}
@@ -22,14 +24,13 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.alerts.storm_names import summary_parts
 from bot.outbox import enqueue_thread_reply
-from bot.webhook_storms import resolve_storm, storm_alerts
+from bot.webhooks_flight import record_ended, recover_cut_tries
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
-from bot.webhooks_rows import STOPPED, WITHDRAWN, enqueue_resolve
 from bot.webhooks_send import (
     GIVE_UP_SECONDS,
     MAX_TRIES,
@@ -45,6 +46,7 @@ from guards.store import Tx
 from guards.words import plural
 
 if TYPE_CHECKING:
+    from bot.alerts.engine import AlertEngine
     from bot.app import Nightshift
 
 __all__ = ["DeliveryRecords", "Done"]
@@ -106,7 +108,8 @@ class DeliveryRecords(ABC):
         if isinstance(result, Sent):
             changed = tx.execute(
                 "UPDATE webhook_deliveries SET state = 'delivered', attempts = ?,"
-                " last_status = ?, done_at = ?, reached = 1 WHERE id = ? AND state = 'pending'",
+                " last_status = ?, done_at = ?, reached = 1, in_flight_at = NULL"
+                " WHERE id = ? AND state = 'pending'",
                 (tries, status, now, row["id"]),
             ).rowcount
             if changed and tries > 1:
@@ -117,7 +120,8 @@ class DeliveryRecords(ABC):
         ):
             changed = tx.execute(
                 "UPDATE webhook_deliveries SET attempts = ?, last_status = ?, last_error = ?,"
-                " next_at = ?, reached = MAX(reached, ?) WHERE id = ? AND state = 'pending'",
+                " next_at = ?, reached = MAX(reached, ?), in_flight_at = NULL"
+                " WHERE id = ? AND state = 'pending'",
                 (tries, status, result.error, retry, reached, row["id"]),
             ).rowcount
             if changed and tries == 1:  # said once, at the first failed try
@@ -133,59 +137,34 @@ class DeliveryRecords(ABC):
                 tx, row, error=error, status=status, tries=tries, reached=reached, now=now
             )
             key = "failed"
-        if not changed:
-            self._withdrawn_in_flight(tx, row, result, now)
-        elif row["event"] == "trigger" and row["storm_id"] is None:
-            self._touch(tx, int(row["alert_id"]), now)  # its paged line says how it went
-        elif row["event"] == "trigger":  # a storm's: so do those of every alert it carries
-            for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{int(row['storm_id'])}",)):
-                self._touch(tx, int(alert_id), now)
+        if not changed:  # its paging ended while the try was in flight
+            changed = record_ended(tx, row, result, now=now, engine=self._engine)
+        if changed:  # its paged line says how it went (a storm's: every alert it carries)
+            self._touch_trigger(tx, row, now)
         return key
 
-    def _withdrawn_in_flight(self, tx: Tx, row: Any, result: Outcome | str, now: float) -> None:
-        """The alert's paging ended while this trigger was in flight (its row withdrawn,
-        :func:`bot.webhooks_rows.withdraw_triggers`): if it may have got through, the
-        receiver gets the resolve now, and the step no longer says "withdrawn unsent"."""
-        withdrawn = tx.one(
-            "SELECT 1 FROM webhook_deliveries WHERE id = ? AND last_error = ?",
-            (row["id"], WITHDRAWN),
-        )
-        if row["event"] != "trigger" or withdrawn is None or not may_have_reached(result):
-            return
-        if isinstance(result, Sent):  # it got through after all: said as delivered
-            tx.execute(
-                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1,"
-                " last_status = ?, last_error = NULL, reached = 1 WHERE id = ?",
-                (result.status, row["id"]),
+    def _recover(self, tx: Tx, now: float) -> None:
+        """Before the first try: the marks of tries a crash cut short are cleared, and a
+        trigger ended meanwhile is recorded as a try that got no answer (it may have got
+        there: a withdrawn one gets its resolve;
+        :func:`~bot.webhooks_flight.recover_cut_tries`)."""
+        for row in recover_cut_tries(tx, now=now, engine=self._engine):
+            log.warning(
+                "webhooks: delivery %d was cut short by a stop or a crash while its alert's"
+                " paging ended: it may have got there, so its resolve is sent",
+                int(row["id"]),
             )
-        else:  # no answer: it may have got through
-            tx.execute(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?,"
-                " reached = 1 WHERE id = ?",
-                (STOPPED, row["id"]),
-            )
-        if row["storm_id"] is not None:  # a storm's trigger: the storm's resolve follows it
-            storm = int(row["storm_id"])
-            if tx.one(
-                "SELECT 1 FROM webhook_deliveries WHERE storm_id = ? AND event = 'resolve'",
-                (storm,),
-            ):
-                return  # another of its triggers got there: its resolve is written
-            members = storm_alerts(tx, storm)
-            webhook = str(row["webhook"])
-            resolve_storm(
-                tx, storm, webhook=webhook, trigger=int(row["id"]), members=members, now=now
-            )
+            self._touch_trigger(tx, row, now)
+
+    def _touch_trigger(self, tx: Tx, row: Any, now: float) -> None:
+        """Redraw the message of each alert whose paged line shows how trigger ``row`` went."""
+        if row["event"] != "trigger":
             return
-        alerts = self.ns.extras.get("alerts")
-        if alerts is None:
+        if row["storm_id"] is None:
+            self._touch(tx, int(row["alert_id"]), now)
             return
-        alert = alerts.engine.get(tx, int(row["alert_id"]))
-        enqueue_resolve(tx, alert, webhook=row["webhook"], trigger=int(row["id"]), at=now)
-        tx.execute(
-            "UPDATE escalations SET withdrawn_at = NULL WHERE id = ?", (row["escalation_id"],)
-        )
-        alerts.engine.touch(tx, alert, now)
+        for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{int(row['storm_id'])}",)):
+            self._touch(tx, int(alert_id), now)
 
     def _fail(
         self,
@@ -201,7 +180,7 @@ class DeliveryRecords(ABC):
         """Mark ``row`` failed for good and say so in its alert's thread (once: the ref)."""
         changed = tx.execute(
             "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_status = ?,"
-            " last_error = ?, done_at = ?, reached = MAX(reached, ?)"
+            " last_error = ?, done_at = ?, reached = MAX(reached, ?), in_flight_at = NULL"
             " WHERE id = ? AND state = 'pending'",
             (tries, status, error, now, reached, row["id"]),
         ).rowcount
@@ -256,12 +235,17 @@ class DeliveryRecords(ABC):
                     tx, parent=parent, text=text, channel=lane, ref=f"{ref}:{parent}"
                 )
 
-    def _touch(self, tx: Tx, alert_id: int, now: float) -> None:
+    @property
+    def _engine(self) -> AlertEngine | None:
         alerts = self.ns.extras.get("alerts")
-        if alerts is None:
+        return None if alerts is None else cast("AlertEngine", alerts.engine)
+
+    def _touch(self, tx: Tx, alert_id: int, now: float) -> None:
+        engine = self._engine
+        if engine is None:
             return
         with contextlib.suppress(NotFound):  # (an alert gone by retention: nothing to show)
-            alerts.engine.touch(tx, alerts.engine.get(tx, alert_id), now)
+            engine.touch(tx, engine.get(tx, alert_id), now)
 
     @property
     def _tz(self) -> ZoneInfo:

@@ -225,8 +225,9 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     given twice, recheck23 H1), its step keeps ``withdrawn_at`` (the message says
     "withdrawn unsent") and no resolve follows. One a try of which got no answer or a 5xx
     (a timeout, a gateway's 504: it may have got there) is not tried again, and the
-    resolve follows it. A try
-    in flight now is recorded by the sender, which sends the resolve if it got through.
+    resolve follows it. A try in flight now is recorded by the sender, which sends the
+    resolve if it got through; a resolve written now waits for that try's answer
+    (:mod:`bot.webhooks_flight`).
     """
     rows = tx.all(
         "SELECT id, escalation_id, reached FROM webhook_deliveries"
@@ -242,19 +243,22 @@ def withdraw_triggers(tx: Tx, alert: Alert, at: float) -> int:
     return len(rows)
 
 
-def claim(tx: Tx, delivery: int, *, attempts: int) -> bool:
+def claim(tx: Tx, delivery: int, *, attempts: int, sending_at: float | None) -> bool:
     """Claim row ``delivery`` for a try about to go out, as a pass read it (pending, after
     ``attempts`` tries); False when that read is stale: withdrawn meanwhile
     (:func:`withdraw_triggers`, :func:`end_pending_trigger`), or another try of it
-    recorded. The check is a write under the writer's lock (the row itself is left as
-    it is: a try in flight is known by the sender, and a restart sends it again), so of a
-    try and a withdrawal only one goes first: a withdrawal after the claim finds the try
-    in flight (the sender records it, and sends the resolve if it got through)."""
+    recorded. The check is a write under the writer's lock, so of a try and a withdrawal
+    only one goes first: a withdrawal after the claim finds the try in flight (the sender
+    records it, and sends the resolve if it got through). A try whose request goes out
+    (``sending_at``, its time; None: not sent at all) marks the row ``in_flight_at``
+    until its answer is recorded: a resolve of the same alert or storm at that webhook
+    waits meanwhile (review26 R1 L2), and a restart after a crash knows the try may
+    have got there (:mod:`bot.webhooks_flight`)."""
     return bool(
         tx.execute(
-            "UPDATE webhook_deliveries SET next_at = next_at WHERE id = ?"
+            "UPDATE webhook_deliveries SET in_flight_at = ? WHERE id = ?"
             " AND state = 'pending' AND attempts = ?",
-            (delivery, attempts),
+            (sending_at, delivery, attempts),
         ).rowcount
     )
 
