@@ -1,10 +1,15 @@
-"""The dedup benchmark's data: N distinct synthetic headlines, made and sketched on
-several processes, held in flat arrays (no per-item objects for the garbage collector).
+"""The dedup benchmark's data: N distinct synthetic headlines (or letters of one
+template), made and sketched on several processes, held in flat arrays (no per-item
+objects for the garbage collector) with what the service stores of each: its exact
+fingerprint, sketch, preview and the text its features are read from.
 
 Example:
     >>> make = Headlines(seed=1)
     >>> make() != make()
     True
+    >>> letters = Letters()
+    >>> len(letters(7)) > 2000, letters(7) == letters(7), letters(7) != letters(8)
+    (True, True, True)
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from guards.config import Validation
+from guards.validation.bags import stored
 from guards.validation.engine import sketcher_for
 from guards.validation.features import features
-from guards.validation.normalize import exact_fingerprint, prepare
+from guards.validation.normalize import casefold, exact_fingerprint, prepare
+from guards.validation.sketchers import Sketcher
+from guards.validation.types import ITEM_PREVIEW_CHARS, preview
 
-__all__ = ["Dataset", "Headlines", "generate"]
+__all__ = ["Dataset", "Headlines", "Letters", "generate"]
 
 CHUNK = 50_000
 SAMPLE_PER_CHUNK = 400
@@ -62,48 +70,115 @@ class Headlines:
         return " ".join(words) + rng.choice(_TAILS)
 
 
-@dataclass
-class Dataset:
-    """The remembered items, in flat arrays (no per-item objects for the collector)."""
+class Letters:
+    """About 2 KB of text from one template: letter ``n`` names its own order number and
+    customer, the rest is the same (a templated stream: order confirmations, job ads)."""
 
-    width: int
+    def __init__(self, chars: int = 2000) -> None:
+        make = Headlines(seed=77)
+        sentences: list[str] = []
+        while sum(len(s) + 1 for s in sentences) < chars:
+            sentences.append(make().rstrip(".!?") + ".")
+        half = len(sentences) // 2
+        self.head, self.tail = " ".join(sentences[:half]), " ".join(sentences[half:])
+        self.names = [word.capitalize() for word in make.words]
+
+    def __call__(self, n: int) -> str:
+        name = self.names[n * 7919 % len(self.names)]  # 7919 is prime: a name per letter
+        order = 100_000 + n
+        return (
+            f"Dear {name}, your order #{order} is confirmed. {self.head} "
+            f"Reference ORD-{order} for {name}. {self.tail}"
+        )
+
+
+@dataclass
+class Chunk:
+    """What a worker made: per item its fingerprint, sketch, stored text and preview."""
+
     exacts: array[int] = field(default_factory=lambda: array("q"))
     sketches: bytearray = field(default_factory=bytearray)
+    texts: bytearray = field(default_factory=bytearray)  # stored forms, end to end
+    text_ends: array[int] = field(default_factory=lambda: array("q"))
+    previews: bytearray = field(default_factory=bytearray)  # UTF-8, end to end
+    preview_ends: array[int] = field(default_factory=lambda: array("q"))
     samples: list[str] = field(default_factory=list)
+
+    def add(self, text: str, sketcher: Sketcher) -> None:
+        """One item as the service remembers it (guards/validation/engine.py)."""
+        prepared = prepare(text)
+        self.exacts.append(exact_fingerprint(casefold(prepared)))
+        self.sketches += sketcher.sketch(features(prepared, names=sketcher.names))
+        self.texts += stored(prepared)
+        self.text_ends.append(len(self.texts))
+        self.previews += preview(text, ITEM_PREVIEW_CHARS).encode()
+        self.preview_ends.append(len(self.previews))
+
+
+@dataclass
+class Dataset(Chunk):
+    """The remembered items, in flat arrays (no per-item objects for the collector)."""
+
+    width: int = 0
 
     def __len__(self) -> int:
         return len(self.exacts)
 
-    def rows(self, at: float, kind: str) -> Iterator[tuple[float, int, str, bytes]]:
-        w = self.width
+    def extend(self, chunk: Chunk) -> None:
+        texts, previews = len(self.texts), len(self.previews)
+        self.exacts.extend(chunk.exacts)
+        self.sketches += chunk.sketches
+        self.texts += chunk.texts
+        self.text_ends.extend(texts + end for end in chunk.text_ends)
+        self.previews += chunk.previews
+        self.preview_ends.extend(previews + end for end in chunk.preview_ends)
+        self.samples.extend(chunk.samples)
+
+    def rows(self, at: float, kind: str) -> Iterator[tuple[float, int, str, bytes, bytes, str]]:
+        """``(at, exact, kind, sketch, feature_text, preview)`` per item."""
+        w, texts, previews = self.width, self.texts, self.previews
+        text_at = preview_at = 0
         for i, exact in enumerate(self.exacts):
-            yield at, exact, kind, bytes(self.sketches[i * w : (i + 1) * w])
+            text_end, preview_end = self.text_ends[i], self.preview_ends[i]
+            yield (
+                at,
+                exact,
+                kind,
+                bytes(self.sketches[i * w : (i + 1) * w]),
+                bytes(texts[text_at:text_end]),
+                previews[preview_at:preview_end].decode(),
+            )
+            text_at, preview_at = text_end, preview_end
 
 
-def _sketch_chunk(args: tuple[int, int, Validation]) -> tuple[array[int], bytes, list[str]]:
-    """Worker: generate and sketch one chunk; its exact fingerprints, sketches and a sample."""
-    chunk, size, config = args
+def _sketch_chunk(args: tuple[str, int, int, Validation]) -> Chunk:
+    """Worker: generate and sketch one chunk of headlines (``chunk`` is its seed; with a
+    sample) or of letters (``chunk`` is the first letter's number)."""
+    what, chunk, size, config = args
     sketcher = sketcher_for(config)
+    out = Chunk()
+    if what == "letters":
+        letters = Letters()
+        for n in range(chunk, chunk + size):
+            out.add(letters(n), sketcher)
+        return out
     make = Headlines(seed=chunk)
-    exacts = array("q")
-    sketches = bytearray()
-    sample = []
     for i in range(size):
         text = make()
-        prepared = prepare(text)
-        exacts.append(exact_fingerprint(prepared.casefold()))
-        sketches += sketcher.sketch(features(prepared, names=sketcher.names))
+        out.add(text, sketcher)
         if i < SAMPLE_PER_CHUNK:
-            sample.append(text)
-    return exacts, bytes(sketches), sample
+            out.samples.append(text)
+    return out
 
 
-def generate(n: int, config: Validation, workers: int) -> Dataset:
+def generate(n: int, config: Validation, workers: int, *, what: str = "headlines") -> Dataset:
+    """``n`` headlines (or, ``what="letters"``, letters 0 to n-1), made on ``workers``
+    processes."""
     data = Dataset(width=sketcher_for(config).width)
-    chunks = [(c, min(CHUNK, n - c * CHUNK), config) for c in range(-(-n // CHUNK))]
+    size = CHUNK if what == "headlines" else -(-n // workers)
+    step = 1 if what == "headlines" else size  # (a chunk of headlines: its seed)
+    chunks = [(what, c * step, min(size, n - c * size), config) for c in range(-(-n // size))]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        for exacts, sketches, sample in pool.map(_sketch_chunk, chunks):
-            data.exacts.extend(exacts)
-            data.sketches += sketches
-            data.samples.extend(sample)
+        for chunk in pool.map(_sketch_chunk, chunks):
+            data.extend(chunk)
     return data
