@@ -1,8 +1,9 @@
 """How the client calls the server: each call tried again after transport errors.
 
 :class:`RetryingClient` holds the httpx client, tries a call again (same body, so the
-same idempotency key) after a transport error or a proxy's 502, 503 or 504, and keeps
-the sends a cancellation must not cut short as background tasks that
+same idempotency key) after a transport error, a proxy's 502, 503 or 504, or one of
+Nightshift's own 503s that wrote nothing (``storage_unavailable``, ``policy_refused``),
+and keeps the sends a cancellation must not cut short as background tasks that
 :meth:`RetryingClient.aclose` waits for. :class:`~guards.client.GuardClient` builds on it.
 
 Example:
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from guards.client_wire import error_code, from_a_proxy, raise_for, said
+from guards.client_wire import NOTHING_WRITTEN, error_code, from_a_proxy, raise_for, said
 from guards.errors import Unavailable
 
 __all__ = ["MAX_PAUSE", "MAX_RETRY_AFTER", "RetryingClient"]
@@ -46,7 +47,7 @@ def _retry_after(response: httpx.Response) -> float:
 
 def _answered(response: httpx.Response) -> str:
     """What a 502, 503 or 504 worth retrying said: Nightshift's own message, or a proxy's."""
-    if error_code(response) == "storage_unavailable":
+    if error_code(response) in NOTHING_WRITTEN:
         return f"{response.status_code}: {response.json().get('message', '')}"
     return f"{response.status_code} from a proxy"
 
@@ -121,7 +122,7 @@ class RetryingClient:
         maybe_sent = False  # whether any try may have reached the server
         while True:
             tries += 1
-            refused = False  # the database refused the write: nothing of it was written
+            refused = False  # Nightshift said it wrote nothing (NOTHING_WRITTEN)
             try:
                 response = await self._http.request(method, path, json=body)
             except _HOPELESS:
@@ -131,7 +132,7 @@ class RetryingClient:
                 maybe_sent = maybe_sent or not isinstance(exc, _NOT_SENT)
             else:
                 failure = None
-                refused = error_code(response) == "storage_unavailable"
+                refused = error_code(response) in NOTHING_WRITTEN
                 maybe_sent = maybe_sent or not refused  # refused: nothing of it was written
                 if not from_a_proxy(response):
                     raise_for(response)

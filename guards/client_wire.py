@@ -29,7 +29,19 @@ from guards.errors import (
 )
 from guards.reservation import Estimate
 
-__all__ = ["error_code", "from_a_proxy", "raise_for", "reservation_body", "said"]
+__all__ = [
+    "NOTHING_WRITTEN",
+    "error_code",
+    "from_a_proxy",
+    "raise_for",
+    "reservation_body",
+    "said",
+]
+
+#: Nightshift's own 503s that wrote nothing and pass by themselves: its database refused
+#: the write, or a reload's restart holds the socket while its policy is refused
+#: (bot.reload_refused: until an operator fixes the file). Worth sending again.
+NOTHING_WRITTEN = ("storage_unavailable", "policy_refused")
 
 
 _ERRORS: dict[str, type[GuardError]] = {
@@ -70,11 +82,12 @@ def error_code(response: httpx.Response) -> str | None:
 
 def from_a_proxy(response: httpx.Response) -> bool:
     """A 502, 503 or 504 worth trying again: one Nightshift did not write (its errors
-    are JSON with a code), from a proxy in front of it while it restarts, or its own
-    ``storage_unavailable`` (the database refused the write; nothing was changed)."""
+    are JSON with a code), from a proxy in front of it while it restarts, or one of its
+    own :data:`NOTHING_WRITTEN` (``storage_unavailable``: the database refused the write;
+    ``policy_refused``: a reload's restart waits for its policy file to be fixed)."""
     if response.status_code not in (502, 503, 504):
         return False
-    return error_code(response) in (None, "storage_unavailable")
+    return error_code(response) in (None, *NOTHING_WRITTEN)
 
 
 def raise_for(response: httpx.Response) -> None:

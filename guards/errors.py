@@ -339,10 +339,11 @@ class Unavailable(GuardError):
     """Raised by :mod:`guards.client` (never by the server): no answer after its retries.
 
     ``maybe_sent`` is False when no attempt reached the server (the connection was
-    refused) or the server said nothing was written (``503 storage_unavailable``), True
-    when one may have (it went unanswered): the change may be done. ``answered``: the
-    last try got Nightshift's own ``503 storage_unavailable`` (it runs; its database
-    refused the write); a proxy's 502/503/504 is not that (is Nightshift running?).
+    refused) or the server said nothing was written (``503 storage_unavailable`` or
+    ``503 policy_refused``), True when one may have (it went unanswered): the change may
+    be done. ``answered``: the last try got one of Nightshift's own 503s that write
+    nothing (it runs; its database refused the write, or a reload's restart waits for its
+    policy file to be fixed); a proxy's 502/503/504 is not that (is Nightshift running?).
     ``slow``: the last try connected and timed out waiting for the answer. ``dropped``:
     the last try connected and the connection was closed before an answer came (the
     server, or a proxy before it, ran it and went away: the change may be done).

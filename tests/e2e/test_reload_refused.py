@@ -11,8 +11,10 @@ NIGHTSHIFT_LISTEN_FD (bot.reload.restart).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,11 +23,31 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_process import PY, env
+from guards.client import GuardClient, Hold, Unavailable
+from tests.e2e.test_process import PY, cli, env
 
 __all__ = ["env"]  # the fixture, used by name
 
 OLD_CODE_ACCEPTED = "reservations: {ttl_seconds: 1M}\n"  # read as a minute before audit26
+
+
+def _run_on(
+    env: dict[str, str], listening: socket.socket, *, snapshot: Path | None
+) -> subprocess.Popen[str]:
+    """``nightshift run`` handed ``listening`` (and, as a reload's restart, ``snapshot``)."""
+    fd = listening.fileno()
+    handed = {"NIGHTSHIFT_PORT": str(listening.getsockname()[1]), "NIGHTSHIFT_LISTEN_FD": str(fd)}
+    if snapshot is not None:
+        handed["NIGHTSHIFT_RELOAD_POLICY"] = str(snapshot)
+    return subprocess.Popen(
+        [PY, "-m", "bot", "run"],
+        env={**env, **handed},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        pass_fds=(fd,),
+    )
 
 
 @pytest.fixture
@@ -36,21 +58,7 @@ def restarted(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.
     snapshot = tmp_path / "nightshift-policy-checked.yml"
     snapshot.write_text(OLD_CODE_ACCEPTED)
     Path(env["NIGHTSHIFT_CONFIG"]).write_text(OLD_CODE_ACCEPTED)
-    fd = listening.fileno()
-    proc = subprocess.Popen(
-        [PY, "-m", "bot", "run"],
-        env={
-            **env,
-            "NIGHTSHIFT_PORT": str(port),
-            "NIGHTSHIFT_RELOAD_POLICY": str(snapshot),
-            "NIGHTSHIFT_LISTEN_FD": str(fd),
-        },
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        pass_fds=(fd,),
-    )
+    proc = _run_on(env, listening, snapshot=snapshot)
     listening.close()  # (the process has its own: the old process's is gone by then too)
     try:
         yield proc, f"http://127.0.0.1:{port}"
@@ -114,3 +122,77 @@ def test_a_stop_signal_while_held_stops_it(restarted):
     assert proc.wait(timeout=15) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz", timeout=2)
+
+
+def test_a_settle_sent_during_the_hold_is_tried_again_and_charged_once_the_file_is_fixed(
+    env, tmp_path
+):
+    """recheck26 Ka H1: the client raised the hold's 503 at once, as a plain GuardError
+    with no note, and the hold expired unsettled: the money the call spent was lost. It is
+    tried again within ``patience``, as a ``storage_unavailable`` is, and then raises
+    Unavailable with the note naming the settle to send later."""
+    config = Path(env["NIGHTSHIFT_CONFIG"])
+    config.write_text("reservations: {ttl_seconds: 2m}\n")
+    token = cli("token", "create", "acme", env=env).stdout.split()[-1]
+    listening = socket.create_server(("127.0.0.1", 0), backlog=64)  # open to the end
+    url = f"http://127.0.0.1:{listening.getsockname()[1]}"
+    procs = [_run_on(env, listening, snapshot=None)]
+    snapshot = tmp_path / "nightshift-policy-checked.yml"
+
+    def fix(held: subprocess.Popen[str]) -> None:
+        config.write_text("reservations: {ttl_seconds: 2m}\n")
+        held.send_signal(signal.SIGHUP)
+
+    def restart_refused(serving: subprocess.Popen[str]) -> subprocess.Popen[str]:
+        """The reload's restart, handed the socket, on a snapshot it refuses: held."""
+        serving.send_signal(signal.SIGTERM)
+        assert serving.wait(timeout=15) == 0
+        snapshot.write_text(OLD_CODE_ACCEPTED)
+        config.write_text(OLD_CODE_ACCEPTED)
+        procs.append(held := _run_on(env, listening, snapshot=snapshot))
+        _healthz(url, held, code=503)
+        return held
+
+    async def drive() -> tuple[Unavailable, Hold, Hold]:
+        serving = procs[0]
+        await asyncio.to_thread(_healthz, url, serving, code=200)
+        async with (
+            GuardClient(url, token, patience=1.5) as hasty,
+            GuardClient(url, token, patience=40) as patient,
+        ):
+            async with patient.reserve("acme/alice/bot", max_cost_micros=5000) as second:
+                with pytest.raises(Unavailable) as lost:
+                    async with hasty.reserve("acme/alice/bot", max_cost_micros=5000) as first:
+                        held = await asyncio.to_thread(restart_refused, serving)
+                        first.settle(actual_cost_micros=700)  # its patience runs out held
+                second.settle(actual_cost_micros=1200)
+                asyncio.get_running_loop().call_later(3, fix, held)  # while it is tried
+            return lost.value, first, second
+
+    try:
+        lost, first, second = asyncio.run(drive())
+        procs[-1].send_signal(signal.SIGTERM)
+        assert procs[-1].wait(timeout=15) == 0
+    finally:
+        listening.close()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    assert lost.maybe_sent is False and lost.answered is True, lost
+    assert lost.attempts > 1  # tried again meanwhile, not raised at the first 503
+    notes = "\n".join(getattr(lost, "__notes__", ()))
+    assert f"{first.reservation_id}'s settle was not recorded; send it again when" in notes
+    assert f"await guard.settle({first.reservation_id!r}, " in notes
+    assert "'actual_cost_micros': 700" in notes
+    assert second.result["charged_micros"] == 1200, second.result
+    with sqlite3.connect(env["NIGHTSHIFT_DB"]) as db:
+        rows = dict(db.execute("SELECT id, state || ' ' || charged_micros FROM reservations"))
+    assert rows == {first.reservation_id: "held 0", second.reservation_id: "settled 1200"}
+
+
+def test_the_holds_503_asks_to_be_sent_again_as_the_storage_one_does(restarted):
+    proc, url = restarted
+    _healthz(url, proc, code=503)
+    answer = httpx.post(f"{url}/v1/reservations/res_x/settle", json={}, timeout=5)
+    assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
