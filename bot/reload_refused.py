@@ -81,9 +81,8 @@ async def hold_until_the_policy_loads(settings: Settings, refusal: PolicyError) 
                 return None
             hup.clear()
             try:
-                policy = load_policy(settings.config, missing_ok=False, also=refused_jobs)
-                check_jobs(policy, now=time.time(), source=settings.config)
-            except PolicyError as exc:
+                policy = _policy_now(settings.config)
+            except (PolicyError, ValueError) as exc:  # (as a reload's check says them)
                 log.error("SIGHUP: still refused, still answering 503 %s: %s", POLICY_REFUSED, exc)
                 continue
             log.warning("SIGHUP: %s loads now: starting on it", settings.config)
@@ -91,6 +90,17 @@ async def hold_until_the_policy_loads(settings: Settings, refusal: PolicyError) 
             return policy
     finally:
         await runner.cleanup()
+
+
+def _policy_now(config: str) -> Policy:
+    """The policy file as it is now, read with the code installed now (PolicyError when it
+    is refused, cannot be read, or is gone)."""
+    try:
+        policy = load_policy(config, missing_ok=False, also=refused_jobs)
+        check_jobs(policy, now=time.time(), source=config)
+    except OSError as exc:  # a folder it cannot search, a name too long (recheck26 Ka M1)
+        raise PolicyError(f"{config}: cannot read the policy file: {exc.strerror or exc}") from None
+    return policy
 
 
 async def _refuse_every_call(sock: socket.socket) -> web.AppRunner:

@@ -196,3 +196,28 @@ def test_the_holds_503_asks_to_be_sent_again_as_the_storage_one_does(restarted):
     _healthz(url, proc, code=503)
     answer = httpx.post(f"{url}/v1/reservations/res_x/settle", json={}, timeout=5)
     assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
+
+
+def test_a_policy_file_it_cannot_read_at_the_sighup_keeps_the_hold(restarted, env):
+    """recheck26 Ka M1: an OSError at the SIGHUP (a name too long, a folder it cannot
+    search) ended the hold, closing the socket. It is one line, and the hold goes on."""
+    proc, url = restarted
+    _healthz(url, proc, code=503)
+    config = Path(env["NIGHTSHIFT_CONFIG"])
+    config.unlink()
+    config.symlink_to("/tmp/" + "a" * 300)  # ENAMETOOLONG when it is followed
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert _healthz(url, proc, code=503)["error"] == "policy_refused"
+    config.unlink()
+    config.write_text("reservations: {ttl_seconds: 1m}\n")
+    proc.send_signal(signal.SIGHUP)
+    _healthz(url, proc, code=200)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    assert (
+        "SIGHUP: still refused, still answering 503 policy_refused: "
+        f"{config}: cannot read the policy file: File name too long"
+    ) in out
+    assert "Traceback" not in out
