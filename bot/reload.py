@@ -56,6 +56,7 @@ __all__ = [
     "inherited_socket",
     "reloaded_policy",
     "restart",
+    "says_nothing",
 ]
 
 log = logging.getLogger("nightshift")
@@ -120,7 +121,7 @@ def check_reload(
         else:
             log.info("SIGHUP: there is still no policy file at %s; nothing to apply", config)
         return None
-    if had_file and _says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
+    if had_file and says_nothing(raw) and _as_written(current):  # (it ran on an empty one)
         log.error(
             "SIGHUP: the policy file %s is empty (a save still being written?); still running"
             " on the policy it last applied (%s). To run on the built-in defaults (no"
@@ -251,7 +252,7 @@ def _gone(config: str) -> bool:
     return False
 
 
-def _says_nothing(raw: bytes) -> bool:
+def says_nothing(raw: bytes) -> bool:
     """Whether the file holds no YAML at all (empty, blank, or comments only)."""
     try:
         return yaml.safe_load(raw) is None

@@ -22,13 +22,15 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.entry import stop_requested
 from bot.jobs.lint import check_jobs, refused_jobs
-from bot.reload import INHERITED_FD, inherited_socket
+from bot.reload import INHERITED_FD, inherited_socket, says_nothing
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
+from guards.config_yaml import read_policy_bytes
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -94,8 +96,14 @@ async def hold_until_the_policy_loads(settings: Settings, refusal: PolicyError) 
 
 def _policy_now(config: str) -> Policy:
     """The policy file as it is now, read with the code installed now (PolicyError when it
-    is refused, cannot be read, or is gone)."""
+    is refused, cannot be read, is gone, or is empty, as a reload refuses it)."""
     try:
+        if says_nothing(read_policy_bytes(Path(config))):  # (recheck26 Ka M2)
+            raise PolicyError(
+                f"the policy file {config} is empty (a save still being written?): starting"
+                " on it would run on the built-in defaults (no budgets, nobody paged); to do"
+                " that on purpose, write {} in it"
+            )
         policy = load_policy(config, missing_ok=False, also=refused_jobs)
         check_jobs(policy, now=time.time(), source=config)
     except OSError as exc:  # a folder it cannot search, a name too long (recheck26 Ka M1)

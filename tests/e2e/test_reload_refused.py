@@ -221,3 +221,31 @@ def test_a_policy_file_it_cannot_read_at_the_sighup_keeps_the_hold(restarted, en
         f"{config}: cannot read the policy file: File name too long"
     ) in out
     assert "Traceback" not in out
+
+
+def test_an_empty_or_missing_policy_file_at_the_sighup_keeps_the_hold(restarted, env):
+    """recheck26 Ka M2: an empty file at the SIGHUP (an editor's save still being
+    written) started the hold's process on the built-in defaults: no budgets, nobody
+    paged. It is refused as a reload refuses it, and so is a file that is gone."""
+    proc, url = restarted
+    _healthz(url, proc, code=503)
+    config = Path(env["NIGHTSHIFT_CONFIG"])
+    for step in ("empty", "comments", "gone"):
+        if step == "gone":
+            config.unlink()
+        else:
+            config.write_text("" if step == "empty" else "# being written\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert _healthz(url, proc, code=503)["error"] == "policy_refused", step
+    config.write_text("reservations: {ttl_seconds: 1m}\n")
+    proc.send_signal(signal.SIGHUP)
+    _healthz(url, proc, code=200)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read() if proc.stdout else ""
+    empty = f"the policy file {config} is empty (a save still being written?)"
+    assert out.count(empty) == 2, out
+    assert "to do that on purpose, write {} in it" in out
+    assert f"{config}: cannot read the policy file: No such file or directory" in out
+    assert out.count("loads now: starting on it") == 1  # the fixed file's, not before
