@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from bot.entry import stop_requested
 from bot.jobs.lint import check_jobs, refused_jobs
 from bot.reload import INHERITED_FD, inherited_socket, says_nothing
+from bot.run_lock import RunLock
 from bot.settings import Settings
 from guards.config import Policy, PolicyError, load_policy
 from guards.config_yaml import read_policy_bytes
@@ -51,11 +52,29 @@ HELD = (
 async def hold_until_the_policy_loads(settings: Settings, refusal: PolicyError) -> Policy | None:
     """In a reload's restart whose policy was refused (``refusal``): answer every call 503
     on the socket handed over until a SIGHUP finds the policy file loading, and return
-    that policy (the socket handed on to the start, as the reload handed it); None when
-    a stop signal came first. Raises ``refusal`` when no socket was handed over."""
+    that policy (the socket and the one-process lock handed on to the start, as the
+    reload handed the socket); None when a stop signal came first. Raises ``refusal``
+    when no socket was handed over, and AlreadyRunning when another process serves the
+    database (it took it during the restart)."""
     sock = inherited_socket()
     if sock is None:  # (nothing to hold: said as a start's refusal)
         raise PolicyError(f"{refusal}: fix the file, then start nightshift again") from None
+    # the one-process lock, as a start takes it: no second `nightshift run` may take the
+    # database meanwhile (AlreadyRunning, as a start says it, when one did already)
+    lock = RunLock.take(settings.db)
+    policy = None
+    try:
+        policy = await _hold(settings, refusal, sock)
+    finally:
+        if lock is not None and policy is not None:
+            lock.hand_on()  # to the start it returns to
+        elif lock is not None:
+            lock.release()
+    return policy
+
+
+async def _hold(settings: Settings, refusal: PolicyError, sock: socket.socket) -> Policy | None:
+    """:func:`hold_until_the_policy_loads` once its lock is taken."""
     loop = asyncio.get_running_loop()
     stop, hup = asyncio.Event(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,6 +29,8 @@ __all__ = ["AlreadyRunning", "RunLock", "serving"]
 
 log = logging.getLogger(__name__)
 ANOTHER_PATH = "through another path to this file: a hard link, or a bind mount"
+#: locks this process took ahead of its start, by path (:meth:`RunLock.hand_on`)
+_handed: dict[str, RunLock] = {}
 
 
 class AlreadyRunning(OSError):
@@ -56,6 +58,8 @@ class RunLock:
         runs, unguarded).
         """
         real = os.path.realpath(db)
+        if (handed := _handed.pop(f"{real}.lock", None)) is not None:
+            return handed  # (this process holds it already: a second flock would fail)
         if not os.path.isdir(os.path.dirname(real)):
             return None
         fds = [fd for fd in (_path_lock(db, real),) if fd is not None]
@@ -68,6 +72,12 @@ class RunLock:
         if on_file is not None:
             fds.append(on_file)
         return cls(fds, f"{real}.lock", file_fd=on_file) if fds else None
+
+    def hand_on(self) -> None:
+        """Keep holding the locks for the next :meth:`take` of this database in this
+        process: a reload's hold (bot.reload_refused) hands them to the start it ends in,
+        so that no other process takes the database in between."""
+        _handed[self.path] = self
 
     def release(self, *, keep_file: bool = False) -> None:
         """Let go of both locks. After the store is closed: closing a descriptor of the

@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from guards.client import GuardClient, Hold, Unavailable
-from tests.e2e.test_process import PY, cli, env
+from tests.e2e.test_process import PY, cli, env, spawn
+from tests.fakes.ports import free_port
 
 __all__ = ["env"]  # the fixture, used by name
 
@@ -249,3 +250,36 @@ def test_an_empty_or_missing_policy_file_at_the_sighup_keeps_the_hold(restarted,
     assert "to do that on purpose, write {} in it" in out
     assert f"{config}: cannot read the policy file: No such file or directory" in out
     assert out.count("loads now: starting on it") == 1  # the fixed file's, not before
+
+
+def _second_run(env: dict[str, str], tmp_path: Path) -> str:
+    """What a second ``nightshift run`` on the same database (its own port and a policy
+    file it loads) said, once it exited; it must not serve."""
+    other = tmp_path / "other.yml"
+    other.write_text("reservations: {ttl_seconds: 1m}\n")
+    port = free_port()
+    proc = spawn({**env, "NIGHTSHIFT_PORT": str(port), "NIGHTSHIFT_CONFIG": str(other)})
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=10)
+        raise AssertionError(f"a second run served the same database:\n{out}") from None
+    assert proc.returncode != 0, out
+    return out
+
+
+def test_the_hold_keeps_the_one_process_lock_until_it_starts(restarted, env, tmp_path):
+    """recheck26 Ka: the process before let go of the database's lock before the exec,
+    and the hold took none, so a second `nightshift run` could take the database
+    meanwhile (and then the held one could not start). The hold keeps it and hands it on
+    to its start."""
+    proc, url = restarted
+    _healthz(url, proc, code=503)
+    assert "another Nightshift (pid " in _second_run(env, tmp_path)
+    Path(env["NIGHTSHIFT_CONFIG"]).write_text("reservations: {ttl_seconds: 1m}\n")
+    proc.send_signal(signal.SIGHUP)
+    _healthz(url, proc, code=200)  # its start took the lock the hold handed on
+    assert "another Nightshift (pid " in _second_run(env, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
