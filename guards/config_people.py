@@ -9,7 +9,7 @@ import unicodedata
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from guards.config_hours import QuietHours
 from guards.config_types import PositiveSeconds, Seconds, Section, Tier, TimeZone, refuse
@@ -95,7 +95,9 @@ class Alerts(Section):
     p1_escalate_after: Seconds = 1800
     update_interval_seconds: Seconds = 30
     repeat_escalation: int = Field(1, ge=0, le=100)
-    repeat_escalation_after: PositiveSeconds = 900  # at 0 the rounds would come at once
+    # at 0 the rounds would come at once: refused unless repeat_escalation is 0 (recheck26
+    # Ka L1: a file that turned repeats off that way ran before audit26)
+    repeat_escalation_after: Seconds = 900
     auto_resolve_after: PositiveSeconds = 3600  # 0 would resolve every alert at once
     fold_after: int = Field(10, ge=0, le=10_000)
     fold_pages_after: int = Field(1, ge=0, le=10_000)
@@ -111,6 +113,29 @@ class Alerts(Section):
         if unknown:
             refuse("Alerts", [((k,), unknown_kind(k)) for k in unknown])
         return value
+
+    @model_validator(mode="after")
+    def _rounds_wait(self) -> Alerts:
+        if self.repeat_escalation and not self.repeat_escalation_after:
+            refuse(
+                "Alerts",
+                [
+                    (
+                        ("repeat_escalation_after",),
+                        f"0 is out of range while repeat_escalation is {self.repeat_escalation}:"
+                        " must be at least 1s, or the repeated rounds would come at once"
+                        " (write e.g. 15m); with repeat_escalation: 0 (no repeats) it may be 0",
+                    )
+                ],
+            )
+        return self
+
+    @property
+    def storm_nudge_every(self) -> int:
+        """Seconds within which a storm's alerts reaching the same step nudge once: the
+        rounds' spacing (its default when repeats are off and it was written 0)."""
+        default: int = Alerts.model_fields["repeat_escalation_after"].default
+        return self.repeat_escalation_after or default
 
     def tier_of(self, kind: str) -> Tier:
         return self.tiers.get(kind) or DEFAULT_TIERS.get(kind, "P1")

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from guards.config_types import (
     Days,
     PositiveSeconds,
+    Seconds,
     Section,
     refuse,
 )
@@ -116,7 +117,8 @@ class RoutingPromote(Section):
     min_calls: int = Field(10, ge=1, le=10_000)
     max_tier: RouteTierName = "large"
     # a validation rejection naming a route_id counts when that call settled this recently
-    rejection_window_seconds: PositiveSeconds = 3600  # at 0 no rejection would count
+    # at 0 no rejection would count: refused while enabled (recheck26 Ka L1: off, it ran)
+    rejection_window_seconds: Seconds = 3600
     # a bad week (an outage, a burst of rate limits) must not cost a tier up for good
     review_after: PositiveSeconds | None = 7 * 86400
 
@@ -124,6 +126,18 @@ class RoutingPromote(Section):
     def _window(self) -> RoutingPromote:
         if self.min_calls > self.window_calls:
             refuse("RoutingPromote", [(("min_calls",), "cannot be larger than window_calls")])
+        if self.enabled and not self.rejection_window_seconds:
+            refuse(
+                "RoutingPromote",
+                [
+                    (
+                        ("rejection_window_seconds",),
+                        "0 is out of range while promote is enabled: must be at least 1s, or"
+                        " no validation rejection would count (write e.g. 1h); with"
+                        " enabled: false it may be 0",
+                    )
+                ],
+            )
         return self
 
 

@@ -303,7 +303,7 @@ class AlertPaging(OutageHolds):
                 )
         elif alert.posted_at is None and alert.folded_into is not None:
             text = storm_nudge(alert, tz=self.tz, now=now)
-            every = self.policy.alerts.repeat_escalation_after
+            every = self.policy.alerts.storm_nudge_every
             manual = manual_by is not None
             nudge_storm(tx, alert, position, now=now, every=every, text=text, manual=manual)
         elif alert.posted_at is not None and alert.channel is not None:

@@ -170,7 +170,49 @@ def test_a_slash_command_s_duration_still_takes_any_case():
 def test_a_zero_window_is_refused_naming_the_key(data, key):
     [line] = refused(data)
     assert line.startswith(f"{key}: ") and "must be at least 1s" in line, line
-    assert "at 0 it would run out the moment it starts" in line
+    # the burst window's words are the duration's; the two whose feature can be turned
+    # off say how (recheck26 Ka L1: off, a 0 is accepted)
+    assert "at 0 it would run out the moment it starts" in line or " may be 0" in line
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (
+            {"alerts": {"repeat_escalation": 2, "repeat_escalation_after": 0}},
+            "alerts.repeat_escalation_after: 0 is out of range while repeat_escalation is 2:"
+            " must be at least 1s, or the repeated rounds would come at once (write e.g."
+            " 15m); with repeat_escalation: 0 (no repeats) it may be 0",
+        ),
+        (
+            {"routing": {"promote": {"enabled": True, "rejection_window_seconds": "0s"}}},
+            "routing.promote.rejection_window_seconds: 0 is out of range while promote is"
+            " enabled: must be at least 1s, or no validation rejection would count (write"
+            " e.g. 1h); with enabled: false it may be 0",
+        ),
+    ],
+)
+def test_a_zero_window_whose_feature_is_on_says_how_to_turn_it_off(data, said):
+    assert refused(data) == [said]
+
+
+def test_a_zero_window_whose_feature_is_off_loads_as_it_did_before_audit26():
+    """recheck26 Ka L1: these loaded before; refused, an upgrade took the server into the
+    reload hold for a value that does nothing."""
+    policy = parse_policy(
+        {
+            "alerts": {"repeat_escalation": 0, "repeat_escalation_after": 0},
+            "routing": {"promote": {"enabled": False, "rejection_window_seconds": 0}},
+        },
+        source="nightshift.yml",
+    )
+    assert policy.alerts.repeat_escalation_after == 0
+    assert policy.alerts.storm_nudge_every == 900  # a storm's nudges stay spaced
+    assert policy.routing.promote.rejection_window_seconds == 0
+    with pytest.raises(PolicyError):  # still a duration: negative, or not one, is refused
+        parse_policy(
+            {"alerts": {"repeat_escalation": 0, "repeat_escalation_after": -1}}, source="x"
+        )
 
 
 # -- L4: admin_groups --------------------------------------------------------------------
