@@ -27,6 +27,7 @@ from bot.commands_alert_buttons import act_escalate as act_escalate
 from bot.commands_alert_buttons import act_resolve as act_resolve
 from bot.commands_alert_buttons import act_silence as act_silence
 from bot.commands_alert_buttons import act_unsilence as act_unsilence
+from bot.commands_breakers import known_models
 from bot.commands_oncall import cmd_oncall as cmd_oncall
 from bot.commands_silence import span_text, why_text
 from bot.commands_status import cmd_status as cmd_status
@@ -38,8 +39,9 @@ from bot.responders import local_time
 from bot.responders import require_responder as require_responder
 from bot.responders import responders as responders
 from bot.slack.limits import BLOCKS_TEXT, SECTION_TEXT, text_chars
-from guards.breaker_kinds import model_key
+from guards.breaker_kinds import MODEL_PREFIX, model_key
 from guards.config import ALERT_KINDS, Policy
+from guards.prices import undated
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -118,12 +120,16 @@ def _refuse_filter(text: str, why: str, *, meant: str | None = None) -> UsageErr
     )
 
 
-def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
-    """The filter of ``alerts <text>``, or UsageError listing what is accepted."""
+def _parse_filter(tx: Tx, text: str, policy: Policy, *, models: set[str]) -> _Filter:
+    """The filter of ``alerts <text>``, or UsageError listing what is accepted.
+
+    ``models``: the models Nightshift prices or routes to; ``model:<name>`` of one of them
+    (or a snapshot of one) is a filter even while it has no alert (recheck26 Ka L3: the
+    ``breakers model:<name>`` reply recommends it)."""
     if len(text) > MAX_FILTER:
         raise _refuse_filter(text, f"is too long for a filter (at most {MAX_FILTER} characters)")
     kind_text, colon, scope_text = text.partition(":")
-    if colon and kind_text == "model":  # a model's breaker alerts: `model:<name>`
+    if colon and kind_text.lower() == "model":  # a model's breaker alerts: `model:<name>`
         kind_text, scope_text = "", text
     elif not colon:
         kinds = kinds_named(text)
@@ -133,8 +139,19 @@ def _parse_filter(tx: Tx, text: str, policy: Policy) -> _Filter:
     kinds = kinds_named(kind_text) if kind_text else ()
     if kind_text and not kinds:
         raise _refuse_filter(text, f"names no alert kind before the colon ({echo(kind_text)})")
-    if scope_text.startswith("model:"):
-        scope = model_key(scope_text[len("model:") :]) if len(scope_text) > len("model:") else None
+    if scope_text[: len(MODEL_PREFIX)].lower() == MODEL_PREFIX:  # (in any case, as breakers)
+        name = scope_text[len(MODEL_PREFIX) :].strip().lower()
+        scope = model_key(name) if name else None
+        if scope is not None and (name in models or undated(name) in models):
+            return _Filter(text, kinds=kinds, scope=scope)
+        if scope is None or not known_scope(policy, tx, scope):
+            near = difflib.get_close_matches(name, sorted(models), n=1, cutoff=0.75)
+            model = f"model:{near[0]}" if near else None
+            raise _refuse_filter(
+                text,
+                "names no model Nightshift prices, routes to or has an alert of",
+                meant=f"{kind_text}:{model}" if model and kind_text else model,
+            )
     else:
         try:
             scope = Scope.parse(scope_text).path
@@ -182,11 +199,12 @@ def _group_line(group: list[Alert], *, flt: _Filter | None) -> str:
 
 def _narrower(
     flt: _Filter | None, *, hidden: list[Alert], tier: list[Alert], skip: int, room: int
-) -> str:
+) -> tuple[str, bool]:
     """How to see the alerts a tier's list leaves out: the scopes they are under (below the
     filter's), each a filter of the same kind, as many as ``room`` characters hold (the
     others by a ``+N``); in a fleet of one namespace, its users (audit26 client L1:
-    "`<kind>:<namespace or agent>`" led back to the same list)."""
+    "`<kind>:<namespace or agent>`" led back to the same list). With whether it named
+    scopes (which a ``+N`` passes over)."""
     kind = flt.text.partition(":")[0] if flt is not None and flt.kinds else ""
     within = flt.scope if flt is not None else None
     again = "/agent alerts" + (f" {slack_text(flt.text)}" if flt is not None else "")
@@ -200,10 +218,22 @@ def _narrower(
         room=room - len(" · under ") - len(lists),
     )
     if under is not None:
-        return f" · under {under}{lists}"
+        return f" · under {under}{lists}", True
     if not kind:  # one scope holds them all: a kind narrows
-        return f" (`/agent alerts <kind>{':' + within if within else ''}` narrows)"
-    return ""
+        return f" (`/agent alerts <kind>{':' + within if within else ''}` narrows)", False
+    return "", False
+
+
+def _unused_skip(skip: int, flt: _Filter | None) -> UsageError:
+    """``alerts … +N`` where no hint names scopes to pass over (recheck26 Ka L4: the
+    ``+N`` was dropped without a word)."""
+    command = "/agent alerts" + (f" {echo(flt.text)}" if flt is not None else "")
+    return UsageError(
+        f"`{command}` names no scopes to pass over (its list is whole, or one scope holds"
+        f" what it leaves out), so `+{skip}` means nothing here: send it without `+{skip}`."
+        " A `+N` follows the scopes a list cut short names, as its hint gives it"
+        " (`/agent alerts <kind> +N`)"
+    )
 
 
 def _more_alerts(n: int, tier: str = "") -> str:
@@ -225,7 +255,12 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     # The filter is read off the writer: a typo's "did you mean" reads every scope, and
     # a refusal raised in the writer would roll its caches back (audit25 year F1).
     policy = ctx.ns.policy
-    flt = await ctx.ns.store.read(lambda tx: _parse_filter(tx, args[0], policy)) if args else None
+    models = known_models(ctx)
+    flt = (
+        await ctx.ns.store.read(lambda tx: _parse_filter(tx, args[0], policy, models=models))
+        if args
+        else None
+    )
 
     def read(tx: Tx) -> tuple[_Filter | None, list[Alert], list[Any], set[int]]:
         silences = tx.all(  # the active ones, then those booked ahead by their start
@@ -301,12 +336,16 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
         shown_silences.append(f"… and {len(silences) - MAX_SILENCES} more silences")
     if shown_silences:
         blocks.append(context(clip("\n".join(shown_silences), SILENCES_CHARS)))
+    named = False  # whether a hint names scopes (a `+N` passes over them)
     if cut:  # each cut tier names the scopes of its rest, in the room the message leaves
         share = (BLOCKS_TEXT - text_chars(blocks) - HINTS_MARGIN) // len(cut)
         for block, words, left_out, mine in cut:
             room = min(SECTION_TEXT, share + len(words)) - len(words)
-            narrower = _narrower(flt, hidden=left_out, tier=mine, skip=skip, room=room)
+            narrower, names = _narrower(flt, hidden=left_out, tier=mine, skip=skip, room=room)
             block["elements"][0]["text"] = words + narrower
+            named = named or names
+    if skip and not named:
+        raise _unused_skip(skip, flt)
 
     def more(n: int) -> str:
         return _more_alerts(sum(covered for _, covered in entries[len(entries) - n :]))

@@ -121,16 +121,22 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     return Reply.text_only(text, ephemeral=False)
 
 
+def known_models(ctx: Context) -> set[str]:
+    """The models Nightshift prices or routes to (a tier's, a fallback's), in lower case
+    as their breakers' keys name them."""
+    routing = ctx.ns.policy.routing
+    known = set(ctx.ns.ledger.prices.models()) | {t.model for t in routing.tiers.values()}
+    known |= {m for model, rest in routing.fallbacks.items() for m in (model, *rest)}
+    return {m.lower() for m in known}
+
+
 def _typo(ctx: Context, tx: Tx, key: str, kind: str, close: str | None) -> str | None:
     """What to say when a kill switch names a model or scope nothing uses (a typo?);
     ``close``: the scope probably meant."""
     if kind != "model":
         return None if is_known_scope(ctx, tx, key) else unseen_breaker(key, close)
     name = key.removeprefix(MODEL_PREFIX)  # parse_key's charset: nothing for Slack to read
-    routing = ctx.ns.policy.routing
-    known = set(ctx.ns.ledger.prices.models()) | {t.model for t in routing.tiers.values()}
-    known |= {m for model, rest in routing.fallbacks.items() for m in (model, *rest)}
-    known = {m.lower() for m in known}
+    known = known_models(ctx)
     if name in known:
         return None
     base = undated(name)

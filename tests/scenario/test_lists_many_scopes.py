@@ -208,3 +208,47 @@ async def test_a_bad_plus_n_or_a_model_is_refused_and_changes_nothing(slack_http
         assert "A model's breaker is in every `/agent breakers` list" in reply["text"]
         assert "each segment is" not in reply["text"] and "<!channel>" not in reply["text"]
     assert await state() == before
+
+
+async def test_alerts_of_a_model_answer_even_with_none_open(slack_http):
+    """recheck26 Ka L3: the `breakers model:<name>` reply recommends `/agent alerts
+    model:<name>`, which refused a model with no alerts although its refusal lists
+    `model:<name>` as a form. A model Nightshift prices or routes to has no open alerts;
+    a name it does not know is refused, with the model meant."""
+    slack = await fleet(slack_http, AGENTS[:8], TRIPPED[:4])
+    said: Callable[[str], Any] = slack.command
+    recommended = (await said("breakers model:claude-haiku-4-5"))["text"]
+    assert "`/agent alerts model:<name>` lists its alerts" in recommended
+    for command in (
+        "alerts model:claude-haiku-4-5",
+        "alerts MODEL:Claude-Haiku-4-5",  # breakers' keys are in lower case
+        "alerts model:claude-haiku-4-5-20251001",  # a snapshot of a priced model
+        "alerts breaker_opened:model:claude-haiku-4-5",
+    ):
+        reply = await said(command)
+        assert reply["text"].startswith("No open alerts match `"), (command, reply["text"])
+        assert "(4 open in all: `/agent alerts`)" in reply["text"]
+    typo = (await said("alerts model:claude-haiku-4-6x"))["text"]
+    assert "names no model Nightshift prices, routes to or has an alert of" in typo, typo
+    assert "Did you mean `model:claude-haiku-4-5`?" in typo
+    kind_typo = (await said("alerts breaker_opened:model:claude-haiku-4-6x"))["text"]
+    assert "Did you mean `breaker_opened:model:claude-haiku-4-5`?" in kind_typo
+    hostile = (await said('alerts "model:<!channel> `x`"'))["text"]
+    assert "<!channel>" not in hostile and "names no model" in hostile
+
+
+async def test_a_plus_n_alerts_cannot_use_is_refused_not_dropped(slack_http):
+    """recheck26 Ka L4: `alerts +5` and `alerts acme +5` answered the plain list, the
+    `+N` dropped without a word. Where no hint names scopes it is refused; where one
+    does it is followed, as before."""
+    slack = await fleet(slack_http, AGENTS, TRIPPED)
+    said: Callable[[str], Any] = slack.command
+    before = [tuple(r) for r in await slack.app.store.fetch("SELECT * FROM audit")]
+    for command in ("alerts", "alerts acme", "alerts acme/user01"):
+        reply = (await said(f"{command} +5"))["text"]
+        assert f"`/agent {command}` names no scopes to pass over" in reply, reply
+        assert "so `+5` means nothing here: send it without `+5`" in reply
+        assert (await said(f"{command} +0"))["text"] == (await said(command))["text"]
+    followed = await said("alerts breaker_opened_failures +2")
+    assert "(past the first 2 of " in texts_of(followed["blocks"][-1])[0]
+    assert [tuple(r) for r in await slack.app.store.fetch("SELECT * FROM audit")] == before
