@@ -32,7 +32,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
@@ -62,6 +62,7 @@ class WebhookPage:
     next_user: str | None = None
     next_step: str | None = None
     delivery: int | None = None  # its webhook_deliveries id (None: not written yet)
+    storm: bool = False  # a storm's trigger carried it: the storm's note says a failure
 
 
 def webhook_prefix(page: WebhookPage) -> str:
@@ -100,8 +101,8 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
     if alert.tier != "P0" or alert.oncall_user is not None or not engine.chain.steps:
         return None
     row = tx.one(
-        "SELECT e.notify, d.id, d.state, d.attempts, d.last_status, d.last_error"
-        " FROM escalations e LEFT JOIN webhook_deliveries d"
+        "SELECT e.notify, d.id, d.state, d.attempts, d.last_status, d.last_error,"
+        " e.folded_into FROM escalations e LEFT JOIN webhook_deliveries d"
         "  ON d.escalation_id = e.id AND d.event = 'trigger'"
         " WHERE e.alert_id = ? AND e.notify LIKE 'webhook:%' ORDER BY e.id DESC, d.id DESC",
         (alert.id,),
@@ -110,6 +111,10 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
         taken = tx.one("SELECT 1 FROM escalations WHERE alert_id = ? LIMIT 1", (alert.id,))
         first = None if taken else first_step(engine, tx, now)
         return WebhookPage(first[8:]) if first and first.startswith("webhook:") else None
+    storm = row[1] is None and str(row[6] or "").startswith("hook:")
+    if storm:  # folded into a webhook storm: its page is how the storm's triggers went
+        carried = _storm_trigger(tx, int(str(row[6])[5:]))
+        row = (row[0], *carried) if carried is not None else row
     name, delivery, state = str(row[0])[8:], row[1], row[2]
     error = (
         f"HTTP {row[4]}"
@@ -123,11 +128,32 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
     if state == "failed":
         user, step = _next_up(engine, tx, alert, now)
         return WebhookPage(
-            name, state="failed", error=error, next_user=user, next_step=step, delivery=delivery
+            name,
+            state="failed",
+            error=error,
+            next_user=user,
+            next_step=step,
+            delivery=delivery,
+            storm=storm,
         )
     if delivery is not None and int(row[3] or 0) > 0:
-        return WebhookPage(name, state="retrying", error=error, delivery=delivery)
-    return WebhookPage(name, delivery=delivery)  # (a storm's trigger: none of its own)
+        return WebhookPage(name, state="retrying", error=error, delivery=delivery, storm=storm)
+    return WebhookPage(name, delivery=delivery, storm=storm)  # (a storm's, not sent yet)
+
+
+def _storm_trigger(tx: Tx, storm: int) -> tuple[Any, ...] | None:
+    """How storm ``storm``'s triggers went, as an alert's own trigger row reads (id, state,
+    attempts, last_status, last_error): one delivered, else its latest (every trigger of
+    a storm is one incident: once one got there, the receiver has it open); None while
+    none is written. Kb (recheck26) M1: its folded alerts said "Paging via webhook…" after
+    the storm's trigger had failed for good, their own line below saying it failed."""
+    row = tx.one(
+        "SELECT id, state, attempts, last_status, last_error FROM webhook_deliveries"
+        " WHERE storm_id = ? AND event = 'trigger'"
+        " ORDER BY state = 'delivered' DESC, id DESC LIMIT 1",
+        (storm,),
+    )
+    return None if row is None else tuple(row)
 
 
 def _next_up(
@@ -167,6 +193,8 @@ def tell_next(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> bool:
         return False
     page = webhook_page(engine, tx, alert, now)
     if page is None or page.state != "failed" or not page.next_user or page.delivery is None:
+        return False
+    if page.storm:  # said once per storm in each thread (bot.webhooks_record), not per alert
         return False
     ref = f"alert:{alert.id}:webhook-failed:{page.delivery}"
     if tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)) is not None:

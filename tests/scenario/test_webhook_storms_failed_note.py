@@ -149,3 +149,46 @@ async def test_a_storm_s_triggers_tried_again_say_so_once(
             t for t in slack.fake.texts() if any(said.format(r["id"]) in t for r in storm_rows)
         ]
         assert len(notes) == 1, notes
+
+
+async def test_an_alert_folded_into_a_failed_storm_page_says_the_page_failed(
+    slack_http, webhook_receiver: WebhookReceiver
+):
+    """recheck26 Kb M1: once the storm's trigger failed for good, the alerts posted on
+    their own whose pages it carried still began "📟 Paging via webhook pager…" (their
+    own line below said it failed): they say it failed and who is next, as an alert's
+    own failed page does; the person is told in the storm's note, not once per alert."""
+    clock = ManualClock()
+    p = storm_policy(webhook_receiver)  # the webhook first: no person is paged at once
+    p["oncall"]["escalation"] = [
+        {"notify": "webhook:pager", "after": "0m"},
+        {"notify": "rotation:primary", "after": "10m"},
+    ]
+    slack = await slack_http(p, clock=clock)
+    await trip(slack, agents(0, 3))  # three pages of their own: the webhook's limit
+    await send(slack)
+    assert await until(lambda: drained(slack), within=10)
+    webhook_receiver.script = [400]  # the storm's trigger is refused
+    await trip(slack, agents(3, 30))
+    await send(slack)
+    own = [
+        int(r[0])
+        for r in await slack.app.store.fetch(
+            "SELECT DISTINCT a.id FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+            " WHERE e.folded_into = 'hook:1' AND a.posted_at IS NOT NULL"
+        )
+    ]
+    assert own, "no alert of the storm is posted on its own"
+    clock.advance(30)  # the trailing update
+    await slack.app.ns.extras["alerts"].tick()
+    failed = "⚠️ The page via webhook pager failed (HTTP 400); "
+
+    def redrawn() -> set[str]:
+        texts = [str(c.args.get("text", "")) for c in slack.fake.calls_of("chat.update", ok=True)]
+        return {t for t in texts if t.startswith(failed)}
+
+    await slack.fake.wait_for(lambda: len(redrawn()) >= len(own))
+    assert not any("Paging via" in t for t in redrawn())
+    assert all(" is next: " in t for t in redrawn()), redrawn()
+    told = [t for t in slack.fake.texts() if "you are next in its chain" in t]
+    assert told == [], told  # (the storm's note in each thread says it failed)
