@@ -194,7 +194,7 @@ def tell_next(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> bool:
     page = webhook_page(engine, tx, alert, now)
     if page is None or page.state != "failed" or not page.next_user or page.delivery is None:
         return False
-    if page.storm:  # said once per storm in each thread (bot.webhooks_record), not per alert
+    if page.storm:  # its failure said once per storm and thread (bot.webhooks_record)
         return False
     ref = f"alert:{alert.id}:webhook-failed:{page.delivery}"
     if tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)) is not None:
