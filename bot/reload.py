@@ -30,14 +30,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 import yaml
 
 from bot.jobs.lint import check_jobs, refused_jobs
+from bot.reload_moves import day_moves, oncall_moves
 from bot.webhooks_target import reload_lines, secret_files_note
 from guards.config import Policy, PolicyError, load_policy
 from guards.config_yaml import read_policy_bytes
@@ -202,36 +201,6 @@ def _drop_snapshot(snapshot: str | None) -> None:
             os.unlink(snapshot)
 
 
-def day_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
-    """What a change of time zone does to the budget windows of the namespaces it moves:
-    charges are booked in the day (week, month) of the zone they were made in, so a
-    zone where it is already tomorrow starts the day afresh, and one where it is still
-    yesterday adds today's charges to that day's."""
-    named = {*old.budgets.scopes, *new.budgets.scopes}
-    namespaces = sorted(p for p in named if "/" not in p)
-    others = "every other namespace" if namespaces else "every namespace"
-    lines = []
-    for namespace, label in [*((n, n) for n in namespaces), ("", others)]:
-        was = old.namespace_timezone(namespace) if namespace else old.timezone
-        is_now = new.namespace_timezone(namespace) if namespace else new.timezone
-        if was == is_now:
-            continue
-        before = datetime.fromtimestamp(now, ZoneInfo(was)).date()
-        after = datetime.fromtimestamp(now, ZoneInfo(is_now)).date()
-        what = (
-            f"today is still {after}, and its budget day goes on"
-            if before == after
-            else f"the budget day is now {after} (it was {before}): charges stay in the day they"
-            f" were booked in, so {after} starts from what is booked in it"
-        )
-        # the namespace's digest and jobs follow its zone too (audit23 forensics L10)
-        lines.append(
-            f"budgets, the digest and the jobs of {label} follow {is_now} now"
-            f" (they followed {was}): {what}"
-        )
-    return lines
-
-
 def _directory(config: str) -> Path:
     """Where the policy file ``config`` is: a relative ``secret_file`` is read from there,
     not from the copy's temporary directory."""
@@ -258,36 +227,6 @@ def says_nothing(raw: bytes) -> bool:
         return yaml.safe_load(raw) is None
     except (yaml.YAMLError, ValueError):  # ValueError: PyYAML's own, of an impossible date
         return False  # said as the file's error when it is read
-
-
-def oncall_moves(old: Policy, new: Policy, *, now: float) -> list[str]:
-    """What an edit of the rotations changes about who is on call now: a shift is counted
-    from ``start`` in the order of ``users``, so adding, removing or reordering a user
-    can hand tonight's pages to someone else; and overrides made for a rotation that is
-    gone (renamed) no longer apply."""
-    from bot.alerts.oncall import rotation_named, shift_at
-
-    moves = []
-    old_tz, new_tz = ZoneInfo(old.timezone), ZoneInfo(new.timezone)
-    for before in old.oncall.rotations:
-        after = rotation_named(new.oncall, before.name)
-        if after is None:
-            moves.append(
-                f"rotation {before.name} is gone from the policy: its `/agent oncall override`s,"
-                " if any, no longer apply"
-            )
-            continue
-        was, now_is = shift_at(before, old_tz, now).user, shift_at(after, new_tz, now)
-        if was != now_is.user:
-            left = int(now_is.ends_at - now)
-            moves.append(
-                f"rotation {after.name}: by its schedule, on call now is {now_is.user}, no"
-                f" longer {was} (shifts are counted from `start` in the order of `users`, so"
-                f" the edit moved them; an `/agent oncall override` still wins over both);"
-                f" `/agent oncall override <@{was}> {max(left // 60, 1)}m {after.name}` keeps"
-                f" {was} on call until the hand-off"
-            )
-    return moves
 
 
 def reloaded_policy(config: str) -> Policy | None:

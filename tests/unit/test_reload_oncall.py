@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.alerts.oncall import Override, on_call
-from bot.reload import check_reload, day_moves, oncall_moves
+from bot.reload import check_reload
+from bot.reload_moves import day_moves, oncall_moves
 from guards.config import Policy, load_policy
 
 TWO = "oncall:\n  rotations:\n    - {name: primary, users: [U01, U02], period: day}\n"
