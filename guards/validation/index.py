@@ -30,9 +30,10 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeAlias
 
 from guards.validation.sketchers import Sketcher
@@ -136,24 +137,22 @@ class StreamIndex:
                     slot = nxt[slot]
         return found
 
-    def best(self, sketch: bytes, *, not_before: float) -> tuple[int, float, float] | None:
-        """The most similar live item as ``(rowid, at, similarity)``, newest on a tie."""
-        found: tuple[float, int, float] | None = None
-        width, sketches, ats = self._width, self._sketches, self._ats
+    def _scored(self, sketch: bytes, *, not_before: float) -> Iterator[tuple[float, int, float]]:
+        """``(similarity, rowid, at)`` of each live candidate the scorer lets through."""
+        width, sketches, ats, rowids = self._width, self._sketches, self._ats, self._rowids
         score = self.sketcher.scorer(sketch)
         for slot in self.candidates(sketch):
             at = ats[slot]
             if at < not_before:
                 continue
             similarity = score(sketches[slot * width : (slot + 1) * width])
-            if similarity is None:
-                continue
-            rowid = self._rowids[slot]
-            if found is None or (similarity, rowid) > (found[0], found[1]):
-                found = (similarity, rowid, at)
-        if found is None:
-            return None
-        return found[1], found[2], found[0]
+            if similarity is not None:
+                yield similarity, rowids[slot], at
+
+    def best(self, sketch: bytes, *, not_before: float) -> tuple[int, float, float] | None:
+        """The most similar live item as ``(rowid, at, similarity)``, newest on a tie."""
+        found = max(self._scored(sketch, not_before=not_before), default=None)
+        return None if found is None else (found[1], found[2], found[0])
 
     def nearest(
         self, sketch: bytes, *, not_before: float, limit: int
@@ -168,18 +167,8 @@ class StreamIndex:
         >>> index.nearest(bytes(32), not_before=0.0, limit=8)
         [(2, 5.0, 1.0), (1, 0.0, 1.0)]
         """
-        found: list[tuple[float, int, float]] = []
-        width, sketches, ats = self._width, self._sketches, self._ats
-        score = self.sketcher.scorer(sketch)
-        for slot in self.candidates(sketch):
-            at = ats[slot]
-            if at < not_before:
-                continue
-            similarity = score(sketches[slot * width : (slot + 1) * width])
-            if similarity is not None:
-                found.append((similarity, self._rowids[slot], at))
-        found.sort(reverse=True)
-        return [(rowid, at, similarity) for similarity, rowid, at in found[:limit]]
+        found = heapq.nlargest(limit, self._scored(sketch, not_before=not_before))
+        return [(rowid, at, similarity) for similarity, rowid, at in found]
 
     def expired(self, not_before: float) -> int:
         """How many remembered items are older than ``not_before``."""
