@@ -40,7 +40,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from guards.client_hold import Hold, Usage, as_usage, settle_body
+from guards.client_hold import TEXT_CHARS, Hold, Usage, as_usage, settle_body
 from guards.client_reserve import ReservingClient
 from guards.client_types import (
     BreakerFailures,
@@ -78,9 +78,6 @@ __all__ = [
     "ValidationAnswer",
     "as_usage",
 ]
-
-# a heartbeat's detail the server takes (and a settle's error: client_hold cuts it so)
-DETAIL_CHARS = 2000
 
 
 class GuardClient(ReservingClient):
@@ -185,7 +182,7 @@ class GuardClient(ReservingClient):
         if status is not None:
             body["status"] = status
         if detail is not None:  # cut as a settle's error is: a refused beat is a missed one
-            body["detail"] = clip_chars(detail, DETAIL_CHARS)
+            body["detail"] = clip_chars(detail, TEXT_CHARS)
         await self._call("POST", "/v1/heartbeats", body)
 
     async def route(

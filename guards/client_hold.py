@@ -12,7 +12,10 @@ from typing import Any
 
 from guards.reservation import OUTCOMES
 
-__all__ = ["Hold", "Usage", "as_usage", "read_cost", "settle_body"]
+__all__ = ["TEXT_CHARS", "Hold", "Usage", "as_usage", "read_cost", "settle_body"]
+
+#: the longest free text the server takes (a settle's ``error``, a heartbeat's ``detail``)
+TEXT_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,7 @@ class Hold:
         if not self.settled and self._unread is not None:
             why = f"charged the ceiling: the cost reported could not be read ({self._unread})"
             b["actual_cost_micros"] = self.held_micros
-            b["error"] = (f"{error}; {why}" if error else why)[:2000]
+            b["error"] = (f"{error}; {why}" if error else why)[:TEXT_CHARS]
             return b
         if self._usage is not None:
             u = self._usage
@@ -135,7 +138,7 @@ class Hold:
         else:
             b["actual_cost_micros"] = self._actual
         if error or self._error:
-            b["error"] = (error or self._error or "")[:2000]
+            b["error"] = (error or self._error or "")[:TEXT_CHARS]
         return b
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from guards.client_hold import Hold
+from guards.client_hold import TEXT_CHARS, Hold
 from guards.client_retry import RetryingClient
 from guards.client_wire import reservation_body
 from guards.errors import Conflict, GuardError, InvalidInput, Unavailable
@@ -149,7 +149,11 @@ class ReservingClient(RetryingClient):
                 if hold.spent:
                     body = hold.body(outcome, repr(exc))
                 else:
-                    body = {"outcome": outcome, "actual_cost_micros": 0, "error": repr(exc)[:2000]}
+                    body = {
+                        "outcome": outcome,
+                        "actual_cost_micros": 0,
+                        "error": repr(exc)[:TEXT_CHARS],
+                    }
             send = self._settle_spent(hold, body)
             what = _settling(hold, body)
         if isinstance(exc, asyncio.CancelledError):  # the caller must not wait: it goes on
@@ -184,7 +188,7 @@ class ReservingClient(RetryingClient):
             ceiling = {
                 "outcome": body["outcome"],
                 "actual_cost_micros": hold.held_micros,
-                "error": f"settled at the ceiling: {refused.message}"[:2000],
+                "error": f"settled at the ceiling: {refused.message}"[:TEXT_CHARS],
             }
             try:
                 hold.result = await self._call("POST", path, ceiling, patient=True)
