@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.alerts.storm_names import summary_parts
+from bot.alerts.storm_page import follow_pages, paged_summaries
 from bot.outbox import enqueue_thread_reply
 from bot.webhooks_flight import record_ended, recover_cut_tries
 from bot.webhooks_notes import failed_note, retrying_note, took_it_note
@@ -157,14 +158,21 @@ class DeliveryRecords(ABC):
             self._touch_trigger(tx, row, now)
 
     def _touch_trigger(self, tx: Tx, row: Any, now: float) -> None:
-        """Redraw the message of each alert whose paged line shows how trigger ``row`` went."""
+        """Redraw the messages that show how trigger ``row`` went: its alert's, or each of
+        its storm's alerts posted on their own, and the channel's storm summaries that
+        carry the others' posts (:mod:`bot.alerts.storm_page`)."""
         if row["event"] != "trigger":
             return
-        if row["storm_id"] is None:
+        storm = None if row["storm_id"] is None else int(row["storm_id"])
+        if storm is None:
             self._touch(tx, int(row["alert_id"]), now)
-            return
-        for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{int(row['storm_id'])}",)):
-            self._touch(tx, int(alert_id), now)
+        else:
+            for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{storm}",)):
+                self._touch(tx, int(alert_id), now)
+        engine = self._engine
+        if engine is not None:
+            refs = paged_summaries(tx, storm=storm, alert_id=int(row["alert_id"]))
+            follow_pages(engine, tx, refs, now=now)
 
     def _fail(
         self,

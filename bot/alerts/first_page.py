@@ -45,9 +45,18 @@ from guards.words import clip_chars
 if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
 
-__all__ = ["WebhookPage", "first_step", "tell_next", "webhook_page", "webhook_prefix"]
+__all__ = [
+    "WebhookPage",
+    "first_step",
+    "summary_page",
+    "tell_next",
+    "webhook_page",
+    "webhook_prefix",
+]
 
 PageState = Literal["sending", "retrying", "delivered", "failed"]
+# which page a storm summary shows when its alerts' pages differ: the first that applies
+_SHOWN_FIRST: dict[PageState, int] = {"failed": 0, "retrying": 1, "sending": 2, "delivered": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +148,30 @@ def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> Web
     if delivery is not None and int(row[3] or 0) > 0:
         return WebhookPage(name, state="retrying", error=error, delivery=delivery, storm=storm)
     return WebhookPage(name, delivery=delivery, storm=storm)  # (a storm's, not sent yet)
+
+
+def summary_page(
+    engine: AlertMessages, tx: Tx, alerts: list[Alert], now: float
+) -> WebhookPage | None:
+    """The webhook page a channel's storm summary shows before its text, as a P0's own
+    post shows its own (:func:`webhook_page`, :func:`webhook_prefix`): of the pages of its
+    open P0s, a failed one (with who is next), else one still sent or tried again, else,
+    once every one got through, "Paged via". None: none of them pages a webhook instead
+    of a person. Its alerts' pages are mostly one storm's trigger
+    (:mod:`bot.webhook_storms`); recheck26 Kc M1: the summary kept "📟 Paging via
+    webhook pager…" after that trigger failed for good, naming nobody next."""
+    shown: WebhookPage | None = None
+    for alert in alerts:
+        if alert.state != "open":
+            continue  # (its own post shows no page either: bot.alerts.render)
+        page = webhook_page(engine, tx, alert, now)
+        if page is None:
+            continue
+        if page.state == "failed":
+            return page  # what someone must act on: nothing shows first
+        if shown is None or _SHOWN_FIRST[page.state] < _SHOWN_FIRST[shown.state]:
+            shown = page
+    return shown
 
 
 def _storm_trigger(tx: Tx, storm: int) -> tuple[Any, ...] | None:

@@ -49,9 +49,9 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from bot import webhook_storms
-from bot.alerts.first_page import first_step
+from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
-from bot.alerts.render_storm import fold_message, storm_done_line
+from bot.alerts.render_storm import fold_message, storm_done_line, with_page
 from bot.alerts.storm_names import (
     OPEN_SUMMARY,
     seed_first_at,
@@ -166,17 +166,18 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
                 (now, ref),
             )
         return
-    mention = webhook = None
+    mention = page = None
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
         first = first_step(engine, tx, now) or ""  # as a P0's own post (bot.alerts.first_page)
-        webhook = first[8:] if first.startswith("webhook:") else None
-        nobody = first == "channel" or webhook is not None  # (they page no person first)
-        mention = None if nobody else engine.first_responder(tx, now)
+        if first.startswith("webhook:"):  # (redrawn once it went: bot.alerts.storm_page)
+            page = summary_page(engine, tx, alerts, now)
+        elif first != "channel":  # (a channel or webhook first pages no person)
+            mention = engine.first_responder(tx, now)
     text, blocks = fold_message(
         alerts,
         paged=what == "pages",
         mention=mention,
-        webhook=webhook,
+        page=page,
         tz=engine.tz,
         now=now,
         ref=_tagged(tx, ref),
@@ -234,7 +235,8 @@ def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
 
 
 def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) -> None:
-    """Edit the sent summary ``ref``: its buttons become ``line`` (who acknowledged what).
+    """Edit the sent summary ``ref``: its buttons become ``line`` (who acknowledged what),
+    and its line on its webhook page goes, as an acknowledged P0's own post drops its own.
 
     Its channel nudges still waiting to go out go: nobody need be woken for it now.
     """
@@ -243,6 +245,7 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
         f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {OPEN_SUMMARY}",
         (prefix, prefix + "\uffff"),
     )
+    sent = with_page(sent, "")
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
     text = f"{sent.get('text') or ''} [{line}]"
     done = _done_ref(ref)  # the first edit says the storm was handled (see _mark_if_handled)

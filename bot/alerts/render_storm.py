@@ -3,6 +3,9 @@
 :func:`fold_message` renders the summary :mod:`bot.alerts.folding` keeps for a lane;
 it carries Acknowledge all while one of its alerts is open, and once clicked
 :func:`storm_acked_line` replaces the button (:func:`bot.alerts.operations.ack_storm`).
+A channel's summary of P0s whose chain pages a webhook first says how that page goes in
+a block of its own (:data:`PAGE_BLOCK`), which :func:`with_page` redraws once it went
+through or failed (:mod:`bot.alerts.storm_page`).
 
 Example:
     >>> _people({"U1": 3, "U2": 1})
@@ -15,6 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts.first_page import WebhookPage, webhook_prefix
 from bot.alerts.model import Alert
 from bot.alerts.render import TIER_ICONS, title
 from bot.alerts.render_time import clock_time
@@ -26,18 +30,22 @@ if TYPE_CHECKING:
     from bot.alerts.operations import StormAck
 
 __all__ = [
+    "PAGE_BLOCK",
     "STORM_ACK_ACTION",
     "fold_message",
     "storm_acked_line",
     "storm_done_line",
     "storm_handled",
     "storm_others",
+    "with_page",
 ]
 
 FOLD_KINDS_SHOWN = 8
 FOLD_SCOPES_SHOWN = 6
 FOLD_GROUP_CHARS = 600  # per group: 8 groups stay well within one message
 STORM_ACK_ACTION = "storm_ack"
+#: the block_id of the summary's line saying how its webhook page goes
+PAGE_BLOCK = "page"
 
 
 def fold_message(
@@ -45,7 +53,7 @@ def fold_message(
     *,
     paged: bool,
     mention: str | None,
-    webhook: str | None = None,
+    page: WebhookPage | None = None,
     tz: ZoneInfo,
     now: float,
     ref: str | None = None,
@@ -57,8 +65,10 @@ def fold_message(
     summary's outbox ``ref``, and while one of its alerts is open, it ends with an
     Acknowledge all button whose value is that ref (not the ids: a value holds at
     most 2,000 characters, a storm hundreds of ids). A channel's summary of P0s whose
-    chain pages ``webhook`` first mentions nobody and begins "📟 Paging via webhook
-    NAME…", as such a P0's own post does while its page is sent.
+    chain pages a webhook first mentions nobody and begins with how that ``page`` goes
+    (:func:`bot.alerts.first_page.summary_page`), in the words of such a P0's own post:
+    "📟 Paging via webhook NAME…", "📟 Paged via webhook NAME:", "⚠️ The page via webhook
+    NAME failed (HTTP 400); <@U01> is next:".
     """
     groups: dict[tuple[str, str], list[Alert]] = {}
     for alert in alerts:
@@ -77,11 +87,13 @@ def fold_message(
         lead = f"*{number}* came while this channel's earlier alert messages were"
         lead += f" still on their way, so {'they are' if many else 'it is'} folded into this"
         lead += " one message."
-    paged_via = f"📟 Paging via webhook {slack_text(webhook, 64)}… " if webhook else ""
+    paged_via = webhook_prefix(page) if page is not None else ""
     if mention:
         lead = f"<@{mention}> {lead}"
-    lead = paged_via + lead
-    blocks: list[dict[str, Any]] = [header(head), section(lead)]
+    blocks: list[dict[str, Any]] = [header(head)]
+    if paged_via:
+        blocks.append(_page_block(paged_via))
+    blocks.append(section(lead))
     lines = []
     for (tier, _), members in order[:FOLD_KINDS_SHOWN]:
         first = members[0]
@@ -109,6 +121,34 @@ def fold_message(
         blocks.append(actions(take, block_id="storm"))
     text = f"{paged_via}{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
     return text, blocks
+
+
+def _page_block(prefix: str) -> dict[str, Any]:
+    """The line saying how the summary's webhook page goes (``prefix`` without its space)."""
+    return {**section(prefix.removesuffix(" ")), "block_id": PAGE_BLOCK}
+
+
+def with_page(args: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A summary's ``args`` (text and blocks, as shown) saying ``prefix``
+    (:func:`~bot.alerts.first_page.webhook_prefix`; "" for none) of its webhook page in
+    place of what they said: its page line, and the beginning of its text.
+
+    Example:
+        >>> args = {"text": "📟 Paging via webhook pd… 🔴 Alert storm", "blocks": [
+        ...     {"type": "header"}, _page_block("📟 Paging via webhook pd… ")]}
+        >>> drawn = with_page(args, "📟 Paged via webhook pd: ")
+        >>> drawn["text"], drawn["blocks"][1]["text"]["text"]
+        ('📟 Paged via webhook pd: 🔴 Alert storm', '📟 Paged via webhook pd:')
+    """
+    blocks = list(args.get("blocks") or [])
+    at = next((i for i, b in enumerate(blocks) if b.get("block_id") == PAGE_BLOCK), None)
+    said = "" if at is None else f"{blocks[at]['text']['text']} "
+    if at is not None:
+        del blocks[at]
+    if prefix:
+        blocks.insert(1 if at is None else at, _page_block(prefix))  # (after its header)
+    text = prefix + str(args.get("text") or "").removeprefix(said)
+    return {**args, "text": text, "blocks": blocks}
 
 
 def _named(members: list[Alert]) -> list[str]:

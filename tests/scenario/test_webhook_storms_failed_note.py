@@ -6,14 +6,16 @@ alert that began the storm. The whole app in Slack HTTP mode, a real receiver on
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import partial
 from typing import Any
 
 from guards.clock import ManualClock
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
-from tests.scenario.test_webhook_storms import _secret, agents, storm_policy, trip
-from tests.scenario.test_webhooks import deliveries, send
+from tests.scenario.test_stale_clicks import click
+from tests.scenario.test_webhook_storms import _secret, agents, storm_events, storm_policy, trip
+from tests.scenario.test_webhooks import ALERTS, deliveries, send
 from tests.scenario.test_webhooks_failures import until
 
 __all__ = ["_secret", "webhook_receiver"]
@@ -192,3 +194,85 @@ async def test_an_alert_folded_into_a_failed_storm_page_says_the_page_failed(
     assert all(" is next: " in t for t in redrawn()), redrawn()
     told = [t for t in slack.fake.texts() if "you are next in its chain" in t]
     assert told == [], told  # (the storm's note in each thread says it failed)
+
+
+def webhook_first(receiver: WebhookReceiver) -> dict[str, Any]:
+    """The storm policy with the webhook first: no person is paged at once."""
+    p = storm_policy(receiver)
+    p["oncall"]["escalation"] = [
+        {"notify": "webhook:pager", "after": "0m"},
+        {"notify": "rotation:primary", "after": "10m"},
+    ]
+    p["webhooks"]["pager"]["timeout"] = "30s"  # (a held trigger waits for the channel)
+    return p
+
+
+async def sent_summary_then_paged(slack: Any, receiver: WebhookReceiver) -> str:
+    """30 P0s: 3 page the webhook on their own, the rest in storm 1, whose trigger the
+    receiver holds until the channel's summary carrying most of their posts went out.
+    Then the receiver answers it. The summary's ts."""
+    await trip(slack, agents(0, 3))
+    await send(slack)
+    assert await until(lambda: drained(slack), within=10)
+    receiver.hold = asyncio.Event()
+    await trip(slack, agents(3, 30))
+    assert await until(lambda: drained(slack), within=20)  # the summary is out, as sent
+    [ts] = [
+        str(c.response["ts"]) for c in slack.fake.posts(ALERTS) if "Alert storm" in c.args["text"]
+    ]
+    assert shown(slack, ts)["text"].startswith("📟 Paging via webhook pager… "), shown(slack, ts)
+    assert len(storm_events(receiver)) == 1  # (its trigger is held)
+    receiver.hold.set()
+    return ts
+
+
+def shown(slack: Any, ts: str) -> dict[str, Any]:
+    message: dict[str, Any] = slack.fake.messages[(ALERTS, ts)]
+    return message
+
+
+def page_line(message: dict[str, Any]) -> str:
+    [line] = [b["text"]["text"] for b in message["blocks"] if b.get("block_id") == "page"]
+    return str(line)
+
+
+async def test_a_sent_storm_summary_says_its_storm_page_failed_and_who_is_next(
+    slack_http, webhook_receiver: WebhookReceiver
+):
+    """recheck26 Kc M1: a channel's storm summary kept "📟 Paging via webhook pager…" after
+    the storm's trigger failed for good, naming nobody next (the alerts' own posts said it
+    failed). It is redrawn at once in the own posts' words; Acknowledge all then drops the
+    line, as an acknowledged P0's own post drops its own."""
+    clock = ManualClock()
+    webhook_receiver.script = [200, 200, 200, 400]  # the storm's trigger is refused
+    slack = await slack_http(webhook_first(webhook_receiver), clock=clock)
+    ts = await sent_summary_then_paged(slack, webhook_receiver)
+    failed = "⚠️ The page via webhook pager failed (HTTP 400); <@U0ONCALL> is next: "
+    await slack.fake.wait_for(lambda: shown(slack, ts)["text"].startswith(failed), within=10)
+    assert page_line(shown(slack, ts)) == failed.removesuffix(" ")
+    assert "Paging via" not in json.dumps(shown(slack, ts)), shown(slack, ts)
+    await click(slack, "storm_ack", ALERTS, ts, user="U0ONCALL")
+    await slack.fake.wait_for(lambda: "acknowledged by <@U0ONCALL>" in shown(slack, ts)["text"])
+    after = json.dumps(shown(slack, ts))
+    assert "webhook pager" not in after and '"page"' not in after, after
+
+
+async def test_a_sent_storm_summary_says_its_storm_page_got_through_once(
+    slack_http, webhook_receiver: WebhookReceiver
+):
+    """The same when the storm's trigger got through: "📟 Paged via webhook pager:", one
+    edit; the storm's next trigger getting through too edits nothing more."""
+    clock = ManualClock()
+    slack = await slack_http(webhook_first(webhook_receiver), clock=clock)
+    ts = await sent_summary_then_paged(slack, webhook_receiver)
+    paged = "📟 Paged via webhook pager: "
+    await slack.fake.wait_for(lambda: shown(slack, ts)["text"].startswith(paged), within=10)
+    assert page_line(shown(slack, ts)) == paged.removesuffix(" ")
+    edits = [c for c in slack.fake.calls_of("chat.update", ok=True) if c.args["ts"] == ts]
+    await trip(slack, agents(30, 32))  # join the storm: its next trigger, a minute on
+    clock.advance(61)
+    await send(slack)
+    assert await until(lambda: drained(slack), within=20)
+    assert len(storm_events(webhook_receiver)) == 2
+    again = [c for c in slack.fake.calls_of("chat.update", ok=True) if c.args["ts"] == ts]
+    assert again == edits, [c.args["text"] for c in again]

@@ -1,0 +1,93 @@
+"""A channel's storm summary follows its alerts' webhook page, as their own posts do.
+
+A P0 whose chain pages a webhook first mentions nobody: its post says how that page
+goes (:mod:`bot.alerts.first_page`), "📟 Paging via webhook pager…", then "📟 Paged via
+webhook pager:" or "⚠️ The page via webhook pager failed (HTTP 400); <@U01> is next:".
+In a storm most such P0s are not posted on their own: a channel's summary carries their
+posts (:mod:`bot.alerts.folding`) and one storm trigger their pages
+(:mod:`bot.webhook_storms`). The summary says the same words of them
+(:func:`~bot.alerts.first_page.summary_page`), and once a trigger carrying its alerts'
+pages is answered (:meth:`bot.webhooks_record.DeliveryRecords._record_one`) it is
+redrawn (:func:`follow_pages`): rebuilt while it waits, else edited through the outbox;
+a failure at once (it names who is next), the rest as a routine redraw. recheck26 Kc M1:
+a sent summary kept "📟 Paging via webhook pager…" after the storm's trigger had failed
+for good, or got through.
+
+Every function taking ``tx`` runs inside ``store.write``.
+
+Example:
+    >>> # follow_pages(engine, tx, paged_summaries(tx, storm=4, alert_id=None), now=now)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from bot.alerts.first_page import summary_page, webhook_prefix
+from bot.alerts.folding import refresh, storm_alerts
+from bot.alerts.render_storm import with_page
+from bot.outbox import enqueue_edit
+from guards.store import Tx
+
+if TYPE_CHECKING:
+    from bot.alerts.messages import AlertMessages
+
+__all__ = ["follow_pages", "paged_summaries"]
+
+# the channel summaries carrying the posts of a storm's alerts (bot.alerts.folding)
+_STORM_SUMMARIES = (
+    "SELECT DISTINCT a.folded_into FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+    " WHERE e.folded_into = ? AND a.folded_into LIKE 'fold:posts:%' ORDER BY a.folded_into"
+)
+_ALERT_SUMMARY = "SELECT folded_into FROM alerts WHERE id = ? AND folded_into LIKE 'fold:posts:%'"
+
+
+def paged_summaries(tx: Tx, *, storm: int | None, alert_id: int) -> list[str]:
+    """The refs of the channel summaries that show how a trigger went: those carrying the
+    posts of ``storm``'s alerts, or (no storm) the one carrying alert ``alert_id``'s."""
+    if storm is not None:
+        return [str(r[0]) for r in tx.all(_STORM_SUMMARIES, (f"hook:{storm}",))]
+    return [str(r[0]) for r in tx.all(_ALERT_SUMMARY, (alert_id,))]
+
+
+def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) -> int:
+    """Redraw the summaries ``refs`` with how their alerts' webhook pages go now: one still
+    waiting is rebuilt (it goes out saying so), one sent is edited when what it shows
+    changed (urgent when a page failed: it names who is next). Returns the edits queued."""
+    edits = 0
+    for ref in refs:
+        post = tx.one(
+            "SELECT id, channel, args, state, claimed_at FROM outbox WHERE ref = ?"
+            " AND method = 'chat.postMessage'",
+            (ref,),
+        )
+        if post is None or post[3] == "failed":
+            continue  # withdrawn, or never reached Slack: nothing to show it in
+        if post[3] == "pending" and post[4] is None:
+            refresh(engine, tx, ref, now)  # (nobody is sending it: it is rebuilt)
+            continue
+        lane = str(post[1])
+        page = summary_page(engine, tx, storm_alerts(tx, ref), now)
+        shown = _shown(tx, ref, lane=lane, post_id=int(post[0]), sent=json.loads(post[2]))
+        drawn = with_page(shown, webhook_prefix(page) if page is not None else "")
+        if drawn == shown:
+            continue  # (a storm's next trigger got through as its last did)
+        urgent = page is not None and page.state == "failed"
+        enqueue_edit(
+            tx, ref, text=drawn["text"], blocks=drawn["blocks"], channel=lane, urgent=urgent
+        )
+        edits += 1
+    return edits
+
+
+def _shown(tx: Tx, ref: str, *, lane: str, post_id: int, sent: dict[str, Any]) -> dict[str, Any]:
+    """What summary ``ref`` shows, or will once its edits went: its last edit's args
+    (its page redrawn, its button become a line: :func:`bot.alerts.folding.mark_storm`),
+    else its post's. Only rows after its post are read (the outbox keeps weeks of rows)."""
+    row = tx.one(
+        "SELECT args FROM outbox WHERE id > ? AND channel = ? AND method = 'chat.update'"
+        " AND json_extract(args, '$.ts') = ? ORDER BY id DESC LIMIT 1",
+        (post_id, lane, f"$ref:{ref}.ts"),
+    )
+    return dict(json.loads(row[0])) if row is not None else sent
