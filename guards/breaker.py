@@ -160,8 +160,8 @@ class Breaker(OperatedBreaker):
         if self.state == CLOSED:
             return Check(True, transitions=done)
         if self.state == HALF_OPEN:
-            admitted = len(self.trial_holds)
-            if admitted >= self.trial_calls:
+            if self.trial_full:
+                admitted = len(self.trial_holds)
                 results = "its result" if admitted == 1 else "their results"
                 reason = (
                     f"trial in progress: {admitted} of {plural(self.trial_calls, 'call')}"

@@ -145,6 +145,11 @@ class BreakerState:
     def trial_held_micros(self) -> int:
         return sum(self.trial_holds.values())
 
+    @property
+    def trial_full(self) -> bool:
+        """Every call of the trial is admitted: the next waits for their results."""
+        return len(self.trial_holds) >= self.trial_calls
+
     def deadline(self) -> float | None:
         """When an open breaker's cool-down ends."""
         if self.state != OPEN or self.opened_at is None:
@@ -152,13 +157,14 @@ class BreakerState:
         return self.opened_at + self.cooldown_seconds
 
     def retry_after(self, now: float) -> int:
-        """Seconds a refused caller should wait (a hint when a human must act)."""
+        """Seconds a refused caller should wait (a hint when a human must act); 0 when it
+        refuses nothing now: closed, or a trial with calls still to admit (audit27 B1 L1)."""
         if self.state == OPEN:
             return max(1, math.ceil((self.deadline() or now) - now))
         if self.state == HALF_OPEN_PENDING:
             return PENDING_RETRY_SECONDS
         if self.state == HALF_OPEN:
-            return TRIAL_RETRY_SECONDS
+            return TRIAL_RETRY_SECONDS if self.trial_full else 0
         if self.state == FORCED_OPEN:
             return self.config.cooldown_seconds
         return 0

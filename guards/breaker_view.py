@@ -1,9 +1,9 @@
 """What an operator sees of a breaker: :class:`BreakerRow`, and which breakers a list shows.
 
 ``GET /v1/breakers`` and ``/agent breakers`` show the same rows: the state, why, since
-when, when a refused caller may retry, the figures of the trip, the trial in
-progress, the recent failures, and whose limits hold for it (``limits_from``: a
-``breakers.scopes`` prefix, or ``breakers``).
+when, when a refused caller may retry (null while a call would go through), the figures
+of the trip, the trial in progress, the recent failures, and whose limits hold for it
+(``limits_from``: a ``breakers.scopes`` prefix, or ``breakers``).
 
 Example:
     >>> from guards.breaker import Breaker, BreakerConfig
@@ -92,7 +92,8 @@ def row_of(b: Breaker, kind: str, now: float) -> BreakerRow:
         reason=b.reason,
         trip=b.trip if b.state != CLOSED else None,
         since=b.since or None,
-        retry_after=b.retry_after(now) if b.state != CLOSED else None,
+        # null while it refuses nothing now: closed, or a trial with room (audit27 B1 L1)
+        retry_after=b.retry_after(now) or None,
         cooldown_ends_at=b.deadline(),
         cooldown_seconds=b.cooldown_seconds,
         # a closed breaker keeps its re-opens while on probation only (past it, a trip

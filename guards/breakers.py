@@ -46,8 +46,9 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from dataclasses import replace
 
-from guards.breaker import CLOSED, REFUSING, Breaker, Transition
+from guards.breaker import CLOSED, HALF_OPEN, REFUSING, Breaker, Transition
 from guards.breaker_gate import BreakerGate
 from guards.breaker_kinds import MODEL_PREFIX as MODEL_PREFIX
 from guards.breaker_kinds import model_keys, parse_key
@@ -152,7 +153,7 @@ class Breakers(BreakerGate):
         if decision is not None:
             size = _own_size(b) if decision == "approved" else {}
             tx.emit(TrialAnswered(at=now, scope=b.key, decision=decision, actor=actor, **size))
-        return row_of(b, kind, now)
+        return self._row(tx, b, kind, now)
 
     def approve(
         self,
@@ -218,7 +219,7 @@ class Breakers(BreakerGate):
         """One breaker (closed when it never tripped)."""
         key, kind = parse_key(scope)
         b = self._records.entries.get(key) or self._records.entry(tx, key, kind)
-        return row_of(b, kind, tx.clock.now())
+        return self._row(tx, b, kind, tx.clock.now())
 
     def list(
         self, tx: Tx, include_closed: bool = False, *, within: str | None = None
@@ -233,9 +234,17 @@ class Breakers(BreakerGate):
         now = tx.clock.now()
         entries, entry = self._records.entries, self._records.entry
         return [
-            row_of(entries.get(key) or entry(tx, key, kind), kind, now)
+            self._row(tx, entries.get(key) or entry(tx, key, kind), kind, now)
             for key, kind in listed(tx, include_closed=include_closed, within=within)
         ]
+
+    def _row(self, tx: Tx, b: Breaker, kind: str, now: float) -> BreakerRow:
+        """``b``'s row; a full trial's ``retry_after`` as its 503 gives it (sooner when a
+        trial call's hold runs out first), so a list and a refusal agree."""
+        row = row_of(b, kind, now)
+        if b.state == HALF_OPEN and row.retry_after:
+            return replace(row, retry_after=self._trial_retry_after(tx, b, now, row.retry_after))
+        return row
 
 
 def _own_size(b: Breaker) -> dict[str, int]:

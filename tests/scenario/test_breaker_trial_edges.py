@@ -98,20 +98,38 @@ def refused_while(r: Any, state: str) -> dict[str, Any]:
     return body
 
 
+async def listed(app: Any) -> dict[str, Any]:
+    """BOT's breaker as ``GET /v1/breakers`` lists it."""
+    r = await app.request("GET", "/v1/breakers", token=await app.token(BOT))
+    assert r.status_code == 200, r.text
+    [row] = [b for b in r.json()["breakers"] if b["scope"] == BOT]
+    return dict(row)
+
+
 async def test_a_full_trial_s_503_says_its_calls_decide_and_when_to_look_again(
     slack_http: Any,
 ) -> None:
     """audit26 A3 L1: while a trial ran, the 503 said "ask an operator: /agent breaker …
     approve", and that command then answered "nothing to approve". It says the trial's
     calls decide, names no approval, and its Retry-After is the hint (10 s) or, sooner,
-    when a trial call's hold runs out (the trial has failed then)."""
+    when a trial call's hold runs out (the trial has failed then).
+
+    audit27 B1 L1: ``GET /v1/breakers`` gave the trial ``retry_after: 10`` while it still
+    admitted calls; it is null then (as for a closed breaker), and once the trial is full
+    it is the 503's figure."""
     slack = await slack_http(STALE_POLICY, clock=ManualClock())
     app = slack.app
     await half_open_request(slack)
+    assert (await listed(app))["retry_after"] == 60  # waiting for a person
     approved = await slack.command(f"breaker {BOT} approve 2")
     assert "approved a trial of" in approved["text"], approved
+    row = await listed(app)
+    assert (row["state"], row["retry_after"], row["trial"]["admitted"]) == ("half_open", None, 0)
     assert (await trial_call(app, "t1")).status_code == 201
+    row = await listed(app)
+    assert (row["retry_after"], row["trial"]["admitted"]) == (None, 1), row
     assert (await trial_call(app, "t2", ttl_seconds=30)).status_code == 201
+    assert (await listed(app))["retry_after"] == 10
 
     full = refused_while(await trial_call(app, "t3"), "half_open")
     assert full["retry_after"] == 10
@@ -128,6 +146,7 @@ async def test_a_full_trial_s_503_says_its_calls_decide_and_when_to_look_again(
     app.clock.advance(25)  # t2's hold runs out in 5 s: the trial is decided then
     soon = refused_while(await trial_call(app, "t4"), "half_open")
     assert soon["retry_after"] == 5
+    assert (await listed(app))["retry_after"] == 5  # the list and the 503 agree
     app.clock.advance(5)
     after = refused_while(await trial_call(app, "t5"), "open")  # t2 expired: failed trial
     assert after["reason"].endswith("expired without a settle"), after
