@@ -33,7 +33,7 @@ from bot.commands_silence import span_text, why_text
 from bot.commands_status import cmd_status as cmd_status
 from bot.escape import member_or_name, slack_text
 from bot.known_scopes import close_scope, did_you_mean, known_scope, named_scopes
-from bot.narrowing import skip_of, where
+from bot.narrowing import skip_of, unused_skip, where
 from bot.responders import engine_of as engine_of
 from bot.responders import local_time
 from bot.responders import require_responder as require_responder
@@ -225,15 +225,9 @@ def _narrower(
 
 
 def _unused_skip(skip: int, flt: _Filter | None) -> UsageError:
-    """``alerts … +N`` where no hint names scopes to pass over (recheck26 Ka L4: the
-    ``+N`` was dropped without a word)."""
+    """``alerts … +N`` where no hint names scopes to pass over, the list empty included."""
     command = "/agent alerts" + (f" {echo(flt.text)}" if flt is not None else "")
-    return UsageError(
-        f"`{command}` names no scopes to pass over (its list is whole, or one scope holds"
-        f" what it leaves out), so `+{skip}` means nothing here: send it without `+{skip}`."
-        " A `+N` follows the scopes a list cut short names, as its hint gives it"
-        " (`/agent alerts <kind> +N`)"
-    )
+    return unused_skip(skip, again=command, example="/agent alerts <kind> +N")
 
 
 def _more_alerts(n: int, tier: str = "") -> str:
@@ -282,6 +276,8 @@ async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
     if flt is not None:
         silences = [s for s in silences if flt.concerns(s[1], s[2], s[3])]
     alerts = [a for a in every if flt.keeps(a)] if flt else every
+    if skip and not alerts:  # nothing to pass over (recheck26 Kc L1: "No open alerts")
+        raise _unused_skip(skip, flt)
     if flt is not None and not alerts:
         return Reply.text_only(
             f"No open alerts match `{echo(flt.text)}` ({len(every)} open in all: `/agent alerts`)."

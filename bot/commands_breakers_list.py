@@ -25,7 +25,7 @@ from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import is_known_scope, local_time
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, meant, unseen
-from bot.narrowing import scope_to_narrow, skip_of, where
+from bot.narrowing import names_scopes, scope_to_narrow, skip_of, unused_skip, where
 from bot.slack.limits import BLOCKS_TEXT, LIST_TEXT, SECTION_TEXT, text_chars
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breakers import BreakerRow
@@ -140,6 +140,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
     rows.sort(key=lambda r: LIST_ORDER.get(r.state, len(LIST_ORDER)))  # by key within a state
     disabled = [] if ctx.ns.policy.breakers.enabled else [DISABLED_BREAKERS]
     if not rows:
+        _check_skip(rows, shown=0, skip=skip, within=within, include_closed=include_closed)
         clear = "🟢 Every breaker is closed: all agents may call."
         if within is not None:
             clear = (
@@ -176,6 +177,7 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         blocks += row_blocks
         lines.append(line)
         firsts.append(first)
+    _check_skip(rows, shown=len(lines), skip=skip, within=within, include_closed=include_closed)
     if len(lines) == len(rows):  # the same rows as the blocks, one line each if need be
         text = "\n".join([*head, *lines])
         return Reply(
@@ -205,6 +207,23 @@ async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
         tail = more(MAX_TEXT - len(text) - 1)
     text += "\n" + tail
     return Reply(text=text, blocks=blocks)
+
+
+def _check_skip(
+    rows: list[BreakerRow], *, shown: int, skip: int, within: str | None, include_closed: bool
+) -> None:
+    """Refuse a ``+N`` (UsageError) unless the "… and N more" line of a list showing
+    ``shown`` rows names scopes to pass over: never when the list is empty or whole
+    (recheck26 Kc L1: the ``+N`` was dropped without a word), nor when one scope holds
+    what it leaves out (the line says "narrows" then)."""
+    if not skip:
+        return
+    among = [r.scope for r in rows]
+    if names_scopes(among[shown:], among=among, within=within):
+        return
+    command = "/agent breakers all" if include_closed else "/agent breakers"
+    again = command + (f" {slack_text(within)}" if within is not None else "")
+    raise unused_skip(skip, again=again, example=f"{command} +N")
 
 
 def _more(

@@ -27,7 +27,7 @@ from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, known_scope, meant, unseen
-from bot.narrowing import scope_to_narrow, skip_of, where
+from bot.narrowing import names_scopes, scope_to_narrow, skip_of, unused_skip, where
 from bot.outbox import OutboxHealth, outbox_health
 from bot.responders import local_time
 from bot.slack.limits import BLOCKS_TEXT, SECTION_TEXT, text_chars
@@ -125,9 +125,8 @@ def _more_agents(fleet: Fleet, *, skip: int) -> Callable[[int, int], str]:
             words = f"… and {hidden} more {agents}: {bad} need a look, {hidden - bad} healthy"
         lists = ": `/agent status <scope>` lists one"
         joint = " · those {bad} are under " if bad and bad != hidden else " · under "
-        named = fleet.scopes[shown : shown + bad] if bad else fleet.scopes[shown:]
         under = where(
-            named,
+            _named(fleet, shown=shown),
             among=fleet.scopes,
             within=fleet.within,
             again=again,
@@ -137,6 +136,24 @@ def _more_agents(fleet: Fleet, *, skip: int) -> Callable[[int, int], str]:
         return f"{words}{joint.format(bad=bad)}{under}{lists}" if under else words
 
     return more
+
+
+def _named(fleet: Fleet, *, shown: int) -> list[str]:
+    """The agents whose scopes the line after the first ``shown`` names: those left out
+    that need a look, when some do, else every one left out."""
+    bad = fleet.need_a_look - min(shown, fleet.need_a_look)
+    return fleet.scopes[shown : shown + bad] if bad else fleet.scopes[shown:]
+
+
+def _check_skip(fleet: Fleet, *, shown: int, skip: int) -> None:
+    """Refuse a ``+N`` (UsageError) unless the line after the first ``shown`` agents names
+    scopes to pass over: never when no agent or every one is listed (recheck26 Kc L1: the
+    ``+N`` was dropped without a word), nor when one scope holds those it names."""
+    if skip and not names_scopes(
+        _named(fleet, shown=shown), among=fleet.scopes, within=fleet.within
+    ):
+        again = "/agent status" + (f" {slack_text(fleet.within)}" if fleet.within else "")
+        raise unused_skip(skip, again=again, example="/agent status +N")
 
 
 _OPEN_ALERTS = "SELECT tier, COUNT(*) FROM alerts WHERE resolved_at IS NULL GROUP BY tier"
@@ -176,6 +193,7 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     warnings = _unguarded(ctx.ns.policy, limited=limited, transport=ctx.transport)
     times = _times_line(ctx, view.agents, now)
     if not view.total:
+        _check_skip(view, shown=0, skip=skip)
         empty = "No agents yet: an agent appears with its first reservation or heartbeat."
         if within is not None:
             empty = (
@@ -195,6 +213,7 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     lines = [_agent_line(a, ctx, now) for a in view.agents]
     more = _more_agents(view, skip=skip)
     listed, placed = line_sections(lines, per_section=15, max_sections=3)
+    _check_skip(view, shown=placed, skip=skip)
     # the counts and the delivery line first: nothing below can push them out
     blocks = [header("Fleet status"), *map(section, storage), section(head), context(delivery)]
     blocks += [context(w) for w in warnings] + [context(times)] + listed

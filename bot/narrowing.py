@@ -35,7 +35,15 @@ from guards.breaker_kinds import MODEL_PREFIX
 from guards.scopes import LEVELS, Scope, ScopeError
 from guards.words import listed
 
-__all__ = ["AGENT_DEPTH", "HINT_CHARS", "scope_to_narrow", "skip_of", "where"]
+__all__ = [
+    "AGENT_DEPTH",
+    "HINT_CHARS",
+    "names_scopes",
+    "scope_to_narrow",
+    "skip_of",
+    "unused_skip",
+    "where",
+]
 
 AGENT_DEPTH = 3  # namespace/user/agent: the deepest a list of agents or breakers narrows
 HINT_CHARS = 2_700  # the names' room at most: a context text takes 3,000, the line's words
@@ -137,6 +145,26 @@ def where(
         names.append(name)
         used += len(name) + 2
     return past + listed([*names, rest(len(names))])
+
+
+def names_scopes(hidden: Sequence[str], *, among: Sequence[str], within: str | None) -> bool:
+    """Whether :func:`where` names scopes for the ``hidden`` items (what a ``+N`` passes
+    over); never when nothing is hidden: the list is empty or whole."""
+    return _counts(hidden, among, within) is not None
+
+
+def unused_skip(skip: int, *, again: str, example: str) -> UsageError:
+    """The refusal of a ``+N`` where no hint names scopes to pass over, whether the list
+    is empty, whole, or one scope holds what it leaves out (recheck26 Ka L4: the ``+N``
+    was dropped without a word; Kc L1: an empty ``alerts`` list answered "No open
+    alerts" instead, and ``breakers`` and ``status`` dropped it). ``again``: the command
+    without it; ``example``: where a ``+N`` goes in that command."""
+    return UsageError(
+        f"`{again}` names no scopes to pass over (its list is empty or whole, or one scope"
+        f" holds what it leaves out), so `+{skip}` means nothing here: send it without"
+        f" `+{skip}`. A `+N` follows the scopes a list cut short names, as its hint gives it"
+        f" (`{example}`)"
+    )
 
 
 def skip_of(words: list[str], *, command: str) -> tuple[list[str], int]:

@@ -252,3 +252,31 @@ async def test_a_plus_n_alerts_cannot_use_is_refused_not_dropped(slack_http):
     followed = await said("alerts breaker_opened_failures +2")
     assert "(past the first 2 of " in texts_of(followed["blocks"][-1])[0]
     assert [tuple(r) for r in await slack.app.store.fetch("SELECT * FROM audit")] == before
+
+
+def refused_plus(reply: str, command: str) -> bool:
+    return (
+        f"`/agent {command}` names no scopes to pass over (its list is empty or whole" in reply
+        and "so `+5` means nothing here: send it without `+5`" in reply
+    )
+
+
+async def test_a_plus_n_is_refused_alike_on_an_empty_or_a_whole_list(slack_http):
+    """recheck26 Kc L1: `alerts +5` with nothing open answered "No open alerts. 🌙" while
+    with alerts open an unusable `+N` was refused; `breakers +5` and `status +5` dropped
+    it without a word, empty or whole. One rule for the three: a `+N` no hint gives is
+    refused (`+0` passes over nothing: the plain list). A `+N` a hint gave is followed,
+    as the walks above do."""
+    lists = ["alerts", "alerts heartbeat_missed", "breakers", "breakers all", "status"]
+    empty = await slack_http(APPROVAL_POLICY, clock=ManualClock(T0))
+    small = await fleet(slack_http, AGENTS[:8], TRIPPED[:4])  # every list whole
+    narrowed = ["status acme/user00", "breakers acme/user00", "alerts acme/user00"]
+    for slack, commands in ((empty, lists), (small, [*lists, *narrowed])):
+        said: Callable[[str], Any] = slack.command
+        for command in commands:
+            reply = (await said(f"{command} +5"))["text"]
+            assert refused_plus(reply, command), (command, reply)
+            assert (await said(f"{command} +0"))["text"] == (await said(command))["text"]
+    plain = [(await empty.command(c))["text"] for c in ("alerts", "breakers", "status")]
+    assert plain[0] == "No open alerts. 🌙" and "Every breaker is closed" in plain[1], plain
+    assert "No agents yet" in plain[2], plain
