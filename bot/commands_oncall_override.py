@@ -28,6 +28,7 @@ from guards.store import Tx
 __all__ = ["day_time", "override", "starts_from"]
 
 OVERRIDE_CHECK_SECONDS = 1.0  # the override waits no longer for Slack's users.info
+_NAMED = 5  # the overrides a warning names before "and N more"
 _FROM = (
     "`from 09:00`, `from today 09:00`, `from tomorrow 09:00`, `from sat 09:00` or"
     " `from 2026-12-05 09:00`"
@@ -112,14 +113,45 @@ async def override(ctx: Context, args: list[str]) -> Reply:
         )
         if taken_as_now:
             text += f" {taken_as_now}"
-    for o in overlapped:  # the one booked last holds while both do (recheck28 L4)
-        text += (
-            f"\n⚠️ It takes the place of <@{o.user}>'s override of {rotation}"
-            f" ({day_time(o.starts_at, engine.tz, now)} → "
-            f"{clock_time(o.ends_at, engine.tz, now=o.starts_at)}) while both hold: the one"
-            f" booked last wins (`/agent oncall override clear {rotation}` ends them all)."
-        )
+    if overlapped:  # the one booked last holds while both do (recheck28 L4)
+        text += "\n" + _displaced(overlapped, rotation=rotation, tz=engine.tz, now=now)
     return Reply.text_only(text, ephemeral=False)
+
+
+def _displaced(overlapped: list[Override], *, rotation: str, tz: ZoneInfo, now: float) -> str:
+    """The one warning naming each distinct override the new one takes the place of:
+    one booked twice (a command retried) is named once (audit27 B1 L2, B2 L2).
+
+    >>> from zoneinfo import ZoneInfo
+    >>> o = Override(rotation="primary", user="U09", starts_at=0.0, ends_at=3600.0)
+    >>> _displaced([o, o], rotation="primary", tz=ZoneInfo("UTC"), now=0.0)[:75]
+    "⚠️ It takes the place of <@U09>'s override of primary (00:00 today → 01:00)"
+    """
+    named = list(
+        dict.fromkeys(
+            (f"<@{o.user}>'s", f"({day_time(o.starts_at, tz, now)} → {_until(o, tz)})")
+            for o in overlapped
+        )
+    )
+    wins = f"the one booked last wins (`/agent oncall override clear {rotation}` ends them all)."
+    if len(named) == 1:
+        [(whose, times)] = named
+        return (
+            f"⚠️ It takes the place of {whose} override of {rotation} {times}"
+            f" while both hold: {wins}"
+        )
+    said = [f"{whose} {times}" for whose, times in named[:_NAMED]]
+    if len(named) > _NAMED:
+        said.append(f"{len(named) - _NAMED} more")
+    listed = ", ".join(said[:-1]) + " and " + said[-1]
+    return (
+        f"⚠️ It takes the place of {len(named)} overrides of {rotation} while they overlap"
+        f" it: {listed}; {wins}"
+    )
+
+
+def _until(o: Override, tz: ZoneInfo) -> str:
+    return clock_time(o.ends_at, tz, now=o.starts_at)
 
 
 def _overlap(o: Override, made: Override) -> bool:

@@ -229,6 +229,28 @@ async def test_an_override_over_another_says_which_one_holds(slack_http):
     )
     apart = await slack.command("oncall override <@U07|dana> 1h from sat 22:00")
     assert "⚠️" not in apart["text"]
+    # audit27 B1 L2 / B2 L2: the same override booked again (a retried command) was
+    # named once per earlier copy, word for word; each distinct one is named once
+    again = await slack.command("oncall override <@U07> 2h from sat 10:00")
+    assert again["text"].count("⚠️") == 1, again
+    assert again["text"].endswith(
+        "\n⚠️ It takes the place of 2 overrides of primary while they overlap it:"
+        " <@U09>'s (Sat 03 Jan 09:00 → 21:00) and <@U07>'s (Sat 03 Jan 10:00 → 12:00); the"
+        " one booked last wins (`/agent oncall override clear primary` ends them all)."
+    ), again
+    thrice = await slack.command("oncall override <@U07> 2h from sat 10:00")
+    assert thrice["text"].count("⚠️") == 1 and thrice["text"].endswith(
+        "\n⚠️ It takes the place of 2 overrides of primary while they overlap it:"
+        " <@U09>'s (Sat 03 Jan 09:00 → 21:00) and <@U07>'s (Sat 03 Jan 10:00 → 12:00); the"
+        " one booked last wins (`/agent oncall override clear primary` ends them all)."
+    ), thrice
+    await slack.command("oncall override <@U07> 1h from sat 22:00")
+    other = await slack.command("oncall override <@U05> 1h from sat 22:00")
+    assert other["text"].count("⚠️") == 1 and other["text"].endswith(
+        "\n⚠️ It takes the place of <@U07>'s override of primary (Sat 03 Jan 22:00 → 23:00)"
+        " while both hold: the one booked last wins (`/agent oncall override clear primary`"
+        " ends them all)."
+    ), other
     slack.app.clock.set(SAT_9)  # erin's until dana's takes over: the two lines agree
     shown = (await slack.command("oncall"))["text"]
     assert "<@U09> (override until 10:00)\n    next hand-off Sat 03 Jan 10:00 CET → <@U07>" in (
