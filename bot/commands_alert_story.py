@@ -8,7 +8,9 @@ time in the policy's time zone (named once; a date where the time is not today):
 - each step of its escalation chain (the ``escalations`` rows): whom it paged, or that
   it told the channel or paged nobody; taken by Escalate now, withdrawn unsent, folded
   into a storm summary, or refused by Slack (its page's outbox row failed); a webhook
-  step's page delivered, retrying (the last error) or failed;
+  step's page delivered, retrying (the last error) or failed; and the steps skipped
+  because they fell due while Nightshift was not running (an ``alert.steps_skipped``
+  audit row, :mod:`bot.alerts.catch_up`);
 - its acknowledgement and resolution (by whom, or the condition that cleared it);
 - every silence that held it (made on it, on its ``kind:scope``, or on a kind or a scope
   that covers it, while it was open): who, when, until when, and its lift or its end;
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts import operations as ops
+from bot.alerts.catch_up import SKIPPED_ACTION
 from bot.alerts.engine import AlertEngine
 from bot.alerts.model import Alert
 from bot.alerts.render import TIER_ICONS, title
@@ -65,6 +68,7 @@ class _Line:
     text: str
     label: str  # "<@U01> paged", "silence": what "… 28 more steps: <label> ×n" counts
     page: bool = False  # an escalation step (the summing-up speaks of steps when all are)
+    first: bool = False  # before the other lines of its instant (steps skipped, then the taken)
 
 
 def _channel(channel: str) -> str:
@@ -151,7 +155,8 @@ class _Story:
             out.append(_Line(alert.last_at, text, "firing"))
         if alert.resolved_at is not None:
             out.append(_Line(alert.resolved_at, self._resolved(), "resolution"))
-        return sorted(out, key=lambda line: line.at)  # stable: a row's order within a second
+        # stable: a row's order within a second
+        return sorted(out, key=lambda line: (line.at, not line.first))
 
     def _step(self, r: Any) -> _Line:
         esc_id, position, notify, target, at, manual_by, withdrawn_at, folded = r
@@ -221,6 +226,10 @@ class _Story:
         out = []
         for at, actor, action, after, detail in self.rows.audit:
             if action in _TOLD and actor in told[action]:
+                continue
+            if action == SKIPPED_ACTION:  # steps passed over after a downtime (catch_up)
+                text = f"⏭️ {slack_text(str(detail), 300)} ({slack_text(str(after), 60)})"
+                out.append(_Line(float(at), text, "steps skipped", page=True, first=True))
                 continue
             said = f" → {slack_text(str(after), 100)}" if after else ""
             said += f" ({slack_text(str(detail), 80)})" if detail else ""

@@ -11,10 +11,9 @@ step writes a trigger for that webhook (:mod:`bot.webhooks`) and says so in the 
 
 Steps keep the chain's own times: one taken a little late (a tick) does not push the
 next back. One taken more than :data:`LATE` after it fell due (Nightshift was down)
-catches up instead: of the steps due by now only the latest (with any steps due at the
-same instant) is taken, and the rest are skipped. Paging each of them, and every
-repeat round, in the same second would give nobody time to acknowledge, and would
-use the chain up.
+catches up instead (:mod:`bot.alerts.catch_up`): of the steps due by now only the latest
+(with any steps due at the same instant) is taken, and the rest are skipped, which the
+alert's thread and story say.
 
 Example:
     >>> # taken = engine.run_chains(tx, tx.clock.now())
@@ -23,11 +22,11 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
 from bot import webhook_storms
+from bot.alerts.catch_up import LATE, catch_up, say_skipped
 from bot.alerts.escalation import nobody_reason, notify_target, off_hours_note
 from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS
@@ -40,14 +39,11 @@ from bot.webhooks_rows import enqueue_trigger
 from bot.webhooks_target import target_of
 from guards.config import EscalationStep
 from guards.store import Tx
-from guards.words import plural
 
 __all__ = ["LATE", "AlertPaging"]
 
 log = logging.getLogger(__name__)
 _MAX_CHAIN_PASSES = 50
-#: seconds past its time after which a step catches up rather than replaying the chain
-LATE = 60.0
 #: seconds a step covered by its agent's open P0 waits before it looks again
 COVERED_WAIT = 60.0
 
@@ -110,7 +106,10 @@ class AlertPaging(OutageHolds):
         if put_off(self, tx, alert, now):  # a P1 in the quiet hours: until they end
             return 0
         part_of = None if p0 is None else p0[0]
-        self.escalate(tx, self._caught_up(alert, now), now, part_of=part_of)
+        caught = catch_up(self.chain, alert, now)
+        if caught.steps:  # Nightshift was down: the thread and the story say so
+            say_skipped(tx, caught, chain=self.chain, tz=self.tz, now=now)
+        self.escalate(tx, caught.alert, now, part_of=part_of)
         return 1
 
     def _agent_p0(self, tx: Tx, alert: Alert) -> tuple[int, bool] | None:
@@ -137,35 +136,6 @@ class AlertPaging(OutageHolds):
         if not row[1] and tx.one("SELECT 1 FROM escalations WHERE alert_id = ?", (row[0],)) is None:
             return None  # it never paged anyone (no chain then): this page is not a second one
         return int(row[0]), bool(row[1])
-
-    def _caught_up(self, alert: Alert, now: float) -> Alert:
-        """``alert`` at the latest step due by ``now``, when its own fell due long ago or
-        the step after it is due too (Nightshift was down)."""
-        position, due = alert.esc_step, alert.esc_at
-        assert position is not None and due is not None
-        entry = self.chain.entry(alert.tier) or 0
-        following = self.chain.following(position, entry=entry)
-        if now - due <= LATE and (following is None or due + following[1] > now):
-            return alert  # on time, and the next step is not due yet
-        start, start_due = position, due  # the first step of the latest instant due
-        skipped = 0
-        for walked in range(1, _MAX_CHAIN_PASSES * 10):
-            following = self.chain.following(position, entry=entry)
-            if following is None or due + following[1] > now:
-                break
-            position, due = following[0], due + following[1]
-            if following[1] > 0:  # a later instant; steps 0 s apart are taken together
-                start, start_due, skipped = position, due, walked
-        if not skipped:
-            return alert
-        log.info(
-            "alert #%d: %s fell due while Nightshift was not running;"
-            " skipped, taking the latest (%s)",
-            alert.id,
-            plural(skipped, "escalation step"),
-            self.chain.describe(start),
-        )
-        return dataclasses.replace(alert, esc_step=start, esc_at=start_due)
 
     def step_target(self, tx: Tx, position: int, now: float) -> tuple[EscalationStep, str | None]:
         """The chain's step at ``position`` and whom it pages now (None: the channel)."""

@@ -283,6 +283,44 @@ async def test_a_restart_in_the_middle_of_a_chain_continues_it(slack_http, tmp_p
     await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
 
 
+async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(slack_http, tmp_path):
+    """audit27 B2 L1: down across two steps, only the latest is taken (the channel); the
+    secondary's step, passed over, was in an INFO log only: the thread and `/agent alert`
+    did not say the secondary was never paged, nor why."""
+    db = tmp_path / "skipped.db"
+    clock = ManualClock()
+    first = await p0_paged(slack_http, db, clock)
+    fake = first.fake
+    await first.app.ns.stop()
+
+    clock.advance(16 * 60)  # the secondary (5m) and the channel (15m) fell due while down
+    second = await slack_http(POLICY, clock=clock, db=db)
+    await alerts_of(second).tick()
+    said = (
+        "⏭️ Step 2 of 3 (secondary, due 00:05) fell due while Nightshift was not running:"
+        " skipped, and the latest step due (step 3 of 3) is taken now; paging every step due"
+        " in the same second would give nobody time to acknowledge."
+    )
+
+    def thread() -> list[str]:
+        return [c.args["text"] for c in fake.posts(ALERTS) if c.args.get("thread_ts")]
+
+    await fake.wait_for(lambda: len(thread()) == 2)
+    assert thread()[0] == said, thread()  # before the channel's own nudge
+    assert dms(fake, "U04") == [] and len(dms(fake, "U01")) == 1
+    story = (await second.command("alert 1"))["text"]
+    assert (
+        "`00:16` ⏭️ step 2 of 3 (secondary, due 00:05) fell due while Nightshift was not"
+        " running: skipped (took step 3 of 3)\n`00:16` 📣 told the channel (step 3 of 3)"
+    ) in story, story
+    clock.advance(60)  # said once: the next tick has nothing to catch up
+    await alerts_of(second).tick()
+    rows = await second.app.store.fetch(
+        "SELECT actor, after FROM audit WHERE action = 'alert.steps_skipped'"
+    )
+    assert [tuple(r) for r in rows] == [("nightshift", "took step 3 of 3")]
+
+
 async def test_a_restart_without_a_chain_starts_and_the_chain_goes_on_when_it_is_back(
     slack_http, tmp_path
 ):

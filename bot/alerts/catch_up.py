@@ -1,0 +1,127 @@
+"""Catching up an escalation chain after Nightshift was down, and saying what it skipped.
+
+A step taken more than :data:`LATE` after it fell due, or whose next step is due too,
+catches up: of the steps due by now only the latest (with any steps due at the same
+instant) is taken, and the rest are skipped. Paging each of them, and every repeat
+round, in the same second would give nobody time to acknowledge, and would use the
+chain up.
+
+The steps passed over are said where the other passed-over steps are (left the
+workspace, off hours, the same person twice): one line in the alert's thread, and an
+``alert.steps_skipped`` audit row that ``/agent alert <id>`` tells (audit27 B2 L1: they
+were in an INFO log only, and a post-mortem could not tell the secondary was never
+paged, nor why).
+
+Example:
+    >>> # skipped = catch_up(chain, alert, now)
+    >>> # if skipped.steps: say_skipped(tx, skipped, chain=chain, tz=tz, now=now)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.alerts.escalation import Chain
+from bot.alerts.model import Alert
+from bot.alerts.render_time import clock_time
+from bot.outbox import enqueue_thread_reply
+from guards.events import NIGHTSHIFT
+from guards.store import Tx
+from guards.words import plural
+
+__all__ = ["LATE", "SKIPPED_ACTION", "CaughtUp", "catch_up", "say_skipped"]
+
+log = logging.getLogger(__name__)
+#: seconds past its time after which a step catches up rather than replaying the chain
+LATE = 60.0
+SKIPPED_ACTION = "alert.steps_skipped"  # the audit row `/agent alert <id>` tells
+_MAX_WALK = 500  # steps walked at most (a chain of 50 steps repeated 10 times)
+_NAMED = 3  # skipped steps named before "and N more"
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """The alert at the step to take now, and the steps passed over: (position, due)."""
+
+    alert: Alert
+    steps: tuple[tuple[int, float], ...] = ()
+
+
+def catch_up(chain: Chain, alert: Alert, now: float) -> CaughtUp:
+    """``alert`` at the latest step due by ``now``, when its own fell due long ago or the
+    step after it is due too (Nightshift was down); with the steps it passes over."""
+    position, due = alert.esc_step, alert.esc_at
+    assert position is not None and due is not None
+    entry = chain.entry(alert.tier) or 0
+    following = chain.following(position, entry=entry)
+    if now - due <= LATE and (following is None or due + following[1] > now):
+        return CaughtUp(alert)  # on time, and the next step is not due yet
+    start, start_due = position, due  # the first step of the latest instant due
+    walked: list[tuple[int, float]] = []
+    skipped: tuple[tuple[int, float], ...] = ()
+    for _ in range(_MAX_WALK):
+        walked.append((position, due))
+        following = chain.following(position, entry=entry)
+        if following is None or due + following[1] > now:
+            break
+        position, due = following[0], due + following[1]
+        if following[1] > 0:  # a later instant; steps 0 s apart are taken together
+            start, start_due, skipped = position, due, tuple(walked)
+    if not skipped:
+        return CaughtUp(alert)
+    log.info(
+        "alert #%d: %s fell due while Nightshift was not running; skipped, taking the latest (%s)",
+        alert.id,
+        plural(len(skipped), "escalation step"),
+        chain.describe(start),
+    )
+    return CaughtUp(dataclasses.replace(alert, esc_step=start, esc_at=start_due), skipped)
+
+
+def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: float) -> None:
+    """The steps ``caught`` passed over, in the alert's thread (when it has one) and in an
+    audit row its story tells: which, when they fell due, and why none was taken."""
+    alert = caught.alert
+    assert alert.esc_step is not None
+    named = [
+        f"{chain.describe(p)} ({_whom(chain, p)}, due {clock_time(due, tz, now=now)})"
+        for p, due in caught.steps[:_NAMED]
+    ]
+    if len(caught.steps) > _NAMED:
+        named.append(f"{len(caught.steps) - _NAMED} more")
+    steps = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    taken = chain.describe(alert.esc_step)
+    what = f"{steps} fell due while Nightshift was not running"
+    tx.audit(
+        actor=NIGHTSHIFT,
+        action=SKIPPED_ACTION,
+        target=f"#{alert.id} {alert.fingerprint}",
+        after=f"took {taken}",
+        detail=f"{what}: skipped",
+    )
+    if alert.posted_at is not None and alert.channel is not None:
+        enqueue_thread_reply(
+            tx,
+            parent=alert.post_ref,
+            text=(
+                f"⏭️ {what[0].upper()}{what[1:]}: skipped, and the latest step due ({taken})"
+                " is taken now; paging every step due in the same second would give nobody"
+                " time to acknowledge."
+            ),
+            channel=alert.channel,
+        )
+
+
+def _whom(chain: Chain, position: int) -> str:
+    """Whom a step names, without mentioning anyone: a rotation, the channel, a webhook."""
+    kind, _, name = chain.step(position).notify.partition(":")
+    if kind == "channel":
+        return "the channel"
+    if kind == "webhook":
+        return f"webhook {name}"
+    if kind == "user":
+        return f"user {name}"
+    return name or kind
