@@ -61,11 +61,11 @@ from bot.webhook_storms import fix_storm_body
 from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_record import DeliveryRecords, Done
 from bot.webhooks_rows import claim
-from bot.webhooks_send import Outcome, TryAgain, post
+from bot.webhooks_send import Outcome, TryAgain, post, redact
 from bot.webhooks_target import hook_for
 from guards.config import Policy
 from guards.config_webhooks import SECRET_READ_SECONDS, SecretSlow, SecretUnreadable, Webhook
-from guards.errors import StorageUnavailable
+from guards.errors import StorageUnavailable, said
 from guards.store import Store, Tx
 
 if TYPE_CHECKING:
@@ -269,11 +269,16 @@ class WebhookSender(DeliveryRecords):
                 return
             if row is None:
                 return  # withdrawn (or tried) since the due rows were read: not sent
-            result = await self._post(row, ready) if isinstance(ready, _Ready) else ready
-            done = Done(row, result, self.ns.clock.now())  # backoff counts from the end
+            url = ready.hook.url if isinstance(ready, _Ready) else None
+            try:  # claimed (marked in flight): whatever fails from here, the mark is cleared
+                result = await self._post(row, ready) if isinstance(ready, _Ready) else ready
+                done = Done(row, result, self.ns.clock.now())  # backoff counts from the end
+            except Exception as exc:
+                await self._release(row, exc, url=url)
+                return
             try:
                 await self._write([done])
-            except Exception as exc:
+            except StorageUnavailable as exc:  # the database refuses writes: kept
                 self._unrecorded[done.id] = done
                 log.warning(
                     "webhooks: the answer to delivery %d could not be written (%s); it is"
@@ -281,11 +286,39 @@ class WebhookSender(DeliveryRecords):
                     done.id,
                     exc,
                 )
+            except Exception as exc:  # a bug in its record: kept, it would stop every try
+                await self._release(row, exc, url=url)
         finally:
             if self._ended_meanwhile is not None:  # a pass is reading the due rows now
                 self._ended_meanwhile.add(delivery)
             self._flying.pop(delivery, None)
             self._wake.set()  # a resolve waiting behind this row may go now
+
+    async def _release(self, row: Any, exc: Exception, *, url: str | None) -> None:
+        """After an unexpected error between a try's claim and its record, clear its
+        in-flight mark and try it again on its schedule (:meth:`_unmark`); logged. The
+        mark held it and its alert's later events (a resolve) until a restart. If that
+        write is refused too, the try is kept as an answer to write first."""
+        delivery, now = int(row["id"]), self.ns.clock.now()
+        error = f"an unexpected error in Nightshift ({said(exc)})"  # ("RuntimeError: …")
+        error = redact(error, url=url) if url is not None else error
+        log.error(
+            "webhooks: delivery %d: %s after its claim; its try is counted as one that may"
+            " have got there, and it is tried again after its backoff",
+            delivery,
+            error,
+        )
+        log.debug("webhooks: delivery %d: the unexpected error", delivery, exc_info=exc)
+        try:
+            await self.store.write(lambda tx: self._unmark(tx, row, error=error, now=now))
+        except Exception as refused:
+            self._unrecorded[delivery] = Done(row, TryAgain(None, error, reached=True), now)
+            log.warning(
+                "webhooks: delivery %d could not be released (%s); its try is kept and"
+                " written before anything else is sent",
+                delivery,
+                refused,
+            )
 
     @staticmethod
     def _claim(tx: Tx, row: Any, *, now: float, sending: bool) -> Any | None:

@@ -1,7 +1,9 @@
 """A webhook try in flight when its trigger's paging ended, and tries a crash cut short.
 
 A try marks its row ``in_flight_at`` as it claims it, right before its request goes out
-(:func:`bot.webhooks_rows.claim`), and the record of its answer clears the mark. While a
+(:func:`bot.webhooks_rows.claim`), and the record of its answer clears the mark; so does
+an unexpected error before that record (``bot.webhooks.WebhookSender._release``: the try
+is counted and tried again after its backoff; it held the row until a restart). While a
 trigger's try is in flight, a later event of the same alert (or storm) at that webhook
 waits (the sender's due rows, ``bot.webhooks._DUE``): a resolve never reaches the
 receiver before the trigger it closes (review26 R1 L2: the receiver took the resolve,

@@ -157,6 +157,29 @@ class DeliveryRecords(ABC):
             )
             self._touch_trigger(tx, row, now)
 
+    def _unmark(self, tx: Tx, row: Any, *, error: str, now: float) -> None:
+        """Clear the in-flight mark of ``row``'s try after an unexpected error before its
+        record (:meth:`bot.webhooks.WebhookSender._release`): counted as a try that may
+        have got there (its request may have gone out), tried again after its backoff or
+        given up as :meth:`_record_one` does. Nothing else is written: what failed may be
+        the record itself (a row ended meanwhile keeps its end; only its mark goes)."""
+        tries = int(row["attempts"]) + 1
+        again = TryAgain(None, error, reached=True)
+        retry = _retry_at(again, tries=tries, created_at=float(row["created_at"]), now=now)
+        if retry is None:
+            tx.execute(
+                "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_error = ?,"
+                " done_at = ?, reached = 1 WHERE id = ? AND state = 'pending'",
+                (tries, error, now, row["id"]),
+            )
+        else:
+            tx.execute(
+                "UPDATE webhook_deliveries SET attempts = ?, last_error = ?, next_at = ?,"
+                " reached = 1 WHERE id = ? AND state = 'pending'",
+                (tries, error, retry, row["id"]),
+            )
+        tx.execute("UPDATE webhook_deliveries SET in_flight_at = NULL WHERE id = ?", (row["id"],))
+
     def _touch_trigger(self, tx: Tx, row: Any, now: float) -> None:
         """Redraw the messages that show how trigger ``row`` went: its alert's, or each of
         its storm's alerts posted on their own, and the channel's storm summaries that

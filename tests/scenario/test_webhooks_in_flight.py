@@ -16,6 +16,7 @@ not timed with sleeps."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from bot import webhooks_send
 from bot.webhooks_rows import STOPPED, WITHDRAWN
+from bot.webhooks_send import backoff
 from guards.clock import ManualClock
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.scenario.test_webhook_storms import agents, storm_events, storm_policy
@@ -297,3 +300,82 @@ async def test_a_storm_ended_during_its_triggers_retry_resolves_after_its_answer
         r for r in await deliveries(slack) if r["storm_id"] is not None and r["event"] == "trigger"
     ]
     assert (row["state"], row["attempts"]) == ("delivered", 2)
+
+
+async def test_an_unexpected_error_in_a_try_clears_its_mark_and_it_goes_on_schedule(
+    slack_http, webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, caplog: Any
+):
+    """closing26 (known weak): an unexpected error between a try's claim and its record
+    left the row marked in flight until a restart, holding it and its alert's resolve.
+    The mark is cleared, the error logged, and the trigger tried after its backoff (the
+    stand-in for the request raises once, then sends as the real one does)."""
+    clock = ManualClock()
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    real = webhooks_send.post
+    calls: list[int] = []
+
+    async def raises_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr("bot.webhooks.post", raises_once)  # (the sender's name for it)
+    with caplog.at_level(logging.ERROR, logger="bot.webhooks"):
+        await trip(slack)
+        await send(slack)
+    [row] = await deliveries(slack)
+    assert (row["state"], row["in_flight_at"], row["attempts"], row["reached"]) == (
+        "pending",
+        None,
+        1,
+        1,  # (its request may have gone out: a later ack sends the resolve)
+    )
+    assert row["last_error"] == "an unexpected error in Nightshift (RuntimeError: boom)"
+    assert row["next_at"] == clock.now() + backoff(1)
+    assert any(
+        f"delivery {row['id']}: an unexpected error" in r.getMessage() for r in caplog.records
+    )
+    assert webhook_receiver.requests == []
+    clock.advance(backoff(1))
+    await send(slack)
+    assert webhook_receiver.events() == ["trigger"]
+    assert [r["state"] for r in await deliveries(slack)] == ["delivered"]
+
+
+async def test_a_record_that_keeps_failing_holds_only_its_own_delivery(
+    slack_http, webhook_receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+):
+    """A record failing on a bug (not the database refusing writes) was kept in memory
+    to be written before anything else, so it failed again at every pass: no other
+    delivery went out, and the row stayed marked in flight. Now its mark is cleared and
+    it is tried again on its schedule; the others go."""
+    clock = ManualClock()
+    slack = await slack_http(policy(webhook_receiver, webhook_after="0m"), clock=clock)
+    sender = slack.app.ns.extras["webhooks"]
+    real = sender._record
+
+    def buggy(tx: Any, done: list[Any]) -> Any:
+        if any(d.id == 1 for d in done):  # (the first delivery: the first alert's trigger)
+            raise RuntimeError("a bug in its record")
+        return real(tx, done)
+
+    monkeypatch.setattr(sender, "_record", buggy)
+    await trip_many(slack, agents(0, 1))
+    await send(slack)
+    [first] = await deliveries(slack)
+    assert (first["id"], first["state"], first["in_flight_at"], first["attempts"]) == (
+        1,
+        "pending",
+        None,
+        1,
+    )
+    assert first["last_error"].startswith("an unexpected error in Nightshift (RuntimeError:")
+    await trip_many(slack, agents(1, 2))
+    await send(slack)
+    rows = await deliveries(slack)
+    assert [(r["alert_id"], r["state"]) for r in rows] == [
+        (first["alert_id"], "pending"),
+        (first["alert_id"] + 1, "delivered"),
+    ]
+    assert webhook_receiver.events() == ["trigger", "trigger"]
