@@ -236,7 +236,8 @@ def _more_alerts(n: int, tier: str = "") -> str:
 
 @subcommand("alerts", usage="alerts [scope|kind]")
 async def cmd_alerts(ctx: Context, args: list[str]) -> Reply:
-    """Open alerts by tier, with counts and age; a scope or kind narrows: `alerts acme/alice`."""
+    """Open alerts by tier, with counts and age; a scope or kind narrows: `alerts acme/alice`;
+    a cut list's hint gives `+N` to name more scopes."""
     args, skip = skip_of(args, command="alerts")
     if len(args) > 1:
         raise UsageError(

@@ -128,7 +128,8 @@ def _unknown(ctx: Context, tx: Tx, scope: str) -> str | None:
 @subcommand("breakers", usage="breakers [all] [scope]")
 async def cmd_breakers(ctx: Context, args: list[str]) -> Reply:
     """Breakers that are not closed; `breakers all` lists every one; a scope narrows the
-    list to it and what is above it: `breakers acme/alice`, `breakers all acme/alice`."""
+    list to it and what is above it: `breakers acme/alice`, `breakers all acme/alice`; a cut
+    list's hint gives `+N` to name more scopes."""
     include_closed, within, skip = _parse(args)
     if (scope := within) is not None:  # off the writer: the suggestion reads every scope
         unknown = await ctx.ns.store.read(lambda tx: _unknown(ctx, tx, scope))

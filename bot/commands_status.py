@@ -166,7 +166,8 @@ _OPEN_ALERTS_UNDER = (
 @subcommand("status", usage="status [scope]")
 async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     """The fleet: agents, last heartbeat, breaker state, spend today, Slack delivery; a
-    scope narrows it to its agents: `status acme/alice`."""
+    scope narrows it to its agents: `status acme/alice`; a cut list's hint gives `+N` to
+    name more scopes."""
     words, skip = skip_of(args, command="status")
     if len(words) > 1:
         raise UsageError("`status` takes one scope at most, as `/agent status acme/alice`")

@@ -254,6 +254,11 @@ async def test_a_plus_n_alerts_cannot_use_is_refused_not_dropped(slack_http):
     assert [tuple(r) for r in await slack.app.store.fetch("SELECT * FROM audit")] == before
 
 
+def unsent(reply: dict[str, Any]) -> str:
+    """A reply's text without the status's delivery line (the alerts' posts go meanwhile)."""
+    return re.sub(r"delivery: [^\n]*", "delivery: …", str(reply["text"]))
+
+
 def refused_plus(reply: str, command: str) -> bool:
     return (
         f"`/agent {command}` names no scopes to pass over (its list is empty or whole" in reply
@@ -266,7 +271,7 @@ async def test_a_plus_n_is_refused_alike_on_an_empty_or_a_whole_list(slack_http)
     with alerts open an unusable `+N` was refused; `breakers +5` and `status +5` dropped
     it without a word, empty or whole. One rule for the three: a `+N` no hint gives is
     refused (`+0` passes over nothing: the plain list). A `+N` a hint gave is followed,
-    as the walks above do."""
+    as the walks above do. `help` says where a `+N` comes from, for the three."""
     lists = ["alerts", "alerts heartbeat_missed", "breakers", "breakers all", "status"]
     empty = await slack_http(APPROVAL_POLICY, clock=ManualClock(T0))
     small = await fleet(slack_http, AGENTS[:8], TRIPPED[:4])  # every list whole
@@ -276,7 +281,13 @@ async def test_a_plus_n_is_refused_alike_on_an_empty_or_a_whole_list(slack_http)
         for command in commands:
             reply = (await said(f"{command} +5"))["text"]
             assert refused_plus(reply, command), (command, reply)
-            assert (await said(f"{command} +0"))["text"] == (await said(command))["text"]
+            same = [unsent(await said(c)) for c in (f"{command} +0", command)]
+            assert same[0] == same[1], same
     plain = [(await empty.command(c))["text"] for c in ("alerts", "breakers", "status")]
     assert plain[0] == "No open alerts. 🌙" and "Every breaker is closed" in plain[1], plain
     assert "No agents yet" in plain[2], plain
+    shown = (await empty.command("help"))["blocks"]  # the message (its text is cut short)
+    help_lines = [line for b in shown for t in texts_of(b) for line in t.split("\n")]
+    for usage in ("alerts [scope|kind]", "breakers [all] [scope]", "status [scope]"):
+        [line] = [h for h in help_lines if h.startswith(f"`/agent {usage}` — ")]
+        assert line.endswith("; a cut list's hint gives `+N` to name more scopes."), line
