@@ -302,8 +302,10 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
 
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, bool, float | None]:
+    def apply(tx: Tx) -> tuple[int | None, bool, float | None] | bool:
         known = is_known_scope(ctx, tx, scope.path)
+        if seconds is None and _set_already(tx, scope.path, window, micros):
+            return known  # nothing to write, announce or audit (audit27 B2 L3)
         until = tx.clock.now() + seconds if seconds is not None else None
         limit = ctx.ns.ledger.set_limit(
             tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor, until=until
@@ -311,7 +313,15 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         engine.budget_changed(tx, scope=scope.path)  # its alerts resolve, or show the change
         return limit, known, until
 
-    before, known, until = await ctx.ns.store.write(apply)
+    done = await ctx.ns.store.write(apply)
+    if isinstance(done, bool):
+        usd = exact_usd(micros)
+        text = (
+            f"The *{window}* budget of `{scope.path}` is *{usd(micros)}* already, set in Slack"
+            " for good: nothing changed."
+        )
+        return Reply.text_only(await _typo_first(ctx, scope, done, text))
+    before, known, until = done
     policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
     usd = exact_usd(micros, before, policy)
     was = usd(before) if before is not None else "no limit"
@@ -333,10 +343,28 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
             f"\nIt overrides the policy file's {usd(policy)}, restarts included, until"
             f" `/agent budget set {scope.path} default {window}`."
         )
-    if not known:  # said first, as the kill switch says it (a typo?)
-        close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
-        text = (
-            f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
-            f"{did_you_mean(close)}\n{text}"
-        )
-    return Reply.text_only(text, ephemeral=False)
+    return Reply.text_only(await _typo_first(ctx, scope, known, text), ephemeral=False)
+
+
+async def _typo_first(ctx: Context, scope: Scope, known: bool, text: str) -> str:
+    """``text``, after a warning when no agent has used ``scope`` (a typo?), as the kill
+    switch says it."""
+    if known:
+        return text
+    close = await ctx.ns.store.read(lambda tx: meant(ctx.ns.policy, tx, scope.path))
+    return (
+        f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
+        f"{did_you_mean(close)}\n{text}"
+    )
+
+
+def _set_already(tx: Tx, scope: str, window: str, micros: int) -> bool:
+    """Whether ``budget set`` set this very limit for good already: setting it again
+    changes nothing (a limit the policy file gives is not one: setting it in Slack keeps
+    it through edits of the file)."""
+    row = tx.one(
+        "SELECT 1 FROM budget_limits WHERE scope = ? AND window = ? AND limit_micros = ?"
+        " AND until IS NULL",
+        (scope, window, micros),
+    )
+    return row is not None

@@ -306,6 +306,18 @@ async def test_budget_set_by_an_admin_changes_the_limit_and_is_audited(slack_htt
     ]
     log = await slack.command("audit")
     assert "<@U0ADMIN> *budget.set* `acme/alice/rss-bot day`: $10.00 → $5.00" in log["text"]
+    # audit27 B2 L3: the same limit again was announced in the channel ("to $5.00 (was
+    # $5.00)") and audited as a change; it is said privately, and nothing is written
+    again = await slack.command("budget set acme/alice/rss-bot 5.00 DAY")
+    assert again["response_type"] == "ephemeral", again
+    assert again["text"].endswith(  # (after the warning: no agent has used it yet)
+        "\nThe *day* budget of `acme/alice/rss-bot` is *$5.00* already, set in Slack for good:"
+        " nothing changed."
+    )
+    assert len(await audit_rows(slack.app)) == 1
+    for_a_while = await slack.command("budget set acme/alice/rss-bot 5 day for 1h")
+    assert for_a_while["response_type"] == "in_channel", for_a_while  # it gets an end
+    assert len(await audit_rows(slack.app)) == 2
 
 
 async def test_budget_amounts_are_shown_as_they_were_set_never_rounded(slack_http):
