@@ -107,11 +107,12 @@ def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
     """The seen scope (or one of ``named``, the policy's) ``text`` most probably meant, or
     None.
 
-    In this order: the same path in another case (``Acme/alice`` → ``acme/alice``);
-    a path that ends in ``text`` (``rss-bot`` → ``acme/alice/rss-bot``, the shallowest
-    first); a near spelling at the same depth (``acme/alice/rss_bot``); for one word,
-    a near spelling of a last segment. Conversations are ids, not words: only the first
-    two rules look at them.
+    Seen as :func:`seen_scope` sees it: the hierarchy's scopes, heartbeats, validated
+    streams, refused calls' agents and open alerts. In this order: the same path in
+    another case (``Acme/alice`` → ``acme/alice``); a path that ends in ``text``
+    (``rss-bot`` → ``acme/alice/rss-bot``, the shallowest first); a near spelling at the
+    same depth (``acme/alice/rss_bot``); for one word, a near spelling of a last segment.
+    Conversations are ids, not words: only the first two rules look at them.
 
     Example:
         >>> # close_scope(tx, "Acme/alice")
@@ -120,12 +121,14 @@ def close_scope(tx: Tx, text: str, *, named: Iterable[str] = ()) -> str | None:
     text = text.strip().rstrip("/")
     if not text or text.startswith("model:"):
         return None
-    # Namespaces, users and agents (and what beats, validates or is alerted on): a few
-    # hundred, read into Python. Conversations, a year of them, are looked at in SQL only
-    # (audit25 year F2: reading 200,000 scopes took seconds of the event loop's time).
+    # Namespaces, users and agents (and what beats, validates, was refused or is alerted
+    # on): a few hundred, read into Python. Conversations, a year of them, are looked at
+    # in SQL only (audit25 year F2: reading 200,000 scopes took seconds of the event
+    # loop's time). An agent whose calls were all refused is seen (seen_scope) and is the
+    # one a budget alert sends an operator to type, so it is suggested too (audit27 B2 L4).
     rows = tx.all(
         "SELECT path FROM scopes WHERE depth <= 3 UNION SELECT scope FROM heartbeats"
-        " UNION SELECT agent FROM validation_streams"
+        " UNION SELECT agent FROM validation_streams UNION SELECT scope FROM refusals_daily"
         " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL AND kind != ? LIMIT ?",
         (_NOT_SEEN_BY, MAX_CANDIDATES),
     )

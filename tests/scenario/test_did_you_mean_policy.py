@@ -76,3 +76,7 @@ async def test_an_agent_whose_only_call_was_refused_is_no_typo(slack_http):
         assert "a typo?" not in reply["text"], (text, reply["text"])
     typo = await slack.command("budget set acme/bob/bto 25 day", user=ADMIN)
     assert "No agent has reserved or sent a heartbeat under `acme/bob/bto` yet" in typo["text"]
+    # audit27 B2 L4: and the agent seen only through its refusals is the one suggested
+    assert "Did you mean `acme/bob/bot`?" in typo["text"], typo["text"]
+    kill = await slack.command("breaker ACME/bob/bot open", user=ADMIN)
+    assert "Did you mean `acme/bob/bot`?" in kill["text"], kill["text"]
