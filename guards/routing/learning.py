@@ -5,16 +5,18 @@ Each route decision is a row; when the call settles (the reservation carries the
 that names the ``route_id`` of the call that wrote it, and is rejected for a reason
 that speaks of the model's output (:data:`MODEL_REASONS`), marks that call
 ``rejected`` (:meth:`Learner.on_rejected`); a batch naming no call teaches nothing.
-After a failed call, the intent's last ``promote.window_calls`` settled calls at its
-lowest tier (small, or the tier it was promoted to) since its last promotion,
-revert or lapse are counted, leaving out degraded decisions (the router knew the
-model's breaker was open, or the budget capped the tier: such a call's failure says
-nothing of the tier); with at least ``min_calls`` of them and a failure rate of at
-least ``rate``, the intent is promoted one tier in that namespace: recorded,
-audited, and announced as :class:`~guards.events.RoutingPromoted` (a P2 alert).
-An admin reverts it with :meth:`Learner.revert_promotion`; left alone, it lapses
-``promote.review_after`` after it was made (audited as Nightshift's own action).
-Either way the intent goes back to its own tier and counting starts afresh.
+After every settled call (a success too: a window that reaches the rate on a success
+is judged then, not at the next failure), the intent's last
+``promote.window_calls`` settled calls at its lowest tier (small, or the tier it
+was promoted to) since its last promotion, revert or lapse are counted, leaving out
+degraded decisions (the router knew the model's breaker was open, or the budget
+capped the tier: such a call's failure says nothing of the tier); with at least
+``min_calls`` of them and a failure rate of at least ``rate``, the intent is
+promoted one tier in that namespace: recorded, audited, and announced as
+:class:`~guards.events.RoutingPromoted` (a P2 alert). An admin reverts it with
+:meth:`Learner.revert_promotion`; left alone, it lapses ``promote.review_after``
+after it was made (audited as Nightshift's own action). Either way the intent goes
+back to its own tier and counting starts afresh.
 
 Example (inside ``store.write``)::
 
@@ -116,8 +118,9 @@ class Learner:
         if model is not None and undated(model) != undated(row.model):
             return
         records.set_outcome(tx, route_id=route_id, outcome=outcome, at=now)
-        if outcome in FAILED:
-            self._check(tx, row, now)
+        # judged after a success too, as the breakers' failure rate is: a window that
+        # reached the rate and ended on successes would otherwise wait for a failure
+        self._check(tx, row, now)
 
     def on_rejected(
         self,

@@ -180,6 +180,20 @@ async def test_under_the_rate_nothing_is_promoted(store):
     assert [p[4:6] for p in await promotions(store)] == [(6, 20)]
 
 
+async def test_a_window_that_reaches_the_rate_on_a_success_promotes_then(store):
+    """audit27 B3 L4: judged after a success too, once min_calls are in (as breakers are)."""
+    svc = service()
+    await calls(store, svc, ["failure"] * 3 + ["success"] * 6)
+    assert await promotions(store) == []  # 3 of 9: under min_calls (10)
+    await calls(store, svc, ["success"])  # 3 of 10 = the rate, reached on a success
+    assert await promotions(store) == [("acme", "summary", "small", "medium", 3, 10, None)]
+    assert (await route(store, svc)).decision.tier == "medium"
+
+    below = service(prefix="rt_b")  # 2 of 10 never reaches 0.3, however it ends
+    await calls(store, below, ["failure"] * 2 + ["success"] * 9, scope="globex/a/b")
+    assert [p[0] for p in await promotions(store)] == ["acme"]
+
+
 async def test_only_the_last_window_of_calls_counts(store):
     svc = service({"promote": {"rate": 0.5, "window_calls": 4, "min_calls": 4}})
     await calls(store, svc, ["failure"] * 1 + ["success"] * 3 + ["failure"])
