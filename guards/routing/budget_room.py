@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,7 +28,15 @@ from guards.model_budgets import ModelUsage
 from guards.money import usd_for
 from guards.routing.tiers import TierName, rank
 
-__all__ = ["Block", "BudgetCap", "breaker_block", "budget_block", "percent"]
+__all__ = [
+    "Block",
+    "BudgetCap",
+    "breaker_block",
+    "budget_block",
+    "percent",
+    "percent_under",
+    "threshold_percent",
+]
 
 # the tier a remaining fraction allows, with the threshold that set it (None: no cap)
 BudgetCap = Callable[[float], tuple[TierName, float] | None]
@@ -49,7 +58,34 @@ class Block:
 
 
 def percent(fraction: float) -> str:
+    """A share to the nearest whole percent ("under 1%" for a little over nothing)."""
     return f"{fraction * 100:.0f}%" if fraction >= 0.01 or fraction <= 0 else "under 1%"
+
+
+def threshold_percent(fraction: float) -> str:
+    """A configured threshold as it was written: 0.2 is "20%", 0.125 "12.5%"."""
+    return f"{fraction * 100:g}%"
+
+
+def percent_under(fraction: float, threshold: float) -> str:
+    """``fraction``, which is under ``threshold``, written so it reads under it.
+
+    The nearest whole percent when that is under the threshold; else rounded down to a
+    tenth (19.9999% left under 20% is "19.9%", never "20%"), or "under 0.1%".
+
+    Example:
+        >>> percent_under(0.199999, 0.2), percent_under(0.12, 0.2), percent_under(0.004, 0.01)
+        ('19.9%', '12%', '0.4%')
+    """
+    near = percent(fraction)
+    if fraction <= 0 or fraction >= threshold:
+        return near
+    if fraction >= 0.01 and float(f"{fraction * 100:.0f}") < float(f"{threshold * 100:g}"):
+        return near  # compared as written: 0.2 * 100 is 20.000000000000004
+    if fraction < 0.01 and threshold > 0.01:
+        return near  # "under 1%", under a threshold of more than 1%
+    tenths = math.floor(fraction * 1000)
+    return f"{tenths / 10:.1f}%" if tenths > 0 else "under 0.1%"
 
 
 def breaker_block(model: str) -> Block:
@@ -82,9 +118,10 @@ def budget_block(usage: ModelUsage | None, *, tier: TierName, cap: BudgetCap) ->
     if capped is None or rank(capped[0]) >= rank(tier):
         return None
     tier_cap, threshold = capped
-    left = f"{budget} has {percent(usage.remaining_fraction)} left {period}"
+    left = f"{budget} has {percent_under(usage.remaining_fraction, threshold)} left {period}"
     long = (
-        f"{left}, under routing.degrade.{tier_cap} ({percent(threshold)}): too low for a"
+        f"{left}, under routing.degrade.{tier_cap} ({threshold_percent(threshold)}): too low"
+        " for a"
         f" {tier} model; {raise_it}"
     )
     return Block(long, f"{left}, too low for a {tier} model", budget=True, soft=True)

@@ -40,7 +40,13 @@ from dataclasses import dataclass
 from guards.config import Routing
 from guards.errors import InvalidInput
 from guards.model_budgets import ModelUsage
-from guards.routing.budget_room import Block, breaker_block, budget_block, percent
+from guards.routing.budget_room import (
+    Block,
+    breaker_block,
+    budget_block,
+    percent_under,
+    threshold_percent,
+)
 from guards.routing.classifier import Classifier, window
 from guards.routing.rules import compile_rules, match_rule
 from guards.routing.tiers import TIERS, TierName, higher, rank
@@ -209,7 +215,10 @@ class Router:
         if cap is None or remaining is None or rank(tier) <= rank(cap[0]):
             return tier
         capped, threshold = cap
-        left = f"budget {percent(remaining)} left (under {percent(threshold)})"
+        left = (
+            f"budget {percent_under(remaining, threshold)} left"
+            f" (under {threshold_percent(threshold)})"
+        )
         if rank(hard) > rank(capped):
             if rank(hard) < rank(tier):
                 reasons.append(f"{left}: capped at {hard}, the min_tier")

@@ -130,6 +130,27 @@ async def test_the_tier_is_capped_as_the_budget_runs_out(app_factory):
     assert (await route(app, token, LARGE)).json()["degraded"] is False
 
 
+async def test_the_share_left_never_reads_as_the_threshold_it_is_under(app_factory):
+    """audit27 B3 L1: $0.800001 spent of $1.00 is 19.9999% left, not "20% left (under 20%)"."""
+    app = await app_factory(POLICY)
+    token = await app.token(AGENT)
+    await spend(app, token, "k1", 800_000)  # 20.0% left: not under 20%, no cap
+    assert (await route(app, token, LARGE)).json()["degraded"] is False
+    await spend(app, token, "k2", 1)
+    body = (await route(app, token, LARGE)).json()
+    assert body["reason"].endswith("budget 19.9% left (under 20%): capped at medium")
+    await spend(app, token, "k3", 150_000)  # 4.9999% left
+    body = (await route(app, token, LARGE)).json()
+    assert body["reason"].endswith("budget 4.9% left (under 5%): capped at small")
+
+    odd = {**POLICY, "routing": {"promote": PROMOTE, "degrade": {"medium": 0.125}}}
+    app = await app_factory(odd)
+    token = await app.token(AGENT)
+    await spend(app, token, "k1", 875_001)  # 12.4999% left; the threshold as written, not "12%"
+    body = (await route(app, token, LARGE)).json()
+    assert body["reason"].endswith("budget 12% left (under 12.5%): capped at medium")
+
+
 async def test_the_tightest_level_caps_the_tier_not_a_roomy_namespace(app_factory):
     """audit27 mutation F4: with one level limited, the tightest and the loosest agree."""
     roomy = {"budgets": {"scopes": {"acme": {"day": "100.00"}, AGENT: {"day": "1.00"}}}}

@@ -62,6 +62,21 @@ async def test_a_model_whose_budget_is_spent_is_routed_around_and_the_reserve_fi
     assert (await route(app, token, LARGE)).json()["model"] == OPUS
 
 
+async def test_a_model_budget_just_under_the_threshold_does_not_read_as_it(
+    app_factory: Any,
+) -> None:
+    """audit27 B3 L1: 19.9999% left is "19.9%" under routing.degrade.medium (20%), not "20%"."""
+    app = await app_factory({"budgets": {"models": {OPUS: {"day": "1.00"}}}})
+    token = await app.token(AGENT)
+    await spend(app, token, "k1", 800_001, OPUS)
+    body = (await route(app, token, LARGE)).json()
+    assert (body["model"], body["degraded"]) == (SONNET, True)
+    assert (
+        f"acme's budget for {OPUS} has 19.9% left for today, under routing.degrade.medium"
+        " (20%): too low for a large model"
+    ) in body["reason"]
+
+
 async def test_every_candidate_over_budget_is_the_tier_s_model_degraded_with_a_200(
     app_factory: Any,
 ) -> None:
