@@ -33,7 +33,11 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.listener.async_listener_error_handler import AsyncDefaultListenerErrorHandler
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import Admins
@@ -99,14 +103,36 @@ class SlackSurface:
             request_verification_enabled=False,
             process_before_response=True,
             logger=_BOLT_LOG,
+            # a request no listener takes comes to on_error rather than as Bolt's 404 and
+            # multi-line WARNING: it is acknowledged quietly (audit27 B2 L7)
+            raise_error_for_unhandled_request=True,
         )
         self.app.command("/agent")(self.on_command)
         self.app.action(re.compile(".+"))(self.on_action)
         self.app.view(re.compile(".+"))(self.on_view)
+        self.app.error(self.on_error)
+        self._listener_errors = AsyncDefaultListenerErrorHandler(_BOLT_LOG)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._origins: OrderedDict[str, Origin] = OrderedDict()
         # forms answered with StaleForm: their metadata from then on, by view id
         self._metadata: OrderedDict[str, str] = OrderedDict()
+
+    async def on_error(
+        self, error: Exception, request: AsyncBoltRequest, response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """A request no listener takes (an event the app is not subscribed to, a
+        ``view_closed``, a ``block_suggestion``, a type Slack adds later) is acknowledged
+        with an empty 200, logged at DEBUG only, as Socket Mode acknowledges its envelope:
+        Slack retries a non-2xx answer and may turn off an app's events after many. Any
+        other error is logged as Bolt logs it, and answered as Bolt answers it."""
+        if isinstance(error, BoltUnhandledRequestError):
+            body = error.body if isinstance(error.body, dict) else {}
+            event = body.get("event")
+            kind = event.get("type") if isinstance(event, dict) else body.get("type")
+            log.debug("acknowledged a Slack request no listener takes: %.100r", kind)
+            return BoltResponse(status=200, body="")
+        await self._listener_errors.handle(error=error, request=request, response=response)
+        return None
 
     def context(self, user: str, *, name: str | None = None, channel: str | None = None) -> Context:
         async def is_admin() -> bool:

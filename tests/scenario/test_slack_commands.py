@@ -126,6 +126,40 @@ async def test_malformed_requests_are_refused_before_anything_parses_them(
     assert await audit_rows(slack.app) == []
 
 
+async def test_signed_requests_no_listener_takes_are_acknowledged_quietly(slack_http, caplog):
+    """audit27 B2 L7: in HTTP mode an event the app has no listener for, a view_closed or
+    a block_suggestion was answered 404 (Slack retries a non-2xx event and may turn the
+    app's events off) with Bolt's multi-line WARNING each; Socket Mode acknowledges them.
+    They get an empty 200, logged at DEBUG only, and run nothing."""
+    slack = await slack_http(POLICY)
+    caplog.set_level(logging.INFO)
+    caplog.clear()  # (what start-up says)
+    event = json.dumps({"type": "event_callback", "event": {"type": "app_mention"}})
+    json_headers = {**signed_headers(slack.secret, event), "Content-Type": "application/json"}
+    retried = {**json_headers, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"}
+    forms = [
+        {"type": "view_closed", "user": {"id": ADMIN}, "view": {"id": "V1"}},
+        {"type": "block_suggestion", "action_id": "x", "value": "ac"},
+    ]
+    requests = [(event, json_headers), (event, retried)]
+    for payload in forms:
+        body = urlencode({"payload": json.dumps(payload)})
+        requests.append((body, signed_headers(slack.secret, body)))
+    other = command_body("help", user_id=ADMIN).replace("%2Fagent", "%2Fother")
+    requests.append((other, signed_headers(slack.secret, other)))  # a command none takes
+    for body, headers in requests:
+        r = await slack.post(body, headers=headers)
+        assert (r.status_code, r.text) == (200, ""), body
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert await audit_rows(slack.app) == []
+    assert (await slack.command("help"))["response_type"] == "ephemeral"  # the rest answers
+    # any other error of a listener is logged as Bolt logs it, and answered as before
+    surface = slack.app.ns.extras["slack"]
+    assert await surface.on_error(RuntimeError("boom"), None, None) is None
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert said == ["Failed to run listener function (error: boom)"], said
+
+
 @pytest.mark.parametrize("timestamp", ["abc", "9" * 400, "1e999", "-" + "9" * 400])
 async def test_a_timestamp_that_is_not_a_number_is_401(slack_http, timestamp):
     """audit11 M4: a 400-digit timestamp overflowed a float: a 500 and a traceback."""
