@@ -202,9 +202,11 @@ def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
     today = datetime.fromtimestamp(now, tz).date()
     period = _named_period(job.name)
     runs = {"hour": "an hour", "day": "a day", "week": "a week", "month": "a month"}
+    hourly_name = False
     if period is not None:
         busiest = _busiest(spec, period, today)
-        if busiest > NAMED_MAX:
+        hourly_name = period == "hour" and busiest > NAMED_MAX
+        if busiest > NAMED_MAX and not hourly_name:
             plan.problems.append(
                 f"its name says {_adverb(period)} but it runs {busiest} times {runs[period]}"
             )
@@ -213,19 +215,35 @@ def lint_job(job: Job, *, timezone: str, now: float) -> JobPlan:
     swapped = _swapped_hour(spec, job.name) if period is None else None
     if swapped is not None:
         plan.notes.append(swapped)
-    if spec.per_hour > job.max_runs_per_hour:
-        plan.problems.append(
-            f"it fires {spec.per_hour} times an hour but max_runs_per_hour is "
-            f"{job.max_runs_per_hour}, so runs would be skipped every hour"
-        )
-    if spec.per_hour > FREQUENT_PER_HOUR:
-        plan.problems.append(
-            f"it fires {spec.per_hour} times an hour (more than {FREQUENT_PER_HOUR} "
-            "needs allow_frequent: true)"
-        )
+    per_hour = _per_hour_problem(spec, job, hourly_name=hourly_name)
+    if per_hour is not None:
+        plan.problems.append(per_hour)
     if plan.problems:
         plan.suggestion = _suggest(spec, period)
     return plan
+
+
+def _per_hour_problem(spec: CronSpec, job: Job, *, hourly_name: bool) -> str | None:
+    """What is wrong with how often the job fires in an hour, saying the count once:
+    "it fires 60 times an hour but max_runs_per_hour is 2, so runs would be skipped
+    every hour (more than 4 needs allow_frequent: true)"."""
+    over_cap = spec.per_hour > job.max_runs_per_hour
+    frequent = spec.per_hour > FREQUENT_PER_HOUR
+    if not (hourly_name or over_cap or frequent):
+        return None
+    if hourly_name:
+        said = f"its name says hourly but it runs {spec.per_hour} times an hour"
+    else:
+        said = f"it fires {spec.per_hour} times an hour"
+    if over_cap:
+        joint = ", and" if hourly_name else " but"
+        said += (
+            f"{joint} max_runs_per_hour is {job.max_runs_per_hour},"
+            " so runs would be skipped every hour"
+        )
+    if frequent:
+        said += f" (more than {FREQUENT_PER_HOUR} needs allow_frequent: true)"
+    return said
 
 
 def _swapped_hour(spec: CronSpec, name: str) -> str | None:

@@ -211,3 +211,25 @@ routing:
     assert "  routing.rules.0" in said
     assert "  routing.tiers.medium.model: no price for 'no-such-model-x'" in said
     assert "  routing.fallbacks.claude-haiku-4-5.0: no price for 'nope-model'" in said
+
+
+def test_a_count_an_hour_is_said_once_whatever_it_breaks(tmp_path, capsys):
+    """audit27 B3 L2: "it fires 60 times an hour" once, with every rule it breaks."""
+    jobs = """
+jobs:
+  - {name: j-cap, cron: "* * * * *", url: "http://127.0.0.1:9000/run",
+     scope: acme/a/b, max_runs_per_hour: 2, allow_frequent: true}
+  - {name: sweep-hourly, cron: "*/5 * * * *", url: "http://127.0.0.1:9000/run",
+     scope: acme/a/b, max_runs_per_hour: 2}
+"""
+    assert run(tmp_path, jobs) == 1
+    out = capsys.readouterr().out
+    assert (
+        "  allowed by allow_frequent: it fires 60 times an hour but max_runs_per_hour is 2,"
+        " so runs would be skipped every hour (more than 4 needs allow_frequent: true)\n"
+    ) in out
+    assert (
+        "  REFUSED: its name says hourly but it runs 12 times an hour, and max_runs_per_hour"
+        " is 2, so runs would be skipped every hour (more than 4 needs allow_frequent: true)\n"
+    ) in out
+    assert out.count("times an hour") == 2
