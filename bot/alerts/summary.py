@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.alerts.model import ALERT_TIERS
@@ -17,9 +18,16 @@ __all__ = ["alert_summary"]
 
 
 async def alert_summary(
-    store: Store, *, since: float, until: float, scope: str | None = None
+    store: Store,
+    *,
+    since: float,
+    until: float,
+    scope: str | None = None,
+    also: Sequence[tuple[str, float, float]] = (),
 ) -> dict[str, Any]:
-    """Alerts whose first firing falls in ``[since, until)``, by tier (within ``scope``).
+    """Alerts whose first firing falls in ``[since, until)``, by tier (within ``scope``;
+    with it, also the alerts of each ``(scope, from, to)`` of ``also`` first fired from
+    ``from`` to ``to``: the model breakers' outages a namespace's digest counts).
 
     Returns::
 
@@ -47,8 +55,12 @@ async def alert_summary(
     where = "first_at >= ? AND first_at < ?"
     params: tuple[Any, ...] = (since, until)
     if scope is not None:
-        where += " AND (scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/')"
+        within = "scope = ? OR substr(scope, 1, length(?) + 1) = ? || '/'"
         params = (*params, scope, scope, scope)
+        for other, lo, hi in also:  # one bound condition per outage, no text from input
+            within += " OR (scope = ? AND first_at >= ? AND first_at <= ?)"
+            params = (*params, other, lo, hi)
+        where += f" AND ({within})"
     by_person = "(resolved_by IS NOT NULL AND resolved_by != ?)"  # ? is NIGHTSHIFT
     quiet = f"(acked_at IS NULL AND NOT {by_person} AND was_silenced)"
     nobody = f"(acked_at IS NULL AND NOT {by_person} AND NOT was_silenced)"

@@ -146,7 +146,7 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
     by_tier = await ns.store.fetch(
         "SELECT tier, COUNT(*) AS n, SUM(scope LIKE 'model:%') AS models FROM alerts GROUP BY tier"
     )
-    # a model's alert belongs to no namespace, so the digest does not count it
+    # a model's alert is every namespace's: acme's digest counts it, its calls met the outage
     tiers = ", ".join(
         f"{r['tier']} {r['n']}" + (f" ({r['models']} a model's)" if r["models"] else "")
         for r in by_tier

@@ -92,7 +92,12 @@ class DigestBuilder:
                 self.ledger.run_time_overrides(tx, under=namespace),
             )
         )
-        alerts = await self._alerts(namespace, raw.start, raw.end)
+        # the alerts of the model outages its traffic met count with the namespace's own
+        outages = [
+            (o.key, o.opened_at, raw.end if o.closed_at is None else o.closed_at)
+            for o in raw.model_outages
+        ]
+        alerts = await self._alerts(namespace, raw.start, raw.end, also=outages)
         uptime = await self._uptime(namespace, raw.start, min(raw.end, raw.now))
         digest = compute(
             raw,
@@ -110,10 +115,20 @@ class DigestBuilder:
             png = spend_chart(digest.chart_labels, digest.chart_series)
         return Built(digest, text, blocks, png)
 
-    async def _alerts(self, namespace: str, since: float, until: float) -> dict[str, Any] | None:
-        """This namespace's alert figures by tier (None: they could not be read)."""
+    async def _alerts(
+        self,
+        namespace: str,
+        since: float,
+        until: float,
+        *,
+        also: list[tuple[str, float, float]],
+    ) -> dict[str, Any] | None:
+        """This namespace's alert figures by tier, with those of the model outages its
+        traffic met (``also``: key, from, to) (None: they could not be read)."""
         try:
-            summary = await alert_summary(self.store, since=since, until=until, scope=namespace)
+            summary = await alert_summary(
+                self.store, since=since, until=until, scope=namespace, also=also
+            )
         except sqlite3.OperationalError:
             return None
         tiers = summary.get("tiers")

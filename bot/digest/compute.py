@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from bot.digest.chart import MAX_SERIES
+from bot.digest.model_outages import Outage, is_trip
 from bot.digest.queries import RawDay
 from guards.breaker_state import FORCED_OPEN
 from guards.budgets import SlackLimit
@@ -32,6 +33,7 @@ __all__ = [
     "Digest",
     "JobLine",
     "ModelLine",
+    "ModelOutages",
     "blended_price",
     "breaker_figures",
     "compute",
@@ -67,6 +69,32 @@ class BreakerFigures:
     open_now: list[str]
     # who forced the longest open breaker open during that span (a kill switch), if anyone
     longest_forced_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutages:
+    """One model's breaker as the namespace's traffic met it: how often it opened that
+    day, and each time it was out (``closed_at`` None: not closed by the day's end)."""
+
+    model: str
+    trips: int
+    spans: list[tuple[float, float | None]]
+
+
+def model_outages(outages: list[Outage], *, start: float, end: float) -> list[ModelOutages]:
+    """The outages grouped by model, the model that opened most first."""
+    by_model: dict[str, list[Outage]] = {}
+    for o in outages:
+        by_model.setdefault(o.model, []).append(o)
+    lines = [
+        ModelOutages(
+            model,
+            sum(o.trips(start, end) for o in spans),
+            [(o.opened_at, o.closed_at) for o in spans],
+        )
+        for model, spans in by_model.items()
+    ]
+    return sorted(lines, key=lambda m: (-m.trips, m.spans[0][0], m.model))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +157,7 @@ class Digest:
     would_cost_micros: int | None  # the charges re-priced at the largest tier
     overruns: int
     overrun_micros: int
-    breakers: BreakerFigures
+    breakers: BreakerFigures  # the namespace's own breakers and the model outages it met
     rejections: dict[str, int]
     rejected_items: int
     top_streams: list[tuple[str, str, int]]
@@ -144,6 +172,8 @@ class Digest:
     refused: Refusals = field(default_factory=Refusals)
     # limits set in Slack that differ from the file's and still count, most recent first
     slack_limits: list[SlackLimit] = field(default_factory=list)
+    # the model breakers the namespace's traffic met (counted in ``breakers`` too)
+    model_outages: list[ModelOutages] = field(default_factory=list)
 
     @property
     def saved_micros(self) -> int | None:
@@ -167,9 +197,11 @@ def breaker_figures(
 ) -> BreakerFigures:
     """Trips in ``[start, end)`` and the longest time a breaker stayed open that day.
 
-    A trip is a move out of ``closed``; a breaker is open from then until it is
-    ``closed`` again (still open: until ``min(end, now)``). When someone forced it
-    open during that time, the last one to do so is ``longest_forced_by``.
+    A trip is each time a breaker opened: a move out of ``closed``, or a trial that
+    failed (:func:`~bot.digest.model_outages.is_trip`); a breaker is open from its move
+    out of ``closed`` until it is ``closed`` again (still open: until
+    ``min(end, now)``). When someone forced it open during that time, the last one to
+    do so is ``longest_forced_by``.
     """
     trips = 0
     opened: dict[str, float] = {}
@@ -179,10 +211,10 @@ def breaker_figures(
     for scope, before, after, _reason, _trip, at, actor in transitions:
         if after == FORCED_OPEN:
             forced[scope] = actor
+        if is_trip(before, after) and start <= at < end:
+            trips += 1
         if before == "closed" and after != "closed":
             opened.setdefault(scope, at)
-            if start <= at < end:
-                trips += 1
         elif after == "closed" and scope in opened:
             since = opened.pop(scope)
             if at >= start:
@@ -299,7 +331,15 @@ def compute(
         would_cost_micros=would_cost if priced_any else None,
         overruns=overruns,
         overrun_micros=overrun_micros,
-        breakers=breaker_figures(raw.transitions, start=raw.start, end=raw.end, now=raw.now),
+        breakers=breaker_figures(
+            sorted(
+                [*raw.transitions, *(t for o in raw.model_outages for t in o.transitions)],
+                key=lambda t: t[5],
+            ),
+            start=raw.start,
+            end=raw.end,
+            now=raw.now,
+        ),
         rejections=dict(sorted(raw.rejections.items(), key=lambda kv: -kv[1])),
         rejected_items=raw.rejected_items,
         top_streams=raw.streams,
@@ -312,4 +352,5 @@ def compute(
         late=raw.late,
         refused=refusals(raw.refusals),
         slack_limits=list(slack_limits or []),
+        model_outages=model_outages(raw.model_outages, start=raw.start, end=raw.end),
     )

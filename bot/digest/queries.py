@@ -11,7 +11,9 @@ Which rows count for a day ``[start, end)`` of the namespace's time zone:
   its hold was taken, as budgets count it); the chart reads the same rows for 7 days;
 - by model: ``digest_model_daily``, which a ledger gate adds every settle to (by the
   hold's day too; :mod:`bot.digest.rollup`), so no charge is read one by one;
-- breaker transitions, validation rejections, job runs: by their time column.
+- breaker transitions, validation rejections, job runs: by their time column; a model
+  breaker's outages only when the namespace's traffic met them
+  (:mod:`bot.digest.model_outages`).
 
 Example:
     >>> # raw = read_day(conn, namespace="acme", day=date(2026, 1, 1), tz=ZoneInfo("UTC"),
@@ -27,6 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.digest.model_outages import MODEL_SCOPES, Outage, met_outages
 from guards.scopes import subtree
 
 __all__ = ["CHART_DAYS", "RawDay", "day_bounds", "read_day"]
@@ -55,6 +58,8 @@ class RawDay:
     transitions: list[tuple[str, str, str, str, str | None, float, str]] = field(
         default_factory=list
     )
+    # the model breakers' outages the namespace's traffic met, reaching into the day
+    model_outages: list[Outage] = field(default_factory=list)
     rejections: dict[str, int] = field(default_factory=dict)  # reason -> rows
     rejected_items: int = 0
     streams: list[tuple[str, str, int]] = field(default_factory=list)  # (scope, stream, rows)
@@ -140,6 +145,25 @@ def read_day(
             (start - BREAKER_LOOKBACK_SECONDS, end, namespace, lo, hi),
         )
     ]
+    model_transitions = [
+        (r[0], r[1], r[2], r[3], r[4], float(r[5]), str(r[6]))
+        for r in _rows(
+            conn,
+            raw,
+            "breaker_transitions",
+            "SELECT scope, from_state, to_state, reason, trip, at, actor FROM breaker_transitions"
+            " WHERE scope >= ? AND scope < ? AND at >= ? AND at < ? ORDER BY at, id",
+            (*MODEL_SCOPES, start - BREAKER_LOOKBACK_SECONDS, end),
+        )
+    ]
+    raw.model_outages = met_outages(
+        lambda table, sql, params: _rows(conn, raw, table, sql, params),
+        model_transitions,
+        namespace=namespace,
+        subtree=(lo, hi),
+        start=start,
+        stop=min(end, now),
+    )
     for reason, rows, items in _rows(
         conn,
         raw,

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from guards.words import plural
 __all__ = ["chart_legend", "duration", "render", "title"]
 
 MAX_JOBS = 8
+MAX_MODELS = 3  # model breakers named in the digest (then "N more models")
 MAX_SLACK_LIMITS = 5  # limits set in Slack named in the digest (then "N more")
 REASON_WORDS = {
     "duplicate": "duplicates",
@@ -150,12 +151,38 @@ def _breakers(d: Digest) -> list[str]:
         why = f" ({', '.join(notes)})" if notes else ""
         longest = slack_text(b.longest_scope)
         line += f"; longest open: {longest} {duration(b.longest_seconds)}{why}"
-    lines = [line]
+    lines = [line, *_model_outages(d)]
     if b.open_now:
         rest = len(b.open_now) - 5
         more = f" … and {rest} more (`/agent breakers`)" if rest > 0 else ""
         lines.append("not closed now: " + ", ".join(map(slack_text, b.open_now[:5])) + more)
     return lines
+
+
+def _model_outages(d: Digest) -> list[str]:
+    """The model breakers the namespace's traffic met (counted in the trips above):
+    "model breakers acme's calls met: claude-haiku-4-5 2 trips (open from 13:15 to 13:55)"."""
+    if not d.model_outages:
+        return []
+    tz = ZoneInfo(d.timezone)
+    noon = datetime.combine(d.day, time(12), tz).timestamp()  # times of the day read bare
+    parts = []
+    for m in d.model_outages[:MAX_MODELS]:
+        spans = []
+        for opened, closed in m.spans[:3]:
+            since = clock_time(opened, tz, now=noon)
+            if closed is not None:
+                spans.append(f"from {since} to {clock_time(closed, tz, now=noon)}")
+            else:
+                still = "still open" if d.partial else "still open at the day's end"
+                spans.append(f"since {since}, {still}")
+        if len(m.spans) > 3:
+            spans.append(f"{len(m.spans) - 3} more times")
+        trips = f" {plural(m.trips, 'trip')}" if m.trips else ""
+        parts.append(f"{slack_text(m.model)}{trips} (open {' and '.join(spans)})")
+    if len(d.model_outages) > MAX_MODELS:
+        parts.append(plural(len(d.model_outages) - MAX_MODELS, "more model"))
+    return [f"model breakers {d.namespace}'s calls met: " + " · ".join(parts)]
 
 
 _REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts": "past attempts"}

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.digest.chart import PALETTE, spend_chart
 from bot.digest.compute import breaker_figures, compute
+from bot.digest.model_outages import outages
 from bot.digest.poster import due_day
 from bot.digest.queries import RawDay, day_bounds
 from bot.digest.render import render
@@ -320,3 +321,31 @@ def test_a_run_a_restart_cut_off_is_abandoned_not_failed():
     text, _ = render(digest(raw(jobs=jobs)))
     assert "j-slow: 4 runs (1 abandoned)" in text
     assert "j-flaky: 6 runs (2 failed, 2 abandoned)" in text  # a timeout is a failure
+
+
+def test_a_failed_trial_is_a_trip_and_a_model_outage_met_is_counted_and_named():
+    """audit27 B3 M1: the demo's haiku outage (tripped 13:15, its trial failed 13:30) was
+    missing from acme's digest; "opened 2x" in the demo's table, 2 trips here."""
+    model = "model:claude-haiku-4-5"
+    t = [
+        (model, "closed", "open", "10 failures", "failures", START + 13.25 * H, "breaker"),
+        (model, "open", "half_open", "auto", None, START + 13.4 * H, "breaker"),
+        (model, "half_open", "open", "trial failed", "trial", START + 13.5 * H, "breaker"),
+        (model, "open", "half_open", "auto", None, START + 13.75 * H, "breaker"),
+        (model, "half_open", "closed", "trial ok", None, START + 14 * H, "breaker"),
+    ]
+    own = [
+        ("acme/c/looper", "closed", "open", "spend", "spend", START + 3 * H, "breaker"),
+        ("acme/c/looper", "open", "half_open", "ok", None, START + 3.5 * H, "U0DANA"),
+        ("acme/c/looper", "half_open", "open", "trial failed", "trial", START + 3.6 * H, "breaker"),
+        ("acme/c/looper", "open", "forced_open", "kill", "manual", START + 3.7 * H, "U0DANA"),
+        ("acme/c/looper", "forced_open", "closed", "ok", None, START + 4 * H, "U0DANA"),
+    ]
+    d = digest(raw(transitions=own, model_outages=outages(t)))
+    assert d.breakers.trips == 4  # looper 2 (the kill switch on it open is none), haiku 2
+    text, _ = render(d)
+    assert "*Breakers* 4 trips; longest open: acme/c/looper 1h (forced open by <@U0DANA>)\n" in (
+        text
+    )
+    met = "model breakers acme's calls met: claude-haiku-4-5 2 trips (open from 13:15 to 14:00)"
+    assert met in text

@@ -1,0 +1,123 @@
+"""The model breakers a namespace's traffic met, for its digest.
+
+A model's breaker (``model:<name>``) is every namespace's: it trips when the model fails
+for several agents, whoever they belong to. A namespace's digest tells an *outage* of
+it (from the breaker's move out of ``closed`` to its move back to ``closed``) when the
+namespace's traffic met it:
+
+- one of its calls named the model (a reservation's ``model``; a dated name counts as
+  its model's, as the breaker stops it) from :data:`OUTAGE_LEAD_SECONDS` before the
+  breaker opened until it closed: the window in which an agent's trip is part of the
+  model's outage (README, *A provider's outage*), so the calls that tripped it and
+  those made while it was open; or
+- routing passed the model over for the namespace while it was open (a route whose
+  reason says "<model> breaker open").
+
+A namespace whose traffic never met the model does not hear of its outage.
+
+Example:
+    >>> t = [("model:m", "closed", "open", "10 failures", "failures", 100.0, "breaker"),
+    ...      ("model:m", "open", "half_open", "trial", None, 1000.0, "breaker"),
+    ...      ("model:m", "half_open", "open", "trial failed", "trial", 1010.0, "breaker"),
+    ...      ("model:m", "open", "closed", "trial ok", None, 3000.0, "breaker")]
+    >>> [(o.model, o.opened_at, o.closed_at, o.trips(0.0, 9e9)) for o in outages(t)]
+    [('m', 100.0, 3000.0, 2)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guards.breaker_kinds import MODEL_PREFIX, model_keys
+from guards.breaker_records import OUTAGE_LEAD_SECONDS
+from guards.breaker_state import CLOSED, FORCED_OPEN, HALF_OPEN, OPEN
+from guards.routing.budget_room import breaker_block
+
+__all__ = ["MODEL_SCOPES", "Outage", "Transition", "is_trip", "met_outages", "outages"]
+
+# (scope, from_state, to_state, reason, trip, at, actor), as breaker_transitions holds it
+Transition = tuple[str, str, str, str, str | None, float, str]
+# the bounds of every model breaker's key: "model:" sorts before any name, "model;" after
+MODEL_SCOPES = (MODEL_PREFIX, MODEL_PREFIX[:-1] + ";")
+Rows = Callable[[str, str, Sequence[Any]], list[Any]]
+
+_CALLS = (
+    "SELECT DISTINCT model FROM reservations WHERE scope >= ? AND scope < ?"
+    " AND created_at >= ? AND created_at < ? AND model IS NOT NULL"
+)
+_ROUTED_AROUND = (
+    "SELECT 1 FROM routing_decisions WHERE namespace = ? AND at >= ? AND at < ?"
+    " AND instr(lower(reason), ?) > 0 LIMIT 1"
+)
+
+
+def is_trip(before: str, after: str) -> bool:
+    """A breaker opened: it tripped (out of ``closed``), or a trial failed (out of
+    ``half_open``, the calls it let through). A kill switch on a breaker already open is
+    no trip."""
+    return before in (CLOSED, HALF_OPEN) and after in (OPEN, FORCED_OPEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One model breaker's time out of ``closed``, with its transitions."""
+
+    key: str
+    opened_at: float
+    closed_at: float | None  # None: not closed by the end of what was read
+    transitions: tuple[Transition, ...]
+
+    @property
+    def model(self) -> str:
+        return self.key[len(MODEL_PREFIX) :]
+
+    def trips(self, start: float, end: float) -> int:
+        """How often it opened in ``[start, end)``."""
+        return sum(1 for t in self.transitions if start <= t[5] < end and is_trip(t[1], t[2]))
+
+
+def outages(transitions: Sequence[Transition]) -> list[Outage]:
+    """The model breakers' outages in ``transitions`` (oldest first within a key)."""
+    found: list[Outage] = []
+    current: dict[str, list[Transition]] = {}
+    for t in transitions:
+        scope, before, after = t[0], t[1], t[2]
+        if scope not in current:
+            if before == CLOSED and after != CLOSED:
+                current[scope] = [t]
+            continue
+        current[scope].append(t)
+        if after == CLOSED:
+            span = current.pop(scope)
+            found.append(Outage(scope, span[0][5], t[5], tuple(span)))
+    found.extend(Outage(k, span[0][5], None, tuple(span)) for k, span in current.items())
+    return sorted(found, key=lambda o: (o.opened_at, o.key))
+
+
+def met_outages(
+    rows: Rows,
+    transitions: Sequence[Transition],
+    *,
+    namespace: str,
+    subtree: tuple[str, str],
+    start: float,
+    stop: float,
+) -> list[Outage]:
+    """The outages in ``transitions`` that reach into ``[start, stop)`` and that the
+    namespace's traffic met (see the module's docstring). ``rows(table, sql, params)``
+    runs one query; ``subtree`` is the namespace's ``(lo, hi)`` scope bounds."""
+    met: list[Outage] = []
+    for o in outages(transitions):
+        until = o.closed_at if o.closed_at is not None else stop
+        if o.opened_at >= stop or until < start:
+            continue
+        called = rows("reservations", _CALLS, (*subtree, o.opened_at - OUTAGE_LEAD_SECONDS, until))
+        if any(o.key in model_keys(str(r[0])) for r in called):
+            met.append(o)
+            continue
+        around = breaker_block(o.model).short.lower()  # the router's own words
+        if rows("routing_decisions", _ROUTED_AROUND, (namespace, o.opened_at, until, around)):
+            met.append(o)
+    return met

@@ -1,0 +1,120 @@
+"""audit27 B3 M1: a namespace's digest tells the model breakers its traffic met.
+
+A model's breaker is every namespace's; a namespace's digest counts and names an outage
+of it (and counts its alerts) when the namespace called the model from 15 minutes before
+the breaker opened until it closed, or was routed around it; the others do not hear of
+it. Driven through the real API on a ManualClock, real SQLite, the real digest poster.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from guards.clock import ManualClock
+from tests.conftest import RunningApp
+from tests.scenario.test_digest import ADMIN, HAIKU, SONNET, berlin, digest_rows, spend
+
+MODEL = f"model:{HAIKU}"
+POLICY = {
+    "timezone": "Europe/Berlin",
+    "admins": [ADMIN],
+    "channels": {"digest": "C0DIGEST", "alerts": "C0ALERTS"},
+    "budgets": {"defaults": {"agent": {"day": "10.00"}}},
+    # three failures in a row across two or more agents trip a model's breaker
+    "breakers": {"spend_rate": None, "model_failures": {"consecutive": 3}},
+}
+
+
+async def fail_on_haiku(app: RunningApp, namespace: str, key: str) -> None:
+    """Three agents of ``namespace`` each fail one call on haiku: the model trips."""
+    for i in range(3):
+        await spend(
+            app, f"{namespace}/u/m{i}", hold=10_000, charge=1_000, model=HAIKU,
+            outcome="failure", key=f"{key}{i}",
+        )  # fmt: skip
+
+
+async def close_model(app: RunningApp) -> None:
+    await app.store.write(lambda tx: app.ns.breakers.force_close(tx, MODEL, ADMIN))
+
+
+async def digests(app: RunningApp) -> dict[str, str]:
+    return {r[0].split(":")[1]: r[3]["text"] for r in await digest_rows(app) if "chart" not in r[0]}
+
+
+async def test_an_outage_is_in_the_digests_of_the_namespaces_its_traffic_met(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 0, 30)))
+    app.ns.scheduler.pause_job("digest")
+    alerts = app.ns.extras["alerts"]
+    # 00:30 globex calls haiku, long before the outage: that is not meeting it
+    await spend(app, "globex/x/bot", hold=10_000, charge=1_000, model=HAIKU, key="early")
+    # 01:10 acme's agents alone trip the model's breaker: its P1 fires
+    app.clock.set(berlin(2026, 1, 5, 1, 10))
+    await fail_on_haiku(app, "acme", "a")
+    breakers = (await app.request("GET", "/v1/breakers", token=await app.token("acme"))).json()
+    assert [b["state"] for b in breakers["breakers"] if b["scope"] == MODEL] == ["open"]
+    await alerts.process()
+    # 01:20 initech is routed around the open breaker; globex calls another model only
+    app.clock.set(berlin(2026, 1, 5, 1, 20))
+    initech = await app.token("initech/i/bot")
+    routed = await app.request(
+        "POST",
+        "/v1/route",
+        token=initech,
+        json={"scope": "initech/i/bot", "task": "Classify this ticket as bug or question."},
+    )
+    assert f"{HAIKU} breaker open" in routed.json()["reason"], routed.text
+    await spend(app, "globex/x/bot", hold=10_000, charge=1_000, model=SONNET, key="s1")
+    app.clock.set(berlin(2026, 1, 5, 2, 40))
+    await close_model(app)
+    # 15:00 a second outage, globex's alone
+    app.clock.set(berlin(2026, 1, 5, 15))
+    await fail_on_haiku(app, "globex", "g")
+    await alerts.process()
+    app.clock.set(berlin(2026, 1, 5, 15, 30))
+    await close_model(app)
+
+    app.clock.set(berlin(2026, 1, 6, 9))
+    await alerts.tick()
+    posted = await app.ns.extras["digest"].tick()
+    assert sorted(posted) == [(n, date(2026, 1, 5)) for n in ("acme", "globex", "initech")]
+    texts = await digests(app)
+
+    acme = texts["acme"]
+    assert f"*Breakers* 1 trip; longest open: {MODEL} 1h 30m\n" in acme, acme
+    assert f"model breakers acme's calls met: {HAIKU} 1 trip (open from 01:10 to 02:40)\n" in acme
+    assert "*Alerts* P1 1" in acme, acme  # the model's P1, with the namespace's own
+    assert "15:00" not in acme  # globex's outage is not acme's
+
+    globex = texts["globex"]
+    assert f"model breakers globex's calls met: {HAIKU} 1 trip (open from 15:00 to 15:30)\n" in (
+        globex
+    ), globex
+    assert "01:10" not in globex  # its 00:30 call came long before; its 01:20 one on sonnet
+    assert "*Alerts* P1 1" in globex, globex
+
+    initech_text = texts["initech"]
+    assert f"model breakers initech's calls met: {HAIKU} 1 trip (open from 01:10" in (
+        initech_text
+    ), initech_text
+
+
+async def test_a_namespace_that_never_met_the_model_hears_nothing_of_it(app_factory):
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 1)))
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, "quiet/q/bot", hold=10_000, charge=1_000, model=SONNET, key="q1")
+    await fail_on_haiku(app, "acme", "a")
+    await app.ns.extras["alerts"].process()
+    # the breaker is still open at the day's end: acme is told so, quiet is not
+    app.clock.set(berlin(2026, 1, 6, 9))
+    await app.ns.extras["digest"].tick()
+    texts: dict[str, Any] = await digests(app)
+    assert "*Breakers* no trips" in texts["quiet"]
+    assert "*Alerts* none" in texts["quiet"]
+    assert MODEL not in texts["quiet"] and "model breakers" not in texts["quiet"]
+    assert (
+        f"model breakers acme's calls met: {HAIKU} 1 trip (open since 01:00, still open at"
+        " the day's end)"
+    ) in texts["acme"], texts["acme"]
+    assert f"not closed now: {MODEL}" in texts["acme"]
