@@ -6,6 +6,10 @@ and uptimes are fractions for display only.
 Savings against the largest tier re-price each model's charges at the large tier's
 blended price (``routing.blend_input_share`` of input, the rest output): a charge of
 $1.00 on a model blended at $2/MTok would have cost $7.50 on one blended at $15/MTok.
+The blended price per million tokens is per token on the same footing: what the
+priced calls were charged over the tokens their charges bought at each model's blended
+price ($1.00 at $2/MTok and $3.00 at $6/MTok: $4.00 for 1 MTok, $4.00/MTok), so the
+large tier's price over it is what always using it would have cost over what was spent.
 
 Example:
     >>> blended_price(PriceTable(), "claude-haiku-4-5", input_share=0.75)
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 from typing import Any
 
 from bot.digest.chart import MAX_SERIES
@@ -34,6 +39,7 @@ __all__ = [
     "JobLine",
     "ModelLine",
     "ModelOutages",
+    "blended_per_token",
     "blended_price",
     "breaker_figures",
     "compute",
@@ -151,7 +157,7 @@ class Digest:
     calls: int
     failed_calls: int
     tier_shares: dict[str, float]  # by calls; a model's tier from policy.routing.tiers
-    blended_micros_per_mtok: int | None
+    blended_micros_per_mtok: int | None  # per token (see the module's docstring)
     largest_model: str
     largest_micros_per_mtok: int | None
     would_cost_micros: int | None  # the charges re-priced at the largest tier
@@ -186,6 +192,24 @@ class Digest:
 def blended_price(prices: PriceTable, model: str, *, input_share: float) -> int | None:
     """Micros per million tokens of ``model`` at ``input_share`` input tokens, or None."""
     return prices.blended(model, input_share=input_share)
+
+
+def blended_per_token(models: list[ModelLine]) -> int | None:
+    """Micros per million tokens of the priced calls: their charges over the tokens
+    those charges bought at each model's blended price (None: no priced charge).
+
+    Example:
+        >>> haiku = ModelLine("claude-haiku-4-5", "small", 9, 1_000_000, 0, 2_000_000)
+        >>> opus = ModelLine("claude-opus-4-5", "large", 1, 3_000_000, 0, 10_000_000)
+        >>> blended_per_token([haiku, opus])  # $4.00 for 0.5 + 0.3 MTok
+        5000000
+    """
+    priced = [(m.charged_micros, m.micros_per_mtok) for m in models if m.micros_per_mtok]
+    priced = [(c, p) for c, p in priced if c > 0]
+    if not priced:
+        return None
+    mtok = sum(Fraction(c, p) for c, p in priced)
+    return round(sum(c for c, _ in priced) / mtok)
 
 
 def breaker_figures(
@@ -301,13 +325,10 @@ def compute(
     calls = sum(m.calls for m in models)
 
     shares: dict[str, float] = {}
-    blended: int | None = None
     if calls:
         for m in models:
             shares[m.tier] = shares.get(m.tier, 0.0) + m.calls / calls
-        priced = [(m.calls, m.micros_per_mtok) for m in models if m.micros_per_mtok]
-        if priced:
-            blended = round(sum(c * p for c, p in priced) / sum(c for c, _ in priced))
+    blended = blended_per_token(models)
 
     agents = sorted(raw.agent_spent.items(), key=lambda kv: (-kv[1], kv[0]))
     chart_labels, chart_series = _chart(raw)

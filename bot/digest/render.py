@@ -118,22 +118,22 @@ def _mix(d: Digest) -> list[str]:
         return ["*Model mix* no calls"]
     mix = " · ".join(f"{tier} {_pct(share)}" for tier, share in d.tier_shares.items())
     lines = [f"*Model mix* {mix} of {plural(d.calls, 'call')}"]
-    if d.blended_micros_per_mtok:  # prices, as price lists write them: in cents
-        line = f"blended {format_usd(d.blended_micros_per_mtok)} per million tokens"
-        if d.largest_micros_per_mtok:
-            times = d.largest_micros_per_mtok / d.blended_micros_per_mtok
-            line += (
-                f"; always {d.largest_model}: {format_usd(d.largest_micros_per_mtok)} "
-                f"({times:.1f}x)"
-            )
+    blended, large = d.blended_micros_per_mtok, d.largest_micros_per_mtok
+    if blended:  # prices, as price lists write them: in cents; per token, as "saved" is
+        line = f"blended {format_usd(blended)} per million tokens"
+        if large:
+            line += f"; always {d.largest_model}: {format_usd(large)}"
+            if large > blended:  # a multiple under 1 ("0.3x") reads as a bug: none
+                line += f" ({large / blended:.1f}x)"
         lines.append(line)
     saved = d.saved_micros
     if saved is not None and d.would_cost_micros is not None:
         usd = usd_for(saved, d.would_cost_micros)  # $0.048 of $0.06 when $0.012 was spent
-        lines.append(
-            f"saved {usd(saved)} against always using {d.largest_model} "
-            f"(it would have cost {usd(d.would_cost_micros)})"
-        )
+        would = f"(it would have cost {usd(d.would_cost_micros)})"
+        if saved >= 0:
+            lines.append(f"saved {usd(saved)} against always using {d.largest_model} {would}")
+        else:  # a fleet on a model dearer than the large tier's (audit27 B3 L6)
+            lines.append(f"cost {usd(-saved)} more than always using {d.largest_model} {would}")
     return lines
 
 

@@ -115,10 +115,12 @@ class RoutingStats:
         usd = usd_for(self.charged_micros, self.would_cost_micros or 0)  # cents unless tiny
         money = f"charged {usd(self.charged_micros)}"
         if self.would_cost_micros and self.saving is not None:
-            money += (
-                f"; all on {self.largest_model}: about {usd(self.would_cost_micros)}"
-                f" (saving {self.saving:.0%})"
-            )
+            money += f"; all on {self.largest_model}: about {usd(self.would_cost_micros)}"
+            if self.saving >= 0:
+                money += f" (saving {self.saving:.0%})"
+            else:  # calls on a model dearer than the large tier's: no "saving -200%"
+                dearer = self.priced_charged_micros / self.would_cost_micros
+                money += f" (no saving: the calls cost {dearer:.1f}x that)"
         out.append(money)
         if self.off_route:
             out.append(f"{plural(self.off_route, 'call')} charged another model than routed to")

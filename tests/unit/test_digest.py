@@ -69,7 +69,9 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
     assert d.would_cost_micros == 2_500_000 * 5 + 4_500_000 * 10 // 6  # $20.00
     assert d.saved_micros == 13_000_000
     assert d.tier_shares == {"small": 0.6, "medium": 0.4}
-    assert d.blended_micros_per_mtok == 3_600_000  # (3 × $2 + 2 × $6) / 5 calls
+    # per token (audit27 B3 L3; it was per call, $3.60): $7.00 for the 1.25 + 0.75 MTok
+    # the charges bought at haiku's $2 and sonnet's $6, so $10.00 is 20.00 / 7.00 = 2.9x
+    assert d.blended_micros_per_mtok == 3_500_000
     text, _ = render(d)
     assert "*Spend* $7.00 of $200.00 day budget (4%)" in text
     # colours follow the 7-day totals: ops-bot $4.50, rss-bot $3.50
@@ -78,7 +80,7 @@ def test_spend_models_mix_and_savings_against_the_largest_tier():
     assert "*By model* claude-sonnet-4-5 $4.50 (2 calls) · claude-haiku-4-5 $2.50 (3 calls)" in text
     assert "1 of 5 calls failed or timed out" in text
     assert "*Model mix* small 60% · medium 40% of 5 calls" in text
-    assert "blended $3.60 per million tokens; always claude-opus-4-5: $10.00 (2.8x)" in text
+    assert "blended $3.50 per million tokens; always claude-opus-4-5: $10.00 (2.9x)" in text
     assert "saved $13.00 against always using claude-opus-4-5 (it would have cost $20.00)" in text
     assert "*Overruns* 1 settle charged $0.50 beyond its hold" in text
     assert text.endswith(
@@ -349,3 +351,32 @@ def test_a_failed_trial_is_a_trip_and_a_model_outage_met_is_counted_and_named():
     )
     met = "model breakers acme's calls met: claude-haiku-4-5 2 trips (open from 13:15 to 14:00)"
     assert met in text
+
+
+def test_the_blended_price_is_per_token_and_agrees_with_the_saving():
+    """audit27 B3 L3: many tiny small-tier calls and a few long large-tier ones read as
+    "$2.80 per million tokens (3.6x)" by calls while the saving said 1.8x."""
+    r = raw(
+        models=[
+            ("claude-haiku-4-5", 12, 24_000, 0, 0, 0),  # 12 tiny calls: 0.012 MTok at $2
+            ("claude-opus-4-5", 3, 42_000, 0, 0, 0),  # 3 long ones: 0.0042 MTok at $10
+        ],
+    )
+    d = digest(r)
+    assert d.would_cost_micros == 24_000 * 5 + 42_000 and d.saved_micros == 96_000
+    assert d.blended_micros_per_mtok == 4_074_074  # $0.066 over 0.0162 MTok
+    text, _ = render(d)
+    assert "blended $4.07 per million tokens; always claude-opus-4-5: $10.00 (2.5x)" in text
+    # the multiple is the saving's: what always using opus would have cost over the spend
+    assert "saved $0.096 against always using claude-opus-4-5 (it would have cost $0.162)" in text
+
+
+def test_a_fleet_dearer_than_the_large_tier_is_told_plainly():
+    """audit27 B3 L6: "saved -$0.06 ... (0.3x)" for a day on claude-opus-4-1 ($30/MTok)
+    when the large tier is claude-opus-4-5 ($10/MTok)."""
+    d = digest(raw(models=[("claude-opus-4-1", 1, 90_000, 0, 0, 0)]))
+    assert d.saved_micros == -60_000
+    text, _ = render(d)
+    assert "blended $30.00 per million tokens; always claude-opus-4-5: $10.00\n" in text
+    assert "x)" not in text and "saved" not in text
+    assert "cost $0.06 more than always using claude-opus-4-5 (it would have cost $0.03)" in text

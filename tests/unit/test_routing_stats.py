@@ -176,6 +176,21 @@ async def test_the_saving_comes_from_the_model_charged_not_the_one_routed(store)
     ]
 
 
+async def test_calls_dearer_than_the_large_tier_say_so_plainly(store):
+    """audit27 B3 L6: calls on claude-opus-4-1 ($30/MTok) with the large tier on
+    claude-opus-4-5 ($10/MTok) read "(saving -200%)"."""
+    tiers = {**TIERS, "large": {"model": "claude-opus-4-5"}}
+    svc, ledger = wired(parse_policy({"routing": {"tiers": tiers}}))
+    agent = "globex/u/agent"
+    for r in await mix(store, svc, agent, [(SMALL, 2)]):
+        await call(store, ledger, r, scope=agent, model="claude-opus-4-1")
+    s = await stats(store, svc, scope="globex")
+    assert (s.priced_charged_micros, s.would_cost_micros) == (240_000, 80_000)
+    assert (
+        "charged $0.24; all on claude-opus-4-5: about $0.08 (no saving: the calls cost 3.0x that)"
+    ) in s.lines()
+
+
 async def test_old_decisions_are_pruned_after_the_retention(store):
     svc, _ = wired(policy({"retention_days": 2}))
     await mix(store, svc, "acme/alice/bot", [(SMALL, 2)])
