@@ -1,4 +1,4 @@
-"""``nightshift demo``: one simulated day of a misbehaving fleet, in 15-35 s.
+"""``nightshift demo``: one simulated day of a misbehaving fleet, in about 15-40 s.
 
 The real process (HTTP API, engine, alerts, outbox, scheduler, shell transport) runs
 on a temporary database; a stepped clock moves the world one simulated minute at a
