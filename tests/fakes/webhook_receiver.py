@@ -28,6 +28,8 @@ from aiohttp import web
 
 __all__ = ["Received", "WebhookReceiver", "webhook_receiver"]
 
+STOP_SECONDS = 0.1  # how long a stop lets an answer under way finish before cancelling it
+
 
 @dataclass(frozen=True)
 class Received:
@@ -62,7 +64,10 @@ class WebhookReceiver:
         app = web.Application()
         app.router.add_post("/hook", self._hook)
         app.router.add_post("/hook/{key}", self._hook)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A stop ends the test: an answer still held back (delay, hold, trickle) is cancelled
+        # at once, not waited for (aiohttp waits up to 60 s for a handler by default: a
+        # 30 s delay held its test's teardown for the 28 s left of it)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_SECONDS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
