@@ -51,7 +51,7 @@ from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
 from guards.breaker_view import BreakerRow, shared
 from guards.breakers import Breakers, parse_key
-from guards.errors import Conflict, InvalidInput, ScopeForbidden
+from guards.errors import Conflict, GuardError, InvalidInput, ScopeForbidden
 from guards.money import format_usd
 from guards.scopes import Scope
 from guards.store import Tx
@@ -253,27 +253,50 @@ def _open_already(tx: Tx, row: BreakerRow) -> Conflict:
     )
 
 
+Warn = Callable[[Tx, str, str], str | None]  # (tx, breaker key, token's scope) → warning
+
+
 async def _act(
     request: web.Request,
     *,
     verb: str,
     move: Callable[[Breakers, Tx, str, str], BreakerRow],
-    warn: Callable[[Tx, str], str | None] | None = None,
+    warn: Warn | None = None,
 ) -> web.Response:
-    """Do ``move`` on the breaker the path names; ``warn``, read before it: the answer's
-    ``warning`` (None: nothing to warn of)."""
+    """Do ``move`` on the breaker the path names; ``warn``, read before it on a read
+    connection: the answer's ``warning`` (None: nothing to warn of)."""
     ns = request.app[CTX]
     raw = bearer(request)
     what = f"POST /v1/breakers/{{scope}}/{verb}"
+    text = request.match_info["scope"]
+    warning: dict[str, Any] = {}
+    if warn is not None:  # off the writer: a suggestion reads every agent seen (R2 M1)
+        hint = await ns.store.read(lambda tx: _read_first(tx, raw, text, what=what, warn=warn))
+        warning = {"warning": hint}
 
     def act(tx: Tx) -> dict[str, Any]:
         token = operator(tx, raw, what=what, why=BREAKERS_WHY)
-        key = _breaker_of(tx, token, request.match_info["scope"], request.path)
-        warning = {"warning": warn(tx, key)} if warn is not None else {}
+        key = _breaker_of(tx, token, text, request.path)
         row = move(ns.breakers, tx, key, actor_of(token))
         return {"breaker": shared(row).as_json(), **warning}
 
     return json_answer(await ns.store.write(act))
+
+
+def _read_first(tx: Tx, raw: str | None, text: str, *, what: str, warn: Warn) -> str | None:
+    """``warn`` of the breaker ``text`` names, for a live operator token whose subtree
+    holds it; else None: the write refuses it then and says why (a read writes no misuse
+    alert). It runs before the write, on a read connection: a scope's suggestion reads
+    the scopes of the whole fleet, which must not hold every agent's call meanwhile
+    (review27 R2 M1: 0.5 s with a year of refusals)."""
+    try:
+        token = operator(tx, raw, what=what, why=BREAKERS_WHY)
+        key, kind = parse_key(text)
+    except GuardError:
+        return None
+    if kind == "model" or not Scope(key).within(token.scope):
+        return None
+    return warn(tx, key, token.scope)
 
 
 @routes.post(f"/v1/breakers/{_SCOPE}/approve")
@@ -316,10 +339,14 @@ async def force_open(request: web.Request) -> web.Response:
             raise _open_already(tx, row)
         return breakers.force_open(tx, key, actor, reason)
 
-    def warn(tx: Tx, key: str) -> str | None:
+    def warn(tx: Tx, key: str, within: str) -> str | None:
         """A scope no agent has used (a typo?), as in Slack: the one meant, looked for
-        before the kill switch is on (review25 M2)."""
-        return None if known_scope(policy, tx, key) else unseen_breaker(key, meant(policy, tx, key))
+        before the kill switch is on (review25 M2), when it is the token's to name: a
+        scope of another tenant is neither said nor of use to it."""
+        if known_scope(policy, tx, key):
+            return None
+        close = meant(policy, tx, key)
+        return unseen_breaker(key, close if close and Scope(close).within(within) else None)
 
     return await _act(request, verb="open", move=move, warn=warn)
 

@@ -80,3 +80,53 @@ async def test_an_agent_whose_only_call_was_refused_is_no_typo(slack_http):
     assert "Did you mean `acme/bob/bot`?" in typo["text"], typo["text"]
     kill = await slack.command("breaker ACME/bob/bot open", user=ADMIN)
     assert "Did you mean `acme/bob/bot`?" in kill["text"], kill["text"]
+
+
+# review27 R2 M1: refusals_daily (a row per agent, day and reason, never pruned) was read
+# whole for every suggestion, inside the writer for `POST /v1/breakers/{scope}/open`
+_MANY_REFUSALS = (  # 2,000 agents refused on 10 days: one INSERT, no Python loop
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)"
+    " INSERT INTO refusals_daily (scope, day, reason, calls)"
+    " SELECT 'acme/u' || (i % 20) || '/a' || (i % 2000), '2026-01-' || (10 + i / 2000),"
+    " 'budget', 1 FROM n"
+)
+
+
+async def test_the_refused_agents_are_read_by_index_and_the_api_hint_off_the_writer(
+    slack_http,
+):
+    from bot.known_scopes import CANDIDATES, MAX_CANDIDATES
+    from tests.scenario.test_operator_api import operator_token
+
+    slack = await slack_http(POLICY)
+    app = slack.app
+    await app.store.write(lambda tx: tx.execute(_MANY_REFUSALS))
+    await app.store.write(  # an agent seen only by its refusals, and another tenant's
+        lambda tx: tx.executemany(
+            "INSERT INTO refusals_daily (scope, day, reason, calls) VALUES (?, ?, 'budget', 1)",
+            [("acme/bob/agent1", "2026-01-01"), ("acmf/eve/agnet2", "2026-01-01")],
+        )
+    )
+    args = (MAX_CANDIDATES, "breaker_opened_manual", MAX_CANDIDATES)
+    plan = " | ".join(r[3] for r in await app.store.fetch(f"EXPLAIN QUERY PLAN {CANDIDATES}", args))
+    assert "SEARCH refusals_daily USING PRIMARY KEY (scope>?)" in plan, plan
+    assert "SCAN refusals_daily" not in plan, plan  # (a covering scan says SCAN too)
+    rows = await app.store.fetch(CANDIDATES, args)
+    refused = {r[0] for r in rows if r[0].startswith("acme/u")}
+    assert len(refused) == 2000, len(refused)  # every refused agent, each once
+
+    _, op = await operator_token(app, "acme")
+    writer: list[str] = []  # what the writer's connection ran during the kill switch
+    app.store._conn.set_trace_callback(writer.append)
+    try:
+        r = await app.request("POST", "/v1/breakers/acme/bob/agnet1/open", token=op)
+        # another tenant's agent, the nearest spelling, is neither said nor suggested
+        other = await app.request("POST", "/v1/breakers/acme/eve/agnet2/open", token=op)
+    finally:
+        app.store._conn.set_trace_callback(None)
+    assert r.status_code == 200, r.text
+    assert r.json()["warning"].endswith("Did you mean `acme/bob/agent1`?"), r.json()
+    assert other.status_code == 200, other.text
+    assert "acmf" not in other.json()["warning"], other.json()
+    assert "a typo?" in other.json()["warning"], other.json()
+    assert writer and not [s for s in writer if "refusals_daily" in s], writer
