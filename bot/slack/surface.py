@@ -58,6 +58,7 @@ from bot.shell_render import plain
 from bot.slack.limits import clip_text, fit_view
 from bot.slack.payloads import Origin, Submitted, view_values
 from bot.slack.render import replace_actions, reply_payload
+from bot.slack.unhandled import unhandled
 from guards.errors import GuardError, InvalidInput, StorageUnavailable
 from guards.store import Tx
 
@@ -123,14 +124,12 @@ class SlackSurface:
         """A request no listener takes (an event the app is not subscribed to, a
         ``view_closed``, a ``block_suggestion``, a type Slack adds later) is acknowledged
         with an empty 200, logged at DEBUG only, as Socket Mode acknowledges its envelope:
-        Slack retries a non-2xx answer and may turn off an app's events after many. Any
-        other error is logged as Bolt logs it, and answered as Bolt answers it."""
+        Slack retries a non-2xx answer and may turn off an app's events after many; a
+        slash command other than ``/agent`` is answered that this app answers ``/agent``
+        (:mod:`bot.slack.unhandled`). Any other error is logged as Bolt logs it, and
+        answered as Bolt answers it."""
         if isinstance(error, BoltUnhandledRequestError):
-            body = error.body if isinstance(error.body, dict) else {}
-            event = body.get("event")
-            kind = event.get("type") if isinstance(event, dict) else body.get("type")
-            log.debug("acknowledged a Slack request no listener takes: %.100r", kind)
-            return BoltResponse(status=200, body="")
+            return unhandled(error.body)
         await self._listener_errors.handle(error=error, request=request, response=response)
         return None
 

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.slack.unhandled import foreign
 from guards.clock import ManualClock
 from tests.fakes.slack_signing import (
     block_actions_payload,
@@ -130,7 +131,8 @@ async def test_signed_requests_no_listener_takes_are_acknowledged_quietly(slack_
     """audit27 B2 L7: in HTTP mode an event the app has no listener for, a view_closed or
     a block_suggestion was answered 404 (Slack retries a non-2xx event and may turn the
     app's events off) with Bolt's multi-line WARNING each; Socket Mode acknowledges them.
-    They get an empty 200, logged at DEBUG only, and run nothing."""
+    They get an empty 200, logged at DEBUG only, and run nothing. review27 R2 M2: but a
+    slash command other than /agent is a person waiting: they are told, and it is logged."""
     slack = await slack_http(POLICY)
     caplog.set_level(logging.INFO)
     caplog.clear()  # (what start-up says)
@@ -145,12 +147,19 @@ async def test_signed_requests_no_listener_takes_are_acknowledged_quietly(slack_
     for payload in forms:
         body = urlencode({"payload": json.dumps(payload)})
         requests.append((body, signed_headers(slack.secret, body)))
-    other = command_body("help", user_id=ADMIN).replace("%2Fagent", "%2Fother")
-    requests.append((other, signed_headers(slack.secret, other)))  # a command none takes
     for body, headers in requests:
         r = await slack.post(body, headers=headers)
         assert (r.status_code, r.text) == (200, ""), body
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    other = command_body("help", user_id=ADMIN).replace("%2Fagent", "%2Fnightshift")
+    r = await slack.post(other, headers=signed_headers(slack.secret, other))  # none takes it
+    assert r.status_code == 200, r.text
+    assert r.json() == {"response_type": "ephemeral", "text": foreign("/nightshift")}
+    assert "`/nightshift` reaches it by the Slack app's settings" in r.json()["text"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and warned[0].startswith(
+        "Slack sent the slash command /nightshift, which Nightshift does not answer"
+    ), warned
     assert await audit_rows(slack.app) == []
     assert (await slack.command("help"))["response_type"] == "ephemeral"  # the rest answers
     # any other error of a listener is logged as Bolt logs it, and answered as before

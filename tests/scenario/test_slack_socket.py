@@ -12,6 +12,7 @@ import pytest
 
 from bot.blocks import actions, button, section
 from bot.outbox import enqueue
+from bot.slack.unhandled import foreign
 from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env
 from tests.fakes.slack_signing import block_actions_payload, command_payload
@@ -155,6 +156,15 @@ async def test_envelopes_nightshift_has_no_use_for_are_ignored_without_bolt_s_wa
             " objects with an action_id): acknowledged, not run",
         )
     ]
+    # review27 R2 M2: a slash command other than /agent is a person waiting: told, logged
+    caplog.clear()
+    other = {**command_payload("help"), "command": "/nightshift"}
+    envelope = await fake_slack.send_envelope("slash_commands", other)
+    ack = await fake_slack.envelope_reply(envelope)
+    assert ack["payload"] == {"response_type": "ephemeral", "text": foreign("/nightshift")}
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("Slack sent the slash command /nightshift, which"), warned
 
 
 async def test_an_app_token_slack_refuses_stops_start_up_saying_so(app_factory, fake_slack):
