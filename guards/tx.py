@@ -251,13 +251,15 @@ class Tx:
         before: str | None = None,
         after: str | None = None,
         detail: str | None = None,
+        at: float | None = None,
     ) -> None:
-        """Append an audit row: who changed what, from what to what."""
+        """Append an audit row: who changed what, from what to what; ``at``: when (None:
+        now), for a row that must share its instant with the rows it goes with."""
         self._own()
         self._conn.execute(
             "INSERT INTO audit (at, actor, action, target, before, after, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.clock.now(), actor, action, target, before, after, detail),
+            (self.clock.now() if at is None else at, actor, action, target, before, after, detail),
         )
 
 

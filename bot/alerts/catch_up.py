@@ -101,6 +101,9 @@ def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: fl
         target=f"#{alert.id} {alert.fingerprint}",
         after=f"took {taken}",
         detail=f"{what}: skipped",
+        # the tick's instant, the step's own: the story tells this row before the step
+        # taken, which a later reading of a real clock would put after it (review27 R2 L1)
+        at=now,
     )
     if alert.posted_at is not None and alert.channel is not None:
         enqueue_thread_reply(

@@ -283,10 +283,22 @@ async def test_a_restart_in_the_middle_of_a_chain_continues_it(slack_http, tmp_p
     await fake.wait_for(lambda: any(c.args.get("thread_ts") for c in fake.posts(ALERTS)))
 
 
+class CreepingClock(ManualClock):
+    """A manual clock that also moves 1 ms at each reading, as a real one does between
+    two readings of one tick (review27 R2 L1: the ManualClock gave a step and the note
+    written after it the same instant, which a real clock never does)."""
+
+    def now(self) -> float:
+        read = super().now()
+        self.advance(0.001)
+        return read
+
+
 async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(slack_http, tmp_path):
     """audit27 B2 L1: down across two steps, only the latest is taken (the channel); the
     secondary's step, passed over, was in an INFO log only: the thread and `/agent alert`
-    did not say the secondary was never paged, nor why."""
+    did not say the secondary was never paged, nor why. R2 L1: the story tells the skipped
+    steps before the step taken with a clock that moves too."""
     db = tmp_path / "skipped.db"
     clock = ManualClock()
     first = await p0_paged(slack_http, db, clock)
@@ -294,6 +306,7 @@ async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(sla
     await first.app.ns.stop()
 
     clock.advance(16 * 60)  # the secondary (5m) and the channel (15m) fell due while down
+    clock = CreepingClock(clock.now())
     second = await slack_http(POLICY, clock=clock, db=db)
     await alerts_of(second).tick()
     said = (
