@@ -9,8 +9,8 @@ time in the policy's time zone (named once; a date where the time is not today):
   it told the channel or paged nobody; taken by Escalate now, withdrawn unsent, folded
   into a storm summary, or refused by Slack (its page's outbox row failed); a webhook
   step's page delivered, retrying (the last error) or failed; and the steps skipped
-  because they fell due while Nightshift was not running (an ``alert.steps_skipped``
-  audit row, :mod:`bot.alerts.catch_up`);
+  because they fell due while none was taken (Nightshift down, or running without a
+  chain: an ``alert.steps_skipped`` audit row, :mod:`bot.alerts.catch_up`);
 - its acknowledgement and resolution (by whom, or the condition that cleared it);
 - every silence that held it (made on it, on its ``kind:scope``, or on a kind or a scope
   that covers it, while it was open): who, when, until when, and its lift or its end;

@@ -1,4 +1,4 @@
-"""Catching up an escalation chain after Nightshift was down, and saying what it skipped.
+"""Catching up an escalation chain that fell behind, and saying what it skipped.
 
 A step taken more than :data:`LATE` after it fell due, or whose next step is due too,
 catches up: of the steps due by now only the latest (with any steps due at the same
@@ -10,7 +10,9 @@ The steps passed over are said where the other passed-over steps are (left the
 workspace, off hours, the same person twice): one line in the alert's thread, and an
 ``alert.steps_skipped`` audit row that ``/agent alert <id>`` tells (audit27 B2 L1: they
 were in an INFO log only, and a post-mortem could not tell the secondary was never
-paged, nor why).
+paged, nor why). Why says what happened: Nightshift was down when they fell due (a
+downtime the heartbeat watchdog recorded: stopped, or its database refusing writes), or
+it ran and could take none (no escalation chain for a while, a step failing).
 
 Example:
     >>> # skipped = catch_up(chain, alert, now)
@@ -40,6 +42,8 @@ LATE = 60.0
 SKIPPED_ACTION = "alert.steps_skipped"  # the audit row `/agent alert <id>` tells
 _MAX_WALK = 500  # steps walked at most (a chain of 50 steps repeated 10 times)
 _NAMED = 3  # skipped steps named before "and N more"
+# a downtime the watchdog recorded (bot.alerts.heartbeats) while one of the steps fell due
+_DOWN = "SELECT 1 FROM watchdog_downtime WHERE down_from <= ? AND down_until >= ? LIMIT 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +76,6 @@ def catch_up(chain: Chain, alert: Alert, now: float) -> CaughtUp:
             start, start_due, skipped = position, due, tuple(walked)
     if not skipped:
         return CaughtUp(alert)
-    log.info(
-        "alert #%d: %s fell due while Nightshift was not running; skipped, taking the latest (%s)",
-        alert.id,
-        plural(len(skipped), "escalation step"),
-        chain.describe(start),
-    )
     return CaughtUp(dataclasses.replace(alert, esc_step=start, esc_at=start_due), skipped)
 
 
@@ -94,7 +92,10 @@ def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: fl
         named.append(f"{len(caught.steps) - _NAMED} more")
     steps = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     taken = chain.describe(alert.esc_step)
-    what = f"{steps} fell due while Nightshift was not running"
+    why = _while(tx, caught.steps)
+    what = f"{steps} fell due {why}"
+    count = plural(len(caught.steps), "escalation step")
+    log.info("alert #%d: %s fell due %s; skipped, taking %s", alert.id, count, why, taken)
     tx.audit(
         actor=NIGHTSHIFT,
         action=SKIPPED_ACTION,
@@ -116,6 +117,20 @@ def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: fl
             ),
             channel=alert.channel,
         )
+
+
+def _while(tx: Tx, steps: tuple[tuple[int, float], ...]) -> str:
+    """Why the steps were not taken when they fell due: Nightshift was down then (the
+    watchdog's downtimes: stopped, or its database refusing writes), or it ran and took
+    none (review27 R2 L2: a reload that gave the alerts a chain back was said to end a
+    time "Nightshift was not running", though it ran throughout)."""
+    first, last = steps[0][1], steps[-1][1]
+    if tx.one(_DOWN, (last, first)) is not None:
+        return "while Nightshift was down (stopped, or its database refusing writes)"
+    return (
+        "while no step could be taken (Nightshift ran without an escalation chain, or"
+        " taking a step failed)"
+    )
 
 
 def _whom(chain: Chain, position: int) -> str:

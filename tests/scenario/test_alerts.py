@@ -294,6 +294,13 @@ class CreepingClock(ManualClock):
         return read
 
 
+WHILE_DOWN = "while Nightshift was down (stopped, or its database refusing writes)"
+WHILE_NO_CHAIN = (
+    "while no step could be taken (Nightshift ran without an escalation chain, or taking a"
+    " step failed)"
+)
+
+
 async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(slack_http, tmp_path):
     """audit27 B2 L1: down across two steps, only the latest is taken (the channel); the
     secondary's step, passed over, was in an INFO log only: the thread and `/agent alert`
@@ -310,9 +317,9 @@ async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(sla
     second = await slack_http(POLICY, clock=clock, db=db)
     await alerts_of(second).tick()
     said = (
-        "⏭️ Step 2 of 3 (secondary, due 00:05) fell due while Nightshift was not running:"
-        " skipped, and the latest step due (step 3 of 3) is taken now; paging every step due"
-        " in the same second would give nobody time to acknowledge."
+        f"⏭️ Step 2 of 3 (secondary, due 00:05) fell due {WHILE_DOWN}: skipped, and the"
+        " latest step due (step 3 of 3) is taken now; paging every step due in the same"
+        " second would give nobody time to acknowledge."
     )
 
     def thread() -> list[str]:
@@ -323,8 +330,8 @@ async def test_steps_skipped_while_down_are_said_in_the_thread_and_the_story(sla
     assert dms(fake, "U04") == [] and len(dms(fake, "U01")) == 1
     story = (await second.command("alert 1"))["text"]
     assert (
-        "`00:16` ⏭️ step 2 of 3 (secondary, due 00:05) fell due while Nightshift was not"
-        " running: skipped (took step 3 of 3)\n`00:16` 📣 told the channel (step 3 of 3)"
+        f"`00:16` ⏭️ step 2 of 3 (secondary, due 00:05) fell due {WHILE_DOWN}: skipped"
+        " (took step 3 of 3)\n`00:16` 📣 told the channel (step 3 of 3)"
     ) in story, story
     clock.advance(60)  # said once: the next tick has nothing to catch up
     await alerts_of(second).tick()
@@ -362,6 +369,42 @@ async def test_a_restart_without_a_chain_starts_and_the_chain_goes_on_when_it_is
     await alerts_of(third).tick()
     await fake.wait_for(lambda: dms(fake, "U04"))
     assert len(dms(fake, "U01")) == 1
+
+
+async def test_steps_skipped_while_running_without_a_chain_are_not_said_to_be_a_downtime(
+    slack_http, tmp_path
+):
+    """review27 R2 L2: the `oncall` section taken out at a reload and put back later (the
+    process ran throughout, its ticks marking it alive): the steps that fell due meanwhile
+    were said to have fallen due "while Nightshift was not running"."""
+    db = tmp_path / "no-chain-for-a-while.db"
+    clock = ManualClock()
+    first = await p0_paged(slack_http, db, clock)
+    fake = first.fake
+    await first.app.ns.stop()  # a reload is a restart in place, on the new policy
+    no_oncall = {k: v for k, v in POLICY.items() if k != "oncall"}
+    second = await slack_http(no_oncall, clock=clock, db=db)
+    for _ in range(16):  # running, without a chain: the secondary (5m), the channel (15m)
+        clock.advance(60)
+        await alerts_of(second).tick()
+    await second.app.ns.stop()
+    third = await slack_http(POLICY, clock=clock, db=db)  # the chain is back
+    await alerts_of(third).tick()
+
+    def thread() -> list[str]:
+        return [c.args["text"] for c in fake.posts(ALERTS) if c.args.get("thread_ts")]
+
+    await fake.wait_for(lambda: len(thread()) == 2)
+    assert thread()[0].startswith(
+        f"⏭️ Step 2 of 3 (secondary, due 00:05) fell due {WHILE_NO_CHAIN}: skipped, and the"
+        " latest step due (step 3 of 3) is taken now"
+    ), thread()
+    rows = await third.app.store.fetch(
+        "SELECT detail FROM audit WHERE action = 'alert.steps_skipped'"
+    )
+    assert [r[0] for r in rows] == [
+        f"step 2 of 3 (secondary, due 00:05) fell due {WHILE_NO_CHAIN}: skipped"
+    ]
 
 
 async def test_hundred_firings_make_one_post_and_a_bounded_number_of_updates(slack_http):
