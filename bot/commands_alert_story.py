@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_alert_story_rows import StoryRows, read_story
 from bot.escape import CHANNEL_ID, member_or_name, operator_mentions, slack_text
 from bot.responders import engine_of
+from guards.config_people import MEMBER_ID
 from guards.errors import NotFound
 from guards.words import clip_chars
 
@@ -58,6 +60,8 @@ HEAD_CHARS = 900  # what it is: its title, its message's sentence, its facts
 SUMMED_LABELS = 4  # kinds of line named in the summing-up line, the most frequent first
 # the audit rows that say what the rows of the alert already say
 _TOLD = ("alert.ack", "alert.resolve", "alert.escalate")
+# a `user:` step the alert.steps_skipped row names by id: a mention, as the other lines
+_SKIPPED_USER = re.compile(rf"\(user ({MEMBER_ID.pattern}), due ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +232,8 @@ class _Story:
             if action in _TOLD and actor in told[action]:
                 continue
             if action == SKIPPED_ACTION:  # steps passed over after a downtime (catch_up)
-                text = f"⏭️ {slack_text(str(detail), 300)} ({slack_text(str(after), 60)})"
+                said = _SKIPPED_USER.sub(r"(<@\1>, due ", slack_text(str(detail), 300))
+                text = f"⏭️ {said} ({slack_text(str(after), 60)})"
                 out.append(_Line(float(at), text, "steps skipped", page=True, first=True))
                 continue
             said = f" → {slack_text(str(after), 100)}" if after else ""

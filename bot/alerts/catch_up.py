@@ -84,16 +84,9 @@ def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: fl
     audit row its story tells: which, when they fell due, and why none was taken."""
     alert = caught.alert
     assert alert.esc_step is not None
-    named = [
-        f"{chain.describe(p)} ({_whom(chain, p)}, due {clock_time(due, tz, now=now)})"
-        for p, due in caught.steps[:_NAMED]
-    ]
-    if len(caught.steps) > _NAMED:
-        named.append(f"{len(caught.steps) - _NAMED} more")
-    steps = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     taken = chain.describe(alert.esc_step)
     why = _while(tx, caught.steps)
-    what = f"{steps} fell due {why}"
+    what = f"{_steps(caught, chain=chain, tz=tz, now=now, mention=False)} fell due {why}"
     count = plural(len(caught.steps), "escalation step")
     log.info("alert #%d: %s fell due %s; skipped, taking %s", alert.id, count, why, taken)
     tx.audit(
@@ -107,13 +100,14 @@ def say_skipped(tx: Tx, caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: fl
         at=now,
     )
     if alert.posted_at is not None and alert.channel is not None:
+        said = _steps(caught, chain=chain, tz=tz, now=now, mention=True)
         enqueue_thread_reply(
             tx,
             parent=alert.post_ref,
             text=(
-                f"⏭️ {what[0].upper()}{what[1:]}: skipped, and the latest step due ({taken})"
-                " is taken now; paging every step due in the same second would give nobody"
-                " time to acknowledge."
+                f"⏭️ {said[0].upper()}{said[1:]} fell due {why}: skipped, and the latest step"
+                f" due ({taken}) is taken now; paging every step due in the same second would"
+                " give nobody time to acknowledge."
             ),
             channel=alert.channel,
         )
@@ -133,13 +127,29 @@ def _while(tx: Tx, steps: tuple[tuple[int, float], ...]) -> str:
     )
 
 
-def _whom(chain: Chain, position: int) -> str:
-    """Whom a step names, without mentioning anyone: a rotation, the channel, a webhook."""
+def _steps(caught: CaughtUp, *, chain: Chain, tz: ZoneInfo, now: float, mention: bool) -> str:
+    """``step 2 of 3 (secondary, due 00:05) and step 3 of 3 (<@U0ABC>, due 00:15)``: the
+    first few steps passed over, then how many more."""
+    named = [
+        f"{chain.describe(p)} ({_whom(chain, p, mention=mention)}, due"
+        f" {clock_time(due, tz, now=now)})"
+        for p, due in caught.steps[:_NAMED]
+    ]
+    if len(caught.steps) > _NAMED:
+        named.append(f"{len(caught.steps) - _NAMED} more")
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def _whom(chain: Chain, position: int, *, mention: bool) -> str:
+    """Whom a step names: a rotation, the channel, a webhook, or a person: in the thread
+    their mention, as its other lines name people (review27 R2 L5: "user U0ABC" was
+    unreadable); in the audit row their id, as audit rows name people (the story shows
+    it as a mention)."""
     kind, _, name = chain.step(position).notify.partition(":")
     if kind == "channel":
         return "the channel"
     if kind == "webhook":
         return f"webhook {name}"
     if kind == "user":
-        return f"user {name}"
+        return f"<@{name}>" if mention else f"user {name}"
     return name or kind

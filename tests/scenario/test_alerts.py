@@ -376,7 +376,8 @@ async def test_steps_skipped_while_running_without_a_chain_are_not_said_to_be_a_
 ):
     """review27 R2 L2: the `oncall` section taken out at a reload and put back later (the
     process ran throughout, its ticks marking it alive): the steps that fell due meanwhile
-    were said to have fallen due "while Nightshift was not running"."""
+    were said to have fallen due "while Nightshift was not running". L5: a `user:` step
+    was named by its raw id ("user U0ABC"): the thread mentions them as its other lines do."""
     db = tmp_path / "no-chain-for-a-while.db"
     clock = ManualClock()
     first = await p0_paged(slack_http, db, clock)
@@ -388,7 +389,10 @@ async def test_steps_skipped_while_running_without_a_chain_are_not_said_to_be_a_
         clock.advance(60)
         await alerts_of(second).tick()
     await second.app.ns.stop()
-    third = await slack_http(POLICY, clock=clock, db=db)  # the chain is back
+    oncall = POLICY["oncall"]  # the chain is back, its second step a person's
+    chain = [oncall["escalation"][0], {"notify": "user:U0SEC", "after": "5m"}]
+    back = {**POLICY, "oncall": {**oncall, "escalation": [*chain, oncall["escalation"][2]]}}
+    third = await slack_http(back, clock=clock, db=db)
     await alerts_of(third).tick()
 
     def thread() -> list[str]:
@@ -396,15 +400,17 @@ async def test_steps_skipped_while_running_without_a_chain_are_not_said_to_be_a_
 
     await fake.wait_for(lambda: len(thread()) == 2)
     assert thread()[0].startswith(
-        f"⏭️ Step 2 of 3 (secondary, due 00:05) fell due {WHILE_NO_CHAIN}: skipped, and the"
+        f"⏭️ Step 2 of 3 (<@U0SEC>, due 00:05) fell due {WHILE_NO_CHAIN}: skipped, and the"
         " latest step due (step 3 of 3) is taken now"
     ), thread()
     rows = await third.app.store.fetch(
         "SELECT detail FROM audit WHERE action = 'alert.steps_skipped'"
     )
-    assert [r[0] for r in rows] == [
-        f"step 2 of 3 (secondary, due 00:05) fell due {WHILE_NO_CHAIN}: skipped"
+    assert [r[0] for r in rows] == [  # the audit names people by id, as its other rows
+        f"step 2 of 3 (user U0SEC, due 00:05) fell due {WHILE_NO_CHAIN}: skipped"
     ]
+    story = (await third.command("alert 1"))["text"]
+    assert "⏭️ step 2 of 3 (<@U0SEC>, due 00:05) fell due while no step" in story, story
 
 
 async def test_hundred_firings_make_one_post_and_a_bounded_number_of_updates(slack_http):
