@@ -19,7 +19,7 @@ from bot.alerts.when import MAX_AHEAD_DAYS, START_GRACE, WhenError, now_note, st
 from bot.blocks import echo
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError
-from bot.escape import mentioned
+from bot.escape import member_or_name, mentioned
 from bot.people import LEFT, People
 from bot.responders import duration_arg, engine_of, local_time, require_responder
 from guards.config import Policy
@@ -86,8 +86,12 @@ async def override(ctx: Context, args: list[str]) -> Reply:
             f" {rotation}."
         )
 
-    def book(tx: Tx) -> tuple[Override, list[Override]]:
-        earlier = engine.overrides(tx, tx.clock.now())
+    def book(tx: Tx) -> tuple[Override, list[Override] | None]:
+        at = tx.clock.now()
+        earlier = engine.overrides(tx, at)
+        same = _booked(earlier, rotation, user, seconds=seconds, starts_at=starts_at, now=at)
+        if same is not None:  # a command typed again: nothing to book (review27 R2 L4)
+            return same, None
         made = ops.override(
             engine,
             tx,
@@ -100,6 +104,8 @@ async def override(ctx: Context, args: list[str]) -> Reply:
         return made, [o for o in earlier if _overlap(o, made)]
 
     made, overlapped = await ctx.ns.store.write(book)
+    if overlapped is None:
+        return Reply.text_only(_already(made, tz=engine.tz, now=now, ctx=ctx))
     if made.starts_at > made.created_at:
         text = (
             f"<@{user}> is on call for {rotation} from {day_time(made.starts_at, engine.tz, now)}"
@@ -116,6 +122,45 @@ async def override(ctx: Context, args: list[str]) -> Reply:
     if overlapped:  # the one booked last holds while both do (recheck28 L4)
         text += "\n" + _displaced(overlapped, rotation=rotation, tz=engine.tz, now=now)
     return Reply.text_only(text, ephemeral=False)
+
+
+def _booked(
+    earlier: list[Override],
+    rotation: str,
+    user: str,
+    *,
+    seconds: int,
+    starts_at: float | None,
+    now: float,
+) -> Override | None:
+    """The override asked for, when it is booked already: the same person, rotation and
+    length, from the same start; one from now is the same as one that started within the
+    last minute (:data:`~bot.alerts.when.START_GRACE`: the command typed twice)."""
+    for o in earlier:
+        if o.rotation.lower() != rotation.lower() or o.user != user:
+            continue
+        if round(o.ends_at - o.starts_at) != seconds:
+            continue
+        if starts_at is None and o.starts_at <= now <= o.starts_at + START_GRACE:
+            return o
+        if starts_at is not None and o.starts_at == max(starts_at, now):
+            return o
+    return None
+
+
+def _already(o: Override, *, tz: ZoneInfo, now: float, ctx: Context) -> str:
+    """What the same override booked again is told, only to whoever typed it: nothing
+    changed, no second copy, no audit row, as `budget set` to the limit set already."""
+    by = member_or_name(o.created_by or "?")
+    if o.starts_at > now:
+        return (
+            f"<@{o.user}> is on call for {o.rotation} from {day_time(o.starts_at, tz, now)}"
+            f" until {_until(o, tz)} ({tz.key}) already, booked by {by}: nothing changed."
+        )
+    return (
+        f"<@{o.user}> is on call for {o.rotation} until {local_time(o.ends_at, ctx)} already"
+        f" (set by {by}): nothing changed."
+    )
 
 
 def _displaced(overlapped: list[Override], *, rotation: str, tz: ZoneInfo, now: float) -> str:

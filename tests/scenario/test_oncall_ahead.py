@@ -15,6 +15,7 @@ from bot.alerts.shift_start import tick as shift_tick
 from guards.clock import ManualClock
 from guards.events import BreakerOpened
 from tests.scenario.test_alerts import ALERTS, alerts_of, emit
+from tests.scenario.test_stale_clicks import audit
 
 ADMIN = "U0ADMIN"
 HOUR = 3600
@@ -249,21 +250,33 @@ async def test_an_override_over_another_says_which_one_holds(slack_http):
     )
     apart = await slack.command("oncall override <@U07|dana> 1h from sat 22:00")
     assert "⚠️" not in apart["text"]
-    # audit27 B1 L2 / B2 L2: the same override booked again (a retried command) was
-    # named once per earlier copy, word for word; each distinct one is named once
-    again = await slack.command("oncall override <@U07> 2h from sat 10:00")
-    assert again["text"].count("⚠️") == 1, again
-    assert again["text"].endswith(
+    # review27 R2 L4: the same override booked again (a retried command) was a second
+    # copy, and its reply warned it took the place of its author's own booking: it is
+    # booked already, said only to whoever typed it, with nothing written
+    booked, audited = await overrides(slack), await audit(slack.app, "oncall.override")
+    for _ in range(2):
+        again = await slack.command("oncall override <@U07> 2h from sat 10:00")
+        assert again["response_type"] == "ephemeral", again
+        assert again["text"] == (
+            "<@U07> is on call for primary from Sat 03 Jan 10:00 until 12:00 (Europe/Berlin)"
+            f" already, booked by <@{ADMIN}>: nothing changed."
+        ), again
+    assert await overrides(slack) == booked
+    assert await audit(slack.app, "oncall.override") == audited
+    # audit27 B1 L2 / B2 L2: each distinct override taken the place of is named once
+    over_both = await slack.command("oncall override <@U05> 1h from sat 11:00")
+    assert over_both["text"].count("⚠️") == 1 and over_both["text"].endswith(
         "\n⚠️ It takes the place of 2 overrides of primary while they overlap it:"
         " <@U09>'s (Sat 03 Jan 09:00 → 21:00) and <@U07>'s (Sat 03 Jan 10:00 → 12:00); the"
         " one booked last wins (`/agent oncall override clear primary` ends them all)."
-    ), again
-    thrice = await slack.command("oncall override <@U07> 2h from sat 10:00")
-    assert thrice["text"].count("⚠️") == 1 and thrice["text"].endswith(
-        "\n⚠️ It takes the place of 2 overrides of primary while they overlap it:"
-        " <@U09>'s (Sat 03 Jan 09:00 → 21:00) and <@U07>'s (Sat 03 Jan 10:00 → 12:00); the"
-        " one booked last wins (`/agent oncall override clear primary` ends them all)."
-    ), thrice
+    ), over_both
+    now = await slack.command("oncall override <@U04> 2h")  # from now, typed twice
+    assert "already" not in now["text"], now
+    slack.app.clock.advance(30)
+    twice = await slack.command("oncall override <@U04> 2h")
+    assert twice["text"].startswith("<@U04> is on call for primary until "), twice
+    assert twice["text"].endswith(f" already (set by <@{ADMIN}>): nothing changed."), twice
+    assert [o[0] for o in await overrides(slack)].count("U04") == 1
     await slack.command("oncall override <@U07> 1h from sat 22:00")
     other = await slack.command("oncall override <@U05> 1h from sat 22:00")
     assert other["text"].count("⚠️") == 1 and other["text"].endswith(
