@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 #: seconds past its time after which a step catches up rather than replaying the chain
 LATE = 60.0
 SKIPPED_ACTION = "alert.steps_skipped"  # the audit row `/agent alert <id>` tells
-_MAX_WALK = 500  # steps walked at most (a chain of 50 steps repeated 10 times)
 _NAMED = 3  # skipped steps named before "and N more"
 # a downtime the watchdog recorded (bot.alerts.heartbeats) while one of the steps fell due
 _DOWN = "SELECT 1 FROM watchdog_downtime WHERE down_from <= ? AND down_until >= ? LIMIT 1"
@@ -66,7 +65,11 @@ def catch_up(chain: Chain, alert: Alert, now: float) -> CaughtUp:
     start, start_due = position, due  # the first step of the latest instant due
     walked: list[tuple[int, float]] = []
     skipped: tuple[tuple[int, float], ...] = ()
-    for _ in range(_MAX_WALK):
+    # at most every position of the chain (its steps, each round): the walk always ends
+    # at the latest step due, never short of it (review27 R2 L3: a cap of 500 positions
+    # took the 500th of 606 as the latest; the next, armed in the past, came in the same
+    # second with a second note and page)
+    for _ in range(len(chain.steps) * (chain.repeat + 1)):
         walked.append((position, due))
         following = chain.following(position, entry=entry)
         if following is None or due + following[1] > now:

@@ -213,6 +213,33 @@ async def test_after_downtime_only_the_latest_due_step_is_taken(store):
     assert steps == [0, 4, 5]
 
 
+async def test_a_downtime_past_500_steps_of_a_long_chain_takes_one_step_once(store):
+    """review27 R2 L3: the catch-up walked at most 500 positions; 6 steps repeated 100
+    times are 606, so after 70 h it took the 500th as "the latest step due", armed the
+    next in the past, and the same tick caught up again: a second note, a second page."""
+    six = [
+        {"notify": notify, "after": f"{minutes}m"}
+        for notify, minutes in zip(
+            ["rotation:primary", "rotation:secondary", "channel"] * 2,
+            [0, 5, 10, 15, 20, 30],
+            strict=True,
+        )
+    ]
+    oncall = {"rotations": POLICY["oncall"]["rotations"], "escalation": six}  # type: ignore[index]
+    alerting = {"repeat_escalation": 100, "repeat_escalation_after": "15m"}
+    engine = make({"alerts": alerting, "oncall": oncall})
+    await emit(store, opened(store))
+    await run(store, engine)  # 0m: step 1
+    start = store.clock.now()
+    store.clock.advance(70 * 3600 + 60)  # rounds start every 45m: round 94 began at 69h45
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT step, at FROM escalations ORDER BY id")
+    assert [(r["step"], r["at"] - start) for r in rows] == [(0, 0), (93 * 6 + 3, 70 * 3600 + 60)]
+    skipped = await store.fetch("SELECT after FROM audit WHERE action = 'alert.steps_skipped'")
+    assert [r[0] for r in skipped] == ["took step 4 of 6, round 94"]
+    assert (await alerts(store))[0]["esc_at"] == start + (93 * 45 + 20) * 60  # its next
+
+
 async def test_steps_due_at_one_instant_are_all_taken_after_downtime(store):
     chain = [
         {"notify": "rotation:primary", "after": "0m"},
