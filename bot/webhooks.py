@@ -29,8 +29,9 @@ up to :data:`SECRET_SECONDS`), then claims its row in the database
 (:func:`~bot.webhooks_rows.claim`) right before its request goes out: a trigger
 withdrawn since the pass read it, its secret's read included, is not sent. An answer
 whose record the database refused is kept in memory and written first when it takes
-writes again; nothing new is sent until
-then (so a storage outage sends no event twice). Times come from the injected clock; all
+writes again; nothing new is sent until then (so a storage outage sends no event twice).
+One whose record failed on an unexpected error is recorded on its own, as what it is (a
+2xx is not sent again). Times come from the injected clock; all
 state is in the rows, so a restart resumes what was pending (a request cut short by a
 stop or a crash is sent again: delivery is at-least-once, and the
 ``X-Nightshift-Delivery`` header lets a receiver drop the repeat). A claimed try marks
@@ -59,7 +60,7 @@ from prometheus_client import Counter
 
 from bot.webhook_storms import fix_storm_body
 from bot.webhooks_notes import NOT_SENT, taken_out
-from bot.webhooks_record import DeliveryRecords, Done
+from bot.webhooks_record import UNEXPECTED, DeliveryRecords, Done
 from bot.webhooks_rows import claim
 from bot.webhooks_send import Outcome, TryAgain, post, redact
 from bot.webhooks_target import hook_for
@@ -274,7 +275,7 @@ class WebhookSender(DeliveryRecords):
                 result = await self._post(row, ready) if isinstance(ready, _Ready) else ready
                 done = Done(row, result, self.ns.clock.now())  # backoff counts from the end
             except Exception as exc:
-                await self._release(row, exc, url=url)
+                await self._release(row, exc, url=url, done=None)
                 return
             try:
                 await self._write([done])
@@ -286,39 +287,49 @@ class WebhookSender(DeliveryRecords):
                     done.id,
                     exc,
                 )
-            except Exception as exc:  # a bug in its record: kept, it would stop every try
-                await self._release(row, exc, url=url)
+            except Exception as exc:  # a bug in its record: recorded alone, not kept
+                await self._release(row, exc, url=url, done=done)
         finally:
             if self._ended_meanwhile is not None:  # a pass is reading the due rows now
                 self._ended_meanwhile.add(delivery)
             self._flying.pop(delivery, None)
             self._wake.set()  # a resolve waiting behind this row may go now
 
-    async def _release(self, row: Any, exc: Exception, *, url: str | None) -> None:
-        """After an unexpected error between a try's claim and its record, clear its
-        in-flight mark and try it again on its schedule (:meth:`_unmark`); logged. The
-        mark held it and its alert's later events (a resolve) until a restart. If that
-        write is refused too, the try is kept as an answer to write first."""
+    async def _release(
+        self, row: Any, exc: Exception, *, url: str | None, done: Done | None
+    ) -> None:
+        """After an unexpected error between a try's claim and its record, record the try
+        in a write of its own (:meth:`_record_alone`), which clears its in-flight mark (it
+        held the row and its alert's resolve until a restart): its answer as what it is
+        (``done``; a 2xx is not sent again), or, with none, as a try that may have got
+        there, tried again on its schedule. Logged. If that write is refused too, the try
+        is kept as an answer to write first."""
         delivery, now = int(row["id"]), self.ns.clock.now()
-        error = f"an unexpected error in Nightshift ({said(exc)})"  # ("RuntimeError: …")
+        error = f"{UNEXPECTED} ({said(exc)})"  # ("RuntimeError: …")
         error = redact(error, url=url) if url is not None else error
         log.error(
-            "webhooks: delivery %d: %s after its claim; its try is counted as one that may"
-            " have got there, and it is tried again after its backoff",
+            "webhooks: delivery %d: %s after its claim; %s",
             delivery,
             error,
+            "its answer is recorded on its own"
+            if done is not None
+            else "its try is counted as one that may have got there, and it is tried again"
+            " after its backoff",
         )
         log.debug("webhooks: delivery %d: the unexpected error", delivery, exc_info=exc)
+        d = done if done is not None else Done(row, TryAgain(None, error, reached=True), now)
         try:
-            await self.store.write(lambda tx: self._unmark(tx, row, error=error, now=now))
+            key = await self.store.write(lambda tx: self._record_alone(tx, d))
         except Exception as refused:
-            self._unrecorded[delivery] = Done(row, TryAgain(None, error, reached=True), now)
+            self._unrecorded[delivery] = d
             log.warning(
                 "webhooks: delivery %d could not be released (%s); its try is kept and"
                 " written before anything else is sent",
                 delivery,
                 refused,
             )
+            return
+        self._count({(str(row["webhook"]), key): 1})
 
     @staticmethod
     def _claim(tx: Tx, row: Any, *, now: float, sending: bool) -> Any | None:
@@ -342,7 +353,9 @@ class WebhookSender(DeliveryRecords):
             self._unrecorded.pop(d.id, None)
 
     async def _write(self, done: list[Done]) -> None:
-        counts = await self.store.write(lambda tx: self._record(tx, done))
+        self._count(await self.store.write(lambda tx: self._record(tx, done)))
+
+    def _count(self, counts: dict[tuple[str, str], int]) -> None:
         assert self._counter is not None
         for (webhook, result), n in counts.items():
             self._counter.labels(webhook=webhook, result=result).inc(n)

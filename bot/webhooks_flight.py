@@ -2,12 +2,13 @@
 
 A try marks its row ``in_flight_at`` as it claims it, right before its request goes out
 (:func:`bot.webhooks_rows.claim`), and the record of its answer clears the mark; so does
-an unexpected error before that record (``bot.webhooks.WebhookSender._release``: the try
-is counted and tried again after its backoff; it held the row until a restart). While a
-trigger's try is in flight, a later event of the same alert (or storm) at that webhook
-waits (the sender's due rows, ``bot.webhooks._DUE``): a resolve never reaches the
-receiver before the trigger it closes (review26 R1 L2: the receiver took the resolve,
-then opened the incident, and nothing closed it).
+an unexpected error before that record (``bot.webhooks.WebhookSender._release``: the
+answer is recorded on its own, or a try with none is counted and tried again after its
+backoff; it held the row until a restart). While a trigger's try is in flight, a later
+event of the same alert (or storm) at that webhook waits (the sender's due rows,
+``bot.webhooks._DUE``): a resolve never reaches the receiver before the trigger it
+closes (review26 R1 L2: the receiver took the resolve, then opened the incident, and
+nothing closed it).
 
 An alert acknowledged, silenced or resolved while a try of its trigger is in flight ends
 the trigger's row at once (:func:`bot.webhooks_rows.end_pending_trigger`): withdrawn

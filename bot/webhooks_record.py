@@ -12,7 +12,11 @@ the alert's message redrawn (:class:`DeliveryRecords`, the base of
 - a trigger whose alert's (or storm's) paging ended while its try was in flight: what
   the try got (:func:`bot.webhooks_flight.record_ended`: delivered, or may have got
   there and then its resolve is sent); a crash's cut tries at the first pass
-  (:meth:`DeliveryRecords._recover`).
+  (:meth:`DeliveryRecords._recover`);
+- an unexpected error in the record (a bug): the thread's note and the redraws are undone
+  alone (the posts are redrawn at their next update), the row's state stays; an error
+  before the record's write, or in it, records the answer in a write of its own
+  (:meth:`DeliveryRecords._record_alone`): a 2xx is never sent again.
 
 Example:
     >>> # counts = sender._record(tx, done)  # {(webhook, result): n}
@@ -36,6 +40,7 @@ from bot.webhooks_send import (
     GIVE_UP_SECONDS,
     MAX_TRIES,
     Outcome,
+    Refused,
     Sent,
     TryAgain,
     backoff,
@@ -50,9 +55,11 @@ if TYPE_CHECKING:
     from bot.alerts.engine import AlertEngine
     from bot.app import Nightshift
 
-__all__ = ["DeliveryRecords", "Done"]
+__all__ = ["UNEXPECTED", "DeliveryRecords", "Done"]
 
 log = logging.getLogger("bot.webhooks")
+#: how a try's error between its claim and its record begins (bot.webhooks._release)
+UNEXPECTED = "an unexpected error in Nightshift"
 # the alerts a storm carries whose message is posted (it shows how the storm's page went)
 _POSTED_MEMBERS = (
     "SELECT DISTINCT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id"
@@ -101,48 +108,135 @@ class DeliveryRecords(ABC):
         return counts
 
     def _record_one(self, tx: Tx, d: Done) -> str:
+        key, changed = self._settle(tx, d)
+        ended = False
+        if not changed:  # its paging ended while the try was in flight
+            ended = changed = record_ended(tx, d.row, d.result, now=d.at, engine=self._engine)
+        if changed:  # the thread's note; its paged line says how it went
+            self._tell(tx, d, key=key, ended=ended)
+        return key
+
+    def _settle(self, tx: Tx, d: Done) -> tuple[str, bool]:
+        """The row's new state alone (its result's key, and whether a pending row took
+        it; False: its paging ended while the try was in flight)."""
         row, result, now = d.row, d.result, d.at
-        # (a str: nothing was sent, its webhook taken out at a reload: no try to count)
-        tries = int(row["attempts"]) + (0 if isinstance(result, str) else 1)
+        tries = _tries(d)
         status = None if isinstance(result, str) else result.status
-        reached = may_have_reached(result)
         if isinstance(result, Sent):
-            changed = tx.execute(
-                "UPDATE webhook_deliveries SET state = 'delivered', attempts = ?,"
-                " last_status = ?, done_at = ?, reached = 1, in_flight_at = NULL"
-                " WHERE id = ? AND state = 'pending'",
-                (tries, status, now, row["id"]),
-            ).rowcount
-            if changed and tries > 1:
-                self._say(tx, row, _per_storm(row, took_it_note(row, tries=tries)))
-            key = "delivered"
-        elif isinstance(result, TryAgain) and (
+            return "delivered", bool(
+                tx.execute(
+                    "UPDATE webhook_deliveries SET state = 'delivered', attempts = ?,"
+                    " last_status = ?, done_at = ?, reached = 1, in_flight_at = NULL"
+                    " WHERE id = ? AND state = 'pending'",
+                    (tries, status, now, row["id"]),
+                ).rowcount
+            )
+        if isinstance(result, TryAgain) and (
             retry := _retry_at(result, tries=tries, created_at=row["created_at"], now=now)
         ):
-            changed = tx.execute(
-                "UPDATE webhook_deliveries SET attempts = ?, last_status = ?, last_error = ?,"
-                " next_at = ?, reached = MAX(reached, ?), in_flight_at = NULL"
-                " WHERE id = ? AND state = 'pending'",
-                (tries, status, result.error, retry, reached, row["id"]),
-            ).rowcount
-            if changed and tries == 1:  # said once, at the first failed try
-                until = float(row["created_at"]) + GIVE_UP_SECONDS  # (or MAX_TRIES)
-                note = retrying_note(row, error=result.error, until=until, tz=self._tz, now=now)
-                self._say(tx, row, _per_storm(row, note))
-            key = "retried"
-        else:
-            error = result if isinstance(result, str) else result.error
-            if isinstance(result, TryAgain):
-                error += f" (gave up after {plural(tries, 'try', many='tries')})"
-            changed = self._fail(
-                tx, row, error=error, status=status, tries=tries, reached=reached, now=now
+            return "retried", bool(
+                tx.execute(
+                    "UPDATE webhook_deliveries SET attempts = ?, last_status = ?,"
+                    " last_error = ?, next_at = ?, reached = MAX(reached, ?),"
+                    " in_flight_at = NULL WHERE id = ? AND state = 'pending'",
+                    (tries, status, result.error, retry, may_have_reached(result), row["id"]),
+                ).rowcount
             )
-            key = "failed"
-        if not changed:  # its paging ended while the try was in flight
-            changed = record_ended(tx, row, result, now=now, engine=self._engine)
-        if changed:  # its paged line says how it went (a storm's: every alert it carries)
-            self._touch_trigger(tx, row, now)
+        changed = self._fail(
+            tx,
+            row,
+            error=_given_up(d),
+            status=status,
+            tries=tries,
+            reached=may_have_reached(result),
+            now=now,
+        )
+        return "failed", changed
+
+    def _tell(self, tx: Tx, d: Done, *, key: str, ended: bool) -> None:
+        """Say how ``d``'s try went in the thread (once), and redraw the messages that show
+        it, in a savepoint of their own: a bug there is logged and undone, and leaves the
+        row's state as recorded (review27 R1 M3: a redraw that raised rolled a delivered
+        trigger back, and it was sent again); the alerts' posts are redrawn at their next
+        update instead (``dirty``)."""
+        tx.execute("SAVEPOINT webhook_told")
+        try:
+            if not ended:
+                self._note(tx, d, key=key)
+            self._touch_trigger(tx, d.row, d.at)
+        except Exception:
+            log.exception(
+                "webhooks: delivery %d is recorded %s, but its thread note or the redraw of"
+                " its messages failed; its alerts' posts are redrawn at their next update",
+                d.id,
+                key,
+            )
+            tx.execute("ROLLBACK TO webhook_told")
+            self._redraw_later(tx, d.row)
+        tx.execute("RELEASE webhook_told")
+
+    def _note(self, tx: Tx, d: Done, *, key: str) -> None:
+        """The thread's note of a try just recorded as ``key``, if it says one."""
+        row, result, tries = d.row, d.result, _tries(d)
+        if key == "delivered" and tries > 1:
+            self._say(tx, row, _per_storm(row, took_it_note(row, tries=tries)))
+        elif key == "retried" and tries == 1 and isinstance(result, TryAgain):
+            if result.error.startswith(UNEXPECTED):
+                return  # not the receiver's doing, and it may have got there: logged
+            until = float(row["created_at"]) + GIVE_UP_SECONDS  # (or MAX_TRIES)
+            note = retrying_note(row, error=result.error, until=until, tz=self._tz, now=d.at)
+            self._say(tx, row, _per_storm(row, note))
+        elif key == "failed":
+            note = _per_storm(row, failed_note(row, error=_given_up(d)))
+            if row["storm_id"] is None:
+                self._say(tx, row, note)
+            else:
+                self._say_to_storm(tx, int(row["storm_id"]), note)
+
+    def _record_alone(self, tx: Tx, d: Done) -> str:
+        """Record ``d`` after an unexpected error in its record's own write (or, with a
+        ``TryAgain`` naming :data:`UNEXPECTED`, before any answer came):
+        :meth:`bot.webhooks.WebhookSender._release`. A known answer is recorded as what
+        it is: a 2xx delivered (review27 R1 M3: it was taken as one that may have got
+        there and sent again, up to 16 times), a failure as that failure; a try with no
+        answer may have got there (tried again after its backoff, or given up as any try
+        is: said in the thread). A row whose paging ended meanwhile is recorded as
+        :func:`~bot.webhooks_flight.record_ended` does (its resolve sent if it may have
+        got there). If the record fails again, the row's state alone is written (its
+        alerts' posts redrawn at their next update) and the mark cleared."""
+        tx.execute("SAVEPOINT webhook_alone")
+        try:
+            key = self._record_one(tx, d)
+        except Exception:
+            log.exception("webhooks: delivery %d: its record failed again", d.id)
+            tx.execute("ROLLBACK TO webhook_alone")
+            key, changed = self._settle(tx, d)
+            if changed:
+                self._redraw_later(tx, d.row)
+            else:
+                log.error(
+                    "webhooks: delivery %d: its paging ended while its try was out and its"
+                    " record failed: if the try got there (%s), no resolve follows it",
+                    d.id,
+                    key,
+                )
+        tx.execute("RELEASE webhook_alone")
+        tx.execute("UPDATE webhook_deliveries SET in_flight_at = NULL WHERE id = ?", (d.id,))
         return key
+
+    def _redraw_later(self, tx: Tx, row: Any) -> None:
+        """Mark the posts that show trigger ``row`` to be redrawn at their next update
+        (:meth:`bot.alerts.messages.AlertMessages._flush_updates`)."""
+        if row["event"] != "trigger":
+            return
+        if row["storm_id"] is None:
+            tx.execute("UPDATE alerts SET dirty = 1 WHERE id = ?", (int(row["alert_id"]),))
+            return
+        tx.execute(
+            "UPDATE alerts SET dirty = 1 WHERE id IN (SELECT alert_id FROM escalations"
+            " WHERE folded_into = ?)",
+            (f"hook:{int(row['storm_id'])}",),
+        )
 
     def _recover(self, tx: Tx, now: float) -> None:
         """Before the first try: the marks of tries a crash cut short are cleared, and a
@@ -156,29 +250,6 @@ class DeliveryRecords(ABC):
                 int(row["id"]),
             )
             self._touch_trigger(tx, row, now)
-
-    def _unmark(self, tx: Tx, row: Any, *, error: str, now: float) -> None:
-        """Clear the in-flight mark of ``row``'s try after an unexpected error before its
-        record (:meth:`bot.webhooks.WebhookSender._release`): counted as a try that may
-        have got there (its request may have gone out), tried again after its backoff or
-        given up as :meth:`_record_one` does. Nothing else is written: what failed may be
-        the record itself (a row ended meanwhile keeps its end; only its mark goes)."""
-        tries = int(row["attempts"]) + 1
-        again = TryAgain(None, error, reached=True)
-        retry = _retry_at(again, tries=tries, created_at=float(row["created_at"]), now=now)
-        if retry is None:
-            tx.execute(
-                "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_error = ?,"
-                " done_at = ?, reached = 1 WHERE id = ? AND state = 'pending'",
-                (tries, error, now, row["id"]),
-            )
-        else:
-            tx.execute(
-                "UPDATE webhook_deliveries SET attempts = ?, last_error = ?, next_at = ?,"
-                " reached = 1 WHERE id = ? AND state = 'pending'",
-                (tries, error, retry, row["id"]),
-            )
-        tx.execute("UPDATE webhook_deliveries SET in_flight_at = NULL WHERE id = ?", (row["id"],))
 
     def _touch_trigger(self, tx: Tx, row: Any, now: float) -> None:
         """Redraw the messages that show how trigger ``row`` went: its alert's, or each of
@@ -208,7 +279,7 @@ class DeliveryRecords(ABC):
         reached: bool,
         now: float,
     ) -> bool:
-        """Mark ``row`` failed for good and say so in its alert's thread (once: the ref)."""
+        """Mark ``row`` failed for good, logged (the thread's note: :meth:`_note`)."""
         changed = tx.execute(
             "UPDATE webhook_deliveries SET state = 'failed', attempts = ?, last_status = ?,"
             " last_error = ?, done_at = ?, reached = MAX(reached, ?), in_flight_at = NULL"
@@ -224,11 +295,6 @@ class DeliveryRecords(ABC):
                 f"alert storm {storm}" if storm is not None else f"alert #{row['alert_id']}",
                 error,
             )
-            note = _per_storm(row, failed_note(row, error=error))
-            if storm is None:
-                self._say(tx, row, note)
-            else:
-                self._say_to_storm(tx, int(storm), note)
         return bool(changed)
 
     def _say(self, tx: Tx, row: Any, note: tuple[str, str]) -> None:
@@ -304,6 +370,22 @@ def _per_storm(row: Any, note: tuple[str, str]) -> tuple[str, str]:
     if row["storm_id"] is None or row["event"] != "trigger":
         return note
     return text, f"webhook:storm:{int(row['storm_id'])}:{ref.rsplit(':', 1)[1]}"
+
+
+def _tries(d: Done) -> int:
+    """The row's tries once ``d``'s is counted (a str: nothing was sent, its webhook taken
+    out at a reload: no try to count)."""
+    return int(d.row["attempts"]) + (0 if isinstance(d.result, str) else 1)
+
+
+def _given_up(d: Done) -> str:
+    """The error ``d``'s row is marked failed with (a retry past its bounds says so)."""
+    result = d.result
+    if isinstance(result, str):
+        return result
+    if isinstance(result, TryAgain):
+        return f"{result.error} (gave up after {plural(_tries(d), 'try', many='tries')})"
+    return result.error if isinstance(result, Refused) else f"HTTP {result.status}"
 
 
 def _retry_at(result: TryAgain, *, tries: int, created_at: float, now: float) -> float | None:
