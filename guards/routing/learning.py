@@ -5,18 +5,25 @@ Each route decision is a row; when the call settles (the reservation carries the
 that names the ``route_id`` of the call that wrote it, and is rejected for a reason
 that speaks of the model's output (:data:`MODEL_REASONS`), marks that call
 ``rejected`` (:meth:`Learner.on_rejected`); a batch naming no call teaches nothing.
-After every settled call (a success too: a window that reaches the rate on a success
-is judged then, not at the next failure), the intent's last
-``promote.window_calls`` settled calls at its lowest tier (small, or the tier it
-was promoted to) since its last promotion, revert or lapse are counted, leaving out
-degraded decisions (the router knew the model's breaker was open, or the budget
-capped the tier: such a call's failure says nothing of the tier); with at least
-``min_calls`` of them and a failure rate of at least ``rate``, the intent is
-promoted one tier in that namespace: recorded, audited, and announced as
-:class:`~guards.events.RoutingPromoted` (a P2 alert). An admin reverts it with
-:meth:`Learner.revert_promotion`; left alone, it lapses ``promote.review_after``
-after it was made (audited as Nightshift's own action). Either way the intent goes
-back to its own tier and counting starts afresh.
+After a failed or rejected call, the intent's last ``promote.window_calls`` settled
+calls at its lowest tier (small, or the tier it was promoted to) since its last
+promotion, revert or lapse are counted, leaving out degraded decisions (the router
+knew the model's breaker was open, or the budget capped the tier: such a call's
+failure says nothing of the tier); with at least ``min_calls`` of them and a failure
+rate of at least ``rate``, the intent is promoted one tier in that namespace:
+recorded, audited, and announced as :class:`~guards.events.RoutingPromoted` (a P2
+alert). An admin reverts it with :meth:`Learner.revert_promotion`; left alone, it
+lapses ``promote.review_after`` after it was made (audited as Nightshift's own
+action). Either way the intent goes back to its own tier and counting starts afresh.
+
+A success is judged too, but only when it can change the verdict: it never raises the
+failure rate (a window not full yet grows by a success; a full one drops its oldest
+call, a failure or a success), so only the success that brings the window to
+``min_calls`` can reach the rate (3 failures in 9 calls, then a success: 3 of 10), and
+the first settle of an intent since the process started (a reload restarts it, and may
+have lowered ``rate`` or ``min_calls``). Any other success costs one statement
+(:func:`~guards.routing.records.counted_calls`), or none when it cannot count (degraded,
+promotion off, at ``max_tier``): the settle of a routed call is on the hot path.
 
 Example (inside ``store.write``)::
 
@@ -67,6 +74,10 @@ class Learner:
 
     def __init__(self, promote: RoutingPromote) -> None:
         self.promote = promote
+        # the intents (namespace, intent) whose calls at their lowest tier this process
+        # has judged (kept once the judgement commits): from then on a success is judged
+        # only when it brings the window to min_calls (see the module's docstring)
+        self._judged: set[tuple[str, str]] = set()
 
     def floor(self, tx: Tx, *, namespace: str, intent: str) -> Floor | None:
         """The tier an intent was promoted to in a namespace, if it was (and it has not
@@ -118,9 +129,8 @@ class Learner:
         if model is not None and undated(model) != undated(row.model):
             return
         records.set_outcome(tx, route_id=route_id, outcome=outcome, at=now)
-        # judged after a success too, as the breakers' failure rate is: a window that
-        # reached the rate and ended on successes would otherwise wait for a failure
-        self._check(tx, row, now)
+        if outcome in FAILED or self._success_may_promote(tx, row):
+            self._check(tx, row, now)
 
     def on_rejected(
         self,
@@ -162,6 +172,24 @@ class Learner:
         self._check(tx, row, now)
         return row.id
 
+    def _success_may_promote(self, tx: Tx, row: RouteRow) -> bool:
+        """Whether the success just recorded for ``row`` can promote its intent: only the
+        one that brings the window to ``min_calls``, or the intent's first judgement in
+        this process (see the module's docstring). One statement at most."""
+        cfg = self.promote
+        if not cfg.enabled or row.degraded or rank(row.tier) >= rank(cfg.max_tier):
+            return False
+        if (row.namespace, row.intent) not in self._judged:
+            return True
+        counted = records.counted_calls(
+            tx,
+            namespace=row.namespace,
+            intent=row.intent,
+            tier=row.tier,
+            limit=cfg.min_calls + 1,
+        )
+        return counted == cfg.min_calls
+
     def _check(self, tx: Tx, row: RouteRow, now: float) -> None:
         """Promote the row's intent when its calls at its lowest tier fail too often."""
         cfg = self.promote
@@ -169,7 +197,11 @@ class Learner:
             return
         active = self._active(tx, namespace=row.namespace, intent=row.intent)
         lowest: TierName = active.to_tier if active is not None else "small"
-        if row.tier != lowest or rank(lowest) >= rank(cfg.max_tier):
+        if row.tier != lowest:
+            return
+        judged = (row.namespace, row.intent)
+        tx.after_commit.append(lambda: self._judged.add(judged))
+        if rank(lowest) >= rank(cfg.max_tier):
             return
         since = records.last_promotion_change(tx, namespace=row.namespace, intent=row.intent)
         outcomes = records.recent_outcomes(

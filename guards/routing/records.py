@@ -25,6 +25,7 @@ __all__ = [
     "RouteRow",
     "active_promotion",
     "call_counts",
+    "counted_calls",
     "find_decision",
     "insert_decision",
     "insert_promotion",
@@ -137,6 +138,7 @@ def recent_outcomes(
 
     Degraded decisions are left out: the router knew the tier's model had an open breaker
     (or the budget capped the tier), so how such a call ended says nothing of the tier.
+    The learning index holds none of them, so none is read (``migrations/0048``).
     """
     rows = tx.all(
         "SELECT outcome FROM routing_decisions WHERE namespace = ? AND intent = ? AND tier = ?"
@@ -145,6 +147,25 @@ def recent_outcomes(
         (namespace, intent, tier, since, limit),
     )
     return [r[0] for r in rows]
+
+
+def counted_calls(tx: Tx, *, namespace: str, intent: str, tier: TierName, limit: int) -> int:
+    """How many settled calls of an intent at a tier count for learning since its last
+    promotion, revert or lapse (as :func:`recent_outcomes` reads them), up to ``limit``.
+
+    One statement: a seek for the last change in ``routing_promotions`` and at most
+    ``limit`` entries of the learning index, which holds no degraded call and covers the
+    query (``migrations/0048``): no row of the table is read.
+    """
+    row = tx.one(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM routing_decisions"
+        " WHERE namespace = ?1 AND intent = ?2 AND tier = ?3 AND outcome IS NOT NULL"
+        " AND degraded = 0 AND settled_at >= (SELECT"
+        " COALESCE(MAX(MAX(promoted_at, COALESCE(reverted_at, 0))), 0) FROM routing_promotions"
+        " WHERE namespace = ?1 AND intent = ?2) LIMIT ?4)",
+        (namespace, intent, tier, limit),
+    )
+    return int(row[0]) if row else 0
 
 
 def active_promotion(tx: Tx, *, namespace: str, intent: str) -> Promotion | None:
