@@ -4,9 +4,13 @@ Synthetic rows are bulk-inserted (executemany) into a fresh database with every
 migration applied: one namespace, 20 users, 200 agents, 10,000 conversations;
 charges spread over the 7 days of the chart (``--one-day``: all on the digest's day,
 the worst case), 100,000 validation rejections, and some breaker transitions,
-alerts, heartbeats and job runs. The ledger's counters (``usage_daily``) and the
-digest's (``digest_model_daily``) are computed from the inserted charges, as the
-ledger and the digest's gate would have kept them settle by settle. Then the digest
+alerts, heartbeats and job runs; and an outage of claude-haiku-4-5's breaker on the
+digest's day (13:00-13:40, a failed trial in it), which the namespace's calls met, so
+the digest reads the reservations of its window (review27 R3 M1). The ledger's
+counters (``usage_daily``, ``model_usage_daily``) and the digest's
+(``digest_model_daily``) are computed from the inserted charges, as the ledger and
+the digest's gate would have kept them settle by settle. Reservation ids carry their
+time, as the ledger's do. Then the digest
 of the last day is built end to end (:meth:`DigestBuilder.build`: queries, alert and
 heartbeat figures, computation, Block Kit, chart PNG), several times.
 
@@ -37,7 +41,9 @@ from bot.digest.rollup import DigestRollup, rebuild
 from guards.clock import ManualClock
 from guards.config import Policy
 from guards.ledger import Ledger, Reservation
+from guards.ledger_rows import first_reservation_id
 from guards.migrations import apply_migrations, connect
+from guards.model_budgets import counted_model
 from guards.prices import PriceTable
 from guards.store import Store, Tx
 from guards.usage import periods_at
@@ -78,6 +84,7 @@ def fill(path: Path, *, charges: int, rejections: int, one_day: bool, seed: int 
         [(p, parent, depth, t0) for p, parent, depth in scopes],
     )
     usage: dict[tuple[str, str], int] = defaultdict(int)
+    model_usage: dict[tuple[str, str], int] = defaultdict(int)  # (model, day) -> micros
     rows: list[tuple[Any, ...]] = []
     for i in range(charges):
         start, end = bounds[i % len(bounds)]
@@ -89,7 +96,7 @@ def fill(path: Path, *, charges: int, rejections: int, one_day: bool, seed: int 
         over = charged - held
         outcome = "failure" if i % 33 == 0 else "success"
         day, week, month = periods_at(created, TZ)
-        rid = f"res_{i:020x}"
+        rid = f"{first_reservation_id(created)}{i:010x}"  # the time first, as the ledger's
         rows.append(
             (rid, "tok_bench", f"k{i}", "h", scope, None, model, "settled", held, charged,
              max(0, held - charged), over, outcome, f"{charged}:{outcome}", f"rt_{i:x}",
@@ -98,6 +105,7 @@ def fill(path: Path, *, charges: int, rejections: int, one_day: bool, seed: int 
         parts = scope.split("/")
         for depth in range(1, len(parts) + 1):
             usage[("/".join(parts[:depth]), day)] += charged
+        model_usage[(counted_model(model) or "", day)] += charged
         if len(rows) >= 50_000:
             _flush(conn, rows)
     _flush(conn, rows)
@@ -105,6 +113,11 @@ def fill(path: Path, *, charges: int, rejections: int, one_day: bool, seed: int 
     conn.executemany(
         "INSERT INTO usage_daily (scope, day, spent_micros, held_micros) VALUES (?, ?, ?, 0)",
         [(s, d, v) for (s, d), v in usage.items()],
+    )
+    conn.executemany(
+        "INSERT INTO model_usage_daily (namespace, model, day, spent_micros, held_micros)"
+        " VALUES (?, ?, ?, ?, 0)",
+        [(NS, m, d, v) for (m, d), v in model_usage.items()],
     )
     streams = [(a, name) for a in agents for name in ("posts", "replies")]
     conn.executemany(
@@ -133,6 +146,16 @@ def fill(path: Path, *, charges: int, rejections: int, one_day: bool, seed: int 
         at = rnd.uniform(start, end - 7200)
         trans.append((agent, "closed", "open", "5 failures in a row", "failures", "{}", "x", at))
         trans.append((agent, "open", "closed", "trial ok", None, "{}", "x", at + 60 * (i + 1)))
+    # haiku's breaker on the digest's day: tripped at 13:00, a failed trial, closed at 13:40
+    outage = datetime(DAY.year, DAY.month, DAY.day, 13, tzinfo=TZ).timestamp()
+    haiku = "model:claude-haiku-4-5"
+    trans += [
+        (haiku, "closed", "open", "5 failures, 3 agents", "failures", "{}", "breaker", outage),
+        (haiku, "open", "half_open", "trial", None, "{}", "breaker", outage + 600),
+        (haiku, "half_open", "open", "trial failed", "trial", "{}", "breaker", outage + 660),
+        (haiku, "open", "half_open", "trial", None, "{}", "breaker", outage + 1800),
+        (haiku, "half_open", "closed", "trial passed", None, "{}", "breaker", outage + 2400),
+    ]  # fmt: skip
     conn.executemany(
         "INSERT INTO breaker_transitions (scope, from_state, to_state, reason, trip, figures,"
         " actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,7 +9,16 @@ import secrets
 from guards.prices import undated
 from guards.tx import Bulk
 
-__all__ = ["INSERT_HOLD", "RELEASE", "SETTLE", "by_id", "by_key", "reservation_id", "same_model"]
+__all__ = [
+    "INSERT_HOLD",
+    "RELEASE",
+    "SETTLE",
+    "by_id",
+    "by_key",
+    "first_reservation_id",
+    "reservation_id",
+    "same_model",
+]
 
 # The rows a reserve, a settle and a release write, with the batch's others as it commits
 # (a read of one in the same batch names it: see Tx.read_one).
@@ -59,6 +68,17 @@ def reservation_id(now: float) -> str:
     many calls the others make.
     """
     return f"res_{max(0, int(now * 1000)):011x}{secrets.token_hex(5)}"
+
+
+def first_reservation_id(at: float) -> str:
+    """The least id of a reservation made at ``at`` or later: ids sort by the time they
+    carry, so ``id >= first_reservation_id(t0) AND id < first_reservation_id(t1)`` reads
+    the reservations of a span of time through the primary key (no index on the time).
+
+    >>> first_reservation_id(1.5) < reservation_id(1.5) < first_reservation_id(1.501)
+    True
+    """
+    return f"res_{max(0, int(at * 1000)):011x}"
 
 
 def same_model(a: str, b: str) -> bool:

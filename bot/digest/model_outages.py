@@ -9,7 +9,12 @@ namespace's traffic met it:
   its model's, as the breaker stops it) from :data:`OUTAGE_LEAD_SECONDS` before the
   breaker opened until it closed: the window in which an agent's trip is part of the
   model's outage (README, *A provider's outage*), so the calls that tripped it and
-  those made while it was open; or
+  those made while it was open. Read by time, never through the namespace's whole
+  history: the counters of each day (``model_usage_daily``, what its holds named;
+  ``digest_model_daily``, what its settles named) first say whether the namespace
+  named the model on those days at all, and only then are the reservations of the
+  window read, through their ids, which carry the time (review27 R3 M1: the
+  namespace's every reservation was read, 0.5-0.8 s per outage at 300,000); or
 - routing passed the model over for the namespace while it was open (a route whose
   reason says "<model> breaker open").
 
@@ -28,11 +33,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from guards.breaker_kinds import MODEL_PREFIX, model_keys
 from guards.breaker_records import OUTAGE_LEAD_SECONDS
 from guards.breaker_state import CLOSED, FORCED_OPEN, HALF_OPEN, OPEN
+from guards.ledger_rows import first_reservation_id
+from guards.prices import undated
 from guards.routing.budget_room import breaker_block
 
 __all__ = ["MODEL_SCOPES", "Outage", "Transition", "is_trip", "met_outages", "outages"]
@@ -43,9 +52,21 @@ Transition = tuple[str, str, str, str, str | None, float, str]
 MODEL_SCOPES = (MODEL_PREFIX, MODEL_PREFIX[:-1] + ";")
 Rows = Callable[[str, str, Sequence[Any]], list[Any]]
 
+# Did the namespace's holds name the model (its undated name, as they count it) on
+# these days? Did its settles name it (a settle may name another model than its hold)?
+_HELD = (
+    "SELECT 1 FROM model_usage_daily WHERE namespace = ? AND model = ?"
+    " AND day >= ? AND day <= ? LIMIT 1"
+)
+_SETTLED = (
+    "SELECT DISTINCT model FROM digest_model_daily WHERE namespace = ? AND day >= ? AND day <= ?"
+)
+# The models the namespace's reservations of a span named: the span's ids, through the
+# primary key (`+scope`: not the namespace's every reservation through its scope index)
 _CALLS = (
-    "SELECT DISTINCT model FROM reservations WHERE scope >= ? AND scope < ?"
-    " AND created_at >= ? AND created_at < ? AND model IS NOT NULL"
+    "SELECT DISTINCT model FROM reservations WHERE id >= ? AND id < ?"
+    " AND +scope >= ? AND +scope < ? AND created_at >= ? AND created_at < ?"
+    " AND model IS NOT NULL"
 )
 _ROUTED_AROUND = (
     "SELECT 1 FROM routing_decisions WHERE namespace = ? AND at >= ? AND at < ?"
@@ -104,20 +125,47 @@ def met_outages(
     subtree: tuple[str, str],
     start: float,
     stop: float,
+    tz: ZoneInfo,
 ) -> list[Outage]:
     """The outages in ``transitions`` that reach into ``[start, stop)`` and that the
     namespace's traffic met (see the module's docstring). ``rows(table, sql, params)``
-    runs one query; ``subtree`` is the namespace's ``(lo, hi)`` scope bounds."""
+    runs one query; ``subtree`` is the namespace's ``(lo, hi)`` scope bounds; ``tz``
+    its time zone (its counters' days)."""
     met: list[Outage] = []
     for o in outages(transitions):
         until = o.closed_at if o.closed_at is not None else stop
         if o.opened_at >= stop or until < start:
             continue
-        called = rows("reservations", _CALLS, (*subtree, o.opened_at - OUTAGE_LEAD_SECONDS, until))
-        if any(o.key in model_keys(str(r[0])) for r in called):
+        span = (o.opened_at - OUTAGE_LEAD_SECONDS, until)
+        if _called(rows, o, namespace=namespace, subtree=subtree, span=span, tz=tz):
             met.append(o)
             continue
         around = breaker_block(o.model).short.lower()  # the router's own words
         if rows("routing_decisions", _ROUTED_AROUND, (namespace, o.opened_at, until, around)):
             met.append(o)
     return met
+
+
+def _called(
+    rows: Rows,
+    o: Outage,
+    *,
+    namespace: str,
+    subtree: tuple[str, str],
+    span: tuple[float, float],
+    tz: ZoneInfo,
+) -> bool:
+    """Whether a reservation of the namespace made in ``span`` named the outage's model."""
+    since, until = span
+    # the local days of the span, and one either side (a day is the hold's, in the time
+    # zone of when it was taken: a policy's zone may have changed since)
+    first = (datetime.fromtimestamp(since, tz).date() - timedelta(days=1)).isoformat()
+    last = (datetime.fromtimestamp(until, tz).date() + timedelta(days=1)).isoformat()
+    if not rows("model_usage_daily", _HELD, (namespace, undated(o.model), first, last)):
+        settled = rows("digest_model_daily", _SETTLED, (namespace, first, last))
+        if not any(r[0] and o.key in model_keys(str(r[0])) for r in settled):
+            return False  # none of its calls those days named the model
+    # a second either side of the ids' span: their time is in whole milliseconds
+    ids = (first_reservation_id(since - 1), first_reservation_id(until + 1))
+    called = rows("reservations", _CALLS, (*ids, *subtree, since, until))
+    return any(o.key in model_keys(str(r[0])) for r in called)

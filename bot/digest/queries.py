@@ -163,6 +163,7 @@ def read_day(
         subtree=(lo, hi),
         start=start,
         stop=min(end, now),
+        tz=tz,
     )
     for reason, rows, items in _rows(
         conn,
