@@ -176,15 +176,22 @@ def summary_page(
 
 def _storm_trigger(tx: Tx, storm: int) -> tuple[Any, ...] | None:
     """How storm ``storm``'s triggers went, as an alert's own trigger row reads (id, state,
-    attempts, last_status, last_error): one delivered, else its latest (every trigger of
-    a storm is one incident: once one got there, the receiver has it open); None while
-    none is written. Kb (recheck26) M1: its folded alerts said "Paging via webhook…" after
-    the storm's trigger had failed for good, their own line below saying it failed."""
+    attempts, last_status, last_error): one delivered (every trigger of a storm is one
+    incident: once one got there, the receiver has it open), else the latest that failed
+    for good, else the latest tried, else its latest; None while none is written.
+
+    Kb (recheck26) M1: its folded alerts said "Paging via webhook…" after the storm's
+    trigger had failed for good. review27 R1 M1: a page joining while the trigger was out
+    wrote one more, untried; when the first then failed, the latest (untried) one made
+    the posts and the summary go back to "Paging via…", naming nobody next: a trigger not
+    tried yet does not undo a known failure, nor a try's error, until one is delivered.
+    (A trigger ended with its paging, withdrawn or not tried again, counts as untried.)"""
     row = tx.one(
         "SELECT id, state, attempts, last_status, last_error FROM webhook_deliveries"
-        " WHERE storm_id = ? AND event = 'trigger'"
-        " ORDER BY state = 'delivered' DESC, id DESC LIMIT 1",
-        (storm,),
+        " WHERE storm_id = ? AND event = 'trigger' ORDER BY state = 'delivered' DESC,"
+        " (state = 'failed' AND COALESCE(last_error, '') NOT IN (?, ?)) DESC,"
+        " (state = 'pending' AND attempts > 0) DESC, id DESC LIMIT 1",
+        (storm, WITHDRAWN, STOPPED),
     )
     return None if row is None else tuple(row)
 
