@@ -30,7 +30,15 @@ from guards.ledger import Reservation
 from guards.scopes import Scope
 from guards.store import Store, Tx
 
-__all__ = ["BreakerGate"]
+__all__ = ["UPSERT_MODEL_REFUSED", "BreakerGate"]
+
+# A call a model's kill switch refused, counted per breaker, forced-open spell (its
+# ``since``) and agent (migration 0048): a refused call leaves no reservation, and this
+# is how a namespace's digest knows the outage met its calls.
+UPSERT_MODEL_REFUSED = (
+    "INSERT INTO model_breaker_refusals (key, since, agent, calls) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (key, since, agent) DO UPDATE SET calls = calls + excluded.calls"
+)
 
 
 class BreakerGate:
@@ -96,7 +104,7 @@ class BreakerGate:
         for model in models:  # both `model` and `estimate.model`: either may be the call's
             for key in model_keys(model):
                 if key in not_closed:
-                    self._model_kill_switch(tx, key, now)
+                    self._model_kill_switch(tx, key, now, agent=scope.agent() or scope.path)
         for key, kind in governing(scope.path) if not_closed else ():
             if key not in not_closed:
                 continue
@@ -119,9 +127,11 @@ class BreakerGate:
             limit = self.limits.max_attempts(agent)
             check_attempts(tx, records, agent=agent, task_id=task_id, limit=limit, now=now)
 
-    def _model_kill_switch(self, tx: Tx, key: str, now: float) -> None:
+    def _model_kill_switch(self, tx: Tx, key: str, now: float, *, agent: str) -> None:
         b = self._records.entries.get(key) or self._records.entry(tx, key, "model")
         if b.state == FORCED_OPEN:
+            # kept (a refusal keeps what it records), added up as the batch commits
+            tx.add(UPSERT_MODEL_REFUSED, (key, b.since, agent), (1,))
             raise BreakerOpen(
                 scope=key, state=b.state, reason=b.reason, retry_after=b.retry_after(now)
             )

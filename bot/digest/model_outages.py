@@ -15,6 +15,8 @@ namespace's traffic met it:
   named the model on those days at all, and only then are the reservations of the
   window read, through their ids, which carry the time (review27 R3 M1: the
   namespace's every reservation was read, 0.5-0.8 s per outage at 300,000); or
+- the model's kill switch refused one of its calls (``model_breaker_refusals``: a
+  refused call leaves no reservation; review27 R3 M2); or
 - routing passed the model over for the namespace while it was open (a route whose
   reason says "<model> breaker open").
 
@@ -67,6 +69,12 @@ _CALLS = (
     "SELECT DISTINCT model FROM reservations WHERE id >= ? AND id < ?"
     " AND +scope >= ? AND +scope < ? AND created_at >= ? AND created_at < ?"
     " AND model IS NOT NULL"
+)
+# Did the model's kill switch refuse one of the namespace's calls during the outage? A
+# forced-open spell (its `since`) lies within one outage.
+_REFUSED = (
+    "SELECT 1 FROM model_breaker_refusals WHERE key = ? AND since >= ? AND since <= ?"
+    " AND agent >= ? AND agent < ? LIMIT 1"
 )
 _ROUTED_AROUND = (
     "SELECT 1 FROM routing_decisions WHERE namespace = ? AND at >= ? AND at < ?"
@@ -135,6 +143,9 @@ def met_outages(
     for o in outages(transitions):
         until = o.closed_at if o.closed_at is not None else stop
         if o.opened_at >= stop or until < start:
+            continue
+        if rows("model_breaker_refusals", _REFUSED, (o.key, o.opened_at, until, *subtree)):
+            met.append(o)
             continue
         span = (o.opened_at - OUTAGE_LEAD_SECONDS, until)
         if _called(rows, o, namespace=namespace, subtree=subtree, span=span, tz=tz):

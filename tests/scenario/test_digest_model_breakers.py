@@ -118,3 +118,57 @@ async def test_a_namespace_that_never_met_the_model_hears_nothing_of_it(app_fact
         " the day's end)"
     ) in texts["acme"], texts["acme"]
     assert f"not closed now: {MODEL}" in texts["acme"]
+
+
+async def test_a_namespace_only_refused_by_the_model_s_kill_switch_is_told_of_it(app_factory):
+    """review27 R3 M2: a call the kill switch refused leaves no reservation; it met the
+    outage all the same (it named the model), so its namespace's digest says which
+    breaker its *Refused* line's "by a breaker" was."""
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 2)))
+    app.ns.scheduler.pause_job("digest")
+    await app.store.write(
+        lambda tx: app.ns.breakers.force_open(tx, MODEL, ADMIN, "provider incident")
+    )
+    app.clock.set(berlin(2026, 1, 5, 2, 30))
+    zeta = await app.token("zeta/z")
+    for i in range(3):
+        r = await app.request(
+            "POST",
+            "/v1/reservations",
+            token=zeta,
+            json={"scope": "zeta/z/bot", "idempotency_key": f"r{i}", "max_cost_micros": 10_000,
+                  "model": HAIKU},
+        )  # fmt: skip
+        assert r.status_code == 503 and MODEL in r.text, r.text
+    await spend(app, "zeta/z/bot", hold=10_000, charge=1_000, model=SONNET, key="s1")
+    await spend(app, "quiet/q/bot", hold=10_000, charge=1_000, model=SONNET, key="q1")
+    app.clock.set(berlin(2026, 1, 5, 3))
+    await close_model(app)
+    # refused again in a second spell, which is not zeta's: only quiet's, later
+    app.clock.set(berlin(2026, 1, 5, 20))
+    await app.store.write(lambda tx: app.ns.breakers.force_open(tx, MODEL, ADMIN, "again"))
+    quiet = await app.token("quiet/q")
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=quiet,
+        json={"scope": "quiet/q/bot", "idempotency_key": "r", "max_cost_micros": 10_000,
+              "model": HAIKU},
+    )  # fmt: skip
+    assert r.status_code == 503, r.text
+    app.clock.set(berlin(2026, 1, 5, 21))
+    await close_model(app)
+
+    app.clock.set(berlin(2026, 1, 6, 9))
+    await app.ns.extras["digest"].tick()
+    texts = await digests(app)
+    assert "3 by a breaker" in texts["zeta"], texts["zeta"]
+    zeta_text, quiet_text = texts["zeta"], texts["quiet"]
+    assert f"model breakers zeta's calls met: {HAIKU} 1 trip (open from 02:00 to 03:00)\n" in (
+        zeta_text
+    ), zeta_text
+    assert f"model breakers quiet's calls met: {HAIKU} 1 trip (open from 20:00 to 21:00)\n" in (
+        quiet_text
+    ), quiet_text
+    # each spell of the kill switch is the outage it was in: neither is told of the other
+    assert "20:00" not in zeta_text and "02:00" not in quiet_text
