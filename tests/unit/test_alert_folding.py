@@ -200,7 +200,9 @@ async def test_a_silence_withdraws_waiting_pages_but_not_sent_ones(store):
 async def test_the_channel_step_nudges_a_storm_once_not_per_alert(store):
     engine = storm_engine(fold_after=1)
     await storm(store, engine, agents=4)  # #1 posted on its own; #2-#4 in one summary
-    store.clock.advance(15 * 60)
+    store.clock.advance(5 * 60)
+    await store.write(engine.tick)  # the second step (one tick 15 min on skips it: catch_up)
+    store.clock.advance(10 * 60)
     await store.write(engine.tick)  # the chain's third step: the channel
     out = await outbox(store)
     nudges = [r for r in out if r[0] == "chat.postMessage" and "thread_ts" in r[2]]
