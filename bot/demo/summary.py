@@ -7,6 +7,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from bot.demo.fleet import Tally
+from bot.digest.model_outages import is_trip
 from guards.money import format_usd
 from guards.words import plural
 
@@ -105,10 +106,10 @@ async def summary_table(ns: Nightshift, tally: Tally, *, start: float, job_runs:
                 "the agent's other work",
             )
         )
-    model_trips = await _one(
-        ns,
-        "SELECT COUNT(*) FROM breaker_transitions WHERE scope LIKE 'model:%' AND to_state = 'open'",
+    moves = await ns.store.fetch(
+        "SELECT from_state, to_state, actor FROM breaker_transitions WHERE scope LIKE 'model:%'"
     )
+    model_trips = sum(1 for m in moves if is_trip(m[0], m[1], m[2]))  # as the digest counts
     rows.append(
         (
             "claude-haiku-4-5 outage (40 min)",

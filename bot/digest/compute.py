@@ -235,7 +235,7 @@ def breaker_figures(
     for scope, before, after, _reason, _trip, at, actor in transitions:
         if after == FORCED_OPEN:
             forced[scope] = actor
-        if is_trip(before, after) and start <= at < end:
+        if is_trip(before, after, actor) and start <= at < end:
             trips += 1
         if before == "closed" and after != "closed":
             opened.setdefault(scope, at)

@@ -40,7 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from guards.breaker_kinds import MODEL_PREFIX, model_keys
-from guards.breaker_records import OUTAGE_LEAD_SECONDS
+from guards.breaker_records import AUTOMATIC, OUTAGE_LEAD_SECONDS
 from guards.breaker_state import CLOSED, FORCED_OPEN, HALF_OPEN, OPEN
 from guards.ledger_rows import first_reservation_id
 from guards.prices import undated
@@ -82,11 +82,21 @@ _ROUTED_AROUND = (
 )
 
 
-def is_trip(before: str, after: str) -> bool:
-    """A breaker opened: it tripped (out of ``closed``), or a trial failed (out of
-    ``half_open``, the calls it let through). A kill switch on a breaker already open is
-    no trip."""
-    return before in (CLOSED, HALF_OPEN) and after in (OPEN, FORCED_OPEN)
+def is_trip(before: str, after: str, actor: str) -> bool:
+    """A breaker opened: it tripped or was forced open (out of ``closed``), or its trial
+    failed (out of ``half_open``, by the breaker itself: the calls it let through). A
+    person who keeps a breaker open or forces it open once it is out of ``closed``
+    (waiting for a trial, open, or in a trial: "Keep open" stops a running trial) opens
+    nothing: no trip. The digest and the demo's table count by this one rule.
+
+    >>> is_trip("closed", "open", AUTOMATIC), is_trip("half_open", "open", AUTOMATIC)
+    (True, True)
+    >>> is_trip("half_open", "open", "U0DANA"), is_trip("half_open_pending", "open", "U0DANA")
+    (False, False)
+    """
+    if before == CLOSED:
+        return after in (OPEN, FORCED_OPEN)
+    return before == HALF_OPEN and after == OPEN and actor == AUTOMATIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +114,7 @@ class Outage:
 
     def trips(self, start: float, end: float) -> int:
         """How often it opened in ``[start, end)``."""
-        return sum(1 for t in self.transitions if start <= t[5] < end and is_trip(t[1], t[2]))
+        return sum(1 for t in self.transitions if start <= t[5] < end and is_trip(t[1], t[2], t[6]))
 
 
 def outages(transitions: Sequence[Transition]) -> list[Outage]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from bot.demo.fleet import Tally
+from bot.demo.summary import summary_table
 from guards.clock import ManualClock
 from tests.conftest import RunningApp
 from tests.scenario.test_digest import ADMIN, HAIKU, SONNET, berlin, digest_rows, spend
@@ -172,3 +174,39 @@ async def test_a_namespace_only_refused_by_the_model_s_kill_switch_is_told_of_it
     ), quiet_text
     # each spell of the kill switch is the outage it was in: neither is told of the other
     assert "20:00" not in zeta_text and "02:00" not in quiet_text
+
+
+async def test_the_digest_and_the_demo_s_table_count_a_model_s_trips_by_one_rule(app_factory):
+    """review27 R3 L1: the digest counted a person's "Keep open" during a running trial as
+    a trip (not on a waiting one), and a kill switch set during a trial; the demo's table
+    counted every move into open. Both count the breaker's trip and failed trials only."""
+    app = await app_factory(POLICY, clock=ManualClock(berlin(2026, 1, 5, 0, 50)))
+    app.ns.scheduler.pause_job("digest")
+    await spend(app, "acme/a/bot", hold=10_000, charge=1_000, model=HAIKU, key="early")
+    moves = [
+        ("closed", "open", "3 failures in a row", "failures", (1, 0), "breaker"),  # a trip
+        ("open", "half_open", "trial", None, (1, 10), "breaker"),
+        ("half_open", "open", "kept open", "failures", (1, 11), ADMIN),  # stops the trial
+        ("open", "half_open_pending", "waiting", None, (1, 20), "breaker"),
+        ("half_open_pending", "open", "kept open", "failures", (1, 21), ADMIN),
+        ("open", "half_open", "trial", None, (1, 30), "breaker"),
+        ("half_open", "open", "trial failed", "trial", (1, 31), "breaker"),  # a trip
+        ("open", "half_open", "trial", None, (1, 40), "breaker"),
+        ("half_open", "forced_open", "kill switch", "manual", (1, 41), ADMIN),
+        ("forced_open", "closed", "closed by hand", None, (2, 0), ADMIN),
+    ]
+    await app.store.write(
+        lambda tx: tx.executemany(
+            "INSERT INTO breaker_transitions (scope, from_state, to_state, reason, trip, actor,"
+            " at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(MODEL, a, b, r, t, who, berlin(2026, 1, 5, *hm)) for a, b, r, t, hm, who in moves],
+        )
+    )
+    app.clock.set(berlin(2026, 1, 6, 9))
+    await app.ns.extras["digest"].tick()
+    acme = (await digests(app))["acme"]
+    assert f"model breakers acme's calls met: {HAIKU} 2 trips (open from 01:00 to 02:00)" in (
+        acme
+    ), acme
+    table = await summary_table(app.ns, Tally(), start=berlin(2026, 1, 5), job_runs=1)
+    assert any("model breaker opened 2x;" in row for row in table), table

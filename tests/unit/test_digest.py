@@ -380,3 +380,25 @@ def test_a_fleet_dearer_than_the_large_tier_is_told_plainly():
     assert "blended $30.00 per million tokens; always claude-opus-4-5: $10.00\n" in text
     assert "x)" not in text and "saved" not in text
     assert "cost $0.06 more than always using claude-opus-4-5 (it would have cost $0.03)" in text
+
+
+def test_a_person_keeping_a_breaker_open_or_forcing_it_opens_nothing():
+    """review27 R3 L1: "Keep open" during a running trial (half_open → open) counted as a
+    trip, the same button on a waiting one (half_open_pending → open) did not, and a kill
+    switch set during a trial counted too. A trip is the breaker's own opening: its trip,
+    or its failed trial; a kill switch from closed opens it too."""
+    t = [
+        ("acme/a/x", "closed", "open", "5 failures", "failures", START + 1 * H, "breaker"),
+        ("acme/a/x", "open", "half_open", "trial", None, START + 1.5 * H, "breaker"),
+        ("acme/a/x", "half_open", "open", "kept open", "failures", START + 1.6 * H, "U0DANA"),
+        ("acme/a/x", "open", "half_open_pending", "wait", None, START + 2 * H, "breaker"),
+        ("acme/a/x", "half_open_pending", "open", "kept", "failures", START + 2.1 * H, "U0DANA"),
+        ("acme/a/x", "open", "half_open", "trial", None, START + 3 * H, "breaker"),
+        ("acme/a/x", "half_open", "open", "trial failed", "trial", START + 3.1 * H, "breaker"),
+        ("acme/a/x", "open", "half_open", "trial", None, START + 4 * H, "breaker"),
+        ("acme/a/x", "half_open", "forced_open", "kill", "manual", START + 4.1 * H, "U0DANA"),
+        ("acme/a/x", "forced_open", "closed", "ok", None, START + 5 * H, "U0DANA"),
+        ("acme/b/y", "closed", "forced_open", "kill", "manual", START + 6 * H, "U0DANA"),
+    ]
+    b = breaker_figures(t, start=START, end=END, now=END + 9 * H)
+    assert b.trips == 3  # x's trip and failed trial, y's kill switch
