@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from bot.admins import Admins, AdminsUnknown
 from bot.blocks import actions, button, context, header, section
-from bot.commands import Reply, UsageError
+from bot.commands import MESSAGE_ONLY, SUBCOMMANDS, Reply, UsageError, help_reply, load_commands
 from bot.commands_budget import window_line
 from bot.commands_core import budget_raise_view
 from bot.commands_dedup import _parse
@@ -342,3 +343,23 @@ def test_a_command_words_a_time_as_an_alert_does():
     assert local_time(ctx, now + 200 * 86_400) == "Fri 24 Jul 2026 10:00"
     assert local_time(ctx, later + 7, seconds=True) == "Wed 07 Jan 09:00:07"
     assert (local_time(ctx), local_time(ctx, now + 7, seconds=True)) == ("09:00", "09:00:07")
+
+
+def test_help_s_notification_text_names_a_command_more_without_the_plus_n_clause():
+    """review27 R1 L3: the `+N` clause of alerts, breakers and status (9025bd1) went into
+    the help's plain text too, the notification and what a client without blocks shows,
+    which then named one command fewer before "… and N more commands (in the message)".
+    The message keeps the clause; the plain text leaves it out and names more again."""
+    load_commands()
+    reply = help_reply()
+    shown = "\n".join(str(b["text"]["text"]) for b in reply.blocks if b["type"] == "section")
+    assert shown.count(MESSAGE_ONLY) == 3  # (the message: alerts, breakers, status)
+    assert MESSAGE_ONLY not in reply.text and "`+N`" not in reply.text
+    named = [line for line in reply.text.split("\n") if line.startswith("`/agent ")]
+    [more] = re.findall(r"… and (\d+) more commands \(in the message\)$", reply.text)
+    assert len(named) + int(more) == len(SUBCOMMANDS)
+    [alerts] = [line for line in named if line.startswith("`/agent alerts ")]
+    assert alerts.endswith("a scope or kind narrows: `alerts acme/alice`."), alerts
+    lines = [line for line in shown.split("\n") if line.startswith("`/agent ")]
+    with_clause = fit_text(["*Nightshift commands*"], lines, more=lambda n: f"… and {n} more")
+    assert len(named) > with_clause.count("\n`/agent "), (len(named), with_clause)
