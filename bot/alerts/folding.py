@@ -9,9 +9,11 @@ alert messages already wait to go out in a lane, a new page or post there joins 
 summary message for that lane (outbox ref ``fold:<pages|posts>:<lane>:<n>``) instead
 of queueing on its own. While the summary waits it is rebuilt: alerts join it, and
 acknowledged, silenced or resolved ones leave it (it is withdrawn when none is
-left). Once sent it is a snapshot, and the next fold in that lane starts a new one;
-when none of its alerts is left open, its button becomes a line saying how they were
-handled (one edit, ref ``done:<summary ref>``).
+left). Once sent it lists what it held; alerts due within a minute of its beginning
+still join it, by an edit (:mod:`bot.alerts.folding_join`: a storm the watchdog reads
+over several ticks is one storm), and after that the next fold in that lane starts a
+new one. When none of its alerts is left open, its button becomes a line saying how
+they were handled (one edit, ref ``done:<summary ref>``).
 Every alert keeps its own row, count, escalation chain and ``/agent alerts`` line.
 
 A summary carries an Acknowledge all button whose value is its ref. What it holds
@@ -28,14 +30,14 @@ row keeps ``withdrawn_at``), so "escalation stopped" is true on the person's pho
 Only rows nobody is sending change: the outbox worker marks the row it sends
 (``claimed_at``; the mark stays through a retry that Slack may have shown, and only a
 429 clears it: :mod:`bot.outbox_worker`) and sends its args as they are then. A
-summary being sent takes no new alert (the next fold starts a new one) and stays as
-sent; a page being sent is not withdrawn (it goes out, and the acknowledgement edits
-it right after).
+summary being sent is not rebuilt (an alert joining it edits it right after:
+:mod:`bot.alerts.folding_join`); a page being sent is not withdrawn (it goes out, and
+the acknowledgement edits it right after).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
 Example:
-    >>> # if lane_is_full(tx, policy, "U02"):
+    >>> # if folds_here(tx, policy, "U02", alert_id=alert.id, now=now, pages=True):
     >>> #     fold_page(engine, tx, lane="U02", esc_id=esc_id, now=now)
 """
 
@@ -49,15 +51,10 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from bot import webhook_storms
-from bot.alerts.first_page import first_step, summary_page
-from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
-from bot.alerts.render_storm import fold_message, storm_done_line, with_page
-from bot.alerts.storm_names import (
-    OPEN_SUMMARY,
-    seed_first_at,
-    summary_parts,
-    summary_ref,
-)
+from bot.alerts.folding_join import fold_limit, join_sent, storm_to_join, summary_args
+from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.render_storm import storm_done_line, with_page
+from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_ref
 from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_edit, enqueue_thread_reply
 from bot.slack.render import replace_actions
 from guards.config import Policy
@@ -70,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "fold_page",
     "fold_post",
+    "folds_here",
     "lane_is_full",
     "mark_storm",
     "nudge_storm",
@@ -119,37 +117,63 @@ def lane_is_full(
     """True when ``alerts.fold_after`` alert messages already wait in ``lane`` (for an
     urgent one, a P0's: it overtakes the others anyway); for ``pages`` to a person,
     ``alerts.fold_pages_after`` when it is lower."""
-    limit = policy.alerts.fold_after
-    if pages and policy.alerts.fold_pages_after:
-        limit = min(limit, policy.alerts.fold_pages_after) if limit else 0
+    limit = fold_limit(policy, pages=pages)
     # a P0's: URGENT alone (a post raised to AFTER_POST for its edit is not one)
     sql = _WAITING + (" AND priority = ?" if urgent else "")
     params = (lane, URGENT) if urgent else (lane,)
     return limit > 0 and int(tx.one(sql, params)[0]) >= limit
 
 
+def folds_here(
+    tx: Tx,
+    policy: Policy,
+    lane: str,
+    *,
+    alert_id: int,
+    now: float,
+    urgent: bool = False,
+    pages: bool = False,
+) -> bool:
+    """True when alert ``alert_id``'s page (``pages``) or post in ``lane`` folds into a
+    storm summary there: the lane is full (:func:`lane_is_full`), or a summary there
+    still takes alerts (:func:`bot.alerts.folding_join.storm_to_join`)."""
+    if lane_is_full(tx, policy, lane, urgent=urgent, pages=pages):
+        return True
+    return storm_to_join(tx, policy, lane, pages=pages, alert_id=alert_id, now=now) is not None
+
+
 def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: float) -> str:
-    """Carry escalation ``esc_id``'s page in the lane's summary instead of its own DM."""
-    ref = summary_ref(tx, "pages", lane, seed=esc_id)
+    """Carry escalation ``esc_id``'s page in a summary of the lane instead of its own DM:
+    one it joins, else the lane's waiting one, else a new one."""
+    alert_id = int(tx.one("SELECT alert_id FROM escalations WHERE id = ?", (esc_id,))[0])
+    ref = storm_to_join(tx, engine.policy, lane, pages=True, alert_id=alert_id, now=now)
+    ref = ref or summary_ref(tx, "pages", lane, seed=esc_id)
     tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (ref, esc_id))
-    refresh(engine, tx, ref, now)
+    refresh(engine, tx, ref, now, joining=alert_id)
     return ref
 
 
 def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: float) -> str:
-    """Carry ``alert``'s channel post in the lane's summary instead of its own message."""
-    ref = summary_ref(tx, "posts", lane, seed=alert.id)
+    """Carry ``alert``'s channel post in a summary of the lane instead of its own message."""
+    ref = storm_to_join(tx, engine.policy, lane, pages=False, alert_id=alert.id, now=now)
+    ref = ref or summary_ref(tx, "posts", lane, seed=alert.id)
     tx.execute("UPDATE alerts SET folded_into = ? WHERE id = ?", (ref, alert.id))
-    refresh(engine, tx, ref, now)
+    refresh(engine, tx, ref, now, joining=alert.id)
     return ref
 
 
-def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
+def refresh(
+    engine: AlertMessages, tx: Tx, ref: str, now: float, *, joining: int | None = None
+) -> None:
     """Rebuild a waiting summary from what it still carries; withdraw it when empty. A
-    sent one stays as it is, until all its alerts are handled (:func:`_mark_if_handled`)."""
+    sent one stays as it is until all its alerts are handled (:func:`_mark_if_handled`),
+    or alert ``joining`` joins it (:func:`bot.alerts.folding_join.join_sent`)."""
     row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
     if row is not None and (row[1] != "pending" or row[2] is not None):
-        _mark_if_handled(engine, tx, ref, row[1], now)  # sent, or being sent: it stays
+        if joining is not None:  # sent, or being sent: edited right after
+            join_sent(engine, tx, ref, alerts=storm_alerts(tx, ref), alert_id=joining, now=now)
+        else:
+            _mark_if_handled(engine, tx, ref, row[1], now)  # it stays
         return
     what, lane = summary_parts(ref)
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
@@ -166,23 +190,7 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
                 (now, ref),
             )
         return
-    mention = page = None
-    if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
-        first = first_step(engine, tx, now) or ""  # as a P0's own post (bot.alerts.first_page)
-        if first.startswith("webhook:"):  # (redrawn once it went: bot.alerts.storm_page)
-            page = summary_page(engine, tx, alerts, now)
-        elif first != "channel":  # (a channel or webhook first pages no person)
-            mention = engine.first_responder(tx, now)
-    text, blocks = fold_message(
-        alerts,
-        paged=what == "pages",
-        mention=mention,
-        page=page,
-        tz=engine.tz,
-        now=now,
-        ref=_tagged(tx, ref),
-    )
-    args = {"channel": lane, "text": text, "blocks": blocks}
+    args = summary_args(engine, tx, ref, alerts, now)
     urgent = any(a.tier == "P0" for a in alerts)
     if row is None:
         enqueue(tx, method="chat.postMessage", args=args, channel=lane, ref=ref, urgent=urgent)
@@ -193,17 +201,9 @@ def refresh(engine: AlertMessages, tx: Tx, ref: str, now: float) -> None:
         )
 
 
-def _tagged(tx: Tx, ref: str) -> str:
-    """The Acknowledge all button's value: the ref, tagged with its seed alert's first
-    firing, as an alert's own buttons are (:func:`bot.alerts.model.tagged`): a database
-    restored from an older copy gives the seed's number, and so the ref, to a new storm
-    (review23 M2)."""
-    first_at = seed_first_at(tx, ref)
-    return tagged(ref, first_at) if first_at is not None else ref
-
-
 def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
-    """The lane and the args (as sent) of the storm summary ``ref``, which went out.
+    """The lane and the args of the storm summary ``ref``, which went out: as sent, or as
+    alerts that joined it since made it (:func:`bot.alerts.folding_join.join_sent`).
 
     Raises:
         NotFound: no such summary (never made, withdrawn empty, or long gone).

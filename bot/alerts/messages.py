@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from bot import webhook_storms
 from bot.alerts.escalation import Chain, notify_target
 from bot.alerts.first_page import first_step, tell_next, webhook_page, webhook_prefix
-from bot.alerts.folding import fold_post, lane_is_full, refresh_folds_of, withdraw_pages
+from bot.alerts.folding import fold_post, folds_here, refresh_folds_of, withdraw_pages
 from bot.alerts.model import ALERT_COLUMNS, Alert, tagged
 from bot.alerts.oncall import Override, on_call
 from bot.alerts.render import BudgetSet, Paged, Silenced, alert_message
@@ -215,7 +215,8 @@ class AlertMessages:
 
     def _post(self, tx: Tx, alert: Alert, now: float) -> None:
         channel = self.channel_for(alert.scope)
-        if lane_is_full(tx, self.policy, channel, urgent=alert.tier == "P0"):  # a storm
+        p0 = alert.tier == "P0"
+        if folds_here(tx, self.policy, channel, alert_id=alert.id, now=now, urgent=p0):  # a storm
             fold_post(self, tx, alert=alert, lane=channel, now=now)
             return
         oncall = None

@@ -28,12 +28,13 @@ from typing import Any
 from bot import webhook_storms
 from bot.alerts.catch_up import LATE, catch_up, say_skipped
 from bot.alerts.escalation import nobody_reason, notify_target, off_hours_note
-from bot.alerts.folding import fold_page, lane_is_full, nudge_storm
+from bot.alerts.folding import fold_page, folds_here, nudge_storm
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert
 from bot.alerts.outage import OutageHolds
 from bot.alerts.quiet import QUIET_UNTIL, put_off
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
+from bot.alerts.storm_page import follow_pages
 from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
 from bot.webhooks_target import target_of
@@ -238,8 +239,9 @@ class AlertPaging(OutageHolds):
                         channel=alert.channel,
                     )
             urgent = alert.tier == "P0"
-            full = lane_is_full(tx, self.policy, target, urgent=urgent, pages=True)
-            if manual_by is None and full:
+            if manual_by is None and folds_here(
+                tx, self.policy, target, alert_id=alert.id, now=now, urgent=urgent, pages=True
+            ):
                 fold_page(self, tx, lane=target, esc_id=esc_id, now=now)  # a storm
             else:
                 text, blocks = self.render(tx, alert, now, dm_reason=why)
@@ -256,6 +258,9 @@ class AlertPaging(OutageHolds):
             self._page_webhook(
                 tx, alert, webhook, esc_id=esc_id, position=position, now=now, manual=manual
             )
+            if alert.posted_at is None and alert.folded_into is not None:
+                # its storm summary, drawn as it folded (before this step), says how it goes
+                follow_pages(self, tx, [alert.folded_into], now=now)
         elif nobody:
             if alert.posted_at is not None and alert.channel is not None:
                 which = self.chain.describe(position)

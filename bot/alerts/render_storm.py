@@ -37,6 +37,7 @@ __all__ = [
     "storm_done_line",
     "storm_handled",
     "storm_others",
+    "storm_p0_note",
     "with_page",
 ]
 
@@ -57,6 +58,7 @@ def fold_message(
     tz: ZoneInfo,
     now: float,
     ref: str | None = None,
+    joined: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
     """One message for many alerts of a storm (pages to a person, or posts to a channel).
 
@@ -68,7 +70,8 @@ def fold_message(
     chain pages a webhook first mentions nobody and begins with how that ``page`` goes
     (:func:`bot.alerts.first_page.summary_page`), in the words of such a P0's own post:
     "📟 Paging via webhook NAME…", "📟 Paged via webhook NAME:", "⚠️ The page via webhook
-    NAME failed (HTTP 400); <@U01> is next:".
+    NAME failed (HTTP 400); <@U01> is next:". ``joined``: some of its alerts came in the
+    minute after it went out (:mod:`bot.alerts.folding_join`), and it says so.
     """
     groups: dict[tuple[str, str], list[Alert]] = {}
     for alert in alerts:
@@ -79,14 +82,16 @@ def fold_message(
     number = f"{len(alerts)} alerts" if many else "1 more alert"
     head = f"{TIER_ICONS.get(top, '⚪')} {'Alert storm · ' if many else ''}{number}"
     came = "they came" if many else "it came"
+    after = " or in the minute after" if joined else ""
+    edited = " (edited as they came)" if joined else ""
     if paged:
         lead = f"*You are paged for {number} at once*: {came} while your earlier"
-        lead += f" pages were still on their way, so {'they are' if many else 'it is'} folded"
-        lead += " into this one message."
+        lead += f" pages were still on their way{after}, so {'they are' if many else 'it is'}"
+        lead += f" folded into this one message{edited}."
     else:
         lead = f"*{number}* came while this channel's earlier alert messages were"
-        lead += f" still on their way, so {'they are' if many else 'it is'} folded into this"
-        lead += " one message."
+        lead += f" still on their way{after}, so {'they are' if many else 'it is'} folded"
+        lead += f" into this one message{edited}."
     paged_via = webhook_prefix(page) if page is not None else ""
     if mention:
         lead = f"<@{mention}> {lead}"
@@ -121,6 +126,21 @@ def fold_message(
         blocks.append(actions(take, block_id="storm"))
     text = f"{paged_via}{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
     return text, blocks
+
+
+def storm_p0_note(alert: Alert) -> str:
+    """The reply in a page summary's thread, shown in the DM, when a P0 joins it after it
+    went out holding none (:func:`bot.alerts.folding_join.join_sent`): its edit wakes
+    nobody, this buzzes once.
+
+    Example:
+        ``🔴 A P0 joined this alert storm: `#212` *Heartbeat missed* on acme/a/b. …``
+    """
+    return (
+        f"🔴 A P0 joined this alert storm: `#{alert.id}` *{title(alert)}* on"
+        f" {slack_text(alert.scope)}. The summary above counts it; Acknowledge all takes it"
+        " with the rest."
+    )
 
 
 def _page_block(prefix: str) -> dict[str, Any]:

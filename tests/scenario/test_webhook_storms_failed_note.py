@@ -261,7 +261,8 @@ async def test_a_sent_storm_summary_says_its_storm_page_got_through_once(
     slack_http, webhook_receiver: WebhookReceiver
 ):
     """The same when the storm's trigger got through: "📟 Paged via webhook pager:", one
-    edit; the storm's next trigger getting through too edits nothing more."""
+    edit; the storm's next trigger getting through too edits nothing more. Alerts joining
+    the summary (audit27 B2 L5: within a minute, an edit) keep that line."""
     clock = ManualClock()
     slack = await slack_http(webhook_first(webhook_receiver), clock=clock)
     ts = await sent_summary_then_paged(slack, webhook_receiver)
@@ -270,9 +271,15 @@ async def test_a_sent_storm_summary_says_its_storm_page_got_through_once(
     assert page_line(shown(slack, ts)) == paged.removesuffix(" ")
     edits = [c for c in slack.fake.calls_of("chat.update", ok=True) if c.args["ts"] == ts]
     await trip(slack, agents(30, 32))  # join the storm: its next trigger, a minute on
+    assert await until(lambda: drained(slack), within=20)
+    joined = [c for c in slack.fake.calls_of("chat.update", ok=True) if c.args["ts"] == ts]
+    assert [c.args["text"] for c in joined[len(edits) :]] == [  # their posts joined it
+        f"{paged}🔴 Alert storm · 26 alerts: 🔴 P0 · *Breaker opened on spend rate* × 26"
+    ]
+    assert page_line(shown(slack, ts)) == paged.removesuffix(" ")
     clock.advance(61)
     await send(slack)
     assert await until(lambda: drained(slack), within=20)
     assert len(storm_events(webhook_receiver)) == 2
     again = [c for c in slack.fake.calls_of("chat.update", ok=True) if c.args["ts"] == ts]
-    assert again == edits, [c.args["text"] for c in again]
+    assert again == joined, [c.args["text"] for c in again]

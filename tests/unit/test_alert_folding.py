@@ -242,7 +242,8 @@ async def test_a_silenced_conversation_keeps_its_overruns_silenced(store):
     assert len(posts(await outbox(store), "C0ALERTS")) == 1  # only c2's, at the agent
 
 
-async def test_a_summary_being_sent_takes_no_new_alert(store):
+async def test_a_summary_being_sent_takes_a_new_alert_in_an_edit_right_after_it(store):
+    """It was a new summary, a second buzz (audit27 B2 L5: bot.alerts.folding_join)."""
     engine = storm_engine(fold_after=1)
     await storm(store, engine, agents=2)  # #1 on its own, #2 in a summary
     first = posts(await outbox(store), "U01")[1][3]
@@ -252,12 +253,11 @@ async def test_a_summary_being_sent_takes_no_new_alert(store):
     )
     await emit(store, opened(store, scope="acme/team/late"))
     await run(store, engine)
-    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (first,))
-    assert "acme/team/late" not in sent[0]["args"]  # what is being sent stays as it is
     refs = [r[3] for r in posts(await outbox(store), "U01")]
-    assert refs[-1] != first and refs[-1].startswith("fold:pages:U01:")
-    newer = await pending(store, refs[-1])
-    assert newer is not None and "acme/team/late" in dump(newer["blocks"])
+    assert refs == ["alert:1:dm:1", first]  # no new summary
+    [edit] = [r for r in await outbox(store) if r[0] == "chat.update"]
+    assert edit[1] == "U01" and edit[2]["ts"] == f"$ref:{first}.ts"  # waits for it
+    assert "`#2`" in dump(edit[2]["blocks"]) and "acme/team/late" in dump(edit[2]["blocks"])
     # nor is a page being sent withdrawn: it goes out, and the ack edits it after
     await store.write(lambda tx: ops.ack(engine, tx, alert_id=2, actor="U01"))
     assert (await store.fetch("SELECT state FROM outbox WHERE ref = ?", (first,)))[0][0] == (
