@@ -27,6 +27,7 @@ from typing import Any
 from bot.digest.chart import MAX_SERIES
 from bot.digest.model_outages import Outage, is_trip
 from bot.digest.queries import RawDay
+from guards.breaker_kinds import MODEL_PREFIX
 from guards.breaker_state import FORCED_OPEN
 from guards.budgets import SlackLimit
 from guards.config import Policy
@@ -80,11 +81,13 @@ class BreakerFigures:
 @dataclass(frozen=True, slots=True)
 class ModelOutages:
     """One model's breaker as the namespace's traffic met it: how often it opened that
-    day, and each time it was out (``closed_at`` None: not closed by the day's end)."""
+    day, and each time it was out (``closed_at`` None: not closed by the day's end), with
+    who forced it open in that time (a kill switch), if anyone."""
 
     model: str
     trips: int
     spans: list[tuple[float, float | None]]
+    forced_by: list[str | None] = field(default_factory=list)  # one per span
 
 
 def model_outages(outages: list[Outage], *, start: float, end: float) -> list[ModelOutages]:
@@ -97,10 +100,17 @@ def model_outages(outages: list[Outage], *, start: float, end: float) -> list[Mo
             model,
             sum(o.trips(start, end) for o in spans),
             [(o.opened_at, o.closed_at) for o in spans],
+            [_forced_by(o) for o in spans],
         )
         for model, spans in by_model.items()
     ]
     return sorted(lines, key=lambda m: (-m.trips, m.spans[0][0], m.model))
+
+
+def _forced_by(outage: Outage) -> str | None:
+    """The last person who forced the breaker open during the outage, if anyone."""
+    who = [t[6] for t in outage.transitions if t[2] == FORCED_OPEN]
+    return who[-1] if who else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +235,10 @@ def breaker_figures(
     failed (:func:`~bot.digest.model_outages.is_trip`); a breaker is open from its move
     out of ``closed`` until it is ``closed`` again (still open: until
     ``min(end, now)``). When someone forced it open during that time, the last one to
-    do so is ``longest_forced_by``.
+    do so is ``longest_forced_by``. A model's breaker (``model:…``) counts in the trips
+    only: its own line says how long it was out and whether it still is (review27 R3
+    L2: the outage was said three times), so it is never the longest open nor in
+    ``open_now``.
     """
     trips = 0
     opened: dict[str, float] = {}
@@ -233,10 +246,12 @@ def breaker_figures(
     spans: list[tuple[float, str, bool, str | None]] = []
     stop = min(end, now)
     for scope, before, after, _reason, _trip, at, actor in transitions:
-        if after == FORCED_OPEN:
-            forced[scope] = actor
         if is_trip(before, after, actor) and start <= at < end:
             trips += 1
+        if scope.startswith(MODEL_PREFIX):
+            continue
+        if after == FORCED_OPEN:
+            forced[scope] = actor
         if before == "closed" and after != "closed":
             opened.setdefault(scope, at)
         elif after == "closed" and scope in opened:

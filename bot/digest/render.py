@@ -139,9 +139,7 @@ def _mix(d: Digest) -> list[str]:
 
 def _breakers(d: Digest) -> list[str]:
     b = d.breakers
-    if not b.trips and not b.longest_scope:
-        return ["*Breakers* no trips"]
-    line = f"*Breakers* {plural(b.trips, 'trip')}"
+    line = f"*Breakers* {plural(b.trips, 'trip')}" if b.trips else "*Breakers* no trips"
     if b.longest_scope:
         notes = []
         if b.longest_forced_by:  # a kill switch someone set, not a breaker stuck open
@@ -160,8 +158,10 @@ def _breakers(d: Digest) -> list[str]:
 
 
 def _model_outages(d: Digest) -> list[str]:
-    """The model breakers the namespace's traffic met (counted in the trips above):
-    "model breakers acme's calls met: claude-haiku-4-5 2 trips (open from 13:15 to 13:55)"."""
+    """The model breakers the namespace's traffic met (counted in the trips above, said
+    here only): "model breakers acme's calls met: claude-haiku-4-5 2 trips (open from
+    13:15 to 13:55)"; a kill switch's "(open since 13:00, forced open by @dana, still
+    open at the day's end)"."""
     if not d.model_outages:
         return []
     tz = ZoneInfo(d.timezone)
@@ -169,17 +169,20 @@ def _model_outages(d: Digest) -> list[str]:
     parts = []
     for m in d.model_outages[:MAX_MODELS]:
         spans = []
-        for opened, closed in m.spans[:3]:
+        for i, (opened, closed) in enumerate(m.spans[:3]):
+            who = m.forced_by[i] if i < len(m.forced_by) else None
             since = clock_time(opened, tz, now=noon)
+            forced = f", forced open by {member_or_name(who)}" if who else ""
             if closed is not None:
-                spans.append(f"from {since} to {clock_time(closed, tz, now=noon)}")
+                spans.append(f"from {since} to {clock_time(closed, tz, now=noon)}{forced}")
             else:
                 still = "still open" if d.partial else "still open at the day's end"
-                spans.append(f"since {since}, {still}")
+                spans.append(f"since {since}{forced}, {still}")
         if len(m.spans) > 3:
             spans.append(f"{len(m.spans) - 3} more times")
         trips = f" {plural(m.trips, 'trip')}" if m.trips else ""
-        parts.append(f"{slack_text(m.model)}{trips} (open {' and '.join(spans)})")
+        joint = ", and " if any(m.forced_by) else " and "
+        parts.append(f"{slack_text(m.model)}{trips} (open {joint.join(spans)})")
     if len(d.model_outages) > MAX_MODELS:
         parts.append(plural(len(d.model_outages) - MAX_MODELS, "more model"))
     return [f"model breakers {d.namespace}'s calls met: " + " · ".join(parts)]

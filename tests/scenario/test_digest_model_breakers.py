@@ -84,8 +84,11 @@ async def test_an_outage_is_in_the_digests_of_the_namespaces_its_traffic_met(app
     texts = await digests(app)
 
     acme = texts["acme"]
-    assert f"*Breakers* 1 trip; longest open: {MODEL} 1h 30m\n" in acme, acme
-    assert f"model breakers acme's calls met: {HAIKU} 1 trip (open from 01:10 to 02:40)\n" in acme
+    # the outage is said once, on its own line (review27 R3 L2: it was the longest open too)
+    assert (
+        f"*Breakers* 1 trip\nmodel breakers acme's calls met: {HAIKU} 1 trip"
+        " (open from 01:10 to 02:40)\n*Validation*"
+    ) in acme, acme
     assert "*Alerts* P1 1" in acme, acme  # the model's P1, with the namespace's own
     assert "15:00" not in acme  # globex's outage is not acme's
 
@@ -119,7 +122,8 @@ async def test_a_namespace_that_never_met_the_model_hears_nothing_of_it(app_fact
         f"model breakers acme's calls met: {HAIKU} 1 trip (open since 01:00, still open at"
         " the day's end)"
     ) in texts["acme"], texts["acme"]
-    assert f"not closed now: {MODEL}" in texts["acme"]
+    # said once: not also the longest open, nor "not closed now" (review27 R3 L2)
+    assert "longest open" not in texts["acme"] and "not closed now" not in texts["acme"]
 
 
 async def test_a_namespace_only_refused_by_the_model_s_kill_switch_is_told_of_it(app_factory):
@@ -166,10 +170,11 @@ async def test_a_namespace_only_refused_by_the_model_s_kill_switch_is_told_of_it
     texts = await digests(app)
     assert "3 by a breaker" in texts["zeta"], texts["zeta"]
     zeta_text, quiet_text = texts["zeta"], texts["quiet"]
-    assert f"model breakers zeta's calls met: {HAIKU} 1 trip (open from 02:00 to 03:00)\n" in (
+    by = f"forced open by <@{ADMIN}>"
+    assert f"zeta's calls met: {HAIKU} 1 trip (open from 02:00 to 03:00, {by})\n" in (zeta_text), (
         zeta_text
-    ), zeta_text
-    assert f"model breakers quiet's calls met: {HAIKU} 1 trip (open from 20:00 to 21:00)\n" in (
+    )
+    assert f"quiet's calls met: {HAIKU} 1 trip (open from 20:00 to 21:00, {by})\n" in (
         quiet_text
     ), quiet_text
     # each spell of the kill switch is the outage it was in: neither is told of the other
@@ -205,8 +210,7 @@ async def test_the_digest_and_the_demo_s_table_count_a_model_s_trips_by_one_rule
     app.clock.set(berlin(2026, 1, 6, 9))
     await app.ns.extras["digest"].tick()
     acme = (await digests(app))["acme"]
-    assert f"model breakers acme's calls met: {HAIKU} 2 trips (open from 01:00 to 02:00)" in (
-        acme
-    ), acme
+    met = f"model breakers acme's calls met: {HAIKU} 2 trips (open from 01:00 to 02:00, forced"
+    assert met in acme, acme
     table = await summary_table(app.ns, Tally(), start=berlin(2026, 1, 5), job_runs=1)
     assert any("model breaker opened 2x;" in row for row in table), table

@@ -402,3 +402,32 @@ def test_a_person_keeping_a_breaker_open_or_forcing_it_opens_nothing():
     ]
     b = breaker_figures(t, start=START, end=END, now=END + 9 * H)
     assert b.trips == 3  # x's trip and failed trial, y's kill switch
+
+
+def test_a_model_outage_is_said_once_on_its_own_line():
+    """review27 R3 L2: a model outage was the longest open, on the model's line, and in
+    "not closed now"; it is said on its line only, a kill switch's setter with it."""
+    model = "model:claude-haiku-4-5"
+    t = [
+        (model, "closed", "open", "3 failures", "failures", START + 13 * H, "breaker"),
+        (model, "open", "forced_open", "incident", "manual", START + 14 * H, "U0DANA"),
+    ]
+    own = [
+        ("acme/a/x", "closed", "open", "5 failures", "failures", START + 20 * H, "breaker"),
+        ("acme/a/x", "open", "closed", "trial ok", None, START + 21 * H, "breaker"),
+    ]
+    text, _ = render(digest(raw(transitions=own, model_outages=outages(t))))
+    assert (
+        "*Breakers* 2 trips; longest open: acme/a/x 1h\nmodel breakers acme's calls met:"
+        " claude-haiku-4-5 1 trip (open since 13:00, forced open by <@U0DANA>, still open at"
+        " the day's end)\n*Validation*"
+    ) in text, text
+    assert model not in text
+
+    # open since the day before, and no breaker of acme's: no trip that day, still its line
+    before = [(model, "closed", "open", "3 failures", "failures", START - 1 * H, "breaker")]
+    text, _ = render(digest(raw(model_outages=outages(before))))
+    assert (
+        "*Breakers* no trips\nmodel breakers acme's calls met: claude-haiku-4-5 (open since"
+        " Sun 04 Jan 23:00, still open at the day's end)\n"
+    ) in text, text
