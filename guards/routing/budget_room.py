@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from guards.model_budgets import ModelUsage
 from guards.money import usd_for
@@ -63,19 +64,29 @@ def percent(fraction: float) -> str:
 
 
 def threshold_percent(fraction: float) -> str:
-    """A configured threshold as it was written: 0.2 is "20%", 0.125 "12.5%"."""
-    return f"{fraction * 100:g}%"
+    """A configured threshold as it was written: 0.2 is "20%", 0.125 "12.5%", never in
+    exponent notation (review27 R3 L3: 1e-7 read "1e-05%").
+
+    >>> threshold_percent(0.2), threshold_percent(0.125), threshold_percent(1e-7)
+    ('20%', '12.5%', '0.00001%')
+    """
+    written = format(Decimal(repr(fraction)) * 100, "f")  # the decimal written, no float noise
+    return (written.rstrip("0").rstrip(".") if "." in written else written) + "%"
 
 
 def percent_under(fraction: float, threshold: float) -> str:
     """``fraction``, which is under ``threshold``, written so it reads under it.
 
     The nearest whole percent when that is under the threshold; else rounded down to a
-    tenth (19.9999% left under 20% is "19.9%", never "20%"), or "under 0.1%".
+    tenth (19.9999% left under 20% is "19.9%", never "20%"), or "under 0.1%"; under a
+    threshold of 0.1% or less, rounded down to as many decimals as a figure takes
+    (review27 R3 L3: 0.01% left under 0.015% read "under 0.1%").
 
     Example:
         >>> percent_under(0.199999, 0.2), percent_under(0.12, 0.2), percent_under(0.004, 0.01)
         ('19.9%', '12%', '0.4%')
+        >>> percent_under(0.0004, 0.01), percent_under(0.0001, 0.00015)
+        ('under 0.1%', '0.01%')
     """
     near = percent(fraction)
     if fraction <= 0 or fraction >= threshold:
@@ -85,7 +96,15 @@ def percent_under(fraction: float, threshold: float) -> str:
     if fraction < 0.01 and threshold > 0.01:
         return near  # "under 1%", under a threshold of more than 1%
     tenths = math.floor(fraction * 1000)
-    return f"{tenths / 10:.1f}%" if tenths > 0 else "under 0.1%"
+    if tenths > 0:
+        return f"{tenths / 10:.1f}%"
+    if threshold > 0.001:
+        return "under 0.1%"
+    for decimals in range(2, 11):  # rounded down: never reads as the threshold or over it
+        shown = math.floor(fraction * 100 * 10**decimals)
+        if shown > 0:
+            return f"{shown / 10**decimals:.{decimals}f}%"
+    return "under 0.0000000001%"
 
 
 def breaker_block(model: str) -> Block:
