@@ -13,7 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.alerts import operations as ops
-from bot.alerts.oncall import Override, rotation_named
+from bot.alerts.oncall import Override, on_call, rotation_named
 from bot.alerts.render_time import clock_time
 from bot.alerts.when import MAX_AHEAD_DAYS, START_GRACE, WhenError, now_note, start_at
 from bot.blocks import echo
@@ -22,7 +22,7 @@ from bot.commands import Context, Reply, UsageError
 from bot.escape import member_or_name, mentioned
 from bot.people import LEFT, People
 from bot.responders import duration_arg, engine_of, local_time, require_responder
-from guards.config import Policy
+from guards.config import Policy, Rotation
 from guards.store import Tx
 
 __all__ = ["day_time", "override", "starts_from"]
@@ -89,7 +89,15 @@ async def override(ctx: Context, args: list[str]) -> Reply:
     def book(tx: Tx) -> tuple[Override, list[Override] | None]:
         at = tx.clock.now()
         earlier = engine.overrides(tx, at)
-        same = _booked(earlier, rotation, user, seconds=seconds, starts_at=starts_at, now=at)
+        same = _booked(
+            earlier,
+            _rotation_of(policy, rotation),
+            user,
+            seconds=seconds,
+            starts_at=starts_at,
+            now=at,
+            tz=engine.tz,
+        )
         if same is not None:  # a command typed again: nothing to book (review27 R2 L4)
             return same, None
         made = ops.override(
@@ -126,26 +134,45 @@ async def override(ctx: Context, args: list[str]) -> Reply:
 
 def _booked(
     earlier: list[Override],
-    rotation: str,
+    rotation: Rotation,
     user: str,
     *,
     seconds: int,
     starts_at: float | None,
     now: float,
+    tz: ZoneInfo,
 ) -> Override | None:
-    """The override asked for, when it is booked already: the same person, rotation and
-    length, from the same start; one from now is the same as one that started within the
-    last minute (:data:`~bot.alerts.when.START_GRACE`: the command typed twice)."""
+    """The override asked for, when it is booked already and holds: the same person,
+    rotation and length, from the same start (one from now is the same as one that
+    started within the last minute, :data:`~bot.alerts.when.START_GRACE`: the command
+    typed twice), and no override booked after it takes any of its time (recheck27 Ka
+    M1: U21, then U22, then U21 again was told "already" while U22 stayed on call)."""
+    name = rotation.name.lower()
     for o in earlier:
-        if o.rotation.lower() != rotation.lower() or o.user != user:
+        if o.rotation.lower() != name or o.user != user:
             continue
         if round(o.ends_at - o.starts_at) != seconds:
             continue
-        if starts_at is None and o.starts_at <= now <= o.starts_at + START_GRACE:
-            return o
-        if starts_at is not None and o.starts_at == max(starts_at, now):
+        if starts_at is None and not o.starts_at <= now <= o.starts_at + START_GRACE:
+            continue
+        if starts_at is not None and o.starts_at != max(starts_at, now):
+            continue
+        if _holds(o, earlier, rotation=rotation, tz=tz, now=now):
             return o
     return None
+
+
+def _holds(
+    o: Override, earlier: list[Override], *, rotation: Rotation, tz: ZoneInfo, now: float
+) -> bool:
+    """Whether ``o`` is the override on call from ``now`` (or its start) to its end, by
+    :func:`~bot.alerts.oncall.on_call`'s own rule (the one booked last holds): who holds
+    changes only where another override starts, so those are the instants asked."""
+    name = rotation.name.lower()
+    at = max(o.starts_at, now)
+    starts = {p.starts_at for p in earlier if p.rotation.lower() == name}
+    instants = [at, *sorted(t for t in starts if at < t < o.ends_at)]
+    return all(on_call(rotation, tz, t, earlier).override is o for t in instants)
 
 
 def _already(o: Override, *, tz: ZoneInfo, now: float, ctx: Context) -> str:
@@ -279,10 +306,14 @@ async def _left(ctx: Context, user: str) -> bool:
 
 
 def _rotation(policy: Policy, name: str | None) -> str:
+    return _rotation_of(policy, name).name
+
+
+def _rotation_of(policy: Policy, name: str | None) -> Rotation:
     if name is None:
-        return policy.oncall.rotations[0].name
+        return policy.oncall.rotations[0]
     rotation = rotation_named(policy.oncall, name)
     if rotation is None:
         known = ", ".join(r.name for r in policy.oncall.rotations)
         raise UsageError(f"no rotation {name[:40]!r}; rotations: {known}")
-    return rotation.name
+    return rotation

@@ -291,6 +291,50 @@ async def test_an_override_over_another_says_which_one_holds(slack_http):
     ), shown
 
 
+async def test_the_same_override_again_books_it_when_a_later_one_took_its_time(slack_http):
+    """recheck27 Ka M1: U21, then U22, then U21 again was told "already … nothing changed"
+    while U22, booked last, stayed on call; booked ahead too, at any distance. The same
+    override is booked already only while it holds for all of its time."""
+    slack = await slack_http(policy(), clock=ManualClock())
+    clock = slack.app.clock
+
+    async def says(text: str) -> str:
+        clock.advance(5)  # a person types the next command
+        reply = await slack.command(text)
+        return str(reply["text"]) if reply["response_type"] == "in_channel" else "ephemeral"
+
+    assert "⚠️" not in await says("oncall override <@U21> 1h")
+    assert "<@U21>'s" in await says("oncall override <@U22> 1h")
+    back = await says("oncall override <@U21> 1h")
+    assert back.startswith("<@U21> is on call for primary until 02:00 (set by <@U0ADMIN>).")
+    assert "<@U22>'s" in back, back
+    assert (
+        "*primary* (weekly, hand-off mon 09:00): <@U21> (override until 02:00)"
+        in ((await slack.command("oncall"))["text"])
+    )
+    assert await paged(slack, "acme/a/now") == "U21"
+    assert await says("oncall override <@U21> 1h") == "ephemeral"  # it holds now: the same
+    # booked ahead: U32 over U31's whole time, then U31 again
+    await says("oncall override <@U31> 2h from sat 10:00")
+    assert "<@U31>'s" in await says("oncall override <@U32> 2h from sat 10:00")
+    ahead = await says("oncall override <@U31> 2h from sat 10:00")
+    assert ahead.startswith(
+        "<@U31> is on call for primary from Sat 03 Jan 10:00 until 12:00 (Europe/Berlin),"
+        " booked by <@U0ADMIN>.\n⚠️ It takes the place of 2 overrides of primary"
+    ), ahead
+    assert await says("oncall override <@U31> 2h from sat 10:00") == "ephemeral"
+    # a later one over part of it only: U34 from 11:00 takes U33's last hour
+    await says("oncall override <@U33> 2h from sun 10:00")
+    await says("oncall override <@U34> 1h from sun 11:00")
+    assert "<@U34>'s" in await says("oncall override <@U33> 2h from sun 10:00")
+    booked = [o[0] for o in await overrides(slack)]
+    assert booked == ["U21", "U22", "U21", "U31", "U32", "U31", "U33", "U34", "U33"], booked
+    clock.set(SAT_9 + HOUR)
+    assert await paged(slack, "acme/a/sat") == "U31"
+    clock.set(SAT_9 + 86_400 + 2 * HOUR)  # Sun 11:00
+    assert await paged(slack, "acme/a/sun") == "U33"
+
+
 async def test_a_rotation_typed_after_from_is_said_where_it_goes(slack_http):
     """recheck28 L5: "`primary` is not a time" for `from 09:00 primary`."""
     slack = await slack_http(policy(), clock=ManualClock())
