@@ -20,6 +20,7 @@ from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_budget_day import budget_day, children_text, day_without_scope
 from bot.commands_core import (
+    budget_set_already,
     exact_usd,
     is_known_scope,
     local_time,
@@ -302,10 +303,13 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
 
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, bool, float | None] | bool:
+    def apply(tx: Tx) -> tuple[int | None, bool, float | None] | tuple[str, bool]:
         known = is_known_scope(ctx, tx, scope.path)
-        if seconds is None and _set_already(tx, scope.path, window, micros):
-            return known  # nothing to write, announce or audit (audit27 B2 L3)
+        same = budget_set_already(
+            tx, scope=scope.path, window=window, micros=micros, seconds=seconds
+        )
+        if same is not None:
+            return same, known  # nothing to write, announce or audit (audit27 B2 L3)
         until = tx.clock.now() + seconds if seconds is not None else None
         limit = ctx.ns.ledger.set_limit(
             tx, scope=scope.path, window=window, limit_micros=micros, actor=ctx.actor, until=until
@@ -314,13 +318,9 @@ async def _budget_set(ctx: Context, args: list[str]) -> Reply:
         return limit, known, until
 
     done = await ctx.ns.store.write(apply)
-    if isinstance(done, bool):
-        usd = exact_usd(micros)
-        text = (
-            f"The *{window}* budget of `{scope.path}` is *{usd(micros)}* already, set in Slack"
-            " for good: nothing changed."
-        )
-        return Reply.text_only(await _typo_first(ctx, scope, done, text))
+    if len(done) == 2:
+        same, seen = done
+        return Reply.text_only(await _typo_first(ctx, scope, seen, same))
     before, known, until = done
     policy = ctx.ns.ledger.policy_limits(scope.path).get(window)
     usd = exact_usd(micros, before, policy)
@@ -356,15 +356,3 @@ async def _typo_first(ctx: Context, scope: Scope, known: bool, text: str) -> str
         f"⚠️ {unseen(scope.path)}: it holds for the agents that come under it."
         f"{did_you_mean(close)}\n{text}"
     )
-
-
-def _set_already(tx: Tx, scope: str, window: str, micros: int) -> bool:
-    """Whether ``budget set`` set this very limit for good already: setting it again
-    changes nothing (a limit the policy file gives is not one: setting it in Slack keeps
-    it through edits of the file)."""
-    row = tx.one(
-        "SELECT 1 FROM budget_limits WHERE scope = ? AND window = ? AND limit_micros = ?"
-        " AND until IS NULL",
-        (scope, window, micros),
-    )
-    return row is not None

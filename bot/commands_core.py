@@ -30,6 +30,7 @@ from guards.store import Tx
 __all__ = [
     "VIEW_SUBMISSIONS",
     "budget_raise_view",
+    "budget_set_already",
     "by_whom",
     "exact_usd",
     "is_known_scope",
@@ -119,6 +120,30 @@ def exact_usd(*amounts: int | None) -> Callable[[int], str]:
     """Dollars as they are (``$2.505``, ``$0.004``), in cents when every amount is whole
     cents: a limit is shown as it was set, never rounded (:func:`usd_for`)."""
     return usd_for(*(a for a in amounts if a is not None))
+
+
+def budget_set_already(
+    tx: Tx, *, scope: str, window: str, micros: int, seconds: float | None
+) -> str | None:
+    """What setting ``window``'s limit of ``scope`` to ``micros`` tells the one who asked,
+    when it is the limit set in Slack for good already: nothing changed, so nothing is
+    written, announced or audited (the audit log records changes: audit27 B2 L3). None
+    when it is a change: another amount, one for a while (``seconds``: it gets an end),
+    or the policy file's own amount set in Slack (it then holds through edits of the
+    file). ``budget set`` and the Raise budget form ask this one rule (recheck27 Ka L1)."""
+    if seconds is not None:
+        return None
+    row = tx.one(
+        "SELECT 1 FROM budget_limits WHERE scope = ? AND window = ? AND limit_micros = ?"
+        " AND until IS NULL",
+        (scope, window, micros),
+    )
+    if row is None:
+        return None
+    return (
+        f"The *{window}* budget of `{scope}` is *{exact_usd(micros)(micros)}* already, set in"
+        " Slack for good: nothing changed."
+    )
 
 
 # -- help -------------------------------------------------------------------------------
@@ -233,11 +258,18 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
     await ctx.require_admin("raise budgets")
     engine = engine_of(ctx)
 
-    def apply(tx: Tx) -> tuple[int | None, list[Alert], Alert | None, float | None] | StaleForm:
+    Done = tuple[int | None, list[Alert], Alert | None, float | None]
+
+    def apply(tx: Tx) -> Done | StaleForm | str:
         limits = ctx.ns.ledger.limits(tx, node.path)
         now = limits.get(window)
         if form.shown is not None and now != form.limit(window) and now != micros:
             return _stale(ctx, tx, form, node.path, window, limits, micros)
+        same = budget_set_already(
+            tx, scope=node.path, window=window, micros=micros, seconds=seconds
+        )
+        if same is not None:  # as `budget set` says it: to the submitter only
+            return same
         until = tx.clock.now() + seconds if seconds is not None else None
         before = ctx.ns.ledger.set_limit(
             tx, scope=node.path, window=window, limit_micros=micros, actor=ctx.actor, until=until
@@ -248,6 +280,8 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
     done = await ctx.ns.store.write(apply)
     if isinstance(done, StaleForm):
         raise done
+    if isinstance(done, str):
+        return ActionResult(ephemeral=done)
     before, alerts, resolved, until = done
     policy = ctx.ns.ledger.policy_limits(node.path).get(window)
     usd = exact_usd(micros, before, policy)

@@ -71,12 +71,14 @@ async def open_form(slack: Any, ts: str, *, user: str = ADMIN) -> dict[str, Any]
     return dict(slack.fake.views[-1])
 
 
-async def submit(slack: Any, view: dict[str, Any], amount: str, *, user: str = ADMIN) -> Any:
+async def submit(
+    slack: Any, view: dict[str, Any], amount: str, *, user: str = ADMIN, lasting: str = ""
+) -> Any:
     """Submit the form as Slack does: with the metadata it was opened with."""
     r = await slack.submit(
         callback_id="budget_raise_modal",
         private_metadata=view["private_metadata"],
-        values={"amount": amount, "window": {"selected": "day"}},
+        values={"amount": amount, "window": {"selected": "day"}, "for": lasting},
         view_id=view["id"],
         user_id=user,
     )
@@ -185,7 +187,39 @@ async def test_a_limit_set_to_the_same_amount_meanwhile_is_no_conflict(slack_htt
     await slack.command(f"budget set {AGENT} 3 day", user=DANA)
     done = await submit(slack, view, "3.00")  # what Dana set: nothing to warn about
     assert done.text == ""
-    assert await limits(slack.app) == [(AGENT, "day", 3_000_000, ADMIN)]
+    # recheck27 Ka L1: it was set again, by the submitter; as `budget set`, it changes
+    # nothing now and says so (it stays Dana's)
+    assert await limits(slack.app) == [(AGENT, "day", 3_000_000, DANA)]
+    assert await answer(slack, ADMIN) == (
+        f"The *day* budget of `{AGENT}` is *$3.00* already, set in Slack for good: nothing changed."
+    )
+
+
+async def test_the_raise_form_with_the_limit_set_already_changes_nothing(slack_http):
+    """recheck27 Ka L1: the form submitted with the limit set in Slack already wrote a
+    '$0.05 → $0.05' audit row and noted "set to $0.05 by @U" on the alert, for the whole
+    channel; `budget set` (audit27 B2 L3) tells only who asked, audits nothing."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app, fake = slack.app, slack.fake
+    await slack.command(f"budget set {AGENT} 0.05 day")  # the file's amount, now for good
+    ts = await budget_alert(slack)
+    await settled(slack)
+    shown, edits = message(slack, ALERTS, ts), len(fake.calls_of("chat.update"))
+    view = await open_form(slack, ts)
+    assert json.loads(view["private_metadata"])["shown"] == {"day": 50_000}
+    app.clock.advance(60)
+    done = await submit(slack, view, "0.05")
+    assert done.text == ""  # the form closes
+    assert await answer(slack, ADMIN) == (
+        f"The *day* budget of `{AGENT}` is *$0.05* already, set in Slack for good: nothing changed."
+    )
+    assert await budget_audit(app) == [(ADMIN, "50000", "50000")]  # the command's only
+    await settled(slack)
+    assert len(fake.calls_of("chat.update")) == edits
+    assert message(slack, ALERTS, ts) == shown
+    for_a_while = await submit(slack, view, "0.05", lasting="1h")  # it gets an end: a change
+    assert for_a_while.text == ""
+    assert len(await budget_audit(app)) == 2
 
 
 async def test_a_raise_form_on_another_window_is_checked_on_that_window(slack_http):
