@@ -16,6 +16,7 @@ from guards.clock import Clock, ManualClock
 from guards.config import parse_policy
 from guards.store import Store
 from guards.tokens import create_token
+from tests.fakes.tls import tls
 
 
 @dataclass
@@ -101,7 +102,7 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
             clock=clock or ManualClock(),
         )
         await ns.start()
-        client = httpx.AsyncClient(base_url=ns.url, timeout=30)
+        client = httpx.AsyncClient(base_url=ns.url, timeout=30, verify=tls())
         app = RunningApp(ns=ns, clock=ns.clock, client=client)
         started.append(app)
         return app

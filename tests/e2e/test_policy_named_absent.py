@@ -22,6 +22,7 @@ from bot.cli_run import _policy
 from bot.settings import Settings
 from guards.config import Policy
 from tests.e2e.test_process import PY, env
+from tests.fakes.tls import tls
 
 __all__ = ["env"]  # the fixture, used by name
 
@@ -48,7 +49,7 @@ def serve_and_stop(argv: list[str], env: dict[str, str]) -> str:
             if proc.poll() is not None:
                 break
             try:
-                if httpx.get(url, timeout=0.5).status_code == 200:
+                if httpx.get(url, timeout=0.5, verify=tls()).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)  # a real process starting (as test_process's start)

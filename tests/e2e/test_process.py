@@ -20,6 +20,7 @@ import pytest
 
 from guards.client import GuardClient
 from tests.fakes.ports import free_port
+from tests.fakes.tls import tls
 
 PY = sys.executable
 
@@ -61,7 +62,7 @@ def start(env: dict[str, str]) -> subprocess.Popen[str]:
         if proc.poll() is not None:
             raise AssertionError(f"nightshift exited: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=0.5, verify=tls()).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -200,7 +201,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, "nightshift exited"
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=0.5, verify=tls()).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -209,7 +210,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
 
 def _day_limit(url: str, token: str) -> int | None:
     tree = httpx.get(
-        f"{url}/v1/budgets/acme/alice/bot", headers={"Authorization": f"Bearer {token}"}
+        f"{url}/v1/budgets/acme/alice/bot",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=tls(),
     ).json()
     agent = next(lv for lv in tree["levels"] if lv["level"] == "agent")
     limit: int | None = agent["windows"]["day"]["limit_micros"]
@@ -294,7 +297,7 @@ def test_a_rotation_name_no_start_could_use_is_refused_by_the_reload(env):
         time.sleep(1.5)
         assert proc.poll() is None
         url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
-        assert httpx.get(url, timeout=5).status_code == 200
+        assert httpx.get(url, timeout=5, verify=tls()).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -370,7 +373,7 @@ def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(e
         deadline = time.monotonic() + 14  # past the restart's first write's 8 s wait
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                r = httpx.get(f"{url}/healthz", timeout=2)
+                r = httpx.get(f"{url}/healthz", timeout=2, verify=tls())
                 answers.append((r.status_code, r.json().get("message", "")))
             time.sleep(0.2)
         assert proc.poll() is None
@@ -391,7 +394,7 @@ def test_a_lock_that_lands_just_after_a_sighup_s_probe_does_not_end_the_server(e
 
 def _started(url: str) -> dict[str, float]:
     """The start times /metrics shows."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = httpx.get(f"{url}/metrics", timeout=5, verify=tls()).text
     names = ("nightshift_start_time_seconds", "process_start_time_seconds")
     return {
         line.split()[0]: float(line.split()[1])
@@ -476,7 +479,7 @@ def test_a_stop_signal_and_a_reload_crossing_end_in_a_stop(env, order):
 
 async def _load(url: str, token: str, answered: list[tuple[str, int]], stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, verify=tls()
     ) as http:
         n = 0
         while not stop.is_set():

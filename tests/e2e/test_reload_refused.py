@@ -26,6 +26,7 @@ import pytest
 from guards.client import GuardClient, Hold, Unavailable
 from tests.e2e.test_process import PY, cli, env, spawn
 from tests.fakes.ports import free_port
+from tests.fakes.tls import tls
 
 __all__ = ["env"]  # the fixture, used by name
 
@@ -76,7 +77,7 @@ def _healthz(url: str, proc: subprocess.Popen[str], *, code: int) -> dict[str, s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            r = httpx.get(f"{url}/healthz", timeout=2)
+            r = httpx.get(f"{url}/healthz", timeout=2, verify=tls())
             got = r.status_code
             if got == code:
                 body: dict[str, str] = r.json()
@@ -94,7 +95,7 @@ def test_a_restart_refusing_its_policy_holds_the_socket_until_the_file_is_fixed(
     body = _healthz(url, proc, code=503)
     assert body["error"] == "policy_refused"
     assert "send SIGHUP again" in body["message"]
-    agents = httpx.post(f"{url}/v1/reservations", json={}, timeout=5)
+    agents = httpx.post(f"{url}/v1/reservations", json={}, timeout=5, verify=tls())
     assert agents.status_code == 503 and agents.json()["error"] == "policy_refused"
     assert not (tmp_path / "nightshift-policy-checked.yml").exists()  # read, then removed
 
@@ -122,7 +123,7 @@ def test_a_stop_signal_while_held_stops_it(restarted):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/healthz", timeout=2)
+        httpx.get(f"{url}/healthz", timeout=2, verify=tls())
 
 
 def test_a_settle_sent_during_the_hold_is_tried_again_and_charged_once_the_file_is_fixed(
@@ -195,7 +196,7 @@ def test_a_settle_sent_during_the_hold_is_tried_again_and_charged_once_the_file_
 def test_the_holds_503_asks_to_be_sent_again_as_the_storage_one_does(restarted):
     proc, url = restarted
     _healthz(url, proc, code=503)
-    answer = httpx.post(f"{url}/v1/reservations/res_x/settle", json={}, timeout=5)
+    answer = httpx.post(f"{url}/v1/reservations/res_x/settle", json={}, timeout=5, verify=tls())
     assert answer.status_code == 503 and answer.headers["Retry-After"].isdigit()
 
 

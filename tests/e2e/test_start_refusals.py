@@ -23,6 +23,7 @@ from tests.e2e.test_process import cli, env, spawn, start
 from tests.fakes.ports import free_port
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
 from tests.fakes.slack_signing import SECRET
+from tests.fakes.tls import tls
 
 __all__ = ["env"]
 
@@ -146,7 +147,7 @@ def test_a_sighup_onto_a_fifo_keeps_serving_on_the_policy_it_has(env, tmp_path):
         os.mkfifo(policy)
         proc.send_signal(signal.SIGHUP)
         time.sleep(1.0)
-        assert httpx.get(url, timeout=3).status_code == 200  # it still answers
+        assert httpx.get(url, timeout=3, verify=tls()).status_code == 200  # it still answers
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -166,7 +167,7 @@ def _wait_healthy(proc, url: str) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
+            if httpx.get(url, timeout=0.5, verify=tls()).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
