@@ -150,6 +150,13 @@ class BreakerState:
         """Every call of the trial is admitted: the next waits for their results."""
         return len(self.trial_holds) >= self.trial_calls
 
+    @property
+    def trial_spent(self) -> bool:
+        """The trial's calls hold all of its budget: the next call, however small, would
+        hold more than is left, which ends the trial like a failure (``half_open.
+        trial_budget``), though a call slot is free (recheck27 Ka L2)."""
+        return self.trial_held_micros >= self.trial_budget_micros
+
     def deadline(self) -> float | None:
         """When an open breaker's cool-down ends."""
         if self.state != OPEN or self.opened_at is None:
@@ -158,13 +165,17 @@ class BreakerState:
 
     def retry_after(self, now: float) -> int:
         """Seconds a refused caller should wait (a hint when a human must act); 0 when it
-        refuses nothing now: closed, or a trial with calls still to admit (audit27 B1 L1)."""
+        refuses nothing now: closed, or a trial with calls still to admit and budget left
+        (audit27 B1 L1). A trial whose budget is all held gives what the next call gets:
+        the cool-down of the re-open that call brings (recheck27 Ka L2)."""
         if self.state == OPEN:
             return max(1, math.ceil((self.deadline() or now) - now))
         if self.state == HALF_OPEN_PENDING:
             return PENDING_RETRY_SECONDS
         if self.state == HALF_OPEN:
-            return TRIAL_RETRY_SECONDS if self.trial_full else 0
+            if self.trial_full:
+                return TRIAL_RETRY_SECONDS
+            return max(1, self.config.cooldown(self.reopens + 1)) if self.trial_spent else 0
         if self.state == FORCED_OPEN:
             return self.config.cooldown_seconds
         return 0

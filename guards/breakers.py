@@ -240,9 +240,10 @@ class Breakers(BreakerGate):
 
     def _row(self, tx: Tx, b: Breaker, kind: str, now: float) -> BreakerRow:
         """``b``'s row; a full trial's ``retry_after`` as its 503 gives it (sooner when a
-        trial call's hold runs out first), so a list and a refusal agree."""
+        trial call's hold runs out first), so a list and a refusal agree. A trial whose
+        budget is all held is not shortened so: its next call fails it at once."""
         row = row_of(b, kind, now)
-        if b.state == HALF_OPEN and row.retry_after:
+        if b.state == HALF_OPEN and b.trial_full and row.retry_after:
             return replace(row, retry_after=self._trial_retry_after(tx, b, now, row.retry_after))
         return row
 

@@ -77,12 +77,12 @@ async def test_a_rate_under_the_limit_at_min_calls_does_not_trip(app_factory: An
 # -- L1: the 503 while a trial runs -------------------------------------------------------
 
 
-async def trial_call(app: Any, key: str, ttl_seconds: int = 600) -> Any:
+async def trial_call(app: Any, key: str, ttl_seconds: int = 600, micros: int = 10_000) -> Any:
     tok = await app.token(BOT)
     body = {
         "scope": BOT,
         "idempotency_key": key,
-        "max_cost_micros": 10_000,
+        "max_cost_micros": micros,
         "ttl_seconds": ttl_seconds,
     }
     return await app.request("POST", "/v1/reservations", token=tok, json=body)
@@ -153,6 +153,36 @@ async def test_a_full_trial_s_503_says_its_calls_decide_and_when_to_look_again(
     assert after["retry_after"] == 120  # the cool-down, doubled
     # open, an approval starts a trial at once (in Slack, and over HTTP: L2)
     assert f"/agent breaker {BOT} approve" in after["message"]
+
+
+async def test_a_trial_whose_budget_is_all_held_lists_what_the_next_call_gets(
+    slack_http: Any,
+) -> None:
+    """recheck27 Ka L2: trial calls holding the whole trial budget left a slot free, so the
+    list said ``retry_after: null``, while the next reservation, of 1 µ$ even, got a 503
+    and re-opened the breaker (the README's ``half_open.trial_budget``: a call that would
+    hold more than is left ends the trial like a failure). The list says the figure that
+    503 gives: the re-opened breaker's cool-down, doubled; a trial call's hold running out
+    sooner does not shorten it, as the trial fails on that next call, not then."""
+    slack = await slack_http(STALE_POLICY, clock=ManualClock())
+    app = slack.app
+    await half_open_request(slack)
+    approved = await slack.command(f"breaker {BOT} approve 3 $0.01")
+    assert "approved a trial of" in approved["text"], approved
+    assert (await trial_call(app, "t1", micros=9_999, ttl_seconds=30)).status_code == 201
+    row = await listed(app)
+    assert (row["retry_after"], row["trial"]["held_micros"]) == (None, 9_999), row  # 1 µ$ left
+    assert (await trial_call(app, "t2", micros=1, ttl_seconds=30)).status_code == 201
+    row = await listed(app)
+    trial = row["trial"]
+    assert (row["state"], trial["admitted"], trial["calls"]) == ("half_open", 2, 3), row
+    assert (trial["held_micros"], trial["budget_micros"]) == (10_000, 10_000), row
+    assert row["retry_after"] == 120, row
+    app.clock.advance(20)  # the holds run out in 10 s: the next call fails the trial first
+    assert (await listed(app))["retry_after"] == 120
+    over = refused_while(await trial_call(app, "t3", micros=1), "open")
+    assert over["reason"].startswith("trial budget hit: $0.01 held + $0.000001 asked"), over
+    assert over["retry_after"] == 120  # the list and the 503 agree
 
 
 # -- L2: an approval during the cool-down, in Slack and over HTTP -------------------------
