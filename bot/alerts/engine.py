@@ -73,6 +73,7 @@ from bot.alerts.model_warnings import merged
 from bot.alerts.quiet import QUIET_UNTIL
 from bot.alerts.render import HELD_BY, OUTAGE_ALERT, OUTAGE_OF, WITH_IT, WITH_IT_COUNT, resolver
 from bot.alerts.starts import AlertStarts
+from bot.alerts.storm_batch import summaries_once
 from bot.escape import operator_mentions, slack_text
 from guards.events import NIGHTSHIFT
 from guards.money import format_usd
@@ -98,13 +99,22 @@ class AlertEngine(AlertStarts):
     # -- events -------------------------------------------------------------------------
 
     def process_pending(self, tx: Tx, limit: int = BATCH) -> int:
-        """Handle undispatched events in id order; returns how many were taken."""
+        """Handle undispatched events in id order; returns how many were taken. A storm's
+        summaries are redrawn once, when they are all handled (:mod:`bot.alerts.storm_batch`)."""
         now = tx.clock.now()
         rows = tx.all(
             "SELECT id, at, kind, scope, payload FROM events WHERE dispatched_at IS NULL"
             " ORDER BY id LIMIT ?",
             (limit,),
         )
+        with summaries_once(self, tx):
+            self._handle_all(tx, rows, now)
+        tx.executemany(
+            "UPDATE events SET dispatched_at = ? WHERE id = ?", [(now, r[0]) for r in rows]
+        )
+        return len(rows)
+
+    def _handle_all(self, tx: Tx, rows: list[Any], now: float) -> None:
         for event_id, at, kind, scope, payload in rows:
             tx.execute("SAVEPOINT alert_event")
             try:
@@ -122,10 +132,6 @@ class AlertEngine(AlertStarts):
                 log.exception("event %s (%s) could not become an alert", event_id, kind)
                 tx.execute("ROLLBACK TO alert_event")
             tx.execute("RELEASE alert_event")
-        tx.executemany(
-            "UPDATE events SET dispatched_at = ? WHERE id = ?", [(now, r[0]) for r in rows]
-        )
-        return len(rows)
 
     def handle(
         self,
@@ -310,7 +316,11 @@ class AlertEngine(AlertStarts):
     def tick(self, tx: Tx, *, refused: Sequence[tuple[float, float]] = ()) -> dict[str, int]:
         """Everything time-driven, from rows: watchdog, events, silences, resolution, chains.
         ``refused``: spans in which the database refused writes, agents' beats with them
-        (see :func:`heartbeats.alive`)."""
+        (see :func:`heartbeats.alive`). A storm's summaries are redrawn once, at its end."""
+        with summaries_once(self, tx):
+            return self._tick(tx, refused=refused)
+
+    def _tick(self, tx: Tx, *, refused: Sequence[tuple[float, float]]) -> dict[str, int]:
         now = tx.clock.now()
         heartbeats.alive(tx, now=now, refused=refused)
         missed = heartbeats.watchdog(

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -103,51 +104,60 @@ def first_step(engine: AlertMessages, tx: Tx, now: float) -> str | None:
     return None
 
 
+# An alert's webhook steps, its latest first, each with its own trigger (none: a storm's)
+_WEBHOOK_STEPS = (
+    "SELECT e.alert_id, e.notify, d.id, d.state, d.attempts, d.last_status, d.last_error,"
+    " e.folded_into FROM escalations e LEFT JOIN webhook_deliveries d"
+    "  ON d.escalation_id = e.id AND d.event = 'trigger'"
+    " WHERE e.alert_id IN (SELECT value FROM json_each(?)) AND e.notify LIKE 'webhook:%'"
+    " ORDER BY e.alert_id, e.id DESC, d.id DESC"
+)
+# Which of those alerts took a step of their chain at all
+_TAKEN = (
+    "SELECT DISTINCT alert_id FROM escalations WHERE alert_id IN (SELECT value FROM json_each(?))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Went:
+    """How a webhook page went, before who is next is worked out (for a failed one)."""
+
+    name: str
+    state: PageState
+    error: str | None = None
+    delivery: int | None = None
+    storm: bool = False
+
+
+class _Shared:
+    """What the pages of many alerts share, read once: the chain's first step now, and
+    how each webhook storm's triggers went (a storm of 480 alerts is one trigger's
+    state, not 480 reads of it: review27 R1 M2)."""
+
+    def __init__(self, engine: AlertMessages, tx: Tx, now: float) -> None:
+        self.engine, self.tx, self.now = engine, tx, now
+        self._first: tuple[str | None] | None = None
+        self._storms: dict[int, tuple[Any, ...] | None] = {}
+
+    def first(self) -> str | None:
+        if self._first is None:
+            self._first = (first_step(self.engine, self.tx, self.now),)
+        return self._first[0]
+
+    def storm(self, storm: int) -> tuple[Any, ...] | None:
+        if storm not in self._storms:
+            self._storms[storm] = _storm_trigger(self.tx, storm)
+        return self._storms[storm]
+
+
 def webhook_page(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> WebhookPage | None:
     """The webhook page an open P0's post shows instead of a person (None: a person or
     nothing): the last webhook step it took (a channel step or one passed over after it
     leaves it standing), else, before any step, the first step's when it is a webhook's."""
-    if alert.tier != "P0" or alert.oncall_user is not None or not engine.chain.steps:
+    if not _may_show(engine, alert):
         return None
-    row = tx.one(
-        "SELECT e.notify, d.id, d.state, d.attempts, d.last_status, d.last_error,"
-        " e.folded_into FROM escalations e LEFT JOIN webhook_deliveries d"
-        "  ON d.escalation_id = e.id AND d.event = 'trigger'"
-        " WHERE e.alert_id = ? AND e.notify LIKE 'webhook:%' ORDER BY e.id DESC, d.id DESC",
-        (alert.id,),
-    )
-    if row is None:
-        taken = tx.one("SELECT 1 FROM escalations WHERE alert_id = ? LIMIT 1", (alert.id,))
-        first = None if taken else first_step(engine, tx, now)
-        return WebhookPage(first[8:]) if first and first.startswith("webhook:") else None
-    storm = row[1] is None and str(row[6] or "").startswith("hook:")
-    if storm:  # folded into a webhook storm: its page is how the storm's triggers went
-        carried = _storm_trigger(tx, int(str(row[6])[5:]))
-        row = (row[0], *carried) if carried is not None else row
-    name, delivery, state = str(row[0])[8:], row[1], row[2]
-    error = (
-        f"HTTP {row[4]}"
-        if row[4] is not None
-        else clip_chars(str(row[5] or "no answer"), ERROR_CHARS)
-    )
-    if state == "delivered":
-        return WebhookPage(name, state="delivered", delivery=delivery)
-    if state == "failed" and row[5] in (WITHDRAWN, STOPPED):
-        return None  # its paging ended (acknowledged, silenced) before it got through
-    if state == "failed":
-        user, step = _next_up(engine, tx, alert, now)
-        return WebhookPage(
-            name,
-            state="failed",
-            error=error,
-            next_user=user,
-            next_step=step,
-            delivery=delivery,
-            storm=storm,
-        )
-    if delivery is not None and int(row[3] or 0) > 0:
-        return WebhookPage(name, state="retrying", error=error, delivery=delivery, storm=storm)
-    return WebhookPage(name, delivery=delivery, storm=storm)  # (a storm's, not sent yet)
+    went = _pages_of(engine, tx, [alert], _Shared(engine, tx, now)).get(alert.id)
+    return None if went is None else _page(engine, tx, alert, went, now)
 
 
 def summary_page(
@@ -159,19 +169,99 @@ def summary_page(
     once every one got through, "Paged via". None: none of them pages a webhook instead
     of a person. Its alerts' pages are mostly one storm's trigger
     (:mod:`bot.webhook_storms`); recheck26 Kc M1: the summary kept "📟 Paging via
-    webhook pager…" after that trigger failed for good, naming nobody next."""
-    shown: WebhookPage | None = None
-    for alert in alerts:
-        if alert.state != "open":
-            continue  # (its own post shows no page either: bot.alerts.render)
-        page = webhook_page(engine, tx, alert, now)
+    webhook pager…" after that trigger failed for good, naming nobody next.
+
+    Read in two statements for all its alerts, and a storm's triggers once (review27 R1
+    M2: a read per alert, each over its storm's triggers, on every rebuild)."""
+    shown = [a for a in alerts if a.state == "open" and _may_show(engine, a)]
+    # (an alert not open shows no page: its own post shows none either, bot.alerts.render)
+    went = _pages_of(engine, tx, shown, _Shared(engine, tx, now))
+    best: tuple[Alert, _Went] | None = None
+    for alert in shown:
+        page = went.get(alert.id)
         if page is None:
             continue
-        if page.state == "failed":
-            return page  # what someone must act on: nothing shows first
-        if shown is None or _SHOWN_FIRST[page.state] < _SHOWN_FIRST[shown.state]:
-            shown = page
-    return shown
+        if page.state == "failed":  # what someone must act on: nothing shows first
+            return _page(engine, tx, alert, page, now)
+        if best is None or _SHOWN_FIRST[page.state] < _SHOWN_FIRST[best[1].state]:
+            best = (alert, page)
+    return None if best is None else _page(engine, tx, best[0], best[1], now)
+
+
+def _may_show(engine: AlertMessages, alert: Alert) -> bool:
+    """Whether the alert's post may say how a webhook page went: an open P0 that paged
+    no person, in a chain with steps."""
+    return alert.tier == "P0" and alert.oncall_user is None and bool(engine.chain.steps)
+
+
+def _pages_of(
+    engine: AlertMessages, tx: Tx, alerts: list[Alert], shared: _Shared
+) -> dict[int, _Went]:
+    """How the webhook page of each of ``alerts`` went (an alert with none is left out):
+    its last webhook step's trigger, its storm's (:func:`_storm_trigger`), or before any
+    step the chain's first when it is a webhook's (not sent yet)."""
+    if not alerts:
+        return {}
+    ids = json.dumps([a.id for a in alerts])
+    last: dict[int, tuple[Any, ...]] = {}
+    for row in tx.all(_WEBHOOK_STEPS, (ids,)):
+        last.setdefault(int(row[0]), tuple(row[1:]))  # (its latest step, latest trigger)
+    untaken = [a.id for a in alerts if a.id not in last]
+    taken = {int(r[0]) for r in tx.all(_TAKEN, (json.dumps(untaken),))} if untaken else set()
+    out: dict[int, _Went] = {}
+    for alert in alerts:
+        row = last.get(alert.id)
+        if row is None:
+            first = None if alert.id in taken else shared.first()
+            if first and first.startswith("webhook:"):
+                out[alert.id] = _Went(first[8:], "sending")
+            continue
+        went = _went(row, shared)
+        if went is not None:
+            out[alert.id] = went
+    return out
+
+
+def _went(row: tuple[Any, ...], shared: _Shared) -> _Went | None:
+    """How a webhook step's trigger went, from its row (notify, delivery id, state,
+    attempts, last_status, last_error, folded_into); None: its paging ended (acknowledged,
+    silenced) before it got through."""
+    storm = row[1] is None and str(row[6] or "").startswith("hook:")
+    if storm:  # folded into a webhook storm: its page is how the storm's triggers went
+        carried = shared.storm(int(str(row[6])[5:]))
+        row = (row[0], *carried) if carried is not None else row
+    name, delivery, state = str(row[0])[8:], row[1], row[2]
+    error = (
+        f"HTTP {row[4]}"
+        if row[4] is not None
+        else clip_chars(str(row[5] or "no answer"), ERROR_CHARS)
+    )
+    if state == "delivered":
+        return _Went(name, "delivered", delivery=delivery)
+    if state == "failed" and row[5] in (WITHDRAWN, STOPPED):
+        return None
+    if state == "failed":
+        return _Went(name, "failed", error, delivery, storm)
+    if delivery is not None and int(row[3] or 0) > 0:
+        return _Went(name, "retrying", error, delivery, storm)
+    return _Went(name, "sending", delivery=delivery, storm=storm)  # (a storm's, not sent yet)
+
+
+def _page(engine: AlertMessages, tx: Tx, alert: Alert, went: _Went, now: float) -> WebhookPage:
+    """The page as shown: a failed one names what the alert's chain notifies next."""
+    user = step = None
+    if went.state == "failed":
+        user, step = _next_up(engine, tx, alert, now)
+    error = went.error if went.state in ("failed", "retrying") else None
+    return WebhookPage(
+        went.name,
+        state=went.state,
+        error=error,
+        next_user=user,
+        next_step=step,
+        delivery=went.delivery,
+        storm=went.storm,
+    )
 
 
 def _storm_trigger(tx: Tx, storm: int) -> tuple[Any, ...] | None:

@@ -13,15 +13,17 @@ left). Once sent it lists what it held; alerts due within a minute of its beginn
 still join it, by an edit (:mod:`bot.alerts.folding_join`: a storm the watchdog reads
 over several ticks is one storm), and after that the next fold in that lane starts a
 new one. When none of its alerts is left open, its button becomes a line saying how
-they were handled (one edit, ref ``done:<summary ref>``).
+they were handled (:mod:`bot.alerts.storm_sent`).
 Every alert keeps its own row, count, escalation chain and ``/agent alerts`` line.
 
-A summary carries an Acknowledge all button whose value is its ref. What it holds
-(:func:`storm_alerts`) is read from the ``folded_into`` columns: for pages, the
-escalations folded into it and not withdrawn (what the sent message listed); for
-posts, the alerts folded into it. :func:`storm_ref` checks a clicked value,
-:func:`sent_summary` that the summary went out, and :func:`mark_storm` edits it
-once its alerts were acknowledged (``bot.alerts.operations.ack_storm``).
+A summary carries an Acknowledge all button whose value is its ref
+(:func:`bot.alerts.storm_names.storm_ref` checks a clicked value); what it holds once
+sent, and its button once they were handled: :mod:`bot.alerts.storm_sent`.
+
+A storm is hundreds of alerts in one batch of events: a summary is not rebuilt for each
+(each time from all it holds: O(n²), review27 R1 M2). Within :func:`deferring` (a batch,
+a tick, an Acknowledge all: :func:`bot.alerts.storm_batch.summaries_once`) a change marks
+it (:func:`defer`), and it is redrawn once (:func:`redraw`) as the batch ends.
 
 A page still waiting when its alert is acknowledged, silenced or resolved is
 withdrawn (its outbox row and the edits queued for it are deleted, the escalation
@@ -45,37 +47,35 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from bot import webhook_storms
 from bot.alerts.folding_join import fold_limit, join_sent, storm_to_join, summary_args
 from bot.alerts.model import ALERT_COLUMNS, Alert
-from bot.alerts.render_storm import storm_done_line, with_page
 from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_ref
-from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_edit, enqueue_thread_reply
-from bot.slack.render import replace_actions
+from bot.alerts.storm_sent import mark_if_handled, storm_alerts
+from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_thread_reply
 from guards.config import Policy
-from guards.errors import Conflict, NotFound
 from guards.store import Tx
 
 if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
 
 __all__ = [
+    "Dirty",
+    "defer",
+    "deferring",
     "fold_page",
     "fold_post",
     "folds_here",
     "lane_is_full",
-    "mark_storm",
     "nudge_storm",
-    "one_refresh_each",
+    "redraw",
     "refresh",
     "refresh_folds_of",
-    "sent_summary",
-    "storm_alerts",
     "withdraw_pages",
 ]
 
@@ -99,16 +99,18 @@ _FOLDED = {
 }
 
 
-# What a storm summary held, whatever became of its alerts since.
-_HELD = {
-    "pages": (
-        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
-        " WHERE folded_into = ? AND withdrawn_at IS NULL) ORDER BY a.id"
-    ),
-    "posts": f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ? ORDER BY a.id",
-}
-# Inside one_refresh_each: the summaries to rebuild once it ends.
-_DEFERRED: ContextVar[set[str] | None] = ContextVar("nightshift_fold_refreshes", default=None)
+@dataclass(slots=True)
+class Dirty:
+    """A summary to redraw once a batch ends (:func:`deferring`): the alerts that joined
+    it after it went out (``joined``), and whether its webhook page line is to be drawn
+    again (``page``: :func:`bot.alerts.storm_page.follow_pages`)."""
+
+    joined: list[int] = field(default_factory=list)
+    page: bool = False
+
+
+# Inside deferring(): the summaries to redraw once it ends.
+_DEFERRED: ContextVar[dict[str, Dirty] | None] = ContextVar("nightshift_fold_dirty", default=None)
 
 
 def lane_is_full(
@@ -166,15 +168,29 @@ def refresh(
     engine: AlertMessages, tx: Tx, ref: str, now: float, *, joining: int | None = None
 ) -> None:
     """Rebuild a waiting summary from what it still carries; withdraw it when empty. A
-    sent one stays as it is until all its alerts are handled (:func:`_mark_if_handled`),
-    or alert ``joining`` joins it (:func:`bot.alerts.folding_join.join_sent`)."""
+    sent one stays as it is until all its alerts are handled
+    (:func:`~bot.alerts.storm_sent.mark_if_handled`), or alert ``joining`` joins it
+    (:func:`bot.alerts.folding_join.join_sent`). Within :func:`deferring` (a batch of
+    events, a tick) it is marked and redrawn once, as the batch ends; a summary not
+    written yet is written now (the lane's next alerts find it and join it)."""
+    exists = tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)) is not None
+    if exists and defer(ref, joining=joining):
+        return
+    redraw(engine, tx, ref, now, joined=() if joining is None else (joining,))
+
+
+def redraw(
+    engine: AlertMessages, tx: Tx, ref: str, now: float, *, joined: Sequence[int] = ()
+) -> bool:
+    """Redraw summary ``ref`` as :func:`refresh` says, now; ``joined``: the alerts that
+    joined it since it went out. True when it was rebuilt while waiting (or withdrawn)."""
     row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
     if row is not None and (row[1] != "pending" or row[2] is not None):
-        if joining is not None:  # sent, or being sent: edited right after
-            join_sent(engine, tx, ref, alerts=storm_alerts(tx, ref), alert_id=joining, now=now)
-        else:
-            _mark_if_handled(engine, tx, ref, row[1], now)  # it stays
-        return
+        alerts = storm_alerts(tx, ref)
+        if joined:  # sent, or being sent: edited right after
+            join_sent(engine, tx, ref, alerts=alerts, joined=joined, now=now)
+        mark_if_handled(engine, tx, ref, row[1], now, alerts=alerts)  # else it stays
+        return False
     what, lane = summary_parts(ref)
     alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
     if not alerts:
@@ -189,7 +205,7 @@ def refresh(
                 " AND withdrawn_at IS NULL",
                 (now, ref),
             )
-        return
+        return True
     args = summary_args(engine, tx, ref, alerts, now)
     urgent = any(a.tier == "P0" for a in alerts)
     if row is None:
@@ -199,99 +215,37 @@ def refresh(
             "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
             (json.dumps(args, separators=(",", ":")), URGENT if urgent else ORDINARY, row[0]),
         )
-
-
-def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
-    """The lane and the args of the storm summary ``ref``, which went out: as sent, or as
-    alerts that joined it since made it (:func:`bot.alerts.folding_join.join_sent`).
-
-    Raises:
-        NotFound: no such summary (never made, withdrawn empty, or long gone).
-        Conflict: it has not gone out (nobody saw it) or never reached Slack.
-    """
-    row = tx.one(
-        "SELECT channel, args, state, claimed_at FROM outbox WHERE ref = ?"
-        " AND method = 'chat.postMessage'",
-        (ref,),
-    )
-    if row is None:
-        raise NotFound(
-            "this alert storm summary is not known (any more); `/agent alerts`"
-            " lists the open alerts"
-        )
-    lane, args, state, claimed_at = row
-    if claimed_at is None and state in ("failed", "pending"):  # unmarked: nobody saw it
-        raise Conflict(
-            "this alert storm summary has not reached Slack; nothing changed", state=str(state)
-        )
-    return str(lane), dict(json.loads(args))
-
-
-def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
-    """The alerts folded into summary ``ref`` (for pages, those not withdrawn before it
-    went out: what it listed), as they are now."""
-    what, _ = summary_parts(ref)
-    return [Alert.from_row(r) for r in tx.all(_HELD[what], (ref,))]
-
-
-def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) -> None:
-    """Edit the sent summary ``ref``: its buttons become ``line`` (who acknowledged what),
-    and its line on its webhook page goes, as an acknowledged P0's own post drops its own.
-
-    Its channel nudges still waiting to go out go: nobody need be woken for it now.
-    """
-    prefix = f"nudge:{ref}:"
-    tx.execute(  # the ones nobody is sending yet
-        f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {OPEN_SUMMARY}",
-        (prefix, prefix + "\uffff"),
-    )
-    sent = with_page(sent, "")
-    blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
-    text = f"{sent.get('text') or ''} [{line}]"
-    done = _done_ref(ref)  # the first edit says the storm was handled (see _mark_if_handled)
-    first = tx.one("SELECT 1 FROM outbox WHERE ref = ?", (done,)) is None
-    # in the summary's lane, after it (an urgent edit could overtake it)
-    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done if first else None)
-
-
-def _done_ref(ref: str) -> str:
-    return f"done:{ref}"
-
-
-def _mark_if_handled(engine: AlertMessages, tx: Tx, ref: str, state: str, now: float) -> None:
-    """A summary that went out, once none of its alerts waits for anyone: its button
-    becomes a line saying so, as a single alert's messages show its acknowledgement."""
-    if state == "failed" or tx.one("SELECT 1 FROM outbox WHERE ref = ?", (_done_ref(ref),)):
-        return  # nothing to edit, or edited already
-    alerts = storm_alerts(tx, ref)
-    if not alerts or any(a.state == "open" for a in alerts):
-        return
-    try:
-        lane, sent = sent_summary(tx, ref)
-    except (NotFound, Conflict):  # not sent after all: nothing to edit (never fails an ack)
-        return
-    mark_storm(tx, ref, lane=lane, sent=sent, line=storm_done_line(alerts, tz=engine.tz, now=now))
+    return True
 
 
 @contextmanager
-def one_refresh_each(engine: AlertMessages, tx: Tx) -> Iterator[None]:
-    """Within it, a waiting summary whose alerts change is rebuilt once, at the end.
-
-    Acknowledging a storm's 240 alerts one after the other would rebuild the other
-    lane's waiting summary 240 times (each time from all it still holds); this
-    rebuilds it once, to the same result. So a webhook's storm carrying them is checked
-    once, at the end, for whether it ends (:func:`bot.webhook_storms.one_end_check_each`).
-    """
-    refs: set[str] = set()
-    token = _DEFERRED.set(refs)
+def deferring() -> Iterator[dict[str, Dirty] | None]:
+    """Within it, summaries are marked (:func:`defer`) rather than redrawn: it yields
+    what was marked, which its caller redraws once as it ends
+    (:func:`bot.alerts.storm_batch.summaries_once`); None inside another one (the
+    outer one redraws them)."""
+    if _DEFERRED.get() is not None:
+        yield None
+        return
+    dirty: dict[str, Dirty] = {}
+    token = _DEFERRED.set(dirty)
     try:
-        with webhook_storms.one_end_check_each(tx):
-            yield
+        yield dirty
     finally:
         _DEFERRED.reset(token)
-    now = tx.clock.now()  # not after a failure: its writes are rolled back anyway
-    for ref in sorted(refs):
-        refresh(engine, tx, ref, now)
+
+
+def defer(ref: str, *, joining: int | None = None, page: bool = False) -> bool:
+    """Mark summary ``ref`` to be redrawn as the batch ends (alert ``joining`` joined it;
+    ``page``: its webhook page line too). False outside :func:`deferring`: redraw it now."""
+    dirty = _DEFERRED.get()
+    if dirty is None:
+        return False
+    marks = dirty.setdefault(ref, Dirty())
+    if joining is not None and joining not in marks.joined:
+        marks.joined.append(joining)
+    marks.page = marks.page or page
+    return True
 
 
 def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> None:
@@ -306,12 +260,9 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
     }
     if alert.folded_into:
         refs.add(alert.folded_into)
-    deferred = _DEFERRED.get()
-    if deferred is not None:
-        deferred.update(refs)
-        return
     for ref in sorted(refs):
-        refresh(engine, tx, ref, now)
+        if not defer(ref):
+            redraw(engine, tx, ref, now)
 
 
 def nudge_storm(

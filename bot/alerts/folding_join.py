@@ -16,7 +16,7 @@ joins it (:func:`storm_to_join`):
   (the page line is drawn again from its alerts, and once more after the joining alert's
   webhook step: :func:`bot.alerts.storm_page.follow_pages`). Its post row's args take
   what it shows now, so that the edit of its button into a line
-  (:func:`bot.alerts.folding.mark_storm`) starts from it, not from what was first sent
+  (:func:`bot.alerts.storm_sent.mark_storm`) starts from it, not from what was first sent
   (a post being sent goes out as the worker read it, a retry of it with the new list;
   the edit follows either way).
 
@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.alerts.first_page import first_step, summary_page
@@ -60,7 +61,7 @@ __all__ = ["JOIN_SECONDS", "fold_limit", "join_sent", "storm_to_join", "summary_
 JOIN_SECONDS = 60
 
 # A lane's storm summaries that may take an alert, newest first: waiting, being sent, or
-# begun within the window; not handled (bot.alerts.folding.mark_storm's "done:" edit).
+# begun within the window; not handled (bot.alerts.storm_sent.mark_storm's "done:" edit).
 # (Read by the ref's unique index: the outbox keeps weeks of rows.)
 _JOINABLE = (
     "SELECT o.ref, o.state = 'pending' AND o.claimed_at IS NULL FROM outbox o"
@@ -143,12 +144,23 @@ def summary_args(
 
 
 def join_sent(
-    engine: AlertMessages, tx: Tx, ref: str, *, alerts: list[Alert], alert_id: int, now: float
+    engine: AlertMessages,
+    tx: Tx,
+    ref: str,
+    *,
+    alerts: list[Alert],
+    joined: Sequence[int],
+    now: float,
 ) -> None:
-    """Alert ``alert_id`` joined summary ``ref``, which went out (or is going): edit it to
-    list ``alerts`` (all it holds), and keep that as what its post row shows. A P0 joining a
-    page summary that held none says so once in its thread (the phone buzzes)."""
+    """Alerts ``joined`` joined summary ``ref``, which went out (or is going): edit it
+    once to list ``alerts`` (all it holds), and keep that as what its post row shows. A
+    P0 joining a page summary that held none says so once in its thread (the phone
+    buzzes). (A batch's alerts join it together: one edit, review27 R1 M2.)"""
     what, lane = summary_parts(ref)
+    ids = set(joined)
+    came = [a for a in alerts if a.id in ids]
+    if not came:  # (its joining was undone with the event that made it)
+        return
     args = summary_args(engine, tx, ref, alerts, now, joined=True)
     row = tx.one("SELECT id, state FROM outbox WHERE ref = ?", (ref,))
     assert row is not None  # (storm_to_join found it in this transaction)
@@ -156,16 +168,15 @@ def join_sent(
         "UPDATE outbox SET args = ? WHERE id = ?",
         (json.dumps(args, separators=(",", ":")), row[0]),
     )
-    alert = next(a for a in alerts if a.id == alert_id)
-    p0 = alert.tier == "P0"
-    enqueue_edit(tx, ref, text=args["text"], blocks=args["blocks"], channel=lane, urgent=p0)
-    if what != "pages" or not p0 or any(a.tier == "P0" and a.id != alert_id for a in alerts):
+    p0 = [a for a in came if a.tier == "P0"]
+    enqueue_edit(tx, ref, text=args["text"], blocks=args["blocks"], channel=lane, urgent=bool(p0))
+    if what != "pages" or not p0 or any(a.tier == "P0" and a.id not in ids for a in alerts):
         return
     note = {
         "channel": f"$ref:{ref}.channel",
         "thread_ts": f"$ref:{ref}.ts",
         "reply_broadcast": True,
-        "text": storm_p0_note(alert),
+        "text": storm_p0_note(p0[0]),
     }
     # urgent only once the summary is out: an urgent row waiting for it would hold the lane
     priority = URGENT if row[1] == "delivered" else ORDINARY

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from bot.alerts import folding
+from bot.alerts import storm_sent
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
 from bot.alerts.heartbeats import detection_window, rearm
@@ -30,6 +30,7 @@ from bot.alerts.silences import SilenceMade as SilenceMade
 from bot.alerts.silences import iso
 from bot.alerts.silences import lift as lift
 from bot.alerts.silences import silence as silence
+from bot.alerts.storm_batch import one_refresh_each
 from bot.alerts.targets import (
     MAX_ALERT_ID_DIGITS,
     SilenceTarget,
@@ -139,12 +140,12 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
         Conflict: the summary has not reached Slack.
     """
     now = tx.clock.now()
-    lane, sent = folding.sent_summary(tx, ref)
+    lane, sent = storm_sent.sent_summary(tx, ref)
     acked: list[int] = []
     earlier: Counter[str] = Counter()
     resolved = silenced = 0
-    with folding.one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
-        for alert in folding.storm_alerts(tx, ref):
+    with one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
+        for alert in storm_sent.storm_alerts(tx, ref):
             if alert.resolved_at is not None:
                 resolved += 1
             elif alert.acked_at is not None:
@@ -157,7 +158,7 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
         done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced)
         if acked:  # before the summaries are refreshed: this one says who did it
             line = storm_acked_line(done, tz=engine.tz, now=now)
-            folding.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
+            storm_sent.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
             detail = "; ".join([f"{len(acked)} acknowledged", *storm_others(done)])
             tx.audit(actor=actor, action="alert.ack_storm", target=ref, detail=detail)
     return done

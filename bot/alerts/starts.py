@@ -23,10 +23,10 @@ Example:
 
 from __future__ import annotations
 
-from bot.alerts.folding import one_refresh_each
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert, fingerprint
 from bot.alerts.resolution import AlertResolution
+from bot.alerts.storm_batch import one_refresh_each
 from guards.store import Tx
 from guards.tokens import ACTOR_PREFIX, TOKEN_MISUSE_KIND
 

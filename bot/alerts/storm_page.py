@@ -25,8 +25,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bot.alerts.first_page import summary_page, webhook_prefix
-from bot.alerts.folding import refresh, storm_alerts
+from bot.alerts.folding import defer, refresh
 from bot.alerts.render_storm import with_page
+from bot.alerts.storm_sent import storm_alerts
 from bot.outbox import enqueue_edit
 from guards.store import Tx
 
@@ -54,9 +55,13 @@ def paged_summaries(tx: Tx, *, storm: int | None, alert_id: int) -> list[str]:
 def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) -> int:
     """Redraw the summaries ``refs`` with how their alerts' webhook pages go now: one still
     waiting is rebuilt (it goes out saying so), one sent is edited when what it shows
-    changed (urgent when a page failed: it names who is next). Returns the edits queued."""
+    changed (urgent when a page failed: it names who is next). Returns the edits queued.
+    Within a batch (:func:`bot.alerts.folding.deferring`) each is marked and redrawn
+    once, as the batch ends: a storm's alerts each take their webhook step."""
     edits = 0
     for ref in refs:
+        if defer(ref, page=True):
+            continue
         post = tx.one(
             "SELECT id, channel, args, state, claimed_at FROM outbox WHERE ref = ?"
             " AND method = 'chat.postMessage'",
@@ -83,7 +88,7 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
 
 def _shown(tx: Tx, ref: str, *, lane: str, post_id: int, sent: dict[str, Any]) -> dict[str, Any]:
     """What summary ``ref`` shows, or will once its edits went: its last edit's args
-    (its page redrawn, its button become a line: :func:`bot.alerts.folding.mark_storm`),
+    (its page redrawn, its button become a line: :func:`bot.alerts.storm_sent.mark_storm`),
     else its post's. Only rows after its post are read (the outbox keeps weeks of rows)."""
     row = tx.one(
         "SELECT args FROM outbox WHERE id > ? AND channel = ? AND method = 'chat.update'"
