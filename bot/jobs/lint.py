@@ -228,7 +228,9 @@ def _per_hour_problem(spec: CronSpec, job: Job, *, hourly_name: bool) -> str | N
     "it fires 60 times an hour (more than 4 needs allow_frequent: true), but
     max_runs_per_hour is 2, so runs would be skipped every hour". The frequency rule
     sits by the count it is about: allow_frequent accepts the count, it does not stop
-    the cap from skipping runs (review27 R3 L4)."""
+    the cap from skipping runs (review27 R3 L4). A job that sets allow_frequent is not
+    told it needs it: "allowed by allow_frequent: it fires 60 times an hour but …"
+    (recheck27 Kc L6)."""
     over_cap = spec.per_hour > job.max_runs_per_hour
     frequent = spec.per_hour > FREQUENT_PER_HOUR
     if not (hourly_name or over_cap or frequent):
@@ -237,10 +239,11 @@ def _per_hour_problem(spec: CronSpec, job: Job, *, hourly_name: bool) -> str | N
         said = f"its name says hourly but it runs {spec.per_hour} times an hour"
     else:
         said = f"it fires {spec.per_hour} times an hour"
-    if frequent:
+    needs = frequent and not job.allow_frequent
+    if needs:
         said += f" (more than {FREQUENT_PER_HOUR} needs allow_frequent: true)"
     if over_cap:
-        joint = ", and" if hourly_name else (", but" if frequent else " but")
+        joint = ", and" if hourly_name else (", but" if needs else " but")
         said += (
             f"{joint} max_runs_per_hour is {job.max_runs_per_hour},"
             " so runs would be skipped every hour"

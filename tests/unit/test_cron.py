@@ -343,6 +343,7 @@ def test_every_five_minutes_needs_allow_frequent():
     ]
     allowed = lint_jobs(policy({**job, "allow_frequent": True}), now=ts(2026, 1, 1))[0]
     assert not allowed.refused
+    assert allowed.problems == ["it fires 12 times an hour"]  # not told it needs the key
     assert any("allowed by allow_frequent" in line for line in allowed.lines())
     assert check_jobs(policy({**job, "allow_frequent": True}), now=ts(2026, 1, 1))
 

@@ -216,24 +216,34 @@ routing:
 def test_a_count_an_hour_is_said_once_whatever_it_breaks(tmp_path, capsys):
     """audit27 B3 L2: "it fires 60 times an hour" once, with every rule it breaks; the
     frequency rule by the count, not after the skipping, which allow_frequent does not stop
-    (review27 R3 L4)."""
+    (review27 R3 L4); a job that sets allow_frequent is not told it needs it (recheck27
+    Kc L6)."""
     jobs = """
 jobs:
   - {name: j-cap, cron: "* * * * *", url: "http://127.0.0.1:9000/run",
      scope: acme/a/b, max_runs_per_hour: 2, allow_frequent: true}
   - {name: sweep-hourly, cron: "*/5 * * * *", url: "http://127.0.0.1:9000/run",
      scope: acme/a/b, max_runs_per_hour: 2}
+  - {name: j-often, cron: "*/10 * * * *", url: "http://127.0.0.1:9000/run",
+     scope: acme/a/b, allow_frequent: true}
+  - {name: j-cap-too, cron: "*/10 * * * *", url: "http://127.0.0.1:9000/run",
+     scope: acme/a/b, max_runs_per_hour: 3}
 """
     assert run(tmp_path, jobs) == 1
     out = capsys.readouterr().out
     assert (
-        "  allowed by allow_frequent: it fires 60 times an hour (more than 4 needs"
-        " allow_frequent: true), but max_runs_per_hour is 2, so runs would be skipped every"
-        " hour\n"
+        "  allowed by allow_frequent: it fires 60 times an hour but max_runs_per_hour is 2,"
+        " so runs would be skipped every hour\n"
+    ) in out
+    assert "  allowed by allow_frequent: it fires 6 times an hour\n" in out
+    assert (
+        "  REFUSED: it fires 6 times an hour (more than 4 needs allow_frequent: true), but"
+        " max_runs_per_hour is 3, so runs would be skipped every hour\n"
     ) in out
     assert (
         "  REFUSED: its name says hourly but it runs 12 times an hour (more than 4 needs"
         " allow_frequent: true), and max_runs_per_hour is 2, so runs would be skipped every"
         " hour\n"
     ) in out
-    assert out.count("times an hour") == 2
+    assert out.count("times an hour") == 4
+    assert out.count("needs allow_frequent") == 2  # the refused jobs only
