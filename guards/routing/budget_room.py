@@ -80,13 +80,17 @@ def percent_under(fraction: float, threshold: float) -> str:
     The nearest whole percent when that is under the threshold; else rounded down to a
     tenth (19.9999% left under 20% is "19.9%", never "20%"), or "under 0.1%"; under a
     threshold of 0.1% or less, rounded down to as many decimals as a figure takes
-    (review27 R3 L3: 0.01% left under 0.015% read "under 0.1%").
+    (review27 R3 L3: 0.01% left under 0.015% read "under 0.1%"). Figured on the share as
+    a decimal, not a float's product, so no float noise shows: 1e-7 is "0.00001%", not
+    "0.000010%", and 3e-7 "0.00003%", not "0.00002%" (recheck27 Kc L2).
 
     Example:
         >>> percent_under(0.199999, 0.2), percent_under(0.12, 0.2), percent_under(0.004, 0.01)
         ('19.9%', '12%', '0.4%')
         >>> percent_under(0.0004, 0.01), percent_under(0.0001, 0.00015)
         ('under 0.1%', '0.01%')
+        >>> percent_under(1e-7, 0.001), percent_under(3e-7, 0.001)
+        ('0.00001%', '0.00003%')
     """
     near = percent(fraction)
     if fraction <= 0 or fraction >= threshold:
@@ -95,13 +99,14 @@ def percent_under(fraction: float, threshold: float) -> str:
         return near  # compared as written: 0.2 * 100 is 20.000000000000004
     if fraction < 0.01 and threshold > 0.01:
         return near  # "under 1%", under a threshold of more than 1%
-    tenths = math.floor(fraction * 1000)
+    share = Decimal(repr(fraction)) * 100  # the percentage, exact: 1e-7 * 100 is 9.99…e-06
+    tenths = math.floor(share * 10)
     if tenths > 0:
         return f"{tenths / 10:.1f}%"
     if threshold > 0.001:
         return "under 0.1%"
     for decimals in range(2, 11):  # rounded down: never reads as the threshold or over it
-        shown = math.floor(fraction * 100 * 10**decimals)
+        shown = math.floor(share.scaleb(decimals))  # one digit, 1-9: the places above are 0
         if shown > 0:
             return f"{shown / 10**decimals:.{decimals}f}%"
     return "under 0.0000000001%"

@@ -161,6 +161,25 @@ def test_the_reason_gives_the_figures():
     assert d.reason.endswith("; budget 12% left (under 20%): capped at medium")
 
 
+@pytest.mark.parametrize(
+    ("remaining", "said"),
+    [
+        (1e-7, "0.00001%"),  # $9.999999 of $10 spent: not "0.000010%"
+        (3e-7, "0.00003%"),  # not "0.00002%": 3e-7 * 100 * 10**5 is 2.99…
+        (6e-7, "0.00006%"),
+        (1.2e-6, "0.0001%"),  # rounded down
+        (5e-5, "0.005%"),
+        (0.0009999, "0.09%"),
+    ],
+)
+def test_a_tiny_share_left_reads_without_float_noise(remaining, said):
+    """recheck27 Kc L2: the share left under a threshold of 0.1% is figured as a decimal."""
+    d = router(degrade={"medium": 0.125, "small": 0.001}).decide(
+        task=LARGE_TASK, scope=AGENT, remaining=remaining
+    )
+    assert d.reason.endswith(f"; budget {said} left (under 0.1%): capped at small")
+
+
 def test_a_task_already_under_the_cap_is_not_degraded():
     d = router().decide(task=SMALL_TASK, scope=AGENT, remaining=0.01)
     assert (d.tier, d.degraded) == ("small", False)
