@@ -333,7 +333,7 @@ def compute(
         models.append(ModelLine(name, tier_of.get(name, "other"), calls, charged, failed, price))
         overruns += n_over
         overrun_micros += over_micros
-        if price and large_price:
+        if price and large_price and charged > 0:  # $0 charged: nothing to compare (Kc L3)
             would_cost += charged * large_price // price
             priced_any = True
     models.sort(key=lambda m: (-m.charged_micros, m.model))

@@ -382,6 +382,21 @@ def test_a_fleet_dearer_than_the_large_tier_is_told_plainly():
     assert "cost $0.06 more than always using claude-opus-4-5 (it would have cost $0.03)" in text
 
 
+def test_a_day_of_no_charges_says_no_saving():
+    """recheck27 Kc L3: a day whose calls were charged $0 read "saved $0.00 against always
+    using claude-opus-4-5 (it would have cost $0.00)": there is nothing to compare."""
+    d = digest(raw(models=[("claude-haiku-4-5", 1, 0, 1, 0, 0)]))
+    assert d.would_cost_micros is None and d.saved_micros is None
+    text, _ = render(d)
+    assert "*Model mix* small 100% of 1 call" in text
+    assert "saved" not in text and "would have cost" not in text and "blended" not in text
+    # a $0 model beside a charged one: the saving is the charged one's
+    d = digest(
+        raw(models=[("claude-haiku-4-5", 1, 0, 1, 0, 0), ("claude-sonnet-4-5", 1, 6, 0, 0, 0)])
+    )
+    assert (d.would_cost_micros, d.saved_micros) == (10, 4)
+
+
 def test_a_person_keeping_a_breaker_open_or_forcing_it_opens_nothing():
     """review27 R3 L1: "Keep open" during a running trial (half_open → open) counted as a
     trip, the same button on a waiting one (half_open_pending → open) did not, and a kill
