@@ -31,7 +31,7 @@ from guards.breaker_kinds import MODEL_PREFIX
 from guards.breaker_state import FORCED_OPEN
 from guards.budgets import SlackLimit
 from guards.config import Policy
-from guards.prices import PriceTable
+from guards.prices import PriceTable, undated
 
 __all__ = [
     "AgentLine",
@@ -320,7 +320,8 @@ def compute(
     ``slack_limits`` are the namespace's limits set in Slack, in force when it is built.
     """
     share = policy.routing.blend_input_share
-    tier_of = {t.model: name for name, t in policy.routing.tiers.items()}
+    # a snapshot's dated name is its model's tier, as routing counts it (recheck27 Kc L4)
+    tier_of = {undated(t.model): name for name, t in policy.routing.tiers.items()}
     largest = policy.routing.tiers["large"].model
     large_price = blended_price(prices, largest, input_share=share)
     models: list[ModelLine] = []
@@ -330,7 +331,8 @@ def compute(
     for model, calls, charged, failed, n_over, over_micros in raw.models:
         name = model or "(no model)"
         price = blended_price(prices, model, input_share=share) if model else None
-        models.append(ModelLine(name, tier_of.get(name, "other"), calls, charged, failed, price))
+        tier = tier_of.get(undated(model), "other") if model else "other"
+        models.append(ModelLine(name, tier, calls, charged, failed, price))
         overruns += n_over
         overrun_micros += over_micros
         if price and large_price and charged > 0:  # $0 charged: nothing to compare (Kc L3)

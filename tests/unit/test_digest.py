@@ -397,6 +397,29 @@ def test_a_day_of_no_charges_says_no_saving():
     assert (d.would_cost_micros, d.saved_micros) == (10, 4)
 
 
+def test_a_dated_model_name_counts_in_its_model_s_tier():
+    """recheck27 Kc L4: SDKs report the snapshot's name (claude-haiku-4-5-20251001); the
+    mix read it as "other" though it is priced, broken and routed as haiku."""
+    d = digest(
+        raw(
+            models=[
+                ("claude-haiku-4-5-20251001", 3, 6, 0, 0, 0),
+                ("Claude-Sonnet-4-5", 1, 6, 0, 0, 0),
+                ("gpt-4o-2024-08-06", 1, 6, 0, 0, 0),
+                (None, 1, 0, 0, 0, 0),
+            ]
+        )
+    )
+    assert {m.model: m.tier for m in d.models} == {
+        "claude-haiku-4-5-20251001": "small",
+        "Claude-Sonnet-4-5": "medium",
+        "gpt-4o-2024-08-06": "other",
+        "(no model)": "other",
+    }
+    text, _ = render(d)
+    assert "*Model mix* small 50% · medium 17% · other 33% of 6 calls" in text
+
+
 def test_a_person_keeping_a_breaker_open_or_forcing_it_opens_nothing():
     """review27 R3 L1: "Keep open" during a running trial (half_open → open) counted as a
     trip, the same button on a waiting one (half_open_pending → open) did not, and a kill
