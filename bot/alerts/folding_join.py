@@ -48,6 +48,7 @@ from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_p0_note
 from bot.alerts.storm_names import seed_first_at, summary_parts
+from bot.alerts.storm_sent import storm_leads
 from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_edit
 from guards.config import Policy
 from guards.store import Tx
@@ -122,6 +123,11 @@ def summary_args(
     chain pages first, or says how their webhook page goes, as a P0's own post does."""
     what, lane = summary_parts(ref)
     mention = page = None
+    leads: list[int] = []
+    if what == "pages":  # the storm's first pages, which its Acknowledge all takes too
+        limit = fold_limit(engine.policy, pages=True)
+        began = storm_leads(tx, ref, limit=limit, window=JOIN_SECONDS, now=now)
+        leads = [a.id for a in began if a.state == "open"]
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
         first = first_step(engine, tx, now) or ""  # as a P0's own post (bot.alerts.first_page)
         if first.startswith("webhook:"):  # (redrawn once it went: bot.alerts.storm_page)
@@ -139,6 +145,7 @@ def summary_args(
         # tagged as an alert's own buttons are (review23 M2: bot.alerts.folding._tagged)
         ref=tagged(ref, first_at) if first_at is not None else ref,
         joined=joined,
+        leads=leads,
     )
     return {"channel": lane, "text": text, "blocks": blocks}
 

@@ -1,7 +1,8 @@
 """What people do to alerts: acknowledge, resolve, escalate, silence and lift; on-call overrides.
 
 Acknowledge all on a storm summary (:func:`ack_storm`) acknowledges, in one write,
-each alert the summary held that is still open, as :func:`ack` does one.
+each alert the summary held that is still open (and a person's page summary, the pages
+that began its storm), as :func:`ack` does one.
 
 Each function runs inside ``store.write`` on the engine's rows and audits who did it.
 Escalate now lives in :mod:`bot.alerts.escalate_now`, silence and lift in
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from bot.alerts import storm_sent
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
+from bot.alerts.folding_join import JOIN_SECONDS, fold_limit
 from bot.alerts.heartbeats import detection_window, rearm
 from bot.alerts.model import Alert
 from bot.alerts.oncall import Override, on_call, rotation_named
@@ -129,6 +131,8 @@ class StormAck:
 
 def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     """Acknowledge every open alert the storm summary ``ref`` held, then edit the summary.
+    A person's page summary takes the storm's first pages too, which went out on their
+    own before it (:func:`bot.alerts.storm_sent.storm_leads`; it names them).
 
     Each is acknowledged as :func:`ack` does it (its chain stops, its waiting pages are
     withdrawn, its messages show it, an ``alert.ack`` audit row); one ``alert.ack_storm``
@@ -144,8 +148,11 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     acked: list[int] = []
     earlier: Counter[str] = Counter()
     resolved = silenced = 0
+    limit = fold_limit(engine.policy, pages=True)
+    first = storm_sent.storm_leads(tx, ref, limit=limit, window=JOIN_SECONDS, now=now)
+    held = {a.id: a for a in [*storm_sent.storm_alerts(tx, ref), *first]}
     with one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
-        for alert in storm_sent.storm_alerts(tx, ref):
+        for alert in (held[i] for i in sorted(held)):
             if alert.resolved_at is not None:
                 resolved += 1
             elif alert.acked_at is not None:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,7 @@ def fold_message(
     now: float,
     ref: str | None = None,
     joined: bool = False,
+    leads: Sequence[int] = (),
 ) -> tuple[str, list[dict[str, Any]]]:
     """One message for many alerts of a storm (pages to a person, or posts to a channel).
 
@@ -71,7 +73,9 @@ def fold_message(
     (:func:`bot.alerts.first_page.summary_page`), in the words of such a P0's own post:
     "📟 Paging via webhook NAME…", "📟 Paged via webhook NAME:", "⚠️ The page via webhook
     NAME failed (HTTP 400); <@U01> is next:". ``joined``: some of its alerts came in the
-    minute after it went out (:mod:`bot.alerts.folding_join`), and it says so.
+    minute after it went out (:mod:`bot.alerts.folding_join`), and it says so. ``leads``:
+    the ids of the open alerts whose pages began the storm, on their own, which its
+    Acknowledge all takes too (:func:`bot.alerts.storm_sent.storm_leads`): it names them.
     """
     groups: dict[tuple[str, str], list[Alert]] = {}
     for alert in alerts:
@@ -88,6 +92,8 @@ def fold_message(
         lead = f"*You are paged for {number} at once*: {came} while your earlier"
         lead += f" pages were still on their way{after}, so {'they are' if many else 'it is'}"
         lead += f" folded into this one message{edited}."
+        offered = ref is not None and any(a.state == "open" for a in alerts)  # (its button)
+        lead += _leads_taken(leads) if offered else ""
     else:
         lead = f"*{number}* came while this channel's earlier alert messages were"
         lead += f" still on their way{after}, so {'they are' if many else 'it is'} folded"
@@ -126,6 +132,17 @@ def fold_message(
         blocks.append(actions(take, block_id="storm"))
     text = f"{paged_via}{'<@' + mention + '> ' if mention else ''}{head}: " + "; ".join(lines)
     return text, blocks
+
+
+def _leads_taken(leads: Sequence[int]) -> str:
+    """`` Acknowledge all takes this storm's first page above too (`#17`).`` ("" for none)."""
+    if not leads:
+        return ""
+    ids = [f"`#{i}`" for i in leads[:FOLD_SCOPES_SHOWN]]
+    more = len(leads) - len(ids)
+    named = ", ".join(ids) + (f" and {more} more" if more > 0 else "")
+    first = "first page" if len(leads) == 1 else f"first {len(leads)} pages"
+    return f" Acknowledge all takes this storm's {first} above too ({named})."
 
 
 def storm_p0_note(alert: Alert) -> str:

@@ -4,7 +4,8 @@
 out, what it holds (:func:`storm_alerts`) is read from the ``folded_into`` columns: for
 pages, the escalations folded into it and not withdrawn (what the sent message listed);
 for posts, the alerts folded into it. :func:`sent_summary` checks that it went out, and
-:func:`mark_storm` edits it once its alerts were acknowledged
+:func:`mark_storm` edits it once its alerts (and, for pages, the first pages of its
+storm: :func:`storm_leads`) were acknowledged
 (``bot.alerts.operations.ack_storm``) or, one by one, all handled
 (:func:`mark_if_handled`): its Acknowledge all becomes a line saying so (one edit, ref
 ``done:<summary ref>``: :func:`handled`).
@@ -31,7 +32,14 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
 
-__all__ = ["handled", "mark_if_handled", "mark_storm", "sent_summary", "storm_alerts"]
+__all__ = [
+    "handled",
+    "mark_if_handled",
+    "mark_storm",
+    "sent_summary",
+    "storm_alerts",
+    "storm_leads",
+]
 
 _ALERT_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
 # What a storm summary held, whatever became of its alerts since.
@@ -42,6 +50,13 @@ _HELD = {
     ),
     "posts": f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ? ORDER BY a.id",
 }
+# A person's last pages before a page summary's seed (the escalation that began it),
+# newest first (by the primary key, back from the seed: a storm's are just before it)
+_BEFORE = (
+    "SELECT alert_id, at, folded_into FROM escalations WHERE id < ? AND target = ?"
+    " ORDER BY id DESC LIMIT ?"
+)
+_ALERTS = f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT value FROM json_each(?))"
 
 
 def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
@@ -75,6 +90,36 @@ def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
     went out: what it listed), as they are now."""
     what, _ = summary_parts(ref)
     return [Alert.from_row(r) for r in tx.all(_HELD[what], (ref,))]
+
+
+def storm_leads(tx: Tx, ref: str, *, limit: int, window: float, now: float) -> list[Alert]:
+    """The alerts of the pages that began page summary ``ref``'s storm, as they are now:
+    of the person's last ``limit`` pages before it (``alerts.fold_pages_after``: what
+    filled their lane, so that the next folded), those that went out on their own within
+    ``window`` seconds before it began (a page from earlier is no part of this storm).
+    Its Acknowledge all takes them too, and it says so: with
+    ``fold_pages_after: 1`` a storm is the first page, then the summary of the rest, and
+    a person who acknowledged all of "🔴 Alert storm · 199 alerts" was still paged for
+    the first one five minutes later. None for a channel's summary: the posts before it
+    are there with their own buttons. ``now``: when it begins, if it is not written yet.
+
+    Example:
+        >>> # storm_leads(tx, "fold:pages:U01:2", limit=1, window=60, now=now)  # [#1]
+    """
+    what, lane = summary_parts(ref)
+    if what != "pages" or limit <= 0:
+        return []
+    row = tx.one("SELECT created_at FROM outbox WHERE ref = ?", (ref,))
+    began = now if row is None else float(row[0])
+    seed = int(ref.rsplit(":", 1)[1].partition("-")[0])
+    ids = [
+        int(r[0])
+        for r in tx.all(_BEFORE, (seed, lane, limit))
+        if r[2] is None and began - window <= float(r[1]) <= began
+    ]
+    if not ids:
+        return []
+    return [Alert.from_row(r) for r in tx.all(_ALERTS + " ORDER BY a.id", (json.dumps(ids),))]
 
 
 def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) -> None:

@@ -103,13 +103,18 @@ async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_
     slack_http,
 ):
     """12 agents of 4 teams: each team channel posts its 3 alerts on its own, U01 is paged
-    for 3 and the other 9 fold into one page summary. U01 clicks Acknowledge all in it."""
+    for 3 and the other 9 fold into one page summary. U01 clicks Acknowledge all in it: it
+    takes the 9 and the storm's first 3 pages (FR4 item 2: their chains went on, and paged
+    U04 five minutes later, although U01 acknowledged "all")."""
     slack = await slack_http(MIXED_POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
     await storm(app, [f"acme/team-{t}/bot-{i}" for t in range(TEAMS) for i in range(3)])
     ts = await summary_of(slack, "U01")
     shown = message(slack, "U01", ts)
     assert shown["text"].startswith("🔴 Alert storm · 9 alerts")
+    assert shown["blocks"][1]["text"]["text"].endswith(
+        " Acknowledge all takes this storm's first 3 pages above too (`#1`, `#2`, `#3`)."
+    )
     value, block_id = buttons(shown)["storm_ack"]
     assert block_id == "storm" and value.startswith("fold:pages:U01:")  # the ref, not ids
     assert [a for a in buttons(shown)] == ["storm_ack"]
@@ -118,18 +123,17 @@ async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_
 
     app.clock.advance(120)
     await click(slack, "storm_ack", "U01", ts, user="U01")
-    assert await answer(slack, "U01") == "✅ you acknowledged 9 alerts of this storm at 00:02."
+    assert await answer(slack, "U01") == "✅ you acknowledged 12 alerts of this storm at 00:02."
     state = await acked(app)
-    assert {i for i, (by, _) in state.items() if by == "U01"} == set(range(4, 13))
-    assert all(not armed for i, (_, armed) in state.items() if i >= 4)  # their chains stopped
-    assert all(state[i] == (None, True) for i in (1, 2, 3))  # paged on their own: untouched
+    assert {i for i, (by, _) in state.items() if by == "U01"} == set(range(1, 13))
+    assert not any(armed for _, armed in state.values())  # their chains stopped
 
     # the summary says who took how many, and its button is gone
     await fake.wait_for(lambda: "storm_ack" not in buttons(message(slack, "U01", ts)))
     after = message(slack, "U01", ts)
     assert after["blocks"][:-1] == shown["blocks"][:-1]  # what it listed stays
-    assert context_lines(after)[-1] == "✅ 9 acknowledged by <@U01> at 00:02"
-    assert after["text"].endswith(" [✅ 9 acknowledged by <@U01> at 00:02]")
+    assert context_lines(after)[-1] == "✅ 12 acknowledged by <@U01> at 00:02"
+    assert after["text"].endswith(" [✅ 12 acknowledged by <@U01> at 00:02]")
     # each alert's own channel message shows its acknowledgement, as a single ack does
     await settled(slack)
     for team in range(1, TEAMS):
@@ -138,22 +142,26 @@ async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_
             assert "acknowledged by <@U01> at 00:02" in json.dumps(msg["blocks"])
             assert "alert_ack" not in buttons(msg)
     edits = fake.calls_of("chat.update")[updates_before:]
-    assert len(edits) == 1 + 9  # the summary, and the channel post of each alert it held
+    # the summary, the channel post of each alert it took, the first pages themselves
+    assert len(edits) == 1 + 12 + 3
+    for call in dms(fake, "U01")[:3]:
+        first = message(slack, "U01", call.response["ts"])
+        assert "acknowledged by <@U01> at 00:02" in json.dumps(first["blocks"])
 
     # one audit row per alert, as acking each one writes, and one for the click
     rows = await app.store.fetch("SELECT actor, target FROM audit WHERE action = 'alert.ack'")
-    assert [r[0] for r in rows] == ["U01"] * 9
-    assert [r[1].split(" ")[0] for r in rows] == [f"#{i}" for i in range(4, 13)]
-    assert await audit(app, "alert.ack_storm") == [("U01", None, None, "9 acknowledged")]
+    assert [r[0] for r in rows] == ["U01"] * 12
+    assert [r[1].split(" ")[0] for r in rows] == [f"#{i}" for i in range(1, 13)]
+    assert await audit(app, "alert.ack_storm") == [("U01", None, None, "12 acknowledged")]
     times = await app.store.fetch("SELECT DISTINCT acked_at FROM alerts WHERE acked_at IS NOT NULL")
     assert len(times) == 1  # one write took them all
 
-    # the chain goes on for the three nobody took: U04 is paged for those only
+    # nobody is paged next: not U04 for the first three either
     app.clock.advance(5 * 60)
     await alerts_of(slack).tick()
-    await fake.wait_for(lambda: len(dms(fake, "U04")) == 3)
-    steps = await app.store.fetch("SELECT alert_id FROM escalations WHERE step = 1 ORDER BY 1")
-    assert [r[0] for r in steps] == [1, 2, 3]
+    await settled(slack)
+    assert dms(fake, "U04") == []
+    assert await app.store.fetch("SELECT alert_id FROM escalations WHERE step = 1") == []
 
 
 async def test_acknowledge_all_skips_and_counts_what_was_handled_before(slack_http):
@@ -236,17 +244,24 @@ async def test_two_clicks_at_once_acknowledge_once(slack_http):
 async def test_a_storm_with_one_alert_left_says_so_in_the_singular(slack_http):
     slack = await slack_http(STORM_POLICY, clock=ManualClock())
     app = slack.app
-    await one_storm(slack, agents=5)  # #4, #5 folded
+    await one_storm(slack, agents=5)  # #4, #5 folded; #1-#3 paged before them
     ts = await summary_of(slack, "U01")
+    engine = alerts_of(slack).engine
+    for alert_id in (1, 2, 3):  # the storm's first pages, which Acknowledge all takes too
+        await app.store.write(
+            lambda tx, a=alert_id: ops.resolve(engine, tx, alert_id=a, actor=ADMIN)
+        )
     await slack.command("ack 4", user="U01")
     await click(slack, "storm_ack", "U01", ts, user="U02")
     assert await answer(slack, "U02") == (
-        "✅ you acknowledged 1 alert of this storm at 00:00; 1 was already acknowledged by <@U01>."
+        "✅ you acknowledged 1 alert of this storm at 00:00; 1 was already acknowledged by"
+        " <@U01>; 3 were already resolved."
     )
     await slack.fake.wait_for(
         lambda: (
             context_lines(message(slack, "U01", ts))[-1]
-            == "✅ 1 acknowledged by <@U02> at 00:00; 1 was already acknowledged by <@U01>"
+            == "✅ 1 acknowledged by <@U02> at 00:00; 1 was already acknowledged by <@U01>;"
+            " 3 were already resolved"
         )
     )
     assert (await acked(app))[5] == ("U02", False)
@@ -361,10 +376,11 @@ async def test_shell_shows_acknowledge_all_as_a_numbered_choice(app_factory):
     assert f"[{take.number}] Acknowledge all" in out.getvalue()
 
     await console.handle_line(str(take.number))  # the operator types its number
-    assert "── only for you ──\n✅ you acknowledged 4 alerts of this storm at 00:00." in (
+    taken = 7 if take.value.startswith("fold:pages:") else 4  # (a page summary: #1-#3 too)
+    assert f"── only for you ──\n✅ you acknowledged {taken} alerts of this storm at 00:00." in (
         out.getvalue()
     )
     await until(lambda: console.find_button("storm_ack", take.value) is None)
-    assert "✅ 4 acknowledged by @shell at 00:00" in out.getvalue()
+    assert f"✅ {taken} acknowledged by @shell at 00:00" in out.getvalue()
     rows = await app.store.fetch("SELECT COUNT(*) FROM alerts WHERE acked_by = 'shell'")
-    assert rows[0][0] == 4
+    assert rows[0][0] == taken

@@ -59,10 +59,10 @@ async def test_a_page_due_within_the_minute_joins_the_sent_summary_by_an_edit(st
     assert [r[3] for r in channel][-1].startswith("fold:posts:C0ALERTS:") and len(channel) == 2
 
     done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
-    assert done.acked == (2, 3, 4)
+    assert done.acked == (1, 2, 3, 4)  # the storm's first page (#1, above it) too
     marked = (await edits_of(store, ref))[-1]
     assert "`#4` acme/team/late" in json.dumps(marked["blocks"])  # not the list first sent
-    assert marked["text"].endswith("[✅ 3 acknowledged by <@U01> at 01:00]")
+    assert marked["text"].endswith("[✅ 4 acknowledged by <@U01> at 01:00]")
 
 
 async def test_after_the_minute_a_page_buzzes_again_as_a_new_storm(store):
@@ -145,3 +145,38 @@ async def test_a_p0_joining_a_summary_of_p1s_buzzes_once(store):
         "alert:1:dm:1",
         ref,
     ]
+
+
+async def test_acknowledge_all_takes_the_storms_first_page_and_no_page_before_it(store):
+    """With ``fold_pages_after: 1`` a storm is its first page, then the summary of the
+    rest (FR4 item 2: Acknowledge all left that first page's chain paging). The summary
+    names it and takes it: the page just before it, of P1s paged a minute after they
+    fired; not a P0's page to the same person 20 s before that, the storm's or not."""
+    engine = one_step_policy()
+    scopes = [f"acme/team/slow-{i}" for i in range(3)]
+    await emit(store, *(opened(store, scope=s, trip="failures") for s in scopes))  # P1s
+    await run(store, engine)
+    store.clock.advance(40)
+    await emit(store, opened(store, scope="acme/other/down"))  # a P0, #4: paged on its own
+    await run(store, engine)
+    await deliver_all(store)
+    store.clock.advance(21)
+    await store.write(engine.tick)  # U01: #1's page, then #2 and #3 in one summary
+    refs = [r[3] for r in posts(await outbox(store), "U01")]
+    assert refs[:2] == ["alert:4:dm:1", "alert:1:dm:2"]
+    ref = str(refs[2])
+    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
+    lead = json.loads(sent[0][0])["blocks"][1]["text"]["text"]
+    assert lead.endswith(" Acknowledge all takes this storm's first page above too (`#1`).")
+    await deliver_all(store)
+
+    done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
+    assert done.acked == (1, 2, 3)
+    rows = await store.fetch("SELECT id FROM alerts WHERE acked_at IS NULL")
+    assert [r[0] for r in rows] == [4]
+    # the first page itself shows it, as acknowledging it alone would
+    edits = await store.fetch(
+        "SELECT args FROM outbox WHERE method = 'chat.update' AND json_extract(args, '$.ts') = ?",
+        ("$ref:alert:1:dm:2.ts",),
+    )
+    assert len(edits) == 1 and "acknowledged by <@U01>" in edits[0][0]
