@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.folding import defer, refresh
 from bot.alerts.render_storm import with_page
-from bot.alerts.storm_sent import storm_alerts
+from bot.alerts.storm_sent import handled, storm_alerts
 from bot.outbox import enqueue_edit
 from guards.store import Tx
 
@@ -55,7 +55,10 @@ def paged_summaries(tx: Tx, *, storm: int | None, alert_id: int) -> list[str]:
 def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) -> int:
     """Redraw the summaries ``refs`` with how their alerts' webhook pages go now: one still
     waiting is rebuilt (it goes out saying so), one sent is edited when what it shows
-    changed (urgent when a page failed: it names who is next). Returns the edits queued.
+    changed (urgent when a page failed: it names who is next); not once its alerts were
+    handled (its button became a line: an alert acknowledged since, then taken back with
+    `/agent unack`, put "<@U01> is next" back above "✅ 20 acknowledged"). Returns the
+    edits queued.
     Within a batch (:func:`bot.alerts.folding.deferring`) each is marked and redrawn
     once, as the batch ends: a storm's alerts each take their webhook step."""
     edits = 0
@@ -72,6 +75,8 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
         if post[3] == "pending" and post[4] is None:
             refresh(engine, tx, ref, now)  # (nobody is sending it: it is rebuilt)
             continue
+        if handled(tx, ref):  # "✅ 20 acknowledged …": a page line belongs only on a
+            continue  # summary still paging, as on an open P0's own post (review27 R1 L1)
         lane = str(post[1])
         page = summary_page(engine, tx, storm_alerts(tx, ref), now)
         shown = _shown(tx, ref, lane=lane, post_id=int(post[0]), sent=json.loads(post[2]))

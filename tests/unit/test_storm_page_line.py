@@ -1,0 +1,83 @@
+"""A channel's storm summary's webhook page line, on a real SQLite store: it belongs only on
+a summary whose alerts are still paged (review27 R1 L1), and once the chain's next step
+paged a person it says so (review27 R1 L2), as the alerts' own posts do.
+
+The chain pages webhook pager first, then the primary rotation (U01) ten minutes on; six
+agents trip at once: three posts on their own, #4-#6 in the channel's summary, and the
+storm's trigger (webhook storm 1) carries #4-#6's pages. The receiver refuses it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.alerts import operations as ops
+from bot.alerts.engine import AlertEngine
+from bot.alerts.storm_page import follow_pages, paged_summaries
+from bot.commands_alert_actions import unack
+from guards.store import Store
+from tests.unit.test_alerts_engine import deliver_all, emit, opened, outbox, run
+from tests.unit.test_storm_batch import _secret, agents, channel_posts, webhook_first
+
+__all__ = ["_secret"]
+
+FAILED = "⚠️ The page via webhook pager failed (HTTP 400); <@U01> is next:"
+
+
+async def refused_storm(store: Store, engine: AlertEngine) -> str:
+    """Six agents trip; the channel's summary (#4-#6) goes out; the storm's trigger is
+    refused for good, and the summary says so. The summary's ref."""
+    await emit(store, *(opened(store, scope=s) for s in agents(0, 6)))
+    await run(store, engine)
+    ref = str(channel_posts(await outbox(store))[3][3])
+    assert ref.startswith("fold:posts:C0ALERTS:")
+    await deliver_all(store)
+    await store.write(  # what the sender records of a 400 (bot.webhooks_record)
+        lambda tx: tx.execute(
+            "UPDATE webhook_deliveries SET state = 'failed', attempts = 1, last_status = 400"
+            " WHERE storm_id = 1"
+        )
+    )
+    await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
+    assert [e["text"] for e in await edits(store, ref)] == [
+        f"{FAILED} 🔴 Alert storm · 3 alerts: 🔴 P0 · *Breaker opened on spend rate* × 3"
+    ]
+    return ref
+
+
+async def edits(store: Store, ref: str) -> list[dict[str, Any]]:
+    """The edits queued for summary ``ref``, oldest first."""
+    rows = await store.fetch(
+        "SELECT args FROM outbox WHERE method = 'chat.update'"
+        " AND json_extract(args, '$.ts') = ? ORDER BY id",
+        (f"$ref:{ref}.ts",),
+    )
+    return [json.loads(r[0]) for r in rows]
+
+
+def page_line(args: dict[str, Any]) -> str | None:
+    lines = [b["text"]["text"] for b in args["blocks"] if b.get("block_id") == "page"]
+    return lines[0] if lines else None
+
+
+async def test_a_handled_summary_takes_no_page_line_back_when_one_alert_is_unacknowledged(
+    store: Store,
+):
+    """Acknowledge all drops the line; `/agent unack` of one alert puts its chain back on,
+    and the storm's next answered trigger used to draw "<@U01> is next" back above
+    "✅ 3 acknowledged by <@U01>"."""
+    engine = webhook_first()
+    ref = await refused_storm(store, engine)
+    await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
+    done = (await edits(store, ref))[-1]
+    assert page_line(done) is None and done["text"].endswith(
+        "[✅ 3 acknowledged by <@U01> at 01:00]"
+    )
+    await store.write(lambda tx: unack(engine, tx, alert_id=5, actor="U01", admin=False))
+    redrawn = await store.write(
+        lambda tx: follow_pages(
+            engine, tx, paged_summaries(tx, storm=1, alert_id=5), now=tx.clock.now()
+        )
+    )
+    assert redrawn == 0
+    assert (await edits(store, ref))[-1] == done  # it says what it said
