@@ -57,14 +57,18 @@ __all__ = [
 
 PageState = Literal["sending", "retrying", "delivered", "failed"]
 # which page a storm summary shows when its alerts' pages differ: the first that applies
-_SHOWN_FIRST: dict[PageState, int] = {"failed": 0, "retrying": 1, "sending": 2, "delivered": 3}
+# (a person a later step paged comes after a page still under way, before "Paged via")
+_SHOWN_FIRST: dict[PageState, int] = {"failed": 0, "retrying": 1, "sending": 2, "delivered": 4}
+_PAGED_A_PERSON = 3
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookPage:
     """The page a P0's chain sent to a webhook while no person is paged: the webhook's
     name, how it went, its last error, and (failed) what the chain notifies next: a person
-    (``next_user``) or another step (``next_step``: "webhook backup", "the channel")."""
+    (``next_user``) or another step (``next_step``: "webhook backup", "the channel"). A
+    storm summary's also says whom a later step paged (``paged_user``), where a P0's own
+    post mentions them instead."""
 
     name: str
     state: PageState = "sending"
@@ -73,22 +77,28 @@ class WebhookPage:
     next_step: str | None = None
     delivery: int | None = None  # its webhook_deliveries id (None: not written yet)
     storm: bool = False  # a storm's trigger carried it: the storm's note says a failure
+    paged_user: str | None = None
 
 
 def webhook_prefix(page: WebhookPage) -> str:
-    """What the post says before its title (see the module)."""
+    """What the post says before its title (see the module); a storm summary's, once a
+    later step paged someone, says so: "⚠️ The page via webhook pager failed (HTTP 400);
+    paged <@U01>: " (review27 R1 L2: it kept "<@U01> is next" after U01 was paged)."""
     name = slack_text(page.name, 64)
     error = slack_text(page.error, 80) if page.error else None
+    paged = f"<@{page.paged_user}>" if page.paged_user else None
     if page.state == "delivered":
-        return f"📟 Paged via webhook {name}: "
+        return f"📟 Paged via webhook {name}{f' and {paged}' if paged else ''}: "
     if page.state == "failed":
-        if page.next_user:
+        if paged:
+            who = f"paged {paged}"
+        elif page.next_user:
             who = f"<@{page.next_user}> is next"
         else:
             who = f"{page.next_step} is next" if page.next_step else "nobody was reached"
         return f"⚠️ The page via webhook {name} failed{f' ({error})' if error else ''}; {who}: "
     retrying = f" (retrying, last: {error})" if page.state == "retrying" and error else ""
-    return f"📟 Paging via webhook {name}…{retrying} "
+    return f"📟 Paging via webhook {name}…{retrying}{f'; paged {paged}:' if paged else ''} "
 
 
 def first_step(engine: AlertMessages, tx: Tx, now: float) -> str | None:
@@ -171,27 +181,39 @@ def summary_page(
     (:mod:`bot.webhook_storms`); recheck26 Kc M1: the summary kept "📟 Paging via
     webhook pager…" after that trigger failed for good, naming nobody next.
 
+    Once a later step paged a person for an alert whose chain pages a webhook first, its
+    page says whom (``paged_user``: "…failed (HTTP 400); paged <@U01>:"), after a page
+    still failed or under way of an alert nobody was paged for, before "Paged via".
+
     Read in two statements for all its alerts, and a storm's triggers once (review27 R1
     M2: a read per alert, each over its storm's triggers, on every rebuild)."""
-    shown = [a for a in alerts if a.state == "open" and _may_show(engine, a)]
-    # (an alert not open shows no page: its own post shows none either, bot.alerts.render)
-    went = _pages_of(engine, tx, shown, _Shared(engine, tx, now))
-    best: tuple[Alert, _Went] | None = None
+    shared = _Shared(engine, tx, now)
+    shown = [
+        a
+        for a in alerts
+        if a.state == "open"  # (one not open shows no page: nor does its own post)
+        and _may_show(engine, a, paged=str(shared.first() or "").startswith("webhook:"))
+    ]
+    went = _pages_of(engine, tx, shown, shared)
+    best: tuple[int, Alert, _Went] | None = None
     for alert in shown:
         page = went.get(alert.id)
         if page is None:
             continue
-        if page.state == "failed":  # what someone must act on: nothing shows first
+        rank = _PAGED_A_PERSON if alert.oncall_user else _SHOWN_FIRST[page.state]
+        if rank == 0:  # failed, nobody paged: what someone must act on shows first
             return _page(engine, tx, alert, page, now)
-        if best is None or _SHOWN_FIRST[page.state] < _SHOWN_FIRST[best[1].state]:
-            best = (alert, page)
-    return None if best is None else _page(engine, tx, best[0], best[1], now)
+        if best is None or rank < best[0]:
+            best = (rank, alert, page)
+    return None if best is None else _page(engine, tx, best[1], best[2], now)
 
 
-def _may_show(engine: AlertMessages, alert: Alert) -> bool:
-    """Whether the alert's post may say how a webhook page went: an open P0 that paged
-    no person, in a chain with steps."""
-    return alert.tier == "P0" and alert.oncall_user is None and bool(engine.chain.steps)
+def _may_show(engine: AlertMessages, alert: Alert, *, paged: bool = False) -> bool:
+    """Whether the alert's post may say how a webhook page went: a P0 that paged no
+    person (``paged``: or one a later step paged, its chain's first step a webhook's), in
+    a chain with steps."""
+    person = alert.oncall_user is None or paged
+    return alert.tier == "P0" and person and bool(engine.chain.steps)
 
 
 def _pages_of(
@@ -248,9 +270,10 @@ def _went(row: tuple[Any, ...], shared: _Shared) -> _Went | None:
 
 
 def _page(engine: AlertMessages, tx: Tx, alert: Alert, went: _Went, now: float) -> WebhookPage:
-    """The page as shown: a failed one names what the alert's chain notifies next."""
+    """The page as shown: a failed one names what the alert's chain notifies next, or
+    whom a later step paged."""
     user = step = None
-    if went.state == "failed":
+    if went.state == "failed" and alert.oncall_user is None:
         user, step = _next_up(engine, tx, alert, now)
     error = went.error if went.state in ("failed", "retrying") else None
     return WebhookPage(
@@ -261,6 +284,7 @@ def _page(engine: AlertMessages, tx: Tx, alert: Alert, went: _Went, now: float) 
         next_step=step,
         delivery=went.delivery,
         storm=went.storm,
+        paged_user=alert.oncall_user,
     )
 
 

@@ -253,6 +253,9 @@ class AlertPaging(OutageHolds):
                     ref=f"alert:{alert.id}:dm:{esc_id}",
                     urgent=urgent,
                 )
+            if urgent and alert.posted_at is None and alert.folded_into is not None:
+                # its storm summary's page line names whom it paged now (review27 R1 L2)
+                follow_pages(self, tx, [alert.folded_into], now=now)
         elif webhook is not None:
             manual = manual_by is not None
             self._page_webhook(

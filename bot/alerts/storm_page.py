@@ -11,7 +11,10 @@ pages is answered (:meth:`bot.webhooks_record.DeliveryRecords._record_one`) it i
 redrawn (:func:`follow_pages`): rebuilt while it waits, else edited through the outbox;
 a failure at once (it names who is next), the rest as a routine redraw. recheck26 Kc M1:
 a sent summary kept "📟 Paging via webhook pager…" after the storm's trigger had failed
-for good, or got through.
+for good, or got through. It is redrawn too when the chain's next step pages a person
+for one of its alerts (:meth:`bot.alerts.paging.AlertPaging.escalate`), to say so:
+"⚠️ The page via webhook pager failed (HTTP 400); paged <@U01>:" (review27 R1 L2: it
+kept "<@U01> is next" after U01 was paged).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -83,7 +86,8 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
         drawn = with_page(shown, webhook_prefix(page) if page is not None else "")
         if drawn == shown:
             continue  # (a storm's next trigger got through as its last did)
-        urgent = page is not None and page.state == "failed"
+        # (a failure someone must act on: not once a later step paged a person)
+        urgent = page is not None and page.state == "failed" and page.paged_user is None
         enqueue_edit(
             tx, ref, text=drawn["text"], blocks=drawn["blocks"], channel=lane, urgent=urgent
         )

@@ -15,6 +15,8 @@ from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from bot.alerts.storm_page import follow_pages, paged_summaries
 from bot.commands_alert_actions import unack
+from bot.outbox import URGENT
+from guards.clock import ManualClock
 from guards.store import Store
 from tests.unit.test_alerts_engine import deliver_all, emit, opened, outbox, run
 from tests.unit.test_storm_batch import _secret, agents, channel_posts, webhook_first
@@ -81,3 +83,30 @@ async def test_a_handled_summary_takes_no_page_line_back_when_one_alert_is_unack
     )
     assert redrawn == 0
     assert (await edits(store, ref))[-1] == done  # it says what it said
+
+
+async def test_a_summary_says_whom_the_next_step_paged_once_it_did(store: Store):
+    """Ten minutes on the chain's next step pages U01 for #4-#6: the summary said "<@U01>
+    is next" until a later trigger was answered (never, if none was); it says "paged
+    <@U01>" at that step, as their own posts mention U01 then, in one routine edit."""
+    engine = webhook_first()
+    ref = await refused_storm(store, engine)
+    await deliver_all(store)  # (its failed line went out)
+    assert isinstance(store.clock, ManualClock)
+    store.clock.advance(10 * 60)
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT oncall_user FROM alerts WHERE folded_into = ?", (ref,))
+    assert [r[0] for r in rows] == ["U01"] * 3
+    paged = "⚠️ The page via webhook pager failed (HTTP 400); paged <@U01>:"
+    [*_, last] = await edits(store, ref)
+    assert page_line(last) == paged
+    assert last["text"].startswith(f"{paged} 🔴 Alert storm · 3 alerts")
+    priority = await store.fetch(
+        "SELECT priority FROM outbox WHERE method = 'chat.update'"
+        " AND json_extract(args, '$.ts') = ? ORDER BY id DESC LIMIT 1",
+        (f"$ref:{ref}.ts",),
+    )
+    assert priority[0][0] != URGENT  # U01 was paged: nobody need act on the failure now
+    # a later answer of the storm's triggers leaves it so: no "is next" again
+    await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
+    assert (await edits(store, ref))[-1] == last
