@@ -49,8 +49,8 @@ RUN_MARKS = {
 }
 MAX_JOBS = 30  # job sections in /agent jobs (about 250 characters each)
 NOTHING_YET = (
-    "Nothing to digest yet: no agent has shown up (a reservation, heartbeat, job run, route,"
-    " validation or alert)."
+    "Nothing to digest yet: no agent has shown up (a reservation, refused call, heartbeat,"
+    " job run, route, validation or alert)."
 )
 WHY_CHARS = 120  # of why a run failed, on its "last:" line (its record keeps 200 of the answer)
 

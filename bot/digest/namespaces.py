@@ -1,11 +1,15 @@
 """Which namespaces have a digest, and when each began.
 
 A namespace has a digest once any of its agents has shown up, whatever the way: a
-reservation (its ``scopes`` row, the only one the ledger writes), a heartbeat, a
-validated stream, a job run, a routing decision, or an alert open now or fired since
-``since`` (the digest's days). A fleet that starts with heartbeats only, or uses
-Nightshift for jobs alone, gets its morning digest of the night's pages too (audit26
-contract F1).
+reservation (its ``scopes`` row, the only one the ledger writes), a call the guards
+refused before it started (``refusals_daily``: a budget, a breaker, a model's kill
+switch, the attempts limit), a heartbeat, a validated stream, a job run, a routing
+decision, or an alert open now or fired since ``since`` (the digest's days). A fleet
+that starts with heartbeats only, or uses Nightshift for jobs alone, gets its morning
+digest of the night's pages too (audit26 contract F1); one whose every call was refused
+(a kill switch on as it started) gets the digest that says so (recheck27 Kc M1: it got
+none). ``model_breaker_refusals`` adds no namespace: a call it counts is counted in
+``refusals_daily`` by the same refusal.
 
 *Began* is its first sign of life among those, so the first-day rule of the poster
 (``digest.time``: a namespace that began today before that time gets its day so far)
@@ -13,7 +17,10 @@ holds whatever created it. Scopes, heartbeats, streams and routing decisions giv
 exact time; an alert the time it first fired; a job its first run in the namespace of
 its newest run. For a job that moved namespaces that is exact when it came after
 ``since`` and some run before ``since`` otherwise (only "before today or not"
-matters); the namespace of its first run has a digest too (review26 L8).
+matters); the namespace of its first run has a digest too (review26 L8). A refusal is
+counted per local day, not per call: it gives the start of its day (in the namespace's
+time zone), and only when that day is before the day of every other sign, so a
+namespace that reserved at 10:00 and was refused at 11:00 still began at 10:00.
 
 The list costs a few index seeks per namespace and per job, whatever the number of rows
 (``/agent digest`` answers within Slack's 3 s; review26 H1):
@@ -25,21 +32,27 @@ The list costs a few index seeks per namespace and per job, whatever the number 
   ``since`` and at most its runs since ``since`` (a job runs once a minute at most);
 - ``routing_decisions``: its namespaces one by one on ``routing_decisions_namespace_at``
   (a skip scan), each one's first route from the same index;
-- ``alerts``: the open ones and those since ``since`` (``alerts_first_at``).
+- ``alerts``: the open ones and those since ``since`` (``alerts_first_at``);
+- ``refusals_daily`` (never pruned): its agents one by one on its primary key (a skip
+  scan), each one's first day from the same key.
 
 A table this database lacks reads as empty, as in :mod:`bot.digest.queries`.
 
 Example:
-    >>> # await store.read(lambda tx: digest_namespaces(tx, since=now - LOOKBACK_SECONDS))
+    >>> # await store.read(lambda tx: digest_namespaces(
+    >>> #     tx, since=now - LOOKBACK_SECONDS, timezone=builder.timezone))
     >>> # [('acme', 1767571200.0), ('beta', 1767600000.0)]
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.digest.queries import day_bounds
 from guards.scopes import Scope, ScopeError, subtree
 from guards.store import Tx
 
@@ -88,6 +101,17 @@ _ROUTES = (
     " FROM ns WHERE ns.name IS NOT NULL)"
     " SELECT name, (SELECT MIN(at) FROM routing_decisions WHERE namespace = ns.name)"
     " FROM ns WHERE name IS NOT NULL"
+)
+
+# Each refused agent (a refusal is counted per agent, local day and reason) with its first
+# day: one primary-key seek each, not a read of its every day.
+_REFUSED = (
+    "WITH RECURSIVE refused(scope) AS ("
+    " SELECT (SELECT MIN(scope) FROM refusals_daily)"
+    " UNION ALL SELECT (SELECT MIN(scope) FROM refusals_daily WHERE scope > refused.scope)"
+    " FROM refused WHERE refused.scope IS NOT NULL)"
+    " SELECT scope, (SELECT MIN(day) FROM refusals_daily WHERE scope = refused.scope)"
+    " FROM refused WHERE scope IS NOT NULL"
 )
 
 
@@ -139,12 +163,41 @@ def _add(began: dict[str, float], rows: Iterable[Any]) -> None:
         began[namespace] = min(float(at), began.get(namespace, float(at)))
 
 
-def digest_namespaces(tx: Tx, *, since: float) -> list[tuple[str, float]]:
+def _refused(
+    tx: Tx, began: dict[str, float], timezone: Callable[[str], ZoneInfo]
+) -> dict[str, float]:
+    """The namespaces whose first refusal came on a day before any other sign of them
+    (or that have no other), each with the start of that day in its time zone."""
+    first: dict[str, str] = {}
+    for scope, day in _rows(tx, _REFUSED):
+        if day is None:
+            continue
+        namespace = _namespace(str(scope))
+        first[namespace] = min(str(day), first.get(namespace, str(day)))
+    found: dict[str, float] = {}
+    for namespace, day in first.items():
+        try:
+            Scope.parse(namespace)
+            local = date.fromisoformat(day)
+        except (ScopeError, ValueError):
+            continue
+        tz = timezone(namespace)
+        other = began.get(namespace)
+        if other is not None and datetime.fromtimestamp(other, tz).date() <= local:
+            continue  # shown up that day or before: its exact time stands
+        found[namespace] = day_bounds(local, tz)[0]
+    return found
+
+
+def digest_namespaces(
+    tx: Tx, *, since: float, timezone: Callable[[str], ZoneInfo]
+) -> list[tuple[str, float]]:
     """Every namespace with a digest and when it began, by name (run on a read snapshot).
 
     ``since``: how far back alerts are read (the digest's days: ``now -
     LOOKBACK_SECONDS``), and the time before which a moved job's exact time in its new
-    namespace is not looked for.
+    namespace is not looked for. ``timezone``: a namespace's zone, for the day a refusal
+    was counted in.
     """
     began: dict[str, float] = {}
     for sql in _SMALL_TABLES:
@@ -153,4 +206,5 @@ def digest_namespaces(tx: Tx, *, since: float) -> list[tuple[str, float]]:
     _add(began, _rows(tx, _ALERTS[0]))
     _add(began, _rows(tx, _ALERTS[1], (since,)))
     _add(began, _rows(tx, _ROUTES))
+    began.update(_refused(tx, began, timezone))
     return sorted(began.items())

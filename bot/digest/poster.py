@@ -123,10 +123,13 @@ class DigestPoster:
         return None
 
     async def namespaces(self) -> list[tuple[str, float]]:
-        """Namespaces with a digest (an agent of theirs reserved, beat, validated, ran a
-        job, routed or was alerted on), with when each began; by name."""
+        """Namespaces with a digest (an agent of theirs reserved, was refused, beat,
+        validated, ran a job, routed or was alerted on), with when each began; by name."""
         since = self.ns.clock.now() - LOOKBACK_SECONDS
-        return await self.ns.store.read(lambda tx: digest_namespaces(tx, since=since))
+        zone = self.builder.timezone
+        return await self.ns.store.read(
+            lambda tx: digest_namespaces(tx, since=since, timezone=zone)
+        )
 
     async def tick(self) -> list[tuple[str, date]]:
         """Post every namespace's latest due digest that was not posted yet."""

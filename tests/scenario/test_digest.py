@@ -584,8 +584,8 @@ async def test_a_namespace_with_only_a_heartbeat_that_paged_gets_its_digest(slac
     app.ns.scheduler.pause_job("digest")
     empty = await slack.command("digest")
     assert empty["text"] == (
-        "Nothing to digest yet: no agent has shown up (a reservation, heartbeat, job run,"
-        " route, validation or alert)."
+        "Nothing to digest yet: no agent has shown up (a reservation, refused call, heartbeat,"
+        " job run, route, validation or alert)."
     )
     tok = await app.token("acme/alice")
     hb = await app.request("POST", "/v1/heartbeats", token=tok, json={"scope": RSS})

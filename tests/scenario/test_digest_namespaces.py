@@ -117,3 +117,83 @@ async def test_a_job_that_moved_namespaces_leaves_its_new_namespace_its_first_da
     assert "Nightshift digest · old · Sun 2026-01-04 (Europe/Berlin)" in texts["old"]
     reply = await slack.command("digest yesterday fresh")
     assert reply["text"].startswith("`fresh` began today at 03:00: it has no full day yet."), reply
+
+
+REFUSING = {
+    **POLICY,
+    "budgets": {"defaults": {"agent": {"day": "10.00"}}},
+    "breakers": {"spend_rate": None},
+}
+HAIKU = "claude-haiku-4-5"
+
+
+async def reserve(app, scope: str, key: str, *, micros: int, model: str = HAIKU) -> int:
+    tok = await app.token(scope.rsplit("/", 1)[0])
+    r = await app.request(
+        "POST",
+        "/v1/reservations",
+        token=tok,
+        json={"scope": scope, "idempotency_key": key, "max_cost_micros": micros, "model": model},
+    )
+    return int(r.status_code)
+
+
+async def test_a_namespace_whose_every_call_was_refused_gets_its_digest(slack_http):
+    """recheck27 Kc M1: a namespace whose only traffic was refused (here by a model's kill
+    switch, which fires no alert of the namespace's) had not "shown up": no digest, and
+    `/agent digest nu` said it never had, though its refusals were recorded. A refusal
+    counts from the start of its day, unless the namespace showed up some other way that
+    day or before."""
+    slack = await slack_http(REFUSING, clock=ManualClock(berlin(2026, 1, 4, 22)))
+    app = slack.app
+    app.ns.scheduler.pause_job("digest")
+    poster = app.ns.extras["digest"]
+    await app.store.write(
+        lambda tx: app.ns.breakers.force_open(tx, f"model:{HAIKU}", ADMIN, "provider incident")
+    )
+    for i in range(3):  # Sunday 22:00: all of nu's calls meet the kill switch
+        assert await reserve(app, "nu/u/a", f"n{i}", micros=10_000) == 503
+    app.clock.set(berlin(2026, 1, 5, 2))  # Monday 02:00: so does xi's only call
+    assert await reserve(app, "xi/u/a", "x", micros=10_000, model=f"{HAIKU}-20251001") == 503
+    await app.ns.extras["alerts"].process()
+    assert await app.store.fetch("SELECT path FROM scopes") == []  # neither reserved
+    assert [r[0] for r in await app.store.fetch("SELECT scope FROM alerts")] == [f"model:{HAIKU}"]
+
+    assert await poster.namespaces() == [("nu", berlin(2026, 1, 4)), ("xi", berlin(2026, 1, 5))]
+    reply = await slack.command("digest yesterday nu")
+    said = reply["text"]
+    assert "Nightshift digest · nu · Sun 2026-01-04" in said, said
+    assert "*Refused* 3 times before a call started" in said, said
+    assert f"model breakers nu's calls met: {HAIKU} 1 trip" in said, said
+    typo = await slack.command("digest xj")
+    assert "No namespace `xj` has shown up yet (known: nu, xi)." in typo["text"], typo
+
+    app.clock.set(berlin(2026, 1, 5, 9))
+    assert await poster.tick() == [("nu", date(2026, 1, 4)), ("xi", date(2026, 1, 4))]
+    rows = await app.store.fetch("SELECT namespace, text FROM digests ORDER BY namespace")
+    texts = {row[0]: row[1] for row in rows}
+    assert "Nightshift digest · nu · Sun 2026-01-04 (Europe/Berlin)" in texts["nu"]
+    assert "*Refused* 3 times before a call started" in texts["nu"], texts["nu"]
+    assert f"model breakers nu's calls met: {HAIKU} 1 trip" in texts["nu"], texts["nu"]
+    assert "Nightshift digest · xi · Mon 2026-01-05 so far (09:00" in texts["xi"]
+    assert "*Refused* 1 time before a call started" in texts["xi"], texts["xi"]
+    assert (
+        f"model breakers xi's calls met: {HAIKU} (open since Sun 04 Jan 22:00, forced open by"
+        f" <@{ADMIN}>, still open)"
+    ) in texts["xi"], texts["xi"]
+
+    # a namespace that reserved at 10:00 and was refused at 11:00 began at 10:00, as
+    # before: its first digest is tomorrow's, not a day so far now
+    app.clock.set(berlin(2026, 1, 5, 10))
+    assert await reserve(app, "mixed/u/a", "m1", micros=10_000, model="claude-sonnet-4-5") == 201
+    app.clock.set(berlin(2026, 1, 5, 11))
+    assert await reserve(app, "mixed/u/a", "m2", micros=10_000) == 503
+    assert dict(await poster.namespaces())["mixed"] == berlin(2026, 1, 5, 10)
+    assert await poster.tick() == []
+
+    # refusals_daily is never pruned: its agents are read one primary-key seek each
+    from bot.digest import namespaces
+
+    rows = await app.store.fetch(f"EXPLAIN QUERY PLAN {namespaces._REFUSED}")
+    plan = " | ".join(row[3] for row in rows)
+    assert "SCAN refusals_daily" not in plan and "PRIMARY KEY (scope=?)" in plan, plan
