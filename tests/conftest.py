@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from bot.app import Nightshift
 from bot.settings import Settings
 from guards.clock import Clock, ManualClock
 from guards.config import parse_policy
+from guards.migrations import apply_migrations, connect
 from guards.store import Store
 from guards.tokens import create_token
 from tests.fakes.tls import tls
@@ -76,9 +78,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names[:] = fakes + [name for name in names if name not in OUTLIVE_THE_APPS]
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty database with every migration applied, made once per process: the apps and
+    stores below start on a copy of it (as after ``nightshift migrate``). Migrating a new
+    file is a transaction per migration, each synced to disk: 0.1 s or more at every app
+    a scenario test starts. Starting on a new file is left to the end-to-end tests (each
+    process starts on one), tests/unit/test_migrations.py, and any test naming its db."""
+    path = tmp_path_factory.mktemp("migrated") / "migrated.db"
+    conn = connect(path)
+    try:
+        apply_migrations(conn, now=ManualClock().now())
+    finally:
+        conn.close()  # (the last connection: the WAL is checkpointed into the file)
+    return path
+
+
 @pytest.fixture
-async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
-    """Start whole apps in-process; each is stopped when the test ends."""
+async def app_factory(tmp_path: Path, migrated: Path) -> AsyncIterator[AppFactory]:
+    """Start whole apps in-process; each is stopped when the test ends. Unless ``db`` (or
+    NIGHTSHIFT_DB in ``env``) names another, each starts on a copy of ``migrated``."""
     started: list[RunningApp] = []
 
     async def make(
@@ -88,13 +107,17 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
         env: dict[str, str] | None = None,
         db: Path | None = None,
     ) -> RunningApp:
+        own = tmp_path / f"app{len(started)}.db"
         values: dict[str, Any] = {
-            "NIGHTSHIFT_DB": str(db or tmp_path / f"app{len(started)}.db"),
+            "NIGHTSHIFT_DB": str(db or own),
             "NIGHTSHIFT_CONFIG": str(tmp_path / "absent.yml"),
             "NIGHTSHIFT_HOST": "127.0.0.1",
             "NIGHTSHIFT_PORT": 0,
             **(env or {}),
         }
+        # (a file a start that failed left there is used as it is, as before)
+        if values["NIGHTSHIFT_DB"] == str(own) and not own.exists():
+            shutil.copy2(migrated, own)  # (0600, as a new one)
         settings = Settings(**values)
         ns = Nightshift(
             settings=settings,
@@ -114,8 +137,10 @@ async def app_factory(tmp_path: Path) -> AsyncIterator[AppFactory]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A real SQLite store with every migration applied, on a manual clock."""
+async def store(tmp_path: Path, migrated: Path) -> AsyncIterator[Store]:
+    """A real SQLite store with every migration applied (a copy of ``migrated``), on a
+    manual clock."""
+    shutil.copy2(migrated, tmp_path / "store.db")
     s = await Store.open(tmp_path / "store.db", clock=ManualClock())
     yield s
     await s.close()
