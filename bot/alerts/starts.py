@@ -26,7 +26,7 @@ from __future__ import annotations
 from bot.alerts.messages import OPEN_ALERTS
 from bot.alerts.model import Alert, fingerprint
 from bot.alerts.resolution import AlertResolution
-from bot.alerts.storm_batch import one_refresh_each
+from bot.alerts.storm_batch import one_refresh_each, summaries_once
 from guards.store import Tx
 from guards.tokens import ACTOR_PREFIX, TOKEN_MISUSE_KIND
 
@@ -162,7 +162,13 @@ class AlertStarts(AlertResolution):
         """Open alerts whose silence ended: another silence, or back to posting and paging.
 
         Run by the tick for silences that expired, and at once by a lift (ended_at set).
+        A storm that comes back at once is folded, its summaries drawn once
+        (:func:`~bot.alerts.storm_batch.summaries_once`), as the tick's are.
         """
+        with summaries_once(self, tx):
+            return self._end_silences(tx, now)
+
+    def _end_silences(self, tx: Tx, now: float) -> int:
         rows = tx.all(
             OPEN_ALERTS + " AND silence_id IN (SELECT id FROM silences"
             " WHERE ended_at IS NOT NULL OR expires_at <= ?)",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from guards.clock import ManualClock
 from guards.store import Store
@@ -90,6 +91,50 @@ async def test_a_storm_costs_the_writer_statements_in_proportion_to_its_alerts(t
         store = await Store.open(tmp_path / f"storm-{alerts}.db", clock=ManualClock())
         try:
             counts.append(await storm_statements(store, webhook_first(), alerts))
+        finally:
+            await store.close()
+    small, large = counts
+    assert large < 2.5 * small, counts
+
+
+async def lift_steps(store: Store, engine: AlertEngine, alerts: int) -> int:
+    """The SQLite steps (in hundreds of virtual machine instructions) a lift costs the
+    writer: a silence held a storm's alerts (recorded, not posted); lifted, they post and
+    page at once, folded as a batch's are. (Steps, not statements: a rebuild is a few
+    statements, each reading all the summary holds.)"""
+    await store.write(
+        lambda tx: ops.silence(
+            engine, tx, target="acme/team", seconds=3600, actor="U01", unseen_ok=True
+        )
+    )
+    await emit(store, *(opened(store, scope=s) for s in agents(0, alerts)))
+    assert await run(store, engine) == alerts
+    assert channel_posts(await outbox(store)) == []
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # (go on)
+
+    store._conn.set_progress_handler(step, 100)
+    try:
+        await store.write(lambda tx: ops.lift(engine, tx, target="acme/team", actor="U01"))
+    finally:
+        store._conn.set_progress_handler(None, 0)
+    channel = channel_posts(await outbox(store))
+    assert len(channel) == 4 and str(channel[3][3]).startswith("fold:posts:C0ALERTS:")
+    return steps
+
+
+async def test_lifting_a_silence_over_a_storm_costs_the_writer_in_proportion(tmp_path):
+    """A lift starts its alerts again in one write, as a batch: its summaries are drawn
+    once, not once per alert."""
+    counts = []
+    for alerts in (240, 480):
+        store = await Store.open(tmp_path / f"lift-{alerts}.db", clock=ManualClock())
+        try:
+            counts.append(await lift_steps(store, webhook_first(), alerts))
         finally:
             await store.close()
     small, large = counts
