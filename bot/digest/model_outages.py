@@ -11,10 +11,13 @@ namespace's traffic met it:
   model's outage (README, *A provider's outage*), so the calls that tripped it and
   those made while it was open. Read by time, never through the namespace's whole
   history: the counters of each day (``model_usage_daily``, what its holds named;
-  ``digest_model_daily``, what its settles named) first say whether the namespace
-  named the model on those days at all, and only then are the reservations of the
-  window read, through their ids, which carry the time (review27 R3 M1: the
-  namespace's every reservation was read, 0.5-0.8 s per outage at 300,000); or
+  ``digest_model_daily``, what its settles named) first say on which days the
+  namespace named the model at all, and only the window's reservations of those days
+  (and one either side) are read, through their ids, which carry the time (review27
+  R3 M1: the namespace's every reservation was read, 0.5-0.8 s per outage at
+  300,000), the model tested in SQL, so the first call that names it ends the read
+  (recheck27 Kc L1: every reservation of the fleet in the window was read, for a kill
+  switch left on for weeks each day's digest read weeks); or
 - the model's kill switch refused one of its calls (``model_breaker_refusals``: a
   refused call leaves no reservation; review27 R3 M2); or
 - routing passed the model over for the namespace while it was open (a route whose
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,21 +57,25 @@ Transition = tuple[str, str, str, str, str | None, float, str]
 MODEL_SCOPES = (MODEL_PREFIX, MODEL_PREFIX[:-1] + ";")
 Rows = Callable[[str, str, Sequence[Any]], list[Any]]
 
-# Did the namespace's holds name the model (its undated name, as they count it) on
-# these days? Did its settles name it (a settle may name another model than its hold)?
+# On which of these days did the namespace's holds name the model (its undated name, as
+# they count it)? Its settles (a settle may name another model than its hold)?
 _HELD = (
-    "SELECT 1 FROM model_usage_daily WHERE namespace = ? AND model = ?"
-    " AND day >= ? AND day <= ? LIMIT 1"
+    "SELECT day FROM model_usage_daily WHERE namespace = ? AND model = ? AND day >= ? AND day <= ?"
 )
-_SETTLED = (
-    "SELECT DISTINCT model FROM digest_model_daily WHERE namespace = ? AND day >= ? AND day <= ?"
-)
-# The models the namespace's reservations of a span named: the span's ids, through the
-# primary key (`+scope`: not the namespace's every reservation through its scope index)
-_CALLS = (
-    "SELECT DISTINCT model FROM reservations WHERE id >= ? AND id < ?"
+_SETTLED = "SELECT day, model FROM digest_model_daily WHERE namespace = ? AND day >= ? AND day <= ?"
+# Did one of the namespace's reservations of a span name the model: the span's ids,
+# through the primary key (`+scope`: not the namespace's every reservation through its
+# scope index), up to the first that does. A name names the model as model_keys says:
+# the model's name, or it with one snapshot suffix (guards.prices.undated). Names are
+# ASCII without GLOB's wildcards (is_model_name), and the suffix is tested apart.
+_NAME = "lower(trim(model))"
+_SUFFIX = f"substr({_NAME}, ?)"
+_CALLED = (
+    "SELECT 1 FROM reservations WHERE id >= ? AND id < ?"
     " AND +scope >= ? AND +scope < ? AND created_at >= ? AND created_at < ?"
-    " AND model IS NOT NULL"
+    f" AND substr({_NAME}, 1, ?) = ? AND ({_SUFFIX} IN ('', '-latest')"
+    f" OR {_SUFFIX} GLOB '-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
+    f" OR {_SUFFIX} GLOB '-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]') LIMIT 1"
 )
 # Did the model's kill switch refuse one of the namespace's calls during the outage? A
 # forced-open spell (its `since`) lies within one outage.
@@ -182,11 +189,43 @@ def _called(
     # zone of when it was taken: a policy's zone may have changed since)
     first = (datetime.fromtimestamp(since, tz).date() - timedelta(days=1)).isoformat()
     last = (datetime.fromtimestamp(until, tz).date() + timedelta(days=1)).isoformat()
-    if not rows("model_usage_daily", _HELD, (namespace, undated(o.model), first, last)):
-        settled = rows("digest_model_daily", _SETTLED, (namespace, first, last))
-        if not any(r[0] and o.key in model_keys(str(r[0])) for r in settled):
-            return False  # none of its calls those days named the model
-    # a second either side of the ids' span: their time is in whole milliseconds
-    ids = (first_reservation_id(since - 1), first_reservation_id(until + 1))
-    called = rows("reservations", _CALLS, (*ids, *subtree, since, until))
-    return any(o.key in model_keys(str(r[0])) for r in called)
+    days = {
+        str(r[0])
+        for r in rows("model_usage_daily", _HELD, (namespace, undated(o.model), first, last))
+    }
+    days.update(
+        str(r[0])
+        for r in rows("digest_model_daily", _SETTLED, (namespace, first, last))
+        if r[1] and o.key in model_keys(str(r[1]))
+    )
+    name = o.model
+    named = (len(name), name, *(len(name) + 1,) * 3)
+    for lo, hi in _day_spans(days, tz, since=since, until=until):
+        # a second either side of the ids' span: their time is in whole milliseconds
+        ids = (first_reservation_id(lo - 1), first_reservation_id(hi + 1))
+        if rows("reservations", _CALLED, (*ids, *subtree, lo, hi, *named)):
+            return True
+    return False  # none of its calls those days named the model
+
+
+def _day_spans(
+    days: set[str], tz: ZoneInfo, *, since: float, until: float
+) -> list[tuple[float, float]]:
+    """The parts of ``[since, until)`` within a day of one of ``days`` (a counter's day:
+    the day before and after too), joined where they touch, oldest first."""
+    spans: list[tuple[float, float]] = []
+    for text in sorted(days):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            continue
+        lo = datetime.combine(day - timedelta(days=1), datetime.min.time(), tz).timestamp()
+        hi = datetime.combine(day + timedelta(days=2), datetime.min.time(), tz).timestamp()
+        lo, hi = max(lo, since), min(hi, until)
+        if lo >= hi:
+            continue
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(hi, spans[-1][1]))
+        else:
+            spans.append((lo, hi))
+    return spans

@@ -17,6 +17,7 @@ import pytest
 from bot.digest import model_outages
 from bot.digest.model_outages import Outage, Transition, met_outages
 from bot.digest.queries import day_bounds
+from guards.breaker_kinds import model_keys
 from guards.ledger_rows import reservation_id
 from guards.migrations import apply_migrations, connect
 from guards.model_budgets import counted_model
@@ -113,7 +114,7 @@ def test_the_calls_are_read_by_the_outage_s_time_not_the_namespace_s_history(db)
     """review27 R3 M1: the query walked every reservation the namespace ever made (0.5-0.8 s
     per outage at 300,000); it reads the window's ids through the primary key."""
     plan = " ".join(
-        str(r[3]) for r in db.execute("EXPLAIN QUERY PLAN " + model_outages._CALLS, (0,) * 6)
+        str(r[3]) for r in db.execute("EXPLAIN QUERY PLAN " + model_outages._CALLED, (0,) * 11)
     )
     assert "sqlite_autoindex_reservations_1 (id>? AND id<?)" in plan, plan
     assert "scope" not in plan
@@ -151,3 +152,90 @@ def test_a_namespace_that_named_no_such_model_those_days_reads_no_reservation(db
     finally:
         db.set_trace_callback(None)
     assert statements and not [s for s in statements if "FROM reservations" in s], statements
+
+
+def steps_of(conn: sqlite3.Connection, read) -> tuple[object, int]:
+    """What ``read()`` returns, and about how many SQLite steps it took."""
+    counted = [0]
+
+    def tick() -> int:
+        counted[0] += 1
+        return 0
+
+    conn.set_progress_handler(tick, 10)
+    try:
+        found = read()
+    finally:
+        conn.set_progress_handler(None, 0)
+    return found, counted[0] * 10
+
+
+def test_the_read_of_the_window_stops_at_the_first_call_that_names_the_model(db):
+    """recheck27 Kc L1: every reservation of the fleet in the window was read (DISTINCT
+    model), however early the namespace's own call on the model came."""
+    reserve(db, "acme/a/bot", HAIKU, at(12, 50))  # it met the outage in its lead
+    reserve(db, "big/b/bot", SONNET, *(at(13) + i / 10 for i in range(20_000)))
+    found, steps = steps_of(db, lambda: [o.model for o in met(db, "acme", OUTAGE)])
+    assert found == [HAIKU]
+    assert steps < 2_000, steps  # 90; reading the fleet's 20,000 calls took 140,000
+
+
+def test_a_long_outage_reads_the_days_the_namespace_named_the_model_not_all_of_it(db):
+    """recheck27 Kc L1: a kill switch left on for weeks read weeks of the fleet's calls
+    for each namespace that named the model, at each day's digest. Only the days its
+    counters name (and one either side) are read."""
+    day = 86400.0
+    forced = [
+        (KEY, "closed", "forced_open", "provider incident", None, at(13), "U0DANA"),
+        (KEY, "forced_open", "closed", "back", None, at(13) + 20 * day, "U0DANA"),
+    ]
+    reserve(db, "acme/a/bot", HAIKU, at(10))  # that morning, not in the outage's lead
+    reserve(db, "big/b/bot", SONNET, *(at(13) + i * 100 for i in range(17_000)))  # 20 days
+
+    def on(day_no: int) -> list[Outage]:
+        start = at(0) + day_no * day
+        return met_outages(
+            lambda _table, sql, params: db.execute(sql, params).fetchall(),
+            forced,
+            namespace="acme",
+            subtree=subtree("acme"),
+            start=start,
+            stop=start + day,
+            tz=BERLIN,
+        )
+
+    found, steps = steps_of(db, lambda: on(10))  # the digest of the 10th day
+    assert found == []
+    # the span to the end of the day after its counter's: 1,260 calls, 8,900 steps; the
+    # 20 days' 17,000 took 119,000
+    assert steps < 40_000, steps
+    # a sonnet hold settled naming haiku (the kill switch refused none of it) on the 12th
+    reserve(db, "acme/a/bot", SONNET, at(13) + 12 * day, settled_as=HAIKU)
+    assert [o.model for o in on(10)] == [HAIKU]
+
+
+@pytest.mark.parametrize(
+    ("key", "names"),
+    [
+        (
+            KEY,
+            [
+                HAIKU, HAIKU.upper(), f"{HAIKU}-20251001", f"{HAIKU}-2025-10-01",
+                f"{HAIKU}-latest", f"{HAIKU}-Latest", f"{HAIKU}-latest-20251001",
+                f"{HAIKU}-2025100", f"{HAIKU}-202510011", f"{HAIKU}-2025-10-0a", f"{HAIKU}x",
+                f"{HAIKU}-v2", "claude-haiku-4", f"{HAIKU}-20251001-latest",
+            ],
+        ),
+        ("model:gpt-4o-2024-08-06", ["gpt-4o", "gpt-4o-2024-08-06", "GPT-4o-2024-08-06-latest"]),
+    ],
+)  # fmt: skip
+def test_a_call_names_the_model_in_sql_as_model_keys_says(db, key, names):
+    """The read tests the model in SQL (so it stops at the first): the names it takes for
+    the outage's model are those guards.breaker_kinds.model_keys governs by its breaker."""
+    outage = [(key, *t[1:]) for t in OUTAGE]
+    model = key.removeprefix("model:")
+    for i, name in enumerate(names):
+        reserve(db, f"n{i}/u/bot", model, at(9))  # its counters name the model that day
+        reserve(db, f"n{i}/u/bot", name, at(13, 30))
+        expected = key in model_keys(name)
+        assert (met(db, f"n{i}", outage) != []) == expected, (name, expected)
