@@ -50,12 +50,15 @@ _HELD = {
     ),
     "posts": f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ? ORDER BY a.id",
 }
-# A person's last pages before a page summary's seed (the escalation that began it),
-# newest first (by the primary key, back from the seed: a storm's are just before it)
+# The pages before a page summary's seed (the escalation that began it), newest first,
+# a chunk at a time: by the primary key, back from the seed, whose ``at`` grows with it
+# (bot.alerts.paging writes each page's row as it goes), so the read stops at the
+# first chunk older than the window (no index on target or at is needed)
 _BEFORE = (
-    "SELECT alert_id, at, folded_into FROM escalations WHERE id < ? AND target = ?"
+    "SELECT id, alert_id, at, folded_into, target FROM escalations WHERE id < ?"
     " ORDER BY id DESC LIMIT ?"
 )
+_CHUNK = 512
 _ALERTS = f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT value FROM json_each(?))"
 
 
@@ -94,14 +97,18 @@ def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
 
 def storm_leads(tx: Tx, ref: str, *, limit: int, window: float, now: float) -> list[Alert]:
     """The alerts of the pages that began page summary ``ref``'s storm, as they are now:
-    of the person's last ``limit`` pages before it (``alerts.fold_pages_after``: what
-    filled their lane, so that the next folded), those that went out on their own within
-    ``window`` seconds before it began (a page from earlier is no part of this storm).
-    Its Acknowledge all takes them too, and it says so: with
-    ``fold_pages_after: 1`` a storm is the first page, then the summary of the rest, and
-    a person who acknowledged all of "🔴 Alert storm · 199 alerts" was still paged for
-    the first one five minutes later. None for a channel's summary: the posts before it
-    are there with their own buttons. ``now``: when it begins, if it is not written yet.
+    every page to its person that went out on its own within ``window`` seconds before
+    it began (a page from earlier is no part of this storm). Its Acknowledge all takes
+    them too, and it says so: with ``fold_pages_after: 1`` a storm is the first page,
+    then the summary of the rest, and a person who acknowledged all of "🔴 Alert storm ·
+    199 alerts" was still paged for the first one five minutes later. Not only the last
+    ``limit`` (``alerts.fold_pages_after``: what filled the lane, so that the next
+    folded): a storm the watchdog reads over two ticks, one agent on the first, is two
+    pages on their own, then the summary (recheck27 Kb M1), and the person's "all" is
+    all of them; not those before a page of the lane folded into an earlier summary
+    (they began that storm). ``limit`` 0 (pages never fold): none. None for a channel's summary:
+    the posts before it are there with their own buttons. ``now``: when it begins, if
+    it is not written yet.
 
     Example:
         >>> # storm_leads(tx, "fold:pages:U01:2", limit=1, window=60, now=now)  # [#1]
@@ -111,12 +118,21 @@ def storm_leads(tx: Tx, ref: str, *, limit: int, window: float, now: float) -> l
         return []
     row = tx.one("SELECT created_at FROM outbox WHERE ref = ?", (ref,))
     began = now if row is None else float(row[0])
-    seed = int(ref.rsplit(":", 1)[1].partition("-")[0])
-    ids = [
-        int(r[0])
-        for r in tx.all(_BEFORE, (seed, lane, limit))
-        if r[2] is None and began - window <= float(r[1]) <= began
-    ]
+    below = int(ref.rsplit(":", 1)[1].partition("-")[0])  # the seed
+    ids: list[int] = []
+    while True:
+        rows = tx.all(_BEFORE, (below, _CHUNK))
+        for _, alert_id, at, folded_into, target in rows:
+            if target != lane:
+                continue
+            if folded_into is not None:  # the lane's earlier storm: older pages are its
+                rows = []
+                break
+            if began - window <= float(at) <= began:
+                ids.append(int(alert_id))
+        if len(rows) < _CHUNK or float(rows[-1][2]) < began - window:
+            break
+        below = int(rows[-1][0])
     if not ids:
         return []
     return [Alert.from_row(r) for r in tx.all(_ALERTS + " ORDER BY a.id", (json.dumps(ids),))]

@@ -147,36 +147,81 @@ async def test_a_p0_joining_a_summary_of_p1s_buzzes_once(store):
     ]
 
 
-async def test_acknowledge_all_takes_the_storms_first_page_and_no_page_before_it(store):
+async def test_acknowledge_all_takes_the_storms_first_pages_and_no_page_before_them(store):
     """With ``fold_pages_after: 1`` a storm is its first page, then the summary of the
     rest (FR4 item 2: Acknowledge all left that first page's chain paging). The summary
-    names it and takes it: the page just before it, of P1s paged a minute after they
-    fired; not a P0's page to the same person 20 s before that, the storm's or not."""
+    names and takes every page to that person that went out on its own within the minute
+    before it began (recheck27 Kb M1: not only the last one): the page just before it,
+    of P1s paged a minute after they fired, and a P0's page 21 s before that; not a P0's
+    page 61 s before it."""
     engine = one_step_policy()
+    await emit(store, opened(store, scope="acme/old/down"))  # a P0, #1: paged at once
+    await run(store, engine)
+    await deliver_all(store)
     scopes = [f"acme/team/slow-{i}" for i in range(3)]
     await emit(store, *(opened(store, scope=s, trip="failures") for s in scopes))  # P1s
     await run(store, engine)
     store.clock.advance(40)
-    await emit(store, opened(store, scope="acme/other/down"))  # a P0, #4: paged on its own
+    await emit(store, opened(store, scope="acme/other/down"))  # a P0, #5: paged on its own
     await run(store, engine)
     await deliver_all(store)
     store.clock.advance(21)
-    await store.write(engine.tick)  # U01: #1's page, then #2 and #3 in one summary
+    await store.write(engine.tick)  # U01: #2's page, then #3 and #4 in one summary
     refs = [r[3] for r in posts(await outbox(store), "U01")]
-    assert refs[:2] == ["alert:4:dm:1", "alert:1:dm:2"]
-    ref = str(refs[2])
+    assert refs[:3] == ["alert:1:dm:1", "alert:5:dm:2", "alert:2:dm:3"]
+    ref = str(refs[3])
     sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
     lead = json.loads(sent[0][0])["blocks"][1]["text"]["text"]
-    assert lead.endswith(" Acknowledge all takes this storm's first page above too (`#1`).")
+    assert lead.endswith(
+        " Acknowledge all takes this storm's first 2 pages above too (`#2`, `#5`)."
+    )
     await deliver_all(store)
 
     done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
-    assert done.acked == (1, 2, 3)
+    assert done.acked == (2, 3, 4, 5)
     rows = await store.fetch("SELECT id FROM alerts WHERE acked_at IS NULL")
-    assert [r[0] for r in rows] == [4]
-    # the first page itself shows it, as acknowledging it alone would
-    edits = await store.fetch(
-        "SELECT args FROM outbox WHERE method = 'chat.update' AND json_extract(args, '$.ts') = ?",
-        ("$ref:alert:1:dm:2.ts",),
+    assert [r[0] for r in rows] == [1]
+    # the first pages themselves show it, as acknowledging each alone would
+    for page in ("alert:2:dm:3", "alert:5:dm:2"):
+        edits = await store.fetch(
+            "SELECT args FROM outbox WHERE method = 'chat.update'"
+            " AND json_extract(args, '$.ts') = ?",
+            (f"$ref:{page}.ts",),
+        )
+        assert len(edits) == 1 and "acknowledged by <@U01>" in edits[0][0]
+
+
+async def test_a_storm_whose_first_tick_read_one_alert_is_acknowledged_whole(store):
+    """recheck27 Kb M1: one agent went silent 2 s before the others, so the watchdog's
+    first tick read it alone: its page went out on its own, then the next tick's first
+    page, then the summary of the rest. Acknowledge all takes all of them: nothing is
+    left to page the next step. A later storm's summary does not take the first storm's
+    pages, which began that one."""
+    engine = storm_engine(fold_after=1)
+    await storm(store, engine, agents=1)  # #1, on its own
+    await deliver_all(store)
+    store.clock.advance(2)
+    await emit(store, *(opened(store, scope=f"acme/hb/bot-{i:03d}") for i in range(4)))
+    await run(store, engine)  # #2's page, then #3-#5 in one summary
+    refs = [r[3] for r in posts(await outbox(store), "U01")]
+    assert refs[:2] == ["alert:1:dm:1", "alert:2:dm:2"] and len(refs) == 3
+    ref = str(refs[2])
+    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
+    lead = json.loads(sent[0][0])["blocks"][1]["text"]["text"]
+    assert lead.endswith(
+        " Acknowledge all takes this storm's first 2 pages above too (`#1`, `#2`)."
     )
-    assert len(edits) == 1 and "acknowledged by <@U01>" in edits[0][0]
+    await deliver_all(store)
+    done = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
+    assert done.acked == (1, 2, 3, 4, 5)
+    assert await store.fetch("SELECT id FROM alerts WHERE acked_at IS NULL") == []
+
+    # a second storm 30 s on: its own first page and summary; the first storm's are its own
+    store.clock.advance(30)  # (a handled summary is not joined)
+    await emit(store, *(opened(store, scope=f"acme/new/bot-{i:03d}") for i in range(3)))
+    await run(store, engine)
+    refs = [r[3] for r in posts(await outbox(store), "U01")]
+    assert refs[3] == "alert:6:dm:6" and refs[4].startswith("fold:pages:U01:")
+    await deliver_all(store)
+    second = await store.write(lambda tx: ops.ack_storm(engine, tx, ref=str(refs[4]), actor="U01"))
+    assert second.acked == (6, 7, 8) and second.earlier == {}  # not #1, #2 (acknowledged)
