@@ -92,6 +92,23 @@ def _rows(
         raise
 
 
+def _transitions(
+    conn: sqlite3.Connection, raw: RawDay, where: str, params: Sequence[Any]
+) -> list[tuple[str, str, str, str, str | None, float, str]]:
+    """Breaker transitions matching ``where``, in the order they happened."""
+    return [
+        (r[0], r[1], r[2], r[3], r[4], float(r[5]), str(r[6]))
+        for r in _rows(
+            conn,
+            raw,
+            "breaker_transitions",
+            "SELECT scope, from_state, to_state, reason, trip, at, actor FROM breaker_transitions"
+            f" WHERE {where} ORDER BY at, id",
+            params,
+        )
+    ]
+
+
 def read_day(
     conn: sqlite3.Connection, *, namespace: str, day: date, tz: ZoneInfo, now: float
 ) -> RawDay:
@@ -133,29 +150,16 @@ def read_day(
             (namespace, iso),
         )
     ]
-    raw.transitions = [
-        (r[0], r[1], r[2], r[3], r[4], float(r[5]), str(r[6]))
-        for r in _rows(
-            conn,
-            raw,
-            "breaker_transitions",
-            "SELECT scope, from_state, to_state, reason, trip, at, actor FROM breaker_transitions"
-            " WHERE at >= ? AND at < ? AND (scope = ? OR (scope >= ? AND scope < ?))"
-            " ORDER BY at, id",
-            (start - BREAKER_LOOKBACK_SECONDS, end, namespace, lo, hi),
-        )
-    ]
-    model_transitions = [
-        (r[0], r[1], r[2], r[3], r[4], float(r[5]), str(r[6]))
-        for r in _rows(
-            conn,
-            raw,
-            "breaker_transitions",
-            "SELECT scope, from_state, to_state, reason, trip, at, actor FROM breaker_transitions"
-            " WHERE scope >= ? AND scope < ? AND at >= ? AND at < ? ORDER BY at, id",
-            (*MODEL_SCOPES, start - BREAKER_LOOKBACK_SECONDS, end),
-        )
-    ]
+    since = start - BREAKER_LOOKBACK_SECONDS
+    raw.transitions = _transitions(
+        conn,
+        raw,
+        "(scope = ? OR (scope >= ? AND scope < ?)) AND at >= ? AND at < ?",
+        (namespace, lo, hi, since, end),
+    )
+    model_transitions = _transitions(
+        conn, raw, "scope >= ? AND scope < ? AND at >= ? AND at < ?", (*MODEL_SCOPES, since, end)
+    )
     raw.model_outages = met_outages(
         lambda table, sql, params: _rows(conn, raw, table, sql, params),
         model_transitions,
