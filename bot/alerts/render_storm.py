@@ -39,6 +39,7 @@ __all__ = [
     "storm_handled",
     "storm_others",
     "storm_p0_note",
+    "with_mention",
     "with_page",
 ]
 
@@ -186,6 +187,42 @@ def with_page(args: dict[str, Any], prefix: str) -> dict[str, Any]:
         blocks.insert(1 if at is None else at, _page_block(prefix))  # (after its header)
     text = prefix + str(args.get("text") or "").removeprefix(said)
     return {**args, "text": text, "blocks": blocks}
+
+
+def with_mention(args: dict[str, Any], user: str) -> dict[str, Any]:
+    """A channel summary's ``args`` (text and blocks, as shown) mentioning ``user`` where
+    they mention a person (the person its chain pages first, as drawn): the person a later
+    step paged for its alerts, as their own posts mention them then (recheck27 Kb L1).
+    Unchanged when they mention nobody (a chain paging a webhook or the channel first).
+
+    Example:
+        >>> args = {"text": "<@U01> 🔴 Alert storm", "blocks": [
+        ...     {"type": "header"}, section("<@U01> *20 alerts* came")]}
+        >>> drawn = with_mention(args, "U04")
+        >>> drawn["text"], drawn["blocks"][1]["text"]["text"]
+        ('<@U04> 🔴 Alert storm', '<@U04> *20 alerts* came')
+    """
+    blocks = list(args.get("blocks") or [])
+    page = next((b for b in blocks if b.get("block_id") == PAGE_BLOCK), None)
+    at = next(
+        (
+            i
+            for i, b in enumerate(blocks)
+            if b.get("type") == "section" and b.get("block_id") != PAGE_BLOCK
+        ),
+        None,
+    )
+    lead = "" if at is None else str(blocks[at]["text"]["text"])
+    if not lead.startswith("<@") or "> " not in lead:
+        return args
+    old, new = lead[: lead.index("> ") + 2], f"<@{user}> "
+    said = "" if page is None else f"{page['text']['text']} "
+    rest = str(args.get("text") or "").removeprefix(said)
+    if old == new or not rest.startswith(old):
+        return args
+    assert at is not None
+    blocks[at] = {**blocks[at], "text": {**blocks[at]["text"], "text": new + lead[len(old) :]}}
+    return {**args, "text": said + new + rest[len(old) :], "blocks": blocks}
 
 
 def _named(members: list[Alert]) -> list[str]:

@@ -14,7 +14,9 @@ a sent summary kept "📟 Paging via webhook pager…" after the storm's trigger
 for good, or got through. It is redrawn too when the chain's next step pages a person
 for one of its alerts (:meth:`bot.alerts.paging.AlertPaging.escalate`), to say so:
 "⚠️ The page via webhook pager failed (HTTP 400); paged <@U01>:" (review27 R1 L2: it
-kept "<@U01> is next" after U01 was paged).
+kept "<@U01> is next" after U01 was paged). A chain paging a person first: its mention
+becomes the person that step paged for all its open P0s ("<@U04> 🔴 Alert storm · 20
+alerts"), as their own posts mention them (recheck27 Kb L1: it kept "<@U01>").
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.folding import defer, refresh
-from bot.alerts.render_storm import with_page
+from bot.alerts.render_storm import with_mention, with_page
 from bot.alerts.storm_sent import handled, storm_alerts
 from bot.outbox import enqueue_edit
 from guards.store import Tx
@@ -81,9 +83,18 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
         if handled(tx, ref):  # "✅ 20 acknowledged …": a page line belongs only on a
             continue  # summary still paging, as on an open P0's own post (review27 R1 L1)
         lane = str(post[1])
-        page = summary_page(engine, tx, storm_alerts(tx, ref), now)
+        alerts = storm_alerts(tx, ref)
+        page = summary_page(engine, tx, alerts, now)
         shown = _shown(tx, ref, lane=lane, post_id=int(post[0]), sent=json.loads(post[2]))
         drawn = with_page(shown, webhook_prefix(page) if page is not None else "")
+        paged = {a.oncall_user for a in alerts if a.tier == "P0" and a.state == "open"}
+        if len(paged) == 1 and None not in paged:  # the one its open P0s' chains paged last
+            user = str(next(iter(paged)))
+            drawn = with_mention(drawn, user)
+            sent = json.loads(post[2])
+            if (named := with_mention(sent, user)) != sent:  # Acknowledge all's edit starts
+                args = json.dumps(named, separators=(",", ":"))  # from its post's row
+                tx.execute("UPDATE outbox SET args = ? WHERE id = ?", (args, post[0]))
         if drawn == shown:
             continue  # (a storm's next trigger got through as its last did)
         # (a failure someone must act on: not once a later step paged a person)

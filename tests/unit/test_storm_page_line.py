@@ -18,7 +18,7 @@ from bot.commands_alert_actions import unack
 from bot.outbox import URGENT
 from guards.clock import ManualClock
 from guards.store import Store
-from tests.unit.test_alerts_engine import deliver_all, emit, opened, outbox, run
+from tests.unit.test_alerts_engine import POLICY, deliver_all, emit, make, opened, outbox, run
 from tests.unit.test_storm_batch import _secret, agents, channel_posts, webhook_first
 
 __all__ = ["_secret"]
@@ -110,3 +110,41 @@ async def test_a_summary_says_whom_the_next_step_paged_once_it_did(store: Store)
     # a later answer of the storm's triggers leaves it so: no "is next" again
     await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
     assert (await edits(store, ref))[-1] == last
+
+
+async def test_a_person_first_summary_mentions_whom_the_next_step_paged(store: Store):
+    """recheck27 Kb L1: a chain paging the primary first, then the secondary (U04) at 5m.
+    The channel's summary of #4-#6 said "<@U01> 🔴 Alert storm · 3 alerts" after step 2
+    paged U04 for all of them, while their own posts were redrawn to mention U04. It is
+    edited to mention U04, once (a tick's batch), routine."""
+    engine = make({"alerts": {**POLICY["alerts"], "fold_after": 3, "fold_pages_after": 0}})  # type: ignore[dict-item]
+    await emit(store, *(opened(store, scope=s) for s in agents(0, 6)))
+    await run(store, engine)
+    ref = str(channel_posts(await outbox(store))[3][3])
+    assert ref.startswith("fold:posts:C0ALERTS:")
+    await deliver_all(store)
+    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
+    assert json.loads(sent[0][0])["text"].startswith("<@U01> 🔴 Alert storm · 3 alerts")
+    assert await edits(store, ref) == []
+    assert isinstance(store.clock, ManualClock)
+    store.clock.advance(5 * 60)
+    await store.write(engine.tick)
+    rows = await store.fetch("SELECT oncall_user FROM alerts WHERE folded_into = ?", (ref,))
+    assert [r[0] for r in rows] == ["U04"] * 3
+    [edit] = await edits(store, ref)
+    assert edit["text"].startswith("<@U04> 🔴 Alert storm · 3 alerts: 🔴 P0")
+    lead = next(b["text"]["text"] for b in edit["blocks"] if b.get("type") == "section")
+    assert lead.startswith("<@U04> *3 alerts* came while") and "<@U01>" not in json.dumps(edit)
+    priority = await store.fetch(
+        "SELECT priority FROM outbox WHERE method = 'chat.update'"
+        " AND json_extract(args, '$.ts') = ?",
+        (f"$ref:{ref}.ts",),
+    )
+    assert priority[0][0] != URGENT
+    await store.write(engine.tick)  # nothing new to say: no second edit
+    assert len(await edits(store, ref)) == 1
+    await deliver_all(store)
+    await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U04"))
+    done = (await edits(store, ref))[-1]  # its button becomes a line; U04 it still says
+    assert done["text"].startswith("<@U04> 🔴 Alert storm · 3 alerts")
+    assert done["text"].endswith("[✅ 3 acknowledged by <@U04> at 01:05]")
