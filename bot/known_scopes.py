@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from guards.config import Policy
 from guards.scopes import ancestors_of
 from guards.store import Tx
+from guards.tx import distinct_seeks
 
 __all__ = [
     "CANDIDATES",
@@ -48,11 +49,8 @@ _REFUSED = "SELECT 1 FROM refusals_daily WHERE scope = ? OR scope GLOB ? LIMIT 1
 # each (the next scope after the last one), not by a scan of every row (review27 R2 M1:
 # 1M rows took 0.5 s). Bound: the most scopes read, the alerts' kind left out, the most.
 CANDIDATES = (
-    "WITH RECURSIVE refused(scope) AS ("
-    " SELECT (SELECT MIN(scope) FROM refusals_daily)"
-    " UNION ALL SELECT (SELECT MIN(scope) FROM refusals_daily WHERE scope > refused.scope)"
-    " FROM refused WHERE refused.scope IS NOT NULL LIMIT ?)"
-    " SELECT path FROM scopes WHERE depth <= 3 UNION SELECT scope FROM heartbeats"
+    distinct_seeks("refused", "refusals_daily", "scope", limit=True)
+    + " SELECT path FROM scopes WHERE depth <= 3 UNION SELECT scope FROM heartbeats"
     " UNION SELECT agent FROM validation_streams"
     " UNION SELECT scope FROM refused WHERE scope IS NOT NULL"
     " UNION SELECT scope FROM alerts WHERE resolved_at IS NULL AND kind != ? LIMIT ?"

@@ -26,7 +26,7 @@ from typing import Any
 from guards.clock import Clock
 from guards.events import Event
 
-__all__ = ["Bulk", "Pending", "SumRows", "Sums", "Tx", "write_sums"]
+__all__ = ["Bulk", "Pending", "SumRows", "Sums", "Tx", "distinct_seeks", "write_sums"]
 
 
 SumRows = dict[tuple[Any, ...], list[int]]  # a counter row's key -> its amounts
@@ -286,3 +286,27 @@ def _split_upsert(upsert: str) -> tuple[str, str, str]:
         if depth == 0:
             return head, rest[: end + 1], rest[end + 1 :]
     raise ValueError(f"no row of values in {upsert[:80]!r}")
+
+
+def distinct_seeks(cte: str, table: str, column: str, *, limit: bool = False) -> str:
+    """``WITH RECURSIVE cte(column)``: each distinct ``column`` of ``table`` (a column an
+    index leads), one seek each, the next value after the last, not a scan of every row of
+    a table holding many rows per value. Its last row is NULL: select ``WHERE column IS
+    NOT NULL``. ``limit``: at most ``?`` rows (a bound parameter, first in the statement).
+
+    Example:
+        >>> import sqlite3
+        >>> conn = sqlite3.connect(":memory:")
+        >>> _ = conn.execute("CREATE TABLE t (k TEXT, n INTEGER, PRIMARY KEY (k, n))")
+        >>> _ = conn.executemany("INSERT INTO t VALUES (?, ?)", [("a", 1), ("a", 2), ("b", 1)])
+        >>> sql = distinct_seeks("ks", "t", "k") + " SELECT k FROM ks WHERE k IS NOT NULL"
+        >>> conn.execute(sql).fetchall()
+        [('a',), ('b',)]
+    """
+    bound = " LIMIT ?" if limit else ""
+    return (
+        f"WITH RECURSIVE {cte}({column}) AS ("
+        f" SELECT (SELECT MIN({column}) FROM {table})"
+        f" UNION ALL SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > {cte}.{column})"
+        f" FROM {cte} WHERE {cte}.{column} IS NOT NULL{bound})"
+    )

@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo
 from bot.digest.queries import day_bounds
 from guards.scopes import Scope, ScopeError, subtree
 from guards.store import Tx
+from guards.tx import distinct_seeks
 
 __all__ = ["LOOKBACK_SECONDS", "digest_namespaces"]
 
@@ -70,11 +71,7 @@ _SMALL_TABLES = (
     f"SELECT {_NS.format(col='agent')}, MIN(created_at) FROM validation_streams GROUP BY 1",
 )
 _JOBS = (
-    "WITH RECURSIVE jobs(job) AS ("
-    " SELECT MIN(job) FROM job_runs"
-    " UNION ALL SELECT (SELECT MIN(job) FROM job_runs WHERE job > jobs.job) FROM jobs"
-    " WHERE jobs.job IS NOT NULL)"
-    " SELECT jobs.job,"
+    distinct_seeks("jobs", "job_runs", "job") + " SELECT jobs.job,"
     " (SELECT scope FROM job_runs WHERE job = jobs.job ORDER BY decided_at DESC LIMIT 1),"
     " (SELECT scope FROM job_runs WHERE job = jobs.job ORDER BY decided_at LIMIT 1),"
     " (SELECT MIN(decided_at) FROM job_runs WHERE job = jobs.job)"
@@ -95,22 +92,16 @@ _ALERTS = (
     " WHERE first_at >= ? AND scope NOT LIKE 'model:%' GROUP BY 1",
 )
 _ROUTES = (
-    "WITH RECURSIVE ns(name) AS ("
-    " SELECT MIN(namespace) FROM routing_decisions"
-    " UNION ALL SELECT (SELECT MIN(namespace) FROM routing_decisions WHERE namespace > ns.name)"
-    " FROM ns WHERE ns.name IS NOT NULL)"
-    " SELECT name, (SELECT MIN(at) FROM routing_decisions WHERE namespace = ns.name)"
-    " FROM ns WHERE name IS NOT NULL"
+    distinct_seeks("ns", "routing_decisions", "namespace")
+    + " SELECT ns.namespace, (SELECT MIN(at) FROM routing_decisions r"
+    " WHERE r.namespace = ns.namespace) FROM ns WHERE ns.namespace IS NOT NULL"
 )
 
 # Each refused agent (a refusal is counted per agent, local day and reason) with its first
 # day: one primary-key seek each, not a read of its every day.
 _REFUSED = (
-    "WITH RECURSIVE refused(scope) AS ("
-    " SELECT (SELECT MIN(scope) FROM refusals_daily)"
-    " UNION ALL SELECT (SELECT MIN(scope) FROM refusals_daily WHERE scope > refused.scope)"
-    " FROM refused WHERE refused.scope IS NOT NULL)"
-    " SELECT scope, (SELECT MIN(day) FROM refusals_daily WHERE scope = refused.scope)"
+    distinct_seeks("refused", "refusals_daily", "scope")
+    + " SELECT scope, (SELECT MIN(day) FROM refusals_daily WHERE scope = refused.scope)"
     " FROM refused WHERE scope IS NOT NULL"
 )
 
