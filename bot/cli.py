@@ -1,6 +1,7 @@
 """The ``nightshift`` command line (DESIGN.md, "The command line"): the parser, the
 registry of subcommands and the checks they share; each subcommand lives in a ``cli_*``
-module listed in ``CLI_MODULES``.
+module, named in ``CLI_MODULES`` for its command. A command imports only its own module
+(an operator's ``token list`` needs neither the server's aiohttp nor the policy's models).
 
 Example:
     >>> # nightshift --db ops.db token create acme/alice --label rss
@@ -28,8 +29,7 @@ from bot.entry import stop_requested, stop_while_starting
 from bot.logs import setup_logging
 from bot.run_lock import serving
 from bot.settings import Settings
-from guards.config import PolicyError
-from guards.config_types import parse_duration
+from guards.config_types import PolicyError, parse_duration
 from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
 from guards.tokens import operator_acts
@@ -47,8 +47,17 @@ __all__ = [
 
 Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 COMMANDS: dict[str, Command] = {}
-# Modules that register subcommands with @command; each adds its own line.
-CLI_MODULES: list[str] = ["bot.cli_run", "bot.cli_db", "bot.cli_tokens", "bot.cli_jobs"]
+# The module that registers each command's subcommands with @command (a new one adds
+# its line): only the one typed is imported
+CLI_MODULES: dict[str, str] = {
+    "run": "bot.cli_run",
+    "demo": "bot.cli_run",
+    "migrate": "bot.cli_db",
+    "ledger": "bot.cli_db",
+    "backup": "bot.cli_db",
+    "token": "bot.cli_tokens",
+    "jobs": "bot.cli_jobs",
+}
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -61,10 +70,10 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
-def load_cli_commands() -> None:
-    """Import every module that registers subcommands."""
-    for name in CLI_MODULES:
-        importlib.import_module(name)
+def load_cli_commands(typed: str | None = None) -> None:
+    """Import the module that registers the command ``typed`` (``"token"``), or every one."""
+    for module in sorted(set(CLI_MODULES.values())) if typed is None else [CLI_MODULES[typed]]:
+        importlib.import_module(module)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -291,8 +300,8 @@ def refused_write(cause: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    load_cli_commands()
     args = parser.parse_args(argv)
+    load_cli_commands(args.command)
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
     if name != "run" and signal.getsignal(signal.SIGTERM) is stop_while_starting:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # only `run` stops with 0

@@ -7,8 +7,6 @@ import logging
 import sys
 import time
 
-from aiohttp.http_exceptions import HttpProcessingError
-
 __all__ = [
     "NOISY",
     "AcceptErrorsQuietly",
@@ -65,6 +63,10 @@ class MalformedRequestsQuietly(_OnceAMinute):
     INFO line a minute naming the last peer, quoting nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # imported here, not above: every CLI command sets up logging, and aiohttp was 40%
+        # of a `nightshift token list`; a record of aiohttp's server has it loaded already
+        from aiohttp.http_exceptions import HttpProcessingError
+
         exc = record.exc_info[1] if record.exc_info else None
         if not isinstance(exc, HttpProcessingError):
             return True
