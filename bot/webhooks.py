@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from prometheus_client import Counter
 
+from bot.tls import verified
 from bot.webhook_storms import fix_storm_body
 from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_record import UNEXPECTED, DeliveryRecords, Done
@@ -167,7 +168,7 @@ class WebhookSender(DeliveryRecords):
             for result in RESULTS:
                 self._counter.labels(webhook=name, result=result)
         # no redirects: a receiver that moved says so, as a failure naming its status
-        self._client = httpx.AsyncClient(follow_redirects=False)
+        self._client = httpx.AsyncClient(follow_redirects=False, verify=verified())  # (bot.tls)
         ns.extras["webhooks"] = self
         _WAKERS.append(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="nightshift-webhooks")

@@ -45,6 +45,7 @@ from bot.jobs.guard import BreakerHooks, Decision, TableBreakers, decide, due
 from bot.jobs.lint import check_jobs, preview_command
 from bot.jobs.outcomes import CUT_OFF, STOPPED, Answered, Outcomes
 from bot.jobs.status import JobStatus, read_runs
+from bot.tls import verified
 from guards.clock import to_datetime
 from guards.config import Job, Policy
 from guards.store import Tx
@@ -109,6 +110,7 @@ class JobRunner:
         ns.extras["jobs"] = self
         self._client = httpx.AsyncClient(
             transport=self._transport,
+            verify=verified(),  # httpx's default, loaded once per process (bot.tls)
             follow_redirects=False,
             headers={"User-Agent": "nightshift"},
             # every run gets its connection: a hundred hung targets must not leave the

@@ -6,7 +6,8 @@ takes ``/hook`` and ``/hook/<key>`` (a url with a key in its path); with :attr:`
 an error page quotes the path and query asked for (as Express's ``Cannot POST /x``
 does); with :attr:`trickle` the answer comes one byte every that many seconds, for a
 minute (a receiver that holds a request without ever going quiet); with :attr:`hold`
-every answer waits until the test sets that event.
+every answer waits until the test sets that event. With :attr:`tls` it speaks HTTPS with
+that context's certificate (``https://`` urls).
 
 Example:
     >>> # async def test_x(webhook_receiver):
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,7 @@ class WebhookReceiver:
     echo: bool = False  # an error answer quotes the path and query it was sent to
     trickle: float = 0.0  # seconds between the bytes of a 200 (0: all at once)
     hold: asyncio.Event | None = None  # each answer waits until it is set (None: none)
+    tls: ssl.SSLContext | None = None  # HTTPS with its certificate (None: plain HTTP)
     requests: list[Received] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
     _runner: web.AppRunner | None = None
@@ -58,7 +61,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hook"
 
     async def start(self) -> WebhookReceiver:
         app = web.Application()
@@ -69,7 +72,7 @@ class WebhookReceiver:
         # 30 s delay held its test's teardown for the 28 s left of it)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=STOP_SECONDS)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         server = site._server
         assert server is not None
