@@ -110,6 +110,10 @@ def _said_if_failed(task: asyncio.Task[None]) -> None:
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
 
+    if stop_requested():  # a SIGTERM while still importing (bot.entry): nothing to undo yet
+        log.info("a stop signal came during the start: the start was called off")
+        log.info("stopped")
+        return 0
     _slack(settings)
     _readable_by_others(settings.db)
     try:
@@ -267,8 +271,12 @@ async def _start_unless_stopped(ns: Nightshift, stop: asyncio.Event) -> bool:
 
     A start may wait on Slack (each token checked, seconds each when Slack does not
     answer): a SIGTERM then calls the start off, which undoes what it started, so the
-    process still exits well within the 10 s a service manager gives it.
+    process still exits well within the 10 s a service manager gives it. One that came
+    before (while the policy was read) calls it off before the port is bound or the
+    database opened.
     """
+    if stop.is_set():
+        return False
     starting = asyncio.create_task(ns.start(), name="nightshift-start")
     signalled = asyncio.create_task(stop.wait(), name="nightshift-stop-signal")
     try:

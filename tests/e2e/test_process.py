@@ -817,6 +817,11 @@ def test_a_sigterm_while_run_is_still_importing_exits_zero(env):
     out = proc.stdout.read() if proc.stdout else ""
     assert code == 0, out
     assert "nightshift listening on" not in out
+    # it stops before its start begins (H1: it bound the port and opened the database,
+    # then undid them): no database, nor its lock file, was made (a start binds first)
+    db = Path(env["NIGHTSHIFT_DB"])
+    assert sorted(p.name for p in db.parent.glob(f"{db.name}*")) == [], out
+    assert "the start was called off" in out
 
 
 def _has_a_loop_once_it_handles(proc: subprocess.Popen[str], sig: signal.Signals) -> bool:
