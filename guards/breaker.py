@@ -168,17 +168,22 @@ class Breaker(OperatedBreaker):
                     f" admitted, waiting for {results}"
                 )
                 return Check(False, retry_after=self.retry_after(now), reason=reason)
-            held = self.trial_held_micros
-            if held + amount_micros > self.trial_budget_micros:
-                usd = usd_for(held, amount_micros, self.trial_budget_micros)
+            if self.trial_used_up:  # a trial stored before its passing was judged here
+                return Check(True, transitions=(*done, self._budget_passed(now)))
+            held, charged = self.trial_held_micros, self.trial_charged_micros
+            if held + charged + amount_micros > self.trial_budget_micros:
+                usd = usd_for(held, charged, amount_micros, self.trial_budget_micros)
+                taken = [f"{usd(charged)} charged"] if charged else []
+                taken += [f"{usd(held)} held"] if held or not charged else []
                 reopened = self._trial_failed(
                     now,
                     (
-                        f"trial budget hit: {usd(held)} held + {usd(amount_micros)}"
+                        f"trial budget hit: {' + '.join(taken)} + {usd(amount_micros)}"
                         f" asked is over {usd(self.trial_budget_micros)}"
                     ),
                     {
                         "trial_held_micros": held,
+                        "trial_charged_micros": charged,
                         "requested_micros": amount_micros,
                         "trial_budget_micros": self.trial_budget_micros,
                     },
@@ -319,6 +324,8 @@ class Breaker(OperatedBreaker):
             if failure is None:
                 failure = f"trial call {res_id} failed" if res_id else "a trial call failed"
             return self._trial_failed(now, failure, figures, model=model)
+        if res_id in self.trial_holds:  # settled: its charge takes the budget, not its hold
+            self.trial_holds[res_id] = 0
         self.trial_charged_micros += charged
         self.trial_succeeded += 1
         self.dirty = True
@@ -359,13 +366,9 @@ class Breaker(OperatedBreaker):
                 },
             )
         if self.trial_succeeded >= self.trial_calls:
-            # on probation for as long as it was last kept open, or a spend window: a
-            # trip within it doubles the cool-down on
-            probation = max(cfg.cooldown(self.reopens), cfg.spend_per_seconds)
             n = self.trial_calls
-            done = "the trial call" if n == 1 else f"all {n:,} trial calls"
-            return self._close(now, reason=f"{done} succeeded", probation=probation)
-        return None
+            return self._passed(now, "the trial call" if n == 1 else f"all {n:,} trial calls")
+        return self._budget_passed(now) if self.trial_used_up else None
 
     def on_spend(self, now: float, window_total: int) -> Transition | None:
         """Trip when the window's charges reach the spend-rate limit (``>=``)."""

@@ -24,6 +24,8 @@ from typing import Any
 
 from guards.breaker_windows import FailureWindow
 from guards.config_types import format_seconds
+from guards.money import usd_for
+from guards.words import plural
 
 __all__ = [
     "CLOSED",
@@ -125,7 +127,9 @@ class BreakerState:
     reopens: int = 0
     trial_calls: int = 0
     trial_budget_micros: int = 0
-    trial_holds: dict[str, int] = field(default_factory=dict)  # trial reservation -> held
+    # trial reservation -> what it holds (0 once it settled: its charge is then counted
+    # in trial_charged_micros, so the trial's budget is spent, not held)
+    trial_holds: dict[str, int] = field(default_factory=dict)
     trial_charged_micros: int = 0
     trial_succeeded: int = 0
     spend_reset_at: float | None = None  # charges at or before this do not count
@@ -143,7 +147,31 @@ class BreakerState:
 
     @property
     def trial_held_micros(self) -> int:
+        """What the trial's calls in flight hold (a settled one holds nothing)."""
         return sum(self.trial_holds.values())
+
+    @property
+    def trial_taken_micros(self) -> int:
+        """The trial's budget taken: charged by its settled calls, held by those in flight."""
+        return self.trial_held_micros + self.trial_charged_micros
+
+    @property
+    def trial_in_flight(self) -> int:
+        """The trial calls admitted and not settled yet (every settled one succeeded, or
+        the trial would have ended)."""
+        return max(0, len(self.trial_holds) - self.trial_succeeded)
+
+    @property
+    def trial_used_up(self) -> bool:
+        """Its settled calls, all successes, were charged its whole budget and none is in
+        flight: no call is left to try, so the trial has passed (resilience4j closes once
+        the calls it permitted succeeded; here the budget permitted no more)."""
+        return (
+            self.config.trials_by_id
+            and self.trial_in_flight == 0
+            and self.trial_succeeded > 0
+            and self.trial_taken_micros >= self.trial_budget_micros
+        )
 
     @property
     def trial_full(self) -> bool:
@@ -152,10 +180,11 @@ class BreakerState:
 
     @property
     def trial_spent(self) -> bool:
-        """The trial's calls hold all of its budget: the next call, however small, would
-        hold more than is left, which ends the trial like a failure (``half_open.
-        trial_budget``), though a call slot is free (recheck27 Ka L2)."""
-        return self.trial_held_micros >= self.trial_budget_micros
+        """The trial's calls in flight (with what its settled ones were charged) take all of
+        its budget: the next call, however small, would take more than is left, which ends
+        the trial like a failure (``half_open.trial_budget``), though a call slot is free
+        (recheck27 Ka L2). Not when none is in flight: the trial has passed then."""
+        return self.trial_taken_micros >= self.trial_budget_micros and not self.trial_used_up
 
     def deadline(self) -> float | None:
         """When an open breaker's cool-down ends."""
@@ -270,6 +299,23 @@ class BreakerState:
         self.spend_reset_at = now
         self._end_trial()
         return self._to(now, CLOSED, reason=reason, actor=actor)
+
+    def _budget_passed(self, now: float) -> Transition:
+        """Close: its successful calls were charged the trial's whole budget, so every call
+        it could pay for succeeded (spent well, it is no failure: recheck27 Kd)."""
+        usd = usd_for(self.trial_charged_micros, self.trial_budget_micros)
+        return self._passed(
+            now,
+            f"{plural(self.trial_succeeded, 'trial call')} of {self.trial_calls}",
+            f" and spent the trial's budget ({usd(self.trial_charged_micros)} of"
+            f" {usd(self.trial_budget_micros)})",
+        )
+
+    def _passed(self, now: float, calls: str, spent: str = "") -> Transition:
+        """Close on probation for as long as it was last kept open, or a spend window: a
+        trip within it doubles the cool-down on."""
+        probation = max(self.config.cooldown(self.reopens), self.config.spend_per_seconds)
+        return self._close(now, reason=f"{calls} succeeded{spent}", probation=probation)
 
     def _start_trial(self, calls: int, budget: int) -> None:
         self.trial_calls = calls

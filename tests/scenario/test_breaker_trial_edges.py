@@ -185,6 +185,56 @@ async def test_a_trial_whose_budget_is_all_held_lists_what_the_next_call_gets(
     assert over["retry_after"] == 120  # the list and the 503 agree
 
 
+async def settle_trial(app: Any, r: Any, *, micros: int) -> None:
+    """Settle the trial call of reservation answer ``r`` as a success charged ``micros``."""
+    assert r.status_code == 201, r.text
+    res = r.json()["reservation_id"]
+    body = {"actual_cost_micros": micros, "outcome": "success"}
+    s = await app.request(
+        "POST", f"/v1/reservations/{res}/settle", token=await app.token(BOT), json=body
+    )
+    assert s.status_code == 200, s.text
+
+
+async def test_a_trial_whose_successful_calls_spent_its_budget_has_passed(
+    app_factory: Any,
+) -> None:
+    """recheck27 Kd: a trial of 2 calls within $0.01 whose first call succeeded, charged
+    the whole $0.01, was failed by its next call (re-opened, cool-down doubled), the 503
+    calling that money "$0.01 held". The budget is spent, not held: every call the trial
+    could pay for succeeded, so it passes and closes at that settle. A settled call takes
+    what it was charged of the budget, not its hold, and a 503 says which is which."""
+    app = await app_factory(STALE_POLICY, clock=ManualClock())
+    await overspend(app)
+    _, op = await operator_token(app, "acme/alice")
+    trial = {"trial_calls": 2, "trial_budget_micros": 10_000}
+    assert (await app.request("POST", APPROVE, token=op, json=trial)).status_code == 200
+    await settle_trial(app, await trial_call(app, "t1"), micros=10_000)
+    assert (await breaker(app)).state == "closed"
+    assert (await trial_call(app, "after")).status_code == 201
+    [(reason,)] = await app.store.fetch(
+        "SELECT reason FROM breaker_transitions WHERE scope = ? AND to_state = 'closed'", (BOT,)
+    )
+    assert reason == "1 trial call of 2 succeeded and spent the trial's budget ($0.01 of $0.01)"
+
+    # the next trial: a call charged less than it held gives the rest back to the trial
+    app.clock.advance(1)  # (charges at the instant it closed do not count)
+    await overspend(app, key="k2")
+    row = await breaker(app)
+    assert row.state == "open", row
+    r = await app.request("POST", APPROVE, token=op, json=trial)
+    assert r.status_code == 200, r.text
+    await settle_trial(app, await trial_call(app, "u1"), micros=4_000)
+    row = await listed(app)
+    assert (row["state"], row["retry_after"]) == ("half_open", None), row
+    assert (row["trial"]["held_micros"], row["trial"]["charged_micros"]) == (0, 4_000), row
+    over = refused_while(await trial_call(app, "u2", micros=6_001), "open")
+    assert over["reason"] == ("trial budget hit: $0.004 charged + $0.006001 asked is over $0.01"), (
+        over
+    )  # what it asked more than the $0.006 left: the documented failure
+    assert over["retry_after"] == 240  # (it re-tripped on probation: doubled twice)
+
+
 # -- L2: an approval during the cool-down, in Slack and over HTTP -------------------------
 
 
