@@ -34,7 +34,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from bot import webhook_storms_body as bodies
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import Alert
+from bot.alerts.storm_members import hook_alerts as storm_alerts
+from bot.alerts.storm_members import hook_ref, hook_still_pages, storm_of, storms_of_alert
 from bot.webhooks_rows import MAY_HAVE_TAKEN_IT, end_pending_trigger, insert_event
 from guards.config import Policy
 from guards.store import Tx
@@ -60,23 +62,6 @@ STORM_SECONDS = 60.0
 UPDATE_SECONDS = 60.0
 #: :func:`storm_to_join`'s answer: fold into a storm made now
 NEW_STORM = 0
-_PREFIX = "hook:"
-_ALERT_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
-_MEMBERS = (
-    f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
-    " WHERE folded_into = ?) ORDER BY a.id"
-)
-
-
-def _ref(storm: int) -> str:
-    return f"{_PREFIX}{storm}"
-
-
-def storm_of(ref: str | None) -> int | None:
-    """The storm an escalation's ``folded_into`` names (None: none, or a Slack summary)."""
-    if ref is None or not ref.startswith(_PREFIX) or not ref[len(_PREFIX) :].isdigit():
-        return None
-    return int(ref[len(_PREFIX) :])
 
 
 def _limit(policy: Policy, webhook: str) -> int:
@@ -113,7 +98,7 @@ def storm_to_join(tx: Tx, policy: Policy, webhook: str, now: float) -> int | Non
     if storm is not None and pages < limit:
         joined = tx.one(
             "SELECT COUNT(*) FROM escalations WHERE folded_into = ? AND at > ?",
-            (_ref(int(storm[0])), since),
+            (hook_ref(int(storm[0])), since),
         )
         pages += int(joined[0])
     if pages < limit:
@@ -143,7 +128,7 @@ def fold_webhook_page(
     else:
         tx.execute("UPDATE webhook_storms SET last_page_at = ? WHERE id = ?", (now, storm))
         _more(tx, storm, webhook=webhook, target=target, now=now)
-    tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (_ref(storm), esc_id))
+    tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (hook_ref(storm), esc_id))
     return storm
 
 
@@ -203,11 +188,6 @@ def _began(tx: Tx, storm: int, now: float) -> float:
     return float(row[0]) if row is not None else now
 
 
-def storm_alerts(tx: Tx, storm: int) -> list[Alert]:
-    """The alerts whose pages ``storm`` carries, as they are now."""
-    return [Alert.from_row(r) for r in tx.all(_MEMBERS, (_ref(storm),))]
-
-
 def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
     """Write the body of storm trigger row ``delivery`` (what its storm holds now) before
     its first try; returns it (None: the row is no longer to be sent)."""
@@ -238,11 +218,6 @@ def fix_storm_body(tx: Tx, delivery: int, now: float) -> str | None:
     return body
 
 
-# an alert of the storm that still pages (the storm goes on)
-_STILL_PAGES = (
-    "SELECT 1 FROM escalations e JOIN alerts a ON a.id = e.alert_id WHERE e.folded_into = ?"
-    " AND a.resolved_at IS NULL AND a.acked_at IS NULL AND a.silence_id IS NULL LIMIT 1"
-)
 # Inside one_end_check_each: the storms to check once it ends.
 _DEFERRED: ContextVar[set[int] | None] = ContextVar("nightshift_storm_ends", default=None)
 
@@ -253,11 +228,7 @@ def end_storms_of(tx: Tx, alert: Alert, now: float) -> list[int]:
     written."""
     storms = [
         storm
-        for (ref,) in tx.all(
-            "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
-            " AND folded_into LIKE 'hook:%'",
-            (alert.id,),
-        )
+        for ref in storms_of_alert(tx, alert.id, "hook")
         if (storm := storm_of(ref)) is not None
     ]
     deferred = _DEFERRED.get()
@@ -286,7 +257,7 @@ def one_end_check_each(tx: Tx) -> Iterator[None]:
 def _end_if_quiet(tx: Tx, storm: int, now: float) -> int | None:
     """End ``storm`` if it is open and none of its alerts pages; its resolve row, if any."""
     row = tx.one("SELECT webhook FROM webhook_storms WHERE id = ? AND ended_at IS NULL", (storm,))
-    if row is None or tx.one(_STILL_PAGES, (_ref(storm),)) is not None:
+    if row is None or hook_still_pages(tx, storm):
         return None
     tx.execute("UPDATE webhook_storms SET ended_at = ? WHERE id = ?", (now, storm))
     members = storm_alerts(tx, storm)  # (once: the storm ends)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
+from bot.alerts.storm_members import HOOK_ALERT_IDS, hook_posted, hook_ref, hook_seen
 from bot.alerts.storm_names import summary_parts
 from bot.alerts.storm_page import follow_pages, paged_summaries
 from bot.outbox import enqueue_thread_reply
@@ -60,17 +61,6 @@ __all__ = ["UNEXPECTED", "DeliveryRecords", "Done"]
 log = logging.getLogger("bot.webhooks")
 #: how a try's error between its claim and its record begins (bot.webhooks._release)
 UNEXPECTED = "an unexpected error in Nightshift"
-# the alerts a storm carries whose message is posted (it shows how the storm's page went)
-_POSTED_MEMBERS = (
-    "SELECT DISTINCT e.alert_id FROM escalations e JOIN alerts a ON a.id = e.alert_id"
-    " WHERE e.folded_into = ? AND a.posted_at IS NOT NULL ORDER BY e.alert_id"
-)
-# where each alert a storm carries is seen: its own post, or the Slack storm summary
-# that carried its post (bot.alerts.folding)
-_MEMBER_POSTS = (
-    "SELECT DISTINCT a.id, a.channel, a.posted_at, a.folded_into FROM escalations e"
-    " JOIN alerts a ON a.id = e.alert_id WHERE e.folded_into = ? ORDER BY a.id"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +223,8 @@ class DeliveryRecords(ABC):
             tx.execute("UPDATE alerts SET dirty = 1 WHERE id = ?", (int(row["alert_id"]),))
             return
         tx.execute(
-            "UPDATE alerts SET dirty = 1 WHERE id IN (SELECT alert_id FROM escalations"
-            " WHERE folded_into = ?)",
-            (f"hook:{int(row['storm_id'])}",),
+            f"UPDATE alerts SET dirty = 1 WHERE id IN ({HOOK_ALERT_IDS})",
+            (hook_ref(int(row["storm_id"])),),
         )
 
     def _recover(self, tx: Tx, now: float) -> None:
@@ -261,8 +250,8 @@ class DeliveryRecords(ABC):
         if storm is None:
             self._touch(tx, int(row["alert_id"]), now)
         else:
-            for (alert_id,) in tx.all(_POSTED_MEMBERS, (f"hook:{storm}",)):
-                self._touch(tx, int(alert_id), now)
+            for alert_id in hook_posted(tx, storm):
+                self._touch(tx, alert_id, now)
         engine = self._engine
         if engine is not None:
             refs = paged_summaries(tx, storm=storm, alert_id=int(row["alert_id"]))
@@ -317,9 +306,9 @@ class DeliveryRecords(ABC):
         each failed trigger said it again in every thread the storm had reached)."""
         text, ref = note
         said: set[str] = set()
-        for alert_id, channel, posted_at, summary in tx.all(_MEMBER_POSTS, (f"hook:{storm}",)):
+        for alert_id, channel, posted_at, summary in hook_seen(tx, storm):
             if posted_at is not None and channel is not None:
-                parent, lane = f"alert:{int(alert_id)}:post", str(channel)
+                parent, lane = f"alert:{alert_id}:post", str(channel)
             elif summary is not None and str(summary).startswith("fold:posts:"):
                 parent, lane = str(summary), summary_parts(str(summary))[1]
                 if tx.one("SELECT 1 FROM outbox WHERE ref = ?", (parent,)) is None:

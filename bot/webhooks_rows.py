@@ -27,6 +27,7 @@ from typing import Any
 
 from bot.alerts.model import Alert
 from bot.alerts.render import title
+from bot.alerts.storm_members import storm_of
 from guards.store import Tx
 from guards.words import clip_chars
 
@@ -303,13 +304,13 @@ def _storm_notes(tx: Tx, alert_id: int) -> dict[int, str]:
         " AND folded_into LIKE 'hook:%'",
         (alert_id,),
     ):
-        storm = str(ref)[5:]
-        if not storm.isdigit():
+        storm = storm_of(str(ref))
+        if storm is None:
             continue
         triggers = tx.all(
             "SELECT id, created_at, state, attempts, last_status, last_error FROM"
             " webhook_deliveries WHERE storm_id = ? AND event = 'trigger' ORDER BY id",
-            (int(storm),),
+            (storm,),
         )
         carried = [t for t in triggers if float(t[1]) <= float(at)][-1:]
         if not carried:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
+from bot.alerts.storm_members import storm_of
 from bot.escape import slack_text
 from bot.outbox import enqueue_thread_reply
 from bot.webhooks_rows import ERROR_CHARS, STOPPED, WITHDRAWN
@@ -248,9 +249,10 @@ def _went(row: tuple[Any, ...], shared: _Shared) -> _Went | None:
     """How a webhook step's trigger went, from its row (notify, delivery id, state,
     attempts, last_status, last_error, folded_into); None: its paging ended (acknowledged,
     silenced) before it got through."""
-    storm = row[1] is None and str(row[6] or "").startswith("hook:")
-    if storm:  # folded into a webhook storm: its page is how the storm's triggers went
-        carried = shared.storm(int(str(row[6])[5:]))
+    hook = storm_of(row[6]) if row[1] is None else None
+    storm = hook is not None
+    if hook is not None:  # folded into a webhook storm: its page is how its triggers went
+        carried = shared.storm(hook)
         row = (row[0], *carried) if carried is not None else row
     name, delivery, state = str(row[0])[8:], row[1], row[2]
     error = (

@@ -54,9 +54,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.alerts.folding_join import fold_limit, join_sent, storm_to_join, summary_args
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import Alert
+from bot.alerts.storm_members import storms_of_alert, summary_alerts
 from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_ref
-from bot.alerts.storm_sent import mark_if_handled, storm_alerts
+from bot.alerts.storm_sent import mark_if_handled, summary_post
 from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_thread_reply
 from guards.config import Policy
 from guards.store import Tx
@@ -83,20 +84,6 @@ _WAITING = (
     "SELECT COUNT(*) FROM outbox WHERE channel = ? AND state = 'pending'"
     " AND method = 'chat.postMessage' AND ref LIKE 'alert:%'"
 )
-_ALERT_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
-# The alerts a summary carries, and still should: pages of open alerts nobody acknowledged
-# or silenced; posts of alerts not resolved.
-_FOLDED = {
-    "pages": (
-        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
-        " WHERE folded_into = ? AND withdrawn_at IS NULL) AND a.resolved_at IS NULL"
-        " AND a.acked_at IS NULL AND a.silence_id IS NULL ORDER BY a.id"
-    ),
-    "posts": (
-        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ?"
-        " AND a.resolved_at IS NULL ORDER BY a.id"
-    ),
-}
 
 
 @dataclass(slots=True)
@@ -184,22 +171,22 @@ def redraw(
 ) -> bool:
     """Redraw summary ``ref`` as :func:`refresh` says, now; ``joined``: the alerts that
     joined it since it went out. True when it was rebuilt while waiting (or withdrawn)."""
-    row = tx.one("SELECT id, state, claimed_at FROM outbox WHERE ref = ?", (ref,))
-    if row is not None and (row[1] != "pending" or row[2] is not None):
-        alerts = storm_alerts(tx, ref)
+    post = summary_post(tx, ref)
+    if post is not None and not post.waiting:
+        alerts = summary_alerts(tx, ref)
         if joined:  # sent, or being sent: edited right after
-            join_sent(engine, tx, ref, alerts=alerts, joined=joined, now=now)
-        mark_if_handled(engine, tx, ref, row[1], now, alerts=alerts)  # else it stays
+            join_sent(engine, tx, ref, post=post, alerts=alerts, joined=joined, now=now)
+        mark_if_handled(engine, tx, ref, post.state, now, alerts=alerts)  # else it stays
         return False
-    what, lane = summary_parts(ref)
-    alerts = [Alert.from_row(r) for r in tx.all(_FOLDED[what], (ref,))]
+    _, lane = summary_parts(ref)
+    alerts = summary_alerts(tx, ref, carried=True)
     if not alerts:
-        if row is not None:  # nothing left to say: it goes, with what waits on it
+        if post is not None:  # nothing left to say: it goes, with what waits on it
             tx.execute(
                 f"DELETE FROM outbox WHERE channel = ? AND {OPEN_SUMMARY} AND instr(args, ?) > 0",
                 (lane, f"$ref:{ref}."),
             )
-            tx.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
+            tx.execute("DELETE FROM outbox WHERE id = ?", (post.id,))
             tx.execute(
                 "UPDATE escalations SET withdrawn_at = ? WHERE folded_into = ?"
                 " AND withdrawn_at IS NULL",
@@ -208,12 +195,12 @@ def redraw(
         return True
     args = summary_args(engine, tx, ref, alerts, now)
     urgent = any(a.tier == "P0" for a in alerts)
-    if row is None:
+    if post is None:
         enqueue(tx, method="chat.postMessage", args=args, channel=lane, ref=ref, urgent=urgent)
     else:
         tx.execute(
             "UPDATE outbox SET args = ?, priority = MIN(priority, ?) WHERE id = ?",
-            (json.dumps(args, separators=(",", ":")), URGENT if urgent else ORDINARY, row[0]),
+            (json.dumps(args, separators=(",", ":")), URGENT if urgent else ORDINARY, post.id),
         )
     return True
 
@@ -250,14 +237,7 @@ def defer(ref: str, *, joining: int | None = None, page: bool = False) -> bool:
 
 def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> None:
     """Rebuild the waiting summaries that carry ``alert`` (its state changed)."""
-    refs = {
-        r[0]
-        for r in tx.all(
-            "SELECT DISTINCT folded_into FROM escalations WHERE alert_id = ?"
-            " AND folded_into LIKE 'fold:%'",  # (not a webhook's storm: bot.webhook_storms)
-            (alert.id,),
-        )
-    }
+    refs = set(storms_of_alert(tx, alert.id, "fold"))  # (not a webhook's: bot.webhook_storms)
     if alert.folded_into:
         refs.add(alert.folded_into)
     for ref in sorted(refs):

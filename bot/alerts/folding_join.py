@@ -40,15 +40,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_p0_note
+from bot.alerts.storm_members import summary_holds
 from bot.alerts.storm_names import seed_first_at, summary_parts
-from bot.alerts.storm_sent import storm_leads
+from bot.alerts.storm_sent import NOT_HANDLED, SummaryPost, keep_shown, storm_leads
 from bot.outbox import ORDINARY, URGENT, enqueue, enqueue_edit
 from guards.config import Policy
 from guards.store import Tx
@@ -56,29 +56,27 @@ from guards.store import Tx
 if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
 
-__all__ = ["JOIN_SECONDS", "fold_limit", "join_sent", "storm_to_join", "summary_args"]
+__all__ = [
+    "JOIN_SECONDS",
+    "first_pages",
+    "fold_limit",
+    "join_sent",
+    "storm_to_join",
+    "summary_args",
+]
 
 #: how long after a storm summary began (its first alert folded) alerts still join it
 JOIN_SECONDS = 60
 
 # A lane's storm summaries that may take an alert, newest first: waiting, being sent, or
-# begun within the window; not handled (bot.alerts.storm_sent.mark_storm's "done:" edit).
+# begun within the window; not handled (bot.alerts.storm_sent.handled).
 # (Read by the ref's unique index: the outbox keeps weeks of rows.)
 _JOINABLE = (
     "SELECT o.ref, o.state = 'pending' AND o.claimed_at IS NULL FROM outbox o"
     " WHERE o.ref > ? AND o.ref < ? AND o.method = 'chat.postMessage'"
     " AND (o.state = 'pending' OR (o.state = 'delivered' AND o.created_at > ?))"
-    " AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.ref = 'done:' || o.ref)"
-    " ORDER BY o.id DESC LIMIT 3"
+    f" AND {NOT_HANDLED} ORDER BY o.id DESC LIMIT 3"
 )
-# Whether a summary holds an alert already (as bot.alerts.folding's _HELD reads it).
-_HOLDS = {
-    "pages": (
-        "SELECT 1 FROM escalations WHERE folded_into = ? AND alert_id = ?"
-        " AND withdrawn_at IS NULL LIMIT 1"
-    ),
-    "posts": "SELECT 1 FROM alerts WHERE folded_into = ? AND id = ?",
-}
 
 
 def fold_limit(policy: Policy, *, pages: bool) -> int:
@@ -99,14 +97,21 @@ def storm_to_join(
     for a summary (it may for a full lane: :func:`bot.alerts.folding.lane_is_full`)."""
     if fold_limit(policy, pages=pages) <= 0:
         return None
-    what = "pages" if pages else "posts"
-    prefix = f"fold:{what}:{lane}:"
+    prefix = f"fold:{'pages' if pages else 'posts'}:{lane}:"
     for ref, waiting in tx.all(_JOINABLE, (prefix, prefix + "\uffff", now - JOIN_SECONDS)):
         if waiting:
             return str(ref)  # (rebuilt, as a full lane's next alert would be)
-        if tx.one(_HOLDS[what], (ref, alert_id)) is None:
+        if not summary_holds(tx, str(ref), alert_id):
             return str(ref)
     return None
+
+
+def first_pages(policy: Policy, tx: Tx, ref: str, *, now: float) -> list[Alert]:
+    """The alerts of the pages that began page summary ``ref``'s storm, on their own,
+    which its Acknowledge all takes too (:func:`bot.alerts.storm_sent.storm_leads` within
+    :data:`JOIN_SECONDS`); none for a channel's summary."""
+    limit = fold_limit(policy, pages=True)
+    return storm_leads(tx, ref, limit=limit, window=JOIN_SECONDS, now=now)
 
 
 def summary_args(
@@ -125,8 +130,7 @@ def summary_args(
     mention = page = None
     leads: list[int] = []
     if what == "pages":  # the storm's first pages, which its Acknowledge all takes too
-        limit = fold_limit(engine.policy, pages=True)
-        began = storm_leads(tx, ref, limit=limit, window=JOIN_SECONDS, now=now)
+        began = first_pages(engine.policy, tx, ref, now=now)
         leads = [a.id for a in began if a.state == "open"]
     if what == "posts" and any(a.tier == "P0" and a.state == "open" for a in alerts):
         first = first_step(engine, tx, now) or ""  # as a P0's own post (bot.alerts.first_page)
@@ -155,26 +159,22 @@ def join_sent(
     tx: Tx,
     ref: str,
     *,
+    post: SummaryPost,
     alerts: list[Alert],
     joined: Sequence[int],
     now: float,
 ) -> None:
-    """Alerts ``joined`` joined summary ``ref``, which went out (or is going): edit it
-    once to list ``alerts`` (all it holds), and keep that as what its post row shows. A
-    P0 joining a page summary that held none says so once in its thread (the phone
-    buzzes). (A batch's alerts join it together: one edit, review27 R1 M2.)"""
+    """Alerts ``joined`` joined summary ``ref`` (its post row ``post``), which went out
+    (or is going): edit it once to list ``alerts`` (all it holds), and keep that as what
+    its post row shows. A P0 joining a page summary that held none says so once in its
+    thread (the phone buzzes). (A batch's alerts join it together: one edit, review27 R1 M2.)"""
     what, lane = summary_parts(ref)
     ids = set(joined)
     came = [a for a in alerts if a.id in ids]
     if not came:  # (its joining was undone with the event that made it)
         return
     args = summary_args(engine, tx, ref, alerts, now, joined=True)
-    row = tx.one("SELECT id, state FROM outbox WHERE ref = ?", (ref,))
-    assert row is not None  # (storm_to_join found it in this transaction)
-    tx.execute(
-        "UPDATE outbox SET args = ? WHERE id = ?",
-        (json.dumps(args, separators=(",", ":")), row[0]),
-    )
+    keep_shown(tx, post.id, args)
     p0 = [a for a in came if a.tier == "P0"]
     enqueue_edit(tx, ref, text=args["text"], blocks=args["blocks"], channel=lane, urgent=bool(p0))
     if what != "pages" or not p0 or any(a.tier == "P0" and a.id not in ids for a in alerts):
@@ -186,7 +186,7 @@ def join_sent(
         "text": storm_p0_note(p0[0]),
     }
     # urgent only once the summary is out: an urgent row waiting for it would hold the lane
-    priority = URGENT if row[1] == "delivered" else ORDINARY
+    priority = URGENT if post.state == "delivered" else ORDINARY
     enqueue(
         tx,
         method="chat.postMessage",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from bot.alerts import storm_sent
 from bot.alerts.engine import AlertEngine
 from bot.alerts.escalate_now import REPEAT_CLICK_SECONDS, escalate_now
-from bot.alerts.folding_join import JOIN_SECONDS, fold_limit
+from bot.alerts.folding_join import first_pages
 from bot.alerts.heartbeats import detection_window, rearm
 from bot.alerts.model import Alert
 from bot.alerts.oncall import Override, on_call, rotation_named
@@ -33,6 +33,7 @@ from bot.alerts.silences import iso
 from bot.alerts.silences import lift as lift
 from bot.alerts.silences import silence as silence
 from bot.alerts.storm_batch import one_refresh_each
+from bot.alerts.storm_members import summary_alerts
 from bot.alerts.targets import (
     MAX_ALERT_ID_DIGITS,
     SilenceTarget,
@@ -148,9 +149,8 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     acked: list[int] = []
     earlier: Counter[str] = Counter()
     resolved = silenced = 0
-    limit = fold_limit(engine.policy, pages=True)
-    first = storm_sent.storm_leads(tx, ref, limit=limit, window=JOIN_SECONDS, now=now)
-    held = {a.id: a for a in [*storm_sent.storm_alerts(tx, ref), *first]}
+    first = first_pages(engine.policy, tx, ref, now=now)
+    held = {a.id: a for a in [*summary_alerts(tx, ref), *first]}
     with one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
         for alert in (held[i] for i in sorted(held)):
             if alert.resolved_at is not None:

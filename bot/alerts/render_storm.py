@@ -267,6 +267,18 @@ def storm_others(done: StormAck) -> list[str]:
     return out
 
 
+def _handled(acked: dict[str, int], resolved: int, silenced: int) -> str:
+    """``26 acknowledged by <@U1>, 2 resolved, 1 silenced`` (the counts not 0)."""
+    parts = []
+    if acked:
+        parts.append(f"{sum(acked.values())} acknowledged by {_people(acked)}")
+    if resolved:
+        parts.append(f"{resolved} resolved")
+    if silenced:
+        parts.append(f"{silenced} silenced")
+    return ", ".join(parts)
+
+
 def storm_done_line(alerts: list[Alert], *, tz: ZoneInfo, now: float) -> str:
     """The line that replaces a sent summary's Acknowledge all once none of its alerts
     is open (acknowledged one by one, from the other lane's summary, or resolved).
@@ -277,15 +289,9 @@ def storm_done_line(alerts: list[Alert], *, tz: ZoneInfo, now: float) -> str:
     acked = Counter(a.acked_by or "?" for a in alerts if a.state == "acked")
     resolved = sum(1 for a in alerts if a.state == "resolved")
     silenced = sum(1 for a in alerts if a.state == "silenced")
-    parts = []
-    if acked:
-        parts.append(f"{sum(acked.values())} acknowledged by {_people(dict(acked))}")
-    if resolved:
-        parts.append(f"{resolved} resolved")
-    if silenced:
-        parts.append(f"{silenced} silenced")
     every = "its alert" if len(alerts) == 1 else f"all {len(alerts)} alerts"
-    return f"✅ {every} handled by {clock_time(now, tz, now=now)}: {', '.join(parts)}"
+    handled = _handled(dict(acked), resolved, silenced)
+    return f"✅ {every} handled by {clock_time(now, tz, now=now)}: {handled}"
 
 
 def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
@@ -303,15 +309,9 @@ def storm_handled(done: StormAck) -> str:
     """The answer to an Acknowledge all that found nothing left to acknowledge."""
     if done.total == 0:
         return "This storm summary holds no alert any more. Nothing changed."
-    parts = []
-    if done.earlier:
-        parts.append(f"{sum(done.earlier.values())} acknowledged by {_people(done.earlier)}")
-    if done.resolved:
-        parts.append(f"{done.resolved} resolved")
-    if done.silenced:
-        parts.append(f"{done.silenced} silenced")
+    handled = _handled(done.earlier, done.resolved, done.silenced)
     every = "its alert is" if done.total == 1 else f"all {done.total} of its alerts are"
     return (
-        f"Nothing to acknowledge in this storm: {every} already handled"
-        f" ({', '.join(parts)}). Nothing changed."
+        f"Nothing to acknowledge in this storm: {every} already handled ({handled})."
+        " Nothing changed."
     )

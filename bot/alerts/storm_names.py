@@ -18,7 +18,14 @@ from bot.alerts.model import TAG_DIGITS
 from guards.errors import InvalidInput
 from guards.store import Tx
 
-__all__ = ["OPEN_SUMMARY", "seed_first_at", "storm_ref", "summary_parts", "summary_ref"]
+__all__ = [
+    "OPEN_SUMMARY",
+    "seed_first_at",
+    "storm_ref",
+    "summary_parts",
+    "summary_ref",
+    "summary_seed",
+]
 
 # fold:<pages|posts>:<lane>:<seed>[-<n>], as summary_ref names them (a lane holds no ":")
 _SUMMARY_REF = re.compile(r"fold:(?:pages|posts):[^:\s]{1,200}:[0-9]{1,18}(?:-[0-9]{1,9})?")
@@ -64,8 +71,17 @@ def storm_ref(value: str) -> tuple[str, str | None]:
     return ref, tag if sep else None
 
 
+def summary_seed(ref: str) -> int:
+    """The seed a summary's ref is named after (``fold:pages:U02:17-1`` -> 17).
+
+    Example:
+        >>> summary_seed("fold:pages:U02:17-1")
+        17
+    """
+    return int(ref.rsplit(":", 1)[1].partition("-")[0])
+
+
 def seed_first_at(tx: Tx, ref: str) -> float | None:
     """When the alert a summary's ref is named after first fired (None: no such alert)."""
-    seed = ref.rsplit(":", 1)[1].partition("-")[0]
-    row = tx.one("SELECT first_at FROM alerts WHERE id = ?", (int(seed),))
+    row = tx.one("SELECT first_at FROM alerts WHERE id = ?", (summary_seed(ref),))
     return float(row[0]) if row is not None else None

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.folding import defer, refresh
 from bot.alerts.render_storm import with_mention, with_page
-from bot.alerts.storm_sent import handled, storm_alerts
+from bot.alerts.storm_members import hook_summaries, summary_alerts
+from bot.alerts.storm_sent import handled, keep_shown, summary_post
 from bot.outbox import enqueue_edit
 from guards.store import Tx
 
@@ -41,11 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["follow_pages", "paged_summaries"]
 
-# the channel summaries carrying the posts of a storm's alerts (bot.alerts.folding)
-_STORM_SUMMARIES = (
-    "SELECT DISTINCT a.folded_into FROM escalations e JOIN alerts a ON a.id = e.alert_id"
-    " WHERE e.folded_into = ? AND a.folded_into LIKE 'fold:posts:%' ORDER BY a.folded_into"
-)
 _ALERT_SUMMARY = "SELECT folded_into FROM alerts WHERE id = ? AND folded_into LIKE 'fold:posts:%'"
 
 
@@ -53,7 +49,7 @@ def paged_summaries(tx: Tx, *, storm: int | None, alert_id: int) -> list[str]:
     """The refs of the channel summaries that show how a trigger went: those carrying the
     posts of ``storm``'s alerts, or (no storm) the one carrying alert ``alert_id``'s."""
     if storm is not None:
-        return [str(r[0]) for r in tx.all(_STORM_SUMMARIES, (f"hook:{storm}",))]
+        return hook_summaries(tx, storm)
     return [str(r[0]) for r in tx.all(_ALERT_SUMMARY, (alert_id,))]
 
 
@@ -70,31 +66,26 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
     for ref in refs:
         if defer(ref, page=True):
             continue
-        post = tx.one(
-            "SELECT id, channel, args, state, claimed_at FROM outbox WHERE ref = ?"
-            " AND method = 'chat.postMessage'",
-            (ref,),
-        )
-        if post is None or post[3] == "failed":
+        post = summary_post(tx, ref)
+        if post is None or post.state == "failed":
             continue  # withdrawn, or never reached Slack: nothing to show it in
-        if post[3] == "pending" and post[4] is None:
+        if post.waiting:
             refresh(engine, tx, ref, now)  # (nobody is sending it: it is rebuilt)
             continue
         if handled(tx, ref):  # "✅ 20 acknowledged …": a page line belongs only on a
             continue  # summary still paging, as on an open P0's own post (review27 R1 L1)
-        lane = str(post[1])
-        alerts = storm_alerts(tx, ref)
+        lane = post.lane
+        alerts = summary_alerts(tx, ref)
         page = summary_page(engine, tx, alerts, now)
-        shown = _shown(tx, ref, lane=lane, post_id=int(post[0]), sent=json.loads(post[2]))
+        shown = _shown(tx, ref, lane=lane, post_id=post.id, sent=post.sent())
         drawn = with_page(shown, webhook_prefix(page) if page is not None else "")
         paged = {a.oncall_user for a in alerts if a.tier == "P0" and a.state == "open"}
         if len(paged) == 1 and None not in paged:  # the one its open P0s' chains paged last
             user = str(next(iter(paged)))
             drawn = with_mention(drawn, user)
-            sent = json.loads(post[2])
+            sent = post.sent()
             if (named := with_mention(sent, user)) != sent:  # Acknowledge all's edit starts
-                args = json.dumps(named, separators=(",", ":"))  # from its post's row
-                tx.execute("UPDATE outbox SET args = ? WHERE id = ?", (args, post[0]))
+                keep_shown(tx, post.id, named)  # from its post's row
         if drawn == shown:
             continue  # (a storm's next trigger got through as its last did)
         # (a failure someone must act on: not once a later step paged a person)

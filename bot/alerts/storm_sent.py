@@ -1,14 +1,16 @@
 """A storm summary once it went out: what it held, and its button once all were handled.
 
 :mod:`bot.alerts.folding` folds a lane's pages (or posts) into one summary. Once it went
-out, what it holds (:func:`storm_alerts`) is read from the ``folded_into`` columns: for
-pages, the escalations folded into it and not withdrawn (what the sent message listed);
-for posts, the alerts folded into it. :func:`sent_summary` checks that it went out, and
+out, what it holds is read from the ``folded_into`` columns
+(:func:`bot.alerts.storm_members.summary_alerts`). Its post row (:func:`summary_post`)
+says whether it still waits (it may change) or went out; :func:`sent_summary` checks
+that it went out, and
 :func:`mark_storm` edits it once its alerts (and, for pages, the first pages of its
 storm: :func:`storm_leads`) were acknowledged
 (``bot.alerts.operations.ack_storm``) or, one by one, all handled
 (:func:`mark_if_handled`): its Acknowledge all becomes a line saying so (one edit, ref
-``done:<summary ref>``: :func:`handled`).
+``done:<summary ref>``: :func:`handled`, the one test of it, and :data:`NOT_HANDLED`,
+the same in SQL).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -19,11 +21,13 @@ Example:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.model import Alert
 from bot.alerts.render_storm import storm_done_line, with_page
-from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts
+from bot.alerts.storm_members import ALERT_COLUMNS_A
+from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_seed
 from bot.outbox import enqueue_edit
 from bot.slack.render import replace_actions
 from guards.errors import Conflict, NotFound
@@ -33,23 +37,20 @@ if TYPE_CHECKING:
     from bot.alerts.messages import AlertMessages
 
 __all__ = [
+    "NOT_HANDLED",
+    "SummaryPost",
     "handled",
+    "keep_shown",
     "mark_if_handled",
     "mark_storm",
     "sent_summary",
-    "storm_alerts",
     "storm_leads",
+    "summary_post",
 ]
 
-_ALERT_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ALERT_COLUMNS.split(","))
-# What a storm summary held, whatever became of its alerts since.
-_HELD = {
-    "pages": (
-        f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT alert_id FROM escalations"
-        " WHERE folded_into = ? AND withdrawn_at IS NULL) ORDER BY a.id"
-    ),
-    "posts": f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.folded_into = ? ORDER BY a.id",
-}
+_DONE = "done:"
+#: SQL: the summary whose post row is ``o`` is not handled (:func:`handled`)
+NOT_HANDLED = f"NOT EXISTS (SELECT 1 FROM outbox d WHERE d.ref = '{_DONE}' || o.ref)"
 # The pages before a page summary's seed (the escalation that began it), newest first,
 # a chunk at a time: by the primary key, back from the seed, whose ``at`` grows with it
 # (bot.alerts.paging writes each page's row as it goes), so the read stops at the
@@ -59,7 +60,54 @@ _BEFORE = (
     " ORDER BY id DESC LIMIT ?"
 )
 _CHUNK = 512
-_ALERTS = f"SELECT {_ALERT_COLUMNS} FROM alerts a WHERE a.id IN (SELECT value FROM json_each(?))"
+_ALERTS = f"SELECT {ALERT_COLUMNS_A} FROM alerts a WHERE a.id IN (SELECT value FROM json_each(?))"
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryPost:
+    """A storm summary's post row: its id, lane, args (as it goes or went out), outbox
+    state, and whether the worker marked it as being sent (``claimed``)."""
+
+    id: int
+    lane: str
+    args: str
+    state: str
+    claimed: bool
+
+    @property
+    def waiting(self) -> bool:
+        """Nobody has started sending it: it may still change (SQL: ``OPEN_SUMMARY``)."""
+        return self.state == "pending" and not self.claimed
+
+    @property
+    def unseen(self) -> bool:
+        """Surely on nobody's screen: never marked, waiting or failed."""
+        return not self.claimed and self.state in ("failed", "pending")
+
+    def sent(self) -> dict[str, Any]:
+        """Its args: what it shows (or will), unless an edit since says otherwise."""
+        return dict(json.loads(self.args))
+
+
+def summary_post(tx: Tx, ref: str) -> SummaryPost | None:
+    """The post row of storm summary ``ref`` (None: never written, or withdrawn)."""
+    row = tx.one(
+        "SELECT id, channel, args, state, claimed_at FROM outbox WHERE ref = ?"
+        " AND method = 'chat.postMessage'",
+        (ref,),
+    )
+    if row is None:
+        return None
+    return SummaryPost(int(row[0]), str(row[1]), str(row[2]), str(row[3]), row[4] is not None)
+
+
+def keep_shown(tx: Tx, post_id: int, args: dict[str, Any]) -> None:
+    """Keep ``args`` as what summary post ``post_id`` shows now (an edit of it went
+    out): Acknowledge all's edit starts from them."""
+    tx.execute(
+        "UPDATE outbox SET args = ? WHERE id = ?",
+        (json.dumps(args, separators=(",", ":")), post_id),
+    )
 
 
 def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
@@ -70,29 +118,17 @@ def sent_summary(tx: Tx, ref: str) -> tuple[str, dict[str, Any]]:
         NotFound: no such summary (never made, withdrawn empty, or long gone).
         Conflict: it has not gone out (nobody saw it) or never reached Slack.
     """
-    row = tx.one(
-        "SELECT channel, args, state, claimed_at FROM outbox WHERE ref = ?"
-        " AND method = 'chat.postMessage'",
-        (ref,),
-    )
-    if row is None:
+    post = summary_post(tx, ref)
+    if post is None:
         raise NotFound(
             "this alert storm summary is not known (any more); `/agent alerts`"
             " lists the open alerts"
         )
-    lane, args, state, claimed_at = row
-    if claimed_at is None and state in ("failed", "pending"):  # unmarked: nobody saw it
+    if post.unseen:  # unmarked: nobody saw it
         raise Conflict(
-            "this alert storm summary has not reached Slack; nothing changed", state=str(state)
+            "this alert storm summary has not reached Slack; nothing changed", state=post.state
         )
-    return str(lane), dict(json.loads(args))
-
-
-def storm_alerts(tx: Tx, ref: str) -> list[Alert]:
-    """The alerts folded into summary ``ref`` (for pages, those not withdrawn before it
-    went out: what it listed), as they are now."""
-    what, _ = summary_parts(ref)
-    return [Alert.from_row(r) for r in tx.all(_HELD[what], (ref,))]
+    return post.lane, post.sent()
 
 
 def storm_leads(tx: Tx, ref: str, *, limit: int, window: float, now: float) -> list[Alert]:
@@ -118,7 +154,7 @@ def storm_leads(tx: Tx, ref: str, *, limit: int, window: float, now: float) -> l
         return []
     row = tx.one("SELECT created_at FROM outbox WHERE ref = ?", (ref,))
     began = now if row is None else float(row[0])
-    below = int(ref.rsplit(":", 1)[1].partition("-")[0])  # the seed
+    below = summary_seed(ref)
     ids: list[int] = []
     while True:
         rows = tx.all(_BEFORE, (below, _CHUNK))
@@ -152,20 +188,16 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     sent = with_page(sent, "")
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
     text = f"{sent.get('text') or ''} [{line}]"
-    done = _done_ref(ref)  # the first edit says the storm was handled (see mark_if_handled)
-    first = tx.one("SELECT 1 FROM outbox WHERE ref = ?", (done,)) is None
-    # in the summary's lane, after it (an urgent edit could overtake it)
-    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done if first else None)
-
-
-def _done_ref(ref: str) -> str:
-    return f"done:{ref}"
+    # the first edit says the storm was handled (see mark_if_handled); in the summary's
+    # lane, after it (an urgent edit could overtake it)
+    done = None if handled(tx, ref) else f"{_DONE}{ref}"
+    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done)
 
 
 def handled(tx: Tx, ref: str) -> bool:
     """Whether the sent summary ``ref`` says its alerts were handled (its button became a
-    line: :func:`mark_storm`)."""
-    return tx.one("SELECT 1 FROM outbox WHERE ref = ?", (_done_ref(ref),)) is not None
+    line: :func:`mark_storm`, whose first edit is named ``done:<ref>``)."""
+    return tx.one("SELECT 1 FROM outbox WHERE ref = ?", (f"{_DONE}{ref}",)) is not None
 
 
 def mark_if_handled(
