@@ -73,7 +73,17 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
     if agent.unanswered:  # a P2 waits for the digest, not a person (audit24 agreement F3)
         alerts += f", {agent.unanswered} P0/P1 unanswered"
     spent = format_usd(agent.spent_today_micros, exact=True)  # not $0.00 under a cent
-    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}"
+    return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}{_refused(agent)}"
+
+
+# what refused an agent's calls before they started, as the digest says it
+REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts": "past attempts"}
+
+
+def _refused(agent: AgentStatus) -> str:
+    """`` · refused today: 3 by a breaker, 1 over budget`` (none: nothing)."""
+    said = [f"{n} {REFUSED_WORDS.get(why, why)}" for why, n in agent.refused_today]
+    return f" · refused today: {', '.join(said)}" if said else ""
 
 
 MAX_ZONED = 3  # namespaces on a clock of their own named in the times line
@@ -195,11 +205,12 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     times = _times_line(ctx, view.agents, now)
     if not view.total:
         _check_skip(view, shown=0, skip=skip)
-        empty = "No agents yet: an agent appears with its first reservation or heartbeat."
+        first = "an agent appears with its first reservation (or refused call) or heartbeat."
+        empty = f"No agents yet: {first}"
         if within is not None:
             empty = (
                 f"No agents under `{slack_text(within)}` yet ({view.fleet_total} in the"
-                " fleet): an agent appears with its first reservation or heartbeat."
+                f" fleet): {first}"
             )
         shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
         return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))

@@ -25,11 +25,22 @@ from guards.config import Heartbeats
 from guards.ledger import Ledger
 from guards.scopes import Scope
 from guards.store import Tx
+from guards.tx import distinct_seeks
 from guards.usage import periods_at
 
 __all__ = ["DISABLED_BREAKERS", "AgentStatus", "Fleet", "fleet"]
 
 _AGENTS = "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats"
+# agents whose calls were refused before they started (a 402, a 503, a 429): a refused call
+# makes no scope row, so an agent whose every call met a kill switch is known by these
+# alone (recheck27 Kd L1); one primary-key seek per agent, not a read of its every day
+_REFUSED_AGENTS = (
+    distinct_seeks("refused", "refusals_daily", "scope")
+    + " SELECT scope FROM refused WHERE scope IS NOT NULL"
+)
+_REFUSED_TODAY = "SELECT reason, calls FROM refusals_daily WHERE scope = ? AND day = ?"
+# the agents a model's kill switch refused in its spell now (migration 0048's rows)
+_KILL_SWITCHED = "SELECT agent FROM model_breaker_refusals WHERE key = ? AND since = ?"
 
 # per scope: the open alerts, and those of them a person is waited for on (P0, P1 not
 # acknowledged nor silenced: an agent with one needs a look, audit18 soak finding 2)
@@ -58,6 +69,7 @@ class AgentStatus:
     spent_today_micros: int
     open_alerts: int
     unanswered: int = 0  # open P0 and P1 alerts nobody acknowledged or silenced
+    refused_today: tuple[tuple[str, int], ...] = ()  # (reason, calls) of its day, by reason
 
     @property
     def healthy(self) -> bool:
@@ -71,12 +83,19 @@ class AgentStatus:
         return now - self.last_seen > config.timeout_seconds
 
 
-def _breakers(tx: Tx) -> dict[str, tuple[str, str]]:
+def _breakers(tx: Tx) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """The breakers not closed, and the agents a model's kill switch refused in its spell
+    now (agent -> the model breaker's key)."""
     present = tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'breakers'")
     if present is None:
-        return {}
-    rows = tx.all("SELECT key, state, reason FROM breakers WHERE state != 'closed'")
-    return {r[0]: (r[1], r[2]) for r in rows}
+        return {}, {}
+    rows = tx.all("SELECT key, state, reason, since FROM breakers WHERE state != 'closed'")
+    switched: dict[str, str] = {}
+    for key, state, _, since in rows:
+        if state == "forced_open" and str(key).startswith("model:"):
+            for (agent,) in tx.all(_KILL_SWITCHED, (key, since)):
+                switched.setdefault(str(agent), str(key))
+    return {r[0]: (r[1], r[2]) for r in rows}, switched
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +132,10 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
         counts = alerts.setdefault(agent, [0, 0])
         counts[0] += int(n)
         counts[1] += int(unanswered)
-    breakers = _breakers(tx)
+    breakers, switched = _breakers(tx)
+    refused = {str(r[0]) for r in tx.all(_REFUSED_AGENTS)}
     out = []
-    every = _agent_paths(tx, ledger, [*breakers, *alerts])
+    every = _agent_paths(tx, ledger, [*breakers, *alerts, *refused])
     for path in every:
         if within is not None and path != within and not path.startswith(within + "/"):
             continue
@@ -128,6 +148,10 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
             if node in breakers:
                 (state, reason), where = breakers[node], node
                 break
+        else:  # a model's kill switch refused its calls: it holds the agent too
+            if path in switched:
+                where = switched[path]
+                state, reason = breakers[where]
         seen, status, detail, missed = beats.get(path, (None, None, None, False))
         out.append(
             AgentStatus(
@@ -142,6 +166,9 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
                 spent_today_micros=_spent_today(tx, ledger, scope, now) if scope else 0,
                 open_alerts=alerts.get(path, [0, 0])[0],
                 unanswered=alerts.get(path, [0, 0])[1],
+                refused_today=_refused_today(tx, ledger, scope, now)
+                if scope and path in refused
+                else (),
             )
         )
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))
@@ -180,3 +207,10 @@ def _spent_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> int:
         "SELECT spent_micros FROM usage_daily WHERE scope = ? AND day = ?", (scope.path, day)
     )
     return int(row[0]) if row else 0
+
+
+def _refused_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> tuple[tuple[str, int], ...]:
+    """The agent's calls refused before they started in its namespace's day, per reason."""
+    day = periods_at(now, ledger.timezone(scope.namespace))[0]
+    rows = tx.all(_REFUSED_TODAY, (scope.path, day))
+    return tuple(sorted(((str(r[0]), int(r[1])) for r in rows if r[1]), key=lambda r: -r[1]))
