@@ -30,10 +30,12 @@ from bot.api_body import (
     MAX_BODY,
     agent_call,
     agent_token,
+    answered_unread,
     bearer,
     check_headers,
     read_json,
     read_no_body,
+    watch_unread,
 )
 from bot.api_budget_day import budget_of_day, day_asked
 from bot.api_ledger_bodies import ReserveBody, SettleBody
@@ -160,6 +162,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             {"error": "internal", "message": "internal error; it is logged"}, status=500
         )
     finally:
+        answered_unread(request)  # a stop does not wait on the rest of its body
         ns = request.app.get(CTX)
         if ns is not None:
             route = request.match_info.route.resource
@@ -318,6 +321,7 @@ def build_web_app(ns: Nightshift) -> web.Application:
     """The aiohttp application: the agent API plus every feature module's routes."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors_middleware])
     app[CTX] = ns
+    watch_unread(app)
     app.add_routes(routes)
     for module_name in FEATURE_ROUTES:
         module = importlib.import_module(module_name)

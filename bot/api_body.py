@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -37,12 +38,15 @@ __all__ = [
     "FreeText",
     "agent_call",
     "agent_token",
+    "answered_unread",
     "bearer",
     "check_headers",
     "only_query",
     "read_body",
     "read_json",
     "read_no_body",
+    "stop_reading_unread",
+    "watch_unread",
 ]
 
 MAX_BODY = 1024 * 1024
@@ -164,6 +168,37 @@ async def read_body(request: web.Request) -> bytes:
         raise BodyTimeout(
             came=request.content.total_bytes, expected=request.content_length
         ) from None
+
+
+#: the requests answered before their body was all read (a 413 on its Content-Length, a
+#: 401 before the body): aiohttp reads on, up to 10 s, so the client gets the answer
+#: rather than a reset, and a stop used to wait all of its 2.5 s grace on one
+UNREAD = web.AppKey("unread_bodies", weakref.WeakValueDictionary[int, web.Request])
+
+
+def answered_unread(request: web.Request) -> None:
+    """Note ``request`` if its body is not all read (errors_middleware, each answer)."""
+    if not request.content.is_eof() and UNREAD in request.app:
+        request.app[UNREAD][id(request)] = request  # (a request is a mapping: unhashable)
+
+
+async def stop_reading_unread(app: web.Application) -> None:
+    """At a stop (``on_shutdown``, before aiohttp waits on each connection for up to its
+    shutdown timeout): end each connection whose answer is out and that only reads on a
+    body no handler will read, as aiohttp ends one still busy once that timeout is over.
+    One still writing its answer is left to that wait."""
+    for request in list(app[UNREAD].values()) if UNREAD in app else ():
+        if request.content.is_eof() or getattr(request.protocol, "_request_in_progress", True):
+            continue  # (aiohttp has no public word for "answered": its own flag, read safely)
+        task: asyncio.Task[None] | None = request.task  # (None once aiohttp is done with it)
+        if task is not None:
+            task.cancel()  # the connection's task: aiohttp closes its socket
+
+
+def watch_unread(app: web.Application) -> None:
+    """Have ``app``'s stop end the connections :func:`answered_unread` noted."""
+    app[UNREAD] = weakref.WeakValueDictionary()
+    app.on_shutdown.append(stop_reading_unread)
 
 
 def _close_after_answer(request: web.Request) -> None:
