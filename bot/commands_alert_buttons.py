@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from bot.alerts import operations as ops
 from bot.alerts.model import TAG_DIGITS, Alert, button_tag
-from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others
+from bot.alerts.render_storm import STORM_ACK_ACTION, storm_handled, storm_others, storm_split
 from bot.alerts.render_time import duration
 from bot.alerts.storm_names import seed_first_at, storm_ref
 from bot.commands import ActionResult, Context, action
@@ -323,5 +323,6 @@ async def act_storm_ack(ctx: Context, value: str) -> ActionResult:
     # the summary's button became the line saying so, in the same transaction
     count = len(done.acked)
     what = "1 alert" if count == 1 else f"{count} alerts"
-    head = f"✅ you acknowledged {what} of this storm at {local_time(done.at, ctx)}"
+    split = f" {storm_split(done)}" if done.before else ""  # (its head counts only its own)
+    head = f"✅ you acknowledged {what} of this storm{split} at {local_time(done.at, ctx)}"
     return ActionResult(ephemeral="; ".join([head, *storm_others(done)]) + ".")

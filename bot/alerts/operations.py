@@ -113,7 +113,8 @@ class StormAck:
 
     ``acked``: the alerts ``actor`` acknowledged now; the others were left as they
     were: ``earlier`` (acknowledged before, how many by whom), ``resolved``,
-    ``silenced`` (and not acknowledged).
+    ``silenced`` (and not acknowledged). ``before``: how many of ``acked`` were not in
+    the summary but the pages that began its storm, on their own before it.
     """
 
     ref: str
@@ -123,6 +124,7 @@ class StormAck:
     earlier: dict[str, int]
     resolved: int
     silenced: int
+    before: int = 0
 
     @property
     def total(self) -> int:
@@ -149,8 +151,10 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     acked: list[int] = []
     earlier: Counter[str] = Counter()
     resolved = silenced = 0
+    listed = summary_alerts(tx, ref)
     first = first_pages(engine.policy, tx, ref, now=now)
-    held = {a.id: a for a in [*summary_alerts(tx, ref), *first]}
+    leads = {a.id for a in first}.difference(a.id for a in listed)  # (not in the summary)
+    held = {a.id: a for a in [*listed, *first]}
     with one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
         for alert in (held[i] for i in sorted(held)):
             if alert.resolved_at is not None:
@@ -162,7 +166,8 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
             else:
                 ack(engine, tx, alert_id=alert.id, actor=actor)
                 acked.append(alert.id)
-        done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced)
+        before = sum(1 for i in acked if i in leads)
+        done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced, before)
         if acked:  # before the summaries are refreshed: this one says who did it
             line = storm_acked_line(done, tz=engine.tz, now=now)
             storm_sent.mark_storm(tx, ref, lane=lane, sent=sent, line=line)

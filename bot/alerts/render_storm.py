@@ -39,6 +39,7 @@ __all__ = [
     "storm_handled",
     "storm_others",
     "storm_p0_note",
+    "storm_split",
     "with_mention",
     "with_page",
 ]
@@ -294,15 +295,32 @@ def storm_done_line(alerts: list[Alert], *, tz: ZoneInfo, now: float) -> str:
     return f"✅ {every} handled by {clock_time(now, tz, now=now)}: {handled}"
 
 
+def storm_split(done: StormAck) -> str:
+    """Where the alerts Acknowledge all took were, when it took the pages that began the
+    storm too: the summary is headed with the count it holds ("199 alerts"), so a line
+    saying "201 acknowledged" says which 201 ("" when it took only its own).
+
+    Example:
+        ``(199 here and the 2 pages before)``, ``(199 here and the page before)``
+    """
+    if not done.before:
+        return ""
+    here = len(done.acked) - done.before
+    pages = "the page" if done.before == 1 else f"the {done.before} pages"
+    return f"({here} here and {pages} before)" if here else f"({pages} before)"
+
+
 def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
     """The line that replaces a summary's Acknowledge all once clicked.
 
     Example:
-        ``✅ 238 acknowledged by <@U1> at 03:20; 2 were already resolved``
+        ``✅ 238 acknowledged by <@U1> at 03:20; 2 were already resolved``;
+        ``✅ 201 acknowledged (199 here and the 2 pages before) by <@U1> at 03:20``
     """
     at = clock_time(done.at, tz, now=now)
-    head = f"✅ {len(done.acked)} acknowledged by <@{done.actor}> at {at}"
-    return "; ".join([head, *storm_others(done)])
+    split = storm_split(done)
+    head = f"✅ {len(done.acked)} acknowledged{f' {split}' if split else ''}"
+    return "; ".join([f"{head} by <@{done.actor}> at {at}", *storm_others(done)])
 
 
 def storm_handled(done: StormAck) -> str:

@@ -123,7 +123,9 @@ async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_
 
     app.clock.advance(120)
     await click(slack, "storm_ack", "U01", ts, user="U01")
-    assert await answer(slack, "U01") == "✅ you acknowledged 12 alerts of this storm at 00:02."
+    assert await answer(slack, "U01") == (
+        "✅ you acknowledged 12 alerts of this storm (9 here and the 3 pages before) at 00:02."
+    )
     state = await acked(app)
     assert {i for i, (by, _) in state.items() if by == "U01"} == set(range(1, 13))
     assert not any(armed for _, armed in state.values())  # their chains stopped
@@ -132,8 +134,10 @@ async def test_acknowledge_all_takes_the_storm_stops_its_chains_and_edits_every_
     await fake.wait_for(lambda: "storm_ack" not in buttons(message(slack, "U01", ts)))
     after = message(slack, "U01", ts)
     assert after["blocks"][:-1] == shown["blocks"][:-1]  # what it listed stays
-    assert context_lines(after)[-1] == "✅ 12 acknowledged by <@U01> at 00:02"
-    assert after["text"].endswith(" [✅ 12 acknowledged by <@U01> at 00:02]")
+    # headed "9 alerts", it says which 12 it took (recheck27 Kd: "199 alerts" read "✅ 201")
+    said = "✅ 12 acknowledged (9 here and the 3 pages before) by <@U01> at 00:02"
+    assert context_lines(after)[-1] == said
+    assert after["text"].endswith(f" [{said}]")
     # each alert's own channel message shows its acknowledgement, as a single ack does
     await settled(slack)
     for team in range(1, TEAMS):
@@ -376,11 +380,14 @@ async def test_shell_shows_acknowledge_all_as_a_numbered_choice(app_factory):
     assert f"[{take.number}] Acknowledge all" in out.getvalue()
 
     await console.handle_line(str(take.number))  # the operator types its number
-    taken = 7 if take.value.startswith("fold:pages:") else 4  # (a page summary: #1-#3 too)
-    assert f"── only for you ──\n✅ you acknowledged {taken} alerts of this storm at 00:00." in (
-        out.getvalue()
+    pages = take.value.startswith("fold:pages:")
+    taken = 7 if pages else 4  # (a page summary: #1-#3 too, and it says so)
+    split = " (4 here and the 3 pages before)" if pages else ""
+    assert (
+        f"── only for you ──\n✅ you acknowledged {taken} alerts of this storm{split} at 00:00."
+        in out.getvalue()
     )
     await until(lambda: console.find_button("storm_ack", take.value) is None)
-    assert f"✅ {taken} acknowledged by @shell at 00:00" in out.getvalue()
+    assert f"✅ {taken} acknowledged{split} by @shell at 00:00" in out.getvalue()
     rows = await app.store.fetch("SELECT COUNT(*) FROM alerts WHERE acked_by = 'shell'")
     assert rows[0][0] == taken

@@ -466,7 +466,7 @@ async def acknowledge_storm(store: Store, way: str) -> list[Any]:
         edit = [r for r in await outbox(store) if "$ref:" + page in dump(r[2])]
         assert len(edit) == 1 and edit[0][1] == "U01"  # in the summary's lane, after it
         assert edit[0][2]["blocks"][-1]["elements"][0]["text"] == (
-            "✅ 30 acknowledged by <@U01> at 01:01"
+            "✅ 30 acknowledged (27 here and the 3 pages before) by <@U01> at 01:01"
         )
     else:
         for alert_id in range(1, 31):

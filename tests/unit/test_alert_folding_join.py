@@ -62,7 +62,9 @@ async def test_a_page_due_within_the_minute_joins_the_sent_summary_by_an_edit(st
     assert done.acked == (1, 2, 3, 4)  # the storm's first page (#1, above it) too
     marked = (await edits_of(store, ref))[-1]
     assert "`#4` acme/team/late" in json.dumps(marked["blocks"])  # not the list first sent
-    assert marked["text"].endswith("[✅ 4 acknowledged by <@U01> at 01:00]")
+    assert marked["text"].endswith(
+        "[✅ 4 acknowledged (3 here and the page before) by <@U01> at 01:00]"
+    )
 
 
 async def test_after_the_minute_a_page_buzzes_again_as_a_new_storm(store):

@@ -51,3 +51,33 @@ def test_short_scopes_are_named_six_to_a_group():
     _, blocks = fold_message(alerts, paged=False, mention=None, tz=ZoneInfo("UTC"), now=0.0)
     group = [b["text"]["text"] for b in blocks if b["type"] == "section"][1]
     assert group.count("`#") == 6 and "… and 2 more" in group
+
+
+def test_acknowledge_all_says_which_alerts_it_took_when_it_took_the_first_pages_too():
+    """recheck27 Kd: a summary headed "199 alerts" read "✅ 201 acknowledged" (it took the
+    storm's first 2 pages, above it, too): the line says which."""
+    from bot.alerts.operations import StormAck
+    from bot.alerts.render_storm import storm_acked_line, storm_split
+
+    utc = ZoneInfo("UTC")
+
+    def took(acked: int, before: int, **others: int) -> StormAck:
+        return StormAck(
+            "fold:pages:U01:3",
+            "U01",
+            0.0,
+            tuple(range(1, acked + 1)),
+            {},
+            others.get("resolved", 0),
+            0,
+            before,
+        )
+
+    assert storm_acked_line(took(201, 2), tz=utc, now=0.0) == (
+        "✅ 201 acknowledged (199 here and the 2 pages before) by <@U01> at 00:00"
+    )
+    assert storm_split(took(200, 1)) == "(199 here and the page before)"
+    assert storm_split(took(2, 2, resolved=199)) == "(the 2 pages before)"  # none here open
+    assert storm_acked_line(took(199, 0, resolved=2), tz=utc, now=0.0) == (
+        "✅ 199 acknowledged by <@U01> at 00:00; 2 were already resolved"  # as before
+    )
