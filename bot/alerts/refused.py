@@ -12,7 +12,9 @@ The outbox worker hands each call Slack refused to :func:`on_refused` (a refusal
   ``cant_update_message``): the alert is posted again under the same outbox ref, so
   this edit and every later one goes to the new message; the edit is not "failed for
   good" (it is not lost: the new post shows the alert as it is now). Deleted again
-  within the hour, it is not posted a third time (:class:`Memory`);
+  within the hour, it is not posted a third time (:class:`Memory`). A storm summary's is
+  not posted again: its first refused edit fails (logged once), its later ones are
+  dropped quietly (:func:`bot.alerts.storm_sent.summary_gone`);
 - **the alerts channel refuses posts** (``is_archived``, ``not_in_channel``,
   ``channel_not_found``): the person on call now (else the policy's admins) is told by
   DM, at most once an hour per channel. The DMs are outbox rows
@@ -34,6 +36,7 @@ from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import clock_time
+from bot.alerts.storm_sent import summary_gone
 from bot.escape import CHANNEL_ID, slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
@@ -103,6 +106,8 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) ->
         page_refused(engine, tx, int(dm[1]), int(dm[2]), refused.error)
         return False
     if refused.method == "chat.update" and refused.error in GONE_MESSAGE:
+        if summary_gone(tx, refused):  # (a storm summary's: its later edits go quietly)
+            return True
         return message_gone(engine, tx, refused, memory)
     channel = str(refused.args.get("channel") or "")
     if (

@@ -100,10 +100,13 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
 def _shown(tx: Tx, ref: str, *, lane: str, post_id: int, sent: dict[str, Any]) -> dict[str, Any]:
     """What summary ``ref`` shows, or will once its edits went: its last edit's args
     (its page redrawn, its button become a line: :func:`bot.alerts.storm_sent.mark_storm`),
-    else its post's. Only rows after its post are read (the outbox keeps weeks of rows)."""
+    else its post's. Only rows after its post are read (the outbox keeps weeks of rows).
+    An edit that failed for good (refused, or given up after a day of 5xx) is not shown:
+    compared with it, a redraw found nothing new, and the summary kept "📟 Paging via…"
+    until its next change. (One still retried after a 5xx or a 429 will be.)"""
     row = tx.one(
         "SELECT args FROM outbox WHERE id > ? AND channel = ? AND method = 'chat.update'"
-        " AND json_extract(args, '$.ts') = ? ORDER BY id DESC LIMIT 1",
+        " AND state != 'failed' AND json_extract(args, '$.ts') = ? ORDER BY id DESC LIMIT 1",
         (post_id, lane, f"$ref:{ref}.ts"),
     )
     return dict(json.loads(row[0])) if row is not None else sent

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from bot.alerts.render_storm import storm_done_line, with_page
 from bot.alerts.storm_members import ALERT_COLUMNS_A
 from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_seed
 from bot.outbox import enqueue_edit
+from bot.outbox_delivery import Refused
 from bot.slack.render import replace_actions
 from guards.errors import Conflict, NotFound
 from guards.store import Tx
@@ -45,9 +47,11 @@ __all__ = [
     "mark_storm",
     "sent_summary",
     "storm_leads",
+    "summary_gone",
     "summary_post",
 ]
 
+log = logging.getLogger(__name__)
 _DONE = "done:"
 #: SQL: the summary whose post row is ``o`` is not handled (:func:`handled`)
 NOT_HANDLED = f"NOT EXISTS (SELECT 1 FROM outbox d WHERE d.ref = '{_DONE}' || o.ref)"
@@ -192,6 +196,34 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     # lane, after it (an urgent edit could overtake it)
     done = None if handled(tx, ref) else f"{_DONE}{ref}"
     enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done)
+
+
+# an earlier edit of the summary whose ts a refused edit names failed: its message is gone
+_GONE_BEFORE = (
+    "SELECT 1 FROM outbox WHERE id < ? AND channel = ? AND state = 'failed'"
+    " AND method = 'chat.update' AND json_extract(args, '$.ts') = ?"
+    " AND last_error LIKE '%' || ? LIMIT 1"
+)
+
+
+def summary_gone(tx: Tx, refused: Refused) -> bool:
+    """A storm summary's edit Slack refused because its message is gone (deleted:
+    ``message_not_found``); True when it was dropped quietly.
+
+    The first such edit fails as any (the outbox logs it once); each later edit of that
+    summary (an alert joining it, its page line, its Acknowledge all's line) is dropped
+    without a word: it was one more WARNING each, about the same message. A summary is
+    not posted again, as an alert's message is (:func:`bot.alerts.refused.message_gone`):
+    its alerts keep their own lines in ``/agent alerts``, their own buttons there.
+    """
+    ts = str(refused.stored.get("ts") or "")
+    if not ts.startswith("$ref:fold:"):
+        return False
+    gone = tx.one(_GONE_BEFORE, (refused.row_id, refused.lane, ts, refused.error))
+    if gone is None:
+        log.info("alert storm summary %s is gone from Slack (%s)", ts[5:-3], refused.error)
+        return False
+    return tx.execute("DELETE FROM outbox WHERE id = ?", (refused.row_id,)).rowcount > 0
 
 
 def handled(tx: Tx, ref: str) -> bool:

@@ -148,3 +148,27 @@ async def test_a_person_first_summary_mentions_whom_the_next_step_paged(store: S
     done = (await edits(store, ref))[-1]  # its button becomes a line; U04 it still says
     assert done["text"].startswith("<@U04> 🔴 Alert storm · 3 alerts")
     assert done["text"].endswith("[✅ 3 acknowledged by <@U04> at 01:05]")
+
+
+async def test_a_summary_whose_page_line_edit_failed_for_good_is_drawn_again(store: Store):
+    """A redraw Slack never took (its chat.update failed for good: refused, or given up
+    after a day of 5xx) is not what the summary shows: the next answered trigger draws the
+    line again, rather than leaving "📟 Paging via…" on it until its next change (it
+    compared with the failed edit, found nothing new, and queued nothing)."""
+    engine = webhook_first()
+    ref = await refused_storm(store, engine)
+    await store.write(  # what the outbox writes when it gives the edit up
+        lambda tx: tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'gave up after 30 attempts'"
+            " WHERE method = 'chat.update' AND json_extract(args, '$.ts') = ?",
+            (f"$ref:{ref}.ts",),
+        )
+    )
+    redrawn = await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
+    assert redrawn == 1
+    [failed, again] = await edits(store, ref)
+    assert again == failed and page_line(again) == FAILED
+    # once that one is shown, the same answer again queues nothing
+    await deliver_all(store)
+    await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
+    assert len(await edits(store, ref)) == 2
