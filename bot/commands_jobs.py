@@ -383,7 +383,10 @@ def _first_day(
         later = " No digest is posted: no channel is set (`channels.digest`)"
     else:
         later = f" Today's digest is posted tomorrow at {at}"
+    # dated by a refusal counted before migration 0049 (per day, no time): the start of its
+    # day stands for it, and is not said as the time it began (recheck27 Kd L2)
+    when = "" if began == day_bounds(local.date(), tz)[0] else f" at {local:%H:%M}{zone}"
     return (
-        f"`{namespace}` began today at {local:%H:%M}{zone}: it has no full day yet.{so_far}"
+        f"`{namespace}` began today{when}: it has no full day yet.{so_far}"
         f"{later}; `/agent digest {namespace}` shows today so far."
     )

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from guards.client_types import ReservationAnswer
 from guards.config import Policy
@@ -61,8 +62,10 @@ __all__ = [
 
 MAX_KNOWN_SCOPES = 100_000  # scope rows known to exist, kept to skip their INSERT OR IGNORE
 # Calls refused before they started, per agent, day and reason (migration 0029).
+# ``first_at`` (0049): when the row's first refusal came, kept by the later ones.
 UPSERT_REFUSED = (
-    "INSERT INTO refusals_daily (scope, day, reason, calls, asked_micros) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO refusals_daily (scope, day, reason, calls, asked_micros, first_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (scope, day, reason) DO UPDATE SET calls = calls + excluded.calls,"
     " asked_micros = asked_micros + excluded.asked_micros"
 )
@@ -234,7 +237,8 @@ class Ledger(Settlements):
             # kept (a refusal keeps what it records): what the guards stopped, for the digest
             reason = next(r for kind, r in REFUSALS if isinstance(refused, kind))
             agent = scope.agent() or scope.path
-            tx.add(UPSERT_REFUSED, (agent, periods[0], reason), (1, amount))
+            first = (math.floor(now),)  # the row's first refusal of the day, if it is
+            tx.add(UPSERT_REFUSED, (agent, periods[0], reason), (1, amount), first)
             raise
         self._ensure_scopes(tx, scope, now)
         res_id = reservation_id(now)

@@ -124,18 +124,22 @@ class Tx:
             tuple[dict[tuple[Any, ...], list[int]], tuple[Any, ...], Sequence[int]]
         ] = []
 
-    def add(self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int]) -> None:
+    def add(
+        self, upsert: str, key: tuple[Any, ...], amounts: Sequence[int], first: Sequence[int] = ()
+    ) -> None:
         """Add ``amounts`` to the counter row ``key``, written when the batch commits.
 
         ``upsert`` is an ``INSERT ... ON CONFLICT DO UPDATE`` adding the excluded
         amounts, with the key's columns first; it runs once per row and batch.
+        ``first``: values written after the amounts, as the row's first addition in the
+        batch gave them (when it first counted: the upsert keeps an older row's own).
         """
         rows = self.sums.get(upsert)
         if rows is None:
             rows = self.sums[upsert] = {}
         row = rows.get(key)
         if row is None:
-            row = rows[key] = [0] * len(amounts)
+            row = rows[key] = [0] * len(amounts) + list(first)
             self._added.append((rows, key, ()))  # made here: taken back, it goes
         for i, amount in enumerate(amounts):
             row[i] += amount

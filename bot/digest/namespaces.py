@@ -18,9 +18,12 @@ exact time; an alert the time it first fired; a job its first run in the namespa
 its newest run. For a job that moved namespaces that is exact when it came after
 ``since`` and some run before ``since`` otherwise (only "before today or not"
 matters); the namespace of its first run has a digest too (review26 L8). A refusal is
-counted per local day, not per call: it gives the start of its day (in the namespace's
-time zone), and only when that day is before the day of every other sign, so a
-namespace that reserved at 10:00 and was refused at 11:00 still began at 10:00.
+counted per agent, local day and reason, with when that row's first refusal came
+(migration 0049): that time, so a namespace first refused at 15:38 began at 15:38
+(recheck27 Kd L2: it was dated 00:00). A row counted before 0049 has no time: it gives
+the start of its day (in the namespace's time zone), and only when that day is before
+the day of every other sign, so a namespace that reserved at 10:00 and was refused at
+11:00 still began at 10:00.
 
 The list costs a few index seeks per namespace and per job, whatever the number of rows
 (``/agent digest`` answers within Slack's 3 s; review26 H1):
@@ -98,11 +101,14 @@ _ROUTES = (
 )
 
 # Each refused agent (a refusal is counted per agent, local day and reason) with its first
-# day: one primary-key seek each, not a read of its every day.
+# day and when that day's first refusal came (NULL when a row of that day was counted
+# before migration 0049: not known): one primary-key seek each, not a read of its every day.
 _REFUSED = (
-    distinct_seeks("refused", "refusals_daily", "scope")
-    + " SELECT scope, (SELECT MIN(day) FROM refusals_daily WHERE scope = refused.scope)"
-    " FROM refused WHERE scope IS NOT NULL"
+    distinct_seeks("refused", "refusals_daily", "scope") + ", firsts(scope, day) AS (SELECT scope,"
+    " (SELECT MIN(day) FROM refusals_daily WHERE scope = refused.scope)"
+    " FROM refused WHERE scope IS NOT NULL)"
+    " SELECT scope, day, (SELECT CASE WHEN COUNT(first_at) = COUNT(*) THEN MIN(first_at) END"
+    " FROM refusals_daily r WHERE r.scope = firsts.scope AND r.day = firsts.day) FROM firsts"
 )
 
 
@@ -157,16 +163,22 @@ def _add(began: dict[str, float], rows: Iterable[Any]) -> None:
 def _refused(
     tx: Tx, began: dict[str, float], timezone: Callable[[str], ZoneInfo]
 ) -> dict[str, float]:
-    """The namespaces whose first refusal came on a day before any other sign of them
-    (or that have no other), each with the start of that day in its time zone."""
-    first: dict[str, str] = {}
-    for scope, day in _rows(tx, _REFUSED):
+    """The namespaces whose first refusal came before any other sign of them (or that
+    have no other), each with when it came; when that is not known (a row counted before
+    migration 0049), the start of its day in its time zone, if that day is before the
+    day of every other sign."""
+    first: dict[str, tuple[str, float | None]] = {}  # namespace -> its first day, and when
+    for scope, day, at in _rows(tx, _REFUSED):
         if day is None:
             continue
-        namespace = _namespace(str(scope))
-        first[namespace] = min(str(day), first.get(namespace, str(day)))
+        namespace, day, at = _namespace(str(scope)), str(day), _time(at)
+        seen = first.get(namespace)
+        if seen is None or day < seen[0]:
+            first[namespace] = (day, at)
+        elif day == seen[0]:  # another agent's on the same day: the earlier, if both known
+            first[namespace] = (day, None if at is None or seen[1] is None else min(at, seen[1]))
     found: dict[str, float] = {}
-    for namespace, day in first.items():
+    for namespace, (day, at) in first.items():
         try:
             Scope.parse(namespace)
             local = date.fromisoformat(day)
@@ -174,10 +186,18 @@ def _refused(
             continue
         tz = timezone(namespace)
         other = began.get(namespace)
+        if at is not None:
+            if other is None or at < other:
+                found[namespace] = at
+            continue
         if other is not None and datetime.fromtimestamp(other, tz).date() <= local:
             continue  # shown up that day or before: its exact time stands
         found[namespace] = day_bounds(local, tz)[0]
     return found
+
+
+def _time(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def digest_namespaces(

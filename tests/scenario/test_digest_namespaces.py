@@ -142,8 +142,10 @@ async def test_a_namespace_whose_every_call_was_refused_gets_its_digest(slack_ht
     """recheck27 Kc M1: a namespace whose only traffic was refused (here by a model's kill
     switch, which fires no alert of the namespace's) had not "shown up": no digest, and
     `/agent digest nu` said it never had, though its refusals were recorded. A refusal
-    counts from the start of its day, unless the namespace showed up some other way that
-    day or before."""
+    dates its namespace from when it came (recheck27 Kd L2: from the start of its day,
+    "began today at 00:00" of a call refused at 15:38), unless the namespace showed up
+    some other way before; a row counted before migration 0049 (no time) from the start
+    of its day, and `digest yesterday` then names no time."""
     slack = await slack_http(REFUSING, clock=ManualClock(berlin(2026, 1, 4, 22)))
     app = slack.app
     app.ns.scheduler.pause_job("digest")
@@ -159,7 +161,8 @@ async def test_a_namespace_whose_every_call_was_refused_gets_its_digest(slack_ht
     assert await app.store.fetch("SELECT path FROM scopes") == []  # neither reserved
     assert [r[0] for r in await app.store.fetch("SELECT scope FROM alerts")] == [f"model:{HAIKU}"]
 
-    assert await poster.namespaces() == [("nu", berlin(2026, 1, 4)), ("xi", berlin(2026, 1, 5))]
+    began = [("nu", berlin(2026, 1, 4, 22)), ("xi", berlin(2026, 1, 5, 2))]
+    assert await poster.namespaces() == began
     reply = await slack.command("digest yesterday nu")
     said = reply["text"]
     assert "Nightshift digest · nu · Sun 2026-01-04" in said, said
@@ -190,6 +193,27 @@ async def test_a_namespace_whose_every_call_was_refused_gets_its_digest(slack_ht
     assert await reserve(app, "mixed/u/a", "m2", micros=10_000) == 503
     assert dict(await poster.namespaces())["mixed"] == berlin(2026, 1, 5, 10)
     assert await poster.tick() == []
+
+    # first refused at 15:38, after the digest time: it began then, its first digest is
+    # tomorrow's (as one that reserved first then), and `digest yesterday` says 15:38
+    app.clock.set(berlin(2026, 1, 5, 15, 38))
+    assert await reserve(app, "late/u/a", "l1", micros=10_000) == 503
+    app.clock.set(berlin(2026, 1, 5, 16))
+    assert await reserve(app, "late/u/a", "l2", micros=10_000) == 503
+    assert dict(await poster.namespaces())["late"] == berlin(2026, 1, 5, 15, 38)
+    assert await poster.tick() == []
+    said = (await slack.command("digest yesterday late"))["text"]
+    assert said.startswith("`late` began today at 15:38: it has no full day yet."), said
+    # a row counted before 0049 has no time: the start of its day, and no time said
+    await app.store.write(
+        lambda tx: tx.execute(
+            "INSERT INTO refusals_daily (scope, day, reason, calls, asked_micros)"
+            " VALUES ('old/u/a', '2026-01-05', 'breaker', 1, 10000)"
+        )
+    )
+    assert dict(await poster.namespaces())["old"] == berlin(2026, 1, 5)
+    said = (await slack.command("digest yesterday old"))["text"]
+    assert said.startswith("`old` began today: it has no full day yet."), said
 
     # refusals_daily is never pruned: its agents are read one primary-key seek each
     from bot.digest import namespaces
