@@ -19,7 +19,7 @@ from bot.blocks import section
 from bot.chat_words import duration_word
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.known_scopes import known_scope, seen_scope, unseen
-from bot.raise_form import RaiseForm, StaleForm, limit_changed
+from bot.raise_form import RaiseForm, StaleForm, form_amount, limit_changed
 from bot.responders import engine_of, resolved_words
 from guards.config import WINDOWS, parse_duration
 from guards.errors import InvalidInput
@@ -244,9 +244,7 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
         NotAdmin: the submitter is not an admin (audited).
     """
     form = RaiseForm.decode(metadata)
-    micros = parse_amount(values.get("amount", "").strip())
-    if micros <= 0:
-        raise InvalidInput("amount", "a raised budget is more than $0")
+    micros = form_amount(values.get("amount", "").strip())
     window = parse_window(values.get("window") or "day")
     seconds = parse_for(values.get("for", ""))
     try:
@@ -350,6 +348,12 @@ def _after_raise(alerts: list[Alert], window: str) -> str:
             continue
         hit = alert.facts.get("window")
         about = f" (it is about the {hit} budget)" if hit in WINDOWS and hit != window else ""
+        asked = alert.facts.get("requested_micros")
+        if not about and alert.kind == "budget_exhausted" and isinstance(asked, int):
+            about = (  # raised too little (recheck27 Kd)
+                f": the call it refused asked {exact_usd(asked)(asked)}, more than the"
+                f" {window} budget now leaves (the limit must take that on top of what is spent)"
+            )
         out.append(f"#{alert.id} stays open{about}")
     return "; ".join(out)
 

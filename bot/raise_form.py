@@ -24,9 +24,38 @@ import json
 from dataclasses import dataclass
 
 from guards.errors import InvalidInput
-from guards.money import usd_for
+from guards.money import parse_usd, usd_for
 
-__all__ = ["RaiseForm", "StaleForm", "limit_changed"]
+__all__ = ["SMALLEST", "RaiseForm", "StaleForm", "form_amount", "limit_changed"]
+
+# amounts are exact USD to the micro-dollar (README: Money): the smallest a limit can be
+SMALLEST = "$0.000001 (one micro-dollar)"
+
+
+def form_amount(text: str) -> int:
+    """Micro-dollars of the form's amount, exact; InvalidInput on ``amount`` (shown under
+    it) for what is not one, or is $0, or is finer than a micro-dollar, naming the smallest.
+
+    Example:
+        >>> form_amount("20.000001")
+        20000001
+        >>> try:
+        ...     form_amount("0.0000001")
+        ... except InvalidInput as exc:
+        ...     print(exc)
+        '0.0000001' has more than six decimals: amounts are exact to the micro-dollar, \
+$0.000001 (one micro-dollar) at the least
+    """
+    try:
+        micros = parse_usd(text)
+    except ValueError as exc:
+        said = str(exc) if len(text) <= 40 else f"{text[:40]!r}… is not an amount in USD"
+        if "six decimals" in said:
+            said += f": amounts are exact to the micro-dollar, {SMALLEST} at the least"
+        raise InvalidInput("amount", said) from None
+    if micros <= 0:
+        raise InvalidInput("amount", f"a raised budget is more than $0: {SMALLEST} at the least")
+    return micros
 
 
 @dataclass(frozen=True)

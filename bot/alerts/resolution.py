@@ -307,6 +307,8 @@ class AlertResolution(AlertPaging):
         limit_now = self.ledger.limits(tx, scope.path).get(window)
         if limit_now is not None and self._past_mark(tx, alert, scope, limit_now, now):
             return None  # a warning raised too little: still past its mark (as models')
+        if limit_now is not None and self._still_short(tx, alert, scope, limit_now, now):
+            return None  # raised, yet not enough for the call it refused (recheck27 Kd)
         if limit_now is None or limit_now > limit_then:
             self._rearm_level(tx, alert, limit_now, now)
             row = tx.one(  # who set it at run time (None: the policy file changed)
@@ -319,6 +321,19 @@ class AlertResolution(AlertPaging):
             usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
             return f"the {window} budget was raised to {usd(limit_now)}", by
         return None
+
+    def _still_short(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
+        """Whether a refusal's alert (``budget_exhausted``) still holds under ``limit``: the
+        call it refused, what it asked on top of what its window has spent this period,
+        would be refused again (a raise of $20 to $20.000001 for a call asking $25)."""
+        asked = alert.facts.get("requested_micros")
+        if alert.kind != "budget_exhausted" or not isinstance(asked, int):
+            return False
+        assert self.ledger is not None
+        window = str(alert.facts.get("window"))
+        period = period_keys(self.ledger.periods(scope.namespace, now))[window]
+        spent, _ = self.ledger.counters.get(tx, scope.path, window, period)
+        return spent + asked > limit
 
     def _past_mark(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
         """Whether a level's warning (``budget_threshold``) still holds under ``limit``:

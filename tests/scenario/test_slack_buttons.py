@@ -232,7 +232,9 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     assert bad.json()["response_action"] == "errors"
     assert "'lots' is not an amount" in bad.json()["errors"]["amount"]
     zero = await submit("0")
-    assert zero.json()["errors"] == {"amount": "a raised budget is more than $0"}
+    assert zero.json()["errors"] == {
+        "amount": "a raised budget is more than $0: $0.000001 (one micro-dollar) at the least"
+    }
     refused = await submit("25", user=STRANGER)
     # whom to ask, as a command says it (audit27 style M2), in plain text under the field
     assert refused.json()["errors"] == {"amount": "Only admins can raise budgets. Ask @U0ADMIN."}
