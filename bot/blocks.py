@@ -9,11 +9,11 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.slack.limits import MESSAGE_BLOCKS, clip_text
+from guards.agent_text import CONTROL  # (control characters and bidi controls: one home)
 
 __all__ = [
     "CONTROL",
@@ -116,12 +116,6 @@ def fit_text(
     hidden = total - len(kept)
     lines = [*fixed[: len(head)], *kept, *([more(hidden)] if hidden else []), *fixed[len(head) :]]
     return clip("\n".join(lines), limit)
-
-
-# C0 and C1 controls (newline, \r, ESC, BEL, NUL...), U+2028/U+2029 (line and paragraph
-# separators) and the bidi embeddings, overrides and isolates (they reorder what
-# follows them, so a name could show as a different name)
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def echo(text: str, limit: int = 40) -> str:

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from guards.agent_text import plain_line
 from guards.words import clip_chars
 
 __all__ = ["LAST_ERROR", "LAST_ERROR_CHARS", "last_error", "quoted_error", "without_last_error"]
@@ -21,9 +22,16 @@ LAST_ERROR_CHARS = 200  # of a failed call's error, in the reason of the breaker
 
 
 def quoted_error(error: str) -> str:
-    """A failed call's error (a settle's, a job run's) on one line, clipped."""
-    text = " ".join(error.split())
-    return clip_chars(text, LAST_ERROR_CHARS)
+    """A failed call's error (a settle's, a job run's) on one line, clipped: plain text
+    (:func:`guards.agent_text.plain_line`), as every agent refused by the breaker reads
+    it in its 503 (escape sequences, BEL, C1 controls and bidi overrides would reach
+    the terminal that prints it: audit28 C1 M1), and credentials masked.
+
+    Example:
+        >>> quoted_error("500 \\x1b]0;PWNED\\x07\\x1b[31mRED\\x1b[0m\\u202eRTL \\x9b2J")
+        '500 RED RTL 2J'
+    """
+    return clip_chars(plain_line(error), LAST_ERROR_CHARS)
 
 
 def last_error(said: str) -> str:
