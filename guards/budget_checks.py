@@ -32,8 +32,9 @@ __all__ = ["BudgetChecks"]
 _MODEL_DEPTH = 0.5
 
 
-def _entry(u: Usage | ModelUsage) -> dict[str, Any]:
-    """One refusing window, as a 402's ``also`` lists it."""
+def _entry(u: Usage | ModelUsage, *, amount: int) -> dict[str, Any]:
+    """One refusing window, as a 402's ``also`` lists it: the named level's fields
+    (README), ``requested_micros`` included (audit28 C2 L2)."""
     if isinstance(u, ModelUsage):
         head: dict[str, Any] = {"level": MODEL_LEVEL, "scope": u.namespace, "model": u.model}
     else:
@@ -44,6 +45,7 @@ def _entry(u: Usage | ModelUsage) -> dict[str, Any]:
         "limit_micros": u.limit_micros,
         "spent_micros": u.spent_micros,
         "held_micros": u.held_micros,
+        "requested_micros": amount,
     }
 
 
@@ -104,7 +106,7 @@ class BudgetChecks(Budgets):
             spent_micros=worst.spent_micros,
             held_micros=worst.held_micros,
             requested_micros=amount,
-            also=[_entry(u) for _, _, u in refusing[1:]],
+            also=[_entry(u, amount=amount) for _, _, u in refusing[1:]],
             model=named,
         )
         if named is not None:

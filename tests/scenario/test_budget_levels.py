@@ -46,8 +46,10 @@ async def test_the_402_names_the_level_most_over_and_lists_the_others(app_factor
             "limit_micros": 3_000_000,
             "spent_micros": 3_000_000,
             "held_micros": 0,
+            "requested_micros": 100_000,  # the same fields as the named level (audit28 C2 L2)
         }
     ]
+    assert body["requested_micros"] == 100_000
     assert "/agent budget set acme/alice <amount> day" in body["message"]
     assert body["message"].endswith("; also acme/alice/bot (agent) today: $0.10 short")
     async with GuardClient(app.url, tok) as guard:  # the Python client says the same
