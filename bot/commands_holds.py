@@ -20,7 +20,7 @@ from bot.alerts.render_time import duration
 from bot.blocks import MAX_TEXT, echo, fit_text, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import local_time, parse_scope_arg
-from bot.escape import slack_text
+from bot.escape import mask_secrets, slack_text
 from bot.slack.limits import LIST_TEXT
 from guards.errors import NotFound
 from guards.ledger import Reservation
@@ -56,7 +56,9 @@ def _by_agent(tx: Tx, scope: Scope, now: float) -> list[tuple[str, int, int]]:
 
 
 def _hold_line(ctx: Context, r: Reservation, now: float) -> str:
-    task = f" · task `{slack_text(r.task_id)}`" if r.task_id else ""
+    # the agent's own string (it counts its attempts), a token in it masked: shown to
+    # any member (audit28 C1 M2)
+    task = f" · task `{slack_text(mask_secrets(r.task_id))}`" if r.task_id else ""
     model = f" · {slack_text(r.model)}" if r.model else ""
     return (
         f"• `{r.id}` `{slack_text(r.scope)}` *{format_usd(r.held_micros, exact=True)}*"

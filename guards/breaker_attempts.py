@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from guards.agent_text import mask_secrets, plain_line
 from guards.breaker_records import BreakerRecords
 from guards.errors import AttemptsExhausted
 from guards.events import AttemptsExhausted as AttemptsExhaustedEvent
@@ -49,10 +50,14 @@ def check_attempts(
         "UPDATE breaker_attempts SET refused = ?, last_at = ? WHERE agent = ? AND task_id = ?",
         (refused, now, agent, task_id),
     )
+    # The event and the reason are for people and other agents (the alert, the audit
+    # kept for good, a sibling's 503): a token an agent put in its task id is masked
+    # there (audit28 C1 M2). The task stays the agent's own string everywhere it is
+    # counted: two task ids that mask alike are two tasks.
     if refused == 1:
         tx.emit(
             AttemptsExhaustedEvent(
-                at=now, scope=agent, task_id=task_id, attempts=attempts, limit=limit
+                at=now, scope=agent, task_id=mask_secrets(task_id), attempts=attempts, limit=limit
             )
         )
     # Asking again past the limit is a failure signal: an agent looping on a task.
@@ -62,7 +67,7 @@ def check_attempts(
         failed=True,
         source=agent,
         signal="attempts",
-        detail=f"task {task_id} asked past its {limit} attempts",
+        detail=f"task {plain_line(task_id)} asked past its {limit} attempts",
     )
     records.apply(tx, b, "agent", (t,), now)
     raise AttemptsExhausted(scope=agent, task_id=task_id, attempts=attempts, limit=limit)

@@ -73,3 +73,63 @@ async def test_a_settles_error_reaches_the_503_and_the_breakers_list_as_plain_te
     assert all(not UNSAFE.search(str(row[0])) for row in rows)
     listed_in_slack = (await slack.command("breakers"))["text"]
     assert f"last error: {PLAIN}" in listed_in_slack, listed_in_slack
+
+
+async def test_a_token_in_a_task_id_is_masked_wherever_people_read_it(slack_http):
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    tok = await app.token("acme/alice")  # the agent's own live token, as a trace header
+    head = re.match(r"ns_tok_[0-9a-f]+_", tok)
+    assert head is not None
+    secret = tok[head.end() :]
+    task = f"job {tok} for xoxb-1234567890-abcdefghij"
+    shown = f"job {head.group()}… for xoxb-…"
+    # a task whose id masks alike is another task: its attempts are its own
+    twin = f"job {head.group()}OTHERsecret0 for xoxb-1234567890-zzzzzzzzzz"
+    for i in range(3):
+        assert (await reserve(app, tok, "acme/alice/tk", f"t{i}", task_id=task)).status_code == 201
+    assert (await reserve(app, tok, "acme/alice/tk", "w0", task_id=twin)).status_code == 201
+    for i in (3, 4):
+        r = await reserve(app, tok, "acme/alice/tk", f"t{i}", task_id=task)
+        assert r.status_code == 429, r.text
+        assert r.json()["task_id"] == task  # the caller's own words, to the caller
+    counted = await app.store.fetch("SELECT task_id, attempts FROM breaker_attempts ORDER BY 2")
+    assert [tuple(row) for row in counted] == [(twin, 1), (task, 3)]
+
+    await app.ns.extras["alerts"].process()
+    await fake.wait_for(lambda: len(fake.posts(ALERTS)) >= 2)
+    posted = json.dumps([c.args for c in fake.posts(ALERTS)], ensure_ascii=False)
+    assert f"task {shown} asked for attempt 3 of 3" in posted
+    assert f"task {shown} asked past its 3 attempts" in posted
+    # an agent's output, as /agent dedup shows it to any member: masked where shown only
+    item = f"config Authorization: Bearer {tok} and xoxb-1234567890-abcdefghij"
+    for _ in range(2):
+        body = {"scope": "acme/alice/vd", "stream": "posts", "items": [item]}
+        assert (
+            await app.request("POST", "/v1/validations", token=tok, json=body)
+        ).status_code == 200
+    # a scope is an identity, shown as it is: one holding a Slack token is refused
+    named = await reserve(app, tok, "acme/alice/xoxb-1234567890-abcdefghij", "s0")
+    assert named.status_code == 400 and named.json()["field"] == "scope", named.text
+    assert "Slack token" in named.json()["message"] and "abcdefghij" not in named.text
+    replies = [
+        (await slack.command(words))["text"]
+        for words in (
+            "holds acme/alice/tk",
+            "breakers",
+            "status acme/alice/tk",
+            "audit 50",
+            "dedup acme/alice/vd",
+        )
+    ]
+    assert "“config Authorization: Bearer … and xoxb-…”" in replies[4], replies[4]
+    assert f"task `{shown}`" in replies[0], replies[0]
+    assert f"task {shown} asked past its 3 attempts" in replies[1], replies[1]
+    r = await app.request("GET", "/v1/breakers", token=tok)
+    assert f"task {shown} asked past" in r.json()["breakers"][0]["reason"]
+    kept = [
+        json.dumps([tuple(row) for row in await app.store.fetch(f"SELECT * FROM {table}")])
+        for table in ("audit", "events", "alerts", "breakers", "breaker_transitions", "outbox")
+    ]
+    for text in (posted, *replies, r.text, *kept):
+        assert secret not in text and "abcdefghij" not in text, text
