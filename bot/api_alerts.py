@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -32,6 +32,7 @@ from bot.alerts.render import title
 from bot.alerts.targets import MAX_ALERT_ID_DIGITS
 from bot.api import CTX, json_answer, parse_scope
 from bot.api_body import Body, FreeText, bearer, read_json, single_values
+from bot.api_text import plain_words
 from bot.responders import engine_for
 from guards.errors import GuardError, InvalidInput, NotFound
 from guards.reservation import iso
@@ -182,7 +183,9 @@ async def list_alerts(request: web.Request) -> web.Response:
 
 
 class AckBody(Body):
-    note: FreeText = Field(None, min_length=1, max_length=MAX_NOTE)
+    note: Annotated[FreeText, plain_words("it is shown with the alert and kept in the audit")] = (
+        Field(None, min_length=1, max_length=MAX_NOTE)
+    )
 
 
 def _alert_of(engine: AlertEngine, tx: Tx, token: Token, alert_id: int, path: str) -> Alert:

@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -45,7 +44,7 @@ from pydantic import BeforeValidator, Field
 from bot.api import CTX, json_answer
 from bot.api_alerts import actor_of, operator, operator_body
 from bot.api_body import Body, FreeText, bearer, only_query
-from bot.blocks import CONTROL
+from bot.api_text import as_sent, refuse_control
 from bot.known_scopes import known_scope, meant, unseen_breaker
 from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
@@ -92,11 +91,6 @@ async def list_breakers(request: web.Request) -> web.Response:
     return web.json_response(await ns.store.write(read))
 
 
-def _as_sent(value: Any) -> str:
-    """``value`` as JSON writes it (``true``, ``null``, ``"2"``), cut to 40 characters."""
-    return json.dumps(value)[:40]
-
-
 # The messages below follow the field's name: read_json says ``trial_calls: …``.
 def _whole(most: int, what: str, *, left_out: str) -> Any:
     """A JSON whole number from 1 to ``most`` (not true, not 1.0, not "1"). ``null`` is
@@ -107,7 +101,7 @@ def _whole(most: int, what: str, *, left_out: str) -> Any:
         if value is None:
             raise ValueError(f"null is no value; {left_out}, or send {what}")
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
-            raise ValueError(f"{what}, as a JSON whole number, not {_as_sent(value)}")
+            raise ValueError(f"{what}, as a JSON whole number, not {as_sent(value)}")
         return value
 
     return BeforeValidator(check)
@@ -121,15 +115,10 @@ def _text() -> Any:
         if value is None:
             raise ValueError("null is no value; say why in words, or leave it out")
         if not isinstance(value, str):
-            raise ValueError(f"a JSON string (what the audit log keeps), not {_as_sent(value)}")
+            raise ValueError(f"a JSON string (what the audit log keeps), not {as_sent(value)}")
         if value and not value.strip():
             raise ValueError("blank: say why in words, or leave it out")
-        if found := CONTROL.search(value):
-            raise ValueError(
-                f"holds a control character ({_as_sent(found.group())}, at character"
-                f" {found.start() + 1}): agents read it in their 503s, so it is plain text"
-                " on one line (no line breaks, tabs or bidi controls); nothing changed"
-            )
+        refuse_control(value, why="agents read it in their 503s")
         return value
 
     return BeforeValidator(check)

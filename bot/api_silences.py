@@ -50,6 +50,7 @@ from bot.alerts.when import is_past
 from bot.api import CTX, json_answer, parse_scope
 from bot.api_alerts import actor_of, operator, operator_body, whole_id
 from bot.api_body import Body, FreeText, bearer, single_values
+from bot.api_text import plain_words
 from bot.commands import UsageError
 from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON
 from bot.responders import duration_arg, engine_for
@@ -87,7 +88,10 @@ class SilenceBody(Body):
     duration: Annotated[str | None, _text(DURATIONS)] = Field(None, min_length=1, max_length=40)
     until: Annotated[str | None, _text(WHEN)] = Field(None, min_length=1, max_length=64)
     starts_at: Annotated[str | None, _text(WHEN)] = Field(None, min_length=1, max_length=64)
-    reason: FreeText = Field(None, min_length=1, max_length=MAX_REASON)
+    # shown in the silenced alert's story and GET /v1/silences, kept in the audit
+    reason: Annotated[FreeText, plain_words("it is shown with the alerts it holds")] = Field(
+        None, min_length=1, max_length=MAX_REASON
+    )
 
 
 class NoBody(Body):

@@ -284,6 +284,11 @@ BAD_SILENCES: list[tuple[Any, str]] = [
     ({"target": "nosuchkind:acme/alice", "duration": "1h"}, "target"),
     ({"target": BOT, "duration": "1h", "reason": "r" * 201}, "reason"),
     ({"target": BOT, "duration": "1h", "reason": 5}, "reason"),
+    # a control character, refused as a kill switch's reason is (audit28 C1 L1)
+    ({"target": BOT, "duration": "1h", "reason": "why \u001b[31mRED\u001b[0m"}, "reason"),
+    ({"target": BOT, "duration": "1h", "reason": "deploy\n🟢 all clear"}, "reason"),
+    ({"target": BOT, "duration": "1h", "reason": "t \u001b]0;T\u0007 \r\u001b[K x"}, "reason"),
+    ({"target": BOT, "duration": "1h", "reason": "rtl \u202eok"}, "reason"),
     ([BOT, "1h"], "body"),
 ]
 
@@ -307,11 +312,22 @@ async def test_hostile_input_is_refused_naming_the_field_and_changes_nothing(sla
         error(r, 400, "invalid_input")
     r = await app.request("POST", "/v1/silences", token=op, content=b"x" * (2 * 1024 * 1024))
     assert r.status_code == 413, r.text
-    for body, field in [({"note": 5}, "note"), ({"note": "n" * 501}, "note"), ({"x": 1}, "x")]:
+    notes = [({"note": 5}, "note"), ({"note": "n" * 501}, "note"), ({"x": 1}, "x")]
+    notes += [({"note": "ok \u0007\u001b]0;T\u0007"}, "note"), ({"note": "a\u2066b"}, "note")]
+    for body, field in notes:
         got = error(
             await app.request("POST", "/v1/alerts/1/ack", token=op, json=body), 400, "invalid_input"
         )
         assert got["field"] == field
+    # the words of …/open's refusal, naming the field and the character
+    body = {"target": BOT, "duration": "1h", "reason": "why \u001b[31m"}
+    said = error(
+        await app.request("POST", "/v1/silences", token=op, json=body), 400, "invalid_input"
+    )
+    assert said["message"].startswith(
+        'reason: holds a control character ("\\u001b", at character 5): it is shown with the'
+        " alerts it holds, so it is plain text on one line"
+    ) and said["message"].endswith("; nothing changed"), said
     for path in ("/v1/alerts/abc/ack", "/v1/alerts/-1/ack", "/v1/alerts/1.5/ack"):
         got = error(await app.request("POST", path, token=op), 400, "invalid_input")
         assert got["field"] == "alert_id"
