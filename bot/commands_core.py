@@ -18,6 +18,7 @@ from bot.alerts.model import ALERT_COLUMNS, Alert
 from bot.blocks import section
 from bot.chat_words import duration_word
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
+from bot.escape import slack_text
 from bot.known_scopes import known_scope, seen_scope, unseen
 from bot.raise_form import RaiseForm, StaleForm, form_amount, limit_changed
 from bot.responders import engine_of, resolved_words
@@ -223,7 +224,8 @@ async def act_budget_raise(ctx: Context, value: str) -> ActionResult:
     try:
         scope = Scope.parse(text)
     except ScopeError as exc:
-        return ActionResult(ephemeral=f"This button names a bad scope: {exc}")
+        # the refusal quotes the value: shown as text, as every quoted value is
+        return ActionResult(ephemeral=f"This button names a bad scope: {slack_text(str(exc))}")
     await ctx.require_admin("raise budgets")
     limits = await ctx.ns.store.write(lambda tx: ctx.ns.ledger.limits(tx, scope.path))
     return ActionResult(open_modal=budget_raise_view(scope.path, limits, window or None))

@@ -321,6 +321,14 @@ async def test_raise_budget_click_by_a_non_admin_opens_nothing(slack_http):
     refusal = slack.fake.responses["click"][0]["text"]
     assert refusal == "Only admins can raise budgets. Ask <@U0ADMIN>."  # whom, by name
     assert slack.fake.views == []
+    # a forged value's bad scope is quoted as text, as Approve trial's is (audit28 C1 L5)
+    await click(slack, "budget_raise", "<!channel>|<https://evil.example> day", channel, ts)
+    await slack.fake.wait_for(lambda: len(slack.fake.responses["click"]) == 2)
+    refusal = slack.fake.responses["click"][1]["text"]
+    assert refusal.startswith(
+        "This button names a bad scope: '&lt;!channel&gt;|&lt;https://evil.example&gt;': "
+    ), refusal
+    assert "<!" not in refusal and "<http" not in refusal and slack.fake.views == []
 
 
 async def test_raise_budget_opens_on_the_window_that_refused_the_call(slack_http):
