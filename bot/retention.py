@@ -27,6 +27,8 @@ rows                        kept for
 ``budget_warnings``         40 days after the warning (its period is over by then); a
                             ``total`` window's never (its period never ends); the same
                             for ``model_budget_warnings`` (``budgets.models``)
+``slack_received``          an hour (:data:`bot.slack.received.KEEP_SECONDS`): Slack re-sends
+                            a request within minutes
 ==========================  ===============================================================
 
 An outbox row that a later message may still point at (``$ref:<ref>.ts``) is kept
@@ -75,6 +77,8 @@ from bot.retention_prune import (
     prune_webhooks,
     ref_owner,
 )
+from bot.slack.received import KEEP_SECONDS as RECEIVED_KEPT
+from bot.slack.received import prune_received
 from guards.breaker_attempts import prune_attempts
 from guards.budget_warnings import KEEP_SECONDS as WARNINGS_KEPT
 from guards.budget_warnings import prune_model_warnings, prune_warnings
@@ -284,6 +288,10 @@ class Retention:
             (
                 "model_budget_warnings",
                 lambda tx, n: prune_model_warnings(tx, before=now - WARNINGS_KEPT, limit=n),
+            ),
+            (
+                "slack_received",
+                lambda tx, n: prune_received(tx, before=now - RECEIVED_KEPT, limit=n),
             ),
         ]
 

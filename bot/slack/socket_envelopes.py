@@ -6,7 +6,10 @@ must not run twice for that (a second override, a second "budget set" DM: socket
 last :data:`SEEN_ENVELOPES` envelope ids are kept across clients and a repeat is not run.
 Slack re-sends precisely when the first acknowledgement was lost, and with it the answer
 (for a change, its in-channel announcement): so a repeat within :data:`ANSWER_SECONDS`
-is acknowledged with the first one's answer (audit24 L2), later with none.
+is acknowledged with the first one's answer (audit24 L2), later with none. The likeliest
+reason it was lost is the process ending in between, so each envelope that runs
+something is also recorded on disk before it runs (:mod:`bot.slack.received`): a re-send
+after a restart is not run again either (audit28 M1).
 
 Every envelope is acknowledged, also one nothing here handles (an ``events_api`` one, a
 ``view_closed``, a ``block_suggestion``, a type Slack adds later, a click with no action):
@@ -18,7 +21,6 @@ would log each as a multi-line WARNING (review24 L2).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -33,22 +35,21 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.slack.http import malformed
+from bot.slack.received import ANSWER_SECONDS, Answer, Earlier, Received, ack_payload, replay
 from bot.slack.socket_logs import SDK_LOG
 from bot.slack.surface import SlackSurface
+from guards.errors import StorageUnavailable
 
 __all__ = ["OnceHandler", "SeenEnvelopes", "ack_payload"]
 
 log = logging.getLogger("bot.slack.socket_mode")
 SEEN_ENVELOPES = 1000  # envelope ids kept to know a repeat (Slack retries within minutes)
-ANSWER_SECONDS = 300.0  # a repeat this long after the first gets the first one's answer
 REPEAT_WAIT_SECONDS = 2.5  # a repeat of one still running waits this long for its answer
 # the envelope types Nightshift listens to, and for interactive ones the payload types
 # (a click, a form sent): Bolt logs a multi-line "Unhandled request" WARNING for others
 # (a view_closed, a block_suggestion, a slash command with none named: review24 L2)
 HANDLED = ("slash_commands", "interactive")
 INTERACTIVE = ("block_actions", "view_submission")
-
-Answer = dict[str, Any] | None
 
 
 class SeenEnvelopes:
@@ -99,23 +100,17 @@ class SeenEnvelopes:
             kept[1].set_result(answer)
 
 
-def ack_payload(response: BoltResponse) -> Answer:
-    """What Bolt's answer puts in the acknowledgement (as Bolt's socket adapter does),
-    or None: nothing (an empty 200, or no listener's answer at all)."""
-    if response.status != 200 or not response.body:
-        return None
-    content_type = (response.headers.get("content-type") or [""])[0]
-    if content_type.startswith("application/json"):
-        body = json.loads(response.body)
-        return body if isinstance(body, dict) else None
-    return {"text": response.body}
-
-
 class OnceHandler(AsyncSocketModeHandler):
     """Bolt's handler, but every envelope is acknowledged, and a repeat is not run again."""
 
     def __init__(
-        self, surface: SlackSurface, *, app_token: str, seen: SeenEnvelopes, ping_seconds: float
+        self,
+        surface: SlackSurface,
+        *,
+        app_token: str,
+        seen: SeenEnvelopes,
+        ping_seconds: float,
+        received: Received | None = None,
     ) -> None:
         super().__init__(
             surface.app,
@@ -125,6 +120,7 @@ class OnceHandler(AsyncSocketModeHandler):
             ping_interval=ping_seconds,
         )
         self.seen = seen
+        self.received = received  # on disk: a re-send after a restart (audit28 M1)
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         first = self.seen.begin(req.envelope_id)
@@ -143,17 +139,21 @@ class OnceHandler(AsyncSocketModeHandler):
             await _ack(client, req, again)
             return
         answer: Answer = None
+        recorded = False
         try:
-            answer = await self._run(req)
+            answer, recorded = await self._run(req)
         finally:
             self.seen.answered(req.envelope_id, answer)
             await _ack(client, req, answer)
+        if recorded and self.received is not None:  # after the ack: it is not held up
+            await self.received.answered(_key(req), answer)
 
-    async def _run(self, req: SocketModeRequest) -> Answer:
+    async def _run(self, req: SocketModeRequest) -> tuple[Answer, bool]:
+        """The envelope's answer, and whether it was recorded on disk as run."""
         unused = _unused(req.type, req.payload)
         if unused is not None:
             log.debug("Slack sent %s: Nightshift has no use for it; acknowledged", unused)
-            return None
+            return None, False
         wrong = malformed(req.payload)
         if wrong is not None:
             log.warning(
@@ -161,11 +161,45 @@ class OnceHandler(AsyncSocketModeHandler):
                 _a(req.type),
                 wrong,
             )
-            return None
+            return None, False
+        recorded = False
+        if self.received is not None:
+            try:
+                earlier = await self.received.first(_key(req))
+            except StorageUnavailable:  # it runs, and meets the same refusal if it writes
+                earlier = None
+            else:
+                recorded = earlier is None
+            if earlier is not None:
+                return self._again(req, earlier), False
         response: BoltResponse = await run_async_bolt_app(self.app, req)
         if response.status != 200:  # no listener for it (Bolt says which): acknowledged
             log.debug("Bolt answered %s to envelope %s", response.status, req.envelope_id)
-        return ack_payload(response)
+        return ack_payload(response), recorded
+
+    def _again(self, req: SocketModeRequest, earlier: Earlier) -> Answer:
+        """A re-send of an envelope the database knows (received before a restart)."""
+        assert self.received is not None
+        answer = replay(earlier, now=self.received.now(), command=req.type == "slash_commands")
+        if earlier.answered:
+            log.info(
+                "Slack sent envelope %s again (retry %s, %s), first received before a"
+                " restart: acknowledged%s, not run twice",
+                req.envelope_id,
+                req.retry_attempt,
+                req.retry_reason or "no reason given",
+                " with its first answer" if answer else "",
+            )
+        else:
+            log.warning(
+                "Slack sent envelope %s again (retry %s, %s): it reached Nightshift before a"
+                " restart and its answer was never sent, so it may have run; not run again"
+                " (its sender is told to check /agent audit)",
+                req.envelope_id,
+                req.retry_attempt,
+                req.retry_reason or "no reason given",
+            )
+        return answer
 
 
 def _unused(kind: str, payload: Any) -> str | None:
@@ -192,6 +226,10 @@ def _a(word: str) -> str:
     """
     first = word.strip("'")[:1].lower()
     return f"{'an' if first and first in 'aeiou' else 'a'} {word}"
+
+
+def _key(req: SocketModeRequest) -> str:
+    return f"envelope:{req.envelope_id}"
 
 
 async def _ack(client: SocketModeClient, req: SocketModeRequest, answer: Answer) -> None:

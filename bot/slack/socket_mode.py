@@ -12,7 +12,7 @@ client and opens a new one, which asks Slack for a new URL; again after
 socket is back.
 
 Every envelope is acknowledged, and one Slack sends again is not run twice (its ids are
-kept across clients): :mod:`bot.slack.socket_envelopes`.
+kept across clients, and on disk across restarts): :mod:`bot.slack.socket_envelopes`.
 
 It says so once each way: one WARNING when the socket has been down for
 ``DOWN_SECONDS``, one INFO when it is back ("Slack Socket Mode reconnected after
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
 from bot.slack.client import check_app_token, check_at_start
+from bot.slack.received import Received
 from bot.slack.socket_envelopes import OnceHandler, SeenEnvelopes
 from bot.slack.socket_logs import QUIET
 from bot.slack.surface import SlackSurface
@@ -62,6 +63,7 @@ class SocketModeTransport:
         self._watch: asyncio.Task[None] | None = None
         self._token_check: asyncio.Task[None] | None = None
         self._seen = SeenEnvelopes()  # shared by every client: a retry may come on the next
+        self._received: Received | None = None  # on disk, for a re-send after a restart
 
     async def check_first(self, ns: Nightshift) -> None:
         """Before the database is opened (bot.app.ChecksFirst): a first start awaits
@@ -75,6 +77,7 @@ class SocketModeTransport:
                 self.surface.client, reloaded=True, app_token=self.app_token
             )
         ns.extras["slack"] = self.surface
+        self._received = Received(ns.store, clock=ns.clock)
         ns.metrics.watch_socket(self)
         self._open()
         self._watch = asyncio.create_task(self._watching(), name="slack-socket-watch")
@@ -82,7 +85,11 @@ class SocketModeTransport:
     def _open(self) -> None:
         """A new client, connecting in the background (it asks Slack for a new URL)."""
         self.handler = OnceHandler(
-            self.surface, app_token=self.app_token, seen=self._seen, ping_seconds=PING_SECONDS
+            self.surface,
+            app_token=self.app_token,
+            seen=self._seen,
+            ping_seconds=PING_SECONDS,
+            received=self._received,
         )
         self._connect = asyncio.create_task(
             self.handler.connect_async(),  # type: ignore[no-untyped-call]

@@ -1,0 +1,182 @@
+"""The Slack requests that reached Nightshift lately, on disk: a re-send is not run again.
+
+Slack sends a request again when its acknowledgement did not reach it: a Socket Mode
+envelope keeps its ``envelope_id`` (``retry_attempt`` 1, 2, 3), an HTTP request its
+body, marked ``X-Slack-Retry-Num``. The likeliest reason an acknowledgement is lost is the
+process ending (a crash, ``kill -9``, a reload's restart) between the command and its
+acknowledgement, so a memory of the process's own is not enough (audit28 M1: a re-sent
+``/agent credit`` after a ``kill -9`` took the money back twice). Each request that runs
+something (a slash command, a click, a form sent) is written here, durably, BEFORE it
+runs (:meth:`Received.first`, one small write), and its acknowledgement's payload after
+(:meth:`Received.answered`). A re-send of one:
+
+- answered: gets the same answer within :data:`ANSWER_SECONDS` (its announcement still
+  shows), later an empty acknowledgement; it is not run again;
+- never answered (the process ended in between): it may have run, and may have moved
+  money, so it is not run again either (at most once) and the person is told so
+  (:data:`MAY_HAVE_RUN`), with where to look.
+
+Rows are kept :data:`KEEP_SECONDS` (the retention job deletes them): Slack re-sends
+within minutes.
+
+Example:
+    >>> # received = Received(ns.store, clock=ns.clock)
+    >>> # earlier = await received.first("envelope:E1")  # None: run it (recorded)
+    >>> # await received.answered("envelope:E1", {"text": "done"})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from slack_bolt.response import BoltResponse
+
+from guards.clock import Clock
+from guards.errors import StorageUnavailable
+from guards.store import Store, Tx
+
+__all__ = [
+    "ANSWER_SECONDS",
+    "KEEP_SECONDS",
+    "MAY_HAVE_RUN",
+    "Answer",
+    "Earlier",
+    "Received",
+    "ack_payload",
+    "http_key",
+    "prune_received",
+    "replay",
+]
+
+log = logging.getLogger(__name__)
+Answer = dict[str, Any] | None
+ANSWER_SECONDS = 300.0  # a re-send this long after the first gets the first one's answer
+KEEP_SECONDS = 3600.0  # rows older than this are deleted (Slack re-sends within minutes)
+MAY_HAVE_RUN = (
+    "Slack sent this command again after its answer was lost: it reached Nightshift before"
+    " a restart and may have run, so it was not run a second time. See `/agent audit` for"
+    " what it changed; if it is not there, type it again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """What came of the first request of a key: when, and its answer once it had one."""
+
+    received_at: float
+    answered: bool
+    answer: Answer
+
+
+def http_key(body: bytes) -> str:
+    """An HTTP request's key: Slack re-sends the same body (its ``trigger_id`` included).
+
+    >>> http_key(b"command=%2Fagent&text=help")[:13]
+    'http:f8f1ce13'
+    """
+    return f"http:{hashlib.sha256(body).hexdigest()}"
+
+
+def ack_payload(response: BoltResponse) -> Answer:
+    """What Bolt's answer puts in the acknowledgement (as Bolt's socket adapter does),
+    or None: nothing (an empty 200, or no listener's answer at all)."""
+    if response.status != 200 or not response.body:
+        return None
+    content_type = (response.headers.get("content-type") or [""])[0]
+    if content_type.startswith("application/json"):
+        body = json.loads(response.body)
+        return body if isinstance(body, dict) else None
+    return {"text": response.body}
+
+
+def replay(earlier: Earlier, *, now: float, command: bool) -> Answer:
+    """The acknowledgement's payload for a re-send of ``earlier``: its answer while fresh;
+    for a slash command never answered, :data:`MAY_HAVE_RUN` (only its sender sees it; a
+    click or a form is acknowledged empty: Slack shows no text there).
+
+    >>> replay(Earlier(0.0, True, {"text": "done"}), now=10.0, command=True)
+    {'text': 'done'}
+    >>> replay(Earlier(0.0, True, {"text": "done"}), now=400.0, command=True) is None
+    True
+    >>> replay(Earlier(0.0, False, None), now=10.0, command=True)["response_type"]
+    'ephemeral'
+    """
+    if earlier.answered:
+        return earlier.answer if now - earlier.received_at <= ANSWER_SECONDS else None
+    if command:
+        return {"response_type": "ephemeral", "text": MAY_HAVE_RUN}
+    return None
+
+
+class Received:
+    """The requests received lately (the ``slack_received`` table, migration 0050)."""
+
+    def __init__(self, store: Store, *, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def first(self, key: str, *, marked_again: bool = True) -> Earlier | None:
+        """None the first time ``key`` comes (recorded from now on, on disk, before it
+        runs); else what came of the earlier one, which is not to run again.
+
+        ``marked_again=False``: the request does not say it is a re-send (an HTTP request
+        without ``X-Slack-Retry-Num``): an earlier row of its key is then of another
+        request with the same body, and this one runs, recorded afresh. Raises
+        :class:`~guards.errors.StorageUnavailable` when the database refuses the write."""
+        return await self._store.write(
+            partial(_first, key=key, now=self._clock.now(), marked_again=marked_again)
+        )
+
+    async def answered(self, key: str, answer: Answer) -> None:
+        """The answer ``key``'s acknowledgement carried (after it was sent: a re-send
+        comes only when it was lost). A database that refuses it leaves the row
+        unanswered: a re-send is then told it may have run, never run twice."""
+        text = json.dumps(answer, separators=(",", ":"))
+        try:
+            await self._store.write(partial(_answered, key=key, now=self._clock.now(), answer=text))
+        except StorageUnavailable as exc:
+            log.warning(
+                "could not record the answer to a Slack request (%s): should Slack send it"
+                " again, it is not run again and its sender is told it may have run",
+                exc.cause,
+            )
+
+
+def _first(tx: Tx, *, key: str, now: float, marked_again: bool) -> Earlier | None:
+    row = tx.one(
+        "SELECT received_at, answered_at, answer FROM slack_received WHERE key = ?", (key,)
+    )
+    if row is not None and marked_again:
+        answer = json.loads(row[2]) if row[2] is not None else None
+        return Earlier(
+            received_at=float(row[0]),
+            answered=row[1] is not None,
+            answer=answer if isinstance(answer, dict) else None,
+        )
+    tx.execute("INSERT OR REPLACE INTO slack_received (key, received_at) VALUES (?, ?)", (key, now))
+    return None
+
+
+def _answered(tx: Tx, *, key: str, now: float, answer: str) -> None:
+    tx.execute(
+        "UPDATE slack_received SET answered_at = ?, answer = ? WHERE key = ?", (now, answer, key)
+    )
+
+
+def prune_received(tx: Tx, *, before: float, limit: int) -> int:
+    """Delete at most ``limit`` rows received before ``before``, oldest first (inside
+    ``store.write``; the retention job drives it)."""
+    cur = tx.execute(
+        "DELETE FROM slack_received WHERE key IN (SELECT key FROM slack_received"
+        " WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+        (before, limit),
+    )
+    return int(cur.rowcount)

@@ -1,0 +1,130 @@
+"""A request Slack sends again after a restart is not run twice (audit28 M1).
+
+Slack re-sends a Socket Mode envelope (same ``envelope_id``, ``retry_attempt`` 1) or an
+HTTP request (same body, ``X-Slack-Retry-Num``) when its acknowledgement did not reach
+it; the likeliest cause is the process ending between the command and its ack. The
+memory of envelopes was the process's: after a restart ``/agent credit`` ran again and
+took the money back twice. Two apps started one after the other on one database file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+from bot.slack.received import MAY_HAVE_RUN, Received, http_key
+from guards.clock import ManualClock
+from tests.fakes.fixtures import slack_env
+from tests.fakes.slack_signing import SECRET, command_body, command_payload, signed_headers
+from tests.scenario.test_credit import POLICY, T0, charged
+
+BOT = "acme/alice/rss-bot"
+
+
+async def credits(app: Any) -> list[tuple[Any, ...]]:
+    rows = await app.store.fetch("SELECT action, after FROM audit WHERE action = 'ledger.credit'")
+    return [tuple(r) for r in rows]
+
+
+async def socket_app(app_factory: Any, fake_slack: Any, db: Path, clock: ManualClock) -> Any:
+    fake_slack.socket_connected.clear()
+    app = await app_factory(POLICY, env=slack_env(fake_slack, mode="socket"), clock=clock, db=db)
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
+    return app
+
+
+async def test_an_envelope_sent_again_after_a_restart_is_answered_not_run(
+    app_factory, fake_slack, migrated, tmp_path
+):
+    db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
+    clock = ManualClock(T0)
+    first = await socket_app(app_factory, fake_slack, db, clock)
+    rid = await charged(first, await first.token("acme"), "bug", 400_000)
+    command = command_payload(f"credit {rid} 0.10 unit bug")
+    envelope = await fake_slack.send_envelope("slash_commands", command)
+    reply = await fake_slack.envelope_reply(envelope)
+    assert "$0.10" in reply["payload"]["text"], reply
+    await first.ns.stop()  # its acknowledgement lost on the way: Slack sends it again
+
+    clock.advance(60)
+    second = await socket_app(app_factory, fake_slack, db, clock)
+    again = await fake_slack.send_envelope("slash_commands", command, again=envelope)
+    ack = await fake_slack.envelope_reply(again)
+    assert ack["payload"] == reply["payload"]  # the first answer, so its announcement shows
+    assert await credits(second) == [("ledger.credit", "300000")]  # credited once
+
+    fresh = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(fresh))["payload"]["text"]  # others still run
+    assert await credits(second) == [("ledger.credit", "300000")]
+
+
+async def test_an_envelope_whose_answer_a_crash_cut_off_is_not_run_again(
+    app_factory, fake_slack, migrated, tmp_path, caplog
+):
+    """Recorded before it ran, never answered: it may have moved the money; at most once."""
+    db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
+    clock = ManualClock(T0)
+    first = await socket_app(app_factory, fake_slack, db, clock)
+    rid = await charged(first, await first.token("acme"), "bug", 400_000)
+    # what a process killed between recording the envelope and its answer leaves
+    assert await Received(first.store, clock=clock).first("envelope:E-cut-off") is None
+    await first.ns.stop()
+
+    second = await socket_app(app_factory, fake_slack, db, clock)
+    command = command_payload(f"credit {rid} 0.10 unit bug")
+    again = await fake_slack.send_envelope("slash_commands", command, again="E-cut-off")
+    ack = await fake_slack.envelope_reply(again)
+    assert ack["payload"] == {"response_type": "ephemeral", "text": MAY_HAVE_RUN}
+    assert "`/agent audit`" in MAY_HAVE_RUN
+    assert await credits(second) == []  # not run
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("E-cut-off again" in m and "may have run; not run again" in m for m in warned)
+    # a click re-sent so is acknowledged empty (Slack shows no text for a click)
+    await Received(second.store, clock=clock).first("envelope:E-click")
+    click = {"type": "block_actions", "actions": [{"action_id": "alert_ack", "value": "1"}]}
+    again = await fake_slack.send_envelope("interactive", click, again="E-click")
+    assert await fake_slack.envelope_reply(again) == {"envelope_id": "E-click"}
+
+
+async def test_an_http_request_slack_sends_again_after_a_restart_is_not_run_twice(
+    slack_http, tmp_path
+):
+    """HTTP mode: a re-send is the same signed body, marked X-Slack-Retry-Num. Slack marks
+    its re-sends so; the same body unmarked (none of Slack's) is run as before."""
+    db = tmp_path / "ns.db"
+    clock = ManualClock(T0)
+    first = await slack_http(POLICY, clock=clock, db=db)
+    rid = await charged(first.app, await first.app.token("acme"), "bug", 400_000)
+    body = command_body(f"credit {rid} 0.10 unit bug", trigger_id="T-credit")
+    r = await first.post(body)
+    assert r.status_code == 200 and "$0.10" in r.json()["text"], r.text
+    await first.app.ns.stop()
+
+    second = await slack_http(POLICY, clock=clock, db=db)
+    retry = {**signed_headers(SECRET, body), "X-Slack-Retry-Num": "1"}
+    again = await second.post(body, headers={**retry, "X-Slack-Retry-Reason": "http_timeout"})
+    assert again.status_code == 200 and again.json() == r.json()  # the first answer
+    assert await credits(second.app) == [("ledger.credit", "300000")]
+
+    cut = command_body(f"credit {rid} 0.10 unit bug", trigger_id="T-cut-off")
+    await Received(second.app.store, clock=clock).first(http_key(cut.encode()))
+    told = await second.post(cut, headers={**signed_headers(SECRET, cut), "X-Slack-Retry-Num": "1"})
+    assert told.json() == {"response_type": "ephemeral", "text": MAY_HAVE_RUN}
+    assert await credits(second.app) == [("ledger.credit", "300000")]
+
+
+async def test_received_rows_are_pruned_after_an_hour(slack_http):
+    slack = await slack_http({"admins": ["U0ADMIN"]}, clock=ManualClock(T0))
+    assert (await slack.command("help"))["text"]
+    rows = await slack.app.store.fetch("SELECT answered_at IS NOT NULL FROM slack_received")
+    assert [tuple(r) for r in rows] == [(1,)]
+    retention = slack.app.ns.extras["retention"]
+    slack.app.clock.advance(3000)
+    assert (await retention.run()).get("slack_received") == 0
+    slack.app.clock.advance(700)
+    assert (await retention.run())["slack_received"] == 1
+    assert await slack.app.store.fetch("SELECT * FROM slack_received") == []
