@@ -269,6 +269,8 @@ class Store(BatchRunner):
                     self.last_commit_at = time.time()
                     if self._outage is not None and not any(map(_refused, results)):
                         self._accepted()  # the outage is over
+                    elif self._recovering is not None:
+                        self._still_accepted()  # ... and said so once it stays over
                 for callback in after:
                     try:
                         callback()

@@ -1,6 +1,8 @@
 """What the store watches and tells of its database's trouble: the path no longer naming
 the file it writes (nor ``<db>-wal`` the WAL it writes into), and writes the database
-refused, logged once a minute, then once when writes are accepted again; meanwhile
+refused, logged once a minute, then once when writes are accepted again (every write
+for :data:`RECOVERED_SECONDS` went through: one that squeezes in between refusals, on a
+disk hovering at full, is no recovery: audit28 L1); meanwhile
 :meth:`StorageWatch.outage` says since when, why, and how many were refused
 (:class:`guards.store.Store`; telling trouble from a bug: :mod:`guards.store_trouble`).
 
@@ -21,13 +23,23 @@ from guards.config_types import format_seconds
 from guards.store_trouble import cause, identity, likely_cause
 from guards.words import plural
 
-__all__ = ["ENDED_KEPT", "LOST_CHECK_SECONDS", "REPORT_EVERY_SECONDS", "Outage", "StorageWatch"]
+__all__ = [
+    "ENDED_KEPT",
+    "LOST_CHECK_SECONDS",
+    "RECOVERED_SECONDS",
+    "REPORT_EVERY_SECONDS",
+    "Outage",
+    "StorageWatch",
+]
 
 # the store's own logger, whichever module of it logs: operators filter on it
 log = logging.getLogger("guards.store")
 REPORT_EVERY_SECONDS = 60.0  # a database refusing every batch is logged once a minute
 ENDED_KEPT = 64  # outages that ended, kept for whoever has not read them yet
 LOST_CHECK_SECONDS = 0.5  # how often a batch looks whether the path still names the file
+# writes taken this long, none refused, before the log says they are accepted again (the
+# storage notice's ✅ waits as long: bot.storage_notice.QUIET_SECONDS)
+RECOVERED_SECONDS = 30.0
 WAL_LOST = (
     "the database's WAL file {wal} {why} while Nightshift runs: the latest writes are only in"
     " the files it still holds open; stop Nightshift (SIGTERM, not kill -9: a clean stop copies"
@@ -66,6 +78,10 @@ class StorageWatch:
     _reported_at: float
     _unreported: int
     _said: bool  # the outage going on was named in the log
+    # a named troubled period whose writes are taken again, not for RECOVERED_SECONDS yet:
+    # its first refusal, when its last outage ended, and every write refused over it
+    _recovering: Outage | None = None
+    _recovering_from: float = 0.0
     _file: tuple[int, int] | None  # the file opened, to tell if the path still names it
     _wal: tuple[int, int] | None  # and its WAL (SQLite keeps it until the last close)
     _shm: tuple[int, int] | None  # and the WAL's index, which every connection shares
@@ -128,6 +144,9 @@ class StorageWatch:
             self._outage = replace(self._outage, since=self._outage.since + seconds)
         if self._came is not None:
             self._came += seconds
+        if self._recovering is not None:
+            self._recovering = replace(self._recovering, since=self._recovering.since + seconds)
+            self._recovering_from += seconds
         ended = [
             (replace(outage, since=outage.since + seconds), until + seconds)
             for outage, until in self.ended_outages
@@ -177,7 +196,11 @@ class StorageWatch:
         )
 
     def _accepted(self) -> None:
-        """A commit wrote a row: an outage, if there was one, is over (said once, INFO)."""
+        """A commit wrote a row: an outage, if there was one, is over. The log says so once
+        writes have gone through for :data:`RECOVERED_SECONDS` (:meth:`_still_accepted`):
+        one write that fits into a page freed on a full disk, between refusals, is no end
+        to tell an operator of (audit28 L1: "accepts writes again" while every agent's
+        call was still refused, and then no line while it went on)."""
         outage = self._outage
         if outage is None:
             return
@@ -186,14 +209,29 @@ class StorageWatch:
         self.ended_outages.append((outage, now))
         # Said once a minute across outages too: a disk hovering at full (freed a little,
         # filled again) wrote two lines a flap, thirty a minute (recheck27 R3). The end
-        # of an outage the log never named is no news either.
+        # of an outage the log never named is no news either, unless it belongs to a
+        # named one not over yet.
         said, self._said = self._said, False
-        if not said:
+        earlier = self._recovering
+        if earlier is not None:
+            outage = replace(earlier, cause=outage.cause, refused=earlier.refused + outage.refused)
+        elif not said:
             return
+        self._recovering, self._recovering_from = outage, now
+
+    def _still_accepted(self) -> None:
+        """A commit wrote a row, with no outage: the end of a named one is said once its
+        writes have been taken for :data:`RECOVERED_SECONDS` (one INFO line)."""
+        period = self._recovering
+        if period is None or self.clock.now() - self._recovering_from < RECOVERED_SECONDS:
+            return
+        self._recovering = None
         self._unreported = 0  # (this line counts them)
         log.info(
-            "the database %s accepts writes again after %s (%s refused)",
+            "the database %s accepts writes again after %s (%s refused): every write for %s"
+            " since went through",
             self.path,
-            format_seconds(now - outage.since),
-            plural(outage.refused, "write"),
+            format_seconds(self._recovering_from - period.since),
+            plural(period.refused, "write"),
+            format_seconds(RECOVERED_SECONDS),
         )

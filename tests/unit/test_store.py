@@ -416,7 +416,9 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
 ):
     """audit24 resources L5: the log's last words stayed "refused writes" after the disk
     was freed; L4: "Nightshift goes on by itself" was said by a start or a CLI command
-    that then exits 1."""
+    that then exits 1. audit28 L1: "accepts writes again" was said at the first write that
+    fitted, while the disk, full again, refused the agents' calls (and then no line): it
+    is said once writes have gone through for 30 s, and the refusals between are its."""
     import logging
 
     from guards.store_watch import Outage
@@ -453,7 +455,7 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
             await store.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))
             assert store.outage() is not None
             await store.write(put)
-            assert store.outage() is None
+            assert store.outage() is None  # (not said yet: it may be one write that fitted)
             store.serving = True  # a running server: a refusal there goes on by itself
             await store.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages + 2}"))
             # full again within the minute: held back (a disk hovering at full wrote two
@@ -466,6 +468,13 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
             store._reported_at -= 61  # a minute later
             with pytest.raises(StorageUnavailable):
                 await store.write(put)
+            await store.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))
+            await store.write(put)  # taken again: said once writes go through for 30 s
+            clock.advance(29)
+            await store.write(put)
+            clock.advance(1)
+            await store.write(put)
+            await store.write(put)  # (said once)
     finally:
         await store.close()
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "guards.store"]
@@ -475,13 +484,17 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
             # a start or a CLI command answers no agent (audit26b L2)
             f"the database {path} refused writes: {full}; 1 write refused",
         ),
-        ("INFO", f"the database {path} accepts writes again after 4m10s (2 writes refused)"),
         (
             "ERROR",
             f"the database {path} refused writes: OperationalError: database or disk is full"
             " (the disk holding it is full: free space; Nightshift goes on by itself);"
             " 1 write refused (agents' calls among them answered 503)"
-            " (1 more refused since the last report)",
+            " (2 more refused since the last report)",
+        ),
+        (
+            "INFO",
+            f"the database {path} accepts writes again after 4m10s (4 writes refused):"
+            " every write for 30s since went through",
         ),
     ]
 
