@@ -38,6 +38,7 @@ from bot.api_body import (
     watch_unread,
 )
 from bot.api_budget_day import budget_of_day, day_asked
+from bot.api_budget_resets import with_resets
 from bot.api_ledger_bodies import ReserveBody, SettleBody
 from bot.logs import Throttle
 from guards.client_types import ReservationAnswer
@@ -270,7 +271,7 @@ async def get_budget(request: web.Request) -> web.Response:
         authorize(tx, token, scope, path=request.path)
         return ns.ledger.usage_tree(tx, scope)
 
-    return web.json_response(await ns.store.write(read))
+    return web.json_response(with_resets(await ns.store.write(read)))
 
 
 @routes.get("/healthz")

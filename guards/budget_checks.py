@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from guards import budgets as books
 from guards.budgets import Budgets
@@ -23,6 +24,7 @@ from guards.money import format_usd
 from guards.scopes import LEVELS, Scope, ancestors_of
 from guards.store import Tx
 from guards.usage import Usage, period_keys
+from guards.window_resets import resets_at
 
 __all__ = ["BudgetChecks"]
 
@@ -32,9 +34,9 @@ __all__ = ["BudgetChecks"]
 _MODEL_DEPTH = 0.5
 
 
-def _entry(u: Usage | ModelUsage, *, amount: int) -> dict[str, Any]:
+def _entry(u: Usage | ModelUsage, *, amount: int, tz: ZoneInfo) -> dict[str, Any]:
     """One refusing window, as a 402's ``also`` lists it: the named level's fields
-    (README), ``requested_micros`` included (audit28 C2 L2)."""
+    (README), ``requested_micros`` and ``resets_at`` included (audit28 C2 L1, L2)."""
     if isinstance(u, ModelUsage):
         head: dict[str, Any] = {"level": MODEL_LEVEL, "scope": u.namespace, "model": u.model}
     else:
@@ -46,6 +48,7 @@ def _entry(u: Usage | ModelUsage, *, amount: int) -> dict[str, Any]:
         "spent_micros": u.spent_micros,
         "held_micros": u.held_micros,
         "requested_micros": amount,
+        "resets_at": resets_at(u.window, u.period, tz),
     }
 
 
@@ -98,6 +101,7 @@ class BudgetChecks(Budgets):
             level, where, named = MODEL_LEVEL, worst.namespace, worst.model
         else:
             level, where, named = worst.level, worst.scope, None
+        tz = self.timezone(scope.namespace)  # a refusal's only: a granted hold pays nothing
         refusal = BudgetExceeded(
             level=level,
             scope=where,
@@ -106,13 +110,16 @@ class BudgetChecks(Budgets):
             spent_micros=worst.spent_micros,
             held_micros=worst.held_micros,
             requested_micros=amount,
-            also=[_entry(u, amount=amount) for _, _, u in refusing[1:]],
+            also=[_entry(u, amount=amount, tz=tz) for _, _, u in refusing[1:]],
             model=named,
+            resets_at=resets_at(worst.window, worst.period, tz),
+            zone=tz,
+            now=now,
         )
         if named is not None:
-            tx.emit(ModelBudgetExhausted(at=now, **refusal.details()))
+            tx.emit(ModelBudgetExhausted(at=now, **refusal.facts()))
         else:
-            tx.emit(BudgetExhausted(at=now, **refusal.details()))
+            tx.emit(BudgetExhausted(at=now, **refusal.facts()))
         raise refusal
 
     def _check_room(self, tx: Tx, *, namespace: str, amount: int, now: float) -> None:
@@ -133,7 +140,7 @@ class BudgetChecks(Budgets):
             requested_micros=amount,
             books_full=True,
         )
-        tx.emit(BudgetExhausted(at=now, **refusal.details()))
+        tx.emit(BudgetExhausted(at=now, **refusal.facts()))
         raise refusal
 
     def _check_spend(self, tx: Tx, *, namespace: str, more: int, field: str) -> None:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -65,6 +66,17 @@ def _is_level(value: Any) -> bool:
     )
 
 
+def _instant(value: Any) -> str | None:
+    """A refusal's ``resets_at`` when it is an ISO 8601 instant with an offset, else None
+    (an older server's 402 has none)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return value if datetime.fromisoformat(value).tzinfo is not None else None
+    except ValueError:
+        return None
+
+
 def _micros(value: Any) -> int:
     """An amount of a refusal's body (0 when a partial body left it out)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
@@ -114,6 +126,7 @@ def raise_for(response: httpx.Response) -> None:
             also=[o for o in also if _is_level(o)] if isinstance(also, list) else None,
             books_full=details.get("books_full") is True,
             model=model if isinstance(model := details.get("model"), str) else None,
+            resets_at=_instant(details.get("resets_at")),
         )
     if cls is BreakerOpen:
         raise BreakerOpen(

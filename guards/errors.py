@@ -21,6 +21,7 @@ layer renders them in one place.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from guards.words import plural
 
@@ -117,6 +118,10 @@ class Conflict(GuardError):
 
 
 class BudgetExceeded(GuardError):
+    """A reservation the budgets cannot take (402). ``resets_at``: when the named window
+    resets (ISO 8601 with the namespace's offset; None for ``total``), said in the message
+    with ``zone``'s name and how long from ``now`` (:mod:`guards.budget_words`)."""
+
     status = 402
     code = "budget_exceeded"
 
@@ -133,46 +138,24 @@ class BudgetExceeded(GuardError):
         also: list[dict[str, Any]] | None = None,
         books_full: bool = False,
         model: str | None = None,
+        resets_at: str | None = None,
+        zone: ZoneInfo | None = None,
+        now: float | None = None,
     ) -> None:
-        from guards.money import usd_for
+        from guards.budget_words import refusal_message
 
-        remaining = max(0, limit_micros - spent_micros - held_micros)
-        period = {"day": "today", "week": "this week", "month": "this month"}.get(
-            window, "in total"
+        super().__init__(
+            refusal_message(
+                level=level,
+                scope=scope,
+                window=window,
+                figures=(limit_micros, spent_micros, held_micros, requested_micros),
+                also=also or [],
+                books_full=books_full,
+                model=model,
+                resets=(resets_at, zone, now),
+            )
         )
-        usd = usd_for(spent_micros, held_micros, remaining, requested_micros)
-        if requested_micros > limit_micros:
-            why = f"asks {usd(requested_micros)}, more than its whole limit of {usd(limit_micros)}"
-        else:
-            why = (
-                f"cannot take {usd(requested_micros)} more: {usd(spent_micros)} spent and"
-                f" {usd(held_micros)} held of {usd(limit_micros)}, {usd(remaining)} left"
-            )
-        # waiting helps only when running calls hold money this call could use
-        wait = (
-            "wait for running calls to settle, or "
-            if held_micros > 0 and requested_micros <= limit_micros - spent_micros
-            else ""
-        )
-        others = "".join(f"; {_over(o, requested_micros)}" for o in also or ())
-        if model is not None:  # a namespace's budget for one model (budgets.models)
-            super().__init__(
-                _model_message(
-                    scope, model, window, limit_micros, spent_micros, held_micros, requested_micros
-                )
-                + others
-            )
-        elif books_full:  # no limit anyone set: the most Nightshift counts
-            super().__init__(
-                f"{scope}'s books are full: {usd(spent_micros)} spent and {usd(held_micros)}"
-                f" held in all, near the {usd(limit_micros)} Nightshift counts; `/agent holds"
-                f" {scope}` shows who holds it (an admin ends holds with `/agent release`)"
-            )
-        else:
-            super().__init__(
-                f"budget for {scope} ({level}) {period}: this call {why}; {wait}raise it with"
-                f" /agent budget set {scope} <amount> {window}{others}"
-            )
         self.also = list(also or ())
         self.books_full = books_full
         self.model = model
@@ -183,8 +166,10 @@ class BudgetExceeded(GuardError):
         self.spent_micros = spent_micros
         self.held_micros = held_micros
         self.requested_micros = requested_micros
+        self.resets_at = resets_at
 
-    def details(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Any]:
+        """The refusal's figures, as its ``budget_exhausted`` event records them."""
         return {
             "level": self.level,
             "scope": self.scope,
@@ -198,68 +183,8 @@ class BudgetExceeded(GuardError):
             **({"model": self.model} if self.model is not None else {}),
         }
 
-
-def _model_message(
-    namespace: str, model: str, window: str, limit: int, spent: int, held: int, asked: int
-) -> str:
-    """A 402 of a model's budget: what happened and what to do.
-
-    >>> _model_message("acme", "claude-opus-4-1", "day", 50_000_000, 50_000_000, 0, 10)
-    "acme's budget for claude-opus-4-1 is spent for today ($50.00 of $50.00): wait until\
- tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy and\
- reload it (SIGHUP)"
-    """
-    from guards.money import usd_for
-
-    period, later = {
-        "day": ("for today", "until tomorrow"),
-        "week": ("for this week", "until next week"),
-        "month": ("for this month", "until next month"),
-    }.get(window, ("in total", ""))
-    left = max(0, limit - spent - held)
-    usd = usd_for(spent, held, left, asked, limit)
-    budget = f"{namespace}'s budget for {model}"
-    waits = [later] if later else []
-    if asked > limit:
-        what, waits = f"a call asks {usd(asked)}, more than {budget} {period} ({usd(limit)})", []
-    elif spent >= limit:
-        what = f"{budget} is spent {period} ({usd(spent)} of {usd(limit)})"
-    else:
-        what = (
-            f"{budget} {period} cannot take {usd(asked)} more ({usd(spent)} spent and"
-            f" {usd(held)} held of {usd(limit)}, {usd(left)} left)"
-        )
-        if held > 0 and asked <= limit - spent:  # running calls hold money it could use
-            waits.insert(0, "for running calls to settle")
-    turn = f"wait {' or '.join(waits)}, " if waits else ""
-    return (
-        f"{what}: {turn}pick a smaller model, or raise budgets.models.{model} in the policy"
-        " and reload it (SIGHUP)"  # nobody sets a model's limit in Slack (review23 L5)
-    )
-
-
-def _over(level: dict[str, Any], requested: int) -> str:
-    """Another level in the way, in a 402's message: ``also acme (namespace) today:
-    $1.00 short``."""
-    from guards.money import format_usd
-
-    period = {"day": "today", "week": "this week", "month": "this month"}.get(
-        str(level.get("window")), "in total"
-    )
-    short = (
-        int(level["spent_micros"])
-        + int(level["held_micros"])
-        + requested
-        - int(level["limit_micros"])
-    )
-    if level.get("model"):  # a namespace's budget for one model
-        return (
-            f"also {level['scope']}'s budget for {level['model']} {period}:"
-            f" {format_usd(short, exact=True)} short"
-        )
-    return (
-        f"also {level['scope']} ({level['level']}) {period}: {format_usd(short, exact=True)} short"
-    )
+    def details(self) -> dict[str, Any]:
+        return {**self.facts(), "resets_at": self.resets_at}
 
 
 class BreakerOpen(GuardError):

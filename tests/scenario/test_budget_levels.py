@@ -47,6 +47,7 @@ async def test_the_402_names_the_level_most_over_and_lists_the_others(app_factor
             "spent_micros": 3_000_000,
             "held_micros": 0,
             "requested_micros": 100_000,  # the same fields as the named level (audit28 C2 L2)
+            "resets_at": "2026-01-02T00:00:00+00:00",  # when the agent's day resets (C2 L1)
         }
     ]
     assert body["requested_micros"] == 100_000

@@ -629,7 +629,10 @@ async def test_a_402_message_shows_why_when_cents_would_hide_it(app_factory):
     assert r.status_code == 402 and r.json()["held_micros"] == 102
     message = r.json()["message"]
     assert "$0.999899" in message and "$0.999898 left" in message, message
-    assert "wait for running calls to settle, or raise it" in message  # the $0.0001 held
+    # the $0.0001 held, and the day's end (audit28 C2 L1)
+    assert (
+        "wait for running calls to settle or until it resets at 00:00 UTC (in 24h), or" in message
+    )
     r = await reserve(app, tok, "acme/bob/x", "c", 2_000_000)
     assert "more than its whole limit of $1.00" in r.json()["message"]
     assert "wait" not in r.json()["message"]  # no settle can make $2.00 fit in $1.00

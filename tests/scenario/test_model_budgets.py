@@ -37,9 +37,9 @@ POLICY: dict[str, Any] = {
     },
 }
 SPENT_TODAY = (
-    "acme's budget for claude-opus-4-1 is spent for today ($1.00 of $1.00): wait until"
-    " tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1 in the policy"
-    " and reload it (SIGHUP)"
+    "acme's budget for claude-opus-4-1 is spent for today ($1.00 of $1.00): wait until it"
+    " resets at 00:00 UTC (in 24h), pick a smaller model, or raise"
+    " budgets.models.claude-opus-4-1 in the policy and reload it (SIGHUP)"
 )
 
 
@@ -83,8 +83,8 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
         "message": (
             "acme's budget for claude-opus-4-1 for today cannot take $0.000001 more ($0.00"
             " spent and $1.00 held of $1.00, $0.00 left): wait for running calls to settle or"
-            " until tomorrow, pick a smaller model, or raise budgets.models.claude-opus-4-1"
-            " in the policy and reload it (SIGHUP)"
+            " until it resets at 00:00 UTC (in 24h), pick a smaller model, or raise"
+            " budgets.models.claude-opus-4-1 in the policy and reload it (SIGHUP)"
         ),
         "level": "model",
         "scope": "acme",
@@ -94,6 +94,7 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
         "spent_micros": 0,
         "held_micros": 1_000_000,
         "requested_micros": 1,
+        "resets_at": "2026-01-02T00:00:00+00:00",  # audit28 C2 L1: when waiting helps
     }
     # other models, calls naming none, and other namespaces are not affected
     assert (await reserve(app, acme, bot, "f", 900_000, model="gpt-4o")).status_code == 201
@@ -117,6 +118,7 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
             "spent_micros": 100_000,
             "held_micros": 700_000,
             "remaining_micros": 200_000,
+            "resets_at": "2026-01-02T00:00:00+00:00",
         }
     ]
     agent = (await app.request("GET", f"/v1/budgets/{bot}", token=acme)).json()

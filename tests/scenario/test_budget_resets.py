@@ -1,0 +1,162 @@
+"""When a budget's window resets, said by a 402 and by ``GET /v1/budgets`` (audit28 C2 L1:
+an agent refused at 3 a.m. could not tell whether waiting helps, nor until when).
+
+A real app on a real SQLite file, over HTTP, on a manual clock: the namespace ``ny``
+counts in America/New_York, the policy's other namespaces in UTC. The 23- and 25-hour
+days of 2027 are checked on the same clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from guards.client import GuardClient
+from guards.clock import ManualClock
+from guards.errors import BudgetExceeded
+from tests.scenario.test_budget_fleet import spend
+from tests.scenario.test_ledger_api import reserve
+
+NY = ZoneInfo("America/New_York")
+OPUS = "claude-opus-4-1"
+POLICY = {
+    "breakers": {"spend_rate": None},
+    "budgets": {
+        "models": {OPUS: {"day": "2.00"}},
+        "scopes": {
+            "ny": {"timezone": "America/New_York", "week": "3.00", "total": "100.00"},
+            "ny/u2/a1": {"day": "1.00"},
+            "ny/u3": {"total": "0.50"},
+        },
+    },
+}
+
+
+def at(year: int, month: int, day: int, hour: int, minute: int) -> float:
+    """An instant given as New York wall time."""
+    return datetime(year, month, day, hour, minute, tzinfo=NY).timestamp()
+
+
+async def _app(app_factory: Any, when: float) -> tuple[Any, str, ManualClock]:
+    clock = ManualClock(when)
+    app = await app_factory(POLICY, clock=clock)
+    return app, await app.token("ny"), clock
+
+
+async def test_a_day_s_402_says_when_it_resets_and_in_how_long(app_factory):
+    app, tok, _ = await _app(app_factory, at(2026, 11, 29, 20, 48))  # Sunday 20:48 EST
+    await spend(app, tok, "ny/u2/a1", 245_768, "a")
+    r = await reserve(app, tok, "ny/u2/a1", "b", 999_000)
+    assert r.status_code == 402
+    body = r.json()
+    assert (body["level"], body["window"]) == ("agent", "day")
+    assert body["resets_at"] == "2026-11-30T00:00:00-05:00"  # 05:00Z
+    assert body["message"] == (
+        "budget for ny/u2/a1 (agent) today: this call cannot take $0.999 more: $0.245768"
+        " spent and $0.00 held of $1.00, $0.754232 left; wait until it resets at 00:00"
+        " America/New_York (in 3h 12m), or raise it with /agent budget set ny/u2/a1 <amount>"
+        " day"
+    )
+    # the Python client carries it, and says it with the offset it has
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(BudgetExceeded) as refused:
+            await guard.create_reservation("ny/u2/a1", max_cost_micros=999_000)
+    assert refused.value.resets_at == "2026-11-30T00:00:00-05:00"
+    assert "wait until it resets at 00:00 UTC-05:00, or raise it" in str(refused.value)
+
+
+async def test_every_level_in_the_way_says_its_reset_and_total_says_none(app_factory):
+    app, tok, _ = await _app(app_factory, at(2026, 11, 29, 20, 48))
+    # a user's total never resets: null, and no waiting is offered
+    r = await reserve(app, tok, "ny/u3/a/c", "c", 600_000)
+    assert r.status_code == 402 and r.json()["window"] == "total"
+    assert r.json()["resets_at"] is None and "wait" not in r.json()["message"]
+    # a call past the whole limit: no reset makes it fit, so none is offered
+    r = await reserve(app, tok, "ny/u2/a1", "d", 1_500_000)
+    assert r.json()["resets_at"] == "2026-11-30T00:00:00-05:00"
+    assert "wait" not in r.json()["message"] and "resets" not in r.json()["message"]
+    rid = (await reserve(app, tok, "ny/u2/a1", "a", 600_000)).json()["reservation_id"]
+    over = {"actual_cost_micros": 2_900_000}  # an overrun: the agent's day and ny's week
+    r = await app.request("POST", f"/v1/reservations/{rid}/settle", token=tok, json=over)
+    assert r.status_code == 200, r.text
+    r = await reserve(app, tok, "ny/u2/a1", "b", 200_000)
+    body = r.json()
+    assert (r.status_code, body["scope"], body["window"]) == (402, "ny/u2/a1", "day")
+    assert body["resets_at"] == "2026-11-30T00:00:00-05:00"
+    [week] = body["also"]
+    assert (week["scope"], week["window"]) == ("ny", "week")
+    assert week["resets_at"] == "2026-11-30T00:00:00-05:00"  # Monday: a new ISO week too
+    assert week["requested_micros"] == 200_000
+
+
+@pytest.mark.parametrize(
+    ("now", "resets", "left"),
+    [
+        # 2027-03-14 is 23 hours long in New York: its midnight is 04:00Z, not 05:00Z
+        (at(2027, 3, 14, 0, 30), "2027-03-15T00:00:00-04:00", "22h 30m"),
+        # 2027-11-07 is 25 hours long: its midnight is 05:00Z, not 04:00Z
+        (at(2027, 11, 7, 0, 30), "2027-11-08T00:00:00-05:00", "24h 30m"),
+        # after the clocks went back, the reset is still the next midnight
+        (at(2027, 11, 7, 1, 30) + 3600, "2027-11-08T00:00:00-05:00", "22h 30m"),
+    ],
+)
+async def test_a_day_the_clocks_change_resets_at_its_own_midnight(app_factory, now, resets, left):
+    app, tok, clock = await _app(app_factory, now)
+    await spend(app, tok, "ny/u2/a1", 700_000, "a")
+    r = await reserve(app, tok, "ny/u2/a1", "b", 700_000)
+    assert r.status_code == 402 and r.json()["resets_at"] == resets
+    assert f"until it resets at 00:00 America/New_York (in {left})" in r.json()["message"]
+    # the reset it names is the instant the ledger's day turns: a second before, refused
+    clock.set(datetime.fromisoformat(resets).timestamp() - 1)
+    assert (await reserve(app, tok, "ny/u2/a1", "c", 700_000)).status_code == 402
+    clock.set(datetime.fromisoformat(resets).timestamp())
+    assert (await reserve(app, tok, "ny/u2/a1", "d", 700_000)).status_code == 201
+
+
+async def test_a_model_budget_s_402_says_when_it_resets(app_factory):
+    app, tok, _ = await _app(app_factory, at(2026, 11, 29, 23, 0))
+    r = await reserve(app, tok, "ny/u2/m", "a", 2_000_001, model=OPUS)
+    assert r.status_code == 402 and r.json()["level"] == "model"
+    assert r.json()["resets_at"] == "2026-11-30T00:00:00-05:00"
+    assert (await reserve(app, tok, "ny/u2/m", "b", 1_500_000, model=OPUS)).status_code == 201
+    r = await reserve(app, tok, "ny/u2/m", "c", 1_000_000, model=OPUS)
+    assert r.status_code == 402
+    assert (
+        "wait for running calls to settle or until it resets at 00:00 America/New_York (in 1h)"
+        in (r.json()["message"])
+    )
+
+
+async def test_get_budgets_gives_each_window_its_reset(app_factory):
+    app, tok, _ = await _app(app_factory, at(2026, 11, 30, 9, 0))  # Monday 09:00 EST
+    await reserve(app, tok, "ny/u2/a1", "a", 1_000, model=OPUS)
+    r = await app.request("GET", "/v1/budgets/ny/u2/a1", token=tok)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    resets = {
+        (node["scope"], window): figures["resets_at"]
+        for node in got["levels"]
+        for window, figures in node["windows"].items()
+    }
+    assert resets == {
+        ("ny", "day"): "2026-12-01T00:00:00-05:00",
+        ("ny", "week"): "2026-12-07T00:00:00-05:00",
+        ("ny", "total"): None,
+        ("ny/u2", "day"): "2026-12-01T00:00:00-05:00",
+        ("ny/u2/a1", "day"): "2026-12-01T00:00:00-05:00",
+    }
+    assert [(m["model"], m["window"], m["resets_at"]) for m in got["models"]] == [
+        (OPUS, "day", "2026-12-01T00:00:00-05:00")
+    ]
+    r = await app.request("GET", "/v1/budgets/ny/u2", token=tok)
+    [child] = r.json()["children"]
+    assert child["windows"]["day"]["resets_at"] == "2026-12-01T00:00:00-05:00"
+    # a namespace in the policy's zone (UTC): its month ends on the 1st at 00:00Z
+    policy = {"budgets": {"scopes": {"acme": {"month": "9.00"}}}}
+    utc = await app_factory(policy, clock=ManualClock(at(2026, 11, 30, 9, 0)))
+    tok = await utc.token("acme")
+    month = (await utc.request("GET", "/v1/budgets/acme", token=tok)).json()["levels"][0]
+    assert month["windows"]["month"]["resets_at"] == "2026-12-01T00:00:00+00:00"
