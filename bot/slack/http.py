@@ -206,14 +206,14 @@ class HttpTransport:
             again = "X-Slack-Retry-Num" in request.headers
             try:
                 earlier = await self.received.first(key, marked_again=again)
-            except StorageUnavailable:  # it runs, and meets the same refusal if it writes
+            except (StorageUnavailable, TimeoutError):  # it runs, unrecorded (received.py)
                 key = None
             else:
                 if earlier is not None:
                     return self._again(request, parsed, earlier)
         bolt_response = await self.surface.app.async_dispatch(bolt_request)
         if key is not None and self.received is not None:
-            await self.received.answered(key, ack_payload(bolt_response))
+            self.received.answer_soon(key, ack_payload(bolt_response))  # (not awaited)
         return await to_aiohttp_response(bolt_response)
 
     def _again(
@@ -244,4 +244,6 @@ class HttpTransport:
     async def stop(self, ns: Nightshift) -> None:
         if self._token_check is not None:
             self._token_check.cancel()
+        if self.received is not None:
+            await self.received.close()
         await self.surface.close()

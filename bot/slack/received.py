@@ -17,7 +17,11 @@ runs (:meth:`Received.first`, one small write), and its acknowledgement's payloa
   (:data:`MAY_HAVE_RUN`), with where to look.
 
 Rows are kept :data:`KEEP_SECONDS` (the retention job deletes them): Slack re-sends
-within minutes.
+within minutes. A database that refuses the record, or does not take it within
+:data:`RECORD_SECONDS` (another process holds its write lock: writes wait 8 s), does not
+hold the request up past Slack's 3 s: it runs unrecorded (a command that writes meets the
+same refusal; ``/agent status`` still says what is wrong), and the record is written when
+the database takes it.
 
 Example:
     >>> # received = Received(ns.store, clock=ns.clock)
@@ -27,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,6 +50,7 @@ __all__ = [
     "ANSWER_SECONDS",
     "KEEP_SECONDS",
     "MAY_HAVE_RUN",
+    "RECORD_SECONDS",
     "Answer",
     "Earlier",
     "Received",
@@ -57,6 +64,7 @@ log = logging.getLogger(__name__)
 Answer = dict[str, Any] | None
 ANSWER_SECONDS = 300.0  # a re-send this long after the first gets the first one's answer
 KEEP_SECONDS = 3600.0  # rows older than this are deleted (Slack re-sends within minutes)
+RECORD_SECONDS = 1.0  # a request waits this long at most for its record (Slack waits 3 s)
 MAY_HAVE_RUN = (
     "Slack sent this command again after its answer was lost: it reached Nightshift before"
     " a restart and may have run, so it was not run a second time. See `/agent audit` for"
@@ -119,6 +127,7 @@ class Received:
     def __init__(self, store: Store, *, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._writing: set[asyncio.Task[None]] = set()  # answers being recorded
 
     def now(self) -> float:
         return self._clock.now()
@@ -130,10 +139,29 @@ class Received:
         ``marked_again=False``: the request does not say it is a re-send (an HTTP request
         without ``X-Slack-Retry-Num``): an earlier row of its key is then of another
         request with the same body, and this one runs, recorded afresh. Raises
-        :class:`~guards.errors.StorageUnavailable` when the database refuses the write."""
-        return await self._store.write(
+        :class:`~guards.errors.StorageUnavailable` when the database refuses the write,
+        :class:`TimeoutError` when it has not taken it within :data:`RECORD_SECONDS` (the
+        write goes on: the row is there once the database takes it)."""
+        write = self._store.write(
             partial(_first, key=key, now=self._clock.now(), marked_again=marked_again)
         )
+        return await asyncio.wait_for(asyncio.shield(write), RECORD_SECONDS)
+
+    def answer_soon(self, key: str, answer: Answer) -> None:
+        """:meth:`answered`, in the background: the answer goes out without waiting."""
+        task = asyncio.ensure_future(self.answered(key, answer))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def close(self, within: float = 1.0) -> None:
+        """Wait a little for the answers being recorded (a stop); the rest is left
+        unanswered: a re-send of those is told it may have run, never run twice."""
+        if self._writing:
+            _, late = await asyncio.wait(set(self._writing), timeout=within)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def answered(self, key: str, answer: Answer) -> None:
         """The answer ``key``'s acknowledgement carried (after it was sent: a re-send
@@ -148,6 +176,8 @@ class Received:
                 " again, it is not run again and its sender is told it may have run",
                 exc.cause,
             )
+        except RuntimeError:  # the store closed under a stop meanwhile: left unanswered
+            log.debug("the answer to a Slack request was not recorded: Nightshift stops")
 
 
 def _first(tx: Tx, *, key: str, now: float, marked_again: bool) -> Earlier | None:

@@ -166,7 +166,7 @@ class OnceHandler(AsyncSocketModeHandler):
         if self.received is not None:
             try:
                 earlier = await self.received.first(_key(req))
-            except StorageUnavailable:  # it runs, and meets the same refusal if it writes
+            except (StorageUnavailable, TimeoutError):  # it runs, unrecorded (received.py)
                 earlier = None
             else:
                 recorded = earlier is None
