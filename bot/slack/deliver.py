@@ -5,6 +5,11 @@ Slack's answers are sorted into three outcomes for the outbox worker: delivered
 ``Retry-After``, 5xx, network errors, Slack's transient error codes) or failed for
 good (every other Slack error, e.g. ``channel_not_found``).
 
+A reply to a ``response_url`` goes only to Slack (``https`` on ``slack.com`` or a
+``*.slack.com`` host, as Slack's are: ``https://hooks.slack.com/...``) or to the origin of
+``SLACK_API_URL`` (a local fake, a proxy): any other URL a signed payload names fails at
+once with a WARNING and no request (audit28 C1 L2).
+
 A message whose blocks Slack refuses (``invalid_blocks``, ``msg_blocks_too_long``,
 ``msg_too_long``: a rule :func:`~bot.slack.limits.fit_args` does not know) is sent
 once more as its ``text`` alone, with a WARNING naming the error: the words arrive
@@ -17,6 +22,7 @@ import base64
 import binascii
 import logging
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -27,7 +33,7 @@ from bot.outbox import Delivered, DeliveryFailed, RetryLater
 from bot.slack.client import retry_after, slack_error
 from bot.slack.limits import fit_args
 
-__all__ = ["BLOCKS_REFUSED", "TEXT_ALONE", "SlackDeliverer"]
+__all__ = ["BLOCKS_REFUSED", "TEXT_ALONE", "SlackDeliverer", "foreign_response_url"]
 
 log = logging.getLogger("bot.outbox")
 
@@ -61,6 +67,39 @@ def text_alone(method: str, args: dict[str, Any], error: str) -> dict[str, Any]:
     if method == "chat.update":
         plain["blocks"] = []
     return plain
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def foreign_response_url(url: str, *, api_url: str) -> str | None:
+    """Why a reply is not sent to ``url``, or None when it is Slack's (``https`` on
+    ``slack.com`` or ``*.slack.com``) or on ``api_url``'s origin (scheme, host and port).
+
+    Example:
+        >>> api = "https://slack.com/api/"
+        >>> foreign_response_url("https://hooks.slack.com/actions/T1/2/x", api_url=api)
+        >>> foreign_response_url("http://127.0.0.1:9/hook", api_url=api)
+        "response_url names http://127.0.0.1:9, not Slack's (https://hooks.slack.com or\
+ another *.slack.com) nor SLACK_API_URL's: not sent"
+    """
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = _origin(parts)
+        if scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+            return None
+        api = urlsplit(api_url)
+        if host and (scheme, host, port) == _origin(api):
+            return None
+        named = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
+    except ValueError:  # a port that is not a number, a bracket left open
+        named = "a URL that does not parse"
+    shown = "".join(c if c.isprintable() else "?" for c in named[:120])  # for the log
+    return (
+        f"response_url names {shown}, not Slack's (https://hooks.slack.com or another"
+        " *.slack.com) nor SLACK_API_URL's: not sent"
+    )
 
 
 def _classify(exc: SlackApiError) -> Exception:
@@ -141,6 +180,8 @@ class SlackDeliverer:
         url, payload = args.get("url"), args.get("payload")
         if not isinstance(url, str) or not isinstance(payload, dict):
             raise DeliveryFailed("response_url needs args url and payload")
+        if (foreign := foreign_response_url(url, api_url=self.client.base_url)) is not None:
+            raise DeliveryFailed(foreign)  # logged as a WARNING by the outbox, nothing sent
         hook = AsyncWebhookClient(url, timeout=int(self.timeout), retry_handlers=[])
         response = await hook.send_dict(payload)
         status = response.status_code
