@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -141,6 +142,12 @@ class Nightshift:
         except StorageUnavailable as exc:
             return exc.cause
         except TimeoutError:
+            if (began := store.lock_wait_began) is not None:  # (a 1 s probe cannot wait 8 s)
+                waited = time.monotonic() - began
+                return (
+                    f"another process holds its write lock, waited for {waited:.1f}s so far:"
+                    " a sqlite3 shell or a backup tool in a transaction?"
+                )
             return f"no write went through in {within:g}s"
         return None
 

@@ -118,6 +118,9 @@ class Store(BatchRunner):
         self._lost_checked_at = float("-inf")
         self._lost: str | None = None
         self.serving = False  # set by a running server (bot.app): see StorageWatch
+        # since when (time.monotonic()) the writer waits for the write lock, or None: a
+        # probe that cannot wait as long names the lock (/healthz, audit28 L2)
+        self.lock_wait_began: float | None = None
         self._outage = None
         self.ended_outages = deque(maxlen=ENDED_KEPT)
         self._came = None
@@ -324,7 +327,11 @@ class Store(BatchRunner):
         ``LOCK_WAIT_SECONDS`` by default); return the file's data version (others'
         commits move it)."""
         timeout = LOCK_WAIT_SECONDS if wait is None else wait
-        begin_immediate(self._conn, timeout=timeout, give_up=self._give_up)
+        self.lock_wait_began = time.monotonic()
+        try:
+            begin_immediate(self._conn, timeout=timeout, give_up=self._give_up)
+        finally:
+            self.lock_wait_began = None
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _commit(self, then_begin: bool) -> int | None:

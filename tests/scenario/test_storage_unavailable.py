@@ -260,3 +260,27 @@ async def test_a_full_disk_under_a_running_server_is_said_to_go_on_by_itself(app
         said
         and "(the disk holding it is full: free space; Nightshift goes on by itself)" in (said[0])
     ), said
+
+
+async def test_healthz_answers_a_held_write_lock_within_a_second_naming_it(app_factory):
+    """audit28 L2: /healthz took 5 s to answer while another process held the write lock
+    (a write waits 8 s for it): a probe with Kubernetes' 1 s timeout saw a timeout, not
+    the 503 and its message."""
+    app = await app_factory()
+    other = connect(app.ns.settings.db)
+    try:
+        begin_immediate(other)  # e.g. an operator's sqlite3 shell inside a transaction
+        began = time.monotonic()
+        health = await app.client.get("/healthz", timeout=1.0)
+        took = time.monotonic() - began
+        assert health.status_code == 503 and took < 1.0, (health.text, took)
+        message = health.json()["message"]
+        assert message.startswith(
+            "Nightshift cannot write to its database (another process holds its write lock,"
+            " waited for 0."
+        ), message
+        assert "a sqlite3 shell or a backup tool in a transaction?" in message
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert (await app.client.get("/healthz", timeout=1.0)).status_code == 200
