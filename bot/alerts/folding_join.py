@@ -21,9 +21,11 @@ joins it (:func:`storm_to_join`):
   the edit follows either way).
 
 Not joined: a summary none of whose alerts is left open (its button became a line:
-``done:<ref>``), one that failed, one that already holds the alert (an alert paged
-again, after a lifted silence or at its chain's next round, is news: it buzzes), and
-Escalate now (its callers never fold). After the window the lane begins a new storm:
+``done:<ref>``), one that failed, one Slack said was deleted (an edit of it answered
+``message_not_found``: :mod:`bot.alerts.storm_gone`; the alert is posted on its own,
+or begins a new summary), one that already holds the alert (an alert paged again,
+after a lifted silence or at its chain's next round, is news: it buzzes), and Escalate
+now (its callers never fold). After the window the lane begins a new storm:
 a page of its own, then a new summary.
 
 An edit wakes nobody. A P0 joining a sent page summary that held no P0 (a summary of
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_p0_note
+from bot.alerts.storm_gone import GONE
 from bot.alerts.storm_members import summary_holds
 from bot.alerts.storm_names import seed_first_at, summary_parts
 from bot.alerts.storm_sent import NOT_HANDLED, SummaryPost, keep_shown, storm_leads
@@ -69,13 +72,14 @@ __all__ = [
 JOIN_SECONDS = 60
 
 # A lane's storm summaries that may take an alert, newest first: waiting, being sent, or
-# begun within the window; not handled (bot.alerts.storm_sent.handled).
+# begun within the window; not handled (bot.alerts.storm_sent.handled), not deleted in
+# Slack (bot.alerts.storm_gone).
 # (Read by the ref's unique index: the outbox keeps weeks of rows.)
 _JOINABLE = (
     "SELECT o.ref, o.state = 'pending' AND o.claimed_at IS NULL FROM outbox o"
     " WHERE o.ref > ? AND o.ref < ? AND o.method = 'chat.postMessage'"
     " AND (o.state = 'pending' OR (o.state = 'delivered' AND o.created_at > ?))"
-    f" AND {NOT_HANDLED} ORDER BY o.id DESC LIMIT 3"
+    f" AND {NOT_HANDLED} AND NOT {GONE} ORDER BY o.id DESC LIMIT 3"
 )
 
 

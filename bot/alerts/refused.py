@@ -13,8 +13,8 @@ The outbox worker hands each call Slack refused to :func:`on_refused` (a refusal
   this edit and every later one goes to the new message; the edit is not "failed for
   good" (it is not lost: the new post shows the alert as it is now). Deleted again
   within the hour, it is not posted a third time (:class:`Memory`). A storm summary's is
-  not posted again: its first refused edit fails (logged once), its later ones are
-  dropped quietly (:func:`bot.alerts.storm_sent.summary_gone`);
+  not posted again: its first refused edit fails (logged once), and from then on it
+  takes no alert and no edit (:mod:`bot.alerts.storm_gone`);
 - **the alerts channel refuses posts** (``is_archived``, ``not_in_channel``,
   ``channel_not_found``): the person on call now (else the policy's admins) is told by
   DM, at most once an hour per channel. The DMs are outbox rows
@@ -36,7 +36,7 @@ from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import clock_time
-from bot.alerts.storm_sent import summary_gone
+from bot.alerts.storm_gone import GONE_MESSAGE, summary_gone
 from bot.escape import CHANNEL_ID, slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
@@ -47,8 +47,6 @@ __all__ = ["CHANNEL_REFUSALS", "GONE_MESSAGE", "REPORT_EVERY", "Memory", "on_ref
 
 log = logging.getLogger(__name__)
 
-#: chat.update errors that mean the message is no longer there to edit
-GONE_MESSAGE = frozenset({"message_not_found", "cant_update_message"})
 #: chat.postMessage errors that mean a channel takes no posts from the bot
 CHANNEL_REFUSALS = frozenset({"is_archived", "not_in_channel", "channel_not_found"})
 #: seconds between two reports of one channel's refusals
@@ -106,7 +104,7 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) ->
         page_refused(engine, tx, int(dm[1]), int(dm[2]), refused.error)
         return False
     if refused.method == "chat.update" and refused.error in GONE_MESSAGE:
-        if summary_gone(tx, refused):  # (a storm summary's: its later edits go quietly)
+        if summary_gone(tx, refused):  # (a storm summary's: edited no more)
             return True
         return message_gone(engine, tx, refused, memory)
     channel = str(refused.args.get("channel") or "")

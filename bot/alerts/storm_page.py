@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.folding import defer, refresh
 from bot.alerts.render_storm import with_mention, with_page
+from bot.alerts.storm_gone import summary_is_gone
 from bot.alerts.storm_members import hook_summaries, summary_alerts
 from bot.alerts.storm_sent import handled, keep_shown, summary_post
 from bot.outbox import enqueue_edit
@@ -74,11 +75,16 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
             continue
         if handled(tx, ref):  # "✅ 20 acknowledged …": a page line belongs only on a
             continue  # summary still paging, as on an open P0's own post (review27 R1 L1)
+        if summary_is_gone(tx, ref):  # deleted in Slack: nothing to edit (storm_gone)
+            continue
         lane = post.lane
         alerts = summary_alerts(tx, ref)
         page = summary_page(engine, tx, alerts, now)
         shown = _shown(tx, ref, lane=lane, post_id=post.id, sent=post.sent())
-        drawn = with_page(shown, webhook_prefix(page) if page is not None else "")
+        # drawn from its post row's args, which alerts joining it keep up to date, not
+        # from its last edit: that may be older than one that failed for good (review28
+        # R3 L3: a join's edit refused, the next page line went out with the count before)
+        drawn = with_page(post.sent(), webhook_prefix(page) if page is not None else "")
         paged = {a.oncall_user for a in alerts if a.tier == "P0" and a.state == "open"}
         if len(paged) == 1 and None not in paged:  # the one its open P0s' chains paged last
             user = str(next(iter(paged)))
@@ -86,7 +92,7 @@ def follow_pages(engine: AlertMessages, tx: Tx, refs: list[str], *, now: float) 
             sent = post.sent()
             if (named := with_mention(sent, user)) != sent:  # Acknowledge all's edit starts
                 keep_shown(tx, post.id, named)  # from its post's row
-        if drawn == shown:
+        if _shows(drawn) == _shows(shown):
             continue  # (a storm's next trigger got through as its last did)
         # (a failure someone must act on: not once a later step paged a person)
         urgent = page is not None and page.state == "failed" and page.paged_user is None
@@ -110,3 +116,8 @@ def _shown(tx: Tx, ref: str, *, lane: str, post_id: int, sent: dict[str, Any]) -
         (post_id, lane, f"$ref:{ref}.ts"),
     )
     return dict(json.loads(row[0])) if row is not None else sent
+
+
+def _shows(args: dict[str, Any]) -> tuple[Any, Any]:
+    """What a message's args show (a post's name its channel, an edit's its ts too)."""
+    return args.get("text"), args.get("blocks")

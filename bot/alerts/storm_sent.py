@@ -10,7 +10,9 @@ storm: :func:`storm_leads`) were acknowledged
 (``bot.alerts.operations.ack_storm``) or, one by one, all handled
 (:func:`mark_if_handled`): its Acknowledge all becomes a line saying so (one edit, ref
 ``done:<summary ref>``: :func:`handled`, the one test of it, and :data:`NOT_HANDLED`,
-the same in SQL).
+the same in SQL). One of its alerts open again (``/agent unack``) gives it its button
+back (:func:`reopen`). A summary deleted in Slack is edited no more
+(:mod:`bot.alerts.storm_gone`).
 
 Every function taking ``tx`` runs inside ``store.write``.
 
@@ -21,16 +23,16 @@ Example:
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.model import Alert
 from bot.alerts.render_storm import storm_done_line, with_page
+from bot.alerts.storm_gone import summary_is_gone
 from bot.alerts.storm_members import ALERT_COLUMNS_A
 from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_seed
 from bot.outbox import enqueue_edit
-from bot.outbox_delivery import Refused
 from bot.slack.render import replace_actions
 from guards.errors import Conflict, NotFound
 from guards.store import Tx
@@ -45,13 +47,12 @@ __all__ = [
     "keep_shown",
     "mark_if_handled",
     "mark_storm",
+    "reopen",
     "sent_summary",
     "storm_leads",
-    "summary_gone",
     "summary_post",
 ]
 
-log = logging.getLogger(__name__)
 _DONE = "done:"
 #: SQL: the summary whose post row is ``o`` is not handled (:func:`handled`)
 NOT_HANDLED = f"NOT EXISTS (SELECT 1 FROM outbox d WHERE d.ref = '{_DONE}' || o.ref)"
@@ -189,6 +190,8 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
         f"DELETE FROM outbox WHERE ref > ? AND ref < ? AND {OPEN_SUMMARY}",
         (prefix, prefix + "\uffff"),
     )
+    if summary_is_gone(tx, ref):  # deleted in Slack: nothing to edit (storm_gone)
+        return
     sent = with_page(sent, "")
     blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
     text = f"{sent.get('text') or ''} [{line}]"
@@ -196,34 +199,6 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     # lane, after it (an urgent edit could overtake it)
     done = None if handled(tx, ref) else f"{_DONE}{ref}"
     enqueue_edit(tx, ref, text=text, blocks=blocks, channel=lane, edit_ref=done)
-
-
-# an earlier edit of the summary whose ts a refused edit names failed: its message is gone
-_GONE_BEFORE = (
-    "SELECT 1 FROM outbox WHERE id < ? AND channel = ? AND state = 'failed'"
-    " AND method = 'chat.update' AND json_extract(args, '$.ts') = ?"
-    " AND last_error LIKE '%' || ? LIMIT 1"
-)
-
-
-def summary_gone(tx: Tx, refused: Refused) -> bool:
-    """A storm summary's edit Slack refused because its message is gone (deleted:
-    ``message_not_found``); True when it was dropped quietly.
-
-    The first such edit fails as any (the outbox logs it once); each later edit of that
-    summary (an alert joining it, its page line, its Acknowledge all's line) is dropped
-    without a word: it was one more WARNING each, about the same message. A summary is
-    not posted again, as an alert's message is (:func:`bot.alerts.refused.message_gone`):
-    its alerts keep their own lines in ``/agent alerts``, their own buttons there.
-    """
-    ts = str(refused.stored.get("ts") or "")
-    if not ts.startswith("$ref:fold:"):
-        return False
-    gone = tx.one(_GONE_BEFORE, (refused.row_id, refused.lane, ts, refused.error))
-    if gone is None:
-        log.info("alert storm summary %s is gone from Slack (%s)", ts[5:-3], refused.error)
-        return False
-    return tx.execute("DELETE FROM outbox WHERE id = ?", (refused.row_id,)).rowcount > 0
 
 
 def handled(tx: Tx, ref: str) -> bool:
@@ -236,9 +211,15 @@ def mark_if_handled(
     engine: AlertMessages, tx: Tx, ref: str, state: str, now: float, *, alerts: list[Alert]
 ) -> None:
     """A summary that went out, once none of its ``alerts`` waits for anyone: its button
-    becomes a line saying so, as a single alert's messages show its acknowledgement."""
-    if state == "failed" or handled(tx, ref):
-        return  # nothing to edit, or edited already
+    becomes a line saying so, as a single alert's messages show its acknowledgement.
+    One handled whose alert is open again (``/agent unack``: it pages again) gets its
+    button back (:func:`reopen`)."""
+    if state == "failed":
+        return  # nothing to edit
+    if handled(tx, ref):
+        if any(a.state == "open" for a in alerts):
+            reopen(engine, tx, ref, alerts=alerts, now=now)
+        return  # (else edited already)
     if not alerts or any(a.state == "open" for a in alerts):
         return
     try:
@@ -246,3 +227,22 @@ def mark_if_handled(
     except (NotFound, Conflict):  # not sent after all: nothing to edit (never fails an ack)
         return
     mark_storm(tx, ref, lane=lane, sent=sent, line=storm_done_line(alerts, tz=engine.tz, now=now))
+
+
+def reopen(engine: AlertMessages, tx: Tx, ref: str, *, alerts: list[Alert], now: float) -> None:
+    """The handled summary ``ref`` holds an open alert again (an acknowledgement taken
+    back): it shows its Acknowledge all again, as before its button became a line (its
+    post row's args: :func:`mark_storm` left them as they were), with its webhook page
+    line drawn as it is now, and it is no longer handled (its ``done:`` edit keeps no
+    ref): it may take alerts again in its minute, and say so again once all are handled.
+    review28 R3 L4: it kept "✅ 8 acknowledged" with no button while #5 paged again. Not
+    a summary deleted in Slack.
+    """
+    post = summary_post(tx, ref)
+    if post is None or post.unseen or summary_is_gone(tx, ref):
+        return
+    tx.execute("UPDATE outbox SET ref = NULL WHERE ref = ?", (f"{_DONE}{ref}",))
+    page = summary_page(engine, tx, alerts, now) if summary_parts(ref)[0] == "posts" else None
+    drawn = with_page(post.sent(), webhook_prefix(page) if page is not None else "")
+    text, blocks = str(drawn.get("text") or ""), list(drawn.get("blocks") or [])
+    enqueue_edit(tx, ref, text=text, blocks=blocks, channel=post.lane)

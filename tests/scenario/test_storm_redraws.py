@@ -7,8 +7,8 @@ tripping in the minute after it went out join it by an edit (bot.alerts.folding_
 
 - A redraw Slack answers with a 5xx is tried again as any outbox row is (its ``Retry-
   After`` after a 429), and the summary ends up showing it.
-- A summary whose message was deleted: its first edit fails and is logged, once; each
-  later edit of it is dropped without a word.
+- A summary whose message was deleted: its first edit fails and is logged, once; it
+  takes no more alerts (they are posted, or paged, on their own) and is edited no more.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
+from bot.alerts import operations as ops
 from guards.clock import ManualClock
+from tests.scenario.test_alerts import ALERTS, alerts_of
 from tests.scenario.test_stale_clicks import message, settled
-from tests.scenario.test_storm_ack import STORM_POLICY, one_storm, storm, summary_of
+from tests.scenario.test_storm_ack import ADMIN, STORM_POLICY, one_storm, storm, summary_of
 
 
 async def join(slack: Any, agent: str) -> None:
@@ -52,9 +54,12 @@ async def test_a_redraw_slack_answers_500_is_tried_again_and_shown(slack_http):
     assert [tuple(r) for r in rows] == [("delivered", 2)]
 
 
-async def test_a_deleted_summary_s_edits_are_logged_once(
+async def test_a_deleted_summary_is_logged_once_and_takes_no_more_alerts(
     slack_http, caplog: pytest.LogCaptureFixture
 ):
+    """The first agent after the deletion joins it (the edit that finds it gone fails,
+    one WARNING); the next two are paged on their own, in the summary's minute (they
+    joined it, and were in no message of U01's: review28 R3 M1)."""
     slack = await slack_http(STORM_POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
     await one_storm(slack, agents=10)
@@ -62,22 +67,77 @@ async def test_a_deleted_summary_s_edits_are_logged_once(
     await settled(slack)
     fake.forget("U01", ts)  # someone deleted it
     caplog.set_level(logging.INFO)
-    for i in range(3):  # three edits of it: three agents joining, one by one
+    pages = len(fake.posts("U01"))
+    for i in range(3):  # three agents trip, one by one
         app.clock.advance(5)
         await join(slack, f"acme/team/bot-late-{i}")
     refused = [c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts]
-    assert [c.response.get("error") for c in refused] == ["message_not_found"] * 3
+    assert [c.response.get("error") for c in refused] == ["message_not_found"]
     warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    [(failed,)] = await app.store.fetch(
+        "SELECT id FROM outbox WHERE state = 'failed' AND method = 'chat.update'"
+    )
     assert [r.getMessage() for r in warned if "message_not_found" in r.getMessage()] == [
         f"outbox row {failed} (chat.update) failed: Slack error message_not_found"
-        for (failed,) in await app.store.fetch(
-            "SELECT id FROM outbox WHERE state = 'failed' AND method = 'chat.update'"
-        )
     ]
-    said = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.storm_sent"]
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.alerts.storm_gone"]
     assert len(said) == 1 and said[0].startswith("alert storm summary fold:pages:U01:")
-    rows = await app.store.fetch(
-        "SELECT state FROM outbox WHERE method = 'chat.update'"
-        " AND args LIKE '%$ref:fold:pages:U01:%'"
+    late = await app.store.fetch(
+        "SELECT e.folded_into FROM escalations e JOIN alerts a ON a.id = e.alert_id"
+        " WHERE a.scope LIKE 'acme/team/bot-late-%' ORDER BY a.id"
     )
-    assert [r[0] for r in rows] == ["failed"]  # the later ones went, quietly
+    assert [r[0] is None for r in late] == [False, True, True]
+    assert [c.args["text"].split(" — ")[-1] for c in fake.posts("U01")[pages:]] == [
+        "acme/team/bot-late-1: r",
+        "acme/team/bot-late-2: r",
+    ]
+
+
+async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
+    """review28 R3 H1 and M1 on the channel's summary: deleted, then an agent's post
+    joins it (its edit finds it gone); a P0 within its minute is posted on its own. All
+    it holds are acknowledged, then resolved, one by one: no edit of it is sent again
+    (each was one more refused chat.update in the channel's lane), and its "handled"
+    state is not lost: a P0 after that is posted on its own too."""
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=10)
+    ts = await summary_of(slack, ALERTS)
+    await settled(slack)
+    fake.forget(ALERTS, ts)
+    app.clock.advance(5)
+    await storm(app, ["acme/team/bot-late"])  # joins it: its edit finds it gone
+    await settled(slack)
+    posts = len(fake.posts(ALERTS))
+    app.clock.advance(5)
+    await storm(app, ["acme/team/bot-later"])
+    await settled(slack)
+    [mine] = fake.posts(ALERTS)[posts:]
+    assert mine.args["text"].startswith("<@U01> 🔴 P0 · Breaker opened on spend rate")
+    assert mine.args["text"].endswith("acme/team/bot-later: r")
+
+    def updates() -> int:
+        return len([c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts])
+
+    assert updates() == 1
+    engine = alerts_of(slack).engine
+    rows = await app.store.fetch(
+        "SELECT id FROM alerts WHERE folded_into LIKE 'fold:posts:%' ORDER BY id"
+    )
+    held = [int(r[0]) for r in rows]
+    assert len(held) == 8  # #4-#10 and the one that joined
+    for a in held:
+        await app.store.write(lambda tx, a=a: ops.ack(engine, tx, alert_id=a, actor=ADMIN))
+        await settled(slack)
+    for a in held:
+        await app.store.write(lambda tx, a=a: ops.resolve(engine, tx, alert_id=a, actor=ADMIN))
+        await settled(slack)
+    assert updates() == 1
+    posts = len(fake.posts(ALERTS))
+    app.clock.advance(10)  # (still within the summary's minute)
+    await storm(app, ["acme/team/bot-last"])
+    await settled(slack)
+    [last] = fake.posts(ALERTS)[posts:]
+    assert last.args["text"].endswith("acme/team/bot-last: r")
+    row = await app.store.fetch("SELECT folded_into FROM alerts ORDER BY id DESC LIMIT 1")
+    assert row[0][0] is None

@@ -62,12 +62,15 @@ def page_line(args: dict[str, Any]) -> str | None:
     return lines[0] if lines else None
 
 
-async def test_a_handled_summary_takes_no_page_line_back_when_one_alert_is_unacknowledged(
+async def test_a_handled_summary_unacknowledged_again_gets_its_button_and_its_page_line_back(
     store: Store,
 ):
-    """Acknowledge all drops the line; `/agent unack` of one alert puts its chain back on,
-    and the storm's next answered trigger used to draw "<@U01> is next" back above
-    "✅ 3 acknowledged by <@U01>"."""
+    """Acknowledge all drops the line; `/agent unack` of one alert puts its chain back on.
+    The storm's next answered trigger used to draw "<@U01> is next" back above "✅ 3
+    acknowledged by <@U01>" (review27 R1 L1); then the summary kept "✅ 3 acknowledged"
+    with no button while #5 paged again (review28 R3 L4). It is drawn again as it was
+    before the click, its button back, its page line as the page is now, in one edit;
+    the next answered trigger finds nothing new."""
     engine = webhook_first()
     ref = await refused_storm(store, engine)
     await store.write(lambda tx: ops.ack_storm(engine, tx, ref=ref, actor="U01"))
@@ -75,14 +78,25 @@ async def test_a_handled_summary_takes_no_page_line_back_when_one_alert_is_unack
     assert page_line(done) is None and done["text"].endswith(
         "[✅ 3 acknowledged by <@U01> at 01:00]"
     )
+    await deliver_all(store)
     await store.write(lambda tx: unack(engine, tx, alert_id=5, actor="U01", admin=False))
+    [*_, before, reopened] = await edits(store, ref)
+    assert before == done
+    assert "✅" not in json.dumps(reopened, ensure_ascii=False)
+    assert [b["block_id"] for b in reopened["blocks"] if b["type"] == "actions"] == ["storm"]
+    assert page_line(reopened) == FAILED
+    assert reopened["text"].startswith(f"{FAILED} 🔴 Alert storm · 3 alerts")
+    done_rows = await store.fetch("SELECT 1 FROM outbox WHERE ref = ?", (f"done:{ref}",))
+    assert done_rows == []  # not handled: acknowledged again, it says so again
     redrawn = await store.write(
         lambda tx: follow_pages(
             engine, tx, paged_summaries(tx, storm=1, alert_id=5), now=tx.clock.now()
         )
     )
     assert redrawn == 0
-    assert (await edits(store, ref))[-1] == done  # it says what it said
+    await store.write(lambda tx: ops.ack(engine, tx, alert_id=5, actor="U01"))
+    [*_, again] = await edits(store, ref)
+    assert again["text"].endswith("[✅ all 3 alerts handled by 01:00: 3 acknowledged by <@U01>]")
 
 
 async def test_a_summary_says_whom_the_next_step_paged_once_it_did(store: Store):
@@ -172,3 +186,32 @@ async def test_a_summary_whose_page_line_edit_failed_for_good_is_drawn_again(sto
     await deliver_all(store)
     await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
     assert len(await edits(store, ref)) == 2
+
+
+async def test_a_page_line_redraw_after_a_join_s_edit_failed_shows_what_it_holds(store: Store):
+    """review28 R3 L3: the summary went out with #4-#6, its page line's edit went out,
+    then #7 joined it and that edit failed for good (a refusal that is not "gone"). The
+    next redraw of its page line was drawn on the last edit that went out, and said "3
+    alerts" while it held 4 (or queued nothing). It is drawn from its post row's args,
+    which the join kept."""
+    engine = webhook_first()
+    ref = await refused_storm(store, engine)
+    await deliver_all(store)  # (its failed line went out)
+    assert isinstance(store.clock, ManualClock)
+    store.clock.advance(10)
+    await emit(store, opened(store, scope="acme/team/bot-late"))
+    await run(store, engine)
+    [*_, joined] = await edits(store, ref)
+    assert joined["text"].startswith(f"{FAILED} 🔴 Alert storm · 4 alerts")
+    await store.write(  # what the outbox writes of a refusal
+        lambda tx: tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = 'Slack error invalid_blocks'"
+            " WHERE state = 'pending' AND method = 'chat.update'"
+            " AND json_extract(args, '$.ts') = ?",
+            (f"$ref:{ref}.ts",),
+        )
+    )
+    redrawn = await store.write(lambda tx: follow_pages(engine, tx, [ref], now=tx.clock.now()))
+    assert redrawn == 1
+    [*_, again] = await edits(store, ref)
+    assert again["text"].startswith(f"{FAILED} 🔴 Alert storm · 4 alerts")

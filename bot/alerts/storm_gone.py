@@ -1,0 +1,94 @@
+"""A storm summary someone deleted in Slack: it takes no more alerts and no more edits.
+
+A summary is one Slack message (its post row, ref ``fold:<pages|posts>:<lane>:<seed>``),
+edited as alerts join it, as its webhook page line changes and once its alerts were
+handled. When an edit of it comes back ``message_not_found`` (or ``cant_update_message``:
+:data:`GONE_MESSAGE`) the message is gone, and that failed edit, a durable outbox row,
+says so from then on (:data:`GONE`, :func:`summary_is_gone`):
+
+- no alert joins it any more (:func:`bot.alerts.folding_join.storm_to_join`): the
+  lane's next alert is posted on its own, or begins a new summary once the lane is full,
+  as after the join window. (review28 R3 M1: in the rest of its minute each alert that
+  joined it was in no channel message, its only trace a join edit that failed.)
+- nothing edits it any more (its page line, its handled line, its button back after
+  ``/agent unack``): each was one more refused Slack call in the channel's lane.
+- an edit of it queued before Slack said so (:func:`summary_gone`, the outbox's refusal
+  hook) goes without a word when it carries no ref of its own; one that does (the
+  ``done:<ref>`` edit: :func:`bot.alerts.storm_sent.handled` reads it) fails as any
+  refused call and stays (review28 R3 H1: deleting it made a handled summary "not
+  handled" again).
+
+A summary is not posted again, as an alert's message is
+(:func:`bot.alerts.refused.message_gone`): its alerts keep their own lines in
+``/agent alerts``, their own buttons there.
+
+Every function taking ``tx`` runs inside ``store.write``.
+
+Example:
+    >>> # summary_is_gone(tx, "fold:posts:C0ALERTS:4")
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.outbox_delivery import Refused
+from guards.store import Tx
+
+__all__ = ["GONE", "GONE_MESSAGE", "summary_gone", "summary_is_gone"]
+
+log = logging.getLogger(__name__)
+
+#: chat.update errors that mean the message is no longer there to edit
+GONE_MESSAGE = frozenset({"message_not_found", "cant_update_message"})
+
+# (the outbox stores a refusal as "Slack error <error>"; a retried 5xx or 429 given up
+# after a day ends "gave up after N attempts: ...", never with one of these)
+_ENDS_GONE = " OR ".join(f"g.last_error LIKE '%{e}'" for e in sorted(GONE_MESSAGE))
+#: SQL: the summary whose post row is ``o`` is gone from Slack: an edit of it failed so
+#: (read by the failed rows' index, from the summary's post on)
+GONE = (
+    "EXISTS (SELECT 1 FROM outbox g WHERE g.state = 'failed' AND g.id > o.id"
+    " AND g.channel = o.channel AND g.method = 'chat.update'"
+    " AND json_extract(g.args, '$.ts') = '$ref:' || o.ref || '.ts'"
+    f" AND ({_ENDS_GONE}))"
+)
+_IS_GONE = f"SELECT 1 FROM outbox o WHERE o.ref = ? AND o.method = 'chat.postMessage' AND {GONE}"
+# an earlier edit of the summary whose ts a refused edit names failed: its message is gone
+_GONE_BEFORE = (
+    "SELECT 1 FROM outbox WHERE id < ? AND channel = ? AND state = 'failed'"
+    " AND method = 'chat.update' AND json_extract(args, '$.ts') = ?"
+    " AND last_error LIKE '%' || ? LIMIT 1"
+)
+
+
+def summary_is_gone(tx: Tx, ref: str) -> bool:
+    """Whether Slack said storm summary ``ref``'s message is gone (an edit of it failed
+    with :data:`GONE_MESSAGE`): it is edited no more, and takes no alert."""
+    return tx.one(_IS_GONE, (ref,)) is not None
+
+
+def summary_gone(tx: Tx, refused: Refused) -> bool:
+    """A storm summary's edit Slack refused because its message is gone (deleted:
+    ``message_not_found``); True when it was dropped quietly.
+
+    The first such edit fails as any (the outbox logs it once); from then on the summary
+    is edited no more (:func:`summary_is_gone`), and an edit of it queued before that is
+    dropped without a word (it was one more WARNING each, about the same message), unless
+    it carries a ref of its own (the ``done:`` edit, which says the summary was handled):
+    that one fails as any and stays, as :func:`bot.alerts.refused.message_gone` keeps
+    such an edit of an alert's message.
+    """
+    ts = str(refused.stored.get("ts") or "")
+    if not ts.startswith("$ref:fold:"):
+        return False
+    gone = tx.one(_GONE_BEFORE, (refused.row_id, refused.lane, ts, refused.error))
+    if gone is None:
+        log.info(
+            "alert storm summary %s is gone from Slack (%s); it takes no more alerts",
+            ts[5:-3],
+            refused.error,
+        )
+        return False
+    drop = "DELETE FROM outbox WHERE id = ? AND ref IS NULL"
+    return tx.execute(drop, (refused.row_id,)).rowcount > 0
