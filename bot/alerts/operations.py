@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.alerts import storm_sent
 from bot.alerts.engine import AlertEngine
@@ -114,7 +114,10 @@ class StormAck:
     ``acked``: the alerts ``actor`` acknowledged now; the others were left as they
     were: ``earlier`` (acknowledged before, how many by whom), ``resolved``,
     ``silenced`` (and not acknowledged). ``before``: how many of ``acked`` were not in
-    the summary but the pages that began its storm, on their own before it.
+    the summary but the pages that began its storm, on their own before it;
+    ``left_before``: how many of the others were such pages (``"acked"`` of
+    ``earlier``, ``"resolved"``, ``"silenced"``; the counts not 0), so that each count
+    says which were here (its head counts only its own: review28 R3 L2).
     """
 
     ref: str
@@ -125,11 +128,18 @@ class StormAck:
     resolved: int
     silenced: int
     before: int = 0
+    left_before: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
-        """How many alerts the summary held."""
+        """How many alerts it took or left: the summary's, and (a page summary's) the
+        pages that began its storm (:attr:`leads` of them)."""
         return len(self.acked) + sum(self.earlier.values()) + self.resolved + self.silenced
+
+    @property
+    def leads(self) -> int:
+        """How many of :attr:`total` were the pages before the summary, not in it."""
+        return self.before + sum(self.left_before.values())
 
 
 def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
@@ -155,19 +165,33 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
     first = first_pages(engine.policy, tx, ref, now=now)
     leads = {a.id for a in first}.difference(a.id for a in listed)  # (not in the summary)
     held = {a.id: a for a in [*listed, *first]}
+    left_before: Counter[str] = Counter()  # of the leads, those left as they were
     with one_refresh_each(engine, tx):  # not once per alert: O(n²) in a storm
         for alert in (held[i] for i in sorted(held)):
             if alert.resolved_at is not None:
                 resolved += 1
+                left_before["resolved"] += alert.id in leads
             elif alert.acked_at is not None:
                 earlier[alert.acked_by or "?"] += 1
+                left_before["acked"] += alert.id in leads
             elif alert.silence_id is not None:
                 silenced += 1  # its Acknowledge button is not shown either
+                left_before["silenced"] += alert.id in leads
             else:
                 ack(engine, tx, alert_id=alert.id, actor=actor)
                 acked.append(alert.id)
         before = sum(1 for i in acked if i in leads)
-        done = StormAck(ref, actor, now, tuple(acked), dict(earlier), resolved, silenced, before)
+        done = StormAck(
+            ref,
+            actor,
+            now,
+            tuple(acked),
+            dict(earlier),
+            resolved,
+            silenced,
+            before,
+            {k: n for k, n in left_before.items() if n},
+        )
         if acked:  # before the summaries are refreshed: this one says who did it
             line = storm_acked_line(done, tz=engine.tz, now=now)
             storm_sent.mark_storm(tx, ref, lane=lane, sent=sent, line=line)

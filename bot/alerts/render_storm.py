@@ -256,16 +256,36 @@ def _people(counts: dict[str, int]) -> str:
 def storm_others(done: StormAck) -> list[str]:
     """What Acknowledge all left as it was: ``["2 were already resolved", ...]``."""
     out = []
+    left = done.left_before
     if done.earlier:
         count = sum(done.earlier.values())
+        split = _where(count, left.get("acked", 0))
         out.append(
-            f"{_count_with(count, 'was', 'were')} already acknowledged by {_people(done.earlier)}"
+            f"{_count_with(count, 'was', 'were')} already acknowledged{split}"
+            f" by {_people(done.earlier)}"
         )
     if done.resolved:
-        out.append(f"{_count_with(done.resolved, 'was', 'were')} already resolved")
+        split = _where(done.resolved, left.get("resolved", 0))
+        out.append(f"{_count_with(done.resolved, 'was', 'were')} already resolved{split}")
     if done.silenced:
-        out.append(f"{_count_with(done.silenced, 'is', 'are')} silenced")
+        split = _where(done.silenced, left.get("silenced", 0))
+        out.append(f"{_count_with(done.silenced, 'is', 'are')} silenced{split}")
     return out
+
+
+def _pages_before(count: int) -> str:
+    """``the page`` or ``the 3 pages`` (before the summary)."""
+    return "the page" if count == 1 else f"the {count} pages"
+
+
+def _where(count: int, before: int) -> str:
+    """`` (1 here and the page before)`` of ``count`` alerts, ``before`` of them the
+    pages before the summary ("" when none was: the summary's head counts its own)."""
+    if not before:
+        return ""
+    here = count - before
+    pages = _pages_before(before)
+    return f" ({here} here and {pages} before)" if here else f" ({pages} before)"
 
 
 def _handled(acked: dict[str, int], resolved: int, silenced: int) -> str:
@@ -303,11 +323,7 @@ def storm_split(done: StormAck) -> str:
     Example:
         ``(199 here and the 2 pages before)``, ``(199 here and the page before)``
     """
-    if not done.before:
-        return ""
-    here = len(done.acked) - done.before
-    pages = "the page" if done.before == 1 else f"the {done.before} pages"
-    return f"({here} here and {pages} before)" if here else f"({pages} before)"
+    return _where(len(done.acked), done.before).lstrip()
 
 
 def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
@@ -324,11 +340,25 @@ def storm_acked_line(done: StormAck, *, tz: ZoneInfo, now: float) -> str:
 
 
 def storm_handled(done: StormAck) -> str:
-    """The answer to an Acknowledge all that found nothing left to acknowledge."""
+    """The answer to an Acknowledge all that found nothing left to acknowledge; a page
+    summary's counts its own and the pages before it apart, as its head counts only its
+    own (review28 R3 L1: "all 8 of its alerts" under "🔴 Alert storm · 5 alerts").
+
+    Example:
+        ``Nothing to acknowledge in this storm: all 5 of its alerts and the 3 pages
+        before are already handled (8 acknowledged by <@U01>). Nothing changed.``
+    """
     if done.total == 0:
         return "This storm summary holds no alert any more. Nothing changed."
     handled = _handled(done.earlier, done.resolved, done.silenced)
-    every = "its alert is" if done.total == 1 else f"all {done.total} of its alerts are"
+    here, leads = done.total - done.leads, done.leads
+    own = "its alert" if here == 1 else f"all {here} of its alerts"
+    if not leads:
+        every = f"{own} is" if here == 1 else f"{own} are"
+    elif not here:
+        every = f"{_pages_before(leads)} before it {'is' if leads == 1 else 'are'}"
+    else:
+        every = f"{own} and {_pages_before(leads)} before are"
     return (
         f"Nothing to acknowledge in this storm: {every} already handled ({handled})."
         " Nothing changed."

@@ -259,13 +259,13 @@ async def test_a_storm_with_one_alert_left_says_so_in_the_singular(slack_http):
     await click(slack, "storm_ack", "U01", ts, user="U02")
     assert await answer(slack, "U02") == (
         "✅ you acknowledged 1 alert of this storm at 00:00; 1 was already acknowledged by"
-        " <@U01>; 3 were already resolved."
+        " <@U01>; 3 were already resolved (the 3 pages before)."  # (not of its 2: review28 R3 L2)
     )
     await slack.fake.wait_for(
         lambda: (
             context_lines(message(slack, "U01", ts))[-1]
             == "✅ 1 acknowledged by <@U02> at 00:00; 1 was already acknowledged by <@U01>;"
-            " 3 were already resolved"
+            " 3 were already resolved (the 3 pages before)"
         )
     )
     assert (await acked(app))[5] == ("U02", False)

@@ -81,3 +81,59 @@ def test_acknowledge_all_says_which_alerts_it_took_when_it_took_the_first_pages_
     assert storm_acked_line(took(199, 0, resolved=2), tz=utc, now=0.0) == (
         "✅ 199 acknowledged by <@U01> at 00:00; 2 were already resolved"  # as before
     )
+
+
+def test_what_acknowledge_all_left_and_found_handled_counts_here_and_before_apart():
+    """review28 R3 L1 and L2: a summary headed "5 alerts" answered a second click "all 8
+    of its alerts are already handled", and "6 acknowledged (4 here and the 2 pages
+    before) …; 2 were already resolved" summed to 6 of a 5-alert head. Each count says
+    which were here."""
+    from bot.alerts.operations import StormAck
+    from bot.alerts.render_storm import storm_acked_line, storm_handled
+
+    utc = ZoneInfo("UTC")
+
+    def took(acked: int, before: int, *, left: dict[str, int], **n: int) -> StormAck:
+        earlier = {"U01": n["earlier"]} if n.get("earlier") else {}
+        return StormAck(
+            "fold:pages:U01:3",
+            "U09",
+            0.0,
+            tuple(range(1, acked + 1)),
+            earlier,
+            n.get("resolved", 0),
+            n.get("silenced", 0),
+            before,
+            left,
+        )
+
+    # 8 agents: #1-#3 the pages before, #4-#8 here; #1 and #5 resolved
+    assert storm_acked_line(took(6, 2, left={"resolved": 1}, resolved=2), tz=utc, now=0) == (
+        "✅ 6 acknowledged (4 here and the 2 pages before) by <@U09> at 00:00;"
+        " 2 were already resolved (1 here and the page before)"
+    )
+    second = took(0, 0, left={"acked": 3}, earlier=8)  # the losing click of two
+    assert storm_handled(second) == (
+        "Nothing to acknowledge in this storm: all 5 of its alerts and the 3 pages before"
+        " are already handled (8 acknowledged by <@U01>). Nothing changed."
+    )
+    mixed = took(0, 0, left={"acked": 1, "silenced": 1}, earlier=2, silenced=1)
+    assert storm_handled(mixed) == (
+        "Nothing to acknowledge in this storm: its alert and the 2 pages before are"
+        " already handled (2 acknowledged by <@U01>, 1 silenced). Nothing changed."
+    )
+    only_before = took(0, 0, left={"resolved": 1}, resolved=1)
+    assert storm_handled(only_before) == (
+        "Nothing to acknowledge in this storm: the page before it is already handled"
+        " (1 resolved). Nothing changed."
+    )
+    assert storm_handled(took(0, 0, left={}, earlier=5)) == (  # a channel's: as before
+        "Nothing to acknowledge in this storm: all 5 of its alerts are already handled"
+        " (5 acknowledged by <@U01>). Nothing changed."
+    )
+    assert storm_acked_line(  # the pages before left, all of them: none here is
+        took(5, 0, left={"acked": 2}, earlier=2), tz=utc, now=0
+    ) == (
+        "✅ 5 acknowledged by <@U09> at 00:00;"
+        " 2 were already acknowledged (the 2 pages before) by <@U01>"
+    )
