@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -51,15 +52,20 @@ MAX_SKIP = 999_999  # `+N` passes over at most this many names (a fleet names fa
 _SKIP = re.compile(r"\+[0-9]{1,6}")
 
 
-def _segments(path: str) -> list[str] | None:
-    """The segments of a scope path, or None for anything else (``model:<name>``)."""
+@functools.lru_cache(maxsize=32_768)
+def _segments(path: str) -> tuple[str, ...] | None:
+    """The segments of a scope path, or None for anything else (``model:<name>``).
+    Remembered: a hint reads every item of its list, a few times a reply, and a list of
+    10,000 agents parsed anew each time held the event loop (review28 R2 H1)."""
     try:
-        return Scope.parse(path).path.split("/")
+        return tuple(Scope.parse(path).path.split("/"))
     except ScopeError:
         return None
 
 
-def _depth(hidden: Sequence[list[str]], among: Sequence[list[str]], start: int) -> int | None:
+def _depth(
+    hidden: Sequence[tuple[str, ...]], among: Sequence[tuple[str, ...]], start: int
+) -> int | None:
     """The shallowest depth below ``start`` at which the items ``among`` fall under more
     than one scope (narrowing to one of them shows less), within the hidden ones' depth."""
     deepest = max((len(s) for s in hidden), default=0)
@@ -75,7 +81,7 @@ def _counts(
     """The depth the hint names at, and each scope there with its hidden items."""
     start = 0 if within is None else within.count("/") + 1
 
-    def below(paths: Sequence[str]) -> list[list[str]]:
+    def below(paths: Sequence[str]) -> list[tuple[str, ...]]:
         inside = [p for p in paths if within is None or p.startswith(within + "/")]
         return [s for s in map(_segments, inside) if s is not None and len(s) > start]
 

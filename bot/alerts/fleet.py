@@ -9,7 +9,17 @@ today) before the list is cut to ``limit``, so an unhealthy agent is never left 
 while a healthy one is shown, and the counts are of the whole fleet.
 
 It reads committed rows only, so it runs off the writer (:meth:`guards.store.Store.read`):
-listing 10,000 agents took 174 ms, which on the writer held every reservation.
+listing 10,000 agents took 174 ms, which on the writer held every reservation. It reads
+the whole fleet in a constant number of queries, each over an index (the agents by
+``scopes_depth``, their spend of the day by ``usage_daily``'s key, the calls refused
+today by ``refusals_daily_day``), never two queries per agent (review28 R2 H1: 10,000
+agents took 16-20 s, most of it the hint line, see :mod:`bot.commands_status`).
+
+An agent known only by refused calls (no reservation, no heartbeat) is of the fleet
+while it needs a look: while a call of it was refused in its namespace's day so far, or
+while a model's kill switch that refused it in its spell stays forced open. One refused
+once, months ago, is not (``refusals_daily`` keeps every day, and a fleet of generated
+agent names would pile up for good).
 
 Example:
     >>> # view = await store.read(lambda tx: fleet(tx, ledger=ns.ledger, now=now, limit=45))
@@ -18,27 +28,33 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from bot.alerts.heartbeats import is_stopped
 from guards.config import Heartbeats
 from guards.ledger import Ledger
 from guards.scopes import Scope
 from guards.store import Tx
-from guards.tx import distinct_seeks
 from guards.usage import periods_at
 
 __all__ = ["DISABLED_BREAKERS", "AgentStatus", "Fleet", "fleet"]
 
 _AGENTS = "SELECT path FROM scopes WHERE depth = 3 UNION SELECT scope FROM heartbeats"
-# agents whose calls were refused before they started (a 402, a 503, a 429): a refused call
-# makes no scope row, so an agent whose every call met a kill switch is known by these
-# alone (recheck27 Kd L1); one primary-key seek per agent, not a read of its every day
-_REFUSED_AGENTS = (
-    distinct_seeks("refused", "refusals_daily", "scope")
-    + " SELECT scope FROM refused WHERE scope IS NOT NULL"
+# every agent's spend of the days that are "today" in some namespace (a JSON list: one
+# day, or two or three while zones are on different dates), one key seek per agent
+_SPENT_TODAY = (
+    "SELECT u.scope, u.day, u.spent_micros FROM scopes AS s JOIN usage_daily AS u"
+    " ON u.scope = s.path AND u.day IN (SELECT value FROM json_each(?)) WHERE s.depth = 3"
 )
-_REFUSED_TODAY = "SELECT reason, calls FROM refusals_daily WHERE scope = ? AND day = ?"
+# calls refused before they started (a 402, a 503, a 429) on those days: a refused call
+# makes no scope row, so an agent whose every call met a kill switch is known by these
+# alone (recheck27 Kd L1); the days' rows only, by refusals_daily_day (migration 0051)
+_REFUSED_TODAY = (
+    "SELECT scope, day, reason, calls FROM refusals_daily"
+    " WHERE day IN (SELECT value FROM json_each(?)) AND calls > 0"
+)
 # the agents a model's kill switch refused in its spell now (migration 0048's rows)
 _KILL_SWITCHED = "SELECT agent FROM model_breaker_refusals WHERE key = ? AND since = ?"
 
@@ -73,8 +89,15 @@ class AgentStatus:
 
     @property
     def healthy(self) -> bool:
-        """No missed heartbeat, no breaker holding it, no page waiting for an answer."""
-        return not self.heartbeat_missed and self.breaker_state == "closed" and not self.unanswered
+        """No missed heartbeat, no breaker holding it, no page waiting for an answer, no
+        call refused today (one refused by its budget alone had $0 spent, and sorted below
+        the cut: review28 R2 L4)."""
+        return (
+            not self.heartbeat_missed
+            and self.breaker_state == "closed"
+            and not self.unanswered
+            and not self.refused_today
+        )
 
     def heartbeat_overdue(self, config: Heartbeats, now: float) -> bool:
         """Late by more than one timeout (not yet an alert, which waits for more misses)."""
@@ -133,9 +156,15 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
         counts[0] += int(n)
         counts[1] += int(unanswered)
     breakers, switched = _breakers(tx)
-    refused = {str(r[0]) for r in tx.all(_REFUSED_AGENTS)}
+    today = _Today(ledger, now)
+    days = json.dumps(today.days())
+    spent = {(str(r[0]), str(r[1])): int(r[2]) for r in tx.all(_SPENT_TODAY, (days,))}
+    refused: dict[str, list[tuple[str, int]]] = {}  # agent -> its (reason, calls) of its day
+    for scope, day, reason, calls in tx.all(_REFUSED_TODAY, (days,)):
+        if day == today.of(str(scope)):
+            refused.setdefault(str(scope), []).append((str(reason), int(calls)))
     out = []
-    every = _agent_paths(tx, ledger, [*breakers, *alerts, *refused])
+    every = _agent_paths(tx, ledger, [*breakers, *alerts, *refused, *switched])
     for path in every:
         if within is not None and path != within and not path.startswith(within + "/"):
             continue
@@ -163,12 +192,10 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
                 breaker_state=state,
                 breaker_reason=reason,
                 breaker_scope=where if where != path else None,
-                spent_today_micros=_spent_today(tx, ledger, scope, now) if scope else 0,
+                spent_today_micros=spent.get((path, today.of(path)), 0) if scope else 0,
                 open_alerts=alerts.get(path, [0, 0])[0],
                 unanswered=alerts.get(path, [0, 0])[1],
-                refused_today=_refused_today(tx, ledger, scope, now)
-                if scope and path in refused
-                else (),
+                refused_today=tuple(sorted(refused.get(path, ()), key=lambda r: -r[1])),
             )
         )
     out.sort(key=lambda a: (a.healthy, -a.spent_today_micros, a.scope))
@@ -183,10 +210,35 @@ def fleet(tx: Tx, *, ledger: Ledger, now: float, limit: int, within: str | None 
     )
 
 
+class _Today:
+    """The day so far of each namespace (its own time zone's date, or the policy's)."""
+
+    def __init__(self, ledger: Ledger, now: float) -> None:
+        self._ledger = ledger
+        self._now = now
+        self._day: dict[str, str] = {}
+
+    def days(self) -> list[str]:
+        """Every date that is "today" in some namespace: the policy's zone's and those of
+        the namespaces on a zone of their own (one, or two or three near midnight)."""
+        policy = self._ledger.policy
+        zones = {policy.timezone, *(b.timezone for b in policy.budgets.scopes.values())}
+        return sorted({periods_at(self._now, ZoneInfo(z))[0] for z in zones if z})
+
+    def of(self, path: str) -> str:
+        """The day so far of the namespace of ``path``."""
+        namespace = path.split("/", 1)[0]
+        day = self._day.get(namespace)
+        if day is None:
+            zone = self._ledger.timezone(namespace)
+            day = self._day[namespace] = periods_at(self._now, zone)[0]
+        return day
+
+
 def _agent_paths(tx: Tx, ledger: Ledger, named: list[str]) -> list[str]:
     """Every agent: those that reserved or beat, and those known otherwise (an agent that
     only runs jobs never reserves, yet its breaker may hold it, audit18 fleet finding 1):
-    a job's, and the agent of a breaker or an open alert in ``named``."""
+    a job's, and the agent of a breaker, an open alert or a call refused today in ``named``."""
     paths = {str(r[0]) for r in tx.all(_AGENTS)}
     for name in [*(job.scope for job in ledger.policy.jobs), *named]:
         try:
@@ -197,20 +249,3 @@ def _agent_paths(tx: Tx, ledger: Ledger, named: list[str]) -> list[str]:
         if agent is not None:
             paths.add(agent)
     return sorted(paths)
-
-
-def _spent_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> int:
-    """The agent's spend in its namespace's day: its own daily row, as committed (no
-    cache of the writer's: this may run on a reader, see :meth:`guards.store.Store.read`)."""
-    day = periods_at(now, ledger.timezone(scope.namespace))[0]
-    row = tx.one(
-        "SELECT spent_micros FROM usage_daily WHERE scope = ? AND day = ?", (scope.path, day)
-    )
-    return int(row[0]) if row else 0
-
-
-def _refused_today(tx: Tx, ledger: Ledger, scope: Scope, now: float) -> tuple[tuple[str, int], ...]:
-    """The agent's calls refused before they started in its namespace's day, per reason."""
-    day = periods_at(now, ledger.timezone(scope.namespace))[0]
-    rows = tx.all(_REFUSED_TODAY, (scope.path, day))
-    return tuple(sorted(((str(r[0]), int(r[1])) for r in rows if r[1]), key=lambda r: -r[1]))
