@@ -5,12 +5,6 @@ secret and a timestamp within five minutes (``SignatureVerifier``, what Bolt use
 Anything else is a ``401`` that reaches no handler, whatever its body holds. A
 verified request is carried into the Bolt app (bolt's own aiohttp adapter) and its
 answer back; a verified body that does not parse is a ``400``.
-
-A request that runs something (a slash command, a click, a form sent) is recorded on
-disk before it runs, and its answer after (:mod:`bot.slack.received`): one Slack sends
-again, marked ``X-Slack-Retry-Num`` with the same body, is not run again, also after a
-restart (Slack re-sends Events API deliveries so; a command whose answer is late is
-shown to its sender as failed, not re-sent, but a re-send is never run twice).
 """
 
 from __future__ import annotations
@@ -30,9 +24,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.api_body import BodyTimeout, read_body
 from bot.logs import Throttle
 from bot.slack.client import check_at_start
-from bot.slack.received import Earlier, Received, ack_payload, http_key, replay
 from bot.slack.surface import SlackSurface
-from guards.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from bot.app import Nightshift
@@ -42,7 +34,6 @@ __all__ = ["EVENTS_PATH", "HttpTransport"]
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
 MAX_SKEW_SECONDS = 300  # what SignatureVerifier allows between a request's time and ours
-RUNS = ("block_actions", "view_submission")  # the interactive payloads that run something
 
 
 _OBJECTS = ("user", "channel", "container", "message", "view", "event")
@@ -109,7 +100,6 @@ class HttpTransport:
         self.verifier = SignatureVerifier(signing_secret)
         self._refusals = Throttle()
         self._token_check: asyncio.Task[None] | None = None
-        self.received: Received | None = None  # on disk: a re-send is not run twice
 
     async def check_first(self, ns: Nightshift) -> None:
         """Before the database is opened (bot.app.ChecksFirst): a first start awaits
@@ -121,7 +111,6 @@ class HttpTransport:
         if ns.reloaded:
             self._token_check = await check_at_start(self.surface.client, reloaded=True)
         ns.extras["slack"] = self.surface
-        self.received = Received(ns.store, clock=ns.clock)
         ns.extra_routes.append(web.post(EVENTS_PATH, self.handle))
 
     def _say_refused(self, request: web.Request) -> None:
@@ -180,8 +169,7 @@ class HttpTransport:
             )
         try:
             text = body.decode("utf-8")
-            parsed = parse_body(text, request.headers.get("Content-Type"))
-            wrong = malformed(parsed)
+            wrong = malformed(parse_body(text, request.headers.get("Content-Type")))
         except (ValueError, RecursionError) as exc:  # JSON, form or UTF-8 that does not parse
             log.warning("a signed Slack request did not parse: %s", exc)
             return web.json_response(
@@ -201,49 +189,10 @@ class HttpTransport:
                 {"error": "invalid_body", "message": f"the request body is malformed: {wrong}"},
                 status=400,
             )
-        key = http_key(body) if parsed.get("command") or parsed.get("type") in RUNS else None
-        if key is not None and self.received is not None:
-            again = "X-Slack-Retry-Num" in request.headers
-            try:
-                earlier = await self.received.first(key, marked_again=again)
-            except (StorageUnavailable, TimeoutError):  # it runs, unrecorded (received.py)
-                key = None
-            else:
-                if earlier is not None:
-                    return self._again(request, parsed, earlier)
         bolt_response = await self.surface.app.async_dispatch(bolt_request)
-        if key is not None and self.received is not None:
-            self.received.answer_soon(key, ack_payload(bolt_response))  # (not awaited)
         return await to_aiohttp_response(bolt_response)
-
-    def _again(
-        self, request: web.Request, parsed: dict[str, Any], earlier: Earlier
-    ) -> web.Response:
-        """A request Slack sent again (``X-Slack-Retry-Num``) whose body was recorded."""
-        assert self.received is not None
-        answer = replay(earlier, now=self.received.now(), command=bool(parsed.get("command")))
-        retry = request.headers.get("X-Slack-Retry-Num", "?")[:8]
-        reason = request.headers.get("X-Slack-Retry-Reason", "no reason given")[:40]
-        if earlier.answered:
-            log.info(
-                "Slack sent a request again (retry %s, %s): acknowledged%s, not run twice",
-                retry,
-                reason,
-                " with its first answer" if answer else "",
-            )
-        else:
-            log.warning(
-                "Slack sent a request again (retry %s, %s): it reached Nightshift before a"
-                " restart and its answer was never sent, so it may have run; not run again"
-                " (its sender is told to check /agent audit)",
-                retry,
-                reason,
-            )
-        return web.json_response(answer) if answer else web.Response(status=200)
 
     async def stop(self, ns: Nightshift) -> None:
         if self._token_check is not None:
             self._token_check.cancel()
-        if self.received is not None:
-            await self.received.close()
         await self.surface.close()

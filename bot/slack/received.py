@@ -1,14 +1,16 @@
 """The Slack requests that reached Nightshift lately, on disk: a re-send is not run again.
 
-Slack sends a request again when its acknowledgement did not reach it: a Socket Mode
-envelope keeps its ``envelope_id`` (``retry_attempt`` 1, 2, 3), an HTTP request its
-body, marked ``X-Slack-Retry-Num``. The likeliest reason an acknowledgement is lost is the
-process ending (a crash, ``kill -9``, a reload's restart) between the command and its
-acknowledgement, so a memory of the process's own is not enough (audit28 M1: a re-sent
-``/agent credit`` after a ``kill -9`` took the money back twice). Each request that runs
-something (a slash command, a click, a form sent) is written here, durably, BEFORE it
-runs (:meth:`Received.first`, one small write), and its acknowledgement's payload after
-(:meth:`Received.answered`). A re-send of one:
+Slack sends a Socket Mode envelope again when its acknowledgement did not reach it: it
+keeps its ``envelope_id`` (``retry_attempt`` 1, 2, 3). (Over HTTP, Slack re-sends only
+Events API deliveries, which run nothing here; a slash command or click answered late is
+shown to its sender as failed, not re-sent: HTTP mode records nothing.) The likeliest
+reason an acknowledgement is lost is the process ending (a crash, ``kill -9``, a
+reload's restart) between the command and its acknowledgement, so a memory of the
+process's own is not enough (audit28 M1: a re-sent ``/agent credit`` after a ``kill -9``
+took the money back twice). Each request that runs something (a slash command, a click,
+a form sent) is written here, durably, BEFORE it runs (:meth:`Received.first`, one small
+write), and its acknowledgement's payload after (:meth:`Received.answered`). A re-send
+of one:
 
 - answered: gets the same answer within :data:`ANSWER_SECONDS` (its announcement still
   shows), later an empty acknowledgement; it is not run again;
@@ -32,8 +34,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -55,7 +55,6 @@ __all__ = [
     "Earlier",
     "Received",
     "ack_payload",
-    "http_key",
     "prune_received",
     "replay",
 ]
@@ -79,15 +78,6 @@ class Earlier:
     received_at: float
     answered: bool
     answer: Answer
-
-
-def http_key(body: bytes) -> str:
-    """An HTTP request's key: Slack re-sends the same body (its ``trigger_id`` included).
-
-    >>> http_key(b"command=%2Fagent&text=help")[:13]
-    'http:f8f1ce13'
-    """
-    return f"http:{hashlib.sha256(body).hexdigest()}"
 
 
 def ack_payload(response: BoltResponse) -> Answer:
@@ -127,41 +117,20 @@ class Received:
     def __init__(self, store: Store, *, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._writing: set[asyncio.Task[None]] = set()  # answers being recorded
 
     def now(self) -> float:
         return self._clock.now()
 
-    async def first(self, key: str, *, marked_again: bool = True) -> Earlier | None:
+    async def first(self, key: str) -> Earlier | None:
         """None the first time ``key`` comes (recorded from now on, on disk, before it
         runs); else what came of the earlier one, which is not to run again.
 
-        ``marked_again=False``: the request does not say it is a re-send (an HTTP request
-        without ``X-Slack-Retry-Num``): an earlier row of its key is then of another
-        request with the same body, and this one runs, recorded afresh. Raises
+        Raises
         :class:`~guards.errors.StorageUnavailable` when the database refuses the write,
         :class:`TimeoutError` when it has not taken it within :data:`RECORD_SECONDS` (the
         write goes on: the row is there once the database takes it)."""
-        write = self._store.write(
-            partial(_first, key=key, now=self._clock.now(), marked_again=marked_again)
-        )
+        write = self._store.write(partial(_first, key=key, now=self._clock.now()))
         return await asyncio.wait_for(asyncio.shield(write), RECORD_SECONDS)
-
-    def answer_soon(self, key: str, answer: Answer) -> None:
-        """:meth:`answered`, in the background: the answer goes out without waiting."""
-        task = asyncio.ensure_future(self.answered(key, answer))
-        self._writing.add(task)
-        task.add_done_callback(self._writing.discard)
-
-    async def close(self, within: float = 1.0) -> None:
-        """Wait a little for the answers being recorded (a stop); the rest is left
-        unanswered: a re-send of those is told it may have run, never run twice."""
-        if self._writing:
-            _, late = await asyncio.wait(set(self._writing), timeout=within)
-            for task in late:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
 
     async def answered(self, key: str, answer: Answer) -> None:
         """The answer ``key``'s acknowledgement carried (after it was sent: a re-send
@@ -180,18 +149,18 @@ class Received:
             log.debug("the answer to a Slack request was not recorded: Nightshift stops")
 
 
-def _first(tx: Tx, *, key: str, now: float, marked_again: bool) -> Earlier | None:
+def _first(tx: Tx, *, key: str, now: float) -> Earlier | None:
     row = tx.one(
         "SELECT received_at, answered_at, answer FROM slack_received WHERE key = ?", (key,)
     )
-    if row is not None and marked_again:
+    if row is not None:
         answer = json.loads(row[2]) if row[2] is not None else None
         return Earlier(
             received_at=float(row[0]),
             answered=row[1] is not None,
             answer=answer if isinstance(answer, dict) else None,
         )
-    tx.execute("INSERT OR REPLACE INTO slack_received (key, received_at) VALUES (?, ?)", (key, now))
+    tx.execute("INSERT INTO slack_received (key, received_at) VALUES (?, ?)", (key, now))
     return None
 
 

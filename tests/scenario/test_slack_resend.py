@@ -1,10 +1,11 @@
 """A request Slack sends again after a restart is not run twice (audit28 M1).
 
-Slack re-sends a Socket Mode envelope (same ``envelope_id``, ``retry_attempt`` 1) or an
-HTTP request (same body, ``X-Slack-Retry-Num``) when its acknowledgement did not reach
-it; the likeliest cause is the process ending between the command and its ack. The
-memory of envelopes was the process's: after a restart ``/agent credit`` ran again and
-took the money back twice. Two apps started one after the other on one database file.
+Slack re-sends a Socket Mode envelope (same ``envelope_id``, ``retry_attempt`` 1) when
+its acknowledgement did not reach it (over HTTP it re-sends only Events API deliveries,
+which run nothing: HTTP mode records nothing, so a command there costs no write); the
+likeliest cause is the process ending between the command and its ack. The memory of
+envelopes was the process's: after a restart ``/agent credit`` ran again and took the
+money back twice. Two apps started one after the other on one database file.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bot.slack.received import MAY_HAVE_RUN, Received, http_key
+from bot.slack.received import MAY_HAVE_RUN, Received
 from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env
-from tests.fakes.slack_signing import SECRET, command_body, command_payload, signed_headers
+from tests.fakes.slack_signing import command_payload
 from tests.scenario.test_credit import POLICY, T0, charged
 
 BOT = "acme/alice/rss-bot"
@@ -90,60 +91,42 @@ async def test_an_envelope_whose_answer_a_crash_cut_off_is_not_run_again(
     assert await fake_slack.envelope_reply(again) == {"envelope_id": "E-click"}
 
 
-async def test_an_http_request_slack_sends_again_after_a_restart_is_not_run_twice(
-    slack_http, tmp_path
-):
-    """HTTP mode: a re-send is the same signed body, marked X-Slack-Retry-Num. Slack marks
-    its re-sends so; the same body unmarked (none of Slack's) is run as before."""
+async def test_received_rows_are_pruned_after_an_hour(app_factory, fake_slack, migrated, tmp_path):
     db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
     clock = ManualClock(T0)
-    first = await slack_http(POLICY, clock=clock, db=db)
-    rid = await charged(first.app, await first.app.token("acme"), "bug", 400_000)
-    body = command_body(f"credit {rid} 0.10 unit bug", trigger_id="T-credit")
-    r = await first.post(body)
-    assert r.status_code == 200 and "$0.10" in r.json()["text"], r.text
-    await first.app.ns.stop()
-
-    second = await slack_http(POLICY, clock=clock, db=db)
-    retry = {**signed_headers(SECRET, body), "X-Slack-Retry-Num": "1"}
-    again = await second.post(body, headers={**retry, "X-Slack-Retry-Reason": "http_timeout"})
-    assert again.status_code == 200 and again.json() == r.json()  # the first answer
-    assert await credits(second.app) == [("ledger.credit", "300000")]
-
-    cut = command_body(f"credit {rid} 0.10 unit bug", trigger_id="T-cut-off")
-    await Received(second.app.store, clock=clock).first(http_key(cut.encode()))
-    told = await second.post(cut, headers={**signed_headers(SECRET, cut), "X-Slack-Retry-Num": "1"})
-    assert told.json() == {"response_type": "ephemeral", "text": MAY_HAVE_RUN}
-    assert await credits(second.app) == [("ledger.credit", "300000")]
-
-
-async def test_received_rows_are_pruned_after_an_hour(slack_http):
-    slack = await slack_http({"admins": ["U0ADMIN"]}, clock=ManualClock(T0))
-    assert (await slack.command("help"))["text"]
+    app = await socket_app(app_factory, fake_slack, db, clock)
+    envelope = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert (await fake_slack.envelope_reply(envelope))["payload"]["text"]
     for _ in range(100):  # (its answer is recorded after it went out)
-        rows = await slack.app.store.fetch("SELECT answered_at IS NOT NULL FROM slack_received")
+        rows = await app.store.fetch("SELECT answered_at IS NOT NULL FROM slack_received")
         if [tuple(r) for r in rows] == [(1,)]:
             break
         await asyncio.sleep(0.02)
     assert [tuple(r) for r in rows] == [(1,)]
-    retention = slack.app.ns.extras["retention"]
-    slack.app.clock.advance(3000)
+    retention = app.ns.extras["retention"]
+    clock.advance(3000)
     assert (await retention.run()).get("slack_received") == 0
-    slack.app.clock.advance(700)
+    clock.advance(700)
     assert (await retention.run())["slack_received"] == 1
-    assert await slack.app.store.fetch("SELECT * FROM slack_received") == []
+    assert await app.store.fetch("SELECT * FROM slack_received") == []
 
 
-async def test_a_command_under_a_held_write_lock_is_not_held_up_by_its_record(slack_http):
+async def test_a_command_under_a_held_write_lock_is_not_held_up_by_its_record(
+    app_factory, fake_slack, migrated, tmp_path
+):
     """The record waits 1 s at most (a write waits 8 s for a held lock; Slack 3 s)."""
     from guards.migrations import begin_immediate, connect
 
-    slack = await slack_http({"admins": ["U0ADMIN"]}, clock=ManualClock(T0))
-    other = connect(slack.app.ns.settings.db)
+    db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
+    app = await socket_app(app_factory, fake_slack, db, ManualClock(T0))
+    other = connect(app.ns.settings.db)
     try:
         begin_immediate(other)  # an operator's sqlite3 shell inside a transaction
         began = asyncio.get_running_loop().time()
-        assert (await slack.command("help"))["text"]
+        envelope = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+        assert (await fake_slack.envelope_reply(envelope))["payload"]["text"]
         assert asyncio.get_running_loop().time() - began < 2.0
     finally:
         other.execute("ROLLBACK")
