@@ -325,7 +325,7 @@ class Breaker(OperatedBreaker):
                 failure = f"trial call {res_id} failed" if res_id else "a trial call failed"
             return self._trial_failed(now, failure, figures, model=model)
         if res_id in self.trial_holds:  # settled: its charge takes the budget, not its hold
-            self.trial_holds[res_id] = 0
+            self.trial_holds[res_id] = None
         self.trial_charged_micros += charged
         self.trial_succeeded += 1
         self.dirty = True

@@ -127,9 +127,10 @@ class BreakerState:
     reopens: int = 0
     trial_calls: int = 0
     trial_budget_micros: int = 0
-    # trial reservation -> what it holds (0 once it settled: its charge is then counted
-    # in trial_charged_micros, so the trial's budget is spent, not held)
-    trial_holds: dict[str, int] = field(default_factory=dict)
+    # trial reservation -> what it holds; None once it settled (its charge is then counted
+    # in trial_charged_micros, so the trial's budget is spent, not held): the calls in
+    # flight are the entries not None (review28 R2 M1), whatever else trial_succeeded counts
+    trial_holds: dict[str, int | None] = field(default_factory=dict)
     trial_charged_micros: int = 0
     trial_succeeded: int = 0
     spend_reset_at: float | None = None  # charges at or before this do not count
@@ -148,7 +149,7 @@ class BreakerState:
     @property
     def trial_held_micros(self) -> int:
         """What the trial's calls in flight hold (a settled one holds nothing)."""
-        return sum(self.trial_holds.values())
+        return sum(v for v in self.trial_holds.values() if v is not None)
 
     @property
     def trial_taken_micros(self) -> int:
@@ -157,9 +158,10 @@ class BreakerState:
 
     @property
     def trial_in_flight(self) -> int:
-        """The trial calls admitted and not settled yet (every settled one succeeded, or
-        the trial would have ended)."""
-        return max(0, len(self.trial_holds) - self.trial_succeeded)
+        """The trial calls admitted and not settled yet: their holds, not the admitted
+        less ``trial_succeeded``, which counts a scheduled job's run too (one never
+        admitted: after one, the last call in flight counted as settled, review28 R2 M1)."""
+        return sum(1 for v in self.trial_holds.values() if v is not None)
 
     @property
     def trial_used_up(self) -> bool:
@@ -170,7 +172,7 @@ class BreakerState:
             self.config.trials_by_id
             and self.trial_in_flight == 0
             and self.trial_succeeded > 0
-            and self.trial_taken_micros >= self.trial_budget_micros
+            and self.trial_charged_micros >= self.trial_budget_micros
         )
 
     @property
