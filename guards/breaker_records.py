@@ -135,6 +135,7 @@ class BreakerRecords:
                 self._evict_at = drop_idle(self.entries, _idle, MAX_ENTRIES)
             row = tx.one(f"SELECT {_COLUMNS} FROM breakers WHERE key = ?", (key,))
             breaker = self.entries[key] = self._from_row(key, kind, row)
+            _settled_in_flight(tx, breaker)
         return breaker
 
     def _from_row(self, key: str, kind: str, row: Any) -> Breaker:
@@ -330,3 +331,20 @@ def part_of_outage(agent: str, model: str) -> str:
         f" >= COALESCE((SELECT MAX(t.at) FROM breaker_transitions t WHERE t.scope = {model}.key"
         f" AND t.from_state = '{CLOSED}'), {model}.opened_at) - {OUTAGE_LEAD_SECONDS}"
     )
+
+
+def _settled_in_flight(tx: Tx, b: Breaker) -> None:
+    """Mark settled the trial calls a row stored before settled calls were marked (None)
+    still holds: before 46c14db a settled call kept its hold, then it became 0, both read
+    as in flight now, and the hold counted on top of its charge (review28 R2 L1: a trial
+    running across the upgrade failed a call its budget had room for). Its reservation
+    says whether it settled; one expired stays, for the trial to fail on."""
+    if b.state != HALF_OPEN or not any(v is not None for v in b.trial_holds.values()):
+        return
+    rows = tx.all(
+        "SELECT id FROM reservations WHERE state = 'settled'"
+        " AND id IN (SELECT value FROM json_each(?))",
+        (json.dumps([k for k, v in b.trial_holds.items() if v is not None]),),
+    )
+    for (res_id,) in rows:
+        b.trial_holds[str(res_id)] = None

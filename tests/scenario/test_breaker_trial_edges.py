@@ -9,6 +9,7 @@ commands for what a person does in Slack.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -288,3 +289,30 @@ async def test_an_approval_during_the_cool_down_starts_the_trial_in_slack_and_ov
     assert (await trial_call(app, "trial-1")).status_code == 201  # the trial: one call
     full = refused_while(await trial_call(app, "trial-2"), "half_open")
     assert "approve" not in full["message"]
+
+
+async def test_a_trial_stored_before_settled_calls_were_marked_counts_them_once(
+    app_factory: Any,
+) -> None:
+    """review28 R2 L1: a trial row written by the code before 46c14db keeps a settled
+    call's hold in trial_holds; read by the code after it, that hold counted on top of
+    the call's charge, and a call the budget had room for failed the trial ("trial
+    budget hit: $0.004 charged + $0.005 held + $0.002 asked is over $0.01"). Loading
+    the row marks settled the calls whose reservation settled."""
+    app = await app_factory(STALE_POLICY, clock=ManualClock())
+    await overspend(app)
+    _, op = await operator_token(app, "acme/alice")
+    trial = {"trial_calls": 3, "trial_budget_micros": 10_000}
+    assert (await app.request("POST", APPROVE, token=op, json=trial)).status_code == 200
+    first = await trial_call(app, "v1", micros=5_000)
+    await settle_trial(app, first, micros=4_000)
+    old = json.dumps({first.json()["reservation_id"]: 5_000})  # as that code stored it
+    await app.store.write(
+        lambda tx: tx.execute("UPDATE breakers SET trial_holds = ? WHERE key = ?", (old, BOT))
+    )
+    app.ns.breakers.forget()  # as a restart on the new code reads it
+    r = await trial_call(app, "v2", micros=2_000)
+    assert r.status_code == 201, r.text
+    row = await listed(app)
+    assert row["state"] == "half_open", row
+    assert (row["trial"]["held_micros"], row["trial"]["charged_micros"]) == (2_000, 4_000), row
