@@ -354,7 +354,8 @@ def _after_raise(alerts: list[Alert], window: str) -> str:
         if not about and alert.kind == "budget_exhausted" and isinstance(asked, int):
             about = (  # raised too little (recheck27 Kd)
                 f": the call it refused asked {exact_usd(asked)(asked)}, more than the"
-                f" {window} budget now leaves (the limit must take that on top of what is spent)"
+                f" {window} budget now leaves (the limit must take that on top of what is"
+                " spent and held)"
             )
         out.append(f"#{alert.id} stays open{about}")
     return "; ".join(out)

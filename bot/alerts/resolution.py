@@ -324,16 +324,18 @@ class AlertResolution(AlertPaging):
 
     def _still_short(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
         """Whether a refusal's alert (``budget_exhausted``) still holds under ``limit``: the
-        call it refused, what it asked on top of what its window has spent this period,
-        would be refused again (a raise of $20 to $20.000001 for a call asking $25)."""
+        call it refused, what it asked on top of what its window has spent and holds now,
+        would be refused again (a raise of $20 to $20.000001 for a call asking $25). The
+        held money counts as the reserve counts it (review28 R2 M2: $20 held of a $20 day,
+        raised to $21, resolved the alert of a $5 call that a retry got refused again)."""
         asked = alert.facts.get("requested_micros")
         if alert.kind != "budget_exhausted" or not isinstance(asked, int):
             return False
         assert self.ledger is not None
         window = str(alert.facts.get("window"))
         period = period_keys(self.ledger.periods(scope.namespace, now))[window]
-        spent, _ = self.ledger.counters.get(tx, scope.path, window, period)
-        return spent + asked > limit
+        spent, held = self.ledger.counters.get(tx, scope.path, window, period)
+        return spent + held + asked > limit
 
     def _past_mark(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
         """Whether a level's warning (``budget_threshold``) still holds under ``limit``:

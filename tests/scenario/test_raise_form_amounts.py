@@ -51,7 +51,7 @@ async def test_a_raise_short_of_the_refused_call_leaves_its_alert_open(slack_htt
     assert await answer(slack, ADMIN) == (
         f"💰 day budget of `{AGENT}` set to $0.050001 (was $0.05) by <@{ADMIN}> at 00:00;"
         " #1 stays open: the call it refused asked $0.06, more than the day budget now"
-        " leaves (the limit must take that on top of what is spent). It overrides the"
+        " leaves (the limit must take that on top of what is spent and held). It overrides the"
         f" policy file's $0.05, restarts included, until `/agent budget set {AGENT} default day`."
     )
     assert await open_alerts(app) == [(1, None)]
@@ -65,3 +65,33 @@ async def test_a_raise_short_of_the_refused_call_leaves_its_alert_open(slack_htt
     assert (await submit(slack, view, "0.06")).text == ""  # enough for the call: resolved
     [(_, resolved_at)] = await open_alerts(app)
     assert resolved_at is not None
+
+
+async def test_a_raise_that_held_money_still_eats_leaves_the_alert_open(slack_http: Any) -> None:
+    """review28 R2 M2: the reserve refused the call on spent + held + asked, the clearing
+    rule judged spent + asked: with $0.05 of a $0.05 day held, a raise to $0.06 resolved
+    the alert of a $0.02 call that a retry got refused again (and paged again). What the
+    window holds now counts, in `budget set` as in the form and the tick."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app = slack.app
+    tok = await app.token(AGENT)
+
+    async def reserve(key: str, micros: int) -> int:
+        body = {"scope": AGENT, "idempotency_key": key, "max_cost_micros": micros}
+        r = await app.request("POST", "/v1/reservations", token=tok, json=body)
+        return int(r.status_code)
+
+    assert await reserve("held", 50_000) == 201  # the whole day held, in flight
+    assert await reserve("asks", 20_000) == 402  # $0.00 spent, $0.05 held of $0.05
+    await app.ns.extras["alerts"].process()
+    assert [a for a, _ in await open_alerts(app)] == [1]
+    said = (await slack.command(f"budget set {AGENT} 0.06 day"))["text"]
+    assert "$0.06" in said, said
+    await app.ns.extras["alerts"].process()
+    assert await open_alerts(app) == [(1, None)]  # before: resolved, "raised to $0.06"
+    assert await reserve("asks", 20_000) == 402  # it would be refused again: it is
+    said = (await slack.command(f"budget set {AGENT} 0.07 day"))["text"]
+    await app.ns.extras["alerts"].process()
+    [(_, resolved_at)] = await open_alerts(app)
+    assert resolved_at is not None, said  # $0.05 held + $0.02 asked: taken now
+    assert await reserve("asks", 20_000) == 201
