@@ -59,6 +59,7 @@ from bot.slack.limits import clip_text, fit_view
 from bot.slack.payloads import Origin, Submitted, view_values
 from bot.slack.render import replace_actions, reply_payload
 from bot.slack.unhandled import unhandled
+from bot.slack.workspace import one_workspace
 from guards.errors import GuardError, InvalidInput, StorageUnavailable
 from guards.store import Tx
 
@@ -108,6 +109,7 @@ class SlackSurface:
             # multi-line WARNING: it is acknowledged quietly (audit27 B2 L7)
             raise_error_for_unhandled_request=True,
         )
+        self.app.use(one_workspace())  # the bot's workspace only (audit28 C1 L3)
         self.app.command("/agent")(self.on_command)
         self.app.action(re.compile(".+"))(self.on_action)
         self.app.view(re.compile(".+"))(self.on_view)

@@ -7,14 +7,20 @@ real scheme; a loopback receiver on its own port stands for the host nobody shou
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp import web
 
 from bot.slack.deliver import foreign_response_url
+from guards.clock import ManualClock
+from tests.fakes.fixtures import slack_env
+from tests.fakes.slack_signing import block_actions_payload, command_payload
 
 API = "http://127.0.0.1:8123/api/"
 
@@ -81,3 +87,60 @@ async def test_a_response_url_off_slack_is_refused_with_a_warning_and_no_request
 )
 def test_which_response_urls_are_slack_s(url: str, sent: bool) -> None:
     assert (foreign_response_url(url, api_url=API) is None) is sent
+
+
+# -- another workspace (C1 L3) -----------------------------------------------------------
+
+EVIL = {"id": "T0EVIL", "domain": "elsewhere"}
+SET = "budget set acme/alice/rss-bot $1 day"
+
+
+def _elsewhere_command(text: str, **kwargs: Any) -> dict[str, str]:
+    return {**command_payload(text, **kwargs), "team_id": EVIL["id"], "team_domain": "x"}
+
+
+def _elsewhere_click(**kwargs: Any) -> dict[str, Any]:
+    payload = block_actions_payload(**kwargs)
+    return {**payload, "team": EVIL, "user": {**payload["user"], "team_id": EVIL["id"]}}
+
+
+async def test_a_command_or_click_of_another_workspace_is_refused_and_said(
+    slack_http: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = await slack_http({"admins": ["U0ADMIN"]})
+    caplog.set_level(logging.WARNING, logger="bot.slack.workspace")
+    fake = slack.fake
+    r = await slack.post(urlencode(_elsewhere_command(SET, response_url=fake.response_url())))
+    assert r.status_code == 200
+    assert r.json() == {
+        "response_type": "ephemeral",
+        "text": "This Nightshift serves another Slack workspace (T0NIGHT), not yours: nothing"
+        " was done. Ask its admins to install it for your workspace.",
+    }
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+    assert await slack.app.store.fetch("SELECT * FROM audit") == []
+    click = _elsewhere_click(action_id="mystery", value="x", response_url=fake.response_url("evil"))
+    r = await slack.post(urlencode({"payload": json.dumps(click)}))
+    assert (r.status_code, r.text) == (200, "")
+    # the bot's own workspace is answered as before, and the other's click got nothing
+    await slack.click(action_id="mystery", value="y", response_url=fake.response_url("home"))
+    await fake.wait_for(lambda: fake.responses["home"])
+    assert "(was no limit)" in (await slack.command(SET))["text"]
+    assert fake.responses["evil"] == []
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.workspace"]
+    assert len(said) == 1, said  # once a minute per workspace: the click was held back
+    assert said[0].startswith("refused a Slack /agent of workspace 'T0EVIL': this Nightshift")
+
+
+async def test_socket_mode_refuses_another_workspace_the_same_way(
+    app_factory: Any, fake_slack: Any
+) -> None:
+    env = slack_env(fake_slack, mode="socket")
+    app = await app_factory({"admins": ["U0ADMIN"]}, env=env, clock=ManualClock())
+    await asyncio.wait_for(fake_slack.socket_connected.wait(), 10)
+    envelope = await fake_slack.send_envelope("slash_commands", _elsewhere_command(SET))
+    reply = await fake_slack.envelope_reply(envelope)
+    assert reply["payload"]["text"].startswith("This Nightshift serves another Slack workspace")
+    assert await app.store.fetch("SELECT * FROM budget_limits") == []
+    envelope = await fake_slack.send_envelope("slash_commands", command_payload(SET))
+    assert "(was no limit)" in (await fake_slack.envelope_reply(envelope))["payload"]["text"]
