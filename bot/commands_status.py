@@ -25,6 +25,7 @@ from bot.alerts.render_summary import STATUS_DETAIL_CHARS, heartbeat_detail
 from bot.alerts.render_time import duration
 from bot.blocks import context, fit_text, header, line_sections, section
 from bot.commands import Context, Reply, UsageError, subcommand
+from bot.digest.render import refused_words
 from bot.escape import operator_mentions, slack_text
 from bot.known_scopes import did_you_mean, known_scope, meant, unseen
 from bot.narrowing import names_scopes, scope_to_narrow, skip_of, unused_skip, where
@@ -76,14 +77,10 @@ def _agent_line(agent: AgentStatus, ctx: Context, now: float) -> str:
     return f"{icon} `{agent.scope}` · {beat} · {breaker} · {spent} today{alerts}{_refused(agent)}"
 
 
-# what refused an agent's calls before they started, as the digest says it
-REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts": "past attempts"}
-
-
 def _refused(agent: AgentStatus) -> str:
-    """`` · refused today: 3 by a breaker, 1 over budget`` (none: nothing)."""
-    said = [f"{n} {REFUSED_WORDS.get(why, why)}" for why, n in agent.refused_today]
-    return f" · refused today: {', '.join(said)}" if said else ""
+    """`` · refused today: 3 by a breaker, 1 over budget`` (none: nothing), as the digest
+    says what refused them."""
+    return f" · refused today: {refused_words(agent.refused_today)}" if agent.refused_today else ""
 
 
 MAX_ZONED = 3  # namespaces on a clock of their own named in the times line

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from bot.escape import member_or_name, slack_text
 from guards.money import format_usd, usd_for
 from guards.words import plural
 
-__all__ = ["chart_legend", "duration", "render", "title"]
+__all__ = ["chart_legend", "duration", "refused_words", "render", "title"]
 
 MAX_JOBS = 8
 MAX_MODELS = 3  # model breakers named in the digest (then "N more models")
@@ -191,12 +192,22 @@ def _model_outages(d: Digest) -> list[str]:
 _REFUSED_WORDS = {"breaker": "by a breaker", "budget": "over budget", "attempts": "past attempts"}
 
 
+def refused_words(counts: Iterable[tuple[str, int]]) -> str:
+    """Calls refused before they started by what refused them, in the digest's and
+    ``/agent status``'s words (one home, review28 R2 L3).
+
+    >>> refused_words([("breaker", 2), ("budget", 1)])
+    '2 by a breaker, 1 over budget'
+    """
+    return ", ".join(f"{n} {_REFUSED_WORDS.get(why, why)}" for why, n in counts)
+
+
 def _refused(d: Digest) -> list[str]:
     """The calls the guards refused before they started, and the ceilings they asked."""
     r = d.refused
     if not r.calls:
         return []
-    why = ", ".join(f"{n} {_REFUSED_WORDS.get(k, k)}" for k, n in r.by_reason.items())
+    why = refused_words(r.by_reason.items())
     most = ", ".join(f"{slack_text(a)} {n}" for a, n in r.top)
     # a call retried with its key is refused, and counted, each time (review23 M1): the
     # ceilings are what the refused asks held, not what a runaway would have spent
