@@ -32,6 +32,7 @@ from bot.settings import Settings
 from guards.config_types import PolicyError, parse_duration
 from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
+from guards.read_only import open_read_only, read_only_disk, unfolded_wal
 from guards.tokens import operator_acts
 
 __all__ = [
@@ -124,10 +125,9 @@ class SchemaBehind(Exception):
 
 
 def read_only(path: str) -> sqlite3.Connection:
-    """A connection that cannot change the file (verifying a backup must not)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    return conn
+    """A connection that cannot change the file (verifying a backup must not) and has
+    read it: also on a read-only file system (:mod:`guards.read_only`)."""
+    return open_read_only(path, busy_timeout_ms=BUSY_TIMEOUT_MS)
 
 
 def current_db(settings: Settings) -> None:
@@ -264,6 +264,8 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     folder = Path(db).resolve().parent
     if not folder.is_dir():
         return f" (the folder {folder} does not exist)"
+    if read_only_disk(folder) or read_only_disk(db):
+        return _on_read_only_disk(db, folder)
     if not os.access(folder, os.W_OK):
         # (a WAL database is read through its -shm, even by a command that only reads)
         return (
@@ -280,15 +282,43 @@ def why_not_open(db: str, exc: sqlite3.Error) -> str:
     return ""
 
 
+def _on_read_only_disk(db: str, folder: Path) -> str:
+    """why_not_open's words for a file system mounted read-only (EROFS), not a
+    permission: no user can write there; a copy on a writable disk can be."""
+    name = Path(db).name
+    if not Path(db).exists():  # a new database, or backup's copy
+        return (
+            f" (the folder {folder} is on a read-only file system: name a path on a writable disk)"
+        )
+    if read_only_disk(folder) and unfolded_wal(Path(db).resolve()):
+        return (
+            f" (the folder {folder} is on a read-only file system, and {name}-wal beside it"
+            " holds writes not yet in the database file: SQLite reads them through a -shm"
+            f" file, which it cannot make there. Copy {name} and {name}-wal together to a"
+            " writable folder and name the copy)"
+        )
+    where = f"the folder {folder}" if read_only_disk(folder) else "the file"
+    return (
+        f" ({where} is on a read-only file system: nothing can write the database there,"
+        " nor make the -wal and -shm files SQLite writes through; mount it read-write, or"
+        " copy the database to a writable folder)"
+    )
+
+
 _USERINFO = re.compile(r"(://)[^/\s]*@")  # a URL's user:password@ (to its last @)
 
 
-def refused_write(cause: str) -> str:
-    """Why the database refused a command's write, for the operator who typed it."""
+def refused_write(cause: str, *, db: str) -> str:
+    """Why the database ``db`` refused a command's write, for the operator who typed it."""
     if "locked" in cause:
         cause += (
             ": another process holds its write lock (a sqlite3 shell or a backup tool in a"
             " transaction?); end it, then run this again"
+        )
+    elif "readonly" in cause and (read_only_disk(db) or read_only_disk(Path(db).parent)):
+        cause += (
+            ": the file is on a read-only file system (a read-only mount); mount it"
+            " read-write, or copy the database to a writable folder"
         )
     elif "readonly" in cause:
         cause += (
@@ -336,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nightshift: {settings.db}: {exc}{why_not_open(settings.db, exc)}", file=sys.stderr)
         return 1
     except StorageUnavailable as exc:  # (the agents' 503 wording says "send it again")
-        print(f"nightshift: {settings.db}: {refused_write(exc.cause)}", file=sys.stderr)
+        why = refused_write(exc.cause, db=settings.db)
+        print(f"nightshift: {settings.db}: {why}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `nightshift token list | head`: the reader had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # quiet exit flush

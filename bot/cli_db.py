@@ -51,7 +51,8 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
         print(f"nightshift: {exc}", file=sys.stderr)
         return 2
     try:
-        conn = read_only(settings.db)  # nor upgrade a live file an older version serves
+        # nor upgrade a live file an older version serves; also on a read-only disk
+        conn = read_only(settings.db)
         try:
             behind = schema_behind(conn)
             if behind is not None:
@@ -88,16 +89,12 @@ class Unreadable(Exception):
 
 
 def _readable(db: str) -> sqlite3.Connection:
-    """A read-only connection to ``db`` that has read it, or Unreadable."""
-    conn: sqlite3.Connection | None = None
+    """A read-only connection to ``db`` that has read it (also on a read-only file
+    system), or Unreadable."""
     try:
-        conn = read_only(db)
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return read_only(db)
     except sqlite3.Error as exc:
-        if conn is not None:
-            conn.close()
         raise Unreadable(exc) from exc
-    return conn
 
 
 def _backup(db: str, target: Path) -> tuple[str, int]:
