@@ -20,11 +20,11 @@ from bot.chat_words import duration_word
 from bot.commands import ActionResult, Context, Reply, UsageError, action, help_reply, subcommand
 from bot.escape import slack_text
 from bot.known_scopes import known_scope, seen_scope, unseen
-from bot.raise_form import RaiseForm, StaleForm, form_amount, limit_changed
+from bot.raise_form import RaiseForm, StaleForm, exact_amount, form_amount, limit_changed
 from bot.responders import engine_of, resolved_words
 from guards.config import WINDOWS, parse_duration
 from guards.errors import InvalidInput
-from guards.money import parse_usd, usd_for
+from guards.money import usd_for
 from guards.scopes import Scope, ScopeError
 from guards.store import Tx
 
@@ -80,13 +80,9 @@ def is_known_scope(ctx: Context, tx: Tx, path: str) -> bool:
 
 
 def parse_amount(text: str) -> int:
-    """Micro-dollars of an amount typed in USD (``$5``, ``2.50``); InvalidInput when not one."""
-    try:
-        micros = parse_usd(text)
-    except ValueError as exc:
-        said = str(exc) if len(text) <= 40 else f"{text[:40]!r}… is not an amount in USD"
-        raise InvalidInput("amount", said) from None  # (it names the text: once is enough)
-    return micros
+    """Micro-dollars of an amount typed in USD (``$5``, ``2.50``, ``0``); InvalidInput when
+    not one, by the Raise budget form's rule and words (:func:`bot.raise_form.exact_amount`)."""
+    return exact_amount(text)
 
 
 def parse_for(text: str) -> int | None:
@@ -246,8 +242,8 @@ async def submit_budget_raise(ctx: Context, metadata: str, values: dict[str, str
         NotAdmin: the submitter is not an admin (audited).
     """
     form = RaiseForm.decode(metadata)
-    micros = form_amount(values.get("amount", "").strip())
     window = parse_window(values.get("window") or "day")
+    micros = form_amount(values.get("amount", "").strip(), window=window)
     seconds = parse_for(values.get("for", ""))
     try:
         node = Scope.parse(form.scope)

@@ -26,35 +26,58 @@ from dataclasses import dataclass
 from guards.errors import InvalidInput
 from guards.money import parse_usd, usd_for
 
-__all__ = ["SMALLEST", "RaiseForm", "StaleForm", "form_amount", "limit_changed"]
+__all__ = ["SMALLEST", "RaiseForm", "StaleForm", "exact_amount", "form_amount", "limit_changed"]
 
 # amounts are exact USD to the micro-dollar (README: Money): the smallest a limit can be
 SMALLEST = "$0.000001 (one micro-dollar)"
 
 
-def form_amount(text: str) -> int:
-    """Micro-dollars of the form's amount, exact; InvalidInput on ``amount`` (shown under
-    it) for what is not one, or is $0, or is finer than a micro-dollar, naming the smallest.
+def exact_amount(text: str) -> int:
+    """Micro-dollars of an amount typed in USD (``$5``, ``2.50``, ``0``), exact; InvalidInput
+    on ``amount`` for what is not one, naming the smallest when it is finer than a
+    micro-dollar. The one rule of ``budget set``, ``credit`` and the Raise budget form
+    (review28 R2 L2: the command said "more than six decimals" alone).
 
     Example:
-        >>> form_amount("20.000001")
+        >>> exact_amount("20.000001")
         20000001
         >>> try:
-        ...     form_amount("0.0000001")
+        ...     exact_amount("0.0000001")
         ... except InvalidInput as exc:
         ...     print(exc)
         '0.0000001' has more than six decimals: amounts are exact to the micro-dollar, \
 $0.000001 (one micro-dollar) at the least
     """
     try:
-        micros = parse_usd(text)
+        return parse_usd(text)
     except ValueError as exc:
         said = str(exc) if len(text) <= 40 else f"{text[:40]!r}… is not an amount in USD"
         if "six decimals" in said:
             said += f": amounts are exact to the micro-dollar, {SMALLEST} at the least"
-        raise InvalidInput("amount", said) from None
+        raise InvalidInput("amount", said) from None  # (it names the text: once is enough)
+
+
+def form_amount(text: str, *, window: str = "day") -> int:
+    """Micro-dollars of the Raise budget form's amount (:func:`exact_amount`); $0 is
+    refused there: the form raises a budget, and a $0 limit, which stops the scope, is
+    set with ``/agent budget set <scope> 0 <window>``, which the refusal names (in the
+    150 characters Slack shows under a field, so without the scope).
+
+    Example:
+        >>> try:
+        ...     form_amount("0")
+        ... except InvalidInput as exc:
+        ...     print(exc)
+        a raised budget is more than $0: $0.000001 (one micro-dollar) at the least (a $0 \
+limit, a stop, is `/agent budget set <scope> 0 day`)
+    """
+    micros = exact_amount(text)
     if micros <= 0:
-        raise InvalidInput("amount", f"a raised budget is more than $0: {SMALLEST} at the least")
+        raise InvalidInput(
+            "amount",
+            f"a raised budget is more than $0: {SMALLEST} at the least (a $0 limit, a stop, is"
+            f" `/agent budget set <scope> 0 {window}`)",
+        )
     return micros
 
 

@@ -95,3 +95,34 @@ async def test_a_raise_that_held_money_still_eats_leaves_the_alert_open(slack_ht
     [(_, resolved_at)] = await open_alerts(app)
     assert resolved_at is not None, said  # $0.05 held + $0.02 asked: taken now
     assert await reserve("asks", 20_000) == 201
+
+
+async def test_budget_set_and_the_form_judge_an_amount_alike(slack_http: Any) -> None:
+    """review28 R2 L2: README said `budget set` refuses $0, yet it sets a $0 limit (a stop,
+    which the README documents), and its "more than six decimals" named no smallest
+    amount where the form's did. One rule: an amount finer than a micro-dollar is
+    refused naming the smallest; $0 stops the scope by the command, and the Raise
+    budget form, which raises, refuses it naming that command."""
+    slack = await slack_http(BUDGET_POLICY, clock=ManualClock())
+    app = slack.app
+    said = (await slack.command(f"budget set {AGENT} 0.0500001 day"))["text"]
+    assert (
+        "'0.0500001' has more than six decimals: amounts are exact to the micro-dollar,"
+        " $0.000001 (one micro-dollar) at the least"
+    ) in said, said
+    assert await limits(app) == []
+    ts = await budget_alert(slack)
+    refused = await submit(slack, await open_form(slack, ts), "0.0500001")
+    assert refused.json()["errors"]["amount"] == (
+        "'0.0500001' has more than six decimals: amounts are exact to the micro-dollar,"
+        " $0.000001 (one micro-dollar) at the least"
+    )
+    refused = await submit(slack, await open_form(slack, ts), "$0")
+    assert refused.json()["errors"]["amount"] == (
+        "a raised budget is more than $0: $0.000001 (one micro-dollar) at the least"
+        " (a $0 limit, a stop, is `/agent budget set <scope> 0 day`)"
+    )
+    assert await limits(app) == []
+    said = (await slack.command(f"budget set {AGENT} 0 day"))["text"]
+    assert "$0.00" in said, said
+    assert await limits(app) == [(AGENT, "day", 0, ADMIN)]

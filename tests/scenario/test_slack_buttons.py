@@ -231,9 +231,10 @@ async def test_raise_budget_modal_validates_then_sets_the_limit(slack_http):
     assert bad.status_code == 200
     assert bad.json()["response_action"] == "errors"
     assert "'lots' is not an amount" in bad.json()["errors"]["amount"]
-    zero = await submit("0")
+    zero = await submit("0")  # a stop is `budget set … 0`, which it names (review28 R2 L2)
     assert zero.json()["errors"] == {
         "amount": "a raised budget is more than $0: $0.000001 (one micro-dollar) at the least"
+        " (a $0 limit, a stop, is `/agent budget set <scope> 0 day`)"
     }
     refused = await submit("25", user=STRANGER)
     # whom to ask, as a command says it (audit27 style M2), in plain text under the field
