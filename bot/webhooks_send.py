@@ -11,7 +11,12 @@ The request is ``POST <url>`` with the row's JSON body and the headers:
 
 The answer (:func:`outcome`): a 2xx is :class:`Sent`; a network error, a timeout, a
 5xx, 408 or 429 is :class:`TryAgain` (a 429's or 503's ``Retry-After`` is honoured);
-any other status is :class:`Refused` at once. :func:`backoff` spaces the tries. A try
+any other status is :class:`Refused` at once, a redirect said as one (it is not
+followed: "HTTP 301 (redirect to https://hooks.example.com): …"). So is a receiver whose
+TLS certificate does not verify ("TLS certificate verify failed: self-signed
+certificate"): a configuration error, which waiting does not heal, so the chain goes on
+to its next step at once, as after a 4xx, instead of "Paging via…" for the hour of
+retries. :func:`backoff` spaces the tries. A try
 may have got there (:func:`may_have_reached`: its incident is resolved) when it was
 delivered, went out and got no answer, or got a 5xx; not when it never connected, got a
 4xx, or was not sent at all.
@@ -34,9 +39,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ssl
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urljoin, urlsplit
 
 import httpx
 
@@ -52,10 +58,12 @@ __all__ = [
     "Sent",
     "TryAgain",
     "backoff",
+    "certificate_refused",
     "may_have_reached",
     "outcome",
     "post",
     "redact",
+    "redirect_error",
     "retry_after",
     "sign",
 ]
@@ -72,6 +80,9 @@ MAX_TRIES = 30
 #: the most of a receiver's answer that is read (the rest is not waited for)
 MAX_ANSWER_BYTES = 4096
 _RETRY_STATUSES = frozenset({408, 429})
+#: the statuses that send the request elsewhere (with a Location): never followed, since a
+#: webhook's url is where its page goes (and a 301/302/303 would turn the POST into a GET)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: a path segment or query value this short is a word (``hook``, ``v1``), not a key
 _SHORTEST_SECRET = 6
 
@@ -182,16 +193,59 @@ def redact(text: str, *, url: str) -> str:
     return mask_secrets(text)
 
 
-def outcome(status: int, headers: httpx.Headers, text: str, *, now: float) -> Outcome:
-    """What a receiver's answer means for the delivery."""
+def outcome(
+    status: int, headers: httpx.Headers, text: str, *, now: float, url: str = ""
+) -> Outcome:
+    """What a receiver's answer to a POST to ``url`` means for the delivery."""
     if 200 <= status < 300:
         return Sent(status)
+    if status in _REDIRECTS:  # (its body only repeats the status: "301: Moved Permanently")
+        return Refused(status, redirect_error(status, headers.get("Location"), url=url))
     said = " ".join(text.split())[:200]
     error = f"HTTP {status}" + (f": {said}" if said else "")
     if status >= 500 or status in _RETRY_STATUSES:
         after = retry_after(headers.get("Retry-After"), now=now)
         return TryAgain(status, error, after, reached=status >= 500)
     return Refused(status, error)
+
+
+def redirect_error(status: int, location: str | None, *, url: str) -> str:
+    """A redirect's words: where it points (its scheme, host and port: its path and query
+    may hold a key, and are not quoted) and what to do.
+
+    Example:
+        >>> said = redirect_error(301, "https://hooks.example.com/v2/K3Y", url="http://a.example/")
+        >>> said.split(": ")[0]
+        'HTTP 301 (redirect to https://hooks.example.com)'
+        >>> said.split(": ")[1]
+        "webhooks do not follow redirects; point the webhook's url at the address it redirects to"
+    """
+    advice = "webhooks do not follow redirects; point the webhook's url at"
+    try:
+        target = urlsplit(urljoin(url, location or ""))
+        host, port = target.hostname, target.port
+    except ValueError:  # (a Location that is no url, or a port out of range)
+        host = port = None
+    if not location or not host or target.scheme not in ("http", "https"):
+        return f"HTTP {status} (a redirect to no address): {advice} the receiver itself"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    where = f"{target.scheme}://{host}{f':{port}' if port else ''}"
+    return f"HTTP {status} (redirect to {where}): {advice} the address it redirects to"
+
+
+def certificate_refused(exc: BaseException) -> str | None:
+    """Why the receiver's TLS certificate did not verify, when that is what ended
+    ``exc``'s try (the chain of causes holds an ``ssl.SSLCertVerificationError``: a
+    certificate no trusted CA signed, for another host name, or out of its dates); None:
+    something else."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or cause)
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 async def post(
@@ -256,10 +310,13 @@ async def _post(
         sent = not isinstance(exc, _NOTHING_SENT)  # (the whole try's: it may have gone out)
         return TryAgain(None, f"no answer within {seconds:g}s", reached=sent)
     except httpx.HTTPError as exc:
+        unverified = certificate_refused(exc)
+        if unverified is not None:  # no request went out; another try meets the same
+            return Refused(None, f"TLS certificate verify failed: {unverified}")
         error = f"{type(exc).__name__}: {exc}"[:200] or type(exc).__name__
         return TryAgain(None, error, reached=not isinstance(exc, _NOTHING_SENT))
     text = answer.decode(response.encoding or "utf-8", errors="replace")
-    return outcome(response.status_code, response.headers, text, now=now)
+    return outcome(response.status_code, response.headers, text, now=now, url=url)
 
 
 async def _first_bytes(response: httpx.Response) -> bytes:

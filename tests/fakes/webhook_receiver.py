@@ -23,6 +23,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -54,6 +55,7 @@ class WebhookReceiver:
     trickle: float = 0.0  # seconds between the bytes of a 200 (0: all at once)
     hold: asyncio.Event | None = None  # each answer waits until it is set (None: none)
     tls: ssl.SSLContext | None = None  # HTTPS with its certificate (None: plain HTTP)
+    location: str | None = None  # a 3xx answer's Location (as a moved receiver sends)
     requests: list[Received] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at each request
     _runner: web.AppRunner | None = None
@@ -96,6 +98,9 @@ class WebhookReceiver:
         if self.trickle and status == 200:
             return await self._trickle(request)
         text = "" if status == 200 else "nope"
+        if self.location is not None and 300 <= status < 400:  # as aiohttp's redirects say
+            headers["Location"] = self.location
+            text = f"{status}: {HTTPStatus(status).phrase}"
         if self.echo and status != 200:
             text = f"<html><body><pre>Cannot POST {request.path_qs}</pre></body></html>"
         return web.Response(status=status, text=text, headers=headers)

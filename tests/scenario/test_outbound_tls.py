@@ -16,10 +16,12 @@ import pytest
 from guards.clock import ManualClock
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.scenario.test_jobs import ADMIN, AGENT, T0
+from tests.scenario.test_p0_webhook_first import p0, updates, webhook_first
 from tests.scenario.test_webhooks import (
     SECRET,
     SECRET_ENV,
     deliveries,
+    metric,
     p0_at_the_webhook,
     policy,
     send,
@@ -76,3 +78,30 @@ async def test_a_webhook_to_a_self_signed_receiver_is_refused(
     assert row["attempts"] == 1 and row["state"] != "delivered"
     assert UNTRUSTED in row["last_error"], row["last_error"]
     assert self_signed.requests == []
+
+
+async def test_a_certificate_that_does_not_verify_fails_the_page_at_once_and_says_why(
+    slack_http, self_signed: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """audit28 C3 L4: it was tried for an hour as a network error ("ConnectError: [SSL:
+    CERTIFICATE_VERIFY_FAILED] …"), the P0's post saying "📟 Paging via webhook…" all that
+    time and the failed-delivery metric an hour late; waiting does not heal a
+    certificate. Now it fails as a 4xx does: the chain's next step is named at once."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    clock = ManualClock()
+    slack = await slack_http(webhook_first(self_signed), clock=clock)
+    await p0(slack)
+    await send(slack)
+    why = "TLS certificate verify failed: self-signed certificate"
+    [row] = await deliveries(slack)
+    assert (row["state"], row["attempts"], row["last_status"]) == ("failed", 1, None)
+    assert (row["last_error"], row["reached"]) == (why, 0)  # (no resolve will follow)
+    failed = f"⚠️ The page via webhook pager failed ({why}); <@U0ONCALL> is next: 🔴 P0"
+    await slack.fake.wait_for(lambda: any(u.startswith(failed) for u in updates(slack)))
+    note = f"⚠️ The page to webhook pager (delivery 1) failed: {why}. Check `webhooks.pager`"
+    await slack.fake.wait_for(lambda: any(t.startswith(note) for t in slack.fake.texts()))
+    assert await metric(slack, "failed") == 1
+    clock.advance(60)
+    await send(slack)  # not tried again
+    [row] = await deliveries(slack)
+    assert row["attempts"] == 1 and self_signed.requests == []

@@ -21,11 +21,16 @@ from bot.webhooks_send import (
     TryAgain,
     backoff,
     outcome,
+    post,
     redact,
     retry_after,
     sign,
 )
 from guards.config import load_policy
+from tests.fakes.tls import tls
+from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
+
+__all__ = ["webhook_receiver"]
 
 NOW = 1_767_225_600.0
 
@@ -139,3 +144,63 @@ def test_the_urls_secret_parts_are_redacted_wherever_echoed(echoed: str):
 def test_short_path_words_are_not_redacted():
     # a word of the path (`hook`, `v1`) is no key: "Not found" stays readable
     assert redact("HTTP 404: hook v1 Not found", url=URL) == "HTTP 404: hook v1 Not found"
+
+
+SAYS = "webhooks do not follow redirects; point the webhook's url at"
+
+
+@pytest.mark.parametrize(
+    ("location", "said"),
+    [
+        ("https://hooks.example.com/v2/K3YK3YK3Y", "redirect to https://hooks.example.com"),
+        ("https://hooks.example.com:8443/x", "redirect to https://hooks.example.com:8443"),
+        ("/v2/hook", "redirect to https://pager.example"),  # relative: the same receiver
+        ("https://u:pw@evil.example/?token=S3CR3T", "redirect to https://evil.example"),
+        ("http://[::1]:8080/hook", "redirect to http://[::1]:8080"),
+    ],
+)
+def test_a_redirect_says_where_it_points_and_what_to_do(location: str, said: str):
+    """audit28 C3 L4: a 301 was "HTTP 301: 301: Moved Permanently" (the status twice, and
+    not where it points). Only the scheme, host and port are quoted: a path or query
+    may hold a key."""
+    for status in (301, 302, 303, 307, 308):
+        got = outcome(
+            status,
+            httpx.Headers({"Location": location}),
+            f"{status}: Moved Permanently",
+            now=NOW,
+            url="https://pager.example/hook/K3YK3YK3Y",
+        )
+        assert got == Refused(
+            status, f"HTTP {status} ({said}): {SAYS} the address it redirects to"
+        ), got
+
+
+@pytest.mark.parametrize(
+    "location", [None, "", "javascript:alert(1)", "http://[::1", "ftp://files.example/x"]
+)
+def test_a_redirect_to_no_address_says_so(location: str | None):
+    headers = httpx.Headers({} if location is None else {"Location": location})
+    got = outcome(301, headers, "", now=NOW, url="https://pager.example/hook")
+    assert got == Refused(301, f"HTTP 301 (a redirect to no address): {SAYS} the receiver itself")
+
+
+async def test_a_receivers_redirect_is_not_followed_and_said_as_one(
+    webhook_receiver: WebhookReceiver,
+):
+    webhook_receiver.script = [308]
+    webhook_receiver.location = "https://moved.example/hook/K3YK3YK3Y"
+    async with httpx.AsyncClient(follow_redirects=False, verify=tls()) as client:
+        got = await post(
+            client,
+            url=f"{webhook_receiver.url}/K3YK3YK3Y",
+            body="{}",
+            delivery_id=1,
+            secret=None,
+            seconds=5,
+            now=NOW,
+        )
+    assert got == Refused(
+        308, f"HTTP 308 (redirect to https://moved.example): {SAYS} the address it redirects to"
+    )
+    assert len(webhook_receiver.requests) == 1
