@@ -28,6 +28,7 @@ from bot.logs import Throttle
 from bot.reload import (
     applied_when,
     check_reload_off_loop,
+    drop_reload_snapshot,
     hand_over,
     reloaded_policy,
     restart,
@@ -110,7 +111,8 @@ def _said_if_failed(task: asyncio.Task[None]) -> None:
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import Nightshift
 
-    if stop_requested():  # a SIGTERM while still importing (bot.entry): nothing to undo yet
+    if stop_requested():  # a SIGTERM or SIGINT while still importing (bot.entry)
+        drop_reload_snapshot()  # (a reload's copy of the policy: nothing else to undo yet)
         log.info("a stop signal came during the start: the start was called off")
         log.info("stopped")
         return 0
@@ -182,10 +184,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, terminate)
-    if stop_requested():  # a SIGTERM while still importing (bot.entry): stop now
+    if stop_requested():  # a SIGTERM or SIGINT while the policy was read (bot.entry): stop
         terminate()
     loop.add_signal_handler(signal.SIGHUP, hang_up)
-    # a reload blocked SIGHUP across its exec: one that came meanwhile is handled now
+    # blocked while it loaded (bot.entry; a reload's across its exec too): one that came
+    # meanwhile is handled now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     while True:
         try:

@@ -51,6 +51,7 @@ __all__ = [
     "changed_sections",
     "check_reload",
     "check_reload_off_loop",
+    "drop_reload_snapshot",
     "hand_over",
     "inherited_socket",
     "reloaded_policy",
@@ -259,6 +260,13 @@ def reloaded_policy(config: str) -> Policy | None:
             config,
         )
     return policy
+
+
+def drop_reload_snapshot() -> None:
+    """In the process a reload started, stopped before it read the policy checked at the
+    SIGHUP (a stop signal while it loaded): delete that copy, as reading it would have
+    (review28 R1 L1: it was left in the temporary directory, job secrets and all)."""
+    _drop_snapshot(os.environ.pop(RELOAD_POLICY, None))
 
 
 def inherited_socket() -> socket.socket | None:

@@ -410,12 +410,24 @@ def _started(url: str) -> dict[str, float]:
 
 
 def test_sighups_in_a_row_never_end_the_server(env):
-    """review15 H1: a SIGHUP landing between the exec and the new handler killed it."""
+    """review15 H1: a SIGHUP landing between the exec and the new handler killed it.
+    review28 R1 M2: so did one while a fresh start was still loading (-1, no log line)."""
     policy = Path(env["NIGHTSHIFT_CONFIG"])
     policy.write_text("budgets:\n  defaults:\n    agent: {day: 1.00}\n")
-    proc = start(env)
+    proc = spawn(env)
     url = f"http://127.0.0.1:{env['NIGHTSHIFT_PORT']}/healthz"
     try:
+        _caught_while(proc, "importing")  # (a SIGHUP before bot.entry's first line kills)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # from its first second: held until run handles
+            proc.send_signal(signal.SIGHUP)  # SIGHUP, then each checked (or ignored)
+            time.sleep(0.02)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=0.5, verify=tls()).status_code == 200:
+                    break
+        else:
+            raise AssertionError("nightshift did not start in 20 s")
         policy.write_text("budgets:\n  defaults:\n    agent: {day: 2.00}\n")
         deadline = time.monotonic() + 4
         while time.monotonic() < deadline:  # a file watcher gone wild
@@ -795,48 +807,85 @@ def test_a_stop_signal_during_a_start_waiting_on_slack_exits_zero_within_10_s(en
             conn.close()
 
 
-def test_a_sigterm_while_run_is_still_importing_exits_zero(env):
+@pytest.mark.parametrize(
+    ("phase", "signals", "reloaded"),
+    [
+        pytest.param("importing", (signal.SIGTERM,), True, id="SIGTERM importing, a reload's"),
+        pytest.param("importing", (signal.SIGHUP, signal.SIGINT), False, id="SIGHUP+INT importing"),
+        pytest.param("loading", (signal.SIGINT, signal.SIGHUP), False, id="SIGINT+HUP loading"),
+    ],
+)
+def test_a_stop_signal_while_run_is_still_loading_exits_zero(
+    env, tmp_path, phase, signals, reloaded
+):
     """audit20 contract L1: in its first second (imports, before it handles signals) a
-    SIGTERM ended `nightshift run` with 143 instead of 0."""
-    # bot.entry's first line notes a SIGTERM; bot.cli and bot.app are imported after it (a
-    # second or more), then asyncio's loop is made and run adds its own handlers. The
-    # SIGTERM is sent once the kernel shows a handler for it and no event loop yet: it
-    # lands in the imports. (A fixed 0.3 s sleep came before the interpreter was up under
+    SIGTERM ended `nightshift run` with 143 instead of 0. review28 R1 M1: a Ctrl-C then
+    was a KeyboardInterrupt traceback (exit 1 or -2), or, once its event loop ran (while
+    it imported bot.app and read the policy), asyncio's: exit 130 with the database made;
+    M2: a SIGHUP then killed it (-1, no log line), a SIGTERM noted before lost with it;
+    L1: a reload's new process left its copy of the policy in $TMPDIR."""
+    # bot.entry's first lines note SIGTERM and SIGINT and hold SIGHUP; bot.cli and bot.app
+    # are imported after (a second or more), then asyncio's loop is made and run adds its
+    # own handlers. The signals are sent once the kernel shows a handler for SIGTERM
+    # (bot.entry's last) and, "importing", no event loop yet, or, "loading", a loop but no
+    # handler for SIGHUP yet. (A fixed 0.3 s sleep came before the interpreter was up under
     # load: killed, -15.) Port 0: the start still binds before it sees the stop, and a port
     # free_port() found could be taken by then (another test's connection): exit 1.
+    if reloaded:  # as a reload starts it: on the copy of the policy checked at the SIGHUP
+        private = tmp_path / "tmp"
+        private.mkdir()
+        snapshot = private / "nightshift-policy-checked.yml"
+        snapshot.write_text("budgets:\n  defaults:\n    agent: {day: 1.00}\n")
+        env = {**env, "TMPDIR": str(private), "NIGHTSHIFT_RELOAD_POLICY": str(snapshot)}
     for _ in range(5):
         proc = spawn({**env, "NIGHTSHIFT_PORT": "0"})
-        if not _has_a_loop_once_it_handles(proc, signal.SIGTERM):
+        if _caught_while(proc, phase):
             break
         proc.kill()  # looked too late (a loaded machine), or run handles it only in its loop
         proc.wait()
     else:
-        raise AssertionError("SIGTERM is handled only once the event loop runs, not in imports")
-    proc.send_signal(signal.SIGTERM)
+        raise AssertionError(f"the signals are handled only once run handles them, not {phase}")
+    for sig in signals:
+        proc.send_signal(sig)
     code = proc.wait(timeout=10)
     out = proc.stdout.read() if proc.stdout else ""
     assert code == 0, out
-    assert "nightshift listening on" not in out
+    assert "nightshift listening on" not in out and "Traceback" not in out
     # it stops before its start begins (H1: it bound the port and opened the database,
     # then undid them): no database, nor its lock file, was made (a start binds first)
     db = Path(env["NIGHTSHIFT_DB"])
     assert sorted(p.name for p in db.parent.glob(f"{db.name}*")) == [], out
     assert "the start was called off" in out
+    if reloaded:
+        assert list(private.iterdir()) == []  # the policy's copy is deleted, as when read
 
 
-def _has_a_loop_once_it_handles(proc: subprocess.Popen[str], sig: signal.Signals) -> bool:
-    """Whether ``proc`` has an event loop (an epoll descriptor) once it handles ``sig`` itself
-    (its bit in SigCgt: Linux's /proc)."""
+def _caught_while(proc: subprocess.Popen[str], phase: str) -> bool:
+    """Wait until ``proc`` holds its signals (bot.entry's handler for SIGTERM, seen in
+    SigCgt: Linux's /proc), then for ``phase`` "loading" until its event loop runs (an
+    epoll descriptor); whether it was caught in ``phase``: "importing", no event loop yet,
+    or "loading", an event loop but no handler for SIGHUP yet (run has not added its own)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
-        if int(caught.split()[1], 16) >> (sig - 1) & 1:
-            return any("eventpoll" in _opened(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir())
+        if _handles(proc, signal.SIGTERM):
+            looping = any(
+                "eventpoll" in _opened(fd) for fd in Path(f"/proc/{proc.pid}/fd").iterdir()
+            )
+            if phase == "importing":
+                return not looping
+            if looping:
+                return not _handles(proc, signal.SIGHUP)
         time.sleep(0.002)
     proc.kill()
-    raise AssertionError(f"no handler for {sig.name} within 20 s")
+    raise AssertionError("no handler for SIGTERM (or no event loop) within 20 s")
+
+
+def _handles(proc: subprocess.Popen[str], sig: signal.Signals) -> bool:
+    """Whether ``proc`` handles ``sig`` itself (its bit in SigCgt)."""
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (sig - 1) & 1)
 
 
 def _opened(fd: Path) -> str:
