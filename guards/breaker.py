@@ -80,7 +80,6 @@ from guards.breaker_state import (
 from guards.breaker_windows import FailureWindow, SpendWindow
 from guards.config_types import format_seconds
 from guards.money import usd_for
-from guards.words import plural
 
 __all__ = [
     "CLOSED",
@@ -161,12 +160,7 @@ class Breaker(OperatedBreaker):
             return Check(True, transitions=done)
         if self.state == HALF_OPEN:
             if self.trial_full:
-                admitted = len(self.trial_holds)
-                results = "its result" if admitted == 1 else "their results"
-                reason = (
-                    f"trial in progress: {admitted} of {plural(self.trial_calls, 'call')}"
-                    f" admitted, waiting for {results}"
-                )
+                reason = self.trial_waiting()
                 return Check(False, retry_after=self.retry_after(now), reason=reason)
             if self.trial_used_up:  # a trial stored before its passing was judged here
                 return Check(True, transitions=(*done, self._budget_passed(now)))
@@ -205,7 +199,8 @@ class Breaker(OperatedBreaker):
 
     def released(self, res_id: str) -> None:
         """A trial reservation was released unused: its slot and budget are free again."""
-        if self.state == HALF_OPEN and self.trial_holds.pop(res_id, None) is not None:
+        if self.state == HALF_OPEN and self.trial_holds.get(res_id) is not None:
+            del self.trial_holds[res_id]  # a settled one (None) stays: it was a call
             self.dirty = True
 
     def abandoned(self, now: float, res_id: str) -> Transition | None:
@@ -365,9 +360,11 @@ class Breaker(OperatedBreaker):
                     "per_seconds": cfg.spend_per_seconds,
                 },
             )
-        if self.trial_succeeded >= self.trial_calls:
-            n = self.trial_calls
-            return self._passed(now, "the trial call" if n == 1 else f"all {n:,} trial calls")
+        if self.trial_succeeded >= self.trial_calls and self.trial_in_flight == 0:
+            n, runs = self.trial_calls, self.trial_runs  # none in flight: both exits wait
+            ran = f" ({runs:,} of them {'a job run' if runs == 1 else 'job runs'})"
+            calls = "the trial call" if n == 1 else f"all {n:,} trial calls"
+            return self._passed(now, calls, ran if 0 < runs < n else "")
         return self._budget_passed(now) if self.trial_used_up else None
 
     def on_spend(self, now: float, window_total: int) -> Transition | None:

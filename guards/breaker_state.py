@@ -176,9 +176,36 @@ class BreakerState:
         )
 
     @property
+    def trial_runs(self) -> int:
+        """The scheduled job runs that were trial calls (:meth:`guards.breaker.Breaker.trial_run`:
+        they succeeded before any reservation was admitted): the successes that are no
+        settled reservation's."""
+        if not self.config.trials_by_id:
+            return 0
+        settled = sum(1 for v in self.trial_holds.values() if v is None)
+        return max(0, self.trial_succeeded - settled)
+
+    @property
     def trial_full(self) -> bool:
-        """Every call of the trial is admitted: the next waits for their results."""
-        return len(self.trial_holds) >= self.trial_calls
+        """Every call of the trial is admitted: the next waits for their results. A job
+        run that was a trial call takes its slot, as README's jobs section says it is one
+        of the trial's calls (review28 R6 M1: a trial of 3 after a run admitted 3 more and
+        closed at the second's settle, the third in flight)."""
+        return len(self.trial_holds) + self.trial_runs >= self.trial_calls
+
+    def trial_waiting(self) -> str:
+        """Why a full trial refuses a call: what it admitted, and waits for."""
+        admitted, runs = len(self.trial_holds), self.trial_runs
+        results = "its result" if admitted == 1 else "their results"
+        if not runs:
+            return (
+                f"trial in progress: {admitted} of {plural(self.trial_calls, 'call')}"
+                f" admitted, waiting for {results}"
+            )
+        return (
+            f"trial in progress: {plural(runs, 'job run')} of the agent succeeded and"
+            f" {admitted} admitted of {plural(self.trial_calls, 'call')}, waiting for {results}"
+        )
 
     @property
     def trial_spent(self) -> bool:

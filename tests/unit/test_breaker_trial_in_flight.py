@@ -63,3 +63,52 @@ def test_a_trial_whose_calls_were_charged_its_budget_passes_once_none_is_in_flig
     t = b.record(now, failed=False, source=b.key, res_id="r2", charged_micros=5_000)
     assert t is not None and (t.to_state, b.state) == (CLOSED, CLOSED), t
     assert t.reason == "3 trial calls of 4 succeeded and spent the trial's budget ($0.01 of $0.01)"
+
+
+def test_a_job_run_takes_a_trial_slot_so_the_trial_closes_with_none_in_flight() -> None:
+    """review28 R6 M1: the count exit. README (jobs): a job run in a trial is one of its
+    calls, so a trial of 3 after one run admits 2 reservations, not 3, and closes at the
+    second's settle with nothing in flight; before, it admitted 3 and closed at the 2nd
+    settle ("all 3 trial calls succeeded") with the 3rd running, whose failure was lost."""
+    b, now = trial_after_a_job_run()
+    for res_id in ("r1", "r2"):
+        assert b.check(now, 1_000).trial
+        b.admitted(res_id, 1_000)
+    third = b.check(now, 1_000)
+    assert not third.admit and not third.trial and b.state == HALF_OPEN, third
+    assert third.reason == (
+        "trial in progress: 1 job run of the agent succeeded and 2 admitted of 3 calls,"
+        " waiting for their results"
+    ), third.reason
+    assert third.retry_after > 0
+    assert b.record(now, failed=False, source=b.key, res_id="r1", charged_micros=1_000) is None
+    t = b.record(now + 1, failed=False, source=b.key, res_id="r2", charged_micros=1_000)
+    assert t is not None and b.state == CLOSED and b.trial_in_flight == 0, t
+    assert t.reason == "all 3 trial calls succeeded (1 of them a job run)", t.reason
+
+
+def test_a_call_released_after_a_job_run_gives_its_slot_back() -> None:
+    b, now = trial_after_a_job_run()
+    for res_id in ("r1", "r2"):
+        assert b.check(now, 1_000).trial
+        b.admitted(res_id, 1_000)
+    b.released("r2")
+    assert b.check(now, 1_000).trial  # r2's slot is free again, the run's is not
+    b.admitted("r3", 1_000)
+    assert not b.check(now, 1_000).admit
+    assert b.record(now, failed=False, source=b.key, res_id="r1", charged_micros=1_000) is None
+    t = b.record(now, failed=True, source=b.key, res_id="r3", charged_micros=1_000)
+    assert t is not None and b.state == OPEN and t.reason == "trial call r3 failed", t
+
+
+def test_the_count_exit_waits_for_a_call_in_flight() -> None:
+    """Both exits close only with nothing in flight: a trial whose successes reached
+    ``trial_calls`` with a call still out (a row stored by the code before, which admitted
+    one call past a job run) waits for it, and its failure fails the trial."""
+    b, now = trial_after_a_job_run()
+    b.trial_holds.update({"r1": 1_000, "r2": 1_000, "r3": 1_000})  # as the code before left it
+    assert b.record(now, failed=False, source=b.key, res_id="r1", charged_micros=1_000) is None
+    assert b.record(now, failed=False, source=b.key, res_id="r2", charged_micros=1_000) is None
+    assert b.state == HALF_OPEN and b.trial_in_flight == 1
+    t = b.record(now + 1, failed=True, source=b.key, res_id="r3", charged_micros=1_000)
+    assert t is not None and b.state == OPEN and t.reason == "trial call r3 failed", t
