@@ -15,7 +15,6 @@ import importlib
 import logging
 import os
 import re
-import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.chat_words import duration_word
-from bot.entry import stop_requested, stop_while_starting
+from bot.entry import release
 from bot.logs import setup_logging
 from bot.run_lock import serving
 from bot.settings import Settings
@@ -333,10 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load_cli_commands(args.command)
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
-    if name != "run" and signal.getsignal(signal.SIGTERM) is stop_while_starting:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # only `run` stops with 0
-        if stop_requested():  # it came meanwhile: end as the default would have
-            signal.raise_signal(signal.SIGTERM)
+    if args.command != "run" and (code := release()) is not None:
+        return code  # only `run` keeps the signals bot.entry held; a Ctrl-C came meanwhile
     try:
         settings = _settings(args)
     except ValidationError as exc:  # the environment or --db/--config

@@ -93,12 +93,6 @@ def release() -> int | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (the process's arguments when None)."""
     hold()
-    # imported after: the imports are the slow part
-    from bot.cli import build_parser
-    from bot.cli import main as cli_main
+    from bot.cli import main as cli_main  # imported after: the imports are the slow part
 
-    # only `run` keeps them held (it handles them in its event loop); the arguments are
-    # read twice (a millisecond) so that bot.cli needs to know nothing of this
-    if build_parser().parse_args(argv).command != "run" and (code := release()) is not None:
-        return code
-    return cli_main(argv)
+    return cli_main(argv)  # it releases them once it knows the command (all but `run`)

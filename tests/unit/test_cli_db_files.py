@@ -195,19 +195,26 @@ def test_a_slack_api_url_on_loopback_is_taken(monkeypatch: pytest.MonkeyPatch) -
     assert Settings().slack_api_url is None  # Slack's own, as before (review20 M4)
 
 
-def test_only_run_keeps_the_early_sigterm_handler(tmp_path: Path) -> None:
-    """The entry point's SIGTERM handler exits 0 (run's start-up); any other command gets
-    the default back, so a killed `ledger verify` does not say 0."""
+def test_only_run_keeps_the_signals_the_entry_point_holds(tmp_path: Path) -> None:
+    """bot.entry notes SIGTERM and SIGINT and blocks SIGHUP while the command loads; any
+    other command than `run` gets them back once its arguments are read, so a killed
+    `ledger verify` does not say 0 and a SIGHUP is not left blocked."""
     import signal
 
-    from bot.entry import stop_while_starting
+    from bot.entry import hold
 
-    before = signal.signal(signal.SIGTERM, stop_while_starting)
+    term, interrupt = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    hold()
     try:
+        assert signal.SIGHUP in signal.pthread_sigmask(signal.SIG_BLOCK, set())
         assert main(["ledger", "verify", "--db", str(tmp_path / "nosuch.db")]) == 2
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is term
+        assert signal.getsignal(signal.SIGINT) is interrupt
+        assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
     finally:
-        signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGTERM, term)
+        signal.signal(signal.SIGINT, interrupt)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def test_a_database_another_process_keeps_locked_is_one_line_not_a_traceback(
