@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.alerts.budget_room import note_short, raised_reason, still_short
 from bot.alerts.messages import BUDGET_KINDS, OPEN_ALERTS
 from bot.alerts.model import CONDITION_KINDS, MODEL_BUDGET_KIND, MODEL_THRESHOLD_KIND, Alert
 from bot.alerts.model_warnings import cleared_why, holding, warned_of
@@ -63,7 +64,7 @@ class AlertResolution(AlertPaging):
         rows = tx.all(f"{OPEN_ALERTS} AND scope = ? AND kind IN ({marks})", (scope, *BUDGET_KINDS))
         for row in rows:
             alert = Alert.from_row(row)
-            cleared = self._budget_cleared(tx, alert, now)
+            cleared = self._budget_cleared(tx, alert, now, set_now=True)
             if cleared:
                 reason, by = cleared
                 self.resolve_alert(tx, alert, now, by=by, reason=reason)
@@ -284,13 +285,17 @@ class AlertResolution(AlertPaging):
                 return f"the policy raised {raised}", None
         return None
 
-    def _budget_cleared(self, tx: Tx, alert: Alert, now: float) -> tuple[str, str | None] | None:
+    def _budget_cleared(
+        self, tx: Tx, alert: Alert, now: float, *, set_now: bool = False
+    ) -> tuple[str, str | None] | None:
         """Why a budget alert no longer holds, and who cleared it (None: it still holds).
 
         It clears when the window it was about has turned (a new day, week or month in
         the namespace's time zone) or when that window's limit was raised above the
         limit that was hit. Money freed by releases does not clear it: the limit is
-        still what it was, and the next refusal would re-fire it.
+        still what it was, and the next refusal would re-fire it; but a raise short of
+        the refused call when it was set (``set_now``: noted) clears once releases make
+        room, saying so (:mod:`bot.alerts.budget_room`).
         """
         window = alert.facts.get("window")
         limit_then = alert.facts.get("limit_micros")
@@ -307,8 +312,12 @@ class AlertResolution(AlertPaging):
         limit_now = self.ledger.limits(tx, scope.path).get(window)
         if limit_now is not None and self._past_mark(tx, alert, scope, limit_now, now):
             return None  # a warning raised too little: still past its mark (as models')
-        if limit_now is not None and self._still_short(tx, alert, scope, limit_now, now):
-            return None  # raised, yet not enough for the call it refused (recheck27 Kd)
+        if limit_now is not None and still_short(
+            tx, self.ledger, alert=alert, scope=scope, limit=limit_now, now=now
+        ):  # raised, yet not enough for the call it refused (recheck27 Kd)
+            if set_now and limit_now > limit_then:
+                note_short(tx, alert, limit=limit_now)
+            return None
         if limit_now is None or limit_now > limit_then:
             self._rearm_level(tx, alert, limit_now, now)
             row = tx.one(  # who set it at run time (None: the policy file changed)
@@ -318,24 +327,8 @@ class AlertResolution(AlertPaging):
             by = row[0] if row is not None else None
             if limit_now is None:
                 return f"the {window} limit was removed", by
-            usd = usd_for(limit_now, limit_then)  # as set: $2.505 is not "$2.51"
-            return f"the {window} budget was raised to {usd(limit_now)}", by
+            return raised_reason(alert.facts, window, limit_now, limit_then), by
         return None
-
-    def _still_short(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
-        """Whether a refusal's alert (``budget_exhausted``) still holds under ``limit``: the
-        call it refused, what it asked on top of what its window has spent and holds now,
-        would be refused again (a raise of $20 to $20.000001 for a call asking $25). The
-        held money counts as the reserve counts it (review28 R2 M2: $20 held of a $20 day,
-        raised to $21, resolved the alert of a $5 call that a retry got refused again)."""
-        asked = alert.facts.get("requested_micros")
-        if alert.kind != "budget_exhausted" or not isinstance(asked, int):
-            return False
-        assert self.ledger is not None
-        window = str(alert.facts.get("window"))
-        period = period_keys(self.ledger.periods(scope.namespace, now))[window]
-        spent, held = self.ledger.counters.get(tx, scope.path, window, period)
-        return spent + held + asked > limit
 
     def _past_mark(self, tx: Tx, alert: Alert, scope: Scope, limit: int, now: float) -> bool:
         """Whether a level's warning (``budget_threshold``) still holds under ``limit``:

@@ -55,7 +55,7 @@ async def test_a_raise_short_of_the_refused_call_leaves_its_alert_open(slack_htt
         f" policy file's $0.05, restarts included, until `/agent budget set {AGENT} default day`."
     )
     assert await open_alerts(app) == [(1, None)]
-    await app.ns.extras["alerts"].process()  # the tick judges it alike
+    await app.ns.extras["alerts"].tick()  # the tick judges it alike (review28 R6 L1)
     assert await open_alerts(app) == [(1, None)]
     await settled(slack)
     posted = slack.fake.messages[(ALERTS, ts)]
@@ -83,18 +83,62 @@ async def test_a_raise_that_held_money_still_eats_leaves_the_alert_open(slack_ht
 
     assert await reserve("held", 50_000) == 201  # the whole day held, in flight
     assert await reserve("asks", 20_000) == 402  # $0.00 spent, $0.05 held of $0.05
-    await app.ns.extras["alerts"].process()
+    await app.ns.extras["alerts"].process()  # the refusal's alert
     assert [a for a, _ in await open_alerts(app)] == [1]
     said = (await slack.command(f"budget set {AGENT} 0.06 day"))["text"]
     assert "$0.06" in said, said
-    await app.ns.extras["alerts"].process()
     assert await open_alerts(app) == [(1, None)]  # before: resolved, "raised to $0.06"
+    await app.ns.extras["alerts"].tick()  # the tick judges it alike (review28 R6 L1)
+    assert await open_alerts(app) == [(1, None)]
     assert await reserve("asks", 20_000) == 402  # it would be refused again: it is
     said = (await slack.command(f"budget set {AGENT} 0.07 day"))["text"]
-    await app.ns.extras["alerts"].process()
     [(_, resolved_at)] = await open_alerts(app)
     assert resolved_at is not None, said  # $0.05 held + $0.02 asked: taken now
     assert await reserve("asks", 20_000) == 201
+
+
+async def test_a_raise_the_tick_resolves_once_a_hold_is_released_says_the_release_made_room(
+    slack_http: Any,
+) -> None:
+    """review28 R6 L5: a raise that held money left short resolves at the tick after the
+    hold is released; the reason said only "the day budget was raised to $0.06", though
+    the raise (made long before, perhaps) was not what made room."""
+    clock = ManualClock()
+    slack = await slack_http(BUDGET_POLICY, clock=clock)
+    app = slack.app
+    tok = await app.token(AGENT)
+
+    async def reserve(key: str, micros: int) -> Any:
+        body = {"scope": AGENT, "idempotency_key": key, "max_cost_micros": micros}
+        return await app.request("POST", "/v1/reservations", token=tok, json=body)
+
+    held = await reserve("held", 50_000)
+    assert held.status_code == 201
+    assert (await reserve("asks", 20_000)).status_code == 402
+    await app.ns.extras["alerts"].process()
+    await slack.command(f"budget set {AGENT} 0.06 day")
+    clock.advance(60)  # the hold's ttl is longer
+    await app.ns.extras["alerts"].tick()
+    assert await open_alerts(app) == [(1, None)]  # the hold still takes the room
+    rid = held.json()["reservation_id"]
+    released = await app.request("POST", f"/v1/reservations/{rid}/release", token=tok, json={})
+    assert released.status_code == 200, released.text
+    await app.ns.extras["alerts"].tick()
+    rows = await app.store.fetch("SELECT resolved_at, resolved_by, resolve_reason FROM alerts")
+    [(resolved_at, by, reason)] = [tuple(r) for r in rows]
+    assert resolved_at is not None and by == ADMIN, rows
+    assert reason == (
+        "the day budget was raised to $0.06, and the held money that kept it short of the"
+        " refused call was released"
+    ), reason
+    assert (await reserve("asks", 20_000)).status_code == 201
+
+    # a raise enough at once says only the raise
+    assert (await reserve("more", 50_000)).status_code == 402  # $0.02 held of $0.06
+    await app.ns.extras["alerts"].process()
+    await slack.command(f"budget set {AGENT} 0.08 day")
+    rows = await app.store.fetch("SELECT resolve_reason FROM alerts WHERE id > 1")
+    assert [r[0] for r in rows] == ["the day budget was raised to $0.08"], rows
 
 
 async def test_budget_set_and_the_form_judge_an_amount_alike(slack_http: Any) -> None:
