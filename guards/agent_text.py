@@ -31,6 +31,7 @@ import re
 
 __all__ = [
     "CONTROL",
+    "SLACK_TOKEN",
     "mask_secrets",
     "plain_line",
     "without_escapes",
@@ -73,9 +74,17 @@ _SECRET_WORDS = r"(?:password|passwd|secret|token|api[_-]?key|credential)"
 _SECRET_NAME_END = (
     r"(?:password|passwd|secret|token|credentials?|(?:api|secret|access|private|client)[_-]?key)"
 )
+# A Slack token's shape: ``xoxb-``, ``xoxp-``, ``xapp-``… then digits, a dash and at least 20
+# more (``xoxb-<team>-<bot>-<24 letters>``, ``xapp-1-A0…-<digits>-<64 hex>``,
+# ``xoxe.xoxp-1-…``): ``xapp-1`` or ``svc-xapp-2`` is a name, not a token
+SLACK_TOKEN = re.compile(r"x(?:ox[a-z]|app)-\d+-[A-Za-z0-9-]{20}")
 _SECRETS = re.compile(
-    r"(?P<ns>\bns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
-    r"|(?P<slack>\bx(?:ox[a-z]|app)-)[A-Za-z0-9-]+"
+    # Nightshift's token wherever it starts (``job_ns_tok_…``, ``%20ns_tok_…``): its prefix
+    # is distinctive; Slack's after anything but a letter (``task_xoxb-…``, ``%20xoxb-…``),
+    # or after a letter too when it has a token's whole shape (``boxoxa-1`` is a word)
+    r"(?P<ns>ns_tok_[0-9a-f]+_)[A-Za-z0-9_-]+"
+    r"|(?P<slack>(?:(?<![A-Za-z])|(?=x(?:ox[a-z]|app)-\d+-[A-Za-z0-9-]{20}))x(?:ox[a-z]|app)-)"
+    r"[A-Za-z0-9-]+"
     r"|(?P<hook>\bhooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+"
     r"|(?P<key>\bsk-(?:ant-)?)[A-Za-z0-9_-]{12,}"
     r"|(?P<prefixed>\b(?:gh[pousr]_|gsk_|hf_))[A-Za-z0-9]{20,}(?![A-Za-z0-9_-])"

@@ -303,3 +303,32 @@ def test_masking_takes_time_in_proportion_to_the_text(text: str) -> None:
     started = time.perf_counter()
     mask_secrets(text)
     assert time.perf_counter() - started < 1.0
+
+
+_TOK = "ns_tok_cf5ef19b6213_hcIoQJNXjou_8QrJKG-NeVWWL_3iGt-R"
+_XOXB = "xoxb-1234567890-2345678901-abcdefghijklmnopqrstuvwx"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # review28 R4 M1: glued to a word character, the token was left whole
+        (f"job_{_TOK}", "job_ns_tok_cf5ef19b6213_…"),
+        (f"run42{_TOK}", "run42ns_tok_cf5ef19b6213_…"),
+        (f"jobns_tok_ab_{_TOK[20:]}", "jobns_tok_ab_…"),
+        (f"Auth%3A%20Bearer%20{_TOK}", "Auth%3A%20Bearer%20ns_tok_cf5ef19b6213_…"),
+        (f"%22{_TOK}%22", "%22ns_tok_cf5ef19b6213_…%22"),
+        ("task_xoxb-1234567890-abcdef", "task_xoxb-…"),
+        ("h%20xoxp-1234567890-abcdef", "h%20xoxp-…"),
+        (f"inbox{_XOXB}", "inboxxoxb-…"),  # glued to a letter: its whole shape
+        ("xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkwMTI", "xoxe.xoxp-…"),
+        # and ordinary words holding "xox" or "xapp" are left as they are
+        ("boxoxa-1 inboxoxb-2 fixoxp-test", "boxoxa-1 inboxoxb-2 fixoxp-test"),
+        ("foxapp-store and proxapp-12 boxapp-1-x", "foxapp-store and proxapp-12 boxapp-1-x"),
+        ("xoxoxo-hugs, detox-xoxb", "xoxoxo-hugs, detox-xoxb"),
+        ("the ns_token_count and dns_tokens_", "the ns_token_count and dns_tokens_"),
+    ],
+)
+def test_a_token_is_masked_wherever_it_starts(text: str, shown: str) -> None:
+    assert mask_secrets(text) == shown
+    assert mask_secrets(shown) == shown  # the mask is its own fixed point
