@@ -11,17 +11,19 @@ import functools
 import re
 from dataclasses import dataclass
 
+from guards.agent_text import SLACK_TOKEN
+
 __all__ = ["LEVELS", "Scope", "ScopeError", "ancestors_of", "subtree"]
 
 LEVELS = ("namespace", "user", "agent", "conversation")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # A Nightshift token pasted where a scope goes (``token create`` for ``token revoke``): its
 # secret would be kept as a scope's name and shown to everyone (audit24 security M3). So
-# would a Slack token (``xoxb-``, ``xoxp-``, ``xapp-``… and its workspace's or app's
-# number) in an agent's or a conversation's name: a scope is an identity, never masked
-# (audit28 C1 M2).
+# would a Slack token in an agent's or a conversation's name: a scope is an identity, never
+# masked (audit28 C1 M2). Only a token's whole shape (``xoxb-<digits>-`` and 20 more, as
+# guards.agent_text masks it) is refused: ``svc-xapp-1`` or ``xoxb-2`` holds no secret, and
+# an agent named so before must keep working (review28 R4 M2).
 _TOKEN = re.compile(r"ns_tok_[0-9a-f]+_")
-_SLACK_TOKEN = re.compile(r"(?<![A-Za-z0-9])x(?:ox[abeprs]|app)-\d")
 
 
 class ScopeError(ValueError):
@@ -36,11 +38,11 @@ def _depth(text: str) -> int:
             "this is a Nightshift token, not a scope (a scope is namespace/user/agent);"
             " its secret is not kept (to revoke it: nightshift token revoke <its tok_ id>)"
         )
-    if _SLACK_TOKEN.search(text):
+    if SLACK_TOKEN.search(text):
         raise ScopeError(
-            "this holds a Slack token (xoxb-, xoxp-, xapp-…), not a scope name (a scope is"
-            " namespace/user/agent, each of A-Z a-z 0-9 . _ -); its secret is not kept:"
-            " name the agent or conversation otherwise"
+            "this looks like a Slack token (xoxb-, xoxp- or xapp- then digits, a dash and 20"
+            " more characters), not a scope name (a scope is namespace/user/agent, each of"
+            " A-Z a-z 0-9 . _ -); it is not kept: name the agent or conversation otherwise"
         )
     segments = text.split("/")
     if not 1 <= len(segments) <= len(LEVELS):

@@ -82,10 +82,11 @@ async def test_a_token_in_a_task_id_is_masked_wherever_people_read_it(slack_http
     head = re.match(r"ns_tok_[0-9a-f]+_", tok)
     assert head is not None
     secret = tok[head.end() :]
-    task = f"job {tok} for xoxb-1234567890-abcdefghij"
-    shown = f"job {head.group()}… for xoxb-…"
+    # glued to a word character, URL-encoded: masked all the same (review28 R4 M1)
+    task = f"job_{tok} for%20xoxb-1234567890-abcdefghij"
+    shown = f"job_{head.group()}… for%20xoxb-…"
     # a task whose id masks alike is another task: its attempts are its own
-    twin = f"job {head.group()}OTHERsecret0 for xoxb-1234567890-zzzzzzzzzz"
+    twin = f"job_{head.group()}OTHERsecret0 for%20xoxb-1234567890-zzzzzzzzzz"
     for i in range(3):
         assert (await reserve(app, tok, "acme/alice/tk", f"t{i}", task_id=task)).status_code == 201
     assert (await reserve(app, tok, "acme/alice/tk", "w0", task_id=twin)).status_code == 201
@@ -109,9 +110,11 @@ async def test_a_token_in_a_task_id_is_masked_wherever_people_read_it(slack_http
             await app.request("POST", "/v1/validations", token=tok, json=body)
         ).status_code == 200
     # a scope is an identity, shown as it is: one holding a Slack token is refused
-    named = await reserve(app, tok, "acme/alice/xoxb-1234567890-abcdefghij", "s0")
+    slack_tok = "xoxb-1234567890-2345678901-abcdefghijabcdefghijabcd"
+    named = await reserve(app, tok, f"acme/alice/{slack_tok}", "s0")
     assert named.status_code == 400 and named.json()["field"] == "scope", named.text
-    assert "Slack token" in named.json()["message"] and "abcdefghij" not in named.text
+    assert "looks like a Slack token" in named.json()["message"]
+    assert "abcdefghij" not in named.text
     replies = [
         (await slack.command(words))["text"]
         for words in (
@@ -133,3 +136,21 @@ async def test_a_token_in_a_task_id_is_masked_wherever_people_read_it(slack_http
     ]
     for text in (posted, *replies, r.text, *kept):
         assert secret not in text and "abcdefghij" not in text, text
+
+
+async def test_an_agent_named_like_a_slack_token_keeps_working(app_factory):
+    """review28 R4 M2: ``svc-xapp-1`` holds no secret; refused as a Slack token after the
+    upgrade, its reservations, heartbeats and budget read were 400s and its kill switch
+    could not be lifted."""
+    app = await app_factory()
+    tok = await app.token("acme/alice")
+    _, op = await operator_token(app, "acme")
+    for agent in ("acme/alice/svc-xapp-1", "acme/alice/xoxb-2"):
+        assert (await reserve(app, tok, agent, f"k-{agent}")).status_code == 201
+        beat = await app.request("POST", "/v1/heartbeats", token=tok, json={"scope": agent})
+        assert beat.status_code < 300, beat.text
+        assert (await app.request("GET", f"/v1/budgets/{agent}", token=tok)).status_code == 200
+        for action in ("open", "close"):
+            r = await app.request("POST", f"/v1/breakers/{agent}/{action}", token=op, json={})
+            assert r.status_code == 200, r.text
+        assert (await reserve(app, tok, agent, f"k2-{agent}")).status_code == 201
