@@ -119,19 +119,29 @@ def _more_agents(fleet: Fleet, *, skip: int) -> Callable[[int, int], str]:
     line's room holds (the others by the ``+N`` it gives, :func:`bot.narrowing.where`)."""
     again = "/agent status" + (f" {fleet.within}" if fleet.within else "")
     said: dict[tuple[int, int], str] = {}
+    read: dict[str, tuple[str, ...] | None] = {}  # each agent's segments, once a reply
 
     def more(hidden: int, room: int) -> str:
         # each line once: the plain text's fit asks for the same one at every agent it
         # places, and each reads every agent's scope (review28 R2 H1: 92 times, 20 s on
         # the event loop at 10,000 agents, every reservation waiting meanwhile)
         if (hidden, room) not in said:
-            said[hidden, room] = _more_line(fleet, hidden=hidden, room=room, skip=skip, again=again)
+            line = _more_line(fleet, hidden=hidden, room=room, skip=skip, again=again, read=read)
+            said[hidden, room] = line
         return said[hidden, room]
 
     return more
 
 
-def _more_line(fleet: Fleet, *, hidden: int, room: int, skip: int, again: str) -> str:
+def _more_line(
+    fleet: Fleet,
+    *,
+    hidden: int,
+    room: int,
+    skip: int,
+    again: str,
+    read: dict[str, tuple[str, ...] | None],
+) -> str:
     """The "… and N more agents" line for ``hidden`` agents in ``room`` characters."""
     shown = fleet.total - hidden
     bad = fleet.need_a_look - min(shown, fleet.need_a_look)
@@ -152,6 +162,7 @@ def _more_line(fleet: Fleet, *, hidden: int, room: int, skip: int, again: str) -
         again=again,
         skip=skip,
         room=room - len(words) - len(joint) - len(lists),
+        read=read,
     )
     return f"{words}{joint.format(bad=bad)}{under}{lists}" if under else words
 

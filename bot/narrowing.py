@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 
@@ -52,15 +51,24 @@ MAX_SKIP = 999_999  # `+N` passes over at most this many names (a fleet names fa
 _SKIP = re.compile(r"\+[0-9]{1,6}")
 
 
-@functools.lru_cache(maxsize=32_768)
+# A scope path's shape (guards.scopes: 1-4 segments of 1-64 of A-Z a-z 0-9 . _ -, never
+# . or ..): the items a hint reads were scopes when stored, so their shape is all it asks
+_SEG = r"(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,64}"
+_PATH = re.compile(rf"{_SEG}(?:/{_SEG}){{0,3}}")
+
+
 def _segments(path: str) -> tuple[str, ...] | None:
     """The segments of a scope path, or None for anything else (``model:<name>``).
-    Remembered: a hint reads every item of its list, a few times a reply, and a list of
-    10,000 agents parsed anew each time held the event loop (review28 R2 H1)."""
-    try:
-        return tuple(Scope.parse(path).path.split("/"))
-    except ScopeError:
-        return None
+
+    One regular expression, not ``Scope.parse`` (its checks for pasted tokens are for
+    what a person types): a hint reads every item of its list, a few times a reply. A
+    list of 10,000 agents parsed anew each time held the event loop (review28 R2 H1),
+    and a cache of them missed every time past its size (R6 L3: 3.3 s at 80,000).
+
+    >>> _segments("acme/a/bot"), _segments("model:gpt-4o"), _segments("acme/../x")
+    (('acme', 'a', 'bot'), None, None)
+    """
+    return tuple(path.split("/")) if _PATH.fullmatch(path) else None
 
 
 def _depth(
@@ -76,14 +84,25 @@ def _depth(
 
 
 def _counts(
-    hidden: Sequence[str], among: Sequence[str], within: str | None
+    hidden: Sequence[str],
+    among: Sequence[str],
+    within: str | None,
+    read: dict[str, tuple[str, ...] | None] | None = None,
 ) -> tuple[int, dict[str, int]] | None:
-    """The depth the hint names at, and each scope there with its hidden items."""
+    """The depth the hint names at, and each scope there with its hidden items; ``read``:
+    the segments of the paths read so far (filled here), kept by a caller asking again."""
     start = 0 if within is None else within.count("/") + 1
+    inside = within + "/" if within is not None else ""
+    known: dict[str, tuple[str, ...] | None] = {} if read is None else read
+
+    def segments_of(path: str) -> tuple[str, ...] | None:
+        if path not in known:
+            known[path] = _segments(path)
+        return known[path]
 
     def below(paths: Sequence[str]) -> list[tuple[str, ...]]:
-        inside = [p for p in paths if within is None or p.startswith(within + "/")]
-        return [s for s in map(_segments, inside) if s is not None and len(s) > start]
+        found = (segments_of(p) for p in paths if p.startswith(inside))
+        return [s for s in found if s is not None and len(s) > start]
 
     mine = below(hidden)
     depth = _depth(mine, below(among), start)
@@ -105,6 +124,7 @@ def where(
     again: str,
     skip: int = 0,
     room: int = HINT_CHARS,
+    read: dict[str, tuple[str, ...] | None] | None = None,
 ) -> str | None:
     """The scopes the ``hidden`` items are under, each with their count, as many as
     ``room`` characters hold: all of them in the order of the list, or else those with
@@ -115,9 +135,10 @@ def where(
     ``again`` is the command that gave the list; ``skip`` (its ``+N``) passes over the N
     scopes named before. At least one scope is named, so each ``+N`` leads further.
     Items that are no scope path (``model:<name>``), or not below ``within`` (a breaker
-    above a narrowed list), are passed over: a narrowed list shows them too.
+    above a narrowed list), are passed over: a narrowed list shows them too. ``read``: a
+    dict kept by a caller that asks again over the same items, so each is read once.
     """
-    found = _counts(hidden, among, within)
+    found = _counts(hidden, among, within, read)
     if found is None:
         return None
     depth, counts = found
