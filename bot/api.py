@@ -41,6 +41,7 @@ from bot.api_budget_day import budget_of_day, day_asked
 from bot.api_budget_resets import with_resets
 from bot.api_ledger_bodies import ReserveBody, SettleBody
 from bot.logs import Throttle
+from guards.breaker_said import quoted_error
 from guards.client_types import ReservationAnswer
 from guards.errors import AuthError, GuardError, InvalidInput, StorageUnavailable, said
 from guards.ledger import Estimate, ReserveRequest, SettleRequest
@@ -231,6 +232,8 @@ async def settle_reservation(request: web.Request) -> web.Response:
         prompt_tokens=body.usage.prompt_tokens() if body.usage else None,
         error=body.error,
     )
+    if req.error and req.outcome != "success":  # quoted here, not on the writer (R4 M3)
+        quoted_error(req.error)
     raw = bearer(request)
     res_id = request.match_info["id"]
     answer = await ns.store.write(  # (an expired token ends the calls it reserved before)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
+from guards.breaker_said import quoted_error
 from guards.clock import ManualClock
 from tests.scenario.test_operator_api import operator_token
 
@@ -154,3 +156,27 @@ async def test_an_agent_named_like_a_slack_token_keeps_working(app_factory):
             r = await app.request("POST", f"/v1/breakers/{agent}/{action}", token=op, json={})
             assert r.status_code == 200, r.text
         assert (await reserve(app, tok, agent, f"k2-{agent}")).status_code == 201
+
+
+async def test_a_failed_settles_error_is_quoted_before_its_write_not_on_the_writer(app_factory):
+    """review28 R4 M3: the breaker gate quoted a failed settle's error (masking up to 2,000
+    characters, ~1.7 ms) inside the settle's write, on the single writer every reservation
+    waits for. The API edge quotes it before the write is queued; the gate's call there
+    finds it made."""
+    app = await app_factory()
+    tok = await app.token("acme/alice")
+    r = await reserve(app, tok, "acme/alice/slow", "q0")
+    page = ("<html><title>502 Bad Gateway</title><body>cloudflare token=abc " * 40)[:2000]
+    before = quoted_error.cache_info()
+    body = {"actual_cost_micros": 0, "outcome": "failure", "error": page}
+    path = f"/v1/reservations/{r.json()['reservation_id']}/settle"
+    assert (await app.request("POST", path, token=tok, json=body)).status_code == 200
+    after = quoted_error.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    # and made once, a quoted error costs the writer next to nothing
+    text = page[:-1] + "!"
+    quoted_error(text)
+    started = time.perf_counter()
+    for _ in range(100):
+        quoted_error(text)
+    assert (time.perf_counter() - started) / 100 < 50e-6
