@@ -73,21 +73,31 @@ def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
+#: Slack's own domains: slack.com, and GovSlack's slack-gov.com (its API
+#: https://slack-gov.com/api/, its response_urls on https://hooks.slack-gov.com/…)
+SLACK_DOMAINS = ("slack.com", "slack-gov.com")
+
+
+def _slack_host(host: str) -> bool:
+    return any(host == d or host.endswith("." + d) for d in SLACK_DOMAINS)
+
+
 def foreign_response_url(url: str, *, api_url: str) -> str | None:
     """Why a reply is not sent to ``url``, or None when it is Slack's (``https`` on
-    ``slack.com`` or ``*.slack.com``) or on ``api_url``'s origin (scheme, host and port).
+    ``slack.com``, GovSlack's ``slack-gov.com`` or a subdomain of either) or on
+    ``api_url``'s origin (scheme, host and port).
 
     Example:
         >>> api = "https://slack.com/api/"
         >>> foreign_response_url("https://hooks.slack.com/actions/T1/2/x", api_url=api)
-        >>> foreign_response_url("http://127.0.0.1:9/hook", api_url=api)
-        "response_url names http://127.0.0.1:9, not Slack's (https://hooks.slack.com or\
- another *.slack.com) nor SLACK_API_URL's: not sent"
+        >>> foreign_response_url("https://hooks.slack-gov.com/actions/T1/2/x", api_url=api)
+        >>> foreign_response_url("http://127.0.0.1:9/hook", api_url=api)[:59]
+        "response_url names http://127.0.0.1:9, not on Slack's hosts"
     """
     try:
         parts = urlsplit(url)
         scheme, host, port = _origin(parts)
-        if scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")):
+        if scheme == "https" and _slack_host(host):
             return None
         api = urlsplit(api_url)
         if host and (scheme, host, port) == _origin(api):
@@ -97,8 +107,10 @@ def foreign_response_url(url: str, *, api_url: str) -> str | None:
         named = "a URL that does not parse"
     shown = "".join(c if c.isprintable() else "?" for c in named[:120])  # for the log
     return (
-        f"response_url names {shown}, not Slack's (https://hooks.slack.com or another"
-        " *.slack.com) nor SLACK_API_URL's: not sent"
+        f"response_url names {shown}, not on Slack's hosts (https on slack.com,"
+        " slack-gov.com or a subdomain) nor SLACK_API_URL's origin: not sent. Behind a"
+        " proxy that rewrites Slack's URLs, set SLACK_API_URL to its origin; otherwise"
+        " the request was signed by someone else who knows SLACK_SIGNING_SECRET"
     )
 
 

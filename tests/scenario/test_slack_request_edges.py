@@ -63,7 +63,8 @@ async def test_a_response_url_off_slack_is_refused_with_a_warning_and_no_request
     assert got == []  # nothing reached the other host
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
-        f"response_url names {evil.rsplit('/', 1)[0]}, not Slack's" in line for line in said
+        f"response_url names {evil.rsplit('/', 1)[0]}, not on Slack's hosts" in line
+        for line in said
     ), said
 
 
@@ -73,6 +74,11 @@ async def test_a_response_url_off_slack_is_refused_with_a_warning_and_no_request
         ("https://hooks.slack.com/actions/T0/1/abc", True),
         ("https://HOOKS.Slack.com:443/commands/T0/1/abc", True),
         ("https://slack.com/x", True),
+        ("https://hooks.slack-gov.com/actions/T0/1/abc", True),  # GovSlack (R4 M4)
+        ("https://slack-gov.com/x", True),
+        ("http://hooks.slack-gov.com/actions/T0/1/abc", False),  # not https
+        ("https://evilslack-gov.com/x", False),
+        ("https://hooks.slack-gov.com.evil.example/x", False),
         ("http://127.0.0.1:8123/response/r1", True),  # SLACK_API_URL's origin: a local fake
         ("http://hooks.slack.com/actions/T0/1/abc", False),  # not https
         ("https://hooks.slack.com.evil.example/x", False),
