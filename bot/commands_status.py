@@ -224,12 +224,17 @@ async def cmd_status(ctx: Context, args: list[str]) -> Reply:
     times = _times_line(ctx, view.agents, now)
     if not view.total:
         _check_skip(view, shown=0, skip=skip)
-        first = "an agent appears with its first reservation (or refused call) or heartbeat."
+        # true of an agent refused only on an earlier day too (review28 R6 L4)
+        first = (
+            "an agent is listed from its first reservation or heartbeat on; one whose every"
+            " call was refused, on a day one of them is refused (its namespace's day) or"
+            " while a breaker that refused it stays open."
+        )
         empty = f"No agents yet: {first}"
         if within is not None:
             empty = (
-                f"No agents under `{slack_text(within)}` yet ({view.fleet_total} in the"
-                f" fleet): {first}"
+                f"No agents under `{slack_text(within)}` ({view.fleet_total:,} in the fleet),"
+                f" and no call of one refused today: {first}"
             )
         shown = [times] if health.oldest_pending_at is not None else []  # a time, its zone
         return Reply.text_only("\n".join([*storage, empty, delivery, *warnings, *shown]))

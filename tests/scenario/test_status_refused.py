@@ -61,3 +61,43 @@ async def test_an_agent_whose_every_call_was_refused_is_in_status_with_what_refu
     await app.store.write(lambda tx: app.ns.breakers.force_close(tx, KILL, ADMIN))
     said = (await slack.command("status"))["text"]
     assert "Fleet: 2 agents" in said and "`nu/u/a`" not in said, said
+
+
+async def test_a_namespace_or_user_breaker_keeps_the_agents_it_refused_past_midnight(
+    slack_http: Any,
+) -> None:
+    """review28 R6 L2: an agent known only by refused calls dropped out at midnight while
+    the namespace's or user's breaker that refused it stayed open (only a model's kill
+    switch kept it). L4: a scope whose agent was refused only on an earlier day was said
+    to have none "yet", "an agent appears with its first … refused call"."""
+    slack = await slack_http(REFUSING, clock=ManualClock(berlin(2026, 1, 5, 23)))
+    app = slack.app
+    for key in ("nsx", "usx/v"):
+        await app.store.write(
+            lambda tx, key=key: app.ns.breakers.force_open(tx, key, ADMIN, "runaway loop")
+        )
+    assert await reserve(app, "nsx/u/a", "n", micros=10_000) == 503
+    assert await reserve(app, "usx/v/b", "u", micros=10_000) == 503
+    assert await reserve(app, "bu/u/a", "b", micros=25_000_000, model="gpt-4o") == 402
+    assert "Fleet: 3 agents, 3 need a look" in (await slack.command("status"))["text"]
+
+    app.clock.set(berlin(2026, 1, 6, 0, 5))  # a new day: nothing refused in it yet
+    await app.ns.extras["alerts"].tick()  # bu's budget alert: a new day began
+    said = (await slack.command("status"))["text"]
+    assert "Fleet: 2 agents, 2 need a look" in said and "`bu/u/a`" not in said, said
+    nsx, usx = line_of(said, "nsx/u/a"), line_of(said, "usx/v/b")
+    assert "⛔ breaker forced open at nsx: forced open by" in nsx, nsx  # before: not listed
+    assert "⛔ breaker forced open at usx/v: forced open by" in usx, usx
+    assert "refused today" not in nsx + usx, said
+    empty = (await slack.command("status bu"))["text"]
+    assert (
+        "No agents under `bu` (2 in the fleet), and no call of one refused today: an agent is"
+        " listed from its first reservation or heartbeat on; one whose every call was refused,"
+        " on a day one of them is refused (its namespace's day) or while a breaker that"
+        " refused it stays open." in empty
+    ), empty
+
+    await app.store.write(lambda tx: app.ns.breakers.force_close(tx, "nsx", ADMIN))
+    said = (await slack.command("status"))["text"]
+    assert "Fleet: 1 agent" in said and "`nsx/u/a`" not in said, said
+    assert "⛔ breaker forced open at usx/v" in line_of(said, "usx/v/b"), said
