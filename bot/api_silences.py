@@ -52,7 +52,7 @@ from bot.api_alerts import actor_of, operator, operator_body, whole_id
 from bot.api_body import Body, FreeText, bearer, single_values
 from bot.api_text import plain_words
 from bot.commands import UsageError
-from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON
+from bot.commands_silence import MAX_AHEAD_DAYS, MAX_REASON, REASON_SHOWN
 from bot.responders import duration_arg, engine_for
 from guards.breaker_kinds import MODEL_PREFIX
 from guards.config_types import parse_duration
@@ -89,7 +89,7 @@ class SilenceBody(Body):
     until: Annotated[str | None, _text(WHEN)] = Field(None, min_length=1, max_length=64)
     starts_at: Annotated[str | None, _text(WHEN)] = Field(None, min_length=1, max_length=64)
     # shown in the silenced alert's story and GET /v1/silences, kept in the audit
-    reason: Annotated[FreeText, plain_words("it is shown with the alerts it holds")] = Field(
+    reason: Annotated[FreeText, plain_words(REASON_SHOWN)] = Field(
         None, min_length=1, max_length=MAX_REASON
     )
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.alerts import operations as ops
 from bot.alerts.render_time import clock_time, duration
 from bot.alerts.when import now_note
+from bot.api_text import refuse_control
 from bot.blocks import echo
 from bot.chat_words import join_duration, typed
 from bot.commands import Context, Reply, UsageError, subcommand
@@ -33,6 +34,7 @@ LIFT_WORDS = ("off", "lift", "end")
 MAX_REASON = 200  # characters of a silence's reason
 MAX_AHEAD_DAYS = 30  # a silence is booked at most this far ahead
 REASON_MARKS = ("--", "—", "–")  # `--`, and the dashes phones make of it
+REASON_SHOWN = "it is shown with the alerts it holds"
 
 
 def _reason(args: list[str]) -> tuple[list[str], str | None]:
@@ -56,6 +58,10 @@ def _reason(args: list[str]) -> tuple[list[str], str | None]:
                 f"a reason is at most {MAX_REASON} characters ({len(reason)} given);"
                 " say more in the thread. Nothing changed."
             )
+        try:  # the rule of POST /v1/silences' reason, in its words (review28 R4 L1)
+            refuse_control(reason, why=REASON_SHOWN)
+        except ValueError as exc:
+            raise UsageError(f"the reason {exc}.") from None
         return args[:at], reason
     return args, None
 

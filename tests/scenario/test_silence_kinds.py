@@ -281,3 +281,17 @@ async def test_a_silence_ending_next_year_names_the_year(slack_http):
     assert "until Mon 29 Nov 2027 14:00" in listing
     audit = (await slack.command("audit 5 each alert.silence"))["text"]
     assert "— → Mon 29 Nov 2027 14:00" in audit and "— → Mon 30 Nov 14:00" in audit
+
+
+async def test_a_reason_with_control_characters_is_refused_in_slack_as_over_http(slack_http):
+    """review28 R4 L1: `/agent silence … -- reason` took ESC, BEL and bidi controls that
+    POST /v1/silences refuses, and GET /v1/silences gave them back raw."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    await used(slack.app, BOT)
+    for reason in ("maint \u202eevil\u202c", "\x1b[31mred\x1b[0m", "bell\x07 done"):
+        reply = await slack.command(f"silence {BOT} 1h -- {reason}", user="U01")
+        assert "the reason holds a control character" in reply["text"], reply
+        assert "nothing changed" in reply["text"]
+    assert await slack.app.store.fetch("SELECT id FROM silences") == []
+    ok = await slack.command(f"silence {BOT} 1h -- provider maintenance", user="U01")
+    assert "provider maintenance" in ok["text"], ok
