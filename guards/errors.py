@@ -120,7 +120,10 @@ class Conflict(GuardError):
 class BudgetExceeded(GuardError):
     """A reservation the budgets cannot take (402). ``resets_at``: when the named window
     resets (ISO 8601 with the namespace's offset; None for ``total``), said in the message
-    with ``zone``'s name and how long from ``now`` (:mod:`guards.budget_words`)."""
+    with ``zone``'s name and how long from ``now`` (:mod:`guards.budget_words`).
+    ``wait_until``: when waiting for resets lets the call through at every level in the
+    way, the latest ``resets_at`` of the level's and its ``also``'s (None: it does not, one
+    is ``total`` or the call asks more than one's whole limit; review28 R5 M1)."""
 
     status = 402
     code = "budget_exceeded"
@@ -142,7 +145,7 @@ class BudgetExceeded(GuardError):
         zone: ZoneInfo | None = None,
         now: float | None = None,
     ) -> None:
-        from guards.budget_words import refusal_message
+        from guards.budget_words import refusal_message, reset_wait
 
         super().__init__(
             refusal_message(
@@ -167,6 +170,14 @@ class BudgetExceeded(GuardError):
         self.held_micros = held_micros
         self.requested_micros = requested_micros
         self.resets_at = resets_at
+        wait = reset_wait(
+            window=window,
+            resets_at=resets_at,
+            limit=limit_micros,
+            asked=requested_micros,
+            also=self.also,
+        )
+        self.wait_until = wait[0] if wait is not None and not books_full else None
 
     def facts(self) -> dict[str, Any]:
         """The refusal's figures, as its ``budget_exhausted`` event records them."""
@@ -184,7 +195,7 @@ class BudgetExceeded(GuardError):
         }
 
     def details(self) -> dict[str, Any]:
-        return {**self.facts(), "resets_at": self.resets_at}
+        return {**self.facts(), "resets_at": self.resets_at, "wait_until": self.wait_until}
 
 
 class BreakerOpen(GuardError):

@@ -160,3 +160,113 @@ async def test_get_budgets_gives_each_window_its_reset(app_factory):
     tok = await utc.token("acme")
     month = (await utc.request("GET", "/v1/budgets/acme", token=tok)).json()["levels"][0]
     assert month["windows"]["month"]["resets_at"] == "2026-12-01T00:00:00+00:00"
+
+
+MIXED = {
+    "breakers": {"spend_rate": None},
+    "budgets": {
+        "models": {OPUS: {"day": "2.00"}},
+        "scopes": {
+            "ny": {"timezone": "America/New_York", "total": "3.00"},
+            "ny/u1/a1": {"day": "1.00"},
+            "nm": {"timezone": "America/New_York"},
+            "nm/u1/a2": {"day": "1.00", "month": "1.50"},
+            "nd": {"timezone": "America/New_York", "day": "2.00"},
+            "nd/u1/a1": {"day": "1.00"},
+        },
+    },
+}
+
+
+async def _settled(app: Any, tok: str, scope: str, key: str, micros: int, **extra: Any) -> None:
+    r = await reserve(app, tok, scope, key, micros, **extra)
+    assert r.status_code == 201, r.text
+    done = {"actual_cost_micros": micros, "outcome": "success"}
+    path = f"/v1/reservations/{r.json()['reservation_id']}/settle"
+    assert (await app.request("POST", path, token=tok, json=done)).status_code == 200
+
+
+async def test_waiting_is_offered_only_when_it_helps_at_every_level_in_the_way(app_factory):
+    """review28 R5 M1: the wait was offered when the call fitted the named level's limit,
+    whatever the levels in ``also`` said: a namespace's total that refuses forever, or a
+    month that still refuses after the day's midnight."""
+    clock = ManualClock(at(2026, 11, 29, 10, 56))  # Sunday 10:56 EST
+    app = await app_factory(MIXED, clock=clock)
+    tok = await app.token("nm")
+    # the agent's day (named, $0.70 short) and its month ($0.10 short): the day's
+    # midnight does not help, 1 December's does, and the message says that one
+    await spend(app, tok, "nm/u1/a2", 900_000, "m")
+    r = await reserve(app, tok, "nm/u1/a2", "m2", 700_000)
+    body = r.json()
+    assert (r.status_code, body["window"], body["also"][0]["window"]) == (402, "day", "month")
+    assert body["resets_at"] == "2026-11-30T00:00:00-05:00"  # the named level's own
+    assert (
+        "; wait until every limit in the way resets on Tue 01 Dec at 00:00 America/New_York"
+        " (in 37h 4m), or raise it with /agent budget set nm/u1/a2 <amount> day; also"
+        " nm/u1/a2 (agent) this month: $0.10 short"
+    ) in body["message"]
+    assert body["wait_until"] == "2026-12-01T00:00:00-05:00"  # when waiting helps
+    async with GuardClient(app.url, tok) as guard:  # the client says (and holds) the same
+        with pytest.raises(BudgetExceeded) as refused:
+            await guard.create_reservation("nm/u1/a2", max_cost_micros=700_000)
+    assert refused.value.wait_until == "2026-12-01T00:00:00-05:00"
+    assert "until every limit in the way resets on Tue 01 Dec at 00:00 UTC-05:00" in str(
+        refused.value
+    )
+    clock.set(at(2026, 11, 30, 0, 0))  # the day's midnight: the month still refuses
+    assert (await reserve(app, tok, "nm/u1/a2", "m3", 700_000)).status_code == 402
+    clock.set(at(2026, 12, 1, 0, 0))  # the time it said
+    assert (await reserve(app, tok, "nm/u1/a2", "m4", 700_000)).status_code == 201
+
+    # the agent's day (named, $0.89 short) and the namespace's total ($0.84 short, for
+    # ever): no wait helps, only a raise
+    tok = await app.token("ny")
+    await spend(app, tok, "ny/u1/a1", 900_000, "a")
+    await spend(app, tok, "ny/u1/a3", 1_950_000, "b")
+    r = await reserve(app, tok, "ny/u1/a1", "c", 990_000)
+    body = r.json()
+    assert (r.status_code, body["window"], body["also"][0]["window"]) == (402, "day", "total")
+    assert "wait" not in body["message"] and "resets" not in body["message"]
+    assert body["resets_at"] == "2026-12-02T00:00:00-05:00" and body["wait_until"] is None
+    assert body["message"].endswith("; also ny (namespace) in total: $0.84 short")
+    async with GuardClient(app.url, tok) as guard:
+        with pytest.raises(BudgetExceeded) as refused:
+            await guard.create_reservation("ny/u1/a1", max_cost_micros=990_000)
+    assert refused.value.wait_until is None and "wait" not in str(refused.value)
+
+
+async def test_a_model_s_402_and_running_calls_offer_no_wait_a_level_in_the_way_ignores(
+    app_factory,
+):
+    """review28 R5 M1, the model's message and the wait for running calls alike."""
+    app = await app_factory(MIXED, clock=ManualClock(at(2026, 11, 29, 10, 56)))
+    tok = await app.token("ny")
+    # the model's day ($0.50 short, named) and the namespace's total ($0.10 short)
+    await _settled(app, tok, "ny/u1/m", "a", 1_900_000, model=OPUS)
+    await _settled(app, tok, "ny/u2/x", "b", 600_000)
+    r = await reserve(app, tok, "ny/u1/m", "c", 600_000, model=OPUS)
+    body = r.json()
+    assert (r.status_code, body["level"], body["also"][0]["window"]) == (402, "model", "total")
+    assert "wait" not in body["message"] and body["wait_until"] is None
+    assert body["message"].startswith(
+        "ny's budget for claude-opus-4-1 for today cannot take $0.60 more ($1.90 spent and"
+        " $0.00 held of $2.00, $0.10 left): pick a smaller model, or raise"
+    )
+
+
+async def test_running_calls_are_waited_for_only_when_their_settling_helps_every_level(
+    app_factory,
+):
+    app = await app_factory(MIXED, clock=ManualClock(at(2026, 11, 29, 10, 56)))
+    tok = await app.token("nd")
+    # the agent's day: $0.80 spent; the namespace's: that and $1.10 held by a running call
+    await spend(app, tok, "nd/u1/a1", 800_000, "s")
+    assert (await reserve(app, tok, "nd/u3/a", "h", 1_100_000)).status_code == 201
+    r = await reserve(app, tok, "nd/u1/a1", "c", 300_000)
+    body = r.json()
+    assert (body["scope"], body["also"][0]["scope"]) == ("nd", "nd/u1/a1")
+    # a settle frees the namespace's day, never the agent's: only the midnight helps both
+    assert "running calls" not in body["message"]
+    assert (
+        "; wait until every limit in the way resets at 00:00 America/New_York" in (body["message"])
+    )

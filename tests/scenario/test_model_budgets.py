@@ -95,6 +95,7 @@ async def test_a_model_budget_caps_the_namespace_s_spend_on_the_model_before_the
         "held_micros": 1_000_000,
         "requested_micros": 1,
         "resets_at": "2026-01-02T00:00:00+00:00",  # audit28 C2 L1: when waiting helps
+        "wait_until": "2026-01-02T00:00:00+00:00",  # review28 R5 M1: every level's, the latest
     }
     # other models, calls naming none, and other namespaces are not affected
     assert (await reserve(app, acme, bot, "f", 900_000, model="gpt-4o")).status_code == 201
