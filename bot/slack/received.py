@@ -23,7 +23,14 @@ within minutes. A database that refuses the record, or does not take it within
 :data:`RECORD_SECONDS` (another process holds its write lock: writes wait 8 s), does not
 hold the request up past Slack's 3 s: it runs unrecorded (a command that writes meets the
 same refusal; ``/agent status`` still says what is wrong), and the record is written when
-the database takes it.
+the database takes it, its answer after it (review28 R5 L2); one the database finally
+refuses is said in one INFO line (L1). The time the record took counts in the request's
+own acknowledgement budget (:func:`ack_budget_left`, from :data:`ARRIVED`: review28 R5
+M2), so a command that writes is acknowledged within ``ACK_BUDGET`` of its arrival, not
+that plus :data:`RECORD_SECONDS`.
+
+The only key is ``envelope:<envelope_id>``: migration 0050's comment names an ``http:``
+key too, which HTTP mode no longer writes (review28 R5 L3).
 
 Example:
     >>> # received = Received(ns.store, clock=ns.clock)
@@ -36,6 +43,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -48,12 +57,14 @@ from guards.store import Store, Tx
 
 __all__ = [
     "ANSWER_SECONDS",
+    "ARRIVED",
     "KEEP_SECONDS",
     "MAY_HAVE_RUN",
     "RECORD_SECONDS",
     "Answer",
     "Earlier",
     "Received",
+    "ack_budget_left",
     "ack_payload",
     "prune_received",
     "replay",
@@ -69,6 +80,23 @@ MAY_HAVE_RUN = (
     " a restart and may have run, so it was not run a second time. See `/agent audit` for"
     " what it changed; if it is not there, type it again."
 )
+# When the Slack request being handled arrived (time.monotonic()): set as a Socket Mode
+# envelope comes, before its record is written; its handlers' tasks inherit it.
+ARRIVED: ContextVar[float | None] = ContextVar("slack_request_arrived", default=None)
+
+
+def ack_budget_left(budget: float) -> float:
+    """What is left of a handler's ``budget`` (seconds until it acknowledges) since its
+    request arrived (:data:`ARRIVED`; the whole of it where that is not known, as over
+    HTTP): the wait for its record comes out of it (review28 R5 M2).
+
+    >>> ack_budget_left(2.0)
+    2.0
+    """
+    arrived = ARRIVED.get()
+    if arrived is None:
+        return budget
+    return max(0.0, budget - (time.monotonic() - arrived))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +145,8 @@ class Received:
     def __init__(self, store: Store, *, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        # records that did not land within RECORD_SECONDS, by key, until answered
+        self._late: dict[str, asyncio.Future[Earlier | None]] = {}
 
     def now(self) -> float:
         return self._clock.now()
@@ -128,14 +158,30 @@ class Received:
         Raises
         :class:`~guards.errors.StorageUnavailable` when the database refuses the write,
         :class:`TimeoutError` when it has not taken it within :data:`RECORD_SECONDS` (the
-        write goes on: the row is there once the database takes it)."""
-        write = self._store.write(partial(_first, key=key, now=self._clock.now()))
-        return await asyncio.wait_for(asyncio.shield(write), RECORD_SECONDS)
+        write goes on: the row is there once the database takes it, and
+        :meth:`answered` waits for it)."""
+        write = asyncio.ensure_future(
+            self._store.write(partial(_first, key=key, now=self._clock.now()))
+        )
+        write.add_done_callback(partial(_said, key=key))
+        try:
+            return await asyncio.wait_for(asyncio.shield(write), RECORD_SECONDS)
+        except TimeoutError:
+            self._late[key] = write
+            raise
 
     async def answered(self, key: str, answer: Answer) -> None:
         """The answer ``key``'s acknowledgement carried (after it was sent: a re-send
-        comes only when it was lost). A database that refuses it leaves the row
-        unanswered: a re-send is then told it may have run, never run twice."""
+        comes only when it was lost), once its record is written (one that came late
+        included). A database that refuses it leaves the row unanswered: a re-send is
+        then told it may have run, never run twice."""
+        late = self._late.pop(key, None)
+        if late is not None:  # recorded after the request ran: answered once it lands
+            try:
+                if await asyncio.shield(late) is not None:
+                    return
+            except Exception:  # never recorded (said by _said): nothing to answer
+                return
         text = json.dumps(answer, separators=(",", ":"))
         try:
             await self._store.write(partial(_answered, key=key, now=self._clock.now(), answer=text))
@@ -147,6 +193,26 @@ class Received:
             )
         except RuntimeError:  # the store closed under a stop meanwhile: left unanswered
             log.debug("the answer to a Slack request was not recorded: Nightshift stops")
+
+
+def _said(write: asyncio.Future[Earlier | None], *, key: str) -> None:
+    """Take the outcome of a record's write, which nobody awaits once it is late: a
+    refusal is one INFO line, not asyncio's "Task exception was never retrieved" and its
+    traceback at the next garbage collection (review28 R5 L1)."""
+    if write.cancelled():
+        return
+    exc = write.exception()
+    if isinstance(exc, StorageUnavailable):
+        log.info(
+            "the record of Slack request %s was not written (%s): it ran unrecorded, so a"
+            " re-send after a restart would run it again",
+            key,
+            exc.cause,
+        )
+    elif isinstance(exc, RuntimeError):  # the store closed under a stop meanwhile
+        log.debug("the record of Slack request %s was not written: Nightshift stops", key)
+    elif exc is not None:
+        log.warning("the record of Slack request %s was not written: %r", key, exc)
 
 
 def _first(tx: Tx, *, key: str, now: float) -> Earlier | None:

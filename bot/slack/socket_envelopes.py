@@ -35,7 +35,15 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.slack.http import malformed
-from bot.slack.received import ANSWER_SECONDS, Answer, Earlier, Received, ack_payload, replay
+from bot.slack.received import (
+    ANSWER_SECONDS,
+    ARRIVED,
+    Answer,
+    Earlier,
+    Received,
+    ack_payload,
+    replay,
+)
 from bot.slack.socket_logs import SDK_LOG
 from bot.slack.surface import SlackSurface
 from guards.errors import StorageUnavailable
@@ -123,6 +131,7 @@ class OnceHandler(AsyncSocketModeHandler):
         self.received = received  # on disk: a re-send after a restart (audit28 M1)
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        ARRIVED.set(time.monotonic())  # its handler's ack budget counts from here (R5 M2)
         first = self.seen.begin(req.envelope_id)
         if first is not None:
             try:
@@ -146,7 +155,7 @@ class OnceHandler(AsyncSocketModeHandler):
             self.seen.answered(req.envelope_id, answer)
             await _ack(client, req, answer)
         if recorded and self.received is not None:  # after the ack: it is not held up
-            await self.received.answered(_key(req), answer)
+            await self.received.answered(_key(req), answer)  # (a late record: once it lands)
 
     async def _run(self, req: SocketModeRequest) -> tuple[Answer, bool]:
         """The envelope's answer, and whether it was recorded on disk as run."""
@@ -166,8 +175,10 @@ class OnceHandler(AsyncSocketModeHandler):
         if self.received is not None:
             try:
                 earlier = await self.received.first(_key(req))
-            except (StorageUnavailable, TimeoutError):  # it runs, unrecorded (received.py)
+            except StorageUnavailable:  # it runs, unrecorded (received.py)
                 earlier = None
+            except TimeoutError:  # it runs; its record lands later, and then its answer
+                earlier, recorded = None, True
             else:
                 recorded = earlier is None
             if earlier is not None:

@@ -57,6 +57,7 @@ from bot.raise_form import StaleForm
 from bot.shell_render import plain
 from bot.slack.limits import clip_text, fit_view
 from bot.slack.payloads import Origin, Submitted, view_values
+from bot.slack.received import ack_budget_left
 from bot.slack.render import replace_actions, reply_payload
 from bot.slack.unhandled import unhandled
 from bot.slack.workspace import one_workspace
@@ -76,7 +77,8 @@ NOTHING_CHANGED = "Nothing was changed"  # how a refusal DM starts
 STORAGE_FIELD = (
     "Nothing was changed: Nightshift cannot write to its database; try again in a minute"
 )
-ACK_BUDGET = 2.0  # seconds a command may take before the ack goes out without its answer
+# seconds a command may take before the ack goes out without its answer, counted from the
+ACK_BUDGET = 2.0  # request's arrival (its Socket Mode record's wait included: R5 M2)
 MAX_ORIGINS = 500
 
 
@@ -196,7 +198,7 @@ class SlackSurface:
             channel=body.get("channel_id"),
         )
         task = asyncio.ensure_future(self._run_command(ctx, str(body.get("text") or "")))
-        done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
+        done, _ = await asyncio.wait({task}, timeout=ack_budget_left(ACK_BUDGET))
         if task in done:
             await ack(**reply_payload(task.result()))
             return
@@ -233,7 +235,7 @@ class SlackSurface:
         # is: a crash just after the answer must not lose an acknowledgement. A click
         # slower than the ack budget goes on after the ack.
         click = self.spawn(self._click(body))
-        await asyncio.wait({click}, timeout=ACK_BUDGET)
+        await asyncio.wait({click}, timeout=ack_budget_left(ACK_BUDGET))
         await ack()
 
     async def _click(self, body: dict[str, Any]) -> None:
@@ -315,7 +317,7 @@ class SlackSurface:
         view_id = str(view.get("id") or "")
         metadata = self._metadata.get(view_id, str(view.get("private_metadata") or ""))
         submit = asyncio.ensure_future(self._submit(handler, ctx, view_id, metadata, values))
-        done, _ = await asyncio.wait({submit}, timeout=ACK_BUDGET)
+        done, _ = await asyncio.wait({submit}, timeout=ack_budget_left(ACK_BUDGET))
         if submit in done:
             submitted = submit.result()
             if submitted.errors:

@@ -11,9 +11,12 @@ money back twice. Two apps started one after the other on one database file.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.slack.received import MAY_HAVE_RUN, Received
 from guards.clock import ManualClock
@@ -131,3 +134,74 @@ async def test_a_command_under_a_held_write_lock_is_not_held_up_by_its_record(
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+async def test_a_writing_command_under_a_held_write_lock_is_acked_within_2s_of_arriving(
+    app_factory, fake_slack, migrated, tmp_path
+):
+    """review28 R5 M2: the record's 1 s wait came on top of the command's own 2 s ack
+    budget, so ``credit`` was acknowledged after 3.0 s (past Slack's 3 s with the round
+    trip); and L2: the record that landed late never got its answer saved."""
+    from guards.migrations import begin_immediate, connect
+
+    db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
+    app = await socket_app(app_factory, fake_slack, db, ManualClock(T0))
+    rid = await charged(app, await app.token("acme"), "bug", 400_000)
+    loop = asyncio.get_running_loop()
+    other = connect(app.ns.settings.db)
+    try:
+        begin_immediate(other)  # an operator's sqlite3 shell inside a transaction
+        began = loop.time()
+        command = command_payload(f"credit {rid} 0.10 unit bug")
+        envelope = await fake_slack.send_envelope("slash_commands", command)
+        ack = await fake_slack.envelope_reply(envelope)
+        took = loop.time() - began
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ack["payload"]["text"] == "⏳ Working on it…", ack
+    assert took < 2.3, took  # ACK_BUDGET from the envelope's arrival, the record's wait in it
+    # the lock gone, the record lands, the credit runs once, and the record gets its answer
+    for _ in range(250):
+        rows = await app.store.fetch(
+            "SELECT answer FROM slack_received WHERE key = ?", (f"envelope:{envelope}",)
+        )
+        if rows and rows[0][0] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert [tuple(r) for r in rows] == [(json.dumps(ack["payload"], separators=(",", ":")),)]
+    assert await credits(app) == [("ledger.credit", "300000")]
+
+
+async def test_a_record_the_database_finally_refuses_is_one_line_not_a_traceback(
+    store, monkeypatch, caplog
+):
+    """review28 R5 L1: nobody awaited the late record's write, so its refusal was logged
+    by asyncio as 'Task exception was never retrieved' with a traceback."""
+    import gc
+    import logging
+
+    import guards.store
+    from guards.migrations import begin_immediate, connect
+
+    monkeypatch.setattr(guards.store, "LOCK_WAIT_SECONDS", 1.3)  # the store's 8 s, shorter
+    caplog.set_level(logging.INFO)
+    received = Received(store, clock=ManualClock(T0))
+    other = connect(store.path)
+    try:
+        begin_immediate(other)
+        with pytest.raises(TimeoutError):  # RECORD_SECONDS: it runs unrecorded
+            await received.first("envelope:E-late")
+        await received.answered("envelope:E-late", {"text": "done"})  # waits; refused
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    del received
+    gc.collect()
+    await asyncio.sleep(0)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert not [m for m in said if "never retrieved" in m[1]], said
+    [line] = [m for m in said if "E-late was not written" in m[1]]
+    assert line[0] == "INFO" and "it ran unrecorded" in line[1]
+    assert await store.fetch("SELECT * FROM slack_received") == []
