@@ -16,7 +16,7 @@ from bot.blocks import clip, context, echo, section
 from bot.chat_words import join_duration
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import local_time, parse_scope_arg
-from bot.escape import mask_secrets, slack_text
+from bot.escape import plain_line, slack_text
 from bot.known_scopes import did_you_mean, known_scope, meant, unseen
 from guards.config import parse_duration
 from guards.store import Tx
@@ -53,7 +53,7 @@ def matched_name(r: Rejection) -> str:
 
 
 def _short(text: str) -> str:
-    return slack_text(clip_chars(mask_secrets(text), MATCHED_CHARS))
+    return slack_text(clip_chars(plain_line(text), MATCHED_CHARS))
 
 
 def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
@@ -68,8 +68,9 @@ def rejection_line(ctx: Context, r: Rejection, times: int = 1) -> str:
         expected = f", expected {r.expected_count}" if r.expected_count is not None else ""
         return f"{line} — {plural(r.batch_size, 'item')}{expected}"
     # masked where shown (any member reads this), not where kept: duplicates are found
-    # on the text the agent sent (audit28 C1 M2)
-    line += f" — “{slack_text(mask_secrets(r.preview)[:120])}”"
+    # on the text the agent sent (audit28 C1 M2); marks out, the mask seeing through
+    # them (recheck28 Kc L1)
+    line += f" — “{slack_text(plain_line(r.preview)[:120])}”"
     if r.matched_item_id is not None:
         like = f"{round(r.similarity * 100)}% like" if r.similarity is not None else "same as"
         if r.reason == "duplicate":

@@ -11,9 +11,10 @@ imports guards, never the reverse); :mod:`bot.escape` adds Slack's escaping on t
   and other control characters but line breaks and tabs as spaces: what an agent's text
   (a log line it quotes) means, kept instead of refused.
 - :func:`without_marks`: direction marks and zero-width characters taken out (they
-  reorder or hide what follows them).
+  reorder or hide what follows them), and joiners between two ASCII characters.
 - :func:`mask_secrets`: the credentials it carries (a Nightshift token, a Slack token,
-  a bearer header, ...) shown as ``…``.
+  a bearer header, ...) shown as ``…``, seen through what :func:`without_marks` takes
+  out: the one rule that makes masking and taking marks out come in either order.
 - :func:`plain_line`: all of them, on one line (:data:`CONTROL`, bidi controls too, as
   spaces; runs of spaces as one): what an agent's text reads as where an agent or a
   terminal reads it.
@@ -58,6 +59,14 @@ _CONTROL_NOT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # joiner, invisible operators, BOM, soft hyphen, Mongolian vowel separator); not the
 # joiners U+200C/U+200D, which shape Persian and Indic words and emoji sequences
 _MARKS = re.compile("[\u00ad\u061c\u180e\u200b\u200e\u200f\u2060-\u2064\ufeff]")
+# The joiners U+200C/U+200D, the variation selectors (U+FE0F asks for an emoji) and the
+# tag characters between two ASCII characters, where no emoji or script uses them: there
+# they only hide, and split a token the mask would not see whole (recheck28 Kc L1)
+_JOINED = re.compile("(?<=[!-~])[\u200c\u200d\ufe00-\ufe0f\U000e0000-\U000e007f]+(?=[!-~])")
+# any character one of the two takes out (the quick test that a text holds none)
+_HIDDEN = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u2060-\u2064\ufe00-\ufe0f\ufeff\U000e0000-\U000e007f]"
+)
 
 # Credentials an agent's error text or an endpoint's answer may carry: Nightshift's own
 # tokens (their id kept), Slack's tokens and webhook URLs, OpenAI's, Anthropic's, GitHub's,
@@ -127,13 +136,57 @@ def mask_secrets(text: str) -> str:
     """``text`` with the credentials it carries shown as ``…`` (an agent's error text is
     kept for good in the audit log and posted in channels: audit21 observe L5).
 
+    The mask sees through what :func:`without_marks` takes out: a token split by a
+    zero-width space, a soft hyphen or a joiner is masked whole, the invisible characters
+    inside it going with it, and those elsewhere kept as sent. So masking before or after
+    the marks are taken out for showing is the same (recheck28 Kc M1: a token masked by
+    nothing at the API, then joined whole by the renderer taking the mark out).
+
     Example:
         >>> mask_secrets("401 from https://x.example/v1?api_key=abc123&q=1: Bearer ns_tok_1f_Zz9")
         '401 from https://x.example/v1?api_key=…&q=1: Bearer …'
         >>> mask_secrets("postgres://app:hunter2@db:5432/x refused; password=hunter2")
         'postgres://app:…@db:5432/x refused; password=…'
+        >>> mask_secrets("tok ns_tok_1f\u200b_Zz9 \u200bok")
+        'tok ns_tok_1f_… \u200bok'
     """
-    return _SECRETS.sub(_masked, text)
+    # through the marks first (a mark inside a secret then hides none of it), then as
+    # sent (a mark that ends a word, ``x\u200bsk-…``, ends it for the mask too)
+    seen = text if _HIDDEN.search(text) is None else _masked_through_marks(text)
+    return _SECRETS.sub(_masked, seen)
+
+
+def _masked_through_marks(text: str) -> str:
+    """``text`` with the credentials masked that :func:`without_marks`'s view of it shows:
+    each found there replaces the span of ``text`` it came from, marks inside and all."""
+    view, at = _dropped(_MARKS, text, list(range(len(text))))
+    view, at = _dropped(_JOINED, view, at)
+    parts: list[str] = []
+    done = 0
+    for m in _SECRETS.finditer(view):
+        shown = _masked(m)
+        if shown == m.group(0):  # a Basic word, or one masked already ("Bearer …")
+            continue
+        start, end = at[m.start()], at[m.end() - 1] + 1
+        parts += (text[done:start], shown)
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def _dropped(pattern: re.Pattern[str], text: str, at: list[int]) -> tuple[str, list[int]]:
+    """``text`` without what ``pattern`` finds, and where each character left stood in
+    the original (``at`` says it for ``text``'s own)."""
+    kept: list[str] = []
+    kept_at: list[int] = []
+    done = 0
+    for m in pattern.finditer(text):
+        kept.append(text[done : m.start()])
+        kept_at += at[done : m.start()]
+        done = m.end()
+    kept.append(text[done:])
+    kept_at += at[done:]
+    return "".join(kept), kept_at
 
 
 def without_escapes(text: str) -> str:
@@ -151,24 +204,27 @@ def without_escapes(text: str) -> str:
 def without_marks(text: str) -> str:
     """``text`` without direction marks and zero-width characters: shown to people,
     an RLM would reorder what Nightshift writes after it, and a zero-width space hides.
+    A joiner or variation selector between two ASCII characters goes too (it only hides
+    there); elsewhere it is kept, as emoji and Persian or Indic words need it.
 
     Example:
-        >>> without_marks("\\u200fabc\\u200b \\ufeff(ok)\\u200e")
-        'abc (ok)'
+        >>> without_marks("\\u200fabc\\u200b \\ufeff(ok)\\u200e a\\u200db 1\\ufe0f\\u20e3")
+        'abc (ok) ab 1\\ufe0f\\u20e3'
     """
-    return _MARKS.sub("", text)
+    return _JOINED.sub("", _MARKS.sub("", text))
 
 
 def plain_line(text: str) -> str:
     """An agent's ``text`` as plain text on one line, for an agent's 503, a terminal, the
     audit: escape sequences and direction marks out, every other control character
     (a line break, BEL, a C1 control, a bidi override) as a space, runs of spaces as one,
-    credentials masked (after the cleaning: a colour code inside ``token=…`` hides
-    nothing then).
+    credentials masked (after the escapes are out: a colour code inside ``token=…``
+    hides nothing then; before the marks are: the mask sees through them, and a mark
+    that only ends a word, ``x\\u200bsk-…``, still ends it for the mask).
 
     Example:
-        >>> plain_line("job \\x9b31m ns_tok_1f_Zz9\\u200f done\\u2066")
-        'job 31m ns_tok_1f_… done'
+        >>> plain_line("job \\x9b31m ns_tok_1f_Zz9\\u200f done\\u2066 ns_tok_2a\\u00ad_Yy8")
+        'job 31m ns_tok_1f_… done ns_tok_2a_…'
     """
-    cleaned = CONTROL.sub(" ", without_marks(without_escapes(text)))
-    return mask_secrets(" ".join(cleaned.split()))
+    cleaned = mask_secrets(CONTROL.sub(" ", without_escapes(text)))
+    return " ".join(without_marks(cleaned).split())

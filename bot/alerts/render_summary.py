@@ -26,14 +26,7 @@ from bot.alerts.model import (
 )
 from bot.alerts.model_warnings import warned_of
 from bot.alerts.render_time import clock_time, duration
-from bot.escape import (
-    member_or_name,
-    one_line,
-    operator_mentions,
-    slack_text,
-    without_escapes,
-    without_marks,
-)
+from bot.escape import member_or_name, operator_mentions, plain_line, slack_text
 from guards.money import format_usd, usd_for
 from guards.tokens import ACTOR_PREFIX
 from guards.words import plural
@@ -234,7 +227,9 @@ def heartbeat_detail(detail: object, limit: int = DETAIL_CHARS) -> str:
     control characters folded into one space), at most ``limit`` characters with "…",
     escaped; "" when there is none. Escape sequences (a detail kept before the API took
     them out) and direction marks and zero-width characters (an RLM would reorder what
-    follows it: review26 R3 L5) are dropped.
+    follows it: review26 R3 L5) are dropped, and credentials masked through them
+    (:func:`bot.escape.plain_line`: a detail kept with a token split by a zero-width
+    space is not joined whole: recheck28 Kc M1).
 
     >>> heartbeat_detail("rate limited\\r\\n  by <!here>\\x00 upstream", 40)
     'rate limited by &lt;!here&gt; upstream'
@@ -243,8 +238,7 @@ def heartbeat_detail(detail: object, limit: int = DETAIL_CHARS) -> str:
     """
     if not isinstance(detail, str):
         return ""
-    shown = without_marks(without_escapes(detail))
-    return slack_text(" ".join(one_line(shown).split()), limit)
+    return slack_text(plain_line(detail), limit)
 
 
 def _heartbeat(f: dict[str, Any], tz: ZoneInfo, detail: object) -> str:
@@ -327,14 +321,21 @@ def summary(kind: str, facts: dict[str, Any], tz: ZoneInfo) -> str:
     """One sentence with the figures of the latest firing.
 
     Every string fact is put on one line and escaped first (a task id, a reason):
-    the agent chose it, so it must not mention anyone, link or start a line.
+    the agent chose it, so it must not mention anyone, link or start a line. A task id
+    is the agent's free text: a credential in it is masked and its marks taken out
+    (:func:`bot.escape.plain_line`; the event masks it too, since recheck28 Kc L1).
 
     Example:
         >>> facts = {"task_id": "<!here>\\nall clear", "attempts": 3, "limit": 3}
         >>> summary("attempts_exhausted", facts, ZoneInfo("UTC"))
         'task &lt;!here&gt; all clear asked for attempt 3 of 3'
     """
-    f = {k: slack_text(v, FACT_CHARS) if isinstance(v, str) else v for k, v in facts.items()}
+    f = {
+        k: slack_text(plain_line(v) if k == "task_id" else v, FACT_CHARS)
+        if isinstance(v, str)
+        else v
+        for k, v in facts.items()
+    }
     if kind.startswith("breaker_opened"):
         return _breaker(f)
     if kind == "heartbeat_missed":

@@ -242,7 +242,9 @@ async def test_shell_mode_prints_an_agent_s_escape_sequences_as_nothing(app_fact
     printed = out.getvalue()
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", printed), repr(printed)
     assert "\nfake:" not in printed  # no line of its own
-    assert "task  ]0;pwned-title  [2J [31mRED [0m OVERWRITE fake: 🟢 all clear asked" in printed
+    # the task id as plain_line reads it, as in the breaker's reason (recheck28 Kc L1: the
+    # alert's task id is masked through invisible characters the same way)
+    assert "task RED OVERWRITE fake: 🟢 all clear asked" in printed
 
 
 # -- the job log (L1) ---------------------------------------------------------------------

@@ -174,3 +174,47 @@ async def test_a_failed_settles_error_is_quoted_before_its_write_not_on_the_writ
     # made once at the edge (a miss), found made by the writer (a hit): the time that
     # saves is measured in 45c1506's message, not asserted here
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+
+
+async def test_a_token_split_by_an_invisible_character_is_masked_where_people_read_it(
+    slack_http,
+):
+    """recheck28 Kc L1: a ZWJ (or U+FE0F) inside a token in a task id stopped the mask in
+    the alert, the breaker's reason, the 503 and the audit; a zero-width space inside one
+    was kept by `/agent alert <id>` (out of attempts) and `/agent dedup`, the secret
+    readable past it. Masked through them, the marks inside it gone."""
+    slack = await slack_http(POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    tok = await app.token("acme/alice")
+    head = re.match(r"ns_tok_[0-9a-f]+_", tok)
+    assert head is not None
+    secret = tok[head.end() :]
+    task = f"run {tok[:12]}\u200d{tok[12:25]}\ufe0f{tok[25:]}"
+    for i in range(5):  # two asks past the limit: two failures open the agent's breaker
+        r = await reserve(app, tok, "acme/alice/tz", f"z{i}", task_id=task)
+        assert r.status_code == (201 if i < 3 else 429), r.text
+    sibling = await reserve(app, tok, "acme/alice/tz/c2", "z9")
+    assert sibling.status_code == 503, sibling.text
+    assert f"task run {head.group()}… asked past its 3 attempts" in sibling.json()["reason"]
+    item = f"config {tok[:20]}\u200b{tok[20:30]}\u2060{tok[30:]}"
+    for _ in range(2):
+        body = {"scope": "acme/alice/vz", "stream": "posts", "items": [item]}
+        r = await app.request("POST", "/v1/validations", token=tok, json=body)
+        assert r.status_code == 200, r.text
+    await app.ns.extras["alerts"].process()
+    await fake.wait_for(lambda: len(fake.posts(ALERTS)) >= 2)
+    [(alert_id,)] = await app.store.fetch("SELECT id FROM alerts WHERE kind = 'attempts_exhausted'")
+    replies = [
+        (await slack.command(words))["text"]
+        for words in (f"alert {alert_id}", "dedup acme/alice/vz", "breakers", "audit 50")
+    ]
+    assert f"task run {head.group()}… asked for attempt 3 of 3" in replies[0], replies[0]
+    assert f"“config {head.group()}…”" in replies[1], replies[1]
+    posted = json.dumps([c.args for c in fake.posts(ALERTS)], ensure_ascii=False)
+    r = await app.request("GET", "/v1/breakers", token=tok)
+    kept = [
+        json.dumps([tuple(row) for row in await app.store.fetch(f"SELECT * FROM {table}")])
+        for table in ("audit", "events", "alerts", "breakers")
+    ]
+    for text in (posted, *replies, sibling.text, r.text, *kept):
+        assert secret[:8] not in text and secret[-8:] not in text, text

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from bot.alerts.model import Alert
 from bot.alerts.render import alert_line, alert_message, channel_nudge, storm_nudge
-from bot.alerts.render_summary import summary
+from bot.alerts.render_summary import heartbeat_detail, summary
 from bot.blocks import echo
 from bot.digest.render import render
-from bot.escape import mask_secrets, one_line, printable, slack_text
+from bot.escape import mask_secrets, one_line, plain_line, printable, slack_text, without_marks
 from bot.shell import ShellConsole
 from tests.fakes.alerts import new_alert
 from tests.unit.test_digest import digest, raw
@@ -332,3 +332,35 @@ _XOXB = "xoxb-1234567890-2345678901-abcdefghijklmnopqrstuvwx"
 def test_a_token_is_masked_wherever_it_starts(text: str, shown: str) -> None:
     assert mask_secrets(text) == shown
     assert mask_secrets(shown) == shown  # the mask is its own fixed point
+
+
+# what a renderer takes out of an agent's text, one of each: ZWSP, soft hyphen, word
+# joiner, LRM, BOM, and between two ASCII characters ZWNJ, ZWJ, VS16 and a tag character
+_HIDING = ["\u200b", "\u00ad", "\u2060", "\u200e", "\ufeff", "\u200c", "\u200d", "\ufe0f"]
+_HIDING.append("\U000e0041")
+
+
+@pytest.mark.parametrize("mark", _HIDING, ids=[f"U+{ord(c):04X}" for c in _HIDING])
+@pytest.mark.parametrize("token", [_TOK, _XOXB, "sk-ant-api03-SECRETSECRET1"])
+def test_a_token_split_by_an_invisible_character_is_masked_whole(mark: str, token: str) -> None:
+    """recheck28 Kc M1, L1: the mask stopped at the mark, and a renderer taking the mark
+    out joined the working token again. Wherever the mark sits (its prefix, its secret),
+    masked through it, and taking the marks out after the mask shows no more of it."""
+    tail = token[-6:]
+    for at in range(1, len(token)):
+        text = f"said {token[:at]}{mark}{token[at:]} then"
+        for shown in (mask_secrets(text), plain_line(text), heartbeat_detail(text)):
+            assert tail not in without_marks(shown), (at, shown)
+        assert mask_secrets(mask_secrets(text)) == mask_secrets(text)
+
+
+def test_marks_outside_a_token_are_kept_and_emoji_keep_their_joiners() -> None:
+    """The mask takes out only the marks inside what it masks: the rest is as sent (a
+    heartbeat's detail is kept so); showing drops a joiner only between ASCII characters."""
+    text = f"\u05e9\u05dc\u05d5\u05dd\u200f {_TOK[:12]}\u200d{_TOK[12:]} \u200bok"
+    assert mask_secrets(text) == "\u05e9\u05dc\u05d5\u05dd\u200f ns_tok_cf5ef19b6213_… \u200bok"
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # a ZWNJ between letters
+    emoji = f"\U0001f469\u200d\U0001f4bb 1\ufe0f\u20e3 \u2764\ufe0f {persian}"
+    assert without_marks(emoji) == emoji == mask_secrets(emoji)
+    assert without_marks("a\u200db\ufe0fc\u200c1\U000e0041") == "abc1\U000e0041"
+    assert plain_line("x\u200bsk-ant-api03-SECRETSECRET1") == "xsk-ant-…"  # ends a word yet
