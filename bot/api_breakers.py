@@ -44,7 +44,7 @@ from pydantic import BeforeValidator, Field
 from bot.api import CTX, json_answer
 from bot.api_alerts import actor_of, operator, operator_body
 from bot.api_body import Body, FreeText, bearer, only_query
-from bot.api_text import as_sent, refuse_control
+from bot.api_text import BREAKER_REASON_SHOWN, as_sent, refuse_control
 from bot.known_scopes import known_scope, meant, unseen_breaker
 from bot.trial_size import MAX_TRIAL_BUDGET_MICROS, MAX_TRIAL_CALLS
 from guards.breaker import CLOSED, FORCED_OPEN, HALF_OPEN, HALF_OPEN_PENDING, OPEN
@@ -118,7 +118,7 @@ def _text() -> Any:
             raise ValueError(f"a JSON string (what the audit log keeps), not {as_sent(value)}")
         if value and not value.strip():
             raise ValueError("blank: say why in words, or leave it out")
-        refuse_control(value, why="agents read it in their 503s")
+        refuse_control(value, why=BREAKER_REASON_SHOWN)
         return value
 
     return BeforeValidator(check)

@@ -22,7 +22,11 @@ from pydantic import BeforeValidator
 
 from guards.agent_text import CONTROL
 
-__all__ = ["as_sent", "plain_words", "refuse_control"]
+__all__ = ["BREAKER_REASON_SHOWN", "as_sent", "plain_words", "refuse_control"]
+
+# why a kill switch's reason is plain text, in POST /v1/breakers/{scope}/open's 400 and
+# `/agent breaker <scope> open <reason>`'s refusal alike (recheck28 Kc L2)
+BREAKER_REASON_SHOWN = "agents read it in their 503s"
 
 
 def as_sent(value: Any) -> str:

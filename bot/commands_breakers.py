@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.alerts.render import parse_trial_request
+from bot.api_text import BREAKER_REASON_SHOWN, refuse_control
 from bot.blocks import echo
 from bot.chat_words import typed
 from bot.commands import ActionResult, Context, Reply, UsageError, action, subcommand
@@ -79,6 +80,11 @@ async def cmd_breaker(ctx: Context, args: list[str]) -> Reply:
     except InvalidInput as exc:
         raise UsageError(exc.message) from None
     reason = typed(args[2:])  # as typed: its commas too
+    try:  # the rule of POST /v1/breakers/{scope}/open's reason, in its words (recheck28 Kc L2)
+        if verb == "open":
+            refuse_control(reason, why=BREAKER_REASON_SHOWN)
+    except ValueError as exc:
+        raise UsageError(f"the reason {exc}.") from None
     breakers = ctx.ns.breakers
 
     def operate(tx: Tx) -> tuple[BreakerRow, str | None]:

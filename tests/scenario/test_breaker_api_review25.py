@@ -156,6 +156,9 @@ async def test_a_trial_of_one_call_is_one_call_in_the_409(slack_http: Any) -> No
 
 
 async def test_a_blank_or_control_character_reason_is_refused(slack_http: Any) -> None:
+    """review25 L5; recheck28 Kc L2: `/agent breaker <scope> open <reason>` took the ESC
+    and bidi overrides the HTTP call refuses, and agents read them raw in their 503s and
+    GET /v1/breakers. Refused in Slack by the same rule, in the same words."""
     slack = await slack_http(STALE_POLICY, clock=ManualClock())
     app = slack.app
     _, op = await operator_token(app, "acme/alice")
@@ -172,6 +175,11 @@ async def test_a_blank_or_control_character_reason_is_refused(slack_http: Any) -
         refused = error(r, 400, "invalid_input")
         assert refused["field"] == "reason", (reason, refused)
         assert said in refused["message"], (reason, refused)
+        if said == "blank" or "\n" in reason:  # Slack's words are split at white space
+            continue
+        words = refused["message"].split("holds ", 1)[1].rstrip(".")
+        reply = (await slack.command(f"breaker {BOT} open {reason}", user=ADMIN))["text"]
+        assert f"the reason holds {words}" in reply, (reply, words)
     assert await snapshot(app) == before
     assert (await breaker(app)).state == "closed"
     ok = await app.request("POST", OPEN, token=op, json={"reason": "  loop 🧑‍💻 déjà  "})
