@@ -73,6 +73,22 @@ def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
+def _named_origin(url: str) -> str:
+    """``url``'s scheme and host (and port) for a message or a log line: no user, path
+    or query, unprintable characters as ``?``.
+
+    Example:
+        >>> _named_origin("https://user:pw@hooks.slack-gov.com:8443/actions/T1/2/x?q=1")
+        'https://hooks.slack-gov.com:8443'
+    """
+    try:
+        parts = urlsplit(url)
+        named = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}"
+    except ValueError:  # a port that is not a number, a bracket left open
+        named = "a URL that does not parse"
+    return "".join(c if c.isprintable() else "?" for c in named[:120])
+
+
 #: Slack's own domains: slack.com, and GovSlack's slack-gov.com (its API
 #: https://slack-gov.com/api/, its response_urls on https://hooks.slack-gov.com/…)
 SLACK_DOMAINS = ("slack.com", "slack-gov.com")
@@ -102,12 +118,10 @@ def foreign_response_url(url: str, *, api_url: str) -> str | None:
         api = urlsplit(api_url)
         if host and (scheme, host, port) == _origin(api):
             return None
-        named = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
     except ValueError:  # a port that is not a number, a bracket left open
-        named = "a URL that does not parse"
-    shown = "".join(c if c.isprintable() else "?" for c in named[:120])  # for the log
+        pass
     return (
-        f"response_url names {shown}, not on Slack's hosts (https on slack.com,"
+        f"response_url names {_named_origin(url)}, not on Slack's hosts (https on slack.com,"
         " slack-gov.com or a subdomain) nor SLACK_API_URL's origin: not sent. Behind a"
         " proxy that rewrites Slack's URLs, set SLACK_API_URL to its origin; otherwise"
         " the request was signed by someone else who knows SLACK_SIGNING_SECRET"
@@ -164,7 +178,7 @@ class SlackDeliverer:
             raise RetryLater(f"request failed: {exc}", kind="network") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(
-                f"network error: cannot reach Slack at {self.client.base_url}"
+                f"network error: cannot reach {self._where(method, args)}"
                 f" ({type(exc).__name__}{f': {exc}' if str(exc) else ''})",
                 kind="network",
             ) from None
@@ -173,6 +187,14 @@ class SlackDeliverer:
             channel=data.get("channel") or args.get("channel"),
             ts=data.get("ts") or data.get("message_ts"),
         )
+
+    def _where(self, method: str, args: dict[str, Any]) -> str:
+        """Where a call that could not connect went: Slack's API, or a response_url's
+        host (recheck28 Kc L3: "Slack at <SLACK_API_URL>" named the API for a
+        hooks.slack-gov.com that failed), its origin only (its path is a reply link)."""
+        if method == "response_url" and isinstance(url := args.get("url"), str):
+            return f"the response_url's host {_named_origin(url)}"
+        return f"Slack at {self.client.base_url}"
 
     async def _upload(self, args: dict[str, Any]) -> Delivered:
         try:

@@ -212,6 +212,16 @@ async def test_the_deliverer_sorts_slack_answers(fake_slack):
         "network error: cannot reach Slack at http://127.0.0.1:9/api/ (ClientConnectorError"
     )
     assert "ConnectionKey" not in network.value.reason
+    # a response_url that cannot be reached names its own host, not the API's (recheck28
+    # Kc L3), and not its path (a reply link)
+    with pytest.raises(RetryLater) as hook_down:
+        args = {"url": "http://127.0.0.1:9/actions/T1/2/secret", "payload": {"text": "x"}}
+        await down.deliver("response_url", args)
+    assert hook_down.value.kind == "network"
+    assert hook_down.value.reason.startswith(
+        "network error: cannot reach the response_url's host http://127.0.0.1:9 (ClientConnector"
+    ), hook_down.value.reason
+    assert "/api/" not in hook_down.value.reason and "secret" not in hook_down.value.reason
 
 
 async def test_a_resolution_made_while_its_alert_post_is_retried_is_shown_next(
