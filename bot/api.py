@@ -55,8 +55,9 @@ __all__ = ["CTX", "build_web_app", "json_answer", "parse_scope", "routes", "unav
 
 log = logging.getLogger(__name__)
 CTX: web.AppKey[Nightshift] = web.AppKey("nightshift")
-# /healthz answers 503 when the writer has not answered by then: within the 1 s timeout
-# of a Kubernetes probe, not after the 8 s a locked database's writes wait (audit28 L2)
+# /healthz answers by then when its write is not done (bot.write_probe tells a held lock,
+# a 503, from a slow disk, a 200): within the 1 s timeout of a Kubernetes probe, not
+# after the 8 s a locked database's writes wait (audit28 L2)
 HEALTH_SECONDS = 0.8
 STATE_SECONDS = 2.0  # /metrics' reads of the engine's state, at most (else the last values)
 _STATE_ERRORS = Throttle()
@@ -282,12 +283,19 @@ async def get_budget(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     ns = request.app[CTX]
-    if (why := await ns.write_probe(HEALTH_SECONDS)) is not None:
-        return unavailable(  # said to whoever watches it, not to an agent
-            f"Nightshift cannot write to its database ({why}): agents' calls are refused"
-            " with 503 until it can, and nothing is lost; its log says why"
+    probed = await ns.write_health(HEALTH_SECONDS)
+    if probed.stuck:  # the writer does not answer: calls wait, they are not refused
+        return unavailable(
+            f"Nightshift's database takes no write ({probed.refused}): agents' calls that"
+            " write wait for it; check the disk"
         )
-    return web.json_response({"status": "ok", "transport": ns.settings.transport})
+    if probed.refused is not None:
+        return unavailable(  # said to whoever watches it, not to an agent
+            f"Nightshift cannot write to its database ({probed.refused}): agents' calls are"
+            " refused with 503 until it can, and nothing is lost; its log says why"
+        )
+    slow = {"slow": probed.slow} if probed.slow is not None else {}  # (a slow disk: R5 M3)
+    return web.json_response({"status": "ok", "transport": ns.settings.transport, **slow})
 
 
 def unavailable(message: str) -> web.Response:

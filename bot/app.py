@@ -13,7 +13,6 @@ import errno
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -21,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.alerts import heartbeats, shift_start
+from bot.alerts import shift_start
 from bot.api import build_web_app
 from bot.budget_ends import end_limits
 from bot.clock_watch import ClockWatch
@@ -36,6 +35,7 @@ from bot.start_warnings import (
     say_if_tiers_look_wrong,
     say_what_slack_overrides,
 )
+from bot.write_probe import Probed, probe_write
 from guards.breakers import Breakers
 from guards.clock import Clock, SystemClock
 from guards.config import Policy
@@ -124,32 +124,18 @@ class Nightshift:
         return self._store
 
     async def write_probe(self, within: float) -> str | None:
-        """Why the database does not take a write now (None: a row was really written
-        within ``within`` seconds; an empty transaction commits on a full disk too). The
-        probe of /healthz, and of a reload before it stops this process (audit26b disk
-        H1, recheck26 N1: the restart died at its first write, leaving no server)."""
+        """Why the database does not take a write now (None: it does, maybe slowly): the
+        probe of a reload before it stops this process (:mod:`bot.write_probe`)."""
+        return (await self.write_health(within)).refused
+
+    async def write_health(self, within: float) -> Probed:
+        """What writing a row within ``within`` seconds found (/healthz's probe)."""
         store = self._store
         if store is None or not store.serving:
             # still starting: a start writes first thing anyway, and its own row must not
             # be written before the watchdog read the last run's (review27 M2)
-            return None
-        if lost := store.file_lost():
-            return lost
-        try:  # the writer answers, and within seconds: a probe must not hang with it
-            await asyncio.wait_for(
-                store.write(lambda tx: heartbeats.alive(tx, now=tx.clock.now())), within
-            )
-        except StorageUnavailable as exc:
-            return exc.cause
-        except TimeoutError:
-            if (began := store.lock_wait_began) is not None:  # (a 1 s probe cannot wait 8 s)
-                waited = time.monotonic() - began
-                return (
-                    f"another process holds its write lock, waited for {waited:.1f}s so far:"
-                    " a sqlite3 shell or a backup tool in a transaction?"
-                )
-            return f"no write went through in {within:g}s"
-        return None
+            return Probed()
+        return await probe_write(store, within=within)
 
     @property
     def url(self) -> str:

@@ -119,8 +119,10 @@ class Store(BatchRunner):
         self._lost: str | None = None
         self.serving = False  # set by a running server (bot.app): see StorageWatch
         # since when (time.monotonic()) the writer waits for the write lock, or None: a
-        # probe that cannot wait as long names the lock (/healthz, audit28 L2)
+        # probe that cannot wait as long names the lock (/healthz, audit28 L2); and since
+        # when it commits: a slow disk's fsync, which is no held lock (review28 R5 M3)
         self.lock_wait_began: float | None = None
+        self.commit_began: float | None = None
         self._outage = None
         self.ended_outages = deque(maxlen=ENDED_KEPT)
         self._came = None
@@ -238,7 +240,7 @@ class Store(BatchRunner):
                     chained = chained + 1 if chain else 0
                     begun = await loop.run_in_executor(self._executor, self._commit, chain)
                 except BaseException as exc:  # nobody's change is on disk
-                    begun = None
+                    begun = self.commit_began = None
                     if self._conn.in_transaction:
                         await self._in_writer(loop, "ROLLBACK")
                     self._rolled_back()
@@ -270,10 +272,7 @@ class Store(BatchRunner):
                 self.batched_writes += len(batch)
                 if changed:  # an empty commit succeeds on a full disk too
                     self.last_commit_at = time.time()
-                    if self._outage is not None and not any(map(_refused, results)):
-                        self._accepted()  # the outage is over
-                    elif self._recovering is not None:
-                        self._still_accepted()  # ... and said so once it stays over
+                    self._committed(refused=any(map(_refused, results)))  # (store_watch)
                 for callback in after:
                     try:
                         callback()
@@ -340,7 +339,9 @@ class Store(BatchRunner):
         if self._deferred.size:
             self._deferred.write(self._conn)
         write_sums(self._conn, self._sums)
+        self.commit_began = time.monotonic()  # (a failed COMMIT: cleared by the batch's end)
         self._conn.execute("COMMIT")
+        self.commit_began = None
         if not then_begin:
             return None
         try:

@@ -195,6 +195,16 @@ class StorageWatch:
             exc_info=exc if first and not why else None,
         )
 
+    def _committed(self, *, refused: bool) -> None:
+        """A batch that wrote a row committed (``refused``: one of its operations was
+        refused in its savepoint, as a full disk can, while the others went through)."""
+        if self._outage is not None and not refused:
+            self._accepted()  # the outage is over
+        elif self._recovering is not None and self._outage is None and not refused:
+            # ... and said so once it stays over; never at a batch with a refusal in it,
+            # nor while an outage is on (review28 R5 L4)
+            self._still_accepted()
+
     def _accepted(self) -> None:
         """A commit wrote a row: an outage, if there was one, is over. The log says so once
         writes have gone through for :data:`RECOVERED_SECONDS` (:meth:`_still_accepted`):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -284,3 +286,69 @@ async def test_healthz_answers_a_held_write_lock_within_a_second_naming_it(app_f
         other.execute("ROLLBACK")
         other.close()
     assert (await app.client.get("/healthz", timeout=1.0)).status_code == 200
+
+
+class SlowDisk:
+    """The store's connection on a disk whose fsync is slow: each COMMIT takes ``seconds``
+    more (a throttled network volume; review28 R5 slowed fsync with an LD_PRELOAD shim)."""
+
+    def __init__(self, conn: Any, seconds: float) -> None:
+        self._conn, self.seconds = conn, seconds
+        self.committing = threading.Event()
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            self.committing.set()
+            time.sleep(self.seconds)  # (in the writer's thread, as an fsync is)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_healthz_on_a_slow_but_working_disk_is_200_said_slow(app_factory, monkeypatch):
+    """review28 R5 M3: the probe's write queued behind the batch in flight, and with a
+    slow fsync two commits passed 0.8 s: a false 503 ("agents' calls are refused") while
+    every call went through, and Kubernetes restarts a process so told."""
+    app = await app_factory()
+    tok = await app.token("acme")
+    store = app.ns.store
+    disk = SlowDisk(store._conn, 0.5)
+    monkeypatch.setattr(store, "_conn", disk)
+    ahead = asyncio.ensure_future(app.request("POST", "/v1/reservations", token=tok, json=BODY))
+    assert await asyncio.to_thread(disk.committing.wait, 5)  # the reservation's batch commits
+    began = time.monotonic()
+    health = await app.client.get("/healthz", timeout=1.0)
+    took = time.monotonic() - began
+    assert health.status_code == 200 and took < 1.0, (health.text, took)
+    assert health.json()["status"] == "ok"
+    assert health.json()["slow"] == (
+        "no write within 0.8s, but the database is committing writes (a slow disk): agents'"
+        " calls go through, slowly"
+    )
+    assert (await ahead).status_code == 201
+    await store.write(lambda tx: None)  # the probe's own write is in too: the writer idles
+    # one commit that does not end (past STUCK_SECONDS, made short here) is a 503 that
+    # says the writer takes no write, not that calls are refused
+    monkeypatch.setattr("bot.write_probe.STUCK_SECONDS", 0.3)
+    disk.seconds = 1.5
+    disk.committing.clear()
+    ahead = asyncio.ensure_future(
+        app.request("POST", "/v1/reservations", token=tok, json={**BODY, "idempotency_key": "k2"})
+    )
+    assert await asyncio.to_thread(disk.committing.wait, 5)
+    health = await app.client.get("/healthz", timeout=1.0)
+    assert health.status_code == 503, health.text
+    assert health.json()["message"].startswith(
+        "Nightshift's database takes no write (no write within 0.8s: a commit has waited 0."
+    ), health.json()
+    assert health.json()["message"].endswith(
+        "s for the disk): agents' calls that write wait for it; check the disk"
+    )
+    assert (await ahead).status_code == 201
+    disk.seconds = 0.0
+    await store.write(lambda tx: None)
+    assert (await app.client.get("/healthz", timeout=1.0)).json() == {
+        "status": "ok",
+        "transport": app.ns.settings.transport,
+    }

@@ -499,6 +499,50 @@ async def test_an_outage_is_kept_and_its_end_is_said_once_with_how_long_and_how_
     ]
 
 
+async def test_writes_again_is_not_said_at_a_batch_with_a_refused_write(tmp_path, caplog):
+    """review28 R5 L4: a batch where one operation was refused in its savepoint (a full
+    disk can, keeping the transaction) while the others committed ran the 'accepts writes
+    again ... every write for 30s since went through' branch, at that very batch."""
+    import logging
+
+    clock = ManualClock()
+    store = await Store.open(tmp_path / "s.db", clock=clock)
+    caplog.clear()
+
+    def refused(tx: Tx) -> None:  # an operation the full disk refuses, alone of its batch
+        tx.execute("CREATE TABLE IF NOT EXISTS rows (n INTEGER)")
+        full = sqlite3.OperationalError("database or disk is full")
+        full.sqlite_errorcode = sqlite3.SQLITE_FULL  # (as SQLite's own says it)
+        raise full
+
+    def put(tx: Tx) -> None:
+        tx.execute("CREATE TABLE IF NOT EXISTS rows (n INTEGER)")
+        tx.execute("INSERT INTO rows VALUES (1)")
+
+    try:
+        with caplog.at_level(logging.INFO, logger="guards.store"):
+            with pytest.raises(StorageUnavailable):
+                await store.write(refused)
+            await store.write(put)  # the outage is over, said after 30 s of writes
+            clock.advance(31)
+            both = await asyncio.gather(
+                store.write(put), store.write(refused), return_exceptions=True
+            )
+            assert both[0] is None and isinstance(both[1], StorageUnavailable)  # one batch
+            said = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+            assert not [m for m in said if "accepts writes again" in m], said
+            await store.write(put)  # taken again: said after 30 s more, counting both
+            clock.advance(30)
+            await store.write(put)
+    finally:
+        await store.close()
+    said = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert [m for m in said if "accepts writes again" in m] == [
+        f"the database {tmp_path / 's.db'} accepts writes again after 31s (2 writes refused):"
+        " every write for 30s since went through"
+    ]
+
+
 async def test_an_outage_begins_when_its_first_refused_write_came(tmp_path, monkeypatch):
     """audit26 chaos M1: it began when that write was refused, after waiting out the lock
     (8 s): an agent whose beat waited then was paged for silence it never kept."""
