@@ -29,8 +29,7 @@ own acknowledgement budget (:func:`ack_budget_left`, from :data:`ARRIVED`: revie
 M2), so a command that writes is acknowledged within ``ACK_BUDGET`` of its arrival, not
 that plus :data:`RECORD_SECONDS`.
 
-The only key is ``envelope:<envelope_id>``: migration 0050's comment names an ``http:``
-key too, which HTTP mode no longer writes (review28 R5 L3).
+The only key is ``envelope:<envelope_id>``: HTTP mode records nothing (review28 R5 L3).
 
 Example:
     >>> # received = Received(ns.store, clock=ns.clock)
