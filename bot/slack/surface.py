@@ -78,7 +78,8 @@ STORAGE_FIELD = (
     "Nothing was changed: Nightshift cannot write to its database; try again in a minute"
 )
 # seconds a command may take before the ack goes out without its answer, counted from the
-ACK_BUDGET = 2.0  # request's arrival (its Socket Mode record's wait included: R5 M2)
+# request's arrival (its Socket Mode record's wait included: ack_budget_left, R5 M2)
+ACK_BUDGET = 2.0
 MAX_ORIGINS = 500
 
 
