@@ -75,6 +75,10 @@ class _Line:
     first: bool = False  # before the other lines of its instant (steps skipped, then the taken)
 
 
+# an alert that joined a storm summary nobody saw it in (bot.alerts.storm_alone)
+_GONE = "its storm summary was deleted in Slack before it showed it"
+
+
 def _channel(channel: str) -> str:
     return f"<#{channel}>" if CHANNEL_ID.fullmatch(channel) else f"`{slack_text(channel, 80)}`"
 
@@ -86,9 +90,14 @@ def _message(rows: StoryRows) -> str:
         where = _channel(str(alert.channel or post[1] or "?"))
         error = str(post[2]).removeprefix("Slack error ")
         return f"⚠️ Its post to {where} was refused by Slack ({slack_text(error, 100)})"
+    gone = rows.missed.post is not None  # (its storm summary was deleted in Slack)
     if alert.posted_at is not None and alert.channel:
         channel = str(post[1]) if post is not None and post[1] else alert.channel
+        if gone:
+            return f"Its message: {_channel(channel)}, posted on its own: {_GONE}"
         return f"Its message: {_channel(channel)}"
+    if gone:
+        return f"No message: {_GONE}, and it was resolved before it could be posted on its own"
     if alert.folded_into:
         return "No message of its own: a storm summary in the alerts channel carried it"
     if alert.tier == "P2":
@@ -143,7 +152,10 @@ class _Story:
         more = f" (the first of {alert.count:,})" if alert.count > 1 else ""
         out = [_Line(alert.first_at, f"🔥 fired{more}", "firing")]
         if alert.posted_at is not None and alert.channel:
-            out.append(_Line(alert.posted_at, f"posted in {_channel(alert.channel)}", "post"))
+            gone = self.rows.missed.post is not None
+            alone = " on its own: its storm summary was deleted in Slack" if gone else ""
+            text = f"posted in {_channel(alert.channel)}{alone}"
+            out.append(_Line(alert.posted_at, text, "post"))
         out += [self._step(r) for r in self.rows.steps]
         if alert.acked_at is not None:
             mtta = duration(alert.mtta or 0)
@@ -183,7 +195,13 @@ class _Story:
         if withdrawn_at is not None:
             text += f" — withdrawn unsent at {self.at(float(withdrawn_at))}"
         sent = self.rows.webhooks.get(int(esc_id))  # bot.webhooks_rows.delivery_notes
-        if withdrawn_at is None and folded and sent is None:  # (a webhook's storm: sent says)
+        missed = self.rows.missed.pages
+        if withdrawn_at is None and int(esc_id) in missed:  # (bot.alerts.storm_alone)
+            alone = missed[int(esc_id)]
+            text += f" — {_GONE}: " + (
+                f"paged on its own at {self.at(alone)}" if alone is not None else "not sent"
+            )
+        elif withdrawn_at is None and folded and sent is None:  # (a webhook's storm: sent says)
             text += " — sent in a storm summary"
         if sent is not None and withdrawn_at is None:
             text += f" — {slack_text(sent, 120)}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerts.model import ALERT_COLUMNS, Alert
+from bot.alerts.storm_alone import Missed, missed
 from bot.webhooks_rows import delivery_notes
 from guards.errors import NotFound
 from guards.store import Tx
@@ -31,6 +32,7 @@ class StoryRows:
     silences: list[Any]
     audit: list[Any]  # at, actor, action, after, detail
     webhooks: dict[int, str]  # escalation id -> how its webhook page went (delivery_notes)
+    missed: Missed  # what storm summaries deleted in Slack never showed of it
 
 
 def read_story(tx: Tx, alert_id: int) -> StoryRows:
@@ -92,4 +94,4 @@ def read_story(tx: Tx, alert_id: int) -> StoryRows:
         (f"#{alert_id} {alert.fingerprint}", alert.first_at - 1),
     )
     webhooks = delivery_notes(tx, alert_id)
-    return StoryRows(alert, steps, refused, post, silences, audit, webhooks)
+    return StoryRows(alert, steps, refused, post, silences, audit, webhooks, missed(tx, alert_id))

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_p0_note
+from bot.alerts.storm_alone import note_joined
 from bot.alerts.storm_gone import GONE
 from bot.alerts.storm_members import summary_holds
 from bot.alerts.storm_names import seed_first_at, summary_parts
@@ -180,7 +181,10 @@ def join_sent(
     args = summary_args(engine, tx, ref, alerts, now, joined=True)
     keep_shown(tx, post.id, args)
     p0 = [a for a in came if a.tier == "P0"]
-    enqueue_edit(tx, ref, text=args["text"], blocks=args["blocks"], channel=lane, urgent=bool(p0))
+    edit = enqueue_edit(
+        tx, ref, text=args["text"], blocks=args["blocks"], channel=lane, urgent=bool(p0)
+    )
+    note_joined(tx, ref, [a.id for a in came], edit=edit)  # (shown once it goes: storm_alone)
     if what != "pages" or not p0 or any(a.tier == "P0" and a.id not in ids for a in alerts):
         return
     note = {

@@ -219,13 +219,18 @@ class AlertMessages:
         if folds_here(tx, self.policy, channel, alert_id=alert.id, now=now, urgent=p0):  # a storm
             fold_post(self, tx, alert=alert, lane=channel, now=now)
             return
+        self.post_alone(tx, alert, now)
+
+    def post_alone(self, tx: Tx, alert: Alert, now: float) -> None:
+        """Post ``alert`` in its channel on its own (not folded into a storm summary)."""
+        channel = self.channel_for(alert.scope)
         oncall = None
         first = first_step(self, tx, now) if alert.tier == "P0" else None
         if alert.tier == "P0" and not (first == "channel" or (first or "").startswith("webhook:")):
             oncall = self.first_responder(tx, now)  # (a channel or webhook first pages nobody)
         tx.execute(
             "UPDATE alerts SET channel = ?, posted_at = ?, updated_at = ?, dirty = 0,"
-            " oncall_user = ? WHERE id = ?",
+            " oncall_user = COALESCE(oncall_user, ?) WHERE id = ?",  # (whom it paged since)
             (channel, now, now, oncall, alert.id),
         )
         alert = self.get(tx, alert.id)
@@ -238,6 +243,25 @@ class AlertMessages:
             ref=alert.post_ref,
             urgent=alert.tier == "P0",  # a page does not wait behind P1 posts
         )
+
+    def page_alone(self, tx: Tx, alert: Alert, esc_id: int, now: float) -> bool:
+        """Send escalation ``esc_id``'s page of ``alert`` on its own: the storm summary
+        that was to carry it was deleted in Slack before it showed it
+        (:mod:`bot.alerts.storm_alone`). False: no person to page, or its DM exists."""
+        row = tx.one("SELECT step, notify, target FROM escalations WHERE id = ?", (esc_id,))
+        ref = f"alert:{alert.id}:dm:{esc_id}"
+        if row is None or row[2] is None or tx.one("SELECT 1 FROM outbox WHERE ref = ?", (ref,)):
+            return False
+        position, notify, target = int(row[0]), str(row[1]), str(row[2])
+        which = self.chain.describe(position) if self.chain.steps else f"step {position + 1}"
+        name = notify.partition(":")[2]
+        why = f"You are paged ({name}, {which})" if name else f"You are paged ({which})"
+        why += ": the alert storm summary that carried this page was deleted in Slack"
+        text, blocks = self.render(tx, alert, now, dm_reason=why)
+        args = {"channel": target, "text": text, "blocks": blocks}
+        urgent = alert.tier == "P0"
+        enqueue(tx, method="chat.postMessage", args=args, channel=target, ref=ref, urgent=urgent)
+        return True
 
     def touch(self, tx: Tx, alert: Alert, now: float, *, urgent: bool = False) -> None:
         """Show a change in the posted message: now if urgent or the interval has passed."""
@@ -294,7 +318,10 @@ class AlertMessages:
         refresh_folds_of(self, tx, alert, now)
         rows = tx.all(
             "SELECT id, target FROM escalations WHERE alert_id = ? AND target IS NOT NULL"
-            " AND id <= ? AND withdrawn_at IS NULL AND folded_into IS NULL"
+            " AND id <= ? AND withdrawn_at IS NULL"
+            # (one a deleted storm summary was to carry was paged on its own: storm_alone)
+            " AND (folded_into IS NULL OR EXISTS (SELECT 1 FROM outbox s"
+            "  WHERE s.ref = 'alert:' || escalations.alert_id || ':dm:' || escalations.id))"
             # a page Slack refused is not there to edit (bot.alerts.refused)
             " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'failed'"
             "  AND o.ref = 'alert:' || escalations.alert_id || ':dm:' || escalations.id)",

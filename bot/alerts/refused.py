@@ -14,7 +14,9 @@ The outbox worker hands each call Slack refused to :func:`on_refused` (a refusal
   good" (it is not lost: the new post shows the alert as it is now). Deleted again
   within the hour, it is not posted a third time (:class:`Memory`). A storm summary's is
   not posted again: its first refused edit fails (logged once), and from then on it
-  takes no alert and no edit (:mod:`bot.alerts.storm_gone`);
+  takes no alert and no edit (:mod:`bot.alerts.storm_gone`); the alerts it was to carry
+  that no edit of it that went through showed are posted or paged on their own
+  (:mod:`bot.alerts.storm_alone`);
 - **the alerts channel refuses posts** (``is_archived``, ``not_in_channel``,
   ``channel_not_found``): the person on call now (else the policy's admins) is told by
   DM, at most once an hour per channel. The DMs are outbox rows
@@ -36,7 +38,8 @@ from bot.alerts.messages import AlertMessages
 from bot.alerts.model import Alert
 from bot.alerts.paging import AlertPaging
 from bot.alerts.render_time import clock_time
-from bot.alerts.storm_gone import GONE_MESSAGE, summary_gone
+from bot.alerts.storm_alone import deliver_alone
+from bot.alerts.storm_gone import GONE_MESSAGE, found_gone, summary_gone
 from bot.escape import CHANNEL_ID, slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
@@ -106,6 +109,9 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) ->
     if refused.method == "chat.update" and refused.error in GONE_MESSAGE:
         if summary_gone(tx, refused):  # (a storm summary's: edited no more)
             return True
+        if (summary := found_gone(tx, refused)) is not None:  # what it never showed
+            deliver_alone(engine, tx, summary, now=tx.clock.now())
+            return False
         return message_gone(engine, tx, refused, memory)
     channel = str(refused.args.get("channel") or "")
     if (

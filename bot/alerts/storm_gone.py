@@ -35,7 +35,7 @@ import logging
 from bot.outbox_delivery import Refused
 from guards.store import Tx
 
-__all__ = ["GONE", "GONE_MESSAGE", "summary_gone", "summary_is_gone"]
+__all__ = ["GONE", "GONE_MESSAGE", "found_gone", "summary_gone", "summary_is_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,19 @@ def summary_is_gone(tx: Tx, ref: str) -> bool:
     """Whether Slack said storm summary ``ref``'s message is gone (an edit of it failed
     with :data:`GONE_MESSAGE`): it is edited no more, and takes no alert."""
     return tx.one(_IS_GONE, (ref,)) is not None
+
+
+def found_gone(tx: Tx, refused: Refused) -> str | None:
+    """The ref of the storm summary whose edit Slack refused because its message is gone,
+    when this is the first such refusal (from now on it is gone: :func:`summary_is_gone`);
+    None for any other refusal."""
+    ts = str(refused.stored.get("ts") or "")
+    if refused.error not in GONE_MESSAGE or not ts.startswith("$ref:fold:"):
+        return None
+    if tx.one(_GONE_BEFORE, (refused.row_id, refused.lane, ts, refused.error)) is not None:
+        return None
+    ref = ts[5:-3]
+    return None if summary_is_gone(tx, ref) else ref
 
 
 def summary_gone(tx: Tx, refused: Refused) -> bool:

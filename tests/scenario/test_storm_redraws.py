@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from bot.alerts import operations as ops
+from bot.alerts.storm_alone import deliver_alone
 from guards.clock import ManualClock
 from tests.scenario.test_alerts import ALERTS, alerts_of
 from tests.scenario.test_stale_clicks import message, settled
@@ -87,10 +88,22 @@ async def test_a_deleted_summary_is_logged_once_and_takes_no_more_alerts(
         " WHERE a.scope LIKE 'acme/team/bot-late-%' ORDER BY a.id"
     )
     assert [r[0] is None for r in late] == [False, True, True]
-    assert [c.args["text"].split(" — ")[-1] for c in fake.posts("U01")[pages:]] == [
+    # recheck28 Kb M1: the first one's page, which only the refused edit carried, is
+    # paged on its own (it reached nobody until its chain's next step), once
+    posted = fake.posts("U01")[pages:]
+    assert [c.args["text"].split(" — ")[-1] for c in posted] == [
+        "acme/team/bot-late-0: r",
         "acme/team/bot-late-1: r",
         "acme/team/bot-late-2: r",
     ]
+    gone = "the alert storm summary that carried this page was deleted in Slack"
+    assert gone in str(posted[0].args["blocks"])
+    [(first,)] = await app.store.fetch("SELECT id FROM alerts WHERE scope = 'acme/team/bot-late-0'")
+    story = (await slack.command(f"alert {first}", user=ADMIN))["text"]
+    assert "sent in a storm summary" not in story
+    assert (
+        "— its storm summary was deleted in Slack before it showed it: paged on its own at" in story
+    )
 
 
 async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
@@ -104,10 +117,37 @@ async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
     await one_storm(slack, agents=10)
     ts = await summary_of(slack, ALERTS)
     await settled(slack)
+    app.clock.advance(5)
+    await storm(app, ["acme/team/bot-seen"])  # joins it: its edit goes through
+    await settled(slack)
+    assert message(slack, ALERTS, ts)["text"].split(": ")[0].endswith("8 alerts")
     fake.forget(ALERTS, ts)
+    posts = len(fake.posts(ALERTS))
     app.clock.advance(5)
     await storm(app, ["acme/team/bot-late"])  # joins it: its edit finds it gone
     await settled(slack)
+    # recheck28 Kb M1: the alert only that refused edit carried is posted on its own,
+    # once; the one an edit that went through showed stays as it is (it was seen)
+    [alone] = fake.posts(ALERTS)[posts:]
+    assert alone.args["text"].endswith("acme/team/bot-late: r")
+    seen, late = await app.store.fetch(
+        "SELECT id, posted_at IS NULL FROM alerts WHERE scope IN"
+        " ('acme/team/bot-seen', 'acme/team/bot-late') ORDER BY id"
+    )
+    assert (seen[1], late[1]) == (1, 0)
+    story = (await slack.command(f"alert {late[0]}", user=ADMIN))["text"]
+    assert "carried it" not in story
+    assert (
+        "Its message: <#C0ALERTS>, posted on its own: its storm summary was deleted in Slack"
+        " before it showed it" in story
+    )
+    assert "posted in <#C0ALERTS> on its own: its storm summary was deleted in Slack" in story
+    story = (await slack.command(f"alert {seen[0]}", user=ADMIN))["text"]
+    assert "a storm summary in the alerts channel carried it" in story
+    engine = alerts_of(slack).engine
+    ref = f"fold:posts:{ALERTS}:4"  # found gone again (a restart's retry): nothing twice
+    again = await app.store.write(lambda tx: deliver_alone(engine, tx, ref, now=tx.clock.now()))
+    assert again == []
     posts = len(fake.posts(ALERTS))
     app.clock.advance(5)
     await storm(app, ["acme/team/bot-later"])
@@ -119,20 +159,19 @@ async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
     def updates() -> int:
         return len([c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts])
 
-    assert updates() == 1
-    engine = alerts_of(slack).engine
+    assert updates() == 2  # the join that went through, the one that found it gone
     rows = await app.store.fetch(
         "SELECT id FROM alerts WHERE folded_into LIKE 'fold:posts:%' ORDER BY id"
     )
     held = [int(r[0]) for r in rows]
-    assert len(held) == 8  # #4-#10 and the one that joined
+    assert len(held) == 9  # #4-#10 and the two that joined
     for a in held:
         await app.store.write(lambda tx, a=a: ops.ack(engine, tx, alert_id=a, actor=ADMIN))
         await settled(slack)
     for a in held:
         await app.store.write(lambda tx, a=a: ops.resolve(engine, tx, alert_id=a, actor=ADMIN))
         await settled(slack)
-    assert updates() == 1
+    assert updates() == 2
     posts = len(fake.posts(ALERTS))
     app.clock.advance(10)  # (still within the summary's minute)
     await storm(app, ["acme/team/bot-last"])
