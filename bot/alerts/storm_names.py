@@ -67,7 +67,11 @@ def storm_ref(value: str) -> tuple[str, str | None]:
     if not (ref.isascii() and _SUMMARY_REF.fullmatch(ref)) or (
         sep and not (tag.isascii() and tag.isdigit() and len(tag) <= TAG_DIGITS)
     ):
-        raise InvalidInput("value", "this button does not name an alert storm summary")
+        raise InvalidInput(  # (worded as the buttons' other refusals: recheck28 Kb L3)
+            "value",
+            "This button does not name an alert storm summary: nothing changed. `/agent alerts`"
+            " lists the open alerts, with their own buttons; `/agent ack <id>` takes one.",
+        )
     return ref, tag if sep else None
 
 

@@ -284,7 +284,10 @@ async def test_garbage_unknown_and_other_refs_are_refused_and_change_nothing(sla
     assert tag.isdigit()
     await settled(slack)
     updates = len(fake.calls_of("chat.update"))
-    not_a_storm = "this button does not name an alert storm summary"
+    not_a_storm = (  # recheck28 Kb L3: worded as the other refusals, with what to do
+        "This button does not name an alert storm summary: nothing changed. `/agent alerts`"
+        " lists the open alerts, with their own buttons; `/agent ack <id>` takes one."
+    )
     unknown = (
         "this alert storm summary is not known (any more); `/agent alerts` lists the open alerts"
     )
@@ -298,6 +301,7 @@ async def test_garbage_unknown_and_other_refs_are_refused_and_change_nothing(sla
         f"{ref}\n": not_a_storm,
         ref.replace("4", "４"): not_a_storm,  # a fullwidth digit
         "fold:pages:U01:" + "9" * 2000: not_a_storm,
+        "A" * 5000: not_a_storm,
         "fold:posts:C0ALERTS:999": unknown,
         ref.replace("fold:posts:", "fold:pages:"): unknown,  # no such page summary
         ref + "-1": unknown,
