@@ -58,12 +58,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from prometheus_client import Counter
 
-from bot.tls import verified
 from bot.webhook_storms import fix_storm_body
 from bot.webhooks_notes import NOT_SENT, taken_out
 from bot.webhooks_record import UNEXPECTED, DeliveryRecords, Done
 from bot.webhooks_rows import claim
-from bot.webhooks_send import Outcome, TryAgain, post, redact
+from bot.webhooks_send import Outcome, TryAgain, client, post, redact
 from bot.webhooks_target import hook_for
 from guards.config import Policy
 from guards.config_webhooks import SECRET_READ_SECONDS, SecretSlow, SecretUnreadable, Webhook
@@ -168,7 +167,7 @@ class WebhookSender(DeliveryRecords):
             for result in RESULTS:
                 self._counter.labels(webhook=name, result=result)
         # no redirects: a receiver that moved says so, as a failure naming its status
-        self._client = httpx.AsyncClient(follow_redirects=False, verify=verified())  # (bot.tls)
+        self._client = client()  # (and stops at a redirect, whatever its Location)
         ns.extras["webhooks"] = self
         _WAKERS.append(self._wake.set)
         self._task = asyncio.create_task(self._run(), name="nightshift-webhooks")

@@ -12,7 +12,9 @@ The request is ``POST <url>`` with the row's JSON body and the headers:
 The answer (:func:`outcome`): a 2xx is :class:`Sent`; a network error, a timeout, a
 5xx, 408 or 429 is :class:`TryAgain` (a 429's or 503's ``Retry-After`` is honoured);
 any other status is :class:`Refused` at once, a redirect said as one (it is not
-followed: "HTTP 301 (redirect to https://hooks.example.com): …"). So is a receiver whose
+followed: "HTTP 301 (redirect to https://hooks.example.com): …") whatever its
+``Location`` (:func:`client` stops at a redirect before httpx reads where it points: one
+it cannot parse was a network error, retried for an hour). So is a receiver whose
 TLS certificate does not verify ("TLS certificate verify failed: self-signed
 certificate"): a configuration error, which waiting does not heal, so the chain goes on
 to its next step at once, as after a 4xx, instead of "Paging via…" for the hour of
@@ -39,14 +41,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import ssl
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, unquote, unquote_plus, urljoin, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 import httpx
 
 from bot.escape import mask_secrets
+from bot.tls import verified
 
 __all__ = [
     "GIVE_UP_SECONDS",
@@ -59,6 +63,7 @@ __all__ = [
     "TryAgain",
     "backoff",
     "certificate_refused",
+    "client",
     "may_have_reached",
     "outcome",
     "post",
@@ -83,6 +88,8 @@ _RETRY_STATUSES = frozenset({408, 429})
 #: the statuses that send the request elsewhere (with a Location): never followed, since a
 #: webhook's url is where its page goes (and a 301/302/303 would turn the POST into a GET)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: what a host a redirect may name is made of (a name, its IDNA form, an IP address)
+_HOST_CHARS = re.compile(r"[A-Za-z0-9._:-]+")
 #: a path segment or query value this short is a word (``hook``, ``v1``), not a key
 _SHORTEST_SECRET = 6
 
@@ -211,7 +218,9 @@ def outcome(
 
 def redirect_error(status: int, location: str | None, *, url: str) -> str:
     """A redirect's words: where it points (its scheme, host and port: its path and query
-    may hold a key, and are not quoted) and what to do.
+    may hold a key, and are not quoted) and what to do. A ``Location`` the HTTP client
+    cannot parse (a bad host name, a control character, port ``abc``) is "an address
+    that does not parse", nothing of it quoted (it is the receiver's text).
 
     Example:
         >>> said = redirect_error(301, "https://hooks.example.com/v2/K3Y", url="http://a.example/")
@@ -219,18 +228,47 @@ def redirect_error(status: int, location: str | None, *, url: str) -> str:
         'HTTP 301 (redirect to https://hooks.example.com)'
         >>> said.split(": ")[1]
         "webhooks do not follow redirects; point the webhook's url at the address it redirects to"
+        >>> redirect_error(302, "http://h.example:abc/", url="http://a.example/").split(": ")[0]
+        'HTTP 302 (a redirect to an address that does not parse)'
     """
     advice = "webhooks do not follow redirects; point the webhook's url at"
     try:
-        target = urlsplit(urljoin(url, location or ""))
-        host, port = target.hostname, target.port
-    except ValueError:  # (a Location that is no url, or a port out of range)
-        host = port = None
-    if not location or not host or target.scheme not in ("http", "https"):
-        return f"HTTP {status} (a redirect to no address): {advice} the receiver itself"
+        where = _redirect_target(location, url=url) if location else ""
+    except ValueError:
+        where = None
+    if where:
+        return f"HTTP {status} (redirect to {where}): {advice} the address it redirects to"
+    to = "no address" if where == "" else "an address that does not parse"
+    return f"HTTP {status} (a redirect to {to}): {advice} the receiver itself"
+
+
+def _redirect_target(location: str, *, url: str) -> str:
+    """``scheme://host[:port]`` of where ``location`` sends a POST to ``url``, read as
+    httpx reads it (a relative one: the same receiver's); "" when it is no http(s)
+    address.
+
+    Raises:
+        ValueError: it does not parse (httpx refuses it, its host is no host name or
+            address, or its port is out of range).
+    """
+    try:
+        target = httpx.URL(location)
+        if target.scheme and target.scheme not in ("http", "https"):
+            return ""  # (ftp:, javascript:, mailto:)
+        if not target.host:  # (as httpx: a path, or https:/path, is the same receiver's)
+            base = httpx.URL(url)
+            target = target.copy_with(host=base.host) if target.scheme else base.join(target)
+        elif not target.scheme:  # //host/path: the webhook's own scheme
+            target = httpx.URL(url).join(target)
+    except httpx.InvalidURL as exc:
+        raise ValueError(str(exc)) from None
+    host, port = target.raw_host.decode("ascii"), target.port
+    if not host:
+        return ""
+    if not _HOST_CHARS.fullmatch(host) or (port is not None and not 0 < port < 65536):
+        raise ValueError("no host name or port")
     host = f"[{host}]" if ":" in host else host  # an IPv6 address
-    where = f"{target.scheme}://{host}{f':{port}' if port else ''}"
-    return f"HTTP {status} (redirect to {where}): {advice} the address it redirects to"
+    return f"{target.scheme}://{host}{f':{port}' if port else ''}"
 
 
 def certificate_refused(exc: BaseException) -> str | None:
@@ -246,6 +284,35 @@ def certificate_refused(exc: BaseException) -> str | None:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+class _Redirected(Exception):
+    """A redirect's answer, stopped before httpx reads its ``Location``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.status, self.headers = response.status_code, response.headers
+
+
+async def _stop_at_a_redirect(response: httpx.Response) -> None:
+    """httpx builds the request a redirect asks for even when it follows none, and a
+    ``Location`` it cannot parse then raises a protocol error, which lost the status: the
+    try was retried for an hour as a network error (recheck28 Ka L1). This response hook
+    runs before that, and ends the try with the redirect (:func:`post` says it)."""
+    if response.status_code in _REDIRECTS:
+        raise _Redirected(response)
+
+
+def client(verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """The HTTP client webhook tries go through: it follows no redirect, and stops at
+    one before reading where it points, so a redirect is said whatever its
+    ``Location``. ``verify``: the TLS context (the process's, :func:`bot.tls.verified`,
+    by default)."""
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        verify=verify or verified(),
+        event_hooks={"response": [_stop_at_a_redirect]},
+    )
 
 
 async def post(
@@ -304,6 +371,8 @@ async def _post(
                 "POST", url, content=raw, headers=headers, timeout=seconds
             ) as response:
                 answer = await _first_bytes(response)
+    except _Redirected as redirect:  # (its body only repeats the status)
+        return outcome(redirect.status, redirect.headers, "", now=now, url=url)
     except httpx.InvalidURL as exc:  # (the policy's check lets none through; said if one is)
         return Refused(None, f"the url is refused by the HTTP client: {exc}")
     except (TimeoutError, httpx.TimeoutException) as exc:

@@ -20,6 +20,7 @@ from bot.webhooks_send import (
     Sent,
     TryAgain,
     backoff,
+    client,
     outcome,
     post,
     redact,
@@ -177,7 +178,7 @@ def test_a_redirect_says_where_it_points_and_what_to_do(location: str, said: str
 
 
 @pytest.mark.parametrize(
-    "location", [None, "", "javascript:alert(1)", "http://[::1", "ftp://files.example/x"]
+    "location", [None, "", "javascript:alert(1)", "ftp://files.example/x", "mailto:a@b.example"]
 )
 def test_a_redirect_to_no_address_says_so(location: str | None):
     headers = httpx.Headers({} if location is None else {"Location": location})
@@ -185,14 +186,65 @@ def test_a_redirect_to_no_address_says_so(location: str | None):
     assert got == Refused(301, f"HTTP 301 (a redirect to no address): {SAYS} the receiver itself")
 
 
+UNPARSED = "a redirect to an address that does not parse"
+#: Locations httpx cannot parse, or that name no host or port: nothing of them is quoted
+HOSTILE_LOCATIONS = [
+    "https://hoo\u202eks.example.com/p?key=K3YK3YK3Y",  # a bidi control in the host
+    "https://h.example.com/p\x01?key=K3YK3YK3Y",  # a control character
+    "http://h.example.com:abc/p",  # a port that is no number
+    "http://h.example.com:99999/p",  # out of range
+    "https://[bad/x",  # half an IPv6 address
+    "https://a b.example/",  # a space in the host
+]
+
+
+@pytest.mark.parametrize("location", [*HOSTILE_LOCATIONS, "http://[::1"])
+def test_a_redirect_to_an_address_that_does_not_parse_says_only_that(location: str):
+    """recheck28 Ka L1: nothing of an unparseable Location is said (it is the
+    receiver's text), only that it does not parse."""
+    headers = httpx.Headers([(b"Location", location.encode())])  # (as read off the wire)
+    got = outcome(302, headers, "", now=NOW, url=URL)
+    assert got == Refused(302, f"HTTP 302 ({UNPARSED}): {SAYS} the receiver itself")
+
+
+# (aiohttp sends no control character in a header: that one is said above)
+@pytest.mark.parametrize(
+    "location", [*(h for h in HOSTILE_LOCATIONS if "\x01" not in h), "javascript:alert(1)//x"]
+)
+async def test_a_redirect_fails_at_once_whatever_its_location(
+    webhook_receiver: WebhookReceiver, location: str
+):
+    """recheck28 Ka L1: httpx builds the request a redirect asks for even when it
+    follows none, and raised on a Location it could not parse ("RemoteProtocolError:
+    Invalid URL in location header: …"): the try was retried for an hour as a network
+    error; a ``javascript:`` one was "the url is refused by the HTTP client", blaming
+    the webhook's own url. The sender's client stops at the redirect first."""
+    webhook_receiver.script = [301]
+    webhook_receiver.location = location
+    async with client(tls()) as http:
+        got = await post(
+            http,
+            url=f"{webhook_receiver.url}/K3YK3YK3Y",
+            body="{}",
+            delivery_id=1,
+            secret=None,
+            seconds=5,
+            now=NOW,
+        )
+    assert isinstance(got, Refused), got
+    assert got.status == 301 and got.error.startswith("HTTP 301 (a redirect to "), got
+    assert "K3Y" not in got.error and "example" not in got.error
+    assert len(webhook_receiver.requests) == 1
+
+
 async def test_a_receivers_redirect_is_not_followed_and_said_as_one(
     webhook_receiver: WebhookReceiver,
 ):
     webhook_receiver.script = [308]
     webhook_receiver.location = "https://moved.example/hook/K3YK3YK3Y"
-    async with httpx.AsyncClient(follow_redirects=False, verify=tls()) as client:
+    async with client(tls()) as http:
         got = await post(
-            client,
+            http,
             url=f"{webhook_receiver.url}/K3YK3YK3Y",
             body="{}",
             delivery_id=1,
