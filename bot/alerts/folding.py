@@ -246,11 +246,20 @@ def refresh_folds_of(engine: AlertMessages, tx: Tx, alert: Alert, now: float) ->
 
 
 def nudge_storm(
-    tx: Tx, alert: Alert, position: int, *, now: float, every: int, text: str, manual: bool
+    tx: Tx,
+    alert: Alert,
+    position: int,
+    *,
+    now: float,
+    every: int,
+    text: str,
+    manual: bool,
+    alone: int | None = None,
 ) -> None:
     """The chain's channel step for a folded alert: one nudge per summary and step.
 
-    It goes in the summary's thread (broadcast to the channel). The summary's other
+    It goes in the summary's thread (broadcast to the channel); for a summary deleted in
+    Slack (``alone``: not None) in the channel on its own. The summary's other
     alerts reaching the same step within ``every`` seconds (``repeat_escalation_after``)
     add nothing, however their firings were spread over the storm; an Escalate now
     (``manual``) always nudges.
@@ -265,6 +274,10 @@ def nudge_storm(
     if recent is not None and not manual:
         return
     _, lane = summary_parts(ref)
+    if alone is not None:  # (its thread is gone with it: bot.alerts.storm_gone)
+        args = {"channel": lane, "text": text}
+        enqueue(tx, method="chat.postMessage", args=args, channel=lane, ref=f"{prefix}{int(now)}")
+        return
     enqueue_thread_reply(tx, parent=ref, text=text, channel=lane, ref=f"{prefix}{int(now)}")
 
 

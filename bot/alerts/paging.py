@@ -34,6 +34,8 @@ from bot.alerts.model import Alert
 from bot.alerts.outage import OutageHolds
 from bot.alerts.quiet import QUIET_UNTIL, put_off
 from bot.alerts.render import HELD_BY, channel_nudge, storm_nudge
+from bot.alerts.storm_gone import summary_is_gone
+from bot.alerts.storm_members import summary_alerts
 from bot.alerts.storm_page import follow_pages
 from bot.outbox import enqueue, enqueue_thread_reply
 from bot.webhooks_rows import enqueue_trigger
@@ -280,10 +282,21 @@ class AlertPaging(OutageHolds):
                     channel=alert.channel,
                 )
         elif alert.posted_at is None and alert.folded_into is not None:
-            text = storm_nudge(alert, tz=self.tz, now=now)
+            gone = None  # (a summary deleted in Slack: a post of its own, recheck28 Kb L4)
+            if summary_is_gone(tx, alert.folded_into):
+                held = summary_alerts(tx, alert.folded_into)
+                # (one posted on its own since is nudged in its own thread)
+                gone = sum(
+                    1
+                    for a in held
+                    if a.state == "open" and a.posted_at is None and a.id != alert.id
+                )
+            text = storm_nudge(alert, tz=self.tz, now=now, gone=gone)
             every = self.policy.alerts.storm_nudge_every
             manual = manual_by is not None
-            nudge_storm(tx, alert, position, now=now, every=every, text=text, manual=manual)
+            nudge_storm(
+                tx, alert, position, now=now, every=every, text=text, manual=manual, alone=gone
+            )
         elif alert.posted_at is not None and alert.channel is not None:
             enqueue_thread_reply(
                 tx,

@@ -343,8 +343,24 @@ def channel_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
     )
 
 
-def storm_nudge(alert: Alert, *, tz: ZoneInfo, now: float) -> str:
-    """The channel step for alerts folded into a storm summary (one nudge for them all)."""
+def storm_nudge(alert: Alert, *, tz: ZoneInfo, now: float, gone: int | None = None) -> str:
+    """The channel step for alerts folded into a storm summary (one nudge for them all).
+    ``gone``: the summary was deleted in Slack, and this many of its other alerts are
+    unacknowledged (the nudge is a post of its own, naming only what is open)."""
+    since = clock_time(alert.first_at, tz, now=now)
+    if gone is not None:
+        named = f"#{alert.id} {title(alert)} on {_scope(alert)}"
+        if not gone:
+            return (
+                f"<!channel> {alert.tier} {named} is unacknowledged since {since} (its alert"
+                f" storm summary was deleted in Slack): `/agent ack {alert.id}` takes it"
+            )
+        others = "1 other alert" if gone == 1 else f"{gone} other alerts"
+        return (
+            f"<!channel> {named} and {others} of its storm are unacknowledged since {since}"
+            " (their storm summary was deleted in Slack): `/agent alerts` lists them,"
+            " `/agent ack <id>` takes one, `/agent silence <scope> 1h` quiets a subtree"
+        )
     return (
         f"<!channel> this alert storm is unacknowledged since"
         f" {clock_time(alert.first_at, tz, now=now)} (#{alert.id} {title(alert)} on"

@@ -180,3 +180,39 @@ async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
     assert last.args["text"].endswith("acme/team/bot-last: r")
     row = await app.store.fetch("SELECT folded_into FROM alerts ORDER BY id DESC LIMIT 1")
     assert row[0][0] is None
+
+
+async def test_the_channel_step_of_a_deleted_summary_is_a_post_naming_what_is_open(slack_http):
+    """recheck28 Kb L4: the channel step of an alert a deleted channel summary showed
+    was a reply in that summary's (gone) thread, "#201 … and others" though it was the
+    only one open. It is a post in the channel, naming only what is open."""
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=10)
+    ts = await summary_of(slack, ALERTS)
+    await settled(slack)
+    fake.forget(ALERTS, ts)
+    app.clock.advance(5)
+    await storm(app, ["acme/team/bot-late"])  # its edit finds it gone
+    await settled(slack)
+    engine = alerts_of(slack).engine
+    rows = await app.store.fetch(
+        "SELECT id FROM alerts WHERE folded_into LIKE 'fold:posts:%' AND posted_at IS NULL"
+        " ORDER BY id"
+    )
+    held = [int(r[0]) for r in rows]
+    for a in held[1:]:  # all but the first are taken
+        await app.store.write(lambda tx, a=a: ops.ack(engine, tx, alert_id=a, actor=ADMIN))
+    await settled(slack)
+    posts = len(fake.posts(ALERTS))
+    app.clock.advance(15 * 60)
+    await alerts_of(slack).tick()
+    await settled(slack)
+    nudges = [c for c in fake.posts(ALERTS)[posts:] if "<!channel>" in c.args["text"]]
+    [nudge] = [c for c in nudges if f"#{held[0]} " in c.args["text"]]
+    assert "thread_ts" not in nudge.args
+    text = nudge.args["text"]
+    assert text.startswith(f"<!channel> P0 #{held[0]} Breaker opened on spend rate on acme/")
+    assert "is unacknowledged since 00:00 (its alert storm summary was deleted in Slack)" in text
+    assert "and others" not in text
+    assert not [c for c in fake.calls_of("chat.postMessage") if c.args.get("thread_ts") == ts]
