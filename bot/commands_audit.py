@@ -30,6 +30,7 @@ from bot.blocks import clip, context, line_sections
 from bot.commands import Context, Reply, UsageError, subcommand
 from bot.commands_core import local_time
 from bot.escape import member_or_name, mentioned, operator_mentions, slack_text
+from guards.config_people import MEMBER_ID
 from guards.events import NIGHTSHIFT
 from guards.money import usd_for
 from guards.words import plural
@@ -185,6 +186,10 @@ def _times(ctx: Context, text: str, *, seconds: bool) -> str:
 OWN_DETAILS = frozenset({"budget.set", "budget.end", "token.create", "alert.unack"})
 # a booked silence's detail begins with its start, as Nightshift writes it; what follows
 # " — " is the reason as typed
+# Acknowledge all's detail is Nightshift's words alone (bot.alerts.operations.ack_storm):
+# counts, and who had acknowledged the rest, by member id (nothing anyone typed)
+STORM_ACK = "alert.ack_storm"
+_MENTION_SHOWN = re.compile(rf"&lt;@({MEMBER_ID.pattern})&gt;")
 _SILENCE_FROM = re.compile(r"from \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
 
 
@@ -258,6 +263,8 @@ def _detail(ctx: Context, action: str, detail: str, *, seconds: bool) -> str:
     breakers` does (the row keeps the id: audit24 agreement F4). Other details are what
     people and agents typed: shown, never a ping."""
     shown = slack_text(_own_times(ctx, action, detail, seconds=seconds), DETAIL_CHARS)
+    if action == STORM_ACK:  # its counts and who acknowledged, as the summary's line says
+        return _MENTION_SHOWN.sub(r"<@\1>", shown)  # (recheck28 Kb L2: "&lt;@U03&gt;")
     return operator_mentions(shown) if _family(action) == "breaker" else shown
 
 

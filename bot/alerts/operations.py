@@ -24,7 +24,7 @@ from bot.alerts.folding_join import first_pages
 from bot.alerts.heartbeats import detection_window, rearm
 from bot.alerts.model import Alert
 from bot.alerts.oncall import Override, on_call, rotation_named
-from bot.alerts.render_storm import storm_acked_line, storm_others
+from bot.alerts.render_storm import storm_acked_line, storm_others, storm_split
 from bot.alerts.render_time import duration
 from bot.alerts.silences import LiftedSilence as LiftedSilence
 from bot.alerts.silences import SilenceLifted as SilenceLifted
@@ -195,7 +195,9 @@ def ack_storm(engine: AlertEngine, tx: Tx, *, ref: str, actor: str) -> StormAck:
         if acked:  # before the summaries are refreshed: this one says who did it
             line = storm_acked_line(done, tz=engine.tz, now=now)
             storm_sent.mark_storm(tx, ref, lane=lane, sent=sent, line=line)
-            detail = "; ".join([f"{len(acked)} acknowledged", *storm_others(done)])
+            split = storm_split(done)  # as its line says it (recheck28 Kb L2)
+            head = f"{len(acked)} acknowledged{f' {split}' if split else ''}"
+            detail = "; ".join([head, *storm_others(done)])
             tx.audit(actor=actor, action="alert.ack_storm", target=ref, detail=detail)
     return done
 

@@ -75,3 +75,14 @@ async def test_unack_after_acknowledge_all_gives_the_summary_its_button_back(sla
         "✅ you acknowledged 1 alert of this storm at 00:00;"
         " 7 were already acknowledged (4 here and the 3 pages before) by <@U01>."
     )
+    # recheck28 Kb L2: the audit says the split the line says, and a mention Slack shows
+    rows = await slack.app.store.fetch(
+        "SELECT detail FROM audit WHERE action = 'alert.ack_storm' ORDER BY id"
+    )
+    assert [r[0] for r in rows] == [
+        "8 acknowledged (5 here and the 3 pages before)",
+        "1 acknowledged; 7 were already acknowledged (4 here and the 3 pages before) by <@U01>",
+    ]
+    shown = (await slack.command("audit 5 each", user=ADMIN))["text"]
+    assert "(8 acknowledged (5 here and the 3 pages before))" in shown
+    assert "(4 here and the 3 pages before) by <@U01>)" in shown and "&lt;@" not in shown
