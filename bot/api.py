@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+import guards.store
 from bot.api_body import (
     AGENT_CALL,
     MAX_BODY,
@@ -288,6 +289,12 @@ async def healthz(request: web.Request) -> web.Response:
         return unavailable(
             f"Nightshift's database takes no write ({probed.refused}): agents' calls that"
             " write wait for it; check the disk"
+        )
+    if probed.locked:  # (recheck28 Kd L1: its agents' calls wait, they are not refused at once)
+        return unavailable(
+            f"Nightshift cannot write to its database ({probed.refused}): agents' calls"
+            f" that write wait up to {guards.store.LOCK_WAIT_SECONDS:g}s for the lock, then"
+            " are refused with 503 until it is released, and nothing is lost"
         )
     if probed.refused is not None:
         return unavailable(  # said to whoever watches it, not to an agent

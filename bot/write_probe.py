@@ -40,11 +40,13 @@ STUCK_SECONDS = 5.0  # one commit longer than this is a disk that does not answe
 class Probed:
     """What a probe found: ``refused`` says why no write goes through (a 503), ``stuck``
     when that is because the writer does not answer (rather than the database refusing);
-    ``slow`` says the write is late but the writer works (a 200)."""
+    ``slow`` says the write is late but the writer works (a 200); ``locked`` that another
+    process holds the write lock (agents' writes wait for it, then get 503s)."""
 
     refused: str | None = None
     stuck: bool = False
     slow: str | None = None
+    locked: bool = False
 
 
 async def probe_write(store: Store, *, within: float) -> Probed:
@@ -71,7 +73,8 @@ def _late(store: Store, *, within: float, committed: bool) -> Probed:
             refused=(
                 f"another process holds its write lock, waited for {now - began:.1f}s so far:"
                 " a sqlite3 shell or a backup tool in a transaction?"
-            )
+            ),
+            locked=True,
         )
     committing = store.commit_began
     if committed or (committing is not None and now - committing < STUCK_SECONDS):

@@ -282,6 +282,11 @@ async def test_healthz_answers_a_held_write_lock_within_a_second_naming_it(app_f
             " waited for 0."
         ), message
         assert "a sqlite3 shell or a backup tool in a transaction?" in message
+        # its agents' writes wait for the lock, they are not refused at once (recheck28 Kd L1)
+        assert message.endswith(
+            "agents' calls that write wait up to 8s for the lock, then are refused with 503"
+            " until it is released, and nothing is lost"
+        ), message
     finally:
         other.execute("ROLLBACK")
         other.close()
