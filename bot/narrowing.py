@@ -143,7 +143,7 @@ def where(
         return None
     depth, counts = found
     level = LEVELS[depth - 1]
-    everyone = [f"`{slack_text(prefix)}` ({n})" for prefix, n in counts.items()]
+    everyone = [f"`{slack_text(prefix)}` ({n:,})" for prefix, n in counts.items()]
     if not skip and sum(len(name) + 2 for name in everyone) <= room:
         return listed(everyone)  # all of them, in the order of the list
     # a page of them: those that hold the most first, so fewer are left to a `+N`
@@ -153,7 +153,7 @@ def where(
             f"{len(ranked)} {level}{'s' if len(ranked) != 1 else ''}, all named before"
             f" `+{skip}` (`{again}` names them from the first)"
         )
-    page = [f"`{slack_text(prefix)}` ({n})" for prefix, n in ranked[skip:]]
+    page = [f"`{slack_text(prefix)}` ({n:,})" for prefix, n in ranked[skip:]]
     past = f"(past the first {skip} of {len(ranked)} {level}s) " if skip else ""
     if len(past) + sum(len(name) + 2 for name in page) <= room:
         return past + listed(page)

@@ -72,7 +72,7 @@ async def test_status_of_10000_refused_agents_is_quick_and_holds_no_reservation(
     # the 10,000 refused today and the one that reserved; not the 5,000 of October
     assert "Fleet: 10,001 agents, 10,000 need a look" in said, said[:300]
     assert "`gone" not in said, said
-    assert "those 9,955 are under `beta` (9955)" in said, said[-400:]
+    assert "those 9,955 are under `beta` (9,955)" in said, said[-400:]
     # before: 5-20 s, the loop held throughout, the reservation waiting as long
     assert took < 2.5, took
     assert held < 1.0, held
