@@ -115,7 +115,7 @@ def raise_for(response: httpx.Response) -> None:
     if cls is BudgetExceeded:
         amounts = {k: _micros(details.get(k)) for k in _BUDGET_AMOUNTS}
         also = details.get("also")
-        raise BudgetExceeded(
+        refused = BudgetExceeded(
             level=str(details.get("level", "")),
             scope=str(details.get("scope", "")),
             window=str(details.get("window", "")),
@@ -128,6 +128,9 @@ def raise_for(response: httpx.Response) -> None:
             model=model if isinstance(model := details.get("model"), str) else None,
             resets_at=_instant(details.get("resets_at")),
         )
+        if isinstance(message, str) and message:  # the server's words: its zone's name and
+            refused.message, refused.args = message, (message,)  # "(in 3h 12m)" (Kd L4)
+        raise refused
     if cls is BreakerOpen:
         raise BreakerOpen(
             scope=details.get("scope", ""),
