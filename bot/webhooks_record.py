@@ -153,7 +153,10 @@ class DeliveryRecords(ABC):
         try:
             if not ended:
                 self._note(tx, d, key=key)
-            self._touch_trigger(tx, d.row, d.at)
+            # the post's page line changes now, not at its next trailing update (30 s on:
+            # recheck28 Ka L3); a later retry's new error waits for that one
+            urgent = key != "retried" or _tries(d) == 1
+            self._touch_trigger(tx, d.row, d.at, urgent=urgent)
         except Exception:
             log.exception(
                 "webhooks: delivery %d is recorded %s, but its thread note or the redraw of"
@@ -240,18 +243,18 @@ class DeliveryRecords(ABC):
             )
             self._touch_trigger(tx, row, now)
 
-    def _touch_trigger(self, tx: Tx, row: Any, now: float) -> None:
+    def _touch_trigger(self, tx: Tx, row: Any, now: float, *, urgent: bool = False) -> None:
         """Redraw the messages that show how trigger ``row`` went: its alert's, or each of
-        its storm's alerts posted on their own, and the channel's storm summaries that
-        carry the others' posts (:mod:`bot.alerts.storm_page`)."""
+        its storm's alerts posted on their own (``urgent``: at once), and the channel's
+        storm summaries that carry the others' posts (:mod:`bot.alerts.storm_page`)."""
         if row["event"] != "trigger":
             return
         storm = None if row["storm_id"] is None else int(row["storm_id"])
         if storm is None:
-            self._touch(tx, int(row["alert_id"]), now)
+            self._touch(tx, int(row["alert_id"]), now, urgent=urgent)
         else:
             for alert_id in hook_posted(tx, storm):
-                self._touch(tx, alert_id, now)
+                self._touch(tx, alert_id, now, urgent=urgent)
         engine = self._engine
         if engine is not None:
             refs = paged_summaries(tx, storm=storm, alert_id=int(row["alert_id"]))
@@ -326,12 +329,12 @@ class DeliveryRecords(ABC):
         alerts = self.ns.extras.get("alerts")
         return None if alerts is None else cast("AlertEngine", alerts.engine)
 
-    def _touch(self, tx: Tx, alert_id: int, now: float) -> None:
+    def _touch(self, tx: Tx, alert_id: int, now: float, *, urgent: bool = False) -> None:
         engine = self._engine
         if engine is None:
             return
         with contextlib.suppress(NotFound):  # (an alert gone by retention: nothing to show)
-            engine.touch(tx, engine.get(tx, alert_id), now)
+            engine.touch(tx, engine.get(tx, alert_id), now, urgent=urgent)
 
     @property
     def _tz(self) -> ZoneInfo:

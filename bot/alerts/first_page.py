@@ -15,7 +15,9 @@ they fire) is not a person's:
   thread (:func:`tell_next`): a mention added to a message by an edit notifies nobody.
   When the chain's next step is not a person's, the post names that step instead
   ("webhook backup is next", "the channel is next"), as the post's "next:" line does,
-  and the thread mentions nobody.
+  and the thread mentions nobody; when that step is the same webhook (the chain's only
+  step, in its next round), when it is tried again ("tried again at 03:35 (the chain's
+  only step)": recheck28 Ka L3, it read "webhook pager is next").
 
 Once a later step pages a person, the post mentions them (``alerts.oncall_user``).
 
@@ -25,6 +27,8 @@ Example:
     '⚠️ The page via webhook pager failed (HTTP 404); <@U0DANA> is next: '
     >>> webhook_prefix(WebhookPage("pager", state="failed", next_step="the channel"))
     '⚠️ The page via webhook pager failed; the channel is next: '
+    >>> webhook_prefix(WebhookPage("pager", state="failed", again="at 03:35"))
+    '⚠️ The page via webhook pager failed; tried again at 03:35: '
     >>> webhook_prefix(WebhookPage("pager", state="retrying", error="HTTP 503"))
     '📟 Paging via webhook pager… (retrying, last: HTTP 503) '
 """
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.alerts.escalation import notify_target
 from bot.alerts.model import Alert
+from bot.alerts.render_time import clock_time
 from bot.alerts.storm_members import storm_of
 from bot.escape import slack_text
 from bot.outbox import enqueue_thread_reply
@@ -79,6 +84,7 @@ class WebhookPage:
     delivery: int | None = None  # its webhook_deliveries id (None: not written yet)
     storm: bool = False  # a storm's trigger carried it: the storm's note says a failure
     paged_user: str | None = None
+    again: str | None = None  # (failed) the chain's next step is this webhook again: when
 
 
 def webhook_prefix(page: WebhookPage) -> str:
@@ -95,6 +101,8 @@ def webhook_prefix(page: WebhookPage) -> str:
             who = f"paged {paged}"
         elif page.next_user:
             who = f"<@{page.next_user}> is next"
+        elif page.again:
+            who = f"tried again {page.again}"
         else:
             who = f"{page.next_step} is next" if page.next_step else "nobody was reached"
         return f"⚠️ The page via webhook {name} failed{f' ({error})' if error else ''}; {who}: "
@@ -274,9 +282,9 @@ def _went(row: tuple[Any, ...], shared: _Shared) -> _Went | None:
 def _page(engine: AlertMessages, tx: Tx, alert: Alert, went: _Went, now: float) -> WebhookPage:
     """The page as shown: a failed one names what the alert's chain notifies next, or
     whom a later step paged."""
-    user = step = None
+    user = step = again = None
     if went.state == "failed" and alert.oncall_user is None:
-        user, step = _next_up(engine, tx, alert, now)
+        user, step, again = _next_up(engine, tx, alert, now, failed=went.name)
     error = went.error if went.state in ("failed", "retrying") else None
     return WebhookPage(
         went.name,
@@ -287,6 +295,7 @@ def _page(engine: AlertMessages, tx: Tx, alert: Alert, went: _Went, now: float) 
         delivery=went.delivery,
         storm=went.storm,
         paged_user=alert.oncall_user,
+        again=again,
     )
 
 
@@ -313,33 +322,44 @@ def _storm_trigger(tx: Tx, storm: int) -> tuple[Any, ...] | None:
 
 
 def _next_up(
-    engine: AlertMessages, tx: Tx, alert: Alert, now: float
-) -> tuple[str | None, str | None]:
-    """What the alert's chain notifies next, from its next step on: ``(user, None)`` for
-    the person it pages, ``(None, "webhook backup")`` or ``(None, "the channel")`` when a
-    step that is not a person's comes first (the step the post's "next:" line names, a
-    chain shortened at a reload included), ``(None, None)`` when no step left notifies
-    anyone. Person steps that page nobody (off hours, left) are passed over, as when they
-    fire."""
-    chain, position = engine.chain, alert.esc_step
+    engine: AlertMessages, tx: Tx, alert: Alert, now: float, *, failed: str
+) -> tuple[str | None, str | None, str | None]:
+    """What the alert's chain notifies next, from its next step on: ``(user, None, None)``
+    for the person it pages, ``(None, "webhook backup", None)`` or ``(None, "the
+    channel", None)`` when a step that is not a person's comes first (the step the post's
+    "next:" line names, a chain shortened at a reload included), ``(None, None, "at
+    03:35 (the chain's only step)")`` when that step is webhook ``failed`` again (its
+    next round), ``(None, None, None)`` when no step left notifies anyone. Person steps
+    that page nobody (off hours, left) are passed over, as when they fire (at once within
+    a round: bot.alerts.paging)."""
+    chain, position, at = engine.chain, alert.esc_step, alert.esc_at
     entry = chain.entry(alert.tier) or 0
     overrides = engine.overrides(tx, now)
     for _ in range(len(chain.steps) + 1):
         if position is None:
-            return None, None
+            return None, None, None
         step = chain.step(position)
         if step.notify == "channel":
-            return None, "the channel"
+            return None, "the channel", None
+        if step.notify == f"webhook:{failed}" and at is not None:  # the same page again
+            only = " (the chain's only step)" if len(chain.steps) == 1 else ""
+            return None, None, f"at {clock_time(at, engine.tz, now=now)}{only}"
         if step.notify.startswith("webhook:"):
-            return None, f"webhook {slack_text(step.notify[8:], 64)}"
+            return None, f"webhook {slack_text(step.notify[8:], 64)}", None
         user = notify_target(
             step, oncall=engine.policy.oncall, tz=engine.tz, now=now, overrides=overrides
         )
         if user:
-            return user, None
+            return user, None, None
         following = chain.following(position, entry=entry)
+        if (
+            following is not None
+            and at is not None
+            and not chain.same_round(position, following[0])
+        ):
+            at += following[1]  # (a step paging nobody waits for no one within its round)
         position = following[0] if following else None
-    return None, None
+    return None, None, None
 
 
 def tell_next(engine: AlertMessages, tx: Tx, alert: Alert, now: float) -> bool:

@@ -241,3 +241,30 @@ async def test_a_chain_telling_the_channel_first_mentions_nobody(slack_http, web
     assert "<@U0ONCALL>" not in section, section
     await slack.fake.wait_for(lambda: any("<!channel>" in t for t in thread(slack)))
     assert slack.fake.posts("U0ONCALL") == []
+
+
+async def test_a_one_step_chain_s_failed_webhook_says_when_it_is_tried_again_at_once(
+    slack_http, webhook_receiver
+):
+    """recheck28 Ka L3: with the webhook as the chain's only step (repeated after 15m),
+    the post read "📟 Paging via webhook pager…" until the trailing update 30 s on, then
+    "… failed (HTTP 404); webhook pager is next:", the step that had just failed. It says
+    when the page is sent again, as soon as the try's answer is recorded."""
+    webhook_receiver.script = [404, 404]
+    clock = ManualClock()
+    p = policy(webhook_receiver)
+    p["alerts"] = {"repeat_escalation": 1, "repeat_escalation_after": "15m"}
+    p["oncall"]["escalation"] = [{"notify": "webhook:pager", "after": "0m"}]
+    slack = await slack_http(p, clock=clock)
+    await p0(slack)
+    await send(slack)  # the clock stands still: no trailing update is due
+    failed = "⚠️ The page via webhook pager failed (HTTP 404); tried again at 00:15 (the chain's"
+    await slack.fake.wait_for(lambda: any(u.startswith(failed) for u in updates(slack)))
+    assert updates(slack)[-1].startswith(f"{failed} only step): 🔴 P0"), updates(slack)
+    assert not any("is next" in u for u in updates(slack)), updates(slack)
+    clock.advance(15 * 60)  # its next round: sent again, fails again, and the chain ran out
+    await slack.app.ns.extras["alerts"].tick()
+    await send(slack)
+    last = "⚠️ The page via webhook pager failed (HTTP 404); nobody was reached: 🔴 P0"
+    await slack.fake.wait_for(lambda: updates(slack)[-1].startswith(last))
+    assert webhook_receiver.events() == ["trigger", "trigger"]
