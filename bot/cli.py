@@ -31,7 +31,7 @@ from bot.settings import Settings
 from guards.config_types import PolicyError, parse_duration
 from guards.errors import StorageUnavailable
 from guards.migrations import BUSY_TIMEOUT_MS, SchemaTooNew, schema_behind
-from guards.read_only import open_read_only, read_only_disk, unfolded_wal
+from guards.read_only import on_read_only_disk, open_read_only, read_only_disk, unfolded_wal
 from guards.tokens import operator_acts
 
 __all__ = [
@@ -143,7 +143,7 @@ def current_db(settings: Settings) -> None:
     files_kept(settings.db)
     conn = read_only(settings.db)
     try:
-        behind = schema_behind(conn)
+        behind = schema_behind(conn, read_only_disk=on_read_only_disk(settings.db))
     finally:
         conn.close()
     if behind is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.cli import absent, command, existing_db, files_kept, read_only, why_not_open
 from bot.settings import Settings
 from guards.migrations import apply_migrations, connect, create_private, schema_behind
+from guards.read_only import on_read_only_disk
 from guards.verify import verify
 from guards.words import plural
 
@@ -54,7 +55,7 @@ async def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int
         # nor upgrade a live file an older version serves; also on a read-only disk
         conn = read_only(settings.db)
         try:
-            behind = schema_behind(conn)
+            behind = schema_behind(conn, read_only_disk=on_read_only_disk(settings.db))
             if behind is not None:
                 print(f"nightshift: {settings.db}: {behind}", file=sys.stderr)
                 return 2

@@ -152,11 +152,13 @@ def _not_newer(applied: set[int], known: list[int]) -> int:
     return newest
 
 
-def schema_behind(conn: sqlite3.Connection) -> str | None:
+def schema_behind(conn: sqlite3.Connection, *, read_only_disk: bool = False) -> str | None:
     """Why a command that only reads cannot use this database as it is, or None.
 
     It says so rather than migrating it: verifying a backup must not change it, nor
-    upgrade the file a running older version serves.
+    upgrade the file a running older version serves. ``read_only_disk``: the database is
+    on a read-only file system (:func:`guards.read_only.on_read_only_disk`), where
+    ``migrate`` cannot run: the words say to migrate a copy (recheck28 Ka L4).
 
     Raises:
         SchemaTooNew: the database has migrations this code does not know.
@@ -175,8 +177,16 @@ def schema_behind(conn: sqlite3.Connection) -> str | None:
     missing = [v for v in known if v not in applied]
     if not missing:
         return None
+    at = max(applied, default=0)
+    if read_only_disk:
+        return (
+            f"the database is from an older Nightshift (schema version {at}, this one at"
+            f" {newest}) and on a read-only file system, where it cannot be migrated: copy it"
+            " to a writable folder (`nightshift backup COPY` copies it as it is), run"
+            " `nightshift --db COPY migrate`, then this command on the copy"
+        )
     return (
-        f"the database is at schema version {max(applied, default=0)}, this Nightshift at"
+        f"the database is at schema version {at}, this Nightshift at"
         f" {newest}: run `nightshift migrate` first (this command does not change the file)"
     )
 

@@ -22,7 +22,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-__all__ = ["open_read_only", "read_only_disk", "unfolded_wal"]
+__all__ = ["on_read_only_disk", "open_read_only", "read_only_disk", "unfolded_wal"]
 
 
 def read_only_disk(path: str | Path) -> bool:
@@ -37,6 +37,12 @@ def read_only_disk(path: str | Path) -> bool:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:  # not there: nothing to say about its disk
         return False
+
+
+def on_read_only_disk(db: str | Path) -> bool:
+    """Whether nothing can write database ``db`` where it is: it, or its folder (where
+    SQLite makes its journal), lies on a read-only file system."""
+    return read_only_disk(db) or read_only_disk(Path(db).resolve().parent)
 
 
 def unfolded_wal(db: str | Path) -> bool:

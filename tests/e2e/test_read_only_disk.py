@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from guards import migrations
 from tests.e2e.test_process import PY, cli, env
 
 __all__ = ["env"]
@@ -133,3 +134,30 @@ def test_a_read_only_disk_whose_wal_holds_writes_says_to_copy_it_with_the_databa
     listed = cli("token", "list", "--db", str(copy / "ns.db"), env=env)
     assert listed.returncode == 0, listed.stderr
     assert "in the wal" in listed.stdout
+
+
+def test_an_older_database_on_a_read_only_disk_is_told_to_migrate_a_copy(env, ro, monkeypatch):
+    """recheck28 Ka L4: a database from an older Nightshift on a read-only disk (the
+    snapshot of an older release's) was told "run `nightshift migrate` first", which
+    cannot run there. It is told to migrate a copy; `backup` makes one as it is."""
+    every = migrations._migrations()
+    monkeypatch.setattr(migrations, "_migrations", lambda *_: every[:-1])
+    db = ro / "ns.db"
+    conn = migrations.connect(db)
+    try:
+        migrations.apply_migrations(conn, now=0.0)
+    finally:
+        conn.close()
+    monkeypatch.undo()
+    assert files(ro) == ["ns.db"]  # at rest
+    said = (
+        f"{db}: the database is from an older Nightshift (schema version {every[-2][0]},"
+        f" this one at {every[-1][0]}) and on a read-only file system, where it cannot be"
+        " migrated: copy it to a writable folder (`nightshift backup COPY` copies it as it"
+        " is), run `nightshift --db COPY migrate`, then this command on the copy"
+    )
+    for command, code in ((["ledger", "verify"], 2), (["token", "list"], 2)):
+        done = on_read_only(ro, *command, "--db", str(db), env=env)
+        assert done.returncode == code and said in done.stderr, (command, done.stderr)
+        assert "run `nightshift migrate` first" not in done.stderr
+    assert files(ro) == ["ns.db"]
