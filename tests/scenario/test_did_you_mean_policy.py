@@ -4,6 +4,7 @@ a typo probably meant, in every command that suggests one (audit24 claims C3: on
 
 from __future__ import annotations
 
+from tests.fakes.tracing import writer_statements
 from tests.scenario.test_alerts import alerts_of
 
 ADMIN = "U0ADMIN"
@@ -116,14 +117,10 @@ async def test_the_refused_agents_are_read_by_index_and_the_api_hint_off_the_wri
     assert len(refused) == 2000, len(refused)  # every refused agent, each once
 
     _, op = await operator_token(app, "acme")
-    writer: list[str] = []  # what the writer's connection ran during the kill switch
-    app.store._conn.set_trace_callback(writer.append)
-    try:
+    async with writer_statements(app.store) as writer:  # the writer's, during the kill switch
         r = await app.request("POST", "/v1/breakers/acme/bob/agnet1/open", token=op)
         # another tenant's agent, the nearest spelling, is neither said nor suggested
         other = await app.request("POST", "/v1/breakers/acme/eve/agnet2/open", token=op)
-    finally:
-        app.store._conn.set_trace_callback(None)
     assert r.status_code == 200, r.text
     assert r.json()["warning"].endswith("Did you mean `acme/bob/agent1`?"), r.json()
     assert other.status_code == 200, other.text

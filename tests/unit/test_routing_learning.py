@@ -13,6 +13,7 @@ from guards.config import parse_policy
 from guards.errors import InvalidInput, NotFound
 from guards.routing import Route, RouteRequest, RoutingService
 from guards.store import Store
+from tests.fakes.tracing import writer_statements
 
 AGENT = "acme/alice/rss-bot"
 SUMMARY = "Summarize this support thread in two sentences."
@@ -300,12 +301,8 @@ async def test_a_validation_rejection_counts_only_against_the_call_it_names(stor
 
 async def routing_statements(store: Store, write: Any) -> list[str]:
     """The statements on routing's tables that ``write`` runs on the writer connection."""
-    statements: list[str] = []
-    store._conn.set_trace_callback(statements.append)
-    try:
+    async with writer_statements(store) as statements:
         await write
-    finally:
-        store._conn.set_trace_callback(None)
     return [s for s in statements if "routing_" in s]
 
 

@@ -19,6 +19,7 @@ from guards.store import Store, Tx
 from guards.tokens import create_token
 from guards.tx import BULK_ROWS, Bulk, write_sums
 from guards.verify import verify
+from tests.fakes.tracing import writer_statements
 from tests.unit.test_store import refusal
 
 NOTE = Bulk(0, "INSERT INTO notes (n, tag) VALUES ", 2)
@@ -51,11 +52,9 @@ def _note(n: int, tag: str = "a") -> Callable[[Tx], None]:
 
 async def test_deferred_rows_are_written_as_the_batch_commits_in_one_statement_per_kind(notes):
     store, path = notes
-    statements: list[str] = []
-    store._conn.set_trace_callback(statements.append)
     n = BULK_ROWS + 10  # more than one statement's worth: two chunks
-    await asyncio.gather(*(store.write(_note(i)) for i in range(n)))
-    store._conn.set_trace_callback(None)
+    async with writer_statements(store) as statements:
+        await asyncio.gather(*(store.write(_note(i)) for i in range(n)))
     assert _notes(path) == [(i, "a") for i in range(n)]
     inserts = [s for s in statements if s.startswith("INSERT INTO notes")]
     assert len(inserts) == 2
@@ -118,7 +117,6 @@ async def test_a_failed_operation_takes_its_deferred_rows_back_and_keeps_its_nei
 
 async def test_a_read_naming_a_deferred_row_sees_it_and_other_reads_need_no_write(notes):
     store, path = notes
-    statements: list[str] = []
 
     def read(n: int) -> Callable[[Tx], object]:
         def op(tx: Tx) -> object:
@@ -127,14 +125,13 @@ async def test_a_read_naming_a_deferred_row_sees_it_and_other_reads_need_no_writ
 
         return op
 
-    store._conn.set_trace_callback(statements.append)
-    results = await asyncio.gather(
-        store.write(_note(1, "one")),
-        store.write(read(2)),
-        store.write(read(1)),
-        store.write(_note(2, "two")),
-    )
-    store._conn.set_trace_callback(None)
+    async with writer_statements(store) as statements:
+        results = await asyncio.gather(
+            store.write(_note(1, "one")),
+            store.write(read(2)),
+            store.write(read(1)),
+            store.write(_note(2, "two")),
+        )
     assert list(results) == [None, None, "one", None]
     # note 1 was written for the read that named it; note 2 as the batch committed
     inserts = [s for s in statements if s.startswith("INSERT INTO notes")]

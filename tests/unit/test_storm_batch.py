@@ -14,6 +14,7 @@ from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from guards.clock import ManualClock
 from guards.store import Store
+from tests.fakes.tracing import writer_statements
 from tests.unit.test_alert_folding import posts
 from tests.unit.test_alerts_engine import POLICY, deliver_all, emit, make, opened, outbox, run
 
@@ -66,11 +67,9 @@ async def storm_statements(store: Store, engine: AlertEngine, alerts: int) -> in
 
     async def batch(scopes: list[str]) -> None:
         await emit(store, *(opened(store, scope=s) for s in scopes))
-        store._conn.set_trace_callback(statements.append)
-        try:
+        async with writer_statements(store) as traced:
             assert await run(store, engine) == len(scopes)
-        finally:
-            store._conn.set_trace_callback(None)
+        statements.extend(traced)
 
     await batch(agents(0, alerts // 2))
     await deliver_all(store)

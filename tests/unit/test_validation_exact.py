@@ -19,6 +19,7 @@ from guards.validation.features import features
 from guards.validation.index import StreamIndex
 from guards.validation.normalize import casefold, exact_fingerprint, prepare
 from guards.validation.recheck import MAX_RECHECKS
+from tests.fakes.tracing import writer_statements
 
 AGENT = "acme/alice/v10"
 Env = tuple[Store, Validator, ManualClock]
@@ -194,12 +195,8 @@ async def test_a_batch_reads_its_candidates_rows_in_one_query(env: Env):
     await run(store, v, "posts", *texts)
     v = upgraded(store)  # nothing of them in memory: every bag is read from its row
     clock.advance(60)
-    statements: list[str] = []
-    store._conn.set_trace_callback(statements.append)
-    try:
+    async with writer_statements(store) as statements:
         out = await run(store, v, "posts", *(t.replace("Storm", "A storm") for t in texts))
-    finally:
-        store._conn.set_trace_callback(None)
     assert [r["reason"] for r in out["rejected"]] == ["near_duplicate"] * len(texts)
     reads = [s for s in statements if "feature_text" in s and s.lstrip().startswith("SELECT")]
     assert len(reads) == 1, reads
