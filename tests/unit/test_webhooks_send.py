@@ -16,6 +16,7 @@ import pytest
 from bot.reload import check_reload
 from bot.webhooks_send import (
     GIVE_UP_SECONDS,
+    Outcome,
     Refused,
     Sent,
     TryAgain,
@@ -207,6 +208,21 @@ def test_a_redirect_to_an_address_that_does_not_parse_says_only_that(location: s
     assert got == Refused(302, f"HTTP 302 ({UNPARSED}): {SAYS} the receiver itself")
 
 
+async def post_once(webhook_receiver: WebhookReceiver) -> Outcome:
+    """One try of a delivery to the receiver's url (its path a key), as the sender's
+    client sends it."""
+    async with client(tls()) as http:
+        return await post(
+            http,
+            url=f"{webhook_receiver.url}/K3YK3YK3Y",
+            body="{}",
+            delivery_id=1,
+            secret=None,
+            seconds=5,
+            now=NOW,
+        )
+
+
 # (aiohttp sends no control character in a header: that one is said above)
 @pytest.mark.parametrize(
     "location", [*(h for h in HOSTILE_LOCATIONS if "\x01" not in h), "javascript:alert(1)//x"]
@@ -221,16 +237,7 @@ async def test_a_redirect_fails_at_once_whatever_its_location(
     the webhook's own url. The sender's client stops at the redirect first."""
     webhook_receiver.script = [301]
     webhook_receiver.location = location
-    async with client(tls()) as http:
-        got = await post(
-            http,
-            url=f"{webhook_receiver.url}/K3YK3YK3Y",
-            body="{}",
-            delivery_id=1,
-            secret=None,
-            seconds=5,
-            now=NOW,
-        )
+    got = await post_once(webhook_receiver)
     assert isinstance(got, Refused), got
     assert got.status == 301 and got.error.startswith("HTTP 301 (a redirect to "), got
     assert "K3Y" not in got.error and "example" not in got.error
@@ -242,16 +249,7 @@ async def test_a_receivers_redirect_is_not_followed_and_said_as_one(
 ):
     webhook_receiver.script = [308]
     webhook_receiver.location = "https://moved.example/hook/K3YK3YK3Y"
-    async with client(tls()) as http:
-        got = await post(
-            http,
-            url=f"{webhook_receiver.url}/K3YK3YK3Y",
-            body="{}",
-            delivery_id=1,
-            secret=None,
-            seconds=5,
-            now=NOW,
-        )
+    got = await post_once(webhook_receiver)
     assert got == Refused(
         308, f"HTTP 308 (redirect to https://moved.example): {SAYS} the address it redirects to"
     )
