@@ -245,16 +245,17 @@ class DeliveryRecords(ABC):
 
     def _touch_trigger(self, tx: Tx, row: Any, now: float, *, urgent: bool = False) -> None:
         """Redraw the messages that show how trigger ``row`` went: its alert's, or each of
-        its storm's alerts posted on their own (``urgent``: at once), and the channel's
+        its storm's alerts posted on their own (``urgent``: a lone alert's at once; a storm's at
+        their trailing update), and the channel's
         storm summaries that carry the others' posts (:mod:`bot.alerts.storm_page`)."""
         if row["event"] != "trigger":
             return
         storm = None if row["storm_id"] is None else int(row["storm_id"])
         if storm is None:
             self._touch(tx, int(row["alert_id"]), now, urgent=urgent)
-        else:
-            for alert_id in hook_posted(tx, storm):
-                self._touch(tx, alert_id, now, urgent=urgent)
+        else:  # at their trailing update: a storm's posts urgent would go ahead of its
+            for alert_id in hook_posted(tx, storm):  # acknowledgements (review28 R8 M1)
+                self._touch(tx, alert_id, now)
         engine = self._engine
         if engine is not None:
             refs = paged_summaries(tx, storm=storm, alert_id=int(row["alert_id"]))
