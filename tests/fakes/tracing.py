@@ -21,12 +21,18 @@ from collections.abc import AsyncIterator, Callable
 
 from guards.store import Store
 
-__all__ = ["writer_statements"]
+__all__ = ["on_writer", "writer_statements"]
+
+
+async def on_writer(store: Store, call: Callable[..., object], *args: object) -> None:
+    """``call(*args)`` on the writer's own thread, in its turn: a setter of the writer's
+    connection (``set_progress_handler``, ``create_function``, ``set_trace_callback``),
+    which from the event loop's thread can deadlock as said above."""
+    await asyncio.get_running_loop().run_in_executor(store._executor, call, *args)
 
 
 async def _on_writer(store: Store, callback: Callable[[str], object] | None) -> None:
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(store._executor, store._conn.set_trace_callback, callback)
+    await on_writer(store, store._conn.set_trace_callback, callback)
 
 
 @contextlib.asynccontextmanager

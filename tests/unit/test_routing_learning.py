@@ -13,7 +13,7 @@ from guards.config import parse_policy
 from guards.errors import InvalidInput, NotFound
 from guards.routing import Route, RouteRequest, RoutingService
 from guards.store import Store
-from tests.fakes.tracing import writer_statements
+from tests.fakes.tracing import on_writer, writer_statements
 
 AGENT = "acme/alice/rss-bot"
 SUMMARY = "Summarize this support thread in two sentences."
@@ -375,11 +375,11 @@ async def test_degraded_calls_are_never_read_to_judge_an_intent(store):
 
         for outcome in outcomes:
             r = await route(store, svc, scope=scope)
-            store._conn.set_progress_handler(tick, 10)
+            await on_writer(store, store._conn.set_progress_handler, tick, 10)
             try:
                 await settle(store, svc, r.route_id, outcome)
             finally:
-                store._conn.set_progress_handler(None, 0)
+                await on_writer(store, store._conn.set_progress_handler, None, 0)
         return counted[0] * 10
 
     # acme's window holds 3,000 degraded settles; globex's none: the same work each

@@ -19,7 +19,7 @@ from guards.store import Store, Tx
 from guards.tokens import create_token
 from guards.tx import BULK_ROWS, Bulk, write_sums
 from guards.verify import verify
-from tests.fakes.tracing import writer_statements
+from tests.fakes.tracing import on_writer, writer_statements
 from tests.unit.test_store import refusal
 
 NOTE = Bulk(0, "INSERT INTO notes (n, tag) VALUES ", 2)
@@ -258,7 +258,7 @@ async def test_an_operation_whose_first_statement_fails_writing_earlier_rows_lea
         calls[0] += 1
         return 1 if calls[0] == 1 else 0
 
-    store._conn.create_function("flaky", 0, flaky)
+    await on_writer(store, store._conn.create_function, "flaky", 0, flaky)
     other = Bulk(2, "INSERT INTO other (n) VALUES ", 1)
 
     def setup(tx: Tx) -> None:

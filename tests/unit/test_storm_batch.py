@@ -14,7 +14,7 @@ from bot.alerts import operations as ops
 from bot.alerts.engine import AlertEngine
 from guards.clock import ManualClock
 from guards.store import Store
-from tests.fakes.tracing import writer_statements
+from tests.fakes.tracing import on_writer, writer_statements
 from tests.unit.test_alert_folding import posts
 from tests.unit.test_alerts_engine import POLICY, deliver_all, emit, make, opened, outbox, run
 
@@ -116,11 +116,11 @@ async def lift_steps(store: Store, engine: AlertEngine, alerts: int) -> int:
         steps += 1
         return 0  # (go on)
 
-    store._conn.set_progress_handler(step, 100)
+    await on_writer(store, store._conn.set_progress_handler, step, 100)
     try:
         await store.write(lambda tx: ops.lift(engine, tx, target="acme/team", actor="U01"))
     finally:
-        store._conn.set_progress_handler(None, 0)
+        await on_writer(store, store._conn.set_progress_handler, None, 0)
     channel = channel_posts(await outbox(store))
     assert len(channel) == 4 and str(channel[3][3]).startswith("fold:posts:C0ALERTS:")
     return steps
