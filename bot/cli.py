@@ -329,7 +329,12 @@ def refused_write(cause: str, *, db: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # --help, or a bad command line: the signals bot.entry held go
+        if (code := release()) is not None:  # back first, so one noted meanwhile ends it
+            return code  # (a Ctrl-C: 130)
+        raise
     load_cli_commands(args.command)
     name = args.command + (f" {args.action}" if getattr(args, "action", None) else "")
     if args.command != "run" and (code := release()) is not None:

@@ -49,3 +49,27 @@ def test_a_signal_held_while_a_command_loaded_ends_it_once_given_back(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30
     )
     assert (done.returncode, done.stdout) == (-sig, "held\n"), done.stderr
+
+
+def test_a_bad_command_line_gives_the_held_signals_back_first() -> None:
+    """review28 R8 L3: a bad command line (or --help) ended before the signals bot.entry
+    held went back, so a Ctrl-C or SIGTERM that came while it loaded was lost: exit 2
+    (or 0) instead of 130 or the signal."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    from bot.cli import main as cli_main  # (what bot.entry.main runs once it holds them)
+    from bot.entry import hold
+
+    try:
+        hold()
+        signal.raise_signal(signal.SIGINT)  # a Ctrl-C while it loaded: noted
+        assert cli_main(["no-such-command"]) == 130
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+        assert signal.SIGHUP not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        with pytest.raises(SystemExit) as ended:  # none came: argparse's own exit
+            main(["no-such-command"])
+        assert ended.value.code == 2
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
