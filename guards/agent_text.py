@@ -138,9 +138,11 @@ def mask_secrets(text: str) -> str:
 
     The mask sees through what :func:`without_marks` takes out: a token split by a
     zero-width space, a soft hyphen or a joiner is masked whole, the invisible characters
-    inside it going with it, and those elsewhere kept as sent. So masking before or after
-    the marks are taken out for showing is the same (recheck28 Kc M1: a token masked by
-    nothing at the API, then joined whole by the renderer taking the mark out).
+    inside it going with it, and those elsewhere kept as sent (recheck28 Kc M1: a token
+    masked by nothing at the API, then joined whole by the renderer taking the mark out).
+    Mask first, then take the marks out for showing (:func:`plain_line` does): the other
+    order is not the same for every text (a mark that ends a word may end a secret's
+    ``Basic`` scheme word; review28 R7 L2).
 
     Example:
         >>> mask_secrets("401 from https://x.example/v1?api_key=abc123&q=1: Bearer ns_tok_1f_Zz9")
