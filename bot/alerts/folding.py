@@ -137,7 +137,11 @@ def fold_page(engine: AlertMessages, tx: Tx, *, lane: str, esc_id: int, now: flo
     alert_id = int(tx.one("SELECT alert_id FROM escalations WHERE id = ?", (esc_id,))[0])
     ref = storm_to_join(tx, engine.policy, lane, pages=True, alert_id=alert_id, now=now)
     ref = ref or summary_ref(tx, "pages", lane, seed=esc_id)
-    tx.execute("UPDATE escalations SET folded_into = ? WHERE id = ?", (ref, esc_id))
+    # (folded_edit: set again if it joins a sent one; one a deleted summary never showed
+    # folds anew: bot.alerts.storm_alone)
+    tx.execute(
+        "UPDATE escalations SET folded_into = ?, folded_edit = NULL WHERE id = ?", (ref, esc_id)
+    )
     refresh(engine, tx, ref, now, joining=alert_id)
     return ref
 
@@ -146,7 +150,9 @@ def fold_post(engine: AlertMessages, tx: Tx, *, alert: Alert, lane: str, now: fl
     """Carry ``alert``'s channel post in a summary of the lane instead of its own message."""
     ref = storm_to_join(tx, engine.policy, lane, pages=False, alert_id=alert.id, now=now)
     ref = ref or summary_ref(tx, "posts", lane, seed=alert.id)
-    tx.execute("UPDATE alerts SET folded_into = ? WHERE id = ?", (ref, alert.id))
+    tx.execute(
+        "UPDATE alerts SET folded_into = ?, folded_edit = NULL WHERE id = ?", (ref, alert.id)
+    )
     refresh(engine, tx, ref, now, joining=alert.id)
     return ref
 

@@ -49,7 +49,7 @@ from bot.alerts.first_page import first_step, summary_page
 from bot.alerts.model import Alert, tagged
 from bot.alerts.render_storm import fold_message, storm_p0_note
 from bot.alerts.storm_alone import note_joined
-from bot.alerts.storm_gone import GONE
+from bot.alerts.storm_gone import GONE, being_found_gone
 from bot.alerts.storm_members import summary_holds
 from bot.alerts.storm_names import seed_first_at, summary_parts
 from bot.alerts.storm_sent import NOT_HANDLED, SummaryPost, keep_shown, storm_leads
@@ -104,6 +104,8 @@ def storm_to_join(
         return None
     prefix = f"fold:{'pages' if pages else 'posts'}:{lane}:"
     for ref, waiting in tx.all(_JOINABLE, (prefix, prefix + "\uffff", now - JOIN_SECONDS)):
+        if being_found_gone(str(ref)):  # (its refused edit is being failed: storm_alone)
+            continue
         if waiting:
             return str(ref)  # (rebuilt, as a full lane's next alert would be)
         if not summary_holds(tx, str(ref), alert_id):

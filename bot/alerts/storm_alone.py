@@ -9,7 +9,10 @@ through was seen; one whose did not was shown nowhere, and for a person's page s
 nobody was paged for it until its chain's next step (recheck28 Kb M1). So, in the
 transaction that fails that first refused edit (:func:`deliver_alone`), each alert the
 summary was to carry that no delivered draw of it showed (:func:`unshown_alerts`,
-:func:`unshown_pages`) is delivered as a lone alert would be, through the outbox:
+:func:`unshown_pages`) is delivered as a lone alert would be, through the outbox, by the
+lane's folding rule (review28 R7 H1: a join edit carrying 40 alerts was 40 DMs): the
+lane's first ``alerts.fold_after`` (``fold_pages_after``) on their own, the rest in a new
+summary of the lane (they leave ``ref``: ``folded_into`` is the new one):
 
 - a channel summary's: posted on its own (:meth:`~bot.alerts.messages.AlertMessages.post_alone`),
   unless it is resolved (nothing left to show);
@@ -19,7 +22,7 @@ summary was to carry that no delivered draw of it showed (:func:`unshown_alerts`
 
 Exactly once: the refused edit fails in the same transaction (the summary is gone for
 good from then on: no later edit comes here), and each lone message has its own ref.
-The alert keeps ``folded_into``; ``/agent alert <id>`` tells that its summary was
+One on its own keeps ``folded_into``; ``/agent alert <id>`` tells that its summary was
 deleted before it showed it, and when it was posted (paged) on its own (:func:`missed`).
 
 Every function taking ``tx`` runs inside ``store.write`` (the reads: any transaction).
@@ -35,7 +38,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.alerts.storm_gone import summary_is_gone
+from bot.alerts.storm_gone import summary_is_gone, turning_gone
 from bot.alerts.storm_names import summary_parts
 from guards.store import Tx
 
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Missed",
     "deliver_alone",
+    "last_shown",
     "missed",
     "note_joined",
     "unshown_alerts",
@@ -53,19 +57,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# SQL: no delivered draw of summary ?1 shows what joined it by edit ``x.folded_edit``: no
-# edit of it from that one on went through (each later draw shows all it held), by its
-# ref or by its message's own ts (a click's redraw)
-_UNSHOWN = (
-    "x.folded_edit IS NOT NULL AND NOT EXISTS (SELECT 1 FROM outbox d"
-    " WHERE d.id >= x.folded_edit AND d.method = 'chat.update' AND d.state = 'delivered'"
-    " AND (json_extract(d.args, '$.ts') = '$ref:' || ?1 || '.ts'"
-    " OR json_extract(d.args, '$.ts') = (SELECT result_ts FROM outbox p WHERE p.ref = ?1)))"
+# SQL: the last delivered draw of summary ?1 from outbox id ?2 on (an edit by its ref, or
+# by its message's own ts: a click's redraw); each draw shows all it held by then, so what
+# joined it by an edit after that one was shown by none. Read once per summary: a range
+# of outbox ids, not one scan per alert (review28 R7 M1: 12.6 s for 1,000 alerts).
+_LAST_SHOWN = (
+    "SELECT MAX(d.id) FROM outbox d WHERE d.id >= ?2 AND d.method = 'chat.update'"
+    " AND d.state = 'delivered' AND (json_extract(d.args, '$.ts') = '$ref:' || ?1 || '.ts'"
+    " OR json_extract(d.args, '$.ts') = (SELECT result_ts FROM outbox p WHERE p.ref = ?1))"
 )
-_ALERTS = f"SELECT x.id FROM alerts x WHERE x.folded_into = ?1 AND {_UNSHOWN} ORDER BY x.id"
+_FIRST_JOIN = {
+    "posts": "SELECT MIN(folded_edit) FROM alerts WHERE folded_into = ?",
+    "pages": "SELECT MIN(folded_edit) FROM escalations WHERE folded_into = ?",
+}
+# what joined summary ?1 by an edit later than its last delivered draw (?2)
+_ALERTS = "SELECT id FROM alerts WHERE folded_into = ?1 AND folded_edit > ?2 ORDER BY id"
 _PAGES = (
-    "SELECT x.id, x.alert_id FROM escalations x"
-    f" WHERE x.folded_into = ?1 AND x.withdrawn_at IS NULL AND {_UNSHOWN} ORDER BY x.id"
+    "SELECT id, alert_id, target FROM escalations WHERE folded_into = ?1"
+    " AND withdrawn_at IS NULL AND folded_edit > ?2 ORDER BY id"
 )
 _JOINED = {
     "posts": (
@@ -79,12 +88,12 @@ _JOINED = {
 }
 _OWN_AT = "SELECT created_at FROM outbox WHERE ref = ? AND method = 'chat.postMessage'"
 _ALERT_IN = "SELECT folded_into FROM alerts WHERE id = ? AND folded_into LIKE 'fold:posts:%'"
-_ALERT_MISSED = f"SELECT 1 FROM alerts x WHERE x.folded_into = ?1 AND x.id = ?2 AND {_UNSHOWN}"
+_ALERT_MISSED = "SELECT 1 FROM alerts WHERE folded_into = ?1 AND id = ?2 AND folded_edit > ?3"
 _PAGES_OF = (
     "SELECT id, folded_into FROM escalations WHERE alert_id = ? AND withdrawn_at IS NULL"
     " AND folded_into LIKE 'fold:pages:%'"
 )
-_PAGE_MISSED = f"SELECT 1 FROM escalations x WHERE x.folded_into = ?1 AND x.id = ?2 AND {_UNSHOWN}"
+_PAGE_MISSED = "SELECT 1 FROM escalations WHERE folded_into = ?1 AND id = ?2 AND folded_edit > ?3"
 
 
 def note_joined(tx: Tx, ref: str, alert_ids: list[int], *, edit: int) -> None:
@@ -93,44 +102,81 @@ def note_joined(tx: Tx, ref: str, alert_ids: list[int], *, edit: int) -> None:
     tx.execute(_JOINED[what], (edit, ref, json.dumps(alert_ids)))
 
 
+def last_shown(tx: Tx, ref: str) -> int | None:
+    """The outbox id of summary ``ref``'s last delivered draw after something joined it
+    by an edit: 0 when none went through, None when nothing joined it so."""
+    what, _ = summary_parts(ref)
+    first = tx.one(_FIRST_JOIN[what], (ref,))[0]
+    if first is None:
+        return None
+    return int(tx.one(_LAST_SHOWN, (ref, int(first)))[0] or 0)
+
+
 def unshown_alerts(tx: Tx, ref: str) -> list[int]:
     """The ids of the alerts that joined channel summary ``ref`` after it went out and
     that no edit of it that went through showed (none for a page summary)."""
-    if summary_parts(ref)[0] != "posts":
+    if summary_parts(ref)[0] != "posts" or (shown := last_shown(tx, ref)) is None:
         return []
-    return [int(r[0]) for r in tx.all(_ALERTS, (ref,))]
+    return [int(r[0]) for r in tx.all(_ALERTS, (ref, shown))]
 
 
-def unshown_pages(tx: Tx, ref: str) -> list[tuple[int, int]]:
-    """``(escalation id, alert id)`` of the pages that joined page summary ``ref`` after
-    it went out and that no edit of it that went through showed."""
-    if summary_parts(ref)[0] != "pages":
+def unshown_pages(tx: Tx, ref: str) -> list[tuple[int, int, str | None]]:
+    """``(escalation id, alert id, whom it pages)`` of the pages that joined page summary
+    ``ref`` after it went out and that no edit of it that went through showed."""
+    if summary_parts(ref)[0] != "pages" or (shown := last_shown(tx, ref)) is None:
         return []
-    return [(int(r[0]), int(r[1])) for r in tx.all(_PAGES, (ref,))]
+    rows = tx.all(_PAGES, (ref, shown))
+    return [(int(r[0]), int(r[1]), None if r[2] is None else str(r[2])) for r in rows]
 
 
 def deliver_alone(engine: AlertPaging, tx: Tx, ref: str, *, now: float) -> list[int]:
-    """Summary ``ref`` was just found deleted in Slack: post (or page) on its own each
-    alert it was to carry that nobody saw in it; returns their ids."""
-    done: list[int] = []
-    for alert_id in unshown_alerts(tx, ref):
-        alert = engine.get(tx, alert_id)
-        if alert.resolved_at is None and alert.posted_at is None:
-            engine.post_alone(tx, alert, now)
-            done.append(alert_id)
-    for esc_id, alert_id in unshown_pages(tx, ref):
-        alert = engine.get(tx, alert_id)
-        if alert.state == "open" and engine.page_alone(tx, alert, esc_id, now):
-            done.append(alert_id)
-    if done:
+    """Summary ``ref`` was just found deleted in Slack: deliver each alert it was to carry
+    that nobody saw in it as a lone alert would be; returns their ids.
+
+    As a lone alert, each goes by the lane's folding rule (``alerts.fold_after``,
+    ``fold_pages_after``): the lane's first on their own, the rest in a new summary once
+    the lane is full (review28 R7 H1: a join edit carrying 40 alerts was 40 DMs). ``ref``
+    takes none of them (:func:`~bot.alerts.storm_gone.turning_gone`), and the new
+    summary is drawn once (:func:`~bot.alerts.storm_batch.summaries_once`).
+    """
+    # (imported here: bot.alerts.folding imports this module, through folding_join)
+    from bot.alerts.folding import fold_page, folds_here
+    from bot.alerts.storm_batch import summaries_once
+
+    alone: list[int] = []
+    folded: list[int] = []
+    with turning_gone(ref), summaries_once(engine, tx):
+        for alert_id in unshown_alerts(tx, ref):
+            alert = engine.get(tx, alert_id)
+            if alert.resolved_at is None and alert.posted_at is None:
+                engine._post(tx, alert, now)  # (the rule a new alert's post goes by)
+                fresh = engine.get(tx, alert_id)
+                (alone if fresh.posted_at is not None else folded).append(alert_id)
+        for esc_id, alert_id, target in unshown_pages(tx, ref):
+            alert = engine.get(tx, alert_id)
+            if alert.state != "open" or target is None:
+                continue
+            urgent = alert.tier == "P0"
+            # (the rule an escalation's page goes by: AlertPaging.escalate)
+            if folds_here(
+                tx, engine.policy, target, alert_id=alert_id, now=now, urgent=urgent, pages=True
+            ):
+                fold_page(engine, tx, lane=target, esc_id=esc_id, now=now)
+                folded.append(alert_id)
+            elif engine.page_alone(tx, alert, esc_id, now):
+                alone.append(alert_id)
+    if alone or folded:
         what = "posted" if summary_parts(ref)[0] == "posts" else "paged"
         log.warning(
-            "alert storm summary %s was deleted in Slack before it showed %s; %s on their own",
+            "alert storm summary %s was deleted in Slack before it showed %d of its alerts;"
+            " %s on their own: %s; in a new storm summary: %d",
             ref,
-            ", ".join(f"#{i}" for i in done),
+            len(alone) + len(folded),
             what,
+            ", ".join(f"#{i}" for i in alone) or "none",
+            len(folded),
         )
-    return done
+    return sorted(alone + folded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +194,19 @@ def missed(tx: Tx, alert_id: int) -> Missed:
     post: tuple[float | None] | None = None
     row = tx.one(_ALERT_IN, (alert_id,))
     ref = None if row is None else str(row[0])
-    if ref is not None and summary_is_gone(tx, ref) and tx.one(_ALERT_MISSED, (ref, alert_id)):
+    if ref is not None and _missed_in(tx, _ALERT_MISSED, ref, alert_id):
         post = (_own_at(tx, f"alert:{alert_id}:post"),)
     pages: dict[int, float | None] = {}
     for esc_id, ref in tx.all(_PAGES_OF, (alert_id,)):
-        if summary_is_gone(tx, str(ref)) and tx.one(_PAGE_MISSED, (str(ref), esc_id)):
+        if _missed_in(tx, _PAGE_MISSED, str(ref), int(esc_id)):
             pages[int(esc_id)] = _own_at(tx, f"alert:{alert_id}:dm:{esc_id}")
     return Missed(post, pages)
+
+
+def _missed_in(tx: Tx, sql: str, ref: str, row_id: int) -> bool:
+    if not summary_is_gone(tx, ref) or (shown := last_shown(tx, ref)) is None:
+        return False
+    return tx.one(sql, (ref, row_id, shown)) is not None
 
 
 def _own_at(tx: Tx, ref: str) -> float | None:

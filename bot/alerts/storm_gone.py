@@ -31,11 +31,22 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from bot.outbox_delivery import Refused
 from guards.store import Tx
 
-__all__ = ["GONE", "GONE_MESSAGE", "found_gone", "summary_gone", "summary_is_gone"]
+__all__ = [
+    "GONE",
+    "GONE_MESSAGE",
+    "being_found_gone",
+    "found_gone",
+    "summary_gone",
+    "summary_is_gone",
+    "turning_gone",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +73,32 @@ _GONE_BEFORE = (
 )
 
 
+# The summary whose first refused edit is being failed: the refusal hook runs before the
+# row is marked failed (bot.outbox_outcomes), so :data:`GONE` does not hold yet for what
+# that hook does (the alerts it never showed fold anew: bot.alerts.storm_alone)
+_TURNING: ContextVar[str | None] = ContextVar("nightshift_summary_turning_gone", default=None)
+
+
+@contextmanager
+def turning_gone(ref: str) -> Iterator[None]:
+    """Within it, summary ``ref`` is gone (:func:`summary_is_gone`, :func:`being_found_gone`)
+    though the edit that says so is not failed yet (it is, as the transaction goes on)."""
+    token = _TURNING.set(ref)
+    try:
+        yield
+    finally:
+        _TURNING.reset(token)
+
+
+def being_found_gone(ref: str) -> bool:
+    """Whether summary ``ref`` is the one found gone in this transaction (:func:`turning_gone`)."""
+    return _TURNING.get() == ref
+
+
 def summary_is_gone(tx: Tx, ref: str) -> bool:
     """Whether Slack said storm summary ``ref``'s message is gone (an edit of it failed
     with :data:`GONE_MESSAGE`): it is edited no more, and takes no alert."""
-    return tx.one(_IS_GONE, (ref,)) is not None
+    return being_found_gone(ref) or tx.one(_IS_GONE, (ref,)) is not None
 
 
 def found_gone(tx: Tx, refused: Refused) -> str | None:

@@ -216,3 +216,50 @@ async def test_the_channel_step_of_a_deleted_summary_is_a_post_naming_what_is_op
     assert "is unacknowledged since 00:00 (its alert storm summary was deleted in Slack)" in text
     assert "and others" not in text
     assert not [c for c in fake.calls_of("chat.postMessage") if c.args.get("thread_ts") == ts]
+
+
+async def test_what_a_deleted_summary_never_showed_goes_by_the_folding_rule(slack_http):
+    """review28 R7 H1: 40 agents trip together while U01's page summary and the channel's
+    summary are deleted: one join edit each carries the 40, finds its summary gone, and
+    the 40 were each paged and posted on their own (40 DMs, 40 posts each mentioning
+    <@U01>). They go by the lanes' fold_after (3) as any alert does: three on their own,
+    the rest in one new summary per lane, which the next alerts join."""
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=10)
+    page_ts, post_ts = await summary_of(slack, "U01"), await summary_of(slack, ALERTS)
+    await settled(slack)
+    fake.forget("U01", page_ts)
+    fake.forget(ALERTS, post_ts)
+    dms, posts = len(fake.posts("U01")), len(fake.posts(ALERTS))
+    app.clock.advance(5)
+    await storm(app, [f"acme/team/bot-late-{i:02d}" for i in range(40)])
+    await settled(slack)
+    new_dms, new_posts = fake.posts("U01")[dms:], fake.posts(ALERTS)[posts:]
+    assert [c.args["text"].startswith("🔴 Alert storm · 37 alerts") for c in new_dms] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert len(new_posts) == 4 and "🔴 Alert storm · 37 alerts" in new_posts[3].args["text"]
+    gone = "the alert storm summary that carried this page was deleted in Slack"
+    assert all(gone in str(c.args["blocks"]) for c in new_dms[:3])
+    rows = await app.store.fetch(
+        "SELECT a.folded_into, e.folded_into, a.posted_at IS NULL FROM alerts a"
+        " JOIN escalations e ON e.alert_id = a.id"
+        " WHERE a.scope LIKE 'acme/team/bot-late-%' ORDER BY a.id"
+    )
+    post_refs = {r[0] for r in rows[3:]}
+    page_refs = {r[1] for r in rows[3:]}
+    assert len(post_refs) == 1 and len(page_refs) == 1  # one new summary per lane
+    assert [bool(r[2]) for r in rows] == [False] * 3 + [True] * 37
+    app.clock.advance(5)  # the next agent joins the new summaries, not the gone ones
+    await storm(app, ["acme/team/bot-later"])
+    await settled(slack)
+    assert len(fake.posts("U01")) == dms + 4 and len(fake.posts(ALERTS)) == posts + 4
+    later = await app.store.fetch(
+        "SELECT a.folded_into, e.folded_into FROM alerts a JOIN escalations e"
+        " ON e.alert_id = a.id WHERE a.scope = 'acme/team/bot-later'"
+    )
+    assert tuple(later[0]) == (post_refs.pop(), page_refs.pop())
