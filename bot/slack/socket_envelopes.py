@@ -150,19 +150,25 @@ class OnceHandler(AsyncSocketModeHandler):
         answer: Answer = None
         recorded = False
         try:
-            answer, recorded = await self._run(req)
+            run, answer, recorded = await self._record(req)
+            if run:
+                answer = await self._run(req)
         finally:
             self.seen.answered(req.envelope_id, answer)
             await _ack(client, req, answer)
-        if recorded and self.received is not None:  # after the ack: it is not held up
-            await self.received.answered(_key(req), answer)  # (a late record: once it lands)
+            # after the ack (it is not held up), also when the command raised: its
+            # (empty) answer is saved, and a late record is let go of once it lands
+            # rather than kept for the process's life (review28 R8 L1)
+            if recorded and self.received is not None:
+                await self.received.answered(_key(req), answer)
 
-    async def _run(self, req: SocketModeRequest) -> tuple[Answer, bool]:
-        """The envelope's answer, and whether it was recorded on disk as run."""
+    async def _record(self, req: SocketModeRequest) -> tuple[bool, Answer, bool]:
+        """Whether the envelope is to run (else its answer), and whether it is recorded
+        on disk as run."""
         unused = _unused(req.type, req.payload)
         if unused is not None:
             log.debug("Slack sent %s: Nightshift has no use for it; acknowledged", unused)
-            return None, False
+            return False, None, False
         wrong = malformed(req.payload)
         if wrong is not None:
             log.warning(
@@ -170,7 +176,7 @@ class OnceHandler(AsyncSocketModeHandler):
                 _a(req.type),
                 wrong,
             )
-            return None, False
+            return False, None, False
         recorded = False
         if self.received is not None:
             try:
@@ -182,11 +188,15 @@ class OnceHandler(AsyncSocketModeHandler):
             else:
                 recorded = earlier is None
             if earlier is not None:
-                return self._again(req, earlier), False
+                return False, self._again(req, earlier), False
+        return True, None, recorded
+
+    async def _run(self, req: SocketModeRequest) -> Answer:
+        """Bolt's answer to the envelope, as its acknowledgement carries it."""
         response: BoltResponse = await run_async_bolt_app(self.app, req)
         if response.status != 200:  # no listener for it (Bolt says which): acknowledged
             log.debug("Bolt answered %s to envelope %s", response.status, req.envelope_id)
-        return ack_payload(response), recorded
+        return ack_payload(response)
 
     def _again(self, req: SocketModeRequest, earlier: Earlier) -> Answer:
         """A re-send of an envelope the database knows (received before a restart)."""

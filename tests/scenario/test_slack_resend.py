@@ -205,3 +205,52 @@ async def test_a_record_the_database_finally_refuses_is_one_line_not_a_traceback
     [line] = [m for m in said if "E-late was not written" in m[1]]
     assert line[0] == "INFO" and "it ran unrecorded" in line[1]
     assert await store.fetch("SELECT * FROM slack_received") == []
+
+
+async def test_a_late_record_whose_command_raises_is_answered_and_let_go(
+    app_factory, fake_slack, migrated, tmp_path, monkeypatch
+):
+    """review28 R8 L1: a record that missed its 1 s wait was kept in ``Received._late``
+    for the process's life when its command then raised (``answered`` ran only on the
+    normal path), and its row was never answered."""
+    import bot.slack.socket_envelopes
+    from bot.slack.socket_mode import SocketModeTransport
+    from guards.migrations import begin_immediate, connect
+
+    async def raising(app: Any, req: Any) -> Any:
+        raise ValueError("a command handler that raises")
+
+    monkeypatch.setattr(bot.slack.socket_envelopes, "run_async_bolt_app", raising)
+    db = tmp_path / "ns.db"
+    shutil.copy2(migrated, db)
+    app = await socket_app(app_factory, fake_slack, db, ManualClock(T0))
+    [transport] = [c for c in app.ns.components if isinstance(c, SocketModeTransport)]
+    received = transport._received
+    assert received is not None
+    other = connect(app.ns.settings.db)
+    try:
+        begin_immediate(other)  # the record misses its 1 s wait
+        envelope = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+        assert await fake_slack.envelope_reply(envelope) == {"envelope_id": envelope}
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    key = f"envelope:{envelope}"
+    for _ in range(250):  # the lock gone, the record lands and gets its (empty) answer
+        rows = await app.store.fetch("SELECT answer FROM slack_received WHERE key = ?", (key,))
+        if rows and rows[0][0] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert [tuple(r) for r in rows] == [("null",)]
+    assert key not in received._late  # let go of, not kept for the process's life
+    # a command that raises with its record on time is answered (empty) too
+    envelope = await fake_slack.send_envelope("slash_commands", command_payload("help"))
+    assert await fake_slack.envelope_reply(envelope) == {"envelope_id": envelope}
+    key = f"envelope:{envelope}"
+    for _ in range(250):
+        rows = await app.store.fetch("SELECT answer FROM slack_received WHERE key = ?", (key,))
+        if rows and rows[0][0] is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert [tuple(r) for r in rows] == [("null",)]
+    assert received._late == {}
