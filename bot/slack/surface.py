@@ -112,7 +112,9 @@ class SlackSurface:
             # multi-line WARNING: it is acknowledged quietly (audit27 B2 L7)
             raise_error_for_unhandled_request=True,
         )
-        self.app.use(one_workspace())  # the bot's workspace only (audit28 C1 L3)
+        # the bot's workspace (or org) only; a refused click is told through the outbox
+        told = lambda url, p: self._enqueue(method="response_url", args={"url": url, "payload": p})  # noqa: E731
+        self.app.use(one_workspace(answer=told))  # audit28 C1 L3, review28 R4 L2 L3
         self.app.command("/agent")(self.on_command)
         self.app.action(re.compile(".+"))(self.on_action)
         self.app.view(re.compile(".+"))(self.on_view)

@@ -99,6 +99,9 @@ class FakeSlack:
         self.views: list[dict[str, Any]] = []
         self.rate_limit_per_channel = False
         self.check_tokens = True
+        # auth.test's answer over its defaults (a None value leaves the key out): an
+        # org-wide install is {"is_enterprise_install": True, "enterprise_id": "E0…"}
+        self.auth_test: dict[str, Any] = {}
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         self._last_post: dict[str, float] = {}
         self._ts = itertools.count(1)
@@ -324,7 +327,7 @@ class FakeSlack:
         return f"{1767225600 + n}.{n:06d}"
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
+        answer = {
             "ok": True,
             "url": "https://nightshift-test.slack.com/",
             "team": "Nightshift",
@@ -332,7 +335,9 @@ class FakeSlack:
             "user": "nightshift",
             "user_id": BOT_USER,
             "bot_id": "B0BOT",
+            **self.auth_test,
         }
+        return {key: value for key, value in answer.items() if value is not None}
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel") or "")

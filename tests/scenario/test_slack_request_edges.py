@@ -20,7 +20,11 @@ from aiohttp import web
 from bot.slack.deliver import foreign_response_url
 from guards.clock import ManualClock
 from tests.fakes.fixtures import slack_env
-from tests.fakes.slack_signing import block_actions_payload, command_payload
+from tests.fakes.slack_signing import (
+    block_actions_payload,
+    command_payload,
+    view_submission_payload,
+)
 
 API = "http://127.0.0.1:8123/api/"
 
@@ -128,14 +132,111 @@ async def test_a_command_or_click_of_another_workspace_is_refused_and_said(
     click = _elsewhere_click(action_id="mystery", value="x", response_url=fake.response_url("evil"))
     r = await slack.post(urlencode({"payload": json.dumps(click)}))
     assert (r.status_code, r.text) == (200, "")
-    # the bot's own workspace is answered as before, and the other's click got nothing
+    # the clicker is told, to them only, through the click's response_url (review28 R4 L3;
+    # the click was acked with nothing before)
+    await fake.wait_for(lambda: fake.responses["evil"])
+    assert fake.responses["evil"] == [
+        {
+            "response_type": "ephemeral",
+            "replace_original": False,
+            "text": "This Nightshift serves another Slack workspace (T0NIGHT), not yours:"
+            " nothing was done. Ask its admins to install it for your workspace.",
+        }
+    ]
+    # a form is answered with the same sentence on its first input block
+    form = view_submission_payload(
+        callback_id="budget_raise_modal",
+        private_metadata="acme/alice/rss-bot",
+        values={"amount": "$9", "window": {"selected": "day"}},
+    )
+    form = {**form, "team": EVIL, "user": {**form["user"], "team_id": EVIL["id"]}}
+    form["view"]["blocks"] = [
+        {"type": "section", "block_id": "intro", "text": {"type": "mrkdwn", "text": "x"}},
+        {"type": "input", "block_id": "amount", "element": {"type": "plain_text_input"}},
+    ]
+    r = await slack.post(urlencode({"payload": json.dumps(form)}))
+    assert r.json() == {
+        "response_action": "errors",
+        "errors": {"amount": fake.responses["evil"][0]["text"]},
+    }
+    assert await slack.app.store.fetch("SELECT * FROM budget_limits") == []
+    # the bot's own workspace is answered as before
     await slack.click(action_id="mystery", value="y", response_url=fake.response_url("home"))
     await fake.wait_for(lambda: fake.responses["home"])
     assert "(was no limit)" in (await slack.command(SET))["text"]
-    assert fake.responses["evil"] == []
     said = [r.getMessage() for r in caplog.records if r.name == "bot.slack.workspace"]
     assert len(said) == 1, said  # once a minute per workspace: the click was held back
     assert said[0].startswith("refused a Slack /agent of workspace 'T0EVIL': this Nightshift")
+
+
+async def test_a_refused_click_s_note_goes_to_slack_s_hosts_only(
+    slack_http: Any, sink: tuple[str, list[str]]
+) -> None:
+    evil, got = sink
+    slack = await slack_http({"admins": ["U0ADMIN"]})
+    click = _elsewhere_click(action_id="mystery", value="x", response_url=evil)
+    r = await slack.post(urlencode({"payload": json.dumps(click)}))
+    assert (r.status_code, r.text) == (200, "")
+    await slack.click(action_id="mystery", value="y", response_url=slack.fake.response_url())
+    await slack.fake.wait_for(lambda: slack.fake.responses["r1"])
+    rows = await slack.app.store.fetch(
+        "SELECT state FROM outbox WHERE method = 'response_url' ORDER BY id"
+    )
+    assert [row["state"] for row in rows][:1] == ["failed"] and len(rows) == 2
+    assert got == []  # the note of the other workspace's click never left for its host
+
+
+# -- an org-wide install (Enterprise Grid, review28 R4 L2) ---------------------------------
+
+ORG_WIDE = {"is_enterprise_install": True, "enterprise_id": "E0ORG"}
+ORG_REFUSED = "This Nightshift serves another Slack organization (E0ORG), not yours"
+TEAM_REFUSED = "This Nightshift serves another Slack workspace (T0NIGHT), not yours"
+
+
+@pytest.mark.parametrize(
+    ("auth_test", "cases"),
+    [
+        # auth.test of an org-wide token, with no team_id, the org's id or one workspace's
+        (
+            {**ORG_WIDE, "team_id": None},
+            [("T0ANY", "E0ORG", None), ("T0EVIL", None, ORG_REFUSED)],
+        ),
+        (
+            {**ORG_WIDE, "team_id": "E0ORG"},
+            [
+                ("T0NIGHT", "E0ORG", None),
+                ("T0ANY", "E0ORG", None),
+                ("T0EVIL", "E0EVIL", ORG_REFUSED),
+            ],
+        ),
+        (
+            {**ORG_WIDE, "team_id": "T0NIGHT"},
+            [("T0ANY", "E0ORG", None), ("T0EVIL", None, ORG_REFUSED)],
+        ),
+        # a single-workspace install in an organization: the team decides, not the org
+        (
+            {"enterprise_id": "E0ORG", "is_enterprise_install": False},
+            [("T0NIGHT", "E0ORG", None), ("T0ANY", "E0ORG", TEAM_REFUSED)],
+        ),
+    ],
+)
+async def test_an_org_wide_install_takes_its_organization_s_workspaces_only(
+    slack_http: Any, auth_test: dict[str, Any], cases: list[tuple[str, str | None, str | None]]
+) -> None:
+    slack = await slack_http({"admins": ["U0ADMIN"]})
+    slack.fake.auth_test = auth_test  # before the first request: Bolt asks once and keeps it
+    for n, (team, org, refused) in enumerate(cases):
+        payload = {**command_payload(f"budget set acme/alice/bot{n} $1 day"), "team_id": team}
+        if org is not None:
+            payload["enterprise_id"] = org
+        r = await slack.post(urlencode(payload))
+        text = r.json()["text"]
+        if refused is None:
+            assert "(was no limit)" in text, (team, org, text)
+        else:
+            assert text.startswith(refused), (team, org, text)
+    limits = await slack.app.store.fetch("SELECT scope FROM budget_limits ORDER BY scope")
+    assert len(limits) == sum(refused is None for _, _, refused in cases)
 
 
 async def test_socket_mode_refuses_another_workspace_the_same_way(
