@@ -44,6 +44,7 @@ from bot.escape import CHANNEL_ID, slack_text
 from bot.logs import Throttle
 from bot.outbox import ROUTINE, URGENT, enqueue, enqueue_thread_reply
 from bot.outbox_delivery import Refused
+from bot.outbox_rows import fail_row
 from guards.store import Tx
 
 __all__ = ["CHANNEL_REFUSALS", "GONE_MESSAGE", "REPORT_EVERY", "Memory", "on_refused"]
@@ -110,8 +111,7 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) ->
         if summary_gone(tx, refused):  # (a storm summary's: edited no more)
             return True
         if (summary := found_gone(tx, refused)) is not None:  # what it never showed
-            deliver_alone(engine, tx, summary, now=tx.clock.now())
-            return False
+            return not _delivered_alone(engine, tx, refused, summary)
         return message_gone(engine, tx, refused, memory)
     channel = str(refused.args.get("channel") or "")
     if (
@@ -123,6 +123,39 @@ def on_refused(engine: AlertPaging, tx: Tx, refused: Refused, memory: Memory) ->
     ):
         channel_refused(engine, tx, channel, refused.error, memory)
     return False
+
+
+def _delivered_alone(engine: AlertPaging, tx: Tx, refused: Refused, summary: str) -> bool:
+    """Deliver what deleted storm summary ``summary`` never showed, and let its refused
+    edit fail as the mark that it is gone: both or neither (review28 R7 L5). True when
+    they went through; False when the delivery raised: it is undone, and the edit fails
+    with words that do not mark the summary gone (one WARNING), so the next edit of it
+    Slack refuses tries again (else its alerts were never delivered at all)."""
+    tx.execute("SAVEPOINT storm_alone")
+    try:
+        deliver_alone(engine, tx, summary, now=tx.clock.now())
+    except Exception as exc:
+        tx.execute("ROLLBACK TO storm_alone")
+        tx.execute("RELEASE storm_alone")
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        error = (
+            f"Slack error {refused.error} (its storm summary's unshown alerts were not"
+            f" delivered on their own: {why}; the next refused edit tries again)"
+        )
+        fail_row(tx, {"id": refused.row_id}, now=tx.clock.now(), error=error, maybe_shown=False)
+        log.warning(
+            "outbox row %s (%s) failed: Slack error %s; alert storm summary %s is gone, but"
+            " delivering the alerts it never showed on their own failed (%s): it stays"
+            " open, and the next refused edit of it tries again",
+            refused.row_id,
+            refused.method,
+            refused.error,
+            summary,
+            why,
+        )
+        return False
+    tx.execute("RELEASE storm_alone")
+    return True
 
 
 # -- a page refused ------------------------------------------------------------------

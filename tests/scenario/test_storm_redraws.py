@@ -106,6 +106,49 @@ async def test_a_deleted_summary_is_logged_once_and_takes_no_more_alerts(
     )
 
 
+async def test_a_delivery_that_raises_leaves_the_summary_to_the_next_refused_edit(
+    slack_http, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """review28 R7 L5: delivering what the deleted summary never showed raised once; the
+    hook's work was undone but its edit still failed as the gone mark, so that page was
+    never delivered. Now neither holds: the next agent's edit finds it gone and both
+    pages go out on their own, once; the one after is paged on its own too."""
+    import bot.alerts.refused
+
+    def raising_once(*args: Any, **kwargs: Any) -> list[int]:
+        monkeypatch.setattr(bot.alerts.refused, "deliver_alone", deliver_alone)
+        raise RuntimeError("delivery broke")
+
+    slack = await slack_http(STORM_POLICY, clock=ManualClock())
+    fake, app = slack.fake, slack.app
+    await one_storm(slack, agents=10)
+    ts = await summary_of(slack, "U01")
+    await settled(slack)
+    fake.forget("U01", ts)  # someone deleted it
+    monkeypatch.setattr(bot.alerts.refused, "deliver_alone", raising_once)
+    caplog.set_level(logging.INFO)
+    pages = len(fake.posts("U01"))
+    for i in range(3):  # three agents trip, one by one
+        app.clock.advance(5)
+        await join(slack, f"acme/team/bot-late-{i}")
+    refused = [c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts]
+    assert [c.response.get("error") for c in refused] == ["message_not_found"] * 2
+    posted = fake.posts("U01")[pages:]
+    assert sorted(c.args["text"].split(" — ")[-1] for c in posted) == [
+        "acme/team/bot-late-0: r",
+        "acme/team/bot-late-1: r",
+        "acme/team/bot-late-2: r",
+    ]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    [broke] = [m for m in warned if "delivery broke" in m]
+    assert "the next refused edit of it tries again" in broke
+    rows = await app.store.fetch(
+        "SELECT last_error FROM outbox WHERE state = 'failed' AND method = 'chat.update'"
+        " ORDER BY id"
+    )
+    assert [r[0].endswith("message_not_found") for r in rows] == [False, True]
+
+
 async def test_a_deleted_channel_summary_takes_no_alert_and_no_edit(slack_http):
     """review28 R3 H1 and M1 on the channel's summary: deleted, then an agent's post
     joins it (its edit finds it gone); a P0 within its minute is posted on its own. All
