@@ -39,6 +39,7 @@ __all__ = [
     "storm_handled",
     "storm_others",
     "storm_p0_note",
+    "storm_reopened_line",
     "storm_split",
     "with_mention",
     "with_page",
@@ -313,6 +314,40 @@ def storm_done_line(alerts: list[Alert], *, tz: ZoneInfo, now: float) -> str:
     every = "its alert" if len(alerts) == 1 else f"all {len(alerts)} alerts"
     handled = _handled(dict(acked), resolved, silenced)
     return f"✅ {every} handled by {clock_time(now, tz, now=now)}: {handled}"
+
+
+def storm_reopened_line(alerts: Sequence[Alert], *, leads: Sequence[Alert] = ()) -> str:
+    """The line a handled summary shows above its Acknowledge all again once one of its
+    alerts is open again (``/agent unack``): what is still handled, in the words of its
+    handled line, and which are open (recheck28 Kb L1: it read "paged for 203 alerts"
+    as if none were acknowledged). ``leads``: the pages that began a page summary's
+    storm, which its Acknowledge all took too (counted apart, as its line counts them).
+
+    Example:
+        ``205 acknowledged (202 here and the 3 pages before) by <@U03>; `#5` open again``;
+        ``7 of them acknowledged by <@U1>, 2 resolved; `#5` and `#9` open again``
+    """
+    own = {a.id for a in alerts}
+    before = [a for a in leads if a.id not in own]
+    every = [*alerts, *before]
+    acked = Counter(a.acked_by or "?" for a in every if a.state == "acked")
+    parts = []
+    for state, count in (
+        ("acked", sum(acked.values())),
+        ("resolved", sum(1 for a in every if a.state == "resolved")),
+        ("silenced", sum(1 for a in every if a.state == "silenced")),
+    ):
+        if not count:
+            continue
+        split = _where(count, sum(1 for a in before if a.state == state))
+        word = {"acked": "acknowledged", "resolved": "resolved", "silenced": "silenced"}[state]
+        said = f"{count}{'' if split else ' of them'} {word}{split}"
+        parts.append(f"{said} by {_people(dict(acked))}" if state == "acked" else said)
+    opened = [f"`#{i}`" for i in sorted(a.id for a in every if a.state == "open")]
+    shown = opened[:FOLD_SCOPES_SHOWN]
+    more = len(opened) - len(shown)
+    again = listed(shown) if not more else f"{', '.join(shown)} and {more} more"
+    return "; ".join([p for p in (", ".join(parts), f"{again} open again") if p])
 
 
 def storm_split(done: StormAck) -> str:

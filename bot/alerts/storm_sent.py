@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from bot.alerts.first_page import summary_page, webhook_prefix
 from bot.alerts.model import Alert
-from bot.alerts.render_storm import storm_done_line, with_page
+from bot.alerts.render_storm import storm_done_line, storm_reopened_line, with_page
 from bot.alerts.storm_gone import summary_is_gone
 from bot.alerts.storm_members import ALERT_COLUMNS_A
 from bot.alerts.storm_names import OPEN_SUMMARY, summary_parts, summary_seed
+from bot.blocks import context
 from bot.outbox import enqueue_edit
 from bot.slack.render import replace_actions
 from guards.errors import Conflict, NotFound
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _DONE = "done:"
+_REOPENED = "reopened"  # the block_id of the line reopen draws above the button
 #: SQL: the summary whose post row is ``o`` is not handled (:func:`handled`)
 NOT_HANDLED = f"NOT EXISTS (SELECT 1 FROM outbox d WHERE d.ref = '{_DONE}' || o.ref)"
 # The pages before a page summary's seed (the escalation that began it), newest first,
@@ -193,7 +195,7 @@ def mark_storm(tx: Tx, ref: str, *, lane: str, sent: dict[str, Any], line: str) 
     if summary_is_gone(tx, ref):  # deleted in Slack: nothing to edit (storm_gone)
         return
     sent = with_page(sent, "")
-    blocks = replace_actions(list(sent.get("blocks") or []), "storm", line)
+    blocks = replace_actions(_unopened(sent.get("blocks")), "storm", line)
     text = f"{sent.get('text') or ''} [{line}]"
     # the first edit says the storm was handled (see mark_if_handled); in the summary's
     # lane, after it (an urgent edit could overtake it)
@@ -244,5 +246,18 @@ def reopen(engine: AlertMessages, tx: Tx, ref: str, *, alerts: list[Alert], now:
     tx.execute("UPDATE outbox SET ref = NULL WHERE ref = ?", (f"{_DONE}{ref}",))
     page = summary_page(engine, tx, alerts, now) if summary_parts(ref)[0] == "posts" else None
     drawn = with_page(post.sent(), webhook_prefix(page) if page is not None else "")
-    text, blocks = str(drawn.get("text") or ""), list(drawn.get("blocks") or [])
+    text, blocks = str(drawn.get("text") or ""), _unopened(drawn.get("blocks"))
+    # what is still handled, above its button (recheck28 Kb L1); kept in its post's
+    # args, which its page line's redraws start from (mark_storm takes it out)
+    from bot.alerts.folding_join import first_pages  # (it imports this module)
+
+    line = storm_reopened_line(alerts, leads=first_pages(engine.policy, tx, ref, now=now))
+    at = next((i for i, b in enumerate(blocks) if b.get("block_id") == "storm"), len(blocks))
+    blocks.insert(at, {**context(line), "block_id": _REOPENED})
+    keep_shown(tx, post.id, {**post.sent(), "text": text, "blocks": blocks})
     enqueue_edit(tx, ref, text=text, blocks=blocks, channel=post.lane)
+
+
+def _unopened(blocks: Any) -> list[dict[str, Any]]:
+    """A summary's blocks without the line :func:`reopen` drew above its button."""
+    return [b for b in blocks or [] if b.get("block_id") != _REOPENED]

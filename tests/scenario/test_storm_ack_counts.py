@@ -69,12 +69,19 @@ async def test_unack_after_acknowledge_all_gives_the_summary_its_button_back(sla
     assert "took back" in said["text"], said
     await fake.wait_for(lambda: "storm_ack" in buttons(message(slack, "U01", ts)))
     assert not any("✅" in c for c in context_lines(message(slack, "U01", ts)))
+    # recheck28 Kb L1: it says what is still handled, not only "paged for 5 alerts"
+    reopened = "7 acknowledged (4 here and the 3 pages before) by <@U01>; `#5` open again"
+    assert context_lines(message(slack, "U01", ts))[-1] == reopened
     await settled(slack)
     await click(slack, "storm_ack", "U01", ts, user="U01")
     assert await answer(slack, "U01", 2) == (
         "✅ you acknowledged 1 alert of this storm at 00:00;"
         " 7 were already acknowledged (4 here and the 3 pages before) by <@U01>."
     )
+    await settled(slack)
+    lines = context_lines(message(slack, "U01", ts))
+    assert lines[-1].startswith("✅ 1 acknowledged by <@U01>")
+    assert not [c for c in lines if "open again" in c]  # (handled again: that line goes)
     # recheck28 Kb L2: the audit says the split the line says, and a mention Slack shows
     rows = await slack.app.store.fetch(
         "SELECT detail FROM audit WHERE action = 'alert.ack_storm' ORDER BY id"

@@ -137,3 +137,37 @@ def test_what_acknowledge_all_left_and_found_handled_counts_here_and_before_apar
         "✅ 5 acknowledged by <@U09> at 00:00;"
         " 2 were already acknowledged (the 2 pages before) by <@U01>"
     )
+
+
+def test_a_summary_open_again_says_what_is_still_handled():
+    """recheck28 Kb L1: after Acknowledge all and `/agent unack 5`, the summary was drawn
+    with its button as it was first posted ("You are paged for 203 alerts at once"), no
+    word that 202 of them and the pages before were acknowledged. Its line says so, in
+    the words of its handled line, and which are open again."""
+    from dataclasses import replace
+
+    from bot.alerts.render_storm import storm_reopened_line
+
+    def a(n: int, state: str = "open", by: str | None = None) -> Alert:
+        return replace(
+            alert(n, "runaway", f"acme/a/b{n}"),
+            acked_at=1.0 if state == "acked" else None,
+            acked_by=by,
+            resolved_at=1.0 if state == "resolved" else None,
+            silence_id=1 if state == "silenced" else None,
+        )
+
+    here = [a(4, "acked", "U03"), a(5), a(6, "acked", "U03"), a(7, "acked", "U02")]
+    assert storm_reopened_line(here) == (
+        "3 of them acknowledged by <@U03> and <@U02>; `#5` open again"
+    )
+    leads = [a(1, "acked", "U03"), a(2, "resolved"), a(3, "acked", "U03")]
+    assert storm_reopened_line([*here, a(8, "silenced")], leads=leads) == (
+        "5 acknowledged (3 here and the 2 pages before) by <@U03> and <@U02>,"
+        " 1 resolved (the page before), 1 of them silenced; `#5` open again"
+    )
+    many = [a(n) for n in range(20, 10, -1)] + [a(9, "resolved")]
+    assert storm_reopened_line(many) == (
+        "1 of them resolved; `#11`, `#12`, `#13`, `#14`, `#15`, `#16` and 4 more open again"
+    )
+    assert storm_reopened_line([a(5), a(6)]) == "`#5` and `#6` open again"
