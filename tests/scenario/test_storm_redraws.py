@@ -32,6 +32,22 @@ async def join(slack: Any, agent: str) -> None:
     await settled(slack)
 
 
+async def deleted_page_summary(slack: Any) -> str:
+    """A storm of 10 agents; U01's page summary sent, then deleted in Slack: its ts."""
+    await one_storm(slack, agents=10)
+    ts = await summary_of(slack, "U01")
+    await settled(slack)
+    slack.fake.forget("U01", ts)  # someone deleted it
+    return str(ts)
+
+
+async def three_trip(slack: Any) -> None:
+    """Three agents trip, one by one, 5 s apart (within the summary's minute)."""
+    for i in range(3):
+        slack.app.clock.advance(5)
+        await join(slack, f"acme/team/bot-late-{i}")
+
+
 async def test_a_redraw_slack_answers_500_is_tried_again_and_shown(slack_http):
     slack = await slack_http(STORM_POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
@@ -63,15 +79,10 @@ async def test_a_deleted_summary_is_logged_once_and_takes_no_more_alerts(
     joined it, and were in no message of U01's: review28 R3 M1)."""
     slack = await slack_http(STORM_POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
-    await one_storm(slack, agents=10)
-    ts = await summary_of(slack, "U01")
-    await settled(slack)
-    fake.forget("U01", ts)  # someone deleted it
+    ts = await deleted_page_summary(slack)
     caplog.set_level(logging.INFO)
     pages = len(fake.posts("U01"))
-    for i in range(3):  # three agents trip, one by one
-        app.clock.advance(5)
-        await join(slack, f"acme/team/bot-late-{i}")
+    await three_trip(slack)
     refused = [c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts]
     assert [c.response.get("error") for c in refused] == ["message_not_found"]
     warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -121,16 +132,11 @@ async def test_a_delivery_that_raises_leaves_the_summary_to_the_next_refused_edi
 
     slack = await slack_http(STORM_POLICY, clock=ManualClock())
     fake, app = slack.fake, slack.app
-    await one_storm(slack, agents=10)
-    ts = await summary_of(slack, "U01")
-    await settled(slack)
-    fake.forget("U01", ts)  # someone deleted it
+    ts = await deleted_page_summary(slack)
     monkeypatch.setattr(bot.alerts.refused, "deliver_alone", raising_once)
     caplog.set_level(logging.INFO)
     pages = len(fake.posts("U01"))
-    for i in range(3):  # three agents trip, one by one
-        app.clock.advance(5)
-        await join(slack, f"acme/team/bot-late-{i}")
+    await three_trip(slack)
     refused = [c for c in fake.calls_of("chat.update") if c.args.get("ts") == ts]
     assert [c.response.get("error") for c in refused] == ["message_not_found"] * 2
     posted = fake.posts("U01")[pages:]
