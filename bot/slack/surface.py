@@ -113,8 +113,8 @@ class SlackSurface:
             raise_error_for_unhandled_request=True,
         )
         # the bot's workspace (or org) only; a refused click is told through the outbox
-        told = lambda url, p: self._enqueue(method="response_url", args={"url": url, "payload": p})  # noqa: E731
-        self.app.use(one_workspace(answer=told))  # audit28 C1 L3, review28 R4 L2 L3
+        # the bot's workspace (or org) only; a refused click is told through the outbox
+        self.app.use(one_workspace(answer=self._to_response_url))  # audit28 C1 L3, R4 L2 L3
         self.app.command("/agent")(self.on_command)
         self.app.action(re.compile(".+"))(self.on_action)
         self.app.view(re.compile(".+"))(self.on_view)
@@ -171,6 +171,9 @@ class SlackSurface:
         for task in list(self._tasks):
             task.cancel()
 
+    async def _to_response_url(self, url: str, payload: dict[str, Any]) -> None:
+        await self._enqueue(method="response_url", args={"url": url, "payload": payload})
+
     async def _enqueue(self, **kwargs: Any) -> None:
         def write(tx: Tx) -> int:
             return enqueue(tx, **kwargs)
@@ -221,7 +224,7 @@ class SlackSurface:
 
     async def _say_to(self, ctx: Context, url: str | None, payload: dict[str, Any]) -> None:
         if url:
-            await self._enqueue(method="response_url", args={"url": url, "payload": payload})
+            await self._to_response_url(url, payload)
         elif ctx.channel_id:
             args = {"channel": ctx.channel_id, "user": ctx.user_id, **payload}
             args.pop("response_type", None)
@@ -283,9 +286,7 @@ class SlackSurface:
             await self._enqueue(method="chat.update", args=args)
         elif origin.response_url:
             payload = {"replace_original": True, "text": text, "blocks": blocks}
-            await self._enqueue(
-                method="response_url", args={"url": origin.response_url, "payload": payload}
-            )
+            await self._to_response_url(origin.response_url, payload)
 
     async def _open_modal(
         self, ctx: Context, view: dict[str, Any], origin: Origin, trigger_id: str | None
