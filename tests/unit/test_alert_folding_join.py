@@ -26,6 +26,12 @@ async def edits_of(store: Store, ref: str) -> list[dict[str, Any]]:
     return [{**json.loads(r[0]), "priority": r[1]} for r in rows]
 
 
+async def lead_of(store: Store, ref: str) -> str:
+    """The lead line of summary ``ref`` as it was first posted."""
+    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
+    return str(json.loads(sent[0][0])["blocks"][1]["text"]["text"])
+
+
 async def sent_storm(store: Store, engine: AlertEngine, agents: int = 3) -> str:
     """``agents`` P0s: U01's first page on its own, the rest in a summary; all delivered.
     The page summary's ref."""
@@ -172,9 +178,7 @@ async def test_acknowledge_all_takes_the_storms_first_pages_and_no_page_before_t
     refs = [r[3] for r in posts(await outbox(store), "U01")]
     assert refs[:3] == ["alert:1:dm:1", "alert:5:dm:2", "alert:2:dm:3"]
     ref = str(refs[3])
-    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
-    lead = json.loads(sent[0][0])["blocks"][1]["text"]["text"]
-    assert lead.endswith(
+    assert (await lead_of(store, ref)).endswith(
         " Acknowledge all takes this storm's first 2 pages above too (`#2`, `#5`)."
     )
     await deliver_all(store)
@@ -208,9 +212,7 @@ async def test_a_storm_whose_first_tick_read_one_alert_is_acknowledged_whole(sto
     refs = [r[3] for r in posts(await outbox(store), "U01")]
     assert refs[:2] == ["alert:1:dm:1", "alert:2:dm:2"] and len(refs) == 3
     ref = str(refs[2])
-    sent = await store.fetch("SELECT args FROM outbox WHERE ref = ?", (ref,))
-    lead = json.loads(sent[0][0])["blocks"][1]["text"]["text"]
-    assert lead.endswith(
+    assert (await lead_of(store, ref)).endswith(
         " Acknowledge all takes this storm's first 2 pages above too (`#1`, `#2`)."
     )
     await deliver_all(store)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,17 +84,25 @@ async def storm_statements(store: Store, engine: AlertEngine, alerts: int) -> in
     return len(statements)
 
 
-async def test_a_storm_costs_the_writer_statements_in_proportion_to_its_alerts(tmp_path):
-    """240 alerts then 480: twice the statements, not four times (it was 121,941 and
-    474,261: each alert's fold rebuilt the summary, reading every alert's webhook page)."""
+async def at_240_and_480(
+    tmp_path: Path, cost: Callable[[Store, AlertEngine, int], Awaitable[int]]
+) -> list[int]:
+    """What ``cost`` measures of a storm of 240 alerts, then of 480, each on a new store
+    with a webhook-first chain."""
     counts = []
     for alerts in (240, 480):
         store = await Store.open(tmp_path / f"storm-{alerts}.db", clock=ManualClock())
         try:
-            counts.append(await storm_statements(store, webhook_first(), alerts))
+            counts.append(await cost(store, webhook_first(), alerts))
         finally:
             await store.close()
-    small, large = counts
+    return counts
+
+
+async def test_a_storm_costs_the_writer_statements_in_proportion_to_its_alerts(tmp_path):
+    """240 alerts then 480: twice the statements, not four times (it was 121,941 and
+    474,261: each alert's fold rebuilt the summary, reading every alert's webhook page)."""
+    small, large = counts = await at_240_and_480(tmp_path, storm_statements)
     assert large < 2.5 * small, counts
 
 
@@ -129,14 +139,7 @@ async def lift_steps(store: Store, engine: AlertEngine, alerts: int) -> int:
 async def test_lifting_a_silence_over_a_storm_costs_the_writer_in_proportion(tmp_path):
     """A lift starts its alerts again in one write, as a batch: its summaries are drawn
     once, not once per alert."""
-    counts = []
-    for alerts in (240, 480):
-        store = await Store.open(tmp_path / f"lift-{alerts}.db", clock=ManualClock())
-        try:
-            counts.append(await lift_steps(store, webhook_first(), alerts))
-        finally:
-            await store.close()
-    small, large = counts
+    small, large = counts = await at_240_and_480(tmp_path, lift_steps)
     assert large < 2.5 * small, counts
 
 
